@@ -1,0 +1,11 @@
+"""rnnlab: a terminal laboratory for recurrent neural networks.
+
+The public API mirrors ``torch.nn``: :class:`RNN`, :class:`LSTM` and :class:`GRU` take time-major
+inputs ``(T, B, I)``, share PyTorch's ``state_dict`` names, and return a :class:`Trace` of every
+step's state and gates from ``forward``; ``backward`` runs (truncated) BPTT.
+"""
+
+from .layers import GRU, LSTM, RNN, Trace
+
+__version__ = "0.1.0"
+__all__ = ["RNN", "LSTM", "GRU", "Trace", "__version__"]

@@ -1,0 +1,77 @@
+"""Elman RNN over a whole sequence, forward and backward through time.
+
+    h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh),   act = tanh (relu=False) or relu (relu=True)
+
+Shapes: x (T, B, I); w_ih (H, I); w_hh (H, H); bias (H,) = b_ih + b_hh; h0 (B, H).
+Records: hs (T+1, B, H) with hs[0] = h0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._common import matmul_into, scalar_like
+from ._jit import jit
+from ._math import tanh
+
+
+@jit
+def elman_forward(x, w_ih, w_hh, bias, h0, relu):
+    """Run the Elman RNN over x; return hs (T+1, B, H)."""
+    T, B, I = x.shape
+    H = h0.shape[1]
+    zero = scalar_like(0.0, x)
+    x_proj = np.dot(x.reshape(T * B, I), w_ih.T).reshape(T, B, H)
+    w_hh_t = np.ascontiguousarray(w_hh.T)
+    hs = np.empty((T + 1, B, H), x.dtype)
+    hs[0] = h0
+    rec = np.empty((B, H), x.dtype)
+    for t in range(T):
+        matmul_into(hs[t], w_hh_t, rec)
+        for b in range(B):
+            a = x_proj[t, b]
+            rc = rec[b]
+            h_t = hs[t + 1, b]
+            if relu:
+                for j in range(H):
+                    h_t[j] = max(a[j] + rc[j] + bias[j], zero)
+            else:
+                for j in range(H):
+                    h_t[j] = tanh(a[j] + rc[j] + bias[j])
+    return hs
+
+
+@jit
+def elman_backward(x, w_ih, w_hh, hs, dy, dh_n, relu, truncate):
+    """Backpropagation through time; ``dy``, ``dh_n`` and ``truncate`` as in ``lstm_backward``.
+
+    Returns (dx, dw_ih, dw_hh, dbias, dh0, dh) where dh (T, B, H) is the total dL/dh_t.
+    """
+    T, B, I = x.shape
+    H = hs.shape[2]
+    one = scalar_like(1.0, x)
+    zero = scalar_like(0.0, x)
+    d_pre = np.empty((T, B, H), x.dtype)
+    dh_total = np.empty((T, B, H), x.dtype)
+    dh_next = dh_n.copy()
+    for t in range(T - 1, -1, -1):
+        for b in range(B):
+            h_t = hs[t + 1, b]
+            dh = dh_total[t, b]
+            da = d_pre[t, b]
+            for j in range(H):
+                dh[j] = dy[t, b, j] + dh_next[b, j]
+            if relu:
+                for j in range(H):
+                    da[j] = dh[j] if h_t[j] > zero else zero
+            else:
+                for j in range(H):
+                    da[j] = dh[j] * (one - h_t[j] * h_t[j])
+        matmul_into(d_pre[t], w_hh, dh_next)
+        if truncate > 0 and t > 0 and t % truncate == 0:
+            dh_next[:] = 0
+    rows = d_pre.reshape(T * B, H)
+    dx = np.dot(rows, w_ih).reshape(T, B, I)
+    dw_ih = np.dot(rows.T, x.reshape(T * B, I))
+    dw_hh = np.dot(rows.T, hs[:T].reshape(T * B, H))
+    return dx, dw_ih, dw_hh, rows.sum(axis=0), dh_next, dh_total

@@ -1,0 +1,398 @@
+"""RNN, LSTM and GRU layers with PyTorch's parameters, stacking and bidirectionality.
+
+A layer is a parameter container plus the glue that runs the numba kernels layer by layer and
+direction by direction. Parameters follow ``torch.nn`` exactly (names, shapes, gate order, init),
+so ``state_dict`` moves both ways. Inputs are time-major ``(T, B, I)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from .. import kernels
+from .trace import Trace
+
+_DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+def _check_positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+class RecurrentLayer:
+    """Common machinery of :class:`RNN`, :class:`LSTM` and :class:`GRU`; not used directly."""
+
+    mode: str = ""
+    gate_count: int = 1
+    record_names: tuple[str, ...] = ("h",)
+    has_cell_state: bool = False
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        bidirectional: bool = False,
+        dtype: str = "float32",
+        seed: int | None = None,
+    ) -> None:
+        self.input_size = _check_positive_int("input_size", input_size)
+        self.hidden_size = _check_positive_int("hidden_size", hidden_size)
+        self.num_layers = _check_positive_int("num_layers", num_layers)
+        self.bias = bool(bias)
+        self.bidirectional = bool(bidirectional)
+        dtype_name = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
+        if dtype_name not in _DTYPES:
+            raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+        self.dtype = np.dtype(_DTYPES[dtype_name])
+        self.seed = seed
+        self._params: dict[str, np.ndarray] = {}
+        self.reset_parameters(seed)
+
+    # ------------------------------------------------------------------ parameters
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    def _param_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Parameter names and shapes in PyTorch's state_dict order."""
+        G, H = self.gate_count, self.hidden_size
+        shapes: dict[str, tuple[int, ...]] = {}
+        for layer in range(self.num_layers):
+            layer_input = self.input_size if layer == 0 else H * self.num_directions
+            for direction in range(self.num_directions):
+                sfx = f"_l{layer}" + ("_reverse" if direction else "")
+                shapes["weight_ih" + sfx] = (G * H, layer_input)
+                shapes["weight_hh" + sfx] = (G * H, H)
+                if self.bias:
+                    shapes["bias_ih" + sfx] = (G * H,)
+                    shapes["bias_hh" + sfx] = (G * H,)
+        return shapes
+
+    def reset_parameters(self, seed: int | None = None) -> None:
+        """Draw every parameter from uniform(-1/sqrt(H), 1/sqrt(H)), as torch does; reproducible from ``seed``."""
+        rng = np.random.default_rng(seed)
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        self._params = {
+            name: rng.uniform(-bound, bound, size=shape).astype(self.dtype)
+            for name, shape in self._param_shapes().items()
+        }
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """A copy of every parameter, keyed and shaped as the matching ``torch.nn`` module's state_dict."""
+        return {name: value.copy() for name, value in self._params.items()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Load parameters (e.g. ``{k: v.numpy()}`` of a torch model). Keys and shapes must match exactly.
+
+        Values are converted to the layer's dtype. Raises ValueError naming any missing, extra,
+        misshapen or non-finite entry; on error the layer is left unchanged.
+        """
+        if not isinstance(state, Mapping):
+            raise ValueError(f"state dict must be a mapping of names to arrays, got {type(state).__name__}")
+        shapes = self._param_shapes()
+        missing = [k for k in shapes if k not in state]
+        extra = [k for k in state if k not in shapes]
+        if missing:
+            raise ValueError(f"state dict is missing key(s): {', '.join(missing)}")
+        if extra:
+            raise ValueError(f"state dict has unexpected key(s): {', '.join(map(str, extra))}")
+        loaded = {}
+        for name, shape in shapes.items():
+            try:
+                value = np.asarray(state[name])
+            except Exception as exc:  # e.g. a torch tensor that needs .numpy() on another device
+                raise ValueError(f"state dict entry {name!r} is not an array: {exc}") from None
+            if value.shape != shape:
+                raise ValueError(f"state dict entry {name!r} has shape {value.shape}, expected {shape}")
+            if value.dtype.kind not in "fiu":
+                raise ValueError(f"state dict entry {name!r} has non-numeric dtype {value.dtype}")
+            value = np.array(value, dtype=self.dtype, copy=True, order="C")
+            if not np.isfinite(value).all():
+                raise ValueError(f"state dict entry {name!r} contains NaN or Inf")
+            loaded[name] = value
+        self._params = loaded
+
+    def parameters(self) -> dict[str, np.ndarray]:
+        """The live parameter arrays (updating them in place changes the layer)."""
+        return self._params
+
+    @property
+    def num_parameters(self) -> int:
+        return sum(p.size for p in self._params.values())
+
+    def __repr__(self) -> str:
+        extra = ""
+        if self.num_layers != 1:
+            extra += f", num_layers={self.num_layers}"
+        if not self.bias:
+            extra += ", bias=False"
+        if self.bidirectional:
+            extra += ", bidirectional=True"
+        if self.dtype != np.float32:
+            extra += f", dtype='{self.dtype.name}'"
+        return f"{type(self).__name__}({self.input_size}, {self.hidden_size}{self._repr_extra()}{extra})"
+
+    def _repr_extra(self) -> str:
+        return ""
+
+    # ------------------------------------------------------------------ validation
+    def _state_shape(self, batch: int) -> tuple[int, int, int]:
+        return (self.num_layers * self.num_directions, batch, self.hidden_size)
+
+    def _check_array(self, what: str, value: Any, shape: tuple[int, ...]) -> np.ndarray:
+        if not isinstance(value, np.ndarray):
+            try:
+                value = np.asarray(value)
+            except Exception as exc:
+                raise ValueError(f"{what} is not an array: {exc}") from None
+        if value.dtype != self.dtype:
+            raise ValueError(
+                f"{what} has dtype {value.dtype}, but the layer is {self.dtype.name}"
+                f" (convert with .astype(np.{self.dtype.name}))"
+            )
+        if value.shape != shape:
+            raise ValueError(f"{what} has shape {value.shape}, expected {shape}")
+        if not np.isfinite(value).all():
+            raise ValueError(f"{what} contains NaN or Inf")
+        return np.ascontiguousarray(value)
+
+    def _check_input(self, x: Any) -> np.ndarray:
+        shape = np.shape(x)
+        if len(shape) != 3:
+            raise ValueError(f"input must have shape (T, B, {self.input_size}), got {shape}")
+        T, B, I = shape
+        if T < 1 or B < 1:
+            raise ValueError(f"input must have at least one step and one sequence, got shape {shape}")
+        return self._check_array("input", x, (T, B, self.input_size))
+
+    def _split_state(self, state: Any, batch: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Validate ``state`` (h, or (h, c) for LSTM); None means zeros."""
+        shape = self._state_shape(batch)
+        if state is None:
+            h0 = np.zeros(shape, self.dtype)
+            return h0, (np.zeros(shape, self.dtype) if self.has_cell_state else None)
+        if self.has_cell_state:
+            if not isinstance(state, (tuple, list)) or len(state) != 2:
+                raise ValueError("LSTM state must be a pair (h0, c0)")
+            return self._check_array("h0", state[0], shape), self._check_array("c0", state[1], shape)
+        if isinstance(state, (tuple, list)):
+            raise ValueError(f"{self.mode} state must be a single array h0 of shape {shape}, not a tuple")
+        return self._check_array("h0", state, shape), None
+
+    # ------------------------------------------------------------------ forward / backward
+    def forward(self, x: Any, state: Any = None) -> tuple[np.ndarray, Any, Trace]:
+        """Run the network over ``x`` (T, B, I).
+
+        Returns ``(y, state_n, trace)``: y (T, B, D*H) is the top layer's output (both directions
+        concatenated), state_n is h_n (num_layers*D, B, H) (LSTM: the pair (h_n, c_n)), and
+        ``trace`` records every step of every layer (see :class:`rnnlab.Trace`).
+        """
+        x = self._check_input(x)
+        T, B, _ = x.shape
+        h0, c0 = self._split_state(state, B)
+        H, D = self.hidden_size, self.num_directions
+        trace = Trace(self.mode, self.num_layers, D, H, T, B, self.dtype, _params=dict(self._params))
+        h_n = np.empty(self._state_shape(B), self.dtype)
+        c_n = np.empty_like(h_n) if self.has_cell_state else None
+        layer_input = x
+        for layer in range(self.num_layers):
+            trace._inputs.append(layer_input)
+            y = np.empty((T, B, D * H), self.dtype)
+            for direction in range(D):
+                k = layer * D + direction
+                sfx = f"_l{layer}" + ("_reverse" if direction else "")
+                seq = layer_input[::-1].copy() if direction else layer_input
+                saved = self._run_forward(seq, sfx, h0[k], None if c0 is None else c0[k])
+                trace._saved[(layer, direction)] = saved
+                for name, rec in self._records(saved).items():  # processing order -> natural order
+                    trace._set_record(layer, direction, name, rec[::-1] if direction else rec)
+                h_seq = trace._records[(layer, direction)]["h"]
+                y[:, :, direction * H : (direction + 1) * H] = h_seq
+                h_n[k] = saved[0][-1]
+                if c_n is not None:
+                    c_n[k] = saved[1][-1]
+            layer_input = y
+        state_n = (h_n, c_n) if self.has_cell_state else h_n
+        return layer_input, state_n, trace
+
+    __call__ = forward
+
+    def backward(self, trace: Trace, dy: Any, dstate: Any = None, truncate: int | None = None) -> dict[str, np.ndarray]:
+        """Backpropagate through time.
+
+        Computes the gradient of ``sum(y * dy) + sum(h_n * dh_n) (+ sum(c_n * dc_n))`` where
+        ``dstate`` is dh_n (LSTM: the pair (dh_n, dc_n)); ``dy`` or ``dstate`` may be None (zero).
+        ``truncate=k`` cuts the gradient through the recurrent state every k steps, counted in each
+        direction's processing order from its first step (what chunked training with a detached
+        state computes); None is full BPTT.
+
+        Returns a dict keyed by the state_dict names plus ``"input"``, ``"h0"`` (and ``"c0"``), and
+        fills ``trace["dh"]``, the total dL/dh_t of every step.
+        """
+        if not isinstance(trace, Trace) or trace.mode != self.mode:
+            raise ValueError(f"trace must come from this {self.mode}'s forward()")
+        if trace.num_layers != self.num_layers or trace.num_directions != self.num_directions:
+            raise ValueError("trace was recorded by a layer of a different shape")
+        if truncate is not None:
+            truncate = _check_positive_int("truncate", truncate)
+        T, B, H, D = trace.steps, trace.batch, self.hidden_size, self.num_directions
+        dy = np.zeros((T, B, D * H), self.dtype) if dy is None else self._check_array("dy", dy, (T, B, D * H))
+        if dstate is None:
+            dh_n, dc_n = np.zeros(self._state_shape(B), self.dtype), None
+        else:
+            dh_n, dc_n = self._split_state(dstate, B)
+        if self.has_cell_state and dc_n is None:
+            dc_n = np.zeros(self._state_shape(B), self.dtype)
+
+        grads: dict[str, np.ndarray] = {}
+        dh0 = np.empty(self._state_shape(B), self.dtype)
+        dc0 = np.empty_like(dh0) if self.has_cell_state else None
+        d_out = dy
+        for layer in range(self.num_layers - 1, -1, -1):
+            layer_input = trace._inputs[layer]
+            d_in = np.zeros(layer_input.shape, self.dtype)
+            for direction in range(D):
+                k = layer * D + direction
+                sfx = f"_l{layer}" + ("_reverse" if direction else "")
+                d_seq = d_out[:, :, direction * H : (direction + 1) * H]
+                seq = layer_input
+                if direction:
+                    d_seq, seq = d_seq[::-1], layer_input[::-1]
+                d_seq = np.ascontiguousarray(d_seq)
+                seq = np.ascontiguousarray(seq)
+                dx, dh0[k], dc0_k, dh_steps = self._run_backward(
+                    trace, seq, sfx, trace._saved[(layer, direction)], d_seq, dh_n[k],
+                    None if dc_n is None else dc_n[k], truncate or 0, grads,
+                )
+                if dc0 is not None:
+                    dc0[k] = dc0_k
+                d_in += dx[::-1] if direction else dx
+                trace._set_record(layer, direction, "dh", dh_steps[::-1] if direction else dh_steps)
+            d_out = d_in
+        ordered = {name: grads[name] for name in self._param_shapes()}
+        ordered["input"] = d_out
+        ordered["h0"] = dh0
+        if dc0 is not None:
+            ordered["c0"] = dc0
+        return ordered
+
+    # ------------------------------------------------------------------ per-cell kernels
+    def _weights(self, params: Mapping[str, np.ndarray], sfx: str):
+        G, H = self.gate_count, self.hidden_size
+        w_ih, w_hh = params["weight_ih" + sfx], params["weight_hh" + sfx]
+        if self.bias:
+            return w_ih, w_hh, params["bias_ih" + sfx], params["bias_hh" + sfx]
+        zeros = np.zeros(G * H, self.dtype)
+        return w_ih, w_hh, zeros, zeros
+
+    def _run_forward(self, x, sfx, h0, c0):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _records(self, saved) -> dict[str, np.ndarray]:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _run_backward(self, trace, x, sfx, saved, dy, dh_n, dc_n, truncate, grads):  # pragma: no cover
+        raise NotImplementedError
+
+    def _store_bias_grads(self, grads, sfx, d_ih, d_hh):
+        if self.bias:
+            grads["bias_ih" + sfx] = d_ih
+            grads["bias_hh" + sfx] = d_hh
+
+
+class RNN(RecurrentLayer):
+    """Elman RNN, ``h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)``, as ``torch.nn.RNN``.
+
+    ``nonlinearity`` is ``"tanh"`` or ``"relu"``.
+    """
+
+    mode = "RNN"
+    gate_count = 1
+    record_names = ("h",)
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
+                 bias: bool = True, bidirectional: bool = False, dtype: str = "float32", seed: int | None = None):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        super().__init__(input_size, hidden_size, num_layers, bias, bidirectional, dtype, seed)
+
+    def _repr_extra(self) -> str:
+        return ", nonlinearity='relu'" if self.nonlinearity == "relu" else ""
+
+    def _run_forward(self, x, sfx, h0, c0):
+        w_ih, w_hh, b_ih, b_hh = self._weights(self._params, sfx)
+        return (kernels.elman_forward(x, w_ih, w_hh, b_ih + b_hh, h0, self.nonlinearity == "relu"),)
+
+    def _records(self, saved):
+        return {"h": saved[0][1:]}
+
+    def _run_backward(self, trace, x, sfx, saved, dy, dh_n, dc_n, truncate, grads):
+        w_ih, w_hh, _, _ = self._weights(trace._params, sfx)
+        dx, dw_ih, dw_hh, db, dh0, dh = kernels.elman_backward(
+            x, w_ih, w_hh, saved[0], dy, dh_n, self.nonlinearity == "relu", truncate
+        )
+        grads["weight_ih" + sfx], grads["weight_hh" + sfx] = dw_ih, dw_hh
+        self._store_bias_grads(grads, sfx, db, db.copy())
+        return dx, dh0, None, dh
+
+
+class LSTM(RecurrentLayer):
+    """Long short-term memory, as ``torch.nn.LSTM`` (gate order i, f, g, o); state is the pair (h, c)."""
+
+    mode = "LSTM"
+    gate_count = 4
+    record_names = ("h", "c", "i", "f", "g", "o")
+    has_cell_state = True
+
+    def _run_forward(self, x, sfx, h0, c0):
+        w_ih, w_hh, b_ih, b_hh = self._weights(self._params, sfx)
+        return kernels.lstm_forward(x, w_ih, w_hh, b_ih + b_hh, h0, c0)
+
+    def _records(self, saved):
+        hs, cs, gates = saved
+        return {"h": hs[1:], "c": cs[1:], "i": gates[0], "f": gates[1], "g": gates[2], "o": gates[3]}
+
+    def _run_backward(self, trace, x, sfx, saved, dy, dh_n, dc_n, truncate, grads):
+        w_ih, w_hh, _, _ = self._weights(trace._params, sfx)
+        hs, cs, gates = saved
+        dx, dw_ih, dw_hh, db, dh0, dc0, dh = kernels.lstm_backward(
+            x, w_ih, w_hh, hs, cs, gates, dy, dh_n, dc_n, truncate
+        )
+        grads["weight_ih" + sfx], grads["weight_hh" + sfx] = dw_ih, dw_hh
+        self._store_bias_grads(grads, sfx, db, db.copy())
+        return dx, dh0, dc0, dh
+
+
+class GRU(RecurrentLayer):
+    """Gated recurrent unit, as ``torch.nn.GRU`` (gate order r, z, n; n_t = tanh(W_in x + b_in + r * (W_hn h + b_hn)))."""
+
+    mode = "GRU"
+    gate_count = 3
+    record_names = ("h", "r", "z", "n", "hn")
+
+    def _run_forward(self, x, sfx, h0, c0):
+        w_ih, w_hh, b_ih, b_hh = self._weights(self._params, sfx)
+        return kernels.gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0)
+
+    def _records(self, saved):
+        hs, gates, hn = saved
+        return {"h": hs[1:], "r": gates[0], "z": gates[1], "n": gates[2], "hn": hn}
+
+    def _run_backward(self, trace, x, sfx, saved, dy, dh_n, dc_n, truncate, grads):
+        w_ih, w_hh, _, _ = self._weights(trace._params, sfx)
+        hs, gates, hn = saved
+        dx, dw_ih, dw_hh, db_ih, db_hh, dh0, dh = kernels.gru_backward(
+            x, w_ih, w_hh, hs, gates, hn, dy, dh_n, truncate
+        )
+        grads["weight_ih" + sfx], grads["weight_hh" + sfx] = dw_ih, dw_hh
+        self._store_bias_grads(grads, sfx, db_ih, db_hh)
+        return dx, dh0, None, dh
