@@ -1,18 +1,29 @@
-"""Helpers shared by the cell kernels: dtype-preserving constants and the per-step products."""
+"""Helpers shared by the cell kernels: dtype-preserving constants, products and work splitting.
+
+Threading model: a kernel parallelises over independent sequences (batch chunks, each running the
+whole time loop) and over rows of the big GEMMs, with numba's ``prange``. Every BLAS call inside
+runs single-threaded: :func:`rnnlab.kernels.blas_single_threaded` wraps kernel calls so OpenBLAS's
+own threads never nest inside numba's (on 2 cores that oversubscription cost 3-10x). The thread
+count comes in as an argument (``n_threads``): calling ``numba.get_num_threads()`` inside a
+kernel would make it uncachable.
+"""
 
 from __future__ import annotations
 
 import numpy as np
-from numba import types
+from numba import prange, types
 from numba.extending import overload, register_jitable
 
 from ._jit import FASTMATH
 
 _JIT_OPTIONS = dict(fastmath=FASTMATH, error_model="numpy")
 
-#: Up to this batch size the per-step recurrent product runs as a hand loop: a BLAS call costs
+#: Up to this many rows the per-step recurrent product runs as a hand loop: a BLAS call costs
 #: about a microsecond of set-up, more than the whole product at small sizes.
 SMALL_BATCH = 8
+
+#: Below this many multiply-adds per sequence step a batch is not split across threads.
+MIN_WORK_PER_CHUNK = 4096
 
 
 def scalar_like(value, like):
@@ -42,3 +53,43 @@ def matmul_into(a, w, out):
                     row[n] += s * wk[n]
     else:
         np.dot(a, w, out)
+
+
+@register_jitable(**_JIT_OPTIONS)
+def batch_chunks(B, work_per_sequence, n_threads):
+    """How many chunks to split B independent sequences into: one per thread, if worth it."""
+    if work_per_sequence * B < MIN_WORK_PER_CHUNK:
+        return 1
+    return max(1, min(n_threads, B))
+
+
+@register_jitable(**_JIT_OPTIONS)
+def chunk_bounds(c, n_chunks, n):
+    """[start, stop) of chunk c when n items are split into n_chunks near-equal chunks."""
+    return c * n // n_chunks, (c + 1) * n // n_chunks
+
+
+# Inlined at IR level so their prange joins the calling kernel's parallel region.
+@register_jitable(inline="always", **_JIT_OPTIONS)
+def matmul_rows(a, b, n_threads):
+    """a @ b for a (N, K), b (K, M) (any BLAS layout), rows of a split across threads."""
+    N = a.shape[0]
+    out = np.empty((N, b.shape[1]), a.dtype)
+    n_chunks = max(1, min(n_threads, N // 64))
+    for c in prange(n_chunks):
+        r0, r1 = chunk_bounds(c, n_chunks, N)
+        np.dot(a[r0:r1], b, out[r0:r1])
+    return out
+
+
+@register_jitable(inline="always", **_JIT_OPTIONS)
+def matmul_tn_rows(a, x, n_threads):
+    """a.T @ x for a (N, M), x (N, K): the sum over rows (time and batch) of outer products,
+    split across threads by rows and reduced."""
+    N = a.shape[0]
+    n_chunks = max(1, min(n_threads, N // 64))
+    partial = np.empty((n_chunks, a.shape[1], x.shape[1]), a.dtype)
+    for c in prange(n_chunks):
+        r0, r1 = chunk_bounds(c, n_chunks, N)
+        np.dot(a[r0:r1].T, x[r0:r1], partial[c])
+    return partial.sum(axis=0)

@@ -1,21 +1,31 @@
-"""The one place that holds numba's flags for every kernel.
+"""The one place that holds numba's flags for every kernel, its disk cache and compile notices.
 
 Kernels are compiled lazily (no eager signatures: those would compile at import) and cached to
 disk. ``fastmath`` is a chosen subset: the full set implies no-NaN/no-Inf, which would let LLVM
-fold away the non-finite checks that the layers rely on.
+fold away non-finite checks.
+
+numba's ``cache=True`` keys a kernel's cache on its own file only, so an edit to a helper module
+(``_math.py``, say) would leave stale machine code in use. The cache directory is therefore keyed
+on a hash of every kernel source file: ``$RNNLAB_CACHE_DIR`` (default ``~/.cache/rnnlab``)
+``/numba-<hash>``. Set ``RNNLAB_NO_CACHE=1`` to compile in memory only.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numba
+from numba.core import config as numba_config
+from numba.core import event
 
 #: fastmath flags: reassociation and contraction let reductions and FMAs vectorise; no 'nnan'/'ninf'.
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
-#: Set RNNLAB_NO_CACHE=1 to compile in memory only (e.g. while profiling compile time).
-CACHE = os.environ.get("RNNLAB_NO_CACHE", "") not in ("1", "true", "yes")
+CACHE = os.environ.get("RNNLAB_NO_CACHE", "").lower() not in ("1", "true", "yes")
 
 _OPTIONS = dict(
     nogil=True,  # a training thread runs while the TUI stays responsive
@@ -25,10 +35,72 @@ _OPTIONS = dict(
     boundscheck=False,
 )
 
+_PUBLIC_KERNELS: set[Callable] = set()  # kernels decorated with jit(), named in compile notices
+_KERNEL_DIR = Path(__file__).resolve().parent
+
+
+def _source_hash() -> str:
+    digest = hashlib.sha256()
+    for path in sorted(_KERNEL_DIR.rglob("*.py")):
+        digest.update(path.relative_to(_KERNEL_DIR).as_posix().encode())
+        digest.update(path.read_bytes())
+    digest.update(numba.__version__.encode())
+    return digest.hexdigest()[:16]
+
+
+def cache_dir() -> Path:
+    """Where compiled kernels are cached: one folder per version of the kernel sources."""
+    root = os.environ.get("RNNLAB_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "rnnlab"
+    )
+    return Path(root) / f"numba-{_source_hash()}"
+
+
+_CACHE_DIR = str(cache_dir()) if CACHE else None
+
+
+@contextlib.contextmanager
+def _cache_dir_for_decoration() -> Iterator[None]:
+    # numba picks the cache locator when the dispatcher is created, from config.CACHE_DIR; set it
+    # only for our own kernels and restore it, so other numba users in the process are unaffected.
+    saved = numba_config.CACHE_DIR
+    numba_config.CACHE_DIR = _CACHE_DIR or saved
+    try:
+        yield
+    finally:
+        numba_config.CACHE_DIR = saved
+
 
 def jit(func=None, **overrides):
-    """``numba.njit`` with rnnlab's flags; usable bare (``@jit``) or with overrides (``@jit(inline="always")``)."""
+    """``numba.njit`` with rnnlab's flags; usable bare (``@jit``) or with overrides (``@jit(parallel=True)``)."""
     options = {**_OPTIONS, **overrides}
-    if func is None:
-        return lambda f: numba.njit(**options)(f)
-    return numba.njit(**options)(func)
+
+    def decorate(f):
+        _PUBLIC_KERNELS.add(f)
+        with _cache_dir_for_decoration():
+            return numba.njit(**options)(f)
+
+    return decorate if func is None else decorate(func)
+
+
+class _CompileListener(event.Listener):
+    def __init__(self, callback: Callable[[str], None]) -> None:
+        self.callback = callback
+
+    def on_start(self, ev: event.Event) -> None:
+        dispatcher = ev.data["dispatcher"]
+        func = dispatcher.py_func
+        if func not in _PUBLIC_KERNELS:  # inlined helpers compile as part of a kernel
+            return
+        dtypes = sorted({str(arg.dtype) for arg in ev.data["args"] if hasattr(arg, "dtype")})
+        self.callback(f"compiling {func.__name__} ({', '.join(dtypes) or 'scalar'}); cached after the first run")
+
+    def on_end(self, ev: event.Event) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def compile_notices(callback: Callable[[str], None]) -> Iterator[None]:
+    """Call ``callback(message)`` whenever an rnnlab kernel is compiled (not when loaded from cache)."""
+    with event.install_listener("numba:compile", _CompileListener(callback)):
+        yield

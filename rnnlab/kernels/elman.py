@@ -9,40 +9,44 @@ Records: hs (T+1, B, H) with hs[0] = h0.
 from __future__ import annotations
 
 import numpy as np
+from numba import prange
 
-from ._common import matmul_into, scalar_like
+from ._common import batch_chunks, chunk_bounds, matmul_into, matmul_rows, matmul_tn_rows, scalar_like
 from ._jit import jit
 from ._math import tanh
 
 
-@jit
-def elman_forward(x, w_ih, w_hh, bias, h0, relu):
+@jit(parallel=True)
+def elman_forward(x, w_ih, w_hh, bias, h0, relu, n_threads):
     """Run the Elman RNN over x; return hs (T+1, B, H)."""
     T, B, I = x.shape
     H = h0.shape[1]
     zero = scalar_like(0.0, x)
-    x_proj = np.dot(x.reshape(T * B, I), w_ih.T).reshape(T, B, H)
+    x_proj = matmul_rows(x.reshape(T * B, I), w_ih.T, n_threads).reshape(T, B, H)
     w_hh_t = np.ascontiguousarray(w_hh.T)
     hs = np.empty((T + 1, B, H), x.dtype)
     hs[0] = h0
-    rec = np.empty((B, H), x.dtype)
-    for t in range(T):
-        matmul_into(hs[t], w_hh_t, rec)
-        for b in range(B):
-            a = x_proj[t, b]
-            rc = rec[b]
-            h_t = hs[t + 1, b]
-            if relu:
-                for j in range(H):
-                    h_t[j] = max(a[j] + rc[j] + bias[j], zero)
-            else:
-                for j in range(H):
-                    h_t[j] = tanh(a[j] + rc[j] + bias[j])
+    n_chunks = batch_chunks(B, H * H, n_threads)
+    for chunk in prange(n_chunks):
+        b0, b1 = chunk_bounds(chunk, n_chunks, B)
+        rec = np.empty((b1 - b0, H), x.dtype)
+        for t in range(T):
+            matmul_into(hs[t, b0:b1], w_hh_t, rec)
+            for b in range(b0, b1):
+                a = x_proj[t, b]
+                rc = rec[b - b0]
+                h_t = hs[t + 1, b]
+                if relu:
+                    for j in range(H):
+                        h_t[j] = max(a[j] + rc[j] + bias[j], zero)
+                else:
+                    for j in range(H):
+                        h_t[j] = tanh(a[j] + rc[j] + bias[j])
     return hs
 
 
-@jit
-def elman_backward(x, w_ih, w_hh, hs, dy, dh_n, relu, truncate):
+@jit(parallel=True)
+def elman_backward(x, w_ih, w_hh, hs, dy, dh_n, relu, truncate, n_threads):
     """Backpropagation through time; ``dy``, ``dh_n`` and ``truncate`` as in ``lstm_backward``.
 
     Returns (dx, dw_ih, dw_hh, dbias, dh0, dh) where dh (T, B, H) is the total dL/dh_t.
@@ -53,25 +57,30 @@ def elman_backward(x, w_ih, w_hh, hs, dy, dh_n, relu, truncate):
     zero = scalar_like(0.0, x)
     d_pre = np.empty((T, B, H), x.dtype)
     dh_total = np.empty((T, B, H), x.dtype)
-    dh_next = dh_n.copy()
-    for t in range(T - 1, -1, -1):
-        for b in range(B):
-            h_t = hs[t + 1, b]
-            dh = dh_total[t, b]
-            da = d_pre[t, b]
-            for j in range(H):
-                dh[j] = dy[t, b, j] + dh_next[b, j]
-            if relu:
+    dh0 = dh_n.copy()  # carries dL/dh_{t-1} through the loop, ends as dL/dh_0
+    n_chunks = batch_chunks(B, H * H, n_threads)
+    for chunk in prange(n_chunks):
+        b0, b1 = chunk_bounds(chunk, n_chunks, B)
+        dh_next = dh0[b0:b1]
+        for t in range(T - 1, -1, -1):
+            for b in range(b0, b1):
+                h_t = hs[t + 1, b]
+                dh = dh_total[t, b]
+                da = d_pre[t, b]
+                dh_in = dh_next[b - b0]
                 for j in range(H):
-                    da[j] = dh[j] if h_t[j] > zero else zero
-            else:
-                for j in range(H):
-                    da[j] = dh[j] * (one - h_t[j] * h_t[j])
-        matmul_into(d_pre[t], w_hh, dh_next)
-        if truncate > 0 and t > 0 and t % truncate == 0:
-            dh_next[:] = 0
+                    dh[j] = dy[t, b, j] + dh_in[j]
+                if relu:
+                    for j in range(H):
+                        da[j] = dh[j] if h_t[j] > zero else zero
+                else:
+                    for j in range(H):
+                        da[j] = dh[j] * (one - h_t[j] * h_t[j])
+            matmul_into(d_pre[t, b0:b1], w_hh, dh_next)
+            if truncate > 0 and t > 0 and t % truncate == 0:
+                dh_next[:] = 0
     rows = d_pre.reshape(T * B, H)
-    dx = np.dot(rows, w_ih).reshape(T, B, I)
-    dw_ih = np.dot(rows.T, x.reshape(T * B, I))
-    dw_hh = np.dot(rows.T, hs[:T].reshape(T * B, H))
-    return dx, dw_ih, dw_hh, rows.sum(axis=0), dh_next, dh_total
+    dx = matmul_rows(rows, w_ih, n_threads).reshape(T, B, I)
+    dw_ih = matmul_tn_rows(rows, x.reshape(T * B, I), n_threads)
+    dw_hh = matmul_tn_rows(rows, hs[:T].reshape(T * B, H), n_threads)
+    return dx, dw_ih, dw_hh, rows.sum(axis=0), dh0, dh_total

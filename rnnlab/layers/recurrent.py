@@ -198,11 +198,21 @@ class RecurrentLayer:
         x = self._check_input(x)
         T, B, _ = x.shape
         h0, c0 = self._split_state(state, B)
-        H, D = self.hidden_size, self.num_directions
-        trace = Trace(self.mode, self.num_layers, D, H, T, B, self.dtype, _params=dict(self._params))
+        trace = Trace(self.mode, self.num_layers, self.num_directions, self.hidden_size, T, B, self.dtype,
+                      _params=dict(self._params))
         h_n = np.empty(self._state_shape(B), self.dtype)
         c_n = np.empty_like(h_n) if self.has_cell_state else None
-        layer_input = x
+        with kernels.blas_single_threaded():
+            y = self._forward_layers(trace, x, h0, c0, h_n, c_n)
+        state_n = (h_n, c_n) if self.has_cell_state else h_n
+        return y, state_n, trace
+
+    __call__ = forward
+
+    def _forward_layers(self, trace, layer_input, h0, c0, h_n, c_n) -> np.ndarray:
+        """Run every layer and direction, filling ``trace``, h_n and c_n; return the top output."""
+        T, B, _ = layer_input.shape
+        H, D = self.hidden_size, self.num_directions
         for layer in range(self.num_layers):
             trace._inputs.append(layer_input)
             y = np.empty((T, B, D * H), self.dtype)
@@ -220,10 +230,7 @@ class RecurrentLayer:
                 if c_n is not None:
                     c_n[k] = saved[1][-1]
             layer_input = y
-        state_n = (h_n, c_n) if self.has_cell_state else h_n
-        return layer_input, state_n, trace
-
-    __call__ = forward
+        return layer_input
 
     def backward(self, trace: Trace, dy: Any, dstate: Any = None, truncate: int | None = None) -> dict[str, np.ndarray]:
         """Backpropagate through time.
@@ -255,6 +262,18 @@ class RecurrentLayer:
         grads: dict[str, np.ndarray] = {}
         dh0 = np.empty(self._state_shape(B), self.dtype)
         dc0 = np.empty_like(dh0) if self.has_cell_state else None
+        with kernels.blas_single_threaded():
+            d_input = self._backward_layers(trace, dy, dh_n, dc_n, truncate or 0, grads, dh0, dc0)
+        ordered = {name: grads[name] for name in self._param_shapes()}
+        ordered["input"] = d_input
+        ordered["h0"] = dh0
+        if dc0 is not None:
+            ordered["c0"] = dc0
+        return ordered
+
+    def _backward_layers(self, trace, dy, dh_n, dc_n, truncate, grads, dh0, dc0) -> np.ndarray:
+        """BPTT through every layer (top down) and direction; return dL/dx of the bottom layer."""
+        H, D = self.hidden_size, self.num_directions
         d_out = dy
         for layer in range(self.num_layers - 1, -1, -1):
             layer_input = trace._inputs[layer]
@@ -264,25 +283,18 @@ class RecurrentLayer:
                 sfx = f"_l{layer}" + ("_reverse" if direction else "")
                 d_seq = d_out[:, :, direction * H : (direction + 1) * H]
                 seq = layer_input
-                if direction:
+                if direction:  # the kernel ran over the reversed sequence
                     d_seq, seq = d_seq[::-1], layer_input[::-1]
-                d_seq = np.ascontiguousarray(d_seq)
-                seq = np.ascontiguousarray(seq)
                 dx, dh0[k], dc0_k, dh_steps = self._run_backward(
-                    trace, seq, sfx, trace._saved[(layer, direction)], d_seq, dh_n[k],
-                    None if dc_n is None else dc_n[k], truncate or 0, grads,
+                    trace, np.ascontiguousarray(seq), sfx, trace._saved[(layer, direction)],
+                    np.ascontiguousarray(d_seq), dh_n[k], None if dc_n is None else dc_n[k], truncate, grads,
                 )
                 if dc0 is not None:
                     dc0[k] = dc0_k
                 d_in += dx[::-1] if direction else dx
                 trace._set_record(layer, direction, "dh", dh_steps[::-1] if direction else dh_steps)
             d_out = d_in
-        ordered = {name: grads[name] for name in self._param_shapes()}
-        ordered["input"] = d_out
-        ordered["h0"] = dh0
-        if dc0 is not None:
-            ordered["c0"] = dc0
-        return ordered
+        return d_out
 
     # ------------------------------------------------------------------ per-cell kernels
     def _weights(self, params: Mapping[str, np.ndarray], sfx: str):
@@ -330,7 +342,8 @@ class RNN(RecurrentLayer):
 
     def _run_forward(self, x, sfx, h0, c0):
         w_ih, w_hh, b_ih, b_hh = self._weights(self._params, sfx)
-        return (kernels.elman_forward(x, w_ih, w_hh, b_ih + b_hh, h0, self.nonlinearity == "relu"),)
+        return (kernels.elman_forward(x, w_ih, w_hh, b_ih + b_hh, h0, self.nonlinearity == "relu",
+                                     kernels.kernel_threads()),)
 
     def _records(self, saved):
         return {"h": saved[0][1:]}
@@ -338,7 +351,7 @@ class RNN(RecurrentLayer):
     def _run_backward(self, trace, x, sfx, saved, dy, dh_n, dc_n, truncate, grads):
         w_ih, w_hh, _, _ = self._weights(trace._params, sfx)
         dx, dw_ih, dw_hh, db, dh0, dh = kernels.elman_backward(
-            x, w_ih, w_hh, saved[0], dy, dh_n, self.nonlinearity == "relu", truncate
+            x, w_ih, w_hh, saved[0], dy, dh_n, self.nonlinearity == "relu", truncate, kernels.kernel_threads()
         )
         grads["weight_ih" + sfx], grads["weight_hh" + sfx] = dw_ih, dw_hh
         self._store_bias_grads(grads, sfx, db, db.copy())
@@ -355,7 +368,7 @@ class LSTM(RecurrentLayer):
 
     def _run_forward(self, x, sfx, h0, c0):
         w_ih, w_hh, b_ih, b_hh = self._weights(self._params, sfx)
-        return kernels.lstm_forward(x, w_ih, w_hh, b_ih + b_hh, h0, c0)
+        return kernels.lstm_forward(x, w_ih, w_hh, b_ih + b_hh, h0, c0, kernels.kernel_threads())
 
     def _records(self, saved):
         hs, cs, gates = saved
@@ -365,7 +378,7 @@ class LSTM(RecurrentLayer):
         w_ih, w_hh, _, _ = self._weights(trace._params, sfx)
         hs, cs, gates = saved
         dx, dw_ih, dw_hh, db, dh0, dc0, dh = kernels.lstm_backward(
-            x, w_ih, w_hh, hs, cs, gates, dy, dh_n, dc_n, truncate
+            x, w_ih, w_hh, hs, cs, gates, dy, dh_n, dc_n, truncate, kernels.kernel_threads()
         )
         grads["weight_ih" + sfx], grads["weight_hh" + sfx] = dw_ih, dw_hh
         self._store_bias_grads(grads, sfx, db, db.copy())
@@ -381,7 +394,7 @@ class GRU(RecurrentLayer):
 
     def _run_forward(self, x, sfx, h0, c0):
         w_ih, w_hh, b_ih, b_hh = self._weights(self._params, sfx)
-        return kernels.gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0)
+        return kernels.gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0, kernels.kernel_threads())
 
     def _records(self, saved):
         hs, gates, hn = saved
@@ -391,7 +404,7 @@ class GRU(RecurrentLayer):
         w_ih, w_hh, _, _ = self._weights(trace._params, sfx)
         hs, gates, hn = saved
         dx, dw_ih, dw_hh, db_ih, db_hh, dh0, dh = kernels.gru_backward(
-            x, w_ih, w_hh, hs, gates, hn, dy, dh_n, truncate
+            x, w_ih, w_hh, hs, gates, hn, dy, dh_n, truncate, kernels.kernel_threads()
         )
         grads["weight_ih" + sfx], grads["weight_hh" + sfx] = dw_ih, dw_hh
         self._store_bias_grads(grads, sfx, db_ih, db_hh)
