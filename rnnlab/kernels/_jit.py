@@ -21,6 +21,7 @@ from pathlib import Path
 import numba
 from numba.core import config as numba_config
 from numba.core import event
+from numba.extending import register_jitable
 
 #: fastmath flags: reassociation and contraction let reductions and FMAs vectorise; no 'nnan'/'ninf'.
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
@@ -81,6 +82,18 @@ def jit(func=None, **overrides):
             return numba.njit(**options)(f)
 
     return decorate if func is None else decorate(func)
+
+
+#: options for helpers compiled into the kernels that call them (no dispatcher, no cache of their own)
+HELPER_OPTIONS = dict(fastmath=FASTMATH, error_model="numpy")
+
+
+def helper(func=None, **overrides):
+    """A jitable helper, compiled as part of each kernel that calls it (``numba.extending.register_jitable``)."""
+    options = {**HELPER_OPTIONS, **overrides}
+    if func is None:
+        return lambda f: register_jitable(**options)(f)
+    return register_jitable(**options)(func)
 
 
 class _CompileListener(event.Listener):

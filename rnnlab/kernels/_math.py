@@ -13,11 +13,9 @@ import math
 
 import numpy as np
 from numba import types
-from numba.extending import overload, register_jitable
+from numba.extending import overload
 
-from ._jit import FASTMATH
-
-_JIT_OPTIONS = dict(fastmath=FASTMATH, error_model="numpy")
+from ._jit import HELPER_OPTIONS, helper
 
 # Numerator (odd) and denominator (even) coefficients; constants are float32 so nothing promotes.
 _A1 = np.float32(4.89352455891786e-03)
@@ -46,7 +44,7 @@ def sigmoid(x):
     return 1.0 / (1.0 + math.exp(-x))
 
 
-@register_jitable(**_JIT_OPTIONS)
+@helper
 def _tanh_f32(x):
     x = min(max(x, -_CLAMP), _CLAMP)
     x2 = x * x
@@ -67,14 +65,14 @@ def _is_f32(x):
     return isinstance(x, types.Float) and x.bitwidth == 32
 
 
-@overload(tanh, jit_options=_JIT_OPTIONS)
+@overload(tanh, jit_options=HELPER_OPTIONS)
 def _tanh_overload(x):
     if _is_f32(x):
         return _tanh_f32
     return lambda x: math.tanh(x)
 
 
-@overload(sigmoid, jit_options=_JIT_OPTIONS)
+@overload(sigmoid, jit_options=HELPER_OPTIONS)
 def _sigmoid_overload(x):
     if _is_f32(x):
         return lambda x: _HALF32 + _HALF32 * _tanh_f32(_HALF32 * x)

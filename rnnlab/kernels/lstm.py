@@ -22,8 +22,35 @@ import numpy as np
 from numba import prange
 
 from ._common import batch_chunks, chunk_bounds, matmul_into, matmul_rows, matmul_tn_rows, scalar_like
-from ._jit import jit
+from ._jit import helper, jit
 from ._math import sigmoid, tanh
+
+
+@helper
+def _forward_steps(x_proj, w_hh_t, bias, hs, cs, gates, b0, b1):
+    """The time loop for sequences b0..b1-1 (one thread's share of the batch)."""
+    T = x_proj.shape[0]
+    H = hs.shape[2]
+    rec = np.empty((b1 - b0, 4 * H), x_proj.dtype)  # W_hh h_{t-1} for every gate
+    for t in range(T):
+        matmul_into(hs[t, b0:b1], w_hh_t, rec)
+        for b in range(b0, b1):
+            a = x_proj[t, b]
+            r = rec[b - b0]
+            i_t, f_t, g_t, o_t = gates[0, t, b], gates[1, t, b], gates[2, t, b], gates[3, t, b]
+            c_prev, c_t, h_t = cs[t, b], cs[t + 1, b], hs[t + 1, b]
+            for j in range(H):
+                i = sigmoid(a[j] + r[j] + bias[j])
+                f = sigmoid(a[H + j] + r[H + j] + bias[H + j])
+                g = tanh(a[2 * H + j] + r[2 * H + j] + bias[2 * H + j])
+                o = sigmoid(a[3 * H + j] + r[3 * H + j] + bias[3 * H + j])
+                c = f * c_prev[j] + i * g
+                i_t[j] = i
+                f_t[j] = f
+                g_t[j] = g
+                o_t[j] = o
+                c_t[j] = c
+                h_t[j] = o * tanh(c)
 
 
 @jit(parallel=True)
@@ -39,29 +66,51 @@ def lstm_forward(x, w_ih, w_hh, bias, h0, c0, n_threads):
     hs[0] = h0
     cs[0] = c0
     n_chunks = batch_chunks(B, 4 * H * H, n_threads)
-    for chunk in prange(n_chunks):
-        b0, b1 = chunk_bounds(chunk, n_chunks, B)
-        rec = np.empty((b1 - b0, 4 * H), x.dtype)
-        for t in range(T):
-            matmul_into(hs[t, b0:b1], w_hh_t, rec)
-            for b in range(b0, b1):
-                a = x_proj[t, b]
-                r = rec[b - b0]
-                i_t, f_t, g_t, o_t = gates[0, t, b], gates[1, t, b], gates[2, t, b], gates[3, t, b]
-                c_prev, c_t, h_t = cs[t, b], cs[t + 1, b], hs[t + 1, b]
-                for j in range(H):
-                    i = sigmoid(a[j] + r[j] + bias[j])
-                    f = sigmoid(a[H + j] + r[H + j] + bias[H + j])
-                    g = tanh(a[2 * H + j] + r[2 * H + j] + bias[2 * H + j])
-                    o = sigmoid(a[3 * H + j] + r[3 * H + j] + bias[3 * H + j])
-                    c = f * c_prev[j] + i * g
-                    i_t[j] = i
-                    f_t[j] = f
-                    g_t[j] = g
-                    o_t[j] = o
-                    c_t[j] = c
-                    h_t[j] = o * tanh(c)
+    if n_chunks == 1:
+        _forward_steps(x_proj, w_hh_t, bias, hs, cs, gates, 0, B)
+    else:
+        for chunk in prange(n_chunks):
+            b0, b1 = chunk_bounds(chunk, n_chunks, B)
+            _forward_steps(x_proj, w_hh_t, bias, hs, cs, gates, b0, b1)
     return hs, cs, gates
+
+
+@helper
+def _backward_steps(w_hh, cs, gates, dy, truncate, d_pre, dh_total, dh_next, dc_next, b0, b1):
+    """The reverse time loop for sequences b0..b1-1; dh_next, dc_next (b1-b0, H) enter holding
+    dL/dh_T, dL/dc_T and leave holding dL/dh_0, dL/dc_0."""
+    T = dy.shape[0]
+    H = dy.shape[2]
+    one = scalar_like(1.0, dy)
+    dc_t = np.empty(H, dy.dtype)
+    for t in range(T - 1, -1, -1):
+        for b in range(b0, b1):
+            i_t, f_t, g_t, o_t = gates[0, t, b], gates[1, t, b], gates[2, t, b], gates[3, t, b]
+            c_prev, c_now = cs[t, b], cs[t + 1, b]
+            dh = dh_total[t, b]
+            da = d_pre[t, b]
+            dh_in = dh_next[b - b0]
+            dc_in = dc_next[b - b0]
+            for j in range(H):
+                dh_j = dy[t, b, j] + dh_in[j]
+                dh[j] = dh_j
+                tc = tanh(c_now[j])
+                i = i_t[j]
+                f = f_t[j]
+                g = g_t[j]
+                o = o_t[j]
+                dc = dc_in[j] + dh_j * o * (one - tc * tc)
+                dc_t[j] = dc
+                da[j] = dc * g * i * (one - i)  # through i = sigma(.)
+                da[H + j] = dc * c_prev[j] * f * (one - f)  # through f
+                da[2 * H + j] = dc * i * (one - g * g)  # through g = tanh(.)
+                da[3 * H + j] = dh_j * tc * o * (one - o)  # through o
+            for j in range(H):
+                dc_in[j] = dc_t[j] * f_t[j]  # dL/dc_{t-1}
+        matmul_into(d_pre[t, b0:b1], w_hh, dh_next)  # dL/dh_{t-1} through the recurrence
+        if truncate > 0 and t > 0 and t % truncate == 0:
+            dh_next[:] = 0
+            dc_next[:] = 0
 
 
 @jit(parallel=True)
@@ -77,45 +126,17 @@ def lstm_backward(x, w_ih, w_hh, hs, cs, gates, dy, dh_n, dc_n, truncate, n_thre
     """
     T, B, I = x.shape
     H = hs.shape[2]
-    one = scalar_like(1.0, x)
     d_pre = np.empty((T, B, 4 * H), x.dtype)  # dL/d(pre-activation) of i, f, g, o per step
     dh_total = np.empty((T, B, H), x.dtype)
-    dh0 = dh_n.copy()  # carries dL/dh_{t-1} through the loop, ends as dL/dh_0
+    dh0 = dh_n.copy()
     dc0 = dc_n.copy()
     n_chunks = batch_chunks(B, 4 * H * H, n_threads)
-    for chunk in prange(n_chunks):
-        b0, b1 = chunk_bounds(chunk, n_chunks, B)
-        dh_next = dh0[b0:b1]
-        dc_next = dc0[b0:b1]
-        dc_t = np.empty(H, x.dtype)
-        for t in range(T - 1, -1, -1):
-            for b in range(b0, b1):
-                i_t, f_t, g_t, o_t = gates[0, t, b], gates[1, t, b], gates[2, t, b], gates[3, t, b]
-                c_prev, c_now = cs[t, b], cs[t + 1, b]
-                dh = dh_total[t, b]
-                da = d_pre[t, b]
-                dh_in = dh_next[b - b0]
-                dc_in = dc_next[b - b0]
-                for j in range(H):
-                    dh_j = dy[t, b, j] + dh_in[j]
-                    dh[j] = dh_j
-                    tc = tanh(c_now[j])
-                    i = i_t[j]
-                    f = f_t[j]
-                    g = g_t[j]
-                    o = o_t[j]
-                    dc = dc_in[j] + dh_j * o * (one - tc * tc)
-                    dc_t[j] = dc
-                    da[j] = dc * g * i * (one - i)
-                    da[H + j] = dc * c_prev[j] * f * (one - f)
-                    da[2 * H + j] = dc * i * (one - g * g)
-                    da[3 * H + j] = dh_j * tc * o * (one - o)
-                for j in range(H):
-                    dc_in[j] = dc_t[j] * f_t[j]
-            matmul_into(d_pre[t, b0:b1], w_hh, dh_next)  # dL/dh_{t-1} through the recurrence
-            if truncate > 0 and t > 0 and t % truncate == 0:
-                dh_next[:] = 0
-                dc_next[:] = 0
+    if n_chunks == 1:
+        _backward_steps(w_hh, cs, gates, dy, truncate, d_pre, dh_total, dh0, dc0, 0, B)
+    else:
+        for chunk in prange(n_chunks):
+            b0, b1 = chunk_bounds(chunk, n_chunks, B)
+            _backward_steps(w_hh, cs, gates, dy, truncate, d_pre, dh_total, dh0[b0:b1], dc0[b0:b1], b0, b1)
     d_rows = d_pre.reshape(T * B, 4 * H)
     dx = matmul_rows(d_rows, w_ih, n_threads).reshape(T, B, I)
     dw_ih = matmul_tn_rows(d_rows, x.reshape(T * B, I), n_threads)
