@@ -35,3 +35,80 @@ def load_golden(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
         arrays = {k: data[k] for k in data.files}
     meta = json.loads(str(arrays.pop("meta")))
     return meta, arrays
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared by test_kernels_vs_reference.py and test_properties.py
+# ---------------------------------------------------------------------------------------------
+import os  # noqa: E402
+
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+from rnnlab import reference  # noqa: E402
+
+#: Every cell the layers implement, as (mode, nonlinearity); the nonlinearity only matters for RNN.
+CELLS = [("RNN", "tanh"), ("RNN", "relu"), ("LSTM", "tanh"), ("GRU", "tanh")]
+CELL_IDS = ["rnn_tanh", "rnn_relu", "lstm", "gru"]
+
+#: Per-step records the reference writes, per mode (the layers may record more, e.g. GRU's "hn").
+REFERENCE_RECORDS = {"RNN": ("h",), "LSTM": ("h", "c", "i", "f", "g", "o"), "GRU": ("h", "r", "z", "n")}
+
+# Hypothesis profiles: "ci" (default; deterministic, modest), "dev" (quick local loop) and
+# "thorough" (many examples, for a nightly run). Select with HYPOTHESIS_PROFILE=<name>.
+_COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True)
+settings.register_profile("ci", max_examples=25, derandomize=True, database=None, **_COMMON)
+settings.register_profile("dev", max_examples=10, **_COMMON)
+settings.register_profile("thorough", max_examples=400, **_COMMON)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def random_problem(layer, T, B, rng, *, random_state=True, random_dstate=True):
+    """Input, initial state, dy and dstate for ``layer`` drawn from ``rng`` in the layer's dtype.
+
+    Returns a dict with x, h0, c0 (None unless LSTM), dy, dh_n, dc_n (None unless LSTM).
+    """
+    dt = layer.dtype
+    L, D, H, I = layer.num_layers, layer.num_directions, layer.hidden_size, layer.input_size
+    lstm = layer.mode == "LSTM"
+
+    def draw(*shape, scale=1.0):
+        return (scale * rng.standard_normal(shape)).astype(dt)
+
+    def zeros(*shape, scale=1.0):
+        return np.zeros(shape, dt)
+
+    state_draw = draw if random_state else zeros
+    dstate_draw = draw if random_dstate else zeros
+    return dict(
+        x=draw(T, B, I),
+        h0=state_draw(L * D, B, H, scale=0.5),
+        c0=state_draw(L * D, B, H, scale=0.5) if lstm else None,
+        dy=draw(T, B, D * H),
+        dh_n=dstate_draw(L * D, B, H),
+        dc_n=dstate_draw(L * D, B, H) if lstm else None,
+    )
+
+
+def layer_state(layer, p):
+    """The ``state`` argument of ``layer.forward`` for problem ``p``."""
+    return (p["h0"], p["c0"]) if layer.mode == "LSTM" else p["h0"]
+
+
+def layer_dstate(layer, p):
+    """The ``dstate`` argument of ``layer.backward`` for problem ``p``."""
+    return (p["dh_n"], p["dc_n"]) if layer.mode == "LSTM" else p["dh_n"]
+
+
+def reference_run(layer, p, truncate=None):
+    """float64 reference forward and backward of ``layer``'s network on problem ``p``.
+
+    Returns ``(y, h_n, c_n, records, grads)`` as :mod:`rnnlab.reference` defines them.
+    """
+    params = {k: v.astype(np.float64) for k, v in layer.state_dict().items()}
+    kwargs = dict(num_layers=layer.num_layers, bidirectional=layer.bidirectional,
+                  nonlinearity=getattr(layer, "nonlinearity", "tanh"))
+    f64 = lambda a: None if a is None else np.asarray(a, np.float64)  # noqa: E731
+    y, h_n, c_n, records = reference.forward(layer.mode, params, f64(p["x"]), f64(p["h0"]), f64(p["c0"]), **kwargs)
+    grads = reference.backward(layer.mode, params, f64(p["x"]), f64(p["h0"]), f64(p["c0"]), dy=f64(p["dy"]),
+                               dh_n=f64(p["dh_n"]), dc_n=f64(p["dc_n"]), truncate=truncate, **kwargs)
+    return y, h_n, c_n, records, grads

@@ -48,7 +48,10 @@ class RecurrentLayer:
         self.num_layers = _check_positive_int("num_layers", num_layers)
         self.bias = bool(bias)
         self.bidirectional = bool(bidirectional)
-        dtype_name = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
+        try:
+            dtype_name = np.dtype("float32" if dtype is None else dtype).name
+        except TypeError:
+            dtype_name = repr(dtype)
         if dtype_name not in _DTYPES:
             raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
         self.dtype = np.dtype(_DTYPES[dtype_name])
@@ -114,7 +117,8 @@ class RecurrentLayer:
                 raise ValueError(f"state dict entry {name!r} has shape {value.shape}, expected {shape}")
             if value.dtype.kind not in "fiu":
                 raise ValueError(f"state dict entry {name!r} has non-numeric dtype {value.dtype}")
-            value = np.array(value, dtype=self.dtype, copy=True, order="C")
+            with np.errstate(over="ignore"):  # an overflow becomes Inf and is reported just below
+                value = np.array(value, dtype=self.dtype, copy=True, order="C")
             if not np.isfinite(value).all():
                 raise ValueError(f"state dict entry {name!r} contains NaN or Inf")
             loaded[name] = value
@@ -173,19 +177,22 @@ class RecurrentLayer:
             raise ValueError(f"input must have at least one step and one sequence, got shape {shape}")
         return self._check_array("input", x, (T, B, self.input_size))
 
-    def _split_state(self, state: Any, batch: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """Validate ``state`` (h, or (h, c) for LSTM); None means zeros."""
+    def _split_state(self, state: Any, batch: int, names: tuple[str, str] = ("h0", "c0")):
+        """Validate ``state`` (h, or (h, c) for LSTM); None, as a whole or either half, means zeros."""
         shape = self._state_shape(batch)
-        if state is None:
-            h0 = np.zeros(shape, self.dtype)
-            return h0, (np.zeros(shape, self.dtype) if self.has_cell_state else None)
+
+        def check(what: str, value: Any) -> np.ndarray:
+            return np.zeros(shape, self.dtype) if value is None else self._check_array(what, value, shape)
+
         if self.has_cell_state:
+            if state is None:
+                state = (None, None)
             if not isinstance(state, (tuple, list)) or len(state) != 2:
-                raise ValueError("LSTM state must be a pair (h0, c0)")
-            return self._check_array("h0", state[0], shape), self._check_array("c0", state[1], shape)
+                raise ValueError(f"LSTM {names[0][:-1]} state must be a pair ({names[0]}, {names[1]})")
+            return check(names[0], state[0]), check(names[1], state[1])
         if isinstance(state, (tuple, list)):
-            raise ValueError(f"{self.mode} state must be a single array h0 of shape {shape}, not a tuple")
-        return self._check_array("h0", state, shape), None
+            raise ValueError(f"{self.mode} state must be a single array {names[0]} of shape {shape}, not a tuple")
+        return check(names[0], state), None
 
     # ------------------------------------------------------------------ forward / backward
     def forward(self, x: Any, state: Any = None) -> tuple[np.ndarray, Any, Trace]:
@@ -198,8 +205,11 @@ class RecurrentLayer:
         x = self._check_input(x)
         T, B, _ = x.shape
         h0, c0 = self._split_state(state, B)
+        # The trace keeps its own copies of the input and weights: backward must differentiate
+        # exactly what forward computed, even if an optimizer updates the weights in between.
+        x = x.copy()
         trace = Trace(self.mode, self.num_layers, self.num_directions, self.hidden_size, T, B, self.dtype,
-                      _params=dict(self._params))
+                      _params={k: v.copy() for k, v in self._params.items()}, _owner=self)
         h_n = np.empty(self._state_shape(B), self.dtype)
         c_n = np.empty_like(h_n) if self.has_cell_state else None
         with kernels.blas_single_threaded():
@@ -244,20 +254,13 @@ class RecurrentLayer:
         Returns a dict keyed by the state_dict names plus ``"input"``, ``"h0"`` (and ``"c0"``), and
         fills ``trace["dh"]``, the total dL/dh_t of every step.
         """
-        if not isinstance(trace, Trace) or trace.mode != self.mode:
-            raise ValueError(f"trace must come from this {self.mode}'s forward()")
-        if trace.num_layers != self.num_layers or trace.num_directions != self.num_directions:
-            raise ValueError("trace was recorded by a layer of a different shape")
+        if not isinstance(trace, Trace) or trace._owner is not self:
+            raise ValueError(f"trace must come from this {self.mode}'s own forward()")
         if truncate is not None:
             truncate = _check_positive_int("truncate", truncate)
         T, B, H, D = trace.steps, trace.batch, self.hidden_size, self.num_directions
         dy = np.zeros((T, B, D * H), self.dtype) if dy is None else self._check_array("dy", dy, (T, B, D * H))
-        if dstate is None:
-            dh_n, dc_n = np.zeros(self._state_shape(B), self.dtype), None
-        else:
-            dh_n, dc_n = self._split_state(dstate, B)
-        if self.has_cell_state and dc_n is None:
-            dc_n = np.zeros(self._state_shape(B), self.dtype)
+        dh_n, dc_n = self._split_state(dstate, B, names=("dh_n", "dc_n"))
 
         grads: dict[str, np.ndarray] = {}
         dh0 = np.empty(self._state_shape(B), self.dtype)

@@ -39,6 +39,7 @@ class Trace:
     _saved: dict[tuple[int, int], Any] = field(default_factory=dict, repr=False)
     _inputs: list[np.ndarray] = field(default_factory=list, repr=False)
     _params: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _owner: Any = field(default=None, repr=False)  # the layer whose forward() made this trace
     _stacked: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
@@ -70,9 +71,11 @@ class Trace:
         if name not in self._stacked:
             if name not in self.names:
                 raise KeyError(f"no record {name!r} in this trace; available: {', '.join(self.names)}")
-            self._stacked[name] = np.stack(
+            stacked = np.stack(
                 [self._records[(l, d)][name] for l in range(self.num_layers) for d in range(self.num_directions)]
             )
+            stacked.flags.writeable = False  # cached: a caller's edit must not leak into the next read
+            self._stacked[name] = stacked
         return self._stacked[name]
 
     def __contains__(self, name: object) -> bool:

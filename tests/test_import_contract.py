@@ -1,0 +1,75 @@
+"""The headless core imports no UI or torch, and importing it compiles nothing.
+
+Checked in a fresh interpreter, since this test session has imported plenty already.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CORE = ["rnnlab", "rnnlab.kernels", "rnnlab.layers", "rnnlab.reference"]
+FORBIDDEN = ["textual", "rich", "typer", "torch"]
+
+PROBE = r"""
+import importlib, json, sys, types
+import numba
+from numba.core.dispatcher import Dispatcher
+
+for name in {core!r}:
+    importlib.import_module(name)
+
+forbidden = sorted(m for m in sys.modules if m.split(".")[0] in {forbidden!r})
+gpu = sorted(m for m in sys.modules if m == "numba.cuda" or m.startswith("numba.cuda.")
+             or m.startswith("rnnlab.kernels.cuda"))
+dispatchers = {{}}
+for mod_name, mod in list(sys.modules.items()):
+    if not (mod_name == "rnnlab" or mod_name.startswith("rnnlab.")) or not isinstance(mod, types.ModuleType):
+        continue
+    for attr, value in vars(mod).items():
+        if isinstance(value, Dispatcher):
+            key = value.py_func.__module__ + "." + value.py_func.__qualname__
+            dispatchers[key] = [str(s) for s in value.signatures]
+print(json.dumps({{"forbidden": forbidden, "gpu": gpu, "dispatchers": dispatchers}}))
+"""
+
+
+def _probe() -> dict:
+    code = PROBE.format(core=CORE, forbidden=FORBIDDEN)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+_RESULT: dict | None = None
+
+
+def _result() -> dict:
+    global _RESULT
+    if _RESULT is None:
+        _RESULT = _probe()
+    return _RESULT
+
+
+def test_core_imports_no_ui_and_no_torch():
+    assert _result()["forbidden"] == []
+
+
+def test_core_does_not_import_gpu_code():
+    assert _result()["gpu"] == []
+
+
+def test_import_compiles_no_kernel():
+    dispatchers = _result()["dispatchers"]
+    public = {"elman_forward", "elman_backward", "lstm_forward", "lstm_backward", "gru_forward", "gru_backward"}
+    found = {key.rsplit(".", 1)[-1] for key in dispatchers}
+    assert public <= found, found
+    compiled = {key: sigs for key, sigs in dispatchers.items() if sigs}
+    assert compiled == {}

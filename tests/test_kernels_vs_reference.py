@@ -1,0 +1,183 @@
+"""The layers (numba kernels) agree with the plain float64 NumPy reference, record by record.
+
+Every combination of cell, depth, direction and bias is run forward and backward (full and
+truncated BPTT) and compared with :mod:`rnnlab.reference` given the same ``state_dict``: outputs,
+final states, every per-step record of the Trace, every gradient and the per-step dL/dh_t.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from conftest import (
+    CELL_IDS,
+    CELLS,
+    REFERENCE_RECORDS,
+    layer_dstate,
+    layer_state,
+    make_layer,
+    random_problem,
+    reference_run,
+    rel_err,
+)
+
+T, B, I, H = 6, 3, 4, 5
+TOL64 = 1e-10
+TOL32 = 1e-5
+
+CONFIGS = list(itertools.product([1, 2], [False, True], [True, False]))  # num_layers, bidirectional, bias
+CONFIG_IDS = [f"l{L}-{'bi' if D else 'uni'}-{'bias' if b else 'nobias'}" for L, D, b in CONFIGS]
+
+
+def _run(mode, nonlinearity, num_layers, bidirectional, bias, *, dtype="float64", truncate=None, batch=B,
+         steps=T, seed=0):
+    layer = make_layer(mode, I, H, num_layers=num_layers, bidirectional=bidirectional, dtype=dtype,
+                       nonlinearity=nonlinearity, bias=bias, seed=seed)
+    p = random_problem(layer, steps, batch, np.random.default_rng(seed + 100))
+    y, state_n, trace = layer.forward(p["x"], layer_state(layer, p))
+    grads = layer.backward(trace, p["dy"], layer_dstate(layer, p), truncate=truncate)
+    return layer, p, (y, state_n, trace, grads), reference_run(layer, p, truncate)
+
+
+def _compare_all(layer, ours, ref, tol):
+    y, state_n, trace, grads = ours
+    ry, rh_n, rc_n, records, rgrads = ref
+    errors = {"y": rel_err(y, ry)}
+    if layer.mode == "LSTM":
+        h_n, c_n = state_n
+        errors["c_n"] = rel_err(c_n, rc_n)
+    else:
+        h_n = state_n
+    errors["h_n"] = rel_err(h_n, rh_n)
+    assert y.dtype == layer.dtype and h_n.dtype == layer.dtype
+
+    for (l, d), rec in records.items():
+        assert set(REFERENCE_RECORDS[layer.mode]) <= set(rec)
+        for name in REFERENCE_RECORDS[layer.mode]:
+            errors[f"trace.{name}[{l},{d}]"] = rel_err(trace.get(name, l, d), rec[name])
+        errors[f"trace.dh[{l},{d}]"] = rel_err(trace.get("dh", l, d), rgrads["dh"][(l, d)])
+    assert set(records) == {(l, d) for l in range(layer.num_layers) for d in range(layer.num_directions)}
+
+    expected_keys = set(rgrads) - {"dh"}
+    assert set(grads) == expected_keys
+    assert list(grads)[: len(layer.state_dict())] == list(layer.state_dict())  # state_dict order first
+    for name in expected_keys:
+        assert grads[name].shape == rgrads[name].shape, name
+        assert grads[name].dtype == layer.dtype, name
+        errors[f"grad.{name}"] = rel_err(grads[name], rgrads[name])
+    bad = {k: v for k, v in errors.items() if not v < tol}
+    assert not bad, bad
+
+
+@pytest.mark.parametrize("truncate", [None, 1, 3, T + 2], ids=lambda k: f"trunc{k}")
+@pytest.mark.parametrize("num_layers,bidirectional,bias", CONFIGS, ids=CONFIG_IDS)
+@pytest.mark.parametrize("mode,nonlinearity", CELLS, ids=CELL_IDS)
+def test_float64_matches_reference(mode, nonlinearity, num_layers, bidirectional, bias, truncate):
+    layer, p, ours, ref = _run(mode, nonlinearity, num_layers, bidirectional, bias, truncate=truncate)
+    _compare_all(layer, ours, ref, TOL64)
+
+
+@pytest.mark.parametrize("mode,nonlinearity", CELLS, ids=CELL_IDS)
+def test_float64_matches_reference_large_batch(mode, nonlinearity):
+    """Batch above the kernels' small-batch threshold (8) takes the BLAS path of the recurrent product."""
+    layer, p, ours, ref = _run(mode, nonlinearity, 2, True, True, batch=11, truncate=None)
+    _compare_all(layer, ours, ref, TOL64)
+    layer, p, ours, ref = _run(mode, nonlinearity, 2, True, True, batch=11, truncate=2)
+    _compare_all(layer, ours, ref, TOL64)
+
+
+@pytest.mark.parametrize("mode,nonlinearity", CELLS, ids=CELL_IDS)
+def test_single_step_and_single_sequence(mode, nonlinearity):
+    layer, p, ours, ref = _run(mode, nonlinearity, 2, True, True, batch=1, steps=1, truncate=1)
+    _compare_all(layer, ours, ref, TOL64)
+
+
+@pytest.mark.parametrize("truncate", [None, 3])
+@pytest.mark.parametrize("num_layers,bidirectional,bias", [(1, False, True), (2, True, True), (2, True, False)])
+@pytest.mark.parametrize("mode,nonlinearity", CELLS, ids=CELL_IDS)
+def test_float32_matches_float64_reference(mode, nonlinearity, num_layers, bidirectional, bias, truncate):
+    layer, p, ours, ref = _run(mode, nonlinearity, num_layers, bidirectional, bias, dtype="float32",
+                               truncate=truncate)
+    assert p["x"].dtype == np.float32
+    _compare_all(layer, ours, ref, TOL32)
+
+
+def test_truncation_changes_gradients():
+    """Sanity check of the comparison itself: truncated and full BPTT really differ."""
+    _, _, (_, _, _, full), _ = _run("LSTM", "tanh", 1, False, True, truncate=None)
+    _, _, (_, _, _, cut), _ = _run("LSTM", "tanh", 1, False, True, truncate=1)
+    assert rel_err(cut["weight_hh_l0"], full["weight_hh_l0"]) > 1e-3
+    assert rel_err(cut["h0"], full["h0"]) > 1e-3
+
+
+# ------------------------------------------------------------------------------ the Trace itself
+@pytest.mark.parametrize("mode,nonlinearity", CELLS, ids=CELL_IDS)
+def test_trace_stacked_access_and_names(mode, nonlinearity):
+    layer = make_layer(mode, I, H, num_layers=2, bidirectional=True, nonlinearity=nonlinearity, seed=3)
+    p = random_problem(layer, T, B, np.random.default_rng(4))
+    _, _, trace = layer.forward(p["x"], layer_state(layer, p))
+    expected_names = tuple(layer.record_names)
+    assert set(REFERENCE_RECORDS[mode]) <= set(expected_names)
+    assert trace.names == expected_names
+    assert not trace.has_gradients
+    assert "dh" not in trace
+    assert all(name in trace for name in expected_names)
+    with pytest.raises(KeyError):
+        trace["dh"]
+    with pytest.raises(KeyError):
+        trace.get("dh", 0, 0)
+
+    L, D = layer.num_layers, layer.num_directions
+
+    def check_stacked(name):
+        stacked = trace[name]
+        assert stacked.shape == (L * D, T, B, H)
+        for l in range(L):
+            for d in range(D):
+                assert np.array_equal(stacked[l * D + d], trace.get(name, l, d))
+                assert trace.get(name, l, d).shape == (T, B, H)
+
+    for name in expected_names:
+        check_stacked(name)
+
+    layer.backward(trace, p["dy"], layer_dstate(layer, p))
+    assert trace.has_gradients
+    assert trace.names == expected_names + ("dh",)
+    check_stacked("dh")
+    check_stacked("h")  # stacked records made before backward stay valid
+
+
+@pytest.mark.parametrize("mode,nonlinearity", CELLS, ids=CELL_IDS)
+def test_trace_get_is_read_only(mode, nonlinearity):
+    layer = make_layer(mode, I, H, nonlinearity=nonlinearity, seed=5)
+    p = random_problem(layer, T, B, np.random.default_rng(5))
+    _, _, trace = layer.forward(p["x"])
+    with pytest.raises(ValueError):
+        trace.get("h")[0, 0, 0] = 1.0
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("num_layers,bidirectional", [(1, False), (2, True)])
+def test_gru_hn_is_recurrent_candidate_term(num_layers, bidirectional, bias):
+    """GRU's "hn" record is W_hn h_{t-1} + b_hn, with h_{t-1} the state before the step (h0 at the start)."""
+    layer = make_layer("GRU", I, H, num_layers=num_layers, bidirectional=bidirectional, bias=bias, seed=6)
+    p = random_problem(layer, T, B, np.random.default_rng(6))
+    _, _, trace = layer.forward(p["x"], p["h0"])
+    params = layer.state_dict()
+    D = layer.num_directions
+    for l in range(num_layers):
+        for d in range(D):
+            sfx = f"_l{l}" + ("_reverse" if d else "")
+            W_hn = params["weight_hh" + sfx][2 * H:]
+            b_hn = params["bias_hh" + sfx][2 * H:] if bias else np.zeros(H)
+            h = trace.get("h", l, d)
+            h0 = p["h0"][l * D + d]
+            if d == 0:
+                h_prev = np.concatenate([h0[None], h[:-1]])  # forward: h_{t-1}
+            else:
+                h_prev = np.concatenate([h[1:], h0[None]])  # reverse: the state after t+1
+            expected = h_prev @ W_hn.T + b_hn
+            assert rel_err(trace.get("hn", l, d), expected) < TOL64

@@ -1,0 +1,621 @@
+"""Argument checking, parameters (state_dict, seeds, init) and the invariants users rely on.
+
+Bad input raises ValueError with a message that names what is wrong; nothing is left half-changed.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import rnnlab
+from conftest import CELL_IDS, CELLS, layer_dstate, layer_state, make_layer, random_problem
+
+T, B, I, H = 5, 2, 3, 4
+ALL_MODES = ["RNN", "LSTM", "GRU"]
+
+
+def _layer(mode="LSTM", **kwargs):
+    kwargs.setdefault("seed", 0)
+    return make_layer(mode, I, H, **kwargs)
+
+
+def _x(dtype=np.float64, shape=(T, B, I), seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+def _state(layer, batch=B, fill=0.1):
+    h = np.full((layer.num_layers * layer.num_directions, batch, layer.hidden_size), fill, layer.dtype)
+    return (h, h.copy()) if layer.mode == "LSTM" else h
+
+
+# ------------------------------------------------------------------------------ input
+@pytest.mark.parametrize("mode", ALL_MODES)
+@pytest.mark.parametrize(
+    "shape,words",
+    [
+        ((B, I), ["shape", "(T, B, 3)"]),  # 2-D
+        ((T, B, I, 1), ["shape", "(T, B, 3)"]),  # 4-D
+        ((T,), ["shape"]),
+        ((T, B, I + 2), ["shape", "(5, 2, 5)", "(5, 2, 3)"]),  # wrong feature size
+        ((0, B, I), ["step"]),  # empty sequence
+        ((T, 0, I), ["sequence"]),  # empty batch
+    ],
+    ids=["2d", "4d", "1d", "features", "T0", "B0"],
+)
+def test_bad_input_shape(mode, shape, words):
+    layer = _layer(mode)
+    with pytest.raises(ValueError) as info:
+        layer.forward(np.zeros(shape))
+    message = str(info.value)
+    for word in words:
+        assert word in message, message
+
+
+def test_input_scalar_rejected():
+    with pytest.raises(ValueError, match="shape"):
+        _layer().forward(np.float64(1.0))
+
+
+@pytest.mark.parametrize("mode", ALL_MODES)
+def test_dtype_mismatch_is_not_silently_converted(mode):
+    layer32 = _layer(mode, dtype="float32")
+    with pytest.raises(ValueError, match="float64.*float32|float32.*float64"):
+        layer32.forward(_x(np.float64))
+    layer64 = _layer(mode, dtype="float64")
+    with pytest.raises(ValueError, match="float32.*float64|float64.*float32"):
+        layer64.forward(_x(np.float32))
+    with pytest.raises(ValueError, match="dtype"):
+        layer64.forward(np.zeros((T, B, I), np.int64))
+
+
+@pytest.mark.parametrize("mode", ALL_MODES)
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_input_rejected(mode, bad):
+    x = _x()
+    x[2, 1, 0] = bad
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        _layer(mode).forward(x)
+
+
+# ------------------------------------------------------------------------------ state
+@pytest.mark.parametrize("mode", ALL_MODES)
+@pytest.mark.parametrize("num_layers,bidirectional", [(1, False), (2, True)])
+def test_bad_state_shape(mode, num_layers, bidirectional):
+    layer = _layer(mode, num_layers=num_layers, bidirectional=bidirectional)
+    LD = num_layers * (2 if bidirectional else 1)
+    good = np.zeros((LD, B, H))
+    for bad_shape in [(LD + 1, B, H), (LD, B + 1, H), (LD, B, H + 1), (B, H), (LD, B, H, 1)]:
+        bad = np.zeros(bad_shape)
+        state = (bad, good) if mode == "LSTM" else bad
+        with pytest.raises(ValueError, match=r"h0 has shape .*expected \(" + str(LD)):
+            layer.forward(_x(), state)
+        if mode == "LSTM":
+            with pytest.raises(ValueError, match=r"c0 has shape"):
+                layer.forward(_x(), (good, bad))
+
+
+@pytest.mark.parametrize("mode", ALL_MODES)
+def test_state_dtype_and_nan_rejected(mode):
+    layer = _layer(mode)
+    h = np.zeros((1, B, H), np.float32)
+    with pytest.raises(ValueError, match="h0 has dtype float32"):
+        layer.forward(_x(), (h, h.astype(np.float64)) if mode == "LSTM" else h)
+    h = np.zeros((1, B, H))
+    h[0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="h0 contains NaN"):
+        layer.forward(_x(), (h, np.zeros_like(h)) if mode == "LSTM" else h)
+
+
+@pytest.mark.parametrize("state", [np.zeros((1, B, H)), (np.zeros((1, B, H)),),
+                                   (np.zeros((1, B, H)),) * 3], ids=["array", "1-tuple", "3-tuple"])
+def test_lstm_state_must_be_a_pair(state):
+    with pytest.raises(ValueError, match=r"pair \(h0, c0\)"):
+        _layer("LSTM").forward(_x(), state)
+
+
+def test_lstm_state_pair_as_list_accepted():
+    layer = _layer("LSTM")
+    h = np.zeros((1, B, H))
+    y_list = layer.forward(_x(), [h, h])[0]
+    y_tuple = layer.forward(_x(), (h, h))[0]
+    assert np.array_equal(y_list, y_tuple)
+
+
+@pytest.mark.parametrize("mode", ["RNN", "GRU"])
+def test_rnn_state_must_not_be_a_tuple(mode):
+    h = np.zeros((1, B, H))
+    with pytest.raises(ValueError, match="single array h0.*not a tuple"):
+        _layer(mode).forward(_x(), (h, h))
+    with pytest.raises(ValueError, match="single array h0"):
+        _layer(mode).forward(_x(), (h,))
+
+
+@pytest.mark.parametrize("mode", ALL_MODES)
+def test_none_state_means_zeros(mode):
+    layer = _layer(mode)
+    zeros = _state(layer, fill=0.0)
+    y0, s0, _ = layer.forward(_x())
+    y1, s1, _ = layer.forward(_x(), zeros)
+    assert np.array_equal(y0, y1)
+
+
+# ------------------------------------------------------------------------------ constructor
+@pytest.mark.parametrize("cls", [rnnlab.RNN, rnnlab.LSTM, rnnlab.GRU])
+@pytest.mark.parametrize(
+    "kwargs,name",
+    [
+        (dict(hidden_size=0), "hidden_size"),
+        (dict(hidden_size=-3), "hidden_size"),
+        (dict(hidden_size=True), "hidden_size"),
+        (dict(hidden_size=4.0), "hidden_size"),
+        (dict(hidden_size="4"), "hidden_size"),
+        (dict(input_size=0), "input_size"),
+        (dict(input_size=False), "input_size"),
+        (dict(input_size=-1), "input_size"),
+        (dict(num_layers=0), "num_layers"),
+        (dict(num_layers=True), "num_layers"),
+        (dict(num_layers=1.5), "num_layers"),
+        (dict(dtype="float16"), "dtype"),
+        (dict(dtype=np.float16), "dtype"),
+        (dict(dtype="int32"), "dtype"),
+        (dict(dtype=np.int64), "dtype"),
+        (dict(dtype="complex128"), "dtype"),
+        (dict(dtype="double-ish"), "dtype"),
+    ],
+    ids=lambda v: repr(v) if not isinstance(v, dict) else "-".join(f"{k}={v[k]!r}" for k in v),
+)
+def test_invalid_constructor_arguments(cls, kwargs, name):
+    args = dict(input_size=I, hidden_size=H)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=name):
+        cls(**args)
+
+
+@pytest.mark.parametrize("bad", [5, object(), [1, 2]], ids=["int", "object", "list"])
+def test_non_dtype_object_as_dtype_raises_value_error(bad):
+    """BUG (recurrent.py, RecurrentLayer.__init__): np.dtype(bad) raises TypeError, not ValueError."""
+    with pytest.raises(ValueError, match="dtype"):
+        rnnlab.LSTM(I, H, dtype=bad)
+
+
+def test_dtype_none_is_not_silently_float64():
+    """BUG (recurrent.py, RecurrentLayer.__init__): dtype=None becomes float64 via np.dtype(None).
+
+    The documented default is float32; None should either mean that default or be rejected.
+    """
+    try:
+        layer = rnnlab.LSTM(I, H, dtype=None)
+    except ValueError:
+        return
+    assert layer.dtype == np.float32
+
+
+@pytest.mark.parametrize("nonlinearity", ["sigmoid", "Tanh", "", None])
+def test_bad_nonlinearity(nonlinearity):
+    with pytest.raises(ValueError, match="nonlinearity"):
+        rnnlab.RNN(I, H, nonlinearity=nonlinearity)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", np.float32, np.float64, np.dtype("float64")])
+def test_valid_dtype_spellings(dtype):
+    layer = rnnlab.GRU(I, H, dtype=dtype)
+    assert layer.dtype == np.dtype(dtype)
+    assert all(p.dtype == np.dtype(dtype) for p in layer.state_dict().values())
+
+
+def test_default_dtype_is_float32():
+    for cls in (rnnlab.RNN, rnnlab.LSTM, rnnlab.GRU):
+        layer = cls(I, H)
+        assert layer.dtype == np.float32
+        assert all(p.dtype == np.float32 for p in layer.state_dict().values())
+
+
+# ------------------------------------------------------------------------------ backward arguments
+@pytest.mark.parametrize("truncate", [0, -1, -5, 1.5, 2.0, True, "3"])
+def test_bad_truncate(truncate):
+    layer = _layer()
+    _, _, trace = layer.forward(_x())
+    with pytest.raises(ValueError, match="truncate"):
+        layer.backward(trace, np.ones((T, B, H)), truncate=truncate)
+
+
+@pytest.mark.parametrize("mode", ALL_MODES)
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_bad_dy(mode, bidirectional):
+    layer = _layer(mode, bidirectional=bidirectional)
+    D = 2 if bidirectional else 1
+    _, _, trace = layer.forward(_x())
+    for shape in [(T, B, H * D + 1), (T + 1, B, H * D), (T, B + 1, H * D), (T, B * H * D), (T - 1, B, H * D)]:
+        with pytest.raises(ValueError, match=r"dy has shape .*expected \(5, 2, " + str(H * D)):
+            layer.backward(trace, np.ones(shape))
+    with pytest.raises(ValueError, match="dy has dtype float32"):
+        layer.backward(trace, np.ones((T, B, H * D), np.float32))
+    dy = np.ones((T, B, H * D))
+    dy[0, 0, 0] = np.inf
+    with pytest.raises(ValueError, match="dy contains NaN or Inf"):
+        layer.backward(trace, dy)
+
+
+@pytest.mark.parametrize("mode", ALL_MODES)
+def test_bad_dstate_shape_raises(mode):
+    layer = _layer(mode)
+    _, _, trace = layer.forward(_x())
+    bad = np.zeros((1, B, H + 1))
+    with pytest.raises(ValueError, match="shape"):
+        layer.backward(trace, None, (bad, np.zeros((1, B, H))) if mode == "LSTM" else bad)
+
+
+@pytest.mark.parametrize("mode", ALL_MODES)
+def test_bad_dstate_message_names_the_gradient_argument(mode):
+    """BUG (recurrent.py, RecurrentLayer.backward): dstate is validated by _split_state, so a wrong
+    dh_n is reported as "h0 has shape ..." (and an LSTM one as "LSTM state must be a pair (h0, c0)"),
+    naming an argument the caller did not pass to backward()."""
+    layer = _layer(mode)
+    _, _, trace = layer.forward(_x())
+    bad = np.zeros((1, B, H + 1))
+    with pytest.raises(ValueError) as info:
+        layer.backward(trace, None, (bad, np.zeros((1, B, H))) if mode == "LSTM" else bad)
+    assert "h0" not in str(info.value) and ("dh_n" in str(info.value) or "dstate" in str(info.value)), info.value
+
+
+def test_none_dy_and_dstate_mean_zero():
+    layer = _layer("LSTM")
+    _, _, trace = layer.forward(_x())
+    g_none = layer.backward(trace, None, None)
+    g_zero = layer.backward(trace, np.zeros((T, B, H)), (np.zeros((1, B, H)), np.zeros((1, B, H))))
+    for name in g_none:
+        assert np.array_equal(g_none[name], g_zero[name]), name
+        assert not np.any(g_none[name]), name
+
+
+# ------------------------------------------------------------------------------ traces from elsewhere
+def _trace_of(layer):
+    return layer.forward(_x(layer.dtype.type, (T, B, layer.input_size)))[2]
+
+
+@pytest.fixture
+def backward_kernels_must_not_run(monkeypatch):
+    """A foreign trace must be rejected before any kernel runs: the kernels have boundscheck off, so
+    running one on mismatched arrays may read out of bounds. Replace them with a loud stand-in."""
+    import rnnlab.kernels
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a backward kernel was called with a trace from another layer")
+
+    for name in ("elman_backward", "lstm_backward", "gru_backward"):
+        monkeypatch.setattr(rnnlab.kernels, name, refuse)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        dict(mode="GRU"),
+        dict(mode="RNN"),
+        dict(num_layers=2),
+        dict(bidirectional=True),
+    ],
+    ids=lambda s: "-".join(f"{k}={v}" for k, v in s.items()),
+)
+def test_trace_from_differently_built_layer_rejected(source, backward_kernels_must_not_run):
+    target = _layer("LSTM")
+    kwargs = dict(source)
+    other = _layer(kwargs.pop("mode", "LSTM"), **kwargs)
+    with pytest.raises(ValueError, match="trace"):
+        target.backward(_trace_of(other), np.ones((T, B, H)))
+
+
+def test_non_trace_rejected():
+    with pytest.raises(ValueError, match="trace"):
+        _layer().backward({"h": np.zeros((T, B, H))}, np.ones((T, B, H)))
+
+
+@pytest.mark.parametrize(
+    "make_other",
+    [
+        lambda: make_layer("LSTM", I, H - 1, seed=0),  # hidden size differs (kernel stays in bounds)
+        lambda: make_layer("LSTM", I + 2, H, seed=0),  # input size differs
+        lambda: make_layer("LSTM", I, H, bias=False, seed=0),  # bias differs
+        lambda: make_layer("LSTM", I, H, dtype="float32", seed=0),  # dtype differs
+    ],
+    ids=["hidden_size", "input_size", "bias", "dtype"],
+)
+def test_trace_from_layer_of_other_sizes_rejected(make_other, backward_kernels_must_not_run):
+    """BUG (recurrent.py, RecurrentLayer.backward): only mode, num_layers and num_directions of the
+    trace are checked. A trace of another hidden/input size, bias or dtype is run through the kernels:
+    silently wrong-shaped gradients (hidden/input size; with boundscheck=False out-of-bounds reads when
+    the trace's H is the larger), bias grads dropped, or a numba TypingError (dtype). (The kernels are
+    stubbed out here, so the failure shows as "a backward kernel was called ...".)"""
+    target = _layer("LSTM")
+    with pytest.raises(ValueError, match="trace"):
+        target.backward(_trace_of(make_other()), np.ones((T, B, H)))
+
+
+def test_trace_from_another_identical_layer_rejected(backward_kernels_must_not_run):
+    """BUG (recurrent.py, RecurrentLayer.backward): a trace recorded by a *different* layer of the same
+    configuration is accepted, and the gradients returned are those of that other layer's weights
+    (backward uses trace._params), silently wrong for ``self``'s parameters."""
+    target = _layer("LSTM", seed=0)
+    other = _layer("LSTM", seed=1)
+    with pytest.raises(ValueError, match="trace"):
+        target.backward(_trace_of(other), np.ones((T, B, H)))
+
+
+# ------------------------------------------------------------------------------ state_dict
+def _bad_entries(layer):
+    sd = layer.state_dict()
+    name = "weight_hh_l0"
+    yield "missing", {k: v for k, v in sd.items() if k != name}, "missing.*weight_hh_l0"
+    yield "extra", {**sd, "weight_xx_l0": sd[name]}, "unexpected.*weight_xx_l0"
+    yield "misshapen", {**sd, name: sd[name][:, :-1]}, r"weight_hh_l0.*shape .*expected"
+    yield "transposed", {**sd, "weight_ih_l0": sd["weight_ih_l0"].T}, r"weight_ih_l0.*shape"
+    nan = sd[name].copy()
+    nan[0, 0] = np.nan
+    yield "nan", {**sd, name: nan}, "weight_hh_l0.*NaN or Inf"
+    inf = sd["bias_ih_l0"].copy()
+    inf[-1] = np.inf
+    yield "inf", {**sd, "bias_ih_l0": inf}, "bias_ih_l0.*NaN or Inf"
+    yield "strings", {**sd, name: np.full(sd[name].shape, "a")}, "weight_hh_l0"
+    yield "not a mapping", list(sd.items()), "mapping"
+
+
+@pytest.mark.parametrize("mode", ALL_MODES)
+def test_bad_state_dict_rejected_and_layer_unchanged(mode):
+    layer = _layer(mode, num_layers=2, bidirectional=True)
+    before = layer.state_dict()
+    x = _x()
+    y_before = layer.forward(x)[0]
+    for label, bad, pattern in _bad_entries(layer):
+        with pytest.raises(ValueError, match=pattern):
+            layer.load_state_dict(bad)
+        after = layer.state_dict()
+        assert list(after) == list(before), label
+        for k in before:
+            assert np.array_equal(after[k], before[k]), (label, k)
+        assert np.array_equal(layer.forward(x)[0], y_before), label
+
+
+def test_float32_overflow_in_state_dict_rejected():
+    layer = _layer("GRU", dtype="float32")
+    sd = {k: v.astype(np.float64) for k, v in layer.state_dict().items()}
+    sd["weight_ih_l0"][0, 0] = 1e300  # finite in float64, inf in float32
+    with pytest.raises(ValueError, match="weight_ih_l0.*NaN or Inf"):
+        layer.load_state_dict(sd)
+
+
+@pytest.mark.parametrize("mode,nonlinearity", CELLS, ids=CELL_IDS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_state_dict_round_trip(mode, nonlinearity, dtype):
+    src = make_layer(mode, I, H, num_layers=2, bidirectional=True, nonlinearity=nonlinearity, dtype=dtype, seed=1)
+    dst = make_layer(mode, I, H, num_layers=2, bidirectional=True, nonlinearity=nonlinearity, dtype=dtype, seed=2)
+    x = _x(np.dtype(dtype).type)
+    assert not np.array_equal(src.forward(x)[0], dst.forward(x)[0])
+    dst.load_state_dict(src.state_dict())
+    y_src, s_src, tr_src = src.forward(x)
+    y_dst, s_dst, tr_dst = dst.forward(x)
+    assert np.array_equal(y_src, y_dst)
+    dy = np.ones_like(y_src)
+    g_src, g_dst = src.backward(tr_src, dy), dst.backward(tr_dst, dy)
+    for name in g_src:
+        assert np.array_equal(g_src[name], g_dst[name]), name
+
+
+def test_state_dict_converts_dtype():
+    src = _layer("LSTM", dtype="float64")
+    dst = _layer("LSTM", dtype="float32", seed=5)
+    dst.load_state_dict(src.state_dict())
+    for name, value in dst.state_dict().items():
+        assert value.dtype == np.float32
+        assert np.array_equal(value, src.state_dict()[name].astype(np.float32))
+
+
+def test_load_state_dict_copies_its_input():
+    layer = _layer("GRU")
+    sd = layer.state_dict()
+    x = _x()
+    layer.load_state_dict(sd)
+    y = layer.forward(x)[0]
+    for v in sd.values():
+        v[...] = 0.0
+    assert np.array_equal(layer.forward(x)[0], y)
+
+
+@pytest.mark.parametrize("mode", ALL_MODES)
+def test_state_dict_returns_copies(mode):
+    layer = _layer(mode)
+    x = _x()
+    y = layer.forward(x)[0]
+    sd = layer.state_dict()
+    for v in sd.values():
+        v += 1.0
+    assert np.array_equal(layer.forward(x)[0], y)
+    assert not np.array_equal(layer.state_dict()["weight_hh_l0"], sd["weight_hh_l0"])
+
+
+# torch.nn.{RNN,LSTM,GRU}(...).state_dict(): names in order and shapes, written out by hand.
+TORCH_STATE_DICTS = {
+    "LSTM(10, 20, num_layers=2, bidirectional=True)": (
+        ("LSTM", 10, 20, dict(num_layers=2, bidirectional=True)),
+        [
+            ("weight_ih_l0", (80, 10)), ("weight_hh_l0", (80, 20)), ("bias_ih_l0", (80,)), ("bias_hh_l0", (80,)),
+            ("weight_ih_l0_reverse", (80, 10)), ("weight_hh_l0_reverse", (80, 20)),
+            ("bias_ih_l0_reverse", (80,)), ("bias_hh_l0_reverse", (80,)),
+            ("weight_ih_l1", (80, 40)), ("weight_hh_l1", (80, 20)), ("bias_ih_l1", (80,)), ("bias_hh_l1", (80,)),
+            ("weight_ih_l1_reverse", (80, 40)), ("weight_hh_l1_reverse", (80, 20)),
+            ("bias_ih_l1_reverse", (80,)), ("bias_hh_l1_reverse", (80,)),
+        ],
+    ),
+    "GRU(3, 5, bias=False)": (
+        ("GRU", 3, 5, dict(bias=False)),
+        [("weight_ih_l0", (15, 3)), ("weight_hh_l0", (15, 5))],
+    ),
+    "GRU(7, 6, num_layers=3)": (
+        ("GRU", 7, 6, dict(num_layers=3)),
+        [
+            ("weight_ih_l0", (18, 7)), ("weight_hh_l0", (18, 6)), ("bias_ih_l0", (18,)), ("bias_hh_l0", (18,)),
+            ("weight_ih_l1", (18, 6)), ("weight_hh_l1", (18, 6)), ("bias_ih_l1", (18,)), ("bias_hh_l1", (18,)),
+            ("weight_ih_l2", (18, 6)), ("weight_hh_l2", (18, 6)), ("bias_ih_l2", (18,)), ("bias_hh_l2", (18,)),
+        ],
+    ),
+    "RNN(4, 6, num_layers=2, nonlinearity='relu')": (
+        ("RNN", 4, 6, dict(num_layers=2, nonlinearity="relu")),
+        [
+            ("weight_ih_l0", (6, 4)), ("weight_hh_l0", (6, 6)), ("bias_ih_l0", (6,)), ("bias_hh_l0", (6,)),
+            ("weight_ih_l1", (6, 6)), ("weight_hh_l1", (6, 6)), ("bias_ih_l1", (6,)), ("bias_hh_l1", (6,)),
+        ],
+    ),
+    "RNN(2, 3, bidirectional=True, bias=False)": (
+        ("RNN", 2, 3, dict(bidirectional=True, bias=False)),
+        [
+            ("weight_ih_l0", (3, 2)), ("weight_hh_l0", (3, 3)),
+            ("weight_ih_l0_reverse", (3, 2)), ("weight_hh_l0_reverse", (3, 3)),
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("label", list(TORCH_STATE_DICTS))
+def test_state_dict_names_and_shapes_match_torch(label):
+    (mode, i, h, kwargs), expected = TORCH_STATE_DICTS[label]
+    layer = make_layer(mode, i, h, **kwargs)
+    assert [(k, v.shape) for k, v in layer.state_dict().items()] == expected
+    assert layer.num_parameters == sum(math.prod(s) for _, s in expected)
+    grads = layer.backward(layer.forward(_x(np.float64, (3, 2, i)))[2], np.ones((3, 2, h * layer.num_directions)))
+    assert [(k, grads[k].shape) for k in list(grads)[: len(expected)]] == expected
+
+
+# ------------------------------------------------------------------------------ seeds and init
+@pytest.mark.parametrize("mode", ALL_MODES)
+def test_seed_reproducibility(mode):
+    a = _layer(mode, num_layers=2, bidirectional=True, seed=123)
+    b = _layer(mode, num_layers=2, bidirectional=True, seed=123)
+    c = _layer(mode, num_layers=2, bidirectional=True, seed=124)
+    for name in a.state_dict():
+        assert np.array_equal(a.state_dict()[name], b.state_dict()[name]), name
+        assert not np.array_equal(a.state_dict()[name], c.state_dict()[name]), name
+    b.reset_parameters(123)
+    assert all(np.array_equal(a.state_dict()[k], v) for k, v in b.state_dict().items())
+    b.reset_parameters(7)
+    assert not np.array_equal(a.state_dict()["weight_ih_l0"], b.state_dict()["weight_ih_l0"])
+
+
+def test_no_seed_gives_fresh_parameters():
+    a, b = rnnlab.LSTM(I, H), rnnlab.LSTM(I, H)
+    assert not np.array_equal(a.state_dict()["weight_hh_l0"], b.state_dict()["weight_hh_l0"])
+
+
+@pytest.mark.parametrize("mode", ALL_MODES)
+@pytest.mark.parametrize("hidden", [1, 4, 25, 64])
+def test_init_uniform_within_torch_bounds(mode, hidden):
+    layer = make_layer(mode, 6, hidden, num_layers=2, bidirectional=True, seed=hidden)
+    bound = 1.0 / math.sqrt(hidden)
+    values = np.concatenate([v.ravel() for v in layer.state_dict().values()])
+    assert np.all(np.abs(values) <= bound)
+    # uniform over the whole interval, not a narrower or shifted one; biases drawn too.
+    # P(max < bound*(1 - 20/n)) ~ exp(-10) for n uniform draws; the mean's std is bound/sqrt(3n).
+    n = values.size
+    assert values.max() > bound * (1 - 20 / n) and values.min() < -bound * (1 - 20 / n)
+    assert abs(values.mean()) < 5 * bound / math.sqrt(3 * n)
+    assert abs(values.std() - bound / math.sqrt(3)) < 5 * bound / math.sqrt(n)
+    for name, v in layer.state_dict().items():
+        assert np.any(v != 0), name
+
+
+# ------------------------------------------------------------------------------ invariants of forward
+@pytest.mark.parametrize("mode,nonlinearity", CELLS, ids=CELL_IDS)
+def test_forward_and_backward_do_not_modify_inputs(mode, nonlinearity):
+    layer = make_layer(mode, I, H, num_layers=2, bidirectional=True, nonlinearity=nonlinearity, seed=2)
+    p = random_problem(layer, T, B, np.random.default_rng(8))
+    copies = {k: None if v is None else v.copy() for k, v in p.items()}
+    params = layer.state_dict()
+    _, _, trace = layer.forward(p["x"], layer_state(layer, p))
+    layer.backward(trace, p["dy"], layer_dstate(layer, p), truncate=2)
+    for k, v in p.items():
+        if v is not None:
+            assert np.array_equal(v, copies[k]), k
+    for k, v in layer.state_dict().items():
+        assert np.array_equal(v, params[k]), k
+
+
+@pytest.mark.parametrize("mode,nonlinearity", CELLS, ids=CELL_IDS)
+def test_backward_twice_gives_same_result(mode, nonlinearity):
+    layer = make_layer(mode, I, H, num_layers=2, bidirectional=True, nonlinearity=nonlinearity, seed=2)
+    p = random_problem(layer, T, B, np.random.default_rng(9))
+    _, _, trace = layer.forward(p["x"], layer_state(layer, p))
+    g1 = layer.backward(trace, p["dy"], layer_dstate(layer, p))
+    dh1 = trace["dh"].copy()
+    layer.backward(trace, p["dy"] * 2, None, truncate=1)  # a different question in between
+    g2 = layer.backward(trace, p["dy"], layer_dstate(layer, p))
+    for name in g1:
+        assert np.array_equal(g1[name], g2[name]), name
+    assert np.array_equal(trace["dh"], dh1)
+
+
+@pytest.mark.parametrize("mode,nonlinearity", CELLS, ids=CELL_IDS)
+@pytest.mark.parametrize("num_layers,bidirectional", [(1, False), (1, True), (3, True), (2, False)])
+def test_outputs_and_final_state_are_the_trace(mode, nonlinearity, num_layers, bidirectional):
+    layer = make_layer(mode, I, H, num_layers=num_layers, bidirectional=bidirectional,
+                       nonlinearity=nonlinearity, seed=3)
+    p = random_problem(layer, T, B, np.random.default_rng(10))
+    y, state_n, trace = layer.forward(p["x"], layer_state(layer, p))
+    D, top = layer.num_directions, num_layers - 1
+    assert y.shape == (T, B, D * H)
+    assert np.array_equal(y, np.concatenate([trace.get("h", top, d) for d in range(D)], axis=2))
+    h_n, c_n = state_n if mode == "LSTM" else (state_n, None)
+    assert h_n.shape == (num_layers * D, B, H)
+    for l in range(num_layers):
+        assert np.array_equal(h_n[l * D], trace.get("h", l, 0)[-1])  # forward direction: last step
+        if c_n is not None:
+            assert np.array_equal(c_n[l * D], trace.get("c", l, 0)[-1])
+        if D == 2:
+            assert np.array_equal(h_n[l * D + 1], trace.get("h", l, 1)[0])  # reverse direction: first step
+            if c_n is not None:
+                assert np.array_equal(c_n[l * D + 1], trace.get("c", l, 1)[0])
+
+
+# ------------------------------------------------------------------------------ the trace is a record
+def test_backward_uses_the_input_seen_by_forward():
+    """BUG (recurrent.py, RecurrentLayer.forward): trace._inputs[0] is the caller's x itself (when it is
+    already C-contiguous and of the layer's dtype), so editing x in place after forward changes the
+    gradients backward(trace) returns. Suggested fix: store a copy of the validated input."""
+    layer = _layer("GRU")
+    x = _x()
+    dy = np.ones((T, B, H))
+    expected = layer.backward(layer.forward(x.copy())[2], dy)
+    _, _, trace = layer.forward(x)
+    x += 1.0
+    got = layer.backward(trace, dy)
+    for name in expected:
+        assert np.array_equal(got[name], expected[name]), name
+
+
+def test_backward_uses_the_weights_seen_by_forward():
+    """BUG (recurrent.py, RecurrentLayer.forward): Trace(_params=dict(self._params)) is a shallow copy,
+    so an in-place update of layer.parameters() between forward and backward (an optimizer step, a
+    background trainer while the TUI steps BPTT on an older trace) changes the gradients computed
+    for that trace. Suggested fix: copy the arrays (``{k: v.copy() ...}``)."""
+    layer = _layer("LSTM")
+    x = _x()
+    dy = np.ones((T, B, H))
+    expected = layer.backward(layer.forward(x)[2], dy)
+    _, _, trace = layer.forward(x)
+    layer.parameters()["weight_hh_l0"] += 0.5
+    got = layer.backward(trace, dy)
+    for name in expected:
+        assert np.array_equal(got[name], expected[name]), name
+
+
+def test_stacked_trace_record_cannot_be_corrupted():
+    """BUG (trace.py, Trace.__getitem__): the stacked array is cached and returned writable, so a view
+    that edits ``trace["h"]`` in place (e.g. normalising for a heatmap) changes what every later
+    ``trace["h"]`` returns. ``get`` already returns read-only views; the stack should be read-only too."""
+    layer = _layer("LSTM")
+    _, _, trace = layer.forward(_x())
+    first = trace["h"].copy()
+    try:
+        trace["h"][...] = 0.0
+    except ValueError:
+        pass  # read-only: fine
+    assert np.array_equal(trace["h"], first)
