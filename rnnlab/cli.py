@@ -1,0 +1,410 @@
+"""rnnlab's command line: ``rnnlab [COMMAND]`` (typer).
+
+Conventions (DESIGN.md): results go to stdout (``--json`` for machines), progress and messages to
+stderr; exit status 0 ok, 1 failure (a gradient check failed, a target missed with
+``--check-targets``), 2 bad input with one line on stderr naming what is wrong, never a traceback.
+
+Heavy modules (the numba kernels' compilation, torch) are imported inside the commands so that
+``rnnlab --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import sys
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+import typer
+
+try:  # typer >= 0.2x vendors its own copy of click; its exceptions are not click's
+    from typer._click import exceptions as _click_exceptions
+except ImportError:  # pragma: no cover - older typer on top of click
+    from click import exceptions as _click_exceptions
+
+from . import __version__
+
+app = typer.Typer(
+    name="rnnlab",
+    help="A terminal laboratory for recurrent networks: watch RNN, LSTM and GRU step forward "
+    "and backward through time. Run a command below; the interactive lab (TUI) is coming.",
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# consoles and messages
+# ---------------------------------------------------------------------------------------------
+
+_consoles: dict[str, Any] = {}
+
+
+def _err_console():
+    """The rich console on stderr: progress bars and messages."""
+    if "err" not in _consoles:
+        from rich.console import Console
+
+        _consoles["err"] = Console(stderr=True, highlight=False, soft_wrap=True)
+    return _consoles["err"]
+
+
+def _out_console():
+    """The rich console on stdout: results. Piped output gets a wide page instead of 80 columns."""
+    if "out" not in _consoles:
+        from rich.console import Console
+
+        console = Console(highlight=False)
+        if not console.is_terminal:
+            console = Console(highlight=False, width=160)
+        _consoles["out"] = console
+    return _consoles["out"]
+
+
+def _message(text: str) -> None:
+    """A message for the user, on stderr (rich markup allowed)."""
+    _err_console().print(text)
+
+
+def _on_compile(message: str) -> None:
+    """Called when a numba kernel compiles (a cold start); tells the user why they are waiting."""
+    _message(f"[dim]rnnlab: {message}[/dim]")
+
+
+@contextlib.contextmanager
+def _compile_notices() -> Iterator[None]:
+    """Route kernel compile notices to :func:`_on_compile` for the duration of a command.
+
+    This is the one place compile notices hook in: ``rnnlab.kernels.compile_notices(callback)``,
+    a context manager, where the kernels provide it; nothing happens where they do not.
+    """
+    try:
+        from .kernels import compile_notices
+    except ImportError:
+        yield
+        return
+    notices = compile_notices(_on_compile)
+    if hasattr(notices, "__enter__"):
+        with notices:
+            yield
+    else:  # a plain registration function
+        yield
+
+
+def _progress():
+    """A rich progress bar on stderr that disappears when done."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=_err_console(),
+        transient=True,
+    )
+
+
+def _split_names(values: list[str] | None) -> list[str] | None:
+    """``--only a --only b,c`` -> [a, b, c]."""
+    if not values:
+        return None
+    return [name.strip() for value in values for name in value.split(",") if name.strip()]
+
+
+def _json_float(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    sys.stdout.flush()
+
+
+# ---------------------------------------------------------------------------------------------
+# the root: `rnnlab`, `rnnlab --version`
+# ---------------------------------------------------------------------------------------------
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"rnnlab {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    ctx: typer.Context,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    if ctx.invoked_subcommand is None:
+        # Until the TUI exists, `rnnlab` alone lists the commands.
+        typer.echo(ctx.get_help())
+        raise typer.Exit(0)
+
+
+# ---------------------------------------------------------------------------------------------
+# rnnlab gradcheck
+# ---------------------------------------------------------------------------------------------
+
+@app.command()
+def gradcheck(
+    json_output: Annotated[
+        bool, typer.Option("--json", help='Print {"cells": {NAME: {"max_rel_err": float, "ok": bool}}} instead of a table.')
+    ] = False,
+    only: Annotated[
+        list[str] | None,
+        typer.Option("--only", metavar="NAME", help="Run only this check (repeatable, or comma-separated)."),
+    ] = None,
+    list_checks: Annotated[bool, typer.Option("--list", help="List the checks' names and exit.")] = False,
+) -> None:
+    """Finite-difference gradient checks (float64) of every cell, stacked and bidirectional too.
+
+    Exits 1 if any check's relative error is 1e-6 or more.
+    """
+    from . import gradcheck as gc
+
+    if list_checks:
+        for name in gc.CHECKS:
+            typer.echo(name)
+        return
+    names = _split_names(only)
+    if names is not None:
+        unknown = [n for n in names if n not in gc.CHECKS]
+        if unknown:
+            raise typer.BadParameter(
+                f"unknown check {', '.join(map(repr, unknown))} (known: {', '.join(gc.CHECKS)})",
+                param_hint="'--only'",
+            )
+
+    with _compile_notices(), _progress() as progress:
+        task = progress.add_task("gradient checks", total=len(names) if names else len(gc.CHECKS))
+
+        def report(done: int, total: int, name: str) -> None:
+            progress.update(task, completed=done, total=total, description=name or "done")
+
+        results = gc.run_checks(names, progress=report)
+
+    failed = [r for r in results if not r.ok]
+    if json_output:
+        _print_json({"cells": {r.name: {"max_rel_err": _json_float(r.max_rel_err), "ok": r.ok} for r in results}})
+    else:
+        from rich.table import Table
+
+        table = Table(title="Gradient checks: central differences vs backward(), float64",
+                      caption=f"error = max|fd - analytic| / max|.| per tensor; pass < {gc.TOLERANCE:g}")
+        table.add_column("check")
+        table.add_column("max rel err", justify="right")
+        table.add_column("worst tensor")
+        table.add_column("seconds", justify="right")
+        table.add_column("", justify="center")
+        for r in results:
+            table.add_row(r.name, f"{r.max_rel_err:.2e}", r.worst, f"{r.seconds:.2f}",
+                          "[green]ok[/green]" if r.ok else "[bold red]FAIL[/bold red]")
+        _out_console().print(table)
+    if failed:
+        _message(f"[red]{len(failed)} of {len(results)} gradient checks failed: "
+                 f"{', '.join(r.name for r in failed)}[/red]")
+        raise typer.Exit(1)
+
+
+# ---------------------------------------------------------------------------------------------
+# rnnlab bench
+# ---------------------------------------------------------------------------------------------
+
+def _parse_shape(text: str) -> tuple[int, int, int, int]:
+    parts = text.replace("x", ",").split(",")
+    try:
+        shape = tuple(int(p) for p in parts)
+    except ValueError:
+        shape = ()
+    if len(shape) != 4 or min(shape) < 1:
+        raise typer.BadParameter(f"{text!r} is not four positive integers B,T,I,H", param_hint="'--shape'")
+    return shape  # type: ignore[return-value]
+
+
+def _ms(value: float | None) -> str:
+    """At most 5 characters: 0.093, 2.38, 25.9, 11255."""
+    if value is None:
+        return "-"
+    for limit, fmt in ((1, ".3f"), (10, ".2f"), (100, ".1f")):
+        if value < limit:
+            return format(value, fmt)
+    return f"{value:.0f}"
+
+
+def _ratio(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value < 10:
+        return f"{value:.2f}"
+    return f"{value:.1f}" if value < 100 else f"{value:.0f}"
+
+
+def _bench_table(rows: list[dict[str, Any]], env: dict[str, Any]):
+    """Compact enough for 80 columns: shape in one column, two-line headers, ratios as x."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(
+        title=f"rnnlab bench: float32, median milliseconds, {env['threads']} threads",
+        caption="x = torch / rnnlab; target on f+b (forward+backward); ref x = float64 NumPy reference / rnnlab",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 0),  # the box's blank divider separates columns: 80 terminal columns suffice
+        pad_edge=False,
+    )
+    for name, justify in [("cell", "left"), ("B,T,I,H", "left"),
+                          ("fwd\nrnnlab", "right"), ("fwd\ntorch", "right"), ("fwd\nx", "right"),
+                          ("f+b\nrnnlab", "right"), ("f+b\ntorch", "right"), ("f+b\nx", "right"),
+                          ("target", "left"), ("ref\nx", "right")]:
+        table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    for r in rows:
+        if r["met"] is None:
+            target = f"[dim]≥{r['target']:g}[/dim]"
+        elif r["met"]:
+            target = f"[green]≥{r['target']:g} ✓[/green]"
+        else:
+            target = f"[bold red]≥{r['target']:g} ✗[/bold red]"
+        table.add_row(r["cell"], f"{r['B']},{r['T']},{r['I']},{r['H']}",
+                      _ms(r["rnnlab_fwd_ms"]), _ms(r["torch_fwd_ms"]), _ratio(r["ratio_fwd"]),
+                      _ms(r["rnnlab_fwdbwd_ms"]), _ms(r["torch_fwdbwd_ms"]), _ratio(r["ratio_fwdbwd"]),
+                      target, _ratio(r["ratio_ref"]))
+    return table
+
+
+def _bench_markdown(rows: list[dict[str, Any]]) -> str:
+    head = ("| cell | B | T | I | H | rnnlab fwd ms | torch fwd ms | ratio fwd | rnnlab f+b ms | torch f+b ms "
+            "| ratio f+b | target | ref f+b ms | ref/rnnlab |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in rows:
+        met = "" if r["met"] is None else (" met" if r["met"] else " **missed**")
+        lines.append(
+            f"| {r['cell']} | {r['B']} | {r['T']} | {r['I']} | {r['H']} | {_ms(r['rnnlab_fwd_ms'])} "
+            f"| {_ms(r['torch_fwd_ms'])} | {_ratio(r['ratio_fwd'])} | {_ms(r['rnnlab_fwdbwd_ms'])} "
+            f"| {_ms(r['torch_fwdbwd_ms'])} | {_ratio(r['ratio_fwdbwd'])} | >= {r['target']:g}{met} "
+            f"| {_ms(r['ref_fwdbwd_ms'])} | {_ratio(r['ratio_ref'])} |"
+        )
+    return "\n".join(lines)
+
+
+@app.command()
+def bench(
+    json_output: Annotated[bool, typer.Option("--json", help="Print the environment and every row as JSON.")] = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print a Markdown table (for benchmarks/README.md).")] = False,
+    quick: Annotated[bool, typer.Option("--quick", help="Only the first three (small) shapes.")] = False,
+    cells: Annotated[
+        list[str] | None,
+        typer.Option("--cells", metavar="CELL", help="Cells to run (repeatable or comma-separated): "
+                     "rnn_tanh, rnn_relu, lstm, gru. Default: rnn_tanh, lstm, gru."),
+    ] = None,
+    shapes: Annotated[
+        list[str] | None,
+        typer.Option("--shape", metavar="B,T,I,H", help="Run this shape instead of the standard ones (repeatable)."),
+    ] = None,
+    repeats: Annotated[int, typer.Option("--repeats", min=1, help="Timed rounds per case; the median is reported.")] = 7,
+    threads: Annotated[
+        int | None, typer.Option("--threads", min=1, help="Threads for numba, torch and BLAS [default: all cores].")
+    ] = None,
+    no_torch: Annotated[bool, typer.Option("--no-torch", help="Do not compare against PyTorch.")] = False,
+    no_reference: Annotated[bool, typer.Option("--no-reference", help="Do not time the NumPy reference.")] = False,
+    check_targets: Annotated[
+        bool, typer.Option("--check-targets", help="Exit 1 if a speed target is missed.")
+    ] = False,
+) -> None:
+    """Time forward and forward+backward (float32) against PyTorch CPU and the NumPy reference.
+
+    Single-layer networks at the issue's shapes (B, T, I, H); each case interleaves rnnlab, torch
+    and the reference round by round and reports medians. Targets (torch / rnnlab, fwd+bwd): >= 5
+    at B=1 and H <= 64; otherwise >= 1.0 for LSTM and >= 1.5 for GRU and RNN.
+    """
+    from . import bench as bm
+
+    if json_output and markdown:
+        raise typer.BadParameter("choose one of --json and --markdown", param_hint="'--markdown'")
+    cell_names = _split_names(cells) or list(bm.DEFAULT_CELLS)
+    unknown = [c for c in cell_names if c not in bm.CELLS]
+    if unknown:
+        raise typer.BadParameter(f"unknown cell {', '.join(map(repr, unknown))} (known: {', '.join(bm.CELLS)})",
+                                 param_hint="'--cells'")
+    if shapes:
+        if quick:
+            raise typer.BadParameter("--quick and --shape exclude each other", param_hint="'--shape'")
+        shape_list = [_parse_shape(s) for s in shapes]
+    else:
+        shape_list = list(bm.QUICK_SHAPES if quick else bm.SHAPES)
+    if threads is not None:
+        import numba
+
+        if threads > numba.config.NUMBA_NUM_THREADS:
+            raise typer.BadParameter(
+                f"{threads} is more than numba's {numba.config.NUMBA_NUM_THREADS} threads "
+                "(set NUMBA_NUM_THREADS before starting)", param_hint="'--threads'")
+
+    use_torch = not no_torch
+    if use_torch:
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            _message("rnnlab bench: torch is not installed; timing rnnlab and the reference only")
+            use_torch = False
+    env = bm.environment(threads, use_torch)
+    load = env.get("load_average")
+    if load is not None and load > 0.5:
+        _message(f"[yellow]rnnlab bench: load average {load} on {env['cores']} cores: other processes are "
+                 "running, timings will be noisy[/yellow]")
+
+    with _compile_notices(), _progress() as progress:
+        task = progress.add_task("warming up", total=len(cell_names) * len(shape_list))
+
+        def report(done: int, total: int, label: str) -> None:
+            progress.update(task, completed=done, total=total, description=label or "done")
+
+        rows = bm.run_bench(cell_names, shape_list, repeats=repeats, threads=threads, use_torch=use_torch,
+                            use_reference=not no_reference, progress=report)
+    env["load_average_after"] = bm.load_average()
+
+    if json_output:
+        _print_json({"environment": env, "rows": rows})
+    elif markdown:
+        sys.stdout.write(_bench_markdown(rows) + "\n")
+    else:
+        _out_console().print(_bench_table(rows, env))
+        _message(f"[dim]{env['cpu']}, {env['cores']} cores; rnnlab {env['rnnlab']}, numba {env['numba']}, "
+                 f"numpy {env['numpy']}, torch {env['torch'] or '-'}; BLAS threads: {env['blas_threads']}[/dim]")
+    missed = [r for r in rows if r["met"] is False]
+    if missed:
+        _message(f"{len(missed)} of {len(rows)} speed targets missed")
+        if check_targets:
+            raise typer.Exit(1)
+
+
+# ---------------------------------------------------------------------------------------------
+# entry point
+# ---------------------------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (the console script passes it to ``sys.exit``)."""
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="rnnlab", standalone_mode=False)
+    except _click_exceptions.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx is not None else "rnnlab"
+        message = " ".join(exc.format_message().split())
+        sys.stderr.write(f"{where}: error: {message}\n")
+        return 2
+    except _click_exceptions.ClickException as exc:
+        sys.stderr.write(f"rnnlab: error: {' '.join(exc.format_message().split())}\n")
+        return exc.exit_code
+    except _click_exceptions.Abort:
+        sys.stderr.write("rnnlab: aborted\n")
+        return 130
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""The command line: output formats, exit codes, one-line errors on stderr. No timing is asserted."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import rnnlab
+from rnnlab import bench, cli, gradcheck
+from rnnlab.layers import recurrent
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(capsys, *args):
+    code = cli.main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_no_arguments_lists_the_commands(capsys):
+    code, out, _ = run(capsys)
+    assert code == 0
+    assert "gradcheck" in out and "bench" in out
+
+
+def test_version(capsys):
+    code, out, _ = run(capsys, "--version")
+    assert code == 0
+    assert out.strip() == f"rnnlab {rnnlab.__version__}"
+
+
+def test_help(capsys):
+    code, out, _ = run(capsys, "--help")
+    assert code == 0 and "gradcheck" in out
+
+
+def test_gradcheck_json(capsys):
+    code, out, _ = run(capsys, "gradcheck", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert set(data) == {"cells"}
+    assert set(data["cells"]) == set(gradcheck.CHECKS)
+    for entry in data["cells"].values():
+        assert set(entry) == {"max_rel_err", "ok"}
+        assert isinstance(entry["max_rel_err"], float) and entry["max_rel_err"] < 1e-6
+        assert entry["ok"] is True
+
+
+def test_gradcheck_only_and_table(capsys):
+    code, out, _ = run(capsys, "gradcheck", "--only", "lstm", "--only", "gru,rnn_relu")
+    assert code == 0
+    for name in ("lstm", "gru", "rnn_relu"):
+        assert name in out
+    assert "rnn_tanh " not in out
+
+
+def test_gradcheck_list(capsys):
+    code, out, _ = run(capsys, "gradcheck", "--list")
+    assert code == 0 and out.split() == list(gradcheck.CHECKS)
+
+
+def test_gradcheck_unknown_name_exits_2_with_one_line(capsys):
+    code, out, err = run(capsys, "gradcheck", "--only", "nope")
+    assert code == 2
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1
+    assert "nope" in err and "Traceback" not in err
+
+
+def test_gradcheck_failure_exits_1(capsys, monkeypatch):
+    original = recurrent.LSTM.backward
+
+    def broken(self, *args, **kwargs):
+        grads = original(self, *args, **kwargs)
+        grads["bias_ih_l0"] = grads["bias_ih_l0"] * 1.01
+        return grads
+
+    monkeypatch.setattr(recurrent.LSTM, "backward", broken)
+    code, out, err = run(capsys, "gradcheck", "--json", "--only", "lstm")
+    assert code == 1
+    assert json.loads(out)["cells"]["lstm"]["ok"] is False
+    assert "lstm" in err
+
+
+@pytest.mark.parametrize(
+    "args, word",
+    [
+        (["bench", "--cells", "nope"], "nope"),
+        (["bench", "--repeats", "0"], "--repeats"),
+        (["bench", "--shape", "1,2,3"], "1,2,3"),
+        (["bench", "--threads", "100000"], "--threads"),
+        (["bench", "--json", "--markdown"], "--json"),
+        (["frobnicate"], "frobnicate"),
+        (["gradcheck", "--bogus"], "--bogus"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(capsys, args, word):
+    code, out, err = run(capsys, *args)
+    assert code == 2
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and word in lines[0]
+
+
+def test_bench_json_rows(capsys):
+    code, out, _ = run(capsys, "bench", "--quick", "--repeats", "1", "--no-torch", "--cells", "lstm", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert set(data) == {"environment", "rows"}
+    rows = data["rows"]
+    assert [(r["B"], r["T"], r["I"], r["H"]) for r in rows] == list(bench.QUICK_SHAPES)
+    for row in rows:
+        assert set(row) == set(bench.ROW_KEYS)
+        assert row["cell"] == "lstm"
+        assert row["rnnlab_fwd_ms"] > 0 and row["rnnlab_fwdbwd_ms"] > 0 and row["ref_fwdbwd_ms"] > 0
+        assert row["torch_fwd_ms"] is None and row["ratio_fwdbwd"] is None and row["met"] is None
+        assert row["target"] == bench.target_for("lstm", row["B"], row["H"])
+
+
+def test_bench_table_and_markdown(capsys):
+    args = ["bench", "--shape", "2,5,3,4", "--repeats", "1", "--no-torch", "--no-reference", "--cells", "gru,rnn_tanh"]
+    code, out, _ = run(capsys, *args)
+    assert code == 0 and "gru" in out and "rnn_tanh" in out
+    code, out, _ = run(capsys, *args, "--markdown")
+    assert code == 0
+    lines = out.strip().splitlines()
+    assert lines[0].startswith("| cell |") and len(lines) == 4
+
+
+def test_console_script_entry_point():
+    """`python -m rnnlab.cli` (what the `rnnlab` script runs): no arguments lists the commands, exit 0."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run([sys.executable, "-m", "rnnlab.cli"], capture_output=True, text=True, env=env,
+                          stdin=subprocess.DEVNULL, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "gradcheck" in proc.stdout and "bench" in proc.stdout
+    proc = subprocess.run([sys.executable, "-m", "rnnlab.cli", "gradcheck", "--only", "nope"], capture_output=True,
+                          text=True, env=env, stdin=subprocess.DEVNULL, timeout=120)
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
