@@ -1,30 +1,31 @@
 """Helpers shared by the cell kernels: dtype-preserving constants, products and work splitting.
 
-Threading model: a kernel parallelises over independent sequences (batch chunks, each running the
-whole time loop) and over rows of the big GEMMs, with numba's ``prange``. Every BLAS call inside
-runs single-threaded: :func:`rnnlab.kernels.blas_single_threaded` wraps kernel calls so OpenBLAS's
-own threads never nest inside numba's (on 2 cores that oversubscription cost 3-10x). The thread
-count comes in as an argument (``n_threads``): calling ``numba.get_num_threads()`` inside a
-kernel would make it uncachable.
+Threading model: a kernel call splits its work across threads at two places, both on the
+Python thread pool of :mod:`._pool` (the compiled parts release the GIL): independent sequences
+(batch chunks, each running the whole time loop) and rows of the big GEMMs. Every BLAS call runs
+single-threaded: :func:`rnnlab.kernels.blas_single_threaded` wraps kernel calls so OpenBLAS's own
+threads never run beside rnnlab's (on 2 cores that oversubscription cost 3-10x).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import prange, types
+from numba import types
 from numba.extending import overload
 
-from ._jit import HELPER_OPTIONS, helper
+from ._jit import HELPER_OPTIONS, helper, jit
+from ._pool import chunk_bounds, parallel_for
 
 #: Up to this many rows the per-step recurrent product runs as a hand loop: a BLAS call costs
 #: about a microsecond of set-up, more than the whole product at small sizes.
 SMALL_BATCH = 8
 
 #: Below this many multiply-adds per step (over the batch) the sequences are not split across
-#: threads: entering a parallel region costs a barrier, and a descheduled thread stalls it.
-MIN_WORK_PER_CHUNK = 16384
+#: threads: handing work to a thread costs tens of microseconds.
+MIN_WORK_PER_CHUNK = 65536
+
 #: Below this many multiply-adds a GEMM runs on one thread.
-MIN_WORK_PER_GEMM = 1 << 20
+MIN_WORK_PER_GEMM = 1 << 21
 
 
 def scalar_like(value, like):
@@ -56,55 +57,64 @@ def matmul_into(a, w, out):
         np.dot(a, w, out)
 
 
-@helper
-def batch_chunks(B, work_per_sequence, n_threads):
+@jit
+def gemm(a, b, out):
+    """out = a @ b (BLAS; any of a, b may be a transposed view)."""
+    np.dot(a, b, out)
+
+
+@jit
+def add_row(m, row):
+    """m[r, :] += row for every row r of the 2-D array m."""
+    for r in range(m.shape[0]):
+        mr = m[r]
+        for j in range(m.shape[1]):
+            mr[j] += row[j]
+
+
+def batch_chunks(B: int, work_per_sequence: int, n_threads: int) -> int:
     """How many chunks to split B independent sequences into: one per thread, if worth it."""
     if work_per_sequence * B < MIN_WORK_PER_CHUNK:
         return 1
     return max(1, min(n_threads, B))
 
 
-@helper
-def row_chunks(N, work_per_row, n_threads):
-    """How many row blocks to split a GEMM of N rows into: one per thread, if worth it."""
+def _row_chunks(N: int, work_per_row: int, n_threads: int) -> int:
     if N * work_per_row < MIN_WORK_PER_GEMM:
         return 1
     return max(1, min(n_threads, N // 64))
 
 
-@helper
-def chunk_bounds(c, n_chunks, n):
-    """[start, stop) of chunk c when n items are split into n_chunks near-equal chunks."""
-    return c * n // n_chunks, (c + 1) * n // n_chunks
-
-
-# Inlined at IR level so their prange joins the calling kernel's parallel region.
-@helper(inline="always")
-def matmul_rows(a, b, n_threads):
-    """a @ b for a (N, K), b (K, M) (any BLAS layout), rows of a split across threads."""
+def matmul_rows(a: np.ndarray, b: np.ndarray, n_threads: int) -> np.ndarray:
+    """a @ b for a (N, K) C-contiguous, b (K, M) (any BLAS layout), rows of a split across threads."""
     N = a.shape[0]
     out = np.empty((N, b.shape[1]), a.dtype)
-    n_chunks = row_chunks(N, a.shape[1] * b.shape[1], n_threads)
-    if n_chunks == 1:  # no parallel region: its barrier costs more than small products
-        np.dot(a, b, out)
-    else:
-        for c in prange(n_chunks):
-            r0, r1 = chunk_bounds(c, n_chunks, N)
-            np.dot(a[r0:r1], b, out[r0:r1])
+    n_chunks = _row_chunks(N, a.shape[1] * b.shape[1], n_threads)
+
+    def work(c: int) -> None:
+        r0, r1 = chunk_bounds(c, n_chunks, N)
+        gemm(a[r0:r1], b, out[r0:r1])
+
+    parallel_for(n_chunks, work)
     return out
 
 
-@helper(inline="always")
-def matmul_tn_rows(a, x, n_threads):
+def matmul_tn_rows(a: np.ndarray, x: np.ndarray, n_threads: int) -> np.ndarray:
     """a.T @ x for a (N, M), x (N, K): the sum over rows (time and batch) of outer products,
     split across threads by rows and reduced."""
     N = a.shape[0]
-    n_chunks = row_chunks(N, a.shape[1] * x.shape[1], n_threads)
+    n_chunks = _row_chunks(N, a.shape[1] * x.shape[1], n_threads)
     partial = np.empty((n_chunks, a.shape[1], x.shape[1]), a.dtype)
-    if n_chunks == 1:
-        np.dot(a.T, x, partial[0])
-    else:
-        for c in prange(n_chunks):
-            r0, r1 = chunk_bounds(c, n_chunks, N)
-            np.dot(a[r0:r1].T, x[r0:r1], partial[c])
-    return partial.sum(axis=0)
+
+    def work(c: int) -> None:
+        r0, r1 = chunk_bounds(c, n_chunks, N)
+        gemm(a[r0:r1].T, x[r0:r1], partial[c])
+
+    parallel_for(n_chunks, work)
+    return partial[0] if n_chunks == 1 else partial.sum(axis=0)
+
+
+def run_batch_chunks(B: int, work_per_sequence: int, n_threads: int, steps) -> None:
+    """Call ``steps(b0, b1)`` on near-equal batch chunks, in parallel when the work is worth it."""
+    n_chunks = batch_chunks(B, work_per_sequence, n_threads)
+    parallel_for(n_chunks, lambda c: steps(*chunk_bounds(c, n_chunks, B)))

@@ -10,55 +10,49 @@ Structure and threading as in :mod:`rnnlab.kernels.lstm`.
 from __future__ import annotations
 
 import numpy as np
-from numba import prange
 
-from ._common import batch_chunks, chunk_bounds, matmul_into, matmul_rows, matmul_tn_rows, scalar_like
-from ._jit import helper, jit
+from ._common import add_row, matmul_into, matmul_rows, matmul_tn_rows, run_batch_chunks, scalar_like
+from ._jit import jit
 from ._math import tanh
 
 
-@helper
-def _forward_steps(x_proj, w_hh_t, bias, hs, relu, b0, b1):
-    """The time loop for sequences b0..b1-1 (one thread's share of the batch)."""
+@jit
+def elman_forward_steps(x_proj, w_hh_t, hs, relu, b0, b1):
+    """The time loop for sequences b0..b1-1."""
     T = x_proj.shape[0]
     H = hs.shape[2]
     zero = scalar_like(0.0, hs)
-    rec = np.empty((b1 - b0, H), hs.dtype)  # W_hh h_{t-1}
+    pre = np.empty((b1 - b0, H), hs.dtype)  # W_hh h_{t-1}
     for t in range(T):
-        matmul_into(hs[t, b0:b1], w_hh_t, rec)
+        matmul_into(hs[t, b0:b1], w_hh_t, pre)
         for b in range(b0, b1):
-            a = x_proj[t, b]
-            rc = rec[b - b0]
+            p = pre[b - b0]
+            a = x_proj[t, b]  # W_ih x_t + b_ih + b_hh
             h_t = hs[t + 1, b]
             if relu:
                 for j in range(H):
-                    h_t[j] = max(a[j] + rc[j] + bias[j], zero)
+                    h_t[j] = max(a[j] + p[j], zero)
             else:
                 for j in range(H):
-                    h_t[j] = tanh(a[j] + rc[j] + bias[j])
+                    h_t[j] = tanh(a[j] + p[j])
 
 
-@jit(parallel=True)
 def elman_forward(x, w_ih, w_hh, bias, h0, relu, n_threads):
     """Run the Elman RNN over x; return hs (T+1, B, H)."""
     T, B, I = x.shape
     H = h0.shape[1]
-    x_proj = matmul_rows(x.reshape(T * B, I), w_ih.T, n_threads).reshape(T, B, H)
+    x_proj = matmul_rows(x.reshape(T * B, I), w_ih.T, n_threads)
+    add_row(x_proj, bias)
+    x_proj = x_proj.reshape(T, B, H)
     w_hh_t = np.ascontiguousarray(w_hh.T)
     hs = np.empty((T + 1, B, H), x.dtype)
     hs[0] = h0
-    n_chunks = batch_chunks(B, H * H, n_threads)
-    if n_chunks == 1:
-        _forward_steps(x_proj, w_hh_t, bias, hs, relu, 0, B)
-    else:
-        for chunk in prange(n_chunks):
-            b0, b1 = chunk_bounds(chunk, n_chunks, B)
-            _forward_steps(x_proj, w_hh_t, bias, hs, relu, b0, b1)
+    run_batch_chunks(B, H * H, n_threads, lambda b0, b1: elman_forward_steps(x_proj, w_hh_t, hs, relu, b0, b1))
     return hs
 
 
-@helper
-def _backward_steps(w_hh, hs, dy, relu, truncate, d_pre, dh_total, dh_next, b0, b1):
+@jit
+def elman_backward_steps(w_hh, hs, dy, relu, truncate, d_pre, dh_total, dh_next, b0, b1):
     """The reverse time loop for sequences b0..b1-1; dh_next (b1-b0, H) enters holding dL/dh_T
     and leaves holding dL/dh_0."""
     T = dy.shape[0]
@@ -69,9 +63,9 @@ def _backward_steps(w_hh, hs, dy, relu, truncate, d_pre, dh_total, dh_next, b0, 
         for b in range(b0, b1):
             h_t = hs[t + 1, b]
             dh = dh_total[t, b]
-            da = d_pre[t, b]
+            da = d_pre[t, b]  # dL/d(pre-activation)
             dh_in = dh_next[b - b0]
-            for j in range(H):
+            for j in range(H):  # dL/dh_t: from outside plus through the recurrence
                 dh[j] = dy[t, b, j] + dh_in[j]
             if relu:
                 for j in range(H):
@@ -84,7 +78,6 @@ def _backward_steps(w_hh, hs, dy, relu, truncate, d_pre, dh_total, dh_next, b0, 
             dh_next[:] = 0
 
 
-@jit(parallel=True)
 def elman_backward(x, w_ih, w_hh, hs, dy, dh_n, relu, truncate, n_threads):
     """Backpropagation through time; ``dy``, ``dh_n`` and ``truncate`` as in ``lstm_backward``.
 
@@ -92,16 +85,11 @@ def elman_backward(x, w_ih, w_hh, hs, dy, dh_n, relu, truncate, n_threads):
     """
     T, B, I = x.shape
     H = hs.shape[2]
-    d_pre = np.empty((T, B, H), x.dtype)  # dL/d(pre-activation)
+    d_pre = np.empty((T, B, H), x.dtype)
     dh_total = np.empty((T, B, H), x.dtype)
-    dh0 = dh_n.copy()
-    n_chunks = batch_chunks(B, H * H, n_threads)
-    if n_chunks == 1:
-        _backward_steps(w_hh, hs, dy, relu, truncate, d_pre, dh_total, dh0, 0, B)
-    else:
-        for chunk in prange(n_chunks):
-            b0, b1 = chunk_bounds(chunk, n_chunks, B)
-            _backward_steps(w_hh, hs, dy, relu, truncate, d_pre, dh_total, dh0[b0:b1], b0, b1)
+    dh0 = dh_n.copy()  # carries dL/dh_{t-1} back through the loop, ends as dL/dh_0
+    run_batch_chunks(B, H * H, n_threads, lambda b0, b1: elman_backward_steps(
+        w_hh, hs, dy, relu, truncate, d_pre, dh_total, dh0[b0:b1], b0, b1))
     rows = d_pre.reshape(T * B, H)
     dx = matmul_rows(rows, w_ih, n_threads).reshape(T, B, I)
     dw_ih = matmul_tn_rows(rows, x.reshape(T * B, I), n_threads)

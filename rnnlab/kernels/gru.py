@@ -14,62 +14,60 @@ Structure and threading as in :mod:`rnnlab.kernels.lstm`.
 from __future__ import annotations
 
 import numpy as np
-from numba import prange
 
-from ._common import batch_chunks, chunk_bounds, matmul_into, matmul_rows, matmul_tn_rows, scalar_like
-from ._jit import helper, jit
+from ._common import add_row, matmul_into, matmul_rows, matmul_tn_rows, run_batch_chunks, scalar_like
+from ._jit import jit
 from ._math import sigmoid, tanh
 
 
-@helper
-def _forward_steps(x_proj, w_hh_t, b_ih, b_hh, hs, gates, hn_all, b0, b1):
-    """The time loop for sequences b0..b1-1 (one thread's share of the batch)."""
+@jit
+def gru_forward_steps(x_proj, w_hh_t, b_hn, hs, gates, hn_all, b0, b1):
+    """The time loop for sequences b0..b1-1; one loop per equation (see lstm_forward_steps)."""
     T = x_proj.shape[0]
     H = hs.shape[2]
     one = scalar_like(1.0, hs)
-    rec = np.empty((b1 - b0, 3 * H), hs.dtype)  # W_hh h_{t-1} for r, z, n
+    pre = np.empty((b1 - b0, 3 * H), hs.dtype)  # W_hh h_{t-1}, then r and z in place
     for t in range(T):
-        matmul_into(hs[t, b0:b1], w_hh_t, rec)
+        matmul_into(hs[t, b0:b1], w_hh_t, pre)
         for b in range(b0, b1):
-            a = x_proj[t, b]
-            rc = rec[b - b0]
-            r_t, z_t, n_t, hn_t = gates[0, t, b], gates[1, t, b], gates[2, t, b], hn_all[t, b]
+            p = pre[b - b0]
+            a = x_proj[t, b]  # W_ih x_t + b_ih, plus b_hr, b_hz for r and z
+            r, z, n, hn = gates[0, t, b], gates[1, t, b], gates[2, t, b], hn_all[t, b]
             h_prev, h_t = hs[t, b], hs[t + 1, b]
+            for j in range(H):  # hn = W_hn h_{t-1} + b_hn
+                hn[j] = p[2 * H + j] + b_hn[j]
             for j in range(H):
-                r = sigmoid(a[j] + b_ih[j] + rc[j] + b_hh[j])
-                z = sigmoid(a[H + j] + b_ih[H + j] + rc[H + j] + b_hh[H + j])
-                hn = rc[2 * H + j] + b_hh[2 * H + j]
-                n = tanh(a[2 * H + j] + b_ih[2 * H + j] + r * hn)
-                r_t[j] = r
-                z_t[j] = z
-                n_t[j] = n
-                hn_t[j] = hn
-                h_t[j] = (one - z) * n + z * h_prev[j]
+                r[j] = sigmoid(p[j] + a[j])
+            for j in range(H):
+                z[j] = sigmoid(p[H + j] + a[H + j])
+            for j in range(H):
+                n[j] = tanh(a[2 * H + j] + r[j] * hn[j])
+            for j in range(H):
+                h_t[j] = (one - z[j]) * n[j] + z[j] * h_prev[j]
 
 
-@jit(parallel=True)
 def gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0, n_threads):
     """Run the GRU over x; return (hs, gates, hn) as described in the module docstring."""
     T, B, I = x.shape
     H = h0.shape[1]
-    x_proj = matmul_rows(x.reshape(T * B, I), w_ih.T, n_threads).reshape(T, B, 3 * H)
+    x_proj = matmul_rows(x.reshape(T * B, I), w_ih.T, n_threads)
+    bias = b_ih.copy()
+    bias[: 2 * H] += b_hh[: 2 * H]  # r and z see b_ih + b_hh; n sees b_in here, b_hn inside r's product
+    add_row(x_proj, bias)
+    x_proj = x_proj.reshape(T, B, 3 * H)
     w_hh_t = np.ascontiguousarray(w_hh.T)  # (H, 3H)
+    b_hn = np.ascontiguousarray(b_hh[2 * H :])
     hs = np.empty((T + 1, B, H), x.dtype)
     gates = np.empty((3, T, B, H), x.dtype)
     hn_all = np.empty((T, B, H), x.dtype)
     hs[0] = h0
-    n_chunks = batch_chunks(B, 3 * H * H, n_threads)
-    if n_chunks == 1:
-        _forward_steps(x_proj, w_hh_t, b_ih, b_hh, hs, gates, hn_all, 0, B)
-    else:
-        for chunk in prange(n_chunks):
-            b0, b1 = chunk_bounds(chunk, n_chunks, B)
-            _forward_steps(x_proj, w_hh_t, b_ih, b_hh, hs, gates, hn_all, b0, b1)
+    run_batch_chunks(B, 3 * H * H, n_threads,
+                     lambda b0, b1: gru_forward_steps(x_proj, w_hh_t, b_hn, hs, gates, hn_all, b0, b1))
     return hs, gates, hn_all
 
 
-@helper
-def _backward_steps(w_hh, hs, gates, hn_all, dy, truncate, d_ih, d_hh, dh_total, dh_next, b0, b1):
+@jit
+def gru_backward_steps(w_hh, hs, gates, hn_all, dy, truncate, d_ih, d_hh, dh_total, dh_next, b0, b1):
     """The reverse time loop for sequences b0..b1-1; dh_next (b1-b0, H) enters holding dL/dh_T
     and leaves holding dL/dh_0."""
     T = dy.shape[0]
@@ -78,36 +76,33 @@ def _backward_steps(w_hh, hs, gates, hn_all, dy, truncate, d_ih, d_hh, dh_total,
     dh_skip = np.empty((b1 - b0, H), dy.dtype)  # the direct path h_{t-1} -> z_t * h_{t-1}
     for t in range(T - 1, -1, -1):
         for b in range(b0, b1):
-            r_t, z_t, n_t, hn_t = gates[0, t, b], gates[1, t, b], gates[2, t, b], hn_all[t, b]
+            r, z, n, hn = gates[0, t, b], gates[1, t, b], gates[2, t, b], hn_all[t, b]
             h_prev = hs[t, b]
             dh = dh_total[t, b]
-            di = d_ih[t, b]
-            dr = d_hh[t, b]
+            di = d_ih[t, b]  # dL/d(input-side pre-activation) of r, z, n
+            dr = d_hh[t, b]  # dL/d(recurrent-side pre-activation): n's is scaled by r
             dh_in = dh_next[b - b0]
             skip = dh_skip[b - b0]
+            for j in range(H):  # dL/dh_t: from outside plus through the recurrence
+                dh[j] = dy[t, b, j] + dh_in[j]
+            for j in range(H):  # through n = tanh(.)
+                di[2 * H + j] = dh[j] * (one - z[j]) * (one - n[j] * n[j])
+            for j in range(H):  # through r, which scales W_hn h + b_hn
+                di[j] = di[2 * H + j] * hn[j] * r[j] * (one - r[j])
+            for j in range(H):  # through z
+                di[H + j] = dh[j] * (h_prev[j] - n[j]) * z[j] * (one - z[j])
+            for j in range(2 * H):
+                dr[j] = di[j]
             for j in range(H):
-                dh_j = dy[t, b, j] + dh_in[j]
-                dh[j] = dh_j
-                r = r_t[j]
-                z = z_t[j]
-                n = n_t[j]
-                da_n = dh_j * (one - z) * (one - n * n)  # through n = tanh(.)
-                da_r = da_n * hn_t[j] * r * (one - r)  # through r, which scales W_hn h + b_hn
-                da_z = dh_j * (h_prev[j] - n) * z * (one - z)
-                di[j] = da_r
-                di[H + j] = da_z
-                di[2 * H + j] = da_n
-                dr[j] = da_r
-                dr[H + j] = da_z
-                dr[2 * H + j] = da_n * r
-                skip[j] = dh_j * z
+                dr[2 * H + j] = di[2 * H + j] * r[j]
+            for j in range(H):
+                skip[j] = dh[j] * z[j]
         matmul_into(d_hh[t, b0:b1], w_hh, dh_next)  # dL/dh_{t-1} through the gates ...
         dh_next += dh_skip  # ... plus the direct path
         if truncate > 0 and t > 0 and t % truncate == 0:
             dh_next[:] = 0
 
 
-@jit(parallel=True)
 def gru_backward(x, w_ih, w_hh, hs, gates, hn_all, dy, dh_n, truncate, n_threads):
     """Backpropagation through time; ``dy``, ``dh_n`` and ``truncate`` as in ``lstm_backward``.
 
@@ -115,17 +110,12 @@ def gru_backward(x, w_ih, w_hh, hs, gates, hn_all, dy, dh_n, truncate, n_threads
     """
     T, B, I = x.shape
     H = hs.shape[2]
-    d_ih = np.empty((T, B, 3 * H), x.dtype)  # dL/d(input-side pre-activation) of r, z, n
-    d_hh = np.empty((T, B, 3 * H), x.dtype)  # dL/d(recurrent-side pre-activation): n's is scaled by r
+    d_ih = np.empty((T, B, 3 * H), x.dtype)
+    d_hh = np.empty((T, B, 3 * H), x.dtype)
     dh_total = np.empty((T, B, H), x.dtype)
-    dh0 = dh_n.copy()
-    n_chunks = batch_chunks(B, 3 * H * H, n_threads)
-    if n_chunks == 1:
-        _backward_steps(w_hh, hs, gates, hn_all, dy, truncate, d_ih, d_hh, dh_total, dh0, 0, B)
-    else:
-        for chunk in prange(n_chunks):
-            b0, b1 = chunk_bounds(chunk, n_chunks, B)
-            _backward_steps(w_hh, hs, gates, hn_all, dy, truncate, d_ih, d_hh, dh_total, dh0[b0:b1], b0, b1)
+    dh0 = dh_n.copy()  # carries dL/dh_{t-1} back through the loop, ends as dL/dh_0
+    run_batch_chunks(B, 3 * H * H, n_threads, lambda b0, b1: gru_backward_steps(
+        w_hh, hs, gates, hn_all, dy, truncate, d_ih, d_hh, dh_total, dh0[b0:b1], b0, b1))
     rows_ih = d_ih.reshape(T * B, 3 * H)
     rows_hh = d_hh.reshape(T * B, 3 * H)
     dx = matmul_rows(rows_ih, w_ih, n_threads).reshape(T, B, I)

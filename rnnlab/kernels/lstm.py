@@ -12,108 +12,110 @@ Records: hs, cs (T+1, B, H) with hs[0] = h0, cs[0] = c0; gates (4, T, B, H) hold
 All arrays C-contiguous and of one dtype (float32 or float64); the layers guarantee it.
 
 Structure (as PyTorch's CPU path): one GEMM for the input projections of every step; per step a
-recurrent product and the fused gate math; after the reverse time loop, the weight gradients as
-GEMMs over all steps. Independent sequences run on separate threads, each with its own time loop.
+recurrent product and the gate math; after the reverse time loop, the weight gradients as GEMMs
+over all steps. ``lstm_forward``/``lstm_backward`` orchestrate; the compiled time loops
+(``lstm_forward_steps``/``lstm_backward_steps``) each run one chunk of independent sequences,
+chunks on separate threads when the batch is big enough.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import prange
 
-from ._common import batch_chunks, chunk_bounds, matmul_into, matmul_rows, matmul_tn_rows, scalar_like
-from ._jit import helper, jit
+from ._common import add_row, matmul_into, matmul_rows, matmul_tn_rows, run_batch_chunks, scalar_like
+from ._jit import jit
 from ._math import sigmoid, tanh
 
 
-@helper
-def _forward_steps(x_proj, w_hh_t, bias, hs, cs, gates, b0, b1):
-    """The time loop for sequences b0..b1-1 (one thread's share of the batch)."""
+@jit
+def lstm_forward_steps(x_proj, w_hh_t, hs, cs, gates, b0, b1):
+    """The time loop for sequences b0..b1-1 (one thread's share of the batch).
+
+    One loop per equation, each touching few arrays: a loop that reads and writes many arrays
+    exceeds LLVM's budget of runtime alias checks and silently stays scalar (5-8x slower).
+    """
     T = x_proj.shape[0]
     H = hs.shape[2]
-    rec = np.empty((b1 - b0, 4 * H), x_proj.dtype)  # W_hh h_{t-1} for every gate
+    pre = np.empty((b1 - b0, 4 * H), x_proj.dtype)  # W_hh h_{t-1}, then the gate activations
     for t in range(T):
-        matmul_into(hs[t, b0:b1], w_hh_t, rec)
+        matmul_into(hs[t, b0:b1], w_hh_t, pre)
         for b in range(b0, b1):
-            a = x_proj[t, b]
-            r = rec[b - b0]
-            i_t, f_t, g_t, o_t = gates[0, t, b], gates[1, t, b], gates[2, t, b], gates[3, t, b]
+            z = pre[b - b0]
+            a = x_proj[t, b]  # W_ih x_t + b_ih + b_hh
+            for j in range(4 * H):
+                z[j] += a[j]
+            for j in range(2 * H):  # i, f
+                z[j] = sigmoid(z[j])
+            for j in range(2 * H, 3 * H):  # g
+                z[j] = tanh(z[j])
+            for j in range(3 * H, 4 * H):  # o
+                z[j] = sigmoid(z[j])
             c_prev, c_t, h_t = cs[t, b], cs[t + 1, b], hs[t + 1, b]
-            for j in range(H):
-                i = sigmoid(a[j] + r[j] + bias[j])
-                f = sigmoid(a[H + j] + r[H + j] + bias[H + j])
-                g = tanh(a[2 * H + j] + r[2 * H + j] + bias[2 * H + j])
-                o = sigmoid(a[3 * H + j] + r[3 * H + j] + bias[3 * H + j])
-                c = f * c_prev[j] + i * g
-                i_t[j] = i
-                f_t[j] = f
-                g_t[j] = g
-                o_t[j] = o
-                c_t[j] = c
-                h_t[j] = o * tanh(c)
+            for j in range(H):  # c_t = f * c_{t-1} + i * g
+                c_t[j] = z[H + j] * c_prev[j] + z[j] * z[2 * H + j]
+            for j in range(H):  # h_t = o * tanh(c_t)
+                h_t[j] = z[3 * H + j] * tanh(c_t[j])
+            for k in range(4):
+                gates[k, t, b] = z[k * H : (k + 1) * H]
 
 
-@jit(parallel=True)
 def lstm_forward(x, w_ih, w_hh, bias, h0, c0, n_threads):
     """Run the LSTM over x; return (hs, cs, gates) as described in the module docstring."""
     T, B, I = x.shape
     H = h0.shape[1]
-    x_proj = matmul_rows(x.reshape(T * B, I), w_ih.T, n_threads).reshape(T, B, 4 * H)
+    x_proj = matmul_rows(x.reshape(T * B, I), w_ih.T, n_threads)
+    add_row(x_proj, bias)
+    x_proj = x_proj.reshape(T, B, 4 * H)
     w_hh_t = np.ascontiguousarray(w_hh.T)  # (H, 4H): row k holds h_k's weights into every gate
     hs = np.empty((T + 1, B, H), x.dtype)
     cs = np.empty((T + 1, B, H), x.dtype)
     gates = np.empty((4, T, B, H), x.dtype)
     hs[0] = h0
     cs[0] = c0
-    n_chunks = batch_chunks(B, 4 * H * H, n_threads)
-    if n_chunks == 1:
-        _forward_steps(x_proj, w_hh_t, bias, hs, cs, gates, 0, B)
-    else:
-        for chunk in prange(n_chunks):
-            b0, b1 = chunk_bounds(chunk, n_chunks, B)
-            _forward_steps(x_proj, w_hh_t, bias, hs, cs, gates, b0, b1)
+    run_batch_chunks(B, 4 * H * H, n_threads,
+                     lambda b0, b1: lstm_forward_steps(x_proj, w_hh_t, hs, cs, gates, b0, b1))
     return hs, cs, gates
 
 
-@helper
-def _backward_steps(w_hh, cs, gates, dy, truncate, d_pre, dh_total, dh_next, dc_next, b0, b1):
+@jit
+def lstm_backward_steps(w_hh, cs, gates, dy, truncate, d_pre, dh_total, dh_next, dc_next, b0, b1):
     """The reverse time loop for sequences b0..b1-1; dh_next, dc_next (b1-b0, H) enter holding
-    dL/dh_T, dL/dc_T and leave holding dL/dh_0, dL/dc_0."""
+    dL/dh_T, dL/dc_T and leave holding dL/dh_0, dL/dc_0. One loop per equation (see forward)."""
     T = dy.shape[0]
     H = dy.shape[2]
     one = scalar_like(1.0, dy)
-    dc_t = np.empty(H, dy.dtype)
+    tanh_c = np.empty(H, dy.dtype)
+    dc = np.empty(H, dy.dtype)
     for t in range(T - 1, -1, -1):
         for b in range(b0, b1):
-            i_t, f_t, g_t, o_t = gates[0, t, b], gates[1, t, b], gates[2, t, b], gates[3, t, b]
+            i, f, g, o = gates[0, t, b], gates[1, t, b], gates[2, t, b], gates[3, t, b]
             c_prev, c_now = cs[t, b], cs[t + 1, b]
             dh = dh_total[t, b]
-            da = d_pre[t, b]
+            da = d_pre[t, b]  # dL/d(pre-activation) of i, f, g, o
             dh_in = dh_next[b - b0]
             dc_in = dc_next[b - b0]
+            for j in range(H):  # dL/dh_t: from outside plus through the recurrence
+                dh[j] = dy[t, b, j] + dh_in[j]
             for j in range(H):
-                dh_j = dy[t, b, j] + dh_in[j]
-                dh[j] = dh_j
-                tc = tanh(c_now[j])
-                i = i_t[j]
-                f = f_t[j]
-                g = g_t[j]
-                o = o_t[j]
-                dc = dc_in[j] + dh_j * o * (one - tc * tc)
-                dc_t[j] = dc
-                da[j] = dc * g * i * (one - i)  # through i = sigma(.)
-                da[H + j] = dc * c_prev[j] * f * (one - f)  # through f
-                da[2 * H + j] = dc * i * (one - g * g)  # through g = tanh(.)
-                da[3 * H + j] = dh_j * tc * o * (one - o)  # through o
-            for j in range(H):
-                dc_in[j] = dc_t[j] * f_t[j]  # dL/dc_{t-1}
+                tanh_c[j] = tanh(c_now[j])
+            for j in range(H):  # dL/dc_t = dL/dc_t (from t+1) + dL/dh_t * o * tanh'(c_t)
+                dc[j] = dc_in[j] + dh[j] * o[j] * (one - tanh_c[j] * tanh_c[j])
+            for j in range(H):  # i = sigma(.): dc * g * sigma'
+                da[j] = dc[j] * g[j] * i[j] * (one - i[j])
+            for j in range(H):  # f
+                da[H + j] = dc[j] * c_prev[j] * f[j] * (one - f[j])
+            for j in range(H):  # g = tanh(.)
+                da[2 * H + j] = dc[j] * i[j] * (one - g[j] * g[j])
+            for j in range(H):  # o
+                da[3 * H + j] = dh[j] * tanh_c[j] * o[j] * (one - o[j])
+            for j in range(H):  # dL/dc_{t-1}
+                dc_in[j] = dc[j] * f[j]
         matmul_into(d_pre[t, b0:b1], w_hh, dh_next)  # dL/dh_{t-1} through the recurrence
         if truncate > 0 and t > 0 and t % truncate == 0:
             dh_next[:] = 0
             dc_next[:] = 0
 
 
-@jit(parallel=True)
 def lstm_backward(x, w_ih, w_hh, hs, cs, gates, dy, dh_n, dc_n, truncate, n_threads):
     """Backpropagation through time.
 
@@ -128,15 +130,10 @@ def lstm_backward(x, w_ih, w_hh, hs, cs, gates, dy, dh_n, dc_n, truncate, n_thre
     H = hs.shape[2]
     d_pre = np.empty((T, B, 4 * H), x.dtype)  # dL/d(pre-activation) of i, f, g, o per step
     dh_total = np.empty((T, B, H), x.dtype)
-    dh0 = dh_n.copy()
+    dh0 = dh_n.copy()  # carries dL/dh_{t-1} back through the loop, ends as dL/dh_0
     dc0 = dc_n.copy()
-    n_chunks = batch_chunks(B, 4 * H * H, n_threads)
-    if n_chunks == 1:
-        _backward_steps(w_hh, cs, gates, dy, truncate, d_pre, dh_total, dh0, dc0, 0, B)
-    else:
-        for chunk in prange(n_chunks):
-            b0, b1 = chunk_bounds(chunk, n_chunks, B)
-            _backward_steps(w_hh, cs, gates, dy, truncate, d_pre, dh_total, dh0[b0:b1], dc0[b0:b1], b0, b1)
+    run_batch_chunks(B, 4 * H * H, n_threads, lambda b0, b1: lstm_backward_steps(
+        w_hh, cs, gates, dy, truncate, d_pre, dh_total, dh0[b0:b1], dc0[b0:b1], b0, b1))
     d_rows = d_pre.reshape(T * B, 4 * H)
     dx = matmul_rows(d_rows, w_ih, n_threads).reshape(T, B, I)
     dw_ih = matmul_tn_rows(d_rows, x.reshape(T * B, I), n_threads)
