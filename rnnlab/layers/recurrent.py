@@ -223,6 +223,7 @@ class RecurrentLayer:
         """Run every layer and direction, filling ``trace``, h_n and c_n; return the top output."""
         T, B, _ = layer_input.shape
         H, D = self.hidden_size, self.num_directions
+        n_threads = kernels.kernel_threads()  # once per call: it costs microseconds
         for layer in range(self.num_layers):
             trace._inputs.append(layer_input)
             y = np.empty((T, B, D * H), self.dtype)
@@ -230,7 +231,7 @@ class RecurrentLayer:
                 k = layer * D + direction
                 sfx = f"_l{layer}" + ("_reverse" if direction else "")
                 seq = layer_input[::-1].copy() if direction else layer_input
-                saved = self._run_forward(seq, sfx, h0[k], None if c0 is None else c0[k])
+                saved = self._run_forward(seq, sfx, h0[k], None if c0 is None else c0[k], n_threads)
                 trace._saved[(layer, direction)] = saved
                 for name, rec in self._records(saved).items():  # processing order -> natural order
                     trace._set_record(layer, direction, name, rec[::-1] if direction else rec)
@@ -277,6 +278,7 @@ class RecurrentLayer:
     def _backward_layers(self, trace, dy, dh_n, dc_n, truncate, grads, dh0, dc0) -> np.ndarray:
         """BPTT through every layer (top down) and direction; return dL/dx of the bottom layer."""
         H, D = self.hidden_size, self.num_directions
+        n_threads = kernels.kernel_threads()
         d_out = dy
         for layer in range(self.num_layers - 1, -1, -1):
             layer_input = trace._inputs[layer]
@@ -291,6 +293,7 @@ class RecurrentLayer:
                 dx, dh0[k], dc0_k, dh_steps = self._run_backward(
                     trace, np.ascontiguousarray(seq), sfx, trace._saved[(layer, direction)],
                     np.ascontiguousarray(d_seq), dh_n[k], None if dc_n is None else dc_n[k], truncate, grads,
+                    n_threads,
                 )
                 if dc0 is not None:
                     dc0[k] = dc0_k
@@ -308,13 +311,13 @@ class RecurrentLayer:
         zeros = np.zeros(G * H, self.dtype)
         return w_ih, w_hh, zeros, zeros
 
-    def _run_forward(self, x, sfx, h0, c0):  # pragma: no cover - overridden
+    def _run_forward(self, x, sfx, h0, c0, n_threads):  # pragma: no cover - overridden
         raise NotImplementedError
 
     def _records(self, saved) -> dict[str, np.ndarray]:  # pragma: no cover - overridden
         raise NotImplementedError
 
-    def _run_backward(self, trace, x, sfx, saved, dy, dh_n, dc_n, truncate, grads):  # pragma: no cover
+    def _run_backward(self, trace, x, sfx, saved, dy, dh_n, dc_n, truncate, grads, n_threads):  # pragma: no cover
         raise NotImplementedError
 
     def _store_bias_grads(self, grads, sfx, d_ih, d_hh):
@@ -343,18 +346,18 @@ class RNN(RecurrentLayer):
     def _repr_extra(self) -> str:
         return ", nonlinearity='relu'" if self.nonlinearity == "relu" else ""
 
-    def _run_forward(self, x, sfx, h0, c0):
+    def _run_forward(self, x, sfx, h0, c0, n_threads):
         w_ih, w_hh, b_ih, b_hh = self._weights(self._params, sfx)
         return (kernels.elman_forward(x, w_ih, w_hh, b_ih + b_hh, h0, self.nonlinearity == "relu",
-                                     kernels.kernel_threads()),)
+                                     n_threads),)
 
     def _records(self, saved):
         return {"h": saved[0][1:]}
 
-    def _run_backward(self, trace, x, sfx, saved, dy, dh_n, dc_n, truncate, grads):
+    def _run_backward(self, trace, x, sfx, saved, dy, dh_n, dc_n, truncate, grads, n_threads):
         w_ih, w_hh, _, _ = self._weights(trace._params, sfx)
         dx, dw_ih, dw_hh, db, dh0, dh = kernels.elman_backward(
-            x, w_ih, w_hh, saved[0], dy, dh_n, self.nonlinearity == "relu", truncate, kernels.kernel_threads()
+            x, w_ih, w_hh, saved[0], dy, dh_n, self.nonlinearity == "relu", truncate, n_threads
         )
         grads["weight_ih" + sfx], grads["weight_hh" + sfx] = dw_ih, dw_hh
         self._store_bias_grads(grads, sfx, db, db.copy())
@@ -369,19 +372,19 @@ class LSTM(RecurrentLayer):
     record_names = ("h", "c", "i", "f", "g", "o")
     has_cell_state = True
 
-    def _run_forward(self, x, sfx, h0, c0):
+    def _run_forward(self, x, sfx, h0, c0, n_threads):
         w_ih, w_hh, b_ih, b_hh = self._weights(self._params, sfx)
-        return kernels.lstm_forward(x, w_ih, w_hh, b_ih + b_hh, h0, c0, kernels.kernel_threads())
+        return kernels.lstm_forward(x, w_ih, w_hh, b_ih + b_hh, h0, c0, n_threads)
 
     def _records(self, saved):
         hs, cs, gates = saved
         return {"h": hs[1:], "c": cs[1:], "i": gates[0], "f": gates[1], "g": gates[2], "o": gates[3]}
 
-    def _run_backward(self, trace, x, sfx, saved, dy, dh_n, dc_n, truncate, grads):
+    def _run_backward(self, trace, x, sfx, saved, dy, dh_n, dc_n, truncate, grads, n_threads):
         w_ih, w_hh, _, _ = self._weights(trace._params, sfx)
         hs, cs, gates = saved
         dx, dw_ih, dw_hh, db, dh0, dc0, dh = kernels.lstm_backward(
-            x, w_ih, w_hh, hs, cs, gates, dy, dh_n, dc_n, truncate, kernels.kernel_threads()
+            x, w_ih, w_hh, hs, cs, gates, dy, dh_n, dc_n, truncate, n_threads
         )
         grads["weight_ih" + sfx], grads["weight_hh" + sfx] = dw_ih, dw_hh
         self._store_bias_grads(grads, sfx, db, db.copy())
@@ -395,19 +398,19 @@ class GRU(RecurrentLayer):
     gate_count = 3
     record_names = ("h", "r", "z", "n", "hn")
 
-    def _run_forward(self, x, sfx, h0, c0):
+    def _run_forward(self, x, sfx, h0, c0, n_threads):
         w_ih, w_hh, b_ih, b_hh = self._weights(self._params, sfx)
-        return kernels.gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0, kernels.kernel_threads())
+        return kernels.gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0, n_threads)
 
     def _records(self, saved):
         hs, gates, hn = saved
         return {"h": hs[1:], "r": gates[0], "z": gates[1], "n": gates[2], "hn": hn}
 
-    def _run_backward(self, trace, x, sfx, saved, dy, dh_n, dc_n, truncate, grads):
+    def _run_backward(self, trace, x, sfx, saved, dy, dh_n, dc_n, truncate, grads, n_threads):
         w_ih, w_hh, _, _ = self._weights(trace._params, sfx)
         hs, gates, hn = saved
         dx, dw_ih, dw_hh, db_ih, db_hh, dh0, dh = kernels.gru_backward(
-            x, w_ih, w_hh, hs, gates, hn, dy, dh_n, truncate, kernels.kernel_threads()
+            x, w_ih, w_hh, hs, gates, hn, dy, dh_n, truncate, n_threads
         )
         grads["weight_ih" + sfx], grads["weight_hh" + sfx] = dw_ih, dw_hh
         self._store_bias_grads(grads, sfx, db_ih, db_hh)
