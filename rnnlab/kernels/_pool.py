@@ -9,6 +9,7 @@ region, and on this class of machine a spinning sibling made the following seria
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -16,16 +17,18 @@ from concurrent.futures import ThreadPoolExecutor
 _lock = threading.Lock()
 _executor: ThreadPoolExecutor | None = None
 _executor_size = 0
+_executor_pid = 0  # a forked child inherits the executor object but not its threads
 
 
 def _get_executor(workers: int) -> ThreadPoolExecutor:
-    global _executor, _executor_size
+    global _executor, _executor_size, _executor_pid
     with _lock:
-        if _executor is None or _executor_size < workers:
-            if _executor is not None:
+        if _executor is None or _executor_size < workers or _executor_pid != os.getpid():
+            if _executor is not None and _executor_pid == os.getpid():
                 _executor.shutdown(wait=False)
             _executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rnnlab-kernel")
             _executor_size = workers
+            _executor_pid = os.getpid()
         return _executor
 
 

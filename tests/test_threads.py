@@ -1,0 +1,88 @@
+"""The kernels' thread pool and BLAS limit behave under the conditions a lab creates."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+
+import numpy as np
+import pytest
+
+import rnnlab
+from rnnlab.kernels import blas_single_threaded
+
+# Large enough that the batch is split across the pool's threads.
+T, B, I, H = 12, 16, 24, 96
+
+
+def _run_lstm(seed: int) -> np.ndarray:
+    layer = rnnlab.LSTM(I, H, seed=seed)
+    x = np.random.default_rng(seed).standard_normal((T, B, I)).astype(np.float32)
+    y, _, trace = layer.forward(x)
+    grads = layer.backward(trace, np.ones_like(y))
+    return np.concatenate([y.ravel(), grads["weight_hh_l0"].ravel()])
+
+
+def test_threaded_and_single_threaded_runs_agree():
+    import numba
+
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        serial = _run_lstm(3)
+    finally:
+        numba.set_num_threads(before)
+    threaded = _run_lstm(3)
+    np.testing.assert_allclose(threaded, serial, rtol=1e-5, atol=1e-6)
+
+
+def test_concurrent_calls_from_two_threads_give_the_same_numbers():
+    # The TUI calls kernels on its own thread while a trainer thread does too.
+    expected = {seed: _run_lstm(seed) for seed in (1, 2)}
+    results: dict[int, np.ndarray] = {}
+    errors: list[BaseException] = []
+
+    def worker(seed: int) -> None:
+        try:
+            for _ in range(3):
+                results[seed] = _run_lstm(seed)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(seed,)) for seed in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors
+    for seed in (1, 2):
+        np.testing.assert_array_equal(results[seed], expected[seed])
+
+
+def _child(queue) -> None:
+    queue.put(float(_run_lstm(5).sum()))
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="needs fork")
+def test_kernels_work_in_a_forked_child_after_the_pool_started():
+    parent = float(_run_lstm(5).sum())  # starts the pool in this process
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    process = ctx.Process(target=_child, args=(queue,))
+    process.start()
+    process.join(timeout=120)
+    if process.is_alive():
+        process.kill()
+    assert process.exitcode == 0, "the child hung or crashed"
+    assert queue.get(timeout=5) == pytest.approx(parent, rel=1e-6)
+
+
+def test_blas_limit_is_restored_after_kernel_calls():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    _run_lstm(0)
+    before = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+    with blas_single_threaded():
+        inside = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+    after = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+    assert inside and all(n == 1 for n in inside)
+    assert after == before
