@@ -26,9 +26,8 @@ This module is part of the core: it never imports rich, typer or textual.
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -225,7 +224,6 @@ def check_layer(
     seed: int = 0,
     eps: float = EPS,
     tolerance: float = TOLERANCE,
-    threads: int | None = 1,
 ) -> CheckResult:
     """Gradient check of ``rnnlab.RNN/LSTM/GRU`` (``mode``) in float64 on a random tiny problem.
 
@@ -233,30 +231,12 @@ def check_layer(
     the seed is advanced deterministically until no pre-activation lies within
     :data:`RELU_MARGIN` of 0, so the finite differences never straddle the kink.
 
-    ``threads``: numba threads during the check (restored after; None leaves them alone). One by
-    default: the problems are tiny, and thousands of forward passes through parallel kernels on a
-    machine whose cores are busy with other processes ran 100-300x slower (each parallel region
-    waits for its worker threads to be scheduled).
+    The problems are tiny, so the kernels run them on the calling thread (they split work across
+    threads only above a size threshold).
     """
-    with _numba_threads(threads):
-        return _check_layer(name, mode, nonlinearity=nonlinearity, num_layers=num_layers,
-                            bidirectional=bidirectional, bias=bias, T=T, B=B, I=I, H=H, seed=seed,
-                            eps=eps, tolerance=tolerance)
-
-
-@contextlib.contextmanager
-def _numba_threads(threads: int | None) -> Iterator[None]:
-    if threads is None:
-        yield
-        return
-    import numba
-
-    saved = numba.get_num_threads()
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    try:
-        yield
-    finally:
-        numba.set_num_threads(saved)
+    return _check_layer(name, mode, nonlinearity=nonlinearity, num_layers=num_layers,
+                        bidirectional=bidirectional, bias=bias, T=T, B=B, I=I, H=H, seed=seed,
+                        eps=eps, tolerance=tolerance)
 
 
 def _check_layer(name: str, mode: str, *, nonlinearity: str, num_layers: int, bidirectional: bool,

@@ -176,13 +176,13 @@ def test_invalid_constructor_arguments(cls, kwargs, name):
 
 @pytest.mark.parametrize("bad", [5, object(), [1, 2]], ids=["int", "object", "list"])
 def test_non_dtype_object_as_dtype_raises_value_error(bad):
-    """BUG (recurrent.py, RecurrentLayer.__init__): np.dtype(bad) raises TypeError, not ValueError."""
+    """A non-dtype object as dtype raises ValueError (np.dtype itself would raise TypeError)."""
     with pytest.raises(ValueError, match="dtype"):
         rnnlab.LSTM(I, H, dtype=bad)
 
 
 def test_dtype_none_is_not_silently_float64():
-    """BUG (recurrent.py, RecurrentLayer.__init__): dtype=None becomes float64 via np.dtype(None).
+    """dtype=None must not silently become float64 (as np.dtype(None) would).
 
     The documented default is float32; None should either mean that default or be rejected.
     """
@@ -250,9 +250,7 @@ def test_bad_dstate_shape_raises(mode):
 
 @pytest.mark.parametrize("mode", ALL_MODES)
 def test_bad_dstate_message_names_the_gradient_argument(mode):
-    """BUG (recurrent.py, RecurrentLayer.backward): dstate is validated by _split_state, so a wrong
-    dh_n is reported as "h0 has shape ..." (and an LSTM one as "LSTM state must be a pair (h0, c0)"),
-    naming an argument the caller did not pass to backward()."""
+    """A wrong dstate is reported under the names backward() takes (dh_n, dc_n), not as h0/c0."""
     layer = _layer(mode)
     _, _, trace = layer.forward(_x())
     bad = np.zeros((1, B, H + 1))
@@ -323,20 +321,18 @@ def test_non_trace_rejected():
     ids=["hidden_size", "input_size", "bias", "dtype"],
 )
 def test_trace_from_layer_of_other_sizes_rejected(make_other, backward_kernels_must_not_run):
-    """BUG (recurrent.py, RecurrentLayer.backward): only mode, num_layers and num_directions of the
-    trace are checked. A trace of another hidden/input size, bias or dtype is run through the kernels:
-    silently wrong-shaped gradients (hidden/input size; with boundscheck=False out-of-bounds reads when
-    the trace's H is the larger), bias grads dropped, or a numba TypingError (dtype). (The kernels are
-    stubbed out here, so the failure shows as "a backward kernel was called ...".)"""
+    """A trace of another hidden/input size, bias or dtype is refused before any kernel runs
+    (otherwise: wrong-shaped gradients, out-of-bounds reads with boundscheck=False, dropped bias
+    grads or a numba TypingError). The kernels are stubbed out here, so a missing check shows as
+    "a backward kernel was called ..."."""
     target = _layer("LSTM")
     with pytest.raises(ValueError, match="trace"):
         target.backward(_trace_of(make_other()), np.ones((T, B, H)))
 
 
 def test_trace_from_another_identical_layer_rejected(backward_kernels_must_not_run):
-    """BUG (recurrent.py, RecurrentLayer.backward): a trace recorded by a *different* layer of the same
-    configuration is accepted, and the gradients returned are those of that other layer's weights
-    (backward uses trace._params), silently wrong for ``self``'s parameters."""
+    """A trace recorded by a *different* layer of the same configuration is refused: its gradients
+    would be those of the other layer's weights (backward uses the trace's weights)."""
     target = _layer("LSTM", seed=0)
     other = _layer("LSTM", seed=1)
     with pytest.raises(ValueError, match="trace"):
@@ -577,9 +573,8 @@ def test_outputs_and_final_state_are_the_trace(mode, nonlinearity, num_layers, b
 
 # ------------------------------------------------------------------------------ the trace is a record
 def test_backward_uses_the_input_seen_by_forward():
-    """BUG (recurrent.py, RecurrentLayer.forward): trace._inputs[0] is the caller's x itself (when it is
-    already C-contiguous and of the layer's dtype), so editing x in place after forward changes the
-    gradients backward(trace) returns. Suggested fix: store a copy of the validated input."""
+    """The trace owns a copy of the input: editing x in place after forward must not change the
+    gradients backward(trace) returns."""
     layer = _layer("GRU")
     x = _x()
     dy = np.ones((T, B, H))
@@ -592,10 +587,9 @@ def test_backward_uses_the_input_seen_by_forward():
 
 
 def test_backward_uses_the_weights_seen_by_forward():
-    """BUG (recurrent.py, RecurrentLayer.forward): Trace(_params=dict(self._params)) is a shallow copy,
-    so an in-place update of layer.parameters() between forward and backward (an optimizer step, a
-    background trainer while the TUI steps BPTT on an older trace) changes the gradients computed
-    for that trace. Suggested fix: copy the arrays (``{k: v.copy() ...}``)."""
+    """The trace owns copies of the weights: an in-place update of layer.parameters() between forward
+    and backward (an optimizer step, a background trainer while the TUI steps BPTT on an older
+    trace) must not change the gradients computed for that trace."""
     layer = _layer("LSTM")
     x = _x()
     dy = np.ones((T, B, H))
@@ -608,9 +602,8 @@ def test_backward_uses_the_weights_seen_by_forward():
 
 
 def test_stacked_trace_record_cannot_be_corrupted():
-    """BUG (trace.py, Trace.__getitem__): the stacked array is cached and returned writable, so a view
-    that edits ``trace["h"]`` in place (e.g. normalising for a heatmap) changes what every later
-    ``trace["h"]`` returns. ``get`` already returns read-only views; the stack should be read-only too."""
+    """The cached stack ``trace["h"]`` is read-only, so a view that edits it in place (e.g.
+    normalising for a heatmap) cannot change what every later ``trace["h"]`` returns."""
     layer = _layer("LSTM")
     _, _, trace = layer.forward(_x())
     first = trace["h"].copy()

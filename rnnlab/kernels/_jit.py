@@ -73,7 +73,7 @@ def _cache_dir_for_decoration() -> Iterator[None]:
 
 
 def jit(func=None, **overrides):
-    """``numba.njit`` with rnnlab's flags; usable bare (``@jit``) or with overrides (``@jit(parallel=True)``)."""
+    """``numba.njit`` with rnnlab's flags; usable bare (``@jit``) or with overrides (``@jit(cache=False)``)."""
     options = {**_OPTIONS, **overrides}
 
     def decorate(f):

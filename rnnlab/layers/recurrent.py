@@ -30,7 +30,7 @@ class RecurrentLayer:
 
     mode: str = ""
     gate_count: int = 1
-    record_names: tuple[str, ...] = ("h",)
+    record_names: tuple[str, ...] = ("h",)  # what a forward trace records, before backward adds "dh"
     has_cell_state: bool = False
 
     def __init__(
@@ -225,12 +225,12 @@ class RecurrentLayer:
         H, D = self.hidden_size, self.num_directions
         n_threads = kernels.kernel_threads()  # once per call: it costs microseconds
         for layer in range(self.num_layers):
-            trace._inputs.append(layer_input)
             y = np.empty((T, B, D * H), self.dtype)
             for direction in range(D):
                 k = layer * D + direction
                 sfx = f"_l{layer}" + ("_reverse" if direction else "")
                 seq = layer_input[::-1].copy() if direction else layer_input
+                trace._inputs[(layer, direction)] = seq  # backward runs over the same sequence
                 saved = self._run_forward(seq, sfx, h0[k], None if c0 is None else c0[k], n_threads)
                 trace._saved[(layer, direction)] = saved
                 for name, rec in self._records(saved).items():  # processing order -> natural order
@@ -281,17 +281,15 @@ class RecurrentLayer:
         n_threads = kernels.kernel_threads()
         d_out = dy
         for layer in range(self.num_layers - 1, -1, -1):
-            layer_input = trace._inputs[layer]
-            d_in = np.zeros(layer_input.shape, self.dtype)
+            d_in = np.zeros(trace._inputs[(layer, 0)].shape, self.dtype)
             for direction in range(D):
                 k = layer * D + direction
                 sfx = f"_l{layer}" + ("_reverse" if direction else "")
                 d_seq = d_out[:, :, direction * H : (direction + 1) * H]
-                seq = layer_input
                 if direction:  # the kernel ran over the reversed sequence
-                    d_seq, seq = d_seq[::-1], layer_input[::-1]
+                    d_seq = d_seq[::-1]
                 dx, dh0[k], dc0_k, dh_steps = self._run_backward(
-                    trace, np.ascontiguousarray(seq), sfx, trace._saved[(layer, direction)],
+                    trace, trace._inputs[(layer, direction)], sfx, trace._saved[(layer, direction)],
                     np.ascontiguousarray(d_seq), dh_n[k], None if dc_n is None else dc_n[k], truncate, grads,
                     n_threads,
                 )

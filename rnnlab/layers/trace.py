@@ -37,7 +37,8 @@ class Trace:
     _records: dict[tuple[int, int], dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
     # private state for backward: kernel outputs in processing order, layer inputs, weights used
     _saved: dict[tuple[int, int], Any] = field(default_factory=dict, repr=False)
-    _inputs: list[np.ndarray] = field(default_factory=list, repr=False)
+    # (layer, direction) -> the sequence that direction's kernel ran over, in processing order
+    _inputs: dict[tuple[int, int], np.ndarray] = field(default_factory=dict, repr=False)
     _params: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _owner: Any = field(default=None, repr=False)  # the layer whose forward() made this trace
     _stacked: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
