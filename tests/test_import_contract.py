@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CORE = ["rnnlab", "rnnlab.kernels", "rnnlab.layers", "rnnlab.reference"]
+CORE = ["rnnlab", "rnnlab.kernels", "rnnlab.layers", "rnnlab.reference", "rnnlab.analysis", "rnnlab.data",
+        "rnnlab.spec", "rnnlab.train", "rnnlab.lab"]
 FORBIDDEN = ["textual", "rich", "typer", "torch"]
 
 PROBE = r"""

@@ -268,6 +268,8 @@ class RecurrentLayer:
         dc0 = np.empty_like(dh0) if self.has_cell_state else None
         with kernels.blas_single_threaded():
             d_input = self._backward_layers(trace, dy, dh_n, dc_n, truncate or 0, grads, dh0, dc0)
+        trace.backward_truncate = truncate or None  # what per-step analyses must mirror
+        trace._backward_dc_n = None if dc_n is None else dc_n.copy()
         ordered = {name: grads[name] for name in self._param_shapes()}
         ordered["input"] = d_input
         ordered["h0"] = dh0

@@ -33,6 +33,7 @@ class Trace:
     steps: int
     batch: int
     dtype: np.dtype
+    backward_truncate: int | None = None  # the ``truncate`` of the last backward() on this trace
     # (layer, direction) -> name -> (T, B, H) array in natural time order (views of kernel output)
     _records: dict[tuple[int, int], dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
     # private state for backward: kernel outputs in processing order, layer inputs, weights used
@@ -42,6 +43,7 @@ class Trace:
     _params: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _owner: Any = field(default=None, repr=False)  # the layer whose forward() made this trace
     _stacked: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _backward_dc_n: np.ndarray | None = field(default=None, repr=False)  # LSTM dstate's dc_n of that backward
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -1,151 +1,13 @@
-"""rnnlab's command line: ``rnnlab [COMMAND]`` (typer).
-
-Conventions (DESIGN.md): results go to stdout (``--json`` for machines), progress and messages to
-stderr; exit status 0 ok, 1 failure (a gradient check failed, a target missed with
-``--check-targets``), 2 bad input with one line on stderr naming what is wrong, never a traceback.
-
-Heavy modules (the numba kernels' compilation, torch) are imported inside the commands so that
-``rnnlab --help`` stays fast.
-"""
+"""``rnnlab gradcheck`` and ``rnnlab bench``: the foundation's correctness and speed checks."""
 
 from __future__ import annotations
 
-import contextlib
-import json
-import math
 import sys
-from collections.abc import Iterator
 from typing import Annotated, Any
 
 import typer
 
-try:  # typer >= 0.2x vendors its own copy of click; its exceptions are not click's
-    from typer._click import exceptions as _click_exceptions
-except ImportError:  # pragma: no cover - older typer on top of click
-    from click import exceptions as _click_exceptions
-
-from . import __version__
-
-app = typer.Typer(
-    name="rnnlab",
-    help="A terminal laboratory for recurrent networks: watch RNN, LSTM and GRU step forward "
-    "and backward through time. Run a command below; the interactive lab (TUI) is coming.",
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-
-
-# ---------------------------------------------------------------------------------------------
-# consoles and messages
-# ---------------------------------------------------------------------------------------------
-
-_consoles: dict[str, Any] = {}
-
-
-def _err_console():
-    """The rich console on stderr: progress bars and messages."""
-    if "err" not in _consoles:
-        from rich.console import Console
-
-        _consoles["err"] = Console(stderr=True, highlight=False, soft_wrap=True)
-    return _consoles["err"]
-
-
-def _out_console():
-    """The rich console on stdout: results. Piped output gets a wide page instead of 80 columns."""
-    if "out" not in _consoles:
-        from rich.console import Console
-
-        console = Console(highlight=False)
-        if not console.is_terminal:
-            console = Console(highlight=False, width=160)
-        _consoles["out"] = console
-    return _consoles["out"]
-
-
-def _message(text: str) -> None:
-    """A message for the user, on stderr (rich markup allowed)."""
-    _err_console().print(text)
-
-
-def _on_compile(message: str) -> None:
-    """Called when a numba kernel compiles (a cold start); tells the user why they are waiting."""
-    _message(f"[dim]rnnlab: {message}[/dim]")
-
-
-@contextlib.contextmanager
-def _compile_notices() -> Iterator[None]:
-    """Route kernel compile notices to :func:`_on_compile` for the duration of a command.
-
-    This is the one place compile notices hook in: ``rnnlab.kernels.compile_notices(callback)``,
-    a context manager, where the kernels provide it; nothing happens where they do not.
-    """
-    try:
-        from .kernels import compile_notices
-    except ImportError:
-        yield
-        return
-    notices = compile_notices(_on_compile)
-    if hasattr(notices, "__enter__"):
-        with notices:
-            yield
-    else:  # a plain registration function
-        yield
-
-
-def _progress():
-    """A rich progress bar on stderr that disappears when done."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    return Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=_err_console(),
-        transient=True,
-    )
-
-
-def _split_names(values: list[str] | None) -> list[str] | None:
-    """``--only a --only b,c`` -> [a, b, c]."""
-    if not values:
-        return None
-    return [name.strip() for value in values for name in value.split(",") if name.strip()]
-
-
-def _json_float(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2) + "\n")
-    sys.stdout.flush()
-
-
-# ---------------------------------------------------------------------------------------------
-# the root: `rnnlab`, `rnnlab --version`
-# ---------------------------------------------------------------------------------------------
-
-def _version_callback(value: bool) -> None:
-    if value:
-        typer.echo(f"rnnlab {__version__}")
-        raise typer.Exit(0)
-
-
-@app.callback(invoke_without_command=True)
-def _root(
-    ctx: typer.Context,
-    version: Annotated[
-        bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Print the version and exit.")
-    ] = False,
-) -> None:
-    if ctx.invoked_subcommand is None:
-        # Until the TUI exists, `rnnlab` alone lists the commands.
-        typer.echo(ctx.get_help())
-        raise typer.Exit(0)
+from ._app import _compile_notices, _json_float, _message, _out_console, _print_json, _progress, _split_names, app
 
 
 # ---------------------------------------------------------------------------------------------
@@ -167,7 +29,7 @@ def gradcheck(
 
     Exits 1 if any check's relative error is 1e-6 or more.
     """
-    from . import gradcheck as gc
+    from .. import gradcheck as gc
 
     if list_checks:
         for name in gc.CHECKS:
@@ -322,7 +184,7 @@ def bench(
     and the reference round by round and reports medians. Targets (torch / rnnlab, fwd+bwd): >= 5
     at B=1 and H <= 64; otherwise >= 1.0 for LSTM and >= 1.5 for GRU and RNN.
     """
-    from . import bench as bm
+    from .. import bench as bm
 
     if json_output and markdown:
         raise typer.BadParameter("choose one of --json and --markdown", param_hint="'--markdown'")
@@ -383,28 +245,3 @@ def bench(
             raise typer.Exit(1)
 
 
-# ---------------------------------------------------------------------------------------------
-# entry point
-# ---------------------------------------------------------------------------------------------
-
-def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the exit status (the console script passes it to ``sys.exit``)."""
-    command = typer.main.get_command(app)
-    try:
-        result = command.main(args=argv, prog_name="rnnlab", standalone_mode=False)
-    except _click_exceptions.UsageError as exc:
-        where = exc.ctx.command_path if exc.ctx is not None else "rnnlab"
-        message = " ".join(exc.format_message().split())
-        sys.stderr.write(f"{where}: error: {message}\n")
-        return 2
-    except _click_exceptions.ClickException as exc:
-        sys.stderr.write(f"rnnlab: error: {' '.join(exc.format_message().split())}\n")
-        return exc.exit_code
-    except _click_exceptions.Abort:
-        sys.stderr.write("rnnlab: aborted\n")
-        return 130
-    return result if isinstance(result, int) else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

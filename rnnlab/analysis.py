@@ -1,0 +1,316 @@
+"""The numbers behind the vanishing/exploding-gradient views, read off a layer's :class:`Trace`.
+
+Pure NumPy in float64 (float32 records are cast up). Nothing here runs a kernel: everything is
+rebuilt from what ``forward`` (and, for the gradient functions, ``backward``) recorded.
+
+Time and direction conventions
+------------------------------
+Results are indexed like the trace's records: natural time order for both directions, and
+``k = layer * D + direction`` where several layers/directions are stacked. "The state at t" is the
+state after the cell has seen position t (``trace.get("h")[t]``). Its *previous* state is the one
+the cell read when it processed t: the state at t-1 for direction 0, the state at t+1 for
+direction 1 (the reverse direction runs from T-1 down to 0), and the initial state (h0, c0) at
+the first processed step (t = 0 forward, t = T-1 reverse).
+
+The state is ``s = h`` (size S = H) for RNN and GRU and ``s = [h; c]`` (S = 2H, h first) for LSTM:
+the cell state's own path (``dc_t/dc_{t-1} = diag(f_t)``) is where an LSTM's gradient survives,
+so a Jacobian of h alone would hide it.
+
+Why these numbers: by the chain rule ``d s_last / d s_t`` is the product of the step Jacobians of
+every step processed after t, so ``||d s_last / d s_t|| <= prod ||J_s||`` over those steps.
+Norms below 1 make that bound shrink geometrically toward early steps (vanishing gradients),
+norms above 1 let it grow (exploding).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .layers.trace import Trace
+
+__all__ = ["step_jacobians", "jacobian_norms", "gradient_norms", "step_weight_grads", "state_size"]
+
+_GATE_COUNT = {"RNN": 1, "LSTM": 4, "GRU": 3}
+
+
+# ------------------------------------------------------------------------------------------------
+# Private accessors: the only place that knows the layout of a trace's private fields
+# (trace._params, trace._saved, trace._owner) and of each cell's saved kernel outputs.
+# Everything they return is float64 and in PROCESSING order (reversed in time for direction 1).
+# ------------------------------------------------------------------------------------------------
+
+def _check_trace(trace) -> None:
+    if not isinstance(trace, Trace):
+        raise ValueError(f"expected an rnnlab Trace (from a layer's forward()), got {type(trace).__name__}")
+    if trace.mode not in _GATE_COUNT:
+        raise ValueError(f"unknown recurrent mode {trace.mode!r} in trace")
+
+
+def _check_index(trace, layer: int, direction: int, b: int | None = None) -> None:
+    _check_trace(trace)
+    if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not 0 <= layer < trace.num_layers:
+        raise ValueError(f"layer {layer!r} out of range: the network has {trace.num_layers} layer(s)")
+    if (isinstance(direction, bool) or not isinstance(direction, (int, np.integer))
+            or not 0 <= direction < trace.num_directions):
+        raise ValueError(f"direction {direction!r} out of range: the network has {trace.num_directions}")
+    if b is not None and (isinstance(b, bool) or not isinstance(b, (int, np.integer)) or not 0 <= b < trace.batch):
+        raise ValueError(f"batch index {b!r} out of range: the trace has batch size {trace.batch}")
+
+
+def _suffix(layer: int, direction: int) -> str:
+    return f"_l{layer}" + ("_reverse" if direction else "")
+
+
+def _nonlinearity(trace) -> str:
+    """RNN's activation ("tanh" or "relu"); the trace's owner is the layer that ran forward."""
+    return getattr(trace._owner, "nonlinearity", "tanh")
+
+
+def _weights(trace, layer: int, direction: int):
+    """(W_ih, W_hh, b_ih, b_hh) used by forward, float64; absent biases (bias=False) are zeros."""
+    sfx = _suffix(layer, direction)
+    params = trace._params
+    w_ih = np.asarray(params["weight_ih" + sfx], dtype=np.float64)
+    w_hh = np.asarray(params["weight_hh" + sfx], dtype=np.float64)
+    zeros = np.zeros(w_hh.shape[0])
+    b_ih = np.asarray(params.get("bias_ih" + sfx, zeros), dtype=np.float64)
+    b_hh = np.asarray(params.get("bias_hh" + sfx, zeros), dtype=np.float64)
+    return w_ih, w_hh, b_ih, b_hh
+
+
+def _saved(trace, layer: int, direction: int) -> dict[str, np.ndarray]:
+    """Kernel outputs of one layer/direction by name, float64, processing order.
+
+    ``hs`` (and LSTM's ``cs``) are (T+1, B, H) with index 0 the initial state, so step p reads
+    ``hs[p]`` and writes ``hs[p+1]``; gates and GRU's ``hn`` are (T, B, H) indexed by step p.
+    """
+    saved = trace._saved[(layer, direction)]
+    f64 = lambda a: np.asarray(a, dtype=np.float64)  # noqa: E731
+    if trace.mode == "RNN":
+        return {"hs": f64(saved[0])}
+    if trace.mode == "LSTM":
+        hs, cs, gates = saved
+        return {"hs": f64(hs), "cs": f64(cs), "i": f64(gates[0]), "f": f64(gates[1]),
+                "g": f64(gates[2]), "o": f64(gates[3])}
+    hs, gates, hn = saved  # GRU
+    return {"hs": f64(hs), "r": f64(gates[0]), "z": f64(gates[1]), "n": f64(gates[2]), "hn": f64(hn)}
+
+
+def _dh(trace, layer: int, direction: int) -> np.ndarray:
+    """Total dL/dh at every step (T, B, H), float64, processing order; needs backward."""
+    _require_gradients(trace)
+    dh = np.asarray(trace.get("dh", layer, direction), dtype=np.float64)
+    return dh[::-1] if direction else dh
+
+
+def _require_gradients(trace) -> None:
+    if not trace.has_gradients:
+        raise ValueError("this trace has no gradients yet: run layer.backward(trace, dy) on it first "
+                         "(it records trace['dh'])")
+
+
+def _natural(steps: np.ndarray, direction: int) -> np.ndarray:
+    """Processing order -> natural time order along axis 0 (a copy)."""
+    return np.ascontiguousarray(steps[::-1] if direction else steps)
+
+
+# ------------------------------------------------------------------------------------------------
+# public API
+# ------------------------------------------------------------------------------------------------
+
+def state_size(trace) -> int:
+    """Size S of the recurrent state the Jacobians act on: H (RNN, GRU) or 2H (LSTM, s = [h; c])."""
+    _check_trace(trace)
+    return 2 * trace.hidden_size if trace.mode == "LSTM" else trace.hidden_size
+
+
+def step_jacobians(trace, layer: int = 0, direction: int = 0, b: int = 0) -> np.ndarray:
+    """Step Jacobians ``J_t = d s_t / d s_prev`` of one layer, direction and batch element.
+
+    Returns (T, S, S) float64 in natural time order: ``J[t]`` is the derivative of the state
+    after seeing position t with respect to the state the cell read at that step -- s_{t-1} for
+    direction 0, s_{t+1} for direction 1 (processing order), the initial state at the first
+    processed step. ``s = h`` for RNN/GRU, ``s = [h; c]`` (h first) for LSTM, so S = H or 2H.
+    The input x_t is held fixed (for layer > 0 that is the layer below's output).
+
+    Chaining: for direction 0, ``d s_t / d s_u = J[t] @ J[t-1] @ ... @ J[u+1]`` (t > u); for
+    direction 1, ``d s_t / d s_u = J[t] @ J[t+1] @ ... @ J[u-1]`` (t < u).
+    """
+    _check_index(trace, layer, direction, b)
+    rec = _saved(trace, layer, direction)
+    _, w_hh, _, _ = _weights(trace, layer, direction)
+    H = trace.hidden_size
+    hs = rec["hs"][:, b]  # (T+1, H)
+    h_prev, h_new = hs[:-1], hs[1:]
+
+    def diag_times(v, w):  # diag(v_t) @ w for every step: (T, H) x (H', H) -> (T, H, H)
+        return v[:, :, None] * w[None, :, :]
+
+    if trace.mode == "RNN":
+        if _nonlinearity(trace) == "relu":
+            deriv = (h_new > 0.0).astype(np.float64)  # the kernel's rule: relu'(a) = 1 iff h > 0
+        else:
+            deriv = 1.0 - h_new * h_new
+        jac = diag_times(deriv, w_hh)
+
+    elif trace.mode == "LSTM":
+        i, f, g, o = (rec[k][:, b] for k in ("i", "f", "g", "o"))
+        c_prev, c_new = rec["cs"][:-1, b], rec["cs"][1:, b]
+        W_i, W_f, W_g, W_o = (w_hh[k * H:(k + 1) * H] for k in range(4))
+        tanh_c = np.tanh(c_new)
+        dtanh_c = 1.0 - tanh_c * tanh_c
+        # c' = f * c + i * g, gates reading h through W_h*
+        dc_dh = (diag_times(c_prev * f * (1.0 - f), W_f) + diag_times(g * i * (1.0 - i), W_i)
+                 + diag_times(i * (1.0 - g * g), W_g))
+        dc_dc = np.einsum("tj,jk->tjk", f, np.eye(H))
+        # h' = o * tanh(c')
+        dh_dh = diag_times(tanh_c * o * (1.0 - o), W_o) + (o * dtanh_c)[:, :, None] * dc_dh
+        dh_dc = np.einsum("tj,jk->tjk", o * dtanh_c * f, np.eye(H))
+        jac = np.empty((trace.steps, 2 * H, 2 * H))
+        jac[:, :H, :H], jac[:, :H, H:] = dh_dh, dh_dc
+        jac[:, H:, :H], jac[:, H:, H:] = dc_dh, dc_dc
+
+    else:  # GRU: h' = (1 - z) * n + z * h,  n = tanh(W_in x + b_in + r * hn),  hn = W_hn h + b_hn
+        r, z, n, hn = (rec[k][:, b] for k in ("r", "z", "n", "hn"))
+        W_r, W_z, W_n = (w_hh[k * H:(k + 1) * H] for k in range(3))
+        dr_dh = diag_times(r * (1.0 - r), W_r)
+        dz_dh = diag_times(z * (1.0 - z), W_z)
+        da_n = hn[:, :, None] * dr_dh + diag_times(r, W_n)
+        dn_dh = (1.0 - n * n)[:, :, None] * da_n
+        jac = ((1.0 - z)[:, :, None] * dn_dh + (h_prev - n)[:, :, None] * dz_dh
+               + np.einsum("tj,jk->tjk", z, np.eye(H)))
+
+    return _natural(jac, direction)
+
+
+def jacobian_norms(trace, b: int = 0) -> dict[str, np.ndarray]:
+    """Spectral norms of every step Jacobian and their running products, for batch element b.
+
+    Returns ``{"norm": (L*D, T), "product": (L*D, T)}``, float64, natural time order, row
+    ``k = layer * D + direction``:
+
+    - ``norm[k, t] = ||J_t||_2`` (largest singular value of :func:`step_jacobians`' ``J[t]``);
+    - ``product[k, t]`` = the product of ``norm`` over the steps processed AFTER t (1.0 at the
+      last processed step: t = T-1 for direction 0, t = 0 for direction 1), i.e. the textbook
+      upper bound on ``||d s_last / d s_t||``. For direction 0 it is ``prod(norm[t+1:])``, for
+      direction 1 ``prod(norm[:t])``. It may underflow to 0 or overflow to inf for long
+      sequences: that is what vanishing and exploding look like.
+    - ``chain[k, t] = ||d s_last / d s_t||_2``, the norm of the actual product of the Jacobians
+      after t (what ``product`` bounds): the exact vanishing/exploding curve for element b.
+    """
+    _check_index(trace, 0, 0, b)
+    L, D, T = trace.num_layers, trace.num_directions, trace.steps
+    norm = np.empty((L * D, T))
+    product = np.empty((L * D, T))
+    chain = np.empty((L * D, T))
+    for layer in range(L):
+        for direction in range(D):
+            k = layer * D + direction
+            jac = step_jacobians(trace, layer, direction, b)
+            norm[k] = np.linalg.svd(jac, compute_uv=False)[:, 0]
+            proc = norm[k][::-1] if direction else norm[k]  # processing order
+            after = np.ones(T)  # after[p] = prod(proc[p+1:])
+            with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+                after[:-1] = np.cumprod(proc[:0:-1])[::-1]
+            product[k] = after[::-1] if direction else after
+            chained = _chain_norms(jac[::-1] if direction else jac)  # processing order
+            chain[k] = chained[::-1] if direction else chained
+    return {"norm": norm, "product": product, "chain": chain}
+
+
+def _chain_norms(jac: np.ndarray) -> np.ndarray:
+    """For step Jacobians in processing order, ``||J[-1] @ ... @ J[p+1]||_2`` for every p."""
+    T, S, _ = jac.shape
+    out = np.ones(T)
+    acc = np.eye(S)
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        for p in range(T - 2, -1, -1):
+            acc = acc @ jac[p + 1]
+            out[p] = np.linalg.norm(acc, 2) if np.isfinite(acc).all() else np.inf
+    return out
+
+
+def gradient_norms(trace) -> np.ndarray:
+    """``||dL/dh_t||`` at every step, (L*D, T) float64: Frobenius norm over batch and units of
+    ``trace["dh"]`` (the total gradient arriving at h_t). Natural time order, row
+    ``k = layer * D + direction``. Raises ValueError if backward has not run on the trace."""
+    _check_trace(trace)
+    _require_gradients(trace)
+    dh = np.asarray(trace["dh"], dtype=np.float64)
+    return np.sqrt(np.einsum("ktbh,ktbh->kt", dh, dh))
+
+
+_FROM_TRACE: Any = object()  # default: what the trace's backward() actually ran with
+
+
+def step_weight_grads(trace, layer: int = 0, direction: int = 0, truncate: int | None = _FROM_TRACE,
+                      dc_n: np.ndarray | None = _FROM_TRACE) -> np.ndarray:
+    """Each step's contribution to ``d weight_hh`` of one layer/direction, summed over the batch.
+
+    Returns (T, G*H, H) float64 in natural time order (G = 1, 4, 3 for RNN, LSTM, GRU): entry t is
+    ``dL/d(W_hh h_prev) at step t`` (outer) ``h_prev``, where h_prev is the state the cell read at
+    t (see the module docstring). Summed over t it equals ``backward()``'s
+    ``grads["weight_hh_l{layer}[_reverse]"]``.
+
+    Needs ``trace["dh"]`` (run backward first). ``truncate`` and ``dc_n`` default to what that
+    backward ran with (the trace records them); passed explicitly they must match it:
+    RNN and GRU need only dh_t (which already carries the truncation), but an LSTM's dc_t flows
+    back from c_{t+1} and is rebuilt here, cut exactly where the kernels cut it (in processing
+    order p, no gradient flows from step p to p-1 when ``p > 0 and p % truncate == 0``).
+    ``dc_n`` (B, H) is the gradient on the final cell state that backward was given (dstate's
+    second half; the trace does not keep it); None means zeros, i.e. ``dstate=None``. dh_n needs
+    no argument: it is already part of the recorded dh at the last step.
+    """
+    _check_index(trace, layer, direction)
+    _require_gradients(trace)
+    if truncate is _FROM_TRACE:
+        truncate = trace.backward_truncate
+    if dc_n is _FROM_TRACE:
+        dstate_c = trace._backward_dc_n
+        k = layer * trace.num_directions + direction
+        dc_n = None if dstate_c is None else dstate_c[k]
+    if truncate is not None and (isinstance(truncate, bool) or not isinstance(truncate, (int, np.integer))
+                                 or truncate < 1):
+        raise ValueError(f"truncate must be a positive integer or None, got {truncate!r}")
+    dh = _dh(trace, layer, direction)  # (T, B, H), processing order
+    rec = _saved(trace, layer, direction)
+    T, B, H = dh.shape
+    h_prev, h_new = rec["hs"][:-1], rec["hs"][1:]
+
+    if trace.mode == "RNN":
+        if _nonlinearity(trace) == "relu":
+            d_pre = dh * (h_new > 0.0)
+        else:
+            d_pre = dh * (1.0 - h_new * h_new)
+
+    elif trace.mode == "LSTM":
+        if dc_n is None:
+            dc_in = np.zeros((B, H))
+        else:
+            dc_in = np.asarray(dc_n, dtype=np.float64)
+            if dc_in.shape != (B, H):
+                raise ValueError(f"dc_n has shape {dc_in.shape}, expected {(B, H)}")
+        i, f, g, o, cs = rec["i"], rec["f"], rec["g"], rec["o"], rec["cs"]
+        tanh_c = np.tanh(cs[1:])
+        d_pre = np.empty((T, B, 4 * H))
+        for p in range(T - 1, -1, -1):  # mirrors lstm_backward_steps
+            dc = dc_in + dh[p] * o[p] * (1.0 - tanh_c[p] * tanh_c[p])
+            d_pre[p, :, :H] = dc * g[p] * i[p] * (1.0 - i[p])
+            d_pre[p, :, H:2 * H] = dc * cs[p] * f[p] * (1.0 - f[p])
+            d_pre[p, :, 2 * H:3 * H] = dc * i[p] * (1.0 - g[p] * g[p])
+            d_pre[p, :, 3 * H:] = dh[p] * tanh_c[p] * o[p] * (1.0 - o[p])
+            dc_in = dc * f[p]
+            if truncate and p > 0 and p % truncate == 0:
+                dc_in = np.zeros((B, H))
+
+    else:  # GRU: the recurrent-side pre-activation gradient (n's scaled by r)
+        r, z, n, hn = rec["r"], rec["z"], rec["n"], rec["hn"]
+        da_n = dh * (1.0 - z) * (1.0 - n * n)
+        da_r = da_n * hn * r * (1.0 - r)
+        da_z = dh * (h_prev - n) * z * (1.0 - z)
+        d_pre = np.concatenate([da_r, da_z, r * da_n], axis=2)
+
+    steps = np.einsum("tbg,tbh->tgh", d_pre, h_prev)
+    return _natural(steps, direction)

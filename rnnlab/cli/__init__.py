@@ -1,0 +1,11 @@
+"""rnnlab's command line (typer). ``main()`` is the ``rnnlab`` console script.
+
+One module per family of commands, each registering on the shared ``app``:
+``_app`` (the app, consoles, messages, error handling, ``main``), ``checks`` (gradcheck, bench),
+``experiments`` (presets, train, bptt, trace, sample).
+"""
+
+from . import checks, experiments  # noqa: F401  (registers the commands)
+from ._app import app, main
+
+__all__ = ["app", "main"]

@@ -1,0 +1,297 @@
+"""Experiment commands: ``presets``, ``train``, ``bptt``, ``trace`` and ``sample``.
+
+Each is a thin view over the core: specs (:mod:`rnnlab.spec`), training and run directories
+(:mod:`rnnlab.train`) and the :class:`~rnnlab.lab.Lab`. Bad input arrives here as a
+:class:`~rnnlab.errors.UserError` and leaves through ``main`` as one line and exit status 2.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ..errors import UserError
+from ._app import _compile_notices, _json_float, _message, _out_console, _print_json, app
+
+TARGET_HELP = "A preset name (see `rnnlab presets`), a spec .toml file, or a run directory."
+
+
+def _fmt(value: float | None, spec: str = ".4g") -> str:
+    return "-" if value is None or not math.isfinite(value) else format(value, spec)
+
+
+# ---------------------------------------------------------------------------------------------
+# rnnlab presets
+# ---------------------------------------------------------------------------------------------
+
+@app.command()
+def presets(
+    json_output: Annotated[bool, typer.Option("--json", help="Print the presets as a JSON list.")] = False,
+) -> None:
+    """List the experiments that ship with rnnlab (the first is the default)."""
+    from ..spec import load_preset, preset_names
+
+    specs = [load_preset(name) for name in preset_names()]
+    if json_output:
+        _print_json([{"name": s.name, "task": s.task["kind"], "cell": s.model.cell, "hidden_size": s.model.hidden_size,
+                      "steps": s.train.steps, "description": s.description} for s in specs])
+        return
+    from rich.table import Table
+
+    table = Table(title="Presets: rnnlab train NAME, rnnlab tui NAME", title_justify="left")
+    for column in ("name", "task", "cell", "H", "steps"):
+        table.add_column(column, justify="right" if column in ("H", "steps") else "left", no_wrap=True)
+    table.add_column("what it shows")
+    for s in specs:
+        table.add_row(s.name, s.task["kind"], s.model.cell, str(s.model.hidden_size), str(s.train.steps), s.description)
+    _out_console().print(table)
+
+
+# ---------------------------------------------------------------------------------------------
+# rnnlab train
+# ---------------------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def _graceful_interrupt() -> Iterator[threading.Event]:
+    """The first Ctrl-C sets an event (training stops after the current step and saves); a second
+    one interrupts at once, which still leaves the last checkpoint intact (it is written atomically)."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        _message("[yellow]stopping after this step (Ctrl-C again to abort now)...[/yellow]")
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _train_progress():
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ._app import _err_console
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]}  |g| {task.fields[norm]}  {task.fields[rate]} steps/s"),
+        TimeElapsedColumn(),
+        console=_err_console(),
+        transient=True,
+    )
+
+
+@app.command()
+def train(
+    target: Annotated[str | None, typer.Argument(help="A preset name or a spec .toml file.", show_default=False)] = None,
+    steps: Annotated[int | None, typer.Option("--steps", min=1, help="Train to this many steps (overrides train.steps).")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", min=0, help="Seed of the weights and data (overrides seed).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Run directory to create (default runs/NAME-TIME).")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the final summary as JSON on stdout.")] = False,
+    resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run in this directory from its checkpoint.")] = None,
+) -> None:
+    """Train an experiment, writing a run directory (spec, metrics, checkpoints, summary).
+
+    Ctrl-C stops after the current step and saves a checkpoint; `--resume DIR` continues it.
+    Exit status 1 if the loss became NaN or Inf (the last good checkpoint is kept).
+    """
+    from ..spec import load_spec
+    from ..train import RunDir, Trainer, default_run_path, train_run
+
+    if resume is not None:
+        if target is not None:
+            raise typer.BadParameter("give either a spec to start a run or --resume DIR, not both", param_hint="TARGET")
+        if seed is not None or out is not None:
+            raise typer.BadParameter("--seed and --out cannot change a run being resumed", param_hint="'--resume'")
+        run = RunDir.open(resume)
+        if steps is not None and steps != run.spec.train.steps:
+            run.spec = run.spec.with_overrides({"train.steps": steps})
+            from ..train.rundir import SPEC, atomic_write_text
+
+            atomic_write_text(run.path / SPEC, run.spec.to_toml())
+        trainer = Trainer(run.spec)
+        run.resume(trainer)
+        spec = run.spec
+    else:
+        spec = load_spec(target or "hello")
+        overrides: dict[str, Any] = {}
+        if steps is not None:
+            overrides["train.steps"] = steps
+        if seed is not None:
+            overrides["seed"] = seed
+        if overrides:
+            spec = spec.with_overrides(overrides)
+        run = RunDir.create(out or default_run_path(spec), spec)
+        trainer = Trainer(spec)
+
+    until = spec.train.steps
+    _message(f"[dim]rnnlab: training {spec.name} ({spec.model.cell}, {trainer.model.num_parameters} parameters) "
+             f"-> {run.path}[/dim]")
+    with _compile_notices(), _graceful_interrupt() as stop, _train_progress() as progress:
+        bar = progress.add_task(spec.name, total=until, completed=trainer.step, loss="-", norm="-", rate="-")
+
+        def on_event(event) -> None:
+            from ..train import StepRecord
+
+            if isinstance(event, StepRecord):
+                rate = event.step / event.time if event.time > 0 else 0.0
+                progress.update(bar, completed=event.step, loss=_fmt(event.loss), norm=_fmt(event.grad_norm, ".3g"),
+                                rate=f"{rate:.0f}")
+
+        outcome = train_run(run, trainer, until, should_stop=stop.is_set, on_event=on_event)
+
+    summary = outcome.summary
+    if json_output:
+        _print_json(summary)
+    else:
+        _print_summary(summary)
+    if outcome.status == "diverged":
+        _message(f"[red]rnnlab: {outcome.message}[/red]")
+        raise typer.Exit(1)
+    if outcome.status == "stopped":
+        _message(f"stopped at step {summary['step']} of {until}; continue with: rnnlab train --resume {run.path}")
+        raise typer.Exit(130)
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{summary['name']}: {summary['status']} at step {summary['step']} of {summary['steps']}",
+                  title_justify="left", show_header=True)
+    table.add_column("")
+    table.add_column("loss", justify="right")
+    table.add_column("accuracy", justify="right")
+    rows = [("last training step", summary["final"]), ("held-out batch", summary["eval"]),
+            (f"baseline: {summary['baseline']['name']}" if summary["baseline"] else None, summary["baseline"])]
+    for label, row in rows:
+        if label and row:
+            acc = row.get("accuracy")
+            table.add_row(label, _fmt(row["loss"]), "-" if acc is None else f"{100 * acc:.1f}%")
+    _out_console().print(table)
+    rate = summary["steps_per_second"]
+    _out_console().print(f"run directory: {summary['run_dir']}   "
+                         f"{summary['seconds']:.1f} s, {'-' if rate is None else f'{rate:.0f}'} steps/s")
+
+
+# ---------------------------------------------------------------------------------------------
+# rnnlab bptt / trace / sample: one Lab, one pass
+# ---------------------------------------------------------------------------------------------
+
+def _open_lab(target: str | None, batch: int = 1):
+    from ..lab import Lab
+
+    with _compile_notices():
+        return Lab.open(target, batch=batch)
+
+
+@app.command()
+def bptt(
+    target: Annotated[str | None, typer.Argument(help=TARGET_HELP, show_default=False)] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print every number as JSON.")] = False,
+    batch: Annotated[int, typer.Option("--batch", min=1, max=4096, help="Sequences in the pass.")] = 1,
+    truncate: Annotated[int | None, typer.Option("--truncate", min=0, help="Cut the gradient every k steps (0: full BPTT; default: the spec's).")] = None,
+) -> None:
+    """One forward and backward pass: ||dL/dh_t|| for every step t (and layer), beside the norms of
+    the step Jacobians J_t = ds_t/ds_{t-1}, their running product (the textbook bound) and the norm
+    of the actual chained product ds_T/ds_t -- the vanishing-gradient curve. s = h (LSTM: [h; c])."""
+    lab = _open_lab(target, batch)
+    with _compile_notices():
+        lab.run_backward(truncate)
+        grad = lab.gradient_norms()
+        jac = lab.jacobian_norms()
+    names = _stream_names(lab)
+    if json_output:
+        _print_json({
+            "spec": lab.spec.name, "cell": lab.spec.model.cell, "trained_steps": lab.trainer.step,
+            "steps": lab.steps, "batch": batch, "truncate": lab.truncate or 0, "loss": _json_float(lab.evaluation.loss),
+            "streams": [{"layer": layer, "direction": direction,
+                         "grad_norm": [_json_float(float(v)) for v in grad[k]],
+                         "jacobian_norm": [_json_float(float(v)) for v in jac["norm"][k]],
+                         "jacobian_product": [_json_float(float(v)) for v in jac["product"][k]],
+                         "jacobian_chain": [_json_float(float(v)) for v in jac["chain"][k]]}
+                        for k, (layer, direction) in enumerate(names)],
+        })
+        return
+    from rich.table import Table
+
+    table = Table(title=f"BPTT of {lab.spec.name} ({lab.spec.model.cell}, trained {lab.trainer.step} steps): "
+                        f"loss {_fmt(lab.evaluation.loss)}", title_justify="left")
+    table.add_column("t", justify="right")
+    for layer, direction in names:
+        tag = f"l{layer}" + ("r" if direction else "")
+        table.add_column(f"||dL/dh_t|| {tag}", justify="right")
+        table.add_column(f"||J_t|| {tag}", justify="right")
+        table.add_column(f"prod ||J|| {tag}", justify="right")
+        table.add_column(f"||ds_T/ds_t|| {tag}", justify="right")
+    for t in range(lab.steps):
+        cells = [str(t + 1)]
+        for k in range(len(names)):
+            cells += [_fmt(float(grad[k, t]), ".3e"), _fmt(float(jac["norm"][k, t]), ".3f"),
+                      _fmt(float(jac["product"][k, t]), ".3e"), _fmt(float(jac["chain"][k, t]), ".3e")]
+        table.add_row(*cells)
+    _out_console().print(table)
+    for k, (layer, direction) in enumerate(names):
+        first, last = float(grad[k, 0]), float(grad[k, -1])
+        ratio = first / last if last > 0 else math.inf
+        _out_console().print(f"layer {layer}{' reverse' if direction else ''}: ||dL/dh_1|| / ||dL/dh_T|| = {_fmt(ratio, '.3e')}")
+
+
+def _stream_names(lab) -> list[tuple[int, int]]:
+    D = 2 if lab.spec.model.bidirectional else 1
+    return [(layer, d) for layer in range(lab.spec.model.num_layers) for d in range(D)]
+
+
+@app.command()
+def trace(
+    target: Annotated[str | None, typer.Argument(help=TARGET_HELP, show_default=False)] = None,
+    out: Annotated[Path, typer.Option("--out", help="The .npz file to write.")] = Path("trace.npz"),
+    batch: Annotated[int, typer.Option("--batch", min=1, max=4096, help="Sequences in the pass.")] = 1,
+    json_output: Annotated[bool, typer.Option("--json", help="Describe what was written as JSON.")] = False,
+) -> None:
+    """Write every recorded state and gate of every step (and dL/dh_t) to an .npz file."""
+    lab = _open_lab(target, batch)
+    with _compile_notices():
+        lab.run_backward()
+    path = lab.export_trace(out)
+    arrays = lab.trace_arrays()
+    shapes = {name: list(value.shape) for name, value in arrays.items() if name != "meta"}
+    if json_output:
+        _print_json({"file": str(path), "arrays": shapes})
+    else:
+        _out_console().print(f"wrote {path}: " + ", ".join(f"{k} {tuple(v)}" for k, v in shapes.items()))
+
+
+@app.command()
+def sample(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory of a character model (text, hello).")],
+    prime: Annotated[str, typer.Option("--prime", help="Text to start from.")] = "\n",
+    length: Annotated[int, typer.Option("--length", min=1, max=1_000_000, help="Characters to generate.")] = 200,
+    temperature: Annotated[float, typer.Option("--temperature", help="Softmax temperature: low is conservative, high is wild.")] = 1.0,
+    seed: Annotated[int | None, typer.Option("--seed", min=0, help="Seed of the sampling (default: the run's).")] = None,
+) -> None:
+    """Generate text from a trained character model."""
+    from ..lab import Lab
+    from ..train import RunDir
+
+    run = RunDir.open(run_dir)
+    if not run.has_checkpoint:
+        raise UserError(f"{run_dir} has no checkpoint yet: train it first")
+    with _compile_notices():
+        lab = Lab(run.spec, run)
+        text = lab.sample(prime, length, temperature, seed)
+    typer.echo(text)

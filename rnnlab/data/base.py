@@ -1,0 +1,324 @@
+"""What every task shares: the Batch and Baseline records, declared fields, the Task base and its registry.
+
+A task is a sequence builder: ``batch(batch_size, step, seed)`` is a pure function of its arguments
+(runs resume by calling it again), ``eval_batch`` a fixed held-out batch. Each task declares its
+fields once, in ``FIELDS``; validation (:func:`make_task`), ``options()`` and :func:`task_fields`
+all read that one table.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..errors import SpecError
+from .files import resolve_path
+
+# Tags mixed into every seed so training steps and the eval batch draw from unrelated streams
+# (np.random.SeedSequence hashes the whole list; the first entries differ, so no collision).
+_TRAIN_TAG = 0x7472_6169  # "trai"
+_EVAL_TAG = 0x6576_616C  # "eval"
+
+
+@dataclass(frozen=True, eq=False)
+class Batch:
+    """One batch of sequences, time-major.
+
+    ``x`` ``(T, B, I)`` float64 inputs. ``y``: for loss ``"xent"`` ``(T, B)`` int64 class ids, for
+    ``"mse"`` ``(T, B, O)`` float64 targets. ``mask`` ``(T, B)`` bool marks the steps whose loss and
+    accuracy count (``y`` holds 0 elsewhere). ``lengths`` ``(B,)`` int64 is each sequence's valid
+    length (``T`` unless the task has variable lengths; steps past it are padding).
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    mask: np.ndarray
+    lengths: np.ndarray
+
+    def __post_init__(self) -> None:
+        if self.x.ndim != 3:
+            raise ValueError(f"batch inputs must be (T, B, I), got shape {self.x.shape}")
+        T, B = self.x.shape[:2]
+        if self.y.shape[:2] != (T, B) or self.mask.shape != (T, B) \
+                or self.lengths.shape != (B,):
+            raise ValueError(f"inconsistent batch shapes: x {self.x.shape}, y {self.y.shape}, "
+                             f"mask {self.mask.shape}, lengths {self.lengths.shape}")
+
+    @property
+    def T(self) -> int:
+        """Number of time steps."""
+        return self.x.shape[0]
+
+    @property
+    def B(self) -> int:
+        """Number of sequences."""
+        return self.x.shape[1]
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """What a trivial predictor scores on a task, to read a training loss against.
+
+    ``loss`` is in the task's own loss: MSE, or mean cross-entropy in nats per masked step.
+    ``accuracy`` (fraction of masked steps whose argmax is right) only for ``"xent"`` tasks.
+    """
+
+    name: str
+    loss: float
+    accuracy: float | None = None
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+#: Default of a field that has none: the spec must give it (e.g. ``text.path``).
+REQUIRED: Any = _Required()
+
+
+@dataclass(frozen=True)
+class Field:
+    """One option of a task: its type, default, help text and inclusive range.
+
+    ``type`` is one of ``bool``, ``int``, ``float``, ``str`` or ``Path`` (a file path: relative
+    paths resolve against the spec's directory, then the packaged sample data). ``default`` is a
+    value, :data:`REQUIRED`, or ``None`` for a default derived from other fields (the help says how).
+    """
+
+    name: str
+    type: type
+    default: Any
+    help: str
+    min: float | None = None
+    max: float | None = None
+
+    def check(self, value: Any, base_dir: str | Path | None) -> Any:
+        """The value converted to the field's type; SpecError ``task.<name>`` if it is not one."""
+        where = f"task.{self.name}"
+        t = self.type
+        if t is bool:
+            if not isinstance(value, bool):
+                raise SpecError(where, f"expected true or false, got {_show(value)}")
+            return value
+        if t is int:
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise SpecError(where, f"expected an integer, got {_show(value)}")
+            value = int(value)
+        elif t is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+                raise SpecError(where, f"expected a number, got {_show(value)}")
+            value = float(value)
+            if not math.isfinite(value):
+                raise SpecError(where, f"expected a finite number, got {value}")
+        elif t is str:
+            if not isinstance(value, str):
+                raise SpecError(where, f"expected a string, got {_show(value)}")
+            return value
+        elif t is Path:
+            if not isinstance(value, (str, Path)) or not str(value).strip():
+                raise SpecError(where, f"expected a file path (a non-empty string), got {_show(value)}")
+            return resolve_path(value, base_dir)
+        else:  # pragma: no cover - a declaration error in rnnlab itself
+            raise TypeError(f"field {self.name}: unsupported type {t}")
+        lo, hi = self.min, self.max
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            raise SpecError(where, f"must be {_range(lo, hi)}, got {value}")
+        return value
+
+
+def _range(lo: float | None, hi: float | None) -> str:
+    if lo is not None and hi is not None:
+        return f"between {_num(lo)} and {_num(hi)}"
+    return f">= {_num(lo)}" if lo is not None else f"<= {_num(hi)}"
+
+
+def _num(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else str(v)
+
+
+def _show(value: Any) -> str:
+    """A value as a spec author wrote it, with its kind (TOML spelling for booleans)."""
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, str):
+        return f"a string ({value!r})"
+    if isinstance(value, (int, np.integer)):
+        return f"an integer ({value})"
+    if isinstance(value, (float, np.floating)):
+        return f"a number ({value})"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "a table"
+    return f"a {type(value).__name__}"
+
+
+class Task(ABC):
+    """A sequence task: builds batches, knows its loss, sizes, baseline and how to show its tokens.
+
+    Construct through :func:`make_task` (or ``SomeTask(options, base_dir)``): options are checked
+    against ``FIELDS`` and become attributes. Subclasses set the class attributes ``kind``, ``loss``,
+    ``mode`` and ``FIELDS``, and in ``_setup`` the sizes ``input_size``, ``output_size``, ``length``.
+    """
+
+    kind: ClassVar[str]
+    FIELDS: ClassVar[tuple[Field, ...]]
+    loss: str  # "xent" | "mse"
+    mode: str  # "many-to-many" | "many-to-one" | "one-to-many"
+    input_size: int
+    output_size: int
+    length: int
+    stream: bool = False
+    vocab: tuple[str, ...] | None = None
+
+    def __init__(self, options: Mapping[str, Any] | None = None,
+                 base_dir: str | Path | None = None) -> None:
+        options = dict(options or {})
+        # A whole [task] table may be passed; its kind must then be this one.
+        if "kind" in options and (given := options.pop("kind")) != self.kind:
+            raise SpecError("task.kind", f"{_show(given)} given to task '{self.kind}'")
+        fields = {f.name: f for f in self.FIELDS}
+        for name in options:
+            if name not in fields:
+                allowed = ", ".join(fields) or "none"
+                raise SpecError(f"task.{name}", f"unknown field for task '{self.kind}' (allowed: {allowed})")
+        for f in self.FIELDS:
+            if f.name in options:
+                value = f.check(options[f.name], base_dir)
+            elif f.default is REQUIRED:
+                raise SpecError(f"task.{f.name}", f"missing; task '{self.kind}' requires it ({f.help})")
+            else:
+                value = f.default
+            setattr(self, f.name, value)
+        self._setup()
+
+    @abstractmethod
+    def _setup(self) -> None:
+        """Resolve derived defaults, check fields against each other, load data, set sizes."""
+
+    # ---- batches --------------------------------------------------------------------------------
+
+    def batch(self, batch_size: int, step: int, seed: int) -> Batch:
+        """Training batch ``step`` of a run seeded ``seed``: the same arguments give the same arrays."""
+        _check_args(batch_size, step, seed)
+        return self._make(np.random.default_rng([_TRAIN_TAG, seed, step]), batch_size, train=True)
+
+    def eval_batch(self, batch_size: int, seed: int) -> Batch:
+        """The held-out batch of a run seeded ``seed``: fixed, and drawn independently of every training step.
+
+        Tasks built on data (text, series, Mackey-Glass) draw it from a held-out part of the data.
+        """
+        _check_args(batch_size, 0, seed)
+        return self._make(np.random.default_rng([_EVAL_TAG, seed]), batch_size, train=False)
+
+    @abstractmethod
+    def _make(self, rng: np.random.Generator, batch_size: int, train: bool) -> Batch:
+        """A batch drawn with ``rng`` (from the training or the held-out data)."""
+
+    def baseline(self) -> Baseline | None:
+        """The score of a trivial predictor (see each task), or None."""
+        return None
+
+    # ---- display --------------------------------------------------------------------------------
+
+    def input_tokens(self, batch: Batch, b: int = 0) -> list[str]:
+        """One short label per time step of sequence ``b``'s input (default: its first feature as ``0.42``)."""
+        return [f"{v:.2f}" for v in batch.x[:, b, 0]]
+
+    def target_tokens(self, batch: Batch, b: int = 0) -> list[str]:
+        """One short label per time step of sequence ``b``'s target; ``""`` where the mask is False."""
+        if self.loss == "xent":
+            assert self.vocab is not None
+            labels = [self.vocab[int(c)] for c in batch.y[:, b]]
+        else:
+            labels = [f"{v:.2f}" for v in batch.y[:, b, 0]]
+        return [s if m else "" for s, m in zip(labels, batch.mask[:, b])]
+
+    @abstractmethod
+    def describe(self) -> str:
+        """One line for humans: what the task asks of the network."""
+
+    def options(self) -> dict[str, Any]:
+        """Every field with its resolved value (paths absolute, as strings).
+
+        ``make_task(kind, task.options())`` rebuilds an equal task, so writing these into a run's
+        spec makes the run reproducible.
+        """
+        out = {}
+        for f in self.FIELDS:
+            v = getattr(self, f.name)
+            out[f.name] = str(v) if isinstance(v, Path) else v
+        return out
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.options() == self.options()  # type: ignore[union-attr]
+
+    def __hash__(self) -> int:
+        return hash((self.kind, tuple(self.options().items())))
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.options().items())
+        return f"{type(self).__name__}({args})"
+
+
+def held_out_split(n: int, need: int) -> int:
+    """Where the held-out tail of ``n`` items starts: the last tenth when both parts hold ``need``, else ``n`` (none).
+
+    Data tasks train on ``[:split]`` and evaluate on ``[split:]``; without a held-out tail (small
+    data) the eval batch draws its windows from all of it.
+    """
+    tail = n // 10
+    return n - tail if tail >= need and n - tail >= need else n
+
+
+def _check_args(batch_size: int, step: int, seed: int) -> None:
+    for name, v, lo in (("batch_size", batch_size, 1), ("step", step, 0), ("seed", seed, 0)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+            raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
+
+
+#: Every task class by kind, in the order they are listed to users.
+TASKS: dict[str, type[Task]] = {}
+
+
+def register(cls: type[Task]) -> type[Task]:
+    """Class decorator adding a Task subclass to :data:`TASKS` under its ``kind``."""
+    if cls.kind in TASKS:  # pragma: no cover - a declaration error in rnnlab itself
+        raise ValueError(f"task kind {cls.kind!r} registered twice")
+    TASKS[cls.kind] = cls
+    return cls
+
+
+def _task_class(kind: Any) -> type[Task]:
+    if not isinstance(kind, str):
+        raise SpecError("task.kind", f"expected a task name, got {_show(kind)} (allowed: {', '.join(TASKS)})")
+    if kind not in TASKS:
+        raise SpecError("task.kind", f"unknown task {kind!r} (allowed: {', '.join(TASKS)})")
+    return TASKS[kind]
+
+
+def make_task(kind: str, options: Mapping[str, Any] | None = None, base_dir: str | Path | None = None) -> Task:
+    """The task ``kind`` with ``options`` (a spec's ``[task]`` table; a ``kind`` key in it is allowed).
+
+    Relative paths resolve against ``base_dir`` (the spec file's directory), then the packaged
+    sample data. Raises SpecError naming ``task.<field>`` for an unknown kind or field, a wrong type
+    (a boolean is not an integer), a value out of range or a missing required field, and DataError
+    for a data file that cannot be used.
+    """
+    return _task_class(kind)(options, base_dir)
+
+
+def task_fields(kind: str) -> dict[str, tuple[Any, str]]:
+    """``{field: (default, help)}`` for task ``kind``, in declaration order.
+
+    A default of :data:`REQUIRED` means the spec must give the field; ``None`` means it is derived
+    from other fields (the help says how).
+    """
+    return {f.name: (f.default, f.help) for f in _task_class(kind).FIELDS}

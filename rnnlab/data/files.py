@@ -1,0 +1,214 @@
+"""Loaders for the user's own data files: text for character models, numeric series for forecasting.
+
+Every failure is one :class:`~rnnlab.errors.DataError` whose message starts with the file's path and
+says what is wrong (line and column, byte offset, ...), never a traceback. Nothing loaded executes
+code: ``.npy`` files are read with ``allow_pickle=False``.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+
+#: Packaged example files; relative paths that are not found next to the spec are looked up here.
+SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_data"
+
+#: File types each loader accepts (lower-case suffixes).
+TEXT_SUFFIXES = (".txt",)
+SERIES_SUFFIXES = (".csv", ".npy")
+
+#: A character model's vocabulary is at most this many distinct characters.
+MAX_VOCAB = 256
+
+
+def resolve_path(value: str | Path, base_dir: str | Path | None = None) -> Path:
+    """Absolute path for a path given in a spec.
+
+    Relative paths resolve against ``base_dir`` (the spec file's directory; the current directory
+    when None) and, when nothing exists there, against the packaged ``rnnlab/sample_data/`` so that
+    presets can say ``path = "tiny-shakespeare.txt"``. A path found nowhere resolves against
+    ``base_dir`` so the loader's "no such file" message names where it was expected.
+    """
+    path = Path(value).expanduser()
+    if path.is_absolute():
+        return path
+    local = (Path(base_dir) if base_dir is not None else Path.cwd()).resolve() / path
+    if local.exists():
+        return local
+    sample = SAMPLE_DIR / path
+    if sample.exists():
+        return sample
+    return local
+
+
+def _check_file(path: Path, suffixes: tuple[str, ...], what: str) -> None:
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, expected a {' or '.join(suffixes)} file")
+    if path.suffix.lower() not in suffixes:
+        got = f"'{path.suffix}'" if path.suffix else "no extension"
+        raise DataError(f"{path}: unsupported file type ({got}); {what} reads {' or '.join(suffixes)} files")
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
+
+
+def _decode_utf8(path: Path, raw: bytes) -> str:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not valid UTF-8 (byte {e.start}: 0x{raw[e.start]:02x})") from None
+    # Drop the byte-order mark some editors write (not part of the text; decoding with utf-8-sig
+    # would shift the byte offsets reported above), and read Windows line ends as '\n' so '\r'
+    # does not enter the vocabulary.
+    return text.removeprefix("\ufeff").replace("\r\n", "\n")
+
+
+def load_text(path: str | Path, min_chars: int = 1) -> str:
+    """The UTF-8 text of a ``.txt`` file (BOM dropped, ``\\r\\n`` read as ``\\n``).
+
+    Raises DataError when the file is missing, a directory, not ``.txt``, not UTF-8 (naming the
+    byte offset), empty, shorter than ``min_chars`` characters, or has more than
+    :data:`MAX_VOCAB` distinct characters.
+    """
+    path = Path(path)
+    _check_file(path, TEXT_SUFFIXES, "a text task")
+    text = _decode_utf8(path, _read_bytes(path))
+    if not text:
+        raise DataError(f"{path}: file is empty")
+    if len(text) < min_chars:
+        raise DataError(f"{path}: has {len(text)} characters, needs at least {min_chars}")
+    distinct = len(set(text))
+    if distinct > MAX_VOCAB:
+        raise DataError(f"{path}: has {distinct} distinct characters, at most {MAX_VOCAB} are supported")
+    return text
+
+
+def load_series(path: str | Path, min_rows: int = 1) -> np.ndarray:
+    """A numeric series ``(N, F)`` float64 from a ``.csv`` or ``.npy`` file: rows are time steps.
+
+    CSV: comma-separated (tab or semicolon are detected from the first line), an optional one-line
+    header (a first row that is not all numbers), blank lines skipped. NPY: a 1-D (one feature) or
+    2-D real numeric array, read without pickle. Raises DataError for a missing file, a directory,
+    another extension, an empty file, ragged rows, non-numeric cells, NaN or infinity, or fewer than
+    ``min_rows`` rows; each message names the line or row and the column.
+    """
+    path = Path(path)
+    _check_file(path, SERIES_SUFFIXES, "a series task")
+    data = _load_npy(path) if path.suffix.lower() == ".npy" else _load_csv(path)
+    n, f = data.shape
+    if n < min_rows:
+        hint = " (rows are time steps: is it transposed?)" if f >= min_rows else ""
+        raise DataError(f"{path}: has {n} rows, needs at least {min_rows}{hint}")
+    return data
+
+
+def _load_csv(path: Path) -> np.ndarray:
+    lines = _decode_utf8(path, _read_bytes(path)).split("\n")
+    numbered = [(i + 1, line) for i, line in enumerate(lines) if line.strip()]
+    if not numbered:
+        raise DataError(f"{path}: file is empty")
+    first = numbered[0][1]
+    delimiter = next((d for d in (",", "\t", ";") if d in first), ",")
+    rows = [(lineno, [c.strip() for c in next(csv.reader([line], delimiter=delimiter))])
+            for lineno, line in numbered]
+
+    header: list[str] | None = None
+    if not all(_is_number(c) for c in rows[0][1]):
+        header = rows[0][1]
+        rows = rows[1:]
+        if not rows:
+            raise DataError(f"{path}: has a header line but no data rows")
+    width = len(header) if header is not None else len(rows[0][1])
+
+    values = np.empty((len(rows), width), dtype=np.float64)
+    for r, (lineno, cells) in enumerate(rows):
+        if len(cells) != width:
+            raise DataError(f"{path}: line {lineno} has {len(cells)} fields, expected {width}")
+        for c, cell in enumerate(cells):
+            col = f"column {c + 1}" + (f" ('{header[c]}')" if header is not None and header[c] else "")
+            if not cell:
+                raise DataError(f"{path}: line {lineno}, {col} is empty")
+            if not _is_number(cell):
+                raise DataError(f"{path}: line {lineno}, {col}: '{cell}' is not a number")
+            v = float(cell)
+            if not math.isfinite(v):
+                raise DataError(f"{path}: line {lineno}, {col}: '{cell}' is not finite")
+            values[r, c] = v
+    return values
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    # np.load guesses the format from the first bytes (anything unknown becomes "pickled data") and
+    # trusts the header's shape; read the magic and header first so a damaged file gets a plain
+    # message and a header promising more data than the file holds allocates nothing.
+    try:
+        with path.open("rb") as fh:
+            magic = fh.read(6)
+            fh.seek(0)
+            if magic.startswith(b"PK"):
+                raise DataError(f"{path}: is an .npz archive, expected a single .npy array")
+            if magic != b"\x93NUMPY":
+                raise DataError(f"{path}: not a .npy file (no NumPy header)")
+            version = np.lib.format.read_magic(fh)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+            elif version == (2, 0):
+                shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+            else:  # format 3.0 (utf-8 field names) has no public header reader; np.load checks it
+                shape = dtype = None
+            data_start = fh.tell()
+    except DataError:
+        raise
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
+    except Exception as e:  # noqa: BLE001 - numpy raises several kinds for a damaged header
+        raise DataError(f"{path}: not a readable .npy file (damaged header: {e})") from None
+    if dtype is not None:
+        if dtype.hasobject:
+            raise DataError(f"{path}: holds Python objects (pickled data is never loaded); save a numeric array")
+        if dtype.kind not in "biuf":
+            raise DataError(f"{path}: has dtype {dtype}; expected real numbers (int or float)")
+        need = math.prod(shape) * dtype.itemsize
+        have = path.stat().st_size - data_start
+        if have < need:
+            raise DataError(f"{path}: is truncated (its header promises {need} bytes of data, it holds {have})")
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except ValueError as e:
+        if "pickle" in str(e):
+            raise DataError(f"{path}: holds Python objects (pickled data is never loaded); "
+                            "save a numeric array") from None
+        raise DataError(f"{path}: not a readable .npy file ({e})") from None
+    except Exception as e:  # noqa: BLE001 - whatever a damaged file makes numpy raise, it is the file's fault
+        raise DataError(f"{path}: not a readable .npy file ({e})") from None
+    if arr.dtype.kind not in "biuf":
+        raise DataError(f"{path}: has dtype {arr.dtype}; expected real numbers (int or float)")
+    if arr.ndim not in (1, 2):
+        raise DataError(f"{path}: has shape {arr.shape}; expected 1-D (N,) or 2-D (N, features)")
+    if arr.size == 0:
+        raise DataError(f"{path}: is empty (shape {arr.shape})")
+    arr = arr.astype(np.float64)
+    bad = np.argwhere(~np.isfinite(arr))
+    if len(bad):
+        index = tuple(int(i) for i in bad[0])  # numpy (0-based) indices, as the user would index it
+        raise DataError(f"{path}: element [{', '.join(map(str, index))}] is not finite ({arr[index]})")
+    return np.ascontiguousarray(arr.reshape(len(arr), -1))

@@ -1,0 +1,403 @@
+"""The synthetic benchmark tasks and numeric forecasting tasks.
+
+Memory probes (adding, copy, parity, counting), smooth and chaotic forecasting (sine, Mackey-Glass),
+and the user's own numeric series. The character tasks live in :mod:`rnnlab.data.text`; the shared
+machinery (Batch, Baseline, Task, registry, make_task) in :mod:`rnnlab.data.base` and is re-exported
+here.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError, SpecError
+from .base import (REQUIRED, TASKS, Baseline, Batch, Field, Task, held_out_split, make_task, register,
+                   task_fields)
+from .files import load_series
+from .series import mackey_glass, sine_waves
+
+__all__ = ["AddingTask", "Baseline", "Batch", "CopyTask", "CountingTask", "Field", "MackeyGlassTask",
+           "ParityTask", "REQUIRED", "SeriesTask", "SineTask", "TASKS", "Task", "make_task", "task_fields"]
+
+BLANK = "·"  # display label of "nothing here" (blank symbol, padding, stop)
+
+
+def _one_hot(ids: np.ndarray, n: int) -> np.ndarray:
+    return np.eye(n, dtype=np.float64)[ids]
+
+
+def _full_lengths(T: int, B: int) -> np.ndarray:
+    return np.full(B, T, dtype=np.int64)
+
+
+@register
+class AddingTask(Task):
+    """The adding problem (Hochreiter & Schmidhuber 1997; as in Le et al. 2015).
+
+    Input ``(T, B, 2)``: channel 0 a value ~ U(0, 1) at every step, channel 1 a marker that is 1 at
+    one random step of the first half (``t < T // 2``) and one of the second half. Target: the sum
+    of the two marked values, at the last step only (``y`` ``(T, B, 1)``, mask only ``t = T - 1``).
+    """
+
+    kind = "adding"
+    loss = "mse"
+    mode = "many-to-one"
+    FIELDS = (Field("length", int, 50, "Sequence length T (one marker in each half)", 2, 100_000),)
+
+    def _setup(self) -> None:
+        self.input_size, self.output_size = 2, 1
+
+    def _make(self, rng: np.random.Generator, batch_size: int, train: bool) -> Batch:
+        T, B = self.length, batch_size
+        half = T // 2
+        values = rng.random((T, B))
+        first = rng.integers(0, half, size=B)
+        second = rng.integers(half, T, size=B)
+        cols = np.arange(B)
+        markers = np.zeros((T, B))
+        markers[first, cols] = 1.0
+        markers[second, cols] = 1.0
+        y = np.zeros((T, B, 1))
+        y[-1, :, 0] = values[first, cols] + values[second, cols]
+        mask = np.zeros((T, B), dtype=bool)
+        mask[-1] = True
+        return Batch(np.stack([values, markers], axis=-1), y, mask, _full_lengths(T, B))
+
+    def baseline(self) -> Baseline:
+        """"predict 1": always answering the mean sum 1 scores Var(u1 + u2) = 2/12 = 1/6."""
+        return Baseline("predict 1", 1.0 / 6.0)
+
+    def input_tokens(self, batch: Batch, b: int = 0) -> list[str]:
+        """Each value as ``0.42``, with ``*`` on the two marked ones."""
+        return [f"{v:.2f}" + ("*" if m > 0.5 else "") for v, m in batch.x[:, b]]
+
+    def describe(self) -> str:
+        return (f"adding: read {self.length} (value, marker) pairs and output the sum of the two marked "
+                "values at the end; many-to-one, MSE")
+
+
+@register
+class CopyTask(Task):
+    """Copy memory (Arjovsky et al. 2016): remember 10 symbols across ``delay`` blank steps.
+
+    Input (``T = delay + 20`` steps, one-hot over 10 classes): 10 symbols from 1..8, ``delay - 1``
+    blanks (0), the marker 9, then 10 blanks. Target (classes 0..8): blank for the first
+    ``delay + 10`` steps, then the 10 symbols. Every step counts.
+    """
+
+    kind = "copy"
+    loss = "xent"
+    mode = "many-to-many"
+    FIELDS = (Field("delay", int, 10, "Blank steps between the symbols and their recall (T = delay + 20)", 1, 100_000),)
+    N_SYMBOLS = 10  # symbols to remember
+    MARKER = 9
+
+    def _setup(self) -> None:
+        self.length = self.delay + 20
+        self.input_size, self.output_size = 10, 9
+        self.vocab = (BLANK,) + tuple(str(k) for k in range(1, 9))
+
+    def _make(self, rng: np.random.Generator, batch_size: int, train: bool) -> Batch:
+        T, B, K = self.length, batch_size, self.N_SYMBOLS
+        symbols = rng.integers(1, 9, size=(K, B))
+        ids = np.zeros((T, B), dtype=np.int64)
+        ids[:K] = symbols
+        ids[K + self.delay - 1] = self.MARKER
+        y = np.zeros((T, B), dtype=np.int64)
+        y[T - K:] = symbols
+        return Batch(_one_hot(ids, 10), y, np.ones((T, B), dtype=bool), _full_lengths(T, B))
+
+    def baseline(self) -> Baseline:
+        """"memoryless": blanks where blanks are due, a uniform guess over the 8 symbols in the recall window."""
+        T = self.length
+        return Baseline("memoryless", 10 * math.log(8) / T, (T - 10 + 10 / 8) / T)
+
+    def input_tokens(self, batch: Batch, b: int = 0) -> list[str]:
+        """Symbols ``1``..``8``, ``·`` for blanks, ``▶`` for the recall marker."""
+        labels = (BLANK,) + tuple(str(k) for k in range(1, 9)) + ("▶",)
+        return [labels[int(i)] for i in batch.x[:, b].argmax(axis=-1)]
+
+    def describe(self) -> str:
+        return (f"copy: remember 10 symbols across {self.delay} blank steps and replay them after the "
+                f"marker; T = {self.length}, cross-entropy")
+
+
+@register
+class SineTask(Task):
+    """Forecast the next value of a sine wave with a random period and phase per sequence.
+
+    ``x_t = sin(2 pi t / P + phi) + noise * N(0, 1)``, ``y_t`` the clean value at ``t + 1``;
+    ``P ~ U(min_period, max_period)``, ``phi ~ U(0, 2 pi)``.
+    """
+
+    kind = "sine"
+    loss = "mse"
+    mode = "many-to-many"
+    FIELDS = (
+        Field("length", int, 50, "Sequence length T", 1, 100_000),
+        Field("noise", float, 0.0, "Std of Gaussian noise added to the inputs (targets stay clean)", 0.0, 10.0),
+        Field("min_period", float, 8.0, "Shortest period, in steps", 2.0, 1e6),
+        Field("max_period", float, 32.0, "Longest period, in steps (>= min_period)", 2.0, 1e6),
+    )
+
+    def _setup(self) -> None:
+        if self.min_period > self.max_period:
+            raise SpecError("task.min_period", f"must be <= max_period ({self.max_period}), got {self.min_period}")
+        self.input_size = self.output_size = 1
+
+    def _make(self, rng: np.random.Generator, batch_size: int, train: bool) -> Batch:
+        T, B = self.length, batch_size
+        period = rng.uniform(self.min_period, self.max_period, size=B)
+        phase = rng.uniform(0.0, 2.0 * np.pi, size=B)
+        wave = sine_waves(T + 1, period, phase)
+        x = wave[:-1].copy()
+        if self.noise > 0:
+            x += self.noise * rng.standard_normal((T, B))
+        return Batch(x[..., None], wave[1:, :, None], np.ones((T, B), dtype=bool), _full_lengths(T, B))
+
+    def baseline(self) -> Baseline:
+        """"persistence" (predict ``y_t = x_t``), exact: ``E_P[1 - cos(2 pi / P)] + noise**2``.
+
+        Over a uniform phase the squared one-step change of a sine of period P averages
+        ``1 - cos(2 pi / P)``; the expectation over ``P ~ U(min, max)`` is a Gauss-Legendre quadrature
+        (exact to ~1e-15 for this smooth integrand).
+        """
+        lo, hi = self.min_period, self.max_period
+        if hi == lo:
+            clean = 1.0 - math.cos(2.0 * math.pi / lo)
+        else:
+            nodes, weights = np.polynomial.legendre.leggauss(64)
+            p = 0.5 * (hi - lo) * nodes + 0.5 * (hi + lo)
+            clean = float(0.5 * (weights * (1.0 - np.cos(2.0 * np.pi / p))).sum())
+        return Baseline("persistence", clean + self.noise**2)
+
+    def describe(self) -> str:
+        noisy = f", input noise std {self.noise:g}" if self.noise > 0 else ""
+        return (f"sine: forecast the next value of a sine wave (period {self.min_period:g}-{self.max_period:g} "
+                f"steps{noisy}); T = {self.length}, MSE")
+
+
+class _WindowForecast(Task):
+    """Next-step forecasting on windows cut at seeded random offsets from one long series ``(N, F)``.
+
+    Subclasses set ``_train`` and ``_eval`` (the series parts windows are cut from) and ``noise``.
+    """
+
+    loss = "mse"
+    mode = "many-to-many"
+    noise: float = 0.0
+    _train: np.ndarray
+    _eval: np.ndarray
+
+    def _set_parts(self, series: np.ndarray) -> None:
+        split = held_out_split(len(series), self.length + 1)
+        self._train = series[:split]
+        self._eval = series[split:] if split < len(series) else series
+        self.input_size = self.output_size = series.shape[1]
+
+    def _make(self, rng: np.random.Generator, batch_size: int, train: bool) -> Batch:
+        data, T, B = (self._train if train else self._eval), self.length, batch_size
+        offsets = rng.integers(0, len(data) - T, size=B)
+        win = data[offsets[None, :] + np.arange(T + 1)[:, None]]  # (T+1, B, F)
+        x = win[:-1].copy()
+        if self.noise > 0:
+            x += self.noise * rng.standard_normal(x.shape)
+        return Batch(x, np.ascontiguousarray(win[1:]), np.ones((T, B), dtype=bool), _full_lengths(T, B))
+
+    def baseline(self) -> Baseline:
+        """"persistence" (predict ``y_t = x_t``): mean squared one-step change over the training part, plus noise**2."""
+        d = np.diff(self._train, axis=0)
+        return Baseline("persistence", float(np.mean(d * d)) + self.noise**2)
+
+
+@functools.lru_cache(maxsize=8)
+def _mackey_glass_scaled(tau: int) -> tuple[np.ndarray, float, float]:
+    """The task's series for ``tau`` (cached: tasks are rebuilt often), scaled to [-1, 1], and its raw min and max."""
+    series = mackey_glass(MackeyGlassTask.WARMUP + MackeyGlassTask.N_STEPS, tau=tau)[MackeyGlassTask.WARMUP:]
+    lo, hi = float(series.min()), float(series.max())
+    scaled = 2.0 * (series - lo) / (hi - lo) - 1.0
+    scaled.setflags(write=False)
+    return scaled[:, None], lo, hi
+
+
+@register
+class MackeyGlassTask(_WindowForecast):
+    """Forecast the next step of the chaotic Mackey-Glass series.
+
+    The series is :func:`~rnnlab.data.series.mackey_glass` with reservoirpy's defaults (a=0.2,
+    b=0.1, n=10, x0=1.2, h=1, seed 5555) and the given ``tau``: 12,200 steps, the first 200
+    (transient from the initial history) dropped, then scaled linearly by its own minimum and
+    maximum to exactly [-1, 1] (tanh's range): ``z = 2 (x - series_min) / (series_max - series_min) - 1``,
+    with ``series_min``, ``series_max`` kept on the task to map predictions back. The last 1,200
+    steps are held out for the eval batch. Windows start at seeded random offsets; ``noise`` is
+    added to the inputs only.
+    """
+
+    kind = "mackey-glass"
+    WARMUP = 200
+    N_STEPS = 12_000
+    FIELDS = (
+        Field("length", int, 50, "Window length T", 1, 1_000),
+        Field("tau", int, 17, "Delay of the equation (17: mildly chaotic, 30: more)", 1, 500),
+        Field("noise", float, 0.0, "Std of Gaussian noise added to the inputs (targets stay clean)", 0.0, 10.0),
+    )
+
+    def _setup(self) -> None:
+        scaled, self.series_min, self.series_max = _mackey_glass_scaled(self.tau)
+        self._set_parts(scaled)
+
+    def describe(self) -> str:
+        noisy = f", input noise std {self.noise:g}" if self.noise > 0 else ""
+        return (f"mackey-glass: forecast the next step of the chaotic Mackey-Glass series (tau = {self.tau}, "
+                f"scaled to [-1, 1]{noisy}); T = {self.length}, MSE")
+
+
+@register
+class ParityTask(Task):
+    """Parity (XOR) of a bit string, answered at its last bit.
+
+    Input ``(T, B, 1)``: a bit in {0, 1} per step (a scalar, 0 also after the end). Target: the
+    parity (0 even, 1 odd) of the whole string, at each sequence's last valid step only. With
+    ``min_length < length`` lengths vary uniformly in ``[min_length, length]``: sequences are
+    padded at the end and ``lengths`` says where each ends.
+    """
+
+    kind = "parity"
+    loss = "xent"
+    mode = "many-to-one"
+    FIELDS = (
+        Field("length", int, 10, "Longest sequence (T of the batches)", 1, 100_000),
+        Field("min_length", int, None, "Shortest sequence; default = length (all the same length)", 1, 100_000),
+    )
+
+    def _setup(self) -> None:
+        if self.min_length is None:
+            self.min_length = self.length
+        if self.min_length > self.length:
+            raise SpecError("task.min_length", f"must be <= length ({self.length}), got {self.min_length}")
+        self.input_size, self.output_size = 1, 2
+        self.vocab = ("0", "1")
+
+    def _make(self, rng: np.random.Generator, batch_size: int, train: bool) -> Batch:
+        T, B = self.length, batch_size
+        bits = rng.integers(0, 2, size=(T, B))
+        lengths = rng.integers(self.min_length, T + 1, size=B).astype(np.int64)
+        valid = np.arange(T)[:, None] < lengths[None, :]
+        bits = np.where(valid, bits, 0)
+        cols = np.arange(B)
+        y = np.zeros((T, B), dtype=np.int64)
+        y[lengths - 1, cols] = bits.sum(axis=0) % 2
+        mask = np.zeros((T, B), dtype=bool)
+        mask[lengths - 1, cols] = True
+        return Batch(bits[..., None].astype(np.float64), y, mask, lengths)
+
+    def baseline(self) -> Baseline:
+        """"chance": parity is independent of any proper subset of the bits, so a coin flip is the best guess."""
+        return Baseline("chance", math.log(2.0), 0.5)
+
+    def input_tokens(self, batch: Batch, b: int = 0) -> list[str]:
+        """``0``/``1`` for the bits, ``·`` for padding."""
+        n = int(batch.lengths[b])
+        return [str(int(v)) if t < n else BLANK for t, v in enumerate(batch.x[:, b, 0])]
+
+    def describe(self) -> str:
+        span = f"{self.length}" if self.min_length == self.length else f"{self.min_length}-{self.length}"
+        return f"parity: output the parity of {span} bits after reading them; many-to-one, cross-entropy"
+
+
+@register
+class CountingTask(Task):
+    """Count to k (one-to-many): read k once, then emit 1, 2, ..., k and stop.
+
+    Input ``(T, B, max_count)``: one-hot of k in 1..max_count at t = 0 (index k - 1), zeros after.
+    Target (classes 0..max_count): ``t + 1`` for ``t < k``, then 0 ("stop", shown ``·``). Every
+    step counts.
+    """
+
+    kind = "counting"
+    loss = "xent"
+    mode = "one-to-many"
+    FIELDS = (
+        Field("max_count", int, 8, "Largest k to count to", 1, 1_000),
+        Field("length", int, None, "Sequence length T; default = max_count + 1 (must be >= max_count + 1)", 2, 100_000),
+    )
+
+    def _setup(self) -> None:
+        if self.length is None:
+            self.length = self.max_count + 1
+        if self.length < self.max_count + 1:
+            raise SpecError("task.length", f"must be >= max_count + 1 ({self.max_count + 1}), got {self.length}")
+        self.input_size, self.output_size = self.max_count, self.max_count + 1
+        self.vocab = (BLANK,) + tuple(str(k) for k in range(1, self.max_count + 1))
+
+    def _make(self, rng: np.random.Generator, batch_size: int, train: bool) -> Batch:
+        T, B, M = self.length, batch_size, self.max_count
+        k = rng.integers(1, M + 1, size=B)
+        x = np.zeros((T, B, M))
+        x[0, np.arange(B), k - 1] = 1.0
+        t = np.arange(T)[:, None]
+        y = np.where(t < k[None, :], t + 1, 0).astype(np.int64)
+        return Batch(x, y, np.ones((T, B), dtype=bool), _full_lengths(T, B))
+
+    def baseline(self) -> Baseline:
+        """"ignores input": the best guess knowing the step t but not k.
+
+        At step t the target is ``t + 1`` with probability ``p = (M - t) / M`` (when ``k > t``) and
+        0 otherwise; predicting that distribution costs its entropy and the argmax is right with
+        probability ``max(p, 1 - p)``. Averaged over the T steps.
+        """
+        M, T = self.max_count, self.length
+        p = np.clip((M - np.arange(T)) / M, 0.0, 1.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            h = -(np.where(p > 0, p * np.log(p), 0.0) + np.where(p < 1, (1 - p) * np.log(1 - p), 0.0))
+        return Baseline("ignores input", float(h.mean()), float(np.maximum(p, 1 - p).mean()))
+
+    def input_tokens(self, batch: Batch, b: int = 0) -> list[str]:
+        """k at the first step, ``·`` after."""
+        k = int(batch.x[0, b].argmax()) + 1
+        return [str(k)] + [BLANK] * (batch.T - 1)
+
+    def describe(self) -> str:
+        return (f"counting: read k (1-{self.max_count}) once, then count 1..k and stop; T = {self.length}, "
+                "one-to-many, cross-entropy")
+
+
+@register
+class SeriesTask(_WindowForecast):
+    """Forecast the next row of the user's numeric series (``.csv`` or ``.npy``; rows are time steps).
+
+    A file is one long series ``(N, F)`` (a 1-D ``.npy`` is one feature). With ``standardize``
+    every column is shifted and scaled by the training part's mean and std (a constant column only
+    shifted). When both parts have at least ``length + 1`` rows the last tenth is held out for the
+    eval batch. Windows start at seeded random offsets.
+    """
+
+    kind = "series"
+    FIELDS = (
+        Field("path", Path, REQUIRED, "Path of a .csv (optional header line) or .npy file; rows are time steps"),
+        Field("length", int, 50, "Window length T", 1, 100_000),
+        Field("standardize", bool, True, "Scale each column to zero mean and unit std (training part's)"),
+    )
+
+    def _setup(self) -> None:
+        path: Path = self.path
+        data = load_series(path)
+        if len(data) < self.length + 1:
+            hint = " (rows are time steps: is it transposed?)" if data.shape[1] >= self.length + 1 else ""
+            raise DataError(f"{path}: has {len(data)} rows, needs at least {self.length + 1} for "
+                            f"length = {self.length}{hint}")
+        self.n_rows, self.n_features = data.shape
+        if self.standardize:
+            train = data[:held_out_split(len(data), self.length + 1)]
+            mean, std = train.mean(axis=0), train.std(axis=0)
+            data = (data - mean) / np.where(std > 0, std, 1.0)
+        self._set_parts(data)
+
+    def describe(self) -> str:
+        std = ", standardized" if self.standardize else ""
+        return (f"series: forecast the next row of {Path(self.path).name} ({self.n_rows} rows x "
+                f"{self.n_features} features{std}); T = {self.length}, MSE")

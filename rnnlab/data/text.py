@@ -1,0 +1,173 @@
+"""Character tasks: ``hello`` (min-char-rnn's first example) and ``text`` (a character language model)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError, SpecError
+from .base import _TRAIN_TAG, REQUIRED, Baseline, Batch, Field, Task, _check_args, held_out_split, register
+from .files import MAX_VOCAB, load_text
+
+_SHOWN = {"\n": "⏎", "\t": "⇥", " ": "␣", "\r": "␍"}
+
+
+def display_char(c: str) -> str:
+    """A character as one visible label: ``⏎`` newline, ``␣`` space, ``⇥`` tab, escapes for other controls."""
+    if c in _SHOWN:
+        return _SHOWN[c]
+    return c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+
+
+class CharTask(Task):
+    """A task over characters: one-hot inputs, next-character class targets.
+
+    ``chars`` holds the raw character of each class id (what :meth:`encode` and :meth:`decode`
+    use); ``vocab`` the same as display labels (``⏎`` for a newline, ``␣`` for a space).
+    """
+
+    loss = "xent"
+    mode = "many-to-many"
+    chars: tuple[str, ...]
+
+    def _set_chars(self, chars: Iterable[str]) -> None:
+        self.chars = tuple(chars)
+        self._index = {c: i for i, c in enumerate(self.chars)}
+        self.vocab = tuple(display_char(c) for c in self.chars)
+        self.input_size = self.output_size = len(self.chars)
+
+    def encode(self, text: str) -> np.ndarray:
+        """Class ids ``(len(text),)`` int64; DataError naming the first unknown character and its position."""
+        try:
+            return np.fromiter((self._index[c] for c in text), dtype=np.int64, count=len(text))
+        except KeyError:
+            pos = next(i for i, c in enumerate(text) if c not in self._index)
+            known = "".join(self.vocab) if len(self.vocab) <= 40 else f"{len(self.vocab)} characters"
+            raise DataError(f"character {display_char(text[pos])!r} at position {pos} is not in the "
+                            f"vocabulary ({known})") from None
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """The text of class ids (raw characters, newlines as newlines)."""
+        n = len(self.chars)
+        out = []
+        for i in np.asarray(list(ids) if not isinstance(ids, np.ndarray) else ids).ravel():
+            if not 0 <= int(i) < n:
+                raise ValueError(f"class id {int(i)} out of range 0..{n - 1}")
+            out.append(self.chars[int(i)])
+        return "".join(out)
+
+    def sequence_from_text(self, text: str) -> Batch:
+        """A batch of one sequence (B=1): inputs one-hot ``text[:-1]``, targets the ids of ``text[1:]``.
+
+        DataError when the text has fewer than 2 characters or characters outside the vocabulary.
+        """
+        if len(text) < 2:
+            raise DataError(f"a sequence needs at least 2 characters (an input and its next), got {len(text)}")
+        return self._batch_from_ids(self.encode(text)[:, None])
+
+    def _batch_from_ids(self, seq: np.ndarray) -> Batch:
+        """Next-character batch from ids ``(T+1, B)``: x one-hot of ``seq[:-1]``, y ``seq[1:]``."""
+        T, B = seq.shape[0] - 1, seq.shape[1]
+        x = np.eye(len(self.chars), dtype=np.float64)[seq[:-1]]
+        return Batch(x=x, y=np.ascontiguousarray(seq[1:], dtype=np.int64), mask=np.ones((T, B), dtype=bool),
+                     lengths=np.full(B, T, dtype=np.int64))
+
+    def input_tokens(self, batch: Batch, b: int = 0) -> list[str]:
+        """The input character of each step (display form)."""
+        return [self.vocab[int(i)] for i in batch.x[:, b].argmax(axis=-1)]
+
+
+@register
+class HelloTask(CharTask):
+    """min-char-rnn's first example: learn to continue one short word, "hello" -> "ello"."""
+
+    kind = "hello"
+    FIELDS = (Field("text", str, "hello", "The word to learn; the network sees text[:-1] and predicts text[1:]"),)
+
+    def _setup(self) -> None:
+        if len(self.text) < 2:
+            raise SpecError("task.text", f"needs at least 2 characters, got {len(self.text)}")
+        chars = dict.fromkeys(self.text)  # unique, in order of first appearance: h, e, l, o
+        if len(chars) > MAX_VOCAB:
+            raise SpecError("task.text", f"has {len(chars)} distinct characters, at most {MAX_VOCAB} are supported")
+        self._set_chars(chars)
+        self.length = len(self.text) - 1
+        self._ids = self.encode(self.text)
+
+    def _make(self, rng: np.random.Generator, batch_size: int, train: bool) -> Batch:
+        # Every sequence is the word itself; there is nothing to draw.
+        return self._batch_from_ids(np.repeat(self._ids[:, None], batch_size, axis=1))
+
+    def baseline(self) -> Baseline:
+        """"chance": a uniform guess over the vocabulary."""
+        V = len(self.chars)
+        return Baseline("chance", math.log(V), 1.0 / V)
+
+    def describe(self) -> str:
+        return (f"hello: read {self.text[:-1]!r} one character at a time and predict each next one "
+                f"({self.text[1:]!r}); vocabulary {len(self.chars)}")
+
+
+@register
+class TextTask(CharTask):
+    """A character language model over a UTF-8 text file, read as parallel streams.
+
+    Vocabulary: the file's distinct characters, sorted. Training batches are streams (``stream``
+    is True): sequence ``b`` starts at offset ``start + b * N / B`` of the training text (``start``
+    drawn from the seed) and step ``s`` reads its window ``s``, so step ``s + 1`` continues where
+    step ``s`` ended and the trainer carries the hidden state across steps; streams wrap around the
+    end of the text. When the text is long enough (both parts at least ``length + 1`` characters)
+    its last tenth is held out: training reads the first nine tenths, the eval batch takes windows
+    at seeded random offsets from the held-out tenth (from the whole text otherwise).
+    """
+
+    kind = "text"
+    stream = True
+    FIELDS = (
+        Field("path", Path, REQUIRED, "Path of a UTF-8 .txt file to model character by character"),
+        Field("length", int, 25, "Characters per training window (steps of truncated BPTT)", 1, 100_000),
+    )
+
+    def _setup(self) -> None:
+        path: Path = self.path
+        text = load_text(path)
+        if len(text) < self.length + 1:
+            raise DataError(f"{path}: has {len(text)} characters, needs at least {self.length + 1} "
+                            f"for length = {self.length}")
+        # Sorted unique code points and each character's class id, without a Python loop over the text.
+        codes = np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
+        uniq, ids = np.unique(codes, return_inverse=True)
+        self._set_chars(chr(int(c)) for c in uniq)
+        self.n_chars = len(text)
+        ids = ids.astype(np.int64).ravel()
+        split = held_out_split(len(ids), self.length + 1)
+        self._train_ids = ids[:split]
+        self._eval_ids = ids[split:] if split < len(ids) else ids
+
+    def batch(self, batch_size: int, step: int, seed: int) -> Batch:
+        """Window ``step`` of ``batch_size`` parallel streams (consecutive steps continue each other)."""
+        _check_args(batch_size, step, seed)
+        data, T = self._train_ids, self.length
+        N = len(data)
+        start = int(np.random.default_rng([_TRAIN_TAG, seed]).integers(N))
+        offsets = start + (np.arange(batch_size, dtype=np.int64) * N) // batch_size
+        pos = (offsets[None, :] + step * T + np.arange(T + 1, dtype=np.int64)[:, None]) % N
+        return self._batch_from_ids(data[pos])
+
+    def _make(self, rng: np.random.Generator, batch_size: int, train: bool) -> Batch:
+        data, T = (self._train_ids if train else self._eval_ids), self.length
+        offsets = rng.integers(0, len(data) - T, size=batch_size)
+        return self._batch_from_ids(data[offsets[None, :] + np.arange(T + 1)[:, None]])
+
+    def baseline(self) -> Baseline:
+        """"unigram": predicting the training text's character frequencies at every step."""
+        p = np.bincount(self._train_ids, minlength=len(self.chars)) / len(self._train_ids)
+        nz = p[p > 0]
+        return Baseline("unigram", float(-(nz * np.log(nz)).sum()), float(p.max()))
+
+    def describe(self) -> str:
+        return (f"text: predict the next character of {Path(self.path).name} ({self.n_chars} characters, "
+                f"vocabulary {len(self.chars)}) in streams of {self.length}-step windows")

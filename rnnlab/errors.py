@@ -1,0 +1,29 @@
+"""Errors a user can cause, and so must read as one line naming what is wrong.
+
+Views catch :class:`UserError` and show its message (the CLI on stderr with exit status 2, the TUI
+inline); anything else escaping is a bug in rnnlab. Each subclass is also a ``ValueError`` so library
+callers can catch the usual type.
+"""
+
+from __future__ import annotations
+
+
+class UserError(ValueError):
+    """Bad input from the user: a spec, a data file, a run directory, an argument."""
+
+
+class SpecError(UserError):
+    """An experiment spec field has a bad value; ``field`` is its dotted name (``train.optimizer``)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}" if field else message)
+
+
+class DataError(UserError):
+    """A data file cannot be used: unreadable, empty, ragged, not UTF-8, non-finite values."""
+
+
+class RunDirError(UserError):
+    """A path given as a run directory is not one (or is damaged)."""

@@ -1,0 +1,228 @@
+"""The Lab: the one headless object that both the TUI and the CLI drive.
+
+A Lab holds an experiment (spec, task, model through its :class:`~rnnlab.train.Trainer`, an
+optional run directory), the sequence on the bench, the forward trace of that sequence, and two
+cursors: ``cursor`` (how many forward steps are revealed, 0..T) and ``bptt_cursor`` (down to which
+step the backward pass has been revealed, T..0). The recurrence is causal, so the trace of the
+whole sequence, revealed one column at a time, is exactly what stepping the cell one step at a
+time computes; BPTT is likewise computed once and revealed from t = T down to 1.
+
+No view logic here and no UI imports: views read the Lab's arrays and call its methods.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import analysis
+from .data import Batch
+from .errors import RunDirError, UserError
+from .spec import Spec, load_spec
+from .train import RunDir, Trainer
+from .train.rundir import SPEC, atomic_save_npz
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The bench sequence's forward pass: outputs and loss (targets where the mask is set)."""
+
+    outputs: np.ndarray      # (T, B, O) float64: logits (xent) or values (mse)
+    loss: float
+    accuracy: float | None
+
+
+def open_target(target: str | Path | None) -> tuple[Spec, RunDir | None]:
+    """A preset name, a spec file or a run directory -> (spec, run dir or None)."""
+    if target is None:
+        return load_spec("hello"), None
+    path = Path(target)
+    if path.is_dir():
+        if not (path / SPEC).is_file():
+            raise RunDirError(f"{path} is not a run directory: it has no {SPEC}")
+        run = RunDir.open(path)
+        return run.spec, run
+    return load_spec(target), None
+
+
+class Lab:
+    """An experiment on the bench. See the module docstring for the cursors' meaning."""
+
+    def __init__(self, spec: Spec, run: RunDir | None = None, *, batch: int = 1) -> None:
+        self.spec = spec
+        self.run = run
+        self.trainer = Trainer(spec)
+        if run is not None and run.has_checkpoint:
+            run.read_checkpoint(self.trainer)
+        self.task = self.trainer.task
+        self.view_batch = batch
+        self.sequence_seed = spec.seed
+        self.sequence: Batch = self.task.eval_batch(batch, spec.seed)
+        self.trace = None
+        self.evaluation: Evaluation | None = None
+        self.cursor = 0
+        self.bptt_cursor: int | None = None  # None: backward not run on this trace
+        self.truncate: int | None = spec.train.truncate or None
+        self.refresh()
+
+    @classmethod
+    def open(cls, target: str | Path | None = None, *, batch: int = 1) -> "Lab":
+        """A Lab on a preset name, a spec file or a run directory (its latest checkpoint)."""
+        spec, run = open_target(target)
+        return cls(spec, run, batch=batch)
+
+    # ------------------------------------------------------------------ the sequence
+    @property
+    def model(self):
+        return self.trainer.model
+
+    @property
+    def steps(self) -> int:
+        """T of the bench sequence."""
+        return self.sequence.x.shape[0]
+
+    def set_sequence(self, batch: Batch) -> None:
+        """Put another sequence on the bench (recomputes the forward pass, rewinds the cursors)."""
+        self.sequence = batch
+        self.cursor = 0
+        self.refresh()
+
+    def sequence_from_text(self, text: str) -> None:
+        """Type a sequence (character tasks): x = text[:-1], targets = text[1:]."""
+        if not hasattr(self.task, "sequence_from_text"):
+            raise UserError(f"the {self.task.kind} task takes no typed text; regenerate a sequence instead")
+        self.set_sequence(self.task.sequence_from_text(text))
+
+    def regenerate(self, seed: int | None = None) -> None:
+        """A fresh sequence from the task's generator (a new seed each call unless one is given)."""
+        self.sequence_seed = self.sequence_seed + 1 if seed is None else int(seed)
+        self.set_sequence(self.task.eval_batch(self.view_batch, self.sequence_seed))
+
+    def refresh(self) -> None:
+        """Recompute the forward pass of the bench sequence with the current weights."""
+        result, _, trace = self.trainer.compute(self.sequence)
+        self.trace = trace
+        self._loss_grad = result.grad  # dL/d(outputs): where BPTT starts
+        self.evaluation = Evaluation(self._outputs_of(trace), result.loss, result.accuracy)
+        self.bptt_cursor = None
+        self.cursor = min(self.cursor, self.steps)
+
+    def _outputs_of(self, trace) -> np.ndarray:
+        y = trace._readout_input
+        m = self.model.readout
+        return (y @ m["readout.weight"].T + m["readout.bias"]).astype(np.float64)
+
+    # ------------------------------------------------------------------ forward cursor
+    def step_forward(self) -> int:
+        self.cursor = min(self.cursor + 1, self.steps)
+        return self.cursor
+
+    def step_back(self) -> int:
+        self.cursor = max(self.cursor - 1, 0)
+        return self.cursor
+
+    def jump_start(self) -> int:
+        self.cursor = 0
+        return self.cursor
+
+    def jump_end(self) -> int:
+        self.cursor = self.steps
+        return self.cursor
+
+    def move_to(self, t: int) -> int:
+        """Reveal steps 0..t-1 (``t`` clamped to 0..T)."""
+        self.cursor = max(0, min(int(t), self.steps))
+        return self.cursor
+
+    # ------------------------------------------------------------------ backward through time
+    def run_backward(self, truncate: int | None = None) -> dict[str, np.ndarray]:
+        """BPTT of the bench sequence's loss; fills ``trace["dh"]`` and puts the BPTT cursor at T."""
+        if truncate is not None:
+            self.truncate = truncate or None
+        grads = self.model.backward(self.trace, self._loss_grad, truncate=self.truncate)
+        self.bptt_cursor = self.steps
+        self.grads = grads
+        return grads
+
+    def bptt_step(self) -> int:
+        """Reveal one more step of BPTT (from t = T down to 1); runs backward first if needed."""
+        if self.bptt_cursor is None:
+            self.run_backward()
+            self.bptt_cursor = self.steps
+        self.bptt_cursor = max(self.bptt_cursor - 1, 0)
+        return self.bptt_cursor
+
+    def gradient_norms(self) -> np.ndarray:
+        """(L*D, T) ||dL/dh_t||; runs backward if it has not run on the current trace."""
+        if self.bptt_cursor is None:
+            self.run_backward()
+        return analysis.gradient_norms(self.trace)
+
+    def jacobian_norms(self, b: int = 0) -> dict[str, np.ndarray]:
+        """Per step ||d s_t / d s_{t-1}|| and their running products (see :mod:`rnnlab.analysis`)."""
+        return analysis.jacobian_norms(self.trace, b=b)
+
+    # ------------------------------------------------------------------ exports
+    def trace_arrays(self) -> dict[str, np.ndarray]:
+        """Every record of every step (and dL/dh_t if backward ran), with inputs, targets, outputs."""
+        arrays: dict[str, np.ndarray] = {name: np.asarray(self.trace[name]) for name in self.trace.names}
+        arrays["x"] = self.sequence.x
+        arrays["y"] = self.sequence.y
+        arrays["mask"] = self.sequence.mask
+        arrays["outputs"] = self.evaluation.outputs
+        meta = {
+            "spec": self.spec.name, "task": self.task.kind, "cell": self.spec.model.cell,
+            "layout": "records are (num_layers * num_directions, T, B, H), index layer * D + direction, "
+                      "natural time order; x (T, B, I), y and mask (T, B[, O]), outputs (T, B, O)",
+            "num_layers": self.spec.model.num_layers,
+            "num_directions": 2 if self.spec.model.bidirectional else 1,
+            "step": self.trainer.step, "loss": self.evaluation.loss,
+            "names": list(self.trace.names),
+        }
+        arrays["meta"] = np.array(json.dumps(meta))
+        return arrays
+
+    def export_trace(self, path: str | Path) -> Path:
+        """Write :meth:`trace_arrays` to ``path`` (``.npz``, atomically); returns the path written."""
+        path = Path(path)
+        if path.suffix != ".npz":
+            raise UserError(f"trace file must end in .npz: {path}")
+        if not path.parent.is_dir():
+            raise UserError(f"no such directory for the trace file: {path.parent}")
+        atomic_save_npz(path, self.trace_arrays())
+        return path
+
+    # ------------------------------------------------------------------ sampling
+    def sample(self, prime: str, length: int, temperature: float = 1.0, seed: int | None = None) -> str:
+        """Generate ``length`` characters after ``prime`` (character tasks), drawing from
+        softmax(logits / temperature); the prime's own characters are returned first."""
+        if not hasattr(self.task, "encode"):
+            raise UserError(f"the {self.task.kind} task is not a character model; sampling needs one")
+        if not prime:
+            raise UserError("--prime must have at least one character")
+        if temperature <= 0 or not np.isfinite(temperature):
+            raise UserError(f"temperature must be a positive number, got {temperature}")
+        ids = self.task.encode(prime)
+        vocab_size = self.task.input_size
+        rng = np.random.default_rng(self.spec.seed if seed is None else seed)
+        eye = np.eye(vocab_size)
+        out, state, _ = self.model.forward(eye[ids][:, None, :])
+        logits = out[-1, 0]
+        generated = []
+        for _ in range(length):
+            z = logits / temperature
+            p = np.exp(z - z.max())
+            p /= p.sum()
+            nxt = int(rng.choice(vocab_size, p=p))
+            generated.append(nxt)
+            out, state = self.model.step_outputs(eye[nxt][None, :], state)
+            logits = out[0]
+        return prime + self.task.decode(np.array(generated, np.int64))
+
+    def describe(self) -> dict[str, Any]:
+        return {"spec": self.spec.name, "task": self.task.describe(), "cell": self.spec.model.cell,
+                "steps": self.steps, "trained_steps": self.trainer.step}

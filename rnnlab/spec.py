@@ -1,0 +1,331 @@
+"""Experiment specs: a TOML file (or a shipped preset) that says everything a run needs.
+
+A spec has three tables besides ``name``, ``description`` and ``seed``::
+
+    [task]   kind = "adding", plus the task's own fields (see ``rnnlab.data.task_fields``)
+    [model]  cell, hidden_size, num_layers, bidirectional, nonlinearity, bias, dtype
+    [train]  steps, batch_size, optimizer, learning_rate, ..., clip_norm, clip_value, truncate
+
+Every field is validated on load; an error is a :class:`~rnnlab.errors.SpecError` naming the
+dotted field and the allowed values. ``Spec.to_toml()`` writes the *resolved* spec (every default
+filled in, paths absolute), which is what a run directory keeps so the run can be reproduced.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any, Mapping
+
+from .data import make_task
+from .errors import SpecError
+
+PRESET_PACKAGE = "rnnlab.presets"
+DEFAULT_PRESET = "hello"
+CELLS = ("rnn", "lstm", "gru")
+OPTIMIZERS = ("sgd", "adagrad", "rmsprop", "adam")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """How one field is checked: its type, and either allowed choices or a numeric range."""
+
+    kind: type
+    help: str
+    choices: tuple[str, ...] | None = None
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False  # True: the value must be strictly greater than ``low``
+    high_open: bool = False
+
+    def check(self, name: str, value: Any) -> Any:
+        if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if self.kind is int and isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+            value = int(value)
+        if isinstance(value, bool) != (self.kind is bool) or not isinstance(value, self.kind):
+            raise SpecError(name, f"expected {_type_name(self.kind)}, got {_show(value)}")
+        if self.choices is not None and value not in self.choices:
+            raise SpecError(name, f"unknown value {_show(value)} (allowed: {', '.join(self.choices)})")
+        if self.kind is float and not math.isfinite(value):
+            raise SpecError(name, f"must be a finite number, got {value}")
+        if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
+            raise SpecError(name, f"must be {self.range_text()}, got {_show(value)}")
+        if self.high is not None and (value > self.high or (self.high_open and value == self.high)):
+            raise SpecError(name, f"must be {self.range_text()}, got {_show(value)}")
+        return value
+
+    def range_text(self) -> str:
+        low = "" if self.low is None else f"{_num(self.low)} {'<' if self.low_open else '<='} "
+        high = "" if self.high is None else f" {'<' if self.high_open else '<='} {_num(self.high)}"
+        return f"{low}x{high}".strip() if low or high else "any value"
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(value)
+
+
+def _type_name(kind: type) -> str:
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[kind]
+
+
+def _show(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, (str, bool)) else repr(value)
+
+
+# ---------------------------------------------------------------------------- the tables
+@dataclass(frozen=True)
+class ModelSpec:
+    """The recurrent network: ``rnnlab.RNN``/``LSTM``/``GRU`` arguments plus a linear readout."""
+
+    cell: str = "lstm"
+    hidden_size: int = 32
+    num_layers: int = 1
+    bidirectional: bool = False
+    nonlinearity: str = "tanh"
+    bias: bool = True
+    dtype: str = "float32"
+
+
+MODEL_RULES = {
+    "cell": Rule(str, "recurrent cell: rnn (Elman), lstm or gru", choices=CELLS),
+    "hidden_size": Rule(int, "units per layer and direction", low=1, high=8192),
+    "num_layers": Rule(int, "stacked recurrent layers", low=1, high=16),
+    "bidirectional": Rule(bool, "add a reverse-time direction per layer"),
+    "nonlinearity": Rule(str, "rnn cell only: tanh or relu", choices=("tanh", "relu")),
+    "bias": Rule(bool, "use bias_ih and bias_hh"),
+    "dtype": Rule(str, "floating-point type of weights and kernels", choices=("float32", "float64")),
+}
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """Optimisation: steps, batch, optimizer and its settings, clipping, truncation, cadence."""
+
+    steps: int = 500
+    batch_size: int = 32
+    optimizer: str = "adam"
+    learning_rate: float = 0.01
+    momentum: float = 0.9
+    beta1: float = 0.9
+    beta2: float = 0.999
+    alpha: float = 0.99
+    eps: float = 1e-8
+    clip_norm: float = 5.0
+    clip_value: float = 0.0
+    truncate: int = 0
+    eval_every: int = 100
+    eval_batch_size: int = 256
+    checkpoint_every: int = 100
+
+
+TRAIN_RULES = {
+    "steps": Rule(int, "training steps (one optimizer update each)", low=1, high=100_000_000),
+    "batch_size": Rule(int, "sequences per step", low=1, high=65_536),
+    "optimizer": Rule(str, "sgd (with momentum), adagrad, rmsprop or adam", choices=OPTIMIZERS),
+    "learning_rate": Rule(float, "step size", low=0, high=10, low_open=True),
+    "momentum": Rule(float, "sgd momentum", low=0, high=1, high_open=True),
+    "beta1": Rule(float, "adam: decay of the first moment", low=0, high=1, high_open=True),
+    "beta2": Rule(float, "adam: decay of the second moment", low=0, high=1, high_open=True),
+    "alpha": Rule(float, "rmsprop: decay of the squared-gradient average", low=0, high=1, high_open=True),
+    "eps": Rule(float, "adagrad/rmsprop/adam: added to the denominator", low=0, high=1, low_open=True),
+    "clip_norm": Rule(float, "rescale gradients whose global norm exceeds this (0: off)", low=0),
+    "clip_value": Rule(float, "clamp every gradient element to [-v, v] (0: off)", low=0),
+    "truncate": Rule(int, "truncated BPTT: cut the gradient every k steps (0: full BPTT)", low=0),
+    "eval_every": Rule(int, "evaluate on the held-out batch every n steps (0: only at the end)", low=0),
+    "eval_batch_size": Rule(int, "sequences in the held-out batch", low=1, high=65_536),
+    "checkpoint_every": Rule(int, "write a checkpoint every n steps (0: only at the end)", low=0),
+}
+
+TOP_RULES = {
+    "name": Rule(str, "a short name for the experiment"),
+    "description": Rule(str, "what the experiment shows"),
+    "seed": Rule(int, "seeds the weights and every batch: same seed, same numbers", low=0, high=2**63 - 1),
+}
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A validated experiment. Build it with :func:`load_spec` or :meth:`Spec.from_mapping`."""
+
+    name: str = "experiment"
+    description: str = ""
+    seed: int = 0
+    task: Mapping[str, Any] = field(default_factory=lambda: {"kind": "hello"})
+    model: ModelSpec = ModelSpec()
+    train: TrainSpec = TrainSpec()
+    source: str = ""  # where it came from (preset name or file path); not written to TOML
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], *, source: str = "", base_dir: Path | None = None) -> "Spec":
+        """Validate a parsed TOML document; relative task paths resolve against ``base_dir``."""
+        known = set(TOP_RULES) | {"task", "model", "train"}
+        _reject_unknown("", data, known)
+        top = {name: rule.check(name, data[name]) for name, rule in TOP_RULES.items() if name in data}
+        model = _table(ModelSpec, MODEL_RULES, "model", data.get("model", {}))
+        train = _table(TrainSpec, TRAIN_RULES, "train", data.get("train", {}))
+        if model.cell != "rnn" and model.nonlinearity != "tanh":
+            raise SpecError("model.nonlinearity", f"only the rnn cell takes a nonlinearity; {model.cell} has its own")
+        task_table = data.get("task", {"kind": "hello"})
+        if not isinstance(task_table, Mapping):
+            raise SpecError("task", "expected a table [task]")
+        if "kind" not in task_table:
+            raise SpecError("task.kind", "missing: say which task, e.g. kind = \"adding\"")
+        options = {k: v for k, v in task_table.items() if k != "kind"}
+        task = make_task(task_table["kind"], options, base_dir)
+        spec = cls(task={"kind": task.kind, **task.options()}, model=model, train=train, source=source, **top)
+        spec.check_memory(task)
+        return spec
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> "Spec":
+        """A copy with dotted fields changed (``{"train.steps": 100, "model.cell": "gru"}``), validated."""
+        data = self.to_mapping()
+        for dotted, value in overrides.items():
+            table, _, key = dotted.rpartition(".")
+            target = data if not table else data.setdefault(table, {})
+            if table and table not in ("task", "model", "train"):
+                raise SpecError(dotted, "unknown table (allowed: task, model, train)")
+            target[key] = value
+        return Spec.from_mapping(data, source=self.source)
+
+    # ------------------------------------------------------------------ writing
+    def to_mapping(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "seed": self.seed,
+            "task": dict(self.task),
+            "model": {f.name: getattr(self.model, f.name) for f in fields(ModelSpec)},
+            "train": {f.name: getattr(self.train, f.name) for f in fields(TrainSpec)},
+        }
+
+    def to_toml(self) -> str:
+        """The resolved spec as TOML text (every field, defaults included)."""
+        data = self.to_mapping()
+        lines = [f"{key} = {_toml_value(data[key])}" for key in TOP_RULES]
+        for table in ("task", "model", "train"):
+            lines.append("")
+            lines.append(f"[{table}]")
+            lines.extend(f"{key} = {_toml_value(value)}" for key, value in data[table].items())
+        return "\n".join(lines) + "\n"
+
+    # ------------------------------------------------------------------ sizes
+    def estimated_bytes(self, task=None) -> int:
+        """What one training step holds at once: traces of every step and gate, forward and
+        backward buffers, inputs and logits (an estimate, within a small factor)."""
+        task = task or self.make_task()
+        m, t = self.model, self.train
+        itemsize = 4 if m.dtype == "float32" else 8
+        gates = {"rnn": 1, "lstm": 4, "gru": 3}[m.cell]
+        directions = 2 if m.bidirectional else 1
+        batch = max(t.batch_size, t.eval_batch_size)
+        steps = task.length + 1
+        per_direction = steps * batch * m.hidden_size * (3 * gates + 6) * itemsize
+        recurrent = m.num_layers * directions * per_direction
+        io = steps * batch * (task.input_size + 3 * task.output_size) * 8
+        return int(recurrent + io)
+
+    def check_memory(self, task=None) -> None:
+        """Refuse, before allocating anything, a spec that would not fit in this machine's memory."""
+        task = task or self.make_task()
+        need = self.estimated_bytes(task)
+        have = _physical_memory()
+        if need > have // 2:
+            raise SpecError(
+                "model.hidden_size",
+                f"this experiment needs about {_gib(need)} (hidden_size={self.model.hidden_size}, "
+                f"num_layers={self.model.num_layers}, batch_size={max(self.train.batch_size, self.train.eval_batch_size)}, "
+                f"length={task.length}) but this machine has {_gib(have)}; make them smaller",
+            )
+
+    def make_task(self):
+        """The task object this spec describes (cheap: tasks build their data lazily or small)."""
+        options = {k: v for k, v in self.task.items() if k != "kind"}
+        return make_task(self.task["kind"], options, None)
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**28 else f"{n / 2**20:.0f} MiB"
+
+
+def _physical_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return 8 * 2**30
+
+
+def _reject_unknown(table: str, data: Mapping[str, Any], known) -> None:
+    for key in data:
+        if key not in known:
+            name = f"{table}.{key}" if table else key
+            raise SpecError(name, f"unknown field (allowed: {', '.join(sorted(known))})")
+
+
+def _table(cls, rules: Mapping[str, Rule], table: str, data: Any):
+    if not isinstance(data, Mapping):
+        raise SpecError(table, f"expected a table [{table}]")
+    _reject_unknown(table, data, rules)
+    return cls(**{key: rules[key].check(f"{table}.{key}", value) for key, value in data.items()})
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")  # pragma: no cover
+
+
+# ---------------------------------------------------------------------------- loading
+def preset_names() -> list[str]:
+    """Names of the presets shipped inside the package, sorted, the default first."""
+    names = sorted(p.name[:-5] for p in resources.files(PRESET_PACKAGE).iterdir() if p.name.endswith(".toml"))
+    return sorted(names, key=lambda n: (n != DEFAULT_PRESET, n))
+
+
+def load_preset(name: str) -> Spec:
+    """A shipped preset by name; :class:`SpecError` lists the presets if there is none by that name."""
+    names = preset_names()
+    if name not in names:
+        raise SpecError("", f"unknown preset {name!r} (presets: {', '.join(names)})")
+    text = resources.files(PRESET_PACKAGE).joinpath(f"{name}.toml").read_text(encoding="utf-8")
+    return parse_spec(text, source=name, base_dir=None)
+
+
+def parse_spec(text: str, *, source: str, base_dir: Path | None) -> Spec:
+    """Parse TOML text into a validated :class:`Spec`; errors name ``source``."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError("", f"{source}: not valid TOML: {exc}") from None
+    try:
+        return Spec.from_mapping(data, source=source, base_dir=base_dir)
+    except SpecError as exc:
+        raise SpecError(exc.field, f"{exc.message} (in {source})") from None
+
+
+def load_spec(target: str | os.PathLike) -> Spec:
+    """A preset name or a path to a ``.toml`` spec file."""
+    path = Path(target)
+    if path.suffix == ".toml" or path.exists():
+        if path.is_dir():
+            raise SpecError("", f"{path} is a directory, not a spec file")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise SpecError("", f"no such spec file: {path}") from None
+        except UnicodeDecodeError as exc:
+            raise SpecError("", f"{path}: not UTF-8 text (byte {exc.start})") from None
+        except OSError as exc:
+            raise SpecError("", f"cannot read {path}: {exc.strerror}") from None
+        return parse_spec(text, source=str(path), base_dir=path.resolve().parent)
+    return load_preset(str(target))

@@ -1,0 +1,100 @@
+"""The trained network: a recurrent layer stack plus a linear readout at every step.
+
+``logits_t = W_out y_t + b_out`` where ``y_t`` is the top layer's output (both directions).
+Parameters are the recurrent layer's PyTorch state_dict names plus ``readout.weight`` (O, D*H)
+and ``readout.bias`` (O,), the names of ``torch.nn.Linear`` inside a module called ``readout``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from ..layers import GRU, LSTM, RNN, Trace
+
+CELL_CLASSES = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+
+
+class SequenceModel:
+    """A recurrent network with a linear readout, built from a :class:`~rnnlab.spec.ModelSpec`."""
+
+    def __init__(self, model_spec, input_size: int, output_size: int, seed: int) -> None:
+        m = model_spec
+        kwargs: dict[str, Any] = dict(num_layers=m.num_layers, bias=m.bias, bidirectional=m.bidirectional,
+                                      dtype=m.dtype, seed=seed)
+        if m.cell == "rnn":
+            kwargs["nonlinearity"] = m.nonlinearity
+        self.cell = m.cell
+        self.rnn = CELL_CLASSES[m.cell](input_size, m.hidden_size, **kwargs)
+        self.input_size, self.output_size = input_size, output_size
+        self.dtype = self.rnn.dtype
+        features = self.rnn.hidden_size * self.rnn.num_directions
+        # torch.nn.Linear's init: uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)); its own seed stream
+        rng = np.random.default_rng([seed, 1])
+        bound = 1.0 / math.sqrt(features)
+        self.readout = {
+            "readout.weight": rng.uniform(-bound, bound, (output_size, features)).astype(self.dtype),
+            "readout.bias": rng.uniform(-bound, bound, output_size).astype(self.dtype),
+        }
+
+    # ------------------------------------------------------------------ parameters
+    def parameters(self) -> dict[str, np.ndarray]:
+        """Every live parameter array by name (optimizers update them in place)."""
+        return {**self.rnn.parameters(), **self.readout}
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {name: value.copy() for name, value in self.parameters().items()}
+
+    def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
+        """Load every parameter (ValueError naming a missing, extra or misshapen key)."""
+        readout_keys = set(self.readout)
+        rnn_state = {k: v for k, v in state.items() if k not in readout_keys}
+        for key, current in self.readout.items():
+            if key not in state:
+                raise ValueError(f"state dict is missing key(s): {key}")
+            value = np.asarray(state[key])
+            if value.shape != current.shape:
+                raise ValueError(f"state dict entry {key!r} has shape {value.shape}, expected {current.shape}")
+            if not np.isfinite(value).all():
+                raise ValueError(f"state dict entry {key!r} contains NaN or Inf")
+        self.rnn.load_state_dict(rnn_state)
+        for key in readout_keys:
+            self.readout[key] = np.array(state[key], dtype=self.dtype, order="C")
+
+    @property
+    def num_parameters(self) -> int:
+        return sum(p.size for p in self.parameters().values())
+
+    def zero_state(self, batch: int):
+        shape = (self.rnn.num_layers * self.rnn.num_directions, batch, self.rnn.hidden_size)
+        h = np.zeros(shape, self.dtype)
+        return (h, np.zeros_like(h)) if self.cell == "lstm" else h
+
+    # ------------------------------------------------------------------ passes
+    def forward(self, x: np.ndarray, state: Any = None) -> tuple[np.ndarray, Any, Trace]:
+        """x (T, B, I) -> (outputs (T, B, O) float64, final state, trace)."""
+        y, state_n, trace = self.rnn.forward(np.asarray(x, self.dtype), state)
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverging run is caught by the trainer
+            out = y @ self.readout["readout.weight"].T + self.readout["readout.bias"]
+        trace._readout_input = y  # what backward's readout gradient needs
+        return out.astype(np.float64), state_n, trace
+
+    def backward(self, trace: Trace, d_out: np.ndarray, truncate: int | None = None) -> dict[str, np.ndarray]:
+        """Gradients of every parameter (and ``input``, ``h0``, ``c0``) given dL/d(outputs)."""
+        y = trace._readout_input
+        T, B, O = d_out.shape
+        d_out = d_out.astype(self.dtype)
+        W = self.readout["readout.weight"]
+        flat_d = d_out.reshape(T * B, O)
+        grads = self.rnn.backward(trace, d_out @ W, None, truncate=truncate or None)
+        grads["readout.weight"] = flat_d.T @ y.reshape(T * B, -1)
+        grads["readout.bias"] = flat_d.sum(axis=0)
+        return grads
+
+    def step_outputs(self, x_t: np.ndarray, state: Any) -> tuple[np.ndarray, Any]:
+        """One step for sampling: x_t (B, I) -> (outputs (B, O), new state)."""
+        out, state_n, _ = self.forward(x_t[None], state)
+        return out[0], state_n

@@ -1,0 +1,163 @@
+"""Optimizers (SGD with momentum, Adagrad, RMSprop, Adam) and gradient clipping.
+
+Each optimizer updates a dict of parameter arrays in place with the same rules as ``torch.optim``
+and keeps its slots as plain arrays, so a checkpoint stores them as ``.npz`` entries and a resumed
+run continues bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+
+
+class Optimizer:
+    """Base: ``step(params, grads)`` updates ``params`` in place; ``slots`` holds the state."""
+
+    slot_names: tuple[str, ...] = ()
+
+    def __init__(self, params: Mapping[str, np.ndarray], learning_rate: float) -> None:
+        self.learning_rate = learning_rate
+        self.steps = 0
+        self.slots = {slot: {k: np.zeros_like(v) for k, v in params.items()} for slot in self.slot_names}
+
+    def step(self, params: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray]) -> None:
+        self.steps += 1
+        for name, p in params.items():
+            g = grads[name].astype(p.dtype, copy=False)
+            self._update(name, p, g)
+
+    def _update(self, name: str, p: np.ndarray, g: np.ndarray) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """Everything needed to resume, flattened to ``"<slot>/<param>"`` keys (plus ``"steps"``)."""
+        out = {f"{slot}/{name}": value for slot, values in self.slots.items() for name, value in values.items()}
+        out["steps"] = np.array(self.steps, np.int64)
+        return out
+
+    def load_state_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
+        for slot, values in self.slots.items():
+            for name, value in values.items():
+                key = f"{slot}/{name}"
+                if key not in arrays or arrays[key].shape != value.shape:
+                    raise ValueError(f"optimizer state {key!r} is missing or misshapen")
+                value[...] = arrays[key]
+        self.steps = int(arrays["steps"])
+
+
+class SGD(Optimizer):
+    """v = momentum * v + g;  p -= lr * v   (torch.optim.SGD, dampening 0)."""
+
+    slot_names = ("velocity",)
+
+    def __init__(self, params, learning_rate: float, momentum: float = 0.0) -> None:
+        super().__init__(params, learning_rate)
+        self.momentum = momentum
+
+    def _update(self, name, p, g):
+        v = self.slots["velocity"][name]
+        if self.momentum and self.steps > 1:
+            v *= self.momentum
+            v += g
+        else:  # torch starts the buffer at the first gradient
+            v[...] = g
+        p -= self.learning_rate * v
+
+
+class Adagrad(Optimizer):
+    """G += g^2;  p -= lr * g / (sqrt(G) + eps)."""
+
+    slot_names = ("sum_squares",)
+
+    def __init__(self, params, learning_rate: float, eps: float = 1e-10) -> None:
+        super().__init__(params, learning_rate)
+        self.eps = eps
+
+    def _update(self, name, p, g):
+        G = self.slots["sum_squares"][name]
+        G += g * g
+        p -= self.learning_rate * g / (np.sqrt(G) + self.eps)
+
+
+class RMSprop(Optimizer):
+    """s = alpha * s + (1 - alpha) * g^2;  p -= lr * g / (sqrt(s) + eps)."""
+
+    slot_names = ("square_avg",)
+
+    def __init__(self, params, learning_rate: float, alpha: float = 0.99, eps: float = 1e-8) -> None:
+        super().__init__(params, learning_rate)
+        self.alpha, self.eps = alpha, eps
+
+    def _update(self, name, p, g):
+        s = self.slots["square_avg"][name]
+        s *= self.alpha
+        s += (1.0 - self.alpha) * g * g
+        p -= self.learning_rate * g / (np.sqrt(s) + self.eps)
+
+
+class Adam(Optimizer):
+    """m, v: decayed first and second moments with bias correction (Kingma & Ba 2015)."""
+
+    slot_names = ("m", "v")
+
+    def __init__(self, params, learning_rate: float, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8) -> None:
+        super().__init__(params, learning_rate)
+        self.beta1, self.beta2, self.eps = beta1, beta2, eps
+
+    def _update(self, name, p, g):
+        m, v = self.slots["m"][name], self.slots["v"][name]
+        m *= self.beta1
+        m += (1.0 - self.beta1) * g
+        v *= self.beta2
+        v += (1.0 - self.beta2) * g * g
+        m_hat_scale = 1.0 / (1.0 - self.beta1**self.steps)
+        v_hat_scale = 1.0 / (1.0 - self.beta2**self.steps)
+        p -= self.learning_rate * (m * m_hat_scale) / (np.sqrt(v * v_hat_scale) + self.eps)
+
+
+def make_optimizer(name: str, params: Mapping[str, np.ndarray], train) -> Optimizer:
+    """The optimizer a :class:`~rnnlab.spec.TrainSpec` names, with its settings."""
+    lr = train.learning_rate
+    if name == "sgd":
+        return SGD(params, lr, momentum=train.momentum)
+    if name == "adagrad":
+        return Adagrad(params, lr, eps=train.eps)
+    if name == "rmsprop":
+        return RMSprop(params, lr, alpha=train.alpha, eps=train.eps)
+    if name == "adam":
+        return Adam(params, lr, beta1=train.beta1, beta2=train.beta2, eps=train.eps)
+    raise ValueError(f"unknown optimizer {name!r}")
+
+
+def global_norm(grads: Mapping[str, np.ndarray]) -> float:
+    """sqrt of the sum of every squared gradient element, accumulated in float64."""
+    return math.sqrt(sum(float(np.dot(g.ravel().astype(np.float64), g.ravel().astype(np.float64))) for g in grads.values()))
+
+
+def clip_gradients(grads: dict[str, np.ndarray], clip_value: float = 0.0, clip_norm: float = 0.0) -> tuple[float, bool]:
+    """Clamp elements to [-clip_value, clip_value], then rescale to global norm <= clip_norm (0: off).
+
+    Works in place. Returns (the global norm before any clipping, whether anything was clipped).
+    """
+    norm = global_norm(grads)
+    clipped = False
+    if clip_value > 0:
+        for g in grads.values():
+            if np.any(np.abs(g) > clip_value):
+                clipped = True
+                np.clip(g, -clip_value, clip_value, out=g)
+    if clip_norm > 0:
+        after = global_norm(grads) if clipped else norm
+        if after > clip_norm:
+            scale = clip_norm / (after + 1e-12)
+            for g in grads.values():
+                g *= scale
+            clipped = True
+    return norm, clipped
+
+
+OPTIMIZER_CLASSES = {"sgd": SGD, "adagrad": Adagrad, "rmsprop": RMSprop, "adam": Adam}

@@ -1,0 +1,288 @@
+"""Run directories: what ``rnnlab train`` leaves behind, and what ``--resume`` continues.
+
+::
+
+    RUN/
+      spec.toml        the resolved spec (every default filled in, absolute paths)
+      metrics.jsonl    one line per training step: step, loss, accuracy, grad_norm, clipped, time
+      evals.jsonl      one line per evaluation on the held-out batch: step, loss, accuracy
+      checkpoint.npz   weights, optimizer state, step, carried state (plain arrays, never pickle)
+      summary.json     the final summary (also printed by ``rnnlab train --json``)
+
+Every file but the two ``.jsonl`` logs is replaced atomically (temp file + ``os.replace``); the logs
+are appended and, on resume, cut back to the checkpoint's step, so a run stopped at any moment
+(Ctrl-C, a crash, a full disk) is always consistent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from ..errors import RunDirError, SpecError
+from ..spec import Spec, parse_spec
+from .trainer import EvalRecord, StepRecord, Trainer, TrainingDiverged
+
+SPEC, METRICS, EVALS, CHECKPOINT, SUMMARY = "spec.toml", "metrics.jsonl", "evals.jsonl", "checkpoint.npz", "summary.json"
+FORMAT_VERSION = 1
+
+
+@contextlib.contextmanager
+def _atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """A binary handle whose contents replace ``path`` only once fully written and synced, so
+    readers see the old file or the new one, never half of one."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    with _atomic_file(path) as handle:
+        handle.write(data)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_save_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
+    """``np.savez`` through a temp file and ``os.replace``."""
+    with _atomic_file(path) as handle:
+        np.savez(handle, **arrays)
+
+
+def default_run_path(spec: Spec, root: Path = Path("runs")) -> Path:
+    """``runs/<name>-<YYYYmmdd-HHMMSS>``, with a numeric suffix if that exists already."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = root / f"{spec.name}-{stamp}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = Path(f"{base}-{n}")
+    return path
+
+
+@dataclass
+class RunDir:
+    """A run directory on disk. Create with :meth:`create`, reopen with :meth:`open`."""
+
+    path: Path
+    spec: Spec
+    _pending: list[str] = field(default_factory=list, repr=False)
+    _pending_evals: list[str] = field(default_factory=list, repr=False)
+
+    # ------------------------------------------------------------------ opening
+    @classmethod
+    def create(cls, path: Path, spec: Spec) -> "RunDir":
+        """A new run directory holding ``spec``; refuses a non-empty existing directory."""
+        path = Path(path)
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise RunDirError(f"{path} already exists and is not empty; choose another --out or --resume it")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunDirError(f"cannot create run directory {path}: {exc.strerror}") from None
+        atomic_write_text(path / SPEC, spec.to_toml())
+        for name in (METRICS, EVALS):
+            (path / name).touch()
+        return cls(path, spec)
+
+    @classmethod
+    def open(cls, path: Path) -> "RunDir":
+        """An existing run directory; :class:`RunDirError` says why a path is not one."""
+        path = Path(path)
+        if not path.exists():
+            raise RunDirError(f"no such run directory: {path}")
+        if not path.is_dir():
+            raise RunDirError(f"{path} is not a run directory (it is a file)")
+        spec_file = path / SPEC
+        if not spec_file.is_file():
+            raise RunDirError(f"{path} is not a run directory: it has no {SPEC}")
+        try:
+            spec = parse_spec(spec_file.read_text(encoding="utf-8"), source=str(spec_file), base_dir=path.resolve())
+        except SpecError as exc:
+            raise RunDirError(f"{path} has a damaged {SPEC}: {exc}") from None
+        except UnicodeDecodeError:
+            raise RunDirError(f"{path} has a damaged {SPEC}: not UTF-8") from None
+        return cls(path, spec)
+
+    @property
+    def has_checkpoint(self) -> bool:
+        return (self.path / CHECKPOINT).is_file()
+
+    # ------------------------------------------------------------------ checkpoints
+    def save_checkpoint(self, trainer: Trainer) -> None:
+        """Flush the logs, then replace the checkpoint atomically."""
+        self.flush()
+        arrays = dict(trainer.state_arrays())
+        meta = {"format": FORMAT_VERSION, "step": trainer.step, "spec": trainer.spec.name}
+        arrays["meta"] = np.array(json.dumps(meta))
+        atomic_save_npz(self.path / CHECKPOINT, arrays)
+
+    def resume(self, trainer: Trainer) -> None:
+        """Restore ``trainer`` from the checkpoint and cut the logs back to its step (to continue training)."""
+        self.read_checkpoint(trainer)
+        self._cut_log(METRICS, trainer.step)
+        self._cut_log(EVALS, trainer.step)
+
+    def read_checkpoint(self, trainer: Trainer) -> None:
+        """Restore ``trainer``'s weights, optimizer and step from the checkpoint; changes no file."""
+        file = self.path / CHECKPOINT
+        if not file.is_file():
+            raise RunDirError(f"{self.path} has no {CHECKPOINT} to resume from")
+        try:
+            with np.load(file, allow_pickle=False) as data:
+                arrays = {key: data[key] for key in data.files}
+            meta = json.loads(str(arrays.pop("meta")))
+            if meta.get("format") != FORMAT_VERSION:
+                raise ValueError(f"checkpoint format {meta.get('format')!r}, expected {FORMAT_VERSION}")
+            trainer.load_state_arrays(arrays)
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+            raise RunDirError(f"{file} is damaged and cannot be read: {exc}") from None
+
+    def _cut_log(self, name: str, step: int) -> None:
+        """Drop log lines past ``step`` (written after the checkpoint) and any torn last line."""
+        file = self.path / name
+        if not file.exists():
+            file.touch()
+            return
+        kept = []
+        for line in file.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                if json.loads(line)["step"] <= step:
+                    kept.append(line)
+            except (ValueError, KeyError, TypeError):
+                continue
+        atomic_write_text(file, "".join(line + "\n" for line in kept))
+
+    # ------------------------------------------------------------------ logs
+    def record(self, event: StepRecord | EvalRecord) -> None:
+        line = json.dumps(event.to_json())
+        (self._pending if isinstance(event, StepRecord) else self._pending_evals).append(line)
+
+    def flush(self) -> None:
+        for name, pending in ((METRICS, self._pending), (EVALS, self._pending_evals)):
+            if pending:
+                with open(self.path / name, "a", encoding="utf-8") as handle:
+                    handle.write("".join(line + "\n" for line in pending))
+                pending.clear()
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        return _read_jsonl(self.path / METRICS)
+
+    def read_evals(self) -> list[dict[str, Any]]:
+        return _read_jsonl(self.path / EVALS)
+
+    def write_summary(self, summary: Mapping[str, Any]) -> None:
+        atomic_write_text(self.path / SUMMARY, json.dumps(summary, indent=2) + "\n")
+
+
+def _read_jsonl(file: Path) -> list[dict[str, Any]]:
+    if not file.exists():
+        return []
+    out = []
+    for line in file.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out
+
+
+@dataclass
+class RunOutcome:
+    """How a call to :func:`train_run` ended."""
+
+    status: str                  # "completed", "stopped" (interrupted; resumable) or "diverged"
+    summary: dict[str, Any]
+    message: str = ""
+
+
+def train_run(run: RunDir, trainer: Trainer, until_step: int, *,
+              should_stop: Callable[[], bool] = lambda: False,
+              on_event: Callable[[StepRecord | EvalRecord], None] = lambda event: None) -> RunOutcome:
+    """Train ``trainer`` to ``until_step`` updates, logging to and checkpointing ``run``.
+
+    Checkpoints every ``train.checkpoint_every`` steps and when it ends or is stopped; a diverged
+    run keeps its last good checkpoint (the update that went non-finite is never applied or saved).
+    """
+    every = trainer.spec.train.checkpoint_every
+    last_step = last_eval = None
+    status, message = "completed", ""
+    if trainer.step < until_step:
+        trainer.warm_up()
+    if not run.has_checkpoint:  # so that even a run that fails at once has a good state to return to
+        run.save_checkpoint(trainer)
+    try:
+        for event in trainer.events(until_step, should_stop):
+            run.record(event)
+            on_event(event)
+            if isinstance(event, StepRecord):
+                last_step = event
+                if every and event.step % every == 0:
+                    run.save_checkpoint(trainer)
+            else:
+                last_eval = event
+        if trainer.step < until_step:
+            status = "stopped"
+        run.save_checkpoint(trainer)
+    except TrainingDiverged as exc:
+        run.flush()
+        status = "diverged"
+        message = f"training stopped: {exc}; the last good checkpoint (step {_checkpoint_step(run)}) is kept"
+    summary = make_summary(run, trainer, until_step, status, last_step, last_eval)
+    run.write_summary(summary)
+    return RunOutcome(status, summary, message)
+
+
+def _checkpoint_step(run: RunDir) -> int:
+    with np.load(run.path / CHECKPOINT, allow_pickle=False) as data:
+        return int(data["step"])
+
+
+def make_summary(run: RunDir, trainer: Trainer, until_step: int, status: str,
+                 last_step: StepRecord | None, last_eval: EvalRecord | None) -> dict[str, Any]:
+    task = trainer.task
+    baseline = task.baseline()
+    if last_step is None:
+        metrics = run.read_metrics()
+        last = metrics[-1] if metrics else None
+    else:
+        last = last_step.to_json()
+    return {
+        "run_dir": str(run.path),
+        "name": trainer.spec.name,
+        "status": status,
+        "step": trainer.step,
+        "steps": until_step,
+        "task": task.kind,
+        "cell": trainer.spec.model.cell,
+        "parameters": trainer.model.num_parameters,
+        "final": None if last is None else {k: last[k] for k in ("loss", "accuracy", "grad_norm", "clipped")},
+        "eval": None if last_eval is None else {"step": last_eval.step, "loss": last_eval.loss,
+                                                 "accuracy": last_eval.accuracy},
+        "baseline": None if baseline is None else {"name": baseline.name, "loss": baseline.loss,
+                                                   "accuracy": baseline.accuracy},
+        "seconds": round(trainer.elapsed, 3),
+        "steps_per_second": round(trainer.step / trainer.elapsed, 2) if trainer.elapsed > 0 else None,
+    }
+
+

@@ -1,0 +1,156 @@
+"""The training loop: one optimizer update per step, as a generator of events.
+
+Every batch is a pure function of ``(seed, step)`` and the weights are seeded from ``seed``, so the
+same spec on the same machine gives the same metrics bit for bit, and a resumed run continues
+exactly where a checkpoint left it. Stream tasks (``task.stream``) carry the recurrent state from
+one step to the next (detached: the gradient stops at the window boundary); ``train.truncate = k``
+also cuts it every k steps inside a window, so the state is carried across chunks of k.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from .losses import LOSSES, LossResult
+from .model import SequenceModel
+from .optim import clip_gradients, make_optimizer
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or the gradient became NaN or Inf; the update was not applied."""
+
+    def __init__(self, step: int, what: str) -> None:
+        self.step = step
+        super().__init__(f"{what} became non-finite at step {step}")
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One training step, as written to ``metrics.jsonl``."""
+
+    step: int            # updates done so far (1 for the first)
+    loss: float
+    accuracy: float | None
+    grad_norm: float     # global norm of the gradient before clipping
+    clipped: bool
+    time: float          # seconds of training so far (across resumes)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class EvalRecord:
+    """The held-out batch's loss after ``step`` updates, as written to ``evals.jsonl``."""
+
+    step: int
+    loss: float
+    accuracy: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Trainer:
+    """Owns the model, the optimizer and the step counter of one experiment."""
+
+    def __init__(self, spec, task=None) -> None:
+        self.spec = spec
+        self.task = task if task is not None else spec.make_task()
+        self.model = SequenceModel(spec.model, self.task.input_size, self.task.output_size, seed=spec.seed)
+        self.optimizer = make_optimizer(spec.train.optimizer, self.model.parameters(), spec.train)
+        self.loss_fn = LOSSES[self.task.loss]
+        self.step = 0              # updates done
+        self.elapsed = 0.0         # seconds spent in train_step, across resumes
+        self.carried: Any = None   # stream tasks: the state the next window starts from
+        self._eval_batch = None
+
+    # ------------------------------------------------------------------ one step
+    def compute(self, batch, state: Any = None) -> tuple[LossResult, Any, Any]:
+        """Forward and loss on a batch: (loss result, final state, trace)."""
+        outputs, state_n, trace = self.model.forward(batch.x, state)
+        return self.loss_fn(outputs, batch.y, batch.mask), state_n, trace
+
+    def train_step(self) -> StepRecord:
+        """One update on batch number ``self.step``; raises :class:`TrainingDiverged` (weights untouched)."""
+        started = time.perf_counter()
+        t = self.spec.train
+        batch = self.task.batch(t.batch_size, self.step, self.spec.seed)
+        state = self.carried if self.task.stream else None
+        result, state_n, trace = self.compute(batch, state)
+        if not np.isfinite(result.loss):
+            raise TrainingDiverged(self.step + 1, "the loss")
+        grads = self.model.backward(trace, result.grad, truncate=t.truncate or None)
+        params = self.model.parameters()
+        grads = {name: grads[name] for name in params}
+        norm, clipped = clip_gradients(grads, t.clip_value, t.clip_norm)
+        if not np.isfinite(norm):
+            raise TrainingDiverged(self.step + 1, "the gradient norm")
+        self.optimizer.step(params, grads)
+        if self.task.stream:
+            self.carried = state_n
+        self.step += 1
+        self.elapsed += time.perf_counter() - started
+        return StepRecord(self.step, result.loss, result.accuracy, norm, clipped, self.elapsed)
+
+    def warm_up(self) -> None:
+        """Load (or compile) the kernels with one forward and backward pass that changes nothing,
+        so the first step's time -- and steps/s -- measures training, not the JIT."""
+        batch = self.task.batch(1 if not self.task.stream else self.spec.train.batch_size, self.step, self.spec.seed)
+        result, _, trace = self.compute(batch, self.carried if self.task.stream else None)
+        self.model.backward(trace, result.grad, truncate=self.spec.train.truncate or None)
+
+    def evaluate(self) -> EvalRecord:
+        """Loss (and accuracy) on the fixed held-out batch, from a zero state."""
+        if self._eval_batch is None:
+            self._eval_batch = self.task.eval_batch(self.spec.train.eval_batch_size, self.spec.seed)
+        result, _, _ = self.compute(self._eval_batch)
+        return EvalRecord(self.step, result.loss, result.accuracy)
+
+    def events(self, until_step: int, should_stop: Callable[[], bool] = lambda: False
+               ) -> Iterator[StepRecord | EvalRecord]:
+        """Train up to ``until_step`` updates, yielding each step and each evaluation.
+
+        Stops early (between steps, never inside one) when ``should_stop()`` is true.
+        """
+        every = self.spec.train.eval_every
+        while self.step < until_step and not should_stop():
+            record = self.train_step()
+            yield record
+            if every and record.step % every == 0 and record.step < until_step:
+                yield self.evaluate()
+        if self.step >= until_step:
+            yield self.evaluate()
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """Everything a resumed run needs, as named arrays (no pickle): weights, optimizer, carried state."""
+        out = {f"param/{k}": v for k, v in self.model.parameters().items()}
+        out.update({f"optim/{k}": v for k, v in self.optimizer.state_arrays().items()})
+        out["step"] = np.array(self.step, np.int64)
+        out["elapsed"] = np.array(self.elapsed, np.float64)
+        if self.carried is not None:
+            h, c = self.carried if isinstance(self.carried, tuple) else (self.carried, None)
+            out["carried/h"] = h
+            if c is not None:
+                out["carried/c"] = c
+        return out
+
+    def load_state_arrays(self, arrays) -> None:
+        """Restore what :meth:`state_arrays` saved; ValueError naming the first inconsistency."""
+        params = {k[len("param/"):]: arrays[k] for k in arrays if k.startswith("param/")}
+        self.model.load_state_dict(params)
+        self.optimizer = make_optimizer(self.spec.train.optimizer, self.model.parameters(), self.spec.train)
+        self.optimizer.load_state_arrays({k[len("optim/"):]: arrays[k] for k in arrays if k.startswith("optim/")})
+        self.step = int(arrays["step"])
+        self.elapsed = float(arrays["elapsed"])
+        if "carried/h" in arrays:
+            h = np.array(arrays["carried/h"], self.model.dtype)
+            self.carried = (h, np.array(arrays["carried/c"], self.model.dtype)) if "carried/c" in arrays else h
+        else:
+            self.carried = None

@@ -1,0 +1,335 @@
+"""rnnlab.analysis: step Jacobians, their norms, gradient norms and per-step weight gradients.
+
+The Jacobians are checked against central finite differences of the layers' own forward pass
+(float64 kernels): one cell step for J_t, several steps for the chained products, so the time
+order and the direction convention are checked, not just the algebra. The per-step weight
+gradients are checked against backward()'s d weight_hh.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rnnlab import analysis
+
+from conftest import make_layer
+
+T, B, I, H = 6, 3, 4, 3
+EPS = 1e-6
+
+# (mode, nonlinearity, bias, num_layers, bidirectional): every cell, with and without bias,
+# stacked and bidirectional
+CONFIGS = [
+    ("RNN", "tanh", True, 2, True),
+    ("RNN", "relu", True, 2, True),
+    ("RNN", "tanh", False, 1, False),
+    ("RNN", "relu", False, 2, False),
+    ("LSTM", "tanh", True, 2, True),
+    ("LSTM", "tanh", False, 1, True),
+    ("GRU", "tanh", True, 2, True),
+    ("GRU", "tanh", False, 2, False),
+]
+IDS = [f"{m}-{nl}-{'bias' if bias else 'nobias'}-l{L}{'-bi' if bi else ''}" for m, nl, bias, L, bi in CONFIGS]
+
+
+def _setup(mode, nonlinearity, bias, num_layers, bidirectional, seed=0, steps=T, batch=B):
+    """A float64 layer with weights large enough to make the cells non-trivial, and its trace."""
+    layer = make_layer(mode, I, H, num_layers=num_layers, bidirectional=bidirectional,
+                       nonlinearity=nonlinearity, bias=bias, seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    # scale the default init up (uniform(+-1/sqrt(H)) is tame) so gates and saturation vary
+    layer.load_state_dict({k: 2.0 * v for k, v in layer.state_dict().items()})
+    D = 2 if bidirectional else 1
+    x = rng.standard_normal((steps, batch, I))
+    shape = (num_layers * D, batch, H)
+    h0 = 0.5 * rng.standard_normal(shape)
+    state = (h0, 0.5 * rng.standard_normal(shape)) if mode == "LSTM" else h0
+    y, state_n, trace = layer.forward(x, state)
+    return layer, x, state, trace
+
+
+def _single(layer, lyr, direction):
+    """A one-layer, unidirectional copy of (layer lyr, direction) of ``layer``: runs that cell alone."""
+    sfx = f"_l{lyr}" + ("_reverse" if direction else "")
+    params = {k.replace(sfx, "_l0"): v for k, v in layer.state_dict().items() if k.endswith(sfx)}
+    in_size = params["weight_ih_l0"].shape[1]
+    kwargs = dict(bias=layer.bias, dtype="float64")
+    if layer.mode == "RNN":
+        kwargs["nonlinearity"] = layer.nonlinearity
+    cell = type(layer)(in_size, H, **kwargs)
+    cell.load_state_dict(params)
+    return cell
+
+
+def _layer_input(trace, x, lyr):
+    """The sequence layer ``lyr`` read, natural order: x, or the layer below's outputs."""
+    if lyr == 0:
+        return x
+    return np.concatenate([trace.get("h", lyr - 1, d) for d in range(trace.num_directions)], axis=2)
+
+
+def _state_at(trace, state0, lyr, direction, t, b):
+    """s = h (or [h; c]) after the cell has seen natural position t; t = -1 means the initial state."""
+    k = lyr * trace.num_directions + direction
+    lstm = trace.mode == "LSTM"
+    if t == -1:
+        parts = [state0[0][k, b], state0[1][k, b]] if lstm else [state0[k, b]]
+    else:
+        parts = [trace.get("h", lyr, direction)[t, b]]
+        if lstm:
+            parts.append(trace.get("c", lyr, direction)[t, b])
+    return np.concatenate(parts)
+
+
+def _run_cell(cell, seq, s, mode):
+    """Run a single-layer copy over seq (T', 1, I) from state s (S,); return the final state (S,)."""
+    if mode == "LSTM":
+        h, c = s[:H].reshape(1, 1, H), s[H:].reshape(1, 1, H)
+        _, (h_n, c_n), _ = cell.forward(seq, (h.copy(), c.copy()))
+        return np.concatenate([h_n[0, 0], c_n[0, 0]])
+    _, h_n, _ = cell.forward(seq, s.reshape(1, 1, H).copy())
+    return h_n[0, 0]
+
+
+def _fd_jacobian(fn, s):
+    """Central finite differences of fn: R^S -> R^S at s, shape (S, S)."""
+    cols = []
+    for j in range(s.size):
+        e = np.zeros_like(s)
+        e[j] = EPS
+        cols.append((fn(s + e) - fn(s - e)) / (2 * EPS))
+    return np.stack(cols, axis=1)
+
+
+def _rel(a, b):
+    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
+
+
+def _chain(jac, direction, t_from, t_to):
+    """d s_{t_to} / d s_{t_from} from step_jacobians' output, via the documented chaining rule."""
+    steps = range(t_from + 1, t_to + 1) if direction == 0 else range(t_from - 1, t_to - 1, -1)
+    prod = np.eye(jac.shape[1])
+    for t in steps:  # each later-processed step multiplies on the left
+        prod = jac[t] @ prod
+    return prod
+
+
+# ------------------------------------------------------------------------------------------------
+# step_jacobians
+# ------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("config", CONFIGS, ids=IDS)
+def test_step_jacobians_match_finite_differences(config):
+    mode = config[0]
+    layer, x, state0, trace = _setup(*config)
+    D = trace.num_directions
+    targets = {(trace.num_layers - 1, D - 1), (0, 0)}  # the top layer's last direction, and (0, 0)
+    b = 1
+    for lyr, direction in sorted(targets):
+        cell = _single(layer, lyr, direction)
+        seq = _layer_input(trace, x, lyr)
+        jac = analysis.step_jacobians(trace, lyr, direction, b)
+        S = 2 * H if mode == "LSTM" else H
+        assert jac.shape == (T, S, S) and jac.dtype == np.float64
+        assert S == analysis.state_size(trace)
+        for t in range(T):
+            prev_t = (t - 1 if direction == 0 else t + 1)
+            if prev_t in (-1, T):
+                prev_t = -1  # the first processed step reads the initial state
+            s_prev = _state_at(trace, state0, lyr, direction, prev_t, b)
+            x_t = seq[t : t + 1, b : b + 1]
+            # the copy reproduces the recorded step
+            np.testing.assert_allclose(_run_cell(cell, x_t, s_prev, mode),
+                                       _state_at(trace, state0, lyr, direction, t, b), rtol=0, atol=1e-12)
+            fd = _fd_jacobian(lambda s: _run_cell(cell, x_t, s, mode), s_prev)
+            assert _rel(jac[t], fd) < 1e-6, (lyr, direction, t)
+
+
+@pytest.mark.parametrize("mode,nonlinearity", [("RNN", "tanh"), ("RNN", "relu"), ("LSTM", "tanh"), ("GRU", "tanh")])
+def test_jacobian_products_match_multi_step_finite_differences(mode, nonlinearity):
+    """J_{t_to} ... J_{t_from+1} (in processing order) = d s_{t_to} / d s_{t_from} over several steps."""
+    layer, x, state0, trace = _setup(mode, nonlinearity, True, 2, True, seed=3)
+    b = 2
+    for lyr in (0, 1):
+        seq = _layer_input(trace, x, lyr)
+        for direction in (0, 1):
+            cell = _single(layer, lyr, direction)
+            jac = analysis.step_jacobians(trace, lyr, direction, b)
+            # (t_from, t_to) in natural time, t_from = -1 meaning the initial state; the chain
+            # runs in processing order, so for direction 1 t_to < t_from
+            spans = [(1, 4), (-1, T - 1)] if direction == 0 else [(4, 1), (-1, 0)]
+            for t_from, t_to in spans:
+                if direction == 0:
+                    sub = seq[t_from + 1 : t_to + 1, b : b + 1]
+                    chain = _chain(jac, 0, t_from, t_to)
+                else:
+                    start = T if t_from == -1 else t_from
+                    sub = seq[t_to:start, b : b + 1][::-1].copy()  # processing order for the copy
+                    chain = _chain(jac, 1, start, t_to)
+                s_from = _state_at(trace, state0, lyr, direction, t_from, b)
+                fd = _fd_jacobian(lambda s: _run_cell(cell, sub, s, mode), s_from)
+                assert _rel(chain, fd) < 1e-6, (lyr, direction, t_from, t_to)
+
+
+def test_step_jacobians_bad_arguments():
+    _, _, _, trace = _setup("GRU", "tanh", True, 1, False)
+    with pytest.raises(ValueError, match="layer"):
+        analysis.step_jacobians(trace, layer=1)
+    with pytest.raises(ValueError, match="direction"):
+        analysis.step_jacobians(trace, direction=1)
+    with pytest.raises(ValueError, match="batch"):
+        analysis.step_jacobians(trace, b=B)
+    with pytest.raises(ValueError, match="Trace"):
+        analysis.step_jacobians({"h": 1})
+
+
+# ------------------------------------------------------------------------------------------------
+# jacobian_norms
+# ------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("mode", ["RNN", "LSTM", "GRU"])
+def test_jacobian_norms_products_run_back_in_processing_order(mode):
+    layer, x, state0, trace = _setup(mode, "tanh", True, 2, True)
+    out = analysis.jacobian_norms(trace, b=1)
+    assert set(out) == {"norm", "product", "chain"}
+    norm, product = out["norm"], out["product"]
+    assert norm.shape == product.shape == (4, T)
+    for lyr in range(2):
+        for direction in range(2):
+            k = lyr * 2 + direction
+            jac = analysis.step_jacobians(trace, lyr, direction, b=1)
+            np.testing.assert_allclose(norm[k], [np.linalg.norm(j, 2) for j in jac], rtol=1e-12)
+            for t in range(T):
+                after = norm[k, t + 1 :] if direction == 0 else norm[k, :t]
+                np.testing.assert_allclose(product[k, t], np.prod(after), rtol=1e-12)
+            last = T - 1 if direction == 0 else 0
+            assert product[k, last] == 1.0
+            # the bound it stands for: ||d s_last / d s_t|| <= product[k, t]
+            for t in range(T):
+                chain = _chain(jac, direction, t, last)
+                assert np.linalg.norm(chain, 2) <= product[k, t] * (1 + 1e-12)
+
+
+def test_small_recurrent_weights_make_the_bound_vanish_geometrically():
+    """The point of the view: a tanh RNN whose W_hh is small has ||J_t|| <= ||W_hh|| < 1, so the
+    bound on ||d h_T / d h_t|| shrinks geometrically toward early t -- and the real gradient, which
+    only enters at the last step here, shrinks with it (and stays under the bound)."""
+    steps = 30
+    layer = make_layer("RNN", I, 8, seed=0)
+    params = layer.state_dict()
+    params["weight_hh_l0"] *= 0.3
+    layer.load_state_dict(params)
+    w_norm = np.linalg.norm(params["weight_hh_l0"], 2)
+    assert w_norm < 0.5
+    x = np.random.default_rng(0).standard_normal((steps, 1, I))
+    y, _, trace = layer.forward(x)
+    out = analysis.jacobian_norms(trace)
+    norm, product = out["norm"][0], out["product"][0]
+    assert np.all(norm <= w_norm + 1e-12)
+    # geometric: each step further back multiplies the bound by at most ||W_hh||
+    assert np.all(product[:-1] <= product[1:] * w_norm + 1e-300)
+    assert product[0] < w_norm ** (steps - 1) * (1 + 1e-9) < 1e-8
+    # the loss reads only the last output: dL/dh_t decays toward early t and obeys the bound
+    dy = np.zeros_like(y)
+    dy[-1] = 1.0
+    layer.backward(trace, dy)
+    g = analysis.gradient_norms(trace)[0]
+    assert np.all(g <= product * g[-1] * (1 + 1e-9))
+    assert g[0] < 1e-8 * g[-1]
+    assert np.all(np.diff(g) > 0)
+
+
+# ------------------------------------------------------------------------------------------------
+# gradient_norms
+# ------------------------------------------------------------------------------------------------
+
+def test_gradient_norms_match_the_recorded_dh():
+    layer, x, state0, trace = _setup("LSTM", "tanh", True, 2, True)
+    with pytest.raises(ValueError, match="backward"):
+        analysis.gradient_norms(trace)
+    with pytest.raises(ValueError, match="backward"):
+        analysis.step_weight_grads(trace)
+    dy = np.random.default_rng(5).standard_normal((T, B, 2 * H))
+    layer.backward(trace, dy)
+    g = analysis.gradient_norms(trace)
+    assert g.shape == (4, T) and g.dtype == np.float64
+    dh = trace["dh"]
+    np.testing.assert_allclose(g, np.linalg.norm(dh.reshape(4, T, -1), axis=2), rtol=1e-12)
+    np.testing.assert_allclose(g[3, 2], np.linalg.norm(trace.get("dh", 1, 1)[2]), rtol=1e-12)
+
+
+# ------------------------------------------------------------------------------------------------
+# step_weight_grads
+# ------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("truncate", [None, 3], ids=["full", "trunc3"])
+@pytest.mark.parametrize("config", CONFIGS, ids=IDS)
+def test_step_weight_grads_sum_to_backward(config, truncate):
+    mode = config[0]
+    steps = 8  # not a multiple of 3: a short last chunk
+    layer, x, state0, trace = _setup(*config, steps=steps)
+    D = trace.num_directions
+    dy = np.random.default_rng(7).standard_normal((steps, B, D * H))
+    grads = layer.backward(trace, dy, dstate=None, truncate=truncate)
+    G = {"RNN": 1, "LSTM": 4, "GRU": 3}[mode]
+    for lyr in range(trace.num_layers):
+        for direction in range(D):
+            sfx = f"_l{lyr}" + ("_reverse" if direction else "")
+            per_step = analysis.step_weight_grads(trace, lyr, direction, truncate=truncate)
+            assert per_step.shape == (steps, G * H, H) and per_step.dtype == np.float64
+            np.testing.assert_allclose(per_step.sum(axis=0), grads["weight_hh" + sfx], rtol=1e-10, atol=1e-13)
+            # the first processed step reads h0 = the initial state: its contribution is not zero
+            first = 0 if direction == 0 else steps - 1
+            assert np.abs(per_step[first]).max() > 0
+
+
+def test_step_weight_grads_lstm_truncation_matters_and_dc_n():
+    """For LSTM the truncation rule is rebuilt here: the wrong truncate gives the wrong sum, and a
+    final-cell-state gradient passed to backward must be passed here too."""
+    layer, x, state0, trace = _setup("LSTM", "tanh", True, 1, True, steps=8)
+    rng = np.random.default_rng(11)
+    dy = rng.standard_normal((8, B, 2 * H))
+    dc_n = rng.standard_normal((2, B, H))
+    grads = layer.backward(trace, dy, dstate=(None, dc_n), truncate=3)
+    for direction, name in enumerate(["weight_hh_l0", "weight_hh_l0_reverse"]):
+        good = analysis.step_weight_grads(trace, 0, direction, truncate=3, dc_n=dc_n[direction])
+        np.testing.assert_allclose(good.sum(axis=0), grads[name], rtol=1e-10, atol=1e-13)
+        wrong_cut = analysis.step_weight_grads(trace, 0, direction, truncate=None, dc_n=dc_n[direction])
+        no_dc = analysis.step_weight_grads(trace, 0, direction, truncate=3, dc_n=None)
+        from_trace = analysis.step_weight_grads(trace, 0, direction)  # defaults: what backward ran with
+        np.testing.assert_array_equal(from_trace, good)
+        assert not np.allclose(wrong_cut.sum(axis=0), grads[name], rtol=1e-6)
+        assert not np.allclose(no_dc.sum(axis=0), grads[name], rtol=1e-6)
+    with pytest.raises(ValueError, match="dc_n"):
+        analysis.step_weight_grads(trace, truncate=3, dc_n=np.zeros((B + 1, H)))
+    with pytest.raises(ValueError, match="truncate"):
+        analysis.step_weight_grads(trace, truncate=0)
+
+
+def test_float32_traces_are_cast_up():
+    layer = make_layer("GRU", I, H, dtype="float32", seed=0)
+    x = np.random.default_rng(0).standard_normal((T, B, I)).astype(np.float32)
+    y, _, trace = layer.forward(x)
+    grads = layer.backward(trace, np.ones_like(y))
+    assert analysis.step_jacobians(trace).dtype == np.float64
+    per_step = analysis.step_weight_grads(trace)
+    assert per_step.dtype == np.float64
+    np.testing.assert_allclose(per_step.sum(axis=0), grads["weight_hh_l0"], rtol=1e-4, atol=1e-6)
+
+
+def test_jacobian_chain_is_the_norm_of_the_actual_product():
+    """``chain`` is ||d s_last / d s_t||: the exact curve that ``product`` only bounds."""
+    for bidirectional in (False, True):
+        layer, x, state0, trace = _setup("GRU", "tanh", True, 1, bidirectional, steps=6)
+        out = analysis.jacobian_norms(trace)
+        for direction in range(2 if bidirectional else 1):
+            jac = analysis.step_jacobians(trace, 0, direction)
+            for t in range(6):
+                later = range(t + 1, 6) if direction == 0 else range(t - 1, -1, -1)
+                acc = np.eye(jac.shape[1])
+                for s in later:  # d s_last / d s_t = J_last @ ... @ J_(next after t)
+                    acc = jac[s] @ acc
+                expect = np.linalg.norm(acc, 2)
+                assert out["chain"][direction, t] == pytest.approx(expect, rel=1e-10)
+                assert out["chain"][direction, t] <= out["product"][direction, t] * (1 + 1e-10)

@@ -1,0 +1,175 @@
+"""`rnnlab presets | train | bptt | trace | sample`: outputs, run directories, exit codes, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rnnlab import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(capsys, *args):
+    code = cli.main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line_error(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_presets_json_lists_every_preset(capsys):
+    code, out, _ = run(capsys, "presets", "--json")
+    assert code == 0
+    rows = json.loads(out)
+    assert rows[0]["name"] == "hello"
+    assert {"adding-rnn", "adding-lstm", "copy", "sine", "mackey-glass", "text"} <= {r["name"] for r in rows}
+    code, out, _ = run(capsys, "presets")
+    assert code == 0 and "adding-lstm" in out
+
+
+def test_train_writes_a_run_directory_and_resume_extends_it(capsys, tmp_path):
+    out_dir = tmp_path / "run"
+    code, out, err = run(capsys, "train", "hello", "--steps", "30", "--seed", "4", "--out", out_dir, "--json")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["status"] == "completed" and summary["step"] == 30 and summary["baseline"]["name"]
+    for name in ("spec.toml", "metrics.jsonl", "evals.jsonl", "checkpoint.npz", "summary.json"):
+        assert (out_dir / name).is_file(), name
+    metrics = [json.loads(line) for line in (out_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in metrics] == list(range(1, 31))
+    assert set(metrics[0]) == {"step", "loss", "accuracy", "grad_norm", "clipped", "time"}
+    assert "seed = 4" in (out_dir / "spec.toml").read_text()
+
+    code, out, err = run(capsys, "train", "--resume", out_dir, "--steps", "45", "--json")
+    assert code == 0, err
+    assert json.loads(out)["step"] == 45
+    metrics = (out_dir / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(m)["step"] for m in metrics] == list(range(1, 46))
+    assert "steps = 45" in (out_dir / "spec.toml").read_text()
+
+
+def test_train_table_output_names_the_baseline(capsys, tmp_path):
+    code, out, err = run(capsys, "train", "adding-rnn", "--steps", "2", "--out", tmp_path / "r")
+    assert code == 0, err
+    assert "predict 1" in out and "held-out" in out
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["train", "nope"], ["unknown preset 'nope'", "hello"]),
+        (["train", "{dir}/bad.toml"], ["not valid TOML"]),
+        (["train", "{dir}/field.toml"], ["train.optimizer", "adam"]),
+        (["train", "{dir}/ragged.toml"], ["ragged.csv", "line 3"]),
+        (["train", "--resume", "{dir}"], ["not a run directory"]),
+        (["train", "--resume", "{dir}/missing"], ["no such run directory"]),
+        (["train", "hello", "--resume", "{dir}"], ["either"]),
+        (["train", "hello", "--steps", "0"], ["--steps"]),
+        (["bptt", "{dir}/bad.toml"], ["not valid TOML"]),
+        (["trace", "hello", "--out", "{dir}/trace.txt"], [".npz"]),
+        (["trace", "hello", "--out", "{dir}/no/such/trace.npz"], ["no such directory"]),
+        (["sample", "{dir}"], ["not a run directory"]),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, args, words):
+    (tmp_path / "bad.toml").write_text("[train\n")
+    (tmp_path / "field.toml").write_text('[train]\noptimizer = "adamw"\n')
+    (tmp_path / "ragged.csv").write_text("a,b\n1,2\n3\n")
+    (tmp_path / "ragged.toml").write_text('[task]\nkind = "series"\npath = "ragged.csv"\nlength = 1\n')
+    code, out, err = run(capsys, *[a.format(dir=tmp_path) for a in args])
+    assert code == 2
+    line = one_line_error(err)
+    for word in words:
+        assert word in line
+    assert out == ""
+
+
+def test_bptt_shows_the_vanishing_curve(capsys):
+    code, out, err = run(capsys, "bptt", "adding-rnn", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    stream = data["streams"][0]
+    assert data["steps"] == len(stream["grad_norm"]) == 100
+    assert stream["grad_norm"][0] < 1e-6 * stream["grad_norm"][-1]
+    assert stream["jacobian_product"][-1] == 1.0 and stream["jacobian_chain"][-1] == 1.0
+    code, out, _ = run(capsys, "bptt", "hello")
+    assert code == 0 and "||dL/dh_t||" in out and "||dL/dh_1|| / ||dL/dh_T||" in out
+
+
+def test_trace_exports_every_record(capsys, tmp_path):
+    path = tmp_path / "t.npz"
+    code, out, err = run(capsys, "trace", "hello", "--out", path, "--json")
+    assert code == 0, err
+    with np.load(path, allow_pickle=False) as data:
+        for name in ("h", "c", "i", "f", "g", "o", "dh", "x", "y", "mask", "outputs"):
+            assert name in data.files, name
+        assert data["f"].shape == (1, 4, 1, 16)  # (layers * directions, T, B, H)
+        meta = json.loads(str(data["meta"]))
+    assert meta["cell"] == "lstm"
+
+
+def test_sample_generates_from_a_trained_character_model(capsys, tmp_path):
+    run_dir = tmp_path / "hello"
+    assert run(capsys, "train", "hello", "--out", run_dir)[0] == 0
+    code, out, err = run(capsys, "sample", run_dir, "--prime", "h", "--length", "4", "--temperature", "0.01")
+    assert code == 0, err
+    assert out.strip() == "hello"
+    code, _, err = run(capsys, "sample", run_dir, "--prime", "x")
+    assert code == 2 and "'x'" in one_line_error(err)
+    sine_dir = tmp_path / "sine"
+    assert run(capsys, "train", "sine", "--steps", "1", "--out", sine_dir)[0] == 0
+    code, _, err = run(capsys, "sample", sine_dir)
+    assert code == 2 and "not a character model" in one_line_error(err)
+
+
+def test_nan_loss_exits_1_and_keeps_the_checkpoint(capsys, tmp_path):
+    spec = tmp_path / "boom.toml"
+    spec.write_text('[task]\nkind = "sine"\n[model]\ncell = "rnn"\nnonlinearity = "relu"\nhidden_size = 8\n'
+                    '[train]\nsteps = 50\noptimizer = "sgd"\nmomentum = 0.0\nlearning_rate = 10.0\nclip_norm = 0.0\n')
+    code, _, err = run(capsys, "train", spec, "--out", tmp_path / "r")
+    assert code == 1
+    assert "non-finite" in err and "is kept" in err
+    assert (tmp_path / "r" / "checkpoint.npz").is_file()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_stops_cleanly_and_resume_continues(tmp_path):
+    """SIGINT mid-run: exit 130, a consistent run directory, and --resume finishes it."""
+    out_dir = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "rnnlab.cli", "train", "text", "--steps", "100000", "--out", str(out_dir)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    metrics = out_dir / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # wait until training is under way (checkpoint at step 0 written)
+        if (out_dir / "checkpoint.npz").exists():
+            break
+        time.sleep(0.1)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "--resume" in err and "Traceback" not in err
+    with np.load(out_dir / "checkpoint.npz") as ckpt:
+        stopped_at = int(ckpt["step"])
+    assert stopped_at > 0
+    steps = [json.loads(line)["step"] for line in metrics.read_text().splitlines()]
+    assert steps == list(range(1, stopped_at + 1))
+    code = cli.main(["train", "--resume", str(out_dir), "--steps", str(stopped_at + 3), "--json"])
+    assert code == 0
+    steps = [json.loads(line)["step"] for line in metrics.read_text().splitlines()]
+    assert steps == list(range(1, stopped_at + 4))

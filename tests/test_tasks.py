@@ -1,0 +1,609 @@
+"""Tasks and data: batch layout, determinism, targets, baselines, validation and file loaders."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rnnlab.data import (REQUIRED, SAMPLE_DIR, TASKS, Batch, MackeyGlassTask, Task, load_series, load_text,
+                         mackey_glass, make_task, task_fields)
+from rnnlab.errors import DataError, SpecError
+
+ROOT = Path(__file__).resolve().parent.parent
+SHAKESPEARE = SAMPLE_DIR / "tiny-shakespeare.txt"
+
+#: One configuration per kind (with the options a kind requires).
+CONFIGS = {
+    "hello": {},
+    "text": {"path": "tiny-shakespeare.txt"},
+    "adding": {"length": 20},
+    "copy": {"delay": 5},
+    "sine": {"length": 30, "noise": 0.1},
+    "mackey-glass": {"length": 40},
+    "parity": {"length": 12, "min_length": 4},
+    "counting": {"max_count": 5},
+    "series": {"path": "example-series.csv", "length": 30},
+}
+KINDS = list(CONFIGS)
+
+
+@pytest.fixture(scope="module")
+def tasks() -> dict[str, Task]:
+    return {kind: make_task(kind, opts) for kind, opts in CONFIGS.items()}
+
+
+def same(a: Batch, b: Batch) -> bool:
+    return all(np.array_equal(getattr(a, k), getattr(b, k)) for k in ("x", "y", "mask", "lengths"))
+
+
+def spec_error(kind, options, base_dir=None) -> SpecError:
+    with pytest.raises(SpecError) as info:
+        make_task(kind, options, base_dir)
+    return info.value
+
+
+def data_error(fn, *args, **kwargs) -> str:
+    with pytest.raises(DataError) as info:
+        fn(*args, **kwargs)
+    msg = str(info.value)
+    assert "\n" not in msg and "Traceback" not in msg
+    return msg
+
+
+# ---- every task: layout, determinism, display, options -----------------------------------------
+
+def test_registry_lists_every_kind_in_order():
+    assert list(TASKS) == ["hello", "text", "adding", "copy", "sine", "mackey-glass", "parity", "counting", "series"]
+    assert set(CONFIGS) == set(TASKS)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_batch_shapes_and_dtypes(tasks, kind):
+    task = tasks[kind]
+    B = 5
+    for batch in (task.batch(B, 3, 11), task.eval_batch(B, 11)):
+        T = task.length
+        assert batch.x.shape == (T, B, task.input_size) and batch.x.dtype == np.float64
+        assert batch.mask.shape == (T, B) and batch.mask.dtype == np.bool_
+        assert batch.lengths.shape == (B,) and batch.lengths.dtype == np.int64
+        assert (batch.T, batch.B) == (T, B)
+        assert np.isfinite(batch.x).all()
+        if task.loss == "xent":
+            assert batch.y.shape == (T, B) and batch.y.dtype == np.int64
+            assert len(task.vocab) == task.output_size
+            assert batch.y.min() >= 0 and batch.y.max() < task.output_size
+        else:
+            assert task.loss == "mse" and task.vocab is None
+            assert batch.y.shape == (T, B, task.output_size) and batch.y.dtype == np.float64
+            assert np.isfinite(batch.y).all()
+        assert batch.mask.any(axis=0).all(), "every sequence has a step that counts"
+        assert (batch.y[~batch.mask] == 0).all(), "targets are 0 where they do not count"
+        assert ((batch.lengths >= 1) & (batch.lengths <= T)).all()
+        assert task.mode in ("many-to-many", "many-to-one", "one-to-many")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_batches_are_deterministic_and_eval_is_held_apart(tasks, kind):
+    task = tasks[kind]
+    a, again = task.batch(6, 7, 3), task.batch(6, 7, 3)
+    assert same(a, again)
+    assert same(task.eval_batch(6, 3), task.eval_batch(6, 3))
+    if kind == "hello":  # one fixed word: nothing random
+        return
+    assert not same(a, task.batch(6, 8, 3)), "another step gives another batch"
+    assert not same(a, task.batch(6, 7, 4)), "another seed gives another batch"
+    ev = task.eval_batch(6, 3)
+    assert not any(same(ev, task.batch(6, s, 3)) for s in range(5))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_tokens_describe_and_baseline(tasks, kind):
+    task = tasks[kind]
+    batch = task.batch(3, 0, 0)
+    for b in range(3):
+        inputs, targets = task.input_tokens(batch, b), task.target_tokens(batch, b)
+        assert len(inputs) == len(targets) == task.length
+        assert all(isinstance(s, str) and 0 < len(s) <= 8 for s in inputs)
+        assert all((s == "") == (not m) for s, m in zip(targets, batch.mask[:, b]))
+    line = task.describe()
+    assert line and "\n" not in line and line.startswith(kind)
+    base = task.baseline()
+    assert base is not None and base.loss > 0 and math.isfinite(base.loss)
+    assert (base.accuracy is None) == (task.loss == "mse")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_options_round_trip_to_an_equal_task(tasks, kind):
+    task = tasks[kind]
+    opts = task.options()
+    assert list(opts) == list(task_fields(kind))
+    assert all(isinstance(v, (bool, int, float, str)) for v in opts.values())  # TOML-writable
+    again = make_task(kind, opts, base_dir="/nonexistent")  # paths are absolute: base_dir unused
+    assert again == task and hash(again) == hash(task)
+    assert same(again.batch(4, 2, 9), task.batch(4, 2, 9))
+    assert same(again.eval_batch(4, 9), task.eval_batch(4, 9))
+    assert make_task(kind, {"kind": kind, **opts}) == task  # a whole [task] table is accepted
+
+
+def test_task_fields_declare_defaults_and_help():
+    for kind in TASKS:
+        fields = task_fields(kind)
+        assert all(isinstance(h, str) and h for _, h in fields.values())
+    assert task_fields("text")["path"][0] is REQUIRED and task_fields("series")["path"][0] is REQUIRED
+    assert task_fields("adding") == {"length": (50, task_fields("adding")["length"][1])}
+    assert task_fields("copy")["delay"][0] == 10
+    assert task_fields("parity")["min_length"][0] is None  # derived: = length
+    assert make_task("parity", {"length": 7}).min_length == 7
+    assert make_task("counting", {"max_count": 5}).length == 6
+    assert make_task("hello").options() == {"text": "hello"}
+
+
+def test_batch_arguments_are_checked(tasks):
+    for args in [(0, 0, 0), (2, -1, 0), (2, 0, -1), (True, 0, 0), (2.0, 0, 0)]:
+        with pytest.raises(ValueError):
+            tasks["adding"].batch(*args)
+
+
+# ---- hello and text ---------------------------------------------------------------------------
+
+def test_hello_is_min_char_rnn():
+    task = make_task("hello")
+    assert task.vocab == ("h", "e", "l", "o") and task.length == 4
+    batch = task.batch(3, 0, 0)
+    assert task.decode(batch.x[:, 1].argmax(-1)) == "hell"
+    assert task.decode(batch.y[:, 2]) == "ello"
+    assert task.input_tokens(batch) == list("hell") and task.target_tokens(batch) == list("ello")
+    assert task.baseline().loss == pytest.approx(math.log(4))
+
+
+@given(st.text(alphabet="helo", min_size=2, max_size=30))
+def test_sequence_from_text_round_trips(text):
+    task = make_task("hello")
+    assert task.decode(task.encode(text)) == text
+    seq = task.sequence_from_text(text)
+    assert seq.x.shape == (len(text) - 1, 1, 4) and seq.mask.all() and seq.lengths.tolist() == [len(text) - 1]
+    assert task.decode(seq.x[:, 0].argmax(-1)) == text[:-1]
+    assert task.decode(seq.y[:, 0]) == text[1:]
+
+
+def test_unknown_characters_and_short_sequences_are_data_errors():
+    task = make_task("hello")
+    msg = data_error(task.encode, "hellx")
+    assert "'x'" in msg and "position 4" in msg
+    assert "position 1" in data_error(task.sequence_from_text, "h!llo")
+    assert "at least 2" in data_error(task.sequence_from_text, "h")
+    text = make_task("text", {"path": "tiny-shakespeare.txt"})
+    assert text.decode(text.encode("Speak, speak.\n")) == "Speak, speak.\n"
+    assert "position 3" in data_error(text.sequence_from_text, "abc@")
+
+
+def test_text_vocab_baseline_and_display():
+    task = make_task("text", {"path": "tiny-shakespeare.txt", "length": 16})
+    raw = SHAKESPEARE.read_text(encoding="utf-8")
+    assert task.chars == tuple(sorted(set(raw))) and task.output_size == len(task.chars)
+    assert "⏎" in task.vocab and "␣" in task.vocab  # newline and space shown visibly
+    split = len(raw) - len(raw) // 10  # the last tenth is held out
+    counts = Counter(raw[:split])
+    p = np.array(list(counts.values())) / split
+    base = task.baseline()
+    assert base.name == "unigram" and base.loss == pytest.approx(float(-(p * np.log(p)).sum()), rel=1e-12)
+    assert base.accuracy == pytest.approx(max(counts.values()) / split)
+
+
+def test_text_streams_continue_each_other():
+    task = make_task("text", {"path": "tiny-shakespeare.txt", "length": 16})
+    assert task.stream
+    raw = SHAKESPEARE.read_text(encoding="utf-8")
+    train = raw[: len(raw) - len(raw) // 10]
+    B, T = 4, 16
+    windows = [task.batch(B, s, 5) for s in range(3)]
+    for b in range(B):
+        ids = [w.x[:, b].argmax(-1) for w in windows]
+        for s in range(2):  # window s+1 starts where window s's input ended, i.e. at its last target
+            assert ids[s + 1][0] == windows[s].y[-1, b]
+            assert np.array_equal(ids[s][1:], windows[s].y[:-1, b])
+        stream = task.decode(np.concatenate(ids))
+        assert stream in train + train[: 3 * T]  # a contiguous (possibly wrapped) piece of the training text
+    starts = [train.index(task.decode(windows[0].x[:, b].argmax(-1))) for b in range(B)]
+    gaps = np.diff(sorted(starts))
+    assert (abs(gaps - len(train) // B) <= 1).all() or len(set(starts)) < B  # evenly spaced streams
+    far = task.batch(B, 10**6, 5)  # far past the end: wraps around
+    assert far.x.shape == (T, B, task.input_size)
+
+
+def test_text_eval_comes_from_the_held_out_tail():
+    task = make_task("text", {"path": "tiny-shakespeare.txt", "length": 30})
+    raw = SHAKESPEARE.read_text(encoding="utf-8")
+    tail = raw[len(raw) - len(raw) // 10:]
+    ev = task.eval_batch(8, 0)
+    for b in range(8):
+        assert task.decode(ev.x[:, b].argmax(-1)) + task.decode(ev.y[-1:, b]) in tail
+
+
+# ---- synthetic tasks ---------------------------------------------------------------------------
+
+@given(length=st.integers(2, 80), seed=st.integers(0, 2**32), step=st.integers(0, 10**6))
+def test_adding_targets_and_markers(length, seed, step):
+    task = make_task("adding", {"length": length})
+    batch = task.batch(8, step, seed)
+    values, markers = batch.x[..., 0], batch.x[..., 1]
+    half = length // 2
+    assert ((values >= 0) & (values < 1)).all()
+    assert (markers[:half].sum(axis=0) == 1).all() and (markers[half:].sum(axis=0) == 1).all()
+    assert np.allclose(batch.y[-1, :, 0], (values * markers).sum(axis=0))
+    assert batch.mask[-1].all() and batch.mask.sum() == 8
+    assert task.input_tokens(batch).count("*") == 0
+    assert sum(tok.endswith("*") for tok in task.input_tokens(batch)) == 2
+
+
+def test_adding_baseline_matches_monte_carlo():
+    task = make_task("adding", {"length": 4})
+    y = task.batch(200_000, 0, 0).y[-1, :, 0]
+    assert task.baseline().loss == 1 / 6
+    assert np.mean((y - 1.0) ** 2) == pytest.approx(1 / 6, abs=3e-3)
+
+
+def test_copy_layout_targets_and_baseline():
+    delay = 7
+    task = make_task("copy", {"delay": delay})
+    T = delay + 20
+    assert task.length == T and (task.input_size, task.output_size) == (10, 9)
+    batch = task.batch(16, 0, 0)
+    ids = batch.x.argmax(-1)
+    assert np.array_equal(batch.x.sum(-1), np.ones((T, 16)))  # one-hot
+    symbols = ids[:10]
+    assert ((symbols >= 1) & (symbols <= 8)).all()
+    assert (ids[10:10 + delay - 1] == 0).all() and (ids[10 + delay - 1] == 9).all() and (ids[10 + delay:] == 0).all()
+    assert (batch.y[:delay + 10] == 0).all() and np.array_equal(batch.y[delay + 10:], symbols)
+    assert batch.mask.all()
+    # The memoryless predictor: certain blank before the recall window, uniform over 1..8 inside it.
+    probs = np.zeros((T, 9))
+    probs[:delay + 10, 0] = 1.0
+    probs[delay + 10:, 1:] = 1 / 8
+    loss = -np.log(probs[np.arange(T)[:, None], batch.y]).mean()
+    base = task.baseline()
+    assert base.loss == pytest.approx(10 * math.log(8) / (delay + 20)) and loss == pytest.approx(base.loss)
+    assert base.accuracy == pytest.approx((delay + 10 + 10 / 8) / T)
+    assert task.input_tokens(batch)[10 + delay - 1] == "▶"
+
+
+@given(length=st.integers(1, 40), data=st.data())
+def test_parity_targets_and_variable_length_masks(length, data):
+    min_length = data.draw(st.integers(1, length))
+    seed = data.draw(st.integers(0, 2**32))
+    task = make_task("parity", {"length": length, "min_length": min_length})
+    batch = task.batch(16, 0, seed)
+    bits, B = batch.x[..., 0], 16
+    assert ((batch.lengths >= min_length) & (batch.lengths <= length)).all()
+    assert np.array_equal(batch.mask.sum(axis=0), np.ones(B))
+    for b in range(B):
+        n = int(batch.lengths[b])
+        assert batch.mask[n - 1, b]
+        assert batch.y[n - 1, b] == int(bits[:n, b].sum()) % 2
+        assert (bits[n:, b] == 0).all()
+        tokens = task.input_tokens(batch, b)
+        assert tokens[n:] == ["·"] * (length - n) and set(tokens[:n]) <= {"0", "1"}
+
+
+def test_parity_lengths_vary_over_the_whole_range():
+    batch = make_task("parity", {"length": 10, "min_length": 3}).batch(500, 0, 0)
+    assert set(batch.lengths.tolist()) == set(range(3, 11))
+    assert make_task("parity", {"length": 10}).batch(50, 0, 0).lengths.tolist() == [10] * 50
+    assert make_task("parity").baseline().loss == pytest.approx(math.log(2))
+
+
+def test_counting_targets_and_baseline():
+    task = make_task("counting", {"max_count": 6, "length": 9})
+    batch = task.batch(2000, 0, 0)
+    assert (batch.x[1:] == 0).all() and np.array_equal(batch.x[0].sum(-1), np.ones(2000))
+    k = batch.x[0].argmax(-1) + 1
+    for b in range(20):
+        assert batch.y[:, b].tolist() == list(range(1, k[b] + 1)) + [0] * (9 - k[b])
+        assert task.target_tokens(batch, b)[: k[b]] == [str(i) for i in range(1, k[b] + 1)]
+    assert set(k.tolist()) == set(range(1, 7))
+    # The input-free predictor's loss on a big batch matches the analytic baseline.
+    p_count = np.clip((6 - np.arange(9)) / 6, 0, 1)
+    p_target = np.where(batch.y == 0, 1 - p_count[:, None], p_count[:, None])
+    assert -np.log(p_target).mean() == pytest.approx(task.baseline().loss, abs=0.02)
+    assert task.input_tokens(batch, 0)[0] == str(k[0]) and task.input_tokens(batch, 0)[1:] == ["·"] * 8
+
+
+def test_sine_targets_and_persistence_baseline():
+    clean = make_task("sine", {"length": 20, "min_period": 10.0, "max_period": 12.0})
+    batch = clean.batch(20_000, 0, 0)
+    assert np.array_equal(batch.x[1:], batch.y[:-1])  # y_t is the value at t+1
+    assert np.abs(batch.x).max() <= 1.0
+    mc = np.mean((batch.y - batch.x) ** 2)
+    assert clean.baseline().loss == pytest.approx(mc, rel=0.01)
+    fixed = make_task("sine", {"min_period": 16.0, "max_period": 16.0})
+    assert fixed.baseline().loss == pytest.approx(1 - math.cos(2 * math.pi / 16))
+    noisy = make_task("sine", {"length": 20, "noise": 0.3, "min_period": 10.0, "max_period": 12.0})
+    nb = noisy.batch(20_000, 0, 0)
+    assert np.std(nb.x[1:] - nb.y[:-1]) == pytest.approx(0.3, rel=0.02)  # noise on inputs, clean targets
+    assert noisy.baseline().loss == pytest.approx(clean.baseline().loss + 0.09)
+    assert noisy.baseline().loss == pytest.approx(np.mean((nb.y - nb.x) ** 2), rel=0.01)
+
+
+# ---- Mackey-Glass ------------------------------------------------------------------------------
+
+def test_mackey_glass_matches_reservoirpy():
+    # Numbers printed by reservoirpy 0.3.12: reservoirpy.datasets.mackey_glass(...)[:, 0]
+    x = mackey_glass(2000)
+    assert x.shape == (2000,) and x.dtype == np.float64
+    expected = [1.2, 1.1354969068838492, 1.057359724580625, 0.4675952944832385, 0.454855039044518,
+                1.2987879341478634, 1.0832410908936039, 1.0470591740109891, 0.5228837023051724]
+    np.testing.assert_allclose(x[[0, 1, 2, 17, 18, 100, 500, 1000, 1999]], expected, rtol=1e-12)
+    assert x.min() == pytest.approx(0.39826336179707894) and x.max() == pytest.approx(1.3301130170114106)
+    y = mackey_glass(300, tau=30, seed=42, h=0.5)
+    np.testing.assert_allclose(y[[0, 1, 50, 299]], [1.2, 1.1529392471402098, 0.4178617460032238,
+                                                    1.2418050219538015], rtol=1e-12)
+    z = mackey_glass(100, tau=0)  # no delay: plain RK4 decay dx/dt = -0.1 x
+    np.testing.assert_allclose(z[[0, 1, 99]], [1.2, 1.085805, 6.02101584202189e-05], rtol=1e-12)
+
+
+def test_mackey_glass_solves_the_delay_equation():
+    def rate(xt, xd):
+        return -0.1 * xt + 0.2 * xd / (1 + xd**10)
+
+    residuals = {}
+    for h in (1.0, 0.1):
+        lag = round(17 / h)
+        x = mackey_glass(round(3000 / h), h=h)
+        i = np.arange(round(200 / h), len(x) - 1)
+        slope = (x[i + 1] - x[i - 1]) / (2 * h)
+        residuals[h] = np.abs(slope - rate(x[i], x[i - lag])).max() / np.abs(slope).max()
+    assert residuals[0.1] < 0.05 and residuals[0.1] < residuals[1.0] / 5  # converges as h shrinks
+
+
+def test_mackey_glass_determinism_history_and_errors():
+    assert np.array_equal(mackey_glass(500, seed=3), mackey_glass(500, seed=3))
+    assert not np.array_equal(mackey_glass(500, seed=3), mackey_glass(500, seed=4))
+    assert np.array_equal(mackey_glass(500, seed=np.random.default_rng(3)), mackey_glass(500, seed=3))
+    x = mackey_glass(1000)
+    assert np.isfinite(x).all() and 0.3 < x.min() and x.max() < 1.4
+    past = np.linspace(0.5, 1.0, 30)
+    assert np.array_equal(mackey_glass(50, history=past), mackey_glass(50, history=past[-17:]))
+    with pytest.raises(ValueError):
+        mackey_glass(10, history=np.ones(5))
+    with pytest.raises(ValueError):
+        mackey_glass(-1)
+
+
+def test_mackey_glass_task_windows_are_scaled_and_forecast_the_next_step():
+    task = make_task("mackey-glass", {"length": 25})
+    batch = task.batch(64, 0, 0)
+    assert np.array_equal(batch.x[1:], batch.y[:-1])
+    series = mackey_glass(MackeyGlassTask.WARMUP + MackeyGlassTask.N_STEPS)[MackeyGlassTask.WARMUP:]
+    lo, hi = series.min(), series.max()
+    assert (task.series_min, task.series_max) == (lo, hi)
+    scaled = 2 * (series - lo) / (hi - lo) - 1
+    first = batch.x[:, 0, 0]
+    start = int(np.argmin(np.abs(scaled - first[0])))
+    assert np.allclose(scaled[start:start + 25], first)
+    assert -1 <= batch.x.min() and batch.x.max() <= 1
+    ev = task.eval_batch(64, 0)
+    split = len(scaled) - len(scaled) // 10
+    assert all(np.isin(ev.x[:, b, 0], scaled[split:]).all() for b in range(64))
+    base = task.baseline()
+    assert base.loss == pytest.approx(np.mean(np.diff(scaled[:split]) ** 2))
+    noisy = make_task("mackey-glass", {"length": 25, "noise": 0.05})
+    assert noisy.baseline().loss == pytest.approx(base.loss + 0.0025)
+
+
+# ---- series ------------------------------------------------------------------------------------
+
+def test_series_csv_and_npy_samples_agree_and_standardize():
+    csv_task = make_task("series", {"path": "example-series.csv", "length": 20})
+    npy_task = make_task("series", {"path": "example-series.npy", "length": 20})
+    assert csv_task.input_size == csv_task.output_size == 2
+    assert same(csv_task.batch(4, 1, 2), npy_task.batch(4, 1, 2))
+    raw = np.load(SAMPLE_DIR / "example-series.npy")
+    split = len(raw) - len(raw) // 10
+    z = (raw - raw[:split].mean(0)) / raw[:split].std(0)
+    batch = csv_task.batch(4, 1, 2)
+    assert np.array_equal(batch.x[1:], batch.y[:-1])
+    assert any(np.allclose(z[o:o + 20], batch.x[:, 0]) for o in range(len(z) - 20))
+    assert csv_task.baseline().loss == pytest.approx(np.mean(np.diff(z[:split], axis=0) ** 2))
+    plain = make_task("series", {"path": "example-series.csv", "length": 20, "standardize": False})
+    pb = plain.batch(4, 1, 2)
+    assert any(np.allclose(raw[o:o + 20], pb.x[:, 0]) for o in range(len(raw) - 20))
+
+
+def test_series_holds_out_the_last_tenth(tmp_path):
+    data = np.arange(1000, dtype=np.float64)[:, None] * [1.0, -1.0]
+    np.save(tmp_path / "ramp.npy", data)
+    task = make_task("series", {"path": "ramp.npy", "length": 10, "standardize": False}, tmp_path)
+    assert task.options()["path"] == str(tmp_path / "ramp.npy")
+    assert all(task.batch(32, s, 0).y.max() < 900 for s in range(5))
+    ev = task.eval_batch(32, 0)
+    assert ev.x[..., 0].min() >= 900
+    small = make_task("series", {"path": "ramp.npy", "length": 200}, tmp_path)  # tail 100 < 201: no hold-out
+    assert small.batch(4, 0, 0).x.shape == (200, 4, 2)
+
+
+# ---- make_task validation ----------------------------------------------------------------------
+
+def test_unknown_kind_and_field():
+    err = spec_error("lstm-magic", {})
+    assert err.field == "task.kind" and "lstm-magic" in str(err) and "hello, text, adding" in str(err)
+    err = spec_error(3, {})
+    assert err.field == "task.kind" and "expected a task name, got an integer (3)" in str(err)
+    err = spec_error("adding", {"lenght": 10})
+    assert err.field == "task.lenght" and "allowed: length" in str(err)
+    with pytest.raises(SpecError, match="task.kind"):
+        task_fields("nope")
+    assert spec_error("adding", {"kind": "copy"}).field == "task.kind"
+
+
+@pytest.mark.parametrize("kind, options, field, words", [
+    ("adding", {"length": True}, "task.length", "integer"),
+    ("adding", {"length": 10.0}, "task.length", "integer"),
+    ("adding", {"length": "50"}, "task.length", "integer"),
+    ("sine", {"noise": False}, "task.noise", "number"),
+    ("sine", {"noise": "0.1"}, "task.noise", "number"),
+    ("sine", {"noise": float("nan")}, "task.noise", "finite"),
+    ("series", {"path": "example-series.csv", "standardize": 1}, "task.standardize", "true or false"),
+    ("hello", {"text": 5}, "task.text", "string"),
+    ("text", {"path": 5}, "task.path", "path"),
+    ("adding", {"length": 1}, "task.length", "between 2 and 100000, got 1"),
+    ("copy", {"delay": 0}, "task.delay", "between 1 and"),
+    ("sine", {"noise": -0.5}, "task.noise", "between 0 and 10"),
+    ("sine", {"min_period": 1.0}, "task.min_period", "between 2"),
+    ("sine", {"min_period": 20.0, "max_period": 10.0}, "task.min_period", "<= max_period (10.0), got 20.0"),
+    ("sine", {"min_period": 40.0}, "task.min_period", "<= max_period (32.0)"),
+    ("parity", {"length": 5, "min_length": 6}, "task.min_length", "<= length"),
+    ("counting", {"max_count": 8, "length": 8}, "task.length", ">= max_count + 1"),
+    ("mackey-glass", {"tau": 0}, "task.tau", "between 1"),
+    ("hello", {"text": "h"}, "task.text", "at least 2"),
+    ("text", {}, "task.path", "missing"),
+    ("series", {"length": 10}, "task.path", "missing"),
+])
+def test_bad_values_name_the_field(kind, options, field, words):
+    err = spec_error(kind, options)
+    assert err.field == field and words in str(err) and str(err).startswith(field)
+
+
+def test_paths_resolve_against_base_dir_then_sample_data(tmp_path):
+    (tmp_path / "mine.txt").write_text("abcabcabc" * 10, encoding="utf-8")
+    task = make_task("text", {"path": "mine.txt", "length": 5}, tmp_path)
+    assert task.options()["path"] == str(tmp_path / "mine.txt") and task.chars == ("a", "b", "c")
+    # a file of the same name next to the spec wins over the sample
+    (tmp_path / "tiny-shakespeare.txt").write_text("xyz" * 20, encoding="utf-8")
+    assert make_task("text", {"path": "tiny-shakespeare.txt", "length": 5}, tmp_path).chars == ("x", "y", "z")
+    sample = make_task("text", {"path": "tiny-shakespeare.txt"}, tmp_path / "elsewhere")
+    assert sample.options()["path"] == str(SHAKESPEARE)
+    msg = data_error(make_task, "text", {"path": "missing.txt"}, tmp_path)
+    assert str(tmp_path / "missing.txt") in msg and "no such file" in msg
+    assert (ROOT / "sample_data" / "tiny-shakespeare.txt").exists()  # the top-level link
+
+
+# ---- loaders -----------------------------------------------------------------------------------
+
+def test_text_loader_errors(tmp_path):
+    assert "no such file" in data_error(load_text, tmp_path / "nope.txt")
+    assert "is a directory" in data_error(load_text, tmp_path)
+    (tmp_path / "notes.md").write_text("hello")
+    assert ".txt" in data_error(load_text, tmp_path / "notes.md")
+    (tmp_path / "latin1.txt").write_bytes("caf".encode() + b"\xe9 au lait")
+    msg = data_error(load_text, tmp_path / "latin1.txt")
+    assert "UTF-8" in msg and "byte 3" in msg and str(tmp_path / "latin1.txt") in msg
+    (tmp_path / "empty.txt").write_bytes(b"")
+    assert "empty" in data_error(load_text, tmp_path / "empty.txt")
+    (tmp_path / "wide.txt").write_text("".join(chr(0x100 + i) for i in range(300)), encoding="utf-8")
+    assert "300 distinct characters" in data_error(load_text, tmp_path / "wide.txt")
+    (tmp_path / "short.txt").write_text("hi there")
+    msg = data_error(make_task, "text", {"path": str(tmp_path / "short.txt"), "length": 25})
+    assert "8 characters" in msg and "26" in msg
+    (tmp_path / "dos.txt").write_bytes(b"\xef\xbb\xbfone\r\ntwo\r\n")
+    assert load_text(tmp_path / "dos.txt") == "one\ntwo\n"  # BOM dropped, CRLF read as LF
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_csv_loader_reads_headers_blank_lines_and_delimiters(tmp_path):
+    a = load_series(write(tmp_path, "a.csv", "time,value\n1,2\n\n3,4.5\n-1e3,0\n"))
+    assert a.shape == (3, 2) and a.dtype == np.float64 and a[2, 0] == -1000.0
+    assert load_series(write(tmp_path, "b.csv", "1\n2\n3\n")).shape == (3, 1)
+    assert load_series(write(tmp_path, "c.csv", "x\ty\n1\t2\n3\t4\n")).tolist() == [[1, 2], [3, 4]]
+    assert load_series(write(tmp_path, "d.csv", "x;y\n1;2\n")).tolist() == [[1, 2]]
+
+
+@pytest.mark.parametrize("text, words", [
+    ("a,b\n1,2\n3,4\n5,6\n7,8\n9,10\n1,2,3\n", "line 7 has 3 fields, expected 2"),
+    ("a,b\n1,2\n3,abc\n", "line 3, column 2 ('b'): 'abc' is not a number"),
+    ("1,2\n3,abc\n", "line 2, column 2: 'abc' is not a number"),
+    ("1,2\n3,\n", "line 2, column 2 is empty"),
+    ("a,b\n1,2\nnan,4\n", "line 3, column 1 ('a'): 'nan' is not finite"),
+    ("1,2\n3,inf\n", "line 2, column 2: 'inf' is not finite"),
+    ("", "empty"),
+    ("\n\n  \n", "empty"),
+    ("a,b\n", "header line but no data rows"),
+])
+def test_csv_loader_errors(tmp_path, text, words):
+    path = write(tmp_path, "data.csv", text)
+    msg = data_error(load_series, path)
+    assert words in msg and msg.startswith(str(path))
+
+
+def test_series_loader_rows_and_extensions(tmp_path):
+    path = write(tmp_path, "few.csv", "1\n2\n3\n")
+    assert "has 3 rows, needs at least 10" in data_error(load_series, path, min_rows=10)
+    msg = data_error(make_task, "series", {"path": str(path), "length": 5})
+    assert "3 rows" in msg and "length = 5" in msg
+    np.save(tmp_path / "wide.npy", np.zeros((3, 100)))
+    assert "transposed" in data_error(make_task, "series", {"path": str(tmp_path / "wide.npy"), "length": 5})
+    msg = data_error(load_series, write(tmp_path, "data.txt", "1\n2\n"))
+    assert ".csv or .npy" in msg
+    assert "is a directory" in data_error(load_series, tmp_path)
+    assert "no such file" in data_error(load_series, tmp_path / "nope.csv")
+    (tmp_path / "bad.csv").write_bytes(b"1,2\n3,\xff\n")
+    assert "not valid UTF-8 (byte 6: 0xff)" in data_error(load_series, tmp_path / "bad.csv")
+
+
+def test_npy_loader(tmp_path):
+    np.save(tmp_path / "one.npy", np.arange(5, dtype=np.int32))
+    one = load_series(tmp_path / "one.npy")
+    assert one.shape == (5, 1) and one.dtype == np.float64
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+    assert "pickled data is never loaded" in data_error(load_series, tmp_path / "obj.npy")
+    (tmp_path / "junk.npy").write_bytes(b"this is not an npy file at all" * 4)
+    assert "not a .npy file (no NumPy header)" in data_error(load_series, tmp_path / "junk.npy")
+    good = (tmp_path / "one.npy").read_bytes()
+    (tmp_path / "cut.npy").write_bytes(good[: len(good) - 7])
+    assert "is truncated" in data_error(load_series, tmp_path / "cut.npy")
+    (tmp_path / "huge.npy").write_bytes(good.replace(b"(5,)", b"(10000000000000,)"))
+    assert "is truncated" in data_error(load_series, tmp_path / "huge.npy")  # nothing allocated
+    (tmp_path / "hdr.npy").write_bytes(good.replace(b"'shape'", b"'shape\n"))
+    assert "damaged header" in data_error(load_series, tmp_path / "hdr.npy")
+    np.save(tmp_path / "cube.npy", np.zeros((2, 3, 4)))
+    assert "shape (2, 3, 4)" in data_error(load_series, tmp_path / "cube.npy")
+    np.save(tmp_path / "cplx.npy", np.zeros(4, dtype=complex))
+    assert "complex128" in data_error(load_series, tmp_path / "cplx.npy")
+    np.save(tmp_path / "text.npy", np.array(["a", "b"]))
+    assert "dtype <U1" in data_error(load_series, tmp_path / "text.npy")
+    bad = np.ones((4, 2))
+    bad[2, 1] = np.inf
+    np.save(tmp_path / "inf.npy", bad)
+    assert "element [2, 1] is not finite (inf)" in data_error(load_series, tmp_path / "inf.npy")
+    np.save(tmp_path / "none.npy", np.zeros((0, 3)))
+    assert "empty" in data_error(load_series, tmp_path / "none.npy")
+    np.savez(tmp_path / "arch.npz", a=np.ones(3))
+    os.replace(tmp_path / "arch.npz", tmp_path / "arch.npy")
+    assert ".npz archive" in data_error(load_series, tmp_path / "arch.npy")
+
+
+def test_sample_data_files():
+    text = load_text(SHAKESPEARE)
+    assert 35_000 < len(text) < 45_000 and text.startswith("First Citizen:\n") and text.endswith("\n")
+    series = load_series(SAMPLE_DIR / "example-series.csv")
+    assert series.shape == (240, 2)
+    assert np.array_equal(series, load_series(SAMPLE_DIR / "example-series.npy"))
+    assert (SAMPLE_DIR / "README.txt").exists()
+
+
+def test_data_package_imports_no_ui():
+    code = ("import sys, json, rnnlab.data; "
+            "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('rich', 'textual', 'typer'))))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_utf8_error_offsets_count_the_byte_order_mark(tmp_path):
+    (tmp_path / "bom.txt").write_bytes(b"\xef\xbb\xbfab\xff")
+    assert "byte 5: 0xff" in data_error(load_text, tmp_path / "bom.txt")

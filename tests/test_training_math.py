@@ -1,0 +1,154 @@
+"""Losses, optimizers and clipping: the arithmetic under every training step."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rnnlab.train import clip_gradients, cross_entropy, global_norm, mean_squared_error
+from rnnlab.train.optim import SGD, Adagrad, Adam, RMSprop
+
+
+
+def _numeric_grad(f, x, eps=1e-6):
+    g = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        old = x[idx]
+        x[idx] = old + eps
+        up = f(x)
+        x[idx] = old - eps
+        down = f(x)
+        x[idx] = old
+        g[idx] = (up - down) / (2 * eps)
+    return g
+
+
+def test_cross_entropy_value_gradient_and_accuracy():
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((5, 3, 4))
+    targets = rng.integers(0, 4, (5, 3))
+    mask = rng.random((5, 3)) > 0.3
+    result = cross_entropy(logits, targets, mask)
+    # the definition, step by step
+    logp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    picked = np.take_along_axis(logp, targets[..., None], -1)[..., 0]
+    assert result.loss == pytest.approx(-(picked * mask).sum() / mask.sum(), rel=1e-12)
+    assert result.accuracy == pytest.approx(((logits.argmax(-1) == targets) & mask).sum() / mask.sum())
+    numeric = _numeric_grad(lambda z: cross_entropy(z, targets, mask).loss, logits.copy())
+    np.testing.assert_allclose(result.grad, numeric, atol=1e-8)
+    assert np.all(result.grad[~mask] == 0)  # masked steps never contribute
+
+
+def test_cross_entropy_is_stable_for_huge_logits():
+    logits = np.array([[[1000.0, 0.0, -1000.0]]])
+    result = cross_entropy(logits, np.array([[0]]), np.ones((1, 1), bool))
+    assert result.loss == pytest.approx(0.0, abs=1e-12)
+    assert np.isfinite(result.grad).all()
+
+
+def test_mean_squared_error_value_and_gradient():
+    rng = np.random.default_rng(1)
+    out, target = rng.standard_normal((6, 2, 3)), rng.standard_normal((6, 2, 3))
+    mask = np.zeros((6, 2), bool)
+    mask[-1] = True  # many-to-one: only the last step counts
+    result = mean_squared_error(out, target, mask)
+    assert result.loss == pytest.approx(((out[-1] - target[-1]) ** 2).mean(), rel=1e-12)
+    assert result.accuracy is None
+    numeric = _numeric_grad(lambda z: mean_squared_error(z, target, mask).loss, out.copy())
+    np.testing.assert_allclose(result.grad, numeric, atol=1e-8)
+
+
+def _run(opt_cls, steps=5, **kwargs):
+    rng = np.random.default_rng(2)
+    p = {"w": rng.standard_normal(4)}
+    grads = [{"w": rng.standard_normal(4)} for _ in range(steps)]
+    opt = opt_cls(p, **kwargs)
+    for g in grads:
+        opt.step(p, g)
+    return p["w"], grads
+
+
+def test_sgd_momentum_matches_torch_rule():
+    w, grads = _run(SGD, learning_rate=0.1, momentum=0.9)
+    expect = np.random.default_rng(2).standard_normal(4)
+    v = None
+    for g in grads:
+        v = g["w"].copy() if v is None else 0.9 * v + g["w"]
+        expect = expect - 0.1 * v
+    np.testing.assert_allclose(w, expect, rtol=1e-14)
+
+
+def test_adam_matches_its_definition():
+    w, grads = _run(Adam, learning_rate=0.01, beta1=0.9, beta2=0.999, eps=1e-8)
+    expect = np.random.default_rng(2).standard_normal(4)
+    m = v = 0
+    for t, g in enumerate(grads, 1):
+        m = 0.9 * m + 0.1 * g["w"]
+        v = 0.999 * v + 0.001 * g["w"] ** 2
+        expect = expect - 0.01 * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
+    np.testing.assert_allclose(w, expect, rtol=1e-12)
+
+
+def test_adagrad_and_rmsprop_match_their_definitions():
+    w, grads = _run(Adagrad, learning_rate=0.1, eps=1e-10)
+    expect, G = np.random.default_rng(2).standard_normal(4), 0
+    for g in grads:
+        G = G + g["w"] ** 2
+        expect = expect - 0.1 * g["w"] / (np.sqrt(G) + 1e-10)
+    np.testing.assert_allclose(w, expect, rtol=1e-12)
+
+    w, grads = _run(RMSprop, learning_rate=0.01, alpha=0.9, eps=1e-8)
+    expect, s = np.random.default_rng(2).standard_normal(4), 0
+    for g in grads:
+        s = 0.9 * s + 0.1 * g["w"] ** 2
+        expect = expect - 0.01 * g["w"] / (np.sqrt(s) + 1e-8)
+    np.testing.assert_allclose(w, expect, rtol=1e-12)
+
+
+def test_optimizer_state_round_trips_and_continues_identically():
+    rng = np.random.default_rng(3)
+    grads = [{"w": rng.standard_normal(3)} for _ in range(6)]
+    straight = {"w": np.ones(3)}
+    opt = Adam(straight, 0.1)
+    for g in grads:
+        opt.step(straight, g)
+    first = {"w": np.ones(3)}
+    opt1 = Adam(first, 0.1)
+    for g in grads[:3]:
+        opt1.step(first, g)
+    resumed = {"w": first["w"].copy()}
+    opt2 = Adam(resumed, 0.1)
+    opt2.load_state_arrays({k: v.copy() for k, v in opt1.state_arrays().items()})
+    for g in grads[3:]:
+        opt2.step(resumed, g)
+    np.testing.assert_array_equal(resumed["w"], straight["w"])  # bit for bit
+
+
+@settings(max_examples=50)
+@given(st.lists(st.floats(-100, 100), min_size=1, max_size=12), st.floats(0.01, 50))
+def test_clip_by_global_norm_caps_the_norm_and_keeps_direction(values, limit):
+    g = {"a": np.array(values[: len(values) // 2 + 1]), "b": np.array(values[len(values) // 2 + 1:] or [0.0])}
+    before = {k: v.copy() for k, v in g.items()}
+    norm, clipped = clip_gradients(g, clip_norm=limit)
+    assert norm == pytest.approx(global_norm(before))
+    assert global_norm(g) <= limit * (1 + 1e-9)
+    assert clipped == (norm > limit)
+    if clipped:
+        for k in g:  # same direction, only rescaled
+            np.testing.assert_allclose(g[k] * norm / limit, before[k], rtol=1e-9, atol=1e-12)
+    else:
+        for k in g:
+            np.testing.assert_array_equal(g[k], before[k])
+
+
+def test_clip_by_value_then_norm():
+    g = {"a": np.array([10.0, -0.5, -7.0])}
+    norm, clipped = clip_gradients(g, clip_value=1.0)
+    assert clipped and norm == pytest.approx(np.sqrt(100 + 0.25 + 49))
+    np.testing.assert_array_equal(g["a"], [1.0, -0.5, -1.0])
+    norm, clipped = clip_gradients(g, clip_value=1.0, clip_norm=0.5)
+    assert clipped and global_norm(g) == pytest.approx(0.5)
+    g = {"a": np.array([0.1, 0.2])}
+    assert clip_gradients(g, clip_value=1.0, clip_norm=1.0) == (pytest.approx(np.sqrt(0.05)), False)
