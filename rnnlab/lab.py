@@ -13,6 +13,8 @@ No view logic here and no UI imports: views read the Lab's arrays and call its m
 from __future__ import annotations
 
 import json
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,8 +25,8 @@ from . import analysis
 from .data import Batch
 from .errors import RunDirError, UserError
 from .spec import Spec, load_spec
-from .train import RunDir, Trainer
-from .train.rundir import SPEC, atomic_save_npz
+from .train import EvalRecord, RunDir, StepRecord, Trainer, TrainingDiverged, default_run_path
+from .train.rundir import EVALS, METRICS, SPEC, atomic_save_npz, atomic_write_text, make_summary
 
 
 @dataclass(frozen=True)
@@ -52,12 +54,23 @@ def open_target(target: str | Path | None) -> tuple[Spec, RunDir | None]:
 class Lab:
     """An experiment on the bench. See the module docstring for the cursors' meaning."""
 
-    def __init__(self, spec: Spec, run: RunDir | None = None, *, batch: int = 1) -> None:
+    def __init__(self, spec: Spec, run: RunDir | None = None, *, batch: int = 1, trainer: Trainer | None = None) -> None:
         self.spec = spec
         self.run = run
-        self.trainer = Trainer(spec)
-        if run is not None and run.has_checkpoint:
+        self.trainer = trainer if trainer is not None else Trainer(spec)
+        # training history (what the loss and gradient-norm plots draw)
+        self.history: list[StepRecord] = []
+        self.evals: list[EvalRecord] = []
+        if run is not None and run.has_checkpoint and trainer is None:
             run.read_checkpoint(self.trainer)
+            self.history = [StepRecord(**row) for row in run.read_metrics() if row["step"] <= self.trainer.step]
+            self.evals = [EvalRecord(**row) for row in run.read_evals() if row["step"] <= self.trainer.step]
+        # training in a worker thread: every step and every read of the weights holds the lock
+        self.lock = threading.RLock()
+        self.training_status = "idle"  # idle | running | paused | completed | stopped | diverged
+        self.training_message = ""
+        self._pause = threading.Event()
+        self._stop = threading.Event()
         self.task = self.trainer.task
         self.view_batch = batch
         self.sequence_seed = spec.seed
@@ -104,7 +117,8 @@ class Lab:
 
     def refresh(self) -> None:
         """Recompute the forward pass of the bench sequence with the current weights."""
-        result, _, trace = self.trainer.compute(self.sequence)
+        with self.lock:
+            result, _, trace = self.trainer.compute(self.sequence)
         self.trace = trace
         self._loss_grad = result.grad  # dL/d(outputs): where BPTT starts
         self.evaluation = Evaluation(self._outputs_of(trace), result.loss, result.accuracy)
@@ -143,7 +157,8 @@ class Lab:
         """BPTT of the bench sequence's loss; fills ``trace["dh"]`` and puts the BPTT cursor at T."""
         if truncate is not None:
             self.truncate = truncate or None
-        grads = self.model.backward(self.trace, self._loss_grad, truncate=self.truncate)
+        with self.lock:
+            grads = self.model.backward(self.trace, self._loss_grad, truncate=self.truncate)
         self.bptt_cursor = self.steps
         self.grads = grads
         return grads
@@ -165,6 +180,83 @@ class Lab:
     def jacobian_norms(self, b: int = 0) -> dict[str, np.ndarray]:
         """Per step ||d s_t / d s_{t-1}|| and their running products (see :mod:`rnnlab.analysis`)."""
         return analysis.jacobian_norms(self.trace, b=b)
+
+    # ------------------------------------------------------------------ training
+    @property
+    def training(self) -> bool:
+        return self.training_status in ("running", "paused")
+
+    def train(self, until_step: int | None = None, should_stop=lambda: False) -> str:
+        """Train in the calling thread (the TUI calls it from a worker) until ``until_step`` updates
+        (default: the spec's steps, or that many more if they are done), :meth:`stop_training` or
+        ``should_stop()``. :meth:`pause_training` holds it between steps. Returns the final status.
+
+        Each step holds :attr:`lock`, so a view that reads the weights under it never sees half an
+        update. Steps and evaluations are appended to :attr:`history` and :attr:`evals`.
+        """
+        if until_step is None:
+            until_step = self.spec.train.steps
+            if self.trainer.step >= until_step:
+                until_step = self.trainer.step + self.spec.train.steps
+        self._stop.clear()
+        self._pause.clear()
+        self.training_status, self.training_message = "running", ""
+        with self.lock:
+            self.trainer.warm_up()
+        events = self.trainer.events(until_step, lambda: self._stop.is_set() or should_stop())
+        try:
+            while True:
+                if self._pause.is_set() and not (self._stop.is_set() or should_stop()):
+                    self.training_status = "paused"
+                    time.sleep(0.02)
+                    continue
+                self.training_status = "running"
+                with self.lock:
+                    event = next(events, None)
+                if event is None:
+                    break
+                (self.history if isinstance(event, StepRecord) else self.evals).append(event)
+        except TrainingDiverged as exc:
+            self.training_status = "diverged"
+            self.training_message = f"{exc}; the weights before that step are kept"
+            return self.training_status
+        self.training_status = "completed" if self.trainer.step >= until_step else "stopped"
+        return self.training_status
+
+    def pause_training(self) -> None:
+        self._pause.set()
+
+    def resume_training(self) -> None:
+        self._pause.clear()
+
+    def stop_training(self) -> None:
+        self._stop.set()
+        self._pause.clear()
+
+    def reconfigure(self, overrides: dict[str, Any]) -> None:
+        """A changed experiment (``{"model.cell": "gru", "train.learning_rate": 0.01}``): validated
+        first (:class:`~rnnlab.errors.SpecError` names a bad field and nothing changes), then a
+        fresh model, history and bench sequence. The next save makes a new run directory."""
+        if self.training:
+            raise UserError("stop training before changing the experiment")
+        spec = self.spec.with_overrides(overrides)
+        self.__init__(spec, None, batch=self.view_batch)
+
+    def save_run(self, path: str | Path | None = None) -> Path:
+        """Write the run directory (spec, metrics and evals so far, checkpoint, summary): a new one
+        at ``path`` (default ``runs/NAME-TIME``) the first time, the same one after."""
+        with self.lock:
+            if self.run is None:
+                self.run = RunDir.create(Path(path) if path else default_run_path(self.spec), self.spec)
+            run = self.run
+            for name, rows in ((METRICS, self.history), (EVALS, self.evals)):
+                atomic_write_text(run.path / name, "".join(json.dumps(r.to_json()) + "\n" for r in rows))
+            run.save_checkpoint(self.trainer)
+            status = "completed" if self.trainer.step >= self.spec.train.steps else "stopped"
+            run.write_summary(make_summary(run, self.trainer, self.spec.train.steps, status,
+                                           self.history[-1] if self.history else None,
+                                           self.evals[-1] if self.evals else None))
+        return run.path
 
     # ------------------------------------------------------------------ exports
     def trace_arrays(self) -> dict[str, np.ndarray]:

@@ -1,0 +1,132 @@
+"""The Lab: cursors, BPTT stepping, training in a thread, reconfiguring, saving, exporting."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from rnnlab.errors import SpecError, UserError
+from rnnlab.lab import Lab
+from rnnlab.spec import load_preset
+from rnnlab.train import RunDir
+
+
+@pytest.fixture
+def lab():
+    return Lab.open("hello")
+
+
+def test_forward_cursor_moves_and_clamps(lab):
+    assert lab.steps == 4 and lab.cursor == 0
+    assert [lab.step_forward() for _ in range(6)] == [1, 2, 3, 4, 4, 4]
+    assert lab.step_back() == 3
+    assert lab.jump_start() == 0 and lab.jump_end() == 4
+    assert lab.move_to(-5) == 0 and lab.move_to(2) == 2 and lab.move_to(99) == 4
+
+
+def test_revealed_columns_equal_stepping_the_cell_one_step_at_a_time(lab):
+    """The lab shows the whole-sequence trace one column at a time: the same numbers as running
+    the cell step by step with the carried state."""
+    x = lab.sequence.x.astype(np.float32)
+    state = None
+    for t in range(lab.steps):
+        _, state, step_trace = lab.model.rnn.forward(x[t : t + 1], state)
+        np.testing.assert_allclose(step_trace.get("h")[0], lab.trace.get("h")[t], rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(step_trace.get("c")[0], lab.trace.get("c")[t], rtol=1e-6, atol=1e-7)
+
+
+def test_bptt_steps_from_T_down_and_fills_dh(lab):
+    assert lab.bptt_cursor is None
+    assert [lab.bptt_step() for _ in range(5)] == [3, 2, 1, 0, 0]
+    norms = lab.gradient_norms()
+    assert norms.shape == (1, 4) and np.all(norms > 0)
+    lab.regenerate()  # a new sequence invalidates the backward pass
+    assert lab.bptt_cursor is None
+
+
+def test_typed_sequence_and_its_errors(lab):
+    lab.sequence_from_text("hell")
+    assert lab.steps == 3
+    assert lab.task.target_tokens(lab.sequence) == ["e", "l", "l"]
+    with pytest.raises(UserError, match="'z'"):
+        lab.sequence_from_text("hez")
+    assert lab.steps == 3  # unchanged after the error
+    adding = Lab.open("adding-rnn")
+    with pytest.raises(UserError, match="takes no typed text"):
+        adding.sequence_from_text("abc")
+
+
+def test_training_in_a_thread_pauses_resumes_and_stops(lab):
+    lab.reconfigure({"train.steps": 100000})
+    worker = threading.Thread(target=lab.train)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 30
+        while len(lab.history) < 5 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        lab.pause_training()
+        time.sleep(0.2)
+        assert lab.training_status == "paused"
+        paused_at = len(lab.history)
+        time.sleep(0.2)
+        assert len(lab.history) == paused_at  # no step while paused
+        lab.resume_training()
+        while len(lab.history) < paused_at + 5 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(lab.history) >= paused_at + 5
+        with pytest.raises(UserError, match="stop training"):
+            lab.reconfigure({"model.cell": "gru"})
+    finally:
+        lab.stop_training()
+        worker.join(30)
+    assert lab.training_status == "stopped"
+    steps = [r.step for r in lab.history]
+    assert steps == list(range(1, len(steps) + 1))
+    assert lab.trainer.step == steps[-1]
+
+
+def test_training_to_the_end_learns_hello(lab):
+    assert lab.train() == "completed"
+    lab.refresh()
+    assert lab.evaluation.accuracy == 1.0
+    assert lab.evals and lab.evals[-1].step == lab.spec.train.steps
+    # training again continues for another spec.train.steps
+    lab.reconfigure({"train.steps": 10})
+    lab.train()
+    assert lab.trainer.step == 10
+    lab.train()
+    assert lab.trainer.step == 20
+
+
+def test_reconfigure_validates_and_keeps_the_old_experiment_on_error(lab):
+    with pytest.raises(SpecError, match="model.hidden_size"):
+        lab.reconfigure({"model.hidden_size": 0})
+    assert lab.spec.model.hidden_size == 16
+    lab.reconfigure({"model.cell": "gru", "model.hidden_size": 8})
+    assert lab.model.cell == "gru" and lab.trace.get("z").shape == (4, 1, 8)
+
+
+def test_save_run_then_reopen_continues_the_history(lab, tmp_path):
+    lab.reconfigure({"train.steps": 12})
+    lab.train()
+    path = lab.save_run(tmp_path / "run")
+    run = RunDir.open(path)
+    assert [json.loads(line)["step"] for line in (path / "metrics.jsonl").read_text().splitlines()] == list(range(1, 13))
+    reopened = Lab(run.spec, run)
+    assert reopened.trainer.step == 12 and len(reopened.history) == 12
+    for name, value in lab.model.parameters().items():
+        np.testing.assert_array_equal(reopened.model.parameters()[name], value)
+    assert lab.save_run() == path  # the same run the second time
+
+
+def test_export_trace_writes_every_record(lab, tmp_path):
+    lab.run_backward()
+    path = lab.export_trace(tmp_path / "t.npz")
+    with np.load(path, allow_pickle=False) as data:
+        assert {"h", "c", "i", "f", "g", "o", "dh", "x", "y", "mask", "outputs", "meta"} <= set(data.files)
+    with pytest.raises(UserError, match=".npz"):
+        lab.export_trace(tmp_path / "t.csv")
