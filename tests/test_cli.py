@@ -23,10 +23,10 @@ def run(capsys, *args):
     return code, out, err
 
 
-def test_no_arguments_lists_the_commands(capsys):
+def test_no_arguments_without_a_terminal_prints_a_hint(capsys):
     code, out, _ = run(capsys)
     assert code == 0
-    assert "gradcheck" in out and "bench" in out
+    assert "needs a terminal" in out and "rnnlab --help" in out
 
 
 def test_version(capsys):
@@ -134,12 +134,12 @@ def test_bench_table_and_markdown(capsys):
 
 
 def test_console_script_entry_point():
-    """`python -m rnnlab.cli` (what the `rnnlab` script runs): no arguments lists the commands, exit 0."""
+    """`python -m rnnlab.cli` (what the `rnnlab` script runs): no terminal, no arguments: a hint, exit 0."""
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     proc = subprocess.run([sys.executable, "-m", "rnnlab.cli"], capture_output=True, text=True, env=env,
                           stdin=subprocess.DEVNULL, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert "gradcheck" in proc.stdout and "bench" in proc.stdout
+    assert "needs a terminal" in proc.stdout and "train" in proc.stdout
     proc = subprocess.run([sys.executable, "-m", "rnnlab.cli", "gradcheck", "--only", "nope"], capture_output=True,
                           text=True, env=env, stdin=subprocess.DEVNULL, timeout=120)
     assert proc.returncode == 2

@@ -35,7 +35,7 @@ from ..errors import UserError
 app = typer.Typer(
     name="rnnlab",
     help="A terminal laboratory for recurrent networks: watch RNN, LSTM and GRU step forward "
-    "and backward through time. Run a command below; the interactive lab (TUI) is coming.",
+    "and backward through time. `rnnlab` alone opens the lab (TUI) on the hello experiment.",
     add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -149,9 +149,23 @@ def _root(
     ] = False,
 ) -> None:
     if ctx.invoked_subcommand is None:
-        # Until the TUI exists, `rnnlab` alone lists the commands.
-        typer.echo(ctx.get_help())
+        if sys.stdin.isatty() and sys.stdout.isatty():
+            open_lab(None)
+            raise typer.Exit(0)
+        # no terminal to draw in: a hint instead of a TUI waiting on a pipe
+        typer.echo("rnnlab: the lab needs a terminal. Run `rnnlab` in one, or script it:\n"
+                   "  rnnlab presets | train PRESET | bptt PRESET | trace PRESET --out FILE.npz | sample RUN_DIR\n"
+                   "  rnnlab --help lists every command.")
         raise typer.Exit(0)
+
+
+def open_lab(target: str | None) -> None:
+    """Run the TUI on ``target`` (a preset, a spec file or a run directory; None: hello)."""
+    from ..lab import open_target
+    from ..tui.app import run_lab
+
+    open_target(target)  # a bad target is refused here, as one line and exit 2, before the screen opens
+    run_lab(target)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,13 +18,23 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import UserError
-from ._app import _compile_notices, _json_float, _message, _out_console, _print_json, app
+from ._app import _compile_notices, _json_float, _message, _out_console, _print_json, app, open_lab
 
 TARGET_HELP = "A preset name (see `rnnlab presets`), a spec .toml file, or a run directory."
 
 
 def _fmt(value: float | None, spec: str = ".4g") -> str:
     return "-" if value is None or not math.isfinite(value) else format(value, spec)
+
+
+# ---------------------------------------------------------------------------------------------
+# rnnlab tui
+# ---------------------------------------------------------------------------------------------
+
+@app.command()
+def tui(target: Annotated[str | None, typer.Argument(help=TARGET_HELP, show_default=False)] = None) -> None:
+    """Open the lab (the interactive TUI) on an experiment; `rnnlab` alone opens it on hello."""
+    open_lab(target)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,381 @@
+"""The lab: the Textual app that ``rnnlab`` opens.
+
+One screen shows the sequence on the bench, heatmaps of every state and gate (units x time) of one
+layer and direction, the exact values and the equations of the cursor step, the BPTT gradient
+curve and the training curves. The headless :class:`~rnnlab.lab.Lab` does all the work; training
+runs in one worker thread and the screen reads the Lab's history on a timer (12 Hz), so the UI
+never waits for the trainer and the trainer never waits for the UI.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Footer, Header, LoadingIndicator, RichLog, Static
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from ..errors import UserError
+from ..lab import Lab
+from .panels import CursorValues, ExplainPanel, GradientPlot, SequenceBar, StatePanel, TrainingPlots
+from .screens import EditScreen, HelpScreen, PromptScreen
+from .widgets import Heatmap
+
+REFRESH_HZ = 12          # how often the screen reads the trainer's buffer while training
+HEATMAP_EVERY = 4        # ... and recomputes the bench sequence's forward pass (every 4th tick)
+
+
+class LabApp(App[None]):
+    """``rnnlab`` / ``rnnlab tui [PRESET|SPEC.toml|RUN_DIR]``."""
+
+    CSS_PATH = "lab.tcss"
+    TITLE = "rnnlab"
+
+    BINDINGS = [
+        Binding("right,l", "step_forward", "forward"),
+        Binding("left,h", "step_back", "back"),
+        Binding("home,g", "jump_start", "start", show=False),
+        Binding("end,G", "jump_end", "end", show=False),
+        Binding("b", "bptt_step", "BPTT step"),
+        Binding("B", "bptt_all", "BPTT all", show=False),
+        Binding("t", "train_toggle", "train/pause"),
+        Binding("s", "train_stop", "stop", show=False),
+        Binding("n", "new_sequence", "new sequence"),
+        Binding("i", "type_sequence", "type input", show=False),
+        Binding("e", "edit", "edit"),
+        Binding("left_square_bracket", "previous_stream", "prev layer", show=False),
+        Binding("right_square_bracket", "next_stream", "next layer", show=False),
+        Binding("u", "previous_unit", "unit -", show=False),
+        Binding("U", "next_unit", "unit +", show=False),
+        Binding("ctrl+s", "save_run", "save run", show=False),
+        Binding("x", "export_trace", "export trace", show=False),
+        Binding("p", "screenshot", "screenshot", show=False),
+        Binding("question_mark", "help", "help"),
+        Binding("q", "quit", "quit"),
+    ]
+
+    def __init__(self, target: str | Path | None = None) -> None:
+        super().__init__()
+        self.target = target
+        self.lab: Lab | None = None
+        self.layer = 0
+        self.direction = 0
+        self.unit = 0
+        self._ticks = 0
+        self._seen_history = -1
+        self._warned_colour = False
+        self._rate_mark: tuple[float, int] | None = None
+        self.steps_per_second = 0.0
+
+    # ------------------------------------------------------------------ layout
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="loading"):
+            yield LoadingIndicator()
+            yield RichLog(id="loading-log", markup=True, wrap=True)
+        with Vertical(id="lab"):
+            yield SequenceBar(id="sequence")
+            with Horizontal(id="middle"):
+                yield StatePanel(id="states")
+                with VerticalScroll(id="side"):
+                    yield CursorValues(id="values")
+                    yield ExplainPanel(id="explain")
+            with Horizontal(id="plots"):
+                yield GradientPlot(title="||dL/dh_t||", log_y=True, id="grad-plot")
+                yield TrainingPlots(id="training")
+            yield Static(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#lab").display = False
+        self.sub_title = "loading"
+        self._load_lab()
+        self.set_interval(1 / REFRESH_HZ, self._tick)
+
+    # ------------------------------------------------------------------ start-up
+    @work(thread=True, exclusive=True, group="load", exit_on_error=False)
+    def _load_lab(self) -> None:
+        """Build the Lab off the UI thread: a cold Numba cache compiles kernels (seconds), and
+        each compile is announced on the loading screen."""
+        from ..kernels import compile_notices
+
+        def notice(message: str) -> None:
+            self.call_from_thread(self._loading_message, message)
+
+        self.call_from_thread(self._loading_message, f"opening {self.target or 'hello'} ...")
+        with compile_notices(notice):
+            lab = Lab.open(self.target)
+            lab.run_backward()  # compiles the backward kernels too, before the first key press
+            lab.refresh()
+        self.call_from_thread(self._lab_ready, lab)
+
+    def _loading_message(self, message: str) -> None:
+        self.query_one("#loading-log", RichLog).write(message)
+
+    def _lab_ready(self, lab: Lab) -> None:
+        self.lab = lab
+        self.query_one("#loading").display = False
+        self.query_one("#lab").display = True
+        self.update_views()
+        self._warn_colour_once()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Errors of the workers are handled here, in one place."""
+        worker = event.worker
+        if event.state == WorkerState.ERROR:
+            error = worker.error
+            if worker.group == "load":
+                message = str(error) if isinstance(error, UserError) else f"{type(error).__name__}: {error}"
+                self._loading_message(f"[red]cannot open the lab: {message}[/red]")
+                self.query_one("#loading LoadingIndicator").display = False
+                self.sub_title = "error (q quits)"
+            else:
+                self.notify(f"{type(error).__name__}: {error}", severity="error", timeout=10)
+        elif worker.group == "train" and event.state in (WorkerState.SUCCESS, WorkerState.CANCELLED):
+            lab = self.lab
+            if lab is not None:
+                lab.refresh()
+                self.update_views()
+                if lab.training_status == "diverged":
+                    self.notify(f"training stopped: {lab.training_message}", severity="error", timeout=10)
+                else:
+                    self.notify(f"training {lab.training_status} at step {lab.trainer.step}")
+
+    def _warn_colour_once(self) -> None:
+        if self._warned_colour or self.is_headless:
+            return
+        self._warned_colour = True
+        system = self.console.color_system
+        if system != "truecolor":
+            self.notify(f"this terminal shows {system or 'no'} colours: heatmaps need true colour "
+                        "(try TERM=xterm-256color COLORTERM=truecolor; TERM=screen gives 16)",
+                        severity="warning", timeout=12)
+
+    # ------------------------------------------------------------------ drawing
+    def update_views(self) -> None:
+        """Redraw every panel from the Lab."""
+        lab = self.lab
+        if lab is None:
+            return
+        self.sub_title = f"{lab.spec.name}: {lab.spec.model.cell}, H={lab.spec.model.hidden_size}, " \
+                         f"{lab.spec.model.num_layers} layer(s){' bidirectional' if lab.spec.model.bidirectional else ''}"
+        self.query_one(SequenceBar).update_from(lab)
+        self.query_one(StatePanel).select(lab, self.layer, self.direction)
+        self.query_one(CursorValues).update_from(lab, self.layer, self.direction, self.unit)
+        self.query_one(ExplainPanel).update_from(lab, self.layer, self.direction, self.unit)
+        self.query_one(GradientPlot).update_from(lab, self.layer, self.direction)
+        self.query_one(TrainingPlots).update_from(lab)
+        self.update_status()
+
+    def update_status(self) -> None:
+        lab = self.lab
+        t = f"t {lab.cursor}/{lab.steps}"
+        bptt = "" if lab.bptt_cursor is None else f"  BPTT t={lab.bptt_cursor + 1}"
+        layer = f"layer {self.layer}{' reverse' if self.direction else ''}  unit {self.unit}"
+        training = f"{lab.training_status} step {lab.trainer.step}"
+        if lab.training_status == "running":
+            training += f"  {self.steps_per_second:.0f} steps/s"
+        trunc = f"  truncate {lab.truncate}" if lab.truncate else ""
+        self.query_one("#status", Static).update(f"{t}{bptt}   {layer}   {training}{trunc}   ? help")
+
+    def _tick(self) -> None:
+        """The timer: while training, read the trainer's buffer (plots, status) and now and then
+        recompute the bench sequence with the new weights (heatmaps)."""
+        lab = self.lab
+        if lab is None or not lab.training:
+            return
+        self._ticks += 1
+        n = len(lab.history)
+        now = time.perf_counter()
+        if self._rate_mark is None:
+            self._rate_mark = (now, n)
+        elif now - self._rate_mark[0] >= 1.0:
+            self.steps_per_second = (n - self._rate_mark[1]) / (now - self._rate_mark[0])
+            self._rate_mark = (now, n)
+        if n != self._seen_history:
+            self._seen_history = n
+            self.query_one(TrainingPlots).update_from(lab)
+        if self._ticks % HEATMAP_EVERY == 0:
+            lab.refresh()
+            self.query_one(SequenceBar).update_from(lab)
+            self.query_one(StatePanel).update_from(lab)
+            self.query_one(CursorValues).update_from(lab, self.layer, self.direction, self.unit)
+            self.query_one(ExplainPanel).update_from(lab, self.layer, self.direction, self.unit)
+            self.query_one(GradientPlot).update_from(lab, self.layer, self.direction)
+        self.update_status()
+
+    # ------------------------------------------------------------------ time
+    def _has_lab(self) -> bool:
+        return self.lab is not None
+
+    def action_step_forward(self) -> None:
+        if self._has_lab():
+            self.lab.step_forward()
+            self.update_views()
+
+    def action_step_back(self) -> None:
+        if self._has_lab():
+            self.lab.step_back()
+            self.update_views()
+
+    def action_jump_start(self) -> None:
+        if self._has_lab():
+            self.lab.jump_start()
+            self.update_views()
+
+    def action_jump_end(self) -> None:
+        if self._has_lab():
+            self.lab.jump_end()
+            self.update_views()
+
+    @on(Heatmap.ColumnClicked)
+    def column_clicked(self, event: Heatmap.ColumnClicked) -> None:
+        if self._has_lab():
+            self.lab.move_to(event.column + 1)
+            self.update_views()
+
+    def action_bptt_step(self) -> None:
+        if self._has_lab():
+            self.lab.bptt_step()
+            self.update_views()
+
+    def action_bptt_all(self) -> None:
+        if self._has_lab():
+            self.lab.run_backward()
+            self.lab.bptt_cursor = 0
+            self.update_views()
+
+    # ------------------------------------------------------------------ layers and units
+    def _streams(self) -> list[tuple[int, int]]:
+        m = self.lab.spec.model
+        return [(layer, d) for layer in range(m.num_layers) for d in range(2 if m.bidirectional else 1)]
+
+    def _move_stream(self, delta: int) -> None:
+        if not self._has_lab():
+            return
+        streams = self._streams()
+        k = (streams.index((self.layer, self.direction)) + delta) % len(streams)
+        self.layer, self.direction = streams[k]
+        self.update_views()
+
+    def action_previous_stream(self) -> None:
+        self._move_stream(-1)
+
+    def action_next_stream(self) -> None:
+        self._move_stream(1)
+
+    def action_previous_unit(self) -> None:
+        if self._has_lab():
+            self.unit = (self.unit - 1) % self.lab.spec.model.hidden_size
+            self.update_views()
+
+    def action_next_unit(self) -> None:
+        if self._has_lab():
+            self.unit = (self.unit + 1) % self.lab.spec.model.hidden_size
+            self.update_views()
+
+    # ------------------------------------------------------------------ training
+    def action_train_toggle(self) -> None:
+        lab = self.lab
+        if lab is None:
+            return
+        if lab.training_status == "running":
+            lab.pause_training()
+            self.notify("training paused (t resumes, s stops)")
+        elif lab.training_status == "paused":
+            lab.resume_training()
+        else:
+            self._rate_mark = None
+            self._train()
+        self.update_status()
+
+    def action_train_stop(self) -> None:
+        if self.lab is not None and self.lab.training:
+            self.lab.stop_training()
+
+    @work(thread=True, exclusive=True, group="train", exit_on_error=False)
+    def _train(self) -> None:
+        worker = get_current_worker()
+        self.lab.train(should_stop=lambda: worker.is_cancelled)
+
+    # ------------------------------------------------------------------ changing the experiment
+    def _refuse_while_training(self) -> bool:
+        if self.lab is not None and self.lab.training:
+            self.notify("stop training first (s)", severity="warning")
+            return True
+        return self.lab is None
+
+    def action_new_sequence(self) -> None:
+        if not self._refuse_while_training():
+            self.lab.regenerate()
+            self.update_views()
+
+    def action_type_sequence(self) -> None:
+        if self._refuse_while_training():
+            return
+        if not hasattr(self.lab.task, "sequence_from_text"):
+            self.notify(f"the {self.lab.task.kind} task takes no typed input: n makes a new sequence", severity="warning")
+            return
+
+        def accept(text: str) -> bool:
+            self.lab.sequence_from_text(text)
+            return True
+
+        vocab = "".join(self.lab.task.vocab or ())
+        self.push_screen(PromptScreen("Type a sequence: the network reads it and predicts each next character",
+                                      "", accept, placeholder=f"characters from: {vocab}"),
+                         lambda done: done and self.update_views())
+
+    def action_edit(self) -> None:
+        if self._refuse_while_training():
+            return
+
+        def applied(done: bool | None) -> None:
+            if done:
+                self.layer = self.direction = self.unit = 0
+                self._seen_history = -1
+                self.lab.run_backward()
+                self.lab.bptt_cursor = None
+                self.update_views()
+                self.notify(f"new experiment: {self.lab.spec.model.cell}, {self.lab.task.kind}")
+
+        self.push_screen(EditScreen(self.lab.spec, self.lab.reconfigure), applied)
+
+    # ------------------------------------------------------------------ saving
+    def action_save_run(self) -> None:
+        if self.lab is None:
+            return
+        try:
+            path = self.lab.save_run()
+        except (UserError, OSError) as exc:
+            self.notify(f"cannot save the run: {exc}", severity="error")
+            return
+        self.notify(f"run saved to {path}")
+
+    def action_export_trace(self) -> None:
+        if self.lab is None:
+            return
+
+        def accept(name: str) -> Path:
+            return self.lab.export_trace(Path(name).expanduser())
+
+        self.push_screen(PromptScreen("Export the trace (every state, gate and dL/dh_t) to", f"{self.lab.spec.name}-trace.npz",
+                                      accept), lambda path: path and self.notify(f"trace written to {path}"))
+
+    def action_screenshot(self) -> None:
+        path = self.save_screenshot()
+        self.notify(f"screenshot saved to {path}")
+
+    def action_help(self) -> None:
+        keys = [(b.key.replace("left_square_bracket", "[").replace("right_square_bracket", "]")
+                 .replace("question_mark", "?"), b.description) for b in self.BINDINGS]
+        self.push_screen(HelpScreen(keys))
+
+
+def run_lab(target: str | Path | None = None) -> None:
+    """Open the lab in this terminal (blocks until the user quits)."""
+    LabApp(target).run()

@@ -1,0 +1,253 @@
+"""The lab's panels: each reads the :class:`~rnnlab.lab.Lab` and draws one aspect of it.
+
+Panels never compute model numbers themselves: they read the Lab's trace, evaluation, history and
+the analysis/explain functions, and redraw when the screen calls ``update_from(lab)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import Static
+
+from ..lab import Lab
+from .widgets import ColorBar, Heatmap, LinePlot
+
+# Records drawn with the diverging map (signed, tanh-like); everything else is a gate in [0, 1].
+SIGNED = {"h", "c", "g", "n", "hn", "dh"}
+GATE_NAMES = {
+    "h": "hidden state h_t", "c": "cell state c_t", "i": "input gate i_t", "f": "forget gate f_t",
+    "g": "candidate g_t", "o": "output gate o_t", "r": "reset gate r_t", "z": "update gate z_t",
+    "n": "candidate n_t", "hn": "W_hn h_{t-1} + b_hn", "dh": "dL/dh_t (BPTT)",
+}
+
+
+def time_cursor(lab: Lab) -> int | None:
+    """The step under the cursor: the last revealed one (None before the first step)."""
+    return lab.cursor - 1 if lab.cursor > 0 else None
+
+
+def output_tokens(lab: Lab, b: int = 0) -> list[str]:
+    """What the network outputs at every step: the argmax symbol, or the value."""
+    outputs = lab.evaluation.outputs[:, b]
+    if lab.task.loss == "xent" and lab.task.vocab is not None:
+        return [lab.task.vocab[int(k)] for k in outputs.argmax(axis=-1)]
+    return [f"{v:.2f}" for v in outputs[:, 0]]
+
+
+class SequenceBar(Static):
+    """The sequence on the bench: inputs, targets and outputs per step, the cursor column marked.
+
+    Shows a window of steps around the cursor when the sequence is wider than the panel.
+    """
+
+    def update_from(self, lab: Lab) -> None:
+        self._lab = lab
+        self.refresh_view()
+
+    def on_resize(self) -> None:
+        if getattr(self, "_lab", None) is not None:
+            self.refresh_view()
+
+    def refresh_view(self) -> None:
+        lab = self._lab
+        rows = {
+            "input ": lab.task.input_tokens(lab.sequence),
+            "target": lab.task.target_tokens(lab.sequence),
+            "output": output_tokens(lab),
+        }
+        T = lab.steps
+        width = max(1, min(6, max((len(s) for tokens in rows.values() for s in tokens), default=1)))
+        usable = max(1, (self.size.width or 80) - 8)
+        visible = max(1, usable // (width + 1))
+        cursor = time_cursor(lab)
+        focus = cursor if cursor is not None else 0
+        start = min(max(0, focus - visible // 2), max(0, T - visible))
+        stop = min(T, start + visible)
+        text = Text(no_wrap=True, overflow="crop")
+        text.append("t      ", style="dim")
+        for t in range(start, stop):
+            mark = "▼" if t == cursor else ""
+            text.append(f"{mark or t + 1:>{width}} "[: width + 1], style="bold yellow" if mark else "dim")
+        text.append("\n")
+        for label, tokens in rows.items():
+            text.append(f"{label} ", style="bold")
+            for t in range(start, stop):
+                token = tokens[t][:width]
+                revealed = label != "output" or t < lab.cursor
+                style = "reverse" if t == cursor else ("" if revealed else "dim")
+                shown = token if revealed else "·"
+                if label == "output" and revealed and lab.task.loss == "xent" and rows["target"][t]:
+                    style += " green" if tokens[t] == rows["target"][t] else " red"
+                text.append(f"{shown:^{width}}", style=style.strip() or None)
+                text.append(" ")
+            text.append("\n")
+        evaluation = lab.evaluation
+        acc = "" if evaluation.accuracy is None else f"  accuracy {100 * evaluation.accuracy:.0f}%"
+        text.append(f"steps {start + 1}-{stop} of {T}   loss {evaluation.loss:.4g}{acc}   "
+                    f"{lab.task.describe()}", style="dim")
+        self.update(text)
+
+
+class StatePanel(VerticalScroll):
+    """Heatmaps (units x time) of every record of one layer and direction, plus dL/dh_t after BPTT."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.stream = (0, 0)  # (layer, direction) shown
+        self._maps: dict[str, Heatmap] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Vertical(id="maps")
+        with Vertical(id="colorbars"):
+            yield ColorBar(colormap="diverging", vmin=-1.0, vmax=1.0, id="bar-signed")
+            yield ColorBar(colormap="sequential", vmin=0.0, vmax=1.0, id="bar-gates")
+
+    def select(self, lab: Lab, layer: int, direction: int) -> None:
+        self.stream = (layer, direction)
+        self.update_from(lab)
+
+    def update_from(self, lab: Lab) -> None:
+        names = list(lab.trace.names)
+        if "dh" in names and lab.bptt_cursor is None:
+            names.remove("dh")  # a stale backward pass of a previous trace is not shown
+        container = self.query_one("#maps", Vertical)
+        for name in [n for n in self._maps if n not in names]:
+            self._maps.pop(name).remove()
+        new = {name: Heatmap(colormap="diverging" if name in SIGNED else "sequential",
+                             vmin=-1.0 if name in SIGNED else 0.0, vmax=1.0,
+                             title=GATE_NAMES.get(name, name), id=f"map-{name}")
+               for name in names if name not in self._maps}
+        for heatmap in new.values():
+            heatmap.first_step = 1  # the lab numbers steps t = 1..T
+        if new:
+            self._maps.update(new)
+            container.mount_all(new.values())
+        cursor = time_cursor(lab)
+        for name, heatmap in self._maps.items():
+            data = np.asarray(lab.trace.get(name, *self.stream)[:, 0, :], np.float64).T  # (H, T)
+            if name == "dh":
+                scale = float(np.abs(data).max()) or 1.0
+                heatmap.set_data(data, vmin=-scale, vmax=scale)
+                heatmap.reveal_from_end = True
+                heatmap.revealed = lab.steps - lab.bptt_cursor
+                heatmap.cursor = lab.bptt_cursor if lab.bptt_cursor < lab.steps else None
+                heatmap.title = f"dL/dh_t (BPTT, ±{scale:.2g})"
+            elif name in SIGNED:
+                scale = max(1.0, float(np.abs(data).max()))
+                heatmap.set_data(data, vmin=-scale, vmax=scale)
+                heatmap.revealed = lab.cursor
+                heatmap.cursor = cursor
+                heatmap.title = GATE_NAMES.get(name, name) + (f"  (±{scale:.2g})" if scale > 1 else "")
+            else:
+                heatmap.set_data(data, vmin=0.0, vmax=1.0)
+                heatmap.revealed = lab.cursor
+                heatmap.cursor = cursor
+
+
+class CursorValues(Static):
+    """The exact values of the cursor column: one row per unit, one column per record."""
+
+    def update_from(self, lab: Lab, layer: int, direction: int, unit: int) -> None:
+        t = time_cursor(lab)
+        if t is None:
+            self.update(Text("Step forward (→) to see the values of each step.", style="dim"))
+            return
+        names = [n for n in lab.trace.names if n != "dh" or lab.bptt_cursor is not None]
+        table = Table(title=f"t = {t + 1}  (layer {layer}{' reverse' if direction else ''})", box=None,
+                      pad_edge=False, title_justify="left", expand=False)
+        table.add_column("unit", justify="right", style="dim")
+        for name in names:
+            table.add_column(name, justify="right")
+        columns = {n: np.asarray(lab.trace.get(n, layer, direction)[t, 0]) for n in names}
+        H = lab.spec.model.hidden_size
+        for j in range(H):
+            style = "reverse" if j == unit else None
+            table.add_row(str(j), *[_num(columns[n][j]) for n in names], style=style)
+        self.update(table)
+
+
+def _num(value: float) -> str:
+    if not math.isfinite(value):
+        return str(value)
+    return f"{value:+.2f}" if abs(value) >= 5e-3 or value == 0 else f"{value:+.0e}"
+
+
+class ExplainPanel(Static):
+    """The cell's equations with the numbers of the cursor step for one chosen unit."""
+
+    def update_from(self, lab: Lab, layer: int, direction: int, unit: int) -> None:
+        from ..explain import explain_step
+
+        t = time_cursor(lab)
+        if t is None:
+            self.update(Text("explain: step forward to a time step; u/U choose the unit", style="dim"))
+            return
+        equations = explain_step(lab.trace, t, unit, layer, direction)
+        text = Text()
+        text.append(f"explain: unit {unit}, step t = {t + 1} ({lab.spec.model.cell})\n", style="bold")
+        for equation in equations:
+            text.append(equation.text() + "\n")
+        if equations:
+            text.append(equations[0].params, style="dim")
+        self.update(text)
+
+
+class GradientPlot(LinePlot):
+    """||dL/dh_t|| over t on a log scale, growing as BPTT steps backward; and each step's
+    contribution to dW_hh."""
+
+    def update_from(self, lab: Lab, layer: int, direction: int) -> None:
+        self.clear()
+        if lab.bptt_cursor is None:
+            self.title = "||dL/dh_t|| (press b to step backward through time)"
+            return
+        from ..analysis import gradient_norms, step_weight_grads
+
+        k = layer * (2 if lab.spec.model.bidirectional else 1) + direction
+        norms = gradient_norms(lab.trace)[k]
+        contributions = np.linalg.norm(step_weight_grads(lab.trace, layer, direction), axis=(1, 2))
+        shown = np.arange(lab.bptt_cursor, lab.steps)
+        self.set_series("||dL/dh_t||", shown + 1, norms[shown], color="#f0a030")
+        self.set_series("||ΔW_hh(t)||", shown + 1, contributions[shown], color="#60a0f0")
+        self.marker = float(lab.bptt_cursor + 1) if lab.bptt_cursor < lab.steps else None
+        first, last = norms[shown[0]] if shown.size else math.nan, norms[-1]
+        ratio = first / last if shown.size and last > 0 else math.nan
+        self.title = f"BPTT t={lab.bptt_cursor + 1}: ||dL/dh_t|| / ||dL/dh_T|| = {ratio:.2e}"
+
+
+class TrainingPlots(Vertical):
+    """Loss and global gradient norm over training steps, the clipping threshold drawn."""
+
+    def compose(self) -> ComposeResult:
+        yield LinePlot(title="loss", log_y=True, id="loss-plot")
+        yield LinePlot(title="gradient norm", log_y=True, threshold_label="clip", id="norm-plot")
+
+    def update_from(self, lab: Lab) -> None:
+        history, evals = lab.history[:], lab.evals[:]  # a snapshot: the trainer thread appends meanwhile
+        loss_plot = self.query_one("#loss-plot", LinePlot)
+        norm_plot = self.query_one("#norm-plot", LinePlot)
+        if not history:
+            loss_plot.clear()
+            norm_plot.clear()
+            loss_plot.title = "loss (press t to train)"
+            return
+        steps = np.fromiter((r.step for r in history), float, len(history))
+        loss_plot.set_series("train", steps, np.fromiter((r.loss for r in history), float, len(history)), color="#e0e0e0")
+        if evals:
+            loss_plot.set_series("held-out", [e.step for e in evals], [e.loss for e in evals], color="#40c040")
+        baseline = lab.task.baseline()
+        loss_plot.threshold = baseline.loss if baseline else None
+        loss_plot.threshold_label = baseline.name if baseline else ""
+        last = history[-1]
+        loss_plot.title = f"loss {last.loss:.4g}" + ("" if last.accuracy is None else f"  acc {100 * last.accuracy:.0f}%")
+        norm_plot.set_series("|g|", steps, np.fromiter((r.grad_norm for r in history), float, len(history)), color="#f0a030")
+        clip = lab.spec.train.clip_norm
+        norm_plot.threshold = clip if clip > 0 else None
+        clipped = sum(r.clipped for r in history)
+        norm_plot.title = f"gradient norm {last.grad_norm:.3g}  (clipped {clipped} of {len(history)} steps)"

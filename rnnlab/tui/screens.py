@@ -1,0 +1,177 @@
+"""Modal screens: help, editing the experiment, typing a sequence or a file name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Select, Static
+
+from ..data import TASKS, task_fields
+from ..errors import UserError
+from ..spec import CELLS, OPTIMIZERS
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every key binding of the lab, read from the bindings themselves so it cannot drift."""
+
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "close")]
+
+    def __init__(self, bindings: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self._keys = bindings
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help"):
+            yield Static("[b]rnnlab: keys[/b]\n", markup=True)
+            lines = Text()
+            for key, description in self._keys:
+                lines.append(f"{key:>12}", style="bold").append(f"  {description}\n")
+            yield Static(lines)
+            yield Static("\nClick a heatmap column to move the time cursor there. Esc closes this.", classes="dim")
+
+
+class PromptScreen(ModalScreen[Any]):
+    """One line of input; ``accept(value)`` returns the result or raises UserError shown inline."""
+
+    BINDINGS = [Binding("escape", "cancel", "cancel")]
+
+    def __init__(self, title: str, value: str, accept, placeholder: str = "") -> None:
+        super().__init__()
+        self._title, self._value, self._accept, self._placeholder = title, value, accept, placeholder
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self._title, classes="dialog-title")
+            yield Input(value=self._value, placeholder=self._placeholder, id="prompt-input")
+            yield Label("", id="prompt-error", classes="error")
+            yield Label("Enter to apply, Esc to cancel", classes="dim")
+
+    @on(Input.Submitted)
+    def submit(self, event: Input.Submitted) -> None:
+        try:
+            result = self._accept(event.value)
+        except UserError as exc:
+            self.query_one("#prompt-error", Label).update(str(exc))
+            return
+        self.dismiss(result)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class EditScreen(ModalScreen[bool]):
+    """Change the experiment: task, cell, sizes, optimizer, learning rate, clipping, truncation.
+
+    ``apply(overrides)`` is the Lab's ``reconfigure``; a refused value stays on screen with the
+    reason (the spec's one-line error naming the field) and nothing changes.
+    """
+
+    BINDINGS = [Binding("escape", "cancel", "cancel")]
+
+    def __init__(self, spec, apply) -> None:
+        super().__init__()
+        self._spec = spec
+        self._apply = apply
+
+    def _task_kinds(self) -> list[str]:
+        # tasks that need a file can only come from a spec file; the rest can be picked here
+        return [k for k in TASKS if "path" not in task_fields(k) or self._spec.task["kind"] == k]
+
+    def compose(self) -> ComposeResult:
+        s = self._spec
+        with Vertical(classes="dialog", id="edit"):
+            yield Label(f"Edit experiment: {s.name}", classes="dialog-title")
+            with Grid(id="edit-grid"):
+                yield Label("task")
+                yield Select([(k, k) for k in self._task_kinds()], value=s.task["kind"], allow_blank=False, name="task.kind", id="task-kind")
+                yield Label("task length")
+                yield Input(str(s.task.get("length", s.task.get("delay", ""))), name="task.length", id="task-length",
+                            disabled="length" not in s.task and "delay" not in s.task)
+                yield Label("cell")
+                yield Select([(c, c) for c in CELLS], value=s.model.cell, allow_blank=False, name="model.cell", id="model-cell")
+                yield Label("nonlinearity (rnn)")
+                yield Select([("tanh", "tanh"), ("relu", "relu")], value=s.model.nonlinearity, allow_blank=False,
+                             name="model.nonlinearity", id="model-nonlinearity")
+                yield Label("hidden size")
+                yield Input(str(s.model.hidden_size), name="model.hidden_size", id="model-hidden_size")
+                yield Label("layers")
+                yield Input(str(s.model.num_layers), name="model.num_layers", id="model-num_layers")
+                yield Label("bidirectional")
+                yield Select([("no", False), ("yes", True)], value=s.model.bidirectional, allow_blank=False,
+                             name="model.bidirectional", id="model-bidirectional")
+                yield Label("optimizer")
+                yield Select([(o, o) for o in OPTIMIZERS], value=s.train.optimizer, allow_blank=False, name="train.optimizer", id="train-optimizer")
+                yield Label("learning rate")
+                yield Input(repr(s.train.learning_rate), name="train.learning_rate", id="train-learning_rate")
+                yield Label("clip norm (0 off)")
+                yield Input(repr(s.train.clip_norm), name="train.clip_norm", id="train-clip_norm")
+                yield Label("truncate BPTT (0 off)")
+                yield Input(str(s.train.truncate), name="train.truncate", id="train-truncate")
+                yield Label("steps")
+                yield Input(str(s.train.steps), name="train.steps", id="train-steps")
+                yield Label("seed")
+                yield Input(str(s.seed), name="seed", id="seed")
+            yield Label("", id="edit-error", classes="error")
+            with Horizontal(classes="buttons"):
+                yield Button("Apply", variant="primary", id="apply")
+                yield Button("Cancel", id="cancel")
+
+    def overrides(self) -> dict[str, Any]:
+        """The form's values as dotted spec fields; text boxes parsed as numbers where they are."""
+        values: dict[str, Any] = {}
+        for widget in self.query("#edit-grid Select, #edit-grid Input"):
+            key = widget.name
+            if widget.disabled:
+                continue
+            if isinstance(widget, Select):
+                values[key] = widget.value
+            else:
+                values[key] = _parse_number(widget.value)
+        if "task.length" in values:
+            length = values.pop("task.length")
+            field = "delay" if "delay" in task_fields(values["task.kind"]) else "length"
+            if field in task_fields(values["task.kind"]):
+                values[f"task.{field}"] = length
+        if values.get("model.cell") != "rnn":
+            values["model.nonlinearity"] = "tanh"
+        if values.get("task.kind") != self._spec.task["kind"]:
+            # a different task: keep only the fields it has (the rest were the old task's)
+            kind = values["task.kind"]
+            values = {k: v for k, v in values.items() if not k.startswith("task.") or k == "task.kind"
+                      or k[5:] in task_fields(kind)}
+            values["task"] = {"kind": kind, **{k[5:]: v for k, v in values.items() if k.startswith("task.") and k != "task.kind"}}
+            values = {k: v for k, v in values.items() if not k.startswith("task.")}
+        return values
+
+    @on(Button.Pressed, "#apply")
+    def apply(self) -> None:
+        try:
+            self._apply(self.overrides())
+        except UserError as exc:
+            self.query_one("#edit-error", Label).update(str(exc))
+            return
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
+def _parse_number(text: str) -> Any:
+    """``"32"`` -> 32, ``"0.01"`` -> 0.01; anything else stays text for the spec to refuse by name."""
+    text = text.strip()
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text

@@ -1,0 +1,276 @@
+"""rnnlab.explain: one step's equations for one unit, with the numbers.
+
+Every equation's value must be the trace's own record, the formula applied (here, independently,
+in plain Python) to the terms must reproduce it, and the terms themselves are rebuilt from the
+state_dict, the natural-order input and the natural-order states (h0 at the first processed step,
+t+1 as the previous state of direction 1), so the direction and stacking conventions are checked
+too, not just the algebra.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import rnnlab
+from rnnlab.explain import Equation, Term, explain_step
+
+T, B, I, H = 5, 2, 3, 4
+
+# (mode, nonlinearity, bias, num_layers, bidirectional)
+CONFIGS = [
+    ("RNN", "tanh", True, 1, False),
+    ("RNN", "relu", True, 2, True),
+    ("RNN", "relu", False, 1, False),
+    ("LSTM", "tanh", True, 1, False),
+    ("LSTM", "tanh", True, 2, True),
+    ("LSTM", "tanh", False, 1, True),
+    ("GRU", "tanh", True, 1, False),
+    ("GRU", "tanh", True, 2, True),
+    ("GRU", "tanh", False, 2, False),
+]
+IDS = [f"{m}-{nl}-{'bias' if bias else 'nobias'}-l{L}{'-bi' if bi else ''}" for m, nl, bias, L, bi in CONFIGS]
+TOL = {"float32": 1e-5, "float64": 1e-12}
+SYMBOLS = {"RNN": ["h_t"], "LSTM": ["i_t", "f_t", "g_t", "o_t", "c_t", "h_t"], "GRU": ["r_t", "z_t", "n_t", "h_t"]}
+GATE_ROWS = {"RNN": {"h_t": 0}, "LSTM": {"i_t": 0, "f_t": 1, "g_t": 2, "o_t": 3}, "GRU": {"r_t": 0, "z_t": 1, "n_t": 2}}
+
+
+def _sigmoid(v):
+    return 1.0 / (1.0 + math.exp(-v))
+
+
+def _make(mode, nonlinearity, bias, num_layers, bidirectional, dtype, seed=0):
+    kwargs = dict(num_layers=num_layers, bidirectional=bidirectional, bias=bias, dtype=dtype, seed=seed)
+    if mode == "RNN":
+        kwargs["nonlinearity"] = nonlinearity
+    layer = {"RNN": rnnlab.RNN, "LSTM": rnnlab.LSTM, "GRU": rnnlab.GRU}[mode](I, H, **kwargs)
+    # scale the tame default init up so gates vary and relu units are both on and off
+    layer.load_state_dict({k: 2.0 * v for k, v in layer.state_dict().items()})
+    rng = np.random.default_rng(seed + 1)
+    D = 2 if bidirectional else 1
+    x = rng.standard_normal((T, B, I)).astype(dtype)
+    shape = (num_layers * D, B, H)
+    h0 = (0.5 * rng.standard_normal(shape)).astype(dtype)
+    state = (h0, (0.5 * rng.standard_normal(shape)).astype(dtype)) if mode == "LSTM" else h0
+    _, _, trace = layer.forward(x, state)
+    return layer, x, state, trace
+
+
+def _close(actual, expected, scale, tol):
+    return abs(actual - expected) <= tol * max(scale, 1e-30)
+
+
+def _recompute(mode, nonlinearity, eq: Equation) -> float:
+    """The formula applied to the term values, written out by hand per equation."""
+    v = {term.name: term.value for term in eq.terms}
+    hp = next((name for name in v if name.startswith("h_{")), None)
+    if eq.symbol in GATE_ROWS[mode] and eq.symbol != "n_t":
+        pre = sum(v.values())
+        if eq.formula.startswith("σ"):
+            return _sigmoid(pre)
+        return max(pre, 0.0) if eq.formula.startswith("relu") else math.tanh(pre)
+    if eq.symbol == "n_t":
+        vh = next(val for name, val in v.items() if name.startswith("V_n·"))
+        return math.tanh(v["W_n·x_t"] + v.get("b_in", 0.0) + v["r_t"] * (vh + v.get("b_hn", 0.0)))
+    if mode == "LSTM" and eq.symbol == "c_t":
+        cp = next(val for name, val in v.items() if name.startswith("c_{"))
+        return v["f_t"] * cp + v["i_t"] * v["g_t"]
+    if mode == "LSTM":  # h_t
+        return v["o_t"] * math.tanh(v["c_t"])
+    return (1.0 - v["z_t"]) * v["n_t"] + v["z_t"] * v[hp]  # GRU h_t
+
+
+def _layer_input(trace, x, lyr):
+    if lyr == 0:
+        return np.asarray(x, np.float64)
+    return np.concatenate([trace.get("h", lyr - 1, d) for d in range(trace.num_directions)], axis=2).astype(np.float64)
+
+
+def _previous(trace, state0, name, lyr, direction, t, b):
+    """The state the cell read at natural t: t-1 (direction 0) or t+1 (direction 1), else the initial one."""
+    k = lyr * trace.num_directions + direction
+    u = t + 1 if direction else t - 1
+    if 0 <= u < trace.steps:
+        return np.asarray(trace.get(name, lyr, direction)[u, b], np.float64)
+    init = state0 if trace.mode != "LSTM" else state0[0 if name == "h" else 1]
+    return np.asarray(init[k, b], np.float64)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("config", CONFIGS, ids=IDS)
+def test_equations_match_trace_and_recompute(config, dtype):
+    mode, nonlinearity, bias, num_layers, bidirectional = config
+    layer, x, state0, trace = _make(*config, dtype)
+    params = {k: np.asarray(v, np.float64) for k, v in layer.state_dict().items()}
+    tol = TOL[dtype]
+    for lyr in range(num_layers):
+        inp = _layer_input(trace, x, lyr)
+        for direction in range(trace.num_directions):
+            sfx = f"_l{lyr}" + ("_reverse" if direction else "")
+            prev = "{t+1}" if direction else "{t-1}"
+            for t, unit, b in [(0, 0, 0), (T - 1, H - 1, 1), (2, 1, 1)]:  # both ends: h0 for one direction
+                eqs = explain_step(trace, t, unit, layer=lyr, direction=direction, b=b)
+                assert [eq.symbol for eq in eqs] == SYMBOLS[mode]
+                by_symbol = {eq.symbol: eq for eq in eqs}
+                h_prev = _previous(trace, state0, "h", lyr, direction, t, b)
+                for eq in eqs:
+                    assert isinstance(eq.value, float) and all(isinstance(term, Term) for term in eq.terms)
+                    # the value is the trace's record, exactly
+                    record = {"c_t": "c", "h_t": "h"}.get(eq.symbol, eq.symbol[0])
+                    assert eq.value == float(trace.get(record, lyr, direction)[t, b, unit]), eq.symbol
+                    # the formula applied to the terms reproduces it
+                    scale = max([abs(eq.value), 1.0] + [abs(term.value) for term in eq.terms])
+                    recomputed = _recompute(mode, nonlinearity, eq)
+                    assert _close(recomputed, eq.value, scale, tol), (eq.text(8), recomputed)
+                    # every term name appears in the formula; the previous state is written with prev
+                    for term in eq.terms:
+                        assert term.name in eq.formula
+                    assert "{t+1}" not in eq.formula if not direction else "{t-1}" not in eq.formula
+                    if not bias:
+                        assert not any(term.name.startswith("b") for term in eq.terms)
+                    # the terms are what the weights, the input and the previous state give
+                    if eq.symbol in GATE_ROWS[mode]:
+                        k = GATE_ROWS[mode][eq.symbol]
+                        row = k * H + unit
+                        v = {term.name: term.value for term in eq.terms}
+                        sub = "" if mode == "RNN" else "_" + eq.symbol[0]
+                        wx = params["weight_ih" + sfx][row] @ inp[t, b]
+                        vh = params["weight_hh" + sfx][row] @ h_prev
+                        assert _close(v[f"W{sub}·x_t"], wx, abs(wx) + 1.0, 1e-12)
+                        assert _close(v[f"V{sub}·h_{prev}"], vh, abs(vh) + 1.0, 1e-12)
+                        assert f"W{sub} = weight_ih{sfx}" in eq.params
+                        assert f"V{sub} = weight_hh{sfx}" in eq.params
+                        if mode != "RNN":
+                            assert f"[{k * H}:{(k + 1) * H}]" in eq.params
+                        if bias:
+                            b_ih, b_hh = params["bias_ih" + sfx][row], params["bias_hh" + sfx][row]
+                            if eq.symbol == "n_t":
+                                assert v["b_in"] == pytest.approx(b_ih, abs=1e-15)
+                                assert v["b_hn"] == pytest.approx(b_hh, abs=1e-15)
+                                hn = float(trace.get("hn", lyr, direction)[t, b, unit])
+                                assert _close(v[f"V_n·h_{prev}"] + v["b_hn"], hn, abs(hn) + 1.0, tol)
+                            else:
+                                assert v[f"b{sub}"] == pytest.approx(b_ih + b_hh, abs=1e-15)
+                            assert "bias_hh" + sfx in eq.params
+                        else:
+                            assert "bias=False" in eq.params
+                        if lyr > 0:
+                            assert "x_t = layer 0's output" in eq.params
+                # the state equations read the gate equations' values and the previous state
+                hp = Term(f"h_{prev}", float(h_prev[unit]))
+                if mode == "LSTM":
+                    c_prev = _previous(trace, state0, "c", lyr, direction, t, b)[unit]
+                    c, i, f, g, o = (by_symbol[s] for s in ("c_t", "i_t", "f_t", "g_t", "o_t"))
+                    assert c.terms == (Term("f_t", f.value), Term(f"c_{prev}", float(c_prev)),
+                                       Term("i_t", i.value), Term("g_t", g.value))
+                    assert by_symbol["h_t"].terms == (Term("o_t", o.value), Term("c_t", c.value))
+                elif mode == "GRU":
+                    z, n = by_symbol["z_t"], by_symbol["n_t"]
+                    assert by_symbol["h_t"].terms == (Term("z_t", z.value), Term("n_t", n.value), hp)
+                    assert dict((term.name, term.value) for term in n.terms)["r_t"] == by_symbol["r_t"].value
+
+
+def test_relu_units_both_on_and_off():
+    """The relu config above exercises both sides of the kink (else the relu check is vacuous)."""
+    layer, x, state0, trace = _make("RNN", "relu", True, 1, False, "float64")
+    values = [explain_step(trace, t, u, b=b)[0] for t in range(T) for u in range(H) for b in range(B)]
+    assert any(eq.value == 0.0 for eq in values) and any(eq.value > 0.0 for eq in values)
+    off = next(eq for eq in values if eq.value == 0.0)
+    assert off.formula == "relu(W·x_t + V·h_{t-1} + b)"
+    assert sum(term.value for term in off.terms) <= 0.0
+    assert off.text().endswith("= 0.000")
+
+
+def test_text_lstm_format():
+    _, _, _, trace = _make("LSTM", "tanh", True, 1, False, "float32")
+    eqs = explain_step(trace, 1, 2)
+    for eq in eqs:
+        for digits in (3, 5):
+            line = eq.text(digits)
+            assert line.startswith(f"{eq.symbol} = {eq.formula} = ")
+            assert line.endswith(f"{eq.value:.{digits}f}".replace("-0." + "0" * digits, "0." + "0" * digits))
+            for term in eq.terms:
+                assert f"{abs(term.value):.{digits}f}" in line
+    i = eqs[0]
+    assert i.formula == "σ(W_i·x_t + V_i·h_{t-1} + b_i)"
+    assert i.params == "W_i = weight_ih_l0[0:4], V_i = weight_hh_l0[0:4], b_i = bias_ih_l0[0:4] + bias_hh_l0[0:4]"
+    pre = sum(term.value for term in i.terms)
+    nums = " + ".join(f"{term.value:.3f}" for term in i.terms)
+    assert i.text() == f"i_t = σ(W_i·x_t + V_i·h_{{t-1}} + b_i) = σ({nums}) = σ({pre:.3f}) = {i.value:.3f}"
+    c = eqs[4]
+    assert c.formula == "f_t·c_{t-1} + i_t·g_t"
+    assert eqs[5].formula == "o_t·tanh(c_t)"
+    assert eqs[5].text().startswith(f"h_t = o_t·tanh(c_t) = {eqs[3].value:.3f}·tanh(")
+    assert [eq.params for eq in eqs[4:]] == ["", ""]
+    with pytest.raises(ValueError, match="digits"):
+        i.text(-1)
+
+
+def test_text_gru_and_reverse_direction():
+    _, _, _, trace = _make("GRU", "tanh", True, 1, True, "float64")
+    r, z, n, h = explain_step(trace, 0, 0, direction=1)
+    assert n.formula == "tanh(W_n·x_t + b_in + r_t·(V_n·h_{t+1} + b_hn))"
+    assert n.params == ("W_n = weight_ih_l0_reverse[8:12], V_n = weight_hh_l0_reverse[8:12], "
+                        "b_in = bias_ih_l0_reverse[8:12], b_hn = bias_hh_l0_reverse[8:12]")
+    assert h.formula == "(1 − z_t)·n_t + z_t·h_{t+1}"
+    assert f"(1 − {z.value:.3f})·" in h.text()
+    v = {term.name: term.value for term in n.terms}
+    pre = v["W_n·x_t"] + v["b_in"] + v["r_t"] * (v["V_n·h_{t+1}"] + v["b_hn"])
+    assert f"= tanh({pre:.3f}) = {n.value:.3f}" in n.text().replace("tanh(-0.000)", "tanh(0.000)")
+
+
+def test_bias_false_formulas():
+    _, _, _, trace = _make("GRU", "tanh", False, 1, False, "float32")
+    r, z, n, h = explain_step(trace, 3, 1)
+    assert r.formula == "σ(W_r·x_t + V_r·h_{t-1})"
+    assert n.formula == "tanh(W_n·x_t + r_t·V_n·h_{t-1})"
+    assert all("no bias (bias=False)" in eq.params for eq in (r, z, n))
+    _, _, _, trace = _make("RNN", "tanh", False, 1, False, "float32")
+    (eq,) = explain_step(trace, 0, 0)
+    assert eq.formula == "tanh(W·x_t + V·h_{t-1})"
+    assert eq.params == "W = weight_ih_l0, V = weight_hh_l0; no bias (bias=False)"
+
+
+def test_first_step_reads_initial_state():
+    layer, x, state0, trace = _make("LSTM", "tanh", True, 1, True, "float64")
+    for direction, t in ((0, 0), (1, T - 1)):
+        eqs = explain_step(trace, t, 3, direction=direction, b=1)
+        c = eqs[4]
+        assert c.terms[1].value == state0[1][direction, 1, 3]
+        vh = eqs[0].terms[1].value
+        w_hh = layer.state_dict()["weight_hh_l0" + ("_reverse" if direction else "")]
+        assert vh == pytest.approx(w_hh[3] @ state0[0][direction, 1], abs=1e-12)
+
+
+def test_equations_are_frozen():
+    _, _, _, trace = _make("RNN", "tanh", True, 1, False, "float64")
+    (eq,) = explain_step(trace, 0, 0)
+    with pytest.raises(AttributeError):
+        eq.value = 1.0  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(t=T), "t"), (dict(t=-1), "t"), (dict(t=True), "t"),
+    (dict(unit=H), "unit"), (dict(unit=-1), "unit"),
+    (dict(layer=2), "layer"), (dict(layer=-1), "layer"),
+    (dict(direction=2), "direction"),
+    (dict(b=B), "b"), (dict(b=-1), "b"),
+])
+def test_out_of_range_raises(kwargs, name):
+    _, _, _, trace = _make("GRU", "tanh", True, 2, True, "float32")
+    args = dict(t=0, unit=0, layer=0, direction=0, b=0) | kwargs
+    with pytest.raises(ValueError, match=rf"^{name}\b.*out of range"):
+        explain_step(trace, **args)
+
+
+def test_unidirectional_rejects_direction_1():
+    _, _, _, trace = _make("RNN", "tanh", True, 1, False, "float32")
+    with pytest.raises(ValueError, match="direction"):
+        explain_step(trace, 0, 0, direction=1)
+
+
+def test_not_a_trace():
+    with pytest.raises(ValueError, match="Trace"):
+        explain_step(object(), 0, 0)

@@ -1,0 +1,256 @@
+"""The lab (TUI) driven by Textual's pilot: keys in, the Lab's state and the rendered text out.
+
+Text snapshots of the main screens live in tests/snapshots/; regenerate them after an intended
+change with ``RNNLAB_UPDATE_SNAPSHOTS=1 pytest tests/test_tui.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from rnnlab.tui.app import LabApp
+from rnnlab.tui.panels import GradientPlot, StatePanel
+from rnnlab.tui.widgets import Heatmap, LinePlot
+
+SNAPSHOTS = Path(__file__).parent / "snapshots"
+SIZE = (160, 50)
+
+
+def screen_text(app) -> str:
+    return "\n".join(strip.text.rstrip() for strip in app.screen._compositor.render_strips())
+
+
+async def wait_for(pilot, condition, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the lab")
+        await pilot.pause(0.05)
+    await pilot.pause()
+
+
+def drive(check, target=None, size=SIZE):
+    """Open the lab on ``target``, wait until it is ready, then run ``check(app, pilot)``."""
+
+    async def main():
+        app = LabApp(target)
+        async with app.run_test(size=size) as pilot:
+            await wait_for(pilot, lambda: app.lab is not None)
+            await check(app, pilot)
+
+    asyncio.run(main())
+
+
+def assert_snapshot(name: str, text: str) -> None:
+    path = SNAPSHOTS / f"{name}.txt"
+    if os.environ.get("RNNLAB_UPDATE_SNAPSHOTS") or not path.exists():
+        SNAPSHOTS.mkdir(exist_ok=True)
+        path.write_text(text + "\n", encoding="utf-8")
+    assert text + "\n" == path.read_text(encoding="utf-8"), f"screen differs from {path}"
+
+
+def test_opens_on_hello_and_steps_through_time():
+    async def check(app, pilot):
+        lab = app.lab
+        assert lab.spec.name == "hello" and lab.cursor == 0
+        assert "hidden state h_t" in screen_text(app)
+        for _ in range(3):
+            await pilot.press("right")
+        assert lab.cursor == 3
+        h_map = app.query_one("#map-h", Heatmap)
+        assert h_map.revealed == 3 and h_map.cursor == 2
+        text = screen_text(app)
+        assert "t 3/4" in text and "▼3" in text  # status bar and the heatmap's cursor, t = 1..T
+        assert "i_t = σ(W_i·x_t + V_i·h_{t-1} + b_i)" in text  # the explain panel
+        await pilot.press("left")
+        assert lab.cursor == 2
+        await pilot.press("end")
+        assert lab.cursor == 4
+        await pilot.press("home")
+        assert lab.cursor == 0 and "Step forward" in screen_text(app)
+
+    drive(check)
+
+
+def test_clicking_a_heatmap_column_moves_the_cursor():
+    async def check(app, pilot):
+        h_map = app.query_one("#map-h", Heatmap)
+        width = h_map.content_region.width
+        await pilot.click("#map-h", offset=(width * 3 // 4 // 1, 3))  # a map row in the last quarter
+        assert app.lab.cursor == 4
+
+    drive(check)
+
+
+def test_bptt_steps_backward_and_plots_the_gradient_norm():
+    async def check(app, pilot):
+        lab = app.lab
+        await pilot.press("b")
+        assert lab.bptt_cursor == 3
+        await pilot.press("b", "b")
+        assert lab.bptt_cursor == 1
+        dh_map = app.query_one("#map-dh", Heatmap)
+        assert dh_map.reveal_from_end and dh_map.revealed == 3
+        plot = app.query_one(GradientPlot)
+        assert plot.series_names == ["||dL/dh_t||", "||ΔW_hh(t)||"]
+        assert "||dL/dh_t|| / ||dL/dh_T||" in plot.title
+        assert "BPTT t=2" in screen_text(app)
+
+    drive(check)
+
+
+def test_training_runs_in_the_background_and_the_plots_follow():
+    async def check(app, pilot):
+        lab = app.lab
+        lab.reconfigure({"train.steps": 1_000_000})  # long enough to pause, resume and stop
+        await pilot.press("t")
+        await wait_for(pilot, lambda: len(lab.history) > 3)
+        await pilot.press("t")  # pause
+        await wait_for(pilot, lambda: lab.training_status == "paused")
+        paused_at = len(lab.history)
+        await pilot.pause(0.2)
+        assert len(lab.history) == paused_at
+        await pilot.press("e")  # refused while training: nothing opens
+        assert not app.screen.query("#edit")
+        await pilot.press("t")  # resume
+        await wait_for(pilot, lambda: len(lab.history) > paused_at + 3)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: lab.training_status == "stopped")
+        steps = [r.step for r in lab.history]
+        assert steps == list(range(1, len(steps) + 1))
+
+    drive(check)
+
+
+def test_training_to_the_end_updates_every_view():
+    async def check(app, pilot):
+        lab = app.lab
+        await pilot.press("t")
+        await wait_for(pilot, lambda: lab.training_status == "completed")
+        await pilot.pause(0.3)
+        assert lab.trainer.step == lab.spec.train.steps == 200
+        loss_plot = app.query_one("#loss-plot", LinePlot)
+        assert "train" in loss_plot.series_names and loss_plot.title.startswith("loss ")
+        assert lab.evaluation.accuracy == 1.0  # the views show the trained network
+        assert "completed step 200" in screen_text(app)
+        assert "accuracy 100%" in screen_text(app)
+
+    drive(check)
+
+
+def test_edit_refuses_bad_values_inline_and_applies_good_ones():
+    async def check(app, pilot):
+        await pilot.press("e")
+        await pilot.pause()
+        hidden = app.screen.query_one("#model-hidden_size")
+        hidden.value = "0"
+        await pilot.pause()
+        app.screen.query_one("#apply").press()
+        await pilot.pause()
+        error = str(app.screen.query_one("#edit-error").render())
+        assert "model.hidden_size" in error and "1 <= x" in error
+        assert app.lab.spec.model.hidden_size == 16  # nothing changed
+        hidden.value = "8"
+        app.screen.query_one("#model-cell").value = "gru"
+        await pilot.pause()
+        app.screen.query_one("#apply").press()
+        await wait_for(pilot, lambda: app.lab.spec.model.cell == "gru")
+        assert app.lab.spec.model.cell == "gru" and app.lab.spec.model.hidden_size == 8
+        assert "update gate z_t" in screen_text(app)
+
+    drive(check)
+
+
+def test_typing_a_sequence_and_a_refused_one():
+    async def check(app, pilot):
+        await pilot.press("i")
+        await pilot.press(*"hex", "enter")
+        await pilot.pause()
+        assert "'x'" in str(app.screen.query_one("#prompt-error").render())
+        prompt = app.screen.query_one("#prompt-input")
+        prompt.value = ""
+        await pilot.press(*"hello", "l", "enter")
+        await pilot.pause()
+        assert app.lab.steps == 5 and app.lab.task.target_tokens(app.lab.sequence) == list("ellol")
+
+    drive(check)
+
+
+def test_help_lists_every_key():
+    async def check(app, pilot):
+        await pilot.press("question_mark")
+        await pilot.pause()
+        text = screen_text(app)
+        for binding in app.BINDINGS:
+            assert binding.description in text, binding.description
+        dialog = [line.split("│")[1].rstrip() for line in text.splitlines() if line.count("│") >= 2]
+        assert_snapshot("help", "\n".join(line for line in dialog if line.strip()))
+        await pilot.press("escape")
+        assert "hidden state h_t" in screen_text(app)
+
+    drive(check)
+
+
+def test_main_screen_snapshot():
+    async def check(app, pilot):
+        await pilot.press("right", "right", "right", "b", "b")
+        await pilot.pause()
+        # the sequence panel and the status bar: text that must read right (the maps are colour)
+        lines = screen_text(app).splitlines()
+        assert_snapshot("main-hello", "\n".join(lines[1:6] + lines[-2:]))
+
+    drive(check)
+
+
+def test_save_run_and_export_trace(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+    async def check(app, pilot):
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        runs = list((tmp_path / "runs").iterdir())
+        assert len(runs) == 1 and (runs[0] / "checkpoint.npz").is_file()
+        await pilot.press("x")
+        await pilot.pause()
+        app.screen.query_one("#prompt-input").value = str(tmp_path / "trace.npz")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert (tmp_path / "trace.npz").is_file()
+
+    drive(check)
+
+
+def test_a_bad_target_is_reported_on_the_loading_screen():
+    async def main():
+        app = LabApp("no-such-preset")
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: "error" in app.sub_title)
+            assert "unknown preset 'no-such-preset'" in screen_text(app)
+            assert app.lab is None
+            await pilot.press("right")  # keys do nothing, and nothing breaks
+
+    asyncio.run(main())
+
+
+def test_layers_and_directions_can_be_chosen(tmp_path):
+    spec = tmp_path / "deep.toml"
+    spec.write_text('[task]\nkind = "parity"\nlength = 6\n[model]\ncell = "gru"\nhidden_size = 4\n'
+                    'num_layers = 2\nbidirectional = true\n', encoding="utf-8")
+
+    async def check(app, pilot):
+        assert app.query_one(StatePanel).stream == (0, 0)
+        await pilot.press("right_square_bracket")
+        assert app.query_one(StatePanel).stream == (0, 1)
+        await pilot.press("right_square_bracket", "right_square_bracket")
+        assert app.query_one(StatePanel).stream == (1, 1)
+        await pilot.press("right_square_bracket")
+        assert app.query_one(StatePanel).stream == (0, 0)
+        await pilot.press("right")
+        assert "layer 0" in screen_text(app)
+
+    drive(check, target=str(spec))

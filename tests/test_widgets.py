@@ -1,0 +1,348 @@
+"""The TUI widgets: colour maps, the heatmap and the braille line plot, rendered in a headless app."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import numpy as np
+import pytest
+from textual.app import App, ComposeResult
+from textual.strip import Strip
+from textual.widget import Widget
+
+from rnnlab.tui.widgets import (DIVERGING, SEQUENTIAL, ColorBar, Heatmap, LinePlot, colorbar_strip,
+                                downsample_minmax, get_colormap, value_levels)
+
+WIDTH = 40
+
+
+class WidgetApp(App):
+    """Hosts the given widgets and records the columns its heatmaps report as clicked."""
+
+    def __init__(self, *widgets: Widget) -> None:
+        super().__init__()
+        self._widgets = widgets
+        self.clicked: list[int] = []
+
+    def compose(self) -> ComposeResult:
+        yield from self._widgets
+
+    def on_heatmap_column_clicked(self, message: Heatmap.ColumnClicked) -> None:
+        self.clicked.append(message.column)
+
+
+def run_in_app(*widgets: Widget, check, size=(WIDTH, 24)) -> None:
+    """Mount ``widgets`` in a headless app of ``size`` and await ``check(pilot)``."""
+    async def main() -> None:
+        app = WidgetApp(*widgets)
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            await check(pilot)
+    asyncio.run(main())
+
+
+def lines_of(widget: Widget) -> list:
+    return [widget.render_line(y) for y in range(widget.size.height)]
+
+
+def style_at(strip, x: int):
+    """The rich style of cell ``x`` of a strip."""
+    position = 0
+    for segment in strip:
+        position += segment.cell_length
+        if x < position:
+            return segment.style
+    raise IndexError(x)
+
+
+def rgb(color) -> tuple[int, int, int]:
+    return tuple(color.get_truecolor())
+
+
+# --------------------------------------------------------------------------------- colour maps
+
+def test_diverging_map_is_blue_grey_red_with_zero_on_its_own_middle_level():
+    assert DIVERGING.n_levels % 2 == 1
+    middle = DIVERGING.n_levels // 2
+    assert DIVERGING.levels([-1.0, 0.0, 1.0], -1.0, 1.0).tolist() == [0, middle, DIVERGING.n_levels - 1]
+    red, green, blue = DIVERGING.rgb(middle)
+    assert red == green == blue and red > 150  # neutral, light
+    low, high = DIVERGING.rgb(0), DIVERGING.rgb(DIVERGING.n_levels - 1)
+    assert low[2] > 2 * low[0] and high[0] > 3 * high[2]  # blue end, red end
+    # Zero stays neutral on an asymmetric scale; the ends stay the ends.
+    assert DIVERGING.levels([-0.2, 0.0, 3.0], -0.2, 3.0).tolist() == [0, middle, DIVERGING.n_levels - 1]
+
+
+def test_sequential_map_runs_from_viridis_purple_to_yellow():
+    assert SEQUENTIAL.rgb(0) == (68, 1, 84)
+    assert SEQUENTIAL.rgb(SEQUENTIAL.n_levels - 1) == (253, 231, 37)
+    top = SEQUENTIAL.n_levels - 1
+    assert SEQUENTIAL.levels([0.0, 0.5, 1.0], 0.0, 1.0).tolist() == [0, SEQUENTIAL.n_levels // 2, top]
+    assert get_colormap("sequential") is SEQUENTIAL and get_colormap(DIVERGING) is DIVERGING
+    with pytest.raises(ValueError, match="unknown colormap"):
+        get_colormap("jet")
+
+
+@pytest.mark.parametrize("cmap", [DIVERGING, SEQUENTIAL], ids=lambda c: c.name)
+def test_levels_are_monotonic_cover_the_map_and_mark_nan_missing(cmap):
+    values = np.linspace(-1.5, 1.5, 2001)
+    levels = cmap.levels(values, -1.0, 1.0)
+    assert np.all(np.diff(levels) >= 0)
+    assert set(levels.tolist()) == set(range(cmap.n_levels))
+    special = cmap.levels([np.nan, -np.inf, np.inf], -1.0, 1.0).tolist()
+    assert special == [cmap.missing_level, 0, cmap.n_levels - 1]
+    assert cmap.rgb(cmap.missing_level) not in cmap.colors
+    # A degenerate scale (constant signal) is drawn, not rejected.
+    assert value_levels([2.0, np.nan], 1.0, 1.0, 9).tolist() == [4, 9]
+
+
+# --------------------------------------------------------------------------------- heatmap
+
+def test_heatmap_draws_two_rows_per_line_at_the_full_width():
+    data = np.tanh(np.random.default_rng(0).standard_normal((7, 20)))
+    heatmap = Heatmap(data)
+
+    async def check(pilot):
+        lines = lines_of(heatmap)
+        assert heatmap.size.height == 1 + math.ceil(7 / 2)  # cursor line + map lines
+        assert all(line.cell_length == WIDTH for line in lines)
+        assert all(set(line.text) == {"▀"} for line in lines[1:])
+        # 20 steps in 40 columns: 2 columns per step, and the odd last row's lower half is background.
+        background = heatmap.visual_style.rich_style.bgcolor
+        assert style_at(lines[-1], 0).bgcolor == background
+
+    run_in_app(heatmap, check=check)
+
+
+def test_heatmap_cell_colours_match_the_colormap_upper_and_lower():
+    data = np.zeros((4, 10))
+    data[2, 6], data[3, 6] = -1.0, 1.0  # map line 1 holds rows 2 (upper) and 3 (lower)
+    data[0, 0] = np.nan
+    heatmap = Heatmap(data, title="h")
+
+    async def check(pilot):
+        lines = lines_of(heatmap)
+        assert lines[0].text.startswith("h")
+        cell = style_at(lines[3], 6 * 4)  # title, cursor line, map line 0, map line 1; 4 columns per step
+        assert rgb(cell.color) == DIVERGING.rgb(0) and rgb(cell.bgcolor) == DIVERGING.rgb(DIVERGING.n_levels - 1)
+        neutral = DIVERGING.rgb(DIVERGING.n_levels // 2)
+        assert rgb(style_at(lines[3], 5 * 4).color) == neutral
+        assert rgb(style_at(lines[2], 0).color) == DIVERGING.missing
+
+        heatmap.colormap = "sequential"
+        heatmap.set_data(np.full((4, 10), 0.5), vmin=0.0, vmax=1.0)
+        await pilot.pause()
+        assert rgb(style_at(heatmap.render_line(2), 0).color) == SEQUENTIAL.rgb(SEQUENTIAL.n_levels // 2)
+
+    run_in_app(heatmap, check=check)
+
+
+def test_unrevealed_columns_are_drawn_empty():
+    heatmap = Heatmap(np.ones((4, 10)))
+    heatmap.revealed = 3
+
+    async def check(pilot):
+        line = heatmap.render_line(1)
+        red = DIVERGING.rgb(DIVERGING.n_levels - 1)
+        for step in range(10):
+            cell = style_at(line, step * 4)
+            if step < 3:
+                assert rgb(cell.color) == rgb(cell.bgcolor) == red
+            else:
+                assert cell.color == cell.bgcolor and rgb(cell.color) not in DIVERGING.colors
+
+        heatmap.reveal_from_end = True  # BPTT: the last 3 steps have gradients
+        await pilot.pause()
+        line = heatmap.render_line(1)
+        assert rgb(style_at(line, 6 * 4).color) != red and rgb(style_at(line, 7 * 4).color) == red
+
+        heatmap.revealed = None
+        await pilot.pause()
+        assert rgb(style_at(heatmap.render_line(1), 0).color) == red
+
+    run_in_app(heatmap, check=check)
+
+
+def test_cursor_column_is_marked_and_highlighted():
+    heatmap = Heatmap(np.zeros((4, 10)))
+
+    async def check(pilot):
+        heatmap.cursor = 4
+        await pilot.pause()
+        marker, first_map_line = heatmap.render_line(0), heatmap.render_line(1)
+        assert marker.text.index("▼") == 4 * 4 + 2  # middle of the step's 4 columns
+        assert "▼4" in marker.text
+        normal, under_cursor = style_at(first_map_line, 3 * 4), style_at(first_map_line, 4 * 4)
+        assert under_cursor != normal
+        assert style_at(first_map_line, 5 * 4) == normal
+
+        heatmap.cursor = None
+        await pilot.pause()
+        assert "▼" not in heatmap.render_line(0).text
+        assert style_at(heatmap.render_line(1), 4 * 4) == normal
+
+    run_in_app(heatmap, check=check)
+
+
+def test_wide_map_scrolls_to_keep_the_cursor_in_view():
+    heatmap = Heatmap(np.zeros((2, 100)), title="wide")
+
+    async def check(pilot):
+        heatmap.cursor = 90
+        await pilot.pause()
+        assert "▼90" in heatmap.render_line(1).text or "90▼" in heatmap.render_line(1).text
+        assert "of 100" in heatmap.render_line(0).text
+
+    run_in_app(heatmap, check=check)
+
+
+def test_clicking_a_cell_posts_its_time_step():
+    heatmap = Heatmap(np.zeros((6, 20)), id="map")  # 2 terminal columns per step
+
+    async def check(pilot):
+        await pilot.click("#map", offset=(7 * 2 + 1, 2))
+        await pilot.click("#map", offset=(0, 3))
+        await pilot.pause()
+        assert pilot.app.clicked == [7, 0]
+
+    run_in_app(heatmap, check=check)
+
+
+def test_heatmap_rejects_non_matrix_data_and_colorbar_spans_its_width():
+    with pytest.raises(ValueError, match="2-D"):
+        Heatmap(np.zeros(5))
+    strip = colorbar_strip("diverging", 30, -1.0, 1.0)
+    assert strip.cell_length == 30 and strip.text.startswith("-1 ") and strip.text.endswith(" 1")
+    assert rgb(style_at(strip, 3).bgcolor) == DIVERGING.rgb(0)
+    assert colorbar_strip("sequential", 5, 0.0, 1.0).cell_length == 5  # too narrow for labels
+
+    bar = ColorBar("sequential", 0.0, 1.0)
+
+    async def check(pilot):
+        line = bar.render_line(0)
+        assert line.cell_length == WIDTH and line.text.endswith(" 1")
+
+    run_in_app(bar, check=check)
+
+
+# --------------------------------------------------------------------------------- line plot
+
+def braille_cells(line) -> list[int]:
+    """x positions of the braille characters with at least one dot in a line."""
+    return [x for x, char in enumerate(line.text) if 0x2801 <= ord(char) <= 0x28FF]
+
+
+def canvas_rows(plot: LinePlot) -> list:
+    return lines_of(plot)[1:-1]
+
+
+def test_rising_series_rises_left_to_right():
+    plot = LinePlot(title="up")
+    plot.set_series("up", np.arange(50), np.arange(50.0))
+
+    async def check(pilot):
+        rows = canvas_rows(plot)
+        mean_x = [np.mean(braille_cells(row)) for row in rows]  # top row first
+        assert all(a > b for a, b in zip(mean_x, mean_x[1:]))
+        assert rows[0].text.lstrip().startswith("49") and rows[-1].text.lstrip().startswith("0")
+        assert all(line.cell_length == WIDTH for line in lines_of(plot))
+        assert "━ up" in plot.render_line(0).text
+
+    run_in_app(plot, check=check, size=(WIDTH, 12))
+
+
+def test_log_scale_straightens_an_exponential_and_skips_nonpositive_values():
+    xs = np.arange(-2, 41)
+    ys = np.r_[0.0, -5.0, 10.0 ** (np.arange(41) / 10)]  # 1 .. 1e4, after two unplottable values
+    plot = LinePlot(log_y=True)
+    plot.set_series("exp", xs, ys)
+
+    async def check(pilot):
+        rows = canvas_rows(plot)
+        counts = [len(braille_cells(row)) for row in rows]
+        assert min(counts) > 0 and max(counts) <= 2 * min(counts) + 1  # a straight line: even rows
+        assert "1e+04┤" in rows[0].text and rows[-1].text.lstrip().startswith("1┤")
+
+        plot.log_y = False
+        await pilot.pause()
+        counts = [len(braille_cells(row)) for row in canvas_rows(plot)]
+        assert counts[-1] > 4 * counts[0]  # linear scale: the curve hugs the bottom
+
+    run_in_app(plot, check=check, size=(WIDTH, 12))
+
+
+def test_threshold_line_is_dashed_labelled_and_kept_in_range():
+    plot = LinePlot(threshold=5.0, threshold_label="clip")
+    plot.set_series("norm", None, np.linspace(0.0, 1.0, 30))
+
+    async def check(pilot):
+        rows = canvas_rows(plot)
+        assert rows[0].text.lstrip().startswith("5┤")  # the y range grew to show the threshold
+        threshold_color = plot.get_component_rich_style("lineplot--threshold").color
+        labelled = [row for row in rows if row.text.endswith("clip 5")]
+        assert len(labelled) == 1
+        dashes = [seg for seg in labelled[0] if seg.style.color == threshold_color and braille_cells(Strip([seg]))]
+        assert len(dashes) >= 5  # one-cell dashes with gaps
+
+        plot.threshold = None
+        await pilot.pause()
+        assert not any("clip" in row.text for row in canvas_rows(plot))
+
+    run_in_app(plot, check=check, size=(WIDTH, 12))
+
+
+def test_marker_is_drawn_and_labelled_on_the_x_axis():
+    plot = LinePlot(marker=25)
+    plot.set_series("loss", np.arange(100), np.ones(100))
+
+    async def check(pilot):
+        axis = plot.render_line(plot.size.height - 1).text
+        assert "▲25" in axis and axis.rstrip().endswith("99")
+        marker_color = plot.get_component_rich_style("lineplot--marker").color
+        rows = canvas_rows(plot)
+        marked = [any(seg.style.color == marker_color for seg in row) for row in rows]
+        assert sum(marked) == len(rows) - 1  # every row but the one where the series wins the cell
+
+    run_in_app(plot, check=check, size=(WIDTH, 12))
+
+
+def test_empty_single_constant_and_non_finite_series_render_without_errors():
+    plot = LinePlot(title="odd", log_y=False)
+
+    async def check(pilot):
+        assert any("no data" in line.text for line in lines_of(plot))
+        cases = [([], []), ([3.0], [2.0]), (np.arange(5), np.full(5, 7.0)), ([1.0, 2.0], [np.nan, np.inf]),
+                 (np.arange(6), [np.nan, 1.0, np.inf, -np.inf, 2.0, np.nan]), ([np.nan, 1.0], [1.0, 1.0])]
+        for xs, ys in cases:
+            plot.clear()
+            plot.set_series("s", xs, ys)
+            for log_y in (False, True):
+                plot.log_y = log_y
+                await pilot.pause()
+                assert all(line.cell_length == WIDTH for line in lines_of(plot))
+        plot.clear()
+        plot.set_series("point", [3.0], [2.0])
+        await pilot.pause()
+        assert sum(len(braille_cells(row)) for row in canvas_rows(plot)) == 1
+        with pytest.raises(ValueError, match="x values"):
+            plot.set_series("bad", [1.0, 2.0], [1.0])
+
+    run_in_app(plot, check=check, size=(WIDTH, 14))
+
+
+def test_downsampling_keeps_a_single_spike():
+    xs = np.arange(10_000)
+    ys = np.zeros(10_000)
+    ys[5_003] = 100.0
+    kept_x, kept_y = downsample_minmax(xs, ys, 50)
+    assert len(kept_x) <= 100 and 100.0 in kept_y and np.all(np.diff(kept_x) > 0)
+    assert downsample_minmax(xs[:80], ys[:80], 50)[0].size == 80  # short series untouched
+
+    plot = LinePlot()
+    plot.set_series("spiky", xs, ys)
+
+    async def check(pilot):
+        assert braille_cells(canvas_rows(plot)[0])  # the spike reaches the top row
+
+    run_in_app(plot, check=check, size=(WIDTH, 12))
