@@ -1,0 +1,208 @@
+"""The lab end to end: the real ``rnnlab`` console script in a real terminal (tmux).
+
+The Textual unit tests drive ``LabApp`` through ``run_test``; this file checks what they cannot:
+the installed entry point opens the lab in a terminal, the keys typed there reach it, it trains and
+quits with exit status 0, and nothing prints a traceback. tmux gives a terminal of a fixed size
+(``TERM=xterm-256color COLORTERM=truecolor``, DESIGN.md "TUI facts"); keys go in with
+``send-keys`` and the screen comes back with ``capture-pane -p``, polled until the expected text
+shows (never a fixed sleep). Each test runs its own tmux server (``tmux -L``) so that nothing
+touches the user's sessions. ``.ci/run`` installs tmux where it is missing; elsewhere the tmux
+test is skipped. Also here: the two ways ``rnnlab`` refuses to open the lab (a bad preset, no
+terminal), which need no tmux.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+WIDTH, HEIGHT = 160, 50
+#: The first launch may compile the numba kernels from a cold cache (tens of seconds on a slow,
+#: shared machine); every later wait is for a key press or 200 training steps.
+START_DEADLINE_S = 120.0
+STEP_DEADLINE_S = 60.0
+
+#: Text only the help screen shows (the footer lists "BPTT step" too).
+HELP_MARK = "Click a heatmap column"
+
+TMUX = shutil.which("tmux")
+needs_tmux = pytest.mark.skipif(
+    TMUX is None,
+    reason="tmux is not installed: the end-to-end lab test drives a real terminal through tmux "
+    "(.ci/run installs it; locally: apt-get install tmux)",
+)
+
+
+def tail(text: str, lines: int = 60) -> str:
+    """The last non-blank lines of a screen, for a failure message."""
+    return "\n".join([line for line in text.splitlines() if line.strip()][-lines:])
+
+
+def rnnlab_command() -> list[str]:
+    """The installed console script, or the same entry point through this interpreter."""
+    script = shutil.which("rnnlab")
+    return [script] if script else [sys.executable, "-m", "rnnlab.cli"]
+
+
+class Terminal:
+    """One detached tmux session on a private server, running one command."""
+
+    def __init__(self, command: list[str], cwd: Path, status_file: Path) -> None:
+        self.socket = f"rnnlab-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.status_file = status_file
+        self.captures: list[str] = []
+        self.env = {**os.environ, "TERM": "xterm-256color", "COLORTERM": "truecolor"}
+        self.env.pop("TMUX", None)  # a test run from inside tmux must not talk to the user's server
+        # `env` sets the terminal inside the pane: tmux would otherwise give the pane its own TERM
+        # (screen / tmux-256color), and under TERM=screen the lab falls back to 16 colours. The
+        # shell writes the exit status to a file: #{pane_dead_status} is empty on some tmux builds.
+        inner = (shlex.join(["env", "TERM=xterm-256color", "COLORTERM=truecolor", *command])
+                 + f"; echo $? > {shlex.quote(str(status_file))}")
+        # remain-on-exit keeps the dead pane (and what was printed after the alternate screen
+        # closed, a crash's traceback) readable; it is set in the same tmux invocation that creates
+        # the session, long before the lab could exit.
+        self.tmux("new-session", "-d", "-s", "lab", "-x", str(WIDTH), "-y", str(HEIGHT), "-c", str(cwd), inner,
+                  ";", "set-option", "-w", "-t", "lab", "remain-on-exit", "on")
+
+    def tmux(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run([TMUX, "-L", self.socket, "-f", os.devnull, *args], env=self.env,
+                              capture_output=True, text=True, timeout=30, check=check)
+
+    def screen(self) -> str:
+        """The visible screen as text (recorded, so that a traceback anywhere can be found)."""
+        text = self.tmux("capture-pane", "-p", "-t", "lab").stdout
+        self.captures.append(text)
+        return text
+
+    def scrollback(self) -> str:
+        """The whole pane, history included: what the process printed after leaving the
+        alternate screen (a crash's traceback lands there)."""
+        text = self.tmux("capture-pane", "-p", "-S", "-", "-t", "lab", check=False).stdout
+        self.captures.append(text)
+        return text
+
+    def send(self, *keys: str) -> None:
+        for key in keys:
+            self.tmux("send-keys", "-t", "lab", key)
+
+    def send_text(self, text: str) -> None:
+        """Literal characters (``?`` is not a key name)."""
+        self.tmux("send-keys", "-t", "lab", "-l", text)
+
+    def dead(self) -> bool:
+        """Whether the command has ended (its pane is dead, or the session is gone)."""
+        result = self.tmux("display-message", "-p", "-t", "lab", "#{pane_dead}", check=False)
+        return result.returncode != 0 or result.stdout.strip() == "1"
+
+    def wait_for(self, what: str, predicate: Callable[[str], bool], deadline_s: float = STEP_DEADLINE_S) -> str:
+        """Poll the screen until ``predicate(screen)``; fail with the last screen after the deadline."""
+        end = time.monotonic() + deadline_s
+        while True:
+            text = self.screen()
+            assert "Traceback" not in text, f"traceback on the screen while waiting for {what}:\n{tail(text)}"
+            if predicate(text):
+                return text
+            if self.dead():
+                pytest.fail(f"the lab exited while waiting for {what}:\n{tail(self.scrollback())}")
+            if time.monotonic() > end:
+                pytest.fail(f"no {what} after {deadline_s:.0f} s; the screen:\n{tail(text)}")
+            time.sleep(0.1)
+
+    def wait_exit(self, deadline_s: float = STEP_DEADLINE_S) -> str:
+        """Wait for the process to end; returns its exit status (as the shell wrote it)."""
+        end = time.monotonic() + deadline_s
+        while True:
+            if self.dead() and self.status_file.is_file():
+                return self.status_file.read_text().strip()
+            if time.monotonic() > end:
+                pytest.fail(f"the lab did not exit {deadline_s:.0f} s after q; the screen:\n{tail(self.screen())}")
+            time.sleep(0.1)
+
+    def close(self) -> None:
+        self.tmux("kill-server", check=False)
+
+
+def status_line(screen: str) -> str:
+    """The lab's status bar: the line that starts with the time cursor ``t K/T``."""
+    for line in reversed(screen.splitlines()):
+        if re.match(r"\s*t \d+/\d+\b", line):
+            return line
+    return ""
+
+
+def training_step(screen: str) -> int | None:
+    match = re.search(r"\b(?:running|paused|completed|stopped) step (\d+)", status_line(screen))
+    return int(match.group(1)) if match else None
+
+
+@needs_tmux
+def test_lab_in_a_real_terminal(tmp_path):
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    term = Terminal(rnnlab_command(), cwd, tmp_path / "exit-status")
+    try:
+        # the lab opens on hello: the heatmap of h_t and the sequence bar's input row
+        term.wait_for("the lab's screen", lambda s: "hidden state h_t" in s and re.search(r"^\s*input\b", s, re.M)
+                      and status_line(s) != "", START_DEADLINE_S)
+        assert "t 0/4" in status_line(term.screen())
+
+        # three steps forward in time
+        term.send("Right", "Right", "Right")
+        term.wait_for("t 3/4 in the status bar", lambda s: "t 3/4" in status_line(s))
+
+        # one step of backpropagation through time
+        term.send("b")
+        term.wait_for("the BPTT cursor in the status bar", lambda s: "BPTT t=" in status_line(s))
+
+        # the help screen lists the bindings; Esc closes it
+        term.send_text("?")
+        term.wait_for("the help screen", lambda s: "BPTT step" in s and HELP_MARK in s)
+        term.send("Escape")
+        term.wait_for("the help screen to close", lambda s: HELP_MARK not in s and status_line(s) != "")
+
+        # train: the status goes to running (or straight to completed: hello is 200 quick steps)
+        term.send("t")
+        started = term.wait_for("training to start", lambda s: (training_step(s) or 0) > 0
+                                or re.search(r"\b(running|completed)\b", status_line(s)) is not None)
+        done = term.wait_for("training to complete", lambda s: "completed" in status_line(s))
+        assert training_step(done) == 200, status_line(done)
+        assert (training_step(started) or 0) <= training_step(done)
+
+        term.send("q")
+        status = term.wait_exit()
+        printed = term.scrollback()  # anything printed after the alternate screen closed
+        assert status == "0", f"the lab exited with status {status}:\n{tail(printed)}"
+        for text in term.captures:
+            assert "Traceback" not in text, tail(text)
+    finally:
+        term.close()
+
+
+def test_unknown_preset_is_one_line_and_exit_2(tmp_path):
+    result = subprocess.run([*rnnlab_command(), "tui", "nope"], cwd=tmp_path, stdin=subprocess.DEVNULL,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "unknown preset 'nope'" in lines[0], result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_without_a_terminal_prints_a_hint_instead_of_hanging(tmp_path):
+    try:  # stdout is a pipe here: the lab must not start (and wait forever for a terminal)
+        result = subprocess.run(rnnlab_command(), cwd=tmp_path, stdin=subprocess.DEVNULL,
+                                capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"`rnnlab` without a terminal still ran after 30 s; it printed {exc.stdout!r} {exc.stderr!r}")
+    assert result.returncode == 0, result
+    assert "needs a terminal" in result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
