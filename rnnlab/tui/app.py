@@ -26,7 +26,7 @@ from .screens import EditScreen, HelpScreen, PromptScreen
 from .widgets import Heatmap
 
 REFRESH_HZ = 12          # how often the screen reads the trainer's buffer while training
-HEATMAP_EVERY = 4        # ... and recomputes the bench sequence's forward pass (every 4th tick)
+HEATMAP_EVERY = 8        # ... and recomputes the bench sequence's forward pass (1.5 Hz)
 
 
 class LabApp(App[None]):
