@@ -7,14 +7,15 @@
 Each preset is trained to the same number of steps (a spec file written with ``train.steps = N``)
 in three ways, interleaved round by round so that a drift of the machine hits all of them alike:
 
-- **headless**: ``Lab.open(spec).train()`` in this process, nothing else running;
+- **headless**: ``Lab.open(spec).train()``, nothing else running;
 - **lab open**: a ``LabApp`` on the same spec in ``app.run_test(size=(160, 50))`` (textual's
   headless driver), ``t`` pressed once the lab is ready, polled until
-  ``lab.training_status == "completed"``. The app trains in its worker thread while its 12 Hz timer
-  reads the history and every 4th tick recomputes the bench sequence and redraws every panel,
-  exactly as in a terminal. The headless driver skips only the last step of a frame, encoding
-  the screen update into escape sequences and writing them; with ``--encode`` (default) each
-  frame is encoded anyway and the text thrown away, so the UI thread does a terminal's work;
+  ``lab.training_status == "completed"``. The app trains in its worker thread while its timer
+  (``REFRESH_HZ``) reads the history and every ``HEATMAP_EVERY``-th tick reruns the bench
+  sequence and redraws every panel, as in a terminal. The headless driver skips only the last
+  step of a frame, encoding the screen update into escape sequences and writing them; with
+  ``--encode`` (default) each frame is encoded anyway and the text thrown away, so the UI
+  thread does a terminal's work;
 - **rnnlab train** (``--cli``, default): the console script in a subprocess (``--json``), which
   also writes the run directory; it reports only in-step time (``steps_per_second``).
 
@@ -24,16 +25,16 @@ completed, evaluations, the Lab's lock and the warm-up pass included; *in-step* 
 reports). The table shows the median over rounds and the ratios lab-open / headless.
 
 Per-frame cost (lab open, while training): the timer's callback (``LabApp._tick``; a light tick
-updates the plots and status, every 4th tick also reruns the bench sequence and refills the
-heatmaps), how long that heatmap tick waited for ``Lab.lock`` (held by the trainer for each step),
-and the screen's refresh (``Screen._compositor_refresh``: render the dirty widgets, compose,
-encode), each as median and 90th percentile; then the share of the wall time the UI thread spent
-working in them (it competes with the trainer for the GIL) and blocked on the lock.
+updates the plots and status, every ``HEATMAP_EVERY``-th tick also reruns the bench sequence
+and refills the heatmaps), how long the UI thread waited for ``Lab.lock`` (the trainer holds it
+for each step), and the screen's refresh (``Screen._compositor_refresh``: render the dirty
+widgets, compose, encode), each as median and 90th percentile; then the share of the wall time
+the UI thread spent working (competing with the trainer for the GIL) and blocked on the lock.
 
-Every run is a fresh interpreter (``--child``, internal) that first trains a 3-step copy of the spec
-untimed, so the kernels are loaded from numba's disk cache and no run inherits another's garbage
-or threads; one untimed run per preset before the rounds fills a cold cache. Run it on an idle
-machine: on 2 cores another busy process changes the ratio.
+Every run is a fresh interpreter (``--child``, internal) that first trains a 3-step copy of the
+spec untimed, so the kernels are loaded from numba's disk cache and no run inherits another's
+garbage or threads; one untimed run per preset before the rounds fills a cold cache. Run it on an
+idle machine: on 2 cores another busy process changes the ratio.
 """
 
 from __future__ import annotations
@@ -181,8 +182,8 @@ async def _run_app(spec_path: Path, steps: int, encode: bool, timeout_s: float) 
     heavy = [d for d, h in ticks if h]
     return {"wall_rate": steps / wall, "step_rate": steps / step_time, "wall_s": wall,
             "ticks": len(ticks), "light_tick": light, "heavy_tick": heavy, "refresh": clock.refresh,
-            "lock_wait": lock.waits, "ui_busy": (sum(d for d, _ in ticks) + sum(clock.refresh) - sum(lock.waits)) / wall,
-            "ui_lock_share": sum(lock.waits) / wall}
+            "lock_wait": lock.waits, "ui_lock_share": sum(lock.waits) / wall,
+            "ui_busy": (sum(d for d, _ in ticks) + sum(clock.refresh) - sum(lock.waits)) / wall}
 
 
 def run_app(spec_path: Path, steps: int, encode: bool, timeout_s: float = 600) -> dict:
@@ -281,9 +282,11 @@ def report(results: list[dict], args, command: str, load: tuple[tuple, tuple]) -
             row += f" {cs:.1f} | {as_ / cs:.2f} |"
         lines.append(row)
     lines += ["", "Per-frame cost with the lab open, while training (ms, median / 90th percentile over all rounds; "
-              "UI time = ticks + refreshes; lock waits: the UI thread blocked on `Lab.lock`, which the trainer holds for each step):",
-              "", "| preset | ticks/s | light tick | heatmap tick (every 4th) | lock wait (per acquisition, in heatmap ticks) "
-              "| screen refresh (render + encode) | refreshes/s | UI thread working | UI thread waiting on the lock |",
+              "UI time = ticks + refreshes; lock waits: the UI thread blocked on `Lab.lock`, which the trainer "
+              "holds for each step):", "",
+              f"| preset | ticks/s | light tick | heatmap tick (every {HEATMAP_EVERY}th) "
+              "| lock wait (per acquisition, in heatmap ticks) | screen refresh (render + encode) | refreshes/s "
+              "| UI thread working | UI thread waiting on the lock |",
               "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         a = r["runs"]["app"]

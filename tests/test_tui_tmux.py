@@ -73,6 +73,7 @@ class Terminal:
         # the session, long before the lab could exit.
         self.tmux("new-session", "-d", "-s", "lab", "-x", str(WIDTH), "-y", str(HEIGHT), "-c", str(cwd), inner,
                   ";", "set-option", "-w", "-t", "lab", "remain-on-exit", "on")
+        self.socket_path = self.tmux("display-message", "-p", "#{socket_path}").stdout.strip()
 
     def tmux(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return subprocess.run([TMUX, "-L", self.socket, "-f", os.devnull, *args], env=self.env,
@@ -130,6 +131,8 @@ class Terminal:
 
     def close(self) -> None:
         self.tmux("kill-server", check=False)
+        if self.socket_path:  # tmux leaves the socket file behind
+            Path(self.socket_path).unlink(missing_ok=True)
 
 
 def status_line(screen: str) -> str:
