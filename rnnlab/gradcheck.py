@@ -312,6 +312,11 @@ for _cell, _opts in _CELLS.items():
     register_layer_check(f"{_cell}_no_bias", bias=False, **_opts)
 del _cell, _opts
 
+#: Modules of later architectures that register their own checks (with :func:`register`) when
+#: imported. Imported at the end of this module, so ``CHECKS`` always lists every check.
+CHECK_MODULES: tuple[str, ...] = (
+)
+
 
 # ---------------------------------------------------------------------------------------------
 # running
@@ -344,3 +349,13 @@ def run_checks(
     if progress is not None:
         progress(len(selected), len(selected), "")
     return results
+
+
+def _import_check_modules() -> None:
+    import importlib
+
+    for module in CHECK_MODULES:
+        importlib.import_module(module)
+
+
+_import_check_modules()
