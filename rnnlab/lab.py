@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ._locks import HandoffLock
 from . import analysis
 from .data import Batch
 from .errors import RunDirError, UserError
@@ -65,8 +66,9 @@ class Lab:
             run.read_checkpoint(self.trainer)
             self.history = [StepRecord(**row) for row in run.read_metrics() if row["step"] <= self.trainer.step]
             self.evals = [EvalRecord(**row) for row in run.read_evals() if row["step"] <= self.trainer.step]
-        # training in a worker thread: every step and every read of the weights holds the lock
-        self.lock = threading.RLock()
+        # training in a worker thread: every step and every read of the weights holds the lock,
+        # handed over between steps to a waiting reader (an RLock let the trainer starve it)
+        self.lock = HandoffLock()
         self.training_status = "idle"  # idle | running | paused | completed | stopped | diverged
         self.training_message = ""
         self._pause = threading.Event()

@@ -254,3 +254,26 @@ def test_layers_and_directions_can_be_chosen(tmp_path):
         assert "layer 0" in screen_text(app)
 
     drive(check, target=str(spec))
+
+
+def test_history_columns_follow_the_trainer_incrementally_and_restart_on_a_new_experiment():
+    from rnnlab.train import StepRecord
+    from rnnlab.tui.panels import HistoryColumns
+
+    def record(step, clipped=False):
+        return StepRecord(step=step, loss=1.0 / step, accuracy=None, grad_norm=float(step), clipped=clipped,
+                          time=0.0)
+
+    history = [record(s, clipped=s % 3 == 0) for s in range(1, 1500)]
+    columns = HistoryColumns()
+    columns.update(history[:10])
+    assert columns.size == 10
+    columns.update(history)  # another list: starts over rather than appending to the slice's rows
+    assert columns.size == 1499
+    history.append(record(1500))
+    columns.update(history)
+    assert columns.size == 1500 and columns.clipped == 499  # steps 3, 6, ..., 1497
+    assert columns.steps[-1] == 1500 and columns.loss[0] == 1.0 and columns.grad_norm[41] == 42.0
+    fresh = [record(1)]  # reconfigure: a new history list
+    columns.update(fresh)
+    assert columns.size == 1 and columns.clipped == 0 and columns.steps.tolist() == [1.0]

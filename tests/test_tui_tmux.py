@@ -57,7 +57,8 @@ def rnnlab_command() -> list[str]:
 class Terminal:
     """One detached tmux session on a private server, running one command."""
 
-    def __init__(self, command: list[str], cwd: Path, status_file: Path) -> None:
+    def __init__(self, command: list[str], cwd: Path, status_file: Path,
+                 terminal: tuple[str, ...] = ("TERM=xterm-256color", "COLORTERM=truecolor")) -> None:
         self.socket = f"rnnlab-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.status_file = status_file
         self.captures: list[str] = []
@@ -66,7 +67,7 @@ class Terminal:
         # `env` sets the terminal inside the pane: tmux would otherwise give the pane its own TERM
         # (screen / tmux-256color), and under TERM=screen the lab falls back to 16 colours. The
         # shell writes the exit status to a file: #{pane_dead_status} is empty on some tmux builds.
-        inner = (shlex.join(["env", "TERM=xterm-256color", "COLORTERM=truecolor", *command])
+        inner = (shlex.join(["env", *terminal, *command])
                  + f"; echo $? > {shlex.quote(str(status_file))}")
         # remain-on-exit keeps the dead pane (and what was printed after the alternate screen
         # closed, a crash's traceback) readable; it is set in the same tmux invocation that creates
@@ -187,6 +188,24 @@ def test_lab_in_a_real_terminal(tmp_path):
         assert status == "0", f"the lab exited with status {status}:\n{tail(printed)}"
         for text in term.captures:
             assert "Traceback" not in text, tail(text)
+    finally:
+        term.close()
+
+
+@needs_tmux
+def test_a_terminal_without_true_colour_gets_a_warning(tmp_path):
+    """Under TERM=screen the heatmaps drop to 16 colours and read as noise: the lab says so."""
+    term = Terminal(rnnlab_command(), tmp_path, tmp_path / "exit-status",
+                    terminal=("-u", "COLORTERM", "TERM=screen"))
+    try:
+        def toast_text(screen: str) -> str:  # the notification's lines, joined, without its border
+            return " ".join(screen.replace("▌", " ").split())
+
+        screen = term.wait_for("the true-colour warning", lambda s: "heatmaps need true colour" in toast_text(s),
+                               START_DEADLINE_S)
+        assert "TERM=screen gives 16" in toast_text(screen)
+        term.send("q")
+        assert term.wait_exit() == "0"
     finally:
         term.close()
 

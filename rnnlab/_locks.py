@@ -1,0 +1,66 @@
+"""A reentrant lock that hands itself to a waiting thread instead of letting the releaser take it back.
+
+The Lab's trainer holds its lock for each training step and re-acquires it right after the
+release. With ``threading.RLock`` the waiting thread (the TUI reading the weights) is woken but
+must first get the GIL, and by then the trainer has usually taken the lock again: measured, a
+reader waited up to 0.4 s (dozens of steps) for a lock that is free between every two steps.
+:class:`HandoffLock` makes the releasing thread wait, when someone is queued, until that
+someone holds the lock — one short handoff per reader, nothing when nobody waits.
+"""
+
+from __future__ import annotations
+
+import threading
+
+__all__ = ["HandoffLock"]
+
+
+class HandoffLock:
+    """``threading.RLock`` with a handoff on release: a thread that fully releases the lock while
+    another is waiting for it blocks until a waiter has acquired it (at most ``handoff_timeout``
+    seconds), so a thread that re-acquires in a loop cannot starve the others."""
+
+    def __init__(self, handoff_timeout: float = 0.05) -> None:
+        self._lock = threading.Lock()  # re-entry is counted here, not by the lock
+        self._state = threading.Condition(threading.Lock())
+        self._waiting = 0  # threads blocked in acquire()
+        self._grants = 0  # completed first-level acquisitions, to tell that a waiter got in
+        self._owner: int | None = None
+        self._depth = 0
+        self.handoff_timeout = handoff_timeout
+
+    def acquire(self) -> bool:
+        me = threading.get_ident()
+        if self._owner == me:  # re-entry: only the owner ever sees its own ident here
+            self._depth += 1
+            return True
+        with self._state:
+            self._waiting += 1
+        self._lock.acquire()
+        with self._state:
+            self._waiting -= 1
+            self._grants += 1
+            self._owner, self._depth = me, 1
+            self._state.notify_all()
+        return True
+
+    def release(self) -> None:
+        if self._owner != threading.get_ident():
+            raise RuntimeError("cannot release a lock this thread does not hold")
+        self._depth -= 1
+        if self._depth:
+            return
+        with self._state:
+            self._owner = None
+            self._lock.release()
+            if self._waiting:
+                granted = self._grants
+                self._state.wait_for(lambda: self._grants != granted or not self._waiting, self.handoff_timeout)
+
+    def locked_by_me(self) -> bool:
+        return self._owner == threading.get_ident()
+
+    __enter__ = acquire
+
+    def __exit__(self, *exc_info) -> None:
+        self.release()
