@@ -315,6 +315,7 @@ del _cell, _opts
 #: Modules of later architectures that register their own checks (with :func:`register`) when
 #: imported. Imported at the end of this module, so ``CHECKS`` always lists every check.
 CHECK_MODULES: tuple[str, ...] = (
+    "rnnlab.checks.tree",
 )
 
 

@@ -1,0 +1,413 @@
+"""Recursive (tree) networks: :class:`RecursiveNet`, a softmax :class:`TreeClassifier` on its root,
+and the :class:`TreeTrace` of one pass (the trainer is :mod:`rnnlab.train.trees`).
+
+The composition (see :mod:`rnnlab.kernels.tree` for the equations and shapes)::
+
+    leaf:  h = E[word]                    internal node:  h = tanh(W [h_left; h_right] + b)
+
+Parameters use ``torch.nn`` names and shapes so they move both ways: ``embedding.weight`` (V, H)
+as ``nn.Embedding(V, H)``, ``compose.weight`` (H, 2H) and ``compose.bias`` (H,) as
+``nn.Linear(2H, H)``; the classifier adds ``readout.weight`` (C, H) and ``readout.bias`` (C,) as
+``nn.Linear(H, C)``. Initialisation follows torch too: embeddings N(0, 1), linear layers
+uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+
+Trees enter as a :class:`~rnnlab.data.trees.TreeBatch` (any shapes, flattened in post-order);
+the classifier, which owns a vocabulary, also takes :class:`~rnnlab.data.trees.Tree` s directly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..data.trees import Tree, Treebank, TreeBatch, Vocabulary
+from ..errors import DataError
+from ..kernels import blas_single_threaded, kernel_threads
+from ..kernels.tree import tree_backward, tree_forward
+from ..train.losses import cross_entropy
+from .recurrent import _DTYPES, _check_positive_int
+
+__all__ = ["RecursiveNet", "TreeClassifier", "TreeTrace", "TreeNode"]
+
+
+def _dtype(dtype: Any) -> np.dtype:
+    try:
+        name = np.dtype("float32" if dtype is None else dtype).name
+    except TypeError:
+        name = repr(dtype)
+    if name not in _DTYPES:
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    return np.dtype(_DTYPES[name])
+
+
+def _load(shapes: Mapping[str, tuple[int, ...]], state: Any, dtype: np.dtype) -> dict[str, np.ndarray]:
+    """Validated float copies of ``state``'s entries: exactly the keys and shapes of ``shapes``."""
+    if not isinstance(state, Mapping):
+        raise ValueError(f"state dict must be a mapping of names to arrays, got {type(state).__name__}")
+    missing = [k for k in shapes if k not in state]
+    extra = [k for k in state if k not in shapes]
+    if missing:
+        raise ValueError(f"state dict is missing key(s): {', '.join(missing)}")
+    if extra:
+        raise ValueError(f"state dict has unexpected key(s): {', '.join(map(str, extra))}")
+    loaded = {}
+    for name, shape in shapes.items():
+        try:
+            value = np.asarray(state[name])
+        except Exception as exc:
+            raise ValueError(f"state dict entry {name!r} is not an array: {exc}") from None
+        if value.shape != shape:
+            raise ValueError(f"state dict entry {name!r} has shape {value.shape}, expected {shape}")
+        if value.dtype.kind not in "fiu":
+            raise ValueError(f"state dict entry {name!r} has non-numeric dtype {value.dtype}")
+        with np.errstate(over="ignore"):
+            value = np.array(value, dtype=dtype, copy=True, order="C")
+        if not np.isfinite(value).all():
+            raise ValueError(f"state dict entry {name!r} contains NaN or Inf")
+        loaded[name] = value
+    return loaded
+
+
+def _check_grad(what: str, value: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    value = np.asarray(value)
+    if value.dtype != dtype:
+        raise ValueError(f"{what} has dtype {value.dtype}, but the network is {dtype.name}")
+    if value.shape != shape:
+        raise ValueError(f"{what} has shape {value.shape}, expected {shape}")
+    if not np.isfinite(value).all():
+        raise ValueError(f"{what} contains NaN or Inf")
+    return value
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    view = a.view()
+    view.flags.writeable = False
+    return view
+
+
+# ---------------------------------------------------------------------------------------------
+# the trace
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TreeNode:
+    """One node of one tree of a trace, for stepping through the tree node by node."""
+
+    tree: int  # which tree of the batch
+    index: int  # post-order index in its tree (the root is the last)
+    children: tuple[int, int] | None  # (left, right) indices, None for a leaf
+    word: str | None  # a leaf's token
+    phrase: str  # the words the node covers
+    h: np.ndarray  # (H,) the node's vector
+    dh: np.ndarray | None  # (H,) total dL/dh after backward, else None
+
+
+@dataclass
+class TreeTrace:
+    """Everything one forward pass over a batch of trees computed (and, after backward, dL/dh).
+
+    ``h`` ``(N, H)``: every node's vector, batch-wide post-order (tree ``b`` owns rows
+    ``batch.offsets[b]:batch.offsets[b+1]``); ``dh`` the same shape after ``backward`` (None
+    before): the total gradient arriving at each node. ``outputs``: the classifier's logits
+    ``(B, C)`` when a :class:`TreeClassifier` made the trace. Arrays are read-only views.
+    """
+
+    batch: TreeBatch
+    hidden_size: int
+    dtype: np.dtype
+    _h: np.ndarray = field(repr=False)
+    _params: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _owner: Any = field(default=None, repr=False)
+    _dh: np.ndarray | None = field(default=None, repr=False)
+    _outputs: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def h(self) -> np.ndarray:
+        return _read_only(self._h)
+
+    @property
+    def dh(self) -> np.ndarray | None:
+        return None if self._dh is None else _read_only(self._dh)
+
+    @property
+    def has_gradients(self) -> bool:
+        return self._dh is not None
+
+    @property
+    def outputs(self) -> np.ndarray | None:
+        return None if self._outputs is None else _read_only(self._outputs)
+
+    @property
+    def roots(self) -> np.ndarray:
+        """``(B, H)``: each tree's root vector."""
+        return _read_only(self._h[self.batch.roots])
+
+    def __len__(self) -> int:
+        """Number of trees."""
+        return len(self.batch)
+
+    def tree(self, b: int) -> Tree:
+        return self.batch.trees[b]
+
+    def vectors(self, b: int) -> np.ndarray:
+        """``(n_b, H)``: the vectors of tree ``b``'s nodes in post-order."""
+        self.batch.node(b, 0)  # range check
+        return _read_only(self._h[self.batch.offsets[b]: self.batch.offsets[b + 1]])
+
+    def gradients(self, b: int) -> np.ndarray:
+        """``(n_b, H)``: dL/dh of tree ``b``'s nodes in post-order (after backward)."""
+        if self._dh is None:
+            raise ValueError("no gradients in this trace yet: call backward() first")
+        self.batch.node(b, 0)
+        return _read_only(self._dh[self.batch.offsets[b]: self.batch.offsets[b + 1]])
+
+    def node(self, b: int, i: int) -> TreeNode:
+        """Node ``i`` (post-order) of tree ``b``: structure, words, vector and gradient."""
+        n = self.batch.node(b, i)
+        t = self.batch.trees[b]
+        return TreeNode(tree=b, index=i, children=t.children(i), word=t.word(i), phrase=t.phrase(i),
+                        h=_read_only(self._h[n]), dh=None if self._dh is None else _read_only(self._dh[n]))
+
+
+# ---------------------------------------------------------------------------------------------
+# the recursive network
+# ---------------------------------------------------------------------------------------------
+
+class RecursiveNet:
+    """A recursive neural network over binary trees: word embeddings at the leaves, one shared
+    composition ``h = tanh(W [h_left; h_right] + b)`` at every internal node.
+
+    ``state_dict`` keys: ``embedding.weight`` (V, H), ``compose.weight`` (H, 2H), ``compose.bias`` (H,).
+    """
+
+    def __init__(self, vocab_size: int, hidden_size: int, dtype: str = "float32", seed: int | None = None) -> None:
+        self.vocab_size = _check_positive_int("vocab_size", vocab_size)
+        self.hidden_size = _check_positive_int("hidden_size", hidden_size)
+        self.dtype = _dtype(dtype)
+        self.seed = seed
+        self._params: dict[str, np.ndarray] = {}
+        self.reset_parameters(seed)
+
+    def _param_shapes(self) -> dict[str, tuple[int, ...]]:
+        V, H = self.vocab_size, self.hidden_size
+        return {"embedding.weight": (V, H), "compose.weight": (H, 2 * H), "compose.bias": (H,)}
+
+    def reset_parameters(self, seed: int | None = None) -> None:
+        """torch's initialisation: embedding N(0, 1); composition uniform(-1/sqrt(2H), 1/sqrt(2H))."""
+        rng = np.random.default_rng(seed)
+        V, H = self.vocab_size, self.hidden_size
+        bound = 1.0 / math.sqrt(2 * H)
+        self._params = {
+            "embedding.weight": rng.standard_normal((V, H)).astype(self.dtype),
+            "compose.weight": rng.uniform(-bound, bound, (H, 2 * H)).astype(self.dtype),
+            "compose.bias": rng.uniform(-bound, bound, H).astype(self.dtype),
+        }
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """A copy of every parameter, keyed as torch's ``embedding``/``compose`` submodules."""
+        return {k: v.copy() for k, v in self._params.items()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Load parameters; keys and shapes must match exactly (ValueError naming the first problem,
+        the net left unchanged)."""
+        self._params = _load(self._param_shapes(), state, self.dtype)
+
+    def parameters(self) -> dict[str, np.ndarray]:
+        """The live parameter arrays (updating them in place changes the net)."""
+        return self._params
+
+    @property
+    def num_parameters(self) -> int:
+        return sum(p.size for p in self._params.values())
+
+    def __repr__(self) -> str:
+        extra = "" if self.dtype == np.float32 else f", dtype='{self.dtype.name}'"
+        return f"RecursiveNet({self.vocab_size}, {self.hidden_size}{extra})"
+
+    def check_batch(self, batch: Any) -> TreeBatch:
+        """``batch`` if it is a TreeBatch encoded with a vocabulary of this net's size (DataError otherwise)."""
+        if not isinstance(batch, TreeBatch):
+            raise ValueError(f"trees must be a TreeBatch (TreeBatch.from_trees(trees, vocab)), "
+                             f"got {type(batch).__name__}")
+        if batch.vocab_size != self.vocab_size:
+            raise DataError(f"mismatched vocabularies: the trees were encoded with a vocabulary of "
+                            f"{batch.vocab_size} words, but the embedding has {self.vocab_size} rows")
+        return batch
+
+    def forward(self, batch: TreeBatch) -> tuple[np.ndarray, TreeTrace]:
+        """Compute every node of every tree of ``batch``.
+
+        Returns ``(roots, trace)``: ``roots`` ``(B, H)`` the root vectors, ``trace`` a
+        :class:`TreeTrace` holding every node's vector (for stepping node by node) and what
+        :meth:`backward` needs.
+        """
+        batch = self.check_batch(batch)
+        # the trace keeps its own copy of the weights: backward differentiates exactly what forward
+        # computed, even if an optimizer updates the weights in between
+        params = {k: v.copy() for k, v in self._params.items()}
+        with blas_single_threaded():
+            h = tree_forward(params["embedding.weight"], params["compose.weight"], params["compose.bias"],
+                             batch.left, batch.right, batch.word, batch.offsets, kernel_threads())
+        trace = TreeTrace(batch, self.hidden_size, self.dtype, h, params, self)
+        return h[batch.roots], trace
+
+    __call__ = forward
+
+    def backward(self, trace: TreeTrace, d_root: Any = None, d_nodes: Any = None) -> dict[str, np.ndarray]:
+        """Backpropagation through structure.
+
+        Computes the gradient of ``sum(roots * d_root) + sum(trace.h * d_nodes)``: ``d_root``
+        ``(B, H)`` is dL/d(root vector), ``d_nodes`` ``(N, H)`` an optional gradient on every node
+        (e.g. a per-node readout); either may be None (zero). Returns a dict keyed by the
+        state_dict names and fills ``trace.dh`` with the total dL/dh of every node.
+        """
+        if not isinstance(trace, TreeTrace) or trace._owner is not self:
+            raise ValueError("trace must come from this RecursiveNet's own forward()")
+        batch = trace.batch
+        N, B, H = batch.num_nodes, len(batch), self.hidden_size
+        if d_nodes is None:
+            total = np.zeros((N, H), self.dtype)
+        else:
+            total = _check_grad("d_nodes", d_nodes, (N, H), self.dtype).copy()
+        if d_root is not None:
+            total[batch.roots] += _check_grad("d_root", d_root, (B, H), self.dtype)
+        with blas_single_threaded():
+            d_emb, d_w, d_b, dh = tree_backward(trace._params["compose.weight"], trace._h, batch.left,
+                                                batch.right, batch.word, batch.offsets, total,
+                                                self.vocab_size, kernel_threads())
+        trace._dh = dh
+        return {"embedding.weight": d_emb, "compose.weight": d_w, "compose.bias": d_b}
+
+
+# ---------------------------------------------------------------------------------------------
+# the classifier
+# ---------------------------------------------------------------------------------------------
+
+class TreeClassifier:
+    """A :class:`RecursiveNet` with a softmax readout on each tree's root: ``logits = W_o h_root + b_o``.
+
+    ``vocab`` maps words to embedding rows; ``labels`` are the class names (class id = position).
+    ``state_dict`` = the net's entries plus ``readout.weight`` (C, H) and ``readout.bias`` (C,).
+    """
+
+    def __init__(self, vocab: Vocabulary, labels: Sequence[str], hidden_size: int, dtype: str = "float32",
+                 seed: int | None = None) -> None:
+        if not isinstance(vocab, Vocabulary):
+            raise ValueError(f"vocab must be a Vocabulary, got {type(vocab).__name__}")
+        labels = tuple(labels)
+        if len(labels) < 2 or len(set(labels)) != len(labels):
+            raise ValueError(f"labels must be at least 2 distinct class names, got {labels!r}")
+        self.vocab = vocab
+        self.labels = labels
+        self.net = RecursiveNet(len(vocab), hidden_size, dtype, seed)
+        self.dtype = self.net.dtype
+        self.hidden_size = self.net.hidden_size
+        self._readout: dict[str, np.ndarray] = {}
+        self._reset_readout(seed)
+
+    def _readout_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {"readout.weight": (len(self.labels), self.hidden_size), "readout.bias": (len(self.labels),)}
+
+    def _reset_readout(self, seed: int | None) -> None:
+        rng = np.random.default_rng(None if seed is None else [seed, 0x7265_6164])  # apart from the net's stream
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        self._readout = {k: rng.uniform(-bound, bound, shape).astype(self.dtype)
+                         for k, shape in self._readout_shapes().items()}
+
+    def reset_parameters(self, seed: int | None = None) -> None:
+        self.net.reset_parameters(seed)
+        self._reset_readout(seed)
+
+    def parameters(self) -> dict[str, np.ndarray]:
+        """The live parameter arrays of the net and the readout."""
+        return {**self.net.parameters(), **self._readout}
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {k: v.copy() for k, v in self.parameters().items()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Load all five entries (ValueError naming the first problem; nothing changes on error)."""
+        shapes = {**self.net._param_shapes(), **self._readout_shapes()}
+        loaded = _load(shapes, state, self.dtype)
+        self.net.load_state_dict({k: loaded[k] for k in self.net._param_shapes()})
+        self._readout = {k: loaded[k] for k in self._readout_shapes()}
+
+    def __repr__(self) -> str:
+        return (f"TreeClassifier(vocab={len(self.vocab)} words, labels={list(self.labels)}, "
+                f"hidden_size={self.hidden_size}, dtype='{self.dtype.name}')")
+
+    def batch(self, trees: Any) -> TreeBatch:
+        """A TreeBatch of ``trees`` (a Tree, a sequence of them, a Treebank, or a TreeBatch) in this
+        model's vocabulary (DataError naming the tree and word for an unknown word)."""
+        if isinstance(trees, TreeBatch):
+            return self.net.check_batch(trees)
+        if isinstance(trees, Treebank):
+            trees = trees.trees
+        return TreeBatch.from_trees(trees, self.vocab)
+
+    def targets(self, batch: TreeBatch) -> np.ndarray:
+        """Class ids ``(B,)`` of the trees' labels (DataError for a missing or unknown label)."""
+        index = {lbl: c for c, lbl in enumerate(self.labels)}
+        out = np.empty(len(batch), np.int64)
+        for k, t in enumerate(batch.trees):
+            if t.label not in index:
+                what = "has no label" if t.label is None else f"has label {t.label!r}"
+                raise DataError(f"tree {k} {what}, not one of the classes {', '.join(self.labels)}")
+            out[k] = index[t.label]
+        return out
+
+    def forward(self, trees: Any) -> tuple[np.ndarray, TreeTrace]:
+        """``(logits (B, C), trace)``; ``trace.outputs`` holds the logits too."""
+        batch = self.batch(trees)
+        params = {k: v.copy() for k, v in self._readout.items()}
+        roots, trace = self.net.forward(batch)
+        logits = roots @ params["readout.weight"].T + params["readout.bias"]
+        trace._outputs = logits
+        trace._params.update(params)
+        return logits, trace
+
+    __call__ = forward
+
+    def backward(self, trace: TreeTrace, d_logits: Any) -> dict[str, np.ndarray]:
+        """Gradients of ``sum(logits * d_logits)`` for every parameter (state_dict order); fills ``trace.dh``."""
+        if not isinstance(trace, TreeTrace) or trace._owner is not self.net or trace._outputs is None:
+            raise ValueError("trace must come from this TreeClassifier's own forward()")
+        d_logits = _check_grad("d_logits", d_logits, trace._outputs.shape, self.dtype)
+        W_o = trace._params["readout.weight"]
+        d_root = d_logits @ W_o  # (B, H)
+        grads = self.net.backward(trace, d_root)
+        grads["readout.weight"] = d_logits.T @ trace._h[trace.batch.roots]
+        grads["readout.bias"] = d_logits.sum(axis=0)
+        return grads
+
+    def loss(self, trees: Any, targets: Any = None) -> tuple[float, float, dict[str, np.ndarray], TreeTrace]:
+        """Mean softmax cross-entropy over the trees and its gradients.
+
+        ``targets`` ``(B,)`` class ids default to the trees' labels. Returns
+        ``(loss, accuracy, grads, trace)``.
+        """
+        batch = self.batch(trees)
+        y = self.targets(batch) if targets is None else np.asarray(targets, np.int64)
+        if y.shape != (len(batch),) or (y.size and not (0 <= y.min() and y.max() < len(self.labels))):
+            raise ValueError(f"targets must be {len(batch)} class ids in 0..{len(self.labels) - 1}")
+        logits, trace = self.forward(batch)
+        result = cross_entropy(logits[None], y[None], np.ones((1, len(batch)), bool))
+        grads = self.backward(trace, result.grad[0].astype(self.dtype))
+        return result.loss, float(result.accuracy), grads, trace
+
+    def predict(self, trees: Any) -> list[str]:
+        """The most likely label of each tree."""
+        logits, _ = self.forward(trees)
+        return [self.labels[c] for c in logits.argmax(axis=1)]
+
+    def evaluate(self, trees: Any) -> tuple[float, float]:
+        """``(mean cross-entropy, accuracy)`` over labelled trees."""
+        batch = self.batch(trees)
+        logits, _ = self.forward(batch)
+        y = self.targets(batch)
+        result = cross_entropy(logits[None], y[None], np.ones((1, len(batch)), bool))
+        return result.loss, float(result.accuracy)
