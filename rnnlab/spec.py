@@ -3,7 +3,7 @@
 A spec has three tables besides ``name``, ``description`` and ``seed``::
 
     [task]   kind = "adding", plus the task's own fields (see ``rnnlab.data.task_fields``)
-    [model]  cell, hidden_size, num_layers, bidirectional, nonlinearity, bias, dtype
+    [model]  cell, hidden_size, num_layers, bidirectional, nonlinearity, bias, dtype, init, forget_bias
     [train]  steps, batch_size, optimizer, learning_rate, ..., clip_norm, clip_value, truncate
 
 Every field is validated on load; an error is a :class:`~rnnlab.errors.SpecError` naming the
@@ -24,6 +24,7 @@ from typing import Any, Mapping
 
 from .data import make_task
 from .errors import SpecError
+from .layers.init import INITS
 
 PRESET_PACKAGE = "rnnlab.presets"
 DEFAULT_PRESET = "hello"
@@ -90,6 +91,8 @@ class ModelSpec:
     nonlinearity: str = "tanh"
     bias: bool = True
     dtype: str = "float32"
+    init: str = "uniform"
+    forget_bias: float = 0.0
 
 
 MODEL_RULES = {
@@ -100,6 +103,9 @@ MODEL_RULES = {
     "nonlinearity": Rule(str, "rnn cell only: tanh or relu", choices=("tanh", "relu")),
     "bias": Rule(bool, "use bias_ih and bias_hh"),
     "dtype": Rule(str, "floating-point type of weights and kernels", choices=("float32", "float64")),
+    "init": Rule(str, "recurrent weights: uniform (torch's), orthogonal, or identity (IRNN: rnn cell)",
+                 choices=INITS),
+    "forget_bias": Rule(float, "lstm: the forget gate's bias at init (1 is usual; 0 keeps torch's)", low=-10, high=10),
 }
 
 
@@ -172,6 +178,12 @@ class Spec:
         train = _table(TrainSpec, TRAIN_RULES, "train", data.get("train", {}))
         if model.cell != "rnn" and model.nonlinearity != "tanh":
             raise SpecError("model.nonlinearity", f"only the rnn cell takes a nonlinearity; {model.cell} has its own")
+        if model.init == "identity" and model.cell != "rnn":
+            raise SpecError("model.init", f"identity (IRNN) is for the rnn cell, not {model.cell}")
+        if model.forget_bias and model.cell != "lstm":
+            raise SpecError("model.forget_bias", f"only the lstm cell has a forget gate, not {model.cell}")
+        if model.forget_bias and not model.bias:
+            raise SpecError("model.forget_bias", "needs model.bias = true")
         task_table = data.get("task", {"kind": "hello"})
         if not isinstance(task_table, Mapping):
             raise SpecError("task", "expected a table [task]")

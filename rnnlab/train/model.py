@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..layers import GRU, LSTM, RNN, Trace
+from ..layers.init import apply_init
 
 CELL_CLASSES = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 
@@ -29,6 +30,7 @@ class SequenceModel:
             kwargs["nonlinearity"] = m.nonlinearity
         self.cell = m.cell
         self.rnn = CELL_CLASSES[m.cell](input_size, m.hidden_size, **kwargs)
+        apply_init(self.rnn, m.init, m.forget_bias, seed=[seed, 2])  # its own seed stream, as the readout's
         self.input_size, self.output_size = input_size, output_size
         self.dtype = self.rnn.dtype
         features = self.rnn.hidden_size * self.rnn.num_directions

@@ -16,6 +16,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 from ..data import TASKS, task_fields
 from ..errors import UserError
 from ..spec import CELLS, OPTIMIZERS
+from ..layers.init import INITS
 
 
 class HelpScreen(ModalScreen[None]):
@@ -99,6 +100,10 @@ class EditScreen(ModalScreen[bool]):
                 yield Label("nonlinearity (rnn)")
                 yield Select([("tanh", "tanh"), ("relu", "relu")], value=s.model.nonlinearity, allow_blank=False,
                              name="model.nonlinearity", id="model-nonlinearity")
+                yield Label("init")
+                yield Select([(i, i) for i in INITS], value=s.model.init, allow_blank=False, name="model.init", id="model-init")
+                yield Label("forget bias (lstm)")
+                yield Input(repr(s.model.forget_bias), name="model.forget_bias", id="model-forget_bias")
                 yield Label("hidden size")
                 yield Input(str(s.model.hidden_size), name="model.hidden_size", id="model-hidden_size")
                 yield Label("layers")
@@ -141,6 +146,8 @@ class EditScreen(ModalScreen[bool]):
                 values[f"task.{field}"] = length
         if values.get("model.cell") != "rnn":
             values["model.nonlinearity"] = "tanh"
+        if values.get("model.cell") != "lstm":
+            values["model.forget_bias"] = 0.0
         if values.get("task.kind") != self._spec.task["kind"]:
             # a different task: keep only the fields it has (the rest were the old task's)
             kind = values["task.kind"]

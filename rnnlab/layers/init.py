@@ -1,0 +1,97 @@
+"""Initialisations the RNN literature leans on, applied in place to a layer (like ``torch.nn.init``).
+
+The layers start as torch's do: every weight and bias from uniform(-1/sqrt(H), 1/sqrt(H)). These
+functions overwrite some of them:
+
+- :func:`orthogonal_` — every gate block of ``W_hh`` an orthogonal matrix (Saxe et al. 2014):
+  all singular values 1, so at initialisation the linear part of the recurrence neither shrinks
+  nor grows dL/dh_t as it goes back through time.
+- :func:`identity_` — IRNN (Le, Jaitly & Hinton 2015): ``W_hh = scale * I``, biases 0, ``W_ih``
+  from N(0, 0.001^2). With ReLU units the state is copied forward unchanged until inputs move it,
+  and the gradient is copied backward unchanged: the adding problem becomes learnable.
+- :func:`forget_gate_bias_` — LSTM forget-gate bias b_f (Gers et al. 2000; Jozefowicz et al. 2015
+  recommend 1): f_t = sigma(... + b_f) starts near sigma(1) = 0.73 instead of 0.5, so the cell
+  state (and its gradient) survives many more steps from the first update on.
+
+Each takes an optional ``seed`` where it draws random numbers and is reproducible from it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .recurrent import LSTM, RecurrentLayer
+
+__all__ = ["orthogonal_", "identity_", "forget_gate_bias_", "INITS", "apply_init"]
+
+#: Names accepted by :func:`apply_init` (and the spec's ``model.init``).
+INITS = ("uniform", "orthogonal", "identity")
+
+
+def _suffixes(layer: RecurrentLayer) -> list[str]:
+    return [f"_l{k}" + ("_reverse" if d else "") for k in range(layer.num_layers) for d in range(layer.num_directions)]
+
+
+def _orthogonal(rng: np.random.Generator, n: int) -> np.ndarray:
+    """A uniformly distributed orthogonal matrix: Q of the QR decomposition of a Gaussian matrix,
+    its columns' signs fixed by diag(R) (without that, Q is not uniform; Mezzadri 2007)."""
+    q, r = np.linalg.qr(rng.standard_normal((n, n)))
+    return q * np.sign(np.diag(r))
+
+
+def orthogonal_(layer: RecurrentLayer, gain: float = 1.0, seed: int | None = None) -> None:
+    """Set each gate's ``H x H`` block of every ``weight_hh`` to ``gain`` times an orthogonal matrix."""
+    rng = np.random.default_rng(seed)
+    H = layer.hidden_size
+    params = layer.parameters()
+    for sfx in _suffixes(layer):
+        w_hh = params["weight_hh" + sfx]
+        for g in range(layer.gate_count):
+            w_hh[g * H:(g + 1) * H] = gain * _orthogonal(rng, H)
+
+
+def identity_(layer: RecurrentLayer, scale: float = 1.0, input_std: float = 1e-3, seed: int | None = None) -> None:
+    """IRNN: ``weight_hh = scale * I``, every bias 0, ``weight_ih`` from N(0, input_std^2).
+
+    Only for the Elman cell (:class:`~rnnlab.layers.RNN`): a gated cell's recurrent blocks do not
+    copy the state, so the identity has no meaning there (ValueError).
+    """
+    if layer.gate_count != 1:
+        raise ValueError(f"identity init is for the Elman RNN (IRNN), not {layer.mode}")
+    rng = np.random.default_rng(seed)
+    params = layer.parameters()
+    for sfx in _suffixes(layer):
+        params["weight_hh" + sfx][...] = scale * np.eye(layer.hidden_size)
+        w_ih = params["weight_ih" + sfx]
+        w_ih[...] = rng.normal(0.0, input_std, w_ih.shape)
+        for name in ("bias_ih" + sfx, "bias_hh" + sfx):
+            if name in params:
+                params[name][...] = 0.0
+
+
+def forget_gate_bias_(layer: RecurrentLayer, value: float = 1.0) -> None:
+    """LSTM: make the forget gate's total bias ``b_if + b_hf`` equal ``value`` (b_if = value,
+    b_hf = 0) in every layer and direction. ValueError for other cells or a layer without biases."""
+    if not isinstance(layer, LSTM):
+        raise ValueError(f"the forget-gate bias is an LSTM option, not {layer.mode}")
+    if not layer.bias:
+        raise ValueError("the forget-gate bias needs bias=True")
+    H = layer.hidden_size
+    params = layer.parameters()
+    for sfx in _suffixes(layer):
+        params["bias_ih" + sfx][H:2 * H] = value  # gate order i, f, g, o: f is the second block
+        params["bias_hh" + sfx][H:2 * H] = 0.0
+
+
+def apply_init(layer: RecurrentLayer, init: str = "uniform", forget_bias: float = 0.0,
+               seed: int | None = None) -> None:
+    """Apply a named scheme from :data:`INITS` (``"uniform"`` keeps torch's initialisation) and,
+    for an LSTM, a forget-gate bias when ``forget_bias`` is not 0."""
+    if init not in INITS:
+        raise ValueError(f"unknown init {init!r} (allowed: {', '.join(INITS)})")
+    if init == "orthogonal":
+        orthogonal_(layer, seed=seed)
+    elif init == "identity":
+        identity_(layer, seed=seed)
+    if forget_bias:
+        forget_gate_bias_(layer, forget_bias)
