@@ -11,8 +11,6 @@ import os
 import time
 from pathlib import Path
 
-import pytest
-
 from rnnlab.tui.app import LabApp
 from rnnlab.tui.panels import GradientPlot, StatePanel
 from rnnlab.tui.widgets import Heatmap, LinePlot
