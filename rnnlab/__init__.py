@@ -2,10 +2,12 @@
 
 The public API mirrors ``torch.nn``: :class:`RNN`, :class:`LSTM` and :class:`GRU` take time-major
 inputs ``(T, B, I)``, share PyTorch's ``state_dict`` names, and return a :class:`Trace` of every
-step's state and gates from ``forward``; ``backward`` runs (truncated) BPTT.
+step's state and gates from ``forward``; ``backward`` runs (truncated) BPTT. :class:`MinGRU`,
+:class:`MinLSTM` and :class:`LRU` (gates from the input only: linear recurrences that a parallel
+scan evaluates) share that API.
 """
 
-from .layers import GRU, LSTM, RNN, Trace
+from .layers import GRU, LRU, LSTM, RNN, MinGRU, MinLSTM, Trace
 
 __version__ = "0.1.0"
-__all__ = ["RNN", "LSTM", "GRU", "Trace", "__version__"]
+__all__ = ["RNN", "LSTM", "GRU", "MinGRU", "MinLSTM", "LRU", "Trace", "__version__"]

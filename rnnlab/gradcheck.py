@@ -316,6 +316,7 @@ del _cell, _opts
 #: imported. Imported at the end of this module, so ``CHECKS`` always lists every check.
 CHECK_MODULES: tuple[str, ...] = (
     "rnnlab.checks.tree",
+    "rnnlab.checks.minimal",
 )
 
 

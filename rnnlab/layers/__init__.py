@@ -1,6 +1,7 @@
 """PyTorch-compatible recurrent layers built from the numba kernels."""
 
+from .minimal import LRU, MinGRU, MinLSTM
 from .recurrent import GRU, LSTM, RNN, RecurrentLayer
 from .trace import Trace
 
-__all__ = ["RNN", "LSTM", "GRU", "RecurrentLayer", "Trace"]
+__all__ = ["RNN", "LSTM", "GRU", "MinGRU", "MinLSTM", "LRU", "RecurrentLayer", "Trace"]
