@@ -4,10 +4,11 @@ The public API mirrors ``torch.nn``: :class:`RNN`, :class:`LSTM` and :class:`GRU
 inputs ``(T, B, I)``, share PyTorch's ``state_dict`` names, and return a :class:`Trace` of every
 step's state and gates from ``forward``; ``backward`` runs (truncated) BPTT. :class:`MinGRU`,
 :class:`MinLSTM` and :class:`LRU` (gates from the input only: linear recurrences that a parallel
-scan evaluates) share that API.
+scan evaluates) share that API; :class:`EchoStateNetwork` is a fixed reservoir with a
+ridge-regression readout.
 """
 
-from .layers import GRU, LRU, LSTM, RNN, MinGRU, MinLSTM, Trace
+from .layers import GRU, LRU, LSTM, RNN, EchoStateNetwork, MinGRU, MinLSTM, Trace
 
 __version__ = "0.1.0"
-__all__ = ["RNN", "LSTM", "GRU", "MinGRU", "MinLSTM", "LRU", "Trace", "__version__"]
+__all__ = ["RNN", "LSTM", "GRU", "MinGRU", "MinLSTM", "LRU", "EchoStateNetwork", "Trace", "__version__"]

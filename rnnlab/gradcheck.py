@@ -317,6 +317,7 @@ del _cell, _opts
 CHECK_MODULES: tuple[str, ...] = (
     "rnnlab.checks.tree",
     "rnnlab.checks.minimal",
+    "rnnlab.checks.esn",
 )
 
 
