@@ -318,6 +318,7 @@ CHECK_MODULES: tuple[str, ...] = (
     "rnnlab.checks.tree",
     "rnnlab.checks.minimal",
     "rnnlab.checks.esn",
+    "rnnlab.checks.seq2seq",
 )
 
 
