@@ -43,6 +43,8 @@ _KERNEL_DIR = Path(__file__).resolve().parent
 def _source_hash() -> str:
     digest = hashlib.sha256()
     for path in sorted(_KERNEL_DIR.rglob("*.py")):
+        if path.relative_to(_KERNEL_DIR).parts[0] == "cuda":  # GPU twins: not in numba's CPU cache
+            continue
         digest.update(path.relative_to(_KERNEL_DIR).as_posix().encode())
         digest.update(path.read_bytes())
     digest.update(numba.__version__.encode())

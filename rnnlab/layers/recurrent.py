@@ -17,6 +17,7 @@ from .. import kernels
 from .trace import Trace
 
 _DTYPES = {"float32": np.float32, "float64": np.float64}
+_DEVICES = ("cpu", "cuda")
 
 
 def _check_positive_int(name: str, value: Any) -> int:
@@ -42,6 +43,7 @@ class RecurrentLayer:
         bidirectional: bool = False,
         dtype: str = "float32",
         seed: int | None = None,
+        device: str = "cpu",
     ) -> None:
         self.input_size = _check_positive_int("input_size", input_size)
         self.hidden_size = _check_positive_int("hidden_size", hidden_size)
@@ -55,11 +57,28 @@ class RecurrentLayer:
         if dtype_name not in _DTYPES:
             raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
         self.dtype = np.dtype(_DTYPES[dtype_name])
+        if device not in _DEVICES:
+            raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+        if device == "cuda":  # imported only when asked for; raises a UserError naming why not
+            from ..kernels.cuda import require_cuda
+
+            require_cuda()
+        self.device = device
         self.seed = seed
         self._params: dict[str, np.ndarray] = {}
         self.reset_parameters(seed)
 
     # ------------------------------------------------------------------ parameters
+    @property
+    def _kernels(self):
+        """The kernel functions of this layer's device: :mod:`rnnlab.kernels` or :mod:`rnnlab.kernels.cuda`
+        (same signatures and results)."""
+        if self.device == "cuda":
+            from ..kernels import cuda
+
+            return cuda
+        return kernels
+
     @property
     def num_directions(self) -> int:
         return 2 if self.bidirectional else 1
@@ -142,6 +161,8 @@ class RecurrentLayer:
             extra += ", bidirectional=True"
         if self.dtype != np.float32:
             extra += f", dtype='{self.dtype.name}'"
+        if self.device != "cpu":
+            extra += f", device='{self.device}'"
         return f"{type(self).__name__}({self.input_size}, {self.hidden_size}{self._repr_extra()}{extra})"
 
     def _repr_extra(self) -> str:
@@ -337,26 +358,27 @@ class RNN(RecurrentLayer):
     record_names = ("h",)
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
-                 bias: bool = True, bidirectional: bool = False, dtype: str = "float32", seed: int | None = None):
+                 bias: bool = True, bidirectional: bool = False, dtype: str = "float32", seed: int | None = None,
+                 device: str = "cpu"):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
-        super().__init__(input_size, hidden_size, num_layers, bias, bidirectional, dtype, seed)
+        super().__init__(input_size, hidden_size, num_layers, bias, bidirectional, dtype, seed, device)
 
     def _repr_extra(self) -> str:
         return ", nonlinearity='relu'" if self.nonlinearity == "relu" else ""
 
     def _run_forward(self, x, sfx, h0, c0, n_threads):
         w_ih, w_hh, b_ih, b_hh = self._weights(self._params, sfx)
-        return (kernels.elman_forward(x, w_ih, w_hh, b_ih + b_hh, h0, self.nonlinearity == "relu",
-                                     n_threads),)
+        return (self._kernels.elman_forward(x, w_ih, w_hh, b_ih + b_hh, h0, self.nonlinearity == "relu",
+                                            n_threads),)
 
     def _records(self, saved):
         return {"h": saved[0][1:]}
 
     def _run_backward(self, trace, x, sfx, saved, dy, dh_n, dc_n, truncate, grads, n_threads):
         w_ih, w_hh, _, _ = self._weights(trace._params, sfx)
-        dx, dw_ih, dw_hh, db, dh0, dh = kernels.elman_backward(
+        dx, dw_ih, dw_hh, db, dh0, dh = self._kernels.elman_backward(
             x, w_ih, w_hh, saved[0], dy, dh_n, self.nonlinearity == "relu", truncate, n_threads
         )
         grads["weight_ih" + sfx], grads["weight_hh" + sfx] = dw_ih, dw_hh
@@ -374,7 +396,7 @@ class LSTM(RecurrentLayer):
 
     def _run_forward(self, x, sfx, h0, c0, n_threads):
         w_ih, w_hh, b_ih, b_hh = self._weights(self._params, sfx)
-        return kernels.lstm_forward(x, w_ih, w_hh, b_ih + b_hh, h0, c0, n_threads)
+        return self._kernels.lstm_forward(x, w_ih, w_hh, b_ih + b_hh, h0, c0, n_threads)
 
     def _records(self, saved):
         hs, cs, gates = saved
@@ -383,7 +405,7 @@ class LSTM(RecurrentLayer):
     def _run_backward(self, trace, x, sfx, saved, dy, dh_n, dc_n, truncate, grads, n_threads):
         w_ih, w_hh, _, _ = self._weights(trace._params, sfx)
         hs, cs, gates = saved
-        dx, dw_ih, dw_hh, db, dh0, dc0, dh = kernels.lstm_backward(
+        dx, dw_ih, dw_hh, db, dh0, dc0, dh = self._kernels.lstm_backward(
             x, w_ih, w_hh, hs, cs, gates, dy, dh_n, dc_n, truncate, n_threads
         )
         grads["weight_ih" + sfx], grads["weight_hh" + sfx] = dw_ih, dw_hh
@@ -400,7 +422,7 @@ class GRU(RecurrentLayer):
 
     def _run_forward(self, x, sfx, h0, c0, n_threads):
         w_ih, w_hh, b_ih, b_hh = self._weights(self._params, sfx)
-        return kernels.gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0, n_threads)
+        return self._kernels.gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0, n_threads)
 
     def _records(self, saved):
         hs, gates, hn = saved
@@ -409,7 +431,7 @@ class GRU(RecurrentLayer):
     def _run_backward(self, trace, x, sfx, saved, dy, dh_n, dc_n, truncate, grads, n_threads):
         w_ih, w_hh, _, _ = self._weights(trace._params, sfx)
         hs, gates, hn = saved
-        dx, dw_ih, dw_hh, db_ih, db_hh, dh0, dh = kernels.gru_backward(
+        dx, dw_ih, dw_hh, db_ih, db_hh, dh0, dh = self._kernels.gru_backward(
             x, w_ih, w_hh, hs, gates, hn, dy, dh_n, truncate, n_threads
         )
         grads["weight_ih" + sfx], grads["weight_hh" + sfx] = dw_ih, dw_hh

@@ -1,0 +1,214 @@
+"""GPU kernels == CPU kernels, array by array: run by tests/test_cuda.py in a subprocess.
+
+Not collected by a plain ``pytest`` run (no ``test_`` prefix): numba's CUDA simulator must be
+switched on (``NUMBA_ENABLE_CUDASIM=1``) before numba is imported, so tests/test_cuda.py starts
+``python -m pytest tests/cuda_sim/sim_cases.py`` with it set; on a machine with a GPU it runs the
+same file again without it, on the device. Shapes are tiny: the simulator runs every GPU thread
+as a Python thread.
+
+Tolerances are norm-wise relative errors (conftest.rel_err): 1e-5 in float32, 1e-10 in float64.
+"""
+
+from __future__ import annotations
+
+import itertools
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from conftest import (CELL_IDS, CELLS, layer_dstate, layer_state, make_layer, random_problem, reference_run,
+                      rel_err)
+from rnnlab import kernels
+from rnnlab.kernels import cuda as gpu
+from rnnlab.kernels.cuda import _device
+
+AVAILABLE, REASON = _device.cuda_available()
+pytestmark = pytest.mark.skipif(not AVAILABLE, reason=f"CUDA unavailable: {REASON}")
+
+T, B, I, H = 5, 2, 3, 5  # H not a power of two: the per-step blocks have idle threads
+TRUNCATE = 2  # cuts at t = 2 and 4
+TOL = {"float32": 1e-5, "float64": 1e-10}
+DTYPES = list(TOL)
+
+
+def _assert_same(ours, theirs, names, dtype):
+    assert len(ours) == len(theirs) == len(names)
+    errors = {}
+    for name, a, b in zip(names, ours, theirs):
+        assert isinstance(a, np.ndarray), name
+        assert a.shape == b.shape and a.dtype == b.dtype, (name, a.shape, b.shape, a.dtype, b.dtype)
+        errors[name] = rel_err(a, b)
+    bad = {k: v for k, v in errors.items() if not v < TOL[dtype]}
+    assert not bad, bad
+
+
+def _draw(rng, dtype, *shape, scale=0.5):
+    return (scale * rng.standard_normal(shape)).astype(dtype)
+
+
+def test_simulator_or_device_is_available():
+    import os
+
+    assert AVAILABLE
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        assert REASON == _device.SIMULATOR
+    else:
+        assert REASON.startswith("CUDA device 0")
+
+
+# ---------------------------------------------------------------------------------------------
+# Building blocks
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("trans_a,trans_b", list(itertools.product([False, True], repeat=2)))
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gemm_matches_numpy(dtype, trans_a, trans_b, monkeypatch):
+    """op(a) @ op(b) for every transposition, over partial tiles, with the K range split 5 ways."""
+    from rnnlab.kernels.cuda import _common
+
+    monkeypatch.setattr(_common, "GEMM_MIN_SPLIT_K", _common.TILE)
+    rng = np.random.default_rng(1)
+    M, K, N = 9, 5 * _common.TILE, 3
+    a = _draw(rng, dtype, *((K, M) if trans_a else (M, K)))
+    b = _draw(rng, dtype, *((N, K) if trans_b else (K, N)))
+    expected = (a.T if trans_a else a).astype(np.float64) @ (b.T if trans_b else b).astype(np.float64)
+    split = _common.gemm(_common.to_device(a), _common.to_device(b), trans_a=trans_a, trans_b=trans_b)
+    assert rel_err(split.copy_to_host(), expected) < TOL[dtype]
+    bias = _draw(rng, dtype, N)
+    whole = _common.gemm(_common.to_device(a), _common.to_device(b), trans_a=trans_a, trans_b=trans_b,
+                         bias=_common.to_device(bias))  # a bias turns the split off
+    assert rel_err(whole.copy_to_host(), expected + bias) < TOL[dtype]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_column_sums_and_transpose(dtype):
+    from rnnlab.kernels.cuda import _common
+
+    a = _draw(np.random.default_rng(2), dtype, 7, 5)
+    assert rel_err(_common.column_sums(_common.to_device(a)).copy_to_host(), a.sum(axis=0)) < TOL[dtype]
+    np.testing.assert_array_equal(_common.transpose(_common.to_device(a)).copy_to_host(), a.T)
+
+
+def test_mixed_dtypes_are_refused():
+    x = np.zeros((T, B, I), np.float32)
+    with pytest.raises(ValueError, match="w_ih has dtype float64"):
+        gpu.elman_forward(x, np.zeros((H, I)), np.zeros((H, H), np.float32), np.zeros(H, np.float32),
+                          np.zeros((B, H), np.float32), False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Cells: forward and backward (full and truncated) against the CPU kernels
+# ---------------------------------------------------------------------------------------------
+def _cell_problem(mode, dtype, seed, hidden=H, batch=B):
+    rng = np.random.default_rng(seed)
+    G = {"RNN": 1, "LSTM": 4, "GRU": 3}[mode]
+    bound = 1.0 / np.sqrt(hidden)
+    w = lambda *s: rng.uniform(-bound, bound, s).astype(dtype)  # noqa: E731
+    return SimpleNamespace(
+        x=_draw(rng, dtype, T, batch, I, scale=1.0), w_ih=w(G * hidden, I), w_hh=w(G * hidden, hidden),
+        b_ih=w(G * hidden), b_hh=w(G * hidden), h0=_draw(rng, dtype, batch, hidden),
+        c0=_draw(rng, dtype, batch, hidden), dy=_draw(rng, dtype, T, batch, hidden, scale=1.0),
+        dh_n=_draw(rng, dtype, batch, hidden, scale=1.0), dc_n=_draw(rng, dtype, batch, hidden, scale=1.0),
+    )
+
+
+def _check_cell(mode, relu, dtype, persistent, p):
+    if mode == "RNN":
+        bias = p.b_ih + p.b_hh
+        ref = kernels.elman_forward(p.x, p.w_ih, p.w_hh, bias, p.h0, relu, 1)
+        out = gpu.elman_forward(p.x, p.w_ih, p.w_hh, bias, p.h0, relu, 1, persistent=persistent)
+        _assert_same([out], [ref], ["hs"], dtype)
+        names = ["dx", "dw_ih", "dw_hh", "dbias", "dh0", "dh"]
+        for truncate in (0, TRUNCATE):
+            _assert_same(gpu.elman_backward(p.x, p.w_ih, p.w_hh, ref, p.dy, p.dh_n, relu, truncate, 1,
+                                            persistent=persistent),
+                         kernels.elman_backward(p.x, p.w_ih, p.w_hh, ref, p.dy, p.dh_n, relu, truncate, 1),
+                         [f"{n} (truncate={truncate})" for n in names], dtype)
+    elif mode == "LSTM":
+        bias = p.b_ih + p.b_hh
+        ref = kernels.lstm_forward(p.x, p.w_ih, p.w_hh, bias, p.h0, p.c0, 1)
+        out = gpu.lstm_forward(p.x, p.w_ih, p.w_hh, bias, p.h0, p.c0, 1, persistent=persistent)
+        _assert_same(out, ref, ["hs", "cs", "gates"], dtype)
+        names = ["dx", "dw_ih", "dw_hh", "dbias", "dh0", "dc0", "dh"]
+        for truncate in (0, TRUNCATE):
+            _assert_same(gpu.lstm_backward(p.x, p.w_ih, p.w_hh, *ref, p.dy, p.dh_n, p.dc_n, truncate, 1,
+                                           persistent=persistent),
+                         kernels.lstm_backward(p.x, p.w_ih, p.w_hh, *ref, p.dy, p.dh_n, p.dc_n, truncate, 1),
+                         [f"{n} (truncate={truncate})" for n in names], dtype)
+    else:
+        ref = kernels.gru_forward(p.x, p.w_ih, p.w_hh, p.b_ih, p.b_hh, p.h0, 1)
+        out = gpu.gru_forward(p.x, p.w_ih, p.w_hh, p.b_ih, p.b_hh, p.h0, 1, persistent=persistent)
+        _assert_same(out, ref, ["hs", "gates", "hn"], dtype)
+        names = ["dx", "dw_ih", "dw_hh", "db_ih", "db_hh", "dh0", "dh"]
+        for truncate in (0, TRUNCATE):
+            _assert_same(gpu.gru_backward(p.x, p.w_ih, p.w_hh, *ref, p.dy, p.dh_n, truncate, 1,
+                                          persistent=persistent),
+                         kernels.gru_backward(p.x, p.w_ih, p.w_hh, *ref, p.dy, p.dh_n, truncate, 1),
+                         [f"{n} (truncate={truncate})" for n in names], dtype)
+
+
+# Both launch structures call the same per-unit device functions, so the persistent kernels (what
+# small shapes run) are checked in both dtypes and the per-step kernels in float32, the default.
+CELL_RUNS = [(dtype, True) for dtype in DTYPES] + [("float32", False)]
+CELL_RUN_IDS = ["float32-persistent", "float64-persistent", "float32-per-step"]
+
+
+@pytest.mark.parametrize("dtype,persistent", CELL_RUNS, ids=CELL_RUN_IDS)
+@pytest.mark.parametrize("mode,nonlinearity", CELLS, ids=CELL_IDS)
+def test_cell_matches_cpu_kernels(mode, nonlinearity, dtype, persistent):
+    p = _cell_problem(mode, dtype, seed=len(mode) + len(nonlinearity))
+    _check_cell(mode, nonlinearity == "relu", dtype, persistent, p)
+
+
+@pytest.mark.parametrize("mode", ["RNN", "LSTM", "GRU"])
+def test_persistent_kernel_with_more_units_than_threads(mode, monkeypatch):
+    """With B*H above the block's thread count each thread takes several (sequence, unit) pairs."""
+    from rnnlab.kernels.cuda import _common
+
+    monkeypatch.setattr(_common, "PERSISTENT_THREADS", 4)
+    assert _common.persistent_threads(B * H) == 4 < B * H
+    _check_cell(mode, False, "float64", True, _cell_problem(mode, "float64", seed=7))
+
+
+# ---------------------------------------------------------------------------------------------
+# The layers with device="cuda"
+# ---------------------------------------------------------------------------------------------
+
+def _layer_run(layer, p, truncate):
+    y, state_n, trace = layer.forward(p["x"], layer_state(layer, p))
+    grads = layer.backward(trace, p["dy"], layer_dstate(layer, p), truncate=truncate)
+    return y, state_n, trace, grads
+
+
+@pytest.mark.parametrize("mode,nonlinearity", CELLS, ids=CELL_IDS)
+def test_layer_on_gpu_kernels_matches_cpu(mode, nonlinearity):
+    """A 2-layer bidirectional layer with ``device="cuda"``: same outputs, Trace and gradients as
+    the same layer on the CPU, and as the float64 NumPy reference."""
+    layer = make_layer(mode, I, 4, num_layers=2, bidirectional=True, nonlinearity=nonlinearity, seed=3)
+    p = random_problem(layer, 3, B, np.random.default_rng(4))
+    y, state_n, trace, grads = _layer_run(layer, p, truncate=2)
+    options = dict(num_layers=2, bidirectional=True, dtype=layer.dtype.name, device="cuda")
+    if mode == "RNN":
+        options["nonlinearity"] = nonlinearity
+    gpu_layer = type(layer)(I, 4, **options)
+    assert gpu_layer.device == "cuda" and "device='cuda'" in repr(gpu_layer)
+    gpu_layer.load_state_dict(layer.state_dict())
+    gy, gstate_n, gtrace, ggrads = _layer_run(gpu_layer, p, truncate=2)
+
+    ours = [gy, *(gstate_n if mode == "LSTM" else [gstate_n])]
+    theirs = [y, *(state_n if mode == "LSTM" else [state_n])]
+    names = ["y", "h_n", "c_n"][: len(ours)]
+    for layer_index, direction in itertools.product(range(2), range(2)):
+        for record in (*layer.record_names, "dh"):
+            ours.append(gtrace.get(record, layer_index, direction))
+            theirs.append(trace.get(record, layer_index, direction))
+            names.append(f"trace.{record}[{layer_index},{direction}]")
+    assert list(ggrads) == list(grads)
+    ours += list(ggrads.values())
+    theirs += list(grads.values())
+    names += [f"grad.{k}" for k in grads]
+    _assert_same(ours, theirs, names, "float64")
+
+    ry, rh_n, _, _, rgrads = reference_run(layer, p, truncate=2)
+    _assert_same([gy, gstate_n[0] if mode == "LSTM" else gstate_n, *(ggrads[k] for k in grads)],
+                 [ry, rh_n, *(rgrads[k] for k in grads)], ["y", "h_n", *(f"grad.{k}" for k in grads)], "float64")

@@ -1,0 +1,192 @@
+"""The optional GPU kernels: lazily imported, clear about why they can't run, equal to the CPU kernels.
+
+The kernel comparisons live in ``tests/cuda_sim/sim_cases.py`` and run in subprocesses: under
+numba-cuda's simulator (``NUMBA_ENABLE_CUDASIM=1`` must be set before numba is imported) and, on
+a machine with a usable GPU, once more on the device. ``tests/cuda_sim/ptx_cases.py`` compiles
+every kernel for a real GPU where NVVM is installed (no GPU needed), which the simulator never does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from rnnlab.errors import UserError
+from rnnlab.kernels.cuda import _device
+
+ROOT = Path(__file__).resolve().parent.parent
+SIM_CASES = "tests/cuda_sim/sim_cases.py"
+PTX_CASES = "tests/cuda_sim/ptx_cases.py"
+ENV = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+ENV["PYTHONPATH"] = str(ROOT)
+
+PROBE = r"""
+import json, sys
+import rnnlab, rnnlab.kernels, rnnlab.layers, rnnlab.lab, rnnlab.bench
+from rnnlab.kernels import cuda as gpu
+loaded = sorted(m for m in sys.modules if m == "numba.cuda" or m.startswith("numba.cuda.")
+                or m.startswith("rnnlab.kernels.cuda.") and m != "rnnlab.kernels.cuda._device")
+ok, reason = gpu.cuda_available()
+try:
+    gpu.require_cuda()
+    error = None
+except Exception as exc:
+    error = [type(exc).__name__, isinstance(exc, rnnlab.errors.UserError), str(exc)]
+print(json.dumps({"loaded_by_import": loaded, "available": ok, "reason": reason, "error": error}))
+"""
+
+
+@pytest.fixture(scope="module")
+def probe() -> dict:
+    """Import rnnlab in a fresh interpreter, then ask for CUDA there (no simulator)."""
+    result = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=ENV, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_importing_rnnlab_imports_no_cuda_module(probe):
+    assert probe["loaded_by_import"] == []
+
+
+def test_cuda_available_gives_a_one_line_reason(probe):
+    reason = probe["reason"]
+    assert isinstance(probe["available"], bool)
+    assert reason and "\n" not in reason
+    if probe["available"]:
+        assert reason.startswith("CUDA device 0: ") and probe["error"] is None
+    else:
+        assert reason.startswith((_device.NOT_INSTALLED, _device.NO_DEVICE, _device.DRIVER_ERROR,
+                                  _device.TOOLKIT_ERROR, "numba-cuda failed to import"))
+        assert probe["error"] == ["CudaUnavailableError", True, f"device 'cuda' is not available: {reason}"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Each reason, with numba.cuda replaced by a stand-in (nothing real is imported or initialised)
+# ---------------------------------------------------------------------------------------------
+class _Device:
+    name = b"NVIDIA Test GPU"
+    compute_capability = (9, 0)
+
+
+def _compiles(pyfunc, signature, cc):
+    return "// PTX", None
+
+
+def _fake_cuda(monkeypatch, list_devices, compile_ptx=_compiles):
+    import numba
+
+    fake = types.ModuleType("numba.cuda")
+    fake.list_devices = list_devices
+    fake.compile_ptx = compile_ptx
+    monkeypatch.setattr(_device, "_TOOLKIT_OK", set())
+    monkeypatch.setitem(sys.modules, "numba.cuda", fake)
+    monkeypatch.setattr(numba, "cuda", fake, raising=False)
+    monkeypatch.setattr(_device, "numba_cuda_installed", lambda: True)
+    monkeypatch.setattr(_device, "simulator_enabled", lambda: False)
+
+
+def _raises(message):
+    def list_devices():
+        raise ImportError(message)  # numba-cuda's CudaSupportError is an ImportError
+
+    return list_devices
+
+
+@pytest.mark.parametrize("devices,expected", [
+    (_raises("Error at driver init: \n\nCUDA driver library cannot be found.\nEnsure that ...: "),
+     "no CUDA device found (CUDA driver library cannot be found. Ensure that ...)"),
+    (_raises("Error at driver init: CUDA_ERROR_NO_DEVICE (100)"), "no CUDA device found (CUDA_ERROR_NO_DEVICE (100))"),
+    (_raises("Error at driver init: CUDA_ERROR_SYSTEM_DRIVER_MISMATCH (803)"),
+     "CUDA driver error: CUDA_ERROR_SYSTEM_DRIVER_MISMATCH (803)"),
+    (lambda: [], "no CUDA device found"),
+], ids=["no-driver-library", "no-device", "driver-mismatch", "empty-device-list"])
+def test_each_failure_has_its_reason(monkeypatch, devices, expected):
+    _fake_cuda(monkeypatch, devices)
+    assert _device.cuda_available() == (False, expected)
+    with pytest.raises(_device.CudaUnavailableError, match=re.escape(expected)) as info:
+        _device.require_cuda()
+    assert isinstance(info.value, UserError)
+
+
+def test_a_device_is_named(monkeypatch):
+    _fake_cuda(monkeypatch, lambda: [_Device()])
+    assert _device.cuda_available() == (True, "CUDA device 0: NVIDIA Test GPU")
+    assert _device._TOOLKIT_OK == {(9, 0)}  # checked once per process
+
+
+def test_a_missing_toolkit_is_named(monkeypatch):
+    def compile_ptx(pyfunc, signature, cc):
+        raise RuntimeError('Failure finding "libnvrtc.so.13 or libnvrtc.so.12":\n No such file')
+
+    _fake_cuda(monkeypatch, lambda: [_Device()], compile_ptx)
+    assert _device.cuda_available() == (
+        False, 'CUDA toolkit error: Failure finding "libnvrtc.so.13 or libnvrtc.so.12": No such file'
+               " (pip install 'numba-cuda[cu12]' or 'numba-cuda[cu13]')")
+
+
+def test_missing_numba_cuda_is_named_before_anything_is_imported(monkeypatch):
+    import rnnlab.kernels.cuda as gpu
+
+    monkeypatch.setattr(_device, "numba_cuda_installed", lambda: False)
+    assert gpu.cuda_available() == (False, "numba-cuda is not installed (pip install -e '.[cuda]')")
+    modules_before = set(sys.modules)
+    with pytest.raises(gpu.CudaUnavailableError, match=r"not available: numba-cuda is not installed"):
+        gpu.lstm_forward  # noqa: B018 - the kernels load on first access, after require_cuda()
+    assert set(sys.modules) == modules_before
+    with pytest.raises(AttributeError):
+        gpu.no_such_kernel  # noqa: B018
+
+
+def test_layers_take_a_device_and_refuse_one_that_cannot_run(monkeypatch):
+    import rnnlab
+
+    assert rnnlab.LSTM(2, 3).device == "cpu"
+    with pytest.raises(ValueError, match="device must be 'cpu' or 'cuda', got 'gpu'"):
+        rnnlab.GRU(2, 3, device="gpu")
+    _fake_cuda(monkeypatch, _raises("Error at driver init: CUDA_ERROR_NO_DEVICE (100)"))
+    with pytest.raises(UserError, match=r"device 'cuda' is not available: no CUDA device found"):
+        rnnlab.RNN(2, 3, nonlinearity="relu", device="cuda")
+
+
+# ---------------------------------------------------------------------------------------------
+# The kernels, compared with the CPU kernels in a subprocess
+# ---------------------------------------------------------------------------------------------
+def _run_cases(simulate: bool, cases: str = SIM_CASES) -> subprocess.CompletedProcess:
+    env = {**ENV, "NUMBA_ENABLE_CUDASIM": "1"} if simulate else ENV
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", cases],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+
+
+def _assert_all_passed(result: subprocess.CompletedProcess) -> None:
+    tail = (result.stdout + result.stderr)[-6000:]
+    assert result.returncode == 0, tail
+    summary = result.stdout.strip().splitlines()[-1]
+    assert re.search(r"\d+ passed", summary) and "skipped" not in summary and "failed" not in summary, tail
+
+
+@pytest.mark.skipif(not _device.numba_cuda_installed(), reason=_device.NOT_INSTALLED + ": simulator tests skipped")
+def test_kernels_match_cpu_under_the_simulator():
+    _assert_all_passed(_run_cases(simulate=True))
+
+
+def test_kernels_match_cpu_on_the_gpu(probe):
+    if not probe["available"]:
+        pytest.skip(f"no GPU: {probe['reason']}")
+    _assert_all_passed(_run_cases(simulate=False))
+
+
+@pytest.mark.skipif(not _device.numba_cuda_installed(), reason=_device.NOT_INSTALLED + ": PTX check skipped")
+def test_kernels_compile_for_a_real_gpu():
+    result = _run_cases(simulate=False, cases=PTX_CASES)
+    skipped = re.search(r"SKIPPED \[\d+\] \S+: (.*)", result.stdout)
+    if result.returncode in (0, 5) and skipped and " passed" not in result.stdout.strip().splitlines()[-1]:
+        pytest.skip(skipped.group(1))
+    _assert_all_passed(result)
