@@ -96,6 +96,7 @@ def test_gradcheck_failure_exits_1(capsys, monkeypatch):
         (["bench", "--shape", "1,2,3"], "1,2,3"),
         (["bench", "--threads", "100000"], "--threads"),
         (["bench", "--json", "--markdown"], "--json"),
+        (["bench", "--device", "tpu"], "--device"),
         (["frobnicate"], "frobnicate"),
         (["gradcheck", "--bogus"], "--bogus"),
     ],
@@ -121,6 +122,18 @@ def test_bench_json_rows(capsys):
         assert row["rnnlab_fwd_ms"] > 0 and row["rnnlab_fwdbwd_ms"] > 0 and row["ref_fwdbwd_ms"] > 0
         assert row["torch_fwd_ms"] is None and row["ratio_fwdbwd"] is None and row["met"] is None
         assert row["target"] == bench.target_for("lstm", row["B"], row["H"])
+
+
+def test_bench_on_cuda_without_a_gpu_says_why_in_one_line(capsys):
+    from rnnlab.kernels.cuda import cuda_available
+
+    usable, reason = cuda_available()
+    if usable:
+        pytest.skip("a GPU is usable here: the cuda benchmark would run")
+    code, out, err = run(capsys, "bench", "--device", "cuda", "--quick")
+    assert code == 2 and out == ""
+    lines = err.strip().splitlines()
+    assert lines == [f"rnnlab bench: device 'cuda' is not available: {reason}"]
 
 
 def test_bench_table_and_markdown(capsys):

@@ -139,6 +139,32 @@ def _bench_table(rows: list[dict[str, Any]], env: dict[str, Any]):
     return table
 
 
+def _bench_cuda(json_output: bool, quick: bool, cells: list[str] | None, shapes: list[str] | None,
+                repeats: int, no_torch: bool) -> None:
+    """``rnnlab bench --device cuda``: :mod:`rnnlab.bench_cuda` (a markdown table, or JSON)."""
+    from .. import bench_cuda
+
+    argv = ["--repeats", str(max(repeats, 7))]
+    names = _split_names(cells)
+    if names:
+        unknown = [c for c in names if c not in bench_cuda.CELLS]
+        if unknown:
+            raise typer.BadParameter(f"unknown cell {', '.join(map(repr, unknown))} on cuda "
+                                     f"(known: {', '.join(bench_cuda.CELLS)})", param_hint="'--cells'")
+        argv += ["--cells", ",".join(names)]
+    if shapes:
+        argv += ["--shapes", *(",".join(map(str, _parse_shape(s))) for s in shapes)]
+    elif quick:
+        argv += ["--shapes", *(",".join(map(str, s)) for s in bench_cuda.SHAPES[:3])]
+    if no_torch:
+        argv.append("--no-torch")
+    if json_output:
+        argv.append("--json")
+    status = bench_cuda.main(argv)
+    if status:
+        raise typer.Exit(status)
+
+
 def _bench_markdown(rows: list[dict[str, Any]]) -> str:
     head = ("| cell | B | T | I | H | rnnlab fwd ms | torch fwd ms | ratio fwd | rnnlab f+b ms | torch f+b ms "
             "| ratio f+b | target | ref f+b ms | ref/rnnlab |")
@@ -177,6 +203,9 @@ def bench(
     check_targets: Annotated[
         bool, typer.Option("--check-targets", help="Exit 1 if a speed target is missed.")
     ] = False,
+    device: Annotated[
+        str, typer.Option("--device", help="cpu, or cuda: rnnlab's GPU kernels against PyTorch/cuDNN on the GPU.")
+    ] = "cpu",
 ) -> None:
     """Time forward and forward+backward (float32) against PyTorch CPU and the NumPy reference.
 
@@ -184,10 +213,15 @@ def bench(
     and the reference round by round and reports medians. Targets (torch / rnnlab, fwd+bwd): >= 5
     at B=1 and H <= 64; otherwise >= 1.0 for LSTM and >= 1.5 for GRU and RNN.
     """
-    from .. import bench as bm
-
     if json_output and markdown:
         raise typer.BadParameter("choose one of --json and --markdown", param_hint="'--markdown'")
+    if device not in ("cpu", "cuda"):
+        raise typer.BadParameter(f"device must be cpu or cuda, got {device!r}", param_hint="'--device'")
+    if device == "cuda":
+        _bench_cuda(json_output, quick, cells, shapes, repeats, no_torch)
+        return
+    from .. import bench as bm
+
     cell_names = _split_names(cells) or list(bm.DEFAULT_CELLS)
     unknown = [c for c in cell_names if c not in bm.CELLS]
     if unknown:

@@ -1,0 +1,288 @@
+"""rnnlab's CUDA kernels against PyTorch's cuDNN RNNs on the same GPU (issue 6).
+
+    rnnlab bench --device cuda                               # every cell and shape, markdown table
+    rnnlab bench --device cuda --cells lstm --shape 1,100,8,16 --shape 32,100,64,128 --repeats 11
+    rnnlab bench --device cuda --json > cuda-bench.json
+    python benchmarks/cuda_vs_cudnn.py --compare-launch      # the same, plus per-step vs persistent kernels
+
+For each cell (Elman tanh, LSTM, GRU; one layer, one direction, float32) and shape (B, T, I, H)
+it times one forward pass and one forward+backward pass (full BPTT: every parameter, the input
+and the initial state(s), from random cotangents dy, dh_n (dc_n)):
+
+- ``rnnlab``: the device-level kernels (``rnnlab.kernels.cuda.*_forward_device`` /
+  ``*_backward_device``), inputs already on the GPU, outputs left there: what cuDNN is given;
+- ``rnnlab host``: the host-level functions a layer with ``device="cuda"`` calls (NumPy in and
+  out, so the transfers are included), forward+backward only;
+- ``cuDNN``: ``torch.nn.RNN/LSTM/GRU`` on ``cuda`` with the same weights, forward with autograd on
+  (it keeps what backward needs, as rnnlab's forward records every step) and
+  ``torch.autograd.backward`` of y and the final state(s), x and h0 requiring grad. TF32 is off
+  (``--allow-tf32`` turns it on): rnnlab computes in full float32.
+
+Timing: two warm-up calls each (the first rnnlab call compiles its kernels), then ``--repeats``
+interleaved rounds (>= 7); in a round each implementation runs a block of back-to-back calls
+lasting about 20 ms between two ``synchronize()`` calls, and the round's time is the block's mean
+per call; the table shows the median over rounds, in milliseconds, and torch / rnnlab (> 1:
+rnnlab faster). The first forward of each case also checks that both compute the same y.
+
+Without a usable GPU (or without numba-cuda) it prints why on stderr and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+SHAPES = [(1, 100, 8, 16), (1, 100, 32, 64), (16, 100, 32, 64), (32, 100, 64, 128), (32, 200, 128, 256),
+          (64, 50, 256, 512), (256, 100, 512, 1024)]
+CELLS = ("rnn_tanh", "lstm", "gru")
+GATES = {"rnn_tanh": 1, "lstm": 4, "gru": 3}
+BLOCK_MS = 20.0
+#: --compare-launch times the single-block persistent kernels only up to this many units (B*H):
+#: beyond, one streaming multiprocessor doing all the work is far too slow to be worth timing.
+PERSISTENT_COMPARE_MAX_UNITS = 8192
+
+
+def _parse_shape(text: str) -> tuple[int, int, int, int]:
+    try:
+        shape = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        shape = ()
+    if len(shape) != 4 or min(shape) < 1:
+        raise argparse.ArgumentTypeError(f"shape must be B,T,I,H (positive integers), got {text!r}")
+    return shape
+
+
+def _block_time_ms(func: Callable[[], object], calls: int, synchronize: Callable[[], None]) -> float:
+    synchronize()
+    start = time.perf_counter()
+    for _ in range(calls):
+        func()
+    synchronize()
+    return (time.perf_counter() - start) * 1e3 / calls
+
+
+class Case:
+    """One cell at one shape: the same weights and cotangents on the rnnlab and the torch side."""
+
+    def __init__(self, cell: str, shape, gpu, cuda, torch, allow_tf32: bool, seed: int = 0):
+        B, T, I, H = shape
+        G = GATES[cell]
+        rng = np.random.default_rng(seed)
+        bound = 1.0 / np.sqrt(H)
+        f32 = np.float32
+        self.cell, self.shape, self.gpu, self.cuda, self.torch = cell, shape, gpu, cuda, torch
+        self.host = dict(
+            x=rng.standard_normal((T, B, I)).astype(f32),
+            w_ih=rng.uniform(-bound, bound, (G * H, I)).astype(f32),
+            w_hh=rng.uniform(-bound, bound, (G * H, H)).astype(f32),
+            b_ih=rng.uniform(-bound, bound, G * H).astype(f32),
+            b_hh=rng.uniform(-bound, bound, G * H).astype(f32),
+            h0=(0.5 * rng.standard_normal((B, H))).astype(f32),
+            c0=(0.5 * rng.standard_normal((B, H))).astype(f32),
+            dy=rng.standard_normal((T, B, H)).astype(f32),
+            dh_n=rng.standard_normal((B, H)).astype(f32),
+            dc_n=rng.standard_normal((B, H)).astype(f32),
+        )
+        self.host["bias"] = self.host["b_ih"] + self.host["b_hh"]
+        self.dev = {k: cuda.to_device(v) for k, v in self.host.items()}
+        self.module = None
+        if torch is not None:
+            torch.backends.cuda.matmul.allow_tf32 = allow_tf32
+            torch.backends.cudnn.allow_tf32 = allow_tf32
+            kind = {"rnn_tanh": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell]
+            self.module = kind(I, H).to("cuda")
+            self.module.load_state_dict({name: torch.from_numpy(self.host[key]) for name, key in (
+                ("weight_ih_l0", "w_ih"), ("weight_hh_l0", "w_hh"), ("bias_ih_l0", "b_ih"), ("bias_hh_l0", "b_hh"))})
+            self.t = {k: torch.from_numpy(v).to("cuda") for k, v in self.host.items()}
+            self.t["x"].requires_grad_(True)
+            self.t["h0"] = self.t["h0"][None].clone().requires_grad_(True)
+            self.t["c0"] = self.t["c0"][None].clone().requires_grad_(True)
+            self.t["dh_n"] = self.t["dh_n"][None]
+            self.t["dc_n"] = self.t["dc_n"][None]
+
+    # --------------------------------------------------------------- rnnlab, data on the device
+    def rnnlab_forward(self, persistent=None):
+        d, gpu = self.dev, self.gpu
+        if self.cell == "lstm":
+            return gpu.lstm_forward_device(d["x"], d["w_ih"], d["w_hh"], d["bias"], d["h0"], d["c0"],
+                                           persistent=persistent)
+        if self.cell == "gru":
+            return gpu.gru_forward_device(d["x"], d["w_ih"], d["w_hh"], d["b_ih"], d["b_hh"], d["h0"],
+                                          persistent=persistent)
+        return (gpu.elman_forward_device(d["x"], d["w_ih"], d["w_hh"], d["bias"], d["h0"], False,
+                                         persistent=persistent),)
+
+    def rnnlab_forward_backward(self, persistent=None):
+        d, gpu = self.dev, self.gpu
+        saved = self.rnnlab_forward(persistent)
+        if self.cell == "lstm":
+            return gpu.lstm_backward_device(d["x"], d["w_ih"], d["w_hh"], *saved, d["dy"], d["dh_n"], d["dc_n"], 0,
+                                            persistent=persistent)
+        if self.cell == "gru":
+            return gpu.gru_backward_device(d["x"], d["w_ih"], d["w_hh"], *saved, d["dy"], d["dh_n"], 0,
+                                           persistent=persistent)
+        return gpu.elman_backward_device(d["x"], d["w_ih"], d["w_hh"], saved[0], d["dy"], d["dh_n"], False, 0,
+                                         persistent=persistent)
+
+    # --------------------------------------------------------------- rnnlab, NumPy in and out
+    def rnnlab_host_forward_backward(self):
+        h, gpu = self.host, self.gpu
+        if self.cell == "lstm":
+            saved = gpu.lstm_forward(h["x"], h["w_ih"], h["w_hh"], h["bias"], h["h0"], h["c0"])
+            return gpu.lstm_backward(h["x"], h["w_ih"], h["w_hh"], *saved, h["dy"], h["dh_n"], h["dc_n"], 0)
+        if self.cell == "gru":
+            saved = gpu.gru_forward(h["x"], h["w_ih"], h["w_hh"], h["b_ih"], h["b_hh"], h["h0"])
+            return gpu.gru_backward(h["x"], h["w_ih"], h["w_hh"], *saved, h["dy"], h["dh_n"], 0)
+        hs = gpu.elman_forward(h["x"], h["w_ih"], h["w_hh"], h["bias"], h["h0"], False)
+        return gpu.elman_backward(h["x"], h["w_ih"], h["w_hh"], hs, h["dy"], h["dh_n"], False, 0)
+
+    # --------------------------------------------------------------- torch / cuDNN
+    def torch_forward(self):
+        t = self.t
+        return self.module(t["x"], (t["h0"], t["c0"]) if self.cell == "lstm" else t["h0"])
+
+    def torch_forward_backward(self):
+        t = self.t
+        y, state = self.torch_forward()
+        if self.cell == "lstm":
+            self.torch.autograd.backward([y, state[0], state[1]], [t["dy"], t["dh_n"], t["dc_n"]])
+        else:
+            self.torch.autograd.backward([y, state], [t["dy"], t["dh_n"]])
+
+    def max_y_difference(self) -> float:
+        """max |y_rnnlab - y_torch| / max |y_torch|: both sides compute the same thing."""
+        hs = self.rnnlab_forward()[0].copy_to_host()[1:]
+        with self.torch.no_grad():
+            y = self.torch_forward()[0].cpu().numpy()
+        return float(np.abs(hs - y).max() / max(np.abs(y).max(), 1e-30))
+
+
+def measure(case: Case, repeats: int, compare_launch: bool) -> dict:
+    cuda, torch = case.cuda, case.torch
+    impls: dict[str, tuple[Callable[[], object], Callable[[], None]]] = {
+        "rnnlab_fwd": (case.rnnlab_forward, cuda.synchronize),
+        "rnnlab_fwdbwd": (case.rnnlab_forward_backward, cuda.synchronize),
+        "rnnlab_host_fwdbwd": (case.rnnlab_host_forward_backward, cuda.synchronize),
+    }
+    B, T, I, H = case.shape
+    if compare_launch:
+        impls["per_step_fwdbwd"] = (lambda: case.rnnlab_forward_backward(persistent=False), cuda.synchronize)
+        if B * H <= PERSISTENT_COMPARE_MAX_UNITS:
+            impls["persistent_fwdbwd"] = (lambda: case.rnnlab_forward_backward(persistent=True), cuda.synchronize)
+    if case.module is not None:
+        impls["cudnn_fwd"] = (case.torch_forward, torch.cuda.synchronize)
+        impls["cudnn_fwdbwd"] = (case.torch_forward_backward, torch.cuda.synchronize)
+    calls = {}
+    for name, (func, sync) in impls.items():  # warm-up: compiles, allocates, picks cuDNN's algorithm
+        _block_time_ms(func, 1, sync)
+        calls[name] = max(1, round(BLOCK_MS / max(_block_time_ms(func, 1, sync), 1e-3)))
+    rounds: dict[str, list[float]] = {name: [] for name in impls}
+    for _ in range(repeats):
+        for name, (func, sync) in impls.items():
+            rounds[name].append(_block_time_ms(func, calls[name], sync))
+    row = {"cell": case.cell, "B": B, "T": T, "I": I, "H": H}
+    row.update({f"{name}_ms": statistics.median(times) for name, times in rounds.items()})
+    if case.module is not None:
+        row["y_rel_diff"] = case.max_y_difference()
+        for what in ("fwd", "fwdbwd"):
+            row[f"ratio_{what}"] = row[f"cudnn_{what}_ms"] / row[f"rnnlab_{what}_ms"]
+    return row
+
+
+def markdown(rows: list[dict]) -> str:
+    """The rows as a markdown table (times in ms; ratio = cuDNN / rnnlab, > 1: rnnlab faster)."""
+    head = ("| cell | B | T | I | H | rnnlab fwd | cuDNN fwd | ratio | rnnlab f+b | cuDNN f+b | ratio "
+            "| rnnlab host f+b | y rel. diff |")
+    launch = any("per_step_fwdbwd_ms" in r for r in rows)  # --compare-launch
+    if launch:
+        head += " per-step f+b | persistent f+b |"
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+
+    def num(value, fmt=".3f"):
+        return "-" if value is None else format(value, fmt)
+
+    for r in rows:
+        line = (
+            f"| {r['cell']} | {r['B']} | {r['T']} | {r['I']} | {r['H']} | {num(r['rnnlab_fwd_ms'])} "
+            f"| {num(r.get('cudnn_fwd_ms'))} | {num(r.get('ratio_fwd'), '.2f')} | {num(r['rnnlab_fwdbwd_ms'])} "
+            f"| {num(r.get('cudnn_fwdbwd_ms'))} | {num(r.get('ratio_fwdbwd'), '.2f')} "
+            f"| {num(r['rnnlab_host_fwdbwd_ms'])} | {num(r.get('y_rel_diff'), '.1e')} |"
+        )
+        if launch:
+            line += f" {num(r.get('per_step_fwdbwd_ms'))} | {num(r.get('persistent_fwdbwd_ms'))} |"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cells", default=",".join(CELLS), help="comma-separated: rnn_tanh, lstm, gru")
+    parser.add_argument("--shapes", nargs="+", type=_parse_shape, default=SHAPES, metavar="B,T,I,H")
+    parser.add_argument("--repeats", type=int, default=7, help="timed rounds (median reported; at least 7)")
+    parser.add_argument("--allow-tf32", action="store_true", help="let cuDNN use TF32 tensor cores")
+    parser.add_argument("--no-torch", action="store_true", help="time rnnlab only")
+    parser.add_argument("--compare-launch", action="store_true",
+                        help="also time the per-step and the persistent kernels separately")
+    parser.add_argument("--json", action="store_true", help="JSON on stdout instead of a markdown table")
+    args = parser.parse_args(argv)
+    cells = [c.strip() for c in args.cells.split(",") if c.strip()]
+    unknown = [c for c in cells if c not in CELLS]
+    if unknown:
+        parser.error(f"unknown cell(s): {', '.join(unknown)} (choose from {', '.join(CELLS)})")
+    if args.repeats < 7:
+        parser.error(f"--repeats must be at least 7, got {args.repeats}")
+
+    from rnnlab.errors import UserError
+    from rnnlab.kernels import cuda as gpu
+
+    try:
+        cuda = gpu.require_cuda()
+    except UserError as exc:
+        print(f"rnnlab bench: {exc}", file=sys.stderr)
+        return 2
+    _, what = gpu.cuda_available()
+    torch = None
+    if not args.no_torch:
+        try:
+            import torch
+        except ImportError:
+            print("rnnlab bench: torch is not installed; timing rnnlab only", file=sys.stderr)
+        else:
+            if not torch.cuda.is_available():
+                print("rnnlab bench: torch sees no CUDA device; timing rnnlab only", file=sys.stderr)
+                torch = None
+    environment = {"device": what, "numba_cuda": _version("numba-cuda"),
+                   "torch": None if torch is None else torch.__version__,
+                   "cudnn": None if torch is None else torch.backends.cudnn.version(),
+                   "allow_tf32": args.allow_tf32, "repeats": args.repeats}
+    print(f"rnnlab bench: {environment}", file=sys.stderr)
+    rows = []
+    for cell in cells:
+        for shape in args.shapes:
+            print(f"  {cell} B,T,I,H={','.join(map(str, shape))} ...", file=sys.stderr, flush=True)
+            rows.append(measure(Case(cell, shape, gpu, cuda, torch, args.allow_tf32), args.repeats,
+                                args.compare_launch))
+    if args.json:
+        print(json.dumps({"environment": environment, "rows": rows}, indent=1))
+    else:
+        print(markdown(rows))
+    return 0
+
+
+def _version(dist: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())
