@@ -319,6 +319,7 @@ CHECK_MODULES: tuple[str, ...] = (
     "rnnlab.checks.minimal",
     "rnnlab.checks.esn",
     "rnnlab.checks.seq2seq",
+    "rnnlab.checks.selfattention",
 )
 
 

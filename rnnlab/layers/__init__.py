@@ -3,8 +3,9 @@
 from .esn import EchoStateNetwork
 from .minimal import LRU, MinGRU, MinLSTM
 from .recurrent import GRU, LSTM, RNN, RecurrentLayer
+from .selfattention import PositionalEncoding, SelfAttentionBlock, SelfAttentionModel, SelfAttentionTrace
 from .seq2seq import Attention, Seq2Seq
 from .trace import Trace
 
 __all__ = ["RNN", "LSTM", "GRU", "MinGRU", "MinLSTM", "LRU", "EchoStateNetwork", "Seq2Seq", "Attention",
-           "RecurrentLayer", "Trace"]
+           "SelfAttentionBlock", "SelfAttentionModel", "SelfAttentionTrace", "PositionalEncoding", "RecurrentLayer", "Trace"]

@@ -1,0 +1,594 @@
+"""Self-attention: a Transformer encoder block, sinusoidal positional encoding, and a sequence model.
+
+:class:`SelfAttentionBlock` is ``torch.nn.TransformerEncoderLayer(d_model, nhead, dim_feedforward,
+dropout=0.0, batch_first=False)`` with the same ``state_dict`` names and shapes, so weights move both
+ways; ``norm="post"`` is torch's default ``norm_first=False``, ``norm="pre"`` is ``norm_first=True``.
+There is no dropout: the lab is deterministic. Inputs are time-major ``(T, B, d_model)``.
+
+:class:`PositionalEncoding` adds the sinusoids of Vaswani et al. (2017) to an input embedding.
+:class:`SelfAttentionModel` (input projection, positional encoding, N blocks, a linear readout at
+every step) has :class:`rnnlab.train.SequenceModel`'s interface, so it trains on the same tasks.
+
+The equations are in :mod:`rnnlab.kernels.selfattention` (and, slowly, in
+:mod:`rnnlab.reference.selfattention`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .. import kernels
+from ..errors import UserError
+from ..kernels import selfattention as sa_kernels
+from .recurrent import _check_positive_int
+from .trace import Trace
+
+__all__ = ["positional_encoding", "PositionalEncoding", "SelfAttentionBlock", "SelfAttentionModel",
+           "SelfAttentionTrace", "SequenceTooLongError", "BLOCK_PARAM_NAMES"]
+
+_DTYPES = {"float32": np.float32, "float64": np.float64}
+
+#: The block's parameter names (torch.nn.TransformerEncoderLayer's state_dict), in torch's order.
+BLOCK_PARAM_NAMES = (
+    "self_attn.in_proj_weight", "self_attn.in_proj_bias",
+    "self_attn.out_proj.weight", "self_attn.out_proj.bias",
+    "linear1.weight", "linear1.bias", "linear2.weight", "linear2.bias",
+    "norm1.weight", "norm1.bias", "norm2.weight", "norm2.bias",
+)
+
+
+class SequenceTooLongError(UserError):
+    """A sequence is longer than the ``max_len`` a positional encoding or block was built for."""
+
+
+# ---------------------------------------------------------------------------------------------
+# shared validation
+# ---------------------------------------------------------------------------------------------
+
+def _dtype(dtype: Any) -> np.dtype:
+    try:
+        name = np.dtype("float32" if dtype is None else dtype).name
+    except TypeError:
+        name = repr(dtype)
+    if name not in _DTYPES:
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    return np.dtype(_DTYPES[name])
+
+
+def _check_array(what: str, value: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    if not isinstance(value, np.ndarray):
+        try:
+            value = np.asarray(value)
+        except Exception as exc:
+            raise ValueError(f"{what} is not an array: {exc}") from None
+    if value.dtype != dtype:
+        raise ValueError(f"{what} has dtype {value.dtype}, but the layer is {dtype.name}"
+                         f" (convert with .astype(np.{dtype.name}))")
+    if value.shape != shape:
+        raise ValueError(f"{what} has shape {value.shape}, expected {shape}")
+    if not np.isfinite(value).all():
+        raise ValueError(f"{what} contains NaN or Inf")
+    return np.ascontiguousarray(value)
+
+
+def _check_length(T: int, max_len: int, what: str) -> None:
+    if T > max_len:
+        raise SequenceTooLongError(f"sequence length {T} exceeds max_len={max_len} of the {what}; "
+                                   f"build it with max_len >= {T}")
+
+
+def _check_lengths(lengths: Any, T: int, B: int) -> np.ndarray:
+    """``lengths`` as (B,) int64 with every 1 <= length <= T (None: all T)."""
+    if lengths is None:
+        return np.full(B, T, dtype=np.int64)
+    arr = np.asarray(lengths)
+    if arr.shape != (B,):
+        raise ValueError(f"lengths has shape {arr.shape}, expected ({B},): one length per sequence")
+    if arr.dtype.kind not in "iu":
+        raise ValueError(f"lengths must be integers, got dtype {arr.dtype}")
+    bad = np.flatnonzero((arr < 1) | (arr > T))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f"lengths[{i}] = {int(arr[i])} is out of range: every length must be between 1 and T={T}")
+    return arr.astype(np.int64)
+
+
+def _load_params(shapes: Mapping[str, tuple[int, ...]], state: Any, dtype: np.dtype) -> dict[str, np.ndarray]:
+    """Validated copies of ``state``'s arrays in ``dtype``; ValueError naming a missing, extra,
+    misshapen or non-finite entry."""
+    if not isinstance(state, Mapping):
+        raise ValueError(f"state dict must be a mapping of names to arrays, got {type(state).__name__}")
+    missing = [k for k in shapes if k not in state]
+    extra = [str(k) for k in state if k not in shapes]
+    if missing:
+        raise ValueError(f"state dict is missing key(s): {', '.join(missing)}")
+    if extra:
+        raise ValueError(f"state dict has unexpected key(s): {', '.join(extra)}")
+    loaded = {}
+    for name, shape in shapes.items():
+        try:
+            value = np.asarray(state[name])
+        except Exception as exc:
+            raise ValueError(f"state dict entry {name!r} is not an array: {exc}") from None
+        if value.shape != shape:
+            raise ValueError(f"state dict entry {name!r} has shape {value.shape}, expected {shape}")
+        if value.dtype.kind not in "fiu":
+            raise ValueError(f"state dict entry {name!r} has non-numeric dtype {value.dtype}")
+        with np.errstate(over="ignore"):
+            value = np.array(value, dtype=dtype, copy=True, order="C")
+        if not np.isfinite(value).all():
+            raise ValueError(f"state dict entry {name!r} contains NaN or Inf")
+        loaded[name] = value
+    return loaded
+
+
+# ---------------------------------------------------------------------------------------------
+# positional encoding
+# ---------------------------------------------------------------------------------------------
+
+def positional_encoding(length: int, d_model: int, dtype: Any = "float64") -> np.ndarray:
+    """The sinusoidal positional encoding table ``PE`` (length, d_model) of Vaswani et al. (2017)::
+
+        PE[pos, 2i]   = sin(pos / 10000^(2i / d_model))
+        PE[pos, 2i+1] = cos(pos / 10000^(2i / d_model))
+
+    Computed in float64, then cast to ``dtype``. An odd ``d_model``'s last column is a sine.
+    """
+    length = _check_positive_int("length", length)
+    d_model = _check_positive_int("d_model", d_model)
+    pos = np.arange(length, dtype=np.float64)[:, None]
+    two_i = np.arange(0, d_model, 2, dtype=np.float64)
+    angle = pos / 10000.0 ** (two_i / d_model)  # (length, ceil(d/2))
+    pe = np.empty((length, d_model))
+    pe[:, 0::2] = np.sin(angle)
+    pe[:, 1::2] = np.cos(angle[:, : d_model // 2])
+    return pe.astype(_dtype(dtype))
+
+
+class PositionalEncoding:
+    """Adds the sinusoidal table to an embedding: ``forward(e) = e + PE[:T]`` for e (T, B, d_model).
+
+    No parameters; its gradient is the identity (``backward(de) = de``). A sequence longer than
+    ``max_len`` raises :class:`SequenceTooLongError` (a ``ValueError``) naming both lengths.
+    """
+
+    def __init__(self, d_model: int, max_len: int = 512, dtype: Any = "float32") -> None:
+        self.d_model = _check_positive_int("d_model", d_model)
+        self.max_len = _check_positive_int("max_len", max_len)
+        self.dtype = _dtype(dtype)
+        self.table = positional_encoding(self.max_len, self.d_model, self.dtype)
+        self.table.flags.writeable = False
+
+    def forward(self, e: Any) -> np.ndarray:
+        """e (T, B, d_model) -> e + PE[:T] (a new array)."""
+        shape = np.shape(e)
+        if len(shape) != 3 or shape[2] != self.d_model:
+            raise ValueError(f"input must have shape (T, B, {self.d_model}), got {shape}")
+        _check_length(shape[0], self.max_len, "positional encoding")
+        e = _check_array("input", e, shape, self.dtype)
+        return e + self.table[: shape[0], None, :]
+
+    __call__ = forward
+
+    def backward(self, d_out: np.ndarray) -> np.ndarray:
+        """dL/de = dL/d(out): adding a constant passes the gradient through unchanged."""
+        return d_out
+
+    def __repr__(self) -> str:
+        return f"PositionalEncoding({self.d_model}, max_len={self.max_len})"
+
+
+# ---------------------------------------------------------------------------------------------
+# the trace
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class SelfAttentionTrace(Trace):
+    """What a self-attention block (or a stack of them) recorded in one forward pass.
+
+    A :class:`~rnnlab.Trace` with ``mode = "SelfAttention"``, one direction, ``hidden_size =
+    d_model`` and one "layer" per block. Records per block (``trace.get(name, layer)``; ``trace[name]``
+    stacks the blocks on a new first axis):
+
+    - ``"h"`` (T, B, d_model): the block's output (what a recurrent layer's ``h`` is);
+    - ``"z"`` (T, B, d_model): the output of the attention sublayer (after its residual, and for
+      post-norm its layer norm), the feed-forward sublayer's input;
+    - ``"attn"`` (B, heads, T, T): attention weights, ``attn[b, h, i, j]`` = how much query
+      step i of sequence b attends to key step j in head h; each row sums to 1 and masked keys
+      (padding, the future under a causal mask) get exactly 0. Head-major like torch's
+      ``need_weights=True, average_attn_weights=False``; :meth:`attention` slices it;
+    - ``"q"``, ``"k"``, ``"v"`` (T, B, heads, d_head): queries (before the 1/sqrt(d_head) scaling),
+      keys and values per head, time-major;
+    - after ``backward``: ``"dh"`` (T, B, d_model), dL/d(block output).
+    """
+
+    num_heads: int = 1
+    causal: bool = False
+    lengths: np.ndarray | None = field(default=None, repr=False)
+
+    def attention(self, layer: int = 0, sequence: int = 0, head: int | None = None) -> np.ndarray:
+        """Attention weights of one sequence: (heads, T, T), or (T, T) for one ``head`` (read-only)."""
+        attn = self.get("attn", layer)
+        if not 0 <= sequence < self.batch:
+            raise ValueError(f"sequence {sequence} out of range: the batch has {self.batch}")
+        if head is None:
+            return attn[sequence]
+        if not 0 <= head < self.num_heads:
+            raise ValueError(f"head {head} out of range: the block has {self.num_heads} head(s)")
+        return attn[sequence, head]
+
+
+# ---------------------------------------------------------------------------------------------
+# the block
+# ---------------------------------------------------------------------------------------------
+
+class SelfAttentionBlock:
+    """A Transformer encoder block, as ``torch.nn.TransformerEncoderLayer(dropout=0.0)``.
+
+    ``post`` norm (torch's default)::  z = LN1(x + MHA(x));  y = LN2(z + FFN(z))
+    ``pre`` norm (``norm_first=True``)::  z = x + MHA(LN1(x));  y = z + FFN(LN2(z))
+
+    MHA is ``num_heads``-head scaled dot-product self-attention (``d_model`` divisible by
+    ``num_heads``), optionally ``causal`` (step t sees steps <= t); FFN(u) = W_2 act(W_1 u + b_1) + b_2
+    with ``activation`` "relu" (torch's default) or "gelu" (exact, erf). Layer norms use
+    ``layer_norm_eps``. Sequences longer than ``max_len`` are refused (the attention maps are T x T).
+
+    Parameters (``state_dict`` names as torch's): ``self_attn.in_proj_weight`` (3d, d) (rows
+    W_q, W_k, W_v), ``self_attn.in_proj_bias`` (3d,), ``self_attn.out_proj.weight/bias``,
+    ``linear1.weight`` (d_ff, d), ``linear1.bias``, ``linear2.weight`` (d, d_ff), ``linear2.bias``,
+    ``norm1.weight/bias``, ``norm2.weight/bias``; initialised as torch does (xavier-uniform
+    in-projection, zero attention biases, uniform(+-1/sqrt(fan_in)) linears, unit norms).
+    Dropout is not supported: the lab is deterministic.
+    """
+
+    def __init__(self, d_model: int, num_heads: int, d_ff: int, causal: bool = False, max_len: int = 512,
+                 norm: str = "post", activation: str = "relu", layer_norm_eps: float = 1e-5,
+                 dtype: Any = "float32", seed: int | None = None) -> None:
+        self.d_model = _check_positive_int("d_model", d_model)
+        self.num_heads = _check_positive_int("num_heads", num_heads)
+        self.d_ff = _check_positive_int("d_ff", d_ff)
+        if self.d_model % self.num_heads:
+            raise ValueError(f"d_model ({self.d_model}) must be divisible by num_heads ({self.num_heads})")
+        self.max_len = _check_positive_int("max_len", max_len)
+        if norm not in ("post", "pre"):
+            raise ValueError(f"norm must be 'post' or 'pre', got {norm!r}")
+        if activation not in ("relu", "gelu"):
+            raise ValueError(f"activation must be 'relu' or 'gelu', got {activation!r}")
+        if isinstance(layer_norm_eps, bool) or not isinstance(layer_norm_eps, (int, float)) \
+                or not math.isfinite(layer_norm_eps) or layer_norm_eps <= 0:
+            raise ValueError(f"layer_norm_eps must be a positive number, got {layer_norm_eps!r}")
+        self.causal = bool(causal)
+        self.norm = norm
+        self.activation = activation
+        self.layer_norm_eps = float(layer_norm_eps)
+        self.dtype = _dtype(dtype)
+        self.seed = seed
+        self._params: dict[str, np.ndarray] = {}
+        self.reset_parameters(seed)
+
+    @property
+    def d_head(self) -> int:
+        return self.d_model // self.num_heads
+
+    @property
+    def norm_first(self) -> bool:
+        """torch's ``norm_first``: True for pre-norm."""
+        return self.norm == "pre"
+
+    # ------------------------------------------------------------------ parameters
+    def _param_shapes(self) -> dict[str, tuple[int, ...]]:
+        d, f = self.d_model, self.d_ff
+        shapes = [(3 * d, d), (3 * d,), (d, d), (d,), (f, d), (f,), (d, f), (d,), (d,), (d,), (d,), (d,)]
+        return dict(zip(BLOCK_PARAM_NAMES, shapes))
+
+    def reset_parameters(self, seed: int | None = None) -> None:
+        """Draw parameters as torch initialises a TransformerEncoderLayer; reproducible from ``seed``."""
+        rng = np.random.default_rng(seed)
+        d, f = self.d_model, self.d_ff
+
+        def uniform(bound, shape):
+            return rng.uniform(-bound, bound, size=shape)
+
+        values = {
+            "self_attn.in_proj_weight": uniform(math.sqrt(6.0 / (d + 3 * d)), (3 * d, d)),  # xavier_uniform_
+            "self_attn.in_proj_bias": np.zeros(3 * d),
+            "self_attn.out_proj.weight": uniform(1.0 / math.sqrt(d), (d, d)),
+            "self_attn.out_proj.bias": np.zeros(d),
+            "linear1.weight": uniform(1.0 / math.sqrt(d), (f, d)),
+            "linear1.bias": uniform(1.0 / math.sqrt(d), (f,)),
+            "linear2.weight": uniform(1.0 / math.sqrt(f), (d, f)),
+            "linear2.bias": uniform(1.0 / math.sqrt(f), (d,)),
+            "norm1.weight": np.ones(d), "norm1.bias": np.zeros(d),
+            "norm2.weight": np.ones(d), "norm2.bias": np.zeros(d),
+        }
+        self._params = {name: values[name].astype(self.dtype) for name in BLOCK_PARAM_NAMES}
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """A copy of every parameter, keyed and shaped as torch's TransformerEncoderLayer state_dict."""
+        return {name: value.copy() for name, value in self._params.items()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Load parameters (e.g. ``{k: v.numpy()}`` of a torch TransformerEncoderLayer); keys and shapes
+        must match exactly. Values are converted to the block's dtype; on error nothing changes."""
+        self._params = _load_params(self._param_shapes(), state, self.dtype)
+
+    def parameters(self) -> dict[str, np.ndarray]:
+        """The live parameter arrays (updating them in place changes the block)."""
+        return self._params
+
+    @property
+    def num_parameters(self) -> int:
+        return sum(p.size for p in self._params.values())
+
+    def __repr__(self) -> str:
+        extra = ", causal=True" if self.causal else ""
+        extra += f", max_len={self.max_len}" if self.max_len != 512 else ""
+        extra += ", norm='pre'" if self.norm == "pre" else ""
+        extra += ", activation='gelu'" if self.activation == "gelu" else ""
+        extra += f", dtype='{self.dtype.name}'" if self.dtype != np.float32 else ""
+        return f"SelfAttentionBlock({self.d_model}, {self.num_heads}, {self.d_ff}{extra})"
+
+    # ------------------------------------------------------------------ passes
+    def _check_input(self, x: Any) -> np.ndarray:
+        shape = np.shape(x)
+        if len(shape) != 3 or shape[2] != self.d_model:
+            raise ValueError(f"input must have shape (T, B, {self.d_model}), got {shape}")
+        if shape[0] < 1 or shape[1] < 1:
+            raise ValueError(f"input must have at least one step and one sequence, got shape {shape}")
+        _check_length(shape[0], self.max_len, "self-attention block")
+        return _check_array("input", x, shape, self.dtype)
+
+    def _new_trace(self, num_layers: int, T: int, B: int, lengths: np.ndarray, params: dict, owner: Any):
+        return SelfAttentionTrace("SelfAttention", num_layers, 1, self.d_model, T, B, self.dtype,
+                                  _params=params, _owner=owner, num_heads=self.num_heads,
+                                  causal=self.causal, lengths=lengths)
+
+    def _run_forward(self, trace: SelfAttentionTrace, layer: int, x: np.ndarray, params: Mapping[str, np.ndarray],
+                     n_threads: int) -> np.ndarray:
+        """Run the block on x (T, B, d) with ``params`` (unprefixed names), recording into ``trace``."""
+        p = params
+        y, saved = sa_kernels.block_forward(
+            x, p["self_attn.in_proj_weight"], p["self_attn.in_proj_bias"], p["self_attn.out_proj.weight"],
+            p["self_attn.out_proj.bias"], p["linear1.weight"], p["linear1.bias"], p["linear2.weight"],
+            p["linear2.bias"], p["norm1.weight"], p["norm1.bias"], p["norm2.weight"], p["norm2.bias"],
+            self.num_heads, trace.lengths, self.causal, self.norm_first, self.activation == "gelu",
+            self.layer_norm_eps, n_threads)
+        T, B, d = x.shape
+        trace._saved[(layer, 0)] = saved
+        trace._set_record(layer, 0, "h", y)
+        trace._set_record(layer, 0, "z", saved["z"].reshape(T, B, d))
+        trace._set_record(layer, 0, "attn", saved["P"])
+        qkv = saved["qkv"].reshape(T, B, 3, self.num_heads, self.d_head)
+        for i, name in enumerate(("q", "k", "v")):
+            trace._set_record(layer, 0, name, qkv[:, :, i])  # views: (T, B, heads, d_head)
+        return y
+
+    def _run_backward(self, trace: SelfAttentionTrace, layer: int, dy: np.ndarray, params: Mapping[str, np.ndarray],
+                      n_threads: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """(dL/dx, grads by unprefixed name) of block ``layer`` of ``trace`` given dy (T, B, d)."""
+        p = params
+        dx, g = sa_kernels.block_backward(
+            dy, trace._saved[(layer, 0)], p["self_attn.in_proj_weight"], p["self_attn.out_proj.weight"],
+            p["linear1.weight"], p["linear2.weight"], p["norm1.weight"], p["norm2.weight"],
+            self.norm_first, self.activation == "gelu", n_threads)
+        trace._set_record(layer, 0, "dh", dy)
+        grads = {
+            "self_attn.in_proj_weight": g["w_in"], "self_attn.in_proj_bias": g["b_in"],
+            "self_attn.out_proj.weight": g["w_out"], "self_attn.out_proj.bias": g["b_out"],
+            "linear1.weight": g["w_1"], "linear1.bias": g["b_1"],
+            "linear2.weight": g["w_2"], "linear2.bias": g["b_2"],
+            "norm1.weight": g["gamma_1"], "norm1.bias": g["beta_1"],
+            "norm2.weight": g["gamma_2"], "norm2.bias": g["beta_2"],
+        }
+        return dx, grads
+
+    def forward(self, x: Any, lengths: Any = None) -> tuple[np.ndarray, SelfAttentionTrace]:
+        """Run the block over x (T, B, d_model).
+
+        ``lengths`` (B,) ints in 1..T: keys at steps >= lengths[b] are padding (torch's
+        ``src_key_padding_mask``), given weight exactly 0; queries there are still computed.
+        Returns ``(y, trace)``: y (T, B, d_model) and a :class:`SelfAttentionTrace`.
+        """
+        x = self._check_input(x)
+        T, B, _ = x.shape
+        lengths = _check_lengths(lengths, T, B)
+        x = x.copy()  # backward must see exactly what forward computed
+        params = {k: v.copy() for k, v in self._params.items()}
+        trace = self._new_trace(1, T, B, lengths, params, self)
+        with kernels.blas_single_threaded():
+            y = self._run_forward(trace, 0, x, params, kernels.kernel_threads())
+        return y, trace
+
+    __call__ = forward
+
+    def backward(self, trace: SelfAttentionTrace, dy: Any) -> dict[str, np.ndarray]:
+        """Gradients of ``L = sum(y * dy)``: a dict keyed by the state_dict names plus ``"input"``.
+
+        Fills ``trace["dh"]`` (= dy). ``trace`` must come from this block's own ``forward``.
+        """
+        if not isinstance(trace, SelfAttentionTrace) or trace._owner is not self:
+            raise ValueError("trace must come from this SelfAttentionBlock's own forward()")
+        dy = _check_array("dy", dy, (trace.steps, trace.batch, self.d_model), self.dtype).copy()  # recorded
+        with kernels.blas_single_threaded():
+            dx, grads = self._run_backward(trace, 0, dy, trace._params, kernels.kernel_threads())
+        grads["input"] = dx
+        return grads
+
+
+# ---------------------------------------------------------------------------------------------
+# the sequence model
+# ---------------------------------------------------------------------------------------------
+
+class SelfAttentionModel:
+    """A small Transformer encoder for rnnlab's sequence tasks, with :class:`~rnnlab.train.SequenceModel`'s interface.
+
+        e_t   = W_in x_t + b_in + PE[t]                   input projection + positional encoding
+        h^0   = e;   h^k = Block_k(h^(k-1))               ``num_layers`` :class:`SelfAttentionBlock` s
+        out_t = W_out h^L_t + b_out                       a linear readout at every step
+
+    Parameters: ``input_proj.weight`` (d_model, I), ``input_proj.bias``, ``layers.{k}.<block name>``
+    (torch.nn.TransformerEncoder's naming), ``readout.weight`` (O, d_model), ``readout.bias``.
+    ``causal=True`` (the default) makes out_t depend on x_0..x_t only, like a unidirectional RNN;
+    ``False`` lets every step see the whole sequence, like a bidirectional one.
+
+    There is no recurrent state: ``forward(x, state)`` takes ``state=None`` (stream tasks that carry a
+    state across windows do not apply) and returns None as the final state; ``backward`` refuses
+    ``truncate`` (there is no time recursion to truncate).
+    """
+
+    cell = "selfattention"
+
+    def __init__(self, input_size: int, output_size: int, d_model: int = 32, num_heads: int = 4,
+                 num_layers: int = 2, d_ff: int = 64, causal: bool = True, max_len: int = 512,
+                 norm: str = "post", activation: str = "relu", dtype: Any = "float32", seed: int = 0) -> None:
+        self.input_size = _check_positive_int("input_size", input_size)
+        self.output_size = _check_positive_int("output_size", output_size)
+        self.num_layers = _check_positive_int("num_layers", num_layers)
+        self.dtype = _dtype(dtype)
+        self.d_model = _check_positive_int("d_model", d_model)
+        self.max_len = _check_positive_int("max_len", max_len)
+        seed = 0 if seed is None else seed
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        self.blocks = [
+            SelfAttentionBlock(d_model, num_heads, d_ff, causal=causal, max_len=max_len, norm=norm,
+                               activation=activation, dtype=self.dtype, seed=np.random.SeedSequence([seed, 2, k]))
+            for k in range(self.num_layers)
+        ]
+        self.positional = PositionalEncoding(d_model, max_len, self.dtype)
+        self.causal = bool(causal)
+        # torch.nn.Linear's init: uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)); separate seed streams
+        rng = np.random.default_rng([seed, 0])
+        b = 1.0 / math.sqrt(input_size)
+        self.input_proj = {"input_proj.weight": rng.uniform(-b, b, (d_model, input_size)).astype(self.dtype),
+                           "input_proj.bias": rng.uniform(-b, b, d_model).astype(self.dtype)}
+        rng = np.random.default_rng([seed, 1])
+        b = 1.0 / math.sqrt(d_model)
+        self.readout = {"readout.weight": rng.uniform(-b, b, (output_size, d_model)).astype(self.dtype),
+                        "readout.bias": rng.uniform(-b, b, output_size).astype(self.dtype)}
+
+    # ------------------------------------------------------------------ parameters
+    def parameters(self) -> dict[str, np.ndarray]:
+        """Every live parameter array by name (optimizers update them in place)."""
+        out = dict(self.input_proj)
+        for k, block in enumerate(self.blocks):
+            out.update({f"layers.{k}.{name}": v for name, v in block.parameters().items()})
+        out.update(self.readout)
+        return out
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {name: value.copy() for name, value in self.parameters().items()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Load every parameter (ValueError naming a missing, extra, misshapen or non-finite key)."""
+        shapes = {name: v.shape for name, v in self.parameters().items()}
+        loaded = _load_params(shapes, state, self.dtype)
+        for name in self.input_proj:
+            self.input_proj[name] = loaded[name]
+        for name in self.readout:
+            self.readout[name] = loaded[name]
+        for k, block in enumerate(self.blocks):
+            block._params = {name: loaded[f"layers.{k}.{name}"] for name in BLOCK_PARAM_NAMES}
+
+    @property
+    def num_parameters(self) -> int:
+        return sum(p.size for p in self.parameters().values())
+
+    def zero_state(self, batch: int) -> None:
+        """Self-attention carries no state between calls: None."""
+        return None
+
+    def __repr__(self) -> str:
+        blk = self.blocks[0]
+        return (f"SelfAttentionModel({self.input_size}, {self.output_size}, d_model={self.d_model}, "
+                f"num_heads={blk.num_heads}, num_layers={self.num_layers}, d_ff={blk.d_ff}, causal={self.causal}, "
+                f"norm='{blk.norm}', activation='{blk.activation}', dtype='{self.dtype.name}')")
+
+    # ------------------------------------------------------------------ passes
+    def forward(self, x: Any, state: Any = None, lengths: Any = None) -> tuple[np.ndarray, None, SelfAttentionTrace]:
+        """x (T, B, I) -> (outputs (T, B, O) float64, None, trace); ``lengths`` as the block's.
+
+        ``x`` is converted to the model's dtype. ``trace`` records every block (see
+        :class:`SelfAttentionTrace`; layer k is block k).
+        """
+        if state is not None:
+            raise ValueError("a self-attention model has no recurrent state: state must be None")
+        shape = np.shape(x)
+        if len(shape) != 3 or shape[2] != self.input_size:
+            raise ValueError(f"input must have shape (T, B, {self.input_size}), got {shape}")
+        T, B, _ = shape
+        if T < 1 or B < 1:
+            raise ValueError(f"input must have at least one step and one sequence, got shape {shape}")
+        _check_length(T, self.max_len, "model's positional encoding")
+        x = _check_array("input", np.asarray(x, self.dtype), shape, self.dtype).copy()
+        lengths = _check_lengths(lengths, T, B)
+        params = {k: v.copy() for k, v in self.parameters().items()}
+        trace = self.blocks[0]._new_trace(self.num_layers, T, B, lengths, params, self)
+        W, b = params["input_proj.weight"], params["input_proj.bias"]
+        with kernels.blas_single_threaded():
+            n_threads = kernels.kernel_threads()
+            h = (x.reshape(T * B, -1) @ W.T + b).reshape(T, B, self.d_model) + self.positional.table[:T, None, :]
+            trace._model_input = x
+            for k, block in enumerate(self.blocks):
+                h = block._run_forward(trace, k, h, self._block_params(params, k), n_threads)
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverging run is caught by the trainer
+            out = h @ params["readout.weight"].T + params["readout.bias"]
+        return out.astype(np.float64), None, trace
+
+    __call__ = forward
+
+    @staticmethod
+    def _block_params(params: Mapping[str, np.ndarray], k: int) -> dict[str, np.ndarray]:
+        prefix = f"layers.{k}."
+        return {name: params[prefix + name] for name in BLOCK_PARAM_NAMES}
+
+    def backward(self, trace: SelfAttentionTrace, d_out: Any, truncate: int | None = None) -> dict[str, np.ndarray]:
+        """Gradients of every parameter and ``"input"`` given dL/d(outputs) (T, B, O).
+
+        Fills ``trace["dh"]`` (dL/d(each block's output)). ``truncate`` must be None.
+        """
+        if not isinstance(trace, SelfAttentionTrace) or trace._owner is not self:
+            raise ValueError("trace must come from this SelfAttentionModel's own forward()")
+        if truncate is not None:
+            raise ValueError("truncate does not apply to self-attention (no recurrence): pass None")
+        T, B, O = trace.steps, trace.batch, self.output_size
+        d_out = np.asarray(d_out)
+        if d_out.shape != (T, B, O):
+            raise ValueError(f"d_out has shape {d_out.shape}, expected {(T, B, O)}")
+        d_out = np.ascontiguousarray(d_out, dtype=self.dtype)
+        params = trace._params
+        top = trace.get("h", self.num_layers - 1).reshape(T * B, self.d_model)
+        flat_d = d_out.reshape(T * B, O)
+        grads: dict[str, np.ndarray] = {}
+        with kernels.blas_single_threaded():
+            n_threads = kernels.kernel_threads()
+            dh = (flat_d @ params["readout.weight"]).reshape(T, B, self.d_model)
+            for k in range(self.num_layers - 1, -1, -1):
+                dh, g = self.blocks[k]._run_backward(trace, k, dh, self._block_params(params, k), n_threads)
+                grads.update({f"layers.{k}.{name}": v for name, v in g.items()})
+            de = self.positional.backward(dh).reshape(T * B, self.d_model)
+            x = trace._model_input.reshape(T * B, self.input_size)
+            grads["input_proj.weight"] = de.T @ x
+            grads["input_proj.bias"] = de.sum(axis=0)
+            grads["readout.weight"] = flat_d.T @ top
+            grads["readout.bias"] = flat_d.sum(axis=0)
+            d_input = (de @ params["input_proj.weight"]).reshape(T, B, self.input_size)
+        ordered = {name: grads[name] for name in params}
+        ordered["input"] = d_input
+        return ordered
+
+    def step_outputs(self, x_t: np.ndarray, state: Any) -> tuple[np.ndarray, np.ndarray]:
+        """One step for sampling: x_t (B, I) -> (outputs (B, O), new state).
+
+        The "state" is the input so far, (t, B, I) (None at the start): attention re-reads the whole
+        prefix each step, so this costs O(t^2) per step; meaningful for causal models.
+        """
+        x_t = np.asarray(x_t, self.dtype)[None]
+        prefix = x_t if state is None else np.concatenate([np.asarray(state, self.dtype), x_t], axis=0)
+        out, _, _ = self.forward(prefix)
+        return out[-1], prefix
