@@ -13,7 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CORE = ["rnnlab", "rnnlab.kernels", "rnnlab.layers", "rnnlab.reference", "rnnlab.analysis", "rnnlab.data",
-        "rnnlab.spec", "rnnlab.train", "rnnlab.lab"]
+        "rnnlab.spec", "rnnlab.train", "rnnlab.lab", "rnnlab.labs"]
 FORBIDDEN = ["textual", "rich", "typer", "torch"]
 
 PROBE = r"""

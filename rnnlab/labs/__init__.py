@@ -1,0 +1,35 @@
+"""Labs for the architectures that are not a sequence model trained step by step on a task.
+
+The main :class:`~rnnlab.lab.Lab` drives recurrent networks (RNN, LSTM, GRU and their kin) on a
+sequence task. Echo state networks (fit in closed form), recursive nets (trees, not sequences)
+and encoder-decoders (an output sequence of its own length) each get a lab of their own here: a
+headless engine holding the model, its data and cursors, with methods for every action its view
+offers. Like the main Lab, these modules never import textual or rich; their views live in
+:mod:`rnnlab.tui.labs`.
+
+:data:`LABS` maps each lab's name (what ``rnnlab tui NAME`` opens) to ``"module:Class"``,
+imported only when that lab is opened.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ..errors import UserError
+
+#: name -> "module:Class" of the engine; each class has ``open(options: dict | None) -> instance``.
+LABS: dict[str, str] = {
+}
+
+
+def lab_names() -> list[str]:
+    return list(LABS)
+
+
+def lab_class(name: str) -> Any:
+    """The engine class of lab ``name`` (UserError naming the known labs if there is none)."""
+    if name not in LABS:
+        raise UserError(f"unknown lab {name!r} (known: {', '.join(LABS) or 'none'})")
+    module, _, cls = LABS[name].partition(":")
+    return getattr(importlib.import_module(module), cls)

@@ -1,0 +1,43 @@
+"""The views of the architecture labs (:mod:`rnnlab.labs`): one :class:`~textual.screen.Screen`
+per lab, each owning its bindings, panels and messages, built on the shared widgets
+(:mod:`rnnlab.tui.widgets`: heatmaps, line plots, colour bars).
+
+:data:`SCREENS` maps a lab's name to ``"module:Class"`` of its screen; the screen's constructor
+takes the lab's engine. :class:`LabScreenApp` runs one of them as the whole app
+(``python -m rnnlab.tui.labs NAME``; ``rnnlab tui NAME`` does the same).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from textual.app import App
+from textual.binding import Binding
+
+from ...labs import lab_class
+
+#: lab name -> "module:Class" of its Screen (constructor: ``Screen(engine)``).
+SCREENS: dict[str, str] = {
+}
+
+
+def screen_class(name: str) -> Any:
+    module, _, cls = SCREENS[name].partition(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+class LabScreenApp(App[None]):
+    """An app that shows one architecture lab: the engine is opened first (errors are the
+    caller's, before the terminal is taken), then its screen is pushed."""
+
+    TITLE = "rnnlab"
+    BINDINGS = [Binding("q", "quit", "quit")]
+
+    def __init__(self, name: str, options: dict | None = None, engine: Any = None) -> None:
+        super().__init__()
+        self.lab_name = name
+        self.engine = engine if engine is not None else lab_class(name).open(options)
+
+    def on_mount(self) -> None:
+        self.push_screen(screen_class(self.lab_name)(self.engine))
