@@ -12,9 +12,19 @@ the cell read when it processed t: the state at t-1 for direction 0, the state a
 direction 1 (the reverse direction runs from T-1 down to 0), and the initial state (h0, c0) at
 the first processed step (t = 0 forward, t = T-1 reverse).
 
-The state is ``s = h`` (size S = H) for RNN and GRU and ``s = [h; c]`` (S = 2H, h first) for LSTM:
-the cell state's own path (``dc_t/dc_{t-1} = diag(f_t)``) is where an LSTM's gradient survives,
-so a Jacobian of h alone would hide it.
+The state is ``s = h`` (size S = H) for RNN, GRU, MinGRU and MinLSTM and ``s = [h; c]`` (S = 2H,
+h first) for LSTM: the cell state's own path (``dc_t/dc_{t-1} = diag(f_t)``) is where an LSTM's
+gradient survives, so a Jacobian of h alone would hide it. The LRU's state is complex; it is read
+as 2H real numbers ``s = [Re h; Im h]`` (S = 2H, real parts first).
+
+The linear recurrences (MinGRU, MinLSTM, LRU) have h_t = a_t * h_{t-1} + b_t with a_t, b_t
+computed from the input alone, so their step Jacobian is diagonal: ``diag(a_t)`` with
+a_t = 1 - z_t (MinGRU), a_t = f'_t = f_t / (f_t + i_t) (MinLSTM), and for the LRU a_t = lambda, the
+same complex number at every step, which acts on each unit's (Re, Im) pair as the 2x2
+rotation-scaling block ``[[Re lambda, -Im lambda], [Im lambda, Re lambda]]`` whose norm is |lambda|.
+So ``||J_t|| = max_j |a_tj|`` and the chained product is exactly ``max_j prod |a_tj|``:
+:func:`step_coefficients` gives the a_t themselves. These cells have no recurrent weights W_hh,
+so :func:`step_weight_grads` refuses them.
 
 Why these numbers: by the chain rule ``d s_last / d s_t`` is the product of the step Jacobians of
 every step processed after t, so ``||d s_last / d s_t|| <= prod ||J_s||`` over those steps.
@@ -30,9 +40,12 @@ import numpy as np
 
 from .layers.trace import Trace
 
-__all__ = ["step_jacobians", "jacobian_norms", "gradient_norms", "step_weight_grads", "state_size"]
+__all__ = ["step_jacobians", "jacobian_norms", "gradient_norms", "step_weight_grads", "state_size",
+           "step_coefficients", "has_recurrent_weights", "LINEAR_MODES"]
 
-_GATE_COUNT = {"RNN": 1, "LSTM": 4, "GRU": 3}
+_GATE_COUNT = {"RNN": 1, "LSTM": 4, "GRU": 3, "MinGRU": 2, "MinLSTM": 3, "LRU": 1}
+#: Trace modes whose recurrence is linear in the state, h_t = a_t * h_{t-1} + b_t (diagonal Jacobian).
+LINEAR_MODES = ("MinGRU", "MinLSTM", "LRU")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -85,11 +98,21 @@ def _saved(trace, layer: int, direction: int) -> dict[str, np.ndarray]:
 
     ``hs`` (and LSTM's ``cs``) are (T+1, B, H) with index 0 the initial state, so step p reads
     ``hs[p]`` and writes ``hs[p+1]``; gates and GRU's ``hn`` are (T, B, H) indexed by step p.
+    The LRU's ``hs`` is complex128.
     """
     saved = trace._saved[(layer, direction)]
     f64 = lambda a: np.asarray(a, dtype=np.float64)  # noqa: E731
     if trace.mode == "RNN":
         return {"hs": f64(saved[0])}
+    if trace.mode == "MinGRU":
+        hs, gates, _ = saved
+        return {"hs": f64(hs), "z": f64(gates[0]), "h_tilde": f64(gates[1])}
+    if trace.mode == "MinLSTM":
+        hs, gates = saved
+        return {"hs": f64(hs), "f": f64(gates[0]), "i": f64(gates[1]), "f_norm": f64(gates[2]),
+                "h_tilde": f64(gates[3])}
+    if trace.mode == "LRU":
+        return {"hs": np.asarray(saved[0], dtype=np.complex128)}
     if trace.mode == "LSTM":
         hs, cs, gates = saved
         return {"hs": f64(hs), "cs": f64(cs), "i": f64(gates[0]), "f": f64(gates[1]),
@@ -103,6 +126,14 @@ def _dh(trace, layer: int, direction: int) -> np.ndarray:
     _require_gradients(trace)
     dh = np.asarray(trace.get("dh", layer, direction), dtype=np.float64)
     return dh[::-1] if direction else dh
+
+
+def _lru_lambda(trace, layer: int) -> np.ndarray:
+    """The LRU's lambda = exp(-exp(nu_log) + i exp(theta_log)) of one layer (H,), complex128, from the
+    weights forward used."""
+    nu = np.asarray(trace._params[f"nu_log_l{layer}"], dtype=np.float64)
+    theta = np.asarray(trace._params[f"theta_log_l{layer}"], dtype=np.float64)
+    return np.exp(-np.exp(nu) + 1j * np.exp(theta))
 
 
 def _require_gradients(trace) -> None:
@@ -120,10 +151,39 @@ def _natural(steps: np.ndarray, direction: int) -> np.ndarray:
 # public API
 # ------------------------------------------------------------------------------------------------
 
-def state_size(trace) -> int:
-    """Size S of the recurrent state the Jacobians act on: H (RNN, GRU) or 2H (LSTM, s = [h; c])."""
+def has_recurrent_weights(trace) -> bool:
+    """True for RNN, LSTM and GRU traces (a W_hh: :func:`step_weight_grads` applies); False for the
+    linear recurrences, whose gates read the input only."""
     _check_trace(trace)
-    return 2 * trace.hidden_size if trace.mode == "LSTM" else trace.hidden_size
+    return trace.mode not in LINEAR_MODES
+
+
+def state_size(trace) -> int:
+    """Size S of the recurrent state the Jacobians act on: H (RNN, GRU, MinGRU, MinLSTM) or 2H
+    (LSTM: s = [h; c]; LRU: s = [Re h; Im h])."""
+    _check_trace(trace)
+    return 2 * trace.hidden_size if trace.mode in ("LSTM", "LRU") else trace.hidden_size
+
+
+def step_coefficients(trace, layer: int = 0, direction: int = 0, b: int = 0) -> np.ndarray:
+    """The diagonal step Jacobian a_t of a linear recurrence h_t = a_t * h_{t-1} + b_t, per unit.
+
+    Returns (T, H) in natural time order for one layer, direction and batch element: float64
+    ``1 - z_t`` (MinGRU) or ``f'_t = f_t / (f_t + i_t)`` (MinLSTM), each in (0, 1) and set by the
+    input x_t; complex128 ``lambda`` for the LRU, the same row at every step whatever the input
+    (|lambda| < 1: inside the unit circle). ``|a_tj|`` is how much of unit j's state (and of the
+    gradient dL/dh_t flowing back through it) survives step t. ValueError for the other cells,
+    whose Jacobians are full matrices (see :func:`step_jacobians`).
+    """
+    _check_index(trace, layer, direction, b)
+    if trace.mode not in LINEAR_MODES:
+        raise ValueError(f"step_coefficients: {trace.mode} is not a linear recurrence "
+                         f"(only {', '.join(LINEAR_MODES)}); use step_jacobians")
+    if trace.mode == "LRU":
+        return np.broadcast_to(_lru_lambda(trace, layer), (trace.steps, trace.hidden_size)).copy()
+    rec = _saved(trace, layer, direction)
+    a = 1.0 - rec["z"][:, b] if trace.mode == "MinGRU" else rec["f_norm"][:, b]
+    return _natural(a, direction)
 
 
 def step_jacobians(trace, layer: int = 0, direction: int = 0, b: int = 0) -> np.ndarray:
@@ -132,16 +192,27 @@ def step_jacobians(trace, layer: int = 0, direction: int = 0, b: int = 0) -> np.
     Returns (T, S, S) float64 in natural time order: ``J[t]`` is the derivative of the state
     after seeing position t with respect to the state the cell read at that step -- s_{t-1} for
     direction 0, s_{t+1} for direction 1 (processing order), the initial state at the first
-    processed step. ``s = h`` for RNN/GRU, ``s = [h; c]`` (h first) for LSTM, so S = H or 2H.
-    The input x_t is held fixed (for layer > 0 that is the layer below's output).
+    processed step. ``s = h`` for RNN/GRU/MinGRU/MinLSTM, ``s = [h; c]`` (h first) for LSTM and
+    ``s = [Re h; Im h]`` for the LRU, so S = H or 2H. The input x_t is held fixed (for layer > 0 that
+    is the layer below's output). For the linear recurrences J_t is diagonal (LRU: 2x2 blocks),
+    built from :func:`step_coefficients`.
 
     Chaining: for direction 0, ``d s_t / d s_u = J[t] @ J[t-1] @ ... @ J[u+1]`` (t > u); for
     direction 1, ``d s_t / d s_u = J[t] @ J[t+1] @ ... @ J[u-1]`` (t < u).
     """
     _check_index(trace, layer, direction, b)
+    H = trace.hidden_size
+    if trace.mode in LINEAR_MODES:
+        a = step_coefficients(trace, layer, direction, b)  # natural order already
+        if trace.mode != "LRU":
+            return np.einsum("tj,jk->tjk", a, np.eye(H))
+        re, im = np.einsum("tj,jk->tjk", a.real, np.eye(H)), np.einsum("tj,jk->tjk", a.imag, np.eye(H))
+        jac = np.empty((trace.steps, 2 * H, 2 * H))
+        jac[:, :H, :H], jac[:, :H, H:] = re, -im  # Re h' = Re(lambda) Re h - Im(lambda) Im h
+        jac[:, H:, :H], jac[:, H:, H:] = im, re   # Im h' = Im(lambda) Re h + Re(lambda) Im h
+        return jac
     rec = _saved(trace, layer, direction)
     _, w_hh, _, _ = _weights(trace, layer, direction)
-    H = trace.hidden_size
     hs = rec["hs"][:, b]  # (T+1, H)
     h_prev, h_new = hs[:-1], hs[1:]
 
@@ -199,6 +270,10 @@ def jacobian_norms(trace, b: int = 0) -> dict[str, np.ndarray]:
       sequences: that is what vanishing and exploding look like.
     - ``chain[k, t] = ||d s_last / d s_t||_2``, the norm of the actual product of the Jacobians
       after t (what ``product`` bounds): the exact vanishing/exploding curve for element b.
+
+    For the linear recurrences (diagonal J_t, see :func:`step_coefficients`) these are computed
+    from the coefficients directly: ``norm = max_j |a_tj|``, ``chain = max_j prod |a_sj|`` over the
+    steps s after t (exact: diagonal products commute; the LRU's 2x2 blocks have norm |lambda|).
     """
     _check_index(trace, 0, 0, b)
     L, D, T = trace.num_layers, trace.num_directions, trace.steps
@@ -208,14 +283,21 @@ def jacobian_norms(trace, b: int = 0) -> dict[str, np.ndarray]:
     for layer in range(L):
         for direction in range(D):
             k = layer * D + direction
-            jac = step_jacobians(trace, layer, direction, b)
-            norm[k] = np.linalg.svd(jac, compute_uv=False)[:, 0]
+            if trace.mode in LINEAR_MODES:
+                moduli = np.abs(step_coefficients(trace, layer, direction, b))  # (T, H)
+                norm[k] = moduli.max(axis=1)
+            else:
+                jac = step_jacobians(trace, layer, direction, b)
+                norm[k] = np.linalg.svd(jac, compute_uv=False)[:, 0]
             proc = norm[k][::-1] if direction else norm[k]  # processing order
             after = np.ones(T)  # after[p] = prod(proc[p+1:])
             with np.errstate(over="ignore", invalid="ignore", under="ignore"):
                 after[:-1] = np.cumprod(proc[:0:-1])[::-1]
             product[k] = after[::-1] if direction else after
-            chained = _chain_norms(jac[::-1] if direction else jac)  # processing order
+            if trace.mode in LINEAR_MODES:
+                chained = _diagonal_chain_norms(moduli[::-1] if direction else moduli)
+            else:
+                chained = _chain_norms(jac[::-1] if direction else jac)  # processing order
             chain[k] = chained[::-1] if direction else chained
     return {"norm": norm, "product": product, "chain": chain}
 
@@ -232,9 +314,22 @@ def _chain_norms(jac: np.ndarray) -> np.ndarray:
     return out
 
 
+def _diagonal_chain_norms(moduli: np.ndarray) -> np.ndarray:
+    """:func:`_chain_norms` of diagonal Jacobians given by their moduli (T, H), processing order:
+    ``max_j prod(moduli[p+1:, j])`` for every p."""
+    T = moduli.shape[0]
+    out = np.ones(T)
+    with np.errstate(under="ignore"):
+        after = np.cumprod(moduli[:0:-1], axis=0)[::-1]  # after[p] = prod(moduli[p+1:]) for p < T-1
+    if T > 1:
+        out[:-1] = after.max(axis=1)
+    return out
+
+
 def gradient_norms(trace) -> np.ndarray:
     """``||dL/dh_t||`` at every step, (L*D, T) float64: Frobenius norm over batch and units of
-    ``trace["dh"]`` (the total gradient arriving at h_t). Natural time order, row
+    ``trace["dh"]`` (the total gradient arriving at h_t; for the LRU its recorded modulus
+    |dL/dh_t|, so this is the norm of the complex gradient). Natural time order, row
     ``k = layer * D + direction``. Raises ValueError if backward has not run on the trace."""
     _check_trace(trace)
     _require_gradients(trace)
@@ -262,8 +357,14 @@ def step_weight_grads(trace, layer: int = 0, direction: int = 0, truncate: int |
     ``dc_n`` (B, H) is the gradient on the final cell state that backward was given (dstate's
     second half; the trace does not keep it); None means zeros, i.e. ``dstate=None``. dh_n needs
     no argument: it is already part of the recorded dh at the last step.
+
+    ValueError for MinGRU, MinLSTM and LRU: they have no recurrent weights W_hh, so there is no
+    per-step dW_hh to show (their gates read the input only).
     """
     _check_index(trace, layer, direction)
+    if trace.mode in LINEAR_MODES:
+        raise ValueError(f"step_weight_grads: the {trace.mode} has no recurrent weights W_hh (its gates read "
+                         "the input only), so there is no per-step dW_hh")
     _require_gradients(trace)
     if truncate is _FROM_TRACE:
         truncate = trace.backward_truncate

@@ -24,6 +24,18 @@ Notation (the seeds' W/V; :attr:`Equation.params` maps it to PyTorch's state_dic
   (both directions concatenated) for higher layers.
 - ``bias=False``: the b terms are left out of formula and terms, and ``params`` says so.
 
+The linear recurrences read no previous state in their gates (``W`` only, no ``V``): MinGRU
+``[z_t, h~_t, h_t]`` with ``z_t = σ(W_z·x_t + b_z)``, ``h~_t = W_h·x_t + b_h``,
+``h_t = (1 − z_t)·h_{t-1} + z_t·h~_t`` (rows [z; h~] of ``weight_ih`` / ``bias_ih``); MinLSTM
+``[f_t, i_t, h~_t, f'_t, h_t]`` with ``f'_t = f_t/(f_t + i_t)`` and
+``h_t = f'_t·h_{t-1} + (1 − f'_t)·h~_t`` (rows [f; i; h~]). The LRU's state is complex:
+``λ = exp(−exp(ν_log) + i·exp(θ_log))`` is shown by its modulus ``|λ| = exp(−exp(ν_log))`` and
+phase ``arg λ = exp(θ_log)`` (radians), then ``Re λ``, ``Im λ``, the input scale
+``γ = exp(γ_log)``, and the update ``h_t = λ·h_{t-1} + γ·(B·x_t)`` written as its real and
+imaginary parts ``Re h_t``, ``Im h_t`` (B = B_re + i·B_im; ``B_re·x_t`` is row j of B_re times
+x_t). The values of |λ|, arg λ, Re λ, Im λ and γ are computed from the weights (no record holds
+them); Re h_t and Im h_t are the trace's ``h`` and ``h_im``.
+
 Time and direction: ``t`` is the natural-time index of the step and every value is the one of
 position t (the trace's natural order). The *previous* state is the one the cell read when it
 processed t: h_{t-1} for direction 0; for direction 1 (the reverse direction runs from T-1 down
@@ -43,14 +55,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .analysis import _check_index, _nonlinearity, _saved, _suffix, _weights
+from .analysis import LINEAR_MODES, _check_index, _nonlinearity, _saved, _suffix, _weights
 
 __all__ = ["Term", "Equation", "explain_step"]
 
 _GATES = {"RNN": ("",), "LSTM": ("i", "f", "g", "o"), "GRU": ("r", "z", "n")}
 _FUNCS = {"σ": lambda v: 1.0 / (1.0 + math.exp(-v)) if v >= 0 else math.exp(v) / (1.0 + math.exp(v)),
           "tanh": math.tanh,
-          "relu": lambda v: max(v, 0.0)}
+          "relu": lambda v: max(v, 0.0),
+          "exp": math.exp,
+          "cos": math.cos,
+          "sin": math.sin}
 
 
 @dataclass(frozen=True)
@@ -92,9 +107,10 @@ class Equation:
             tokens = _tokenize(self.formula, values)
             parts.append(_with_numbers(tokens, values, fmt))
             outer = _outer_call(tokens)
-            if outer is not None:  # σ(a + b + c) = σ(sum) = value
+            if outer is not None:  # σ(a + b + c) = σ(sum) = value (not after a lone name: exp(θ_log))
                 func, inner = outer
-                parts.append(f"{func}({fmt(_evaluate(inner, values))})")
+                if [kind for kind, _ in inner if kind != "space"] != ["name"]:
+                    parts.append(f"{func}({fmt(_evaluate(inner, values))})")
         parts.append(fmt(self.value))
         return " = ".join(parts)
 
@@ -104,7 +120,7 @@ class Equation:
 # ------------------------------------------------------------------------------------------------
 
 def _tokenize(formula: str, names) -> list[tuple[str, str]]:
-    """Split a formula into (kind, text) tokens: name, func, num, op ("+", "−", "·"), paren, space."""
+    """Split a formula into (kind, text) tokens: name, func, num, op ("+", "−", "·", "/"), paren, space."""
     by_length = sorted(names, key=len, reverse=True)  # "b_in" before "b_i", "W_i·x_t" before "·"
     tokens: list[tuple[str, str]] = []
     i = 0
@@ -121,7 +137,7 @@ def _tokenize(formula: str, names) -> list[tuple[str, str]]:
             while j < len(formula) and (formula[j].isdigit() or formula[j] == "."):
                 j += 1
             tokens.append(("num", formula[i:j]))
-        elif ch in "+−·":
+        elif ch in "+−·/":
             tokens.append(("op", ch))
         elif ch in "()":
             tokens.append(("paren", ch))
@@ -134,14 +150,14 @@ def _tokenize(formula: str, names) -> list[tuple[str, str]]:
 
 
 def _with_numbers(tokens, values, fmt) -> str:
-    """The formula with every name replaced by its number; a negative factor of ``·`` in parentheses."""
+    """The formula with every name replaced by its number; a negative factor of ``·`` or ``/`` in parentheses."""
     out = []
     for pos, (kind, tok) in enumerate(tokens):
         if kind != "name":
             out.append(tok)
             continue
         number = fmt(values[tok])
-        if number.startswith("-") and pos > 0 and tokens[pos - 1] == ("op", "·"):
+        if number.startswith("-") and pos > 0 and tokens[pos - 1] in (("op", "·"), ("op", "/"), ("op", "−")):
             number = f"({number})"
         out.append(number)
     return "".join(out)
@@ -161,7 +177,7 @@ def _outer_call(tokens):
 
 
 def _evaluate(tokens, values) -> float:
-    """Value of a token list: sums (+, −) of products (·) of names, numbers, (…) and func(…)."""
+    """Value of a token list: sums (+, −) of products (·, /) of names, numbers, (…), func(…) and −factor."""
     toks = [t for t in tokens if t[0] != "space"]
     pos = 0
 
@@ -177,9 +193,10 @@ def _evaluate(tokens, values) -> float:
     def product() -> float:
         nonlocal pos
         acc = factor()
-        while pos < len(toks) and toks[pos] == ("op", "·"):
+        while pos < len(toks) and toks[pos] in (("op", "·"), ("op", "/")):
+            op = toks[pos][1]
             pos += 1
-            acc *= factor()
+            acc = acc * factor() if op == "·" else acc / factor()
         return acc
 
     def factor() -> float:
@@ -190,6 +207,8 @@ def _evaluate(tokens, values) -> float:
             return float(values[text])
         if kind == "num":
             return float(text)
+        if (kind, text) == ("op", "−"):  # unary minus, as in exp(−exp(ν_log))
+            return -factor()
         if kind == "func":
             return _FUNCS[text](factor())
         if (kind, text) == ("paren", "("):
@@ -214,7 +233,9 @@ def _check_position(name: str, value, size: int, what: str) -> int:
 def explain_step(trace, t: int, unit: int, layer: int = 0, direction: int = 0, b: int = 0) -> list[Equation]:
     """The equations of step ``t`` (natural time, 0-based) for hidden unit ``unit``, in order.
 
-    RNN: ``[h_t]``; LSTM: ``[i_t, f_t, g_t, o_t, c_t, h_t]``; GRU: ``[r_t, z_t, n_t, h_t]``.
+    RNN: ``[h_t]``; LSTM: ``[i_t, f_t, g_t, o_t, c_t, h_t]``; GRU: ``[r_t, z_t, n_t, h_t]``;
+    MinGRU: ``[z_t, h~_t, h_t]``; MinLSTM: ``[f_t, i_t, h~_t, f'_t, h_t]``; LRU:
+    ``[|λ|, arg λ, Re λ, Im λ, γ, Re h_t, Im h_t]`` (see the module docstring).
     For direction 1 the previous state is the one at t+1 (its processing order) and is written
     ``h_{t+1}`` / ``c_{t+1}``; see the module docstring. Raises ValueError naming the argument
     (t, unit, layer, direction, b) that is out of range.
@@ -227,6 +248,8 @@ def explain_step(trace, t: int, unit: int, layer: int = 0, direction: int = 0, b
 
     H, T, mode = trace.hidden_size, trace.steps, trace.mode
     p = T - 1 - t if direction else t  # processing index: the kernel's step p reads hs[p], writes hs[p+1]
+    if mode in LINEAR_MODES:
+        return _explain_linear(trace, p, j, layer, direction, b)
     rec = _saved(trace, layer, direction)
     w_ih, w_hh, b_ih, b_hh = _weights(trace, layer, direction)
     x = np.asarray(trace._inputs[(layer, direction)][p, b], dtype=np.float64)  # processing order
@@ -299,4 +322,89 @@ def explain_step(trace, t: int, unit: int, layer: int = 0, direction: int = 0, b
         Equation("n_t", formula, tuple(terms), n, params + note),
         Equation("h_t", f"(1 − z_t)·n_t + z_t·{hp}",
                  (Term("z_t", z), Term("n_t", n), Term(hp, float(h_prev[j]))), h_new, ""),
+    ]
+
+
+def _explain_linear(trace, p: int, j: int, layer: int, direction: int, b: int) -> list[Equation]:
+    """:func:`explain_step` for MinGRU, MinLSTM and LRU at processing index ``p`` (arguments checked)."""
+    H, mode = trace.hidden_size, trace.mode
+    params = trace._params
+    sfx = _suffix(layer, direction)
+    x = np.asarray(trace._inputs[(layer, direction)][p, b], dtype=np.float64)  # processing order
+    prev = "{t+1}" if direction else "{t-1}"
+    below = "" if layer == 0 else f"; x_t = layer {layer - 1}'s output" + (
+        " (both directions)" if trace.num_directions == 2 else "")
+    rec = _saved(trace, layer, direction)
+    h_prev, h_new = rec["hs"][p, b, j], rec["hs"][p + 1, b, j]
+
+    if mode == "LRU":
+        num = lambda name: float(params[name + sfx][j])  # noqa: E731
+        nu, theta, gamma_log = num("nu_log"), num("theta_log"), num("gamma_log")
+        modulus, phase, gamma = math.exp(-math.exp(nu)), math.exp(theta), math.exp(gamma_log)
+        lam_re, lam_im = modulus * math.cos(phase), modulus * math.sin(phase)
+        bx_re = float(np.asarray(params["B_re" + sfx][j], np.float64) @ x)
+        bx_im = float(np.asarray(params["B_im" + sfx][j], np.float64) @ x)
+        hp_re, hp_im = f"Re h_{prev}", f"Im h_{prev}"
+        rows = f"[{j}]"
+        lam_params = (f"ν_log = nu_log{sfx}{rows}, θ_log = theta_log{sfx}{rows}; "
+                      "λ = exp(−exp(ν_log) + i·exp(θ_log)), h_t = λ·h_{t-1} + γ·(B·x_t) (complex)" + below)
+        return [
+            Equation("|λ|", "exp(−exp(ν_log))", (Term("ν_log", nu),), modulus, lam_params),
+            Equation("arg λ", "exp(θ_log)", (Term("θ_log", theta),), phase, "radians"),
+            Equation("Re λ", "|λ|·cos(arg λ)", (Term("|λ|", modulus), Term("arg λ", phase)), lam_re, ""),
+            Equation("Im λ", "|λ|·sin(arg λ)", (Term("|λ|", modulus), Term("arg λ", phase)), lam_im, ""),
+            Equation("γ", "exp(γ_log)", (Term("γ_log", gamma_log),), gamma, f"γ_log = gamma_log{sfx}{rows}"),
+            Equation("Re h_t", f"Re λ·{hp_re} − Im λ·{hp_im} + γ·B_re·x_t",
+                     (Term("Re λ", lam_re), Term(hp_re, float(h_prev.real)), Term("Im λ", lam_im),
+                      Term(hp_im, float(h_prev.imag)), Term("γ", gamma), Term("B_re·x_t", bx_re)),
+                     float(h_new.real), f"B_re = B_re{sfx}{rows}"),
+            Equation("Im h_t", f"Im λ·{hp_re} + Re λ·{hp_im} + γ·B_im·x_t",
+                     (Term("Im λ", lam_im), Term(hp_re, float(h_prev.real)), Term("Re λ", lam_re),
+                      Term(hp_im, float(h_prev.imag)), Term("γ", gamma), Term("B_im·x_t", bx_im)),
+                     float(h_new.imag), f"B_im = B_im{sfx}{rows}"),
+        ]
+
+    w_ih = np.asarray(params["weight_ih" + sfx], dtype=np.float64)
+    has_bias = f"bias_ih{sfx}" in params
+    b_ih = np.asarray(params["bias_ih" + sfx], dtype=np.float64) if has_bias else None
+    note = ("" if has_bias else "; no bias (bias=False)") + below
+    hp = f"h_{prev}"
+    names = ("z", "h") if mode == "MinGRU" else ("f", "i", "h")
+
+    def affine(k: int) -> tuple[list[Term], str]:
+        """Terms ``W_k·x_t (+ b_k)`` of row block k, and the parameter slices they come from."""
+        g, rows = names[k], f"[{k * H}:{(k + 1) * H}]"
+        terms = [Term(f"W_{g}·x_t", float(w_ih[k * H + j] @ x))]
+        where = f"W_{g} = weight_ih{sfx}{rows}"
+        if has_bias:
+            terms.append(Term(f"b_{g}", float(b_ih[k * H + j])))
+            where += f", b_{g} = bias_ih{sfx}{rows}"
+        return terms, where + note
+
+    def gate(symbol: str, k: int, value: float) -> Equation:
+        terms, where = affine(k)
+        return Equation(symbol, f"σ({' + '.join(t.name for t in terms)})", tuple(terms), value, where)
+
+    def candidate(k: int, value: float) -> Equation:
+        terms, where = affine(k)
+        return Equation("h~_t", " + ".join(t.name for t in terms), tuple(terms), value, where)
+
+    value = lambda name: float(rec[name][p, b, j])  # noqa: E731
+    h_prev, h_new = float(h_prev), float(h_new)
+    if mode == "MinGRU":
+        z, h_tilde = value("z"), value("h_tilde")
+        return [
+            gate("z_t", 0, z),
+            candidate(1, h_tilde),
+            Equation("h_t", f"(1 − z_t)·{hp} + z_t·h~_t", (Term("z_t", z), Term(hp, h_prev), Term("h~_t", h_tilde)),
+                     h_new, ""),
+        ]
+    f, i, f_norm, h_tilde = value("f"), value("i"), value("f_norm"), value("h_tilde")
+    return [
+        gate("f_t", 0, f),
+        gate("i_t", 1, i),
+        candidate(2, h_tilde),
+        Equation("f'_t", "f_t/(f_t + i_t)", (Term("f_t", f), Term("i_t", i)), f_norm, "i'_t = i_t/(f_t + i_t) = 1 − f'_t"),
+        Equation("h_t", f"f'_t·{hp} + (1 − f'_t)·h~_t", (Term("f'_t", f_norm), Term(hp, h_prev), Term("h~_t", h_tilde)),
+                 h_new, ""),
     ]

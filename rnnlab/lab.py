@@ -183,6 +183,19 @@ class Lab:
         """Per step ||d s_t / d s_{t-1}|| and their running products (see :mod:`rnnlab.analysis`)."""
         return analysis.jacobian_norms(self.trace, b=b)
 
+    def unit_decays(self, layer: int = 0, direction: int = 0) -> np.ndarray | None:
+        """Each unit's coefficient a in h_t = a_t * h_{t-1} + b_t, for the cells linear in their state.
+
+        The LRU's lambda (complex (H,): the same at every step, whatever the input), or minGRU's
+        1 - z_t / minLSTM's f'_t averaged over the bench sequence's steps (sequence 0; real (H,),
+        in (0, 1)). None for rnn, lstm and gru, whose step Jacobian is a full matrix. |a| near 1:
+        the unit keeps its state and passes dL/dh_t back almost unchanged; near 0: it forgets.
+        """
+        if self.trace.mode not in analysis.LINEAR_MODES:
+            return None
+        a = analysis.step_coefficients(self.trace, layer, direction, b=0)
+        return a[0].copy() if self.trace.mode == "LRU" else a.mean(axis=0)
+
     # ------------------------------------------------------------------ training
     @property
     def training(self) -> bool:
@@ -262,7 +275,8 @@ class Lab:
 
     # ------------------------------------------------------------------ exports
     def trace_arrays(self) -> dict[str, np.ndarray]:
-        """Every record of every step (and dL/dh_t if backward ran), with inputs, targets, outputs."""
+        """Every record of every step (and dL/dh_t if backward ran), with inputs, targets, outputs
+        (and, for the LRU, its eigenvalues ``lambda``)."""
         arrays: dict[str, np.ndarray] = {name: np.asarray(self.trace[name]) for name in self.trace.names}
         arrays["x"] = self.sequence.x
         arrays["y"] = self.sequence.y
@@ -277,6 +291,10 @@ class Lab:
             "step": self.trainer.step, "loss": self.evaluation.loss,
             "names": list(self.trace.names),
         }
+        if self.trace.mode == "LRU":  # the eigenvalues the trace was computed with
+            arrays["lambda"] = np.stack([analysis.step_coefficients(self.trace, layer)[0]
+                                         for layer in range(self.trace.num_layers)])
+            meta["lambda"] = "complex (num_layers, H): the LRU's diagonal recurrence h_t = lambda * h_{t-1} + ..."
         arrays["meta"] = np.array(json.dumps(meta))
         return arrays
 

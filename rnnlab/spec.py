@@ -3,7 +3,7 @@
 A spec has three tables besides ``name``, ``description`` and ``seed``::
 
     [task]   kind = "adding", plus the task's own fields (see ``rnnlab.data.task_fields``)
-    [model]  cell, hidden_size, num_layers, bidirectional, nonlinearity, bias, dtype, init, forget_bias
+    [model]  cell, hidden_size, num_layers, bidirectional, nonlinearity, bias, dtype, init, forget_bias, scan
     [train]  steps, batch_size, optimizer, learning_rate, ..., clip_norm, clip_value, truncate
 
 Every field is validated on load; an error is a :class:`~rnnlab.errors.SpecError` naming the
@@ -25,10 +25,13 @@ from typing import Any, Mapping
 from .data import make_task
 from .errors import SpecError
 from .layers.init import INITS
+from .layers.minimal import METHODS
 
 PRESET_PACKAGE = "rnnlab.presets"
 DEFAULT_PRESET = "hello"
-CELLS = ("rnn", "lstm", "gru")
+CELLS = ("rnn", "lstm", "gru", "mingru", "minlstm", "lru")
+#: Cells whose recurrence is linear in the state (gates from the input only): no W_hh, a ``scan``.
+LINEAR_CELLS = ("mingru", "minlstm", "lru")
 OPTIMIZERS = ("sgd", "adagrad", "rmsprop", "adam")
 
 
@@ -82,7 +85,8 @@ def _show(value: Any) -> str:
 # ---------------------------------------------------------------------------- the tables
 @dataclass(frozen=True)
 class ModelSpec:
-    """The recurrent network: ``rnnlab.RNN``/``LSTM``/``GRU`` arguments plus a linear readout."""
+    """The recurrent network: ``rnnlab.RNN``/``LSTM``/``GRU``/``MinGRU``/``MinLSTM``/``LRU``
+    arguments plus a linear readout."""
 
     cell: str = "lstm"
     hidden_size: int = 32
@@ -93,10 +97,12 @@ class ModelSpec:
     dtype: str = "float32"
     init: str = "uniform"
     forget_bias: float = 0.0
+    scan: str = "sequential"
 
 
 MODEL_RULES = {
-    "cell": Rule(str, "recurrent cell: rnn (Elman), lstm or gru", choices=CELLS),
+    "cell": Rule(str, "recurrent cell: rnn (Elman), lstm, gru, or a recurrence linear in its state "
+                      "(gates from the input only): mingru, minlstm, lru", choices=CELLS),
     "hidden_size": Rule(int, "units per layer and direction", low=1, high=8192),
     "num_layers": Rule(int, "stacked recurrent layers", low=1, high=16),
     "bidirectional": Rule(bool, "add a reverse-time direction per layer"),
@@ -106,6 +112,8 @@ MODEL_RULES = {
     "init": Rule(str, "recurrent weights: uniform (torch's), orthogonal, or identity (IRNN: rnn cell)",
                  choices=INITS),
     "forget_bias": Rule(float, "lstm: the forget gate's bias at init (1 is usual; 0 keeps torch's)", low=-10, high=10),
+    "scan": Rule(str, "mingru, minlstm, lru: how the linear recurrence is evaluated: sequential (time loop), "
+                      "scan (chunked parallel scan) or blelloch (log-depth tree); same numbers", choices=METHODS),
 }
 
 
@@ -180,10 +188,23 @@ class Spec:
             raise SpecError("model.nonlinearity", f"only the rnn cell takes a nonlinearity; {model.cell} has its own")
         if model.init == "identity" and model.cell != "rnn":
             raise SpecError("model.init", f"identity (IRNN) is for the rnn cell, not {model.cell}")
+        if model.init != "uniform" and model.cell in LINEAR_CELLS:
+            raise SpecError("model.init", f"{model.init} initialises recurrent weights W_hh; {model.cell} has none "
+                                          "(its gates read the input only): use uniform")
+        if model.forget_bias and model.cell == "minlstm":
+            raise SpecError("model.forget_bias", "the forget-gate bias is an lstm option; minlstm's f_t keeps "
+                                                 "its uniform initialisation")
         if model.forget_bias and model.cell != "lstm":
             raise SpecError("model.forget_bias", f"only the lstm cell has a forget gate, not {model.cell}")
         if model.forget_bias and not model.bias:
             raise SpecError("model.forget_bias", "needs model.bias = true")
+        if model.scan != "sequential" and model.cell not in LINEAR_CELLS:
+            raise SpecError("model.scan", f"only the linear recurrences ({', '.join(LINEAR_CELLS)}) are evaluated "
+                                          f"by a scan; {model.cell} steps through time")
+        if model.cell == "lru" and model.bidirectional:
+            raise SpecError("model.bidirectional", "the lru has no reverse direction")
+        if model.cell == "lru" and not model.bias:
+            raise SpecError("model.bias", "the lru has no biases to turn off (its D x_t skip term is always there)")
         task_table = data.get("task", {"kind": "hello"})
         if not isinstance(task_table, Mapping):
             raise SpecError("task", "expected a table [task]")
@@ -234,7 +255,9 @@ class Spec:
         task = task or self.make_task()
         m, t = self.model, self.train
         itemsize = 4 if m.dtype == "float32" else 8
-        gates = {"rnn": 1, "lstm": 4, "gru": 3}[m.cell]
+        # per step and unit: gate records (and their saved copies), states, backward buffers; the
+        # lru's complex state counts twice and it records Re, Im, |h| and their gradients
+        gates = {"rnn": 1, "lstm": 4, "gru": 3, "mingru": 2, "minlstm": 4, "lru": 4}[m.cell]
         directions = 2 if m.bidirectional else 1
         batch = max(t.batch_size, t.eval_batch_size)
         steps = task.length + 1

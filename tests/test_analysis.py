@@ -2,8 +2,9 @@
 
 The Jacobians are checked against central finite differences of the layers' own forward pass
 (float64 kernels): one cell step for J_t, several steps for the chained products, so the time
-order and the direction convention are checked, not just the algebra. The per-step weight
-gradients are checked against backward()'s d weight_hh.
+order and the direction convention are checked, not just the algebra -- for the linear
+recurrences too (MinGRU, MinLSTM, and the LRU's complex state as [Re h; Im h]). The per-step
+weight gradients are checked against backward()'s d weight_hh.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import rnnlab
 from rnnlab import analysis
 
 from conftest import make_layer
@@ -333,3 +335,164 @@ def test_jacobian_chain_is_the_norm_of_the_actual_product():
                 expect = np.linalg.norm(acc, 2)
                 assert out["chain"][direction, t] == pytest.approx(expect, rel=1e-10)
                 assert out["chain"][direction, t] <= out["product"][direction, t] * (1 + 1e-10)
+
+
+# ------------------------------------------------------------------------------------------------
+# the linear recurrences: MinGRU, MinLSTM, LRU (diagonal step Jacobians, no W_hh)
+# ------------------------------------------------------------------------------------------------
+
+# (mode, bias, num_layers, bidirectional)
+LINEAR_CONFIGS = [("MinGRU", True, 2, True), ("MinGRU", False, 1, False), ("MinLSTM", True, 2, True),
+                  ("MinLSTM", False, 1, True), ("LRU", True, 2, False)]
+LINEAR_IDS = [f"{m}-{'bias' if bias else 'nobias'}-l{L}{'-bi' if bi else ''}" for m, bias, L, bi in LINEAR_CONFIGS]
+
+
+def _linear_setup(mode, bias, num_layers, bidirectional, seed=0, steps=T):
+    """A float64 linear-recurrence layer, a random initial state (complex for the LRU) and its trace."""
+    cls = getattr(rnnlab, mode)
+    kwargs = dict(num_layers=num_layers, dtype="float64", seed=seed)
+    if mode != "LRU":
+        kwargs.update(bias=bias, bidirectional=bidirectional)
+    layer = cls(I, H, **kwargs)
+    if mode != "LRU":  # larger gate pre-activations, so a_t varies from step to step
+        layer.load_state_dict({k: 2.0 * v for k, v in layer.state_dict().items()})
+    rng = np.random.default_rng(seed + 1)
+    x = rng.standard_normal((steps, B, I))
+    h0 = 0.5 * rng.standard_normal((num_layers * layer.num_directions, B, H))
+    if mode == "LRU":
+        h0 = h0 + 0.5j * rng.standard_normal(h0.shape)
+    _, _, trace = layer.forward(x, h0)
+    return layer, h0, trace
+
+
+def _linear_cell(layer, lyr, direction):
+    """A one-layer, unidirectional copy of (layer lyr, direction) of a linear-recurrence layer."""
+    sfx = f"_l{lyr}" + ("_reverse" if direction else "")
+    params = {k[: -len(sfx)] + "_l0": v for k, v in layer.state_dict().items() if k.endswith(sfx)}
+    if layer.mode == "LRU":
+        cell = rnnlab.LRU(params["B_re_l0"].shape[1], H, dtype="float64")
+    else:
+        cell = type(layer)(params["weight_ih_l0"].shape[1], H, bias=layer.bias, dtype="float64")
+    cell.load_state_dict(params)
+    return cell
+
+
+def _real_state(trace, h0, lyr, direction, t, b):
+    """s after natural position t (t = -1: the initial state), [Re h; Im h] for the LRU."""
+    k = lyr * trace.num_directions + direction
+    if trace.mode == "LRU":
+        h = h0[k, b] if t == -1 else trace.get("h", lyr)[t, b] + 1j * trace.get("h_im", lyr)[t, b]
+        return np.concatenate([h.real, h.imag])
+    return h0[k, b].copy() if t == -1 else trace.get("h", lyr, direction)[t, b].copy()
+
+
+def _run_linear(cell, seq, s):
+    """Run a one-layer copy over seq (T', 1, I) from the real state s; return the final real state."""
+    if cell.mode == "LRU":
+        _, h_n, _ = cell.forward(seq, (s[:H] + 1j * s[H:]).reshape(1, 1, H))
+        return np.concatenate([h_n[0, 0].real, h_n[0, 0].imag])
+    _, h_n, _ = cell.forward(seq, s.reshape(1, 1, H).copy())
+    return h_n[0, 0]
+
+
+def _natural_input(trace, lyr, direction):
+    seq = trace._inputs[(lyr, direction)]  # processing order
+    return seq[::-1] if direction else seq
+
+
+@pytest.mark.parametrize("config", LINEAR_CONFIGS, ids=LINEAR_IDS)
+def test_linear_cells_step_jacobians_match_finite_differences(config):
+    mode = config[0]
+    layer, h0, trace = _linear_setup(*config)
+    D, b = trace.num_directions, 1
+    S = 2 * H if mode == "LRU" else H
+    assert analysis.state_size(trace) == S
+    for lyr in range(trace.num_layers):
+        for direction in range(D):
+            cell = _linear_cell(layer, lyr, direction)
+            seq = _natural_input(trace, lyr, direction)
+            jac = analysis.step_jacobians(trace, lyr, direction, b)
+            assert jac.shape == (T, S, S) and jac.dtype == np.float64
+            for t in range(T):
+                prev_t = t - 1 if direction == 0 else t + 1
+                prev_t = -1 if prev_t in (-1, T) else prev_t
+                s_prev = _real_state(trace, h0, lyr, direction, prev_t, b)
+                x_t = seq[t : t + 1, b : b + 1]
+                np.testing.assert_allclose(_run_linear(cell, x_t, s_prev),
+                                           _real_state(trace, h0, lyr, direction, t, b), rtol=0, atol=1e-12)
+                fd = _fd_jacobian(lambda s: _run_linear(cell, x_t, s), s_prev)
+                assert _rel(jac[t], fd) < 1e-6, (lyr, direction, t)
+
+
+@pytest.mark.parametrize("mode", ["MinGRU", "LRU"])
+def test_linear_cells_chained_jacobians_match_multi_step_finite_differences(mode):
+    layer, h0, trace = _linear_setup(mode, True, 1, mode != "LRU", seed=3)
+    b = 2
+    for direction in range(trace.num_directions):
+        cell = _linear_cell(layer, 0, direction)
+        seq = _natural_input(trace, 0, direction)
+        jac = analysis.step_jacobians(trace, 0, direction, b)
+        if direction == 0:
+            t_from, t_to, sub = 1, 4, seq[2:5, b : b + 1]
+        else:
+            t_from, t_to, sub = 4, 1, seq[1:4, b : b + 1][::-1].copy()
+        chain = _chain(jac, direction, t_from, t_to)
+        s_from = _real_state(trace, h0, 0, direction, t_from, b)
+        fd = _fd_jacobian(lambda s: _run_linear(cell, sub, s), s_from)
+        assert _rel(chain, fd) < 1e-6
+
+
+@pytest.mark.parametrize("config", LINEAR_CONFIGS[::2], ids=LINEAR_IDS[::2])
+def test_linear_cells_jacobian_norms_equal_the_generic_computation(config):
+    """The diagonal shortcut gives what the SVD of the full step Jacobians and their products give."""
+    layer, h0, trace = _linear_setup(*config)
+    out = analysis.jacobian_norms(trace, b=1)
+    D = trace.num_directions
+    for lyr in range(trace.num_layers):
+        for direction in range(D):
+            k = lyr * D + direction
+            jac = analysis.step_jacobians(trace, lyr, direction, b=1)
+            np.testing.assert_allclose(out["norm"][k], [np.linalg.norm(j, 2) for j in jac], rtol=1e-12)
+            last = T - 1 if direction == 0 else 0
+            for t in range(T):
+                expect = np.linalg.norm(_chain(jac, direction, t, last), 2)
+                assert out["chain"][k, t] == pytest.approx(expect, rel=1e-10)
+                assert out["chain"][k, t] <= out["product"][k, t] * (1 + 1e-12)
+
+
+def test_step_coefficients_are_the_gates_or_lambda():
+    layer, _, trace = _linear_setup("MinGRU", True, 1, True)
+    for direction in range(2):
+        a = analysis.step_coefficients(trace, 0, direction, b=1)
+        np.testing.assert_allclose(a, 1.0 - trace.get("z", 0, direction)[:, 1], rtol=1e-15)
+        assert np.all((a > 0) & (a < 1)) and np.ptp(a, axis=0).min() > 0  # set by each input
+    _, _, trace = _linear_setup("MinLSTM", True, 1, False)
+    np.testing.assert_allclose(analysis.step_coefficients(trace, b=2), trace.get("f_norm")[:, 2], rtol=1e-15)
+    layer, _, trace = _linear_setup("LRU", True, 2, False)
+    lam = layer.eigenvalues()
+    for lyr in range(2):
+        a = analysis.step_coefficients(trace, lyr)
+        assert a.dtype == np.complex128 and a.shape == (T, H)
+        np.testing.assert_allclose(a, np.broadcast_to(lam[lyr], (T, H)), rtol=1e-15)  # the same at every step
+        assert np.all(np.abs(a) < 1)
+    _, _, _, gru_trace = _setup("GRU", "tanh", True, 1, False)
+    assert analysis.has_recurrent_weights(gru_trace)
+    with pytest.raises(ValueError, match="not a linear recurrence"):
+        analysis.step_coefficients(gru_trace)
+
+
+@pytest.mark.parametrize("mode", ["MinGRU", "MinLSTM", "LRU"])
+def test_linear_cells_have_gradient_norms_but_no_per_step_weight_grads(mode):
+    layer, h0, trace = _linear_setup(mode, True, 1, False)
+    dy = np.random.default_rng(2).standard_normal((T, B, layer.output_size))
+    layer.backward(trace, dy)
+    g = analysis.gradient_norms(trace)
+    assert g.shape == (1, T)
+    if mode == "LRU":  # the norm of the complex gradient dL/dRe h + i dL/dIm h
+        expect = np.sqrt((trace["dh_re"] ** 2 + trace["dh_im"] ** 2).sum(axis=(2, 3)))
+    else:
+        expect = np.linalg.norm(trace["dh"].reshape(1, T, -1), axis=2)
+    np.testing.assert_allclose(g, expect, rtol=1e-12)
+    assert not analysis.has_recurrent_weights(trace)
+    with pytest.raises(ValueError, match="no recurrent weights W_hh"):
+        analysis.step_weight_grads(trace)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -173,3 +174,41 @@ def test_ctrl_c_stops_cleanly_and_resume_continues(tmp_path):
     assert code == 0
     steps = [json.loads(line)["step"] for line in metrics.read_text().splitlines()]
     assert steps == list(range(1, stopped_at + 4))
+
+
+def test_linear_recurrence_presets_list_bptt_and_trace(capsys, tmp_path):
+    code, out, _ = run(capsys, "presets", "--json")
+    cells = {row["name"]: row["cell"] for row in json.loads(out)}
+    assert {"adding-mingru": "mingru", "copy-gru": "gru", "copy-mingru": "mingru", "copy-lru": "lru",
+            "selective-copy-gru": "gru", "selective-copy-mingru": "mingru", "selective-copy-lru": "lru"}.items() \
+        <= cells.items()
+    code, out, err = run(capsys, "bptt", "selective-copy-lru", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["cell"] == "lru" and data["steps"] == 40 and len(data["streams"]) == 2
+    for stream in data["streams"]:  # lambda is the same at every step: so is ||J_t|| = max |lambda|
+        assert len(set(stream["jacobian_norm"])) == 1 and 0 < stream["jacobian_norm"][0] < 1
+        assert all(math.isfinite(g) and g >= 0 for g in stream["grad_norm"])
+    path = tmp_path / "t.npz"
+    code, out, err = run(capsys, "trace", "selective-copy-mingru", "--out", path, "--json")
+    assert code == 0, err
+    with np.load(path, allow_pickle=False) as data:
+        assert {"h", "z", "h_tilde", "dh"} <= set(data.files) and data["z"].shape == (2, 40, 1, 64)
+
+
+def test_train_and_sample_a_mingru_character_model(capsys, tmp_path):
+    spec = tmp_path / "hello-mingru.toml"
+    spec.write_text('[task]\nkind = "hello"\n[model]\ncell = "mingru"\nhidden_size = 16\nscan = "blelloch"\n'
+                    '[train]\nsteps = 200\nbatch_size = 1\nlearning_rate = 0.05\n', encoding="utf-8")
+    run_dir = tmp_path / "run"
+    code, out, err = run(capsys, "train", spec, "--out", run_dir, "--json")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["cell"] == "mingru" and summary["eval"]["accuracy"] == 1.0
+    code, out, err = run(capsys, "sample", run_dir, "--prime", "h", "--length", "4", "--temperature", "0.01")
+    assert code == 0, err
+    assert out.strip() == "hello"
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[task]\nkind = "hello"\n[model]\ncell = "gru"\nscan = "scan"\n', encoding="utf-8")
+    code, _, err = run(capsys, "train", bad, "--out", tmp_path / "bad")
+    assert code == 2 and "model.scan: only the linear recurrences" in one_line_error(err)

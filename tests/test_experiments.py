@@ -41,6 +41,20 @@ def test_adding_presets_differ_only_in_the_cell_and_its_learning_rate():
     assert {k for k in rnn["train"] if rnn["train"][k] != lstm["train"][k]} <= {"learning_rate"}
 
 
+@pytest.mark.parametrize("base, others", [
+    ("adding-lstm", ["adding-mingru"]),
+    ("copy", ["copy-gru", "copy-mingru", "copy-lru"]),
+    ("selective-copy-gru", ["selective-copy-mingru", "selective-copy-lru"]),
+])
+def test_comparison_presets_differ_only_in_the_cell(base, others):
+    reference = load_preset(base).to_mapping()
+    for name in others:
+        other = load_preset(name).to_mapping()
+        assert other["task"] == reference["task"] and other["train"] == reference["train"], name
+        assert {k for k in other["model"] if other["model"][k] != reference["model"][k]} == {"cell"}, name
+        assert other["seed"] == reference["seed"]
+
+
 def test_resolved_spec_fills_every_default_and_absolute_paths(tmp_path):
     text = tmp_path / "corpus.txt"
     text.write_text("to be or not to be, that is the question\n" * 20, encoding="utf-8")
@@ -57,7 +71,7 @@ def test_resolved_spec_fills_every_default_and_absolute_paths(tmp_path):
     "toml, field, words",
     [
         ('[train]\noptimizer = "adamw"', "train.optimizer", ["adamw", "sgd, adagrad, rmsprop, adam"]),
-        ('[model]\ncell = "transformer"', "model.cell", ["rnn, lstm, gru"]),
+        ('[model]\ncell = "transformer"', "model.cell", ["rnn, lstm, gru, mingru, minlstm, lru"]),
         ('[model]\nhidden_size = -3', "model.hidden_size", ["1 <= x <= 8192"]),
         ('[model]\nhidden_size = true', "model.hidden_size", ["integer"]),
         ('[model]\nhidden = 3', "model.hidden", ["unknown field", "hidden_size"]),
@@ -65,6 +79,12 @@ def test_resolved_spec_fills_every_default_and_absolute_paths(tmp_path):
         ('[train]\nlearning_rate = "fast"', "train.learning_rate", ["number"]),
         ('[train]\nlearning_rate = nan', "train.learning_rate", ["finite"]),
         ('[model]\ncell = "lstm"\nnonlinearity = "relu"', "model.nonlinearity", ["rnn"]),
+        ('[model]\ncell = "gru"\nscan = "scan"', "model.scan", ["mingru, minlstm, lru", "gru"]),
+        ('[model]\ncell = "mingru"\nscan = "parallel"', "model.scan", ["sequential, scan, blelloch"]),
+        ('[model]\ncell = "lru"\nbidirectional = true', "model.bidirectional", ["lru", "reverse"]),
+        ('[model]\ncell = "lru"\nbias = false', "model.bias", ["lru"]),
+        ('[model]\ncell = "mingru"\ninit = "orthogonal"', "model.init", ["W_hh", "mingru", "uniform"]),
+        ('[model]\ncell = "minlstm"\nforget_bias = 1.0', "model.forget_bias", ["lstm", "minlstm"]),
         ('colour = "red"', "colour", ["unknown field"]),
         ('[task]\nkind = "nope"', "task.kind", ["nope", "adding"]),
         ('[task]\nkind = "adding"\nlength = 0', "task.length", []),
@@ -100,6 +120,11 @@ def test_malformed_toml_and_unknown_preset_are_one_line_errors(tmp_path):
 def test_absurd_sizes_are_refused_before_allocating():
     with pytest.raises(SpecError, match=r"needs about .* GiB .*this machine has"):
         load_preset("text").with_overrides({"model.hidden_size": 8192, "train.batch_size": 65536})
+    for cell in ("mingru", "minlstm", "lru"):
+        spec = load_preset("selective-copy-lru").with_overrides({"model.cell": cell})
+        assert 2**20 < spec.estimated_bytes() < 2**28
+        with pytest.raises(SpecError, match="model.hidden_size"):
+            spec.with_overrides({"model.hidden_size": 8192, "train.batch_size": 65536, "task.length": 10_000})
 
 
 def test_overrides_are_validated():
@@ -152,11 +177,14 @@ def test_same_seed_same_metrics_bit_for_bit_and_seed_matters():
     assert strip(run(spec)) != strip(run(spec.with_overrides({"seed": 1})))
 
 
-@pytest.mark.parametrize("preset", ["text", "parity"])
-def test_resume_continues_bit_for_bit(tmp_path, preset):
+@pytest.mark.parametrize("preset, cell", [
+    ("text", "lstm"), ("parity", "gru"), ("parity", "minlstm"), ("text", "lru"),
+])
+def test_resume_continues_bit_for_bit(tmp_path, preset, cell):
     """Stopping and resuming (state carried across chunks for the text stream) changes nothing."""
     spec = small(load_preset(preset), **{"train.steps": 12, "model.hidden_size": 16, "train.batch_size": 4,
-                                         "train.checkpoint_every": 5, "train.eval_every": 4, "train.truncate": 7})
+                                         "train.checkpoint_every": 5, "train.eval_every": 4, "train.truncate": 7,
+                                         "model.cell": cell})
     straight = RunDir.create(tmp_path / "straight", spec)
     train_run(straight, Trainer(spec), 12)
 

@@ -274,3 +274,135 @@ def test_unidirectional_rejects_direction_1():
 def test_not_a_trace():
     with pytest.raises(ValueError, match="Trace"):
         explain_step(object(), 0, 0)
+
+
+# ------------------------------------------------------------------------------------------------
+# the linear recurrences: MinGRU, MinLSTM, LRU
+# ------------------------------------------------------------------------------------------------
+
+# (mode, bias, num_layers, bidirectional)
+LINEAR_CONFIGS = [("MinGRU", True, 2, True), ("MinGRU", False, 1, False), ("MinLSTM", True, 2, True),
+                  ("MinLSTM", False, 1, False), ("LRU", True, 2, False)]
+LINEAR_IDS = [f"{m}-{'bias' if bias else 'nobias'}-l{L}{'-bi' if bi else ''}" for m, bias, L, bi in LINEAR_CONFIGS]
+LINEAR_SYMBOLS = {"MinGRU": ["z_t", "h~_t", "h_t"], "MinLSTM": ["f_t", "i_t", "h~_t", "f'_t", "h_t"],
+                  "LRU": ["|λ|", "arg λ", "Re λ", "Im λ", "γ", "Re h_t", "Im h_t"]}
+LINEAR_RECORDS = {"z_t": "z", "h~_t": "h_tilde", "h_t": "h", "f_t": "f", "i_t": "i", "f'_t": "f_norm",
+                  "Re h_t": "h", "Im h_t": "h_im"}
+
+
+def _make_linear(mode, bias, num_layers, bidirectional, dtype, seed=0):
+    kwargs = dict(num_layers=num_layers, dtype=dtype, seed=seed)
+    if mode != "LRU":
+        kwargs.update(bias=bias, bidirectional=bidirectional)
+    layer = getattr(rnnlab, mode)(I, H, **kwargs)
+    rng = np.random.default_rng(seed + 1)
+    x = rng.standard_normal((T, B, I)).astype(dtype)
+    shape = (num_layers * layer.num_directions, B, H)
+    h0 = 0.5 * rng.standard_normal(shape)
+    h0 = (h0 + 0.5j * rng.standard_normal(shape) if mode == "LRU" else h0).astype(layer.state_dtype)
+    _, _, trace = layer.forward(x, h0)
+    return layer, x, h0, trace
+
+
+def _linear_recompute(eq: Equation) -> float:
+    """The formula applied to the term values, written out by hand per equation."""
+    v = {term.name: term.value for term in eq.terms}
+    hp = next((val for name, val in v.items() if name.startswith("h_{")), None)
+    re_hp = next((val for name, val in v.items() if name.startswith("Re h_{")), None)
+    im_hp = next((val for name, val in v.items() if name.startswith("Im h_{")), None)
+    formulas = {
+        "z_t": lambda: _sigmoid(sum(v.values())), "f_t": lambda: _sigmoid(sum(v.values())),
+        "i_t": lambda: _sigmoid(sum(v.values())), "h~_t": lambda: sum(v.values()),
+        "f'_t": lambda: v["f_t"] / (v["f_t"] + v["i_t"]),
+        "|λ|": lambda: math.exp(-math.exp(v["ν_log"])), "arg λ": lambda: math.exp(v["θ_log"]),
+        "Re λ": lambda: v["|λ|"] * math.cos(v["arg λ"]), "Im λ": lambda: v["|λ|"] * math.sin(v["arg λ"]),
+        "γ": lambda: math.exp(v["γ_log"]),
+        "Re h_t": lambda: v["Re λ"] * re_hp - v["Im λ"] * im_hp + v["γ"] * v["B_re·x_t"],
+        "Im h_t": lambda: v["Im λ"] * re_hp + v["Re λ"] * im_hp + v["γ"] * v["B_im·x_t"],
+    }
+    if eq.symbol == "h_t":
+        a = (1.0 - v["z_t"]) if "z_t" in v else v["f'_t"]
+        return a * hp + (1.0 - a) * v["h~_t"] if "f'_t" in v else a * hp + v["z_t"] * v["h~_t"]
+    return formulas[eq.symbol]()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("config", LINEAR_CONFIGS, ids=LINEAR_IDS)
+def test_linear_cells_equations_match_trace_and_recompute(config, dtype):
+    mode, bias, num_layers, bidirectional = config
+    layer, x, h0, trace = _make_linear(*config, dtype)
+    params = {k: np.asarray(v, np.float64) for k, v in layer.state_dict().items()}
+    tol = TOL[dtype]
+    for lyr in range(num_layers):
+        for direction in range(trace.num_directions):
+            sfx = f"_l{lyr}" + ("_reverse" if direction else "")
+            inp = trace._inputs[(lyr, direction)]
+            inp = np.asarray(inp[::-1] if direction else inp, np.float64)  # natural order
+            prev = "{t+1}" if direction else "{t-1}"
+            for t, unit, b in [(0, 0, 0), (T - 1, H - 1, 1), (2, 1, 1)]:
+                eqs = explain_step(trace, t, unit, layer=lyr, direction=direction, b=b)
+                assert [eq.symbol for eq in eqs] == LINEAR_SYMBOLS[mode]
+                by_symbol = {eq.symbol: eq for eq in eqs}
+                u = t + 1 if direction else t - 1
+                k = lyr * trace.num_directions + direction
+                for eq in eqs:
+                    assert isinstance(eq.value, float)
+                    for term in eq.terms:
+                        assert term.name in eq.formula
+                    if eq.symbol in LINEAR_RECORDS:  # the value is the trace's record, exactly
+                        assert eq.value == float(trace.get(LINEAR_RECORDS[eq.symbol], lyr, direction)[t, b, unit])
+                    scale = max([abs(eq.value), 1.0] + [abs(term.value) for term in eq.terms])
+                    assert _close(_linear_recompute(eq), eq.value, scale, tol), eq.text(8)
+                    assert eq.text().startswith(f"{eq.symbol} = {eq.formula} = ")
+                if mode == "LRU":
+                    lam = layer.eigenvalues()[lyr, unit]
+                    assert by_symbol["|λ|"].value == pytest.approx(abs(lam), rel=1e-6)
+                    assert by_symbol["Re λ"].value + 1j * by_symbol["Im λ"].value == pytest.approx(lam, rel=1e-6)
+                    if 0 <= u < T:
+                        h_prev = trace.get("h", lyr)[u, b, unit] + 1j * trace.get("h_im", lyr)[u, b, unit]
+                    else:
+                        h_prev = h0[k, b, unit]
+                    v = {term.name: term.value for term in by_symbol["Re h_t"].terms}
+                    assert v[f"Re h_{prev}"] == float(h_prev.real) and v[f"Im h_{prev}"] == float(h_prev.imag)
+                    assert _close(v["B_re·x_t"], params["B_re" + sfx][unit] @ inp[t, b], 1.0, 1e-12)
+                    assert f"nu_log{sfx}[{unit}]" in by_symbol["|λ|"].params
+                    continue
+                # gates and candidate: W·x_t (+ b) from the state_dict and the layer's input
+                names = ("z", "h") if mode == "MinGRU" else ("f", "i", "h")
+                for row_block, g in enumerate(names):
+                    eq = by_symbol["h~_t" if g == "h" else f"{g}_t"]
+                    v = {term.name: term.value for term in eq.terms}
+                    row = row_block * H + unit
+                    assert _close(v[f"W_{g}·x_t"], params["weight_ih" + sfx][row] @ inp[t, b], 1.0, 1e-12)
+                    assert f"W_{g} = weight_ih{sfx}[{row_block * H}:{(row_block + 1) * H}]" in eq.params
+                    if bias:
+                        assert v[f"b_{g}"] == pytest.approx(params["bias_ih" + sfx][row], abs=1e-15)
+                    else:
+                        assert "bias=False" in eq.params and len(v) == 1
+                    assert "V_" not in eq.formula  # no recurrent weights
+                h_prev = trace.get("h", lyr, direction)[u, b, unit] if 0 <= u < T else h0[k, b, unit]
+                v = {term.name: term.value for term in by_symbol["h_t"].terms}
+                assert v[f"h_{prev}"] == float(h_prev)
+
+
+def test_linear_cells_text():
+    _, _, _, trace = _make_linear("LRU", True, 1, False, "float64")
+    eqs = explain_step(trace, 1, 2)
+    modulus, phase = eqs[0], eqs[1]
+    nu = modulus.terms[0].value
+    assert modulus.text() == (f"|λ| = exp(−exp(ν_log)) = exp(−exp({nu:.3f})) = exp({-math.exp(nu):.3f}) "
+                              f"= {modulus.value:.3f}")
+    assert phase.text() == f"arg λ = exp(θ_log) = exp({phase.terms[0].value:.3f}) = {phase.value:.3f}"
+    assert "λ = exp(−exp(ν_log) + i·exp(θ_log))" in modulus.params
+    assert eqs[5].formula == "Re λ·Re h_{t-1} − Im λ·Im h_{t-1} + γ·B_re·x_t"
+    _, _, _, trace = _make_linear("MinLSTM", True, 1, False, "float32")
+    f_norm = explain_step(trace, 0, 0)[3]
+    f, i = f_norm.terms[0].value, f_norm.terms[1].value
+    assert f_norm.text() == f"f'_t = f_t/(f_t + i_t) = {f:.3f}/({f:.3f} + {i:.3f}) = {f_norm.value:.3f}"
+    _, _, _, trace = _make_linear("MinGRU", True, 1, False, "float32")
+    assert explain_step(trace, 0, 0)[2].formula == "(1 − z_t)·h_{t-1} + z_t·h~_t"
+
+
+def test_text_reads_division_and_unary_minus():
+    eq = Equation("q", "exp(−a/b)", (Term("a", 1.0), Term("b", -4.0)), math.exp(0.25), "")
+    assert eq.text() == "q = exp(−a/b) = exp(−1.000/(-4.000)) = exp(0.250) = 1.284"

@@ -130,3 +130,50 @@ def test_export_trace_writes_every_record(lab, tmp_path):
         assert {"h", "c", "i", "f", "g", "o", "dh", "x", "y", "mask", "outputs", "meta"} <= set(data.files)
     with pytest.raises(UserError, match=".npz"):
         lab.export_trace(tmp_path / "t.csv")
+
+
+@pytest.mark.parametrize("cell", ["mingru", "minlstm", "lru"])
+def test_the_linear_recurrences_open_step_train_save_and_export(cell, tmp_path):
+    spec = load_preset(f"selective-copy-{'lru' if cell == 'lru' else 'mingru'}").with_overrides({
+        "model.cell": cell, "model.hidden_size": 6, "model.num_layers": 2, "model.scan": "scan",
+        "task.length": 11, "task.tokens": 3, "train.steps": 4, "train.batch_size": 4, "train.eval_batch_size": 4})
+    lab = Lab(spec)
+    assert lab.steps == 11 and lab.model.rnn.method == "scan"
+    assert [lab.step_forward() for _ in range(3)] == [1, 2, 3]
+    assert lab.bptt_step() == 10
+    norms = lab.gradient_norms()
+    assert norms.shape == (2, 11) and np.all(np.isfinite(norms)) and norms[:, -1].min() > 0
+    jac = lab.jacobian_norms()
+    a = lab.unit_decays(1)
+    if cell == "lru":  # input-independent: lambda itself, inside the unit circle
+        np.testing.assert_allclose(a, lab.model.rnn.eigenvalues()[1], rtol=1e-6)
+        np.testing.assert_allclose(jac["norm"][1], np.abs(a).max(), rtol=1e-6)  # the same at every step
+    else:  # set by each input: 1 - z_t or f'_t, averaged over the steps
+        assert a.dtype == np.float64 and np.all((a > 0) & (a < 1))
+        assert np.ptp(jac["norm"][0]) > 0
+    assert np.all(np.abs(a) < 1) and a.shape == (6,)
+    assert lab.train() == "completed" and lab.trainer.step == 4
+    lab.refresh()
+    lab.run_backward()
+    arrays = lab.trace_arrays()
+    assert arrays["h"].shape == (2, 11, 1, 6) and ("lambda" in arrays) == (cell == "lru")
+    if cell == "lru":
+        np.testing.assert_allclose(arrays["lambda"], lab.model.rnn.eigenvalues(), rtol=1e-6)
+        assert {"h_im", "h_abs", "dh_re", "dh_im"} <= set(arrays)
+    path = lab.export_trace(tmp_path / "t.npz")
+    with np.load(path, allow_pickle=False) as data:
+        assert set(arrays) == set(data.files)
+    # the checkpoint holds the new parameters by name and a reopened lab has the same weights
+    reopened = Lab.open(lab.save_run(tmp_path / "run"))
+    assert reopened.trainer.step == 4 and reopened.spec.model.scan == "scan"
+    for name, value in lab.model.parameters().items():
+        np.testing.assert_array_equal(reopened.model.parameters()[name], value)
+    lab.reconfigure({"model.cell": "gru", "model.scan": "sequential"})
+    assert lab.unit_decays() is None
+
+
+def test_a_character_model_with_a_complex_state_samples(tmp_path):
+    lab = Lab(load_preset("hello").with_overrides({"model.cell": "lru", "train.steps": 150}))
+    lab.train()
+    assert lab.model.zero_state(1).dtype == np.complex64
+    assert lab.sample("h", 4, temperature=0.01) == "hello"

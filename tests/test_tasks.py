@@ -28,6 +28,7 @@ CONFIGS = {
     "text": {"path": "tiny-shakespeare.txt"},
     "adding": {"length": 20},
     "copy": {"delay": 5},
+    "selective-copy": {"length": 17, "tokens": 5, "vocab_size": 6},
     "sine": {"length": 30, "noise": 0.1},
     "mackey-glass": {"length": 40},
     "parity": {"length": 12, "min_length": 4},
@@ -63,7 +64,8 @@ def data_error(fn, *args, **kwargs) -> str:
 # ---- every task: layout, determinism, display, options -----------------------------------------
 
 def test_registry_lists_every_kind_in_order():
-    assert list(TASKS) == ["hello", "text", "adding", "copy", "sine", "mackey-glass", "parity", "counting", "series"]
+    assert list(TASKS) == ["hello", "text", "adding", "copy", "selective-copy", "sine", "mackey-glass", "parity",
+                           "counting", "series"]
     assert set(CONFIGS) == set(TASKS)
 
 
@@ -277,6 +279,37 @@ def test_copy_layout_targets_and_baseline():
     assert task.input_tokens(batch)[10 + delay - 1] == "▶"
 
 
+def test_selective_copy_layout_targets_and_baseline():
+    L, K, V = 12, 5, 6  # tokens among L steps, then K markers
+    task = make_task("selective-copy", {"length": L + K, "tokens": K, "vocab_size": V})
+    T, B = L + K, 64
+    assert task.length == T and (task.input_size, task.output_size) == (V + 2, V)
+    assert task.vocab == ("1", "2", "3", "4", "5", "6")
+    batch = task.batch(B, 0, 0)
+    ids = batch.x.argmax(-1)
+    assert np.array_equal(batch.x.sum(-1), np.ones((T, B)))  # one-hot
+    assert (ids[L:] == V + 1).all() and (ids[:L] != V + 1).all()  # K markers at the end, none before
+    data = ids[:L] > 0
+    assert (data.sum(axis=0) == K).all()  # exactly K tokens among the blanks
+    for b in range(B):
+        tokens = ids[:L, b][data[:, b]]  # in order of position
+        assert ((tokens >= 1) & (tokens <= V)).all()
+        assert np.array_equal(batch.y[L:, b], tokens - 1)  # recalled in order, class = token - 1
+    assert (batch.y[:L] == 0).all() and not batch.mask[:L].any() and batch.mask[L:].all()
+    # the positions move from sequence to sequence (plain copy's do not): that is the point
+    assert len({tuple(np.flatnonzero(data[:, b])) for b in range(B)}) > B // 2
+    assert np.unique(np.flatnonzero(data.any(axis=1))).size == L  # every position gets used
+    base = task.baseline()
+    assert base.name == "chance" and base.loss == pytest.approx(math.log(V)) and base.accuracy == 1 / V
+    tokens = task.input_tokens(batch, 3)
+    assert tokens[L:] == ["▶"] * K and tokens.count("·") == L - K
+    assert task.target_tokens(batch, 3)[L:] == [task.vocab[c] for c in batch.y[L:, 3]]
+    full = make_task("selective-copy", {"length": 10, "tokens": 5}).batch(4, 0, 0)  # every step a token
+    assert (full.x.argmax(-1)[:5] > 0).all()
+    with pytest.raises(SpecError, match=r"task.tokens.*<= length / 2 \(4: .*got 5"):
+        make_task("selective-copy", {"length": 9, "tokens": 5})
+
+
 @given(length=st.integers(1, 40), data=st.data())
 def test_parity_targets_and_variable_length_masks(length, data):
     min_length = data.draw(st.integers(1, length))
@@ -457,6 +490,7 @@ def test_unknown_kind_and_field():
     ("text", {"path": 5}, "task.path", "path"),
     ("adding", {"length": 1}, "task.length", "between 2 and 100000, got 1"),
     ("copy", {"delay": 0}, "task.delay", "between 1 and"),
+    ("selective-copy", {"vocab_size": 33}, "task.vocab_size", "between 2 and 32"),
     ("sine", {"noise": -0.5}, "task.noise", "between 0 and 10"),
     ("sine", {"min_period": 1.0}, "task.min_period", "between 2"),
     ("sine", {"min_period": 20.0, "max_period": 10.0}, "task.min_period", "<= max_period (10.0), got 20.0"),

@@ -12,7 +12,9 @@ import time
 from pathlib import Path
 
 from rnnlab.tui.app import LabApp
-from rnnlab.tui.panels import GradientPlot, StatePanel
+import numpy as np
+
+from rnnlab.tui.panels import DecayPlane, GradientPlot, StatePanel
 from rnnlab.tui.widgets import Heatmap, LinePlot
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
@@ -275,3 +277,72 @@ def test_history_columns_follow_the_trainer_incrementally_and_restart_on_a_new_e
     fresh = [record(1)]  # reconfigure: a new history list
     columns.update(fresh)
     assert columns.size == 1 and columns.clipped == 0 and columns.steps.tolist() == [1.0]
+
+
+def test_lru_lab_shows_its_eigenvalues_against_the_unit_circle():
+    async def check(app, pilot):
+        lab = app.lab
+        assert lab.spec.model.cell == "lru"
+        plane = app.query_one(DecayPlane)
+        assert plane.display and plane.series_names == ["λ"]
+        np.testing.assert_allclose(plane.points("λ"), lab.model.rnn.eigenvalues()[0], rtol=1e-6)
+        assert np.all(np.abs(plane.points("λ")) < 1)
+        canvas = [plane.render_line(y).text for y in range(1, plane.size.height - 1)]
+        assert sum(ch != " " for line in canvas for ch in line) > 30  # circle, axes and points drawn
+        assert "λ l0: |λ|" in plane.title
+        for name in ("h", "h_im", "h_abs"):  # the complex state's records
+            assert app.query_one(f"#map-{name}", Heatmap)
+        assert app.query_one("#map-h", Heatmap).title.startswith("hidden state Re h_t")
+        await pilot.press("right", "right")
+        explained = str(app.query_one("#explain").render())
+        assert "|λ| = exp(−exp(ν_log))" in explained and "Re h_t = Re λ·Re h_{t-1}" in explained
+        await pilot.press("b")
+        assert lab.bptt_cursor == lab.steps - 1
+        # no recurrent weights: no per-step dW_hh series, and the gradient's parts are drawn
+        assert app.query_one(GradientPlot).series_names == ["||dL/dh_t||"]
+        assert app.query_one("#map-dh", Heatmap).title.startswith("|dL/dh_t| (BPTT, 0..")
+        assert app.query_one("#map-dh_re", Heatmap).reveal_from_end
+        await pilot.press("right_square_bracket")  # the second layer's eigenvalues
+        assert app.query_one(StatePanel).stream == (1, 0) and "λ l1" in plane.title
+        np.testing.assert_allclose(plane.points("λ"), lab.model.rnn.eigenvalues()[1], rtol=1e-6)
+
+    drive(check, target="selective-copy-lru")
+
+
+def test_edit_to_minlstm_with_a_scan_then_train_and_refuse_a_bidirectional_lru():
+    async def check(app, pilot):
+        lab = app.lab
+        assert not app.query_one(DecayPlane).display  # lstm: a full Jacobian, nothing to plot
+        await pilot.press("e")
+        await pilot.pause()
+        app.screen.query_one("#model-cell").value = "minlstm"
+        app.screen.query_one("#model-scan").value = "blelloch"
+        await pilot.pause()
+        app.screen.query_one("#apply").press()
+        await wait_for(pilot, lambda: app.lab.spec.model.cell == "minlstm")
+        lab = app.lab
+        assert lab.spec.model.scan == "blelloch" and "minlstm (blelloch)" in app.sub_title
+        plane = app.query_one(DecayPlane)
+        assert plane.display and plane.title.startswith("mean f'_t l0")
+        points = plane.points("a")
+        assert np.all(points.imag == 0) and np.all((points.real > 0) & (points.real < 1))
+        for name, colormap in (("f_norm", "sequential"), ("h_tilde", "diverging")):
+            assert app.query_one(f"#map-{name}", Heatmap).colormap.name == colormap
+        await pilot.press("right", "b")
+        assert "f'_t = f_t/(f_t + i_t)" in str(app.query_one("#explain").render())
+        assert app.query_one("#map-h_tilde", Heatmap).title == "candidate h~_t"
+        await pilot.press("t")
+        await wait_for(pilot, lambda: len(lab.history) >= 3)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: not lab.training)
+        await pilot.press("e")
+        await pilot.pause()
+        app.screen.query_one("#model-cell").value = "lru"
+        app.screen.query_one("#model-bidirectional").value = True
+        await pilot.pause()
+        app.screen.query_one("#apply").press()
+        await pilot.pause()
+        assert "model.bidirectional" in str(app.screen.query_one("#edit-error").render())
+        assert app.lab.spec.model.cell == "minlstm"  # nothing changed
+
+    drive(check)

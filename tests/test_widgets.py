@@ -1,4 +1,5 @@
-"""The TUI widgets: colour maps, the heatmap and the braille line plot, rendered in a headless app."""
+"""The TUI widgets: colour maps, the heatmap, the braille line plot and the complex plane, rendered in a
+headless app."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from textual.app import App, ComposeResult
 from textual.strip import Strip
 from textual.widget import Widget
 
-from rnnlab.tui.widgets import (DIVERGING, SEQUENTIAL, ColorBar, Heatmap, LinePlot, colorbar_strip,
+from rnnlab.tui.widgets import (DIVERGING, SEQUENTIAL, ColorBar, ComplexPlane, Heatmap, LinePlot, colorbar_strip,
                                 downsample_minmax, get_colormap, value_levels)
 
 WIDTH = 40
@@ -346,3 +347,74 @@ def test_downsampling_keeps_a_single_spike():
         assert braille_cells(canvas_rows(plot)[0])  # the spike reaches the top row
 
     run_in_app(plot, check=check, size=(WIDTH, 12))
+
+
+# --------------------------------------------------------------------------------- complex plane
+
+def cells_coloured(widget, color) -> list[tuple[int, int]]:
+    """(x, y) of the braille cells drawn in ``color``, y counted in content lines."""
+    found = []
+    for y, line in enumerate(lines_of(widget)):
+        x = 0
+        for segment in line:
+            for char in segment.text:
+                if segment.style.color == color and 0x2801 <= ord(char) <= 0x28FF:
+                    found.append((x, y))
+                x += 1
+    return found
+
+
+def test_points_inside_and_outside_the_unit_circle_land_on_the_right_side_of_it():
+    plane = ComplexPlane(title="λ")
+    plane.styles.height = 14
+    inside = {"0.5": 0.5, "-0.7": -0.7, "0.5i": 0.5j}
+    outside = {"1.5": 1.5, "1.5i": 1.5j}
+    colours = dict(zip([*inside, *outside], ["#ff0000", "#00ff00", "#0000ff", "#ffff00", "#00ffff"]))
+
+    async def check(pilot):
+        circle_colour = plane.get_component_rich_style("complexplane--circle").color
+        spots = {}
+        for name, z in {**inside, **outside}.items():
+            plane.clear()
+            plane.set_points("keeper", [1.5])  # the same view (R = 1.1 * 1.5) for every point
+            plane.set_points(name, [z], color=colours[name])
+            await pilot.pause()
+            drawn = cells_coloured(plane, plane._series[name][1].color)
+            assert len(drawn) == 1, name  # one point, one cell
+            x, y = spots[name] = drawn[0]
+            circle = cells_coloured(plane, circle_colour)
+            assert len(circle) > 20
+            row = sorted(cx for cx, cy in circle if cy == y)
+            column = sorted(cy for cx, cy in circle if cx == x)
+            if name in inside:
+                assert row[0] < x < row[-1] and column[0] < y < column[-1], name
+            else:
+                assert not row or x > row[-1] or x < row[0], name
+                assert not column or y < column[0] or y > column[-1], name
+        # the real axis runs through the middle: 0.5, 1.5 and -0.7 on one line, 0.5i above it
+        assert spots["0.5"][1] == spots["1.5"][1] == spots["-0.7"][1]
+        assert spots["-0.7"][0] < spots["0.5i"][0] < spots["0.5"][0] < spots["1.5"][0]
+        assert spots["1.5i"][1] < spots["0.5i"][1] < spots["0.5"][1]
+        assert "1.65" in plane.render_line(plane.size.height - 1).text  # R labels the real axis' ends
+
+    run_in_app(plane, check=check, size=(WIDTH, 14))
+
+
+def test_complex_plane_keeps_the_unit_circle_in_view_and_handles_no_data():
+    plane = ComplexPlane(title="eigenvalues")
+    plane.styles.height = 12
+
+    async def check(pilot):
+        lines = lines_of(plane)
+        assert any("no data" in line.text for line in lines) and lines[0].text.startswith("eigenvalues")
+        assert all(line.cell_length == WIDTH for line in lines)
+        circle_colour = plane.get_component_rich_style("complexplane--circle").color
+        assert cells_coloured(plane, circle_colour)  # the circle is drawn even without points
+        plane.set_points("λ", np.array([0.9 * np.exp(1j * a) for a in np.linspace(0, 6, 16)] + [np.nan]))
+        await pilot.pause()
+        assert "● λ" in plane.render_line(0).text and not any("no data" in line.text for line in lines_of(plane))
+        assert plane.render_line(plane.size.height - 1).text.split() == ["-1.1", "1.1"]
+        assert len(cells_coloured(plane, plane._series["λ"][1].color)) >= 8
+        np.testing.assert_array_equal(plane.points("λ")[-1:], [complex(np.nan)])
+
+    run_in_app(plane, check=check, size=(WIDTH, 12))

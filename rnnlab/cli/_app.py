@@ -34,7 +34,7 @@ from ..errors import UserError
 
 app = typer.Typer(
     name="rnnlab",
-    help="A terminal laboratory for recurrent networks: watch RNN, LSTM and GRU step forward "
+    help="A terminal laboratory for recurrent networks: watch RNNs, LSTMs, GRUs and their kin step forward "
     "and backward through time. `rnnlab` alone opens the lab (TUI) on the hello experiment.",
     add_completion=False,
     pretty_exceptions_enable=False,

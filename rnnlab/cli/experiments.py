@@ -218,7 +218,8 @@ def bptt(
 ) -> None:
     """One forward and backward pass: ||dL/dh_t|| for every step t (and layer), beside the norms of
     the step Jacobians J_t = ds_t/ds_{t-1}, their running product (the textbook bound) and the norm
-    of the actual chained product ds_T/ds_t -- the vanishing-gradient curve. s = h (LSTM: [h; c])."""
+    of the actual chained product ds_T/ds_t -- the vanishing-gradient curve. s = h (LSTM: \\[h; c]; LRU:
+    \\[Re h; Im h]); for mingru, minlstm and lru J_t is diagonal and ||J_t|| = max |a_t| (the LRU's max |lambda|)."""
     lab = _open_lab(target, batch)
     with _compile_notices():
         lab.run_backward(truncate)

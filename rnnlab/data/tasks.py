@@ -1,6 +1,6 @@
 """The synthetic benchmark tasks and numeric forecasting tasks.
 
-Memory probes (adding, copy, parity, counting), smooth and chaotic forecasting (sine, Mackey-Glass),
+Memory probes (adding, copy, selective copy, parity, counting), smooth and chaotic forecasting (sine, Mackey-Glass),
 and the user's own numeric series. The character tasks live in :mod:`rnnlab.data.text`; the shared
 machinery (Batch, Baseline, Task, registry, make_task) in :mod:`rnnlab.data.base` and is re-exported
 here.
@@ -21,7 +21,8 @@ from .files import load_series
 from .series import mackey_glass, sine_waves
 
 __all__ = ["AddingTask", "Baseline", "Batch", "CopyTask", "CountingTask", "Field", "MackeyGlassTask",
-           "ParityTask", "REQUIRED", "SeriesTask", "SineTask", "TASKS", "Task", "make_task", "task_fields"]
+           "ParityTask", "REQUIRED", "SelectiveCopyTask", "SeriesTask", "SineTask", "TASKS", "Task", "make_task",
+           "task_fields"]
 
 BLANK = "·"  # display label of "nothing here" (blank symbol, padding, stop)
 
@@ -124,6 +125,76 @@ class CopyTask(Task):
     def describe(self) -> str:
         return (f"copy: remember 10 symbols across {self.delay} blank steps and replay them after the "
                 f"marker; T = {self.length}, cross-entropy")
+
+
+#: Display labels of selective-copy's data tokens (its ``vocab`` field is at most this long).
+_TOKEN_LABELS = "123456789ABCDEFGHIJKLMNOPQRSTUVW"
+
+
+@register
+class SelectiveCopyTask(Task):
+    """Selective copying (Gu & Dao 2023, the Mamba paper): replay K tokens scattered at random positions.
+
+    Input (``T = length`` steps, one-hot over ``vocab_size + 2`` classes): ``tokens`` (K) data
+    tokens drawn uniformly from 1..vocab_size (class k) at K distinct random positions of the first
+    ``T - K`` steps, in order; blanks (class 0) everywhere else there; then K marker steps (class
+    ``vocab_size + 1``). Target (classes 0..vocab_size-1, class c = data token c + 1): at the k-th
+    marker step the k-th data token. Only the K marker steps count (mask).
+
+    Plain copy (:class:`CopyTask`) puts its symbols at fixed positions: an input-independent
+    (linear time-invariant) recurrence such as the LRU solves it with a fixed delay line. Here the
+    positions, so the delays, change from sequence to sequence: the network has to decide from
+    each input whether to write it into its state (input-dependent gating, as minGRU's z_t(x_t);
+    the LRU's lambda reads no input).
+    """
+
+    kind = "selective-copy"
+    loss = "xent"
+    mode = "many-to-many"
+    FIELDS = (
+        Field("length", int, 20, "Sequence length T: tokens scattered over the first T - K steps, then K markers",
+              2, 100_000),
+        Field("tokens", int, 4, "Data tokens K to remember and replay in order (2K <= length)", 1, 1_000),
+        Field("vocab_size", int, 4, "Distinct data tokens", 2, len(_TOKEN_LABELS)),
+    )
+
+    def _setup(self) -> None:
+        if 2 * self.tokens > self.length:
+            raise SpecError("task.tokens", f"must be <= length / 2 ({self.length // 2}: K tokens among the first "
+                                           f"length - K steps, then K markers), got {self.tokens}")
+        self.input_size, self.output_size = self.vocab_size + 2, self.vocab_size
+        self.vocab = tuple(_TOKEN_LABELS[: self.vocab_size])  # the label of each output class
+        self.marker = self.vocab_size + 1  # the input class of the K recall steps at the end
+
+    def _make(self, rng: np.random.Generator, batch_size: int, train: bool) -> Batch:
+        T, K, V, B = self.length, self.tokens, self.vocab_size, batch_size
+        L = T - K  # the steps the tokens are scattered over
+        symbols = rng.integers(1, V + 1, size=(K, B))
+        # K distinct positions per sequence, in increasing order: the K smallest of L random keys
+        positions = np.sort(np.argsort(rng.random((L, B)), axis=0)[:K], axis=0)
+        cols = np.broadcast_to(np.arange(B), (K, B))
+        ids = np.zeros((T, B), dtype=np.int64)
+        ids[positions, cols] = symbols
+        ids[L:] = self.marker
+        y = np.zeros((T, B), dtype=np.int64)
+        y[L:] = symbols - 1
+        mask = np.zeros((T, B), dtype=bool)
+        mask[L:] = True
+        return Batch(_one_hot(ids, V + 2), y, mask, _full_lengths(T, B))
+
+    def baseline(self) -> Baseline:
+        """"chance": the tokens are uniform and independent: a guess without memory scores log(V), 1/V."""
+        return Baseline("chance", math.log(self.vocab_size), 1.0 / self.vocab_size)
+
+    def input_tokens(self, batch: Batch, b: int = 0) -> list[str]:
+        """The data tokens, ``·`` for blanks, ``▶`` for the recall markers."""
+        labels = (BLANK,) + self.vocab + ("▶",)
+        return [labels[int(i)] for i in batch.x[:, b].argmax(axis=-1)]
+
+    def describe(self) -> str:
+        return (f"selective-copy: {self.tokens} tokens (of {self.vocab_size}) at random positions among "
+                f"{self.length - self.tokens} steps, replayed in order at the markers; T = {self.length}, "
+                "cross-entropy on the replay")
 
 
 @register

@@ -1,8 +1,11 @@
 """The trained network: a recurrent layer stack plus a linear readout at every step.
 
 ``logits_t = W_out y_t + b_out`` where ``y_t`` is the top layer's output (both directions).
-Parameters are the recurrent layer's PyTorch state_dict names plus ``readout.weight`` (O, D*H)
-and ``readout.bias`` (O,), the names of ``torch.nn.Linear`` inside a module called ``readout``.
+Parameters are the recurrent layer's state_dict names (PyTorch's for rnn/lstm/gru; see
+:mod:`rnnlab.layers.minimal` for mingru/minlstm/lru) plus ``readout.weight`` (O, F) and
+``readout.bias`` (O,), the names of ``torch.nn.Linear`` inside a module called ``readout``.
+F is the layer's output width: D*H, except the LRU, whose output y_t = Re(C h_t) + D x_t has the
+input's width I.
 """
 
 from __future__ import annotations
@@ -13,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from ..layers import GRU, LSTM, RNN, Trace
+from ..layers import GRU, LRU, LSTM, RNN, MinGRU, MinLSTM, Trace
 from ..layers.init import apply_init
 
-CELL_CLASSES = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+CELL_CLASSES = {"rnn": RNN, "lstm": LSTM, "gru": GRU, "mingru": MinGRU, "minlstm": MinLSTM, "lru": LRU}
 
 
 class SequenceModel:
@@ -24,16 +27,19 @@ class SequenceModel:
 
     def __init__(self, model_spec, input_size: int, output_size: int, seed: int) -> None:
         m = model_spec
-        kwargs: dict[str, Any] = dict(num_layers=m.num_layers, bias=m.bias, bidirectional=m.bidirectional,
-                                      dtype=m.dtype, seed=seed)
+        kwargs: dict[str, Any] = dict(num_layers=m.num_layers, bidirectional=m.bidirectional, dtype=m.dtype, seed=seed)
+        if m.cell != "lru":  # the LRU has no biases (the spec refuses bias = false for it)
+            kwargs["bias"] = m.bias
         if m.cell == "rnn":
             kwargs["nonlinearity"] = m.nonlinearity
+        if m.cell in ("mingru", "minlstm", "lru"):  # how their linear recurrence is evaluated
+            kwargs["method"] = m.scan
         self.cell = m.cell
         self.rnn = CELL_CLASSES[m.cell](input_size, m.hidden_size, **kwargs)
         apply_init(self.rnn, m.init, m.forget_bias, seed=[seed, 2])  # its own seed stream, as the readout's
         self.input_size, self.output_size = input_size, output_size
         self.dtype = self.rnn.dtype
-        features = self.rnn.hidden_size * self.rnn.num_directions
+        features = self.features
         # torch.nn.Linear's init: uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)); its own seed stream
         rng = np.random.default_rng([seed, 1])
         bound = 1.0 / math.sqrt(features)
@@ -70,9 +76,20 @@ class SequenceModel:
     def num_parameters(self) -> int:
         return sum(p.size for p in self.parameters().values())
 
+    @property
+    def features(self) -> int:
+        """Width of the recurrent layer's output y_t, what the readout reads: D*H (LRU: the input's I)."""
+        return getattr(self.rnn, "output_size", self.rnn.hidden_size * self.rnn.num_directions)
+
+    @property
+    def state_dtype(self) -> np.dtype:
+        """dtype of the recurrent state: the model's dtype, or the matching complex dtype for the LRU."""
+        return np.dtype(getattr(self.rnn, "state_dtype", self.dtype))
+
     def zero_state(self, batch: int):
+        """The zero initial state for ``batch`` sequences: h (L*D, B, H), (h, c) for an LSTM; complex for the LRU."""
         shape = (self.rnn.num_layers * self.rnn.num_directions, batch, self.rnn.hidden_size)
-        h = np.zeros(shape, self.dtype)
+        h = np.zeros(shape, self.state_dtype)
         return (h, np.zeros_like(h)) if self.cell == "lstm" else h
 
     # ------------------------------------------------------------------ passes
@@ -85,7 +102,9 @@ class SequenceModel:
         return out.astype(np.float64), state_n, trace
 
     def backward(self, trace: Trace, d_out: np.ndarray, truncate: int | None = None) -> dict[str, np.ndarray]:
-        """Gradients of every parameter (and ``input``, ``h0``, ``c0``) given dL/d(outputs)."""
+        """Gradients of every parameter (and ``input``, ``h0``, ``c0``) given dL/d(outputs).
+
+        ``h0`` is complex for the LRU (dL/dRe + 1j dL/dIm); every parameter gradient is real."""
         y = trace._readout_input
         T, B, O = d_out.shape
         d_out = d_out.astype(self.dtype)

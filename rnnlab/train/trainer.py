@@ -160,7 +160,7 @@ class Trainer:
         self.step = int(arrays["step"])
         self.elapsed = float(arrays["elapsed"])
         if "carried/h" in arrays:
-            h = np.array(arrays["carried/h"], self.model.dtype)
+            h = np.array(arrays["carried/h"], self.model.state_dtype)
             self.carried = (h, np.array(arrays["carried/c"], self.model.dtype)) if "carried/c" in arrays else h
         else:
             self.carried = None

@@ -2,9 +2,11 @@
 
 One screen shows the sequence on the bench, heatmaps of every state and gate (units x time) of one
 layer and direction, the exact values and the equations of the cursor step, the BPTT gradient
-curve and the training curves. The headless :class:`~rnnlab.lab.Lab` does all the work; training
-runs in one worker thread and the screen reads the Lab's history on a timer (12 Hz), so the UI
-never waits for the trainer and the trainer never waits for the UI.
+curve (beside it, for the cells linear in their state, each unit's recurrence coefficient in the
+complex plane: the LRU's eigenvalues against the unit circle) and the training curves. The
+headless :class:`~rnnlab.lab.Lab` does all the work; training runs in one worker thread and the
+screen reads the Lab's history on a timer (12 Hz), so the UI never waits for the trainer and the
+trainer never waits for the UI.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from ..errors import UserError
 from ..lab import Lab
-from .panels import CursorValues, ExplainPanel, GradientPlot, SequenceBar, StatePanel, TrainingPlots
+from .panels import CursorValues, DecayPlane, ExplainPanel, GradientPlot, SequenceBar, StatePanel, TrainingPlots
 from .screens import EditScreen, HelpScreen, PromptScreen
 from .widgets import Heatmap
 
@@ -86,6 +88,7 @@ class LabApp(App[None]):
                     yield ExplainPanel(id="explain")
             with Horizontal(id="plots"):
                 yield GradientPlot(title="||dL/dh_t||", log_y=True, id="grad-plot")
+                yield DecayPlane(id="decay-plane")
                 yield TrainingPlots(id="training")
             yield Static(id="status")
         yield Footer()
@@ -161,13 +164,16 @@ class LabApp(App[None]):
         lab = self.lab
         if lab is None:
             return
-        self.sub_title = f"{lab.spec.name}: {lab.spec.model.cell}, H={lab.spec.model.hidden_size}, " \
-                         f"{lab.spec.model.num_layers} layer(s){' bidirectional' if lab.spec.model.bidirectional else ''}"
+        m = lab.spec.model
+        scan = f" ({m.scan})" if m.scan != "sequential" else ""
+        self.sub_title = f"{lab.spec.name}: {m.cell}{scan}, H={m.hidden_size}, " \
+                         f"{m.num_layers} layer(s){' bidirectional' if m.bidirectional else ''}"
         self.query_one(SequenceBar).update_from(lab)
         self.query_one(StatePanel).select(lab, self.layer, self.direction)
         self.query_one(CursorValues).update_from(lab, self.layer, self.direction, self.unit)
         self.query_one(ExplainPanel).update_from(lab, self.layer, self.direction, self.unit)
         self.query_one(GradientPlot).update_from(lab, self.layer, self.direction)
+        self.query_one(DecayPlane).update_from(lab, self.layer, self.direction)
         self.query_one(TrainingPlots).update_from(lab)
         self.update_status()
 
@@ -206,6 +212,7 @@ class LabApp(App[None]):
             self.query_one(CursorValues).update_from(lab, self.layer, self.direction, self.unit)
             self.query_one(ExplainPanel).update_from(lab, self.layer, self.direction, self.unit)
             self.query_one(GradientPlot).update_from(lab, self.layer, self.direction)
+            self.query_one(DecayPlane).update_from(lab, self.layer, self.direction)
         self.update_status()
 
     # ------------------------------------------------------------------ time

@@ -16,15 +16,39 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
 from ..lab import Lab
-from .widgets import ColorBar, Heatmap, LinePlot
+from .widgets import ColorBar, ComplexPlane, Heatmap, LinePlot
 
-# Records drawn with the diverging map (signed, tanh-like); everything else is a gate in [0, 1].
-SIGNED = {"h", "c", "g", "n", "hn", "dh"}
+# How each record is coloured: "signed" records (states, candidates, gradients) with the diverging
+# map centred on 0, "magnitude" records (moduli) with the sequential map from 0 to their maximum,
+# and everything else -- the gates, in [0, 1] -- with the sequential map on [0, 1].
+SIGNED = {"h", "c", "g", "n", "hn", "dh", "h_tilde", "h_im", "dh_re", "dh_im"}
+MAGNITUDE = {"h_abs"}
+# Records of the backward pass: revealed from t = T down to the BPTT cursor.
+GRADIENTS = {"dh", "dh_re", "dh_im"}
 GATE_NAMES = {
     "h": "hidden state h_t", "c": "cell state c_t", "i": "input gate i_t", "f": "forget gate f_t",
     "g": "candidate g_t", "o": "output gate o_t", "r": "reset gate r_t", "z": "update gate z_t",
     "n": "candidate n_t", "hn": "W_hn h_{t-1} + b_hn", "dh": "dL/dh_t (BPTT)",
+    "h_tilde": "candidate h~_t", "f_norm": "f'_t = f_t/(f_t + i_t), the share of h_{t-1} kept",
+    "h_im": "Im h_t", "h_abs": "|h_t|", "dh_re": "dL/dRe h_t (BPTT)", "dh_im": "dL/dIm h_t (BPTT)",
 }
+# The LRU's state is complex: its "h" record is the real part, its "dh" the gradient's modulus.
+_LRU_NAMES = {"h": "hidden state Re h_t", "dh": "|dL/dh_t| (BPTT)"}
+
+
+def record_kind(name: str, mode: str) -> str:
+    """``"signed"``, ``"magnitude"`` or ``"gate"``: which colour scale record ``name`` of a ``mode``
+    trace is drawn with (the LRU's ``dh`` is a modulus, everyone else's is signed)."""
+    if name in MAGNITUDE or (mode == "LRU" and name == "dh"):
+        return "magnitude"
+    return "signed" if name in SIGNED else "gate"
+
+
+def record_title(name: str, mode: str) -> str:
+    """The heading of record ``name``'s heatmap for a ``mode`` trace."""
+    if mode == "LRU" and name in _LRU_NAMES:
+        return _LRU_NAMES[name]
+    return GATE_NAMES.get(name, name)
 
 
 def time_cursor(lab: Lab) -> int | None:
@@ -113,15 +137,16 @@ class StatePanel(VerticalScroll):
         self.update_from(lab)
 
     def update_from(self, lab: Lab) -> None:
+        mode = lab.trace.mode
         names = list(lab.trace.names)
-        if "dh" in names and lab.bptt_cursor is None:
-            names.remove("dh")  # a stale backward pass of a previous trace is not shown
+        if lab.bptt_cursor is None:  # a stale backward pass of a previous trace is not shown
+            names = [name for name in names if name not in GRADIENTS]
         container = self.query_one("#maps", Vertical)
         for name in [n for n in self._maps if n not in names]:
             self._maps.pop(name).remove()
-        new = {name: Heatmap(colormap="diverging" if name in SIGNED else "sequential",
-                             vmin=-1.0 if name in SIGNED else 0.0, vmax=1.0,
-                             title=GATE_NAMES.get(name, name), id=f"map-{name}")
+        new = {name: Heatmap(colormap="diverging" if record_kind(name, mode) == "signed" else "sequential",
+                             vmin=-1.0 if record_kind(name, mode) == "signed" else 0.0, vmax=1.0,
+                             title=record_title(name, mode), id=f"map-{name}")
                for name in names if name not in self._maps}
         for heatmap in new.values():
             heatmap.first_step = 1  # the lab numbers steps t = 1..T
@@ -131,23 +156,29 @@ class StatePanel(VerticalScroll):
         cursor = time_cursor(lab)
         for name, heatmap in self._maps.items():
             data = np.asarray(lab.trace.get(name, *self.stream)[:, 0, :], np.float64).T  # (H, T)
-            if name == "dh":
-                scale = float(np.abs(data).max()) or 1.0
-                heatmap.set_data(data, vmin=-scale, vmax=scale)
+            kind, title = record_kind(name, mode), record_title(name, mode)
+            colormap = "diverging" if kind == "signed" else "sequential"
+            if heatmap.colormap.name != colormap:  # the same record of another cell (the LRU's dh)
+                heatmap.colormap = colormap
+            if kind == "gate":
+                heatmap.set_data(data, vmin=0.0, vmax=1.0)
+                range_text = ""
+            else:  # gradients span their own range; states at least [-1, 1] (moduli [0, 1])
+                largest = float(np.abs(data).max()) if data.size else 0.0
+                scale = (largest or 1.0) if name in GRADIENTS else max(1.0, largest)
+                heatmap.set_data(data, vmin=-scale if kind == "signed" else 0.0, vmax=scale)
+                range_text = f"±{scale:.2g}" if kind == "signed" else f"0..{scale:.2g}"
+                if kind == "signed" and name not in GRADIENTS and scale <= 1.0:
+                    range_text = ""  # the colour bar's own range
+            if name in GRADIENTS:
                 heatmap.reveal_from_end = True
                 heatmap.revealed = lab.steps - lab.bptt_cursor
                 heatmap.cursor = lab.bptt_cursor if lab.bptt_cursor < lab.steps else None
-                heatmap.title = f"dL/dh_t (BPTT, ±{scale:.2g})"
-            elif name in SIGNED:
-                scale = max(1.0, float(np.abs(data).max()))
-                heatmap.set_data(data, vmin=-scale, vmax=scale)
-                heatmap.revealed = lab.cursor
-                heatmap.cursor = cursor
-                heatmap.title = GATE_NAMES.get(name, name) + (f"  (±{scale:.2g})" if scale > 1 else "")
+                heatmap.title = f"{title.removesuffix(' (BPTT)')} (BPTT, {range_text})"
             else:
-                heatmap.set_data(data, vmin=0.0, vmax=1.0)
                 heatmap.revealed = lab.cursor
                 heatmap.cursor = cursor
+                heatmap.title = title + (f"  ({range_text})" if range_text else "")
 
 
 class CursorValues(Static):
@@ -200,25 +231,47 @@ class ExplainPanel(Static):
 
 class GradientPlot(LinePlot):
     """||dL/dh_t|| over t on a log scale, growing as BPTT steps backward; and each step's
-    contribution to dW_hh."""
+    contribution to dW_hh (cells with recurrent weights only: minGRU, minLSTM and the LRU have none)."""
 
     def update_from(self, lab: Lab, layer: int, direction: int) -> None:
         self.clear()
         if lab.bptt_cursor is None:
             self.title = "||dL/dh_t|| (press b to step backward through time)"
             return
-        from ..analysis import gradient_norms, step_weight_grads
+        from ..analysis import gradient_norms, has_recurrent_weights, step_weight_grads
 
         k = layer * (2 if lab.spec.model.bidirectional else 1) + direction
         norms = gradient_norms(lab.trace)[k]
-        contributions = np.linalg.norm(step_weight_grads(lab.trace, layer, direction), axis=(1, 2))
         shown = np.arange(lab.bptt_cursor, lab.steps)
         self.set_series("||dL/dh_t||", shown + 1, norms[shown], color="#f0a030")
-        self.set_series("||ΔW_hh(t)||", shown + 1, contributions[shown], color="#60a0f0")
+        if has_recurrent_weights(lab.trace):
+            contributions = np.linalg.norm(step_weight_grads(lab.trace, layer, direction), axis=(1, 2))
+            self.set_series("||ΔW_hh(t)||", shown + 1, contributions[shown], color="#60a0f0")
         self.marker = float(lab.bptt_cursor + 1) if lab.bptt_cursor < lab.steps else None
         first, last = norms[shown[0]] if shown.size else math.nan, norms[-1]
         ratio = first / last if shown.size and last > 0 else math.nan
         self.title = f"BPTT t={lab.bptt_cursor + 1}: ||dL/dh_t|| / ||dL/dh_T|| = {ratio:.2e}"
+
+
+class DecayPlane(ComplexPlane):
+    """Each unit's recurrence coefficient a in h_t = a_t * h_{t-1} + b_t against the unit circle:
+    the LRU's eigenvalues lambda (complex, input-independent), or minGRU's 1 - z_t and minLSTM's
+    f'_t averaged over the bench sequence (real, in (0, 1)). Hidden for rnn, lstm and gru."""
+
+    def update_from(self, lab: Lab, layer: int, direction: int) -> None:
+        decays = lab.unit_decays(layer, direction)
+        self.display = decays is not None
+        if decays is None:
+            self.clear()
+            return
+        where = f"l{layer}{'r' if direction else ''}"
+        if lab.trace.mode == "LRU":
+            self.set_points("λ", decays, color="#f06080")
+            self.title = f"λ {where}: |λ| {np.abs(decays).min():.2f}..{np.abs(decays).max():.3f}"
+        else:
+            symbol = "1−z_t" if lab.trace.mode == "MinGRU" else "f'_t"
+            self.set_points("a", decays, color="#f06080")
+            self.title = f"mean {symbol} {where}: {decays.real.min():.2f}..{decays.real.max():.2f}"
 
 
 class HistoryColumns:

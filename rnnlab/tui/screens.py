@@ -15,8 +15,9 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from ..data import TASKS, task_fields
 from ..errors import UserError
-from ..spec import CELLS, OPTIMIZERS
+from ..spec import CELLS, LINEAR_CELLS, OPTIMIZERS
 from ..layers.init import INITS
+from ..layers.minimal import METHODS
 
 
 class HelpScreen(ModalScreen[None]):
@@ -68,7 +69,8 @@ class PromptScreen(ModalScreen[Any]):
 
 
 class EditScreen(ModalScreen[bool]):
-    """Change the experiment: task, cell, sizes, optimizer, learning rate, clipping, truncation.
+    """Change the experiment: task, cell (and the linear recurrences' scan), sizes, optimizer,
+    learning rate, clipping, truncation.
 
     ``apply(overrides)`` is the Lab's ``reconfigure``; a refused value stays on screen with the
     reason (the spec's one-line error naming the field) and nothing changes.
@@ -104,6 +106,9 @@ class EditScreen(ModalScreen[bool]):
                 yield Select([(i, i) for i in INITS], value=s.model.init, allow_blank=False, name="model.init", id="model-init")
                 yield Label("forget bias (lstm)")
                 yield Input(repr(s.model.forget_bias), name="model.forget_bias", id="model-forget_bias")
+                yield Label("scan (min*, lru)")
+                yield Select([(m, m) for m in METHODS], value=s.model.scan, allow_blank=False, name="model.scan",
+                             id="model-scan")
                 yield Label("hidden size")
                 yield Input(str(s.model.hidden_size), name="model.hidden_size", id="model-hidden_size")
                 yield Label("layers")
@@ -148,6 +153,8 @@ class EditScreen(ModalScreen[bool]):
             values["model.nonlinearity"] = "tanh"
         if values.get("model.cell") != "lstm":
             values["model.forget_bias"] = 0.0
+        if values.get("model.cell") not in LINEAR_CELLS:
+            values["model.scan"] = "sequential"
         if values.get("task.kind") != self._spec.task["kind"]:
             # a different task: keep only the fields it has (the rest were the old task's)
             kind = values["task.kind"]

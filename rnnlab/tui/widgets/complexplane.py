@@ -1,0 +1,238 @@
+"""Points in the complex plane against the unit circle, in braille dots (the LRU's eigenvalues).
+
+A diagonal linear recurrence h_t = lambda * h_{t-1} + b_t keeps its state (and passes its gradient
+back) as long as |lambda| < 1 and forgets at the rate |lambda| per step; the phase of lambda makes
+the unit oscillate. This widget draws each lambda as one braille dot in the complex plane with the
+unit circle -- the stability boundary -- and the two axes for reference, so "how close to the
+circle" (long memory) and "how far round" (oscillation) read at a glance.
+
+Layout of the content area, top to bottom:
+
+- header line: title on the left, legend ("● name" in each series' colour) on the right;
+- the canvas (all lines but the first and the last): a square region of dots, centred
+  horizontally, spanning [-R, R] on both axes with R = 1.1 * max(1, max |z|), so the unit circle
+  and every point are always in view;
+- label line: "-R" and "R" under the real axis' ends (R shown as a number, 1.1 by default).
+
+Braille dots are half a cell wide and a quarter of a cell high; terminal cells are about twice as
+high as wide, so dots are about square and the circle is drawn round on a dot grid of equal steps.
+Where several things share a cell, points win over the circle and the circle over the axes; a cell
+shows only its winner's dots, in the winner's colour.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+from rich.style import Style
+from textual.geometry import Region
+from textual.reactive import reactive
+from textual.strip import Strip
+from textual.widget import Widget
+
+from rnnlab.tui.widgets.plot import BRAILLE_BLANK, DEFAULT_COLORS, _CellGrid, _pack
+
+# Style ids of the cell grid; series follow from _SERIES_STYLE on, in insertion order.
+_BASE_STYLE, _AXIS_STYLE, _TITLE_STYLE, _CIRCLE_STYLE, _SERIES_STYLE = range(5)
+MARGIN = 1.1  # the view's half-width, as a multiple of max(1, max |z|)
+
+
+def plane_extent(points) -> float:
+    """Half-width R of the square view [-R, R]^2 that shows the unit circle and every finite point."""
+    largest = 1.0
+    for values in points:
+        finite = values[np.isfinite(values)]
+        if finite.size:
+            largest = max(largest, float(np.abs(finite).max()))
+    return MARGIN * largest
+
+
+class ComplexPlane(Widget):
+    """A braille scatter plot of complex numbers with the unit circle and the axes.
+
+    Args:
+        title: Header text (left of the legend).
+
+    ``set_points(name, values)`` adds or replaces a series of complex numbers (real numbers are
+    points on the real axis); non-finite values are skipped.
+    """
+
+    DEFAULT_CSS = """
+    ComplexPlane {
+        height: 12;
+    }
+    ComplexPlane > .complexplane--title {
+        text-style: bold;
+    }
+    ComplexPlane > .complexplane--axis {
+        color: $text-muted;
+    }
+    ComplexPlane > .complexplane--circle {
+        color: $secondary;
+    }
+    """
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"complexplane--title", "complexplane--axis", "complexplane--circle"}
+    """
+    | Class | Description |
+    | :- | :- |
+    | `complexplane--title` | The title. |
+    | `complexplane--axis` | The real and imaginary axes, their labels, "no data". |
+    | `complexplane--circle` | The unit circle. |
+    """
+
+    title: reactive[str] = reactive("")
+
+    def __init__(self, *, title: str = "", name: str | None = None, id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.set_reactive(ComplexPlane.title, title)
+        self._series: dict[str, tuple[np.ndarray, Style]] = {}
+        self._render_key: tuple | None = None
+        self._lines: list[Strip] = []
+
+    @property
+    def series_names(self) -> list[str]:
+        """Names of the series, in the order they were first set (= drawing order)."""
+        return list(self._series)
+
+    def points(self, name: str) -> np.ndarray:
+        """A copy of the complex values of series ``name``."""
+        return self._series[name][0].copy()
+
+    def set_points(self, name: str, values, color: str | None = None) -> None:
+        """Create or replace the series ``name`` (complex or real values, any shape; copied).
+
+        ``color``: any rich colour; None keeps the series' colour or picks the next default one.
+        """
+        values = np.array(values, dtype=np.complex128).ravel()
+        if color is not None:
+            style = Style(color=color)
+        elif name in self._series:
+            style = self._series[name][1]
+        else:
+            style = Style(color=DEFAULT_COLORS[len(self._series) % len(DEFAULT_COLORS)])
+        self._series[name] = (values, style)
+        self._invalidate()
+
+    def clear(self) -> None:
+        """Remove every series."""
+        self._series.clear()
+        self._invalidate()
+
+    def _invalidate(self) -> None:
+        self._render_key = None
+        self.refresh()
+
+    watch_title = _invalidate
+
+    def on_resize(self) -> None:
+        self._invalidate()
+
+    # ----------------------------------------------------------------------------- geometry
+
+    def canvas(self) -> tuple[int, int, int, float]:
+        """``(left, top, side, R)``: the square of dots the plane is drawn in -- its first dot column
+        and dot row, counted from the first canvas line (content line 1), and its side in dots -- and
+        the view's half-width R (the square spans [-R, R] on both axes)."""
+        width, height = self.size
+        dot_width, dot_height = 2 * max(width, 0), 4 * max(height - 2, 0)
+        side = min(dot_width, dot_height)
+        left, top = (dot_width - side) // 2, (dot_height - side) // 2
+        left, top = left - left % 2, top - top % 4  # start on a cell boundary
+        return left, top, side, plane_extent(values for values, _ in self._series.values())
+
+    @staticmethod
+    def _to_dots(z: np.ndarray, side: int, extent: float) -> tuple[np.ndarray, np.ndarray]:
+        """Dot (column, row) of each complex z in a canvas of ``side`` dots spanning [-extent, extent]."""
+        half = (side - 1) / 2.0
+        scale = half / extent
+        cols = np.rint(half + z.real * scale).astype(np.int64)
+        rows = np.rint(half - z.imag * scale).astype(np.int64)
+        return cols, rows
+
+    # ----------------------------------------------------------------------------- rendering
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._prepare()
+        return super().render_lines(crop)
+
+    def render_line(self, y: int) -> Strip:
+        """Line ``y`` of the content area, exactly as wide as the widget."""
+        if self._render_key is None:
+            self._prepare()
+        if y < len(self._lines):
+            return self._lines[y]
+        return Strip.blank(self.size.width, self.visual_style.rich_style)
+
+    def _prepare(self) -> None:
+        base_style = self.visual_style.rich_style
+        key = (self.size, base_style)
+        if key != self._render_key:
+            self._render_key = key
+            self._lines = self._render_all(base_style)
+
+    def _render_all(self, base_style: Style) -> list[Strip]:
+        width, height = self.size
+        if width <= 0 or height <= 0:
+            return []
+        grid = _CellGrid(width, height)
+        legend = [(f"● {name}", _SERIES_STYLE + i) for i, name in enumerate(self._series)]
+        x = width - sum(len(text) + 2 for text, _ in legend) + 2
+        for text, style_id in legend:
+            grid.put(0, x, text, style_id)
+            x += len(text) + 2
+        grid.put(0, 0, self.title, _TITLE_STYLE)
+
+        left, top, side, extent = self.canvas()
+        if side >= 3:
+            self._draw(grid, left, top, side, extent)
+        if not any(np.isfinite(values).any() for values, _ in self._series.values()) and height > 2:
+            grid.put(1 + (height - 3) // 2, max(0, (width - 7) // 2), "no data", _AXIS_STYLE)
+
+        def component(name: str) -> Style:
+            return base_style + self.get_component_rich_style(name, partial=True)
+
+        styles = [base_style, component("complexplane--axis"), component("complexplane--title"),
+                  component("complexplane--circle"), *(base_style + style for _, style in self._series.values())]
+        return grid.strips(styles, base_style)
+
+    def _draw(self, grid: _CellGrid, left: int, top: int, side: int, extent: float) -> None:
+        """Axes, circle and points on the canvas lines 1 .. height-2; axis labels on the last line."""
+        rows_cells = grid.height - 2
+        dot_width, dot_height = 2 * grid.width, 4 * rows_cells
+        # every layer is a dot grid over the whole canvas area; the square starts at (top, left)
+
+        def layer(cols: np.ndarray, rows: np.ndarray) -> np.ndarray:
+            dots = np.zeros((dot_height, dot_width), dtype=bool)
+            cols, rows = cols + left, rows + top
+            inside = (cols >= 0) & (cols < dot_width) & (rows >= 0) & (rows < dot_height)
+            dots[rows[inside], cols[inside]] = True
+            return _pack(dots)
+
+        span = np.arange(side)
+        centre = (side - 1) // 2
+        axes = layer(np.r_[span, np.full(side, centre)], np.r_[np.full(side, centre), span])
+        angles = np.linspace(0.0, 2.0 * np.pi, 8 * side, endpoint=False)
+        circle = layer(*self._to_dots(np.exp(1j * angles), side, extent))
+
+        bits = np.zeros((rows_cells, grid.width), dtype=np.uint8)
+        owner = np.full((rows_cells, grid.width), _BASE_STYLE, dtype=np.int64)
+        for index, (values, _) in enumerate(self._series.values()):
+            finite = values[np.isfinite(values)]
+            if finite.size:
+                series_bits = layer(*self._to_dots(finite, side, extent))
+                bits |= series_bits
+                owner[series_bits > 0] = _SERIES_STYLE + index
+        for extra, style_id in ((circle, _CIRCLE_STYLE), (axes, _AXIS_STYLE)):
+            free = (owner == _BASE_STYLE) & (extra > 0)
+            owner[free] = style_id
+            bits[owner == style_id] |= extra[owner == style_id]
+        grid.codes[1:1 + rows_cells] = np.where(bits > 0, BRAILLE_BLANK + bits.astype(np.uint32), ord(" "))
+        grid.style_ids[1:1 + rows_cells] = owner
+
+        label = f"{extent:.3g}"
+        first_cell, last_cell = left // 2, (left + side - 1) // 2
+        grid.put(grid.height - 1, first_cell, f"-{label}", _AXIS_STYLE)
+        grid.put(grid.height - 1, last_cell - len(label) + 1, label, _AXIS_STYLE)
