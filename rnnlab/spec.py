@@ -32,6 +32,8 @@ DEFAULT_PRESET = "hello"
 CELLS = ("rnn", "lstm", "gru", "mingru", "minlstm", "lru")
 #: Cells whose recurrence is linear in the state (gates from the input only): no W_hh, a ``scan``.
 LINEAR_CELLS = ("mingru", "minlstm", "lru")
+DEVICES = ("cpu", "cuda")
+GPU_CELLS = ("rnn", "lstm", "gru")  # the cells with numba.cuda twins (rnnlab.kernels.cuda)
 OPTIMIZERS = ("sgd", "adagrad", "rmsprop", "adam")
 
 
@@ -98,6 +100,7 @@ class ModelSpec:
     init: str = "uniform"
     forget_bias: float = 0.0
     scan: str = "sequential"
+    device: str = "cpu"
 
 
 MODEL_RULES = {
@@ -114,6 +117,8 @@ MODEL_RULES = {
     "forget_bias": Rule(float, "lstm: the forget gate's bias at init (1 is usual; 0 keeps torch's)", low=-10, high=10),
     "scan": Rule(str, "mingru, minlstm, lru: how the linear recurrence is evaluated: sequential (time loop), "
                       "scan (chunked parallel scan) or blelloch (log-depth tree); same numbers", choices=METHODS),
+    "device": Rule(str, "where the kernels run: cpu, or cuda (rnn, lstm, gru; needs numba-cuda and an NVIDIA GPU)",
+                   choices=DEVICES),
 }
 
 
@@ -201,6 +206,8 @@ class Spec:
         if model.scan != "sequential" and model.cell not in LINEAR_CELLS:
             raise SpecError("model.scan", f"only the linear recurrences ({', '.join(LINEAR_CELLS)}) are evaluated "
                                           f"by a scan; {model.cell} steps through time")
+        if model.device != "cpu" and model.cell not in GPU_CELLS:
+            raise SpecError("model.device", f"the GPU kernels are {', '.join(GPU_CELLS)}; {model.cell} runs on the cpu")
         if model.cell == "lru" and model.bidirectional:
             raise SpecError("model.bidirectional", "the lru has no reverse direction")
         if model.cell == "lru" and not model.bias:

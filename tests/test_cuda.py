@@ -190,3 +190,23 @@ def test_kernels_compile_for_a_real_gpu():
     if result.returncode in (0, 5) and skipped and " passed" not in result.stdout.strip().splitlines()[-1]:
         pytest.skip(skipped.group(1))
     _assert_all_passed(result)
+
+
+def test_spec_and_cli_take_a_device(monkeypatch, tmp_path, capsys):
+    """`model.device` / `rnnlab train --device`: validated by name; a GPU that cannot be used is one
+    line (exit 2) and leaves no run directory behind."""
+    from rnnlab import cli
+    from rnnlab.errors import SpecError
+    from rnnlab.spec import load_preset
+
+    spec = load_preset("hello")
+    assert spec.model.device == "cpu" and 'device = "cpu"' in spec.to_toml()
+    with pytest.raises(SpecError, match="the GPU kernels are rnn, lstm, gru; mingru runs on the cpu"):
+        spec.with_overrides({"model.cell": "mingru", "model.device": "cuda"})
+    _fake_cuda(monkeypatch, _raises("Error at driver init: CUDA_ERROR_NO_DEVICE (100)"))
+    code = cli.main(["train", "hello", "--device", "cuda", "--out", str(tmp_path / "run")])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert err.strip().splitlines() == ["rnnlab: error: device 'cuda' is not available: no CUDA device found "
+                                        "(CUDA_ERROR_NO_DEVICE (100))"]
+    assert not (tmp_path / "run").exists()

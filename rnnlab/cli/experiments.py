@@ -114,6 +114,7 @@ def train(
     out: Annotated[Path | None, typer.Option("--out", help="Run directory to create (default runs/NAME-TIME).")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the final summary as JSON on stdout.")] = False,
     resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run in this directory from its checkpoint.")] = None,
+    device: Annotated[str | None, typer.Option("--device", help="cpu or cuda (overrides model.device).")] = None,
 ) -> None:
     """Train an experiment, writing a run directory (spec, metrics, checkpoints, summary).
 
@@ -129,6 +130,8 @@ def train(
         if seed is not None or out is not None:
             raise typer.BadParameter("--seed and --out cannot change a run being resumed", param_hint="'--resume'")
         run = RunDir.open(resume)
+        if device is not None and device != run.spec.model.device:
+            run.spec = run.spec.with_overrides({"model.device": device})
         if steps is not None and steps != run.spec.train.steps:
             run.spec = run.spec.with_overrides({"train.steps": steps})
             from ..train.rundir import SPEC, atomic_write_text
@@ -144,10 +147,12 @@ def train(
             overrides["train.steps"] = steps
         if seed is not None:
             overrides["seed"] = seed
+        if device is not None:
+            overrides["model.device"] = device
         if overrides:
             spec = spec.with_overrides(overrides)
+        trainer = Trainer(spec)  # first: a model that cannot be built leaves no run directory behind
         run = RunDir.create(out or default_run_path(spec), spec)
-        trainer = Trainer(spec)
 
     until = spec.train.steps
     _message(f"[dim]rnnlab: training {spec.name} ({spec.model.cell}, {trainer.model.num_parameters} parameters) "

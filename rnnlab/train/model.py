@@ -32,6 +32,8 @@ class SequenceModel:
             kwargs["bias"] = m.bias
         if m.cell == "rnn":
             kwargs["nonlinearity"] = m.nonlinearity
+        if m.device != "cpu":  # raises a UserError naming why when the GPU cannot be used
+            kwargs["device"] = m.device
         if m.cell in ("mingru", "minlstm", "lru"):  # how their linear recurrence is evaluated
             kwargs["method"] = m.scan
         self.cell = m.cell
