@@ -1,0 +1,120 @@
+"""``rnnlab tree``: train the recursive net of the treebank lab on the shipped treebank, headless.
+
+Prints the accuracy of every epoch (train and test) and, for each ``--parse TREE``, the trained
+model's prediction for that typed tree. A thin view over :class:`rnnlab.labs.tree.TreeLab`
+(``rnnlab tui treebank`` is the same lab, interactive).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any
+
+import typer
+
+from ..errors import UserError
+from ._app import _compile_notices, _err_console, _json_float, _message, _out_console, _print_json, app
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{100 * value:.1f}%"
+
+
+@app.command("tree")
+def tree(
+    epochs: Annotated[int, typer.Option("--epochs", min=1, max=10_000, help="Epochs to train.")] = 30,
+    hidden_size: Annotated[int, typer.Option("--hidden-size", min=1, max=256, help="Units per node vector.")] = 16,
+    learning_rate: Annotated[float, typer.Option("--learning-rate", help="Adam's learning rate, in (0, 10].")] = 0.01,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the weights and the minibatch order.")] = 0,
+    parse: Annotated[list[str] | None, typer.Option(
+        "--parse", metavar="TREE",
+        help="After training, classify this tree: an s-expression such as '((good but) dull)', optionally "
+             "after its label ('pos ((dull but) good)'). Repeat for more trees.")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the epochs and predictions as JSON.")] = False,
+) -> None:
+    """Train a recursive net (h = tanh(W [h_left; h_right] + b) at every node, softmax on the root) on
+    the shipped sentiment treebank, where structure decides the label: print each epoch's train and
+    test accuracy, and the prediction for each --parse tree."""
+    from ..labs.tree import LEARNING_RATE_MAX, TreeLab
+
+    if not (math.isfinite(learning_rate) and 0 < learning_rate <= LEARNING_RATE_MAX):
+        raise UserError(f"--learning-rate must be in (0, {LEARNING_RATE_MAX:g}], got {learning_rate:g}")
+    with _compile_notices():
+        lab = TreeLab.open({"epochs": epochs, "hidden_size": hidden_size, "learning_rate": learning_rate,
+                            "seed": seed})
+    typed = []  # bad trees are refused before training
+    for text in parse or []:
+        try:
+            typed.append(lab.parse_tree_text(text))
+        except UserError as exc:
+            raise UserError(f"--parse {text!r}: {exc}") from None
+    summary = lab.summary()
+    _message(f"[dim]rnnlab: training a recursive net (H={hidden_size}, {summary['model']['parameters']} parameters) "
+             f"on {len(lab.train_bank)} trees, testing on {len(lab.test_bank)}[/dim]")
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .experiments import _graceful_interrupt
+
+    progress = Progress(TextColumn("epoch"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("loss {task.fields[loss]}  test {task.fields[test]}"), TimeElapsedColumn(),
+                        console=_err_console(), transient=True)
+    with _compile_notices(), _graceful_interrupt() as stop, progress:
+        bar = progress.add_task("train", total=epochs, loss="-", test="-")
+
+        def on_epoch(stats) -> None:
+            progress.update(bar, completed=stats.epoch, loss=f"{stats.loss:.4g}", test=_percent(stats.test_accuracy))
+
+        status = lab.train(epochs, should_stop=stop.is_set, on_epoch=on_epoch)
+
+    predictions = []
+    if typed:
+        probs = lab.classify(typed)
+        for t, p in zip(typed, probs):
+            best = lab.labels[int(p.argmax())]
+            predictions.append({"tree": t.to_sexpr(), "label": t.label, "prediction": best,
+                                "probabilities": {c: float(v) for c, v in zip(lab.labels, p)},
+                                "correct": None if t.label is None else best == t.label})
+    history = lab.summary()["training"]["history"]
+    last = history[-1] if history else None
+    if json_output:
+        _print_json({
+            "lab": lab.name, "options": {k: v for k, v in lab.options.items() if k != "tree"},
+            "status": status, "parameters": summary["model"]["parameters"],
+            "epochs": [{**row, "loss": _json_float(row["loss"])} for row in history],
+            "final": None if last is None else {k: last[k] for k in ("epoch", "train_accuracy", "test_accuracy")},
+            "predictions": predictions,
+        })
+    else:
+        _print_tables(lab, history, predictions, status)
+    if status == "diverged":
+        _message(f"[red]rnnlab: {lab.training_message}[/red]")
+        raise typer.Exit(1)
+    if status == "stopped":
+        _message(f"stopped after epoch {lab.epochs_done} of {epochs}")
+        raise typer.Exit(130)
+
+
+def _print_tables(lab: Any, history: list[dict], predictions: list[dict], status: str) -> None:
+    from rich.table import Table
+
+    console = _out_console()
+    table = Table(title=f"treebank: {status}, {len(history)} epoch(s)", title_justify="left")
+    for column in ("epoch", "loss", "train acc", "test acc", "seconds"):
+        table.add_column(column, justify="right")
+    for row in history:
+        table.add_row(str(row["epoch"]), f"{row['loss']:.4g}", _percent(row["train_accuracy"]),
+                      _percent(row["test_accuracy"]), f"{row['seconds']:.2f}")
+    console.print(table)
+    if predictions:
+        table = Table(title="predictions", title_justify="left")
+        table.add_column("tree")
+        table.add_column("label")
+        table.add_column("prediction")
+        for name in lab.labels:
+            table.add_column(f"p({name})", justify="right")
+        for row in predictions:
+            mark = "" if row["correct"] is None else (" ✓" if row["correct"] else " ✗")
+            table.add_row(row["tree"], row["label"] or "-", row["prediction"] + mark,
+                          *(_percent(row["probabilities"][name]) for name in lab.labels))
+        console.print(table)

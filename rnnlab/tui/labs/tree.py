@@ -1,0 +1,603 @@
+"""The ``treebank`` lab's screen: a recursive net computing a parse tree node by node.
+
+Left, the tree on the bench drawn as an outline (root on top, post-order numbers, the forward
+cursor ▶ and the backward cursor ◀), every computed node with a colour strip of its vector and
+what the classifier makes of its phrase alone; right, the bench, the prediction and the cursor
+node's equation and numbers. Below, heatmaps (units x nodes, post-order) of the node vectors,
+growing as the cursor advances, and of dL/dh, growing from the root down as backpropagation
+through structure steps; then the training curves (loss, train and test accuracy per epoch).
+
+The headless :class:`~rnnlab.labs.tree.TreeLab` does all the work. Training runs in one worker
+thread; the screen reads the lab's history on a timer (12 Hz) and now and then recomputes the
+bench tree with the new weights.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from rich.color import Color
+from rich.style import Style
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Footer, Header, Static
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from ...data.trees import Tree
+from ...errors import UserError
+from ...labs.tree import DEFAULTS, TreeLab
+from ..screens import PromptScreen
+from ..widgets import ColorBar, Heatmap, LinePlot
+from ..widgets.colormaps import DIVERGING
+
+REFRESH_HZ = 12      # how often the screen reads the training history while training
+BENCH_EVERY = 6      # ... and recomputes the bench tree with the new weights (2 Hz)
+TOP_MIN = 19        # lines of the tree panel at least (the side panel's content)
+STRIP_MAX = 32       # at most this many units in a node's colour strip
+# class colours: the shipped labels are (neg, pos)
+CLASS_COLORS = ("#e06c75", "#98c379", "#61afef", "#e5c07b", "#c678dd", "#56b6c2")
+_STRIP_STYLES = tuple(Style(color=Color.from_rgb(*rgb)) for rgb in DIVERGING.colors)
+_BAR_EIGHTHS = " ▏▎▍▌▋▊▉"
+KEY_NAMES = {"right": "→", "left": "←", "home": "Home", "end": "End", "pagedown": "PgDn", "pageup": "PgUp",
+             "question_mark": "?"}
+
+
+def class_color(k: int) -> str:
+    return CLASS_COLORS[k % len(CLASS_COLORS)]
+
+
+def outline_rows(tree: Tree) -> list[tuple[int, str]]:
+    """``(node, prefix)`` for every node in pre-order (root first, each left subtree before its
+    right one): the box-drawing prefix that draws the tree as an indented outline::
+
+        ┬ not truly clumsy but lovely
+        ├─┬ not truly clumsy but
+        │ ├─┬ not truly clumsy
+        │ │ ├── not
+        ...
+        └── lovely
+    """
+    rows: list[tuple[int, str]] = []
+    stack: list[tuple[int, str, bool | None]] = [(tree.root, "", None)]  # node, indent, is the right child
+    while stack:
+        i, indent, is_right = stack.pop()
+        if is_right is None:
+            prefix, child_indent = "", ""
+        else:
+            prefix = indent + ("└─" if is_right else "├─")
+            child_indent = indent + ("  " if is_right else "│ ")
+        children = tree.children(i)
+        rows.append((i, prefix + ("┬ " if children else "─ ")))
+        if children:
+            stack.append((children[1], child_indent, True))
+            stack.append((children[0], child_indent, False))
+    return rows
+
+
+def probability_bar(p: float, width: int) -> str:
+    """``p`` in [0, 1] as a bar of ``width`` cells with eighth-block resolution."""
+    eighths = int(round(max(0.0, min(1.0, p)) * width * 8))
+    full, part = divmod(eighths, 8)
+    return ("█" * full + (_BAR_EIGHTHS[part] if part else "")).ljust(width)
+
+
+def _fit(text: str, width: int) -> str:
+    if width <= 0:
+        return ""
+    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+
+
+# ---------------------------------------------------------------------------------------------
+# panels
+# ---------------------------------------------------------------------------------------------
+
+class TreeOutline(Static):
+    """The bench tree as an outline: one line per node, root on top. A computed node shows a
+    colour strip of its vector (diverging colours on [-1, 1]) and the classifier's reading of its
+    phrase; after backward, ||dL/dh|| of every node reached. A window of lines follows the cursor
+    when the tree is taller than the panel."""
+
+    def update_from(self, lab: TreeLab) -> None:
+        self._lab = lab
+        self.refresh_view()
+
+    def on_resize(self) -> None:
+        if getattr(self, "_lab", None) is not None:
+            self.refresh_view()
+
+    def refresh_view(self) -> None:
+        lab: TreeLab = self._lab
+        tree, n = lab.tree, lab.num_nodes
+        width = max(40, self.content_size.width or 80)
+        height = max(2, self.content_size.height or 20)
+        h = lab.vectors()
+        probs = lab.node_probabilities()
+        grads = lab.gradients()
+        focus = lab.node_index
+        back = lab.back_cursor if lab.back_cursor is not None and lab.back_cursor < n else None
+
+        index_width = len(str(n - 1))
+        strip = min(lab.hidden_size, STRIP_MAX, max(8, (width - 50) // 2))
+        more = lab.hidden_size > strip
+        grad_width = 9 if grads is not None else 0
+        right = 1 + strip + (1 if more else 0) + 1 + 8 + grad_width
+        text_width = max(8, width - 3 - index_width - right)
+
+        text = Text(no_wrap=True, overflow="crop")
+        heading = f"{'':>{2 + index_width}} " + ("tree (post-order numbers: children first)" if text_width >= 42
+                                                  else "tree (post-order)")
+        units = f"h ({lab.hidden_size} units)" if strip >= 14 else f"h ({lab.hidden_size})"
+        text.append(f"{heading:<{3 + index_width + text_width}}"[: 3 + index_width + text_width], style="bold")
+        text.append(f" {units:<{strip + (1 if more else 0)}}"[: 1 + strip + (1 if more else 0)], style="bold")
+        text.append(f" {'readout':<8}", style="bold")
+        if grads is not None:
+            text.append(f" {'‖dL/dh‖':>8}", style="bold")
+        text.append("\n")
+
+        rows = outline_rows(tree)
+        visible = height - 1  # below the heading; one line less when a window needs its range line
+        start = 0
+        if len(rows) > visible:
+            visible = max(1, visible - 1)
+            at = next((k for k, (i, _) in enumerate(rows) if i == (focus if focus is not None else back)), 0)
+            start = min(max(0, at - visible // 2), len(rows) - visible)
+        levels = DIVERGING.levels(h[:, :strip], -1.0, 1.0)
+        for i, prefix in rows[start: start + visible]:
+            computed = i < lab.cursor
+            line_style = "on #2c3e50" if i == focus else None
+            line = Text(style=line_style or "")
+            line.append("▶" if i == focus else " ", style="bold #e5c07b")
+            line.append("◀" if i == back else " ", style="bold #c678dd")
+            line.append(f"{i:>{index_width}} ", style="dim")
+            word = tree.word(i)
+            label = word if word is not None else tree.phrase(i)
+            body = _fit(prefix + label, text_width)
+            line.append(body[: len(prefix)], style="dim")
+            line.append(body[len(prefix):], style=("bold" if word is not None else "italic")
+                        if computed else "dim")
+            line.append(" " * (text_width - len(body)))
+            line.append(" ")
+            if computed:
+                for level in levels[i].tolist():
+                    line.append("█", style=_STRIP_STYLES[level])
+                if more:
+                    line.append("…", style="dim")
+                k = int(np.argmax(probs[i]))
+                line.append(f" {_fit(lab.labels[k], 3):<3} {probs[i, k]:>4.0%}", style=class_color(k))
+            else:
+                line.append("·" * strip + (" " if more else "") + " " * 9, style="dim")
+            if grads is not None:
+                reached = lab.gradient_reached(i)
+                value = f"{np.linalg.norm(grads[i]):>8.2g}" if reached else f"{'·':>8}"
+                line.append(f" {value}", style="#c678dd" if reached else "dim")
+            text.append(line)
+            text.append("\n")
+        if len(rows) > visible:
+            text.append(f"{'':>{3 + index_width}}lines {start + 1}-{min(len(rows), start + visible)} of {len(rows)}",
+                        style="dim")
+        self.update(text)
+
+
+class TreeInfo(Static):
+    """The bench (which tree, its label and s-expression), the prediction once the root is
+    computed, the loss after backward, and the cursor node's equation and numbers."""
+
+    def update_from(self, lab: TreeLab) -> None:
+        n = lab.num_nodes
+        text = Text()
+        label = lab.tree.label
+        text.append(lab.bench_name, style="bold")
+        if label is not None:
+            text.append("  label ")
+            text.append(label, style=f"bold {class_color(lab.labels.index(label))}")
+        else:
+            text.append("  no label", style="dim")
+        text.append(f"\n{lab.tree.to_sexpr()}\n", style="italic")
+        text.append(f"{n} nodes, height {lab.tree.height()}\n\n", style="dim")
+
+        text.append("prediction ", style="bold")
+        text.append(f"softmax(W_o h_{n - 1} + b_o)\n", style="dim")
+        if lab.cursor < n:
+            text.append("  needs the root: end computes every node\n", style="dim")
+        else:
+            probs = lab.probabilities()
+            best = int(np.argmax(probs))
+            bar = max(6, min(20, (self.content_size.width or 60) - 27))
+            for k, (name, p) in enumerate(zip(lab.labels, probs)):
+                text.append(f"  {_fit(name, 6):<6} ", style="bold" if k == best else "")
+                text.append(probability_bar(float(p), bar), style=class_color(k))
+                text.append(f" {p:6.1%}")
+                if k == best and label is not None:
+                    text.append(" ✓ label" if name == label else " ✗ label", style="green" if name == label else "red")
+                text.append("\n")
+        if lab.loss is not None:
+            target, why = lab.target()
+            text.append(f"  loss -log p({lab.labels[target]}) = {lab.loss:.4g}")
+            text.append(f" (target = {why})\n", style="dim")
+        text.append("\n")
+
+        i = lab.node_index
+        if i is None:
+            text.append("no node computed yet: → computes node 0, the first leaf\n", style="dim")
+        else:
+            node = lab.node(i)
+            text.append(f"node {i}", style="bold #e5c07b")
+            text.append(f" of {n}  ", style="dim")
+            text.append(_fit(node.phrase, 60) + "\n", style="italic")
+            text.append(f"  {node.equation}\n")
+            if node.child_inputs is not None:
+                left, right = node.children
+                text.append(f"  ‖W_L h_{left}‖ {node.child_inputs[0]:.3g}   ‖W_R h_{right}‖ {node.child_inputs[1]:.3g}\n")
+            text.append(f"  ‖h_{i}‖ {np.linalg.norm(node.h):.3g}   max |h| {np.abs(node.h).max():.3g}"
+                        f" (unit {int(np.abs(node.h).argmax())})\n")
+            k = int(np.argmax(node.probabilities))
+            text.append("  as a sentence: ")
+            text.append(f"{lab.labels[k]} {node.probabilities[k]:.0%}\n", style=class_color(k))
+            if node.dh is not None:
+                text.append(f"  ‖dL/dh_{i}‖ {np.linalg.norm(node.dh):.3g}\n", style="#c678dd")
+            elif lab.back_cursor is not None:
+                text.append("  dL/dh has not reached it yet (b)\n", style="dim")
+        self.update(text)
+
+
+class TreeHelpScreen(ModalScreen[None]):
+    """Every key of the treebank lab, read from the screen's bindings so it cannot drift."""
+
+    DEFAULT_CSS = """
+    TreeHelpScreen {
+        align: center middle;
+    }
+    TreeHelpScreen > VerticalScroll {
+        width: 76;
+        height: 80%;
+        border: round $primary;
+        background: $surface;
+        padding: 1 2;
+    }
+    """
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "close")]
+
+    def __init__(self, keys: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self._keys = keys
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="tree-help"):
+            yield Static("[b]treebank lab: keys[/b]\n", markup=True)
+            lines = Text()
+            for key, description in self._keys:
+                lines.append(f"{key:>14}", style="bold").append(f"  {description}\n")
+            yield Static(lines)
+            yield Static(
+                "\nThe net computes a tree bottom-up, in post-order: a leaf is its word's embedding, "
+                "an internal node h = tanh(W [h_left; h_right] + b); the root's vector is classified. "
+                "Backward, dL/dh flows from the root down to every node. Click a heatmap column to put "
+                "the cursor on that node. Type a tree like ((good but) dull), optionally after its "
+                "label: pos ((dull but) good). Esc closes this.", classes="dim")
+
+
+# ---------------------------------------------------------------------------------------------
+# the screen
+# ---------------------------------------------------------------------------------------------
+
+class TreeLabScreen(Screen[None]):
+    """The treebank lab (``python -m rnnlab.tui.labs treebank``)."""
+
+    CSS_PATH = "tree.tcss"
+
+    BINDINGS = [
+        Binding("right,l", "step_forward", "next node", key_display="→"),
+        Binding("left,h", "step_back", "prev node", key_display="←"),
+        Binding("home,g", "first_leaf", "first leaf", show=False),
+        Binding("end,G", "root", "root", key_display="End"),
+        Binding("b", "backward_step", "backward step"),
+        Binding("B", "backward_all", "backward all", show=False),
+        Binding("t", "train_toggle", "train/pause"),
+        Binding("s", "train_stop", "stop", show=False),
+        Binding("n,pagedown", "next_tree", "next tree"),
+        Binding("N,pageup", "previous_tree", "prev tree", show=False),
+        Binding("i", "type_tree", "type tree"),
+        Binding("e", "edit", "options", show=False),
+        Binding("x", "export", "export"),
+        Binding("p", "screenshot", "screenshot", show=False),
+        Binding("question_mark", "help", "help"),
+    ]
+
+    def __init__(self, lab: TreeLab) -> None:
+        super().__init__()
+        self.lab = lab
+        self._ticks = 0
+        self._seen_history = -1
+        self.message = ""  # the last error, shown in the status line until the next action
+
+    # ------------------------------------------------------------------ layout
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="tree-lab"):
+            with Horizontal(id="tree-top"):
+                yield TreeOutline(id="tree-outline")
+                with VerticalScroll(id="tree-side"):
+                    yield TreeInfo(id="tree-info")
+            with Horizontal(id="tree-maps"):
+                with VerticalScroll(classes="tree-map"):
+                    yield ColorBar("diverging", -1.0, 1.0, id="tree-bar-h")
+                    yield Heatmap(title="node vectors h_i (units × nodes, post-order)", id="tree-map-h")
+                with VerticalScroll(classes="tree-map"):
+                    yield ColorBar("diverging", -1.0, 1.0, id="tree-bar-dh")
+                    yield Heatmap(title="dL/dh_i (backward: from the root down)", id="tree-map-dh")
+            with Horizontal(id="tree-plots"):
+                yield LinePlot(title="loss per epoch", id="tree-loss")
+                yield LinePlot(title="accuracy per epoch", id="tree-accuracy")
+            yield Static(id="tree-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#tree-map-dh", Heatmap).reveal_from_end = True
+        self.update_views()
+        self.set_interval(1 / REFRESH_HZ, self._tick)
+        system = self.app.console.color_system
+        if system != "truecolor" and not self.app.is_headless:
+            self.notify(f"this terminal shows {system or 'no'} colours: the vectors' colours need true colour "
+                        "(try TERM=xterm-256color COLORTERM=truecolor)", severity="warning", timeout=12)
+
+    def on_resize(self) -> None:
+        self._fit_layout()
+
+    def _fit_layout(self) -> None:
+        """Give the tree the lines it needs (at least the side panel's), the plots the rest; small
+        terminals (under 40 lines) get shorter heatmaps and plots so the tree keeps some room."""
+        height = self.size.height
+        if not height:
+            return
+        compact = height < 40
+        self.set_class(compact, "-compact")
+        maps = min(8 if compact else 14, math.ceil(self.lab.hidden_size / 2) + 4)
+        plots = 6 if compact else 10
+        top = min(max(self.lab.num_nodes + 2, TOP_MIN), height - 3 - maps - plots)
+        self.query_one("#tree-top").styles.height = max(6, top)
+
+    # ------------------------------------------------------------------ drawing
+    def update_views(self) -> None:
+        """Redraw every panel from the lab."""
+        lab = self.lab
+        self.sub_title = (f"treebank: recursive net, H={lab.hidden_size}, {len(lab.vocab)} words, "
+                          f"{len(lab.train_bank)} training trees")
+        self._fit_layout()
+        self.update_bench()
+        self.update_plots()
+        self.update_status()
+
+    def update_bench(self) -> None:
+        """The tree, the prediction and the two heatmaps."""
+        lab = self.lab
+        n = lab.num_nodes
+        self.query_one(TreeOutline).update_from(lab)
+        self.query_one(TreeInfo).update_from(lab)
+        h_map = self.query_one("#tree-map-h", Heatmap)
+        h_map.set_data(lab.vectors().T, -1.0, 1.0)
+        h_map.revealed = lab.cursor
+        h_map.cursor = lab.node_index
+        dh_map = self.query_one("#tree-map-dh", Heatmap)
+        grads = lab.gradients()
+        if grads is None:
+            dh_map.set_data(np.zeros((lab.hidden_size, n)), -1.0, 1.0)
+            dh_map.revealed = 0
+            dh_map.cursor = None
+            scale = 1.0
+        else:
+            scale = float(np.abs(grads).max()) or 1.0
+            dh_map.set_data(grads.T, -scale, scale)
+            dh_map.revealed = n - lab.back_cursor
+            dh_map.cursor = lab.back_cursor if lab.back_cursor < n else None
+        bar = self.query_one("#tree-bar-dh", ColorBar)
+        bar.vmin, bar.vmax = -scale, scale
+
+    def update_plots(self) -> None:
+        lab = self.lab
+        history = list(lab.history)
+        self._seen_history = len(history)
+        epochs = [s.epoch for s in history]
+        loss = self.query_one("#tree-loss", LinePlot)
+        loss.set_series("loss", epochs, [s.loss for s in history], color="#e5c07b")
+        accuracy = self.query_one("#tree-accuracy", LinePlot)
+        accuracy.set_series("train", epochs, [s.train_accuracy for s in history], color="#61afef")
+        accuracy.set_series("test", epochs, [np.nan if s.test_accuracy is None else s.test_accuracy
+                                             for s in history], color="#98c379")
+        if history:
+            last = history[-1]
+            loss.title = f"loss per epoch ({last.loss:.3g})"
+            test = "" if last.test_accuracy is None else f", test {last.test_accuracy:.0%}"
+            accuracy.title = f"accuracy per epoch (train {last.train_accuracy:.0%}{test})"
+        else:
+            loss.title = "loss per epoch (t trains)"
+            accuracy.title = "accuracy per epoch"
+
+    def update_status(self) -> None:
+        lab = self.lab
+        n = lab.num_nodes
+        node = "no node yet" if lab.node_index is None else f"node {lab.node_index} ({lab.cursor}/{n} computed)"
+        back = "" if lab.back_cursor is None else f"   backward {n - lab.back_cursor}/{n}"
+        training = f"{lab.training_status} epoch {lab.epochs_done}" if lab.epochs_done or lab.training \
+            else "untrained (t trains)"
+        text = Text(f"{lab.bench_name}   {node}{back}   {training}   ? help")
+        if self.message:
+            text.append(f"   {self.message}", style="bold red")
+        self.query_one("#tree-status", Static).update(text)
+
+    def _tick(self) -> None:
+        """While training: the plots and status from the lab's history, and every few ticks the
+        bench tree recomputed with the new weights."""
+        lab = self.lab
+        if not lab.training:
+            return
+        self._ticks += 1
+        if len(lab.history) != self._seen_history:
+            self.update_plots()
+        if self._ticks % BENCH_EVERY == 0:
+            lab.refresh()
+            self.update_bench()
+        self.update_status()
+
+    def _done(self) -> None:
+        """After an action: clear the last error, redraw."""
+        self.message = ""
+        self.update_views()
+
+    # ------------------------------------------------------------------ the cursors
+    def action_step_forward(self) -> None:
+        self.lab.step_forward()
+        self._done()
+
+    def action_step_back(self) -> None:
+        self.lab.step_back()
+        self._done()
+
+    def action_first_leaf(self) -> None:
+        self.lab.jump_first_leaf()
+        self._done()
+
+    def action_root(self) -> None:
+        self.lab.jump_root()
+        self._done()
+
+    def action_backward_step(self) -> None:
+        self.lab.backward_step()
+        self._done()
+
+    def action_backward_all(self) -> None:
+        self.lab.backward_all()
+        self._done()
+
+    @on(Heatmap.ColumnClicked)
+    def column_clicked(self, event: Heatmap.ColumnClicked) -> None:
+        self.lab.move_to(event.column)
+        self._done()
+
+    # ------------------------------------------------------------------ trees
+    def action_next_tree(self) -> None:
+        self.lab.next_tree()
+        self._done()
+
+    def action_previous_tree(self) -> None:
+        self.lab.previous_tree()
+        self._done()
+
+    def action_type_tree(self) -> None:
+        lab = self.lab
+        current = lab.tree.to_sexpr()
+        if lab.tree.label is not None:
+            current = f"{lab.tree.label} {current}"
+        self.app.push_screen(
+            PromptScreen("Type a tree: (A B) joins two subtrees; optionally its label first", current,
+                         lab.type_tree, placeholder="pos ((dull but) good)"),
+            lambda tree: tree is not None and self._done())
+
+    # ------------------------------------------------------------------ training
+    def action_train_toggle(self) -> None:
+        lab = self.lab
+        if lab.training_status == "running":
+            lab.pause_training()
+            self.notify("training paused (t resumes, s stops)")
+        elif lab.training_status == "paused":
+            lab.resume_training()
+        else:
+            self.message = ""
+            self._train()
+        self.update_status()
+
+    def action_train_stop(self) -> None:
+        if self.lab.training:
+            self.lab.stop_training()
+
+    @work(thread=True, exclusive=True, group="tree-train", exit_on_error=False)
+    def _train(self) -> None:
+        worker = get_current_worker()
+        self.lab.train(should_stop=lambda: worker.is_cancelled)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The workers' ends, in one place: errors shown inline, the views brought up to date."""
+        if event.worker.group != "tree-train":
+            return
+        lab = self.lab
+        if event.state == WorkerState.ERROR:
+            error = event.worker.error
+            what = str(error) if isinstance(error, UserError) else f"{type(error).__name__}: {error}"
+            self.message = f"training failed: {' '.join(what.split())}"
+            self.notify(self.message, severity="error", timeout=10)
+        elif event.state in (WorkerState.SUCCESS, WorkerState.CANCELLED):
+            if lab.training_status == "diverged":
+                self.message = f"training diverged: {lab.training_message}"
+                self.notify(self.message, severity="error", timeout=10)
+            else:
+                self.notify(f"training {lab.training_status} at epoch {lab.epochs_done}")
+        else:
+            return
+        lab.refresh()
+        self.update_views()
+
+    def _refuse_while_training(self) -> bool:
+        if self.lab.training:
+            self.notify("stop training first (s)", severity="warning")
+            return True
+        return False
+
+    def action_edit(self) -> None:
+        if self._refuse_while_training():
+            return
+        lab = self.lab
+
+        def accept(text: str) -> bool:
+            lab.reconfigure(parse_assignments(text))
+            return True
+
+        def applied(done: bool | None) -> None:
+            if done:
+                self._seen_history = -1
+                self._done()
+                self.notify(f"a fresh model: H={lab.hidden_size}, learning rate {lab.options['learning_rate']}")
+
+        current = " ".join(f"{k}={v}" for k, v in lab.options.items() if k != "tree")
+        self.app.push_screen(PromptScreen("Options (a fresh, untrained model): name=value ...", current, accept),
+                             applied)
+
+    # ------------------------------------------------------------------ files
+    def action_export(self) -> None:
+        lab = self.lab
+        name = f"treebank-{'typed' if lab.tree_index is None else f'test{lab.tree_index}'}.npz"
+        self.app.push_screen(
+            PromptScreen("Export the bench tree's vectors, dL/dh, weights and history to", name, lab.export),
+            lambda path: path and self.notify(f"exported to {path}"))
+
+    def action_screenshot(self) -> None:
+        path = self.app.save_screenshot()
+        self.notify(f"screenshot saved to {path}")
+
+    def action_help(self) -> None:
+        keys = [(" ".join(KEY_NAMES.get(k, k) for k in b.key.split(",")), b.description) for b in self.BINDINGS]
+        keys += [("q", "quit"), ("click", "a heatmap column: the cursor on that node")]
+        self.app.push_screen(TreeHelpScreen(keys))
+
+
+def parse_assignments(text: str) -> dict:
+    """``"hidden_size=32 learning_rate=0.02"`` -> ``{"hidden_size": 32, "learning_rate": 0.02}``
+    (UserError for a piece that is not ``name=value`` or an unknown name)."""
+    options: dict = {}
+    for piece in text.replace(",", " ").split():
+        name, sep, value = piece.partition("=")
+        if not sep or not name or not value:
+            raise UserError(f"expected name=value, got {piece!r} (names: {', '.join(k for k in DEFAULTS if k != 'tree')})")
+        if name not in DEFAULTS or name == "tree":
+            raise UserError(f"unknown option {name!r} (known: {', '.join(k for k in DEFAULTS if k != 'tree')})")
+        try:
+            options[name] = int(value)
+        except ValueError:
+            try:
+                options[name] = float(value)
+            except ValueError:
+                raise UserError(f"{name} must be a number, got {value!r}") from None
+    return options

@@ -1,0 +1,520 @@
+"""The treebank lab: the engine (cursors, backpropagation through structure, typed trees, training,
+export), its screen driven by Textual's pilot, and ``rnnlab tree``."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from rnnlab import cli
+from rnnlab.errors import UserError
+from rnnlab.labs import lab_class
+from rnnlab.labs.tree import DEFAULTS, TreeLab
+from rnnlab.train.trees import EpochStats
+from rnnlab.tui.labs import LabScreenApp
+from rnnlab.tui.labs.tree import TreeLabScreen, TreeOutline, outline_rows, parse_assignments
+from rnnlab.tui.widgets import Heatmap, LinePlot
+
+importlib.import_module("rnnlab.cli.tree")  # registers `rnnlab tree` (rnnlab.cli imports it once wired)
+BENCH = "(((not (truly clumsy)) but) lovely)"  # the preset's bench: test tree 4, a negation inside a contrast
+
+
+@pytest.fixture(scope="module")
+def lab() -> TreeLab:
+    return TreeLab.open({"hidden_size": 6})
+
+
+def fresh(**options) -> TreeLab:
+    return TreeLab.open({"hidden_size": 6, **options})
+
+
+# ---------------------------------------------------------------------------------------------
+# the engine
+# ---------------------------------------------------------------------------------------------
+
+def test_the_preset_opens_on_a_negation_inside_a_contrast():
+    assert lab_class("treebank") is TreeLab
+    lab = TreeLab.open()
+    assert lab.options == DEFAULTS and lab.hidden_size == 16
+    assert lab.tree.to_sexpr() == BENCH and lab.tree.label == "pos" and lab.tree_index == 4
+    assert lab.bench_name == "test tree 4 of 150" and lab.num_nodes == 9
+    assert lab.cursor == 0 and lab.node_index is None and lab.back_cursor is None and lab.loss is None
+    assert len(lab.train_bank) == 450 and len(lab.test_bank) == 150 and lab.labels == ("neg", "pos")
+
+
+def test_the_cursor_steps_through_the_nodes_in_post_order(lab):
+    lab.select_tree(4)
+    n = lab.num_nodes
+    assert [lab.step_forward() for _ in range(n + 2)] == [*range(1, n + 1), n, n]  # clamped at the root
+    assert lab.node_index == n - 1
+    assert lab.step_back() == n - 1 and lab.node_index == n - 2
+    assert lab.jump_first_leaf() == 1 and lab.node(0).word == "not"
+    assert lab.jump_root() == n and lab.node(lab.node_index).phrase == "not truly clumsy but lovely"
+    assert lab.move_to(3) == 4 and lab.node_index == 3 and lab.node(3).phrase == "truly clumsy"
+    assert lab.move_to(99) == n and lab.move_to(-5) == 1
+    lab.jump_first_leaf()
+    assert lab.step_back() == 0 and lab.step_back() == 0
+
+
+def test_node_vectors_follow_the_composition(lab):
+    lab.select_tree(4)
+    params = {k: v.astype(np.float64) for k, v in lab.model.state_dict().items()}
+    E, W, b = params["embedding.weight"], params["compose.weight"], params["compose.bias"]
+    h = lab.vectors()
+    for i in range(lab.num_nodes):
+        node = lab.node(i)
+        if node.children is None:
+            expected = E[lab.vocab.index(node.word)]
+            assert node.equation == f"h_{i} = E[{node.word}]" and node.child_inputs is None
+        else:
+            left, right = node.children
+            expected = np.tanh(W @ np.concatenate([h[left], h[right]]) + b)
+            assert node.equation == f"h_{i} = tanh(W [h_{left}; h_{right}] + b)"
+            H = lab.hidden_size
+            assert node.child_inputs == pytest.approx((np.linalg.norm(W[:, :H] @ h[left]),
+                                                       np.linalg.norm(W[:, H:] @ h[right])), rel=1e-5)
+        np.testing.assert_allclose(node.h, expected, rtol=1e-5, atol=1e-6)
+    # the readout applied to every node; the root's row is the prediction
+    z = h @ params["readout.weight"].T + params["readout.bias"]
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(lab.node_probabilities(), p, rtol=1e-5)
+    np.testing.assert_allclose(lab.probabilities(), p[-1], rtol=1e-5)
+    np.testing.assert_allclose(lab.classify([lab.tree])[0], p[-1], rtol=1e-5)
+    assert lab.prediction() == lab.labels[int(p[-1].argmax())]
+
+
+def test_backward_steps_from_the_root_down_and_each_node_gets_its_dl_dh(lab):
+    lab.select_tree(4)
+    n = lab.num_nodes
+    assert lab.gradients() is None
+    assert lab.backward_step() == n - 1  # the root first; the loss needed every node
+    assert lab.cursor == n and lab.gradient_reached(n - 1) and not lab.gradient_reached(n - 2)
+    assert lab.node(n - 1).dh is not None and lab.node(n - 2).dh is None
+    assert [lab.backward_step() for _ in range(n + 1)] == [*range(n - 2, -1, -1), 0, 0]
+
+    params = {k: v.astype(np.float64) for k, v in lab.model.state_dict().items()}
+    h, dh, H = lab.vectors(), lab.gradients(), lab.hidden_size
+    p = lab.probabilities()
+    target, why = lab.target()
+    assert why == "label" and lab.labels[target] == "pos"
+    assert lab.loss == pytest.approx(-np.log(p[target]), rel=1e-5)
+    # at the root: dL/dh = W_o^T (p - onehot(target))
+    d_logits = p - np.eye(len(p))[target]
+    np.testing.assert_allclose(dh[n - 1], params["readout.weight"].T @ d_logits, rtol=1e-4, atol=1e-7)
+    # every child gets its share of its parent's dL/dh through tanh and W = [W_L W_R]
+    for i in range(n):
+        children = lab.tree.children(i)
+        if children is None:
+            continue
+        da = dh[i] * (1 - h[i] ** 2)
+        np.testing.assert_allclose(dh[children[0]], params["compose.weight"][:, :H].T @ da, rtol=1e-4, atol=1e-7)
+        np.testing.assert_allclose(dh[children[1]], params["compose.weight"][:, H:].T @ da, rtol=1e-4, atol=1e-7)
+
+
+def test_backward_all_and_a_new_tree_resets_the_cursors(lab):
+    lab.select_tree(2)
+    assert lab.backward_all() == 0 and all(lab.gradient_reached(i) for i in range(lab.num_nodes))
+    lab.next_tree()
+    assert lab.tree_index == 3 and lab.cursor == 0 and lab.back_cursor is None and lab.gradients() is None
+
+
+def test_typed_trees_with_and_without_a_label(lab):
+    tree = lab.type_tree("  pos ((dull but) good)")
+    assert tree.to_sexpr() == "((dull but) good)" and tree.label == "pos"
+    assert lab.tree_index is None and lab.bench_name == "typed tree" and lab.target()[1] == "label"
+    lab.type_tree("(not good)")
+    assert lab.tree.label is None
+    target, why = lab.target()  # no label: the loss is taken against the prediction
+    assert why == "prediction" and lab.labels[target] == lab.prediction()
+    lab.backward_all()
+    assert lab.gradients().shape == (3, lab.hidden_size)
+    assert lab.type_tree("good").to_sexpr() == "good" and lab.num_nodes == 1  # one word is a one-leaf tree
+    assert lab.next_tree() is lab.test_bank.trees[0]  # after a typed tree: the first test tree
+    lab.type_tree("good")
+    assert lab.previous_tree() is lab.test_bank.trees[-1]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "type a tree, e.g."),
+    ("((good but) dull", "'(' at column 1 is never closed"),
+    ("pos (good", "'(' at column 5 is never closed"),  # columns count in the typed text, label included
+    ("(good but dull)", "a node with 3 children at column 1"),
+    ("(good but))", "')' at column 11 has no matching '('"),
+    ("((superb but) dull)", "unknown word 'superb' at column 3"),
+    ("neg (very superb)", "unknown word 'superb' at column 11"),
+    ("very good", "'very' is not a label (neg, pos)"),
+])
+def test_bad_typed_trees_name_the_problem_and_change_nothing(lab, text, message):
+    lab.select_tree(7)
+    before = lab.tree
+    with pytest.raises(UserError, match=None) as info:
+        lab.type_tree(text)
+    assert message in str(info.value) and "\n" not in str(info.value)
+    assert lab.tree is before and lab.tree_index == 7
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"hidden_size": 0}, "hidden_size must be an integer from 1 to 256, got 0"),
+    ({"hidden_size": 2.5}, "hidden_size must be an integer"),
+    ({"epochs": True}, "epochs must be an integer from 1 to 10000, got True"),
+    ({"seed": -1}, "seed must be an integer from 0"),
+    ({"batch_size": 0}, "batch_size must be an integer from 1"),
+    ({"learning_rate": 0}, "learning_rate must be a number in (0, 10], got 0"),
+    ({"learning_rate": float("nan")}, "learning_rate must be a number"),
+    ({"tree": 150}, "tree must be a test tree's index from 0 to 149, got 150"),
+    ({"tree": "(a b"}, "tree: unbalanced parentheses: '(' at column 1 is never closed"),
+    ({"tree": [1]}, "tree must be a test tree's index or a tree's s-expression"),
+    ({"hidden": 8}, "unknown option 'hidden' (known: hidden_size, learning_rate, epochs, seed, batch_size, tree)"),
+])
+def test_bad_options_are_refused_naming_the_option(options, message):
+    with pytest.raises(UserError) as info:
+        TreeLab.open(options)
+    assert message in str(info.value)
+
+
+def test_a_typed_tree_as_the_bench_option():
+    lab = fresh(tree="neg ((good but) dull)")
+    assert lab.tree.to_sexpr() == "((good but) dull)" and lab.tree.label == "neg" and lab.tree_index is None
+
+
+def test_training_learns_the_structure_and_the_bench_follows():
+    lab = TreeLab.open({"epochs": 12})
+    lab.move_to(4)
+    before = lab.vectors()
+    seen = []
+    assert lab.train(on_epoch=seen.append) == "completed"
+    assert [s.epoch for s in lab.history] == list(range(1, 13)) and seen == lab.history
+    assert lab.history[-1].loss < lab.history[0].loss
+    assert lab.history[-1].test_accuracy >= 0.95  # a bag of words cannot pass ~0.7 here
+    lab.refresh()
+    assert lab.cursor == 5 and not np.allclose(lab.vectors(), before)
+    lab.jump_root()
+    assert lab.prediction() == "pos"
+    # the same words, the other structure: "but" takes the polarity of its right part
+    probs = lab.classify([lab.parse_tree_text("((good but) dull)"), lab.parse_tree_text("((dull but) good)")])
+    assert [lab.labels[k] for k in probs.argmax(axis=1)] == ["neg", "pos"]
+    summary = lab.summary()
+    assert summary["training"]["epochs"] == 12 and summary["training"]["status"] == "completed"
+    assert lab.train(2) == "completed" and lab.epochs_done == 14  # more epochs continue the run
+
+
+def test_training_stops_and_pauses_between_epochs():
+    lab = fresh(epochs=50)
+    assert lab.train(should_stop=lambda: len(lab.history) >= 2) == "stopped" and len(lab.history) == 2
+
+    lab = fresh(epochs=50)
+    first_epoch = threading.Event()
+
+    def on_epoch(stats):
+        if stats.epoch == 1:
+            lab.pause_training()
+            first_epoch.set()
+
+    worker = threading.Thread(target=lambda: lab.train(on_epoch=on_epoch))
+    worker.start()
+    try:
+        assert first_epoch.wait(30)
+        deadline = time.monotonic() + 30
+        while lab.training_status != "paused" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert lab.training_status == "paused" and lab.training and len(lab.history) == 1
+        with pytest.raises(UserError, match="stop training before changing the options"):
+            lab.reconfigure({"hidden_size": 4})
+    finally:
+        lab.stop_training()
+        worker.join(30)
+    assert lab.training_status == "stopped" and len(lab.history) == 1 and not lab.training
+
+
+def test_an_epoch_that_turns_the_weights_nan_is_undone(monkeypatch):
+    lab = fresh()
+    before = lab.model.state_dict()
+
+    def diverging_epoch(test=None):
+        lab.model.parameters()["compose.weight"][:] = np.nan
+        return EpochStats(1, float("nan"), 0.5, 0.5, 0.0)
+
+    monkeypatch.setattr(lab.trainer, "epoch", diverging_epoch)
+    assert lab.train(3) == "diverged" and not lab.history and "learning_rate" in lab.training_message
+    after = lab.model.state_dict()
+    assert all(np.array_equal(before[k], after[k]) for k in before)
+
+
+def test_reconfigure_builds_a_fresh_model_and_keeps_the_bench():
+    lab = fresh(epochs=1)
+    lab.type_tree("neg ((good but) dull)")
+    lab.train()
+    lab.reconfigure({"hidden_size": 4, "learning_rate": 0.05})
+    assert lab.hidden_size == 4 and lab.options["learning_rate"] == 0.05 and lab.history == []
+    assert lab.tree.to_sexpr() == "((good but) dull)" and lab.tree.label == "neg" and lab.vectors().shape == (5, 4)
+    with pytest.raises(UserError, match="hidden_size"):
+        lab.reconfigure({"hidden_size": -1})
+    assert lab.hidden_size == 4  # nothing changed
+
+
+def test_export_writes_every_internal_atomically(tmp_path, lab):
+    lab.select_tree(4)
+    path = lab.export(tmp_path / "bench.npz")
+    with np.load(path, allow_pickle=False) as data:
+        files = set(data.files)
+        assert "dh" not in files  # no backward yet
+        assert data["h"].shape == (9, lab.hidden_size) and list(data["words"])[:3] == ["not", "truly", "clumsy"]
+    lab.backward_all()
+    lab.export(path)
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    assert {"h", "dh", "node_probabilities", "logits", "left", "right", "words", "phrases", "labels", "vocabulary",
+            "embedding.weight", "compose.weight", "compose.bias", "readout.weight", "readout.bias",
+            "history_epoch", "history_loss", "history_train_accuracy", "history_test_accuracy", "meta"} <= set(arrays)
+    np.testing.assert_array_equal(arrays["dh"], lab.gradients().astype(np.float32))
+    assert arrays["phrases"][-1] == "not truly clumsy but lovely" and arrays["left"][3] == 1
+    meta = json.loads(str(arrays["meta"]))
+    assert meta["tree"]["sexpr"] == BENCH and meta["cursor"]["backward"] == 0 and "post-order" in meta["layout"]
+    assert not [p for p in tmp_path.iterdir() if p.name != "bench.npz"]  # no temp file left
+    with pytest.raises(UserError, match="must end in .npz"):
+        lab.export(tmp_path / "bench.txt")
+    with pytest.raises(UserError, match="no such directory"):
+        lab.export(tmp_path / "missing" / "bench.npz")
+
+
+def test_summary_is_json(lab):
+    lab.select_tree(0)
+    data = json.loads(json.dumps(lab.summary()))
+    assert data["lab"] == "treebank" and data["tree"]["bench"] == "test tree 0 of 150"
+    assert set(data["prediction"]["probabilities"]) == {"neg", "pos"} and data["model"]["hidden_size"] == 6
+
+
+# ---------------------------------------------------------------------------------------------
+# the screen
+# ---------------------------------------------------------------------------------------------
+
+def screen_text(app) -> str:
+    return "\n".join(strip.text.rstrip() for strip in app.screen._compositor.render_strips())
+
+
+async def wait_for(pilot, condition, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        await pilot.pause(0.05)
+    await pilot.pause()
+
+
+def drive(check, size=(160, 50), **options):
+    async def main():
+        app = LabScreenApp("treebank", {"hidden_size": 8, **options})
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            assert isinstance(app.screen, TreeLabScreen)
+            await check(app, app.engine, pilot)
+
+    asyncio.run(main())
+
+
+def test_outline_draws_the_tree_root_first():
+    lab = fresh()
+    rows = outline_rows(lab.tree)
+    assert [i for i, _ in rows] == [8, 6, 4, 0, 3, 1, 2, 5, 7]  # pre-order of the post-order numbers
+    assert [prefix for _, prefix in rows][:4] == ["┬ ", "├─┬ ", "│ ├─┬ ", "│ │ ├── "]
+    assert rows[-1][1] == "└── "
+
+
+def test_screen_steps_forward_through_the_nodes():
+    async def check(app, lab, pilot):
+        text = screen_text(app)
+        assert "test tree 4 of 150" in text and "no node computed yet" in text and "untrained" in text
+        await pilot.press("right", "right", "right")
+        assert lab.cursor == 3
+        h_map = app.screen.query_one("#tree-map-h", Heatmap)
+        assert h_map.revealed == 3 and h_map.cursor == 2 and h_map.data.shape == (8, 9)
+        text = screen_text(app)
+        assert "node 2 (3/9 computed)" in text and "▶ 2" in text and "h_2 = E[clumsy]" in text
+        assert "needs the root" in text
+        await pilot.press("end")
+        text = screen_text(app)
+        assert lab.cursor == 9 and "h_8 = tanh(W [h_6; h_7] + b)" in text and "label" in text
+        assert f"{100 * lab.probabilities().max():.1f}%" in text  # the prediction, once the root is computed
+        await pilot.press("home")
+        assert lab.cursor == 1
+        await pilot.press("left")
+        assert lab.cursor == 0 and "no node computed yet" in screen_text(app)
+
+    drive(check)
+
+
+def test_screen_steps_backward_from_the_root():
+    async def check(app, lab, pilot):
+        await pilot.press("b")
+        assert lab.back_cursor == 8 and lab.cursor == 9
+        await pilot.press("b", "b")
+        dh_map = app.screen.query_one("#tree-map-dh", Heatmap)
+        assert dh_map.reveal_from_end and dh_map.revealed == 3 and dh_map.cursor == 6
+        text = screen_text(app)
+        assert "backward 3/9" in text and "◀" in text and "‖dL/dh‖" in text and "loss -log p(pos)" in text
+        await pilot.press("B")
+        assert lab.back_cursor == 0 and dh_map.revealed == 9
+
+    drive(check)
+
+
+def test_screen_switches_and_types_trees():
+    async def check(app, lab, pilot):
+        await pilot.press("n")
+        assert lab.tree_index == 5 and "test tree 5 of 150" in screen_text(app)
+        await pilot.press("N", "N")
+        assert lab.tree_index == 3
+        await pilot.press("i")
+        prompt = app.screen.query_one("#prompt-input")
+        prompt.value = "((superb but) dull)"
+        await pilot.press("enter")
+        error = str(app.screen.query_one("#prompt-error").render())
+        assert "unknown word 'superb' at column 3" in error and lab.tree_index == 3  # shown inline, nothing changed
+        app.screen.query_one("#prompt-input").value = "neg ((good but) dull)"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, TreeLabScreen)
+        assert lab.tree.to_sexpr() == "((good but) dull)" and "typed tree" in screen_text(app)
+        outline = app.screen.query_one(TreeOutline)
+        assert "good but dull" in str(outline.render())
+
+    drive(check)
+
+
+def test_screen_trains_in_the_background():
+    async def check(app, lab, pilot):
+        await pilot.press("t")
+        await wait_for(pilot, lambda: lab.training_status == "completed")
+        await wait_for(pilot, lambda: "completed epoch 3" in screen_text(app))
+        accuracy = app.screen.query_one("#tree-accuracy", LinePlot)
+        assert accuracy.series_names == ["train", "test"] and "train" in accuracy.title
+        loss = app.screen.query_one("#tree-loss", LinePlot)
+        assert loss.series_names == ["loss"] and loss.title == f"loss per epoch ({lab.history[-1].loss:.3g})"
+
+    drive(check, epochs=3)
+
+
+def test_screen_shows_training_errors_inline_and_stays_alive():
+    async def check(app, lab, pilot):
+        def broken(*args, **kwargs):
+            raise RuntimeError("boom")
+
+        lab.train = broken
+        await pilot.press("t")
+        await wait_for(pilot, lambda: "training failed: RuntimeError: boom" in screen_text(app))
+        await pilot.press("right")  # still alive; the next action clears the message
+        assert lab.cursor == 1 and "boom" not in app.screen.query_one("#tree-status").render().plain
+
+    drive(check)
+
+
+def test_screen_edits_options_exports_and_helps(tmp_path):
+    async def check(app, lab, pilot):
+        await pilot.press("e")
+        app.screen.query_one("#prompt-input").value = "hidden_size=x"
+        await pilot.press("enter")
+        assert "hidden_size must be a number" in str(app.screen.query_one("#prompt-error").render())
+        app.screen.query_one("#prompt-input").value = "hidden_size=4 learning_rate=0.02"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert lab.hidden_size == 4 and lab.options["learning_rate"] == 0.02
+        assert app.screen.query_one("#tree-map-h", Heatmap).data.shape == (4, 9)
+
+        await pilot.press("x")
+        app.screen.query_one("#prompt-input").value = str(tmp_path / "out.npz")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert (tmp_path / "out.npz").is_file()
+
+        await pilot.press("question_mark")
+        text = screen_text(app)
+        assert "treebank lab: keys" in text and "backward step" in text and "type tree" in text
+        await pilot.press("escape")
+        assert isinstance(app.screen, TreeLabScreen)
+
+    drive(check)
+
+
+def test_clicking_a_heatmap_column_moves_the_cursor():
+    async def check(app, lab, pilot):
+        h_map = app.screen.query_one("#tree-map-h", Heatmap)
+        cell = h_map.content_region.width // lab.num_nodes
+        await pilot.click("#tree-map-h", offset=(cell * 6 + cell // 2, 4))  # a map row, column 6
+        assert lab.cursor == 7 and lab.node_index == 6
+
+    drive(check)
+
+
+def test_screen_works_at_100x30():
+    async def check(app, lab, pilot):
+        await pilot.press("end", "b")
+        text = screen_text(app)
+        assert "┬ not truly clumsy" in text and "backward 1/9" in text and "▶◀8" in text
+        assert app.screen.has_class("-compact")
+
+    drive(check, size=(100, 30))
+
+
+def test_parse_assignments():
+    assert parse_assignments("hidden_size=32, learning_rate=0.5") == {"hidden_size": 32, "learning_rate": 0.5}
+    for text, message in (("hidden_size", "expected name=value"), ("tree=3", "unknown option 'tree'"),
+                          ("seed=x", "seed must be a number")):
+        with pytest.raises(UserError, match=message):
+            parse_assignments(text)
+
+
+# ---------------------------------------------------------------------------------------------
+# the command line
+# ---------------------------------------------------------------------------------------------
+
+def run(capsys, *args):
+    code = cli.main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line_error(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_cli_trains_and_predicts_typed_trees_as_json(capsys):
+    code, out, err = run(capsys, "tree", "--epochs", "2", "--hidden-size", "4", "--seed", "1", "--json",
+                         "--parse", "pos ((dull but) good)", "--parse", "(not good)")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["status"] == "completed" and data["options"]["hidden_size"] == 4 and data["options"]["seed"] == 1
+    assert [row["epoch"] for row in data["epochs"]] == [1, 2]
+    assert set(data["epochs"][0]) == {"epoch", "loss", "train_accuracy", "test_accuracy", "seconds"}
+    assert data["final"]["epoch"] == 2
+    first, second = data["predictions"]
+    assert first["tree"] == "((dull but) good)" and first["label"] == "pos" and first["correct"] in (True, False)
+    assert second["label"] is None and second["correct"] is None
+    assert sum(second["probabilities"].values()) == pytest.approx(1.0)
+
+
+def test_cli_prints_tables(capsys):
+    code, out, _ = run(capsys, "tree", "--epochs", "1", "--hidden-size", "4", "--parse", "good")
+    assert code == 0
+    assert "test acc" in out and "prediction" in out and "p(pos)" in out and "good" in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--parse", "((good but) dull"], "--parse '((good but) dull': unbalanced parentheses: '(' at column 1 is never closed"),
+    (["--parse", "(superb film)"], "unknown word 'superb' at column 2"),
+    (["--learning-rate", "0"], "--learning-rate must be in (0, 10]"),
+    (["--epochs", "0"], "--epochs"),
+    (["--hidden-size", "1000"], "--hidden-size"),
+])
+def test_cli_bad_input_is_one_line_and_exit_2(capsys, args, message):
+    code, _, err = run(capsys, "tree", "--epochs", "1", *args) if "--epochs" not in args else run(capsys, "tree", *args)
+    assert code == 2
+    assert message in one_line_error(err)
