@@ -273,3 +273,14 @@ def test_checkpoints_hold_no_pickles(tmp_path):
     with np.load(run.path / CHECKPOINT, allow_pickle=False) as ckpt:
         assert all(ckpt[key].dtype != object for key in ckpt.files)
         assert "carried/h" in ckpt.files and "carried/c" in ckpt.files  # the text stream's state
+
+
+def test_saved_files_get_the_usual_permissions(tmp_path):
+    """Atomic writes go through a temporary file (mkstemp makes it 0600); the saved file must get
+    the mode a plain open() gives under the umask, or other users could not read a shared run."""
+    from rnnlab.train.rundir import atomic_write_text
+
+    atomic_write_text(tmp_path / "saved.txt", "x")
+    (tmp_path / "plain.txt").write_text("x")
+    mode = (tmp_path / "saved.txt").stat().st_mode & 0o777
+    assert mode == (tmp_path / "plain.txt").stat().st_mode & 0o777 and mode != 0o600

@@ -37,6 +37,15 @@ SPEC, METRICS, EVALS, CHECKPOINT, SUMMARY = "spec.toml", "metrics.jsonl", "evals
 FORMAT_VERSION = 1
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_CREATE_MODE = 0o666 & ~_umask()  # read once at import: os.umask can only be read by setting it
+
+
 @contextlib.contextmanager
 def _atomic_file(path: Path) -> Iterator[BinaryIO]:
     """A binary handle whose contents replace ``path`` only once fully written and synced, so
@@ -44,6 +53,7 @@ def _atomic_file(path: Path) -> Iterator[BinaryIO]:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, _CREATE_MODE)  # mkstemp makes it 0600; a saved file gets what open() would give
         with os.fdopen(fd, "wb") as handle:
             yield handle
             handle.flush()
