@@ -21,6 +21,7 @@ from ..errors import UserError
 #: name -> "module:Class" of the engine; each class has ``open(options: dict | None) -> instance``.
 LABS: dict[str, str] = {
     "treebank": "rnnlab.labs.tree:TreeLab",
+    "seq2seq": "rnnlab.labs.seq2seq:Seq2SeqLab",
 }
 
 

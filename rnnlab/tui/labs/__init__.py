@@ -20,6 +20,7 @@ from ...labs import lab_class
 #: lab name -> "module:Class" of its Screen (constructor: ``Screen(engine)``).
 SCREENS: dict[str, str] = {
     "treebank": "rnnlab.tui.labs.tree:TreeLabScreen",
+    "seq2seq": "rnnlab.tui.labs.seq2seq:Seq2SeqScreen",
 }
 
 

@@ -1,0 +1,123 @@
+"""``rnnlab seq2seq``: train the encoder-decoder lab's model headless and print its greedy-decoding
+accuracy by source length, the last bucket longer than any training input.
+
+A thin view over :class:`rnnlab.labs.seq2seq.Seq2SeqLab`: options left out take the lab's preset
+(:data:`rnnlab.labs.seq2seq.DEFAULTS`), so ``rnnlab seq2seq`` and ``rnnlab seq2seq --attention none``
+side by side show what attention is for.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any
+
+import typer
+
+from ..errors import UserError
+from ._app import _compile_notices, _message, _out_console, _print_json, app
+from .experiments import _graceful_interrupt
+
+
+def _progress():
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ._app import _err_console
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]}  token acc {task.fields[acc]}"),
+        TimeElapsedColumn(),
+        console=_err_console(),
+        transient=True,
+    )
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{100 * value:.1f}%"
+
+
+@app.command("seq2seq")
+def seq2seq(
+    attention: Annotated[str | None, typer.Option("--attention", help="none, dot, general or additive (preset: general).",
+                                                  show_default=False)] = None,
+    task: Annotated[str | None, typer.Option("--task", help="reverse or sort (preset: reverse).", show_default=False)] = None,
+    cell: Annotated[str | None, typer.Option("--cell", help="rnn, lstm or gru (preset: gru).", show_default=False)] = None,
+    steps: Annotated[int | None, typer.Option("--steps", help="Training steps (preset: 2000).", show_default=False)] = None,
+    hidden_size: Annotated[int | None, typer.Option("--hidden-size", help="Hidden size H (preset: 32).",
+                                                    show_default=False)] = None,
+    min_length: Annotated[int | None, typer.Option("--min-length", help="Shortest training source (preset: 3).",
+                                                   show_default=False)] = None,
+    max_length: Annotated[int | None, typer.Option("--max-length", help="Longest training source (preset: 10).",
+                                                   show_default=False)] = None,
+    learning_rate: Annotated[float | None, typer.Option("--learning-rate", help="Adam's learning rate (preset: 0.01).",
+                                                        show_default=False)] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed of weights and data (preset: 0).",
+                                             show_default=False)] = None,
+    eval_size: Annotated[int, typer.Option("--eval-size", help="Held-out sequences per length bucket.")] = 500,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
+) -> None:
+    """Train a seq2seq model (teacher forcing) and print greedy-decoding accuracy by source length.
+
+    Ctrl-C stops after the current step and scores the model as it is (exit status 130).
+    Exit status 1 if the loss became NaN or Inf.
+    """
+    from ..labs.seq2seq import OptionError, Seq2SeqLab
+
+    given = {"attention": attention, "task": task, "cell": cell, "steps": steps, "hidden_size": hidden_size,
+             "min_length": min_length, "max_length": max_length, "learning_rate": learning_rate, "seed": seed,
+             "eval_size": eval_size}
+    options: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+    options["eval_every"] = 0  # score once, at the end
+    try:
+        lab = Seq2SeqLab.open(options)
+    except OptionError as exc:  # name the flag the user typed
+        raise UserError(f"--{exc.option.replace('_', '-')}: {exc.message}") from None
+
+    total = lab.options["steps"]
+    _message(f"[dim]rnnlab: training seq2seq ({lab.describe()}, {lab.model.num_parameters} parameters)[/dim]")
+    with _compile_notices(), _graceful_interrupt() as stop, _progress() as progress:
+        bar = progress.add_task("seq2seq", total=total, loss="-", acc="-")
+
+        def on_step(record) -> None:
+            if record.step % 10 == 0 or record.step == total:
+                progress.update(bar, completed=record.step, loss=f"{record.loss:.4g}", acc=_pct(record.accuracy))
+
+        status = lab.train(should_stop=stop.is_set, on_step=on_step)
+    if status == "stopped":
+        lab.evaluate()
+    summary = lab.summary()
+    if json_output:
+        _print_json(summary)
+    else:
+        _print_table(lab, summary)
+    if status == "diverged":
+        _message(f"[red]rnnlab: {lab.training_message}[/red]")
+        raise typer.Exit(1)
+    if status == "stopped":
+        _message(f"stopped at step {lab.trained_steps} of {total}")
+        raise typer.Exit(130)
+
+
+def _print_table(lab, summary: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"seq2seq: {lab.describe()}", title_justify="left")
+    table.add_column("source length", no_wrap=True)
+    table.add_column("sequence accuracy", justify="right")
+    table.add_column("token accuracy", justify="right")
+    table.add_column("sequences", justify="right")
+    for b in summary["buckets"]:
+        span = f"{b['min_length']}-{b['max_length']}" if b["max_length"] > b["min_length"] else str(b["min_length"])
+        table.add_row(span + (" (longer than training)" if b["unseen"] else ""), _pct(b["sequence_accuracy"]),
+                      _pct(b["token_accuracy"]), str(b["count"]))
+    out = _out_console()
+    out.print(table)
+    loss = summary["loss"]
+    out.print(f"{summary['trained_steps']} steps in {summary['train_seconds']:.1f} s, last training loss "
+              f"{'-' if loss is None else f'{loss:.4g}'} (teacher forcing); greedy decoding of held-out sources "
+              "(a sequence is right if every token and its </s> are)")
+    bench = summary["bench"]
+    out.print(f"example: {' '.join(bench['source'])} -> {' '.join(bench['decoded'])} "
+              f"({'right' if bench['correct'] else 'wrong'})")

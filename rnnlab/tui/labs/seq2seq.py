@@ -1,0 +1,852 @@
+"""The encoder-decoder lab's screen: the bench sequence decoded one output token at a time, the
+attention matrix (decoder step x encoder step) growing one row per step, and the training curves.
+
+Top: the source digits (shaded by the cursor step's attention weights), the expected output and the
+decoded output (right tokens green, wrong ones red, the cursor step reversed), and what the cursor
+step did. Middle left: the attention matrix of the bench sequence, :class:`Seq2SeqAttention` (a
+reversal model draws an anti-diagonal), or for the plain encoder-decoder the encoder's and the
+decoder's hidden states as heatmaps, with a note. Middle right: the loss and the greedy sequence
+accuracy by source length while training, and the latest scores as a table. Bottom: messages and
+the status line.
+
+The engine (:class:`~rnnlab.labs.seq2seq.Seq2SeqLab`) does all the work. Training and rebuilding
+the model run in worker threads; a 10 Hz timer reads the training history, and twice a second
+re-decodes the bench sequence with the new weights.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+from rich.color import Color as RichColor
+from rich.console import Group
+from rich.segment import Segment
+from rich.style import Style
+from rich.table import Table
+from rich.text import Text
+from textual import events, on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.geometry import Region
+from textual.message import Message
+from textual.screen import ModalScreen, Screen
+from textual.strip import Strip
+from textual.widget import Widget
+from textual.widgets import Footer, Header, Label, OptionList, Static
+from textual.widgets.option_list import Option
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from ...data.seq2seq import BOS, EOS, PAD
+from ...errors import UserError
+from ...labs.seq2seq import ATTENTION_CHOICES, MAX_BENCH_LENGTH, TASKS, Seq2SeqLab
+from ..screens import PromptScreen
+from ..widgets import Heatmap, LinePlot, colorbar_strip, get_colormap
+from ..widgets._strips import text_strip
+
+REFRESH_HZ = 10          # how often the screen reads the training history
+DECODE_EVERY = 5         # ... and re-decodes the bench sequence with the new weights (2 Hz)
+
+_SHORT = {PAD: "PAD", BOS: "BOS", EOS: "EOS"}
+RIGHT, WRONG = "#5fd75f", "#ff5f5f"
+BUCKET_COLORS = ("#87d7ff", "#5fafff", "#ffaf5f", "#ff5f87", "#d787d7", "#ffd75f")
+
+ATTENTION_SCORES = {
+    "dot": "score = d_t·e_s",
+    "general": "score = d_t·W_a e_s",
+    "additive": "score = v·tanh(W_1 d_t + W_2 e_s)",
+}
+
+
+def short_token(token: int) -> str:
+    """A token in three cells at most: the digit, or BOS, EOS, PAD."""
+    return _SHORT.get(int(token), str(int(token) - 3) if 3 <= token <= 12 else "?")
+
+
+def _luminance(rgb: tuple[int, int, int]) -> float:
+    r, g, b = rgb
+    return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255.0
+
+
+# ---------------------------------------------------------------------------------------------
+# the bench: source, expected and decoded tokens
+# ---------------------------------------------------------------------------------------------
+
+class Seq2SeqTokens(Static):
+    """The bench sequence: source digits (background = the cursor step's attention on each),
+    the expected output and the decoded output revealed up to the cursor; then what the cursor
+    step did. Rows wider than the panel show a window around the step in focus."""
+
+    CELL = 3
+
+    def update_from(self, lab: Seq2SeqLab) -> None:
+        self._lab = lab
+        self.refresh_view()
+
+    def on_resize(self) -> None:
+        if getattr(self, "_lab", None) is not None:
+            self.refresh_view()
+
+    def _window(self, n: int, focus: int | None, label: int) -> range:
+        visible = max(1, ((self.size.width or 100) - label - 2) // self.CELL)
+        focus = 0 if focus is None else focus
+        start = min(max(0, focus - visible // 2), max(0, n - visible))
+        return range(start, min(n, start + visible))
+
+    def refresh_view(self) -> None:
+        lab = self._lab
+        d = lab.decoding
+        step = lab.cursor_step
+        info = lab.step_info()
+        cmap = get_colormap("sequential")
+        label = 10
+        text = Text(no_wrap=True, overflow="crop")
+
+        # source, shaded by the cursor step's attention weights
+        weights = d.weights[step] if (d.weights is not None and step is not None) else None
+        text.append(f"{'source':<{label}}", style="bold")
+        window = self._window(d.source.size, info.focus if info and info.focus is not None else None, label)
+        for s in window:
+            style = None
+            if weights is not None:
+                rgb = cmap.colors[int(cmap.levels(weights[s:s + 1], 0.0, 1.0)[0])]
+                fg = "black" if _luminance(rgb) > 0.5 else "white"
+                style = Style(color=fg, bgcolor=RichColor.from_rgb(*rgb), bold=info.focus == s)
+            text.append(f"{short_token(d.source[s]):^{self.CELL}}", style=style)
+        longer = "  longer than training" if lab.unseen_length else ""
+        text.append(f"   {d.source.size} digits (training {lab.options['min_length']}-{lab.options['max_length']})",
+                    style="dim")
+        text.append(longer + "\n", style="bold yellow" if longer else "dim")
+
+        # expected and decoded, aligned by output step
+        n = max(d.expected.size, d.steps)
+        window = self._window(n, step, label)
+        text.append(f"{'expected':<{label}}", style="bold")
+        for t in window:
+            token = short_token(d.expected[t]) if t < d.expected.size else ""
+            text.append(f"{token:^{self.CELL}}", style="underline" if t == step else "dim" if t >= lab.cursor else None)
+        text.append("\n")
+        text.append(f"{'decoded':<{label}}", style="bold")
+        correct = d.correct
+        for t in window:
+            if t >= d.steps:
+                text.append(" " * self.CELL)
+            elif t >= lab.cursor:
+                text.append(f"{'·':^{self.CELL}}", style="dim")
+            else:
+                colour = RIGHT if correct[t] else WRONG
+                style = f"bold reverse {colour}" if t == step else f"{colour}"
+                text.append(f"{short_token(d.tokens[t]):^{self.CELL}}", style=style)
+        if lab.cursor == d.steps:
+            if d.all_correct:
+                text.append("   right", style=f"bold {RIGHT}")
+            else:
+                wrong = int((~correct).sum())
+                ending = (f", no EOS within {d.steps} steps" if not d.ended else
+                          f", {d.expected.size - d.steps} missing" if d.steps < d.expected.size else "")
+                text.append(f"   wrong: {wrong} of {d.steps} token(s){ending}", style=f"bold {WRONG}")
+        text.append("\n")
+        text.append(self._step_line(lab, info))
+        self.update(text)
+
+    @staticmethod
+    def _step_line(lab: Seq2SeqLab, info) -> Text:
+        line = Text(no_wrap=True, overflow="ellipsis")
+        d = lab.decoding
+        if info is None:
+            line.append(f"decoder step 0/{d.steps}: → writes the first token (fed BOS, starting from the encoder's "
+                        "final state)", style="dim")
+            return line
+        line.append(f"step {info.step + 1}/{d.steps}: ", style="bold")
+        line.append("wrote ")
+        line.append(short_token(info.token), style=f"bold {RIGHT if info.correct else WRONG}")
+        line.append(f" (p {info.probability:.2f}; next best {short_token(info.runner_up)} "
+                    f"{info.runner_up_probability:.2f})")
+        if info.expected is None:
+            line.append(", past the expected output", style=WRONG)
+        elif not info.correct:
+            line.append(f", expected {short_token(info.expected)}", style=WRONG)
+        if info.focus is not None:
+            line.append(f"   looked at source position {info.focus + 1} ")
+            line.append(f"(digit {short_token(info.focus_token)}, weight {info.focus_weight:.2f})", style="bold")
+        else:
+            line.append("   no attention: the source reaches the decoder only through its initial state", style="dim")
+        return line
+
+
+# ---------------------------------------------------------------------------------------------
+# the attention matrix
+# ---------------------------------------------------------------------------------------------
+
+class Seq2SeqAttention(Widget):
+    """The attention matrix as a grid of coloured cells: rows are decoder steps (labelled with
+    the token each wrote), columns encoder steps (labelled with the source digit), sequential
+    colours on [0, 1]. Rows past the cursor are drawn empty (not decoded yet); the cursor row is
+    marked "▶" and shows each weight in percent. Cells are as large as the widget allows (one or
+    two lines per row); a matrix larger than the widget shows a window around the cursor.
+
+    Set the data with :meth:`set_matrix`; clicking a row posts :class:`Seq2SeqAttention.RowClicked`.
+    """
+
+    DEFAULT_CSS = """
+    Seq2SeqAttention {
+        height: 1fr;
+    }
+    Seq2SeqAttention > .seq2seqattention--title {
+        text-style: bold;
+    }
+    Seq2SeqAttention > .seq2seqattention--label {
+        color: $text-muted;
+    }
+    Seq2SeqAttention > .seq2seqattention--cursor {
+        color: $accent;
+        text-style: bold;
+    }
+    """
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"seq2seqattention--title", "seq2seqattention--label", "seq2seqattention--cursor"}
+
+    HEADER_LINES = 3   # title, source digits, source positions
+    FOOTER_LINES = 2   # the colour scale, what is out of view
+    LABEL = 8          # "▶12 EOS " (marker, step, the token written)
+
+    class RowClicked(Message):
+        """A row (decoder step ``row``, 0-based) was clicked."""
+
+        def __init__(self, grid: Seq2SeqAttention, row: int) -> None:
+            self.grid = grid
+            self.row = row
+            super().__init__()
+
+        @property
+        def control(self) -> Seq2SeqAttention:
+            return self.grid
+
+    def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self._weights = np.zeros((0, 0))
+        self._source: list[str] = []
+        self._rows: list[str] = []
+        self._correct = np.zeros(0, bool)
+        self._revealed = 0
+        self._heading = ""
+        self._lines: list[Strip] | None = None
+        self._geometry = (1, 2, 0, 0, 0, 0)  # row height, cell width, first row, rows shown, first column, columns shown
+
+    def set_matrix(self, weights: np.ndarray, source: list[str], rows: list[str], correct: np.ndarray,
+                   revealed: int, title: str) -> None:
+        """Show ``weights`` (T', S) with column labels ``source`` (S), row labels ``rows`` (T'),
+        ``correct`` (T',) colouring the row labels, rows ``0 .. revealed - 1`` filled in."""
+        weights = np.asarray(weights, np.float64)
+        if weights.ndim != 2 or weights.shape != (len(rows), len(source)):
+            raise ValueError(f"weights must be ({len(rows)}, {len(source)}), got {weights.shape}")
+        self._weights, self._source, self._rows = weights, list(source), list(rows)
+        self._correct = np.asarray(correct, bool)
+        self._revealed = max(0, min(int(revealed), len(rows)))
+        self._heading = title
+        self._lines = None
+        self.refresh()
+
+    @property
+    def revealed(self) -> int:
+        return self._revealed
+
+    @property
+    def cursor_row(self) -> int | None:
+        return self._revealed - 1 if self._revealed else None
+
+    def on_resize(self) -> None:
+        self._lines = None
+
+    # ------------------------------------------------------------------ layout
+    def _layout(self, width: int, height: int) -> tuple[int, int, int, int, int, int]:
+        T, S = self._weights.shape
+        lines = max(1, height - self.HEADER_LINES - self.FOOTER_LINES)
+        row_height = 2 if T and 2 * T <= lines else 1
+        rows_shown = min(T, lines // row_height)
+        available = max(2, width - self.LABEL)
+        cell = max(2, min(available // max(S, 1), 4 if row_height == 1 else 6))
+        cols_shown = min(S, available // cell)
+        focus = self.cursor_row if self.cursor_row is not None else 0
+        first_row = min(max(0, focus - rows_shown // 2), max(0, T - rows_shown))
+        focus_col = int(np.argmax(self._weights[focus])) if T and S and self._revealed else 0
+        first_col = min(max(0, focus_col - cols_shown // 2), max(0, S - cols_shown))
+        return row_height, cell, first_row, rows_shown, first_col, cols_shown
+
+    # ------------------------------------------------------------------ rendering
+    def render_lines(self, crop: Region) -> list[Strip]:
+        if self._lines is None or len(self._lines) != self.size.height:
+            self._lines = self._render_all()
+        return super().render_lines(crop)
+
+    def render_line(self, y: int) -> Strip:
+        if self._lines is None:
+            self._lines = self._render_all()
+        if y < len(self._lines):
+            return self._lines[y]
+        return Strip.blank(self.size.width, self.visual_style.rich_style)
+
+    def _render_all(self) -> list[Strip]:
+        width, height = self.size
+        base = self.visual_style.rich_style
+        title_style = self.get_component_rich_style("seq2seqattention--title", partial=True)
+        label_style = self.get_component_rich_style("seq2seqattention--label", partial=True)
+        cursor_style = self.get_component_rich_style("seq2seqattention--cursor", partial=True)
+        lines = [text_strip(width, base, [(0, self._heading, title_style)])]
+        T, S = self._weights.shape
+        if not T or not S:
+            return lines
+        row_height, cell, first_row, rows_shown, first_col, cols_shown = self._layout(width, height)
+        self._geometry = (row_height, cell, first_row, rows_shown, first_col, cols_shown)
+        cols = range(first_col, first_col + cols_shown)
+        cursor = self.cursor_row
+        focus = int(np.argmax(self._weights[cursor])) if cursor is not None else None
+
+        # column labels: the source digits (the cursor row's focus marked), then positions
+        digits = [(0, "source", label_style)]
+        positions = [(0, "t  wrote", label_style)]
+        for k, s in enumerate(cols):
+            x = self.LABEL + k * cell
+            mark = focus == s
+            digits.append((x, f"{self._source[s]:^{cell}}", cursor_style if mark else Style(bold=True)))
+            if cell >= 3 or s % 2 == 0:
+                positions.append((x, f"{s + 1:^{cell}}", cursor_style if mark else label_style))
+        lines.append(text_strip(width, base, digits))
+        lines.append(text_strip(width, base, positions))
+
+        cmap = get_colormap("sequential")
+        levels = cmap.levels(self._weights, 0.0, 1.0)
+        background = tuple(base.bgcolor.get_truecolor()) if base.bgcolor else (0, 0, 0)
+        foreground = tuple(base.color.get_truecolor()) if base.color else (255, 255, 255)
+        empty = RichColor.from_rgb(*(round(b + (f - b) * 0.10) for b, f in zip(background, foreground)))
+        for t in range(first_row, first_row + rows_shown):
+            revealed = t < self._revealed
+            for sub in range(row_height):
+                segments: list[Segment] = []
+                if sub == 0:
+                    marker = "▶" if t == cursor else " "
+                    token = self._rows[t] if revealed else "·"
+                    colour = (RIGHT if self._correct[t] else WRONG) if revealed else None
+                    segments.append(Segment(marker, base + cursor_style))
+                    segments.append(Segment(f"{t + 1:>2} ", base + (cursor_style if t == cursor else label_style)))
+                    segments.append(Segment(f"{token:<3}", base + Style(color=colour, bold=t == cursor,
+                                                                        reverse=t == cursor)))
+                    segments.append(Segment(" ", base))
+                else:
+                    segments.append(Segment(" " * self.LABEL, base))
+                for s in cols:
+                    if not revealed:
+                        segments.append(Segment(" " * cell, Style(bgcolor=empty)))
+                        continue
+                    rgb = cmap.colors[int(levels[t, s])]
+                    text = " " * cell
+                    if t == cursor and sub == 0 and cell >= 3:
+                        text = f"{round(100 * self._weights[t, s]):>{cell - 1}} "
+                    fg = "black" if _luminance(rgb) > 0.5 else "white"
+                    segments.append(Segment(text, Style(color=fg, bgcolor=RichColor.from_rgb(*rgb))))
+                lines.append(Strip(segments).adjust_cell_length(width, base))
+        footer = f"rows {first_row + 1}-{first_row + rows_shown} of {T}" if rows_shown < T else ""
+        if cols_shown < S:
+            footer += f"{', ' if footer else ''}columns {first_col + 1}-{first_col + cols_shown} of {S}"
+        if len(lines) < height:  # the colour scale right under the matrix
+            bar = colorbar_strip(cmap, min(cols_shown * cell, 48), 0.0, 1.0, base)
+            lines.append(Strip([Segment(" " * self.LABEL, base), *bar]).adjust_cell_length(width, base))
+        if footer and len(lines) < height:
+            lines.append(text_strip(width, base, [(self.LABEL, footer, label_style)]))
+        return lines
+
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None or offset.y < self.HEADER_LINES:
+            return
+        row_height, _, first_row, rows_shown, _, _ = self._geometry
+        row = first_row + (offset.y - self.HEADER_LINES) // row_height
+        if row < first_row + rows_shown:
+            self.post_message(self.RowClicked(self, row))
+
+
+# ---------------------------------------------------------------------------------------------
+# training
+# ---------------------------------------------------------------------------------------------
+
+class Seq2SeqTraining(VerticalScroll):
+    """Loss (teacher-forced) and greedy sequence accuracy by source length while training, and
+    the latest length-bucket scores as a table. Not focusable: the screen's keys (arrows, home,
+    end) stay the screen's; the mouse wheel scrolls it."""
+
+    can_focus = False
+
+    def compose(self) -> ComposeResult:
+        yield LinePlot(title="loss (t trains)", log_y=True, id="s2s-loss")
+        yield LinePlot(title="sequence accuracy", threshold=1.0, id="s2s-buckets")
+        yield Static(id="s2s-table")
+
+    def update_from(self, lab: Seq2SeqLab) -> None:
+        history = lab.history[:]  # a snapshot: the trainer thread appends meanwhile
+        evals = lab.evals[:]
+        loss = self.query_one("#s2s-loss", LinePlot)
+        buckets = self.query_one("#s2s-buckets", LinePlot)
+        if history:
+            loss.set_series("train", [r.step for r in history], [r.loss for r in history], color="#e0e0e0")
+            last = history[-1]
+            loss.title = f"loss {last.loss:.3g}, token acc {100 * last.accuracy:.0f}%"
+        else:
+            loss.clear()
+            loss.title = "loss (t trains)"
+        buckets.clear()
+        buckets.title = "" if evals else "sequence accuracy by source length"  # the legend needs the room
+        if evals:
+            steps = [e.step for e in evals]
+            for k, b in enumerate(evals[-1].buckets):
+                name = b.label + ("*" if b.unseen else "")
+                buckets.set_series(name, steps, [e.buckets[k].sequence_accuracy for e in evals],
+                                   color=BUCKET_COLORS[k % len(BUCKET_COLORS)])
+        self.query_one("#s2s-table", Static).update(self._table(lab, evals))
+
+    @staticmethod
+    def _table(lab: Seq2SeqLab, evals) -> Group | Text:
+        if not evals:
+            return Text(f"greedy accuracy by source length: every {lab.options['eval_every'] or '-'} steps "
+                        f"and at the end of a run, {lab.options['eval_size']} held-out sources each", style="dim")
+        last = evals[-1]
+        table = Table(box=None, pad_edge=False, expand=False)
+        table.add_column("length")
+        table.add_column("sequences", justify="right")
+        table.add_column("tokens", justify="right")
+        for k, b in enumerate(last.buckets):
+            table.add_row(Text(b.label + ("*" if b.unseen else ""), style=BUCKET_COLORS[k % len(BUCKET_COLORS)]),
+                          f"{100 * b.sequence_accuracy:.1f}%", f"{100 * b.token_accuracy:.1f}%")
+        return Group(Text(f"greedy decoding at step {last.step}", style="bold"), table,
+                     Text("* longer than any training input", style="dim"))
+
+
+# ---------------------------------------------------------------------------------------------
+# dialogs
+# ---------------------------------------------------------------------------------------------
+
+class Seq2SeqPrompt(PromptScreen):
+    """One line of input (the shared prompt, styled by this lab's stylesheet)."""
+
+
+class Seq2SeqChoice(ModalScreen[str | None]):
+    """Pick one of ``choices`` (Enter), or Esc; ``warning`` is shown above them (e.g. that the
+    trained weights are discarded)."""
+
+    BINDINGS = [Binding("escape", "cancel", "cancel")]
+
+    def __init__(self, title: str, choices: list[tuple[str, str]], current: str, warning: str = "") -> None:
+        super().__init__()
+        self._heading, self._choices, self._current, self._warning = title, choices, current, warning
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self._heading, classes="dialog-title")
+            if self._warning:
+                yield Label(self._warning, classes="warning", id="choice-warning")
+            options = [Option(f"{text}{'  (now)' if value == self._current else ''}", id=value)
+                       for value, text in self._choices]
+            yield OptionList(*options, id="choice-list")
+            yield Label("Enter picks, Esc cancels", classes="dim")
+
+    def on_mount(self) -> None:
+        option_list = self.query_one(OptionList)
+        values = [value for value, _ in self._choices]
+        option_list.highlighted = values.index(self._current) if self._current in values else 0
+        option_list.focus()
+
+    @on(OptionList.OptionSelected)
+    def picked(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class Seq2SeqHelp(ModalScreen[None]):
+    """Every key of the screen (read from the bindings, so it cannot drift) and how to read the view."""
+
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "close")]
+
+    ABOUT = (
+        "An encoder reads the source digits; a decoder then writes the output one token at a time, "
+        "fed its own previous token (greedy, free-running), until it writes EOS (</s>). Training "
+        "feeds it the true previous token instead (teacher forcing).\n\n"
+        "With attention, decoder step t mixes the encoder states e_s with weights a_t,s = softmax_s "
+        "score(d_t, e_s): row t of the matrix. Reversal must copy source position S+1-t at step t, "
+        "so a trained model draws an anti-diagonal. Without attention the decoder starts from the "
+        "encoder's final state and never sees the source again: one vector must hold every digit, "
+        "and long inputs fail (compare the accuracy by length).\n\n"
+        "Click a row of the matrix to move the cursor there. * marks lengths longer than any training input."
+    )
+
+    def __init__(self, keys: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self._keys = keys
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="s2s-help"):
+            yield Static("[b]seq2seq lab: keys[/b]\n", markup=True)
+            lines = Text()
+            for key, description in self._keys:
+                lines.append(f"{key:>12}", style="bold").append(f"  {description}\n")
+            yield Static(lines)
+            yield Static("\n" + self.ABOUT, classes="dim")
+            yield Static("\nEsc closes this.", classes="dim")
+
+
+def _key_name(key: str) -> str:
+    names = {"question_mark": "?", "plus": "+", "equals_sign": "=", "minus": "-", "right": "→", "left": "←"}
+    return ",".join(names.get(k, k) for k in key.split(","))
+
+
+# ---------------------------------------------------------------------------------------------
+# the screen
+# ---------------------------------------------------------------------------------------------
+
+class Seq2SeqScreen(Screen):
+    """The encoder-decoder lab (``python -m rnnlab.tui.labs seq2seq``); see the module docstring."""
+
+    CSS_PATH = "seq2seq.tcss"
+
+    BINDINGS = [
+        Binding("right,l", "step_forward", "decode step", key_display="→"),
+        Binding("left,h", "step_back", "back", key_display="←"),
+        Binding("home,g", "jump_start", "first step", show=False),
+        Binding("end,G", "jump_end", "all steps", show=False),
+        Binding("n", "new_sequence", "new seq"),
+        Binding("plus,equals_sign", "longer", "longer", key_display="+"),
+        Binding("minus", "shorter", "shorter"),
+        Binding("i", "type_sequence", "type seq"),
+        Binding("t", "train_toggle", "train/pause"),
+        Binding("s", "train_stop", "stop"),
+        Binding("a", "choose_attention", "attention"),
+        Binding("k", "choose_task", "task", show=False),
+        Binding("x", "export", "export"),
+        Binding("p", "screenshot", "screenshot", show=False),
+        Binding("question_mark", "help", "help"),
+    ]
+
+    def __init__(self, engine: Seq2SeqLab) -> None:
+        super().__init__()
+        self.engine = engine
+        self.busy = ""  # what a build worker is doing, shown in the status line
+        self._ticks = 0
+        self._seen_history = -1
+        self._seen_evals = -1
+        self._rate_mark: tuple[float, int] | None = None
+        self.steps_per_second = 0.0
+        self._warned_colour = False
+
+    # ------------------------------------------------------------------ layout
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Seq2SeqTokens(id="s2s-bench")
+        with Horizontal(id="s2s-middle"):
+            with Vertical(id="s2s-view"):
+                yield Seq2SeqAttention(id="s2s-grid")
+                with Horizontal(id="s2s-states"):
+                    yield Heatmap(colormap="diverging", title="encoder states e_s", id="s2s-encoder")
+                    yield Heatmap(colormap="diverging", title="decoder states d_t", id="s2s-decoder")
+                yield Static(id="s2s-note")
+            yield Seq2SeqTraining(id="s2s-side")
+        yield Static(id="s2s-message")
+        yield Static(id="s2s-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        for heatmap in self.query(Heatmap):
+            heatmap.first_step = 1
+        self.update_views()
+        self.set_interval(1 / REFRESH_HZ, self._tick)
+        self._warn_colour_once()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.set_class(event.size.width < 130, "-narrow")
+        self.set_class(event.size.height < 40, "-short")
+
+    def _warn_colour_once(self) -> None:
+        if self._warned_colour or self.app.is_headless:
+            return
+        self._warned_colour = True
+        system = self.app.console.color_system
+        if system != "truecolor":
+            self.notify(f"this terminal shows {system or 'no'} colours: the attention matrix needs true colour "
+                        "(try TERM=xterm-256color COLORTERM=truecolor)", severity="warning", timeout=12)
+
+    # ------------------------------------------------------------------ drawing
+    def update_views(self) -> None:
+        """Redraw every panel from the engine."""
+        self.update_bench()
+        self.query_one(Seq2SeqTraining).update_from(self.engine)
+        self.update_status()
+
+    def update_bench(self) -> None:
+        """The panels that show the bench sequence's decoding."""
+        lab = self.engine
+        o = lab.options
+        self.title = "rnnlab seq2seq"
+        self.sub_title = lab.describe()
+        self.query_one(Seq2SeqTokens).update_from(lab)
+        d = lab.decoding
+        attention = d.weights is not None
+        grid = self.query_one(Seq2SeqAttention)
+        grid.display = attention
+        self.query_one("#s2s-states").display = not attention
+        note = self.query_one("#s2s-note", Static)
+        if attention:
+            grid.set_matrix(d.weights, [short_token(t) for t in d.source], [short_token(t) for t in d.tokens],
+                            d.correct, lab.cursor,
+                            f"attention weights a_t,s ({o['attention']}): decoder step t x source position s")
+            note.update(Text(f"a_t = softmax_s score(d_t, e_s), {ATTENTION_SCORES[o['attention']]}: each row sums "
+                             "to 1 and says where step t looks in the source. Reversal draws an anti-diagonal; past "
+                             "the training lengths it blurs.", style="dim"))
+        else:
+            encoder, decoder = self.query_one("#s2s-encoder", Heatmap), self.query_one("#s2s-decoder", Heatmap)
+            enc, dec = d.records["encoder"].T, d.records["decoder"].T  # (H, S), (H, T')
+            scale = max(1.0, float(np.abs(enc).max(initial=0.0)), float(np.abs(dec).max(initial=0.0)))
+            encoder.set_data(enc, vmin=-scale, vmax=scale)
+            decoder.set_data(dec, vmin=-scale, vmax=scale)
+            encoder.cursor = d.source.size - 1
+            encoder.title = f"encoder states e_s (H={o['hidden_size']} x s), ▼ final"
+            decoder.revealed = lab.cursor
+            decoder.cursor = lab.cursor_step
+            decoder.title = f"decoder states d_t (H={o['hidden_size']} x t)"
+            note.update(Text("No attention: the decoder starts from the encoder's final state (▼, left) and never "
+                             "sees the source again, so those H numbers must hold every digit. Press a to give it "
+                             "attention and compare the accuracy on long inputs.", style="dim"))
+
+    def update_status(self) -> None:
+        lab = self.engine
+        training = f"{lab.training_status} step {lab.trained_steps}"
+        if lab.training_status == "running":
+            training += f" ({self.steps_per_second:.0f} steps/s)"
+        busy = f"   {self.busy}" if self.busy else ""
+        self.query_one("#s2s-status", Static).update(
+            f"decode step {lab.cursor}/{lab.decoding.steps}   bench {lab.length} digits   {training}{busy}   ? help")
+
+    def show_message(self, text: str, error: bool = False) -> None:
+        """One line above the status line (errors in red; the screen carries on)."""
+        self.query_one("#s2s-message", Static).update(Text(text, style="bold red" if error else "dim"))
+
+    def _tick(self) -> None:
+        """The timer: while training, read the history (plots, status) and, every DECODE_EVERY
+        ticks, re-decode the bench sequence with the new weights."""
+        lab = self.engine
+        if not lab.training:
+            return
+        self._ticks += 1
+        n = len(lab.history)
+        now = time.perf_counter()
+        if self._rate_mark is None:
+            self._rate_mark = (now, n)
+        elif now - self._rate_mark[0] >= 1.0:
+            self.steps_per_second = (n - self._rate_mark[1]) / (now - self._rate_mark[0])
+            self._rate_mark = (now, n)
+        if n != self._seen_history or len(lab.evals) != self._seen_evals:
+            self._seen_history, self._seen_evals = n, len(lab.evals)
+            self.query_one(Seq2SeqTraining).update_from(lab)
+        if self._ticks % DECODE_EVERY == 0 and lab.decoded_at_step != lab.trained_steps:
+            lab.refresh()
+            self.update_bench()
+        self.update_status()
+
+    # ------------------------------------------------------------------ workers
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Every worker's end is handled here: errors are shown inline, the screen stays."""
+        worker = event.worker
+        if event.state == WorkerState.ERROR:
+            error = worker.error
+            message = str(error) if isinstance(error, UserError) else f"{type(error).__name__}: {error}"
+            self.busy = ""
+            self.show_message(f"{worker.group}: {message}", error=True)
+            self.notify(message, severity="error", timeout=10)
+            self.update_status()
+        elif event.state in (WorkerState.SUCCESS, WorkerState.CANCELLED):
+            lab = self.engine
+            if worker.group == "s2s-train":
+                lab.refresh()
+                self.update_views()
+                if lab.training_status == "diverged":
+                    self.show_message(f"training stopped: {lab.training_message}", error=True)
+                else:
+                    self.show_message(f"training {lab.training_status} at step {lab.trained_steps}")
+            elif worker.group == "s2s-build" and event.state == WorkerState.SUCCESS:
+                self.busy = ""
+                self._seen_history = self._seen_evals = -1
+                self.update_views()
+                self.show_message(f"new model: {lab.describe()} (untrained: t trains it)")
+
+    @work(thread=True, exclusive=True, group="s2s-train", exit_on_error=False)
+    def _train(self) -> None:
+        worker = get_current_worker()
+        self.engine.train(should_stop=lambda: worker.is_cancelled)
+
+    @work(thread=True, exclusive=True, group="s2s-build", exit_on_error=False)
+    def _rebuild(self, overrides: dict) -> None:
+        """A new model off the UI thread (a new attention kind may compile its kernels)."""
+        self.engine.reconfigure(overrides)
+
+    # ------------------------------------------------------------------ the decoder-step cursor
+    def _moved(self) -> None:
+        self.update_bench()
+        self.update_status()
+
+    def action_step_forward(self) -> None:
+        self.engine.step_forward()
+        self._moved()
+
+    def action_step_back(self) -> None:
+        self.engine.step_back()
+        self._moved()
+
+    def action_jump_start(self) -> None:
+        self.engine.jump_start()
+        self._moved()
+
+    def action_jump_end(self) -> None:
+        self.engine.jump_end()
+        self._moved()
+
+    @on(Seq2SeqAttention.RowClicked)
+    def row_clicked(self, event: Seq2SeqAttention.RowClicked) -> None:
+        lab = self.engine
+        lab.cursor = min(event.row + 1, lab.decoding.steps)
+        self._moved()
+
+    # ------------------------------------------------------------------ the bench sequence
+    def _bench_action(self, action, done: str) -> None:
+        if self.busy:
+            return
+        try:
+            action()
+        except UserError as exc:
+            self.show_message(str(exc), error=True)
+            return
+        self.show_message(done.format(lab=self.engine))
+        self._moved()
+
+    def action_new_sequence(self) -> None:
+        self._bench_action(self.engine.new_sequence, "new sequence of {lab.length} digits")
+
+    def action_longer(self) -> None:
+        self._bench_action(self.engine.longer, "one digit longer: {lab.length} digits")
+
+    def action_shorter(self) -> None:
+        self._bench_action(self.engine.shorter, "one digit shorter: {lab.length} digits")
+
+    def action_type_sequence(self) -> None:
+        if self.busy:
+            return
+
+        def accept(text: str) -> bool:
+            self.engine.source_from_text(text)
+            return True
+
+        def done(accepted: bool | None) -> None:
+            if accepted:
+                self.show_message(f"typed sequence of {self.engine.length} digits")
+                self._moved()
+
+        current = "".join(str(int(d)) for d in self.engine.source)
+        self.app.push_screen(Seq2SeqPrompt(f"Type source digits (1 to {MAX_BENCH_LENGTH}, spaces optional)",
+                                           current, accept, placeholder="e.g. 3 1 4 1 5"), done)
+
+    # ------------------------------------------------------------------ training
+    def action_train_toggle(self) -> None:
+        lab = self.engine
+        if self.busy:
+            return
+        if lab.training_status == "running":
+            lab.pause_training()
+            self.show_message("training paused (t resumes, s stops)")
+        elif lab.training_status == "paused":
+            lab.resume_training()
+            self.show_message("training resumed")
+        else:
+            self._rate_mark = None
+            self.show_message(f"training {lab.options['steps']} steps ...")
+            lab.training_status = "running"  # at once, so the timer and a second key see it
+            self._train()
+        self.update_status()
+
+    def action_train_stop(self) -> None:
+        if self.engine.training:
+            self.engine.stop_training()
+
+    # ------------------------------------------------------------------ the model
+    def _choose(self, option: str, title: str, choices: list[tuple[str, str]]) -> None:
+        lab = self.engine
+        if self.busy:
+            return
+        if lab.training:
+            self.show_message("stop training first (s)", error=True)
+            return
+        warning = (f"Trained for {lab.trained_steps} steps: switching starts a new, untrained model."
+                   if lab.trained_steps else "")
+
+        def picked(value: str | None) -> None:
+            if value is None or value == lab.options[option]:
+                return
+            self.busy = f"building a model with {option} {value} ..."
+            self.update_status()
+            self._rebuild({option: value})
+
+        self.app.push_screen(Seq2SeqChoice(title, choices, lab.options[option], warning), picked)
+
+    def action_choose_attention(self) -> None:
+        texts = {"none": "none: the decoder sees only the encoder's final state",
+                 "dot": f"dot ({ATTENTION_SCORES['dot']})",
+                 "general": f"general, Luong ({ATTENTION_SCORES['general']})",
+                 "additive": f"additive, Bahdanau ({ATTENTION_SCORES['additive']})"}
+        self._choose("attention", "Attention", [(k, texts[k]) for k in ATTENTION_CHOICES])
+
+    def action_choose_task(self) -> None:
+        texts = {"reverse": "reverse: 3 1 4 -> 4 1 3", "sort": "sort: 3 1 4 -> 1 3 4"}
+        self._choose("task", "Task", [(k, texts[k]) for k in TASKS])
+
+    # ------------------------------------------------------------------ files
+    def action_export(self) -> None:
+        lab = self.engine
+
+        def accept(name: str) -> Path:
+            return lab.export(Path(name).expanduser())
+
+        default = f"seq2seq-{lab.options['task']}-{lab.options['attention']}.npz"
+        self.app.push_screen(Seq2SeqPrompt("Export the bench decoding, the history and the scores to (.npz)",
+                                           default, accept),
+                             lambda path: path and self.show_message(f"exported to {path}"))
+
+    def action_screenshot(self) -> None:
+        path = self.app.save_screenshot()
+        self.show_message(f"screenshot saved to {path}")
+
+    HELP: ClassVar[dict[str, str]] = {  # the help's longer word on each action
+        "step_forward": "the decoder writes one more token; its attention row appears",
+        "step_back": "take the last token back",
+        "jump_start": "before the first token (then → steps)",
+        "jump_end": "the whole decoding",
+        "new_sequence": "new random digits, as many as now",
+        "longer": "one more random digit (also past the training lengths)",
+        "shorter": "drop the last digit",
+        "type_sequence": "type the source digits",
+        "train_toggle": "train (another run of steps), pause, resume",
+        "train_stop": "stop training",
+        "choose_attention": "none, dot, general or additive: a new model",
+        "choose_task": "reverse or sort: a new model",
+        "export": "every record of the bench decoding, history, scores (.npz)",
+        "screenshot": "save an SVG screenshot",
+    }
+
+    def help_keys(self) -> list[tuple[str, str]]:
+        """(key, description) of every binding of this screen and the app's quit."""
+        keys = [(_key_name(b.key), b.description + (f": {self.HELP[b.action]}" if b.action in self.HELP else ""))
+                for b in self.BINDINGS]
+        keys += [(_key_name(b.key), b.description) for b in getattr(self.app, "BINDINGS", [])
+                 if isinstance(b, Binding)]
+        return keys
+
+    def action_help(self) -> None:
+        self.app.push_screen(Seq2SeqHelp(self.help_keys()))

@@ -1,0 +1,488 @@
+"""The encoder-decoder lab: its engine (rnnlab.labs.seq2seq), its screen driven by Textual's pilot
+(rnnlab.tui.labs.seq2seq) and its command (rnnlab seq2seq)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rnnlab.data.seq2seq import BOS, DIGIT0, EOS
+from rnnlab.errors import UserError
+from rnnlab.labs import lab_class
+from rnnlab.labs.seq2seq import DEFAULTS, MAX_BENCH_LENGTH, OptionError, Seq2SeqLab, length_buckets
+
+ROOT = Path(__file__).resolve().parent.parent
+#: A lab small enough to train in milliseconds.
+SMALL = {"hidden_size": 8, "min_length": 2, "max_length": 5, "batch_size": 8, "steps": 4, "eval_every": 2,
+         "eval_size": 5}
+
+
+def small(**options) -> Seq2SeqLab:
+    return Seq2SeqLab.open({**SMALL, **options})
+
+
+# ---------------------------------------------------------------------------------------------
+# the engine
+# ---------------------------------------------------------------------------------------------
+
+def test_the_preset_opens_with_a_decoded_bench_sequence():
+    lab = lab_class("seq2seq").open(None)
+    assert lab.options == DEFAULTS
+    assert lab.model.attention_kind == "general" and lab.model.cell == "gru" and lab.model.hidden_size == 32
+    d = lab.decoding
+    assert lab.length == 10 and d.source.tolist() == (DIGIT0 + lab.source).tolist()
+    assert d.expected.tolist() == (DIGIT0 + lab.source[::-1]).tolist() + [EOS]
+    # exactly the model's own greedy decoding, batch axis dropped
+    tokens, trace = lab.model.greedy_decode(d.source[:, None], [lab.length], d.expected.size + 3, BOS, EOS)
+    steps = int(trace.output_lengths[0])
+    assert d.tokens.tolist() == tokens[:steps, 0].tolist()
+    np.testing.assert_array_equal(d.weights, trace["weights"][:steps, 0])
+    assert d.weights.shape == (d.steps, lab.length)
+    np.testing.assert_allclose(d.weights.sum(axis=1), 1.0, rtol=1e-5)
+    assert lab.cursor == d.steps  # the whole decoding shown; home rewinds
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"hiden_size": 8}, "hiden_size: unknown option"),
+    ({"attention": "luong"}, "attention: must be one of none, dot, general, additive, got 'luong'"),
+    ({"task": "copy"}, "task: must be one of reverse, sort"),
+    ({"cell": "tcn"}, "cell: must be one of rnn, lstm, gru"),
+    ({"hidden_size": 0}, "hidden_size: must be an integer in [1, 512], got 0"),
+    ({"steps": True}, "steps: must be an integer"),
+    ({"steps": 2.0}, "steps: must be an integer"),
+    ({"learning_rate": -0.1}, "learning_rate: must be a number in (0, 1], got -0.1"),
+    ({"learning_rate": float("nan")}, "learning_rate: must be a number"),
+    ({"min_length": 6, "max_length": 4}, "min_length: must be <= max_length (4), got 6"),
+    ({"max_length": 51}, "max_length: must be an integer in [1, 50]"),
+])
+def test_a_bad_option_is_refused_naming_it(options, message):
+    with pytest.raises(OptionError) as info:
+        Seq2SeqLab.open(options)
+    assert str(info.value).startswith(message) and "\n" not in str(info.value)
+    assert info.value.option == message.split(":")[0]
+
+
+def test_options_none_means_no_attention_and_buckets_reach_past_training():
+    lab = small(attention=None)
+    assert lab.attention == "none" and lab.model.attention is None
+    assert lab.buckets == [(2, 2), (3, 4), (5, 5), (6, 8)]
+    assert length_buckets(3, 10) == [(3, 5), (6, 7), (8, 10), (11, 13)]
+    assert length_buckets(5, 5) == [(5, 5), (6, 8)]
+
+
+def test_the_decoder_cursor_reveals_one_output_token_per_step():
+    lab = small()
+    d = lab.decoding
+    assert lab.jump_start() == 0 and lab.cursor_step is None and lab.step_info() is None
+    assert lab.step_back() == 0
+    lab.step_forward()
+    lab.step_forward()
+    info = lab.step_info()
+    assert lab.cursor == 2 and info.step == 1
+    assert info.token == d.tokens[1] and info.probability == pytest.approx(d.probabilities[1].max())
+    assert info.expected == d.expected[1] and info.correct == (d.tokens[1] == d.expected[1])
+    assert info.runner_up != info.token and info.runner_up_probability <= info.probability
+    assert info.focus == int(np.argmax(d.weights[1])) and info.focus_token == d.source[info.focus]
+    assert lab.jump_end() == d.steps
+    assert lab.step_forward() == d.steps  # nothing past the last token
+    with pytest.raises(UserError, match="step must be in"):
+        lab.step_info(d.steps)
+
+
+def test_the_bench_sequence_can_be_drawn_grown_shrunk_and_typed():
+    lab = small()
+    lab.new_sequence(7)
+    assert lab.length == 7 and lab.unseen_length  # longer than the training lengths 2-5
+    first = lab.source.copy()
+    lab.longer()
+    assert lab.length == 8 and lab.source[:7].tolist() == first.tolist()
+    lab.shorter()
+    lab.shorter()
+    assert lab.source.tolist() == first[:6].tolist()
+    lab.source_from_text("3 1, 4")
+    assert lab.source.tolist() == [3, 1, 4] and not lab.unseen_length
+    assert lab.decoding.expected.tolist() == [DIGIT0 + 4, DIGIT0 + 1, DIGIT0 + 3, EOS]
+    assert lab.cursor == lab.decoding.steps
+    for text, message in (("3 x 4", "'x'"), ("", "at least one digit"), (" , ", "at least one digit"),
+                          ("1" * (MAX_BENCH_LENGTH + 1), f"at most {MAX_BENCH_LENGTH} digits")):
+        with pytest.raises(UserError, match=message):
+            lab.source_from_text(text)
+    assert lab.source.tolist() == [3, 1, 4]  # a refused sequence changes nothing
+    lab.source_from_text("7")
+    with pytest.raises(UserError, match="at its shortest"):
+        lab.shorter()
+    lab.new_sequence(MAX_BENCH_LENGTH)
+    with pytest.raises(UserError, match="at its longest"):
+        lab.longer()
+    with pytest.raises(UserError, match="length must be"):
+        lab.new_sequence(0)
+
+
+def test_training_records_history_and_length_bucket_scores_and_redecodes_the_bench():
+    lab = small(steps=5)
+    assert lab.train() == "completed"
+    assert [r.step for r in lab.history] == [1, 2, 3, 4, 5]
+    assert [e.step for e in lab.evals] == [2, 4, 5]  # every eval_every steps, and at the end
+    scores = lab.evals[-1].buckets
+    assert [(b.min_length, b.max_length, b.unseen) for b in scores] == [(2, 2, False), (3, 4, False), (5, 5, False),
+                                                                         (6, 8, True)]
+    assert all(0 <= b.sequence_accuracy <= b.token_accuracy <= 1 and b.count == 5 for b in scores)
+    assert lab.train(should_stop=lambda: len(lab.history) >= 7) == "stopped"
+    assert lab.trained_steps == 7
+    summary = json.loads(json.dumps(lab.summary()))
+    assert summary["trained_steps"] == 7 and summary["status"] == "stopped" and summary["options"]["steps"] == 5
+    # the summary's bench is decoded with the weights as they are now
+    tokens, trace = lab.model.greedy_decode(lab.decoding.source[:, None], [lab.length],
+                                            lab.decoding.expected.size + 3, BOS, EOS)
+    n = int(trace.output_lengths[0])
+    assert summary["bench"]["decoded"] == [lab.task.vocab[t] for t in tokens[:n, 0]]
+
+
+def test_training_pauses_resumes_and_stops_from_another_thread():
+    lab = small(steps=1_000_000, eval_every=0)
+    worker = threading.Thread(target=lab.train)
+    worker.start()
+    try:
+        _wait(lambda: len(lab.history) > 2)
+        lab.pause_training()
+        _wait(lambda: lab.training_status == "paused")
+        paused_at = len(lab.history)
+        time.sleep(0.1)
+        assert len(lab.history) == paused_at and lab.training
+        lab.resume_training()
+        _wait(lambda: len(lab.history) > paused_at + 2)
+    finally:
+        lab.stop_training()
+        worker.join(10)
+    assert lab.training_status == "stopped" and not lab.training
+    assert [r.step for r in lab.history] == list(range(1, len(lab.history) + 1))
+
+
+def _wait(condition, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_switching_attention_makes_a_new_untrained_model_and_keeps_the_bench():
+    lab = small()
+    lab.train(until_step=2)
+    lab.source_from_text("1 2 3 4")
+    lab.set_attention("none")
+    assert lab.model.attention is None and lab.trained_steps == 0 and lab.history == [] and lab.evals == []
+    assert lab.source.tolist() == [1, 2, 3, 4] and lab.decoding.weights is None
+    assert lab.decoding.records["encoder"].shape == (4, 8) and lab.decoding.records["decoder"].shape[1] == 8
+    with pytest.raises(OptionError, match="attention: must be one of"):
+        lab.set_attention("luong")
+    assert lab.attention == "none"
+    lab.training_status = "running"  # as while a worker trains
+    with pytest.raises(UserError, match="stop training"):
+        lab.set_attention("dot")
+    lab.training_status = "stopped"
+    lab.reconfigure({"attention": "additive", "task": "sort"})
+    assert lab.model.attention_kind == "additive" and lab.task.kind == "sort"
+    assert lab.decoding.expected.tolist() == [DIGIT0 + d for d in (1, 2, 3, 4)] + [EOS]
+
+
+def test_export_writes_every_record_atomically(tmp_path):
+    lab = small()
+    lab.train()
+    path = lab.export(tmp_path / "bench.npz")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bench.npz"]  # no temp file left
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = json.loads(str(arrays.pop("meta")))
+    d = lab.decoding
+    S, T = lab.length, d.steps
+    assert set(meta["records"]) == {"encoder", "decoder", "logits", "scores", "weights", "context", "attentional"}
+    for name in meta["records"]:
+        np.testing.assert_array_equal(arrays[name], d.records[name])
+    assert arrays["weights"].shape == (T, S) and arrays["encoder"].shape == (S, 8) and arrays["logits"].shape[0] == T
+    assert arrays["decoded"].tolist() == d.tokens.tolist() and arrays["source"].tolist() == d.source.tolist()
+    assert arrays["history_loss"].shape == (4,) and arrays["eval_step"].tolist() == [2, 4]
+    assert arrays["eval_sequence_accuracy"].shape == (2, len(lab.buckets)) and arrays["buckets"].shape == (4, 2)
+    assert meta["trained_steps"] == 4 and meta["options"]["attention"] == "general"
+    with pytest.raises(UserError, match="must end in .npz"):
+        lab.export(tmp_path / "bench.txt")
+    with pytest.raises(UserError, match="no such directory"):
+        lab.export(tmp_path / "missing" / "bench.npz")
+
+
+def test_trained_reversal_attends_along_the_anti_diagonal():
+    """The preset's point, scaled down to a second of training: decoder step t looks at source
+    position S - t (within one step), so the attention matrix is an anti-diagonal."""
+    lab = Seq2SeqLab.open({"hidden_size": 16, "min_length": 3, "max_length": 6, "steps": 600, "eval_every": 0,
+                           "eval_size": 50})
+    lab.train()
+    inside = [b for b in lab.evals[-1].buckets if not b.unseen]
+    assert min(b.sequence_accuracy for b in inside) >= 0.9
+    lab.source_from_text("3 1 4 1 5 9")
+    d = lab.decoding
+    assert d.all_correct
+    S = lab.length
+    focus = d.weights[:S].argmax(axis=1)
+    assert np.all(np.abs(focus - (S - 1 - np.arange(S))) <= 1)
+    band = [d.weights[t, max(0, S - 2 - t):S - t + 1].sum() for t in range(S)]  # columns S-1-t and its neighbours
+    assert np.mean(band) > 0.9
+    assert np.mean([d.weights[t, S - 1 - t] for t in range(S)]) > 0.5  # the anti-diagonal itself holds most
+
+
+def test_the_engine_imports_no_ui():
+    code = ("import sys, rnnlab.labs.seq2seq; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich', 'typer', 'torch')))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------------------------------------
+# the screen
+# ---------------------------------------------------------------------------------------------
+
+def screen_text(app) -> str:
+    return "\n".join(strip.text.rstrip() for strip in app.screen._compositor.render_strips())
+
+
+async def wait_for(pilot, condition, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the screen")
+        await pilot.pause(0.05)
+    await pilot.pause()
+
+
+def drive(check, options=None, size=(160, 50), engine=None):
+    from rnnlab.tui.labs import LabScreenApp
+    from rnnlab.tui.labs.seq2seq import Seq2SeqScreen
+
+    async def main():
+        app = LabScreenApp("seq2seq", {**SMALL, **(options or {})}, engine=engine)
+        async with app.run_test(size=size) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, Seq2SeqScreen))
+            await check(app, app.screen, pilot)
+
+    asyncio.run(main())
+
+
+def test_screen_steps_the_decoder_one_token_at_a_time():
+    from rnnlab.tui.labs.seq2seq import Seq2SeqAttention
+
+    async def check(app, screen, pilot):
+        lab = screen.engine
+        grid = screen.query_one(Seq2SeqAttention)
+        assert grid.revealed == lab.decoding.steps  # opens on the whole decoding
+        await pilot.press("home")
+        assert lab.cursor == 0 and grid.revealed == 0 and grid.cursor_row is None
+        await pilot.press("right", "right")
+        assert lab.cursor == 2 and grid.revealed == 2 and grid.cursor_row == 1
+        text = screen_text(app)
+        assert f"decode step 2/{lab.decoding.steps}" in text
+        info = lab.step_info()
+        token = lab.task.vocab[info.token]
+        assert f"step 2/{lab.decoding.steps}: wrote {token}" in text
+        assert f"looked at source position {info.focus + 1}" in text
+        rows = [grid.render_line(y).text for y in range(grid.size.height)]
+        assert any(row.startswith("▶ 2 ") for row in rows)  # the cursor row, with its weights in percent
+        percents = [int(v) for v in next(r for r in rows if r.startswith("▶ 2 "))[8:].split()]
+        assert percents == [round(100 * w) for w in lab.decoding.weights[1]]
+        await pilot.press("left")
+        assert lab.cursor == 1
+        await pilot.press("end")
+        assert lab.cursor == lab.decoding.steps
+        # clicking a row of the matrix moves the cursor there
+        await pilot.click(Seq2SeqAttention, offset=(10, Seq2SeqAttention.HEADER_LINES))
+        assert lab.cursor == 1
+
+    drive(check, {"max_length": 4})
+
+
+def test_screen_bench_keys_new_longer_shorter_and_typing():
+    async def check(app, screen, pilot):
+        lab = screen.engine
+        n = lab.length
+        await pilot.press("n")
+        assert lab.length == n and "new sequence" in screen_text(app)
+        await pilot.press("plus", "plus")
+        assert lab.length == n + 2 and lab.unseen_length
+        assert "longer than training" in screen_text(app)
+        await pilot.press("minus")
+        assert lab.length == n + 1
+        await pilot.press("i")
+        await pilot.pause()
+        prompt = app.screen.query_one("#prompt-input")
+        prompt.value = "3 x"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "'x'" in str(app.screen.query_one("#prompt-error").render())
+        prompt.value = "3 1 4"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert lab.source.tolist() == [3, 1, 4]
+        assert "expected   4  1  3 EOS" in screen_text(app)
+
+    drive(check)
+
+
+def test_screen_trains_in_the_background_pauses_and_stops():
+    from rnnlab.tui.widgets import LinePlot
+
+    async def check(app, screen, pilot):
+        lab = screen.engine
+        # (the pilot waits up to a second for an idle process after each key: few keys while training)
+        await pilot.press("t")
+        await wait_for(pilot, lambda: len(lab.evals) >= 2)
+        await pilot.press("t")  # pause
+        await wait_for(pilot, lambda: lab.training_status == "paused")
+        paused_at = len(lab.history)
+        await pilot.pause(0.2)
+        assert len(lab.history) == paused_at
+        await pilot.press("a")  # refused while training: no dialog
+        assert app.screen is screen and "stop training first" in screen_text(app)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: lab.training_status == "stopped" and "training stopped" in screen_text(app))
+        await pilot.pause(0.2)
+        loss = screen.query_one("#s2s-loss", LinePlot)
+        buckets = screen.query_one("#s2s-buckets", LinePlot)
+        assert loss.series_names == ["train"] and loss.title.startswith("loss ")
+        assert buckets.series_names == ["2", "3-4", "5", "6-8*"]
+        text = screen_text(app)
+        assert f"stopped step {lab.trained_steps}" in text and "6-8*" in text and "* longer than any" in text
+        assert lab.decoded_at_step == lab.trained_steps  # the bench shows the final weights
+
+    drive(check, {"steps": 1_000_000})
+
+
+def test_screen_switches_attention_after_confirming_and_shows_hidden_states_without_it():
+    from rnnlab.tui.widgets import Heatmap
+    from rnnlab.tui.labs.seq2seq import Seq2SeqAttention, Seq2SeqChoice
+
+    async def check(app, screen, pilot):
+        lab = screen.engine
+        lab.train(until_step=2)
+        await pilot.press("a")
+        await pilot.pause()
+        assert isinstance(app.screen, Seq2SeqChoice)
+        assert "Trained for 2 steps" in screen_text(app)
+        await pilot.press("escape")  # cancelled: nothing changes
+        assert lab.attention == "general" and lab.trained_steps == 2
+        await pilot.press("a")
+        await pilot.pause()
+        await pilot.press("up", "up", "enter")  # general -> none
+        await wait_for(pilot, lambda: lab.attention == "none" and not screen.busy)
+        assert lab.trained_steps == 0
+        assert not screen.query_one(Seq2SeqAttention).display
+        encoder, decoder = screen.query_one("#s2s-encoder", Heatmap), screen.query_one("#s2s-decoder", Heatmap)
+        assert encoder.display and encoder.data.shape == (8, lab.length)
+        assert decoder.data.shape == (8, lab.decoding.steps) and decoder.revealed == lab.cursor
+        text = screen_text(app)
+        assert "No attention: the decoder starts from the encoder's final state" in text
+        assert "new model" in text and "no attention" in text
+        await pilot.press("home", "right")
+        assert decoder.revealed == 1 and decoder.cursor == 0
+
+    drive(check)
+
+
+def test_screen_export_help_and_an_error_shown_inline(tmp_path):
+    from rnnlab.tui.labs.seq2seq import Seq2SeqScreen
+
+    async def check(app, screen, pilot):
+        await pilot.press("x")
+        await pilot.pause()
+        app.screen.query_one("#prompt-input").value = str(tmp_path / "s2s.npz")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert (tmp_path / "s2s.npz").is_file() and "exported to" in screen_text(app)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        text = screen_text(app)
+        for binding in Seq2SeqScreen.BINDINGS:
+            assert binding.description in text, binding.description
+        assert "anti-diagonal" in text and "quit" in text
+        await pilot.press("escape")
+
+        def broken(**kwargs):
+            raise RuntimeError("the trainer broke")
+
+        screen.engine.train = broken
+        await pilot.press("t")
+        await wait_for(pilot, lambda: "the trainer broke" in screen_text(app))
+        assert app.screen is screen  # still alive
+        await pilot.press("right")
+
+    drive(check)
+
+
+def test_screen_works_at_100x30():
+    from rnnlab.tui.labs.seq2seq import Seq2SeqAttention
+
+    async def check(app, screen, pilot):
+        lab = screen.engine
+        lab.new_sequence(12)
+        await pilot.press("home", "right", "right", "right")
+        grid = screen.query_one(Seq2SeqAttention)
+        assert grid.size.width > 30 and grid.size.height >= 8
+        rows = [grid.render_line(y).text for y in range(grid.size.height)]
+        assert any(row.startswith("▶ 3 ") for row in rows)
+        text = screen_text(app)
+        assert "decode step 3/" in text and "source" in text and "expected" in text
+
+    drive(check, size=(100, 30))
+
+
+# ---------------------------------------------------------------------------------------------
+# the command
+# ---------------------------------------------------------------------------------------------
+
+def _cli(args):
+    import importlib
+
+    from rnnlab.cli import main
+
+    importlib.import_module("rnnlab.cli.seq2seq")  # registers the command (until rnnlab.cli imports it)
+
+    return main(args)
+
+
+CLI_SMALL = ["--steps", "3", "--hidden-size", "4", "--max-length", "4", "--eval-size", "5"]
+
+
+def test_cli_trains_and_prints_accuracy_by_length(capsys):
+    assert _cli(["seq2seq", *CLI_SMALL, "--attention", "none", "--task", "sort"]) == 0
+    out = capsys.readouterr().out
+    assert "no attention; sort 3-4 digits" in out
+    assert "sequence accuracy" in out and "5-7 (longer than training)" in out and "3 steps" in out
+
+
+def test_cli_json(capsys):
+    assert _cli(["seq2seq", *CLI_SMALL, "--attention", "dot", "--seed", "3", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["trained_steps"] == 3 and data["status"] == "completed"
+    assert data["options"]["attention"] == "dot" and data["options"]["seed"] == 3 and data["options"]["hidden_size"] == 4
+    assert [(b["min_length"], b["max_length"], b["unseen"]) for b in data["buckets"]] == [
+        (3, 3, False), (4, 4, False), (5, 7, True)]
+    assert all(b["count"] == 5 for b in data["buckets"])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--attention", "luong"], "--attention: must be one of none, dot, general, additive"),
+    (["--hidden-size", "0"], "--hidden-size: must be an integer in [1, 512]"),
+    (["--min-length", "12"], "--min-length: must be <= max_length (10), got 12"),
+    (["--steps", "many"], "'--steps'"),
+])
+def test_cli_bad_option_is_one_line_and_exit_2(capsys, args, message):
+    assert _cli(["seq2seq", *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
