@@ -2,10 +2,10 @@
 
 One module per family of commands, each registering on the shared ``app``:
 ``_app`` (the app, consoles, messages, error handling, ``main``), ``checks`` (gradcheck, bench),
-``experiments`` (presets, train, bptt, trace, sample), and one module per architecture lab (``seq2seq``, ``tree``).
+``experiments`` (presets, train, bptt, trace, sample), and one module per architecture lab (``esn``, ``seq2seq``, ``tree``).
 """
 
-from . import checks, experiments, seq2seq, tree  # noqa: F401  (registers the commands)
+from . import checks, esn, experiments, seq2seq, tree  # noqa: F401  (registers the commands)
 from ._app import app, main
 
 __all__ = ["app", "main"]

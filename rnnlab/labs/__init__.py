@@ -22,6 +22,7 @@ from ..errors import UserError
 LABS: dict[str, str] = {
     "treebank": "rnnlab.labs.tree:TreeLab",
     "seq2seq": "rnnlab.labs.seq2seq:Seq2SeqLab",
+    "esn": "rnnlab.labs.esn:EsnLab",
 }
 
 

@@ -21,6 +21,7 @@ from ...labs import lab_class
 SCREENS: dict[str, str] = {
     "treebank": "rnnlab.tui.labs.tree:TreeLabScreen",
     "seq2seq": "rnnlab.tui.labs.seq2seq:Seq2SeqScreen",
+    "esn": "rnnlab.tui.labs.esn:EsnScreen",
 }
 
 

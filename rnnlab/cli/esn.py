@@ -1,0 +1,111 @@
+"""``rnnlab esn``: the echo state network lab, headless.
+
+Draws a reservoir, fits its readout in closed form on the Mackey-Glass series, forecasts the test
+part one step ahead and runs freely from the end of the training part, then prints the figures
+(a table, or JSON with ``--json``). Options default to the lab's preset (reservoirpy's published
+setup, see :mod:`rnnlab.labs.esn`); ``--sweep NAME`` also refits once per value of one option.
+Bad values leave through ``main`` as one line naming the option and exit status 2.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ._app import _compile_notices, _out_console, _print_json, app
+
+
+def _fmt(value: float | None, spec: str = ".4g") -> str:
+    return "-" if value is None or not math.isfinite(value) else format(value, spec)
+
+
+@app.command("esn")
+def esn(
+    units: Annotated[int | None, typer.Option("--units", help="Reservoir units N. [default: 100]", show_default=False)] = None,
+    spectral_radius: Annotated[float | None, typer.Option("--spectral-radius", help="Largest |eigenvalue| of W. [default: 1.25]", show_default=False)] = None,
+    leak_rate: Annotated[float | None, typer.Option("--leak-rate", help="Leak rate a in (0, 1]. [default: 0.3]", show_default=False)] = None,
+    input_scaling: Annotated[float | None, typer.Option("--input-scaling", help="Scale of W_in's entries. [default: 1]", show_default=False)] = None,
+    connectivity: Annotated[float | None, typer.Option("--connectivity", help="Fraction of W's entries that are non-zero. [default: 0.1]", show_default=False)] = None,
+    ridge: Annotated[float | None, typer.Option("--ridge", help="Ridge penalty of the readout. [default: 1e-5]", show_default=False)] = None,
+    readout_input: Annotated[bool | None, typer.Option("--readout-input/--no-readout-input", help="Readout of [x_t; u_t] or of x_t alone. [default: readout-input]", show_default=False)] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed of the reservoir. [default: 0]", show_default=False)] = None,
+    length: Annotated[int | None, typer.Option("--length", help="Steps of the Mackey-Glass series. [default: 2000]", show_default=False)] = None,
+    test: Annotated[int | None, typer.Option("--test", help="Steps scored at the end; the rest (less one) trains. [default: 400]", show_default=False)] = None,
+    warmup: Annotated[int | None, typer.Option("--warmup", help="Training steps left out of the regression. [default: 100]", show_default=False)] = None,
+    tau: Annotated[int | None, typer.Option("--tau", help="Mackey-Glass delay. [default: 17]", show_default=False)] = None,
+    generate: Annotated[int | None, typer.Option("--generate", help="Free-running steps from the end of the training part. [default: 400]", show_default=False)] = None,
+    threshold: Annotated[float | None, typer.Option("--threshold", help="|error| that ends the free run's horizon. [default: 0.1]", show_default=False)] = None,
+    sweep: Annotated[str | None, typer.Option("--sweep", help="Also refit for each value of one option: spectral_radius, leak_rate, input_scaling, connectivity or ridge.", show_default=False)] = None,
+    export: Annotated[Path | None, typer.Option("--export", help="Write every recorded array (states, forecasts, eigenvalues, weights) to this .npz file.", show_default=False)] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print every figure as JSON.")] = False,
+) -> None:
+    """Echo state network on Mackey-Glass: one-step RMSE and R^2, and how long the free run holds.
+
+    The reservoir is never trained: only the linear readout, fitted in closed form (ridge
+    regression). The free run feeds each forecast back as the next input.
+    """
+    from ..labs.esn import EsnLab
+
+    given = {"units": units, "spectral_radius": spectral_radius, "leak_rate": leak_rate,
+             "input_scaling": input_scaling, "connectivity": connectivity, "ridge": ridge,
+             "readout_input": readout_input, "seed": seed, "length": length, "test": test, "warmup": warmup,
+             "tau": tau, "generate": generate, "threshold": threshold}
+    options = {name: value for name, value in given.items() if value is not None}
+    with _compile_notices():
+        lab = EsnLab.open(options)
+        if sweep is not None:
+            lab.sweep(sweep.replace("-", "_"))
+    path = lab.export(export) if export is not None else None
+    summary = lab.summary()
+    if json_output:
+        if path is not None:
+            summary["export"] = str(path)
+        _print_json(summary)
+        return
+    _print_table(summary)
+    if path is not None:
+        _out_console().print(f"exported to {path}")
+
+
+def _print_table(summary: dict[str, Any]) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    o = summary["options"]
+    one, gen = summary["one_step"], summary["generation"]
+    title = (f"ESN on Mackey-Glass (tau {o['tau']}, {o['length']} steps): {o['units']} units, "
+             f"rho {o['spectral_radius']:g}, a {o['leak_rate']:g}, ridge {o['ridge']:g}, "
+             f"readout {'[x; u]' if o['readout_input'] else 'x'}, seed {o['seed']}")
+    table = Table()
+    table.add_column("")
+    table.add_column("value", justify="right")
+    horizon = f"{gen['horizon']}" if gen["exceeded"] else f"{gen['horizon']} (never exceeded)"
+    rows = [
+        (f"one-step RMSE (last {summary['test_steps']} steps)", _fmt(one["rmse"], ".6g")),
+        ("one-step R^2", _fmt(one["r2"], ".6f")),
+        (f"free run RMSE ({gen['compared']} steps)", _fmt(gen["rmse"], ".4g")),
+        (f"free run steps until |error| > {gen['threshold']:g}", horizon),
+        ("spectral radius of W", _fmt(summary["spectral_radius"], ".4g")),
+        ("largest |eig| of (1-a) I + a W", _fmt(summary["effective_radius"], ".4g")),
+        (f"training steps (warm-up {o['warmup']})", str(summary["train_steps"])),
+    ]
+    for label, value in rows:
+        table.add_row(label, value)
+    console = _out_console()
+    console.print(Text(title))
+    console.print(table)
+    sweep = summary.get("sweep")
+    if sweep:
+        name = sweep["name"]
+        best = "-" if sweep["best"] is None else f"{sweep['best']:g}"
+        console.print(Text(f"sweep of {name} ({sweep['status']}): lowest one-step RMSE at {name} = {best}"))
+        st = Table()
+        for column in (name, "one-step RMSE", "R^2", "free run RMSE", "horizon"):
+            st.add_column(column, justify="right")
+        for p in sweep["points"]:
+            st.add_row(f"{p[name]:g}", _fmt(p["rmse"], ".4g"), _fmt(p["r2"], ".6f"),
+                       _fmt(p["generation_rmse"], ".4g"), "-" if p["horizon"] is None else str(p["horizon"]))
+        console.print(st)

@@ -1,0 +1,442 @@
+"""The echo state network lab's screen: the reservoir's states, its eigenvalues against the unit
+circle, and the Mackey-Glass forecast one step ahead or free-running.
+
+Panels (all drawn from :class:`~rnnlab.labs.esn.EsnLab`; the screen computes nothing itself):
+
+- reservoir states x_t as a heatmap, units x time (as many units as fit, two per line; up/down
+  pages through them), the time cursor marked, the view following it;
+- the eigenvalues of W and of the leaky update's linearisation (1 - a) I + a W in the complex
+  plane with the unit circle;
+- the cursor's values (input, forecast, target, error, the state's size and saturation) and the
+  options;
+- the series against the forecast (one-step or free run, the train/test boundary marked), the
+  forecast's |error| on a log scale with the horizon threshold, and the last sweep's RMSE curve;
+- a status line: RMSE, R^2, the free run's horizon, rho, a, the seed, the cursor, what is running.
+
+Every refit runs in one exclusive worker (a newer request cancels an older one, and the engine
+applies only the latest request), sweeps in the same group; errors of both are handled in
+:meth:`EsnScreen.on_worker_state_changed` and shown on the status line.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, Label, Static
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from ...errors import UserError
+from ...labs.esn import DEFAULTS, OPTION_HELP, EsnLab, parse_option_text
+from ..screens import HelpScreen, PromptScreen
+from ..widgets import ColorBar, ComplexPlane, Heatmap, LinePlot
+
+TICK_HZ = 10          # how often a running sweep's curve is redrawn
+CONTEXT = 100         # training steps shown before the forecast part in the series plot
+BIG_STEP = 50         # shift+left/right: about one Mackey-Glass period (tau = 17)
+TRUTH, FORECAST, FREE, EFFECTIVE = "#c8c8c8", "#ffaf5f", "#f06080", "#87d75f"
+SYMBOLS = {"spectral_radius": "ρ", "leak_rate": "a", "input_scaling": "input scaling",
+           "connectivity": "connectivity", "ridge": "ridge"}
+_KEY_NAMES = {"left": "←", "right": "→", "up": "↑", "down": "↓", "shift+left": "shift+←",
+              "shift+right": "shift+→", "question_mark": "?", "comma": ",", "full_stop": "."}
+
+
+def _fmt(value: float, spec: str = ".4g") -> str:
+    return "-" if value is None or not math.isfinite(value) else format(value, spec)
+
+
+class EsnHelp(HelpScreen):
+    """The key list, styled by this lab's stylesheet (it may run without the main lab's)."""
+
+
+class EsnPrompt(PromptScreen):
+    """One line of input (a file name), styled by this lab's stylesheet."""
+
+
+class EsnOptionsPrompt(PromptScreen):
+    """``name=value`` pairs for any option, with the options' current values listed above."""
+
+    def __init__(self, lab: EsnLab, accept) -> None:
+        super().__init__("Set options (name=value, several separated by spaces); the lab refits", "", accept,
+                         placeholder="e.g. units=200 ridge=1e-6 readout_input=no")
+        self._lab = lab
+
+    def compose(self) -> ComposeResult:
+        options = vars(self._lab.requested)
+        table = Text()
+        for name in DEFAULTS:
+            table.append(f"{name:>16} ", style="bold").append(f"{options[name]!s:<9}")
+            table.append(f" {OPTION_HELP[name]}\n", style="dim")
+        table.rstrip()
+        with Vertical(classes="dialog"):
+            yield Label(self._title, classes="dialog-title")
+            yield Static(table, id="esn-options-table")
+            yield Input(value=self._value, placeholder=self._placeholder, id="prompt-input")
+            yield Label("", id="prompt-error", classes="error")
+            yield Label("Enter to apply, Esc to cancel", classes="dim")
+
+
+class EsnScreen(Screen[None]):
+    """The echo state network lab; its constructor takes the engine (:class:`EsnLab`)."""
+
+    CSS_PATH = "esn.tcss"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (130, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (40, "-tall")]
+
+    BINDINGS = [
+        Binding("left", "cursor(-1)", "t-1", show=False, tooltip="time cursor one step back"),
+        Binding("right", "cursor(1)", "t+1", show=False, tooltip="time cursor one step forward"),
+        Binding("shift+left,comma", f"cursor(-{BIG_STEP})", f"t-{BIG_STEP}", show=False,
+                tooltip=f"time cursor {BIG_STEP} steps back (about one period)"),
+        Binding("shift+right,full_stop", f"cursor({BIG_STEP})", f"t+{BIG_STEP}", show=False,
+                tooltip=f"time cursor {BIG_STEP} steps forward"),
+        Binding("home", "jump('start')", "t = 0", show=False, tooltip="time cursor to t = 0"),
+        Binding("end", "jump('end')", "last t", show=False, tooltip="time cursor to the last step"),
+        Binding("b", "jump('boundary')", "forecast start", show=False,
+                tooltip="time cursor to the first forecast step (train/test boundary)"),
+        Binding("up", "units(-1)", "previous units", show=False, tooltip="heatmap: previous units"),
+        Binding("down", "units(1)", "next units", show=False, tooltip="heatmap: next units"),
+        Binding("r", "nudge('spectral_radius', -1)", "ρ-", tooltip="spectral radius ρ - 0.1, refit"),
+        Binding("R", "nudge('spectral_radius', 1)", "ρ+", tooltip="spectral radius ρ + 0.1, refit"),
+        Binding("a", "nudge('leak_rate', -1)", "a-", tooltip="leak rate a - 0.05, refit"),
+        Binding("A", "nudge('leak_rate', 1)", "a+", tooltip="leak rate a + 0.05, refit"),
+        Binding("n", "new_seed", "new seed", tooltip="draw another reservoir (next seed), refit"),
+        Binding("g", "toggle_mode", "1-step/free run",
+                tooltip="toggle one-step forecast / free run (outputs fed back)"),
+        Binding("w", "sweep('spectral_radius')", "sweep ρ",
+                tooltip="sweep ρ 0.1..2.0: RMSE of each refit (w again stops)"),
+        Binding("W", "sweep('leak_rate')", "sweep a", show=False, tooltip="sweep a 0.05..1.0 (W again stops)"),
+        Binding("escape", "stop", "stop sweep", show=False, tooltip="stop a running sweep"),
+        Binding("e", "edit", "options", tooltip="set any option (units, ridge, seed, series length, ...)"),
+        Binding("x", "export", "export", tooltip="export every recorded array to .npz"),
+        Binding("p", "screenshot", "screenshot", show=False, tooltip="save an SVG screenshot"),
+        Binding("question_mark", "help", "help", tooltip="this help"),
+    ]
+
+    def __init__(self, lab: EsnLab) -> None:
+        super().__init__()
+        self.lab = lab
+        self.unit_offset = 0
+        self.message: Text | None = None  # an error (or notice) shown on the status line
+        self._drawn_key: tuple | None = None  # what the heatmap holds: (result, mode, units, time window)
+        self._window_start = 0  # the time step of the heatmap's first column
+        self._sweep_done = -1
+
+    # ------------------------------------------------------------------ layout
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="esn-top"):
+            with Vertical(id="esn-states"):
+                yield Heatmap(colormap="diverging", vmin=-1.0, vmax=1.0, title="reservoir states x_t", id="esn-heatmap")
+                with Horizontal(id="esn-legend"):
+                    yield ColorBar("diverging", -1.0, 1.0, id="esn-colorbar")
+                    yield Static(id="esn-legend-text")
+            with Vertical(id="esn-side"):
+                yield ComplexPlane(title="eigenvalues", id="esn-eigen")
+                yield Static(id="esn-info")
+        with Horizontal(id="esn-plots"):
+            yield LinePlot(id="esn-series")
+            yield LinePlot(log_y=True, threshold_label="threshold", id="esn-error")
+            yield LinePlot(log_y=True, id="esn-sweep")
+        yield Static(id="esn-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = "rnnlab"
+        self.sub_title = "esn: echo state network on Mackey-Glass"
+        self.set_interval(1 / TICK_HZ, self._tick)
+        self.refresh_views()
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.draw_states)
+        self.call_after_refresh(self.draw_eigenvalues)
+
+    # ------------------------------------------------------------------ drawing
+    def refresh_views(self) -> None:
+        """Redraw every panel from the lab."""
+        self.draw_eigenvalues()
+        self.draw_plots()
+        self.draw_sweep()
+        self.draw_cursor()  # and the states
+
+    def _unit_rows(self) -> int:
+        """Units the heatmap shows: two per line of its height (less the title and cursor lines)."""
+        height = self.query_one("#esn-heatmap", Heatmap).size.height
+        return max(2, 2 * (height - 2))
+
+    def draw_states(self) -> None:
+        """The heatmap: the units that fit, from ``unit_offset``, over a window of time steps
+        centred on the cursor (as many as the widget is wide)."""
+        lab = self.lab
+        result, mode = lab.result, lab.mode
+        view = lab.view()
+        N, columns, cursor = result.options.units, view.columns, lab.cursor
+        rows = min(N, self._unit_rows())
+        self.unit_offset = max(0, min(self.unit_offset, N - rows))
+        first = self.unit_offset
+        heatmap = self.query_one("#esn-heatmap", Heatmap)
+        width = min(columns, max(1, heatmap.size.width))
+        start = max(0, min(cursor - width // 2, columns - width))
+        self._window_start = start
+        key = (id(result), mode, first, rows, start, width)
+        if key != self._drawn_key:
+            self._drawn_key = key
+            heatmap.set_data(view.states[start:start + width, first:first + rows].T)
+            heatmap.first_step = start
+        heatmap.title = (f"reservoir states x_t: units {first}-{first + rows - 1} of {N}, "
+                         f"t {start}-{start + width - 1} of {columns} steps")
+        heatmap.cursor = cursor - start
+        forecast = "free run" if mode == "generative" else "test"
+        self.query_one("#esn-legend-text", Static).update(
+            f" train t < {lab.n_train}, {forecast} from {lab.n_train}  ↑/↓ units  ←/→ time")
+
+    def draw_eigenvalues(self) -> None:
+        r = self.lab.result
+        plane = self.query_one("#esn-eigen", ComplexPlane)
+        plane.set_points("W", r.eigenvalues, color=FREE)
+        plane.set_points("(1-a)I+aW", r.effective_eigenvalues, color=EFFECTIVE)
+        rho, leaky = np.abs(r.eigenvalues).max(), np.abs(r.effective_eigenvalues).max()
+        wide = plane.size.width >= 44 or plane.size.width == 0
+        plane.title = f"eig: ρ {rho:.3g}, leaky {leaky:.3g}" if wide else f"eig ρ {rho:.3g}, {leaky:.3g}"
+
+    def draw_plots(self) -> None:
+        lab = self.lab
+        r, mode, n = lab.result, lab.mode, lab.n_train
+        s = r.series
+        generative = mode == "generative"
+        end = n + r.generation.steps if generative else len(s)
+        low = max(0, n - CONTEXT)
+        truth = s[low:min(end, len(s))]
+        band = (float(truth.min()), float(truth.max()))
+        span = band[1] - band[0] or 1.0
+        if generative:
+            xs, ys = np.arange(n, n + r.generation.steps), r.generated
+        else:
+            xs, ys = np.arange(n + 1, len(s)), r.onestep[n:]
+        with np.errstate(invalid="ignore"):  # a diverged free run: drawn along the plot's edge
+            ys = np.clip(ys, band[0] - span, band[1] + span)
+        plot = self.query_one("#esn-series", LinePlot)
+        plot.clear()
+        plot.set_series("s(t)", np.arange(low, low + len(truth)), truth, color=TRUTH)
+        plot.set_series("free run" if generative else "one-step", xs, ys, color=FREE if generative else FORECAST)
+        plot.marker = n
+        plot.title = "Mackey-Glass: free run" if generative else "Mackey-Glass: one-step forecast"
+
+        times, errors = r.forecast_errors(mode)
+        with np.errstate(invalid="ignore"):
+            errors = np.clip(errors, 1e-9, 1e3)
+        error_plot = self.query_one("#esn-error", LinePlot)
+        error_plot.clear()
+        error_plot.set_series("free run" if generative else "one-step", times, errors,
+                              color=FREE if generative else FORECAST)
+        error_plot.threshold = r.options.threshold
+        g = r.generation
+        error_plot.marker = n + g.horizon if generative and g.exceeded else None
+        error_plot.title = "|error|, horizon ▲" if generative else "|error|"
+
+    def draw_sweep(self) -> None:
+        lab = self.lab
+        sweep = lab.sweep_result
+        plot = self.query_one("#esn-sweep", LinePlot)
+        self.set_class(sweep is not None, "-swept")
+        if sweep is None:
+            plot.title = "sweep: w ρ, W a"
+            return
+        self._sweep_done = sweep.done
+        k = sweep.done
+        with np.errstate(invalid="ignore"):
+            plot.set_series("one-step", sweep.values[:k], sweep.rmse[:k], color=FORECAST)
+            plot.set_series("free run", sweep.values[:k], np.clip(sweep.generation_rmse[:k], 0, 1e3), color=FREE)
+        plot.marker = getattr(lab.options, sweep.name)
+        plot.title = f"RMSE vs {SYMBOLS[sweep.name]}"
+
+    def _sweep_line(self) -> str:
+        """The last sweep in words: its state, its best value, whether the options moved since."""
+        lab = self.lab
+        sweep = lab.sweep_result
+        if sweep is None:
+            return ""
+        best = sweep.best()
+        state = "" if sweep.status == "completed" else f" {sweep.status}"
+        stale = "" if lab.sweep_is_current() else " (stale)"  # made with other options
+        line = f"sweep {SYMBOLS[sweep.name]}{state} {sweep.done}/{len(sweep.values)}{stale}"
+        if best is not None:
+            rmse = sweep.rmse[int(np.flatnonzero(sweep.values == best)[0])]
+            line += f": best {best:g}, RMSE {rmse:.3g}"
+        return line
+
+    def draw_cursor(self) -> None:
+        """The heatmap's cursor, the values panel and the status line."""
+        lab = self.lab
+        self.draw_states()
+        v = lab.cursor_values()
+        o = lab.options
+        info = Text()
+        info.append(f"t {v['t']}", style="bold").append(f"  {v['part']}\n", style="dim")
+        info.append(f"u_t {_fmt(v['input'], '.5f')}   forecast of s(t+1) {_fmt(v['forecast'], '.5f')}\n")
+        info.append(f"s(t+1) {_fmt(v['target'], '.5f')}   error {_fmt(v['error'], '+.2e')}\n")
+        info.append(f"‖x_t‖ {v['norm']:.3g}   mean |x| {v['mean_abs']:.3f}   saturated {100 * v['saturated']:.0f}%\n")
+        info.append(f"N {o.units}  ρ {o.spectral_radius:g}  a {o.leak_rate:g}  input ×{o.input_scaling:g}  "
+                    f"conn {o.connectivity:g}\n", style="dim")
+        info.append(f"ridge {o.ridge:g}  readout {'[x; u]' if o.readout_input else 'x'}  seed {o.seed}  "
+                    f"τ {o.tau}\n", style="dim")
+        info.append(f"train {lab.n_train} (warm-up {o.warmup})  test {o.test}  free run {o.generate}", style="dim")
+        if lab.sweep_result is not None:
+            info.append(f"\n{self._sweep_line()}")
+        self.query_one("#esn-info", Static).update(info)
+        self.update_status()
+
+    def update_status(self) -> None:
+        lab = self.lab
+        r = lab.result
+        g = r.generation
+        status = Text()
+        if self.message is not None:
+            status.append_text(self.message).append("  ")
+        status.append(f"[{'free run' if lab.mode == 'generative' else 'one-step'}] ", style="bold")
+        status.append(f"RMSE {_fmt(r.onestep_scores.rmse, '.3g')}  R² {_fmt(r.onestep_scores.r2, '.6f')} │ ")
+        status.append(f"horizon {g.horizon}{'' if g.exceeded else '+'} (<{g.threshold:g}) │ ")
+        status.append(f"ρ {r.options.spectral_radius:g}  a {r.options.leak_rate:g}  seed {r.options.seed} │ ")
+        status.append(f"t {lab.cursor}/{lab.columns - 1}")
+        busy = self._busy_text()
+        if busy:
+            status.append(f"  │ {busy}", style="bold yellow")
+        status.append("  │ ? help", style="dim")
+        self.query_one("#esn-status", Static).update(status)
+
+    def _busy_text(self) -> str:
+        if not any(w.is_running for w in self.workers if w.group == "esn"):
+            return ""
+        sweep = self.lab.sweep_result
+        if sweep is not None and sweep.status == "running":
+            return f"sweeping {SYMBOLS[sweep.name]} {sweep.done}/{len(sweep.values)} (esc stops)"
+        return "fitting…"
+
+    def _tick(self) -> None:
+        """While a sweep runs: redraw its curve when a point arrived."""
+        sweep = self.lab.sweep_result
+        if sweep is not None and sweep.status == "running" and sweep.done != self._sweep_done:
+            self.draw_sweep()
+            self.draw_cursor()
+
+    # ------------------------------------------------------------------ workers
+    @work(thread=True, exclusive=True, group="esn", exit_on_error=False)
+    def _apply(self) -> None:
+        worker = get_current_worker()
+        self.lab.apply(should_stop=lambda: worker.is_cancelled)
+
+    @work(thread=True, exclusive=True, group="esn", exit_on_error=False)
+    def _sweep(self, name: str) -> None:
+        worker = get_current_worker()
+        self.lab.apply(should_stop=lambda: worker.is_cancelled)  # a change requested just before
+        self.lab.sweep(name, should_stop=lambda: worker.is_cancelled)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Every worker's end lands here: redraw; an error goes to the status line, inline."""
+        if event.worker.group != "esn":
+            return
+        if event.state == WorkerState.ERROR:
+            error = event.worker.error
+            text = str(error) if isinstance(error, UserError) else f"{type(error).__name__}: {error}"
+            self.message = Text(f"error: {' '.join(text.split())}", style="bold red")
+        if event.state in (WorkerState.SUCCESS, WorkerState.CANCELLED, WorkerState.ERROR):
+            self.refresh_views()
+        else:
+            self.update_status()
+
+    def _request(self, change) -> None:
+        """Record a change (instantly; a bad one is shown and nothing changes), refit in the worker."""
+        try:
+            change()
+        except UserError as exc:
+            self.message = Text(f"error: {exc}", style="bold red")
+            self.update_status()
+            return
+        self.message = None
+        self._apply()
+        self.update_status()
+
+    # ------------------------------------------------------------------ actions: time and units
+    def action_cursor(self, delta: int) -> None:
+        self.lab.move_cursor(delta)
+        self.draw_cursor()
+
+    def action_jump(self, where: str) -> None:
+        {"start": self.lab.jump_start, "end": self.lab.jump_end, "boundary": self.lab.jump_boundary}[where]()
+        self.draw_cursor()
+
+    @on(Heatmap.ColumnClicked, "#esn-heatmap")
+    def column_clicked(self, event: Heatmap.ColumnClicked) -> None:
+        self.lab.move_to(self._window_start + event.column)
+        self.draw_cursor()
+
+    def action_units(self, direction: int) -> None:
+        rows = min(self.lab.options.units, self._unit_rows())
+        self.unit_offset += direction * max(1, rows // 2)
+        self.draw_states()
+
+    def action_toggle_mode(self) -> None:
+        self.lab.toggle_mode()
+        self.draw_plots()
+        self.draw_cursor()
+
+    # ------------------------------------------------------------------ actions: the model
+    def action_nudge(self, name: str, direction: int) -> None:
+        self._request(lambda: self.lab.nudge(name, direction, apply=False))
+
+    def action_new_seed(self) -> None:
+        self._request(lambda: self.lab.new_seed(apply=False))
+
+    def action_sweep(self, name: str) -> None:
+        sweep = self.lab.sweep_result
+        if sweep is not None and sweep.status == "running":
+            self.action_stop()
+            return
+        self.message = None
+        self._sweep(name)
+        self.update_status()
+
+    def action_stop(self) -> None:
+        for worker in self.workers:
+            if worker.group == "esn" and worker.is_running:
+                worker.cancel()
+
+    def action_edit(self) -> None:
+        def accept(text: str) -> bool:
+            self.lab.request(parse_option_text(text))
+            return True
+
+        def applied(done: bool | None) -> None:
+            if done:
+                self.message = None
+                self._apply()
+                self.update_status()
+
+        self.app.push_screen(EsnOptionsPrompt(self.lab, accept), applied)
+
+    # ------------------------------------------------------------------ actions: files and help
+    def action_export(self) -> None:
+        def accept(name: str):
+            from pathlib import Path
+
+            return self.lab.export(Path(name).expanduser())
+
+        self.app.push_screen(EsnPrompt("Export every recorded array (states, forecasts, eigenvalues, weights) to",
+                                       "esn.npz", accept),
+                             lambda path: path and self.notify(f"exported to {path}"))
+
+    def action_screenshot(self) -> None:
+        path = self.app.save_screenshot()
+        self.notify(f"screenshot saved to {path}")
+
+    def action_help(self) -> None:
+        keys = [(" or ".join(_KEY_NAMES.get(k, k) for k in b.key.split(",")), b.tooltip or b.description)
+                for b in self.BINDINGS]
+        keys.append(("q", "quit"))
+        self.app.push_screen(EsnHelp(keys))

@@ -1,0 +1,563 @@
+"""The echo state network lab: the engine (preset, actions, validation, sweep, export), its screen
+driven by Textual's pilot (keys in, engine state and rendered text out) and ``rnnlab esn``."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rnnlab.cli import main
+from rnnlab.data.series import mackey_glass
+from rnnlab.errors import UserError
+from rnnlab.labs import esn as esn_lab
+from rnnlab.labs import lab_class
+from rnnlab.labs.esn import DEFAULTS, EsnLab, parse_option_text
+from rnnlab.layers.esn import EchoStateNetwork
+from rnnlab.tui.labs import LabScreenApp, screen_class
+from rnnlab.tui.labs.esn import EsnScreen
+from rnnlab.tui.widgets import ComplexPlane, Heatmap, LinePlot
+
+importlib.import_module("rnnlab.cli.esn")  # registers `rnnlab esn` (until rnnlab.cli imports it)
+ROOT = Path(__file__).resolve().parent.parent
+#: A small lab: every computation takes a few ms.
+SMALL = dict(units=20, length=300, test=50, warmup=20, generate=60)
+PUBLISHED_RMSE = 0.0020282  # reservoirpy's README, one reservoir
+
+
+def small(**changes) -> EsnLab:
+    return EsnLab.open({**SMALL, **changes})
+
+
+@pytest.fixture(scope="module")
+def preset() -> EsnLab:
+    """The preset lab (read only: tests that change a lab make their own)."""
+    return EsnLab.open()
+
+
+# ---------------------------------------------------------------------------------------------
+# the engine
+# ---------------------------------------------------------------------------------------------
+
+def test_registries_name_the_engine_and_the_screen():
+    assert lab_class("esn") is EsnLab
+    assert screen_class("esn") is EsnScreen
+
+
+def test_the_engine_imports_no_ui():
+    code = ("import sys, rnnlab.labs.esn; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich', 'typer')))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_preset_is_reservoirpys_published_setup_and_beats_its_rmse(preset):
+    o = preset.options
+    assert (o.units, o.spectral_radius, o.leak_rate, o.ridge, o.length, o.test, o.warmup, o.tau) == \
+        (100, 1.25, 0.3, 1e-5, 2000, 400, 100, 17)
+    assert preset.n_train == 1599
+    # the same numbers as the layer used directly, as benchmarks/esn_mackey_glass.py does
+    x = mackey_glass(2000, tau=17)[:, None, None]
+    esn = EchoStateNetwork(1, 100, readout_input=True, seed=0, spectral_radius=1.25, leak_rate=0.3, ridge=1e-5)
+    final = esn.fit(x[:1599], x[1:1600], warmup=100)
+    y_hat = esn.predict(x[1599:-1], state=final)
+    rmse = float(np.sqrt(np.mean((y_hat - x[1600:]) ** 2)))
+    assert preset.result.onestep_scores.rmse == pytest.approx(rmse, rel=1e-9)
+    assert preset.result.onestep_scores.rmse < PUBLISHED_RMSE
+    assert preset.result.onestep_scores.r2 > 0.9999
+    y_gen, _ = esn.generate(400, x[:1599])
+    over = np.flatnonzero(np.abs(y_gen[:, 0, 0] - x[1599:1999, 0, 0]) > 0.1)
+    assert preset.result.generation.horizon == over[0] > 100  # it tracks the chaotic series for a while
+    # rho 1.25 > 1, but the leaky linearisation's eigenvalues (1 - a) + a lambda reach only ~1.07
+    assert np.abs(preset.result.eigenvalues).max() == pytest.approx(1.25)
+    assert np.abs(preset.result.effective_eigenvalues).max() < 1.1
+
+
+def test_states_forecasts_and_free_run_line_up():
+    lab = small()
+    r, n = lab.result, lab.n_train
+    s = r.series
+    assert r.states.shape == (len(s) - 1, 20) and r.onestep.shape == (len(s) - 1,)
+    esn = r.esn
+    # states[t] is x_t after the true input s[t]; onestep[t] is its readout, the forecast of s[t+1]
+    states, _ = esn.run(s[:, None, None][:-1])
+    np.testing.assert_allclose(r.states, states[:, 0], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(r.onestep, esn.predict(s[:-1, None, None])[:, 0, 0], rtol=0, atol=1e-12)
+    # the free run starts from the last training state; generated[k] forecasts s[n + k]
+    y_gen, trace = esn.generate(60, s[:n, None, None])
+    np.testing.assert_allclose(r.generated, y_gen[:, 0, 0], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(r.generated_states[0], r.states[n - 1], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(r.generated_states, trace.get("h")[:, 0], rtol=0, atol=1e-12)
+
+
+def test_the_two_modes_share_one_time_axis():
+    lab = small()
+    n, G = lab.n_train, lab.options.generate
+    one = lab.view("one-step")
+    free = lab.view("generative")
+    assert one.columns == 299 and free.columns == n + G - 1
+    np.testing.assert_array_equal(free.states[:n], one.states[:n])
+    np.testing.assert_array_equal(free.inputs[n:], lab.result.generated[:-1])  # fed back
+    np.testing.assert_array_equal(free.forecasts[n - 1:], lab.result.generated)
+    assert np.isnan(free.targets[len(lab.result.series) - 1:]).all()  # past the series' end
+    assert free.targets[n - 1] == lab.result.series[n]
+
+
+def test_horizon_is_the_first_step_over_the_threshold():
+    lab = small()
+    g, n = lab.result.generation, lab.n_train
+    errors = np.abs(lab.result.generated[:g.compared] - lab.result.series[n:n + g.compared])
+    assert g.exceeded and g.horizon == np.flatnonzero(errors > 0.1)[0]
+    assert (errors[:g.horizon] <= 0.1).all()
+    lab.configure(threshold=1e5, generate=200)
+    g = lab.result.generation
+    assert g.compared == len(lab.result.series) - n == 51  # the series covers only 51 generated steps
+    assert not g.exceeded and g.horizon == g.compared and len(lab.result.generated) == 200
+
+
+def test_nudges_step_within_range_and_keep_the_draw():
+    lab = small()
+    lam = lab.result.eigenvalues
+    lab.nudge("spectral_radius", +1)
+    assert lab.options.spectral_radius == 1.35
+    np.testing.assert_allclose(lab.result.eigenvalues, lam * 1.35 / 1.25, atol=1e-9)  # same seed: rescaled
+    for _ in range(20):
+        lab.nudge("leak_rate", +1, apply=False)
+    assert lab.requested.leak_rate == 1.0 and lab.options.leak_rate == 0.3  # requested only
+    lab.apply()
+    assert lab.options.leak_rate == 1.0
+    for _ in range(30):
+        lab.nudge("leak_rate", -1)
+    assert lab.options.leak_rate == 0.05
+    with pytest.raises(UserError, match="only spectral_radius and leak_rate"):
+        lab.nudge("units", 1)
+
+
+def test_only_the_latest_request_is_applied():
+    lab = small()
+    lab.request(spectral_radius=1.5)
+    lab.request(leak_rate=0.5)
+    assert lab.pending and lab.options.spectral_radius == 1.25
+    assert lab.apply(should_stop=lambda: True) is False and lab.pending  # superseded: nothing changes
+    assert lab.apply() is True
+    assert (lab.options.spectral_radius, lab.options.leak_rate) == (1.5, 0.5)
+    assert lab.apply() is False and not lab.pending
+
+
+def test_every_computation_holds_the_lock(monkeypatch):
+    lab = small()
+    real = esn_lab.compute
+    held = []
+
+    def checked(options):
+        held.append(lab.lock.locked_by_me())
+        return real(options)
+
+    monkeypatch.setattr(esn_lab, "compute", checked)
+    lab.configure(seed=3)
+    lab.fit()
+    lab.sweep("leak_rate", [0.2, 0.4])
+    assert held == [True] * 4
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"units": 0}, "units must be an integer in [1, 1000], got 0"),
+    ({"units": 2.5}, "units must be an integer"),
+    ({"spectral_radius": -1}, "spectral_radius must be a number in (0, 10]"),
+    ({"spectral_radius": float("nan")}, "spectral_radius must be a number"),
+    ({"leak_rate": 1.5}, "leak_rate must be a number in (0, 1]"),
+    ({"ridge": -1e-3}, "ridge must be a number in [0, 1e+06]"),
+    ({"readout_input": "yes"}, "readout_input must be true or false"),
+    ({"seed": -1}, "seed must be an integer"),
+    ({"generate": True}, "generate must be an integer"),
+    ({"test": 280}, "test=280 leaves 19 training steps of length=300, not more than warmup=20"),
+    ({"bogus": 1}, "unknown option 'bogus' (known: units, spectral_radius"),
+])
+def test_bad_options_are_one_line_errors_naming_them(changes, message):
+    lab = small()
+    before = lab.result
+    with pytest.raises(UserError) as info:
+        lab.configure(changes)
+    assert message in str(info.value) and "\n" not in str(info.value)
+    assert lab.result is before and not lab.pending
+    with pytest.raises(UserError, match=message.split()[0]):
+        EsnLab.open({**SMALL, **changes})
+
+
+def test_a_reservoir_the_layer_refuses_is_a_user_error_and_changes_nothing():
+    lab = small()
+    before = lab.result
+    with pytest.raises(UserError, match="too sparse"):
+        lab.configure(units=300, connectivity=1e-5, seed=1)  # every draw of W is nilpotent
+    assert lab.result is before and not lab.pending
+
+
+def test_new_seed_draws_another_reservoir_reproducibly():
+    lab = small()
+    first = lab.result.eigenvalues
+    assert lab.new_seed() == 1
+    assert not np.allclose(lab.result.esn.state_dict()["weight_hh"], small().result.esn.state_dict()["weight_hh"])
+    assert lab.new_seed(0) == 0
+    np.testing.assert_array_equal(lab.result.eigenvalues, first)
+
+
+def test_cursor_moves_clamps_and_follows_the_mode():
+    lab = small()
+    n = lab.n_train
+    assert lab.cursor == n and lab.cursor_values()["part"] == "test"
+    assert lab.move_to(-5) == 0 and lab.cursor_values()["part"] == "train"
+    assert lab.move_to(10**6) == lab.columns - 1 == 298
+    assert lab.move_cursor(-10) == 288
+    assert lab.jump_start() == 0 and lab.jump_end() == 298 and lab.jump_boundary() == n
+    lab.toggle_mode()
+    assert lab.mode == "generative" and lab.cursor == n and lab.cursor_values()["part"] == "free run"
+    lab.configure(generate=10)
+    assert lab.columns == n + 9 and lab.jump_end() == n + 8
+    v = lab.cursor_values()
+    assert v["input"] == lab.result.generated[8] and np.isfinite(v["error"])
+    lab.toggle_mode()
+    assert lab.mode == "one-step"
+    with pytest.raises(UserError, match="mode must be one of one-step, generative"):
+        lab.set_mode("teacher")
+
+
+def test_sweep_refits_per_value_leaves_the_model_and_can_stop():
+    lab = small()
+    before = lab.result
+    result = lab.sweep("spectral_radius", [0.5, 1.0, 1.5])
+    assert lab.result is before and lab.sweep_result is result
+    assert result.status == "completed" and result.done == 3 and lab.sweep_is_current()
+    other = small(spectral_radius=1.0)
+    assert result.rmse[1] == other.result.onestep_scores.rmse
+    assert result.horizon[1] == other.result.generation.horizon
+    assert result.best() == result.values[np.argmin(result.rmse)]
+    lab.configure(spectral_radius=0.5)
+    assert lab.sweep_is_current()  # the swept option may differ
+    lab.configure(seed=4)
+    assert not lab.sweep_is_current()
+
+    calls = []
+    stopped = lab.sweep("leak_rate", should_stop=lambda: len(calls) >= 1, on_point=calls.append)
+    assert stopped.status == "stopped" and stopped.done == 1 and np.isnan(stopped.rmse[1:]).all()
+    with pytest.raises(UserError, match="sweep takes one of spectral_radius"):
+        lab.sweep("units")
+    with pytest.raises(UserError, match="leak_rate must be a number in"):
+        lab.sweep("leak_rate", [0.5, 2.0])
+
+
+def test_a_sweep_point_without_a_reservoir_is_nan_and_the_sweep_goes_on():
+    lab = small(units=300, seed=1)
+    result = lab.sweep("connectivity", [1e-5, 0.1])  # 1e-5: every draw of W is nilpotent
+    assert result.status == "completed" and result.done == 2
+    assert np.isnan(result.rmse[0]) and np.isfinite(result.rmse[1]) and result.best() == 0.1
+    assert result.rows()[0]["rmse"] is None and result.rows()[0]["horizon"] is None
+
+
+def test_sweep_in_a_worker_thread_while_options_change():
+    lab = small()
+    stop = threading.Event()
+    worker = threading.Thread(target=lambda: lab.sweep("leak_rate", should_stop=stop.is_set))
+    worker.start()
+    lab.configure(spectral_radius=0.9)
+    stop.set()
+    worker.join(timeout=30)
+    assert not worker.is_alive()
+    assert lab.options.spectral_radius == 0.9 and lab.sweep_result.status in ("stopped", "completed")
+
+
+def test_a_diverging_free_run_is_scored_not_crashed():
+    lab = small(spectral_radius=2.0, generate=300, length=1000, test=300)
+    g = lab.result.generation
+    assert g.exceeded and g.horizon < 100
+    summary = json.loads(json.dumps(lab.summary()))  # JSON-ready even when the run blew up
+    assert summary["generation"]["horizon"] == g.horizon
+
+
+def test_export_writes_every_recorded_array(tmp_path):
+    lab = small()
+    lab.sweep("leak_rate", [0.2, 0.4])
+    path = lab.export(tmp_path / "esn.npz")
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    r = lab.result
+    for name in ("series", "states", "onestep", "generated", "generated_states", "eigenvalues"):
+        np.testing.assert_array_equal(arrays[name], getattr(r, name))
+    assert arrays["eigenvalues"].dtype == np.complex128
+    assert arrays["readout.weight"].shape == (1, 21)  # [x_t; u_t]
+    np.testing.assert_array_equal(arrays["sweep.values"], [0.2, 0.4])
+    meta = json.loads(str(arrays["meta"]))
+    assert meta["options"] == {**DEFAULTS, **SMALL} and meta["sweep"]["name"] == "leak_rate"
+    assert "states" in meta["layout"]
+    assert [p.name for p in tmp_path.iterdir()] == ["esn.npz"]  # no temporary file left behind
+    with pytest.raises(UserError, match="must end in .npz"):
+        lab.export(tmp_path / "esn.txt")
+    with pytest.raises(UserError, match="no such directory"):
+        lab.export(tmp_path / "missing" / "esn.npz")
+
+
+def test_option_text_parses_pairs_and_refuses_the_rest():
+    assert parse_option_text(" units=200, ridge=1e-6 readout-input=no seed=3 ") == \
+        {"units": 200, "ridge": 1e-6, "readout_input": False, "seed": 3}
+    assert parse_option_text("") == {}
+    with pytest.raises(UserError, match="expected name=value, got 'units'"):
+        parse_option_text("units")
+
+
+# ---------------------------------------------------------------------------------------------
+# the screen
+# ---------------------------------------------------------------------------------------------
+
+def screen_text(app) -> str:
+    return "\n".join(strip.text.rstrip() for strip in app.screen._compositor.render_strips())
+
+
+async def wait_for(pilot, condition, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the lab")
+        await pilot.pause(0.02)
+    await pilot.pause()
+
+
+def idle(app) -> bool:
+    return not any(w.is_running for w in app.screen.workers)
+
+
+def drive(check, size=(160, 50), **options):
+    async def run():
+        app = LabScreenApp("esn", engine=small(**options))
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            await check(app, pilot)
+
+    asyncio.run(run())
+
+
+def test_screen_shows_states_eigenvalues_forecast_and_figures():
+    async def check(app, pilot):
+        screen, lab = app.screen, app.engine
+        assert isinstance(screen, EsnScreen) and {"-wide", "-tall"} <= screen.classes
+        text = screen_text(app)
+        for piece in ("reservoir states x_t: units 0-19 of 20", "eig: ρ 1.25, leaky ", "Mackey-Glass: one-step forecast",
+                      "[one-step]", f"RMSE {lab.result.onestep_scores.rmse:.3g}", "ρ 1.25", f"t {lab.n_train}",
+                      "train t < 249, test from 249", "▲249", "sweep: w ρ, W a"):
+            assert piece in text, piece
+        heatmap = screen.query_one("#esn-heatmap", Heatmap)
+        assert heatmap.data.shape[0] == 20  # every unit fits
+        window = heatmap.data.shape[1]
+        start = heatmap.first_step
+        np.testing.assert_array_equal(heatmap.data, lab.result.states[start:start + window].T)
+        assert heatmap.cursor + start == lab.cursor  # the window is centred on the cursor
+        plane = screen.query_one("#esn-eigen", ComplexPlane)
+        np.testing.assert_array_equal(plane.points("W"), lab.result.eigenvalues)
+        np.testing.assert_allclose(plane.points("(1-a)I+aW"), lab.result.effective_eigenvalues)
+        assert screen.query_one("#esn-series", LinePlot).marker == lab.n_train
+
+    drive(check)
+
+
+def test_keys_move_the_cursor_and_toggle_the_free_run():
+    async def check(app, pilot):
+        lab, n = app.engine, app.engine.n_train
+        await pilot.press("right", "right")
+        assert lab.cursor == n + 2 and f"▼{n + 2}" in screen_text(app)
+        await pilot.press("comma")
+        assert lab.cursor == n + 2 - 50
+        await pilot.press("home")
+        assert lab.cursor == 0 and "  train" in screen_text(app)
+        await pilot.press("end")
+        assert lab.cursor == lab.columns - 1
+        await pilot.press("b", "g")
+        assert lab.mode == "generative" and lab.cursor == n
+        text = screen_text(app)
+        assert "[free run]" in text and "Mackey-Glass: free run" in text and "free run" in text
+        plot = app.screen.query_one("#esn-error", LinePlot)
+        assert plot.marker == n + lab.result.generation.horizon
+        await pilot.press("g")
+        assert lab.mode == "one-step"
+
+    drive(check)
+
+
+def test_clicking_a_heatmap_column_moves_the_cursor():
+    async def check(app, pilot):
+        heatmap = app.screen.query_one("#esn-heatmap", Heatmap)
+        start = heatmap.first_step
+        await pilot.click("#esn-heatmap", offset=(5, 4))
+        assert app.engine.cursor == start + 5
+
+    drive(check)
+
+
+def test_hyperparameter_keys_refit_in_the_background():
+    async def check(app, pilot):
+        lab = app.engine
+        await pilot.press("R", "R")
+        await wait_for(pilot, lambda: lab.options.spectral_radius == 1.45 and idle(app))
+        assert "ρ 1.45" in screen_text(app) and "eig: ρ 1.45" in screen_text(app)
+        await pilot.press("a")
+        await wait_for(pilot, lambda: lab.options.leak_rate == 0.25 and idle(app))
+        await pilot.press("n")
+        await wait_for(pilot, lambda: lab.options.seed == 1 and idle(app))
+        assert "seed 1" in screen_text(app)
+
+    drive(check)
+
+
+def test_the_options_prompt_refuses_bad_values_inline_and_applies_good_ones():
+    async def check(app, pilot):
+        lab = app.engine
+        await pilot.press("e")
+        assert "spectral_radius" in screen_text(app)
+        prompt = app.screen.query_one("#prompt-input")
+        prompt.value = "units=0"
+        await pilot.press("enter")
+        assert "units must be an integer" in str(app.screen.query_one("#prompt-error").render())
+        prompt.value = "units=30 ridge=1e-6"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: lab.options.units == 30 and idle(app))
+        assert "units 0-29 of 30" in screen_text(app)
+
+    drive(check)
+
+
+def test_a_sweep_runs_in_the_background_and_its_curve_is_drawn():
+    async def check(app, pilot):
+        lab = app.engine
+        await pilot.press("w")
+        await wait_for(pilot, lambda: lab.sweep_result is not None and lab.sweep_result.status == "completed"
+                       and idle(app))
+        plot = app.screen.query_one("#esn-sweep", LinePlot)
+        assert plot.series_names == ["one-step", "free run"] and plot.marker == 1.25
+        text = screen_text(app)
+        assert "RMSE vs ρ" in text and f"sweep ρ 20/20: best {lab.sweep_result.best():g}, RMSE" in text
+        await pilot.press("n")  # another reservoir: the sweep was made with other options
+        await wait_for(pilot, lambda: lab.options.seed == 1 and idle(app))
+        assert "sweep ρ 20/20 (stale): best" in screen_text(app)
+
+    drive(check)
+
+
+def test_errors_in_the_worker_are_shown_inline_and_the_screen_lives_on(monkeypatch):
+    def broken(options):
+        raise RuntimeError("the reservoir caught fire")
+
+    async def check(app, pilot):
+        lab = app.engine
+        monkeypatch.setattr(esn_lab, "compute", broken)
+        await pilot.press("R")
+        await wait_for(pilot, lambda: idle(app) and "caught fire" in screen_text(app))
+        assert "error: RuntimeError: the reservoir caught fire" in screen_text(app)
+        assert lab.options.spectral_radius == 1.25
+        await pilot.press("right")  # still alive
+        assert lab.cursor == lab.n_train + 1
+
+    drive(check)
+
+
+def test_export_key_writes_the_file(tmp_path):
+    async def check(app, pilot):
+        await pilot.press("x")
+        app.screen.query_one("#prompt-input").value = str(tmp_path / "run.npz")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert (tmp_path / "run.npz").is_file()
+
+    drive(check)
+
+
+def test_help_lists_every_key():
+    async def check(app, pilot):
+        await pilot.press("question_mark")
+        text = screen_text(app)
+        for binding in EsnScreen.BINDINGS:
+            assert binding.tooltip in text, binding.tooltip
+        await pilot.press("escape")
+        assert isinstance(app.screen, EsnScreen)
+
+    drive(check)
+
+
+def test_the_small_layout_trades_the_error_plot_for_the_sweep():
+    async def check(app, pilot):
+        screen = app.screen
+        assert {"-narrow", "-short"} <= screen.classes
+        assert not screen.query_one("#esn-info").display  # the status line keeps the figures
+        error, sweep = screen.query_one("#esn-error"), screen.query_one("#esn-sweep")
+        assert error.display and error.size.width > 0 and not sweep.display
+        heatmap = screen.query_one("#esn-heatmap", Heatmap)
+        rows = heatmap.data.shape[0]
+        assert 2 <= rows < 100 and heatmap.size.height >= rows // 2 + 2
+        await pilot.press("down")
+        assert screen.unit_offset == rows // 2 and f"units {rows // 2}-" in screen_text(app)
+        await pilot.press("w")
+        await wait_for(pilot, lambda: app.engine.sweep_result is not None
+                       and app.engine.sweep_result.status == "completed" and idle(app))
+        await pilot.pause()
+        assert sweep.display and sweep.size.width > 0 and not error.display
+
+    drive(check, size=(100, 30), units=100)
+
+
+# ---------------------------------------------------------------------------------------------
+# the command line
+# ---------------------------------------------------------------------------------------------
+
+SMALL_ARGS = ["--units", "20", "--length", "300", "--test", "50", "--warmup", "20", "--generate", "60"]
+
+
+def test_cli_prints_the_figures(capsys):
+    assert main(["esn", *SMALL_ARGS]) == 0
+    out = capsys.readouterr().out
+    lab = small()
+    assert "readout [x; u]" in out and "one-step RMSE (last 50 steps)" in out
+    assert f"{lab.result.onestep_scores.rmse:.6g}" in out
+    horizon_line = next(line for line in out.splitlines() if "steps until |error| > 0.1" in line)
+    assert f" {lab.result.generation.horizon} " in horizon_line
+
+
+def test_cli_json_is_the_engines_summary(capsys):
+    assert main(["esn", *SMALL_ARGS, "--no-readout-input", "--spectral-radius", "0.9", "--seed", "2", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    expected = small(readout_input=False, spectral_radius=0.9, seed=2).summary()
+    data.pop("fit_ms"), expected.pop("fit_ms")
+    assert data == expected
+    assert data["options"]["readout_input"] is False
+
+
+def test_cli_sweep_and_export(tmp_path, capsys):
+    out_file = tmp_path / "esn.npz"
+    assert main(["esn", *SMALL_ARGS, "--sweep", "leak-rate", "--export", str(out_file), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["sweep"]["name"] == "leak_rate" and len(data["sweep"]["points"]) == 20
+    assert data["export"] == str(out_file) and out_file.is_file()
+    assert main(["esn", *SMALL_ARGS, "--sweep", "spectral_radius"]) == 0
+    assert "sweep of spectral_radius (completed)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--leak-rate", "2"], "leak_rate must be a number in (0, 1]"),
+    (["--units", "0"], "units must be an integer"),
+    (["--test", "1999"], "test=1999 leaves 0 training steps"),
+    (["--sweep", "units"], "sweep takes one of"),
+    (["--export", "out.txt"], "must end in .npz"),
+    (["--spectral-radius", "abc"], "--spectral-radius"),
+])
+def test_cli_bad_input_is_one_line_and_exit_2(capsys, args, message):
+    assert main(["esn", *args]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0]
