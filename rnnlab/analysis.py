@@ -26,6 +26,12 @@ So ``||J_t|| = max_j |a_tj|`` and the chained product is exactly ``max_j prod |a
 :func:`step_coefficients` gives the a_t themselves. These cells have no recurrent weights W_hh,
 so :func:`step_weight_grads` refuses them.
 
+Self-attention traces (mode ``"SelfAttention"``, :class:`rnnlab.layers.selfattention.SelfAttentionTrace`)
+have no recurrent state: step t reads every other step directly through its attention weights,
+not through s_{t-1}. So step Jacobians, their products, step coefficients and per-step dW_hh have
+no meaning there, and those functions raise :class:`NotRecurrentError` (a ``UserError``, so a
+``ValueError``). :func:`gradient_norms` works (``dh`` is recorded per block: dL/d(block output)).
+
 Why these numbers: by the chain rule ``d s_last / d s_t`` is the product of the step Jacobians of
 every step processed after t, so ``||d s_last / d s_t|| <= prod ||J_s||`` over those steps.
 Norms below 1 make that bound shrink geometrically toward early steps (vanishing gradients),
@@ -38,14 +44,30 @@ from typing import Any
 
 import numpy as np
 
+from .errors import UserError
 from .layers.trace import Trace
 
 __all__ = ["step_jacobians", "jacobian_norms", "gradient_norms", "step_weight_grads", "state_size",
-           "step_coefficients", "has_recurrent_weights", "LINEAR_MODES"]
+           "step_coefficients", "has_recurrent_weights", "is_recurrent", "LINEAR_MODES", "ATTENTION_MODES",
+           "NotRecurrentError"]
 
 _GATE_COUNT = {"RNN": 1, "LSTM": 4, "GRU": 3, "MinGRU": 2, "MinLSTM": 3, "LRU": 1}
 #: Trace modes whose recurrence is linear in the state, h_t = a_t * h_{t-1} + b_t (diagonal Jacobian).
 LINEAR_MODES = ("MinGRU", "MinLSTM", "LRU")
+#: Trace modes with no recurrence at all (every step attends to the others).
+ATTENTION_MODES = ("SelfAttention",)
+
+
+class NotRecurrentError(UserError):
+    """An analysis of a recurrence (a step Jacobian, a per-step dW_hh, an equation of a recurrent
+    cell) was asked of a trace that has none: self-attention."""
+
+
+def _refuse_attention(trace, what: str) -> None:
+    """NotRecurrentError naming ``what`` when ``trace`` is a self-attention trace."""
+    if isinstance(trace, Trace) and trace.mode in ATTENTION_MODES:
+        raise NotRecurrentError(f"{what} has no meaning for self-attention: it has no recurrent state "
+                                "(step t reads every step directly through its attention weights, not through s_{t-1})")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -54,9 +76,11 @@ LINEAR_MODES = ("MinGRU", "MinLSTM", "LRU")
 # Everything they return is float64 and in PROCESSING order (reversed in time for direction 1).
 # ------------------------------------------------------------------------------------------------
 
-def _check_trace(trace) -> None:
+def _check_trace(trace, allow_attention: bool = False) -> None:
     if not isinstance(trace, Trace):
         raise ValueError(f"expected an rnnlab Trace (from a layer's forward()), got {type(trace).__name__}")
+    if allow_attention and trace.mode in ATTENTION_MODES:
+        return
     if trace.mode not in _GATE_COUNT:
         raise ValueError(f"unknown recurrent mode {trace.mode!r} in trace")
 
@@ -151,16 +175,24 @@ def _natural(steps: np.ndarray, direction: int) -> np.ndarray:
 # public API
 # ------------------------------------------------------------------------------------------------
 
+def is_recurrent(trace) -> bool:
+    """True for every recurrent cell's trace; False for self-attention (no state carried from step
+    to step: the step Jacobians, coefficients and per-step dW_hh do not apply)."""
+    _check_trace(trace, allow_attention=True)
+    return trace.mode not in ATTENTION_MODES
+
+
 def has_recurrent_weights(trace) -> bool:
     """True for RNN, LSTM and GRU traces (a W_hh: :func:`step_weight_grads` applies); False for the
-    linear recurrences, whose gates read the input only."""
-    _check_trace(trace)
-    return trace.mode not in LINEAR_MODES
+    linear recurrences, whose gates read the input only, and for self-attention (no recurrence)."""
+    _check_trace(trace, allow_attention=True)
+    return trace.mode not in LINEAR_MODES + ATTENTION_MODES
 
 
 def state_size(trace) -> int:
     """Size S of the recurrent state the Jacobians act on: H (RNN, GRU, MinGRU, MinLSTM) or 2H
-    (LSTM: s = [h; c]; LRU: s = [Re h; Im h])."""
+    (LSTM: s = [h; c]; LRU: s = [Re h; Im h]). NotRecurrentError for self-attention."""
+    _refuse_attention(trace, "a recurrent state size")
     _check_trace(trace)
     return 2 * trace.hidden_size if trace.mode in ("LSTM", "LRU") else trace.hidden_size
 
@@ -173,8 +205,9 @@ def step_coefficients(trace, layer: int = 0, direction: int = 0, b: int = 0) -> 
     input x_t; complex128 ``lambda`` for the LRU, the same row at every step whatever the input
     (|lambda| < 1: inside the unit circle). ``|a_tj|`` is how much of unit j's state (and of the
     gradient dL/dh_t flowing back through it) survives step t. ValueError for the other cells,
-    whose Jacobians are full matrices (see :func:`step_jacobians`).
+    whose Jacobians are full matrices (see :func:`step_jacobians`); NotRecurrentError for self-attention.
     """
+    _refuse_attention(trace, "a recurrence coefficient a_t")
     _check_index(trace, layer, direction, b)
     if trace.mode not in LINEAR_MODES:
         raise ValueError(f"step_coefficients: {trace.mode} is not a linear recurrence "
@@ -199,7 +232,10 @@ def step_jacobians(trace, layer: int = 0, direction: int = 0, b: int = 0) -> np.
 
     Chaining: for direction 0, ``d s_t / d s_u = J[t] @ J[t-1] @ ... @ J[u+1]`` (t > u); for
     direction 1, ``d s_t / d s_u = J[t] @ J[t+1] @ ... @ J[u-1]`` (t < u).
+
+    NotRecurrentError for self-attention (no s_{t-1} to differentiate against).
     """
+    _refuse_attention(trace, "a step Jacobian ds_t/ds_{t-1}")
     _check_index(trace, layer, direction, b)
     H = trace.hidden_size
     if trace.mode in LINEAR_MODES:
@@ -274,7 +310,10 @@ def jacobian_norms(trace, b: int = 0) -> dict[str, np.ndarray]:
     For the linear recurrences (diagonal J_t, see :func:`step_coefficients`) these are computed
     from the coefficients directly: ``norm = max_j |a_tj|``, ``chain = max_j prod |a_sj|`` over the
     steps s after t (exact: diagonal products commute; the LRU's 2x2 blocks have norm |lambda|).
+
+    NotRecurrentError for self-attention.
     """
+    _refuse_attention(trace, "a step Jacobian norm ||ds_t/ds_{t-1}||")
     _check_index(trace, 0, 0, b)
     L, D, T = trace.num_layers, trace.num_directions, trace.steps
     norm = np.empty((L * D, T))
@@ -330,8 +369,11 @@ def gradient_norms(trace) -> np.ndarray:
     """``||dL/dh_t||`` at every step, (L*D, T) float64: Frobenius norm over batch and units of
     ``trace["dh"]`` (the total gradient arriving at h_t; for the LRU its recorded modulus
     |dL/dh_t|, so this is the norm of the complex gradient). Natural time order, row
-    ``k = layer * D + direction``. Raises ValueError if backward has not run on the trace."""
-    _check_trace(trace)
+    ``k = layer * D + direction``. Raises ValueError if backward has not run on the trace.
+
+    Self-attention: one row per block, ``||dL/d(block output at t)||``; its backward is not
+    sequential in time (every step gets its gradient at once, through the attention weights)."""
+    _check_trace(trace, allow_attention=True)
     _require_gradients(trace)
     dh = np.asarray(trace["dh"], dtype=np.float64)
     return np.sqrt(np.einsum("ktbh,ktbh->kt", dh, dh))
@@ -359,8 +401,9 @@ def step_weight_grads(trace, layer: int = 0, direction: int = 0, truncate: int |
     no argument: it is already part of the recorded dh at the last step.
 
     ValueError for MinGRU, MinLSTM and LRU: they have no recurrent weights W_hh, so there is no
-    per-step dW_hh to show (their gates read the input only).
+    per-step dW_hh to show (their gates read the input only). NotRecurrentError for self-attention.
     """
+    _refuse_attention(trace, "a per-step dW_hh")
     _check_index(trace, layer, direction)
     if trace.mode in LINEAR_MODES:
         raise ValueError(f"step_weight_grads: the {trace.mode} has no recurrent weights W_hh (its gates read "

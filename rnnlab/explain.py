@@ -43,6 +43,13 @@ to 0) it is the state at t+1, so its equations are written with ``h_{t+1}`` / ``
 first processed step (t = 0 forward, t = T-1 reverse) the previous state is the initial state
 (h0, c0), read from the trace.
 
+Self-attention has no recurrent cell to explain: :func:`explain_step` raises
+:class:`~rnnlab.analysis.NotRecurrentError` for its traces. :func:`explain_attention` shows instead,
+for one query step t, block and head, the softmax that made its attention weights, with the
+numbers of the keys it attends to most::
+
+    s_tj = q_t·k_j/√d_head,  a_tj = exp(s_tj − m)/Σ_j' exp(s_tj' − m),  m = max_j s_tj
+
 Numbers are float64 (float32 records are cast up). Each equation's ``value`` is the trace's own
 record (gate, state); the terms are recomputed from the weights and inputs forward used, and
 applying the formula to them reproduces ``value`` to rounding (float32 kernels: ~1e-6 relative).
@@ -55,9 +62,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .analysis import LINEAR_MODES, _check_index, _nonlinearity, _saved, _suffix, _weights
+from .analysis import (ATTENTION_MODES, LINEAR_MODES, _check_index, _nonlinearity, _refuse_attention, _saved,
+                       _suffix, _weights)
 
-__all__ = ["Term", "Equation", "explain_step"]
+__all__ = ["Term", "Equation", "explain_step", "AttentionWeight", "AttentionStep", "explain_attention"]
 
 _GATES = {"RNN": ("",), "LSTM": ("i", "f", "g", "o"), "GRU": ("r", "z", "n")}
 _FUNCS = {"σ": lambda v: 1.0 / (1.0 + math.exp(-v)) if v >= 0 else math.exp(v) / (1.0 + math.exp(v)),
@@ -238,8 +246,10 @@ def explain_step(trace, t: int, unit: int, layer: int = 0, direction: int = 0, b
     ``[|λ|, arg λ, Re λ, Im λ, γ, Re h_t, Im h_t]`` (see the module docstring).
     For direction 1 the previous state is the one at t+1 (its processing order) and is written
     ``h_{t+1}`` / ``c_{t+1}``; see the module docstring. Raises ValueError naming the argument
-    (t, unit, layer, direction, b) that is out of range.
+    (t, unit, layer, direction, b) that is out of range; :class:`~rnnlab.analysis.NotRecurrentError`
+    for a self-attention trace (see :func:`explain_attention`).
     """
+    _refuse_attention(trace, "a recurrent cell's step equation")
     _check_index(trace, layer, direction)
     b = _check_position("b", b, trace.batch, f"the trace has batch size {trace.batch}")
     t = _check_position("t", t, trace.steps, f"the trace has {trace.steps} step(s)")
@@ -408,3 +418,99 @@ def _explain_linear(trace, p: int, j: int, layer: int, direction: int, b: int) -
         Equation("h_t", f"f'_t·{hp} + (1 − f'_t)·h~_t", (Term("f'_t", f_norm), Term(hp, h_prev), Term("h~_t", h_tilde)),
                  h_new, ""),
     ]
+
+
+# ------------------------------------------------------------------------------------------------
+# self-attention: the softmax of one query step
+# ------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AttentionWeight:
+    """One key step j of a query step t: its score ``s_tj = q_t·k_j/√d_head`` and weight ``a_tj``."""
+
+    key: int       # j, 0-based
+    score: float   # s_tj, recomputed from the recorded q_t and k_j
+    weight: float  # a_tj as the trace recorded it
+
+
+@dataclass(frozen=True)
+class AttentionStep:
+    """The attention of query step ``t`` (0-based) in block ``layer``, head ``head``, sequence ``b``.
+
+    ``keys`` are the steps it may attend to (causal: 0..t; never padding past the sequence's
+    length); ``top`` its largest weights, largest first; ``shift`` is m = max_j s_tj and
+    ``normaliser`` Z = Σ_j exp(s_tj − m) over ``keys``, so ``a_tj = exp(s_tj − m)/Z``.
+    """
+
+    t: int
+    layer: int
+    head: int
+    b: int
+    d_head: int
+    causal: bool
+    keys: tuple[int, ...]
+    top: tuple[AttentionWeight, ...]
+    shift: float
+    normaliser: float
+
+    @property
+    def covered(self) -> float:
+        """How much of the weight the ``top`` keys hold together (1.0 when they are every key)."""
+        return float(sum(w.weight for w in self.top))
+
+    def lines(self, digits: int = 3, labels: list[str] | None = None) -> list[str]:
+        """The formulas, then one line per top key with its numbers (steps numbered 1..T, as the lab's).
+
+        ``labels`` (one per step), when given, name what each key step holds (its input token).
+        """
+        if isinstance(digits, bool) or not isinstance(digits, (int, np.integer)) or digits < 0:
+            raise ValueError(f"digits must be a non-negative integer, got {digits!r}")
+
+        def fmt(v: float) -> str:
+            text = f"{v:.{digits}f}"
+            return text[1:] if text.startswith("-") and float(text) == 0.0 else text
+
+        first, last = self.keys[0] + 1, self.keys[-1] + 1
+        span = f"keys j = {first}..{last}" + (", causal" if self.causal else "")
+        out = [f"s_tj = q_t·k_j/√{self.d_head},  a_tj = exp(s_tj − m)/Z",
+               f"m = max_j s_tj = {fmt(self.shift)},  Z = Σ_j exp(s_tj − m) = {fmt(self.normaliser)}  ({span})"]
+        for w in self.top:
+            label = f" [{labels[w.key]}]" if labels is not None else ""
+            shift = f"({fmt(w.score)} − {fmt(self.shift)})" if self.shift >= 0 else f"({fmt(w.score)} + {fmt(-self.shift)})"
+            out.append(f"a_t,{w.key + 1}{label} = exp{shift}/{fmt(self.normaliser)} = {fmt(w.weight)}")
+        if len(self.top) < len(self.keys):
+            out.append(f"top {len(self.top)} of {len(self.keys)} keys hold {fmt(self.covered)} of the weight")
+        return out
+
+
+def explain_attention(trace, t: int, layer: int = 0, head: int = 0, b: int = 0, top: int = 5) -> AttentionStep:
+    """Which steps query step ``t`` (0-based) attends to in block ``layer``, head ``head``: the
+    ``top`` largest weights with the softmax's numbers (see :class:`AttentionStep`).
+
+    Scores are recomputed in float64 from the recorded queries and keys (``trace["q"]`` before the
+    1/√d_head scaling, ``trace["k"]``); the weights are the trace's ``attn`` record, which
+    ``exp(s_tj − m)/Z`` reproduces to rounding. ValueError naming an argument out of range, or a
+    trace that is not a self-attention trace.
+    """
+    if getattr(trace, "mode", None) not in ATTENTION_MODES:
+        raise ValueError(f"explain_attention needs a self-attention trace, got mode {getattr(trace, 'mode', None)!r}")
+    layer = _check_position("layer", layer, trace.num_layers, f"the model has {trace.num_layers} block(s)")
+    b = _check_position("b", b, trace.batch, f"the trace has batch size {trace.batch}")
+    t = _check_position("t", t, trace.steps, f"the trace has {trace.steps} step(s)")
+    head = _check_position("head", head, trace.num_heads, f"the block has {trace.num_heads} head(s)")
+    if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 1:
+        raise ValueError(f"top must be a positive integer, got {top!r}")
+    q = np.asarray(trace.get("q", layer)[t, b, head], np.float64)            # (d_head,)
+    k = np.asarray(trace.get("k", layer)[:, b, head], np.float64)            # (T, d_head)
+    weights = np.asarray(trace.attention(layer, b, head)[t], np.float64)    # (T,)
+    d_head = q.shape[0]
+    length = int(trace.lengths[b]) if trace.lengths is not None else trace.steps
+    last = min(t + 1, length) if trace.causal else length
+    keys = tuple(range(last))
+    scores = (k[:last] @ q) / math.sqrt(d_head)
+    shift = float(scores.max())
+    normaliser = float(np.exp(scores - shift).sum())
+    order = sorted(keys, key=lambda j: (-weights[j], j))[: int(top)]
+    return AttentionStep(t, layer, head, b, d_head, trace.causal, keys,
+                         tuple(AttentionWeight(j, float(scores[j]), float(weights[j])) for j in order),
+                         shift, normaliser)

@@ -7,6 +7,15 @@ step the backward pass has been revealed, T..0). The recurrence is causal, so th
 whole sequence, revealed one column at a time, is exactly what stepping the cell one step at a
 time computes; BPTT is likewise computed once and revealed from t = T down to 1.
 
+A ``selfattention`` model (:class:`~rnnlab.layers.selfattention.SelfAttentionModel`) has no
+recurrence: its trace records per block ``h`` and ``z`` (units x time, as a recurrent layer's), the
+attention maps ``attn`` and the queries, keys and values. With a causal mask the revealed columns
+are still exactly what a step-by-step run computes; without one (``bidirectional = true``) every
+step sees the whole sequence and the cursor is only a reveal. Its backward pass is not through
+time: every step gets dL/dh_t at once; the BPTT cursor reveals it from T down all the same. What
+only a recurrence has (step Jacobians, :meth:`jacobian_norms`) raises
+:class:`~rnnlab.analysis.NotRecurrentError`, a :class:`~rnnlab.errors.UserError`.
+
 No view logic here and no UI imports: views read the Lab's arrays and call its methods.
 """
 
@@ -100,8 +109,31 @@ class Lab:
         """T of the bench sequence."""
         return self.sequence.x.shape[0]
 
+    @property
+    def is_attention(self) -> bool:
+        """True when the model is self-attention (no recurrence) rather than a recurrent network."""
+        return self.spec.model.attention
+
+    @property
+    def num_directions(self) -> int:
+        """Directions per layer in the trace: 2 for a bidirectional recurrent network, else 1
+        (self-attention has one "direction" per block, causal or not)."""
+        return self.trace.num_directions
+
+    @property
+    def num_heads(self) -> int:
+        """Attention heads per block (0 for a recurrent network)."""
+        return self.spec.model.num_heads if self.is_attention else 0
+
     def set_sequence(self, batch: Batch) -> None:
-        """Put another sequence on the bench (recomputes the forward pass, rewinds the cursors)."""
+        """Put another sequence on the bench (recomputes the forward pass, rewinds the cursors).
+
+        A self-attention model refuses (UserError, nothing changes) a sequence longer than the
+        task's length, which its positional encoding was built for."""
+        max_len = getattr(self.model, "max_len", None)
+        if self.is_attention and max_len is not None and batch.T > max_len:
+            raise UserError(f"this sequence has {batch.T} steps but the selfattention model's positional encoding "
+                            f"covers the task's length, {max_len} steps: use at most {max_len}")
         self.sequence = batch
         self.cursor = 0
         self.refresh()
@@ -128,7 +160,8 @@ class Lab:
         self.cursor = min(self.cursor, self.steps)
 
     def _outputs_of(self, trace) -> np.ndarray:
-        y = trace._readout_input
+        # what the readout read: the recurrent layer's output, or the top attention block's
+        y = trace.get("h", trace.num_layers - 1) if self.is_attention else trace._readout_input
         m = self.model.readout
         return (y @ m["readout.weight"].T + m["readout.bias"]).astype(np.float64)
 
@@ -156,7 +189,13 @@ class Lab:
 
     # ------------------------------------------------------------------ backward through time
     def run_backward(self, truncate: int | None = None) -> dict[str, np.ndarray]:
-        """BPTT of the bench sequence's loss; fills ``trace["dh"]`` and puts the BPTT cursor at T."""
+        """BPTT of the bench sequence's loss; fills ``trace["dh"]`` and puts the BPTT cursor at T.
+
+        Self-attention: the backward pass (not through time); a ``truncate`` other than None or 0
+        is refused with a UserError."""
+        if self.is_attention and truncate:
+            raise UserError(f"truncate {truncate}: selfattention has no recurrence to truncate "
+                            "(its backward pass is not through time)")
         if truncate is not None:
             self.truncate = truncate or None
         with self.lock:
@@ -180,8 +219,17 @@ class Lab:
         return analysis.gradient_norms(self.trace)
 
     def jacobian_norms(self, b: int = 0) -> dict[str, np.ndarray]:
-        """Per step ||d s_t / d s_{t-1}|| and their running products (see :mod:`rnnlab.analysis`)."""
+        """Per step ||d s_t / d s_{t-1}|| and their running products (see :mod:`rnnlab.analysis`);
+        :class:`~rnnlab.analysis.NotRecurrentError` for self-attention."""
         return analysis.jacobian_norms(self.trace, b=b)
+
+    def attention_map(self, layer: int = 0, head: int = 0, b: int = 0) -> np.ndarray:
+        """Self-attention: the bench sequence's attention weights of block ``layer``, ``head``,
+        (T_query, T_key) float64 (row t: how much step t attends to each step). UserError for a
+        recurrent network."""
+        if not self.is_attention:
+            raise UserError(f"the {self.spec.model.cell} cell has no attention maps")
+        return np.asarray(self.trace.attention(layer, b, head), np.float64)
 
     def unit_decays(self, layer: int = 0, direction: int = 0) -> np.ndarray | None:
         """Each unit's coefficient a in h_t = a_t * h_{t-1} + b_t, for the cells linear in their state.
@@ -282,15 +330,22 @@ class Lab:
         arrays["y"] = self.sequence.y
         arrays["mask"] = self.sequence.mask
         arrays["outputs"] = self.evaluation.outputs
+        layout = ("records are (num_layers * num_directions, T, B, H), index layer * D + direction, "
+                  "natural time order; x (T, B, I), y and mask (T, B[, O]), outputs (T, B, O)")
+        if self.is_attention:
+            layout = ("h, z and dh are (num_layers, T, B, d_model), one row per block; attn is "
+                      "(num_layers, B, heads, T_query, T_key) (rows sum to 1); q, k, v are "
+                      "(num_layers, T, B, heads, d_head); x (T, B, I), y and mask (T, B[, O]), outputs (T, B, O)")
         meta = {
             "spec": self.spec.name, "task": self.task.kind, "cell": self.spec.model.cell,
-            "layout": "records are (num_layers * num_directions, T, B, H), index layer * D + direction, "
-                      "natural time order; x (T, B, I), y and mask (T, B[, O]), outputs (T, B, O)",
+            "layout": layout,
             "num_layers": self.spec.model.num_layers,
-            "num_directions": 2 if self.spec.model.bidirectional else 1,
+            "num_directions": self.num_directions,
             "step": self.trainer.step, "loss": self.evaluation.loss,
             "names": list(self.trace.names),
         }
+        if self.is_attention:
+            meta.update(num_heads=self.spec.model.num_heads, causal=bool(self.trace.causal))
         if self.trace.mode == "LRU":  # the eigenvalues the trace was computed with
             arrays["lambda"] = np.stack([analysis.step_coefficients(self.trace, layer)[0]
                                          for layer in range(self.trace.num_layers)])
@@ -311,7 +366,11 @@ class Lab:
     # ------------------------------------------------------------------ sampling
     def sample(self, prime: str, length: int, temperature: float = 1.0, seed: int | None = None) -> str:
         """Generate ``length`` characters after ``prime`` (character tasks), drawing from
-        softmax(logits / temperature); the prime's own characters are returned first."""
+        softmax(logits / temperature); the prime's own characters are returned first.
+
+        A causal self-attention model re-reads its context at every step: the last ``task.length``
+        characters (the length its positional encoding covers), a sliding window. A non-causal one
+        (``bidirectional = true``) saw the future in training and is refused."""
         if not hasattr(self.task, "encode"):
             raise UserError(f"the {self.task.kind} task is not a character model; sampling needs one")
         if not prime:
@@ -322,6 +381,8 @@ class Lab:
         vocab_size = self.task.input_size
         rng = np.random.default_rng(self.spec.seed if seed is None else seed)
         eye = np.eye(vocab_size)
+        if self.is_attention:
+            return prime + self.task.decode(self._sample_attention(ids, length, temperature, rng, eye))
         out, state, _ = self.model.forward(eye[ids][:, None, :])
         logits = out[-1, 0]
         generated = []
@@ -334,6 +395,24 @@ class Lab:
             out, state = self.model.step_outputs(eye[nxt][None, :], state)
             logits = out[0]
         return prime + self.task.decode(np.array(generated, np.int64))
+
+    def _sample_attention(self, ids, length: int, temperature: float, rng, eye) -> np.ndarray:
+        """:meth:`sample` for self-attention: the whole window is read again for each character."""
+        if not self.model.causal:
+            raise UserError("this selfattention model is not causal (bidirectional = true): every step saw the "
+                            "characters after it in training, so it cannot generate one character at a time")
+        window = self.model.max_len
+        context = [int(i) for i in ids[-window:]]
+        generated = []
+        for _ in range(length):
+            out, _, _ = self.model.forward(eye[context][:, None, :])
+            z = out[-1, 0] / temperature
+            p = np.exp(z - z.max())
+            p /= p.sum()
+            nxt = int(rng.choice(len(p), p=p))
+            generated.append(nxt)
+            context = (context + [nxt])[-window:]
+        return np.array(generated, np.int64)
 
     def describe(self) -> dict[str, Any]:
         return {"spec": self.spec.name, "task": self.task.describe(), "cell": self.spec.model.cell,

@@ -3,7 +3,8 @@
 A spec has three tables besides ``name``, ``description`` and ``seed``::
 
     [task]   kind = "adding", plus the task's own fields (see ``rnnlab.data.task_fields``)
-    [model]  cell, hidden_size, num_layers, bidirectional, nonlinearity, bias, dtype, init, forget_bias, scan
+    [model]  cell, hidden_size, num_layers, bidirectional, nonlinearity, bias, dtype, init, forget_bias, scan,
+             device, num_heads, d_ff (the last two: the selfattention cell's)
     [train]  steps, batch_size, optimizer, learning_rate, ..., clip_norm, clip_value, truncate
 
 Every field is validated on load; an error is a :class:`~rnnlab.errors.SpecError` naming the
@@ -29,7 +30,9 @@ from .layers.minimal import METHODS
 
 PRESET_PACKAGE = "rnnlab.presets"
 DEFAULT_PRESET = "hello"
-CELLS = ("rnn", "lstm", "gru", "mingru", "minlstm", "lru")
+CELLS = ("rnn", "lstm", "gru", "mingru", "minlstm", "lru", "selfattention")
+#: Cells that are not recurrent: no state carried from step to step, no W_hh, no step Jacobian.
+ATTENTION_CELLS = ("selfattention",)
 #: Cells whose recurrence is linear in the state (gates from the input only): no W_hh, a ``scan``.
 LINEAR_CELLS = ("mingru", "minlstm", "lru")
 DEVICES = ("cpu", "cuda")
@@ -87,8 +90,11 @@ def _show(value: Any) -> str:
 # ---------------------------------------------------------------------------- the tables
 @dataclass(frozen=True)
 class ModelSpec:
-    """The recurrent network: ``rnnlab.RNN``/``LSTM``/``GRU``/``MinGRU``/``MinLSTM``/``LRU``
-    arguments plus a linear readout."""
+    """The network: ``rnnlab.RNN``/``LSTM``/``GRU``/``MinGRU``/``MinLSTM``/``LRU`` arguments plus a
+    linear readout; or, for ``cell = "selfattention"``, a Transformer encoder
+    (:class:`rnnlab.layers.selfattention.SelfAttentionModel`) with ``d_model = hidden_size``,
+    ``num_layers`` blocks of ``num_heads`` heads, a feed-forward width ``d_ff`` (0: 2 x hidden_size)
+    and a causal mask unless ``bidirectional``."""
 
     cell: str = "lstm"
     hidden_size: int = 32
@@ -101,14 +107,28 @@ class ModelSpec:
     forget_bias: float = 0.0
     scan: str = "sequential"
     device: str = "cpu"
+    num_heads: int = 4
+    d_ff: int = 0
+
+    @property
+    def attention(self) -> bool:
+        """True for the self-attention cell (no recurrence)."""
+        return self.cell in ATTENTION_CELLS
+
+    @property
+    def feed_forward_size(self) -> int:
+        """The selfattention block's feed-forward width: ``d_ff``, or 2 x hidden_size when it is 0."""
+        return self.d_ff or 2 * self.hidden_size
 
 
 MODEL_RULES = {
     "cell": Rule(str, "recurrent cell: rnn (Elman), lstm, gru, or a recurrence linear in its state "
-                      "(gates from the input only): mingru, minlstm, lru", choices=CELLS),
-    "hidden_size": Rule(int, "units per layer and direction", low=1, high=8192),
-    "num_layers": Rule(int, "stacked recurrent layers", low=1, high=16),
-    "bidirectional": Rule(bool, "add a reverse-time direction per layer"),
+                      "(gates from the input only): mingru, minlstm, lru; or selfattention, a Transformer "
+                      "encoder (no recurrence: every step attends to the others)", choices=CELLS),
+    "hidden_size": Rule(int, "units per layer and direction (selfattention: d_model)", low=1, high=8192),
+    "num_layers": Rule(int, "stacked recurrent layers (selfattention: encoder blocks)", low=1, high=16),
+    "bidirectional": Rule(bool, "add a reverse-time direction per layer; selfattention: true drops the causal "
+                                "mask (every step sees the whole sequence), false keeps it (steps <= t only)"),
     "nonlinearity": Rule(str, "rnn cell only: tanh or relu", choices=("tanh", "relu")),
     "bias": Rule(bool, "use bias_ih and bias_hh"),
     "dtype": Rule(str, "floating-point type of weights and kernels", choices=("float32", "float64")),
@@ -119,6 +139,10 @@ MODEL_RULES = {
                       "scan (chunked parallel scan) or blelloch (log-depth tree); same numbers", choices=METHODS),
     "device": Rule(str, "where the kernels run: cpu, or cuda (rnn, lstm, gru; needs numba-cuda and an NVIDIA GPU)",
                    choices=DEVICES),
+    "num_heads": Rule(int, "selfattention: attention heads per block (hidden_size must be divisible by it)",
+                      low=1, high=256),
+    "d_ff": Rule(int, "selfattention: width of each block's feed-forward layer (0: 2 x hidden_size)",
+                 low=0, high=65_536),
 }
 
 
@@ -212,6 +236,10 @@ class Spec:
             raise SpecError("model.bidirectional", "the lru has no reverse direction")
         if model.cell == "lru" and not model.bias:
             raise SpecError("model.bias", "the lru has no biases to turn off (its D x_t skip term is always there)")
+        _check_attention(model)
+        if model.attention and train.truncate:
+            raise SpecError("train.truncate", "selfattention has no recurrence to truncate (its backward pass is "
+                                              "not through time): use 0")
         task_table = data.get("task", {"kind": "hello"})
         if not isinstance(task_table, Mapping):
             raise SpecError("task", "expected a table [task]")
@@ -258,19 +286,27 @@ class Spec:
     # ------------------------------------------------------------------ sizes
     def estimated_bytes(self, task=None) -> int:
         """What one training step holds at once: traces of every step and gate, forward and
-        backward buffers, inputs and logits (an estimate, within a small factor)."""
+        backward buffers, inputs and logits (an estimate, within a small factor). For the
+        selfattention cell, the attention maps (batch x num_heads x T x T per block) too."""
         task = task or self.make_task()
         m, t = self.model, self.train
         itemsize = 4 if m.dtype == "float32" else 8
+        batch = max(t.batch_size, t.eval_batch_size)
+        steps = task.length + 1
+        io = steps * batch * (task.input_size + 3 * task.output_size) * 8
+        if m.attention:
+            # per block: records and saved activations (h, z, q, k, v, layer-norm inputs, ...) and the
+            # backward's buffers, about 14 vectors of d_model and 3 of d_ff per step, plus the
+            # attention maps P (B, heads, T, T), which grow with the square of the length
+            vectors = steps * batch * (14 * m.hidden_size + 3 * m.feed_forward_size) * itemsize
+            maps = batch * m.num_heads * steps * steps * itemsize
+            return int(m.num_layers * (vectors + maps) + io)
         # per step and unit: gate records (and their saved copies), states, backward buffers; the
         # lru's complex state counts twice and it records Re, Im, |h| and their gradients
         gates = {"rnn": 1, "lstm": 4, "gru": 3, "mingru": 2, "minlstm": 4, "lru": 4}[m.cell]
         directions = 2 if m.bidirectional else 1
-        batch = max(t.batch_size, t.eval_batch_size)
-        steps = task.length + 1
         per_direction = steps * batch * m.hidden_size * (3 * gates + 6) * itemsize
         recurrent = m.num_layers * directions * per_direction
-        io = steps * batch * (task.input_size + 3 * task.output_size) * 8
         return int(recurrent + io)
 
     def check_memory(self, task=None) -> None:
@@ -279,17 +315,37 @@ class Spec:
         need = self.estimated_bytes(task)
         have = _physical_memory()
         if need > have // 2:
+            heads = f", num_heads={self.model.num_heads}: attention maps grow as length^2" if self.model.attention else ""
             raise SpecError(
                 "model.hidden_size",
                 f"this experiment needs about {_gib(need)} (hidden_size={self.model.hidden_size}, "
                 f"num_layers={self.model.num_layers}, batch_size={max(self.train.batch_size, self.train.eval_batch_size)}, "
-                f"length={task.length}) but this machine has {_gib(have)}; make them smaller",
+                f"length={task.length}{heads}) but this machine has {_gib(have)}; make them smaller",
             )
 
     def make_task(self):
         """The task object this spec describes (cheap: tasks build their data lazily or small)."""
         options = {k: v for k, v in self.task.items() if k != "kind"}
         return make_task(self.task["kind"], options, None)
+
+
+def _check_attention(model: ModelSpec) -> None:
+    """The selfattention cell's own fields, and the recurrent options it does not take."""
+    defaults = ModelSpec()
+    if not model.attention:
+        for name in ("num_heads", "d_ff"):
+            if getattr(model, name) != getattr(defaults, name):
+                raise SpecError(f"model.{name}", f"only the selfattention cell takes {name}, not {model.cell}")
+        return
+    if model.hidden_size % model.num_heads:
+        raise SpecError("model.num_heads", f"hidden_size ({model.hidden_size}) must be divisible by num_heads "
+                                           f"({model.num_heads}): each head gets hidden_size / num_heads dimensions")
+    if model.init != "uniform":
+        raise SpecError("model.init", f"{model.init} initialises recurrent weights W_hh; selfattention has none "
+                                      "(its blocks are initialised as torch's TransformerEncoderLayer): use uniform")
+    if not model.bias:
+        raise SpecError("model.bias", "the selfattention blocks always have their biases (as torch's "
+                                      "TransformerEncoderLayer); use bias = true")
 
 
 def _gib(n: int) -> str:

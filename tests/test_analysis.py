@@ -496,3 +496,95 @@ def test_linear_cells_have_gradient_norms_but_no_per_step_weight_grads(mode):
     assert not analysis.has_recurrent_weights(trace)
     with pytest.raises(ValueError, match="no recurrent weights W_hh"):
         analysis.step_weight_grads(trace)
+
+
+# ------------------------------------------------------------------------------------------------
+# self-attention: no recurrence, so the recurrent analyses refuse; gradient norms and the softmax
+# explanation work
+# ------------------------------------------------------------------------------------------------
+
+def _attention_setup(causal=True, lengths=None, num_layers=2):
+    from rnnlab.layers.selfattention import SelfAttentionModel
+
+    model = SelfAttentionModel(I, 2, d_model=8, num_heads=2, num_layers=num_layers, d_ff=12, causal=causal,
+                               max_len=T, dtype="float64", seed=3)
+    x = np.random.default_rng(4).standard_normal((T, B, I))
+    out, _, trace = model.forward(x, lengths=lengths)
+    return model, out, trace
+
+
+def test_attention_traces_refuse_the_recurrent_analyses_by_name():
+    from rnnlab.errors import UserError
+    from rnnlab.explain import explain_step
+
+    model, out, trace = _attention_setup()
+    model.backward(trace, np.ones_like(out))
+    assert not analysis.is_recurrent(trace) and not analysis.has_recurrent_weights(trace)
+    refusals = [
+        (lambda: analysis.step_jacobians(trace), "step Jacobian"),
+        (lambda: analysis.jacobian_norms(trace), "step Jacobian norm"),
+        (lambda: analysis.step_coefficients(trace), "recurrence coefficient"),
+        (lambda: analysis.step_weight_grads(trace), "per-step dW_hh"),
+        (lambda: analysis.state_size(trace), "state size"),
+        (lambda: explain_step(trace, 0, 0), "step equation"),
+    ]
+    for call, what in refusals:
+        with pytest.raises(analysis.NotRecurrentError, match=f"{what}.*no meaning for self-attention") as info:
+            call()
+        assert isinstance(info.value, UserError) and isinstance(info.value, ValueError)
+        assert "\n" not in str(info.value)
+    # the recurrent cells are unaffected
+    *_, trace_lstm = _setup("LSTM", "tanh", True, 1, False)
+    assert analysis.is_recurrent(trace_lstm)
+
+
+def test_attention_gradient_norms_are_the_norms_of_each_blocks_dh():
+    model, out, trace = _attention_setup()
+    with pytest.raises(ValueError, match="no gradients yet"):
+        analysis.gradient_norms(trace)
+    d_out = np.random.default_rng(5).standard_normal(out.shape)
+    model.backward(trace, d_out)
+    g = analysis.gradient_norms(trace)
+    assert g.shape == (2, T)  # one row per block
+    for k in range(2):
+        np.testing.assert_allclose(g[k], np.linalg.norm(trace.get("dh", k).reshape(T, -1), axis=1), rtol=1e-12)
+    # the top block's dh is the readout's gradient: dL/dh = d_out @ W_out
+    top = d_out @ model.parameters()["readout.weight"]
+    np.testing.assert_allclose(trace.get("dh", 1), top, rtol=1e-10)
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_explain_attention_reproduces_the_recorded_weights_from_q_and_k(causal):
+    from rnnlab.explain import explain_attention
+
+    lengths = np.array([T, T - 2, 3])
+    _, _, trace = _attention_setup(causal=causal, lengths=lengths)
+    for b, t, layer, head in [(0, T - 1, 1, 1), (1, 2, 0, 0), (1, T - 1, 0, 1), (2, 4, 1, 0)]:
+        step = explain_attention(trace, t, layer, head, b=b, top=3)
+        weights = trace.attention(layer, b, head)[t]
+        visible = min(t + 1, lengths[b]) if causal else lengths[b]
+        assert step.keys == tuple(range(visible))  # never the future (causal) nor padding
+        np.testing.assert_allclose(weights[visible:], 0.0)
+        assert len(step.top) == min(3, visible)
+        assert [w.weight for w in step.top] == sorted(weights[:visible], reverse=True)[:len(step.top)]
+        for w in step.top:  # a_tj = exp(s_tj - m) / Z, with s_tj recomputed from the recorded q and k
+            assert w.weight == pytest.approx(np.exp(w.score - step.shift) / step.normaliser, rel=1e-10)
+            q, k = trace.get("q", layer)[t, b, head], trace.get("k", layer)[w.key, b, head]
+            assert w.score == pytest.approx(q @ k / np.sqrt(4), rel=1e-12)
+        lines = step.lines(labels=[f"x{j}" for j in range(T)])
+        assert lines[0] == "s_tj = q_t·k_j/√4,  a_tj = exp(s_tj − m)/Z"
+        best = step.top[0]
+        assert lines[2].startswith(f"a_t,{best.key + 1} [x{best.key}] = exp(") and "\n" not in "".join(lines)
+
+
+def test_explain_attention_bad_arguments():
+    from rnnlab.explain import explain_attention
+
+    _, _, trace = _attention_setup()
+    for kwargs, name in [({"t": T}, "t"), ({"t": 0, "layer": 2}, "layer"), ({"t": 0, "head": 2}, "head"),
+                         ({"t": 0, "b": B}, "b"), ({"t": 0, "top": 0}, "top")]:
+        with pytest.raises(ValueError, match=f"^{name} "):
+            explain_attention(trace, **kwargs)
+    *_, gru_trace = _setup("GRU", "tanh", True, 1, False)
+    with pytest.raises(ValueError, match="needs a self-attention trace"):
+        explain_attention(gru_trace, 0)

@@ -212,3 +212,51 @@ def test_train_and_sample_a_mingru_character_model(capsys, tmp_path):
     bad.write_text('[task]\nkind = "hello"\n[model]\ncell = "gru"\nscan = "scan"\n', encoding="utf-8")
     code, _, err = run(capsys, "train", bad, "--out", tmp_path / "bad")
     assert code == 2 and "model.scan: only the linear recurrences" in one_line_error(err)
+
+
+def test_attention_presets_bptt_without_jacobians_and_trace_with_attention_maps(capsys, tmp_path):
+    code, out, _ = run(capsys, "presets", "--json")
+    cells = {row["name"]: row["cell"] for row in json.loads(out)}
+    assert cells["adding-attention"] == cells["copy-attention"] == "selfattention"
+    code, out, err = run(capsys, "bptt", "copy-attention", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["cell"] == "selfattention" and data["recurrent"] is False and data["steps"] == 30
+    assert len(data["streams"]) == 1 and set(data["streams"][0]) == {"layer", "direction", "grad_norm"}
+    notes = [line for line in err.splitlines() if "no step Jacobians" in line]  # a note on stderr, not an error
+    assert len(notes) == 1 and "Traceback" not in err
+    code, out, err = run(capsys, "bptt", "copy-attention")
+    assert code == 0, err
+    assert "||dL/dh_t|| block 0" in out and "||J_t||" not in out and "block 0: ||dL/dh_1||" in out
+    code, _, err = run(capsys, "bptt", "copy-attention", "--truncate", "5")
+    assert code == 2 and "truncate 5: selfattention has no recurrence" in one_line_error(err)
+    path = tmp_path / "t.npz"
+    code, out, err = run(capsys, "trace", "copy-attention", "--out", path, "--json")
+    assert code == 0, err
+    assert json.loads(out)["arrays"]["attn"] == [1, 1, 4, 30, 30]
+    with np.load(path, allow_pickle=False) as arrays:
+        attn = arrays["attn"][0, 0]  # block 0, sequence 0: (heads, T, T)
+        np.testing.assert_allclose(attn.sum(axis=-1), 1.0, rtol=1e-5)
+        assert {"h", "z", "q", "k", "v", "dh"} <= set(arrays.files)
+
+
+def test_train_and_sample_an_attention_character_model(capsys, tmp_path):
+    spec = tmp_path / "hello-attention.toml"
+    spec.write_text('[task]\nkind = "hello"\n[model]\ncell = "selfattention"\nhidden_size = 16\nnum_heads = 2\n'
+                    '[train]\nsteps = 150\nbatch_size = 1\nlearning_rate = 0.05\n', encoding="utf-8")
+    run_dir = tmp_path / "run"
+    code, out, err = run(capsys, "train", spec, "--out", run_dir, "--json")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["cell"] == "selfattention" and summary["eval"]["accuracy"] == 1.0
+    code, out, err = run(capsys, "sample", run_dir, "--prime", "h", "--length", "4", "--temperature", "0.01")
+    assert code == 0, err
+    assert out.strip() == "hello"
+    code, out, err = run(capsys, "train", "--resume", run_dir, "--steps", "160", "--json")
+    assert code == 0, err
+    assert json.loads(out)["step"] == 160
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[task]\nkind = "hello"\n[model]\ncell = "selfattention"\nhidden_size = 10\n', encoding="utf-8")
+    code, _, err = run(capsys, "train", bad, "--out", tmp_path / "bad")
+    assert code == 2 and "model.num_heads: hidden_size (10) must be divisible by num_heads (4)" in one_line_error(err)
+    assert not (tmp_path / "bad").exists()

@@ -42,8 +42,8 @@ def test_adding_presets_differ_only_in_the_cell_and_its_learning_rate():
 
 
 @pytest.mark.parametrize("base, others", [
-    ("adding-lstm", ["adding-mingru"]),
-    ("copy", ["copy-gru", "copy-mingru", "copy-lru"]),
+    ("adding-lstm", ["adding-mingru", "adding-attention"]),
+    ("copy", ["copy-gru", "copy-mingru", "copy-lru", "copy-attention"]),
     ("selective-copy-gru", ["selective-copy-mingru", "selective-copy-lru"]),
 ])
 def test_comparison_presets_differ_only_in_the_cell(base, others):
@@ -85,6 +85,19 @@ def test_resolved_spec_fills_every_default_and_absolute_paths(tmp_path):
         ('[model]\ncell = "lru"\nbias = false', "model.bias", ["lru"]),
         ('[model]\ncell = "mingru"\ninit = "orthogonal"', "model.init", ["W_hh", "mingru", "uniform"]),
         ('[model]\ncell = "minlstm"\nforget_bias = 1.0', "model.forget_bias", ["lstm", "minlstm"]),
+        ('[model]\ncell = "selfattention"\nhidden_size = 10\nnum_heads = 4', "model.num_heads",
+         ["hidden_size (10)", "divisible", "num_heads (4)"]),
+        ('[model]\ncell = "selfattention"\nnum_heads = 0', "model.num_heads", ["1 <= x"]),
+        ('[model]\ncell = "selfattention"\nd_ff = -1', "model.d_ff", ["0 <= x"]),
+        ('[model]\ncell = "lstm"\nnum_heads = 2', "model.num_heads", ["selfattention", "lstm"]),
+        ('[model]\ncell = "gru"\nd_ff = 64', "model.d_ff", ["selfattention", "gru"]),
+        ('[model]\ncell = "selfattention"\ninit = "orthogonal"', "model.init", ["W_hh", "selfattention", "uniform"]),
+        ('[model]\ncell = "selfattention"\nbias = false', "model.bias", ["selfattention"]),
+        ('[model]\ncell = "selfattention"\nforget_bias = 1.0', "model.forget_bias", ["lstm", "selfattention"]),
+        ('[model]\ncell = "selfattention"\nscan = "scan"', "model.scan", ["selfattention"]),
+        ('[model]\ncell = "selfattention"\nnonlinearity = "relu"', "model.nonlinearity", ["rnn"]),
+        ('[model]\ncell = "selfattention"\ndevice = "cuda"', "model.device", ["selfattention", "cpu"]),
+        ('[model]\ncell = "selfattention"\n[train]\ntruncate = 5', "train.truncate", ["selfattention", "use 0"]),
         ('colour = "red"', "colour", ["unknown field"]),
         ('[task]\nkind = "nope"', "task.kind", ["nope", "adding"]),
         ('[task]\nkind = "adding"\nlength = 0', "task.length", []),
@@ -127,6 +140,17 @@ def test_absurd_sizes_are_refused_before_allocating():
             spec.with_overrides({"model.hidden_size": 8192, "train.batch_size": 65536, "task.length": 10_000})
 
 
+def test_attention_memory_grows_with_the_square_of_the_length():
+    spec = load_preset("adding-attention")
+    short, long = (spec.with_overrides({"task.length": n}) for n in (100, 200))
+    maps = lambda s: s.train.eval_batch_size * s.model.num_heads * (s.make_task().length + 1) ** 2  # noqa: E731
+    assert maps(long) > 3.9 * maps(short)
+    assert long.estimated_bytes() - short.estimated_bytes() > 4 * (maps(long) - maps(short))  # float32 maps
+    with pytest.raises(SpecError, match=r"model.hidden_size: .*length=100000, num_heads=4: attention maps grow"):
+        spec.with_overrides({"task.length": 100_000})
+    assert spec.model.feed_forward_size == 128 and spec.with_overrides({"model.d_ff": 48}).model.feed_forward_size == 48
+
+
 def test_overrides_are_validated():
     spec = load_preset("hello").with_overrides({"train.steps": 7, "model.cell": "gru", "seed": 3})
     assert (spec.train.steps, spec.model.cell, spec.seed) == (7, "gru", 3)
@@ -162,6 +186,46 @@ def test_adding_lstm_beats_the_baseline_while_rnn_gradients_vanish():
     lab = Lab(rnn, batch=8)
     norms = lab.gradient_norms()[0]
     assert norms[0] < 1e-3 * norms[-1]
+
+
+def test_copy_attention_solves_copy_while_the_lstm_is_at_the_baseline():
+    """The issue's side-by-side: the same copy task and training settings, 300 steps: one causal
+    self-attention block replays every symbol, the LSTM has not left the memoryless baseline."""
+    results = {}
+    for name in ("copy-attention", "copy"):
+        spec = load_preset(name).with_overrides({"train.steps": 300, "train.eval_every": 0})
+        trainer = Trainer(spec)
+        results[name] = list(trainer.events(spec.train.steps))[-1]
+    baseline = trainer.task.baseline()
+    assert results["copy-attention"].accuracy == 1.0 and results["copy-attention"].loss < 0.01
+    assert results["copy"].loss > 0.9 * baseline.loss and results["copy"].accuracy < baseline.accuracy + 0.02
+
+
+def test_attention_model_from_the_spec_and_its_padding_mask():
+    from rnnlab.layers.selfattention import SelfAttentionModel
+
+    spec = load_preset("parity").with_overrides({"model.cell": "selfattention", "model.hidden_size": 8,
+                                                 "model.num_heads": 2, "model.num_layers": 2, "model.d_ff": 12,
+                                                 "model.bidirectional": True})
+    trainer = Trainer(spec)
+    model = trainer.model
+    assert isinstance(model, SelfAttentionModel)
+    assert (model.d_model, model.num_layers, model.blocks[0].num_heads, model.blocks[0].d_ff) == (8, 2, 2, 12)
+    assert not model.causal and model.max_len == trainer.task.length
+    assert load_preset("copy-attention").model.bidirectional is False  # causal, like a forward RNN
+    # parity pads each sequence past its length: the padded steps must not change any loss
+    batch = trainer.task.batch(16, 0, spec.seed)
+    assert batch.lengths.min() < trainer.task.length
+    noisy_x = batch.x.copy()
+    padding = np.arange(batch.T)[:, None] >= batch.lengths[None, :]
+    noisy_x[padding] = 5.0
+    noisy = type(batch)(noisy_x, batch.y, batch.mask, batch.lengths)
+    clean_result, state, _ = trainer.compute(batch)
+    noisy_result, _, _ = trainer.compute(noisy)
+    assert state is None
+    assert noisy_result.loss == pytest.approx(clean_result.loss, rel=1e-6)
+    record = trainer.train_step()
+    assert np.isfinite(record.loss) and record.grad_norm > 0
 
 
 def test_same_seed_same_metrics_bit_for_bit_and_seed_matters():
@@ -207,6 +271,36 @@ def test_resume_continues_bit_for_bit(tmp_path, preset, cell):
     assert strip(reopened.read_metrics()) == strip(straight.read_metrics())
     assert strip(reopened.read_evals()) == strip(straight.read_evals())
     a, b = (np.load(p / CHECKPOINT) for p in (straight.path, reopened.path))
+    for key in a.files:
+        if key not in ("elapsed", "meta"):
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_attention_on_a_text_stream_resumes_bit_for_bit_with_nothing_carried(tmp_path):
+    """A stream task with self-attention: no state carried between windows (none in the checkpoint),
+    and a stopped, resumed run equals a straight one."""
+    spec = small(load_preset("text"), **{"train.steps": 8, "model.cell": "selfattention", "model.hidden_size": 8,
+                                         "model.num_heads": 2, "train.batch_size": 4, "task.length": 12,
+                                         "train.checkpoint_every": 3, "train.eval_every": 4})
+    straight = RunDir.create(tmp_path / "straight", spec)
+    train_run(straight, Trainer(spec), 8)
+    run = RunDir.create(tmp_path / "stopped", spec)
+    calls = iter(range(1000))
+    assert train_run(run, Trainer(spec), 8, should_stop=lambda: next(calls) >= 5).summary["step"] == 5
+    reopened = RunDir.open(run.path)
+    assert reopened.spec.model.cell == "selfattention" and reopened.spec.model.num_heads == 2
+    trainer = Trainer(reopened.spec)
+    reopened.resume(trainer)
+    assert trainer.step == 5 and trainer.carried is None
+    train_run(reopened, trainer, 8)
+
+    def strip(rows):
+        return [{k: v for k, v in r.items() if k != "time"} for r in rows]
+
+    assert strip(reopened.read_metrics()) == strip(straight.read_metrics())
+    a, b = (np.load(p / CHECKPOINT) for p in (straight.path, reopened.path))
+    assert not [key for key in a.files if key.startswith("carried/")]
+    assert "param/layers.0.self_attn.in_proj_weight" in a.files
     for key in a.files:
         if key not in ("elapsed", "meta"):
             np.testing.assert_array_equal(a[key], b[key], err_msg=key)

@@ -177,3 +177,91 @@ def test_a_character_model_with_a_complex_state_samples(tmp_path):
     lab.train()
     assert lab.model.zero_state(1).dtype == np.complex64
     assert lab.sample("h", 4, temperature=0.01) == "hello"
+
+
+# ---------------------------------------------------------------------------- self-attention
+def _attention_lab(**overrides) -> Lab:
+    spec = load_preset("adding-attention").with_overrides({
+        "task.length": 12, "model.hidden_size": 8, "model.num_heads": 2, "model.num_layers": 2,
+        "train.steps": 4, "train.batch_size": 4, "train.eval_batch_size": 4, **overrides})
+    return Lab(spec)
+
+
+def test_attention_lab_reveals_what_a_causal_step_by_step_run_computes():
+    from rnnlab.analysis import NotRecurrentError
+
+    lab = _attention_lab()
+    assert lab.is_attention and lab.num_heads == 2 and lab.num_directions == 1
+    assert set(lab.trace.names) == {"h", "z", "attn", "q", "k", "v"}
+    x = lab.sequence.x
+    for t in (1, 5, 12):  # the prefix of t steps gives the same rows: nothing later leaks back
+        _, _, prefix = lab.model.forward(x[:t])
+        for name in ("h", "z"):
+            np.testing.assert_allclose(prefix.get(name, 1), lab.trace.get(name, 1)[:t], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(prefix.attention(0, 0, 1), lab.attention_map(0, 1)[:t, :t], rtol=1e-5, atol=1e-7)
+    attn = lab.attention_map(1, 0)
+    assert attn.shape == (12, 12) and np.allclose(attn.sum(axis=1), 1.0)
+    assert np.all(np.triu(attn, 1) == 0)  # causal: no step attends to a later one
+    # the outputs the lab shows are the model's own
+    out, _, _ = lab.model.forward(x)
+    np.testing.assert_allclose(lab.evaluation.outputs, out, rtol=1e-6)
+    # what only a recurrence has is refused by name, and nothing else breaks
+    with pytest.raises(NotRecurrentError, match="no meaning for self-attention"):
+        lab.jacobian_norms()
+    assert lab.unit_decays() is None
+    with pytest.raises(UserError, match="no attention maps"):
+        Lab.open("hello").attention_map()
+
+
+def test_attention_lab_backward_is_revealed_from_T_and_refuses_truncation():
+    lab = _attention_lab()
+    assert [lab.bptt_step() for _ in range(3)] == [11, 10, 9]
+    norms = lab.gradient_norms()
+    assert norms.shape == (2, 12) and np.all(np.isfinite(norms))
+    assert norms[1, -1] > 0 and norms[1, :-1].max() < 1e-3 * norms[1, -1]  # the loss reads only the last output
+    assert norms[0, :].min() > 0  # ... which attends to every earlier step: all of them get a gradient at once
+    with pytest.raises(UserError, match="truncate 3: selfattention has no recurrence"):
+        lab.run_backward(3)
+    assert lab.bptt_cursor == 9  # unchanged
+
+
+def test_attention_lab_refuses_a_sequence_longer_than_the_task_and_keeps_its_own():
+    lab = Lab(load_preset("hello").with_overrides({"model.cell": "selfattention"}))
+    with pytest.raises(UserError, match="has 9 steps but .* covers the task's length, 4 steps"):
+        lab.sequence_from_text("hellohello")
+    assert lab.steps == 4
+    lab.sequence_from_text("hel")
+    assert lab.steps == 2 and lab.attention_map().shape == (2, 2)
+
+
+def test_attention_lab_trains_saves_reopens_and_exports(tmp_path):
+    lab = _attention_lab()
+    assert lab.train() == "completed" and lab.trainer.step == 4
+    lab.refresh()
+    lab.run_backward()
+    arrays = lab.trace_arrays()
+    assert arrays["attn"].shape == (2, 1, 2, 12, 12) and arrays["q"].shape == (2, 12, 1, 2, 4)
+    assert arrays["h"].shape == arrays["z"].shape == arrays["dh"].shape == (2, 12, 1, 8)
+    meta = json.loads(str(arrays["meta"]))
+    assert meta["cell"] == "selfattention" and meta["num_heads"] == 2 and meta["causal"] is True
+    assert "attn is (num_layers, B, heads, T_query, T_key)" in meta["layout"]
+    path = lab.export_trace(tmp_path / "t.npz")
+    with np.load(path, allow_pickle=False) as data:
+        assert set(arrays) == set(data.files)
+    reopened = Lab.open(lab.save_run(tmp_path / "run"))
+    assert reopened.trainer.step == 4 and reopened.is_attention and len(reopened.history) == 4
+    for name, value in lab.model.parameters().items():
+        np.testing.assert_array_equal(reopened.model.parameters()[name], value)
+    np.testing.assert_array_equal(reopened.attention_map(1, 1), lab.attention_map(1, 1))
+
+
+def test_a_causal_attention_character_model_samples_through_a_sliding_window():
+    lab = Lab(load_preset("hello").with_overrides({"model.cell": "selfattention", "train.steps": 150}))
+    lab.train()
+    assert lab.model.max_len == 4
+    assert lab.sample("h", 4, temperature=0.01) == "hello"
+    assert lab.sample("hell", 1, temperature=0.01) == "hello"
+    assert len(lab.sample("hello", 20)) == 25  # far past the 4 steps its positions cover: a window of the last 4
+    non_causal = Lab(load_preset("hello").with_overrides({"model.cell": "selfattention", "model.bidirectional": True}))
+    with pytest.raises(UserError, match="not causal"):
+        non_causal.sample("h", 3)

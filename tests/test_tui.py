@@ -346,3 +346,87 @@ def test_edit_to_minlstm_with_a_scan_then_train_and_refuse_a_bidirectional_lru()
         assert app.lab.spec.model.cell == "minlstm"  # nothing changed
 
     drive(check)
+
+
+def test_attention_lab_shows_the_map_per_head_and_reveals_backprop():
+    from rnnlab.tui.panels import AttentionMap, AttentionPanel
+
+    async def check(app, pilot):
+        lab = app.lab
+        assert lab.is_attention and lab.steps == 100
+        panel = app.query_one(AttentionPanel)
+        assert panel.display and "selfattention, d_model=64, 4 heads, 1 block(s), causal" in app.sub_title
+        text = screen_text(app)
+        assert "attention: block 0, head 1/4" in text and "a attn head +" in text
+        assert {m.id for m in app.query(Heatmap) if m.id and m.id.startswith("map-")} == {"map-h", "map-z"}
+        assert app.query_one("#map-z", Heatmap).title.startswith("attention sublayer output z_t")
+        await pilot.press("right", "right")
+        attention_map = app.query_one(AttentionMap)
+        assert attention_map.query_row == 1
+        np.testing.assert_array_equal(attention_map.data, lab.attention_map(0, 0))
+        # the first line holds query rows 0 (upper half) and 1 (lower half, the cursor's: highlighted);
+        # row 0 attends to key 0 only, with weight 1; keys after the query (causal) and rows not
+        # revealed yet are drawn empty
+        strip = attention_map.render_line(2)  # title, cursor line, then the map
+        cells = [(seg.style.color, seg.style.bgcolor) for seg in strip for ch in seg.text if ch == "▀"]
+        empty, lit_empty = cells[2]  # key 2 is after both queries: empty (lit in the cursor's row)
+        assert empty != lit_empty and len(cells) > 20 and cells[3] == cells[-1] == (empty, lit_empty)
+        assert cells[0][0] not in (empty, lit_empty) and cells[1][0] == empty  # row 0: key 0 only
+        assert lit_empty not in (cells[0][1], cells[1][1])  # row 1: keys 0 and 1
+        assert cells[0][0] != cells[0][1]  # row 1 highlighted, row 0 not
+        hidden = attention_map.render_line(3)  # rows 2 and 3: not revealed yet
+        assert {(seg.style.color, seg.style.bgcolor) for seg in hidden if seg.text.strip("▀") == ""} == {(empty, empty)}
+        assert attention_map.query_line() == 2
+        assert "row 2: what step 2 attends to" in screen_text(app)
+        explained = str(app.query_one("#explain").render())
+        assert "s_tj = q_t·k_j/√16" in explained and "a_t,1" in explained
+        await pilot.press("a")
+        assert app.head == 1 and "head 2/4" in screen_text(app)
+        np.testing.assert_array_equal(attention_map.data, lab.attention_map(0, 1))
+        await pilot.press("A", "A")
+        assert app.head == 3 and "head 4/4" in screen_text(app)
+        await pilot.press("b")
+        assert lab.bptt_cursor == 99
+        plot = app.query_one(GradientPlot)
+        assert plot.series_names == ["||dL/dh_t||"]  # no recurrent weights: no per-step dW_hh
+        assert plot.title.startswith("backprop (not through time): every step gets its gradient at once")
+        assert app.query_one("#map-dh", Heatmap).title.startswith("dL/dh_t (backprop, ±")
+        assert not app.query_one(DecayPlane).display
+        await pilot.press("t")
+        await wait_for(pilot, lambda: len(lab.history) >= 3)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: not lab.training)
+        await pilot.pause(0.2)
+        assert lab.trainer.step >= 3 and panel.display
+
+    drive(check, target="adding-attention")
+
+
+def test_edit_to_selfattention_refuses_bad_heads_then_shows_the_attention_panel():
+    from rnnlab.tui.panels import AttentionPanel
+
+    async def check(app, pilot):
+        assert not app.query_one(AttentionPanel).display  # an lstm: no attention, no head keys
+        assert "attn head" not in screen_text(app).splitlines()[-1]
+        await pilot.press("a")
+        assert app.head == 0
+        await pilot.press("e")
+        await pilot.pause()
+        app.screen.query_one("#model-cell").value = "selfattention"
+        app.screen.query_one("#model-num_heads").value = "3"
+        await pilot.pause()
+        app.screen.query_one("#apply").press()
+        await pilot.pause()
+        error = str(app.screen.query_one("#edit-error").render())
+        assert "model.num_heads" in error and "hidden_size (16) must be divisible by num_heads (3)" in error
+        assert app.lab.spec.model.cell == "lstm"  # nothing changed
+        app.screen.query_one("#model-num_heads").value = "2"
+        await pilot.pause()
+        app.screen.query_one("#apply").press()
+        await wait_for(pilot, lambda: app.lab.spec.model.cell == "selfattention")
+        assert app.lab.spec.model.num_heads == 2 and app.query_one(AttentionPanel).display
+        await pilot.press("right", "a")
+        assert app.head == 1 and "head 2/2" in screen_text(app)
+        assert "attn head +" in screen_text(app).splitlines()[-1]
+
+    drive(check)

@@ -224,51 +224,63 @@ def bptt(
     """One forward and backward pass: ||dL/dh_t|| for every step t (and layer), beside the norms of
     the step Jacobians J_t = ds_t/ds_{t-1}, their running product (the textbook bound) and the norm
     of the actual chained product ds_T/ds_t -- the vanishing-gradient curve. s = h (LSTM: \\[h; c]; LRU:
-    \\[Re h; Im h]); for mingru, minlstm and lru J_t is diagonal and ||J_t|| = max |a_t| (the LRU's max |lambda|)."""
+    \\[Re h; Im h]); for mingru, minlstm and lru J_t is diagonal and ||J_t|| = max |a_t| (the LRU's max |lambda|).
+    selfattention has no recurrence: only ||dL/dh_t|| per block (a note on stderr says so)."""
     lab = _open_lab(target, batch)
     with _compile_notices():
         lab.run_backward(truncate)
         grad = lab.gradient_norms()
-        jac = lab.jacobian_norms()
+        jac = None if lab.is_attention else lab.jacobian_norms()
+    if jac is None:
+        _message("[dim]rnnlab: selfattention has no recurrence, so no step Jacobians: only ||dL/dh_t|| per block "
+                 "(its backward pass is not through time: every step gets its gradient at once)[/dim]")
     names = _stream_names(lab)
     if json_output:
+        streams = []
+        for k, (layer, direction) in enumerate(names):
+            row: dict[str, Any] = {"layer": layer, "direction": direction,
+                                   "grad_norm": [_json_float(float(v)) for v in grad[k]]}
+            if jac is not None:
+                row.update({f"jacobian_{key}": [_json_float(float(v)) for v in jac[key][k]]
+                            for key in ("norm", "product", "chain")})
+            streams.append(row)
         _print_json({
             "spec": lab.spec.name, "cell": lab.spec.model.cell, "trained_steps": lab.trainer.step,
             "steps": lab.steps, "batch": batch, "truncate": lab.truncate or 0, "loss": _json_float(lab.evaluation.loss),
-            "streams": [{"layer": layer, "direction": direction,
-                         "grad_norm": [_json_float(float(v)) for v in grad[k]],
-                         "jacobian_norm": [_json_float(float(v)) for v in jac["norm"][k]],
-                         "jacobian_product": [_json_float(float(v)) for v in jac["product"][k]],
-                         "jacobian_chain": [_json_float(float(v)) for v in jac["chain"][k]]}
-                        for k, (layer, direction) in enumerate(names)],
+            "recurrent": jac is not None, "streams": streams,
         })
         return
     from rich.table import Table
 
-    table = Table(title=f"BPTT of {lab.spec.name} ({lab.spec.model.cell}, trained {lab.trainer.step} steps): "
+    what = "backprop" if jac is None else "BPTT"
+    table = Table(title=f"{what} of {lab.spec.name} ({lab.spec.model.cell}, trained {lab.trainer.step} steps): "
                         f"loss {_fmt(lab.evaluation.loss)}", title_justify="left")
     table.add_column("t", justify="right")
     for layer, direction in names:
-        tag = f"l{layer}" + ("r" if direction else "")
+        tag = ("block " if jac is None else "l") + f"{layer}" + ("r" if direction else "")
         table.add_column(f"||dL/dh_t|| {tag}", justify="right")
-        table.add_column(f"||J_t|| {tag}", justify="right")
-        table.add_column(f"prod ||J|| {tag}", justify="right")
-        table.add_column(f"||ds_T/ds_t|| {tag}", justify="right")
+        if jac is not None:
+            table.add_column(f"||J_t|| {tag}", justify="right")
+            table.add_column(f"prod ||J|| {tag}", justify="right")
+            table.add_column(f"||ds_T/ds_t|| {tag}", justify="right")
     for t in range(lab.steps):
         cells = [str(t + 1)]
         for k in range(len(names)):
-            cells += [_fmt(float(grad[k, t]), ".3e"), _fmt(float(jac["norm"][k, t]), ".3f"),
-                      _fmt(float(jac["product"][k, t]), ".3e"), _fmt(float(jac["chain"][k, t]), ".3e")]
+            cells.append(_fmt(float(grad[k, t]), ".3e"))
+            if jac is not None:
+                cells += [_fmt(float(jac["norm"][k, t]), ".3f"), _fmt(float(jac["product"][k, t]), ".3e"),
+                          _fmt(float(jac["chain"][k, t]), ".3e")]
         table.add_row(*cells)
     _out_console().print(table)
     for k, (layer, direction) in enumerate(names):
         first, last = float(grad[k, 0]), float(grad[k, -1])
         ratio = first / last if last > 0 else math.inf
-        _out_console().print(f"layer {layer}{' reverse' if direction else ''}: ||dL/dh_1|| / ||dL/dh_T|| = {_fmt(ratio, '.3e')}")
+        where = f"block {layer}" if jac is None else f"layer {layer}{' reverse' if direction else ''}"
+        _out_console().print(f"{where}: ||dL/dh_1|| / ||dL/dh_T|| = {_fmt(ratio, '.3e')}")
 
 
 def _stream_names(lab) -> list[tuple[int, int]]:
-    D = 2 if lab.spec.model.bidirectional else 1
+    D = lab.num_directions
     return [(layer, d) for layer in range(lab.spec.model.num_layers) for d in range(D)]
 
 
@@ -279,7 +291,8 @@ def trace(
     batch: Annotated[int, typer.Option("--batch", min=1, max=4096, help="Sequences in the pass.")] = 1,
     json_output: Annotated[bool, typer.Option("--json", help="Describe what was written as JSON.")] = False,
 ) -> None:
-    """Write every recorded state and gate of every step (and dL/dh_t) to an .npz file."""
+    """Write every recorded state and gate of every step (and dL/dh_t) to an .npz file; for
+    selfattention each block's h, z, attention maps attn (B, heads, T, T) and q, k, v."""
     lab = _open_lab(target, batch)
     with _compile_notices():
         lab.run_backward()
@@ -300,7 +313,8 @@ def sample(
     temperature: Annotated[float, typer.Option("--temperature", help="Softmax temperature: low is conservative, high is wild.")] = 1.0,
     seed: Annotated[int | None, typer.Option("--seed", min=0, help="Seed of the sampling (default: the run's).")] = None,
 ) -> None:
-    """Generate text from a trained character model."""
+    """Generate text from a trained character model (a causal selfattention model reads a sliding
+    window of the last task.length characters)."""
     from ..lab import Lab
     from ..train import RunDir
 

@@ -1,4 +1,5 @@
-"""The trained network: a recurrent layer stack plus a linear readout at every step.
+"""The trained network: a recurrent layer stack plus a linear readout at every step (or, for the
+``selfattention`` cell, a Transformer encoder with the same interface; see :func:`make_model`).
 
 ``logits_t = W_out y_t + b_out`` where ``y_t`` is the top layer's output (both directions).
 Parameters are the recurrent layer's state_dict names (PyTorch's for rnn/lstm/gru; see
@@ -6,6 +7,14 @@ Parameters are the recurrent layer's state_dict names (PyTorch's for rnn/lstm/gr
 ``readout.bias`` (O,), the names of ``torch.nn.Linear`` inside a module called ``readout``.
 F is the layer's output width: D*H, except the LRU, whose output y_t = Re(C h_t) + D x_t has the
 input's width I.
+
+:func:`make_model` builds either from a :class:`~rnnlab.spec.ModelSpec`: a :class:`SequenceModel`, or
+for ``cell = "selfattention"`` a :class:`~rnnlab.layers.selfattention.SelfAttentionModel` (input
+projection, positional encoding, ``num_layers`` blocks, readout; parameters ``input_proj.*``,
+``layers.{k}.*``, ``readout.*``). Both have ``forward(x, state=None) -> (outputs, state, trace)``,
+``backward(trace, d_out, truncate)``, ``parameters``/``state_dict``/``load_state_dict``,
+``zero_state`` and ``step_outputs``; the attention model's state is always None (it carries nothing
+from one call to the next) and its backward refuses ``truncate``.
 """
 
 from __future__ import annotations
@@ -18,8 +27,26 @@ import numpy as np
 
 from ..layers import GRU, LRU, LSTM, RNN, MinGRU, MinLSTM, Trace
 from ..layers.init import apply_init
+from ..layers.selfattention import SelfAttentionModel
 
 CELL_CLASSES = {"rnn": RNN, "lstm": LSTM, "gru": GRU, "mingru": MinGRU, "minlstm": MinLSTM, "lru": LRU}
+
+
+def make_model(model_spec, input_size: int, output_size: int, seed: int, max_len: int):
+    """The network a :class:`~rnnlab.spec.ModelSpec` describes, with a readout of ``output_size``.
+
+    ``cell = "selfattention"``: ``SelfAttentionModel(input_size, output_size, d_model=hidden_size,
+    num_heads, num_layers, d_ff (0: 2 x hidden_size), causal=not bidirectional, max_len, dtype, seed)``;
+    ``max_len`` is the task's sequence length T (the positional encoding covers steps 0..T-1, and a
+    longer sequence is refused naming both lengths). Every other cell: a :class:`SequenceModel`
+    (``max_len`` unused: a recurrence takes any length).
+    """
+    m = model_spec
+    if m.attention:
+        return SelfAttentionModel(input_size, output_size, d_model=m.hidden_size, num_heads=m.num_heads,
+                                  num_layers=m.num_layers, d_ff=m.feed_forward_size,
+                                  causal=not m.bidirectional, max_len=max_len, dtype=m.dtype, seed=seed)
+    return SequenceModel(m, input_size, output_size, seed=seed)
 
 
 class SequenceModel:

@@ -5,6 +5,10 @@ same spec on the same machine gives the same metrics bit for bit, and a resumed 
 exactly where a checkpoint left it. Stream tasks (``task.stream``) carry the recurrent state from
 one step to the next (detached: the gradient stops at the window boundary); ``train.truncate = k``
 also cuts it every k steps inside a window, so the state is carried across chunks of k.
+
+The ``selfattention`` cell carries nothing: its state is always None, so on a stream task every
+window is read on its own (no context from the windows before it), and ``train.truncate`` does not
+apply (the spec refuses it). Its batches' ``lengths`` become the attention's key padding mask.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import numpy as np
 
 from ..kernels import blas_single_threaded
 from .losses import LOSSES, LossResult
-from .model import SequenceModel
+from .model import make_model
 from .optim import clip_gradients, make_optimizer
 
 
@@ -63,7 +67,8 @@ class Trainer:
     def __init__(self, spec, task=None) -> None:
         self.spec = spec
         self.task = task if task is not None else spec.make_task()
-        self.model = SequenceModel(spec.model, self.task.input_size, self.task.output_size, seed=spec.seed)
+        self.model = make_model(spec.model, self.task.input_size, self.task.output_size, seed=spec.seed,
+                                max_len=self.task.length)
         self.optimizer = make_optimizer(spec.train.optimizer, self.model.parameters(), spec.train)
         self.loss_fn = LOSSES[self.task.loss]
         self.step = 0              # updates done
@@ -74,7 +79,10 @@ class Trainer:
     # ------------------------------------------------------------------ one step
     def compute(self, batch, state: Any = None) -> tuple[LossResult, Any, Any]:
         """Forward and loss on a batch: (loss result, final state, trace)."""
-        outputs, state_n, trace = self.model.forward(batch.x, state)
+        if self.spec.model.attention:  # padding past each length is masked out of the attention
+            outputs, state_n, trace = self.model.forward(batch.x, state, lengths=batch.lengths)
+        else:
+            outputs, state_n, trace = self.model.forward(batch.x, state)
         return self.loss_fn(outputs, batch.y, batch.mask), state_n, trace
 
     def train_step(self) -> StepRecord:

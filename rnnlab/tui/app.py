@@ -3,7 +3,9 @@
 One screen shows the sequence on the bench, heatmaps of every state and gate (units x time) of one
 layer and direction, the exact values and the equations of the cursor step, the BPTT gradient
 curve (beside it, for the cells linear in their state, each unit's recurrence coefficient in the
-complex plane: the LRU's eigenvalues against the unit circle) and the training curves. The
+complex plane: the LRU's eigenvalues against the unit circle) and the training curves. With a
+self-attention model the heatmaps are each block's output h and attention sublayer output z, and an
+attention panel shows the map of one block and head (a/A switch heads). The
 headless :class:`~rnnlab.lab.Lab` does all the work; training runs in one worker thread and the
 screen reads the Lab's history on a timer (12 Hz), so the UI never waits for the trainer and the
 trainer never waits for the UI.
@@ -23,7 +25,8 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from ..errors import UserError
 from ..lab import Lab
-from .panels import CursorValues, DecayPlane, ExplainPanel, GradientPlot, SequenceBar, StatePanel, TrainingPlots
+from .panels import (AttentionPanel, CursorValues, DecayPlane, ExplainPanel, GradientPlot, SequenceBar, StatePanel,
+                     TrainingPlots)
 from .screens import EditScreen, HelpScreen, PromptScreen
 from .widgets import Heatmap
 
@@ -55,6 +58,8 @@ class LabApp(App[None]):
         Binding("right_square_bracket", "next_stream", "next layer", show=False),
         Binding("u", "previous_unit", "unit -", show=False),
         Binding("U", "next_unit", "unit +", show=False),
+        Binding("a", "next_head", "attn head +"),  # self-attention only (check_action hides it otherwise)
+        Binding("A", "previous_head", "attn head -", show=False),
         Binding("ctrl+s", "save_run", "save run", show=False),
         Binding("x", "export_trace", "export trace", show=False),
         Binding("p", "screenshot", "screenshot", show=False),
@@ -69,6 +74,7 @@ class LabApp(App[None]):
         self.layer = 0
         self.direction = 0
         self.unit = 0
+        self.head = 0  # the attention head shown (self-attention models)
         self._ticks = 0
         self._seen_history = -1
         self._warned_colour = False
@@ -85,6 +91,7 @@ class LabApp(App[None]):
             yield SequenceBar(id="sequence")
             with Horizontal(id="middle"):
                 yield StatePanel(id="states")
+                yield AttentionPanel(id="attention")
                 with VerticalScroll(id="side"):
                     yield CursorValues(id="values")
                     yield ExplainPanel(id="explain")
@@ -126,7 +133,14 @@ class LabApp(App[None]):
         self.query_one("#loading").display = False
         self.query_one("#lab").display = True
         self.update_views()
+        self.refresh_bindings()
         self._warn_colour_once()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The head keys only exist for a self-attention model (hidden from the footer otherwise)."""
+        if action in ("next_head", "previous_head"):
+            return self.lab is not None and self.lab.is_attention
+        return True
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Errors of the workers are handled here, in one place."""
@@ -168,12 +182,17 @@ class LabApp(App[None]):
             return
         m = lab.spec.model
         scan = f" ({m.scan})" if m.scan != "sequential" else ""
-        self.sub_title = f"{lab.spec.name}: {m.cell}{scan}, H={m.hidden_size}, " \
-                         f"{m.num_layers} layer(s){' bidirectional' if m.bidirectional else ''}"
+        if lab.is_attention:
+            self.sub_title = (f"{lab.spec.name}: {m.cell}, d_model={m.hidden_size}, {m.num_heads} heads, "
+                              f"{m.num_layers} block(s), {'non-causal' if m.bidirectional else 'causal'}")
+        else:
+            self.sub_title = f"{lab.spec.name}: {m.cell}{scan}, H={m.hidden_size}, " \
+                             f"{m.num_layers} layer(s){' bidirectional' if m.bidirectional else ''}"
         self.query_one(SequenceBar).update_from(lab)
         self.query_one(StatePanel).select(lab, self.layer, self.direction)
+        self.query_one(AttentionPanel).update_from(lab, self.layer, self.head)
         self.query_one(CursorValues).update_from(lab, self.layer, self.direction, self.unit)
-        self.query_one(ExplainPanel).update_from(lab, self.layer, self.direction, self.unit)
+        self.query_one(ExplainPanel).update_from(lab, self.layer, self.direction, self.unit, self.head)
         self.query_one(GradientPlot).update_from(lab, self.layer, self.direction)
         self.query_one(DecayPlane).update_from(lab, self.layer, self.direction)
         self.query_one(TrainingPlots).update_from(lab)
@@ -183,7 +202,10 @@ class LabApp(App[None]):
         lab = self.lab
         t = f"t {lab.cursor}/{lab.steps}"
         bptt = "" if lab.bptt_cursor is None else f"  BPTT t={lab.bptt_cursor + 1}"
-        layer = f"layer {self.layer}{' reverse' if self.direction else ''}  unit {self.unit}"
+        if lab.is_attention:
+            layer = f"block {self.layer}  head {self.head + 1}/{lab.num_heads}  unit {self.unit}"
+        else:
+            layer = f"layer {self.layer}{' reverse' if self.direction else ''}  unit {self.unit}"
         training = f"{lab.training_status} step {lab.trainer.step}"
         if lab.training_status == "running":
             training += f"  {self.steps_per_second:.0f} steps/s"
@@ -211,8 +233,9 @@ class LabApp(App[None]):
             lab.refresh()
             self.query_one(SequenceBar).update_from(lab)
             self.query_one(StatePanel).update_from(lab)
+            self.query_one(AttentionPanel).update_from(lab, self.layer, self.head)
             self.query_one(CursorValues).update_from(lab, self.layer, self.direction, self.unit)
-            self.query_one(ExplainPanel).update_from(lab, self.layer, self.direction, self.unit)
+            self.query_one(ExplainPanel).update_from(lab, self.layer, self.direction, self.unit, self.head)
             self.query_one(GradientPlot).update_from(lab, self.layer, self.direction)
             self.query_one(DecayPlane).update_from(lab, self.layer, self.direction)
         self.update_status()
@@ -261,7 +284,7 @@ class LabApp(App[None]):
     # ------------------------------------------------------------------ layers and units
     def _streams(self) -> list[tuple[int, int]]:
         m = self.lab.spec.model
-        return [(layer, d) for layer in range(m.num_layers) for d in range(2 if m.bidirectional else 1)]
+        return [(layer, d) for layer in range(m.num_layers) for d in range(self.lab.num_directions)]
 
     def _move_stream(self, delta: int) -> None:
         if not self._has_lab():
@@ -286,6 +309,17 @@ class LabApp(App[None]):
         if self._has_lab():
             self.unit = (self.unit + 1) % self.lab.spec.model.hidden_size
             self.update_views()
+
+    def _move_head(self, delta: int) -> None:
+        if self._has_lab() and self.lab.is_attention:
+            self.head = (self.head + delta) % self.lab.num_heads
+            self.update_views()
+
+    def action_next_head(self) -> None:
+        self._move_head(1)
+
+    def action_previous_head(self) -> None:
+        self._move_head(-1)
 
     # ------------------------------------------------------------------ training
     def action_train_toggle(self) -> None:
@@ -345,11 +379,12 @@ class LabApp(App[None]):
 
         def applied(done: bool | None) -> None:
             if done:
-                self.layer = self.direction = self.unit = 0
+                self.layer = self.direction = self.unit = self.head = 0
                 self._seen_history = -1
                 self.lab.run_backward()
                 self.lab.bptt_cursor = None
                 self.update_views()
+                self.refresh_bindings()
                 self.notify(f"new experiment: {self.lab.spec.model.cell}, {self.lab.task.kind}")
 
         self.push_screen(EditScreen(self.lab.spec, self.lab.reconfigure), applied)

@@ -7,16 +7,22 @@ the analysis/explain functions, and redraw when the screen calls ``update_from(l
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
+from rich.color import Color as RichColor
+from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
+from textual.geometry import Region
 from textual.widgets import Static
 
 from ..lab import Lab
 from .widgets import ColorBar, ComplexPlane, Heatmap, LinePlot
+from .widgets.colormaps import Colormap
+from .widgets.heatmap import _highlighted
 
 # How each record is coloured: "signed" records (states, candidates, gradients) with the diverging
 # map centred on 0, "magnitude" records (moduli) with the sequential map from 0 to their maximum,
@@ -34,13 +40,19 @@ GATE_NAMES = {
 }
 # The LRU's state is complex: its "h" record is the real part, its "dh" the gradient's modulus.
 _LRU_NAMES = {"h": "hidden state Re h_t", "dh": "|dL/dh_t| (BPTT)"}
+# A self-attention block's records per step (its "z" is no gate: the attention sublayer's output).
+_ATTENTION_NAMES = {"h": "block output h_t", "z": "attention sublayer output z_t",
+                    "dh": "dL/dh_t (backprop)"}
 
 
 def record_kind(name: str, mode: str) -> str:
     """``"signed"``, ``"magnitude"`` or ``"gate"``: which colour scale record ``name`` of a ``mode``
-    trace is drawn with (the LRU's ``dh`` is a modulus, everyone else's is signed)."""
+    trace is drawn with (the LRU's ``dh`` is a modulus, everyone else's is signed; a self-attention
+    block's ``z`` is a signed vector, not a gate)."""
     if name in MAGNITUDE or (mode == "LRU" and name == "dh"):
         return "magnitude"
+    if mode == "SelfAttention" and name in _ATTENTION_NAMES:
+        return "signed"
     return "signed" if name in SIGNED else "gate"
 
 
@@ -48,7 +60,16 @@ def record_title(name: str, mode: str) -> str:
     """The heading of record ``name``'s heatmap for a ``mode`` trace."""
     if mode == "LRU" and name in _LRU_NAMES:
         return _LRU_NAMES[name]
+    if mode == "SelfAttention" and name in _ATTENTION_NAMES:
+        return _ATTENTION_NAMES[name]
     return GATE_NAMES.get(name, name)
+
+
+def unit_records(lab: Lab) -> list[str]:
+    """The trace's records with one value per unit and step ((T, B, H): drawn as units x time),
+    in the trace's order; a self-attention trace's attention maps and per-head q, k, v are not."""
+    trace = lab.trace
+    return [name for name in trace.names if trace.get(name).ndim == 3]
 
 
 def time_cursor(lab: Lab) -> int | None:
@@ -138,7 +159,7 @@ class StatePanel(VerticalScroll):
 
     def update_from(self, lab: Lab) -> None:
         mode = lab.trace.mode
-        names = list(lab.trace.names)
+        names = unit_records(lab)
         if lab.bptt_cursor is None:  # a stale backward pass of a previous trace is not shown
             names = [name for name in names if name not in GRADIENTS]
         container = self.query_one("#maps", Vertical)
@@ -174,7 +195,8 @@ class StatePanel(VerticalScroll):
                 heatmap.reveal_from_end = True
                 heatmap.revealed = lab.steps - lab.bptt_cursor
                 heatmap.cursor = lab.bptt_cursor if lab.bptt_cursor < lab.steps else None
-                heatmap.title = f"{title.removesuffix(' (BPTT)')} (BPTT, {range_text})"
+                tag = "backprop" if title.endswith("(backprop)") else "BPTT"
+                heatmap.title = f"{title.removesuffix(f' ({tag})')} ({tag}, {range_text})"
             else:
                 heatmap.revealed = lab.cursor
                 heatmap.cursor = cursor
@@ -189,8 +211,9 @@ class CursorValues(Static):
         if t is None:
             self.update(Text("Step forward (→) to see the values of each step.", style="dim"))
             return
-        names = [n for n in lab.trace.names if n != "dh" or lab.bptt_cursor is not None]
-        table = Table(title=f"t = {t + 1}  (layer {layer}{' reverse' if direction else ''})", box=None,
+        names = [n for n in unit_records(lab) if n != "dh" or lab.bptt_cursor is not None]
+        where = f"block {layer}" if lab.is_attention else f"layer {layer}{' reverse' if direction else ''}"
+        table = Table(title=f"t = {t + 1}  ({where})", box=None,
                       pad_edge=False, title_justify="left", expand=False)
         table.add_column("unit", justify="right", style="dim")
         for name in names:
@@ -210,14 +233,28 @@ def _num(value: float) -> str:
 
 
 class ExplainPanel(Static):
-    """The cell's equations with the numbers of the cursor step for one chosen unit."""
+    """The cell's equations with the numbers of the cursor step for one chosen unit; for
+    self-attention, the softmax of the cursor step in the chosen block and head with the keys it
+    attends to most."""
 
-    def update_from(self, lab: Lab, layer: int, direction: int, unit: int) -> None:
-        from ..explain import explain_step
+    TOP_KEYS = 5
+
+    def update_from(self, lab: Lab, layer: int, direction: int, unit: int, head: int = 0) -> None:
+        from ..explain import explain_attention, explain_step
 
         t = time_cursor(lab)
         if t is None:
-            self.update(Text("explain: step forward to a time step; u/U choose the unit", style="dim"))
+            hint = "a/A choose the head" if lab.is_attention else "u/U choose the unit"
+            self.update(Text(f"explain: step forward to a time step; {hint}", style="dim"))
+            return
+        if lab.is_attention:
+            step = explain_attention(lab.trace, t, layer, head, top=self.TOP_KEYS)
+            text = Text()
+            text.append(f"explain: step t = {t + 1} attends to (block {layer}, head {head})\n", style="bold")
+            for line in step.lines(labels=lab.task.input_tokens(lab.sequence)):
+                text.append(line + "\n")
+            text.append("q_t, k_j: rows of self_attn.in_proj_weight [W_q; W_k] times the block's input", style="dim")
+            self.update(text)
             return
         equations = explain_step(lab.trace, t, unit, layer, direction)
         text = Text()
@@ -236,11 +273,12 @@ class GradientPlot(LinePlot):
     def update_from(self, lab: Lab, layer: int, direction: int) -> None:
         self.clear()
         if lab.bptt_cursor is None:
-            self.title = "||dL/dh_t|| (press b to step backward through time)"
+            self.title = ("||dL/dh_t|| (press b to reveal the backward pass)" if lab.is_attention
+                          else "||dL/dh_t|| (press b to step backward through time)")
             return
         from ..analysis import gradient_norms, has_recurrent_weights, step_weight_grads
 
-        k = layer * (2 if lab.spec.model.bidirectional else 1) + direction
+        k = layer * lab.num_directions + direction
         norms = gradient_norms(lab.trace)[k]
         shown = np.arange(lab.bptt_cursor, lab.steps)
         self.set_series("||dL/dh_t||", shown + 1, norms[shown], color="#f0a030")
@@ -250,6 +288,9 @@ class GradientPlot(LinePlot):
         self.marker = float(lab.bptt_cursor + 1) if lab.bptt_cursor < lab.steps else None
         first, last = norms[shown[0]] if shown.size else math.nan, norms[-1]
         ratio = first / last if shown.size and last > 0 else math.nan
+        if lab.is_attention:  # the reveal runs from T down, but backward computed every step at once
+            self.title = "backprop (not through time): every step gets its gradient at once"
+            return
         self.title = f"BPTT t={lab.bptt_cursor + 1}: ||dL/dh_t|| / ||dL/dh_T|| = {ratio:.2e}"
 
 
@@ -272,6 +313,117 @@ class DecayPlane(ComplexPlane):
             symbol = "1−z_t" if lab.trace.mode == "MinGRU" else "f'_t"
             self.set_points("a", decays, color="#f06080")
             self.title = f"mean {symbol} {where}: {decays.real.min():.2f}..{decays.real.max():.2f}"
+
+
+@lru_cache(maxsize=8)
+def _half_styles(colormap: Colormap, empty_rgb: tuple, background_rgb: tuple) -> tuple[Style, ...]:
+    """Styles of every half-block cell with its upper and lower halves highlighted independently:
+    index ``((hu * 2 + hl) * stride + upper) * stride + lower`` (hu, hl in {0, 1}), levels as in
+    :func:`rnnlab.tui.widgets.heatmap.pair_styles` (colours, missing, empty, background)."""
+    palette = [*colormap.colors, colormap.missing, empty_rgb, background_rgb]
+    plain = [RichColor.from_rgb(*rgb) for rgb in palette]
+    lit = [RichColor.from_rgb(*_highlighted(rgb)) for rgb in palette[:-1]] + [plain[-1]]
+    return tuple(Style(color=(lit if hu else plain)[upper], bgcolor=(lit if hl else plain)[lower])
+                 for hu in (0, 1) for hl in (0, 1) for upper in range(len(palette)) for lower in range(len(palette)))
+
+
+class AttentionMap(Heatmap):
+    """A T x T attention map: rows are query steps, columns key steps (a :class:`Heatmap` whose
+    rows are steps, not units).
+
+    ``blank`` (a boolean (T, T) mask, set with :meth:`set_attention`) cells are drawn empty: keys a
+    query may not attend to (the future under a causal mask, padding) and rows not revealed yet.
+    ``query_row`` is highlighted (one half-block row, so its neighbour on the same line is not), and
+    the view keeps its diagonal column in sight when the map is wider than the widget.
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(colormap="sequential", vmin=0.0, vmax=1.0, **kwargs)
+        self._blank = np.zeros((0, 0), bool)
+        self.query_row: int | None = None
+
+    def set_attention(self, weights: np.ndarray, blank: np.ndarray, query_row: int | None, vmax: float) -> None:
+        """Show ``weights`` (T, T) with ``blank`` cells empty and row ``query_row`` highlighted."""
+        self._blank = np.asarray(blank, bool)
+        self.query_row = query_row
+        self.set_data(weights, vmin=0.0, vmax=vmax)
+
+    def _newest_revealed(self, columns: int) -> int | None:
+        return self.query_row  # the column the view follows: the query's own step, on the diagonal
+
+    def _prepare(self) -> None:
+        key = (self.size.width, self.visual_style.rich_style)
+        if key == self._render_key:
+            return
+        super()._prepare()  # geometry, base styles and the frame's cache; the codes are rebuilt here
+        cmap = self._colormap
+        empty, background, stride = cmap.n_levels + 1, cmap.n_levels + 2, cmap.n_levels + 3
+        start, count = self._start, self._count
+        levels = self._levels[:, start:start + count].astype(np.int32)
+        if self._blank.shape == self._levels.shape:
+            levels[self._blank[:, start:start + count]] = empty
+        upper, lower = levels[0::2], levels[1::2]
+        if lower.shape[0] < upper.shape[0]:
+            lower = np.vstack([lower, np.full((1, count), background, dtype=np.int32)])
+        variant = np.zeros(upper.shape, np.int32)  # hu * 2 + hl
+        row = self.query_row
+        if row is not None and 0 <= row < self._levels.shape[0]:
+            variant[row // 2] = 2 if row % 2 == 0 else 1
+        self._codes = (variant * stride + upper) * stride + lower
+        background_rgb = tuple(self._base_style.bgcolor.get_truecolor()) if self._base_style.bgcolor else (0, 0, 0)
+        base = self._styles  # pair_styles' table: its empty colour is at level n_levels + 1
+        empty_rgb = tuple(base[empty * stride + empty].color.get_truecolor())
+        self._styles = _half_styles(cmap, empty_rgb, background_rgb)
+        self._segments.clear()
+
+    def query_line(self) -> int | None:
+        """The content line (title and cursor line included) that holds ``query_row``."""
+        return None if self.query_row is None else self._header_lines + self.query_row // 2
+
+
+class AttentionPanel(VerticalScroll):
+    """Self-attention only: the attention map of one block and head for the bench sequence, query
+    steps as rows and key steps as columns; revealed row by row with the time cursor, the cursor
+    step's row highlighted; under a causal mask the upper triangle (the future) stays empty."""
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="attention-title")
+        yield AttentionMap(id="attention-map")
+        yield ColorBar(colormap="sequential", vmin=0.0, vmax=1.0, id="attention-bar")
+
+    def update_from(self, lab: Lab, layer: int, head: int) -> None:
+        self.display = lab.is_attention
+        if not lab.is_attention:
+            return
+        weights = lab.attention_map(layer, head)
+        T = weights.shape[0]
+        query, key = np.indices((T, T))
+        blank = query >= lab.cursor  # rows not revealed yet
+        if lab.trace.causal:
+            blank |= key > query
+        length = int(lab.sequence.lengths[0])
+        blank |= key >= length  # padding
+        cursor = time_cursor(lab)
+        vmax = float(weights.max()) or 1.0
+        attention_map = self.query_one(AttentionMap)
+        attention_map.first_step = 1
+        attention_map.set_attention(weights, blank, cursor, vmax)
+        attention_map.title = f"query t (rows) x key j (columns){', causal' if lab.trace.causal else ''}"
+        self.query_one(ColorBar).vmax = vmax
+        row = "→ reveals rows" if cursor is None else f"row {cursor + 1}: what step {cursor + 1} attends to"
+        self.query_one("#attention-title", Static).update(
+            Text.assemble((f"attention: block {layer}, head {head + 1}/{lab.num_heads}", "bold"),
+                          (f"  a/A\n{row}", "dim")))
+        self.call_after_refresh(self._follow_query)
+
+    def _follow_query(self) -> None:
+        """Scroll so that the highlighted row stays in view."""
+        attention_map = self.query_one(AttentionMap)
+        line = attention_map.query_line()
+        if line is None:
+            return
+        y = attention_map.virtual_region.y + line
+        self.scroll_to_region(Region(0, y, 1, 1), animate=False, immediate=True)
 
 
 class HistoryColumns:

@@ -15,7 +15,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from ..data import TASKS, task_fields
 from ..errors import UserError
-from ..spec import CELLS, LINEAR_CELLS, OPTIMIZERS
+from ..spec import ATTENTION_CELLS, CELLS, LINEAR_CELLS, OPTIMIZERS, ModelSpec
 from ..layers.init import INITS
 from ..layers.minimal import METHODS
 
@@ -69,8 +69,8 @@ class PromptScreen(ModalScreen[Any]):
 
 
 class EditScreen(ModalScreen[bool]):
-    """Change the experiment: task, cell (and the linear recurrences' scan), sizes, optimizer,
-    learning rate, clipping, truncation.
+    """Change the experiment: task, cell (and the linear recurrences' scan, self-attention's heads
+    and feed-forward width), sizes, optimizer, learning rate, clipping, truncation.
 
     ``apply(overrides)`` is the Lab's ``reconfigure``; a refused value stays on screen with the
     reason (the spec's one-line error naming the field) and nothing changes.
@@ -109,11 +109,15 @@ class EditScreen(ModalScreen[bool]):
                 yield Label("scan (min*, lru)")
                 yield Select([(m, m) for m in METHODS], value=s.model.scan, allow_blank=False, name="model.scan",
                              id="model-scan")
+                yield Label("heads (selfattention)")
+                yield Input(str(s.model.num_heads), name="model.num_heads", id="model-num_heads")
+                yield Label("d_ff (attn, 0: 2H)")
+                yield Input(str(s.model.d_ff), name="model.d_ff", id="model-d_ff")
                 yield Label("hidden size")
                 yield Input(str(s.model.hidden_size), name="model.hidden_size", id="model-hidden_size")
                 yield Label("layers")
                 yield Input(str(s.model.num_layers), name="model.num_layers", id="model-num_layers")
-                yield Label("bidirectional")
+                yield Label("bidir. / non-causal")
                 yield Select([("no", False), ("yes", True)], value=s.model.bidirectional, allow_blank=False,
                              name="model.bidirectional", id="model-bidirectional")
                 yield Label("optimizer")
@@ -155,6 +159,11 @@ class EditScreen(ModalScreen[bool]):
             values["model.forget_bias"] = 0.0
         if values.get("model.cell") not in LINEAR_CELLS:
             values["model.scan"] = "sequential"
+        if values.get("model.cell") in ATTENTION_CELLS:
+            values["model.init"] = "uniform"  # the other inits are for recurrent weights W_hh
+        else:  # the heads and feed-forward width are self-attention's: back to their defaults
+            values["model.num_heads"] = ModelSpec.num_heads
+            values["model.d_ff"] = ModelSpec.d_ff
         if values.get("task.kind") != self._spec.task["kind"]:
             # a different task: keep only the fields it has (the rest were the old task's)
             kind = values["task.kind"]
