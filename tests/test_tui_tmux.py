@@ -210,6 +210,23 @@ def test_a_terminal_without_true_colour_gets_a_warning(tmp_path):
         term.close()
 
 
+@needs_tmux
+@pytest.mark.parametrize(("lab", "mark"), [("esn", "echo state network"), ("seq2seq", "attention"),
+                                           ("treebank", "treebank: recursive net")])
+def test_architecture_labs_open_from_rnnlab_tui(tmp_path, lab, mark):
+    """`rnnlab tui esn|seq2seq|treebank` opens that lab's screen; `q` quits cleanly."""
+    term = Terminal([*rnnlab_command(), "tui", lab], tmp_path, tmp_path / "exit-status")
+    try:
+        term.wait_for(f"the {lab} lab", lambda s: mark in s and "help" in s, START_DEADLINE_S)
+        term.send("q")
+        status = term.wait_exit()
+        assert status == "0", f"the {lab} lab exited with status {status}:\n{tail(term.scrollback())}"
+        for text in term.captures:
+            assert "Traceback" not in text, tail(text)
+    finally:
+        term.close()
+
+
 def test_unknown_preset_is_one_line_and_exit_2(tmp_path):
     result = subprocess.run([*rnnlab_command(), "tui", "nope"], cwd=tmp_path, stdin=subprocess.DEVNULL,
                             capture_output=True, text=True, timeout=60)

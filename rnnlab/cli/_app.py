@@ -82,21 +82,11 @@ def _on_compile(message: str) -> None:
 
 @contextlib.contextmanager
 def _compile_notices() -> Iterator[None]:
-    """Route kernel compile notices to :func:`_on_compile` for the duration of a command.
+    """Route kernel compile notices (``rnnlab.kernels.compile_notices``) to :func:`_on_compile`
+    for the duration of a command: a cold numba cache says what it is compiling."""
+    from ..kernels import compile_notices
 
-    This is the one place compile notices hook in: ``rnnlab.kernels.compile_notices(callback)``,
-    a context manager, where the kernels provide it; nothing happens where they do not.
-    """
-    try:
-        from .kernels import compile_notices
-    except ImportError:
-        yield
-        return
-    notices = compile_notices(_on_compile)
-    if hasattr(notices, "__enter__"):
-        with notices:
-            yield
-    else:  # a plain registration function
+    with compile_notices(_on_compile):
         yield
 
 
@@ -160,7 +150,17 @@ def _root(
 
 
 def open_lab(target: str | None) -> None:
-    """Run the TUI on ``target`` (a preset, a spec file or a run directory; None: hello)."""
+    """Run the TUI on ``target``: a preset, a spec file or a run directory (None: hello), or the
+    name of an architecture lab (``rnnlab.labs.LABS``: esn, seq2seq, treebank)."""
+    from ..labs import LABS
+
+    if target in LABS:
+        from ..tui.labs import LabScreenApp
+
+        with _compile_notices():  # the engine is built (and its kernels loaded) before the screen opens
+            app = LabScreenApp(target)
+        app.run()
+        return
     from ..lab import open_target
     from ..tui.app import run_lab
 

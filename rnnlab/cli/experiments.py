@@ -20,7 +20,8 @@ import typer
 from ..errors import UserError
 from ._app import _compile_notices, _json_float, _message, _out_console, _print_json, app, open_lab
 
-TARGET_HELP = "A preset name (see `rnnlab presets`), a spec .toml file, or a run directory."
+TARGET_HELP = ("A preset name (see `rnnlab presets`), a spec .toml file, a run directory, or an architecture "
+               "lab: esn, seq2seq, treebank.")
 
 
 def _fmt(value: float | None, spec: str = ".4g") -> str:
@@ -62,6 +63,14 @@ def presets(
     for s in specs:
         table.add_row(s.name, s.task["kind"], s.model.cell, str(s.model.hidden_size), str(s.train.steps), s.description)
     _out_console().print(table)
+    from ..labs import DESCRIPTIONS, LABS
+
+    labs = Table(title="Architecture labs: rnnlab tui NAME (and rnnlab esn / seq2seq / tree)", title_justify="left")
+    labs.add_column("name", no_wrap=True)
+    labs.add_column("what it shows")
+    for name in LABS:
+        labs.add_row(name, DESCRIPTIONS.get(name, ""))
+    _out_console().print(labs)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -26,6 +26,17 @@ LABS: dict[str, str] = {
 }
 
 
+#: name -> what the lab shows (one line, for `rnnlab presets` and help texts).
+DESCRIPTIONS: dict[str, str] = {
+    "esn": "Echo state network on Mackey-Glass: reservoir states, eigenvalues against the unit circle, "
+           "one-step and free-running forecasts as the spectral radius and leak rate change",
+    "seq2seq": "Encoder-decoder reversing digits: decode step by step and watch the attention matrix "
+               "turn anti-diagonal; without attention, long inputs fail",
+    "treebank": "Recursive net on a sentiment treebank where structure decides: step through a tree node "
+                "by node, forward and backward through structure",
+}
+
+
 def lab_names() -> list[str]:
     return list(LABS)
 

@@ -35,6 +35,7 @@ class LabScreenApp(App[None]):
     caller's, before the terminal is taken), then its screen is pushed."""
 
     TITLE = "rnnlab"
+    CSS_PATH = "../lab.tcss"  # the shared dialogs (help, prompts); the labs' own ids are prefixed
     BINDINGS = [Binding("q", "quit", "quit")]
 
     def __init__(self, name: str, options: dict | None = None, engine: Any = None) -> None:
