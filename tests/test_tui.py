@@ -430,3 +430,18 @@ def test_edit_to_selfattention_refuses_bad_heads_then_shows_the_attention_panel(
         assert "attn head +" in screen_text(app).splitlines()[-1]
 
     drive(check)
+
+
+def test_long_sequences_label_every_few_steps_and_keep_the_cursor_mark():
+    """T = 40 with one-character tokens: two-digit step numbers would run together, so every 2nd
+    step is labelled; the cursor's ▼ is never overwritten by a label."""
+
+    async def check(app, pilot):
+        for _ in range(12):
+            await pilot.press("right")
+        await pilot.pause()
+        header = next(line for line in screen_text(app).splitlines() if line.lstrip().startswith("t  "))
+        labels = header.split()[1:]
+        assert labels == ["2", "4", "6", "8", "10", "▼", *map(str, range(14, 41, 2))]  # step 12 holds the cursor
+
+    drive(check, "selective-copy-lru")

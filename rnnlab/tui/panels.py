@@ -116,9 +116,23 @@ class SequenceBar(Static):
         stop = min(T, start + visible)
         text = Text(no_wrap=True, overflow="crop")
         text.append("t      ", style="dim")
+        # label every k-th step, k the first of 1, 2, 5, 10, ... whose span fits the widest label;
+        # a label ends at its step's column and may run left over the unlabelled ones
+        every = next(k for k in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 10**9)
+                     if len(str(stop)) <= k * (width + 1) - 1)
+        row = [" "] * ((stop - start) * (width + 1))
+        mark = (cursor - start) * (width + 1) + width - 1 if cursor is not None else -1
         for t in range(start, stop):
-            mark = "▼" if t == cursor else ""
-            text.append(f"{mark or t + 1:>{width}} "[: width + 1], style="bold yellow" if mark else "dim")
+            label, end = str(t + 1), (t - start) * (width + 1) + width
+            if (t + 1) % every == 0 and not end - len(label) <= mark < end:  # the cursor's mark wins
+                row[max(0, end - len(label)):end] = label[-end:] if end < len(label) else label
+        text.append("".join(row), style="dim")
+        if cursor is not None and start <= cursor < stop:  # the cursor's mark over its column
+            column = 7 + (cursor - start) * (width + 1)
+            marked = Text(text.plain[:column + width - 1], style="dim")
+            marked.append("▼", style="bold yellow")
+            marked.append(text.plain[column + width:], style="dim")
+            text = marked
         text.append("\n")
         for label, tokens in rows.items():
             text.append(f"{label} ", style="bold")
