@@ -12,7 +12,7 @@ the cell read when it processed t: the state at t-1 for direction 0, the state a
 direction 1 (the reverse direction runs from T-1 down to 0), and the initial state (h0, c0) at
 the first processed step (t = 0 forward, t = T-1 reverse).
 
-The state is ``s = h`` (size S = H) for RNN, GRU, MinGRU and MinLSTM and ``s = [h; c]`` (S = 2H,
+The state is ``s = h`` (size S = H) for RNN, GRU, Leaky, MinGRU and MinLSTM and ``s = [h; c]`` (S = 2H,
 h first) for LSTM: the cell state's own path (``dc_t/dc_{t-1} = diag(f_t)``) is where an LSTM's
 gradient survives, so a Jacobian of h alone would hide it. The LRU's state is complex; it is read
 as 2H real numbers ``s = [Re h; Im h]`` (S = 2H, real parts first).
@@ -25,6 +25,19 @@ rotation-scaling block ``[[Re lambda, -Im lambda], [Im lambda, Re lambda]]`` who
 So ``||J_t|| = max_j |a_tj|`` and the chained product is exactly ``max_j prod |a_tj|``:
 :func:`step_coefficients` gives the a_t themselves. These cells have no recurrent weights W_hh,
 so :func:`step_weight_grads` refuses them.
+
+The leaky RNN (mode ``"Leaky"``, :class:`rnnlab.layers.leaky.LeakyRNN`) is not linear in its state
+(its candidate u_t = tanh(W_ih x_t + W_hh h_{t-1} + b) reads it), so its Jacobian is a full matrix,
+``J_t = diag(1 - a) + diag(a * (1 - u_t^2)) W_hh``: the leak ``1 - a`` (per unit, constant) is a
+path for the gradient that no saturation of tanh can close, which is why slow units (small a, large
+tau = 1/a) carry dL/dh back over many steps.
+
+The Jordan network (mode ``"Jordan"``, :class:`rnnlab.layers.jordan.JordanRNN`) feeds back its
+previous OUTPUT f_{t-1} (y_{t-1}, or its softmax), not h: ``J_t = diag(1 - h_t^2) W_yh W_out``
+(softmax: ``diag(1 - h_t^2) W_yh (diag(p) - p p^T) W_out`` with p = f_{t-1}), a matrix of rank at
+most O, the output width. ``J_0 = 0`` (step 0 reads the initial feedback y0, not a hidden state)
+and under teacher forcing every ``J_t = 0``: the fed-back targets are constants, nothing of h_{t-1}
+reaches h_t. It has no W_hh, so :func:`step_weight_grads` refuses it.
 
 Self-attention traces (mode ``"SelfAttention"``, :class:`rnnlab.layers.selfattention.SelfAttentionTrace`)
 have no recurrent state: step t reads every other step directly through its attention weights,
@@ -51,7 +64,7 @@ __all__ = ["step_jacobians", "jacobian_norms", "gradient_norms", "step_weight_gr
            "step_coefficients", "has_recurrent_weights", "is_recurrent", "LINEAR_MODES", "ATTENTION_MODES",
            "NotRecurrentError"]
 
-_GATE_COUNT = {"RNN": 1, "LSTM": 4, "GRU": 3, "MinGRU": 2, "MinLSTM": 3, "LRU": 1}
+_GATE_COUNT = {"RNN": 1, "LSTM": 4, "GRU": 3, "Leaky": 1, "Jordan": 1, "MinGRU": 2, "MinLSTM": 3, "LRU": 1}
 #: Trace modes whose recurrence is linear in the state, h_t = a_t * h_{t-1} + b_t (diagonal Jacobian).
 LINEAR_MODES = ("MinGRU", "MinLSTM", "LRU")
 #: Trace modes with no recurrence at all (every step attends to the others).
@@ -128,6 +141,12 @@ def _saved(trace, layer: int, direction: int) -> dict[str, np.ndarray]:
     f64 = lambda a: np.asarray(a, dtype=np.float64)  # noqa: E731
     if trace.mode == "RNN":
         return {"hs": f64(saved[0])}
+    if trace.mode == "Jordan":  # fs (T+1, B, O): fs[p] is the f_{p-1} step p read; hs (T, B, H)
+        fs, hs, free = saved
+        return {"fs": f64(fs), "h": f64(hs), "free": free}
+    if trace.mode == "Leaky":  # u: the tanh candidates (T, B, H); a: the per-unit rates (H,)
+        hs, us, a = saved
+        return {"hs": f64(hs), "u": f64(us), "a": f64(a)}
     if trace.mode == "MinGRU":
         hs, gates, _ = saved
         return {"hs": f64(hs), "z": f64(gates[0]), "h_tilde": f64(gates[1])}
@@ -186,7 +205,7 @@ def has_recurrent_weights(trace) -> bool:
     """True for RNN, LSTM and GRU traces (a W_hh: :func:`step_weight_grads` applies); False for the
     linear recurrences, whose gates read the input only, and for self-attention (no recurrence)."""
     _check_trace(trace, allow_attention=True)
-    return trace.mode not in LINEAR_MODES + ATTENTION_MODES
+    return trace.mode not in LINEAR_MODES + ATTENTION_MODES + ("Jordan",)
 
 
 def state_size(trace) -> int:
@@ -248,6 +267,8 @@ def step_jacobians(trace, layer: int = 0, direction: int = 0, b: int = 0) -> np.
         jac[:, H:, :H], jac[:, H:, H:] = im, re   # Im h' = Im(lambda) Re h + Re(lambda) Im h
         return jac
     rec = _saved(trace, layer, direction)
+    if trace.mode == "Jordan":
+        return _jordan_jacobians(trace, rec, b)
     _, w_hh, _, _ = _weights(trace, layer, direction)
     hs = rec["hs"][:, b]  # (T+1, H)
     h_prev, h_new = hs[:-1], hs[1:]
@@ -261,6 +282,10 @@ def step_jacobians(trace, layer: int = 0, direction: int = 0, b: int = 0) -> np.
         else:
             deriv = 1.0 - h_new * h_new
         jac = diag_times(deriv, w_hh)
+
+    elif trace.mode == "Leaky":  # h' = (1 - a) * h + a * u,  u = tanh(W_ih x + W_hh h + b)
+        a, u = rec["a"], rec["u"][:, b]
+        jac = diag_times(a * (1.0 - u * u), w_hh) + np.einsum("j,jk->jk", 1.0 - a, np.eye(H))[None]
 
     elif trace.mode == "LSTM":
         i, f, g, o = (rec[k][:, b] for k in ("i", "f", "g", "o"))
@@ -290,6 +315,25 @@ def step_jacobians(trace, layer: int = 0, direction: int = 0, b: int = 0) -> np.
                + np.einsum("tj,jk->tjk", z, np.eye(H)))
 
     return _natural(jac, direction)
+
+
+def _jordan_jacobians(trace, rec, b: int) -> np.ndarray:
+    """:func:`step_jacobians` of a Jordan trace: dh_t/dh_{t-1} through the fed-back output."""
+    T, H = trace.steps, trace.hidden_size
+    jac = np.zeros((T, H, H))
+    if not rec["free"]:
+        return jac  # teacher forcing: the fed-back targets do not depend on h
+    params = trace._params
+    w_yh = np.asarray(params["weight_yh_l0"], np.float64)
+    w_out = np.asarray(params["readout.weight"], np.float64)
+    h, fs = rec["h"][:, b], rec["fs"][:, b]
+    for t in range(1, T):
+        df_dy = np.eye(w_out.shape[0])
+        if getattr(trace._owner, "feedback", "values") == "softmax":  # f = softmax(y)
+            p = fs[t]
+            df_dy = np.diag(p) - np.outer(p, p)
+        jac[t] = (1.0 - h[t] * h[t])[:, None] * (w_yh @ df_dy @ w_out)
+    return jac
 
 
 def jacobian_norms(trace, b: int = 0) -> dict[str, np.ndarray]:
@@ -386,7 +430,7 @@ def step_weight_grads(trace, layer: int = 0, direction: int = 0, truncate: int |
                       dc_n: np.ndarray | None = _FROM_TRACE) -> np.ndarray:
     """Each step's contribution to ``d weight_hh`` of one layer/direction, summed over the batch.
 
-    Returns (T, G*H, H) float64 in natural time order (G = 1, 4, 3 for RNN, LSTM, GRU): entry t is
+    Returns (T, G*H, H) float64 in natural time order (G = 1, 4, 3, 1 for RNN, LSTM, GRU, Leaky): entry t is
     ``dL/d(W_hh h_prev) at step t`` (outer) ``h_prev``, where h_prev is the state the cell read at
     t (see the module docstring). Summed over t it equals ``backward()``'s
     ``grads["weight_hh_l{layer}[_reverse]"]``.
@@ -408,6 +452,9 @@ def step_weight_grads(trace, layer: int = 0, direction: int = 0, truncate: int |
     if trace.mode in LINEAR_MODES:
         raise ValueError(f"step_weight_grads: the {trace.mode} has no recurrent weights W_hh (its gates read "
                          "the input only), so there is no per-step dW_hh")
+    if trace.mode == "Jordan":
+        raise ValueError("step_weight_grads: the Jordan network has no W_hh (W_yh reads its previous output), "
+                         "so there is no per-step dW_hh")
     _require_gradients(trace)
     if truncate is _FROM_TRACE:
         truncate = trace.backward_truncate
@@ -428,6 +475,9 @@ def step_weight_grads(trace, layer: int = 0, direction: int = 0, truncate: int |
             d_pre = dh * (h_new > 0.0)
         else:
             d_pre = dh * (1.0 - h_new * h_new)
+
+    elif trace.mode == "Leaky":  # the candidate's pre-activation: dh_t * a * (1 - u_t^2)
+        d_pre = dh * rec["a"] * (1.0 - rec["u"] * rec["u"])
 
     elif trace.mode == "LSTM":
         if dc_n is None:

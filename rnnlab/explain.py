@@ -18,6 +18,12 @@ Notation (the seeds' W/V; :attr:`Equation.params` maps it to PyTorch's state_dic
   order as PyTorch: LSTM i, f, g, o; GRU r, z, n. GRU's n keeps ``b_in`` and ``b_hn`` apart,
   ``n_t = tanh(W_n·x_t + b_in + r_t·(V_n·h_{t-1} + b_hn))``, exactly as PyTorch computes it.
   An Elman RNN has one "gate": ``h_t = tanh(W·x_t + V·h_{t-1} + b)`` (or ``relu``).
+- The Jordan network: ``[h_t]`` with ``h_t = tanh(W·x_t + U·f_{t-1} + b)``, ``U`` = ``weight_yh``
+  and ``f_{t-1}`` what the step read back (the previous target under teacher forcing, else the
+  previous output or its softmax), ``b = bias_ih + bias_yh``.
+- The leaky RNN: ``[a, u_t, h_t]`` with the unit's rate ``a = σ(α)`` (``α`` = ``alpha`` row j; its
+  params also give the time constant τ = 1/a in steps), the candidate
+  ``u_t = tanh(W·x_t + V·h_{t-1} + b)`` and ``h_t = (1 − a)·h_{t-1} + a·u_t``.
 - A term ``W_i·x_t`` is the number ``weight_ih[row] @ x_t`` (the matrix-row-times-vector product
   for this unit), ``V_i·h_{t-1}`` likewise; so the pre-activation is the plain sum of the terms.
 - ``x_t`` is the layer's input at t: the network input for layer 0, the layer below's output
@@ -67,7 +73,7 @@ from .analysis import (ATTENTION_MODES, LINEAR_MODES, _check_index, _nonlinearit
 
 __all__ = ["Term", "Equation", "explain_step", "AttentionWeight", "AttentionStep", "explain_attention"]
 
-_GATES = {"RNN": ("",), "LSTM": ("i", "f", "g", "o"), "GRU": ("r", "z", "n")}
+_GATES = {"RNN": ("",), "Leaky": ("",), "LSTM": ("i", "f", "g", "o"), "GRU": ("r", "z", "n")}
 _FUNCS = {"σ": lambda v: 1.0 / (1.0 + math.exp(-v)) if v >= 0 else math.exp(v) / (1.0 + math.exp(v)),
           "tanh": math.tanh,
           "relu": lambda v: max(v, 0.0),
@@ -241,7 +247,7 @@ def _check_position(name: str, value, size: int, what: str) -> int:
 def explain_step(trace, t: int, unit: int, layer: int = 0, direction: int = 0, b: int = 0) -> list[Equation]:
     """The equations of step ``t`` (natural time, 0-based) for hidden unit ``unit``, in order.
 
-    RNN: ``[h_t]``; LSTM: ``[i_t, f_t, g_t, o_t, c_t, h_t]``; GRU: ``[r_t, z_t, n_t, h_t]``;
+    RNN: ``[h_t]``; Leaky: ``[a, u_t, h_t]``; LSTM: ``[i_t, f_t, g_t, o_t, c_t, h_t]``; GRU: ``[r_t, z_t, n_t, h_t]``;
     MinGRU: ``[z_t, h~_t, h_t]``; MinLSTM: ``[f_t, i_t, h~_t, f'_t, h_t]``; LRU:
     ``[|λ|, arg λ, Re λ, Im λ, γ, Re h_t, Im h_t]`` (see the module docstring).
     For direction 1 the previous state is the one at t+1 (its processing order) and is written
@@ -260,6 +266,8 @@ def explain_step(trace, t: int, unit: int, layer: int = 0, direction: int = 0, b
     p = T - 1 - t if direction else t  # processing index: the kernel's step p reads hs[p], writes hs[p+1]
     if mode in LINEAR_MODES:
         return _explain_linear(trace, p, j, layer, direction, b)
+    if mode == "Jordan":
+        return _explain_jordan(trace, p, j, b)
     rec = _saved(trace, layer, direction)
     w_ih, w_hh, b_ih, b_hh = _weights(trace, layer, direction)
     x = np.asarray(trace._inputs[(layer, direction)][p, b], dtype=np.float64)  # processing order
@@ -280,7 +288,7 @@ def explain_step(trace, t: int, unit: int, layer: int = 0, direction: int = 0, b
         return float(w_hh[k * H + j] @ h_prev)
 
     def rows(k: int) -> str:
-        return "" if mode == "RNN" else f"[{k * H}:{(k + 1) * H}]"
+        return "" if mode in ("RNN", "Leaky") else f"[{k * H}:{(k + 1) * H}]"
 
     def gate(symbol: str, func: str, k: int, value: float) -> Equation:
         """``symbol = func(W_k·x_t + V_k·h_prev + b_k)`` for gate index k."""
@@ -299,6 +307,17 @@ def explain_step(trace, t: int, unit: int, layer: int = 0, direction: int = 0, b
 
     if mode == "RNN":
         return [gate("h_t", _nonlinearity(trace), 0, h_new)]
+
+    if mode == "Leaky":
+        a, u = float(rec["a"][j]), float(rec["u"][p, b, j])
+        alpha = float(trace._params["alpha" + sfx][j])
+        return [
+            Equation("a", "σ(α)", (Term("α", alpha),), a, f"α = alpha{sfx}[{j}]; time constant τ = 1/a = "
+                                                         f"{1.0 / a:.3g} steps"),
+            gate("u_t", "tanh", 0, u),
+            Equation("h_t", f"(1 − a)·{hp} + a·u_t", (Term("a", a), Term(hp, float(h_prev[j])), Term("u_t", u)),
+                     h_new, ""),
+        ]
 
     if mode == "LSTM":
         i, f, g, o = (float(rec[name][p, b, j]) for name in ("i", "f", "g", "o"))
@@ -333,6 +352,28 @@ def explain_step(trace, t: int, unit: int, layer: int = 0, direction: int = 0, b
         Equation("h_t", f"(1 − z_t)·n_t + z_t·{hp}",
                  (Term("z_t", z), Term("n_t", n), Term(hp, float(h_prev[j]))), h_new, ""),
     ]
+
+
+def _explain_jordan(trace, p: int, j: int, b: int) -> list[Equation]:
+    """:func:`explain_step` for the Jordan network (one layer, forward only) at step ``p``."""
+    rec = _saved(trace, 0, 0)
+    params = trace._params
+    x = np.asarray(trace._inputs[(0, 0)][p, b], dtype=np.float64)
+    f_prev = rec["fs"][p, b]
+    terms = [Term("W·x_t", float(np.asarray(params["weight_ih_l0"][j], np.float64) @ x)),
+             Term("U·f_{t-1}", float(np.asarray(params["weight_yh_l0"][j], np.float64) @ f_prev))]
+    where = "W = weight_ih_l0, U = weight_yh_l0"
+    if "bias_ih_l0" in params:
+        terms.append(Term("b", float(params["bias_ih_l0"][j]) + float(params["bias_yh_l0"][j])))
+        where += ", b = bias_ih_l0 + bias_yh_l0"
+    else:
+        where += "; no bias (bias=False)"
+    fed = ("the previous target (teacher forcing)" if not rec["free"] else
+           "softmax of the previous output" if getattr(trace._owner, "feedback", "") == "softmax" else
+           "the previous output y_{t-1}")
+    where += f"; f_{{t-1}} = {fed}" + (" (y0 at t = 0)" if p == 0 else "")
+    return [Equation("h_t", f"tanh({' + '.join(t.name for t in terms)})", tuple(terms),
+                     float(rec["h"][p, b, j]), where)]
 
 
 def _explain_linear(trace, p: int, j: int, layer: int, direction: int, b: int) -> list[Equation]:

@@ -320,6 +320,8 @@ CHECK_MODULES: tuple[str, ...] = (
     "rnnlab.checks.esn",
     "rnnlab.checks.seq2seq",
     "rnnlab.checks.selfattention",
+    "rnnlab.checks.leaky",
+    "rnnlab.checks.jordan",
 )
 
 

@@ -4,7 +4,8 @@ A spec has three tables besides ``name``, ``description`` and ``seed``::
 
     [task]   kind = "adding", plus the task's own fields (see ``rnnlab.data.task_fields``)
     [model]  cell, hidden_size, num_layers, bidirectional, nonlinearity, bias, dtype, init, forget_bias, scan,
-             device, num_heads, d_ff (the last two: the selfattention cell's)
+             device, num_heads, d_ff (the selfattention cell's), tau_min, tau_max, learn_tau (the leaky cell's),
+             feedback (the jordan cell's)
     [train]  steps, batch_size, optimizer, learning_rate, ..., clip_norm, clip_value, truncate
 
 Every field is validated on load; an error is a :class:`~rnnlab.errors.SpecError` naming the
@@ -30,7 +31,7 @@ from .layers.minimal import METHODS
 
 PRESET_PACKAGE = "rnnlab.presets"
 DEFAULT_PRESET = "hello"
-CELLS = ("rnn", "lstm", "gru", "mingru", "minlstm", "lru", "selfattention")
+CELLS = ("rnn", "lstm", "gru", "mingru", "minlstm", "lru", "leaky", "jordan", "selfattention")
 #: Cells that are not recurrent: no state carried from step to step, no W_hh, no step Jacobian.
 ATTENTION_CELLS = ("selfattention",)
 #: Cells whose recurrence is linear in the state (gates from the input only): no W_hh, a ``scan``.
@@ -94,7 +95,11 @@ class ModelSpec:
     linear readout; or, for ``cell = "selfattention"``, a Transformer encoder
     (:class:`rnnlab.layers.selfattention.SelfAttentionModel`) with ``d_model = hidden_size``,
     ``num_layers`` blocks of ``num_heads`` heads, a feed-forward width ``d_ff`` (0: 2 x hidden_size)
-    and a causal mask unless ``bidirectional``."""
+    and a causal mask unless ``bidirectional``. ``cell = "leaky"`` is
+    :class:`rnnlab.layers.leaky.LeakyRNN`: units with time constants spread from ``tau_min`` to
+    ``tau_max`` steps, learned unless ``learn_tau = false``. ``cell = "jordan"`` is a
+    :class:`rnnlab.train.model.JordanModel`: one layer whose previous output (``feedback =
+    "values"``, or its ``"softmax"`` for classes) feeds back instead of its hidden state."""
 
     cell: str = "lstm"
     hidden_size: int = 32
@@ -109,6 +114,10 @@ class ModelSpec:
     device: str = "cpu"
     num_heads: int = 4
     d_ff: int = 0
+    tau_min: float = 1.25
+    tau_max: float = 50.0
+    learn_tau: bool = True
+    feedback: str = "values"
 
     @property
     def attention(self) -> bool:
@@ -122,7 +131,8 @@ class ModelSpec:
 
 
 MODEL_RULES = {
-    "cell": Rule(str, "recurrent cell: rnn (Elman), lstm, gru, or a recurrence linear in its state "
+    "cell": Rule(str, "recurrent cell: rnn (Elman), lstm, gru, leaky (Elman units with per-unit time "
+                      "constants: h_t = (1 - a) h_{t-1} + a tanh(...)), or a recurrence linear in its state "
                       "(gates from the input only): mingru, minlstm, lru; or selfattention, a Transformer "
                       "encoder (no recurrence: every step attends to the others)", choices=CELLS),
     "hidden_size": Rule(int, "units per layer and direction (selfattention: d_model)", low=1, high=8192),
@@ -143,6 +153,14 @@ MODEL_RULES = {
                       low=1, high=256),
     "d_ff": Rule(int, "selfattention: width of each block's feed-forward layer (0: 2 x hidden_size)",
                  low=0, high=65_536),
+    "tau_min": Rule(float, "leaky: the fastest unit's initial time constant 1/a, in steps (> 1)", low=1, high=1e6,
+                    low_open=True),
+    "tau_max": Rule(float, "leaky: the slowest unit's initial time constant, in steps (>= tau_min); the units' "
+                           "time constants are spread log-uniformly between the two", low=1, high=1e6, low_open=True),
+    "learn_tau": Rule(bool, "leaky: learn the time constants (false: they stay as initialised)"),
+    "feedback": Rule(str, "jordan: what a free-running step reads back: the previous output (values) or its "
+                          "softmax (for classes; teacher forcing feeds back one-hot targets)",
+                     choices=("values", "softmax")),
 }
 
 
@@ -165,6 +183,7 @@ class TrainSpec:
     eval_every: int = 100
     eval_batch_size: int = 256
     checkpoint_every: int = 100
+    teacher_forcing: bool = False
 
 
 TRAIN_RULES = {
@@ -183,6 +202,8 @@ TRAIN_RULES = {
     "eval_every": Rule(int, "evaluate on the held-out batch every n steps (0: only at the end)", low=0),
     "eval_batch_size": Rule(int, "sequences in the held-out batch", low=1, high=65_536),
     "checkpoint_every": Rule(int, "write a checkpoint every n steps (0: only at the end)", low=0),
+    "teacher_forcing": Rule(bool, "jordan: feed back the previous target, not the model's own output, while "
+                                  "training (evaluation always runs free)"),
 }
 
 TOP_RULES = {
@@ -237,6 +258,8 @@ class Spec:
         if model.cell == "lru" and not model.bias:
             raise SpecError("model.bias", "the lru has no biases to turn off (its D x_t skip term is always there)")
         _check_attention(model)
+        _check_leaky(model)
+        _check_jordan(model, train)
         if model.attention and train.truncate:
             raise SpecError("train.truncate", "selfattention has no recurrence to truncate (its backward pass is "
                                               "not through time): use 0")
@@ -303,7 +326,7 @@ class Spec:
             return int(m.num_layers * (vectors + maps) + io)
         # per step and unit: gate records (and their saved copies), states, backward buffers; the
         # lru's complex state counts twice and it records Re, Im, |h| and their gradients
-        gates = {"rnn": 1, "lstm": 4, "gru": 3, "mingru": 2, "minlstm": 4, "lru": 4}[m.cell]
+        gates = {"rnn": 1, "lstm": 4, "gru": 3, "leaky": 2, "jordan": 2, "mingru": 2, "minlstm": 4, "lru": 4}[m.cell]
         directions = 2 if m.bidirectional else 1
         per_direction = steps * batch * m.hidden_size * (3 * gates + 6) * itemsize
         recurrent = m.num_layers * directions * per_direction
@@ -327,6 +350,38 @@ class Spec:
         """The task object this spec describes (cheap: tasks build their data lazily or small)."""
         options = {k: v for k, v in self.task.items() if k != "kind"}
         return make_task(self.task["kind"], options, None)
+
+
+def _check_leaky(model: ModelSpec) -> None:
+    """The leaky cell's own fields: refused (when changed from their defaults) for the other cells."""
+    defaults = ModelSpec()
+    if model.cell != "leaky":
+        for name in ("tau_min", "tau_max", "learn_tau"):
+            if getattr(model, name) != getattr(defaults, name):
+                raise SpecError(f"model.{name}", f"only the leaky cell has time constants, not {model.cell}")
+        return
+    if model.tau_max < model.tau_min:
+        raise SpecError("model.tau_max", f"must be >= tau_min ({_num(model.tau_min)}), got {_num(model.tau_max)}")
+
+
+def _check_jordan(model: ModelSpec, train: TrainSpec) -> None:
+    """The jordan cell's own field, and the recurrent options it does not take."""
+    if model.cell != "jordan":
+        if model.feedback != ModelSpec().feedback:
+            raise SpecError("model.feedback", f"only the jordan cell feeds its output back, not {model.cell}")
+        if train.teacher_forcing:
+            raise SpecError("train.teacher_forcing", f"only the jordan cell feeds its output back, not {model.cell}")
+        return
+    if model.num_layers != 1:
+        raise SpecError("model.num_layers", "the jordan cell has one layer: its output is what feeds back")
+    if model.bidirectional:
+        raise SpecError("model.bidirectional", "the jordan cell runs forward only: it reads back its previous output")
+    if model.init != "uniform":
+        raise SpecError("model.init", f"{model.init} initialises recurrent weights W_hh; jordan has none "
+                                      "(W_yh reads the previous output): use uniform")
+    if train.truncate:
+        raise SpecError("train.truncate", "the jordan cell takes no truncation (with teacher forcing there is no "
+                                          "BPTT at all: the fed-back targets are constants): use 0")
 
 
 def _check_attention(model: ModelSpec) -> None:

@@ -15,6 +15,8 @@ import pytest
 import rnnlab
 from rnnlab import analysis
 
+from rnnlab.layers.leaky import LeakyRNN
+
 from conftest import make_layer
 
 T, B, I, H = 6, 3, 4, 3
@@ -31,14 +33,20 @@ CONFIGS = [
     ("LSTM", "tanh", False, 1, True),
     ("GRU", "tanh", True, 2, True),
     ("GRU", "tanh", False, 2, False),
+    ("Leaky", "tanh", True, 2, True),
+    ("Leaky", "tanh", False, 1, False),
 ]
 IDS = [f"{m}-{nl}-{'bias' if bias else 'nobias'}-l{L}{'-bi' if bi else ''}" for m, nl, bias, L, bi in CONFIGS]
 
 
 def _setup(mode, nonlinearity, bias, num_layers, bidirectional, seed=0, steps=T, batch=B):
     """A float64 layer with weights large enough to make the cells non-trivial, and its trace."""
-    layer = make_layer(mode, I, H, num_layers=num_layers, bidirectional=bidirectional,
-                       nonlinearity=nonlinearity, bias=bias, seed=seed)
+    if mode == "Leaky":  # time constants 1.5..6 steps: leak and candidate both matter in J_t
+        layer = LeakyRNN(I, H, num_layers=num_layers, bidirectional=bidirectional, bias=bias, dtype="float64",
+                         seed=seed, time_constants=(1.5, 6.0))
+    else:
+        layer = make_layer(mode, I, H, num_layers=num_layers, bidirectional=bidirectional,
+                           nonlinearity=nonlinearity, bias=bias, seed=seed)
     rng = np.random.default_rng(seed + 1)
     # scale the default init up (uniform(+-1/sqrt(H)) is tame) so gates and saturation vary
     layer.load_state_dict({k: 2.0 * v for k, v in layer.state_dict().items()})
@@ -59,6 +67,8 @@ def _single(layer, lyr, direction):
     kwargs = dict(bias=layer.bias, dtype="float64")
     if layer.mode == "RNN":
         kwargs["nonlinearity"] = layer.nonlinearity
+    if layer.mode == "Leaky":
+        kwargs["time_constants"] = layer.time_constants
     cell = type(layer)(in_size, H, **kwargs)
     cell.load_state_dict(params)
     return cell
@@ -213,6 +223,24 @@ def test_jacobian_norms_products_run_back_in_processing_order(mode):
                 assert np.linalg.norm(chain, 2) <= product[k, t] * (1 + 1e-12)
 
 
+def test_leaky_jacobian_is_the_leak_plus_the_candidate_path():
+    """J_t = diag(1 - a) + diag(a (1 - u_t^2)) W_hh; with W_hh = 0 only the leak is left, and it keeps
+    the gradient alive however saturated the candidate is."""
+    layer, x, h0, trace = _setup("Leaky", "tanh", True, 1, False)
+    a = layer.rates()
+    u = np.asarray(trace.get("u"), np.float64)[:, 1]
+    w_hh = layer.parameters()["weight_hh_l0"]
+    expected = np.diag(1 - a)[None] + (a * (1 - u * u))[:, :, None] * w_hh[None]
+    np.testing.assert_allclose(analysis.step_jacobians(trace, 0, 0, 1), expected, rtol=1e-12, atol=1e-15)
+    w_hh[...] = 0.0
+    _, _, trace = layer.forward(x, h0)
+    jac = analysis.step_jacobians(trace, 0, 0, 1)
+    np.testing.assert_allclose(jac, np.broadcast_to(np.diag(1 - a), (T, H, H)), rtol=0, atol=0)
+    norms = analysis.jacobian_norms(trace, b=1)
+    np.testing.assert_allclose(norms["norm"][0], (1 - a).max(), rtol=1e-12)
+    np.testing.assert_allclose(norms["product"][0, 0], (1 - a).max() ** (T - 1), rtol=1e-10)
+
+
 def test_small_recurrent_weights_make_the_bound_vanish_geometrically():
     """The point of the view: a tanh RNN whose W_hh is small has ||J_t|| <= ||W_hh|| < 1, so the
     bound on ||d h_T / d h_t|| shrinks geometrically toward early t -- and the real gradient, which
@@ -274,7 +302,7 @@ def test_step_weight_grads_sum_to_backward(config, truncate):
     D = trace.num_directions
     dy = np.random.default_rng(7).standard_normal((steps, B, D * H))
     grads = layer.backward(trace, dy, dstate=None, truncate=truncate)
-    G = {"RNN": 1, "LSTM": 4, "GRU": 3}[mode]
+    G = {"RNN": 1, "LSTM": 4, "GRU": 3, "Leaky": 1}[mode]
     for lyr in range(trace.num_layers):
         for direction in range(D):
             sfx = f"_l{lyr}" + ("_reverse" if direction else "")

@@ -45,6 +45,7 @@ def test_adding_presets_differ_only_in_the_cell_and_its_learning_rate():
     ("adding-lstm", ["adding-mingru", "adding-attention"]),
     ("copy", ["copy-gru", "copy-mingru", "copy-lru", "copy-attention"]),
     ("selective-copy-gru", ["selective-copy-mingru", "selective-copy-lru"]),
+    ("multiscale-rnn", ["multiscale-leaky"]),
 ])
 def test_comparison_presets_differ_only_in_the_cell(base, others):
     reference = load_preset(base).to_mapping()
@@ -103,6 +104,10 @@ def test_resolved_spec_fills_every_default_and_absolute_paths(tmp_path):
         ('[task]\nkind = "adding"\nlength = 0', "task.length", []),
         ('[task]\nlength = 5', "task.kind", ["missing"]),
         ('seed = -1', "seed", []),
+        ('[model]\ncell = "lstm"\ntau_min = 2.0', "model.tau_min", ["leaky", "lstm"]),
+        ('[model]\ncell = "rnn"\nlearn_tau = false', "model.learn_tau", ["leaky", "rnn"]),
+        ('[model]\ncell = "leaky"\ntau_min = 1.0', "model.tau_min", ["1 < x"]),
+        ('[model]\ncell = "leaky"\ntau_min = 10.0\ntau_max = 5.0', "model.tau_max", [">= tau_min (10)"]),
     ],
 )
 def test_bad_fields_name_the_field_and_the_allowed_values(toml, field, words):
@@ -159,7 +164,7 @@ def test_overrides_are_validated():
 
 
 # ---------------------------------------------------------------------------- training
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru", "leaky"])
 def test_hello_learns_its_four_targets(cell):
     spec = load_preset("hello").with_overrides({"model.cell": cell})
     trainer = Trainer(spec)
@@ -242,7 +247,7 @@ def test_same_seed_same_metrics_bit_for_bit_and_seed_matters():
 
 
 @pytest.mark.parametrize("preset, cell", [
-    ("text", "lstm"), ("parity", "gru"), ("parity", "minlstm"), ("text", "lru"),
+    ("text", "lstm"), ("parity", "gru"), ("parity", "minlstm"), ("text", "lru"), ("parity", "leaky"),
 ])
 def test_resume_continues_bit_for_bit(tmp_path, preset, cell):
     """Stopping and resuming (state carried across chunks for the text stream) changes nothing."""

@@ -406,3 +406,51 @@ def test_linear_cells_text():
 def test_text_reads_division_and_unary_minus():
     eq = Equation("q", "exp(−a/b)", (Term("a", 1.0), Term("b", -4.0)), math.exp(0.25), "")
     assert eq.text() == "q = exp(−a/b) = exp(−1.000/(-4.000)) = exp(0.250) = 1.284"
+
+
+# ------------------------------------------------------------------------------------------------
+# the leaky RNN: [a, u_t, h_t]
+# ------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("bias, num_layers, bidirectional", [(True, 2, True), (False, 1, False)])
+def test_leaky_equations_match_trace_and_recompute(bias, num_layers, bidirectional, dtype):
+    from rnnlab.layers.leaky import LeakyRNN
+
+    layer = LeakyRNN(I, H, num_layers=num_layers, bidirectional=bidirectional, bias=bias, dtype=dtype, seed=3,
+                     time_constants=(1.5, 8.0))
+    layer.load_state_dict({k: 2.0 * v for k, v in layer.state_dict().items()})
+    rng = np.random.default_rng(4)
+    D = 2 if bidirectional else 1
+    x = rng.standard_normal((T, B, I)).astype(dtype)
+    h0 = (0.5 * rng.standard_normal((num_layers * D, B, H))).astype(dtype)
+    _, _, trace = layer.forward(x, h0)
+    params = {k: np.asarray(v, np.float64) for k, v in layer.state_dict().items()}
+    tol = TOL[dtype]
+    for lyr in range(num_layers):
+        inp = _layer_input(trace, x, lyr)
+        for direction in range(D):
+            sfx = f"_l{lyr}" + ("_reverse" if direction else "")
+            prev = "{t+1}" if direction else "{t-1}"
+            for t, unit, b in [(0, 0, 0), (T - 1, H - 1, 1), (2, 1, 1)]:
+                a_eq, u_eq, h_eq = eqs = explain_step(trace, t, unit, layer=lyr, direction=direction, b=b)
+                assert [eq.symbol for eq in eqs] == ["a", "u_t", "h_t"]
+                for eq, record in zip(eqs, ("a", "u", "h")):  # values are the trace's records, exactly
+                    assert eq.value == float(trace.get(record, lyr, direction)[t, b, unit])
+                alpha = params["alpha" + sfx][unit]
+                assert a_eq.terms == (Term("α", float(layer.parameters()["alpha" + sfx][unit])),)
+                assert _close(_sigmoid(alpha), a_eq.value, 1.0, tol)
+                assert f"alpha{sfx}[{unit}]" in a_eq.params and f"τ = 1/a = {1.0 / a_eq.value:.3g} steps" in a_eq.params
+                h_prev = _previous(trace, h0, "h", lyr, direction, t, b)
+                v = {term.name: term.value for term in u_eq.terms}
+                wx = params["weight_ih" + sfx][unit] @ inp[t, b]
+                vh = params["weight_hh" + sfx][unit] @ h_prev
+                assert _close(v["W·x_t"], wx, abs(wx) + 1.0, 1e-12) and _close(v[f"V·h_{prev}"], vh, abs(vh) + 1.0, 1e-12)
+                assert ("b" in v) == bias
+                assert _close(math.tanh(sum(v.values())), u_eq.value, 1.0, tol)
+                assert h_eq.formula == f"(1 − a)·h_{prev} + a·u_t"
+                assert h_eq.terms == (Term("a", a_eq.value), Term(f"h_{prev}", float(h_prev[unit])),
+                                      Term("u_t", u_eq.value))
+                recomputed = (1.0 - a_eq.value) * h_prev[unit] + a_eq.value * u_eq.value
+                assert _close(recomputed, h_eq.value, 1.0, tol)
+                assert h_eq.text().startswith(f"h_t = (1 − a)·h_{prev} + a·u_t = (1 − ")

@@ -30,6 +30,7 @@ CONFIGS = {
     "copy": {"delay": 5},
     "selective-copy": {"length": 17, "tokens": 5, "vocab_size": 6},
     "sine": {"length": 30, "noise": 0.1},
+    "two-scales": {"length": 40, "noise": 0.2},
     "mackey-glass": {"length": 40},
     "parity": {"length": 12, "min_length": 4},
     "counting": {"max_count": 5},
@@ -64,8 +65,8 @@ def data_error(fn, *args, **kwargs) -> str:
 # ---- every task: layout, determinism, display, options -----------------------------------------
 
 def test_registry_lists_every_kind_in_order():
-    assert list(TASKS) == ["hello", "text", "adding", "copy", "selective-copy", "sine", "mackey-glass", "parity",
-                           "counting", "series"]
+    assert list(TASKS) == ["hello", "text", "adding", "copy", "selective-copy", "sine", "two-scales", "mackey-glass",
+                           "parity", "counting", "series"]
     assert set(CONFIGS) == set(TASKS)
 
 
@@ -367,6 +368,25 @@ def test_sine_targets_and_persistence_baseline():
     assert noisy.baseline().loss == pytest.approx(np.mean((nb.y - nb.x) ** 2), rel=0.01)
 
 
+def test_two_scales_targets_are_the_clean_slow_and_fast_parts_of_the_input():
+    clean = make_task("two-scales", {"length": 150, "noise": 0.0, "slow_min_period": 100.0, "slow_max_period": 120.0,
+                                     "fast_min_period": 4.0, "fast_max_period": 5.0})
+    assert (clean.input_size, clean.output_size, clean.loss) == (1, 2, "mse")
+    batch = clean.batch(2000, 0, 0)
+    assert batch.y.shape == (150, 2000, 2) and batch.mask.all()
+    np.testing.assert_allclose(batch.x[..., 0], batch.y[..., 0] + batch.y[..., 1], atol=1e-12)  # x = slow + fast
+    assert np.abs(batch.y).max() <= 1.0
+    # the slow part moves little from one step to the next, the fast part a lot
+    slow_step, fast_step = (np.mean(np.diff(batch.y[..., k], axis=0) ** 2) for k in (0, 1))
+    assert slow_step < 0.005 < 0.5 < fast_step
+    # the zero baseline: E[sin^2] = 1/2 for each part
+    assert clean.baseline().loss == 0.5 and np.mean(batch.y ** 2) == pytest.approx(0.5, rel=0.02)
+    noisy = make_task("two-scales", {"length": 150, "noise": 0.4})
+    nb = noisy.batch(2000, 0, 0)
+    assert np.std(nb.x[..., 0] - nb.y.sum(axis=2)) == pytest.approx(0.4, rel=0.02)  # noise on inputs only
+    assert "two-scales" in noisy.describe() and "noise std 0.4" in noisy.describe()
+
+
 # ---- Mackey-Glass ------------------------------------------------------------------------------
 
 def test_mackey_glass_matches_reservoirpy():
@@ -496,6 +516,10 @@ def test_unknown_kind_and_field():
     ("sine", {"min_period": 20.0, "max_period": 10.0}, "task.min_period", "<= max_period (10.0), got 20.0"),
     ("sine", {"min_period": 40.0}, "task.min_period", "<= max_period (32.0)"),
     ("parity", {"length": 5, "min_length": 6}, "task.min_length", "<= length"),
+    ("two-scales", {"slow_min_period": 90.0, "slow_max_period": 80.0}, "task.slow_min_period",
+     "<= slow_max_period (80), got 90"),
+    ("two-scales", {"fast_min_period": 9.0}, "task.fast_min_period", "<= fast_max_period (8), got 9"),
+    ("two-scales", {"fast_max_period": 70.0}, "task.fast_max_period", "<= slow_min_period (60)"),
     ("counting", {"max_count": 8, "length": 8}, "task.length", ">= max_count + 1"),
     ("mackey-glass", {"tau": 0}, "task.tau", "between 1"),
     ("hello", {"text": "h"}, "task.text", "at least 2"),

@@ -1,6 +1,7 @@
 """The synthetic benchmark tasks and numeric forecasting tasks.
 
 Memory probes (adding, copy, selective copy, parity, counting), smooth and chaotic forecasting (sine, Mackey-Glass),
+separating a signal into its time scales (two-scales),
 and the user's own numeric series. The character tasks live in :mod:`rnnlab.data.text`; the shared
 machinery (Batch, Baseline, Task, registry, make_task) in :mod:`rnnlab.data.base` and is re-exported
 here.
@@ -21,8 +22,8 @@ from .files import load_series
 from .series import mackey_glass, sine_waves
 
 __all__ = ["AddingTask", "Baseline", "Batch", "CopyTask", "CountingTask", "Field", "MackeyGlassTask",
-           "ParityTask", "REQUIRED", "SelectiveCopyTask", "SeriesTask", "SineTask", "TASKS", "Task", "make_task",
-           "task_fields"]
+           "ParityTask", "REQUIRED", "SelectiveCopyTask", "SeriesTask", "SineTask", "TASKS", "Task", "TwoScalesTask",
+           "make_task", "task_fields"]
 
 BLANK = "·"  # display label of "nothing here" (blank symbol, padding, stop)
 
@@ -250,6 +251,65 @@ class SineTask(Task):
         noisy = f", input noise std {self.noise:g}" if self.noise > 0 else ""
         return (f"sine: forecast the next value of a sine wave (period {self.min_period:g}-{self.max_period:g} "
                 f"steps{noisy}); T = {self.length}, MSE")
+
+
+@register
+class TwoScalesTask(Task):
+    """Separate a noisy signal into its slow and its fast component: a task for multiple time scales.
+
+    ``x_t = s_t + f_t + noise * N(0, 1)`` with a slow sine ``s_t = sin(2 pi t / P_s + phi_s)`` and a
+    fast one ``f_t = sin(2 pi t / P_f + phi_f)``; periods ``P_s ~ U(slow_min_period, slow_max_period)``,
+    ``P_f ~ U(fast_min_period, fast_max_period)`` and phases ``~ U(0, 2 pi)`` drawn per sequence.
+    Target ``y_t = (s_t, f_t)`` ``(T, B, 2)``, every step. Recovering s_t means averaging the input over
+    a window as long as the slow period (a slow, leaky unit does exactly that); f_t is what is left
+    after that, from the last few steps (a fast unit). The split is visible: correlate each hidden
+    unit with s_t and f_t (``benchmarks/multiscale_leaky.py``).
+    """
+
+    kind = "two-scales"
+    loss = "mse"
+    mode = "many-to-many"
+    FIELDS = (
+        Field("length", int, 200, "Sequence length T", 1, 100_000),
+        Field("noise", float, 0.3, "Std of Gaussian noise added to the input (targets stay clean)", 0.0, 10.0),
+        Field("slow_min_period", float, 60.0, "Shortest period of the slow component, in steps", 2.0, 1e6),
+        Field("slow_max_period", float, 120.0, "Longest period of the slow component (>= slow_min_period)", 2.0, 1e6),
+        Field("fast_min_period", float, 4.0, "Shortest period of the fast component, in steps", 2.0, 1e6),
+        Field("fast_max_period", float, 8.0, "Longest period of the fast component (>= fast_min_period, "
+                                             "<= slow_min_period)", 2.0, 1e6),
+    )
+
+    def _setup(self) -> None:
+        for scale in ("slow", "fast"):
+            lo, hi = getattr(self, f"{scale}_min_period"), getattr(self, f"{scale}_max_period")
+            if lo > hi:
+                raise SpecError(f"task.{scale}_min_period", f"must be <= {scale}_max_period ({hi:g}), got {lo:g}")
+        if self.fast_max_period > self.slow_min_period:
+            raise SpecError("task.fast_max_period", f"must be <= slow_min_period ({self.slow_min_period:g}): the "
+                                                    f"fast component must be the faster, got {self.fast_max_period:g}")
+        self.input_size, self.output_size = 1, 2
+
+    def _make(self, rng: np.random.Generator, batch_size: int, train: bool) -> Batch:
+        T, B = self.length, batch_size
+        slow = sine_waves(T, rng.uniform(self.slow_min_period, self.slow_max_period, size=B),
+                          rng.uniform(0.0, 2.0 * np.pi, size=B))
+        fast = sine_waves(T, rng.uniform(self.fast_min_period, self.fast_max_period, size=B),
+                          rng.uniform(0.0, 2.0 * np.pi, size=B))
+        x = slow + fast
+        if self.noise > 0:
+            x += self.noise * rng.standard_normal((T, B))
+        y = np.stack([slow, fast], axis=2)
+        return Batch(x[..., None], y, np.ones((T, B), dtype=bool), _full_lengths(T, B))
+
+    def baseline(self) -> Baseline:
+        """"zero" (predict 0 for both components): 0.5, the mean of sin^2 over a uniform phase."""
+        return Baseline("zero", 0.5)
+
+    def describe(self) -> str:
+        noisy = f", input noise std {self.noise:g}" if self.noise > 0 else ""
+        return (f"two-scales: split slow (period {self.slow_min_period:g}-{self.slow_max_period:g}) + fast "
+                f"(period {self.fast_min_period:g}-{self.fast_max_period:g}) sines into their parts{noisy}; "
+                f"T = {self.length}, MSE")
 
 
 class _WindowForecast(Task):

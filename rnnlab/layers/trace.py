@@ -11,7 +11,8 @@ after the cell has seen position ``t``. ``trace.get(name, layer, direction)`` gi
 Names: ``"h"`` always; ``"c"``, ``"i"``, ``"f"``, ``"g"``, ``"o"`` for LSTM; ``"r"``, ``"z"``,
 ``"n"`` and ``"hn"`` (= W_hn h_{t-1} + b_hn, the term r_t gates) for GRU; ``"z"``, ``"h_tilde"``
 for MinGRU; ``"f"``, ``"i"``, ``"f_norm"``, ``"h_tilde"`` for MinLSTM; ``"h_im"`` and ``"h_abs"``
-for LRU (whose ``"h"`` is the real part of its complex state; after backward ``"dh"`` is the
+``"u"`` (the tanh candidate) and ``"a"`` (each unit's rate) for LeakyRNN; ``"y"`` and ``"f"`` (what
+was fed back) for JordanRNN; for LRU (whose ``"h"`` is the real part of its complex state; after backward ``"dh"`` is the
 modulus of dL/dh_t, with ``"dh_re"`` and ``"dh_im"`` beside it). After ``backward``:
 ``"dh"``, the total gradient dL/dh_t arriving at every step (from the output and through the
 recurrence; for lower layers from the layer above), which is what gradient-norm curves plot.

@@ -8,6 +8,12 @@ Parameters are the recurrent layer's state_dict names (PyTorch's for rnn/lstm/gr
 F is the layer's output width: D*H, except the LRU, whose output y_t = Re(C h_t) + D x_t has the
 input's width I.
 
+Frozen parameters: a layer may list names in ``frozen`` (the ``leaky`` cell's ``alpha_*`` when
+``model.learn_tau = false``). :meth:`SequenceModel.parameters` leaves them out, so the trainer
+neither updates nor clips nor checkpoints them (they are set by the spec: the leaky cell's initial
+time constants are not random); :meth:`SequenceModel.state_dict` has every parameter, and
+:meth:`SequenceModel.load_state_dict` takes frozen ones when given and keeps them otherwise.
+
 :func:`make_model` builds either from a :class:`~rnnlab.spec.ModelSpec`: a :class:`SequenceModel`, or
 for ``cell = "selfattention"`` a :class:`~rnnlab.layers.selfattention.SelfAttentionModel` (input
 projection, positional encoding, ``num_layers`` blocks, readout; parameters ``input_proj.*``,
@@ -27,9 +33,12 @@ import numpy as np
 
 from ..layers import GRU, LRU, LSTM, RNN, MinGRU, MinLSTM, Trace
 from ..layers.init import apply_init
+from ..layers.jordan import JordanRNN, one_hot
+from ..layers.leaky import LeakyRNN
 from ..layers.selfattention import SelfAttentionModel
 
-CELL_CLASSES = {"rnn": RNN, "lstm": LSTM, "gru": GRU, "mingru": MinGRU, "minlstm": MinLSTM, "lru": LRU}
+CELL_CLASSES = {"rnn": RNN, "lstm": LSTM, "gru": GRU, "leaky": LeakyRNN, "mingru": MinGRU, "minlstm": MinLSTM,
+                "lru": LRU}
 
 
 def make_model(model_spec, input_size: int, output_size: int, seed: int, max_len: int):
@@ -38,10 +47,13 @@ def make_model(model_spec, input_size: int, output_size: int, seed: int, max_len
     ``cell = "selfattention"``: ``SelfAttentionModel(input_size, output_size, d_model=hidden_size,
     num_heads, num_layers, d_ff (0: 2 x hidden_size), causal=not bidirectional, max_len, dtype, seed)``;
     ``max_len`` is the task's sequence length T (the positional encoding covers steps 0..T-1, and a
-    longer sequence is refused naming both lengths). Every other cell: a :class:`SequenceModel`
+    longer sequence is refused naming both lengths). ``cell = "jordan"``: a :class:`JordanModel`
+    (the readout is inside its recurrence). Every other cell: a :class:`SequenceModel`
     (``max_len`` unused: a recurrence takes any length).
     """
     m = model_spec
+    if m.cell == "jordan":
+        return JordanModel(m, input_size, output_size, seed=seed)
     if m.attention:
         return SelfAttentionModel(input_size, output_size, d_model=m.hidden_size, num_heads=m.num_heads,
                                   num_layers=m.num_layers, d_ff=m.feed_forward_size,
@@ -63,6 +75,9 @@ class SequenceModel:
             kwargs["device"] = m.device
         if m.cell in ("mingru", "minlstm", "lru"):  # how their linear recurrence is evaluated
             kwargs["method"] = m.scan
+        if m.cell == "leaky":
+            kwargs["time_constants"] = (m.tau_min, m.tau_max)
+            kwargs["learn_time_constants"] = m.learn_tau
         self.cell = m.cell
         self.rnn = CELL_CLASSES[m.cell](input_size, m.hidden_size, **kwargs)
         apply_init(self.rnn, m.init, m.forget_bias, seed=[seed, 2])  # its own seed stream, as the readout's
@@ -78,17 +93,29 @@ class SequenceModel:
         }
 
     # ------------------------------------------------------------------ parameters
+    @property
+    def frozen(self) -> tuple[str, ...]:
+        """Names of parameters the trainer must not update (the leaky cell's fixed time constants)."""
+        return tuple(getattr(self.rnn, "frozen", ()))
+
     def parameters(self) -> dict[str, np.ndarray]:
-        """Every live parameter array by name (optimizers update them in place)."""
-        return {**self.rnn.parameters(), **self.readout}
+        """Every live trainable parameter array by name (optimizers update them in place); leaves out
+        :attr:`frozen` ones."""
+        frozen = set(self.frozen)
+        return {**{k: v for k, v in self.rnn.parameters().items() if k not in frozen}, **self.readout}
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        return {name: value.copy() for name, value in self.parameters().items()}
+        """A copy of every parameter, frozen ones included."""
+        return {name: value.copy() for name, value in {**self.rnn.parameters(), **self.readout}.items()}
 
     def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
-        """Load every parameter (ValueError naming a missing, extra or misshapen key)."""
+        """Load every parameter (ValueError naming a missing, extra or misshapen key); a frozen
+        parameter missing from ``state`` keeps its current value."""
         readout_keys = set(self.readout)
         rnn_state = {k: v for k, v in state.items() if k not in readout_keys}
+        current = self.rnn.parameters()
+        for key in self.frozen:
+            rnn_state.setdefault(key, current[key])
         for key, current in self.readout.items():
             if key not in state:
                 raise ValueError(f"state dict is missing key(s): {key}")
@@ -103,7 +130,8 @@ class SequenceModel:
 
     @property
     def num_parameters(self) -> int:
-        return sum(p.size for p in self.parameters().values())
+        """Every parameter's element count, frozen ones included."""
+        return sum(p.size for p in self.state_dict().values())
 
     @property
     def features(self) -> int:
@@ -148,3 +176,86 @@ class SequenceModel:
         """One step for sampling: x_t (B, I) -> (outputs (B, O), new state)."""
         out, state_n, _ = self.forward(x_t[None], state)
         return out[0], state_n
+
+
+class JordanModel:
+    """``cell = "jordan"``: a :class:`~rnnlab.layers.jordan.JordanRNN` (its readout, whose output
+    feeds back, is part of the recurrence), with :class:`SequenceModel`'s interface.
+
+    Its state is what the next step reads back, f (B, O) (zeros to start). ``forward(x, state)``
+    runs free (its own previous output, or its softmax for ``model.feedback = "softmax"``, feeds
+    back); ``forward(x, state, teacher=(y, mask))`` runs under teacher forcing: step t reads the
+    previous step's TARGET (class ids as one-hot, or values; zeros where the mask is off). A
+    teacher-forced trace's backward is per step (the targets are constants: no BPTT); a free
+    one's is full BPTT through the fed-back outputs (``truncate`` is refused: the spec refuses
+    ``train.truncate`` for this cell).
+    """
+
+    def __init__(self, model_spec, input_size: int, output_size: int, seed: int) -> None:
+        m = model_spec
+        self.cell = "jordan"
+        self.net = JordanRNN(input_size, m.hidden_size, output_size, bias=m.bias, feedback=m.feedback,
+                             dtype=m.dtype, seed=seed)
+        self.rnn = self.net  # what generic code reads sizes and dtype from
+        self.input_size, self.output_size = input_size, output_size
+        self.dtype = self.net.dtype
+        self.state_dtype = self.dtype
+        self.frozen: tuple[str, ...] = ()
+
+    @property
+    def readout(self) -> dict[str, np.ndarray]:
+        """The live readout arrays (y_t = W_out h_t + b_out), as :class:`SequenceModel`'s."""
+        params = self.net.parameters()
+        return {"readout.weight": params["readout.weight"], "readout.bias": params["readout.bias"]}
+
+    @property
+    def features(self) -> int:
+        return self.net.hidden_size
+
+    def parameters(self) -> dict[str, np.ndarray]:
+        """Every live parameter array by name (optimizers update them in place)."""
+        return self.net.parameters()
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return self.net.state_dict()
+
+    def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
+        """Load every parameter (ValueError naming a missing, extra or misshapen key)."""
+        self.net.load_state_dict(state)
+
+    @property
+    def num_parameters(self) -> int:
+        return self.net.num_parameters
+
+    def zero_state(self, batch: int) -> np.ndarray:
+        """Nothing fed back yet: f = zeros (B, O)."""
+        return np.zeros((batch, self.output_size), self.dtype)
+
+    def teacher_signal(self, y: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """What teacher forcing feeds back from a batch's targets: (T, B, O), one-hot for class ids
+        (T, B), the values for (T, B, O); zeros at steps without a target (mask off)."""
+        y = np.asarray(y)
+        signal = one_hot(y, self.output_size, self.dtype) if y.ndim == 2 else y.astype(self.dtype)
+        return np.ascontiguousarray(signal * np.asarray(mask, self.dtype)[..., None])
+
+    def forward(self, x: np.ndarray, state: Any = None, teacher: tuple | None = None
+                ) -> tuple[np.ndarray, np.ndarray, Trace]:
+        """x (T, B, I) -> (outputs (T, B, O) float64, f_n (B, O), trace); ``teacher = (y, mask)``
+        for teacher forcing, None to run free."""
+        signal = None if teacher is None else self.teacher_signal(*teacher)
+        y0 = None if state is None else np.asarray(state, self.dtype)
+        out, f_n, trace = self.net.forward(np.asarray(x, self.dtype), y0, signal)
+        trace._readout_input = trace.get("h")  # what the readout read (the Lab recomputes outputs from it)
+        return out.astype(np.float64), f_n, trace
+
+    def backward(self, trace: Trace, d_out: np.ndarray, truncate: int | None = None) -> dict[str, np.ndarray]:
+        """Gradients of every parameter (and ``input``, ``y0``) given dL/d(outputs)."""
+        if truncate:
+            raise ValueError("the jordan cell takes no truncate: teacher forcing needs no BPTT, and running "
+                             "free it backpropagates through every fed-back output")
+        return self.net.backward(trace, np.asarray(d_out, self.dtype))
+
+    def step_outputs(self, x_t: np.ndarray, state: Any) -> tuple[np.ndarray, Any]:
+        """One free-running step: x_t (B, I) -> (outputs (B, O), what the next step reads back)."""
+        out, f_n, _ = self.forward(x_t[None], state)
+        return out[0], f_n

@@ -77,10 +77,13 @@ class Trainer:
         self._eval_batch = None
 
     # ------------------------------------------------------------------ one step
-    def compute(self, batch, state: Any = None) -> tuple[LossResult, Any, Any]:
-        """Forward and loss on a batch: (loss result, final state, trace)."""
+    def compute(self, batch, state: Any = None, train: bool = False) -> tuple[LossResult, Any, Any]:
+        """Forward and loss on a batch: (loss result, final state, trace). ``train``: a training
+        step (with ``train.teacher_forcing`` the jordan cell reads back the previous targets)."""
         if self.spec.model.attention:  # padding past each length is masked out of the attention
             outputs, state_n, trace = self.model.forward(batch.x, state, lengths=batch.lengths)
+        elif train and self.spec.train.teacher_forcing:
+            outputs, state_n, trace = self.model.forward(batch.x, state, teacher=(batch.y, batch.mask))
         else:
             outputs, state_n, trace = self.model.forward(batch.x, state)
         return self.loss_fn(outputs, batch.y, batch.mask), state_n, trace
@@ -99,7 +102,7 @@ class Trainer:
         t = self.spec.train
         batch = self.task.batch(t.batch_size, self.step, self.spec.seed)
         state = self.carried if self.task.stream else None
-        result, state_n, trace = self.compute(batch, state)
+        result, state_n, trace = self.compute(batch, state, train=True)
         if not np.isfinite(result.loss):
             raise TrainingDiverged(self.step + 1, "the loss")
         grads = self.model.backward(trace, result.grad, truncate=t.truncate or None)

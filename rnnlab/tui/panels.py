@@ -27,7 +27,7 @@ from .widgets.heatmap import _highlighted
 # How each record is coloured: "signed" records (states, candidates, gradients) with the diverging
 # map centred on 0, "magnitude" records (moduli) with the sequential map from 0 to their maximum,
 # and everything else -- the gates, in [0, 1] -- with the sequential map on [0, 1].
-SIGNED = {"h", "c", "g", "n", "hn", "dh", "h_tilde", "h_im", "dh_re", "dh_im"}
+SIGNED = {"h", "c", "g", "n", "hn", "dh", "h_tilde", "h_im", "dh_re", "dh_im", "u"}
 MAGNITUDE = {"h_abs"}
 # Records of the backward pass: revealed from t = T down to the BPTT cursor.
 GRADIENTS = {"dh", "dh_re", "dh_im"}
@@ -37,9 +37,12 @@ GATE_NAMES = {
     "n": "candidate n_t", "hn": "W_hn h_{t-1} + b_hn", "dh": "dL/dh_t (BPTT)",
     "h_tilde": "candidate h~_t", "f_norm": "f'_t = f_t/(f_t + i_t), the share of h_{t-1} kept",
     "h_im": "Im h_t", "h_abs": "|h_t|", "dh_re": "dL/dRe h_t (BPTT)", "dh_im": "dL/dIm h_t (BPTT)",
+    "u": "candidate u_t", "a": "leak rate a = 1/tau (per unit, fixed in time)",
 }
 # The LRU's state is complex: its "h" record is the real part, its "dh" the gradient's modulus.
 _LRU_NAMES = {"h": "hidden state Re h_t", "dh": "|dL/dh_t| (BPTT)"}
+# The Jordan network's outputs and what it reads back (its "f" is no forget gate): signed, O rows.
+_JORDAN_NAMES = {"y": "output y_t (one row per output)", "f": "fed back f_{t-1} (previous output or target)"}
 # A self-attention block's records per step (its "z" is no gate: the attention sublayer's output).
 _ATTENTION_NAMES = {"h": "block output h_t", "z": "attention sublayer output z_t",
                     "dh": "dL/dh_t (backprop)"}
@@ -51,7 +54,7 @@ def record_kind(name: str, mode: str) -> str:
     block's ``z`` is a signed vector, not a gate)."""
     if name in MAGNITUDE or (mode == "LRU" and name == "dh"):
         return "magnitude"
-    if mode == "SelfAttention" and name in _ATTENTION_NAMES:
+    if (mode == "SelfAttention" and name in _ATTENTION_NAMES) or (mode == "Jordan" and name in _JORDAN_NAMES):
         return "signed"
     return "signed" if name in SIGNED else "gate"
 
@@ -62,6 +65,8 @@ def record_title(name: str, mode: str) -> str:
         return _LRU_NAMES[name]
     if mode == "SelfAttention" and name in _ATTENTION_NAMES:
         return _ATTENTION_NAMES[name]
+    if mode == "Jordan" and name in _JORDAN_NAMES:
+        return _JORDAN_NAMES[name]
     return GATE_NAMES.get(name, name)
 
 
@@ -225,7 +230,9 @@ class CursorValues(Static):
         if t is None:
             self.update(Text("Step forward (→) to see the values of each step.", style="dim"))
             return
-        names = [n for n in unit_records(lab) if n != "dh" or lab.bptt_cursor is not None]
+        H = lab.spec.model.hidden_size  # records of another width (the jordan cell's y, f) are not per unit
+        names = [n for n in unit_records(lab) if (n != "dh" or lab.bptt_cursor is not None)
+                 and lab.trace.get(n, layer, direction).shape[-1] == H]
         where = f"block {layer}" if lab.is_attention else f"layer {layer}{' reverse' if direction else ''}"
         table = Table(title=f"t = {t + 1}  ({where})", box=None,
                       pad_edge=False, title_justify="left", expand=False)
@@ -233,7 +240,6 @@ class CursorValues(Static):
         for name in names:
             table.add_column(name, justify="right")
         columns = {n: np.asarray(lab.trace.get(n, layer, direction)[t, 0]) for n in names}
-        H = lab.spec.model.hidden_size
         for j in range(H):
             style = "reverse" if j == unit else None
             table.add_row(str(j), *[_num(columns[n][j]) for n in names], style=style)
@@ -311,9 +317,20 @@ class GradientPlot(LinePlot):
 class DecayPlane(ComplexPlane):
     """Each unit's recurrence coefficient a in h_t = a_t * h_{t-1} + b_t against the unit circle:
     the LRU's eigenvalues lambda (complex, input-independent), or minGRU's 1 - z_t and minLSTM's
-    f'_t averaged over the bench sequence (real, in (0, 1)). Hidden for rnn, lstm and gru."""
+    f'_t averaged over the bench sequence (real, in (0, 1)); for the leaky cell its leak 1 - a, the
+    share of h_{t-1} each unit keeps (time constant tau = 1/a), slow units near 1. Hidden for rnn,
+    lstm and gru."""
 
     def update_from(self, lab: Lab, layer: int, direction: int) -> None:
+        if lab.trace.mode == "Leaky":  # the rate a is a parameter: the same at every step
+            a = np.asarray(lab.trace.get("a", layer, direction)[0, 0], np.float64)
+            self.display = True
+            self.clear()  # a series another cell left behind
+            self.set_points("1−a", (1.0 - a).astype(np.complex128), color="#f06080")
+            tau = 1.0 / a
+            self.title = (f"leak 1−a l{layer}{'r' if direction else ''}: tau = 1/a {tau.min():.1f}..{tau.max():.1f} "
+                          f"steps (median {np.median(tau):.1f})")
+            return
         decays = lab.unit_decays(layer, direction)
         self.display = decays is not None
         if decays is None:

@@ -157,6 +157,13 @@ class EditScreen(ModalScreen[bool]):
             values["model.nonlinearity"] = "tanh"
         if values.get("model.cell") != "lstm":
             values["model.forget_bias"] = 0.0
+        defaults = ModelSpec()
+        if values.get("model.cell") != "leaky":  # the leaky cell's own fields go back to their defaults
+            values.update({"model.tau_min": defaults.tau_min, "model.tau_max": defaults.tau_max,
+                           "model.learn_tau": defaults.learn_tau})
+        if values.get("model.cell") != "jordan":
+            values["model.feedback"] = defaults.feedback
+            values["train.teacher_forcing"] = False
         if values.get("model.cell") not in LINEAR_CELLS:
             values["model.scan"] = "sequential"
         if values.get("model.cell") in ATTENTION_CELLS:
