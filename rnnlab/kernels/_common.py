@@ -74,6 +74,18 @@ def gemm(a, b, out):
     np.dot(a, b, out)
 
 
+@helper
+def column_sums(m):
+    """m.sum(axis=0) of a 2-D array, summed row after row in order (as NumPy does for axis 0 of a
+    C-contiguous array, so the results are identical bit for bit)."""
+    out = m[0].copy()
+    for r in range(1, m.shape[0]):
+        mr = m[r]
+        for j in range(m.shape[1]):
+            out[j] += mr[j]
+    return out
+
+
 @jit
 def add_row(m, row):
     """m[r, :] += row for every row r of the 2-D array m."""
@@ -91,6 +103,7 @@ def batch_chunks(B: int, work_per_sequence: int, n_threads: int) -> int:
 
 
 def _row_chunks(N: int, work_per_row: int, n_threads: int) -> int:
+    """How many threads a GEMM over N rows of ``work_per_row`` multiply-adds each is split across."""
     if N * work_per_row < MIN_WORK_PER_GEMM:
         return 1
     return max(1, min(n_threads, N // 64))
@@ -123,6 +136,22 @@ def matmul_tn_rows(a: np.ndarray, x: np.ndarray, n_threads: int) -> np.ndarray:
 
     parallel_for(n_chunks, work)
     return partial[0] if n_chunks == 1 else partial.sum(axis=0)
+
+
+def fits_one_thread(B: int, T: int, work_per_sequence: int, gemm_work_per_row: tuple[int, ...],
+                    n_threads: int) -> bool:
+    """True when a kernel call would run on one thread anyway: the batch in one chunk and every
+    GEMM over the T*B rows (``gemm_work_per_row``: multiply-adds per row of each) in one piece.
+    Then one compiled call can do the whole job (projections, time loop, weight gradients) with
+    the very same operations in the same order, without Python between the parts."""
+    if n_threads <= 1:
+        return True
+    if batch_chunks(B, work_per_sequence, n_threads) != 1:
+        return False
+    for work in gemm_work_per_row:
+        if _row_chunks(T * B, work, n_threads) != 1:
+            return False
+    return True
 
 
 def run_batch_chunks(B: int, work_per_sequence: int, n_threads: int, steps) -> None:

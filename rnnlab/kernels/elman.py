@@ -4,14 +4,16 @@
 
 Shapes: x (T, B, I); w_ih (H, I); w_hh (H, H); bias (H,) = b_ih + b_hh; h0 (B, H).
 Records: hs (T+1, B, H) with hs[0] = h0.
-Structure and threading as in :mod:`rnnlab.kernels.lstm`.
+Structure and threading as in :mod:`rnnlab.kernels.lstm` (``elman_forward_one``/``elman_backward_one``:
+the whole call compiled in one piece when nothing is split across threads).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ._common import add_row, matmul_into, matmul_rows, matmul_tn_rows, run_batch_chunks, scalar_like
+from ._common import (add_row, column_sums, fits_one_thread, matmul_into, matmul_rows, matmul_tn_rows,
+                      run_batch_chunks, scalar_like)
 from ._jit import jit
 from ._math import tanh
 
@@ -37,10 +39,27 @@ def elman_forward_steps(x_proj, w_hh_t, hs, relu, b0, b1):
                     h_t[j] = tanh(a[j] + p[j])
 
 
+@jit
+def elman_forward_one(x, w_ih, w_hh, bias, h0, relu):
+    """:func:`elman_forward` on one thread, in one compiled call (the input projection as one GEMM)."""
+    T, B, I = x.shape
+    H = h0.shape[1]
+    x_proj = np.empty((T * B, H), x.dtype)
+    np.dot(x.reshape(T * B, I), w_ih.T, x_proj)
+    add_row(x_proj, bias)
+    w_hh_t = np.ascontiguousarray(w_hh.T)
+    hs = np.empty((T + 1, B, H), x.dtype)
+    hs[0] = h0
+    elman_forward_steps(x_proj.reshape(T, B, H), w_hh_t, hs, relu, 0, B)
+    return hs
+
+
 def elman_forward(x, w_ih, w_hh, bias, h0, relu, n_threads):
     """Run the Elman RNN over x; return hs (T+1, B, H)."""
     T, B, I = x.shape
     H = h0.shape[1]
+    if fits_one_thread(B, T, H * H, (H * I,), n_threads):
+        return elman_forward_one(x, w_ih, w_hh, bias, h0, relu)
     x_proj = matmul_rows(x.reshape(T * B, I), w_ih.T, n_threads)
     add_row(x_proj, bias)
     x_proj = x_proj.reshape(T, B, H)
@@ -78,6 +97,25 @@ def elman_backward_steps(w_hh, hs, dy, relu, truncate, d_pre, dh_total, dh_next,
             dh_next[:] = 0
 
 
+@jit
+def elman_backward_one(x, w_ih, w_hh, hs, dy, dh_n, relu, truncate):
+    """:func:`elman_backward` on one thread, in one compiled call."""
+    T, B, I = x.shape
+    H = hs.shape[2]
+    d_pre = np.empty((T, B, H), x.dtype)
+    dh_total = np.empty((T, B, H), x.dtype)
+    dh0 = dh_n.copy()
+    elman_backward_steps(w_hh, hs, dy, relu, truncate, d_pre, dh_total, dh0, 0, B)
+    rows = d_pre.reshape(T * B, H)
+    dx = np.empty((T * B, I), x.dtype)
+    np.dot(rows, w_ih, dx)
+    dw_ih = np.empty((H, I), x.dtype)
+    np.dot(rows.T, x.reshape(T * B, I), dw_ih)
+    dw_hh = np.empty((H, H), x.dtype)
+    np.dot(rows.T, hs.reshape((T + 1) * B, H)[: T * B], dw_hh)
+    return dx.reshape(T, B, I), dw_ih, dw_hh, column_sums(rows), dh0, dh_total
+
+
 def elman_backward(x, w_ih, w_hh, hs, dy, dh_n, relu, truncate, n_threads):
     """Backpropagation through time; ``dy``, ``dh_n`` and ``truncate`` as in ``lstm_backward``.
 
@@ -85,6 +123,8 @@ def elman_backward(x, w_ih, w_hh, hs, dy, dh_n, relu, truncate, n_threads):
     """
     T, B, I = x.shape
     H = hs.shape[2]
+    if fits_one_thread(B, T, H * H, (H * I, H * H), n_threads):
+        return elman_backward_one(x, w_ih, w_hh, hs, dy, dh_n, relu, truncate)
     d_pre = np.empty((T, B, H), x.dtype)
     dh_total = np.empty((T, B, H), x.dtype)
     dh0 = dh_n.copy()  # carries dL/dh_{t-1} back through the loop, ends as dL/dh_0

@@ -8,14 +8,16 @@
 Shapes: x (T, B, I); w_ih (3H, I); w_hh (3H, H); b_ih, b_hh (3H,) (kept apart: b_hn sits inside
 r_t's product); h0 (B, H). Records: hs (T+1, B, H) with hs[0] = h0; gates (3, T, B, H) holding
 r, z, n; hn (T, B, H) = W_hn h_{t-1} + b_hn, the term r_t gates.
-Structure and threading as in :mod:`rnnlab.kernels.lstm`.
+Structure and threading as in :mod:`rnnlab.kernels.lstm` (``gru_forward_one``/``gru_backward_one``:
+the whole call compiled in one piece when nothing is split across threads).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ._common import add_row, matmul_into, matmul_rows, matmul_tn_rows, run_batch_chunks, scalar_like
+from ._common import (add_row, column_sums, fits_one_thread, matmul_into, matmul_rows, matmul_tn_rows,
+                      run_batch_chunks, scalar_like)
 from ._jit import jit
 from ._math import sigmoid, tanh
 
@@ -46,10 +48,32 @@ def gru_forward_steps(x_proj, w_hh_t, b_hn, hs, gates, hn_all, b0, b1):
                 h_t[j] = (one - z[j]) * n[j] + z[j] * h_prev[j]
 
 
+@jit
+def gru_forward_one(x, w_ih, w_hh, b_ih, b_hh, h0):
+    """:func:`gru_forward` on one thread, in one compiled call (the input projection as one GEMM)."""
+    T, B, I = x.shape
+    H = h0.shape[1]
+    x_proj = np.empty((T * B, 3 * H), x.dtype)
+    np.dot(x.reshape(T * B, I), w_ih.T, x_proj)
+    bias = b_ih.copy()
+    bias[: 2 * H] += b_hh[: 2 * H]  # r and z see b_ih + b_hh; n sees b_in here, b_hn inside r's product
+    add_row(x_proj, bias)
+    w_hh_t = np.ascontiguousarray(w_hh.T)  # (H, 3H)
+    b_hn = np.ascontiguousarray(b_hh[2 * H :])
+    hs = np.empty((T + 1, B, H), x.dtype)
+    gates = np.empty((3, T, B, H), x.dtype)
+    hn_all = np.empty((T, B, H), x.dtype)
+    hs[0] = h0
+    gru_forward_steps(x_proj.reshape(T, B, 3 * H), w_hh_t, b_hn, hs, gates, hn_all, 0, B)
+    return hs, gates, hn_all
+
+
 def gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0, n_threads):
     """Run the GRU over x; return (hs, gates, hn) as described in the module docstring."""
     T, B, I = x.shape
     H = h0.shape[1]
+    if fits_one_thread(B, T, 3 * H * H, (3 * H * I,), n_threads):
+        return gru_forward_one(x, w_ih, w_hh, b_ih, b_hh, h0)
     x_proj = matmul_rows(x.reshape(T * B, I), w_ih.T, n_threads)
     bias = b_ih.copy()
     bias[: 2 * H] += b_hh[: 2 * H]  # r and z see b_ih + b_hh; n sees b_in here, b_hn inside r's product
@@ -103,6 +127,27 @@ def gru_backward_steps(w_hh, hs, gates, hn_all, dy, truncate, d_ih, d_hh, dh_tot
             dh_next[:] = 0
 
 
+@jit
+def gru_backward_one(x, w_ih, w_hh, hs, gates, hn_all, dy, dh_n, truncate):
+    """:func:`gru_backward` on one thread, in one compiled call."""
+    T, B, I = x.shape
+    H = hs.shape[2]
+    d_ih = np.empty((T, B, 3 * H), x.dtype)
+    d_hh = np.empty((T, B, 3 * H), x.dtype)
+    dh_total = np.empty((T, B, H), x.dtype)
+    dh0 = dh_n.copy()
+    gru_backward_steps(w_hh, hs, gates, hn_all, dy, truncate, d_ih, d_hh, dh_total, dh0, 0, B)
+    rows_ih = d_ih.reshape(T * B, 3 * H)
+    rows_hh = d_hh.reshape(T * B, 3 * H)
+    dx = np.empty((T * B, I), x.dtype)
+    np.dot(rows_ih, w_ih, dx)
+    dw_ih = np.empty((3 * H, I), x.dtype)
+    np.dot(rows_ih.T, x.reshape(T * B, I), dw_ih)
+    dw_hh = np.empty((3 * H, H), x.dtype)
+    np.dot(rows_hh.T, hs.reshape((T + 1) * B, H)[: T * B], dw_hh)
+    return dx.reshape(T, B, I), dw_ih, dw_hh, column_sums(rows_ih), column_sums(rows_hh), dh0, dh_total
+
+
 def gru_backward(x, w_ih, w_hh, hs, gates, hn_all, dy, dh_n, truncate, n_threads):
     """Backpropagation through time; ``dy``, ``dh_n`` and ``truncate`` as in ``lstm_backward``.
 
@@ -110,6 +155,8 @@ def gru_backward(x, w_ih, w_hh, hs, gates, hn_all, dy, dh_n, truncate, n_threads
     """
     T, B, I = x.shape
     H = hs.shape[2]
+    if fits_one_thread(B, T, 3 * H * H, (3 * H * I, 3 * H * H), n_threads):
+        return gru_backward_one(x, w_ih, w_hh, hs, gates, hn_all, dy, dh_n, truncate)
     d_ih = np.empty((T, B, 3 * H), x.dtype)
     d_hh = np.empty((T, B, 3 * H), x.dtype)
     dh_total = np.empty((T, B, H), x.dtype)

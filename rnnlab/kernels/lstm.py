@@ -15,14 +15,17 @@ Structure (as PyTorch's CPU path): one GEMM for the input projections of every s
 recurrent product and the gate math; after the reverse time loop, the weight gradients as GEMMs
 over all steps. ``lstm_forward``/``lstm_backward`` orchestrate; the compiled time loops
 (``lstm_forward_steps``/``lstm_backward_steps``) each run one chunk of independent sequences,
-chunks on separate threads when the batch is big enough.
+chunks on separate threads when the batch is big enough. When nothing would be split across
+threads (small batch and sizes), ``lstm_forward_one``/``lstm_backward_one`` do the whole call in
+one compiled function: the same operations in the same order, without the Python in between.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ._common import add_row, matmul_into, matmul_rows, matmul_tn_rows, run_batch_chunks, scalar_like
+from ._common import (add_row, column_sums, fits_one_thread, matmul_into, matmul_rows, matmul_tn_rows,
+                      run_batch_chunks, scalar_like)
 from ._jit import jit
 from ._math import sigmoid, tanh
 
@@ -55,14 +58,36 @@ def lstm_forward_steps(x_proj, w_hh_t, hs, cs, gates, b0, b1):
                 c_t[j] = z[H + j] * c_prev[j] + z[j] * z[2 * H + j]
             for j in range(H):  # h_t = o * tanh(c_t)
                 h_t[j] = z[3 * H + j] * tanh(c_t[j])
-            for k in range(4):
-                gates[k, t, b] = z[k * H : (k + 1) * H]
+            for k in range(4):  # an explicit loop: a slice assignment costs more than the copy here
+                g_k = gates[k, t, b]
+                for j in range(H):
+                    g_k[j] = z[k * H + j]
+
+
+@jit
+def lstm_forward_one(x, w_ih, w_hh, bias, h0, c0):
+    """:func:`lstm_forward` on one thread, in one compiled call (the input projection as one GEMM)."""
+    T, B, I = x.shape
+    H = h0.shape[1]
+    x_proj = np.empty((T * B, 4 * H), x.dtype)  # W_ih x_t + b_ih + b_hh for every step
+    np.dot(x.reshape(T * B, I), w_ih.T, x_proj)
+    add_row(x_proj, bias)
+    w_hh_t = np.ascontiguousarray(w_hh.T)  # (H, 4H): row k holds h_k's weights into every gate
+    hs = np.empty((T + 1, B, H), x.dtype)
+    cs = np.empty((T + 1, B, H), x.dtype)
+    gates = np.empty((4, T, B, H), x.dtype)
+    hs[0] = h0
+    cs[0] = c0
+    lstm_forward_steps(x_proj.reshape(T, B, 4 * H), w_hh_t, hs, cs, gates, 0, B)
+    return hs, cs, gates
 
 
 def lstm_forward(x, w_ih, w_hh, bias, h0, c0, n_threads):
     """Run the LSTM over x; return (hs, cs, gates) as described in the module docstring."""
     T, B, I = x.shape
     H = h0.shape[1]
+    if fits_one_thread(B, T, 4 * H * H, (4 * H * I,), n_threads):
+        return lstm_forward_one(x, w_ih, w_hh, bias, h0, c0)
     x_proj = matmul_rows(x.reshape(T * B, I), w_ih.T, n_threads)
     add_row(x_proj, bias)
     x_proj = x_proj.reshape(T, B, 4 * H)
@@ -116,6 +141,26 @@ def lstm_backward_steps(w_hh, cs, gates, dy, truncate, d_pre, dh_total, dh_next,
             dc_next[:] = 0
 
 
+@jit
+def lstm_backward_one(x, w_ih, w_hh, hs, cs, gates, dy, dh_n, dc_n, truncate):
+    """:func:`lstm_backward` on one thread, in one compiled call."""
+    T, B, I = x.shape
+    H = hs.shape[2]
+    d_pre = np.empty((T, B, 4 * H), x.dtype)
+    dh_total = np.empty((T, B, H), x.dtype)
+    dh0 = dh_n.copy()
+    dc0 = dc_n.copy()
+    lstm_backward_steps(w_hh, cs, gates, dy, truncate, d_pre, dh_total, dh0, dc0, 0, B)
+    d_rows = d_pre.reshape(T * B, 4 * H)
+    dx = np.empty((T * B, I), x.dtype)
+    np.dot(d_rows, w_ih, dx)
+    dw_ih = np.empty((4 * H, I), x.dtype)
+    np.dot(d_rows.T, x.reshape(T * B, I), dw_ih)
+    dw_hh = np.empty((4 * H, H), x.dtype)
+    np.dot(d_rows.T, hs.reshape((T + 1) * B, H)[: T * B], dw_hh)
+    return dx.reshape(T, B, I), dw_ih, dw_hh, column_sums(d_rows), dh0, dc0, dh_total
+
+
 def lstm_backward(x, w_ih, w_hh, hs, cs, gates, dy, dh_n, dc_n, truncate, n_threads):
     """Backpropagation through time.
 
@@ -128,6 +173,8 @@ def lstm_backward(x, w_ih, w_hh, hs, cs, gates, dy, dh_n, dc_n, truncate, n_thre
     """
     T, B, I = x.shape
     H = hs.shape[2]
+    if fits_one_thread(B, T, 4 * H * H, (4 * H * I, 4 * H * H), n_threads):
+        return lstm_backward_one(x, w_ih, w_hh, hs, cs, gates, dy, dh_n, dc_n, truncate)
     d_pre = np.empty((T, B, 4 * H), x.dtype)  # dL/d(pre-activation) of i, f, g, o per step
     dh_total = np.empty((T, B, H), x.dtype)
     dh0 = dh_n.copy()  # carries dL/dh_{t-1} back through the loop, ends as dL/dh_0

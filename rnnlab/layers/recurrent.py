@@ -246,7 +246,7 @@ class RecurrentLayer:
         H, D = self.hidden_size, self.num_directions
         n_threads = kernels.kernel_threads()  # once per call: it costs microseconds
         for layer in range(self.num_layers):
-            y = np.empty((T, B, D * H), self.dtype)
+            y = np.empty((T, B, D * H), self.dtype) if D > 1 else None
             for direction in range(D):
                 k = layer * D + direction
                 sfx = f"_l{layer}" + ("_reverse" if direction else "")
@@ -254,10 +254,13 @@ class RecurrentLayer:
                 trace._inputs[(layer, direction)] = seq  # backward runs over the same sequence
                 saved = self._run_forward(seq, sfx, h0[k], None if c0 is None else c0[k], n_threads)
                 trace._saved[(layer, direction)] = saved
-                for name, rec in self._records(saved).items():  # processing order -> natural order
-                    trace._set_record(layer, direction, name, rec[::-1] if direction else rec)
-                h_seq = trace._records[(layer, direction)]["h"]
-                y[:, :, direction * H : (direction + 1) * H] = h_seq
+                records = self._records(saved)  # processing order -> natural order
+                records = {name: rec[::-1] for name, rec in records.items()} if direction else dict(records)
+                trace._records[(layer, direction)] = records  # a new trace: nothing stacked yet
+                if y is None:  # one direction: the output is a copy of the h record
+                    y = records["h"].copy()
+                else:
+                    y[:, :, direction * H : (direction + 1) * H] = records["h"]
                 h_n[k] = saved[0][-1]
                 if c_n is not None:
                     c_n[k] = saved[1][-1]
@@ -304,11 +307,11 @@ class RecurrentLayer:
         n_threads = kernels.kernel_threads()
         d_out = dy
         for layer in range(self.num_layers - 1, -1, -1):
-            d_in = np.zeros(trace._inputs[(layer, 0)].shape, self.dtype)
+            d_in = None
             for direction in range(D):
                 k = layer * D + direction
                 sfx = f"_l{layer}" + ("_reverse" if direction else "")
-                d_seq = d_out[:, :, direction * H : (direction + 1) * H]
+                d_seq = d_out if D == 1 else d_out[:, :, direction * H : (direction + 1) * H]
                 if direction:  # the kernel ran over the reversed sequence
                     d_seq = d_seq[::-1]
                 dx, dh0[k], dc0_k, dh_steps = self._run_backward(
@@ -318,7 +321,10 @@ class RecurrentLayer:
                 )
                 if dc0 is not None:
                     dc0[k] = dc0_k
-                d_in += dx[::-1] if direction else dx
+                if direction:
+                    d_in += dx[::-1]
+                else:  # 0 + dx: a copy, so +0.0 where dx holds -0.0, as the sum always gave
+                    d_in = dx + np.zeros((), self.dtype)
                 trace._set_record(layer, direction, "dh", dh_steps[::-1] if direction else dh_steps)
             d_out = d_in
         return d_out
