@@ -445,3 +445,19 @@ def test_long_sequences_label_every_few_steps_and_keep_the_cursor_mark():
         assert labels == ["2", "4", "6", "8", "10", "▼", *map(str, range(14, 41, 2))]  # step 12 holds the cursor
 
     drive(check, "selective-copy-lru")
+
+
+def test_cursor_values_stay_readable_in_a_narrow_terminal():
+    """At 100 columns an LSTM's seven records do not fit as "+0.16": the table switches to
+    ".16" / "-.16" with one space instead of cutting every number to "+…"."""
+
+    async def check(app, pilot):
+        await pilot.press("end", "b")
+        await pilot.pause()
+        values = app.query_one("#values")
+        lines = [values.render_line(y).text for y in range(1, 6)]
+        assert "#" in lines[0] and "dh" in lines[0]
+        assert not any("…" in line for line in lines), lines
+        assert all(len(line.split()) == 8 for line in lines[1:]), lines  # unit + 7 numbers
+
+    drive(check, "adding-lstm", size=(100, 30))

@@ -234,15 +234,20 @@ class CursorValues(Static):
         names = [n for n in unit_records(lab) if (n != "dh" or lab.bptt_cursor is not None)
                  and lab.trace.get(n, layer, direction).shape[-1] == H]
         where = f"block {layer}" if lab.is_attention else f"layer {layer}{' reverse' if direction else ''}"
-        table = Table(title=f"t = {t + 1}  ({where})", box=None,
-                      pad_edge=False, title_justify="left", expand=False)
-        table.add_column("unit", justify="right", style="dim")
+        # "+0.16" with two spaces between columns where it fits; else ".16" / "-.16" and one space (a
+        # narrow terminal: an LSTM's seven records then fit in 35 columns instead of being cut to "+…")
+        full = 4 + sum(max(len(n), 5) + 2 for n in names)
+        compact = full > (self.size.width or 80)
+        fmt = _num_compact if compact else _num
+        table = Table(title=f"t = {t + 1}  ({where})", box=None, pad_edge=False, title_justify="left",
+                      expand=False, padding=(0, 0, 0, 1) if compact else (0, 1))
+        table.add_column("#" if compact else "unit", justify="right", style="dim")
         for name in names:
             table.add_column(name, justify="right")
         columns = {n: np.asarray(lab.trace.get(n, layer, direction)[t, 0]) for n in names}
         for j in range(H):
             style = "reverse" if j == unit else None
-            table.add_row(str(j), *[_num(columns[n][j]) for n in names], style=style)
+            table.add_row(str(j), *[fmt(columns[n][j]) for n in names], style=style)
         self.update(table)
 
 
@@ -250,6 +255,20 @@ def _num(value: float) -> str:
     if not math.isfinite(value):
         return str(value)
     return f"{value:+.2f}" if abs(value) >= 5e-3 or value == 0 else f"{value:+.0e}"
+
+
+def _num_compact(value: float) -> str:
+    """At most 4 characters for |value| < 100, no sign for positive values: .16, -.16, 2.1, -12."""
+    if not math.isfinite(value):
+        return str(value)[:4]
+    size = abs(value)
+    if size < 0.995:
+        return f"{value:.2f}".replace("0.", ".", 1)
+    if size < 9.95:
+        return f"{value:.1f}"
+    if size < 99.5:
+        return f"{value:.0f}"
+    return f"{value:.0e}"
 
 
 class ExplainPanel(Static):
