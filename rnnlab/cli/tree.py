@@ -32,9 +32,12 @@ def tree(
              "after its label ('pos ((dull but) good)'). Repeat for more trees.")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the epochs and predictions as JSON.")] = False,
 ) -> None:
-    """Train a recursive net (h = tanh(W [h_left; h_right] + b) at every node, softmax on the root) on
-    the shipped sentiment treebank, where structure decides the label: print each epoch's train and
-    test accuracy, and the prediction for each --parse tree."""
+    """Train a recursive net on the shipped sentiment treebank and print its accuracy per epoch.
+
+    Every node computes h = tanh(W (h_left, h_right) + b), a softmax reads the root; structure decides
+    the treebank's labels. Prints each epoch's train and test accuracy, then the prediction for each
+    --parse tree.
+    """
     from ..labs.tree import LEARNING_RATE_MAX, TreeLab
 
     if not (math.isfinite(learning_rate) and 0 < learning_rate <= LEARNING_RATE_MAX):
