@@ -24,11 +24,11 @@ from scipy.sparse import csgraph
 
 from .. import kernels
 from ..kernels import esn as esn_kernels
+from ._params import check_keys, load_entry, parse_dtype
 from .trace import Trace
 
 __all__ = ["EchoStateNetwork", "ridge_readout"]
 
-_DTYPES = {"float32": np.float32, "float64": np.float64}
 
 #: Attempts at drawing a reservoir whose W is not nilpotent (a cycle-free sparsity pattern has
 #: every eigenvalue 0 and cannot be rescaled); only very sparse, tiny reservoirs ever need a redraw.
@@ -199,13 +199,7 @@ class EchoStateNetwork:
         if not isinstance(readout_input, (bool, np.bool_)):
             raise ValueError(f"readout_input must be True or False, got {readout_input!r}")
         self.readout_input = bool(readout_input)
-        try:
-            dtype_name = np.dtype(dtype).name
-        except TypeError:
-            dtype_name = repr(dtype)
-        if dtype_name not in _DTYPES:
-            raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
-        self.dtype = np.dtype(_DTYPES[dtype_name])
+        self.dtype = parse_dtype(dtype, none_means="float64")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
             raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
         self.seed = seed
@@ -301,15 +295,7 @@ class EchoStateNetwork:
         network is left unchanged. The hyperparameters (leak rate, ridge, ...) are not part of the
         state: construct the network with the ones the weights were made with.
         """
-        if not isinstance(state, Mapping):
-            raise ValueError(f"state dict must be a mapping of names to arrays, got {type(state).__name__}")
-        known = RESERVOIR_KEYS + READOUT_KEYS
-        missing = [k for k in RESERVOIR_KEYS if k not in state]
-        extra = [k for k in state if k not in known]
-        if missing:
-            raise ValueError(f"state dict is missing key(s): {', '.join(missing)}")
-        if extra:
-            raise ValueError(f"state dict has unexpected key(s): {', '.join(map(str, extra))}")
+        check_keys(RESERVOIR_KEYS, state, allowed=RESERVOIR_KEYS + READOUT_KEYS)
         has_readout = [k in state for k in READOUT_KEYS]
         if any(has_readout) and not all(has_readout):
             absent = READOUT_KEYS[has_readout.index(False)]
@@ -324,21 +310,7 @@ class EchoStateNetwork:
                     raise ValueError(f"state dict entry 'readout.bias' has shape {out}, expected (O,)")
                 O = out[0]
             shapes.update({"readout.weight": (O, self._features), "readout.bias": (O,)})
-        loaded = {}
-        for name, shape in shapes.items():
-            try:
-                value = np.asarray(state[name])
-            except Exception as exc:
-                raise ValueError(f"state dict entry {name!r} is not an array: {exc}") from None
-            if value.shape != shape:
-                raise ValueError(f"state dict entry {name!r} has shape {value.shape}, expected {shape}")
-            if value.dtype.kind not in "fiu":
-                raise ValueError(f"state dict entry {name!r} has non-numeric dtype {value.dtype}")
-            with np.errstate(over="ignore"):  # an overflow becomes Inf and is reported just below
-                value = np.array(value, dtype=self.dtype, copy=True, order="C")
-            if not np.isfinite(value).all():
-                raise ValueError(f"state dict entry {name!r} contains NaN or Inf")
-            loaded[name] = value
+        loaded = {name: load_entry(name, state[name], shape, self.dtype) for name, shape in shapes.items()}
         self._params = {k: loaded[k] for k in RESERVOIR_KEYS}
         self._readout = {k: loaded[k] for k in READOUT_KEYS} if all(has_readout) else None
 

@@ -34,7 +34,8 @@ import numpy as np
 
 from .. import kernels
 from ..kernels.jordan import jordan_backward, jordan_forward_free, jordan_forward_teacher
-from .recurrent import _DTYPES, RecurrentLayer, _check_positive_int
+from ._params import parse_dtype
+from .recurrent import RecurrentLayer, _check_positive_int
 from .trace import Trace
 
 __all__ = ["JordanRNN", "FEEDBACKS", "one_hot"]
@@ -67,13 +68,7 @@ class JordanRNN:
         if feedback not in FEEDBACKS:
             raise ValueError(f"feedback must be one of {', '.join(FEEDBACKS)}, got {feedback!r}")
         self.feedback = feedback
-        try:
-            name = np.dtype(dtype).name
-        except TypeError:
-            name = repr(dtype)
-        if name not in _DTYPES:
-            raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
-        self.dtype = np.dtype(_DTYPES[name])
+        self.dtype = parse_dtype(dtype, none_means="float64")  # np.dtype(None) is float64
         self.num_layers, self.num_directions = 1, 1
         self.reset_parameters(seed)
 

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 
 from .. import kernels
+from ._params import load_params, parse_dtype
 from .trace import Trace
 
-_DTYPES = {"float32": np.float32, "float64": np.float64}
 _DEVICES = ("cpu", "cuda")
 
 
@@ -50,13 +50,7 @@ class RecurrentLayer:
         self.num_layers = _check_positive_int("num_layers", num_layers)
         self.bias = bool(bias)
         self.bidirectional = bool(bidirectional)
-        try:
-            dtype_name = np.dtype("float32" if dtype is None else dtype).name
-        except TypeError:
-            dtype_name = repr(dtype)
-        if dtype_name not in _DTYPES:
-            raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
-        self.dtype = np.dtype(_DTYPES[dtype_name])
+        self.dtype = parse_dtype(dtype)
         if device not in _DEVICES:
             raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
         if device == "cuda":  # imported only when asked for; raises a UserError naming why not
@@ -117,31 +111,7 @@ class RecurrentLayer:
         Values are converted to the layer's dtype. Raises ValueError naming any missing, extra,
         misshapen or non-finite entry; on error the layer is left unchanged.
         """
-        if not isinstance(state, Mapping):
-            raise ValueError(f"state dict must be a mapping of names to arrays, got {type(state).__name__}")
-        shapes = self._param_shapes()
-        missing = [k for k in shapes if k not in state]
-        extra = [k for k in state if k not in shapes]
-        if missing:
-            raise ValueError(f"state dict is missing key(s): {', '.join(missing)}")
-        if extra:
-            raise ValueError(f"state dict has unexpected key(s): {', '.join(map(str, extra))}")
-        loaded = {}
-        for name, shape in shapes.items():
-            try:
-                value = np.asarray(state[name])
-            except Exception as exc:  # e.g. a torch tensor that needs .numpy() on another device
-                raise ValueError(f"state dict entry {name!r} is not an array: {exc}") from None
-            if value.shape != shape:
-                raise ValueError(f"state dict entry {name!r} has shape {value.shape}, expected {shape}")
-            if value.dtype.kind not in "fiu":
-                raise ValueError(f"state dict entry {name!r} has non-numeric dtype {value.dtype}")
-            with np.errstate(over="ignore"):  # an overflow becomes Inf and is reported just below
-                value = np.array(value, dtype=self.dtype, copy=True, order="C")
-            if not np.isfinite(value).all():
-                raise ValueError(f"state dict entry {name!r} contains NaN or Inf")
-            loaded[name] = value
-        self._params = loaded
+        self._params = load_params(self._param_shapes(), state, self.dtype)
 
     def parameters(self) -> dict[str, np.ndarray]:
         """The live parameter arrays (updating them in place changes the layer)."""

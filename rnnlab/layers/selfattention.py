@@ -25,13 +25,13 @@ import numpy as np
 from .. import kernels
 from ..errors import UserError
 from ..kernels import selfattention as sa_kernels
+from ._params import load_params, parse_dtype
 from .recurrent import _check_positive_int
 from .trace import Trace
 
 __all__ = ["positional_encoding", "PositionalEncoding", "SelfAttentionBlock", "SelfAttentionModel",
            "SelfAttentionTrace", "SequenceTooLongError", "BLOCK_PARAM_NAMES"]
 
-_DTYPES = {"float32": np.float32, "float64": np.float64}
 
 #: The block's parameter names (torch.nn.TransformerEncoderLayer's state_dict), in torch's order.
 BLOCK_PARAM_NAMES = (
@@ -49,16 +49,6 @@ class SequenceTooLongError(UserError):
 # ---------------------------------------------------------------------------------------------
 # shared validation
 # ---------------------------------------------------------------------------------------------
-
-def _dtype(dtype: Any) -> np.dtype:
-    try:
-        name = np.dtype("float32" if dtype is None else dtype).name
-    except TypeError:
-        name = repr(dtype)
-    if name not in _DTYPES:
-        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
-    return np.dtype(_DTYPES[name])
-
 
 def _check_array(what: str, value: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     if not isinstance(value, np.ndarray):
@@ -98,35 +88,6 @@ def _check_lengths(lengths: Any, T: int, B: int) -> np.ndarray:
     return arr.astype(np.int64)
 
 
-def _load_params(shapes: Mapping[str, tuple[int, ...]], state: Any, dtype: np.dtype) -> dict[str, np.ndarray]:
-    """Validated copies of ``state``'s arrays in ``dtype``; ValueError naming a missing, extra,
-    misshapen or non-finite entry."""
-    if not isinstance(state, Mapping):
-        raise ValueError(f"state dict must be a mapping of names to arrays, got {type(state).__name__}")
-    missing = [k for k in shapes if k not in state]
-    extra = [str(k) for k in state if k not in shapes]
-    if missing:
-        raise ValueError(f"state dict is missing key(s): {', '.join(missing)}")
-    if extra:
-        raise ValueError(f"state dict has unexpected key(s): {', '.join(extra)}")
-    loaded = {}
-    for name, shape in shapes.items():
-        try:
-            value = np.asarray(state[name])
-        except Exception as exc:
-            raise ValueError(f"state dict entry {name!r} is not an array: {exc}") from None
-        if value.shape != shape:
-            raise ValueError(f"state dict entry {name!r} has shape {value.shape}, expected {shape}")
-        if value.dtype.kind not in "fiu":
-            raise ValueError(f"state dict entry {name!r} has non-numeric dtype {value.dtype}")
-        with np.errstate(over="ignore"):
-            value = np.array(value, dtype=dtype, copy=True, order="C")
-        if not np.isfinite(value).all():
-            raise ValueError(f"state dict entry {name!r} contains NaN or Inf")
-        loaded[name] = value
-    return loaded
-
-
 # ---------------------------------------------------------------------------------------------
 # positional encoding
 # ---------------------------------------------------------------------------------------------
@@ -147,7 +108,7 @@ def positional_encoding(length: int, d_model: int, dtype: Any = "float64") -> np
     pe = np.empty((length, d_model))
     pe[:, 0::2] = np.sin(angle)
     pe[:, 1::2] = np.cos(angle[:, : d_model // 2])
-    return pe.astype(_dtype(dtype))
+    return pe.astype(parse_dtype(dtype))
 
 
 class PositionalEncoding:
@@ -160,7 +121,7 @@ class PositionalEncoding:
     def __init__(self, d_model: int, max_len: int = 512, dtype: Any = "float32") -> None:
         self.d_model = _check_positive_int("d_model", d_model)
         self.max_len = _check_positive_int("max_len", max_len)
-        self.dtype = _dtype(dtype)
+        self.dtype = parse_dtype(dtype)
         self.table = positional_encoding(self.max_len, self.d_model, self.dtype)
         self.table.flags.writeable = False
 
@@ -266,7 +227,7 @@ class SelfAttentionBlock:
         self.norm = norm
         self.activation = activation
         self.layer_norm_eps = float(layer_norm_eps)
-        self.dtype = _dtype(dtype)
+        self.dtype = parse_dtype(dtype)
         self.seed = seed
         self._params: dict[str, np.ndarray] = {}
         self.reset_parameters(seed)
@@ -315,7 +276,7 @@ class SelfAttentionBlock:
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Load parameters (e.g. ``{k: v.numpy()}`` of a torch TransformerEncoderLayer); keys and shapes
         must match exactly. Values are converted to the block's dtype; on error nothing changes."""
-        self._params = _load_params(self._param_shapes(), state, self.dtype)
+        self._params = load_params(self._param_shapes(), state, self.dtype)
 
     def parameters(self) -> dict[str, np.ndarray]:
         """The live parameter arrays (updating them in place changes the block)."""
@@ -449,7 +410,7 @@ class SelfAttentionModel:
         self.input_size = _check_positive_int("input_size", input_size)
         self.output_size = _check_positive_int("output_size", output_size)
         self.num_layers = _check_positive_int("num_layers", num_layers)
-        self.dtype = _dtype(dtype)
+        self.dtype = parse_dtype(dtype)
         self.d_model = _check_positive_int("d_model", d_model)
         self.max_len = _check_positive_int("max_len", max_len)
         seed = 0 if seed is None else seed
@@ -487,7 +448,7 @@ class SelfAttentionModel:
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Load every parameter (ValueError naming a missing, extra, misshapen or non-finite key)."""
         shapes = {name: v.shape for name, v in self.parameters().items()}
-        loaded = _load_params(shapes, state, self.dtype)
+        loaded = load_params(shapes, state, self.dtype)
         for name in self.input_proj:
             self.input_proj[name] = loaded[name]
         for name in self.readout:

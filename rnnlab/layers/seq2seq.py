@@ -45,6 +45,7 @@ import numpy as np
 
 from .. import kernels
 from ..kernels import attention as attn_kernels
+from ._params import check_keys, load_entry, parse_dtype
 from .recurrent import GRU, LSTM, RNN, RecurrentLayer
 
 __all__ = [
@@ -61,7 +62,6 @@ __all__ = [
 ATTENTION_KINDS = ("dot", "general", "additive")
 #: The recurrent cells an encoder and decoder can use.
 CELLS: dict[str, type[RecurrentLayer]] = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
-_DTYPES = {"float32": np.float32, "float64": np.float64}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -72,16 +72,6 @@ def _positive_int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
-
-
-def _dtype(dtype: Any) -> np.dtype:
-    try:
-        name = np.dtype("float32" if dtype is None else dtype).name
-    except TypeError:
-        name = repr(dtype)
-    if name not in _DTYPES:
-        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
-    return np.dtype(_DTYPES[name])
 
 
 def _float_array(what: str, value: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
@@ -141,34 +131,7 @@ def lengths_mask(lengths: Any, steps: int) -> np.ndarray:
 def _load_params(current: Mapping[str, np.ndarray], state: Mapping[str, Any], dtype: np.dtype,
                  prefix: str = "") -> dict[str, np.ndarray]:
     """Validated copies of ``state[prefix + name]`` for every name of ``current``; ValueError naming the entry."""
-    loaded = {}
-    for name, cur in current.items():
-        key = prefix + name
-        try:
-            value = np.asarray(state[key])
-        except Exception as exc:
-            raise ValueError(f"state dict entry {key!r} is not an array: {exc}") from None
-        if value.shape != cur.shape:
-            raise ValueError(f"state dict entry {key!r} has shape {value.shape}, expected {cur.shape}")
-        if value.dtype.kind not in "fiu":
-            raise ValueError(f"state dict entry {key!r} has non-numeric dtype {value.dtype}")
-        with np.errstate(over="ignore"):
-            value = np.array(value, dtype=dtype, copy=True, order="C")
-        if not np.isfinite(value).all():
-            raise ValueError(f"state dict entry {key!r} contains NaN or Inf")
-        loaded[name] = value
-    return loaded
-
-
-def _check_keys(expected: list[str], state: Any) -> None:
-    if not isinstance(state, Mapping):
-        raise ValueError(f"state dict must be a mapping of names to arrays, got {type(state).__name__}")
-    missing = [k for k in expected if k not in state]
-    extra = [k for k in state if k not in expected]
-    if missing:
-        raise ValueError(f"state dict is missing key(s): {', '.join(missing)}")
-    if extra:
-        raise ValueError(f"state dict has unexpected key(s): {', '.join(map(str, extra))}")
+    return {name: load_entry(prefix + name, state[prefix + name], cur.shape, dtype) for name, cur in current.items()}
 
 
 class _Records:
@@ -230,7 +193,7 @@ class Attention:
         self.kind = kind
         self.hidden_size = _positive_int("hidden_size", hidden_size)
         self.attn_size = self.hidden_size if attn_size is None else _positive_int("attn_size", attn_size)
-        self.dtype = _dtype(dtype)
+        self.dtype = parse_dtype(dtype)
         self._params: dict[str, np.ndarray] = {}
         self.reset_parameters(seed)
 
@@ -265,7 +228,7 @@ class Attention:
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Load every parameter; ValueError naming a missing, extra, misshapen or non-finite entry (layer unchanged)."""
-        _check_keys(list(self._param_shapes()), state)
+        check_keys(list(self._param_shapes()), state)
         self._params = _load_params(self._params, state, self.dtype)
 
     @property
@@ -413,7 +376,7 @@ class Seq2Seq:
                              f"got {attention!r}")
         self.cell = cell
         self.attention_kind = attention
-        self.dtype = _dtype(dtype)
+        self.dtype = parse_dtype(dtype)
         self.seed = seed
         seeds = [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(4)]
         E, H = self.embed_size, self.hidden_size
@@ -455,7 +418,7 @@ class Seq2Seq:
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Load every parameter; ValueError naming a missing, extra, misshapen or non-finite entry (model unchanged)."""
-        _check_keys(list(self.parameters()), state)
+        check_keys(list(self.parameters()), state)
         own = _load_params(self._own, state, self.dtype)
         loaded = [(part, _load_params(part.parameters(), state, self.dtype, prefix)) for prefix, part in self._parts()]
         for part, params in loaded:  # everything is validated: these loads cannot fail half-way

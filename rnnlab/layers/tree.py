@@ -29,47 +29,10 @@ from ..errors import DataError
 from ..kernels import blas_single_threaded, kernel_threads
 from ..kernels.tree import tree_backward, tree_forward
 from ..train.losses import cross_entropy
-from .recurrent import _DTYPES, _check_positive_int
+from ._params import load_params, parse_dtype
+from .recurrent import _check_positive_int
 
 __all__ = ["RecursiveNet", "TreeClassifier", "TreeTrace", "TreeNode"]
-
-
-def _dtype(dtype: Any) -> np.dtype:
-    try:
-        name = np.dtype("float32" if dtype is None else dtype).name
-    except TypeError:
-        name = repr(dtype)
-    if name not in _DTYPES:
-        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
-    return np.dtype(_DTYPES[name])
-
-
-def _load(shapes: Mapping[str, tuple[int, ...]], state: Any, dtype: np.dtype) -> dict[str, np.ndarray]:
-    """Validated float copies of ``state``'s entries: exactly the keys and shapes of ``shapes``."""
-    if not isinstance(state, Mapping):
-        raise ValueError(f"state dict must be a mapping of names to arrays, got {type(state).__name__}")
-    missing = [k for k in shapes if k not in state]
-    extra = [k for k in state if k not in shapes]
-    if missing:
-        raise ValueError(f"state dict is missing key(s): {', '.join(missing)}")
-    if extra:
-        raise ValueError(f"state dict has unexpected key(s): {', '.join(map(str, extra))}")
-    loaded = {}
-    for name, shape in shapes.items():
-        try:
-            value = np.asarray(state[name])
-        except Exception as exc:
-            raise ValueError(f"state dict entry {name!r} is not an array: {exc}") from None
-        if value.shape != shape:
-            raise ValueError(f"state dict entry {name!r} has shape {value.shape}, expected {shape}")
-        if value.dtype.kind not in "fiu":
-            raise ValueError(f"state dict entry {name!r} has non-numeric dtype {value.dtype}")
-        with np.errstate(over="ignore"):
-            value = np.array(value, dtype=dtype, copy=True, order="C")
-        if not np.isfinite(value).all():
-            raise ValueError(f"state dict entry {name!r} contains NaN or Inf")
-        loaded[name] = value
-    return loaded
 
 
 def _check_grad(what: str, value: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
@@ -187,7 +150,7 @@ class RecursiveNet:
     def __init__(self, vocab_size: int, hidden_size: int, dtype: str = "float32", seed: int | None = None) -> None:
         self.vocab_size = _check_positive_int("vocab_size", vocab_size)
         self.hidden_size = _check_positive_int("hidden_size", hidden_size)
-        self.dtype = _dtype(dtype)
+        self.dtype = parse_dtype(dtype)
         self.seed = seed
         self._params: dict[str, np.ndarray] = {}
         self.reset_parameters(seed)
@@ -214,7 +177,7 @@ class RecursiveNet:
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Load parameters; keys and shapes must match exactly (ValueError naming the first problem,
         the net left unchanged)."""
-        self._params = _load(self._param_shapes(), state, self.dtype)
+        self._params = load_params(self._param_shapes(), state, self.dtype)
 
     def parameters(self) -> dict[str, np.ndarray]:
         """The live parameter arrays (updating them in place changes the net)."""
@@ -332,7 +295,7 @@ class TreeClassifier:
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Load all five entries (ValueError naming the first problem; nothing changes on error)."""
         shapes = {**self.net._param_shapes(), **self._readout_shapes()}
-        loaded = _load(shapes, state, self.dtype)
+        loaded = load_params(shapes, state, self.dtype)
         self.net.load_state_dict({k: loaded[k] for k in self.net._param_shapes()})
         self._readout = {k: loaded[k] for k in self._readout_shapes()}
 
