@@ -1,4 +1,4 @@
-"""A reentrant lock that hands itself to a waiting thread instead of letting the releaser take it back.
+"""A reentrant lock that hands itself to a waiting thread, and the pause/stop control of a training loop.
 
 The Lab's trainer holds its lock for each training step and re-acquires it right after the
 release. With ``threading.RLock`` the waiting thread (the TUI reading the weights) is woken but
@@ -11,8 +11,9 @@ someone holds the lock — one short handoff per reader, nothing when nobody wai
 from __future__ import annotations
 
 import threading
+import time
 
-__all__ = ["HandoffLock"]
+__all__ = ["HandoffLock", "TrainingControl"]
 
 
 class HandoffLock:
@@ -64,3 +65,49 @@ class HandoffLock:
 
     def __exit__(self, *exc_info) -> None:
         self.release()
+
+
+class TrainingControl:
+    """Pause, resume and stop for an engine that trains in the caller's thread (a view's worker):
+    the flags are checked between two steps, and ``training_status`` is what the views show
+    (idle | running | paused | completed | stopped | diverged). The Lab and the architecture labs
+    share it; each has its own training loop around :meth:`_between_steps`."""
+
+    def _init_training_control(self) -> None:
+        self.training_status = "idle"
+        self.training_message = ""
+        self._pause = threading.Event()
+        self._stop = threading.Event()
+
+    @property
+    def training(self) -> bool:
+        return self.training_status in ("running", "paused")
+
+    def pause_training(self) -> None:
+        self._pause.set()
+
+    def resume_training(self) -> None:
+        self._pause.clear()
+
+    def stop_training(self) -> None:
+        self._stop.set()
+        self._pause.clear()
+
+    def _start_training(self) -> None:
+        self._stop.clear()
+        self._pause.clear()
+        self.training_status, self.training_message = "running", ""
+
+    def _stopping(self, should_stop) -> bool:
+        return self._stop.is_set() or should_stop()
+
+    def _between_steps(self, should_stop) -> bool:
+        """Hold here while paused (status "paused"); True when training should stop instead of
+        taking another step."""
+        while self._pause.is_set() and not self._stopping(should_stop):
+            self.training_status = "paused"
+            time.sleep(0.02)
+        if self._stopping(should_stop):
+            return True
+        self.training_status = "running"
+        return False

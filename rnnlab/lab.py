@@ -22,15 +22,13 @@ No view logic here and no UI imports: views read the Lab's arrays and call its m
 from __future__ import annotations
 
 import json
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ._locks import HandoffLock
+from ._locks import HandoffLock, TrainingControl
 from . import analysis
 from .data import Batch
 from .errors import RunDirError, UserError
@@ -61,7 +59,7 @@ def open_target(target: str | Path | None) -> tuple[Spec, RunDir | None]:
     return load_spec(target), None
 
 
-class Lab:
+class Lab(TrainingControl):
     """An experiment on the bench. See the module docstring for the cursors' meaning."""
 
     def __init__(self, spec: Spec, run: RunDir | None = None, *, batch: int = 1, trainer: Trainer | None = None) -> None:
@@ -78,10 +76,7 @@ class Lab:
         # training in a worker thread: every step and every read of the weights holds the lock,
         # handed over between steps to a waiting reader (an RLock let the trainer starve it)
         self.lock = HandoffLock()
-        self.training_status = "idle"  # idle | running | paused | completed | stopped | diverged
-        self.training_message = ""
-        self._pause = threading.Event()
-        self._stop = threading.Event()
+        self._init_training_control()
         self.task = self.trainer.task
         self.view_batch = batch
         self.sequence_seed = spec.seed
@@ -245,10 +240,6 @@ class Lab:
         return a[0].copy() if self.trace.mode == "LRU" else a.mean(axis=0)
 
     # ------------------------------------------------------------------ training
-    @property
-    def training(self) -> bool:
-        return self.training_status in ("running", "paused")
-
     def train(self, until_step: int | None = None, should_stop=lambda: False) -> str:
         """Train in the calling thread (the TUI calls it from a worker) until ``until_step`` updates
         (default: the spec's steps, or that many more if they are done), :meth:`stop_training` or
@@ -261,19 +252,13 @@ class Lab:
             until_step = self.spec.train.steps
             if self.trainer.step >= until_step:
                 until_step = self.trainer.step + self.spec.train.steps
-        self._stop.clear()
-        self._pause.clear()
-        self.training_status, self.training_message = "running", ""
+        self._start_training()
         with self.lock:
             self.trainer.warm_up()
-        events = self.trainer.events(until_step, lambda: self._stop.is_set() or should_stop())
+        events = self.trainer.events(until_step, lambda: self._stopping(should_stop))
         try:
             while True:
-                if self._pause.is_set() and not (self._stop.is_set() or should_stop()):
-                    self.training_status = "paused"
-                    time.sleep(0.02)
-                    continue
-                self.training_status = "running"
+                self._between_steps(should_stop)  # a stop ends the events below
                 with self.lock:
                     event = next(events, None)
                 if event is None:
@@ -285,16 +270,6 @@ class Lab:
             return self.training_status
         self.training_status = "completed" if self.trainer.step >= until_step else "stopped"
         return self.training_status
-
-    def pause_training(self) -> None:
-        self._pause.set()
-
-    def resume_training(self) -> None:
-        self._pause.clear()
-
-    def stop_training(self) -> None:
-        self._stop.set()
-        self._pause.clear()
 
     def reconfigure(self, overrides: dict[str, Any]) -> None:
         """A changed experiment (``{"model.cell": "gru", "train.learning_rate": 0.01}``): validated

@@ -32,8 +32,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import threading
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -41,7 +39,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import kernels
-from .._locks import HandoffLock
+from .._locks import HandoffLock, TrainingControl
 from ..data.seq2seq import BOS, DIGIT0, EOS, VOCAB, ReversalTask, SortTask
 from ..errors import UserError
 from ..layers.seq2seq import ATTENTION_KINDS, CELLS, Seq2Seq
@@ -240,7 +238,7 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return p / p.sum(axis=-1, keepdims=True)
 
 
-class Seq2SeqLab:
+class Seq2SeqLab(TrainingControl):
     """An encoder-decoder on the bench: model, task, training history, the bench sequence, its
     greedy decoding and the decoder-step cursor. Open it with :meth:`open`; every user action is a
     method. Training (:meth:`train`) runs in the calling thread, holding :attr:`lock` per step."""
@@ -257,10 +255,7 @@ class Seq2SeqLab:
         self.history: list[Seq2SeqStep] = []
         self.evals: list[EvalRecord] = []
         self.lock = HandoffLock()
-        self.training_status = "idle"  # idle | running | paused | completed | stopped | diverged
-        self.training_message = ""
-        self._pause = threading.Event()
-        self._stop = threading.Event()
+        self._init_training_control()
         self._bench_rng = np.random.default_rng([_BENCH_TAG, o["seed"]])
         self.source = self._bench_rng.integers(0, 10, size=o["max_length"])  # digits 0..9
         self.decoding: Decoding | None = None
@@ -284,10 +279,6 @@ class Seq2SeqLab:
     @property
     def trained_steps(self) -> int:
         return self.trainer.step
-
-    @property
-    def training(self) -> bool:
-        return self.training_status in ("running", "paused")
 
     def describe(self) -> str:
         """One line: model and task."""
@@ -437,16 +428,9 @@ class Seq2SeqLab:
         if until_step is None:
             until_step = self.trainer.step + self.options["steps"]
         every = self.options["eval_every"]
-        self._stop.clear()
-        self._pause.clear()
-        self.training_status, self.training_message = "running", ""
+        self._start_training()
         try:
-            while self.trainer.step < until_step and not (self._stop.is_set() or should_stop()):
-                if self._pause.is_set():
-                    self.training_status = "paused"
-                    time.sleep(0.02)
-                    continue
-                self.training_status = "running"
+            while self.trainer.step < until_step and not self._between_steps(should_stop):
                 with self.lock:
                     record = self.trainer.train_step()
                     self.history.append(record)
@@ -460,16 +444,6 @@ class Seq2SeqLab:
             return self.training_status
         self.training_status = "completed" if self.trainer.step >= until_step else "stopped"
         return self.training_status
-
-    def pause_training(self) -> None:
-        self._pause.set()
-
-    def resume_training(self) -> None:
-        self._pause.clear()
-
-    def stop_training(self) -> None:
-        self._stop.set()
-        self._pause.clear()
 
     def evaluate(self) -> EvalRecord:
         """Score greedy decoding on ``eval_size`` held-out sources per length bucket (the same

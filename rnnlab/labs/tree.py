@@ -39,8 +39,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from .._locks import HandoffLock
+from .._locks import HandoffLock, TrainingControl
 from ..data.trees import SAMPLE_TREEBANK, Tree, Vocabulary, load_sample_treebank, parse_tree
 from ..errors import UserError
 from ..layers.tree import TreeClassifier, TreeTrace
@@ -147,7 +145,7 @@ def _check_options(options: dict[str, Any] | None) -> dict[str, Any]:
 # the lab
 # ---------------------------------------------------------------------------------------------
 
-class TreeLab:
+class TreeLab(TrainingControl):
     """A recursive net on the shipped sentiment treebank; see the module docstring.
 
     Build it with :meth:`open` (options checked, the kernels warmed up). Every user action is a
@@ -170,10 +168,7 @@ class TreeLab:
         self.history: list[EpochStats] = []
         # training in a worker thread: every epoch and every read of the weights holds the lock
         self.lock = HandoffLock()
-        self.training_status = "idle"  # idle | running | paused | completed | stopped | diverged
-        self.training_message = ""
-        self._pause = threading.Event()
-        self._stop = threading.Event()
+        self._init_training_control()
         # the bench
         self.tree: Tree = self.test_bank.trees[0]
         self.tree_index: int | None = 0  # which test tree; None for a typed one
@@ -426,10 +421,6 @@ class TreeLab:
                         self.node_probabilities()[i], dh, child_inputs)
 
     # ------------------------------------------------------------------ training
-    @property
-    def training(self) -> bool:
-        return self.training_status in ("running", "paused")
-
     def train(self, epochs: int | None = None, should_stop=lambda: False, on_epoch=None) -> str:
         """Train ``epochs`` more epochs (default: the ``epochs`` option) in the calling thread,
         until done, :meth:`stop_training` or ``should_stop()``; :meth:`pause_training` holds it
@@ -438,18 +429,9 @@ class TreeLab:
         not finite is undone and ends training ("diverged"). Returns the final status."""
         epochs = self.options["epochs"] if epochs is None else _int_option("epochs", epochs)
         target = self.trainer.epochs_done + epochs
-        self._stop.clear()
-        self._pause.clear()
-        self.training_status, self.training_message = "running", ""
+        self._start_training()
         try:
-            while self.trainer.epochs_done < target:
-                if self._stop.is_set() or should_stop():
-                    break
-                if self._pause.is_set():
-                    self.training_status = "paused"
-                    time.sleep(0.02)
-                    continue
-                self.training_status = "running"
+            while self.trainer.epochs_done < target and not self._between_steps(should_stop):
                 with self.lock:
                     before = self.model.state_dict()
                     stats = self.trainer.epoch(self.test_bank)
@@ -467,16 +449,6 @@ class TreeLab:
             if self.training_status in ("running", "paused"):
                 self.training_status = "completed" if self.trainer.epochs_done >= target else "stopped"
         return self.training_status
-
-    def pause_training(self) -> None:
-        self._pause.set()
-
-    def resume_training(self) -> None:
-        self._pause.clear()
-
-    def stop_training(self) -> None:
-        self._stop.set()
-        self._pause.clear()
 
     # ------------------------------------------------------------------ summaries and exports
     def summary(self) -> dict[str, Any]:
