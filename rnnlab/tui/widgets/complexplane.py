@@ -26,12 +26,10 @@ from typing import ClassVar
 
 import numpy as np
 from rich.style import Style
-from textual.geometry import Region
 from textual.reactive import reactive
 from textual.strip import Strip
-from textual.widget import Widget
 
-from rnnlab.tui.widgets.plot import BRAILLE_BLANK, DEFAULT_COLORS, _CellGrid, _pack
+from rnnlab.tui.widgets.plot import BRAILLE_BLANK, DEFAULT_COLORS, CachedFrame, _CellGrid, _pack
 
 # Style ids of the cell grid; series follow from _SERIES_STYLE on, in insertion order.
 _BASE_STYLE, _AXIS_STYLE, _TITLE_STYLE, _CIRCLE_STYLE, _SERIES_STYLE = range(5)
@@ -48,7 +46,7 @@ def plane_extent(points) -> float:
     return MARGIN * largest
 
 
-class ComplexPlane(Widget):
+class ComplexPlane(CachedFrame):
     """A braille scatter plot of complex numbers with the unit circle and the axes.
 
     Args:
@@ -89,8 +87,6 @@ class ComplexPlane(Widget):
         super().__init__(name=name, id=id, classes=classes)
         self.set_reactive(ComplexPlane.title, title)
         self._series: dict[str, tuple[np.ndarray, Style]] = {}
-        self._render_key: tuple | None = None
-        self._lines: list[Strip] = []
 
     @property
     def series_names(self) -> list[str]:
@@ -121,14 +117,7 @@ class ComplexPlane(Widget):
         self._series.clear()
         self._invalidate()
 
-    def _invalidate(self) -> None:
-        self._render_key = None
-        self.refresh()
-
-    watch_title = _invalidate
-
-    def on_resize(self) -> None:
-        self._invalidate()
+    watch_title = CachedFrame._invalidate
 
     # ----------------------------------------------------------------------------- geometry
 
@@ -153,25 +142,6 @@ class ComplexPlane(Widget):
         return cols, rows
 
     # ----------------------------------------------------------------------------- rendering
-
-    def render_lines(self, crop: Region) -> list[Strip]:
-        self._prepare()
-        return super().render_lines(crop)
-
-    def render_line(self, y: int) -> Strip:
-        """Line ``y`` of the content area, exactly as wide as the widget."""
-        if self._render_key is None:
-            self._prepare()
-        if y < len(self._lines):
-            return self._lines[y]
-        return Strip.blank(self.size.width, self.visual_style.rich_style)
-
-    def _prepare(self) -> None:
-        base_style = self.visual_style.rich_style
-        key = (self.size, base_style)
-        if key != self._render_key:
-            self._render_key = key
-            self._lines = self._render_all(base_style)
 
     def _render_all(self, base_style: Style) -> list[Strip]:
         width, height = self.size

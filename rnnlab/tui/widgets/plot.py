@@ -134,7 +134,53 @@ class _Series:
     style: Style
 
 
-class LinePlot(Widget):
+class CachedFrame(Widget):
+    """A widget drawn whole into a list of strips, cached until its data, size or theme change.
+
+    Subclasses implement ``_render_all(base_style) -> list[Strip]`` and call :meth:`_invalidate`
+    when their data change; textual's line-by-line rendering then reads the cached frame.
+    """
+
+    def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self._render_key: tuple | None = None  # (size, base style) of the cached frame; None = stale
+        self._lines: list[Strip] = []
+
+    def _invalidate(self) -> None:
+        """Drop the cached frame; the next render recomputes it."""
+        self._render_key = None
+        self.refresh()
+
+    def on_resize(self) -> None:
+        self._invalidate()
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # Once per refresh, textual's entry point: catch size and theme changes here, so that
+        # render_line, called once per line, only checks a flag.
+        self._prepare()
+        return super().render_lines(crop)
+
+    def render_line(self, y: int) -> Strip:
+        """Line ``y`` of the content area, exactly as wide as the widget."""
+        if self._render_key is None:
+            self._prepare()
+        if y < len(self._lines):
+            return self._lines[y]
+        return Strip.blank(self.size.width, self.visual_style.rich_style)
+
+    def _prepare(self) -> None:
+        """Redraw the whole frame (it is small) if its size or the theme changed since the last one."""
+        base_style = self.visual_style.rich_style
+        key = (self.size, base_style)
+        if key != self._render_key:
+            self._render_key = key
+            self._lines = self._render_all(base_style)
+
+    def _render_all(self, base_style: Style) -> list[Strip]:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+class LinePlot(CachedFrame):
     """A multi-series braille line plot.
 
     Args:
@@ -203,8 +249,6 @@ class LinePlot(Widget):
         self.set_reactive(LinePlot.threshold_label, threshold_label)
         self.set_reactive(LinePlot.marker, marker)
         self._series: dict[str, _Series] = {}
-        self._render_key: tuple | None = None  # (size, base style) of the cached frame; None = stale
-        self._lines: list[Strip] = []
 
     @property
     def series_names(self) -> list[str]:
@@ -240,39 +284,7 @@ class LinePlot(Widget):
         self._series.clear()
         self._invalidate()
 
-    def _invalidate(self) -> None:
-        """Drop the cached frame; the next render recomputes it."""
-        self._render_key = None
-        self.refresh()
-
-    watch_title = watch_log_y = watch_threshold = watch_threshold_label = watch_marker = _invalidate
-
-    def on_resize(self) -> None:
-        self._invalidate()
-
-    # ----------------------------------------------------------------------------- rendering
-
-    def render_lines(self, crop: Region) -> list[Strip]:
-        # Once per refresh, textual's entry point: catch size and theme changes here, so that
-        # render_line, called once per line, only checks a flag.
-        self._prepare()
-        return super().render_lines(crop)
-
-    def render_line(self, y: int) -> Strip:
-        """Line ``y`` of the content area, exactly as wide as the widget."""
-        if self._render_key is None:
-            self._prepare()
-        if y < len(self._lines):
-            return self._lines[y]
-        return Strip.blank(self.size.width, self.visual_style.rich_style)
-
-    def _prepare(self) -> None:
-        """Redraw the whole plot (it is small) if its size or the theme changed since the last frame."""
-        base_style = self.visual_style.rich_style
-        key = (self.size, base_style)
-        if key != self._render_key:
-            self._render_key = key
-            self._lines = self._render_all(base_style)
+    watch_title = watch_log_y = watch_threshold = watch_threshold_label = watch_marker = CachedFrame._invalidate
 
     def _plotted_points(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """Each series' finite points in plot coordinates (log10 y under ``log_y``)."""
