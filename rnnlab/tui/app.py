@@ -28,6 +28,7 @@ from ..lab import Lab
 from .panels import (AttentionPanel, CursorValues, DecayPlane, ExplainPanel, GradientPlot, SequenceBar, StatePanel,
                      TrainingPlots)
 from .screens import EditScreen, HelpScreen, PromptScreen
+from .terminal import warn_without_true_colour
 from .widgets import Heatmap
 
 REFRESH_HZ = 12          # how often the screen reads the trainer's buffer while training (status line)
@@ -77,7 +78,6 @@ class LabApp(App[None]):
         self.head = 0  # the attention head shown (self-attention models)
         self._ticks = 0
         self._seen_history = -1
-        self._warned_colour = False
         self._rate_mark: tuple[float, int] | None = None
         self.steps_per_second = 0.0
 
@@ -134,7 +134,7 @@ class LabApp(App[None]):
         self.query_one("#lab").display = True
         self.update_views()
         self.refresh_bindings()
-        self._warn_colour_once()
+        warn_without_true_colour(self, "heatmaps need")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """The head keys only exist for a self-attention model (hidden from the footer otherwise)."""
@@ -163,16 +163,6 @@ class LabApp(App[None]):
                     self.notify(f"training stopped: {lab.training_message}", severity="error", timeout=10)
                 else:
                     self.notify(f"training {lab.training_status} at step {lab.trainer.step}")
-
-    def _warn_colour_once(self) -> None:
-        if self._warned_colour or self.is_headless:
-            return
-        self._warned_colour = True
-        system = self.console.color_system
-        if system != "truecolor":
-            self.notify(f"this terminal shows {system or 'no'} colours: heatmaps need true colour "
-                        "(try TERM=xterm-256color COLORTERM=truecolor; TERM=screen gives 16)",
-                        severity="warning", timeout=12)
 
     # ------------------------------------------------------------------ drawing
     def update_views(self) -> None:

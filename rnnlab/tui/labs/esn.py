@@ -34,6 +34,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from ...errors import UserError
 from ...labs.esn import DEFAULTS, OPTION_HELP, EsnLab, parse_option_text
+from ..terminal import warn_without_true_colour
 from ..screens import HelpScreen, PromptScreen
 from ..widgets import ColorBar, ComplexPlane, Heatmap, LinePlot
 
@@ -152,6 +153,7 @@ class EsnScreen(Screen[None]):
         self.sub_title = "esn: echo state network on Mackey-Glass"
         self.set_interval(1 / TICK_HZ, self._tick)
         self.refresh_views()
+        warn_without_true_colour(self.app, "the reservoir's heatmap needs")
 
     def on_resize(self) -> None:
         self.call_after_refresh(self.draw_states)

@@ -43,6 +43,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from ...data.seq2seq import BOS, EOS, PAD
 from ...errors import UserError
 from ...labs.seq2seq import ATTENTION_CHOICES, MAX_BENCH_LENGTH, TASKS, Seq2SeqLab
+from ..terminal import warn_without_true_colour
 from ..screens import PromptScreen
 from ..widgets import Heatmap, LinePlot, colorbar_strip, get_colormap
 from ..widgets._strips import text_strip
@@ -538,7 +539,6 @@ class Seq2SeqScreen(Screen):
         self._seen_evals = -1
         self._rate_mark: tuple[float, int] | None = None
         self.steps_per_second = 0.0
-        self._warned_colour = False
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -561,20 +561,11 @@ class Seq2SeqScreen(Screen):
             heatmap.first_step = 1
         self.update_views()
         self.set_interval(1 / REFRESH_HZ, self._tick)
-        self._warn_colour_once()
+        warn_without_true_colour(self.app, "the attention matrix needs")
 
     def on_resize(self, event: events.Resize) -> None:
         self.set_class(event.size.width < 130, "-narrow")
         self.set_class(event.size.height < 40, "-short")
-
-    def _warn_colour_once(self) -> None:
-        if self._warned_colour or self.app.is_headless:
-            return
-        self._warned_colour = True
-        system = self.app.console.color_system
-        if system != "truecolor":
-            self.notify(f"this terminal shows {system or 'no'} colours: the attention matrix needs true colour "
-                        "(try TERM=xterm-256color COLORTERM=truecolor)", severity="warning", timeout=12)
 
     # ------------------------------------------------------------------ drawing
     def update_views(self) -> None:

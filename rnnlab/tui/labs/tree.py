@@ -31,6 +31,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from ...data.trees import Tree
 from ...errors import UserError
 from ...labs.tree import DEFAULTS, TreeLab
+from ..terminal import warn_without_true_colour
 from ..screens import PromptScreen
 from ..widgets import ColorBar, Heatmap, LinePlot
 from ..widgets.colormaps import DIVERGING
@@ -340,10 +341,7 @@ class TreeLabScreen(Screen[None]):
         self.query_one("#tree-map-dh", Heatmap).reveal_from_end = True
         self.update_views()
         self.set_interval(1 / REFRESH_HZ, self._tick)
-        system = self.app.console.color_system
-        if system != "truecolor" and not self.app.is_headless:
-            self.notify(f"this terminal shows {system or 'no'} colours: the vectors' colours need true colour "
-                        "(try TERM=xterm-256color COLORTERM=truecolor)", severity="warning", timeout=12)
+        warn_without_true_colour(self.app, "the vectors' colours need")
 
     def on_resize(self) -> None:
         self._fit_layout()
