@@ -16,10 +16,6 @@ from numba.extending import overload
 from ._jit import HELPER_OPTIONS, helper, jit
 from ._pool import chunk_bounds, parallel_for
 
-#: Up to this many rows the per-step recurrent product runs as a hand loop: a BLAS call costs
-#: about a microsecond of set-up, more than the whole product at small sizes.
-SMALL_BATCH = 8
-
 #: Below this many multiply-adds per step (over the batch) the sequences are not split across
 #: threads: handing work to a thread costs tens of microseconds.
 MIN_WORK_PER_CHUNK = 65536
@@ -37,35 +33,6 @@ def scalar_like(value, like):
 def _scalar_like_overload(value, like):
     target = like.dtype if isinstance(like, types.Array) else like
     return lambda value, like: target(value)
-
-
-@helper
-def matmul_into(a, w, out):
-    """out = a @ w for a (B, K), w (K, N) C-contiguous, out (B, N); hand loop at small batch, else BLAS.
-
-    The hand loop adds four rows of w per pass over out: four FMAs per load and store of out.
-    """
-    B, K = a.shape
-    N = w.shape[1]
-    if B > SMALL_BATCH:
-        np.dot(a, w, out)
-        return
-    for b in range(B):
-        row = out[b]
-        row[:] = 0
-        k = 0
-        while k + 4 <= K:
-            s0, s1, s2, s3 = a[b, k], a[b, k + 1], a[b, k + 2], a[b, k + 3]
-            w0, w1, w2, w3 = w[k], w[k + 1], w[k + 2], w[k + 3]
-            for n in range(N):
-                row[n] += s0 * w0[n] + s1 * w1[n] + s2 * w2[n] + s3 * w3[n]
-            k += 4
-        while k < K:
-            s = a[b, k]
-            wk = w[k]
-            for n in range(N):
-                row[n] += s * wk[n]
-            k += 1
 
 
 @jit

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import (add_row, column_sums, fits_one_thread, matmul_into, matmul_rows, matmul_tn_rows,
+from ._common import (add_row, column_sums, fits_one_thread, matmul_rows, matmul_tn_rows,
                       run_batch_chunks, scalar_like)
+from ._gemm import matmul_into, pack_panels
 from ._jit import jit
 from ._math import tanh
 
@@ -47,7 +48,7 @@ def elman_forward_one(x, w_ih, w_hh, bias, h0, relu):
     x_proj = np.empty((T * B, H), x.dtype)
     np.dot(x.reshape(T * B, I), w_ih.T, x_proj)
     add_row(x_proj, bias)
-    w_hh_t = np.ascontiguousarray(w_hh.T)
+    w_hh_t = pack_panels(w_hh.T)  # W_hh^T, packed for matmul_into
     hs = np.empty((T + 1, B, H), x.dtype)
     hs[0] = h0
     elman_forward_steps(x_proj.reshape(T, B, H), w_hh_t, hs, relu, 0, B)
@@ -63,7 +64,7 @@ def elman_forward(x, w_ih, w_hh, bias, h0, relu, n_threads):
     x_proj = matmul_rows(x.reshape(T * B, I), w_ih.T, n_threads)
     add_row(x_proj, bias)
     x_proj = x_proj.reshape(T, B, H)
-    w_hh_t = np.ascontiguousarray(w_hh.T)
+    w_hh_t = pack_panels(w_hh.T)  # W_hh^T, packed for matmul_into
     hs = np.empty((T + 1, B, H), x.dtype)
     hs[0] = h0
     run_batch_chunks(B, H * H, n_threads, lambda b0, b1: elman_forward_steps(x_proj, w_hh_t, hs, relu, b0, b1))
@@ -71,7 +72,7 @@ def elman_forward(x, w_ih, w_hh, bias, h0, relu, n_threads):
 
 
 @jit
-def elman_backward_steps(w_hh, hs, dy, relu, truncate, d_pre, dh_total, dh_next, b0, b1):
+def elman_backward_steps(w_hh_p, hs, dy, relu, truncate, d_pre, dh_total, dh_next, b0, b1):
     """The reverse time loop for sequences b0..b1-1; dh_next (b1-b0, H) enters holding dL/dh_T
     and leaves holding dL/dh_0."""
     T = dy.shape[0]
@@ -92,7 +93,7 @@ def elman_backward_steps(w_hh, hs, dy, relu, truncate, d_pre, dh_total, dh_next,
             else:
                 for j in range(H):
                     da[j] = dh[j] * (one - h_t[j] * h_t[j])
-        matmul_into(d_pre[t, b0:b1], w_hh, dh_next)  # dL/dh_{t-1}
+        matmul_into(d_pre[t, b0:b1], w_hh_p, dh_next)  # dL/dh_{t-1}
         if truncate > 0 and t > 0 and t % truncate == 0:
             dh_next[:] = 0
 
@@ -105,7 +106,7 @@ def elman_backward_one(x, w_ih, w_hh, hs, dy, dh_n, relu, truncate):
     d_pre = np.empty((T, B, H), x.dtype)
     dh_total = np.empty((T, B, H), x.dtype)
     dh0 = dh_n.copy()
-    elman_backward_steps(w_hh, hs, dy, relu, truncate, d_pre, dh_total, dh0, 0, B)
+    elman_backward_steps(pack_panels(w_hh), hs, dy, relu, truncate, d_pre, dh_total, dh0, 0, B)
     rows = d_pre.reshape(T * B, H)
     dx = np.empty((T * B, I), x.dtype)
     np.dot(rows, w_ih, dx)
@@ -128,8 +129,9 @@ def elman_backward(x, w_ih, w_hh, hs, dy, dh_n, relu, truncate, n_threads):
     d_pre = np.empty((T, B, H), x.dtype)
     dh_total = np.empty((T, B, H), x.dtype)
     dh0 = dh_n.copy()  # carries dL/dh_{t-1} back through the loop, ends as dL/dh_0
+    w_hh_p = pack_panels(w_hh)
     run_batch_chunks(B, H * H, n_threads, lambda b0, b1: elman_backward_steps(
-        w_hh, hs, dy, relu, truncate, d_pre, dh_total, dh0[b0:b1], b0, b1))
+        w_hh_p, hs, dy, relu, truncate, d_pre, dh_total, dh0[b0:b1], b0, b1))
     rows = d_pre.reshape(T * B, H)
     dx = matmul_rows(rows, w_ih, n_threads).reshape(T, B, I)
     dw_ih = matmul_tn_rows(rows, x.reshape(T * B, I), n_threads)

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import (add_row, column_sums, fits_one_thread, matmul_into, matmul_rows, matmul_tn_rows,
+from ._common import (add_row, column_sums, fits_one_thread, matmul_rows, matmul_tn_rows,
                       run_batch_chunks, scalar_like)
+from ._gemm import matmul_into, pack_panels
 from ._jit import jit
 from ._math import sigmoid, tanh
 
@@ -58,7 +59,7 @@ def gru_forward_one(x, w_ih, w_hh, b_ih, b_hh, h0):
     bias = b_ih.copy()
     bias[: 2 * H] += b_hh[: 2 * H]  # r and z see b_ih + b_hh; n sees b_in here, b_hn inside r's product
     add_row(x_proj, bias)
-    w_hh_t = np.ascontiguousarray(w_hh.T)  # (H, 3H)
+    w_hh_t = pack_panels(w_hh.T)  # W_hh^T (H, 3H), packed for matmul_into
     b_hn = np.ascontiguousarray(b_hh[2 * H :])
     hs = np.empty((T + 1, B, H), x.dtype)
     gates = np.empty((3, T, B, H), x.dtype)
@@ -79,7 +80,7 @@ def gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0, n_threads):
     bias[: 2 * H] += b_hh[: 2 * H]  # r and z see b_ih + b_hh; n sees b_in here, b_hn inside r's product
     add_row(x_proj, bias)
     x_proj = x_proj.reshape(T, B, 3 * H)
-    w_hh_t = np.ascontiguousarray(w_hh.T)  # (H, 3H)
+    w_hh_t = pack_panels(w_hh.T)  # W_hh^T (H, 3H), packed for matmul_into
     b_hn = np.ascontiguousarray(b_hh[2 * H :])
     hs = np.empty((T + 1, B, H), x.dtype)
     gates = np.empty((3, T, B, H), x.dtype)
@@ -91,7 +92,7 @@ def gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0, n_threads):
 
 
 @jit
-def gru_backward_steps(w_hh, hs, gates, hn_all, dy, truncate, d_ih, d_hh, dh_total, dh_next, b0, b1):
+def gru_backward_steps(w_hh_p, hs, gates, hn_all, dy, truncate, d_ih, d_hh, dh_total, dh_next, b0, b1):
     """The reverse time loop for sequences b0..b1-1; dh_next (b1-b0, H) enters holding dL/dh_T
     and leaves holding dL/dh_0."""
     T = dy.shape[0]
@@ -121,7 +122,7 @@ def gru_backward_steps(w_hh, hs, gates, hn_all, dy, truncate, d_ih, d_hh, dh_tot
                 dr[2 * H + j] = di[2 * H + j] * r[j]
             for j in range(H):
                 skip[j] = dh[j] * z[j]
-        matmul_into(d_hh[t, b0:b1], w_hh, dh_next)  # dL/dh_{t-1} through the gates ...
+        matmul_into(d_hh[t, b0:b1], w_hh_p, dh_next)  # dL/dh_{t-1} through the gates ...
         dh_next += dh_skip  # ... plus the direct path
         if truncate > 0 and t > 0 and t % truncate == 0:
             dh_next[:] = 0
@@ -136,7 +137,7 @@ def gru_backward_one(x, w_ih, w_hh, hs, gates, hn_all, dy, dh_n, truncate):
     d_hh = np.empty((T, B, 3 * H), x.dtype)
     dh_total = np.empty((T, B, H), x.dtype)
     dh0 = dh_n.copy()
-    gru_backward_steps(w_hh, hs, gates, hn_all, dy, truncate, d_ih, d_hh, dh_total, dh0, 0, B)
+    gru_backward_steps(pack_panels(w_hh), hs, gates, hn_all, dy, truncate, d_ih, d_hh, dh_total, dh0, 0, B)
     rows_ih = d_ih.reshape(T * B, 3 * H)
     rows_hh = d_hh.reshape(T * B, 3 * H)
     dx = np.empty((T * B, I), x.dtype)
@@ -161,8 +162,9 @@ def gru_backward(x, w_ih, w_hh, hs, gates, hn_all, dy, dh_n, truncate, n_threads
     d_hh = np.empty((T, B, 3 * H), x.dtype)
     dh_total = np.empty((T, B, H), x.dtype)
     dh0 = dh_n.copy()  # carries dL/dh_{t-1} back through the loop, ends as dL/dh_0
+    w_hh_p = pack_panels(w_hh)
     run_batch_chunks(B, 3 * H * H, n_threads, lambda b0, b1: gru_backward_steps(
-        w_hh, hs, gates, hn_all, dy, truncate, d_ih, d_hh, dh_total, dh0[b0:b1], b0, b1))
+        w_hh_p, hs, gates, hn_all, dy, truncate, d_ih, d_hh, dh_total, dh0[b0:b1], b0, b1))
     rows_ih = d_ih.reshape(T * B, 3 * H)
     rows_hh = d_hh.reshape(T * B, 3 * H)
     dx = matmul_rows(rows_ih, w_ih, n_threads).reshape(T, B, I)

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import add_row, matmul_into, matmul_rows, matmul_tn_rows, run_batch_chunks, scalar_like
+from ._common import add_row, matmul_rows, matmul_tn_rows, run_batch_chunks, scalar_like
+from ._gemm import matmul_into, pack_panels
 from ._jit import helper, jit
 from ._math import tanh
 
@@ -97,14 +98,14 @@ def jordan_forward_free(x, w_ih, w_yh, bias, w_out, b_out, f0, softmax, n_thread
     ys = np.empty((T, B, O), x.dtype)
     fs = np.empty((T + 1, B, O), x.dtype)
     fs[0] = f0
-    w_yh_t, w_out_t = np.ascontiguousarray(w_yh.T), np.ascontiguousarray(w_out.T)
+    w_yh_t, w_out_t = pack_panels(w_yh.T), pack_panels(w_out.T)  # packed for matmul_into
     run_batch_chunks(B, 2 * H * O, n_threads, lambda b0, b1: jordan_free_steps(
         x_proj, w_yh_t, w_out_t, b_out, softmax, hs, ys, fs, b0, b1))
     return hs, ys, fs
 
 
 @jit
-def jordan_free_backward_steps(w_yh, w_out, softmax, hs, fs, d_out, d_y, d_pre, b0, b1):
+def jordan_free_backward_steps(w_yh_p, w_out_p, softmax, hs, fs, d_out, d_y, d_pre, b0, b1):
     """Reverse time loop through the fed-back outputs: d_y[t] = d_out[t] + (df_t/dy_t)^T W_yh^T d_pre[t+1];
     d_pre[t] = (W_out^T d_y[t]) * (1 - h_t^2)."""
     T = d_out.shape[0]
@@ -127,13 +128,13 @@ def jordan_free_backward_steps(w_yh, w_out, softmax, hs, fs, d_out, d_y, d_pre, 
             else:
                 for k in range(O):
                     dy[k] = d_out[t, b, k] + g[k]
-        matmul_into(d_y[t, b0:b1], w_out, dh)
+        matmul_into(d_y[t, b0:b1], w_out_p, dh)
         for b in range(b0, b1):
             h_t = hs[t, b]
             dp = d_pre[t, b]
             for j in range(H):
                 dp[j] = dh[b - b0, j] * (one - h_t[j] * h_t[j])
-        matmul_into(d_pre[t, b0:b1], w_yh, df)
+        matmul_into(d_pre[t, b0:b1], w_yh_p, df)
 
 
 def jordan_backward(x, fs, hs, w_ih, w_yh, w_out, d_out, free, softmax, n_threads):
@@ -151,8 +152,9 @@ def jordan_backward(x, fs, hs, w_ih, w_yh, w_out, d_out, free, softmax, n_thread
     if free:
         d_y = np.empty((T, B, O), x.dtype)
         d_pre = np.empty((T, B, H), x.dtype)
+        w_yh_p, w_out_p = pack_panels(w_yh), pack_panels(w_out)  # packed for matmul_into
         run_batch_chunks(B, 2 * H * O, n_threads, lambda b0, b1: jordan_free_backward_steps(
-            w_yh, w_out, softmax, hs, fs, d_out, d_y, d_pre, b0, b1))
+            w_yh_p, w_out_p, softmax, hs, fs, d_out, d_y, d_pre, b0, b1))
         d_pre = d_pre.reshape(T * B, H)
     else:
         d_y = d_out

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import add_row, matmul_into, matmul_rows, matmul_tn_rows, run_batch_chunks, scalar_like
+from ._common import add_row, matmul_rows, matmul_tn_rows, run_batch_chunks, scalar_like
+from ._gemm import matmul_into, pack_panels
 from ._jit import jit
 from ._math import tanh
 
@@ -49,7 +50,7 @@ def leaky_forward(x, w_ih, w_hh, bias, a, h0, n_threads):
     x_proj = matmul_rows(x.reshape(T * B, I), w_ih.T, n_threads)
     add_row(x_proj, bias)
     x_proj = x_proj.reshape(T, B, H)
-    w_hh_t = np.ascontiguousarray(w_hh.T)
+    w_hh_t = pack_panels(w_hh.T)  # W_hh^T, packed for matmul_into
     hs = np.empty((T + 1, B, H), x.dtype)
     hs[0] = h0
     us = np.empty((T, B, H), x.dtype)
@@ -58,7 +59,7 @@ def leaky_forward(x, w_ih, w_hh, bias, a, h0, n_threads):
 
 
 @jit
-def leaky_backward_steps(w_hh, a, hs, us, dy, truncate, d_pre, dh_total, da_rows, dh_next, b0, b1):
+def leaky_backward_steps(w_hh_p, a, hs, us, dy, truncate, d_pre, dh_total, da_rows, dh_next, b0, b1):
     """The reverse time loop for sequences b0..b1-1; dh_next (b1-b0, H) enters holding dL/dh_T
     and leaves holding dL/dh_0; da_rows[b] (H,) accumulates sequence b's dL/da.
 
@@ -80,7 +81,7 @@ def leaky_backward_steps(w_hh, a, hs, us, dy, truncate, d_pre, dh_total, da_rows
                 dh[j] = dy[t, b, j] + dh_in[j]
                 da[j] += dh[j] * (u_t[j] - h_prev[j])
                 dp[j] = dh[j] * a[j] * (one - u_t[j] * u_t[j])
-        matmul_into(d_pre[t, b0:b1], w_hh, dh_next)  # through u_t: W_hh^T d_pre_t
+        matmul_into(d_pre[t, b0:b1], w_hh_p, dh_next)  # through u_t: W_hh^T d_pre_t
         for b in range(b0, b1):
             dh = dh_total[t, b]
             dh_out = dh_next[b - b0]
@@ -104,8 +105,9 @@ def leaky_backward(x, w_ih, w_hh, a, hs, us, dy, dh_n, truncate, n_threads):
     dh_total = np.empty((T, B, H), x.dtype)
     da_rows = np.zeros((B, H), x.dtype)  # per sequence: chunks of the batch never share a row
     dh0 = dh_n.copy()  # carries dL/dh_{t-1} back through the loop, ends as dL/dh_0
+    w_hh_p = pack_panels(w_hh)
     run_batch_chunks(B, H * H, n_threads, lambda b0, b1: leaky_backward_steps(
-        w_hh, a, hs, us, dy, truncate, d_pre, dh_total, da_rows, dh0[b0:b1], b0, b1))
+        w_hh_p, a, hs, us, dy, truncate, d_pre, dh_total, da_rows, dh0[b0:b1], b0, b1))
     rows = d_pre.reshape(T * B, H)
     dx = matmul_rows(rows, w_ih, n_threads).reshape(T, B, I)
     dw_ih = matmul_tn_rows(rows, x.reshape(T * B, I), n_threads)

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import (add_row, column_sums, fits_one_thread, matmul_into, matmul_rows, matmul_tn_rows,
+from ._common import (add_row, column_sums, fits_one_thread, matmul_rows, matmul_tn_rows,
                       run_batch_chunks, scalar_like)
+from ._gemm import matmul_into, pack_panels
 from ._jit import jit
 from ._math import sigmoid, tanh
 
@@ -72,7 +73,7 @@ def lstm_forward_one(x, w_ih, w_hh, bias, h0, c0):
     x_proj = np.empty((T * B, 4 * H), x.dtype)  # W_ih x_t + b_ih + b_hh for every step
     np.dot(x.reshape(T * B, I), w_ih.T, x_proj)
     add_row(x_proj, bias)
-    w_hh_t = np.ascontiguousarray(w_hh.T)  # (H, 4H): row k holds h_k's weights into every gate
+    w_hh_t = pack_panels(w_hh.T)  # W_hh^T (H, 4H) packed: row k holds h_k's weights into every gate
     hs = np.empty((T + 1, B, H), x.dtype)
     cs = np.empty((T + 1, B, H), x.dtype)
     gates = np.empty((4, T, B, H), x.dtype)
@@ -91,7 +92,7 @@ def lstm_forward(x, w_ih, w_hh, bias, h0, c0, n_threads):
     x_proj = matmul_rows(x.reshape(T * B, I), w_ih.T, n_threads)
     add_row(x_proj, bias)
     x_proj = x_proj.reshape(T, B, 4 * H)
-    w_hh_t = np.ascontiguousarray(w_hh.T)  # (H, 4H): row k holds h_k's weights into every gate
+    w_hh_t = pack_panels(w_hh.T)  # W_hh^T (H, 4H) packed: row k holds h_k's weights into every gate
     hs = np.empty((T + 1, B, H), x.dtype)
     cs = np.empty((T + 1, B, H), x.dtype)
     gates = np.empty((4, T, B, H), x.dtype)
@@ -103,7 +104,7 @@ def lstm_forward(x, w_ih, w_hh, bias, h0, c0, n_threads):
 
 
 @jit
-def lstm_backward_steps(w_hh, cs, gates, dy, truncate, d_pre, dh_total, dh_next, dc_next, b0, b1):
+def lstm_backward_steps(w_hh_p, cs, gates, dy, truncate, d_pre, dh_total, dh_next, dc_next, b0, b1):
     """The reverse time loop for sequences b0..b1-1; dh_next, dc_next (b1-b0, H) enter holding
     dL/dh_T, dL/dc_T and leave holding dL/dh_0, dL/dc_0. One loop per equation (see forward)."""
     T = dy.shape[0]
@@ -135,7 +136,7 @@ def lstm_backward_steps(w_hh, cs, gates, dy, truncate, d_pre, dh_total, dh_next,
                 da[3 * H + j] = dh[j] * tanh_c[j] * o[j] * (one - o[j])
             for j in range(H):  # dL/dc_{t-1}
                 dc_in[j] = dc[j] * f[j]
-        matmul_into(d_pre[t, b0:b1], w_hh, dh_next)  # dL/dh_{t-1} through the recurrence
+        matmul_into(d_pre[t, b0:b1], w_hh_p, dh_next)  # dL/dh_{t-1} through the recurrence
         if truncate > 0 and t > 0 and t % truncate == 0:
             dh_next[:] = 0
             dc_next[:] = 0
@@ -150,7 +151,7 @@ def lstm_backward_one(x, w_ih, w_hh, hs, cs, gates, dy, dh_n, dc_n, truncate):
     dh_total = np.empty((T, B, H), x.dtype)
     dh0 = dh_n.copy()
     dc0 = dc_n.copy()
-    lstm_backward_steps(w_hh, cs, gates, dy, truncate, d_pre, dh_total, dh0, dc0, 0, B)
+    lstm_backward_steps(pack_panels(w_hh), cs, gates, dy, truncate, d_pre, dh_total, dh0, dc0, 0, B)
     d_rows = d_pre.reshape(T * B, 4 * H)
     dx = np.empty((T * B, I), x.dtype)
     np.dot(d_rows, w_ih, dx)
@@ -179,8 +180,9 @@ def lstm_backward(x, w_ih, w_hh, hs, cs, gates, dy, dh_n, dc_n, truncate, n_thre
     dh_total = np.empty((T, B, H), x.dtype)
     dh0 = dh_n.copy()  # carries dL/dh_{t-1} back through the loop, ends as dL/dh_0
     dc0 = dc_n.copy()
+    w_hh_p = pack_panels(w_hh)
     run_batch_chunks(B, 4 * H * H, n_threads, lambda b0, b1: lstm_backward_steps(
-        w_hh, cs, gates, dy, truncate, d_pre, dh_total, dh0[b0:b1], dc0[b0:b1], b0, b1))
+        w_hh_p, cs, gates, dy, truncate, d_pre, dh_total, dh0[b0:b1], dc0[b0:b1], b0, b1))
     d_rows = d_pre.reshape(T * B, 4 * H)
     dx = matmul_rows(d_rows, w_ih, n_threads).reshape(T, B, I)
     dw_ih = matmul_tn_rows(d_rows, x.reshape(T * B, I), n_threads)

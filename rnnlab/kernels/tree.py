@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import matmul_into, matmul_tn_rows, run_batch_chunks, scalar_like
+from ._common import matmul_tn_rows, run_batch_chunks, scalar_like
+from ._gemm import matmul_into, pack_panels
 from ._jit import jit
 from ._math import tanh
 
@@ -55,7 +56,7 @@ def tree_forward(embedding, weight, bias, left, right, word, offsets, n_threads)
     N = left.shape[0]
     B = offsets.shape[0] - 1
     H = weight.shape[0]
-    w_t = np.ascontiguousarray(weight.T)  # (2H, H)
+    w_t = pack_panels(weight.T)  # W^T (2H, H), packed for matmul_into
     h = np.empty((N, H), embedding.dtype)
     run_batch_chunks(B, 2 * H * H * max(N // max(B, 1), 1), n_threads, lambda b0, b1: tree_forward_nodes(
         embedding, w_t, bias, left, right, word, h, int(offsets[b0]), int(offsets[b1])))
@@ -63,7 +64,7 @@ def tree_forward(embedding, weight, bias, left, right, word, offsets, n_threads)
 
 
 @jit
-def tree_backward_nodes(weight, h, left, right, dh, da, n0, n1):
+def tree_backward_nodes(weight_p, h, left, right, dh, da, n0, n1):
     """Reverse pass over nodes n1-1..n0. dh (N, H) enters holding the outside gradients d_nodes and
     leaves holding the total dL/dh_n; da (N, H) receives dL/da_n (zero rows for leaves)."""
     H = h.shape[1]
@@ -77,7 +78,7 @@ def tree_backward_nodes(weight, h, left, right, dh, da, n0, n1):
         h_n, dh_n = h[n], dh[n]
         for j in range(H):  # through tanh
             da_n[j] = dh_n[j] * (one - h_n[j] * h_n[j])
-        matmul_into(da[n: n + 1], weight, d_x)  # (1, H) @ (H, 2H)
+        matmul_into(da[n: n + 1], weight_p, d_x)  # (1, H) @ (H, 2H)
         dh_l, dh_r = dh[left[n]], dh[right[n]]
         for k in range(H):
             dh_l[k] += d_x[0, k]
@@ -107,8 +108,9 @@ def tree_backward(weight, h, left, right, word, offsets, d_nodes, vocab_size, n_
     B = offsets.shape[0] - 1
     dh = np.array(d_nodes, dtype=h.dtype, order="C", copy=True)
     da = np.empty((N, H), h.dtype)
+    weight_p = pack_panels(weight)  # packed for matmul_into
     run_batch_chunks(B, 2 * H * H * max(N // max(B, 1), 1), n_threads, lambda b0, b1: tree_backward_nodes(
-        weight, h, left, right, dh, da, int(offsets[b0]), int(offsets[b1])))
+        weight_p, h, left, right, dh, da, int(offsets[b0]), int(offsets[b1])))
     internal = np.flatnonzero(left >= 0)
     da_int = da[internal]  # (M, H)
     children = np.concatenate([h[left[internal]], h[right[internal]]], axis=1)  # (M, 2H): [h_l; h_r]
