@@ -61,3 +61,12 @@ def test_writes_only_its_columns():
 @numba.njit
 def matmul_into_strided(a, wp, out):
     matmul_into(a, wp, out)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1, 1), (7, 5), (16, 64), (33, 100)])
+def test_packing_a_transpose_equals_packing_the_transposed_matrix(dtype, shape):
+    from rnnlab.kernels._gemm import pack_panels_t
+
+    w = _draw(np.random.default_rng(3), shape, dtype)
+    assert np.array_equal(pack_panels_t(w), pack_panels(np.ascontiguousarray(w.T)))

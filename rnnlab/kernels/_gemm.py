@@ -138,15 +138,37 @@ def panel_width(typingctx, array):
 
 @jit
 def pack_panels(w):
-    """w (K, N) as panels (P, K, W): panel p holds columns p*W .. p*W+W-1, zero-padded past N."""
+    """w (K, N) as panels (P, K, W): panel p holds columns p*W .. p*W+W-1, zero-padded past N.
+
+    For ``a @ w``; :func:`pack_panels_t` packs a transpose without forming it.
+    """
     K, N = w.shape
     W = panel_width(w)
     P = (N + W - 1) // W
     wp = np.zeros((P, K, W), w.dtype)
     for p in range(P):
+        width = min(W, N - p * W)
         for k in range(K):
-            for c in range(min(W, N - p * W)):
-                wp[p, k, c] = w[k, p * W + c]
+            src = w[k, p * W: p * W + width]
+            dst = wp[p, k]
+            for c in range(width):
+                dst[c] = src[c]
+    return wp
+
+
+@jit
+def pack_panels_t(w):
+    """:func:`pack_panels` of w.T for w (N, K): the panels for ``a @ w.T`` (rows of w read in order)."""
+    N, K = w.shape
+    W = panel_width(w)
+    P = (N + W - 1) // W
+    wp = np.zeros((P, K, W), w.dtype)
+    for p in range(P):
+        panel = wp[p]
+        for c in range(min(W, N - p * W)):
+            src = w[p * W + c]
+            for k in range(K):
+                panel[k, c] = src[k]
     return wp
 
 

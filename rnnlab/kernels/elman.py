@@ -14,7 +14,7 @@ import numpy as np
 
 from ._common import (add_row, column_sums, fits_one_thread, matmul_rows, matmul_tn_rows,
                       run_batch_chunks, scalar_like)
-from ._gemm import matmul_into, pack_panels
+from ._gemm import matmul_into, pack_panels, pack_panels_t
 from ._jit import jit
 from ._math import tanh
 
@@ -48,7 +48,7 @@ def elman_forward_one(x, w_ih, w_hh, bias, h0, relu):
     x_proj = np.empty((T * B, H), x.dtype)
     np.dot(x.reshape(T * B, I), w_ih.T, x_proj)
     add_row(x_proj, bias)
-    w_hh_t = pack_panels(w_hh.T)  # W_hh^T, packed for matmul_into
+    w_hh_t = pack_panels_t(w_hh)  # W_hh^T, packed for matmul_into
     hs = np.empty((T + 1, B, H), x.dtype)
     hs[0] = h0
     elman_forward_steps(x_proj.reshape(T, B, H), w_hh_t, hs, relu, 0, B)
@@ -64,7 +64,7 @@ def elman_forward(x, w_ih, w_hh, bias, h0, relu, n_threads):
     x_proj = matmul_rows(x.reshape(T * B, I), w_ih.T, n_threads)
     add_row(x_proj, bias)
     x_proj = x_proj.reshape(T, B, H)
-    w_hh_t = pack_panels(w_hh.T)  # W_hh^T, packed for matmul_into
+    w_hh_t = pack_panels_t(w_hh)  # W_hh^T, packed for matmul_into
     hs = np.empty((T + 1, B, H), x.dtype)
     hs[0] = h0
     run_batch_chunks(B, H * H, n_threads, lambda b0, b1: elman_forward_steps(x_proj, w_hh_t, hs, relu, b0, b1))

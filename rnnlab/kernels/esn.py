@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._common import add_row, matmul_rows, run_batch_chunks, scalar_like
-from ._gemm import matmul_into, pack_panels
+from ._gemm import matmul_into, pack_panels_t
 from ._jit import jit
 from ._math import tanh
 
@@ -57,7 +57,7 @@ def esn_forward(u, w_in, w, bias, x0, leak_rate, n_threads):
     u_proj = matmul_rows(u.reshape(T * B, I), w_in.T, n_threads)
     add_row(u_proj, bias)
     u_proj = u_proj.reshape(T, B, N)
-    w_t = pack_panels(w.T)  # x @ W^T = (W x)^T, packed for matmul_into
+    w_t = pack_panels_t(w)  # x @ W^T = (W x)^T, packed for matmul_into
     xs = np.empty((T + 1, B, N), u.dtype)
     xs[0] = x0
     run_batch_chunks(B, N * N, n_threads,
@@ -132,7 +132,7 @@ def esn_generate(x0, u_last, w_in, w, bias, w_out, b_out, leak_rate, n_steps, n_
     xs = np.empty((n_steps, B, N), x0.dtype)
     ys = np.empty((n_steps, B, O), x0.dtype)
     xs[0] = x0
-    w_t = pack_panels(w.T)  # packed for matmul_into
+    w_t = pack_panels_t(w)  # packed for matmul_into
     w_in = np.ascontiguousarray(w_in)
     w_out = np.ascontiguousarray(w_out)
     u_last = np.ascontiguousarray(u_last)

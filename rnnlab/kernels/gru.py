@@ -18,7 +18,7 @@ import numpy as np
 
 from ._common import (add_row, column_sums, fits_one_thread, matmul_rows, matmul_tn_rows,
                       run_batch_chunks, scalar_like)
-from ._gemm import matmul_into, pack_panels
+from ._gemm import matmul_into, pack_panels, pack_panels_t
 from ._jit import jit
 from ._math import sigmoid, tanh
 
@@ -59,7 +59,7 @@ def gru_forward_one(x, w_ih, w_hh, b_ih, b_hh, h0):
     bias = b_ih.copy()
     bias[: 2 * H] += b_hh[: 2 * H]  # r and z see b_ih + b_hh; n sees b_in here, b_hn inside r's product
     add_row(x_proj, bias)
-    w_hh_t = pack_panels(w_hh.T)  # W_hh^T (H, 3H), packed for matmul_into
+    w_hh_t = pack_panels_t(w_hh)  # W_hh^T (H, 3H), packed for matmul_into
     b_hn = np.ascontiguousarray(b_hh[2 * H :])
     hs = np.empty((T + 1, B, H), x.dtype)
     gates = np.empty((3, T, B, H), x.dtype)
@@ -80,7 +80,7 @@ def gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0, n_threads):
     bias[: 2 * H] += b_hh[: 2 * H]  # r and z see b_ih + b_hh; n sees b_in here, b_hn inside r's product
     add_row(x_proj, bias)
     x_proj = x_proj.reshape(T, B, 3 * H)
-    w_hh_t = pack_panels(w_hh.T)  # W_hh^T (H, 3H), packed for matmul_into
+    w_hh_t = pack_panels_t(w_hh)  # W_hh^T (H, 3H), packed for matmul_into
     b_hn = np.ascontiguousarray(b_hh[2 * H :])
     hs = np.empty((T + 1, B, H), x.dtype)
     gates = np.empty((3, T, B, H), x.dtype)

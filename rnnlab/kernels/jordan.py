@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._common import add_row, matmul_rows, matmul_tn_rows, run_batch_chunks, scalar_like
-from ._gemm import matmul_into, pack_panels
+from ._gemm import matmul_into, pack_panels, pack_panels_t
 from ._jit import helper, jit
 from ._math import tanh
 
@@ -98,7 +98,7 @@ def jordan_forward_free(x, w_ih, w_yh, bias, w_out, b_out, f0, softmax, n_thread
     ys = np.empty((T, B, O), x.dtype)
     fs = np.empty((T + 1, B, O), x.dtype)
     fs[0] = f0
-    w_yh_t, w_out_t = pack_panels(w_yh.T), pack_panels(w_out.T)  # packed for matmul_into
+    w_yh_t, w_out_t = pack_panels_t(w_yh), pack_panels_t(w_out)  # packed for matmul_into
     run_batch_chunks(B, 2 * H * O, n_threads, lambda b0, b1: jordan_free_steps(
         x_proj, w_yh_t, w_out_t, b_out, softmax, hs, ys, fs, b0, b1))
     return hs, ys, fs

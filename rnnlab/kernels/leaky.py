@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._common import add_row, matmul_rows, matmul_tn_rows, run_batch_chunks, scalar_like
-from ._gemm import matmul_into, pack_panels
+from ._gemm import matmul_into, pack_panels, pack_panels_t
 from ._jit import jit
 from ._math import tanh
 
@@ -50,7 +50,7 @@ def leaky_forward(x, w_ih, w_hh, bias, a, h0, n_threads):
     x_proj = matmul_rows(x.reshape(T * B, I), w_ih.T, n_threads)
     add_row(x_proj, bias)
     x_proj = x_proj.reshape(T, B, H)
-    w_hh_t = pack_panels(w_hh.T)  # W_hh^T, packed for matmul_into
+    w_hh_t = pack_panels_t(w_hh)  # W_hh^T, packed for matmul_into
     hs = np.empty((T + 1, B, H), x.dtype)
     hs[0] = h0
     us = np.empty((T, B, H), x.dtype)

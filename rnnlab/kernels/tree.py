@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._common import matmul_tn_rows, run_batch_chunks, scalar_like
-from ._gemm import matmul_into, pack_panels
+from ._gemm import matmul_into, pack_panels, pack_panels_t
 from ._jit import jit
 from ._math import tanh
 
@@ -56,7 +56,7 @@ def tree_forward(embedding, weight, bias, left, right, word, offsets, n_threads)
     N = left.shape[0]
     B = offsets.shape[0] - 1
     H = weight.shape[0]
-    w_t = pack_panels(weight.T)  # W^T (2H, H), packed for matmul_into
+    w_t = pack_panels_t(weight)  # W^T (2H, H), packed for matmul_into
     h = np.empty((N, H), embedding.dtype)
     run_batch_chunks(B, 2 * H * H * max(N // max(B, 1), 1), n_threads, lambda b0, b1: tree_forward_nodes(
         embedding, w_t, bias, left, right, word, h, int(offsets[b0]), int(offsets[b1])))
