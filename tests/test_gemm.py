@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rnnlab.kernels._gemm import matmul_into, pack_panels
+from rnnlab.kernels._gemm import matmul_add_into, matmul_into, pack_panels, pack_panels_t
 
 
 @numba.njit
@@ -66,7 +66,24 @@ def matmul_into_strided(a, wp, out):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", [(1, 1), (7, 5), (16, 64), (33, 100)])
 def test_packing_a_transpose_equals_packing_the_transposed_matrix(dtype, shape):
-    from rnnlab.kernels._gemm import pack_panels_t
-
     w = _draw(np.random.default_rng(3), shape, dtype)
     assert np.array_equal(pack_panels_t(w), pack_panels(np.ascontiguousarray(w.T)))
+
+
+@numba.njit
+def _two_part_product(x, u, h, v):
+    out = np.full((x.shape[0], u.shape[1]), np.nan, x.dtype)
+    matmul_into(x, pack_panels(u), out)
+    matmul_add_into(h, pack_panels(v), out)
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("B,N", [(1, 5), (2, 24), (3, 40), (4, 100), (9, 257)])
+def test_accumulating_continues_the_chains(dtype, B, N):
+    """x @ u then += h @ v is, bit for bit, the one product [x, h] @ [u; v]."""
+    rng = np.random.default_rng(4)
+    x, h = _draw(rng, (B, 7), dtype), _draw(rng, (B, 12), dtype)
+    u, v = _draw(rng, (7, N), dtype), _draw(rng, (12, N), dtype)
+    joined = _product(np.ascontiguousarray(np.concatenate([x, h], axis=1)), np.concatenate([u, v], axis=0))
+    assert np.array_equal(_two_part_product(x, u, h, v), joined)

@@ -9,10 +9,10 @@ import pytest
 
 from rnnlab.kernels import elman, gru, lstm
 
-T, B, I, H = 5, 2, 3, 4
+T, I, H = 5, 3, 4
 
 
-def _data(dtype, gates: int, seed: int = 0):
+def _data(dtype, gates: int, seed: int = 0, B: int = 2):
     rng = np.random.default_rng(seed)
     draw = lambda *shape: rng.standard_normal(shape).astype(dtype)  # noqa: E731
     return dict(x=draw(T, B, I), w_ih=draw(gates * H, I), w_hh=draw(gates * H, H), b_ih=draw(gates * H),
@@ -37,10 +37,11 @@ def _run(module, name: str, d, truncate: int, relu: bool = False):
 CASES = [(lstm, "lstm", 4, False), (gru, "gru", 3, False), (elman, "elman", 1, False), (elman, "elman", 1, True)]
 
 
+@pytest.mark.parametrize("batch", [2, 5])  # the LSTM projects its input per step from a batch of 4
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("module,name,gates,relu", CASES, ids=["lstm", "gru", "rnn_tanh", "rnn_relu"])
-def test_one_call_path_equals_the_general_path_bit_for_bit(monkeypatch, module, name, gates, relu, dtype):
-    d = _data(dtype, gates)
+def test_one_call_path_equals_the_general_path_bit_for_bit(monkeypatch, module, name, gates, relu, dtype, batch):
+    d = _data(dtype, gates, B=batch)
     for truncate in (0, 2):
         one_call = _run(module, name, d, truncate, relu)
         with monkeypatch.context() as m:

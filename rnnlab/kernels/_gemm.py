@@ -50,8 +50,9 @@ def _address(builder, data, offset_bytes):
 
 
 @intrinsic(prefer_literal=True)
-def fma_tile(typingctx, out, a, wp, i0, p0, rows, vecs):
-    """out[i0:i0+rows, p0*W : p0*W + vecs*L] = a[i0:i0+rows] @ w[:, same columns].
+def fma_tile(typingctx, out, a, wp, i0, p0, accumulate, rows, vecs):
+    """out[i0:i0+rows, p0*W : p0*W + vecs*L] = a[i0:i0+rows] @ w[:, same columns] (``+=`` when
+    ``accumulate``: the chains start from out's values instead of 0).
 
     ``wp`` (P, K, W) is :func:`pack_panels`'s packing of w (W = PANEL_VECS * L lanes); vector v of
     the tile lies in panel p0 + v // PANEL_VECS. ``rows`` and ``vecs`` are compile-time constants.
@@ -61,7 +62,7 @@ def fma_tile(typingctx, out, a, wp, i0, p0, rows, vecs):
         return None
     R, V = rows.literal_value, vecs.literal_value
     dtype = out.dtype
-    sig = types.void(out, a, wp, i0, p0, rows, vecs)
+    sig = types.void(out, a, wp, i0, p0, accumulate, rows, vecs)
 
     def codegen(context, builder, signature, args):
         out_t, a_t, wp_t, i0_t, p0_t = signature.args[:5]
@@ -87,6 +88,25 @@ def fma_tile(typingctx, out, a, wp, i0, p0, rows, vecs):
 
         zero = ir.Constant(vec, [ir.Constant(scalar, 0.0)] * L)
         acc = [[cgutils.alloca_once_value(builder, zero) for _ in range(V)] for _ in range(R)]
+        first_col = builder.mul(p0_v, _intp(PANEL_VECS * L))
+        out_rows = [_address(builder, out_a.data, builder.mul(builder.add(i0_v, _intp(r)), out_stride)) for r in range(R)]
+        with builder.if_then(context.cast(builder, args[5], signature.args[5], types.boolean)):
+            for r in range(R):
+                for v in range(V):
+                    col = builder.add(first_col, _intp(v * L))
+                    source = cgutils.gep(builder, out_rows[r], col)
+                    whole = builder.icmp_signed("<=", builder.add(col, _intp(L)), n_cols)
+                    with builder.if_else(whole) as (full, partial):
+                        with full:
+                            builder.store(builder.load(builder.bitcast(source, vec.as_pointer()), align=itemsize),
+                                          acc[r][v])
+                        with partial:  # the last panel's edge: load the lanes that exist
+                            for lane in range(L):
+                                inside = builder.icmp_signed("<", builder.add(col, _intp(lane)), n_cols)
+                                with builder.if_then(inside):
+                                    builder.store(builder.insert_element(
+                                        builder.load(acc[r][v]), builder.load(cgutils.gep(builder, source, lane)),
+                                        ir.Constant(i32, lane)), acc[r][v])
         a_rows = [_address(builder, a_a.data, builder.mul(builder.add(i0_v, _intp(r)), a_stride)) for r in range(R)]
         # vector v starts at panel p0 + v // PANEL_VECS, column (v % PANEL_VECS) * L
         w_starts = [_address(builder, wp_a.data, builder.add(
@@ -103,12 +123,10 @@ def fma_tile(typingctx, out, a, wp, i0, p0, rows, vecs):
                 for v in range(V):
                     builder.store(builder.call(fma, [a_vec, w_vecs[v], builder.load(acc[r][v])]), acc[r][v])
 
-        first_col = builder.mul(p0_v, _intp(PANEL_VECS * L))
         for r in range(R):
-            out_row = _address(builder, out_a.data, builder.mul(builder.add(i0_v, _intp(r)), out_stride))
             for v in range(V):
                 col = builder.add(first_col, _intp(v * L))
-                target = cgutils.gep(builder, out_row, col)
+                target = cgutils.gep(builder, out_rows[r], col)
                 value = builder.load(acc[r][v])
                 whole = builder.icmp_signed("<=", builder.add(col, _intp(L)), n_cols)
                 with builder.if_else(whole) as (full, partial):
@@ -173,8 +191,8 @@ def pack_panels_t(w):
 
 
 @helper
-def matmul_into(a, wp, out):
-    """out = a @ w for a (B, K) and out (B, N) with contiguous rows, wp = pack_panels(w).
+def _tiles(a, wp, out, accumulate):
+    """The tiling behind :func:`matmul_into` and :func:`matmul_add_into`.
 
     From 4 rows up, each panel runs down every 4-row block while it is in cache; a last block
     of 1-3 rows, and smaller batches, take wider tiles (up to 3 panels a row) to keep 9-12
@@ -185,23 +203,36 @@ def matmul_into(a, wp, out):
     full = B - B % 4
     for p in range(P):
         for i in range(0, full, 4):
-            fma_tile(out, a, wp, i, p, 4, 3)
+            fma_tile(out, a, wp, i, p, accumulate, 4, 3)
     rest = B - full
     if rest == 3:
         for p in range(P):
-            fma_tile(out, a, wp, full, p, 3, 3)
+            fma_tile(out, a, wp, full, p, accumulate, 3, 3)
     elif rest == 2:
         p = 0
         while p + 2 <= P:
-            fma_tile(out, a, wp, full, p, 2, 6)
+            fma_tile(out, a, wp, full, p, accumulate, 2, 6)
             p += 2
         if p < P:
-            fma_tile(out, a, wp, full, p, 2, 3)
+            fma_tile(out, a, wp, full, p, accumulate, 2, 3)
     elif rest == 1:
         p = 0
         while p + 3 <= P:
-            fma_tile(out, a, wp, full, p, 1, 9)
+            fma_tile(out, a, wp, full, p, accumulate, 1, 9)
             p += 3
         while p < P:
-            fma_tile(out, a, wp, full, p, 1, 3)
+            fma_tile(out, a, wp, full, p, accumulate, 1, 3)
             p += 1
+
+
+@helper
+def matmul_into(a, wp, out):
+    """out = a @ w for a (B, K) and out (B, N) with contiguous rows, wp = pack_panels(w)."""
+    _tiles(a, wp, out, False)
+
+
+@helper
+def matmul_add_into(a, wp, out):
+    """out += a @ w, the chains continuing from out's values: ``matmul_into(x, u); matmul_add_into(h, v)``
+    gives exactly the chains of ``[x, h] @ [u; v]``."""
+    _tiles(a, wp, out, True)

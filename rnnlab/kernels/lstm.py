@@ -11,9 +11,10 @@ Shapes: x (T, B, I); w_ih (4H, I); w_hh (4H, H); bias (4H,) = b_ih + b_hh; h0, c
 Records: hs, cs (T+1, B, H) with hs[0] = h0, cs[0] = c0; gates (4, T, B, H) holding i, f, g, o.
 All arrays C-contiguous and of one dtype (float32 or float64); the layers guarantee it.
 
-Structure (as PyTorch's CPU path): one GEMM for the input projections of every step; per step a
-recurrent product and the gate math; after the reverse time loop, the weight gradients as GEMMs
-over all steps. ``lstm_forward``/``lstm_backward`` orchestrate; the compiled time loops
+Structure: per step a register-blocked product (:mod:`._gemm`) and the gate math; after the
+reverse time loop, the weight gradients as GEMMs over all steps. The input side (W_ih x_t going
+forward, dL/dx_t going back) runs inside each step from a batch of PER_STEP_INPUT_BATCH up,
+accumulated with the recurrent product; a smaller batch does it as one GEMM over all steps. ``lstm_forward``/``lstm_backward`` orchestrate; the compiled time loops
 (``lstm_forward_steps``/``lstm_backward_steps``) each run one chunk of independent sequences,
 chunks on separate threads when the batch is big enough. When nothing would be split across
 threads (small batch and sizes), ``lstm_forward_one``/``lstm_backward_one`` do the whole call in
@@ -26,26 +27,36 @@ import numpy as np
 
 from ._common import (add_row, column_sums, fits_one_thread, matmul_rows, matmul_tn_rows,
                       run_batch_chunks, scalar_like)
-from ._gemm import matmul_into, pack_panels, pack_panels_t
+from ._gemm import matmul_add_into, matmul_into, pack_panels, pack_panels_t
 from ._jit import jit
 from ._math import sigmoid, tanh
 
 
 @jit
-def lstm_forward_steps(x_proj, w_hh_t, hs, cs, gates, b0, b1):
+def lstm_forward_steps(x, w_ih_p, x_proj, w_hh_p, bias, hs, cs, gates, b0, b1):
     """The time loop for sequences b0..b1-1 (one thread's share of the batch).
+
+    The input projection comes one of two ways. ``x_proj`` (T, B, 4H) holds W_ih x_t + bias for
+    every step, computed beforehand as one GEMM (best for a batch of 1-3: the per-step product
+    would re-read W_ih for a single row). Or ``x_proj`` is None and each step projects its own
+    rows, W_ih x_t then + W_hh h_{t-1} in one accumulation (``w_ih_p`` packed W_ih^T), with
+    ``bias`` added in the gate loop: no (T, B, 4H) array written and read back.
 
     One loop per equation, each touching few arrays: a loop that reads and writes many arrays
     exceeds LLVM's budget of runtime alias checks and silently stays scalar (5-8x slower).
     """
-    T = x_proj.shape[0]
+    T = hs.shape[0] - 1
     H = hs.shape[2]
-    pre = np.empty((b1 - b0, 4 * H), x_proj.dtype)  # W_hh h_{t-1}
+    pre = np.empty((b1 - b0, 4 * H), hs.dtype)  # W_hh h_{t-1} (+ W_ih x_t)
     for t in range(T):
-        matmul_into(hs[t, b0:b1], w_hh_t, pre)
+        if w_ih_p is not None:  # (numba prunes branches on an argument that is None)
+            matmul_into(x[t, b0:b1], w_ih_p, pre)
+            matmul_add_into(hs[t, b0:b1], w_hh_p, pre)
+        else:
+            matmul_into(hs[t, b0:b1], w_hh_p, pre)
         for b in range(b0, b1):
             z = pre[b - b0]
-            a = x_proj[t, b]  # W_ih x_t + b_ih + b_hh
+            a = bias if x_proj is None else x_proj[t, b]
             i, f, g, o = gates[0, t, b], gates[1, t, b], gates[2, t, b], gates[3, t, b]
             # every range starts at 0, offsets go in the index: `for j in range(2 * H, 3 * H)`
             # did not vectorise (measured 3-5x slower per element)
@@ -64,21 +75,29 @@ def lstm_forward_steps(x_proj, w_hh_t, hs, cs, gates, b0, b1):
                 h_t[j] = o[j] * tanh(c_t[j])
 
 
+#: From this batch size up each step projects its own input (see lstm_forward_steps) and
+#: backpropagates to it (see lstm_backward_steps); below, one GEMM over all steps does each.
+PER_STEP_INPUT_BATCH = 4
+
+
 @jit
 def lstm_forward_one(x, w_ih, w_hh, bias, h0, c0):
-    """:func:`lstm_forward` on one thread, in one compiled call (the input projection as one GEMM)."""
+    """:func:`lstm_forward` on one thread, in one compiled call."""
     T, B, I = x.shape
     H = h0.shape[1]
-    x_proj = np.empty((T * B, 4 * H), x.dtype)  # W_ih x_t + b_ih + b_hh for every step
-    np.dot(x.reshape(T * B, I), w_ih.T, x_proj)
-    add_row(x_proj, bias)
-    w_hh_t = pack_panels_t(w_hh)  # W_hh^T (H, 4H) packed: row k holds h_k's weights into every gate
     hs = np.empty((T + 1, B, H), x.dtype)
     cs = np.empty((T + 1, B, H), x.dtype)
     gates = np.empty((4, T, B, H), x.dtype)
     hs[0] = h0
     cs[0] = c0
-    lstm_forward_steps(x_proj.reshape(T, B, 4 * H), w_hh_t, hs, cs, gates, 0, B)
+    w_hh_p = pack_panels_t(w_hh)  # W_hh^T (H, 4H) packed: row k holds h_k's weights into every gate
+    if B >= PER_STEP_INPUT_BATCH:
+        lstm_forward_steps(x, pack_panels_t(w_ih), None, w_hh_p, bias, hs, cs, gates, 0, B)
+    else:
+        x_proj = np.empty((T * B, 4 * H), x.dtype)  # W_ih x_t + b_ih + b_hh for every step
+        np.dot(x.reshape(T * B, I), w_ih.T, x_proj)
+        add_row(x_proj, bias)
+        lstm_forward_steps(x, None, x_proj.reshape(T, B, 4 * H), w_hh_p, bias, hs, cs, gates, 0, B)
     return hs, cs, gates
 
 
@@ -86,26 +105,37 @@ def lstm_forward(x, w_ih, w_hh, bias, h0, c0, n_threads):
     """Run the LSTM over x; return (hs, cs, gates) as described in the module docstring."""
     T, B, I = x.shape
     H = h0.shape[1]
-    if fits_one_thread(B, T, 4 * H * H, (4 * H * I,), n_threads):
+    per_step_input = B >= PER_STEP_INPUT_BATCH
+    work = 4 * H * (H + I) if per_step_input else 4 * H * H  # multiply-adds per sequence and step
+    if fits_one_thread(B, T, work, () if per_step_input else (4 * H * I,), n_threads):
         return lstm_forward_one(x, w_ih, w_hh, bias, h0, c0)
-    x_proj = matmul_rows(x.reshape(T * B, I), w_ih.T, n_threads)
-    add_row(x_proj, bias)
-    x_proj = x_proj.reshape(T, B, 4 * H)
-    w_hh_t = pack_panels_t(w_hh)  # W_hh^T (H, 4H) packed: row k holds h_k's weights into every gate
     hs = np.empty((T + 1, B, H), x.dtype)
     cs = np.empty((T + 1, B, H), x.dtype)
     gates = np.empty((4, T, B, H), x.dtype)
     hs[0] = h0
     cs[0] = c0
-    run_batch_chunks(B, 4 * H * H, n_threads,
-                     lambda b0, b1: lstm_forward_steps(x_proj, w_hh_t, hs, cs, gates, b0, b1))
+    w_hh_p = pack_panels_t(w_hh)  # W_hh^T (H, 4H) packed: row k holds h_k's weights into every gate
+    if per_step_input:
+        w_ih_p = pack_panels_t(w_ih)
+        run_batch_chunks(B, work, n_threads, lambda b0, b1: lstm_forward_steps(
+            x, w_ih_p, None, w_hh_p, bias, hs, cs, gates, b0, b1))
+    else:
+        x_proj = matmul_rows(x.reshape(T * B, I), w_ih.T, n_threads)
+        add_row(x_proj, bias)
+        x_proj = x_proj.reshape(T, B, 4 * H)
+        run_batch_chunks(B, work, n_threads, lambda b0, b1: lstm_forward_steps(
+            x, None, x_proj, w_hh_p, bias, hs, cs, gates, b0, b1))
     return hs, cs, gates
 
 
 @jit
-def lstm_backward_steps(w_hh_p, cs, gates, dy, truncate, d_pre, dh_total, dh_next, dc_next, b0, b1):
+def lstm_backward_steps(w_hh_p, w_ih_p, cs, gates, dy, truncate, d_pre, dh_total, dx, dh_next, dc_next, b0, b1):
     """The reverse time loop for sequences b0..b1-1; dh_next, dc_next (b1-b0, H) enter holding
-    dL/dh_T, dL/dc_T and leave holding dL/dh_0, dL/dc_0. One loop per equation (see forward)."""
+    dL/dh_T, dL/dc_T and leave holding dL/dh_0, dL/dc_0. One loop per equation (see forward).
+
+    With ``w_ih_p`` (packed W_ih) each step also writes dx[t] = d_pre[t] @ W_ih while d_pre[t]
+    is in cache; with None, dx is left to one GEMM after the loop.
+    """
     T = dy.shape[0]
     H = dy.shape[2]
     one = scalar_like(1.0, dy)
@@ -135,6 +165,8 @@ def lstm_backward_steps(w_hh_p, cs, gates, dy, truncate, d_pre, dh_total, dh_nex
                 da[3 * H + j] = dh[j] * tanh_c[j] * o[j] * (one - o[j])
             for j in range(H):  # dL/dc_{t-1}
                 dc_in[j] = dc[j] * f[j]
+        if w_ih_p is not None:
+            matmul_into(d_pre[t, b0:b1], w_ih_p, dx[t, b0:b1])  # dL/dx_t
         matmul_into(d_pre[t, b0:b1], w_hh_p, dh_next)  # dL/dh_{t-1} through the recurrence
         if truncate > 0 and t > 0 and t % truncate == 0:
             dh_next[:] = 0
@@ -148,17 +180,21 @@ def lstm_backward_one(x, w_ih, w_hh, hs, cs, gates, dy, dh_n, dc_n, truncate):
     H = hs.shape[2]
     d_pre = np.empty((T, B, 4 * H), x.dtype)
     dh_total = np.empty((T, B, H), x.dtype)
+    dx = np.empty((T, B, I), x.dtype)
     dh0 = dh_n.copy()
     dc0 = dc_n.copy()
-    lstm_backward_steps(pack_panels(w_hh), cs, gates, dy, truncate, d_pre, dh_total, dh0, dc0, 0, B)
     d_rows = d_pre.reshape(T * B, 4 * H)
-    dx = np.empty((T * B, I), x.dtype)
-    np.dot(d_rows, w_ih, dx)
+    if B >= PER_STEP_INPUT_BATCH:
+        lstm_backward_steps(pack_panels(w_hh), pack_panels(w_ih), cs, gates, dy, truncate, d_pre, dh_total, dx,
+                            dh0, dc0, 0, B)
+    else:
+        lstm_backward_steps(pack_panels(w_hh), None, cs, gates, dy, truncate, d_pre, dh_total, dx, dh0, dc0, 0, B)
+        np.dot(d_rows, w_ih, dx.reshape(T * B, I))
     dw_ih = np.empty((4 * H, I), x.dtype)
     np.dot(d_rows.T, x.reshape(T * B, I), dw_ih)
     dw_hh = np.empty((4 * H, H), x.dtype)
     np.dot(d_rows.T, hs.reshape((T + 1) * B, H)[: T * B], dw_hh)
-    return dx.reshape(T, B, I), dw_ih, dw_hh, column_sums(d_rows), dh0, dc0, dh_total
+    return dx, dw_ih, dw_hh, column_sums(d_rows), dh0, dc0, dh_total
 
 
 def lstm_backward(x, w_ih, w_hh, hs, cs, gates, dy, dh_n, dc_n, truncate, n_threads):
@@ -173,17 +209,22 @@ def lstm_backward(x, w_ih, w_hh, hs, cs, gates, dy, dh_n, dc_n, truncate, n_thre
     """
     T, B, I = x.shape
     H = hs.shape[2]
-    if fits_one_thread(B, T, 4 * H * H, (4 * H * I, 4 * H * H), n_threads):
+    per_step_input = B >= PER_STEP_INPUT_BATCH
+    work = 4 * H * (H + I) if per_step_input else 4 * H * H
+    if fits_one_thread(B, T, work, (4 * H * H,) if per_step_input else (4 * H * I, 4 * H * H), n_threads):
         return lstm_backward_one(x, w_ih, w_hh, hs, cs, gates, dy, dh_n, dc_n, truncate)
     d_pre = np.empty((T, B, 4 * H), x.dtype)  # dL/d(pre-activation) of i, f, g, o per step
     dh_total = np.empty((T, B, H), x.dtype)
+    dx = np.empty((T, B, I), x.dtype)
     dh0 = dh_n.copy()  # carries dL/dh_{t-1} back through the loop, ends as dL/dh_0
     dc0 = dc_n.copy()
     w_hh_p = pack_panels(w_hh)
-    run_batch_chunks(B, 4 * H * H, n_threads, lambda b0, b1: lstm_backward_steps(
-        w_hh_p, cs, gates, dy, truncate, d_pre, dh_total, dh0[b0:b1], dc0[b0:b1], b0, b1))
+    w_ih_p = pack_panels(w_ih) if per_step_input else None
+    run_batch_chunks(B, work, n_threads, lambda b0, b1: lstm_backward_steps(
+        w_hh_p, w_ih_p, cs, gates, dy, truncate, d_pre, dh_total, dx, dh0[b0:b1], dc0[b0:b1], b0, b1))
     d_rows = d_pre.reshape(T * B, 4 * H)
-    dx = matmul_rows(d_rows, w_ih, n_threads).reshape(T, B, I)
+    if not per_step_input:
+        dx = matmul_rows(d_rows, w_ih, n_threads).reshape(T, B, I)
     dw_ih = matmul_tn_rows(d_rows, x.reshape(T * B, I), n_threads)
     dw_hh = matmul_tn_rows(d_rows, hs[:T].reshape(T * B, H), n_threads)
     dbias = d_rows.sum(axis=0)
