@@ -16,6 +16,11 @@ from numba.extending import overload
 from ._jit import HELPER_OPTIONS, helper, jit
 from ._pool import chunk_bounds, parallel_for
 
+#: From this batch size up, LSTM and Elman steps project their own input (W_ih x_t accumulated
+#: with W_hh h_{t-1}) and backpropagate to it (dL/dx_t) inside the time loop; a smaller batch
+#: does each as one GEMM over all steps, since one row per step would re-read W_ih every step.
+PER_STEP_INPUT_BATCH = 4
+
 #: Below this many multiply-adds per step (over the batch) the sequences are not split across
 #: threads: handing work to a thread costs tens of microseconds.
 MIN_WORK_PER_CHUNK = 65536

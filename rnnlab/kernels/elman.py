@@ -12,46 +12,54 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import (add_row, column_sums, fits_one_thread, matmul_rows, matmul_tn_rows,
+from ._common import (PER_STEP_INPUT_BATCH, add_row, column_sums, fits_one_thread, matmul_rows, matmul_tn_rows,
                       run_batch_chunks, scalar_like)
-from ._gemm import matmul_into, pack_panels, pack_panels_t
+from ._gemm import matmul_add_into, matmul_into, pack_panels, pack_panels_t
 from ._jit import jit
 from ._math import tanh
 
 
 @jit
-def elman_forward_steps(x_proj, w_hh_t, hs, relu, b0, b1):
-    """The time loop for sequences b0..b1-1."""
-    T = x_proj.shape[0]
+def elman_forward_steps(x, w_ih_p, x_proj, w_hh_p, bias, hs, relu, b0, b1):
+    """The time loop for sequences b0..b1-1; the input projection precomputed in ``x_proj``
+    (W_ih x_t + bias) or, with ``x_proj`` None, per step as in :func:`..lstm.lstm_forward_steps`."""
+    T = hs.shape[0] - 1
     H = hs.shape[2]
     zero = scalar_like(0.0, hs)
-    pre = np.empty((b1 - b0, H), hs.dtype)  # W_hh h_{t-1}
+    pre = np.empty((b1 - b0, H), hs.dtype)  # W_hh h_{t-1} (+ W_ih x_t)
     for t in range(T):
-        matmul_into(hs[t, b0:b1], w_hh_t, pre)
+        if w_ih_p is not None:  # (numba prunes branches on an argument that is None)
+            matmul_into(x[t, b0:b1], w_ih_p, pre)
+            matmul_add_into(hs[t, b0:b1], w_hh_p, pre)
+        else:
+            matmul_into(hs[t, b0:b1], w_hh_p, pre)
         for b in range(b0, b1):
             p = pre[b - b0]
-            a = x_proj[t, b]  # W_ih x_t + b_ih + b_hh
+            a = bias if x_proj is None else x_proj[t, b]
             h_t = hs[t + 1, b]
             if relu:
                 for j in range(H):
-                    h_t[j] = max(a[j] + p[j], zero)
+                    h_t[j] = max(p[j] + a[j], zero)
             else:
                 for j in range(H):
-                    h_t[j] = tanh(a[j] + p[j])
+                    h_t[j] = tanh(p[j] + a[j])
 
 
 @jit
 def elman_forward_one(x, w_ih, w_hh, bias, h0, relu):
-    """:func:`elman_forward` on one thread, in one compiled call (the input projection as one GEMM)."""
+    """:func:`elman_forward` on one thread, in one compiled call."""
     T, B, I = x.shape
     H = h0.shape[1]
-    x_proj = np.empty((T * B, H), x.dtype)
-    np.dot(x.reshape(T * B, I), w_ih.T, x_proj)
-    add_row(x_proj, bias)
-    w_hh_t = pack_panels_t(w_hh)  # W_hh^T, packed for matmul_into
     hs = np.empty((T + 1, B, H), x.dtype)
     hs[0] = h0
-    elman_forward_steps(x_proj.reshape(T, B, H), w_hh_t, hs, relu, 0, B)
+    w_hh_p = pack_panels_t(w_hh)  # W_hh^T, packed for matmul_into
+    if B >= PER_STEP_INPUT_BATCH:
+        elman_forward_steps(x, pack_panels_t(w_ih), None, w_hh_p, bias, hs, relu, 0, B)
+    else:
+        x_proj = np.empty((T * B, H), x.dtype)
+        np.dot(x.reshape(T * B, I), w_ih.T, x_proj)
+        add_row(x_proj, bias)
+        elman_forward_steps(x, None, x_proj.reshape(T, B, H), w_hh_p, bias, hs, relu, 0, B)
     return hs
 
 
@@ -59,22 +67,30 @@ def elman_forward(x, w_ih, w_hh, bias, h0, relu, n_threads):
     """Run the Elman RNN over x; return hs (T+1, B, H)."""
     T, B, I = x.shape
     H = h0.shape[1]
-    if fits_one_thread(B, T, H * H, (H * I,), n_threads):
+    per_step_input = B >= PER_STEP_INPUT_BATCH
+    work = H * (H + I) if per_step_input else H * H  # multiply-adds per sequence and step
+    if fits_one_thread(B, T, work, () if per_step_input else (H * I,), n_threads):
         return elman_forward_one(x, w_ih, w_hh, bias, h0, relu)
-    x_proj = matmul_rows(x.reshape(T * B, I), w_ih.T, n_threads)
-    add_row(x_proj, bias)
-    x_proj = x_proj.reshape(T, B, H)
-    w_hh_t = pack_panels_t(w_hh)  # W_hh^T, packed for matmul_into
     hs = np.empty((T + 1, B, H), x.dtype)
     hs[0] = h0
-    run_batch_chunks(B, H * H, n_threads, lambda b0, b1: elman_forward_steps(x_proj, w_hh_t, hs, relu, b0, b1))
+    w_hh_p = pack_panels_t(w_hh)
+    if per_step_input:
+        w_ih_p = pack_panels_t(w_ih)
+        run_batch_chunks(B, work, n_threads, lambda b0, b1: elman_forward_steps(
+            x, w_ih_p, None, w_hh_p, bias, hs, relu, b0, b1))
+    else:
+        x_proj = matmul_rows(x.reshape(T * B, I), w_ih.T, n_threads)
+        add_row(x_proj, bias)
+        x_proj = x_proj.reshape(T, B, H)
+        run_batch_chunks(B, work, n_threads, lambda b0, b1: elman_forward_steps(
+            x, None, x_proj, w_hh_p, bias, hs, relu, b0, b1))
     return hs
 
 
 @jit
-def elman_backward_steps(w_hh_p, hs, dy, relu, truncate, d_pre, dh_total, dh_next, b0, b1):
+def elman_backward_steps(w_hh_p, w_ih_p, hs, dy, relu, truncate, d_pre, dh_total, dx, dh_next, b0, b1):
     """The reverse time loop for sequences b0..b1-1; dh_next (b1-b0, H) enters holding dL/dh_T
-    and leaves holding dL/dh_0."""
+    and leaves holding dL/dh_0. With ``w_ih_p`` (packed W_ih) each step also writes dx[t]."""
     T = dy.shape[0]
     H = dy.shape[2]
     one = scalar_like(1.0, dy)
@@ -93,6 +109,8 @@ def elman_backward_steps(w_hh_p, hs, dy, relu, truncate, d_pre, dh_total, dh_nex
             else:
                 for j in range(H):
                     da[j] = dh[j] * (one - h_t[j] * h_t[j])
+        if w_ih_p is not None:
+            matmul_into(d_pre[t, b0:b1], w_ih_p, dx[t, b0:b1])  # dL/dx_t
         matmul_into(d_pre[t, b0:b1], w_hh_p, dh_next)  # dL/dh_{t-1}
         if truncate > 0 and t > 0 and t % truncate == 0:
             dh_next[:] = 0
@@ -105,16 +123,20 @@ def elman_backward_one(x, w_ih, w_hh, hs, dy, dh_n, relu, truncate):
     H = hs.shape[2]
     d_pre = np.empty((T, B, H), x.dtype)
     dh_total = np.empty((T, B, H), x.dtype)
+    dx = np.empty((T, B, I), x.dtype)
     dh0 = dh_n.copy()
-    elman_backward_steps(pack_panels(w_hh), hs, dy, relu, truncate, d_pre, dh_total, dh0, 0, B)
     rows = d_pre.reshape(T * B, H)
-    dx = np.empty((T * B, I), x.dtype)
-    np.dot(rows, w_ih, dx)
+    if B >= PER_STEP_INPUT_BATCH:
+        elman_backward_steps(pack_panels(w_hh), pack_panels(w_ih), hs, dy, relu, truncate, d_pre, dh_total, dx,
+                             dh0, 0, B)
+    else:
+        elman_backward_steps(pack_panels(w_hh), None, hs, dy, relu, truncate, d_pre, dh_total, dx, dh0, 0, B)
+        np.dot(rows, w_ih, dx.reshape(T * B, I))
     dw_ih = np.empty((H, I), x.dtype)
     np.dot(rows.T, x.reshape(T * B, I), dw_ih)
     dw_hh = np.empty((H, H), x.dtype)
     np.dot(rows.T, hs.reshape((T + 1) * B, H)[: T * B], dw_hh)
-    return dx.reshape(T, B, I), dw_ih, dw_hh, column_sums(rows), dh0, dh_total
+    return dx, dw_ih, dw_hh, column_sums(rows), dh0, dh_total
 
 
 def elman_backward(x, w_ih, w_hh, hs, dy, dh_n, relu, truncate, n_threads):
@@ -124,16 +146,21 @@ def elman_backward(x, w_ih, w_hh, hs, dy, dh_n, relu, truncate, n_threads):
     """
     T, B, I = x.shape
     H = hs.shape[2]
-    if fits_one_thread(B, T, H * H, (H * I, H * H), n_threads):
+    per_step_input = B >= PER_STEP_INPUT_BATCH
+    work = H * (H + I) if per_step_input else H * H
+    if fits_one_thread(B, T, work, (H * H,) if per_step_input else (H * I, H * H), n_threads):
         return elman_backward_one(x, w_ih, w_hh, hs, dy, dh_n, relu, truncate)
     d_pre = np.empty((T, B, H), x.dtype)
     dh_total = np.empty((T, B, H), x.dtype)
+    dx = np.empty((T, B, I), x.dtype)
     dh0 = dh_n.copy()  # carries dL/dh_{t-1} back through the loop, ends as dL/dh_0
     w_hh_p = pack_panels(w_hh)
-    run_batch_chunks(B, H * H, n_threads, lambda b0, b1: elman_backward_steps(
-        w_hh_p, hs, dy, relu, truncate, d_pre, dh_total, dh0[b0:b1], b0, b1))
+    w_ih_p = pack_panels(w_ih) if per_step_input else None
+    run_batch_chunks(B, work, n_threads, lambda b0, b1: elman_backward_steps(
+        w_hh_p, w_ih_p, hs, dy, relu, truncate, d_pre, dh_total, dx, dh0[b0:b1], b0, b1))
     rows = d_pre.reshape(T * B, H)
-    dx = matmul_rows(rows, w_ih, n_threads).reshape(T, B, I)
+    if not per_step_input:
+        dx = matmul_rows(rows, w_ih, n_threads).reshape(T, B, I)
     dw_ih = matmul_tn_rows(rows, x.reshape(T * B, I), n_threads)
     dw_hh = matmul_tn_rows(rows, hs[:T].reshape(T * B, H), n_threads)
     return dx, dw_ih, dw_hh, rows.sum(axis=0), dh0, dh_total

@@ -14,7 +14,8 @@ All arrays C-contiguous and of one dtype (float32 or float64); the layers guaran
 Structure: per step a register-blocked product (:mod:`._gemm`) and the gate math; after the
 reverse time loop, the weight gradients as GEMMs over all steps. The input side (W_ih x_t going
 forward, dL/dx_t going back) runs inside each step from a batch of PER_STEP_INPUT_BATCH up,
-accumulated with the recurrent product; a smaller batch does it as one GEMM over all steps. ``lstm_forward``/``lstm_backward`` orchestrate; the compiled time loops
+accumulated with the recurrent product; a smaller batch does it as one GEMM over all steps.
+``lstm_forward``/``lstm_backward`` orchestrate; the compiled time loops
 (``lstm_forward_steps``/``lstm_backward_steps``) each run one chunk of independent sequences,
 chunks on separate threads when the batch is big enough. When nothing would be split across
 threads (small batch and sizes), ``lstm_forward_one``/``lstm_backward_one`` do the whole call in
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import (add_row, column_sums, fits_one_thread, matmul_rows, matmul_tn_rows,
+from ._common import (PER_STEP_INPUT_BATCH, add_row, column_sums, fits_one_thread, matmul_rows, matmul_tn_rows,
                       run_batch_chunks, scalar_like)
 from ._gemm import matmul_add_into, matmul_into, pack_panels, pack_panels_t
 from ._jit import jit
@@ -73,11 +74,6 @@ def lstm_forward_steps(x, w_ih_p, x_proj, w_hh_p, bias, hs, cs, gates, b0, b1):
                 c_t[j] = f[j] * c_prev[j] + i[j] * g[j]
             for j in range(H):  # h_t = o * tanh(c_t)
                 h_t[j] = o[j] * tanh(c_t[j])
-
-
-#: From this batch size up each step projects its own input (see lstm_forward_steps) and
-#: backpropagates to it (see lstm_backward_steps); below, one GEMM over all steps does each.
-PER_STEP_INPUT_BATCH = 4
 
 
 @jit
