@@ -87,3 +87,14 @@ def test_accumulating_continues_the_chains(dtype, B, N):
     u, v = _draw(rng, (7, N), dtype), _draw(rng, (12, N), dtype)
     joined = _product(np.ascontiguousarray(np.concatenate([x, h], axis=1)), np.concatenate([u, v], axis=0))
     assert np.array_equal(_two_part_product(x, u, h, v), joined)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_packing_pads_with_zeros_and_handles_empty_matrices(dtype):
+    w = _draw(np.random.default_rng(5), (6, 29), dtype)
+    for packed in (pack_panels(w), pack_panels_t(np.ascontiguousarray(w.T))):
+        P, K, W = packed.shape
+        assert (P, K) == (-(-29 // W), 6)
+        flat = packed.transpose(1, 0, 2).reshape(K, P * W)
+        assert np.array_equal(flat[:, :29], w) and not flat[:, 29:].any()
+    assert pack_panels(np.zeros((3, 0), dtype)).shape[0] == 0

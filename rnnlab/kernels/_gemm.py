@@ -198,6 +198,15 @@ def panel_width(typingctx, array):
     return types.intp(array), codegen
 
 
+@helper
+def _empty_panels(P, K, W, N, dtype):
+    """Panels to fill, with the last panel's columns past N (the zero padding) already zero."""
+    wp = np.empty((P, K, W), dtype)
+    if P > 0:
+        wp[P - 1, :, N - (P - 1) * W:] = 0
+    return wp
+
+
 @jit
 def pack_panels(w):
     """w (K, N) as panels (P, K, W): panel p holds columns p*W .. p*W+W-1, zero-padded past N.
@@ -207,7 +216,7 @@ def pack_panels(w):
     K, N = w.shape
     W = panel_width(w)
     P = (N + W - 1) // W
-    wp = np.zeros((P, K, W), w.dtype)
+    wp = _empty_panels(P, K, W, N, w.dtype)
     for p in range(P):
         width = min(W, N - p * W)
         for k in range(K):
@@ -224,7 +233,7 @@ def pack_panels_t(w):
     N, K = w.shape
     W = panel_width(w)
     P = (N + W - 1) // W
-    wp = np.zeros((P, K, W), w.dtype)
+    wp = _empty_panels(P, K, W, N, w.dtype)
     for p in range(P):
         panel = wp[p]
         for c in range(min(W, N - p * W)):

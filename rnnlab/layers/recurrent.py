@@ -293,8 +293,9 @@ class RecurrentLayer:
                     dc0[k] = dc0_k
                 if direction:
                     d_in += dx[::-1]
-                else:  # 0 + dx: a copy, so +0.0 where dx holds -0.0, as the sum always gave
-                    d_in = dx + np.zeros((), self.dtype)
+                else:  # the kernel's own fresh array; += 0 makes its -0.0 +0.0, as the sum always gave
+                    d_in = dx
+                    d_in += 0
                 trace._set_record(layer, direction, "dh", dh_steps[::-1] if direction else dh_steps)
             d_out = d_in
         return d_out
