@@ -73,6 +73,7 @@ def test_train_table_output_names_the_baseline(capsys, tmp_path):
     "args, words",
     [
         (["train", "nope"], ["unknown preset 'nope'", "hello"]),
+        (["tui", "nope"], ["unknown experiment 'nope'", "hello", "esn, seq2seq, treebank"]),
         (["train", "{dir}/bad.toml"], ["not valid TOML"]),
         (["train", "{dir}/field.toml"], ["train.optimizer", "adam"]),
         (["train", "{dir}/ragged.toml"], ["ragged.csv", "line 3"]),

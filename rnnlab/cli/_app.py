@@ -15,6 +15,7 @@ import json
 import math
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -162,8 +163,13 @@ def open_lab(target: str | None) -> None:
         app.run()
         return
     from ..lab import open_target
+    from ..spec import preset_names
     from ..tui.app import run_lab
 
+    if target is not None and target not in preset_names() and not Path(target).exists() \
+            and Path(target).suffix != ".toml":
+        raise UserError(f"unknown experiment {target!r}: not a preset ({', '.join(preset_names())}), "
+                        f"an architecture lab ({', '.join(sorted(LABS))}), a spec file or a run directory")
     open_target(target)  # a bad target is refused here, as one line and exit 2, before the screen opens
     run_lab(target)
 

@@ -196,7 +196,7 @@ def bench(
     ] = None,
     repeats: Annotated[int, typer.Option("--repeats", min=1, help="Timed rounds per case; the median is reported.")] = 7,
     threads: Annotated[
-        int | None, typer.Option("--threads", min=1, help="Threads for numba, torch and BLAS [default: all cores].")
+        int | None, typer.Option("--threads", min=1, help="Threads for numba, torch and BLAS (default: all cores).")
     ] = None,
     no_torch: Annotated[bool, typer.Option("--no-torch", help="Do not compare against PyTorch.")] = False,
     no_reference: Annotated[bool, typer.Option("--no-reference", help="Do not time the NumPy reference.")] = False,
