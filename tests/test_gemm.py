@@ -98,3 +98,21 @@ def test_packing_pads_with_zeros_and_handles_empty_matrices(dtype):
         flat = packed.transpose(1, 0, 2).reshape(K, P * W)
         assert np.array_equal(flat[:, :29], w) and not flat[:, 29:].any()
     assert pack_panels(np.zeros((3, 0), dtype)).shape[0] == 0
+
+
+def test_mismatched_or_strided_arguments_are_refused():
+    rng = np.random.default_rng(6)
+    a, w = _draw(rng, (5, 8), np.float32), _draw(rng, (8, 30), np.float32)
+    wp = pack_panels(w)
+    with pytest.raises(ValueError, match="do not agree"):
+        matmul_into_strided(a[:4], wp, np.empty((5, 30), np.float32))  # rows of a and out
+    with pytest.raises(ValueError, match="do not agree"):
+        matmul_into_strided(np.ascontiguousarray(a[:, :7]), wp, np.empty((5, 30), np.float32))  # K
+    with pytest.raises(ValueError, match="do not agree"):
+        matmul_into_strided(a, wp, np.empty((5, 60), np.float32))  # N beyond the panels
+    with pytest.raises(ValueError, match="contiguous last axis"):
+        matmul_into_strided(a, wp, np.empty((5, 60), np.float32)[:, ::2])
+    with pytest.raises(ValueError, match="contiguous last axis"):
+        matmul_into_strided(np.asfortranarray(a), wp, np.empty((5, 30), np.float32))
+    with pytest.raises(numba.core.errors.TypingError, match="one float dtype"):
+        matmul_into_strided(a.astype(np.float64), wp, np.empty((5, 30), np.float32))

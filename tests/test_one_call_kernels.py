@@ -37,7 +37,7 @@ def _run(module, name: str, d, truncate: int, relu: bool = False):
 CASES = [(lstm, "lstm", 4, False), (gru, "gru", 3, False), (elman, "elman", 1, False), (elman, "elman", 1, True)]
 
 
-@pytest.mark.parametrize("batch", [2, 5])  # the LSTM projects its input per step from a batch of 4
+@pytest.mark.parametrize("batch", [2, 5])  # LSTM and Elman project their input per step from a batch of 4
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("module,name,gates,relu", CASES, ids=["lstm", "gru", "rnn_tanh", "rnn_relu"])
 def test_one_call_path_equals_the_general_path_bit_for_bit(monkeypatch, module, name, gates, relu, dtype, batch):
@@ -61,3 +61,21 @@ def test_small_shapes_take_the_one_call_path(monkeypatch):
         monkeypatch.setattr(lstm, fn, lambda *args, _real=real, _fn=fn: calls.append(_fn) or _real(*args))
     _run(lstm, "lstm", _data(np.float32, 4), 0)
     assert calls == ["lstm_forward_one", "lstm_backward_one"]
+
+
+@pytest.mark.parametrize("module,name,gates", [(lstm, "lstm", 4), (elman, "elman", 1)], ids=["lstm", "rnn"])
+def test_a_long_wide_input_takes_the_same_path_as_forced_general(monkeypatch, module, name, gates):
+    """T*B rows times a wide input: the dW_ih GEMM is split across threads, so the call must not
+    take the one-call path (which runs it whole, summing in another order)."""
+    rng = np.random.default_rng(7)
+    T_, B_, I_, H_ = 300, 4, 64, 8
+    draw = lambda *shape: rng.standard_normal(shape).astype(np.float32)  # noqa: E731
+    d = dict(x=draw(T_, B_, I_), w_ih=draw(gates * H_, I_), w_hh=draw(gates * H_, H_), b_ih=draw(gates * H_),
+             b_hh=draw(gates * H_), h0=draw(B_, H_), c0=draw(B_, H_), dy=draw(T_, B_, H_), dh_n=draw(B_, H_),
+             dc_n=draw(B_, H_))
+    natural = _run(module, name, d, 0)
+    with monkeypatch.context() as m:
+        m.setattr(module, "fits_one_thread", lambda *args: False)
+        general = _run(module, name, d, 0)
+    for a, b in zip(natural, general):
+        np.testing.assert_array_equal(a, b)

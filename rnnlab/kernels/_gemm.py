@@ -13,7 +13,7 @@ The tile is emitted directly as LLVM vector code (:func:`fma_tile`, a numba intr
 loop vectoriser does not keep accumulators in registers across an outer loop.
 
 Every element is the same chain ``acc = fma(a[i, k], w[k, j], acc)`` for k = 0, 1, ..., K-1,
-started from 0, whatever tile, row split or column position computes it: results do not depend
+started from 0 (from out's value for :func:`matmul_add_into`), whatever tile, row split or column position computes it: results do not depend
 on the batch size or on how rows are split across threads.
 
 ``matmul_into``/``matmul_add_into`` are kernels of their own (compiled once per dtype and cached),
@@ -28,6 +28,7 @@ import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
+from numba.core.errors import TypingError
 from numba.extending import intrinsic
 
 from ._jit import helper, jit
@@ -140,6 +141,8 @@ def fma_tile(typingctx, out, a, wp, i0, p0, accumulate, rows, vecs):
     """
     if not (isinstance(rows, types.IntegerLiteral) and isinstance(vecs, types.IntegerLiteral)):
         return None
+    if not (isinstance(out.dtype, types.Float) and out.dtype == a.dtype == wp.dtype):
+        raise TypingError(f"fma_tile needs one float dtype, got {out.dtype}, {a.dtype}, {wp.dtype}")
     R, V = rows.literal_value, vecs.literal_value
     sig = types.void(out, a, wp, i0, p0, accumulate, rows, vecs)
 
@@ -251,8 +254,15 @@ def _tiles(a, wp, out, accumulate):
     of 1-3 rows, and smaller batches, take wider tiles (up to 3 panels a row) to keep 9-12
     independent accumulators.
     """
-    B = a.shape[0]
+    B, K = a.shape
     P = wp.shape[0]
+    # the tiles index raw memory (kernels compile without bounds checks): a wrong caller must fail loudly
+    itemsize = out.itemsize
+    if (wp.shape[1] != K or wp.shape[2] != panel_width(out) or out.shape[0] != B
+            or P != (out.shape[1] + wp.shape[2] - 1) // wp.shape[2]):
+        raise ValueError("matmul_into: shapes of a (B, K), packed w (P, K, W) and out (B, N) do not agree")
+    if (B > 0 and K > 1 and a.strides[1] != itemsize) or (B > 0 and out.shape[1] > 1 and out.strides[1] != itemsize):
+        raise ValueError("matmul_into: a and out need a contiguous last axis")
     full = B - B % 4
     for p in range(P):
         for i in range(0, full, 4):
@@ -280,7 +290,8 @@ def _tiles(a, wp, out, accumulate):
 
 @jit
 def matmul_into(a, wp, out):
-    """out = a @ w for a (B, K) and out (B, N) with contiguous rows, wp = pack_panels(w)."""
+    """out = a @ w for a (B, K), out (B, N) and wp = pack_panels(w); a and out need a unit stride
+    along their last axis (their rows may be strided: ``ys[t, b0:b1]``)."""
     _tiles(a, wp, out, False)
 
 

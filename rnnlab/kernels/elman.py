@@ -148,7 +148,7 @@ def elman_backward(x, w_ih, w_hh, hs, dy, dh_n, relu, truncate, n_threads):
     H = hs.shape[2]
     per_step_input = B >= PER_STEP_INPUT_BATCH
     work = H * (H + I) if per_step_input else H * H
-    if fits_one_thread(B, T, work, (H * H,) if per_step_input else (H * I, H * H), n_threads):
+    if fits_one_thread(B, T, work, (H * I, H * H), n_threads):  # dW_ih and dW_hh (and dx) GEMMs
         return elman_backward_one(x, w_ih, w_hh, hs, dy, dh_n, relu, truncate)
     d_pre = np.empty((T, B, H), x.dtype)
     dh_total = np.empty((T, B, H), x.dtype)

@@ -33,7 +33,7 @@ from ._math import tanh
 
 
 @jit
-def esn_forward_steps(u_proj, w_t, leak_rate, xs, b0, b1):
+def esn_forward_steps(u_proj, w_p, leak_rate, xs, b0, b1):
     """The time loop for sequences b0..b1-1: x_t = (1 - a) x_{t-1} + a tanh(W x_{t-1} + u_proj_t)."""
     T = u_proj.shape[0]
     N = xs.shape[2]
@@ -41,7 +41,7 @@ def esn_forward_steps(u_proj, w_t, leak_rate, xs, b0, b1):
     keep = scalar_like(1.0, xs) - a
     pre = np.empty((b1 - b0, N), xs.dtype)  # W x_{t-1}
     for t in range(T):
-        matmul_into(xs[t, b0:b1], w_t, pre)
+        matmul_into(xs[t, b0:b1], w_p, pre)
         for b in range(b0, b1):
             p = pre[b - b0]
             v = u_proj[t, b]  # W_in u_t + b
@@ -57,11 +57,11 @@ def esn_forward(u, w_in, w, bias, x0, leak_rate, n_threads):
     u_proj = matmul_rows(u.reshape(T * B, I), w_in.T, n_threads)
     add_row(u_proj, bias)
     u_proj = u_proj.reshape(T, B, N)
-    w_t = pack_panels_t(w)  # x @ W^T = (W x)^T, packed for matmul_into
+    w_p = pack_panels_t(w)  # x @ W^T = (W x)^T; W^T as panels for matmul_into
     xs = np.empty((T + 1, B, N), u.dtype)
     xs[0] = x0
     run_batch_chunks(B, N * N, n_threads,
-                     lambda b0, b1: esn_forward_steps(u_proj, w_t, float(leak_rate), xs, b0, b1))
+                     lambda b0, b1: esn_forward_steps(u_proj, w_p, float(leak_rate), xs, b0, b1))
     return xs
 
 
@@ -76,7 +76,7 @@ def esn_readout(features, w_out, b_out, n_threads):
 
 
 @jit
-def esn_generate_steps(w_in, w_t, bias, w_out, b_out, leak_rate, u_last, xs, ys, b0, b1):
+def esn_generate_steps(w_in, w_p, bias, w_out, b_out, leak_rate, u_last, xs, ys, b0, b1):
     """Free-running loop for sequences b0..b1-1; xs[0] holds the starting state x_0 and u_last the
     input that produced it. With z_k = [x_k] (or [x_k; u_k] when w_out has N + I columns):
 
@@ -108,7 +108,7 @@ def esn_generate_steps(w_in, w_t, bias, w_out, b_out, leak_rate, u_last, xs, ys,
                 y[o] = s
         if k + 1 == n:
             break
-        matmul_into(xs[k, b0:b1], w_t, pre)
+        matmul_into(xs[k, b0:b1], w_p, pre)
         for b in range(b0, b1):  # the output becomes the next input
             p = pre[b - b0]
             u = ys[k, b]
@@ -132,10 +132,10 @@ def esn_generate(x0, u_last, w_in, w, bias, w_out, b_out, leak_rate, n_steps, n_
     xs = np.empty((n_steps, B, N), x0.dtype)
     ys = np.empty((n_steps, B, O), x0.dtype)
     xs[0] = x0
-    w_t = pack_panels_t(w)  # packed for matmul_into
+    w_p = pack_panels_t(w)  # W^T as panels for matmul_into
     w_in = np.ascontiguousarray(w_in)
     w_out = np.ascontiguousarray(w_out)
     u_last = np.ascontiguousarray(u_last)
     run_batch_chunks(B, N * N, n_threads, lambda b0, b1: esn_generate_steps(
-        w_in, w_t, bias, w_out, b_out, float(leak_rate), u_last, xs, ys, b0, b1))
+        w_in, w_p, bias, w_out, b_out, float(leak_rate), u_last, xs, ys, b0, b1))
     return ys, xs

@@ -24,14 +24,14 @@ from ._math import sigmoid, tanh
 
 
 @jit
-def gru_forward_steps(x_proj, w_hh_t, b_hn, hs, gates, hn_all, b0, b1):
+def gru_forward_steps(x_proj, w_hh_p, b_hn, hs, gates, hn_all, b0, b1):
     """The time loop for sequences b0..b1-1; one loop per equation (see lstm_forward_steps)."""
     T = x_proj.shape[0]
     H = hs.shape[2]
     one = scalar_like(1.0, hs)
     pre = np.empty((b1 - b0, 3 * H), hs.dtype)  # W_hh h_{t-1}, then r and z in place
     for t in range(T):
-        matmul_into(hs[t, b0:b1], w_hh_t, pre)
+        matmul_into(hs[t, b0:b1], w_hh_p, pre)
         for b in range(b0, b1):
             p = pre[b - b0]
             a = x_proj[t, b]  # W_ih x_t + b_ih, plus b_hr, b_hz for r and z
@@ -59,13 +59,13 @@ def gru_forward_one(x, w_ih, w_hh, b_ih, b_hh, h0):
     bias = b_ih.copy()
     bias[: 2 * H] += b_hh[: 2 * H]  # r and z see b_ih + b_hh; n sees b_in here, b_hn inside r's product
     add_row(x_proj, bias)
-    w_hh_t = pack_panels_t(w_hh)  # W_hh^T (H, 3H), packed for matmul_into
+    w_hh_p = pack_panels_t(w_hh)  # W_hh^T (H, 3H) as panels for matmul_into
     b_hn = np.ascontiguousarray(b_hh[2 * H :])
     hs = np.empty((T + 1, B, H), x.dtype)
     gates = np.empty((3, T, B, H), x.dtype)
     hn_all = np.empty((T, B, H), x.dtype)
     hs[0] = h0
-    gru_forward_steps(x_proj.reshape(T, B, 3 * H), w_hh_t, b_hn, hs, gates, hn_all, 0, B)
+    gru_forward_steps(x_proj.reshape(T, B, 3 * H), w_hh_p, b_hn, hs, gates, hn_all, 0, B)
     return hs, gates, hn_all
 
 
@@ -80,14 +80,14 @@ def gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0, n_threads):
     bias[: 2 * H] += b_hh[: 2 * H]  # r and z see b_ih + b_hh; n sees b_in here, b_hn inside r's product
     add_row(x_proj, bias)
     x_proj = x_proj.reshape(T, B, 3 * H)
-    w_hh_t = pack_panels_t(w_hh)  # W_hh^T (H, 3H), packed for matmul_into
+    w_hh_p = pack_panels_t(w_hh)  # W_hh^T (H, 3H) as panels for matmul_into
     b_hn = np.ascontiguousarray(b_hh[2 * H :])
     hs = np.empty((T + 1, B, H), x.dtype)
     gates = np.empty((3, T, B, H), x.dtype)
     hn_all = np.empty((T, B, H), x.dtype)
     hs[0] = h0
     run_batch_chunks(B, 3 * H * H, n_threads,
-                     lambda b0, b1: gru_forward_steps(x_proj, w_hh_t, b_hn, hs, gates, hn_all, b0, b1))
+                     lambda b0, b1: gru_forward_steps(x_proj, w_hh_p, b_hn, hs, gates, hn_all, b0, b1))
     return hs, gates, hn_all
 
 

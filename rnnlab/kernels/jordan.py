@@ -61,20 +61,20 @@ def jordan_forward_teacher(x, f_prev, w_ih, w_yh, bias, w_out, b_out, n_threads)
 
 
 @jit
-def jordan_free_steps(x_proj, w_yh_t, w_out_t, b_out, softmax, hs, ys, fs, b0, b1):
+def jordan_free_steps(x_proj, w_yh_p, w_out_p, b_out, softmax, hs, ys, fs, b0, b1):
     """The time loop for sequences b0..b1-1: f_{t-1} -> h_t -> y_t -> f_t."""
     T = x_proj.shape[0]
     H = hs.shape[2]
     O = ys.shape[2]
     fb = np.empty((b1 - b0, H), hs.dtype)  # W_yh f_{t-1}
     for t in range(T):
-        matmul_into(fs[t, b0:b1], w_yh_t, fb)
+        matmul_into(fs[t, b0:b1], w_yh_p, fb)
         for b in range(b0, b1):
             h_t = hs[t, b]
             xp = x_proj[t, b]  # W_ih x_t + b
             for j in range(H):
                 h_t[j] = tanh(xp[j] + fb[b - b0, j])
-        matmul_into(hs[t, b0:b1], w_out_t, ys[t, b0:b1])
+        matmul_into(hs[t, b0:b1], w_out_p, ys[t, b0:b1])
         for b in range(b0, b1):
             y_t = ys[t, b]
             for k in range(O):
@@ -98,9 +98,9 @@ def jordan_forward_free(x, w_ih, w_yh, bias, w_out, b_out, f0, softmax, n_thread
     ys = np.empty((T, B, O), x.dtype)
     fs = np.empty((T + 1, B, O), x.dtype)
     fs[0] = f0
-    w_yh_t, w_out_t = pack_panels_t(w_yh), pack_panels_t(w_out)  # packed for matmul_into
+    w_yh_p, w_out_p = pack_panels_t(w_yh), pack_panels_t(w_out)  # W_yh^T, W_out^T as panels
     run_batch_chunks(B, 2 * H * O, n_threads, lambda b0, b1: jordan_free_steps(
-        x_proj, w_yh_t, w_out_t, b_out, softmax, hs, ys, fs, b0, b1))
+        x_proj, w_yh_p, w_out_p, b_out, softmax, hs, ys, fs, b0, b1))
     return hs, ys, fs
 
 

@@ -23,14 +23,14 @@ from ._math import tanh
 
 
 @jit
-def leaky_forward_steps(x_proj, w_hh_t, a, hs, us, b0, b1):
+def leaky_forward_steps(x_proj, w_hh_p, a, hs, us, b0, b1):
     """The time loop for sequences b0..b1-1."""
     T = x_proj.shape[0]
     H = hs.shape[2]
     one = scalar_like(1.0, hs)
     pre = np.empty((b1 - b0, H), hs.dtype)  # W_hh h_{t-1}
     for t in range(T):
-        matmul_into(hs[t, b0:b1], w_hh_t, pre)
+        matmul_into(hs[t, b0:b1], w_hh_p, pre)
         for b in range(b0, b1):
             p = pre[b - b0]
             xp = x_proj[t, b]  # W_ih x_t + b_ih + b_hh
@@ -50,11 +50,11 @@ def leaky_forward(x, w_ih, w_hh, bias, a, h0, n_threads):
     x_proj = matmul_rows(x.reshape(T * B, I), w_ih.T, n_threads)
     add_row(x_proj, bias)
     x_proj = x_proj.reshape(T, B, H)
-    w_hh_t = pack_panels_t(w_hh)  # W_hh^T, packed for matmul_into
+    w_hh_p = pack_panels_t(w_hh)  # W_hh^T, packed for matmul_into
     hs = np.empty((T + 1, B, H), x.dtype)
     hs[0] = h0
     us = np.empty((T, B, H), x.dtype)
-    run_batch_chunks(B, H * H, n_threads, lambda b0, b1: leaky_forward_steps(x_proj, w_hh_t, a, hs, us, b0, b1))
+    run_batch_chunks(B, H * H, n_threads, lambda b0, b1: leaky_forward_steps(x_proj, w_hh_p, a, hs, us, b0, b1))
     return hs, us
 
 

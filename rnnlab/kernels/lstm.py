@@ -207,7 +207,7 @@ def lstm_backward(x, w_ih, w_hh, hs, cs, gates, dy, dh_n, dc_n, truncate, n_thre
     H = hs.shape[2]
     per_step_input = B >= PER_STEP_INPUT_BATCH
     work = 4 * H * (H + I) if per_step_input else 4 * H * H
-    if fits_one_thread(B, T, work, (4 * H * H,) if per_step_input else (4 * H * I, 4 * H * H), n_threads):
+    if fits_one_thread(B, T, work, (4 * H * I, 4 * H * H), n_threads):  # dW_ih and dW_hh (and dx) GEMMs
         return lstm_backward_one(x, w_ih, w_hh, hs, cs, gates, dy, dh_n, dc_n, truncate)
     d_pre = np.empty((T, B, 4 * H), x.dtype)  # dL/d(pre-activation) of i, f, g, o per step
     dh_total = np.empty((T, B, H), x.dtype)

@@ -35,8 +35,9 @@ from ._math import tanh
 
 
 @jit
-def tree_forward_nodes(embedding, w_t, bias, left, right, word, h, n0, n1):
-    """h_n for nodes n0..n1-1 in index order; w_t = W^T (2H, H): rows 0..H-1 are W_l^T, H..2H-1 W_r^T."""
+def tree_forward_nodes(embedding, w_p, bias, left, right, word, h, n0, n1):
+    """h_n for nodes n0..n1-1 in index order; w_p = W^T (2H, H) as panels (pack_panels_t): rows
+    0..H-1 of W^T are W_l^T, H..2H-1 W_r^T."""
     H = h.shape[1]
     x = np.empty((1, 2 * H), h.dtype)  # [h_left; h_right]
     for n in range(n0, n1):
@@ -46,7 +47,7 @@ def tree_forward_nodes(embedding, w_t, bias, left, right, word, h, n0, n1):
             continue
         x[0, :H] = h[left[n]]
         x[0, H:] = h[right[n]]
-        matmul_into(x, w_t, h[n: n + 1])  # W [h_left; h_right]
+        matmul_into(x, w_p, h[n: n + 1])  # W [h_left; h_right]
         for j in range(H):
             h_n[j] = tanh(h_n[j] + bias[j])
 
@@ -56,10 +57,10 @@ def tree_forward(embedding, weight, bias, left, right, word, offsets, n_threads)
     N = left.shape[0]
     B = offsets.shape[0] - 1
     H = weight.shape[0]
-    w_t = pack_panels_t(weight)  # W^T (2H, H), packed for matmul_into
+    w_p = pack_panels_t(weight)  # W^T (2H, H) as panels for matmul_into
     h = np.empty((N, H), embedding.dtype)
     run_batch_chunks(B, 2 * H * H * max(N // max(B, 1), 1), n_threads, lambda b0, b1: tree_forward_nodes(
-        embedding, w_t, bias, left, right, word, h, int(offsets[b0]), int(offsets[b1])))
+        embedding, w_p, bias, left, right, word, h, int(offsets[b0]), int(offsets[b1])))
     return h
 
 
