@@ -267,7 +267,7 @@ def _tiles(a, wp, out, accumulate):
     for p in range(P):
         for i in range(0, full, 4):
             fma_tile(out, a, wp, i, p, accumulate, 4, 3)
-    rest = B - full
+    rest = B - full  # tile shapes are compile-time constants, hence one spelled-out branch each
     if rest == 3:
         for p in range(P):
             fma_tile(out, a, wp, full, p, accumulate, 3, 3)
