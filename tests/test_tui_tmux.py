@@ -232,7 +232,8 @@ def test_unknown_preset_is_one_line_and_exit_2(tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2, result
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "unknown preset 'nope'" in lines[0], result.stderr
+    assert len(lines) == 1 and "unknown experiment 'nope'" in lines[0], result.stderr
+    assert "hello" in lines[0] and "esn, seq2seq, treebank" in lines[0]  # presets and labs to pick from
     assert "Traceback" not in result.stderr + result.stdout
 
 
