@@ -61,6 +61,14 @@ def _tanh_f32(x):
     return p / q
 
 
+def _sigmoid_f64(x):
+    # written to avoid exp overflow warnings for large negative x
+    if x >= 0.0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
 def _is_f32(x):
     return isinstance(x, types.Float) and x.bitwidth == 32
 
@@ -76,11 +84,4 @@ def _tanh_overload(x):
 def _sigmoid_overload(x):
     if _is_f32(x):
         return lambda x: _HALF32 + _HALF32 * _tanh_f32(_HALF32 * x)
-    # Written to avoid exp overflow warnings for large negative x.
-    def sigmoid_f64(x):
-        if x >= 0.0:
-            return 1.0 / (1.0 + math.exp(-x))
-        e = math.exp(x)
-        return e / (1.0 + e)
-
-    return sigmoid_f64
+    return _sigmoid_f64

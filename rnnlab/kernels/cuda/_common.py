@@ -25,6 +25,7 @@ from types import SimpleNamespace
 import numba
 import numpy as np
 
+from .. import _math
 from ._device import require_cuda, simulator_enabled
 
 cuda = require_cuda()
@@ -48,51 +49,21 @@ PERSISTENT_THREADS = 1024
 
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
-# float32 tanh: the clamped rational approximation of rnnlab.kernels._math (Eigen's), coefficient
-# for coefficient, so GPU and CPU round alike.
-_A1, _A3, _A5, _A7 = (np.float32(v) for v in (4.89352455891786e-03, 6.37261928875436e-04,
-                                              1.48572235717979e-05, 5.12229709037114e-08))
-_A9, _A11, _A13 = (np.float32(v) for v in (-8.60467152213735e-11, 2.00018790482477e-13,
-                                           -2.76076847742355e-16))
-_B0, _B2, _B4, _B6 = (np.float32(v) for v in (4.89352518554385e-03, 2.26843463243900e-03,
-                                              1.18534705686654e-04, 1.19825839466702e-06))
-_CLAMP = np.float32(7.90531110763549805)
-_HALF32 = np.float32(0.5)
-
-
-@cuda.jit(device=True)
-def _tanh_f32(x):
-    x = min(max(x, -_CLAMP), _CLAMP)
-    x2 = x * x
-    p = x2 * _A13 + _A11
-    p = x2 * p + _A9
-    p = x2 * p + _A7
-    p = x2 * p + _A5
-    p = x2 * p + _A3
-    p = x2 * p + _A1
-    p = x * p
-    q = x2 * _B6 + _B4
-    q = x2 * q + _B2
-    q = x2 * q + _B0
-    return p / q
+# The CPU kernels' activations (rnnlab.kernels._math), compiled for the device from the very same
+# Python functions, so GPU and CPU round alike: float32 tanh is the clamped rational approximation
+# (Eigen's), float64 uses libm-grade math.tanh/math.exp.
+_tanh_f32 = cuda.jit(device=True)(_math._tanh_f32)
+_sigmoid_f64 = cuda.jit(device=True)(_math._sigmoid_f64)
 
 
 @cuda.jit(device=True)
 def _sigmoid_f32(x):
-    return _HALF32 + _HALF32 * _tanh_f32(_HALF32 * x)
+    return _math._HALF32 + _math._HALF32 * _tanh_f32(_math._HALF32 * x)
 
 
 @cuda.jit(device=True)
 def _tanh_f64(x):
     return math.tanh(x)
-
-
-@cuda.jit(device=True)
-def _sigmoid_f64(x):
-    if x >= 0.0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = math.exp(x)
-    return e / (1.0 + e)
 
 
 def check_dtype(**arrays) -> np.dtype:
