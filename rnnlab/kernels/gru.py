@@ -19,7 +19,7 @@ import numpy as np
 from ._common import (add_row, column_sums, fits_one_thread, matmul_rows, matmul_tn_rows,
                       run_batch_chunks, scalar_like)
 from ._gemm import matmul_into, pack_panels, pack_panels_t
-from ._jit import jit
+from ._jit import helper, jit
 from ._math import sigmoid, tanh
 
 
@@ -49,6 +49,27 @@ def gru_forward_steps(x_proj, w_hh_p, b_hn, hs, gates, hn_all, b0, b1):
                 h_t[j] = (one - z[j]) * n[j] + z[j] * h_prev[j]
 
 
+@helper
+def _input_side_bias(b_ih, b_hh):
+    """The bias added to the input projection: r and z see b_ih + b_hh; n sees b_in here and b_hn
+    inside r's product."""
+    H = b_ih.shape[0] // 3
+    bias = b_ih.copy()
+    bias[: 2 * H] += b_hh[: 2 * H]
+    return bias
+
+
+@helper
+def _new_records(T, h0):
+    """hs (T+1, B, H) starting at h0, gates (3, T, B, H) and hn (T, B, H), to be filled by the time loop."""
+    B, H = h0.shape
+    hs = np.empty((T + 1, B, H), h0.dtype)
+    gates = np.empty((3, T, B, H), h0.dtype)
+    hn_all = np.empty((T, B, H), h0.dtype)
+    hs[0] = h0
+    return hs, gates, hn_all
+
+
 @jit
 def gru_forward_one(x, w_ih, w_hh, b_ih, b_hh, h0):
     """:func:`gru_forward` on one thread, in one compiled call (the input projection as one GEMM)."""
@@ -56,15 +77,10 @@ def gru_forward_one(x, w_ih, w_hh, b_ih, b_hh, h0):
     H = h0.shape[1]
     x_proj = np.empty((T * B, 3 * H), x.dtype)
     np.dot(x.reshape(T * B, I), w_ih.T, x_proj)
-    bias = b_ih.copy()
-    bias[: 2 * H] += b_hh[: 2 * H]  # r and z see b_ih + b_hh; n sees b_in here, b_hn inside r's product
-    add_row(x_proj, bias)
+    add_row(x_proj, _input_side_bias(b_ih, b_hh))
     w_hh_p = pack_panels_t(w_hh)  # W_hh^T (H, 3H) as panels for matmul_into
     b_hn = np.ascontiguousarray(b_hh[2 * H :])
-    hs = np.empty((T + 1, B, H), x.dtype)
-    gates = np.empty((3, T, B, H), x.dtype)
-    hn_all = np.empty((T, B, H), x.dtype)
-    hs[0] = h0
+    hs, gates, hn_all = _new_records(T, h0)
     gru_forward_steps(x_proj.reshape(T, B, 3 * H), w_hh_p, b_hn, hs, gates, hn_all, 0, B)
     return hs, gates, hn_all
 
@@ -76,16 +92,11 @@ def gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0, n_threads):
     if fits_one_thread(B, T, 3 * H * H, (3 * H * I,), n_threads):
         return gru_forward_one(x, w_ih, w_hh, b_ih, b_hh, h0)
     x_proj = matmul_rows(x.reshape(T * B, I), w_ih.T, n_threads)
-    bias = b_ih.copy()
-    bias[: 2 * H] += b_hh[: 2 * H]  # r and z see b_ih + b_hh; n sees b_in here, b_hn inside r's product
-    add_row(x_proj, bias)
+    add_row(x_proj, _input_side_bias(b_ih, b_hh))
     x_proj = x_proj.reshape(T, B, 3 * H)
     w_hh_p = pack_panels_t(w_hh)  # W_hh^T (H, 3H) as panels for matmul_into
     b_hn = np.ascontiguousarray(b_hh[2 * H :])
-    hs = np.empty((T + 1, B, H), x.dtype)
-    gates = np.empty((3, T, B, H), x.dtype)
-    hn_all = np.empty((T, B, H), x.dtype)
-    hs[0] = h0
+    hs, gates, hn_all = _new_records(T, h0)
     run_batch_chunks(B, 3 * H * H, n_threads,
                      lambda b0, b1: gru_forward_steps(x_proj, w_hh_p, b_hn, hs, gates, hn_all, b0, b1))
     return hs, gates, hn_all

@@ -29,7 +29,7 @@ import numpy as np
 from ._common import (PER_STEP_INPUT_BATCH, add_row, column_sums, fits_one_thread, matmul_rows, matmul_tn_rows,
                       run_batch_chunks, scalar_like)
 from ._gemm import matmul_add_into, matmul_into, pack_panels, pack_panels_t
-from ._jit import jit
+from ._jit import helper, jit
 from ._math import sigmoid, tanh
 
 
@@ -76,16 +76,24 @@ def lstm_forward_steps(x, w_ih_p, x_proj, w_hh_p, bias, hs, cs, gates, b0, b1):
                 h_t[j] = o[j] * tanh(c_t[j])
 
 
+@helper
+def _new_records(T, h0, c0):
+    """hs, cs (T+1, B, H) starting at h0, c0, and gates (4, T, B, H), to be filled by the time loop."""
+    B, H = h0.shape
+    hs = np.empty((T + 1, B, H), h0.dtype)
+    cs = np.empty((T + 1, B, H), h0.dtype)
+    gates = np.empty((4, T, B, H), h0.dtype)
+    hs[0] = h0
+    cs[0] = c0
+    return hs, cs, gates
+
+
 @jit
 def lstm_forward_one(x, w_ih, w_hh, bias, h0, c0):
     """:func:`lstm_forward` on one thread, in one compiled call."""
     T, B, I = x.shape
     H = h0.shape[1]
-    hs = np.empty((T + 1, B, H), x.dtype)
-    cs = np.empty((T + 1, B, H), x.dtype)
-    gates = np.empty((4, T, B, H), x.dtype)
-    hs[0] = h0
-    cs[0] = c0
+    hs, cs, gates = _new_records(T, h0, c0)
     w_hh_p = pack_panels_t(w_hh)  # W_hh^T (H, 4H) packed: row k holds h_k's weights into every gate
     if B >= PER_STEP_INPUT_BATCH:
         lstm_forward_steps(x, pack_panels_t(w_ih), None, w_hh_p, bias, hs, cs, gates, 0, B)
@@ -105,11 +113,7 @@ def lstm_forward(x, w_ih, w_hh, bias, h0, c0, n_threads):
     work = 4 * H * (H + I) if per_step_input else 4 * H * H  # multiply-adds per sequence and step
     if fits_one_thread(B, T, work, () if per_step_input else (4 * H * I,), n_threads):
         return lstm_forward_one(x, w_ih, w_hh, bias, h0, c0)
-    hs = np.empty((T + 1, B, H), x.dtype)
-    cs = np.empty((T + 1, B, H), x.dtype)
-    gates = np.empty((4, T, B, H), x.dtype)
-    hs[0] = h0
-    cs[0] = c0
+    hs, cs, gates = _new_records(T, h0, c0)
     w_hh_p = pack_panels_t(w_hh)  # W_hh^T (H, 4H) packed: row k holds h_k's weights into every gate
     if per_step_input:
         w_ih_p = pack_panels_t(w_ih)
