@@ -14,6 +14,7 @@ from numba import types
 from numba.extending import overload
 
 from ._jit import HELPER_OPTIONS, helper, jit
+from ._math import tanh
 from ._pool import chunk_bounds, parallel_for
 
 #: From this batch size up, LSTM and Elman steps project their own input (W_ih x_t accumulated
@@ -56,6 +57,15 @@ def column_sums(m):
         for j in range(m.shape[1]):
             out[j] += mr[j]
     return out
+
+
+@jit
+def tanh_inplace(a):
+    """a <- tanh(a) element by element, a 2-D array."""
+    for r in range(a.shape[0]):
+        row = a[r]
+        for j in range(a.shape[1]):
+            row[j] = tanh(row[j])
 
 
 @jit

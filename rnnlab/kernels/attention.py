@@ -27,7 +27,7 @@ import math
 
 import numpy as np
 
-from ._common import matmul_rows, matmul_tn_rows, run_batch_chunks, scalar_like
+from ._common import matmul_rows, matmul_tn_rows, run_batch_chunks, scalar_like, tanh_inplace
 from ._jit import jit
 from ._math import tanh
 
@@ -346,15 +346,6 @@ def attention_context_backward(weights, values, d_context, n_threads):
 # ---------------------------------------------------------------------------------------------
 # attentional state h~ = tanh(W_c [c; d])
 # ---------------------------------------------------------------------------------------------
-
-@jit
-def tanh_inplace(a):
-    """a <- tanh(a) elementwise, a 2-D."""
-    for r in range(a.shape[0]):
-        row = a[r]
-        for j in range(a.shape[1]):
-            row[j] = tanh(row[j])
-
 
 @jit
 def tanh_backward_inplace(y, dy):

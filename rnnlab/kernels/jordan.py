@@ -16,19 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import add_row, matmul_rows, matmul_tn_rows, run_batch_chunks, scalar_like
+from ._common import add_row, matmul_rows, matmul_tn_rows, run_batch_chunks, scalar_like, tanh_inplace
 from ._gemm import matmul_into, pack_panels, pack_panels_t
 from ._jit import helper, jit
 from ._math import tanh
-
-
-@jit
-def tanh_inplace(a):
-    """a = tanh(a), element by element, for a 2-D C-contiguous array."""
-    for r in range(a.shape[0]):
-        row = a[r]
-        for j in range(a.shape[1]):
-            row[j] = tanh(row[j])
 
 
 @helper
