@@ -105,6 +105,15 @@ def matmul_rows(a: np.ndarray, b: np.ndarray, n_threads: int) -> np.ndarray:
     return out
 
 
+def input_projection(x: np.ndarray, w: np.ndarray, bias: np.ndarray, n_threads: int) -> np.ndarray:
+    """W x_t + bias for every step at once: x (T, B, I), w (G, I), bias (G,) -> (T, B, G), one GEMM
+    split across threads by rows."""
+    T, B, I = x.shape
+    proj = matmul_rows(x.reshape(T * B, I), w.T, n_threads)
+    add_row(proj, bias)
+    return proj.reshape(T, B, w.shape[0])
+
+
 def matmul_tn_rows(a: np.ndarray, x: np.ndarray, n_threads: int) -> np.ndarray:
     """a.T @ x for a (N, M), x (N, K): the sum over rows (time and batch) of outer products,
     split across threads by rows and reduced."""

@@ -13,8 +13,9 @@ The tile is emitted directly as LLVM vector code (:func:`fma_tile`, a numba intr
 loop vectoriser does not keep accumulators in registers across an outer loop.
 
 Every element is the same chain ``acc = fma(a[i, k], w[k, j], acc)`` for k = 0, 1, ..., K-1,
-started from 0 (from out's value for :func:`matmul_add_into`), whatever tile, row split or column position computes it: results do not depend
-on the batch size or on how rows are split across threads.
+started from 0 (from out's value for :func:`matmul_add_into`), whatever tile, row split or column
+position computes it: results do not depend on the batch size or on how rows are split across
+threads.
 
 ``matmul_into``/``matmul_add_into`` are kernels of their own (compiled once per dtype and cached),
 not helpers inlined into every caller: the tiles are a lot of code for LLVM to optimise, and the

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import (PER_STEP_INPUT_BATCH, add_row, column_sums, fits_one_thread, matmul_rows, matmul_tn_rows,
-                      run_batch_chunks, scalar_like)
+from ._common import (PER_STEP_INPUT_BATCH, add_row, column_sums, fits_one_thread, input_projection, matmul_rows,
+                      matmul_tn_rows, run_batch_chunks, scalar_like)
 from ._gemm import matmul_add_into, matmul_into, pack_panels, pack_panels_t
 from ._jit import jit
 from ._math import tanh
@@ -79,9 +79,7 @@ def elman_forward(x, w_ih, w_hh, bias, h0, relu, n_threads):
         run_batch_chunks(B, work, n_threads, lambda b0, b1: elman_forward_steps(
             x, w_ih_p, None, w_hh_p, bias, hs, relu, b0, b1))
     else:
-        x_proj = matmul_rows(x.reshape(T * B, I), w_ih.T, n_threads)
-        add_row(x_proj, bias)
-        x_proj = x_proj.reshape(T, B, H)
+        x_proj = input_projection(x, w_ih, bias, n_threads)
         run_batch_chunks(B, work, n_threads, lambda b0, b1: elman_forward_steps(
             x, None, x_proj, w_hh_p, bias, hs, relu, b0, b1))
     return hs

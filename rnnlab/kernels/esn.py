@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import add_row, matmul_rows, run_batch_chunks, scalar_like
+from ._common import add_row, input_projection, matmul_rows, run_batch_chunks, scalar_like
 from ._gemm import matmul_into, pack_panels_t
 from ._jit import jit
 from ._math import tanh
@@ -54,9 +54,7 @@ def esn_forward(u, w_in, w, bias, x0, leak_rate, n_threads):
     """Run the reservoir over u; return xs (T+1, B, N) with xs[0] = x0 and xs[t] = x_t."""
     T, B, I = u.shape
     N = x0.shape[1]
-    u_proj = matmul_rows(u.reshape(T * B, I), w_in.T, n_threads)
-    add_row(u_proj, bias)
-    u_proj = u_proj.reshape(T, B, N)
+    u_proj = input_projection(u, w_in, bias, n_threads)
     w_p = pack_panels_t(w)  # x @ W^T = (W x)^T; W^T as panels for matmul_into
     xs = np.empty((T + 1, B, N), u.dtype)
     xs[0] = x0

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import (add_row, column_sums, fits_one_thread, matmul_rows, matmul_tn_rows,
+from ._common import (add_row, column_sums, fits_one_thread, input_projection, matmul_rows, matmul_tn_rows,
                       run_batch_chunks, scalar_like)
 from ._gemm import matmul_into, pack_panels, pack_panels_t
 from ._jit import helper, jit
@@ -91,9 +91,7 @@ def gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0, n_threads):
     H = h0.shape[1]
     if fits_one_thread(B, T, 3 * H * H, (3 * H * I,), n_threads):
         return gru_forward_one(x, w_ih, w_hh, b_ih, b_hh, h0)
-    x_proj = matmul_rows(x.reshape(T * B, I), w_ih.T, n_threads)
-    add_row(x_proj, _input_side_bias(b_ih, b_hh))
-    x_proj = x_proj.reshape(T, B, 3 * H)
+    x_proj = input_projection(x, w_ih, _input_side_bias(b_ih, b_hh), n_threads)
     w_hh_p = pack_panels_t(w_hh)  # W_hh^T (H, 3H) as panels for matmul_into
     b_hn = np.ascontiguousarray(b_hh[2 * H :])
     hs, gates, hn_all = _new_records(T, h0)

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import add_row, matmul_rows, matmul_tn_rows, run_batch_chunks, scalar_like, tanh_inplace
+from ._common import (add_row, input_projection, matmul_rows, matmul_tn_rows, run_batch_chunks, scalar_like,
+                      tanh_inplace)
 from ._gemm import matmul_into, pack_panels, pack_panels_t
 from ._jit import helper, jit
 from ._math import tanh
@@ -82,9 +83,7 @@ def jordan_forward_free(x, w_ih, w_yh, bias, w_out, b_out, f0, softmax, n_thread
     Returns (hs (T, B, H), ys (T, B, O), fs (T+1, B, O))."""
     T, B, I = x.shape
     H, O = w_ih.shape[0], w_out.shape[0]
-    x_proj = matmul_rows(x.reshape(T * B, I), w_ih.T, n_threads)
-    add_row(x_proj, bias)
-    x_proj = x_proj.reshape(T, B, H)
+    x_proj = input_projection(x, w_ih, bias, n_threads)
     hs = np.empty((T, B, H), x.dtype)
     ys = np.empty((T, B, O), x.dtype)
     fs = np.empty((T + 1, B, O), x.dtype)

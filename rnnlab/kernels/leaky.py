@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import add_row, matmul_rows, matmul_tn_rows, run_batch_chunks, scalar_like
+from ._common import input_projection, matmul_rows, matmul_tn_rows, run_batch_chunks, scalar_like
 from ._gemm import matmul_into, pack_panels, pack_panels_t
 from ._jit import jit
 from ._math import tanh
@@ -47,9 +47,7 @@ def leaky_forward(x, w_ih, w_hh, bias, a, h0, n_threads):
     """Run the leaky RNN over x; return (hs (T+1, B, H), us (T, B, H))."""
     T, B, I = x.shape
     H = h0.shape[1]
-    x_proj = matmul_rows(x.reshape(T * B, I), w_ih.T, n_threads)
-    add_row(x_proj, bias)
-    x_proj = x_proj.reshape(T, B, H)
+    x_proj = input_projection(x, w_ih, bias, n_threads)
     w_hh_p = pack_panels_t(w_hh)  # W_hh^T, packed for matmul_into
     hs = np.empty((T + 1, B, H), x.dtype)
     hs[0] = h0
