@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from ._cursor import StepCursor
 from ._locks import HandoffLock, TrainingControl
 from . import analysis
 from .data import Batch
@@ -59,7 +60,7 @@ def open_target(target: str | Path | None) -> tuple[Spec, RunDir | None]:
     return load_spec(target), None
 
 
-class Lab(TrainingControl):
+class Lab(StepCursor, TrainingControl):
     """An experiment on the bench. See the module docstring for the cursors' meaning."""
 
     def __init__(self, spec: Spec, run: RunDir | None = None, *, batch: int = 1, trainer: Trainer | None = None) -> None:
@@ -161,26 +162,14 @@ class Lab(TrainingControl):
         return (y @ m["readout.weight"].T + m["readout.bias"]).astype(np.float64)
 
     # ------------------------------------------------------------------ forward cursor
-    def step_forward(self) -> int:
-        self.cursor = min(self.cursor + 1, self.steps)
-        return self.cursor
-
-    def step_back(self) -> int:
-        self.cursor = max(self.cursor - 1, 0)
-        return self.cursor
-
-    def jump_start(self) -> int:
-        self.cursor = 0
-        return self.cursor
-
-    def jump_end(self) -> int:
-        self.cursor = self.steps
-        return self.cursor
+    # step_forward, step_back, jump_start, jump_end: StepCursor's, over 0..T
+    @property
+    def cursor_end(self) -> int:
+        return self.steps
 
     def move_to(self, t: int) -> int:
         """Reveal steps 0..t-1 (``t`` clamped to 0..T)."""
-        self.cursor = max(0, min(int(t), self.steps))
-        return self.cursor
+        return self._set_cursor(t)
 
     # ------------------------------------------------------------------ backward through time
     def run_backward(self, truncate: int | None = None) -> dict[str, np.ndarray]:

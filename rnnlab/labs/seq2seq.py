@@ -39,6 +39,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import kernels
+from .._cursor import StepCursor
 from .._locks import HandoffLock, TrainingControl
 from ..data.seq2seq import BOS, DIGIT0, EOS, VOCAB, ReversalTask, SortTask
 from ..errors import UserError
@@ -238,7 +239,7 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return p / p.sum(axis=-1, keepdims=True)
 
 
-class Seq2SeqLab(TrainingControl):
+class Seq2SeqLab(StepCursor, TrainingControl):
     """An encoder-decoder on the bench: model, task, training history, the bench sequence, its
     greedy decoding and the decoder-step cursor. Open it with :meth:`open`; every user action is a
     method. Training (:meth:`train`) runs in the calling thread, holding :attr:`lock` per step."""
@@ -377,22 +378,10 @@ class Seq2SeqLab(TrainingControl):
         """The highlighted decoder step (0-based): the last one revealed; None before the first."""
         return self.cursor - 1 if self.cursor > 0 else None
 
-    def step_forward(self) -> int:
-        """Reveal one more output token."""
-        self.cursor = min(self.cursor + 1, self.decoding.steps)
-        return self.cursor
-
-    def step_back(self) -> int:
-        self.cursor = max(self.cursor - 1, 0)
-        return self.cursor
-
-    def jump_start(self) -> int:
-        self.cursor = 0
-        return self.cursor
-
-    def jump_end(self) -> int:
-        self.cursor = self.decoding.steps
-        return self.cursor
+    # step_forward (one more output token), step_back, jump_start, jump_end: StepCursor's
+    @property
+    def cursor_end(self) -> int:
+        return self.decoding.steps
 
     def step_info(self, step: int | None = None) -> StepInfo | None:
         """What decoder step ``step`` (default: the cursor's) did; None before the first step."""

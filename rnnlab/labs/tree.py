@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from .._cursor import StepCursor
 from .._locks import HandoffLock, TrainingControl
 from ..data.trees import SAMPLE_TREEBANK, Tree, Vocabulary, load_sample_treebank, parse_tree
 from ..errors import UserError
@@ -145,7 +146,7 @@ def _check_options(options: dict[str, Any] | None) -> dict[str, Any]:
 # the lab
 # ---------------------------------------------------------------------------------------------
 
-class TreeLab(TrainingControl):
+class TreeLab(StepCursor, TrainingControl):
     """A recursive net on the shipped sentiment treebank; see the module docstring.
 
     Build it with :meth:`open` (options checked, the kernels warmed up). Every user action is a
@@ -301,24 +302,18 @@ class TreeLab(TrainingControl):
                 self._backward()
 
     # ------------------------------------------------------------------ forward, node by node
-    def step_forward(self) -> int:
-        """Compute one more node (post-order); returns the cursor."""
-        self.cursor = min(self.cursor + 1, self.num_nodes)
-        return self.cursor
-
-    def step_back(self) -> int:
-        self.cursor = max(self.cursor - 1, 0)
-        return self.cursor
+    # step_forward (one more node, post-order) and step_back: StepCursor's, over 0..n nodes
+    @property
+    def cursor_end(self) -> int:
+        return self.num_nodes
 
     def jump_first_leaf(self) -> int:
         """The cursor on node 0, the leftmost leaf (the first node computed)."""
-        self.cursor = 1
-        return self.cursor
+        return self._set_cursor(1)
 
     def jump_root(self) -> int:
         """Every node computed: the cursor on the root."""
-        self.cursor = self.num_nodes
-        return self.cursor
+        return self.jump_end()
 
     def move_to(self, node: int) -> int:
         """The cursor on ``node`` (clamped to 0..n-1): nodes 0..node computed."""

@@ -1,0 +1,31 @@
+"""The forward cursor shared by the labs: how many steps (tokens, nodes) are revealed, 0..end."""
+
+from __future__ import annotations
+
+
+class StepCursor:
+    """``cursor`` counts the revealed steps, from 0 (none) to :attr:`cursor_end` (all); each move
+    clamps it to that range and returns it. A subclass says where the end is."""
+
+    cursor: int
+
+    @property
+    def cursor_end(self) -> int:  # pragma: no cover - every lab defines it
+        raise NotImplementedError
+
+    def step_forward(self) -> int:
+        """Reveal one more step."""
+        return self._set_cursor(self.cursor + 1)
+
+    def step_back(self) -> int:
+        return self._set_cursor(self.cursor - 1)
+
+    def jump_start(self) -> int:
+        return self._set_cursor(0)
+
+    def jump_end(self) -> int:
+        return self._set_cursor(self.cursor_end)
+
+    def _set_cursor(self, value: int) -> int:
+        self.cursor = max(0, min(int(value), self.cursor_end))
+        return self.cursor
