@@ -25,6 +25,24 @@ def parse_dtype(dtype: Any, none_means: str = "float32") -> np.dtype:
     return np.dtype(DTYPES[name])
 
 
+def check_array(what: str, value: Any, shape: tuple[int, ...], dtype: np.dtype, owner: str = "the layer") -> np.ndarray:
+    """``value`` as a C-contiguous array of exactly ``dtype`` and ``shape``, all finite (an argument
+    of forward or backward); ``owner`` names what fixes the dtype in the message."""
+    if not isinstance(value, np.ndarray):
+        try:
+            value = np.asarray(value)
+        except Exception as exc:
+            raise ValueError(f"{what} is not an array: {exc}") from None
+    if value.dtype != dtype:
+        raise ValueError(f"{what} has dtype {value.dtype}, but {owner} is {dtype.name}"
+                         f" (convert with .astype(np.{dtype.name}))")
+    if value.shape != shape:
+        raise ValueError(f"{what} has shape {value.shape}, expected {shape}")
+    if not np.isfinite(value).all():
+        raise ValueError(f"{what} contains NaN or Inf")
+    return np.ascontiguousarray(value)
+
+
 def check_keys(required: Iterable[str], state: Any, allowed: Iterable[str] | None = None) -> None:
     """``state`` is a mapping holding every ``required`` key and nothing outside ``allowed``
     (default: the required keys)."""

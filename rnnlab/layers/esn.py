@@ -24,7 +24,7 @@ from scipy.sparse import csgraph
 
 from .. import kernels
 from ..kernels import esn as esn_kernels
-from ._params import check_keys, load_entry, parse_dtype
+from ._params import check_array, check_keys, load_entry, parse_dtype
 from .trace import Trace
 
 __all__ = ["EchoStateNetwork", "ridge_readout"]
@@ -324,19 +324,7 @@ class EchoStateNetwork:
 
     # ------------------------------------------------------------------ validation
     def _check_array(self, what: str, value: Any, shape: tuple[int, ...]) -> np.ndarray:
-        if not isinstance(value, np.ndarray):
-            try:
-                value = np.asarray(value)
-            except Exception as exc:
-                raise ValueError(f"{what} is not an array: {exc}") from None
-        if value.dtype != self.dtype:
-            raise ValueError(f"{what} has dtype {value.dtype}, but the network is {self.dtype.name}"
-                             f" (convert with .astype(np.{self.dtype.name}))")
-        if value.shape != shape:
-            raise ValueError(f"{what} has shape {value.shape}, expected {shape}")
-        if not np.isfinite(value).all():
-            raise ValueError(f"{what} contains NaN or Inf")
-        return np.ascontiguousarray(value)
+        return check_array(what, value, shape, self.dtype, owner="the network")
 
     def _check_sequence(self, what: str, x: Any, features: int, size_name: str) -> np.ndarray:
         shape = np.shape(x)

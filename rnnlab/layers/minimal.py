@@ -58,6 +58,7 @@ import numpy as np
 from .. import kernels
 from ..kernels import minimal as mk
 from ..kernels.scan import METHODS
+from ._params import check_array
 from .recurrent import RecurrentLayer, _check_positive_int
 from .trace import Trace
 
@@ -103,18 +104,7 @@ class _LinearRecurrence(RecurrentLayer):
             return np.zeros(shape, self.state_dtype)
         if isinstance(value, (tuple, list)):
             raise ValueError(f"{self.mode} state must be a single array {what} of shape {shape}, not a tuple")
-        try:
-            value = np.asarray(value)
-        except Exception as exc:
-            raise ValueError(f"{what} is not an array: {exc}") from None
-        if value.dtype != self.state_dtype:
-            raise ValueError(f"{what} has dtype {value.dtype}, but the {self.mode} state is {self.state_dtype.name}"
-                             f" (convert with .astype(np.{self.state_dtype.name}))")
-        if value.shape != shape:
-            raise ValueError(f"{what} has shape {value.shape}, expected {shape}")
-        if not np.isfinite(value).all():
-            raise ValueError(f"{what} contains NaN or Inf")
-        return np.ascontiguousarray(value)
+        return check_array(what, value, shape, self.state_dtype, owner=f"the {self.mode} state")
 
     def _resolve_method(self, method: Any) -> str:
         return self.method if method is None else _check_method(method)

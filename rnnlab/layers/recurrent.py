@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .. import kernels
-from ._params import load_params, parse_dtype
+from ._params import check_array, load_params, parse_dtype
 from .trace import Trace
 
 _DEVICES = ("cpu", "cuda")
@@ -143,21 +143,7 @@ class RecurrentLayer:
         return (self.num_layers * self.num_directions, batch, self.hidden_size)
 
     def _check_array(self, what: str, value: Any, shape: tuple[int, ...]) -> np.ndarray:
-        if not isinstance(value, np.ndarray):
-            try:
-                value = np.asarray(value)
-            except Exception as exc:
-                raise ValueError(f"{what} is not an array: {exc}") from None
-        if value.dtype != self.dtype:
-            raise ValueError(
-                f"{what} has dtype {value.dtype}, but the layer is {self.dtype.name}"
-                f" (convert with .astype(np.{self.dtype.name}))"
-            )
-        if value.shape != shape:
-            raise ValueError(f"{what} has shape {value.shape}, expected {shape}")
-        if not np.isfinite(value).all():
-            raise ValueError(f"{what} contains NaN or Inf")
-        return np.ascontiguousarray(value)
+        return check_array(what, value, shape, self.dtype)
 
     def _check_input(self, x: Any) -> np.ndarray:
         shape = np.shape(x)

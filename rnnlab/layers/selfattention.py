@@ -25,7 +25,7 @@ import numpy as np
 from .. import kernels
 from ..errors import UserError
 from ..kernels import selfattention as sa_kernels
-from ._params import load_params, parse_dtype
+from ._params import check_array, load_params, parse_dtype
 from .recurrent import _check_positive_int
 from .trace import Trace
 
@@ -49,22 +49,6 @@ class SequenceTooLongError(UserError):
 # ---------------------------------------------------------------------------------------------
 # shared validation
 # ---------------------------------------------------------------------------------------------
-
-def _check_array(what: str, value: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    if not isinstance(value, np.ndarray):
-        try:
-            value = np.asarray(value)
-        except Exception as exc:
-            raise ValueError(f"{what} is not an array: {exc}") from None
-    if value.dtype != dtype:
-        raise ValueError(f"{what} has dtype {value.dtype}, but the layer is {dtype.name}"
-                         f" (convert with .astype(np.{dtype.name}))")
-    if value.shape != shape:
-        raise ValueError(f"{what} has shape {value.shape}, expected {shape}")
-    if not np.isfinite(value).all():
-        raise ValueError(f"{what} contains NaN or Inf")
-    return np.ascontiguousarray(value)
-
 
 def _check_length(T: int, max_len: int, what: str) -> None:
     if T > max_len:
@@ -131,7 +115,7 @@ class PositionalEncoding:
         if len(shape) != 3 or shape[2] != self.d_model:
             raise ValueError(f"input must have shape (T, B, {self.d_model}), got {shape}")
         _check_length(shape[0], self.max_len, "positional encoding")
-        e = _check_array("input", e, shape, self.dtype)
+        e = check_array("input", e, shape, self.dtype)
         return e + self.table[: shape[0], None, :]
 
     __call__ = forward
@@ -302,7 +286,7 @@ class SelfAttentionBlock:
         if shape[0] < 1 or shape[1] < 1:
             raise ValueError(f"input must have at least one step and one sequence, got shape {shape}")
         _check_length(shape[0], self.max_len, "self-attention block")
-        return _check_array("input", x, shape, self.dtype)
+        return check_array("input", x, shape, self.dtype)
 
     def _new_trace(self, num_layers: int, T: int, B: int, lengths: np.ndarray, params: dict, owner: Any):
         return SelfAttentionTrace("SelfAttention", num_layers, 1, self.d_model, T, B, self.dtype,
@@ -374,7 +358,7 @@ class SelfAttentionBlock:
         """
         if not isinstance(trace, SelfAttentionTrace) or trace._owner is not self:
             raise ValueError("trace must come from this SelfAttentionBlock's own forward()")
-        dy = _check_array("dy", dy, (trace.steps, trace.batch, self.d_model), self.dtype).copy()  # recorded
+        dy = check_array("dy", dy, (trace.steps, trace.batch, self.d_model), self.dtype).copy()  # recorded
         with kernels.blas_single_threaded():
             dx, grads = self._run_backward(trace, 0, dy, trace._params, kernels.kernel_threads())
         grads["input"] = dx
@@ -486,7 +470,7 @@ class SelfAttentionModel:
         if T < 1 or B < 1:
             raise ValueError(f"input must have at least one step and one sequence, got shape {shape}")
         _check_length(T, self.max_len, "model's positional encoding")
-        x = _check_array("input", np.asarray(x, self.dtype), shape, self.dtype).copy()
+        x = check_array("input", np.asarray(x, self.dtype), shape, self.dtype).copy()
         lengths = _check_lengths(lengths, T, B)
         params = {k: v.copy() for k, v in self.parameters().items()}
         trace = self.blocks[0]._new_trace(self.num_layers, T, B, lengths, params, self)

@@ -45,7 +45,7 @@ import numpy as np
 
 from .. import kernels
 from ..kernels import attention as attn_kernels
-from ._params import check_keys, load_entry, parse_dtype
+from ._params import check_array, check_keys, load_entry, parse_dtype
 from .recurrent import GRU, LSTM, RNN, RecurrentLayer
 
 __all__ = [
@@ -72,22 +72,6 @@ def _positive_int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
-
-
-def _float_array(what: str, value: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """``value`` as a C-contiguous array of exactly ``dtype`` and ``shape``, all finite."""
-    try:
-        value = np.asarray(value)
-    except Exception as exc:
-        raise ValueError(f"{what} is not an array: {exc}") from None
-    if value.dtype != dtype:
-        raise ValueError(f"{what} has dtype {value.dtype}, but the layer is {dtype.name} "
-                         f"(convert with .astype(np.{dtype.name}))")
-    if value.shape != shape:
-        raise ValueError(f"{what} has shape {value.shape}, expected {shape}")
-    if not np.isfinite(value).all():
-        raise ValueError(f"{what} contains NaN or Inf")
-    return np.ascontiguousarray(value)
 
 
 def _token_array(what: str, value: Any, vocab: int, name_of_vocab: str) -> np.ndarray:
@@ -253,8 +237,8 @@ class Attention:
         S = m_shape[0]
         if m_shape[1] != B:
             raise ValueError(f"memory has batch {m_shape[1]}, but query has batch {B}")
-        query = _float_array("query", query, (T, B, H), self.dtype)
-        memory = _float_array("memory", memory, (S, B, H), self.dtype)
+        query = check_array("query", query, (T, B, H), self.dtype)
+        memory = check_array("memory", memory, (S, B, H), self.dtype)
         if lengths is not None and mask is not None:
             raise ValueError("give lengths or mask, not both")
         if mask is not None:
@@ -303,7 +287,7 @@ class Attention:
         sv = trace._saved
         query, memory, params = sv["query"], sv["memory"], sv["params"]
         out = trace._records["attentional"]
-        d_out = _float_array("d_out", d_out, out.shape, self.dtype)
+        d_out = check_array("d_out", d_out, out.shape, self.dtype)
         weights, context = trace._records["weights"], trace._records["context"]
         grads: dict[str, np.ndarray] = {}
         n = kernels.kernel_threads()
