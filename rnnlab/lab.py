@@ -35,7 +35,7 @@ from .data import Batch
 from .errors import RunDirError, UserError
 from .spec import Spec, load_spec
 from .train import EvalRecord, RunDir, StepRecord, Trainer, TrainingDiverged, default_run_path
-from .train.rundir import EVALS, METRICS, SPEC, atomic_save_npz, atomic_write_text, make_summary
+from .train.rundir import EVALS, METRICS, SPEC, atomic_save_npz, atomic_write_text, make_summary, npz_target
 
 
 @dataclass(frozen=True)
@@ -319,11 +319,7 @@ class Lab(StepCursor, TrainingControl):
 
     def export_trace(self, path: str | Path) -> Path:
         """Write :meth:`trace_arrays` to ``path`` (``.npz``, atomically); returns the path written."""
-        path = Path(path)
-        if path.suffix != ".npz":
-            raise UserError(f"trace file must end in .npz: {path}")
-        if not path.parent.is_dir():
-            raise UserError(f"no such directory for the trace file: {path.parent}")
+        path = npz_target(path, "trace file")
         atomic_save_npz(path, self.trace_arrays())
         return path
 

@@ -60,7 +60,7 @@ from .._locks import HandoffLock
 from ..data.series import mackey_glass
 from ..errors import UserError
 from ..layers.esn import EchoStateNetwork
-from ..train.rundir import atomic_save_npz
+from ..train.rundir import atomic_save_npz, npz_target
 
 __all__ = ["DEFAULTS", "MODES", "NUDGE_STEPS", "OPTION_HELP", "SWEEP_VALUES", "EsnLab", "EsnOptions", "EsnResult",
            "Generation", "ModeView", "Scores", "SweepResult", "compute", "mode_view", "parse_option_text"]
@@ -699,11 +699,7 @@ class EsnLab:
 
     def export(self, path: str | Path) -> Path:
         """Write :meth:`arrays` to ``path`` (``.npz``, atomically); returns the path written."""
-        path = Path(path)
-        if path.suffix != ".npz":
-            raise UserError(f"export file must end in .npz: {path}")
-        if not path.parent.is_dir():
-            raise UserError(f"no such directory for the export file: {path.parent}")
+        path = npz_target(path, "export file")
         atomic_save_npz(path, self.arrays())
         return path
 

@@ -44,7 +44,7 @@ from .._locks import HandoffLock, TrainingControl
 from ..data.seq2seq import BOS, DIGIT0, EOS, VOCAB, ReversalTask, SortTask
 from ..errors import UserError
 from ..layers.seq2seq import ATTENTION_KINDS, CELLS, Seq2Seq
-from ..train.rundir import atomic_save_npz
+from ..train.rundir import atomic_save_npz, npz_target
 from ..train.seq2seq import Seq2SeqStep, Seq2SeqTrainer, evaluate_greedy
 from ..train.trainer import TrainingDiverged
 
@@ -515,11 +515,7 @@ class Seq2SeqLab(StepCursor, TrainingControl):
 
     def export(self, path: str | Path) -> Path:
         """Write :meth:`export_arrays` to ``path`` (``.npz``, atomically); returns the path written."""
-        path = Path(path)
-        if path.suffix != ".npz":
-            raise UserError(f"export file must end in .npz: {path}")
-        if not path.parent.is_dir():
-            raise UserError(f"no such directory for the export file: {path.parent}")
+        path = npz_target(path, "export file")
         with self.lock:
             arrays = self.export_arrays()
         atomic_save_npz(path, arrays)

@@ -51,7 +51,7 @@ from .._locks import HandoffLock, TrainingControl
 from ..data.trees import SAMPLE_TREEBANK, Tree, Vocabulary, load_sample_treebank, parse_tree
 from ..errors import UserError
 from ..layers.tree import TreeClassifier, TreeTrace
-from ..train.rundir import atomic_save_npz
+from ..train.rundir import atomic_save_npz, npz_target
 from ..train.trees import EpochStats, TreeTrainer
 
 __all__ = ["TreeLab", "NodeView", "DEFAULTS", "LIMITS", "LEARNING_RATE_MAX"]
@@ -509,11 +509,7 @@ class TreeLab(StepCursor, TrainingControl):
 
     def export(self, path: str | Path) -> Path:
         """Write :meth:`arrays` to ``path`` (``.npz``, atomically); returns the path written."""
-        path = Path(path).expanduser()
-        if path.suffix != ".npz":
-            raise UserError(f"export file must end in .npz: {path}")
-        if not path.parent.is_dir():
-            raise UserError(f"no such directory for the export file: {path.parent}")
+        path = npz_target(Path(path).expanduser(), "export file")
         try:
             atomic_save_npz(path, self.arrays())
         except OSError as exc:

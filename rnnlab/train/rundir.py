@@ -29,7 +29,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from ..errors import RunDirError, SpecError
+from ..errors import RunDirError, SpecError, UserError
 from ..spec import Spec, parse_spec
 from .trainer import EvalRecord, StepRecord, Trainer, TrainingDiverged
 
@@ -71,6 +71,17 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def npz_target(path: str | Path, what: str) -> Path:
+    """``path`` as the place to write a ``.npz`` file: UserError (naming ``what``: "trace file",
+    "export file") unless it ends in .npz and its directory exists."""
+    path = Path(path)
+    if path.suffix != ".npz":
+        raise UserError(f"{what} must end in .npz: {path}")
+    if not path.parent.is_dir():
+        raise UserError(f"no such directory for the {what}: {path.parent}")
+    return path
 
 
 def atomic_save_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
