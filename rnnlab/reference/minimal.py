@@ -36,6 +36,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .recurrent import _suffix, _time_order
+
 __all__ = ["MODES", "forward", "backward", "param_names"]
 
 MODES = ("MinGRU", "MinLSTM", "LRU")
@@ -48,10 +50,6 @@ def _sigmoid(a):
     # (minLSTM's f / (f + i) needs them when both gates are near 0)
     e = np.exp(-np.abs(a))
     return np.where(a >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-
-
-def _suffix(layer, direction):
-    return f"_l{layer}" + ("_reverse" if direction == 1 else "")
 
 
 def param_names(mode, num_layers=1, bidirectional=False, bias=True):
@@ -72,10 +70,6 @@ def param_names(mode, num_layers=1, bidirectional=False, bias=True):
 def _check_mode(mode):
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}")
-
-
-def _order(T, direction):
-    return range(T) if direction == 0 else range(T - 1, -1, -1)
 
 
 def _gated_params(params, layer, direction):
@@ -102,7 +96,7 @@ def _gated_forward(mode, W, b, x, h0, direction):
     names = ("h", "z", "h_tilde") if mode == "MinGRU" else ("h", "f", "i", "f_norm", "h_tilde")
     rec = {name: np.zeros((T, B, H)) for name in names}
     h = h0
-    for t in _order(T, direction):
+    for t in _time_order(T, direction):
         p = x[t] @ W.T + b                           # (B, G*H): gates read the input only
         if mode == "MinGRU":
             p_z, p_h = np.split(p, 2, axis=1)
@@ -184,7 +178,7 @@ def forward(mode, params, x, h0=None, *, num_layers=1, bidirectional=False):
 def _gated_backward(mode, W, b, x, h0, rec, direction, dout, dh_last, truncate):
     """BPTT through one minGRU/minLSTM layer and direction; returns (dx, dh0, dW, db, dh_total)."""
     T = x.shape[0]
-    order = list(_order(T, direction))
+    order = list(_time_order(T, direction))
     dW, db = np.zeros_like(W), np.zeros_like(b)
     dx = np.zeros_like(x)
     dh_total = np.zeros_like(dout)
