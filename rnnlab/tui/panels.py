@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 from rich.color import Color as RichColor
@@ -90,19 +91,29 @@ def output_tokens(lab: Lab, b: int = 0) -> list[str]:
     return [f"{v:.2f}" for v in outputs[:, 0]]
 
 
-class SequenceBar(Static):
-    """The sequence on the bench: inputs, targets and outputs per step, the cursor column marked.
+class LabView(Static):
+    """A panel drawn from a lab engine: :meth:`update_from` keeps the engine and redraws, and a
+    resize redraws from it (the window of steps or nodes shown depends on the width)."""
 
-    Shows a window of steps around the cursor when the sequence is wider than the panel.
-    """
+    _lab: Any = None
 
-    def update_from(self, lab: Lab) -> None:
+    def update_from(self, lab: Any) -> None:
         self._lab = lab
         self.refresh_view()
 
     def on_resize(self) -> None:
-        if getattr(self, "_lab", None) is not None:
+        if self._lab is not None:
             self.refresh_view()
+
+    def refresh_view(self) -> None:  # pragma: no cover - every panel defines it
+        raise NotImplementedError
+
+
+class SequenceBar(LabView):
+    """The sequence on the bench: inputs, targets and outputs per step, the cursor column marked.
+
+    Shows a window of steps around the cursor when the sequence is wider than the panel.
+    """
 
     def refresh_view(self) -> None:
         lab = self._lab

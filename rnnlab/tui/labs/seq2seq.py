@@ -43,6 +43,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from ...data.seq2seq import BOS, EOS, PAD
 from ...errors import UserError
 from ...labs.seq2seq import ATTENTION_CHOICES, MAX_BENCH_LENGTH, TASKS, Seq2SeqLab
+from ..panels import LabView
 from ..terminal import warn_without_true_colour
 from ..screens import PromptScreen
 from ..widgets import Heatmap, LinePlot, colorbar_strip, get_colormap
@@ -76,20 +77,12 @@ def _luminance(rgb: tuple[int, int, int]) -> float:
 # the bench: source, expected and decoded tokens
 # ---------------------------------------------------------------------------------------------
 
-class Seq2SeqTokens(Static):
+class Seq2SeqTokens(LabView):
     """The bench sequence: source digits (background = the cursor step's attention on each),
     the expected output and the decoded output revealed up to the cursor; then what the cursor
     step did. Rows wider than the panel show a window around the step in focus."""
 
     CELL = 3
-
-    def update_from(self, lab: Seq2SeqLab) -> None:
-        self._lab = lab
-        self.refresh_view()
-
-    def on_resize(self) -> None:
-        if getattr(self, "_lab", None) is not None:
-            self.refresh_view()
 
     def _window(self, n: int, focus: int | None, label: int) -> range:
         visible = max(1, ((self.size.width or 100) - label - 2) // self.CELL)

@@ -31,6 +31,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from ...data.trees import Tree
 from ...errors import UserError
 from ...labs.tree import DEFAULTS, TreeLab
+from ..panels import LabView
 from ..terminal import warn_without_true_colour
 from ..screens import PromptScreen
 from ..widgets import ColorBar, Heatmap, LinePlot
@@ -97,19 +98,11 @@ def _fit(text: str, width: int) -> str:
 # panels
 # ---------------------------------------------------------------------------------------------
 
-class TreeOutline(Static):
+class TreeOutline(LabView):
     """The bench tree as an outline: one line per node, root on top. A computed node shows a
     colour strip of its vector (diverging colours on [-1, 1]) and the classifier's reading of its
     phrase; after backward, ||dL/dh|| of every node reached. A window of lines follows the cursor
     when the tree is taller than the panel."""
-
-    def update_from(self, lab: TreeLab) -> None:
-        self._lab = lab
-        self.refresh_view()
-
-    def on_resize(self) -> None:
-        if getattr(self, "_lab", None) is not None:
-            self.refresh_view()
 
     def refresh_view(self) -> None:
         lab: TreeLab = self._lab
