@@ -76,6 +76,17 @@ def _message(text: str) -> None:
     _err_console().print(text)
 
 
+def _exit_for_training_status(status: str, diverged: str, stopped: str) -> None:
+    """After a training run: exit 1 with ``diverged`` (in red) if it diverged, 130 with ``stopped``
+    if Ctrl-C stopped it; return if it finished."""
+    if status == "diverged":
+        _message(f"[red]rnnlab: {diverged}[/red]")
+        raise typer.Exit(1)
+    if status == "stopped":
+        _message(stopped)
+        raise typer.Exit(130)
+
+
 def _on_compile(message: str) -> None:
     """Called when a numba kernel compiles (a cold start); tells the user why they are waiting."""
     _message(f"[dim]rnnlab: {message}[/dim]")

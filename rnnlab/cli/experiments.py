@@ -18,7 +18,8 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import UserError
-from ._app import _compile_notices, _json_float, _message, _out_console, _print_json, app, open_lab
+from ._app import (_compile_notices, _exit_for_training_status, _json_float, _message, _out_console, _print_json, app,
+                   open_lab)
 
 TARGET_HELP = ("A preset name (see `rnnlab presets`), a spec .toml file, a run directory, or an architecture "
                "lab: esn, seq2seq, treebank.")
@@ -184,12 +185,8 @@ def train(
         _print_json(summary)
     else:
         _print_summary(summary)
-    if outcome.status == "diverged":
-        _message(f"[red]rnnlab: {outcome.message}[/red]")
-        raise typer.Exit(1)
-    if outcome.status == "stopped":
-        _message(f"stopped at step {summary['step']} of {until}; continue with: rnnlab train --resume {run.path}")
-        raise typer.Exit(130)
+    _exit_for_training_status(outcome.status, outcome.message,
+                              f"stopped at step {summary['step']} of {until}; continue with: rnnlab train --resume {run.path}")
 
 
 def _print_summary(summary: dict[str, Any]) -> None:

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import UserError
-from ._app import _compile_notices, _message, _out_console, _print_json, app
+from ._app import _compile_notices, _exit_for_training_status, _message, _out_console, _print_json, app
 from .experiments import _graceful_interrupt
 
 
@@ -92,12 +92,7 @@ def seq2seq(
         _print_json(summary)
     else:
         _print_table(lab, summary)
-    if status == "diverged":
-        _message(f"[red]rnnlab: {lab.training_message}[/red]")
-        raise typer.Exit(1)
-    if status == "stopped":
-        _message(f"stopped at step {lab.trained_steps} of {total}")
-        raise typer.Exit(130)
+    _exit_for_training_status(status, lab.training_message, f"stopped at step {lab.trained_steps} of {total}")
 
 
 def _print_table(lab, summary: dict[str, Any]) -> None:

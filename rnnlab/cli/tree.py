@@ -13,7 +13,8 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import UserError
-from ._app import _compile_notices, _err_console, _json_float, _message, _out_console, _print_json, app
+from ._app import (_compile_notices, _err_console, _exit_for_training_status, _json_float, _message, _out_console,
+                   _print_json, app)
 
 
 def _percent(value: float | None) -> str:
@@ -90,12 +91,7 @@ def tree(
         })
     else:
         _print_tables(lab, history, predictions, status)
-    if status == "diverged":
-        _message(f"[red]rnnlab: {lab.training_message}[/red]")
-        raise typer.Exit(1)
-    if status == "stopped":
-        _message(f"stopped after epoch {lab.epochs_done} of {epochs}")
-        raise typer.Exit(130)
+    _exit_for_training_status(status, lab.training_message, f"stopped after epoch {lab.epochs_done} of {epochs}")
 
 
 def _print_tables(lab: Any, history: list[dict], predictions: list[dict], status: str) -> None:
