@@ -40,6 +40,7 @@ __all__ = [
     "CheckResult",
     "UnknownCheckError",
     "register",
+    "register_call",
     "register_layer_check",
     "finite_difference_check",
     "check_layer",
@@ -186,7 +187,6 @@ def _relu_min_preactivation(layer, x: np.ndarray, h0: np.ndarray) -> float:
     """Smallest |pre-activation| of a ReLU RNN over every layer, direction, step and unit."""
     _, _, trace = layer.forward(x, h0)
     params = layer.parameters()
-    T = x.shape[0]
     D = layer.num_directions
     smallest = np.inf
     layer_input = x
@@ -285,15 +285,20 @@ def _check_layer(name: str, mode: str, *, nonlinearity: str, num_layers: int, bi
                                    detail=detail, started=started)
 
 
-def register_layer_check(name: str, mode: str, **options: Any) -> None:
-    """Register ``check_layer(name, mode, **options)`` under ``name``."""
+def register_call(name: str, check: Callable[..., CheckResult], label: str, *args: Any, **options: Any) -> None:
+    """Register ``check(name, *args, **options)`` under ``name``; ``label`` names the network in its docstring."""
 
     def run() -> CheckResult:
-        return check_layer(name, mode, **options)
+        return check(name, *args, **options)
 
     run.__name__ = f"check_{name}"
-    run.__doc__ = f"Gradient check {name}: {mode} {options}"
+    run.__doc__ = f"Gradient check {name}: {label} {options}"
     register(name)(run)
+
+
+def register_layer_check(name: str, mode: str, **options: Any) -> None:
+    """Register ``check_layer(name, mode, **options)`` under ``name``."""
+    register_call(name, check_layer, mode, mode, **options)
 
 
 _CELLS = {

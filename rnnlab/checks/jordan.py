@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from ..gradcheck import CheckResult, finite_difference_check, register
+from ..gradcheck import CheckResult, finite_difference_check, register_call
 
 __all__ = ["check_jordan"]
 
@@ -48,12 +48,7 @@ def check_jordan(name: str, *, teacher_forcing: bool = True, feedback: str = "va
 
 
 def _register(name: str, **options) -> None:
-    def run() -> CheckResult:
-        return check_jordan(name, **options)
-
-    run.__name__ = f"check_{name}"
-    run.__doc__ = f"Gradient check {name}: JordanRNN {options}"
-    register(name)(run)
+    register_call(name, check_jordan, "JordanRNN", **options)
 
 
 _register("jordan")

@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from ..gradcheck import CheckResult, finite_difference_check, register
+from ..gradcheck import CheckResult, finite_difference_check, register_call
 
 __all__ = ["check_leaky"]
 
@@ -90,12 +90,7 @@ def _check_truncated(name, layer, x, h0, dy, dh_n, truncate, grads, started, det
 
 
 def _register(name: str, **options) -> None:
-    def run() -> CheckResult:
-        return check_leaky(name, **options)
-
-    run.__name__ = f"check_{name}"
-    run.__doc__ = f"Gradient check {name}: LeakyRNN {options}"
-    register(name)(run)
+    register_call(name, check_leaky, "LeakyRNN", **options)
 
 
 _register("leaky")

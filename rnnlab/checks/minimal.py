@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..gradcheck import CheckResult, finite_difference_check, register
+from ..gradcheck import CheckResult, finite_difference_check, register_call
 
 __all__ = ["check_minimal"]
 
@@ -71,12 +71,7 @@ def check_minimal(name: str, mode: str, *, method: str = "sequential", scan_chun
 
 
 def _register(name: str, mode: str, **options: Any) -> None:
-    def run() -> CheckResult:
-        return check_minimal(name, mode, **options)
-
-    run.__name__ = f"check_{name}"
-    run.__doc__ = f"Gradient check {name}: {mode} {options}"
-    register(name)(run)
+    register_call(name, check_minimal, mode, mode, **options)
 
 
 for _cell, _mode in (("mingru", "MinGRU"), ("minlstm", "MinLSTM"), ("lru", "LRU")):
