@@ -30,6 +30,23 @@ def make_layer(mode, input_size, hidden_size, *, num_layers=1, bidirectional=Fal
     return LAYERS[mode](input_size, hidden_size, **kwargs)
 
 
+def screen_text(app) -> str:
+    """The text a Textual app's screen shows now, line by line (for TUI tests)."""
+    return "\n".join(strip.text.rstrip() for strip in app.screen._compositor.render_strips())
+
+
+async def wait_for(pilot, condition, timeout=30.0, what="the lab", poll=0.05):
+    """Let a Textual test app run until ``condition()`` holds; AssertionError after ``timeout`` s."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(poll)
+    await pilot.pause()
+
+
 def load_golden(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
     with np.load(path, allow_pickle=False) as data:
         arrays = {k: data[k] for k in data.files}

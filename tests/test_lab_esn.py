@@ -4,18 +4,19 @@ driven by Textual's pilot (keys in, engine state and rendered text out) and ``rn
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
 import json
 import os
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import screen_text, wait_for
 from rnnlab.cli import main
 from rnnlab.data.series import mackey_glass
 from rnnlab.errors import UserError
@@ -318,17 +319,7 @@ def test_option_text_parses_pairs_and_refuses_the_rest():
 # the screen
 # ---------------------------------------------------------------------------------------------
 
-def screen_text(app) -> str:
-    return "\n".join(strip.text.rstrip() for strip in app.screen._compositor.render_strips())
-
-
-async def wait_for(pilot, condition, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for the lab")
-        await pilot.pause(0.02)
-    await pilot.pause()
+wait_for = functools.partial(wait_for, poll=0.02)
 
 
 def idle(app) -> bool:

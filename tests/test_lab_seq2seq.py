@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import subprocess
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import screen_text, wait_for
 from rnnlab.data.seq2seq import BOS, DIGIT0, EOS
 from rnnlab.errors import UserError
 from rnnlab.labs import lab_class
@@ -250,17 +252,7 @@ def test_the_engine_imports_no_ui():
 # the screen
 # ---------------------------------------------------------------------------------------------
 
-def screen_text(app) -> str:
-    return "\n".join(strip.text.rstrip() for strip in app.screen._compositor.render_strips())
-
-
-async def wait_for(pilot, condition, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for the screen")
-        await pilot.pause(0.05)
-    await pilot.pause()
+wait_for = functools.partial(wait_for, what="the screen")
 
 
 def drive(check, options=None, size=(160, 50), engine=None):

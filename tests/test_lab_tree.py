@@ -12,6 +12,7 @@ import time
 import numpy as np
 import pytest
 
+from conftest import screen_text, wait_for
 from rnnlab import cli
 from rnnlab.errors import UserError
 from rnnlab.labs import lab_class
@@ -294,17 +295,6 @@ def test_summary_is_json(lab):
 # the screen
 # ---------------------------------------------------------------------------------------------
 
-def screen_text(app) -> str:
-    return "\n".join(strip.text.rstrip() for strip in app.screen._compositor.render_strips())
-
-
-async def wait_for(pilot, condition, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        await pilot.pause(0.05)
-    await pilot.pause()
 
 
 def drive(check, size=(160, 50), **options):

@@ -7,13 +7,14 @@ change with ``RNNLAB_UPDATE_SNAPSHOTS=1 pytest tests/test_tui.py``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
-import time
 from pathlib import Path
 
-from rnnlab.tui.app import LabApp
 import numpy as np
 
+from conftest import screen_text, wait_for
+from rnnlab.tui.app import LabApp
 from rnnlab.tui.panels import DecayPlane, GradientPlot, StatePanel
 from rnnlab.tui.widgets import Heatmap, LinePlot
 
@@ -21,17 +22,7 @@ SNAPSHOTS = Path(__file__).parent / "snapshots"
 SIZE = (160, 50)
 
 
-def screen_text(app) -> str:
-    return "\n".join(strip.text.rstrip() for strip in app.screen._compositor.render_strips())
-
-
-async def wait_for(pilot, condition, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for the lab")
-        await pilot.pause(0.05)
-    await pilot.pause()
+wait_for = functools.partial(wait_for, timeout=60.0)
 
 
 def drive(check, target=None, size=SIZE):
