@@ -13,7 +13,6 @@ trainer never waits for the UI.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from textual import on, work
@@ -26,7 +25,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from ..errors import UserError
 from ..lab import Lab
 from .panels import (AttentionPanel, CursorValues, DecayPlane, ExplainPanel, GradientPlot, SequenceBar, StatePanel,
-                     TrainingPlots)
+                     StepRate, TrainingPlots)
 from .screens import EditScreen, HelpScreen, PromptScreen
 from .terminal import warn_without_true_colour
 from .widgets import Heatmap
@@ -78,8 +77,7 @@ class LabApp(App[None]):
         self.head = 0  # the attention head shown (self-attention models)
         self._ticks = 0
         self._seen_history = -1
-        self._rate_mark: tuple[float, int] | None = None
-        self.steps_per_second = 0.0
+        self.step_rate = StepRate()
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -198,7 +196,7 @@ class LabApp(App[None]):
             layer = f"layer {self.layer}{' reverse' if self.direction else ''}  unit {self.unit}"
         training = f"{lab.training_status} step {lab.trainer.step}"
         if lab.training_status == "running":
-            training += f"  {self.steps_per_second:.0f} steps/s"
+            training += f"  {self.step_rate.per_second:.0f} steps/s"
         trunc = f"  truncate {lab.truncate}" if lab.truncate else ""
         self.query_one("#status", Static).update(f"{t}{bptt}   {layer}   {training}{trunc}   ? help")
 
@@ -210,12 +208,7 @@ class LabApp(App[None]):
             return
         self._ticks += 1
         n = len(lab.history)
-        now = time.perf_counter()
-        if self._rate_mark is None:
-            self._rate_mark = (now, n)
-        elif now - self._rate_mark[0] >= 1.0:
-            self.steps_per_second = (n - self._rate_mark[1]) / (now - self._rate_mark[0])
-            self._rate_mark = (now, n)
+        self.step_rate.update(n)
         if n != self._seen_history and self._ticks % PLOTS_EVERY == 0:
             self._seen_history = n
             self.query_one(TrainingPlots).update_from(lab)
@@ -322,7 +315,7 @@ class LabApp(App[None]):
         elif lab.training_status == "paused":
             lab.resume_training()
         else:
-            self._rate_mark = None
+            self.step_rate.restart()
             self._train()
         self.update_status()
 

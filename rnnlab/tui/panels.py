@@ -7,6 +7,7 @@ the analysis/explain functions, and redraw when the screen calls ``update_from(l
 from __future__ import annotations
 
 import math
+import time
 from functools import lru_cache
 from typing import Any
 
@@ -89,6 +90,27 @@ def output_tokens(lab: Lab, b: int = 0) -> list[str]:
     if lab.task.loss == "xent" and lab.task.vocab is not None:
         return [lab.task.vocab[int(k)] for k in outputs.argmax(axis=-1)]
     return [f"{v:.2f}" for v in outputs[:, 0]]
+
+
+class StepRate:
+    """Training steps per second, from the step count a timer samples: re-measured once a second
+    or more has passed since the last mark."""
+
+    def __init__(self) -> None:
+        self.per_second = 0.0
+        self._mark: tuple[float, int] | None = None
+
+    def restart(self) -> None:
+        """Forget the last mark (training starts again)."""
+        self._mark = None
+
+    def update(self, steps: int) -> None:
+        now = time.perf_counter()
+        if self._mark is None:
+            self._mark = (now, steps)
+        elif now - self._mark[0] >= 1.0:
+            self.per_second = (steps - self._mark[1]) / (now - self._mark[0])
+            self._mark = (now, steps)
 
 
 class LabView(Static):

@@ -16,7 +16,6 @@ re-decodes the bench sequence with the new weights.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import ClassVar
 
@@ -43,7 +42,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from ...data.seq2seq import BOS, EOS, PAD
 from ...errors import UserError
 from ...labs.seq2seq import ATTENTION_CHOICES, MAX_BENCH_LENGTH, TASKS, Seq2SeqLab
-from ..panels import LabView
+from ..panels import LabView, StepRate
 from ..terminal import warn_without_true_colour
 from ..screens import PromptScreen
 from ..widgets import Heatmap, LinePlot, colorbar_strip, get_colormap
@@ -530,8 +529,7 @@ class Seq2SeqScreen(Screen):
         self._ticks = 0
         self._seen_history = -1
         self._seen_evals = -1
-        self._rate_mark: tuple[float, int] | None = None
-        self.steps_per_second = 0.0
+        self.step_rate = StepRate()
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -606,7 +604,7 @@ class Seq2SeqScreen(Screen):
         lab = self.engine
         training = f"{lab.training_status} step {lab.trained_steps}"
         if lab.training_status == "running":
-            training += f" ({self.steps_per_second:.0f} steps/s)"
+            training += f" ({self.step_rate.per_second:.0f} steps/s)"
         busy = f"   {self.busy}" if self.busy else ""
         self.query_one("#s2s-status", Static).update(
             f"decode step {lab.cursor}/{lab.decoding.steps}   bench {lab.length} digits   {training}{busy}   ? help")
@@ -623,12 +621,7 @@ class Seq2SeqScreen(Screen):
             return
         self._ticks += 1
         n = len(lab.history)
-        now = time.perf_counter()
-        if self._rate_mark is None:
-            self._rate_mark = (now, n)
-        elif now - self._rate_mark[0] >= 1.0:
-            self.steps_per_second = (n - self._rate_mark[1]) / (now - self._rate_mark[0])
-            self._rate_mark = (now, n)
+        self.step_rate.update(n)
         if n != self._seen_history or len(lab.evals) != self._seen_evals:
             self._seen_history, self._seen_evals = n, len(lab.evals)
             self.query_one(Seq2SeqTraining).update_from(lab)
@@ -750,7 +743,7 @@ class Seq2SeqScreen(Screen):
             lab.resume_training()
             self.show_message("training resumed")
         else:
-            self._rate_mark = None
+            self.step_rate.restart()
             self.show_message(f"training {lab.options['steps']} steps ...")
             lab.training_status = "running"  # at once, so the timer and a second key see it
             self._train()
