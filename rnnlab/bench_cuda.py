@@ -3,7 +3,7 @@
     rnnlab bench --device cuda                               # every cell and shape, markdown table
     rnnlab bench --device cuda --cells lstm --shape 1,100,8,16 --shape 32,100,64,128 --repeats 11
     rnnlab bench --device cuda --json > cuda-bench.json
-    python benchmarks/cuda_vs_cudnn.py --compare-launch      # the same, plus per-step vs persistent kernels
+    python benchmarks/cuda_vs_cudnn.py --compare-launch      # the same, plus one launch per step
 
 For each cell (Elman tanh, LSTM, GRU; one layer, one direction, float32) and shape (B, T, I, H)
 it times one forward pass and one forward+backward pass (full BPTT: every parameter, the input
@@ -43,9 +43,6 @@ SHAPES = [(1, 100, 8, 16), (1, 100, 32, 64), (16, 100, 32, 64), (32, 100, 64, 12
 CELLS = ("rnn_tanh", "lstm", "gru")
 GATES = {"rnn_tanh": 1, "lstm": 4, "gru": 3}
 BLOCK_MS = 20.0
-#: --compare-launch times the single-block persistent kernels only up to this many units (B*H):
-#: beyond, one streaming multiprocessor doing all the work is far too slow to be worth timing.
-PERSISTENT_COMPARE_MAX_UNITS = 8192
 
 
 def _parse_shape(text: str) -> tuple[int, int, int, int]:
@@ -173,8 +170,6 @@ def measure(case: Case, repeats: int, compare_launch: bool) -> dict:
     B, T, I, H = case.shape
     if compare_launch:
         impls["per_step_fwdbwd"] = (lambda: case.rnnlab_forward_backward(persistent=False), cuda.synchronize)
-        if B * H <= PERSISTENT_COMPARE_MAX_UNITS:
-            impls["persistent_fwdbwd"] = (lambda: case.rnnlab_forward_backward(persistent=True), cuda.synchronize)
     if case.module is not None:
         impls["cudnn_fwd"] = (case.torch_forward, torch.cuda.synchronize)
         impls["cudnn_fwdbwd"] = (case.torch_forward_backward, torch.cuda.synchronize)
@@ -201,7 +196,7 @@ def markdown(rows: list[dict]) -> str:
             "| rnnlab host f+b | y rel. diff |")
     launch = any("per_step_fwdbwd_ms" in r for r in rows)  # --compare-launch
     if launch:
-        head += " per-step f+b | persistent f+b |"
+        head += " per-step f+b |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
 
     def num(value, fmt=".3f"):
@@ -215,7 +210,7 @@ def markdown(rows: list[dict]) -> str:
             f"| {num(r['rnnlab_host_fwdbwd_ms'])} | {num(r.get('y_rel_diff'), '.1e')} |"
         )
         if launch:
-            line += f" {num(r.get('per_step_fwdbwd_ms'))} | {num(r.get('persistent_fwdbwd_ms'))} |"
+            line += f" {num(r.get('per_step_fwdbwd_ms'))} |"
         lines.append(line)
     return "\n".join(lines)
 
@@ -228,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--allow-tf32", action="store_true", help="let cuDNN use TF32 tensor cores")
     parser.add_argument("--no-torch", action="store_true", help="time rnnlab only")
     parser.add_argument("--compare-launch", action="store_true",
-                        help="also time the per-step and the persistent kernels separately")
+                        help="also time the recurrence as one launch per step (the default is one persistent launch)")
     parser.add_argument("--json", action="store_true", help="JSON on stdout instead of a markdown table")
     args = parser.parse_args(argv)
     cells = [c.strip() for c in args.cells.split(",") if c.strip()]

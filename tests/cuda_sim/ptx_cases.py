@@ -56,29 +56,28 @@ def _signatures(dtype):
     common = [
         ("gemm", lambda m: m.common.for_dtype(dtype).gemm_kernel, (A(2), A(2), A(2), A(1), b, b, b, i)),
         ("colsum", lambda m: m.common.for_dtype(dtype).colsum_kernel, (A(2), A(1))),
-        ("transpose", lambda m: m.common.for_dtype(dtype).transpose_kernel, (A(2), A(2))),
         ("fill", lambda m: m.common.for_dtype(dtype).fill_kernel, (A(2), nb)),
         ("recurrent_grad", lambda m: m.common.for_dtype(dtype).recurrent_grad_kernel, (A(2), A(2), A(2), b, A(2))),
     ]
     name = np.dtype(dtype).name
     elman = [
-        ("elman.forward_step", lambda m: m.elman._kernels(name)[0], (i, b, A(3), A(2), A(3))),
-        ("elman.forward_persistent", lambda m: m.elman._kernels(name)[1], (b, A(3), A(2), A(3))),
+        ("elman.forward_step", lambda m: m.elman._kernels(name)[0], (i, b, A(3), A(2), A(2), A(3))),
+        ("elman.forward_persistent", lambda m: m.elman._kernels(name)[1], (b, A(3), A(2), A(2), A(3))),
         ("elman.backward_step", lambda m: m.elman._kernels(name)[2], (i, b, i, A(2), A(3), A(3), A(3), A(3), A(2))),
         ("elman.backward_persistent", lambda m: m.elman._kernels(name)[3], (b, i, A(2), A(3), A(3), A(3), A(3), A(2))),
     ]
     lstm = [
-        ("lstm.forward_step", lambda m: m.lstm._kernels(name)[0], (i, A(3), A(2), A(3), A(3), A(4))),
-        ("lstm.forward_persistent", lambda m: m.lstm._kernels(name)[1], (A(3), A(2), A(3), A(3), A(4))),
+        ("lstm.forward_step", lambda m: m.lstm._kernels(name)[0], (i, A(3), A(2), A(2), A(2), A(3), A(3), A(4))),
+        ("lstm.forward_persistent", lambda m: m.lstm._kernels(name)[1], (A(3), A(2), A(2), A(2), A(3), A(3), A(4))),
         ("lstm.backward_step", lambda m: m.lstm._kernels(name)[2],
-         (i, i, A(2), A(3), A(4), A(3), A(3), A(3), A(2), A(2))),
+         (i, i, A(2), A(3), A(4), A(3), A(3), A(3), A(2), A(2), A(2))),
         ("lstm.backward_persistent", lambda m: m.lstm._kernels(name)[3],
-         (i, A(2), A(3), A(4), A(3), A(3), A(3), A(2), A(2))),
+         (i, A(2), A(3), A(4), A(3), A(3), A(3), A(2), A(2), A(2))),
     ]
     gru = [
         ("gru.input_bias", lambda m: m.gru._kernels(name)[0], (A(1), A(1), A(1))),
-        ("gru.forward_step", lambda m: m.gru._kernels(name)[1], (i, A(3), A(2), A(1), A(3), A(4), A(3))),
-        ("gru.forward_persistent", lambda m: m.gru._kernels(name)[2], (A(3), A(2), A(1), A(3), A(4), A(3))),
+        ("gru.forward_step", lambda m: m.gru._kernels(name)[1], (i, A(3), A(2), A(1), A(2), A(3), A(4), A(3))),
+        ("gru.forward_persistent", lambda m: m.gru._kernels(name)[2], (A(3), A(2), A(1), A(2), A(3), A(4), A(3))),
         ("gru.backward_step", lambda m: m.gru._kernels(name)[3],
          (i, i, A(2), A(3), A(4), A(3), A(3), A(3), A(3), A(3), A(2), A(2))),
         ("gru.backward_persistent", lambda m: m.gru._kernels(name)[4],
@@ -92,7 +91,9 @@ CASES = [(dtype, *case) for dtype in ("float32", "float64") for case in _signatu
 
 @pytest.mark.parametrize("dtype,name,get_kernel,signature", CASES, ids=[f"{c[1]}-{c[0]}" for c in CASES])
 def test_kernel_compiles_to_ptx(modules, dtype, name, get_kernel, signature):
-    ptx, return_type = cuda.compile_ptx(get_kernel(modules).py_func, signature, device=False, cc=CC)
+    kernel = get_kernel(modules)  # compiled with its own launch bounds, if any, as on a GPU
+    options = {key: kernel.targetoptions[key] for key in ("launch_bounds",) if key in kernel.targetoptions}
+    ptx, return_type = cuda.compile_ptx(kernel.py_func, signature, device=False, cc=CC, **options)
     assert return_type == types.void
     assert ".entry" in ptx
     if dtype == "float32":  # nothing promoted to double precision: no mixed dtypes in a kernel

@@ -63,12 +63,13 @@ def test_simulator_or_device_is_available():
 @pytest.mark.parametrize("trans_a,trans_b", list(itertools.product([False, True], repeat=2)))
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_gemm_matches_numpy(dtype, trans_a, trans_b, monkeypatch):
-    """op(a) @ op(b) for every transposition, over partial tiles, with the K range split 5 ways."""
+    """op(a) @ op(b) for every transposition, over full and partial tiles (two block rows, two
+    block columns), with the K range split 5 ways."""
     from rnnlab.kernels.cuda import _common
 
-    monkeypatch.setattr(_common, "GEMM_MIN_SPLIT_K", _common.TILE)
+    monkeypatch.setattr(_common, "GEMM_MIN_SPLIT_K", _common.GEMM_BK)
     rng = np.random.default_rng(1)
-    M, K, N = 9, 5 * _common.TILE, 3
+    M, K, N = _common.GEMM_BM + 3, 5 * _common.GEMM_BK, _common.GEMM_BN + 5
     a = _draw(rng, dtype, *((K, M) if trans_a else (M, K)))
     b = _draw(rng, dtype, *((N, K) if trans_b else (K, N)))
     expected = (a.T if trans_a else a).astype(np.float64) @ (b.T if trans_b else b).astype(np.float64)
@@ -81,12 +82,11 @@ def test_gemm_matches_numpy(dtype, trans_a, trans_b, monkeypatch):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_column_sums_and_transpose(dtype):
+def test_column_sums(dtype):
     from rnnlab.kernels.cuda import _common
 
     a = _draw(np.random.default_rng(2), dtype, 7, 5)
     assert rel_err(_common.column_sums(_common.to_device(a)).copy_to_host(), a.sum(axis=0)) < TOL[dtype]
-    np.testing.assert_array_equal(_common.transpose(_common.to_device(a)).copy_to_host(), a.T)
 
 
 def test_mixed_dtypes_are_refused():
@@ -160,14 +160,19 @@ def test_cell_matches_cpu_kernels(mode, nonlinearity, dtype, persistent):
     _check_cell(mode, nonlinearity == "relu", dtype, persistent, p)
 
 
+@pytest.mark.parametrize("persistent", [True, False], ids=["persistent-one-block", "per-step"])
 @pytest.mark.parametrize("mode", ["RNN", "LSTM", "GRU"])
-def test_persistent_kernel_with_more_units_than_threads(mode, monkeypatch):
-    """With B*H above the block's thread count each thread takes several (sequence, unit) pairs."""
+def test_several_tiles_with_partial_edges(mode, persistent, monkeypatch):
+    """B and H one past and three past a tile: four tiles, two of them partial. The persistent
+    kernel runs them on ONE block (each block takes several tiles per step: what happens when a
+    large shape has more tiles than the GPU holds blocks), the per-step kernels on four."""
     from rnnlab.kernels.cuda import _common
 
-    monkeypatch.setattr(_common, "PERSISTENT_THREADS", 4)
-    assert _common.persistent_threads(B * H) == 4 < B * H
-    _check_cell(mode, False, "float64", True, _cell_problem(mode, "float64", seed=7))
+    monkeypatch.setattr(_common, "PERSISTENT_MAX_BLOCKS", 1)
+    batch, hidden = _common.STEP_ROWS + 1, _common.STEP_UNITS + 3
+    assert _common.step_tiles(batch, hidden) == 4
+    _check_cell(mode, False, "float64", persistent, _cell_problem(mode, "float64", seed=7, hidden=hidden,
+                                                                batch=batch))
 
 
 # ---------------------------------------------------------------------------------------------

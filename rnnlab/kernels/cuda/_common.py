@@ -1,4 +1,5 @@
-"""Building blocks shared by the GPU cells: activations, a tiled GEMM, column sums, launch shapes.
+"""Building blocks shared by the GPU cells: activations, a tiled GEMM, the recurrent step's tile
+product, column sums, launch shapes.
 
 Importing this module imports ``numba.cuda`` and fails with
 :class:`~rnnlab.kernels.cuda.CudaUnavailableError` when no GPU (nor the simulator) is usable.
@@ -9,10 +10,19 @@ float64, so the GPU agrees with the CPU to float32/float64 rounding), the consta
 shared-memory tiles, so no kernel ever mixes dtypes. Kernels compile on first launch (no eager
 signatures) and are not cached on disk.
 
-The GEMM is a plain shared-memory tiled product (numba-cuda has no cuBLAS): TILE x TILE threads
-each own one output element; either operand may be read transposed, with loads kept coalesced;
-long reductions (weight gradients summed over T*B rows) are split over the grid's z dimension
-and combined with atomic adds so that small outputs still fill the GPU.
+Two things decide the speed here, both measured on an H200 (benchmarks/README.md):
+
+- a kernel launch from Python costs tens of microseconds in numba-cuda, far more than a small
+  step's arithmetic, so the recurrence runs as ONE grid-synchronised persistent launch per pass
+  (:func:`persistent_blocks`), not one launch per step;
+- the products must reuse what they load: the GEMM gives each thread a GEMM_RM x GEMM_RN block
+  of outputs from shared-memory tiles, and the recurrent step (:func:`recurrent_product`) gives
+  each thread ROWS_PER_THREAD sequences x every gate of one unit, so a weight loaded once serves
+  several sequences and the gate math runs on the accumulators right away.
+
+The GEMM (numba-cuda has no cuBLAS): either operand may be read transposed, with loads kept
+coalesced; long reductions (weight gradients summed over T*B rows) are split over the grid's z
+dimension and combined with atomic adds so that small outputs still fill the GPU.
 """
 
 from __future__ import annotations
@@ -30,22 +40,49 @@ from ._device import require_cuda, simulator_enabled
 
 cuda = require_cuda()
 
-# Small grids are deliberate here (a persistent kernel is ONE block; per-step grids of small
-# shapes have few blocks): numba-cuda's warning for grids under 128 blocks would fire on most calls.
-warnings.filterwarnings("ignore", message=r"Grid size \d+ will likely result in GPU under-utilization")
+# Small grids are deliberate here (a persistent kernel runs as few blocks as it needs; per-step
+# grids of small shapes have few blocks): numba-cuda's warning for grids under 128 blocks would
+# fire on most calls. Its text starts with a terminal bold code, hence the leading ".*".
+warnings.filterwarnings("ignore", message=r".*Grid size \d+ will likely result in GPU under-utilization")
 
-#: Side of the GEMM's square thread block and shared-memory tiles. The simulator runs each GPU
-#: thread as a Python thread, so it gets 8 x 8 blocks (4x fewer threads, the same code; 4 x 4 was slower).
-TILE = 8 if simulator_enabled() else 16
+_SIM = simulator_enabled()  # the simulator runs each GPU thread as a Python thread: small blocks there
+
+#: The GEMM's block tile (GEMM_BM x GEMM_BN outputs, GEMM_BK deep per shared-memory stage) and its
+#: GEMM_TX x GEMM_TY threads, each owning GEMM_RM x GEMM_RN outputs strided by the thread counts.
+GEMM_BM = GEMM_BN = 16 if _SIM else 64
+GEMM_BK = 8 if _SIM else 16
+GEMM_TX = GEMM_TY = 4 if _SIM else 16
+GEMM_RM = GEMM_BM // GEMM_TY
+GEMM_RN = GEMM_BN // GEMM_TX
+GEMM_BM_PADDED = GEMM_BM + 1  # shared-memory rows padded by one: no bank conflicts on transposing stores
+GEMM_BN_PADDED = GEMM_BN + 1
 #: Aim for at least this many thread blocks in a GEMM before splitting its reduction.
-GEMM_TARGET_BLOCKS = 128
+GEMM_TARGET_BLOCKS = 264
 #: Each split of a GEMM's reduction covers at least this many products; at most 64 splits
 #: (the grid's z dimension).
-GEMM_MIN_SPLIT_K = 8 * TILE
+GEMM_MIN_SPLIT_K = 8 * GEMM_BK
 GEMM_MAX_SPLITS = 64
-#: Threads per block of the per-step kernels, and the most a single-block persistent kernel uses.
-STEP_BLOCK_THREADS = 256
-PERSISTENT_THREADS = 1024
+#: The recurrent step's tile: STEP_ROWS sequences x STEP_UNITS hidden units (every gate of each),
+#: STEP_K deep per shared-memory stage, on STEP_UNITS x STEP_ROW_THREADS threads; each thread
+#: owns one unit of ROWS_PER_THREAD sequences.
+STEP_UNITS = 8 if _SIM else 32
+STEP_ROW_THREADS = 4 if _SIM else 8
+ROWS_PER_THREAD = 2 if _SIM else 4
+STEP_ROWS = STEP_ROW_THREADS * ROWS_PER_THREAD
+STEP_K = 8 if _SIM else 32
+STEP_UNITS_PADDED = STEP_UNITS + 1  # the weight tile's rows, padded: conflict-free stores
+STEP_BLOCK = (STEP_UNITS, STEP_ROW_THREADS)
+STEP_THREADS = STEP_UNITS * STEP_ROW_THREADS
+#: Launch bounds of the one-launch-per-step kernels: STEP_THREADS threads, at least two blocks
+#: resident per multiprocessor (at most 128 registers a thread; they need 89-128, no spills, by
+#: ``ptxas -v`` for sm_90). The persistent kernels go without: capped at 128 they spill 40-440
+#: bytes a thread, and they only run when every tile has a block of its own anyway.
+STEP_LAUNCH_BOUNDS = (STEP_THREADS, 2)
+#: Cap on the blocks of a persistent launch (None: as many as can be resident at once); with
+#: fewer blocks than tiles each block takes several tiles per step. Tests lower it.
+PERSISTENT_MAX_BLOCKS: int | None = None
+#: Threads per block of the small helper kernels (bias, column sums, dL/dh_0).
+HELPER_THREADS = 256
 
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -88,36 +125,69 @@ def to_device(array):
     return array
 
 
-def device_copy(array):
-    """A new device array holding a copy of the device array ``array``."""
-    out = cuda.device_array(array.shape, array.dtype)
-    out.copy_to_device(array)
-    return out
-
-
 def launch_2d(cols: int, rows: int) -> tuple[tuple[int, int], tuple[int, int]]:
     """(grid, block) covering a rows x cols index space, x along cols (coalesced), y along rows."""
-    bx = min(1 << max(cols - 1, 0).bit_length(), STEP_BLOCK_THREADS)
-    by = max(1, min(rows, STEP_BLOCK_THREADS // bx))
+    bx = min(1 << max(cols - 1, 0).bit_length(), HELPER_THREADS)
+    by = max(1, min(rows, HELPER_THREADS // bx))
     return ((cols + bx - 1) // bx, (rows + by - 1) // by), (bx, by)
 
 
-def use_persistent(batch: int, hidden: int, persistent: bool | None) -> bool:
-    """Whether to run the single-block persistent kernel: as asked, or (None) when every one of the
-    B*H (sequence, unit) pairs gets a thread of its own (B*H <= 1024)."""
-    return batch * hidden <= PERSISTENT_THREADS if persistent is None else bool(persistent)
+def step_tiles(batch: int, hidden: int) -> int:
+    """Tiles of one recurrent step: STEP_ROWS sequences x STEP_UNITS units each."""
+    return -(-batch // STEP_ROWS) * -(-hidden // STEP_UNITS)
 
 
-def persistent_threads(units: int) -> int:
-    """Threads of the single-block persistent kernels: one per (sequence, unit), at most 1024, whole warps."""
-    return min(PERSISTENT_THREADS, max(32, (units + 31) // 32 * 32))
+def step_kernel(func):
+    """``cuda.jit`` for a one-launch-per-step kernel, with its launch bounds (not in the simulator)."""
+    return cuda.jit(func) if _SIM else cuda.jit(launch_bounds=STEP_LAUNCH_BOUNDS)(func)
+
+
+_RESIDENT_BLOCKS: dict = {}  # (kernel, argument types) -> blocks that fit on the GPU at once
+
+
+def persistent_blocks(kernel, args, tiles: int) -> int:
+    """Blocks for a grid-synchronised persistent launch of ``kernel`` on ``args``: no more than
+    can be resident at once (a grid sync with a block left waiting for a free multiprocessor would
+    deadlock; numba-cuda launches such kernels cooperatively, which the driver refuses beyond
+    that), no more than ``tiles``; 0 when not even one block fits. One block in the simulator,
+    whose grid sync covers a single block."""
+    if _SIM:
+        return 1
+    key = (kernel, tuple(numba.typeof(a) for a in args))
+    resident = _RESIDENT_BLOCKS.get(key)
+    if resident is None:
+        resident = kernel.compile(key[1]).max_cooperative_grid_blocks(STEP_BLOCK)
+        _RESIDENT_BLOCKS[key] = resident
+    if PERSISTENT_MAX_BLOCKS is not None:
+        resident = min(resident, PERSISTENT_MAX_BLOCKS)
+    return min(tiles, resident)
+
+
+def run_recurrence(step_kernel, persistent_kernel, persistent: bool | None, tiles: int, steps, args) -> None:
+    """Run a recurrence: ``persistent_kernel(*args)`` once over every step with a grid sync between
+    steps, or ``step_kernel(t, *args)`` once per step t in ``steps``.
+
+    ``persistent``: True for the persistent kernel (on as many blocks as fit, each taking several
+    tiles per step if need be), False for one launch per step, None for the faster of the two
+    as measured on an H200: persistent while every tile gets a block of its own (a launch from
+    Python costs ~75 us, a grid sync ~4 us); per step beyond (all tiles at once beat fewer blocks
+    taking tiles in turn: 123 against 153 ms for the GRU at B=256, H=1024).
+    """
+    if persistent is None or persistent:
+        blocks = persistent_blocks(persistent_kernel, args, tiles)
+        if blocks > 0 and (persistent or blocks == tiles):
+            persistent_kernel[blocks, STEP_BLOCK](*args)
+            return
+    launch = step_kernel[tiles, STEP_BLOCK]  # configured once, launched every step
+    for t in steps:
+        launch(t, *args)
 
 
 def for_dtype(dtype) -> SimpleNamespace:
     """The kernels and device functions shared by the cells, specialised for ``dtype``.
 
     Returns a namespace with ``tanh``, ``sigmoid`` (device functions), ``zero``, ``one`` (scalars
-    of the dtype) and the kernels ``gemm_kernel``, ``colsum_kernel``, ``transpose_kernel``,
+    of the dtype), ``nb_type`` (its numba type) and the kernels ``gemm_kernel``, ``colsum_kernel``,
     ``fill_kernel``, ``recurrent_grad_kernel``.
     """
     dtype = np.dtype(dtype)
@@ -139,50 +209,76 @@ def _for_dtype(name: str) -> SimpleNamespace:
 
         op(a) (M, K) is a, or a.T when trans_a (a stored (K, M)); op(b) (K, N) is b, or b.T when
         trans_b (b stored (N, K)). One z-slice stores; several add atomically into a zeroed c.
+        Thread (tx, ty) owns outputs (m0 + ty + i*GEMM_TY, n0 + tx + j*GEMM_TX): its shared-memory
+        reads are broadcasts (a) or consecutive (b), its stores coalesced.
         """
-        a_tile = cuda.shared.array((TILE, TILE), nb_type)  # a_tile[m, k]
-        b_tile = cuda.shared.array((TILE, TILE), nb_type)  # b_tile[k, n]
+        a_s = cuda.shared.array((GEMM_BK, GEMM_BM_PADDED), nb_type)  # a_s[k, m]
+        b_s = cuda.shared.array((GEMM_BK, GEMM_BN_PADDED), nb_type)  # b_s[k, n]
+        acc = cuda.local.array((GEMM_RM, GEMM_RN), nb_type)
+        a_v = cuda.local.array(GEMM_RM, nb_type)
+        b_v = cuda.local.array(GEMM_RN, nb_type)
         tx = cuda.threadIdx.x
         ty = cuda.threadIdx.y
-        m0 = cuda.blockIdx.y * TILE
-        n0 = cuda.blockIdx.x * TILE
+        tid = ty * GEMM_TX + tx
+        m0 = cuda.blockIdx.y * GEMM_BM
+        n0 = cuda.blockIdx.x * GEMM_BN
         M = c.shape[0]
         N = c.shape[1]
         K = a.shape[0] if trans_a else a.shape[1]
         k_begin = cuda.blockIdx.z * k_chunk
         k_end = min(K, k_begin + k_chunk)
-        acc = zero
-        for k0 in range(k_begin, k_end, TILE):
-            # Threads adjacent in x read adjacent addresses, whichever way an operand is stored.
-            if trans_a:
-                k = k0 + ty
-                m = m0 + tx
-                a_tile[tx, ty] = a[k, m] if (k < k_end and m < M) else zero
-            else:
-                m = m0 + ty
-                k = k0 + tx
-                a_tile[ty, tx] = a[m, k] if (m < M and k < k_end) else zero
-            if trans_b:
-                n = n0 + ty
-                k = k0 + tx
-                b_tile[tx, ty] = b[n, k] if (n < N and k < k_end) else zero
-            else:
-                k = k0 + ty
-                n = n0 + tx
-                b_tile[ty, tx] = b[k, n] if (k < k_end and n < N) else zero
+        for i in range(GEMM_RM):
+            for j in range(GEMM_RN):
+                acc[i, j] = zero
+        for k0 in range(k_begin, k_end, GEMM_BK):
+            # Threads adjacent in tid read adjacent addresses, whichever way an operand is stored.
+            for e in range(tid, GEMM_BK * GEMM_BM, GEMM_TX * GEMM_TY):
+                if trans_a:
+                    kk = e // GEMM_BM
+                    mm = e - kk * GEMM_BM
+                else:
+                    mm = e // GEMM_BK
+                    kk = e - mm * GEMM_BK
+                k = k0 + kk
+                m = m0 + mm
+                if k < k_end and m < M:
+                    a_s[kk, mm] = a[k, m] if trans_a else a[m, k]
+                else:
+                    a_s[kk, mm] = zero
+            for e in range(tid, GEMM_BK * GEMM_BN, GEMM_TX * GEMM_TY):
+                if trans_b:
+                    nn = e // GEMM_BK
+                    kk = e - nn * GEMM_BK
+                else:
+                    kk = e // GEMM_BN
+                    nn = e - kk * GEMM_BN
+                k = k0 + kk
+                n = n0 + nn
+                if k < k_end and n < N:
+                    b_s[kk, nn] = b[n, k] if trans_b else b[k, n]
+                else:
+                    b_s[kk, nn] = zero
             cuda.syncthreads()
-            for kk in range(TILE):
-                acc += a_tile[ty, kk] * b_tile[kk, tx]
+            for kk in range(GEMM_BK):
+                for i in range(GEMM_RM):
+                    a_v[i] = a_s[kk, ty + i * GEMM_TY]
+                for j in range(GEMM_RN):
+                    b_v[j] = b_s[kk, tx + j * GEMM_TX]
+                for i in range(GEMM_RM):
+                    for j in range(GEMM_RN):
+                        acc[i, j] += a_v[i] * b_v[j]
             cuda.syncthreads()
-        m = m0 + ty
-        n = n0 + tx
-        if m < M and n < N:
-            if cuda.gridDim.z > 1:
-                cuda.atomic.add(c, (m, n), acc)
-            elif add_bias:
-                c[m, n] = acc + bias[n]
-            else:
-                c[m, n] = acc
+        for i in range(GEMM_RM):
+            m = m0 + ty + i * GEMM_TY
+            for j in range(GEMM_RN):
+                n = n0 + tx + j * GEMM_TX
+                if m < M and n < N:
+                    if cuda.gridDim.z > 1:
+                        cuda.atomic.add(c, (m, n), acc[i, j])
+                    elif add_bias:
+                        c[m, n] = acc[i, j] + bias[n]
+                    else:
+                        c[m, n] = acc[i, j]
 
     @cuda.jit
     def colsum_kernel(a, out):
@@ -193,13 +289,6 @@ def _for_dtype(name: str) -> SimpleNamespace:
             for r in range(a.shape[0]):
                 acc += a[r, n]
             out[n] = acc
-
-    @cuda.jit
-    def transpose_kernel(a, out):
-        """out[j, i] = a[i, j]."""
-        j, i = cuda.grid(2)
-        if i < a.shape[0] and j < a.shape[1]:
-            out[j, i] = a[i, j]
 
     @cuda.jit
     def fill_kernel(a, value):
@@ -221,10 +310,10 @@ def _for_dtype(name: str) -> SimpleNamespace:
 
     f32 = dtype == np.float32
     return SimpleNamespace(
-        dtype=dtype, zero=zero, one=one,
+        dtype=dtype, zero=zero, one=one, nb_type=nb_type,
         tanh=_tanh_f32 if f32 else _tanh_f64,
         sigmoid=_sigmoid_f32 if f32 else _sigmoid_f64,
-        gemm_kernel=gemm_kernel, colsum_kernel=colsum_kernel, transpose_kernel=transpose_kernel,
+        gemm_kernel=gemm_kernel, colsum_kernel=colsum_kernel,
         fill_kernel=fill_kernel, recurrent_grad_kernel=recurrent_grad_kernel,
     )
 
@@ -238,15 +327,15 @@ def gemm(a, b, *, trans_a: bool = False, trans_b: bool = False, bias=None, out=N
         raise ValueError(f"gemm: inner dimensions differ ({K} and {K_b})")
     if out is None:
         out = cuda.device_array((M, N), a.dtype)
-    blocks_m, blocks_n = (M + TILE - 1) // TILE, (N + TILE - 1) // TILE
+    blocks_m, blocks_n = -(-M // GEMM_BM), -(-N // GEMM_BN)
     splits = 1
     if bias is None:
         splits = max(1, min(GEMM_TARGET_BLOCKS // (blocks_m * blocks_n), K // GEMM_MIN_SPLIT_K, GEMM_MAX_SPLITS))
-    k_chunk = ((K + splits - 1) // splits + TILE - 1) // TILE * TILE
-    splits = max(1, (K + k_chunk - 1) // k_chunk)
+    k_chunk = -(-(-(-K // splits)) // GEMM_BK) * GEMM_BK
+    splits = max(1, -(-K // k_chunk))
     if splits > 1:
         fill(out, 0.0)
-    k.gemm_kernel[(blocks_n, blocks_m, splits), (TILE, TILE)](
+    k.gemm_kernel[(blocks_n, blocks_m, splits), (GEMM_TX, GEMM_TY)](
         a, b, out, out[0] if bias is None else bias, trans_a, trans_b, bias is not None, k_chunk)  # out[0]: unread
     return out
 
@@ -267,15 +356,6 @@ def column_sums(a):
     return out
 
 
-def transpose(a):
-    """A C-contiguous device copy of a.T for the 2-D device array ``a``."""
-    k = for_dtype(a.dtype)
-    out = cuda.device_array((a.shape[1], a.shape[0]), a.dtype)
-    grid, block = launch_2d(a.shape[1], a.shape[0])
-    k.transpose_kernel[grid, block](a, out)
-    return out
-
-
 def recurrent_grad(d, w, carry=None):
     """dL/dh_0 = d @ W (+ carry) for d (B, G*H), W (G*H, H): a new device array (B, H)."""
     k = for_dtype(d.dtype)
@@ -289,3 +369,78 @@ def recurrent_grad(d, w, carry=None):
 def rows(a):
     """View a C-contiguous device array (T, B, F) as (T*B, F)."""
     return a.reshape(a.shape[0] * a.shape[1], a.shape[2])
+
+
+@functools.cache
+def recurrent_product(dtype_name: str, gates: int, w_by_rows: bool):
+    """The device function at the heart of every recurrent step, for one dtype and gate count:
+
+        product(a, w, n, row0, col0, acc, a_s, w_s)
+        acc[r, g] = sum_m a[row0 + ty*ROWS_PER_THREAD + r, m] * W[g*n + col0 + tx, m]
+
+    for thread (tx, ty) of a STEP_BLOCK block, r < ROWS_PER_THREAD, g < ``gates``: the rows
+    row0.. of a (rows, K) times the rows of W (gates*n, K) that belong to units col0.. of every
+    gate. ``w_by_rows``: ``w`` is W itself (W_hh in the forward pass, h_{t-1} W_hh^T); else ``w``
+    is W^T, (K, gates*n) (W_hh in the backward pass, where gates = 1 and d_pre W_hh sums over
+    all 4H rows). Out-of-range rows and units read zeros, so edge tiles need no special case.
+
+    The caller declares the workspace (one per kernel, compile-time shapes):
+    ``acc = cuda.local.array((ROWS_PER_THREAD, gates), T)``,
+    ``a_s = cuda.shared.array((STEP_ROWS, STEP_K), T)``,
+    ``w_s = cuda.shared.array((gates, STEP_K, STEP_UNITS_PADDED), T)``.
+    Every thread of the block must call it (it synchronises the block).
+    """
+    zero = np.dtype(dtype_name).type(0.0)
+
+    @cuda.jit(device=True)
+    def product(a, w, n, row0, col0, acc, a_s, w_s):
+        tx = cuda.threadIdx.x
+        ty = cuda.threadIdx.y
+        tid = ty * STEP_UNITS + tx
+        n_rows = a.shape[0]
+        K = a.shape[1]
+        for r in range(ROWS_PER_THREAD):
+            for g in range(gates):
+                acc[r, g] = zero
+        for k0 in range(0, K, STEP_K):
+            for e in range(tid, STEP_ROWS * STEP_K, STEP_THREADS):  # adjacent threads: adjacent m
+                row = e // STEP_K
+                kk = e - row * STEP_K
+                b = row0 + row
+                m = k0 + kk
+                a_s[row, kk] = a[b, m] if (b < n_rows and m < K) else zero
+            for e in range(tid, gates * STEP_K * STEP_UNITS, STEP_THREADS):
+                if w_by_rows:  # W (gates*n, K) row-major: adjacent threads read adjacent m
+                    gu = e // STEP_K
+                    kk = e - gu * STEP_K
+                    g = gu // STEP_UNITS
+                    u = gu - g * STEP_UNITS
+                else:  # W^T (K, gates*n): adjacent threads read adjacent units
+                    gk = e // STEP_UNITS
+                    u = e - gk * STEP_UNITS
+                    g = gk // STEP_K
+                    kk = gk - g * STEP_K
+                m = k0 + kk
+                col = col0 + u
+                if m < K and col < n:
+                    w_s[g, kk, u] = w[g * n + col, m] if w_by_rows else w[m, g * n + col]
+                else:
+                    w_s[g, kk, u] = zero
+            cuda.syncthreads()
+            for kk in range(STEP_K):
+                for r in range(ROWS_PER_THREAD):
+                    a_v = a_s[ty * ROWS_PER_THREAD + r, kk]  # the same for the whole warp: a broadcast
+                    for g in range(gates):
+                        acc[r, g] += a_v * w_s[g, kk, tx]
+            cuda.syncthreads()
+
+    return product
+
+
+def tile_origin(tile: int, hidden: int):
+    """(first sequence, first unit) of a recurrent step's tile; tiles run along the units first."""
+    unit_tiles = (hidden + STEP_UNITS - 1) // STEP_UNITS
+    return (tile // unit_tiles) * STEP_ROWS, (tile % unit_tiles) * STEP_UNITS
+
+
+tile_origin_device = cuda.jit(device=True)(tile_origin)

@@ -4,85 +4,114 @@
 
 Shapes and records exactly as the CPU kernels: x (T, B, I); w_ih (H, I); w_hh (H, H);
 bias (H,) = b_ih + b_hh; h0 (B, H); hs (T+1, B, H) with hs[0] = h0.
-Structure (one input GEMM; per step one fused launch, or one single-block persistent launch for
-B*H <= 1024; weight gradients as GEMMs) as in :mod:`rnnlab.kernels.cuda.lstm`.
+Structure (one input GEMM; the recurrence as one persistent, grid-synchronised launch of
+shared-memory tiles fused with the activation; weight gradients as GEMMs) as in
+:mod:`rnnlab.kernels.cuda.lstm`.
 """
 
 from __future__ import annotations
 
 import functools
 
-from ._common import (check_dtype, column_sums, cuda, for_dtype, gemm, launch_2d,
-                      persistent_threads, recurrent_grad, rows, to_device, transpose,
-                      use_persistent)
+from ._common import (ROWS_PER_THREAD, STEP_K, STEP_ROWS, STEP_UNITS, STEP_UNITS_PADDED, check_dtype,
+                      column_sums, cuda, for_dtype, gemm, recurrent_grad, recurrent_product, rows, run_recurrence,
+                      step_kernel, step_tiles, tile_origin_device, to_device)
 
 
 @functools.cache
 def _kernels(dtype_name: str):
     k = for_dtype(dtype_name)
-    tanh, zero, one = k.tanh, k.zero, k.one
+    tanh, zero, one, T_ = k.tanh, k.zero, k.one, k.nb_type
+    forward_product = recurrent_product(dtype_name, 1, True)
+    backward_product = recurrent_product(dtype_name, 1, False)
 
     @cuda.jit(device=True)
-    def unit_forward(t, b, j, relu, x_proj, w_hh_t, hs):
-        """h_t[b, j] = act(x_proj[t, b, j] + sum_m W_hh[j, m] h_{t-1}[b, m]); w_hh_t (H, H) = W_hh^T."""
-        H = hs.shape[2]
-        p = zero  # (W_hh h_{t-1})[j]
-        for m in range(H):
-            p += w_hh_t[m, j] * hs[t, b, m]
-        a = x_proj[t, b, j] + p
-        hs[t + 1, b, j] = max(a, zero) if relu else tanh(a)
-
-    @cuda.jit
-    def forward_step(t, relu, x_proj, w_hh_t, hs):
-        j, b = cuda.grid(2)
-        if b < hs.shape[1] and j < hs.shape[2]:
-            unit_forward(t, b, j, relu, x_proj, w_hh_t, hs)
-
-    @cuda.jit
-    def forward_persistent(relu, x_proj, w_hh_t, hs):
+    def forward_tile(tile, t, relu, x_proj, w_hh, h0, hs, acc, a_s, w_s):
+        """h_t[b, j] = act(x_proj[t, b, j] + sum_m W_hh[j, m] h_{t-1}[b, m]) for one tile; step 0
+        reads h0 and copies it into hs[0]."""
         B = hs.shape[1]
         H = hs.shape[2]
-        for t in range(x_proj.shape[0]):
-            for u in range(cuda.threadIdx.x, B * H, cuda.blockDim.x):
-                unit_forward(t, u // H, u % H, relu, x_proj, w_hh_t, hs)
-            cuda.syncthreads()
+        row0, col0 = tile_origin_device(tile, H)
+        if t == 0:
+            forward_product(h0, w_hh, H, row0, col0, acc, a_s, w_s)
+        else:
+            forward_product(hs[t], w_hh, H, row0, col0, acc, a_s, w_s)
+        j = col0 + cuda.threadIdx.x
+        for r in range(ROWS_PER_THREAD):
+            b = row0 + cuda.threadIdx.y * ROWS_PER_THREAD + r
+            if b < B and j < H:
+                if t == 0:
+                    hs[0, b, j] = h0[b, j]
+                a = x_proj[t, b, j] + acc[r, 0]
+                hs[t + 1, b, j] = max(a, zero) if relu else tanh(a)
 
-    @cuda.jit(device=True)
-    def unit_backward(s, b, k, relu, truncate, w_hh, hs, dy, d_pre, dh_total, dh_n):
-        """dL/dh_s = dy_s + sum_m dL/da_{s+1}[m] W_hh[m, k] (dh_n at s = T-1; 0 across a cut);
-        dL/da_s = dL/dh_s * act'(a_s), from h_s: 1 - h^2 (tanh) or [h > 0] (relu)."""
-        T = dy.shape[0]
-        H = dy.shape[2]
-        if s == T - 1:
-            dh_in = dh_n[b, k]
-        elif truncate > 0 and (s + 1) % truncate == 0:
-            dh_in = zero
-        else:
-            dh_in = zero
-            for m in range(H):
-                dh_in += d_pre[s + 1, b, m] * w_hh[m, k]
-        dh = dy[s, b, k] + dh_in
-        dh_total[s, b, k] = dh
-        h = hs[s + 1, b, k]
-        if relu:
-            d_pre[s, b, k] = dh if h > zero else zero
-        else:
-            d_pre[s, b, k] = dh * (one - h * h)
+    @step_kernel
+    def forward_step(t, relu, x_proj, w_hh, h0, hs):
+        acc = cuda.local.array((ROWS_PER_THREAD, 1), T_)
+        a_s = cuda.shared.array((STEP_ROWS, STEP_K), T_)
+        w_s = cuda.shared.array((1, STEP_K, STEP_UNITS_PADDED), T_)
+        forward_tile(cuda.blockIdx.x, t, relu, x_proj, w_hh, h0, hs, acc, a_s, w_s)
 
     @cuda.jit
+    def forward_persistent(relu, x_proj, w_hh, h0, hs):
+        acc = cuda.local.array((ROWS_PER_THREAD, 1), T_)
+        a_s = cuda.shared.array((STEP_ROWS, STEP_K), T_)
+        w_s = cuda.shared.array((1, STEP_K, STEP_UNITS_PADDED), T_)
+        grid = cuda.cg.this_grid()
+        tiles = ((hs.shape[1] + STEP_ROWS - 1) // STEP_ROWS) * ((hs.shape[2] + STEP_UNITS - 1) // STEP_UNITS)
+        for t in range(x_proj.shape[0]):
+            for tile in range(cuda.blockIdx.x, tiles, cuda.gridDim.x):
+                forward_tile(tile, t, relu, x_proj, w_hh, h0, hs, acc, a_s, w_s)
+            grid.sync()
+
+    @cuda.jit(device=True)
+    def backward_tile(tile, s, relu, truncate, w_hh, hs, dy, d_pre, dh_total, dh_n, acc, a_s, w_s):
+        """dL/dh_s = dy_s + sum_m dL/da_{s+1}[m] W_hh[m, k] (dh_n at s = T-1; 0 across a cut);
+        dL/da_s = dL/dh_s * act'(a_s), from h_s: 1 - h^2 (tanh) or [h > 0] (relu); one tile."""
+        T = dy.shape[0]
+        B = dy.shape[1]
+        H = dy.shape[2]
+        row0, col0 = tile_origin_device(tile, H)
+        last = s == T - 1
+        cut = not last and truncate > 0 and (s + 1) % truncate == 0
+        if not last and not cut:  # the same for the whole block
+            backward_product(d_pre[s + 1], w_hh, H, row0, col0, acc, a_s, w_s)
+        k = col0 + cuda.threadIdx.x
+        for r in range(ROWS_PER_THREAD):
+            b = row0 + cuda.threadIdx.y * ROWS_PER_THREAD + r
+            if b < B and k < H:
+                if last:
+                    dh_in = dh_n[b, k]
+                elif cut:
+                    dh_in = zero
+                else:
+                    dh_in = acc[r, 0]
+                dh = dy[s, b, k] + dh_in
+                dh_total[s, b, k] = dh
+                h = hs[s + 1, b, k]
+                if relu:
+                    d_pre[s, b, k] = dh if h > zero else zero
+                else:
+                    d_pre[s, b, k] = dh * (one - h * h)
+
+    @step_kernel
     def backward_step(s, relu, truncate, w_hh, hs, dy, d_pre, dh_total, dh_n):
-        k, b = cuda.grid(2)
-        if b < dy.shape[1] and k < dy.shape[2]:
-            unit_backward(s, b, k, relu, truncate, w_hh, hs, dy, d_pre, dh_total, dh_n)
+        acc = cuda.local.array((ROWS_PER_THREAD, 1), T_)
+        a_s = cuda.shared.array((STEP_ROWS, STEP_K), T_)
+        w_s = cuda.shared.array((1, STEP_K, STEP_UNITS_PADDED), T_)
+        backward_tile(cuda.blockIdx.x, s, relu, truncate, w_hh, hs, dy, d_pre, dh_total, dh_n, acc, a_s, w_s)
 
     @cuda.jit
     def backward_persistent(relu, truncate, w_hh, hs, dy, d_pre, dh_total, dh_n):
-        B = dy.shape[1]
-        H = dy.shape[2]
+        acc = cuda.local.array((ROWS_PER_THREAD, 1), T_)
+        a_s = cuda.shared.array((STEP_ROWS, STEP_K), T_)
+        w_s = cuda.shared.array((1, STEP_K, STEP_UNITS_PADDED), T_)
+        grid = cuda.cg.this_grid()
+        tiles = ((dy.shape[1] + STEP_ROWS - 1) // STEP_ROWS) * ((dy.shape[2] + STEP_UNITS - 1) // STEP_UNITS)
         for s in range(dy.shape[0] - 1, -1, -1):
-            for u in range(cuda.threadIdx.x, B * H, cuda.blockDim.x):
-                unit_backward(s, u // H, u % H, relu, truncate, w_hh, hs, dy, d_pre, dh_total, dh_n)
-            cuda.syncthreads()
+            for tile in range(cuda.blockIdx.x, tiles, cuda.gridDim.x):
+                backward_tile(tile, s, relu, truncate, w_hh, hs, dy, d_pre, dh_total, dh_n, acc, a_s, w_s)
+            grid.sync()
 
     return forward_step, forward_persistent, backward_step, backward_persistent
 
@@ -94,15 +123,9 @@ def elman_forward_device(x, w_ih, w_hh, bias, h0, relu, persistent: bool | None 
     relu = bool(relu)
     forward_step, forward_persistent, _, _ = _kernels(x.dtype.name)
     x_proj = gemm(rows(x), w_ih, trans_b=True, bias=bias).reshape(T, B, H)
-    w_hh_t = transpose(w_hh)
     hs = cuda.device_array((T + 1, B, H), x.dtype)
-    hs[0].copy_to_device(h0)
-    if use_persistent(B, H, persistent):
-        forward_persistent[1, persistent_threads(B * H)](relu, x_proj, w_hh_t, hs)
-    else:
-        forward_step_launch = forward_step[launch_2d(H, B)]  # configured once, launched every step
-        for t in range(T):
-            forward_step_launch(t, relu, x_proj, w_hh_t, hs)
+    run_recurrence(forward_step, forward_persistent, persistent, step_tiles(B, H), range(T),
+                   (relu, x_proj, w_hh, h0, hs))
     return hs
 
 
@@ -115,12 +138,8 @@ def elman_backward_device(x, w_ih, w_hh, hs, dy, dh_n, relu, truncate, persisten
     _, _, backward_step, backward_persistent = _kernels(x.dtype.name)
     d_pre = cuda.device_array((T, B, H), x.dtype)
     dh_total = cuda.device_array((T, B, H), x.dtype)
-    if use_persistent(B, H, persistent):
-        backward_persistent[1, persistent_threads(B * H)](relu, truncate, w_hh, hs, dy, d_pre, dh_total, dh_n)
-    else:
-        backward_step_launch = backward_step[launch_2d(H, B)]  # configured once, launched every step
-        for s in range(T - 1, -1, -1):
-            backward_step_launch(s, relu, truncate, w_hh, hs, dy, d_pre, dh_total, dh_n)
+    run_recurrence(backward_step, backward_persistent, persistent, step_tiles(B, H), range(T - 1, -1, -1),
+                   (relu, truncate, w_hh, hs, dy, d_pre, dh_total, dh_n))
     dh0 = recurrent_grad(d_pre[0], w_hh)
     d_rows = rows(d_pre)
     dx = gemm(d_rows, w_ih).reshape(T, B, I)

@@ -7,22 +7,28 @@
 
 Shapes and records exactly as the CPU kernels: x (T, B, I); w_ih (3H, I); w_hh (3H, H);
 b_ih, b_hh (3H,); h0 (B, H); hs (T+1, B, H); gates (3, T, B, H) holding r, z, n;
-hn (T, B, H) = W_hn h_{t-1} + b_hn. Structure as in :mod:`rnnlab.kernels.cuda.lstm`.
+hn (T, B, H) = W_hn h_{t-1} + b_hn. Structure (one input GEMM; the recurrence as one persistent,
+grid-synchronised launch of shared-memory tiles fused with the gate math; weight gradients as
+GEMMs) as in :mod:`rnnlab.kernels.cuda.lstm`.
 """
 
 from __future__ import annotations
 
 import functools
 
-from ._common import (check_dtype, column_sums, cuda, for_dtype, gemm,
-                      launch_2d, persistent_threads, recurrent_grad, rows, to_device, transpose,
-                      use_persistent)
+from ._common import (HELPER_THREADS, ROWS_PER_THREAD, STEP_K, STEP_ROWS, STEP_UNITS, STEP_UNITS_PADDED,
+                      check_dtype, column_sums, cuda, for_dtype, gemm, recurrent_grad, recurrent_product, rows,
+                      run_recurrence, step_kernel, step_tiles, tile_origin_device, to_device)
+
+GATES = 3
 
 
 @functools.cache
 def _kernels(dtype_name: str):
     k = for_dtype(dtype_name)
-    sigmoid, tanh, zero, one = k.sigmoid, k.tanh, k.zero, k.one
+    sigmoid, tanh, zero, one, T_ = k.sigmoid, k.tanh, k.zero, k.one, k.nb_type
+    forward_product = recurrent_product(dtype_name, GATES, True)
+    backward_product = recurrent_product(dtype_name, 1, False)
 
     @cuda.jit
     def input_bias(b_ih, b_hh, bias):
@@ -35,92 +41,117 @@ def _kernels(dtype_name: str):
             bias[n] = b_ih[n]
 
     @cuda.jit(device=True)
-    def unit_forward(t, b, j, x_proj, w_hh_t, b_hn, hs, gates, hn_all):
-        """Step t of hidden unit j of sequence b; x_proj (T, B, 3H) = W_ih x + bias, w_hh_t (H, 3H) = W_hh^T."""
-        H = hs.shape[2]
-        p_r = zero  # (W_hh h_{t-1}) for the rows of r, z and n of unit j
-        p_z = zero
-        p_n = zero
-        for m in range(H):
-            h_m = hs[t, b, m]
-            p_r += w_hh_t[m, j] * h_m
-            p_z += w_hh_t[m, H + j] * h_m
-            p_n += w_hh_t[m, 2 * H + j] * h_m
-        hn = p_n + b_hn[j]
-        r = sigmoid(p_r + x_proj[t, b, j])
-        z = sigmoid(p_z + x_proj[t, b, H + j])
-        n = tanh(x_proj[t, b, 2 * H + j] + r * hn)
-        hs[t + 1, b, j] = (one - z) * n + z * hs[t, b, j]
-        gates[0, t, b, j] = r
-        gates[1, t, b, j] = z
-        gates[2, t, b, j] = n
-        hn_all[t, b, j] = hn
-
-    @cuda.jit
-    def forward_step(t, x_proj, w_hh_t, b_hn, hs, gates, hn_all):
-        j, b = cuda.grid(2)
-        if b < hs.shape[1] and j < hs.shape[2]:
-            unit_forward(t, b, j, x_proj, w_hh_t, b_hn, hs, gates, hn_all)
-
-    @cuda.jit
-    def forward_persistent(x_proj, w_hh_t, b_hn, hs, gates, hn_all):
+    def forward_tile(tile, t, x_proj, w_hh, b_hn, h0, hs, gates, hn_all, acc, a_s, w_s):
+        """Step t of one tile: (W_hh h_{t-1}) for the rows of r, z and n of its units, then the
+        gates and h_t; x_proj (T, B, 3H) = W_ih x + bias. Step 0 reads h0 and copies it into hs[0]."""
         B = hs.shape[1]
         H = hs.shape[2]
+        row0, col0 = tile_origin_device(tile, H)
+        if t == 0:
+            forward_product(h0, w_hh, H, row0, col0, acc, a_s, w_s)
+        else:
+            forward_product(hs[t], w_hh, H, row0, col0, acc, a_s, w_s)
+        j = col0 + cuda.threadIdx.x
+        for q in range(ROWS_PER_THREAD):
+            b = row0 + cuda.threadIdx.y * ROWS_PER_THREAD + q
+            if b < B and j < H:
+                if t == 0:
+                    h_prev = h0[b, j]
+                    hs[0, b, j] = h_prev
+                else:
+                    h_prev = hs[t, b, j]
+                hn = acc[q, 2] + b_hn[j]
+                r = sigmoid(acc[q, 0] + x_proj[t, b, j])
+                z = sigmoid(acc[q, 1] + x_proj[t, b, H + j])
+                n = tanh(x_proj[t, b, 2 * H + j] + r * hn)
+                hs[t + 1, b, j] = (one - z) * n + z * h_prev
+                gates[0, t, b, j] = r
+                gates[1, t, b, j] = z
+                gates[2, t, b, j] = n
+                hn_all[t, b, j] = hn
+
+    @step_kernel
+    def forward_step(t, x_proj, w_hh, b_hn, h0, hs, gates, hn_all):
+        acc = cuda.local.array((ROWS_PER_THREAD, GATES), T_)
+        a_s = cuda.shared.array((STEP_ROWS, STEP_K), T_)
+        w_s = cuda.shared.array((GATES, STEP_K, STEP_UNITS_PADDED), T_)
+        forward_tile(cuda.blockIdx.x, t, x_proj, w_hh, b_hn, h0, hs, gates, hn_all, acc, a_s, w_s)
+
+    @cuda.jit
+    def forward_persistent(x_proj, w_hh, b_hn, h0, hs, gates, hn_all):
+        acc = cuda.local.array((ROWS_PER_THREAD, GATES), T_)
+        a_s = cuda.shared.array((STEP_ROWS, STEP_K), T_)
+        w_s = cuda.shared.array((GATES, STEP_K, STEP_UNITS_PADDED), T_)
+        grid = cuda.cg.this_grid()
+        tiles = ((hs.shape[1] + STEP_ROWS - 1) // STEP_ROWS) * ((hs.shape[2] + STEP_UNITS - 1) // STEP_UNITS)
         for t in range(x_proj.shape[0]):
-            for u in range(cuda.threadIdx.x, B * H, cuda.blockDim.x):
-                unit_forward(t, u // H, u % H, x_proj, w_hh_t, b_hn, hs, gates, hn_all)
-            cuda.syncthreads()
+            for tile in range(cuda.blockIdx.x, tiles, cuda.gridDim.x):
+                forward_tile(tile, t, x_proj, w_hh, b_hn, h0, hs, gates, hn_all, acc, a_s, w_s)
+            grid.sync()
 
     @cuda.jit(device=True)
-    def unit_backward(s, b, k, truncate, w_hh, hs, gates, hn_all, dy, d_ih, d_hh, dh_total, dh_n, skip):
-        """Step s (counting down) of unit k of sequence b.
+    def backward_tile(tile, s, truncate, w_hh, hs, gates, hn_all, dy, d_ih, d_hh, dh_total, dh_n, skip,
+                      acc, a_s, w_s):
+        """Step s (counting down) of one tile.
 
         dL/dh_s = dy_s + sum_m d_hh[s+1][m] W_hh[m, k] + dL/dh_{s+1} z_{s+1}  (dh_n at s = T-1;
         0 across a cut); then the input-side (d_ih) and recurrent-side (d_hh) pre-activation
         gradients of r, z, n. skip[b, k] carries the direct path dL/dh_s z_s to step s-1.
         """
         T = dy.shape[0]
+        B = dy.shape[1]
         H = dy.shape[2]
-        if s == T - 1:
-            dh_in = dh_n[b, k]
-        elif truncate > 0 and (s + 1) % truncate == 0:
-            dh_in = zero
-        else:
-            dh_in = zero
-            for m in range(3 * H):
-                dh_in += d_hh[s + 1, b, m] * w_hh[m, k]
-            dh_in += skip[b, k]
-        dh = dy[s, b, k] + dh_in
-        dh_total[s, b, k] = dh
-        r = gates[0, s, b, k]
-        z = gates[1, s, b, k]
-        n = gates[2, s, b, k]
-        dn = dh * (one - z) * (one - n * n)  # through n = tanh(.)
-        dr = dn * hn_all[s, b, k] * r * (one - r)  # through r, which scales W_hn h + b_hn
-        dz = dh * (hs[s, b, k] - n) * z * (one - z)  # through z
-        d_ih[s, b, k] = dr
-        d_ih[s, b, H + k] = dz
-        d_ih[s, b, 2 * H + k] = dn
-        d_hh[s, b, k] = dr
-        d_hh[s, b, H + k] = dz
-        d_hh[s, b, 2 * H + k] = dn * r
-        skip[b, k] = dh * z
+        row0, col0 = tile_origin_device(tile, H)
+        last = s == T - 1
+        cut = not last and truncate > 0 and (s + 1) % truncate == 0
+        if not last and not cut:  # the same for the whole block
+            backward_product(d_hh[s + 1], w_hh, H, row0, col0, acc, a_s, w_s)
+        k = col0 + cuda.threadIdx.x
+        for q in range(ROWS_PER_THREAD):
+            b = row0 + cuda.threadIdx.y * ROWS_PER_THREAD + q
+            if b < B and k < H:
+                if last:
+                    dh_in = dh_n[b, k]
+                elif cut:
+                    dh_in = zero
+                else:
+                    dh_in = acc[q, 0] + skip[b, k]
+                dh = dy[s, b, k] + dh_in
+                dh_total[s, b, k] = dh
+                r = gates[0, s, b, k]
+                z = gates[1, s, b, k]
+                n = gates[2, s, b, k]
+                dn = dh * (one - z) * (one - n * n)  # through n = tanh(.)
+                dr = dn * hn_all[s, b, k] * r * (one - r)  # through r, which scales W_hn h + b_hn
+                dz = dh * (hs[s, b, k] - n) * z * (one - z)  # through z
+                d_ih[s, b, k] = dr
+                d_ih[s, b, H + k] = dz
+                d_ih[s, b, 2 * H + k] = dn
+                d_hh[s, b, k] = dr
+                d_hh[s, b, H + k] = dz
+                d_hh[s, b, 2 * H + k] = dn * r
+                skip[b, k] = dh * z
 
-    @cuda.jit
+    @step_kernel
     def backward_step(s, truncate, w_hh, hs, gates, hn_all, dy, d_ih, d_hh, dh_total, dh_n, skip):
-        k, b = cuda.grid(2)
-        if b < dy.shape[1] and k < dy.shape[2]:
-            unit_backward(s, b, k, truncate, w_hh, hs, gates, hn_all, dy, d_ih, d_hh, dh_total, dh_n, skip)
+        acc = cuda.local.array((ROWS_PER_THREAD, 1), T_)
+        a_s = cuda.shared.array((STEP_ROWS, STEP_K), T_)
+        w_s = cuda.shared.array((1, STEP_K, STEP_UNITS_PADDED), T_)
+        backward_tile(cuda.blockIdx.x, s, truncate, w_hh, hs, gates, hn_all, dy, d_ih, d_hh, dh_total, dh_n, skip,
+                      acc, a_s, w_s)
 
     @cuda.jit
     def backward_persistent(truncate, w_hh, hs, gates, hn_all, dy, d_ih, d_hh, dh_total, dh_n, skip):
-        B = dy.shape[1]
-        H = dy.shape[2]
+        acc = cuda.local.array((ROWS_PER_THREAD, 1), T_)
+        a_s = cuda.shared.array((STEP_ROWS, STEP_K), T_)
+        w_s = cuda.shared.array((1, STEP_K, STEP_UNITS_PADDED), T_)
+        grid = cuda.cg.this_grid()
+        tiles = ((dy.shape[1] + STEP_ROWS - 1) // STEP_ROWS) * ((dy.shape[2] + STEP_UNITS - 1) // STEP_UNITS)
         for s in range(dy.shape[0] - 1, -1, -1):
-            for u in range(cuda.threadIdx.x, B * H, cuda.blockDim.x):
-                unit_backward(s, u // H, u % H, truncate, w_hh, hs, gates, hn_all, dy, d_ih, d_hh, dh_total, dh_n,
-                              skip)
-            cuda.syncthreads()
+            for tile in range(cuda.blockIdx.x, tiles, cuda.gridDim.x):
+                backward_tile(tile, s, truncate, w_hh, hs, gates, hn_all, dy, d_ih, d_hh, dh_total, dh_n, skip,
+                              acc, a_s, w_s)
+            grid.sync()
 
     return input_bias, forward_step, forward_persistent, backward_step, backward_persistent
 
@@ -131,20 +162,14 @@ def gru_forward_device(x, w_ih, w_hh, b_ih, b_hh, h0, persistent: bool | None = 
     H = h0.shape[1]
     input_bias, forward_step, forward_persistent, _, _ = _kernels(x.dtype.name)
     bias = cuda.device_array(3 * H, x.dtype)
-    input_bias[(3 * H + 127) // 128, 128](b_ih, b_hh, bias)
+    input_bias[-(-3 * H // HELPER_THREADS), HELPER_THREADS](b_ih, b_hh, bias)
     x_proj = gemm(rows(x), w_ih, trans_b=True, bias=bias).reshape(T, B, 3 * H)
-    w_hh_t = transpose(w_hh)  # (H, 3H)
     b_hn = b_hh[2 * H:]
     hs = cuda.device_array((T + 1, B, H), x.dtype)
     gates = cuda.device_array((3, T, B, H), x.dtype)
     hn_all = cuda.device_array((T, B, H), x.dtype)
-    hs[0].copy_to_device(h0)
-    if use_persistent(B, H, persistent):
-        forward_persistent[1, persistent_threads(B * H)](x_proj, w_hh_t, b_hn, hs, gates, hn_all)
-    else:
-        forward_step_launch = forward_step[launch_2d(H, B)]  # configured once, launched every step
-        for t in range(T):
-            forward_step_launch(t, x_proj, w_hh_t, b_hn, hs, gates, hn_all)
+    run_recurrence(forward_step, forward_persistent, persistent, step_tiles(B, H), range(T),
+                   (x_proj, w_hh, b_hn, h0, hs, gates, hn_all))
     return hs, gates, hn_all
 
 
@@ -158,13 +183,8 @@ def gru_backward_device(x, w_ih, w_hh, hs, gates, hn_all, dy, dh_n, truncate, pe
     d_hh = cuda.device_array((T, B, 3 * H), x.dtype)
     dh_total = cuda.device_array((T, B, H), x.dtype)
     skip = cuda.device_array((B, H), x.dtype)  # written by step T-1 before anything reads it
-    if use_persistent(B, H, persistent):
-        backward_persistent[1, persistent_threads(B * H)](truncate, w_hh, hs, gates, hn_all, dy, d_ih, d_hh,
-                                                          dh_total, dh_n, skip)
-    else:
-        backward_step_launch = backward_step[launch_2d(H, B)]  # configured once, launched every step
-        for s in range(T - 1, -1, -1):
-            backward_step_launch(s, truncate, w_hh, hs, gates, hn_all, dy, d_ih, d_hh, dh_total, dh_n, skip)
+    run_recurrence(backward_step, backward_persistent, persistent, step_tiles(B, H), range(T - 1, -1, -1),
+                   (truncate, w_hh, hs, gates, hn_all, dy, d_ih, d_hh, dh_total, dh_n, skip))
     dh0 = recurrent_grad(d_hh[0], w_hh, carry=skip)  # through the gates, plus the direct path
     rows_ih, rows_hh = rows(d_ih), rows(d_hh)
     dx = gemm(rows_ih, w_ih).reshape(T, B, I)

@@ -11,14 +11,15 @@ Shapes and records exactly as the CPU kernels: x (T, B, I); w_ih (4H, I); w_hh (
 bias (4H,) = b_ih + b_hh; h0, c0 (B, H); hs, cs (T+1, B, H); gates (4, T, B, H) holding i, f, g, o.
 
 Structure. Forward: one GEMM for the input projections of all T*B rows (bias folded in); then
-per step ONE launch in which thread (b, j) computes the four recurrent dot products of unit j,
-(W_hh h_{t-1})[gH + j], fused with the gate and cell math, everything staying on the device.
-When B*H is small (<= 1024 units) a single-block *persistent* kernel runs all T steps in one
-launch instead, with ``syncthreads`` as the per-step barrier (after Diamos et al. 2016, in its
-simplest, single-block form: no launch per step; the weights are re-read each step through the
-L1/L2 caches rather than pinned in registers or shared memory). Backward: per step (last to first) one launch that fuses
-dL/dh_s's recurrent term, sum_m dL/dpre_{s+1}[m] W_hh[m, k], with the gate derivatives of unit k;
-then dL/dh_0 and the weight gradients as GEMMs over all steps.
+the recurrence as ONE persistent launch (the launch structure of Diamos et al. 2016, though W_hh
+is re-staged through shared memory every step rather than kept resident): each block owns tiles of
+STEP_ROWS sequences x STEP_UNITS units, computes the four recurrent products of its units,
+(W_hh h_{t-1})[gH + j], from shared-memory tiles of h_{t-1} and W_hh
+(:func:`~rnnlab.kernels.cuda._common.recurrent_product`), applies the gate and cell math to the
+accumulators, and waits at a grid-wide barrier before step t+1; everything stays on the device.
+``persistent=False`` launches one grid per step instead (the same tile code). Backward: per step
+(last to first) the same tiles fuse dL/dh_s's recurrent term, sum_m dL/dpre_{s+1}[m] W_hh[m, k],
+with the gate derivatives of unit k; then dL/dh_0 and the weight gradients as GEMMs over all steps.
 
 ``lstm_forward``/``lstm_backward`` take and return host (NumPy) arrays, with the signatures of
 the CPU kernels (``n_threads`` is accepted and ignored); ``*_device`` variants take and return
@@ -29,116 +30,147 @@ from __future__ import annotations
 
 import functools
 
-from ._common import (check_dtype, column_sums, cuda, device_copy, for_dtype, gemm,
-                      launch_2d, persistent_threads, recurrent_grad, rows, to_device, transpose,
-                      use_persistent)
+from ._common import (ROWS_PER_THREAD, STEP_K, STEP_ROWS, STEP_UNITS, STEP_UNITS_PADDED, check_dtype,
+                      column_sums, cuda, for_dtype, gemm, recurrent_grad, recurrent_product, rows, run_recurrence,
+                      step_kernel, step_tiles, tile_origin_device, to_device)
+
+GATES = 4
 
 
 @functools.cache
 def _kernels(dtype_name: str):
     k = for_dtype(dtype_name)
-    sigmoid, tanh, zero, one = k.sigmoid, k.tanh, k.zero, k.one
+    sigmoid, tanh, zero, one, T_ = k.sigmoid, k.tanh, k.zero, k.one, k.nb_type
+    forward_product = recurrent_product(dtype_name, GATES, True)
+    backward_product = recurrent_product(dtype_name, 1, False)
 
     @cuda.jit(device=True)
-    def unit_forward(t, b, j, x_proj, w_hh_t, hs, cs, gates):
-        """Step t of hidden unit j of sequence b: its four gates, c_t and h_t.
+    def forward_tile(tile, t, x_proj, w_hh, h0, c0, hs, cs, gates, acc, a_s, w_s):
+        """Step t of one tile: h_{t-1} W_hh^T for its units' four gates, then
 
-        x_proj (T, B, 4H) = W_ih x + b; w_hh_t (H, 4H) = W_hh^T (threads of adjacent j read
-        adjacent weights).
+        i, f, o = sigma(.), g = tanh(.) of (that + x_proj[t]); c_t = f c_{t-1} + i g; h_t = o tanh(c_t).
+        Step 0 reads h0, c0 and copies them into hs[0], cs[0] (no separate copy: each costs a
+        launch-sized ~140 us from Python).
         """
-        H = hs.shape[2]
-        zi = zero  # (W_hh h_{t-1}) for each gate's row of unit j
-        zf = zero
-        zg = zero
-        zo = zero
-        for m in range(H):
-            h_m = hs[t, b, m]
-            zi += w_hh_t[m, j] * h_m
-            zf += w_hh_t[m, H + j] * h_m
-            zg += w_hh_t[m, 2 * H + j] * h_m
-            zo += w_hh_t[m, 3 * H + j] * h_m
-        i = sigmoid(zi + x_proj[t, b, j])
-        f = sigmoid(zf + x_proj[t, b, H + j])
-        g = tanh(zg + x_proj[t, b, 2 * H + j])
-        o = sigmoid(zo + x_proj[t, b, 3 * H + j])
-        c = f * cs[t, b, j] + i * g
-        cs[t + 1, b, j] = c
-        hs[t + 1, b, j] = o * tanh(c)
-        gates[0, t, b, j] = i
-        gates[1, t, b, j] = f
-        gates[2, t, b, j] = g
-        gates[3, t, b, j] = o
-
-    @cuda.jit
-    def forward_step(t, x_proj, w_hh_t, hs, cs, gates):
-        """Step t for every (sequence b, unit j): thread x along j, y along b."""
-        j, b = cuda.grid(2)
-        if b < hs.shape[1] and j < hs.shape[2]:
-            unit_forward(t, b, j, x_proj, w_hh_t, hs, cs, gates)
-
-    @cuda.jit
-    def forward_persistent(x_proj, w_hh_t, hs, cs, gates):
-        """All T steps in one launch of ONE block: each thread takes units u = b*H + j in turn."""
         B = hs.shape[1]
         H = hs.shape[2]
+        row0, col0 = tile_origin_device(tile, H)
+        if t == 0:
+            forward_product(h0, w_hh, H, row0, col0, acc, a_s, w_s)
+        else:
+            forward_product(hs[t], w_hh, H, row0, col0, acc, a_s, w_s)
+        j = col0 + cuda.threadIdx.x
+        for r in range(ROWS_PER_THREAD):
+            b = row0 + cuda.threadIdx.y * ROWS_PER_THREAD + r
+            if b < B and j < H:
+                if t == 0:
+                    c_prev = c0[b, j]
+                    hs[0, b, j] = h0[b, j]
+                    cs[0, b, j] = c_prev
+                else:
+                    c_prev = cs[t, b, j]
+                i = sigmoid(acc[r, 0] + x_proj[t, b, j])
+                f = sigmoid(acc[r, 1] + x_proj[t, b, H + j])
+                g = tanh(acc[r, 2] + x_proj[t, b, 2 * H + j])
+                o = sigmoid(acc[r, 3] + x_proj[t, b, 3 * H + j])
+                c = f * c_prev + i * g
+                cs[t + 1, b, j] = c
+                hs[t + 1, b, j] = o * tanh(c)
+                gates[0, t, b, j] = i
+                gates[1, t, b, j] = f
+                gates[2, t, b, j] = g
+                gates[3, t, b, j] = o
+
+    @step_kernel
+    def forward_step(t, x_proj, w_hh, h0, c0, hs, cs, gates):
+        """Step t: one block per tile."""
+        acc = cuda.local.array((ROWS_PER_THREAD, GATES), T_)
+        a_s = cuda.shared.array((STEP_ROWS, STEP_K), T_)
+        w_s = cuda.shared.array((GATES, STEP_K, STEP_UNITS_PADDED), T_)
+        forward_tile(cuda.blockIdx.x, t, x_proj, w_hh, h0, c0, hs, cs, gates, acc, a_s, w_s)
+
+    @cuda.jit
+    def forward_persistent(x_proj, w_hh, h0, c0, hs, cs, gates):
+        """All T steps in one launch: each block takes tiles blockIdx.x, + gridDim.x, ...; a grid
+        sync ends every step (h_t complete before any block reads it)."""
+        acc = cuda.local.array((ROWS_PER_THREAD, GATES), T_)
+        a_s = cuda.shared.array((STEP_ROWS, STEP_K), T_)
+        w_s = cuda.shared.array((GATES, STEP_K, STEP_UNITS_PADDED), T_)
+        grid = cuda.cg.this_grid()
+        tiles = ((hs.shape[1] + STEP_ROWS - 1) // STEP_ROWS) * ((hs.shape[2] + STEP_UNITS - 1) // STEP_UNITS)
         for t in range(x_proj.shape[0]):
-            for u in range(cuda.threadIdx.x, B * H, cuda.blockDim.x):
-                unit_forward(t, u // H, u % H, x_proj, w_hh_t, hs, cs, gates)
-            cuda.syncthreads()  # h_t complete before any thread reads it at step t+1
+            for tile in range(cuda.blockIdx.x, tiles, cuda.gridDim.x):
+                forward_tile(tile, t, x_proj, w_hh, h0, c0, hs, cs, gates, acc, a_s, w_s)
+            grid.sync()
 
     @cuda.jit(device=True)
-    def unit_backward(s, b, k, truncate, w_hh, cs, gates, dy, d_pre, dh_total, dh_n, dc_carry):
-        """Step s (counting down) of unit k of sequence b.
+    def backward_tile(tile, s, truncate, w_hh, cs, gates, dy, d_pre, dh_total, dh_n, dc_n, dc_carry, acc, a_s,
+                      w_s):
+        """Step s (counting down) of one tile.
 
         dL/dh_s = dy_s + sum_m dL/dpre_{s+1}[m] W_hh[m, k]  (dh_n at s = T-1; 0 across a cut)
         dL/dc_s = dL/dc_s (from s+1: dc_{s+1} f_{s+1}) + dL/dh_s o_s tanh'(c_s)
         and the pre-activation gradients of i, f, g, o into d_pre[s, b, gH + k].
-        dc_carry[b, k] enters holding dL/dc_{s} through c_{s+1} (dc_n at s = T-1) and leaves
-        holding dL/dc_{s-1} through c_s.
+        dc_carry[b, k] enters holding dL/dc_{s} through c_{s+1} (at s = T-1 dc_n is read instead)
+        and leaves holding dL/dc_{s-1} through c_s.
         """
         T = dy.shape[0]
-        H = dy.shape[2]
-        if s == T - 1:  # the gradient on the final state
-            dh_in = dh_n[b, k]
-            dc_in = dc_carry[b, k]
-        elif truncate > 0 and (s + 1) % truncate == 0:  # cut: nothing crosses from step s+1 to s
-            dh_in = zero
-            dc_in = zero
-        else:
-            dh_in = zero
-            for m in range(4 * H):
-                dh_in += d_pre[s + 1, b, m] * w_hh[m, k]
-            dc_in = dc_carry[b, k]
-        dh = dy[s, b, k] + dh_in
-        dh_total[s, b, k] = dh
-        i = gates[0, s, b, k]
-        f = gates[1, s, b, k]
-        g = gates[2, s, b, k]
-        o = gates[3, s, b, k]
-        tanh_c = tanh(cs[s + 1, b, k])
-        dc = dc_in + dh * o * (one - tanh_c * tanh_c)
-        d_pre[s, b, k] = dc * g * i * (one - i)  # i = sigma(.)
-        d_pre[s, b, H + k] = dc * cs[s, b, k] * f * (one - f)  # f
-        d_pre[s, b, 2 * H + k] = dc * i * (one - g * g)  # g = tanh(.)
-        d_pre[s, b, 3 * H + k] = dh * tanh_c * o * (one - o)  # o
-        dc_carry[b, k] = dc * f
-
-    @cuda.jit
-    def backward_step(s, truncate, w_hh, cs, gates, dy, d_pre, dh_total, dh_n, dc_carry):
-        """Step s of BPTT for every (sequence b, unit k)."""
-        k, b = cuda.grid(2)
-        if b < dy.shape[1] and k < dy.shape[2]:
-            unit_backward(s, b, k, truncate, w_hh, cs, gates, dy, d_pre, dh_total, dh_n, dc_carry)
-
-    @cuda.jit
-    def backward_persistent(truncate, w_hh, cs, gates, dy, d_pre, dh_total, dh_n, dc_carry):
-        """All T steps of BPTT in one launch of ONE block."""
         B = dy.shape[1]
         H = dy.shape[2]
+        row0, col0 = tile_origin_device(tile, H)
+        last = s == T - 1
+        cut = not last and truncate > 0 and (s + 1) % truncate == 0
+        if not last and not cut:  # the same for the whole block
+            backward_product(d_pre[s + 1], w_hh, H, row0, col0, acc, a_s, w_s)
+        k = col0 + cuda.threadIdx.x
+        for r in range(ROWS_PER_THREAD):
+            b = row0 + cuda.threadIdx.y * ROWS_PER_THREAD + r
+            if b < B and k < H:
+                if last:  # the gradient on the final state
+                    dh_in = dh_n[b, k]
+                    dc_in = dc_n[b, k]
+                elif cut:  # nothing crosses from step s+1 to s
+                    dh_in = zero
+                    dc_in = zero
+                else:
+                    dh_in = acc[r, 0]
+                    dc_in = dc_carry[b, k]
+                dh = dy[s, b, k] + dh_in
+                dh_total[s, b, k] = dh
+                i = gates[0, s, b, k]
+                f = gates[1, s, b, k]
+                g = gates[2, s, b, k]
+                o = gates[3, s, b, k]
+                tanh_c = tanh(cs[s + 1, b, k])
+                dc = dc_in + dh * o * (one - tanh_c * tanh_c)
+                d_pre[s, b, k] = dc * g * i * (one - i)  # i = sigma(.)
+                d_pre[s, b, H + k] = dc * cs[s, b, k] * f * (one - f)  # f
+                d_pre[s, b, 2 * H + k] = dc * i * (one - g * g)  # g = tanh(.)
+                d_pre[s, b, 3 * H + k] = dh * tanh_c * o * (one - o)  # o
+                dc_carry[b, k] = dc * f
+
+    @step_kernel
+    def backward_step(s, truncate, w_hh, cs, gates, dy, d_pre, dh_total, dh_n, dc_n, dc_carry):
+        """Step s of BPTT: one block per tile."""
+        acc = cuda.local.array((ROWS_PER_THREAD, 1), T_)
+        a_s = cuda.shared.array((STEP_ROWS, STEP_K), T_)
+        w_s = cuda.shared.array((1, STEP_K, STEP_UNITS_PADDED), T_)
+        backward_tile(cuda.blockIdx.x, s, truncate, w_hh, cs, gates, dy, d_pre, dh_total, dh_n, dc_n, dc_carry,
+                      acc, a_s, w_s)
+
+    @cuda.jit
+    def backward_persistent(truncate, w_hh, cs, gates, dy, d_pre, dh_total, dh_n, dc_n, dc_carry):
+        """All T steps of BPTT in one launch, a grid sync after each (d_pre[s] complete before step s-1)."""
+        acc = cuda.local.array((ROWS_PER_THREAD, 1), T_)
+        a_s = cuda.shared.array((STEP_ROWS, STEP_K), T_)
+        w_s = cuda.shared.array((1, STEP_K, STEP_UNITS_PADDED), T_)
+        grid = cuda.cg.this_grid()
+        tiles = ((dy.shape[1] + STEP_ROWS - 1) // STEP_ROWS) * ((dy.shape[2] + STEP_UNITS - 1) // STEP_UNITS)
         for s in range(dy.shape[0] - 1, -1, -1):
-            for u in range(cuda.threadIdx.x, B * H, cuda.blockDim.x):
-                unit_backward(s, u // H, u % H, truncate, w_hh, cs, gates, dy, d_pre, dh_total, dh_n, dc_carry)
-            cuda.syncthreads()  # d_pre[s] complete before step s-1 reads it
+            for tile in range(cuda.blockIdx.x, tiles, cuda.gridDim.x):
+                backward_tile(tile, s, truncate, w_hh, cs, gates, dy, d_pre, dh_total, dh_n, dc_n, dc_carry, acc, a_s,
+                              w_s)
+            grid.sync()
 
     return forward_step, forward_persistent, backward_step, backward_persistent
 
@@ -146,25 +178,18 @@ def _kernels(dtype_name: str):
 def lstm_forward_device(x, w_ih, w_hh, bias, h0, c0, persistent: bool | None = None):
     """:func:`lstm_forward` on device arrays; returns device arrays (hs, cs, gates).
 
-    ``persistent``: True runs all steps in one single-block launch, False one launch per step,
-    None picks the persistent kernel when B*H <= 1024.
+    ``persistent``: True or None (the default) runs all steps in one grid-synchronised launch,
+    False one launch per step.
     """
     T, B, I = x.shape
     H = h0.shape[1]
     forward_step, forward_persistent, _, _ = _kernels(x.dtype.name)
     x_proj = gemm(rows(x), w_ih, trans_b=True, bias=bias).reshape(T, B, 4 * H)  # W_ih x_t + b, all t
-    w_hh_t = transpose(w_hh)  # (H, 4H)
     hs = cuda.device_array((T + 1, B, H), x.dtype)
     cs = cuda.device_array((T + 1, B, H), x.dtype)
     gates = cuda.device_array((4, T, B, H), x.dtype)
-    hs[0].copy_to_device(h0)
-    cs[0].copy_to_device(c0)
-    if use_persistent(B, H, persistent):
-        forward_persistent[1, persistent_threads(B * H)](x_proj, w_hh_t, hs, cs, gates)
-    else:
-        forward_step_launch = forward_step[launch_2d(H, B)]  # configured once, launched every step
-        for t in range(T):
-            forward_step_launch(t, x_proj, w_hh_t, hs, cs, gates)
+    run_recurrence(forward_step, forward_persistent, persistent, step_tiles(B, H), range(T),
+                   (x_proj, w_hh, h0, c0, hs, cs, gates))
     return hs, cs, gates
 
 
@@ -175,15 +200,10 @@ def lstm_backward_device(x, w_ih, w_hh, hs, cs, gates, dy, dh_n, dc_n, truncate,
     _, _, backward_step, backward_persistent = _kernels(x.dtype.name)
     d_pre = cuda.device_array((T, B, 4 * H), x.dtype)  # dL/d(pre-activation) of i, f, g, o per step
     dh_total = cuda.device_array((T, B, H), x.dtype)
-    dc_carry = device_copy(dc_n)  # ends as dL/dc_0
+    dc_carry = cuda.device_array(dc_n.shape, x.dtype)  # ends as dL/dc_0
     truncate = int(truncate)
-    if use_persistent(B, H, persistent):
-        backward_persistent[1, persistent_threads(B * H)](truncate, w_hh, cs, gates, dy, d_pre, dh_total, dh_n,
-                                                          dc_carry)
-    else:
-        backward_step_launch = backward_step[launch_2d(H, B)]  # configured once, launched every step
-        for s in range(T - 1, -1, -1):
-            backward_step_launch(s, truncate, w_hh, cs, gates, dy, d_pre, dh_total, dh_n, dc_carry)
+    run_recurrence(backward_step, backward_persistent, persistent, step_tiles(B, H), range(T - 1, -1, -1),
+                   (truncate, w_hh, cs, gates, dy, d_pre, dh_total, dh_n, dc_n, dc_carry))
     dh0 = recurrent_grad(d_pre[0], w_hh)  # the first step's gradient through the recurrence
     d_rows = rows(d_pre)
     dx = gemm(d_rows, w_ih).reshape(T, B, I)
