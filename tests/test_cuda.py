@@ -64,7 +64,7 @@ def test_cuda_available_gives_a_one_line_reason(probe):
         assert reason.startswith("CUDA device 0: ") and probe["error"] is None
     else:
         assert reason.startswith((_device.NOT_INSTALLED, _device.NO_DEVICE, _device.DRIVER_ERROR,
-                                  _device.TOOLKIT_ERROR, "numba-cuda failed to import"))
+                                  _device.TOOLKIT_ERROR, _device.INCOMPATIBLE, "numba-cuda failed to import"))
         assert probe["error"] == ["CudaUnavailableError", True, f"device 'cuda' is not available: {reason}"]
 
 
@@ -130,6 +130,19 @@ def test_a_missing_toolkit_is_named(monkeypatch):
     assert _device.cuda_available() == (
         False, 'CUDA toolkit error: Failure finding "libnvrtc.so.13 or libnvrtc.so.12": No such file'
                " (pip install 'numba-cuda[cu12]' or 'numba-cuda[cu13]')")
+
+
+def test_a_numba_cuda_broken_by_its_numpy_is_not_called_a_missing_toolkit(monkeypatch):
+    """What an H200 image did: numba-cuda 0.30.4 with numpy 2.5 fails inside the compiler."""
+    def compile_ptx(pyfunc, signature, cc):
+        raise AttributeError("module 'numpy' has no attribute 'row_stack'")
+
+    _fake_cuda(monkeypatch, lambda: [_Device()], compile_ptx)
+    ok, reason = _device.cuda_available()
+    assert not ok
+    assert reason.startswith("numba-cuda cannot compile kernels with these versions: module 'numpy' has no "
+                             "attribute 'row_stack' (numba-cuda ")
+    assert ", numba " in reason and ", numpy " in reason and "pip install" not in reason
 
 
 def test_missing_numba_cuda_is_named_before_anything_is_imported(monkeypatch):

@@ -8,7 +8,10 @@ Nothing here imports ``numba.cuda`` until a function is called, so importing thi
 - ``no CUDA device found (...)``: no NVIDIA driver library, or a driver that sees no GPU;
 - ``CUDA driver error: ...``: a driver that fails to initialise (version mismatch, busy device);
 - ``CUDA toolkit error: ...``: a GPU, but no NVVM/NVRTC to compile kernels for it (the
-  ``numba-cuda[cu12]``/``[cu13]`` extras, or a system CUDA toolkit, provide them).
+  ``numba-cuda[cu12]``/``[cu13]`` extras, or a system CUDA toolkit, provide them);
+- ``numba-cuda cannot compile kernels with these versions: ...``: the compiler is there but
+  numba-cuda fails inside (seen on an H200 image whose numba-cuda 0.30.4 calls ``numpy.row_stack``,
+  gone in numpy 2.5); the message names the three versions.
 
 With ``NUMBA_ENABLE_CUDASIM=1`` set before numba is imported, numba-cuda's simulator runs the
 kernels on the CPU (slowly): :func:`cuda_available` then says so and returns True.
@@ -26,6 +29,7 @@ NOT_INSTALLED = "numba-cuda is not installed (pip install -e '.[cuda]')"
 NO_DEVICE = "no CUDA device found"
 DRIVER_ERROR = "CUDA driver error"
 TOOLKIT_ERROR = "CUDA toolkit error"
+INCOMPATIBLE = "numba-cuda cannot compile kernels with these versions"
 SIMULATOR = "CUDA simulator (NUMBA_ENABLE_CUDASIM=1): kernels run on the CPU, slowly"
 
 
@@ -81,7 +85,7 @@ def cuda_available() -> tuple[bool, str]:
         name, cc = "device 0", None
     problem = _toolkit_problem(cuda, cc)
     if problem:
-        return False, f"{TOOLKIT_ERROR}: {problem} (pip install 'numba-cuda[cu12]' or 'numba-cuda[cu13]')"
+        return False, problem
     return True, f"CUDA device 0: {name}"
 
 
@@ -89,18 +93,33 @@ _TOOLKIT_OK: set = set()  # compute capabilities a trivial kernel compiled for, 
 
 
 def _toolkit_problem(cuda: ModuleType, cc) -> str | None:
-    """Why a kernel cannot be compiled for compute capability ``cc`` (NVVM or NVRTC missing, or
-    too old for the GPU), or None. A trivial kernel is compiled once per process (~0.1-1 s)."""
+    """Why a kernel cannot be compiled for compute capability ``cc``, as the one-line reason, or
+    None. A trivial kernel is compiled once per process (~0.1-1 s)."""
     if cc is None or cc in _TOOLKIT_OK:
         return None
     from numba import types
 
     try:
         cuda.compile_ptx(lambda a: None, (types.float32[::1],), cc=cc)
-    except Exception as exc:  # DynamicLibNotFoundError (a RuntimeError), NvvmSupportError, ...
-        return _one_line(exc)
+    except (AttributeError, NameError, TypeError) as exc:  # numba-cuda broken by a numpy/numba it doesn't know
+        return f"{INCOMPATIBLE}: {_one_line(exc)} ({_versions()})"
+    except Exception as exc:  # DynamicLibNotFoundError (a RuntimeError), NvvmSupportError, ...: NVVM/NVRTC
+        return f"{TOOLKIT_ERROR}: {_one_line(exc)} (pip install 'numba-cuda[cu12]' or 'numba-cuda[cu13]')"
     _TOOLKIT_OK.add(cc)
     return None
+
+
+def _versions() -> str:
+    """'numba-cuda X, numba Y, numpy Z': what a version mismatch is between."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = []
+    for dist in ("numba-cuda", "numba", "numpy"):
+        try:
+            found.append(f"{dist} {version(dist)}")
+        except PackageNotFoundError:
+            found.append(f"{dist} not installed")
+    return ", ".join(found)
 
 
 def require_cuda() -> ModuleType:
