@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# One lease of a GPU machine for issue 6, as a single prepared command (device time is scarce):
+# what the machine is, the GPU kernel tests run for real (tests/cuda_sim/*, compared with the CPU
+# kernels), numba-cuda's fixed costs (benchmarks/cuda_overheads.py), then rnnlab's CUDA kernels
+# against cuDNN (JSON per cell, and the markdown table). Every stage has its own time limit and
+# writes under $OUT, so a stage that fails or hangs leaves the others' results.
+#
+#   bash benchmarks/cuda_device_session.sh            # on the GPU machine, from the repository root
+#   CELLS=lstm SHAPES="1,100,32,64 64,50,256,512" SKIP_OVERHEADS=1 bash benchmarks/cuda_device_session.sh
+#
+# Wheels found in .whl/ are installed first (to /tmp/site, ahead on the path): the machines lent
+# here cannot reach a package index, and their image's numba-cuda 0.30.4 fails on its numpy 2.5
+# (numpy.row_stack is gone), so a numpy 2.4 wheel travels with the call.
+set -u
+OUT=${OUT:-/tmp/rnnlab-gpu}
+mkdir -p "$OUT"
+if compgen -G ".whl/*.whl" >/dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
+    .whl/*.whl || exit 1
+fi
+export PYTHONPATH=$PWD:/tmp/site PYTHONUNBUFFERED=1 RNNLAB_CACHE_DIR=/tmp/rnnlab-numba-cache
+BENCH_LIMIT=${BENCH_LIMIT:-80}
+TEST_LIMIT=${TEST_LIMIT:-120}
+
+{
+  nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,memory.total --format=csv
+  python3 -c "import sys, numpy, numba, numba_cuda, torch; print(sys.version.split()[0], 'numpy', numpy.__version__, 'numba', numba.__version__, 'numba-cuda', numba_cuda.__version__, 'torch', torch.__version__, 'cudnn', torch.backends.cudnn.version())"
+  python3 -c "from rnnlab.kernels import cuda as g; print(g.cuda_available())"
+} 2>&1 | tee "$OUT/env.txt"
+
+echo "== GPU kernel tests"
+timeout "$TEST_LIMIT" python3 -m pytest -q -rs -p no:cacheprovider -n 8 tests/cuda_sim/sim_cases.py \
+  tests/cuda_sim/ptx_cases.py >"$OUT/tests.txt" 2>&1
+echo "exit $?"; grep -E "passed|failed|error|Error" "$OUT/tests.txt" | tail -25
+
+if [ -z "${SKIP_OVERHEADS:-}" ]; then
+  echo "== fixed costs"
+  timeout 60 python3 benchmarks/cuda_overheads.py 2>&1 | grep -v -i "warn" | tee "$OUT/overheads.txt"
+fi
+
+for cell in ${CELLS:-lstm gru rnn_tanh}; do
+  echo "== bench $cell"
+  timeout "$BENCH_LIMIT" python3 benchmarks/cuda_vs_cudnn.py --cells "$cell" --compare-launch --json \
+    ${SHAPES:+--shapes $SHAPES} >"$OUT/bench-$cell.json" 2>>"$OUT/bench.err"
+  echo "exit $?"; grep -v -i "warn" "$OUT/bench.err" | tail -4
+done
+python3 - "$OUT" <<'PY'
+import glob, json, sys
+from rnnlab.bench_cuda import markdown
+rows = []
+for path in sorted(glob.glob(sys.argv[1] + "/bench-*.json")):
+    try:
+        rows += json.load(open(path))["rows"]
+    except Exception as exc:
+        print(path, "unreadable:", exc)
+print(markdown(rows))
+PY
+
