@@ -27,7 +27,7 @@ import math
 
 import numpy as np
 
-from ._common import matmul_rows, matmul_tn_rows, run_batch_chunks, scalar_like, tanh_inplace
+from ._common import matmul_rows, matmul_tn_rows, run_batch_chunks, scalar_like, sum_of, tanh_inplace
 from ._jit import jit
 from ._math import tanh
 
@@ -241,13 +241,9 @@ def masked_softmax_steps(scores, mask, weights, b0, b1):
                 if mask[s, b] and (not found or row[s] > m):
                     m = row[s]
                     found = True
-            total = zero
             for s in range(S):
-                if mask[s, b]:
-                    w[s] = math.exp(row[s] - m)
-                    total += w[s]
-                else:
-                    w[s] = zero
+                w[s] = math.exp(row[s] - m) if mask[s, b] else zero
+            total = sum_of(w, S)  # not summed in the loop above (see sum_of); masked terms are 0
             if found:
                 inv = one / total
                 for s in range(S):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._common import (add_row, input_projection, matmul_rows, matmul_tn_rows, run_batch_chunks, scalar_like,
-                      tanh_inplace)
+                      sum_of, tanh_inplace)
 from ._gemm import matmul_into, pack_panels, pack_panels_t
 from ._jit import helper, jit
 from ._math import tanh
@@ -29,10 +29,9 @@ def _softmax_row(y, out):
     m = y[0]
     for k in range(1, y.shape[0]):
         m = max(m, y[k])
-    total = scalar_like(0.0, out)
     for k in range(y.shape[0]):
         out[k] = np.exp(y[k] - m)
-        total += out[k]
+    total = sum_of(out, y.shape[0])  # not summed in the loop above: see sum_of
     for k in range(y.shape[0]):
         out[k] /= total
 

@@ -41,7 +41,7 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
-from ._common import add_row, matmul_rows, matmul_tn_rows, run_batch_chunks, scalar_like
+from ._common import add_row, matmul_rows, matmul_tn_rows, run_batch_chunks, scalar_like, sum_of
 from ._jit import HELPER_OPTIONS, helper, jit
 
 # ---------------------------------------------------------------------------------------------
@@ -69,6 +69,7 @@ def exp_shifted(row, n, shift, scale, bits):
     total = 0.0
     for j in range(n):
         row[j] = math.exp((row[j] - shift) * scale)
+    for j in range(n):
         total += row[j]
     return total
 
@@ -83,20 +84,16 @@ def _exp_shifted_f32(row, n, shift, scale, bits):
         row[j] = p * r * r + r + _ONE32  # exp(r)
         bits[j] = (np.int32(k) + 127) << 23  # 2^k as float32 bits
     two_k = bits.view(np.float32)
-    total = np.float32(0.0)
     for j in range(n):
         row[j] *= two_k[j]
-        total += row[j]
-    return total
+    return sum_of(row, n)
 
 
 @helper
 def _exp_shifted_libm(row, n, shift, scale, bits):
-    total = scalar_like(0.0, row)
     for j in range(n):
         row[j] = math.exp((row[j] - shift) * scale)
-        total += row[j]
-    return total
+    return sum_of(row, n)
 
 
 @overload(exp_shifted, jit_options=HELPER_OPTIONS)
@@ -255,6 +252,7 @@ def layer_norm_backward(dy, r_hat, rstd, gamma, dr, dgamma, dbeta):
         mean_gh = scalar_like(0.0, dy)
         for j in range(d):
             g[j] = dy_n[j] * gamma[j]
+        for j in range(d):  # no store in a reduction's loop: see _common.sum_of
             mean_g += g[j]
             mean_gh += g[j] * hat[j]
         mean_g *= inv_d
