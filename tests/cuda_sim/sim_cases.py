@@ -175,6 +175,33 @@ def test_several_tiles_with_partial_edges(mode, persistent, monkeypatch):
                                                                 batch=batch))
 
 
+@pytest.mark.parametrize("persistent,resident,expected", [
+    (None, 8, "persistent x4"),  # every tile has a block: one launch for all steps
+    (None, 2, "per-step"),  # fewer blocks than tiles: all tiles at once beat tiles in turn (H200)
+    (True, 2, "persistent x2"),  # asked for: each block takes two tiles per step
+    (True, 0, "per-step"),  # not even one block fits
+    (False, 8, "per-step"),
+])
+def test_which_launch_runs_the_recurrence(monkeypatch, persistent, resident, expected):
+    from rnnlab.kernels.cuda import _common
+
+    launches = []
+
+    class Kernel:
+        def __init__(self, name):
+            self.name = name
+
+        def __getitem__(self, config):
+            return lambda *args: launches.append((self.name, config[0], args))
+
+    monkeypatch.setattr(_common, "persistent_blocks", lambda kernel, args, tiles: min(tiles, resident))
+    _common.run_recurrence(Kernel("step"), Kernel("persistent"), persistent, 4, range(3), ("a", "b"))
+    if expected == "per-step":
+        assert launches == [("step", 4, (t, "a", "b")) for t in range(3)]
+    else:
+        assert launches == [("persistent", int(expected[-1]), ("a", "b"))]
+
+
 # ---------------------------------------------------------------------------------------------
 # The layers with device="cuda"
 # ---------------------------------------------------------------------------------------------
