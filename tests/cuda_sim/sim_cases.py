@@ -89,6 +89,16 @@ def test_column_sums(dtype):
     assert rel_err(_common.column_sums(_common.to_device(a)).copy_to_host(), a.sum(axis=0)) < TOL[dtype]
 
 
+@pytest.mark.parametrize("shape", [(0, B, I), (T, 0, I)], ids=["no-step", "no-sequence"])
+def test_empty_sequences_are_refused(shape):
+    """Step 0 writes hs[0]: with no step the result would be uninitialised memory, so it is an error."""
+    x = np.zeros(shape, np.float32)
+    h0 = np.zeros((shape[1], H), np.float32)
+    with pytest.raises(ValueError, match=r"x must hold at least one step and one sequence, got shape"):
+        gpu.elman_forward(x, np.zeros((H, I), np.float32), np.zeros((H, H), np.float32), np.zeros(H, np.float32),
+                          h0, False)
+
+
 def test_mixed_dtypes_are_refused():
     x = np.zeros((T, B, I), np.float32)
     with pytest.raises(ValueError, match="w_ih has dtype float64"):

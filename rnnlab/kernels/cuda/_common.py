@@ -76,7 +76,7 @@ STEP_THREADS = STEP_UNITS * STEP_ROW_THREADS
 #: Launch bounds of the one-launch-per-step kernels: STEP_THREADS threads, at least two blocks
 #: resident per multiprocessor (at most 128 registers a thread; they need 89-128, no spills, by
 #: ``ptxas -v`` for sm_90). The persistent kernels go without: capped at 128 they spill 40-440
-#: bytes a thread, and they only run when every tile has a block of its own anyway.
+#: bytes a thread, and by default they only run when every tile has a block of its own.
 STEP_LAUNCH_BOUNDS = (STEP_THREADS, 2)
 #: Cap on the blocks of a persistent launch (None: as many as can be resident at once); with
 #: fewer blocks than tiles each block takes several tiles per step. Tests lower it.
@@ -132,6 +132,13 @@ def launch_2d(cols: int, rows: int) -> tuple[tuple[int, int], tuple[int, int]]:
     return ((cols + bx - 1) // bx, (rows + by - 1) // by), (bx, by)
 
 
+def check_sequences(x) -> None:
+    """ValueError unless x (T, B, I) holds at least one step and one sequence (the kernels write
+    hs[0] at step 0 and launch grids over T*B rows)."""
+    if x.shape[0] < 1 or x.shape[1] < 1:
+        raise ValueError(f"x must hold at least one step and one sequence, got shape {tuple(x.shape)}")
+
+
 def step_tiles(batch: int, hidden: int) -> int:
     """Tiles of one recurrent step: STEP_ROWS sequences x STEP_UNITS units each."""
     return -(-batch // STEP_ROWS) * -(-hidden // STEP_UNITS)
@@ -142,21 +149,24 @@ def step_kernel(func):
     return cuda.jit(func) if _SIM else cuda.jit(launch_bounds=STEP_LAUNCH_BOUNDS)(func)
 
 
-_RESIDENT_BLOCKS: dict = {}  # (kernel, argument types) -> blocks that fit on the GPU at once
+_RESIDENT_BLOCKS: dict = {}  # (kernel, device, argument types) -> blocks that fit on it at once
 
 
 def persistent_blocks(kernel, args, tiles: int) -> int:
     """Blocks for a grid-synchronised persistent launch of ``kernel`` on ``args``: no more than
     can be resident at once (a grid sync with a block left waiting for a free multiprocessor would
     deadlock; numba-cuda launches such kernels cooperatively, which the driver refuses beyond
-    that), no more than ``tiles``; 0 when not even one block fits. One block in the simulator,
+    that), no more than ``tiles``; 0 when not even one block fits or the GPU cannot launch
+    cooperatively. One block in the simulator,
     whose grid sync covers a single block."""
     if _SIM:
         return 1
-    key = (kernel, tuple(numba.typeof(a) for a in args))
+    device = cuda.get_current_device()
+    key = (kernel, device.id, tuple(numba.typeof(a) for a in args))
     resident = _RESIDENT_BLOCKS.get(key)
-    if resident is None:
-        resident = kernel.compile(key[1]).max_cooperative_grid_blocks(STEP_BLOCK)
+    if resident is None:  # 0 where the GPU can't launch cooperatively (a grid sync needs it)
+        cooperative = bool(device.COOPERATIVE_LAUNCH)
+        resident = kernel.compile(key[2]).max_cooperative_grid_blocks(STEP_BLOCK) if cooperative else 0
         _RESIDENT_BLOCKS[key] = resident
     if PERSISTENT_MAX_BLOCKS is not None:
         resident = min(resident, PERSISTENT_MAX_BLOCKS)
@@ -220,8 +230,8 @@ def _for_dtype(name: str) -> SimpleNamespace:
         tx = cuda.threadIdx.x
         ty = cuda.threadIdx.y
         tid = ty * GEMM_TX + tx
-        m0 = cuda.blockIdx.y * GEMM_BM
-        n0 = cuda.blockIdx.x * GEMM_BN
+        m0 = cuda.blockIdx.x * GEMM_BM  # M (T*B rows, can be millions) on x: y stops at 65535 blocks
+        n0 = cuda.blockIdx.y * GEMM_BN
         M = c.shape[0]
         N = c.shape[1]
         K = a.shape[0] if trans_a else a.shape[1]
@@ -335,7 +345,7 @@ def gemm(a, b, *, trans_a: bool = False, trans_b: bool = False, bias=None, out=N
     splits = max(1, -(-K // k_chunk))
     if splits > 1:
         fill(out, 0.0)
-    k.gemm_kernel[(blocks_n, blocks_m, splits), (GEMM_TX, GEMM_TY)](
+    k.gemm_kernel[(blocks_m, blocks_n, splits), (GEMM_TX, GEMM_TY)](
         a, b, out, out[0] if bias is None else bias, trans_a, trans_b, bias is not None, k_chunk)  # out[0]: unread
     return out
 

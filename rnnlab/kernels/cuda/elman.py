@@ -14,8 +14,8 @@ from __future__ import annotations
 import functools
 
 from ._common import (ROWS_PER_THREAD, STEP_K, STEP_ROWS, STEP_UNITS, STEP_UNITS_PADDED, check_dtype,
-                      column_sums, cuda, for_dtype, gemm, recurrent_grad, recurrent_product, rows, run_recurrence,
-                      step_kernel, step_tiles, tile_origin_device, to_device)
+                      check_sequences, column_sums, cuda, for_dtype, gemm, recurrent_grad, recurrent_product, rows,
+                      run_recurrence, step_kernel, step_tiles, tile_origin_device, to_device)
 
 
 @functools.cache
@@ -118,6 +118,7 @@ def _kernels(dtype_name: str):
 
 def elman_forward_device(x, w_ih, w_hh, bias, h0, relu, persistent: bool | None = None):
     """:func:`elman_forward` on device arrays; returns the device array hs (``persistent`` as in lstm)."""
+    check_sequences(x)
     T, B, I = x.shape
     H = h0.shape[1]
     relu = bool(relu)
@@ -131,6 +132,7 @@ def elman_forward_device(x, w_ih, w_hh, bias, h0, relu, persistent: bool | None 
 
 def elman_backward_device(x, w_ih, w_hh, hs, dy, dh_n, relu, truncate, persistent: bool | None = None):
     """:func:`elman_backward` on device arrays; returns device arrays (dx, dw_ih, dw_hh, dbias, dh0, dh)."""
+    check_sequences(x)
     T, B, I = x.shape
     H = hs.shape[2]
     relu = bool(relu)

@@ -17,8 +17,9 @@ from __future__ import annotations
 import functools
 
 from ._common import (HELPER_THREADS, ROWS_PER_THREAD, STEP_K, STEP_ROWS, STEP_UNITS, STEP_UNITS_PADDED,
-                      check_dtype, column_sums, cuda, for_dtype, gemm, recurrent_grad, recurrent_product, rows,
-                      run_recurrence, step_kernel, step_tiles, tile_origin_device, to_device)
+                      check_dtype, check_sequences, column_sums, cuda, for_dtype, gemm, recurrent_grad,
+                      recurrent_product, rows, run_recurrence, step_kernel, step_tiles, tile_origin_device,
+                      to_device)
 
 GATES = 3
 
@@ -158,6 +159,7 @@ def _kernels(dtype_name: str):
 
 def gru_forward_device(x, w_ih, w_hh, b_ih, b_hh, h0, persistent: bool | None = None):
     """:func:`gru_forward` on device arrays; returns device arrays (hs, gates, hn) (``persistent`` as in lstm)."""
+    check_sequences(x)
     T, B, I = x.shape
     H = h0.shape[1]
     input_bias, forward_step, forward_persistent, _, _ = _kernels(x.dtype.name)
@@ -175,6 +177,7 @@ def gru_forward_device(x, w_ih, w_hh, b_ih, b_hh, h0, persistent: bool | None = 
 
 def gru_backward_device(x, w_ih, w_hh, hs, gates, hn_all, dy, dh_n, truncate, persistent: bool | None = None):
     """:func:`gru_backward` on device arrays; returns device arrays (dx, dw_ih, dw_hh, db_ih, db_hh, dh0, dh)."""
+    check_sequences(x)
     T, B, I = x.shape
     H = hs.shape[2]
     truncate = int(truncate)

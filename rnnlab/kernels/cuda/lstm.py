@@ -31,8 +31,8 @@ from __future__ import annotations
 import functools
 
 from ._common import (ROWS_PER_THREAD, STEP_K, STEP_ROWS, STEP_UNITS, STEP_UNITS_PADDED, check_dtype,
-                      column_sums, cuda, for_dtype, gemm, recurrent_grad, recurrent_product, rows, run_recurrence,
-                      step_kernel, step_tiles, tile_origin_device, to_device)
+                      check_sequences, column_sums, cuda, for_dtype, gemm, recurrent_grad, recurrent_product, rows,
+                      run_recurrence, step_kernel, step_tiles, tile_origin_device, to_device)
 
 GATES = 4
 
@@ -178,9 +178,11 @@ def _kernels(dtype_name: str):
 def lstm_forward_device(x, w_ih, w_hh, bias, h0, c0, persistent: bool | None = None):
     """:func:`lstm_forward` on device arrays; returns device arrays (hs, cs, gates).
 
-    ``persistent``: True or None (the default) runs all steps in one grid-synchronised launch,
-    False one launch per step.
+    ``persistent``: True runs all steps in one grid-synchronised launch, False one launch per
+    step, None (the default) the first while every tile has a block of its own, else the second
+    (:func:`~rnnlab.kernels.cuda._common.run_recurrence`).
     """
+    check_sequences(x)
     T, B, I = x.shape
     H = h0.shape[1]
     forward_step, forward_persistent, _, _ = _kernels(x.dtype.name)
@@ -195,6 +197,7 @@ def lstm_forward_device(x, w_ih, w_hh, bias, h0, c0, persistent: bool | None = N
 
 def lstm_backward_device(x, w_ih, w_hh, hs, cs, gates, dy, dh_n, dc_n, truncate, persistent: bool | None = None):
     """:func:`lstm_backward` on device arrays; returns device arrays (dx, dw_ih, dw_hh, dbias, dh0, dc0, dh)."""
+    check_sequences(x)
     T, B, I = x.shape
     H = hs.shape[2]
     _, _, backward_step, backward_persistent = _kernels(x.dtype.name)
