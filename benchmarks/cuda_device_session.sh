@@ -10,7 +10,10 @@
 #
 # Wheels found in .whl/ are installed first (to /tmp/site, ahead on the path): the machines lent
 # here cannot reach a package index, and their image's numba-cuda 0.30.4 fails on its numpy 2.5
-# (numpy.row_stack is gone), so a numpy 2.4 wheel travels with the call.
+# (numpy.row_stack is gone), so a numpy 2.4 wheel travels with the call. Fetch it beforehand,
+# on a machine with an index, and keep .whl/ out of git (echo /.whl/ >> .git/info/exclude):
+#   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 -d .whl numpy==2.4.6
 set -u
 OUT=${OUT:-/tmp/rnnlab-gpu}
 mkdir -p "$OUT"
