@@ -213,6 +213,25 @@ def _for_dtype(name: str) -> SimpleNamespace:
     zero = dtype.type(0.0)
     one = dtype.type(1.0)
 
+    @cuda.jit(device=True)
+    def stage(src, k_major, r0, R, tile_r, k0, k_end, tid, dst):
+        """dst[kk, rr] = op(src)[k0 + kk, r0 + rr] for kk < GEMM_BK, rr < tile_r (zeros out of range):
+        one operand's tile, K by rows. ``k_major``: src is stored (K, R), else (R, K); either way
+        threads adjacent in tid read adjacent addresses."""
+        for e in range(tid, GEMM_BK * tile_r, GEMM_TX * GEMM_TY):
+            if k_major:
+                kk = e // tile_r
+                rr = e - kk * tile_r
+            else:
+                rr = e // GEMM_BK
+                kk = e - rr * GEMM_BK
+            k = k0 + kk
+            r = r0 + rr
+            if k < k_end and r < R:
+                dst[kk, rr] = src[k, r] if k_major else src[r, k]
+            else:
+                dst[kk, rr] = zero
+
     @cuda.jit
     def gemm_kernel(a, b, c, bias, trans_a, trans_b, add_bias, k_chunk):
         """c = op(a) @ op(b) (+ bias[n]) over the K-range of this grid z-slice.
@@ -241,33 +260,8 @@ def _for_dtype(name: str) -> SimpleNamespace:
             for j in range(GEMM_RN):
                 acc[i, j] = zero
         for k0 in range(k_begin, k_end, GEMM_BK):
-            # Threads adjacent in tid read adjacent addresses, whichever way an operand is stored.
-            for e in range(tid, GEMM_BK * GEMM_BM, GEMM_TX * GEMM_TY):
-                if trans_a:
-                    kk = e // GEMM_BM
-                    mm = e - kk * GEMM_BM
-                else:
-                    mm = e // GEMM_BK
-                    kk = e - mm * GEMM_BK
-                k = k0 + kk
-                m = m0 + mm
-                if k < k_end and m < M:
-                    a_s[kk, mm] = a[k, m] if trans_a else a[m, k]
-                else:
-                    a_s[kk, mm] = zero
-            for e in range(tid, GEMM_BK * GEMM_BN, GEMM_TX * GEMM_TY):
-                if trans_b:
-                    nn = e // GEMM_BK
-                    kk = e - nn * GEMM_BK
-                else:
-                    kk = e // GEMM_BN
-                    nn = e - kk * GEMM_BN
-                k = k0 + kk
-                n = n0 + nn
-                if k < k_end and n < N:
-                    b_s[kk, nn] = b[n, k] if trans_b else b[k, n]
-                else:
-                    b_s[kk, nn] = zero
+            stage(a, trans_a, m0, M, GEMM_BM, k0, k_end, tid, a_s)  # a_s[k, m]
+            stage(b, not trans_b, n0, N, GEMM_BN, k0, k_end, tid, b_s)  # b_s[k, n]
             cuda.syncthreads()
             for kk in range(GEMM_BK):
                 for i in range(GEMM_RM):
@@ -454,3 +448,44 @@ def tile_origin(tile: int, hidden: int):
 
 
 tile_origin_device = cuda.jit(device=True)(tile_origin)
+step_tiles_device = cuda.jit(device=True)(step_tiles)
+
+
+@functools.cache
+def step_products(dtype_name: str, gates: int):
+    """``(forward, backward)``: the device functions that open every cell's step on a tile.
+
+    ``forward(tile, t, h0, hs, w_hh, acc, a_s, w_s) -> (row0, col0)``: acc = h_{t-1} W_hh^T for
+    the tile's units, every gate; h_{t-1} is h0 at step 0 (the kernels copy it into hs[0]).
+
+    ``backward(tile, s, truncate, d_pre, w_hh, acc, a_s, w_s) -> (row0, col0, last, cut)``:
+    acc[:, 0] = (d_pre[s+1] W_hh)[:, units], the recurrent term of dL/dh_s, unless s is the last
+    step (``last``: dL/dh_n enters instead) or a truncation cuts between s and s+1 (``cut``:
+    nothing enters; cuts fall where (s+1) % truncate == 0, as on the CPU).
+
+    (row0, col0) is the tile's first sequence and unit. Both branch alike for the whole block.
+    """
+    forward_product = recurrent_product(dtype_name, gates, True)
+    backward_product = recurrent_product(dtype_name, 1, False)
+
+    @cuda.jit(device=True)
+    def forward(tile, t, h0, hs, w_hh, acc, a_s, w_s):
+        H = hs.shape[2]
+        row0, col0 = tile_origin_device(tile, H)
+        if t == 0:
+            forward_product(h0, w_hh, H, row0, col0, acc, a_s, w_s)
+        else:
+            forward_product(hs[t], w_hh, H, row0, col0, acc, a_s, w_s)
+        return row0, col0
+
+    @cuda.jit(device=True)
+    def backward(tile, s, truncate, d_pre, w_hh, acc, a_s, w_s):
+        H = w_hh.shape[1]
+        row0, col0 = tile_origin_device(tile, H)
+        last = s == d_pre.shape[0] - 1
+        cut = not last and truncate > 0 and (s + 1) % truncate == 0
+        if not last and not cut:
+            backward_product(d_pre[s + 1], w_hh, H, row0, col0, acc, a_s, w_s)
+        return row0, col0, last, cut
+
+    return forward, backward

@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import functools
 
-from ._common import (ROWS_PER_THREAD, STEP_K, STEP_ROWS, STEP_UNITS, STEP_UNITS_PADDED, check_dtype,
-                      check_sequences, column_sums, cuda, for_dtype, gemm, recurrent_grad, recurrent_product, rows,
-                      run_recurrence, step_kernel, step_tiles, tile_origin_device, to_device)
+from ._common import (ROWS_PER_THREAD, STEP_K, STEP_ROWS, STEP_UNITS_PADDED, check_dtype, check_sequences,
+                      column_sums, cuda, for_dtype, gemm, recurrent_grad, rows, run_recurrence, step_kernel,
+                      step_products, step_tiles, step_tiles_device, to_device)
 
 
 @functools.cache
 def _kernels(dtype_name: str):
     k = for_dtype(dtype_name)
     tanh, zero, one, T_ = k.tanh, k.zero, k.one, k.nb_type
-    forward_product = recurrent_product(dtype_name, 1, True)
-    backward_product = recurrent_product(dtype_name, 1, False)
+    forward_rows, backward_rows = step_products(dtype_name, 1)
 
     @cuda.jit(device=True)
     def forward_tile(tile, t, relu, x_proj, w_hh, h0, hs, acc, a_s, w_s):
@@ -31,11 +30,7 @@ def _kernels(dtype_name: str):
         reads h0 and copies it into hs[0]."""
         B = hs.shape[1]
         H = hs.shape[2]
-        row0, col0 = tile_origin_device(tile, H)
-        if t == 0:
-            forward_product(h0, w_hh, H, row0, col0, acc, a_s, w_s)
-        else:
-            forward_product(hs[t], w_hh, H, row0, col0, acc, a_s, w_s)
+        row0, col0 = forward_rows(tile, t, h0, hs, w_hh, acc, a_s, w_s)
         j = col0 + cuda.threadIdx.x
         for r in range(ROWS_PER_THREAD):
             b = row0 + cuda.threadIdx.y * ROWS_PER_THREAD + r
@@ -58,7 +53,7 @@ def _kernels(dtype_name: str):
         a_s = cuda.shared.array((STEP_ROWS, STEP_K), T_)
         w_s = cuda.shared.array((1, STEP_K, STEP_UNITS_PADDED), T_)
         grid = cuda.cg.this_grid()
-        tiles = ((hs.shape[1] + STEP_ROWS - 1) // STEP_ROWS) * ((hs.shape[2] + STEP_UNITS - 1) // STEP_UNITS)
+        tiles = step_tiles_device(hs.shape[1], hs.shape[2])
         for t in range(x_proj.shape[0]):
             for tile in range(cuda.blockIdx.x, tiles, cuda.gridDim.x):
                 forward_tile(tile, t, relu, x_proj, w_hh, h0, hs, acc, a_s, w_s)
@@ -68,14 +63,9 @@ def _kernels(dtype_name: str):
     def backward_tile(tile, s, relu, truncate, w_hh, hs, dy, d_pre, dh_total, dh_n, acc, a_s, w_s):
         """dL/dh_s = dy_s + sum_m dL/da_{s+1}[m] W_hh[m, k] (dh_n at s = T-1; 0 across a cut);
         dL/da_s = dL/dh_s * act'(a_s), from h_s: 1 - h^2 (tanh) or [h > 0] (relu); one tile."""
-        T = dy.shape[0]
         B = dy.shape[1]
         H = dy.shape[2]
-        row0, col0 = tile_origin_device(tile, H)
-        last = s == T - 1
-        cut = not last and truncate > 0 and (s + 1) % truncate == 0
-        if not last and not cut:  # the same for the whole block
-            backward_product(d_pre[s + 1], w_hh, H, row0, col0, acc, a_s, w_s)
+        row0, col0, last, cut = backward_rows(tile, s, truncate, d_pre, w_hh, acc, a_s, w_s)
         k = col0 + cuda.threadIdx.x
         for r in range(ROWS_PER_THREAD):
             b = row0 + cuda.threadIdx.y * ROWS_PER_THREAD + r
@@ -107,7 +97,7 @@ def _kernels(dtype_name: str):
         a_s = cuda.shared.array((STEP_ROWS, STEP_K), T_)
         w_s = cuda.shared.array((1, STEP_K, STEP_UNITS_PADDED), T_)
         grid = cuda.cg.this_grid()
-        tiles = ((dy.shape[1] + STEP_ROWS - 1) // STEP_ROWS) * ((dy.shape[2] + STEP_UNITS - 1) // STEP_UNITS)
+        tiles = step_tiles_device(dy.shape[1], dy.shape[2])
         for s in range(dy.shape[0] - 1, -1, -1):
             for tile in range(cuda.blockIdx.x, tiles, cuda.gridDim.x):
                 backward_tile(tile, s, relu, truncate, w_hh, hs, dy, d_pre, dh_total, dh_n, acc, a_s, w_s)

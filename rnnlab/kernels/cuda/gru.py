@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import functools
 
-from ._common import (HELPER_THREADS, ROWS_PER_THREAD, STEP_K, STEP_ROWS, STEP_UNITS, STEP_UNITS_PADDED,
-                      check_dtype, check_sequences, column_sums, cuda, for_dtype, gemm, recurrent_grad,
-                      recurrent_product, rows, run_recurrence, step_kernel, step_tiles, tile_origin_device,
-                      to_device)
+from ._common import (HELPER_THREADS, ROWS_PER_THREAD, STEP_K, STEP_ROWS, STEP_UNITS_PADDED, check_dtype,
+                      check_sequences, column_sums, cuda, for_dtype, gemm, recurrent_grad, rows, run_recurrence,
+                      step_kernel, step_products, step_tiles, step_tiles_device, to_device)
 
 GATES = 3
 
@@ -28,8 +27,7 @@ GATES = 3
 def _kernels(dtype_name: str):
     k = for_dtype(dtype_name)
     sigmoid, tanh, zero, one, T_ = k.sigmoid, k.tanh, k.zero, k.one, k.nb_type
-    forward_product = recurrent_product(dtype_name, GATES, True)
-    backward_product = recurrent_product(dtype_name, 1, False)
+    forward_rows, backward_rows = step_products(dtype_name, GATES)
 
     @cuda.jit
     def input_bias(b_ih, b_hh, bias):
@@ -47,11 +45,7 @@ def _kernels(dtype_name: str):
         gates and h_t; x_proj (T, B, 3H) = W_ih x + bias. Step 0 reads h0 and copies it into hs[0]."""
         B = hs.shape[1]
         H = hs.shape[2]
-        row0, col0 = tile_origin_device(tile, H)
-        if t == 0:
-            forward_product(h0, w_hh, H, row0, col0, acc, a_s, w_s)
-        else:
-            forward_product(hs[t], w_hh, H, row0, col0, acc, a_s, w_s)
+        row0, col0 = forward_rows(tile, t, h0, hs, w_hh, acc, a_s, w_s)
         j = col0 + cuda.threadIdx.x
         for q in range(ROWS_PER_THREAD):
             b = row0 + cuda.threadIdx.y * ROWS_PER_THREAD + q
@@ -84,7 +78,7 @@ def _kernels(dtype_name: str):
         a_s = cuda.shared.array((STEP_ROWS, STEP_K), T_)
         w_s = cuda.shared.array((GATES, STEP_K, STEP_UNITS_PADDED), T_)
         grid = cuda.cg.this_grid()
-        tiles = ((hs.shape[1] + STEP_ROWS - 1) // STEP_ROWS) * ((hs.shape[2] + STEP_UNITS - 1) // STEP_UNITS)
+        tiles = step_tiles_device(hs.shape[1], hs.shape[2])
         for t in range(x_proj.shape[0]):
             for tile in range(cuda.blockIdx.x, tiles, cuda.gridDim.x):
                 forward_tile(tile, t, x_proj, w_hh, b_hn, h0, hs, gates, hn_all, acc, a_s, w_s)
@@ -99,14 +93,9 @@ def _kernels(dtype_name: str):
         0 across a cut); then the input-side (d_ih) and recurrent-side (d_hh) pre-activation
         gradients of r, z, n. skip[b, k] carries the direct path dL/dh_s z_s to step s-1.
         """
-        T = dy.shape[0]
         B = dy.shape[1]
         H = dy.shape[2]
-        row0, col0 = tile_origin_device(tile, H)
-        last = s == T - 1
-        cut = not last and truncate > 0 and (s + 1) % truncate == 0
-        if not last and not cut:  # the same for the whole block
-            backward_product(d_hh[s + 1], w_hh, H, row0, col0, acc, a_s, w_s)
+        row0, col0, last, cut = backward_rows(tile, s, truncate, d_hh, w_hh, acc, a_s, w_s)
         k = col0 + cuda.threadIdx.x
         for q in range(ROWS_PER_THREAD):
             b = row0 + cuda.threadIdx.y * ROWS_PER_THREAD + q
@@ -147,7 +136,7 @@ def _kernels(dtype_name: str):
         a_s = cuda.shared.array((STEP_ROWS, STEP_K), T_)
         w_s = cuda.shared.array((1, STEP_K, STEP_UNITS_PADDED), T_)
         grid = cuda.cg.this_grid()
-        tiles = ((dy.shape[1] + STEP_ROWS - 1) // STEP_ROWS) * ((dy.shape[2] + STEP_UNITS - 1) // STEP_UNITS)
+        tiles = step_tiles_device(dy.shape[1], dy.shape[2])
         for s in range(dy.shape[0] - 1, -1, -1):
             for tile in range(cuda.blockIdx.x, tiles, cuda.gridDim.x):
                 backward_tile(tile, s, truncate, w_hh, hs, gates, hn_all, dy, d_ih, d_hh, dh_total, dh_n, skip,
