@@ -73,11 +73,28 @@ def _variant(text: str) -> tuple[int, int, int, int]:
     return values
 
 
+def _shape(text: str) -> str:
+    """A B,T,I,H shape, checked here (bench_cuda's own check) so a typo fails before any variant runs."""
+    from rnnlab.bench_cuda import _parse_shape
+
+    return ",".join(map(str, _parse_shape(text)))
+
+
+def _cells(text: str) -> str:
+    from rnnlab.bench_cuda import CELLS
+
+    cells = [c.strip() for c in text.split(",") if c.strip()]
+    unknown = [c for c in cells if c not in CELLS]
+    if not cells or unknown:
+        raise argparse.ArgumentTypeError(f"cells must be among {', '.join(CELLS)}, got {text!r}")
+    return ",".join(cells)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variant", action="append", type=_variant, required=True, metavar="U,RT,RPT,K")
-    parser.add_argument("--shape", action="append", required=True, metavar="B,T,I,H")
-    parser.add_argument("--cells", default="lstm")
+    parser.add_argument("--shape", action="append", required=True, type=_shape, metavar="B,T,I,H")
+    parser.add_argument("--cells", default="lstm", type=_cells, help="comma-separated: rnn_tanh, lstm, gru")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--torch", action="store_true", help="time cuDNN too (and check y against it)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per variant")
