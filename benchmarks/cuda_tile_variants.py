@@ -34,13 +34,7 @@ if not ok:
     print("device 'cuda' is not available: " + why, file=sys.stderr)
     sys.exit(2)
 import rnnlab.kernels.cuda._common as c
-units, row_threads, rows_per_thread, k = {variant}
-c.STEP_UNITS, c.STEP_ROW_THREADS, c.ROWS_PER_THREAD, c.STEP_K = units, row_threads, rows_per_thread, k
-c.STEP_ROWS = row_threads * rows_per_thread
-c.STEP_UNITS_PADDED = units + 1
-c.STEP_BLOCK = (units, row_threads)
-c.STEP_THREADS = units * row_threads
-c.STEP_LAUNCH_BOUNDS = (c.STEP_THREADS, 2)
+c.set_step_tile(*{variant})
 from rnnlab import bench_cuda, kernels
 from rnnlab.kernels import cuda as gpu
 argv = {argv}
@@ -70,6 +64,13 @@ def _variant(text: str) -> tuple[int, int, int, int]:
     if len(values) != 4 or min(values) < 1 or values[0] * values[1] > 1024:
         raise argparse.ArgumentTypeError(
             f"a variant is UNITS,ROW_THREADS,ROWS_PER_THREAD,K (positive, at most 1024 threads), got {text!r}")
+    units, row_threads, rows_per_thread, k = values
+    threads = units * row_threads
+    k_rows = threads // k if threads % k == 0 else 0  # _common.recurrent_product's rule, checked up front
+    if not k_rows or (row_threads * rows_per_thread) % k_rows or units % k_rows or k % row_threads:
+        raise argparse.ArgumentTypeError(
+            f"variant {text!r}: K must divide the {threads} threads, and the threads per K row "
+            "must divide UNITS and the rows; ROW_THREADS must divide K")
     return values
 
 

@@ -172,9 +172,9 @@ def test_layers_take_a_device_and_refuse_one_that_cannot_run(monkeypatch):
 # ---------------------------------------------------------------------------------------------
 # The kernels, compared with the CPU kernels in a subprocess
 # ---------------------------------------------------------------------------------------------
-def _run_cases(simulate: bool, cases: str = SIM_CASES) -> subprocess.CompletedProcess:
-    env = {**ENV, "NUMBA_ENABLE_CUDASIM": "1"} if simulate else ENV
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", cases],
+def _run_cases(simulate: bool, cases: str = SIM_CASES, *options: str, **env: str) -> subprocess.CompletedProcess:
+    env = {**ENV, **env, "NUMBA_ENABLE_CUDASIM": "1"} if simulate else {**ENV, **env}
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", cases, *options],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
 
 
@@ -188,6 +188,16 @@ def _assert_all_passed(result: subprocess.CompletedProcess) -> None:
 @pytest.mark.skipif(not _device.numba_cuda_installed(), reason=_device.NOT_INSTALLED + ": simulator tests skipped")
 def test_kernels_match_cpu_under_the_simulator():
     _assert_all_passed(_run_cases(simulate=True))
+
+
+@pytest.mark.skipif(not _device.numba_cuda_installed(), reason=_device.NOT_INSTALLED + ": simulator tests skipped")
+def test_kernels_match_cpu_with_another_step_tile():
+    """The step's load and store indexing under a tile where no two sizes coincide: 6 units x 2
+    row threads, 9 rows each, K 4 deep (each K row of a stage spread over 3 threads). In the
+    shipped simulator tile (8x4 threads, 2 rows each, K 8) units and K are both 8, so a swapped
+    unit and K index would pass there."""
+    cases = "cell_matches_cpu_kernels and float64 or several_tiles and persistent"
+    _assert_all_passed(_run_cases(True, SIM_CASES, "-k", cases, RNNLAB_TEST_STEP_TILE="6,2,9,4"))
 
 
 def test_kernels_match_cpu_on_the_gpu(probe):

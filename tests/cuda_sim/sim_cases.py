@@ -12,6 +12,7 @@ Tolerances are norm-wise relative errors (conftest.rel_err): 1e-5 in float32, 1e
 from __future__ import annotations
 
 import itertools
+import os
 from types import SimpleNamespace
 
 import numpy as np
@@ -24,6 +25,10 @@ from rnnlab.kernels import cuda as gpu
 from rnnlab.kernels.cuda import _device
 
 AVAILABLE, REASON = _device.cuda_available()
+if AVAILABLE and os.environ.get("RNNLAB_TEST_STEP_TILE"):  # another tile geometry, set before any cell loads
+    from rnnlab.kernels.cuda import _common
+
+    _common.set_step_tile(*(int(v) for v in os.environ["RNNLAB_TEST_STEP_TILE"].split(",")))
 pytestmark = pytest.mark.skipif(not AVAILABLE, reason=f"CUDA unavailable: {REASON}")
 
 T, B, I, H = 5, 2, 3, 5  # H not a power of two: the per-step blocks have idle threads
@@ -48,8 +53,6 @@ def _draw(rng, dtype, *shape, scale=0.5):
 
 
 def test_simulator_or_device_is_available():
-    import os
-
     assert AVAILABLE
     if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
         assert REASON == _device.SIMULATOR

@@ -10,7 +10,7 @@ float64, so the GPU agrees with the CPU to float32/float64 rounding), the consta
 shared-memory tiles, so no kernel ever mixes dtypes. Kernels compile on first launch (no eager
 signatures) and are not cached on disk.
 
-Two things decide the speed here, both measured on an H200 (benchmarks/README.md):
+Three things decide the speed here, the first two measured on an H200 (benchmarks/README.md):
 
 - a kernel launch from Python costs tens of microseconds in numba-cuda, far more than a small
   step's arithmetic, so the recurrence runs as ONE grid-synchronised persistent launch per pass
@@ -18,7 +18,11 @@ Two things decide the speed here, both measured on an H200 (benchmarks/README.md
 - the products must reuse what they load: the GEMM gives each thread a GEMM_RM x GEMM_RN block
   of outputs from shared-memory tiles, and the recurrent step (:func:`recurrent_product`) gives
   each thread ROWS_PER_THREAD sequences x every gate of one unit, so a weight loaded once serves
-  several sequences and the gate math runs on the accumulators right away.
+  several sequences and the gate math runs on the accumulators right away;
+- a small step runs on few multiprocessors, so its time is a chain of L2 round trips: every
+  stage of the step issues all its loads before using any (the product prefetches the next
+  shared-memory stage into registers while it multiplies this one; the gate math loads every
+  row's inputs before it stores anything), so a stage waits for one round trip, not one per element.
 
 The GEMM (numba-cuda has no cuBLAS): either operand may be read transposed, with loads kept
 coalesced; long reductions (weight gradients summed over T*B rows) are split over the grid's z
@@ -74,9 +78,10 @@ STEP_UNITS_PADDED = STEP_UNITS + 1  # the weight tile's rows, padded: conflict-f
 STEP_BLOCK = (STEP_UNITS, STEP_ROW_THREADS)
 STEP_THREADS = STEP_UNITS * STEP_ROW_THREADS
 #: Launch bounds of the one-launch-per-step kernels: STEP_THREADS threads, at least two blocks
-#: resident per multiprocessor (at most 128 registers a thread; they need 89-128, no spills, by
-#: ``ptxas -v`` for sm_90). The persistent kernels go without: capped at 128 they spill 40-440
-#: bytes a thread, and by default they only run when every tile has a block of its own.
+#: resident per multiprocessor (at most 128 registers a thread; ``ptxas -v`` for sm_90: float32
+#: 72-127, no spills; float64 forward LSTM and GRU spill 156 and 16 bytes). The persistent
+#: kernels go without (120-193 registers, no spills; capped at 128 they spilled), and by default
+#: they only run when every tile has a block of its own.
 STEP_LAUNCH_BOUNDS = (STEP_THREADS, 2)
 #: Cap on the blocks of a persistent launch (None: as many as can be resident at once); with
 #: fewer blocks than tiles each block takes several tiles per step. Tests lower it.
@@ -142,6 +147,21 @@ def check_sequences(x) -> None:
 def step_tiles(batch: int, hidden: int) -> int:
     """Tiles of one recurrent step: STEP_ROWS sequences x STEP_UNITS units each."""
     return -(-batch // STEP_ROWS) * -(-hidden // STEP_UNITS)
+
+
+def set_step_tile(units: int, row_threads: int, rows_per_thread: int, k: int) -> None:
+    """Use another recurrent-step tile: ``units`` x ``row_threads`` threads own ``units`` units of
+    ``row_threads * rows_per_thread`` sequences, ``k`` deep per shared-memory stage. For tests
+    and benchmarks/cuda_tile_variants.py only: call it before any cell module is imported (they
+    bind the constants at import, and kernels compile them in)."""
+    global STEP_UNITS, STEP_ROW_THREADS, ROWS_PER_THREAD, STEP_K, STEP_ROWS, STEP_UNITS_PADDED
+    global STEP_BLOCK, STEP_THREADS, STEP_LAUNCH_BOUNDS
+    STEP_UNITS, STEP_ROW_THREADS, ROWS_PER_THREAD, STEP_K = units, row_threads, rows_per_thread, k
+    STEP_ROWS = row_threads * rows_per_thread
+    STEP_UNITS_PADDED = units + 1
+    STEP_BLOCK = (units, row_threads)
+    STEP_THREADS = units * row_threads
+    STEP_LAUNCH_BOUNDS = (STEP_THREADS, 2)
 
 
 def step_kernel(func):
@@ -388,52 +408,96 @@ def recurrent_product(dtype_name: str, gates: int, w_by_rows: bool):
     is W^T, (K, gates*n) (W_hh in the backward pass, where gates = 1 and d_pre W_hh sums over
     all 4H rows). Out-of-range rows and units read zeros, so edge tiles need no special case.
 
+    The K range goes through shared memory STEP_K at a time, software-pipelined: each thread
+    loads its share of the next stage into registers (a fixed count, unrolled, every load
+    issued before any is used) while the block multiplies the current one. A step is a chain of
+    dependent stages, so what bounds a small step is L2 latency, not bandwidth: loading and
+    storing one element at a time (what this replaced) waited out one L2 round trip per element.
+
     The caller declares the workspace (one per kernel, compile-time shapes):
     ``acc = cuda.local.array((ROWS_PER_THREAD, gates), T)``,
     ``a_s = cuda.shared.array((STEP_ROWS, STEP_K), T)``,
     ``w_s = cuda.shared.array((gates, STEP_K, STEP_UNITS_PADDED), T)``.
     Every thread of the block must call it (it synchronises the block).
     """
-    zero = np.dtype(dtype_name).type(0.0)
+    dtype = np.dtype(dtype_name)
+    nb_type = numba.from_dtype(dtype)
+    zero = dtype.type(0.0)
+    # Tile constants are read here, not at import, so benchmarks/cuda_tile_variants.py can set them.
+    units, row_threads, rows_per_thread, step_rows, step_k, threads = (
+        STEP_UNITS, STEP_ROW_THREADS, ROWS_PER_THREAD, STEP_ROWS, STEP_K, STEP_THREADS)
+    # Who loads what: thread tid reads column tid % step_k of rows tid // step_k + i*k_rows of the
+    # stages stored by rows (a, and W in the forward pass), and unit tx of rows ty + i*row_threads
+    # of the stage stored by columns (W^T): adjacent threads read adjacent addresses, and load i's
+    # gate and offset are compile-time constants (no index arithmetic to keep in registers).
+    k_rows = threads // step_k  # stage rows covered by one pass of the block
+    if threads % step_k or step_rows % k_rows or units % k_rows or step_k % row_threads:
+        raise ValueError(f"step tile {units}x{row_threads} threads, {step_rows} rows, K {step_k}: "
+                         "the threads must divide the stages evenly")
+    a_loads = step_rows // k_rows
+    w_loads = gates * units // k_rows if w_by_rows else gates * step_k // row_threads
+
+    @cuda.jit(device=True)
+    def fetch(a, w, n, row0, col0, k0, a_r, w_r):
+        """Registers a_r, w_r <- this thread's elements of the stage at k0, zeros out of range:
+        every load is issued before any is used, so they are all in flight at once."""
+        tx = cuda.threadIdx.x
+        ty = cuda.threadIdx.y
+        tid = ty * units + tx
+        lane_k = tid % step_k
+        lane_row = tid // step_k
+        n_rows = a.shape[0]
+        K = a.shape[1]
+        m = k0 + lane_k
+        for i in range(a_loads):
+            b = row0 + lane_row + i * k_rows
+            a_r[i] = a[b, m] if (b < n_rows and m < K) else zero
+        for i in range(w_loads):
+            if w_by_rows:  # W (gates*n, K): row g*n + col, column m
+                g = (i * k_rows) // units
+                col = col0 + lane_row + (i * k_rows) % units
+                w_r[i] = w[g * n + col, m] if (col < n and m < K) else zero
+            else:  # W^T (K, gates*n): row k0 + kk, column g*n + col
+                g = (i * row_threads) // step_k
+                m_t = k0 + ty + (i * row_threads) % step_k
+                col = col0 + tx
+                w_r[i] = w[m_t, g * n + col] if (col < n and m_t < K) else zero
+
+    @cuda.jit(device=True)
+    def store(a_r, w_r, a_s, w_s):
+        """Shared stage <- registers, element for element as :func:`fetch` loaded them."""
+        tx = cuda.threadIdx.x
+        ty = cuda.threadIdx.y
+        tid = ty * units + tx
+        lane_k = tid % step_k
+        lane_row = tid // step_k
+        for i in range(a_loads):
+            a_s[lane_row + i * k_rows, lane_k] = a_r[i]
+        for i in range(w_loads):
+            if w_by_rows:
+                w_s[(i * k_rows) // units, lane_k, lane_row + (i * k_rows) % units] = w_r[i]
+            else:
+                w_s[(i * row_threads) // step_k, ty + (i * row_threads) % step_k, tx] = w_r[i]
 
     @cuda.jit(device=True)
     def product(a, w, n, row0, col0, acc, a_s, w_s):
         tx = cuda.threadIdx.x
         ty = cuda.threadIdx.y
-        tid = ty * STEP_UNITS + tx
-        n_rows = a.shape[0]
         K = a.shape[1]
-        for r in range(ROWS_PER_THREAD):
+        a_r = cuda.local.array(a_loads, nb_type)
+        w_r = cuda.local.array(w_loads, nb_type)
+        for r in range(rows_per_thread):
             for g in range(gates):
                 acc[r, g] = zero
-        for k0 in range(0, K, STEP_K):
-            for e in range(tid, STEP_ROWS * STEP_K, STEP_THREADS):  # adjacent threads: adjacent m
-                row = e // STEP_K
-                kk = e - row * STEP_K
-                b = row0 + row
-                m = k0 + kk
-                a_s[row, kk] = a[b, m] if (b < n_rows and m < K) else zero
-            for e in range(tid, gates * STEP_K * STEP_UNITS, STEP_THREADS):
-                if w_by_rows:  # W (gates*n, K) row-major: adjacent threads read adjacent m
-                    gu = e // STEP_K
-                    kk = e - gu * STEP_K
-                    g = gu // STEP_UNITS
-                    u = gu - g * STEP_UNITS
-                else:  # W^T (K, gates*n): adjacent threads read adjacent units
-                    gk = e // STEP_UNITS
-                    u = e - gk * STEP_UNITS
-                    g = gk // STEP_K
-                    kk = gk - g * STEP_K
-                m = k0 + kk
-                col = col0 + u
-                if m < K and col < n:
-                    w_s[g, kk, u] = w[g * n + col, m] if w_by_rows else w[m, g * n + col]
-                else:
-                    w_s[g, kk, u] = zero
+        fetch(a, w, n, row0, col0, 0, a_r, w_r)
+        for k0 in range(0, K, step_k):
+            store(a_r, w_r, a_s, w_s)
             cuda.syncthreads()
-            for kk in range(STEP_K):
-                for r in range(ROWS_PER_THREAD):
-                    a_v = a_s[ty * ROWS_PER_THREAD + r, kk]  # the same for the whole warp: a broadcast
+            if k0 + step_k < K:  # the next stage's loads fly while this one is multiplied
+                fetch(a, w, n, row0, col0, k0 + step_k, a_r, w_r)
+            for kk in range(step_k):
+                for r in range(rows_per_thread):
+                    a_v = a_s[ty * rows_per_thread + r, kk]  # the same for the whole warp: a broadcast
                     for g in range(gates):
                         acc[r, g] += a_v * w_s[g, kk, tx]
             cuda.syncthreads()

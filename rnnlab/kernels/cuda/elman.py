@@ -32,12 +32,16 @@ def _kernels(dtype_name: str):
         H = hs.shape[2]
         row0, col0 = forward_rows(tile, t, h0, hs, w_hh, acc, a_s, w_s)
         j = col0 + cuda.threadIdx.x
+        for r in range(ROWS_PER_THREAD):  # every row's loads first: one L2 round trip, not one per row
+            b = row0 + cuda.threadIdx.y * ROWS_PER_THREAD + r
+            if b < B and j < H:
+                acc[r, 0] += x_proj[t, b, j]
         for r in range(ROWS_PER_THREAD):
             b = row0 + cuda.threadIdx.y * ROWS_PER_THREAD + r
             if b < B and j < H:
                 if t == 0:
                     hs[0, b, j] = h0[b, j]
-                a = x_proj[t, b, j] + acc[r, 0]
+                a = acc[r, 0]
                 hs[t + 1, b, j] = max(a, zero) if relu else tanh(a)
 
     @step_kernel
@@ -67,22 +71,26 @@ def _kernels(dtype_name: str):
         H = dy.shape[2]
         row0, col0, last, cut = backward_rows(tile, s, truncate, d_pre, w_hh, acc, a_s, w_s)
         k = col0 + cuda.threadIdx.x
-        for r in range(ROWS_PER_THREAD):
+        h = cuda.local.array(ROWS_PER_THREAD, T_)
+        for r in range(ROWS_PER_THREAD):  # every row's loads first: one L2 round trip, not one per row
             b = row0 + cuda.threadIdx.y * ROWS_PER_THREAD + r
             if b < B and k < H:
                 if last:
-                    dh_in = dh_n[b, k]
+                    acc[r, 0] = dy[s, b, k] + dh_n[b, k]
                 elif cut:
-                    dh_in = zero
+                    acc[r, 0] = dy[s, b, k]
                 else:
-                    dh_in = acc[r, 0]
-                dh = dy[s, b, k] + dh_in
+                    acc[r, 0] += dy[s, b, k]
+                h[r] = hs[s + 1, b, k]
+        for r in range(ROWS_PER_THREAD):
+            b = row0 + cuda.threadIdx.y * ROWS_PER_THREAD + r
+            if b < B and k < H:
+                dh = acc[r, 0]  # dL/dh_s
                 dh_total[s, b, k] = dh
-                h = hs[s + 1, b, k]
                 if relu:
-                    d_pre[s, b, k] = dh if h > zero else zero
+                    d_pre[s, b, k] = dh if h[r] > zero else zero
                 else:
-                    d_pre[s, b, k] = dh * (one - h * h)
+                    d_pre[s, b, k] = dh * (one - h[r] * h[r])
 
     @step_kernel
     def backward_step(s, relu, truncate, w_hh, hs, dy, d_pre, dh_total, dh_n):

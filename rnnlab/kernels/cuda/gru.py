@@ -26,7 +26,7 @@ GATES = 3
 @functools.cache
 def _kernels(dtype_name: str):
     k = for_dtype(dtype_name)
-    sigmoid, tanh, zero, one, T_ = k.sigmoid, k.tanh, k.zero, k.one, k.nb_type
+    sigmoid, tanh, one, T_ = k.sigmoid, k.tanh, k.one, k.nb_type
     forward_rows, backward_rows = step_products(dtype_name, GATES)
 
     @cuda.jit
@@ -47,19 +47,25 @@ def _kernels(dtype_name: str):
         H = hs.shape[2]
         row0, col0 = forward_rows(tile, t, h0, hs, w_hh, acc, a_s, w_s)
         j = col0 + cuda.threadIdx.x
+        pre = cuda.local.array((ROWS_PER_THREAD, GATES), T_)  # x_proj of r, z, n
+        h_prev = cuda.local.array(ROWS_PER_THREAD, T_)
+        b_n = b_hn[min(j, H - 1)]
+        for q in range(ROWS_PER_THREAD):  # every row's loads first: one L2 round trip, not one per row
+            b = row0 + cuda.threadIdx.y * ROWS_PER_THREAD + q
+            if b < B and j < H:
+                for g in range(GATES):
+                    pre[q, g] = x_proj[t, b, g * H + j]
+                h_prev[q] = h0[b, j] if t == 0 else hs[t, b, j]
         for q in range(ROWS_PER_THREAD):
             b = row0 + cuda.threadIdx.y * ROWS_PER_THREAD + q
             if b < B and j < H:
                 if t == 0:
-                    h_prev = h0[b, j]
-                    hs[0, b, j] = h_prev
-                else:
-                    h_prev = hs[t, b, j]
-                hn = acc[q, 2] + b_hn[j]
-                r = sigmoid(acc[q, 0] + x_proj[t, b, j])
-                z = sigmoid(acc[q, 1] + x_proj[t, b, H + j])
-                n = tanh(x_proj[t, b, 2 * H + j] + r * hn)
-                hs[t + 1, b, j] = (one - z) * n + z * h_prev
+                    hs[0, b, j] = h_prev[q]
+                hn = acc[q, 2] + b_n
+                r = sigmoid(acc[q, 0] + pre[q, 0])
+                z = sigmoid(acc[q, 1] + pre[q, 1])
+                n = tanh(pre[q, 2] + r * hn)
+                hs[t + 1, b, j] = (one - z) * n + z * h_prev[q]
                 gates[0, t, b, j] = r
                 gates[1, t, b, j] = z
                 gates[2, t, b, j] = n
@@ -97,30 +103,39 @@ def _kernels(dtype_name: str):
         H = dy.shape[2]
         row0, col0, last, cut = backward_rows(tile, s, truncate, d_hh, w_hh, acc, a_s, w_s)
         k = col0 + cuda.threadIdx.x
+        # Every row's loads first (one L2 round trip, not one per row): dh and the records.
+        dh = cuda.local.array(ROWS_PER_THREAD, T_)
+        rec = cuda.local.array((ROWS_PER_THREAD, 5), T_)  # r, z, n, hn, h_s
         for q in range(ROWS_PER_THREAD):
             b = row0 + cuda.threadIdx.y * ROWS_PER_THREAD + q
             if b < B and k < H:
                 if last:
-                    dh_in = dh_n[b, k]
+                    dh[q] = dy[s, b, k] + dh_n[b, k]
                 elif cut:
-                    dh_in = zero
+                    dh[q] = dy[s, b, k]
                 else:
-                    dh_in = acc[q, 0] + skip[b, k]
-                dh = dy[s, b, k] + dh_in
-                dh_total[s, b, k] = dh
-                r = gates[0, s, b, k]
-                z = gates[1, s, b, k]
-                n = gates[2, s, b, k]
-                dn = dh * (one - z) * (one - n * n)  # through n = tanh(.)
-                dr = dn * hn_all[s, b, k] * r * (one - r)  # through r, which scales W_hn h + b_hn
-                dz = dh * (hs[s, b, k] - n) * z * (one - z)  # through z
+                    dh[q] = dy[s, b, k] + (acc[q, 0] + skip[b, k])
+                for g in range(GATES):
+                    rec[q, g] = gates[g, s, b, k]
+                rec[q, 3] = hn_all[s, b, k]
+                rec[q, 4] = hs[s, b, k]
+        for q in range(ROWS_PER_THREAD):
+            b = row0 + cuda.threadIdx.y * ROWS_PER_THREAD + q
+            if b < B and k < H:
+                dh_total[s, b, k] = dh[q]
+                r = rec[q, 0]
+                z = rec[q, 1]
+                n = rec[q, 2]
+                dn = dh[q] * (one - z) * (one - n * n)  # through n = tanh(.)
+                dr = dn * rec[q, 3] * r * (one - r)  # through r, which scales W_hn h + b_hn
+                dz = dh[q] * (rec[q, 4] - n) * z * (one - z)  # through z
                 d_ih[s, b, k] = dr
                 d_ih[s, b, H + k] = dz
                 d_ih[s, b, 2 * H + k] = dn
                 d_hh[s, b, k] = dr
                 d_hh[s, b, H + k] = dz
                 d_hh[s, b, 2 * H + k] = dn * r
-                skip[b, k] = dh * z
+                skip[b, k] = dh[q] * z
 
     @step_kernel
     def backward_step(s, truncate, w_hh, hs, gates, hn_all, dy, d_ih, d_hh, dh_total, dh_n, skip):

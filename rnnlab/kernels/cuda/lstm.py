@@ -55,20 +55,24 @@ def _kernels(dtype_name: str):
         H = hs.shape[2]
         row0, col0 = forward_rows(tile, t, h0, hs, w_hh, acc, a_s, w_s)
         j = col0 + cuda.threadIdx.x
+        c_prev = cuda.local.array(ROWS_PER_THREAD, T_)
+        for r in range(ROWS_PER_THREAD):  # every row's loads first: one L2 round trip, not one per row
+            b = row0 + cuda.threadIdx.y * ROWS_PER_THREAD + r
+            if b < B and j < H:
+                for g in range(GATES):
+                    acc[r, g] += x_proj[t, b, g * H + j]
+                c_prev[r] = c0[b, j] if t == 0 else cs[t, b, j]
         for r in range(ROWS_PER_THREAD):
             b = row0 + cuda.threadIdx.y * ROWS_PER_THREAD + r
             if b < B and j < H:
                 if t == 0:
-                    c_prev = c0[b, j]
                     hs[0, b, j] = h0[b, j]
-                    cs[0, b, j] = c_prev
-                else:
-                    c_prev = cs[t, b, j]
-                i = sigmoid(acc[r, 0] + x_proj[t, b, j])
-                f = sigmoid(acc[r, 1] + x_proj[t, b, H + j])
-                g = tanh(acc[r, 2] + x_proj[t, b, 2 * H + j])
-                o = sigmoid(acc[r, 3] + x_proj[t, b, 3 * H + j])
-                c = f * c_prev + i * g
+                    cs[0, b, j] = c_prev[r]
+                i = sigmoid(acc[r, 0])
+                f = sigmoid(acc[r, 1])
+                g = tanh(acc[r, 2])
+                o = sigmoid(acc[r, 3])
+                c = f * c_prev[r] + i * g
                 cs[t + 1, b, j] = c
                 hs[t + 1, b, j] = o * tanh(c)
                 gates[0, t, b, j] = i
@@ -113,30 +117,40 @@ def _kernels(dtype_name: str):
         H = dy.shape[2]
         row0, col0, last, cut = backward_rows(tile, s, truncate, d_pre, w_hh, acc, a_s, w_s)
         k = col0 + cuda.threadIdx.x
+        # Every row's loads first (one L2 round trip, not one per row): dh, dc_in and the records.
+        dh = cuda.local.array(ROWS_PER_THREAD, T_)
+        dc_in = cuda.local.array(ROWS_PER_THREAD, T_)
+        rec = cuda.local.array((ROWS_PER_THREAD, 6), T_)  # i, f, g, o, c_s, c_{s-1}
         for r in range(ROWS_PER_THREAD):
             b = row0 + cuda.threadIdx.y * ROWS_PER_THREAD + r
             if b < B and k < H:
                 if last:  # the gradient on the final state
-                    dh_in = dh_n[b, k]
-                    dc_in = dc_n[b, k]
+                    dh[r] = dy[s, b, k] + dh_n[b, k]
+                    dc_in[r] = dc_n[b, k]
                 elif cut:  # nothing crosses from step s+1 to s
-                    dh_in = zero
-                    dc_in = zero
+                    dh[r] = dy[s, b, k]
+                    dc_in[r] = zero
                 else:
-                    dh_in = acc[r, 0]
-                    dc_in = dc_carry[b, k]
-                dh = dy[s, b, k] + dh_in
-                dh_total[s, b, k] = dh
-                i = gates[0, s, b, k]
-                f = gates[1, s, b, k]
-                g = gates[2, s, b, k]
-                o = gates[3, s, b, k]
-                tanh_c = tanh(cs[s + 1, b, k])
-                dc = dc_in + dh * o * (one - tanh_c * tanh_c)
+                    dh[r] = dy[s, b, k] + acc[r, 0]
+                    dc_in[r] = dc_carry[b, k]
+                for g in range(GATES):
+                    rec[r, g] = gates[g, s, b, k]
+                rec[r, 4] = cs[s + 1, b, k]
+                rec[r, 5] = cs[s, b, k]
+        for r in range(ROWS_PER_THREAD):
+            b = row0 + cuda.threadIdx.y * ROWS_PER_THREAD + r
+            if b < B and k < H:
+                dh_total[s, b, k] = dh[r]
+                i = rec[r, 0]
+                f = rec[r, 1]
+                g = rec[r, 2]
+                o = rec[r, 3]
+                tanh_c = tanh(rec[r, 4])
+                dc = dc_in[r] + dh[r] * o * (one - tanh_c * tanh_c)
                 d_pre[s, b, k] = dc * g * i * (one - i)  # i = sigma(.)
-                d_pre[s, b, H + k] = dc * cs[s, b, k] * f * (one - f)  # f
+                d_pre[s, b, H + k] = dc * rec[r, 5] * f * (one - f)  # f
                 d_pre[s, b, 2 * H + k] = dc * i * (one - g * g)  # g = tanh(.)
-                d_pre[s, b, 3 * H + k] = dh * tanh_c * o * (one - o)  # o
+                d_pre[s, b, 3 * H + k] = dh[r] * tanh_c * o * (one - o)  # o
                 dc_carry[b, k] = dc * f
 
     @step_kernel
