@@ -33,7 +33,7 @@ TEST_LIMIT=${TEST_LIMIT:-120}
 
 echo "== GPU kernel tests"
 timeout "$TEST_LIMIT" python3 -m pytest -q -rs -p no:cacheprovider -n 8 tests/cuda_sim/sim_cases.py \
-  tests/cuda_sim/ptx_cases.py >"$OUT/tests.txt" 2>&1
+  tests/cuda_sim/ptx_cases.py tests/cuda_sim/memory_cases.py >"$OUT/tests.txt" 2>&1
 echo "exit $?"; grep -E "passed|failed|error|Error" "$OUT/tests.txt" | tail -25
 
 if [ -z "${SKIP_OVERHEADS:-}" ]; then

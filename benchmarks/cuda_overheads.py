@@ -5,8 +5,9 @@ kernels' design (one persistent launch per pass instead of one launch per step).
 
 Prints microseconds per operation (median of 7 rounds of 200): a launch of an empty kernel with
 no argument and with six device-array arguments (the per-step kernels take six to twelve), a
-device allocation, a small device-to-device copy, and one grid-wide barrier of a persistent
-kernel on as many blocks as fit (the per-step cost of ``persistent=True``).
+device allocation (numba's, then rnnlab's block cache: ``rnnlab.kernels.cuda._memory``), a small
+device-to-device copy, and one grid-wide barrier of a persistent kernel on as many blocks as fit
+(the per-step cost of ``persistent=True``).
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ def main() -> int:
                 out[0] += 1.0
             grid.sync()
 
+    from rnnlab.kernels.cuda._memory import block_cache, device_empty
+
     arrays = [cuda.to_device(np.ones((4, 4, 4) if i % 2 == 0 else (4, 4), np.float32)) for i in range(6)]
     out = cuda.to_device(np.zeros(1, np.float32))
     small = cuda.to_device(np.ones((64, 512), np.float32))
@@ -59,6 +62,9 @@ def main() -> int:
         "launch, no arguments": lambda: empty[1, 32](),
         "launch, six device arrays": lambda: six[1, 32](*arrays),
         "device_array (101, 64, 512) float32": lambda: cuda.device_array((101, 64, 512), np.float32),
+        "device_empty (101, 64, 512) float32, cached": lambda: device_empty((101, 64, 512), np.float32),
+        "device_array (16, 64) float32": lambda: cuda.device_array((16, 64), np.float32),
+        "device_empty (16, 64) float32, cached": lambda: device_empty((16, 64), np.float32),
         "copy_to_device, device (64, 512) float32": lambda: target.copy_to_device(small),
     }
     print(f"device: {cuda.get_current_device().name}; {blocks} resident blocks of 256 threads")
@@ -79,6 +85,8 @@ def main() -> int:
         barriers[blocks, 256](steps, out)
         cuda.synchronize()
         rounds.append((time.perf_counter() - start) / steps * 1e6)
+    cache = block_cache()
+    print(f"block cache: {cache.hits} hits, {cache.misses} misses")
     print(f"{'grid sync, ' + str(blocks) + ' blocks (per barrier)':45s} {statistics.median(rounds):8.2f} us")
     return 0
 

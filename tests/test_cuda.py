@@ -24,6 +24,7 @@ from rnnlab.kernels.cuda import _device
 ROOT = Path(__file__).resolve().parent.parent
 SIM_CASES = "tests/cuda_sim/sim_cases.py"
 PTX_CASES = "tests/cuda_sim/ptx_cases.py"
+MEMORY_CASES = "tests/cuda_sim/memory_cases.py"
 ENV = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
 ENV["PYTHONPATH"] = str(ROOT)
 
@@ -198,6 +199,11 @@ def test_kernels_match_cpu_with_another_step_tile():
     unit and K index would pass there."""
     cases = "cell_matches_cpu_kernels and float64 or several_tiles and persistent"
     _assert_all_passed(_run_cases(True, SIM_CASES, "-k", cases, RNNLAB_TEST_STEP_TILE="6,2,9,4"))
+
+
+@pytest.mark.skipif(not _device.numba_cuda_installed(), reason=_device.NOT_INSTALLED + ": block cache tests skipped")
+def test_device_memory_is_reused_and_never_while_in_use():
+    _assert_all_passed(_run_cases(False, MEMORY_CASES))
 
 
 def test_kernels_match_cpu_on_the_gpu(probe):

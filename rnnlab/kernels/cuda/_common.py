@@ -41,6 +41,7 @@ import numpy as np
 
 from .. import _math
 from ._device import require_cuda, simulator_enabled
+from ._memory import device_empty, to_device  # noqa: F401 (to_device: re-exported to the cells)
 
 cuda = require_cuda()
 
@@ -121,13 +122,6 @@ def check_dtype(**arrays) -> np.dtype:
         elif np.dtype(array.dtype) != dtype:
             raise ValueError(f"{name} has dtype {array.dtype}, but the other arrays are {dtype}")
     return dtype
-
-
-def to_device(array):
-    """A C-contiguous device copy of a host (NumPy) array; anything else is taken as a device array."""
-    if isinstance(array, np.ndarray):
-        return cuda.to_device(np.ascontiguousarray(array))
-    return array
 
 
 def launch_2d(cols: int, rows: int) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -350,7 +344,7 @@ def gemm(a, b, *, trans_a: bool = False, trans_b: bool = False, bias=None, out=N
     if K != K_b:
         raise ValueError(f"gemm: inner dimensions differ ({K} and {K_b})")
     if out is None:
-        out = cuda.device_array((M, N), a.dtype)
+        out = device_empty((M, N), a.dtype)
     blocks_m, blocks_n = -(-M // GEMM_BM), -(-N // GEMM_BN)
     splits = 1
     if bias is None:
@@ -374,7 +368,7 @@ def fill(a, value: float) -> None:
 def column_sums(a):
     """The sums over rows of the 2-D device array ``a``: a new device array (N,)."""
     k = for_dtype(a.dtype)
-    out = cuda.device_array(a.shape[1], a.dtype)
+    out = device_empty(a.shape[1], a.dtype)
     threads = 128
     k.colsum_kernel[(a.shape[1] + threads - 1) // threads, threads](a, out)
     return out
@@ -384,7 +378,7 @@ def recurrent_grad(d, w, carry=None):
     """dL/dh_0 = d @ W (+ carry) for d (B, G*H), W (G*H, H): a new device array (B, H)."""
     k = for_dtype(d.dtype)
     B, H = d.shape[0], w.shape[1]
-    out = cuda.device_array((B, H), d.dtype)
+    out = device_empty((B, H), d.dtype)
     grid, block = launch_2d(H, B)
     k.recurrent_grad_kernel[grid, block](d, w, out if carry is None else carry, carry is not None, out)
     return out

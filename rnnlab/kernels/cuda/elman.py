@@ -14,8 +14,8 @@ from __future__ import annotations
 import functools
 
 from ._common import (ROWS_PER_THREAD, STEP_K, STEP_ROWS, STEP_UNITS_PADDED, check_dtype, check_sequences,
-                      column_sums, cuda, for_dtype, gemm, recurrent_grad, rows, run_recurrence, step_kernel,
-                      step_products, step_tiles, step_tiles_device, to_device)
+                      column_sums, cuda, device_empty, for_dtype, gemm, recurrent_grad, rows, run_recurrence,
+                      step_kernel, step_products, step_tiles, step_tiles_device, to_device)
 
 
 @functools.cache
@@ -122,7 +122,7 @@ def elman_forward_device(x, w_ih, w_hh, bias, h0, relu, persistent: bool | None 
     relu = bool(relu)
     forward_step, forward_persistent, _, _ = _kernels(x.dtype.name)
     x_proj = gemm(rows(x), w_ih, trans_b=True, bias=bias).reshape(T, B, H)
-    hs = cuda.device_array((T + 1, B, H), x.dtype)
+    hs = device_empty((T + 1, B, H), x.dtype)
     run_recurrence(forward_step, forward_persistent, persistent, step_tiles(B, H), range(T),
                    (relu, x_proj, w_hh, h0, hs))
     return hs
@@ -136,8 +136,8 @@ def elman_backward_device(x, w_ih, w_hh, hs, dy, dh_n, relu, truncate, persisten
     relu = bool(relu)
     truncate = int(truncate)
     _, _, backward_step, backward_persistent = _kernels(x.dtype.name)
-    d_pre = cuda.device_array((T, B, H), x.dtype)
-    dh_total = cuda.device_array((T, B, H), x.dtype)
+    d_pre = device_empty((T, B, H), x.dtype)
+    dh_total = device_empty((T, B, H), x.dtype)
     run_recurrence(backward_step, backward_persistent, persistent, step_tiles(B, H), range(T - 1, -1, -1),
                    (relu, truncate, w_hh, hs, dy, d_pre, dh_total, dh_n))
     dh0 = recurrent_grad(d_pre[0], w_hh)

@@ -17,8 +17,8 @@ from __future__ import annotations
 import functools
 
 from ._common import (HELPER_THREADS, ROWS_PER_THREAD, STEP_K, STEP_ROWS, STEP_UNITS_PADDED, check_dtype,
-                      check_sequences, column_sums, cuda, for_dtype, gemm, recurrent_grad, rows, run_recurrence,
-                      step_kernel, step_products, step_tiles, step_tiles_device, to_device)
+                      check_sequences, column_sums, cuda, device_empty, for_dtype, gemm, recurrent_grad, rows,
+                      run_recurrence, step_kernel, step_products, step_tiles, step_tiles_device, to_device)
 
 GATES = 3
 
@@ -167,13 +167,13 @@ def gru_forward_device(x, w_ih, w_hh, b_ih, b_hh, h0, persistent: bool | None = 
     T, B, I = x.shape
     H = h0.shape[1]
     input_bias, forward_step, forward_persistent, _, _ = _kernels(x.dtype.name)
-    bias = cuda.device_array(3 * H, x.dtype)
+    bias = device_empty(3 * H, x.dtype)
     input_bias[-(-3 * H // HELPER_THREADS), HELPER_THREADS](b_ih, b_hh, bias)
     x_proj = gemm(rows(x), w_ih, trans_b=True, bias=bias).reshape(T, B, 3 * H)
     b_hn = b_hh[2 * H:]
-    hs = cuda.device_array((T + 1, B, H), x.dtype)
-    gates = cuda.device_array((3, T, B, H), x.dtype)
-    hn_all = cuda.device_array((T, B, H), x.dtype)
+    hs = device_empty((T + 1, B, H), x.dtype)
+    gates = device_empty((3, T, B, H), x.dtype)
+    hn_all = device_empty((T, B, H), x.dtype)
     run_recurrence(forward_step, forward_persistent, persistent, step_tiles(B, H), range(T),
                    (x_proj, w_hh, b_hn, h0, hs, gates, hn_all))
     return hs, gates, hn_all
@@ -186,10 +186,10 @@ def gru_backward_device(x, w_ih, w_hh, hs, gates, hn_all, dy, dh_n, truncate, pe
     H = hs.shape[2]
     truncate = int(truncate)
     _, _, _, backward_step, backward_persistent = _kernels(x.dtype.name)
-    d_ih = cuda.device_array((T, B, 3 * H), x.dtype)
-    d_hh = cuda.device_array((T, B, 3 * H), x.dtype)
-    dh_total = cuda.device_array((T, B, H), x.dtype)
-    skip = cuda.device_array((B, H), x.dtype)  # written by step T-1 before anything reads it
+    d_ih = device_empty((T, B, 3 * H), x.dtype)
+    d_hh = device_empty((T, B, 3 * H), x.dtype)
+    dh_total = device_empty((T, B, H), x.dtype)
+    skip = device_empty((B, H), x.dtype)  # written by step T-1 before anything reads it
     run_recurrence(backward_step, backward_persistent, persistent, step_tiles(B, H), range(T - 1, -1, -1),
                    (truncate, w_hh, hs, gates, hn_all, dy, d_ih, d_hh, dh_total, dh_n, skip))
     dh0 = recurrent_grad(d_hh[0], w_hh, carry=skip)  # through the gates, plus the direct path

@@ -31,8 +31,8 @@ from __future__ import annotations
 import functools
 
 from ._common import (ROWS_PER_THREAD, STEP_K, STEP_ROWS, STEP_UNITS_PADDED, check_dtype, check_sequences,
-                      column_sums, cuda, for_dtype, gemm, recurrent_grad, rows, run_recurrence, step_kernel,
-                      step_products, step_tiles, step_tiles_device, to_device)
+                      column_sums, cuda, device_empty, for_dtype, gemm, recurrent_grad, rows, run_recurrence,
+                      step_kernel, step_products, step_tiles, step_tiles_device, to_device)
 
 GATES = 4
 
@@ -191,9 +191,9 @@ def lstm_forward_device(x, w_ih, w_hh, bias, h0, c0, persistent: bool | None = N
     H = h0.shape[1]
     forward_step, forward_persistent, _, _ = _kernels(x.dtype.name)
     x_proj = gemm(rows(x), w_ih, trans_b=True, bias=bias).reshape(T, B, 4 * H)  # W_ih x_t + b, all t
-    hs = cuda.device_array((T + 1, B, H), x.dtype)
-    cs = cuda.device_array((T + 1, B, H), x.dtype)
-    gates = cuda.device_array((4, T, B, H), x.dtype)
+    hs = device_empty((T + 1, B, H), x.dtype)
+    cs = device_empty((T + 1, B, H), x.dtype)
+    gates = device_empty((4, T, B, H), x.dtype)
     run_recurrence(forward_step, forward_persistent, persistent, step_tiles(B, H), range(T),
                    (x_proj, w_hh, h0, c0, hs, cs, gates))
     return hs, cs, gates
@@ -205,9 +205,9 @@ def lstm_backward_device(x, w_ih, w_hh, hs, cs, gates, dy, dh_n, dc_n, truncate,
     T, B, I = x.shape
     H = hs.shape[2]
     _, _, backward_step, backward_persistent = _kernels(x.dtype.name)
-    d_pre = cuda.device_array((T, B, 4 * H), x.dtype)  # dL/d(pre-activation) of i, f, g, o per step
-    dh_total = cuda.device_array((T, B, H), x.dtype)
-    dc_carry = cuda.device_array(dc_n.shape, x.dtype)  # ends as dL/dc_0
+    d_pre = device_empty((T, B, 4 * H), x.dtype)  # dL/d(pre-activation) of i, f, g, o per step
+    dh_total = device_empty((T, B, H), x.dtype)
+    dc_carry = device_empty(dc_n.shape, x.dtype)  # ends as dL/dc_0
     truncate = int(truncate)
     run_recurrence(backward_step, backward_persistent, persistent, step_tiles(B, H), range(T - 1, -1, -1),
                    (truncate, w_hh, cs, gates, dy, d_pre, dh_total, dh_n, dc_n, dc_carry))

@@ -1,0 +1,162 @@
+"""Device arrays from a cache of freed blocks, so that a kernel call allocates nothing new.
+
+On an H200, ``cuda.device_array`` measured 116 us a call in numba-cuda (``cuMemAlloc``, and the
+``cuMemFree`` batches its deferred deallocation runs, which synchronise the device): more than a
+small step's whole forward pass, and a forward plus backward allocates a dozen arrays. Here a
+block of device memory, once allocated through numba, is never freed while rnnlab runs; when the
+last array or view on it goes away it returns to a free list keyed by its size, and the next
+request of that size takes it back. Repeated calls with the same shapes (training, benchmarks)
+then allocate nothing.
+
+Lifetimes follow numba's own allocations exactly: an array's memory is a reference-counted
+``AutoFreePointer`` (views and slices hold references through ``OwnedPointer``), whose
+finalizer, run when the count drops to zero, returns the block instead of freeing it. A block
+is reused only by later work on the same (default) stream, where every kernel using it before
+has been queued first, so reuse is ordered after those kernels, as with numba's deferred frees.
+
+Free blocks are capped at :data:`CACHE_LIMIT_BYTES`; beyond, a returned block is dropped (numba
+frees it). When an allocation runs out of memory the free blocks are dropped and it is retried.
+
+The CUDA simulator has no device memory to pool: there :func:`device_empty` is ``cuda.device_array``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import threading
+import weakref
+
+import numpy as np
+
+from ._device import require_cuda, simulator_enabled
+
+cuda = require_cuda()
+
+#: Bytes of freed blocks kept for reuse, all sizes together; a block returned beyond this is freed.
+CACHE_LIMIT_BYTES = 4 << 30
+#: Block sizes are rounded up to a multiple of this (cudaMalloc's own alignment), so arrays of
+#: nearby sizes share blocks.
+GRANULE = 512
+
+
+class BlockCache:
+    """Free device blocks of one CUDA context, by size; see the module docstring.
+
+    ``allocate(nbytes)`` returns numba device memory (an owned pointer) of at least ``nbytes``,
+    ready to be a ``DeviceNDArray``'s ``gpu_data``. ``context`` is numba's context, whose
+    ``memalloc`` obtains new blocks.
+    """
+
+    def __init__(self, context, limit_bytes: int = CACHE_LIMIT_BYTES):
+        self._context = context
+        self._limit = limit_bytes
+        self._free: dict[int, list] = {}  # size -> blocks (numba owned pointers, kept alive here)
+        self._free_bytes = 0
+        self._live: dict[int, object] = {}  # token -> handle lent out, alive until its memory is released
+        self._tokens = itertools.count()
+        self._lock = threading.Lock()  # finalizers run wherever the garbage collector does
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def free_bytes(self) -> int:
+        """Bytes held in free blocks, waiting for reuse."""
+        return self._free_bytes
+
+    def allocate(self, nbytes: int):
+        size = max(GRANULE, -(-nbytes // GRANULE) * GRANULE)
+        with self._lock:
+            blocks = self._free.get(size)
+            block = blocks.pop() if blocks else None
+            if block is not None:
+                self._free_bytes -= size
+                self.hits += 1
+        if block is None:
+            self.misses += 1
+            block = self._new_block(size)
+        token = next(self._tokens)
+        release = _Release(weakref.ref(self), token, size, block)
+        handle = cuda.cudadrv.driver.AutoFreePointer(
+            weakref.proxy(self._context), block.device_pointer, size, finalizer=release)
+        self._live[token] = handle  # as numba's memory manager keeps its pointers alive until freed
+        return handle.own()
+
+    def clear(self) -> None:
+        """Drop every free block (numba frees them); blocks lent out are unaffected."""
+        with self._lock:
+            self._free.clear()
+            self._free_bytes = 0
+
+    def _new_block(self, size: int):
+        try:
+            return self._context.memalloc(size)
+        except cuda.cudadrv.driver.CudaAPIError as error:
+            out_of_memory = cuda.cudadrv.driver.binding.CUresult.CUDA_ERROR_OUT_OF_MEMORY
+            if error.code != out_of_memory or not self._free_bytes:
+                raise
+            self.clear()
+            return self._context.memalloc(size)
+
+    def _release(self, token: int, size: int, block) -> None:
+        with self._lock:
+            self._live.pop(token, None)
+            if self._free_bytes + size <= self._limit:
+                self._free.setdefault(size, []).append(block)
+                self._free_bytes += size
+
+
+class _Release:
+    """A lent handle's finalizer: its block goes back to the cache (if the cache still exists)."""
+
+    __slots__ = ("cache", "token", "size", "block")
+
+    def __init__(self, cache, token, size, block):
+        self.cache, self.token, self.size, self.block = cache, token, size, block
+
+    def __call__(self) -> None:
+        cache = self.cache()
+        if cache is not None:
+            cache._release(self.token, self.size, self.block)
+
+
+# Per numba context object. Each cache holds its context, so no later context can take its id
+# (after cuda.close(), a new context gets a new cache; the old one's blocks are never handed out).
+_CACHES: dict[int, BlockCache] = {}
+
+
+def block_cache() -> BlockCache:
+    """The block cache of the current CUDA context."""
+    context = cuda.current_context()
+    key = id(context)
+    cache = _CACHES.get(key)
+    if cache is None:
+        cache = _CACHES.setdefault(key, BlockCache(context))
+    return cache
+
+
+def _device_empty(shape, dtype):
+    """An uninitialised C-contiguous device array, its memory from :func:`block_cache`."""
+    shape = (shape,) if isinstance(shape, int) else tuple(int(s) for s in shape)
+    dtype = np.dtype(dtype)
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes == 0:
+        return cuda.device_array(shape, dtype)
+    strides = tuple(int(math.prod(shape[i + 1:])) * dtype.itemsize for i in range(len(shape)))
+    return cuda.cudadrv.devicearray.DeviceNDArray(shape, strides, dtype, gpu_data=block_cache().allocate(nbytes))
+
+
+device_empty = cuda.device_array if simulator_enabled() else _device_empty
+
+
+def to_device(array):
+    """A C-contiguous device copy of a host (NumPy) array, in pooled memory; anything else is
+    taken as a device array already."""
+    if not isinstance(array, np.ndarray):
+        return array
+    array = np.ascontiguousarray(array)
+    if simulator_enabled():
+        return cuda.to_device(array)
+    out = device_empty(array.shape, array.dtype)
+    out.copy_to_device(array)
+    return out

@@ -1,0 +1,135 @@
+"""The device block cache (rnnlab.kernels.cuda._memory), on numba's real memory classes over a
+fake context: run by tests/test_cuda.py in a subprocess, since it needs numba's CUDA target (not
+the simulator, which has no device memory to pool) and stands in for the driver.
+
+The fake context hands out addresses from a counter and records what numba frees; numba's
+``AutoFreePointer``/``OwnedPointer`` reference counting, the arrays, views and slices are real.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import weakref
+
+import numba.cuda
+import pytest
+from numba.cuda.cudadrv import devices, driver
+
+from rnnlab.kernels.cuda import _device
+
+
+class FakeContext:
+    """Hands out fresh addresses; ``freed`` lists the sizes numba freed."""
+
+    def __init__(self):
+        self.next_address = 1 << 20
+        self.allocated: list[int] = []
+        self.freed: list[int] = []
+        self.out_of_memory_once = False
+
+    def memalloc(self, size):
+        if self.out_of_memory_once:
+            self.out_of_memory_once = False
+            raise driver.CudaAPIError(driver.binding.CUresult.CUDA_ERROR_OUT_OF_MEMORY, "out of memory")
+        pointer = driver.binding.CUdeviceptr(self.next_address)
+        self.next_address += size
+        self.allocated.append(size)
+        mem = driver.AutoFreePointer(weakref.proxy(self), pointer, size,
+                                     finalizer=lambda: self.freed.append(size))
+        self._keep = getattr(self, "_keep", []) + [mem]  # as numba's memory manager does
+        return mem.own()
+
+
+@pytest.fixture
+def memory(monkeypatch):
+    """rnnlab.kernels.cuda._memory imported against numba's real CUDA target, on a fake context."""
+    import importlib
+    import sys
+
+    monkeypatch.setattr(_device, "require_cuda", lambda: numba.cuda)
+    monkeypatch.setattr(_device, "simulator_enabled", lambda: False)
+    monkeypatch.setattr(devices._runtime, "ensure_context", contextlib.nullcontext)  # slicing asks for one
+    sys.modules.pop("rnnlab.kernels.cuda._memory", None)
+    module = importlib.import_module("rnnlab.kernels.cuda._memory")
+    context = FakeContext()
+    monkeypatch.setattr(module, "block_cache", lambda cache=module.BlockCache(context): cache)
+    yield module, context
+    sys.modules.pop("rnnlab.kernels.cuda._memory", None)
+
+
+def _address(array) -> int:
+    return array.device_ctypes_pointer.value
+
+
+def test_an_array_is_c_contiguous_with_its_shape_and_dtype(memory):
+    module, _ = memory
+    a = module.device_empty((3, 4, 5), "float32")
+    assert a.shape == (3, 4, 5) and a.dtype == "float32" and a.strides == (80, 20, 4)
+    assert a.is_c_contiguous()
+
+
+def test_memory_is_reused_only_after_its_last_view_is_gone(memory):
+    module, context = memory
+    a = module.device_empty((3, 4, 5), "float32")
+    address = _address(a)
+    reshaped, sliced = a.reshape(12, 5), a[1:]
+    del a
+    gc.collect()
+    other = module.device_empty((3, 4, 5), "float32")  # the reshape and the slice still use a's memory
+    del reshaped
+    gc.collect()
+    another = module.device_empty((3, 4, 5), "float32")  # the slice still does
+    assert address not in (_address(other), _address(another))
+    del sliced
+    gc.collect()
+    again = module.device_empty((60,), "float32")  # same size, other shape: a's block
+    assert _address(again) == address
+    assert context.allocated == [512] * 3 and context.freed == []  # 240 bytes round up to 512
+
+
+def test_sizes_round_to_granules_and_do_not_mix(memory):
+    module, context = memory
+    small = module.device_empty(100, "float64")  # 800 bytes: a 1024-byte block
+    address = _address(small)
+    del small
+    gc.collect()
+    assert _address(module.device_empty(200, "float64")) != address  # 1600 bytes: another size
+    assert _address(module.device_empty(128, "float64")) == address  # 1024 bytes: that block
+    assert context.allocated == [1024, 2048]
+
+
+def test_blocks_beyond_the_limit_are_freed(memory, monkeypatch):
+    module, context = memory
+    cache = module.block_cache()
+    monkeypatch.setattr(cache, "_limit", 1024)
+    arrays = [module.device_empty(256, "float32") for _ in range(3)]  # three 1024-byte blocks
+    del arrays
+    gc.collect()
+    assert cache.free_bytes == 1024 and context.freed == [1024, 1024]  # one kept, two handed to numba
+
+
+def test_running_out_of_memory_drops_the_free_blocks_and_retries(memory):
+    module, context = memory
+    cache = module.block_cache()
+    module.device_empty(256, "float32")  # gone at once: its block waits in the cache
+    gc.collect()
+    assert cache.free_bytes == 1024
+    context.out_of_memory_once = True
+    big = module.device_empty(1024, "float32")
+    assert big.shape == (1024,) and cache.free_bytes == 0 and context.freed == [1024]
+    context.out_of_memory_once = True
+    with pytest.raises(driver.CudaAPIError):  # nothing cached to drop: the error stands
+        module.device_empty(2048, "float32")
+
+
+def test_each_context_has_its_own_cache(memory, monkeypatch):
+    module, _ = memory
+    monkeypatch.undo()  # the real block_cache, looking up numba's current context (faked here)
+    first, second = FakeContext(), FakeContext()
+    current = [first]
+    monkeypatch.setattr(module.cuda, "current_context", lambda: current[0])
+    cache = module.block_cache()
+    assert module.block_cache() is cache
+    current[0] = second
+    assert module.block_cache() is not cache
