@@ -505,6 +505,17 @@ def tile_origin(tile: int, hidden: int):
     return (tile // unit_tiles) * STEP_ROWS, (tile % unit_tiles) * STEP_UNITS
 
 
+@cuda.jit(device=True)
+def end_step(grid):
+    """The barrier between two steps of a persistent kernel: a grid sync, or, when the grid is a
+    single block, the block's own barrier (which orders its threads' global memory accesses
+    too, and skips the grid barrier's round trips through global atomics)."""
+    if cuda.gridDim.x == 1:
+        cuda.syncthreads()
+    else:
+        grid.sync()
+
+
 tile_origin_device = cuda.jit(device=True)(tile_origin)
 step_tiles_device = cuda.jit(device=True)(step_tiles)
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import functools
 
 from ._common import (ROWS_PER_THREAD, STEP_K, STEP_ROWS, STEP_UNITS_PADDED, check_dtype, check_sequences,
-                      column_sums, cuda, device_empty, for_dtype, gemm, recurrent_grad, rows, run_recurrence,
-                      step_kernel, step_products, step_tiles, step_tiles_device, to_device)
+                      column_sums, cuda, device_empty, end_step, for_dtype, gemm, recurrent_grad, rows,
+                      run_recurrence, step_kernel, step_products, step_tiles, step_tiles_device, to_device)
 
 
 @functools.cache
@@ -61,7 +61,7 @@ def _kernels(dtype_name: str):
         for t in range(x_proj.shape[0]):
             for tile in range(cuda.blockIdx.x, tiles, cuda.gridDim.x):
                 forward_tile(tile, t, relu, x_proj, w_hh, h0, hs, acc, a_s, w_s)
-            grid.sync()
+            end_step(grid)
 
     @cuda.jit(device=True)
     def backward_tile(tile, s, relu, truncate, w_hh, hs, dy, d_pre, dh_total, dh_n, acc, a_s, w_s):
@@ -109,7 +109,7 @@ def _kernels(dtype_name: str):
         for s in range(dy.shape[0] - 1, -1, -1):
             for tile in range(cuda.blockIdx.x, tiles, cuda.gridDim.x):
                 backward_tile(tile, s, relu, truncate, w_hh, hs, dy, d_pre, dh_total, dh_n, acc, a_s, w_s)
-            grid.sync()
+            end_step(grid)
 
     return forward_step, forward_persistent, backward_step, backward_persistent
 

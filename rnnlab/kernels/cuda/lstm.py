@@ -31,8 +31,8 @@ from __future__ import annotations
 import functools
 
 from ._common import (ROWS_PER_THREAD, STEP_K, STEP_ROWS, STEP_UNITS_PADDED, check_dtype, check_sequences,
-                      column_sums, cuda, device_empty, for_dtype, gemm, recurrent_grad, rows, run_recurrence,
-                      step_kernel, step_products, step_tiles, step_tiles_device, to_device)
+                      column_sums, cuda, device_empty, end_step, for_dtype, gemm, recurrent_grad, rows,
+                      run_recurrence, step_kernel, step_products, step_tiles, step_tiles_device, to_device)
 
 GATES = 4
 
@@ -100,7 +100,7 @@ def _kernels(dtype_name: str):
         for t in range(x_proj.shape[0]):
             for tile in range(cuda.blockIdx.x, tiles, cuda.gridDim.x):
                 forward_tile(tile, t, x_proj, w_hh, h0, c0, hs, cs, gates, acc, a_s, w_s)
-            grid.sync()
+            end_step(grid)
 
     @cuda.jit(device=True)
     def backward_tile(tile, s, truncate, w_hh, cs, gates, dy, d_pre, dh_total, dh_n, dc_n, dc_carry, acc, a_s,
@@ -174,7 +174,7 @@ def _kernels(dtype_name: str):
             for tile in range(cuda.blockIdx.x, tiles, cuda.gridDim.x):
                 backward_tile(tile, s, truncate, w_hh, cs, gates, dy, d_pre, dh_total, dh_n, dc_n, dc_carry, acc, a_s,
                               w_s)
-            grid.sync()
+            end_step(grid)
 
     return forward_step, forward_persistent, backward_step, backward_persistent
 
