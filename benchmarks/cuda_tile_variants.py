@@ -64,13 +64,11 @@ def _variant(text: str) -> tuple[int, int, int, int]:
     if len(values) != 4 or min(values) < 1 or values[0] * values[1] > 1024:
         raise argparse.ArgumentTypeError(
             f"a variant is UNITS,ROW_THREADS,ROWS_PER_THREAD,K (positive, at most 1024 threads), got {text!r}")
-    units, row_threads, rows_per_thread, k = values
-    threads = units * row_threads
-    k_rows = threads // k if threads % k == 0 else 0  # _common.recurrent_product's rule, checked up front
-    if not k_rows or (row_threads * rows_per_thread) % k_rows or units % k_rows or k % row_threads:
-        raise argparse.ArgumentTypeError(
-            f"variant {text!r}: K must divide the {threads} threads, and the threads per K row "
-            "must divide UNITS and the rows; ROW_THREADS must divide K")
+    from rnnlab.kernels.cuda._tile import step_tile_problem  # no numba.cuda: checked before any GPU work
+
+    problem = step_tile_problem(*values)
+    if problem:
+        raise argparse.ArgumentTypeError(f"variant {text!r}: {problem}")
     return values
 
 

@@ -194,11 +194,26 @@ def test_kernels_match_cpu_under_the_simulator():
 @pytest.mark.skipif(not _device.numba_cuda_installed(), reason=_device.NOT_INSTALLED + ": simulator tests skipped")
 def test_kernels_match_cpu_with_another_step_tile():
     """The step's load and store indexing under a tile where no two sizes coincide: 6 units x 2
-    row threads, 9 rows each, K 4 deep (each K row of a stage spread over 3 threads). In the
+    row threads, 9 rows each, K 4 deep (a pass of the 12 threads loads 3 rows of 4). In the
     shipped simulator tile (8x4 threads, 2 rows each, K 8) units and K are both 8, so a swapped
     unit and K index would pass there."""
     cases = "cell_matches_cpu_kernels and float64 or several_tiles and persistent"
     _assert_all_passed(_run_cases(True, SIM_CASES, "-k", cases, RNNLAB_TEST_STEP_TILE="6,2,9,4"))
+
+
+@pytest.mark.parametrize("tile,problem", [
+    ((32, 8, 4, 32), None),  # the shipped tile
+    ((8, 4, 2, 8), None),  # the simulator's
+    ((6, 2, 9, 4), None),
+    ((32, 8, 4, 24), "K=24 must divide the 256 threads"),
+    ((32, 4, 3, 16), "the 8 rows one pass of the block loads must divide the 12 rows and the 32 units"),
+    ((8, 4, 2, 2), "the 16 rows one pass of the block loads must divide the 8 rows and the 8 units"),
+    ((64, 32, 1, 32), "2048 threads, more than a block's 1024"),
+])
+def test_a_step_tile_must_split_evenly_over_its_threads(tile, problem):
+    from rnnlab.kernels.cuda._tile import step_tile_problem
+
+    assert step_tile_problem(*tile) == problem
 
 
 @pytest.mark.skipif(not _device.numba_cuda_installed(), reason=_device.NOT_INSTALLED + ": block cache tests skipped")

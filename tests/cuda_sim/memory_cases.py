@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import threading
+import types
 import weakref
+
+import numpy as np
 
 import numba.cuda
 import pytest
@@ -27,6 +31,9 @@ class FakeContext:
         self.allocated: list[int] = []
         self.freed: list[int] = []
         self.out_of_memory_once = False
+
+    def get_memory_info(self):
+        return types.SimpleNamespace(free=64 << 30, total=80 << 30)
 
     def memalloc(self, size):
         if self.out_of_memory_once:
@@ -67,6 +74,12 @@ def test_an_array_is_c_contiguous_with_its_shape_and_dtype(memory):
     a = module.device_empty((3, 4, 5), "float32")
     assert a.shape == (3, 4, 5) and a.dtype == "float32" and a.strides == (80, 20, 4)
     assert a.is_c_contiguous()
+    assert module.device_empty(np.int64(7), "float64").shape == (7,)
+
+
+def test_the_cache_keeps_at_most_a_quarter_of_the_device(memory):
+    module, context = memory
+    assert module.BlockCache(context)._limit == min(module.CACHE_LIMIT_BYTES, 20 << 30)
 
 
 def test_memory_is_reused_only_after_its_last_view_is_gone(memory):
@@ -97,6 +110,18 @@ def test_sizes_round_to_granules_and_do_not_mix(memory):
     assert _address(module.device_empty(200, "float64")) != address  # 1600 bytes: another size
     assert _address(module.device_empty(128, "float64")) == address  # 1024 bytes: that block
     assert context.allocated == [1024, 2048]
+
+
+def test_large_sizes_round_to_eighths_of_their_power_of_two(memory):
+    module, context = memory
+    assert module.size_class(1 << 20) == 1 << 20
+    assert module.size_class(1_050_000) == module.size_class(1_100_000) == 9 << 17  # (1 + 1/8) MiB
+    assert module.size_class(1_200_000) == 10 << 17
+    first = module.device_empty(1_050_000 // 4, "float32")  # T*B*H of one length, then of a longer one
+    address = _address(first)
+    del first
+    gc.collect()
+    assert _address(module.device_empty(1_100_000 // 4, "float32")) == address
 
 
 def test_blocks_beyond_the_limit_are_freed(memory, monkeypatch):
@@ -133,3 +158,50 @@ def test_each_context_has_its_own_cache(memory, monkeypatch):
     assert module.block_cache() is cache
     current[0] = second
     assert module.block_cache() is not cache
+
+
+class _Cycle:
+    """Garbage only the cyclic collector frees, holding an array."""
+
+    def __init__(self, array):
+        self.me = self
+        self.array = array
+
+
+def test_a_collection_inside_the_cache_does_not_deadlock(memory):
+    """Any allocation may run the garbage collector, and with it the finalizer of an array
+    whose memory goes back to this cache, on the same thread that holds its lock."""
+    module, _ = memory
+    cache = module.block_cache()
+
+    class CollectingDict(dict):  # a collection at the cache's first dictionary lookup under its lock
+        def get(self, *args):
+            gc.collect()
+            return super().get(*args)
+
+    cache._free = CollectingDict()
+    done = threading.Event()
+
+    def work():
+        gc.disable()
+        _Cycle(module.device_empty(512, "float32"))  # 2048 bytes, freed by the next collection
+        gc.enable()
+        kept = module.device_empty(256, "float32")  # its lookup collects: the cycle's block returns
+        del kept
+        done.set()
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    worker.join(20)
+    assert done.is_set(), "deadlocked: a finalizer re-entered the cache under its lock"
+    assert cache.free_bytes == 2048 + 1024 == sum(size * len(b) for size, b in cache._free.items())
+
+
+def test_release_cached_memory_frees_every_free_block(memory, monkeypatch):
+    module, context = memory
+    cache = module.block_cache()
+    monkeypatch.setitem(module._CACHES, 0, cache)
+    module.device_empty(256, "float32")
+    gc.collect()
+    assert module.release_cached_memory() == 1024
+    assert cache.free_bytes == 0 and context.freed == [1024]

@@ -173,19 +173,29 @@ def test_cell_matches_cpu_kernels(mode, nonlinearity, dtype, persistent):
     _check_cell(mode, nonlinearity == "relu", dtype, persistent, p)
 
 
-@pytest.mark.parametrize("persistent", [True, False], ids=["persistent-one-block", "per-step"])
+@pytest.mark.parametrize("persistent", [True, False], ids=["persistent-two-blocks", "per-step"])
 @pytest.mark.parametrize("mode", ["RNN", "LSTM", "GRU"])
 def test_several_tiles_with_partial_edges(mode, persistent, monkeypatch):
     """B and H one past and three past a tile: four tiles, two of them partial. The persistent
-    kernel runs them on ONE block (each block takes several tiles per step: what happens when a
-    large shape has more tiles than the GPU holds blocks), the per-step kernels on four."""
+    kernel runs them on two blocks on a GPU (grid syncs between blocks, and each block takes two
+    tiles per step: what happens when a large shape has more tiles than the GPU holds blocks)
+    and on one in the simulator; the per-step kernels on four."""
     from rnnlab.kernels.cuda import _common
 
-    monkeypatch.setattr(_common, "PERSISTENT_MAX_BLOCKS", 1)
+    monkeypatch.setattr(_common, "PERSISTENT_MAX_BLOCKS", 2)
     batch, hidden = _common.STEP_ROWS + 1, _common.STEP_UNITS + 3
     assert _common.step_tiles(batch, hidden) == 4
     _check_cell(mode, False, "float64", persistent, _cell_problem(mode, "float64", seed=7, hidden=hidden,
                                                                 batch=batch))
+
+
+def test_a_step_tile_is_refused_late_or_malformed():
+    from rnnlab.kernels.cuda import _common, lstm  # noqa: F401 (a cell module is loaded)
+
+    with pytest.raises(ValueError, match="before the cell modules"):
+        _common.set_step_tile(_common.STEP_UNITS, _common.STEP_ROW_THREADS, _common.ROWS_PER_THREAD, _common.STEP_K)
+    with pytest.raises(ValueError, match="K=3 must divide"):
+        _common.set_step_tile(8, 4, 2, 3)
 
 
 @pytest.mark.parametrize("persistent,resident,expected", [

@@ -9,6 +9,9 @@ to a kernel does, after :func:`require_cuda` has checked that a GPU (or numba's 
 ``NUMBA_ENABLE_CUDASIM=1``) is usable, raising :class:`CudaUnavailableError` (a
 :class:`rnnlab.errors.UserError`) that names why not otherwise. :func:`cuda_available` asks
 without raising.
+
+Device memory the kernels free is kept for their next call (:mod:`._memory`);
+:func:`release_cached_memory` hands it back, e.g. before another library allocates.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ _KERNELS = {
     "elman": ("elman_forward", "elman_backward", "elman_forward_device", "elman_backward_device"),
     "lstm": ("lstm_forward", "lstm_backward", "lstm_forward_device", "lstm_backward_device"),
     "gru": ("gru_forward", "gru_backward", "gru_forward_device", "gru_backward_device"),
+    "_memory": ("release_cached_memory",),
 }
 _MODULE_OF = {name: module for module, names in _KERNELS.items() for name in names}
 

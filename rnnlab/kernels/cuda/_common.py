@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import functools
 import math
+import sys
 import warnings
 from types import SimpleNamespace
 
@@ -41,6 +42,7 @@ import numpy as np
 
 from .. import _math
 from ._device import require_cuda, simulator_enabled
+from ._tile import step_tile_problem
 from ._memory import device_empty, to_device  # noqa: F401 (to_device: re-exported to the cells)
 
 cuda = require_cuda()
@@ -146,8 +148,18 @@ def step_tiles(batch: int, hidden: int) -> int:
 def set_step_tile(units: int, row_threads: int, rows_per_thread: int, k: int) -> None:
     """Use another recurrent-step tile: ``units`` x ``row_threads`` threads own ``units`` units of
     ``row_threads * rows_per_thread`` sequences, ``k`` deep per shared-memory stage. For tests
-    and benchmarks/cuda_tile_variants.py only: call it before any cell module is imported (they
-    bind the constants at import, and kernels compile them in)."""
+    and benchmarks/cuda_tile_variants.py only, before any cell module is imported or any step
+    kernel built (they bind the constants then; a tile changed later would index shared arrays
+    sized for the old one): ValueError otherwise, or for a tile that breaks
+    :func:`~rnnlab.kernels.cuda._tile.step_tile_problem`'s rule."""
+    problem = step_tile_problem(units, row_threads, rows_per_thread, k)
+    if problem:
+        raise ValueError(f"step tile {units},{row_threads},{rows_per_thread},{k}: {problem}")
+    loaded = [m for m in ("elman", "gru", "lstm") if f"{__package__}.{m}" in sys.modules]
+    if loaded or recurrent_product.cache_info().currsize:
+        raise ValueError("set_step_tile must come before the cell modules are imported "
+                         f"(imported: {', '.join(loaded) or 'none'}; step products built: "
+                         f"{recurrent_product.cache_info().currsize})")
     global STEP_UNITS, STEP_ROW_THREADS, ROWS_PER_THREAD, STEP_K, STEP_ROWS, STEP_UNITS_PADDED
     global STEP_BLOCK, STEP_THREADS, STEP_LAUNCH_BOUNDS
     STEP_UNITS, STEP_ROW_THREADS, ROWS_PER_THREAD, STEP_K = units, row_threads, rows_per_thread, k
@@ -405,8 +417,8 @@ def recurrent_product(dtype_name: str, gates: int, w_by_rows: bool):
     The K range goes through shared memory STEP_K at a time, software-pipelined: each thread
     loads its share of the next stage into registers (a fixed count, unrolled, every load
     issued before any is used) while the block multiplies the current one. A step is a chain of
-    dependent stages, so what bounds a small step is L2 latency, not bandwidth: loading and
-    storing one element at a time (what this replaced) waited out one L2 round trip per element.
+    dependent stages, so what bounds a small step is L2 latency, not bandwidth: storing each
+    element as soon as it is loaded would wait out one L2 round trip per element.
 
     The caller declares the workspace (one per kernel, compile-time shapes):
     ``acc = cuda.local.array((ROWS_PER_THREAD, gates), T)``,
@@ -424,10 +436,10 @@ def recurrent_product(dtype_name: str, gates: int, w_by_rows: bool):
     # stages stored by rows (a, and W in the forward pass), and unit tx of rows ty + i*row_threads
     # of the stage stored by columns (W^T): adjacent threads read adjacent addresses, and load i's
     # gate and offset are compile-time constants (no index arithmetic to keep in registers).
+    problem = step_tile_problem(units, row_threads, rows_per_thread, step_k)
+    if problem:
+        raise ValueError(f"step tile {units},{row_threads},{rows_per_thread},{step_k}: {problem}")
     k_rows = threads // step_k  # stage rows covered by one pass of the block
-    if threads % step_k or step_rows % k_rows or units % k_rows or step_k % row_threads:
-        raise ValueError(f"step tile {units}x{row_threads} threads, {step_rows} rows, K {step_k}: "
-                         "the threads must divide the stages evenly")
     a_loads = step_rows // k_rows
     w_loads = gates * units // k_rows if w_by_rows else gates * step_k // row_threads
 

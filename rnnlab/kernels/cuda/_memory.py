@@ -10,12 +10,20 @@ then allocate nothing.
 
 Lifetimes follow numba's own allocations exactly: an array's memory is a reference-counted
 ``AutoFreePointer`` (views and slices hold references through ``OwnedPointer``), whose
-finalizer, run when the count drops to zero, returns the block instead of freeing it. A block
-is reused only by later work on the same (default) stream, where every kernel using it before
-has been queued first, so reuse is ordered after those kernels, as with numba's deferred frees.
+finalizer, run when the count drops to zero, returns the block instead of freeing it.
 
-Free blocks are capped at :data:`CACHE_LIMIT_BYTES`; beyond, a returned block is dropped (numba
-frees it). When an allocation runs out of memory the free blocks are dropped and it is retried.
+Reuse is ordered after earlier use by the stream: rnnlab launches everything on the legacy
+default stream, which also waits for work queued on other blocking streams (numba's
+``cuda.stream()``). Not covered: an array from a ``*_device`` function dropped while work queued
+on a non-blocking stream still uses it (synchronise first); and numba's per-thread default
+stream mode (``NUMBA_CUDA_PER_THREAD_DEFAULT_STREAM=1``), where the cache is off.
+
+Sizes are rounded up to classes (512-byte granules to 1 MiB, then eighths of each power of
+two), so arrays of nearby sizes (another T) share blocks. Free blocks are capped at
+:data:`CACHE_LIMIT_BYTES` or a quarter of the device's memory, whichever is less; beyond, a
+returned block is freed. Memory held there is invisible to other allocators: when an
+allocation here runs out of memory the free blocks are dropped and it is retried, and
+:func:`release_cached_memory` drops them on request.
 
 The CUDA simulator has no device memory to pool: there :func:`device_empty` is ``cuda.device_array``.
 """
@@ -33,11 +41,19 @@ from ._device import require_cuda, simulator_enabled
 
 cuda = require_cuda()
 
-#: Bytes of freed blocks kept for reuse, all sizes together; a block returned beyond this is freed.
+#: Bytes of freed blocks kept for reuse, all sizes together (at most a quarter of the device's
+#: memory); a block returned beyond this is freed.
 CACHE_LIMIT_BYTES = 4 << 30
-#: Block sizes are rounded up to a multiple of this (cudaMalloc's own alignment), so arrays of
-#: nearby sizes share blocks.
+#: Small blocks are a multiple of this (cudaMalloc's own alignment); from 1 MiB up, sizes round
+#: up to the next eighth of their power of two (at most 12.5% unused).
 GRANULE = 512
+_SMALL = 1 << 20
+
+
+def size_class(nbytes: int) -> int:
+    """The block size that serves a request of ``nbytes``."""
+    step = GRANULE if nbytes <= _SMALL else 1 << (nbytes.bit_length() - 4)
+    return max(GRANULE, -(-nbytes // step) * step)
 
 
 class BlockCache:
@@ -48,14 +64,19 @@ class BlockCache:
     ``memalloc`` obtains new blocks.
     """
 
-    def __init__(self, context, limit_bytes: int = CACHE_LIMIT_BYTES):
+    def __init__(self, context, limit_bytes: int | None = None):
         self._context = context
+        if limit_bytes is None:
+            limit_bytes = min(CACHE_LIMIT_BYTES, context.get_memory_info().total // 4)
         self._limit = limit_bytes
         self._free: dict[int, list] = {}  # size -> blocks (numba owned pointers, kept alive here)
         self._free_bytes = 0
         self._live: dict[int, object] = {}  # token -> handle lent out, alive until its memory is released
         self._tokens = itertools.count()
-        self._lock = threading.Lock()  # finalizers run wherever the garbage collector does
+        # Finalizers run wherever the garbage collector does, which can be inside a locked region
+        # of this very thread (any allocation may collect): so a re-entrant lock, and nothing but
+        # bookkeeping under it (no block is dropped while it is held).
+        self._lock = threading.RLock()
         self.hits = 0
         self.misses = 0
 
@@ -65,15 +86,16 @@ class BlockCache:
         return self._free_bytes
 
     def allocate(self, nbytes: int):
-        size = max(GRANULE, -(-nbytes // GRANULE) * GRANULE)
+        size = size_class(nbytes)
         with self._lock:
             blocks = self._free.get(size)
             block = blocks.pop() if blocks else None
             if block is not None:
                 self._free_bytes -= size
                 self.hits += 1
+            else:
+                self.misses += 1
         if block is None:
-            self.misses += 1
             block = self._new_block(size)
         token = next(self._tokens)
         release = _Release(weakref.ref(self), token, size, block)
@@ -85,8 +107,8 @@ class BlockCache:
     def clear(self) -> None:
         """Drop every free block (numba frees them); blocks lent out are unaffected."""
         with self._lock:
-            self._free.clear()
-            self._free_bytes = 0
+            dropped, self._free, self._free_bytes = self._free, {}, 0
+        del dropped  # numba's finalizers run here, outside the lock
 
     def _new_block(self, size: int):
         try:
@@ -101,9 +123,15 @@ class BlockCache:
     def _release(self, token: int, size: int, block) -> None:
         with self._lock:
             self._live.pop(token, None)
-            if self._free_bytes + size <= self._limit:
-                self._free.setdefault(size, []).append(block)
+            kept = self._free_bytes + size <= self._limit
+            if kept:
+                blocks = self._free.get(size)
+                if blocks is None:
+                    blocks = self._free[size] = []
+                blocks.append(block)
                 self._free_bytes += size
+        if not kept:
+            del block  # numba frees it, outside the lock
 
 
 class _Release:
@@ -135,9 +163,19 @@ def block_cache() -> BlockCache:
     return cache
 
 
+def release_cached_memory() -> int:
+    """Free the device blocks the CUDA kernels keep for reuse, in every context (for another
+    library that needs the memory); returns the bytes released."""
+    released = 0
+    for cache in list(_CACHES.values()):
+        released += cache.free_bytes
+        cache.clear()
+    return released
+
+
 def _device_empty(shape, dtype):
     """An uninitialised C-contiguous device array, its memory from :func:`block_cache`."""
-    shape = (shape,) if isinstance(shape, int) else tuple(int(s) for s in shape)
+    shape = (int(shape),) if np.ndim(shape) == 0 else tuple(int(s) for s in shape)
     dtype = np.dtype(dtype)
     nbytes = math.prod(shape) * dtype.itemsize
     if nbytes == 0:
@@ -146,7 +184,16 @@ def _device_empty(shape, dtype):
     return cuda.cudadrv.devicearray.DeviceNDArray(shape, strides, dtype, gpu_data=block_cache().allocate(nbytes))
 
 
-device_empty = cuda.device_array if simulator_enabled() else _device_empty
+def _per_thread_default_stream() -> bool:
+    try:  # numba-cuda's own config since 0.2x; numba's before
+        from numba.cuda.core import config
+    except ImportError:
+        from numba.core import config
+    return bool(getattr(config, "CUDA_PER_THREAD_DEFAULT_STREAM", 0))
+
+
+_OFF = simulator_enabled() or _per_thread_default_stream()
+device_empty = cuda.device_array if _OFF else _device_empty
 
 
 def to_device(array):
@@ -155,7 +202,7 @@ def to_device(array):
     if not isinstance(array, np.ndarray):
         return array
     array = np.ascontiguousarray(array)
-    if simulator_enabled():
+    if _OFF:
         return cuda.to_device(array)
     out = device_empty(array.shape, array.dtype)
     out.copy_to_device(array)
