@@ -12,7 +12,8 @@ and the initial state(s), from random cotangents dy, dh_n (dc_n)):
 - ``rnnlab``: the device-level kernels (``rnnlab.kernels.cuda.*_forward_device`` /
   ``*_backward_device``), inputs already on the GPU, outputs left there: what cuDNN is given;
 - ``rnnlab host``: the host-level functions a layer with ``device="cuda"`` calls (NumPy in and
-  out, so the transfers are included), forward+backward only;
+  out, so the transfers are included; the backward reuses the forward's device copies of x,
+  the weights and the records, as a layer's trace does), forward+backward only;
 - ``cuDNN``: ``torch.nn.RNN/LSTM/GRU`` on ``cuda`` with the same weights, forward with autograd on
   (it keeps what backward needs, as rnnlab's forward records every step) and
   ``torch.autograd.backward`` of y and the final state(s), x and h0 requiring grad. TF32 is off
@@ -130,14 +131,16 @@ class Case:
     # --------------------------------------------------------------- rnnlab, NumPy in and out
     def rnnlab_host_forward_backward(self):
         h, gpu = self.host, self.gpu
+        kept = {}  # as a layer's trace: the backward takes the forward's device copies
         if self.cell == "lstm":
-            saved = gpu.lstm_forward(h["x"], h["w_ih"], h["w_hh"], h["bias"], h["h0"], h["c0"])
-            return gpu.lstm_backward(h["x"], h["w_ih"], h["w_hh"], *saved, h["dy"], h["dh_n"], h["dc_n"], 0)
+            saved = gpu.lstm_forward(h["x"], h["w_ih"], h["w_hh"], h["bias"], h["h0"], h["c0"], device_arrays=kept)
+            return gpu.lstm_backward(h["x"], h["w_ih"], h["w_hh"], *saved, h["dy"], h["dh_n"], h["dc_n"], 0,
+                                     device_arrays=kept)
         if self.cell == "gru":
-            saved = gpu.gru_forward(h["x"], h["w_ih"], h["w_hh"], h["b_ih"], h["b_hh"], h["h0"])
-            return gpu.gru_backward(h["x"], h["w_ih"], h["w_hh"], *saved, h["dy"], h["dh_n"], 0)
-        hs = gpu.elman_forward(h["x"], h["w_ih"], h["w_hh"], h["bias"], h["h0"], False)
-        return gpu.elman_backward(h["x"], h["w_ih"], h["w_hh"], hs, h["dy"], h["dh_n"], False, 0)
+            saved = gpu.gru_forward(h["x"], h["w_ih"], h["w_hh"], h["b_ih"], h["b_hh"], h["h0"], device_arrays=kept)
+            return gpu.gru_backward(h["x"], h["w_ih"], h["w_hh"], *saved, h["dy"], h["dh_n"], 0, device_arrays=kept)
+        hs = gpu.elman_forward(h["x"], h["w_ih"], h["w_hh"], h["bias"], h["h0"], False, device_arrays=kept)
+        return gpu.elman_backward(h["x"], h["w_ih"], h["w_hh"], hs, h["dy"], h["dh_n"], False, 0, device_arrays=kept)
 
     # --------------------------------------------------------------- torch / cuDNN
     def torch_forward(self):

@@ -143,9 +143,9 @@ class LeakyRNN(RecurrentLayer):
         return np.ascontiguousarray(sigmoid(params["alpha" + sfx]), dtype=self.dtype)
 
     # ------------------------------------------------------------------ kernels
-    def _run_forward(self, x, sfx, h0, c0, n_threads):
-        w_ih, w_hh, b_ih, b_hh = self._weights(self._params, sfx)
-        a = self._rate(self._params, sfx)
+    def _run_forward(self, params, x, sfx, h0, c0, n_threads):
+        w_ih, w_hh, b_ih, b_hh = self._weights(params, sfx)
+        a = self._rate(params, sfx)
         hs, us = leaky_forward(x, w_ih, w_hh, b_ih + b_hh, a, h0, n_threads)
         return hs, us, a
 

@@ -208,7 +208,8 @@ class RecurrentLayer:
                 sfx = f"_l{layer}" + ("_reverse" if direction else "")
                 seq = layer_input[::-1].copy() if direction else layer_input
                 trace._inputs[(layer, direction)] = seq  # backward runs over the same sequence
-                saved = self._run_forward(seq, sfx, h0[k], None if c0 is None else c0[k], n_threads)
+                saved = self._run_forward(trace._params, seq, sfx, h0[k], None if c0 is None else c0[k], n_threads,
+                                          **self._device_arrays(trace, layer, direction))
                 trace._saved[(layer, direction)] = saved
                 records = self._records(saved)  # processing order -> natural order
                 records = {name: rec[::-1] for name, rec in records.items()} if direction else dict(records)
@@ -273,7 +274,7 @@ class RecurrentLayer:
                 dx, dh0[k], dc0_k, dh_steps = self._run_backward(
                     trace, trace._inputs[(layer, direction)], sfx, trace._saved[(layer, direction)],
                     np.ascontiguousarray(d_seq), dh_n[k], None if dc_n is None else dc_n[k], truncate, grads,
-                    n_threads,
+                    n_threads, **self._device_arrays(trace, layer, direction),
                 )
                 if dc0 is not None:
                     dc0[k] = dc0_k
@@ -287,6 +288,14 @@ class RecurrentLayer:
         return d_out
 
     # ------------------------------------------------------------------ per-cell kernels
+    def _device_arrays(self, trace, layer: int, direction: int) -> dict:
+        """Keyword arguments for this layer's kernels: on the GPU, ``device_arrays``, where the
+        forward leaves the device copies of what it read and wrote and the backward of the same
+        trace takes them instead of uploading those arrays again; nothing on the CPU."""
+        if self.device != "cuda":
+            return {}
+        return {"device_arrays": trace._device.setdefault((layer, direction), {})}
+
     def _weights(self, params: Mapping[str, np.ndarray], sfx: str):
         G, H = self.gate_count, self.hidden_size
         w_ih, w_hh = params["weight_ih" + sfx], params["weight_hh" + sfx]
@@ -295,13 +304,15 @@ class RecurrentLayer:
         zeros = np.zeros(G * H, self.dtype)
         return w_ih, w_hh, zeros, zeros
 
-    def _run_forward(self, x, sfx, h0, c0, n_threads):  # pragma: no cover - overridden
+    def _run_forward(self, params, x, sfx, h0, c0, n_threads, **device_arrays):  # pragma: no cover - overridden
+        """Run one layer and direction over x with ``params`` (the trace's copy of the weights)."""
         raise NotImplementedError
 
     def _records(self, saved) -> dict[str, np.ndarray]:  # pragma: no cover - overridden
         raise NotImplementedError
 
-    def _run_backward(self, trace, x, sfx, saved, dy, dh_n, dc_n, truncate, grads, n_threads):  # pragma: no cover
+    def _run_backward(self, trace, x, sfx, saved, dy, dh_n, dc_n, truncate, grads, n_threads,
+                      **device_arrays):  # pragma: no cover - overridden
         raise NotImplementedError
 
     def _store_bias_grads(self, grads, sfx, d_ih, d_hh):
@@ -331,18 +342,18 @@ class RNN(RecurrentLayer):
     def _repr_extra(self) -> str:
         return ", nonlinearity='relu'" if self.nonlinearity == "relu" else ""
 
-    def _run_forward(self, x, sfx, h0, c0, n_threads):
-        w_ih, w_hh, b_ih, b_hh = self._weights(self._params, sfx)
+    def _run_forward(self, params, x, sfx, h0, c0, n_threads, **device_arrays):
+        w_ih, w_hh, b_ih, b_hh = self._weights(params, sfx)
         return (self._kernels.elman_forward(x, w_ih, w_hh, b_ih + b_hh, h0, self.nonlinearity == "relu",
-                                            n_threads),)
+                                            n_threads, **device_arrays),)
 
     def _records(self, saved):
         return {"h": saved[0][1:]}
 
-    def _run_backward(self, trace, x, sfx, saved, dy, dh_n, dc_n, truncate, grads, n_threads):
+    def _run_backward(self, trace, x, sfx, saved, dy, dh_n, dc_n, truncate, grads, n_threads, **device_arrays):
         w_ih, w_hh, _, _ = self._weights(trace._params, sfx)
         dx, dw_ih, dw_hh, db, dh0, dh = self._kernels.elman_backward(
-            x, w_ih, w_hh, saved[0], dy, dh_n, self.nonlinearity == "relu", truncate, n_threads
+            x, w_ih, w_hh, saved[0], dy, dh_n, self.nonlinearity == "relu", truncate, n_threads, **device_arrays
         )
         grads["weight_ih" + sfx], grads["weight_hh" + sfx] = dw_ih, dw_hh
         self._store_bias_grads(grads, sfx, db, db.copy())
@@ -357,19 +368,19 @@ class LSTM(RecurrentLayer):
     record_names = ("h", "c", "i", "f", "g", "o")
     has_cell_state = True
 
-    def _run_forward(self, x, sfx, h0, c0, n_threads):
-        w_ih, w_hh, b_ih, b_hh = self._weights(self._params, sfx)
-        return self._kernels.lstm_forward(x, w_ih, w_hh, b_ih + b_hh, h0, c0, n_threads)
+    def _run_forward(self, params, x, sfx, h0, c0, n_threads, **device_arrays):
+        w_ih, w_hh, b_ih, b_hh = self._weights(params, sfx)
+        return self._kernels.lstm_forward(x, w_ih, w_hh, b_ih + b_hh, h0, c0, n_threads, **device_arrays)
 
     def _records(self, saved):
         hs, cs, gates = saved
         return {"h": hs[1:], "c": cs[1:], "i": gates[0], "f": gates[1], "g": gates[2], "o": gates[3]}
 
-    def _run_backward(self, trace, x, sfx, saved, dy, dh_n, dc_n, truncate, grads, n_threads):
+    def _run_backward(self, trace, x, sfx, saved, dy, dh_n, dc_n, truncate, grads, n_threads, **device_arrays):
         w_ih, w_hh, _, _ = self._weights(trace._params, sfx)
         hs, cs, gates = saved
         dx, dw_ih, dw_hh, db, dh0, dc0, dh = self._kernels.lstm_backward(
-            x, w_ih, w_hh, hs, cs, gates, dy, dh_n, dc_n, truncate, n_threads
+            x, w_ih, w_hh, hs, cs, gates, dy, dh_n, dc_n, truncate, n_threads, **device_arrays
         )
         grads["weight_ih" + sfx], grads["weight_hh" + sfx] = dw_ih, dw_hh
         self._store_bias_grads(grads, sfx, db, db.copy())
@@ -383,19 +394,19 @@ class GRU(RecurrentLayer):
     gate_count = 3
     record_names = ("h", "r", "z", "n", "hn")
 
-    def _run_forward(self, x, sfx, h0, c0, n_threads):
-        w_ih, w_hh, b_ih, b_hh = self._weights(self._params, sfx)
-        return self._kernels.gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0, n_threads)
+    def _run_forward(self, params, x, sfx, h0, c0, n_threads, **device_arrays):
+        w_ih, w_hh, b_ih, b_hh = self._weights(params, sfx)
+        return self._kernels.gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0, n_threads, **device_arrays)
 
     def _records(self, saved):
         hs, gates, hn = saved
         return {"h": hs[1:], "r": gates[0], "z": gates[1], "n": gates[2], "hn": hn}
 
-    def _run_backward(self, trace, x, sfx, saved, dy, dh_n, dc_n, truncate, grads, n_threads):
+    def _run_backward(self, trace, x, sfx, saved, dy, dh_n, dc_n, truncate, grads, n_threads, **device_arrays):
         w_ih, w_hh, _, _ = self._weights(trace._params, sfx)
         hs, gates, hn = saved
         dx, dw_ih, dw_hh, db_ih, db_hh, dh0, dh = self._kernels.gru_backward(
-            x, w_ih, w_hh, hs, gates, hn, dy, dh_n, truncate, n_threads
+            x, w_ih, w_hh, hs, gates, hn, dy, dh_n, truncate, n_threads, **device_arrays
         )
         grads["weight_ih" + sfx], grads["weight_hh" + sfx] = dw_ih, dw_hh
         self._store_bias_grads(grads, sfx, db_ih, db_hh)

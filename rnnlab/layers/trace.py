@@ -16,6 +16,10 @@ was fed back) for JordanRNN; for LRU (whose ``"h"`` is the real part of its comp
 modulus of dL/dh_t, with ``"dh_re"`` and ``"dh_im"`` beside it). After ``backward``:
 ``"dh"``, the total gradient dL/dh_t arriving at every step (from the output and through the
 recurrence; for lower layers from the layer above), which is what gradient-norm curves plot.
+
+The records are what backward differentiates: treat them as read-only. A trace made on the GPU
+(``device="cuda"``) also keeps the device copies of its input, weights and records, so that its
+backward uploads only the incoming gradients; that GPU memory is reused once the trace is gone.
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ class Trace:
     # (layer, direction) -> the sequence that direction's kernel ran over, in processing order
     _inputs: dict[tuple[int, int], np.ndarray] = field(default_factory=dict, repr=False)
     _params: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    # (layer, direction) -> what a GPU forward left on the device for the backward (kernels.cuda)
+    _device: dict[tuple[int, int], dict] = field(default_factory=dict, repr=False)
     _owner: Any = field(default=None, repr=False)  # the layer whose forward() made this trace
     _stacked: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _backward_dc_n: np.ndarray | None = field(default=None, repr=False)  # LSTM dstate's dc_n of that backward

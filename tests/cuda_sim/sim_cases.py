@@ -267,3 +267,27 @@ def test_layer_on_gpu_kernels_matches_cpu(mode, nonlinearity):
     ry, rh_n, _, _, rgrads = reference_run(layer, p, truncate=2)
     _assert_same([gy, gstate_n[0] if mode == "LSTM" else gstate_n, *(ggrads[k] for k in grads)],
                  [ry, rh_n, *(rgrads[k] for k in grads)], ["y", "h_n", *(f"grad.{k}" for k in grads)], "float64")
+
+
+@pytest.mark.parametrize("mode", ["RNN", "LSTM", "GRU"])
+def test_a_layers_backward_uploads_only_the_gradients_coming_in(mode, monkeypatch):
+    """What the forward uploaded and computed stays on the device with the trace: the backward
+    copies up dy and the final-state gradients, not x, the weights or the records again. A
+    second trace of the same layer keeps its own copies."""
+    from rnnlab.kernels.cuda import _memory
+
+    layer = make_layer(mode, I, 4, num_layers=2, seed=3)
+    gpu_layer = type(layer)(I, 4, num_layers=2, dtype=layer.dtype.name, device="cuda")
+    gpu_layer.load_state_dict(layer.state_dict())
+    p = random_problem(layer, 3, B, np.random.default_rng(4))
+    first = gpu_layer.forward(p["x"], layer_state(gpu_layer, p))[2]
+    second = gpu_layer.forward(2 * p["x"], layer_state(gpu_layer, p))[2]
+    uploads = []
+    upload = _memory.to_device
+    monkeypatch.setattr(_memory, "to_device", lambda a: uploads.append(a.shape) or upload(a))
+    grads = {name: gpu_layer.backward(trace, p["dy"], layer_dstate(gpu_layer, p)) for name, trace in
+             (("first", first), ("second", second))}
+    incoming = 3 if mode == "LSTM" else 2  # dy (or dL/dy of the layer above), dh_n (, dc_n)
+    assert len(uploads) == 2 * 2 * incoming, uploads  # two traces, two layers
+    expected = layer.backward(layer.forward(2 * p["x"], layer_state(layer, p))[2], p["dy"], layer_dstate(layer, p))
+    _assert_same(list(grads["second"].values()), list(expected.values()), list(expected), "float32")

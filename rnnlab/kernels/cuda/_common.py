@@ -43,7 +43,7 @@ import numpy as np
 from .. import _math
 from ._device import require_cuda, simulator_enabled
 from ._tile import step_tile_problem
-from ._memory import device_empty, to_device  # noqa: F401 (to_device: re-exported to the cells)
+from ._memory import device_empty, to_device  # noqa: F401 (to_device: for tests and benchmarks)
 
 cuda = require_cuda()
 

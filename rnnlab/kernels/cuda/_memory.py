@@ -207,3 +207,28 @@ def to_device(array):
     out = device_empty(array.shape, array.dtype)
     out.copy_to_device(array)
     return out
+
+
+def upload(arrays, device_arrays: dict | None = None) -> list:
+    """Device arrays for the host ``arrays``: those that are the very objects a forward recorded
+    in ``device_arrays`` (:func:`remember`) take its device copies, the rest are copied up."""
+    known = {id(host): (host, device) for host, device in zip(*_recorded(device_arrays))}
+    out = []
+    for array in arrays:
+        host, device = known.get(id(array), (None, None))
+        out.append(device if host is array else to_device(array))
+    return out
+
+
+def remember(device_arrays: dict | None, host, device) -> None:
+    """Record in ``device_arrays`` (a layer's per-trace dict; None: nothing to record) that the
+    device arrays ``device`` hold what the host arrays ``host`` hold. The caller vouches that the
+    host arrays stay unchanged while the record lives (a trace's private copies and records)."""
+    if device_arrays is not None:
+        device_arrays["host"], device_arrays["device"] = tuple(host), tuple(device)
+
+
+def _recorded(device_arrays: dict | None):
+    if not device_arrays:
+        return (), ()
+    return device_arrays["host"], device_arrays["device"]

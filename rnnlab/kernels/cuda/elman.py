@@ -15,7 +15,8 @@ import functools
 
 from ._common import (ROWS_PER_THREAD, STEP_K, STEP_ROWS, STEP_UNITS_PADDED, check_dtype, check_sequences,
                       column_sums, cuda, device_empty, end_step, for_dtype, gemm, recurrent_grad, rows,
-                      run_recurrence, step_kernel, step_products, step_tiles, step_tiles_device, to_device)
+                      run_recurrence, step_kernel, step_products, step_tiles, step_tiles_device)
+from ._memory import remember, upload
 
 
 @functools.cache
@@ -148,17 +149,26 @@ def elman_backward_device(x, w_ih, w_hh, hs, dy, dh_n, relu, truncate, persisten
     return dx, dw_ih, dw_hh, column_sums(d_rows), dh0, dh_total
 
 
-def elman_forward(x, w_ih, w_hh, bias, h0, relu, n_threads=None, *, persistent: bool | None = None):
-    """Run the Elman RNN over x on the GPU; return the host array hs (T+1, B, H) as ``kernels.elman_forward``."""
+def elman_forward(x, w_ih, w_hh, bias, h0, relu, n_threads=None, *, persistent: bool | None = None,
+                  device_arrays: dict | None = None):
+    """Run the Elman RNN over x on the GPU; return the host array hs (T+1, B, H) as ``kernels.elman_forward``.
+
+    ``device_arrays``: a dict where the device copies of x, w_ih, w_hh and hs are recorded, for
+    an :func:`elman_backward` given the same dict and the same (unchanged) host arrays.
+    """
     check_dtype(x=x, w_ih=w_ih, w_hh=w_hh, bias=bias, h0=h0)
-    hs = elman_forward_device(*(to_device(a) for a in (x, w_ih, w_hh, bias, h0)), relu, persistent=persistent)
-    return hs.copy_to_host()
+    inputs = upload((x, w_ih, w_hh, bias, h0))
+    hs = elman_forward_device(*inputs, relu, persistent=persistent)
+    hs_host = hs.copy_to_host()
+    remember(device_arrays, (x, w_ih, w_hh, hs_host), (*inputs[:3], hs))
+    return hs_host
 
 
-def elman_backward(x, w_ih, w_hh, hs, dy, dh_n, relu, truncate, n_threads=None, *, persistent: bool | None = None):
+def elman_backward(x, w_ih, w_hh, hs, dy, dh_n, relu, truncate, n_threads=None, *, persistent: bool | None = None,
+                   device_arrays: dict | None = None):
     """BPTT on the GPU; arguments and host-array results (dx, dw_ih, dw_hh, dbias, dh0, dh) as
-    ``kernels.elman_backward``."""
+    ``kernels.elman_backward`` (``device_arrays`` as in :func:`elman_forward`)."""
     check_dtype(x=x, w_ih=w_ih, w_hh=w_hh, hs=hs, dy=dy, dh_n=dh_n)
-    out = elman_backward_device(*(to_device(a) for a in (x, w_ih, w_hh, hs, dy, dh_n)), relu, truncate,
+    out = elman_backward_device(*upload((x, w_ih, w_hh, hs, dy, dh_n), device_arrays), relu, truncate,
                                 persistent=persistent)
     return tuple(a.copy_to_host() for a in out)

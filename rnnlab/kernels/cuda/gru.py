@@ -18,7 +18,9 @@ import functools
 
 from ._common import (HELPER_THREADS, ROWS_PER_THREAD, STEP_K, STEP_ROWS, STEP_UNITS_PADDED, check_dtype,
                       check_sequences, column_sums, cuda, device_empty, end_step, for_dtype, gemm, recurrent_grad,
-                      rows, run_recurrence, step_kernel, step_products, step_tiles, step_tiles_device, to_device)
+                      rows, run_recurrence, step_kernel, step_products, step_tiles, step_tiles_device)
+
+from ._memory import remember, upload
 
 GATES = 3
 
@@ -200,18 +202,26 @@ def gru_backward_device(x, w_ih, w_hh, hs, gates, hn_all, dy, dh_n, truncate, pe
     return dx, dw_ih, dw_hh, column_sums(rows_ih), column_sums(rows_hh), dh0, dh_total
 
 
-def gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0, n_threads=None, *, persistent: bool | None = None):
-    """Run the GRU over x on the GPU; return host arrays (hs, gates, hn) as ``kernels.gru_forward``."""
+def gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0, n_threads=None, *, persistent: bool | None = None,
+                device_arrays: dict | None = None):
+    """Run the GRU over x on the GPU; return host arrays (hs, gates, hn) as ``kernels.gru_forward``.
+
+    ``device_arrays``: a dict where the device copies of x, w_ih, w_hh and the results are
+    recorded, for a :func:`gru_backward` given the same dict and the same (unchanged) host arrays.
+    """
     check_dtype(x=x, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh, h0=h0)
-    out = gru_forward_device(*(to_device(a) for a in (x, w_ih, w_hh, b_ih, b_hh, h0)), persistent=persistent)
-    return tuple(a.copy_to_host() for a in out)
+    inputs = upload((x, w_ih, w_hh, b_ih, b_hh, h0))
+    out = gru_forward_device(*inputs, persistent=persistent)
+    host = tuple(a.copy_to_host() for a in out)
+    remember(device_arrays, (x, w_ih, w_hh, *host), (*inputs[:3], *out))
+    return host
 
 
 def gru_backward(x, w_ih, w_hh, hs, gates, hn_all, dy, dh_n, truncate, n_threads=None, *,
-                 persistent: bool | None = None):
+                 persistent: bool | None = None, device_arrays: dict | None = None):
     """BPTT on the GPU; arguments and host-array results (dx, dw_ih, dw_hh, db_ih, db_hh, dh0, dh) as
-    ``kernels.gru_backward``."""
+    ``kernels.gru_backward`` (``device_arrays`` as in :func:`gru_forward`)."""
     check_dtype(x=x, w_ih=w_ih, w_hh=w_hh, hs=hs, gates=gates, hn_all=hn_all, dy=dy, dh_n=dh_n)
-    out = gru_backward_device(*(to_device(a) for a in (x, w_ih, w_hh, hs, gates, hn_all, dy, dh_n)), truncate,
+    out = gru_backward_device(*upload((x, w_ih, w_hh, hs, gates, hn_all, dy, dh_n), device_arrays), truncate,
                               persistent=persistent)
     return tuple(a.copy_to_host() for a in out)

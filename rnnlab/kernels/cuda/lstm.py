@@ -32,7 +32,9 @@ import functools
 
 from ._common import (ROWS_PER_THREAD, STEP_K, STEP_ROWS, STEP_UNITS_PADDED, check_dtype, check_sequences,
                       column_sums, cuda, device_empty, end_step, for_dtype, gemm, recurrent_grad, rows,
-                      run_recurrence, step_kernel, step_products, step_tiles, step_tiles_device, to_device)
+                      run_recurrence, step_kernel, step_products, step_tiles, step_tiles_device)
+
+from ._memory import remember, upload
 
 GATES = 4
 
@@ -219,18 +221,27 @@ def lstm_backward_device(x, w_ih, w_hh, hs, cs, gates, dy, dh_n, dc_n, truncate,
     return dx, dw_ih, dw_hh, column_sums(d_rows), dh0, dc_carry, dh_total
 
 
-def lstm_forward(x, w_ih, w_hh, bias, h0, c0, n_threads=None, *, persistent: bool | None = None):
-    """Run the LSTM over x on the GPU; return host arrays (hs, cs, gates) as ``kernels.lstm_forward``."""
+def lstm_forward(x, w_ih, w_hh, bias, h0, c0, n_threads=None, *, persistent: bool | None = None,
+                 device_arrays: dict | None = None):
+    """Run the LSTM over x on the GPU; return host arrays (hs, cs, gates) as ``kernels.lstm_forward``.
+
+    ``device_arrays``: a dict where the device copies of x, w_ih, w_hh and the results are
+    recorded, for an :func:`lstm_backward` given the same dict and the same (unchanged) host arrays.
+    """
     check_dtype(x=x, w_ih=w_ih, w_hh=w_hh, bias=bias, h0=h0, c0=c0)
-    out = lstm_forward_device(*(to_device(a) for a in (x, w_ih, w_hh, bias, h0, c0)), persistent=persistent)
-    return tuple(a.copy_to_host() for a in out)
+    inputs = upload((x, w_ih, w_hh, bias, h0, c0))
+    out = lstm_forward_device(*inputs, persistent=persistent)
+    host = tuple(a.copy_to_host() for a in out)
+    remember(device_arrays, (x, w_ih, w_hh, *host), (*inputs[:3], *out))
+    return host
 
 
 def lstm_backward(x, w_ih, w_hh, hs, cs, gates, dy, dh_n, dc_n, truncate, n_threads=None, *,
-                  persistent: bool | None = None):
+                  persistent: bool | None = None, device_arrays: dict | None = None):
     """BPTT on the GPU; arguments and host-array results (dx, dw_ih, dw_hh, dbias, dh0, dc0, dh) as
-    ``kernels.lstm_backward`` (``truncate`` k > 0 cuts the recurrent gradient every k steps)."""
+    ``kernels.lstm_backward`` (``truncate`` k > 0 cuts the recurrent gradient every k steps;
+    ``device_arrays`` as in :func:`lstm_forward`)."""
     check_dtype(x=x, w_ih=w_ih, w_hh=w_hh, hs=hs, cs=cs, gates=gates, dy=dy, dh_n=dh_n, dc_n=dc_n)
-    out = lstm_backward_device(*(to_device(a) for a in (x, w_ih, w_hh, hs, cs, gates, dy, dh_n, dc_n)),
+    out = lstm_backward_device(*upload((x, w_ih, w_hh, hs, cs, gates, dy, dh_n, dc_n), device_arrays),
                                truncate, persistent=persistent)
     return tuple(a.copy_to_host() for a in out)
