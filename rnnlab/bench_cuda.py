@@ -3,7 +3,8 @@
     rnnlab bench --device cuda                               # every cell and shape, markdown table
     rnnlab bench --device cuda --cells lstm --shape 1,100,8,16 --shape 32,100,64,128 --repeats 11
     rnnlab bench --device cuda --json > cuda-bench.json
-    python benchmarks/cuda_vs_cudnn.py --compare-launch      # the same, plus one launch per step
+    python benchmarks/cuda_vs_cudnn.py --compare-launch      # the same, plus one launch per step,
+                                                             # and one block for 2-8 tiles
 
 For each cell (Elman tanh, LSTM, GRU; one layer, one direction, float32) and shape (B, T, I, H)
 it times one forward pass and one forward+backward pass (full BPTT: every parameter, the input
@@ -44,6 +45,9 @@ SHAPES = [(1, 100, 8, 16), (1, 100, 32, 64), (16, 100, 32, 64), (32, 100, 64, 12
 CELLS = ("rnn_tanh", "lstm", "gru")
 GATES = {"rnn_tanh": 1, "lstm": 4, "gru": 3}
 BLOCK_MS = 20.0
+#: --compare-launch times one block taking every tile in turn only up to this many tiles (at
+#: B=256, H=1024, 256 tiles in turn would take seconds a call).
+ONE_BLOCK_MAX_TILES = 8
 
 
 def _parse_shape(text: str) -> tuple[int, int, int, int]:
@@ -128,6 +132,17 @@ class Case:
         return gpu.elman_backward_device(d["x"], d["w_ih"], d["w_hh"], saved[0], d["dy"], d["dh_n"], False, 0,
                                          persistent=persistent)
 
+    def rnnlab_one_block_forward_backward(self):
+        """The persistent kernels on ONE block taking every tile in turn: block barriers, no grid
+        sync (``_common.end_step``); what a small shape might prefer to a grid of few blocks."""
+        from rnnlab.kernels.cuda import _common
+
+        cap, _common.PERSISTENT_MAX_BLOCKS = _common.PERSISTENT_MAX_BLOCKS, 1
+        try:
+            return self.rnnlab_forward_backward(persistent=True)
+        finally:
+            _common.PERSISTENT_MAX_BLOCKS = cap
+
     # --------------------------------------------------------------- rnnlab, NumPy in and out
     def rnnlab_host_forward_backward(self):
         h, gpu = self.host, self.gpu
@@ -164,6 +179,8 @@ class Case:
 
 
 def measure(case: Case, repeats: int, compare_launch: bool) -> dict:
+    from rnnlab.kernels.cuda._common import step_tiles
+
     cuda, torch = case.cuda, case.torch
     impls: dict[str, tuple[Callable[[], object], Callable[[], None]]] = {
         "rnnlab_fwd": (case.rnnlab_forward, cuda.synchronize),
@@ -173,6 +190,8 @@ def measure(case: Case, repeats: int, compare_launch: bool) -> dict:
     B, T, I, H = case.shape
     if compare_launch:
         impls["per_step_fwdbwd"] = (lambda: case.rnnlab_forward_backward(persistent=False), cuda.synchronize)
+        if 1 < step_tiles(B, H) <= ONE_BLOCK_MAX_TILES:  # one tile runs on one block anyway
+            impls["one_block_fwdbwd"] = (case.rnnlab_one_block_forward_backward, cuda.synchronize)
     if case.module is not None:
         impls["cudnn_fwd"] = (case.torch_forward, torch.cuda.synchronize)
         impls["cudnn_fwdbwd"] = (case.torch_forward_backward, torch.cuda.synchronize)
@@ -199,7 +218,7 @@ def markdown(rows: list[dict]) -> str:
             "| rnnlab host f+b | y rel. diff |")
     launch = any("per_step_fwdbwd_ms" in r for r in rows)  # --compare-launch
     if launch:
-        head += " per-step f+b |"
+        head += " per-step f+b | one-block f+b |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
 
     def num(value, fmt=".3f"):
@@ -213,7 +232,7 @@ def markdown(rows: list[dict]) -> str:
             f"| {num(r['rnnlab_host_fwdbwd_ms'])} | {num(r.get('y_rel_diff'), '.1e')} |"
         )
         if launch:
-            line += f" {num(r.get('per_step_fwdbwd_ms'))} |"
+            line += f" {num(r.get('per_step_fwdbwd_ms'))} | {num(r.get('one_block_fwdbwd_ms'))} |"
         lines.append(line)
     return "\n".join(lines)
 
