@@ -6,8 +6,8 @@ kernels' design (one persistent launch per pass instead of one launch per step).
 Prints microseconds per operation (median of 7 rounds of 200): a launch of an empty kernel with
 no argument and with six device-array arguments (the per-step kernels take six to twelve), a
 device allocation (numba's, then rnnlab's block cache: ``rnnlab.kernels.cuda._memory``), a small
-device-to-device copy, and one grid-wide barrier of a persistent kernel on as many blocks as fit
-(the per-step cost of ``persistent=True``).
+device-to-device copy, and one grid-wide barrier of a persistent kernel on 1, 2, 8, 32 blocks and
+as many as fit (the per-step cost of ``persistent=True``).
 """
 
 from __future__ import annotations
@@ -78,16 +78,19 @@ def main() -> int:
             cuda.synchronize()
             rounds.append((time.perf_counter() - start) / 200 * 1e6)
         print(f"{name:45s} {statistics.median(rounds):8.1f} us")
-    rounds = []
-    for _ in range(7):
-        cuda.synchronize()
-        start = time.perf_counter()
-        barriers[blocks, 256](steps, out)
-        cuda.synchronize()
-        rounds.append((time.perf_counter() - start) / steps * 1e6)
     cache = block_cache()
     print(f"block cache: {cache.hits} hits, {cache.misses} misses")
-    print(f"{'grid sync, ' + str(blocks) + ' blocks (per barrier)':45s} {statistics.median(rounds):8.2f} us")
+    for grid in sorted({1, 2, 8, 32, blocks}):  # a small shape's persistent grid has few blocks
+        if grid > blocks:
+            continue
+        rounds = []
+        for _ in range(7):
+            cuda.synchronize()
+            start = time.perf_counter()
+            barriers[grid, 256](steps, out)
+            cuda.synchronize()
+            rounds.append((time.perf_counter() - start) / steps * 1e6)
+        print(f"{'grid sync, ' + str(grid) + ' blocks (per barrier)':45s} {statistics.median(rounds):8.2f} us")
     return 0
 
 
