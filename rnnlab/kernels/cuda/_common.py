@@ -69,23 +69,32 @@ GEMM_TARGET_BLOCKS = 264
 #: (the grid's z dimension).
 GEMM_MIN_SPLIT_K = 8 * GEMM_BK
 GEMM_MAX_SPLITS = 64
-#: The recurrent step's tile: STEP_ROWS sequences x STEP_UNITS hidden units (every gate of each),
-#: STEP_K deep per shared-memory stage, on STEP_UNITS x STEP_ROW_THREADS threads; each thread
-#: owns one unit of ROWS_PER_THREAD sequences.
-STEP_UNITS = 8 if _SIM else 32
-STEP_ROW_THREADS = 4 if _SIM else 8
-ROWS_PER_THREAD = 2 if _SIM else 4
-STEP_ROWS = STEP_ROW_THREADS * ROWS_PER_THREAD
-STEP_K = 8 if _SIM else 32
-STEP_UNITS_PADDED = STEP_UNITS + 1  # the weight tile's rows, padded: conflict-free stores
-STEP_BLOCK = (STEP_UNITS, STEP_ROW_THREADS)
-STEP_THREADS = STEP_UNITS * STEP_ROW_THREADS
-#: Launch bounds of the one-launch-per-step kernels: STEP_THREADS threads, at least two blocks
-#: resident per multiprocessor (at most 128 registers a thread; ``ptxas -v`` for sm_90: float32
-#: 72-127, no spills; float64 forward LSTM and GRU spill 156 and 16 bytes). The persistent
-#: kernels go without (120-193 registers, no spills; capped at 128 they spilled), and by default
-#: they only run when every tile has a block of its own.
-STEP_LAUNCH_BOUNDS = (STEP_THREADS, 2)
+
+
+def _use_step_tile(units: int, row_threads: int, rows_per_thread: int, k: int) -> None:
+    """Set the recurrent step's tile and every size derived from it (see :func:`set_step_tile`).
+
+    STEP_ROWS sequences x STEP_UNITS hidden units (every gate of each), STEP_K deep per
+    shared-memory stage, on STEP_BLOCK = STEP_UNITS x STEP_ROW_THREADS threads; each thread owns
+    one unit of ROWS_PER_THREAD sequences. STEP_UNITS_PADDED: the weight tile's rows, padded for
+    conflict-free stores. STEP_LAUNCH_BOUNDS, of the one-launch-per-step kernels: STEP_THREADS
+    threads, at least two blocks resident per multiprocessor (at most 128 registers a thread;
+    ``ptxas -v`` for sm_90: float32 72-127, no spills; float64 forward LSTM and GRU spill 156 and
+    16 bytes). The persistent kernels go without (120-193 registers, no spills; capped at 128
+    they spilled), and by default they only run when every tile has a block of its own.
+    """
+    global STEP_UNITS, STEP_ROW_THREADS, ROWS_PER_THREAD, STEP_K, STEP_ROWS, STEP_UNITS_PADDED
+    global STEP_BLOCK, STEP_THREADS, STEP_LAUNCH_BOUNDS
+    STEP_UNITS, STEP_ROW_THREADS, ROWS_PER_THREAD, STEP_K = units, row_threads, rows_per_thread, k
+    STEP_ROWS = row_threads * rows_per_thread
+    STEP_UNITS_PADDED = units + 1
+    STEP_BLOCK = (units, row_threads)
+    STEP_THREADS = units * row_threads
+    STEP_LAUNCH_BOUNDS = (STEP_THREADS, 2)
+
+
+_use_step_tile(*((8, 4, 2, 8) if _SIM else (32, 8, 4, 32)))  # units, row threads, rows per thread, K
+
 #: Cap on the blocks of a persistent launch (None: as many as can be resident at once); with
 #: fewer blocks than tiles each block takes several tiles per step. Tests lower it.
 PERSISTENT_MAX_BLOCKS: int | None = None
@@ -156,18 +165,11 @@ def set_step_tile(units: int, row_threads: int, rows_per_thread: int, k: int) ->
     if problem:
         raise ValueError(f"step tile {units},{row_threads},{rows_per_thread},{k}: {problem}")
     loaded = [m for m in ("elman", "gru", "lstm") if f"{__package__}.{m}" in sys.modules]
-    if loaded or recurrent_product.cache_info().currsize:
+    built = recurrent_product.cache_info().currsize
+    if loaded or built:
         raise ValueError("set_step_tile must come before the cell modules are imported "
-                         f"(imported: {', '.join(loaded) or 'none'}; step products built: "
-                         f"{recurrent_product.cache_info().currsize})")
-    global STEP_UNITS, STEP_ROW_THREADS, ROWS_PER_THREAD, STEP_K, STEP_ROWS, STEP_UNITS_PADDED
-    global STEP_BLOCK, STEP_THREADS, STEP_LAUNCH_BOUNDS
-    STEP_UNITS, STEP_ROW_THREADS, ROWS_PER_THREAD, STEP_K = units, row_threads, rows_per_thread, k
-    STEP_ROWS = row_threads * rows_per_thread
-    STEP_UNITS_PADDED = units + 1
-    STEP_BLOCK = (units, row_threads)
-    STEP_THREADS = units * row_threads
-    STEP_LAUNCH_BOUNDS = (STEP_THREADS, 2)
+                         f"(imported: {', '.join(loaded) or 'none'}; step products built: {built})")
+    _use_step_tile(units, row_threads, rows_per_thread, k)
 
 
 def step_kernel(func):
