@@ -192,8 +192,7 @@ def _per_thread_default_stream() -> bool:
     return bool(getattr(config, "CUDA_PER_THREAD_DEFAULT_STREAM", 0))
 
 
-_OFF = simulator_enabled() or _per_thread_default_stream()
-device_empty = cuda.device_array if _OFF else _device_empty
+device_empty = cuda.device_array if simulator_enabled() or _per_thread_default_stream() else _device_empty
 
 
 def to_device(array):
@@ -202,8 +201,6 @@ def to_device(array):
     if not isinstance(array, np.ndarray):
         return array
     array = np.ascontiguousarray(array)
-    if _OFF:
-        return cuda.to_device(array)
     out = device_empty(array.shape, array.dtype)
     out.copy_to_device(array)
     return out
