@@ -22,7 +22,7 @@ if compgen -G ".whl/*.whl" >/dev/null; then
     .whl/*.whl || exit 1
 fi
 export PYTHONPATH=$PWD:/tmp/site PYTHONUNBUFFERED=1 RNNLAB_CACHE_DIR=/tmp/rnnlab-numba-cache
-BENCH_LIMIT=${BENCH_LIMIT:-80}
+BENCH_LIMIT=${BENCH_LIMIT:-100}
 TEST_LIMIT=${TEST_LIMIT:-120}
 
 {

@@ -7,7 +7,7 @@ Prints microseconds per operation (median of 7 rounds of 200): a launch of an em
 no argument and with six device-array arguments (the per-step kernels take six to twelve), a
 device allocation (numba's, then rnnlab's block cache: ``rnnlab.kernels.cuda._memory``), a small
 device-to-device copy, and one grid-wide barrier of a persistent kernel on 1, 2, 8, 32 blocks and
-as many as fit (the per-step cost of ``persistent=True``).
+as many as fit (the per-step cost of ``recurrence="persistent"`` and ``"resident"``).
 """
 
 from __future__ import annotations

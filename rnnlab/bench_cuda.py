@@ -3,8 +3,8 @@
     rnnlab bench --device cuda                               # every cell and shape, markdown table
     rnnlab bench --device cuda --cells lstm --shape 1,100,8,16 --shape 32,100,64,128 --repeats 11
     rnnlab bench --device cuda --json > cuda-bench.json
-    python benchmarks/cuda_vs_cudnn.py --compare-launch      # the same, plus one launch per step,
-                                                             # and one block for 2-8 tiles
+    python benchmarks/cuda_vs_cudnn.py --compare-launch      # the same, plus each recurrence kernel
+                                                             # forced, and one block for 2-8 tiles
 
 For each cell (Elman tanh, LSTM, GRU; one layer, one direction, float32) and shape (B, T, I, H)
 it times one forward pass and one forward+backward pass (full BPTT: every parameter, the input
@@ -12,6 +12,8 @@ and the initial state(s), from random cotangents dy, dh_n (dc_n)):
 
 - ``rnnlab``: the device-level kernels (``rnnlab.kernels.cuda.*_forward_device`` /
   ``*_backward_device``), inputs already on the GPU, outputs left there: what cuDNN is given;
+  the recurrence kernel chosen by shape (``--compare-launch`` adds forward+backward columns with
+  each of "resident", "persistent" and "per-step" forced, resident only where it fits);
 - ``rnnlab host``: the host-level functions a layer with ``device="cuda"`` calls (NumPy in and
   out, so the transfers are included; the backward reuses the forward's device copies of x,
   the weights and the records, as a layer's trace does), forward+backward only;
@@ -109,28 +111,36 @@ class Case:
             self.t["dc_n"] = self.t["dc_n"][None]
 
     # --------------------------------------------------------------- rnnlab, data on the device
-    def rnnlab_forward(self, persistent=None):
+    def rnnlab_forward(self, recurrence=None):
         d, gpu = self.dev, self.gpu
         if self.cell == "lstm":
             return gpu.lstm_forward_device(d["x"], d["w_ih"], d["w_hh"], d["bias"], d["h0"], d["c0"],
-                                           persistent=persistent)
+                                           recurrence=recurrence)
         if self.cell == "gru":
             return gpu.gru_forward_device(d["x"], d["w_ih"], d["w_hh"], d["b_ih"], d["b_hh"], d["h0"],
-                                          persistent=persistent)
+                                          recurrence=recurrence)
         return (gpu.elman_forward_device(d["x"], d["w_ih"], d["w_hh"], d["bias"], d["h0"], False,
-                                         persistent=persistent),)
+                                         recurrence=recurrence),)
 
-    def rnnlab_forward_backward(self, persistent=None):
+    def rnnlab_forward_backward(self, recurrence=None):
         d, gpu = self.dev, self.gpu
-        saved = self.rnnlab_forward(persistent)
+        saved = self.rnnlab_forward(recurrence)
         if self.cell == "lstm":
             return gpu.lstm_backward_device(d["x"], d["w_ih"], d["w_hh"], *saved, d["dy"], d["dh_n"], d["dc_n"], 0,
-                                            persistent=persistent)
+                                            recurrence=recurrence)
         if self.cell == "gru":
             return gpu.gru_backward_device(d["x"], d["w_ih"], d["w_hh"], *saved, d["dy"], d["dh_n"], 0,
-                                           persistent=persistent)
+                                           recurrence=recurrence)
         return gpu.elman_backward_device(d["x"], d["w_ih"], d["w_hh"], saved[0], d["dy"], d["dh_n"], False, 0,
-                                         persistent=persistent)
+                                         recurrence=recurrence)
+
+    def fits_resident(self) -> bool:
+        """Whether both passes can run "resident" (one unit's weights fit a block)."""
+        from rnnlab.kernels.cuda._resident import resident_units
+
+        B, _, _, H = self.shape
+        G = GATES[self.cell]
+        return bool(resident_units(H, B, G, H, np.float32) and resident_units(H, B, 1, G * H, np.float32))
 
     def rnnlab_one_block_forward_backward(self):
         """The persistent kernels on ONE block taking every tile in turn: block barriers, no grid
@@ -139,7 +149,7 @@ class Case:
 
         cap, _common.PERSISTENT_MAX_BLOCKS = _common.PERSISTENT_MAX_BLOCKS, 1
         try:
-            return self.rnnlab_forward_backward(persistent=True)
+            return self.rnnlab_forward_backward(recurrence="persistent")
         finally:
             _common.PERSISTENT_MAX_BLOCKS = cap
 
@@ -189,7 +199,10 @@ def measure(case: Case, repeats: int, compare_launch: bool) -> dict:
     }
     B, T, I, H = case.shape
     if compare_launch:
-        impls["per_step_fwdbwd"] = (lambda: case.rnnlab_forward_backward(persistent=False), cuda.synchronize)
+        for recurrence in ("resident", "persistent", "per-step"):
+            if recurrence != "resident" or case.fits_resident():
+                impls[f"{recurrence.replace('-', '_')}_fwdbwd"] = (
+                    lambda recurrence=recurrence: case.rnnlab_forward_backward(recurrence), cuda.synchronize)
         if 1 < step_tiles(B, H) <= ONE_BLOCK_MAX_TILES:  # one tile runs on one block anyway
             impls["one_block_fwdbwd"] = (case.rnnlab_one_block_forward_backward, cuda.synchronize)
     if case.module is not None:
@@ -218,7 +231,7 @@ def markdown(rows: list[dict]) -> str:
             "| rnnlab host f+b | y rel. diff |")
     launch = any("per_step_fwdbwd_ms" in r for r in rows)  # --compare-launch
     if launch:
-        head += " per-step f+b | one-block f+b |"
+        head += " resident f+b | persistent f+b | per-step f+b | one-block f+b |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
 
     def num(value, fmt=".3f"):
@@ -232,7 +245,8 @@ def markdown(rows: list[dict]) -> str:
             f"| {num(r['rnnlab_host_fwdbwd_ms'])} | {num(r.get('y_rel_diff'), '.1e')} |"
         )
         if launch:
-            line += f" {num(r.get('per_step_fwdbwd_ms'))} | {num(r.get('one_block_fwdbwd_ms'))} |"
+            line += "".join(f" {num(r.get(f'{name}_fwdbwd_ms'))} |"
+                            for name in ("resident", "persistent", "per_step", "one_block"))
         lines.append(line)
     return "\n".join(lines)
 
@@ -245,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--allow-tf32", action="store_true", help="let cuDNN use TF32 tensor cores")
     parser.add_argument("--no-torch", action="store_true", help="time rnnlab only")
     parser.add_argument("--compare-launch", action="store_true",
-                        help="also time the recurrence as one launch per step (the default is one persistent launch)")
+                        help="also time each recurrence kernel forced: resident, persistent, per-step (and one block)")
     parser.add_argument("--json", action="store_true", help="JSON on stdout instead of a markdown table")
     args = parser.parse_args(argv)
     cells = [c.strip() for c in args.cells.split(",") if c.strip()]

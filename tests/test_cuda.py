@@ -197,7 +197,7 @@ def test_kernels_match_cpu_with_another_step_tile():
     row threads, 9 rows each, K 4 deep (a pass of the 12 threads loads 3 rows of 4). In the
     shipped simulator tile (8x4 threads, 2 rows each, K 8) units and K are both 8, so a swapped
     unit and K index would pass there."""
-    cases = "cell_matches_cpu_kernels and float64 or several_tiles and persistent"
+    cases = "cell_matches_cpu_kernels and float64-persistent or several_tiles and persistent"
     _assert_all_passed(_run_cases(True, SIM_CASES, "-k", cases, RNNLAB_TEST_STEP_TILE="6,2,9,4"))
 
 

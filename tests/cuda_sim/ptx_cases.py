@@ -65,6 +65,9 @@ def _signatures(dtype):
         ("elman.forward_persistent", lambda m: m.elman._kernels(name)[1], (b, A(3), A(2), A(2), A(3))),
         ("elman.backward_step", lambda m: m.elman._kernels(name)[2], (i, b, i, A(2), A(3), A(3), A(3), A(3), A(2))),
         ("elman.backward_persistent", lambda m: m.elman._kernels(name)[3], (b, i, A(2), A(3), A(3), A(3), A(3), A(2))),
+        ("elman.forward_resident", lambda m: m.elman._kernels(name)[4], (i, b, A(3), A(2), A(2), A(3))),
+        ("elman.backward_resident", lambda m: m.elman._kernels(name)[5],
+         (i, b, i, A(2), A(3), A(3), A(3), A(3), A(2))),
     ]
     lstm = [
         ("lstm.forward_step", lambda m: m.lstm._kernels(name)[0], (i, A(3), A(2), A(2), A(2), A(3), A(3), A(4))),
@@ -73,6 +76,9 @@ def _signatures(dtype):
          (i, i, A(2), A(3), A(4), A(3), A(3), A(3), A(2), A(2), A(2))),
         ("lstm.backward_persistent", lambda m: m.lstm._kernels(name)[3],
          (i, A(2), A(3), A(4), A(3), A(3), A(3), A(2), A(2), A(2))),
+        ("lstm.forward_resident", lambda m: m.lstm._kernels(name)[4], (i, A(3), A(2), A(2), A(2), A(3), A(3), A(4))),
+        ("lstm.backward_resident", lambda m: m.lstm._kernels(name)[5],
+         (i, i, A(2), A(3), A(4), A(3), A(3), A(3), A(2), A(2), A(2))),
     ]
     gru = [
         ("gru.input_bias", lambda m: m.gru._kernels(name)[0], (A(1), A(1), A(1))),
@@ -82,6 +88,9 @@ def _signatures(dtype):
          (i, i, A(2), A(3), A(4), A(3), A(3), A(3), A(3), A(3), A(2), A(2))),
         ("gru.backward_persistent", lambda m: m.gru._kernels(name)[4],
          (i, A(2), A(3), A(4), A(3), A(3), A(3), A(3), A(3), A(2), A(2))),
+        ("gru.forward_resident", lambda m: m.gru._kernels(name)[5], (i, A(3), A(2), A(1), A(2), A(3), A(4), A(3))),
+        ("gru.backward_resident", lambda m: m.gru._kernels(name)[6],
+         (i, i, A(2), A(3), A(4), A(3), A(3), A(3), A(3), A(3), A(2), A(2))),
     ]
     return common + elman + lstm + gru
 

@@ -125,57 +125,59 @@ def _cell_problem(mode, dtype, seed, hidden=H, batch=B):
     )
 
 
-def _check_cell(mode, relu, dtype, persistent, p):
+def _check_cell(mode, relu, dtype, recurrence, p):
     if mode == "RNN":
         bias = p.b_ih + p.b_hh
         ref = kernels.elman_forward(p.x, p.w_ih, p.w_hh, bias, p.h0, relu, 1)
-        out = gpu.elman_forward(p.x, p.w_ih, p.w_hh, bias, p.h0, relu, 1, persistent=persistent)
+        out = gpu.elman_forward(p.x, p.w_ih, p.w_hh, bias, p.h0, relu, 1, recurrence=recurrence)
         _assert_same([out], [ref], ["hs"], dtype)
         names = ["dx", "dw_ih", "dw_hh", "dbias", "dh0", "dh"]
         for truncate in (0, TRUNCATE):
             _assert_same(gpu.elman_backward(p.x, p.w_ih, p.w_hh, ref, p.dy, p.dh_n, relu, truncate, 1,
-                                            persistent=persistent),
+                                            recurrence=recurrence),
                          kernels.elman_backward(p.x, p.w_ih, p.w_hh, ref, p.dy, p.dh_n, relu, truncate, 1),
                          [f"{n} (truncate={truncate})" for n in names], dtype)
     elif mode == "LSTM":
         bias = p.b_ih + p.b_hh
         ref = kernels.lstm_forward(p.x, p.w_ih, p.w_hh, bias, p.h0, p.c0, 1)
-        out = gpu.lstm_forward(p.x, p.w_ih, p.w_hh, bias, p.h0, p.c0, 1, persistent=persistent)
+        out = gpu.lstm_forward(p.x, p.w_ih, p.w_hh, bias, p.h0, p.c0, 1, recurrence=recurrence)
         _assert_same(out, ref, ["hs", "cs", "gates"], dtype)
         names = ["dx", "dw_ih", "dw_hh", "dbias", "dh0", "dc0", "dh"]
         for truncate in (0, TRUNCATE):
             _assert_same(gpu.lstm_backward(p.x, p.w_ih, p.w_hh, *ref, p.dy, p.dh_n, p.dc_n, truncate, 1,
-                                           persistent=persistent),
+                                           recurrence=recurrence),
                          kernels.lstm_backward(p.x, p.w_ih, p.w_hh, *ref, p.dy, p.dh_n, p.dc_n, truncate, 1),
                          [f"{n} (truncate={truncate})" for n in names], dtype)
     else:
         ref = kernels.gru_forward(p.x, p.w_ih, p.w_hh, p.b_ih, p.b_hh, p.h0, 1)
-        out = gpu.gru_forward(p.x, p.w_ih, p.w_hh, p.b_ih, p.b_hh, p.h0, 1, persistent=persistent)
+        out = gpu.gru_forward(p.x, p.w_ih, p.w_hh, p.b_ih, p.b_hh, p.h0, 1, recurrence=recurrence)
         _assert_same(out, ref, ["hs", "gates", "hn"], dtype)
         names = ["dx", "dw_ih", "dw_hh", "db_ih", "db_hh", "dh0", "dh"]
         for truncate in (0, TRUNCATE):
             _assert_same(gpu.gru_backward(p.x, p.w_ih, p.w_hh, *ref, p.dy, p.dh_n, truncate, 1,
-                                          persistent=persistent),
+                                          recurrence=recurrence),
                          kernels.gru_backward(p.x, p.w_ih, p.w_hh, *ref, p.dy, p.dh_n, truncate, 1),
                          [f"{n} (truncate={truncate})" for n in names], dtype)
 
 
-# Both launch structures call the same per-unit device functions, so the persistent kernels (what
-# small shapes run) are checked in both dtypes and the per-step kernels in float32, the default.
-CELL_RUNS = [(dtype, True) for dtype in DTYPES] + [("float32", False)]
-CELL_RUN_IDS = ["float32-persistent", "float64-persistent", "float32-per-step"]
+# The tiled launch structures (persistent and per-step) call the same per-unit device functions,
+# so the persistent kernels are checked in both dtypes and the per-step kernels in float32, the
+# default; the resident kernels (what small batches run by default) in both dtypes.
+CELL_RUNS = [(dtype, recurrence) for recurrence in ("resident", "persistent") for dtype in DTYPES]
+CELL_RUNS.append(("float32", "per-step"))
+CELL_RUN_IDS = [f"{dtype}-{recurrence}" for dtype, recurrence in CELL_RUNS]
 
 
-@pytest.mark.parametrize("dtype,persistent", CELL_RUNS, ids=CELL_RUN_IDS)
+@pytest.mark.parametrize("dtype,recurrence", CELL_RUNS, ids=CELL_RUN_IDS)
 @pytest.mark.parametrize("mode,nonlinearity", CELLS, ids=CELL_IDS)
-def test_cell_matches_cpu_kernels(mode, nonlinearity, dtype, persistent):
+def test_cell_matches_cpu_kernels(mode, nonlinearity, dtype, recurrence):
     p = _cell_problem(mode, dtype, seed=len(mode) + len(nonlinearity))
-    _check_cell(mode, nonlinearity == "relu", dtype, persistent, p)
+    _check_cell(mode, nonlinearity == "relu", dtype, recurrence, p)
 
 
-@pytest.mark.parametrize("persistent", [True, False], ids=["persistent-two-blocks", "per-step"])
+@pytest.mark.parametrize("recurrence", ["persistent", "per-step"], ids=["persistent-two-blocks", "per-step"])
 @pytest.mark.parametrize("mode", ["RNN", "LSTM", "GRU"])
-def test_several_tiles_with_partial_edges(mode, persistent, monkeypatch):
+def test_several_tiles_with_partial_edges(mode, recurrence, monkeypatch):
     """B and H one past and three past a tile: four tiles, two of them partial. The persistent
     kernel runs them on two blocks on a GPU (grid syncs between blocks, and each block takes two
     tiles per step: what happens when a large shape has more tiles than the GPU holds blocks)
@@ -185,8 +187,49 @@ def test_several_tiles_with_partial_edges(mode, persistent, monkeypatch):
     monkeypatch.setattr(_common, "PERSISTENT_MAX_BLOCKS", 2)
     batch, hidden = _common.STEP_ROWS + 1, _common.STEP_UNITS + 3
     assert _common.step_tiles(batch, hidden) == 4
-    _check_cell(mode, False, "float64", persistent, _cell_problem(mode, "float64", seed=7, hidden=hidden,
+    _check_cell(mode, False, "float64", recurrence, _cell_problem(mode, "float64", seed=7, hidden=hidden,
                                                                 batch=batch))
+
+
+@pytest.mark.parametrize("max_blocks", [None, 2], ids=["a-block-per-group", "two-blocks-take-turns"])
+@pytest.mark.parametrize("mode", ["RNN", "LSTM", "GRU"])
+def test_resident_unit_groups_with_a_partial_edge(mode, max_blocks, monkeypatch):
+    """Two units a block over H = 5: three unit groups, the last one partial, at B = 3. On a GPU
+    they run on three blocks (each keeps its weights for the whole pass; grid syncs between
+    them), or on two, one of which takes two groups in turn and re-stages their weights at every
+    switch; in the simulator on one block, taking all three in turn."""
+    from rnnlab.kernels.cuda import _common, _resident
+
+    monkeypatch.setattr(_resident, "RESIDENT_MAX_UNITS", 2)
+    monkeypatch.setattr(_common, "PERSISTENT_MAX_BLOCKS", max_blocks)
+    assert _resident.resident_units(5, 3, 4, 5, np.float64) == 2
+    _check_cell(mode, False, "float64", "resident", _cell_problem(mode, "float64", seed=11, hidden=5, batch=3))
+
+
+def test_resident_units_fill_shared_memory_evenly():
+    """Units a block holds: as many as fit, then spread evenly over the blocks that takes."""
+    from rnnlab.kernels.cuda import _resident
+
+    words = _resident.resident_words(np.float32)
+    stride = 33  # K = 32
+    fit = min((words - stride) // (4 * stride), _resident.RES_OUTPUTS // 4)  # LSTM forward at B = 1
+    hidden = fit + 1  # one more than a block holds: two blocks, half each
+    assert _resident.resident_units(hidden, 1, 4, 32, np.float32) == -(-hidden // 2)
+    assert _resident.resident_units(3, 1, 4, 32, np.float32) == 3  # never more units than there are
+    assert _resident.resident_units(3, 1, 4, words, np.float32) == 0  # one row alone does not fit
+
+
+def test_a_resident_recurrence_that_does_not_fit_is_refused():
+    from rnnlab.kernels.cuda import _resident
+
+    p = _cell_problem("LSTM", "float32", seed=3, hidden=3)
+    big = _resident.RES_OUTPUTS // 4 + 1  # one unit's four rows for this many sequences: too many outputs
+    x = np.zeros((2, big, p.x.shape[2]), np.float32)
+    state = np.zeros((big, 3), np.float32)
+    with pytest.raises(ValueError, match="recurrence='resident': one unit's 4 x 3 weights with"):
+        gpu.lstm_forward(x, p.w_ih, p.w_hh, p.b_ih + p.b_hh, state, state, recurrence="resident")
+    with pytest.raises(ValueError, match="recurrence must be one of resident, persistent, per-step, got 'fast'"):
+        gpu.lstm_forward(p.x, p.w_ih, p.w_hh, p.b_ih + p.b_hh, p.h0, p.c0, recurrence="fast")
 
 
 def test_a_step_tile_is_refused_late_or_malformed():
@@ -198,15 +241,19 @@ def test_a_step_tile_is_refused_late_or_malformed():
         _common.set_step_tile(8, 4, 2, 3)
 
 
-@pytest.mark.parametrize("persistent,resident,expected", [
-    (None, 8, "persistent x4"),  # every tile has a block: one launch for all steps
-    (None, 2, "per-step"),  # fewer blocks than tiles: all tiles at once beat tiles in turn (H200)
-    (True, 2, "persistent x2"),  # asked for: each block takes two tiles per step
-    (True, 0, "per-step"),  # not even one block fits
-    (False, 8, "per-step"),
+@pytest.mark.parametrize("recurrence,batch,groups_fit,tiles_fit,expected", [
+    (None, 8, True, True, "resident x3"),  # a small batch, every unit group has a block
+    (None, 9, True, True, "persistent x4"),  # past the small batches: tiles, each with a block
+    (None, 8, False, True, "persistent x4"),  # not every unit group gets a block
+    (None, 9, True, False, "per-step"),  # fewer blocks than tiles: all tiles at once beat tiles in turn (H200)
+    ("resident", 9, False, True, "resident x2"),  # asked for: a block takes two groups in turn
+    ("persistent", 8, True, False, "persistent x2"),  # asked for: each block takes two tiles per step
+    ("persistent", 8, True, None, "per-step"),  # not even one block fits
+    ("per-step", 8, True, True, "per-step"),
 ])
-def test_which_launch_runs_the_recurrence(monkeypatch, persistent, resident, expected):
-    from rnnlab.kernels.cuda import _common
+def test_which_launch_runs_the_recurrence(monkeypatch, recurrence, batch, groups_fit, tiles_fit, expected):
+    """Three resident unit groups and four tiles; the blocks that fit are all, two, or none."""
+    from rnnlab.kernels.cuda import _common, _resident
 
     launches = []
 
@@ -217,10 +264,19 @@ def test_which_launch_runs_the_recurrence(monkeypatch, persistent, resident, exp
         def __getitem__(self, config):
             return lambda *args: launches.append((self.name, config[0], args))
 
-    monkeypatch.setattr(_common, "persistent_blocks", lambda kernel, args, tiles: min(tiles, resident))
-    _common.run_recurrence(Kernel("step"), Kernel("persistent"), persistent, 4, range(3), ("a", "b"))
+    def fitting_blocks(kernel, args, count, block=None):
+        fit = groups_fit if kernel.name == "resident" else tiles_fit
+        return count if fit else (0 if fit is None else 2)
+
+    monkeypatch.setattr(_common, "persistent_blocks", fitting_blocks)
+    monkeypatch.setattr(_resident, "resident_units", lambda hidden, *rest: 2)  # 3 groups over H = 5
+    monkeypatch.setattr(_resident, "step_tiles", lambda batch, hidden: 4)
+    _resident.run_recurrence((Kernel("step"), Kernel("persistent"), Kernel("resident")), recurrence, batch=batch,
+                             hidden=5, gates=4, backward=False, dtype=np.float32, steps=range(3), args=("a", "b"))
     if expected == "per-step":
         assert launches == [("step", 4, (t, "a", "b")) for t in range(3)]
+    elif expected.startswith("resident"):
+        assert launches == [("resident", int(expected[-1]), (2, "a", "b"))]
     else:
         assert launches == [("persistent", int(expected[-1]), ("a", "b"))]
 

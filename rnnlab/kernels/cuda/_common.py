@@ -22,7 +22,9 @@ Three things decide the speed here, the first two measured on an H200 (benchmark
 - a small step runs on few multiprocessors, so its time is a chain of L2 round trips: every
   stage of the step issues all its loads before using any (the product prefetches the next
   shared-memory stage into registers while it multiplies this one; the gate math loads every
-  row's inputs before it stores anything), so a stage waits for one round trip, not one per element.
+  row's inputs before it stores anything), so a stage waits for one round trip, not one per element;
+  small batches go further and keep W_hh in shared memory for the whole pass (:mod:`._resident`),
+  so a step waits for h_{t-1} alone.
 
 The GEMM (numba-cuda has no cuBLAS): either operand may be read transposed, with loads kept
 coalesced; long reductions (weight gradients summed over T*B rows) are split over the grid's z
@@ -180,45 +182,26 @@ def step_kernel(func):
 _RESIDENT_BLOCKS: dict = {}  # (kernel, device, argument types) -> blocks that fit on it at once
 
 
-def persistent_blocks(kernel, args, tiles: int) -> int:
+def persistent_blocks(kernel, args, tiles: int, block=None) -> int:
     """Blocks for a grid-synchronised persistent launch of ``kernel`` on ``args``: no more than
     can be resident at once (a grid sync with a block left waiting for a free multiprocessor would
     deadlock; numba-cuda launches such kernels cooperatively, which the driver refuses beyond
     that), no more than ``tiles``; 0 when not even one block fits or the GPU cannot launch
-    cooperatively. One block in the simulator,
-    whose grid sync covers a single block."""
+    cooperatively. ``block``: the launch's block shape, STEP_BLOCK if None. One block in the
+    simulator, whose grid sync covers a single block."""
     if _SIM:
         return 1
     device = cuda.get_current_device()
+    block = STEP_BLOCK if block is None else block
     key = (kernel, device.id, tuple(numba.typeof(a) for a in args))
     resident = _RESIDENT_BLOCKS.get(key)
     if resident is None:  # 0 where the GPU can't launch cooperatively (a grid sync needs it)
         cooperative = bool(device.COOPERATIVE_LAUNCH)
-        resident = kernel.compile(key[2]).max_cooperative_grid_blocks(STEP_BLOCK) if cooperative else 0
+        resident = kernel.compile(key[2]).max_cooperative_grid_blocks(block) if cooperative else 0
         _RESIDENT_BLOCKS[key] = resident
     if PERSISTENT_MAX_BLOCKS is not None:
         resident = min(resident, PERSISTENT_MAX_BLOCKS)
     return min(tiles, resident)
-
-
-def run_recurrence(step_kernel, persistent_kernel, persistent: bool | None, tiles: int, steps, args) -> None:
-    """Run a recurrence: ``persistent_kernel(*args)`` once over every step with a grid sync between
-    steps, or ``step_kernel(t, *args)`` once per step t in ``steps``.
-
-    ``persistent``: True for the persistent kernel (on as many blocks as fit, each taking several
-    tiles per step if need be), False for one launch per step, None for the faster of the two
-    as measured on an H200: persistent while every tile gets a block of its own (a launch from
-    Python costs ~75 us, a grid sync ~4 us); per step beyond (all tiles at once beat fewer blocks
-    taking tiles in turn: 123 against 153 ms for the GRU at B=256, H=1024).
-    """
-    if persistent is None or persistent:
-        blocks = persistent_blocks(persistent_kernel, args, tiles)
-        if blocks > 0 and (persistent or blocks == tiles):
-            persistent_kernel[blocks, STEP_BLOCK](*args)
-            return
-    launch = step_kernel[tiles, STEP_BLOCK]  # configured once, launched every step
-    for t in steps:
-        launch(t, *args)
 
 
 def for_dtype(dtype) -> SimpleNamespace:

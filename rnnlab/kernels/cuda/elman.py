@@ -4,9 +4,9 @@
 
 Shapes and records exactly as the CPU kernels: x (T, B, I); w_ih (H, I); w_hh (H, H);
 bias (H,) = b_ih + b_hh; h0 (B, H); hs (T+1, B, H) with hs[0] = h0.
-Structure (one input GEMM; the recurrence as one persistent, grid-synchronised launch of
-shared-memory tiles fused with the activation; weight gradients as GEMMs) as in
-:mod:`rnnlab.kernels.cuda.lstm`.
+Structure (one input GEMM; the recurrence as one grid-synchronised launch, resident weights for
+small batches, shared-memory tiles beyond, fused with the activation; weight gradients as GEMMs)
+as in :mod:`rnnlab.kernels.cuda.lstm`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ import functools
 
 from ._common import (ROWS_PER_THREAD, STEP_K, STEP_ROWS, STEP_UNITS_PADDED, check_dtype, check_sequences,
                       column_sums, cuda, device_empty, end_step, for_dtype, gemm, recurrent_grad, rows,
-                      run_recurrence, step_kernel, step_products, step_tiles, step_tiles_device)
+                      step_kernel, step_products, step_tiles_device)
 from ._memory import remember, upload
+from ._resident import (RES_KSPLIT, RES_OUTPUTS, resident_kernel, resident_parts, resident_words,
+                        run_recurrence)
 
 
 @functools.cache
@@ -24,6 +26,17 @@ def _kernels(dtype_name: str):
     k = for_dtype(dtype_name)
     tanh, zero, one, T_ = k.tanh, k.zero, k.one, k.nb_type
     forward_rows, backward_rows = step_products(dtype_name, 1)
+    resident_step, partial_sum = resident_parts(dtype_name)
+    res_words = resident_words(dtype_name)
+
+    @cuda.jit(device=True)
+    def cell_grad(s, b, k, relu, dh, h, d_pre, dh_total):
+        """dL/da_s = dL/dh_s act'(a_s), from h_s: 1 - h^2 (tanh) or [h > 0] (relu)."""
+        dh_total[s, b, k] = dh
+        if relu:
+            d_pre[s, b, k] = dh if h > zero else zero
+        else:
+            d_pre[s, b, k] = dh * (one - h * h)
 
     @cuda.jit(device=True)
     def forward_tile(tile, t, relu, x_proj, w_hh, h0, hs, acc, a_s, w_s):
@@ -86,12 +99,7 @@ def _kernels(dtype_name: str):
         for r in range(ROWS_PER_THREAD):
             b = row0 + cuda.threadIdx.y * ROWS_PER_THREAD + r
             if b < B and k < H:
-                dh = acc[r, 0]  # dL/dh_s
-                dh_total[s, b, k] = dh
-                if relu:
-                    d_pre[s, b, k] = dh if h[r] > zero else zero
-                else:
-                    d_pre[s, b, k] = dh * (one - h[r] * h[r])
+                cell_grad(s, b, k, relu, acc[r, 0], h[r], d_pre, dh_total)
 
     @step_kernel
     def backward_step(s, relu, truncate, w_hh, hs, dy, d_pre, dh_total, dh_n):
@@ -112,35 +120,95 @@ def _kernels(dtype_name: str):
                 backward_tile(tile, s, relu, truncate, w_hh, hs, dy, d_pre, dh_total, dh_n, acc, a_s, w_s)
             end_step(grid)
 
-    return forward_step, forward_persistent, backward_step, backward_persistent
+    @resident_kernel
+    def forward_resident(units, relu, x_proj, w_hh, h0, hs):
+        """All T steps in one launch, each block holding the W_hh rows of its ``units`` units in
+        shared memory (:mod:`._resident`); thread u + b*units owns cell (b, col0 + u)."""
+        res_s = cuda.shared.array(res_words, T_)
+        p_s = cuda.shared.array((RES_KSPLIT, RES_OUTPUTS), T_)
+        grid = cuda.cg.this_grid()
+        B = hs.shape[1]
+        H = hs.shape[2]
+        u = cuda.threadIdx.x % units
+        b = cuda.threadIdx.x // units
+        held = -1  # the unit group whose weights res_s holds
+        for t in range(x_proj.shape[0]):
+            for group in range(cuda.blockIdx.x, -(-H // units), cuda.gridDim.x):
+                j = group * units + u
+                mine = b < B and j < H
+                a = zero
+                if mine:  # this cell's own input first: in flight while the block stages h_{t-1}
+                    a = x_proj[t, b, j]
+                held = resident_step(group, held, w_hh, False, H, units, units, H, h0 if t == 0 else hs[t], B, True,
+                                     res_s, p_s)
+                if mine:
+                    if t == 0:
+                        hs[0, b, j] = h0[b, j]
+                    a += partial_sum(p_s, u * B + b)
+                    hs[t + 1, b, j] = max(a, zero) if relu else tanh(a)
+            end_step(grid)
+
+    @resident_kernel
+    def backward_resident(units, relu, truncate, w_hh, hs, dy, d_pre, dh_total, dh_n):
+        """All T steps of BPTT in one launch, each block holding the W_hh columns of its ``units``
+        units in shared memory (:mod:`._resident`); thread u + b*units owns cell (b, col0 + u)."""
+        res_s = cuda.shared.array(res_words, T_)
+        p_s = cuda.shared.array((RES_KSPLIT, RES_OUTPUTS), T_)
+        grid = cuda.cg.this_grid()
+        T = dy.shape[0]
+        B = dy.shape[1]
+        H = dy.shape[2]
+        u = cuda.threadIdx.x % units
+        b = cuda.threadIdx.x // units
+        held = -1
+        for s in range(T - 1, -1, -1):
+            last = s == T - 1
+            through = not last and not (truncate > 0 and (s + 1) % truncate == 0)  # the recurrent term enters
+            for group in range(cuda.blockIdx.x, -(-H // units), cuda.gridDim.x):
+                k = group * units + u
+                mine = b < B and k < H
+                dh = h = zero
+                if mine:  # this cell's own inputs first: in flight while the block stages d_pre[s+1]
+                    dh = dy[s, b, k] + dh_n[b, k] if last else dy[s, b, k]
+                    h = hs[s + 1, b, k]
+                held = resident_step(group, held, w_hh, True, H, units, units, H, d_pre[min(s + 1, T - 1)], B,
+                                     through, res_s, p_s)
+                if mine:
+                    if through:
+                        dh = partial_sum(p_s, u * B + b) + dh
+                    cell_grad(s, b, k, relu, dh, h, d_pre, dh_total)
+            end_step(grid)
+
+    return forward_step, forward_persistent, backward_step, backward_persistent, forward_resident, backward_resident
 
 
-def elman_forward_device(x, w_ih, w_hh, bias, h0, relu, persistent: bool | None = None):
-    """:func:`elman_forward` on device arrays; returns the device array hs (``persistent`` as in lstm)."""
+def elman_forward_device(x, w_ih, w_hh, bias, h0, relu, recurrence: str | None = None):
+    """:func:`elman_forward` on device arrays; returns the device array hs (``recurrence`` as in lstm)."""
     check_sequences(x)
     T, B, I = x.shape
     H = h0.shape[1]
     relu = bool(relu)
-    forward_step, forward_persistent, _, _ = _kernels(x.dtype.name)
+    forward_step, forward_persistent, _, _, forward_resident, _ = _kernels(x.dtype.name)
     x_proj = gemm(rows(x), w_ih, trans_b=True, bias=bias).reshape(T, B, H)
     hs = device_empty((T + 1, B, H), x.dtype)
-    run_recurrence(forward_step, forward_persistent, persistent, step_tiles(B, H), range(T),
-                   (relu, x_proj, w_hh, h0, hs))
+    run_recurrence((forward_step, forward_persistent, forward_resident), recurrence, batch=B, hidden=H, gates=1,
+                   backward=False, dtype=x.dtype, steps=range(T), args=(relu, x_proj, w_hh, h0, hs))
     return hs
 
 
-def elman_backward_device(x, w_ih, w_hh, hs, dy, dh_n, relu, truncate, persistent: bool | None = None):
+def elman_backward_device(x, w_ih, w_hh, hs, dy, dh_n, relu, truncate, recurrence: str | None = None):
     """:func:`elman_backward` on device arrays; returns device arrays (dx, dw_ih, dw_hh, dbias, dh0, dh)."""
     check_sequences(x)
     T, B, I = x.shape
     H = hs.shape[2]
     relu = bool(relu)
     truncate = int(truncate)
-    _, _, backward_step, backward_persistent = _kernels(x.dtype.name)
+    _, _, backward_step, backward_persistent, _, backward_resident = _kernels(x.dtype.name)
     d_pre = device_empty((T, B, H), x.dtype)
     dh_total = device_empty((T, B, H), x.dtype)
-    run_recurrence(backward_step, backward_persistent, persistent, step_tiles(B, H), range(T - 1, -1, -1),
-                   (relu, truncate, w_hh, hs, dy, d_pre, dh_total, dh_n))
+    run_recurrence((backward_step, backward_persistent, backward_resident), recurrence, batch=B, hidden=H, gates=1,
+                   backward=True, dtype=x.dtype, steps=range(T - 1, -1, -1),
+                   args=(relu, truncate, w_hh, hs, dy, d_pre, dh_total, dh_n))
     dh0 = recurrent_grad(d_pre[0], w_hh)
     d_rows = rows(d_pre)
     dx = gemm(d_rows, w_ih).reshape(T, B, I)
@@ -149,7 +217,7 @@ def elman_backward_device(x, w_ih, w_hh, hs, dy, dh_n, relu, truncate, persisten
     return dx, dw_ih, dw_hh, column_sums(d_rows), dh0, dh_total
 
 
-def elman_forward(x, w_ih, w_hh, bias, h0, relu, n_threads=None, *, persistent: bool | None = None,
+def elman_forward(x, w_ih, w_hh, bias, h0, relu, n_threads=None, *, recurrence: str | None = None,
                   device_arrays: dict | None = None):
     """Run the Elman RNN over x on the GPU; return the host array hs (T+1, B, H) as ``kernels.elman_forward``.
 
@@ -158,17 +226,17 @@ def elman_forward(x, w_ih, w_hh, bias, h0, relu, n_threads=None, *, persistent: 
     """
     check_dtype(x=x, w_ih=w_ih, w_hh=w_hh, bias=bias, h0=h0)
     inputs = upload((x, w_ih, w_hh, bias, h0))
-    hs = elman_forward_device(*inputs, relu, persistent=persistent)
+    hs = elman_forward_device(*inputs, relu, recurrence=recurrence)
     hs_host = hs.copy_to_host()
     remember(device_arrays, (x, w_ih, w_hh, hs_host), (*inputs[:3], hs))
     return hs_host
 
 
-def elman_backward(x, w_ih, w_hh, hs, dy, dh_n, relu, truncate, n_threads=None, *, persistent: bool | None = None,
+def elman_backward(x, w_ih, w_hh, hs, dy, dh_n, relu, truncate, n_threads=None, *, recurrence: str | None = None,
                    device_arrays: dict | None = None):
     """BPTT on the GPU; arguments and host-array results (dx, dw_ih, dw_hh, dbias, dh0, dh) as
     ``kernels.elman_backward`` (``device_arrays`` as in :func:`elman_forward`)."""
     check_dtype(x=x, w_ih=w_ih, w_hh=w_hh, hs=hs, dy=dy, dh_n=dh_n)
     out = elman_backward_device(*upload((x, w_ih, w_hh, hs, dy, dh_n), device_arrays), relu, truncate,
-                                persistent=persistent)
+                                recurrence=recurrence)
     return tuple(a.copy_to_host() for a in out)

@@ -7,9 +7,9 @@
 
 Shapes and records exactly as the CPU kernels: x (T, B, I); w_ih (3H, I); w_hh (3H, H);
 b_ih, b_hh (3H,); h0 (B, H); hs (T+1, B, H); gates (3, T, B, H) holding r, z, n;
-hn (T, B, H) = W_hn h_{t-1} + b_hn. Structure (one input GEMM; the recurrence as one persistent,
-grid-synchronised launch of shared-memory tiles fused with the gate math; weight gradients as
-GEMMs) as in :mod:`rnnlab.kernels.cuda.lstm`.
+hn (T, B, H) = W_hn h_{t-1} + b_hn. Structure (one input GEMM; the recurrence as one
+grid-synchronised launch, resident weights for small batches, shared-memory tiles beyond, fused
+with the gate math; weight gradients as GEMMs) as in :mod:`rnnlab.kernels.cuda.lstm`.
 """
 
 from __future__ import annotations
@@ -18,9 +18,11 @@ import functools
 
 from ._common import (HELPER_THREADS, ROWS_PER_THREAD, STEP_K, STEP_ROWS, STEP_UNITS_PADDED, check_dtype,
                       check_sequences, column_sums, cuda, device_empty, end_step, for_dtype, gemm, recurrent_grad,
-                      rows, run_recurrence, step_kernel, step_products, step_tiles, step_tiles_device)
+                      rows, step_kernel, step_products, step_tiles_device)
 
 from ._memory import remember, upload
+from ._resident import (RES_KSPLIT, RES_OUTPUTS, resident_kernel, resident_parts, resident_words,
+                        run_recurrence)
 
 GATES = 3
 
@@ -28,8 +30,10 @@ GATES = 3
 @functools.cache
 def _kernels(dtype_name: str):
     k = for_dtype(dtype_name)
-    sigmoid, tanh, one, T_ = k.sigmoid, k.tanh, k.one, k.nb_type
+    sigmoid, tanh, zero, one, T_ = k.sigmoid, k.tanh, k.zero, k.one, k.nb_type
     forward_rows, backward_rows = step_products(dtype_name, GATES)
+    resident_step, partial_sum = resident_parts(dtype_name)
+    res_words = resident_words(dtype_name)
 
     @cuda.jit
     def input_bias(b_ih, b_hh, bias):
@@ -42,9 +46,45 @@ def _kernels(dtype_name: str):
             bias[n] = b_ih[n]
 
     @cuda.jit(device=True)
+    def cell_step(t, b, j, a_r, a_z, x_n, hh_n, h_prev, h0, hs, gates, hn_all):
+        """Unit j of sequence b at step t: a_r, a_z the pre-activations of r and z (x and h parts,
+        biases), x_n = W_in x + b_in, hh_n = W_hn h_{t-1} + b_hn:
+
+        r, z = sigma(a_r, a_z); n = tanh(x_n + r hh_n); h_t = (1 - z) n + z h_{t-1}.
+        Step 0 also copies h0 into hs[0]."""
+        if t == 0:
+            hs[0, b, j] = h0[b, j]
+        r = sigmoid(a_r)
+        z = sigmoid(a_z)
+        n = tanh(x_n + r * hh_n)
+        hs[t + 1, b, j] = (one - z) * n + z * h_prev
+        gates[0, t, b, j] = r
+        gates[1, t, b, j] = z
+        gates[2, t, b, j] = n
+        hn_all[t, b, j] = hh_n
+
+    @cuda.jit(device=True)
+    def cell_grad(s, b, k, dh, r, z, n, hh_n, h_prev, d_ih, d_hh, dh_total, skip):
+        """Unit k of sequence b at step s, given dL/dh_s (dh): the input-side (d_ih) and
+        recurrent-side (d_hh) pre-activation gradients of r, z, n, and skip[b, k] = dh z, the
+        direct path to h_{s-1}."""
+        H = dh_total.shape[2]
+        dh_total[s, b, k] = dh
+        dn = dh * (one - z) * (one - n * n)  # through n = tanh(.)
+        dr = dn * hh_n * r * (one - r)  # through r, which scales W_hn h + b_hn
+        dz = dh * (h_prev - n) * z * (one - z)  # through z
+        d_ih[s, b, k] = dr
+        d_ih[s, b, H + k] = dz
+        d_ih[s, b, 2 * H + k] = dn
+        d_hh[s, b, k] = dr
+        d_hh[s, b, H + k] = dz
+        d_hh[s, b, 2 * H + k] = dn * r
+        skip[b, k] = dh * z
+
+    @cuda.jit(device=True)
     def forward_tile(tile, t, x_proj, w_hh, b_hn, h0, hs, gates, hn_all, acc, a_s, w_s):
-        """Step t of one tile: (W_hh h_{t-1}) for the rows of r, z and n of its units, then the
-        gates and h_t; x_proj (T, B, 3H) = W_ih x + bias. Step 0 reads h0 and copies it into hs[0]."""
+        """Step t of one tile: (W_hh h_{t-1}) for the rows of r, z and n of its units, then
+        :func:`cell_step`; x_proj (T, B, 3H) = W_ih x + bias."""
         B = hs.shape[1]
         H = hs.shape[2]
         row0, col0 = forward_rows(tile, t, h0, hs, w_hh, acc, a_s, w_s)
@@ -61,17 +101,8 @@ def _kernels(dtype_name: str):
         for q in range(ROWS_PER_THREAD):
             b = row0 + cuda.threadIdx.y * ROWS_PER_THREAD + q
             if b < B and j < H:
-                if t == 0:
-                    hs[0, b, j] = h_prev[q]
-                hn = acc[q, 2] + b_n
-                r = sigmoid(acc[q, 0] + pre[q, 0])
-                z = sigmoid(acc[q, 1] + pre[q, 1])
-                n = tanh(pre[q, 2] + r * hn)
-                hs[t + 1, b, j] = (one - z) * n + z * h_prev[q]
-                gates[0, t, b, j] = r
-                gates[1, t, b, j] = z
-                gates[2, t, b, j] = n
-                hn_all[t, b, j] = hn
+                cell_step(t, b, j, acc[q, 0] + pre[q, 0], acc[q, 1] + pre[q, 1], pre[q, 2], acc[q, 2] + b_n,
+                          h_prev[q], h0, hs, gates, hn_all)
 
     @step_kernel
     def forward_step(t, x_proj, w_hh, b_hn, h0, hs, gates, hn_all):
@@ -92,15 +123,42 @@ def _kernels(dtype_name: str):
                 forward_tile(tile, t, x_proj, w_hh, b_hn, h0, hs, gates, hn_all, acc, a_s, w_s)
             end_step(grid)
 
+    @resident_kernel
+    def forward_resident(units, x_proj, w_hh, b_hn, h0, hs, gates, hn_all):
+        """All T steps in one launch, each block holding the W_hh rows of its ``units`` units' r, z
+        and n in shared memory (:mod:`._resident`); thread u + b*units owns cell (b, col0 + u)."""
+        res_s = cuda.shared.array(res_words, T_)
+        p_s = cuda.shared.array((RES_KSPLIT, RES_OUTPUTS), T_)
+        grid = cuda.cg.this_grid()
+        B = hs.shape[1]
+        H = hs.shape[2]
+        rows = GATES * units
+        u = cuda.threadIdx.x % units
+        b = cuda.threadIdx.x // units
+        held = -1  # the unit group whose weights res_s holds
+        for t in range(x_proj.shape[0]):
+            for group in range(cuda.blockIdx.x, -(-H // units), cuda.gridDim.x):
+                j = group * units + u
+                mine = b < B and j < H
+                x_r = x_z = x_n = b_n = h_prev = zero
+                if mine:  # this cell's own inputs first: in flight while the block stages h_{t-1}
+                    x_r = x_proj[t, b, j]
+                    x_z = x_proj[t, b, H + j]
+                    x_n = x_proj[t, b, 2 * H + j]
+                    b_n = b_hn[j]
+                    h_prev = h0[b, j] if t == 0 else hs[t, b, j]
+                held = resident_step(group, held, w_hh, False, H, units, rows, H, h0 if t == 0 else hs[t], B, True,
+                                     res_s, p_s)
+                if mine:
+                    cell_step(t, b, j, x_r + partial_sum(p_s, u * B + b), x_z + partial_sum(p_s, (units + u) * B + b),
+                              x_n, partial_sum(p_s, (2 * units + u) * B + b) + b_n, h_prev, h0, hs, gates, hn_all)
+            end_step(grid)
+
     @cuda.jit(device=True)
     def backward_tile(tile, s, truncate, w_hh, hs, gates, hn_all, dy, d_ih, d_hh, dh_total, dh_n, skip,
                       acc, a_s, w_s):
-        """Step s (counting down) of one tile.
-
-        dL/dh_s = dy_s + sum_m d_hh[s+1][m] W_hh[m, k] + dL/dh_{s+1} z_{s+1}  (dh_n at s = T-1;
-        0 across a cut); then the input-side (d_ih) and recurrent-side (d_hh) pre-activation
-        gradients of r, z, n. skip[b, k] carries the direct path dL/dh_s z_s to step s-1.
-        """
+        """Step s (counting down) of one tile: dL/dh_s = dy_s + sum_m d_hh[s+1][m] W_hh[m, k] +
+        dL/dh_{s+1} z_{s+1} (dh_n at s = T-1; 0 across a cut), then :func:`cell_grad`."""
         B = dy.shape[1]
         H = dy.shape[2]
         row0, col0, last, cut = backward_rows(tile, s, truncate, d_hh, w_hh, acc, a_s, w_s)
@@ -124,20 +182,8 @@ def _kernels(dtype_name: str):
         for q in range(ROWS_PER_THREAD):
             b = row0 + cuda.threadIdx.y * ROWS_PER_THREAD + q
             if b < B and k < H:
-                dh_total[s, b, k] = dh[q]
-                r = rec[q, 0]
-                z = rec[q, 1]
-                n = rec[q, 2]
-                dn = dh[q] * (one - z) * (one - n * n)  # through n = tanh(.)
-                dr = dn * rec[q, 3] * r * (one - r)  # through r, which scales W_hn h + b_hn
-                dz = dh[q] * (rec[q, 4] - n) * z * (one - z)  # through z
-                d_ih[s, b, k] = dr
-                d_ih[s, b, H + k] = dz
-                d_ih[s, b, 2 * H + k] = dn
-                d_hh[s, b, k] = dr
-                d_hh[s, b, H + k] = dz
-                d_hh[s, b, 2 * H + k] = dn * r
-                skip[b, k] = dh[q] * z
+                cell_grad(s, b, k, dh[q], rec[q, 0], rec[q, 1], rec[q, 2], rec[q, 3], rec[q, 4], d_ih, d_hh,
+                          dh_total, skip)
 
     @step_kernel
     def backward_step(s, truncate, w_hh, hs, gates, hn_all, dy, d_ih, d_hh, dh_total, dh_n, skip):
@@ -160,15 +206,57 @@ def _kernels(dtype_name: str):
                               acc, a_s, w_s)
             end_step(grid)
 
-    return input_bias, forward_step, forward_persistent, backward_step, backward_persistent
+    @resident_kernel
+    def backward_resident(units, truncate, w_hh, hs, gates, hn_all, dy, d_ih, d_hh, dh_total, dh_n, skip):
+        """All T steps of BPTT in one launch, each block holding the W_hh columns of its ``units``
+        units in shared memory (:mod:`._resident`); thread u + b*units owns cell (b, col0 + u)."""
+        res_s = cuda.shared.array(res_words, T_)
+        p_s = cuda.shared.array((RES_KSPLIT, RES_OUTPUTS), T_)
+        grid = cuda.cg.this_grid()
+        T = dy.shape[0]
+        B = dy.shape[1]
+        H = dy.shape[2]
+        K = GATES * H
+        u = cuda.threadIdx.x % units
+        b = cuda.threadIdx.x // units
+        held = -1
+        for s in range(T - 1, -1, -1):
+            last = s == T - 1
+            cut = not last and truncate > 0 and (s + 1) % truncate == 0
+            through = not last and not cut  # the recurrent term enters
+            for group in range(cuda.blockIdx.x, -(-H // units), cuda.gridDim.x):
+                k = group * units + u
+                mine = b < B and k < H
+                dh = direct = r = z = n = hh_n = h_prev = zero
+                if mine:  # this cell's own inputs first: in flight while the block stages d_hh[s+1]
+                    dh = dy[s, b, k]
+                    if last:
+                        dh += dh_n[b, k]
+                    elif through:
+                        direct = skip[b, k]
+                    r = gates[0, s, b, k]
+                    z = gates[1, s, b, k]
+                    n = gates[2, s, b, k]
+                    hh_n = hn_all[s, b, k]
+                    h_prev = hs[s, b, k]
+                held = resident_step(group, held, w_hh, True, H, units, units, K, d_hh[min(s + 1, T - 1)], B,
+                                     through, res_s, p_s)
+                if mine:
+                    if through:
+                        dh += partial_sum(p_s, u * B + b) + direct
+                    cell_grad(s, b, k, dh, r, z, n, hh_n, h_prev, d_ih, d_hh, dh_total, skip)
+            end_step(grid)
+
+    return input_bias, forward_step, forward_persistent, backward_step, backward_persistent, forward_resident, \
+        backward_resident
 
 
-def gru_forward_device(x, w_ih, w_hh, b_ih, b_hh, h0, persistent: bool | None = None):
-    """:func:`gru_forward` on device arrays; returns device arrays (hs, gates, hn) (``persistent`` as in lstm)."""
+def gru_forward_device(x, w_ih, w_hh, b_ih, b_hh, h0, recurrence: str | None = None):
+    """:func:`gru_forward` on device arrays; returns device arrays (hs, gates, hn) (``recurrence`` as in lstm)."""
     check_sequences(x)
     T, B, I = x.shape
     H = h0.shape[1]
-    input_bias, forward_step, forward_persistent, _, _ = _kernels(x.dtype.name)
+    input_bias, forward_step, forward_persistent, _, _, forward_resident, _ = _kernels(x.dtype.name)
     bias = device_empty(3 * H, x.dtype)
     input_bias[-(-3 * H // HELPER_THREADS), HELPER_THREADS](b_ih, b_hh, bias)
     x_proj = gemm(rows(x), w_ih, trans_b=True, bias=bias).reshape(T, B, 3 * H)
@@ -176,24 +264,25 @@ def gru_forward_device(x, w_ih, w_hh, b_ih, b_hh, h0, persistent: bool | None = 
     hs = device_empty((T + 1, B, H), x.dtype)
     gates = device_empty((3, T, B, H), x.dtype)
     hn_all = device_empty((T, B, H), x.dtype)
-    run_recurrence(forward_step, forward_persistent, persistent, step_tiles(B, H), range(T),
-                   (x_proj, w_hh, b_hn, h0, hs, gates, hn_all))
+    run_recurrence((forward_step, forward_persistent, forward_resident), recurrence, batch=B, hidden=H, gates=GATES,
+                   backward=False, dtype=x.dtype, steps=range(T), args=(x_proj, w_hh, b_hn, h0, hs, gates, hn_all))
     return hs, gates, hn_all
 
 
-def gru_backward_device(x, w_ih, w_hh, hs, gates, hn_all, dy, dh_n, truncate, persistent: bool | None = None):
+def gru_backward_device(x, w_ih, w_hh, hs, gates, hn_all, dy, dh_n, truncate, recurrence: str | None = None):
     """:func:`gru_backward` on device arrays; returns device arrays (dx, dw_ih, dw_hh, db_ih, db_hh, dh0, dh)."""
     check_sequences(x)
     T, B, I = x.shape
     H = hs.shape[2]
     truncate = int(truncate)
-    _, _, _, backward_step, backward_persistent = _kernels(x.dtype.name)
+    _, _, _, backward_step, backward_persistent, _, backward_resident = _kernels(x.dtype.name)
     d_ih = device_empty((T, B, 3 * H), x.dtype)
     d_hh = device_empty((T, B, 3 * H), x.dtype)
     dh_total = device_empty((T, B, H), x.dtype)
     skip = device_empty((B, H), x.dtype)  # written by step T-1 before anything reads it
-    run_recurrence(backward_step, backward_persistent, persistent, step_tiles(B, H), range(T - 1, -1, -1),
-                   (truncate, w_hh, hs, gates, hn_all, dy, d_ih, d_hh, dh_total, dh_n, skip))
+    run_recurrence((backward_step, backward_persistent, backward_resident), recurrence, batch=B, hidden=H,
+                   gates=GATES, backward=True, dtype=x.dtype, steps=range(T - 1, -1, -1),
+                   args=(truncate, w_hh, hs, gates, hn_all, dy, d_ih, d_hh, dh_total, dh_n, skip))
     dh0 = recurrent_grad(d_hh[0], w_hh, carry=skip)  # through the gates, plus the direct path
     rows_ih, rows_hh = rows(d_ih), rows(d_hh)
     dx = gemm(rows_ih, w_ih).reshape(T, B, I)
@@ -202,7 +291,7 @@ def gru_backward_device(x, w_ih, w_hh, hs, gates, hn_all, dy, dh_n, truncate, pe
     return dx, dw_ih, dw_hh, column_sums(rows_ih), column_sums(rows_hh), dh0, dh_total
 
 
-def gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0, n_threads=None, *, persistent: bool | None = None,
+def gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0, n_threads=None, *, recurrence: str | None = None,
                 device_arrays: dict | None = None):
     """Run the GRU over x on the GPU; return host arrays (hs, gates, hn) as ``kernels.gru_forward``.
 
@@ -211,17 +300,17 @@ def gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0, n_threads=None, *, persistent: bo
     """
     check_dtype(x=x, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh, h0=h0)
     inputs = upload((x, w_ih, w_hh, b_ih, b_hh, h0))
-    out = gru_forward_device(*inputs, persistent=persistent)
+    out = gru_forward_device(*inputs, recurrence=recurrence)
     host = tuple(a.copy_to_host() for a in out)
     remember(device_arrays, (x, w_ih, w_hh, *host), (*inputs[:3], *out))
     return host
 
 
 def gru_backward(x, w_ih, w_hh, hs, gates, hn_all, dy, dh_n, truncate, n_threads=None, *,
-                 persistent: bool | None = None, device_arrays: dict | None = None):
+                 recurrence: str | None = None, device_arrays: dict | None = None):
     """BPTT on the GPU; arguments and host-array results (dx, dw_ih, dw_hh, db_ih, db_hh, dh0, dh) as
     ``kernels.gru_backward`` (``device_arrays`` as in :func:`gru_forward`)."""
     check_dtype(x=x, w_ih=w_ih, w_hh=w_hh, hs=hs, gates=gates, hn_all=hn_all, dy=dy, dh_n=dh_n)
     out = gru_backward_device(*upload((x, w_ih, w_hh, hs, gates, hn_all, dy, dh_n), device_arrays), truncate,
-                              persistent=persistent)
+                              recurrence=recurrence)
     return tuple(a.copy_to_host() for a in out)

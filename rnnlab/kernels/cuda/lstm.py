@@ -11,15 +11,23 @@ Shapes and records exactly as the CPU kernels: x (T, B, I); w_ih (4H, I); w_hh (
 bias (4H,) = b_ih + b_hh; h0, c0 (B, H); hs, cs (T+1, B, H); gates (4, T, B, H) holding i, f, g, o.
 
 Structure. Forward: one GEMM for the input projections of all T*B rows (bias folded in); then
-the recurrence as ONE persistent launch (the launch structure of Diamos et al. 2016, though W_hh
-is re-staged through shared memory every step rather than kept resident): each block owns tiles of
-STEP_ROWS sequences x STEP_UNITS units, computes the four recurrent products of its units,
-(W_hh h_{t-1})[gH + j], from shared-memory tiles of h_{t-1} and W_hh
-(:func:`~rnnlab.kernels.cuda._common.recurrent_product`), applies the gate and cell math to the
-accumulators, and waits at a grid-wide barrier before step t+1; everything stays on the device.
-``persistent=False`` launches one grid per step instead (the same tile code). Backward: per step
-(last to first) the same tiles fuse dL/dh_s's recurrent term, sum_m dL/dpre_{s+1}[m] W_hh[m, k],
-with the gate derivatives of unit k; then dL/dh_0 and the weight gradients as GEMMs over all steps.
+the recurrence as ONE launch over every step, in one of two forms (``recurrence=``, chosen by
+shape by default, :func:`~rnnlab.kernels.cuda._resident.run_recurrence`):
+
+- "resident", for small batches (the persistent RNN of Diamos et al. 2016): each block holds the
+  W_hh rows of a few units' four gates in shared memory for the whole pass, and per step stages
+  only h_{t-1}, multiplies, applies the gate and cell math and waits at a grid-wide barrier
+  (:mod:`~rnnlab.kernels.cuda._resident`);
+- "persistent": each block owns tiles of STEP_ROWS sequences x STEP_UNITS units, computes the
+  four recurrent products of its units, (W_hh h_{t-1})[gH + j], from shared-memory tiles of
+  h_{t-1} and W_hh re-staged every step (:func:`~rnnlab.kernels.cuda._common.recurrent_product`),
+  applies the gate and cell math to the accumulators, and waits at a grid-wide barrier.
+
+"per-step" launches the tile code once per step instead. Everything stays on the device.
+Backward: per step (last to first) the same structures fuse dL/dh_s's recurrent term,
+sum_m dL/dpre_{s+1}[m] W_hh[m, k] (a resident block holds the W_hh columns of its units), with
+the gate derivatives of unit k; then dL/dh_0 and the weight gradients as GEMMs over all steps.
+The cell math itself (:func:`cell_step`, :func:`cell_grad`) is shared by every form.
 
 ``lstm_forward``/``lstm_backward`` take and return host (NumPy) arrays, with the signatures of
 the CPU kernels (``n_threads`` is accepted and ignored); ``*_device`` variants take and return
@@ -32,9 +40,11 @@ import functools
 
 from ._common import (ROWS_PER_THREAD, STEP_K, STEP_ROWS, STEP_UNITS_PADDED, check_dtype, check_sequences,
                       column_sums, cuda, device_empty, end_step, for_dtype, gemm, recurrent_grad, rows,
-                      run_recurrence, step_kernel, step_products, step_tiles, step_tiles_device)
+                      step_kernel, step_products, step_tiles_device)
 
 from ._memory import remember, upload
+from ._resident import (RES_KSPLIT, RES_OUTPUTS, resident_kernel, resident_parts, resident_words,
+                        run_recurrence)
 
 GATES = 4
 
@@ -44,15 +54,51 @@ def _kernels(dtype_name: str):
     k = for_dtype(dtype_name)
     sigmoid, tanh, zero, one, T_ = k.sigmoid, k.tanh, k.zero, k.one, k.nb_type
     forward_rows, backward_rows = step_products(dtype_name, GATES)
+    resident_step, partial_sum = resident_parts(dtype_name)
+    res_words = resident_words(dtype_name)
+
+    @cuda.jit(device=True)
+    def cell_step(t, b, j, a_i, a_f, a_g, a_o, c_prev, h0, hs, cs, gates):
+        """Unit j of sequence b at step t from its four pre-activations a_* (x and h parts, biases):
+
+        i, f, o = sigma(a_i, a_f, a_o), g = tanh(a_g); c_t = f c_{t-1} + i g; h_t = o tanh(c_t).
+        Step 0 also copies h0 and c0 (= c_prev) into hs[0], cs[0] (no separate copy: each costs a
+        launch-sized ~140 us from Python)."""
+        if t == 0:
+            hs[0, b, j] = h0[b, j]
+            cs[0, b, j] = c_prev
+        i = sigmoid(a_i)
+        f = sigmoid(a_f)
+        g = tanh(a_g)
+        o = sigmoid(a_o)
+        c = f * c_prev + i * g
+        cs[t + 1, b, j] = c
+        hs[t + 1, b, j] = o * tanh(c)
+        gates[0, t, b, j] = i
+        gates[1, t, b, j] = f
+        gates[2, t, b, j] = g
+        gates[3, t, b, j] = o
+
+    @cuda.jit(device=True)
+    def cell_grad(s, b, k, dh, dc_in, i, f, g, o, c, c_prev, d_pre, dh_total, dc_carry):
+        """Unit k of sequence b at step s, given dL/dh_s (dh) and dL/dc_s from step s+1 (dc_in):
+
+        dL/dc_s = dc_in + dh o tanh'(c_s), then the pre-activation gradients of i, f, g, o into
+        d_pre[s, b, gH + k], and dL/dc_{s-1} through c_s = dL/dc_s f into dc_carry[b, k]."""
+        H = dh_total.shape[2]
+        dh_total[s, b, k] = dh
+        tanh_c = tanh(c)
+        dc = dc_in + dh * o * (one - tanh_c * tanh_c)
+        d_pre[s, b, k] = dc * g * i * (one - i)  # i = sigma(.)
+        d_pre[s, b, H + k] = dc * c_prev * f * (one - f)  # f
+        d_pre[s, b, 2 * H + k] = dc * i * (one - g * g)  # g = tanh(.)
+        d_pre[s, b, 3 * H + k] = dh * tanh_c * o * (one - o)  # o
+        dc_carry[b, k] = dc * f
 
     @cuda.jit(device=True)
     def forward_tile(tile, t, x_proj, w_hh, h0, c0, hs, cs, gates, acc, a_s, w_s):
-        """Step t of one tile: h_{t-1} W_hh^T for its units' four gates, then
-
-        i, f, o = sigma(.), g = tanh(.) of (that + x_proj[t]); c_t = f c_{t-1} + i g; h_t = o tanh(c_t).
-        Step 0 reads h0, c0 and copies them into hs[0], cs[0] (no separate copy: each costs a
-        launch-sized ~140 us from Python).
-        """
+        """Step t of one tile: h_{t-1} W_hh^T for its units' four gates, plus x_proj[t], through
+        :func:`cell_step`."""
         B = hs.shape[1]
         H = hs.shape[2]
         row0, col0 = forward_rows(tile, t, h0, hs, w_hh, acc, a_s, w_s)
@@ -67,20 +113,7 @@ def _kernels(dtype_name: str):
         for r in range(ROWS_PER_THREAD):
             b = row0 + cuda.threadIdx.y * ROWS_PER_THREAD + r
             if b < B and j < H:
-                if t == 0:
-                    hs[0, b, j] = h0[b, j]
-                    cs[0, b, j] = c_prev[r]
-                i = sigmoid(acc[r, 0])
-                f = sigmoid(acc[r, 1])
-                g = tanh(acc[r, 2])
-                o = sigmoid(acc[r, 3])
-                c = f * c_prev[r] + i * g
-                cs[t + 1, b, j] = c
-                hs[t + 1, b, j] = o * tanh(c)
-                gates[0, t, b, j] = i
-                gates[1, t, b, j] = f
-                gates[2, t, b, j] = g
-                gates[3, t, b, j] = o
+                cell_step(t, b, j, acc[r, 0], acc[r, 1], acc[r, 2], acc[r, 3], c_prev[r], h0, hs, cs, gates)
 
     @step_kernel
     def forward_step(t, x_proj, w_hh, h0, c0, hs, cs, gates):
@@ -104,16 +137,46 @@ def _kernels(dtype_name: str):
                 forward_tile(tile, t, x_proj, w_hh, h0, c0, hs, cs, gates, acc, a_s, w_s)
             end_step(grid)
 
+    @resident_kernel
+    def forward_resident(units, x_proj, w_hh, h0, c0, hs, cs, gates):
+        """All T steps in one launch, each block holding the W_hh rows of its ``units`` units' four
+        gates in shared memory (:mod:`._resident`); thread u + b*units owns cell (b, col0 + u)."""
+        res_s = cuda.shared.array(res_words, T_)
+        p_s = cuda.shared.array((RES_KSPLIT, RES_OUTPUTS), T_)
+        grid = cuda.cg.this_grid()
+        B = hs.shape[1]
+        H = hs.shape[2]
+        rows = GATES * units
+        u = cuda.threadIdx.x % units
+        b = cuda.threadIdx.x // units
+        held = -1  # the unit group whose weights res_s holds
+        for t in range(x_proj.shape[0]):
+            for group in range(cuda.blockIdx.x, -(-H // units), cuda.gridDim.x):
+                j = group * units + u
+                mine = b < B and j < H
+                a_i = a_f = a_g = a_o = c_prev = zero
+                if mine:  # this cell's own inputs first: in flight while the block stages h_{t-1}
+                    a_i = x_proj[t, b, j]
+                    a_f = x_proj[t, b, H + j]
+                    a_g = x_proj[t, b, 2 * H + j]
+                    a_o = x_proj[t, b, 3 * H + j]
+                    c_prev = c0[b, j] if t == 0 else cs[t, b, j]
+                held = resident_step(group, held, w_hh, False, H, units, rows, H, h0 if t == 0 else hs[t], B, True,
+                                     res_s, p_s)
+                if mine:
+                    cell_step(t, b, j, a_i + partial_sum(p_s, u * B + b), a_f + partial_sum(p_s, (units + u) * B + b),
+                              a_g + partial_sum(p_s, (2 * units + u) * B + b),
+                              a_o + partial_sum(p_s, (3 * units + u) * B + b), c_prev, h0, hs, cs, gates)
+            end_step(grid)
+
     @cuda.jit(device=True)
     def backward_tile(tile, s, truncate, w_hh, cs, gates, dy, d_pre, dh_total, dh_n, dc_n, dc_carry, acc, a_s,
                       w_s):
         """Step s (counting down) of one tile.
 
-        dL/dh_s = dy_s + sum_m dL/dpre_{s+1}[m] W_hh[m, k]  (dh_n at s = T-1; 0 across a cut)
-        dL/dc_s = dL/dc_s (from s+1: dc_{s+1} f_{s+1}) + dL/dh_s o_s tanh'(c_s)
-        and the pre-activation gradients of i, f, g, o into d_pre[s, b, gH + k].
-        dc_carry[b, k] enters holding dL/dc_{s} through c_{s+1} (at s = T-1 dc_n is read instead)
-        and leaves holding dL/dc_{s-1} through c_s.
+        dL/dh_s = dy_s + sum_m dL/dpre_{s+1}[m] W_hh[m, k]  (dh_n at s = T-1; 0 across a cut),
+        then :func:`cell_grad`. dc_carry[b, k] enters holding dL/dc_{s} through c_{s+1} (at
+        s = T-1 dc_n is read instead) and leaves holding dL/dc_{s-1} through c_s.
         """
         B = dy.shape[1]
         H = dy.shape[2]
@@ -142,18 +205,8 @@ def _kernels(dtype_name: str):
         for r in range(ROWS_PER_THREAD):
             b = row0 + cuda.threadIdx.y * ROWS_PER_THREAD + r
             if b < B and k < H:
-                dh_total[s, b, k] = dh[r]
-                i = rec[r, 0]
-                f = rec[r, 1]
-                g = rec[r, 2]
-                o = rec[r, 3]
-                tanh_c = tanh(rec[r, 4])
-                dc = dc_in[r] + dh[r] * o * (one - tanh_c * tanh_c)
-                d_pre[s, b, k] = dc * g * i * (one - i)  # i = sigma(.)
-                d_pre[s, b, H + k] = dc * rec[r, 5] * f * (one - f)  # f
-                d_pre[s, b, 2 * H + k] = dc * i * (one - g * g)  # g = tanh(.)
-                d_pre[s, b, 3 * H + k] = dh[r] * tanh_c * o * (one - o)  # o
-                dc_carry[b, k] = dc * f
+                cell_grad(s, b, k, dh[r], dc_in[r], rec[r, 0], rec[r, 1], rec[r, 2], rec[r, 3], rec[r, 4], rec[r, 5],
+                          d_pre, dh_total, dc_carry)
 
     @step_kernel
     def backward_step(s, truncate, w_hh, cs, gates, dy, d_pre, dh_total, dh_n, dc_n, dc_carry):
@@ -178,41 +231,85 @@ def _kernels(dtype_name: str):
                               w_s)
             end_step(grid)
 
-    return forward_step, forward_persistent, backward_step, backward_persistent
+    @resident_kernel
+    def backward_resident(units, truncate, w_hh, cs, gates, dy, d_pre, dh_total, dh_n, dc_n, dc_carry):
+        """All T steps of BPTT in one launch, each block holding the W_hh columns of its ``units``
+        units in shared memory (:mod:`._resident`); thread u + b*units owns cell (b, col0 + u)."""
+        res_s = cuda.shared.array(res_words, T_)
+        p_s = cuda.shared.array((RES_KSPLIT, RES_OUTPUTS), T_)
+        grid = cuda.cg.this_grid()
+        T = dy.shape[0]
+        B = dy.shape[1]
+        H = dy.shape[2]
+        K = GATES * H
+        u = cuda.threadIdx.x % units
+        b = cuda.threadIdx.x // units
+        held = -1
+        for s in range(T - 1, -1, -1):
+            last = s == T - 1
+            cut = not last and truncate > 0 and (s + 1) % truncate == 0
+            through = not last and not cut  # the recurrent term enters
+            for group in range(cuda.blockIdx.x, -(-H // units), cuda.gridDim.x):
+                k = group * units + u
+                mine = b < B and k < H
+                dh = dc_in = i = f = g = o = c = c_prev = zero
+                if mine:  # this cell's own inputs first: in flight while the block stages d_pre[s+1]
+                    dh = dy[s, b, k]
+                    if last:
+                        dh += dh_n[b, k]
+                        dc_in = dc_n[b, k]
+                    elif not cut:
+                        dc_in = dc_carry[b, k]
+                    i = gates[0, s, b, k]
+                    f = gates[1, s, b, k]
+                    g = gates[2, s, b, k]
+                    o = gates[3, s, b, k]
+                    c = cs[s + 1, b, k]
+                    c_prev = cs[s, b, k]
+                held = resident_step(group, held, w_hh, True, H, units, units, K, d_pre[min(s + 1, T - 1)], B,
+                                     through, res_s, p_s)
+                if mine:
+                    if through:
+                        dh += partial_sum(p_s, u * B + b)
+                    cell_grad(s, b, k, dh, dc_in, i, f, g, o, c, c_prev, d_pre, dh_total, dc_carry)
+            end_step(grid)
+
+    return forward_step, forward_persistent, backward_step, backward_persistent, forward_resident, backward_resident
 
 
-def lstm_forward_device(x, w_ih, w_hh, bias, h0, c0, persistent: bool | None = None):
+def lstm_forward_device(x, w_ih, w_hh, bias, h0, c0, recurrence: str | None = None):
     """:func:`lstm_forward` on device arrays; returns device arrays (hs, cs, gates).
 
-    ``persistent``: True runs all steps in one grid-synchronised launch, False one launch per
-    step, None (the default) the first while every tile has a block of its own, else the second
-    (:func:`~rnnlab.kernels.cuda._common.run_recurrence`).
+    ``recurrence``: "resident" (W_hh held in shared memory over one launch), "persistent" (one
+    launch, W_hh re-staged every step), "per-step" (one launch a step), or None (the default) to
+    pick by shape (:func:`~rnnlab.kernels.cuda._resident.run_recurrence`).
     """
     check_sequences(x)
     T, B, I = x.shape
     H = h0.shape[1]
-    forward_step, forward_persistent, _, _ = _kernels(x.dtype.name)
+    forward_step, forward_persistent, _, _, forward_resident, _ = _kernels(x.dtype.name)
     x_proj = gemm(rows(x), w_ih, trans_b=True, bias=bias).reshape(T, B, 4 * H)  # W_ih x_t + b, all t
     hs = device_empty((T + 1, B, H), x.dtype)
     cs = device_empty((T + 1, B, H), x.dtype)
     gates = device_empty((4, T, B, H), x.dtype)
-    run_recurrence(forward_step, forward_persistent, persistent, step_tiles(B, H), range(T),
-                   (x_proj, w_hh, h0, c0, hs, cs, gates))
+    run_recurrence((forward_step, forward_persistent, forward_resident), recurrence, batch=B, hidden=H, gates=GATES,
+                   backward=False, dtype=x.dtype, steps=range(T), args=(x_proj, w_hh, h0, c0, hs, cs, gates))
     return hs, cs, gates
 
 
-def lstm_backward_device(x, w_ih, w_hh, hs, cs, gates, dy, dh_n, dc_n, truncate, persistent: bool | None = None):
+def lstm_backward_device(x, w_ih, w_hh, hs, cs, gates, dy, dh_n, dc_n, truncate, recurrence: str | None = None):
     """:func:`lstm_backward` on device arrays; returns device arrays (dx, dw_ih, dw_hh, dbias, dh0, dc0, dh)."""
     check_sequences(x)
     T, B, I = x.shape
     H = hs.shape[2]
-    _, _, backward_step, backward_persistent = _kernels(x.dtype.name)
+    _, _, backward_step, backward_persistent, _, backward_resident = _kernels(x.dtype.name)
     d_pre = device_empty((T, B, 4 * H), x.dtype)  # dL/d(pre-activation) of i, f, g, o per step
     dh_total = device_empty((T, B, H), x.dtype)
     dc_carry = device_empty(dc_n.shape, x.dtype)  # ends as dL/dc_0
     truncate = int(truncate)
-    run_recurrence(backward_step, backward_persistent, persistent, step_tiles(B, H), range(T - 1, -1, -1),
-                   (truncate, w_hh, cs, gates, dy, d_pre, dh_total, dh_n, dc_n, dc_carry))
+    run_recurrence((backward_step, backward_persistent, backward_resident), recurrence, batch=B, hidden=H,
+                   gates=GATES, backward=True, dtype=x.dtype, steps=range(T - 1, -1, -1),
+                   args=(truncate, w_hh, cs, gates, dy, d_pre, dh_total, dh_n, dc_n, dc_carry))
     dh0 = recurrent_grad(d_pre[0], w_hh)  # the first step's gradient through the recurrence
     d_rows = rows(d_pre)
     dx = gemm(d_rows, w_ih).reshape(T, B, I)
@@ -221,7 +318,7 @@ def lstm_backward_device(x, w_ih, w_hh, hs, cs, gates, dy, dh_n, dc_n, truncate,
     return dx, dw_ih, dw_hh, column_sums(d_rows), dh0, dc_carry, dh_total
 
 
-def lstm_forward(x, w_ih, w_hh, bias, h0, c0, n_threads=None, *, persistent: bool | None = None,
+def lstm_forward(x, w_ih, w_hh, bias, h0, c0, n_threads=None, *, recurrence: str | None = None,
                  device_arrays: dict | None = None):
     """Run the LSTM over x on the GPU; return host arrays (hs, cs, gates) as ``kernels.lstm_forward``.
 
@@ -230,18 +327,18 @@ def lstm_forward(x, w_ih, w_hh, bias, h0, c0, n_threads=None, *, persistent: boo
     """
     check_dtype(x=x, w_ih=w_ih, w_hh=w_hh, bias=bias, h0=h0, c0=c0)
     inputs = upload((x, w_ih, w_hh, bias, h0, c0))
-    out = lstm_forward_device(*inputs, persistent=persistent)
+    out = lstm_forward_device(*inputs, recurrence=recurrence)
     host = tuple(a.copy_to_host() for a in out)
     remember(device_arrays, (x, w_ih, w_hh, *host), (*inputs[:3], *out))
     return host
 
 
 def lstm_backward(x, w_ih, w_hh, hs, cs, gates, dy, dh_n, dc_n, truncate, n_threads=None, *,
-                  persistent: bool | None = None, device_arrays: dict | None = None):
+                  recurrence: str | None = None, device_arrays: dict | None = None):
     """BPTT on the GPU; arguments and host-array results (dx, dw_ih, dw_hh, dbias, dh0, dc0, dh) as
     ``kernels.lstm_backward`` (``truncate`` k > 0 cuts the recurrent gradient every k steps;
     ``device_arrays`` as in :func:`lstm_forward`)."""
     check_dtype(x=x, w_ih=w_ih, w_hh=w_hh, hs=hs, cs=cs, gates=gates, dy=dy, dh_n=dh_n, dc_n=dc_n)
     out = lstm_backward_device(*upload((x, w_ih, w_hh, hs, cs, gates, dy, dh_n, dc_n), device_arrays),
-                               truncate, persistent=persistent)
+                               truncate, recurrence=recurrence)
     return tuple(a.copy_to_host() for a in out)

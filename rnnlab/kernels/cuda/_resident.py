@@ -1,0 +1,241 @@
+"""The small-batch recurrence with the recurrent weights resident in shared memory: the persistent
+kernel of Diamos et al. 2016, "Persistent RNNs", in its shared-memory form.
+
+The tiled kernels (:func:`~rnnlab.kernels.cuda._common.recurrent_product`) re-stage W_hh through
+shared memory at every step and give each thread ROWS_PER_THREAD sequences: at batch 1 a step
+still streams all of W_hh from L2 and computes 31 idle rows of every 32. Here each block owns
+``units`` hidden units for the whole pass and loads their slice of W_hh ONCE, into shared memory;
+each step then only stages the small vector the step depends on (h_{t-1}, or the next step's
+pre-activation gradients going backward) and multiplies, so a step costs one L2 round trip for
+that vector, a short product out of shared memory, the cell math and a grid sync.
+
+A block's resident matrix M (``rows`` x K, rows padded to K + 1 words: for even K no bank
+conflicts when neighbouring lanes read neighbouring rows at the same k):
+
+- forward: the rows g*H + j of W_hh for every gate g and owned unit j (rows = gates * units,
+  K = H); out[(g*units + u), b] = sum_k W_hh[g*H + col0 + u, k] h_{t-1}[b, k];
+- backward: the columns j of W_hh (rows = units, K = gates * H);
+  out[u, b] = sum_m d_pre[s+1][b, m] W_hh[m, col0 + u], the recurrent term of dL/dh_s.
+
+A block has RES_THREADS = RES_LANES x RES_KSPLIT threads: lane l of K-slice q adds up outputs
+l, l + RES_LANES, ... (at most RES_KSPLIT of them) over the q-th slice of K, into p_s[q, output];
+the thread that owns cell (u, b) then sums the RES_KSPLIT partials of each of its gates, so the
+gate math reads finished pre-activations without another pass. Output o is (row o // batch,
+sequence o % batch); at most RES_THREADS outputs, one cell per thread.
+
+:func:`resident_units` says how many units a block holds for a shape (0: the weights or the
+outputs don't fit) and spreads the units evenly over the blocks. Every block of a launch must
+be resident at once (one grid sync per step); where fewer blocks run than unit groups (tests,
+the simulator), a block takes groups in turn and re-stages each one's weights when it switches.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from . import _common
+from ._common import _SIM, cuda, step_tiles
+
+#: Lanes x K-slices of a block (RES_LANES is a warp: lanes read neighbouring rows or a broadcast).
+RES_LANES, RES_KSPLIT = (8, 4) if _SIM else (32, 8)
+RES_THREADS = RES_LANES * RES_KSPLIT
+#: Outputs (rows x sequences) of one block's step at most: RES_KSPLIT per lane, one cell per thread.
+RES_OUTPUTS = RES_THREADS
+#: numba-cuda declares static shared memory only, at most 48 KB a block: the partial sums p_s,
+#: then the resident matrix and the staged vectors in one array of RES_WORDS[dtype] words.
+RES_SHARED_BYTES = 48 * 1024
+#: Loads each thread has in flight while staging a vector.
+STAGE_LOADS = 4
+#: The one-launch-per-pass kernels a recurrence can run as (``recurrence=`` of the cells' functions).
+RECURRENCES = ("resident", "persistent", "per-step")
+#: Without ``recurrence=``, batches up to this size run resident when the weights fit.
+RESIDENT_AUTO_MAX_BATCH = 8
+#: Cap on the units a block holds (None: as many as fit); tests lower it to get several blocks.
+RESIDENT_MAX_UNITS: int | None = None
+
+
+#: Launch bounds of the resident kernels: RES_THREADS threads, one block a multiprocessor (their
+#: blocks are meant to spread over the multiprocessors anyway; ``ptxas -v`` for sm_90: 136-209
+#: registers, no spills; capped at 128, two blocks a multiprocessor, they spilled 44-188 bytes).
+RES_LAUNCH_BOUNDS = (RES_THREADS, 1)
+
+
+def resident_kernel(func):
+    """``cuda.jit`` for a resident kernel, with its launch bounds (not in the simulator)."""
+    return cuda.jit(func) if _SIM else cuda.jit(launch_bounds=RES_LAUNCH_BOUNDS)(func)
+
+
+def resident_words(dtype) -> int:
+    """Words of shared memory for the resident matrix and the staged vectors, next to p_s."""
+    itemsize = np.dtype(dtype).itemsize
+    return (RES_SHARED_BYTES - RES_KSPLIT * RES_OUTPUTS * itemsize) // itemsize
+
+
+def resident_units(hidden: int, batch: int, rows_per_unit: int, k: int, dtype) -> int:
+    """Units each block holds so that its ``rows_per_unit`` x units resident rows of K = ``k`` and
+    the ``batch`` staged vectors fit :func:`resident_words`, and its step has at most RES_OUTPUTS
+    outputs; spread evenly over the ceil(hidden / units) blocks. 0 when even one unit does not fit."""
+    stride = k + 1
+    fit = min((resident_words(dtype) - batch * stride) // (rows_per_unit * stride),
+              RES_OUTPUTS // (rows_per_unit * batch), hidden)
+    if RESIDENT_MAX_UNITS is not None:
+        fit = min(fit, RESIDENT_MAX_UNITS)
+    if fit < 1:
+        return 0
+    groups = -(-hidden // fit)
+    return -(-hidden // groups)
+
+
+@functools.cache
+def resident_parts(dtype_name: str):
+    """``(step, partial_sum)``: the device functions of a resident step for one dtype (see the
+    module docstring).
+
+    ``step(group, held, w, by_columns, n, units, rows, K, v, batch, through, res_s, p_s) -> held``:
+    the products of one step for unit group ``group`` into p_s (every thread of the block calls
+    it; it synchronises the block). It is made of three parts:
+
+    - ``stage_matrix``: M into res_s, unless the block already holds this group's (``held``),
+      zero rows past unit n. ``by_columns`` False: row g*units + u of M is row g*n + col0 + u of
+      w (gates*n, K). True: row u of M is column col0 + u of w (K, n);
+    - ``stage_vectors``, if ``through``: row b of v (batch, K) into res_s right after M, at
+      rows*(K + 1) + b*(K + 1);
+    - ``products``, if ``through``: p_s[q, r*batch + b] = the sum over K-slice q of M[r, k] v[b, k].
+
+    ``partial_sum(p_s, o)``: output o summed over the K-slices.
+    """
+    dtype = np.dtype(dtype_name)
+    zero = dtype.type(0.0)
+    import numba
+
+    nb_type = numba.from_dtype(dtype)
+    index = numba.uint32
+
+    # No division by a runtime value per element (stage_matrix divides once per row): each 64-bit
+    # one is a long instruction sequence, and with 26 of them inlined into one kernel ptxas took
+    # 255 registers and spilled.
+    @cuda.jit(device=True)
+    def stage_matrix(w, by_columns, n, col0, units, rows, K, res_s):
+        stride = K + 1
+        if by_columns:  # row u of M is column col0 + u of W (K, n): one row of W a thread
+            for k in range(cuda.threadIdx.x, K, RES_THREADS):
+                for r in range(units):
+                    col = col0 + r
+                    res_s[r * stride + k] = w[k, col] if col < n else zero
+        else:  # row g*units + u of M is row g*n + col0 + u of W (gates*n, K): threads read along it
+            for r in range(rows):
+                g = r // units
+                col = col0 + r - g * units
+                for k in range(cuda.threadIdx.x, K, RES_THREADS):
+                    res_s[r * stride + k] = w[g * n + col, k] if col < n else zero
+
+    @cuda.jit(device=True)
+    def stage_vectors(v, batch, K, res_s, offset):
+        loads = cuda.local.array(STAGE_LOADS, nb_type)
+        for k in range(cuda.threadIdx.x, K, RES_THREADS):
+            for b0 in range(0, batch, STAGE_LOADS):
+                for i in range(STAGE_LOADS):  # every load in flight before any is stored
+                    if b0 + i < batch:
+                        loads[i] = v[b0 + i, k]
+                for i in range(STAGE_LOADS):
+                    if b0 + i < batch:
+                        res_s[offset + (b0 + i) * (K + 1) + k] = loads[i]
+
+    @cuda.jit(device=True)
+    def products(res_s, rows, batch, K, p_s):
+        # One output at a time, a plain dot product over this thread's K slice: the loop stays
+        # small (an unrolled set of accumulators, hoisted out of a kernel's time loop, took the
+        # kernels to 255 registers). Offsets are unsigned: numba wraps negative signed indices
+        # around, ~5 instructions an access.
+        lane = cuda.threadIdx.x % RES_LANES
+        part = cuda.threadIdx.x // RES_LANES
+        chunk = -(-K // RES_KSPLIT)
+        k_begin = index(min(K, part * chunk))
+        k_end = index(min(K, part * chunk + chunk))
+        stride = K + 1
+        r = lane // batch  # output o = r*batch + b, moved on RES_LANES at a time
+        b = lane - r * batch
+        r_step = RES_LANES // batch
+        b_step = RES_LANES - r_step * batch
+        for o in range(lane, rows * batch, RES_LANES):
+            m_at = index(r * stride)
+            v_at = index((rows + b) * stride)
+            acc = zero
+            for k in range(k_begin, k_end):
+                acc += res_s[m_at + k] * res_s[v_at + k]
+            p_s[part, o] = acc
+            r += r_step
+            b += b_step
+            if b >= batch:
+                r += 1
+                b -= batch
+
+    @cuda.jit(device=True)
+    def partial_sum(p_s, o):
+        total = zero
+        for q in range(RES_KSPLIT):
+            total += p_s[q, o]
+        return total
+
+    @cuda.jit(device=True)
+    def step(group, held, w, by_columns, n, units, rows, K, v, batch, through, res_s, p_s):
+        if group != held:
+            stage_matrix(w, by_columns, n, group * units, units, rows, K, res_s)
+        if through:
+            stage_vectors(v, batch, K, res_s, rows * (K + 1))
+        cuda.syncthreads()
+        if through:
+            products(res_s, rows, batch, K, p_s)
+        cuda.syncthreads()
+        return group
+
+    return step, partial_sum
+
+
+
+def run_recurrence(kernels, recurrence: str | None, *, batch: int, hidden: int, gates: int, backward: bool,
+                   dtype, steps, args) -> None:
+    """Run a recurrence over ``steps`` with ``args`` on one of ``kernels`` = (step, persistent,
+    resident): ``step(t, *args)`` launched once per step t; ``persistent(*args)`` once, tiles
+    re-staging W_hh every step and a grid sync between steps; ``resident(units, *args)`` once,
+    each block holding its units' slice of W_hh (``gates`` rows a unit going forward, one column
+    of K = gates * hidden going ``backward``) in shared memory.
+
+    ``recurrence`` (one of RECURRENCES) picks one; a persistent or resident launch with fewer
+    blocks resident at once than it has tiles or unit groups takes them in turn, and falls back
+    to one launch per step where not even one block fits. None picks: resident for batches up to
+    RESIDENT_AUTO_MAX_BATCH when every unit group gets a block (by operation count: at batch 1 a
+    tile computes 31 idle rows of 32 and streams W_hh from L2 every step; not yet timed, see
+    benchmarks/README.md); else persistent while every tile gets a block of its own (measured on
+    an H200: a launch from Python costs ~75 us, a grid sync ~4 us); else per step (all tiles at
+    once beat fewer blocks taking tiles in turn: 123 against 153 ms for the GRU at B=256, H=1024).
+    ValueError for an unknown ``recurrence``, or "resident" where one unit's weights don't fit.
+    """
+    if recurrence is not None and recurrence not in RECURRENCES:
+        raise ValueError(f"recurrence must be one of {', '.join(RECURRENCES)}, got {recurrence!r}")
+    step_kernel, persistent_kernel, resident_kernel = kernels
+    if recurrence == "resident" or (recurrence is None and batch <= RESIDENT_AUTO_MAX_BATCH):
+        rows_per_unit, k = (1, gates * hidden) if backward else (gates, hidden)
+        units = resident_units(hidden, batch, rows_per_unit, k, dtype)
+        if recurrence == "resident" and not units:
+            raise ValueError(f"recurrence='resident': one unit's {rows_per_unit} x {k} weights with {batch} "
+                             f"sequences exceed a block ({RES_SHARED_BYTES} bytes of shared memory, at most "
+                             f"{RES_OUTPUTS} outputs a step)")
+        if units:
+            groups = -(-hidden // units)
+            resident_args = (units, *args)
+            blocks = _common.persistent_blocks(resident_kernel, resident_args, groups, RES_THREADS)
+            if blocks > 0 and (recurrence == "resident" or blocks == groups):
+                resident_kernel[blocks, RES_THREADS](*resident_args)
+                return
+    tiles = step_tiles(batch, hidden)
+    if recurrence in (None, "persistent"):
+        blocks = _common.persistent_blocks(persistent_kernel, args, tiles)
+        if blocks > 0 and (recurrence == "persistent" or blocks == tiles):
+            persistent_kernel[blocks, _common.STEP_BLOCK](*args)
+            return
+    launch = step_kernel[tiles, _common.STEP_BLOCK]  # configured once, launched every step
+    for t in steps:
+        launch(t, *args)
