@@ -179,25 +179,26 @@ def step_kernel(func):
     return cuda.jit(func) if _SIM else cuda.jit(launch_bounds=STEP_LAUNCH_BOUNDS)(func)
 
 
-_RESIDENT_BLOCKS: dict = {}  # (kernel, device, argument types) -> blocks that fit on it at once
+_RESIDENT_BLOCKS: dict = {}  # (kernel, device, argument types, block, shared bytes) -> blocks that fit at once
 
 
-def persistent_blocks(kernel, args, tiles: int, block=None) -> int:
+def persistent_blocks(kernel, args, tiles: int, block=None, shared_bytes: int = 0) -> int:
     """Blocks for a grid-synchronised persistent launch of ``kernel`` on ``args``: no more than
     can be resident at once (a grid sync with a block left waiting for a free multiprocessor would
     deadlock; numba-cuda launches such kernels cooperatively, which the driver refuses beyond
     that), no more than ``tiles``; 0 when not even one block fits or the GPU cannot launch
-    cooperatively. ``block``: the launch's block shape, STEP_BLOCK if None. One block in the
-    simulator, whose grid sync covers a single block."""
+    cooperatively. ``block``: the launch's block shape, STEP_BLOCK if None; ``shared_bytes``: its
+    dynamic shared memory a block. One block in the simulator, whose grid sync covers a single
+    block."""
     if _SIM:
         return 1
     device = cuda.get_current_device()
     block = STEP_BLOCK if block is None else block
-    key = (kernel, device.id, tuple(numba.typeof(a) for a in args))
+    key = (kernel, device.id, tuple(numba.typeof(a) for a in args), block, shared_bytes)
     resident = _RESIDENT_BLOCKS.get(key)
     if resident is None:  # 0 where the GPU can't launch cooperatively (a grid sync needs it)
         cooperative = bool(device.COOPERATIVE_LAUNCH)
-        resident = kernel.compile(key[2]).max_cooperative_grid_blocks(block) if cooperative else 0
+        resident = kernel.compile(key[2]).max_cooperative_grid_blocks(block, shared_bytes) if cooperative else 0
         _RESIDENT_BLOCKS[key] = resident
     if PERSISTENT_MAX_BLOCKS is not None:
         resident = min(resident, PERSISTENT_MAX_BLOCKS)

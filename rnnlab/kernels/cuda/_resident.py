@@ -18,21 +18,28 @@ conflicts when neighbouring lanes read neighbouring rows at the same k):
   out[u, b] = sum_m d_pre[s+1][b, m] W_hh[m, col0 + u], the recurrent term of dL/dh_s.
 
 A block has RES_THREADS = RES_LANES x RES_KSPLIT threads: lane l of K-slice q adds up outputs
-l, l + RES_LANES, ... (at most RES_KSPLIT of them) over the q-th slice of K, into p_s[q, output];
-the thread that owns cell (u, b) then sums the RES_KSPLIT partials of each of its gates, so the
-gate math reads finished pre-activations without another pass. Output o is (row o // batch,
-sequence o % batch); at most RES_THREADS outputs, one cell per thread.
+l, l + RES_LANES, ... over the q-th slice of K, into the partial sums p[q, output]; the thread
+that owns cell (u, b) then sums the RES_KSPLIT partials of each of its gates, so the gate math
+reads finished pre-activations without another pass. Output o is (row o // batch, sequence
+o % batch); one cell a thread, so units x batch <= RES_THREADS.
 
-:func:`resident_units` says how many units a block holds for a shape (0: the weights or the
-outputs don't fit) and spreads the units evenly over the blocks. Every block of a launch must
-be resident at once (one grid sync per step); where fewer blocks run than unit groups (tests,
-the simulator), a block takes groups in turn and re-stages each one's weights when it switches.
+Shared memory is one dynamic array (sized at launch, :func:`resident_words`): M, then the
+staged vectors, then the partial sums. A block may declare 48 KB without asking; where the GPU
+offers more (227 KB a block on an H100/H200) and that lets ONE block hold every unit, the
+kernel is opted in (:func:`opt_in_shared_bytes`) and runs on one block, with block barriers
+instead of grid syncs between steps.
+
+:func:`resident_units` says how many units a block holds for a shape (0: even one does not fit)
+and spreads the units evenly over the blocks. Every block of a launch must be resident at once
+(one grid sync per step); where fewer blocks run than unit groups (tests, the simulator), a
+block takes groups in turn and re-stages each one's weights when it switches.
 """
 
 from __future__ import annotations
 
 import functools
 
+import numba
 import numpy as np
 
 from . import _common
@@ -41,10 +48,7 @@ from ._common import _SIM, cuda, step_tiles
 #: Lanes x K-slices of a block (RES_LANES is a warp: lanes read neighbouring rows or a broadcast).
 RES_LANES, RES_KSPLIT = (8, 4) if _SIM else (32, 8)
 RES_THREADS = RES_LANES * RES_KSPLIT
-#: Outputs (rows x sequences) of one block's step at most: RES_KSPLIT per lane, one cell per thread.
-RES_OUTPUTS = RES_THREADS
-#: numba-cuda declares static shared memory only, at most 48 KB a block: the partial sums p_s,
-#: then the resident matrix and the staged vectors in one array of RES_WORDS[dtype] words.
+#: Shared memory a block may use without opting in (the CUDA default).
 RES_SHARED_BYTES = 48 * 1024
 #: Loads each thread has in flight while staging a vector.
 STAGE_LOADS = 4
@@ -57,8 +61,8 @@ RESIDENT_MAX_UNITS: int | None = None
 
 
 #: Launch bounds of the resident kernels: RES_THREADS threads, one block a multiprocessor (their
-#: blocks are meant to spread over the multiprocessors anyway; ``ptxas -v`` for sm_90: 136-209
-#: registers, no spills; capped at 128, two blocks a multiprocessor, they spilled 44-188 bytes).
+#: blocks are meant to spread over the multiprocessors anyway; ``ptxas -v`` for sm_90: 138-217
+#: registers, no spills; an earlier version capped at 128, two blocks a multiprocessor, spilled).
 RES_LAUNCH_BOUNDS = (RES_THREADS, 1)
 
 
@@ -67,19 +71,21 @@ def resident_kernel(func):
     return cuda.jit(func) if _SIM else cuda.jit(launch_bounds=RES_LAUNCH_BOUNDS)(func)
 
 
-def resident_words(dtype) -> int:
-    """Words of shared memory for the resident matrix and the staged vectors, next to p_s."""
-    itemsize = np.dtype(dtype).itemsize
-    return (RES_SHARED_BYTES - RES_KSPLIT * RES_OUTPUTS * itemsize) // itemsize
+def resident_words(units: int, batch: int, rows_per_unit: int, k: int) -> int:
+    """Words of shared memory a block holding ``units`` units needs: its rows_per_unit x units
+    rows of M and the ``batch`` staged vectors, each K = ``k`` long padded to k + 1, and the
+    RES_KSPLIT partial sums of each of its rows x batch outputs."""
+    rows = rows_per_unit * units
+    return (rows + batch) * (k + 1) + RES_KSPLIT * rows * batch
 
 
-def resident_units(hidden: int, batch: int, rows_per_unit: int, k: int, dtype) -> int:
-    """Units each block holds so that its ``rows_per_unit`` x units resident rows of K = ``k`` and
-    the ``batch`` staged vectors fit :func:`resident_words`, and its step has at most RES_OUTPUTS
-    outputs; spread evenly over the ceil(hidden / units) blocks. 0 when even one unit does not fit."""
-    stride = k + 1
-    fit = min((resident_words(dtype) - batch * stride) // (rows_per_unit * stride),
-              RES_OUTPUTS // (rows_per_unit * batch), hidden)
+def resident_units(hidden: int, batch: int, rows_per_unit: int, k: int, dtype, shared_bytes: int | None = None) -> int:
+    """Units each block holds: as many as fit ``shared_bytes`` (RES_SHARED_BYTES if None;
+    :func:`resident_words`) with one cell a thread, spread evenly over the ceil(hidden / units)
+    blocks. 0 when even one unit does not fit."""
+    words = (RES_SHARED_BYTES if shared_bytes is None else shared_bytes) // np.dtype(dtype).itemsize
+    per_unit = resident_words(1, batch, rows_per_unit, k) - resident_words(0, batch, rows_per_unit, k)
+    fit = min((words - resident_words(0, batch, rows_per_unit, k)) // per_unit, RES_THREADS // batch, hidden)
     if RESIDENT_MAX_UNITS is not None:
         fit = min(fit, RESIDENT_MAX_UNITS)
     if fit < 1:
@@ -88,28 +94,60 @@ def resident_units(hidden: int, batch: int, rows_per_unit: int, k: int, dtype) -
     return -(-hidden // groups)
 
 
+_OPT_IN: dict = {}  # (kernel, device, argument types) -> shared bytes a block may use, 0: no more than the default
+
+
+def _opt_in_key(kernel, args):
+    return kernel, getattr(cuda.get_current_device(), "id", None), tuple(numba.typeof(a) for a in args)
+
+
+def opt_in_shared_bytes(kernel, args) -> int:
+    """Shared memory a block of ``kernel`` (launched on ``args``) may use once opted in beyond
+    RES_SHARED_BYTES: the device's MAX_SHARED_MEMORY_PER_BLOCK_OPTIN, set as the kernel's
+    CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES through numba-cuda's driver binding (it has no
+    public call for it; it sets the carveout attribute the same way). 0 where that cannot be
+    done: the simulator, a GPU that offers no more, or any error on the way."""
+    if _SIM:
+        return 0
+    device = cuda.get_current_device()
+    key = _opt_in_key(kernel, args)
+    if key not in _OPT_IN:
+        _OPT_IN[key] = 0
+        try:
+            limit = int(device.MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)
+            if limit > RES_SHARED_BYTES:
+                from numba.cuda.cudadrv.driver import binding, driver
+
+                cufunc = kernel.compile(key[2])._codelibrary.get_cufunc()
+                attribute = binding.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
+                driver.cuKernelSetAttribute(attribute, limit, cufunc.handle, device.id)
+                _OPT_IN[key] = limit
+        except Exception:  # noqa: BLE001 - an internal API: without it, blocks keep the default 48 KB
+            pass
+    return _OPT_IN[key]
+
+
 @functools.cache
 def resident_parts(dtype_name: str):
     """``(step, partial_sum)``: the device functions of a resident step for one dtype (see the
-    module docstring).
+    module docstring). ``res_s`` is the block's dynamic shared array, laid out as
+    :func:`resident_words` counts it: M (rows x (K + 1)), the vectors (batch x (K + 1)), then
+    the partial sums p[q, o] (RES_KSPLIT x rows*batch).
 
-    ``step(group, held, w, by_columns, n, units, rows, K, v, batch, through, res_s, p_s) -> held``:
-    the products of one step for unit group ``group`` into p_s (every thread of the block calls
-    it; it synchronises the block). It is made of three parts:
+    ``step(group, held, w, by_columns, n, units, rows, K, v, batch, through, res_s) -> held``:
+    the products of one step for unit group ``group`` (every thread of the block calls it; it
+    synchronises the block). It is made of three parts:
 
-    - ``stage_matrix``: M into res_s, unless the block already holds this group's (``held``),
-      zero rows past unit n. ``by_columns`` False: row g*units + u of M is row g*n + col0 + u of
-      w (gates*n, K). True: row u of M is column col0 + u of w (K, n);
-    - ``stage_vectors``, if ``through``: row b of v (batch, K) into res_s right after M, at
-      rows*(K + 1) + b*(K + 1);
-    - ``products``, if ``through``: p_s[q, r*batch + b] = the sum over K-slice q of M[r, k] v[b, k].
+    - ``stage_matrix``: M, unless the block already holds this group's (``held``), zero rows
+      past unit n. ``by_columns`` False: row g*units + u of M is row g*n + col0 + u of w
+      (gates*n, K). True: row u of M is column col0 + u of w (K, n);
+    - ``stage_vectors``, if ``through``: row b of v (batch, K);
+    - ``products``, if ``through``: p[q, r*batch + b] = the sum over K-slice q of M[r, k] v[b, k].
 
-    ``partial_sum(p_s, o)``: output o summed over the K-slices.
+    ``partial_sum(res_s, rows, batch, K, o)``: output o summed over the K-slices.
     """
     dtype = np.dtype(dtype_name)
     zero = dtype.type(0.0)
-    import numba
-
     nb_type = numba.from_dtype(dtype)
     index = numba.uint32
 
@@ -144,7 +182,7 @@ def resident_parts(dtype_name: str):
                         res_s[offset + (b0 + i) * (K + 1) + k] = loads[i]
 
     @cuda.jit(device=True)
-    def products(res_s, rows, batch, K, p_s):
+    def products(res_s, rows, batch, K):
         # One output at a time, a plain dot product over this thread's K slice: the loop stays
         # small (an unrolled set of accumulators, hoisted out of a kernel's time loop, took the
         # kernels to 255 registers). Offsets are unsigned: numba wraps negative signed indices
@@ -155,17 +193,19 @@ def resident_parts(dtype_name: str):
         k_begin = index(min(K, part * chunk))
         k_end = index(min(K, part * chunk + chunk))
         stride = K + 1
+        outputs = rows * batch
+        p_at = index((rows + batch) * stride + part * outputs)
         r = lane // batch  # output o = r*batch + b, moved on RES_LANES at a time
         b = lane - r * batch
         r_step = RES_LANES // batch
         b_step = RES_LANES - r_step * batch
-        for o in range(lane, rows * batch, RES_LANES):
+        for o in range(lane, outputs, RES_LANES):
             m_at = index(r * stride)
             v_at = index((rows + b) * stride)
             acc = zero
             for k in range(k_begin, k_end):
                 acc += res_s[m_at + k] * res_s[v_at + k]
-            p_s[part, o] = acc
+            res_s[p_at + o] = acc
             r += r_step
             b += b_step
             if b >= batch:
@@ -173,26 +213,27 @@ def resident_parts(dtype_name: str):
                 b -= batch
 
     @cuda.jit(device=True)
-    def partial_sum(p_s, o):
+    def partial_sum(res_s, rows, batch, K, o):
+        outputs = index(rows * batch)
+        p_at = index((rows + batch) * (K + 1) + o)
         total = zero
         for q in range(RES_KSPLIT):
-            total += p_s[q, o]
+            total += res_s[p_at + index(q) * outputs]
         return total
 
     @cuda.jit(device=True)
-    def step(group, held, w, by_columns, n, units, rows, K, v, batch, through, res_s, p_s):
+    def step(group, held, w, by_columns, n, units, rows, K, v, batch, through, res_s):
         if group != held:
             stage_matrix(w, by_columns, n, group * units, units, rows, K, res_s)
         if through:
             stage_vectors(v, batch, K, res_s, rows * (K + 1))
         cuda.syncthreads()
         if through:
-            products(res_s, rows, batch, K, p_s)
+            products(res_s, rows, batch, K)
         cuda.syncthreads()
         return group
 
     return step, partial_sum
-
 
 
 def run_recurrence(kernels, recurrence: str | None, *, batch: int, hidden: int, gates: int, backward: bool,
@@ -211,6 +252,8 @@ def run_recurrence(kernels, recurrence: str | None, *, batch: int, hidden: int, 
     benchmarks/README.md); else persistent while every tile gets a block of its own (measured on
     an H200: a launch from Python costs ~75 us, a grid sync ~4 us); else per step (all tiles at
     once beat fewer blocks taking tiles in turn: 123 against 153 ms for the GRU at B=256, H=1024).
+    A resident recurrence that needs several blocks runs on one instead where the GPU lets the
+    kernel opt in to enough shared memory (:func:`opt_in_shared_bytes`): no grid syncs then.
     ValueError for an unknown ``recurrence``, or "resident" where one unit's weights don't fit.
     """
     if recurrence is not None and recurrence not in RECURRENCES:
@@ -218,18 +261,8 @@ def run_recurrence(kernels, recurrence: str | None, *, batch: int, hidden: int, 
     step_kernel, persistent_kernel, resident_kernel = kernels
     if recurrence == "resident" or (recurrence is None and batch <= RESIDENT_AUTO_MAX_BATCH):
         rows_per_unit, k = (1, gates * hidden) if backward else (gates, hidden)
-        units = resident_units(hidden, batch, rows_per_unit, k, dtype)
-        if recurrence == "resident" and not units:
-            raise ValueError(f"recurrence='resident': one unit's {rows_per_unit} x {k} weights with {batch} "
-                             f"sequences exceed a block ({RES_SHARED_BYTES} bytes of shared memory, at most "
-                             f"{RES_OUTPUTS} outputs a step)")
-        if units:
-            groups = -(-hidden // units)
-            resident_args = (units, *args)
-            blocks = _common.persistent_blocks(resident_kernel, resident_args, groups, RES_THREADS)
-            if blocks > 0 and (recurrence == "resident" or blocks == groups):
-                resident_kernel[blocks, RES_THREADS](*resident_args)
-                return
+        if _launch_resident(resident_kernel, recurrence == "resident", batch, hidden, rows_per_unit, k, dtype, args):
+            return
     tiles = step_tiles(batch, hidden)
     if recurrence in (None, "persistent"):
         blocks = _common.persistent_blocks(persistent_kernel, args, tiles)
@@ -239,3 +272,40 @@ def run_recurrence(kernels, recurrence: str | None, *, batch: int, hidden: int, 
     launch = step_kernel[tiles, _common.STEP_BLOCK]  # configured once, launched every step
     for t in steps:
         launch(t, *args)
+
+
+def _launch_resident(kernel, asked: bool, batch: int, hidden: int, rows_per_unit: int, k: int, dtype, args,
+                     opt_in: bool = True) -> bool:
+    """Launch ``kernel(units, *args)`` as :func:`run_recurrence` describes; False where it does
+    not run (not every unit group gets a block, unless ``asked``; or no block fits at all).
+    ``opt_in``: try one block with more than the default shared memory; if the driver refuses
+    that launch, the kernel is never opted in again and runs within the default instead."""
+    units = resident_units(hidden, batch, rows_per_unit, k, dtype)
+    if asked and not units:
+        raise ValueError(f"recurrence='resident': one unit's {rows_per_unit} x {k} weights with {batch} "
+                         f"sequences exceed a block ({RES_SHARED_BYTES} bytes of shared memory, one cell "
+                         f"a thread of {RES_THREADS})")
+    opted_in = False
+    if opt_in and 0 < units < hidden:  # several blocks: one may hold every unit, once opted in
+        more = opt_in_shared_bytes(kernel, (hidden, *args))
+        opted_in = bool(more) and resident_units(hidden, batch, rows_per_unit, k, dtype, more) == hidden
+        units = hidden if opted_in else units
+    if not units:
+        return False
+    groups = -(-hidden // units)
+    shared = resident_words(units, batch, rows_per_unit, k) * np.dtype(dtype).itemsize
+    blocks = _common.persistent_blocks(kernel, (units, *args), groups, RES_THREADS, shared)
+    try:
+        if blocks == 0 and opted_in:  # not even one block that big fits at once
+            raise RuntimeError(f"no block with {shared} bytes of shared memory can be resident")
+        if blocks == 0 or (blocks < groups and not asked):
+            return False
+        kernel[blocks, RES_THREADS, 0, shared](units, *args)
+    except Exception:
+        if not opted_in:
+            raise
+        # The opt-in did not work out: never again for this kernel, and the plan that stays
+        # within the default shared memory instead (an error of any other kind comes back there).
+        _OPT_IN[_opt_in_key(kernel, (hidden, *args))] = 0
+        return _launch_resident(kernel, asked, batch, hidden, rows_per_unit, k, dtype, args, opt_in=False)
+    return True

@@ -17,8 +17,7 @@ from ._common import (ROWS_PER_THREAD, STEP_K, STEP_ROWS, STEP_UNITS_PADDED, che
                       column_sums, cuda, device_empty, end_step, for_dtype, gemm, recurrent_grad, rows,
                       step_kernel, step_products, step_tiles_device)
 from ._memory import remember, upload
-from ._resident import (RES_KSPLIT, RES_OUTPUTS, resident_kernel, resident_parts, resident_words,
-                        run_recurrence)
+from ._resident import resident_kernel, resident_parts, run_recurrence
 
 
 @functools.cache
@@ -27,7 +26,6 @@ def _kernels(dtype_name: str):
     tanh, zero, one, T_ = k.tanh, k.zero, k.one, k.nb_type
     forward_rows, backward_rows = step_products(dtype_name, 1)
     resident_step, partial_sum = resident_parts(dtype_name)
-    res_words = resident_words(dtype_name)
 
     @cuda.jit(device=True)
     def cell_grad(s, b, k, relu, dh, h, d_pre, dh_total):
@@ -124,8 +122,7 @@ def _kernels(dtype_name: str):
     def forward_resident(units, relu, x_proj, w_hh, h0, hs):
         """All T steps in one launch, each block holding the W_hh rows of its ``units`` units in
         shared memory (:mod:`._resident`); thread u + b*units owns cell (b, col0 + u)."""
-        res_s = cuda.shared.array(res_words, T_)
-        p_s = cuda.shared.array((RES_KSPLIT, RES_OUTPUTS), T_)
+        res_s = cuda.shared.array(0, T_)  # dynamic: sized at launch (_resident.resident_words)
         grid = cuda.cg.this_grid()
         B = hs.shape[1]
         H = hs.shape[2]
@@ -140,11 +137,11 @@ def _kernels(dtype_name: str):
                 if mine:  # this cell's own input first: in flight while the block stages h_{t-1}
                     a = x_proj[t, b, j]
                 held = resident_step(group, held, w_hh, False, H, units, units, H, h0 if t == 0 else hs[t], B, True,
-                                     res_s, p_s)
+                                     res_s)
                 if mine:
                     if t == 0:
                         hs[0, b, j] = h0[b, j]
-                    a += partial_sum(p_s, u * B + b)
+                    a += partial_sum(res_s, units, B, H, u * B + b)
                     hs[t + 1, b, j] = max(a, zero) if relu else tanh(a)
             end_step(grid)
 
@@ -152,8 +149,7 @@ def _kernels(dtype_name: str):
     def backward_resident(units, relu, truncate, w_hh, hs, dy, d_pre, dh_total, dh_n):
         """All T steps of BPTT in one launch, each block holding the W_hh columns of its ``units``
         units in shared memory (:mod:`._resident`); thread u + b*units owns cell (b, col0 + u)."""
-        res_s = cuda.shared.array(res_words, T_)
-        p_s = cuda.shared.array((RES_KSPLIT, RES_OUTPUTS), T_)
+        res_s = cuda.shared.array(0, T_)  # dynamic: sized at launch (_resident.resident_words)
         grid = cuda.cg.this_grid()
         T = dy.shape[0]
         B = dy.shape[1]
@@ -172,10 +168,10 @@ def _kernels(dtype_name: str):
                     dh = dy[s, b, k] + dh_n[b, k] if last else dy[s, b, k]
                     h = hs[s + 1, b, k]
                 held = resident_step(group, held, w_hh, True, H, units, units, H, d_pre[min(s + 1, T - 1)], B,
-                                     through, res_s, p_s)
+                                     through, res_s)
                 if mine:
                     if through:
-                        dh = partial_sum(p_s, u * B + b) + dh
+                        dh = partial_sum(res_s, units, B, H, u * B + b) + dh
                     cell_grad(s, b, k, relu, dh, h, d_pre, dh_total)
             end_step(grid)
 

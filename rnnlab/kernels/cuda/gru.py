@@ -21,8 +21,7 @@ from ._common import (HELPER_THREADS, ROWS_PER_THREAD, STEP_K, STEP_ROWS, STEP_U
                       rows, step_kernel, step_products, step_tiles_device)
 
 from ._memory import remember, upload
-from ._resident import (RES_KSPLIT, RES_OUTPUTS, resident_kernel, resident_parts, resident_words,
-                        run_recurrence)
+from ._resident import resident_kernel, resident_parts, run_recurrence
 
 GATES = 3
 
@@ -33,7 +32,6 @@ def _kernels(dtype_name: str):
     sigmoid, tanh, zero, one, T_ = k.sigmoid, k.tanh, k.zero, k.one, k.nb_type
     forward_rows, backward_rows = step_products(dtype_name, GATES)
     resident_step, partial_sum = resident_parts(dtype_name)
-    res_words = resident_words(dtype_name)
 
     @cuda.jit
     def input_bias(b_ih, b_hh, bias):
@@ -127,8 +125,7 @@ def _kernels(dtype_name: str):
     def forward_resident(units, x_proj, w_hh, b_hn, h0, hs, gates, hn_all):
         """All T steps in one launch, each block holding the W_hh rows of its ``units`` units' r, z
         and n in shared memory (:mod:`._resident`); thread u + b*units owns cell (b, col0 + u)."""
-        res_s = cuda.shared.array(res_words, T_)
-        p_s = cuda.shared.array((RES_KSPLIT, RES_OUTPUTS), T_)
+        res_s = cuda.shared.array(0, T_)  # dynamic: sized at launch (_resident.resident_words)
         grid = cuda.cg.this_grid()
         B = hs.shape[1]
         H = hs.shape[2]
@@ -148,10 +145,13 @@ def _kernels(dtype_name: str):
                     b_n = b_hn[j]
                     h_prev = h0[b, j] if t == 0 else hs[t, b, j]
                 held = resident_step(group, held, w_hh, False, H, units, rows, H, h0 if t == 0 else hs[t], B, True,
-                                     res_s, p_s)
-                if mine:
-                    cell_step(t, b, j, x_r + partial_sum(p_s, u * B + b), x_z + partial_sum(p_s, (units + u) * B + b),
-                              x_n, partial_sum(p_s, (2 * units + u) * B + b) + b_n, h_prev, h0, hs, gates, hn_all)
+                                     res_s)
+                if mine:  # output (g*units + u)*B + b is gate g of this cell
+                    o = u * B + b
+                    gate = units * B
+                    cell_step(t, b, j, x_r + partial_sum(res_s, rows, B, H, o),
+                              x_z + partial_sum(res_s, rows, B, H, o + gate),
+                              x_n, partial_sum(res_s, rows, B, H, o + 2 * gate) + b_n, h_prev, h0, hs, gates, hn_all)
             end_step(grid)
 
     @cuda.jit(device=True)
@@ -210,8 +210,7 @@ def _kernels(dtype_name: str):
     def backward_resident(units, truncate, w_hh, hs, gates, hn_all, dy, d_ih, d_hh, dh_total, dh_n, skip):
         """All T steps of BPTT in one launch, each block holding the W_hh columns of its ``units``
         units in shared memory (:mod:`._resident`); thread u + b*units owns cell (b, col0 + u)."""
-        res_s = cuda.shared.array(res_words, T_)
-        p_s = cuda.shared.array((RES_KSPLIT, RES_OUTPUTS), T_)
+        res_s = cuda.shared.array(0, T_)  # dynamic: sized at launch (_resident.resident_words)
         grid = cuda.cg.this_grid()
         T = dy.shape[0]
         B = dy.shape[1]
@@ -240,10 +239,10 @@ def _kernels(dtype_name: str):
                     hh_n = hn_all[s, b, k]
                     h_prev = hs[s, b, k]
                 held = resident_step(group, held, w_hh, True, H, units, units, K, d_hh[min(s + 1, T - 1)], B,
-                                     through, res_s, p_s)
+                                     through, res_s)
                 if mine:
                     if through:
-                        dh += partial_sum(p_s, u * B + b) + direct
+                        dh += partial_sum(res_s, units, B, K, u * B + b) + direct
                     cell_grad(s, b, k, dh, r, z, n, hh_n, h_prev, d_ih, d_hh, dh_total, skip)
             end_step(grid)
 

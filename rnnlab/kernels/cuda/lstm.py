@@ -43,8 +43,7 @@ from ._common import (ROWS_PER_THREAD, STEP_K, STEP_ROWS, STEP_UNITS_PADDED, che
                       step_kernel, step_products, step_tiles_device)
 
 from ._memory import remember, upload
-from ._resident import (RES_KSPLIT, RES_OUTPUTS, resident_kernel, resident_parts, resident_words,
-                        run_recurrence)
+from ._resident import resident_kernel, resident_parts, run_recurrence
 
 GATES = 4
 
@@ -55,7 +54,6 @@ def _kernels(dtype_name: str):
     sigmoid, tanh, zero, one, T_ = k.sigmoid, k.tanh, k.zero, k.one, k.nb_type
     forward_rows, backward_rows = step_products(dtype_name, GATES)
     resident_step, partial_sum = resident_parts(dtype_name)
-    res_words = resident_words(dtype_name)
 
     @cuda.jit(device=True)
     def cell_step(t, b, j, a_i, a_f, a_g, a_o, c_prev, h0, hs, cs, gates):
@@ -141,8 +139,7 @@ def _kernels(dtype_name: str):
     def forward_resident(units, x_proj, w_hh, h0, c0, hs, cs, gates):
         """All T steps in one launch, each block holding the W_hh rows of its ``units`` units' four
         gates in shared memory (:mod:`._resident`); thread u + b*units owns cell (b, col0 + u)."""
-        res_s = cuda.shared.array(res_words, T_)
-        p_s = cuda.shared.array((RES_KSPLIT, RES_OUTPUTS), T_)
+        res_s = cuda.shared.array(0, T_)  # dynamic: sized at launch (_resident.resident_words)
         grid = cuda.cg.this_grid()
         B = hs.shape[1]
         H = hs.shape[2]
@@ -162,11 +159,14 @@ def _kernels(dtype_name: str):
                     a_o = x_proj[t, b, 3 * H + j]
                     c_prev = c0[b, j] if t == 0 else cs[t, b, j]
                 held = resident_step(group, held, w_hh, False, H, units, rows, H, h0 if t == 0 else hs[t], B, True,
-                                     res_s, p_s)
-                if mine:
-                    cell_step(t, b, j, a_i + partial_sum(p_s, u * B + b), a_f + partial_sum(p_s, (units + u) * B + b),
-                              a_g + partial_sum(p_s, (2 * units + u) * B + b),
-                              a_o + partial_sum(p_s, (3 * units + u) * B + b), c_prev, h0, hs, cs, gates)
+                                     res_s)
+                if mine:  # output (g*units + u)*B + b is gate g of this cell
+                    o = u * B + b
+                    gate = units * B
+                    cell_step(t, b, j, a_i + partial_sum(res_s, rows, B, H, o),
+                              a_f + partial_sum(res_s, rows, B, H, o + gate),
+                              a_g + partial_sum(res_s, rows, B, H, o + 2 * gate),
+                              a_o + partial_sum(res_s, rows, B, H, o + 3 * gate), c_prev, h0, hs, cs, gates)
             end_step(grid)
 
     @cuda.jit(device=True)
@@ -235,8 +235,7 @@ def _kernels(dtype_name: str):
     def backward_resident(units, truncate, w_hh, cs, gates, dy, d_pre, dh_total, dh_n, dc_n, dc_carry):
         """All T steps of BPTT in one launch, each block holding the W_hh columns of its ``units``
         units in shared memory (:mod:`._resident`); thread u + b*units owns cell (b, col0 + u)."""
-        res_s = cuda.shared.array(res_words, T_)
-        p_s = cuda.shared.array((RES_KSPLIT, RES_OUTPUTS), T_)
+        res_s = cuda.shared.array(0, T_)  # dynamic: sized at launch (_resident.resident_words)
         grid = cuda.cg.this_grid()
         T = dy.shape[0]
         B = dy.shape[1]
@@ -267,10 +266,10 @@ def _kernels(dtype_name: str):
                     c = cs[s + 1, b, k]
                     c_prev = cs[s, b, k]
                 held = resident_step(group, held, w_hh, True, H, units, units, K, d_pre[min(s + 1, T - 1)], B,
-                                     through, res_s, p_s)
+                                     through, res_s)
                 if mine:
                     if through:
-                        dh += partial_sum(p_s, u * B + b)
+                        dh += partial_sum(res_s, units, B, K, u * B + b)
                     cell_grad(s, b, k, dh, dc_in, i, f, g, o, c, c_prev, d_pre, dh_total, dc_carry)
             end_step(grid)
 
