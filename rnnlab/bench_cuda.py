@@ -136,11 +136,11 @@ class Case:
 
     def fits_resident(self) -> bool:
         """Whether both passes can run "resident" (one unit's weights fit a block)."""
-        from rnnlab.kernels.cuda._resident import resident_units
+        from rnnlab.kernels.cuda._resident import resident_matrix, resident_units
 
         B, _, _, H = self.shape
-        G = GATES[self.cell]
-        return bool(resident_units(H, B, G, H, np.float32) and resident_units(H, B, 1, G * H, np.float32))
+        return all(resident_units(H, B, *resident_matrix(GATES[self.cell], H, backward), np.float32)
+                   for backward in (False, True))
 
     def rnnlab_one_block_forward_backward(self):
         """The persistent kernels on ONE block taking every tile in turn: block barriers, no grid

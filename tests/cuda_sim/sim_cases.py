@@ -316,7 +316,7 @@ def _run_fake_recurrence(monkeypatch, recurrence, batch, groups_fit, tiles_fit, 
     monkeypatch.setattr(_resident, "resident_units",
                         lambda hidden, batch, rows_per_unit, k, dtype, shared_bytes=None: 5 if shared_bytes else 2)
     monkeypatch.setattr(_resident, "opt_in_shared_bytes",
-                        lambda kernel, args: _resident._OPT_IN.get(_resident._opt_in_key(kernel, args), opt_in))
+                        lambda kernel, args: _resident._OPT_IN.get(_resident.kernel_key(kernel, args), opt_in))
     monkeypatch.setattr(_resident, "_OPT_IN", {})
     monkeypatch.setattr(_resident, "step_tiles", lambda batch, hidden: 4)
     launches = []

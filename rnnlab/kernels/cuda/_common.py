@@ -182,6 +182,12 @@ def step_kernel(func):
 _RESIDENT_BLOCKS: dict = {}  # (kernel, device, argument types, block, shared bytes) -> blocks that fit at once
 
 
+def kernel_key(kernel, args) -> tuple:
+    """(kernel, device id, argument types): what a compiled kernel's resources depend on, as a
+    cache key (``key[2]`` is the signature to compile)."""
+    return kernel, getattr(cuda.get_current_device(), "id", None), tuple(numba.typeof(a) for a in args)
+
+
 def persistent_blocks(kernel, args, tiles: int, block=None, shared_bytes: int = 0) -> int:
     """Blocks for a grid-synchronised persistent launch of ``kernel`` on ``args``: no more than
     can be resident at once (a grid sync with a block left waiting for a free multiprocessor would
@@ -192,12 +198,11 @@ def persistent_blocks(kernel, args, tiles: int, block=None, shared_bytes: int = 
     block."""
     if _SIM:
         return 1
-    device = cuda.get_current_device()
     block = STEP_BLOCK if block is None else block
-    key = (kernel, device.id, tuple(numba.typeof(a) for a in args), block, shared_bytes)
+    key = (*kernel_key(kernel, args), block, shared_bytes)
     resident = _RESIDENT_BLOCKS.get(key)
     if resident is None:  # 0 where the GPU can't launch cooperatively (a grid sync needs it)
-        cooperative = bool(device.COOPERATIVE_LAUNCH)
+        cooperative = bool(cuda.get_current_device().COOPERATIVE_LAUNCH)
         resident = kernel.compile(key[2]).max_cooperative_grid_blocks(block, shared_bytes) if cooperative else 0
         _RESIDENT_BLOCKS[key] = resident
     if PERSISTENT_MAX_BLOCKS is not None:
@@ -514,6 +519,16 @@ def end_step(grid):
         grid.sync()
 
 
+@cuda.jit(device=True)
+def step_link(s, steps, truncate):
+    """(last, cut) of BPTT step s of ``steps``: ``last``, s is the final step (dL/dh_n enters
+    there); ``cut``, a truncation every ``truncate`` > 0 steps falls between s and s+1, where
+    (s+1) % truncate == 0 as on the CPU (nothing crosses from step s+1). Otherwise the recurrent
+    term of dL/dh_s comes from step s+1."""
+    last = s == steps - 1
+    return last, not last and truncate > 0 and (s + 1) % truncate == 0
+
+
 tile_origin_device = cuda.jit(device=True)(tile_origin)
 step_tiles_device = cuda.jit(device=True)(step_tiles)
 
@@ -549,8 +564,7 @@ def step_products(dtype_name: str, gates: int):
     def backward(tile, s, truncate, d_pre, w_hh, acc, a_s, w_s):
         H = w_hh.shape[1]
         row0, col0 = tile_origin_device(tile, H)
-        last = s == d_pre.shape[0] - 1
-        cut = not last and truncate > 0 and (s + 1) % truncate == 0
+        last, cut = step_link(s, d_pre.shape[0], truncate)
         if not last and not cut:
             backward_product(d_pre[s + 1], w_hh, H, row0, col0, acc, a_s, w_s)
         return row0, col0, last, cut

@@ -43,7 +43,7 @@ import numba
 import numpy as np
 
 from . import _common
-from ._common import _SIM, cuda, step_tiles
+from ._common import _SIM, cuda, kernel_key, step_tiles
 
 #: Lanes x K-slices of a block (RES_LANES is a warp: lanes read neighbouring rows or a broadcast).
 RES_LANES, RES_KSPLIT = (8, 4) if _SIM else (32, 8)
@@ -79,6 +79,12 @@ def resident_words(units: int, batch: int, rows_per_unit: int, k: int) -> int:
     return (rows + batch) * (k + 1) + RES_KSPLIT * rows * batch
 
 
+def resident_matrix(gates: int, hidden: int, backward: bool) -> tuple[int, int]:
+    """(rows a unit, K) of the resident matrix M: going forward a unit's row of every gate of
+    W_hh, K = hidden; going ``backward`` its column of W_hh, K = gates * hidden."""
+    return (1, gates * hidden) if backward else (gates, hidden)
+
+
 def resident_units(hidden: int, batch: int, rows_per_unit: int, k: int, dtype, shared_bytes: int | None = None) -> int:
     """Units each block holds: as many as fit ``shared_bytes`` (RES_SHARED_BYTES if None;
     :func:`resident_words`) with one cell a thread, spread evenly over the ceil(hidden / units)
@@ -94,11 +100,7 @@ def resident_units(hidden: int, batch: int, rows_per_unit: int, k: int, dtype, s
     return -(-hidden // groups)
 
 
-_OPT_IN: dict = {}  # (kernel, device, argument types) -> shared bytes a block may use, 0: no more than the default
-
-
-def _opt_in_key(kernel, args):
-    return kernel, getattr(cuda.get_current_device(), "id", None), tuple(numba.typeof(a) for a in args)
+_OPT_IN: dict = {}  # _common.kernel_key -> shared bytes a block may use, 0: no more than the default
 
 
 def opt_in_shared_bytes(kernel, args) -> int:
@@ -110,7 +112,7 @@ def opt_in_shared_bytes(kernel, args) -> int:
     if _SIM:
         return 0
     device = cuda.get_current_device()
-    key = _opt_in_key(kernel, args)
+    key = kernel_key(kernel, args)
     if key not in _OPT_IN:
         _OPT_IN[key] = 0
         try:
@@ -260,7 +262,7 @@ def run_recurrence(kernels, recurrence: str | None, *, batch: int, hidden: int, 
         raise ValueError(f"recurrence must be one of {', '.join(RECURRENCES)}, got {recurrence!r}")
     step_kernel, persistent_kernel, resident_kernel = kernels
     if recurrence == "resident" or (recurrence is None and batch <= RESIDENT_AUTO_MAX_BATCH):
-        rows_per_unit, k = (1, gates * hidden) if backward else (gates, hidden)
+        rows_per_unit, k = resident_matrix(gates, hidden, backward)
         if _launch_resident(resident_kernel, recurrence == "resident", batch, hidden, rows_per_unit, k, dtype, args):
             return
     tiles = step_tiles(batch, hidden)
@@ -306,6 +308,6 @@ def _launch_resident(kernel, asked: bool, batch: int, hidden: int, rows_per_unit
             raise
         # The opt-in did not work out: never again for this kernel, and the plan that stays
         # within the default shared memory instead (an error of any other kind comes back there).
-        _OPT_IN[_opt_in_key(kernel, (hidden, *args))] = 0
+        _OPT_IN[kernel_key(kernel, (hidden, *args))] = 0
         return _launch_resident(kernel, asked, batch, hidden, rows_per_unit, k, dtype, args, opt_in=False)
     return True

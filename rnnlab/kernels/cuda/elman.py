@@ -15,7 +15,7 @@ import functools
 
 from ._common import (ROWS_PER_THREAD, STEP_K, STEP_ROWS, STEP_UNITS_PADDED, check_dtype, check_sequences,
                       column_sums, cuda, device_empty, end_step, for_dtype, gemm, recurrent_grad, rows,
-                      step_kernel, step_products, step_tiles_device)
+                      step_kernel, step_link, step_products, step_tiles_device)
 from ._memory import remember, upload
 from ._resident import resident_kernel, resident_parts, run_recurrence
 
@@ -28,6 +28,14 @@ def _kernels(dtype_name: str):
     resident_step, partial_sum = resident_parts(dtype_name)
 
     @cuda.jit(device=True)
+    def cell_step(t, b, j, relu, a, h0, hs):
+        """h_t[b, j] = act(a) from its pre-activation a (x and h parts, biases); step 0 also
+        copies h0 into hs[0]."""
+        if t == 0:
+            hs[0, b, j] = h0[b, j]
+        hs[t + 1, b, j] = max(a, zero) if relu else tanh(a)
+
+    @cuda.jit(device=True)
     def cell_grad(s, b, k, relu, dh, h, d_pre, dh_total):
         """dL/da_s = dL/dh_s act'(a_s), from h_s: 1 - h^2 (tanh) or [h > 0] (relu)."""
         dh_total[s, b, k] = dh
@@ -38,8 +46,8 @@ def _kernels(dtype_name: str):
 
     @cuda.jit(device=True)
     def forward_tile(tile, t, relu, x_proj, w_hh, h0, hs, acc, a_s, w_s):
-        """h_t[b, j] = act(x_proj[t, b, j] + sum_m W_hh[j, m] h_{t-1}[b, m]) for one tile; step 0
-        reads h0 and copies it into hs[0]."""
+        """h_t[b, j] = act(x_proj[t, b, j] + sum_m W_hh[j, m] h_{t-1}[b, m]) for one tile, through
+        :func:`cell_step`."""
         B = hs.shape[1]
         H = hs.shape[2]
         row0, col0 = forward_rows(tile, t, h0, hs, w_hh, acc, a_s, w_s)
@@ -51,10 +59,7 @@ def _kernels(dtype_name: str):
         for r in range(ROWS_PER_THREAD):
             b = row0 + cuda.threadIdx.y * ROWS_PER_THREAD + r
             if b < B and j < H:
-                if t == 0:
-                    hs[0, b, j] = h0[b, j]
-                a = acc[r, 0]
-                hs[t + 1, b, j] = max(a, zero) if relu else tanh(a)
+                cell_step(t, b, j, relu, acc[r, 0], h0, hs)
 
     @step_kernel
     def forward_step(t, relu, x_proj, w_hh, h0, hs):
@@ -139,10 +144,7 @@ def _kernels(dtype_name: str):
                 held = resident_step(group, held, w_hh, False, H, units, units, H, h0 if t == 0 else hs[t], B, True,
                                      res_s)
                 if mine:
-                    if t == 0:
-                        hs[0, b, j] = h0[b, j]
-                    a += partial_sum(res_s, units, B, H, u * B + b)
-                    hs[t + 1, b, j] = max(a, zero) if relu else tanh(a)
+                    cell_step(t, b, j, relu, a + partial_sum(res_s, units, B, H, u * B + b), h0, hs)
             end_step(grid)
 
     @resident_kernel
@@ -158,8 +160,8 @@ def _kernels(dtype_name: str):
         b = cuda.threadIdx.x // units
         held = -1
         for s in range(T - 1, -1, -1):
-            last = s == T - 1
-            through = not last and not (truncate > 0 and (s + 1) % truncate == 0)  # the recurrent term enters
+            last, cut = step_link(s, T, truncate)
+            through = not last and not cut  # the recurrent term enters
             for group in range(cuda.blockIdx.x, -(-H // units), cuda.gridDim.x):
                 k = group * units + u
                 mine = b < B and k < H

@@ -40,7 +40,7 @@ import functools
 
 from ._common import (ROWS_PER_THREAD, STEP_K, STEP_ROWS, STEP_UNITS_PADDED, check_dtype, check_sequences,
                       column_sums, cuda, device_empty, end_step, for_dtype, gemm, recurrent_grad, rows,
-                      step_kernel, step_products, step_tiles_device)
+                      step_kernel, step_link, step_products, step_tiles_device)
 
 from ._memory import remember, upload
 from ._resident import resident_kernel, resident_parts, run_recurrence
@@ -245,8 +245,7 @@ def _kernels(dtype_name: str):
         b = cuda.threadIdx.x // units
         held = -1
         for s in range(T - 1, -1, -1):
-            last = s == T - 1
-            cut = not last and truncate > 0 and (s + 1) % truncate == 0
+            last, cut = step_link(s, T, truncate)
             through = not last and not cut  # the recurrent term enters
             for group in range(cuda.blockIdx.x, -(-H // units), cuda.gridDim.x):
                 k = group * units + u
