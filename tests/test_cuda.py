@@ -4,6 +4,8 @@ The kernel comparisons live in ``tests/cuda_sim/sim_cases.py`` and run in subpro
 numba-cuda's simulator (``NUMBA_ENABLE_CUDASIM=1`` must be set before numba is imported) and, on
 a machine with a usable GPU, once more on the device. ``tests/cuda_sim/ptx_cases.py`` compiles
 every kernel for a real GPU where NVVM is installed (no GPU needed), which the simulator never does.
+``memory_cases.py`` and ``launch_cases.py`` check the block cache, the shared-memory opt-in and the
+launch plans on numba-cuda's real CUDA target, over a fake context and driver.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SIM_CASES = "tests/cuda_sim/sim_cases.py"
 PTX_CASES = "tests/cuda_sim/ptx_cases.py"
 MEMORY_CASES = "tests/cuda_sim/memory_cases.py"
+LAUNCH_CASES = "tests/cuda_sim/launch_cases.py"
 ENV = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
 ENV["PYTHONPATH"] = str(ROOT)
 
@@ -219,6 +222,11 @@ def test_a_step_tile_must_split_evenly_over_its_threads(tile, problem):
 @pytest.mark.skipif(not _device.numba_cuda_installed(), reason=_device.NOT_INSTALLED + ": block cache tests skipped")
 def test_device_memory_is_reused_and_never_while_in_use():
     _assert_all_passed(_run_cases(False, MEMORY_CASES))
+
+
+@pytest.mark.skipif(not _device.numba_cuda_installed(), reason=_device.NOT_INSTALLED + ": launch tests skipped")
+def test_launches_lay_out_arguments_as_numba_cuda_does():
+    _assert_all_passed(_run_cases(False, LAUNCH_CASES))
 
 
 def test_kernels_match_cpu_on_the_gpu(probe):

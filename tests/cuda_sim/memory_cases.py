@@ -3,7 +3,8 @@ fake context: run by tests/test_cuda.py in a subprocess, since it needs numba's 
 the simulator, which has no device memory to pool) and stands in for the driver.
 
 The fake context hands out addresses from a counter and records what numba frees; numba's
-``AutoFreePointer``/``OwnedPointer`` reference counting, the arrays, views and slices are real.
+``AutoFreePointer``/``OwnedPointer`` reference counting, the arrays, views and slices are real
+(and rnnlab's own prefix views, ``_memory.prefix_view``).
 At the end, shared memory: how a resident kernel opts in to more than 48 KB a block
 (rnnlab.kernels.cuda._resident.opt_in_shared_bytes), on a fake device and driver call.
 """
@@ -101,6 +102,30 @@ def test_memory_is_reused_only_after_its_last_view_is_gone(memory):
     again = module.device_empty((60,), "float32")  # same size, other shape: a's block
     assert _address(again) == address
     assert context.allocated == [512] * 3 and context.freed == []  # 240 bytes round up to 512
+
+
+def test_a_prefix_view_holds_the_memory_like_a_slice(memory):
+    module, context = memory
+    hs = module.device_empty((5, 2, 3), "float32")
+    address = _address(hs)
+    rows = module.prefix_view(hs, (4 * 2, 3))  # hs[:4] as rows
+    assert rows.shape == (8, 3) and rows.strides == (12, 4) and rows.is_c_contiguous()
+    assert _address(rows) == address and _address(module.prefix_view(hs, (2, 3))) == address  # hs[0]
+    del hs
+    gc.collect()
+    assert _address(module.device_empty((5, 2, 3), "float32")) != address  # rows still use hs's block
+    del rows
+    gc.collect()
+    assert _address(module.device_empty((5, 2, 3), "float32")) == address
+
+
+def test_a_prefix_view_needs_a_c_contiguous_array_holding_enough(memory):
+    module, _ = memory
+    a = module.device_empty((4, 3), "float64")
+    with pytest.raises(ValueError, match="13 elements does not fit a \\(4, 3\\) device array"):
+        module.prefix_view(a, (13,))
+    with pytest.raises(ValueError, match="needs a C-contiguous device array"):
+        module.prefix_view(a[:, 1], (2,))
 
 
 def test_sizes_round_to_granules_and_do_not_mix(memory):
@@ -221,7 +246,7 @@ def resident(monkeypatch):
 
     monkeypatch.setattr(_device, "require_cuda", lambda: numba.cuda)
     monkeypatch.setattr(_device, "simulator_enabled", lambda: False)
-    names = [f"rnnlab.kernels.cuda.{m}" for m in ("_common", "_memory", "_resident")]
+    names = [f"rnnlab.kernels.cuda.{m}" for m in ("_common", "_launch", "_memory", "_resident")]
     for name in names:
         sys.modules.pop(name, None)
     module = importlib.import_module("rnnlab.kernels.cuda._resident")

@@ -284,6 +284,23 @@ if AVAILABLE and REASON != _device.SIMULATOR:  # the simulator has no driver to 
             assert min(groups) > 1
 
 
+if AVAILABLE and REASON != _device.SIMULATOR:  # the simulator launches through numba-cuda only
+    @pytest.mark.parametrize("mode", ["RNN", "LSTM", "GRU"])
+    def test_a_gpu_launches_every_kernel_through_a_plan(mode):
+        """On a GPU every launch of a forward and backward goes through a plan (rnnlab.kernels.
+        cuda._launch), none falls back to numba-cuda's own launch, and the numbers match the CPU
+        kernels (as every case above does, through the same plans)."""
+        from rnnlab.kernels.cuda import _launch
+
+        assert _launch._FAST
+        _launch._PLANS.clear()
+        _launch.FALLBACKS.clear()
+        _check_cell(mode, False, "float32", "resident", _cell_problem(mode, "float32", seed=19, hidden=40, batch=3))
+        names = sorted(kernel.py_func.__name__ for kernel, _ in _launch._PLANS)
+        assert names and all(_launch._PLANS.values()) and not _launch.FALLBACKS, (_launch._PLANS, _launch.FALLBACKS)
+        assert {"gemm_kernel", "forward_resident", "backward_resident"} <= set(names), names
+
+
 class _Kernel:
     """A kernel that records its launches, (name, blocks, shared bytes, args), and refuses (with
     a record of it) those with more than ``refuse_shared_over`` bytes of shared memory."""

@@ -14,7 +14,8 @@ Three things decide the speed here, the first two measured on an H200 (benchmark
 
 - a kernel launch from Python costs tens of microseconds in numba-cuda, far more than a small
   step's arithmetic, so the recurrence runs as ONE grid-synchronised persistent launch per pass
-  (:func:`persistent_blocks`), not one launch per step;
+  (:func:`persistent_blocks`), not one launch per step, and launches go through plans that
+  keep what numba-cuda would redo each time (:mod:`._launch`);
 - the products must reuse what they load: the GEMM gives each thread a GEMM_RM x GEMM_RN block
   of outputs from shared-memory tiles, and the recurrent step (:func:`recurrent_product`) gives
   each thread ROWS_PER_THREAD sequences x every gate of one unit, so a weight loaded once serves
@@ -45,7 +46,8 @@ import numpy as np
 from .. import _math
 from ._device import require_cuda, simulator_enabled
 from ._tile import step_tile_problem
-from ._memory import device_empty, to_device  # noqa: F401 (to_device: for tests and benchmarks)
+from ._launch import argument_types, launch
+from ._memory import device_empty, prefix_view, to_device  # noqa: F401 (to_device: for tests and benchmarks)
 
 cuda = require_cuda()
 
@@ -185,7 +187,7 @@ _RESIDENT_BLOCKS: dict = {}  # (kernel, device, argument types, block, shared by
 def kernel_key(kernel, args) -> tuple:
     """(kernel, device id, argument types): what a compiled kernel's resources depend on, as a
     cache key (``key[2]`` is the signature to compile)."""
-    return kernel, getattr(cuda.get_current_device(), "id", None), tuple(numba.typeof(a) for a in args)
+    return kernel, getattr(cuda.get_current_device(), "id", None), argument_types(args)
 
 
 def persistent_blocks(kernel, args, tiles: int, block=None, shared_bytes: int = 0) -> int:
@@ -356,8 +358,9 @@ def gemm(a, b, *, trans_a: bool = False, trans_b: bool = False, bias=None, out=N
     splits = max(1, -(-K // k_chunk))
     if splits > 1:
         fill(out, 0.0)
-    k.gemm_kernel[(blocks_m, blocks_n, splits), (GEMM_TX, GEMM_TY)](
-        a, b, out, out[0] if bias is None else bias, trans_a, trans_b, bias is not None, k_chunk)  # out[0]: unread
+    unread = bias is None and prefix_view(out, (1,))  # a bias argument all the same, never read
+    launch(k.gemm_kernel, (blocks_m, blocks_n, splits), (GEMM_TX, GEMM_TY),
+           (a, b, out, unread if bias is None else bias, trans_a, trans_b, bias is not None, k_chunk))
     return out
 
 
@@ -365,7 +368,7 @@ def fill(a, value: float) -> None:
     """Set every element of the 2-D device array ``a`` to ``value``."""
     k = for_dtype(a.dtype)
     grid, block = launch_2d(a.shape[1], a.shape[0])
-    k.fill_kernel[grid, block](a, a.dtype.type(value))
+    launch(k.fill_kernel, grid, block, (a, a.dtype.type(value)))
 
 
 def column_sums(a):
@@ -373,7 +376,7 @@ def column_sums(a):
     k = for_dtype(a.dtype)
     out = device_empty(a.shape[1], a.dtype)
     threads = 128
-    k.colsum_kernel[(a.shape[1] + threads - 1) // threads, threads](a, out)
+    launch(k.colsum_kernel, (a.shape[1] + threads - 1) // threads, threads, (a, out))
     return out
 
 
@@ -383,13 +386,14 @@ def recurrent_grad(d, w, carry=None):
     B, H = d.shape[0], w.shape[1]
     out = device_empty((B, H), d.dtype)
     grid, block = launch_2d(H, B)
-    k.recurrent_grad_kernel[grid, block](d, w, out if carry is None else carry, carry is not None, out)
+    launch(k.recurrent_grad_kernel, grid, block, (d, w, out if carry is None else carry, carry is not None, out))
     return out
 
 
-def rows(a):
-    """View a C-contiguous device array (T, B, F) as (T*B, F)."""
-    return a.reshape(a.shape[0] * a.shape[1], a.shape[2])
+def rows(a, steps: int | None = None):
+    """View the first ``steps`` (all if None) steps of a C-contiguous device array (T, B, F) as
+    (steps*B, F) rows."""
+    return prefix_view(a, ((a.shape[0] if steps is None else steps) * a.shape[1], a.shape[2]))
 
 
 @functools.cache

@@ -175,13 +175,22 @@ def release_cached_memory() -> int:
 
 def _device_empty(shape, dtype):
     """An uninitialised C-contiguous device array, its memory from :func:`block_cache`."""
-    shape = (int(shape),) if np.ndim(shape) == 0 else tuple(int(s) for s in shape)
+    shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(map(int, shape))
     dtype = np.dtype(dtype)
-    nbytes = math.prod(shape) * dtype.itemsize
+    strides = _c_strides(shape, dtype.itemsize)
+    nbytes = shape[0] * strides[0] if shape else dtype.itemsize
     if nbytes == 0:
         return cuda.device_array(shape, dtype)
-    strides = tuple(int(math.prod(shape[i + 1:])) * dtype.itemsize for i in range(len(shape)))
-    return cuda.cudadrv.devicearray.DeviceNDArray(shape, strides, dtype, gpu_data=block_cache().allocate(nbytes))
+    return _DeviceNDArray(shape, strides, dtype, gpu_data=block_cache().allocate(nbytes))
+
+
+def _c_strides(shape: tuple, itemsize: int) -> tuple:
+    """The byte strides of a C-contiguous array of ``shape``."""
+    strides = []
+    for size in reversed(shape):
+        strides.append(itemsize)
+        itemsize *= size
+    return tuple(reversed(strides))
 
 
 def _per_thread_default_stream() -> bool:
@@ -192,7 +201,25 @@ def _per_thread_default_stream() -> bool:
     return bool(getattr(config, "CUDA_PER_THREAD_DEFAULT_STREAM", 0))
 
 
-device_empty = cuda.device_array if simulator_enabled() or _per_thread_default_stream() else _device_empty
+_SIM = simulator_enabled()
+_DeviceNDArray = None if _SIM else cuda.cudadrv.devicearray.DeviceNDArray
+device_empty = cuda.device_array if _SIM or _per_thread_default_stream() else _device_empty
+
+
+def prefix_view(array, shape):
+    """The first prod(``shape``) elements of the C-contiguous device array ``array``, viewed
+    C-contiguous as ``shape`` (``hs[:T]`` as rows, ``d_pre[0]``, a product's rows as steps),
+    holding its memory as a slice does. On the host numba-cuda's own slicing costs 15-17 us and
+    its reshaping 4 us; building the view directly, 1.4 us."""
+    shape = tuple(int(s) for s in shape)
+    count = math.prod(shape)
+    if not array.is_c_contiguous():
+        raise ValueError(f"a prefix view needs a C-contiguous device array, got strides {array.strides}")
+    if count > array.size:
+        raise ValueError(f"a view of {count} elements does not fit a {tuple(array.shape)} device array")
+    if _SIM:  # the simulator's arrays are NumPy arrays underneath
+        return array.reshape(array.size)[:count].reshape(shape)
+    return _DeviceNDArray(shape, _c_strides(shape, array.dtype.itemsize), array.dtype, gpu_data=array.gpu_data)
 
 
 def to_device(array):

@@ -44,6 +44,7 @@ import numpy as np
 
 from . import _common
 from ._common import _SIM, cuda, kernel_key, step_tiles
+from ._launch import launch
 
 #: Lanes x K-slices of a block (RES_LANES is a warp: lanes read neighbouring rows or a broadcast).
 RES_LANES, RES_KSPLIT = (8, 4) if _SIM else (32, 8)
@@ -269,11 +270,10 @@ def run_recurrence(kernels, recurrence: str | None, *, batch: int, hidden: int, 
     if recurrence in (None, "persistent"):
         blocks = _common.persistent_blocks(persistent_kernel, args, tiles)
         if blocks > 0 and (recurrence == "persistent" or blocks == tiles):
-            persistent_kernel[blocks, _common.STEP_BLOCK](*args)
+            launch(persistent_kernel, blocks, _common.STEP_BLOCK, args)
             return
-    launch = step_kernel[tiles, _common.STEP_BLOCK]  # configured once, launched every step
     for t in steps:
-        launch(t, *args)
+        launch(step_kernel, tiles, _common.STEP_BLOCK, (t, *args))
 
 
 def _launch_resident(kernel, asked: bool, batch: int, hidden: int, rows_per_unit: int, k: int, dtype, args,
@@ -302,7 +302,7 @@ def _launch_resident(kernel, asked: bool, batch: int, hidden: int, rows_per_unit
             raise RuntimeError(f"no block with {shared} bytes of shared memory can be resident")
         if blocks == 0 or (blocks < groups and not asked):
             return False
-        kernel[blocks, RES_THREADS, 0, shared](units, *args)
+        launch(kernel, blocks, RES_THREADS, (units, *args), shared)
     except Exception:
         if not opted_in:
             raise

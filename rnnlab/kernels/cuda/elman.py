@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import functools
 
-from ._common import (ROWS_PER_THREAD, STEP_K, STEP_ROWS, STEP_UNITS_PADDED, check_dtype, check_sequences,
-                      column_sums, cuda, device_empty, end_step, for_dtype, gemm, recurrent_grad, rows,
-                      step_kernel, step_link, step_products, step_tiles_device)
+from ._common import (ROWS_PER_THREAD, STEP_K, STEP_ROWS, STEP_UNITS_PADDED, check_dtype, check_sequences, column_sums,
+                      cuda, device_empty, end_step, for_dtype, gemm, prefix_view, recurrent_grad, rows, step_kernel,
+                      step_link, step_products, step_tiles_device)
 from ._memory import remember, upload
 from ._resident import resident_kernel, resident_parts, run_recurrence
 
@@ -187,7 +187,7 @@ def elman_forward_device(x, w_ih, w_hh, bias, h0, relu, recurrence: str | None =
     H = h0.shape[1]
     relu = bool(relu)
     forward_step, forward_persistent, _, _, forward_resident, _ = _kernels(x.dtype.name)
-    x_proj = gemm(rows(x), w_ih, trans_b=True, bias=bias).reshape(T, B, H)
+    x_proj = prefix_view(gemm(rows(x), w_ih, trans_b=True, bias=bias), (T, B, H))
     hs = device_empty((T + 1, B, H), x.dtype)
     run_recurrence((forward_step, forward_persistent, forward_resident), recurrence, batch=B, hidden=H, gates=1,
                    backward=False, dtype=x.dtype, steps=range(T), args=(relu, x_proj, w_hh, h0, hs))
@@ -207,11 +207,11 @@ def elman_backward_device(x, w_ih, w_hh, hs, dy, dh_n, relu, truncate, recurrenc
     run_recurrence((backward_step, backward_persistent, backward_resident), recurrence, batch=B, hidden=H, gates=1,
                    backward=True, dtype=x.dtype, steps=range(T - 1, -1, -1),
                    args=(relu, truncate, w_hh, hs, dy, d_pre, dh_total, dh_n))
-    dh0 = recurrent_grad(d_pre[0], w_hh)
+    dh0 = recurrent_grad(prefix_view(d_pre, (B, H)), w_hh)
     d_rows = rows(d_pre)
-    dx = gemm(d_rows, w_ih).reshape(T, B, I)
+    dx = prefix_view(gemm(d_rows, w_ih), (T, B, I))
     dw_ih = gemm(d_rows, rows(x), trans_a=True)
-    dw_hh = gemm(d_rows, rows(hs[:T]), trans_a=True)
+    dw_hh = gemm(d_rows, rows(hs, T), trans_a=True)
     return dx, dw_ih, dw_hh, column_sums(d_rows), dh0, dh_total
 
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 import functools
 
 from ._common import (HELPER_THREADS, ROWS_PER_THREAD, STEP_K, STEP_ROWS, STEP_UNITS_PADDED, check_dtype,
-                      check_sequences, column_sums, cuda, device_empty, end_step, for_dtype, gemm, recurrent_grad,
-                      rows, step_kernel, step_link, step_products, step_tiles_device)
-
+                      check_sequences, column_sums, cuda, device_empty, end_step, for_dtype, gemm, prefix_view,
+                      recurrent_grad, rows, step_kernel, step_link, step_products, step_tiles_device)
+from ._launch import launch
 from ._memory import remember, upload
 from ._resident import resident_kernel, resident_parts, run_recurrence
 
@@ -256,8 +256,8 @@ def gru_forward_device(x, w_ih, w_hh, b_ih, b_hh, h0, recurrence: str | None = N
     H = h0.shape[1]
     input_bias, forward_step, forward_persistent, _, _, forward_resident, _ = _kernels(x.dtype.name)
     bias = device_empty(3 * H, x.dtype)
-    input_bias[-(-3 * H // HELPER_THREADS), HELPER_THREADS](b_ih, b_hh, bias)
-    x_proj = gemm(rows(x), w_ih, trans_b=True, bias=bias).reshape(T, B, 3 * H)
+    launch(input_bias, -(-3 * H // HELPER_THREADS), HELPER_THREADS, (b_ih, b_hh, bias))
+    x_proj = prefix_view(gemm(rows(x), w_ih, trans_b=True, bias=bias), (T, B, 3 * H))
     b_hn = b_hh[2 * H:]
     hs = device_empty((T + 1, B, H), x.dtype)
     gates = device_empty((3, T, B, H), x.dtype)
@@ -281,11 +281,11 @@ def gru_backward_device(x, w_ih, w_hh, hs, gates, hn_all, dy, dh_n, truncate, re
     run_recurrence((backward_step, backward_persistent, backward_resident), recurrence, batch=B, hidden=H,
                    gates=GATES, backward=True, dtype=x.dtype, steps=range(T - 1, -1, -1),
                    args=(truncate, w_hh, hs, gates, hn_all, dy, d_ih, d_hh, dh_total, dh_n, skip))
-    dh0 = recurrent_grad(d_hh[0], w_hh, carry=skip)  # through the gates, plus the direct path
+    dh0 = recurrent_grad(prefix_view(d_hh, (B, 3 * H)), w_hh, carry=skip)  # through the gates, plus the direct path
     rows_ih, rows_hh = rows(d_ih), rows(d_hh)
-    dx = gemm(rows_ih, w_ih).reshape(T, B, I)
+    dx = prefix_view(gemm(rows_ih, w_ih), (T, B, I))
     dw_ih = gemm(rows_ih, rows(x), trans_a=True)
-    dw_hh = gemm(rows_hh, rows(hs[:T]), trans_a=True)
+    dw_hh = gemm(rows_hh, rows(hs, T), trans_a=True)
     return dx, dw_ih, dw_hh, column_sums(rows_ih), column_sums(rows_hh), dh0, dh_total
 
 

@@ -38,10 +38,9 @@ from __future__ import annotations
 
 import functools
 
-from ._common import (ROWS_PER_THREAD, STEP_K, STEP_ROWS, STEP_UNITS_PADDED, check_dtype, check_sequences,
-                      column_sums, cuda, device_empty, end_step, for_dtype, gemm, recurrent_grad, rows,
-                      step_kernel, step_link, step_products, step_tiles_device)
-
+from ._common import (ROWS_PER_THREAD, STEP_K, STEP_ROWS, STEP_UNITS_PADDED, check_dtype, check_sequences, column_sums,
+                      cuda, device_empty, end_step, for_dtype, gemm, prefix_view, recurrent_grad, rows, step_kernel,
+                      step_link, step_products, step_tiles_device)
 from ._memory import remember, upload
 from ._resident import resident_kernel, resident_parts, run_recurrence
 
@@ -286,7 +285,7 @@ def lstm_forward_device(x, w_ih, w_hh, bias, h0, c0, recurrence: str | None = No
     T, B, I = x.shape
     H = h0.shape[1]
     forward_step, forward_persistent, _, _, forward_resident, _ = _kernels(x.dtype.name)
-    x_proj = gemm(rows(x), w_ih, trans_b=True, bias=bias).reshape(T, B, 4 * H)  # W_ih x_t + b, all t
+    x_proj = prefix_view(gemm(rows(x), w_ih, trans_b=True, bias=bias), (T, B, 4 * H))  # W_ih x_t + b, all t
     hs = device_empty((T + 1, B, H), x.dtype)
     cs = device_empty((T + 1, B, H), x.dtype)
     gates = device_empty((4, T, B, H), x.dtype)
@@ -308,11 +307,11 @@ def lstm_backward_device(x, w_ih, w_hh, hs, cs, gates, dy, dh_n, dc_n, truncate,
     run_recurrence((backward_step, backward_persistent, backward_resident), recurrence, batch=B, hidden=H,
                    gates=GATES, backward=True, dtype=x.dtype, steps=range(T - 1, -1, -1),
                    args=(truncate, w_hh, cs, gates, dy, d_pre, dh_total, dh_n, dc_n, dc_carry))
-    dh0 = recurrent_grad(d_pre[0], w_hh)  # the first step's gradient through the recurrence
+    dh0 = recurrent_grad(prefix_view(d_pre, (B, 4 * H)), w_hh)  # the first step's gradient through the recurrence
     d_rows = rows(d_pre)
-    dx = gemm(d_rows, w_ih).reshape(T, B, I)
+    dx = prefix_view(gemm(d_rows, w_ih), (T, B, I))
     dw_ih = gemm(d_rows, rows(x), trans_a=True)
-    dw_hh = gemm(d_rows, rows(hs[:T]), trans_a=True)
+    dw_hh = gemm(d_rows, rows(hs, T), trans_a=True)
     return dx, dw_ih, dw_hh, column_sums(d_rows), dh0, dc_carry, dh_total
 
 
