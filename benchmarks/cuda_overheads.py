@@ -4,7 +4,8 @@ kernels' design (one persistent launch per pass instead of one launch per step).
     python benchmarks/cuda_overheads.py            # needs a CUDA GPU and numba-cuda
 
 Prints microseconds per operation (median of 7 rounds of 200): a launch of an empty kernel with
-no argument and with six device-array arguments (the per-step kernels take six to twelve), a
+no argument and with six device-array arguments (the per-step kernels take six to twelve), the
+latter through numba-cuda and through a launch plan (``rnnlab.kernels.cuda._launch``), a
 device allocation (numba's, then rnnlab's block cache: ``rnnlab.kernels.cuda._memory``), a small
 device-to-device copy, and one grid-wide barrier of a persistent kernel on 1, 2, 8, 32 blocks and
 as many as fit (the per-step cost of ``recurrence="persistent"`` and ``"resident"``).
@@ -46,6 +47,7 @@ def main() -> int:
                 out[0] += 1.0
             grid.sync()
 
+    from rnnlab.kernels.cuda._launch import launch
     from rnnlab.kernels.cuda._memory import block_cache, device_empty
 
     arrays = [cuda.to_device(np.ones((4, 4, 4) if i % 2 == 0 else (4, 4), np.float32)) for i in range(6)]
@@ -61,6 +63,7 @@ def main() -> int:
     cases = {
         "launch, no arguments": lambda: empty[1, 32](),
         "launch, six device arrays": lambda: six[1, 32](*arrays),
+        "launch, six device arrays, through a plan": lambda: launch(six, 1, 32, tuple(arrays)),
         "device_array (101, 64, 512) float32": lambda: cuda.device_array((101, 64, 512), np.float32),
         "device_empty (101, 64, 512) float32, cached": lambda: device_empty((101, 64, 512), np.float32),
         "device_array (16, 64) float32": lambda: cuda.device_array((16, 64), np.float32),
