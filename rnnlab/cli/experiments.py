@@ -227,11 +227,14 @@ def bptt(
     batch: Annotated[int, typer.Option("--batch", min=1, max=4096, help="Sequences in the pass.")] = 1,
     truncate: Annotated[int | None, typer.Option("--truncate", min=0, help="Cut the gradient every k steps (0: full BPTT; default: the spec's).")] = None,
 ) -> None:
-    """One forward and backward pass: ||dL/dh_t|| for every step t (and layer), beside the norms of
-    the step Jacobians J_t = ds_t/ds_{t-1}, their running product (the textbook bound) and the norm
-    of the actual chained product ds_T/ds_t -- the vanishing-gradient curve. s = h (LSTM: \\[h; c]; LRU:
-    \\[Re h; Im h]); for mingru, minlstm and lru J_t is diagonal and ||J_t|| = max |a_t| (the LRU's max |lambda|).
-    selfattention has no recurrence: only ||dL/dh_t|| per block (a note on stderr says so)."""
+    """One forward and backward pass: ||dL/dh_t|| at every step, the vanishing-gradient curve.
+
+    Beside it, for every step t (and layer): the norm of the Jacobian
+    J_t = ds_t/ds_{t-1}, their running product (the textbook bound), and the
+    norm of the actual chained product ds_T/ds_t, where s = h
+    (LSTM: \\[h; c]; LRU: \\[Re h; Im h]).
+    For mingru, minlstm and lru J_t is diagonal: ||J_t|| = max |a_t|.
+    selfattention has no recurrence: only ||dL/dh_t|| per block."""
     lab = _open_lab(target, batch)
     with _compile_notices():
         lab.run_backward(truncate)
@@ -297,8 +300,10 @@ def trace(
     batch: Annotated[int, typer.Option("--batch", min=1, max=4096, help="Sequences in the pass.")] = 1,
     json_output: Annotated[bool, typer.Option("--json", help="Describe what was written as JSON.")] = False,
 ) -> None:
-    """Write every recorded state and gate of every step (and dL/dh_t) to an .npz file; for
-    selfattention each block's h, z, attention maps attn (B, heads, T, T) and q, k, v."""
+    """Write every recorded state and gate of every step (and dL/dh_t) to an .npz file.
+
+    For selfattention: each block's h, z, q, k, v and attention maps
+    attn (B, heads, T, T)."""
     lab = _open_lab(target, batch)
     with _compile_notices():
         lab.run_backward()
@@ -319,8 +324,10 @@ def sample(
     temperature: Annotated[float, typer.Option("--temperature", help="Softmax temperature: low is conservative, high is wild.")] = 1.0,
     seed: Annotated[int | None, typer.Option("--seed", min=0, help="Seed of the sampling (default: the run's).")] = None,
 ) -> None:
-    """Generate text from a trained character model (a causal selfattention model reads a sliding
-    window of the last task.length characters)."""
+    """Generate text from a trained character model.
+
+    A causal selfattention model reads a sliding window of the last
+    task.length characters."""
     from ..lab import Lab
     from ..train import RunDir
 
