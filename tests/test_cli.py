@@ -40,6 +40,19 @@ def test_help(capsys):
     assert code == 0 and "gradcheck" in out
 
 
+@pytest.mark.parametrize("command", ["bench", "esn", "train", "bptt", "tree"])
+def test_command_help_flows_with_the_terminal(capsys, monkeypatch, command):
+    """A docstring's line breaks do not reach the terminal: --help wraps each paragraph to the
+    width (typer's rich help would otherwise print the source's breaks, ragged)."""
+    monkeypatch.setenv("COLUMNS", "60")
+    code, out, _ = run(capsys, command, "--help")
+    assert code == 0
+    description = out.split("Usage:")[1].split("╭")[0].splitlines()[2:]  # after the usage line
+    widths = [len(line.rstrip()) for line in description if line.strip()]
+    assert len(widths) >= 3 and all(w <= 60 for w in widths)
+    assert sum(w < 40 for w in widths[:-1]) <= 1, "\n".join(description)  # short lines end paragraphs only
+
+
 def test_gradcheck_json(capsys):
     code, out, _ = run(capsys, "gradcheck", "--json")
     assert code == 0

@@ -6,6 +6,8 @@ One module per family of commands, each registering on the shared ``app``:
 """
 
 from . import checks, esn, experiments, seq2seq, tree  # noqa: F401  (registers the commands)
-from ._app import app, main
+from ._app import app, main, reflow_help
+
+reflow_help(app)
 
 __all__ = ["app", "main"]

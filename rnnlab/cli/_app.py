@@ -11,6 +11,7 @@ Heavy modules (the numba kernels' compilation, torch) are imported inside the co
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import math
 import sys
@@ -188,6 +189,15 @@ def open_lab(target: str | None) -> None:
 # ---------------------------------------------------------------------------------------------
 # entry point
 # ---------------------------------------------------------------------------------------------
+
+def reflow_help(typer_app: typer.Typer) -> None:
+    """Join the lines of each command's help paragraphs: typer's rich help keeps the single line
+    breaks of every paragraph after the first, so a docstring wrapped for the source would print
+    ragged in a terminal of any other width."""
+    for info in typer_app.registered_commands:
+        text = info.help or inspect.getdoc(info.callback) or ""
+        info.help = "\n\n".join(" ".join(paragraph.split()) for paragraph in text.split("\n\n"))
+
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (the console script passes it to ``sys.exit``)."""
