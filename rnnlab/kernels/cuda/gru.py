@@ -80,7 +80,7 @@ def _kernels(dtype_name: str):
         skip[b, k] = dh * z
 
     @cuda.jit(device=True)
-    def forward_tile(tile, t, x_proj, w_hh, b_hn, h0, hs, gates, hn_all, acc, a_s, w_s):
+    def forward_tile(tile, t, x_proj, w_hh, b_hh, h0, hs, gates, hn_all, acc, a_s, w_s):
         """Step t of one tile: (W_hh h_{t-1}) for the rows of r, z and n of its units, then
         :func:`cell_step`; x_proj (T, B, 3H) = W_ih x + bias."""
         B = hs.shape[1]
@@ -89,7 +89,7 @@ def _kernels(dtype_name: str):
         j = col0 + cuda.threadIdx.x
         pre = cuda.local.array((ROWS_PER_THREAD, GATES), T_)  # x_proj of r, z, n
         h_prev = cuda.local.array(ROWS_PER_THREAD, T_)
-        b_n = b_hn[min(j, H - 1)]
+        b_n = b_hh[2 * H + min(j, H - 1)]  # b_hn
         for q in range(ROWS_PER_THREAD):  # every row's loads first: one L2 round trip, not one per row
             b = row0 + cuda.threadIdx.y * ROWS_PER_THREAD + q
             if b < B and j < H:
@@ -103,14 +103,14 @@ def _kernels(dtype_name: str):
                           h_prev[q], h0, hs, gates, hn_all)
 
     @step_kernel
-    def forward_step(t, x_proj, w_hh, b_hn, h0, hs, gates, hn_all):
+    def forward_step(t, x_proj, w_hh, b_hh, h0, hs, gates, hn_all):
         acc = cuda.local.array((ROWS_PER_THREAD, GATES), T_)
         a_s = cuda.shared.array((STEP_ROWS, STEP_K), T_)
         w_s = cuda.shared.array((GATES, STEP_K, STEP_UNITS_PADDED), T_)
-        forward_tile(cuda.blockIdx.x, t, x_proj, w_hh, b_hn, h0, hs, gates, hn_all, acc, a_s, w_s)
+        forward_tile(cuda.blockIdx.x, t, x_proj, w_hh, b_hh, h0, hs, gates, hn_all, acc, a_s, w_s)
 
     @cuda.jit
-    def forward_persistent(x_proj, w_hh, b_hn, h0, hs, gates, hn_all):
+    def forward_persistent(x_proj, w_hh, b_hh, h0, hs, gates, hn_all):
         acc = cuda.local.array((ROWS_PER_THREAD, GATES), T_)
         a_s = cuda.shared.array((STEP_ROWS, STEP_K), T_)
         w_s = cuda.shared.array((GATES, STEP_K, STEP_UNITS_PADDED), T_)
@@ -118,11 +118,11 @@ def _kernels(dtype_name: str):
         tiles = step_tiles_device(hs.shape[1], hs.shape[2])
         for t in range(x_proj.shape[0]):
             for tile in range(cuda.blockIdx.x, tiles, cuda.gridDim.x):
-                forward_tile(tile, t, x_proj, w_hh, b_hn, h0, hs, gates, hn_all, acc, a_s, w_s)
+                forward_tile(tile, t, x_proj, w_hh, b_hh, h0, hs, gates, hn_all, acc, a_s, w_s)
             end_step(grid)
 
     @resident_kernel
-    def forward_resident(units, x_proj, w_hh, b_hn, h0, hs, gates, hn_all):
+    def forward_resident(units, x_proj, w_hh, b_hh, h0, hs, gates, hn_all):
         """All T steps in one launch, each block holding the W_hh rows of its ``units`` units' r, z
         and n in shared memory (:mod:`._resident`); thread u + b*units owns cell (b, col0 + u)."""
         res_s = cuda.shared.array(0, T_)  # dynamic: sized at launch (_resident.resident_words)
@@ -142,7 +142,7 @@ def _kernels(dtype_name: str):
                     x_r = x_proj[t, b, j]
                     x_z = x_proj[t, b, H + j]
                     x_n = x_proj[t, b, 2 * H + j]
-                    b_n = b_hn[j]
+                    b_n = b_hh[2 * H + j]  # b_hn
                     h_prev = h0[b, j] if t == 0 else hs[t, b, j]
                 held = resident_step(group, held, w_hh, False, H, units, rows, H, h0 if t == 0 else hs[t], B, True,
                                      res_s)
@@ -258,12 +258,11 @@ def gru_forward_device(x, w_ih, w_hh, b_ih, b_hh, h0, recurrence: str | None = N
     bias = device_empty(3 * H, x.dtype)
     launch(input_bias, -(-3 * H // HELPER_THREADS), HELPER_THREADS, (b_ih, b_hh, bias))
     x_proj = prefix_view(gemm(rows(x), w_ih, trans_b=True, bias=bias), (T, B, 3 * H))
-    b_hn = b_hh[2 * H:]
     hs = device_empty((T + 1, B, H), x.dtype)
     gates = device_empty((3, T, B, H), x.dtype)
     hn_all = device_empty((T, B, H), x.dtype)
     run_recurrence((forward_step, forward_persistent, forward_resident), recurrence, batch=B, hidden=H, gates=GATES,
-                   backward=False, dtype=x.dtype, steps=range(T), args=(x_proj, w_hh, b_hn, h0, hs, gates, hn_all))
+                   backward=False, dtype=x.dtype, steps=range(T), args=(x_proj, w_hh, b_hh, h0, hs, gates, hn_all))
     return hs, gates, hn_all
 
 
