@@ -2,16 +2,19 @@
 
     python benchmarks/cuda_host_overhead.py                       # every cell at (1,100,32,64)
     python benchmarks/cuda_host_overhead.py --shape 1,100,8,16 --shape 64,50,256,512 --cell lstm
+    python benchmarks/cuda_host_overhead.py --layer               # rnnlab.LSTM(device="cuda") etc.
 
 Runs ``{elman,lstm,gru}_forward_device`` then ``*_backward_device`` (float32, the default
 recurrence) on numba-cuda's real CUDA target with the GPU stood in for: a fake context hands out
 device addresses, kernels compile to PTX for a compute capability 9.0 device (so NVVM is needed:
-``pip install -e ".[cuda]"``) but are never loaded, and ``cuda.core.launch`` does nothing. What is
-timed is everything rnnlab and numba-cuda do in Python around a launch (typing, argument
-marshalling, allocation from the block cache, views, the launch plans of
-``rnnlab.kernels.cuda._launch``), not the driver's own launch (a few us a call) nor any GPU work.
-At batch 1 this is most of a GPU forward+backward: cuDNN's whole LSTM f+b at (1,100,32,64) took
-1.07 ms on an H200 (benchmarks/README.md).
+``pip install -e ".[cuda]"``) but are never loaded, and ``cuda.core.launch`` and the driver's
+copies do nothing. ``--layer`` runs a one-layer ``rnnlab.RNN/LSTM/GRU(device="cuda")`` instead:
+NumPy in and out, so the uploads and downloads' Python counts too. What is timed is everything
+rnnlab and numba-cuda do in Python around a launch or a copy (typing, argument marshalling,
+allocation from the block cache, views, the launch plans of ``rnnlab.kernels.cuda._launch``),
+not the driver's own work (a few us a call) nor any GPU work. At batch 1 this is most of a GPU
+forward+backward: cuDNN's whole LSTM f+b at (1,100,32,64) took 1.07 ms on an H200
+(benchmarks/README.md).
 
 Prints microseconds per forward+backward (median of 7 rounds of 50) and the launches each makes.
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import statistics
 import sys
 import time
@@ -61,8 +65,10 @@ def stand_in_for_the_gpu() -> list:
     def launch(*args):
         launches[0] += 1
 
-    _device.cuda_available = lambda: (True, "stand-in")
-    _device.require_cuda = lambda: numba.cuda
+    import rnnlab.kernels.cuda as gpu
+
+    _device.cuda_available = gpu.cuda_available = lambda: (True, "stand-in")
+    _device.require_cuda = gpu.require_cuda = lambda: numba.cuda
     _device.simulator_enabled = lambda: False
     numba.cuda.current_context = lambda: context
     numba.cuda.get_current_device = dispatcher.get_current_device = lambda: device
@@ -76,6 +82,9 @@ def stand_in_for_the_gpu() -> list:
     dispatcher._Kernel.max_cooperative_grid_blocks = lambda self, block, shared=0: 132
     dispatcher.LaunchConfig = lambda **config: config
     dispatcher.launch = launch
+    # Downloads read zeros (NumPy's work on what comes back then runs on finite numbers).
+    driver.driver = types.SimpleNamespace(cuMemcpyHtoD=lambda *args: None,
+                                          cuMemcpyDtoH=lambda host, device, size: ctypes.memset(host, 0, size))
     return launches
 
 
@@ -107,10 +116,27 @@ def forward_backward(cell: str, shape: tuple[int, int, int, int]):
     return run
 
 
+def layer_forward_backward(cell: str, shape: tuple[int, int, int, int]):
+    """A function running one forward+backward of a one-layer ``device="cuda"`` layer at (B, T, I, H)."""
+    import rnnlab
+
+    B, T, I, H = shape
+    layer = {"elman": rnnlab.RNN, "lstm": rnnlab.LSTM, "gru": rnnlab.GRU}[cell](I, H, seed=0, device="cuda")
+    x = np.random.default_rng(0).standard_normal((T, B, I), dtype=np.float32)
+    dy = np.ones((T, B, H), np.float32)
+
+    def run():
+        _, _, trace = layer.forward(x)
+        layer.backward(trace, dy)
+
+    return run
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cell", action="append", choices=["elman", "lstm", "gru"])
     parser.add_argument("--shape", action="append", help="B,T,I,H (repeatable; default 1,100,32,64)")
+    parser.add_argument("--layer", action="store_true", help="Time the layers (NumPy in and out), not *_device.")
     args = parser.parse_args(argv)
     try:
         shapes = [tuple(int(v) for v in s.split(",")) for s in (args.shape or ["1,100,32,64"])]
@@ -126,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'cell':6s} {'B,T,I,H':>16s} {'host f+b':>10s} {'launches':>9s}")
     for cell in args.cell or ["elman", "lstm", "gru"]:
         for shape in shapes:
-            run = forward_backward(cell, shape)
+            run = (layer_forward_backward if args.layer else forward_backward)(cell, shape)
             run()  # compiles (PTX for the stand-in device; minutes when nothing is cached)
             launches[0] = 0
             run()

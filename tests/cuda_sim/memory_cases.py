@@ -128,6 +128,22 @@ def test_a_prefix_view_needs_a_c_contiguous_array_holding_enough(memory):
         module.prefix_view(a[:, 1], (2,))
 
 
+@pytest.mark.parametrize("layout", ["C", "F", "strided"])
+def test_to_device_copies_the_arrays_bytes_in_c_order_to_its_new_block(memory, monkeypatch, layout):
+    """One cuMemcpyHtoD of the whole array, from a C-ordered host buffer, into the new array."""
+    import ctypes
+
+    module, _ = memory
+    copies = []
+    monkeypatch.setattr(driver, "driver", types.SimpleNamespace(
+        cuMemcpyHtoD=lambda dst, src, size: copies.append((int(dst), ctypes.string_at(src, size)))))
+    host = np.arange(24, dtype=np.float64).reshape(2, 3, 4)
+    host = {"C": host, "F": np.asfortranarray(host), "strided": host[:, ::2]}[layout]
+    out = module.to_device(host)
+    assert out.shape == host.shape and out.dtype == host.dtype and out.is_c_contiguous()
+    assert copies == [(_address(out), np.ascontiguousarray(host).tobytes())]
+
+
 def test_sizes_round_to_granules_and_do_not_mix(memory):
     module, context = memory
     small = module.device_empty(100, "float64")  # 800 bytes: a 1024-byte block
