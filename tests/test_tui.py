@@ -68,6 +68,26 @@ def test_opens_on_hello_and_steps_through_time():
     drive(check)
 
 
+def test_a_short_terminal_keeps_the_heatmaps_and_every_plot_in_view():
+    """On an 80x24 terminal the plots band shrinks so that the state panel keeps 9 rows, and the
+    loss and gradient-norm plots stand side by side at the band's full height; from 44 rows up
+    the band is 14 rows, the two stacked."""
+    async def check(app, pilot):
+        states, band = app.query_one("#states"), app.query_one("#plots")
+        plots = [app.query_one(name) for name in ("#grad-plot", "#loss-plot", "#norm-plot")]
+        if app.size.height == 24:
+            assert states.size.height == 9 and band.outer_size.height == 6
+            assert app.query_one("#map-h", Heatmap).region.height >= 5  # the h_t map, from its top
+            assert all(plot.size.height == 5 and plot.size.width >= 16 for plot in plots)
+            assert plots[1].region.y == plots[2].region.y  # side by side
+        else:
+            assert band.outer_size.height == 14 and plots[1].region.bottom <= plots[2].region.y  # stacked
+            assert all(plot.size.height >= 6 for plot in plots[1:])
+
+    drive(check, size=(80, 24))
+    drive(check, size=(120, 44))
+
+
 def test_clicking_a_heatmap_column_moves_the_cursor():
     async def check(app, pilot):
         h_map = app.query_one("#map-h", Heatmap)

@@ -34,6 +34,17 @@ REFRESH_HZ = 12          # how often the screen reads the trainer's buffer while
 PLOTS_EVERY = 3          # ... redraws the loss and gradient-norm curves (4 Hz: each redraw is a few ms
                          # of GIL the trainer waits for; at 12 Hz hello trained at 0.71 of headless)
 HEATMAP_EVERY = 8        # ... and recomputes the bench sequence's forward pass (1.5 Hz)
+#: Rows of the plots band (gradient curve, loss, gradient norm): PLOTS_ROWS where the terminal
+#: has room; on a short one it shrinks, down to PLOTS_MIN_ROWS, so that the heatmaps keep about
+#: three fifths of the rows the sequence, status and footer leave (an 80x24 terminal: 9 of 15).
+PLOTS_ROWS, PLOTS_MIN_ROWS = 14, 6
+PLOTS_STACKED_ROWS = 13  # from this band height on, the loss plot sits above the gradient norm's
+FIXED_ROWS = 9           # header, the sequence bar (6), status line, footer
+
+
+def plots_rows(terminal_rows: int) -> int:
+    """The plots band's height in a terminal ``terminal_rows`` high (see PLOTS_ROWS)."""
+    return max(PLOTS_MIN_ROWS, min(PLOTS_ROWS, (terminal_rows - FIXED_ROWS) * 2 // 5))
 
 
 class LabApp(App[None]):
@@ -100,7 +111,18 @@ class LabApp(App[None]):
             yield Static(id="status")
         yield Footer()
 
+    def on_resize(self) -> None:
+        self._fit_plots()
+
+    def _fit_plots(self) -> None:
+        """Size the plots band to the terminal (:func:`plots_rows`); in a short band the loss and
+        gradient-norm plots stand side by side, each the band's full height."""
+        rows = plots_rows(self.size.height)
+        self.query_one("#plots").styles.height = rows
+        self.query_one("#training").styles.layout = "horizontal" if rows < PLOTS_STACKED_ROWS else "vertical"
+
     def on_mount(self) -> None:
+        self._fit_plots()
         self.query_one("#lab").display = False
         self.sub_title = "loading"
         self._load_lab()
