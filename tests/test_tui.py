@@ -88,6 +88,28 @@ def test_a_short_terminal_keeps_the_heatmaps_and_every_plot_in_view():
     drive(check, size=(120, 44))
 
 
+def test_the_edit_form_fits_a_narrow_terminal():
+    """On 80 columns the edit form takes one label-field pair a row, every field within the
+    screen's width, and scrolls to its buttons; on 160 it has two pairs a row."""
+    async def check(app, pilot):
+        await pilot.press("e")
+        await wait_for(pilot, lambda: app.screen.query("#edit-grid"))
+        width = app.size.width
+        form, grid = app.screen.query_one("#edit"), app.screen.query_one("#edit-grid")
+        assert grid.has_class("narrow") == (width == 80) and form.region.right <= width
+        fields = list(app.screen.query("#edit-grid Input, #edit-grid Select"))
+        assert fields and all(f.region.right <= width and f.region.width >= 20 for f in fields)
+        assert len({f.region.x for f in fields}) == (1 if width == 80 else 2)  # field columns
+        app.screen.query_one("#apply").focus()
+        await pilot.pause()
+        apply = app.screen.query_one("#apply")
+        assert 0 <= apply.region.y and apply.region.bottom <= app.size.height  # scrolled into view
+        await pilot.press("escape")
+
+    drive(check, size=(80, 24))
+    drive(check, size=(160, 50))
+
+
 def test_clicking_a_heatmap_column_moves_the_cursor():
     async def check(app, pilot):
         h_map = app.query_one("#map-h", Heatmap)

@@ -68,6 +68,10 @@ class PromptScreen(ModalScreen[Any]):
         self.dismiss(None)
 
 
+#: The edit form's four columns (two label-field pairs a row) need this many terminal columns.
+EDIT_FOUR_COLUMNS_WIDTH = 112
+
+
 class EditScreen(ModalScreen[bool]):
     """Change the experiment: task, cell (and the linear recurrences' scan, self-attention's heads
     and feed-forward width), sizes, optimizer, learning rate, clipping, truncation.
@@ -89,7 +93,7 @@ class EditScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         s = self._spec
-        with Vertical(classes="dialog", id="edit"):
+        with VerticalScroll(classes="dialog", id="edit"):  # scrolls on a terminal shorter than the form
             yield Label(f"Edit experiment: {s.name}", classes="dialog-title")
             with Grid(id="edit-grid"):
                 yield Label("task")
@@ -136,6 +140,10 @@ class EditScreen(ModalScreen[bool]):
             with Horizontal(classes="buttons"):
                 yield Button("Apply", variant="primary", id="apply")
                 yield Button("Cancel", id="cancel")
+
+    def on_resize(self) -> None:
+        """Two columns of fields where the terminal is narrower than the four-column form."""
+        self.query_one("#edit-grid").set_class(self.size.width < EDIT_FOUR_COLUMNS_WIDTH, "narrow")
 
     def overrides(self) -> dict[str, Any]:
         """The form's values as dotted spec fields; text boxes parsed as numbers where they are."""
