@@ -358,9 +358,9 @@ def gemm(a, b, *, trans_a: bool = False, trans_b: bool = False, bias=None, out=N
     splits = max(1, -(-K // k_chunk))
     if splits > 1:
         fill(out, 0.0)
-    unread = bias is None and prefix_view(out, (1,))  # a bias argument all the same, never read
+    bias_arg = prefix_view(out, (1,)) if bias is None else bias  # without a bias: any vector, never read
     launch(k.gemm_kernel, (blocks_m, blocks_n, splits), (GEMM_TX, GEMM_TY),
-           (a, b, out, unread if bias is None else bias, trans_a, trans_b, bias is not None, k_chunk))
+           (a, b, out, bias_arg, trans_a, trans_b, bias is not None, k_chunk))
     return out
 
 
