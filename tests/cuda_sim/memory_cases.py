@@ -104,6 +104,25 @@ def test_memory_is_reused_only_after_its_last_view_is_gone(memory):
     assert context.allocated == [512] * 3 and context.freed == []  # 240 bytes round up to 512
 
 
+def test_a_block_lent_again_keeps_the_same_rules(memory):
+    """Each loan of a block counts its own references: on the third loan a slice still holds it."""
+    module, context = memory
+    address = None
+    for loan in range(3):
+        a = module.device_empty((4, 8), "float32")
+        address = address or _address(a)
+        assert _address(a) == address  # the one block, lent again
+        view = a[1:] if loan == 2 else a.reshape(32)
+        del a
+        gc.collect()
+        if loan == 2:
+            assert _address(module.device_empty((4, 8), "float32")) != address  # the slice holds it
+        del view
+        gc.collect()
+    assert _address(module.device_empty((32,), "float32")) == address
+    assert context.allocated == [512, 512] and context.freed == []
+
+
 def test_a_prefix_view_holds_the_memory_like_a_slice(memory):
     module, context = memory
     hs = module.device_empty((5, 2, 3), "float32")
