@@ -46,7 +46,7 @@ import numpy as np
 from .. import _math
 from ._device import require_cuda, simulator_enabled
 from ._tile import step_tile_problem
-from ._launch import argument_types, launch
+from ._launch import argument_kinds, argument_types, launch
 from ._memory import device_empty, prefix_view, to_device  # noqa: F401 (to_device: for tests and benchmarks)
 
 cuda = require_cuda()
@@ -185,9 +185,10 @@ _RESIDENT_BLOCKS: dict = {}  # (kernel, device, argument types, block, shared by
 
 
 def kernel_key(kernel, args) -> tuple:
-    """(kernel, device id, argument types): what a compiled kernel's resources depend on, as a
-    cache key (``key[2]`` is the signature to compile)."""
-    return kernel, getattr(cuda.get_current_device(), "id", None), argument_types(args)
+    """(kernel, device id, what its argument types depend on): what a compiled kernel's resources
+    depend on, as a cache key. The argument kinds hash faster than numba's types (~20 us of a
+    batch-1 forward+backward); :func:`argument_types` gives the signature to compile."""
+    return kernel, getattr(cuda.get_current_device(), "id", None), argument_kinds(args) or argument_types(args)
 
 
 def persistent_blocks(kernel, args, tiles: int, block=None, shared_bytes: int = 0) -> int:
@@ -205,7 +206,8 @@ def persistent_blocks(kernel, args, tiles: int, block=None, shared_bytes: int = 
     resident = _RESIDENT_BLOCKS.get(key)
     if resident is None:  # 0 where the GPU can't launch cooperatively (a grid sync needs it)
         cooperative = bool(cuda.get_current_device().COOPERATIVE_LAUNCH)
-        resident = kernel.compile(key[2]).max_cooperative_grid_blocks(block, shared_bytes) if cooperative else 0
+        signature = argument_types(args)
+        resident = kernel.compile(signature).max_cooperative_grid_blocks(block, shared_bytes) if cooperative else 0
         _RESIDENT_BLOCKS[key] = resident
     if PERSISTENT_MAX_BLOCKS is not None:
         resident = min(resident, PERSISTENT_MAX_BLOCKS)

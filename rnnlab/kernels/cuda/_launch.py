@@ -97,7 +97,9 @@ def _name(kernel) -> str:
 
 def argument_kinds(args: tuple) -> tuple | None:
     """What numba's type of each argument depends on (cheap to compute; a cache key), or None
-    where an argument is of a kind a plan does not convert."""
+    where an argument is of a kind a plan does not convert (or there are no plans here)."""
+    if not _FAST:
+        return None
     kinds = []
     for value in args:
         kind = type(value)

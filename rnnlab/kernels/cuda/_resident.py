@@ -44,7 +44,7 @@ import numpy as np
 
 from . import _common
 from ._common import _SIM, cuda, kernel_key, step_tiles
-from ._launch import launch
+from ._launch import argument_types, launch
 
 #: Lanes x K-slices of a block (RES_LANES is a warp: lanes read neighbouring rows or a broadcast).
 RES_LANES, RES_KSPLIT = (8, 4) if _SIM else (32, 8)
@@ -121,7 +121,7 @@ def opt_in_shared_bytes(kernel, args) -> int:
             if limit > RES_SHARED_BYTES:
                 from numba.cuda.cudadrv.driver import binding, driver
 
-                cufunc = kernel.compile(key[2])._codelibrary.get_cufunc()
+                cufunc = kernel.compile(argument_types(args))._codelibrary.get_cufunc()
                 attribute = binding.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
                 driver.cuKernelSetAttribute(attribute, limit, cufunc.handle, device.id)
                 _OPT_IN[key] = limit
