@@ -88,6 +88,21 @@ def test_a_short_terminal_keeps_the_heatmaps_and_every_plot_in_view():
     drive(check, size=(120, 44))
 
 
+def test_a_self_attention_lab_on_80_columns_leaves_the_heatmaps_room():
+    """Its side panel holds two columns of values (h, z), so it yields width to the heatmaps
+    beside the attention map; an LSTM's side panel keeps its seven columns."""
+    async def check(app, pilot):
+        await pilot.press("right")
+        states, side = app.query_one("#states"), app.query_one("#side")
+        attention = app.lab.is_attention
+        assert states.size.width >= (24 if attention else 36) and side.size.width >= (20 if attention else 33)
+        header = "unit      h      z" if attention else "#    h    c   i   f    g   o"
+        assert header in screen_text(app)  # the cursor values' columns, whole
+
+    drive(check, target="copy-attention", size=(80, 24))
+    drive(check, size=(80, 24))
+
+
 def test_the_edit_form_fits_a_narrow_terminal():
     """On 80 columns the edit form takes one label-field pair a row, every field within the
     screen's width, and scrolls to its buttons; on 160 it has two pairs a row."""

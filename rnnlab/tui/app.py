@@ -198,6 +198,7 @@ class LabApp(App[None]):
         else:
             self.sub_title = f"{lab.spec.name}: {m.cell}{scan}, H={m.hidden_size}, " \
                              f"{m.num_layers} layer(s){' bidirectional' if m.bidirectional else ''}"
+        self.query_one("#middle").set_class(lab.is_attention, "with-attention")  # a narrower side panel
         self.query_one(SequenceBar).update_from(lab)
         self.query_one(StatePanel).select(lab, self.layer, self.direction)
         self.query_one(AttentionPanel).update_from(lab, self.layer, self.head)
