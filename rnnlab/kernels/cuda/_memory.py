@@ -71,9 +71,9 @@ class BlockCache:
         if limit_bytes is None:
             limit_bytes = min(CACHE_LIMIT_BYTES, context.get_memory_info().total // 4)
         self._limit = limit_bytes
-        self._free: dict[int, list] = {}  # size -> blocks (numba owned pointers, kept alive here)
+        self._free: dict[int, list] = {}  # size -> free blocks (_Block: each holds numba's allocation)
         self._free_bytes = 0
-        self._live: dict[int, object] = {}  # id -> block lent out, alive until it comes back
+        self._live: dict[int, object] = {}  # id -> _Block lent out: held here until it comes back
         # Finalizers run wherever the garbage collector does, which can be inside a locked region
         # of this very thread (any allocation may collect): so a re-entrant lock, and nothing but
         # bookkeeping under it (no block is dropped while it is held).
