@@ -312,6 +312,9 @@ def test_step_weight_grads_sum_to_backward(config, truncate):
             # the first processed step reads h0 = the initial state: its contribution is not zero
             first = 0 if direction == 0 else steps - 1
             assert np.abs(per_step[first]).max() > 0
+            # the norms the lab plots, by Gram matrices: equal to the stack's own (B > 1: cross terms)
+            np.testing.assert_allclose(analysis.step_weight_grad_norms(trace, lyr, direction, truncate=truncate),
+                                       np.linalg.norm(per_step, axis=(1, 2)), rtol=1e-10, atol=1e-15)
 
 
 def test_step_weight_grads_lstm_truncation_matters_and_dc_n():
