@@ -145,8 +145,11 @@ class Lab(StepCursor, TrainingControl):
         self.sequence_seed = self.sequence_seed + 1 if seed is None else int(seed)
         self.set_sequence(self.task.eval_batch(self.view_batch, self.sequence_seed))
 
-    def refresh(self) -> None:
-        """Recompute the forward pass of the bench sequence with the current weights."""
+    def refresh(self, keep_bptt: bool = False) -> None:
+        """Recompute the forward pass of the bench sequence with the current weights. The backward
+        pass is dropped, unless ``keep_bptt``: then, if BPTT was under way, it is run again on the
+        new trace with the same steps revealed (the lab's view while training runs)."""
+        revealed = self.bptt_cursor if keep_bptt else None
         with self.lock:
             result, _, trace = self.trainer.compute(self.sequence)
         self.trace = trace
@@ -154,6 +157,9 @@ class Lab(StepCursor, TrainingControl):
         self.evaluation = Evaluation(self._outputs_of(trace), result.loss, result.accuracy)
         self.bptt_cursor = None
         self.cursor = min(self.cursor, self.steps)
+        if revealed is not None:
+            self.run_backward()
+            self.bptt_cursor = min(revealed, self.steps)
 
     def _outputs_of(self, trace) -> np.ndarray:
         # what the readout read: the recurrent layer's output, or the top attention block's
@@ -318,8 +324,13 @@ class Lab(StepCursor, TrainingControl):
         return arrays
 
     def export_trace(self, path: str | Path) -> Path:
-        """Write :meth:`trace_arrays` to ``path`` (``.npz``, atomically); returns the path written."""
+        """Write :meth:`trace_arrays` to ``path`` (``.npz``, atomically), dL/dh_t included: the
+        backward pass runs first if it has not (the BPTT cursor stays where it was); returns the
+        path written."""
         path = npz_target(path, "trace file")
+        if self.bptt_cursor is None:
+            self.run_backward()
+            self.bptt_cursor = None  # computed for the file, not revealed in the views
         atomic_save_npz(path, self.trace_arrays())
         return path
 

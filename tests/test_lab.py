@@ -123,11 +123,26 @@ def test_save_run_then_reopen_continues_the_history(lab, tmp_path):
     assert lab.save_run() == path  # the same run the second time
 
 
+def test_refresh_drops_the_backward_pass_unless_asked_to_keep_it(lab):
+    """While training, the lab refreshes the bench sequence's pass with the new weights; a BPTT
+    view under way is recomputed with the same steps revealed instead of being thrown away."""
+    lab.bptt_step(), lab.bptt_step()
+    before = lab.trace["dh"].copy()
+    with lab.lock:  # other weights, as a training step would leave them
+        lab.model.load_state_dict({k: 1.1 * v for k, v in lab.model.state_dict().items()})
+    lab.refresh(keep_bptt=True)
+    assert lab.bptt_cursor == 2 and "dh" in lab.trace.names
+    assert not np.allclose(lab.trace["dh"], before)  # of the new weights
+    lab.refresh()
+    assert lab.bptt_cursor is None
+
+
 def test_export_trace_writes_every_record(lab, tmp_path):
-    lab.run_backward()
-    path = lab.export_trace(tmp_path / "t.npz")
+    path = lab.export_trace(tmp_path / "t.npz")  # backward not run yet: the export runs it
     with np.load(path, allow_pickle=False) as data:
         assert {"h", "c", "i", "f", "g", "o", "dh", "x", "y", "mask", "outputs", "meta"} <= set(data.files)
+        assert np.abs(data["dh"]).max() > 0
+    assert lab.bptt_cursor is None  # computed for the file, not revealed in the views
     with pytest.raises(UserError, match=".npz"):
         lab.export_trace(tmp_path / "t.csv")
 
