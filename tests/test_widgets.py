@@ -332,6 +332,40 @@ def test_empty_single_constant_and_non_finite_series_render_without_errors():
     run_in_app(plot, check=check, size=(WIDTH, 14))
 
 
+def test_the_title_keeps_its_numbers_and_the_legend_gives_way_where_both_do_not_fit():
+    plot = LinePlot(title="loss 0.0001462  acc 100%")
+    plot.set_series("train", np.arange(5), np.ones(5))
+    plot.set_series("held-out", np.arange(5), np.ones(5))
+
+    async def check(pilot):
+        header = plot.render_line(0).text
+        assert header.rstrip() == "loss 0.0001462  acc 100%"  # 24 + 2 + 19 > 40: no legend run into it
+        plot.title = "loss 0.1"
+        await pilot.pause()
+        header = plot.render_line(0).text
+        assert header.startswith("loss 0.1  ") and header.rstrip().endswith("━ train  ━ held-out")
+        plot.title = "x" * 50
+        await pilot.pause()
+        assert plot.render_line(0).text == "x" * (WIDTH - 1) + "…"
+
+    run_in_app(plot, check=check, size=(WIDTH, 12))
+
+
+def test_an_x_range_fixes_the_axis_whatever_the_data_spans():
+    plot = LinePlot(marker=4)
+    plot.set_series("one point", [4.0], [0.5])
+    plot.x_range = (1.0, 4.0)
+
+    async def check(pilot):
+        axis = plot.render_line(plot.size.height - 1).text
+        assert axis.split()[0] == "1" and axis.rstrip().endswith("▲4")  # not 3.6 .. 4.4 around the point
+        plot.set_series("beyond", [0.0, 9.0], [0.1, 0.9])  # drawn clipped to the range, not an IndexError
+        await pilot.pause()
+        assert all(line.cell_length == WIDTH for line in lines_of(plot))
+
+    run_in_app(plot, check=check, size=(WIDTH, 12))
+
+
 def test_downsampling_keeps_a_single_spike():
     xs = np.arange(10_000)
     ys = np.zeros(10_000)

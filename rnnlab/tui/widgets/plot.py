@@ -91,6 +91,13 @@ def _format_number(value: float) -> str:
     return f"{value:.3g}"
 
 
+def _cut(text: str, width: int) -> str:
+    """``text`` in at most ``width`` columns, "…" marking a cut."""
+    if len(text) <= width:
+        return text
+    return text[:max(width - 1, 0)] + "…" if width > 0 else ""
+
+
 def _expanded(low: float, high: float) -> tuple[float, float]:
     """A non-empty range: a single value gets a margin around it."""
     if high > low:
@@ -229,6 +236,8 @@ class LinePlot(CachedFrame):
     threshold: reactive[float | None] = reactive(None)
     threshold_label: reactive[str] = reactive("")
     marker: reactive[float | None] = reactive(None)
+    x_range: reactive[tuple[float, float] | None] = reactive(None)
+    """The x-axis from first to last value, whatever the data spans (None: the data's extent)."""
 
     def __init__(
         self,
@@ -284,7 +293,8 @@ class LinePlot(CachedFrame):
         self._series.clear()
         self._invalidate()
 
-    watch_title = watch_log_y = watch_threshold = watch_threshold_label = watch_marker = CachedFrame._invalidate
+    watch_title = watch_log_y = watch_threshold = watch_threshold_label = watch_marker = watch_x_range = \
+        CachedFrame._invalidate
 
     def _plotted_points(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """Each series' finite points in plot coordinates (log10 y under ``log_y``)."""
@@ -310,13 +320,17 @@ class LinePlot(CachedFrame):
             return []
         grid = _CellGrid(width, height)
 
-        # Header: legend right-aligned, then the title (the title wins where they overlap).
+        # Header: the title, then the legend right-aligned, two spaces at least between them. The
+        # title (the plot's numbers) comes first: where both do not fit, the legend goes.
         legend = [(f"━ {name}", _SERIES_STYLE + i) for i, name in enumerate(self._series)]
-        x = width - sum(len(text) + 2 for text, _ in legend) + 2
+        legend_width = sum(len(text) + 2 for text, _ in legend) - 2 if legend else 0
+        if legend and len(self.title) + 2 + legend_width > width:
+            legend = []
+        x = width - legend_width
         for text, style_id in legend:
             grid.put(0, x, text, style_id)
             x += len(text) + 2
-        grid.put(0, 0, self.title, _TITLE_STYLE)
+        grid.put(0, 0, _cut(self.title, width), _TITLE_STYLE)
 
         plot_height = height - 2
         points = self._plotted_points()
@@ -338,7 +352,10 @@ class LinePlot(CachedFrame):
         threshold = self._plotted_threshold()
         all_ys = [ys for _, ys in points if ys.size] + ([np.array([threshold])] if threshold is not None else [])
         all_xs = [xs for xs, _ in points if xs.size]
-        x_low, x_high = _expanded(min(xs.min() for xs in all_xs), max(xs.max() for xs in all_xs))
+        if self.x_range is not None:
+            x_low, x_high = _expanded(*self.x_range)
+        else:
+            x_low, x_high = _expanded(min(xs.min() for xs in all_xs), max(xs.max() for xs in all_xs))
         y_low, y_high = _expanded(min(ys.min() for ys in all_ys), max(ys.max() for ys in all_ys))
         top_label, bottom_label = (f"{10.0 ** y if self.log_y else y:.3g}" for y in (y_high, y_low))
         gutter = max(len(top_label), len(bottom_label)) + 1
@@ -355,8 +372,8 @@ class LinePlot(CachedFrame):
 
         dot_width, dot_height = 2 * plot_width, 4 * plot_height
 
-        def to_col(x):
-            return np.rint((x - x_low) / (x_high - x_low) * (dot_width - 1)).astype(np.int64)
+        def to_col(x):  # clipped: with an x_range, data may lie beyond it
+            return np.clip(np.rint((x - x_low) / (x_high - x_low) * (dot_width - 1)), 0, dot_width - 1).astype(np.int64)
 
         def to_row(y):
             return np.rint((y_high - y) / (y_high - y_low) * (dot_height - 1)).astype(np.int64)
