@@ -152,6 +152,88 @@ def test_bptt_steps_backward_and_plots_the_gradient_norm():
     drive(check)
 
 
+def test_every_heatmap_scrolls_into_view_and_bptt_brings_up_dl_dh():
+    """At 120x36 the state panel has room for one or two of an LSTM's seven heatmaps: it scrolls
+    (j/k a heatmap at a time), and the first b brings the dL/dh_t heatmap into view."""
+    async def check(app, pilot):
+        states = app.query_one(StatePanel)
+        await pilot.press("right", "right", "b")
+        await pilot.pause()
+        dh_map = app.query_one("#map-dh", Heatmap)
+        top = dh_map.virtual_region.y
+        assert states.max_scroll_y > 0
+        assert states.scroll_y <= top and top + dh_map.size.height <= states.scroll_y + states.size.height
+        tops = {name: app.query_one(f"#map-{name}", Heatmap).virtual_region.y for name in "hcifgo"}
+        await pilot.press("k")
+        assert states.scroll_y == tops["o"]
+        await pilot.press(*"kkkkk")
+        assert states.scroll_y == 0
+        await pilot.press("k", "j")
+        assert states.scroll_y == tops["c"]
+        await pilot.press("j", "j")
+        assert states.scroll_y == tops["f"]
+        await pilot.press("k")
+        assert states.scroll_y == tops["i"]
+
+    drive(check, size=(120, 36))
+
+
+def test_the_plots_band_follows_a_resized_terminal():
+    from rnnlab.tui.app import plots_rows
+
+    async def check(app, pilot):
+        band = app.query_one("#plots")
+        for columns, rows in ((80, 24), (200, 60), (100, 30), (120, 36)):
+            await pilot.resize_terminal(columns, rows)
+            await pilot.pause()
+            assert band.outer_size.height == plots_rows(rows), (columns, rows)
+
+    drive(check, size=(120, 36))
+
+
+def test_the_values_table_follows_the_chosen_unit_and_leaves_the_equations_in_view():
+    async def check(app, pilot):
+        await pilot.press("right", "U")  # unit - from 0: the last of 64
+        await pilot.pause()
+        assert app.unit == 63
+        values = app.query_one("#values")
+        lines = [values.render_line(y).text for y in range(values.size.height)]
+        assert lines[-1].strip() == "units 60-63 of 64 (u/U)" and lines[-2].split()[0] == "63"
+        side, explain = app.query_one("#side"), app.query_one("#explain")
+        assert "explain: unit 63" in str(explain.render())
+        assert explain.virtual_region.y < side.size.height  # its first line is on screen
+        await pilot.press("u")  # unit + from 63: back to 0
+        await pilot.pause()
+        assert app.unit == 0 and values.render_line(values.size.height - 1).text.strip().startswith("units 0-")
+
+    drive(check, "copy-gru", size=(120, 36))
+
+
+def test_bptt_stays_in_view_while_training_refreshes_the_heatmaps():
+    async def check(app, pilot):
+        lab = app.lab
+        lab.reconfigure({"train.steps": 1_000_000})
+        await pilot.press("b", "b")
+        await pilot.press("t")
+        await wait_for(pilot, lambda: app._refreshed_history > 0)  # the heatmaps were recomputed
+        await wait_for(pilot, lambda: app._refreshed_history != app._seen_history or len(lab.history) > 20)
+        assert lab.bptt_cursor == 2 and "dh" in lab.trace.names
+        await pilot.press("s")
+        await wait_for(pilot, lambda: not lab.training)
+        assert lab.bptt_cursor == 2  # and after the last refresh too
+
+    drive(check)
+
+
+def test_ctrl_c_quits_the_lab():
+    async def check(app, pilot):
+        await pilot.press("ctrl+c")
+        await pilot.pause()
+        assert app.return_code == 0  # quit, not Textual's "press ctrl+q to quit" notice
+
+    drive(check)
+
+
 def test_training_runs_in_the_background_and_the_plots_follow():
     async def check(app, pilot):
         lab = app.lab
@@ -203,10 +285,10 @@ def test_edit_refuses_bad_values_inline_and_applies_good_ones():
         error = str(app.screen.query_one("#edit-error").render())
         assert "model.hidden_size" in error and "1 <= x" in error
         assert app.lab.spec.model.hidden_size == 16  # nothing changed
-        hidden.value = "8"
         app.screen.query_one("#model-cell").value = "gru"
-        await pilot.pause()
-        app.screen.query_one("#apply").press()
+        hidden.value = "8"
+        hidden.focus()
+        await pilot.press("enter")  # Enter in a field applies the form, as the Apply button does
         await wait_for(pilot, lambda: app.lab.spec.model.cell == "gru")
         assert app.lab.spec.model.cell == "gru" and app.lab.spec.model.hidden_size == 8
         assert "update gate z_t" in screen_text(app)

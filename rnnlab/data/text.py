@@ -45,7 +45,8 @@ class CharTask(Task):
             return np.fromiter((self._index[c] for c in text), dtype=np.int64, count=len(text))
         except KeyError:
             pos = next(i for i, c in enumerate(text) if c not in self._index)
-            known = "".join(self.vocab) if len(self.vocab) <= 40 else f"{len(self.vocab)} characters"
+            known = ("".join(map(display_char, self.vocab)) if len(self.vocab) <= 100
+                     else f"{len(self.vocab)} characters")
             raise DataError(f"character {display_char(text[pos])!r} at position {pos} is not in the "
                             f"vocabulary ({known})") from None
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -40,6 +40,7 @@ HEATMAP_EVERY = 8        # ... and recomputes the bench sequence's forward pass 
 PLOTS_ROWS, PLOTS_MIN_ROWS = 14, 6
 PLOTS_STACKED_ROWS = 13  # from this band height on, the loss plot sits above the gradient norm's
 FIXED_ROWS = 9           # header, the sequence bar (6), status line, footer
+VALUES_FRAME_ROWS = 3    # the values table's title and header rows and the margin under it
 
 
 def plots_rows(terminal_rows: int) -> int:
@@ -67,15 +68,17 @@ class LabApp(App[None]):
         Binding("e", "edit", "edit"),
         Binding("left_square_bracket", "previous_stream", "prev layer", show=False),
         Binding("right_square_bracket", "next_stream", "next layer", show=False),
-        Binding("u", "previous_unit", "unit -", show=False),
-        Binding("U", "next_unit", "unit +", show=False),
+        Binding("j", "next_map", "next heatmap", show=False),
+        Binding("k", "previous_map", "previous heatmap", show=False),
+        Binding("u", "next_unit", "unit +", show=False),  # lower case forward, as n, a, ]
+        Binding("U", "previous_unit", "unit -", show=False),
         Binding("a", "next_head", "attn head +"),  # self-attention only (check_action hides it otherwise)
         Binding("A", "previous_head", "attn head -", show=False),
         Binding("ctrl+s", "save_run", "save run", show=False),
         Binding("x", "export_trace", "export trace", show=False),
         Binding("p", "screenshot", "screenshot", show=False),
         Binding("question_mark", "help", "help"),
-        Binding("q", "quit", "quit"),
+        Binding("q,ctrl+c", "quit", "quit"),
     ]
 
     def __init__(self, target: str | Path | None = None) -> None:
@@ -88,6 +91,7 @@ class LabApp(App[None]):
         self.head = 0  # the attention head shown (self-attention models)
         self._ticks = 0
         self._seen_history = -1
+        self._refreshed_history = -1  # history length at the last refresh of the heatmaps
         self.step_rate = StepRate()
 
     # ------------------------------------------------------------------ layout
@@ -111,15 +115,20 @@ class LabApp(App[None]):
             yield Static(id="status")
         yield Footer()
 
-    def on_resize(self) -> None:
-        self._fit_plots()
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit_plots(event.size.height)  # self.size still holds the size before this resize
+        self.call_after_refresh(self._update_side)  # as many unit rows as the new height leaves
 
-    def _fit_plots(self) -> None:
-        """Size the plots band to the terminal (:func:`plots_rows`); in a short band the loss and
-        gradient-norm plots stand side by side, each the band's full height."""
-        rows = plots_rows(self.size.height)
+    def _fit_plots(self, height: int | None = None) -> None:
+        """Size the plots band to a terminal ``height`` rows high (default: the app's size;
+        :func:`plots_rows`); in a short band the loss and gradient-norm plots stand side by side,
+        each the band's full height."""
+        rows = plots_rows(self.size.height if height is None else height)
         self.query_one("#plots").styles.height = rows
-        self.query_one("#training").styles.layout = "horizontal" if rows < PLOTS_STACKED_ROWS else "vertical"
+        side_by_side = rows < PLOTS_STACKED_ROWS
+        training = self.query_one("#training")
+        training.styles.layout = "horizontal" if side_by_side else "vertical"
+        training.set_class(side_by_side, "side-by-side")
 
     def on_mount(self) -> None:
         self._fit_plots()
@@ -177,7 +186,7 @@ class LabApp(App[None]):
         elif worker.group == "train" and event.state in (WorkerState.SUCCESS, WorkerState.CANCELLED):
             lab = self.lab
             if lab is not None:
-                lab.refresh()
+                lab.refresh(keep_bptt=True)
                 self.update_views()
                 if lab.training_status == "diverged":
                     self.notify(f"training stopped: {lab.training_message}", severity="error", timeout=10)
@@ -202,12 +211,23 @@ class LabApp(App[None]):
         self.query_one(SequenceBar).update_from(lab)
         self.query_one(StatePanel).select(lab, self.layer, self.direction)
         self.query_one(AttentionPanel).update_from(lab, self.layer, self.head)
-        self.query_one(CursorValues).update_from(lab, self.layer, self.direction, self.unit)
-        self.query_one(ExplainPanel).update_from(lab, self.layer, self.direction, self.unit, self.head)
+        self._update_side()
         self.query_one(GradientPlot).update_from(lab, self.layer, self.direction)
         self.query_one(DecayPlane).update_from(lab, self.layer, self.direction)
         self.query_one(TrainingPlots).update_from(lab)
         self.update_status()
+
+    def _update_side(self) -> None:
+        """The explain panel of the chosen unit, then the values table cut to the units around it
+        that leave the equations in view (on a short terminal the panel scrolls instead)."""
+        lab = self.lab
+        if lab is None:
+            return
+        explain, side = self.query_one(ExplainPanel), self.query_one("#side")
+        explain.update_from(lab, self.layer, self.direction, self.unit, self.head)
+        height, width = side.content_size.height, side.content_size.width
+        rows = height - explain.rows_needed(width) - VALUES_FRAME_ROWS if height else None
+        self.query_one(CursorValues).update_from(lab, self.layer, self.direction, self.unit, rows)
 
     def update_status(self) -> None:
         lab = self.lab
@@ -235,13 +255,13 @@ class LabApp(App[None]):
         if n != self._seen_history and self._ticks % PLOTS_EVERY == 0:
             self._seen_history = n
             self.query_one(TrainingPlots).update_from(lab)
-        if self._ticks % HEATMAP_EVERY == 0:
-            lab.refresh()
+        if self._ticks % HEATMAP_EVERY == 0 and n != self._refreshed_history:  # paused: nothing new
+            self._refreshed_history = n
+            lab.refresh(keep_bptt=True)  # a BPTT view under way follows the weights too
             self.query_one(SequenceBar).update_from(lab)
             self.query_one(StatePanel).update_from(lab)
             self.query_one(AttentionPanel).update_from(lab, self.layer, self.head)
-            self.query_one(CursorValues).update_from(lab, self.layer, self.direction, self.unit)
-            self.query_one(ExplainPanel).update_from(lab, self.layer, self.direction, self.unit, self.head)
+            self._update_side()
             self.query_one(GradientPlot).update_from(lab, self.layer, self.direction)
             self.query_one(DecayPlane).update_from(lab, self.layer, self.direction)
         self.update_status()
@@ -305,6 +325,12 @@ class LabApp(App[None]):
 
     def action_next_stream(self) -> None:
         self._move_stream(1)
+
+    def action_next_map(self) -> None:
+        self.query_one(StatePanel).scroll_maps(1)
+
+    def action_previous_map(self) -> None:
+        self.query_one(StatePanel).scroll_maps(-1)
 
     def action_previous_unit(self) -> None:
         if self._has_lab():
@@ -383,17 +409,27 @@ class LabApp(App[None]):
         if self._refuse_while_training():
             return
 
-        def applied(done: bool | None) -> None:
-            if done:
+        old = self.lab
+
+        def check(overrides: dict) -> None:  # at once: a bad field is named while the form is open
+            old.spec.with_overrides(overrides)
+
+        def build(overrides: dict) -> Lab:  # in the edit screen's thread, the lab shown meanwhile
+            lab = Lab(old.spec.with_overrides(overrides), None, batch=old.view_batch)
+            lab.run_backward()  # compiles the backward kernels too, before the first b
+            lab.bptt_cursor = None
+            return lab
+
+        def applied(lab: Lab | None) -> None:
+            if lab is not None:
+                self.lab = lab
                 self.layer = self.direction = self.unit = self.head = 0
-                self._seen_history = -1
-                self.lab.run_backward()
-                self.lab.bptt_cursor = None
+                self._seen_history = self._refreshed_history = -1
                 self.update_views()
                 self.refresh_bindings()
-                self.notify(f"new experiment: {self.lab.spec.model.cell}, {self.lab.task.kind}")
+                self.notify(f"new experiment: {lab.spec.model.cell}, {lab.task.kind}")
 
-        self.push_screen(EditScreen(self.lab.spec, self.lab.reconfigure), applied)
+        self.push_screen(EditScreen(old.spec, check, build), applied)
 
     # ------------------------------------------------------------------ saving
     def action_save_run(self) -> None:
@@ -422,7 +458,7 @@ class LabApp(App[None]):
 
     def action_help(self) -> None:
         keys = [(b.key.replace("left_square_bracket", "[").replace("right_square_bracket", "]")
-                 .replace("question_mark", "?"), b.description) for b in self.BINDINGS]
+                 .replace("question_mark", "?").replace(",", ", "), b.description) for b in self.BINDINGS]
         self.push_screen(HelpScreen(keys))
 
 

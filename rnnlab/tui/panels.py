@@ -226,7 +226,14 @@ class StatePanel(VerticalScroll):
         if new:
             self._maps.update(new)
             container.mount_all(new.values())
+            gradient = next((heatmap for name, heatmap in new.items() if name in GRADIENTS), None)
+            if gradient is not None:  # BPTT has begun: bring its heatmap into view, below the states
+                self.call_after_refresh(self.scroll_to_widget, gradient, animate=False)
         cursor = time_cursor(lab)
+        layer, direction = self.stream
+        streams = lab.spec.model.num_layers * lab.num_directions
+        where = ("" if streams == 1 else f"  · block {layer}" if lab.is_attention
+                 else f"  · layer {layer}{' reverse' if direction else ''}")
         for name, heatmap in self._maps.items():
             data = np.asarray(lab.trace.get(name, *self.stream)[:, 0, :], np.float64).T  # (H, T)
             kind, title = record_kind(name, mode), record_title(name, mode)
@@ -248,17 +255,33 @@ class StatePanel(VerticalScroll):
                 heatmap.revealed = lab.steps - lab.bptt_cursor
                 heatmap.cursor = lab.bptt_cursor if lab.bptt_cursor < lab.steps else None
                 tag = "backprop" if title.endswith("(backprop)") else "BPTT"
-                heatmap.title = f"{title.removesuffix(f' ({tag})')} ({tag}, {range_text})"
+                heatmap.title = f"{title.removesuffix(f' ({tag})')} ({tag}, {range_text}){where}"
             else:
                 heatmap.revealed = lab.cursor
                 heatmap.cursor = cursor
-                heatmap.title = title + (f"  ({range_text})" if range_text else "")
+                heatmap.title = title + (f"  ({range_text})" if range_text else "") + where
+
+    def scroll_maps(self, delta: int) -> None:
+        """Scroll a heatmap at a time: the next (``delta`` > 0) or previous one starts at the top
+        of the panel (the j and k keys; the mouse wheel scrolls by rows)."""
+        tops = sorted(heatmap.virtual_region.y for heatmap in self._maps.values())
+        now = round(self.scroll_y)
+        later, earlier = [y for y in tops if y > now], [y for y in tops if y < now]
+        if delta > 0:
+            target = later[0] if later else self.max_scroll_y
+        else:
+            target = earlier[-1] if earlier else 0
+        self.scroll_to(y=min(target, self.max_scroll_y), animate=False)
 
 
 class CursorValues(Static):
     """The exact values of the cursor column: one row per unit, one column per record."""
 
-    def update_from(self, lab: Lab, layer: int, direction: int, unit: int) -> None:
+    MIN_ROWS = 4  # units shown at least, however short the panel
+
+    def update_from(self, lab: Lab, layer: int, direction: int, unit: int, rows: int | None = None) -> None:
+        """Draw step t's values of one layer and direction with ``unit`` highlighted: every unit,
+        or, given ``rows`` lines, a window of units around ``unit`` with a line saying which."""
         t = time_cursor(lab)
         if t is None:
             self.update(Text("Step forward (→) to see the values of each step.", style="dim"))
@@ -278,7 +301,14 @@ class CursorValues(Static):
         for name in names:
             table.add_column(name, justify="right")
         columns = {n: np.asarray(lab.trace.get(n, layer, direction)[t, 0]) for n in names}
-        for j in range(H):
+        shown = range(H)
+        if rows is not None and rows < H:
+            count = max(self.MIN_ROWS, rows - 1)  # a line under the table says which units these are
+            first = min(max(unit - count // 2, 0), H - count)
+            shown = range(first, first + count)
+            table.caption = f"units {first}-{first + count - 1} of {H} (u/U)"
+            table.caption_justify, table.caption_style = "left", "dim"
+        for j in shown:
             style = "reverse" if j == unit else None
             table.add_row(str(j), *[fmt(columns[n][j]) for n in names], style=style)
         self.update(table)
@@ -291,10 +321,14 @@ def _num(value: float) -> str:
 
 
 def _num_compact(value: float) -> str:
-    """At most 4 characters for |value| < 100, no sign for positive values: .16, -.16, 2.1, -12."""
+    """At most 4 characters for 0.005 <= |value| < 100, no sign for positive values: .16, -.16, 2.1,
+    -12; smaller values as 3e-5, -3e-5."""
     if not math.isfinite(value):
         return str(value)[:4]
     size = abs(value)
+    if 0 < size < 0.005:  # "1e-5": a vanishing gradient is not ".00"
+        mantissa, exponent = f"{value:.0e}".split("e")
+        return f"{mantissa}e{int(exponent)}"
     if size < 0.995:
         return f"{value:.2f}".replace("0.", ".", 1)
     if size < 9.95:
@@ -311,13 +345,25 @@ class ExplainPanel(Static):
 
     TOP_KEYS = 5
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._text = Text()  # what is shown, for rows_needed
+
+    def rows_needed(self, width: int) -> int:
+        """Lines the panel takes at ``width`` columns."""
+        return len(self._text.wrap(self.app.console, max(width, 1))) if self._text.plain else 0
+
+    def _show(self, text: Text) -> None:
+        self._text = text
+        self.update(text)
+
     def update_from(self, lab: Lab, layer: int, direction: int, unit: int, head: int = 0) -> None:
         from ..explain import explain_attention, explain_step
 
         t = time_cursor(lab)
         if t is None:
             hint = "a/A choose the head" if lab.is_attention else "u/U choose the unit"
-            self.update(Text(f"explain: step forward to a time step; {hint}", style="dim"))
+            self._show(Text(f"explain: step forward to a time step; {hint}", style="dim"))
             return
         if lab.is_attention:
             step = explain_attention(lab.trace, t, layer, head, top=self.TOP_KEYS)
@@ -326,7 +372,7 @@ class ExplainPanel(Static):
             for line in step.lines(labels=lab.task.input_tokens(lab.sequence)):
                 text.append(line + "\n")
             text.append("q_t, k_j: rows of self_attn.in_proj_weight [W_q; W_k] times the block's input", style="dim")
-            self.update(text)
+            self._show(text)
             return
         equations = explain_step(lab.trace, t, unit, layer, direction)
         text = Text()
@@ -335,7 +381,7 @@ class ExplainPanel(Static):
             text.append(equation.text() + "\n")
         if equations:
             text.append(equations[0].params, style="dim")
-        self.update(text)
+        self._show(text)
 
 
 class GradientPlot(LinePlot):
@@ -348,14 +394,15 @@ class GradientPlot(LinePlot):
             self.title = ("||dL/dh_t|| (press b to reveal the backward pass)" if lab.is_attention
                           else "||dL/dh_t|| (press b to step backward through time)")
             return
-        from ..analysis import gradient_norms, has_recurrent_weights, step_weight_grads
+        from ..analysis import gradient_norms, has_recurrent_weights, step_weight_grad_norms
 
         k = layer * lab.num_directions + direction
+        self.x_range = (1.0, float(lab.steps))  # t = 1..T from the first revealed step on
         norms = gradient_norms(lab.trace)[k]
         shown = np.arange(lab.bptt_cursor, lab.steps)
         self.set_series("||dL/dh_t||", shown + 1, norms[shown], color="#f0a030")
         if has_recurrent_weights(lab.trace):
-            contributions = np.linalg.norm(step_weight_grads(lab.trace, layer, direction), axis=(1, 2))
+            contributions = step_weight_grad_norms(lab.trace, layer, direction)
             self.set_series("||ΔW_hh(t)||", shown + 1, contributions[shown], color="#60a0f0")
         self.marker = float(lab.bptt_cursor + 1) if lab.bptt_cursor < lab.steps else None
         first, last = norms[shown[0]] if shown.size else math.nan, norms[-1]

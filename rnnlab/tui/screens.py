@@ -12,6 +12,7 @@ from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
+from textual.worker import Worker, WorkerState
 
 from ..data import TASKS, task_fields
 from ..errors import UserError
@@ -72,20 +73,24 @@ class PromptScreen(ModalScreen[Any]):
 EDIT_FOUR_COLUMNS_WIDTH = 112
 
 
-class EditScreen(ModalScreen[bool]):
+class EditScreen(ModalScreen[Any]):
     """Change the experiment: task, cell (and the linear recurrences' scan, self-attention's heads
     and feed-forward width), sizes, optimizer, learning rate, clipping, truncation.
 
-    ``apply(overrides)`` is the Lab's ``reconfigure``; a refused value stays on screen with the
-    reason (the spec's one-line error naming the field) and nothing changes.
+    Apply (or Enter in a field) first calls ``check(overrides)``, at once: a refused value stays on
+    screen with the reason (the spec's one-line error naming the field) and nothing changes. Then
+    ``build(overrides)`` runs in a thread behind a loading indicator (a large model takes seconds
+    to build) and the screen is dismissed with what it returns; a UserError it raises is shown
+    like a refused value. Cancel (or Esc) dismisses with None.
     """
 
     BINDINGS = [Binding("escape", "cancel", "cancel")]
 
-    def __init__(self, spec, apply) -> None:
+    def __init__(self, spec, check, build) -> None:
         super().__init__()
         self._spec = spec
-        self._apply = apply
+        self._check, self._build = check, build
+        self._building: Worker | None = None
 
     def _task_kinds(self) -> list[str]:
         # tasks that need a file can only come from a spec file; the rest can be picked here
@@ -189,17 +194,40 @@ class EditScreen(ModalScreen[bool]):
         return values
 
     @on(Button.Pressed, "#apply")
+    @on(Input.Submitted)
     def apply(self) -> None:
-        try:
-            self._apply(self.overrides())
-        except UserError as exc:
-            self.query_one("#edit-error", Label).update(str(exc))
+        if self._building is not None:  # one build at a time
             return
-        self.dismiss(True)
+        overrides = self.overrides()
+        try:
+            self._check(overrides)
+        except UserError as exc:
+            self._refuse(str(exc))
+            return
+        self.query_one("#edit-error", Label).update("")
+        self.query_one("#edit").loading = True
+        self._building = self.run_worker(lambda: self._build(overrides), thread=True, exit_on_error=False,
+                                         group="edit")
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker is not self._building:
+            return
+        event.stop()  # the build's outcome is this screen's to show
+        if event.state == WorkerState.SUCCESS:
+            self.dismiss(event.worker.result)
+        elif event.state == WorkerState.ERROR:
+            error = event.worker.error
+            self._building = None
+            self.query_one("#edit").loading = False
+            self._refuse(str(error) if isinstance(error, UserError) else f"{type(error).__name__}: {error}")
+
+    def _refuse(self, message: str) -> None:
+        self.query_one("#edit-error", Label).update(message)
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
-        self.dismiss(False)
+        if self._building is None:  # a build under way finishes first (the lab is then replaced)
+            self.dismiss(None)
 
 
 def _parse_number(text: str) -> Any:
