@@ -207,7 +207,7 @@ TRAIN_RULES = {
 }
 
 TOP_RULES = {
-    "name": Rule(str, "a short name for the experiment"),
+    "name": Rule(str, "a short name for the experiment (it names the run directory: runs/NAME-TIME)"),
     "description": Rule(str, "what the experiment shows"),
     "seed": Rule(int, "seeds the weights and every batch: same seed, same numbers", low=0, high=2**63 - 1),
 }
@@ -232,6 +232,8 @@ class Spec:
         known = set(TOP_RULES) | {"task", "model", "train"}
         _reject_unknown("", data, known)
         top = {name: rule.check(name, data[name]) for name, rule in TOP_RULES.items() if name in data}
+        if "name" in top:
+            _check_name(top["name"])
         model = _table(ModelSpec, MODEL_RULES, "model", data.get("model", {}))
         train = _table(TrainSpec, TRAIN_RULES, "train", data.get("train", {}))
         if model.cell != "rnn" and model.nonlinearity != "tanh":
@@ -352,6 +354,21 @@ class Spec:
         return make_task(self.task["kind"], options, None)
 
 
+NAME_MAX = 100
+
+
+def _check_name(name: str) -> None:
+    """``name`` becomes part of a directory name (``runs/NAME-TIME``): no path separators, no
+    control characters, no leading '.' (a name like "../x" or "/tmp/x" would leave runs/)."""
+    if not name:
+        raise SpecError("name", "must not be empty")
+    if len(name) > NAME_MAX:
+        raise SpecError("name", f"must be at most {NAME_MAX} characters, got {len(name)}")
+    if "/" in name or "\\" in name or name.startswith(".") or not name.isprintable():
+        raise SpecError("name", f"{_show(name)} names a run directory: no '/', '\\', control characters "
+                                "or leading '.'")
+
+
 def _check_leaky(model: ModelSpec) -> None:
     """The leaky cell's own fields: refused (when changed from their defaults) for the other cells."""
     defaults = ModelSpec()
@@ -460,6 +477,9 @@ def parse_spec(text: str, *, source: str, base_dir: Path | None) -> Spec:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SpecError("", f"{source}: not valid TOML: {exc}") from None
+    if not data:
+        raise SpecError("", f"{source} is empty: a spec needs at least a [task] or [model] table "
+                            "(see `rnnlab presets`)")
     try:
         return Spec.from_mapping(data, source=source, base_dir=base_dir)
     except SpecError as exc:

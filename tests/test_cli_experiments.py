@@ -85,9 +85,15 @@ def test_train_table_output_names_the_baseline(capsys, tmp_path):
         (["trace", "hello", "--out", "{dir}/trace.txt"], [".npz"]),
         (["trace", "hello", "--out", "{dir}/no/such/trace.npz"], ["no such directory"]),
         (["sample", "{dir}"], ["not a run directory"]),
+        (["train", "{dir}/empty.toml"], ["empty.toml is empty", "[task] or [model]"]),
+        (["train", "{dir}/comments.toml"], ["comments.toml is empty"]),
+        (["train", "{dir}/escape.toml"], ["name:", "no '/'"]),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, args, words):
+    (tmp_path / "empty.toml").write_text("")
+    (tmp_path / "comments.toml").write_text("# nothing but a comment\n\n   \n")
+    (tmp_path / "escape.toml").write_text('name = "../../evil"\n[task]\nkind = "adding"\n')
     (tmp_path / "bad.toml").write_text("[train\n")
     (tmp_path / "field.toml").write_text('[train]\noptimizer = "adamw"\n')
     (tmp_path / "ragged.csv").write_text("a,b\n1,2\n3\n")
@@ -261,3 +267,169 @@ def test_train_and_sample_an_attention_character_model(capsys, tmp_path):
     code, _, err = run(capsys, "train", bad, "--out", tmp_path / "bad")
     assert code == 2 and "model.num_heads: hidden_size (10) must be divisible by num_heads (4)" in one_line_error(err)
     assert not (tmp_path / "bad").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# files that must not be lost, and one-line errors for what cannot be read or written
+# ---------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def hello_run(capsys, tmp_path):
+    """A trained (3 steps) hello run directory."""
+    run_dir = tmp_path / "run"
+    code, _, err = run(capsys, "train", "hello", "--steps", "3", "--out", run_dir)
+    assert code == 0, err
+    return run_dir
+
+
+def test_trace_refuses_an_existing_file_without_force_and_a_run_dirs_checkpoint_always(capsys, tmp_path, hello_run):
+    checkpoint = hello_run / "checkpoint.npz"
+    saved = checkpoint.read_bytes()
+    for extra in ([], ["--force"]):
+        code, out, err = run(capsys, "trace", "hello", "--out", checkpoint, *extra)
+        assert code == 2 and out == ""
+        assert "belongs to the run directory" in one_line_error(err)
+    assert checkpoint.read_bytes() == saved
+    target = tmp_path / "t.npz"
+    target.write_bytes(b"mine")
+    code, out, err = run(capsys, "trace", "hello", "--out", target)
+    assert code == 2 and out == ""
+    assert one_line_error(err) == f"rnnlab: error: {target} already exists (add --force to replace it)"
+    assert target.read_bytes() == b"mine"
+    code, _, err = run(capsys, "trace", "hello", "--out", target, "--force")
+    assert code == 0, err
+    with np.load(target, allow_pickle=False) as data:
+        assert "h" in data.files
+
+
+def test_esn_export_refuses_an_existing_file_without_force_and_a_run_dirs_checkpoint_always(capsys, tmp_path,
+                                                                                            hello_run):
+    checkpoint = hello_run / "checkpoint.npz"
+    saved = checkpoint.read_bytes()
+    small = ["esn", "--units", "10", "--length", "300", "--test", "50", "--warmup", "20", "--generate", "20"]
+    code, out, err = run(capsys, *small, "--export", checkpoint, "--force")
+    assert code == 2 and out == "" and "belongs to the run directory" in one_line_error(err)
+    assert checkpoint.read_bytes() == saved
+    target = tmp_path / "e.npz"
+    target.write_bytes(b"mine")
+    code, out, err = run(capsys, *small, "--export", target)
+    assert code == 2 and out == "" and "already exists (add --force" in one_line_error(err)
+    assert target.read_bytes() == b"mine"
+    code, _, err = run(capsys, *small, "--export", target, "--force", "--json")
+    assert code == 0, err
+    with np.load(target, allow_pickle=False) as data:
+        assert data.files
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc (a directory nothing can be made in)")
+@pytest.mark.parametrize("args", [["trace", "hello", "--out", "/proc/x.npz"],
+                                  ["esn", "--units", "10", "--length", "300", "--test", "50", "--warmup", "20",
+                                   "--generate", "20", "--export", "/proc/x.npz"]])
+def test_an_unwritable_output_is_one_line_naming_it(capsys, args):
+    code, out, err = run(capsys, *args)
+    assert code == 2 and out == ""
+    line = one_line_error(err)
+    assert line.startswith("rnnlab: error: cannot write /proc/x.npz: ")
+
+
+def test_a_failed_resume_leaves_spec_toml_as_it_was(capsys, hello_run):
+    spec = hello_run / "spec.toml"
+    saved = spec.read_bytes()
+    (hello_run / "checkpoint.npz").write_bytes(b"PK\x03\x04 not a zip archive")
+    code, out, err = run(capsys, "train", "--resume", hello_run, "--steps", "10")
+    assert code == 2 and out == ""
+    assert "is damaged" in one_line_error(err)
+    assert spec.read_bytes() == saved
+
+
+@pytest.mark.parametrize("args", [["sample", "{run}"], ["bptt", "{run}"], ["trace", "{run}", "--out", "{tmp}/t.npz"],
+                                  ["train", "--resume", "{run}", "--steps", "10"]])
+def test_an_empty_checkpoint_is_damaged_not_an_abort(capsys, tmp_path, hello_run, args):
+    (hello_run / "checkpoint.npz").write_bytes(b"")
+    code, out, err = run(capsys, *[a.format(run=hello_run, tmp=tmp_path) for a in args])
+    assert code == 2 and out == ""
+    line = one_line_error(err)
+    assert "checkpoint.npz is damaged" in line and "aborted" not in line
+
+
+def test_resume_to_fewer_steps_than_trained_is_refused(capsys, hello_run):
+    files = {name: (hello_run / name).read_bytes() for name in ("spec.toml", "summary.json", "metrics.jsonl")}
+    code, out, err = run(capsys, "train", "--resume", hello_run, "--steps", "2")
+    assert code == 2 and out == ""
+    assert one_line_error(err) == f"rnnlab: error: --steps 2 is below the 3 steps {hello_run} has already trained"
+    assert files == {name: (hello_run / name).read_bytes() for name in files}
+
+
+def test_a_checkpoint_that_does_not_fit_the_spec_says_so_not_damaged(capsys, tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("hello world, a tiny corpus.\n" * 20, encoding="utf-8")
+    spec = tmp_path / "mine.toml"
+    spec.write_text('name = "mine"\n[task]\nkind = "text"\npath = "corpus.txt"\nlength = 10\n'
+                    "[model]\nhidden_size = 8\n", encoding="utf-8")
+    run_dir = tmp_path / "run"
+    code, _, err = run(capsys, "train", spec, "--steps", "2", "--out", run_dir)
+    assert code == 0, err
+    corpus.write_text("hello world, a tiny corpus.\n" * 20 + "QXZ 0123456789\n", encoding="utf-8")  # more characters
+    for args in (["sample", run_dir], ["train", "--resume", run_dir, "--steps", "4"]):
+        code, out, err = run(capsys, *args)
+        assert code == 2 and out == ""
+        line = one_line_error(err)
+        assert f"{run_dir}/checkpoint.npz does not match {run_dir}/spec.toml" in line, line
+        assert "readout.weight" in line and "training data changed?" in line and "damaged" not in line
+
+
+def test_bptt_and_trace_help_name_only_what_they_accept_and_tui_the_labs(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    for command in ("bptt", "trace"):
+        code, out, _ = run(capsys, command, "--help")
+        assert code == 0 and "a run directory" in out
+        assert "seq2seq" not in out and "treebank" not in out
+    code, out, _ = run(capsys, "tui", "--help")
+    assert code == 0 and "esn, seq2seq, treebank" in out
+
+
+def test_sample_help_shows_the_prime_default_on_its_line(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, _ = run(capsys, "sample", "--help")
+    assert code == 0
+    line = next(line for line in out.splitlines() if "--prime" in line)
+    assert "[default: (a newline)]" in line
+    assert not any(line.strip(" │") == "]" for line in out.splitlines())
+
+
+def test_resume_with_a_spec_is_an_rnnlab_error_line(capsys, hello_run):
+    code, out, err = run(capsys, "train", "hello", "--resume", hello_run)
+    assert code == 2 and out == ""
+    assert one_line_error(err).startswith("rnnlab: error: give either a spec")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_sigterm_stops_like_ctrl_c_saving_the_checkpoint_and_summary(tmp_path):
+    """SIGTERM (timeout, kill) mid-run: the steps since the last checkpoint are saved, summary.json
+    says "stopped", exit 143 (128 + SIGTERM)."""
+    out_dir = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "rnnlab.cli", "train", "hello", "--steps", "10000000", "--out", str(out_dir)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    metrics = out_dir / "metrics.jsonl"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:  # until training is under way
+            if metrics.is_file() and metrics.read_text().strip():
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.communicate()[1]
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 143, err
+    assert "--resume" in err and "Traceback" not in err
+    summary = json.loads((out_dir / "summary.json").read_text())
+    with np.load(out_dir / "checkpoint.npz") as ckpt:
+        stopped_at = int(ckpt["step"])
+    assert summary["status"] == "stopped" and summary["step"] == stopped_at > 0
+    steps = [json.loads(line)["step"] for line in metrics.read_text().splitlines()]
+    assert steps == list(range(1, stopped_at + 1))

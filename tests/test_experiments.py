@@ -383,3 +383,44 @@ def test_saved_files_get_the_usual_permissions(tmp_path):
     (tmp_path / "plain.txt").write_text("x")
     mode = (tmp_path / "saved.txt").stat().st_mode & 0o777
     assert mode == (tmp_path / "plain.txt").stat().st_mode & 0o777
+
+
+@pytest.mark.parametrize("name", ["../../evil", "/abs/path", "a\nb", "", ".hidden", "x" * 101, "a/b", "a\\b"])
+def test_spec_name_must_be_a_safe_file_name(name):
+    with pytest.raises(SpecError) as info:
+        Spec.from_mapping({"name": name, "task": {"kind": "adding"}})
+    assert info.value.field == "name"
+    message = str(info.value)
+    assert "empty" in message or "100" in message or "no '/', '\\', control characters or leading '.'" in message
+
+
+def test_every_preset_name_and_other_plain_names_are_fine():
+    for name in preset_names():
+        assert load_preset(name).name == name
+    for name in ("run_2.v1-b", "my run", "élan"):  # names saved before the check keep opening
+        assert Spec.from_mapping({"name": name, "task": {"kind": "adding"}}).name == name
+
+
+def test_npz_target_replaces_by_default_refuses_with_replace_false_and_never_a_run_file(tmp_path):
+    from rnnlab.errors import UserError
+    from rnnlab.train.rundir import npz_target
+
+    existing = tmp_path / "t.npz"
+    existing.write_bytes(b"x")
+    assert npz_target(existing, "trace file") == existing  # the TUI's export: unchanged
+    with pytest.raises(UserError, match="already exists"):
+        npz_target(existing, "trace file", replace=False)
+    run = RunDir.create(tmp_path / "run", load_preset("hello"))
+    for replace in (True, False):
+        with pytest.raises(UserError, match="belongs to the run directory"):
+            npz_target(run.path / CHECKPOINT, "trace file", replace=replace)
+    assert npz_target(run.path / "trace.npz", "trace file") == run.path / "trace.npz"
+
+
+def test_atomic_writes_turn_os_errors_into_one_line_user_errors(tmp_path):
+    from rnnlab.errors import UserError
+    from rnnlab.train.rundir import atomic_write_text
+
+    with pytest.raises(UserError, match=r"cannot write .*nowhere.*: No such file or directory"):
+        atomic_write_text(tmp_path / "nowhere" / "f.txt", "x")
+    assert list(tmp_path.iterdir()) == []

@@ -41,6 +41,7 @@ def esn(
     sweep: Annotated[str | None, typer.Option("--sweep", help="Also refit for each value of one option: spectral_radius, leak_rate, input_scaling, connectivity or ridge.", show_default=False)] = None,
     export: Annotated[Path | None, typer.Option("--export", help="Write every recorded array (states, forecasts, eigenvalues, weights) to this .npz file.", show_default=False)] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print every figure as JSON.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace the --export file if it exists.")] = False,
 ) -> None:
     """Echo state network on Mackey-Glass: one-step RMSE and R^2, and how long the free run holds.
 
@@ -48,7 +49,10 @@ def esn(
     regression). The free run feeds each forecast back as the next input.
     """
     from ..labs.esn import EsnLab
+    from ..train.rundir import npz_target
 
+    if export is not None:  # before the fit: a refused file costs no time
+        export = npz_target(export, "export file", replace=force)
     given = {"units": units, "spectral_radius": spectral_radius, "leak_rate": leak_rate,
              "input_scaling": input_scaling, "connectivity": connectivity, "ridge": ridge,
              "readout_input": readout_input, "seed": seed, "length": length, "test": test, "warmup": warmup,

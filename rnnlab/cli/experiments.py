@@ -21,8 +21,9 @@ from ..errors import UserError
 from ._app import (_compile_notices, _exit_for_training_status, _json_float, _message, _out_console, _print_json, app,
                    open_lab)
 
-TARGET_HELP = ("A preset name (see `rnnlab presets`), a spec .toml file, a run directory, or an architecture "
-               "lab: esn, seq2seq, treebank.")
+TARGET_HELP = "A preset name (see `rnnlab presets`), a spec .toml file or a run directory."
+TUI_TARGET_HELP = ("A preset name (see `rnnlab presets`), a spec .toml file, a run directory, or an architecture "
+                   "lab: esn, seq2seq, treebank.")
 
 
 def _fmt(value: float | None, spec: str = ".4g") -> str:
@@ -34,7 +35,7 @@ def _fmt(value: float | None, spec: str = ".4g") -> str:
 # ---------------------------------------------------------------------------------------------
 
 @app.command()
-def tui(target: Annotated[str | None, typer.Argument(help=TARGET_HELP, show_default=False)] = None) -> None:
+def tui(target: Annotated[str | None, typer.Argument(help=TUI_TARGET_HELP, show_default=False)] = None) -> None:
     """Open the lab (the interactive TUI) on an experiment; `rnnlab` alone opens it on hello."""
     open_lab(target)
 
@@ -78,11 +79,21 @@ def presets(
 # rnnlab train
 # ---------------------------------------------------------------------------------------------
 
+class _Stop(threading.Event):
+    """Set by the first Ctrl-C (SIGINT) or SIGTERM; ``exit_code`` is then 128 + that signal's number
+    (130 for Ctrl-C, 143 for SIGTERM), the status a stopped command exits with."""
+
+    exit_code = 130
+
+
 @contextlib.contextmanager
-def _graceful_interrupt() -> Iterator[threading.Event]:
-    """The first Ctrl-C sets an event (training stops after the current step and saves); a second
-    one interrupts at once, which still leaves the last checkpoint intact (it is written atomically)."""
-    stop = threading.Event()
+def _graceful_interrupt() -> Iterator[_Stop]:
+    """The first Ctrl-C or SIGTERM (``timeout``, ``kill``, a service manager) sets an event: training
+    stops after the current step and saves its checkpoint and summary. A second one interrupts at
+    once, which still leaves the last checkpoint intact (it is written atomically). The handlers are
+    installed for the duration of the ``with`` only, and only in the main thread (elsewhere Python
+    cannot install them: the event is then never set by a signal)."""
+    stop = _Stop()
     if threading.current_thread() is not threading.main_thread():
         yield stop
         return
@@ -90,14 +101,17 @@ def _graceful_interrupt() -> Iterator[threading.Event]:
     def handler(signum, frame):
         if stop.is_set():
             raise KeyboardInterrupt
+        stop.exit_code = 128 + signum
         stop.set()
-        _message("[yellow]stopping after this step (Ctrl-C again to abort now)...[/yellow]")
+        again = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM or Ctrl-C"
+        _message(f"[yellow]stopping after this step ({again} again to abort now)...[/yellow]")
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {signum: signal.signal(signum, handler) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield stop
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, old in previous.items():
+            signal.signal(signum, old)
 
 
 def _train_progress():
@@ -128,7 +142,7 @@ def train(
 ) -> None:
     """Train an experiment, writing a run directory (spec, metrics, checkpoints, summary).
 
-    Ctrl-C stops after the current step and saves a checkpoint; `--resume DIR` continues it.
+    Ctrl-C (or SIGTERM) stops after the current step and saves a checkpoint; `--resume DIR` continues it.
     Exit status 1 if the loss became NaN or Inf (the last good checkpoint is kept).
     """
     from ..spec import load_spec
@@ -136,19 +150,24 @@ def train(
 
     if resume is not None:
         if target is not None:
-            raise typer.BadParameter("give either a spec to start a run or --resume DIR, not both", param_hint="TARGET")
+            raise UserError("give either a spec (TARGET) to start a run or --resume DIR, not both")
         if seed is not None or out is not None:
-            raise typer.BadParameter("--seed and --out cannot change a run being resumed", param_hint="'--resume'")
+            raise UserError("--seed and --out cannot change a run being resumed (--resume)")
         run = RunDir.open(resume)
+        saved_steps = run.spec.train.steps
         if device is not None and device != run.spec.model.device:
             run.spec = run.spec.with_overrides({"model.device": device})
         if steps is not None and steps != run.spec.train.steps:
             run.spec = run.spec.with_overrides({"train.steps": steps})
+        trainer = Trainer(run.spec)
+        run.read_checkpoint(trainer)  # changes no file: a run that cannot be resumed is left as it was
+        if steps is not None and steps < trainer.step:
+            raise UserError(f"--steps {steps} is below the {trainer.step} steps {run.path} has already trained")
+        if run.spec.train.steps != saved_steps:
             from ..train.rundir import SPEC, atomic_write_text
 
             atomic_write_text(run.path / SPEC, run.spec.to_toml())
-        trainer = Trainer(run.spec)
-        run.resume(trainer)
+        run.cut_logs(trainer.step)
         spec = run.spec
     else:
         spec = load_spec(target or "hello")
@@ -186,7 +205,8 @@ def train(
     else:
         _print_summary(summary)
     _exit_for_training_status(outcome.status, outcome.message,
-                              f"stopped at step {summary['step']} of {until}; continue with: rnnlab train --resume {run.path}")
+                              f"stopped at step {summary['step']} of {until}; "
+                              f"continue with: rnnlab train --resume {run.path}", stop.exit_code)
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
@@ -299,11 +319,15 @@ def trace(
     out: Annotated[Path, typer.Option("--out", help="The .npz file to write.")] = Path("trace.npz"),
     batch: Annotated[int, typer.Option("--batch", min=1, max=4096, help="Sequences in the pass.")] = 1,
     json_output: Annotated[bool, typer.Option("--json", help="Describe what was written as JSON.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace the --out file if it exists.")] = False,
 ) -> None:
     """Write every recorded state and gate of every step (and dL/dh_t) to an .npz file.
 
     For selfattention: each block's h, z, q, k, v and attention maps
     attn (B, heads, T, T)."""
+    from ..train.rundir import npz_target
+
+    out = npz_target(out, "trace file", replace=force)  # before the pass: a refused file costs no time
     lab = _open_lab(target, batch)
     with _compile_notices():
         lab.run_backward()
@@ -319,7 +343,7 @@ def trace(
 @app.command()
 def sample(
     run_dir: Annotated[Path, typer.Argument(help="A run directory of a character model (text, hello).")],
-    prime: Annotated[str, typer.Option("--prime", help="Text to start from.")] = "\n",
+    prime: Annotated[str, typer.Option("--prime", help="Text to start from.", show_default="a newline")] = "\n",
     length: Annotated[int, typer.Option("--length", min=1, max=1_000_000, help="Characters to generate.")] = 200,
     temperature: Annotated[float, typer.Option("--temperature", help="Softmax temperature: low is conservative, high is wild.")] = 1.0,
     seed: Annotated[int | None, typer.Option("--seed", min=0, help="Seed of the sampling (default: the run's).")] = None,

@@ -92,7 +92,8 @@ def seq2seq(
         _print_json(summary)
     else:
         _print_table(lab, summary)
-    _exit_for_training_status(status, lab.training_message, f"stopped at step {lab.trained_steps} of {total}")
+    _exit_for_training_status(status, lab.training_message, f"stopped at step {lab.trained_steps} of {total}",
+                              stop.exit_code)
 
 
 def _print_table(lab, summary: dict[str, Any]) -> None:

@@ -91,7 +91,8 @@ def tree(
         })
     else:
         _print_tables(lab, history, predictions, status)
-    _exit_for_training_status(status, lab.training_message, f"stopped after epoch {lab.epochs_done} of {epochs}")
+    _exit_for_training_status(status, lab.training_message, f"stopped after epoch {lab.epochs_done} of {epochs}",
+                              stop.exit_code)
 
 
 def _print_tables(lab: Any, history: list[dict], predictions: list[dict], status: str) -> None:

@@ -21,6 +21,7 @@ import json
 import os
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,7 +35,10 @@ from ..spec import Spec, parse_spec
 from .trainer import EvalRecord, StepRecord, Trainer, TrainingDiverged
 
 SPEC, METRICS, EVALS, CHECKPOINT, SUMMARY = "spec.toml", "metrics.jsonl", "evals.jsonl", "checkpoint.npz", "summary.json"
+RUN_FILES = (SPEC, METRICS, EVALS, CHECKPOINT, SUMMARY)
 FORMAT_VERSION = 1
+#: What np.load raises for a file that is not a readable .npz (EOFError: an empty file).
+_UNREADABLE = (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile, zlib.error)
 
 
 def _umask() -> int:
@@ -49,9 +53,13 @@ _CREATE_MODE = 0o666 & ~_umask()  # read once at import: os.umask can only be re
 @contextlib.contextmanager
 def _atomic_file(path: Path) -> Iterator[BinaryIO]:
     """A binary handle whose contents replace ``path`` only once fully written and synced, so
-    readers see the old file or the new one, never half of one."""
+    readers see the old file or the new one, never half of one. An OSError (no such directory,
+    no permission, a full disk) leaves as a :class:`UserError` naming ``path`` and the reason."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _write_error(path, exc) from None
     try:
         os.chmod(tmp, _CREATE_MODE)  # mkstemp makes it 0600; a saved file gets what open() would give
         with os.fdopen(fd, "wb") as handle:
@@ -59,9 +67,15 @@ def _atomic_file(path: Path) -> Iterator[BinaryIO]:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _write_error(path, exc) from None
         raise
+
+
+def _write_error(path: Path, exc: OSError) -> UserError:
+    return UserError(f"cannot write {path}: {exc.strerror or exc}")
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -73,15 +87,30 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def npz_target(path: str | Path, what: str) -> Path:
+def npz_target(path: str | Path, what: str, *, replace: bool = True) -> Path:
     """``path`` as the place to write a ``.npz`` file: UserError (naming ``what``: "trace file",
-    "export file") unless it ends in .npz and its directory exists."""
+    "export file") unless it ends in .npz and its directory exists. ``replace=False`` also refuses
+    an existing file (the CLI's default; ``--force`` replaces it). A run directory's own files
+    (its ``checkpoint.npz``) are refused always: writing there would destroy a trained run."""
     path = Path(path)
     if path.suffix != ".npz":
         raise UserError(f"{what} must end in .npz: {path}")
     if not path.parent.is_dir():
         raise UserError(f"no such directory for the {what}: {path.parent}")
+    if is_run_file(path):
+        raise UserError(f"{path} belongs to the run directory {path.parent}: choose another name for the {what}")
+    if not replace and (path.exists() or path.is_symlink()):
+        raise UserError(f"{path} already exists (add --force to replace it)")
     return path
+
+
+def is_run_file(path: str | Path) -> bool:
+    """True if ``path`` names one of a run directory's own files (``checkpoint.npz``, ``spec.toml``,
+    ...) inside a directory that holds another of them (a run directory, or what is left of one)."""
+    path = Path(path)
+    if path.name not in RUN_FILES:
+        return False
+    return any((path.parent / name).is_file() for name in RUN_FILES if name != path.name)
 
 
 def atomic_save_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
@@ -161,11 +190,18 @@ class RunDir:
     def resume(self, trainer: Trainer) -> None:
         """Restore ``trainer`` from the checkpoint and cut the logs back to its step (to continue training)."""
         self.read_checkpoint(trainer)
-        self._cut_log(METRICS, trainer.step)
-        self._cut_log(EVALS, trainer.step)
+        self.cut_logs(trainer.step)
+
+    def cut_logs(self, step: int) -> None:
+        """Cut the logs back to ``step`` (the checkpoint's), before training continues from it."""
+        self._cut_log(METRICS, step)
+        self._cut_log(EVALS, step)
 
     def read_checkpoint(self, trainer: Trainer) -> None:
-        """Restore ``trainer``'s weights, optimizer and step from the checkpoint; changes no file."""
+        """Restore ``trainer``'s weights, optimizer and step from the checkpoint; changes no file.
+
+        :class:`RunDirError` if the file cannot be read ("is damaged"), or if it can but its arrays
+        do not fit the model ``spec.toml`` describes ("does not match")."""
         file = self.path / CHECKPOINT
         if not file.is_file():
             raise RunDirError(f"{self.path} has no {CHECKPOINT} to resume from")
@@ -173,11 +209,20 @@ class RunDir:
             with np.load(file, allow_pickle=False) as data:
                 arrays = {key: data[key] for key in data.files}
             meta = json.loads(str(arrays.pop("meta")))
-            if meta.get("format") != FORMAT_VERSION:
-                raise ValueError(f"checkpoint format {meta.get('format')!r}, expected {FORMAT_VERSION}")
+            if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
+                found = meta.get("format") if isinstance(meta, dict) else None
+                raise ValueError(f"checkpoint format {found!r}, expected {FORMAT_VERSION}")
+            for key in ("step", "elapsed"):  # scalars; anything else is not a checkpoint rnnlab wrote
+                float(arrays[key])
+        except _UNREADABLE as exc:
+            raise RunDirError(f"{file} is damaged and cannot be read: {_reason(exc)}") from None
+        try:
             trainer.load_state_arrays(arrays)
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
-            raise RunDirError(f"{file} is damaged and cannot be read: {exc}") from None
+        except ValueError as exc:  # readable, but not this model's: another shape, cell or optimizer
+            raise RunDirError(f"{file} does not match {self.path / SPEC}: {exc} "
+                              f"(was {SPEC} or the training data changed?)") from None
+        except (KeyError, TypeError) as exc:
+            raise RunDirError(f"{file} is damaged and cannot be read: {_reason(exc)}") from None
 
     def _cut_log(self, name: str, step: int) -> None:
         """Drop log lines past ``step`` (written after the checkpoint) and any torn last line."""
@@ -274,9 +319,21 @@ def train_run(run: RunDir, trainer: Trainer, until_step: int, *,
     return RunOutcome(status, summary, message)
 
 
-def _checkpoint_step(run: RunDir) -> int:
-    with np.load(run.path / CHECKPOINT, allow_pickle=False) as data:
-        return int(data["step"])
+def _checkpoint_step(run: RunDir) -> int | str:
+    try:
+        with np.load(run.path / CHECKPOINT, allow_pickle=False) as data:
+            return int(data["step"])
+    except _UNREADABLE:
+        return "unknown"
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception as a short reason: its message, or its kind when it has none (an empty file's EOFError)."""
+    if isinstance(exc, EOFError):
+        return "the file is empty or cut short"
+    if isinstance(exc, KeyError):
+        return f"no entry {exc}"
+    return str(exc) or type(exc).__name__
 
 
 def make_summary(run: RunDir, trainer: Trainer, until_step: int, status: str,
