@@ -67,6 +67,8 @@ __all__ = [
     "environment",
     "load_average",
     "run_bench",
+    "estimated_bytes",
+    "check_memory",
 ]
 
 #: (B, T, I, H) of the issue's benchmark, smallest first.
@@ -126,6 +128,52 @@ def reference_repeats(repeats: int, H: int) -> int:
     if H >= REFERENCE_LARGE_H:
         return min(repeats, max(3, repeats // 3))
     return repeats
+
+
+#: Gate blocks per cell: what its forward records per step and unit.
+_GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
+
+
+def estimated_bytes(cell: str, shape: Sequence[int], *, use_torch: bool = True, use_reference: bool = True) -> int:
+    """What one case (``cell`` at ``shape`` = B, T, I, H) holds at once, within a small factor: the
+    input x and its gradient, dy, rnnlab's float32 records of every step and gate and its backward
+    buffers (as :meth:`rnnlab.spec.Spec.estimated_bytes` counts them), the same again for torch's
+    autograd, and twice that (float64) for the reference; weights and their gradients."""
+    B, T, I, H = (int(v) for v in shape)
+    gates = _GATES[CELLS[cell][0]]
+    steps = T * B
+    one = steps * (3 * I + H * (3 * gates + 6)) * 4 + 4 * gates * H * (I + H + 2) * 4  # float32
+    total = one * (2 if use_torch else 1)
+    if use_reference:
+        total += 2 * one
+    return int(total)
+
+
+def _physical_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return 8 * 2**30
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**28 else f"{n / 2**20:.0f} MiB"
+
+
+def check_memory(cells: Iterable[str], shapes: Iterable[Sequence[int]], *, use_torch: bool = True,
+                 use_reference: bool = True) -> None:
+    """Refuse, before allocating anything, a case that would need more than half of this machine's
+    memory (:class:`rnnlab.errors.UserError`, a ValueError, naming the shape)."""
+    from .errors import UserError
+
+    have = _physical_memory()
+    for shape in shapes:
+        for cell in cells:
+            need = estimated_bytes(cell, shape, use_torch=use_torch, use_reference=use_reference)
+            if need > have // 2:
+                B, T, I, H = shape
+                raise UserError(f"--shape {B},{T},{I},{H}: {cell} needs about {_gib(need)} but this machine has "
+                                f"{_gib(have)}; make B, T, I or H smaller")
 
 
 def _import_torch():
@@ -411,6 +459,7 @@ def run_bench(
         raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
     threads = default_threads() if threads is None else threads
     torch = _import_torch() if use_torch else None
+    check_memory(cells, shapes, use_torch=torch is not None, use_reference=use_reference)
 
     rows: list[dict[str, Any]] = []
     total = len(cells) * len(shapes)

@@ -24,9 +24,10 @@ def run(capsys, *args):
 
 
 def test_no_arguments_without_a_terminal_prints_a_hint(capsys):
-    code, out, _ = run(capsys)
+    code, out, err = run(capsys)
     assert code == 0
-    assert "needs a terminal" in out and "rnnlab --help" in out
+    assert out == ""  # a message, not a result: stdout stays clean for pipes
+    assert "needs a terminal" in err and "rnnlab --help" in err
 
 
 def test_version(capsys):
@@ -78,6 +79,25 @@ def test_gradcheck_list(capsys):
     assert code == 0 and out.split() == list(gradcheck.CHECKS)
 
 
+def test_gradcheck_only_with_list_lists_only_those_and_json_lists_as_json(capsys):
+    code, out, _ = run(capsys, "gradcheck", "--only", "lstm,gru", "--list")
+    assert code == 0 and out.split() == ["lstm", "gru"]  # in the registry's order
+    code, out, _ = run(capsys, "gradcheck", "--list", "--json")
+    assert code == 0 and json.loads(out) == list(gradcheck.CHECKS)
+    code, out, _ = run(capsys, "gradcheck", "--only", "gru", "--list", "--json")
+    assert code == 0 and json.loads(out) == ["gru"]
+    code, out, err = run(capsys, "gradcheck", "--only", "nope", "--list")
+    assert code == 2 and out == "" and "nope" in err
+
+
+@pytest.mark.parametrize("value", ["", ","])
+def test_gradcheck_only_naming_nothing_exits_2(capsys, value):
+    code, out, err = run(capsys, "gradcheck", "--only", value)
+    assert code == 2 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rnnlab: error: --only names no check")
+
+
 def test_gradcheck_unknown_name_exits_2_with_one_line(capsys):
     code, out, err = run(capsys, "gradcheck", "--only", "nope")
     assert code == 2
@@ -122,6 +142,51 @@ def test_bad_input_exits_2_with_one_line(capsys, args, word):
     assert len(lines) == 1 and word in lines[0]
 
 
+def test_bench_refuses_a_shape_too_big_for_memory_before_allocating(capsys, monkeypatch):
+    def never(*args, **kwargs):
+        raise AssertionError("the benchmark ran")
+
+    monkeypatch.setattr(bench, "run_bench", never)
+    code, out, err = run(capsys, "bench", "--no-torch", "--repeats", "1", "--shape", "100000,100000,4,4")
+    assert code == 2 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "--shape 100000,100000,4,4" in lines[0] and "GiB" in lines[0]
+    with pytest.raises(ValueError, match="100000,100000,4,4"):
+        bench.check_memory(["lstm"], [(100000, 100000, 4, 4)])
+    bench.check_memory(["lstm"], bench.SHAPES)  # the standard shapes fit anywhere
+
+
+def test_out_of_memory_is_one_line_not_a_traceback(capsys, monkeypatch):
+    def allocate(*args, **kwargs):
+        raise MemoryError("Unable to allocate 149. GiB for an array with shape (100000, 100000, 4)")
+
+    monkeypatch.setattr(bench, "run_bench", allocate)
+    code, out, err = run(capsys, "bench", "--no-torch", "--repeats", "1", "--shape", "2,5,3,4")
+    assert code == 2 and out == ""
+    lines = [line for line in err.splitlines() if line.strip()]  # a load-average warning may come first
+    assert "Traceback" not in err
+    assert lines[-1] == ("rnnlab: error: out of memory: Unable to allocate 149. GiB for an array with shape "
+                         "(100000, 100000, 4)")
+
+
+def test_bench_check_targets_needs_torch(capsys, monkeypatch):
+    code, out, err = run(capsys, "bench", "--quick", "--no-torch", "--check-targets")
+    assert code == 2 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "--check-targets" in lines[0] and "--no-torch" in lines[0]
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch now raises ImportError
+    code, out, err = run(capsys, "bench", "--quick", "--check-targets")
+    assert code == 2 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "ratios against PyTorch, which is not installed" in lines[0]
+
+
+def test_bench_help_says_what_the_shapes_are(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, _ = run(capsys, "bench", "--help")
+    assert code == 0 and "issue" not in out and "six standard shapes" in out
+
+
 def test_bench_json_rows(capsys):
     code, out, _ = run(capsys, "bench", "--quick", "--repeats", "1", "--no-torch", "--cells", "lstm", "--json")
     assert code == 0
@@ -146,7 +211,7 @@ def test_bench_on_cuda_without_a_gpu_says_why_in_one_line(capsys):
     code, out, err = run(capsys, "bench", "--device", "cuda", "--quick")
     assert code == 2 and out == ""
     lines = err.strip().splitlines()
-    assert lines == [f"rnnlab bench: device 'cuda' is not available: {reason}"]
+    assert lines == [f"rnnlab: error: device 'cuda' is not available: {reason}"]
 
 
 def test_bench_table_and_markdown(capsys):
@@ -165,7 +230,8 @@ def test_console_script_entry_point():
     proc = subprocess.run([sys.executable, "-m", "rnnlab.cli"], capture_output=True, text=True, env=env,
                           stdin=subprocess.DEVNULL, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert "needs a terminal" in proc.stdout and "train" in proc.stdout
+    assert proc.stdout == ""
+    assert "needs a terminal" in proc.stderr and "train" in proc.stderr
     proc = subprocess.run([sys.executable, "-m", "rnnlab.cli", "gradcheck", "--only", "nope"], capture_output=True,
                           text=True, env=env, stdin=subprocess.DEVNULL, timeout=120)
     assert proc.returncode == 2

@@ -77,15 +77,15 @@ def _message(text: str) -> None:
     _err_console().print(text)
 
 
-def _exit_for_training_status(status: str, diverged: str, stopped: str) -> None:
-    """After a training run: exit 1 with ``diverged`` (in red) if it diverged, 130 with ``stopped``
-    if Ctrl-C stopped it; return if it finished."""
+def _exit_for_training_status(status: str, diverged: str, stopped: str, stopped_code: int = 130) -> None:
+    """After a training run: exit 1 with ``diverged`` (in red) if it diverged, ``stopped_code`` (130:
+    Ctrl-C, 143: SIGTERM) with ``stopped`` if a signal stopped it; return if it finished."""
     if status == "diverged":
         _message(f"[red]rnnlab: {diverged}[/red]")
         raise typer.Exit(1)
     if status == "stopped":
         _message(stopped)
-        raise typer.Exit(130)
+        raise typer.Exit(stopped_code)
 
 
 def _on_compile(message: str) -> None:
@@ -155,10 +155,10 @@ def _root(
         if sys.stdin.isatty() and sys.stdout.isatty():
             open_lab(None)
             raise typer.Exit(0)
-        # no terminal to draw in: a hint instead of a TUI waiting on a pipe
+        # no terminal to draw in: a hint (a message, so on stderr) instead of a TUI waiting on a pipe
         typer.echo("rnnlab: the lab needs a terminal. Run `rnnlab` in one, or script it:\n"
                    "  rnnlab presets | train PRESET | bptt PRESET | trace PRESET --out FILE.npz | sample RUN_DIR\n"
-                   "  rnnlab --help lists every command.")
+                   "  rnnlab --help lists every command.", err=True)
         raise typer.Exit(0)
 
 
@@ -217,6 +217,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except UserError as exc:  # a bad spec, data file, run directory or argument value
         sys.stderr.write(f"rnnlab: error: {' '.join(str(exc).split())}\n")
+        return 2
+    except MemoryError as exc:  # the last guard: sizes are checked before allocating where they can be
+        reason = " ".join(str(exc).split()) or "an allocation failed"
+        sys.stderr.write(f"rnnlab: error: out of memory: {reason}\n")
         return 2
     return result if isinstance(result, int) else 0
 

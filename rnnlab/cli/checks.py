@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Annotated, Any
 
 import typer
 
+from ..errors import UserError
 from ._app import _compile_notices, _json_float, _message, _out_console, _print_json, _progress, _split_names, app
 
 
@@ -23,7 +25,10 @@ def gradcheck(
         list[str] | None,
         typer.Option("--only", metavar="NAME", help="Run only this check (repeatable, or comma-separated)."),
     ] = None,
-    list_checks: Annotated[bool, typer.Option("--list", help="List the checks' names and exit.")] = False,
+    list_checks: Annotated[
+        bool, typer.Option("--list", help="List the checks' names (those --only selects) and exit; "
+                           "with --json as a JSON list.")
+    ] = False,
 ) -> None:
     """Finite-difference gradient checks (float64) of every cell, stacked and bidirectional too.
 
@@ -31,18 +36,21 @@ def gradcheck(
     """
     from .. import gradcheck as gc
 
-    if list_checks:
-        for name in gc.CHECKS:
-            typer.echo(name)
-        return
     names = _split_names(only)
+    if only is not None and not names:  # --only "" or --only ,
+        raise UserError("--only names no check (rnnlab gradcheck --list lists them)")
     if names is not None:
         unknown = [n for n in names if n not in gc.CHECKS]
         if unknown:
-            raise typer.BadParameter(
-                f"unknown check {', '.join(map(repr, unknown))} (known: {', '.join(gc.CHECKS)})",
-                param_hint="'--only'",
-            )
+            raise UserError(f"--only: unknown check {', '.join(map(repr, unknown))} (known: {', '.join(gc.CHECKS)})")
+    if list_checks:
+        listed = [name for name in gc.CHECKS if names is None or name in names]
+        if json_output:
+            _print_json(listed)
+        else:
+            for name in listed:
+                typer.echo(name)
+        return
 
     with _compile_notices(), _progress() as progress:
         task = progress.add_task("gradient checks", total=len(names) if names else len(gc.CHECKS))
@@ -86,7 +94,7 @@ def _parse_shape(text: str) -> tuple[int, int, int, int]:
     except ValueError:
         shape = ()
     if len(shape) != 4 or min(shape) < 1:
-        raise typer.BadParameter(f"{text!r} is not four positive integers B,T,I,H", param_hint="'--shape'")
+        raise UserError(f"--shape: {text!r} is not four positive integers B,T,I,H")
     return shape  # type: ignore[return-value]
 
 
@@ -149,8 +157,8 @@ def _bench_cuda(json_output: bool, quick: bool, cells: list[str] | None, shapes:
     if names:
         unknown = [c for c in names if c not in bench_cuda.CELLS]
         if unknown:
-            raise typer.BadParameter(f"unknown cell {', '.join(map(repr, unknown))} on cuda "
-                                     f"(known: {', '.join(bench_cuda.CELLS)})", param_hint="'--cells'")
+            raise UserError(f"--cells: unknown cell {', '.join(map(repr, unknown))} on cuda "
+                            f"(known: {', '.join(bench_cuda.CELLS)})")
         argv += ["--cells", ",".join(names)]
     if shapes:
         argv += ["--shapes", *(",".join(map(str, _parse_shape(s))) for s in shapes)]
@@ -160,6 +168,9 @@ def _bench_cuda(json_output: bool, quick: bool, cells: list[str] | None, shapes:
         argv.append("--no-torch")
     if json_output:
         argv.append("--json")
+    from ..kernels.cuda import require_cuda
+
+    require_cuda()  # no GPU: one line, as every other error ("rnnlab: error: device 'cuda' is not available: ...")
     status = bench_cuda.main(argv)
     if status:
         raise typer.Exit(status)
@@ -201,7 +212,8 @@ def bench(
     no_torch: Annotated[bool, typer.Option("--no-torch", help="Do not compare against PyTorch.")] = False,
     no_reference: Annotated[bool, typer.Option("--no-reference", help="Do not time the NumPy reference.")] = False,
     check_targets: Annotated[
-        bool, typer.Option("--check-targets", help="Exit 1 if a speed target is missed.")
+        bool, typer.Option("--check-targets", help="Exit 1 if a speed target is missed (needs PyTorch: the targets "
+                           "are ratios torch / rnnlab).")
     ] = False,
     device: Annotated[
         str, typer.Option("--device", help="cpu, or cuda: rnnlab's GPU kernels against PyTorch/cuDNN on the GPU.")
@@ -209,14 +221,19 @@ def bench(
 ) -> None:
     """Time forward and forward+backward (float32) against PyTorch CPU and the NumPy reference.
 
-    Single-layer networks at the issue's shapes (B, T, I, H); each case interleaves rnnlab, torch
-    and the reference round by round and reports medians. Targets (torch / rnnlab, fwd+bwd): >= 5
+    Single-layer networks at six standard shapes (B, T, I, H), from (1, 100, 8, 16) to
+    (64, 50, 256, 512); each case interleaves rnnlab, torch and the reference round by round
+    and reports medians. Targets (torch / rnnlab, fwd+bwd): >= 5
     at B=1 and H <= 64; otherwise >= 1.0 for LSTM and >= 1.5 for GRU and RNN.
     """
     if json_output and markdown:
-        raise typer.BadParameter("choose one of --json and --markdown", param_hint="'--markdown'")
+        raise UserError("choose one of --json and --markdown")
     if device not in ("cpu", "cuda"):
-        raise typer.BadParameter(f"device must be cpu or cuda, got {device!r}", param_hint="'--device'")
+        raise UserError(f"--device must be cpu or cuda, got {device!r}")
+    if check_targets and no_torch:
+        raise UserError("--check-targets needs PyTorch (the targets are ratios torch / rnnlab): drop --no-torch")
+    if check_targets and device == "cuda":
+        raise UserError("--check-targets: the speed targets are for the cpu benchmark; --device cuda has none")
     if device == "cuda":
         _bench_cuda(json_output, quick, cells, shapes, repeats, no_torch)
         return
@@ -225,11 +242,10 @@ def bench(
     cell_names = _split_names(cells) or list(bm.DEFAULT_CELLS)
     unknown = [c for c in cell_names if c not in bm.CELLS]
     if unknown:
-        raise typer.BadParameter(f"unknown cell {', '.join(map(repr, unknown))} (known: {', '.join(bm.CELLS)})",
-                                 param_hint="'--cells'")
+        raise UserError(f"--cells: unknown cell {', '.join(map(repr, unknown))} (known: {', '.join(bm.CELLS)})")
     if shapes:
         if quick:
-            raise typer.BadParameter("--quick and --shape exclude each other", param_hint="'--shape'")
+            raise UserError("--quick and --shape exclude each other")
         shape_list = [_parse_shape(s) for s in shapes]
     else:
         shape_list = list(bm.QUICK_SHAPES if quick else bm.SHAPES)
@@ -237,17 +253,20 @@ def bench(
         import numba
 
         if threads > numba.config.NUMBA_NUM_THREADS:
-            raise typer.BadParameter(
-                f"{threads} is more than numba's {numba.config.NUMBA_NUM_THREADS} threads "
-                "(set NUMBA_NUM_THREADS before starting)", param_hint="'--threads'")
+            raise UserError(f"--threads {threads} is more than numba's {numba.config.NUMBA_NUM_THREADS} threads "
+                            "(set NUMBA_NUM_THREADS before starting)")
 
     use_torch = not no_torch
     if use_torch:
         try:
-            import torch  # noqa: F401
+            importlib.import_module("torch")
         except ImportError:
+            if check_targets:
+                raise UserError("--check-targets: the targets are ratios against PyTorch, which is not installed "
+                                "(pip install torch)") from None
             _message("rnnlab bench: torch is not installed; timing rnnlab and the reference only")
             use_torch = False
+    bm.check_memory(cell_names, shape_list, use_torch=use_torch, use_reference=not no_reference)
     env = bm.environment(threads, use_torch)
     load = env.get("load_average")
     if load is not None and load > 0.5:
