@@ -109,6 +109,7 @@ def test_the_edit_form_fits_a_narrow_terminal():
     async def check(app, pilot):
         await pilot.press("e")
         await wait_for(pilot, lambda: app.screen.query("#edit-grid"))
+        await pilot.pause()  # laid out
         width = app.size.width
         form, grid = app.screen.query_one("#edit"), app.screen.query_one("#edit-grid")
         assert grid.has_class("narrow") == (width == 80) and form.region.right <= width
@@ -296,6 +297,51 @@ def test_edit_refuses_bad_values_inline_and_applies_good_ones():
     drive(check)
 
 
+def test_an_unchanged_form_keeps_the_trained_model_and_a_changed_one_warns_first():
+    async def check(app, pilot):
+        lab = app.lab
+        await pilot.press("t")
+        await wait_for(pilot, lambda: lab.training_status == "completed")
+        await pilot.press("e")
+        await wait_for(pilot, lambda: app.screen.query("#edit-grid"))
+        warning = str(app.screen.query_one("#edit-warning").render())
+        assert "the 200 steps trained so far are dropped" in warning
+        app.screen.query_one("#model-hidden_size").focus()
+        await pilot.press("enter")  # an Enter with nothing changed
+        await pilot.pause()
+        assert "nothing changed" in str(app.screen.query_one("#edit-error").render())
+        await pilot.press("escape")
+        assert app.lab is lab and lab.trainer.step == 200
+
+    drive(check)
+
+
+def test_an_export_that_cannot_be_written_says_why_in_the_dialog(tmp_path, monkeypatch):
+    import errno
+
+    import rnnlab.lab
+
+    def read_only(path, arrays):
+        raise OSError(errno.EROFS, "Read-only file system", str(path))
+
+    async def check(app, pilot):
+        await pilot.press("x")
+        await pilot.pause()
+        prompt = app.screen.query_one("#prompt-input")
+        prompt.value = str(tmp_path / "gone" / "t.npz")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "no such directory" in str(app.screen.query_one("#prompt-error").render())
+        monkeypatch.setattr(rnnlab.lab, "atomic_save_npz", read_only)  # an OSError however it comes
+        prompt.value = str(tmp_path / "t.npz")
+        await pilot.press("enter")
+        await pilot.pause()
+        error = str(app.screen.query_one("#prompt-error").render())
+        assert error == f"cannot write {tmp_path / 't.npz'}: Read-only file system"  # the dialog stays
+
+    drive(check)
+
+
 def test_typing_a_sequence_and_a_refused_one():
     async def check(app, pilot):
         await pilot.press("i")
@@ -316,8 +362,8 @@ def test_help_lists_every_key():
         await pilot.press("question_mark")
         await pilot.pause()
         text = screen_text(app)
-        for binding in app.BINDINGS:
-            assert binding.description in text, binding.description
+        for binding in app.BINDINGS:  # an LSTM: every key but the attention heads'
+            assert (binding.description in text) == (binding.action not in ("next_head", "previous_head")), binding
         dialog = [line.split("│")[1].rstrip() for line in text.splitlines() if line.count("│") >= 2]
         assert_snapshot("help", "\n".join(line for line in dialog if line.strip()))
         await pilot.press("escape")

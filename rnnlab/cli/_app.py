@@ -173,6 +173,8 @@ def open_lab(target: str | None) -> None:
         with _compile_notices():  # the engine is built (and its kernels loaded) before the screen opens
             app = LabScreenApp(target)
         app.run()
+        if app.return_code:  # the screen stopped on an error (Textual has printed it)
+            raise typer.Exit(app.return_code)
         return
     from ..lab import open_target
     from ..spec import preset_names
@@ -183,7 +185,9 @@ def open_lab(target: str | None) -> None:
         raise UserError(f"unknown experiment {target!r}: not a preset ({', '.join(preset_names())}), "
                         f"an architecture lab ({', '.join(sorted(LABS))}), a spec file or a run directory")
     open_target(target)  # a bad target is refused here, as one line and exit 2, before the screen opens
-    run_lab(target)
+    status = run_lab(target)
+    if status:
+        raise typer.Exit(status)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -412,7 +412,8 @@ class LabApp(App[None]):
         old = self.lab
 
         def check(overrides: dict) -> None:  # at once: a bad field is named while the form is open
-            old.spec.with_overrides(overrides)
+            if old.spec.with_overrides(overrides) == old.spec:  # an Enter too many must not drop training
+                raise UserError("nothing changed (Esc closes the form)")
 
         def build(overrides: dict) -> Lab:  # in the edit screen's thread, the lab shown meanwhile
             lab = Lab(old.spec.with_overrides(overrides), None, batch=old.view_batch)
@@ -429,7 +430,7 @@ class LabApp(App[None]):
                 self.refresh_bindings()
                 self.notify(f"new experiment: {lab.spec.model.cell}, {lab.task.kind}")
 
-        self.push_screen(EditScreen(old.spec, check, build), applied)
+        self.push_screen(EditScreen(old.spec, check, build, trained_steps=old.trainer.step), applied)
 
     # ------------------------------------------------------------------ saving
     def action_save_run(self) -> None:
@@ -440,7 +441,7 @@ class LabApp(App[None]):
         except (UserError, OSError) as exc:
             self.notify(f"cannot save the run: {exc}", severity="error")
             return
-        self.notify(f"run saved to {path}")
+        self.notify(f"run saved to {path.resolve()}")
 
     def action_export_trace(self) -> None:
         if self.lab is None:
@@ -450,7 +451,7 @@ class LabApp(App[None]):
             return self.lab.export_trace(Path(name).expanduser())
 
         self.push_screen(PromptScreen("Export the trace (every state, gate and dL/dh_t) to", f"{self.lab.spec.name}-trace.npz",
-                                      accept), lambda path: path and self.notify(f"trace written to {path}"))
+                                      accept), lambda path: path and self.notify(f"trace written to {path.resolve()}"))
 
     def action_screenshot(self) -> None:
         path = self.save_screenshot()
@@ -458,10 +459,14 @@ class LabApp(App[None]):
 
     def action_help(self) -> None:
         keys = [(b.key.replace("left_square_bracket", "[").replace("right_square_bracket", "]")
-                 .replace("question_mark", "?").replace(",", ", "), b.description) for b in self.BINDINGS]
+                 .replace("question_mark", "?").replace(",", ", "), b.description) for b in self.BINDINGS
+                if self.check_action(b.action, ())]  # the head keys only for a self-attention model
         self.push_screen(HelpScreen(keys))
 
 
-def run_lab(target: str | Path | None = None) -> None:
-    """Open the lab in this terminal (blocks until the user quits)."""
-    LabApp(target).run()
+def run_lab(target: str | Path | None = None) -> int:
+    """Open the lab in this terminal (blocks until the user quits); returns the exit status (not
+    0 if the app stopped on an error)."""
+    app = LabApp(target)
+    app.run()
+    return app.return_code or 0

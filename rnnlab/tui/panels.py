@@ -17,7 +17,7 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.geometry import Region
 from textual.widgets import Static
 
@@ -200,10 +200,13 @@ class StatePanel(VerticalScroll):
         self._maps: dict[str, Heatmap] = {}
 
     def compose(self) -> ComposeResult:
-        yield Vertical(id="maps")
-        with Vertical(id="colorbars"):
+        with Horizontal(id="colorbars"):  # the colour key, docked above the heatmaps as they scroll
+            yield Static("signed ")
             yield ColorBar(colormap="diverging", vmin=-1.0, vmax=1.0, id="bar-signed")
+            yield Static("  gates ")
             yield ColorBar(colormap="sequential", vmin=0.0, vmax=1.0, id="bar-gates")
+            yield Static("  (±r) in a title: ends at ±r", classes="dim")
+        yield Vertical(id="maps")
 
     def select(self, lab: Lab, layer: int, direction: int) -> None:
         self.stream = (layer, direction)
@@ -368,7 +371,7 @@ class ExplainPanel(Static):
         if lab.is_attention:
             step = explain_attention(lab.trace, t, layer, head, top=self.TOP_KEYS)
             text = Text()
-            text.append(f"explain: step t = {t + 1} attends to (block {layer}, head {head})\n", style="bold")
+            text.append(f"explain: step t = {t + 1} attends to (block {layer}, head {head + 1})\n", style="bold")
             for line in step.lines(labels=lab.task.input_tokens(lab.sequence)):
                 text.append(line + "\n")
             text.append("q_t, k_j: rows of self_attn.in_proj_weight [W_q; W_k] times the block's input", style="dim")
@@ -617,6 +620,7 @@ class TrainingPlots(Vertical):
             loss_plot.clear()
             norm_plot.clear()
             loss_plot.title = "loss (press t to train)"
+            norm_plot.title = "gradient norm"
             return
         loss_plot.set_series("train", history.steps, history.loss, color="#e0e0e0")
         if evals:

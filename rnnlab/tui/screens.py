@@ -63,10 +63,28 @@ class PromptScreen(ModalScreen[Any]):
         except UserError as exc:
             self.query_one("#prompt-error", Label).update(str(exc))
             return
+        except OSError as exc:  # a file that cannot be written: the reason, and the dialog stays
+            self.query_one("#prompt-error", Label).update(f"cannot write {exc.filename or 'the file'}: "
+                                                          f"{exc.strerror or exc}")
+            return
         self.dismiss(result)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class CompactInput(Input):
+    """A one-line text field (no border): the edit form's twenty fields fit a 36-row terminal."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, compact=True, **kwargs)
+
+
+class CompactSelect(Select):
+    """A one-line drop-down, as :class:`CompactInput`."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, compact=True, **kwargs)
 
 
 #: The edit form's four columns (two label-field pairs a row) need this many terminal columns.
@@ -86,11 +104,12 @@ class EditScreen(ModalScreen[Any]):
 
     BINDINGS = [Binding("escape", "cancel", "cancel")]
 
-    def __init__(self, spec, check, build) -> None:
+    def __init__(self, spec, check, build, trained_steps: int = 0) -> None:
         super().__init__()
         self._spec = spec
         self._check, self._build = check, build
         self._building: Worker | None = None
+        self._trained_steps = trained_steps
 
     def _task_kinds(self) -> list[str]:
         # tasks that need a file can only come from a spec file; the rest can be picked here
@@ -100,47 +119,54 @@ class EditScreen(ModalScreen[Any]):
         s = self._spec
         with VerticalScroll(classes="dialog", id="edit"):  # scrolls on a terminal shorter than the form
             yield Label(f"Edit experiment: {s.name}", classes="dialog-title")
+            if self._trained_steps:
+                yield Label(f"Applying starts a new, untrained model: the {self._trained_steps} steps trained so far "
+                            "are dropped (ctrl+s saves them first).", id="edit-warning", classes="warning")
             with Grid(id="edit-grid"):
                 yield Label("task")
-                yield Select([(k, k) for k in self._task_kinds()], value=s.task["kind"], allow_blank=False, name="task.kind", id="task-kind")
+                yield CompactSelect([(k, k) for k in self._task_kinds()], value=s.task["kind"], allow_blank=False,
+                                    name="task.kind", id="task-kind")
                 yield Label("task length")
-                yield Input(str(s.task.get("length", s.task.get("delay", ""))), name="task.length", id="task-length",
-                            disabled="length" not in s.task and "delay" not in s.task)
+                yield CompactInput(str(s.task.get("length", s.task.get("delay", ""))), name="task.length",
+                                   id="task-length", disabled="length" not in s.task and "delay" not in s.task)
                 yield Label("cell")
-                yield Select([(c, c) for c in CELLS], value=s.model.cell, allow_blank=False, name="model.cell", id="model-cell")
+                yield CompactSelect([(c, c) for c in CELLS], value=s.model.cell, allow_blank=False, name="model.cell",
+                                    id="model-cell")
                 yield Label("nonlinearity (rnn)")
-                yield Select([("tanh", "tanh"), ("relu", "relu")], value=s.model.nonlinearity, allow_blank=False,
+                yield CompactSelect([("tanh", "tanh"), ("relu", "relu")], value=s.model.nonlinearity, allow_blank=False,
                              name="model.nonlinearity", id="model-nonlinearity")
                 yield Label("init")
-                yield Select([(i, i) for i in INITS], value=s.model.init, allow_blank=False, name="model.init", id="model-init")
+                yield CompactSelect([(i, i) for i in INITS], value=s.model.init, allow_blank=False, name="model.init",
+                                    id="model-init")
                 yield Label("forget bias (lstm)")
-                yield Input(repr(s.model.forget_bias), name="model.forget_bias", id="model-forget_bias")
+                yield CompactInput(repr(s.model.forget_bias), name="model.forget_bias", id="model-forget_bias")
                 yield Label("scan (min*, lru)")
-                yield Select([(m, m) for m in METHODS], value=s.model.scan, allow_blank=False, name="model.scan",
+                yield CompactSelect([(m, m) for m in METHODS], value=s.model.scan, allow_blank=False, name="model.scan",
                              id="model-scan")
                 yield Label("heads (selfattention)")
-                yield Input(str(s.model.num_heads), name="model.num_heads", id="model-num_heads")
+                yield CompactInput(str(s.model.num_heads), name="model.num_heads", id="model-num_heads")
                 yield Label("d_ff (attn, 0: 2H)")
-                yield Input(str(s.model.d_ff), name="model.d_ff", id="model-d_ff")
+                yield CompactInput(str(s.model.d_ff), name="model.d_ff", id="model-d_ff")
                 yield Label("hidden size")
-                yield Input(str(s.model.hidden_size), name="model.hidden_size", id="model-hidden_size")
+                yield CompactInput(str(s.model.hidden_size), name="model.hidden_size", id="model-hidden_size")
                 yield Label("layers")
-                yield Input(str(s.model.num_layers), name="model.num_layers", id="model-num_layers")
+                yield CompactInput(str(s.model.num_layers), name="model.num_layers", id="model-num_layers")
                 yield Label("bidir. / non-causal")
-                yield Select([("no", False), ("yes", True)], value=s.model.bidirectional, allow_blank=False,
+                yield CompactSelect([("no", False), ("yes", True)], value=s.model.bidirectional, allow_blank=False,
                              name="model.bidirectional", id="model-bidirectional")
                 yield Label("optimizer")
-                yield Select([(o, o) for o in OPTIMIZERS], value=s.train.optimizer, allow_blank=False, name="train.optimizer", id="train-optimizer")
+                yield CompactSelect([(o, o) for o in OPTIMIZERS], value=s.train.optimizer, allow_blank=False,
+                                    name="train.optimizer", id="train-optimizer")
                 yield Label("learning rate")
-                yield Input(repr(s.train.learning_rate), name="train.learning_rate", id="train-learning_rate")
+                yield CompactInput(repr(s.train.learning_rate), name="train.learning_rate", id="train-learning_rate")
                 yield Label("clip norm (0 off)")
-                yield Input(repr(s.train.clip_norm), name="train.clip_norm", id="train-clip_norm")
+                yield CompactInput(repr(s.train.clip_norm), name="train.clip_norm", id="train-clip_norm")
                 yield Label("truncate BPTT (0 off)")
-                yield Input(str(s.train.truncate), name="train.truncate", id="train-truncate")
+                yield CompactInput(str(s.train.truncate), name="train.truncate", id="train-truncate")
                 yield Label("steps")
-                yield Input(str(s.train.steps), name="train.steps", id="train-steps")
+                yield CompactInput(str(s.train.steps), name="train.steps", id="train-steps")
                 yield Label("seed")
-                yield Input(str(s.seed), name="seed", id="seed")
+                yield CompactInput(str(s.seed), name="seed", id="seed")
             yield Label("", id="edit-error", classes="error")
             with Horizontal(classes="buttons"):
                 yield Button("Apply", variant="primary", id="apply")
