@@ -103,6 +103,19 @@ def test_a_self_attention_lab_on_80_columns_leaves_the_heatmaps_room():
     drive(check, size=(80, 24))
 
 
+def test_the_attention_map_gets_a_column_per_key():
+    """copy-attention (T = 30) at 100x30: the map's 30 key columns, none under the scrollbar."""
+    from rnnlab.tui.panels import AttentionMap
+
+    async def check(app, pilot):
+        await pilot.press("end")
+        await pilot.pause()
+        attention_map = app.query_one(AttentionMap)
+        assert attention_map.size.width >= 30 and attention_map.region.right <= app.query_one("#side").region.x
+
+    drive(check, target="copy-attention", size=(100, 30))
+
+
 def test_the_edit_form_fits_a_narrow_terminal():
     """On 80 columns the edit form takes one label-field pair a row, every field within the
     screen's width, and scrolls to its buttons; on 160 it has two pairs a row."""
@@ -116,10 +129,10 @@ def test_the_edit_form_fits_a_narrow_terminal():
         fields = list(app.screen.query("#edit-grid Input, #edit-grid Select"))
         assert fields and all(f.region.right <= width and f.region.width >= 20 for f in fields)
         assert len({f.region.x for f in fields}) == (1 if width == 80 else 2)  # field columns
-        app.screen.query_one("#apply").focus()
-        await pilot.pause()
         apply = app.screen.query_one("#apply")
-        assert 0 <= apply.region.y and apply.region.bottom <= app.size.height  # scrolled into view
+        apply.focus()
+        await wait_for(pilot, lambda: 0 <= apply.region.y and apply.region.bottom <= app.size.height,
+                       timeout=5, what="the Apply button scrolled into view")
         await pilot.press("escape")
 
     drive(check, size=(80, 24))
@@ -476,7 +489,7 @@ def test_lru_lab_shows_its_eigenvalues_against_the_unit_circle():
         assert lab.bptt_cursor == lab.steps - 1
         # no recurrent weights: no per-step dW_hh series, and the gradient's parts are drawn
         assert app.query_one(GradientPlot).series_names == ["||dL/dh_t||"]
-        assert app.query_one("#map-dh", Heatmap).title.startswith("|dL/dh_t| (BPTT, 0..")
+        assert app.query_one("#map-dh", Heatmap).title.startswith("|dL/dh_t| (BPTT, colour 0..")
         assert app.query_one("#map-dh_re", Heatmap).reveal_from_end
         await pilot.press("right_square_bracket")  # the second layer's eigenvalues
         assert app.query_one(StatePanel).stream == (1, 0) and "λ l1" in plane.title
@@ -566,7 +579,7 @@ def test_attention_lab_shows_the_map_per_head_and_reveals_backprop():
         plot = app.query_one(GradientPlot)
         assert plot.series_names == ["||dL/dh_t||"]  # no recurrent weights: no per-step dW_hh
         assert plot.title.startswith("backprop (not through time): every step gets its gradient at once")
-        assert app.query_one("#map-dh", Heatmap).title.startswith("dL/dh_t (backprop, ±")
+        assert app.query_one("#map-dh", Heatmap).title.startswith("dL/dh_t (backprop, colour ±")
         assert not app.query_one(DecayPlane).display
         await pilot.press("t")
         await wait_for(pilot, lambda: len(lab.history) >= 3)

@@ -200,12 +200,11 @@ class StatePanel(VerticalScroll):
         self._maps: dict[str, Heatmap] = {}
 
     def compose(self) -> ComposeResult:
-        with Horizontal(id="colorbars"):  # the colour key, docked above the heatmaps as they scroll
+        with Horizontal(id="colorbars"):  # the colour key (a title may give its own range), docked on top
             yield Static("signed ")
             yield ColorBar(colormap="diverging", vmin=-1.0, vmax=1.0, id="bar-signed")
             yield Static("  gates ")
             yield ColorBar(colormap="sequential", vmin=0.0, vmax=1.0, id="bar-gates")
-            yield Static("  (±r) in a title: ends at ±r", classes="dim")
         yield Vertical(id="maps")
 
     def select(self, lab: Lab, layer: int, direction: int) -> None:
@@ -250,7 +249,7 @@ class StatePanel(VerticalScroll):
                 largest = float(np.abs(data).max()) if data.size else 0.0
                 scale = (largest or 1.0) if name in GRADIENTS else max(1.0, largest)
                 heatmap.set_data(data, vmin=-scale if kind == "signed" else 0.0, vmax=scale)
-                range_text = f"±{scale:.2g}" if kind == "signed" else f"0..{scale:.2g}"
+                range_text = f"colour ±{scale:.2g}" if kind == "signed" else f"colour 0..{scale:.2g}"
                 if kind == "signed" and name not in GRADIENTS and scale <= 1.0:
                     range_text = ""  # the colour bar's own range
             if name in GRADIENTS:
@@ -514,6 +513,10 @@ class AttentionMap(Heatmap):
         return None if self.query_row is None else self._header_lines + self.query_row // 2
 
 
+ATTENTION_MIN_WIDTH, ATTENTION_FRAME = 28, 4  # the panel's columns: at least; besides its map's
+ATTENTION_ROOM_BESIDE = 52  # columns left to the heatmaps and the values when it widens (24 each and borders)
+
+
 class AttentionPanel(VerticalScroll):
     """Self-attention only: the attention map of one block and head for the bench sequence, query
     steps as rows and key steps as columns; revealed row by row with the time cursor, the cursor
@@ -530,6 +533,10 @@ class AttentionPanel(VerticalScroll):
             return
         weights = lab.attention_map(layer, head)
         T = weights.shape[0]
+        # a column per key: T columns besides the border, padding and scrollbar (ATTENTION_FRAME), as
+        # far as the heatmaps and values beside it keep their room (a longer sequence shares columns)
+        self.styles.min_width = max(ATTENTION_MIN_WIDTH, min(T + ATTENTION_FRAME,
+                                                             self.app.size.width - ATTENTION_ROOM_BESIDE))
         query, key = np.indices((T, T))
         blank = query >= lab.cursor  # rows not revealed yet
         if lab.trace.causal:
