@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -634,6 +635,16 @@ def test_long_sequences_label_every_few_steps_and_keep_the_cursor_mark():
         assert labels == ["2", "4", "6", "8", "10", "▼", *map(str, range(14, 41, 2))]  # step 12 holds the cursor
 
     drive(check, "selective-copy-lru")
+
+    async def narrow(app, pilot):  # a window of the steps: a label at its left edge is whole or not there
+        for _ in range(40):
+            await pilot.press("right")
+            header = next(line for line in screen_text(app).splitlines() if line.lstrip().startswith("t  "))
+            numbers = [int(label) for label in re.findall(r"\d+", header)]
+            gaps = {b - a for a, b in zip(numbers, numbers[1:])}
+            assert all(n % 2 == 0 for n in numbers) and gaps <= {2, 4}, header  # 4: over the cursor's ▼
+
+    drive(narrow, "selective-copy-lru", size=(45, 30))
 
 
 def test_cursor_values_stay_readable_in_a_narrow_terminal():

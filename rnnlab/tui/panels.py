@@ -162,8 +162,8 @@ class SequenceBar(LabView):
         mark = (cursor - start) * (width + 1) + width - 1 if cursor is not None else -1
         for t in range(start, stop):
             label, end = str(t + 1), (t - start) * (width + 1) + width
-            if (t + 1) % every == 0 and not end - len(label) <= mark < end:  # the cursor's mark wins
-                row[max(0, end - len(label)):end] = label[-end:] if end < len(label) else label
+            if (t + 1) % every == 0 and end >= len(label) and not end - len(label) <= mark < end:
+                row[end - len(label):end] = label  # whole labels only; the cursor's mark wins
         text.append("".join(row), style="dim")
         if cursor is not None and start <= cursor < stop:  # the cursor's mark over its column
             column = 7 + (cursor - start) * (width + 1)
