@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from conftest import screen_text, wait_for
+from rnnlab.train import rundir
 from rnnlab.cli import main
 from rnnlab.data.series import mackey_glass
 from rnnlab.errors import UserError
@@ -27,6 +28,7 @@ from rnnlab.layers.esn import EchoStateNetwork
 from rnnlab.tui.labs import LabScreenApp, screen_class
 from rnnlab.tui.labs.esn import EsnScreen
 from rnnlab.tui.widgets import ComplexPlane, Heatmap, LinePlot
+from textual.widgets import Static
 
 importlib.import_module("rnnlab.cli.esn")  # registers `rnnlab esn` (until rnnlab.cli imports it)
 ROOT = Path(__file__).resolve().parent.parent
@@ -552,3 +554,109 @@ def test_cli_bad_input_is_one_line_and_exit_2(capsys, args, message):
     assert captured.out == ""
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1 and message in lines[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# the audit's findings (exports, free-run scores, stale sweeps, ctrl+c, small terminals)
+# ---------------------------------------------------------------------------------------------
+
+def _unwritable(*args, **kwargs):  # the atomic writer's temp file, in a directory not writable
+    raise PermissionError(13, "Permission denied")
+
+
+def test_an_export_that_cannot_be_written_is_a_user_error(tmp_path, monkeypatch):
+    lab = small()
+    monkeypatch.setattr(rundir.tempfile, "mkstemp", _unwritable)
+    with pytest.raises(UserError, match=r"cannot write .*esn\.npz: Permission denied"):
+        lab.export(tmp_path / "esn.npz")
+
+
+def test_export_errors_stay_in_the_dialog_and_the_notice_names_the_absolute_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+    async def check(app, pilot):
+        with monkeypatch.context() as patch:
+            patch.setattr(rundir.tempfile, "mkstemp", _unwritable)
+            await pilot.press("x")
+            app.screen.query_one("#prompt-input").value = "denied.npz"
+            await pilot.press("enter")
+            assert "cannot write denied.npz: Permission denied" in str(app.screen.query_one("#prompt-error").render())
+            await pilot.press("escape")
+        assert isinstance(app.screen, EsnScreen)
+        notices = []
+        monkeypatch.setattr(app, "notify", lambda message, **kwargs: notices.append(message))
+        await pilot.press("x")
+        app.screen.query_one("#prompt-input").value = "relative.npz"  # relative to the working directory
+        await pilot.press("enter")
+        assert (tmp_path / "relative.npz").is_file()
+        assert notices == [f"exported to {tmp_path / 'relative.npz'}"]
+
+    drive(check)
+
+
+def test_the_free_run_status_shows_the_free_runs_own_scores():
+    async def check(app, pilot):
+        r = app.engine.result
+        g, one = r.generation, r.onestep_scores
+        assert g.scores.rmse != pytest.approx(one.rmse)
+        await pilot.press("g")
+        status = app.screen.query_one("#esn-status").render().plain
+        assert f"[free run] RMSE {g.scores.rmse:.3g} ({g.compared} steps)" in status
+        assert f"within {g.threshold:g} for {g.horizon} steps" in status and "R²" not in status
+        await pilot.press("g")
+        status = app.screen.query_one("#esn-status").render().plain
+        assert f"[one-step] RMSE {one.rmse:.3g}  R² {one.r2:.6f}" in status
+
+    drive(check)
+
+
+def test_a_sweep_from_other_options_is_marked_stale_and_its_best_shows_at_120x36():
+    async def check(app, pilot):
+        lab, screen = app.engine, app.screen
+        assert {"-narrow", "-short"} <= screen.classes and not screen.query_one("#esn-info").display
+        await pilot.press("W")
+        await wait_for(pilot, lambda: lab.sweep_result is not None and lab.sweep_result.status == "completed"
+                       and idle(app))
+        plot = screen.query_one("#esn-sweep", LinePlot)
+        assert plot.title == "RMSE vs a" and plot.display
+        best = screen.query_one("#esn-sweep-info", Static)
+        assert best.display and best.region.height >= 1
+        assert f"best {lab.sweep_result.best():g}" in " ".join(screen_text(app).split())
+        await pilot.press("e")
+        app.screen.query_one("#prompt-input").value = "units=30"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: lab.options.units == 30 and idle(app))
+        assert plot.title == "RMSE vs a: stale (W redoes)" and "RMSE vs a: stale" in screen_text(app)
+        assert "(stale)" in best.render().plain
+        await pilot.press("W")  # a new sweep is current again
+        await wait_for(pilot, lambda: lab.sweep_result.status == "completed" and lab.sweep_result.base.units == 30
+                       and idle(app))
+        assert plot.title == "RMSE vs a"
+
+    drive(check, size=(120, 36))
+
+
+def test_ctrl_c_quits_and_the_help_says_so():
+    async def check(app, pilot):
+        await pilot.press("question_mark")
+        assert "q, ctrl+c  quit" in screen_text(app)
+        await pilot.press("escape")
+        await pilot.press("ctrl+c")
+        await pilot.pause()
+        assert not app.is_running and app.return_code == 0
+
+    drive(check)
+
+
+def test_a_long_option_error_wraps_in_the_dialog_at_120x36():
+    async def check(app, pilot):
+        await pilot.press("e")
+        app.screen.query_one("#prompt-input").value = "test=290"
+        await pilot.press("enter")
+        error = app.screen.query_one("#prompt-error")
+        message = str(error.render())
+        assert message.endswith("lower test or warmup, or raise length")
+        assert error.size.width == error.parent.content_size.width and error.size.height >= 2
+        assert "or warmup, or raise length" in screen_text(app)
+
+    drive(check, size=(120, 36))

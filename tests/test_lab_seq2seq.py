@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from conftest import screen_text, wait_for
+from rnnlab.train import rundir
 from rnnlab.data.seq2seq import BOS, DIGIT0, EOS
 from rnnlab.errors import UserError
 from rnnlab.labs import lab_class
@@ -322,7 +323,7 @@ def test_screen_bench_keys_new_longer_shorter_and_typing():
         await pilot.press("enter")
         await pilot.pause()
         assert lab.source.tolist() == [3, 1, 4]
-        assert "expected   4  1  3 EOS" in screen_text(app)
+        assert "expected   4   1   3  EOS" in screen_text(app)
 
     drive(check)
 
@@ -402,7 +403,7 @@ def test_screen_export_help_and_an_error_shown_inline(tmp_path):
         text = screen_text(app)
         for binding in Seq2SeqScreen.BINDINGS:
             assert binding.description in text, binding.description
-        assert "anti-diagonal" in text and "quit" in text
+        assert "anti-diagonal" in text and "q, ctrl+c  quit" in text
         await pilot.press("escape")
 
         def broken(**kwargs):
@@ -415,6 +416,74 @@ def test_screen_export_help_and_an_error_shown_inline(tmp_path):
         await pilot.press("right")
 
     drive(check)
+
+
+def test_an_export_that_cannot_be_written_is_a_user_error(tmp_path, monkeypatch):
+    def unwritable(*args, **kwargs):  # the atomic writer's temp file, in a directory not writable
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(rundir.tempfile, "mkstemp", unwritable)
+    with pytest.raises(UserError, match=r"cannot write .*s2s\.npz: Permission denied"):
+        small().export(tmp_path / "s2s.npz")
+
+
+def test_screen_export_errors_stay_in_the_dialog_and_the_message_names_the_absolute_path(tmp_path, monkeypatch):
+    from rnnlab.labs import seq2seq as seq2seq_lab
+    from rnnlab.tui.labs.seq2seq import Seq2SeqPrompt
+
+    def unwritable(path, arrays):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.chdir(tmp_path)
+
+    async def check(app, screen, pilot):
+        with monkeypatch.context() as patch:
+            patch.setattr(seq2seq_lab, "atomic_save_npz", unwritable)
+            await pilot.press("x")
+            await pilot.pause()
+            app.screen.query_one("#prompt-input").value = "full.npz"
+            await pilot.press("enter")
+            await pilot.pause()
+            assert isinstance(app.screen, Seq2SeqPrompt)
+            error = str(app.screen.query_one("#prompt-error").render())
+            assert "cannot write full.npz: No space left on device" in error
+            await pilot.press("escape")
+        await pilot.press("x")
+        await pilot.pause()
+        app.screen.query_one("#prompt-input").value = "relative.npz"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert (tmp_path / "relative.npz").is_file()
+        assert f"exported to {tmp_path / 'relative.npz'}" in screen.query_one("#s2s-message").render().plain
+
+    drive(check)
+
+
+def test_screen_bench_tokens_titles_and_accuracy_title_fit_at_120x36():
+    from rnnlab.tui.labs.seq2seq import short_token
+    from rnnlab.tui.widgets import Heatmap, LinePlot
+
+    async def check(app, screen, pilot):
+        lab = screen.engine
+        await pilot.pause()
+        tokens = [short_token(t) for t in lab.decoding.tokens]
+        assert tokens[:2] == ["BOS", "BOS"]  # three-character tokens side by side (this seed, untrained)
+        text = screen_text(app)
+        row = next(line for line in text.splitlines() if line.startswith(" decoded"))[1:]
+        cells = [row[10 + 4 * k:14 + 4 * k] for k in range(len(tokens))]
+        assert [c.strip() for c in cells] == tokens and all(c.endswith(" ") for c in cells)  # a column each
+        assert "BOSBOS" not in text
+        for name in ("#s2s-encoder", "#s2s-decoder"):
+            heatmap = screen.query_one(name, Heatmap)
+            assert 0 < len(heatmap.title) <= heatmap.size.width and heatmap.title in text
+        assert "▼ final" in screen.query_one("#s2s-encoder", Heatmap).title
+        lab.train()
+        screen.update_views()
+        await pilot.pause()
+        buckets = screen.query_one("#s2s-buckets", LinePlot)
+        assert buckets.series_names and "accuracy" in buckets.title and buckets.title in screen_text(app)
+
+    drive(check, {"attention": "none", "seed": 4, "hidden_size": 32}, size=(120, 36))
 
 
 def test_screen_works_at_100x30():

@@ -19,7 +19,7 @@ from rnnlab.labs import lab_class
 from rnnlab.labs.tree import DEFAULTS, TreeLab
 from rnnlab.train.trees import EpochStats
 from rnnlab.tui.labs import LabScreenApp
-from rnnlab.tui.labs.tree import TreeLabScreen, TreeOutline, outline_rows, parse_assignments
+from rnnlab.tui.labs.tree import TreeLabScreen, TreeOutline, cap_prefix, outline_rows, parse_assignments
 from rnnlab.tui.widgets import Heatmap, LinePlot
 
 importlib.import_module("rnnlab.cli.tree")  # registers `rnnlab tree` (rnnlab.cli imports it once wired)
@@ -425,6 +425,7 @@ def test_screen_edits_options_exports_and_helps(tmp_path):
         await pilot.press("question_mark")
         text = screen_text(app)
         assert "treebank lab: keys" in text and "backward step" in text and "type tree" in text
+        assert "q, ctrl+c  quit" in text
         await pilot.press("escape")
         assert isinstance(app.screen, TreeLabScreen)
 
@@ -449,6 +450,98 @@ def test_screen_works_at_100x30():
         assert app.screen.has_class("-compact")
 
     drive(check, size=(100, 30))
+
+
+WORDS = "the film is really very not truly good but the plot was never dull the music clever".split()
+
+
+def deep_tree(leaves: int = 31) -> str:
+    """A right-branching tree of ``leaves`` words: height leaves - 1."""
+    words = [WORDS[k % len(WORDS)] for k in range(leaves)]
+    text = words[-1]
+    for word in reversed(words[:-1]):
+        text = f"({word} {text})"
+    return text
+
+
+def test_cap_prefix_keeps_the_last_levels_behind_the_depth():
+    assert cap_prefix("│ ├─┬ ", 12) == "│ ├─┬ "  # short enough: unchanged
+    capped = cap_prefix("│ " * 20 + "└── ", 12)
+    assert capped == "21›" + "│ │ └── " and len(capped) <= 12  # depth 21, the last levels, the connector
+    assert cap_prefix("  " * 5 + "├─┬ ", 10, depth_width=3) == "  6›" + "  ├─┬ "
+    assert cap_prefix("  " * 40 + "├─┬ ", 4).endswith("├─┬ ")  # the node's own connector always stays
+
+
+def test_a_deep_tree_keeps_every_label_on_the_panel_and_the_maps_count_nodes():
+    async def check(app, lab, pilot):
+        await pilot.press("i")
+        app.screen.query_one("#prompt-input").value = deep_tree()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert lab.num_nodes == 61 and lab.tree.height() == 30
+        await pilot.press("end", *["left"] * 32)  # the cursor deep in the tree
+        assert lab.node_index == 28
+        outline = app.screen.query_one(TreeOutline)
+        rows = str(outline.render()).splitlines()[1:-1]  # below the heading, above "lines a-b of n"
+        assert len(rows) > 10 and any("›" in row for row in rows)
+        width = outline.content_size.width
+        for row in rows:
+            number, body = row[2:].split(maxsplit=1)
+            label = body.split("█")[0].split("·")[0].lstrip(" 0123456789›│├└─┬").strip()
+            assert label[:1].isalpha(), row  # each row keeps its word or phrase
+            assert body.index(label) < width // 2, row  # the indentation stays in the left part
+        h_map = app.screen.query_one("#tree-map-h", Heatmap)
+        count = h_map.data.shape[1]
+        assert count < 61 and h_map.title == f"node vectors h_i: nodes 0-{count - 1} of 61"
+        text = screen_text(app)
+        assert f"nodes 0-{count - 1} of 61" in text and " t 0-" not in text
+        assert h_map.cursor + h_map.first_node == 28
+        await pilot.press("end")  # the window follows the cursor to the root
+        first = 61 - count
+        assert h_map.first_node == first and h_map.title.endswith(f"nodes {first}-60 of 61")
+        await pilot.click("#tree-map-h", offset=(2, 3))  # a click means the node under it, not the column
+        assert lab.node_index == first + 2
+        await pilot.press("end", "b", "b")
+        dh_map = app.screen.query_one("#tree-map-dh", Heatmap)
+        assert dh_map.title.endswith(f"nodes {first}-60 of 61") and dh_map.revealed == 2
+        assert dh_map.cursor + dh_map.first_node == lab.back_cursor == 59
+
+    drive(check, size=(120, 36))
+
+
+def test_keys_stay_the_screens_when_a_deep_tree_overflows_the_side_panel_at_100x30():
+    async def check(app, lab, pilot):
+        await pilot.press("i")
+        app.screen.query_one("#prompt-input").value = deep_tree()
+        await pilot.press("enter")
+        await pilot.pause()
+        side = app.screen.query_one("#tree-side")
+        assert side.virtual_size.height > side.size.height  # the info overflows: the panel scrolls
+        await pilot.press("end", "left")  # not the panel's scroll keys
+        assert lab.cursor == lab.num_nodes - 1 and app.focused is None
+
+    drive(check, size=(100, 30))
+
+
+def test_the_export_notice_names_the_absolute_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+    async def check(app, lab, pilot):
+        notices = []
+        monkeypatch.setattr(app, "notify", lambda message, **kwargs: notices.append(message))
+        await pilot.press("x")
+        app.screen.query_one("#prompt-input").value = "relative.npz"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert (tmp_path / "relative.npz").is_file()
+        assert notices == [f"exported to {tmp_path / 'relative.npz'}"]
+        await pilot.press("x")
+        app.screen.query_one("#prompt-input").value = "/proc/rnnlab-cannot-write-here.npz"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "cannot write /proc/rnnlab-cannot-write-here.npz" in str(app.screen.query_one("#prompt-error").render())
+
+    drive(check)
 
 
 def test_parse_assignments():

@@ -699,8 +699,8 @@ class EsnLab:
 
     def export(self, path: str | Path) -> Path:
         """Write :meth:`arrays` to ``path`` (``.npz``, atomically); returns the path written."""
-        path = npz_target(path, "export file")
-        atomic_save_npz(path, self.arrays())
+        path = npz_target(Path(path).expanduser(), "export file")
+        atomic_save_npz(path, self.arrays())  # an OSError leaves as a UserError naming the path
         return path
 
     def __repr__(self) -> str:

@@ -515,8 +515,8 @@ class Seq2SeqLab(StepCursor, TrainingControl):
 
     def export(self, path: str | Path) -> Path:
         """Write :meth:`export_arrays` to ``path`` (``.npz``, atomically); returns the path written."""
-        path = npz_target(path, "export file")
+        path = npz_target(Path(path).expanduser(), "export file")
         with self.lock:
             arrays = self.export_arrays()
-        atomic_save_npz(path, arrays)
+        atomic_save_npz(path, arrays)  # an OSError leaves as a UserError naming the path
         return path

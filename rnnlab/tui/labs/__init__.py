@@ -25,6 +25,10 @@ SCREENS: dict[str, str] = {
 }
 
 
+#: The quit keys as each lab's help lists them (the app's binding, :class:`LabScreenApp`).
+QUIT_HELP = ("q, ctrl+c", "quit")
+
+
 def screen_class(name: str) -> Any:
     module, _, cls = SCREENS[name].partition(":")
     return getattr(importlib.import_module(module), cls)
@@ -36,7 +40,7 @@ class LabScreenApp(App[None]):
 
     TITLE = "rnnlab"
     CSS_PATH = "../lab.tcss"  # the shared dialogs (help, prompts); the labs' own ids are prefixed
-    BINDINGS = [Binding("q", "quit", "quit")]
+    BINDINGS = [Binding("q,ctrl+c", "quit", "quit")]  # ctrl+c quits, as in the main lab (not Textual's hint)
 
     def __init__(self, name: str, options: dict | None = None, engine: Any = None) -> None:
         super().__init__()

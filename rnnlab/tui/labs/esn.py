@@ -21,6 +21,7 @@ applies only the latest request), sweeps in the same group; errors of both are h
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 from rich.text import Text
@@ -37,13 +38,15 @@ from ...labs.esn import DEFAULTS, OPTION_HELP, EsnLab, parse_option_text
 from ..terminal import warn_without_true_colour
 from ..screens import HelpScreen, PromptScreen
 from ..widgets import ColorBar, ComplexPlane, Heatmap, LinePlot
+from . import QUIT_HELP
 
 TICK_HZ = 10          # how often a running sweep's curve is redrawn
 CONTEXT = 100         # training steps shown before the forecast part in the series plot
 BIG_STEP = 50         # shift+left/right: about one Mackey-Glass period (tau = 17)
-TRUTH, FORECAST, FREE, EFFECTIVE = "#c8c8c8", "#ffaf5f", "#f06080", "#87d75f"
+TRUTH, FORECAST, FREE, EFFECTIVE, STALE = "#c8c8c8", "#ffaf5f", "#f06080", "#87d75f", "#6c6c6c"
 SYMBOLS = {"spectral_radius": "ρ", "leak_rate": "a", "input_scaling": "input scaling",
            "connectivity": "connectivity", "ridge": "ridge"}
+SWEEP_KEYS = {"spectral_radius": "w", "leak_rate": "W"}  # the keys that sweep each option
 _KEY_NAMES = {"left": "←", "right": "→", "up": "↑", "down": "↓", "shift+left": "shift+←",
               "shift+right": "shift+→", "question_mark": "?", "comma": ",", "full_stop": "."}
 
@@ -141,6 +144,7 @@ class EsnScreen(Screen[None]):
             with Vertical(id="esn-side"):
                 yield ComplexPlane(title="eigenvalues", id="esn-eigen")
                 yield Static(id="esn-info")
+                yield Static(id="esn-sweep-info")
         with Horizontal(id="esn-plots"):
             yield LinePlot(id="esn-series")
             yield LinePlot(log_y=True, threshold_label="threshold", id="esn-error")
@@ -191,8 +195,10 @@ class EsnScreen(Screen[None]):
             self._drawn_key = key
             heatmap.set_data(view.states[start:start + width, first:first + rows].T)
             heatmap.first_step = start
-        heatmap.title = (f"reservoir states x_t: units {first}-{first + rows - 1} of {N}, "
-                         f"t {start}-{start + width - 1} of {columns} steps")
+        units, steps = f"units {first}-{first + rows - 1} of {N}", f"t {start}-{start + width - 1} of {columns}"
+        titles = (f"reservoir states x_t: {units}, {steps} steps", f"x_t: {units}, {steps}", f"x_t: {units}")
+        heatmap.title = next((t for t in titles if len(t) <= heatmap.size.width), titles[-1]) \
+            if heatmap.size.width else titles[0]
         heatmap.cursor = cursor - start
         forecast = "free run" if mode == "generative" else "test"
         self.query_one("#esn-legend-text", Static).update(
@@ -243,20 +249,27 @@ class EsnScreen(Screen[None]):
         error_plot.title = "|error|, horizon ▲" if generative else "|error|"
 
     def draw_sweep(self) -> None:
+        """The last sweep's curves and its line (best value) under the values panel; a sweep made
+        with other options than the current ones (but the swept one) is greyed and titled stale."""
         lab = self.lab
         sweep = lab.sweep_result
         plot = self.query_one("#esn-sweep", LinePlot)
         self.set_class(sweep is not None, "-swept")
+        self.query_one("#esn-sweep-info", Static).update(self._sweep_line())
         if sweep is None:
             plot.title = "sweep: w ρ, W a"
             return
         self._sweep_done = sweep.done
         k = sweep.done
+        current = lab.sweep_is_current()
         with np.errstate(invalid="ignore"):
-            plot.set_series("one-step", sweep.values[:k], sweep.rmse[:k], color=FORECAST)
-            plot.set_series("free run", sweep.values[:k], np.clip(sweep.generation_rmse[:k], 0, 1e3), color=FREE)
+            plot.set_series("one-step", sweep.values[:k], sweep.rmse[:k], color=FORECAST if current else STALE)
+            plot.set_series("free run", sweep.values[:k], np.clip(sweep.generation_rmse[:k], 0, 1e3),
+                            color=FREE if current else STALE)
         plot.marker = getattr(lab.options, sweep.name)
-        plot.title = f"RMSE vs {SYMBOLS[sweep.name]}"
+        symbol = SYMBOLS[sweep.name]
+        redo = f" ({SWEEP_KEYS[sweep.name]} redoes)" if sweep.name in SWEEP_KEYS else ""
+        plot.title = f"RMSE vs {symbol}" if current else f"RMSE vs {symbol}: stale{redo}"
 
     def _sweep_line(self) -> str:
         """The last sweep in words: its state, its best value, whether the options moved since."""
@@ -289,8 +302,6 @@ class EsnScreen(Screen[None]):
         info.append(f"ridge {o.ridge:g}  readout {'[x; u]' if o.readout_input else 'x'}  seed {o.seed}  "
                     f"τ {o.tau}\n", style="dim")
         info.append(f"train {lab.n_train} (warm-up {o.warmup})  test {o.test}  free run {o.generate}", style="dim")
-        if lab.sweep_result is not None:
-            info.append(f"\n{self._sweep_line()}")
         self.query_one("#esn-info", Static).update(info)
         self.update_status()
 
@@ -301,9 +312,15 @@ class EsnScreen(Screen[None]):
         status = Text()
         if self.message is not None:
             status.append_text(self.message).append("  ")
-        status.append(f"[{'free run' if lab.mode == 'generative' else 'one-step'}] ", style="bold")
-        status.append(f"RMSE {_fmt(r.onestep_scores.rmse, '.3g')}  R² {_fmt(r.onestep_scores.r2, '.6f')} │ ")
-        status.append(f"horizon {g.horizon}{'' if g.exceeded else '+'} (<{g.threshold:g}) │ ")
+        if lab.mode == "generative":  # the free run's own measures, as `rnnlab esn` reports them
+            status.append("[free run] ", style="bold")
+            status.append(f"RMSE {_fmt(g.scores.rmse, '.3g')} ({g.compared} steps)  ")
+            held = f"{g.horizon} steps" if g.exceeded else f"all {g.compared}"
+            status.append(f"within {g.threshold:g} for {held} │ ")
+        else:
+            status.append("[one-step] ", style="bold")
+            status.append(f"RMSE {_fmt(r.onestep_scores.rmse, '.3g')}  R² {_fmt(r.onestep_scores.r2, '.6f')} │ ")
+            status.append(f"horizon {g.horizon}{'' if g.exceeded else '+'} (<{g.threshold:g}) │ ")
         status.append(f"ρ {r.options.spectral_radius:g}  a {r.options.leak_rate:g}  seed {r.options.seed} │ ")
         status.append(f"t {lab.cursor}/{lab.columns - 1}")
         busy = self._busy_text()
@@ -424,10 +441,12 @@ class EsnScreen(Screen[None]):
 
     # ------------------------------------------------------------------ actions: files and help
     def action_export(self) -> None:
-        def accept(name: str):
-            from pathlib import Path
-
-            return self.lab.export(Path(name).expanduser())
+        def accept(name: str) -> Path:
+            path = Path(name).expanduser()
+            try:
+                return self.lab.export(path).absolute()
+            except OSError as exc:  # shown in the dialog, which stays open
+                raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
 
         self.app.push_screen(EsnPrompt("Export every recorded array (states, forecasts, eigenvalues, weights) to",
                                        "esn.npz", accept),
@@ -440,5 +459,5 @@ class EsnScreen(Screen[None]):
     def action_help(self) -> None:
         keys = [(" or ".join(_KEY_NAMES.get(k, k) for k in b.key.split(",")), b.tooltip or b.description)
                 for b in self.BINDINGS]
-        keys.append(("q", "quit"))
+        keys.append(QUIT_HELP)
         self.app.push_screen(EsnHelp(keys))

@@ -47,6 +47,7 @@ from ..terminal import warn_without_true_colour
 from ..screens import PromptScreen
 from ..widgets import Heatmap, LinePlot, colorbar_strip, get_colormap
 from ..widgets._strips import text_strip
+from . import QUIT_HELP
 
 REFRESH_HZ = 10          # how often the screen reads the training history
 DECODE_EVERY = 5         # ... and re-decodes the bench sequence with the new weights (2 Hz)
@@ -81,7 +82,7 @@ class Seq2SeqTokens(LabView):
     the expected output and the decoded output revealed up to the cursor; then what the cursor
     step did. Rows wider than the panel show a window around the step in focus."""
 
-    CELL = 3
+    CELL = 4  # a token (up to three characters: BOS, EOS) and a space, so neighbours never run together
 
     def _window(self, n: int, focus: int | None, label: int) -> range:
         visible = max(1, ((self.size.width or 100) - label - 2) // self.CELL)
@@ -390,13 +391,24 @@ class Seq2SeqTraining(VerticalScroll):
             loss.clear()
             loss.title = "loss (t trains)"
         buckets.clear()
-        buckets.title = "" if evals else "sequence accuracy by source length"  # the legend needs the room
         if evals:
             steps = [e.step for e in evals]
             for k, b in enumerate(evals[-1].buckets):
                 name = b.label + ("*" if b.unseen else "")
                 buckets.set_series(name, steps, [e.buckets[k].sequence_accuracy for e in evals],
                                    color=BUCKET_COLORS[k % len(BUCKET_COLORS)])
+            # the longest title that leaves room for the legend; where none does, the plot drops the
+            # legend and the title says that the table below (lengths in the curves' colours) is the key
+            width = buckets.size.width or None
+            legend = sum(len(name) + 4 for name in buckets.series_names) - 2
+            titles = ("sequence accuracy by length", "sequence accuracy", "seq. accuracy")
+            if width is None or any(len(title) + 2 + legend <= width for title in titles):
+                buckets.title = _fit_title(None if width is None else width - legend - 2, *titles)
+            else:
+                buckets.title = _fit_title(width, "sequence accuracy by length (key below)",
+                                           "sequence accuracy (key below)", "accuracy (key below)")
+        else:
+            buckets.title = "sequence accuracy by source length"
         self.query_one("#s2s-table", Static).update(self._table(lab, evals))
 
     @staticmethod
@@ -490,6 +502,14 @@ class Seq2SeqHelp(ModalScreen[None]):
             yield Static("\nEsc closes this.", classes="dim")
 
 
+def _fit_title(width: int | None, *titles: str) -> str:
+    """The first (longest) of ``titles`` at most ``width`` cells wide, else the last; the first
+    while the width is not known (None: the widget has no size yet)."""
+    if width is None:
+        return titles[0]
+    return next((title for title in titles if len(title) <= width), titles[-1])
+
+
 def _key_name(key: str) -> str:
     names = {"question_mark": "?", "plus": "+", "equals_sign": "=", "minus": "-", "right": "→", "left": "←"}
     return ",".join(names.get(k, k) for k in key.split(","))
@@ -557,6 +577,7 @@ class Seq2SeqScreen(Screen):
     def on_resize(self, event: events.Resize) -> None:
         self.set_class(event.size.width < 130, "-narrow")
         self.set_class(event.size.height < 40, "-short")
+        self.call_after_refresh(self.update_views)  # titles chosen to fit the new widths
 
     # ------------------------------------------------------------------ drawing
     def update_views(self) -> None:
@@ -592,13 +613,23 @@ class Seq2SeqScreen(Screen):
             encoder.set_data(enc, vmin=-scale, vmax=scale)
             decoder.set_data(dec, vmin=-scale, vmax=scale)
             encoder.cursor = d.source.size - 1
-            encoder.title = f"encoder states e_s (H={o['hidden_size']} x s), ▼ final"
             decoder.revealed = lab.cursor
             decoder.cursor = lab.cursor_step
-            decoder.title = f"decoder states d_t (H={o['hidden_size']} x t)"
+            self._state_titles()
+            if not encoder.size.width:  # just shown: its width is known after the next layout
+                self.call_after_refresh(self._state_titles)
             note.update(Text("No attention: the decoder starts from the encoder's final state (▼, left) and never "
                              "sees the source again, so those H numbers must hold every digit. Press a to give it "
                              "attention and compare the accuracy on long inputs.", style="dim"))
+
+    def _state_titles(self) -> None:
+        """The hidden-state heatmaps' titles, the longest that fit their width."""
+        H = self.engine.options["hidden_size"]
+        encoder, decoder = self.query_one("#s2s-encoder", Heatmap), self.query_one("#s2s-decoder", Heatmap)
+        encoder.title = _fit_title(encoder.size.width or None, f"encoder states e_s (H={H} x s), ▼ final",
+                                   f"encoder e_s (H={H} x s), ▼ final", "encoder e_s, ▼ final", "encoder e_s")
+        decoder.title = _fit_title(decoder.size.width or None, f"decoder states d_t (H={H} x t)",
+                                   f"decoder d_t (H={H} x t)", "decoder d_t")
 
     def update_status(self) -> None:
         lab = self.engine
@@ -789,7 +820,11 @@ class Seq2SeqScreen(Screen):
         lab = self.engine
 
         def accept(name: str) -> Path:
-            return lab.export(Path(name).expanduser())
+            path = Path(name).expanduser()
+            try:
+                return lab.export(path).absolute()
+            except OSError as exc:  # shown in the dialog, which stays open
+                raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
 
         default = f"seq2seq-{lab.options['task']}-{lab.options['attention']}.npz"
         self.app.push_screen(Seq2SeqPrompt("Export the bench decoding, the history and the scores to (.npz)",
@@ -821,8 +856,7 @@ class Seq2SeqScreen(Screen):
         """(key, description) of every binding of this screen and the app's quit."""
         keys = [(_key_name(b.key), b.description + (f": {self.HELP[b.action]}" if b.action in self.HELP else ""))
                 for b in self.BINDINGS]
-        keys += [(_key_name(b.key), b.description) for b in getattr(self.app, "BINDINGS", [])
-                 if isinstance(b, Binding)]
+        keys.append(QUIT_HELP)
         return keys
 
     def action_help(self) -> None:

@@ -15,6 +15,7 @@ bench tree with the new weights.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 from rich.color import Color
@@ -24,6 +25,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Header, Static
 from textual.worker import Worker, WorkerState, get_current_worker
@@ -36,6 +38,7 @@ from ..terminal import warn_without_true_colour
 from ..screens import PromptScreen
 from ..widgets import ColorBar, Heatmap, LinePlot
 from ..widgets.colormaps import DIVERGING
+from . import QUIT_HELP
 
 REFRESH_HZ = 12      # how often the screen reads the training history while training
 BENCH_EVERY = 6      # ... and recomputes the bench tree with the new weights (2 Hz)
@@ -79,6 +82,18 @@ def outline_rows(tree: Tree) -> list[tuple[int, str]]:
             stack.append((children[1], child_indent, True))
             stack.append((children[0], child_indent, False))
     return rows
+
+
+def cap_prefix(prefix: str, limit: int, depth_width: int = 2) -> str:
+    """An outline prefix (:func:`outline_rows`) in at most about ``limit`` cells: a deeper one keeps
+    its last levels (the node's own connector always) behind its depth as a number, ``"25›"``
+    (``depth_width`` digits, so rows line up), so a deep tree's labels stay on the panel."""
+    if len(prefix) <= limit:
+        return prefix
+    depth = len(prefix) // 2 - 1  # the root's prefix is 2 cells, each level adds 2
+    tag = f"{depth:>{depth_width}}›"
+    keep = max(4, limit - len(tag))
+    return tag + prefix[-(keep - keep % 2):]
 
 
 def probability_bar(p: float, width: int) -> str:
@@ -133,7 +148,9 @@ class TreeOutline(LabView):
             text.append(f" {'‖dL/dh‖':>8}", style="bold")
         text.append("\n")
 
-        rows = outline_rows(tree)
+        indent = max(12, text_width // 3)  # deeper rows show their depth as a number instead
+        depth_width = len(str(tree.height()))
+        rows = [(i, cap_prefix(prefix, indent, depth_width)) for i, prefix in outline_rows(tree)]
         visible = height - 1  # below the heading; one line less when a window needs its range line
         start = 0
         if len(rows) > visible:
@@ -272,7 +289,34 @@ class TreeHelpScreen(ModalScreen[None]):
                 "an internal node h = tanh(W [h_left; h_right] + b); the root's vector is classified. "
                 "Backward, dL/dh flows from the root down to every node. Click a heatmap column to put "
                 "the cursor on that node. Type a tree like ((good but) dull), optionally after its "
-                "label: pos ((dull but) good). Esc closes this.", classes="dim")
+                "label: pos ((dull but) good). In a deep tree the outline indents a third of the panel at "
+                "most; a deeper row starts with its depth, 25›. Esc closes this.", classes="dim")
+
+
+class Scrolled(VerticalScroll):
+    """A panel that scrolls with the mouse wheel but never takes the focus: the screen's keys
+    (arrows, home, end) stay the screen's even when the panel overflows (a deep tree's info)."""
+
+    can_focus = False
+
+
+class NodeHeatmap(Heatmap):
+    """A heatmap of units x nodes that tells the screen when its width changes (the screen
+    shows the window of nodes that fits, see :meth:`TreeLabScreen._draw_map`); ``first_node`` is the
+    node of its first column."""
+
+    class Resized(Message):
+        """The map's size changed."""
+
+    first_node = 0
+
+    def on_resize(self) -> None:  # (Heatmap's own on_resize runs too)
+        self.post_message(self.Resized())
+
+
+#: Titles of the two heatmaps: all nodes shown, and the start of the title of a window of them.
+H_MAP_TITLES = ("node vectors h_i (units × nodes, post-order)", "node vectors h_i")
+DH_MAP_TITLES = ("dL/dh_i (backward: from the root down)", "dL/dh_i (root down)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -315,15 +359,15 @@ class TreeLabScreen(Screen[None]):
         with Vertical(id="tree-lab"):
             with Horizontal(id="tree-top"):
                 yield TreeOutline(id="tree-outline")
-                with VerticalScroll(id="tree-side"):
+                with Scrolled(id="tree-side"):
                     yield TreeInfo(id="tree-info")
             with Horizontal(id="tree-maps"):
-                with VerticalScroll(classes="tree-map"):
+                with Scrolled(classes="tree-map"):
                     yield ColorBar("diverging", -1.0, 1.0, id="tree-bar-h")
-                    yield Heatmap(title="node vectors h_i (units × nodes, post-order)", id="tree-map-h")
-                with VerticalScroll(classes="tree-map"):
+                    yield NodeHeatmap(title=H_MAP_TITLES[0], id="tree-map-h")
+                with Scrolled(classes="tree-map"):
                     yield ColorBar("diverging", -1.0, 1.0, id="tree-bar-dh")
-                    yield Heatmap(title="dL/dh_i (backward: from the root down)", id="tree-map-dh")
+                    yield NodeHeatmap(title=DH_MAP_TITLES[0], id="tree-map-dh")
             with Horizontal(id="tree-plots"):
                 yield LinePlot(title="loss per epoch", id="tree-loss")
                 yield LinePlot(title="accuracy per epoch", id="tree-accuracy")
@@ -369,24 +413,43 @@ class TreeLabScreen(Screen[None]):
         n = lab.num_nodes
         self.query_one(TreeOutline).update_from(lab)
         self.query_one(TreeInfo).update_from(lab)
-        h_map = self.query_one("#tree-map-h", Heatmap)
-        h_map.set_data(lab.vectors().T, -1.0, 1.0)
-        h_map.revealed = lab.cursor
-        h_map.cursor = lab.node_index
-        dh_map = self.query_one("#tree-map-dh", Heatmap)
+        focus = lab.node_index if lab.node_index is not None else 0
+        self._draw_map("#tree-map-h", lab.vectors().T, 1.0, revealed=lab.cursor, cursor=lab.node_index,
+                       focus=focus, titles=H_MAP_TITLES)
         grads = lab.gradients()
         if grads is None:
-            dh_map.set_data(np.zeros((lab.hidden_size, n)), -1.0, 1.0)
-            dh_map.revealed = 0
-            dh_map.cursor = None
             scale = 1.0
+            self._draw_map("#tree-map-dh", np.zeros((lab.hidden_size, n)), scale, revealed=0, cursor=None,
+                           focus=focus, titles=DH_MAP_TITLES)
         else:
             scale = float(np.abs(grads).max()) or 1.0
-            dh_map.set_data(grads.T, -scale, scale)
-            dh_map.revealed = n - lab.back_cursor
-            dh_map.cursor = lab.back_cursor if lab.back_cursor < n else None
+            back = lab.back_cursor if lab.back_cursor < n else None
+            self._draw_map("#tree-map-dh", grads.T, scale, revealed=n - lab.back_cursor, cursor=back,
+                           focus=back if back is not None else focus, titles=DH_MAP_TITLES)
         bar = self.query_one("#tree-bar-dh", ColorBar)
         bar.vmin, bar.vmax = -scale, scale
+
+    def _draw_map(self, selector: str, data: np.ndarray, scale: float, *, revealed: int, cursor: int | None,
+                  focus: int, titles: tuple[str, str]) -> None:
+        """A heatmap of ``data`` (units x nodes). More nodes than the map is wide: a window of
+        them around ``focus``, titled with its node range (the widget itself would say "t")."""
+        heatmap = self.query_one(selector, NodeHeatmap)
+        n = data.shape[1]
+        width = heatmap.size.width
+        start, count = 0, n
+        if 0 < width < n:
+            count = width
+            start = min(max(0, focus - count // 2), n - count)
+        end = start + count
+        heatmap.set_data(data[:, start:end], -scale, scale)
+        heatmap.first_step = start
+        heatmap.first_node = start
+        if heatmap.reveal_from_end:  # revealed counts the last columns: those of the window at or after n - revealed
+            heatmap.revealed = max(0, min(count, end - max(0, n - revealed)))
+        else:
+            heatmap.revealed = max(0, min(count, revealed - start))
+        heatmap.cursor = cursor - start if cursor is not None and start <= cursor < end else None
+        heatmap.title = titles[0] if count == n else f"{titles[1]}: nodes {start}-{end - 1} of {n}"
 
     def update_plots(self) -> None:
         lab = self.lab
@@ -466,8 +529,12 @@ class TreeLabScreen(Screen[None]):
 
     @on(Heatmap.ColumnClicked)
     def column_clicked(self, event: Heatmap.ColumnClicked) -> None:
-        self.lab.move_to(event.column)
+        self.lab.move_to(getattr(event.heatmap, "first_node", 0) + event.column)
         self._done()
+
+    @on(NodeHeatmap.Resized)
+    def map_resized(self) -> None:
+        self.update_bench()  # the window of nodes that fits the new width
 
     # ------------------------------------------------------------------ trees
     def action_next_tree(self) -> None:
@@ -560,8 +627,15 @@ class TreeLabScreen(Screen[None]):
     def action_export(self) -> None:
         lab = self.lab
         name = f"treebank-{'typed' if lab.tree_index is None else f'test{lab.tree_index}'}.npz"
+        def accept(text: str) -> Path:
+            path = Path(text).expanduser()
+            try:
+                return lab.export(path).absolute()
+            except OSError as exc:  # the engine turns its own into UserError; this is for any other
+                raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
+
         self.app.push_screen(
-            PromptScreen("Export the bench tree's vectors, dL/dh, weights and history to", name, lab.export),
+            PromptScreen("Export the bench tree's vectors, dL/dh, weights and history to", name, accept),
             lambda path: path and self.notify(f"exported to {path}"))
 
     def action_screenshot(self) -> None:
@@ -570,7 +644,7 @@ class TreeLabScreen(Screen[None]):
 
     def action_help(self) -> None:
         keys = [(" ".join(KEY_NAMES.get(k, k) for k in b.key.split(",")), b.description) for b in self.BINDINGS]
-        keys += [("q", "quit"), ("click", "a heatmap column: the cursor on that node")]
+        keys += [QUIT_HELP, ("click", "a heatmap column: the cursor on that node")]
         self.app.push_screen(TreeHelpScreen(keys))
 
 
