@@ -74,6 +74,11 @@ class Lab(StepCursor, TrainingControl):
             run.read_checkpoint(self.trainer)
             self.history = [StepRecord(**row) for row in run.read_metrics() if row["step"] <= self.trainer.step]
             self.evals = [EvalRecord(**row) for row in run.read_evals() if row["step"] <= self.trainer.step]
+        # the run directory's checkpoint step as this lab last saw it: a save finding another
+        # there (a `rnnlab train --resume` meanwhile) goes to a new run instead of replacing it
+        self._run_step = run.checkpoint_step() if run is not None else None
+        self._train_target = spec.train.steps  # the step the last training ran toward
+        self.diverted_from: Path | None = None  # the run the last save did not replace (see save_run)
         # training in a worker thread: every step and every read of the weights holds the lock,
         # handed over between steps to a waiting reader (an RLock let the trainer starve it)
         self.lock = HandoffLock()
@@ -247,6 +252,7 @@ class Lab(StepCursor, TrainingControl):
             until_step = self.spec.train.steps
             if self.trainer.step >= until_step:
                 until_step = self.trainer.step + self.spec.train.steps
+        self._train_target = until_step
         self._start_training()
         with self.lock:
             self.trainer.warm_up()
@@ -277,16 +283,33 @@ class Lab(StepCursor, TrainingControl):
 
     def save_run(self, path: str | Path | None = None) -> Path:
         """Write the run directory (spec, metrics and evals so far, checkpoint, summary): a new one
-        at ``path`` (default ``runs/NAME-TIME``) the first time, the same one after."""
+        at ``path`` (default ``runs/NAME-TIME``) the first time, the same one after. Its spec's
+        ``train.steps`` is the step training last ran toward, its status "diverged" after a
+        divergence.
+
+        If the run directory's checkpoint changed since this lab opened or last saved it (another
+        process trained it further), it is left alone and the run goes to a new directory;
+        :attr:`diverted_from` then names the one left alone (else None)."""
         with self.lock:
+            self.diverted_from = None
+            if self.run is not None and self.run.checkpoint_step() != self._run_step:
+                self.diverted_from, self.run = self.run.path, None
+            target = max(self.spec.train.steps, self._train_target)
+            spec = self.spec if target == self.spec.train.steps else self.spec.with_overrides({"train.steps": target})
             if self.run is None:
-                self.run = RunDir.create(Path(path) if path else default_run_path(self.spec), self.spec)
+                self.run = RunDir.create(Path(path) if path else default_run_path(spec), spec)
             run = self.run
+            atomic_write_text(run.path / SPEC, spec.to_toml())
+            run.spec = spec
             for name, rows in ((METRICS, self.history), (EVALS, self.evals)):
                 atomic_write_text(run.path / name, "".join(json.dumps(r.to_json()) + "\n" for r in rows))
             run.save_checkpoint(self.trainer)
-            status = "completed" if self.trainer.step >= self.spec.train.steps else "stopped"
-            run.write_summary(make_summary(run, self.trainer, self.spec.train.steps, status,
+            self._run_step = self.trainer.step
+            if self.training_status == "diverged":
+                status = "diverged"
+            else:
+                status = "completed" if self.trainer.step >= target else "stopped"
+            run.write_summary(make_summary(run, self.trainer, target, status,
                                            self.history[-1] if self.history else None,
                                            self.evals[-1] if self.evals else None))
         return run.path
@@ -341,13 +364,17 @@ class Lab(StepCursor, TrainingControl):
 
         A causal self-attention model re-reads its context at every step: the last ``task.length``
         characters (the length its positional encoding covers), a sliding window. A non-causal one
-        (``bidirectional = true``) saw the future in training and is refused."""
+        or a bidirectional recurrent one (``bidirectional = true``) saw the future in training and
+        is refused."""
         if not hasattr(self.task, "encode"):
             raise UserError(f"the {self.task.kind} task is not a character model; sampling needs one")
         if not prime:
             raise UserError("--prime must have at least one character")
         if temperature <= 0 or not np.isfinite(temperature):
             raise UserError(f"temperature must be a positive number, got {temperature}")
+        if self.spec.model.bidirectional and not self.is_attention:
+            raise UserError("this model is bidirectional: its reverse direction read the characters after each "
+                            "step in training, so it cannot generate one character at a time")
         ids = self.task.encode(prime)
         vocab_size = self.task.input_size
         rng = np.random.default_rng(self.spec.seed if seed is None else seed)

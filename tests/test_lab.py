@@ -123,6 +123,48 @@ def test_save_run_then_reopen_continues_the_history(lab, tmp_path):
     assert lab.save_run() == path  # the same run the second time
 
 
+def test_a_save_never_replaces_a_run_trained_further_by_another_process(lab, tmp_path):
+    """The lab reopened a run; `rnnlab train --resume` took it further meanwhile. ctrl+s must not
+    put the run back to the lab's step: it saves to a new run and says which one it left alone."""
+    lab.reconfigure({"train.steps": 6})
+    lab.train()
+    path = lab.save_run(tmp_path / "run")
+    opened = Lab(RunDir.open(path).spec, RunDir.open(path))
+    further = Lab(RunDir.open(path).spec, RunDir.open(path))  # the other process
+    further.train(until_step=9)
+    further.save_run()
+    before = {name: (path / name).read_bytes() for name in ("checkpoint.npz", "metrics.jsonl", "spec.toml")}
+    elsewhere = opened.save_run(tmp_path / "new")
+    assert elsewhere == tmp_path / "new" and opened.diverted_from == path
+    assert {name: (path / name).read_bytes() for name in before} == before  # left as the other left it
+    assert opened.save_run() == elsewhere and opened.diverted_from is None  # its own new run from then on
+
+
+def test_a_save_records_what_training_ran_toward_and_a_divergence(lab, tmp_path):
+    lab.reconfigure({"train.steps": 4})
+    lab.train()
+    lab.train()  # done, so another train.steps: toward 8
+    path = lab.save_run(tmp_path / "run")
+    summary = json.loads((path / "summary.json").read_text())
+    assert summary["step"] == summary["steps"] == 8 and summary["status"] == "completed"
+    assert RunDir.open(path).spec.train.steps == 8
+    diverging = Lab(load_preset("sine").with_overrides({
+        "train.steps": 30, "model.hidden_size": 8, "model.cell": "rnn", "model.nonlinearity": "relu",
+        "train.clip_norm": 0.0, "train.optimizer": "sgd", "train.learning_rate": 10.0, "train.momentum": 0.0}))
+    assert diverging.train() == "diverged"
+    path = diverging.save_run(tmp_path / "diverged")
+    assert json.loads((path / "summary.json").read_text())["status"] == "diverged"
+
+
+def test_a_bidirectional_character_model_refuses_to_sample():
+    """Its reverse direction read each step's next character in training (a fake 100%), so one
+    character at a time it would generate garbage."""
+    lab = Lab(load_preset("hello").with_overrides({"model.bidirectional": True}))
+    with pytest.raises(UserError, match="bidirectional"):
+        lab.sample("he", 5)
+    assert Lab(load_preset("hello")).sample("he", 5).startswith("he")
+
+
 def test_refresh_drops_the_backward_pass_unless_asked_to_keep_it(lab):
     """While training, the lab refreshes the bench sequence's pass with the new weights; a BPTT
     view under way is recomputed with the same steps revealed instead of being thrown away."""

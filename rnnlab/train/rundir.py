@@ -178,6 +178,14 @@ class RunDir:
     def has_checkpoint(self) -> bool:
         return (self.path / CHECKPOINT).is_file()
 
+    def checkpoint_step(self) -> int | None:
+        """The step of the checkpoint on disk now: None without one, -1 for one that cannot be read
+        (what a writer that must not overwrite another's progress compares against)."""
+        if not self.has_checkpoint:
+            return None
+        step = _checkpoint_step(self)
+        return step if isinstance(step, int) else -1
+
     # ------------------------------------------------------------------ checkpoints
     def save_checkpoint(self, trainer: Trainer) -> None:
         """Flush the logs, then replace the checkpoint atomically."""

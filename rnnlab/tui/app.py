@@ -441,6 +441,10 @@ class LabApp(App[None]):
         except (UserError, OSError) as exc:
             self.notify(f"cannot save the run: {exc}", severity="error")
             return
+        if self.lab.diverted_from is not None:  # trained further by another process since this lab read it
+            self.notify(f"{self.lab.diverted_from} changed on disk since this lab read it, so it was left as it "
+                        f"is: the run was saved to {path.resolve()} instead", severity="warning", timeout=10)
+            return
         self.notify(f"run saved to {path.resolve()}")
 
     def action_export_trace(self) -> None:
