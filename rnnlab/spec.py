@@ -501,4 +501,7 @@ def load_spec(target: str | os.PathLike) -> Spec:
         except OSError as exc:
             raise SpecError("", f"cannot read {path}: {exc.strerror}") from None
         return parse_spec(text, source=str(path), base_dir=path.resolve().parent)
+    if len(path.parts) > 1:  # a path, not a preset name: say that nothing is there
+        raise SpecError("", f"no such file or directory: {path} (a preset name, a spec .toml file or a run "
+                            "directory)")
     return load_preset(str(target))

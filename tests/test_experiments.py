@@ -394,6 +394,13 @@ def test_spec_name_must_be_a_safe_file_name(name):
     assert "empty" in message or "100" in message or "no '/', '\\', control characters or leading '.'" in message
 
 
+def test_a_path_that_is_not_there_is_named_as_a_path_not_an_unknown_preset(tmp_path):
+    with pytest.raises(SpecError, match="no such file or directory: .*nowhere/run"):
+        load_spec(tmp_path / "nowhere" / "run")
+    with pytest.raises(SpecError, match="unknown preset 'nope'"):
+        load_spec("nope")
+
+
 def test_every_preset_name_and_other_plain_names_are_fine():
     for name in preset_names():
         assert load_preset(name).name == name

@@ -308,6 +308,20 @@ def test_marker_is_drawn_and_labelled_on_the_x_axis():
     run_in_app(plot, check=check, size=(WIDTH, 12))
 
 
+def test_a_marker_near_an_end_hides_that_end_label_rather_than_running_into_it():
+    plot = LinePlot(marker=35)
+    plot.set_series("g", np.arange(1, 41), np.ones(40))
+
+    async def check(pilot):
+        axis = plot.render_line(plot.size.height - 1).text
+        assert axis.split() == ["1", "▲35"]  # not "▲3540"
+        plot.marker = 20
+        await pilot.pause()
+        assert plot.render_line(plot.size.height - 1).text.split() == ["1", "▲20", "40"]
+
+    run_in_app(plot, check=check, size=(WIDTH, 12))
+
+
 def test_empty_single_constant_and_non_finite_series_render_without_errors():
     plot = LinePlot(title="odd", log_y=False)
 

@@ -246,7 +246,10 @@ class StatePanel(VerticalScroll):
                 heatmap.set_data(data, vmin=0.0, vmax=1.0)
                 range_text = ""
             else:  # gradients span their own range; states at least [-1, 1] (moduli [0, 1])
-                largest = float(np.abs(data).max()) if data.size else 0.0
+                # a gradient's scale from the steps revealed so far: the unrevealed ones, often far
+                # larger (or smaller), would leave the revealed columns one flat colour
+                shown = data[:, lab.bptt_cursor:] if name in GRADIENTS else data
+                largest = float(np.abs(shown).max()) if shown.size else 0.0
                 scale = (largest or 1.0) if name in GRADIENTS else max(1.0, largest)
                 heatmap.set_data(data, vmin=-scale if kind == "signed" else 0.0, vmax=scale)
                 range_text = f"colour ±{scale:.2g}" if kind == "signed" else f"colour 0..{scale:.2g}"

@@ -413,14 +413,21 @@ class LinePlot(CachedFrame):
             label = f"{self.threshold_label} {_format_number(self.threshold)}".strip()
             grid.put(top + threshold_row // 4, grid.width - len(label), label, _THRESHOLD_STYLE)
 
-        # x-axis line: first and last x, then the marker's label (it wins where they overlap).
+        # x-axis line: first and last x, and the marker's label, which wins: an end label it would
+        # touch is left out whole ("▲38" beside "40" read as "▲3840")
         axis_row = plot_height + 1
         first, last = _format_number(x_low), _format_number(x_high)
-        grid.put(axis_row, gutter, first, _AXIS_STYLE)
-        grid.put(axis_row, grid.width - len(last), last, _AXIS_STYLE)
+        ends = [(gutter, first), (grid.width - len(last), last)]
+        marked = None
         if marker_col is not None:
             label = f"▲{_format_number(self.marker)}"
-            grid.put(axis_row, min(gutter + marker_col // 2, grid.width - len(label)), label, _MARKER_STYLE)
+            x = min(gutter + marker_col // 2, grid.width - len(label))
+            marked = (x, label)
+            ends = [(at, text) for at, text in ends if at + len(text) < x or at > x + len(label)]
+        for at, text in ends:
+            grid.put(axis_row, at, text, _AXIS_STYLE)
+        if marked is not None:
+            grid.put(axis_row, marked[0], marked[1], _MARKER_STYLE)
 
     @staticmethod
     def _fill_free(cell_bits: np.ndarray, owner: np.ndarray, bits: np.ndarray, style_id: int) -> None:
