@@ -106,6 +106,18 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, args, words):
     assert out == ""
 
 
+def test_bptt_of_a_deep_bidirectional_model_prints_every_number_whole(capsys, tmp_path):
+    """Four streams of four columns each did not fit one table: its cells were cut to '9.674e…'."""
+    spec = tmp_path / "bidir.toml"
+    spec.write_text('[task]\nkind = "hello"\n[model]\ncell = "gru"\nhidden_size = 8\nnum_layers = 2\n'
+                    'bidirectional = true\n')
+    code, out, err = run(capsys, "bptt", str(spec))
+    assert code == 0, err
+    assert "…" not in out
+    for tag in ("l0", "l0r", "l1", "l1r"):
+        assert f"||ds_T/ds_t|| {tag} " in out
+
+
 def test_bptt_shows_the_vanishing_curve(capsys):
     code, out, err = run(capsys, "bptt", "adding-rnn", "--json")
     assert code == 0, err

@@ -282,30 +282,40 @@ def bptt(
     from rich.table import Table
 
     what = "backprop" if jac is None else "BPTT"
-    table = Table(title=f"{what} of {lab.spec.name} ({lab.spec.model.cell}, trained {lab.trainer.step} steps): "
-                        f"loss {_fmt(lab.evaluation.loss)}", title_justify="left")
-    table.add_column("t", justify="right")
-    for layer, direction in names:
-        tag = ("block " if jac is None else "l") + f"{layer}" + ("r" if direction else "")
-        table.add_column(f"||dL/dh_t|| {tag}", justify="right")
-        if jac is not None:
-            table.add_column(f"||J_t|| {tag}", justify="right")
-            table.add_column(f"prod ||J|| {tag}", justify="right")
-            table.add_column(f"||ds_T/ds_t|| {tag}", justify="right")
-    for t in range(lab.steps):
-        cells = [str(t + 1)]
-        for k in range(len(names)):
-            cells.append(_fmt(float(grad[k, t]), ".3e"))
+    title = f"{what} of {lab.spec.name} ({lab.spec.model.cell}, trained {lab.trainer.step} steps): " \
+            f"loss {_fmt(lab.evaluation.loss)}"
+    # as many streams (layer, direction) a table as the page is wide: a 2-layer bidirectional
+    # model's 17 columns in one table were cut to "9.674e…"
+    columns_per_stream = 1 if jac is None else 4
+    per_table = max(1, (_out_console().width - BPTT_T_WIDTH) // (columns_per_stream * BPTT_COLUMN_WIDTH))
+    for first_stream in range(0, len(names), per_table):
+        streams = list(enumerate(names))[first_stream:first_stream + per_table]
+        table = Table(title=title if first_stream == 0 else None, title_justify="left")
+        table.add_column("t", justify="right")
+        for _, (layer, direction) in streams:
+            tag = ("block " if jac is None else "l") + f"{layer}" + ("r" if direction else "")
+            table.add_column(f"||dL/dh_t|| {tag}", justify="right")
             if jac is not None:
-                cells += [_fmt(float(jac["norm"][k, t]), ".3f"), _fmt(float(jac["product"][k, t]), ".3e"),
-                          _fmt(float(jac["chain"][k, t]), ".3e")]
-        table.add_row(*cells)
-    _out_console().print(table)
+                table.add_column(f"||J_t|| {tag}", justify="right")
+                table.add_column(f"prod ||J|| {tag}", justify="right")
+                table.add_column(f"||ds_T/ds_t|| {tag}", justify="right")
+        for t in range(lab.steps):
+            cells = [str(t + 1)]
+            for k, _ in streams:
+                cells.append(_fmt(float(grad[k, t]), ".3e"))
+                if jac is not None:
+                    cells += [_fmt(float(jac["norm"][k, t]), ".3f"), _fmt(float(jac["product"][k, t]), ".3e"),
+                              _fmt(float(jac["chain"][k, t]), ".3e")]
+            table.add_row(*cells)
+        _out_console().print(table)
     for k, (layer, direction) in enumerate(names):
         first, last = float(grad[k, 0]), float(grad[k, -1])
         ratio = first / last if last > 0 else math.inf
         where = f"block {layer}" if jac is None else f"layer {layer}{' reverse' if direction else ''}"
         _out_console().print(f"{where}: ||dL/dh_1|| / ||dL/dh_T|| = {_fmt(ratio, '.3e')}")
+
+
+BPTT_T_WIDTH, BPTT_COLUMN_WIDTH = 8, 18  # the bptt table's step column; each number column with its header
 
 
 def _stream_names(lab) -> list[tuple[int, int]]:
