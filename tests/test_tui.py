@@ -647,6 +647,17 @@ def test_long_sequences_label_every_few_steps_and_keep_the_cursor_mark():
     drive(narrow, "selective-copy-lru", size=(45, 30))
 
 
+def test_a_series_sequence_lines_its_numbers_up_on_the_right():
+    """Values like 0.18 and -0.03 centred in one width stood half a column apart."""
+    async def check(app, pilot):
+        lines = screen_text(app).splitlines()
+        rows = {name: next(line for line in lines if line.lstrip().startswith(name)) for name in ("input", "target")}
+        ends = {name: [m.end() for m in re.finditer(r"-?\d+\.\d+", row)] for name, row in rows.items()}
+        assert len(ends["input"]) > 5 and ends["input"] == ends["target"][:len(ends["input"])]
+
+    drive(check, "sine", size=(120, 36))
+
+
 def test_cursor_values_stay_readable_in_a_narrow_terminal():
     """At 100 columns an LSTM's seven records do not fit as "+0.16": the table switches to
     ".16" / "-.16" with one space instead of cutting every number to "+…"."""

@@ -146,6 +146,7 @@ class SequenceBar(LabView):
         }
         T = lab.steps
         width = max(1, min(6, max((len(s) for tokens in rows.values() for s in tokens), default=1)))
+        align = ">" if width > 1 and all(_is_number(s) for s in rows["input "] if s) else "^"  # numbers line up
         usable = max(1, (self.size.width or 80) - 8)
         visible = max(1, usable // (width + 1))
         cursor = time_cursor(lab)
@@ -181,7 +182,7 @@ class SequenceBar(LabView):
                 shown = token if revealed else "·"
                 if label == "output" and revealed and lab.task.loss == "xent" and rows["target"][t]:
                     style += " green" if tokens[t] == rows["target"][t] else " red"
-                text.append(f"{shown:^{width}}", style=style.strip() or None)
+                text.append(f"{shown:{align}{width}}", style=style.strip() or None)
                 text.append(" ")
             text.append("\n")
         evaluation = lab.evaluation
@@ -189,6 +190,14 @@ class SequenceBar(LabView):
         text.append(f"steps {start + 1}-{stop} of {T}   loss {evaluation.loss:.4g}{acc}   "
                     f"{lab.task.describe()}", style="dim")
         self.update(text)
+
+
+def _is_number(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
 
 
 class StatePanel(VerticalScroll):
@@ -416,6 +425,8 @@ class GradientPlot(LinePlot):
             self.title = "backprop (not through time): every step gets its gradient at once"
             return
         self.title = f"BPTT t={lab.bptt_cursor + 1}: ||dL/dh_t|| / ||dL/dh_T|| = {ratio:.2e}"
+        if not np.all(np.isfinite(norms[shown])):
+            self.title += "  (the gradient overflowed: not finite)"
 
 
 class DecayPlane(ComplexPlane):
