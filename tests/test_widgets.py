@@ -293,6 +293,20 @@ def test_threshold_line_is_dashed_labelled_and_kept_in_range():
     run_in_app(plot, check=check, size=(WIDTH, 12))
 
 
+def test_the_threshold_label_never_covers_a_curve():
+    plot = LinePlot(threshold=1.0, threshold_label="clip")
+    plot.set_series("norm", None, np.r_[np.zeros(25), np.ones(5)])  # reaches the threshold at the right end
+
+    async def check(pilot):
+        labelled = [row.text for row in canvas_rows(plot) if "clip 1" in row.text]
+        assert len(labelled) == 1 and not labelled[0].rstrip().endswith("clip 1")  # moved to the left
+        plot.set_series("norm", None, np.ones(30))  # along the whole threshold line: no room anywhere
+        await pilot.pause()
+        assert not any("clip" in row.text for row in canvas_rows(plot))
+
+    run_in_app(plot, check=check, size=(WIDTH, 12))
+
+
 def test_marker_is_drawn_and_labelled_on_the_x_axis():
     plot = LinePlot(marker=25)
     plot.set_series("loss", np.arange(100), np.ones(100))

@@ -409,9 +409,13 @@ class LinePlot(CachedFrame):
                                                        ord(" "))
         grid.style_ids[top:bottom + 1, gutter:] = owner
 
-        if threshold is not None:
+        if threshold is not None:  # its label at the right end, else the left, where no curve runs
             label = f"{self.threshold_label} {_format_number(self.threshold)}".strip()
-            grid.put(top + threshold_row // 4, grid.width - len(label), label, _THRESHOLD_STYLE)
+            row = threshold_row // 4
+            for x in (grid.width - len(label), gutter):
+                if x >= gutter and not series_bits[row, x - gutter:x - gutter + len(label)].any():
+                    grid.put(top + row, x, label, _THRESHOLD_STYLE)
+                    break
 
         # x-axis line: first and last x, and the marker's label, which wins: an end label it would
         # touch is left out whole ("▲38" beside "40" read as "▲3840")
