@@ -21,6 +21,8 @@ No view logic here and no UI imports: views read the Lab's arrays and call its m
 
 from __future__ import annotations
 
+import contextlib
+
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,9 +76,10 @@ class Lab(StepCursor, TrainingControl):
             run.read_checkpoint(self.trainer)
             self.history = [StepRecord(**row) for row in run.read_metrics() if row["step"] <= self.trainer.step]
             self.evals = [EvalRecord(**row) for row in run.read_evals() if row["step"] <= self.trainer.step]
-        # the run directory's checkpoint step as this lab last saw it: a save finding another
-        # there (a `rnnlab train --resume` meanwhile) goes to a new run instead of replacing it
-        self._run_step = run.checkpoint_step() if run is not None else None
+        # the run directory as this lab last saw it (checkpoint step, metrics size): a save finding
+        # it changed (a `rnnlab train --resume` meanwhile), or another process writing it, goes to a
+        # new run instead of replacing it
+        self._run_state = run.state() if run is not None else None
         self._train_target = spec.train.steps  # the step the last training ran toward
         self.diverted_from: Path | None = None  # the run the last save did not replace (see save_run)
         # training in a worker thread: every step and every read of the weights holds the lock,
@@ -260,11 +263,12 @@ class Lab(StepCursor, TrainingControl):
         try:
             while True:
                 self._between_steps(should_stop)  # a stop ends the events below
-                with self.lock:
+                with self.lock:  # the step and its record together: a save between them would miss it
                     event = next(events, None)
+                    if event is not None:
+                        (self.history if isinstance(event, StepRecord) else self.evals).append(event)
                 if event is None:
                     break
-                (self.history if isinstance(event, StepRecord) else self.evals).append(event)
         except TrainingDiverged as exc:
             self.training_status = "diverged"
             self.training_message = f"{exc}; the weights before that step are kept"
@@ -290,21 +294,22 @@ class Lab(StepCursor, TrainingControl):
         If the run directory's checkpoint changed since this lab opened or last saved it (another
         process trained it further), it is left alone and the run goes to a new directory;
         :attr:`diverted_from` then names the one left alone (else None)."""
-        with self.lock:
+        with self.lock, contextlib.ExitStack() as stack:
             self.diverted_from = None
-            if self.run is not None and self.run.checkpoint_step() != self._run_step:
+            if self.run is not None and (not stack.enter_context(self.run.writing())
+                                         or self.run.state() != self._run_state):
                 self.diverted_from, self.run = self.run.path, None
             target = max(self.spec.train.steps, self._train_target)
             spec = self.spec if target == self.spec.train.steps else self.spec.with_overrides({"train.steps": target})
             if self.run is None:
                 self.run = RunDir.create(Path(path) if path else default_run_path(spec), spec)
+                stack.enter_context(self.run.writing())  # a new directory: nobody else's
             run = self.run
             atomic_write_text(run.path / SPEC, spec.to_toml())
             run.spec = spec
             for name, rows in ((METRICS, self.history), (EVALS, self.evals)):
                 atomic_write_text(run.path / name, "".join(json.dumps(r.to_json()) + "\n" for r in rows))
             run.save_checkpoint(self.trainer)
-            self._run_step = self.trainer.step
             if self.training_status == "diverged":
                 status = "diverged"
             else:
@@ -312,6 +317,7 @@ class Lab(StepCursor, TrainingControl):
             run.write_summary(make_summary(run, self.trainer, target, status,
                                            self.history[-1] if self.history else None,
                                            self.evals[-1] if self.evals else None))
+            self._run_state = run.state()
         return run.path
 
     # ------------------------------------------------------------------ exports

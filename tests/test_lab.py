@@ -12,7 +12,7 @@ import pytest
 from rnnlab.errors import SpecError, UserError
 from rnnlab.lab import Lab
 from rnnlab.spec import load_preset
-from rnnlab.train import RunDir
+from rnnlab.train import RunDir, StepRecord
 
 
 @pytest.fixture
@@ -138,6 +138,27 @@ def test_a_save_never_replaces_a_run_trained_further_by_another_process(lab, tmp
     assert elsewhere == tmp_path / "new" and opened.diverted_from == path
     assert {name: (path / name).read_bytes() for name in before} == before  # left as the other left it
     assert opened.save_run() == elsewhere and opened.diverted_from is None  # its own new run from then on
+
+
+def test_a_save_leaves_a_run_alone_while_another_process_writes_it(lab, tmp_path):
+    """Between its checkpoints a `rnnlab train --resume` has not moved the checkpoint yet: the
+    run's writer lock (and its growing metrics) still send the lab's save elsewhere."""
+    lab.reconfigure({"train.steps": 4})
+    lab.train()
+    path = lab.save_run(tmp_path / "run")
+    with RunDir.open(path).writing() as held:  # the other process, mid-run
+        assert held
+        assert lab.save_run(tmp_path / "elsewhere") == tmp_path / "elsewhere" and lab.diverted_from == path
+    reopened = Lab(RunDir.open(path).spec, RunDir.open(path))
+    other = RunDir.open(path)
+    other.record(StepRecord(**json.loads((path / "metrics.jsonl").read_text().splitlines()[-1]) | {"step": 5}))
+    other.flush()  # a step logged, not yet checkpointed
+    assert reopened.save_run(tmp_path / "third") == tmp_path / "third" and reopened.diverted_from == path
+    from rnnlab.train.rundir import train_run
+
+    with RunDir.open(path).writing():  # and training refuses a run a lab is saving
+        with pytest.raises(UserError, match="being written by another rnnlab process"):
+            train_run(RunDir.open(path), reopened.trainer, 10)
 
 
 def test_a_save_records_what_training_ran_toward_and_a_divergence(lab, tmp_path):

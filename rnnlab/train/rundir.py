@@ -8,6 +8,7 @@
       evals.jsonl      one line per evaluation on the held-out batch: step, loss, accuracy
       checkpoint.npz   weights, optimizer state, step, carried state (plain arrays, never pickle)
       summary.json     the final summary (also printed by ``rnnlab train --json``)
+      .rnnlab.lock     held (flock) by the process writing the run: training, or the lab saving it
 
 Every file but the two ``.jsonl`` logs is replaced atomically (temp file + ``os.replace``); the logs
 are appended and, on resume, cut back to the checkpoint's step, so a run stopped at any moment
@@ -36,6 +37,7 @@ from .trainer import EvalRecord, StepRecord, Trainer, TrainingDiverged
 
 SPEC, METRICS, EVALS, CHECKPOINT, SUMMARY = "spec.toml", "metrics.jsonl", "evals.jsonl", "checkpoint.npz", "summary.json"
 RUN_FILES = (SPEC, METRICS, EVALS, CHECKPOINT, SUMMARY)
+LOCK = ".rnnlab.lock"
 FORMAT_VERSION = 1
 #: What np.load raises for a file that is not a readable .npz (EOFError: an empty file).
 _UNREADABLE = (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile, zlib.error)
@@ -178,6 +180,37 @@ class RunDir:
     def has_checkpoint(self) -> bool:
         return (self.path / CHECKPOINT).is_file()
 
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[bool]:
+        """Try to take this run's writer lock (an advisory ``flock`` on ``.rnnlab.lock``, released
+        when the ``with`` ends or the process dies); yields whether this process got it. Another
+        process training or saving the run holds it. Without ``fcntl`` (Windows) it yields True."""
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX
+            yield True
+            return
+        try:
+            handle = open(self.path / LOCK, "a")
+        except OSError as exc:
+            raise UserError(f"cannot write {self.path / LOCK}: {exc.strerror or exc}") from None
+        with handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def state(self) -> tuple[int | None, int]:
+        """What a writer compares to see whether another process changed the run since it looked:
+        the checkpoint's step (:meth:`checkpoint_step`) and the size of ``metrics.jsonl``."""
+        metrics = self.path / METRICS
+        return self.checkpoint_step(), metrics.stat().st_size if metrics.is_file() else 0
+
     def checkpoint_step(self) -> int | None:
         """The step of the checkpoint on disk now: None without one, -1 for one that cannot be read
         (what a writer that must not overwrite another's progress compares against)."""
@@ -298,6 +331,14 @@ def train_run(run: RunDir, trainer: Trainer, until_step: int, *,
     Checkpoints every ``train.checkpoint_every`` steps and when it ends or is stopped; a diverged
     run keeps its last good checkpoint (the update that went non-finite is never applied or saved).
     """
+    with run.writing() as held:
+        if not held:
+            raise RunDirError(f"{run.path} is being written by another rnnlab process (training it, or a lab "
+                              "saving it): wait for it to finish, or train a copy")
+        return _train_run(run, trainer, until_step, should_stop, on_event)
+
+
+def _train_run(run: RunDir, trainer: Trainer, until_step: int, should_stop, on_event) -> RunOutcome:
     every = trainer.spec.train.checkpoint_every
     last_step = last_eval = None
     status, message = "completed", ""
