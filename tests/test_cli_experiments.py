@@ -116,6 +116,12 @@ def test_bptt_of_a_deep_bidirectional_model_prints_every_number_whole(capsys, tm
     assert "…" not in out
     for tag in ("l0", "l0r", "l1", "l1r"):
         assert f"||ds_T/ds_t|| {tag} " in out
+    blocks = tmp_path / "blocks.toml"  # eight self-attention blocks: headers of 19 characters, whole too
+    blocks.write_text('[task]\nkind = "copy"\n[model]\ncell = "selfattention"\nhidden_size = 16\nnum_heads = 2\n'
+                      'num_layers = 8\n')
+    code, out, err = run(capsys, "bptt", str(blocks))
+    assert code == 0, err
+    assert all(f"||dL/dh_t|| block {k} " in out for k in range(8)) and "…" not in out
 
 
 def test_bptt_shows_the_vanishing_curve(capsys):

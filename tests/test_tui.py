@@ -311,7 +311,9 @@ def test_edit_refuses_bad_values_inline_and_applies_good_ones():
     drive(check)
 
 
-def test_an_unchanged_form_keeps_the_trained_model_and_a_changed_one_warns_first():
+def test_an_unchanged_form_keeps_the_trained_model_and_a_changed_one_warns_first(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # ctrl+s saves under runs/ here
+
     async def check(app, pilot):
         lab = app.lab
         await pilot.press("t")
@@ -324,6 +326,9 @@ def test_an_unchanged_form_keeps_the_trained_model_and_a_changed_one_warns_first
         await pilot.press("enter")  # an Enter with nothing changed
         await pilot.pause()
         assert "nothing changed" in str(app.screen.query_one("#edit-error").render())
+        await pilot.press("ctrl+s")  # as the warning offers, from within the form
+        await pilot.pause()
+        assert lab.run is not None and (lab.run.path / "checkpoint.npz").is_file()
         await pilot.press("escape")
         assert app.lab is lab and lab.trainer.step == 200
 

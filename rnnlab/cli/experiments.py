@@ -286,19 +286,21 @@ def bptt(
             f"loss {_fmt(lab.evaluation.loss)}"
     # as many streams (layer, direction) a table as the page is wide: a 2-layer bidirectional
     # model's 17 columns in one table were cut to "9.674e…"
-    columns_per_stream = 1 if jac is None else 4
-    per_table = max(1, (_out_console().width - BPTT_T_WIDTH) // (columns_per_stream * BPTT_COLUMN_WIDTH))
+    def headers(layer: int, direction: int) -> list[str]:
+        tag = ("block " if jac is None else "l") + f"{layer}" + ("r" if direction else "")
+        return [f"||dL/dh_t|| {tag}"] + ([] if jac is None else
+                                         [f"||J_t|| {tag}", f"prod ||J|| {tag}", f"||ds_T/ds_t|| {tag}"])
+
+    # each column as wide as its header or a number (9.674e-02), with rich's padding and rule
+    stream_width = max(sum(max(len(h), BPTT_NUMBER_WIDTH) + 3 for h in headers(*name)) for name in names)
+    per_table = max(1, (_out_console().width - BPTT_T_WIDTH) // stream_width)
     for first_stream in range(0, len(names), per_table):
         streams = list(enumerate(names))[first_stream:first_stream + per_table]
         table = Table(title=title if first_stream == 0 else None, title_justify="left")
         table.add_column("t", justify="right")
-        for _, (layer, direction) in streams:
-            tag = ("block " if jac is None else "l") + f"{layer}" + ("r" if direction else "")
-            table.add_column(f"||dL/dh_t|| {tag}", justify="right")
-            if jac is not None:
-                table.add_column(f"||J_t|| {tag}", justify="right")
-                table.add_column(f"prod ||J|| {tag}", justify="right")
-                table.add_column(f"||ds_T/ds_t|| {tag}", justify="right")
+        for _, name in streams:
+            for header in headers(*name):
+                table.add_column(header, justify="right")
         for t in range(lab.steps):
             cells = [str(t + 1)]
             for k, _ in streams:
@@ -315,7 +317,7 @@ def bptt(
         _out_console().print(f"{where}: ||dL/dh_1|| / ||dL/dh_T|| = {_fmt(ratio, '.3e')}")
 
 
-BPTT_T_WIDTH, BPTT_COLUMN_WIDTH = 8, 18  # the bptt table's step column; each number column with its header
+BPTT_T_WIDTH, BPTT_NUMBER_WIDTH = 8, 9  # the bptt table's step column (and frame); a number, 9.674e-02
 
 
 def _stream_names(lab) -> list[tuple[int, int]]:

@@ -316,8 +316,8 @@ class CursorValues(Static):
             table.add_column(name, justify="right")
         columns = {n: np.asarray(lab.trace.get(n, layer, direction)[t, 0]) for n in names}
         shown = range(H)
-        if rows is not None and rows < H:
-            count = max(self.MIN_ROWS, rows - 1)  # a line under the table says which units these are
+        count = H if rows is None else max(self.MIN_ROWS, rows - 1)  # a line under it says which units
+        if count < H:
             first = min(max(unit - count // 2, 0), H - count)
             shown = range(first, first + count)
             table.caption = f"units {first}-{first + count - 1} of {H} (u/U)"

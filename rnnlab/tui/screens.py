@@ -102,7 +102,8 @@ class EditScreen(ModalScreen[Any]):
     like a refused value. Cancel (or Esc) dismisses with None.
     """
 
-    BINDINGS = [Binding("escape", "cancel", "cancel")]
+    BINDINGS = [Binding("escape", "cancel", "cancel"),
+                Binding("ctrl+s", "save_run", "save run")]  # as the warning offers: the app's own is cut off
 
     def __init__(self, spec, check, build, trained_steps: int = 0) -> None:
         super().__init__()
@@ -246,6 +247,12 @@ class EditScreen(ModalScreen[Any]):
             self._building = None
             self.query_one("#edit").loading = False
             self._refuse(str(error) if isinstance(error, UserError) else f"{type(error).__name__}: {error}")
+
+    def action_save_run(self) -> None:
+        """Save the run being replaced, from within the form (a modal screen hides the app's keys)."""
+        save = getattr(self.app, "action_save_run", None)
+        if save is not None:
+            save()
 
     def _refuse(self, message: str) -> None:
         self.query_one("#edit-error", Label).update(message)
