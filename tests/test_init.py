@@ -101,3 +101,52 @@ def test_spec_refuses_inits_that_do_not_fit_the_cell(model, field, message):
     with pytest.raises(SpecError, match=re.escape(message)) as caught:
         _spec(**model)
     assert caught.value.field == field
+
+
+@pytest.mark.parametrize("make", [
+    lambda: rnnlab.MinGRU(2, 3, seed=0),
+    lambda: rnnlab.MinLSTM(2, 3, seed=0),
+    lambda: rnnlab.LRU(2, 3, seed=0),
+    lambda: rnnlab.JordanRNN(2, 3, 2, seed=0),
+], ids=["MinGRU", "MinLSTM", "LRU", "JordanRNN"])
+@pytest.mark.parametrize("init", [orthogonal_, identity_], ids=["orthogonal_", "identity_"])
+def test_inits_refuse_layers_without_recurrent_weights(make, init):
+    """Not a bare KeyError('weight_hh_l0'): a ValueError naming the function, the weights and the class."""
+    layer = make()
+    before = layer.state_dict()
+    name = type(layer).__name__
+    with pytest.raises(ValueError, match=re.escape(f"{init.__name__} needs recurrent weights weight_hh_l*; "
+                                                   f"{name} has none")):
+        init(layer)
+    for key, value in layer.state_dict().items():
+        np.testing.assert_array_equal(value, before[key])
+
+
+def test_inits_refuse_a_layer_without_live_parameters():
+    with pytest.raises(ValueError, match="orthogonal_ needs a layer with live parameters.*EchoStateNetwork"):
+        orthogonal_(rnnlab.EchoStateNetwork(2, 10, seed=0))
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: forget_gate_bias_(rnnlab.LSTM(2, 3, seed=0), float("nan")), "forget_gate_bias_: value must be a finite"),
+    (lambda: forget_gate_bias_(rnnlab.LSTM(2, 3, seed=0), float("inf")), "forget_gate_bias_: value must be a finite"),
+    (lambda: forget_gate_bias_(rnnlab.LSTM(2, 3, seed=0), "1"), "forget_gate_bias_: value must be a finite"),
+    (lambda: orthogonal_(rnnlab.GRU(2, 3, seed=0), gain=float("inf")), "orthogonal_: gain must be a finite"),
+    (lambda: orthogonal_(rnnlab.GRU(2, 3, seed=0), gain=np.float32("nan")), "orthogonal_: gain must be a finite"),
+    (lambda: orthogonal_(rnnlab.GRU(2, 3, seed=0), gain=True), "orthogonal_: gain must be a finite"),
+    (lambda: identity_(rnnlab.RNN(2, 3, seed=0), scale=float("nan")), "identity_: scale must be a finite"),
+    (lambda: identity_(rnnlab.RNN(2, 3, seed=0), input_std=float("inf")), "identity_: input_std must be a finite"),
+    (lambda: identity_(rnnlab.RNN(2, 3, seed=0), input_std=-1e-3), "identity_: input_std must be >= 0"),
+    (lambda: apply_init(rnnlab.LSTM(2, 3, seed=0), forget_bias=float("nan")), "value must be a finite"),
+], ids=["forget-nan", "forget-inf", "forget-str", "gain-inf", "gain-nan32", "gain-bool", "scale-nan", "std-inf",
+        "std-negative", "apply_init-nan"])
+def test_inits_refuse_non_finite_values(call, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        call()
+
+
+def test_inits_apply_to_the_leaky_rnn():
+    layer = rnnlab.LeakyRNN(2, 3, dtype="float64", seed=0)
+    orthogonal_(layer, gain=2, seed=1)
+    w = layer.state_dict()["weight_hh_l0"]
+    np.testing.assert_allclose(w.T @ w, 4 * np.eye(3), atol=1e-12)

@@ -6,6 +6,7 @@ Bad input raises ValueError with a message that names what is wrong; nothing is 
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -612,3 +613,200 @@ def test_stacked_trace_record_cannot_be_corrupted():
     except ValueError:
         pass  # read-only: fine
     assert np.array_equal(trace["h"], first)
+
+
+# ------------------------------------------------------------------------------ live parameters
+def _run_forward(model):
+    """One tiny forward pass of any layer class (float32 inputs of the sizes _PARAM_LAYERS build)."""
+    from rnnlab.data.trees import TreeBatch, Vocabulary, parse_tree
+
+    x = np.zeros((T, B, I), np.float32)
+    if isinstance(model, rnnlab.Attention):
+        return model.forward(np.zeros((T, B, H), np.float32), np.zeros((3, B, H), np.float32))
+    if isinstance(model, rnnlab.SelfAttentionBlock):
+        return model.forward(np.zeros((T, B, 4), np.float32))
+    if isinstance(model, rnnlab.layers.tree.RecursiveNet):
+        return model.forward(TreeBatch.from_trees([parse_tree("(a b)")], Vocabulary(["a", "b"])))
+    return model.forward(x)
+
+
+_PARAM_LAYERS = {
+    "RNN": lambda: rnnlab.RNN(I, H, seed=0),
+    "LSTM-2-bidirectional": lambda: rnnlab.LSTM(I, H, num_layers=2, bidirectional=True, seed=0),
+    "GRU": lambda: rnnlab.GRU(I, H, seed=0),
+    "LeakyRNN": lambda: rnnlab.LeakyRNN(I, H, seed=0),
+    "MinGRU": lambda: rnnlab.MinGRU(I, H, seed=0),
+    "LRU": lambda: rnnlab.LRU(I, H, seed=0),
+    "JordanRNN": lambda: rnnlab.JordanRNN(I, H, 2, seed=0),
+    "SelfAttentionBlock": lambda: rnnlab.SelfAttentionBlock(4, 2, 8, seed=0),
+    "Attention": lambda: rnnlab.Attention("general", H, seed=0),
+    "RecursiveNet": lambda: rnnlab.layers.tree.RecursiveNet(2, H, seed=0),
+}
+
+
+@pytest.mark.parametrize("make", list(_PARAM_LAYERS.values()), ids=list(_PARAM_LAYERS))
+def test_forward_checks_parameters_replaced_through_parameters(make):
+    """``parameters()`` hands out the live arrays; an entry replaced by an array of another shape or
+    dtype (or by a non-array, or removed, or a stray name added) is refused by forward, naming the
+    parameter, before any kernel sees it (not a silent wrong result, a numba TypingError or an
+    internal message from backward)."""
+    model = make()
+    _run_forward(model)  # fine as built
+    name, good = list(model.parameters().items())[-1]
+    bad_shape = good.shape[:-1] + (good.shape[-1] + 1,)
+    cases = [
+        (np.zeros(bad_shape, good.dtype), rf"parameter '{re.escape(name)}' has shape {re.escape(str(bad_shape))}, "
+                                          rf"expected {re.escape(str(good.shape))}"),
+        (good.astype(np.float64), rf"parameter '{re.escape(name)}' has dtype float64, but the layer is float32"),
+        (good.tolist(), rf"parameter '{re.escape(name)}' is a list, not a numpy array"),
+    ]
+    for value, pattern in cases:
+        model.parameters()[name] = value
+        with pytest.raises(ValueError, match=pattern):
+            _run_forward(model)
+    del model.parameters()[name]
+    with pytest.raises(ValueError, match=rf"parameter '{re.escape(name)}' is missing"):
+        _run_forward(model)
+    model.parameters()[name] = good
+    model.parameters()["stray"] = good
+    with pytest.raises(ValueError, match="unexpected parameter 'stray'"):
+        _run_forward(model)
+    del model.parameters()["stray"]
+    model.parameters()[name] = np.asfortranarray(good + 0)  # right shape and dtype, any layout: fine
+    _run_forward(model)
+
+
+def test_replaced_recurrent_weight_message_from_the_audit():
+    layer = rnnlab.LSTM(3, 4, seed=0)
+    layer.parameters()["weight_hh_l0"] = np.zeros((8, 4), np.float32)
+    with pytest.raises(ValueError, match=re.escape("parameter 'weight_hh_l0' has shape (8, 4), expected (16, 4)")):
+        layer.forward(np.zeros((2, 1, 3), np.float32))
+
+
+def test_self_attention_model_checks_its_blocks_parameters():
+    from rnnlab.layers.selfattention import SelfAttentionModel
+
+    model = SelfAttentionModel(I, 2, d_model=4, num_heads=2, num_layers=1, d_ff=8, max_len=T)
+    model.blocks[0].parameters()["linear1.weight"] = np.zeros((8, 4))
+    with pytest.raises(ValueError, match="parameter 'layers.0.linear1.weight' has dtype float64"):
+        model.forward(np.zeros((T, B, I), np.float32))
+
+
+# ------------------------------------------------------------------------------ seeds and flags
+def _every_layer(**kwargs):
+    """One tiny instance of each layer class, built with ``kwargs``."""
+    from rnnlab.layers.selfattention import SelfAttentionModel
+    from rnnlab.layers.tree import RecursiveNet
+
+    return {
+        "RNN": lambda: rnnlab.RNN(I, H, **kwargs),
+        "LSTM": lambda: rnnlab.LSTM(I, H, **kwargs),
+        "GRU": lambda: rnnlab.GRU(I, H, **kwargs),
+        "LeakyRNN": lambda: rnnlab.LeakyRNN(I, H, **kwargs),
+        "MinGRU": lambda: rnnlab.MinGRU(I, H, **kwargs),
+        "MinLSTM": lambda: rnnlab.MinLSTM(I, H, **kwargs),
+        "LRU": lambda: rnnlab.LRU(I, H, **kwargs),
+        "JordanRNN": lambda: rnnlab.JordanRNN(I, H, 2, **kwargs),
+        "EchoStateNetwork": lambda: rnnlab.EchoStateNetwork(I, 10, **kwargs),
+        "SelfAttentionBlock": lambda: rnnlab.SelfAttentionBlock(4, 2, 8, **kwargs),
+        "SelfAttentionModel": lambda: SelfAttentionModel(I, 2, d_model=4, num_heads=2, num_layers=1, d_ff=8,
+                                                         **kwargs),
+        "Attention": lambda: rnnlab.Attention("dot", H, **kwargs),
+        "Seq2Seq": lambda: rnnlab.Seq2Seq(5, 5, H, **kwargs),
+        "RecursiveNet": lambda: RecursiveNet(5, H, **kwargs),
+    }
+
+
+@pytest.mark.parametrize("seed", ["x", 1.5, -1, True, np.float64(2.0), [1, 2]], ids=repr)
+@pytest.mark.parametrize("cls", list(_every_layer()))
+def test_seed_must_be_a_non_negative_integer(cls, seed):
+    with pytest.raises(ValueError, match=re.escape(f"seed must be a non-negative integer or None, got {seed!r}")):
+        _every_layer(seed=seed)[cls]()
+
+
+@pytest.mark.parametrize("cls", list(_every_layer()))
+def test_numpy_integer_seed_is_an_integer(cls):
+    a, b = _every_layer(seed=np.int64(3))[cls](), _every_layer(seed=3)[cls]()
+    for name, value in a.state_dict().items():
+        assert np.array_equal(value, b.state_dict()[name]), name
+
+
+@pytest.mark.parametrize("cls", ["RNN", "LSTM", "GRU", "LeakyRNN", "MinGRU", "LRU", "JordanRNN",
+                                 "EchoStateNetwork", "SelfAttentionBlock", "Attention", "RecursiveNet"])
+@pytest.mark.parametrize("seed", ["x", -1, True], ids=repr)
+def test_reset_parameters_checks_its_seed(cls, seed):
+    layer = _every_layer(seed=0)[cls]()
+    with pytest.raises(ValueError, match=re.escape(f"seed must be a non-negative integer or None, got {seed!r}")):
+        layer.reset_parameters(seed=seed)
+
+
+_FLAGS = [(cls, flag) for cls in ("RNN", "LSTM", "GRU", "LeakyRNN", "MinGRU", "MinLSTM")
+          for flag in ("bias", "bidirectional")]
+_FLAGS += [("LRU", "bidirectional"), ("JordanRNN", "bias"), ("SelfAttentionBlock", "causal"),
+           ("SelfAttentionModel", "causal"), ("EchoStateNetwork", "readout_input")]
+
+
+@pytest.mark.parametrize("value", ["no", "yes", 0, 1, None], ids=repr)
+@pytest.mark.parametrize("cls,flag", _FLAGS, ids=[f"{c}-{f}" for c, f in _FLAGS])
+def test_flags_must_be_true_or_false(cls, flag, value):
+    """``bias="no"`` used to build a layer WITH biases (bool("no") is True): flags are not coerced."""
+    with pytest.raises(ValueError, match=re.escape(f"{flag} must be True or False, got {value!r}")):
+        _every_layer(**{flag: value})[cls]()
+
+
+def test_numpy_bools_are_flags():
+    layer = rnnlab.LSTM(I, H, bias=np.bool_(False), bidirectional=np.bool_(True))
+    assert layer.bias is False and layer.bidirectional is True
+    assert "bias_ih_l0" not in layer.state_dict()
+
+
+# ------------------------------------------------------------------------------ torch's positional order
+@pytest.mark.parametrize("call", [
+    lambda: rnnlab.LSTM(3, 5, 2, True, True),  # torch: batch_first=True; here it meant bidirectional=True
+    lambda: rnnlab.GRU(3, 5, 2, True, True),
+    lambda: rnnlab.RNN(3, 5, 2, "tanh", True, True),
+    lambda: rnnlab.LeakyRNN(3, 5, 2, True, True),
+    lambda: rnnlab.MinGRU(3, 5, 2, True, True),
+    lambda: rnnlab.MinLSTM(3, 5, 2, True, True),
+    lambda: rnnlab.LRU(3, 5, 2, "float64"),
+    lambda: rnnlab.JordanRNN(3, 5, 2, True, "softmax"),
+], ids=["LSTM", "GRU", "RNN", "LeakyRNN", "MinGRU", "MinLSTM", "LRU", "JordanRNN"])
+def test_arguments_after_bias_are_keyword_only(call):
+    with pytest.raises(TypeError, match="positional argument"):
+        call()
+
+
+def test_positional_arguments_up_to_bias_keep_torchs_order():
+    assert not rnnlab.LSTM(3, 5, 2, False).bias and rnnlab.LSTM(3, 5, 2, False).num_layers == 2
+    rnn = rnnlab.RNN(3, 5, 1, "relu", False)
+    assert rnn.nonlinearity == "relu" and not rnn.bias
+    assert rnnlab.LSTM(3, 5, 2, True, bidirectional=True).num_directions == 2
+
+
+# ------------------------------------------------------------------------------ messages name the class
+def test_lstm_dstate_that_is_not_a_pair_is_named_dstate():
+    layer = rnnlab.LSTM(3, 4, seed=0)
+    _, _, trace = layer.forward(np.zeros((T, 2, 3), np.float32))
+    with pytest.raises(ValueError) as info:
+        layer.backward(trace, None, dstate=np.ones((1, 2, 4), np.float32))
+    assert str(info.value) == "LSTM dstate must be a pair (dh_n, dc_n)"
+
+
+def test_leaky_messages_name_the_class():
+    layer = rnnlab.LeakyRNN(I, H, seed=0)
+    h = np.zeros((1, B, H), np.float32)
+    with pytest.raises(ValueError, match=r"^LeakyRNN state must be a single array h0"):
+        layer.forward(np.zeros((T, B, I), np.float32), (h, h))
+    other = rnnlab.RNN(I, H, seed=0)
+    with pytest.raises(ValueError, match=r"trace must come from this LeakyRNN's own forward\(\)"):
+        layer.backward(other.forward(np.zeros((T, B, I), np.float32))[2], None)
+
+
+@pytest.mark.parametrize("cls", [rnnlab.RNN, rnnlab.GRU, rnnlab.MinGRU, rnnlab.LeakyRNN])
+def test_nested_list_state_must_be_a_numpy_array(cls):
+    layer = cls(I, H, dtype="float64", seed=0)
+    with pytest.raises(ValueError) as info:
+        layer.forward(_x(), np.zeros((1, B, H)).tolist())
+    message = str(info.value)
+    assert message.startswith(f"{cls.__name__} state must be a numpy array h0 of shape (1, 2, 4)"), message
+    assert "list" in message and "tuple" not in message, message

@@ -1,7 +1,8 @@
-"""Argument and state-dict checks every layer shares: the dtype, and loading parameters.
+"""Argument and state-dict checks every layer shares: the dtype, seeds, flags, the live parameters,
+and loading parameters.
 
-Each raises ValueError with one line naming the bad argument or state-dict entry; nothing is
-silently broadcast or cast from a non-numeric type.
+Each raises ValueError with one line naming the bad argument, parameter or state-dict entry;
+nothing is silently broadcast or cast from a non-numeric type.
 """
 
 from __future__ import annotations
@@ -23,6 +24,51 @@ def parse_dtype(dtype: Any, none_means: str = "float32") -> np.dtype:
     if name not in DTYPES:
         raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
     return np.dtype(DTYPES[name])
+
+
+def check_seed(seed: Any) -> int | None:
+    """``seed`` (a layer's, or ``reset_parameters``'s) as an int, or None (fresh randomness).
+
+    Only None and non-negative integers (numpy's too) pass: a bool, a float or a string would
+    otherwise be rejected by numpy with a TypeError, or (True) silently seed with 1.
+    """
+    if seed is None:
+        return None
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+    return int(seed)
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """A flag argument: True or False (numpy bools too); anything else (``"no"``, 0, 1) is refused
+    rather than read through ``bool()``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_params(params: Mapping[str, Any], shapes: Mapping[str, tuple[int, ...]], dtype: np.dtype) -> None:
+    """The live parameters (what ``parameters()`` hands out, which a caller may replace entry by
+    entry) still hold exactly the names of ``shapes``, each a numpy array of that shape and ``dtype``.
+
+    Run by ``forward`` before any kernel sees them: a few attribute comparisons per parameter (no
+    pass over the values, so NaN is not looked for). Contiguity is not required: forward copies the
+    parameters (C order) for its trace and the kernels read those copies.
+    """
+    for name, shape in shapes.items():
+        value = params.get(name)
+        if value is None:
+            raise ValueError(f"parameter {name!r} is missing (parameters() must keep every name)")
+        if not isinstance(value, np.ndarray):
+            raise ValueError(f"parameter {name!r} is a {type(value).__name__}, not a numpy array")
+        if value.shape != shape:
+            raise ValueError(f"parameter {name!r} has shape {value.shape}, expected {shape}")
+        if value.dtype != dtype:
+            raise ValueError(f"parameter {name!r} has dtype {value.dtype}, but the layer is {dtype.name}"
+                             f" (convert with .astype(np.{dtype.name}))")
+    if len(params) != len(shapes):  # every expected name is there, so some other name is too
+        extra = next(name for name in params if name not in shapes)
+        raise ValueError(f"unexpected parameter {extra!r}: parameters() holds exactly the state_dict names")
 
 
 def check_array(what: str, value: Any, shape: tuple[int, ...], dtype: np.dtype, owner: str = "the layer") -> np.ndarray:

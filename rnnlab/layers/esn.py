@@ -24,7 +24,7 @@ from scipy.sparse import csgraph
 
 from .. import kernels
 from ..kernels import esn as esn_kernels
-from ._params import check_array, check_keys, load_entry, parse_dtype
+from ._params import check_array, check_bool, check_keys, check_seed, load_entry, parse_dtype
 from .trace import Trace
 
 __all__ = ["EchoStateNetwork", "ridge_readout"]
@@ -196,13 +196,9 @@ class EchoStateNetwork:
         self.input_connectivity = _real("input_connectivity", input_connectivity, 0.0, 1.0)
         self.bias_scaling = _real("bias_scaling", bias_scaling, 0.0, low_open=False)
         self.ridge = _real("ridge", ridge, 0.0, low_open=False)
-        if not isinstance(readout_input, (bool, np.bool_)):
-            raise ValueError(f"readout_input must be True or False, got {readout_input!r}")
-        self.readout_input = bool(readout_input)
+        self.readout_input = check_bool("readout_input", readout_input)
         self.dtype = parse_dtype(dtype, none_means="float64")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
-            raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
-        self.seed = seed
+        self.seed = check_seed(seed)
         self._params: dict[str, np.ndarray] = {}
         self._readout: dict[str, np.ndarray] | None = None
         self.reset_parameters(seed)
@@ -219,7 +215,7 @@ class EchoStateNetwork:
         - b (N,): round(input_connectivity * N) entries, each +-bias_scaling (all zero if
           bias_scaling is 0).
         """
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(check_seed(seed))
         N, I = self.reservoir_size, self.input_size
         for _ in range(_MAX_DRAWS):
             w = _sparse(rng, (N, N), self.connectivity, rng.standard_normal)

@@ -13,10 +13,15 @@ functions overwrite some of them:
   recommend 1): f_t = sigma(... + b_f) starts near sigma(1) = 0.73 instead of 0.5, so the cell
   state (and its gradient) survives many more steps from the first update on.
 
-Each takes an optional ``seed`` where it draws random numbers and is reproducible from it.
+Each takes an optional ``seed`` where it draws random numbers and is reproducible from it. A layer
+without the weights a scheme sets (a MinGRU, an LRU or a JordanRNN has no ``weight_hh``) or a
+non-finite or non-numeric value is refused with a ValueError naming the function and the problem.
 """
 
 from __future__ import annotations
+
+import math
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +37,28 @@ def _suffixes(layer: RecurrentLayer) -> list[str]:
     return [f"_l{k}" + ("_reverse" if d else "") for k in range(layer.num_layers) for d in range(layer.num_directions)]
 
 
+def _finite(function: str, name: str, value: Any) -> float:
+    """``value`` as a float: a real number (not a bool) and finite."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{function}: {name} must be a finite number, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{function}: {name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _recurrent_params(function: str, layer: Any) -> dict[str, np.ndarray]:
+    """The live parameters of ``layer`` if it has recurrent weights ``weight_hh_l*`` (RNN, LSTM, GRU,
+    LeakyRNN); ValueError naming the layer's class otherwise."""
+    cls = type(layer).__name__
+    if not callable(getattr(layer, "parameters", None)):
+        raise ValueError(f"{function} needs a layer with live parameters() and recurrent weights weight_hh_l* "
+                         f"(RNN, LSTM, GRU, LeakyRNN), got {cls}")
+    params = layer.parameters()
+    if not isinstance(layer, RecurrentLayer) or not any(name.startswith("weight_hh") for name in params):
+        raise ValueError(f"{function} needs recurrent weights weight_hh_l*; {cls} has none")
+    return params
+
+
 def _orthogonal(rng: np.random.Generator, n: int) -> np.ndarray:
     """A uniformly distributed orthogonal matrix: Q of the QR decomposition of a Gaussian matrix,
     its columns' signs fixed by diag(R) (without that, Q is not uniform; Mezzadri 2007)."""
@@ -40,10 +67,15 @@ def _orthogonal(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def orthogonal_(layer: RecurrentLayer, gain: float = 1.0, seed: int | None = None) -> None:
-    """Set each gate's ``H x H`` block of every ``weight_hh`` to ``gain`` times an orthogonal matrix."""
+    """Set each gate's ``H x H`` block of every ``weight_hh`` to ``gain`` times an orthogonal matrix.
+
+    ValueError for a layer without ``weight_hh`` (MinGRU, MinLSTM, LRU, JordanRNN, ...) or a
+    non-finite ``gain``.
+    """
+    params = _recurrent_params("orthogonal_", layer)
+    gain = _finite("orthogonal_", "gain", gain)
     rng = np.random.default_rng(seed)
     H = layer.hidden_size
-    params = layer.parameters()
     for sfx in _suffixes(layer):
         w_hh = params["weight_hh" + sfx]
         for g in range(layer.gate_count):
@@ -54,12 +86,16 @@ def identity_(layer: RecurrentLayer, scale: float = 1.0, input_std: float = 1e-3
     """IRNN: ``weight_hh = scale * I``, every bias 0, ``weight_ih`` from N(0, input_std^2).
 
     Only for the Elman cell (:class:`~rnnlab.layers.RNN`): a gated cell's recurrent blocks do not
-    copy the state, so the identity has no meaning there (ValueError).
+    copy the state, so the identity has no meaning there (ValueError); so is a layer without
+    ``weight_hh``, a non-finite ``scale`` or a negative or non-finite ``input_std``.
     """
+    params = _recurrent_params("identity_", layer)
     if layer.gate_count != 1:
-        raise ValueError(f"identity init is for the Elman RNN (IRNN), not {layer.mode}")
+        raise ValueError(f"identity init is for the Elman RNN (IRNN), not {type(layer).__name__}")
+    scale = _finite("identity_", "scale", scale)
+    if _finite("identity_", "input_std", input_std) < 0:
+        raise ValueError(f"identity_: input_std must be >= 0, got {input_std!r}")
     rng = np.random.default_rng(seed)
-    params = layer.parameters()
     for sfx in _suffixes(layer):
         params["weight_hh" + sfx][...] = scale * np.eye(layer.hidden_size)
         w_ih = params["weight_ih" + sfx]
@@ -71,11 +107,13 @@ def identity_(layer: RecurrentLayer, scale: float = 1.0, input_std: float = 1e-3
 
 def forget_gate_bias_(layer: RecurrentLayer, value: float = 1.0) -> None:
     """LSTM: make the forget gate's total bias ``b_if + b_hf`` equal ``value`` (b_if = value,
-    b_hf = 0) in every layer and direction. ValueError for other cells or a layer without biases."""
+    b_hf = 0) in every layer and direction. ValueError for other cells, a layer without biases or
+    a non-finite ``value``."""
     if not isinstance(layer, LSTM):
-        raise ValueError(f"the forget-gate bias is an LSTM option, not {layer.mode}")
+        raise ValueError(f"the forget-gate bias is an LSTM option, not {type(layer).__name__}")
     if not layer.bias:
         raise ValueError("the forget-gate bias needs bias=True")
+    value = _finite("forget_gate_bias_", "value", value)
     H = layer.hidden_size
     params = layer.parameters()
     for sfx in _suffixes(layer):

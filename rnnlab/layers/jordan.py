@@ -34,7 +34,7 @@ import numpy as np
 
 from .. import kernels
 from ..kernels.jordan import jordan_backward, jordan_forward_free, jordan_forward_teacher
-from ._params import parse_dtype
+from ._params import check_bool, check_params, check_seed, parse_dtype
 from .recurrent import RecurrentLayer, _check_positive_int
 from .trace import Trace
 
@@ -54,22 +54,27 @@ def one_hot(classes: np.ndarray, num_classes: int, dtype="float32") -> np.ndarra
 
 class JordanRNN:
     """A Jordan network (see the module docstring): ``forward(x, y0=None, teacher=None)`` and
-    ``backward(trace, d_out)``; parameters as a state dict."""
+    ``backward(trace, d_out)``; parameters as a state dict.
+
+    ``JordanRNN(input_size, hidden_size, output_size, bias=True, *, feedback="values",
+    dtype="float32", seed=None)``: the arguments after ``bias`` are keyword-only.
+    """
 
     mode = "Jordan"
     record_names = ("h", "y", "f")
 
-    def __init__(self, input_size: int, hidden_size: int, output_size: int, bias: bool = True,
+    def __init__(self, input_size: int, hidden_size: int, output_size: int, bias: bool = True, *,
                  feedback: str = "values", dtype: str = "float32", seed: int | None = None) -> None:
         self.input_size = _check_positive_int("input_size", input_size)
         self.hidden_size = _check_positive_int("hidden_size", hidden_size)
         self.output_size = _check_positive_int("output_size", output_size)
-        self.bias = bool(bias)
+        self.bias = check_bool("bias", bias)
         if feedback not in FEEDBACKS:
             raise ValueError(f"feedback must be one of {', '.join(FEEDBACKS)}, got {feedback!r}")
         self.feedback = feedback
         self.dtype = parse_dtype(dtype, none_means="float64")  # np.dtype(None) is float64
         self.num_layers, self.num_directions = 1, 1
+        self.seed = check_seed(seed)
         self.reset_parameters(seed)
 
     # ------------------------------------------------------------------ parameters
@@ -83,7 +88,7 @@ class JordanRNN:
 
     def reset_parameters(self, seed: int | None = None) -> None:
         """Every parameter from uniform(-1/sqrt(H), 1/sqrt(H)); reproducible from ``seed``."""
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(check_seed(seed))
         bound = 1.0 / math.sqrt(self.hidden_size)
         self._params = {name: rng.uniform(-bound, bound, size=shape).astype(self.dtype)
                         for name, shape in self._param_shapes().items()}
@@ -120,7 +125,10 @@ class JordanRNN:
         O = self.output_size
         x = self._check_array("input", x, (T, B, self.input_size)).copy()
         y0 = np.zeros((B, O), self.dtype) if y0 is None else self._check_array("y0", y0, (B, O))
-        w_ih, w_yh, b, w_out, b_out = self._weights(self._params)
+        # the kernels read the trace's own (checked, C-contiguous) copies of the weights
+        check_params(self._params, self._param_shapes(), self.dtype)
+        params = {k: v.copy() for k, v in self._params.items()}
+        w_ih, w_yh, b, w_out, b_out = self._weights(params)
         n_threads = kernels.kernel_threads()
         with kernels.blas_single_threaded():
             if teacher is not None:
@@ -131,8 +139,7 @@ class JordanRNN:
             else:
                 hs, ys, fs = jordan_forward_free(x, w_ih, w_yh, b, w_out, b_out, y0,
                                                  self.feedback == "softmax", n_threads)
-        trace = Trace(self.mode, 1, 1, self.hidden_size, T, B, self.dtype,
-                      _params={k: v.copy() for k, v in self._params.items()}, _owner=self)
+        trace = Trace(self.mode, 1, 1, self.hidden_size, T, B, self.dtype, _params=params, _owner=self)
         trace._inputs[(0, 0)] = x
         trace._saved[(0, 0)] = (fs, hs, teacher is None)
         for name, rec in (("h", hs), ("y", ys), ("f", fs[:T])):

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..kernels.leaky import leaky_backward, leaky_forward
+from ._params import check_bool, check_seed
 from .recurrent import RecurrentLayer
 
 __all__ = ["LeakyRNN", "DEFAULT_TIME_CONSTANTS", "time_constant_spread", "sigmoid"]
@@ -71,21 +72,21 @@ class LeakyRNN(RecurrentLayer):
 
     ``time_constants``: None (default :data:`DEFAULT_TIME_CONSTANTS`) or ``(tau_min, tau_max)`` with
     ``1 < tau_min <= tau_max``, the range the initial time constants are spread over.
-    ``learn_time_constants``: False lists every ``alpha_*`` in :attr:`frozen`.
+    ``learn_time_constants``: False lists every ``alpha_*`` in :attr:`frozen`. Every argument after
+    ``bias`` is keyword-only, as for :class:`~rnnlab.layers.RNN`.
     """
 
     mode = "Leaky"
     gate_count = 1
     record_names = ("h", "u", "a")
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True, *,
                  bidirectional: bool = False, dtype: str = "float32", seed: int | None = None,
                  time_constants: tuple[float, float] | None = None, learn_time_constants: bool = True) -> None:
         self.time_constants = _check_time_constants(time_constants)
-        if not isinstance(learn_time_constants, (bool, np.bool_)):
-            raise ValueError(f"learn_time_constants must be True or False, got {learn_time_constants!r}")
-        self.learn_time_constants = bool(learn_time_constants)
-        super().__init__(input_size, hidden_size, num_layers, bias, bidirectional, dtype, seed)
+        self.learn_time_constants = check_bool("learn_time_constants", learn_time_constants)
+        super().__init__(input_size, hidden_size, num_layers, bias, bidirectional=bidirectional, dtype=dtype,
+                         seed=seed)
 
     def _repr_extra(self) -> str:
         extra = ""
@@ -112,7 +113,7 @@ class LeakyRNN(RecurrentLayer):
     def reset_parameters(self, seed: int | None = None) -> None:
         """Weights and biases drawn exactly as :class:`~rnnlab.layers.RNN`'s with the same seed
         (uniform(-1/sqrt(H), 1/sqrt(H))); alphas from the time-constant spread (no randomness)."""
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(check_seed(seed))
         bound = 1.0 / math.sqrt(self.hidden_size)
         drawn = {name: rng.uniform(-bound, bound, size=shape).astype(self.dtype)
                  for name, shape in RecurrentLayer._param_shapes(self).items()}

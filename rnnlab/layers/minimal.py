@@ -58,7 +58,7 @@ import numpy as np
 from .. import kernels
 from ..kernels import minimal as mk
 from ..kernels.scan import METHODS
-from ._params import check_array
+from ._params import check_array, check_bool, check_seed
 from .recurrent import RecurrentLayer, _check_positive_int
 from .trace import Trace
 
@@ -76,12 +76,13 @@ class _LinearRecurrence(RecurrentLayer):
 
     state_dtype_kind = "f"  # "c": the state is complex (LRU)
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True, *,
                  bidirectional: bool = False, dtype: str = "float32", seed: int | None = None,
                  method: str = "sequential", scan_chunks: int | None = None) -> None:
         self.method = _check_method(method)
         self.scan_chunks = None if scan_chunks is None else _check_positive_int("scan_chunks", scan_chunks)
-        super().__init__(input_size, hidden_size, num_layers, bias, bidirectional, dtype, seed)
+        super().__init__(input_size, hidden_size, num_layers, bias, bidirectional=bidirectional, dtype=dtype,
+                         seed=seed)
 
     # ------------------------------------------------------------------ sizes and validation
     @property
@@ -102,9 +103,13 @@ class _LinearRecurrence(RecurrentLayer):
         shape = self._state_shape(batch)
         if value is None:
             return np.zeros(shape, self.state_dtype)
-        if isinstance(value, (tuple, list)):
-            raise ValueError(f"{self.mode} state must be a single array {what} of shape {shape}, not a tuple")
-        return check_array(what, value, shape, self.state_dtype, owner=f"the {self.mode} state")
+        cls, arg = type(self).__name__, "state" if what == "h0" else "dstate"
+        if isinstance(value, tuple):
+            raise ValueError(f"{cls} {arg} must be a single array {what} of shape {shape}, not a tuple")
+        if isinstance(value, list):
+            raise ValueError(f"{cls} {arg} must be a numpy array {what} of shape {shape}, got a list "
+                             f"(np.asarray(...) makes one)")
+        return check_array(what, value, shape, self.state_dtype, owner=f"the {cls} state")
 
     def _resolve_method(self, method: Any) -> str:
         return self.method if method is None else _check_method(method)
@@ -124,7 +129,7 @@ class _LinearRecurrence(RecurrentLayer):
         # the trace keeps its own input and weights: backward differentiates what forward computed
         x = x.copy()
         trace = Trace(self.mode, self.num_layers, self.num_directions, self.hidden_size, T, B, self.dtype,
-                      _params={k: v.copy() for k, v in self._params.items()}, _owner=self)
+                      _params=self._checked_params(), _owner=self)
         h_n = np.empty(self._state_shape(B), self.state_dtype)
         n_threads = kernels.kernel_threads()
         layer_input = x
@@ -135,8 +140,8 @@ class _LinearRecurrence(RecurrentLayer):
                     k = layer * self.num_directions + direction
                     seq = layer_input[::-1].copy() if direction else layer_input
                     trace._inputs[(layer, direction)] = seq  # backward runs over the same sequence
-                    out, h_last, records, saved = self._run_forward(seq, self._suffix(layer, direction), h0[k],
-                                                                    method, n_threads)
+                    out, h_last, records, saved = self._run_forward(trace._params, seq, self._suffix(layer, direction),
+                                                                    h0[k], method, n_threads)
                     trace._saved[(layer, direction)] = saved
                     for name, rec in records.items():  # processing order -> natural order
                         trace._set_record(layer, direction, name, rec[::-1] if direction else rec)
@@ -161,7 +166,7 @@ class _LinearRecurrence(RecurrentLayer):
         ``trace["dh"]`` (see the module docstring).
         """
         if not isinstance(trace, Trace) or trace._owner is not self:
-            raise ValueError(f"trace must come from this {self.mode}'s own forward()")
+            raise ValueError(f"trace must come from this {type(self).__name__}'s own forward()")
         if truncate is not None:
             truncate = _check_positive_int("truncate", truncate)
         method = self._resolve_method(method)
@@ -201,8 +206,9 @@ class _LinearRecurrence(RecurrentLayer):
     def _suffix(layer: int, direction: int) -> str:
         return f"_l{layer}" + ("_reverse" if direction else "")
 
-    def _run_forward(self, x, sfx, h0, method, n_threads):  # pragma: no cover - overridden
-        """Return (output (T, B, out), h_last, records in processing order, saved for backward)."""
+    def _run_forward(self, params, x, sfx, h0, method, n_threads):  # pragma: no cover - overridden
+        """Run one layer and direction with ``params`` (the trace's copy of the weights); return
+        (output (T, B, out), h_last, records in processing order, saved for backward)."""
         raise NotImplementedError
 
     def _run_backward(self, trace, x, sfx, saved, dy, dh_n, truncate, method, grads, n_threads):  # pragma: no cover
@@ -229,7 +235,7 @@ class _Gated(_LinearRecurrence):
 
     def reset_parameters(self, seed: int | None = None) -> None:
         """Draw every parameter from uniform(-1/sqrt(I_k), 1/sqrt(I_k)) (``torch.nn.Linear``); reproducible from ``seed``."""
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(check_seed(seed))
         params = {}
         for name, shape in self._param_shapes().items():
             layer = int(name.split("_l")[1].split("_")[0])
@@ -249,17 +255,18 @@ class MinGRU(_Gated):
 
         z_t = sigmoid(W_z x_t + b_z),  h~_t = W_h x_t + b_h,  h_t = (1 - z_t) * h_{t-1} + z_t * h~_t
 
-    ``MinGRU(input_size, hidden_size, num_layers=1, bias=True, bidirectional=False,
-    dtype="float32", seed=None, method="sequential", scan_chunks=None)``; parameters, records and
-    methods in :mod:`rnnlab.layers.minimal`.
+    ``MinGRU(input_size, hidden_size, num_layers=1, bias=True, *, bidirectional=False,
+    dtype="float32", seed=None, method="sequential", scan_chunks=None)`` (keyword-only after
+    ``bias``, as :class:`~rnnlab.layers.RNN`); parameters, records and methods in
+    :mod:`rnnlab.layers.minimal`.
     """
 
     mode = "MinGRU"
     gate_count = 2
     record_names = ("h", "z", "h_tilde")
 
-    def _run_forward(self, x, sfx, h0, method, n_threads):
-        w, b = self._weights(self._params, sfx)
+    def _run_forward(self, params, x, sfx, h0, method, n_threads):
+        w, b = self._weights(params, sfx)
         hs, gates, a = mk.mingru_forward(x, w, b, h0, method, n_threads, self.scan_chunks)
         return hs[1:], hs[-1], {"h": hs[1:], "z": gates[0], "h_tilde": gates[1]}, (hs, gates, a)
 
@@ -288,8 +295,8 @@ class MinLSTM(_Gated):
     gate_count = 3
     record_names = ("h", "f", "i", "f_norm", "h_tilde")
 
-    def _run_forward(self, x, sfx, h0, method, n_threads):
-        w, b = self._weights(self._params, sfx)
+    def _run_forward(self, params, x, sfx, h0, method, n_threads):
+        w, b = self._weights(params, sfx)
         hs, gates = mk.minlstm_forward(x, w, b, h0, method, n_threads, self.scan_chunks)
         records = {"h": hs[1:], "f": gates[0], "i": gates[1], "f_norm": gates[2], "h_tilde": gates[3]}
         return hs[1:], hs[-1], records, (hs, gates)
@@ -315,8 +322,9 @@ class LRU(_LinearRecurrence):
         h_t = lambda * h_{t-1} + exp(gamma_log) * ((B_re + i B_im) x_t)
         y_t = Re((C_re + i C_im) h_t) + D * x_t
 
-    ``LRU(input_size, hidden_size, num_layers=1, dtype="float32", seed=None, method="sequential",
-    scan_chunks=None, r_min=0.0, r_max=1.0, max_phase=2*pi)``: hidden_size is the number of
+    ``LRU(input_size, hidden_size, num_layers=1, *, dtype="float32", seed=None, method="sequential",
+    scan_chunks=None, r_min=0.0, r_max=1.0, max_phase=2*pi)`` (keyword-only after num_layers, as
+    the other layers are after ``bias``, which the LRU lacks): hidden_size is the number of
     complex state units, the output has input_size features (the paper's form, with its
     initialisation of |lambda| on the ring [r_min, r_max] and phases in [0, max_phase]). No bias,
     no reverse direction. :meth:`eigenvalues` gives every lambda.
@@ -326,11 +334,11 @@ class LRU(_LinearRecurrence):
     record_names = ("h", "h_im", "h_abs")
     state_dtype_kind = "c"
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, dtype: str = "float32",
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *, dtype: str = "float32",
                  seed: int | None = None, method: str = "sequential", scan_chunks: int | None = None,
                  r_min: float = 0.0, r_max: float = 1.0, max_phase: float = 2 * math.pi,
                  bidirectional: bool = False) -> None:
-        if bidirectional:
+        if check_bool("bidirectional", bidirectional):
             raise ValueError("bidirectional must be False: the LRU has no reverse direction")
         values = {"r_min": r_min, "r_max": r_max, "max_phase": max_phase}
         for name, value in values.items():
@@ -342,7 +350,8 @@ class LRU(_LinearRecurrence):
         if max_phase <= 0.0:
             raise ValueError(f"max_phase must be positive, got {max_phase!r}")
         self.r_min, self.r_max, self.max_phase = float(r_min), float(r_max), float(max_phase)
-        super().__init__(input_size, hidden_size, num_layers, True, False, dtype, seed, method, scan_chunks)
+        super().__init__(input_size, hidden_size, num_layers, True, bidirectional=False, dtype=dtype, seed=seed,
+                         method=method, scan_chunks=scan_chunks)
 
     @property
     def output_size(self) -> int:
@@ -356,7 +365,7 @@ class LRU(_LinearRecurrence):
 
     def reset_parameters(self, seed: int | None = None) -> None:
         """The paper's initialisation (see the class docstring); reproducible from ``seed``."""
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(check_seed(seed))
         H, I = self.hidden_size, self.input_size
         params = {}
         for layer in range(self.num_layers):
@@ -389,8 +398,8 @@ class LRU(_LinearRecurrence):
     def _layer_params(self, params: Mapping[str, np.ndarray], sfx: str) -> list[np.ndarray]:
         return [params[name + sfx] for name in _LRU_NAMES]
 
-    def _run_forward(self, x, sfx, h0, method, n_threads):
-        y, hs, h_re, h_im = mk.lru_forward(x, *self._layer_params(self._params, sfx), h0, method, n_threads,
+    def _run_forward(self, params, x, sfx, h0, method, n_threads):
+        y, hs, h_re, h_im = mk.lru_forward(x, *self._layer_params(params, sfx), h0, method, n_threads,
                                            self.scan_chunks)
         records = {"h": h_re, "h_im": h_im, "h_abs": np.abs(hs[1:])}
         return y, hs[-1], records, (hs, h_re, h_im)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .. import kernels
-from ._params import check_array, load_params, parse_dtype
+from ._params import check_array, check_bool, check_params, check_seed, load_params, parse_dtype
 from .trace import Trace
 
 _DEVICES = ("cpu", "cuda")
@@ -40,6 +40,7 @@ class RecurrentLayer:
         hidden_size: int,
         num_layers: int = 1,
         bias: bool = True,
+        *,
         bidirectional: bool = False,
         dtype: str = "float32",
         seed: int | None = None,
@@ -48,9 +49,10 @@ class RecurrentLayer:
         self.input_size = _check_positive_int("input_size", input_size)
         self.hidden_size = _check_positive_int("hidden_size", hidden_size)
         self.num_layers = _check_positive_int("num_layers", num_layers)
-        self.bias = bool(bias)
-        self.bidirectional = bool(bidirectional)
+        self.bias = check_bool("bias", bias)
+        self.bidirectional = check_bool("bidirectional", bidirectional)
         self.dtype = parse_dtype(dtype)
+        seed = check_seed(seed)
         if device not in _DEVICES:
             raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
         if device == "cuda":  # imported only when asked for; raises a UserError naming why not
@@ -92,9 +94,22 @@ class RecurrentLayer:
                     shapes["bias_hh" + sfx] = (G * H,)
         return shapes
 
+    def _expected_params(self) -> dict[str, tuple[int, ...]]:
+        """:meth:`_param_shapes`, computed once (the sizes never change after construction)."""
+        shapes = self.__dict__.get("_expected_shapes")
+        if shapes is None:
+            shapes = self._expected_shapes = self._param_shapes()
+        return shapes
+
+    def _checked_params(self) -> dict[str, np.ndarray]:
+        """C-contiguous copies of the live parameters for one forward (and its trace), after checking
+        that each replaced entry still has its name, shape and dtype (ValueError naming it)."""
+        check_params(self._params, self._expected_params(), self.dtype)
+        return {k: v.copy() for k, v in self._params.items()}
+
     def reset_parameters(self, seed: int | None = None) -> None:
         """Draw every parameter from uniform(-1/sqrt(H), 1/sqrt(H)), as torch does; reproducible from ``seed``."""
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(check_seed(seed))
         bound = 1.0 / math.sqrt(self.hidden_size)
         self._params = {
             name: rng.uniform(-bound, bound, size=shape).astype(self.dtype)
@@ -114,7 +129,8 @@ class RecurrentLayer:
         self._params = load_params(self._param_shapes(), state, self.dtype)
 
     def parameters(self) -> dict[str, np.ndarray]:
-        """The live parameter arrays (updating them in place changes the layer)."""
+        """The live parameter arrays (updating them in place changes the layer). An entry replaced
+        by another array must keep its shape and the layer's dtype: ``forward`` checks (ValueError)."""
         return self._params
 
     @property
@@ -154,21 +170,26 @@ class RecurrentLayer:
             raise ValueError(f"input must have at least one step and one sequence, got shape {shape}")
         return self._check_array("input", x, (T, B, self.input_size))
 
-    def _split_state(self, state: Any, batch: int, names: tuple[str, str] = ("h0", "c0")):
-        """Validate ``state`` (h, or (h, c) for LSTM); None, as a whole or either half, means zeros."""
+    def _split_state(self, state: Any, batch: int, names: tuple[str, str] = ("h0", "c0"), what: str = "state"):
+        """Validate ``state`` (h, or (h, c) for LSTM); None, as a whole or either half, means zeros.
+        ``what`` names the argument in messages (``"dstate"`` in backward)."""
         shape = self._state_shape(batch)
+        cls = type(self).__name__
 
-        def check(what: str, value: Any) -> np.ndarray:
-            return np.zeros(shape, self.dtype) if value is None else self._check_array(what, value, shape)
+        def check(name: str, value: Any) -> np.ndarray:
+            return np.zeros(shape, self.dtype) if value is None else self._check_array(name, value, shape)
 
         if self.has_cell_state:
             if state is None:
                 state = (None, None)
             if not isinstance(state, (tuple, list)) or len(state) != 2:
-                raise ValueError(f"LSTM {names[0][:-1]} state must be a pair ({names[0]}, {names[1]})")
+                raise ValueError(f"{cls} {what} must be a pair ({names[0]}, {names[1]})")
             return check(names[0], state[0]), check(names[1], state[1])
-        if isinstance(state, (tuple, list)):
-            raise ValueError(f"{self.mode} state must be a single array {names[0]} of shape {shape}, not a tuple")
+        if isinstance(state, tuple):
+            raise ValueError(f"{cls} {what} must be a single array {names[0]} of shape {shape}, not a tuple")
+        if isinstance(state, list):
+            raise ValueError(f"{cls} {what} must be a numpy array {names[0]} of shape {shape}, got a list "
+                             f"(np.asarray(...) makes one)")
         return check(names[0], state), None
 
     # ------------------------------------------------------------------ forward / backward
@@ -186,7 +207,7 @@ class RecurrentLayer:
         # exactly what forward computed, even if an optimizer updates the weights in between.
         x = x.copy()
         trace = Trace(self.mode, self.num_layers, self.num_directions, self.hidden_size, T, B, self.dtype,
-                      _params={k: v.copy() for k, v in self._params.items()}, _owner=self)
+                      _params=self._checked_params(), _owner=self)
         h_n = np.empty(self._state_shape(B), self.dtype)
         c_n = np.empty_like(h_n) if self.has_cell_state else None
         with kernels.blas_single_threaded():
@@ -237,12 +258,12 @@ class RecurrentLayer:
         fills ``trace["dh"]``, the total dL/dh_t of every step.
         """
         if not isinstance(trace, Trace) or trace._owner is not self:
-            raise ValueError(f"trace must come from this {self.mode}'s own forward()")
+            raise ValueError(f"trace must come from this {type(self).__name__}'s own forward()")
         if truncate is not None:
             truncate = _check_positive_int("truncate", truncate)
         T, B, H, D = trace.steps, trace.batch, self.hidden_size, self.num_directions
         dy = np.zeros((T, B, D * H), self.dtype) if dy is None else self._check_array("dy", dy, (T, B, D * H))
-        dh_n, dc_n = self._split_state(dstate, B, names=("dh_n", "dc_n"))
+        dh_n, dc_n = self._split_state(dstate, B, names=("dh_n", "dc_n"), what="dstate")
 
         grads: dict[str, np.ndarray] = {}
         dh0 = np.empty(self._state_shape(B), self.dtype)
@@ -332,12 +353,13 @@ class RNN(RecurrentLayer):
     record_names = ("h",)
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
-                 bias: bool = True, bidirectional: bool = False, dtype: str = "float32", seed: int | None = None,
+                 bias: bool = True, *, bidirectional: bool = False, dtype: str = "float32", seed: int | None = None,
                  device: str = "cpu"):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
-        super().__init__(input_size, hidden_size, num_layers, bias, bidirectional, dtype, seed, device)
+        super().__init__(input_size, hidden_size, num_layers, bias, bidirectional=bidirectional, dtype=dtype,
+                         seed=seed, device=device)
 
     def _repr_extra(self) -> str:
         return ", nonlinearity='relu'" if self.nonlinearity == "relu" else ""

@@ -25,7 +25,7 @@ import numpy as np
 from .. import kernels
 from ..errors import UserError
 from ..kernels import selfattention as sa_kernels
-from ._params import check_array, load_params, parse_dtype
+from ._params import check_array, check_bool, check_params, check_seed, load_params, parse_dtype
 from .recurrent import _check_positive_int
 from .trace import Trace
 
@@ -70,6 +70,12 @@ def _check_lengths(lengths: Any, T: int, B: int) -> np.ndarray:
         i = int(bad[0])
         raise ValueError(f"lengths[{i}] = {int(arr[i])} is out of range: every length must be between 1 and T={T}")
     return arr.astype(np.int64)
+
+
+def _check_block_seed(seed: Any) -> Any:
+    """A block's seed: as every layer's (:func:`~rnnlab.layers._params.check_seed`), or a
+    ``np.random.SeedSequence`` (how :class:`SelfAttentionModel` gives each block its own stream)."""
+    return seed if isinstance(seed, np.random.SeedSequence) else check_seed(seed)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -207,12 +213,12 @@ class SelfAttentionBlock:
         if isinstance(layer_norm_eps, bool) or not isinstance(layer_norm_eps, (int, float)) \
                 or not math.isfinite(layer_norm_eps) or layer_norm_eps <= 0:
             raise ValueError(f"layer_norm_eps must be a positive number, got {layer_norm_eps!r}")
-        self.causal = bool(causal)
+        self.causal = check_bool("causal", causal)
         self.norm = norm
         self.activation = activation
         self.layer_norm_eps = float(layer_norm_eps)
         self.dtype = parse_dtype(dtype)
-        self.seed = seed
+        self.seed = _check_block_seed(seed)
         self._params: dict[str, np.ndarray] = {}
         self.reset_parameters(seed)
 
@@ -233,7 +239,7 @@ class SelfAttentionBlock:
 
     def reset_parameters(self, seed: int | None = None) -> None:
         """Draw parameters as torch initialises a TransformerEncoderLayer; reproducible from ``seed``."""
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(_check_block_seed(seed))
         d, f = self.d_model, self.d_ff
 
         def uniform(bound, shape):
@@ -263,7 +269,8 @@ class SelfAttentionBlock:
         self._params = load_params(self._param_shapes(), state, self.dtype)
 
     def parameters(self) -> dict[str, np.ndarray]:
-        """The live parameter arrays (updating them in place changes the block)."""
+        """The live parameter arrays (updating them in place changes the block). An entry replaced by
+        another array must keep its shape and the block's dtype: ``forward`` checks (ValueError)."""
         return self._params
 
     @property
@@ -343,6 +350,7 @@ class SelfAttentionBlock:
         T, B, _ = x.shape
         lengths = _check_lengths(lengths, T, B)
         x = x.copy()  # backward must see exactly what forward computed
+        check_params(self._params, self._param_shapes(), self.dtype)
         params = {k: v.copy() for k, v in self._params.items()}
         trace = self._new_trace(1, T, B, lengths, params, self)
         with kernels.blas_single_threaded():
@@ -397,16 +405,15 @@ class SelfAttentionModel:
         self.dtype = parse_dtype(dtype)
         self.d_model = _check_positive_int("d_model", d_model)
         self.max_len = _check_positive_int("max_len", max_len)
-        seed = 0 if seed is None else seed
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        seed = check_seed(0 if seed is None else seed)  # None means 0 here
+        causal = check_bool("causal", causal)
         self.blocks = [
             SelfAttentionBlock(d_model, num_heads, d_ff, causal=causal, max_len=max_len, norm=norm,
                                activation=activation, dtype=self.dtype, seed=np.random.SeedSequence([seed, 2, k]))
             for k in range(self.num_layers)
         ]
         self.positional = PositionalEncoding(d_model, max_len, self.dtype)
-        self.causal = bool(causal)
+        self.causal = causal
         # torch.nn.Linear's init: uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)); separate seed streams
         rng = np.random.default_rng([seed, 0])
         b = 1.0 / math.sqrt(input_size)
@@ -416,6 +423,7 @@ class SelfAttentionModel:
         b = 1.0 / math.sqrt(d_model)
         self.readout = {"readout.weight": rng.uniform(-b, b, (output_size, d_model)).astype(self.dtype),
                         "readout.bias": rng.uniform(-b, b, output_size).astype(self.dtype)}
+        self._shapes = {name: v.shape for name, v in self.parameters().items()}  # what forward checks
 
     # ------------------------------------------------------------------ parameters
     def parameters(self) -> dict[str, np.ndarray]:
@@ -472,7 +480,9 @@ class SelfAttentionModel:
         _check_length(T, self.max_len, "model's positional encoding")
         x = check_array("input", np.asarray(x, self.dtype), shape, self.dtype).copy()
         lengths = _check_lengths(lengths, T, B)
-        params = {k: v.copy() for k, v in self.parameters().items()}
+        live = self.parameters()
+        check_params(live, self._shapes, self.dtype)  # e.g. a block's entry replaced by another array
+        params = {k: v.copy() for k, v in live.items()}
         trace = self.blocks[0]._new_trace(self.num_layers, T, B, lengths, params, self)
         W, b = params["input_proj.weight"], params["input_proj.bias"]
         with kernels.blas_single_threaded():

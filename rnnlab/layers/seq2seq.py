@@ -45,7 +45,7 @@ import numpy as np
 
 from .. import kernels
 from ..kernels import attention as attn_kernels
-from ._params import check_array, check_keys, load_entry, parse_dtype
+from ._params import check_array, check_keys, check_params, check_seed, load_entry, parse_dtype
 from .recurrent import GRU, LSTM, RNN, RecurrentLayer
 
 __all__ = [
@@ -178,6 +178,7 @@ class Attention:
         self.hidden_size = _positive_int("hidden_size", hidden_size)
         self.attn_size = self.hidden_size if attn_size is None else _positive_int("attn_size", attn_size)
         self.dtype = parse_dtype(dtype)
+        self.seed = check_seed(seed)
         self._params: dict[str, np.ndarray] = {}
         self.reset_parameters(seed)
 
@@ -195,7 +196,7 @@ class Attention:
 
     def reset_parameters(self, seed: int | None = None) -> None:
         """Draw every parameter from uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)) (v: fan_in = A), reproducible from ``seed``."""
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(check_seed(seed))
         params = {}
         for name, shape in self._param_shapes().items():
             bound = 1.0 / math.sqrt(shape[-1])
@@ -203,7 +204,8 @@ class Attention:
         self._params = params
 
     def parameters(self) -> dict[str, np.ndarray]:
-        """The live parameter arrays (updating them in place changes the layer)."""
+        """The live parameter arrays (updating them in place changes the layer). An entry replaced by
+        another array must keep its shape and the layer's dtype: ``forward`` checks (ValueError)."""
         return self._params
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -261,6 +263,7 @@ class Attention:
         Returns ``(h~ (T, B, H), trace)``; see :class:`AttentionTrace` for the records.
         """
         query, memory, mask = self._check_inputs(query, memory, lengths, mask)
+        check_params(self._params, self._param_shapes(), self.dtype)
         params = {k: v.copy() for k, v in self._params.items()}  # backward differentiates these exactly
         saved: dict[str, Any] = {"query": query.copy(), "memory": memory.copy(), "mask": mask, "params": params}
         n = kernels.kernel_threads()
@@ -361,7 +364,7 @@ class Seq2Seq:
         self.cell = cell
         self.attention_kind = attention
         self.dtype = parse_dtype(dtype)
-        self.seed = seed
+        self.seed = seed = check_seed(seed)
         seeds = [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(4)]
         E, H = self.embed_size, self.hidden_size
         self.encoder = CELLS[cell](E, H, num_layers=num_layers, dtype=self.dtype.name, seed=seeds[0])

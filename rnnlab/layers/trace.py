@@ -8,14 +8,28 @@ Every per-step record is indexed like PyTorch's final state: ``trace[name]`` has
 runs in the input's natural order for both directions: ``trace["h"][k, t]`` is the hidden state
 after the cell has seen position ``t``. ``trace.get(name, layer, direction)`` gives one ``(T, B, H)``.
 
-Names: ``"h"`` always; ``"c"``, ``"i"``, ``"f"``, ``"g"``, ``"o"`` for LSTM; ``"r"``, ``"z"``,
-``"n"`` and ``"hn"`` (= W_hn h_{t-1} + b_hn, the term r_t gates) for GRU; ``"z"``, ``"h_tilde"``
-for MinGRU; ``"f"``, ``"i"``, ``"f_norm"``, ``"h_tilde"`` for MinLSTM; ``"h_im"`` and ``"h_abs"``
-``"u"`` (the tanh candidate) and ``"a"`` (each unit's rate) for LeakyRNN; ``"y"`` and ``"f"`` (what
-was fed back) for JordanRNN; for LRU (whose ``"h"`` is the real part of its complex state; after backward ``"dh"`` is the
-modulus of dL/dh_t, with ``"dh_re"`` and ``"dh_im"`` beside it). After ``backward``:
-``"dh"``, the total gradient dL/dh_t arriving at every step (from the output and through the
-recurrence; for lower layers from the layer above), which is what gradient-norm curves plot.
+Records by layer class (every one ``(T, B, H)`` per layer and direction unless said otherwise):
+
+- every layer: ``"h"``, the state after each step;
+- :class:`~rnnlab.layers.LSTM`: ``"c"`` (cell state), ``"i"``, ``"f"``, ``"g"``, ``"o"`` (gates);
+- :class:`~rnnlab.layers.GRU`: ``"r"``, ``"z"``, ``"n"`` and ``"hn"`` (= W_hn h_{t-1} + b_hn, the
+  term r_t gates);
+- :class:`~rnnlab.layers.LeakyRNN`: ``"u"`` (the tanh candidate) and ``"a"`` (each unit's rate,
+  the same at every step);
+- :class:`~rnnlab.layers.JordanRNN`: ``"y"`` (its outputs) and ``"f"`` (what each step read back:
+  the previous target or output), both ``(T, B, O)``;
+- :class:`~rnnlab.layers.MinGRU`: ``"z"`` and ``"h_tilde"``;
+  :class:`~rnnlab.layers.MinLSTM`: ``"f"``, ``"i"``, ``"f_norm"`` and ``"h_tilde"``;
+- :class:`~rnnlab.layers.LRU`: ``"h"`` is the real part of its complex state, ``"h_im"`` the
+  imaginary part and ``"h_abs"`` the modulus;
+- :class:`~rnnlab.layers.EchoStateNetwork`: ``"h"`` only, the reservoir states (H = reservoir_size);
+- self-attention blocks record into a :class:`~rnnlab.layers.selfattention.SelfAttentionTrace`
+  (``"z"``, ``"attn"``, ``"q"``, ``"k"``, ``"v"``; shapes there).
+
+After ``backward``: ``"dh"``, the total gradient dL/dh_t arriving at every step (from the output
+and through the recurrence; for lower layers from the layer above), which is what gradient-norm
+curves plot. For the LRU ``"dh"`` is the modulus of dL/dh_t, with ``"dh_re"`` and ``"dh_im"``
+(its parts) beside it.
 
 The records are what backward differentiates: treat them as read-only. A trace made on the GPU
 (``device="cuda"``) also keeps the device copies of its input, weights and records, so that its
@@ -32,7 +46,28 @@ import numpy as np
 
 @dataclass
 class Trace:
-    """The per-step records of one forward pass; see the module docstring for shapes."""
+    """The per-step records of one forward pass of a layer (and, after its ``backward``, dL/dh_t).
+
+    Made by a layer's ``forward`` (never built by hand) and handed back to that same layer's
+    ``backward``, which refuses a trace from any other layer. It keeps its own copies of the input
+    and weights, so backward differentiates exactly what forward computed.
+
+    Reading it:
+
+    - ``trace[name]``: one record of every layer and direction, ``(num_layers * num_directions, T,
+      B, H)``, index ``layer * num_directions + direction`` (read-only, cached);
+    - ``trace.get(name, layer=0, direction=0)``: one layer and direction, ``(T, B, H)``
+      (read-only view); ValueError for a layer or direction out of range;
+    - ``name in trace``, ``trace.names`` (what is recorded now), ``trace.has_gradients`` (True
+      once ``backward`` filled in ``"dh"``); an unknown name raises KeyError listing the names.
+
+    Attributes: ``mode`` (the cell: ``"RNN"``, ``"LSTM"``, ``"GRU"``, ``"Leaky"``, ``"Jordan"``,
+    ``"MinGRU"``, ``"MinLSTM"``, ``"LRU"``, ``"ESN"``, ``"SelfAttention"``), ``num_layers``, ``num_directions``,
+    ``hidden_size``, ``steps`` (T), ``batch`` (B), ``dtype``, and ``backward_truncate``, the
+    ``truncate`` of the last backward on this trace (None: full BPTT). Time runs in the input's
+    natural order for both directions; the records each layer class writes are listed in the
+    module docstring.
+    """
 
     mode: str
     num_layers: int

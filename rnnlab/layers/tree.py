@@ -29,7 +29,7 @@ from ..errors import DataError
 from ..kernels import blas_single_threaded, kernel_threads
 from ..kernels.tree import tree_backward, tree_forward
 from ..train.losses import cross_entropy
-from ._params import load_params, parse_dtype
+from ._params import check_params, check_seed, load_params, parse_dtype
 from .recurrent import _check_positive_int
 
 __all__ = ["RecursiveNet", "TreeClassifier", "TreeTrace", "TreeNode"]
@@ -151,7 +151,7 @@ class RecursiveNet:
         self.vocab_size = _check_positive_int("vocab_size", vocab_size)
         self.hidden_size = _check_positive_int("hidden_size", hidden_size)
         self.dtype = parse_dtype(dtype)
-        self.seed = seed
+        self.seed = check_seed(seed)
         self._params: dict[str, np.ndarray] = {}
         self.reset_parameters(seed)
 
@@ -161,7 +161,7 @@ class RecursiveNet:
 
     def reset_parameters(self, seed: int | None = None) -> None:
         """torch's initialisation: embedding N(0, 1); composition uniform(-1/sqrt(2H), 1/sqrt(2H))."""
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(check_seed(seed))
         V, H = self.vocab_size, self.hidden_size
         bound = 1.0 / math.sqrt(2 * H)
         self._params = {
@@ -180,7 +180,8 @@ class RecursiveNet:
         self._params = load_params(self._param_shapes(), state, self.dtype)
 
     def parameters(self) -> dict[str, np.ndarray]:
-        """The live parameter arrays (updating them in place changes the net)."""
+        """The live parameter arrays (updating them in place changes the net). An entry replaced by
+        another array must keep its shape and the net's dtype: ``forward`` checks (ValueError)."""
         return self._params
 
     @property
@@ -211,6 +212,7 @@ class RecursiveNet:
         batch = self.check_batch(batch)
         # the trace keeps its own copy of the weights: backward differentiates exactly what forward
         # computed, even if an optimizer updates the weights in between
+        check_params(self._params, self._param_shapes(), self.dtype)
         params = {k: v.copy() for k, v in self._params.items()}
         with blas_single_threaded():
             h = tree_forward(params["embedding.weight"], params["compose.weight"], params["compose.bias"],
@@ -266,6 +268,7 @@ class TreeClassifier:
             raise ValueError(f"labels must be at least 2 distinct class names, got {labels!r}")
         self.vocab = vocab
         self.labels = labels
+        seed = check_seed(seed)
         self.net = RecursiveNet(len(vocab), hidden_size, dtype, seed)
         self.dtype = self.net.dtype
         self.hidden_size = self.net.hidden_size
@@ -282,6 +285,7 @@ class TreeClassifier:
                          for k, shape in self._readout_shapes().items()}
 
     def reset_parameters(self, seed: int | None = None) -> None:
+        seed = check_seed(seed)
         self.net.reset_parameters(seed)
         self._reset_readout(seed)
 
@@ -326,6 +330,7 @@ class TreeClassifier:
     def forward(self, trees: Any) -> tuple[np.ndarray, TreeTrace]:
         """``(logits (B, C), trace)``; ``trace.outputs`` holds the logits too."""
         batch = self.batch(trees)
+        check_params(self._readout, self._readout_shapes(), self.dtype)
         params = {k: v.copy() for k, v in self._readout.items()}
         roots, trace = self.net.forward(batch)
         logits = roots @ params["readout.weight"].T + params["readout.bias"]
