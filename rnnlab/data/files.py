@@ -124,7 +124,7 @@ def _load_csv(path: Path) -> np.ndarray:
             for lineno, line in numbered]
 
     header: list[str] | None = None
-    if not all(_is_number(c) for c in rows[0][1]):
+    if not all(is_number(c) for c in rows[0][1]):
         header = rows[0][1]
         rows = rows[1:]
         if not rows:
@@ -139,7 +139,7 @@ def _load_csv(path: Path) -> np.ndarray:
             col = f"column {c + 1}" + (f" ('{header[c]}')" if header is not None and header[c] else "")
             if not cell:
                 raise DataError(f"{path}: line {lineno}, {col} is empty")
-            if not _is_number(cell):
+            if not is_number(cell):
                 raise DataError(f"{path}: line {lineno}, {col}: '{cell}' is not a number")
             v = float(cell)
             if not math.isfinite(v):
@@ -148,7 +148,8 @@ def _load_csv(path: Path) -> np.ndarray:
     return values
 
 
-def _is_number(cell: str) -> bool:
+def is_number(cell: str) -> bool:
+    """True if ``cell`` (a CSV cell, a sequence token) reads as a float."""
     try:
         float(cell)
     except ValueError:

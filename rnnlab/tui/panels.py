@@ -21,6 +21,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.geometry import Region
 from textual.widgets import Static
 
+from ..data.files import is_number
 from ..lab import Lab
 from .widgets import ColorBar, ComplexPlane, Heatmap, LinePlot
 from .widgets.colormaps import Colormap
@@ -146,7 +147,7 @@ class SequenceBar(LabView):
         }
         T = lab.steps
         width = max(1, min(6, max((len(s) for tokens in rows.values() for s in tokens), default=1)))
-        align = ">" if width > 1 and all(_is_number(s) for s in rows["input "] if s) else "^"  # numbers line up
+        align = ">" if width > 1 and all(is_number(s) for s in rows["input "] if s) else "^"  # numbers line up
         usable = max(1, (self.size.width or 80) - 8)
         visible = max(1, usable // (width + 1))
         cursor = time_cursor(lab)
@@ -190,14 +191,6 @@ class SequenceBar(LabView):
         text.append(f"steps {start + 1}-{stop} of {T}   loss {evaluation.loss:.4g}{acc}   "
                     f"{lab.task.describe()}", style="dim")
         self.update(text)
-
-
-def _is_number(token: str) -> bool:
-    try:
-        float(token)
-    except ValueError:
-        return False
-    return True
 
 
 class StatePanel(VerticalScroll):
