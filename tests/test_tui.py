@@ -189,6 +189,14 @@ def test_every_heatmap_scrolls_into_view_and_bptt_brings_up_dl_dh():
         assert states.scroll_y == tops["f"]
         await pilot.press("k")
         assert states.scroll_y == tops["i"]
+        await pilot.press(*"jjjjjjjjj")  # past the last heatmap: it stays, its title in view
+        assert states.scroll_y <= top < states.scroll_y + states.size.height
+        await pilot.press("e")
+        await wait_for(pilot, lambda: app.screen.query("#edit-grid"))
+        app.screen.query_one("#model-hidden_size").value = "8"
+        await pilot.press("enter")  # the hidden-size field has the focus when the form opens
+        await wait_for(pilot, lambda: app.lab.spec.model.hidden_size == 8)
+        assert states.scroll_y == 0  # the new model's first heatmap, not the old scroll position
 
     drive(check, size=(120, 36))
 

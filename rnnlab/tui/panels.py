@@ -147,7 +147,12 @@ class SequenceBar(LabView):
         }
         T = lab.steps
         width = max(1, min(6, max((len(s) for tokens in rows.values() for s in tokens), default=1)))
-        align = ">" if width > 1 and all(is_number(s) for s in rows["input "] if s) else "^"  # numbers line up
+        # numbers (the adding task marks some with "*") line up on their last digit, marks beyond it
+        tokens_shown = [s for tokens in rows.values() for s in tokens if s and s != "·"]
+        numeric = bool(tokens_shown) and all(is_number(s.removesuffix("*")) for s in tokens_shown)
+        starred = numeric and any(s.endswith("*") for s in tokens_shown)
+        if numeric:
+            width = min(7, max(len(s.removesuffix("*")) for s in tokens_shown) + starred)
         usable = max(1, (self.size.width or 80) - 8)
         visible = max(1, usable // (width + 1))
         cursor = time_cursor(lab)
@@ -183,7 +188,12 @@ class SequenceBar(LabView):
                 shown = token if revealed else "·"
                 if label == "output" and revealed and lab.task.loss == "xent" and rows["target"][t]:
                     style += " green" if tokens[t] == rows["target"][t] else " red"
-                text.append(f"{shown:{align}{width}}", style=style.strip() or None)
+                if numeric:  # a blank's dot under the last digit too
+                    number = shown.removesuffix("*")
+                    cell = f"{number:>{width - starred}}" + ("*" if shown.endswith("*") else " " * starred)
+                else:
+                    cell = f"{shown:^{width}}"
+                text.append(cell, style=style.strip() or None)
                 text.append(" ")
             text.append("\n")
         evaluation = lab.evaluation
@@ -275,7 +285,7 @@ class StatePanel(VerticalScroll):
         now = round(self.scroll_y)
         later, earlier = [y for y in tops if y > now], [y for y in tops if y < now]
         if delta > 0:
-            target = later[0] if later else self.max_scroll_y
+            target = later[0] if later else now  # the last heatmap stays with its title in view
         else:
             target = earlier[-1] if earlier else 0
         self.scroll_to(y=min(target, self.max_scroll_y), animate=False)
@@ -555,7 +565,7 @@ class AttentionPanel(VerticalScroll):
         attention_map = self.query_one(AttentionMap)
         attention_map.first_step = 1
         attention_map.set_attention(weights, blank, cursor, vmax)
-        attention_map.title = f"query t (rows) x key j (columns){', causal' if lab.trace.causal else ''}"
+        attention_map.title = f"query t ↓, key j →{' (causal)' if lab.trace.causal else ''}"
         self.query_one(ColorBar).vmax = vmax
         row = "→ reveals rows" if cursor is None else f"row {cursor + 1}: what step {cursor + 1} attends to"
         self.query_one("#attention-title", Static).update(

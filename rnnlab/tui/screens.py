@@ -256,6 +256,10 @@ class EditScreen(ModalScreen[Any]):
 
     def _refuse(self, message: str) -> None:
         self.query_one("#edit-error", Label).update(message)
+        self.notify(message, severity="error")  # in view too where the form scrolls (its label is below)
+
+    def on_mount(self) -> None:
+        self.query_one("#model-hidden_size").focus()  # a field to type in (and Enter to apply) at once
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
