@@ -671,6 +671,14 @@ def test_a_series_sequence_lines_its_numbers_up_on_the_right():
     drive(check, "sine", size=(120, 36))
 
 
+def test_compact_values_keep_small_gradients_visible_in_four_or_five_characters():
+    from rnnlab.tui.panels import _num_compact
+
+    cases = {0.0: ".00", 0.16: ".16", -0.16: "-.16", 2.1: "2.1", -12.0: "-12", 1.2e-5: "1e-5", -3.4e-7: "-3e-7",
+             -9e-21: "~0"}
+    assert {value: _num_compact(value) for value in cases} == cases
+
+
 def test_cursor_values_stay_readable_in_a_narrow_terminal():
     """At 100 columns an LSTM's seven records do not fit as "+0.16": the table switches to
     ".16" / "-.16" with one space instead of cutting every number to "+…"."""

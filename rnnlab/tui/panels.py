@@ -339,10 +339,12 @@ def _num(value: float) -> str:
 
 def _num_compact(value: float) -> str:
     """At most 4 characters for 0.005 <= |value| < 100, no sign for positive values: .16, -.16, 2.1,
-    -12; smaller values as 3e-5, -3e-5."""
+    -12; smaller values as 3e-5, -3e-5, and below 1e-9 as ~0."""
     if not math.isfinite(value):
         return str(value)[:4]
     size = abs(value)
+    if 0 < size < 1e-9:  # vanished: below anything the colours or a plot could show
+        return "~0"
     if 0 < size < 0.005:  # "1e-5": a vanishing gradient is not ".00"
         mantissa, exponent = f"{value:.0e}".split("e")
         return f"{mantissa}e{int(exponent)}"
