@@ -510,10 +510,7 @@ class TreeLab(StepCursor, TrainingControl):
     def export(self, path: str | Path) -> Path:
         """Write :meth:`arrays` to ``path`` (``.npz``, atomically); returns the path written."""
         path = npz_target(Path(path).expanduser(), "export file")
-        try:
-            atomic_save_npz(path, self.arrays())
-        except OSError as exc:
-            raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
+        atomic_save_npz(path, self.arrays())  # an OSError leaves as a UserError naming the path
         return path
 
 

@@ -441,12 +441,8 @@ class EsnScreen(Screen[None]):
 
     # ------------------------------------------------------------------ actions: files and help
     def action_export(self) -> None:
-        def accept(name: str) -> Path:
-            path = Path(name).expanduser()
-            try:
-                return self.lab.export(path).absolute()
-            except OSError as exc:  # shown in the dialog, which stays open
-                raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
+        def accept(name: str) -> Path:  # a file that cannot be written: PromptScreen shows why
+            return self.lab.export(Path(name).expanduser()).absolute()
 
         self.app.push_screen(EsnPrompt("Export every recorded array (states, forecasts, eigenvalues, weights) to",
                                        "esn.npz", accept),

@@ -627,12 +627,9 @@ class TreeLabScreen(Screen[None]):
     def action_export(self) -> None:
         lab = self.lab
         name = f"treebank-{'typed' if lab.tree_index is None else f'test{lab.tree_index}'}.npz"
-        def accept(text: str) -> Path:
-            path = Path(text).expanduser()
-            try:
-                return lab.export(path).absolute()
-            except OSError as exc:  # the engine turns its own into UserError; this is for any other
-                raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+        def accept(text: str) -> Path:  # a file that cannot be written: PromptScreen shows why
+            return lab.export(Path(text).expanduser()).absolute()
 
         self.app.push_screen(
             PromptScreen("Export the bench tree's vectors, dL/dh, weights and history to", name, accept),
