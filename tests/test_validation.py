@@ -771,9 +771,11 @@ def test_numpy_bools_are_flags():
     lambda: rnnlab.LRU(3, 5, 2, "float64"),
     lambda: rnnlab.JordanRNN(3, 5, 2, True, "softmax"),
 ], ids=["LSTM", "GRU", "RNN", "LeakyRNN", "MinGRU", "MinLSTM", "LRU", "JordanRNN"])
-def test_arguments_after_bias_are_keyword_only(call):
-    with pytest.raises(TypeError, match="positional argument"):
+def test_arguments_after_bias_are_keyword_only(call, request):
+    layer_name = request.node.callspec.id
+    with pytest.raises(TypeError, match="positional argument") as info:
         call()
+    assert str(info.value).startswith(f"{layer_name}.__init__()"), "the error names the class the user called"
 
 
 def test_positional_arguments_up_to_bias_keep_torchs_order():

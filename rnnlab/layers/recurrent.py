@@ -8,6 +8,7 @@ so ``state_dict`` moves both ways. Inputs are time-major ``(T, B, I)``.
 from __future__ import annotations
 
 import math
+import types
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,6 +34,21 @@ class RecurrentLayer:
     gate_count: int = 1
     record_names: tuple[str, ...] = ("h",)  # what a forward trace records, before backward adds "dh"
     has_cell_state: bool = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__init__" not in cls.__dict__:
+            # Python names a wrong call after the function's qualified name: give each layer that inherits
+            # __init__ its own copy, so that LSTM(3, 5, 2, True, True) says "LSTM.__init__() takes ...",
+            # not "RecurrentLayer.__init__()", a class the user never called.
+            inherited = cls.__init__
+            own = types.FunctionType(inherited.__code__.replace(co_qualname=f"{cls.__qualname__}.__init__"),
+                                     inherited.__globals__, "__init__", inherited.__defaults__,
+                                     inherited.__closure__)
+            own.__kwdefaults__, own.__doc__ = inherited.__kwdefaults__, inherited.__doc__
+            own.__annotations__, own.__module__ = inherited.__annotations__, inherited.__module__
+            own.__qualname__ = f"{cls.__qualname__}.__init__"
+            cls.__init__ = own
 
     def __init__(
         self,
