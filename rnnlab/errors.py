@@ -25,5 +25,14 @@ class DataError(UserError):
     """A data file cannot be used: unreadable, empty, ragged, not UTF-8, non-finite values."""
 
 
+class TargetExistsError(UserError):
+    """A file to be written exists and the caller asked not to replace it. Views say how to replace
+    it (the CLI's ``--force``, the TUI's second Enter)."""
+
+    def __init__(self, path) -> None:
+        self.path = path
+        super().__init__(f"{path} already exists")
+
+
 class RunDirError(UserError):
     """A path given as a run directory is not one (or is damaged)."""

@@ -352,15 +352,15 @@ class Lab(StepCursor, TrainingControl):
         arrays["meta"] = np.array(json.dumps(meta))
         return arrays
 
-    def export_trace(self, path: str | Path) -> Path:
+    def export_trace(self, path: str | Path, *, replace: bool = True) -> Path:
         """Write :meth:`trace_arrays` to ``path`` (``.npz``, atomically), dL/dh_t included: the
         backward pass runs first if it has not (the BPTT cursor stays where it was); returns the
-        path written."""
-        path = npz_target(path, "trace file")
+        path written. ``replace=False`` refuses an existing file (:class:`~rnnlab.errors.TargetExistsError`)."""
+        path = npz_target(path, "trace file", replace=replace)
         if self.bptt_cursor is None:
             self.run_backward()
             self.bptt_cursor = None  # computed for the file, not revealed in the views
-        atomic_save_npz(path, self.trace_arrays())
+        atomic_save_npz(path, self.trace_arrays(), replace=replace)
         return path
 
     # ------------------------------------------------------------------ sampling

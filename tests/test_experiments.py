@@ -408,6 +408,30 @@ def test_every_preset_name_and_other_plain_names_are_fine():
         assert Spec.from_mapping({"name": name, "task": {"kind": "adding"}}).name == name
 
 
+@pytest.mark.parametrize("hard_links", [True, False], ids=["link", "no-hard-links"])
+def test_a_write_without_replace_keeps_a_file_created_after_the_check(tmp_path, monkeypatch, hard_links):
+    import errno
+    import os
+
+    from rnnlab.errors import TargetExistsError
+    from rnnlab.train.rundir import atomic_save_npz, npz_target
+
+    target = npz_target(tmp_path / "t.npz", "trace file", replace=False)  # free when checked
+    target.write_bytes(b"written by someone else meanwhile")
+    if not hard_links:  # e.g. FAT or some network file systems
+        def no_link(src, dst):
+            raise OSError(errno.EPERM, "Operation not permitted")
+        monkeypatch.setattr(os, "link", no_link)
+    with pytest.raises(TargetExistsError, match="already exists"):
+        atomic_save_npz(target, {"h": np.zeros(3)}, replace=False)
+    assert target.read_bytes() == b"written by someone else meanwhile"
+    assert [p.name for p in tmp_path.iterdir()] == ["t.npz"]  # no temp file left behind
+    fresh = tmp_path / "fresh.npz"
+    atomic_save_npz(fresh, {"h": np.arange(3.0)}, replace=False)
+    assert np.load(fresh)["h"].tolist() == [0.0, 1.0, 2.0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fresh.npz", "t.npz"]
+
+
 def test_npz_target_replaces_by_default_refuses_with_replace_false_and_never_a_run_file(tmp_path):
     from rnnlab.errors import UserError
     from rnnlab.train.rundir import npz_target

@@ -20,7 +20,7 @@ from conftest import screen_text, wait_for
 from rnnlab.train import rundir
 from rnnlab.cli import main
 from rnnlab.data.series import mackey_glass
-from rnnlab.errors import UserError
+from rnnlab.errors import TargetExistsError, UserError
 from rnnlab.labs import esn as esn_lab
 from rnnlab.labs import lab_class
 from rnnlab.labs.esn import DEFAULTS, EsnLab, parse_option_text
@@ -291,6 +291,8 @@ def test_export_writes_every_recorded_array(tmp_path):
     lab = small()
     lab.sweep("leak_rate", [0.2, 0.4])
     path = lab.export(tmp_path / "esn.npz")
+    with pytest.raises(TargetExistsError):  # the TUI's first Enter and the CLI without --force
+        lab.export(path, replace=False)
     with np.load(path, allow_pickle=False) as data:
         arrays = {k: data[k] for k in data.files}
     r = lab.result

@@ -19,7 +19,7 @@ import pytest
 from conftest import screen_text, wait_for
 from rnnlab.train import rundir
 from rnnlab.data.seq2seq import BOS, DIGIT0, EOS
-from rnnlab.errors import UserError
+from rnnlab.errors import TargetExistsError, UserError
 from rnnlab.labs import lab_class
 from rnnlab.labs.seq2seq import DEFAULTS, MAX_BENCH_LENGTH, OptionError, Seq2SeqLab, length_buckets
 
@@ -201,6 +201,8 @@ def test_export_writes_every_record_atomically(tmp_path):
     lab = small()
     lab.train()
     path = lab.export(tmp_path / "bench.npz")
+    with pytest.raises(TargetExistsError):  # the TUI's first Enter: the file is kept
+        lab.export(path, replace=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bench.npz"]  # no temp file left
     with np.load(path, allow_pickle=False) as data:
         arrays = {k: data[k] for k in data.files}
@@ -431,7 +433,7 @@ def test_screen_export_errors_stay_in_the_dialog_and_the_message_names_the_absol
     from rnnlab.labs import seq2seq as seq2seq_lab
     from rnnlab.tui.labs.seq2seq import Seq2SeqPrompt
 
-    def unwritable(path, arrays):
+    def unwritable(path, arrays, **_):
         raise OSError(28, "No space left on device", str(path))
 
     monkeypatch.chdir(tmp_path)

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import screen_text, wait_for
 from rnnlab import cli
-from rnnlab.errors import UserError
+from rnnlab.errors import TargetExistsError, UserError
 from rnnlab.labs import lab_class
 from rnnlab.labs.tree import DEFAULTS, TreeLab
 from rnnlab.train.trees import EpochStats
@@ -267,6 +267,8 @@ def test_export_writes_every_internal_atomically(tmp_path, lab):
         assert "dh" not in files  # no backward yet
         assert data["h"].shape == (9, lab.hidden_size) and list(data["words"])[:3] == ["not", "truly", "clumsy"]
     lab.backward_all()
+    with pytest.raises(TargetExistsError):  # the TUI's first Enter: the file is kept
+        lab.export(path, replace=False)
     lab.export(path)
     with np.load(path, allow_pickle=False) as data:
         arrays = {k: data[k] for k in data.files}

@@ -17,6 +17,7 @@ import numpy as np
 from conftest import screen_text, wait_for
 from rnnlab.tui.app import LabApp
 from rnnlab.tui.panels import DecayPlane, GradientPlot, StatePanel
+from rnnlab.tui.screens import PromptScreen
 from rnnlab.tui.widgets import Heatmap, LinePlot
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
@@ -348,7 +349,7 @@ def test_an_export_that_cannot_be_written_says_why_in_the_dialog(tmp_path, monke
 
     import rnnlab.lab
 
-    def read_only(path, arrays):
+    def read_only(path, arrays, **_):
         raise OSError(errno.EROFS, "Read-only file system", str(path))
 
     async def check(app, pilot):
@@ -424,6 +425,21 @@ def test_save_run_and_export_trace(tmp_path, monkeypatch):
         await pilot.press("enter")
         await pilot.pause()
         assert (tmp_path / "trace.npz").is_file()
+
+        # the same name again: refused once with the way to replace it, and the file is kept until then
+        (tmp_path / "trace.npz").write_bytes(b"the first export")
+        await pilot.press("x")
+        await pilot.pause()
+        app.screen.query_one("#prompt-input").value = str(tmp_path / "trace.npz")
+        await pilot.press("enter")
+        await pilot.pause()
+        error = str(app.screen.query_one("#prompt-error").render())
+        assert "already exists: Enter again to replace it" in error
+        assert (tmp_path / "trace.npz").read_bytes() == b"the first export"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert not isinstance(app.screen, PromptScreen)
+        assert np.load(tmp_path / "trace.npz")["h"].ndim == 4
 
     drive(check)
 

@@ -32,7 +32,7 @@ except ImportError:  # pragma: no cover - older typer
     _Abort = _click_exceptions.Abort
 
 from .. import __version__
-from ..errors import UserError
+from ..errors import TargetExistsError, UserError
 
 app = typer.Typer(
     name="rnnlab",
@@ -220,7 +220,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write("rnnlab: aborted\n")
         return 130
     except UserError as exc:  # a bad spec, data file, run directory or argument value
-        sys.stderr.write(f"rnnlab: error: {' '.join(str(exc).split())}\n")
+        message = " ".join(str(exc).split())
+        if isinstance(exc, TargetExistsError):  # only the commands with --force write without replacing
+            message += " (add --force to replace it)"
+        sys.stderr.write(f"rnnlab: error: {message}\n")
         return 2
     except MemoryError as exc:  # the last guard: sizes are checked before allocating where they can be
         reason = " ".join(str(exc).split()) or "an allocation failed"

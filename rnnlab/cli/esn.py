@@ -62,7 +62,7 @@ def esn(
         lab = EsnLab.open(options)
         if sweep is not None:
             lab.sweep(sweep.replace("-", "_"))
-    path = lab.export(export) if export is not None else None
+    path = lab.export(export, replace=force) if export is not None else None
     summary = lab.summary()
     if json_output:
         if path is not None:

@@ -343,7 +343,7 @@ def trace(
     lab = _open_lab(target, batch)
     with _compile_notices():
         lab.run_backward()
-    path = lab.export_trace(out)
+    path = lab.export_trace(out, replace=force)
     arrays = lab.trace_arrays()
     shapes = {name: list(value.shape) for name, value in arrays.items() if name != "meta"}
     if json_output:

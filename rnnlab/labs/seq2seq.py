@@ -513,10 +513,11 @@ class Seq2SeqLab(StepCursor, TrainingControl):
         arrays["meta"] = np.array(json.dumps(meta))
         return arrays
 
-    def export(self, path: str | Path) -> Path:
-        """Write :meth:`export_arrays` to ``path`` (``.npz``, atomically); returns the path written."""
-        path = npz_target(Path(path).expanduser(), "export file")
+    def export(self, path: str | Path, *, replace: bool = True) -> Path:
+        """Write :meth:`export_arrays` to ``path`` (``.npz``, atomically); returns the path written.
+        ``replace=False`` refuses an existing file (:class:`~rnnlab.errors.TargetExistsError`)."""
+        path = npz_target(Path(path).expanduser(), "export file", replace=replace)
         with self.lock:
             arrays = self.export_arrays()
-        atomic_save_npz(path, arrays)  # an OSError leaves as a UserError naming the path
+        atomic_save_npz(path, arrays, replace=replace)  # an OSError leaves as a UserError naming the path
         return path

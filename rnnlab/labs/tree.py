@@ -507,10 +507,11 @@ class TreeLab(StepCursor, TrainingControl):
             out["meta"] = np.array(json.dumps(meta))
         return out
 
-    def export(self, path: str | Path) -> Path:
-        """Write :meth:`arrays` to ``path`` (``.npz``, atomically); returns the path written."""
-        path = npz_target(Path(path).expanduser(), "export file")
-        atomic_save_npz(path, self.arrays())  # an OSError leaves as a UserError naming the path
+    def export(self, path: str | Path, *, replace: bool = True) -> Path:
+        """Write :meth:`arrays` to ``path`` (``.npz``, atomically); returns the path written.
+        ``replace=False`` refuses an existing file (:class:`~rnnlab.errors.TargetExistsError`)."""
+        path = npz_target(Path(path).expanduser(), "export file", replace=replace)
+        atomic_save_npz(path, self.arrays(), replace=replace)  # an OSError leaves as a UserError naming the path
         return path
 
 

@@ -31,7 +31,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from ..errors import RunDirError, SpecError, UserError
+from ..errors import RunDirError, SpecError, TargetExistsError, UserError
 from ..spec import Spec, parse_spec
 from .trainer import EvalRecord, StepRecord, Trainer, TrainingDiverged
 
@@ -53,10 +53,12 @@ _CREATE_MODE = 0o666 & ~_umask()  # read once at import: os.umask can only be re
 
 
 @contextlib.contextmanager
-def _atomic_file(path: Path) -> Iterator[BinaryIO]:
+def _atomic_file(path: Path, *, replace: bool = True) -> Iterator[BinaryIO]:
     """A binary handle whose contents replace ``path`` only once fully written and synced, so
     readers see the old file or the new one, never half of one. An OSError (no such directory,
-    no permission, a full disk) leaves as a :class:`UserError` naming ``path`` and the reason."""
+    no permission, a full disk) leaves as a :class:`UserError` naming ``path`` and the reason.
+    ``replace=False``: a :class:`TargetExistsError` if ``path`` exists when the file is put in place
+    (checked and done in one step, so a file created meanwhile is not replaced either)."""
     path = Path(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -68,12 +70,30 @@ def _atomic_file(path: Path) -> Iterator[BinaryIO]:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        if replace:
+            os.replace(tmp, path)
+        else:
+            _put_new(tmp, path)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(exc, OSError):
             raise _write_error(path, exc) from None
         raise
+
+
+def _put_new(tmp: str, path: Path) -> None:
+    """Give the finished ``tmp`` the name ``path`` unless that exists: a hard link fails on an
+    existing name in the same step that creates it."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise TargetExistsError(path) from None
+    except OSError:  # a file system without hard links: check, then rename
+        if path.exists() or path.is_symlink():
+            raise TargetExistsError(path) from None
+        os.replace(tmp, path)
+    else:
+        os.unlink(tmp)
 
 
 def _write_error(path: Path, exc: OSError) -> UserError:
@@ -92,7 +112,7 @@ def atomic_write_text(path: Path, text: str) -> None:
 def npz_target(path: str | Path, what: str, *, replace: bool = True) -> Path:
     """``path`` as the place to write a ``.npz`` file: UserError (naming ``what``: "trace file",
     "export file") unless it ends in .npz and its directory exists. ``replace=False`` also refuses
-    an existing file (the CLI's default; ``--force`` replaces it). A run directory's own files
+    an existing file with a :class:`TargetExistsError` (the CLI's default; ``--force`` replaces it). A run directory's own files
     (its ``checkpoint.npz``) are refused always: writing there would destroy a trained run."""
     path = Path(path)
     if path.suffix != ".npz":
@@ -102,7 +122,7 @@ def npz_target(path: str | Path, what: str, *, replace: bool = True) -> Path:
     if is_run_file(path):
         raise UserError(f"{path} belongs to the run directory {path.parent}: choose another name for the {what}")
     if not replace and (path.exists() or path.is_symlink()):
-        raise UserError(f"{path} already exists (add --force to replace it)")
+        raise TargetExistsError(path)
     return path
 
 
@@ -115,9 +135,9 @@ def is_run_file(path: str | Path) -> bool:
     return any((path.parent / name).is_file() for name in RUN_FILES if name != path.name)
 
 
-def atomic_save_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
-    """``np.savez`` through a temp file and ``os.replace``."""
-    with _atomic_file(path) as handle:
+def atomic_save_npz(path: Path, arrays: Mapping[str, np.ndarray], *, replace: bool = True) -> None:
+    """``np.savez`` through a temp file and ``os.replace``; ``replace=False`` as :func:`_atomic_file`."""
+    with _atomic_file(path, replace=replace) as handle:
         np.savez(handle, **arrays)
 
 

@@ -452,8 +452,8 @@ class LabApp(App[None]):
         if self.lab is None:
             return
 
-        def accept(name: str) -> Path:
-            return self.lab.export_trace(Path(name).expanduser())
+        def accept(name: str, replace: bool = False) -> Path:
+            return self.lab.export_trace(Path(name).expanduser(), replace=replace)
 
         self.push_screen(PromptScreen("Export the trace (every state, gate and dL/dh_t) to", f"{self.lab.spec.name}-trace.npz",
                                       accept), lambda path: path and self.notify(f"trace written to {path.resolve()}"))

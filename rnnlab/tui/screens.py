@@ -15,7 +15,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 from textual.worker import Worker, WorkerState
 
 from ..data import TASKS, task_fields
-from ..errors import UserError
+from ..errors import TargetExistsError, UserError
 from ..spec import ATTENTION_CELLS, CELLS, LINEAR_CELLS, OPTIMIZERS, ModelSpec
 from ..layers.init import INITS
 from ..layers.minimal import METHODS
@@ -41,13 +41,17 @@ class HelpScreen(ModalScreen[None]):
 
 
 class PromptScreen(ModalScreen[Any]):
-    """One line of input; ``accept(value)`` returns the result or raises UserError shown inline."""
+    """One line of input; ``accept(value)`` returns the result or raises UserError shown inline.
+
+    A file prompt's ``accept`` refuses an existing file with :class:`TargetExistsError`; Enter again
+    on the same name calls ``accept(value, replace=True)``, so nothing is overwritten unasked."""
 
     BINDINGS = [Binding("escape", "cancel", "cancel")]
 
     def __init__(self, title: str, value: str, accept, placeholder: str = "") -> None:
         super().__init__()
         self._title, self._value, self._accept, self._placeholder = title, value, accept, placeholder
+        self._existing: str | None = None  # the name just refused as an existing file
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -59,7 +63,14 @@ class PromptScreen(ModalScreen[Any]):
     @on(Input.Submitted)
     def submit(self, event: Input.Submitted) -> None:
         try:
-            result = self._accept(event.value)
+            if event.value == self._existing:
+                result = self._accept(event.value, replace=True)
+            else:
+                result = self._accept(event.value)
+        except TargetExistsError as exc:
+            self._existing = event.value
+            self.query_one("#prompt-error", Label).update(f"{exc}: Enter again to replace it")
+            return
         except UserError as exc:
             self.query_one("#prompt-error", Label).update(str(exc))
             return

@@ -441,8 +441,8 @@ class EsnScreen(Screen[None]):
 
     # ------------------------------------------------------------------ actions: files and help
     def action_export(self) -> None:
-        def accept(name: str) -> Path:  # a file that cannot be written: PromptScreen shows why
-            return self.lab.export(Path(name).expanduser()).absolute()
+        def accept(name: str, replace: bool = False) -> Path:  # a file that cannot be written: PromptScreen shows why
+            return self.lab.export(Path(name).expanduser(), replace=replace).absolute()
 
         self.app.push_screen(EsnPrompt("Export every recorded array (states, forecasts, eigenvalues, weights) to",
                                        "esn.npz", accept),

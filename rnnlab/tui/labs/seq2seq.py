@@ -819,8 +819,8 @@ class Seq2SeqScreen(Screen):
     def action_export(self) -> None:
         lab = self.engine
 
-        def accept(name: str) -> Path:  # a file that cannot be written: PromptScreen shows why
-            return lab.export(Path(name).expanduser()).absolute()
+        def accept(name: str, replace: bool = False) -> Path:  # a file that cannot be written: PromptScreen shows why
+            return lab.export(Path(name).expanduser(), replace=replace).absolute()
 
         default = f"seq2seq-{lab.options['task']}-{lab.options['attention']}.npz"
         self.app.push_screen(Seq2SeqPrompt("Export the bench decoding, the history and the scores to (.npz)",
