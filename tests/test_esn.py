@@ -302,6 +302,22 @@ def test_generate_tracks_mackey_glass_for_a_while(mackey_glass_split):
     assert np.abs(y - truth).max() < 0.05
 
 
+def test_returned_states_and_outputs_are_not_the_traces_records():
+    """Editing what run/forward/generate return leaves the trace's "h" as computed (run's states
+    used to be the record itself)."""
+    esn = _net()
+    u, y, _ = _problem()
+    states, trace = esn.run(u)
+    kept = trace.get("h").copy()
+    states[...] = 7.0
+    np.testing.assert_array_equal(trace.get("h"), kept)
+    esn.fit(u, u)
+    out, state_n, trace = esn.forward(u)
+    y_gen, gen_trace = esn.generate(3, u)
+    for result, record in ((out, trace.get("h")), (state_n, trace.get("h")), (y_gen, gen_trace.get("h"))):
+        assert not np.shares_memory(result, record)
+
+
 # ---------------------------------------------------------------------------------------------
 # state dict
 # ---------------------------------------------------------------------------------------------

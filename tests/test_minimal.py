@@ -363,6 +363,23 @@ def test_lru_eigenvalues_follow_the_parameterisation_and_the_ring():
     assert LRU(3, 4).eigenvalues().dtype == np.complex64
 
 
+
+@pytest.mark.parametrize("name,value", [("nu_log_l0", 100.0), ("theta_log_l0", 89.0)])
+def test_lru_float32_gradient_where_exp_of_the_parameter_overflows_float32(name, value):
+    """exp(nu_log), exp(theta_log) beyond float32's range: the forward takes them in float64 (finite
+    lambda), so must the backward. It took them in float32: Inf * 0 gave a NaN where the gradient is
+    0 (nu_log = 100: lambda = 0), and Inf * d_mu an Inf where it is ~1e36 (theta_log = 89, dy = 1e-3)."""
+    grads = {}
+    for dtype in ("float32", "float64"):
+        layer = LRU(2, 3, dtype=dtype, seed=0)
+        state = layer.state_dict()
+        state[name][0] = value
+        layer.load_state_dict(state)
+        y, _, trace = layer.forward(np.ones((3, 1, 2), dtype))
+        grads[dtype] = layer.backward(trace, np.full_like(y, 1e-3))[name]
+    assert np.isfinite(grads["float32"]).all(), grads["float32"]
+    np.testing.assert_allclose(grads["float32"], grads["float64"], rtol=1e-4, atol=1e-6)
+
 def test_lru_state_is_complex_and_its_output_has_the_input_size():
     layer = LRU(3, 5, num_layers=2, seed=0)
     x = np.random.default_rng(0).standard_normal((4, 2, 3)).astype(np.float32)

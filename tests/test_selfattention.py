@@ -294,7 +294,19 @@ def test_positional_encoding_module():
     out = enc(e)
     assert out.dtype == np.float32
     np.testing.assert_allclose(out - 1.0, np.broadcast_to(positional_encoding(5, 4)[:, None], (5, 2, 4)), atol=1e-6)
-    assert enc.backward(e) is e
+    de = enc.backward(e)  # the identity, as a new array: the caller's gradient is not handed back
+    assert de is not e and not np.shares_memory(de, e) and np.array_equal(de, e)
+
+
+@pytest.mark.parametrize("shape", [(0, 1, 4), (3, 0, 4)])
+def test_positional_encoding_refuses_empty_input_like_every_layer(shape):
+    enc = PositionalEncoding(4, max_len=8)
+    for call, what in ((enc.forward, "input"), (enc.backward, "d_out")):
+        with pytest.raises(ValueError) as info:
+            call(np.zeros(shape, np.float32))
+        assert str(info.value) == f"{what} must have at least one step and one sequence, got shape {shape}"
+    with pytest.raises(ValueError, match="d_out has dtype float64"):
+        enc.backward(np.zeros((2, 1, 4)))
 
 
 @pytest.mark.parametrize("make, x", [
@@ -431,6 +443,23 @@ def test_model_parameters_gradients_and_state_dict():
         model.forward(x, state=np.zeros((1, 2, 8)))
     with pytest.raises(ValueError, match="truncate does not apply"):
         model.backward(trace, np.ones_like(out), truncate=3)
+
+
+def test_model_backward_checks_d_out_like_every_layer():
+    """NaN used to go straight into NaN gradients and an integer d_out was silently cast."""
+    model = SelfAttentionModel(3, 5, d_model=8, num_heads=2, num_layers=1, d_ff=12, seed=0)
+    out, _, trace = model.forward(np.zeros((4, 2, 3), np.float32))
+    bad = np.ones_like(out)
+    bad[1, 0, 2] = np.nan
+    with pytest.raises(ValueError, match="^d_out contains NaN or Inf$"):
+        model.backward(trace, bad)
+    with pytest.raises(ValueError, match="^d_out must be a float array, got dtype int64$"):
+        model.backward(trace, np.ones(out.shape, np.int64))
+    with pytest.raises(ValueError, match=r"^d_out has shape \(4, 2, 4\), expected \(4, 2, 5\)$"):
+        model.backward(trace, np.ones((4, 2, 4)))
+    float64, float32 = model.backward(trace, np.ones_like(out)), model.backward(trace, np.ones(out.shape, np.float32))
+    for name, value in float64.items():  # the float64 outputs' gradient is cast to the model's dtype
+        np.testing.assert_array_equal(value, float32[name])
 
 
 def test_model_step_outputs_match_the_whole_sequence():

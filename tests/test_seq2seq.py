@@ -342,6 +342,21 @@ def test_state_dict_round_trip_and_names():
     assert other.parameters()["encoder.weight_ih_l0"] is other.encoder.parameters()["weight_ih_l0"]
 
 
+
+@pytest.mark.parametrize("attention", [None, "dot"])
+def test_backward_uses_the_tokens_seen_by_forward(attention):
+    """The trace owns copies of src and tgt_in: reusing the caller's int64 arrays after forward (a
+    batch buffer refilled in place) used to send the embedding gradients to the new tokens' rows."""
+    model = Seq2Seq(6, 7, 4, cell="gru", attention=attention, seed=0)
+    src, tgt = np.array([[1, 2], [3, 4], [0, 5]]), np.array([[0, 1], [2, 3]])
+    logits, trace = model.forward(src, [3, 2], tgt)
+    expected = model.backward(trace, np.ones_like(logits))
+    src[...] = 0
+    tgt[...] = 0
+    got = model.backward(trace, np.ones_like(logits))
+    for name in expected:
+        np.testing.assert_array_equal(got[name], expected[name], err_msg=name)
+
 def _one_line(excinfo, *words):
     message = str(excinfo.value)
     assert "\n" not in message

@@ -812,3 +812,250 @@ def test_nested_list_state_must_be_a_numpy_array(cls):
     message = str(info.value)
     assert message.startswith(f"{cls.__name__} state must be a numpy array h0 of shape (1, 2, 4)"), message
     assert "list" in message and "tuple" not in message, message
+
+
+# ------------------------------------------------------------------------------ every model class, one API
+def _models(seed=0):
+    """One tiny instance of every class with parameters(), built with ``seed``."""
+    from rnnlab.data.trees import Vocabulary
+    from rnnlab.layers.selfattention import SelfAttentionModel
+    from rnnlab.layers.tree import RecursiveNet, TreeClassifier
+
+    return {
+        "RNN": lambda: rnnlab.RNN(I, H, seed=seed),
+        "LSTM-2-bidirectional": lambda: rnnlab.LSTM(I, H, num_layers=2, bidirectional=True, seed=seed),
+        "GRU": lambda: rnnlab.GRU(I, H, seed=seed),
+        "LeakyRNN": lambda: rnnlab.LeakyRNN(I, H, seed=seed),
+        "MinGRU-bidirectional": lambda: rnnlab.MinGRU(I, H, bidirectional=True, seed=seed),
+        "MinLSTM": lambda: rnnlab.MinLSTM(I, H, seed=seed),
+        "LRU": lambda: rnnlab.LRU(I, H, seed=seed),
+        "JordanRNN": lambda: rnnlab.JordanRNN(I, H, 2, seed=seed),
+        "SelfAttentionBlock": lambda: rnnlab.SelfAttentionBlock(4, 2, 8, seed=seed),
+        "SelfAttentionModel": lambda: SelfAttentionModel(I, 2, d_model=4, num_heads=2, num_layers=2, d_ff=8,
+                                                         seed=seed),
+        "Attention": lambda: rnnlab.Attention("additive", H, seed=seed),
+        "Seq2Seq": lambda: rnnlab.Seq2Seq(5, 6, H, cell="lstm", attention="general", seed=seed),
+        "RecursiveNet": lambda: RecursiveNet(2, H, seed=seed),
+        "TreeClassifier": lambda: TreeClassifier(Vocabulary(["a", "b"]), ["neg", "pos"], H, seed=seed),
+    }
+
+
+_MODEL_IDS = list(_models())
+
+
+def _forward(model):
+    """``(results, trace)`` of one tiny forward pass of any class of :func:`_models` (float32 inputs)."""
+    from rnnlab.data.trees import TreeBatch, Vocabulary, parse_tree
+    from rnnlab.layers.selfattention import SelfAttentionModel
+    from rnnlab.layers.tree import RecursiveNet, TreeClassifier
+
+    rng = np.random.default_rng(1)
+    if isinstance(model, rnnlab.Attention):
+        q, m = rng.standard_normal((T, B, H)), rng.standard_normal((3, B, H))
+        out, trace = model.forward(q.astype(np.float32), m.astype(np.float32))
+        return (out,), trace
+    if isinstance(model, rnnlab.SelfAttentionBlock):
+        y, trace = model.forward(rng.standard_normal((T, B, 4)).astype(np.float32))
+        return (y,), trace
+    if isinstance(model, rnnlab.Seq2Seq):
+        logits, trace = model.forward(np.array([[1, 2], [3, 4], [0, 1]]), [3, 2], np.array([[0, 1], [2, 3]]))
+        return (logits,), trace
+    if isinstance(model, RecursiveNet):
+        roots, trace = model.forward(TreeBatch.from_trees([parse_tree("(a (b a))")], Vocabulary(["a", "b"])))
+        return (roots,), trace
+    if isinstance(model, TreeClassifier):
+        logits, trace = model.forward([parse_tree("(a (b a))", label="pos"), parse_tree("b", label="neg")])
+        return (logits,), trace
+    x = rng.standard_normal((T, B, I)).astype(np.float32)
+    if isinstance(model, SelfAttentionModel):
+        x = x.astype(np.float64)  # the model converts
+    y, state_n, trace = model.forward(x)
+    return (y, state_n), trace
+
+
+def _backward(model, trace, gradient="ones"):
+    """Backward of ``trace`` from dL/d(first result) = ones (``"ones"``), zeros (``"zeros"``) or None."""
+    from rnnlab.layers.tree import RecursiveNet
+
+    if isinstance(model, rnnlab.Seq2Seq):
+        shape, dtype = (trace._saved["o"].shape[0], trace._saved["o"].shape[1], model.vocab_out), np.float32
+    elif isinstance(model, RecursiveNet):
+        shape, dtype = (len(trace.batch), model.hidden_size), np.float32
+    elif hasattr(trace, "_outputs"):  # TreeClassifier
+        shape, dtype = trace._outputs.shape, np.float32
+    elif isinstance(model, rnnlab.Attention):
+        shape, dtype = trace._records["attentional"].shape, np.float32
+    else:
+        width = getattr(model, "output_size", None) or trace.hidden_size * trace.num_directions
+        shape = (trace.steps, trace.batch, width)
+        dtype = np.float64 if type(model).__name__ == "SelfAttentionModel" else np.float32
+    d = None if gradient is None else (np.ones if gradient == "ones" else np.zeros)(shape, dtype)
+    if isinstance(model, RecursiveNet):
+        return model.backward(trace, d_root=d)
+    return model.backward(trace, d)
+
+
+def _records(trace):
+    """A copy of every record a trace of any class exposes (read through views: ``trace[name]`` of a
+    :class:`rnnlab.Trace` is a cached stack, which would hide a later edit of the record)."""
+    if hasattr(trace, "_h"):  # TreeTrace
+        return {"h": trace.h.copy(), "outputs": None if trace.outputs is None else trace.outputs.copy()}
+    if isinstance(trace, rnnlab.Trace):
+        return {(name, layer, d): trace.get(name, layer, d).copy() for name in trace.names
+                for layer in range(trace.num_layers) for d in range(trace.num_directions)}
+    return {name: trace[name].copy() for name in trace.names}
+
+
+def _arrays(value):
+    """The numpy arrays in a (nested) tuple of results."""
+    if isinstance(value, np.ndarray):
+        return [value]
+    if isinstance(value, tuple):
+        return [a for v in value for a in _arrays(v)]
+    return []
+
+
+@pytest.mark.parametrize("name", _MODEL_IDS)
+def test_editing_forward_results_leaves_the_trace(name):
+    """What forward returns is the caller's: editing it in place (scaling outputs, reusing a buffer)
+    must change neither the trace's records (documented read-only) nor the gradients its backward
+    gives. SelfAttentionBlock's y, JordanRNN's outputs, Attention's h~ and TreeClassifier's logits
+    were the trace's own arrays."""
+    model = _models()[name]()
+    results, trace = _forward(model)
+    grads = _backward(model, trace)
+    records = _records(trace)
+    for a in _arrays(results):
+        a[...] = 7
+    for key, value in _records(trace).items():
+        assert np.array_equal(value, records[key]), key
+    for key, value in _backward(model, trace).items():
+        assert np.array_equal(value, grads[key]), key
+
+
+@pytest.mark.parametrize("name", _MODEL_IDS)
+def test_none_gradient_means_zero(name):
+    """Every backward takes None for the gradient of its outputs (zero), as the RNN layers' dy does
+    (JordanRNN's d_out=None used to say "d_out has dtype object")."""
+    model = _models()[name]()
+    _, trace = _forward(model)
+    zero = _backward(model, trace, "zeros")
+    none = _backward(model, trace, None)
+    assert set(none) == set(zero)
+    for key, value in none.items():
+        assert np.array_equal(value, zero[key]), key
+
+
+@pytest.mark.parametrize("name", _MODEL_IDS)
+def test_load_state_dict_and_reset_parameters_write_into_the_live_arrays(name):
+    """As torch's load_state_dict copies into its parameters: an optimizer holding the arrays (and the
+    dict) parameters() handed out keeps updating the model after a checkpoint is loaded or the
+    parameters are redrawn. They used to be replaced, so `held += 1` silently updated stale arrays."""
+    model, other = _models(0)[name](), _models(1)[name]()
+    params = model.parameters()
+    held = dict(params)
+    own_dict = params is model.parameters()  # the layers keep one dict; composites build one per call
+    target = other.state_dict()
+    model.load_state_dict(target)
+    for key, value in model.parameters().items():
+        assert value is held[key], key
+        assert np.array_equal(value, target[key]), key
+    assert not own_dict or model.parameters() is params
+    for key, value in held.items():
+        value += 1
+        assert np.array_equal(model.state_dict()[key], target[key] + 1), key
+    if hasattr(model, "reset_parameters"):
+        model.reset_parameters(1)
+        for key, value in model.parameters().items():
+            assert value is held[key], key
+            assert np.array_equal(value, target[key]), key
+        assert not own_dict or model.parameters() is params
+
+
+def test_composite_models_share_their_parts_arrays_after_load():
+    for model in (_models()["Seq2Seq"](), _models()["SelfAttentionModel"](), _models()["TreeClassifier"]()):
+        model.load_state_dict(model.state_dict())
+        params = model.parameters()
+        parts = [("encoder.", getattr(model, "encoder", None)), ("decoder.", getattr(model, "decoder", None)),
+                 ("attn.", getattr(model, "attention", None)), ("", getattr(model, "net", None))]
+        parts += [(f"layers.{k}.", block) for k, block in enumerate(getattr(model, "blocks", []))]
+        for prefix, part in parts:
+            for key, value in ({} if part is None else part.parameters()).items():
+                assert params[prefix + key] is value, prefix + key
+
+
+@pytest.mark.parametrize("name", _MODEL_IDS)
+def test_old_traces_keep_the_weights_they_were_computed_with(name):
+    """A trace owns copies of the weights: loading a checkpoint, redrawing the parameters or an
+    in-place update after forward must not change the gradients of that trace's backward."""
+    model = _models(0)[name]()
+    _, trace = _forward(model)
+    expected = _backward(model, trace)
+    model.load_state_dict(_models(1)[name]().state_dict())
+    if hasattr(model, "reset_parameters"):
+        model.reset_parameters(2)
+    for value in model.parameters().values():
+        value += 0.5
+    for key, value in _backward(model, trace).items():
+        assert np.array_equal(value, expected[key]), key
+
+
+def test_load_state_dict_replaces_entries_the_user_replaced():
+    """An entry no longer the layer's own kind of array (another dtype, read-only, or sharing memory
+    with another entry) is replaced by the loaded array, not written through."""
+    layer = rnnlab.RNN(I, H, seed=0)
+    params = layer.parameters()
+    params["weight_ih_l0"] = params["weight_ih_l0"].astype(np.float64)
+    frozen = params["bias_ih_l0"].copy()
+    frozen.flags.writeable = False
+    params["bias_ih_l0"] = frozen
+    params["bias_hh_l0"] = params["bias_ih_l0"]  # one array for two names
+    target = rnnlab.RNN(I, H, seed=1).state_dict()
+    layer.load_state_dict(target)
+    for key, value in layer.parameters().items():
+        assert value.dtype == np.float32 and np.array_equal(value, target[key]), key
+    assert layer.parameters()["bias_ih_l0"] is not frozen and not np.shares_memory(
+        layer.parameters()["bias_ih_l0"], layer.parameters()["bias_hh_l0"])
+    layer.forward(np.zeros((T, B, I), np.float32))
+
+
+@pytest.mark.parametrize("cls", [c for c in _every_layer() if c not in ("SelfAttentionModel", "Seq2Seq")])
+def test_reset_parameters_records_its_seed(cls):
+    layer = _every_layer(seed=9)[cls]()
+    layer.reset_parameters(4)
+    assert layer.seed == 4
+    assert all(np.array_equal(v, _every_layer(seed=4)[cls]().state_dict()[k]) for k, v in layer.state_dict().items())
+    layer.reset_parameters()
+    assert layer.seed is None
+
+
+@pytest.mark.parametrize("cls", list(_every_layer()))
+def test_seed_none_is_fresh_randomness_everywhere(cls):
+    """None means fresh randomness for every class (SelfAttentionModel(seed=None) meant seed 0)."""
+    a, b = _every_layer(seed=None)[cls](), _every_layer(seed=None)[cls]()
+    assert a.seed is None
+    assert any(not np.array_equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())
+
+
+# ------------------------------------------------------------------------------ messages say how to fix it
+@pytest.mark.parametrize("make", [lambda: rnnlab.RNN(I, H), lambda: rnnlab.LSTM(I, H), lambda: rnnlab.LeakyRNN(I, H),
+                                  lambda: rnnlab.MinGRU(I, H), lambda: rnnlab.LRU(I, H)],
+                         ids=["RNN", "LSTM", "LeakyRNN", "MinGRU", "LRU"])
+def test_truncate_zero_says_none_is_full_bptt(make):
+    """The spec's and the CLI's truncate = 0 mean full BPTT; the API asks for None, and says so."""
+    layer = make()
+    y, _, trace = layer.forward(np.zeros((T, B, I), np.float32))
+    with pytest.raises(ValueError) as info:
+        layer.backward(trace, np.ones_like(y), truncate=0)
+    assert str(info.value) == "truncate must be a positive number of steps or None (full BPTT), got 0"
+
+
+def test_list_input_dtype_message_says_how_to_convert_a_list():
+    """A list has no .astype: the message names np.asarray for it, .astype for an array."""
+    layer = rnnlab.RNN(I, H)
+    with pytest.raises(ValueError) as info:
+        layer.forward(np.zeros((T, B, I)).tolist())
+    assert str(info.value) == ("input has dtype float64, but the layer is float32 "
+                               "(convert with np.asarray(x, dtype=np.float32))")
+    with pytest.raises(ValueError, match=re.escape("(convert with .astype(np.float32))")):
+        layer.forward(np.zeros((T, B, I)))

@@ -316,9 +316,12 @@ def lru_backward(x, nu_log, theta_log, gamma_log, b_re, b_im, c_re, c_im, d, hs,
     # u_t = gamma * (B x_t): with M = g^T x (H, I), dB = gamma M, dgamma = sum_i (B_re M_re + B_im M_im)
     m_re = matmul_tn_rows(g_re, rows, n_threads)
     m_im = matmul_tn_rows(g_im, rows, n_threads)
+    # exp(nu_log), exp(theta_log) in float64 as lru_lambda takes them: in float32 exp(100) is Inf, and
+    # Inf * 0 (lambda = 0 exactly) gave NaN where the gradient is 0
+    nu, theta = np.exp(nu_log.astype(np.float64)), np.exp(theta_log.astype(np.float64))
     grads = {
-        "nu_log": (-np.exp(nu_log) * d_mu.real).astype(x.dtype),
-        "theta_log": (np.exp(theta_log) * d_mu.imag).astype(x.dtype),
+        "nu_log": (-nu * d_mu.real).astype(x.dtype),
+        "theta_log": (theta * d_mu.imag).astype(x.dtype),
         "gamma_log": gamma * (b_re * m_re + b_im * m_im).sum(axis=1),
         "B_re": gamma[:, None] * m_re,
         "B_im": gamma[:, None] * m_im,

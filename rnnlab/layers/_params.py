@@ -1,5 +1,6 @@
 """Argument and state-dict checks every layer shares: the dtype, seeds, flags, the live parameters,
-and loading parameters.
+incoming gradients and ``truncate``, and loading parameters (:func:`assign_params` copies loaded or
+redrawn values into the arrays ``parameters()`` handed out, as torch does).
 
 Each raises ValueError with one line naming the bad argument, parameter or state-dict entry;
 nothing is silently broadcast or cast from a non-numeric type.
@@ -74,14 +75,15 @@ def check_params(params: Mapping[str, Any], shapes: Mapping[str, tuple[int, ...]
 def check_array(what: str, value: Any, shape: tuple[int, ...], dtype: np.dtype, owner: str = "the layer") -> np.ndarray:
     """``value`` as a C-contiguous array of exactly ``dtype`` and ``shape``, all finite (an argument
     of forward or backward); ``owner`` names what fixes the dtype in the message."""
-    if not isinstance(value, np.ndarray):
+    is_array = isinstance(value, np.ndarray)
+    if not is_array:
         try:
             value = np.asarray(value)
         except Exception as exc:
             raise ValueError(f"{what} is not an array: {exc}") from None
-    if value.dtype != dtype:
-        raise ValueError(f"{what} has dtype {value.dtype}, but {owner} is {dtype.name}"
-                         f" (convert with .astype(np.{dtype.name}))")
+    if value.dtype != dtype:  # a list or scalar has no .astype: name the call that converts it
+        fix = f".astype(np.{dtype.name})" if is_array else f"np.asarray(x, dtype=np.{dtype.name})"
+        raise ValueError(f"{what} has dtype {value.dtype}, but {owner} is {dtype.name} (convert with {fix})")
     if value.shape != shape:
         raise ValueError(f"{what} has shape {value.shape}, expected {shape}")
     if not np.isfinite(value).all():
@@ -125,3 +127,54 @@ def load_params(shapes: Mapping[str, tuple[int, ...]], state: Any, dtype: np.dty
     """Validated copies of ``state``'s entries: exactly the keys and shapes of ``shapes``."""
     check_keys(shapes, state)
     return {name: load_entry(name, state[name], shape, dtype) for name, shape in shapes.items()}
+
+
+def check_float_array(what: str, value: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """``value`` (an incoming gradient, e.g. a loss's float64 dL/dlogits) as a new C-contiguous array of
+    ``dtype``: any float dtype is cast, an integer or other dtype refused, then exactly ``shape``, all finite."""
+    try:
+        value = np.asarray(value)
+    except Exception as exc:
+        raise ValueError(f"{what} is not an array: {exc}") from None
+    if value.shape != shape:
+        raise ValueError(f"{what} has shape {value.shape}, expected {shape}")
+    if value.dtype.kind != "f":
+        raise ValueError(f"{what} must be a float array, got dtype {value.dtype}")
+    with np.errstate(over="ignore"):  # a value beyond float32's range becomes Inf, reported just below
+        value = np.array(value, dtype=dtype, order="C")
+    if not np.isfinite(value).all():
+        raise ValueError(f"{what} contains NaN or Inf")
+    return value
+
+
+def check_truncate(truncate: Any) -> int | None:
+    """``backward``'s ``truncate``: a positive number of steps, or None (full BPTT). 0 is refused
+    (the spec's and the CLI's ``truncate = 0`` mean full BPTT; here that is None)."""
+    if truncate is None:
+        return None
+    if isinstance(truncate, (bool, np.bool_)) or not isinstance(truncate, (int, np.integer)) or truncate < 1:
+        raise ValueError(f"truncate must be a positive number of steps or None (full BPTT), got {truncate!r}")
+    return int(truncate)
+
+
+def assign_params(live: dict[str, np.ndarray], values: Mapping[str, np.ndarray]) -> None:
+    """Make ``live`` (a layer's parameter dict, what ``parameters()`` hands out) hold ``values``, in
+    place as torch's ``load_state_dict`` copies into its parameters: an optimizer holding the arrays
+    (or the dict) keeps updating the layer after a load or ``reset_parameters``.
+
+    Each entry of ``live`` that is still a writable array of the new value's shape and dtype is
+    overwritten; any other (replaced by the user with another shape, dtype or a read-only array, or
+    sharing memory with an entry already written) is replaced by the new array. Afterwards ``live``
+    holds exactly the names of ``values``, in that order. Traces hold their own copies of the
+    weights, so no trace changes.
+    """
+    merged: dict[str, np.ndarray] = {}
+    for name, value in values.items():
+        current = live.get(name)
+        if (isinstance(current, np.ndarray) and current.shape == value.shape and current.dtype == value.dtype
+                and current.flags.writeable and not any(np.shares_memory(current, kept) for kept in merged.values())):
+            np.copyto(current, value)
+            value = current
+        merged[name] = value
+    live.clear()
+    live.update(merged)

@@ -24,7 +24,7 @@ from scipy.sparse import csgraph
 
 from .. import kernels
 from ..kernels import esn as esn_kernels
-from ._params import check_array, check_bool, check_keys, check_seed, load_entry, parse_dtype
+from ._params import assign_params, check_array, check_bool, check_keys, check_seed, load_entry, parse_dtype
 from .trace import Trace
 
 __all__ = ["EchoStateNetwork", "ridge_readout"]
@@ -198,14 +198,14 @@ class EchoStateNetwork:
         self.ridge = _real("ridge", ridge, 0.0, low_open=False)
         self.readout_input = check_bool("readout_input", readout_input)
         self.dtype = parse_dtype(dtype, none_means="float64")
-        self.seed = check_seed(seed)
         self._params: dict[str, np.ndarray] = {}
         self._readout: dict[str, np.ndarray] | None = None
-        self.reset_parameters(seed)
+        self.reset_parameters(seed)  # sets self.seed
 
     # ------------------------------------------------------------------ the reservoir's weights
     def reset_parameters(self, seed: int | None = None) -> None:
-        """Draw a new reservoir (and forget the readout); reproducible from ``seed``.
+        """Draw a new reservoir (and forget the readout); reproducible from ``seed`` (recorded as
+        :attr:`seed`). The new values are written into the reservoir's existing arrays.
 
         - W (N, N): round(connectivity * N^2) entries (at least one) at distinct random positions,
           each N(0, 1); redrawn if its sparsity pattern has no cycle (then W is nilpotent); then
@@ -215,7 +215,8 @@ class EchoStateNetwork:
         - b (N,): round(input_connectivity * N) entries, each +-bias_scaling (all zero if
           bias_scaling is 0).
         """
-        rng = np.random.default_rng(check_seed(seed))
+        seed = check_seed(seed)
+        rng = np.random.default_rng(seed)
         N, I = self.reservoir_size, self.input_size
         for _ in range(_MAX_DRAWS):
             w = _sparse(rng, (N, N), self.connectivity, rng.standard_normal)
@@ -236,12 +237,10 @@ class EchoStateNetwork:
                                                at_least_one=False)
         else:
             bias = np.zeros(N)
-        self._params = {
-            "weight_ih": w_in.astype(self.dtype),
-            "weight_hh": w.astype(self.dtype),
-            "bias": bias.astype(self.dtype),
-        }
+        assign_params(self._params, {"weight_ih": w_in.astype(self.dtype), "weight_hh": w.astype(self.dtype),
+                                     "bias": bias.astype(self.dtype)})
         self._readout = None
+        self.seed = seed
 
     def eigenvalues(self) -> np.ndarray:
         """Eigenvalues of the (scaled) recurrent matrix W, complex (N,), largest |lambda| first.
@@ -288,8 +287,9 @@ class EchoStateNetwork:
         without them the network is unfitted). Values are converted to the network's dtype.
 
         Raises ValueError naming any missing, extra, misshapen or non-finite entry; on error the
-        network is left unchanged. The hyperparameters (leak rate, ridge, ...) are not part of the
-        state: construct the network with the ones the weights were made with.
+        network is left unchanged. The reservoir's values are copied into its existing arrays, as
+        torch's ``load_state_dict`` does. The hyperparameters (leak rate, ridge, ...) are not
+        part of the state: construct the network with the ones the weights were made with.
         """
         check_keys(RESERVOIR_KEYS, state, allowed=RESERVOIR_KEYS + READOUT_KEYS)
         has_readout = [k in state for k in READOUT_KEYS]
@@ -307,7 +307,7 @@ class EchoStateNetwork:
                 O = out[0]
             shapes.update({"readout.weight": (O, self._features), "readout.bias": (O,)})
         loaded = {name: load_entry(name, state[name], shape, self.dtype) for name, shape in shapes.items()}
-        self._params = {k: loaded[k] for k in RESERVOIR_KEYS}
+        assign_params(self._params, {k: loaded[k] for k in RESERVOIR_KEYS})
         self._readout = {k: loaded[k] for k in READOUT_KEYS} if all(has_readout) else None
 
     def __repr__(self) -> str:
@@ -363,7 +363,7 @@ class EchoStateNetwork:
         u = self._check_sequence("input", x, self.input_size, "input_size")
         x0 = self._check_state(state, u.shape[1])
         states = self._states(u, x0)
-        return states, self._trace(states)
+        return states.copy(), self._trace(states)  # editing the result leaves the trace as computed
 
     def fit(self, x: Any, y: Any, warmup: int = 0, state: Any = None) -> np.ndarray:
         """Fit the readout by ridge regression (:func:`ridge_readout`) of targets ``y`` (T, B, O) on

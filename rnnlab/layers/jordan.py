@@ -34,7 +34,7 @@ import numpy as np
 
 from .. import kernels
 from ..kernels.jordan import jordan_backward, jordan_forward_free, jordan_forward_teacher
-from ._params import check_bool, check_params, check_seed, parse_dtype
+from ._params import assign_params, check_bool, check_params, check_seed, parse_dtype
 from .recurrent import RecurrentLayer, _check_positive_int
 from .trace import Trace
 
@@ -74,8 +74,8 @@ class JordanRNN:
         self.feedback = feedback
         self.dtype = parse_dtype(dtype, none_means="float64")  # np.dtype(None) is float64
         self.num_layers, self.num_directions = 1, 1
-        self.seed = check_seed(seed)
-        self.reset_parameters(seed)
+        self._params: dict[str, np.ndarray] = {}
+        self.reset_parameters(seed)  # sets self.seed
 
     # ------------------------------------------------------------------ parameters
     def _param_shapes(self) -> dict[str, tuple[int, ...]]:
@@ -87,11 +87,13 @@ class JordanRNN:
         return shapes
 
     def reset_parameters(self, seed: int | None = None) -> None:
-        """Every parameter from uniform(-1/sqrt(H), 1/sqrt(H)); reproducible from ``seed``."""
-        rng = np.random.default_rng(check_seed(seed))
+        """Every parameter from uniform(-1/sqrt(H), 1/sqrt(H)); reproducible from ``seed`` (recorded as
+        :attr:`seed`). Writes into the arrays :meth:`parameters` handed out."""
+        self.seed = seed = check_seed(seed)
+        rng = np.random.default_rng(seed)
         bound = 1.0 / math.sqrt(self.hidden_size)
-        self._params = {name: rng.uniform(-bound, bound, size=shape).astype(self.dtype)
-                        for name, shape in self._param_shapes().items()}
+        assign_params(self._params, {name: rng.uniform(-bound, bound, size=shape).astype(self.dtype)
+                                     for name, shape in self._param_shapes().items()})
 
     state_dict = RecurrentLayer.state_dict
     load_state_dict = RecurrentLayer.load_state_dict
@@ -145,12 +147,13 @@ class JordanRNN:
         for name, rec in (("h", hs), ("y", ys), ("f", fs[:T])):
             trace._set_record(0, 0, name, rec)
         trace.teacher_forced = teacher is not None
-        return ys, fs[T].copy(), trace
+        return ys.copy(), fs[T].copy(), trace  # the trace's "y" stays what backward differentiates
 
     __call__ = forward
 
     def backward(self, trace: Trace, d_out: Any) -> dict[str, np.ndarray]:
-        """Gradient of ``sum(outputs * d_out)`` for every parameter, ``"input"`` and ``"y0"``.
+        """Gradient of ``sum(outputs * d_out)`` for every parameter, ``"input"`` and ``"y0"``; ``d_out``
+        (T, B, O) may be None (zero), as ``dy`` of the other layers.
 
         A teacher-forced trace: the targets fed back are constants, so the steps are independent
         (no BPTT). A free-running trace: full BPTT through the fed-back outputs. Fills
@@ -159,7 +162,8 @@ class JordanRNN:
         if not isinstance(trace, Trace) or trace._owner is not self:
             raise ValueError("trace must come from this JordanRNN's own forward()")
         T, B = trace.steps, trace.batch
-        d_out = self._check_array("d_out", d_out, (T, B, self.output_size))
+        shape = (T, B, self.output_size)
+        d_out = np.zeros(shape, self.dtype) if d_out is None else self._check_array("d_out", d_out, shape)
         fs, hs, free = trace._saved[(0, 0)]
         w_ih, w_yh, _, w_out, _ = self._weights(trace._params)
         with kernels.blas_single_threaded():

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..kernels.leaky import leaky_backward, leaky_forward
-from ._params import check_bool, check_seed
+from ._params import assign_params, check_bool, check_seed
 from .recurrent import RecurrentLayer
 
 __all__ = ["LeakyRNN", "DEFAULT_TIME_CONSTANTS", "time_constant_spread", "sigmoid"]
@@ -112,14 +112,16 @@ class LeakyRNN(RecurrentLayer):
 
     def reset_parameters(self, seed: int | None = None) -> None:
         """Weights and biases drawn exactly as :class:`~rnnlab.layers.RNN`'s with the same seed
-        (uniform(-1/sqrt(H), 1/sqrt(H))); alphas from the time-constant spread (no randomness)."""
-        rng = np.random.default_rng(check_seed(seed))
+        (uniform(-1/sqrt(H), 1/sqrt(H))); alphas from the time-constant spread (no randomness). ``seed``
+        is recorded as :attr:`seed`; the arrays :meth:`parameters` handed out are written in place."""
+        self.seed = seed = check_seed(seed)
+        rng = np.random.default_rng(seed)
         bound = 1.0 / math.sqrt(self.hidden_size)
         drawn = {name: rng.uniform(-bound, bound, size=shape).astype(self.dtype)
                  for name, shape in RecurrentLayer._param_shapes(self).items()}
         alpha = self.initial_alpha()
-        self._params = {name: drawn[name] if name in drawn else alpha.astype(self.dtype)
-                        for name in self._param_shapes()}
+        assign_params(self._params, {name: drawn[name] if name in drawn else alpha.astype(self.dtype)
+                                     for name in self._param_shapes()})
 
     def initial_alpha(self) -> np.ndarray:
         """alpha = logit(1 / tau) of the initial time constants, (H,) float64."""

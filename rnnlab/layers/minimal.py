@@ -58,7 +58,7 @@ import numpy as np
 from .. import kernels
 from ..kernels import minimal as mk
 from ..kernels.scan import METHODS
-from ._params import check_array, check_bool, check_seed
+from ._params import assign_params, check_array, check_bool, check_seed, check_truncate
 from .recurrent import RecurrentLayer, _check_positive_int
 from .trace import Trace
 
@@ -160,15 +160,14 @@ class _LinearRecurrence(RecurrentLayer):
         Computes the gradient of ``sum(y * dy) + sum(h_n * dh_n)`` (LRU: ``Re(conj(dh_n) * h_n)``)
         where ``dstate`` is dh_n; ``dy`` or ``dstate`` may be None (zero). ``truncate=k`` cuts the
         gradient through the state every k steps of each direction's processing order (as
-        :meth:`rnnlab.RNN.backward`); None is full BPTT. ``method`` as in :meth:`forward`.
+        :meth:`rnnlab.RNN.backward`); None is full BPTT (0 is refused). ``method`` as in :meth:`forward`.
 
         Returns a dict keyed by the state_dict names plus ``"input"`` and ``"h0"``, and fills
         ``trace["dh"]`` (see the module docstring).
         """
         if not isinstance(trace, Trace) or trace._owner is not self:
             raise ValueError(f"trace must come from this {type(self).__name__}'s own forward()")
-        if truncate is not None:
-            truncate = _check_positive_int("truncate", truncate)
+        truncate = check_truncate(truncate)
         method = self._resolve_method(method)
         T, B, D = trace.steps, trace.batch, self.num_directions
         out = self.output_size
@@ -234,15 +233,17 @@ class _Gated(_LinearRecurrence):
         return shapes
 
     def reset_parameters(self, seed: int | None = None) -> None:
-        """Draw every parameter from uniform(-1/sqrt(I_k), 1/sqrt(I_k)) (``torch.nn.Linear``); reproducible from ``seed``."""
-        rng = np.random.default_rng(check_seed(seed))
+        """Draw every parameter from uniform(-1/sqrt(I_k), 1/sqrt(I_k)) (``torch.nn.Linear``); reproducible from
+        ``seed`` (recorded as :attr:`seed`). Writes into the arrays :meth:`parameters` handed out."""
+        self.seed = seed = check_seed(seed)
+        rng = np.random.default_rng(seed)
         params = {}
         for name, shape in self._param_shapes().items():
             layer = int(name.split("_l")[1].split("_")[0])
             fan_in = self.input_size if layer == 0 else self.hidden_size * self.num_directions
             bound = 1.0 / math.sqrt(fan_in)
             params[name] = rng.uniform(-bound, bound, size=shape).astype(self.dtype)
-        self._params = params
+        assign_params(self._params, params)
 
     def _weights(self, params: Mapping[str, np.ndarray], sfx: str):
         w = params["weight_ih" + sfx]
@@ -364,8 +365,10 @@ class LRU(_LinearRecurrence):
         return {f"{name}_l{layer}": shapes[name] for layer in range(self.num_layers) for name in _LRU_NAMES}
 
     def reset_parameters(self, seed: int | None = None) -> None:
-        """The paper's initialisation (see the class docstring); reproducible from ``seed``."""
-        rng = np.random.default_rng(check_seed(seed))
+        """The paper's initialisation (see the class docstring); reproducible from ``seed`` (recorded as
+        :attr:`seed`). Writes into the arrays :meth:`parameters` handed out."""
+        self.seed = seed = check_seed(seed)
+        rng = np.random.default_rng(seed)
         H, I = self.hidden_size, self.input_size
         params = {}
         for layer in range(self.num_layers):
@@ -384,7 +387,7 @@ class LRU(_LinearRecurrence):
                 "D": rng.standard_normal(I),
             }
             params.update({f"{name}_l{layer}": values[name].astype(self.dtype) for name in _LRU_NAMES})
-        self._params = params
+        assign_params(self._params, params)
 
     def eigenvalues(self) -> np.ndarray:
         """Every layer's diagonal lambda, complex (num_layers, H); |lambda| < 1 (the unit circle is stability)."""

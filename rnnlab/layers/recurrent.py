@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from .. import kernels
-from ._params import check_array, check_bool, check_params, check_seed, load_params, parse_dtype
+from ._params import (assign_params, check_array, check_bool, check_params, check_seed, check_truncate, load_params,
+                      parse_dtype)
 from .trace import Trace
 
 _DEVICES = ("cpu", "cuda")
@@ -76,9 +77,8 @@ class RecurrentLayer:
 
             require_cuda()
         self.device = device
-        self.seed = seed
         self._params: dict[str, np.ndarray] = {}
-        self.reset_parameters(seed)
+        self.reset_parameters(seed)  # sets self.seed
 
     # ------------------------------------------------------------------ parameters
     @property
@@ -124,13 +124,13 @@ class RecurrentLayer:
         return {k: v.copy() for k, v in self._params.items()}
 
     def reset_parameters(self, seed: int | None = None) -> None:
-        """Draw every parameter from uniform(-1/sqrt(H), 1/sqrt(H)), as torch does; reproducible from ``seed``."""
-        rng = np.random.default_rng(check_seed(seed))
+        """Draw every parameter from uniform(-1/sqrt(H), 1/sqrt(H)), as torch does; reproducible from ``seed``
+        (recorded as :attr:`seed`). Writes into the arrays :meth:`parameters` handed out."""
+        self.seed = seed = check_seed(seed)
+        rng = np.random.default_rng(seed)
         bound = 1.0 / math.sqrt(self.hidden_size)
-        self._params = {
-            name: rng.uniform(-bound, bound, size=shape).astype(self.dtype)
-            for name, shape in self._param_shapes().items()
-        }
+        assign_params(self._params, {name: rng.uniform(-bound, bound, size=shape).astype(self.dtype)
+                                     for name, shape in self._param_shapes().items()})
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """A copy of every parameter, keyed and shaped as the matching ``torch.nn`` module's state_dict."""
@@ -139,10 +139,11 @@ class RecurrentLayer:
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Load parameters (e.g. ``{k: v.numpy()}`` of a torch model). Keys and shapes must match exactly.
 
-        Values are converted to the layer's dtype. Raises ValueError naming any missing, extra,
-        misshapen or non-finite entry; on error the layer is left unchanged.
+        Values are converted to the layer's dtype and copied into the arrays :meth:`parameters` handed
+        out, as torch does (an optimizer holding them keeps training the layer). Raises ValueError
+        naming any missing, extra, misshapen or non-finite entry; on error the layer is left unchanged.
         """
-        self._params = load_params(self._param_shapes(), state, self.dtype)
+        assign_params(self._params, load_params(self._param_shapes(), state, self.dtype))
 
     def parameters(self) -> dict[str, np.ndarray]:
         """The live parameter arrays (updating them in place changes the layer). An entry replaced
@@ -268,15 +269,14 @@ class RecurrentLayer:
         ``dstate`` is dh_n (LSTM: the pair (dh_n, dc_n)); ``dy`` or ``dstate`` may be None (zero).
         ``truncate=k`` cuts the gradient through the recurrent state every k steps, counted in each
         direction's processing order from its first step (what chunked training with a detached
-        state computes); None is full BPTT.
+        state computes); None is full BPTT (0 is refused: the spec's ``truncate = 0`` is None here).
 
         Returns a dict keyed by the state_dict names plus ``"input"``, ``"h0"`` (and ``"c0"``), and
         fills ``trace["dh"]``, the total dL/dh_t of every step.
         """
         if not isinstance(trace, Trace) or trace._owner is not self:
             raise ValueError(f"trace must come from this {type(self).__name__}'s own forward()")
-        if truncate is not None:
-            truncate = _check_positive_int("truncate", truncate)
+        truncate = check_truncate(truncate)
         T, B, H, D = trace.steps, trace.batch, self.hidden_size, self.num_directions
         dy = np.zeros((T, B, D * H), self.dtype) if dy is None else self._check_array("dy", dy, (T, B, D * H))
         dh_n, dc_n = self._split_state(dstate, B, names=("dh_n", "dc_n"), what="dstate")

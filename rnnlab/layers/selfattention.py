@@ -25,7 +25,8 @@ import numpy as np
 from .. import kernels
 from ..errors import UserError
 from ..kernels import selfattention as sa_kernels
-from ._params import check_array, check_bool, check_params, check_seed, load_params, parse_dtype
+from ._params import (assign_params, check_array, check_bool, check_float_array, check_params, check_seed, load_params,
+                      parse_dtype)
 from .recurrent import _check_positive_int
 from .trace import Trace
 
@@ -104,8 +105,9 @@ def positional_encoding(length: int, d_model: int, dtype: Any = "float64") -> np
 class PositionalEncoding:
     """Adds the sinusoidal table to an embedding: ``forward(e) = e + PE[:T]`` for e (T, B, d_model).
 
-    No parameters; its gradient is the identity (``backward(de) = de``). A sequence longer than
-    ``max_len`` raises :class:`SequenceTooLongError` (a ``ValueError``) naming both lengths.
+    No parameters; its gradient is the identity (``backward(d_out)`` is a copy of ``d_out``). A
+    sequence longer than ``max_len`` raises :class:`SequenceTooLongError` (a ``ValueError``) naming
+    both lengths; an empty one (T or B of 0) a ValueError, as every layer does.
     """
 
     def __init__(self, d_model: int, max_len: int = 512, dtype: Any = "float32") -> None:
@@ -115,20 +117,26 @@ class PositionalEncoding:
         self.table = positional_encoding(self.max_len, self.d_model, self.dtype)
         self.table.flags.writeable = False
 
+    def _check(self, what: str, value: Any) -> np.ndarray:
+        shape = np.shape(value)
+        if len(shape) != 3 or shape[2] != self.d_model:
+            raise ValueError(f"{what} must have shape (T, B, {self.d_model}), got {shape}")
+        if shape[0] < 1 or shape[1] < 1:
+            raise ValueError(f"{what} must have at least one step and one sequence, got shape {shape}")
+        _check_length(shape[0], self.max_len, "positional encoding")
+        return check_array(what, value, shape, self.dtype)
+
     def forward(self, e: Any) -> np.ndarray:
         """e (T, B, d_model) -> e + PE[:T] (a new array)."""
-        shape = np.shape(e)
-        if len(shape) != 3 or shape[2] != self.d_model:
-            raise ValueError(f"input must have shape (T, B, {self.d_model}), got {shape}")
-        _check_length(shape[0], self.max_len, "positional encoding")
-        e = check_array("input", e, shape, self.dtype)
-        return e + self.table[: shape[0], None, :]
+        e = self._check("input", e)
+        return e + self.table[: e.shape[0], None, :]
 
     __call__ = forward
 
-    def backward(self, d_out: np.ndarray) -> np.ndarray:
-        """dL/de = dL/d(out): adding a constant passes the gradient through unchanged."""
-        return d_out
+    def backward(self, d_out: Any) -> np.ndarray:
+        """dL/de = dL/d(out) (T, B, d_model), as a new array: adding a constant passes the gradient
+        through unchanged. Checked as forward's input."""
+        return self._check("d_out", d_out).copy()
 
     def __repr__(self) -> str:
         return f"PositionalEncoding({self.d_model}, max_len={self.max_len})"
@@ -218,9 +226,8 @@ class SelfAttentionBlock:
         self.activation = activation
         self.layer_norm_eps = float(layer_norm_eps)
         self.dtype = parse_dtype(dtype)
-        self.seed = _check_block_seed(seed)
         self._params: dict[str, np.ndarray] = {}
-        self.reset_parameters(seed)
+        self.reset_parameters(seed)  # sets self.seed
 
     @property
     def d_head(self) -> int:
@@ -238,8 +245,10 @@ class SelfAttentionBlock:
         return dict(zip(BLOCK_PARAM_NAMES, shapes))
 
     def reset_parameters(self, seed: int | None = None) -> None:
-        """Draw parameters as torch initialises a TransformerEncoderLayer; reproducible from ``seed``."""
-        rng = np.random.default_rng(_check_block_seed(seed))
+        """Draw parameters as torch initialises a TransformerEncoderLayer; reproducible from ``seed``
+        (recorded as :attr:`seed`). Writes into the arrays :meth:`parameters` handed out."""
+        self.seed = seed = _check_block_seed(seed)
+        rng = np.random.default_rng(seed)
         d, f = self.d_model, self.d_ff
 
         def uniform(bound, shape):
@@ -257,7 +266,7 @@ class SelfAttentionBlock:
             "norm1.weight": np.ones(d), "norm1.bias": np.zeros(d),
             "norm2.weight": np.ones(d), "norm2.bias": np.zeros(d),
         }
-        self._params = {name: values[name].astype(self.dtype) for name in BLOCK_PARAM_NAMES}
+        assign_params(self._params, {name: values[name].astype(self.dtype) for name in BLOCK_PARAM_NAMES})
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """A copy of every parameter, keyed and shaped as torch's TransformerEncoderLayer state_dict."""
@@ -265,8 +274,9 @@ class SelfAttentionBlock:
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Load parameters (e.g. ``{k: v.numpy()}`` of a torch TransformerEncoderLayer); keys and shapes
-        must match exactly. Values are converted to the block's dtype; on error nothing changes."""
-        self._params = load_params(self._param_shapes(), state, self.dtype)
+        must match exactly. Values are converted to the block's dtype and copied into the arrays
+        :meth:`parameters` handed out (as torch does); on error nothing changes."""
+        assign_params(self._params, load_params(self._param_shapes(), state, self.dtype))
 
     def parameters(self) -> dict[str, np.ndarray]:
         """The live parameter arrays (updating them in place changes the block). An entry replaced by
@@ -355,18 +365,20 @@ class SelfAttentionBlock:
         trace = self._new_trace(1, T, B, lengths, params, self)
         with kernels.blas_single_threaded():
             y = self._run_forward(trace, 0, x, params, kernels.kernel_threads())
-        return y, trace
+        return y.copy(), trace  # y is the trace's "h": editing the result must not change it
 
     __call__ = forward
 
     def backward(self, trace: SelfAttentionTrace, dy: Any) -> dict[str, np.ndarray]:
-        """Gradients of ``L = sum(y * dy)``: a dict keyed by the state_dict names plus ``"input"``.
+        """Gradients of ``L = sum(y * dy)``: a dict keyed by the state_dict names plus ``"input"``;
+        ``dy`` (T, B, d_model) may be None (zero).
 
         Fills ``trace["dh"]`` (= dy). ``trace`` must come from this block's own ``forward``.
         """
         if not isinstance(trace, SelfAttentionTrace) or trace._owner is not self:
             raise ValueError("trace must come from this SelfAttentionBlock's own forward()")
-        dy = check_array("dy", dy, (trace.steps, trace.batch, self.d_model), self.dtype).copy()  # recorded
+        shape = (trace.steps, trace.batch, self.d_model)
+        dy = np.zeros(shape, self.dtype) if dy is None else check_array("dy", dy, shape, self.dtype).copy()  # recorded
         with kernels.blas_single_threaded():
             dx, grads = self._run_backward(trace, 0, dy, trace._params, kernels.kernel_threads())
         grads["input"] = dx
@@ -387,7 +399,8 @@ class SelfAttentionModel:
     Parameters: ``input_proj.weight`` (d_model, I), ``input_proj.bias``, ``layers.{k}.<block name>``
     (torch.nn.TransformerEncoder's naming), ``readout.weight`` (O, d_model), ``readout.bias``.
     ``causal=True`` (the default) makes out_t depend on x_0..x_t only, like a unidirectional RNN;
-    ``False`` lets every step see the whole sequence, like a bidirectional one.
+    ``False`` lets every step see the whole sequence, like a bidirectional one. ``seed`` makes the
+    initialisation reproducible (None: fresh randomness, as for every layer; kept as :attr:`seed`).
 
     There is no recurrent state: ``forward(x, state)`` takes ``state=None`` (stream tasks that carry a
     state across windows do not apply) and returns None as the final state; ``backward`` refuses
@@ -398,28 +411,30 @@ class SelfAttentionModel:
 
     def __init__(self, input_size: int, output_size: int, d_model: int = 32, num_heads: int = 4,
                  num_layers: int = 2, d_ff: int = 64, causal: bool = True, max_len: int = 512,
-                 norm: str = "post", activation: str = "relu", dtype: Any = "float32", seed: int = 0) -> None:
+                 norm: str = "post", activation: str = "relu", dtype: Any = "float32", seed: int | None = None) -> None:
         self.input_size = _check_positive_int("input_size", input_size)
         self.output_size = _check_positive_int("output_size", output_size)
         self.num_layers = _check_positive_int("num_layers", num_layers)
         self.dtype = parse_dtype(dtype)
         self.d_model = _check_positive_int("d_model", d_model)
         self.max_len = _check_positive_int("max_len", max_len)
-        seed = check_seed(0 if seed is None else seed)  # None means 0 here
+        self.seed = seed = check_seed(seed)
+        # None: fresh randomness, as for every layer (one draw of entropy feeds the streams below)
+        root = np.random.SeedSequence().entropy if seed is None else seed
         causal = check_bool("causal", causal)
         self.blocks = [
             SelfAttentionBlock(d_model, num_heads, d_ff, causal=causal, max_len=max_len, norm=norm,
-                               activation=activation, dtype=self.dtype, seed=np.random.SeedSequence([seed, 2, k]))
+                               activation=activation, dtype=self.dtype, seed=np.random.SeedSequence([root, 2, k]))
             for k in range(self.num_layers)
         ]
         self.positional = PositionalEncoding(d_model, max_len, self.dtype)
         self.causal = causal
         # torch.nn.Linear's init: uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)); separate seed streams
-        rng = np.random.default_rng([seed, 0])
+        rng = np.random.default_rng([root, 0])
         b = 1.0 / math.sqrt(input_size)
         self.input_proj = {"input_proj.weight": rng.uniform(-b, b, (d_model, input_size)).astype(self.dtype),
                            "input_proj.bias": rng.uniform(-b, b, d_model).astype(self.dtype)}
-        rng = np.random.default_rng([seed, 1])
+        rng = np.random.default_rng([root, 1])
         b = 1.0 / math.sqrt(d_model)
         self.readout = {"readout.weight": rng.uniform(-b, b, (output_size, d_model)).astype(self.dtype),
                         "readout.bias": rng.uniform(-b, b, output_size).astype(self.dtype)}
@@ -438,15 +453,13 @@ class SelfAttentionModel:
         return {name: value.copy() for name, value in self.parameters().items()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Load every parameter (ValueError naming a missing, extra, misshapen or non-finite key)."""
-        shapes = {name: v.shape for name, v in self.parameters().items()}
-        loaded = load_params(shapes, state, self.dtype)
-        for name in self.input_proj:
-            self.input_proj[name] = loaded[name]
-        for name in self.readout:
-            self.readout[name] = loaded[name]
+        """Load every parameter (ValueError naming a missing, extra, misshapen or non-finite key; nothing
+        changes on error). Values are copied into the arrays :meth:`parameters` handed out, as torch does."""
+        loaded = load_params(self._shapes, state, self.dtype)
+        assign_params(self.input_proj, {name: loaded[name] for name in ("input_proj.weight", "input_proj.bias")})
+        assign_params(self.readout, {name: loaded[name] for name in ("readout.weight", "readout.bias")})
         for k, block in enumerate(self.blocks):
-            block._params = {name: loaded[f"layers.{k}.{name}"] for name in BLOCK_PARAM_NAMES}
+            assign_params(block._params, self._block_params(loaded, k))
 
     @property
     def num_parameters(self) -> int:
@@ -505,17 +518,19 @@ class SelfAttentionModel:
     def backward(self, trace: SelfAttentionTrace, d_out: Any, truncate: int | None = None) -> dict[str, np.ndarray]:
         """Gradients of every parameter and ``"input"`` given dL/d(outputs) (T, B, O).
 
-        Fills ``trace["dh"]`` (dL/d(each block's output)). ``truncate`` must be None.
+        ``d_out`` is any float array (cast to the model's dtype, as the float64 outputs' gradient
+        from a loss is), finite, or None (zero). Fills ``trace["dh"]`` (dL/d(each block's output)).
+        ``truncate`` must be None.
         """
         if not isinstance(trace, SelfAttentionTrace) or trace._owner is not self:
             raise ValueError("trace must come from this SelfAttentionModel's own forward()")
         if truncate is not None:
             raise ValueError("truncate does not apply to self-attention (no recurrence): pass None")
         T, B, O = trace.steps, trace.batch, self.output_size
-        d_out = np.asarray(d_out)
-        if d_out.shape != (T, B, O):
-            raise ValueError(f"d_out has shape {d_out.shape}, expected {(T, B, O)}")
-        d_out = np.ascontiguousarray(d_out, dtype=self.dtype)
+        if d_out is None:
+            d_out = np.zeros((T, B, O), self.dtype)
+        else:
+            d_out = check_float_array("d_out", d_out, (T, B, O), self.dtype)
         params = trace._params
         top = trace.get("h", self.num_layers - 1).reshape(T * B, self.d_model)
         flat_d = d_out.reshape(T * B, O)
@@ -526,7 +541,7 @@ class SelfAttentionModel:
             for k in range(self.num_layers - 1, -1, -1):
                 dh, g = self.blocks[k]._run_backward(trace, k, dh, self._block_params(params, k), n_threads)
                 grads.update({f"layers.{k}.{name}": v for name, v in g.items()})
-            de = self.positional.backward(dh).reshape(T * B, self.d_model)
+            de = dh.reshape(T * B, self.d_model)  # the positional encoding adds a constant: dL/de = dh
             x = trace._model_input.reshape(T * B, self.input_size)
             grads["input_proj.weight"] = de.T @ x
             grads["input_proj.bias"] = de.sum(axis=0)

@@ -45,7 +45,8 @@ import numpy as np
 
 from .. import kernels
 from ..kernels import attention as attn_kernels
-from ._params import check_array, check_keys, check_params, check_seed, load_entry, parse_dtype
+from ._params import (assign_params, check_array, check_float_array, check_keys, check_params, check_seed, load_entry,
+                      load_params, parse_dtype)
 from .recurrent import GRU, LSTM, RNN, RecurrentLayer
 
 __all__ = [
@@ -62,6 +63,8 @@ __all__ = [
 ATTENTION_KINDS = ("dot", "general", "additive")
 #: The recurrent cells an encoder and decoder can use.
 CELLS: dict[str, type[RecurrentLayer]] = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+#: The parameters :class:`Seq2Seq` holds itself (the rest are its encoder's, decoder's and attention's).
+_OWN_NAMES = ("src_embed.weight", "tgt_embed.weight", "readout.weight", "readout.bias")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -75,7 +78,8 @@ def _positive_int(name: str, value: Any) -> int:
 
 
 def _token_array(what: str, value: Any, vocab: int, name_of_vocab: str) -> np.ndarray:
-    """A 2-D (steps, B) array of integer token ids in [0, vocab), as int64."""
+    """A 2-D (steps, B) array of integer token ids in [0, vocab), as a new int64 array (a trace keeps it:
+    the caller may reuse theirs)."""
     try:
         value = np.asarray(value)
     except Exception as exc:
@@ -87,7 +91,7 @@ def _token_array(what: str, value: Any, vocab: int, name_of_vocab: str) -> np.nd
     if value.size and (value.min() < 0 or value.max() >= vocab):
         bad = int(value.min()) if value.min() < 0 else int(value.max())
         raise ValueError(f"{what} contains token {bad}, outside [0, {vocab}) ({name_of_vocab} is {vocab})")
-    return np.ascontiguousarray(value, dtype=np.int64)
+    return np.array(value, dtype=np.int64, order="C")
 
 
 def _lengths_array(what: str, value: Any, batch: int, steps: int) -> np.ndarray:
@@ -110,12 +114,6 @@ def lengths_mask(lengths: Any, steps: int) -> np.ndarray:
     """The (steps, B) bool mask that is True at ``s < lengths[b]``."""
     lengths = np.asarray(lengths)
     return np.arange(steps)[:, None] < lengths[None, :]
-
-
-def _load_params(current: Mapping[str, np.ndarray], state: Mapping[str, Any], dtype: np.dtype,
-                 prefix: str = "") -> dict[str, np.ndarray]:
-    """Validated copies of ``state[prefix + name]`` for every name of ``current``; ValueError naming the entry."""
-    return {name: load_entry(prefix + name, state[prefix + name], cur.shape, dtype) for name, cur in current.items()}
 
 
 class _Records:
@@ -178,9 +176,8 @@ class Attention:
         self.hidden_size = _positive_int("hidden_size", hidden_size)
         self.attn_size = self.hidden_size if attn_size is None else _positive_int("attn_size", attn_size)
         self.dtype = parse_dtype(dtype)
-        self.seed = check_seed(seed)
         self._params: dict[str, np.ndarray] = {}
-        self.reset_parameters(seed)
+        self.reset_parameters(seed)  # sets self.seed
 
     def _param_shapes(self) -> dict[str, tuple[int, ...]]:
         H, A = self.hidden_size, self.attn_size
@@ -195,13 +192,15 @@ class Attention:
         return shapes
 
     def reset_parameters(self, seed: int | None = None) -> None:
-        """Draw every parameter from uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)) (v: fan_in = A), reproducible from ``seed``."""
-        rng = np.random.default_rng(check_seed(seed))
+        """Draw every parameter from uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)) (v: fan_in = A), reproducible from
+        ``seed`` (recorded as :attr:`seed`). Writes into the arrays :meth:`parameters` handed out."""
+        self.seed = seed = check_seed(seed)
+        rng = np.random.default_rng(seed)
         params = {}
         for name, shape in self._param_shapes().items():
             bound = 1.0 / math.sqrt(shape[-1])
             params[name] = rng.uniform(-bound, bound, size=shape).astype(self.dtype)
-        self._params = params
+        assign_params(self._params, params)
 
     def parameters(self) -> dict[str, np.ndarray]:
         """The live parameter arrays (updating them in place changes the layer). An entry replaced by
@@ -213,9 +212,12 @@ class Attention:
         return {k: v.copy() for k, v in self._params.items()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Load every parameter; ValueError naming a missing, extra, misshapen or non-finite entry (layer unchanged)."""
-        check_keys(list(self._param_shapes()), state)
-        self._params = _load_params(self._params, state, self.dtype)
+        """Load every parameter; ValueError naming a missing, extra, misshapen or non-finite entry (layer unchanged).
+        Values are copied into the arrays :meth:`parameters` handed out, as torch does."""
+        shapes = self._param_shapes()
+        check_keys(shapes, state)
+        assign_params(self._params, {name: load_entry(name, state[name], shape, self.dtype)
+                                     for name, shape in shapes.items()})
 
     @property
     def num_parameters(self) -> int:
@@ -249,7 +251,7 @@ class Attention:
                 raise ValueError(f"mask must be a bool array of shape ({S}, {B}), got {mask.dtype} {mask.shape}")
             if not mask.any(axis=0).all():
                 raise ValueError(f"mask has a sequence with no valid memory step (column {int(np.argmin(mask.any(axis=0)))})")
-            mask = np.ascontiguousarray(mask)
+            mask = mask.copy()  # the trace keeps it
         elif lengths is not None:
             mask = lengths_mask(_lengths_array("lengths", lengths, B, S), S)
         else:
@@ -279,18 +281,20 @@ class Attention:
             context = attn_kernels.attention_context(weights, memory, n)
             out = attn_kernels.attentional_state(context, query, params["combine.weight"], n)
         records = {"scores": scores, "weights": weights, "context": context, "attentional": out}
-        return out, AttentionTrace(records, self, saved)
+        return out.copy(), AttentionTrace(records, self, saved)  # backward reads the trace's "attentional"
 
     __call__ = forward
 
     def backward(self, trace: AttentionTrace, d_out: Any) -> dict[str, np.ndarray]:
-        """Gradients of ``sum(h~ * d_out)``: every parameter name, plus ``"query"`` (T, B, H) and ``"memory"`` (S, B, H)."""
+        """Gradients of ``sum(h~ * d_out)``: every parameter name, plus ``"query"`` (T, B, H) and ``"memory"`` (S, B, H).
+
+        ``d_out`` (T, B, H) may be None (zero)."""
         if not isinstance(trace, AttentionTrace) or trace._owner is not self:
             raise ValueError("trace must come from this Attention's own forward()")
         sv = trace._saved
         query, memory, params = sv["query"], sv["memory"], sv["params"]
         out = trace._records["attentional"]
-        d_out = check_array("d_out", d_out, out.shape, self.dtype)
+        d_out = np.zeros_like(out) if d_out is None else check_array("d_out", d_out, out.shape, self.dtype)
         weights, context = trace._records["weights"], trace._records["context"]
         grads: dict[str, np.ndarray] = {}
         n = kernels.kernel_threads()
@@ -403,14 +407,25 @@ class Seq2Seq:
         """A copy of every parameter by name (see the module docstring for names and shapes)."""
         return {k: v.copy() for k, v in self.parameters().items()}
 
+    def _param_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Every parameter's name and shape, in :meth:`parameters`' order."""
+        E, H = self.embed_size, self.hidden_size
+        shapes = {"src_embed.weight": (self.vocab_in, E)}
+        shapes.update({"encoder." + k: v for k, v in self.encoder._param_shapes().items()})
+        shapes["tgt_embed.weight"] = (self.vocab_out, E)
+        shapes.update({"decoder." + k: v for k, v in self.decoder._param_shapes().items()})
+        if self.attention is not None:
+            shapes.update({"attn." + k: v for k, v in self.attention._param_shapes().items()})
+        shapes.update({"readout.weight": (self.vocab_out, H), "readout.bias": (self.vocab_out,)})
+        return shapes
+
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Load every parameter; ValueError naming a missing, extra, misshapen or non-finite entry (model unchanged)."""
-        check_keys(list(self.parameters()), state)
-        own = _load_params(self._own, state, self.dtype)
-        loaded = [(part, _load_params(part.parameters(), state, self.dtype, prefix)) for prefix, part in self._parts()]
-        for part, params in loaded:  # everything is validated: these loads cannot fail half-way
-            part.load_state_dict(params)
-        self._own = own
+        """Load every parameter; ValueError naming a missing, extra, misshapen or non-finite entry (model unchanged).
+        Values are copied into the arrays :meth:`parameters` handed out (the parts' too), as torch does."""
+        loaded = load_params(self._param_shapes(), state, self.dtype)  # all validated: nothing below can fail
+        assign_params(self._own, {k: loaded[k] for k in _OWN_NAMES})
+        for prefix, part in self._parts():
+            assign_params(part._params, {k: loaded[prefix + k] for k in part._param_shapes()})
 
     @property
     def num_parameters(self) -> int:
@@ -491,7 +506,8 @@ class Seq2Seq:
     def backward(self, trace: Seq2SeqTrace, d_logits: Any) -> dict[str, np.ndarray]:
         """Gradients of ``sum(logits * d_logits)`` for every parameter, keyed as :meth:`parameters`.
 
-        ``d_logits`` (T, B, vocab_out) is cast to the model's dtype (a loss's float64 gradient is fine).
+        ``d_logits`` (T, B, vocab_out) is cast to the model's dtype (a loss's float64 gradient is fine);
+        None means zero.
         The path: readout -> attention (query and memory) -> decoder (BPTT) -> its dh_0 into the
         encoder's final state of each sequence -> encoder (BPTT) -> embeddings.
         """
@@ -501,14 +517,10 @@ class Seq2Seq:
         o = sv["o"]
         T, B, H = o.shape
         V = self.vocab_out
-        d_logits = np.asarray(d_logits)
-        if d_logits.shape != (T, B, V):
-            raise ValueError(f"d_logits has shape {d_logits.shape}, expected {(T, B, V)}")
-        if d_logits.dtype.kind != "f":
-            raise ValueError(f"d_logits must be a float array, got dtype {d_logits.dtype}")
-        d_logits = np.ascontiguousarray(d_logits, dtype=self.dtype)
-        if not np.isfinite(d_logits).all():
-            raise ValueError("d_logits contains NaN or Inf")
+        if d_logits is None:
+            d_logits = np.zeros((T, B, V), self.dtype)
+        else:
+            d_logits = check_float_array("d_logits", d_logits, (T, B, V), self.dtype)
         grads: dict[str, np.ndarray] = {}
 
         flat = d_logits.reshape(T * B, V)

@@ -29,7 +29,7 @@ from ..errors import DataError
 from ..kernels import blas_single_threaded, kernel_threads
 from ..kernels.tree import tree_backward, tree_forward
 from ..train.losses import cross_entropy
-from ._params import check_params, check_seed, load_params, parse_dtype
+from ._params import assign_params, check_params, check_seed, load_params, parse_dtype
 from .recurrent import _check_positive_int
 
 __all__ = ["RecursiveNet", "TreeClassifier", "TreeTrace", "TreeNode"]
@@ -151,24 +151,26 @@ class RecursiveNet:
         self.vocab_size = _check_positive_int("vocab_size", vocab_size)
         self.hidden_size = _check_positive_int("hidden_size", hidden_size)
         self.dtype = parse_dtype(dtype)
-        self.seed = check_seed(seed)
         self._params: dict[str, np.ndarray] = {}
-        self.reset_parameters(seed)
+        self.reset_parameters(seed)  # sets self.seed
 
     def _param_shapes(self) -> dict[str, tuple[int, ...]]:
         V, H = self.vocab_size, self.hidden_size
         return {"embedding.weight": (V, H), "compose.weight": (H, 2 * H), "compose.bias": (H,)}
 
     def reset_parameters(self, seed: int | None = None) -> None:
-        """torch's initialisation: embedding N(0, 1); composition uniform(-1/sqrt(2H), 1/sqrt(2H))."""
-        rng = np.random.default_rng(check_seed(seed))
+        """torch's initialisation: embedding N(0, 1); composition uniform(-1/sqrt(2H), 1/sqrt(2H)).
+        Reproducible from ``seed`` (recorded as :attr:`seed`); writes into the arrays :meth:`parameters`
+        handed out."""
+        self.seed = seed = check_seed(seed)
+        rng = np.random.default_rng(seed)
         V, H = self.vocab_size, self.hidden_size
         bound = 1.0 / math.sqrt(2 * H)
-        self._params = {
+        assign_params(self._params, {
             "embedding.weight": rng.standard_normal((V, H)).astype(self.dtype),
             "compose.weight": rng.uniform(-bound, bound, (H, 2 * H)).astype(self.dtype),
             "compose.bias": rng.uniform(-bound, bound, H).astype(self.dtype),
-        }
+        })
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """A copy of every parameter, keyed as torch's ``embedding``/``compose`` submodules."""
@@ -176,8 +178,9 @@ class RecursiveNet:
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Load parameters; keys and shapes must match exactly (ValueError naming the first problem,
-        the net left unchanged)."""
-        self._params = load_params(self._param_shapes(), state, self.dtype)
+        the net left unchanged). Values are copied into the arrays :meth:`parameters` handed out, as
+        torch does."""
+        assign_params(self._params, load_params(self._param_shapes(), state, self.dtype))
 
     def parameters(self) -> dict[str, np.ndarray]:
         """The live parameter arrays (updating them in place changes the net). An entry replaced by
@@ -281,10 +284,12 @@ class TreeClassifier:
     def _reset_readout(self, seed: int | None) -> None:
         rng = np.random.default_rng(None if seed is None else [seed, 0x7265_6164])  # apart from the net's stream
         bound = 1.0 / math.sqrt(self.hidden_size)
-        self._readout = {k: rng.uniform(-bound, bound, shape).astype(self.dtype)
-                         for k, shape in self._readout_shapes().items()}
+        assign_params(self._readout, {k: rng.uniform(-bound, bound, shape).astype(self.dtype)
+                                      for k, shape in self._readout_shapes().items()})
 
     def reset_parameters(self, seed: int | None = None) -> None:
+        """Draw the net's and the readout's parameters again, as the constructor does with ``seed``;
+        writes into the arrays :meth:`parameters` handed out."""
         seed = check_seed(seed)
         self.net.reset_parameters(seed)
         self._reset_readout(seed)
@@ -297,11 +302,12 @@ class TreeClassifier:
         return {k: v.copy() for k, v in self.parameters().items()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Load all five entries (ValueError naming the first problem; nothing changes on error)."""
+        """Load all five entries (ValueError naming the first problem; nothing changes on error). Values
+        are copied into the arrays :meth:`parameters` handed out, as torch does."""
         shapes = {**self.net._param_shapes(), **self._readout_shapes()}
-        loaded = load_params(shapes, state, self.dtype)
-        self.net.load_state_dict({k: loaded[k] for k in self.net._param_shapes()})
-        self._readout = {k: loaded[k] for k in self._readout_shapes()}
+        loaded = load_params(shapes, state, self.dtype)  # all validated: nothing below can fail
+        assign_params(self.net._params, {k: loaded[k] for k in self.net._param_shapes()})
+        assign_params(self._readout, {k: loaded[k] for k in self._readout_shapes()})
 
     def __repr__(self) -> str:
         return (f"TreeClassifier(vocab={len(self.vocab)} words, labels={list(self.labels)}, "
@@ -336,15 +342,20 @@ class TreeClassifier:
         logits = roots @ params["readout.weight"].T + params["readout.bias"]
         trace._outputs = logits
         trace._params.update(params)
-        return logits, trace
+        return logits.copy(), trace  # editing the result leaves trace.outputs as computed
 
     __call__ = forward
 
     def backward(self, trace: TreeTrace, d_logits: Any) -> dict[str, np.ndarray]:
-        """Gradients of ``sum(logits * d_logits)`` for every parameter (state_dict order); fills ``trace.dh``."""
+        """Gradients of ``sum(logits * d_logits)`` for every parameter (state_dict order); fills ``trace.dh``.
+        ``d_logits`` (B, C) may be None (zero)."""
         if not isinstance(trace, TreeTrace) or trace._owner is not self.net or trace._outputs is None:
             raise ValueError("trace must come from this TreeClassifier's own forward()")
-        d_logits = _check_grad("d_logits", d_logits, trace._outputs.shape, self.dtype)
+        shape = trace._outputs.shape
+        if d_logits is None:
+            d_logits = np.zeros(shape, self.dtype)
+        else:
+            d_logits = _check_grad("d_logits", d_logits, shape, self.dtype)
         W_o = trace._params["readout.weight"]
         d_root = d_logits @ W_o  # (B, H)
         grads = self.net.backward(trace, d_root)
