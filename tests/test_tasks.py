@@ -182,12 +182,12 @@ def test_sequence_from_text_round_trips(text):
 def test_unknown_characters_and_short_sequences_are_data_errors():
     task = make_task("hello")
     msg = data_error(task.encode, "hellx")
-    assert "'x'" in msg and "position 4" in msg
-    assert "position 1" in data_error(task.sequence_from_text, "h!llo")
+    assert "'x'" in msg and "position 5" in msg  # counted from 1, as the lab's steps
+    assert "position 2" in data_error(task.sequence_from_text, "h!llo")
     assert "at least 2" in data_error(task.sequence_from_text, "h")
     text = make_task("text", {"path": "tiny-shakespeare.txt"})
     assert text.decode(text.encode("Speak, speak.\n")) == "Speak, speak.\n"
-    assert "position 3" in data_error(text.sequence_from_text, "abc@")
+    assert "position 4" in data_error(text.sequence_from_text, "abc@")
 
 
 def test_text_vocab_baseline_and_display():

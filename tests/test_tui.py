@@ -215,6 +215,59 @@ def test_the_plots_band_follows_a_resized_terminal():
     drive(check, size=(120, 36))
 
 
+def test_a_target_with_two_channels_shows_both_in_the_sequence_bar():
+    from rnnlab.tui.app import plots_rows
+
+    async def check(app, pilot):
+        await pilot.press("right", "right")
+        await pilot.pause()
+        lines = screen_text(app).splitlines()[1:8]
+        labels = [line.split()[0] + (" " + line.split()[1] if line.split()[0] in ("target", "output") else "")
+                  for line in lines]
+        assert labels == ["t", "input", "target slow", "output slow", "target fast", "output fast", "steps"]
+        fast = app.lab.sequence.y[:, 0, 1]
+        assert lines[4].split()[2:5] == [f"{v:.2f}" for v in fast[:3]]  # the fast part itself
+        assert len(lines[5].split()) == 4  # outputs of the two revealed steps only
+        assert app.query_one("#sequence").outer_size.height == 8
+        assert app.query_one("#plots").outer_size.height == plots_rows(36, 8)
+
+    drive(check, "multiscale-leaky", size=(120, 36))
+
+
+def test_t_on_a_finished_run_says_it_trains_more_and_a_paused_run_is_named_when_refusing(monkeypatch):
+    async def check(app, pilot):
+        notices = []
+        monkeypatch.setattr(app, "notify", lambda message, **kwargs: notices.append(message))
+        lab = app.lab
+        lab.train()  # the preset's 200 steps, done before the key
+        start = lab._start_training
+        monkeypatch.setattr(lab, "_start_training", lambda: (start(), lab.pause_training()))  # held at once
+        await pilot.press("t")
+        await wait_for(pilot, lambda: lab.training_status == "paused")
+        assert notices[-1] == "200 steps trained already (train.steps = 200): training 200 more, to step 400 " \
+                              "(t pauses, s stops)"
+        await pilot.press("n")
+        assert notices[-1] == "stop training first (s) (t only paused it)"
+        await pilot.press("s")
+        await wait_for(pilot, lambda: not lab.training)
+        assert lab.trainer.step == 200
+
+    drive(check, size=(120, 36))
+
+
+def test_a_focused_scroll_panel_leaves_the_arrows_stepping_and_named_in_the_footer():
+    async def check(app, pilot):
+        await pilot.click("#states")  # a scroll panel that binds the arrows itself
+        await pilot.pause()
+        assert app.focused is app.query_one(StatePanel)
+        await pilot.press("right")
+        await pilot.pause()
+        assert app.lab.cursor == 1
+        assert screen_text(app).splitlines()[-1].startswith(" → forward  ← back")  # not "l forward  h back"
+
+    drive(check, size=(120, 36))
+
+
 def test_the_values_table_follows_the_chosen_unit_and_leaves_the_equations_in_view():
     async def check(app, pilot):
         await pilot.press("right", "U")  # unit - from 0: the last of 64
@@ -549,7 +602,7 @@ def test_edit_to_minlstm_with_a_scan_then_train_and_refuse_a_bidirectional_lru()
             assert app.query_one(f"#map-{name}", Heatmap).colormap.name == colormap
         await pilot.press("right", "b")
         assert "f'_t = f_t/(f_t + i_t)" in str(app.query_one("#explain").render())
-        assert app.query_one("#map-h_tilde", Heatmap).title == "candidate h~_t"
+        assert app.query_one("#map-h_tilde", Heatmap).title == "candidate h~_t  (r = 1)"  # r of the -r..+r key
         await pilot.press("t")
         await wait_for(pilot, lambda: len(lab.history) >= 3)
         await pilot.press("s")
@@ -609,7 +662,7 @@ def test_attention_lab_shows_the_map_per_head_and_reveals_backprop():
         plot = app.query_one(GradientPlot)
         assert plot.series_names == ["||dL/dh_t||"]  # no recurrent weights: no per-step dW_hh
         assert plot.title.startswith("backprop (not through time): every step gets its gradient at once")
-        assert app.query_one("#map-dh", Heatmap).title.startswith("dL/dh_t (backprop, colour ±")
+        assert app.query_one("#map-dh", Heatmap).title.startswith("dL/dh_t (backprop, r = ")
         assert not app.query_one(DecayPlane).display
         await pilot.press("t")
         await wait_for(pilot, lambda: len(lab.history) >= 3)

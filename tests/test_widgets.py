@@ -300,7 +300,13 @@ def test_the_threshold_label_never_covers_a_curve():
     async def check(pilot):
         labelled = [row.text for row in canvas_rows(plot) if "clip 1" in row.text]
         assert len(labelled) == 1 and not labelled[0].rstrip().endswith("clip 1")  # moved to the left
-        plot.set_series("norm", None, np.ones(30))  # along the whole threshold line: no room anywhere
+        plot.set_series("norm", None, np.ones(30))  # along the whole threshold line: just above or below it
+        await pilot.pause()
+        rows = [row.text for row in canvas_rows(plot)]
+        line_row = next(i for i, text in enumerate(rows) if "⠉" in text or "⣀" in text or "⠒" in text or "⠤" in text)
+        labelled = [i for i, text in enumerate(rows) if "clip 1" in text]
+        assert len(labelled) == 1 and abs(labelled[0] - line_row) == 1
+        plot.set_series("norm", None, np.tile([0.0, 2.0], 15))  # a curve through every row: no room anywhere
         await pilot.pause()
         assert not any("clip" in row.text for row in canvas_rows(plot))
 
@@ -375,6 +381,22 @@ def test_the_title_keeps_its_numbers_and_the_legend_gives_way_where_both_do_not_
         plot.title = "x" * 50
         await pilot.pause()
         assert plot.render_line(0).text == "x" * (WIDTH - 1) + "…"
+
+    run_in_app(plot, check=check, size=(WIDTH, 12))
+
+
+def test_a_short_title_keeps_the_legend_beside_it_else_the_legend_moves_to_the_x_axis():
+    plot = LinePlot(title="BPTT t=3: |dh_t| / |dh_T| = 7.46e-01", short_title="t=3 ratio 7.5e-01")
+    plot.set_series("a", np.arange(1, 41), np.ones(40))
+    plot.set_series("b", np.arange(1, 41), np.full(40, 2.0))
+
+    async def check(pilot):
+        assert plot.render_line(0).text.split() == ["t=3", "ratio", "7.5e-01", "━", "a", "━", "b"]
+        plot.short_title = ""  # the long title alone: the legend goes down between the axis labels
+        plot.marker = 20
+        await pilot.pause()
+        assert plot.render_line(0).text.rstrip() == "BPTT t=3: |dh_t| / |dh_T| = 7.46e-01"
+        assert plot.render_line(plot.size.height - 1).text.split() == ["1", "▲20", "━", "a", "━", "b", "40"]
 
     run_in_app(plot, check=check, size=(WIDTH, 12))
 

@@ -177,6 +177,9 @@ class Task(ABC):
     length: int
     stream: bool = False
     vocab: tuple[str, ...] | None = None
+    #: Names of a regression target's channels when it has several (two-scales: slow, fast): views
+    #: show each channel's target and output. Empty: one channel, or classes.
+    channels: tuple[str, ...] = ()
 
     def __init__(self, options: Mapping[str, Any] | None = None,
                  base_dir: str | Path | None = None) -> None:
@@ -228,17 +231,18 @@ class Task(ABC):
 
     # ---- display --------------------------------------------------------------------------------
 
-    def input_tokens(self, batch: Batch, b: int = 0) -> list[str]:
-        """One short label per time step of sequence ``b``'s input (default: its first feature as ``0.42``)."""
-        return [f"{v:.2f}" for v in batch.x[:, b, 0]]
+    def input_tokens(self, batch: Batch, b: int = 0, channel: int = 0) -> list[str]:
+        """One short label per time step of sequence ``b``'s input (default: feature ``channel`` as ``0.42``)."""
+        return [f"{v:.2f}" for v in batch.x[:, b, channel]]
 
-    def target_tokens(self, batch: Batch, b: int = 0) -> list[str]:
-        """One short label per time step of sequence ``b``'s target; ``""`` where the mask is False."""
+    def target_tokens(self, batch: Batch, b: int = 0, channel: int = 0) -> list[str]:
+        """One short label per time step of sequence ``b``'s target (of one of :attr:`channels`);
+        ``""`` where the mask is False."""
         if self.loss == "xent":
             assert self.vocab is not None
             labels = [self.vocab[int(c)] for c in batch.y[:, b]]
         else:
-            labels = [f"{v:.2f}" for v in batch.y[:, b, 0]]
+            labels = [f"{v:.2f}" for v in batch.y[:, b, channel]]
         return [s if m else "" for s, m in zip(labels, batch.mask[:, b])]
 
     @abstractmethod

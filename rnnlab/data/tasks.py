@@ -288,6 +288,7 @@ class TwoScalesTask(Task):
             raise SpecError("task.fast_max_period", f"must be <= slow_min_period ({self.slow_min_period:g}): the "
                                                     f"fast component must be the faster, got {self.fast_max_period:g}")
         self.input_size, self.output_size = 1, 2
+        self.channels = ("slow", "fast")
 
     def _make(self, rng: np.random.Generator, batch_size: int, train: bool) -> Batch:
         T, B = self.length, batch_size
@@ -329,6 +330,8 @@ class _WindowForecast(Task):
         self._train = series[:split]
         self._eval = series[split:] if split < len(series) else series
         self.input_size = self.output_size = series.shape[1]
+        if series.shape[1] > 1:
+            self.channels = tuple(f"#{k + 1}" for k in range(series.shape[1]))  # the file's columns
 
     def _make(self, rng: np.random.Generator, batch_size: int, train: bool) -> Batch:
         data, T, B = (self._train if train else self._eval), self.length, batch_size

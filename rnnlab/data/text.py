@@ -40,14 +40,15 @@ class CharTask(Task):
         self.input_size = self.output_size = len(self.chars)
 
     def encode(self, text: str) -> np.ndarray:
-        """Class ids ``(len(text),)`` int64; DataError naming the first unknown character and its position."""
+        """Class ids ``(len(text),)`` int64; DataError naming the first unknown character and its
+        position (from 1, as the lab numbers its steps)."""
         try:
             return np.fromiter((self._index[c] for c in text), dtype=np.int64, count=len(text))
         except KeyError:
             pos = next(i for i, c in enumerate(text) if c not in self._index)
             known = ("".join(map(display_char, self.vocab)) if len(self.vocab) <= 100
                      else f"{len(self.vocab)} characters")
-            raise DataError(f"character {display_char(text[pos])!r} at position {pos} is not in the "
+            raise DataError(f"character {display_char(text[pos])!r} at position {pos + 1} is not in the "
                             f"vocabulary ({known})") from None
 
     def decode(self, ids: Iterable[int]) -> str:

@@ -39,13 +39,15 @@ HEATMAP_EVERY = 8        # ... and recomputes the bench sequence's forward pass 
 #: three fifths of the rows the sequence, status and footer leave (an 80x24 terminal: 9 of 15).
 PLOTS_ROWS, PLOTS_MIN_ROWS = 14, 6
 PLOTS_STACKED_ROWS = 13  # from this band height on, the loss plot sits above the gradient norm's
-FIXED_ROWS = 9           # header, the sequence bar (6), status line, footer
+FIXED_ROWS = 3           # header, status line, footer; the sequence bar's rows come on top
+SEQUENCE_BAR_ROWS = 6    # the sequence bar of a task with one target channel
 VALUES_FRAME_ROWS = 3    # the values table's title and header rows and the margin under it
 
 
-def plots_rows(terminal_rows: int) -> int:
-    """The plots band's height in a terminal ``terminal_rows`` high (see PLOTS_ROWS)."""
-    return max(PLOTS_MIN_ROWS, min(PLOTS_ROWS, (terminal_rows - FIXED_ROWS) * 2 // 5))
+def plots_rows(terminal_rows: int, bar_rows: int = SEQUENCE_BAR_ROWS) -> int:
+    """The plots band's height in a terminal ``terminal_rows`` high under a sequence bar
+    ``bar_rows`` high (see PLOTS_ROWS)."""
+    return max(PLOTS_MIN_ROWS, min(PLOTS_ROWS, (terminal_rows - FIXED_ROWS - bar_rows) * 2 // 5))
 
 
 class LabApp(App[None]):
@@ -55,8 +57,9 @@ class LabApp(App[None]):
     TITLE = "rnnlab"
 
     BINDINGS = [
-        Binding("right,l", "step_forward", "forward"),
-        Binding("left,h", "step_back", "back"),
+        # key_display: the footer shows the arrow even where a focused scroll panel also binds it
+        Binding("right,l", "step_forward", "forward", key_display="→"),
+        Binding("left,h", "step_back", "back", key_display="←"),
         Binding("home,g", "jump_start", "start", show=False),
         Binding("end,G", "jump_end", "end", show=False),
         Binding("b", "bptt_step", "BPTT step"),
@@ -78,7 +81,7 @@ class LabApp(App[None]):
         Binding("x", "export_trace", "export trace", show=False),
         Binding("p", "screenshot", "screenshot", show=False),
         Binding("question_mark", "help", "help"),
-        Binding("q,ctrl+c", "quit", "quit"),
+        Binding("q,ctrl+c", "quit", "quit", key_display="q"),
     ]
 
     def __init__(self, target: str | Path | None = None) -> None:
@@ -123,7 +126,8 @@ class LabApp(App[None]):
         """Size the plots band to a terminal ``height`` rows high (default: the app's size;
         :func:`plots_rows`); in a short band the loss and gradient-norm plots stand side by side,
         each the band's full height."""
-        rows = plots_rows(self.size.height if height is None else height)
+        bar = SEQUENCE_BAR_ROWS if self.lab is None else SequenceBar.rows_needed(self.lab)
+        rows = plots_rows(self.size.height if height is None else height, bar)
         self.query_one("#plots").styles.height = rows
         side_by_side = rows < PLOTS_STACKED_ROWS
         training = self.query_one("#training")
@@ -209,6 +213,7 @@ class LabApp(App[None]):
                              f"{m.num_layers} layer(s){' bidirectional' if m.bidirectional else ''}"
         self.query_one("#middle").set_class(lab.is_attention, "with-attention")  # a narrower side panel
         self.query_one(SequenceBar).update_from(lab)
+        self._fit_plots()  # a task with several target channels has a taller sequence bar
         self.query_one(StatePanel).select(lab, self.layer, self.direction)
         self.query_one(AttentionPanel).update_from(lab, self.layer, self.head)
         self._update_side()
@@ -364,6 +369,10 @@ class LabApp(App[None]):
         elif lab.training_status == "paused":
             lab.resume_training()
         else:
+            done, planned = lab.trainer.step, lab.spec.train.steps
+            if done >= planned:  # the engine trains train.steps more: say so, a finished run restarts unasked
+                self.notify(f"{done} steps trained already (train.steps = {planned}): training {planned} more, "
+                            f"to step {done + planned} (t pauses, s stops)")
             self.step_rate.restart()
             self._train()
         self.update_status()
@@ -380,7 +389,8 @@ class LabApp(App[None]):
     # ------------------------------------------------------------------ changing the experiment
     def _refuse_while_training(self) -> bool:
         if self.lab is not None and self.lab.training:
-            self.notify("stop training first (s)", severity="warning")
+            paused = " (t only paused it)" if self.lab.training_status == "paused" else ""
+            self.notify(f"stop training first (s){paused}", severity="warning")
             return True
         return self.lab is None
 

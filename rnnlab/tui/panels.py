@@ -85,12 +85,36 @@ def time_cursor(lab: Lab) -> int | None:
     return lab.cursor - 1 if lab.cursor > 0 else None
 
 
-def output_tokens(lab: Lab, b: int = 0) -> list[str]:
-    """What the network outputs at every step: the argmax symbol, or the value."""
+def output_tokens(lab: Lab, b: int = 0, channel: int = 0) -> list[str]:
+    """What the network outputs at every step: the argmax symbol, or the value (of one channel)."""
     outputs = lab.evaluation.outputs[:, b]
     if lab.task.loss == "xent" and lab.task.vocab is not None:
         return [lab.task.vocab[int(k)] for k in outputs.argmax(axis=-1)]
-    return [f"{v:.2f}" for v in outputs[:, 0]]
+    return [f"{v:.2f}" for v in outputs[:, channel]]
+
+
+#: The sequence bar shows at most this many channels of a regression target (a target and an output row each).
+BAR_CHANNELS = 3
+
+
+def bar_rows(lab: Lab) -> list[tuple[str, str, list[str]]]:
+    """The sequence bar's rows as (label, kind, tokens), kind "input", "target" or "output": one
+    target and one output row per channel of the target (two-scales: slow and fast), and one input
+    row per channel where the input has the same channels (a multi-column series)."""
+    task, sequence = lab.task, lab.sequence
+    if not task.channels:
+        return [("input", "input", task.input_tokens(sequence)), ("target", "target", task.target_tokens(sequence)),
+                ("output", "output", output_tokens(lab))]
+    names = task.channels[:BAR_CHANNELS]
+    rows = []
+    if task.input_size == len(task.channels):  # a forecast: each channel's input is its last value
+        rows += [(f"input {name}", "input", task.input_tokens(sequence, channel=c)) for c, name in enumerate(names)]
+    else:
+        rows.append(("input", "input", task.input_tokens(sequence)))
+    for c, name in enumerate(names):
+        rows += [(f"target {name}", "target", task.target_tokens(sequence, channel=c)),
+                 (f"output {name}", "output", output_tokens(lab, channel=c))]
+    return rows
 
 
 class StepRate:
@@ -133,34 +157,38 @@ class LabView(Static):
 
 
 class SequenceBar(LabView):
-    """The sequence on the bench: inputs, targets and outputs per step, the cursor column marked.
+    """The sequence on the bench: inputs, targets and outputs per step (of each channel of a
+    regression target), the cursor column marked. Shows a window of steps around the cursor when
+    the sequence is wider than the panel. Its height follows the rows: :meth:`rows_needed`."""
 
-    Shows a window of steps around the cursor when the sequence is wider than the panel.
-    """
+    @staticmethod
+    def rows_needed(lab: Lab) -> int:
+        """Terminal rows the bar takes for ``lab``'s task: the step numbers, its rows, the status
+        line and the border under it."""
+        return len(bar_rows(lab)) + 3
 
     def refresh_view(self) -> None:
         lab = self._lab
-        rows = {
-            "input ": lab.task.input_tokens(lab.sequence),
-            "target": lab.task.target_tokens(lab.sequence),
-            "output": output_tokens(lab),
-        }
+        rows = bar_rows(lab)
+        self.styles.height = len(rows) + 3
+        targets = {label.removeprefix("target"): tokens for label, kind, tokens in rows if kind == "target"}
+        label_width = max(6, *(len(label) for label, _, _ in rows))
         T = lab.steps
-        width = max(1, min(6, max((len(s) for tokens in rows.values() for s in tokens), default=1)))
+        width = max(1, min(6, max((len(s) for _, _, tokens in rows for s in tokens), default=1)))
         # numbers (the adding task marks some with "*") line up on their last digit, marks beyond it
-        tokens_shown = [s for tokens in rows.values() for s in tokens if s and s != "·"]
+        tokens_shown = [s for _, _, tokens in rows for s in tokens if s and s != "·"]
         numeric = bool(tokens_shown) and all(is_number(s.removesuffix("*")) for s in tokens_shown)
         starred = numeric and any(s.endswith("*") for s in tokens_shown)
         if numeric:
             width = min(7, max(len(s.removesuffix("*")) for s in tokens_shown) + starred)
-        usable = max(1, (self.size.width or 80) - 8)
+        usable = max(1, (self.size.width or 80) - label_width - 2)
         visible = max(1, usable // (width + 1))
         cursor = time_cursor(lab)
         focus = cursor if cursor is not None else 0
         start = min(max(0, focus - visible // 2), max(0, T - visible))
         stop = min(T, start + visible)
         text = Text(no_wrap=True, overflow="crop")
-        text.append("t      ", style="dim")
+        text.append("t".ljust(label_width + 1), style="dim")
         # label every k-th step, k the first of 1, 2, 5, 10, ... whose span fits the widest label;
         # a label ends at its step's column and may run left over the unlabelled ones
         every = next(k for k in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 10**9)
@@ -173,21 +201,22 @@ class SequenceBar(LabView):
                 row[end - len(label):end] = label  # whole labels only; the cursor's mark wins
         text.append("".join(row), style="dim")
         if cursor is not None and start <= cursor < stop:  # the cursor's mark over its column
-            column = 7 + (cursor - start) * (width + 1)
+            column = label_width + 1 + (cursor - start) * (width + 1)
             marked = Text(text.plain[:column + width - 1], style="dim")
             marked.append("▼", style="bold yellow")
             marked.append(text.plain[column + width:], style="dim")
             text = marked
         text.append("\n")
-        for label, tokens in rows.items():
-            text.append(f"{label} ", style="bold")
+        for label, kind, tokens in rows:
+            text.append(f"{label:<{label_width}} ", style="bold")
+            target = targets.get(label.removeprefix("output"))  # this output's target row
             for t in range(start, stop):
                 token = tokens[t][:width]
-                revealed = label != "output" or t < lab.cursor
+                revealed = kind != "output" or t < lab.cursor
                 style = "reverse" if t == cursor else ("" if revealed else "dim")
-                shown = token if revealed else "·"
-                if label == "output" and revealed and lab.task.loss == "xent" and rows["target"][t]:
-                    style += " green" if tokens[t] == rows["target"][t] else " red"
+                shown = token if revealed else ""  # not computed yet: empty, unlike a blank symbol's "·"
+                if kind == "output" and revealed and lab.task.loss == "xent" and target[t]:
+                    style += " green" if tokens[t] == target[t] else " red"
                 if numeric:  # a blank's dot under the last digit too
                     number = shown.removesuffix("*")
                     cell = f"{number:>{width - starred}}" + ("*" if shown.endswith("*") else " " * starred)
@@ -198,7 +227,7 @@ class SequenceBar(LabView):
             text.append("\n")
         evaluation = lab.evaluation
         acc = "" if evaluation.accuracy is None else f"  accuracy {100 * evaluation.accuracy:.0f}%"
-        text.append(f"steps {start + 1}-{stop} of {T}   loss {evaluation.loss:.4g}{acc}   "
+        text.append(f"steps {start + 1}-{stop} of {T}   this sequence: loss {evaluation.loss:.4g}{acc}   "
                     f"{lab.task.describe()}", style="dim")
         self.update(text)
 
@@ -212,9 +241,9 @@ class StatePanel(VerticalScroll):
         self._maps: dict[str, Heatmap] = {}
 
     def compose(self) -> ComposeResult:
-        with Horizontal(id="colorbars"):  # the colour key (a title may give its own range), docked on top
+        with Horizontal(id="colorbars"):  # the colour key, docked on top: each signed map's title gives its r
             yield Static("signed ")
-            yield ColorBar(colormap="diverging", vmin=-1.0, vmax=1.0, id="bar-signed")
+            yield ColorBar(colormap="diverging", vmin=-1.0, vmax=1.0, labels=("-r", "+r"), id="bar-signed")
             yield Static("  gates ")
             yield ColorBar(colormap="sequential", vmin=0.0, vmax=1.0, id="bar-gates")
         yield Vertical(id="maps")
@@ -264,9 +293,8 @@ class StatePanel(VerticalScroll):
                 largest = float(np.abs(shown).max()) if shown.size else 0.0
                 scale = (largest or 1.0) if name in GRADIENTS else max(1.0, largest)
                 heatmap.set_data(data, vmin=-scale if kind == "signed" else 0.0, vmax=scale)
-                range_text = f"colour ±{scale:.2g}" if kind == "signed" else f"colour 0..{scale:.2g}"
-                if kind == "signed" and name not in GRADIENTS and scale <= 1.0:
-                    range_text = ""  # the colour bar's own range
+                # the colour key reads -r .. +r for signed maps: each says its r
+                range_text = f"r = {scale:.2g}" if kind == "signed" else f"colour 0..{scale:.2g}"
             if name in GRADIENTS:
                 heatmap.reveal_from_end = True
                 heatmap.revealed = lab.steps - lab.bptt_cursor
@@ -409,6 +437,7 @@ class GradientPlot(LinePlot):
 
     def update_from(self, lab: Lab, layer: int, direction: int) -> None:
         self.clear()
+        self.short_title = ""
         if lab.bptt_cursor is None:
             self.title = ("||dL/dh_t|| (press b to reveal the backward pass)" if lab.is_attention
                           else "||dL/dh_t|| (press b to step backward through time)")
@@ -430,8 +459,10 @@ class GradientPlot(LinePlot):
             self.title = "backprop (not through time): every step gets its gradient at once"
             return
         self.title = f"BPTT t={lab.bptt_cursor + 1}: ||dL/dh_t|| / ||dL/dh_T|| = {ratio:.2e}"
+        self.short_title = f"t={lab.bptt_cursor + 1}: |dh_t|/|dh_T| {ratio:.1e}"
         if not np.all(np.isfinite(norms[shown])):
             self.title += "  (the gradient overflowed: not finite)"
+            self.short_title = f"t={lab.bptt_cursor + 1}: overflowed"
 
 
 class DecayPlane(ComplexPlane):
@@ -655,9 +686,12 @@ class TrainingPlots(Vertical):
         loss_plot.threshold = baseline.loss if baseline else None
         loss_plot.threshold_label = baseline.name if baseline else ""
         last = lab.history[history.size - 1]
-        loss_plot.title = f"loss {last.loss:.4g}" + ("" if last.accuracy is None else f"  acc {100 * last.accuracy:.0f}%")
+        accuracy = "" if last.accuracy is None else f"acc {100 * last.accuracy:.0f}%"
+        loss_plot.title = f"loss {last.loss:.4g}  {accuracy}".rstrip()
+        loss_plot.short_title = f"loss {last.loss:.2g} {accuracy}".rstrip()
         norm_plot.set_series("|g|", history.steps, history.grad_norm, color="#f0a030")
         clip = lab.spec.train.clip_norm
         norm_plot.threshold = clip if clip > 0 else None
         norm_plot.title = (f"gradient norm {last.grad_norm:.3g}  "
                            f"(clipped {history.clipped} of {history.size} steps)")
+        norm_plot.short_title = f"|g| {last.grad_norm:.2g}  clipped {history.clipped}/{history.size}"

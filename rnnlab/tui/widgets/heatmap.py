@@ -405,14 +405,15 @@ class Heatmap(Widget):
 
 
 def colorbar_strip(colormap: str | Colormap, width: int, vmin: float, vmax: float,
-                   base_style: Style | None = None) -> Strip:
-    """A one-line colour scale ``width`` cells wide: ``vmin`` label, gradient, ``vmax`` label.
+                   base_style: Style | None = None, labels: tuple[str, str] | None = None) -> Strip:
+    """A one-line colour scale ``width`` cells wide: ``vmin`` label, gradient, ``vmax`` label
+    (``labels`` replace the two numbers, e.g. ``("-r", "+r")`` for maps that each have a range).
 
     The labels are dropped when they would leave fewer than 4 cells of gradient.
     """
     cmap = get_colormap(colormap)
     base_style = base_style or Style()
-    low, high = f"{vmin:.3g} ", f" {vmax:.3g}"
+    low, high = (f"{vmin:.3g} ", f" {vmax:.3g}") if labels is None else (f"{labels[0]} ", f" {labels[1]}")
     bar_width = width - len(low) - len(high)
     if bar_width < 4:
         low = high = ""
@@ -435,6 +436,7 @@ class ColorBar(Widget):
         colormap: Name or Colormap, as for Heatmap.
         vmin: Left label value.
         vmax: Right label value.
+        labels: Texts shown instead of the two values, or None.
 
     The reactive attributes ``colormap``, ``vmin`` and ``vmax`` may be set at any time.
     """
@@ -450,8 +452,10 @@ class ColorBar(Widget):
     vmax: reactive[float] = reactive(1.0)
 
     def __init__(self, colormap: str | Colormap = "diverging", vmin: float = -1.0, vmax: float = 1.0, *,
-                 name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
+                 labels: tuple[str, str] | None = None, name: str | None = None, id: str | None = None,
+                 classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
+        self.labels = labels
         self.set_reactive(ColorBar.colormap, get_colormap(colormap))
         self.set_reactive(ColorBar.vmin, float(vmin))
         self.set_reactive(ColorBar.vmax, float(vmax))
@@ -463,4 +467,4 @@ class ColorBar(Widget):
         base_style = self.visual_style.rich_style
         if y:
             return Strip.blank(self.size.width, base_style)
-        return colorbar_strip(self.colormap, self.size.width, self.vmin, self.vmax, base_style)
+        return colorbar_strip(self.colormap, self.size.width, self.vmin, self.vmax, base_style, self.labels)

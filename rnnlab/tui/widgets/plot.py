@@ -192,6 +192,9 @@ class LinePlot(CachedFrame):
 
     Args:
         title: Header text (left of the legend).
+        short_title: What the title says in fewer characters (its key numbers), shown where the
+            title and the legend do not fit side by side. Where neither fits beside the legend,
+            the legend moves to the x-axis line, between its labels, if it fits there.
         log_y: Plot log10(y); non-positive values are skipped, axis labels show actual values.
         threshold: y value of a dashed horizontal line (e.g. the clipping threshold), or None.
         threshold_label: Text drawn with the threshold's value at the right end of its line.
@@ -232,6 +235,7 @@ class LinePlot(CachedFrame):
     """
 
     title: reactive[str] = reactive("")
+    short_title: reactive[str] = reactive("")
     log_y: reactive[bool] = reactive(False)
     threshold: reactive[float | None] = reactive(None)
     threshold_label: reactive[str] = reactive("")
@@ -243,6 +247,7 @@ class LinePlot(CachedFrame):
         self,
         *,
         title: str = "",
+        short_title: str = "",
         log_y: bool = False,
         threshold: float | None = None,
         threshold_label: str = "",
@@ -253,6 +258,7 @@ class LinePlot(CachedFrame):
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.set_reactive(LinePlot.title, title)
+        self.set_reactive(LinePlot.short_title, short_title)
         self.set_reactive(LinePlot.log_y, log_y)
         self.set_reactive(LinePlot.threshold, threshold)
         self.set_reactive(LinePlot.threshold_label, threshold_label)
@@ -293,7 +299,7 @@ class LinePlot(CachedFrame):
         self._series.clear()
         self._invalidate()
 
-    watch_title = watch_log_y = watch_threshold = watch_threshold_label = watch_marker = watch_x_range = \
+    watch_title = watch_short_title = watch_log_y = watch_threshold = watch_threshold_label = watch_marker = watch_x_range = \
         CachedFrame._invalidate
 
     def _plotted_points(self) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -321,21 +327,26 @@ class LinePlot(CachedFrame):
         grid = _CellGrid(width, height)
 
         # Header: the title, then the legend right-aligned, two spaces at least between them. The
-        # title (the plot's numbers) comes first: where both do not fit, the legend goes.
+        # title (the plot's numbers) comes first: where the title or its short form does not fit
+        # beside the legend, the legend moves down to the x-axis line (or is left out).
         legend = [(f"━ {name}", _SERIES_STYLE + i) for i, name in enumerate(self._series)]
         legend_width = sum(len(text) + 2 for text, _ in legend) - 2 if legend else 0
-        if legend and len(self.title) + 2 + legend_width > width:
-            legend = []
+        titles = [self.title] + ([self.short_title] if self.short_title else [])
+        title = next((t for t in titles if len(t) + 2 + legend_width <= width), None)
+        axis_legend = []
+        if title is None:
+            title = next((t for t in titles if len(t) <= width), titles[-1])
+            legend, axis_legend = [], legend
         x = width - legend_width
         for text, style_id in legend:
             grid.put(0, x, text, style_id)
             x += len(text) + 2
-        grid.put(0, 0, _cut(self.title, width), _TITLE_STYLE)
+        grid.put(0, 0, _cut(title, width), _TITLE_STYLE)
 
         plot_height = height - 2
         points = self._plotted_points()
         if plot_height >= 1 and any(xs.size for xs, _ in points):
-            self._draw_plot(grid, points, plot_height)
+            self._draw_plot(grid, points, plot_height, axis_legend)
         elif plot_height >= 1:
             grid.put(1 + (plot_height - 1) // 2, max(0, (width - 7) // 2), "no data", _AXIS_STYLE)
 
@@ -347,8 +358,10 @@ class LinePlot(CachedFrame):
                   *(base_style + series.style for series in self._series.values())]
         return grid.strips(styles, base_style)
 
-    def _draw_plot(self, grid: _CellGrid, points: list[tuple[np.ndarray, np.ndarray]], plot_height: int) -> None:
-        """Axes, labels and canvas of the rows ``1 .. plot_height``, and the x-axis line below them."""
+    def _draw_plot(self, grid: _CellGrid, points: list[tuple[np.ndarray, np.ndarray]], plot_height: int,
+                   axis_legend: list[tuple[str, int]]) -> None:
+        """Axes, labels and canvas of the rows ``1 .. plot_height``, and the x-axis line below them
+        (with ``axis_legend`` between its labels where it fits)."""
         threshold = self._plotted_threshold()
         all_ys = [ys for _, ys in points if ys.size] + ([np.array([threshold])] if threshold is not None else [])
         all_xs = [xs for xs, _ in points if xs.size]
@@ -409,13 +422,17 @@ class LinePlot(CachedFrame):
                                                        ord(" "))
         grid.style_ids[top:bottom + 1, gutter:] = owner
 
-        if threshold is not None:  # its label at the right end, else the left, where no curve runs
+        if threshold is not None:  # its label where no curve runs: on its line, else just above or below it
             label = f"{self.threshold_label} {_format_number(self.threshold)}".strip()
-            row = threshold_row // 4
-            for x in (grid.width - len(label), gutter):
-                if x >= gutter and not series_bits[row, x - gutter:x - gutter + len(label)].any():
-                    grid.put(top + row, x, label, _THRESHOLD_STYLE)
-                    break
+            line_row = threshold_row // 4
+            spot = None
+            for row in (line_row, line_row - 1, line_row + 1):
+                if spot is None and 0 <= row < plot_height and len(label) <= plot_width:
+                    busy = series_bits[row] > 0  # the right-most free run as long as the label, else none
+                    free_at = [x for x in range(plot_width - len(label), -1, -1) if not busy[x:x + len(label)].any()]
+                    spot = (row, gutter + free_at[0]) if free_at else None
+            if spot is not None:
+                grid.put(top + spot[0], spot[1], label, _THRESHOLD_STYLE)
 
         # x-axis line: first and last x, and the marker's label, which wins: an end label it would
         # touch is left out whole ("▲38" beside "40" read as "▲3840")
@@ -432,6 +449,15 @@ class LinePlot(CachedFrame):
             grid.put(axis_row, at, text, _AXIS_STYLE)
         if marked is not None:
             grid.put(axis_row, marked[0], marked[1], _MARKER_STYLE)
+        if axis_legend:  # right-most, a space clear of every label on the line
+            taken = [(at, at + len(text)) for at, text in ends + ([marked] if marked else [])]
+            span = sum(len(text) + 2 for text, _ in axis_legend) - 2
+            for x in range(grid.width - span - 1, gutter, -1):
+                if all(x + span + 1 <= a or x - 1 >= b for a, b in taken):
+                    for text, style_id in axis_legend:
+                        grid.put(axis_row, x, text, style_id)
+                        x += len(text) + 2
+                    break
 
     @staticmethod
     def _fill_free(cell_bits: np.ndarray, owner: np.ndarray, bits: np.ndarray, style_id: int) -> None:
