@@ -11,7 +11,6 @@ someone holds the lock — one short handoff per reader, nothing when nobody wai
 from __future__ import annotations
 
 import threading
-import time
 
 __all__ = ["HandoffLock", "TrainingControl"]
 
@@ -78,20 +77,24 @@ class TrainingControl:
         self.training_message = ""
         self._pause = threading.Event()
         self._stop = threading.Event()
+        self._wake = threading.Event()  # set by resume and stop: a paused loop waits on it, not in a busy loop
 
     @property
     def training(self) -> bool:
         return self.training_status in ("running", "paused")
 
     def pause_training(self) -> None:
+        self._wake.clear()
         self._pause.set()
 
     def resume_training(self) -> None:
         self._pause.clear()
+        self._wake.set()
 
     def stop_training(self) -> None:
         self._stop.set()
         self._pause.clear()
+        self._wake.set()
 
     def _start_training(self) -> None:
         self._stop.clear()
@@ -106,7 +109,7 @@ class TrainingControl:
         taking another step."""
         while self._pause.is_set() and not self._stopping(should_stop):
             self.training_status = "paused"
-            time.sleep(0.02)
+            self._wake.wait(0.25)  # resume or stop wake it at once; should_stop (a view's cancel) is polled
         if self._stopping(should_stop):
             return True
         self.training_status = "running"

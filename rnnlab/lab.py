@@ -38,6 +38,7 @@ from .errors import RunDirError, UserError
 from .spec import Spec, load_spec
 from .train import EvalRecord, RunDir, StepRecord, Trainer, TrainingDiverged, default_run_path
 from .train.rundir import EVALS, METRICS, SPEC, atomic_save_npz, atomic_write_text, make_summary, npz_target
+from .train.history import StepHistory
 
 
 @dataclass(frozen=True)
@@ -70,11 +71,12 @@ class Lab(StepCursor, TrainingControl):
         self.run = run
         self.trainer = trainer if trainer is not None else Trainer(spec)
         # training history (what the loss and gradient-norm plots draw)
-        self.history: list[StepRecord] = []
+        self.history = StepHistory()  # columns: a lab may train for hours at thousands of steps a second
         self.evals: list[EvalRecord] = []
         if run is not None and run.has_checkpoint and trainer is None:
             run.read_checkpoint(self.trainer)
-            self.history = [StepRecord(**row) for row in run.read_metrics() if row["step"] <= self.trainer.step]
+            self.history = StepHistory(StepRecord(**row) for row in run.read_metrics()
+                                       if row["step"] <= self.trainer.step)
             self.evals = [EvalRecord(**row) for row in run.read_evals() if row["step"] <= self.trainer.step]
         # the run directory as this lab last saw it (checkpoint step, metrics size): a save finding
         # it changed (a `rnnlab train --resume` meanwhile), or another process writing it, goes to a

@@ -268,6 +268,27 @@ def test_a_focused_scroll_panel_leaves_the_arrows_stepping_and_named_in_the_foot
     drive(check, size=(120, 36))
 
 
+def test_the_gradient_curves_are_computed_once_per_backward_pass_not_per_key(monkeypatch):
+    import rnnlab.analysis
+
+    calls = []
+    original = rnnlab.analysis.step_weight_grad_norms
+    monkeypatch.setattr(rnnlab.analysis, "step_weight_grad_norms", lambda *a, **k: calls.append(a) or original(*a, **k))
+
+    async def check(app, pilot):
+        await pilot.press("end", "b", "b", "left", "u", "b")
+        await pilot.pause()
+        assert len(calls) == 1 and app.lab.bptt_cursor == 1
+        plot = app.query_one(GradientPlot)
+        np.testing.assert_allclose(plot._series["||ΔW_hh(t)||"].ys, original(app.lab.trace)[1:])
+        await pilot.press("n", "end", "b")  # a new sequence: a new backward pass, new curves
+        await pilot.pause()
+        assert len(calls) == 2
+        np.testing.assert_allclose(plot._series["||ΔW_hh(t)||"].ys, original(app.lab.trace)[3:])
+
+    drive(check, size=(120, 36))
+
+
 def test_the_values_table_follows_the_chosen_unit_and_leaves_the_equations_in_view():
     async def check(app, pilot):
         await pilot.press("right", "U")  # unit - from 0: the last of 64
@@ -526,29 +547,6 @@ def test_layers_and_directions_can_be_chosen(tmp_path):
         assert "layer 0" in screen_text(app)
 
     drive(check, target=str(spec))
-
-
-def test_history_columns_follow_the_trainer_incrementally_and_restart_on_a_new_experiment():
-    from rnnlab.train import StepRecord
-    from rnnlab.tui.panels import HistoryColumns
-
-    def record(step, clipped=False):
-        return StepRecord(step=step, loss=1.0 / step, accuracy=None, grad_norm=float(step), clipped=clipped,
-                          time=0.0)
-
-    history = [record(s, clipped=s % 3 == 0) for s in range(1, 1500)]
-    columns = HistoryColumns()
-    columns.update(history[:10])
-    assert columns.size == 10
-    columns.update(history)  # another list: starts over rather than appending to the slice's rows
-    assert columns.size == 1499
-    history.append(record(1500))
-    columns.update(history)
-    assert columns.size == 1500 and columns.clipped == 499  # steps 3, 6, ..., 1497
-    assert columns.steps[-1] == 1500 and columns.loss[0] == 1.0 and columns.grad_norm[41] == 42.0
-    fresh = [record(1)]  # reconfigure: a new history list
-    columns.update(fresh)
-    assert columns.size == 1 and columns.clipped == 0 and columns.steps.tolist() == [1.0]
 
 
 def test_lru_lab_shows_its_eigenvalues_against_the_unit_circle():

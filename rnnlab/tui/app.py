@@ -95,6 +95,7 @@ class LabApp(App[None]):
         self._ticks = 0
         self._seen_history = -1
         self._refreshed_history = -1  # history length at the last refresh of the heatmaps
+        self._status_text = ""  # the status line as last drawn
         self.step_rate = StepRate()
 
     # ------------------------------------------------------------------ layout
@@ -163,7 +164,7 @@ class LabApp(App[None]):
 
     def _lab_ready(self, lab: Lab) -> None:
         self.lab = lab
-        self.query_one("#loading").display = False
+        self.query_one("#loading").remove()  # hidden, its indicator would keep animating (idle CPU)
         self.query_one("#lab").display = True
         self.update_views()
         self.refresh_bindings()
@@ -183,7 +184,7 @@ class LabApp(App[None]):
             if worker.group == "load":
                 message = str(error) if isinstance(error, UserError) else f"{type(error).__name__}: {error}"
                 self._loading_message(f"[red]cannot open the lab: {message}[/red]")
-                self.query_one("#loading LoadingIndicator").display = False
+                self.query_one("#loading LoadingIndicator").remove()
                 self.sub_title = "error (q quits)"
             else:
                 self.notify(f"{type(error).__name__}: {error}", severity="error", timeout=10)
@@ -246,7 +247,10 @@ class LabApp(App[None]):
         if lab.training_status == "running":
             training += f"  {self.step_rate.per_second:.0f} steps/s"
         trunc = f"  truncate {lab.truncate}" if lab.truncate else ""
-        self.query_one("#status", Static).update(f"{t}{bptt}   {layer}   {training}{trunc}   ? help")
+        text = f"{t}{bptt}   {layer}   {training}{trunc}   ? help"
+        if text != self._status_text:  # the timer calls this 12 times a second: an unchanged line costs a layout
+            self._status_text = text
+            self.query_one("#status", Static).update(text)
 
     def _tick(self) -> None:
         """The timer: while training, read the trainer's buffer (plots, status) and now and then

@@ -435,6 +435,23 @@ class GradientPlot(LinePlot):
     """||dL/dh_t|| over t on a log scale, growing as BPTT steps backward; and each step's
     contribution to dW_hh (cells with recurrent weights only: minGRU, minLSTM and the LRU have none)."""
 
+    _memo: tuple = ()  # (the trace's dh, layer, direction, norms, contributions) last computed
+
+    def _curves(self, lab: Lab, layer: int, direction: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """||dL/dh_t|| and the per-step ||dW_hh|| of every step, computed once per backward pass,
+        layer and direction: a key that only moves a cursor redraws them (at H=512, T=2000 the
+        per-step products took 100 ms a key)."""
+        from ..analysis import gradient_norms, has_recurrent_weights, step_weight_grad_norms
+
+        dh = lab.trace["dh"]  # a new array after every backward pass
+        memo = self._memo
+        if not (memo and memo[0] is dh and memo[1:3] == (layer, direction)):
+            norms = gradient_norms(lab.trace)[layer * lab.num_directions + direction]
+            contributions = (step_weight_grad_norms(lab.trace, layer, direction)
+                             if has_recurrent_weights(lab.trace) else None)
+            self._memo = (dh, layer, direction, norms, contributions)
+        return self._memo[3], self._memo[4]
+
     def update_from(self, lab: Lab, layer: int, direction: int) -> None:
         self.clear()
         self.short_title = ""
@@ -442,15 +459,11 @@ class GradientPlot(LinePlot):
             self.title = ("||dL/dh_t|| (press b to reveal the backward pass)" if lab.is_attention
                           else "||dL/dh_t|| (press b to step backward through time)")
             return
-        from ..analysis import gradient_norms, has_recurrent_weights, step_weight_grad_norms
-
-        k = layer * lab.num_directions + direction
         self.x_range = (1.0, float(lab.steps))  # t = 1..T from the first revealed step on
-        norms = gradient_norms(lab.trace)[k]
+        norms, contributions = self._curves(lab, layer, direction)
         shown = np.arange(lab.bptt_cursor, lab.steps)
         self.set_series("||dL/dh_t||", shown + 1, norms[shown], color="#f0a030")
-        if has_recurrent_weights(lab.trace):
-            contributions = step_weight_grad_norms(lab.trace, layer, direction)
+        if contributions is not None:
             self.set_series("||ΔW_hh(t)||", shown + 1, contributions[shown], color="#60a0f0")
         self.marker = float(lab.bptt_cursor + 1) if lab.bptt_cursor < lab.steps else None
         first, last = norms[shown[0]] if shown.size else math.nan, norms[-1]
@@ -616,82 +629,39 @@ class AttentionPanel(VerticalScroll):
         self.scroll_to_region(Region(0, y, 1, 1), animate=False, immediate=True)
 
 
-class HistoryColumns:
-    """The Lab's training history as NumPy columns (step, loss, gradient norm), extended on each
-    read by only the records added since the last one: a redraw costs the same at step 100 and at
-    step 100 000 (rebuilding the arrays from the record list each tick took 5 ms at 10 000 steps)."""
-
-    def __init__(self) -> None:
-        self._source: list | None = None
-        self._columns = np.empty((3, 1024))
-        self.size = 0
-        self.clipped = 0
-
-    def update(self, history: list) -> None:
-        """Take in the records new in ``history`` (the trainer thread may be appending to it)."""
-        n = len(history)
-        if history is not self._source or n < self.size:  # another experiment: start over
-            self._source, self.size, self.clipped = history, 0, 0
-        if n == self.size:
-            return
-        new = history[self.size:n]
-        if n > self._columns.shape[1]:
-            grown = np.empty((3, max(n, 2 * self._columns.shape[1])))
-            grown[:, : self.size] = self._columns[:, : self.size]
-            self._columns = grown
-        self._columns[:, self.size:n] = [[r.step for r in new], [r.loss for r in new], [r.grad_norm for r in new]]
-        self.clipped += sum(r.clipped for r in new)
-        self.size = n
-
-    @property
-    def steps(self) -> np.ndarray:
-        return self._columns[0, : self.size]
-
-    @property
-    def loss(self) -> np.ndarray:
-        return self._columns[1, : self.size]
-
-    @property
-    def grad_norm(self) -> np.ndarray:
-        return self._columns[2, : self.size]
-
-
 class TrainingPlots(Vertical):
     """Loss and global gradient norm over training steps, the clipping threshold drawn."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.columns = HistoryColumns()
 
     def compose(self) -> ComposeResult:
         yield LinePlot(title="loss", log_y=True, id="loss-plot")
         yield LinePlot(title="gradient norm", log_y=True, threshold_label="clip", id="norm-plot")
 
     def update_from(self, lab: Lab) -> None:
-        history = self.columns
-        history.update(lab.history)
-        evals = lab.evals[:]  # a snapshot: the trainer thread appends meanwhile
+        history = lab.history
+        size, clipped = len(history), history.clipped_count  # one moment: the trainer thread appends meanwhile
+        steps = history.column("step", size)
+        evals = lab.evals[:]
         loss_plot = self.query_one("#loss-plot", LinePlot)
         norm_plot = self.query_one("#norm-plot", LinePlot)
-        if not history.size:
+        if not size:
             loss_plot.clear()
             norm_plot.clear()
             loss_plot.title = "loss (press t to train)"
             norm_plot.title = "gradient norm"
             return
-        loss_plot.set_series("train", history.steps, history.loss, color="#e0e0e0")
+        loss_plot.set_series("train", steps, history.column("loss", size), color="#e0e0e0")
         if evals:
             loss_plot.set_series("held-out", [e.step for e in evals], [e.loss for e in evals], color="#40c040")
         baseline = lab.task.baseline()
         loss_plot.threshold = baseline.loss if baseline else None
         loss_plot.threshold_label = baseline.name if baseline else ""
-        last = lab.history[history.size - 1]
+        last = history[size - 1]
         accuracy = "" if last.accuracy is None else f"acc {100 * last.accuracy:.0f}%"
         loss_plot.title = f"loss {last.loss:.4g}  {accuracy}".rstrip()
         loss_plot.short_title = f"loss {last.loss:.2g} {accuracy}".rstrip()
-        norm_plot.set_series("|g|", history.steps, history.grad_norm, color="#f0a030")
+        norm_plot.set_series("|g|", steps, history.column("grad_norm", size), color="#f0a030")
         clip = lab.spec.train.clip_norm
         norm_plot.threshold = clip if clip > 0 else None
         norm_plot.title = (f"gradient norm {last.grad_norm:.3g}  "
-                           f"(clipped {history.clipped} of {history.size} steps)")
-        norm_plot.short_title = f"|g| {last.grad_norm:.2g}  clipped {history.clipped}/{history.size}"
+                           f"(clipped {clipped} of {size} steps)")
+        norm_plot.short_title = f"|g| {last.grad_norm:.2g}  clipped {clipped}/{size}"
