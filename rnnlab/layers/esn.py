@@ -19,8 +19,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import scipy.linalg
-from scipy.sparse import csgraph
 
 from .. import kernels
 from ..kernels import esn as esn_kernels
@@ -95,6 +93,8 @@ def ridge_readout(features: np.ndarray, targets: np.ndarray, ridge: float) -> tu
     deficient). The solve runs with BLAS single-threaded, like the kernels (on 2 shared cores a
     multithreaded LAPACK QR ran up to 8x slower).
     """
+    import scipy.linalg  # here, not at import: it is a quarter of the lab's start-up otherwise
+
     X = np.asarray(features, dtype=np.float64)
     X = X.reshape(-1, X.shape[-1])
     Y = np.asarray(targets, dtype=np.float64).reshape(X.shape[0], -1)
@@ -478,6 +478,8 @@ def _sparse(rng: np.random.Generator, shape: tuple[int, ...], density: float, dr
 
 def _has_cycle(w: np.ndarray) -> bool:
     """Whether W's sparsity pattern, as a directed graph, has a cycle; if not, W is nilpotent."""
+    from scipy.sparse import csgraph  # here, not at import (start-up time)
+
     pattern = w != 0
     if np.any(np.diagonal(pattern)):
         return True
