@@ -29,20 +29,23 @@ class HandoffLock:
         self._depth = 0
         self.handoff_timeout = handoff_timeout
 
-    def acquire(self) -> bool:
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        """As ``threading.RLock.acquire``: True once held; False if not within ``timeout`` seconds
+        (or at once, not ``blocking``). A waiter is handed the lock at the holder's next release."""
         me = threading.get_ident()
         if self._owner == me:  # re-entry: only the owner ever sees its own ident here
             self._depth += 1
             return True
         with self._state:
             self._waiting += 1
-        self._lock.acquire()
+        got = self._lock.acquire(blocking, timeout)
         with self._state:
             self._waiting -= 1
-            self._grants += 1
-            self._owner, self._depth = me, 1
-            self._state.notify_all()
-        return True
+            if got:
+                self._grants += 1
+                self._owner, self._depth = me, 1
+            self._state.notify_all()  # a releaser handing off waits for a grant or no waiter
+        return got
 
     def release(self) -> None:
         if self._owner != threading.get_ident():

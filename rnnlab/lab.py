@@ -155,21 +155,30 @@ class Lab(StepCursor, TrainingControl):
         self.sequence_seed = self.sequence_seed + 1 if seed is None else int(seed)
         self.set_sequence(self.task.eval_batch(self.view_batch, self.sequence_seed))
 
-    def refresh(self, keep_bptt: bool = False) -> None:
+    def refresh(self, keep_bptt: bool = False, *, timeout: float | None = None) -> bool:
         """Recompute the forward pass of the bench sequence with the current weights. The backward
         pass is dropped, unless ``keep_bptt``: then, if BPTT was under way, it is run again on the
-        new trace with the same steps revealed (the lab's view while training runs)."""
-        revealed = self.bptt_cursor if keep_bptt else None
-        with self.lock:
+        new trace with the same steps revealed (the lab's view while training runs).
+
+        ``timeout`` (seconds): give up, change nothing and return False if the trainer holds the
+        weights longer (a step that evaluates, or compiles a kernel): the lab's timer must never
+        freeze the screen. None waits; True once refreshed."""
+        if not self.lock.acquire(timeout=-1 if timeout is None else timeout):
+            return False
+        try:
+            revealed = self.bptt_cursor if keep_bptt else None
             result, _, trace = self.trainer.compute(self.sequence)
-        self.trace = trace
-        self._loss_grad = result.grad  # dL/d(outputs): where BPTT starts
-        self.evaluation = Evaluation(self._outputs_of(trace), result.loss, result.accuracy)
-        self.bptt_cursor = None
-        self.cursor = min(self.cursor, self.steps)
-        if revealed is not None:
-            self.run_backward()
-            self.bptt_cursor = min(revealed, self.steps)
+            self.trace = trace
+            self._loss_grad = result.grad  # dL/d(outputs): where BPTT starts
+            self.evaluation = Evaluation(self._outputs_of(trace), result.loss, result.accuracy)
+            self.bptt_cursor = None
+            self.cursor = min(self.cursor, self.steps)
+            if revealed is not None:  # with these weights: the trainer waits meanwhile
+                self.run_backward()
+                self.bptt_cursor = min(revealed, self.steps)
+        finally:
+            self.lock.release()
+        return True
 
     def _outputs_of(self, trace) -> np.ndarray:
         # what the readout read: the recurrent layer's output, or the top attention block's

@@ -80,3 +80,46 @@ def test_mutual_exclusion_under_contention():
     for t in threads:
         t.join()
     assert overlaps == 0 and counter == 900
+
+
+def test_a_timed_acquire_gives_up_and_leaves_the_holder_undisturbed():
+    lock = HandoffLock()
+    held, release = threading.Event(), threading.Event()
+
+    def holder():  # a training step that takes long (an evaluation, a kernel compiling)
+        with lock:
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    held.wait(10)
+    started = time.perf_counter()
+    assert lock.acquire(timeout=0.05) is False and lock.acquire(blocking=False) is False
+    assert time.perf_counter() - started < 2
+    assert not lock.locked_by_me() and lock._waiting == 0  # nobody left waiting: the holder's release won't stall
+    release.set()
+    thread.join(10)
+    assert lock.acquire(timeout=1) is True and lock.locked_by_me()
+    lock.release()
+
+
+def test_the_labs_timer_refresh_gives_up_while_the_trainer_holds_the_weights():
+    from rnnlab.lab import Lab
+
+    lab = Lab.open("hello")
+    trace = lab.trace
+    held, release = threading.Event(), threading.Event()
+
+    def trainer():
+        with lab.lock:
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=trainer)
+    thread.start()
+    held.wait(10)
+    assert lab.refresh(timeout=0.05) is False and lab.trace is trace  # nothing changed, the screen not frozen
+    release.set()
+    thread.join(10)
+    assert lab.refresh(timeout=1) is True and lab.trace is not trace

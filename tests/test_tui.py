@@ -418,6 +418,32 @@ def test_an_unchanged_form_keeps_the_trained_model_and_a_changed_one_warns_first
     drive(check)
 
 
+def test_brackets_and_tildes_in_what_the_user_types_are_text_not_markup_or_a_crash(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+
+    async def check(app, pilot):
+        await pilot.press("x")
+        await pilot.pause()
+        prompt = app.screen.query_one("#prompt-input")
+        for typed, error in (("[/]", "trace file must end in .npz: [/]"),
+                             ("~no-such-user-xyz/t.npz", "~no-such-user-xyz/t.npz: no home directory for "
+                                                        "~no-such-user-xyz (no such user)")):
+            prompt.value = typed
+            await pilot.press("enter")
+            await pilot.pause()
+            assert str(app.screen.query_one("#prompt-error").render()) == error  # shown as typed, the lab alive
+        prompt.value = "~/[a=+].npz"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert (tmp_path / "[a=+].npz").is_file()
+        notice = list(app._notifications)[-1]
+        assert notice.message.endswith("[a=+].npz") and notice.markup is False  # markup here ended the lab
+        app.screen.notify("a widget's notice [/]")  # widgets ask for markup: rnnlab's notices never use it
+        assert list(app._notifications)[-1].markup is False
+
+    drive(check, size=(120, 36))
+
+
 def test_an_export_that_cannot_be_written_says_why_in_the_dialog(tmp_path, monkeypatch):
     import errno
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, UserError
 
 #: Packaged example files; relative paths that are not found next to the spec are looked up here.
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_data"
@@ -26,6 +26,16 @@ SERIES_SUFFIXES = (".csv", ".npy")
 MAX_VOCAB = 256
 
 
+def user_path(value: str | Path) -> Path:
+    """``value`` as a Path with a leading ``~`` or ``~user`` expanded; a UserError (not Python's
+    RuntimeError) when that home directory is unknown."""
+    try:
+        return Path(value).expanduser()
+    except RuntimeError:  # "Could not determine home directory."
+        home = str(value).split("/", 1)[0]
+        raise UserError(f"{value}: no home directory for {home} (no such user)") from None
+
+
 def resolve_path(value: str | Path, base_dir: str | Path | None = None) -> Path:
     """Absolute path for a path given in a spec.
 
@@ -34,7 +44,7 @@ def resolve_path(value: str | Path, base_dir: str | Path | None = None) -> Path:
     presets can say ``path = "tiny-shakespeare.txt"``. A path found nowhere resolves against
     ``base_dir`` so the loader's "no such file" message names where it was expected.
     """
-    path = Path(value).expanduser()
+    path = user_path(value)
     if path.is_absolute():
         return path
     local = (Path(base_dir) if base_dir is not None else Path.cwd()).resolve() / path

@@ -516,7 +516,7 @@ class Seq2SeqLab(StepCursor, TrainingControl):
     def export(self, path: str | Path, *, replace: bool = True) -> Path:
         """Write :meth:`export_arrays` to ``path`` (``.npz``, atomically); returns the path written.
         ``replace=False`` refuses an existing file (:class:`~rnnlab.errors.TargetExistsError`)."""
-        path = npz_target(Path(path).expanduser(), "export file", replace=replace)
+        path = npz_target(path, "export file", replace=replace)
         with self.lock:
             arrays = self.export_arrays()
         atomic_save_npz(path, arrays, replace=replace)  # an OSError leaves as a UserError naming the path

@@ -510,7 +510,7 @@ class TreeLab(StepCursor, TrainingControl):
     def export(self, path: str | Path, *, replace: bool = True) -> Path:
         """Write :meth:`arrays` to ``path`` (``.npz``, atomically); returns the path written.
         ``replace=False`` refuses an existing file (:class:`~rnnlab.errors.TargetExistsError`)."""
-        path = npz_target(Path(path).expanduser(), "export file", replace=replace)
+        path = npz_target(path, "export file", replace=replace)
         atomic_save_npz(path, self.arrays(), replace=replace)  # an OSError leaves as a UserError naming the path
         return path
 

@@ -31,6 +31,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from ..data.files import user_path
 from ..errors import RunDirError, SpecError, TargetExistsError, UserError
 from ..spec import Spec, parse_spec
 from .trainer import EvalRecord, StepRecord, Trainer, TrainingDiverged
@@ -114,7 +115,7 @@ def npz_target(path: str | Path, what: str, *, replace: bool = True) -> Path:
     "export file") unless it ends in .npz and its directory exists. ``replace=False`` also refuses
     an existing file with a :class:`TargetExistsError` (the CLI's default; ``--force`` replaces it). A run directory's own files
     (its ``checkpoint.npz``) are refused always: writing there would destroy a trained run."""
-    path = Path(path)
+    path = user_path(path)
     if path.suffix != ".npz":
         raise UserError(f"{what} must end in .npz: {path}")
     if not path.parent.is_dir():

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.text import Text
 from textual import events, on, work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, ScreenStackError
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Footer, Header, LoadingIndicator, RichLog, Static
@@ -27,13 +28,14 @@ from ..lab import Lab
 from .panels import (AttentionPanel, CursorValues, DecayPlane, ExplainPanel, GradientPlot, SequenceBar, StatePanel,
                      StepRate, TrainingPlots)
 from .screens import EditScreen, HelpScreen, PromptScreen
-from .terminal import warn_without_true_colour
+from .terminal import PlainNotices, warn_without_true_colour
 from .widgets import Heatmap
 
 REFRESH_HZ = 12          # how often the screen reads the trainer's buffer while training (status line)
 PLOTS_EVERY = 3          # ... redraws the loss and gradient-norm curves (4 Hz: each redraw is a few ms
                          # of GIL the trainer waits for; at 12 Hz hello trained at 0.71 of headless)
 HEATMAP_EVERY = 8        # ... and recomputes the bench sequence's forward pass (1.5 Hz)
+REFRESH_WAIT = 0.1       # seconds that recompute waits for the trainer's step, else it tries on the next tick
 #: Rows of the plots band (gradient curve, loss, gradient norm): PLOTS_ROWS where the terminal
 #: has room; on a short one it shrinks, down to PLOTS_MIN_ROWS, so that the heatmaps keep about
 #: three fifths of the rows the sequence, status and footer leave (an 80x24 terminal: 9 of 15).
@@ -50,7 +52,7 @@ def plots_rows(terminal_rows: int, bar_rows: int = SEQUENCE_BAR_ROWS) -> int:
     return max(PLOTS_MIN_ROWS, min(PLOTS_ROWS, (terminal_rows - FIXED_ROWS - bar_rows) * 2 // 5))
 
 
-class LabApp(App[None]):
+class LabApp(PlainNotices, App[None]):
     """``rnnlab`` / ``rnnlab tui [PRESET|SPEC.toml|RUN_DIR]``."""
 
     CSS_PATH = "lab.tcss"
@@ -159,8 +161,8 @@ class LabApp(App[None]):
             lab.refresh()
         self.call_from_thread(self._lab_ready, lab)
 
-    def _loading_message(self, message: str) -> None:
-        self.query_one("#loading-log", RichLog).write(message)
+    def _loading_message(self, message: str, style: str = "") -> None:
+        self.query_one("#loading-log", RichLog).write(Text(message, style=style))  # a typed path is not markup
 
     def _lab_ready(self, lab: Lab) -> None:
         self.lab = lab
@@ -183,7 +185,7 @@ class LabApp(App[None]):
             error = worker.error
             if worker.group == "load":
                 message = str(error) if isinstance(error, UserError) else f"{type(error).__name__}: {error}"
-                self._loading_message(f"[red]cannot open the lab: {message}[/red]")
+                self._loading_message(f"cannot open the lab: {message}", style="red")
                 self.query_one("#loading LoadingIndicator").remove()
                 self.sub_title = "error (q quits)"
             else:
@@ -199,10 +201,18 @@ class LabApp(App[None]):
                     self.notify(f"training {lab.training_status} at step {lab.trainer.step}")
 
     # ------------------------------------------------------------------ drawing
+    def _views_alive(self) -> bool:
+        """False once the app is closing and its widgets are being removed: a timer tick or a
+        trainer finishing then must draw nothing (it raised NoMatches on the way out)."""
+        try:
+            return bool(self.query("#status"))
+        except ScreenStackError:
+            return False
+
     def update_views(self) -> None:
         """Redraw every panel from the Lab."""
         lab = self.lab
-        if lab is None:
+        if lab is None or not self._views_alive():
             return
         m = lab.spec.model
         scan = f" ({m.scan})" if m.scan != "sequential" else ""
@@ -237,6 +247,8 @@ class LabApp(App[None]):
 
     def update_status(self) -> None:
         lab = self.lab
+        if lab is None or not self._views_alive():
+            return
         t = f"t {lab.cursor}/{lab.steps}"
         bptt = "" if lab.bptt_cursor is None else f"  BPTT t={lab.bptt_cursor + 1}"
         if lab.is_attention:
@@ -256,7 +268,7 @@ class LabApp(App[None]):
         """The timer: while training, read the trainer's buffer (plots, status) and now and then
         recompute the bench sequence with the new weights (heatmaps)."""
         lab = self.lab
-        if lab is None or not lab.training:
+        if lab is None or not lab.training or not self._views_alive():
             return
         self._ticks += 1
         n = len(lab.history)
@@ -264,9 +276,9 @@ class LabApp(App[None]):
         if n != self._seen_history and self._ticks % PLOTS_EVERY == 0:
             self._seen_history = n
             self.query_one(TrainingPlots).update_from(lab)
-        if self._ticks % HEATMAP_EVERY == 0 and n != self._refreshed_history:  # paused: nothing new
+        if (self._ticks % HEATMAP_EVERY == 0 and n != self._refreshed_history  # paused: nothing new
+                and lab.refresh(keep_bptt=True, timeout=REFRESH_WAIT)):  # a BPTT view follows the weights too
             self._refreshed_history = n
-            lab.refresh(keep_bptt=True)  # a BPTT view under way follows the weights too
             self.query_one(SequenceBar).update_from(lab)
             self.query_one(StatePanel).update_from(lab)
             self.query_one(AttentionPanel).update_from(lab, self.layer, self.head)
@@ -467,7 +479,7 @@ class LabApp(App[None]):
             return
 
         def accept(name: str, replace: bool = False) -> Path:
-            return self.lab.export_trace(Path(name).expanduser(), replace=replace)
+            return self.lab.export_trace(name, replace=replace)
 
         self.push_screen(PromptScreen("Export the trace (every state, gate and dL/dh_t) to", f"{self.lab.spec.name}-trace.npz",
                                       accept), lambda path: path and self.notify(f"trace written to {path.resolve()}"))

@@ -57,7 +57,7 @@ class PromptScreen(ModalScreen[Any]):
         with Vertical(classes="dialog"):
             yield Label(self._title, classes="dialog-title")
             yield Input(value=self._value, placeholder=self._placeholder, id="prompt-input")
-            yield Label("", id="prompt-error", classes="error")
+            yield Label("", id="prompt-error", classes="error", markup=False)  # it may quote what was typed
             yield Label("Enter to apply, Esc to cancel", classes="dim")
 
     @on(Input.Submitted)
@@ -179,7 +179,7 @@ class EditScreen(ModalScreen[Any]):
                 yield CompactInput(str(s.train.steps), name="train.steps", id="train-steps")
                 yield Label("seed")
                 yield CompactInput(str(s.seed), name="seed", id="seed")
-            yield Label("", id="edit-error", classes="error")
+            yield Label("", id="edit-error", classes="error", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button("Apply", variant="primary", id="apply")
                 yield Button("Cancel", id="cancel")

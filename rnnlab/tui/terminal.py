@@ -1,4 +1,4 @@
-"""What the terminal can show: the lab's colour maps need true colour."""
+"""What the terminal can show: the lab's colour maps need true colour; notices are plain text."""
 
 from __future__ import annotations
 
@@ -7,6 +7,15 @@ import weakref
 from textual.app import App
 
 _warned: weakref.WeakSet[App] = weakref.WeakSet()
+
+
+class PlainNotices:
+    """App mixin: a notice shows its text as it is. Textual reads notices as markup (every widget's
+    ``notify`` asks it to), and a notice quoting a path or a name with a bracket in it ("[/]",
+    "[a=+].npz") raised MarkupError and ended the lab. rnnlab's notices use no markup."""
+
+    def notify(self, message: str, *, markup: bool = False, **kwargs) -> None:
+        super().notify(message, markup=False, **kwargs)
 
 
 def warn_without_true_colour(app: App, what: str) -> None:

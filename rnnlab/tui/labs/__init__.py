@@ -16,6 +16,7 @@ from textual.app import App
 from textual.binding import Binding
 
 from ...labs import lab_class
+from ..terminal import PlainNotices
 
 #: lab name -> "module:Class" of its Screen (constructor: ``Screen(engine)``).
 SCREENS: dict[str, str] = {
@@ -34,7 +35,7 @@ def screen_class(name: str) -> Any:
     return getattr(importlib.import_module(module), cls)
 
 
-class LabScreenApp(App[None]):
+class LabScreenApp(PlainNotices, App[None]):
     """An app that shows one architecture lab: the engine is opened first (errors are the
     caller's, before the terminal is taken), then its screen is pushed."""
 

@@ -82,7 +82,7 @@ class EsnOptionsPrompt(PromptScreen):
             yield Label(self._title, classes="dialog-title")
             yield Static(table, id="esn-options-table")
             yield Input(value=self._value, placeholder=self._placeholder, id="prompt-input")
-            yield Label("", id="prompt-error", classes="error")
+            yield Label("", id="prompt-error", classes="error", markup=False)  # it may quote what was typed
             yield Label("Enter to apply, Esc to cancel", classes="dim")
 
 
@@ -442,7 +442,7 @@ class EsnScreen(Screen[None]):
     # ------------------------------------------------------------------ actions: files and help
     def action_export(self) -> None:
         def accept(name: str, replace: bool = False) -> Path:  # a file that cannot be written: PromptScreen shows why
-            return self.lab.export(Path(name).expanduser(), replace=replace).absolute()
+            return self.lab.export(name, replace=replace).absolute()
 
         self.app.push_screen(EsnPrompt("Export every recorded array (states, forecasts, eigenvalues, weights) to",
                                        "esn.npz", accept),

@@ -820,7 +820,7 @@ class Seq2SeqScreen(Screen):
         lab = self.engine
 
         def accept(name: str, replace: bool = False) -> Path:  # a file that cannot be written: PromptScreen shows why
-            return lab.export(Path(name).expanduser(), replace=replace).absolute()
+            return lab.export(name, replace=replace).absolute()
 
         default = f"seq2seq-{lab.options['task']}-{lab.options['attention']}.npz"
         self.app.push_screen(Seq2SeqPrompt("Export the bench decoding, the history and the scores to (.npz)",

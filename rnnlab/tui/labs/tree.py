@@ -629,7 +629,7 @@ class TreeLabScreen(Screen[None]):
         name = f"treebank-{'typed' if lab.tree_index is None else f'test{lab.tree_index}'}.npz"
 
         def accept(text: str, replace: bool = False) -> Path:  # a file that cannot be written: PromptScreen shows why
-            return lab.export(Path(text).expanduser(), replace=replace).absolute()
+            return lab.export(text, replace=replace).absolute()
 
         self.app.push_screen(
             PromptScreen("Export the bench tree's vectors, dL/dh, weights and history to", name, accept),
