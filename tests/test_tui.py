@@ -684,8 +684,11 @@ def test_attention_lab_shows_the_map_per_head_and_reveals_backprop():
         await pilot.press("b")
         assert lab.bptt_cursor == 99
         plot = app.query_one(GradientPlot)
-        assert plot.series_names == ["||dL/dh_t||"]  # no recurrent weights: no per-step dW_hh
-        assert plot.title.startswith("backprop (not through time): every step gets its gradient at once")
+        # no recurrent weights: no per-step dW_hh, but the input's gradient, which attention sends to every step
+        assert plot.series_names == ["||dL/dh_t||", "||dL/dx_t||"]
+        dx = lab.grads["input"].astype(np.float64)
+        np.testing.assert_allclose(plot._series["||dL/dx_t||"].ys, np.sqrt((dx[99:] ** 2).sum(axis=(1, 2))))
+        assert plot.title.startswith("backprop (not through time): each step's gradient arrives at once")
         assert app.query_one("#map-dh", Heatmap).title.startswith("dL/dh_t (backprop, r = ")
         assert not app.query_one(DecayPlane).display
         await pilot.press("t")

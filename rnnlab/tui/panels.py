@@ -433,7 +433,10 @@ class ExplainPanel(Static):
 
 class GradientPlot(LinePlot):
     """||dL/dh_t|| over t on a log scale, growing as BPTT steps backward; and each step's
-    contribution to dW_hh (cells with recurrent weights only: minGRU, minLSTM and the LRU have none)."""
+    contribution to dW_hh (cells with recurrent weights only: minGRU, minLSTM and the LRU have none).
+    For self-attention, ||dL/dx_t|| instead: a block's output at t feeds only y_t, so with a loss at
+    the last step dL/dh_t is 0 elsewhere, while the input's gradient reaches every step the last
+    one attends to, directly (the adding task's two marked values)."""
 
     _memo: tuple = ()  # (the trace's dh, layer, direction, norms, contributions) last computed
 
@@ -447,8 +450,13 @@ class GradientPlot(LinePlot):
         memo = self._memo
         if not (memo and memo[0] is dh and memo[1:3] == (layer, direction)):
             norms = gradient_norms(lab.trace)[layer * lab.num_directions + direction]
-            contributions = (step_weight_grad_norms(lab.trace, layer, direction)
-                             if has_recurrent_weights(lab.trace) else None)
+            if lab.is_attention:
+                dx = np.asarray(lab.grads["input"], dtype=np.float64)
+                contributions = np.sqrt(np.einsum("tbi,tbi->t", dx, dx))
+            elif has_recurrent_weights(lab.trace):
+                contributions = step_weight_grad_norms(lab.trace, layer, direction)
+            else:
+                contributions = None
             self._memo = (dh, layer, direction, norms, contributions)
         return self._memo[3], self._memo[4]
 
@@ -464,12 +472,14 @@ class GradientPlot(LinePlot):
         shown = np.arange(lab.bptt_cursor, lab.steps)
         self.set_series("||dL/dh_t||", shown + 1, norms[shown], color="#f0a030")
         if contributions is not None:
-            self.set_series("||ΔW_hh(t)||", shown + 1, contributions[shown], color="#60a0f0")
+            name = "||dL/dx_t||" if lab.is_attention else "||ΔW_hh(t)||"
+            self.set_series(name, shown + 1, contributions[shown], color="#60a0f0")
         self.marker = float(lab.bptt_cursor + 1) if lab.bptt_cursor < lab.steps else None
         first, last = norms[shown[0]] if shown.size else math.nan, norms[-1]
         ratio = first / last if shown.size and last > 0 else math.nan
         if lab.is_attention:  # the reveal runs from T down, but backward computed every step at once
-            self.title = "backprop (not through time): every step gets its gradient at once"
+            self.title = "backprop (not through time): each step's gradient arrives at once, through attention"
+            self.short_title = "backprop, all steps at once"
             return
         self.title = f"BPTT t={lab.bptt_cursor + 1}: ||dL/dh_t|| / ||dL/dh_T|| = {ratio:.2e}"
         self.short_title = f"t={lab.bptt_cursor + 1}: |dh_t|/|dh_T| {ratio:.1e}"
