@@ -455,3 +455,13 @@ def test_atomic_writes_turn_os_errors_into_one_line_user_errors(tmp_path):
     with pytest.raises(UserError, match=r"cannot write .*nowhere.*: No such file or directory"):
         atomic_write_text(tmp_path / "nowhere" / "f.txt", "x")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_models_load_state_dict_writes_into_the_arrays_parameters_handed_out():
+    model = Trainer(load_preset("hello")).model
+    live = model.parameters()
+    state = {name: value + 1 for name, value in model.state_dict().items()}
+    model.load_state_dict(state)
+    for name in ("readout.weight", "readout.bias", "weight_hh_l0"):  # the readout's and the layer's alike
+        np.testing.assert_array_equal(live[name], state[name])
+        assert model.parameters()[name] is live[name]

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from ..layers import GRU, LRU, LSTM, RNN, MinGRU, MinLSTM, Trace
+from ..layers._params import assign_params
 from ..layers.init import apply_init
 from ..layers.jordan import JordanRNN, one_hot
 from ..layers.leaky import LeakyRNN
@@ -125,8 +126,8 @@ class SequenceModel:
             if not np.isfinite(value).all():
                 raise ValueError(f"state dict entry {key!r} contains NaN or Inf")
         self.rnn.load_state_dict(rnn_state)
-        for key in readout_keys:
-            self.readout[key] = np.array(state[key], dtype=self.dtype, order="C")
+        # into the live arrays, as the layers do: an optimizer holding parameters() keeps them
+        assign_params(self.readout, {key: np.array(state[key], dtype=self.dtype, order="C") for key in self.readout})
 
     @property
     def num_parameters(self) -> int:
