@@ -38,13 +38,16 @@ class HandoffLock:
             return True
         with self._state:
             self._waiting += 1
-        got = self._lock.acquire(blocking, timeout)
-        with self._state:
-            self._waiting -= 1
-            if got:
-                self._grants += 1
-                self._owner, self._depth = me, 1
-            self._state.notify_all()  # a releaser handing off waits for a grant or no waiter
+        got = False
+        try:  # a bad timeout raises here: the count of waiters must still come down, or every release stalls
+            got = self._lock.acquire(blocking, timeout)
+        finally:
+            with self._state:
+                self._waiting -= 1
+                if got:
+                    self._grants += 1
+                    self._owner, self._depth = me, 1
+                self._state.notify_all()  # a releaser handing off waits for a grant or no waiter
         return got
 
     def release(self) -> None:

@@ -438,7 +438,7 @@ def test_npz_target_replaces_by_default_refuses_with_replace_false_and_never_a_r
 
     existing = tmp_path / "t.npz"
     existing.write_bytes(b"x")
-    assert npz_target(existing, "trace file") == existing  # the TUI's export: unchanged
+    assert npz_target(existing, "trace file") == existing  # the library's default: replace
     with pytest.raises(UserError, match="already exists"):
         npz_target(existing, "trace file", replace=False)
     run = RunDir.create(tmp_path / "run", load_preset("hello"))

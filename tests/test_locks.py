@@ -123,3 +123,15 @@ def test_the_labs_timer_refresh_gives_up_while_the_trainer_holds_the_weights():
     release.set()
     thread.join(10)
     assert lab.refresh(timeout=1) is True and lab.trace is not trace
+
+
+def test_a_bad_timeout_leaves_no_phantom_waiter_to_stall_every_release():
+    lock = HandoffLock(handoff_timeout=5.0)
+    for bad in ({"blocking": False, "timeout": 0.1}, {"timeout": -0.5}):
+        with pytest.raises(ValueError):
+            lock.acquire(**bad)
+    assert lock._waiting == 0
+    started = time.perf_counter()
+    lock.acquire()
+    lock.release()  # would wait handoff_timeout for a waiter that does not exist
+    assert time.perf_counter() - started < 2.0

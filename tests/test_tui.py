@@ -289,6 +289,19 @@ def test_the_gradient_curves_are_computed_once_per_backward_pass_not_per_key(mon
     drive(check, size=(120, 36))
 
 
+def test_a_new_experiment_clears_the_training_plots_numbers():
+    async def check(app, pilot):
+        app.lab.train(until_step=5)
+        app.update_views()
+        loss_plot = app.query_one("#loss-plot")
+        assert loss_plot.short_title.startswith("loss ")
+        app.lab.reconfigure({"train.learning_rate": 0.02})  # what the edit form's Apply does
+        app.update_views()
+        assert loss_plot.title == "loss (press t to train)" and loss_plot.short_title == ""
+
+    drive(check, size=(80, 24))
+
+
 def test_the_values_table_follows_the_chosen_unit_and_leaves_the_equations_in_view():
     async def check(app, pilot):
         await pilot.press("right", "U")  # unit - from 0: the last of 64
@@ -535,6 +548,13 @@ def test_save_run_and_export_trace(tmp_path, monkeypatch):
         await pilot.pause()
         error = str(app.screen.query_one("#prompt-error").render())
         assert "already exists: Enter again to replace it" in error
+        assert (tmp_path / "trace.npz").read_bytes() == b"the first export"
+        prompt = app.screen.query_one("#prompt-input")
+        prompt.value = str(tmp_path / "other.npz")  # edited away and back: the warning must come again
+        await pilot.pause()
+        prompt.value = str(tmp_path / "trace.npz")
+        await pilot.press("enter")
+        await pilot.pause()
         assert (tmp_path / "trace.npz").read_bytes() == b"the first export"
         await pilot.press("enter")
         await pilot.pause()

@@ -32,8 +32,9 @@ def user_path(value: str | Path) -> Path:
     try:
         return Path(value).expanduser()
     except RuntimeError:  # "Could not determine home directory."
-        home = str(value).split("/", 1)[0]
-        raise UserError(f"{value}: no home directory for {home} (no such user)") from None
+        home = Path(value).parts[0]
+        who = "this user (HOME is not set)" if home == "~" else f"{home} (no such user)"
+        raise UserError(f"{value}: no home directory for {who}") from None
 
 
 def resolve_path(value: str | Path, base_dir: str | Path | None = None) -> Path:

@@ -45,8 +45,8 @@ import numpy as np
 
 from .. import kernels
 from ..kernels import attention as attn_kernels
-from ._params import (assign_params, check_array, check_float_array, check_keys, check_params, check_seed, load_entry,
-                      load_params, parse_dtype)
+from ._params import (assign_params, check_array, check_float_array, check_params, check_seed, load_params,
+                      parse_dtype)
 from .recurrent import GRU, LSTM, RNN, RecurrentLayer
 
 __all__ = [
@@ -214,10 +214,7 @@ class Attention:
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Load every parameter; ValueError naming a missing, extra, misshapen or non-finite entry (layer unchanged).
         Values are copied into the arrays :meth:`parameters` handed out, as torch does."""
-        shapes = self._param_shapes()
-        check_keys(shapes, state)
-        assign_params(self._params, {name: load_entry(name, state[name], shape, self.dtype)
-                                     for name, shape in shapes.items()})
+        assign_params(self._params, load_params(self._param_shapes(), state, self.dtype))
 
     @property
     def num_parameters(self) -> int:

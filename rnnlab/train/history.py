@@ -30,7 +30,6 @@ class StepHistory:
     def __init__(self, records: Iterable[StepRecord] = (), capacity: int = 1024) -> None:
         self._columns = {name: np.empty(max(1, capacity), dtype) for name, dtype in COLUMNS}
         self._size = 0
-        self.clipped_count = 0  # steps whose gradient was clipped, kept as they come (the plot's title)
         for record in records:
             self.append(record)
 
@@ -47,7 +46,6 @@ class StepHistory:
         columns["clipped"][i] = record.clipped
         columns["time"][i] = record.time
         self._size = i + 1  # after the row: a reader sees it only once it is whole
-        self.clipped_count += bool(record.clipped)
 
     def column(self, name: str, size: int | None = None) -> np.ndarray:
         """A read-only view of column ``name`` (one of :data:`COLUMNS`), its first ``size`` rows

@@ -35,7 +35,7 @@ REFRESH_HZ = 12          # how often the screen reads the trainer's buffer while
 PLOTS_EVERY = 3          # ... redraws the loss and gradient-norm curves (4 Hz: each redraw is a few ms
                          # of GIL the trainer waits for; at 12 Hz hello trained at 0.71 of headless)
 HEATMAP_EVERY = 8        # ... and recomputes the bench sequence's forward pass (1.5 Hz)
-REFRESH_WAIT = 0.1       # seconds that recompute waits for the trainer's step, else it tries on the next tick
+REFRESH_WAIT = 0.1       # seconds that recompute waits for the trainer's step, else it tries HEATMAP_EVERY ticks later
 #: Rows of the plots band (gradient curve, loss, gradient norm): PLOTS_ROWS where the terminal
 #: has room; on a short one it shrinks, down to PLOTS_MIN_ROWS, so that the heatmaps keep about
 #: three fifths of the rows the sequence, status and footer leave (an 80x24 terminal: 9 of 15).

@@ -97,23 +97,37 @@ def output_tokens(lab: Lab, b: int = 0, channel: int = 0) -> list[str]:
 BAR_CHANNELS = 3
 
 
-def bar_rows(lab: Lab) -> list[tuple[str, str, list[str]]]:
-    """The sequence bar's rows as (label, kind, tokens), kind "input", "target" or "output": one
-    target and one output row per channel of the target (two-scales: slow and fast), and one input
-    row per channel where the input has the same channels (a multi-column series)."""
-    task, sequence = lab.task, lab.sequence
+def bar_layout(lab: Lab) -> list[tuple[str, str, int | None]]:
+    """The sequence bar's rows as (label, kind, channel), kind "input", "target" or "output": one
+    target and one output row per channel of the target (two-scales: slow and fast; the first
+    BAR_CHANNELS of a many-column series), and one input row per channel where the input has the
+    same channels. Channel None: the task's only one."""
+    task = lab.task
     if not task.channels:
-        return [("input", "input", task.input_tokens(sequence)), ("target", "target", task.target_tokens(sequence)),
-                ("output", "output", output_tokens(lab))]
-    names = task.channels[:BAR_CHANNELS]
-    rows = []
+        return [("input", "input", None), ("target", "target", None), ("output", "output", None)]
+    names = list(enumerate(task.channels[:BAR_CHANNELS]))
     if task.input_size == len(task.channels):  # a forecast: each channel's input is its last value
-        rows += [(f"input {name}", "input", task.input_tokens(sequence, channel=c)) for c, name in enumerate(names)]
+        rows = [(f"input {name}", "input", c) for c, name in names]
     else:
-        rows.append(("input", "input", task.input_tokens(sequence)))
-    for c, name in enumerate(names):
-        rows += [(f"target {name}", "target", task.target_tokens(sequence, channel=c)),
-                 (f"output {name}", "output", output_tokens(lab, channel=c))]
+        rows = [("input", "input", None)]
+    for c, name in names:
+        rows += [(f"target {name}", "target", c), (f"output {name}", "output", c)]
+    return rows
+
+
+def bar_rows(lab: Lab) -> list[tuple[str, str, list[str]]]:
+    """:func:`bar_layout` with each row's tokens: (label, kind, one string per step)."""
+    task, sequence = lab.task, lab.sequence
+    rows = []
+    for label, kind, channel in bar_layout(lab):
+        c = {} if channel is None else {"channel": channel}  # single-channel tasks' token methods take none
+        if kind == "input":
+            tokens = task.input_tokens(sequence, **c)
+        elif kind == "target":
+            tokens = task.target_tokens(sequence, **c)
+        else:
+            tokens = output_tokens(lab, **c)
+        rows.append((label, kind, tokens))
     return rows
 
 
@@ -165,7 +179,7 @@ class SequenceBar(LabView):
     def rows_needed(lab: Lab) -> int:
         """Terminal rows the bar takes for ``lab``'s task: the step numbers, its rows, the status
         line and the border under it."""
-        return len(bar_rows(lab)) + 3
+        return len(bar_layout(lab)) + 3
 
     def refresh_view(self) -> None:
         lab = self._lab
@@ -648,14 +662,16 @@ class TrainingPlots(Vertical):
 
     def update_from(self, lab: Lab) -> None:
         history = lab.history
-        size, clipped = len(history), history.clipped_count  # one moment: the trainer thread appends meanwhile
+        size = len(history)  # one moment for every column: the trainer thread appends meanwhile
         steps = history.column("step", size)
+        clipped = int(np.count_nonzero(history.column("clipped", size)))
         evals = lab.evals[:]
         loss_plot = self.query_one("#loss-plot", LinePlot)
         norm_plot = self.query_one("#norm-plot", LinePlot)
         if not size:
             loss_plot.clear()
             norm_plot.clear()
+            loss_plot.short_title = norm_plot.short_title = ""  # a new experiment: not the last one's numbers
             loss_plot.title = "loss (press t to train)"
             norm_plot.title = "gradient norm"
             return

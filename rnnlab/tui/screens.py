@@ -60,6 +60,10 @@ class PromptScreen(ModalScreen[Any]):
             yield Label("", id="prompt-error", classes="error", markup=False)  # it may quote what was typed
             yield Label("Enter to apply, Esc to cancel", classes="dim")
 
+    @on(Input.Changed)
+    def _edited(self) -> None:
+        self._existing = None  # a second Enter replaces only right after the warning, on the name it named
+
     @on(Input.Submitted)
     def submit(self, event: Input.Submitted) -> None:
         try:

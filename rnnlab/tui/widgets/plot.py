@@ -197,7 +197,8 @@ class LinePlot(CachedFrame):
             the legend moves to the x-axis line, between its labels, if it fits there.
         log_y: Plot log10(y); non-positive values are skipped, axis labels show actual values.
         threshold: y value of a dashed horizontal line (e.g. the clipping threshold), or None.
-        threshold_label: Text drawn with the threshold's value at the right end of its line.
+        threshold_label: Text drawn with the threshold's value where no curve runs: the right-most
+            free place on its line, else just above or below it (left out where there is none).
         marker: x value of a vertical dotted line (e.g. the current step), or None.
 
     All of these are reactive attributes and may be set at any time. Non-finite points (NaN,
