@@ -302,6 +302,38 @@ def test_a_new_experiment_clears_the_training_plots_numbers():
     drive(check, size=(80, 24))
 
 
+def test_a_cursor_key_leaves_the_heatmaps_data_alone_and_new_data_replaces_it(monkeypatch):
+    calls = []
+    original = Heatmap.set_data
+    monkeypatch.setattr(Heatmap, "set_data", lambda self, *a, **k: calls.append(self.id) or original(self, *a, **k))
+
+    async def check(app, pilot):
+        h_map = app.query_one("#map-h", Heatmap)
+        calls.clear()
+        await pilot.press("right", "right", "u", "left")
+        await pilot.pause()
+        assert calls == [] and app.lab.cursor == 1
+        await pilot.press("n")  # a new sequence: new records, every map redrawn
+        await pilot.pause()
+        assert "map-h" in calls and "map-c" in calls
+        np.testing.assert_allclose(h_map.data, app.lab.trace.get("h")[:, 0, :].T)
+
+    drive(check, size=(120, 36))
+
+
+def test_switching_layers_redraws_the_heatmaps_with_that_layers_records():
+    async def check(app, pilot):
+        lab = app.lab
+        assert lab.spec.model.num_layers == 2
+        for key, layer in (("]", 1), ("[", 0)):
+            await pilot.press(key)
+            await pilot.pause()
+            np.testing.assert_array_equal(app.query_one("#map-h", Heatmap).data,
+                                          lab.trace.get("h", layer)[:, 0, :].T.astype(np.float64))
+
+    drive(check, "selective-copy-mingru", size=(120, 36))
+
+
 def test_the_values_table_follows_the_chosen_unit_and_leaves_the_equations_in_view():
     async def check(app, pilot):
         await pilot.press("right", "U")  # unit - from 0: the last of 64

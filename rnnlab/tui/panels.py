@@ -253,6 +253,7 @@ class StatePanel(VerticalScroll):
         super().__init__(**kwargs)
         self.stream = (0, 0)  # (layer, direction) shown
         self._maps: dict[str, Heatmap] = {}
+        self._shown: dict[str, tuple] = {}  # per map: (the array its data views, vmin, vmax) last set
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="colorbars"):  # the colour key, docked on top: each signed map's title gives its r
@@ -274,6 +275,7 @@ class StatePanel(VerticalScroll):
         container = self.query_one("#maps", Vertical)
         for name in [n for n in self._maps if n not in names]:
             self._maps.pop(name).remove()
+            self._shown.pop(name, None)
         new = {name: Heatmap(colormap="diverging" if record_kind(name, mode) == "signed" else "sequential",
                              vmin=-1.0 if record_kind(name, mode) == "signed" else 0.0, vmax=1.0,
                              title=record_title(name, mode), id=f"map-{name}")
@@ -292,23 +294,24 @@ class StatePanel(VerticalScroll):
         where = ("" if streams == 1 else f"  · block {layer}" if lab.is_attention
                  else f"  · layer {layer}{' reverse' if direction else ''}")
         for name, heatmap in self._maps.items():
-            data = np.asarray(lab.trace.get(name, *self.stream)[:, 0, :], np.float64).T  # (H, T)
+            record = lab.trace.get(name, *self.stream)[:, 0, :]  # (T, H), a view of the trace's record
             kind, title = record_kind(name, mode), record_title(name, mode)
             colormap = "diverging" if kind == "signed" else "sequential"
             if heatmap.colormap.name != colormap:  # the same record of another cell (the LRU's dh)
                 heatmap.colormap = colormap
             if kind == "gate":
-                heatmap.set_data(data, vmin=0.0, vmax=1.0)
+                vmin, vmax = 0.0, 1.0
                 range_text = ""
             else:  # gradients span their own range; states at least [-1, 1] (moduli [0, 1])
                 # a gradient's scale from the steps revealed so far: the unrevealed ones, often far
                 # larger (or smaller), would leave the revealed columns one flat colour
-                shown = data[:, lab.bptt_cursor:] if name in GRADIENTS else data
+                shown = record[lab.bptt_cursor:] if name in GRADIENTS else record
                 largest = float(np.abs(shown).max()) if shown.size else 0.0
                 scale = (largest or 1.0) if name in GRADIENTS else max(1.0, largest)
-                heatmap.set_data(data, vmin=-scale if kind == "signed" else 0.0, vmax=scale)
+                vmin, vmax = (-scale if kind == "signed" else 0.0), scale
                 # the colour key reads -r .. +r for signed maps: each says its r
                 range_text = f"r = {scale:.2g}" if kind == "signed" else f"colour 0..{scale:.2g}"
+            self._show(name, heatmap, record, vmin, vmax)
             if name in GRADIENTS:
                 heatmap.reveal_from_end = True
                 heatmap.revealed = lab.steps - lab.bptt_cursor
@@ -319,6 +322,18 @@ class StatePanel(VerticalScroll):
                 heatmap.revealed = lab.cursor
                 heatmap.cursor = cursor
                 heatmap.title = title + (f"  ({range_text})" if range_text else "") + where
+
+    def _show(self, name: str, heatmap: Heatmap, record: np.ndarray, vmin: float, vmax: float) -> None:
+        """Give ``heatmap`` the (T, H) ``record`` on that scale, unless it shows it already: a key that
+        moves a cursor leaves the maps' colours as they are (re-binning seven maps of 2000 steps and
+        512 units took 50-75 ms a key). A trace's records are never rewritten, so the array a record
+        views (held, so that its memory is not reused) and where in it identify the data."""
+        source = record.base if record.base is not None else record
+        where = (record.__array_interface__["data"][0], record.shape, record.strides)
+        last = self._shown.get(name)
+        if last is None or last[0] is not source or last[1:] != (where, vmin, vmax):
+            heatmap.set_data(record.T, vmin=vmin, vmax=vmax)  # (H, T)
+            self._shown[name] = (source, where, vmin, vmax)
 
     def scroll_maps(self, delta: int) -> None:
         """Scroll a heatmap at a time: the next (``delta`` > 0) or previous one starts at the top
