@@ -283,9 +283,8 @@ class Attention:
     __call__ = forward
 
     def backward(self, trace: AttentionTrace, d_out: Any) -> dict[str, np.ndarray]:
-        """Gradients of ``sum(h~ * d_out)``: every parameter name, plus ``"query"`` (T, B, H) and ``"memory"`` (S, B, H).
-
-        ``d_out`` (T, B, H) may be None (zero)."""
+        """Gradients of ``sum(h~ * d_out)``: every parameter name, plus ``"query"`` (T, B, H) and
+        ``"memory"`` (S, B, H). ``d_out`` (T, B, H) may be None (zero)."""
         if not isinstance(trace, AttentionTrace) or trace._owner is not self:
             raise ValueError("trace must come from this Attention's own forward()")
         sv = trace._saved

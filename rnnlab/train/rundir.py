@@ -113,8 +113,9 @@ def atomic_write_text(path: Path, text: str) -> None:
 def npz_target(path: str | Path, what: str, *, replace: bool = True) -> Path:
     """``path`` as the place to write a ``.npz`` file: UserError (naming ``what``: "trace file",
     "export file") unless it ends in .npz and its directory exists. ``replace=False`` also refuses
-    an existing file with a :class:`TargetExistsError` (the CLI's default; ``--force`` replaces it). A run directory's own files
-    (its ``checkpoint.npz``) are refused always: writing there would destroy a trained run."""
+    an existing file with a :class:`TargetExistsError` (the CLI's default; ``--force`` replaces it).
+    A run directory's own files (its ``checkpoint.npz``) are refused always: writing there would
+    destroy a trained run."""
     path = user_path(path)
     if path.suffix != ".npz":
         raise UserError(f"{what} must end in .npz: {path}")

@@ -41,7 +41,8 @@ class LabScreenApp(PlainNotices, App[None]):
 
     TITLE = "rnnlab"
     CSS_PATH = "../lab.tcss"  # the shared dialogs (help, prompts); the labs' own ids are prefixed
-    BINDINGS = [Binding("q,ctrl+c", "quit", "quit", key_display="q")]  # ctrl+c quits, as in the main lab (not Textual's hint)
+    # ctrl+c quits, as in the main lab (not Textual's hint)
+    BINDINGS = [Binding("q,ctrl+c", "quit", "quit", key_display="q")]
 
     def __init__(self, name: str, options: dict | None = None, engine: Any = None) -> None:
         super().__init__()

@@ -300,8 +300,8 @@ class LinePlot(CachedFrame):
         self._series.clear()
         self._invalidate()
 
-    watch_title = watch_short_title = watch_log_y = watch_threshold = watch_threshold_label = watch_marker = watch_x_range = \
-        CachedFrame._invalidate
+    watch_title = watch_short_title = watch_log_y = watch_threshold = watch_threshold_label = watch_marker = \
+        watch_x_range = CachedFrame._invalidate
 
     def _plotted_points(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """Each series' finite points in plot coordinates (log10 y under ``log_y``)."""
