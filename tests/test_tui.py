@@ -234,6 +234,22 @@ def test_a_target_with_two_channels_shows_both_in_the_sequence_bar():
     drive(check, "multiscale-leaky", size=(120, 36))
 
 
+def test_a_series_with_more_channels_than_the_bar_shows_says_which(tmp_path):
+    rng = np.random.default_rng(0)
+    np.savetxt(tmp_path / "five.csv", rng.standard_normal((300, 5)), delimiter=",")
+    (tmp_path / "five.toml").write_text('name = "five"\n[task]\nkind = "series"\npath = "five.csv"\nlength = 20\n'
+                                       '[model]\ncell = "gru"\nhidden_size = 8\n')
+
+    async def check(app, pilot):
+        lines = screen_text(app).splitlines()
+        labels = [" ".join(line.split()[:2]) for line in lines[2:11]]
+        assert labels == ["input #1", "input #2", "input #3", "target #1", "output #1", "target #2", "output #2",
+                          "target #3", "output #3"]
+        assert "channels 1-3 of 5" in lines[11]
+
+    drive(check, str(tmp_path / "five.toml"), size=(120, 40))
+
+
 def test_t_on_a_finished_run_says_it_trains_more_and_a_paused_run_is_named_when_refusing(monkeypatch):
     async def check(app, pilot):
         notices = []

@@ -241,7 +241,9 @@ class SequenceBar(LabView):
             text.append("\n")
         evaluation = lab.evaluation
         acc = "" if evaluation.accuracy is None else f"  accuracy {100 * evaluation.accuracy:.0f}%"
-        text.append(f"steps {start + 1}-{stop} of {T}   this sequence: loss {evaluation.loss:.4g}{acc}   "
+        channels = len(lab.task.channels)
+        shown = f"   channels 1-{BAR_CHANNELS} of {channels}" if channels > BAR_CHANNELS else ""
+        text.append(f"steps {start + 1}-{stop} of {T}{shown}   this sequence: loss {evaluation.loss:.4g}{acc}   "
                     f"{lab.task.describe()}", style="dim")
         self.update(text)
 
