@@ -27,6 +27,18 @@ def parse_dtype(dtype: Any, none_means: str = "float32") -> np.dtype:
     return np.dtype(DTYPES[name])
 
 
+def is_integer(value: Any) -> bool:
+    """An int or a numpy integer, and not a bool (``True`` would otherwise pass as 1)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def check_positive_int(name: str, value: Any) -> int:
+    """A size or count argument (``hidden_size``, ``n_steps``): a positive integer, as an int."""
+    if not is_integer(value) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
 def check_seed(seed: Any) -> int | None:
     """``seed`` (a layer's, or ``reset_parameters``'s) as an int, or None (fresh randomness).
 
@@ -35,7 +47,7 @@ def check_seed(seed: Any) -> int | None:
     """
     if seed is None:
         return None
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+    if not is_integer(seed) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
     return int(seed)
 
@@ -152,7 +164,7 @@ def check_truncate(truncate: Any) -> int | None:
     (the spec's and the CLI's ``truncate = 0`` mean full BPTT; here that is None)."""
     if truncate is None:
         return None
-    if isinstance(truncate, (bool, np.bool_)) or not isinstance(truncate, (int, np.integer)) or truncate < 1:
+    if not is_integer(truncate) or truncate < 1:
         raise ValueError(f"truncate must be a positive number of steps or None (full BPTT), got {truncate!r}")
     return int(truncate)
 

@@ -22,7 +22,8 @@ import numpy as np
 
 from .. import kernels
 from ..kernels import esn as esn_kernels
-from ._params import assign_params, check_array, check_bool, check_keys, check_seed, load_entry, parse_dtype
+from ._params import (assign_params, check_array, check_bool, check_keys, check_positive_int, check_seed, load_entry,
+                      parse_dtype)
 from .trace import Trace
 
 __all__ = ["EchoStateNetwork", "ridge_readout"]
@@ -40,11 +41,6 @@ READOUT_KEYS = ("readout.weight", "readout.bias")
 # ---------------------------------------------------------------------------------------------
 # argument checks: one-line ValueErrors naming the argument
 # ---------------------------------------------------------------------------------------------
-
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def _real(name: str, value: Any, low: float, high: float = math.inf, *, low_open: bool = True,
@@ -186,9 +182,9 @@ class EchoStateNetwork:
         dtype: str = "float64",
         seed: int | None = None,
     ) -> None:
-        self.input_size = _positive_int("input_size", input_size)
-        self.reservoir_size = _positive_int("reservoir_size", reservoir_size)
-        self._requested_output_size = None if output_size is None else _positive_int("output_size", output_size)
+        self.input_size = check_positive_int("input_size", input_size)
+        self.reservoir_size = check_positive_int("reservoir_size", reservoir_size)
+        self._requested_output_size = None if output_size is None else check_positive_int("output_size", output_size)
         self.spectral_radius = _real("spectral_radius", spectral_radius, 0.0)
         self.leak_rate = _real("leak_rate", leak_rate, 0.0, 1.0)
         self.input_scaling = _real("input_scaling", input_scaling, 0.0)
@@ -438,7 +434,7 @@ class EchoStateNetwork:
         (n_steps, B, O) and a trace whose ``"h"`` (n_steps, B, N) holds the state each y_k is read
         from (``predict(concatenate([warmup_inputs, y[:-1]]))[-n_steps:]`` reproduces y).
         """
-        n_steps = _positive_int("n_steps", n_steps)
+        n_steps = check_positive_int("n_steps", n_steps)
         r = self._require_readout("generate")
         if self.output_size != self.input_size:
             raise ValueError(f"generate() feeds outputs back as inputs: needs output_size == input_size, "

@@ -34,8 +34,8 @@ import numpy as np
 
 from .. import kernels
 from ..kernels.jordan import jordan_backward, jordan_forward_free, jordan_forward_teacher
-from ._params import assign_params, check_bool, check_params, check_seed, parse_dtype
-from .recurrent import RecurrentLayer, _check_positive_int
+from ._params import assign_params, check_bool, check_params, check_positive_int, check_seed, parse_dtype
+from .recurrent import RecurrentLayer
 from .trace import Trace
 
 __all__ = ["JordanRNN", "FEEDBACKS", "one_hot"]
@@ -65,9 +65,9 @@ class JordanRNN:
 
     def __init__(self, input_size: int, hidden_size: int, output_size: int, bias: bool = True, *,
                  feedback: str = "values", dtype: str = "float32", seed: int | None = None) -> None:
-        self.input_size = _check_positive_int("input_size", input_size)
-        self.hidden_size = _check_positive_int("hidden_size", hidden_size)
-        self.output_size = _check_positive_int("output_size", output_size)
+        self.input_size = check_positive_int("input_size", input_size)
+        self.hidden_size = check_positive_int("hidden_size", hidden_size)
+        self.output_size = check_positive_int("output_size", output_size)
         self.bias = check_bool("bias", bias)
         if feedback not in FEEDBACKS:
             raise ValueError(f"feedback must be one of {', '.join(FEEDBACKS)}, got {feedback!r}")

@@ -58,8 +58,8 @@ import numpy as np
 from .. import kernels
 from ..kernels import minimal as mk
 from ..kernels.scan import METHODS
-from ._params import assign_params, check_array, check_bool, check_seed, check_truncate
-from .recurrent import RecurrentLayer, _check_positive_int
+from ._params import assign_params, check_array, check_bool, check_positive_int, check_seed, check_truncate
+from .recurrent import RecurrentLayer
 from .trace import Trace
 
 __all__ = ["MinGRU", "MinLSTM", "LRU", "METHODS"]
@@ -80,7 +80,7 @@ class _LinearRecurrence(RecurrentLayer):
                  bidirectional: bool = False, dtype: str = "float32", seed: int | None = None,
                  method: str = "sequential", scan_chunks: int | None = None) -> None:
         self.method = _check_method(method)
-        self.scan_chunks = None if scan_chunks is None else _check_positive_int("scan_chunks", scan_chunks)
+        self.scan_chunks = None if scan_chunks is None else check_positive_int("scan_chunks", scan_chunks)
         super().__init__(input_size, hidden_size, num_layers, bias, bidirectional=bidirectional, dtype=dtype,
                          seed=seed)
 

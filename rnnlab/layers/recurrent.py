@@ -15,17 +15,12 @@ from typing import Any
 import numpy as np
 
 from .. import kernels
-from ._params import (assign_params, check_array, check_bool, check_params, check_seed, check_truncate, load_params,
-                      parse_dtype)
+from ._params import (assign_params, check_array, check_bool, check_params, check_positive_int, check_seed,
+                      check_truncate, load_params, parse_dtype)
 from .trace import Trace
 
 _DEVICES = ("cpu", "cuda")
 
-
-def _check_positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 class RecurrentLayer:
@@ -63,9 +58,9 @@ class RecurrentLayer:
         seed: int | None = None,
         device: str = "cpu",
     ) -> None:
-        self.input_size = _check_positive_int("input_size", input_size)
-        self.hidden_size = _check_positive_int("hidden_size", hidden_size)
-        self.num_layers = _check_positive_int("num_layers", num_layers)
+        self.input_size = check_positive_int("input_size", input_size)
+        self.hidden_size = check_positive_int("hidden_size", hidden_size)
+        self.num_layers = check_positive_int("num_layers", num_layers)
         self.bias = check_bool("bias", bias)
         self.bidirectional = check_bool("bidirectional", bidirectional)
         self.dtype = parse_dtype(dtype)

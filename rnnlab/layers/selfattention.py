@@ -25,9 +25,8 @@ import numpy as np
 from .. import kernels
 from ..errors import UserError
 from ..kernels import selfattention as sa_kernels
-from ._params import (assign_params, check_array, check_bool, check_float_array, check_params, check_seed, load_params,
-                      parse_dtype)
-from .recurrent import _check_positive_int
+from ._params import (assign_params, check_array, check_bool, check_float_array, check_params, check_positive_int,
+                      check_seed, load_params, parse_dtype)
 from .trace import Trace
 
 __all__ = ["positional_encoding", "PositionalEncoding", "SelfAttentionBlock", "SelfAttentionModel",
@@ -91,8 +90,8 @@ def positional_encoding(length: int, d_model: int, dtype: Any = "float64") -> np
 
     Computed in float64, then cast to ``dtype``. An odd ``d_model``'s last column is a sine.
     """
-    length = _check_positive_int("length", length)
-    d_model = _check_positive_int("d_model", d_model)
+    length = check_positive_int("length", length)
+    d_model = check_positive_int("d_model", d_model)
     pos = np.arange(length, dtype=np.float64)[:, None]
     two_i = np.arange(0, d_model, 2, dtype=np.float64)
     angle = pos / 10000.0 ** (two_i / d_model)  # (length, ceil(d/2))
@@ -111,8 +110,8 @@ class PositionalEncoding:
     """
 
     def __init__(self, d_model: int, max_len: int = 512, dtype: Any = "float32") -> None:
-        self.d_model = _check_positive_int("d_model", d_model)
-        self.max_len = _check_positive_int("max_len", max_len)
+        self.d_model = check_positive_int("d_model", d_model)
+        self.max_len = check_positive_int("max_len", max_len)
         self.dtype = parse_dtype(dtype)
         self.table = positional_encoding(self.max_len, self.d_model, self.dtype)
         self.table.flags.writeable = False
@@ -208,12 +207,12 @@ class SelfAttentionBlock:
     def __init__(self, d_model: int, num_heads: int, d_ff: int, causal: bool = False, max_len: int = 512,
                  norm: str = "post", activation: str = "relu", layer_norm_eps: float = 1e-5,
                  dtype: Any = "float32", seed: int | None = None) -> None:
-        self.d_model = _check_positive_int("d_model", d_model)
-        self.num_heads = _check_positive_int("num_heads", num_heads)
-        self.d_ff = _check_positive_int("d_ff", d_ff)
+        self.d_model = check_positive_int("d_model", d_model)
+        self.num_heads = check_positive_int("num_heads", num_heads)
+        self.d_ff = check_positive_int("d_ff", d_ff)
         if self.d_model % self.num_heads:
             raise ValueError(f"d_model ({self.d_model}) must be divisible by num_heads ({self.num_heads})")
-        self.max_len = _check_positive_int("max_len", max_len)
+        self.max_len = check_positive_int("max_len", max_len)
         if norm not in ("post", "pre"):
             raise ValueError(f"norm must be 'post' or 'pre', got {norm!r}")
         if activation not in ("relu", "gelu"):
@@ -412,12 +411,12 @@ class SelfAttentionModel:
     def __init__(self, input_size: int, output_size: int, d_model: int = 32, num_heads: int = 4,
                  num_layers: int = 2, d_ff: int = 64, causal: bool = True, max_len: int = 512,
                  norm: str = "post", activation: str = "relu", dtype: Any = "float32", seed: int | None = None) -> None:
-        self.input_size = _check_positive_int("input_size", input_size)
-        self.output_size = _check_positive_int("output_size", output_size)
-        self.num_layers = _check_positive_int("num_layers", num_layers)
+        self.input_size = check_positive_int("input_size", input_size)
+        self.output_size = check_positive_int("output_size", output_size)
+        self.num_layers = check_positive_int("num_layers", num_layers)
         self.dtype = parse_dtype(dtype)
-        self.d_model = _check_positive_int("d_model", d_model)
-        self.max_len = _check_positive_int("max_len", max_len)
+        self.d_model = check_positive_int("d_model", d_model)
+        self.max_len = check_positive_int("max_len", max_len)
         self.seed = seed = check_seed(seed)
         # None: fresh randomness, as for every layer (one draw of entropy feeds the streams below)
         root = np.random.SeedSequence().entropy if seed is None else seed

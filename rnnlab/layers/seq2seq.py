@@ -45,8 +45,8 @@ import numpy as np
 
 from .. import kernels
 from ..kernels import attention as attn_kernels
-from ._params import (assign_params, check_array, check_float_array, check_params, check_seed, load_params,
-                      parse_dtype)
+from ._params import (assign_params, check_array, check_float_array, check_params, check_positive_int, check_seed,
+                      load_params, parse_dtype)
 from .recurrent import GRU, LSTM, RNN, RecurrentLayer
 
 __all__ = [
@@ -70,11 +70,6 @@ _OWN_NAMES = ("src_embed.weight", "tgt_embed.weight", "readout.weight", "readout
 # ---------------------------------------------------------------------------------------------
 # validation helpers
 # ---------------------------------------------------------------------------------------------
-
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def _token_array(what: str, value: Any, vocab: int, name_of_vocab: str) -> np.ndarray:
@@ -173,8 +168,8 @@ class Attention:
         if kind not in ATTENTION_KINDS:
             raise ValueError(f"attention kind must be one of {', '.join(map(repr, ATTENTION_KINDS))}, got {kind!r}")
         self.kind = kind
-        self.hidden_size = _positive_int("hidden_size", hidden_size)
-        self.attn_size = self.hidden_size if attn_size is None else _positive_int("attn_size", attn_size)
+        self.hidden_size = check_positive_int("hidden_size", hidden_size)
+        self.attn_size = self.hidden_size if attn_size is None else check_positive_int("attn_size", attn_size)
         self.dtype = parse_dtype(dtype)
         self._params: dict[str, np.ndarray] = {}
         self.reset_parameters(seed)  # sets self.seed
@@ -351,11 +346,11 @@ class Seq2Seq:
     def __init__(self, vocab_in: int, vocab_out: int, hidden_size: int, cell: str = "gru",
                  attention: str | None = None, num_layers: int = 1, dtype: str = "float32",
                  seed: int | None = None, *, embed_size: int | None = None, attn_size: int | None = None) -> None:
-        self.vocab_in = _positive_int("vocab_in", vocab_in)
-        self.vocab_out = _positive_int("vocab_out", vocab_out)
-        self.hidden_size = _positive_int("hidden_size", hidden_size)
-        self.num_layers = _positive_int("num_layers", num_layers)
-        self.embed_size = self.hidden_size if embed_size is None else _positive_int("embed_size", embed_size)
+        self.vocab_in = check_positive_int("vocab_in", vocab_in)
+        self.vocab_out = check_positive_int("vocab_out", vocab_out)
+        self.hidden_size = check_positive_int("hidden_size", hidden_size)
+        self.num_layers = check_positive_int("num_layers", num_layers)
+        self.embed_size = self.hidden_size if embed_size is None else check_positive_int("embed_size", embed_size)
         if cell not in CELLS:
             raise ValueError(f"cell must be one of {', '.join(map(repr, CELLS))}, got {cell!r}")
         if attention is not None and attention not in ATTENTION_KINDS:
@@ -567,7 +562,7 @@ class Seq2Seq:
         :class:`Seq2SeqTrace` for the steps run, plus ``"logits"`` and ``"tokens"``.
         """
         src, lengths = self._check_source(src, src_lengths)
-        max_len = _positive_int("max_len", max_len)
+        max_len = check_positive_int("max_len", max_len)
         for name, tok in (("bos", bos), ("eos", eos)) + ((("pad", pad),) if pad is not None else ()):
             if isinstance(tok, bool) or not isinstance(tok, (int, np.integer)) or not 0 <= tok < self.vocab_out:
                 raise ValueError(f"{name} must be a token id in [0, {self.vocab_out}), got {tok!r}")

@@ -29,8 +29,7 @@ from ..errors import DataError
 from ..kernels import blas_single_threaded, kernel_threads
 from ..kernels.tree import tree_backward, tree_forward
 from ..train.losses import cross_entropy
-from ._params import assign_params, check_params, check_seed, load_params, parse_dtype
-from .recurrent import _check_positive_int
+from ._params import assign_params, check_params, check_positive_int, check_seed, load_params, parse_dtype
 
 __all__ = ["RecursiveNet", "TreeClassifier", "TreeTrace", "TreeNode"]
 
@@ -148,8 +147,8 @@ class RecursiveNet:
     """
 
     def __init__(self, vocab_size: int, hidden_size: int, dtype: str = "float32", seed: int | None = None) -> None:
-        self.vocab_size = _check_positive_int("vocab_size", vocab_size)
-        self.hidden_size = _check_positive_int("hidden_size", hidden_size)
+        self.vocab_size = check_positive_int("vocab_size", vocab_size)
+        self.hidden_size = check_positive_int("hidden_size", hidden_size)
         self.dtype = parse_dtype(dtype)
         self._params: dict[str, np.ndarray] = {}
         self.reset_parameters(seed)  # sets self.seed

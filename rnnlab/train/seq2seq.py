@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 
 from .. import kernels
-from ..layers.seq2seq import Seq2Seq, _positive_int
+from ..layers._params import check_positive_int
+from ..layers.seq2seq import Seq2Seq
 from .losses import cross_entropy
 from .optim import OPTIMIZER_CLASSES, clip_gradients
 from .trainer import TrainingDiverged
@@ -84,7 +85,7 @@ class Seq2SeqTrainer:
         if not (isinstance(clip_norm, (int, float)) and math.isfinite(clip_norm) and clip_norm >= 0):
             raise ValueError(f"clip_norm must be a number >= 0, got {clip_norm!r}")
         self.model, self.task = model, task
-        self.batch_size = _positive_int("batch_size", batch_size)
+        self.batch_size = check_positive_int("batch_size", batch_size)
         self.clip_norm = float(clip_norm)
         self.seed = seed
         self.optimizer = OPTIMIZER_CLASSES[optimizer](model.parameters(), float(learning_rate))
@@ -114,7 +115,7 @@ class Seq2SeqTrainer:
     def train(self, steps: int, callback: Callable[[Seq2SeqStep], None] | None = None) -> list[Seq2SeqStep]:
         """Run ``steps`` more updates; ``callback(record)`` after each. Returns the records."""
         records = []
-        for _ in range(_positive_int("steps", steps)):
+        for _ in range(check_positive_int("steps", steps)):
             record = self.train_step()
             records.append(record)
             if callback is not None:

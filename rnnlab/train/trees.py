@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..data.trees import Tree, Treebank, Vocabulary
-from ..layers.recurrent import _check_positive_int
+from ..layers._params import check_positive_int
 from ..layers.tree import TreeClassifier
 from .optim import OPTIMIZER_CLASSES, clip_gradients
 
@@ -46,7 +46,7 @@ class TreeTrainer:
         self.trees = tuple(train.trees if isinstance(train, Treebank) else train)
         if not self.trees:
             raise ValueError("the training set has no trees")
-        self.batch_size = _check_positive_int("batch_size", batch_size)
+        self.batch_size = check_positive_int("batch_size", batch_size)
         self.clip_norm = float(clip_norm)
         self.optimizer = OPTIMIZER_CLASSES[optimizer](model.parameters(), learning_rate)
         self.rng = np.random.default_rng(seed)
@@ -75,7 +75,7 @@ class TreeTrainer:
             callback: Any = None) -> list[EpochStats]:
         """Run ``epochs`` epochs; ``callback(stats)`` after each (return True to stop early)."""
         history = []
-        for _ in range(_check_positive_int("epochs", epochs)):
+        for _ in range(check_positive_int("epochs", epochs)):
             stats = self.epoch(test)
             history.append(stats)
             if callback is not None and callback(stats):
