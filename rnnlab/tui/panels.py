@@ -184,7 +184,7 @@ class SequenceBar(LabView):
     def refresh_view(self) -> None:
         lab = self._lab
         rows = bar_rows(lab)
-        self.styles.height = len(rows) + 3
+        self.styles.height = self.rows_needed(lab)
         targets = {label.removeprefix("target"): tokens for label, kind, tokens in rows if kind == "target"}
         label_width = max(6, *(len(label) for label, _, _ in rows))
         T = lab.steps
@@ -242,8 +242,8 @@ class SequenceBar(LabView):
         evaluation = lab.evaluation
         acc = "" if evaluation.accuracy is None else f"  accuracy {100 * evaluation.accuracy:.0f}%"
         channels = len(lab.task.channels)
-        shown = f"   channels 1-{BAR_CHANNELS} of {channels}" if channels > BAR_CHANNELS else ""
-        text.append(f"steps {start + 1}-{stop} of {T}{shown}   this sequence: loss {evaluation.loss:.4g}{acc}   "
+        cut = f"   channels 1-{BAR_CHANNELS} of {channels}" if channels > BAR_CHANNELS else ""
+        text.append(f"steps {start + 1}-{stop} of {T}{cut}   this sequence: loss {evaluation.loss:.4g}{acc}   "
                     f"{lab.task.describe()}", style="dim")
         self.update(text)
 
@@ -255,7 +255,7 @@ class StatePanel(VerticalScroll):
         super().__init__(**kwargs)
         self.stream = (0, 0)  # (layer, direction) shown
         self._maps: dict[str, Heatmap] = {}
-        self._shown: dict[str, tuple] = {}  # per map: (the array its data views, vmin, vmax) last set
+        self._shown: dict[str, tuple] = {}  # per map: what _show last gave it (source, where, vmin, vmax)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="colorbars"):  # the colour key, docked on top: each signed map's title gives its r

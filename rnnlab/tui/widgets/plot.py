@@ -426,14 +426,14 @@ class LinePlot(CachedFrame):
         if threshold is not None:  # its label where no curve runs: on its line, else just above or below it
             label = f"{self.threshold_label} {_format_number(self.threshold)}".strip()
             line_row = threshold_row // 4
-            spot = None
             for row in (line_row, line_row - 1, line_row + 1):
-                if spot is None and 0 <= row < plot_height and len(label) <= plot_width:
-                    busy = series_bits[row] > 0  # the right-most free run as long as the label, else none
-                    free_at = [x for x in range(plot_width - len(label), -1, -1) if not busy[x:x + len(label)].any()]
-                    spot = (row, gutter + free_at[0]) if free_at else None
-            if spot is not None:
-                grid.put(top + spot[0], spot[1], label, _THRESHOLD_STYLE)
+                if not 0 <= row < plot_height:
+                    continue
+                busy = series_bits[row] > 0  # the right-most free run as long as the label, if any
+                x = next((x for x in range(plot_width - len(label), -1, -1) if not busy[x:x + len(label)].any()), None)
+                if x is not None:
+                    grid.put(top + row, gutter + x, label, _THRESHOLD_STYLE)
+                    break
 
         # x-axis line: first and last x, and the marker's label, which wins: an end label it would
         # touch is left out whole ("▲38" beside "40" read as "▲3840")
