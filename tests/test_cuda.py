@@ -4,8 +4,8 @@ The kernel comparisons live in ``tests/cuda_sim/sim_cases.py`` and run in subpro
 numba-cuda's simulator (``NUMBA_ENABLE_CUDASIM=1`` must be set before numba is imported) and, on
 a machine with a usable GPU, once more on the device. ``tests/cuda_sim/ptx_cases.py`` compiles
 every kernel for a real GPU where NVVM is installed (no GPU needed), which the simulator never does.
-``memory_cases.py`` and ``launch_cases.py`` check the block cache, the shared-memory opt-in and the
-launch plans on numba-cuda's real CUDA target, over a fake context and driver.
+``memory_cases.py`` and ``launch_cases.py`` check the block cache and the launch plans on
+numba-cuda's real CUDA target, over a fake context and driver.
 """
 
 from __future__ import annotations

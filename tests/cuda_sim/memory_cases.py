@@ -5,8 +5,6 @@ the simulator, which has no device memory to pool) and stands in for the driver.
 The fake context hands out addresses from a counter and records what numba frees; numba's
 ``AutoFreePointer``/``OwnedPointer`` reference counting, the arrays, views and slices are real
 (and rnnlab's own prefix views, ``_memory.prefix_view``).
-At the end, shared memory: how a resident kernel opts in to more than 48 KB a block
-(rnnlab.kernels.cuda._resident.opt_in_shared_bytes), on a fake device and driver call.
 """
 
 from __future__ import annotations
@@ -267,60 +265,3 @@ def test_release_cached_memory_frees_every_free_block(memory, monkeypatch):
     gc.collect()
     assert module.release_cached_memory() == 1024
     assert cache.free_bytes == 0 and context.freed == [1024]
-
-
-# ---------------------------------------------------------------------------------------------
-# Shared memory: a resident kernel opts in to more than the default 48 KB a block
-# ---------------------------------------------------------------------------------------------
-@pytest.fixture
-def resident(monkeypatch):
-    """rnnlab.kernels.cuda._resident imported against numba's real CUDA target, on a fake device
-    offering 227 KB of shared memory a block; ``calls`` records the driver calls."""
-    import importlib
-    import sys
-
-    monkeypatch.setattr(_device, "require_cuda", lambda: numba.cuda)
-    monkeypatch.setattr(_device, "simulator_enabled", lambda: False)
-    names = [f"rnnlab.kernels.cuda.{m}" for m in ("_common", "_launch", "_memory", "_resident")]
-    for name in names:
-        sys.modules.pop(name, None)
-    module = importlib.import_module("rnnlab.kernels.cuda._resident")
-    device = types.SimpleNamespace(id=0, MAX_SHARED_MEMORY_PER_BLOCK_OPTIN=232448)
-    monkeypatch.setattr(numba.cuda, "get_current_device", lambda: device)
-    calls = []
-    monkeypatch.setattr(driver, "driver", types.SimpleNamespace(cuKernelSetAttribute=lambda *a: calls.append(a)))
-    yield module, device, calls
-    for name in names:
-        sys.modules.pop(name, None)
-
-
-class FakeKernel:
-    """Compiles to a function whose handle is "cufunc"."""
-
-    def compile(self, signature):
-        function = types.SimpleNamespace(handle="cufunc")
-        return types.SimpleNamespace(_codelibrary=types.SimpleNamespace(get_cufunc=lambda: function))
-
-
-def test_a_resident_kernel_opts_in_to_the_devices_shared_memory(resident):
-    module, device, calls = resident
-    kernel = FakeKernel()
-    assert module.opt_in_shared_bytes(kernel, (4, np.zeros(3, np.float32))) == 232448
-    attribute = driver.binding.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
-    assert calls == [(attribute, 232448, "cufunc", 0)]  # as numba-cuda sets a kernel's carveout
-    assert module.opt_in_shared_bytes(kernel, (5, np.zeros(3, np.float32))) == 232448
-    assert len(calls) == 1  # once per kernel, device and argument types
-
-
-def test_no_opt_in_where_the_device_offers_no_more_or_the_driver_refuses(resident, monkeypatch):
-    module, device, calls = resident
-    device.MAX_SHARED_MEMORY_PER_BLOCK_OPTIN = 48 * 1024
-    assert module.opt_in_shared_bytes(FakeKernel(), (4,)) == 0
-    assert calls == []
-
-    def refuse(*args):
-        raise driver.CudaAPIError(driver.binding.CUresult.CUDA_ERROR_INVALID_VALUE, "invalid value")
-
-    device.MAX_SHARED_MEMORY_PER_BLOCK_OPTIN = 232448
-    monkeypatch.setattr(driver, "driver", types.SimpleNamespace(cuKernelSetAttribute=refuse))
-    assert module.opt_in_shared_bytes(FakeKernel(), (4,)) == 0

@@ -218,8 +218,6 @@ def test_resident_units_fill_shared_memory_evenly():
     assert _resident.resident_units(3, 1, 4, 256, np.float32) == 3  # never more units than there are
     assert _resident.resident_units(3, 1, 4, words, np.float32) == 0  # one row alone does not fit
     assert _resident.resident_units(64, _resident.RES_THREADS // 2 + 1, 1, 4, np.float32) == 1  # a cell a thread
-    more = _resident.resident_words(20, 1, 4, 256) * 4  # opted in to more memory: one block holds all 20
-    assert _resident.resident_units(20, 1, 4, 256, np.float32, more) == 20
 
 
 def test_a_resident_recurrence_that_does_not_fit_is_refused():
@@ -233,55 +231,6 @@ def test_a_resident_recurrence_that_does_not_fit_is_refused():
         gpu.lstm_forward(x, p.w_ih, p.w_hh, p.b_ih + p.b_hh, state, state, recurrence="resident")
     with pytest.raises(ValueError, match="recurrence must be one of resident, persistent, per-step, got 'fast'"):
         gpu.lstm_forward(p.x, p.w_ih, p.w_hh, p.b_ih + p.b_hh, p.h0, p.c0, recurrence="fast")
-
-
-def _record_groups(monkeypatch) -> list:
-    """The unit groups (or tiles) of every launch planned from here on."""
-    from rnnlab.kernels.cuda import _common
-
-    groups = []
-    blocks = _common.persistent_blocks
-    monkeypatch.setattr(_common, "persistent_blocks", lambda kernel, args, count, *rest: groups.append(count)
-                        or blocks(kernel, args, count, *rest))
-    return groups
-
-
-@pytest.mark.parametrize("mode,default_bytes", [("RNN", 400), ("LSTM", 1024), ("GRU", 1024)])
-def test_resident_on_one_block_opted_in_to_more_shared_memory(mode, default_bytes, monkeypatch):
-    """Where the default shared memory takes several blocks and the GPU lets the kernel opt in to
-    more, one block holds every unit (H = 5, B = 3), forward and backward: the launch sizes its
-    dynamic shared memory for all of them."""
-    from rnnlab.kernels.cuda import _resident
-
-    G = {"RNN": 1, "LSTM": 4, "GRU": 3}[mode]
-    monkeypatch.setattr(_resident, "RES_SHARED_BYTES", default_bytes)  # the default: 1 or 2 units a block
-    assert 0 < _resident.resident_units(5, 3, G, 5, np.float64) < 5
-    assert 0 < _resident.resident_units(5, 3, 1, G * 5, np.float64) < 5
-    monkeypatch.setattr(_resident, "opt_in_shared_bytes", lambda kernel, args: 48 * 1024)
-    groups = _record_groups(monkeypatch)
-    _check_cell(mode, False, "float64", "resident", _cell_problem(mode, "float64", seed=13, hidden=5, batch=3))
-    assert groups and set(groups) == {1}
-
-
-if AVAILABLE and REASON != _device.SIMULATOR:  # the simulator has no driver to opt in with
-    def test_a_gpu_opts_in_to_one_block_for_an_lstm_at_batch_1(monkeypatch):
-        """LSTM H=64 at B=1: its W_hh (66.6 KB) does not fit a block's default 48 KB. On a GPU
-        that offers more (an H100/H200: 227 KB), it runs resident on ONE block; on one that does
-        not, on several. Either way it matches the CPU kernels."""
-        from numba import cuda
-
-        from rnnlab.kernels.cuda import _resident
-
-        assert _resident.resident_units(64, 1, 4, 64, np.float32) < 64  # the default: several blocks
-        needed = _resident.resident_words(64, 1, 4, 64) * 4
-        offered = cuda.get_current_device().MAX_SHARED_MEMORY_PER_BLOCK_OPTIN
-        groups = _record_groups(monkeypatch)
-        _check_cell("LSTM", False, "float32", None, _cell_problem("LSTM", "float32", seed=17, hidden=64, batch=1))
-        if offered >= needed:
-            assert set(groups) == {1}, f"{offered} bytes offered, but the launches took {groups} unit groups"
-            assert any(_resident._OPT_IN.values())
-        else:
-            assert min(groups) > 1
 
 
 if AVAILABLE and REASON != _device.SIMULATOR:  # the simulator launches through numba-cuda only
@@ -302,27 +251,20 @@ if AVAILABLE and REASON != _device.SIMULATOR:  # the simulator launches through 
 
 
 class _Kernel:
-    """A kernel that records its launches, (name, blocks, shared bytes, args), and refuses (with
-    a record of it) those with more than ``refuse_shared_over`` bytes of shared memory."""
+    """A kernel that records its launches, (name, blocks, shared bytes, args)."""
 
-    def __init__(self, name, launches, refuse_shared_over=None):
-        self.name, self.launches, self.refuse_shared_over = name, launches, refuse_shared_over
+    def __init__(self, name, launches):
+        self.name, self.launches = name, launches
 
     def __getitem__(self, config):
         def launch(*args):
-            shared = config[3] if len(config) > 3 else 0
-            if self.refuse_shared_over is not None and shared > self.refuse_shared_over:
-                self.launches.append(("refused", config[0], shared, args))
-                raise RuntimeError("CUDA_ERROR_INVALID_VALUE")
-            self.launches.append((self.name, config[0], shared, args))
+            self.launches.append((self.name, config[0], config[3] if len(config) > 3 else 0, args))
         return launch
 
 
-def _run_fake_recurrence(monkeypatch, recurrence, batch, groups_fit, tiles_fit, opt_in=0, refuse_shared_over=None,
-                         kernels=None):
-    """run_recurrence on recording kernels (``kernels``: made here if None): H = 5 in three
-    resident unit groups of 2 (5 units on one block where ``opt_in`` bytes are offered and the
-    kernel was not refused them before), four tiles; the blocks that fit are all, two, or none."""
+def _run_fake_recurrence(monkeypatch, recurrence, batch, groups_fit, tiles_fit):
+    """run_recurrence on recording kernels: H = 5 in three resident unit groups of 2, four tiles;
+    the blocks that fit are all, two, or none."""
     from rnnlab.kernels.cuda import _common, _resident
 
     def fitting_blocks(kernel, args, count, *rest):
@@ -330,27 +272,21 @@ def _run_fake_recurrence(monkeypatch, recurrence, batch, groups_fit, tiles_fit, 
         return count if fit else (0 if fit is None else 2)
 
     monkeypatch.setattr(_common, "persistent_blocks", fitting_blocks)
-    monkeypatch.setattr(_resident, "resident_units",
-                        lambda hidden, batch, rows_per_unit, k, dtype, shared_bytes=None: 5 if shared_bytes else 2)
-    monkeypatch.setattr(_resident, "opt_in_shared_bytes",
-                        lambda kernel, args: _resident._OPT_IN.get(_resident.kernel_key(kernel, args), opt_in))
-    monkeypatch.setattr(_resident, "_OPT_IN", {})
+    monkeypatch.setattr(_resident, "resident_units", lambda hidden, batch, rows_per_unit, k, dtype: 2)
     monkeypatch.setattr(_resident, "step_tiles", lambda batch, hidden: 4)
     launches = []
-    kernels = kernels or (_Kernel("step", launches), _Kernel("persistent", launches),
-                          _Kernel("resident", launches, refuse_shared_over))
-    launches = kernels[0].launches
+    kernels = (_Kernel("step", launches), _Kernel("persistent", launches), _Kernel("resident", launches))
     _resident.run_recurrence(kernels, recurrence, batch=batch, hidden=5, gates=4, backward=False, dtype=np.float32,
                              steps=range(3), args=("a", "b"))
     return [launch if launch[0] == "step" else launch[:2] + launch[3:] for launch in launches]
 
 
 @pytest.mark.parametrize("recurrence,batch,groups_fit,tiles_fit,expected", [
-    (None, 8, True, True, "resident x3"),  # a small batch, every unit group has a block
-    (None, 9, True, True, "persistent x4"),  # past the small batches: tiles, each with a block
-    (None, 8, False, True, "persistent x4"),  # not every unit group gets a block
-    (None, 9, True, False, "per-step"),  # fewer blocks than tiles: all tiles at once beat tiles in turn (H200)
-    ("resident", 9, False, True, "resident x2"),  # asked for: a block takes two groups in turn
+    (None, 16, True, True, "resident x3"),  # a small batch, every unit group has a block
+    (None, 17, True, True, "persistent x4"),  # past the small batches: tiles, each with a block
+    (None, 16, False, True, "persistent x4"),  # not every unit group gets a block
+    (None, 17, True, False, "per-step"),  # fewer blocks than tiles: all tiles at once beat tiles in turn (H200)
+    ("resident", 17, False, True, "resident x2"),  # asked for: a block takes two groups in turn
     ("persistent", 8, True, False, "persistent x2"),  # asked for: each block takes two tiles per step
     ("persistent", 8, True, None, "per-step"),  # not even one block fits
     ("per-step", 8, True, True, "per-step"),
@@ -363,24 +299,6 @@ def test_which_launch_runs_the_recurrence(monkeypatch, recurrence, batch, groups
         assert launches == [("resident", int(expected[-1]), (2, "a", "b"))]
     else:
         assert launches == [("persistent", int(expected[-1]), ("a", "b"))]
-
-
-def test_a_resident_recurrence_opts_in_to_one_block_and_backs_off_if_refused(monkeypatch):
-    from rnnlab.kernels.cuda import _resident
-
-    one_block = _resident.resident_words(5, 8, 4, 5) * 4
-    assert _run_fake_recurrence(monkeypatch, None, 8, True, True, opt_in=200_000) == [("resident", 1, (5, "a", "b"))]
-    # The driver refuses the opted-in launch: the plan within the default shared memory runs
-    # instead, and the kernel is not opted in again.
-    launches = []
-    kernels = (_Kernel("step", launches), _Kernel("persistent", launches),
-               _Kernel("resident", launches, refuse_shared_over=one_block - 1))
-    run = _run_fake_recurrence(monkeypatch, None, 8, True, True, opt_in=200_000, kernels=kernels)
-    assert run == [("refused", 1, (5, "a", "b")), ("resident", 3, (2, "a", "b"))]
-    launches.clear()
-    _resident.run_recurrence(kernels, None, batch=8, hidden=5, gates=4, backward=False, dtype=np.float32,
-                             steps=range(3), args=("a", "b"))
-    assert [launch[:2] for launch in launches] == [("resident", 3)]
 
 
 # ---------------------------------------------------------------------------------------------

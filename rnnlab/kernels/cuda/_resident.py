@@ -24,10 +24,11 @@ reads finished pre-activations without another pass. Output o is (row o // batch
 o % batch); one cell a thread, so units x batch <= RES_THREADS.
 
 Shared memory is one dynamic array (sized at launch, :func:`resident_words`): M, then the
-staged vectors, then the partial sums. A block may declare 48 KB without asking; where the GPU
-offers more (227 KB a block on an H100/H200) and that lets ONE block hold every unit, the
-kernel is opted in (:func:`opt_in_shared_bytes`) and runs on one block, with block barriers
-instead of grid syncs between steps.
+staged vectors, then the partial sums, within the 48 KB a block may declare without opting in.
+(Opting in to more, up to 227 KB on an H200, so that ONE block held every unit and block
+barriers replaced grid syncs, gained nothing measurable on an H200 and made the GRU at B=1,
+H=128 1.5x slower: one block then does the work of five. A grid sync over a few blocks costs
+~1.3 us, the same as one block's; see benchmarks/README.md.)
 
 :func:`resident_units` says how many units a block holds for a shape (0: even one does not fit)
 and spreads the units evenly over the blocks. Every block of a launch must be resident at once
@@ -43,8 +44,8 @@ import numba
 import numpy as np
 
 from . import _common
-from ._common import _SIM, cuda, kernel_key, step_tiles
-from ._launch import argument_types, launch
+from ._common import _SIM, cuda, step_tiles
+from ._launch import launch
 
 #: Lanes x K-slices of a block (RES_LANES is a warp: lanes read neighbouring rows or a broadcast).
 RES_LANES, RES_KSPLIT = (8, 4) if _SIM else (32, 8)
@@ -55,8 +56,9 @@ RES_SHARED_BYTES = 48 * 1024
 STAGE_LOADS = 4
 #: The one-launch-per-pass kernels a recurrence can run as (``recurrence=`` of the cells' functions).
 RECURRENCES = ("resident", "persistent", "per-step")
-#: Without ``recurrence=``, batches up to this size run resident when the weights fit.
-RESIDENT_AUTO_MAX_BATCH = 8
+#: Without ``recurrence=``, batches up to this size run resident when the weights fit (on an
+#: H200 resident beat the tiled persistent kernels at B=16: LSTM H=128 f+b 2.8 against 5.7 ms).
+RESIDENT_AUTO_MAX_BATCH = 16
 #: Cap on the units a block holds (None: as many as fit); tests lower it to get several blocks.
 RESIDENT_MAX_UNITS: int | None = None
 
@@ -86,11 +88,11 @@ def resident_matrix(gates: int, hidden: int, backward: bool) -> tuple[int, int]:
     return (1, gates * hidden) if backward else (gates, hidden)
 
 
-def resident_units(hidden: int, batch: int, rows_per_unit: int, k: int, dtype, shared_bytes: int | None = None) -> int:
-    """Units each block holds: as many as fit ``shared_bytes`` (RES_SHARED_BYTES if None;
-    :func:`resident_words`) with one cell a thread, spread evenly over the ceil(hidden / units)
-    blocks. 0 when even one unit does not fit."""
-    words = (RES_SHARED_BYTES if shared_bytes is None else shared_bytes) // np.dtype(dtype).itemsize
+def resident_units(hidden: int, batch: int, rows_per_unit: int, k: int, dtype) -> int:
+    """Units each block holds: as many as fit RES_SHARED_BYTES (:func:`resident_words`) with one
+    cell a thread, spread evenly over the ceil(hidden / units) blocks. 0 when even one unit does
+    not fit."""
+    words = RES_SHARED_BYTES // np.dtype(dtype).itemsize
     per_unit = resident_words(1, batch, rows_per_unit, k) - resident_words(0, batch, rows_per_unit, k)
     fit = min((words - resident_words(0, batch, rows_per_unit, k)) // per_unit, RES_THREADS // batch, hidden)
     if RESIDENT_MAX_UNITS is not None:
@@ -99,35 +101,6 @@ def resident_units(hidden: int, batch: int, rows_per_unit: int, k: int, dtype, s
         return 0
     groups = -(-hidden // fit)
     return -(-hidden // groups)
-
-
-_OPT_IN: dict = {}  # _common.kernel_key -> shared bytes a block may use, 0: no more than the default
-
-
-def opt_in_shared_bytes(kernel, args) -> int:
-    """Shared memory a block of ``kernel`` (launched on ``args``) may use once opted in beyond
-    RES_SHARED_BYTES: the device's MAX_SHARED_MEMORY_PER_BLOCK_OPTIN, set as the kernel's
-    CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES through numba-cuda's driver binding (it has no
-    public call for it; it sets the carveout attribute the same way). 0 where that cannot be
-    done: the simulator, a GPU that offers no more, or any error on the way."""
-    if _SIM:
-        return 0
-    device = cuda.get_current_device()
-    key = kernel_key(kernel, args)
-    if key not in _OPT_IN:
-        _OPT_IN[key] = 0
-        try:
-            limit = int(device.MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)
-            if limit > RES_SHARED_BYTES:
-                from numba.cuda.cudadrv.driver import binding, driver
-
-                cufunc = kernel.compile(argument_types(args))._codelibrary.get_cufunc()
-                attribute = binding.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
-                driver.cuKernelSetAttribute(attribute, limit, cufunc.handle, device.id)
-                _OPT_IN[key] = limit
-        except Exception:  # noqa: BLE001 - an internal API: without it, blocks keep the default 48 KB
-            pass
-    return _OPT_IN[key]
 
 
 @functools.cache
@@ -250,14 +223,13 @@ def run_recurrence(kernels, recurrence: str | None, *, batch: int, hidden: int, 
     ``recurrence`` (one of RECURRENCES) picks one; a persistent or resident launch with fewer
     blocks resident at once than it has tiles or unit groups takes them in turn, and falls back
     to one launch per step where not even one block fits. None picks: resident for batches up to
-    RESIDENT_AUTO_MAX_BATCH when every unit group gets a block (by operation count: at batch 1 a
-    tile computes 31 idle rows of 32 and streams W_hh from L2 every step; not yet timed, see
-    benchmarks/README.md); else persistent while every tile gets a block of its own (measured on
-    an H200: a launch from Python costs ~75 us, a grid sync ~4 us); else per step (all tiles at
-    once beat fewer blocks taking tiles in turn: 123 against 153 ms for the GRU at B=256, H=1024).
-    A resident recurrence that needs several blocks runs on one instead where the GPU lets the
-    kernel opt in to enough shared memory (:func:`opt_in_shared_bytes`): no grid syncs then.
-    ValueError for an unknown ``recurrence``, or "resident" where one unit's weights don't fit.
+    RESIDENT_AUTO_MAX_BATCH when every unit group gets a block (a tile computes 31 idle rows of 32
+    at batch 1 and streams W_hh from L2 every step; on an H200 resident took the LSTM f+b at B=1,
+    H=64 from 2.9 to 1.0 ms); else persistent while every tile gets a block of its own (measured
+    on an H200: a launch from Python costs ~75 us, a grid sync ~4 us); else per step (all tiles
+    at once beat fewer blocks taking tiles in turn: 123 against 153 ms for the GRU at B=256,
+    H=1024). ValueError for an unknown ``recurrence``, or "resident" where one unit's weights
+    don't fit.
     """
     if recurrence is not None and recurrence not in RECURRENCES:
         raise ValueError(f"recurrence must be one of {', '.join(RECURRENCES)}, got {recurrence!r}")
@@ -276,38 +248,20 @@ def run_recurrence(kernels, recurrence: str | None, *, batch: int, hidden: int, 
         launch(step_kernel, tiles, _common.STEP_BLOCK, (t, *args))
 
 
-def _launch_resident(kernel, asked: bool, batch: int, hidden: int, rows_per_unit: int, k: int, dtype, args,
-                     opt_in: bool = True) -> bool:
+def _launch_resident(kernel, asked: bool, batch: int, hidden: int, rows_per_unit: int, k: int, dtype, args) -> bool:
     """Launch ``kernel(units, *args)`` as :func:`run_recurrence` describes; False where it does
-    not run (not every unit group gets a block, unless ``asked``; or no block fits at all).
-    ``opt_in``: try one block with more than the default shared memory; if the driver refuses
-    that launch, the kernel is never opted in again and runs within the default instead."""
+    not run (not every unit group gets a block, unless ``asked``; or no block fits at all)."""
     units = resident_units(hidden, batch, rows_per_unit, k, dtype)
     if asked and not units:
         raise ValueError(f"recurrence='resident': one unit's {rows_per_unit} x {k} weights with {batch} "
                          f"sequences exceed a block ({RES_SHARED_BYTES} bytes of shared memory, one cell "
                          f"a thread of {RES_THREADS})")
-    opted_in = False
-    if opt_in and 0 < units < hidden:  # several blocks: one may hold every unit, once opted in
-        more = opt_in_shared_bytes(kernel, (hidden, *args))
-        opted_in = bool(more) and resident_units(hidden, batch, rows_per_unit, k, dtype, more) == hidden
-        units = hidden if opted_in else units
     if not units:
         return False
     groups = -(-hidden // units)
     shared = resident_words(units, batch, rows_per_unit, k) * np.dtype(dtype).itemsize
     blocks = _common.persistent_blocks(kernel, (units, *args), groups, RES_THREADS, shared)
-    try:
-        if blocks == 0 and opted_in:  # not even one block that big fits at once
-            raise RuntimeError(f"no block with {shared} bytes of shared memory can be resident")
-        if blocks == 0 or (blocks < groups and not asked):
-            return False
-        launch(kernel, blocks, RES_THREADS, (units, *args), shared)
-    except Exception:
-        if not opted_in:
-            raise
-        # The opt-in did not work out: never again for this kernel, and the plan that stays
-        # within the default shared memory instead (an error of any other kind comes back there).
-        _OPT_IN[kernel_key(kernel, (hidden, *args))] = 0
-        return _launch_resident(kernel, asked, batch, hidden, rows_per_unit, k, dtype, args, opt_in=False)
+    if blocks == 0 or (blocks < groups and not asked):
+        return False
+    launch(kernel, blocks, RES_THREADS, (units, *args), shared)
     return True
