@@ -6,7 +6,8 @@
 # writes under $OUT, so a stage that fails or hangs leaves the others' results.
 #
 #   bash benchmarks/cuda_device_session.sh            # on the GPU machine, from the repository root
-#   CELLS=lstm SHAPES="1,100,32,64 64,50,256,512" SKIP_OVERHEADS=1 bash benchmarks/cuda_device_session.sh
+#   CELLS=lstm SHAPES="1,100,32,64 64,50,256,512" SKIP_OVERHEADS=1 SKIP_CLI=1 SKIP_TILES=1 \
+#     bash benchmarks/cuda_device_session.sh
 #
 # Wheels found in .whl/ are installed first (to /tmp/site, ahead on the path): the machines lent
 # here cannot reach a package index, and their image's numba-cuda 0.30.4 fails on its numpy 2.5
@@ -39,6 +40,33 @@ echo "exit $?"; grep -E "passed|failed|error|Error" "$OUT/tests.txt" | tail -25
 if [ -z "${SKIP_OVERHEADS:-}" ]; then
   echo "== fixed costs"
   timeout 60 python3 benchmarks/cuda_overheads.py 2>&1 | grep -v -i "warn" | tee "$OUT/overheads.txt"
+fi
+
+if [ -z "${SKIP_CLI:-}" ]; then  # what a user runs: the CLI trains on the GPU, and the lab's numbers match the CPU's
+  echo "== rnnlab train --device cuda"
+  for device in cuda cpu; do
+    timeout 90 python3 -m rnnlab train adding-lstm --device "$device" --steps 100 --seed 3 --json \
+      --out "/tmp/run-$device" >"$OUT/train-$device.json" 2>"$OUT/train.err"
+    echo "$device: exit $?"
+  done
+  python3 - "$OUT" <<'PY'
+import json, sys
+try:
+    runs = {d: [json.loads(l) for l in open(f"/tmp/run-{d}/metrics.jsonl")] for d in ("cuda", "cpu")}
+    steps = {d: len(r) for d, r in runs.items()}
+    worst = max(abs(a["loss"] - b["loss"]) / abs(b["loss"]) for a, b in zip(runs["cuda"], runs["cpu"]))
+    print(f"steps {steps}; losses' largest relative difference {worst:.1e}; "
+          f"steps/s {[json.load(open(f'/tmp/run-{d}/summary.json')).get('steps_per_second') for d in runs]}")
+except Exception as exc:
+    print("runs unreadable:", exc)
+PY
+fi
+
+if [ -z "${SKIP_TILES:-}" ]; then  # the step tile by shape: twice the tiles paid 1.24x at B=64 (LSTM), lost at B=256
+  echo "== step tiles"
+  timeout 150 python3 benchmarks/cuda_tile_variants.py --cells lstm,gru --timeout 35 \
+    --shape 32,100,64,128 --shape 32,200,128,256 --shape 64,50,256,512 \
+    --variant 32,8,4,32 --variant 32,8,2,32 --variant 16,8,2,32 --variant 16,8,4,32 2>&1 | grep -v -i warn
 fi
 
 for cell in ${CELLS:-lstm gru rnn_tanh}; do

@@ -367,3 +367,28 @@ def test_a_layers_backward_uploads_only_the_gradients_coming_in(mode, monkeypatc
     assert len(uploads) == 2 * 2 * incoming, uploads  # two traces, two layers
     expected = layer.backward(layer.forward(2 * p["x"], layer_state(layer, p))[2], p["dy"], layer_dstate(layer, p))
     _assert_same(list(grads["second"].values()), list(expected.values()), list(expected), "float32")
+
+
+@pytest.mark.parametrize("preset,cell", [("hello", None), ("adding-lstm", "gru")])
+def test_training_on_the_gpu_takes_the_cpus_steps(preset, cell):
+    """A preset trained three steps with ``model.device = "cuda"`` (what ``rnnlab train --device
+    cuda`` and the lab run) has the CPU's losses, gradient norms and weights: the layers, the
+    readout, the loss and the optimizer together, not only each kernel."""
+    from rnnlab.spec import load_preset
+    from rnnlab.train.trainer import Trainer
+
+    overrides = {"train.steps": 3, "train.batch_size": 2}
+    if cell:
+        overrides.update({"model.cell": cell, "model.hidden_size": 6, "task.length": 8})
+    runs = {}
+    for device in ("cpu", "cuda"):
+        trainer = Trainer(load_preset(preset).with_overrides({**overrides, "model.device": device}))
+        assert trainer.model.rnn.device == device and (trainer.model.rnn._kernels is gpu) == (device == "cuda")
+        records = [trainer.train_step() for _ in range(3)]
+        runs[device] = ([r.loss for r in records], [r.grad_norm for r in records], trainer.model.state_dict())
+    (cpu_loss, cpu_norm, cpu_weights), (gpu_loss, gpu_norm, gpu_weights) = runs["cpu"], runs["cuda"]
+    np.testing.assert_allclose(gpu_loss, cpu_loss, rtol=1e-5)
+    np.testing.assert_allclose(gpu_norm, cpu_norm, rtol=1e-5)
+    assert list(gpu_weights) == list(cpu_weights)
+    errors = {k: rel_err(gpu_weights[k], w) for k, w in cpu_weights.items()}
+    assert all(e < 1e-5 for e in errors.values()), errors
