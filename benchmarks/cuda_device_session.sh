@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # One lease of a GPU machine for issue 6, as a single prepared command (device time is scarce):
 # what the machine is, the GPU kernel tests run for real (tests/cuda_sim/*, compared with the CPU
-# kernels), numba-cuda's fixed costs (benchmarks/cuda_overheads.py), then rnnlab's CUDA kernels
-# against cuDNN (JSON per cell, and the markdown table). Every stage has its own time limit and
-# writes under $OUT, so a stage that fails or hangs leaves the others' results.
+# kernels), numba-cuda's fixed costs (benchmarks/cuda_overheads.py), `rnnlab train --device cuda`
+# against the same run on the CPU, the GEMMs against the recurrence (benchmarks/cuda_breakdown.py),
+# step-tile variants at mid shapes, then rnnlab's CUDA kernels against cuDNN (bench.json, and the
+# markdown table). ~6 minutes. Every stage has its own time limit and writes under $OUT (7 files;
+# 8 come back), so a stage that fails or hangs leaves the others' results.
 #
 #   bash benchmarks/cuda_device_session.sh            # on the GPU machine, from the repository root
-#   CELLS=lstm SHAPES="1,100,32,64 64,50,256,512" SKIP_OVERHEADS=1 SKIP_CLI=1 SKIP_TILES=1 \
-#     bash benchmarks/cuda_device_session.sh
+#   CELLS=lstm SHAPES="1,100,32,64 64,50,256,512" SKIP_OVERHEADS=1 SKIP_CLI=1 SKIP_BREAKDOWN=1 \
+#     SKIP_TILES=1 bash benchmarks/cuda_device_session.sh
 #
 # Wheels found in .whl/ are installed first (to /tmp/site, ahead on the path): the machines lent
 # here cannot reach a package index, and their image's numba-cuda 0.30.4 fails on its numpy 2.5
@@ -46,7 +48,7 @@ if [ -z "${SKIP_CLI:-}" ]; then  # what a user runs: the CLI trains on the GPU, 
   echo "== rnnlab train --device cuda"
   for device in cuda cpu; do
     timeout 90 python3 -m rnnlab train adding-lstm --device "$device" --steps 100 --seed 3 --json \
-      --out "/tmp/run-$device" >"$OUT/train-$device.json" 2>"$OUT/train.err"
+      --out "/tmp/run-$device" >/dev/null 2>>"$OUT/train.err"
     echo "$device: exit $?"
   done
   python3 - "$OUT" <<'PY'
@@ -62,6 +64,11 @@ except Exception as exc:
 PY
 fi
 
+if [ -z "${SKIP_BREAKDOWN:-}" ]; then  # GEMMs against recurrence at B=64 and 256, and the GEMMs against cuBLAS
+  echo "== breakdown"
+  timeout 90 python3 benchmarks/cuda_breakdown.py 2>&1 | grep -v -i warn | tee "$OUT/breakdown.txt"
+fi
+
 if [ -z "${SKIP_TILES:-}" ]; then  # the step tile by shape: twice the tiles paid 1.24x at B=64 (LSTM), lost at B=256
   echo "== step tiles"
   timeout 150 python3 benchmarks/cuda_tile_variants.py --cells lstm,gru --timeout 35 \
@@ -72,18 +79,22 @@ fi
 for cell in ${CELLS:-lstm gru rnn_tanh}; do
   echo "== bench $cell"
   timeout "$BENCH_LIMIT" python3 benchmarks/cuda_vs_cudnn.py --cells "$cell" --compare-launch --json \
-    ${SHAPES:+--shapes $SHAPES} >"$OUT/bench-$cell.json" 2>>"$OUT/bench.err"
+    ${SHAPES:+--shapes $SHAPES} >"/tmp/rnnlab-bench-$cell.json" 2>>"$OUT/bench.err"
   echo "exit $?"; grep -v -i "warn" "$OUT/bench.err" | tail -4
 done
 python3 - "$OUT" <<'PY'
 import glob, json, sys
 from rnnlab.bench_cuda import markdown
-rows = []
-for path in sorted(glob.glob(sys.argv[1] + "/bench-*.json")):
+rows, environment = [], None
+for path in sorted(glob.glob("/tmp/rnnlab-bench-*.json")):
     try:
-        rows += json.load(open(path))["rows"]
+        run = json.load(open(path))
     except Exception as exc:
         print(path, "unreadable:", exc)
+        continue
+    rows += run["rows"]
+    environment = run.get("environment", environment)
+json.dump({"environment": environment, "rows": rows}, open(sys.argv[1] + "/bench.json", "w"), indent=1)
 print(markdown(rows))
 PY
 

@@ -188,6 +188,21 @@ class Case:
         return float(np.abs(hs - y).max() / max(np.abs(y).max(), 1e-30))
 
 
+def time_interleaved(impls: dict[str, tuple[Callable[[], object], Callable[[], None]]], repeats: int) -> dict:
+    """Median milliseconds per call of each ``name: (func, synchronize)``: two warm-up calls (the
+    first compiles), then ``repeats`` rounds, each timing every implementation in turn over a
+    block of back-to-back calls lasting about BLOCK_MS."""
+    calls = {}
+    for name, (func, sync) in impls.items():  # warm-up: compiles, allocates, picks cuDNN's algorithm
+        _block_time_ms(func, 1, sync)
+        calls[name] = max(1, round(BLOCK_MS / max(_block_time_ms(func, 1, sync), 1e-3)))
+    rounds: dict[str, list[float]] = {name: [] for name in impls}
+    for _ in range(repeats):
+        for name, (func, sync) in impls.items():
+            rounds[name].append(_block_time_ms(func, calls[name], sync))
+    return {name: statistics.median(times) for name, times in rounds.items()}
+
+
 def measure(case: Case, repeats: int, compare_launch: bool) -> dict:
     from rnnlab.kernels.cuda._common import step_tiles
 
@@ -208,16 +223,8 @@ def measure(case: Case, repeats: int, compare_launch: bool) -> dict:
     if case.module is not None:
         impls["cudnn_fwd"] = (case.torch_forward, torch.cuda.synchronize)
         impls["cudnn_fwdbwd"] = (case.torch_forward_backward, torch.cuda.synchronize)
-    calls = {}
-    for name, (func, sync) in impls.items():  # warm-up: compiles, allocates, picks cuDNN's algorithm
-        _block_time_ms(func, 1, sync)
-        calls[name] = max(1, round(BLOCK_MS / max(_block_time_ms(func, 1, sync), 1e-3)))
-    rounds: dict[str, list[float]] = {name: [] for name in impls}
-    for _ in range(repeats):
-        for name, (func, sync) in impls.items():
-            rounds[name].append(_block_time_ms(func, calls[name], sync))
     row = {"cell": case.cell, "B": B, "T": T, "I": I, "H": H}
-    row.update({f"{name}_ms": statistics.median(times) for name, times in rounds.items()})
+    row.update({f"{name}_ms": ms for name, ms in time_interleaved(impls, repeats).items()})
     if case.module is not None:
         row["y_rel_diff"] = case.max_y_difference()
         for what in ("fwd", "fwdbwd"):
