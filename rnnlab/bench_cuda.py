@@ -28,6 +28,10 @@ lasting about 20 ms between two ``synchronize()`` calls, and the round's time is
 per call; the table shows the median over rounds, in milliseconds, and torch / rnnlab (> 1:
 rnnlab faster). The first forward of each case also checks that both compute the same y.
 
+Targets (issue 6), on forward+backward: within 2x of cuDNN at B >= 64 (ratio >= 0.5), and faster
+than cuDNN at B = 1, H <= 256 (ratio >= 1). The table marks each as met or missed, and
+``--check-targets`` exits 1 if one is missed (it needs torch).
+
 Without a usable GPU (or without numba-cuda) it prints why on stderr and exits with status 2.
 """
 
@@ -42,14 +46,24 @@ from collections.abc import Callable
 
 import numpy as np
 
-SHAPES = [(1, 100, 8, 16), (1, 100, 32, 64), (16, 100, 32, 64), (32, 100, 64, 128), (32, 200, 128, 256),
-          (64, 50, 256, 512), (256, 100, 512, 1024)]
+SHAPES = [(1, 100, 8, 16), (1, 100, 32, 64), (1, 100, 64, 256), (16, 100, 32, 64), (32, 100, 64, 128),
+          (32, 200, 128, 256), (64, 50, 256, 512), (256, 100, 512, 1024)]
 CELLS = ("rnn_tanh", "lstm", "gru")
 GATES = {"rnn_tanh": 1, "lstm": 4, "gru": 3}
 BLOCK_MS = 20.0
 #: --compare-launch times one block taking every tile in turn only up to this many tiles (at
 #: B=256, H=1024, 256 tiles in turn would take seconds a call).
 ONE_BLOCK_MAX_TILES = 8
+
+
+def target_for(B: int, H: int) -> float | None:
+    """The least f+b ratio (cuDNN / rnnlab) issue 6 asks for at batch B and hidden size H: 0.5
+    (within 2x) at B >= 64, 1.0 (faster) at B = 1 with H <= 256; None where it sets none."""
+    if B >= 64:
+        return 0.5
+    if B == 1 and H <= 256:
+        return 1.0
+    return None
 
 
 def _parse_shape(text: str) -> tuple[int, int, int, int]:
@@ -229,12 +243,15 @@ def measure(case: Case, repeats: int, compare_launch: bool) -> dict:
         row["y_rel_diff"] = case.max_y_difference()
         for what in ("fwd", "fwdbwd"):
             row[f"ratio_{what}"] = row[f"cudnn_{what}_ms"] / row[f"rnnlab_{what}_ms"]
+    row["target"] = target_for(B, H)
+    row["met"] = None if row["target"] is None or "ratio_fwdbwd" not in row else bool(
+        row["ratio_fwdbwd"] >= row["target"])
     return row
 
 
 def markdown(rows: list[dict]) -> str:
     """The rows as a markdown table (times in ms; ratio = cuDNN / rnnlab, > 1: rnnlab faster)."""
-    head = ("| cell | B | T | I | H | rnnlab fwd | cuDNN fwd | ratio | rnnlab f+b | cuDNN f+b | ratio "
+    head = ("| cell | B | T | I | H | rnnlab fwd | cuDNN fwd | ratio | rnnlab f+b | cuDNN f+b | ratio | target "
             "| rnnlab host f+b | y rel. diff |")
     launch = any("per_step_fwdbwd_ms" in r for r in rows)  # --compare-launch
     if launch:
@@ -244,11 +261,18 @@ def markdown(rows: list[dict]) -> str:
     def num(value, fmt=".3f"):
         return "-" if value is None else format(value, fmt)
 
+    def target(r) -> str:
+        goal = r.get("target")
+        if goal is None:
+            return "-"
+        met = r.get("met")
+        return f">= {goal:g}" + ("" if met is None else " met" if met else " **missed**")
+
     for r in rows:
         line = (
             f"| {r['cell']} | {r['B']} | {r['T']} | {r['I']} | {r['H']} | {num(r['rnnlab_fwd_ms'])} "
             f"| {num(r.get('cudnn_fwd_ms'))} | {num(r.get('ratio_fwd'), '.2f')} | {num(r['rnnlab_fwdbwd_ms'])} "
-            f"| {num(r.get('cudnn_fwdbwd_ms'))} | {num(r.get('ratio_fwdbwd'), '.2f')} "
+            f"| {num(r.get('cudnn_fwdbwd_ms'))} | {num(r.get('ratio_fwdbwd'), '.2f')} | {target(r)} "
             f"| {num(r['rnnlab_host_fwdbwd_ms'])} | {num(r.get('y_rel_diff'), '.1e')} |"
         )
         if launch:
@@ -268,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compare-launch", action="store_true",
                         help="also time each recurrence kernel forced: resident, persistent, per-step (and one block)")
     parser.add_argument("--json", action="store_true", help="JSON on stdout instead of a markdown table")
+    parser.add_argument("--check-targets", action="store_true",
+                        help="exit 1 if a target is missed (needs torch: the targets are ratios cuDNN / rnnlab)")
     args = parser.parse_args(argv)
     cells = [c.strip() for c in args.cells.split(",") if c.strip()]
     unknown = [c for c in cells if c not in CELLS]
@@ -275,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown cell(s): {', '.join(unknown)} (choose from {', '.join(CELLS)})")
     if args.repeats < 7:
         parser.error(f"--repeats must be at least 7, got {args.repeats}")
+    if args.check_targets and args.no_torch:
+        parser.error("--check-targets needs torch (the targets are ratios cuDNN / rnnlab): drop --no-torch")
 
     from rnnlab.errors import UserError
     from rnnlab.kernels import cuda as gpu
@@ -295,6 +323,10 @@ def main(argv: list[str] | None = None) -> int:
             if not torch.cuda.is_available():
                 print("rnnlab bench: torch sees no CUDA device; timing rnnlab only", file=sys.stderr)
                 torch = None
+    if args.check_targets and torch is None:
+        print("rnnlab bench: --check-targets needs torch on the GPU (the targets are ratios cuDNN / rnnlab)",
+              file=sys.stderr)
+        return 2
     environment = {"device": what, "numba_cuda": _version("numba-cuda"),
                    "torch": None if torch is None else torch.__version__,
                    "cudnn": None if torch is None else torch.backends.cudnn.version(),
@@ -310,6 +342,12 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"environment": environment, "rows": rows}, indent=1))
     else:
         print(markdown(rows))
+    if args.check_targets:
+        missed = [r for r in rows if r["met"] is False]
+        for r in missed:
+            print(f"rnnlab bench: target missed: {r['cell']} B,T,I,H={r['B']},{r['T']},{r['I']},{r['H']}: "
+                  f"f+b ratio {r['ratio_fwdbwd']:.2f} < {r['target']:g}", file=sys.stderr)
+        return 1 if missed else 0
     return 0
 
 

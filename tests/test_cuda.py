@@ -262,3 +262,30 @@ def test_spec_and_cli_take_a_device(monkeypatch, tmp_path, capsys):
     assert err.strip().splitlines() == ["rnnlab: error: device 'cuda' is not available: no CUDA device found "
                                         "(CUDA_ERROR_NO_DEVICE (100))"]
     assert not (tmp_path / "run").exists()
+
+
+def test_the_cuda_bench_marks_the_issues_targets():
+    """`rnnlab bench --device cuda` marks issue 6's targets on f+b (cuDNN / rnnlab): >= 0.5 at
+    B >= 64, >= 1 at B = 1 with H <= 256, none elsewhere; a missed one stands out."""
+    from rnnlab import bench_cuda
+
+    assert [bench_cuda.target_for(B, H) for B, H in [(64, 512), (256, 1024), (1, 256), (1, 16), (1, 512), (32, 128)]] \
+        == [0.5, 0.5, 1.0, 1.0, None, None]
+    assert any(B == 1 and H == 256 for B, _, _, H in bench_cuda.SHAPES)  # the top of the B = 1 target's range
+    base = {"cell": "lstm", "T": 100, "I": 32, "rnnlab_fwd_ms": 1.0, "rnnlab_fwdbwd_ms": 2.0,
+            "rnnlab_host_fwdbwd_ms": 3.0}
+    rows = [{**base, "B": 1, "H": 64, "target": 1.0, "met": True, "ratio_fwdbwd": 1.3},
+            {**base, "B": 64, "H": 512, "target": 0.5, "met": False, "ratio_fwdbwd": 0.25},
+            {**base, "B": 32, "H": 128, "target": None, "met": None},
+            {**base, "B": 256, "H": 1024, "target": 0.5, "met": None}]  # no cuDNN: timed, not judged
+    table = bench_cuda.markdown(rows).splitlines()
+    assert "| target |" in table[0]
+    assert [line.split("|")[12].strip() for line in table[2:]] == [">= 1 met", ">= 0.5 **missed**", "-", ">= 0.5"]
+
+
+def test_the_cuda_bench_checks_targets_only_against_cudnn(capsys):
+    from rnnlab import bench_cuda
+
+    with pytest.raises(SystemExit) as exit_info:
+        bench_cuda.main(["--check-targets", "--no-torch"])
+    assert exit_info.value.code == 2 and "--check-targets needs torch" in capsys.readouterr().err
