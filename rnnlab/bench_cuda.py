@@ -4,7 +4,7 @@
     rnnlab bench --device cuda --cells lstm --shape 1,100,8,16 --shape 32,100,64,128 --repeats 11
     rnnlab bench --device cuda --json > cuda-bench.json
     python benchmarks/cuda_vs_cudnn.py --compare-launch      # the same, plus each recurrence kernel
-                                                             # forced, and one block for 2-8 tiles
+                                                             # forced
 
 For each cell (Elman tanh, LSTM, GRU; one layer, one direction, float32) and shape (B, T, I, H)
 it times one forward pass and one forward+backward pass (full BPTT: every parameter, the input
@@ -51,9 +51,6 @@ SHAPES = [(1, 100, 8, 16), (1, 100, 32, 64), (1, 100, 64, 256), (16, 100, 32, 64
 CELLS = ("rnn_tanh", "lstm", "gru")
 GATES = {"rnn_tanh": 1, "lstm": 4, "gru": 3}
 BLOCK_MS = 20.0
-#: --compare-launch times one block taking every tile in turn only up to this many tiles (at
-#: B=256, H=1024, 256 tiles in turn would take seconds a call).
-ONE_BLOCK_MAX_TILES = 8
 
 
 def target_for(B: int, H: int) -> float | None:
@@ -156,17 +153,6 @@ class Case:
         return all(resident_units(H, B, *resident_matrix(GATES[self.cell], H, backward), np.float32)
                    for backward in (False, True))
 
-    def rnnlab_one_block_forward_backward(self):
-        """The persistent kernels on ONE block taking every tile in turn: block barriers, no grid
-        sync (``_common.end_step``); what a small shape might prefer to a grid of few blocks."""
-        from rnnlab.kernels.cuda import _common
-
-        cap, _common.PERSISTENT_MAX_BLOCKS = _common.PERSISTENT_MAX_BLOCKS, 1
-        try:
-            return self.rnnlab_forward_backward(recurrence="persistent")
-        finally:
-            _common.PERSISTENT_MAX_BLOCKS = cap
-
     # --------------------------------------------------------------- rnnlab, NumPy in and out
     def rnnlab_host_forward_backward(self):
         h, gpu = self.host, self.gpu
@@ -218,8 +204,6 @@ def time_interleaved(impls: dict[str, tuple[Callable[[], object], Callable[[], N
 
 
 def measure(case: Case, repeats: int, compare_launch: bool) -> dict:
-    from rnnlab.kernels.cuda._common import step_tiles
-
     cuda, torch = case.cuda, case.torch
     impls: dict[str, tuple[Callable[[], object], Callable[[], None]]] = {
         "rnnlab_fwd": (case.rnnlab_forward, cuda.synchronize),
@@ -232,8 +216,6 @@ def measure(case: Case, repeats: int, compare_launch: bool) -> dict:
             if recurrence != "resident" or case.fits_resident():
                 impls[f"{recurrence.replace('-', '_')}_fwdbwd"] = (
                     lambda recurrence=recurrence: case.rnnlab_forward_backward(recurrence), cuda.synchronize)
-        if 1 < step_tiles(B, H) <= ONE_BLOCK_MAX_TILES:  # one tile runs on one block anyway
-            impls["one_block_fwdbwd"] = (case.rnnlab_one_block_forward_backward, cuda.synchronize)
     if case.module is not None:
         impls["cudnn_fwd"] = (case.torch_forward, torch.cuda.synchronize)
         impls["cudnn_fwdbwd"] = (case.torch_forward_backward, torch.cuda.synchronize)
@@ -255,7 +237,7 @@ def markdown(rows: list[dict]) -> str:
             "| rnnlab host f+b | y rel. diff |")
     launch = any("per_step_fwdbwd_ms" in r for r in rows)  # --compare-launch
     if launch:
-        head += " resident f+b | persistent f+b | per-step f+b | one-block f+b |"
+        head += " resident f+b | persistent f+b | per-step f+b |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
 
     def num(value, fmt=".3f"):
@@ -277,7 +259,7 @@ def markdown(rows: list[dict]) -> str:
         )
         if launch:
             line += "".join(f" {num(r.get(f'{name}_fwdbwd_ms'))} |"
-                            for name in ("resident", "persistent", "per_step", "one_block"))
+                            for name in ("resident", "persistent", "per_step"))
         lines.append(line)
     return "\n".join(lines)
 
@@ -290,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--allow-tf32", action="store_true", help="let cuDNN use TF32 tensor cores")
     parser.add_argument("--no-torch", action="store_true", help="time rnnlab only")
     parser.add_argument("--compare-launch", action="store_true",
-                        help="also time each recurrence kernel forced: resident, persistent, per-step (and one block)")
+                        help="also time each recurrence kernel forced: resident, persistent, per-step")
     parser.add_argument("--json", action="store_true", help="JSON on stdout instead of a markdown table")
     parser.add_argument("--check-targets", action="store_true",
                         help="exit 1 if a target is missed (needs torch: the targets are ratios cuDNN / rnnlab)")
