@@ -131,18 +131,20 @@ class Lab(StepCursor, TrainingControl):
         """Attention heads per block (0 for a recurrent network)."""
         return self.spec.model.num_heads if self.is_attention else 0
 
+    def check_sequence(self, batch: Batch) -> None:
+        """Raise UserError if :meth:`set_sequence` would refuse ``batch`` (cheap: no forward pass)."""
+        max_len = getattr(self.model, "max_len", None)
+        if self.is_attention and max_len is not None and batch.T > max_len:
+            raise UserError(f"this sequence has {batch.T} steps but the selfattention model's positional encoding "
+                            f"covers the task's length, {max_len} steps: use at most {max_len}")
+
     def set_sequence(self, batch: Batch) -> None:
         """Put another sequence on the bench (recomputes the forward pass, rewinds the cursors).
 
         A self-attention model refuses (UserError, nothing changes) a sequence longer than the
         task's length, which its positional encoding was built for."""
-        max_len = getattr(self.model, "max_len", None)
-        if self.is_attention and max_len is not None and batch.T > max_len:
-            raise UserError(f"this sequence has {batch.T} steps but the selfattention model's positional encoding "
-                            f"covers the task's length, {max_len} steps: use at most {max_len}")
-        self.sequence = batch
-        self.cursor = 0
-        self.refresh()
+        self.check_sequence(batch)
+        self.refresh(sequence=batch)
 
     def sequence_from_text(self, text: str) -> None:
         """Type a sequence (character tasks): x = text[:-1], targets = text[1:]."""
@@ -155,19 +157,25 @@ class Lab(StepCursor, TrainingControl):
         self.sequence_seed = self.sequence_seed + 1 if seed is None else int(seed)
         self.set_sequence(self.task.eval_batch(self.view_batch, self.sequence_seed))
 
-    def refresh(self, keep_bptt: bool = False, *, timeout: float | None = None) -> bool:
+    def refresh(self, keep_bptt: bool = False, *, timeout: float | None = None, sequence: Batch | None = None) -> bool:
         """Recompute the forward pass of the bench sequence with the current weights. The backward
         pass is dropped, unless ``keep_bptt``: then, if BPTT was under way, it is run again on the
         new trace with the same steps revealed (the lab's view while training runs).
 
         ``timeout`` (seconds): give up, change nothing and return False if the trainer holds the
         weights longer (a step that evaluates, or compiles a kernel): the lab's timer must never
-        freeze the screen. None waits; True once refreshed."""
+        freeze the screen. None waits; True once refreshed.
+
+        ``sequence``: put this one on the bench instead (the cursor rewound). The lab changes only
+        once its forward pass is done: a view reading it from another thread meanwhile (the TUI
+        computes a long sequence in a worker) sees the old sequence with the old trace."""
         if not self.lock.acquire(timeout=-1 if timeout is None else timeout):
             return False
         try:
             revealed = self.bptt_cursor if keep_bptt else None
-            result, _, trace = self.trainer.compute(self.sequence)
+            result, _, trace = self.trainer.compute(self.sequence if sequence is None else sequence)
+            if sequence is not None:
+                self.sequence, self.cursor = sequence, 0
             self.trace = trace
             self._loss_grad = result.grad  # dL/d(outputs): where BPTT starts
             self.evaluation = Evaluation(self._outputs_of(trace), result.loss, result.accuracy)

@@ -8,11 +8,16 @@ self-attention model the heatmaps are each block's output h and attention sublay
 attention panel shows the map of one block and head (a/A switch heads). The
 headless :class:`~rnnlab.lab.Lab` does all the work; training runs in one worker thread and the
 screen reads the Lab's history on a timer (12 Hz), so the UI never waits for the trainer and the
-trainer never waits for the UI.
+trainer never waits for the UI. A key whose work is large (BPTT or a typed sequence of a large
+model, see :data:`BACKGROUND_WORK_MACS`) computes in a worker thread too, the status line saying so.
 """
 
 from __future__ import annotations
 
+import functools
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.text import Text
@@ -23,8 +28,10 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Footer, Header, LoadingIndicator, RichLog, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from ..data import Batch
 from ..errors import UserError
 from ..lab import Lab
+from ..spec import ModelSpec
 from .panels import (AttentionPanel, CursorValues, DecayPlane, ExplainPanel, GradientPlot, SequenceBar, StatePanel,
                      StepRate, TrainingPlots)
 from .screens import EditScreen, HelpScreen, PromptScreen
@@ -45,11 +52,59 @@ FIXED_ROWS = 3           # header, status line, footer; the sequence bar's rows 
 SEQUENCE_BAR_ROWS = 6    # the sequence bar of a task with one target channel
 VALUES_FRAME_ROWS = 3    # the values table's title and header rows and the margin under it
 
+#: Work estimated (:func:`forward_macs`) above this many multiply-adds runs in a worker thread
+#: behind a "computing ..." status line; below it, inline as always (a few ms, and the result is
+#: there when the key's handler returns). Measured on this 2-core machine (AVX2, float32, batch 1):
+#: lstm, gru, rnn, minlstm, mingru, lru and selfattention with H 16-512, 1-2 layers, one or two
+#: directions, T 200-1600 took 0.03-0.1 ns per estimated multiply-add forward and 0.05-0.13
+#: backward once the work passed 1e8 (small work: up to 1-2 ns, but then under 70 ms), so 1e9 is
+#: 50-100 ms of forward pass, 30-65 ms of backward (x BACKWARD_WORK). text at H=512, 2
+#: bidirectional layers, T=1600: 13.9e9 (forward 620 ms, backward 840 ms); the largest preset at
+#: its own sizes, text (H=128, T=50): 5e6 (1-3 ms), with a typed 1600-character sequence 1.6e8 (13 ms).
+BACKGROUND_WORK_MACS = 1_000_000_000
+BACKWARD_WORK = 2  # a backward pass counted as this many forward passes (measured 1-1.5)
+#: Per recurrent cell, the products per unit and step: (rows of W_ih, rows of W_hh) per H, i.e.
+#: the gates reading the input and the gates reading the state (the linear recurrences read the
+#: input only; the LRU's complex B and C count as four).
+CELL_PRODUCTS = {"rnn": (1, 1), "leaky": (1, 1), "jordan": (1, 1), "gru": (3, 3), "lstm": (4, 4),
+                 "mingru": (2, 0), "minlstm": (3, 0), "lru": (4, 0)}
+REFRESHING = "bringing the sequence up to the trained weights"  # the status line while that runs in the worker
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"  # the status line's sign of life while a worker computes (4 frames a second)
+
+
+def forward_macs(model: ModelSpec, steps: int, input_size: int, output_size: int, batch: int = 1) -> int:
+    """A forward pass's multiply-adds (estimated): per step, every layer's and direction's products
+    with its input and its state (self-attention: the projections, the feed-forward layer and the
+    attention over the steps), and the readout."""
+    H = model.hidden_size
+    if model.attention:
+        block = 4 * H * H + 2 * H * model.feed_forward_size + 2 * steps * H
+        per_step = input_size * H + model.num_layers * block + output_size * H
+    else:
+        directions = 2 if model.bidirectional else 1
+        on_input, on_state = CELL_PRODUCTS.get(model.cell, (4, 4))
+        layer = [directions * H * (on_input * layer_input + on_state * H)
+                 for layer_input in [input_size] + [directions * H] * (model.num_layers - 1)]
+        per_step = sum(layer) + output_size * directions * H
+    return steps * batch * per_step
+
 
 def plots_rows(terminal_rows: int, bar_rows: int = SEQUENCE_BAR_ROWS) -> int:
     """The plots band's height in a terminal ``terminal_rows`` high under a sequence bar
     ``bar_rows`` high (see PLOTS_ROWS)."""
     return max(PLOTS_MIN_ROWS, min(PLOTS_ROWS, (terminal_rows - FIXED_ROWS - bar_rows) * 2 // 5))
+
+
+def refused_while_computing(handler):
+    """A key or click that reads or changes the bench sequence, its trace or the cursors: refused
+    with a notice while a compute worker changes them (queued, it would act on a half-changed lab)."""
+    @functools.wraps(handler)
+    def guarded(self: "LabApp", *args, **kwargs):
+        if self._computing is not None:
+            self.notify(f"busy {self._computing}: wait a moment", severity="warning", timeout=2)
+            return None
+        return handler(self, *args, **kwargs)
+    return guarded
 
 
 class LabApp(PlainNotices, App[None]):
@@ -98,6 +153,9 @@ class LabApp(PlainNotices, App[None]):
         self._seen_history = -1
         self._refreshed_history = -1  # history length at the last refresh of the heatmaps
         self._status_text = ""  # the status line as last drawn
+        self._computing: str | None = None  # what a compute worker is computing ("computing BPTT over ...")
+        self._computing_since = 0.0
+        self._refresh_when_computed = False  # training ended during the computation: refresh after it
         self.step_rate = StepRate()
 
     # ------------------------------------------------------------------ layout
@@ -181,20 +239,25 @@ class LabApp(PlainNotices, App[None]):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Errors of the workers are handled here, in one place."""
         worker = event.worker
+        if worker.group == "compute" and event.state in (WorkerState.SUCCESS, WorkerState.ERROR,
+                                                         WorkerState.CANCELLED):
+            self._computed(cancelled=event.state == WorkerState.CANCELLED)
         if event.state == WorkerState.ERROR:
             error = worker.error
+            message = str(error) if isinstance(error, UserError) else f"{type(error).__name__}: {error}"
             if worker.group == "load":
-                message = str(error) if isinstance(error, UserError) else f"{type(error).__name__}: {error}"
                 self._loading_message(f"cannot open the lab: {message}", style="red")
                 self.query_one("#loading LoadingIndicator").remove()
                 self.sub_title = "error (q quits)"
             else:
-                self.notify(f"{type(error).__name__}: {error}", severity="error", timeout=10)
+                self.notify(message, severity="error", timeout=10)
         elif worker.group == "train" and event.state in (WorkerState.SUCCESS, WorkerState.CANCELLED):
             lab = self.lab
             if lab is not None:
-                lab.refresh(keep_bptt=True)
-                self.update_views()
+                if self._computing is None:
+                    self._compute(REFRESHING, functools.partial(lab.refresh, keep_bptt=True), self._refresh_macs())
+                else:  # a refresh now would replace the trace under the worker's backward pass
+                    self._refresh_when_computed = True
                 if lab.training_status == "diverged":
                     self.notify(f"training stopped: {lab.training_message}", severity="error", timeout=10)
                 else:
@@ -210,9 +273,12 @@ class LabApp(PlainNotices, App[None]):
             return False
 
     def update_views(self) -> None:
-        """Redraw every panel from the Lab."""
+        """Redraw every panel from the Lab (only the status line while a worker changes the lab)."""
         lab = self.lab
         if lab is None or not self._views_alive():
+            return
+        if self._computing is not None:
+            self.update_status()
             return
         m = lab.spec.model
         scan = f" ({m.scan})" if m.scan != "sequential" else ""
@@ -237,7 +303,7 @@ class LabApp(PlainNotices, App[None]):
         """The explain panel of the chosen unit, then the values table cut to the units around it
         that leave the equations in view (on a short terminal the panel scrolls instead)."""
         lab = self.lab
-        if lab is None:
+        if lab is None or self._computing is not None:  # a resize meanwhile: the side follows when it is done
             return
         explain, side = self.query_one(ExplainPanel), self.query_one("#side")
         explain.update_from(lab, self.layer, self.direction, self.unit, self.head)
@@ -249,26 +315,37 @@ class LabApp(PlainNotices, App[None]):
         lab = self.lab
         if lab is None or not self._views_alive():
             return
-        t = f"t {lab.cursor}/{lab.steps}"
-        bptt = "" if lab.bptt_cursor is None else f"  BPTT t={lab.bptt_cursor + 1}"
-        if lab.is_attention:
-            layer = f"block {self.layer}  head {self.head + 1}/{lab.num_heads}  unit {self.unit}"
-        else:
-            layer = f"layer {self.layer}{' reverse' if self.direction else ''}  unit {self.unit}"
         training = f"{lab.training_status} step {lab.trainer.step}"
         if lab.training_status == "running":
             training += f"  {self.step_rate.per_second:.0f} steps/s"
-        trunc = f"  truncate {lab.truncate}" if lab.truncate else ""
-        text = f"{t}{bptt}   {layer}   {training}{trunc}   ? help"
+            if self._computing is None and self._refresh_macs() >= BACKGROUND_WORK_MACS:
+                training += "  (maps follow in a pause: t)"
+        if self._computing is not None:  # the cursors and the trace are the worker's until it is done
+            frame = SPINNER[int((time.monotonic() - self._computing_since) * 4) % len(SPINNER)]
+            text = f"{frame} {self._computing} ...   {training}   ? help"
+        else:
+            t = f"t {lab.cursor}/{lab.steps}"
+            bptt = "" if lab.bptt_cursor is None else f"  BPTT t={lab.bptt_cursor + 1}"
+            if lab.is_attention:
+                layer = f"block {self.layer}  head {self.head + 1}/{lab.num_heads}  unit {self.unit}"
+            else:
+                layer = f"layer {self.layer}{' reverse' if self.direction else ''}  unit {self.unit}"
+            trunc = f"  truncate {lab.truncate}" if lab.truncate else ""
+            text = f"{t}{bptt}   {layer}   {training}{trunc}   ? help"
         if text != self._status_text:  # the timer calls this 12 times a second: an unchanged line costs a layout
             self._status_text = text
             self.query_one("#status", Static).update(text)
 
     def _tick(self) -> None:
         """The timer: while training, read the trainer's buffer (plots, status) and now and then
-        recompute the bench sequence with the new weights (heatmaps)."""
+        recompute the bench sequence with the new weights (heatmaps, not while a compute worker
+        changes the trace); while a compute worker runs, turn the status line's spinner."""
         lab = self.lab
-        if lab is None or not lab.training or not self._views_alive():
+        if lab is None or not self._views_alive():
+            return
+        if not lab.training:
+            if self._computing is not None:
+                self.update_status()
             return
         self._ticks += 1
         n = len(lab.history)
@@ -276,57 +353,135 @@ class LabApp(PlainNotices, App[None]):
         if n != self._seen_history and self._ticks % PLOTS_EVERY == 0:
             self._seen_history = n
             self.query_one(TrainingPlots).update_from(lab)
-        if (self._ticks % HEATMAP_EVERY == 0 and n != self._refreshed_history  # paused: nothing new
-                and lab.refresh(keep_bptt=True, timeout=REFRESH_WAIT)):  # a BPTT view follows the weights too
-            self._refreshed_history = n
-            self.query_one(SequenceBar).update_from(lab)
-            self.query_one(StatePanel).update_from(lab)
-            self.query_one(AttentionPanel).update_from(lab, self.layer, self.head)
-            self._update_side()
-            self.query_one(GradientPlot).update_from(lab, self.layer, self.direction)
-            self.query_one(DecayPlane).update_from(lab, self.layer, self.direction)
+        if self._ticks % HEATMAP_EVERY == 0 and n != self._refreshed_history and self._computing is None:
+            macs = self._refresh_macs()  # (n unchanged: paused, nothing new)
+            if macs < BACKGROUND_WORK_MACS:
+                if lab.refresh(keep_bptt=True, timeout=REFRESH_WAIT):  # a BPTT view follows the weights too
+                    self._refreshed_history = n
+                    self.query_one(SequenceBar).update_from(lab)
+                    self.query_one(StatePanel).update_from(lab)
+                    self.query_one(AttentionPanel).update_from(lab, self.layer, self.head)
+                    self._update_side()
+                    self.query_one(GradientPlot).update_from(lab, self.layer, self.direction)
+                    self.query_one(DecayPlane).update_from(lab, self.layer, self.direction)
+            elif lab.training_status == "paused":  # too large to redo every few ticks: once, in a pause
+                self._refreshed_history = n
+                self._compute(REFRESHING, functools.partial(lab.refresh, keep_bptt=True), macs)
         self.update_status()
+
+    # ------------------------------------------------------------------ computing
+    def _forward_macs(self, steps: int, batch: int) -> int:
+        lab = self.lab
+        return forward_macs(lab.spec.model, steps, lab.task.input_size, lab.task.output_size, batch)
+
+    def _refresh_macs(self) -> int:
+        """The work of bringing the bench sequence up to new weights: its forward pass, and its
+        backward pass too while BPTT is shown (``refresh(keep_bptt=True)`` runs it again). Above
+        BACKGROUND_WORK_MACS the timer does not redo it while training runs (it would freeze the
+        screen every HEATMAP_EVERY ticks) but once in a pause, in the compute worker."""
+        lab = self.lab
+        passes = 1 + (BACKWARD_WORK if lab.bptt_cursor is not None else 0)
+        return passes * self._forward_macs(lab.steps, lab.sequence.B)
+
+    def _compute(self, what: str, compute: Callable[[], object], macs: int) -> None:
+        """Run ``compute`` (it changes the lab), then redraw: inline when its estimated work ``macs``
+        is small, else in the compute worker, the status line saying ``what`` meanwhile."""
+        if macs < BACKGROUND_WORK_MACS:
+            compute()
+            self.update_views()
+            return
+        self._computing, self._computing_since = what, time.monotonic()
+        self.update_status()
+        self._compute_in_background(compute)
+
+    @work(thread=True, exclusive=True, group="compute", exit_on_error=False)
+    def _compute_in_background(self, compute: Callable[[], object]) -> None:
+        """Run ``compute`` in a daemon thread and wait for it. A NumPy or Numba call cannot be
+        interrupted, and asyncio waits at exit for every worker thread (not daemons) to finish: q
+        would wait for the whole computation. Cancelled (the app quits), this worker stops waiting."""
+        worker = get_current_worker()
+        failure: list[Exception] = []
+
+        def run() -> None:
+            try:
+                compute()
+            except Exception as exc:  # raised again in the worker: on_worker_state_changed reports it
+                failure.append(exc)
+
+        thread = threading.Thread(target=run, name="rnnlab-compute", daemon=True)
+        thread.start()
+        while thread.is_alive() and not worker.is_cancelled:
+            thread.join(0.05)
+        if failure:
+            raise failure[0]
+
+    def _computed(self, cancelled: bool) -> None:
+        """The compute worker has finished (or was cancelled: the app is closing, and the thread
+        may still change the lab): redraw, after the refresh a training that ended meanwhile asked for."""
+        self._computing = None
+        if cancelled or self.lab is None:
+            return
+        if self._refresh_when_computed:
+            self._refresh_when_computed = False
+            self._compute(REFRESHING, functools.partial(self.lab.refresh, keep_bptt=True), self._refresh_macs())
+            return
+        self.update_views()
 
     # ------------------------------------------------------------------ time
     def _has_lab(self) -> bool:
         return self.lab is not None
 
+    @refused_while_computing
     def action_step_forward(self) -> None:
         if self._has_lab():
             self.lab.step_forward()
             self.update_views()
 
+    @refused_while_computing
     def action_step_back(self) -> None:
         if self._has_lab():
             self.lab.step_back()
             self.update_views()
 
+    @refused_while_computing
     def action_jump_start(self) -> None:
         if self._has_lab():
             self.lab.jump_start()
             self.update_views()
 
+    @refused_while_computing
     def action_jump_end(self) -> None:
         if self._has_lab():
             self.lab.jump_end()
             self.update_views()
 
     @on(Heatmap.ColumnClicked)
+    @refused_while_computing
     def column_clicked(self, event: Heatmap.ColumnClicked) -> None:
         if self._has_lab():
             self.lab.move_to(event.column + 1)
             self.update_views()
 
-    def action_bptt_step(self) -> None:
-        if self._has_lab():
-            self.lab.bptt_step()
-            self.update_views()
+    def _backward_macs(self) -> int:
+        lab = self.lab
+        return BACKWARD_WORK * self._forward_macs(lab.steps, lab.sequence.B)
 
+    @refused_while_computing
+    def action_bptt_step(self) -> None:
+        lab = self.lab
+        if lab is not None:  # the first b runs the backward pass, the next ones only reveal a step
+            self._compute(f"computing BPTT over {lab.steps} steps", lab.bptt_step,
+                          0 if lab.bptt_cursor is not None else self._backward_macs())
+
+    @refused_while_computing
     def action_bptt_all(self) -> None:
-        if self._has_lab():
-            self.lab.run_backward()
-            self.lab.bptt_cursor = 0
-            self.update_views()
+        lab = self.lab
+        if lab is not None:
+            def bptt_all() -> None:
+                lab.run_backward()
+                lab.bptt_cursor = 0
+
+            self._compute(f"computing BPTT over {lab.steps} steps", bptt_all, self._backward_macs())
 
     # ------------------------------------------------------------------ layers and units
     def _streams(self) -> list[tuple[int, int]]:
@@ -341,23 +496,29 @@ class LabApp(PlainNotices, App[None]):
         self.layer, self.direction = streams[k]
         self.update_views()
 
+    @refused_while_computing
     def action_previous_stream(self) -> None:
         self._move_stream(-1)
 
+    @refused_while_computing
     def action_next_stream(self) -> None:
         self._move_stream(1)
 
+    @refused_while_computing
     def action_next_map(self) -> None:
         self.query_one(StatePanel).scroll_maps(1)
 
+    @refused_while_computing
     def action_previous_map(self) -> None:
         self.query_one(StatePanel).scroll_maps(-1)
 
+    @refused_while_computing
     def action_previous_unit(self) -> None:
         if self._has_lab():
             self.unit = (self.unit - 1) % self.lab.spec.model.hidden_size
             self.update_views()
 
+    @refused_while_computing
     def action_next_unit(self) -> None:
         if self._has_lab():
             self.unit = (self.unit + 1) % self.lab.spec.model.hidden_size
@@ -368,13 +529,16 @@ class LabApp(PlainNotices, App[None]):
             self.head = (self.head + delta) % self.lab.num_heads
             self.update_views()
 
+    @refused_while_computing
     def action_next_head(self) -> None:
         self._move_head(1)
 
+    @refused_while_computing
     def action_previous_head(self) -> None:
         self._move_head(-1)
 
     # ------------------------------------------------------------------ training
+    @refused_while_computing
     def action_train_toggle(self) -> None:
         lab = self.lab
         if lab is None:
@@ -410,11 +574,15 @@ class LabApp(PlainNotices, App[None]):
             return True
         return self.lab is None
 
+    @refused_while_computing
     def action_new_sequence(self) -> None:
         if not self._refuse_while_training():
-            self.lab.regenerate()
-            self.update_views()
+            lab = self.lab
+            steps = getattr(lab.task, "length", lab.steps)  # the new sequence's length
+            self._compute(f"reading a new sequence ({steps} steps)", lab.regenerate,
+                          self._forward_macs(steps, lab.view_batch))
 
+    @refused_while_computing
     def action_type_sequence(self) -> None:
         if self._refuse_while_training():
             return
@@ -422,15 +590,23 @@ class LabApp(PlainNotices, App[None]):
             self.notify(f"the {self.lab.task.kind} task takes no typed input: n makes a new sequence", severity="warning")
             return
 
-        def accept(text: str) -> bool:
-            self.lab.sequence_from_text(text)
-            return True
+        lab = self.lab
 
-        vocab = "".join(self.lab.task.vocab or ())
+        def accept(text: str) -> Batch:  # a refused sequence is named in the dialog, which stays open
+            batch = lab.task.sequence_from_text(text)
+            lab.check_sequence(batch)
+            return batch
+
+        def read(batch: Batch | None) -> None:  # the forward pass, once the dialog is closed
+            if batch is not None:
+                self._compute(f"reading the typed sequence ({batch.T} steps)",
+                              functools.partial(lab.set_sequence, batch), self._forward_macs(batch.T, batch.B))
+
+        vocab = "".join(lab.task.vocab or ())
         self.push_screen(PromptScreen("Type a sequence: the network reads it and predicts each next character",
-                                      "", accept, placeholder=f"characters from: {vocab}"),
-                         lambda done: done and self.update_views())
+                                      "", accept, placeholder=f"characters from: {vocab}"), read)
 
+    @refused_while_computing
     def action_edit(self) -> None:
         if self._refuse_while_training():
             return
@@ -460,6 +636,7 @@ class LabApp(PlainNotices, App[None]):
         self.push_screen(EditScreen(old.spec, check, build, trained_steps=old.trainer.step), applied)
 
     # ------------------------------------------------------------------ saving
+    @refused_while_computing
     def action_save_run(self) -> None:
         if self.lab is None:
             return
@@ -474,6 +651,7 @@ class LabApp(PlainNotices, App[None]):
             return
         self.notify(f"run saved to {path.resolve()}")
 
+    @refused_while_computing
     def action_export_trace(self) -> None:
         if self.lab is None:
             return
