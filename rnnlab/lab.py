@@ -40,6 +40,8 @@ from .train import EvalRecord, RunDir, StepRecord, Trainer, TrainingDiverged, de
 from .train.rundir import EVALS, METRICS, SPEC, atomic_save_npz, atomic_write_text, make_summary, npz_target
 from .train.history import StepHistory
 
+STOP_POLL_S = 0.1  # how often a trainer waiting for the lab's lock looks whether it was stopped
+
 
 @dataclass(frozen=True)
 class Evaluation:
@@ -174,11 +176,11 @@ class Lab(StepCursor, TrainingControl):
         try:
             revealed = self.bptt_cursor if keep_bptt else None
             result, _, trace = self.trainer.compute(self.sequence if sequence is None else sequence)
+            evaluation = Evaluation(self._outputs_of(trace), result.loss, result.accuracy)
+            # Everything computed: now the lab's fields change together (no view in between).
             if sequence is not None:
                 self.sequence, self.cursor = sequence, 0
-            self.trace = trace
-            self._loss_grad = result.grad  # dL/d(outputs): where BPTT starts
-            self.evaluation = Evaluation(self._outputs_of(trace), result.loss, result.accuracy)
+            self.trace, self._loss_grad, self.evaluation = trace, result.grad, evaluation  # grad: where BPTT starts
             self.bptt_cursor = None
             self.cursor = min(self.cursor, self.steps)
             if revealed is not None:  # with these weights: the trainer waits meanwhile
@@ -281,11 +283,16 @@ class Lab(StepCursor, TrainingControl):
         events = self.trainer.events(until_step, lambda: self._stopping(should_stop))
         try:
             while True:
-                self._between_steps(should_stop)  # a stop ends the events below
-                with self.lock:  # the step and its record together: a save between them would miss it
+                if self._between_steps(should_stop) and self.trainer.step < until_step:
+                    break  # (a stop at until_step goes on to the final evaluation the events end with)
+                if not self._lock_for_a_step(should_stop, until_step):
+                    break
+                try:  # the step and its record together: a save between them would miss it
                     event = next(events, None)
                     if event is not None:
                         (self.history if isinstance(event, StepRecord) else self.evals).append(event)
+                finally:
+                    self.lock.release()
                 if event is None:
                     break
         except TrainingDiverged as exc:
@@ -294,6 +301,15 @@ class Lab(StepCursor, TrainingControl):
             return self.training_status
         self.training_status = "completed" if self.trainer.step >= until_step else "stopped"
         return self.training_status
+
+    def _lock_for_a_step(self, should_stop, until_step: int) -> bool:
+        """Take :attr:`lock` for the next step; False, not holding it, if training is stopped while
+        waiting (before ``until_step``). A view's long computation may hold the lock for seconds,
+        and a stop (the app quitting) must not wait for it."""
+        while not self.lock.acquire(timeout=STOP_POLL_S):
+            if self._stopping(should_stop) and self.trainer.step < until_step:
+                return False
+        return True
 
     def reconfigure(self, overrides: dict[str, Any]) -> None:
         """A changed experiment (``{"model.cell": "gru", "train.learning_rate": 0.01}``): validated

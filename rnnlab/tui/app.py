@@ -255,7 +255,7 @@ class LabApp(PlainNotices, App[None]):
             lab = self.lab
             if lab is not None:
                 if self._computing is None:
-                    self._compute(REFRESHING, functools.partial(lab.refresh, keep_bptt=True), self._refresh_macs())
+                    self._refresh_after_training(self._refresh_macs())
                 else:  # a refresh now would replace the trace under the worker's backward pass
                     self._refresh_when_computed = True
                 if lab.training_status == "diverged":
@@ -365,8 +365,7 @@ class LabApp(PlainNotices, App[None]):
                     self.query_one(GradientPlot).update_from(lab, self.layer, self.direction)
                     self.query_one(DecayPlane).update_from(lab, self.layer, self.direction)
             elif lab.training_status == "paused":  # too large to redo every few ticks: once, in a pause
-                self._refreshed_history = n
-                self._compute(REFRESHING, functools.partial(lab.refresh, keep_bptt=True), macs)
+                self._refresh_after_training(macs)
         self.update_status()
 
     # ------------------------------------------------------------------ computing
@@ -423,9 +422,20 @@ class LabApp(PlainNotices, App[None]):
             return
         if self._refresh_when_computed:
             self._refresh_when_computed = False
-            self._compute(REFRESHING, functools.partial(self.lab.refresh, keep_bptt=True), self._refresh_macs())
+            self._refresh_after_training(self._refresh_macs())
             return
         self.update_views()
+
+    def _refresh_after_training(self, macs: int) -> None:
+        """Bring the bench sequence (and a BPTT view) up to the weights training left, unless they
+        are the ones it already shows (no step since: a pause refreshed, then s stopped)."""
+        lab = self.lab
+        n = len(lab.history)
+        if n == self._refreshed_history:
+            self.update_views()
+            return
+        self._refreshed_history = n  # the weights read now: training has paused or ended
+        self._compute(REFRESHING, functools.partial(lab.refresh, keep_bptt=True), macs)
 
     # ------------------------------------------------------------------ time
     def _has_lab(self) -> bool:
@@ -466,12 +476,26 @@ class LabApp(PlainNotices, App[None]):
         lab = self.lab
         return BACKWARD_WORK * self._forward_macs(lab.steps, lab.sequence.B)
 
+    def _compute_bptt(self, bptt: Callable[[], object], macs: int) -> None:
+        """Run a BPTT key's work. While a model too large for the timer to follow trains (see
+        :meth:`_refresh_macs`), the trace is at older weights: the same work brings it up first."""
+        lab = self.lab
+        what = f"computing BPTT over {lab.steps} steps"
+        if macs and lab.training and self._refresh_macs() >= BACKGROUND_WORK_MACS:
+            def fresh_bptt() -> None:
+                lab.refresh()
+                bptt()
+
+            self._refreshed_history = len(lab.history)
+            self._compute(what, fresh_bptt, macs + self._forward_macs(lab.steps, lab.sequence.B))
+        else:
+            self._compute(what, bptt, macs)
+
     @refused_while_computing
     def action_bptt_step(self) -> None:
         lab = self.lab
         if lab is not None:  # the first b runs the backward pass, the next ones only reveal a step
-            self._compute(f"computing BPTT over {lab.steps} steps", lab.bptt_step,
-                          0 if lab.bptt_cursor is not None else self._backward_macs())
+            self._compute_bptt(lab.bptt_step, 0 if lab.bptt_cursor is not None else self._backward_macs())
 
     @refused_while_computing
     def action_bptt_all(self) -> None:
@@ -481,7 +505,7 @@ class LabApp(PlainNotices, App[None]):
                 lab.run_backward()
                 lab.bptt_cursor = 0
 
-            self._compute(f"computing BPTT over {lab.steps} steps", bptt_all, self._backward_macs())
+            self._compute_bptt(bptt_all, self._backward_macs())
 
     # ------------------------------------------------------------------ layers and units
     def _streams(self) -> list[tuple[int, int]]:
@@ -538,8 +562,7 @@ class LabApp(PlainNotices, App[None]):
         self._move_head(-1)
 
     # ------------------------------------------------------------------ training
-    @refused_while_computing
-    def action_train_toggle(self) -> None:
+    def action_train_toggle(self) -> None:  # not refused while computing: the trainer waits for the lab's lock
         lab = self.lab
         if lab is None:
             return
@@ -657,6 +680,8 @@ class LabApp(PlainNotices, App[None]):
             return
 
         def accept(name: str, replace: bool = False) -> Path:
+            if self._computing is not None:  # started while the dialog was open (a pause, training's end)
+                raise UserError(f"busy {self._computing}: wait a moment")
             return self.lab.export_trace(name, replace=replace)
 
         self.push_screen(PromptScreen("Export the trace (every state, gate and dL/dh_t) to", f"{self.lab.spec.name}-trace.npz",
