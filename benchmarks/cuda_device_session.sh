@@ -2,10 +2,10 @@
 # One lease of a GPU machine for issue 6, as a single prepared command (device time is scarce):
 # what the machine is, the GPU kernel tests run for real (tests/cuda_sim/*, compared with the CPU
 # kernels), numba-cuda's fixed costs (benchmarks/cuda_overheads.py), `rnnlab train --device cuda`
-# against the same run on the CPU, the GEMMs against the recurrence (benchmarks/cuda_breakdown.py),
-# step-tile variants at mid shapes, then rnnlab's CUDA kernels against cuDNN (bench.json, and the
-# markdown table). ~6 minutes. Every stage has its own time limit and writes under $OUT (7 files;
-# 8 come back), so a stage that fails or hangs leaves the others' results.
+# against the same run on the CPU, the GEMMs against the recurrence (benchmarks/cuda_breakdown.py)
+# and step-tile variants at mid shapes; right after the tests, rnnlab's CUDA kernels against cuDNN
+# (bench.json, and the markdown table). ~6 minutes. Every stage has its own time limit and writes
+# under $OUT (8 files, as many as come back), so a stage that fails or hangs leaves the others'.
 #
 #   bash benchmarks/cuda_device_session.sh            # on the GPU machine, from the repository root
 #   CELLS=lstm SHAPES="1,100,32,64 64,50,256,512" SKIP_OVERHEADS=1 SKIP_CLI=1 SKIP_BREAKDOWN=1 \
@@ -20,6 +20,7 @@
 set -u
 OUT=${OUT:-/tmp/rnnlab-gpu}
 mkdir -p "$OUT"
+WORK=$(mktemp -d)  # this call's runs and per-cell JSON: a rerun in the same lease must not read the last one's
 if compgen -G ".whl/*.whl" >/dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
     .whl/*.whl || exit 1
@@ -39,6 +40,32 @@ timeout "$TEST_LIMIT" python3 -m pytest -q -rs -p no:cacheprovider -n 8 tests/cu
   tests/cuda_sim/ptx_cases.py tests/cuda_sim/memory_cases.py >"$OUT/tests.txt" 2>&1
 echo "exit $?"; grep -E "passed|failed|error|Error" "$OUT/tests.txt" | tail -25
 
+# The bench first after the tests (it is what the issue's targets are read from); bench.json is
+# rewritten after each cell, so a call cut short keeps the cells done.
+CELL_LIST=${CELLS:-lstm gru rnn_tanh}
+for cell in $CELL_LIST; do
+  echo "== bench $cell"
+  timeout "$BENCH_LIMIT" python3 benchmarks/cuda_vs_cudnn.py --cells "$cell" --compare-launch --json \
+    ${SHAPES:+--shapes $SHAPES} >"$WORK/bench-$cell.json" 2>>"$OUT/bench.err"
+  echo "exit $?"; grep -v -i "warn" "$OUT/bench.err" | tail -4
+  python3 - "$OUT" "$WORK" "$([ "$cell" = "${CELL_LIST##* }" ] && echo last)" <<'PY'
+import glob, json, sys
+from rnnlab.bench_cuda import markdown
+rows, environment = [], None
+for path in sorted(glob.glob(sys.argv[2] + "/bench-*.json")):
+    try:
+        run = json.load(open(path))
+    except Exception as exc:
+        print(path, "unreadable:", exc)
+        continue
+    rows += run["rows"]
+    environment = run.get("environment", environment)
+json.dump({"environment": environment, "rows": rows}, open(sys.argv[1] + "/bench.json", "w"), indent=1)
+if sys.argv[3]:  # the table once, after the last cell (the reply shows only the output's last 12 KB)
+    print(markdown(rows))
+PY
+done
+
 if [ -z "${SKIP_OVERHEADS:-}" ]; then
   echo "== fixed costs"
   timeout 60 python3 benchmarks/cuda_overheads.py 2>&1 | grep -v -i "warn" | tee "$OUT/overheads.txt"
@@ -48,17 +75,17 @@ if [ -z "${SKIP_CLI:-}" ]; then  # what a user runs: the CLI trains on the GPU, 
   echo "== rnnlab train --device cuda"
   for device in cuda cpu; do
     timeout 90 python3 -m rnnlab train adding-lstm --device "$device" --steps 100 --seed 3 --json \
-      --out "/tmp/run-$device" >/dev/null 2>>"$OUT/train.err"
+      --out "$WORK/run-$device" >/dev/null 2>>"$OUT/train.err"
     echo "$device: exit $?"
   done
-  python3 - "$OUT" <<'PY'
+  python3 - "$WORK" <<'PY'
 import json, sys
 try:
-    runs = {d: [json.loads(l) for l in open(f"/tmp/run-{d}/metrics.jsonl")] for d in ("cuda", "cpu")}
+    runs = {d: [json.loads(l) for l in open(f"{sys.argv[1]}/run-{d}/metrics.jsonl")] for d in ("cuda", "cpu")}
     steps = {d: len(r) for d, r in runs.items()}
     worst = max(abs(a["loss"] - b["loss"]) / abs(b["loss"]) for a, b in zip(runs["cuda"], runs["cpu"]))
     print(f"steps {steps}; losses' largest relative difference {worst:.1e}; "
-          f"steps/s {[json.load(open(f'/tmp/run-{d}/summary.json')).get('steps_per_second') for d in runs]}")
+          f"steps/s {[json.load(open(f'{sys.argv[1]}/run-{d}/summary.json')).get('steps_per_second') for d in runs]}")
 except Exception as exc:
     print("runs unreadable:", exc)
 PY
@@ -73,28 +100,7 @@ if [ -z "${SKIP_TILES:-}" ]; then  # the step tile by shape: twice the tiles pai
   echo "== step tiles"
   timeout 150 python3 benchmarks/cuda_tile_variants.py --cells lstm,gru --timeout 35 \
     --shape 32,100,64,128 --shape 32,200,128,256 --shape 64,50,256,512 \
-    --variant 32,8,4,32 --variant 32,8,2,32 --variant 16,8,2,32 --variant 16,8,4,32 2>&1 | grep -v -i warn
+    --variant 32,8,4,32 --variant 32,8,2,32 --variant 16,8,2,32 --variant 16,8,4,32 2>&1 | grep -v -i warn \
+    | tee "$OUT/tiles.txt"
 fi
-
-for cell in ${CELLS:-lstm gru rnn_tanh}; do
-  echo "== bench $cell"
-  timeout "$BENCH_LIMIT" python3 benchmarks/cuda_vs_cudnn.py --cells "$cell" --compare-launch --json \
-    ${SHAPES:+--shapes $SHAPES} >"/tmp/rnnlab-bench-$cell.json" 2>>"$OUT/bench.err"
-  echo "exit $?"; grep -v -i "warn" "$OUT/bench.err" | tail -4
-done
-python3 - "$OUT" <<'PY'
-import glob, json, sys
-from rnnlab.bench_cuda import markdown
-rows, environment = [], None
-for path in sorted(glob.glob("/tmp/rnnlab-bench-*.json")):
-    try:
-        run = json.load(open(path))
-    except Exception as exc:
-        print(path, "unreadable:", exc)
-        continue
-    rows += run["rows"]
-    environment = run.get("environment", environment)
-json.dump({"environment": environment, "rows": rows}, open(sys.argv[1] + "/bench.json", "w"), indent=1)
-print(markdown(rows))
-PY
 

@@ -295,20 +295,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rnnlab bench: {exc}", file=sys.stderr)
         return 2
     _, what = gpu.cuda_available()
-    torch = None
+    torch, no_cudnn = None, None  # no_cudnn: why cuDNN cannot be timed
     if not args.no_torch:
         try:
             import torch
         except ImportError:
-            print("rnnlab bench: torch is not installed; timing rnnlab only", file=sys.stderr)
+            no_cudnn = "torch is not installed"
         else:
             if not torch.cuda.is_available():
-                print("rnnlab bench: torch sees no CUDA device; timing rnnlab only", file=sys.stderr)
-                torch = None
-    if args.check_targets and torch is None:
-        print("rnnlab bench: --check-targets needs torch on the GPU (the targets are ratios cuDNN / rnnlab)",
-              file=sys.stderr)
-        return 2
+                torch, no_cudnn = None, "torch sees no CUDA device"
+    if no_cudnn:
+        if args.check_targets:  # the targets are ratios against cuDNN: nothing to check them with
+            print(f"rnnlab bench: --check-targets needs cuDNN through torch: {no_cudnn}", file=sys.stderr)
+            return 2
+        print(f"rnnlab bench: {no_cudnn}; timing rnnlab only", file=sys.stderr)
     environment = {"device": what, "numba_cuda": _version("numba-cuda"),
                    "torch": None if torch is None else torch.__version__,
                    "cudnn": None if torch is None else torch.backends.cudnn.version(),
