@@ -418,3 +418,35 @@ def test_an_export_dialog_open_when_a_computation_starts_refuses_until_it_is_don
         assert lab.bptt_cursor == 0
 
     drive(check)
+
+
+def test_an_export_that_needs_a_large_backward_pass_writes_in_the_background(tmp_path, monkeypatch):
+    """x before BPTT has run on a large model: the name is checked in the dialog (a bad one is
+    named there), then the backward pass and the write run in the worker."""
+    monkeypatch.setattr(app_module, "BACKGROUND_WORK_MACS", 0)
+
+    async def check(app, pilot):
+        lab = app.lab
+        notices = record_notices(monkeypatch, app)
+        await pilot.press("x")
+        await wait_for(pilot, lambda: bool(app.screen.query("#prompt-input")))
+        prompt = app.screen.query_one("#prompt-input")
+        prompt.value = str(tmp_path / "gone" / "t.npz")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "no such directory" in str(app.screen.query_one("#prompt-error").render())
+        prompt.value = str(tmp_path / "t.npz")
+        held = Held(monkeypatch, lab, "run_backward")
+        try:
+            await pilot.press("enter")
+            await wait_for(pilot, held.started.is_set)
+            await pilot.pause()
+            assert computing(app) and "writing the trace to t.npz ..." in screen_text(app)
+            assert not (tmp_path / "t.npz").exists()
+        finally:
+            held.release()
+        await wait_for(pilot, lambda: not computing(app) and app._computing is None)
+        assert (tmp_path / "t.npz").is_file() and lab.bptt_cursor is None  # computed for the file only
+        assert notices[-1] == (f"trace written to {(tmp_path / 't.npz').resolve()}", "information")
+
+    drive(check)

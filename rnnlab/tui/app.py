@@ -32,6 +32,7 @@ from ..data import Batch
 from ..errors import UserError
 from ..lab import Lab
 from ..spec import ModelSpec
+from ..train.rundir import npz_target
 from .panels import (AttentionPanel, CursorValues, DecayPlane, ExplainPanel, GradientPlot, SequenceBar, StatePanel,
                      StepRate, TrainingPlots)
 from .screens import EditScreen, HelpScreen, PromptScreen
@@ -676,16 +677,35 @@ class LabApp(PlainNotices, App[None]):
 
     @refused_while_computing
     def action_export_trace(self) -> None:
-        if self.lab is None:
+        lab = self.lab
+        if lab is None:
             return
 
-        def accept(name: str, replace: bool = False) -> Path:
+        def accept(name: str, replace: bool = False) -> Path | tuple[Path, bool]:
             if self._computing is not None:  # started while the dialog was open (a pause, training's end)
                 raise UserError(f"busy {self._computing}: wait a moment")
-            return self.lab.export_trace(name, replace=replace)
+            if lab.bptt_cursor is not None or self._backward_macs() < BACKGROUND_WORK_MACS:
+                return lab.export_trace(name, replace=replace)  # at once: a failed write is named in the dialog
+            # A large backward pass to run first: the name checked here, the rest in the worker.
+            return npz_target(name, "trace file", replace=replace), replace
 
-        self.push_screen(PromptScreen("Export the trace (every state, gate and dL/dh_t) to", f"{self.lab.spec.name}-trace.npz",
-                                      accept), lambda path: path and self.notify(f"trace written to {path.resolve()}"))
+        def export(path: Path, replace: bool) -> None:
+            try:
+                lab.export_trace(path, replace=replace)
+            except UserError as exc:  # a write that fails (or a file made meanwhile): nothing is replaced
+                self.notify(str(exc), severity="error", timeout=10)
+            else:
+                self.notify(f"trace written to {path.resolve()}")
+
+        def written(result: Path | tuple[Path, bool] | None) -> None:
+            if isinstance(result, Path):
+                self.notify(f"trace written to {result.resolve()}")
+            elif result is not None:
+                self._compute(f"writing the trace to {result[0].name}", functools.partial(export, *result),
+                              self._backward_macs())
+
+        self.push_screen(PromptScreen("Export the trace (every state, gate and dL/dh_t) to",
+                                      f"{lab.spec.name}-trace.npz", accept), written)
 
     def action_screenshot(self) -> None:
         path = self.save_screenshot()
