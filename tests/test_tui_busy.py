@@ -39,21 +39,30 @@ def drive(check, target=None, size=SIZE) -> LabApp:
 
 
 class Held:
-    """Wraps one of the lab's methods: each call waits until :meth:`release` (or HOLD_S), then runs it."""
+    """Wraps a method of ``obj``: each call waits until :meth:`release` (or HOLD_S), then runs it;
+    with ``thread``, only calls from the thread of that name wait. As a context manager it
+    releases on the way out, so a failing test never leaves the computation waiting."""
 
-    def __init__(self, monkeypatch, lab, name: str) -> None:
+    def __init__(self, monkeypatch, obj, name: str, thread: str | None = None) -> None:
         self.started, self.released = threading.Event(), threading.Event()
-        original = getattr(lab, name)
+        original = getattr(obj, name)
 
         def held(*args, **kwargs):
-            self.started.set()
-            self.released.wait(HOLD_S)
+            if thread is None or threading.current_thread().name == thread:
+                self.started.set()
+                self.released.wait(HOLD_S)
             return original(*args, **kwargs)
 
-        monkeypatch.setattr(lab, name, held)
+        monkeypatch.setattr(obj, name, held)
 
     def release(self) -> None:
         self.released.set()
+
+    def __enter__(self) -> "Held":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
 
 
 def record_notices(monkeypatch, app) -> list[tuple[str, str]]:
@@ -65,6 +74,11 @@ def record_notices(monkeypatch, app) -> list[tuple[str, str]]:
 
 def computing(app) -> bool:
     return any(w.group == "compute" and w.is_running for w in app.workers)
+
+
+def computed(app) -> bool:
+    """The compute worker has finished and the app has taken its result."""
+    return not computing(app) and app._computing is None
 
 
 def test_the_estimate_keeps_every_preset_inline_and_sends_a_large_model_to_the_worker():
@@ -104,8 +118,7 @@ def test_b_computes_in_the_background_refusing_keys_meanwhile(monkeypatch):
     async def check(app, pilot):
         lab = app.lab
         notices = record_notices(monkeypatch, app)
-        held = Held(monkeypatch, lab, "run_backward")
-        try:
+        with Held(monkeypatch, lab, "run_backward") as held:
             await pilot.press("b")
             await wait_for(pilot, held.started.is_set)
             assert computing(app) and lab.bptt_cursor is None
@@ -117,8 +130,6 @@ def test_b_computes_in_the_background_refusing_keys_meanwhile(monkeypatch):
             await pilot.press("question_mark")  # the screen keeps answering
             await wait_for(pilot, lambda: "Click a heatmap column" in screen_text(app))
             await pilot.press("escape")
-        finally:
-            held.release()
         await wait_for(pilot, lambda: not computing(app) and lab.bptt_cursor == 3)
         await pilot.pause()
         assert "BPTT t=4" in screen_text(app) and app.query_one("#map-dh", Heatmap).revealed == 1
@@ -134,14 +145,11 @@ def test_bptt_all_computes_in_the_background(monkeypatch):
 
     async def check(app, pilot):
         lab = app.lab
-        held = Held(monkeypatch, lab, "run_backward")
-        try:
+        with Held(monkeypatch, lab, "run_backward") as held:
             await pilot.press("B")
             await wait_for(pilot, held.started.is_set)
             await pilot.pause()
             assert computing(app) and "computing BPTT over 4 steps ..." in screen_text(app)
-        finally:
-            held.release()
         await wait_for(pilot, lambda: not computing(app) and lab.bptt_cursor == 0)
         await pilot.pause()
         assert "BPTT t=1" in screen_text(app) and app.query_one("#map-dh", Heatmap).revealed == 4
@@ -155,13 +163,12 @@ def test_a_typed_sequence_is_read_in_the_background_and_a_refused_one_named_in_t
     async def check(app, pilot):
         lab = app.lab
         notices = record_notices(monkeypatch, app)
-        held = Held(monkeypatch, lab, "refresh")
-        await pilot.press("i", *"hex", "enter")
-        await pilot.pause()
-        assert "'x'" in str(app.screen.query_one("#prompt-error").render())  # in the dialog, as inline
-        assert not held.started.is_set() and not computing(app)
-        app.screen.query_one("#prompt-input").value = ""
-        try:
+        with Held(monkeypatch, lab, "refresh") as held:
+            await pilot.press("i", *"hex", "enter")
+            await pilot.pause()
+            assert "'x'" in str(app.screen.query_one("#prompt-error").render())  # in the dialog, as inline
+            assert not held.started.is_set() and not computing(app)
+            app.screen.query_one("#prompt-input").value = ""
             await pilot.press(*"hellohello", "enter")
             await wait_for(pilot, held.started.is_set)
             await pilot.pause()
@@ -169,8 +176,6 @@ def test_a_typed_sequence_is_read_in_the_background_and_a_refused_one_named_in_t
             await pilot.press("b")
             assert notices[-1] == ("busy reading the typed sequence (9 steps): wait a moment", "warning")
             assert lab.steps == 4  # the old sequence until its new trace is there
-        finally:
-            held.release()
         await wait_for(pilot, lambda: not computing(app) and lab.steps == 9)
         await pilot.pause()
         assert lab.task.target_tokens(lab.sequence) == list("ellohello") and lab.bptt_cursor is None
@@ -204,14 +209,11 @@ def test_n_reads_a_new_sequence_in_the_background(monkeypatch):
 
     async def check(app, pilot):
         lab = app.lab
-        held = Held(monkeypatch, lab, "refresh")
-        try:
+        with Held(monkeypatch, lab, "refresh") as held:
             await pilot.press("n")
             await wait_for(pilot, held.started.is_set)
             await pilot.pause()
             assert "reading a new sequence (4 steps) ..." in screen_text(app)
-        finally:
-            held.release()
         await wait_for(pilot, lambda: not computing(app))
         assert lab.sequence_seed == lab.spec.seed + 1 and "t 0/4" in screen_text(app)
 
@@ -230,7 +232,7 @@ def test_an_error_in_the_background_is_a_notice_and_the_lab_goes_on(monkeypatch)
 
         monkeypatch.setattr(lab, "run_backward", fails)
         await pilot.press("b")
-        await wait_for(pilot, lambda: not computing(app) and app._computing is None)
+        await wait_for(pilot, lambda: computed(app))
         assert ("the backward pass failed", "error") in notices
         assert lab.bptt_cursor is None and "t 0/4" in screen_text(app)
         await pilot.press("l")
@@ -272,8 +274,7 @@ def test_training_does_not_refresh_the_trace_under_a_background_backward_pass(mo
         refreshes = []
         original = lab.refresh
         monkeypatch.setattr(lab, "refresh", lambda *a, **k: refreshes.append(k) or original(*a, **k))
-        held = Held(monkeypatch, lab, "run_backward")
-        try:
+        with Held(monkeypatch, lab, "run_backward") as held:
             await pilot.press("t")
             await wait_for(pilot, lambda: len(lab.history) > 0)
             await pilot.press("b")
@@ -285,9 +286,7 @@ def test_training_does_not_refresh_the_trace_under_a_background_backward_pass(mo
             await wait_for(pilot, lambda: not lab.training)
             await pilot.pause(0.2)
             assert len(refreshes) == refreshed and app._refresh_when_computed
-        finally:
-            held.release()
-        await wait_for(pilot, lambda: not computing(app) and app._computing is None)
+        await wait_for(pilot, lambda: computed(app))
         assert len(refreshes) == refreshed + 1 and refreshes[-1].get("keep_bptt")
         assert lab.bptt_cursor == 3 and "dh" in lab.trace.names and "BPTT t=4" in screen_text(app)
 
@@ -312,34 +311,17 @@ def test_a_large_sequence_follows_the_weights_in_a_pause_not_every_few_ticks(mon
         assert refreshes == [] and "(maps follow in a pause: t)" in screen_text(app)
         await pilot.press("t")
         await wait_for(pilot, lambda: lab.training_status == "paused" and len(refreshes) == 1
-                       and app._computing is None and not computing(app), what="the refresh in the pause")
+                       and computed(app), what="the refresh in the pause")
         assert refreshes[0].get("keep_bptt")
         ticks = app._ticks
         await wait_for(pilot, lambda: app._ticks > ticks + 2 * app_module.HEATMAP_EVERY, what="more ticks")
         assert len(refreshes) == 1  # paused: nothing new to show
         await pilot.press("s")
-        await wait_for(pilot, lambda: not lab.training and app._computing is None and not computing(app))
+        await wait_for(pilot, lambda: not lab.training and computed(app))
         await pilot.pause(0.2)
         assert len(refreshes) == 1  # stopped after the pause's refresh: the same weights, not refreshed again
 
     drive(check)
-
-
-class HeldInCompute(Held):
-    """Holds the wrapped method only where the compute worker's thread calls it (the trainer's
-    thread calls the same model), here inside Lab.lock: the trainer then waits for it."""
-
-    def __init__(self, monkeypatch, obj, name: str) -> None:
-        self.started, self.released = threading.Event(), threading.Event()
-        original = getattr(obj, name)
-
-        def held(*args, **kwargs):
-            if threading.current_thread().name == "rnnlab-compute":
-                self.started.set()
-                self.released.wait(HOLD_S)
-            return original(*args, **kwargs)
-
-        monkeypatch.setattr(obj, name, held)
 
 
 def test_quitting_while_training_waits_neither_for_the_computation_nor_the_trainer(monkeypatch):
@@ -353,7 +335,7 @@ def test_quitting_while_training_waits_neither_for_the_computation_nor_the_train
         lab.reconfigure({"train.steps": 1_000_000})
         await pilot.press("t")
         await wait_for(pilot, lambda: len(lab.history) > 0)
-        holds.append(HeldInCompute(monkeypatch, lab.model, "backward"))
+        holds.append(Held(monkeypatch, lab.model, "backward", thread="rnnlab-compute"))  # inside Lab.lock
         await pilot.press("b")
         await wait_for(pilot, holds[0].started.is_set)
         await pilot.press("q")
@@ -381,19 +363,16 @@ def test_bptt_while_a_large_model_trains_is_of_the_current_weights(monkeypatch):
         notices = record_notices(monkeypatch, app)
         await pilot.press("t")
         await wait_for(pilot, lambda: len(lab.history) > 20)
-        held = Held(monkeypatch, lab, "run_backward")
-        try:
+        with Held(monkeypatch, lab, "run_backward") as held:
             await pilot.press("b")
             await wait_for(pilot, held.started.is_set)
             await pilot.press("t")  # not refused: it only pauses the trainer
             assert lab.training_status == "paused" or lab._pause.is_set()
             assert not any(m.startswith("busy") for m, _ in notices)
-        finally:
-            held.release()
-        await wait_for(pilot, lambda: not computing(app) and app._computing is None and lab.bptt_cursor is not None)
+        await wait_for(pilot, lambda: computed(app) and lab.bptt_cursor is not None)
         assert calls[:2] == ["refresh", "run_backward"]
         await pilot.press("s")
-        await wait_for(pilot, lambda: not lab.training and app._computing is None and not computing(app))
+        await wait_for(pilot, lambda: not lab.training and computed(app))
 
     drive(check)
 
@@ -405,16 +384,13 @@ def test_an_export_dialog_open_when_a_computation_starts_refuses_until_it_is_don
         lab = app.lab
         await pilot.press("x")
         await wait_for(pilot, lambda: bool(app.screen.query("#prompt-input")))
-        held = Held(monkeypatch, lab, "run_backward")
-        try:
+        with Held(monkeypatch, lab, "run_backward") as held:
             app.action_bptt_all()  # as a pause's refresh or training's end would start one meanwhile
             await wait_for(pilot, held.started.is_set)
             await pilot.press("enter")
             await pilot.pause()
             assert "busy computing BPTT" in str(app.screen.query_one("#prompt-error").render())
-        finally:
-            held.release()
-        await wait_for(pilot, lambda: not computing(app) and app._computing is None)
+        await wait_for(pilot, lambda: computed(app))
         assert lab.bptt_cursor == 0
 
     drive(check)
@@ -436,16 +412,13 @@ def test_an_export_that_needs_a_large_backward_pass_writes_in_the_background(tmp
         await pilot.pause()
         assert "no such directory" in str(app.screen.query_one("#prompt-error").render())
         prompt.value = str(tmp_path / "t.npz")
-        held = Held(monkeypatch, lab, "run_backward")
-        try:
+        with Held(monkeypatch, lab, "run_backward") as held:
             await pilot.press("enter")
             await wait_for(pilot, held.started.is_set)
             await pilot.pause()
             assert computing(app) and "writing the trace to t.npz ..." in screen_text(app)
             assert not (tmp_path / "t.npz").exists()
-        finally:
-            held.release()
-        await wait_for(pilot, lambda: not computing(app) and app._computing is None)
+        await wait_for(pilot, lambda: computed(app))
         assert (tmp_path / "t.npz").is_file() and lab.bptt_cursor is None  # computed for the file only
         assert notices[-1] == (f"trace written to {(tmp_path / 't.npz').resolve()}", "information")
 

@@ -374,14 +374,17 @@ class LabApp(PlainNotices, App[None]):
         lab = self.lab
         return forward_macs(lab.spec.model, steps, lab.task.input_size, lab.task.output_size, batch)
 
+    def _bench_macs(self) -> int:
+        """A forward pass of the sequence on the bench."""
+        return self._forward_macs(self.lab.steps, self.lab.sequence.B)
+
     def _refresh_macs(self) -> int:
         """The work of bringing the bench sequence up to new weights: its forward pass, and its
         backward pass too while BPTT is shown (``refresh(keep_bptt=True)`` runs it again). Above
         BACKGROUND_WORK_MACS the timer does not redo it while training runs (it would freeze the
         screen every HEATMAP_EVERY ticks) but once in a pause, in the compute worker."""
-        lab = self.lab
-        passes = 1 + (BACKWARD_WORK if lab.bptt_cursor is not None else 0)
-        return passes * self._forward_macs(lab.steps, lab.sequence.B)
+        passes = 1 + (BACKWARD_WORK if self.lab.bptt_cursor is not None else 0)
+        return passes * self._bench_macs()
 
     def _compute(self, what: str, compute: Callable[[], object], macs: int) -> None:
         """Run ``compute`` (it changes the lab), then redraw: inline when its estimated work ``macs``
@@ -474,8 +477,7 @@ class LabApp(PlainNotices, App[None]):
             self.update_views()
 
     def _backward_macs(self) -> int:
-        lab = self.lab
-        return BACKWARD_WORK * self._forward_macs(lab.steps, lab.sequence.B)
+        return BACKWARD_WORK * self._bench_macs()
 
     def _compute_bptt(self, bptt: Callable[[], object], macs: int) -> None:
         """Run a BPTT key's work. While a model too large for the timer to follow trains (see
@@ -488,7 +490,7 @@ class LabApp(PlainNotices, App[None]):
                 bptt()
 
             self._refreshed_history = len(lab.history)
-            self._compute(what, fresh_bptt, macs + self._forward_macs(lab.steps, lab.sequence.B))
+            self._compute(what, fresh_bptt, macs + self._bench_macs())
         else:
             self._compute(what, bptt, macs)
 
