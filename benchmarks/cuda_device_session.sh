@@ -2,9 +2,9 @@
 # One lease of a GPU machine for issue 6, as a single prepared command (device time is scarce):
 # what the machine is, the GPU kernel tests run for real (tests/cuda_sim/*, compared with the CPU
 # kernels), numba-cuda's fixed costs (benchmarks/cuda_overheads.py), `rnnlab train --device cuda`
-# against the same run on the CPU, the GEMMs against the recurrence (benchmarks/cuda_breakdown.py)
-# and step-tile variants at mid shapes; right after the tests, rnnlab's CUDA kernels against cuDNN
-# (bench.json, and the markdown table). ~6 minutes. Every stage has its own time limit and writes
+# against the same run on the CPU, the GEMMs against the recurrence (benchmarks/cuda_breakdown.py,
+# with the shipped GEMM tile and a larger one) and step-tile variants at mid shapes; right after the
+# tests, rnnlab's CUDA kernels against cuDNN (bench.json, and the markdown table). ~6 minutes. Every stage has its own time limit and writes
 # under $OUT (8 files, as many as come back), so a stage that fails or hangs leaves the others'.
 #
 #   bash benchmarks/cuda_device_session.sh            # on the GPU machine, from the repository root
@@ -91,9 +91,10 @@ except Exception as exc:
 PY
 fi
 
-if [ -z "${SKIP_BREAKDOWN:-}" ]; then  # GEMMs against recurrence at B=64 and 256, and the GEMMs against cuBLAS
-  echo "== breakdown"
-  timeout 90 python3 benchmarks/cuda_breakdown.py 2>&1 | grep -v -i warn | tee "$OUT/breakdown.txt"
+if [ -z "${SKIP_BREAKDOWN:-}" ]; then  # GEMMs against recurrence at B=64 and 256, and the GEMMs against cuBLAS,
+  echo "== breakdown"                  # then again with a GEMM tile of 8x8 outputs a thread (the shipped one: 4x4)
+  timeout 120 python3 benchmarks/cuda_breakdown.py --gemm-tile 128,128,8,16,16 2>&1 | grep -v -i warn \
+    | tee "$OUT/breakdown.txt"
 fi
 
 if [ -z "${SKIP_TILES:-}" ]; then  # the step tile by shape: twice the tiles paid 1.24x at B=64 (LSTM), lost at B=256

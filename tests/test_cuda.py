@@ -219,6 +219,20 @@ def test_a_step_tile_must_split_evenly_over_its_threads(tile, problem):
     assert step_tile_problem(*tile) == problem
 
 
+@pytest.mark.parametrize("tile,problem", [
+    ((64, 64, 16, 16, 16), None),  # the shipped tile
+    ((128, 128, 8, 16, 16), None),  # 8 x 8 outputs a thread
+    ((12, 10, 3, 5, 3), None),
+    ((64, 64, 16, 12, 16), "the 16 x 12 threads must divide the 64 x 64 outputs evenly"),
+    ((64, 64, 0, 16, 16), "every size must be positive"),
+    ((64, 64, 16, 32, 64), "2048 threads, more than a block's 1024"),
+])
+def test_a_gemm_tile_gives_every_thread_the_same_outputs(tile, problem):
+    from rnnlab.kernels.cuda._tile import gemm_tile_problem
+
+    assert gemm_tile_problem(*tile) == problem
+
+
 @pytest.mark.skipif(not _device.numba_cuda_installed(), reason=_device.NOT_INSTALLED + ": block cache tests skipped")
 def test_device_memory_is_reused_and_never_while_in_use():
     _assert_all_passed(_run_cases(False, MEMORY_CASES))

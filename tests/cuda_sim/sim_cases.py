@@ -84,6 +84,36 @@ def test_gemm_matches_numpy(dtype, trans_a, trans_b, monkeypatch):
     assert rel_err(whole.copy_to_host(), expected + bias) < TOL[dtype]
 
 
+def test_gemm_with_another_tile():
+    """benchmarks/cuda_breakdown.py times other GEMM tiles: one where no two sizes coincide (12 x 10
+    outputs on 5 x 3 threads, 4 x 2 each, K 3 deep) multiplies right over partial tiles, split or
+    with a bias; a tile whose threads don't divide its outputs is refused."""
+    from rnnlab.kernels.cuda import _common
+
+    shipped = (_common.GEMM_BM, _common.GEMM_BN, _common.GEMM_BK, _common.GEMM_TX, _common.GEMM_TY)
+    rng = np.random.default_rng(4)
+    built = _common.for_dtype("float64")
+    try:
+        _common.set_gemm_tile(12, 10, 3, 5, 3)
+        assert _common.for_dtype("float64") is not built  # on a GPU the constants are bound when compiled
+        assert (_common.GEMM_RM, _common.GEMM_RN) == (4, 2)
+        M, K, N = 2 * 12 + 5, 40, 10 + 3
+        for trans_a, trans_b in itertools.product([False, True], repeat=2):
+            a = _draw(rng, "float64", *((K, M) if trans_a else (M, K)))
+            b = _draw(rng, "float64", *((N, K) if trans_b else (K, N)))
+            bias = _draw(rng, "float64", N)
+            expected = (a.T if trans_a else a) @ (b.T if trans_b else b)
+            split = _common.gemm(_common.to_device(a), _common.to_device(b), trans_a=trans_a, trans_b=trans_b)
+            whole = _common.gemm(_common.to_device(a), _common.to_device(b), trans_a=trans_a, trans_b=trans_b,
+                                 bias=_common.to_device(bias))
+            assert rel_err(split.copy_to_host(), expected) < TOL["float64"]
+            assert rel_err(whole.copy_to_host(), expected + bias) < TOL["float64"]
+        with pytest.raises(ValueError, match=r"GEMM tile 12,10,3,4,3: the 3 x 4 threads must divide the 12 x 10"):
+            _common.set_gemm_tile(12, 10, 3, 4, 3)
+    finally:
+        _common.set_gemm_tile(*shipped)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_column_sums(dtype):
     from rnnlab.kernels.cuda import _common

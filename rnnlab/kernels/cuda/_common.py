@@ -45,7 +45,7 @@ import numpy as np
 
 from .. import _math
 from ._device import require_cuda, simulator_enabled
-from ._tile import step_tile_problem
+from ._tile import gemm_tile_problem, step_tile_problem
 from ._launch import argument_kinds, argument_types, launch
 from ._memory import device_empty, prefix_view, to_device  # noqa: F401 (to_device: for tests and benchmarks)
 
@@ -58,21 +58,38 @@ warnings.filterwarnings("ignore", message=r".*Grid size \d+ will likely result i
 
 _SIM = simulator_enabled()  # the simulator runs each GPU thread as a Python thread: small blocks there
 
-#: The GEMM's block tile (GEMM_BM x GEMM_BN outputs, GEMM_BK deep per shared-memory stage) and its
-#: GEMM_TX x GEMM_TY threads, each owning GEMM_RM x GEMM_RN outputs strided by the thread counts.
-GEMM_BM = GEMM_BN = 16 if _SIM else 64
-GEMM_BK = 8 if _SIM else 16
-GEMM_TX = GEMM_TY = 4 if _SIM else 16
-GEMM_RM = GEMM_BM // GEMM_TY
-GEMM_RN = GEMM_BN // GEMM_TX
-GEMM_BM_PADDED = GEMM_BM + 1  # shared-memory rows padded by one: no bank conflicts on transposing stores
-GEMM_BN_PADDED = GEMM_BN + 1
+def _use_gemm_tile(bm: int, bn: int, bk: int, tx: int, ty: int) -> None:
+    """Set the GEMM's tile and every size derived from it (see :func:`set_gemm_tile`).
+
+    GEMM_BM x GEMM_BN outputs a block, GEMM_BK deep per shared-memory stage, on GEMM_TX x GEMM_TY
+    threads, each owning GEMM_RM x GEMM_RN outputs strided by the thread counts.
+    """
+    global GEMM_BM, GEMM_BN, GEMM_BK, GEMM_TX, GEMM_TY, GEMM_RM, GEMM_RN, GEMM_BM_PADDED, GEMM_BN_PADDED
+    global GEMM_MIN_SPLIT_K
+    GEMM_BM, GEMM_BN, GEMM_BK, GEMM_TX, GEMM_TY = bm, bn, bk, tx, ty
+    GEMM_RM, GEMM_RN = bm // ty, bn // tx
+    GEMM_BM_PADDED = bm + 1  # shared-memory rows padded by one: no bank conflicts on transposing stores
+    GEMM_BN_PADDED = bn + 1
+    #: Each split of a GEMM's reduction covers at least this many products.
+    GEMM_MIN_SPLIT_K = 8 * bk
+
+
+_use_gemm_tile(*((16, 16, 8, 4, 4) if _SIM else (64, 64, 16, 16, 16)))  # BM, BN, BK, TX, TY
 #: Aim for at least this many thread blocks in a GEMM before splitting its reduction.
 GEMM_TARGET_BLOCKS = 264
-#: Each split of a GEMM's reduction covers at least this many products; at most 64 splits
-#: (the grid's z dimension).
-GEMM_MIN_SPLIT_K = 8 * GEMM_BK
+#: At most 64 splits of a GEMM's reduction (the grid's z dimension).
 GEMM_MAX_SPLITS = 64
+
+
+def set_gemm_tile(bm: int, bn: int, bk: int, tx: int, ty: int) -> None:
+    """Use another GEMM tile (see :func:`_use_gemm_tile`), for tests and benchmarks/cuda_breakdown.py.
+    The GEMM and the other shared kernels are rebuilt on their next use (numba binds the
+    constants when it compiles); ValueError for a tile that breaks :func:`gemm_tile_problem`'s rule."""
+    problem = gemm_tile_problem(bm, bn, bk, tx, ty)
+    if problem:
+        raise ValueError(f"GEMM tile {bm},{bn},{bk},{tx},{ty}: {problem}")
+    _use_gemm_tile(bm, bn, bk, tx, ty)
+    _for_dtype.cache_clear()
 
 
 def _use_step_tile(units: int, row_threads: int, rows_per_thread: int, k: int) -> None:

@@ -1,5 +1,5 @@
-"""The rule a recurrent-step tile must obey, importable without numba.cuda (so a benchmark can
-refuse a tile variant before it starts a GPU process)."""
+"""The rules a recurrent-step tile and a GEMM tile must obey, importable without numba.cuda (so a
+benchmark can refuse a tile variant before it starts a GPU process)."""
 
 from __future__ import annotations
 
@@ -27,4 +27,16 @@ def step_tile_problem(units: int, row_threads: int, rows_per_thread: int, k: int
     if (row_threads * rows_per_thread) % pass_rows or units % pass_rows:
         return (f"the {pass_rows} rows one pass of the block loads must divide the "
                 f"{row_threads * rows_per_thread} rows and the {units} units")
+    return None
+
+
+def gemm_tile_problem(bm: int, bn: int, bk: int, tx: int, ty: int) -> str | None:
+    """Why a GEMM tile cannot work, or None if it can: every thread owns the same number of
+    outputs, so TY divides BM and TX divides BN, on at most 1024 threads."""
+    if min(bm, bn, bk, tx, ty) < 1:
+        return "every size must be positive"
+    if tx * ty > 1024:
+        return f"{tx * ty} threads, more than a block's 1024"
+    if bm % ty or bn % tx:
+        return f"the {ty} x {tx} threads must divide the {bm} x {bn} outputs evenly"
     return None
