@@ -177,11 +177,12 @@ class Lab(StepCursor, TrainingControl):
             revealed = self.bptt_cursor if keep_bptt else None
             result, _, trace = self.trainer.compute(self.sequence if sequence is None else sequence)
             evaluation = Evaluation(self._outputs_of(trace), result.loss, result.accuracy)
-            # Everything computed: now the lab's fields change together (no view in between).
+            # Everything computed: now the lab's fields change together. The BPTT cursor goes
+            # first: a view reading meanwhile never pairs it with a trace that has no dL/dh.
+            self.bptt_cursor = None
             if sequence is not None:
                 self.sequence, self.cursor = sequence, 0
             self.trace, self._loss_grad, self.evaluation = trace, result.grad, evaluation  # grad: where BPTT starts
-            self.bptt_cursor = None
             self.cursor = min(self.cursor, self.steps)
             if revealed is not None:  # with these weights: the trainer waits meanwhile
                 self.run_backward()
@@ -217,6 +218,7 @@ class Lab(StepCursor, TrainingControl):
                             "(its backward pass is not through time)")
         if truncate is not None:
             self.truncate = truncate or None
+        self.bptt_cursor = None  # trace["dh"] is rewritten: no view reads it meanwhile
         with self.lock:
             grads = self.model.backward(self.trace, self._loss_grad, truncate=self.truncate)
         self.bptt_cursor = self.steps

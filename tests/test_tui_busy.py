@@ -157,6 +157,51 @@ def test_bptt_all_computes_in_the_background(monkeypatch):
     drive(check)
 
 
+def test_bptt_all_after_b_reveals_the_pass_already_computed(monkeypatch):
+    """B once the backward pass of this trace has run only reveals every step: no second pass,
+    so no worker, and no view meanwhile reads a dL/dh being rewritten."""
+    monkeypatch.setattr(app_module, "BACKGROUND_WORK_MACS", 0)
+
+    async def check(app, pilot):
+        lab = app.lab
+        await pilot.press("b")
+        await wait_for(pilot, lambda: computed(app) and lab.bptt_cursor == 3)
+        passes = []
+        monkeypatch.setattr(lab.model, "backward", lambda *a, **k: passes.append(a))
+        await pilot.press("B")
+        assert lab.bptt_cursor == 0 and not computing(app) and not passes
+        await pilot.pause()
+        assert "BPTT t=1" in screen_text(app) and app.query_one("#map-dh", Heatmap).revealed == 4
+
+    drive(check)
+
+
+def test_a_resize_while_computing_draws_nothing_from_the_lab_until_it_is_done(monkeypatch):
+    """The worker owns the lab's trace and cursors: the sequence bar, which redraws itself on a
+    resize, waits, and every panel is redrawn once the work is done."""
+    from rnnlab.tui.panels import SequenceBar
+
+    monkeypatch.setattr(app_module, "BACKGROUND_WORK_MACS", 0)
+
+    async def check(app, pilot):
+        lab = app.lab
+        drawn = []
+        original = SequenceBar.refresh_view
+        monkeypatch.setattr(SequenceBar, "refresh_view", lambda self: drawn.append(app.computing) or original(self))
+        with Held(monkeypatch, lab, "run_backward") as held:
+            await pilot.press("b")
+            await wait_for(pilot, held.started.is_set)
+            await pilot.resize_terminal(120, 40)
+            await pilot.pause(0.2)
+            assert computing(app) and drawn == []
+        await wait_for(pilot, lambda: computed(app) and lab.bptt_cursor == 3)
+        await pilot.pause()
+        assert drawn and None in drawn and not [d for d in drawn if d is not None]
+        assert "BPTT t=4" in screen_text(app)
+
+    drive(check)
+
+
 def test_a_typed_sequence_is_read_in_the_background_and_a_refused_one_named_in_the_dialog(monkeypatch):
     monkeypatch.setattr(app_module, "BACKGROUND_WORK_MACS", 0)
 

@@ -273,6 +273,12 @@ class LabApp(PlainNotices, App[None]):
         except ScreenStackError:
             return False
 
+    @property
+    def computing(self) -> str | None:
+        """What the compute worker is computing (its status line), or None when it is idle: while
+        it runs the worker owns the lab's trace and cursors, and no panel reads them."""
+        return self._computing
+
     def update_views(self) -> None:
         """Redraw every panel from the Lab (only the status line while a worker changes the lab)."""
         lab = self.lab
@@ -503,7 +509,10 @@ class LabApp(PlainNotices, App[None]):
     @refused_while_computing
     def action_bptt_all(self) -> None:
         lab = self.lab
-        if lab is not None:
+        if lab is not None and lab.bptt_cursor is not None:  # the backward pass of this trace has run
+            lab.bptt_cursor = 0
+            self.update_views()
+        elif lab is not None:
             def bptt_all() -> None:
                 lab.run_backward()
                 lab.bptt_cursor = 0

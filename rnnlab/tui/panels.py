@@ -154,7 +154,8 @@ class StepRate:
 
 class LabView(Static):
     """A panel drawn from a lab engine: :meth:`update_from` keeps the engine and redraws, and a
-    resize redraws from it (the window of steps or nodes shown depends on the width)."""
+    resize redraws from it (the window of steps or nodes shown depends on the width), unless the
+    app is computing in a worker that changes the engine (the app redraws every panel after)."""
 
     _lab: Any = None
 
@@ -163,7 +164,7 @@ class LabView(Static):
         self.refresh_view()
 
     def on_resize(self) -> None:
-        if self._lab is not None:
+        if self._lab is not None and not getattr(self.app, "computing", None):
             self.refresh_view()
 
     def refresh_view(self) -> None:  # pragma: no cover - every panel defines it
