@@ -70,6 +70,26 @@ def test_opens_on_hello_and_steps_through_time():
     drive(check)
 
 
+def test_the_time_keys_still_move_the_cursor_after_a_dialog():
+    """A closing dialog hands focus back to the screen; no panel takes it (a focused scroll
+    container would take home, end and the arrows to scroll itself)."""
+    async def check(app, pilot):
+        lab = app.lab
+        for dialog in ("x", "e"):  # (copy has no typed sequences)
+            await pilot.press(dialog)
+            await wait_for(pilot, lambda: len(app.screen_stack) > 1)
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: len(app.screen_stack) == 1)
+            assert app.focused is None
+            await pilot.press("end")
+            assert lab.cursor == lab.steps > 0, dialog
+            await pilot.press("left", "home")
+            assert lab.cursor == 0, dialog
+        assert not app.screen.focus_chain
+
+    drive(check, "copy-attention")
+
+
 def test_a_short_terminal_keeps_the_heatmaps_and_every_plot_in_view():
     """On an 80x24 terminal the plots band shrinks so that the state panel keeps 9 rows, and the
     loss and gradient-norm plots stand side by side at the band's full height; from 44 rows up
@@ -186,7 +206,10 @@ def test_every_heatmap_scrolls_into_view_and_bptt_brings_up_dl_dh():
         assert states.scroll_y == 0
         await pilot.press("k", "j")
         assert states.scroll_y == tops["c"]
-        await pilot.press("j", "j")
+        app.action_next_map()  # two keys arriving together, before the screen refreshes: each one counts
+        app.action_next_map()
+        assert states.scroll_y == tops["f"]
+        await pilot.press("k", "k", "j", "j")
         assert states.scroll_y == tops["f"]
         await pilot.press("k")
         assert states.scroll_y == tops["i"]

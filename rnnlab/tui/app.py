@@ -108,6 +108,13 @@ def refused_while_computing(handler):
     return guarded
 
 
+class SideColumn(VerticalScroll):
+    """The values table and the explain panel. Not focusable (see StatePanel): the mouse wheel
+    scrolls it on a short terminal."""
+
+    can_focus = False
+
+
 class LabApp(PlainNotices, App[None]):
     """``rnnlab`` / ``rnnlab tui [PRESET|SPEC.toml|RUN_DIR]``."""
 
@@ -170,7 +177,7 @@ class LabApp(PlainNotices, App[None]):
             with Horizontal(id="middle"):
                 yield StatePanel(id="states")
                 yield AttentionPanel(id="attention")
-                with VerticalScroll(id="side"):
+                with SideColumn(id="side"):
                     yield CursorValues(id="values")
                     yield ExplainPanel(id="explain")
             with Horizontal(id="plots"):

@@ -250,7 +250,11 @@ class SequenceBar(LabView):
 
 
 class StatePanel(VerticalScroll):
-    """Heatmaps (units x time) of every record of one layer and direction, plus dL/dh_t after BPTT."""
+    """Heatmaps (units x time) of every record of one layer and direction, plus dL/dh_t after BPTT.
+    Not focusable: once focused (as a closing dialog leaves it) a scroll container takes home,
+    end and the arrows for scrolling; j/k and the mouse wheel scroll it."""
+
+    can_focus = False
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -348,7 +352,7 @@ class StatePanel(VerticalScroll):
             target = later[0] if later else now  # the last heatmap stays with its title in view
         else:
             target = earlier[-1] if earlier else 0
-        self.scroll_to(y=min(target, self.max_scroll_y), animate=False)
+        self.scroll_to(y=min(target, self.max_scroll_y), animate=False, immediate=True)  # the next key reads it
 
 
 class CursorValues(Static):
@@ -625,7 +629,10 @@ ATTENTION_ROOM_BESIDE = 52  # columns left to the heatmaps and the values when i
 class AttentionPanel(VerticalScroll):
     """Self-attention only: the attention map of one block and head for the bench sequence, query
     steps as rows and key steps as columns; revealed row by row with the time cursor, the cursor
-    step's row highlighted; under a causal mask the upper triangle (the future) stays empty."""
+    step's row highlighted; under a causal mask the upper triangle (the future) stays empty.
+    Not focusable, as StatePanel."""
+
+    can_focus = False
 
     def compose(self) -> ComposeResult:
         yield Static(id="attention-title")
