@@ -232,6 +232,11 @@ def test_console_script_entry_point():
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == ""
     assert "needs a terminal" in proc.stderr and "train" in proc.stderr
+    for lab in ("hello", "esn"):  # asked for by name: the lab needs a terminal, one line, exit 2 (no screen codes)
+        proc = subprocess.run([sys.executable, "-m", "rnnlab.cli", "tui", lab], capture_output=True, text=True,
+                              env=env, stdin=subprocess.DEVNULL, timeout=120)
+        assert proc.returncode == 2 and proc.stdout == "", proc.stderr
+        assert proc.stderr.count("\n") == 1 and "needs a terminal" in proc.stderr and "\x1b" not in proc.stderr
     proc = subprocess.run([sys.executable, "-m", "rnnlab.cli", "gradcheck", "--only", "nope"], capture_output=True,
                           text=True, env=env, stdin=subprocess.DEVNULL, timeout=120)
     assert proc.returncode == 2

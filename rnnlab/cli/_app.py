@@ -162,6 +162,14 @@ def _root(
         raise typer.Exit(0)
 
 
+def _require_terminal() -> None:
+    """UserError unless stdin and stdout are a terminal: a full-screen app on a pipe would wait
+    for keys that never come and write its screen into the pipe."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UserError("the lab needs a terminal (stdin and stdout are not one); script it with "
+                        "rnnlab train, bptt, trace or sample instead")
+
+
 def open_lab(target: str | None) -> None:
     """Run the TUI on ``target``: a preset, a spec file or a run directory (None: hello), or the
     name of an architecture lab (``rnnlab.labs.LABS``: esn, seq2seq, treebank)."""
@@ -170,6 +178,7 @@ def open_lab(target: str | None) -> None:
     if target in LABS:
         from ..tui.labs import LabScreenApp
 
+        _require_terminal()
         with _compile_notices():  # the engine is built (and its kernels loaded) before the screen opens
             app = LabScreenApp(target)
         app.run()
@@ -185,6 +194,7 @@ def open_lab(target: str | None) -> None:
         raise UserError(f"unknown experiment {target!r}: not a preset ({', '.join(preset_names())}), "
                         f"an architecture lab ({', '.join(sorted(LABS))}), a spec file or a run directory")
     open_target(target)  # a bad target is refused here, as one line and exit 2, before the screen opens
+    _require_terminal()
     status = run_lab(target)
     if status:
         raise typer.Exit(status)
