@@ -70,6 +70,38 @@ def test_opens_on_hello_and_steps_through_time():
     drive(check)
 
 
+def test_keys_with_nothing_to_do_say_so():
+    """s with nothing training, [ and ] with one layer, b once BPTT has reached t=1: a notice each,
+    not silence."""
+    async def check(app, pilot):
+        notices = []
+        app.notify = lambda message, **kw: notices.append(message)
+        await pilot.press("s", "[", "]")
+        assert notices == ["nothing is training (t starts)"] + ["one layer and direction: nothing to switch to"] * 2
+        await pilot.press(*"bbbb")
+        assert app.lab.bptt_cursor == 0 and len(notices) == 3
+        await pilot.press("b")
+        assert app.lab.bptt_cursor == 0 and notices[-1] == "BPTT has reached t=1, the first step"
+
+    drive(check)
+
+
+def test_the_header_names_an_edited_task():
+    """The text experiment turned into the copy task: the header says so, not just "text"."""
+    async def check(app, pilot):
+        assert app.sub_title.startswith("text: lstm, H=")
+        await pilot.press("e")
+        await wait_for(pilot, lambda: app.screen.query("#task-kind"))
+        app.screen.query_one("#task-kind").value = "copy"
+        await pilot.pause()
+        app.screen.query_one("#apply").press()
+        await wait_for(pilot, lambda: app.lab.spec.task["kind"] == "copy")
+        await pilot.pause()
+        assert app.sub_title.startswith("text (copy task): lstm, H=")
+
+    drive(check, "text")
+
+
 def test_the_time_keys_still_move_the_cursor_after_a_dialog():
     """A closing dialog hands focus back to the screen; no panel takes it (a focused scroll
     container would take home, end and the arrows to scroll itself)."""
@@ -294,14 +326,18 @@ def test_t_on_a_finished_run_says_it_trains_more_and_a_paused_run_is_named_when_
     drive(check, size=(120, 36))
 
 
-def test_a_focused_scroll_panel_leaves_the_arrows_stepping_and_named_in_the_footer():
+def test_a_clicked_scroll_panel_leaves_the_time_keys_stepping_and_named_in_the_footer():
     async def check(app, pilot):
-        await pilot.click("#states")  # a scroll panel that binds the arrows itself
+        await pilot.click("#states")  # a scroll panel, which would bind the arrows, home and end itself
         await pilot.pause()
-        assert app.focused is app.query_one(StatePanel)
+        assert app.focused is None
         await pilot.press("right")
         await pilot.pause()
         assert app.lab.cursor == 1
+        await pilot.press("end")
+        assert app.lab.cursor == app.lab.steps
+        await pilot.press("home", "right")
+        await pilot.pause()
         assert screen_text(app).splitlines()[-1].startswith(" → forward  ← back")  # not "l forward  h back"
 
     drive(check, size=(120, 36))

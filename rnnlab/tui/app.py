@@ -296,11 +296,13 @@ class LabApp(PlainNotices, App[None]):
             return
         m = lab.spec.model
         scan = f" ({m.scan})" if m.scan != "sequential" else ""
+        kind = lab.spec.task["kind"]  # named where the experiment's name doesn't say it (an edited task)
+        name = lab.spec.name if kind in lab.spec.name else f"{lab.spec.name} ({kind} task)"
         if lab.is_attention:
-            self.sub_title = (f"{lab.spec.name}: {m.cell}, d_model={m.hidden_size}, {m.num_heads} heads, "
+            self.sub_title = (f"{name}: {m.cell}, d_model={m.hidden_size}, {m.num_heads} heads, "
                               f"{m.num_layers} block(s), {'non-causal' if m.bidirectional else 'causal'}")
         else:
-            self.sub_title = f"{lab.spec.name}: {m.cell}{scan}, H={m.hidden_size}, " \
+            self.sub_title = f"{name}: {m.cell}{scan}, H={m.hidden_size}, " \
                              f"{m.num_layers} layer(s){' bidirectional' if m.bidirectional else ''}"
         self.query_one("#middle").set_class(lab.is_attention, "with-attention")  # a narrower side panel
         self.query_one(SequenceBar).update_from(lab)
@@ -510,7 +512,9 @@ class LabApp(PlainNotices, App[None]):
     @refused_while_computing
     def action_bptt_step(self) -> None:
         lab = self.lab
-        if lab is not None:  # the first b runs the backward pass, the next ones only reveal a step
+        if lab is not None and lab.bptt_cursor == 0:
+            self.notify("BPTT has reached t=1, the first step", timeout=2)
+        elif lab is not None:  # the first b runs the backward pass, the next ones only reveal a step
             self._compute_bptt(lab.bptt_step, 0 if lab.bptt_cursor is not None else self._backward_macs())
 
     @refused_while_computing
@@ -535,6 +539,10 @@ class LabApp(PlainNotices, App[None]):
         if not self._has_lab():
             return
         streams = self._streams()
+        if len(streams) == 1:
+            self.notify(f"one {'block' if self.lab.is_attention else 'layer and direction'}: nothing to switch to",
+                        timeout=2)
+            return
         k = (streams.index((self.layer, self.direction)) + delta) % len(streams)
         self.layer, self.direction = streams[k]
         self.update_views()
@@ -602,6 +610,8 @@ class LabApp(PlainNotices, App[None]):
     def action_train_stop(self) -> None:
         if self.lab is not None and self.lab.training:
             self.lab.stop_training()
+        elif self.lab is not None:
+            self.notify("nothing is training (t starts)", timeout=2)
 
     @work(thread=True, exclusive=True, group="train", exit_on_error=False)
     def _train(self) -> None:
