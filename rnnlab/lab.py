@@ -239,10 +239,10 @@ class Lab(StepCursor, TrainingControl):
             self.run_backward()
         return analysis.gradient_norms(self.trace)
 
-    def jacobian_norms(self, b: int = 0) -> dict[str, np.ndarray]:
-        """Per step ||d s_t / d s_{t-1}|| and their running products (see :mod:`rnnlab.analysis`);
-        :class:`~rnnlab.analysis.NotRecurrentError` for self-attention."""
-        return analysis.jacobian_norms(self.trace, b=b)
+    def jacobian_norms(self, b: int = 0, progress=None) -> dict[str, np.ndarray]:
+        """Per step ||d s_t / d s_{t-1}|| and their running products (see :mod:`rnnlab.analysis`,
+        ``progress`` too); :class:`~rnnlab.analysis.NotRecurrentError` for self-attention."""
+        return analysis.jacobian_norms(self.trace, b=b, progress=progress)
 
     def attention_map(self, layer: int = 0, head: int = 0, b: int = 0) -> np.ndarray:
         """Self-attention: the bench sequence's attention weights of block ``layer``, ``head``,

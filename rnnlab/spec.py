@@ -344,7 +344,8 @@ class Spec:
             raise SpecError(
                 "model.hidden_size",
                 f"this experiment needs about {_gib(need)} (hidden_size={self.model.hidden_size}, "
-                f"num_layers={self.model.num_layers}, batch_size={max(self.train.batch_size, self.train.eval_batch_size)}, "
+                f"num_layers={self.model.num_layers}, batch_size={self.train.batch_size}, "
+                f"eval_batch_size={self.train.eval_batch_size}, "
                 f"length={task.length}{heads}) but this machine has {_gib(have)}; make them smaller",
             )
 

@@ -368,6 +368,40 @@ def test_jacobian_chain_is_the_norm_of_the_actual_product():
                 assert out["chain"][direction, t] <= out["product"][direction, t] * (1 + 1e-10)
 
 
+@pytest.mark.parametrize("mode", ["RNN", "LSTM", "GRU", "Leaky"])
+def test_jacobian_norms_in_chunks_and_by_arpack_match_the_whole_products(mode, monkeypatch):
+    """Built two steps at a time (a long sequence's memory bound) over 7 steps, with ARPACK's
+    largest singular value for every size (large states' path): the same norms and chains as the
+    full SVDs of all the Jacobians multiplied out."""
+    steps = 7
+    layer, x, state0, trace = _setup(mode, "tanh", True, 2, mode != "Leaky", steps=steps)
+    S = analysis.state_size(trace)
+    monkeypatch.setattr(analysis, "JACOBIAN_CHUNK_BYTES", 2 * 8 * S * S)
+    monkeypatch.setattr(analysis, "SVDS_FROM", 2)
+    out = analysis.jacobian_norms(trace, b=2)
+    D = trace.num_directions
+    for lyr in range(2):
+        for direction in range(D):
+            k = lyr * D + direction
+            jac = analysis.step_jacobians(trace, lyr, direction, b=2)
+            np.testing.assert_allclose(out["norm"][k], [np.linalg.norm(j, 2) for j in jac], rtol=1e-10)
+            for t in range(steps):
+                later = range(t + 1, steps) if direction == 0 else range(t - 1, -1, -1)
+                acc = np.eye(S)
+                for u in later:
+                    acc = jac[u] @ acc
+                assert out["chain"][k, t] == pytest.approx(np.linalg.norm(acc, 2), rel=1e-10)
+
+
+def test_jacobian_norms_report_progress_over_every_step_of_every_stream(monkeypatch):
+    """rnnlab bptt's progress bar: the counts add up to L * D * T, a chunk at a time."""
+    layer, x, state0, trace = _setup("LSTM", "tanh", True, 2, True, steps=7)
+    monkeypatch.setattr(analysis, "JACOBIAN_CHUNK_BYTES", 3 * 8 * analysis.state_size(trace) ** 2)
+    done = []
+    analysis.jacobian_norms(trace, progress=done.append)
+    assert done == [3, 3, 1] * 4
+
+
 # ------------------------------------------------------------------------------------------------
 # the linear recurrences: MinGRU, MinLSTM, LRU (diagonal step Jacobians, no W_hh)
 # ------------------------------------------------------------------------------------------------

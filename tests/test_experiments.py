@@ -136,7 +136,7 @@ def test_malformed_toml_and_unknown_preset_are_one_line_errors(tmp_path):
 
 
 def test_absurd_sizes_are_refused_before_allocating():
-    with pytest.raises(SpecError, match=r"needs about .* GiB .*this machine has"):
+    with pytest.raises(SpecError, match=r"needs about .* GiB .*batch_size=65536, eval_batch_size=64, .*this machine"):
         load_preset("text").with_overrides({"model.hidden_size": 8192, "train.batch_size": 65536})
     for cell in ("mingru", "minlstm", "lru"):
         spec = load_preset("selective-copy-lru").with_overrides({"model.cell": cell})

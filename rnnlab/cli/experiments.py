@@ -18,8 +18,8 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import UserError
-from ._app import (_compile_notices, _exit_for_training_status, _json_float, _message, _out_console, _print_json, app,
-                   open_lab)
+from ._app import (_compile_notices, _exit_for_training_status, _json_float, _message, _out_console, _print_json,
+                   _progress, app, open_lab)
 
 TARGET_HELP = "A preset name (see `rnnlab presets`), a spec .toml file or a run directory."
 TUI_TARGET_HELP = ("A preset name (see `rnnlab presets`), a spec .toml file, a run directory, or an architecture "
@@ -259,7 +259,11 @@ def bptt(
     with _compile_notices():
         lab.run_backward(truncate)
         grad = lab.gradient_norms()
-        jac = None if lab.is_attention else lab.jacobian_norms()
+    jac = None
+    if not lab.is_attention:
+        with _progress() as progress:  # minutes for a large state over a long sequence
+            task = progress.add_task("step Jacobians", total=len(_stream_names(lab)) * lab.steps)
+            jac = lab.jacobian_norms(progress=lambda steps: progress.advance(task, steps))
     if jac is None:
         _message("[dim]rnnlab: selfattention has no recurrence, so no step Jacobians: only ||dL/dh_t|| per block "
                  "(its backward pass is not through time: every step gets its gradient at once)[/dim]")
