@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -46,6 +48,16 @@ def test_cross_entropy_is_stable_for_huge_logits():
     result = cross_entropy(logits, np.array([[0]]), np.ones((1, 1), bool))
     assert result.loss == pytest.approx(0.0, abs=1e-12)
     assert np.isfinite(result.grad).all()
+
+
+def test_diverged_outputs_give_a_non_finite_loss_without_warnings():
+    """The trainer names the divergence in one line; NumPy's RuntimeWarnings must not add a second."""
+    mask = np.array([[True, False]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mse = mean_squared_error(np.array([[[np.inf], [np.inf]]]), np.zeros((1, 2, 1)), mask)
+        xent = cross_entropy(np.array([[[np.inf, 0.0], [np.nan, 1.0]]]), np.array([[0, 1]]), mask)
+    assert not np.isfinite(mse.loss) and not np.isfinite(xent.loss)
 
 
 def test_mean_squared_error_value_and_gradient():

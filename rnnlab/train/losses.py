@@ -2,10 +2,13 @@
 
 Both average over the steps the mask selects (and, for MSE, over output features), so a
 many-to-one task's loss is its last step's loss, and padding never counts. Computed in float64.
+Outputs that have diverged (inf, nan) give a non-finite loss silently: the trainer reports it
+as divergence, in one line, and NumPy's RuntimeWarnings would only repeat it with a source line.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +27,15 @@ def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
     return e / e.sum(axis=axis, keepdims=True)
 
 
+def _quiet_on_divergence(loss):
+    @functools.wraps(loss)
+    def quiet(*args, **kwargs):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return loss(*args, **kwargs)
+    return quiet
+
+
+@_quiet_on_divergence
 def cross_entropy(logits: np.ndarray, targets: np.ndarray, mask: np.ndarray) -> LossResult:
     """Mean of -log softmax(logits)[target] over masked steps. logits (T, B, V), targets/mask (T, B)."""
     logits = np.asarray(logits, np.float64)
@@ -40,6 +52,7 @@ def cross_entropy(logits: np.ndarray, targets: np.ndarray, mask: np.ndarray) -> 
     return LossResult(float(nll.sum() / count), float(correct.sum() / count), grad)
 
 
+@_quiet_on_divergence
 def mean_squared_error(outputs: np.ndarray, targets: np.ndarray, mask: np.ndarray) -> LossResult:
     """Mean of (output - target)^2 over masked steps and features. outputs/targets (T, B, O), mask (T, B)."""
     outputs = np.asarray(outputs, np.float64)
