@@ -70,6 +70,38 @@ def test_opens_on_hello_and_steps_through_time():
     drive(check)
 
 
+def test_the_edit_form_takes_input_only_in_the_fields_that_apply():
+    """The chosen cell's and task's fields take input (and the focus); the others are disabled."""
+    async def check(app, pilot):
+        await pilot.press("e")
+        await wait_for(pilot, lambda: app.screen.query("#edit-grid"))
+        form = app.screen
+
+        def enabled() -> set[str]:
+            return {w.id for w in form.query("#edit-grid Input, #edit-grid Select") if not w.disabled}
+
+        cell_fields = {"model-nonlinearity", "model-forget_bias", "model-scan", "model-init", "model-num_heads",
+                       "model-d_ff"}
+        assert enabled() & cell_fields == {"model-forget_bias", "model-init"}  # hello: an lstm
+        assert "task-length" not in enabled()  # hello's sequence has no length to set
+        for cell, fields in (("rnn", {"model-nonlinearity", "model-init"}), ("mingru", {"model-scan", "model-init"}),
+                             ("selfattention", {"model-num_heads", "model-d_ff"})):
+            form.query_one("#model-cell").value = cell
+            await pilot.pause()
+            assert enabled() & cell_fields == fields, cell
+        form.query_one("#task-kind").value = "adding"
+        await pilot.pause()
+        assert "task-length" in enabled() and form.query_one("#task-length").value == "50"  # adding's default
+        form.query_one("#task-kind").value = "copy"
+        await pilot.pause()
+        assert form.query_one("#task-length").value == "10"  # copy's delay, not adding's length
+        form.query_one("#apply").press()
+        await wait_for(pilot, lambda: app.lab.spec.model.cell == "selfattention")
+        assert app.lab.spec.task["kind"] == "copy" and app.lab.spec.task["delay"] == 10
+
+    drive(check)
+
+
 def test_keys_with_nothing_to_do_say_so():
     """s with nothing training, [ and ] with one layer, b once BPTT has reached t=1: a notice each,
     not silence."""

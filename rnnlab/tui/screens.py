@@ -102,6 +102,16 @@ class CompactSelect(Select):
         super().__init__(*args, compact=True, **kwargs)
 
 
+#: The edit form's fields that only some cells have: field id -> does it apply to this cell?
+CELL_FIELDS = {
+    "model-nonlinearity": lambda cell: cell == "rnn",
+    "model-forget_bias": lambda cell: cell == "lstm",
+    "model-scan": lambda cell: cell in LINEAR_CELLS,
+    "model-init": lambda cell: cell not in ATTENTION_CELLS,  # inits of recurrent weights W_hh
+    "model-num_heads": lambda cell: cell in ATTENTION_CELLS,
+    "model-d_ff": lambda cell: cell in ATTENTION_CELLS,
+}
+
 #: The edit form's four columns (two label-field pairs a row) need this many terminal columns.
 EDIT_FOUR_COLUMNS_WIDTH = 112
 
@@ -274,7 +284,25 @@ class EditScreen(ModalScreen[Any]):
         self.notify(message, severity="error")  # in view too where the form scrolls (its label is below)
 
     def on_mount(self) -> None:
+        self._enable_what_applies()
         self.query_one("#model-hidden_size").focus()  # a field to type in (and Enter to apply) at once
+
+    @on(Select.Changed, "#task-kind")
+    def _task_changed(self) -> None:
+        """Another task: its own default length (or delay) in the length field, not the last task's."""
+        fields = task_fields(self.query_one("#task-kind", Select).value)
+        default = fields.get("length", fields.get("delay"))
+        self.query_one("#task-length", Input).value = "" if default is None else str(default[0])
+        self._enable_what_applies()
+
+    @on(Select.Changed, "#model-cell")
+    def _enable_what_applies(self) -> None:
+        """Only the fields of the chosen cell and task take input (and the focus): the others are
+        dimmed, and :meth:`overrides` gives them their defaults."""
+        cell, kind = self.query_one("#model-cell", Select).value, self.query_one("#task-kind", Select).value
+        for field, applies in CELL_FIELDS.items():
+            self.query_one(f"#{field}").disabled = not applies(cell)
+        self.query_one("#task-length").disabled = not {"length", "delay"} & set(task_fields(kind))
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
