@@ -36,3 +36,12 @@ class TargetExistsError(UserError):
 
 class RunDirError(UserError):
     """A path given as a run directory is not one (or is damaged)."""
+
+
+class WriteFailed(OSError):
+    """A file could not be written for a reason that is not the user's input: a full disk, a quota,
+    an I/O error. Not a :class:`UserError`: the CLI shows its one line and exits with status 1.
+    Built as ``WriteFailed(errno, strerror, path)``."""
+
+    def __str__(self) -> str:
+        return f"cannot write {self.filename}: {self.strerror}"

@@ -360,9 +360,12 @@ NAME_MAX = 100
 
 def _check_name(name: str) -> None:
     """``name`` becomes part of a directory name (``runs/NAME-TIME``): no path separators, no
-    control characters, no leading '.' (a name like "../x" or "/tmp/x" would leave runs/)."""
+    control characters, no leading '.' (a name like "../x" or "/tmp/x" would leave runs/), no
+    leading or trailing blanks (" " made the directory "runs/ -TIME")."""
     if not name:
         raise SpecError("name", "must not be empty")
+    if name != name.strip():
+        raise SpecError("name", f"{_show(name)} must not be blank or start or end with a blank")
     if len(name) > NAME_MAX:
         raise SpecError("name", f"must be at most {NAME_MAX} characters, got {len(name)}")
     if "/" in name or "\\" in name or name.startswith(".") or not name.isprintable():

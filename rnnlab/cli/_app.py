@@ -32,7 +32,7 @@ except ImportError:  # pragma: no cover - older typer
     _Abort = _click_exceptions.Abort
 
 from .. import __version__
-from ..errors import TargetExistsError, UserError
+from ..errors import TargetExistsError, UserError, WriteFailed
 
 app = typer.Typer(
     name="rnnlab",
@@ -235,6 +235,9 @@ def main(argv: list[str] | None = None) -> int:
             message += " (add --force to replace it)"
         sys.stderr.write(f"rnnlab: error: {message}\n")
         return 2
+    except WriteFailed as exc:  # a full disk, an I/O error: a failure, not bad input (what is saved is kept)
+        sys.stderr.write(f"rnnlab: error: {' '.join(str(exc).split())}\n")
+        return 1
     except MemoryError as exc:  # the last guard: sizes are checked before allocating where they can be
         reason = " ".join(str(exc).split()) or "an allocation failed"
         sys.stderr.write(f"rnnlab: error: out of memory: {reason}\n")

@@ -145,15 +145,18 @@ def train(
     Ctrl-C (or SIGTERM) stops after the current step and saves a checkpoint; `--resume DIR` continues it.
     Exit status 1 if the loss became NaN or Inf (the last good checkpoint is kept).
     """
+    from ..data.files import user_path
     from ..spec import load_spec
     from ..train import RunDir, Trainer, default_run_path, train_run
+    from ..train.rundir import SPEC
 
     if resume is not None:
         if target is not None:
             raise UserError("give either a spec (TARGET) to start a run or --resume DIR, not both")
-        if seed is not None or out is not None:
-            raise UserError("--seed and --out cannot change a run being resumed (--resume)")
-        run = RunDir.open(resume)
+        given = [option for option, value in (("--seed", seed), ("--out", out)) if value is not None]
+        if given:
+            raise UserError(f"{' and '.join(given)} cannot change a run being resumed (--resume)")
+        run = RunDir.open(resume, warn_untrained=False)  # read_checkpoint refuses a run without one
         saved_steps = run.spec.train.steps
         if device is not None and device != run.spec.model.device:
             run.spec = run.spec.with_overrides({"model.device": device})
@@ -163,13 +166,19 @@ def train(
         run.read_checkpoint(trainer)  # changes no file: a run that cannot be resumed is left as it was
         if steps is not None and steps < trainer.step:
             raise UserError(f"--steps {steps} is below the {trainer.step} steps {run.path} has already trained")
+        if trainer.step >= run.spec.train.steps:  # nothing to train: training would only log the last eval again
+            typer.echo(f"rnnlab: {run.path} is already at step {trainer.step}: nothing to train (to train further: "
+                       f"rnnlab train --resume {run.path} --steps N, with N > {trainer.step})", err=True)
+            return
         if run.spec.train.steps != saved_steps:
-            from ..train.rundir import SPEC, atomic_write_text
+            from ..train.rundir import atomic_write_text
 
             atomic_write_text(run.path / SPEC, run.spec.to_toml())
         run.cut_logs(trainer.step)
         spec = run.spec
     else:
+        if target is not None and (user_path(target) / SPEC).is_file():
+            raise UserError(f"{target} is a run directory, not a spec: continue it with --resume {target}")
         spec = load_spec(target or "hello")
         overrides: dict[str, Any] = {}
         if steps is not None:
@@ -371,7 +380,7 @@ def sample(
     from ..lab import Lab
     from ..train import RunDir
 
-    run = RunDir.open(run_dir)
+    run = RunDir.open(run_dir, warn_untrained=False)  # refused just below
     if not run.has_checkpoint:
         raise UserError(f"{run_dir} has no checkpoint yet: train it first")
     with _compile_notices():

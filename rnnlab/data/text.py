@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterable
 from pathlib import Path
@@ -144,6 +145,9 @@ class TextTask(CharTask):
         uniq, ids = np.unique(codes, return_inverse=True)
         self._set_chars(chr(int(c)) for c in uniq)
         self.n_chars = len(text)
+        # what a run directory stores to see later whether this file still holds the text it was
+        # trained on (the text as read: a file resaved with \r\n line ends is the same text)
+        self.data_sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
         ids = ids.astype(np.int64).ravel()
         split = held_out_split(len(ids), self.length + 1)
         self._train_ids = ids[:split]

@@ -6,7 +6,9 @@
       spec.toml        the resolved spec (every default filled in, absolute paths)
       metrics.jsonl    one line per training step: step, loss, accuracy, grad_norm, clipped, time
       evals.jsonl      one line per evaluation on the held-out batch: step, loss, accuracy
-      checkpoint.npz   weights, optimizer state, step, carried state (plain arrays, never pickle)
+      checkpoint.npz   weights, optimizer state, step, carried state (plain arrays, never pickle), and
+                       what they were trained on (a character model's vocabulary, a text file's sha256):
+                       weights whose data changed since are refused, not read against other characters
       summary.json     the final summary (also printed by ``rnnlab train --json``)
       .rnnlab.lock     held (flock) by the process writing the run: training, or the lab saving it
 
@@ -18,8 +20,10 @@ are appended and, on resume, cut back to the checkpoint's step, so a run stopped
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import sys
 import tempfile
 import zipfile
 import zlib
@@ -32,7 +36,8 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from ..data.files import user_path
-from ..errors import RunDirError, SpecError, TargetExistsError, UserError
+from ..data.text import display_char
+from ..errors import RunDirError, SpecError, TargetExistsError, UserError, WriteFailed
 from ..spec import Spec, parse_spec
 from .trainer import EvalRecord, StepRecord, Trainer, TrainingDiverged
 
@@ -42,6 +47,12 @@ LOCK = ".rnnlab.lock"
 FORMAT_VERSION = 1
 #: What np.load raises for a file that is not a readable .npz (EOFError: an empty file).
 _UNREADABLE = (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile, zlib.error)
+#: How every .npz file (a zip archive) starts: np.load's own test, before it falls back to pickle.
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+#: Why a write fails when the path the user chose is the problem (bad input, exit 2); any other
+#: reason (a full disk, a quota, an I/O error) is a failure of the system (exit 1).
+_INPUT_ERRNOS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EACCES, errno.EPERM, errno.EROFS,
+                           errno.ENAMETOOLONG, errno.ELOOP, errno.EEXIST})
 
 
 def _umask() -> int:
@@ -56,8 +67,9 @@ _CREATE_MODE = 0o666 & ~_umask()  # read once at import: os.umask can only be re
 @contextlib.contextmanager
 def _atomic_file(path: Path, *, replace: bool = True) -> Iterator[BinaryIO]:
     """A binary handle whose contents replace ``path`` only once fully written and synced, so
-    readers see the old file or the new one, never half of one. An OSError (no such directory,
-    no permission, a full disk) leaves as a :class:`UserError` naming ``path`` and the reason.
+    readers see the old file or the new one, never half of one. An OSError leaves as one line
+    naming ``path`` and the reason (:func:`_write_error`: a :class:`UserError` for no such directory
+    or no permission, a :class:`WriteFailed` for a full disk or an I/O error).
     ``replace=False``: a :class:`TargetExistsError` if ``path`` exists when the file is put in place
     (checked and done in one step, so a file created meanwhile is not replaced either)."""
     path = Path(path)
@@ -97,8 +109,12 @@ def _put_new(tmp: str, path: Path) -> None:
         os.unlink(tmp)
 
 
-def _write_error(path: Path, exc: OSError) -> UserError:
-    return UserError(f"cannot write {path}: {exc.strerror or exc}")
+def _write_error(path: Path, exc: OSError) -> UserError | WriteFailed:
+    """A failed write of ``path`` as one line: bad input (UserError, exit 2) when the path itself is
+    the problem, else a failure (WriteFailed, exit 1): a full disk is not the user's input."""
+    if exc.errno in _INPUT_ERRNOS:
+        return UserError(f"cannot write {path}: {exc.strerror or exc}")
+    return WriteFailed(exc.errno, exc.strerror or str(exc), str(path))
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -180,8 +196,11 @@ class RunDir:
         return cls(path, spec)
 
     @classmethod
-    def open(cls, path: Path) -> "RunDir":
-        """An existing run directory; :class:`RunDirError` says why a path is not one."""
+    def open(cls, path: Path, *, warn_untrained: bool = True) -> "RunDir":
+        """An existing run directory; :class:`RunDirError` says why a path is not one.
+
+        One without a checkpoint gives its reader the initial weights; ``warn_untrained`` says so on
+        stderr (what the lab, ``bptt`` and ``trace`` load). Callers that refuse such a run pass False."""
         path = Path(path)
         if not path.exists():
             raise RunDirError(f"no such run directory: {path}")
@@ -196,7 +215,11 @@ class RunDir:
             raise RunDirError(f"{path} has a damaged {SPEC}: {exc}") from None
         except UnicodeDecodeError:
             raise RunDirError(f"{path} has a damaged {SPEC}: not UTF-8") from None
-        return cls(path, spec)
+        run = cls(path, spec)
+        if warn_untrained and not run.has_checkpoint:
+            sys.stderr.write(f"rnnlab: warning: {path} has no {CHECKPOINT}: its weights are the initial ones, "
+                             "untrained\n")
+        return run
 
     @property
     def has_checkpoint(self) -> bool:
@@ -215,7 +238,7 @@ class RunDir:
         try:
             handle = open(self.path / LOCK, "a")
         except OSError as exc:
-            raise UserError(f"cannot write {self.path / LOCK}: {exc.strerror or exc}") from None
+            raise _write_error(self.path / LOCK, exc) from None
         with handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -247,6 +270,9 @@ class RunDir:
         self.flush()
         arrays = dict(trainer.state_arrays())
         meta = {"format": FORMAT_VERSION, "step": trainer.step, "spec": trainer.spec.name}
+        data = _data_record(trainer.task)
+        if data:
+            meta["data"] = data
         arrays["meta"] = np.array(json.dumps(meta))
         atomic_save_npz(self.path / CHECKPOINT, arrays)
 
@@ -263,13 +289,14 @@ class RunDir:
     def read_checkpoint(self, trainer: Trainer) -> None:
         """Restore ``trainer``'s weights, optimizer and step from the checkpoint; changes no file.
 
-        :class:`RunDirError` if the file cannot be read ("is damaged"), or if it can but its arrays
-        do not fit the model ``spec.toml`` describes ("does not match")."""
+        :class:`RunDirError` if the file cannot be read ("is damaged"), if the data it was trained
+        on changed since (:meth:`_check_same_data`), or if its arrays do not fit the model
+        ``spec.toml`` describes ("does not match")."""
         file = self.path / CHECKPOINT
         if not file.is_file():
             raise RunDirError(f"{self.path} has no {CHECKPOINT} to resume from")
         try:
-            with np.load(file, allow_pickle=False) as data:
+            with _open_npz(file) as data:
                 arrays = {key: data[key] for key in data.files}
             meta = json.loads(str(arrays.pop("meta")))
             if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
@@ -277,8 +304,12 @@ class RunDir:
                 raise ValueError(f"checkpoint format {found!r}, expected {FORMAT_VERSION}")
             for key in ("step", "elapsed"):  # scalars; anything else is not a checkpoint rnnlab wrote
                 float(arrays[key])
+            saved_data = meta.get("data", {})  # absent from checkpoints written before it was stored
+            if not isinstance(saved_data, dict):
+                raise ValueError("its meta's data entry is not a table")
         except _UNREADABLE as exc:
             raise RunDirError(f"{file} is damaged and cannot be read: {_reason(exc)}") from None
+        self._check_same_data(saved_data, trainer.task)
         try:
             trainer.load_state_arrays(arrays)
         except ValueError as exc:  # readable, but not this model's: another shape, cell or optimizer
@@ -286,6 +317,22 @@ class RunDir:
                               f"(was {SPEC} or the training data changed?)") from None
         except (KeyError, TypeError) as exc:
             raise RunDirError(f"{file} is damaged and cannot be read: {_reason(exc)}") from None
+
+    def _check_same_data(self, saved: Mapping[str, Any], task) -> None:
+        """RunDirError, naming the file, if ``task`` (built from ``spec.toml`` and the data file as
+        they are now) no longer has the data the checkpoint's weights were trained on (``saved``:
+        :func:`_data_record` at the time). A character model's class ids index its vocabulary, so
+        the same number of other characters would load without error and mean nothing."""
+        where = getattr(task, "path", None) or self.path / SPEC
+        advice = "restore it, or train a new run on it"
+        vocabulary = saved.get("vocabulary")
+        if vocabulary is not None and vocabulary != "".join(getattr(task, "chars", ())):
+            raise RunDirError(f"{where}: its characters changed since {self.path} was trained "
+                              f"({_vocabulary_change(vocabulary, getattr(task, 'chars', ()))}); {advice}")
+        digest = saved.get("sha256")
+        if digest is not None and digest != getattr(task, "data_sha256", None):
+            raise RunDirError(f"{where}: its text changed since {self.path} was trained (the same characters, "
+                              f"other contents); {advice}")
 
     def _cut_log(self, name: str, step: int) -> None:
         """Drop log lines past ``step`` (written after the checkpoint) and any torn last line."""
@@ -310,8 +357,11 @@ class RunDir:
     def flush(self) -> None:
         for name, pending in ((METRICS, self._pending), (EVALS, self._pending_evals)):
             if pending:
-                with open(self.path / name, "a", encoding="utf-8") as handle:
-                    handle.write("".join(line + "\n" for line in pending))
+                try:  # a torn last line (a full disk) is dropped when the logs are cut back on resume
+                    with open(self.path / name, "a", encoding="utf-8") as handle:
+                        handle.write("".join(line + "\n" for line in pending))
+                except OSError as exc:
+                    raise _write_error(self.path / name, exc) from None
                 pending.clear()
 
     def read_metrics(self) -> list[dict[str, Any]]:
@@ -392,10 +442,23 @@ def _train_run(run: RunDir, trainer: Trainer, until_step: int, should_stop, on_e
 
 def _checkpoint_step(run: RunDir) -> int | str:
     try:
-        with np.load(run.path / CHECKPOINT, allow_pickle=False) as data:
+        with _open_npz(run.path / CHECKPOINT) as data:
             return int(data["step"])
     except _UNREADABLE:
         return "unknown"
+
+
+def _open_npz(file: Path):
+    """``np.load(file)`` for an .npz archive only. np.load guesses the format from the first bytes
+    and takes anything else for a pickle, refusing it with advice to load it unsafely that must
+    never reach a user; a file that does not start as a zip archive is refused here first."""
+    with open(file, "rb") as handle:
+        head = handle.read(len(_ZIP_MAGIC[0]))
+    if not head:
+        raise EOFError
+    if head not in _ZIP_MAGIC:
+        raise ValueError("it is not a NumPy .npz archive")
+    return np.load(file, allow_pickle=False)
 
 
 def _reason(exc: BaseException) -> str:
@@ -404,7 +467,34 @@ def _reason(exc: BaseException) -> str:
         return "the file is empty or cut short"
     if isinstance(exc, KeyError):
         return f"no entry {exc}"
+    if "pickle" in str(exc):  # numpy's refusal of object arrays, with advice not to pass on
+        return "it holds Python objects (pickled data), which rnnlab never loads"
     return str(exc) or type(exc).__name__
+
+
+def _data_record(task) -> dict[str, str]:
+    """What a checkpoint's weights were trained on, for :meth:`RunDir._check_same_data`: a character
+    model's vocabulary and, for a data file, the file and a fingerprint of its contents."""
+    record = {}
+    chars = getattr(task, "chars", None)
+    if chars is not None:
+        record["vocabulary"] = "".join(chars)
+    digest = getattr(task, "data_sha256", None)
+    if digest is not None:
+        record.update(file=str(task.path), sha256=digest)
+    return record
+
+
+def _vocabulary_change(old: str, new: str) -> str:
+    """What changed between two vocabularies, briefly: "new: 'xy'; gone: 'ab'"."""
+    def shown(chars: str) -> str:
+        text = "".join(map(display_char, chars))
+        return repr(text if len(text) <= 30 else text[:30] + "...")
+
+    added = "".join(c for c in new if c not in old)
+    gone = "".join(c for c in old if c not in new)
+    parts = [f"{what} {shown(chars)}" for what, chars in (("new:", added), ("gone:", gone)) if chars]
+    return "; ".join(parts) or "the same characters, numbered in another order"
 
 
 def make_summary(run: RunDir, trainer: Trainer, until_step: int, status: str,

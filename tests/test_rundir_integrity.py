@@ -1,0 +1,216 @@
+"""A run directory's integrity: the data its weights were trained on, what a resume with nothing
+to do leaves alone, untrained or damaged checkpoints, a full disk, and the train command's hints."""
+
+from __future__ import annotations
+
+import errno
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rnnlab import cli
+from rnnlab.errors import SpecError, UserError, WriteFailed
+from rnnlab.spec import Spec
+from rnnlab.train import rundir
+
+
+def run(capsys, *args):
+    code = cli.main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def snapshot(run_dir: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(run_dir.iterdir()) if p.is_file()}
+
+
+@pytest.fixture
+def text_run(capsys, tmp_path):
+    """A 20-step character model of small.txt ("abab...") and its spec; returns (run dir, text file)."""
+    text = tmp_path / "small.txt"
+    text.write_text("ab" * 300, encoding="utf-8")
+    spec = tmp_path / "small.toml"
+    spec.write_text('name = "small"\n[task]\nkind = "text"\npath = "small.txt"\nlength = 10\n'
+                    '[model]\ncell = "rnn"\nhidden_size = 8\n[train]\nsteps = 20\nbatch_size = 4\n', encoding="utf-8")
+    run_dir = tmp_path / "r"
+    code, _, err = run(capsys, "train", spec, "--out", run_dir, "--steps", "20")
+    assert code == 0, err
+    return run_dir, text
+
+
+@pytest.fixture
+def hello_run(capsys, tmp_path):
+    run_dir = tmp_path / "r_hello"
+    code, _, err = run(capsys, "train", "hello", "--steps", "3", "--out", run_dir)
+    assert code == 0, err
+    return run_dir
+
+
+def commands(run_dir: Path, tmp_path: Path) -> list[list]:
+    """Every command that loads a run directory's weights."""
+    return [["sample", run_dir, "--prime", "a"], ["train", "--resume", run_dir, "--steps", "40"],
+            ["bptt", run_dir], ["trace", run_dir, "--out", tmp_path / "t.npz"]]
+
+
+# ---------------------------------------------------------------------------- the training data
+def test_a_text_file_with_other_characters_is_refused_naming_the_file_and_the_change(capsys, tmp_path, text_run):
+    run_dir, text = text_run
+    text.write_text("xy" * 300, encoding="utf-8")  # as many characters, other ones
+    saved = snapshot(run_dir)
+    for args in commands(run_dir, tmp_path):
+        code, out, err = run(capsys, *args)
+        assert code == 2 and out == "", (args, err)
+        line = one_line(err)
+        assert f"{text}: its characters changed since {run_dir} was trained (new: 'xy'; gone: 'ab')" in line, line
+    assert snapshot(run_dir) == saved and not (tmp_path / "t.npz").exists()
+
+
+def test_the_same_characters_in_another_text_are_refused_too(capsys, tmp_path, text_run):
+    run_dir, text = text_run
+    text.write_text("aabb" * 150, encoding="utf-8")
+    saved = snapshot(run_dir)
+    for args in commands(run_dir, tmp_path):
+        code, out, err = run(capsys, *args)
+        assert code == 2 and out == ""
+        assert f"{text}: its text changed since {run_dir} was trained" in one_line(err)
+    assert snapshot(run_dir) == saved
+    text.write_bytes(("ab" * 300).replace("\n", "\r\n").encode())  # the text it was trained on: fine again
+    code, out, err = run(capsys, "sample", run_dir, "--prime", "a", "--length", "5")
+    assert code == 0 and out.strip()[0] == "a" and set(out.strip()) <= {"a", "b"}, err
+
+
+def test_a_run_saved_before_checkpoints_recorded_their_data_keeps_working(capsys, tmp_path, text_run):
+    run_dir, _ = text_run
+    checkpoint = run_dir / "checkpoint.npz"
+    with np.load(checkpoint, allow_pickle=False) as data:
+        arrays = {key: data[key] for key in data.files}
+    meta = json.loads(str(arrays["meta"]))
+    assert meta["data"]["vocabulary"] == "ab" and len(meta["data"]["sha256"]) == 64
+    del meta["data"]
+    arrays["meta"] = np.array(json.dumps(meta))
+    np.savez(checkpoint, **arrays)
+    code, out, err = run(capsys, "sample", run_dir, "--prime", "a", "--length", "5")
+    assert code == 0 and set(out.strip()) <= {"a", "b"}, err
+    code, out, err = run(capsys, "train", "--resume", run_dir, "--steps", "25", "--json")
+    assert code == 0 and json.loads(out)["step"] == 25, err
+    with np.load(checkpoint, allow_pickle=False) as data:  # saved again: it records its data from now on
+        assert json.loads(str(data["meta"]))["data"]["vocabulary"] == "ab"
+
+
+def test_a_hello_run_whose_spec_was_edited_to_other_characters_is_refused(capsys, hello_run):
+    spec = hello_run / "spec.toml"
+    spec.write_text(spec.read_text().replace('text = "hello"', 'text = "hallo"'))  # 4 characters still
+    code, out, err = run(capsys, "sample", hello_run, "--prime", "h")
+    assert code == 2 and out == ""
+    assert f"{spec}: its characters changed" in one_line(err) and "new: 'a'; gone: 'e'" in err
+
+
+# ---------------------------------------------------------------------------- nothing to do
+def test_resuming_a_completed_run_changes_nothing_and_says_so(capsys, hello_run):
+    saved = snapshot(hello_run)
+    for extra in ([], ["--steps", "3"], ["--json"]):
+        code, out, err = run(capsys, "train", "--resume", hello_run, *extra)
+        assert code == 0 and out == ""
+        line = one_line(err)
+        assert f"{hello_run} is already at step 3: nothing to train" in line and "--steps N" in line
+        assert snapshot(hello_run) == saved
+
+
+# ---------------------------------------------------------------------------- the checkpoint
+def test_a_run_without_a_checkpoint_warns_that_its_weights_are_untrained(capsys, tmp_path, hello_run):
+    (hello_run / "checkpoint.npz").unlink()
+    for args in (["bptt", hello_run, "--json"], ["trace", hello_run, "--out", tmp_path / "t.npz"]):
+        code, out, err = run(capsys, *args)
+        assert code == 0, err
+        warnings = [line for line in err.splitlines() if "warning" in line]
+        assert warnings == [f"rnnlab: warning: {hello_run} has no checkpoint.npz: its weights are the initial ones, "
+                            "untrained"]
+    for args in (["sample", hello_run], ["train", "--resume", hello_run, "--steps", "5"]):  # refused: no warning
+        code, _, err = run(capsys, *args)
+        assert code == 2 and "warning" not in one_line(err)
+
+
+@pytest.mark.parametrize("content", [b"garbage", b"\x93NUMPY not an archive", b"\x80\x04K\x01."])
+def test_a_checkpoint_that_is_not_an_npz_says_so_and_never_suggests_loading_it_unsafely(capsys, tmp_path,
+                                                                                         hello_run, content):
+    (hello_run / "checkpoint.npz").write_bytes(content)
+    for args in commands(hello_run, tmp_path):
+        code, out, err = run(capsys, *args)
+        assert code == 2 and out == ""
+        line = one_line(err)
+        assert line.endswith("checkpoint.npz is damaged and cannot be read: it is not a NumPy .npz archive"), line
+
+
+def test_a_checkpoint_holding_python_objects_is_named_without_numpys_advice(capsys, hello_run):
+    np.savez(hello_run / "checkpoint.npz", meta=np.array([{"format": 1}], dtype=object))
+    code, out, err = run(capsys, "sample", hello_run)
+    assert code == 2 and out == ""
+    line = one_line(err)
+    assert "Python objects" in line and "allow_pickle" not in line and "unsafe" not in line
+
+
+# ---------------------------------------------------------------------------- a full disk
+def test_a_full_disk_while_training_is_a_failure_exit_1_and_keeps_the_last_checkpoint(capsys, monkeypatch,
+                                                                                       hello_run):
+    saved = (hello_run / "checkpoint.npz").read_bytes()
+
+    def full_disk(handle, **arrays):
+        handle.write(b"the first bytes")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(rundir.np, "savez", full_disk)
+    code, out, err = run(capsys, "train", "--resume", hello_run, "--steps", "30")
+    assert code == 1 and out == ""
+    assert err.splitlines()[-1] == f"rnnlab: error: cannot write {hello_run}/checkpoint.npz: No space left on device"
+    assert "Traceback" not in err
+    assert (hello_run / "checkpoint.npz").read_bytes() == saved
+    assert not [p for p in hello_run.iterdir() if p.name.endswith(".tmp")]
+    monkeypatch.undo()
+    code, out, err = run(capsys, "train", "--resume", hello_run, "--steps", "30", "--json")
+    assert code == 0 and json.loads(out)["step"] == 30, err
+
+
+@pytest.mark.parametrize("code, kind", [(errno.ENOENT, UserError), (errno.EACCES, UserError),
+                                        (errno.EROFS, UserError), (errno.ENOSPC, WriteFailed),
+                                        (errno.EIO, WriteFailed), (errno.EDQUOT, WriteFailed)])
+def test_a_write_error_is_bad_input_only_when_the_path_is_the_problem(code, kind):
+    error = rundir._write_error(Path("r/x"), OSError(code, "reason"))
+    assert type(error) is kind and str(error) == "cannot write r/x: reason"
+
+
+# ---------------------------------------------------------------------------- the train command's hints
+def test_resume_names_only_the_options_given(capsys, hello_run, tmp_path):
+    code, _, err = run(capsys, "train", "--resume", hello_run, "--seed", "5")
+    assert code == 2 and one_line(err) == "rnnlab: error: --seed cannot change a run being resumed (--resume)"
+    code, _, err = run(capsys, "train", "--resume", hello_run, "--seed", "5", "--out", tmp_path / "o")
+    assert code == 2 and "--seed and --out cannot" in one_line(err)
+
+
+def test_a_run_directory_given_as_the_spec_suggests_resume(capsys, hello_run):
+    saved = snapshot(hello_run)
+    code, out, err = run(capsys, "train", hello_run)
+    assert code == 2 and out == ""
+    assert one_line(err) == (f"rnnlab: error: {hello_run} is a run directory, not a spec: "
+                             f"continue it with --resume {hello_run}")
+    assert snapshot(hello_run) == saved
+
+
+@pytest.mark.parametrize("name", [" ", "\t", " x", "x "])
+def test_a_blank_or_blank_edged_name_is_refused(name, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SpecError, match="must not be blank or start or end with a blank") as info:
+        Spec.from_mapping({"name": name, "task": {"kind": "hello"}})
+    assert info.value.field == "name"
+    spec = tmp_path / "blank.toml"
+    spec.write_text(f'name = "{name}"\n[task]\nkind = "hello"\n'.replace("\t", "\\t"))
+    code, out, err = run(capsys, "train", spec, "--steps", "1")
+    assert code == 2 and out == "" and "name:" in one_line(err)
+    assert not Path("runs").exists()
