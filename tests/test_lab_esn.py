@@ -163,9 +163,9 @@ def test_every_computation_holds_the_lock(monkeypatch):
     real = esn_lab.compute
     held = []
 
-    def checked(options):
+    def checked(options, *spell):
         held.append(lab.lock.locked_by_me())
-        return real(options)
+        return real(options, *spell)
 
     monkeypatch.setattr(esn_lab, "compute", checked)
     lab.configure(seed=3)
@@ -184,7 +184,9 @@ def test_every_computation_holds_the_lock(monkeypatch):
     ({"readout_input": "yes"}, "readout_input must be true or false"),
     ({"seed": -1}, "seed must be an integer"),
     ({"generate": True}, "generate must be an integer"),
-    ({"test": 280}, "test=280 leaves 19 training steps of length=300, not more than warmup=20"),
+    ({"test": 280}, "test=280 leaves 19 training steps of length=300 (its 299 steps before the last, less 280), "
+                    "not more than warmup=20"),
+    ({"test": 400}, "test=400 leaves 0 training steps of length=300 (its 299 steps before the last, less 400)"),
     ({"bogus": 1}, "unknown option 'bogus' (known: units, spectral_radius"),
 ])
 def test_bad_options_are_one_line_errors_naming_them(changes, message):
@@ -347,7 +349,7 @@ def test_screen_shows_states_eigenvalues_forecast_and_figures():
         text = screen_text(app)
         for piece in ("reservoir states x_t: units 0-19 of 20", "eig: ρ 1.25, leaky ", "Mackey-Glass: one-step forecast",
                       "[one-step]", f"RMSE {lab.result.onestep_scores.rmse:.3g}", "ρ 1.25", f"t {lab.n_train}",
-                      "train t < 249, test from 249", "▲249", "sweep: w ρ, W a"):
+                      "train t < 249, test t 249-298", "▲249", "sweep: w ρ, W a"):
             assert piece in text, piece
         heatmap = screen.query_one("#esn-heatmap", Heatmap)
         assert heatmap.data.shape[0] == 20  # every unit fits
@@ -386,6 +388,37 @@ def test_keys_move_the_cursor_and_toggle_the_free_run():
     drive(check)
 
 
+def _time_labels(app) -> tuple[str, str, str]:
+    """The heatmap's title, the legend under it and the status line's cursor."""
+    screen = app.screen
+    status = screen.query_one("#esn-status").render().plain
+    return (screen.query_one("#esn-heatmap", Heatmap).title, str(screen.query_one("#esn-legend-text").render()),
+            next(part.strip() for part in status.split("│") if part.strip().startswith("t ")))
+
+
+@pytest.mark.parametrize("generate", [40, 60])  # a free run inside the series, and one past its end
+def test_step_counts_share_one_total_the_series_length(generate):
+    """t is the series' index, counted against length (300) in the title and the status alike; the
+    legend says which t the test and the free run cover and which values they forecast."""
+    async def check(app, pilot):
+        n = app.engine.n_train  # 249: 300 - 1 - 50
+        title, legend, cursor = _time_labels(app)
+        assert title.endswith(" of 300") and cursor == f"t {n} of 300"
+        assert legend.startswith(f" train t < {n}, test t {n}-298: forecasts of s({n + 1})-s(299)")
+        await pilot.press("end")
+        assert _time_labels(app)[2] == "t 298 of 300"  # x_298 forecasts s(299), the series' last value
+        await pilot.press("g")
+        title, legend, cursor = _time_labels(app)
+        last = n + generate - 2  # the last fed-back input; the first forecast, of s(n), is made at t = n - 1
+        assert f" free run t {n}-{last}: {generate} forecasts of s({n})-s({n + generate - 1})" in legend
+        await pilot.press("end")
+        title, legend, cursor = _time_labels(app)
+        past = "" if last < 300 else " + free run"
+        assert title.endswith(f"-{last} of 300{past}") and cursor == f"t {last} of 300{past}"
+
+    drive(check, generate=generate)
+
+
 def test_clicking_a_heatmap_column_moves_the_cursor():
     async def check(app, pilot):
         heatmap = app.screen.query_one("#esn-heatmap", Heatmap)
@@ -420,6 +453,9 @@ def test_the_options_prompt_refuses_bad_values_inline_and_applies_good_ones():
         prompt.value = "units=0"
         await pilot.press("enter")
         assert "units must be an integer" in str(app.screen.query_one("#prompt-error").render())
+        prompt.value = "spectral-radius=11"  # named as the form lists it, not as typed
+        await pilot.press("enter")
+        assert str(app.screen.query_one("#prompt-error").render()).startswith("spectral_radius must be a number")
         prompt.value = "units=30 ridge=1e-6"
         await pilot.press("enter")
         await wait_for(pilot, lambda: lab.options.units == 30 and idle(app))
@@ -446,7 +482,7 @@ def test_a_sweep_runs_in_the_background_and_its_curve_is_drawn():
 
 
 def test_errors_in_the_worker_are_shown_inline_and_the_screen_lives_on(monkeypatch):
-    def broken(options):
+    def broken(*args):
         raise RuntimeError("the reservoir caught fire")
 
     async def check(app, pilot):
@@ -543,10 +579,10 @@ def test_cli_sweep_and_export(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--leak-rate", "2"], "leak_rate must be a number in (0, 1]"),
-    (["--units", "0"], "units must be an integer"),
-    (["--test", "1999"], "test=1999 leaves 0 training steps"),
-    (["--sweep", "units"], "sweep takes one of"),
+    (["--leak-rate", "2"], "--leak-rate must be a number in (0, 1]"),
+    (["--units", "0"], "--units must be an integer"),
+    (["--test", "1999"], "--test=1999 leaves 0 training steps of --length=2000"),
+    (["--sweep", "units"], "--sweep takes one of"),
     (["--export", "out.txt"], "must end in .npz"),
     (["--spectral-radius", "abc"], "--spectral-radius"),
 ])

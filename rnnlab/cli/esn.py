@@ -3,8 +3,9 @@
 Draws a reservoir, fits its readout in closed form on the Mackey-Glass series, forecasts the test
 part one step ahead and runs freely from the end of the training part, then prints the figures
 (a table, or JSON with ``--json``). Options default to the lab's preset (reservoirpy's published
-setup, see :mod:`rnnlab.labs.esn`); ``--sweep NAME`` also refits once per value of one option.
-Bad values leave through ``main`` as one line naming the option and exit status 2.
+setup, see :mod:`rnnlab.labs.esn`); ``--sweep NAME`` also refits once per value of one option,
+and Ctrl-C stops it with the values finished so far printed (exit status 130). Bad values leave
+through ``main`` as one line naming the flag and exit status 2.
 """
 
 from __future__ import annotations
@@ -15,7 +16,13 @@ from typing import Annotated, Any
 
 import typer
 
-from ._app import _compile_notices, _out_console, _print_json, app
+from ..errors import UserError
+from ._app import _compile_notices, _message, _out_console, _print_json, _progress, app
+
+
+def _flag(name: str) -> str:
+    """An option's flag, the name an error gives it: ``spectral_radius`` -> ``--spectral-radius``."""
+    return "--" + name.replace("_", "-")
 
 
 def _fmt(value: float | None, spec: str = ".4g") -> str:
@@ -46,12 +53,20 @@ def esn(
     """Echo state network on Mackey-Glass: one-step RMSE and R^2, and how long the free run holds.
 
     The reservoir is never trained: only the linear readout, fitted in closed form (ridge
-    regression). The free run feeds each forecast back as the next input.
+    regression). The free run feeds each forecast back as the next input. Ctrl-C stops a sweep
+    and prints the values finished so far (exit status 130).
     """
-    from ..labs.esn import EsnLab
+    from ..labs.esn import SWEEP_VALUES, EsnLab
     from ..train.rundir import npz_target
+    from .experiments import _graceful_interrupt
 
-    if export is not None:  # before the fit: a refused file costs no time
+    if force and export is None:
+        raise UserError("--force needs --export (it replaces an existing --export file)")
+    if sweep is not None:  # before the fit: a bad name costs no time
+        sweep = sweep.replace("-", "_")
+        if sweep not in SWEEP_VALUES:
+            raise UserError(f"--sweep takes one of {', '.join(SWEEP_VALUES)}, got {sweep!r}")
+    if export is not None:
         export = npz_target(export, "export file", replace=force)
     given = {"units": units, "spectral_radius": spectral_radius, "leak_rate": leak_rate,
              "input_scaling": input_scaling, "connectivity": connectivity, "ridge": ridge,
@@ -59,19 +74,31 @@ def esn(
              "tau": tau, "generate": generate, "threshold": threshold}
     options = {name: value for name, value in given.items() if value is not None}
     with _compile_notices():
-        lab = EsnLab.open(options)
-        if sweep is not None:
-            lab.sweep(sweep.replace("-", "_"))
+        lab = EsnLab.open(options, spell=_flag)
+    interrupted = None
+    if sweep is not None:
+        values = len(SWEEP_VALUES[sweep])
+        progress = _progress()
+        progress.disable = not progress.console.is_terminal  # on a pipe rich would leave an empty line
+        with _compile_notices(), _graceful_interrupt() as stop, progress:
+            bar = progress.add_task(f"sweep of {sweep}", total=values)
+            result = lab.sweep(sweep, should_stop=stop.is_set,
+                               on_point=lambda r: progress.update(bar, completed=r.done))
+        if result.status == "stopped":  # the points finished so far are printed (and exported) below
+            interrupted = f"sweep of {sweep} interrupted after {result.done} of {values} values"
     path = lab.export(export, replace=force) if export is not None else None
     summary = lab.summary()
     if json_output:
         if path is not None:
             summary["export"] = str(path)
         _print_json(summary)
-        return
-    _print_table(summary)
-    if path is not None:
-        _out_console().print(f"exported to {path}")
+    else:
+        _print_table(summary)
+        if path is not None:
+            _out_console().print(f"exported to {path}")
+    if interrupted is not None:
+        _message(f"rnnlab: {interrupted}")
+        raise typer.Exit(stop.exit_code)  # 130 for Ctrl-C, 143 for SIGTERM
 
 
 def _print_table(summary: dict[str, Any]) -> None:

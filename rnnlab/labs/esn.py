@@ -134,28 +134,34 @@ SWEEP_VALUES: dict[str, np.ndarray] = {
 # option checks: one-line UserErrors naming the option
 # ---------------------------------------------------------------------------------------------
 
-def _check_value(name: str, value: Any) -> Any:
+#: How an error names an option: as the user typed it (the CLI passes ``--spectral-radius``
+#: style flags; the TUI's options form labels its fields with the names themselves).
+Spell = Callable[[str], str]
+
+
+def _check_value(name: str, value: Any, spell: Spell = str) -> Any:
     if name == "readout_input":
         if not isinstance(value, (bool, np.bool_)):
-            raise UserError(f"readout_input must be true or false, got {value!r}")
+            raise UserError(f"{spell(name)} must be true or false, got {value!r}")
         return bool(value)
     if name in _INT_LIMITS:
         low, high = _INT_LIMITS[name]
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
-            raise UserError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
+            raise UserError(f"{spell(name)} must be an integer in [{low}, {high}], got {value!r}")
         return int(value)
     low, high, low_included = _FLOAT_LIMITS[name]
     interval = f"{'[' if low_included else '('}{low:g}, {high:g}]"
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise UserError(f"{name} must be a number in {interval}, got {value!r}")
+        raise UserError(f"{spell(name)} must be a number in {interval}, got {value!r}")
     v = float(value)
     if not math.isfinite(v) or v > high or (v < low if low_included else v <= low):
-        raise UserError(f"{name} must be a number in {interval}, got {value!r}")
+        raise UserError(f"{spell(name)} must be a number in {interval}, got {value!r}")
     return v
 
 
-def _validated(base: EsnOptions, changes: Mapping[str, Any] | None) -> EsnOptions:
-    """``base`` with ``changes`` applied, every value and their combination checked."""
+def _validated(base: EsnOptions, changes: Mapping[str, Any] | None, spell: Spell = str) -> EsnOptions:
+    """``base`` with ``changes`` applied, every value and their combination checked; errors name
+    each option as ``spell`` writes it."""
     if changes is None:
         changes = {}
     if not isinstance(changes, Mapping):
@@ -163,11 +169,13 @@ def _validated(base: EsnOptions, changes: Mapping[str, Any] | None) -> EsnOption
     unknown = [str(k) for k in changes if k not in DEFAULTS]
     if unknown:
         raise UserError(f"unknown option {unknown[0]!r} (known: {', '.join(DEFAULTS)})")
-    options = replace(base, **{name: _check_value(name, value) for name, value in changes.items()})
-    n_train = options.length - 1 - options.test
-    if n_train <= options.warmup:
-        raise UserError(f"test={options.test} leaves {n_train} training steps of length={options.length}, "
-                        f"not more than warmup={options.warmup}: lower test or warmup, or raise length")
+    options = replace(base, **{name: _check_value(name, value, spell) for name, value in changes.items()})
+    L, test, warmup = options.length, options.test, options.warmup
+    if L - 1 - test <= warmup:  # the last step is only a target: L - 1 steps to share out
+        length_, test_, warmup_ = spell("length"), spell("test"), spell("warmup")
+        raise UserError(f"{test_}={test} leaves {max(L - 1 - test, 0)} training steps of {length_}={L} "
+                        f"(its {L - 1} steps before the last, less {test}), not more than {warmup_}={warmup}: "
+                        f"lower {test_} or {warmup_}, or raise {length_}")
     return options
 
 
@@ -341,9 +349,10 @@ def _series(length: int, tau: int) -> np.ndarray:
     return _SERIES_CACHE[key]
 
 
-def compute(options: EsnOptions) -> EsnResult:
+def compute(options: EsnOptions, spell: Spell = str) -> EsnResult:
     """Draw the reservoir of ``options``, fit its readout on the training part, run the one-step
-    forecast over the whole series and the free run from the end of the training part."""
+    forecast over the whole series and the free run from the end of the training part. A
+    reservoir the layer cannot draw is a UserError naming the options as ``spell`` writes them."""
     start = time.perf_counter()
     s = _series(options.length, options.tau)
     L = len(s)
@@ -354,13 +363,18 @@ def compute(options: EsnOptions) -> EsnResult:
                                leak_rate=options.leak_rate, input_scaling=options.input_scaling,
                                connectivity=options.connectivity, ridge=options.ridge,
                                readout_input=options.readout_input, seed=options.seed)
+    except ValueError:  # the options are checked: all the layer can still refuse is a W too sparse to rescale
+        connectivity, units = spell("connectivity"), spell("units")
+        raise UserError(f"{connectivity}={options.connectivity:g} is too sparse for {units}={options.units}: "
+                        f"every draw of W was nilpotent (spectral radius 0); raise {connectivity} or {units}") from None
+    try:
         esn.fit(u[:n], u[1:n + 1], warmup=options.warmup)
         onestep, _, trace = esn.forward(u[:-1])  # one run over every input: train, then test
         states = trace.get("h")[:, 0]
         # free run: from x_{n-2} with the last training input -> x_{n-1}, then outputs fed back
         start_state = states[n - 2:n - 1] if n >= 2 else None
         generated, gen_trace = esn.generate(options.generate, u[n - 1:n], state=start_state)
-    except ValueError as exc:  # a reservoir the layer refuses (e.g. too sparse to rescale)
+    except ValueError as exc:  # not expected of checked options; still one line, not a traceback
         raise UserError(str(exc)) from None
     onestep, generated = onestep[:, 0, 0], generated[:, 0, 0]
     G = options.generate
@@ -428,10 +442,11 @@ class EsnLab:
 
     name = "esn"
 
-    def __init__(self, options: EsnOptions | None = None) -> None:
+    def __init__(self, options: EsnOptions | None = None, spell: Spell = str) -> None:
         options = options or EsnOptions()
+        self.spell = spell  # how errors name an option (see Spell)
         self.lock = HandoffLock()
-        self.result: EsnResult = compute(options)
+        self.result: EsnResult = compute(options, spell)
         self.requested: EsnOptions = options  # what the next apply() computes
         self.mode = "one-step"
         self._cursor = self.result.n_train  # the first forecast step
@@ -439,10 +454,11 @@ class EsnLab:
         self._views: dict[str, tuple[EsnResult, ModeView]] = {}
 
     @classmethod
-    def open(cls, options: Mapping[str, Any] | None = None) -> EsnLab:
+    def open(cls, options: Mapping[str, Any] | None = None, spell: Spell = str) -> EsnLab:
         """A lab on ``options`` (any subset of :data:`DEFAULTS`; the rest default), fitted and
-        forecast. UserError naming an unknown option or a bad value."""
-        return cls(_validated(EsnOptions(), options))
+        forecast. UserError naming an unknown option or a bad value, as ``spell`` writes its name
+        (the CLI: its flag)."""
+        return cls(_validated(EsnOptions(), options, spell), spell)
 
     # ------------------------------------------------------------------ reading
     @property
@@ -497,7 +513,7 @@ class EsnLab:
     def request(self, changes: Mapping[str, Any] | None = None, **kwargs: Any) -> EsnOptions:
         """Record a change of options for the next :meth:`apply` (checked now, on top of the
         options already requested; UserError naming a bad one, and nothing changes)."""
-        self.requested = _validated(self.requested, {**(changes or {}), **kwargs})
+        self.requested = _validated(self.requested, {**(changes or {}), **kwargs}, self.spell)
         return self.requested
 
     def apply(self, should_stop: Callable[[], bool] = lambda: False) -> bool:
@@ -509,7 +525,7 @@ class EsnLab:
             if should_stop() or target == self.result.options:
                 return False
             try:
-                result = compute(target)
+                result = compute(target, self.spell)
             except Exception:
                 if self.requested == target:  # not applied: forget it, so the views match the model
                     self.requested = self.result.options
@@ -546,7 +562,7 @@ class EsnLab:
         options); returns the one-step test scores. Deterministic: the same options give the
         same numbers."""
         with self.lock:
-            self.result = compute(self.requested)
+            self.result = compute(self.requested, self.spell)
         return self.result.onestep_scores
 
     def predict(self) -> tuple[np.ndarray, Scores]:
@@ -607,12 +623,12 @@ class EsnLab:
         that cannot be swept or a bad value (all checked before the first fit).
         """
         if name not in SWEEP_VALUES:
-            raise UserError(f"sweep takes one of {', '.join(SWEEP_VALUES)}, got {name!r}")
+            raise UserError(f"{self.spell('sweep')} takes one of {', '.join(SWEEP_VALUES)}, got {name!r}")
         grid = SWEEP_VALUES[name] if values is None else np.asarray(values, dtype=np.float64).ravel()
         if grid.size == 0:
             raise UserError("sweep needs at least one value")
         base = self.options
-        candidates = [_validated(base, {name: float(v)}) for v in grid]
+        candidates = [_validated(base, {name: float(v)}, self.spell) for v in grid]
         result = SweepResult(name, grid.copy(), base)
         self.sweep_result = result
         try:
@@ -622,7 +638,7 @@ class EsnLab:
                     return result
                 try:
                     with self.lock:
-                        point = compute(options)
+                        point = compute(options, self.spell)
                 except UserError:  # a reservoir the layer refuses at this value: no scores, go on
                     pass
                 else:

@@ -55,6 +55,23 @@ def _fmt(value: float, spec: str = ".4g") -> str:
     return "-" if value is None or not math.isfinite(value) else format(value, spec)
 
 
+def _of_steps(lab: EsnLab, last: int) -> str:
+    """The one total every step count is stated against: the series' length (the ``length`` option),
+    t numbered 0 .. length - 1; "+ free run" where a long free run's columns reach past it."""
+    length = len(lab.result.series)
+    return f"of {length}" if last < length else f"of {length} + free run"
+
+
+def _time_legend(lab: EsnLab) -> str:
+    """Which t each part covers and what it forecasts (x_t forecasts s(t+1)): the one-step test and
+    the free run cover different steps (the free run's first forecast is of s(n), from x_{n-1})."""
+    n, last, length = lab.n_train, lab.columns - 1, len(lab.result.series)
+    if lab.mode == "generative":
+        G = lab.result.generation.steps
+        return f"train t < {n}, free run t {n}-{last}: {G} forecasts of s({n})-s({n + G - 1})"
+    return f"train t < {n}, test t {n}-{last}: forecasts of s({n + 1})-s({length - 1})"
+
+
 class EsnHelp(HelpScreen):
     """The key list, styled by this lab's stylesheet (it may run without the main lab's)."""
 
@@ -195,14 +212,16 @@ class EsnScreen(Screen[None]):
             self._drawn_key = key
             heatmap.set_data(view.states[start:start + width, first:first + rows].T)
             heatmap.first_step = start
-        units, steps = f"units {first}-{first + rows - 1} of {N}", f"t {start}-{start + width - 1} of {columns}"
-        titles = (f"reservoir states x_t: {units}, {steps} steps", f"x_t: {units}, {steps}", f"x_t: {units}")
+        end = start + width - 1
+        units, steps = f"units {first}-{first + rows - 1} of {N}", f"t {start}-{end} {_of_steps(lab, end)}"
+        titles = (f"reservoir states x_t: {units}, {steps}", f"x_t: {units}, {steps}", f"x_t: {units}")
         heatmap.title = next((t for t in titles if len(t) <= heatmap.size.width), titles[-1]) \
             if heatmap.size.width else titles[0]
         heatmap.cursor = cursor - start
-        forecast = "free run" if mode == "generative" else "test"
-        self.query_one("#esn-legend-text", Static).update(
-            f" train t < {lab.n_train}, {forecast} from {lab.n_train}  ↑/↓ units  ←/→ time")
+        legend = self.query_one("#esn-legend-text", Static)
+        text = f" {_time_legend(lab)}"
+        keys = f"{text}  ↑/↓ units  ←/→ time"
+        legend.update(keys if len(keys) <= legend.size.width or not legend.size.width else text)
 
     def draw_eigenvalues(self) -> None:
         r = self.lab.result
@@ -322,7 +341,7 @@ class EsnScreen(Screen[None]):
             status.append(f"RMSE {_fmt(r.onestep_scores.rmse, '.3g')}  R² {_fmt(r.onestep_scores.r2, '.6f')} │ ")
             status.append(f"horizon {g.horizon}{'' if g.exceeded else '+'} (<{g.threshold:g}) │ ")
         status.append(f"ρ {r.options.spectral_radius:g}  a {r.options.leak_rate:g}  seed {r.options.seed} │ ")
-        status.append(f"t {lab.cursor}/{lab.columns - 1}")
+        status.append(f"t {lab.cursor} {_of_steps(lab, lab.cursor)}")
         busy = self._busy_text()
         if busy:
             status.append(f"  │ {busy}", style="bold yellow")
