@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .data import make_task
-from .errors import SpecError
+from .errors import DataError, SpecError
 from .layers.init import INITS
 from .layers.minimal import METHODS
 
@@ -271,7 +271,13 @@ class Spec:
         if "kind" not in task_table:
             raise SpecError("task.kind", "missing: say which task, e.g. kind = \"adding\"")
         options = {k: v for k, v in task_table.items() if k != "kind"}
-        task = make_task(task_table["kind"], options, base_dir)
+        try:
+            task = make_task(task_table["kind"], options, base_dir)
+        except DataError as exc:  # the data file a field names: say which field
+            where = ""
+            if str(exc).endswith("no such file") and not Path(str(options.get("path", "/"))).is_absolute():
+                where = " (a relative path is looked for beside the spec, then in rnnlab's sample_data/)"
+            raise SpecError("task.path" if "path" in options else "task", f"{exc}{where}") from None
         spec = cls(task={"kind": task.kind, **task.options()}, model=model, train=train, source=source, **top)
         spec.check_memory(task)
         return spec
@@ -496,6 +502,9 @@ def load_spec(target: str | os.PathLike) -> Spec:
     if path.suffix == ".toml" or path.exists():
         if path.is_dir():
             raise SpecError("", f"{path} is a directory, not a spec file")
+        if path.suffix.lower() != ".toml":  # a trace .npz, a data file: not read as TOML
+            raise SpecError("", f"{path} is not a spec .toml file (expected a preset name, a spec .toml file "
+                                "or a run directory)")
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:

@@ -88,6 +88,9 @@ def test_train_table_output_names_the_baseline(capsys, tmp_path):
         (["train", "{dir}/empty.toml"], ["empty.toml is empty", "[task] or [model]"]),
         (["train", "{dir}/comments.toml"], ["comments.toml is empty"]),
         (["train", "{dir}/escape.toml"], ["name:", "no '/'"]),
+        (["train", "{dir}/ragged.toml"], ["task.path: ", "ragged.csv", "(in "]),
+        (["bptt", "{dir}/missing-book.toml"], ["task.path: ", "book.txt: no such file", "sample_data/", "(in "]),
+        (["bptt", "{dir}/trace.npz"], ["trace.npz is not a spec .toml file", "a preset name"]),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, args, words):
@@ -98,6 +101,8 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, args, words):
     (tmp_path / "field.toml").write_text('[train]\noptimizer = "adamw"\n')
     (tmp_path / "ragged.csv").write_text("a,b\n1,2\n3\n")
     (tmp_path / "ragged.toml").write_text('[task]\nkind = "series"\npath = "ragged.csv"\nlength = 1\n')
+    (tmp_path / "missing-book.toml").write_text('[task]\nkind = "text"\npath = "book.txt"\n')
+    (tmp_path / "trace.npz").write_bytes(b"PK\x03\x04 an archive, not a spec")
     code, out, err = run(capsys, *[a.format(dir=tmp_path) for a in args])
     assert code == 2
     line = one_line_error(err)

@@ -214,3 +214,12 @@ def test_a_blank_or_blank_edged_name_is_refused(name, capsys, tmp_path, monkeypa
     code, out, err = run(capsys, "train", spec, "--steps", "1")
     assert code == 2 and out == "" and "name:" in one_line(err)
     assert not Path("runs").exists()
+
+
+@pytest.mark.parametrize("path", ["", "   "])
+def test_an_empty_export_name_is_named_as_missing(path):
+    """The lab's export dialog with nothing typed: not "trace file must end in .npz: ."."""
+    from rnnlab.train.rundir import npz_target
+
+    with pytest.raises(UserError, match=r"^no name given for the trace file \(a path ending in \.npz\)$"):
+        npz_target(path, "trace file")

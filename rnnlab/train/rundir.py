@@ -132,6 +132,8 @@ def npz_target(path: str | Path, what: str, *, replace: bool = True) -> Path:
     an existing file with a :class:`TargetExistsError` (the CLI's default; ``--force`` replaces it).
     A run directory's own files (its ``checkpoint.npz``) are refused always: writing there would
     destroy a trained run."""
+    if not str(path).strip():
+        raise UserError(f"no name given for the {what} (a path ending in .npz)")
     path = user_path(path)
     if path.suffix != ".npz":
         raise UserError(f"{what} must end in .npz: {path}")

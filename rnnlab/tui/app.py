@@ -720,8 +720,8 @@ class LabApp(PlainNotices, App[None]):
         def export(path: Path, replace: bool) -> None:
             try:
                 lab.export_trace(path, replace=replace)
-            except UserError as exc:  # a write that fails (or a file made meanwhile): nothing is replaced
-                self.notify(str(exc), severity="error", timeout=10)
+            except (UserError, OSError) as exc:  # a write that fails (a full disk, a file made meanwhile)
+                self.notify(str(exc), severity="error", timeout=10)  # and nothing is replaced
             else:
                 self.notify(f"trace written to {path.resolve()}")
 
@@ -736,8 +736,12 @@ class LabApp(PlainNotices, App[None]):
                                       f"{lab.spec.name}-trace.npz", accept), written)
 
     def action_screenshot(self) -> None:
-        path = self.save_screenshot()
-        self.notify(f"screenshot saved to {path}")
+        try:
+            path = self.save_screenshot()
+        except OSError as exc:  # an unwritable working directory: said, not a traceback
+            self.notify(f"cannot save the screenshot: {exc.strerror or exc}", severity="error")
+            return
+        self.notify(f"screenshot saved to {Path(path).resolve()}")  # absolute, as the trace and run notices
 
     def action_help(self) -> None:
         keys = [(b.key.replace("left_square_bracket", "[").replace("right_square_bracket", "]")
