@@ -164,15 +164,22 @@ def _tokenize(formula: str, names) -> list[tuple[str, str]]:
 
 
 def _with_numbers(tokens, values, fmt) -> str:
-    """The formula with every name replaced by its number; a negative factor of ``·`` or ``/`` in parentheses."""
+    """The formula with every name replaced by its number: a negative term's sign folded into the
+    ``+`` or ``−`` before it (``0.07 − 0.16``, not ``0.07 + -0.16``), a negative factor of ``·``
+    or ``/`` in parentheses."""
     out = []
     for pos, (kind, tok) in enumerate(tokens):
         if kind != "name":
             out.append(tok)
             continue
         number = fmt(values[tok])
-        if number.startswith("-") and pos > 0 and tokens[pos - 1] in (("op", "·"), ("op", "/"), ("op", "−")):
-            number = f"({number})"
+        before = next((p for p in range(pos - 1, -1, -1) if tokens[p][0] != "space"), None)
+        if number.startswith("-") and before is not None:
+            if tokens[before] in (("op", "+"), ("op", "−")):
+                out[before] = "−" if tokens[before][1] == "+" else "+"
+                number = number[1:]
+            elif before == pos - 1 and tokens[before] in (("op", "·"), ("op", "/")):
+                number = f"({number})"
         out.append(number)
     return "".join(out)
 

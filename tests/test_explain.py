@@ -208,6 +208,15 @@ def test_text_lstm_format():
         i.text(-1)
 
 
+def test_text_folds_a_negative_terms_sign_into_the_operator_before_it():
+    """σ(0.068 + 0.000 − 0.156), not σ(0.068 + 0.000 + -0.156); a negative factor keeps parentheses."""
+    terms = (Term("a", 0.068), Term("b", 0.0), Term("c", -0.156))
+    assert Equation("i_t", "σ(a + b + c)", terms, 0.478, "").text() == \
+        "i_t = σ(a + b + c) = σ(0.068 + 0.000 − 0.156) = σ(-0.088) = 0.478"
+    assert Equation("d", "a − c", terms, 0.224, "").text() == "d = a − c = 0.068 + 0.156 = 0.224"
+    assert Equation("e", "a·c + c", terms, -0.167, "").text() == "e = a·c + c = 0.068·(-0.156) − 0.156 = -0.167"
+
+
 def test_text_gru_and_reverse_direction():
     _, _, _, trace = _make("GRU", "tanh", True, 1, True, "float64")
     r, z, n, h = explain_step(trace, 0, 0, direction=1)
