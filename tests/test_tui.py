@@ -121,6 +121,20 @@ def test_p_saves_a_screenshot_named_by_its_absolute_path(monkeypatch, tmp_path):
     drive(check)
 
 
+def test_a_terminal_too_small_for_the_heatmaps_says_so_until_enlarged():
+    async def check(app, pilot):
+        message = app.query_one("#too-small")
+        assert message.display and "at least 60x20" in screen_text(app) and "(this terminal: 50x16)" in screen_text(app)
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        assert not message.display and "hidden state h_t" in screen_text(app)
+        await pilot.resize_terminal(59, 30)
+        await pilot.pause()
+        assert message.display and "(this terminal: 59x30)" in screen_text(app)
+
+    drive(check, size=(50, 16))
+
+
 def test_keys_with_nothing_to_do_say_so():
     """s with nothing training, [ and ] with one layer, b once BPTT has reached t=1: a notice each,
     not silence."""
@@ -931,7 +945,7 @@ def test_long_sequences_label_every_few_steps_and_keep_the_cursor_mark():
             gaps = {b - a for a, b in zip(numbers, numbers[1:])}
             assert all(n % 2 == 0 for n in numbers) and gaps <= {2, 4}, header  # 4: over the cursor's ▼
 
-    drive(narrow, "selective-copy-lru", size=(45, 30))
+    drive(narrow, "selective-copy-lru", size=(60, 30))
 
 
 def test_a_series_sequence_lines_its_numbers_up_on_the_right():

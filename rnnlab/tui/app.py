@@ -52,6 +52,7 @@ PLOTS_STACKED_ROWS = 13  # from this band height on, the loss plot sits above th
 FIXED_ROWS = 3           # header, status line, footer; the sequence bar's rows come on top
 SEQUENCE_BAR_ROWS = 6    # the sequence bar of a task with one target channel
 VALUES_FRAME_ROWS = 3    # the values table's title and header rows and the margin under it
+MIN_SIZE = (60, 20)      # columns, rows: below this the heatmaps get no rows, and a message says so
 
 #: Work estimated (:func:`forward_macs`) above this many multiply-adds runs in a worker thread
 #: behind a "computing ..." status line; below it, inline as always (a few ms, and the result is
@@ -185,11 +186,22 @@ class LabApp(PlainNotices, App[None]):
                 yield DecayPlane(id="decay-plane")
                 yield TrainingPlots(id="training")
             yield Static(id="status")
+        yield Static(id="too-small")
         yield Footer()
 
     def on_resize(self, event: events.Resize) -> None:
         self._fit_plots(event.size.height)  # self.size still holds the size before this resize
+        self._say_if_too_small(event.size.width, event.size.height)
         self.call_after_refresh(self._update_side)  # as many unit rows as the new height leaves
+
+    def _say_if_too_small(self, width: int, height: int) -> None:
+        """Below MIN_SIZE the panels would lose their heatmaps without a word: a message covers them."""
+        too_small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
+        self.screen.set_class(too_small, "too-small")
+        if too_small:
+            self.query_one("#too-small", Static).update(
+                f"The lab needs at least {MIN_SIZE[0]}x{MIN_SIZE[1]}\n(this terminal: {width}x{height}).\n"
+                "Enlarge it, or q to quit.")
 
     def _fit_plots(self, height: int | None = None) -> None:
         """Size the plots band to a terminal ``height`` rows high (default: the app's size;
@@ -205,6 +217,7 @@ class LabApp(PlainNotices, App[None]):
 
     def on_mount(self) -> None:
         self._fit_plots()
+        self._say_if_too_small(*self.size)
         self.query_one("#lab").display = False
         self.sub_title = "loading"
         self._load_lab()
