@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,17 +53,35 @@ class Evaluation:
     accuracy: float | None
 
 
-def open_target(target: str | Path | None) -> tuple[Spec, RunDir | None]:
-    """A preset name, a spec file or a run directory -> (spec, run dir or None)."""
+def open_target(target: str | Path | None, device: str | None = None) -> tuple[Spec, RunDir | None]:
+    """A preset name, a spec file or a run directory -> (spec, run dir or None).
+
+    ``device`` (cpu or cuda) replaces the spec's ``model.device`` in the spec returned. Without it, a
+    spec asking for cuda where no GPU is usable gets the CPU, said in one line on stderr: both compute
+    the same numbers, so a run trained on a GPU can be examined anywhere. The run's spec.toml is
+    never rewritten here (``run.spec`` keeps what it says)."""
+    run = None
     if target is None:
-        return load_spec("hello"), None
-    path = Path(target)
-    if path.is_dir():
+        spec = load_spec("hello")
+    elif Path(target).is_dir():
+        path = Path(target)
         if not (path / SPEC).is_file():
             raise RunDirError(f"{path} is not a run directory: it has no {SPEC}")
         run = RunDir.open(path)
-        return run.spec, run
-    return load_spec(target), None
+        spec = run.spec
+    else:
+        spec = load_spec(target)
+    if device is None and spec.model.device == "cuda":
+        from .kernels.cuda import cuda_available
+
+        usable, reason = cuda_available()
+        if not usable:
+            device = "cpu"
+            sys.stderr.write(f"rnnlab: warning: {target} asks for device 'cuda', which is not available here "
+                             f"({reason}): running on the CPU instead (the same numbers)\n")
+    if device is not None and device != spec.model.device:
+        spec = spec.with_overrides({"model.device": device})
+    return spec, run
 
 
 class Lab(StepCursor, TrainingControl):
@@ -102,9 +121,10 @@ class Lab(StepCursor, TrainingControl):
         self.refresh()
 
     @classmethod
-    def open(cls, target: str | Path | None = None, *, batch: int = 1) -> "Lab":
-        """A Lab on a preset name, a spec file or a run directory (its latest checkpoint)."""
-        spec, run = open_target(target)
+    def open(cls, target: str | Path | None = None, *, batch: int = 1, device: str | None = None) -> "Lab":
+        """A Lab on a preset name, a spec file or a run directory (its latest checkpoint), its kernels
+        on ``device`` (default: the spec's, or the CPU where its cuda is not usable: :func:`open_target`)."""
+        spec, run = open_target(target, device)
         return cls(spec, run, batch=batch)
 
     # ------------------------------------------------------------------ the sequence

@@ -241,3 +241,14 @@ def test_console_script_entry_point():
                           text=True, env=env, stdin=subprocess.DEVNULL, timeout=120)
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+def test_gradcheck_title_and_caption_stay_whole_in_a_pipe(capsys, monkeypatch):
+    from rnnlab.cli import _app
+
+    monkeypatch.setattr(_app, "_consoles", {})  # built afresh for this stdout, not a terminal
+    code, out, _ = run(capsys, "gradcheck", "--only", "lstm")
+    assert code == 0
+    lines = [line.strip() for line in out.splitlines()]
+    assert "Gradient checks: central differences vs backward(), float64" in lines
+    assert f"error = max|fd - analytic| / max|.| per tensor; pass < {gradcheck.TOLERANCE:g}" in lines

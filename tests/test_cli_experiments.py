@@ -208,7 +208,7 @@ def test_ctrl_c_stops_cleanly_and_resume_continues(tmp_path):
 
 def test_linear_recurrence_presets_list_bptt_and_trace(capsys, tmp_path):
     code, out, _ = run(capsys, "presets", "--json")
-    cells = {row["name"]: row["cell"] for row in json.loads(out)}
+    cells = {row["name"]: row["cell"] for row in json.loads(out) if row["kind"] == "experiment"}
     assert {"adding-mingru": "mingru", "copy-gru": "gru", "copy-mingru": "mingru", "copy-lru": "lru",
             "selective-copy-gru": "gru", "selective-copy-mingru": "mingru", "selective-copy-lru": "lru"}.items() \
         <= cells.items()
@@ -246,7 +246,7 @@ def test_train_and_sample_a_mingru_character_model(capsys, tmp_path):
 
 def test_attention_presets_bptt_without_jacobians_and_trace_with_attention_maps(capsys, tmp_path):
     code, out, _ = run(capsys, "presets", "--json")
-    cells = {row["name"]: row["cell"] for row in json.loads(out)}
+    cells = {row["name"]: row["cell"] for row in json.loads(out) if row["kind"] == "experiment"}
     assert cells["adding-attention"] == cells["copy-attention"] == "selfattention"
     code, out, err = run(capsys, "bptt", "copy-attention", "--json")
     assert code == 0, err
@@ -463,3 +463,38 @@ def test_sigterm_stops_like_ctrl_c_saving_the_checkpoint_and_summary(tmp_path):
     assert summary["status"] == "stopped" and summary["step"] == stopped_at > 0
     steps = [json.loads(line)["step"] for line in metrics.read_text().splitlines()]
     assert steps == list(range(1, stopped_at + 1))
+
+
+def test_presets_json_lists_the_architecture_labs_as_kind_lab(capsys):
+    from rnnlab.labs import DESCRIPTIONS
+
+    code, out, _ = run(capsys, "presets", "--json")
+    assert code == 0
+    rows = json.loads(out)
+    kinds = [row["kind"] for row in rows]
+    assert kinds == sorted(kinds, key=["experiment", "lab"].index)  # the experiments first, hello at the head
+    labs = {row["name"]: row for row in rows if row["kind"] == "lab"}
+    assert labs == {name: {"kind": "lab", "name": name, "description": DESCRIPTIONS[name]}
+                    for name in ("esn", "seq2seq", "treebank")}
+    for row in rows:
+        if row["kind"] == "experiment":
+            assert set(row) == {"kind", "name", "task", "cell", "hidden_size", "steps", "description"}
+    code, text, _ = run(capsys, "presets")
+    assert code == 0 and all(name in text for name in labs)
+
+
+def test_output_to_a_pipe_keeps_whole_lines(capsys, monkeypatch, tmp_path):
+    """Nothing to fit on a screen: a message longer than any page, and a title wider than its table,
+    stay on one line each (grep sees them whole); the tables keep their width."""
+    from rnnlab.cli import _app
+
+    monkeypatch.setattr(_app, "_consoles", {})  # built afresh for this stdout
+    code, out, err = run(capsys, "trace", "hello", "--out", tmp_path / "t.npz")
+    assert code == 0, err
+    (line,) = out.splitlines()
+    assert len(line) > 160 and line.startswith("wrote ") and "y (4, 1), mask (4, 1), outputs (4, 1, 4)" in line
+    code, out, err = run(capsys, "bptt", "adding-attention")
+    assert code == 0, err
+    title = "backprop of adding-attention (selfattention, trained 0 steps): loss "
+    assert out.splitlines()[0].startswith(title) and out.splitlines()[1].startswith("┏")
+    assert max(map(len, out.splitlines())) <= 160

@@ -61,13 +61,15 @@ def _err_console():
 
 
 def _out_console():
-    """The rich console on stdout: results. Piped output gets a wide page instead of 80 columns."""
+    """The rich console on stdout: results. Output to a pipe or a file has no screen to fit: its lines
+    of text are never wrapped (grep sees whole lines, titles included), and tables, which need a
+    width, get a page of 160 columns instead of 80."""
     if "out" not in _consoles:
         from rich.console import Console
 
         console = Console(highlight=False)
         if not console.is_terminal:
-            console = Console(highlight=False, width=160)
+            console = Console(highlight=False, width=160, soft_wrap=True)
         _consoles["out"] = console
     return _consoles["out"]
 

@@ -22,6 +22,8 @@ from ._app import (_compile_notices, _exit_for_training_status, _json_float, _me
                    _progress, app, open_lab)
 
 TARGET_HELP = "A preset name (see `rnnlab presets`), a spec .toml file or a run directory."
+DEVICE_HELP = ("cpu or cuda (default: the spec's model.device; a run made on a GPU is read on the CPU where none "
+               "is usable).")
 TUI_TARGET_HELP = ("A preset name (see `rnnlab presets`), a spec .toml file, a run directory, or an architecture "
                    "lab: esn, seq2seq, treebank.")
 
@@ -46,15 +48,21 @@ def tui(target: Annotated[str | None, typer.Argument(help=TUI_TARGET_HELP, show_
 
 @app.command()
 def presets(
-    json_output: Annotated[bool, typer.Option("--json", help="Print the presets as a JSON list.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the presets and labs as a JSON list.")] = False,
 ) -> None:
-    """List the experiments that ship with rnnlab (the first is the default)."""
+    """List the experiments that ship with rnnlab (the first is the default) and the architecture labs.
+
+    `--json`: a list of objects; each has "kind": "experiment" (name, task, cell, hidden_size, steps,
+    description) or "lab" (name, description), the experiments first."""
+    from ..labs import DESCRIPTIONS, LABS
     from ..spec import load_preset, preset_names
 
     specs = [load_preset(name) for name in preset_names()]
-    if json_output:
-        _print_json([{"name": s.name, "task": s.task["kind"], "cell": s.model.cell, "hidden_size": s.model.hidden_size,
-                      "steps": s.train.steps, "description": s.description} for s in specs])
+    if json_output:  # one list, as before the labs were in it: "kind" tells the labs (no task, no cell) apart
+        _print_json([{"kind": "experiment", "name": s.name, "task": s.task["kind"], "cell": s.model.cell,
+                      "hidden_size": s.model.hidden_size, "steps": s.train.steps, "description": s.description}
+                     for s in specs]
+                    + [{"kind": "lab", "name": name, "description": DESCRIPTIONS.get(name, "")} for name in LABS])
         return
     from rich.table import Table
 
@@ -65,8 +73,6 @@ def presets(
     for s in specs:
         table.add_row(s.name, s.task["kind"], s.model.cell, str(s.model.hidden_size), str(s.train.steps), s.description)
     _out_console().print(table)
-    from ..labs import DESCRIPTIONS, LABS
-
     labs = Table(title="Architecture labs: rnnlab tui NAME (and rnnlab esn / seq2seq / tree)", title_justify="left")
     labs.add_column("name", no_wrap=True)
     labs.add_column("what it shows")
@@ -242,11 +248,11 @@ def _print_summary(summary: dict[str, Any]) -> None:
 # rnnlab bptt / trace / sample: one Lab, one pass
 # ---------------------------------------------------------------------------------------------
 
-def _open_lab(target: str | None, batch: int = 1):
+def _open_lab(target: str | None, batch: int = 1, device: str | None = None):
     from ..lab import Lab
 
     with _compile_notices():
-        return Lab.open(target, batch=batch)
+        return Lab.open(target, batch=batch, device=device)
 
 
 @app.command()
@@ -255,6 +261,7 @@ def bptt(
     json_output: Annotated[bool, typer.Option("--json", help="Print every number as JSON.")] = False,
     batch: Annotated[int, typer.Option("--batch", min=1, max=4096, help="Sequences in the pass.")] = 1,
     truncate: Annotated[int | None, typer.Option("--truncate", min=0, help="Cut the gradient every k steps (0: full BPTT; default: the spec's).")] = None,
+    device: Annotated[str | None, typer.Option("--device", help=DEVICE_HELP, show_default=False)] = None,
 ) -> None:
     """One forward and backward pass: ||dL/dh_t|| at every step, the vanishing-gradient curve.
 
@@ -264,7 +271,7 @@ def bptt(
     (LSTM: \\[h; c]; LRU: \\[Re h; Im h]).
     For mingru, minlstm and lru J_t is diagonal: ||J_t|| = max |a_t|.
     selfattention has no recurrence: only ||dL/dh_t|| per block."""
-    lab = _open_lab(target, batch)
+    lab = _open_lab(target, batch, device)
     with _compile_notices():
         lab.run_backward(truncate)
         grad = lab.gradient_norms()
@@ -345,6 +352,7 @@ def trace(
     batch: Annotated[int, typer.Option("--batch", min=1, max=4096, help="Sequences in the pass.")] = 1,
     json_output: Annotated[bool, typer.Option("--json", help="Describe what was written as JSON.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace the --out file if it exists.")] = False,
+    device: Annotated[str | None, typer.Option("--device", help=DEVICE_HELP, show_default=False)] = None,
 ) -> None:
     """Write every recorded state and gate of every step (and dL/dh_t) to an .npz file.
 
@@ -353,7 +361,7 @@ def trace(
     from ..train.rundir import npz_target
 
     out = npz_target(out, "trace file", replace=force)  # before the pass: a refused file costs no time
-    lab = _open_lab(target, batch)
+    lab = _open_lab(target, batch, device)
     with _compile_notices():
         lab.run_backward()
     path = lab.export_trace(out, replace=force)
@@ -372,6 +380,7 @@ def sample(
     length: Annotated[int, typer.Option("--length", min=1, max=1_000_000, help="Characters to generate.")] = 200,
     temperature: Annotated[float, typer.Option("--temperature", help="Softmax temperature: low is conservative, high is wild.")] = 1.0,
     seed: Annotated[int | None, typer.Option("--seed", min=0, help="Seed of the sampling (default: the run's).")] = None,
+    device: Annotated[str | None, typer.Option("--device", help=DEVICE_HELP, show_default=False)] = None,
 ) -> None:
     """Generate text from a trained character model.
 
@@ -384,6 +393,6 @@ def sample(
     if not run.has_checkpoint:
         raise UserError(f"{run_dir} has no checkpoint yet: train it first")
     with _compile_notices():
-        lab = Lab(run.spec, run)
+        lab = Lab.open(run.path, device=device)  # the run's device, or the CPU where its cuda is not usable
         text = lab.sample(prime, length, temperature, seed)
     typer.echo(text)

@@ -10,6 +10,7 @@ here.
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 from pathlib import Path
 
@@ -525,6 +526,11 @@ class SeriesTask(_WindowForecast):
             raise DataError(f"{path}: has {len(data)} rows, needs at least {self.length + 1} for "
                             f"length = {self.length}{hint}")
         self.n_rows, self.n_features = data.shape
+        # what a run directory stores to see later whether this file still holds the series it was
+        # trained on: the numbers as read and their shape (a CSV resaved with other spacing is the same)
+        digest = hashlib.sha256(repr(data.shape).encode())
+        digest.update(np.ascontiguousarray(data, dtype="<f8").tobytes())
+        self.data_sha256 = digest.hexdigest()
         if self.standardize:
             train = data[:held_out_split(len(data), self.length + 1)]
             mean, std = train.mean(axis=0), train.std(axis=0)

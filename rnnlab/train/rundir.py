@@ -333,8 +333,9 @@ class RunDir:
                               f"({_vocabulary_change(vocabulary, getattr(task, 'chars', ()))}); {advice}")
         digest = saved.get("sha256")
         if digest is not None and digest != getattr(task, "data_sha256", None):
-            raise RunDirError(f"{where}: its text changed since {self.path} was trained (the same characters, "
-                              f"other contents); {advice}")
+            same = "the same characters, other contents" if vocabulary is not None else "other numbers"
+            raise RunDirError(f"{where}: its {'text' if vocabulary is not None else 'data'} changed since "
+                              f"{self.path} was trained ({same}); {advice}")
 
     def _cut_log(self, name: str, step: int) -> None:
         """Drop log lines past ``step`` (written after the checkpoint) and any torn last line."""

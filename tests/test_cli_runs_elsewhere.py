@@ -1,0 +1,144 @@
+"""A run directory read somewhere else than where it was trained: a GPU run on a machine without
+one (read on the CPU, its spec.toml untouched), and a series run whose CSV changed since (refused)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import rnnlab.kernels.cuda as gpu
+from rnnlab import cli
+from rnnlab.kernels.cuda import _device
+from rnnlab.lab import Lab, open_target
+
+NO_GPU = "no CUDA device found (none in this test)"
+
+
+def run(capsys, *args):
+    code = cli.main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def lines(err: str) -> list[str]:
+    assert "Traceback" not in err, err
+    return [line for line in err.splitlines() if line.strip()]
+
+
+def snapshot(run_dir: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(run_dir.iterdir()) if p.is_file()}
+
+
+@pytest.fixture
+def no_gpu(monkeypatch):
+    """No usable GPU, whatever this machine has (the package re-exports the function: both are replaced)."""
+    monkeypatch.setattr(_device, "cuda_available", lambda: (False, NO_GPU))
+    monkeypatch.setattr(gpu, "cuda_available", lambda: (False, NO_GPU))
+
+
+@pytest.fixture
+def runs(capsys, tmp_path):
+    """A hello run trained on the CPU, and a copy of it whose spec says it was trained on a GPU."""
+    cpu_run, cuda_run = tmp_path / "cpu", tmp_path / "cuda"
+    code, _, err = run(capsys, "train", "hello", "--steps", "20", "--out", cpu_run)
+    assert code == 0, err
+    shutil.copytree(cpu_run, cuda_run)
+    spec = cuda_run / "spec.toml"
+    assert 'device = "cpu"' in spec.read_text()
+    spec.write_text(spec.read_text().replace('device = "cpu"', 'device = "cuda"'))
+    return cpu_run, cuda_run
+
+
+# ---------------------------------------------------------------------------- a GPU run without a GPU
+def test_a_gpu_run_is_read_on_the_cpu_with_one_line_saying_so(capsys, tmp_path, no_gpu, runs):
+    cpu_run, cuda_run = runs
+    saved = snapshot(cuda_run)
+    commands = [lambda run_dir: ["bptt", run_dir, "--json"],
+                lambda run_dir: ["trace", run_dir, "--out", tmp_path / f"{run_dir.name}.npz"],
+                lambda run_dir: ["sample", run_dir, "--prime", "h", "--length", "8", "--seed", "3"]]
+    for command in commands:
+        code, expected, err = run(capsys, *command(cpu_run))
+        assert code == 0 and lines(err) == [], err
+        code, out, err = run(capsys, *command(cuda_run))
+        assert code == 0, err
+        assert lines(err) == [f"rnnlab: warning: {cuda_run} asks for device 'cuda', which is not available here "
+                              f"({NO_GPU}): running on the CPU instead (the same numbers)"]
+        assert out.replace("cuda.npz", "cpu.npz") == expected  # the trained weights, read the same way
+    with np.load(tmp_path / "cpu.npz") as on_cpu, np.load(tmp_path / "cuda.npz") as read_on_cpu:
+        assert all(np.array_equal(on_cpu[name], read_on_cpu[name]) for name in ("h", "c", "dh", "outputs"))
+    assert snapshot(cuda_run) == saved  # spec.toml still says cuda
+
+
+def test_device_chooses_explicitly(capsys, tmp_path, no_gpu, runs):
+    _, cuda_run = runs
+    code, out, err = run(capsys, "bptt", cuda_run, "--device", "cpu", "--json")
+    assert code == 0 and lines(err) == [] and json.loads(out)["trained_steps"] == 20
+    for command in (["bptt", cuda_run], ["trace", cuda_run, "--out", tmp_path / "t.npz"],
+                    ["sample", cuda_run, "--prime", "h"]):
+        code, out, err = run(capsys, *command, "--device", "cuda")
+        assert code == 2 and out == "" and lines(err) == [f"rnnlab: error: device 'cuda' is not available: {NO_GPU}"]
+        code, out, err = run(capsys, *command, "--device", "gpu")
+        assert code == 2 and out == ""
+        assert lines(err) == ['rnnlab: error: model.device: unknown value "gpu" (allowed: cpu, cuda)']
+    assert not (tmp_path / "t.npz").exists()
+
+
+def test_resume_keeps_asking_for_the_device_it_was_given(capsys, no_gpu, runs):
+    _, cuda_run = runs
+    saved = snapshot(cuda_run)
+    code, _, err = run(capsys, "train", "--resume", cuda_run, "--steps", "30")
+    assert code == 2 and lines(err) == [f"rnnlab: error: device 'cuda' is not available: {NO_GPU}"]
+    assert snapshot(cuda_run) == saved
+
+
+def test_the_lab_opens_a_gpu_run_on_the_cpu(capsys, no_gpu, runs):
+    """The TUI's path: open_lab checks the target with open_target, the app builds Lab.open(target)."""
+    cpu_run, cuda_run = runs
+    spec, run_dir = open_target(cuda_run)
+    assert spec.model.device == "cpu" and run_dir.spec.model.device == "cuda"
+    lab = Lab.open(cuda_run)
+    assert lab.spec.model.device == "cpu" and lab.trainer.step == 20
+    assert len(lines(capsys.readouterr().err)) == 2  # one line for each opening
+    reference = Lab.open(cpu_run)
+    assert lab.evaluation.loss == reference.evaluation.loss
+    assert Lab.open(cuda_run, device="cpu").spec.model.device == "cpu" and lines(capsys.readouterr().err) == []
+
+
+# ---------------------------------------------------------------------------- a series run's data
+@pytest.fixture
+def series_run(capsys, tmp_path):
+    """A 20-step forecaster of series.csv (one sine column); returns (run dir, csv file, its numbers)."""
+    values = np.sin(np.arange(200) / 7.0)
+    csv = tmp_path / "series.csv"
+    csv.write_text("".join(f"{v:.17g}\n" for v in values), encoding="utf-8")
+    spec = tmp_path / "series.toml"
+    spec.write_text('name = "series"\n[task]\nkind = "series"\npath = "series.csv"\nlength = 10\n'
+                    '[model]\ncell = "rnn"\nhidden_size = 8\n[train]\nsteps = 20\nbatch_size = 4\n', encoding="utf-8")
+    run_dir = tmp_path / "r"
+    code, _, err = run(capsys, "train", spec, "--out", run_dir)
+    assert code == 0, err
+    return run_dir, csv, values
+
+
+def test_a_series_run_refuses_a_changed_csv(capsys, tmp_path, series_run):
+    run_dir, csv, values = series_run
+    with np.load(run_dir / "checkpoint.npz", allow_pickle=False) as data:
+        recorded = json.loads(str(data["meta"]))["data"]
+    assert recorded["file"] == str(csv) and len(recorded["sha256"]) == 64
+    csv.write_text("".join(f"{v:.17g}\n" for v in values[::-1]), encoding="utf-8")  # as many rows, other numbers
+    saved = snapshot(run_dir)
+    for args in (["train", "--resume", run_dir, "--steps", "40"], ["bptt", run_dir],
+                 ["trace", run_dir, "--out", tmp_path / "t.npz"]):
+        code, out, err = run(capsys, *args)
+        assert code == 2 and out == "", (args, err)
+        (line,) = lines(err)
+        assert line.startswith(f"rnnlab: error: {csv}: its data changed since {run_dir} was trained (other numbers)"), line
+    assert snapshot(run_dir) == saved and not (tmp_path / "t.npz").exists()
+    # the same numbers written another way (a header line, \r\n line ends) are the same series
+    csv.write_bytes(("value\r\n" + "".join(f"{v:.17g}\r\n" for v in values)).encode())
+    code, out, err = run(capsys, "bptt", run_dir, "--json")
+    assert code == 0 and json.loads(out)["trained_steps"] == 20, err
