@@ -981,3 +981,21 @@ def test_cursor_values_stay_readable_in_a_narrow_terminal():
         assert all(len(line.split()) == 8 for line in lines[1:]), lines  # unit + 7 numbers
 
     drive(check, "adding-lstm", size=(100, 30))
+
+
+def test_the_plot_headers_are_cut_between_words_and_the_bptt_title_keeps_its_digits_at_80x24():
+    """At 80x24 the titles do not fit: the short ones say the same in the same digits ("1.00e+00",
+    not "1.0e+00" beside the long title's "1.00e+00"), and no header is cut inside a number."""
+    async def check(app, pilot):
+        app.lab.train(until_step=30)
+        app.update_views()
+        await pilot.press("b")
+        grad_plot = app.query_one(GradientPlot)
+        ratio = grad_plot.title.split()[-1]
+        assert ratio in grad_plot.render_line(0).text and ratio in grad_plot.short_title
+        for plot in (grad_plot, app.query_one("#loss-plot"), app.query_one("#norm-plot")):
+            words = plot.render_line(0).text.replace("…", " ").split()
+            whole = f"{plot.title} {plot.short_title} ━ {' '.join(plot.series_names)}".split()
+            assert words and all(word in whole for word in words), (words, whole)
+
+    drive(check, size=(80, 24))

@@ -385,20 +385,79 @@ def test_the_title_keeps_its_numbers_and_the_legend_gives_way_where_both_do_not_
     run_in_app(plot, check=check, size=(WIDTH, 12))
 
 
-def test_a_short_title_keeps_the_legend_beside_it_else_the_legend_moves_to_the_x_axis():
-    plot = LinePlot(title="BPTT t=3: |dh_t| / |dh_T| = 7.46e-01", short_title="t=3 ratio 7.5e-01")
+def is_clear(text: str, label: str) -> bool:
+    """``label`` is in ``text`` with a blank (or the line's end) on each side: it touches nothing."""
+    at = text.find(label)
+    return at > 0 and text[at - 1] == " " and text[at + len(label):at + len(label) + 1] in ("", " ")
+
+
+def test_the_short_title_is_shown_only_where_the_long_one_does_not_fit():
+    """Not to make room for the legend: the header changed wording as a legend grew ("BPTT t=3: ... =
+    7.46e-01" at one width, "t=3 ... 7.5e-01" at another). The legend moves into the canvas instead."""
+    plot = LinePlot(title="BPTT t=3: |dh_t| / |dh_T| = 7.46e-01", short_title="t=3: 7.46e-01 |dh_t|/|dh_T|")
     plot.set_series("a", np.arange(1, 41), np.ones(40))
     plot.set_series("b", np.arange(1, 41), np.full(40, 2.0))
 
     async def check(pilot):
-        assert plot.render_line(0).text.split() == ["t=3", "ratio", "7.5e-01", "━", "a", "━", "b"]
-        plot.short_title = ""  # the long title alone: the legend goes down between the axis labels
-        plot.marker = 20
+        lines = [line.text for line in lines_of(plot)]
+        assert lines[0].rstrip() == "BPTT t=3: |dh_t| / |dh_T| = 7.46e-01"  # 36 of 40 columns: no legend
+        assert sum("━ a  ━ b" in line for line in lines[1:-1]) == 1
+        plot.title = "BPTT t=3: ||dL/dh_t|| / ||dL/dh_T|| = 7.46e-01"  # 46 columns: the short one
         await pilot.pause()
-        assert plot.render_line(0).text.rstrip() == "BPTT t=3: |dh_t| / |dh_T| = 7.46e-01"
-        assert plot.render_line(plot.size.height - 1).text.split() == ["1", "▲20", "━", "a", "━", "b", "40"]
+        assert plot.render_line(0).text == "t=3: 7.46e-01 |dh_t|/|dh_T|     ━ a  ━ b"  # and room for the legend
 
     run_in_app(plot, check=check, size=(WIDTH, 12))
+
+
+def test_a_legend_that_does_not_fit_the_header_goes_where_no_curve_runs_never_on_the_x_axis():
+    """It was drawn between the x-axis labels, "1 ━ a  ━ b 40", where it reads as tick labels."""
+    plot = LinePlot(title="gradient norm 0.334  (clipped 0 of 307 steps)", marker=20)
+    plot.set_series("a", np.arange(1, 41), np.linspace(1.0, 2.0, 40))  # rising: the top left is free
+    plot.set_series("b", np.arange(1, 41), np.linspace(1.0, 1.5, 40))
+
+    async def check(pilot):
+        lines = [line.text for line in lines_of(plot)]
+        assert lines[-1].split() == ["1", "▲20", "40"]
+        legend_rows = [y for y, line in enumerate(lines) if "━ a  ━ b" in line]
+        assert legend_rows == [1] and is_clear(lines[1], "━ a  ━ b")  # top row, a blank from the curves
+        plot.set_series("a", np.arange(1, 41), np.tile([1.0, 2.0], 20))  # a curve over every cell: left out
+        await pilot.pause()
+        lines = [line.text for line in lines_of(plot)]
+        assert not any("━" in line for line in lines) and lines[-1].split() == ["1", "▲20", "40"]
+
+    run_in_app(plot, check=check, size=(WIDTH, 12))
+
+
+def test_the_threshold_label_keeps_a_blank_from_curves_and_from_its_own_dashes():
+    """It was glued to them: "⠉clip 5", "threshold 0.1⢀⢤⡔"."""
+    plot = LinePlot(threshold=5.0, threshold_label="clip")
+    plot.set_series("norm", None, np.linspace(0.0, 1.0, 30))
+
+    async def check(pilot):
+        labelled = [row.text for row in canvas_rows(plot) if "clip 5" in row.text]
+        assert len(labelled) == 1 and is_clear(labelled[0], "clip 5")  # "⠉ ⠉  clip 5", not "⠉ ⠉clip 5"
+        plot.threshold, plot.threshold_label = 1.0, "threshold"
+        for ys in (np.r_[np.zeros(25), np.ones(5)], np.r_[np.ones(10), np.zeros(10), np.ones(10)]):
+            plot.set_series("norm", None, ys)  # the curve meets the threshold line right of the label
+            await pilot.pause()
+            labelled = [row.text for row in canvas_rows(plot) if "threshold 1" in row.text]
+            assert len(labelled) == 1 and is_clear(labelled[0], "threshold 1"), labelled
+
+    run_in_app(plot, check=check, size=(WIDTH + 1, 12))  # a dash right before where the label ends up
+
+
+def test_a_title_too_long_for_the_plot_is_cut_between_words_never_inside_a_number():
+    """"clipped 114…" of 1140 read as another number."""
+    plot = LinePlot(title="|g| 5.6  clipped 1140/4000")
+    plot.set_series("|g|", np.arange(5), np.ones(5))
+
+    async def check(pilot):
+        assert plot.render_line(0).text.rstrip() == "|g| 5.6  clipped…"
+        plot.title = "x" * 30  # one word: cut where it must be
+        await pilot.pause()
+        assert plot.render_line(0).text == "x" * 20 + "…"
+
+    run_in_app(plot, check=check, size=(21, 12))
 
 
 def test_an_x_range_fixes_the_axis_whatever_the_data_spans():
@@ -500,5 +559,25 @@ def test_complex_plane_keeps_the_unit_circle_in_view_and_handles_no_data():
         assert plane.render_line(plane.size.height - 1).text.split() == ["-1.1", "1.1"]
         assert len(cells_coloured(plane, plane._series["λ"][1].color)) >= 8
         np.testing.assert_array_equal(plane.points("λ")[-1:], [complex(np.nan)])
+
+    run_in_app(plane, check=check, size=(WIDTH, 12))
+
+
+def test_a_complex_plane_title_too_long_for_its_legend_keeps_both_readable():
+    """The title was drawn over the legend ("● 1−a" gone) and cut inside a number; a small plane's
+    axis labels ran into each other ("-11.65")."""
+    plane = ComplexPlane(title="leak 1−a l0: tau = 1/a 1.1..41.0 steps (median 5.0)")
+    plane.styles.height = 12
+    plane.set_points("1−a", [0.5, 0.9])
+
+    async def check(pilot):
+        lines = [line.text for line in lines_of(plane)]
+        assert lines[0].rstrip() == "leak 1−a l0: tau = 1/a 1.1..41.0 steps…"
+        assert sum("● 1−a" in line for line in lines[1:-1]) == 1
+        assert all(is_clear(line, "● 1−a") for line in lines[1:-1] if "● 1−a" in line)
+        plane.set_points("far", [1.5])  # R = 1.65
+        plane.styles.height = 5  # a square of 6 cells: no room for "-1.65" and "1.65" apart
+        await pilot.pause()
+        assert plane.render_line(plane.size.height - 1).text.split() == ["-1.65"]
 
     run_in_app(plane, check=check, size=(WIDTH, 12))

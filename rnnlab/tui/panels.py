@@ -517,8 +517,10 @@ class GradientPlot(LinePlot):
             self.title = "backprop (not through time): each step's gradient arrives at once, through attention"
             self.short_title = "backprop, all steps at once"
             return
+        # The short title says the same, in the same digits, number first: where even it is cut, the
+        # cut (between words) leaves "t=28: 2.57e+02 …" rather than a number cut short.
         self.title = f"BPTT t={lab.bptt_cursor + 1}: ||dL/dh_t|| / ||dL/dh_T|| = {ratio:.2e}"
-        self.short_title = f"t={lab.bptt_cursor + 1}: |dh_t|/|dh_T| {ratio:.1e}"
+        self.short_title = f"t={lab.bptt_cursor + 1}: {ratio:.2e} |dh_t|/|dh_T|"
         if not np.all(np.isfinite(norms[shown])):
             self.title += "  (the gradient overflowed: not finite)"
             self.short_title = f"t={lab.bptt_cursor + 1}: overflowed"
@@ -715,4 +717,8 @@ class TrainingPlots(Vertical):
         norm_plot.threshold = clip if clip > 0 else None
         norm_plot.title = (f"gradient norm {last.grad_norm:.3g}  "
                            f"(clipped {clipped} of {size} steps)")
-        norm_plot.short_title = f"|g| {last.grad_norm:.2g}  clipped {clipped}/{size}"
+        # A share ("28%", not "1140/4000") keeps the short title short enough for a narrow plot;
+        # rounded down, and "<1%" for a few: "0%" or "100%" only where it is so.
+        share = 100 * clipped / size
+        share_text = "<1" if 0 < share < 1 else str(int(share))
+        norm_plot.short_title = f"|g| {last.grad_norm:.2g} {share_text}% clipped"

@@ -8,7 +8,8 @@ circle" (long memory) and "how far round" (oscillation) read at a glance.
 
 Layout of the content area, top to bottom:
 
-- header line: title on the left, legend ("● name" in each series' colour) on the right;
+- header line: title on the left, legend ("● name" in each series' colour) on the right, or
+  where it does not fit beside the title, in the canvas where nothing is drawn (else left out);
 - the canvas (all lines but the first and the last): a square region of dots, centred
   horizontally, spanning [-R, R] on both axes with R = 1.1 * max(1, max |z|), so the unit circle
   and every point are always in view;
@@ -29,7 +30,8 @@ from rich.style import Style
 from textual.reactive import reactive
 from textual.strip import Strip
 
-from rnnlab.tui.widgets.plot import BRAILLE_BLANK, DEFAULT_COLORS, CachedFrame, _CellGrid, _pack
+from rnnlab.tui.widgets.plot import (BRAILLE_BLANK, DEFAULT_COLORS, CachedFrame, _CellGrid, _cut, _free_spot,
+                                     _joined, _pack, _put_legend)
 
 # Style ids of the cell grid; series follow from _SERIES_STYLE on, in insertion order.
 _BASE_STYLE, _AXIS_STYLE, _TITLE_STYLE, _CIRCLE_STYLE, _SERIES_STYLE = range(5)
@@ -149,17 +151,20 @@ class ComplexPlane(CachedFrame):
             return []
         grid = _CellGrid(width, height)
         legend = [(f"● {name}", _SERIES_STYLE + i) for i, name in enumerate(self._series)]
-        x = width - sum(len(text) + 2 for text, _ in legend) + 2
-        for text, style_id in legend:
-            grid.put(0, x, text, style_id)
-            x += len(text) + 2
-        grid.put(0, 0, self.title, _TITLE_STYLE)
+        if legend and len(self.title) + 2 + len(_joined(legend)) <= width:  # else the title ran over it
+            _put_legend(grid, 0, width - len(_joined(legend)), legend)
+            legend = []
+        grid.put(0, 0, _cut(self.title, width), _TITLE_STYLE)
 
         left, top, side, extent = self.canvas()
         if side >= 3:
             self._draw(grid, left, top, side, extent)
         if not any(np.isfinite(values).any() for values, _ in self._series.values()) and height > 2:
             grid.put(1 + (height - 3) // 2, max(0, (width - 7) // 2), "no data", _AXIS_STYLE)
+        if legend and height > 2:  # beside the square, clear of the circle and the points
+            spot = _free_spot(grid.codes[1:height - 1] != ord(" "), len(_joined(legend)))
+            if spot is not None:
+                _put_legend(grid, 1 + spot[0], spot[1], legend)
 
         def component(name: str) -> Style:
             return base_style + self.get_component_rich_style(name, partial=True)
@@ -205,4 +210,5 @@ class ComplexPlane(CachedFrame):
         label = f"{extent:.3g}"
         first_cell, last_cell = left // 2, (left + side - 1) // 2
         grid.put(grid.height - 1, first_cell, f"-{label}", _AXIS_STYLE)
-        grid.put(grid.height - 1, last_cell - len(label) + 1, label, _AXIS_STYLE)
+        if last_cell - len(label) > first_cell + len(label):  # a blank between them: "-1.11.1" reads as one number
+            grid.put(grid.height - 1, last_cell - len(label) + 1, label, _AXIS_STYLE)

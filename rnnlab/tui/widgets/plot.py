@@ -7,13 +7,17 @@ series' length, and a one-step spike is never lost.
 
 Layout of the content area, top to bottom:
 
-- header line: title on the left, legend ("━ name" in each series' colour) on the right;
+- header line: title on the left, legend ("━ name" in each series' colour) on the right, or
+  where it does not fit beside the title, in the canvas where no curve runs (else left out);
 - plot rows (all lines but the first and the last): y-axis labels (max at the top, min at the
   bottom, actual values also with ``log_y``) left of an axis, then the braille canvas;
 - x-axis line: first and last x, and "▲x" under the vertical marker.
 
 Where several layers share a cell, series win over the marker and the marker over the threshold;
-a cell shows the dots of every series in it, coloured as the last series added.
+a cell shows the dots of every series in it, coloured as the last series added. Text in the canvas
+(the threshold's label, a legend that did not fit in the header) goes only where it covers no
+curve and keeps a blank cell from curves and the axis on both sides, or is left out: glued to a
+curve, "clip 5" reads as part of it.
 """
 
 from __future__ import annotations
@@ -92,10 +96,48 @@ def _format_number(value: float) -> str:
 
 
 def _cut(text: str, width: int) -> str:
-    """``text`` in at most ``width`` columns, "…" marking a cut."""
+    """``text`` in at most ``width`` columns, "…" marking a cut, made between words where there is
+    a space to cut at: a number cut short reads as another number ("clipped 114…" of 1140)."""
     if len(text) <= width:
         return text
-    return text[:max(width - 1, 0)] + "…" if width > 0 else ""
+    if width <= 0:
+        return ""
+    kept = text[:width - 1]
+    if text[width - 1] != " " and " " in kept.strip():  # the cut falls in a word: leave it out
+        kept = kept[:kept.rindex(" ")]
+    return kept.rstrip() + "…"
+
+
+def _joined(legend: list[tuple[str, int]]) -> str:
+    """The legend's entries as one line, two spaces apart (its width, before it is drawn)."""
+    return "  ".join(text for text, _ in legend)
+
+
+def _put_legend(grid: _CellGrid, y: int, x: int, legend: list[tuple[str, int]]) -> None:
+    """The legend's entries (text, style id) from column ``x`` of row ``y``, two spaces apart."""
+    for text, style_id in legend:
+        grid.put(y, x, text, style_id)
+        x += len(text) + 2
+
+
+def _free_spot(busy: np.ndarray, length: int) -> tuple[int, int] | None:
+    """``(row, column)`` of the right-most place for ``length`` cells of text on the first row of
+    ``busy`` (cells in use, one row per canvas line) that has one: cells free, and a free cell
+    either side of them -- except at the right edge -- since the axis is just left of column 0."""
+    rows, width = busy.shape
+    window = length + 2  # the text and its two clear cells
+    if window > width + 2:
+        return None
+    padded = np.zeros((rows, width + 3), dtype=np.int32)  # 0, then axis, busy..., open edge
+    padded[:, 1] = 1
+    padded[:, 2:width + 2] = busy
+    used = np.cumsum(padded, axis=1)
+    clear = used[:, window:] == used[:, :-window]  # [r, p]: cells p - 1 .. p + length of row r all free
+    has_room = clear.any(axis=1)
+    if not has_room.any():
+        return None
+    row = int(has_room.argmax())
+    return row, int(np.flatnonzero(clear[row])[-1])
 
 
 def _expanded(low: float, high: float) -> tuple[float, float]:
@@ -192,9 +234,10 @@ class LinePlot(CachedFrame):
 
     Args:
         title: Header text (left of the legend).
-        short_title: What the title says in fewer characters (its key numbers), shown where the
-            title and the legend do not fit side by side. Where neither fits beside the legend,
-            the legend moves to the x-axis line, between its labels, if it fits there.
+        short_title: What the title says in fewer characters (the same numbers), shown only where
+            the title does not fit the width. A legend that does not fit beside the title moves
+            into the canvas where no curve runs (right-most on the highest row with room), or is
+            left out.
         log_y: Plot log10(y); non-positive values are skipped, axis labels show actual values.
         threshold: y value of a dashed horizontal line (e.g. the clipping threshold), or None.
         threshold_label: Text drawn with the threshold's value where no curve runs: the right-most
@@ -328,26 +371,20 @@ class LinePlot(CachedFrame):
         grid = _CellGrid(width, height)
 
         # Header: the title, then the legend right-aligned, two spaces at least between them. The
-        # title (the plot's numbers) comes first: where the title or its short form does not fit
-        # beside the legend, the legend moves down to the x-axis line (or is left out).
+        # title (the plot's numbers) comes first, in its short form only where the full one does
+        # not fit at all (a title that changed wording with the legend's length read as two
+        # different numbers); a legend that does not fit beside it moves into the canvas.
         legend = [(f"━ {name}", _SERIES_STYLE + i) for i, name in enumerate(self._series)]
-        legend_width = sum(len(text) + 2 for text, _ in legend) - 2 if legend else 0
-        titles = [self.title] + ([self.short_title] if self.short_title else [])
-        title = next((t for t in titles if len(t) + 2 + legend_width <= width), None)
-        axis_legend = []
-        if title is None:
-            title = next((t for t in titles if len(t) <= width), titles[-1])
-            legend, axis_legend = [], legend
-        x = width - legend_width
-        for text, style_id in legend:
-            grid.put(0, x, text, style_id)
-            x += len(text) + 2
+        title = self.title if len(self.title) <= width or not self.short_title else self.short_title
+        if legend and len(title) + 2 + len(_joined(legend)) <= width:
+            _put_legend(grid, 0, width - len(_joined(legend)), legend)
+            legend = []
         grid.put(0, 0, _cut(title, width), _TITLE_STYLE)
 
         plot_height = height - 2
         points = self._plotted_points()
         if plot_height >= 1 and any(xs.size for xs, _ in points):
-            self._draw_plot(grid, points, plot_height, axis_legend)
+            self._draw_plot(grid, points, plot_height, legend)
         elif plot_height >= 1:
             grid.put(1 + (plot_height - 1) // 2, max(0, (width - 7) // 2), "no data", _AXIS_STYLE)
 
@@ -360,9 +397,9 @@ class LinePlot(CachedFrame):
         return grid.strips(styles, base_style)
 
     def _draw_plot(self, grid: _CellGrid, points: list[tuple[np.ndarray, np.ndarray]], plot_height: int,
-                   axis_legend: list[tuple[str, int]]) -> None:
-        """Axes, labels and canvas of the rows ``1 .. plot_height``, and the x-axis line below them
-        (with ``axis_legend`` between its labels where it fits)."""
+                   legend: list[tuple[str, int]]) -> None:
+        """Axes, labels and canvas of the rows ``1 .. plot_height`` (with ``legend`` where it has
+        room), and the x-axis line below them."""
         threshold = self._plotted_threshold()
         all_ys = [ys for _, ys in points if ys.size] + ([np.array([threshold])] if threshold is not None else [])
         all_xs = [xs for xs, _ in points if xs.size]
@@ -423,20 +460,28 @@ class LinePlot(CachedFrame):
                                                        ord(" "))
         grid.style_ids[top:bottom + 1, gutter:] = owner
 
+        label_span = None  # (row, first and last column) of the threshold's label and its blanks
         if threshold is not None:  # its label where no curve runs: on its line, else just above or below it
             label = f"{self.threshold_label} {_format_number(self.threshold)}".strip()
             line_row = threshold_row // 4
-            for row in (line_row, line_row - 1, line_row + 1):
-                if not 0 <= row < plot_height:
-                    continue
-                busy = series_bits[row] > 0  # the right-most free run as long as the label, if any
-                x = next((x for x in range(plot_width - len(label), -1, -1) if not busy[x:x + len(label)].any()), None)
-                if x is not None:
-                    grid.put(top + row, gutter + x, label, _THRESHOLD_STYLE)
-                    break
+            rows = [row for row in (line_row, line_row - 1, line_row + 1) if 0 <= row < plot_height]
+            curves = (owner >= _SERIES_STYLE) | (owner == _MARKER_STYLE)  # its own dashes may go under it
+            spot = _free_spot(curves[rows], len(label))
+            if spot is not None:  # with a blank either side: the line's own dashes must not touch it either
+                row, x = rows[spot[0]], spot[1]
+                grid.put(top + row, gutter + x - 1, f" {label} ", _THRESHOLD_STYLE)
+                label_span = (row, x - 1, x + len(label) + 1)
+        if legend:  # clear of everything drawn so far; the top row first, where a legend is looked for
+            taken = grid.codes[top:bottom + 1, gutter:] != ord(" ")
+            if label_span is not None:  # its blanks too: "━ |g| clip 5" would read as one label
+                taken[label_span[0], label_span[1]:label_span[2]] = True
+            spot = _free_spot(taken, len(_joined(legend)))
+            if spot is not None:
+                _put_legend(grid, top + spot[0], gutter + spot[1], legend)
 
         # x-axis line: first and last x, and the marker's label, which wins: an end label it would
-        # touch is left out whole ("▲38" beside "40" read as "▲3840")
+        # touch is left out whole ("▲38" beside "40" read as "▲3840"). No legend here: beside the
+        # tick labels "1 ━ |g| 200" reads as one more of them.
         axis_row = plot_height + 1
         first, last = _format_number(x_low), _format_number(x_high)
         ends = [(gutter, first), (grid.width - len(last), last)]
@@ -450,15 +495,6 @@ class LinePlot(CachedFrame):
             grid.put(axis_row, at, text, _AXIS_STYLE)
         if marked is not None:
             grid.put(axis_row, marked[0], marked[1], _MARKER_STYLE)
-        if axis_legend:  # right-most, a space clear of every label on the line
-            taken = [(at, at + len(text)) for at, text in ends + ([marked] if marked else [])]
-            span = sum(len(text) + 2 for text, _ in axis_legend) - 2
-            for x in range(grid.width - span - 1, gutter, -1):
-                if all(x + span + 1 <= a or x - 1 >= b for a, b in taken):
-                    for text, style_id in axis_legend:
-                        grid.put(axis_row, x, text, style_id)
-                        x += len(text) + 2
-                    break
 
     @staticmethod
     def _fill_free(cell_bits: np.ndarray, owner: np.ndarray, bits: np.ndarray, style_id: int) -> None:
