@@ -362,6 +362,8 @@ class Lab(StepCursor, TrainingControl):
                 self.run = RunDir.create(Path(path) if path else default_run_path(spec), spec)
                 stack.enter_context(self.run.writing())  # a new directory: nobody else's
             run = self.run
+            if run.spec.model.device != spec.model.device:  # a GPU run read on the CPU (open_target): it stays one
+                spec = spec.with_overrides({"model.device": run.spec.model.device})
             atomic_write_text(run.path / SPEC, spec.to_toml())
             run.spec = spec
             for name, rows in ((METRICS, self.history), (EVALS, self.evals)):

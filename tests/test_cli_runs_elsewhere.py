@@ -106,6 +106,8 @@ def test_the_lab_opens_a_gpu_run_on_the_cpu(capsys, no_gpu, runs):
     reference = Lab.open(cpu_run)
     assert lab.evaluation.loss == reference.evaluation.loss
     assert Lab.open(cuda_run, device="cpu").spec.model.device == "cpu" and lines(capsys.readouterr().err) == []
+    lab.save_run()  # ctrl+s in the lab: the run stays a GPU run
+    assert lab.run.path == cuda_run and 'device = "cuda"' in (cuda_run / "spec.toml").read_text()
 
 
 # ---------------------------------------------------------------------------- a series run's data

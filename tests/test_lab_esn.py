@@ -349,7 +349,7 @@ def test_screen_shows_states_eigenvalues_forecast_and_figures():
         text = screen_text(app)
         for piece in ("reservoir states x_t: units 0-19 of 20", "eig: ρ 1.25, leaky ", "Mackey-Glass: one-step forecast",
                       "[one-step]", f"RMSE {lab.result.onestep_scores.rmse:.3g}", "ρ 1.25", f"t {lab.n_train}",
-                      "train t < 249, test t 249-298", "▲249", "sweep: w ρ, W a"):
+                      "train t < 249 · test t 249-298 → s(250)..s(299)", "▲249", "sweep: w ρ, W a"):
             assert piece in text, piece
         heatmap = screen.query_one("#esn-heatmap", Heatmap)
         assert heatmap.data.shape[0] == 20  # every unit fits
@@ -404,13 +404,14 @@ def test_step_counts_share_one_total_the_series_length(generate):
         n = app.engine.n_train  # 249: 300 - 1 - 50
         title, legend, cursor = _time_labels(app)
         assert title.endswith(" of 300") and cursor == f"t {n} of 300"
-        assert legend.startswith(f" train t < {n}, test t {n}-298: forecasts of s({n + 1})-s(299)")
+        assert legend.startswith(f" train t < {n} · test t {n}-298 → s({n + 1})..s(299)")
         await pilot.press("end")
         assert _time_labels(app)[2] == "t 298 of 300"  # x_298 forecasts s(299), the series' last value
         await pilot.press("g")
         title, legend, cursor = _time_labels(app)
         last = n + generate - 2  # the last fed-back input; the first forecast, of s(n), is made at t = n - 1
-        assert f" free run t {n}-{last}: {generate} forecasts of s({n})-s({n + generate - 1})" in legend
+        # columns n-1 .. last: as many as the forecasts, s(n) .. s(n + generate - 1)
+        assert f" free t {n - 1}-{last} → s({n})..s({n + generate - 1})" in legend
         await pilot.press("end")
         title, legend, cursor = _time_labels(app)
         past = "" if last < 300 else " + free run"

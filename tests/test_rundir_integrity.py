@@ -118,10 +118,14 @@ def test_resuming_a_completed_run_changes_nothing_and_says_so(capsys, hello_run)
     saved = snapshot(hello_run)
     for extra in ([], ["--steps", "3"], ["--json"]):
         code, out, err = run(capsys, "train", "--resume", hello_run, *extra)
-        assert code == 0 and out == ""
+        summary = json.loads((hello_run / "summary.json").read_text())
+        assert code == 0 and (json.loads(out) == summary if extra == ["--json"] else out == "")
         line = one_line(err)
         assert f"{hello_run} is already at step 3: nothing to train" in line and "--steps N" in line
         assert snapshot(hello_run) == saved
+    (hello_run / "summary.json").unlink()  # stopped between its last checkpoint and its summary
+    code, out, err = run(capsys, "train", "--resume", hello_run, "--json")
+    assert code == 0 and json.loads(out) == {"run_dir": str(hello_run), "step": 3, "status": "completed"}
 
 
 # ---------------------------------------------------------------------------- the checkpoint

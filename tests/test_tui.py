@@ -131,8 +131,37 @@ def test_a_terminal_too_small_for_the_heatmaps_says_so_until_enlarged():
         await pilot.resize_terminal(59, 30)
         await pilot.pause()
         assert message.display and "(this terminal: 59x30)" in screen_text(app)
+        await pilot.resize_terminal(120, 36)
+        await pilot.press("question_mark")  # resized while a dialog is open: the lab's screen follows
+        await wait_for(pilot, lambda: len(app.screen_stack) > 1)
+        await pilot.resize_terminal(50, 16)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert message.display and "(this terminal: 50x16)" in screen_text(app)
 
     drive(check, size=(50, 16))
+
+
+def test_the_edit_form_keeps_the_specs_length_and_gives_another_task_its_own(tmp_path):
+    """Opening the form changes nothing (Textual posts Select.Changed as it mounts); another task
+    brings its own default length, the spec's task its own again; counting's derived length applies."""
+    spec = tmp_path / "adding17.toml"
+    spec.write_text('[task]\nkind = "adding"\nlength = 17\n[model]\nhidden_size = 8\n')
+
+    async def check(app, pilot):
+        await pilot.press("e")
+        await wait_for(pilot, lambda: app.screen.query("#edit-grid"))
+        form = app.screen
+        await pilot.pause()
+        assert form.query_one("#task-length").value == "17" and form.overrides()["task.length"] == 17
+        for kind, length in (("copy", "10"), ("adding", "17"), ("counting", "")):
+            form.query_one("#task-kind").value = kind
+            await pilot.pause()
+            assert form.query_one("#task-length").value == length, kind
+        form.query_one("#apply").press()
+        await wait_for(pilot, lambda: app.lab.spec.task["kind"] == "counting")
+
+    drive(check, str(spec))
 
 
 def test_keys_with_nothing_to_do_say_so():

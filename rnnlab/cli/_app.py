@@ -106,17 +106,20 @@ def _compile_notices() -> Iterator[None]:
 
 
 def _progress():
-    """A rich progress bar on stderr that disappears when done."""
+    """A rich progress bar on stderr that disappears when done; none where stderr is not a
+    terminal (rich would leave an empty line there)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    console = _err_console()
     return Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=_err_console(),
+        console=console,
         transient=True,
+        disable=not console.is_terminal,
     )
 
 

@@ -175,6 +175,10 @@ def train(
         if trainer.step >= run.spec.train.steps:  # nothing to train: training would only log the last eval again
             typer.echo(f"rnnlab: {run.path} is already at step {trainer.step}: nothing to train (to train further: "
                        f"rnnlab train --resume {run.path} --steps N, with N > {trainer.step})", err=True)
+            if json_output:  # a script still gets its result: the run's summary as it stands
+                summary = run.read_summary()
+                _print_json(summary if summary is not None else
+                            {"run_dir": str(run.path), "step": trainer.step, "status": "completed"})
             return
         if run.spec.train.steps != saved_steps:
             from ..train.rundir import atomic_write_text

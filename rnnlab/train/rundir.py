@@ -373,6 +373,15 @@ class RunDir:
     def read_evals(self) -> list[dict[str, Any]]:
         return _read_jsonl(self.path / EVALS)
 
+    def read_summary(self) -> dict[str, Any] | None:
+        """``summary.json`` as written by :meth:`write_summary`, or None if it is missing or unreadable
+        (a run stopped between its last checkpoint and its summary)."""
+        try:
+            summary = json.loads((self.path / SUMMARY).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return summary if isinstance(summary, dict) else None
+
     def write_summary(self, summary: Mapping[str, Any]) -> None:
         atomic_write_text(self.path / SUMMARY, json.dumps(summary, indent=2) + "\n")
 

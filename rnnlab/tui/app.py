@@ -197,7 +197,7 @@ class LabApp(PlainNotices, App[None]):
     def _say_if_too_small(self, width: int, height: int) -> None:
         """Below MIN_SIZE the panels would lose their heatmaps without a word: a message covers them."""
         too_small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
-        self.screen.set_class(too_small, "too-small")
+        self.screen_stack[0].set_class(too_small, "too-small")  # the lab's screen, under any dialog open
         if too_small:
             self.query_one("#too-small", Static).update(
                 f"The lab needs at least {MIN_SIZE[0]}x{MIN_SIZE[1]}\n(this terminal: {width}x{height}).\n"
@@ -310,7 +310,8 @@ class LabApp(PlainNotices, App[None]):
         m = lab.spec.model
         scan = f" ({m.scan})" if m.scan != "sequential" else ""
         kind = lab.spec.task["kind"]  # named where the experiment's name doesn't say it (an edited task)
-        name = lab.spec.name if kind in lab.spec.name else f"{lab.spec.name} ({kind} task)"
+        named = lab.spec.name == kind or lab.spec.name.startswith(f"{kind}-")  # adding-lstm; not selective-copy
+        name = lab.spec.name if named else f"{lab.spec.name} ({kind} task)"
         if lab.is_attention:
             self.sub_title = (f"{name}: {m.cell}, d_model={m.hidden_size}, {m.num_heads} heads, "
                               f"{m.num_layers} block(s), {'non-causal' if m.bidirectional else 'causal'}")

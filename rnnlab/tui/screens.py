@@ -136,6 +136,7 @@ class EditScreen(ModalScreen[Any]):
         self._check, self._build = check, build
         self._building: Worker | None = None
         self._trained_steps = trained_steps
+        self._shown_kind = spec.task["kind"]  # the task whose length the length field holds
 
     def _task_kinds(self) -> list[str]:
         # tasks that need a file can only come from a spec file; the rest can be picked here
@@ -213,6 +214,8 @@ class EditScreen(ModalScreen[Any]):
                 values[key] = widget.value
             else:
                 values[key] = _parse_number(widget.value)
+        if values.get("task.length") == "":  # left empty (a task whose length is derived): its default
+            values.pop("task.length")
         if "task.length" in values:
             length = values.pop("task.length")
             field = "delay" if "delay" in task_fields(values["task.kind"]) else "length"
@@ -289,10 +292,18 @@ class EditScreen(ModalScreen[Any]):
 
     @on(Select.Changed, "#task-kind")
     def _task_changed(self) -> None:
-        """Another task: its own default length (or delay) in the length field, not the last task's."""
-        fields = task_fields(self.query_one("#task-kind", Select).value)
-        default = fields.get("length", fields.get("delay"))
-        self.query_one("#task-length", Input).value = "" if default is None else str(default[0])
+        """Another task: its own default length (or delay) in the length field, not the last task's;
+        back to the spec's task, the spec's own. (Textual also posts Changed as the form mounts.)"""
+        kind = self.query_one("#task-kind", Select).value
+        if kind == self._shown_kind:
+            return
+        self._shown_kind = kind
+        if kind == self._spec.task["kind"]:
+            length = self._spec.task.get("length", self._spec.task.get("delay"))
+        else:
+            fields = task_fields(kind)
+            length = fields.get("length", fields.get("delay", (None, "")))[0]  # None: derived (counting)
+        self.query_one("#task-length", Input).value = "" if length is None else str(length)
         self._enable_what_applies()
 
     @on(Select.Changed, "#model-cell")

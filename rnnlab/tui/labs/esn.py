@@ -68,8 +68,9 @@ def _time_legend(lab: EsnLab) -> str:
     n, last, length = lab.n_train, lab.columns - 1, len(lab.result.series)
     if lab.mode == "generative":
         G = lab.result.generation.steps
-        return f"train t < {n}, free run t {n}-{last}: {G} forecasts of s({n})-s({n + G - 1})"
-    return f"train t < {n}, test t {n}-{last}: forecasts of s({n + 1})-s({length - 1})"
+        # x_{n-1}, the last training state, makes the first of the G forecasts; they feed back from t = n
+        return f"train t < {n} · free t {n - 1}-{last} → s({n})..s({n + G - 1})"
+    return f"train t < {n} · test t {n}-{last} → s({n + 1})..s({length - 1})"
 
 
 class EsnHelp(HelpScreen):
