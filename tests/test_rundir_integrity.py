@@ -65,7 +65,7 @@ def test_a_text_file_with_other_characters_is_refused_naming_the_file_and_the_ch
     run_dir, text = text_run
     text.write_text("xy" * 300, encoding="utf-8")  # as many characters, other ones
     saved = snapshot(run_dir)
-    for args in commands(run_dir, tmp_path):
+    for args in [*commands(run_dir, tmp_path), ["tui", run_dir]]:  # tui: before it asks for a terminal
         code, out, err = run(capsys, *args)
         assert code == 2 and out == "", (args, err)
         line = one_line(err)

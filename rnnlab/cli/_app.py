@@ -198,7 +198,9 @@ def open_lab(target: str | None) -> None:
             and Path(target).suffix != ".toml":
         raise UserError(f"unknown experiment {target!r}: not a preset ({', '.join(preset_names())}), "
                         f"an architecture lab ({', '.join(sorted(LABS))}), a spec file or a run directory")
-    open_target(target)  # a bad target is refused here, as one line and exit 2, before the screen opens
+    spec, run = open_target(target)  # a bad target is refused here, as one line and exit 2, before the screen opens
+    if run is not None:
+        run.check_data(spec.make_task())  # and weights whose data file changed since
     _require_terminal()
     status = run_lab(target)
     if status:

@@ -320,6 +320,19 @@ class RunDir:
         except (KeyError, TypeError) as exc:
             raise RunDirError(f"{file} is damaged and cannot be read: {_reason(exc)}") from None
 
+    def check_data(self, task) -> None:
+        """:meth:`_check_same_data` alone, from the checkpoint's meta (no weights read): what the
+        lab calls before its screen opens, so a changed data file is one line and exit 2 there
+        too. Nothing to check without a checkpoint, or in one that cannot be read (reading its
+        weights says why)."""
+        try:
+            with _open_npz(self.path / CHECKPOINT) as data:
+                saved = json.loads(str(data["meta"])).get("data", {})
+        except (*_UNREADABLE, AttributeError):
+            return
+        if isinstance(saved, dict):
+            self._check_same_data(saved, task)
+
     def _check_same_data(self, saved: Mapping[str, Any], task) -> None:
         """RunDirError, naming the file, if ``task`` (built from ``spec.toml`` and the data file as
         they are now) no longer has the data the checkpoint's weights were trained on (``saved``:
