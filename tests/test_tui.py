@@ -195,6 +195,19 @@ def test_the_header_names_an_edited_task():
 
     drive(check, "text")
 
+    async def selective(app, pilot):  # "copy" is inside "selective-copy-gru": named all the same
+        assert app.sub_title.startswith("selective-copy-gru: gru, H=")
+        await pilot.press("e")
+        await wait_for(pilot, lambda: app.screen.query("#task-kind"))
+        app.screen.query_one("#task-kind").value = "copy"
+        await pilot.pause()
+        app.screen.query_one("#apply").press()
+        await wait_for(pilot, lambda: app.lab.spec.task["kind"] == "copy")
+        await pilot.pause()
+        assert app.sub_title.startswith("selective-copy-gru (copy task): gru, H=")
+
+    drive(selective, "selective-copy-gru")
+
 
 def test_the_time_keys_still_move_the_cursor_after_a_dialog():
     """A closing dialog hands focus back to the screen; no panel takes it (a focused scroll
