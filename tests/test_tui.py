@@ -1009,6 +1009,13 @@ def test_compact_values_keep_small_gradients_visible_in_four_or_five_characters(
     assert {value: _num_compact(value) for value in cases} == cases
 
 
+def test_wide_values_write_small_numbers_as_the_compact_ones_do():
+    from rnnlab.tui.panels import _num
+
+    cases = {0.0: "+0.00", 0.16: "+0.16", -0.16: "-0.16", 1.2e-5: "+1e-5", -3.4e-3: "-3e-3", -3.4e-17: "-3e-17"}
+    assert {value: _num(value) for value in cases} == cases
+
+
 def test_cursor_values_stay_readable_in_a_narrow_terminal():
     """At 100 columns an LSTM's seven records do not fit as "+0.16": the table switches to
     ".16" / "-.16" with one space instead of cutting every number to "+…"."""

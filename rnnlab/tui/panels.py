@@ -396,9 +396,13 @@ class CursorValues(Static):
 
 
 def _num(value: float) -> str:
+    """+0.16, -0.16; smaller values as +3e-5 (the exponent written as :func:`_num_compact` writes it)."""
     if not math.isfinite(value):
         return str(value)
-    return f"{value:+.2f}" if abs(value) >= 5e-3 or value == 0 else f"{value:+.0e}"
+    if abs(value) >= 5e-3 or value == 0:
+        return f"{value:+.2f}"
+    mantissa, exponent = f"{value:+.0e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
 
 
 def _num_compact(value: float) -> str:
