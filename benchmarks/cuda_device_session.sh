@@ -103,5 +103,8 @@ if [ -z "${SKIP_TILES:-}" ]; then  # the step tile by shape: twice the tiles pai
     --shape 32,100,64,128 --shape 32,200,128,256 --shape 64,50,256,512 \
     --variant 32,8,4,32 --variant 32,8,2,32 --variant 16,8,2,32 --variant 16,8,4,32 2>&1 | grep -v -i warn \
     | tee "$OUT/tiles.txt"
+  # B=256: twice the rows a thread (8 sequences x 4 gates of one unit: 32 FMAs per 12 shared loads, not 16 per 8)
+  timeout 75 python3 benchmarks/cuda_tile_variants.py --cells lstm --timeout 30 --shape 256,100,512,1024 \
+    --variant 32,8,4,32 --variant 32,8,8,32 2>&1 | grep -v -i warn | tee -a "$OUT/tiles.txt"
 fi
 
