@@ -30,6 +30,22 @@ def make_layer(mode, input_size, hidden_size, *, num_layers=1, bidirectional=Fal
     return LAYERS[mode](input_size, hidden_size, **kwargs)
 
 
+def run_cli(capsys, *args):
+    """``rnnlab ARGS`` in this process: (exit status, stdout, stderr)."""
+    from rnnlab import cli
+
+    code = cli.main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line_error(err: str) -> str:
+    """The one line a refused command prints on stderr (bad input: one line, never a traceback)."""
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
 def screen_text(app) -> str:
     """The text a Textual app's screen shows now, line by line (for TUI tests)."""
     return "\n".join(strip.text.rstrip() for strip in app.screen._compositor.render_strips())

@@ -14,22 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import one_line_error, run_cli as run
 from rnnlab import cli
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def run(capsys, *args):
-    code = cli.main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line_error(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    return lines[0]
 
 
 def test_presets_json_lists_every_preset(capsys):

@@ -11,17 +11,11 @@ import numpy as np
 import pytest
 
 import rnnlab.kernels.cuda as gpu
-from rnnlab import cli
+from conftest import run_cli as run
 from rnnlab.kernels.cuda import _device
 from rnnlab.lab import Lab, open_target
 
 NO_GPU = "no CUDA device found (none in this test)"
-
-
-def run(capsys, *args):
-    code = cli.main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def lines(err: str) -> list[str]:

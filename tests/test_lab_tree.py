@@ -12,8 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import screen_text, wait_for
-from rnnlab import cli
+from conftest import one_line_error, run_cli as run, screen_text, wait_for
 from rnnlab.errors import TargetExistsError, UserError
 from rnnlab.labs import lab_class
 from rnnlab.labs.tree import DEFAULTS, TreeLab
@@ -557,19 +556,6 @@ def test_parse_assignments():
 # ---------------------------------------------------------------------------------------------
 # the command line
 # ---------------------------------------------------------------------------------------------
-
-def run(capsys, *args):
-    code = cli.main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line_error(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    return lines[0]
-
 
 def test_cli_trains_and_predicts_typed_trees_as_json(capsys):
     code, out, err = run(capsys, "tree", "--epochs", "2", "--hidden-size", "4", "--seed", "1", "--json",

@@ -10,22 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnnlab import cli
+from conftest import one_line_error as one_line, run_cli as run
 from rnnlab.errors import SpecError, UserError, WriteFailed
 from rnnlab.spec import Spec
 from rnnlab.train import rundir
-
-
-def run(capsys, *args):
-    code = cli.main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
 
 
 def snapshot(run_dir: Path) -> dict[str, bytes]:

@@ -181,32 +181,24 @@ def test_keys_with_nothing_to_do_say_so():
 
 
 def test_the_header_names_an_edited_task():
-    """The text experiment turned into the copy task: the header says so, not just "text"."""
-    async def check(app, pilot):
-        assert app.sub_title.startswith("text: lstm, H=")
-        await pilot.press("e")
-        await wait_for(pilot, lambda: app.screen.query("#task-kind"))
-        app.screen.query_one("#task-kind").value = "copy"
-        await pilot.pause()
-        app.screen.query_one("#apply").press()
-        await wait_for(pilot, lambda: app.lab.spec.task["kind"] == "copy")
-        await pilot.pause()
-        assert app.sub_title.startswith("text (copy task): lstm, H=")
+    """The text experiment turned into the copy task: the header says so, not just "text"; and so
+    for selective-copy-gru, although "copy" is inside its name."""
+    def check_edit(name: str, cell: str):
+        async def check(app, pilot):
+            assert app.sub_title.startswith(f"{name}: {cell}, H=")
+            await pilot.press("e")
+            await wait_for(pilot, lambda: app.screen.query("#task-kind"))
+            app.screen.query_one("#task-kind").value = "copy"
+            await pilot.pause()
+            app.screen.query_one("#apply").press()
+            await wait_for(pilot, lambda: app.lab.spec.task["kind"] == "copy")
+            await pilot.pause()
+            assert app.sub_title.startswith(f"{name} (copy task): {cell}, H=")
 
-    drive(check, "text")
+        return check
 
-    async def selective(app, pilot):  # "copy" is inside "selective-copy-gru": named all the same
-        assert app.sub_title.startswith("selective-copy-gru: gru, H=")
-        await pilot.press("e")
-        await wait_for(pilot, lambda: app.screen.query("#task-kind"))
-        app.screen.query_one("#task-kind").value = "copy"
-        await pilot.pause()
-        app.screen.query_one("#apply").press()
-        await wait_for(pilot, lambda: app.lab.spec.task["kind"] == "copy")
-        await pilot.pause()
-        assert app.sub_title.startswith("selective-copy-gru (copy task): gru, H=")
-
-    drive(selective, "selective-copy-gru")
+    drive(check_edit("text", "lstm"), "text")
+    drive(check_edit("selective-copy-gru", "gru"), "selective-copy-gru")
 
 
 def test_the_time_keys_still_move_the_cursor_after_a_dialog():
