@@ -1008,6 +1008,18 @@ def test_wide_values_write_small_numbers_as_the_compact_ones_do():
     assert {value: _num(value) for value in cases} == cases
 
 
+def test_a_one_record_values_table_keeps_its_title_and_caption_on_one_line():
+    """jordan's table is one record (h) wide: its title and caption wrapped to that width
+    ("t = 3" / "(layer 0)")."""
+    async def check(app, pilot):
+        await pilot.press("right", "right", "right")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "t = 3  (layer 0)" in text and re.search(r"units 0-\d+ of 32 \(u/U\)", text), text
+
+    drive(check, "sine-jordan", size=(120, 36))
+
+
 def test_cursor_values_stay_readable_in_a_narrow_terminal():
     """At 100 columns an LSTM's seven records do not fit as "+0.16": the table switches to
     ".16" / "-.16" with one space instead of cutting every number to "+…"."""

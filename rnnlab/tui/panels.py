@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 from rich.color import Color as RichColor
+from rich.console import Group
 from rich.style import Style
 from rich.table import Table
 from rich.text import Text
@@ -376,8 +377,11 @@ class CursorValues(Static):
         full = 4 + sum(max(len(n), 5) + 2 for n in names)
         compact = full > (self.size.width or 80)
         fmt = _num_compact if compact else _num
-        table = Table(title=f"t = {t + 1}  ({where})", box=None, pad_edge=False, title_justify="left",
-                      expand=False, padding=(0, 0, 0, 1) if compact else (0, 1))
+        # the title and the caption as lines of their own, not the table's: a table as narrow as one
+        # record (jordan's h) would wrap them to its width
+        title = Text(f"t = {t + 1}  ({where})", style="table.title")
+        caption = None
+        table = Table(box=None, pad_edge=False, expand=False, padding=(0, 0, 0, 1) if compact else (0, 1))
         table.add_column("#" if compact else "unit", justify="right", style="dim")
         for name in names:
             table.add_column(name, justify="right")
@@ -387,12 +391,11 @@ class CursorValues(Static):
         if count < H:
             first = min(max(unit - count // 2, 0), H - count)
             shown = range(first, first + count)
-            table.caption = f"units {first}-{first + count - 1} of {H} (u/U)"
-            table.caption_justify, table.caption_style = "left", "dim"
+            caption = Text(f"units {first}-{first + count - 1} of {H} (u/U)", style="dim")
         for j in shown:
             style = "reverse" if j == unit else None
             table.add_row(str(j), *[fmt(columns[n][j]) for n in names], style=style)
-        self.update(table)
+        self.update(Group(title, table, *([caption] if caption is not None else [])))
 
 
 def _num(value: float) -> str:
