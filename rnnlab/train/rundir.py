@@ -300,15 +300,9 @@ class RunDir:
         try:
             with _open_npz(file) as data:
                 arrays = {key: data[key] for key in data.files}
-            meta = json.loads(str(arrays.pop("meta")))
-            if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
-                found = meta.get("format") if isinstance(meta, dict) else None
-                raise ValueError(f"checkpoint format {found!r}, expected {FORMAT_VERSION}")
+            saved_data = _saved_data(arrays.pop("meta"))
             for key in ("step", "elapsed"):  # scalars; anything else is not a checkpoint rnnlab wrote
                 float(arrays[key])
-            saved_data = meta.get("data", {})  # absent from checkpoints written before it was stored
-            if not isinstance(saved_data, dict):
-                raise ValueError("its meta's data entry is not a table")
         except _UNREADABLE as exc:
             raise RunDirError(f"{file} is damaged and cannot be read: {_reason(exc)}") from None
         self._check_same_data(saved_data, trainer.task)
@@ -327,11 +321,10 @@ class RunDir:
         weights says why)."""
         try:
             with _open_npz(self.path / CHECKPOINT) as data:
-                saved = json.loads(str(data["meta"])).get("data", {})
-        except (*_UNREADABLE, AttributeError):
+                saved = _saved_data(data["meta"])
+        except _UNREADABLE:
             return
-        if isinstance(saved, dict):
-            self._check_same_data(saved, task)
+        self._check_same_data(saved, task)
 
     def _check_same_data(self, saved: Mapping[str, Any], task) -> None:
         """RunDirError, naming the file, if ``task`` (built from ``spec.toml`` and the data file as
@@ -471,6 +464,19 @@ def _checkpoint_step(run: RunDir) -> int | str:
             return int(data["step"])
     except _UNREADABLE:
         return "unknown"
+
+
+def _saved_data(meta_array) -> dict[str, Any]:
+    """A checkpoint's ``meta`` entry -> the record of its training data (:func:`_data_record`; empty
+    in checkpoints written before it was stored). ValueError for a meta rnnlab did not write."""
+    meta = json.loads(str(meta_array))
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
+        found = meta.get("format") if isinstance(meta, dict) else None
+        raise ValueError(f"checkpoint format {found!r}, expected {FORMAT_VERSION}")
+    saved_data = meta.get("data", {})
+    if not isinstance(saved_data, dict):
+        raise ValueError("its meta's data entry is not a table")
+    return saved_data
 
 
 def _open_npz(file: Path):
