@@ -155,7 +155,7 @@ class EditScreen(ModalScreen[Any]):
                                     name="task.kind", id="task-kind")
                 yield Label("task length")
                 yield CompactInput(str(s.task.get("length", s.task.get("delay", ""))), name="task.length",
-                                   id="task-length", disabled="length" not in s.task and "delay" not in s.task)
+                                   id="task-length")  # enabled or not by _enable_what_applies, as it mounts
                 yield Label("cell")
                 yield CompactSelect([(c, c) for c in CELLS], value=s.model.cell, allow_blank=False, name="model.cell",
                                     id="model-cell")
