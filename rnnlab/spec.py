@@ -274,10 +274,7 @@ class Spec:
         try:
             task = make_task(task_table["kind"], options, base_dir)
         except DataError as exc:  # the data file a field names: say which field
-            where = ""
-            if str(exc).endswith("no such file") and not Path(str(options.get("path", "/"))).is_absolute():
-                where = " (a relative path is looked for beside the spec, then in rnnlab's sample_data/)"
-            raise SpecError("task.path" if "path" in options else "task", f"{exc}{where}") from None
+            raise SpecError("task.path" if "path" in options else "task", str(exc)) from None
         spec = cls(task={"kind": task.kind, **task.options()}, model=model, train=train, source=source, **top)
         spec.check_memory(task)
         return spec

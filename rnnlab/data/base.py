@@ -17,8 +17,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import SpecError
-from .files import resolve_path
+from ..errors import DataError, SpecError
+from .files import resolve_path, user_path
 
 # Tags mixed into every seed so training steps and the eval batch draw from unrelated streams
 # (np.random.SeedSequence hashes the whole list; the first entries differ, so no collision).
@@ -124,7 +124,11 @@ class Field:
         elif t is Path:
             if not isinstance(value, (str, Path)) or not str(value).strip():
                 raise SpecError(where, f"expected a file path (a non-empty string), got {_show(value)}")
-            return resolve_path(value, base_dir)
+            path = resolve_path(value, base_dir)
+            if not path.exists() and not user_path(value).is_absolute():  # resolve_path looked in two places
+                raise DataError(f"{path}: no such file (a relative path is looked for beside the spec, then in "
+                                "rnnlab's sample_data/)")
+            return path
         else:  # pragma: no cover - a declaration error in rnnlab itself
             raise TypeError(f"field {self.name}: unsupported type {t}")
         lo, hi = self.min, self.max
