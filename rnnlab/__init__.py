@@ -10,9 +10,28 @@ with a ridge-regression readout; :class:`Seq2Seq` an encoder-decoder with option
 :class:`Attention`; :class:`SelfAttentionBlock` a Transformer encoder layer (torch's names).
 """
 
-from .layers import (GRU, LRU, LSTM, RNN, Attention, EchoStateNetwork, JordanRNN, LeakyRNN, MinGRU, MinLSTM,
-                     PositionalEncoding, SelfAttentionBlock, Seq2Seq, Trace)
+import importlib
+import importlib.util
 
 __version__ = "0.1.0"
 __all__ = ["RNN", "LSTM", "GRU", "LeakyRNN", "JordanRNN", "MinGRU", "MinLSTM", "LRU", "EchoStateNetwork",
            "Seq2Seq", "Attention", "SelfAttentionBlock", "PositionalEncoding", "Trace", "__version__"]
+
+# The layers (and numba under them) load on first use, not on ``import rnnlab``: the console script
+# imports this package before any of its own code runs, so a Ctrl-C there could only end in a traceback.
+_LAYER_NAMES = frozenset(__all__) - {"__version__"}
+
+
+def __getattr__(name: str):
+    if name in _LAYER_NAMES:
+        value = getattr(importlib.import_module(".layers", __name__), name)
+    elif not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        value = importlib.import_module(f".{name}", __name__)  # rnnlab.data.trees without importing it first
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

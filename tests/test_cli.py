@@ -225,22 +225,57 @@ def test_bench_table_and_markdown(capsys):
 
 
 def test_console_script_entry_point():
-    """`python -m rnnlab.cli` (what the `rnnlab` script runs): no terminal, no arguments: a hint, exit 0."""
+    """`python -m rnnlab` (what the `rnnlab` script runs): no terminal, no arguments: a hint, exit 0."""
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.run([sys.executable, "-m", "rnnlab.cli"], capture_output=True, text=True, env=env,
+    proc = subprocess.run([sys.executable, "-m", "rnnlab"], capture_output=True, text=True, env=env,
                           stdin=subprocess.DEVNULL, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == ""
     assert "needs a terminal" in proc.stderr and "train" in proc.stderr
     for lab in ("hello", "esn"):  # asked for by name: the lab needs a terminal, one line, exit 2 (no screen codes)
-        proc = subprocess.run([sys.executable, "-m", "rnnlab.cli", "tui", lab], capture_output=True, text=True,
+        proc = subprocess.run([sys.executable, "-m", "rnnlab", "tui", lab], capture_output=True, text=True,
                               env=env, stdin=subprocess.DEVNULL, timeout=120)
         assert proc.returncode == 2 and proc.stdout == "", proc.stderr
         assert proc.stderr.count("\n") == 1 and "needs a terminal" in proc.stderr and "\x1b" not in proc.stderr
-    proc = subprocess.run([sys.executable, "-m", "rnnlab.cli", "gradcheck", "--only", "nope"], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "rnnlab", "gradcheck", "--only", "nope"], capture_output=True,
                           text=True, env=env, stdin=subprocess.DEVNULL, timeout=120)
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+def test_the_console_script_is_the_guarded_entry_point():
+    import tomllib
+
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts == {"rnnlab": "rnnlab.console:main"}
+
+
+def test_ctrl_c_while_the_cli_imports_exits_130_quietly(capsys, monkeypatch):
+    """The interrupt can land while numba and the CLI load (before any command runs): no traceback,
+    exit 130 as typer gives during a command."""
+    from rnnlab import console
+
+    class InterruptedImport:
+        def find_spec(self, name, path=None, target=None):
+            if name == "rnnlab.cli":
+                raise KeyboardInterrupt
+            return None
+
+    monkeypatch.delitem(sys.modules, "rnnlab.cli")
+    monkeypatch.delattr(rnnlab, "cli")
+    monkeypatch.setattr(sys, "meta_path", [InterruptedImport(), *sys.meta_path])
+    assert console.main(["--version"]) == 130
+    assert capsys.readouterr().err == ""
+
+
+def test_importing_rnnlab_loads_no_kernels_until_a_layer_is_used():
+    """The console script imports the package before its Ctrl-C guard: that import must be instant."""
+    code = ("import sys, rnnlab; before = sorted(m for m in sys.modules if m.split('.')[0] in ('numba', 'numpy')); "
+            "lstm = rnnlab.LSTM(2, 3); print(before, type(lstm).__module__, 'rnnlab.layers' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["[]", "rnnlab.layers.recurrent", "True"]
 
 
 def test_gradcheck_title_and_caption_stay_whole_in_a_pipe(capsys, monkeypatch):
