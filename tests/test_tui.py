@@ -526,6 +526,35 @@ def test_the_values_table_follows_the_chosen_unit_and_leaves_the_equations_in_vi
     drive(check, "copy-gru", size=(120, 36))
 
 
+def test_the_side_column_says_when_the_explain_panel_continues_below_its_edge():
+    """copy-attention's softmax explanation is taller than its column at 120x36: a last line says
+    more lies below until the column is scrolled to its end."""
+    async def check(app, pilot):
+        await pilot.press("right", "right")
+        await pilot.pause()
+        side, more = app.query_one("#side"), app.query_one("#side-more")
+        assert side.max_scroll_y > 0 and more.display
+        assert "more below" in screen_text(app)
+        side.scroll_end(animate=False)
+        await pilot.pause()
+        assert not more.display and "more below" not in screen_text(app)
+        assert "in_proj_weight" in screen_text(app)  # the panel's last line, now in view
+        side.scroll_home(animate=False)
+        await pilot.pause()
+        assert more.display
+
+    drive(check, "copy-attention", size=(120, 36))
+
+
+def test_the_side_column_says_nothing_more_where_everything_fits():
+    async def check(app, pilot):
+        await pilot.press("right")
+        await pilot.pause()
+        assert app.query_one("#side").max_scroll_y == 0 and not app.query_one("#side-more").display
+
+    drive(check, "hello", size=(200, 60))
+
+
 def test_bptt_stays_in_view_while_training_refreshes_the_heatmaps():
     async def check(app, pilot):
         lab = app.lab

@@ -111,9 +111,26 @@ def refused_while_computing(handler):
 
 class SideColumn(VerticalScroll):
     """The values table and the explain panel. Not focusable (see StatePanel): the mouse wheel
-    scrolls it on a short terminal."""
+    scrolls it on a short terminal, and a last line says so while more lies below."""
 
     can_focus = False
+
+    def compose(self) -> ComposeResult:
+        yield Static("↓ more below: mouse wheel", id="side-more")
+
+    def on_mount(self) -> None:
+        self.show_more()
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.show_more)
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        self.show_more()
+
+    def show_more(self) -> None:
+        """Show the "more below" line while the column's content continues under its bottom edge."""
+        self.query_one("#side-more").display = self.max_scroll_y > 0 and self.scroll_y < self.max_scroll_y
 
 
 class LabApp(PlainNotices, App[None]):
@@ -340,6 +357,7 @@ class LabApp(PlainNotices, App[None]):
         height, width = side.content_size.height, side.content_size.width
         rows = height - explain.rows_needed(width) - VALUES_FRAME_ROWS if height else None
         self.query_one(CursorValues).update_from(lab, self.layer, self.direction, self.unit, rows)
+        side.call_after_refresh(side.show_more)  # the explain panel's new length may overflow the column
 
     def update_status(self) -> None:
         lab = self.lab
