@@ -10,8 +10,8 @@ with a ridge-regression readout; :class:`Seq2Seq` an encoder-decoder with option
 :class:`Attention`; :class:`SelfAttentionBlock` a Transformer encoder layer (torch's names).
 """
 
-import importlib
-import importlib.util
+import importlib as _importlib
+import importlib.util as _importlib_util
 
 __version__ = "0.1.0"
 __all__ = ["RNN", "LSTM", "GRU", "LeakyRNN", "JordanRNN", "MinGRU", "MinLSTM", "LRU", "EchoStateNetwork",
@@ -24,9 +24,9 @@ _LAYER_NAMES = frozenset(__all__) - {"__version__"}
 
 def __getattr__(name: str):
     if name in _LAYER_NAMES:
-        value = getattr(importlib.import_module(".layers", __name__), name)
-    elif not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
-        value = importlib.import_module(f".{name}", __name__)  # rnnlab.data.trees without importing it first
+        value = getattr(_importlib.import_module(".layers", __name__), name)
+    elif not name.startswith("_") and _importlib_util.find_spec(f"{__name__}.{name}") is not None:
+        value = _importlib.import_module(f".{name}", __name__)  # rnnlab.analysis without importing it first
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     globals()[name] = value
@@ -34,4 +34,4 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    return sorted(name for name in set(globals()) | set(__all__) if not name.startswith("_") or name == "__version__")

@@ -377,8 +377,11 @@ def test_bad_state_dict_rejected_and_layer_unchanged(mode):
 def test_float32_overflow_in_state_dict_rejected():
     layer = _layer("GRU", dtype="float32")
     sd = {k: v.astype(np.float64) for k, v in layer.state_dict().items()}
-    sd["weight_ih_l0"][0, 0] = 1e300  # finite in float64, inf in float32
-    with pytest.raises(ValueError, match="weight_ih_l0.*NaN or Inf"):
+    sd["weight_ih_l0"][0, 0] = 1e300  # finite in float64, inf in float32: said as the overflow it is
+    with pytest.raises(ValueError, match=r"^state dict entry 'weight_ih_l0' holds 1e\+300, beyond float32's range"):
+        layer.load_state_dict(sd)
+    sd["weight_ih_l0"][0, 0] = np.nan
+    with pytest.raises(ValueError, match="^state dict entry 'weight_ih_l0' contains NaN or Inf$"):
         layer.load_state_dict(sd)
 
 
@@ -1059,3 +1062,94 @@ def test_list_input_dtype_message_says_how_to_convert_a_list():
                                "(convert with np.asarray(x, dtype=np.float32))")
     with pytest.raises(ValueError, match=re.escape("(convert with .astype(np.float32))")):
         layer.forward(np.zeros((T, B, I)))
+
+
+# ------------------------------------------------------------------------------ the API as a user reaches it
+def test_the_dotted_names_the_readme_gives_resolve_after_import_rnnlab():
+    """``rnnlab.layers.tree.RecursiveNet``, ``rnnlab.layers.init``, ``rnnlab.data.trees``: a fresh
+    interpreter (this one has imported them all already), and nothing private in ``dir(rnnlab)``."""
+    import subprocess
+    import sys
+
+    code = ("import rnnlab; print(rnnlab.layers.tree.RecursiveNet.__name__, rnnlab.layers.init.orthogonal_.__name__, "
+            "rnnlab.data.trees.__name__, rnnlab.analysis.__name__, "
+            "[n for n in dir(rnnlab) if n.startswith('_') and n != '__version__' or n == 'importlib'])")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["RecursiveNet", "orthogonal_", "rnnlab.data.trees", "rnnlab.analysis", "[]"]
+
+
+@pytest.mark.parametrize("function", ["orthogonal_", "identity_"])
+@pytest.mark.parametrize("seed", [-1, 1.5, True, "0", [0, -2]])
+def test_init_functions_check_their_seed_as_the_layers_do(function, seed):
+    from rnnlab.layers import init
+
+    layer = rnnlab.RNN(I, H, seed=0)
+    before = layer.state_dict()
+    with pytest.raises(ValueError, match=rf"^{function}: seed must be a non-negative integer or None, got"):
+        getattr(init, function)(layer, seed=seed)
+    for name, value in layer.state_dict().items():
+        np.testing.assert_array_equal(value, before[name])
+    getattr(init, function)(layer, seed=[0, 2])  # a SeedSequence's entropy, as the trainer passes it
+
+
+@pytest.mark.parametrize("where,message", [
+    ({"layer": 3}, "layer 3 out of range: the network has 2 layer(s)"),
+    ({"direction": 1}, "direction 1 out of range: the network has 1"),
+    ({"layer": True}, "layer must be an integer, got True"),
+    ({"layer": 1.0}, "layer must be an integer, got 1.0"),
+])
+def test_leaky_rates_and_trace_get_name_a_bad_layer_or_direction(where, message):
+    leaky = rnnlab.LeakyRNN(I, H, 2, seed=0)
+    _, _, trace = leaky.forward(_x(np.float32))
+    with pytest.raises(ValueError, match=re.escape(message)):
+        leaky.rates(**where)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        leaky.time_constants_of(**where)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        trace.get("h", **where)
+    assert trace.get("h", layer=np.int64(1)).shape == (T, B, H)  # numpy's integers are integers
+
+
+def test_a_trace_iterates_over_its_record_names_as_a_dict_does():
+    layer = _layer("LSTM")
+    _, _, trace = layer.forward(_x())
+    assert list(trace) == ["h", "c", "i", "f", "g", "o"]
+    layer.backward(trace, np.ones((T, B, H)))
+    assert {name: trace[name].shape for name in trace}["dh"] == (1, T, B, H)
+
+
+def test_numpy_floats_pass_where_python_floats_do():
+    block = rnnlab.SelfAttentionBlock(4, 2, 8, layer_norm_eps=np.float32(1e-5), seed=0)
+    assert block.layer_norm_eps == pytest.approx(1e-5)
+    for bad in (True, float("nan"), -1e-5, "1e-5"):
+        with pytest.raises(ValueError, match="layer_norm_eps must be a"):
+            rnnlab.SelfAttentionBlock(4, 2, 8, layer_norm_eps=bad)
+
+
+def test_jordan_dtype_none_is_float32_as_every_layer_but_the_esn():
+    assert rnnlab.JordanRNN(I, H, 2, dtype=None).dtype == np.float32
+
+
+def test_esn_eigenvalues_are_complex_even_where_every_one_is_real():
+    lam = rnnlab.EchoStateNetwork(1, 1, seed=0).eigenvalues()
+    assert lam.dtype == np.complex128 and lam.shape == (1,)
+
+
+@pytest.mark.parametrize("build,text", [
+    (lambda: rnnlab.LRU(3, 4, max_phase=1.0), "LRU(3, 4, max_phase=1.0)"),
+    (lambda: rnnlab.MinGRU(3, 4, 2, method="scan"), "MinGRU(3, 4, num_layers=2, method='scan')"),
+    (lambda: rnnlab.RNN(3, 4, 2, "relu", bidirectional=True),
+     "RNN(3, 4, num_layers=2, nonlinearity='relu', bidirectional=True)"),
+    (lambda: rnnlab.Seq2Seq(5, 5, 4, attention="additive", embed_size=2, attn_size=3),
+     "Seq2Seq(5, 5, 4, cell='gru', attention='additive', embed_size=2, attn_size=3)"),
+    (lambda: rnnlab.PositionalEncoding(4, dtype="float64"), "PositionalEncoding(4, max_len=512, dtype='float64')"),
+])
+def test_reprs_name_every_argument_that_differs_from_its_default(build, text):
+    assert repr(build()) == text
+
+
+def test_an_unbatched_sequence_is_refused_with_the_fix():
+    with pytest.raises(ValueError, match=re.escape("got (5, 3); one sequence (T, I), as torch takes it unbatched: "
+                                                   "x[:, None] adds B = 1")):
+        _layer("LSTM").forward(np.zeros((5, 3), np.float32))

@@ -6,6 +6,7 @@ hello, text, adding, copy, selective-copy, sine, two-scales, mackey-glass, parit
 :func:`task_fields`). Pure NumPy; no UI imports.
 """
 
+from . import trees  # rnnlab.data.trees, as the README names it
 from .base import REQUIRED, TASKS, Baseline, Batch, Field, Task, held_out_split, make_task, task_fields
 from .files import MAX_VOCAB, SAMPLE_DIR, load_series, load_text, resolve_path
 from .series import mackey_glass, sine_waves
@@ -18,5 +19,5 @@ __all__ = [
     "CharTask", "HelloTask", "TextTask", "AddingTask", "CopyTask", "SelectiveCopyTask", "SineTask", "TwoScalesTask", "MackeyGlassTask",
     "ParityTask", "CountingTask", "SeriesTask",
     "mackey_glass", "sine_waves", "display_char",
-    "load_text", "load_series", "resolve_path", "SAMPLE_DIR", "MAX_VOCAB",
+    "load_text", "load_series", "resolve_path", "SAMPLE_DIR", "MAX_VOCAB", "trees",
 ]

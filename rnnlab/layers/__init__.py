@@ -9,5 +9,9 @@ from .selfattention import PositionalEncoding, SelfAttentionBlock, SelfAttention
 from .seq2seq import Attention, Seq2Seq
 from .trace import Trace
 
-__all__ = ["RNN", "LSTM", "GRU", "LeakyRNN", "JordanRNN", "MinGRU", "MinLSTM", "LRU", "EchoStateNetwork", "Seq2Seq", "Attention",
-           "SelfAttentionBlock", "SelfAttentionModel", "SelfAttentionTrace", "PositionalEncoding", "RecurrentLayer", "Trace"]
+# Last: tree reaches rnnlab.train, which imports the layers above.
+from . import init, tree  # noqa: E402  (rnnlab.layers.init, rnnlab.layers.tree: as the README names them)
+
+__all__ = ["RNN", "LSTM", "GRU", "LeakyRNN", "JordanRNN", "MinGRU", "MinLSTM", "LRU", "EchoStateNetwork", "Seq2Seq",
+           "Attention", "SelfAttentionBlock", "SelfAttentionModel", "SelfAttentionTrace", "PositionalEncoding",
+           "RecurrentLayer", "Trace", "init", "tree"]

@@ -8,6 +8,7 @@ nothing is silently broadcast or cast from a non-numeric type.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -30,6 +31,28 @@ def parse_dtype(dtype: Any, none_means: str = "float32") -> np.dtype:
 def is_integer(value: Any) -> bool:
     """An int or a numpy integer, and not a bool (``True`` would otherwise pass as 1)."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def check_finite_number(name: str, value: Any) -> float:
+    """A real-valued argument (``layer_norm_eps``, ``r_max``, a gain): an int or float, numpy's
+    too, not a bool, and finite; as a float."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def check_layer_direction(layer: Any, direction: Any, num_layers: int, num_directions: int) -> tuple[int, int]:
+    """A (layer, direction) index of a network, as ints; ValueError for a non-integer (``True``
+    would otherwise read as layer 1) or one out of range."""
+    for name, value in (("layer", layer), ("direction", direction)):
+        if not is_integer(value):
+            raise ValueError(f"{name} must be an integer, got {value!r}")
+    if not 0 <= layer < num_layers:
+        raise ValueError(f"layer {layer} out of range: the network has {num_layers} layer(s)")
+    if not 0 <= direction < num_directions:
+        raise ValueError(f"direction {direction} out of range: the network has {num_directions}")
+    return int(layer), int(direction)
 
 
 def check_positive_int(name: str, value: Any) -> int:
@@ -128,11 +151,7 @@ def load_entry(name: str, value: Any, shape: tuple[int, ...], dtype: np.dtype) -
         raise ValueError(f"state dict entry {name!r} has shape {value.shape}, expected {shape}")
     if value.dtype.kind not in "fiu":
         raise ValueError(f"state dict entry {name!r} has non-numeric dtype {value.dtype}")
-    with np.errstate(over="ignore"):  # an overflow becomes Inf and is reported just below
-        value = np.array(value, dtype=dtype, copy=True, order="C")
-    if not np.isfinite(value).all():
-        raise ValueError(f"state dict entry {name!r} contains NaN or Inf")
-    return value
+    return _finite_copy(f"state dict entry {name!r}", value, dtype)
 
 
 def load_params(shapes: Mapping[str, tuple[int, ...]], state: Any, dtype: np.dtype) -> dict[str, np.ndarray]:
@@ -152,11 +171,21 @@ def check_float_array(what: str, value: Any, shape: tuple[int, ...], dtype: np.d
         raise ValueError(f"{what} has shape {value.shape}, expected {shape}")
     if value.dtype.kind != "f":
         raise ValueError(f"{what} must be a float array, got dtype {value.dtype}")
-    with np.errstate(over="ignore"):  # a value beyond float32's range becomes Inf, reported just below
-        value = np.array(value, dtype=dtype, order="C")
-    if not np.isfinite(value).all():
+    return _finite_copy(what, value, dtype)
+
+
+def _finite_copy(what: str, value: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """A C-contiguous copy of ``value`` in ``dtype``; ValueError if it holds NaN or Inf, or a finite
+    value beyond ``dtype``'s range (1e300 into float32), each said as what it is."""
+    if not (value.dtype.kind != "f" or np.isfinite(value).all()):
         raise ValueError(f"{what} contains NaN or Inf")
-    return value
+    with np.errstate(over="ignore"):  # an overflow becomes Inf: reported just below as the overflow it is
+        copy = np.array(value, dtype=dtype, copy=True, order="C")
+    if not np.isfinite(copy).all():
+        largest = float(np.max(np.abs(value)))
+        raise ValueError(f"{what} holds {largest:g}, beyond {np.dtype(dtype).name}'s range "
+                         f"(largest finite {float(np.finfo(dtype).max):g})")
+    return copy
 
 
 def check_truncate(truncate: Any) -> int | None:

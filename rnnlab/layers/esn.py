@@ -249,8 +249,8 @@ class EchoStateNetwork:
         busy cores a multithreaded eig of a 100 x 100 W took ~200 ms against ~2 ms single-threaded.
         """
         with kernels.blas_single_threaded():
-            lam = np.linalg.eigvals(self._params["weight_hh"].astype(np.float64))
-        return lam[np.argsort(-np.abs(lam), kind="stable")]
+            lam = np.linalg.eigvals(self._params["weight_hh"].astype(np.float64)).astype(np.complex128)
+        return lam[np.argsort(-np.abs(lam), kind="stable")]  # complex even where every lambda is real (eigvals)
 
     @property
     def _features(self) -> int:

@@ -20,11 +20,11 @@ non-finite or non-numeric value is refused with a ValueError naming the function
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
+from ._params import check_finite_number, check_seed, is_integer
 from .recurrent import LSTM, RecurrentLayer
 
 __all__ = ["orthogonal_", "identity_", "forget_gate_bias_", "INITS", "apply_init"]
@@ -38,12 +38,23 @@ def _suffixes(layer: RecurrentLayer) -> list[str]:
 
 
 def _finite(function: str, name: str, value: Any) -> float:
-    """``value`` as a float: a real number (not a bool) and finite."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{function}: {name} must be a finite number, got {value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"{function}: {name} must be a finite number, got {value!r}")
-    return float(value)
+    """``value`` as a float: a real number (not a bool) and finite; ValueError naming ``function``."""
+    try:
+        return check_finite_number(name, value)
+    except ValueError as exc:
+        raise ValueError(f"{function}: {exc}") from None
+
+
+def _rng(function: str, seed: Any) -> np.random.Generator:
+    """The generator for ``seed``: None, a non-negative integer (as a layer's) or a sequence of them
+    (a SeedSequence's entropy: the trainer passes its run seed and a stream number); ValueError
+    naming ``function`` otherwise (numpy's own errors name neither, and a bool would seed with 0 or 1)."""
+    if isinstance(seed, (list, tuple)) and seed and all(is_integer(s) and s >= 0 for s in seed):
+        return np.random.default_rng(seed)
+    try:
+        return np.random.default_rng(check_seed(seed))
+    except ValueError as exc:
+        raise ValueError(f"{function}: {exc}") from None
 
 
 def _recurrent_params(function: str, layer: Any) -> dict[str, np.ndarray]:
@@ -74,7 +85,7 @@ def orthogonal_(layer: RecurrentLayer, gain: float = 1.0, seed: int | None = Non
     """
     params = _recurrent_params("orthogonal_", layer)
     gain = _finite("orthogonal_", "gain", gain)
-    rng = np.random.default_rng(seed)
+    rng = _rng("orthogonal_", seed)
     H = layer.hidden_size
     for sfx in _suffixes(layer):
         w_hh = params["weight_hh" + sfx]
@@ -95,7 +106,7 @@ def identity_(layer: RecurrentLayer, scale: float = 1.0, input_std: float = 1e-3
     scale = _finite("identity_", "scale", scale)
     if _finite("identity_", "input_std", input_std) < 0:
         raise ValueError(f"identity_: input_std must be >= 0, got {input_std!r}")
-    rng = np.random.default_rng(seed)
+    rng = _rng("identity_", seed)
     for sfx in _suffixes(layer):
         params["weight_hh" + sfx][...] = scale * np.eye(layer.hidden_size)
         w_ih = params["weight_ih" + sfx]
@@ -127,6 +138,7 @@ def apply_init(layer: RecurrentLayer, init: str = "uniform", forget_bias: float 
     for an LSTM, a forget-gate bias when ``forget_bias`` is not 0."""
     if init not in INITS:
         raise ValueError(f"unknown init {init!r} (allowed: {', '.join(INITS)})")
+    _rng("apply_init", seed)  # the seed is checked even where the scheme draws nothing
     if init == "orthogonal":
         orthogonal_(layer, seed=seed)
     elif init == "identity":

@@ -72,7 +72,7 @@ class JordanRNN:
         if feedback not in FEEDBACKS:
             raise ValueError(f"feedback must be one of {', '.join(FEEDBACKS)}, got {feedback!r}")
         self.feedback = feedback
-        self.dtype = parse_dtype(dtype, none_means="float64")  # np.dtype(None) is float64
+        self.dtype = parse_dtype(dtype)  # None: float32, the default, as every layer but the ESN
         self.num_layers, self.num_directions = 1, 1
         self._params: dict[str, np.ndarray] = {}
         self.reset_parameters(seed)  # sets self.seed

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..kernels.leaky import leaky_backward, leaky_forward
-from ._params import assign_params, check_bool, check_seed
+from ._params import assign_params, check_bool, check_layer_direction, check_seed
 from .recurrent import RecurrentLayer
 
 __all__ = ["LeakyRNN", "DEFAULT_TIME_CONSTANTS", "time_constant_spread", "sigmoid"]
@@ -135,6 +135,7 @@ class LeakyRNN(RecurrentLayer):
 
     def rates(self, layer: int = 0, direction: int = 0) -> np.ndarray:
         """a = sigmoid(alpha) of one layer and direction, (H,) float64 (each in (0, 1))."""
+        layer, direction = check_layer_direction(layer, direction, self.num_layers, self.num_directions)
         return sigmoid(self._params["alpha" + f"_l{layer}" + ("_reverse" if direction else "")])
 
     def time_constants_of(self, layer: int = 0, direction: int = 0) -> np.ndarray:

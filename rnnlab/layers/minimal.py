@@ -58,7 +58,8 @@ import numpy as np
 from .. import kernels
 from ..kernels import minimal as mk
 from ..kernels.scan import METHODS
-from ._params import assign_params, check_array, check_bool, check_positive_int, check_seed, check_truncate
+from ._params import (assign_params, check_array, check_bool, check_finite_number, check_positive_int, check_seed,
+                      check_truncate)
 from .recurrent import RecurrentLayer
 from .trace import Trace
 
@@ -343,9 +344,7 @@ class LRU(_LinearRecurrence):
             raise ValueError("bidirectional must be False: the LRU has no reverse direction")
         values = {"r_min": r_min, "r_max": r_max, "max_phase": max_phase}
         for name, value in values.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-                    or not math.isfinite(value):
-                raise ValueError(f"{name} must be a finite number, got {value!r}")
+            check_finite_number(name, value)
         if not 0.0 <= r_min < r_max <= 1.0:
             raise ValueError(f"r_min and r_max must satisfy 0 <= r_min < r_max <= 1, got {r_min!r}, {r_max!r}")
         if max_phase <= 0.0:
@@ -356,6 +355,7 @@ class LRU(_LinearRecurrence):
 
     @property
     def output_size(self) -> int:
+        """Features of y at each step: the LRU maps back to input_size (y_t = Re(C h_t) + D * x_t)."""
         return self.input_size
 
     def _param_shapes(self) -> dict[str, tuple[int, ...]]:
@@ -395,8 +395,8 @@ class LRU(_LinearRecurrence):
                          for k in range(self.num_layers)])
 
     def _repr_extra(self) -> str:
-        return super()._repr_extra() + ("" if (self.r_min, self.r_max) == (0.0, 1.0)
-                                        else f", r_min={self.r_min}, r_max={self.r_max}")
+        extra = "" if (self.r_min, self.r_max) == (0.0, 1.0) else f", r_min={self.r_min}, r_max={self.r_max}"
+        return super()._repr_extra() + extra + ("" if self.max_phase == 2 * math.pi else f", max_phase={self.max_phase}")
 
     def _layer_params(self, params: Mapping[str, np.ndarray], sfx: str) -> list[np.ndarray]:
         return [params[name + sfx] for name in _LRU_NAMES]

@@ -58,6 +58,24 @@ class RecurrentLayer:
         seed: int | None = None,
         device: str = "cpu",
     ) -> None:
+        """Arguments as ``torch.nn.LSTM``'s (RNN, GRU alike), in torch's order up to ``bias``:
+
+        - ``input_size``, ``hidden_size``: features of x_t and of h_t;
+        - ``num_layers``: stacked layers, each reading the one below's output (1);
+        - ``bias``: with the biases b_ih and b_hh (True).
+
+        Keyword-only (torch's ``LSTM(3, 5, 2, True, True)``, batch_first, is a TypeError here:
+        inputs are always time-major ``(T, B, I)``):
+
+        - ``bidirectional``: a reverse direction in every layer, y then ``(T, B, 2 * H)`` (False);
+        - ``dtype``: ``"float32"`` (default; None means it too) or ``"float64"``;
+        - ``seed``: the initial weights' seed, uniform(-1/sqrt(H), 1/sqrt(H)) as torch draws them
+          (None: fresh randomness; recorded as :attr:`seed`);
+        - ``device``: ``"cpu"``, or ``"cuda"`` (numba-cuda and an NVIDIA GPU; a one-line error
+          says why not where they are missing).
+
+        ValueError names a bad value.
+        """
         self.input_size = check_positive_int("input_size", input_size)
         self.hidden_size = check_positive_int("hidden_size", hidden_size)
         self.num_layers = check_positive_int("num_layers", num_layers)
@@ -88,6 +106,7 @@ class RecurrentLayer:
 
     @property
     def num_directions(self) -> int:
+        """D: 2 for a bidirectional layer, else 1 (states are (num_layers * D, B, H))."""
         return 2 if self.bidirectional else 1
 
     def _param_shapes(self) -> dict[str, tuple[int, ...]]:
@@ -147,12 +166,12 @@ class RecurrentLayer:
 
     @property
     def num_parameters(self) -> int:
+        """Scalars in the parameters (what torch's ``sum(p.numel() for p in m.parameters())`` counts)."""
         return sum(p.size for p in self._params.values())
 
     def __repr__(self) -> str:
-        extra = ""
-        if self.num_layers != 1:
-            extra += f", num_layers={self.num_layers}"
+        extra = f", num_layers={self.num_layers}" if self.num_layers != 1 else ""
+        extra += self._repr_extra()  # the class's own options next, as its constructor orders them
         if not self.bias:
             extra += ", bias=False"
         if self.bidirectional:
@@ -161,7 +180,7 @@ class RecurrentLayer:
             extra += f", dtype='{self.dtype.name}'"
         if self.device != "cpu":
             extra += f", device='{self.device}'"
-        return f"{type(self).__name__}({self.input_size}, {self.hidden_size}{self._repr_extra()}{extra})"
+        return f"{type(self).__name__}({self.input_size}, {self.hidden_size}{extra})"
 
     def _repr_extra(self) -> str:
         return ""
@@ -176,7 +195,8 @@ class RecurrentLayer:
     def _check_input(self, x: Any) -> np.ndarray:
         shape = np.shape(x)
         if len(shape) != 3:
-            raise ValueError(f"input must have shape (T, B, {self.input_size}), got {shape}")
+            hint = "; one sequence (T, I), as torch takes it unbatched: x[:, None] adds B = 1" if len(shape) == 2 else ""
+            raise ValueError(f"input must have shape (T, B, {self.input_size}), got {shape}{hint}")
         T, B, I = shape
         if T < 1 or B < 1:
             raise ValueError(f"input must have at least one step and one sequence, got shape {shape}")
@@ -366,6 +386,8 @@ class RNN(RecurrentLayer):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
                  bias: bool = True, *, bidirectional: bool = False, dtype: str = "float32", seed: int | None = None,
                  device: str = "cpu"):
+        """As :class:`LSTM`'s (see ``help(rnnlab.LSTM.__init__)``), with torch's ``nonlinearity``
+        after ``num_layers``: ``"tanh"`` (default) or ``"relu"``."""
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity

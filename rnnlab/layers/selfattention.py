@@ -25,8 +25,8 @@ import numpy as np
 from .. import kernels
 from ..errors import UserError
 from ..kernels import selfattention as sa_kernels
-from ._params import (assign_params, check_array, check_bool, check_float_array, check_params, check_positive_int,
-                      check_seed, load_params, parse_dtype)
+from ._params import (assign_params, check_array, check_bool, check_finite_number, check_float_array, check_params,
+                      check_positive_int, check_seed, load_params, parse_dtype)
 from .trace import Trace
 
 __all__ = ["positional_encoding", "PositionalEncoding", "SelfAttentionBlock", "SelfAttentionModel",
@@ -138,7 +138,8 @@ class PositionalEncoding:
         return self._check("d_out", d_out).copy()
 
     def __repr__(self) -> str:
-        return f"PositionalEncoding({self.d_model}, max_len={self.max_len})"
+        dtype = "" if self.dtype == np.float32 else f", dtype='{self.dtype.name}'"
+        return f"PositionalEncoding({self.d_model}, max_len={self.max_len}{dtype})"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -217,8 +218,7 @@ class SelfAttentionBlock:
             raise ValueError(f"norm must be 'post' or 'pre', got {norm!r}")
         if activation not in ("relu", "gelu"):
             raise ValueError(f"activation must be 'relu' or 'gelu', got {activation!r}")
-        if isinstance(layer_norm_eps, bool) or not isinstance(layer_norm_eps, (int, float)) \
-                or not math.isfinite(layer_norm_eps) or layer_norm_eps <= 0:
+        if check_finite_number("layer_norm_eps", layer_norm_eps) <= 0:
             raise ValueError(f"layer_norm_eps must be a positive number, got {layer_norm_eps!r}")
         self.causal = check_bool("causal", causal)
         self.norm = norm
@@ -230,6 +230,7 @@ class SelfAttentionBlock:
 
     @property
     def d_head(self) -> int:
+        """Features a head: d_model / num_heads."""
         return self.d_model // self.num_heads
 
     @property
@@ -284,6 +285,7 @@ class SelfAttentionBlock:
 
     @property
     def num_parameters(self) -> int:
+        """Scalars in the parameters (what torch's ``sum(p.numel() for p in m.parameters())`` counts)."""
         return sum(p.size for p in self._params.values())
 
     def __repr__(self) -> str:
@@ -462,6 +464,7 @@ class SelfAttentionModel:
 
     @property
     def num_parameters(self) -> int:
+        """Scalars in the parameters (what torch's ``sum(p.numel() for p in m.parameters())`` counts)."""
         return sum(p.size for p in self.parameters().values())
 
     def zero_state(self, batch: int) -> None:

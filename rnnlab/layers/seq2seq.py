@@ -213,6 +213,7 @@ class Attention:
 
     @property
     def num_parameters(self) -> int:
+        """Scalars in the parameters (what torch's ``sum(p.numel() for p in m.parameters())`` counts)."""
         return sum(p.size for p in self._params.values())
 
     def __repr__(self) -> str:
@@ -420,6 +421,7 @@ class Seq2Seq:
 
     @property
     def num_parameters(self) -> int:
+        """Scalars in the parameters (what torch's ``sum(p.numel() for p in m.parameters())`` counts)."""
         return sum(p.size for p in self.parameters().values())
 
     def __repr__(self) -> str:
@@ -428,6 +430,10 @@ class Seq2Seq:
             extra += f", num_layers={self.num_layers}"
         if self.dtype != np.float32:
             extra += f", dtype='{self.dtype.name}'"
+        if self.embed_size != self.hidden_size:
+            extra += f", embed_size={self.embed_size}"
+        if self.attention is not None and self.attention.attn_size != self.hidden_size:
+            extra += f", attn_size={self.attention.attn_size}"
         return f"Seq2Seq({self.vocab_in}, {self.vocab_out}, {self.hidden_size}, cell={self.cell!r}{extra})"
 
     # ------------------------------------------------------------------ encoder

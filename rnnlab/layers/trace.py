@@ -43,6 +43,8 @@ from typing import Any
 
 import numpy as np
 
+from ._params import check_layer_direction
+
 
 @dataclass
 class Trace:
@@ -58,7 +60,7 @@ class Trace:
       B, H)``, index ``layer * num_directions + direction`` (read-only, cached);
     - ``trace.get(name, layer=0, direction=0)``: one layer and direction, ``(T, B, H)``
       (read-only view); ValueError for a layer or direction out of range;
-    - ``name in trace``, ``trace.names`` (what is recorded now), ``trace.has_gradients`` (True
+    - ``name in trace``, ``for name in trace``, ``trace.names`` (what is recorded now), ``trace.has_gradients`` (True
       once ``backward`` filled in ``"dh"``); an unknown name raises KeyError listing the names.
 
     Attributes: ``mode`` (the cell: ``"RNN"``, ``"LSTM"``, ``"GRU"``, ``"Leaky"``, ``"Jordan"``,
@@ -103,10 +105,7 @@ class Trace:
 
     def get(self, name: str, layer: int = 0, direction: int = 0) -> np.ndarray:
         """One record of one layer and direction, shape ``(T, B, H)``, natural time order (read-only view)."""
-        if not 0 <= layer < self.num_layers:
-            raise ValueError(f"layer {layer} out of range: the network has {self.num_layers} layer(s)")
-        if not 0 <= direction < self.num_directions:
-            raise ValueError(f"direction {direction} out of range: the network has {self.num_directions}")
+        layer, direction = check_layer_direction(layer, direction, self.num_layers, self.num_directions)
         records = self._records[(layer, direction)]
         if name not in records:
             raise KeyError(f"no record {name!r} in this trace; available: {', '.join(records)}")
@@ -128,6 +127,10 @@ class Trace:
 
     def __contains__(self, name: object) -> bool:
         return name in self.names
+
+    def __iter__(self):
+        """The names of the records, as a dict's keys: ``for name in trace: trace[name]``."""
+        return iter(self.names)
 
     def _set_record(self, layer: int, direction: int, name: str, array: np.ndarray) -> None:
         self._records.setdefault((layer, direction), {})[name] = array

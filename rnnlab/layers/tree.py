@@ -188,6 +188,7 @@ class RecursiveNet:
 
     @property
     def num_parameters(self) -> int:
+        """Scalars in the parameters (what torch's ``sum(p.numel() for p in m.parameters())`` counts)."""
         return sum(p.size for p in self._params.values())
 
     def __repr__(self) -> str:
