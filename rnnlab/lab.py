@@ -99,6 +99,7 @@ class Lab(StepCursor, TrainingControl):
             self.history = StepHistory(StepRecord(**row) for row in run.read_metrics()
                                        if row["step"] <= self.trainer.step)
             self.evals = [EvalRecord(**row) for row in run.read_evals() if row["step"] <= self.trainer.step]
+        self.saved_step = self.trainer.step  # the step on disk: what quitting now would keep
         # the run directory as this lab last saw it (checkpoint step, metrics size): a save finding
         # it changed (a `rnnlab train --resume` meanwhile), or another process writing it, goes to a
         # new run instead of replacing it
@@ -377,7 +378,14 @@ class Lab(StepCursor, TrainingControl):
                                            self.history[-1] if self.history else None,
                                            self.evals[-1] if self.evals else None))
             self._run_state = run.state()
+            self.saved_step = self.trainer.step
         return run.path
+
+    @property
+    def unsaved_steps(self) -> int:
+        """Steps trained since the run was opened or last saved (0 for a new, untrained model):
+        what quitting without :meth:`save_run` would lose."""
+        return max(self.trainer.step - self.saved_step, 0)
 
     # ------------------------------------------------------------------ exports
     def trace_arrays(self) -> dict[str, np.ndarray]:

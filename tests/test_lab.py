@@ -123,6 +123,21 @@ def test_save_run_then_reopen_continues_the_history(lab, tmp_path):
     assert lab.save_run() == path  # the same run the second time
 
 
+def test_unsaved_steps_count_what_quitting_would_lose(lab, tmp_path):
+    lab.reconfigure({"train.steps": 6})
+    assert lab.unsaved_steps == 0  # untrained: nothing to lose
+    lab.train()
+    assert lab.unsaved_steps == 6
+    path = lab.save_run(tmp_path / "run")
+    assert lab.unsaved_steps == 0
+    reopened = Lab(RunDir.open(path).spec, RunDir.open(path))
+    assert reopened.unsaved_steps == 0  # what is on disk is saved
+    reopened.train(until_step=9)
+    assert reopened.unsaved_steps == 3
+    reopened.reconfigure({"model.hidden_size": 8})  # a new, untrained model
+    assert reopened.unsaved_steps == 0
+
+
 def test_a_save_never_replaces_a_run_trained_further_by_another_process(lab, tmp_path):
     """The lab reopened a run; `rnnlab train --resume` took it further meanwhile. ctrl+s must not
     put the run back to the lab's step: it saves to a new run and says which one it left alone."""

@@ -666,6 +666,44 @@ def test_an_unchanged_form_keeps_the_trained_model_and_a_changed_one_warns_first
     drive(check)
 
 
+def test_q_with_unsaved_training_quits_only_when_pressed_again_and_after_a_save_at_once(tmp_path, monkeypatch):
+    """One stray q must not throw away trained steps (as the edit form warns before it drops them)."""
+    monkeypatch.chdir(tmp_path)  # ctrl+s saves under runs/ here
+
+    async def check(app, pilot):
+        lab = app.lab
+        await pilot.press("t")
+        await wait_for(pilot, lambda: lab.training_status == "completed")
+        for key in ("q", "ctrl+c"):
+            app._quit_armed_until = 0.0  # a second press long after the first: asks again
+            await pilot.press(key)
+            await pilot.pause()
+            assert app.return_code is None  # still open
+            assert list(app._notifications)[-1].message == (
+                "200 trained steps are not saved: q again quits without them, ctrl+s saves them")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert lab.unsaved_steps == 0 and (lab.run.path / "checkpoint.npz").is_file()
+        app._quit_armed_until = 0.0
+        await pilot.press("q")  # saved: at once
+        await pilot.pause()
+        assert app.return_code == 0
+
+    drive(check)
+
+
+def test_q_pressed_twice_quits_though_the_training_is_not_saved():
+    async def check(app, pilot):
+        lab = app.lab
+        await pilot.press("t")
+        await wait_for(pilot, lambda: lab.training_status == "completed")
+        await pilot.press("q", "q")
+        await pilot.pause()
+        assert app.return_code == 0 and lab.run is None  # nothing written
+
+    drive(check)
+
+
 def test_brackets_and_tildes_in_what_the_user_types_are_text_not_markup_or_a_crash(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
 

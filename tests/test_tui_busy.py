@@ -383,7 +383,7 @@ def test_quitting_while_training_waits_neither_for_the_computation_nor_the_train
         holds.append(Held(monkeypatch, lab.model, "backward", thread="rnnlab-compute"))  # inside Lab.lock
         await pilot.press("b")
         await wait_for(pilot, holds[0].started.is_set)
-        await pilot.press("q")
+        await pilot.press("q", "q")  # the second: steps trained and not saved
 
     start = time.monotonic()
     try:

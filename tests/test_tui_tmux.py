@@ -182,6 +182,8 @@ def test_lab_in_a_real_terminal(tmp_path):
         assert training_step(done) == 200, status_line(done)
         assert (training_step(started) or 0) <= training_step(done)
 
+        term.send("q")  # the 200 trained steps are not saved: the first q asks, the second quits
+        term.wait_for("the unsaved-training warning", lambda s: "not saved" in s)
         term.send("q")
         status = term.wait_exit()
         printed = term.scrollback()  # anything printed after the alternate screen closed

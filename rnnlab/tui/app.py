@@ -52,6 +52,7 @@ PLOTS_STACKED_ROWS = 13  # from this band height on, the loss plot sits above th
 FIXED_ROWS = 3           # header, status line, footer; the sequence bar's rows come on top
 SEQUENCE_BAR_ROWS = 6    # the sequence bar of a task with one target channel
 VALUES_FRAME_ROWS = 3    # the values table's title and header rows and the margin under it
+QUIT_CONFIRM_S = 5.0     # a second q within this long quits though trained steps are not saved
 MIN_SIZE = (60, 20)      # columns, rows: below this the heatmaps get no rows, and a message says so
 
 #: Work estimated (:func:`forward_macs`) above this many multiply-adds runs in a worker thread
@@ -171,6 +172,7 @@ class LabApp(PlainNotices, App[None]):
         super().__init__()
         self.target = target
         self.lab: Lab | None = None
+        self._quit_armed_until = 0.0  # monotonic time until which q quits despite unsaved training
         self.layer = 0
         self.direction = 0
         self.unit = 0
@@ -774,6 +776,18 @@ class LabApp(PlainNotices, App[None]):
             self.notify(f"cannot save the screenshot: {exc.strerror or exc}", severity="error")
             return
         self.notify(f"screenshot saved to {Path(path).resolve()}")  # absolute, as the trace and run notices
+
+    async def action_quit(self) -> None:
+        """Quit; with trained steps not saved, only on a second q (or ctrl+c) within QUIT_CONFIRM_S,
+        as the edit form warns before it drops them: one stray key must not throw away an hour of training."""
+        unsaved = self.lab.unsaved_steps if self.lab is not None else 0
+        if unsaved and time.monotonic() > self._quit_armed_until:
+            self._quit_armed_until = time.monotonic() + QUIT_CONFIRM_S
+            steps = "1 trained step is" if unsaved == 1 else f"{unsaved} trained steps are"
+            self.notify(f"{steps} not saved: q again quits without them, ctrl+s saves them",
+                        severity="warning", timeout=QUIT_CONFIRM_S)
+            return
+        self.exit()
 
     def action_help(self) -> None:
         keys = [(b.key.replace("left_square_bracket", "[").replace("right_square_bracket", "]")
