@@ -117,7 +117,7 @@ class SideColumn(VerticalScroll):
     can_focus = False
 
     def compose(self) -> ComposeResult:
-        yield Static("↓ more below: mouse wheel", id="side-more")
+        yield Static("↓ more: PgDn or mouse wheel", id="side-more")
 
     def on_mount(self) -> None:
         self.show_more()
@@ -157,6 +157,8 @@ class LabApp(PlainNotices, App[None]):
         Binding("right_square_bracket", "next_stream", "next layer", show=False),
         Binding("j", "next_map", "next heatmap", show=False),
         Binding("k", "previous_map", "previous heatmap", show=False),
+        Binding("pagedown", "scroll_side(1)", "values/explain down", show=False),  # no panel takes the focus
+        Binding("pageup", "scroll_side(-1)", "values/explain up", show=False),
         Binding("u", "next_unit", "unit +", show=False),  # lower case forward, as n, a, ]
         Binding("U", "previous_unit", "unit -", show=False),
         Binding("a", "next_head", "attn head +"),  # self-attention only (check_action hides it otherwise)
@@ -777,6 +779,11 @@ class LabApp(PlainNotices, App[None]):
             return
         self.notify(f"screenshot saved to {Path(path).resolve()}")  # absolute, as the trace and run notices
 
+    def action_scroll_side(self, pages: int) -> None:
+        """PgDn/PgUp: the values and explain column by a page (the mouse wheel scrolls it too)."""
+        side = self.query_one(SideColumn)
+        side.scroll_to(y=side.scroll_y + pages * max(side.scrollable_content_region.height - 1, 1), animate=False)
+
     async def action_quit(self) -> None:
         """Quit; with trained steps not saved, only on a second q (or ctrl+c) within QUIT_CONFIRM_S,
         as the edit form warns before it drops them: one stray key must not throw away an hour of training."""
@@ -791,7 +798,8 @@ class LabApp(PlainNotices, App[None]):
 
     def action_help(self) -> None:
         keys = [(b.key.replace("left_square_bracket", "[").replace("right_square_bracket", "]")
-                 .replace("question_mark", "?").replace(",", ", "), b.description) for b in self.BINDINGS
+                 .replace("question_mark", "?").replace("pagedown", "PgDn").replace("pageup", "PgUp")
+                 .replace(",", ", "), b.description) for b in self.BINDINGS
                 if self.check_action(b.action, ())]  # the head keys only for a self-attention model
         self.push_screen(HelpScreen(keys))
 
