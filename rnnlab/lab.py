@@ -431,9 +431,11 @@ class Lab(StepCursor, TrainingControl):
         return path
 
     # ------------------------------------------------------------------ sampling
-    def sample(self, prime: str, length: int, temperature: float = 1.0, seed: int | None = None) -> str:
+    def sample(self, prime: str | None, length: int, temperature: float = 1.0, seed: int | None = None) -> str:
         """Generate ``length`` characters after ``prime`` (character tasks), drawing from
-        softmax(logits / temperature); the prime's own characters are returned first.
+        softmax(logits / temperature); the prime's own characters are returned first. ``prime``
+        None: a newline where the vocabulary has one (a text starts a line), else the training
+        text's first character (hello: "h").
 
         A causal self-attention model re-reads its context at every step: the last ``task.length``
         characters (the length its positional encoding covers), a sliding window. A non-causal one
@@ -441,6 +443,8 @@ class Lab(StepCursor, TrainingControl):
         is refused."""
         if not hasattr(self.task, "encode"):
             raise UserError(f"the {self.task.kind} task is not a character model; sampling needs one")
+        if prime is None:
+            prime = "\n" if "\n" in self.task.chars else (getattr(self.task, "text", "") or self.task.chars)[0]
         if not prime:
             raise UserError("--prime must have at least one character")
         if temperature <= 0 or not np.isfinite(temperature):

@@ -139,6 +139,7 @@ def test_trace_exports_every_record(capsys, tmp_path):
         assert data["f"].shape == (1, 4, 1, 16)  # (layers * directions, T, B, H)
         meta = json.loads(str(data["meta"]))
     assert meta["cell"] == "lstm"
+    assert json.loads(out)["meta"] == meta  # --json lists what the file holds, its meta too
 
 
 def test_sample_generates_from_a_trained_character_model(capsys, tmp_path):
@@ -149,6 +150,8 @@ def test_sample_generates_from_a_trained_character_model(capsys, tmp_path):
     assert out.strip() == "hello"
     code, _, err = run(capsys, "sample", run_dir, "--prime", "x")
     assert code == 2 and "'x'" in one_line_error(err)
+    code, out, err = run(capsys, "sample", run_dir, "--length", "4", "--temperature", "0.01")  # no newline in
+    assert code == 0 and out.strip() == "hello", err  # hello's vocabulary: the prime is its first character
     sine_dir = tmp_path / "sine"
     assert run(capsys, "train", "sine", "--steps", "1", "--out", sine_dir)[0] == 0
     code, _, err = run(capsys, "sample", sine_dir)
@@ -411,7 +414,7 @@ def test_sample_help_shows_the_prime_default_on_its_line(capsys, monkeypatch):
     code, out, _ = run(capsys, "sample", "--help")
     assert code == 0
     line = next(line for line in out.splitlines() if "--prime" in line)
-    assert "[default: (a newline)]" in line
+    assert "[default: (a newline, or the text's first character)]" in line
     assert not any(line.strip(" │") == "]" for line in out.splitlines())
 
 

@@ -8,6 +8,7 @@ Each is a thin view over the core: specs (:mod:`rnnlab.spec`), training and run 
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import signal
 import threading
@@ -371,16 +372,20 @@ def trace(
     path = lab.export_trace(out, replace=force)
     arrays = lab.trace_arrays()
     shapes = {name: list(value.shape) for name, value in arrays.items() if name != "meta"}
+    meta = json.loads(str(arrays["meta"]))  # a JSON string in the file
     if json_output:
-        _print_json({"file": str(path), "arrays": shapes})
+        _print_json({"file": str(path), "arrays": shapes, "meta": meta})
     else:
-        _out_console().print(f"wrote {path}: " + ", ".join(f"{k} {tuple(v)}" for k, v in shapes.items()))
+        _out_console().print(f"wrote {path}: " + ", ".join(f"{k} {tuple(v)}" for k, v in shapes.items())
+                             + f", meta (JSON: {', '.join(meta)})")
 
 
 @app.command()
 def sample(
     run_dir: Annotated[Path, typer.Argument(help="A run directory of a character model (text, hello).")],
-    prime: Annotated[str, typer.Option("--prime", help="Text to start from.", show_default="a newline")] = "\n",
+    prime: Annotated[str | None, typer.Option(
+        "--prime", help="Text to start from.",
+        show_default="a newline, or the text's first character")] = None,  # hello has no newline: "h"
     length: Annotated[int, typer.Option("--length", min=1, max=1_000_000, help="Characters to generate.")] = 200,
     temperature: Annotated[float, typer.Option("--temperature", help="Softmax temperature: low is conservative, high is wild.")] = 1.0,
     seed: Annotated[int | None, typer.Option("--seed", min=0, help="Seed of the sampling (default: the run's).")] = None,
