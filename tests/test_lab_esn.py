@@ -8,6 +8,7 @@ import functools
 import importlib
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -26,7 +27,7 @@ from rnnlab.labs import lab_class
 from rnnlab.labs.esn import DEFAULTS, EsnLab, parse_option_text
 from rnnlab.layers.esn import EchoStateNetwork
 from rnnlab.tui.labs import LabScreenApp, screen_class
-from rnnlab.tui.labs.esn import EsnScreen
+from rnnlab.tui.labs.esn import EsnScreen, _states_title
 from rnnlab.tui.widgets import ComplexPlane, Heatmap, LinePlot
 from textual.widgets import Static
 
@@ -526,7 +527,8 @@ def test_the_small_layout_trades_the_error_plot_for_the_sweep():
     async def check(app, pilot):
         screen = app.screen
         assert {"-narrow", "-short"} <= screen.classes
-        assert not screen.query_one("#esn-info").display  # the status line keeps the figures
+        info = screen.query_one("#esn-info")  # two lines: the status line keeps the scores
+        assert info.display and info.content_region.height == 2 and "error" in info.render().plain
         error, sweep = screen.query_one("#esn-error"), screen.query_one("#esn-sweep")
         assert error.display and error.size.width > 0 and not sweep.display
         heatmap = screen.query_one("#esn-heatmap", Heatmap)
@@ -652,7 +654,7 @@ def test_the_free_run_status_shows_the_free_runs_own_scores():
 def test_a_sweep_from_other_options_is_marked_stale_and_its_best_shows_at_120x36():
     async def check(app, pilot):
         lab, screen = app.engine, app.screen
-        assert {"-narrow", "-short"} <= screen.classes and not screen.query_one("#esn-info").display
+        assert {"-narrow", "-short"} <= screen.classes
         await pilot.press("W")
         await wait_for(pilot, lambda: lab.sweep_result is not None and lab.sweep_result.status == "completed"
                        and idle(app))
@@ -699,3 +701,135 @@ def test_a_long_option_error_wraps_in_the_dialog_at_120x36():
         assert "or warmup, or raise length" in screen_text(app)
 
     drive(check, size=(120, 36))
+
+
+# ---------------------------------------------------------------------------------------------
+# the second audit's findings (a stopped sweep's last redraw, stale sweeps in exports, titles,
+# the cursor's values in short terminals, terminals below the minimum)
+# ---------------------------------------------------------------------------------------------
+
+def test_a_stopped_sweep_is_drawn_as_the_lab_holds_it(monkeypatch):
+    """Esc cancels the sweep's worker at once (CANCELLED, redrawn), but its thread finishes the
+    point it is on before the sweep's status turns "stopped": that last state must be drawn too."""
+    real, calls = esn_lab.compute, []
+    busy, finish = threading.Event(), threading.Event()
+
+    def slow(options, *spell):  # the second point takes until the test lets it finish
+        calls.append(options)
+        if len(calls) == 2:
+            busy.set()
+            finish.wait(30)
+        return real(options, *spell)
+
+    async def check(app, pilot):
+        lab, screen = app.engine, app.screen
+        monkeypatch.setattr(esn_lab, "compute", slow)
+        await pilot.press("W")
+        await wait_for(pilot, busy.is_set)
+        await pilot.press("escape")
+        info = screen.query_one("#esn-sweep-info", Static)
+        await wait_for(pilot, lambda: "stopping 1/20" in info.render().plain, what="the sweep stopping")
+        assert "stopping sweep" in screen.query_one("#esn-status").render().plain
+        finish.set()
+        await wait_for(pilot, lambda: lab.sweep_result.status == "stopped" and lab.sweep_result.done == 2)
+        sweep = lab.sweep_result
+        line = f"sweep a stopped 2/20: best {sweep.best():g}, RMSE {np.nanmin(sweep.rmse):.3g}"
+        await wait_for(pilot, lambda: info.render().plain == line, timeout=5, what=line)
+        assert "sweep a stopped 2/20: best" in screen_text(app)
+        plot = screen.query_one("#esn-sweep", LinePlot)
+        np.testing.assert_array_equal(plot._series["one-step"].xs, [0.05, 0.1])
+        await pilot.resize_terminal(110, 36)  # and it stays so through resizes and redraws
+        await pilot.pause(0.3)
+        assert info.render().plain == line and "stopping" not in screen.query_one("#esn-status").render().plain
+
+    drive(check, size=(120, 36))
+
+
+def test_stopping_a_sweep_before_it_starts_keeps_the_last_one():
+    async def check(app, pilot):
+        lab = app.engine
+        lab.sweep("leak_rate", [0.2, 0.4])
+        before = lab.sweep_result
+        with lab.lock:  # the new sweep's worker waits for the lock; w again stops it meanwhile
+            await pilot.press("w")
+            await pilot.pause(0.1)
+            await pilot.press("escape")
+        await wait_for(pilot, lambda: idle(app))
+        assert lab.sweep_result is before
+
+    drive(check)
+
+
+def test_export_marks_a_sweep_made_with_other_options_and_names_them(tmp_path):
+    lab = small()
+    lab.sweep("spectral_radius", [0.9, 1.2])
+    sweep = lab.summary()["sweep"]
+    assert sweep["current"] is True and sweep["options"] == lab.summary()["options"]
+    lab.new_seed()  # another reservoir: the sweep's points and best value are the old seed's
+    with np.load(lab.export(tmp_path / "esn.npz"), allow_pickle=False) as data:
+        meta = json.loads(str(data["meta"]))
+        np.testing.assert_array_equal(data["sweep.values"], [0.9, 1.2])
+    sweep = meta["sweep"]
+    assert sweep["current"] is False and sweep["status"] == "completed"
+    assert sweep["options"] == {**DEFAULTS, **SMALL} and meta["options"] == {**DEFAULTS, **SMALL, "seed": 1}
+    assert "sweep.current is false" in meta["layout"]["sweep.values"]
+    lab.configure(spectral_radius=0.5)  # the swept option may differ: the sweep is current again
+    lab.new_seed(0)
+    assert lab.summary()["sweep"]["current"] is True
+
+
+@pytest.mark.parametrize("units", [100, 1000])
+def test_the_heatmap_title_never_cuts_a_number(units):
+    numbers = {"0", "7", str(units), "1500", "1599", "2000"}
+    longest = _states_title(0, 7, units, 1500, 1599, "of 2000", 0)
+    assert longest == f"reservoir states x_t: units 0-7 of {units}, t 1500-1599 of 2000"
+    for width in range(1, len(longest) + 2):
+        title = _states_title(0, 7, units, 1500, 1599, "of 2000", width)
+        assert len(title) <= width and set(re.findall(r"\d+", title)) <= numbers, (width, title)
+
+    async def check(app, pilot):
+        heatmap = app.screen.query_one("#esn-heatmap", Heatmap)
+        assert heatmap.title == f"x_t 0-7/{units}" and f"x_t 0-7/{units} " in screen_text(app)
+
+    drive(check, size=(60, 20), units=units)
+
+
+@pytest.mark.parametrize("size", [(120, 36), (80, 24), (160, 36)])
+def test_the_cursors_forecast_and_error_show_in_a_short_terminal(size):
+    async def check(app, pilot):
+        lab, screen = app.engine, app.screen
+        assert "-short" in screen.classes
+        await pilot.press("right", "right")
+        v = lab.cursor_values()
+        info = screen.query_one("#esn-info", Static)
+        text = info.render().plain
+        assert info.content_region.height == 2 and text.startswith(f"t {lab.cursor} test")
+        for piece in (f"u_t {v['input']:.5f}", f" {v['forecast']:.5f}", f"error {v['error']:+.2e}"):
+            assert piece in text and piece in screen_text(app), piece
+        assert max(len(line) for line in text.splitlines()) <= info.content_region.width  # no wrapped line
+        for plot in ("#esn-series", "#esn-error"):  # the main plots keep their rows (the band's 10 less its border)
+            assert screen.query_one(plot).region.height == 9
+
+    drive(check, size=size)
+
+
+def test_a_terminal_below_the_minimum_says_so_until_enlarged():
+    async def check(app, pilot):
+        message = app.screen.query_one("#too-small", Static)
+        assert message.display and "The lab needs at least 60x20" in screen_text(app)
+        assert "(this terminal: 50x15)" in screen_text(app) and "RMSE vs" not in screen_text(app)
+        await pilot.resize_terminal(60, 20)
+        await pilot.pause(0.1)
+        assert not message.display and "Mackey-Glass" in screen_text(app)
+        await pilot.press("W")  # at the minimum the sweep plot's x labels stay apart
+        await wait_for(pilot, lambda: app.engine.sweep_result.status == "completed" and idle(app))
+        await pilot.pause(0.1)
+        plot = app.screen.query_one("#esn-sweep", LinePlot)
+        assert plot.x_range == (0.05, 1.0)
+        axis = plot.render_line(plot.size.height - 1).text.split()
+        assert axis and set(axis) <= {"0.05", "1", "▲0.3"}, axis
+        await pilot.resize_terminal(59, 30)
+        await pilot.pause(0.1)
+        assert message.display and "(this terminal: 59x30)" in screen_text(app)
+
+    drive(check, size=(50, 15))

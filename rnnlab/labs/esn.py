@@ -663,7 +663,14 @@ class EsnLab:
     def summary(self) -> dict[str, Any]:
         """The options and every figure, JSON-ready (what ``rnnlab esn --json`` prints); ``fit_ms``
         is the wall time of the last computation (the first in a process includes loading the
-        kernels)."""
+        kernels).
+
+        After a sweep, ``sweep`` holds ``name``, ``status`` (running, completed or stopped),
+        ``best`` (the value with the lowest one-step RMSE so far), ``points`` (one dict per value
+        computed), ``options`` (the options it was made with; the swept one there is its value at
+        the start) and ``current``: whether those options (but the swept one) are still ``options``.
+        False when the options changed after the sweep (another seed, more units): its points and
+        best value then describe other reservoirs than this summary's."""
         r = self.result
         g = r.generation
         out: dict[str, Any] = {
@@ -681,7 +688,8 @@ class EsnLab:
         }
         if self.sweep_result is not None:
             s = self.sweep_result
-            out["sweep"] = {"name": s.name, "status": s.status, "best": s.best(), "points": s.rows()}
+            out["sweep"] = {"name": s.name, "status": s.status, "best": s.best(), "points": s.rows(),
+                            "current": self.sweep_is_current(), "options": asdict(s.base)}
         return out
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -690,7 +698,9 @@ class EsnLab:
         ``eigenvalues`` (complex), ``effective_eigenvalues``, the network's state dict
         (``weight_ih``, ``weight_hh``, ``bias``, ``readout.weight``, ``readout.bias``), the sweep
         (``sweep.values``, ``sweep.rmse``, ...) if one ran, and ``meta`` (JSON: the summary and
-        the layout of each array)."""
+        the layout of each array). A sweep is written whether or not it is current: ``meta``'s
+        ``sweep.current`` says whether it was made with the options of the rest of the file, and
+        ``sweep.options`` which options it was made with (see :meth:`summary`)."""
         r = self.result
         arrays: dict[str, np.ndarray] = {
             "series": r.series, "states": r.states, "onestep": r.onestep, "generated": r.generated,
@@ -710,6 +720,17 @@ class EsnLab:
             "eigenvalues": "(N,) complex: eig(weight_hh), largest |lambda| first",
             "effective_eigenvalues": "(N,) complex: (1 - leak_rate) + leak_rate * eigenvalues",
         }}
+        if self.sweep_result is not None:
+            s = self.sweep_result
+            made = "these options" if self.sweep_is_current() else "sweep.options (not these: sweep.current is false)"
+            meta["layout"].update({
+                "sweep.values": f"(V,): the values of {s.name} in sweep order; the first len(sweep.points) have "
+                                f"scores, made with {made}",
+                "sweep.rmse": "(V,): one-step test RMSE per value (NaN: not computed, or no reservoir)",
+                "sweep.r2": "(V,): one-step test R^2 per value",
+                "sweep.generation_rmse": "(V,): the free run's RMSE per value",
+                "sweep.horizon": "(V,): the free run's steps within the threshold per value",
+            })
         arrays["meta"] = np.array(json.dumps(meta))
         return arrays
 

@@ -8,10 +8,13 @@ Panels (all drawn from :class:`~rnnlab.labs.esn.EsnLab`; the screen computes not
 - the eigenvalues of W and of the leaky update's linearisation (1 - a) I + a W in the complex
   plane with the unit circle;
 - the cursor's values (input, forecast, target, error, the state's size and saturation) and the
-  options;
+  options; in a short terminal (under 40 rows) two lines: the input, the forecast and its error;
 - the series against the forecast (one-step or free run, the train/test boundary marked), the
   forecast's |error| on a log scale with the horizon threshold, and the last sweep's RMSE curve;
 - a status line: RMSE, R^2, the free run's horizon, rho, a, the seed, the cursor, what is running.
+
+Below the app's minimum size (:data:`rnnlab.tui.app.MIN_SIZE`) a message covers the panels, as in
+the main lab.
 
 Every refit runs in one exclusive worker (a newer request cancels an older one, and the engine
 applies only the latest request), sweeps in the same group; errors of both are handled in
@@ -25,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -35,6 +38,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from ...errors import UserError
 from ...labs.esn import DEFAULTS, OPTION_HELP, EsnLab, parse_option_text
+from ..app import MIN_SIZE
 from ..terminal import warn_without_true_colour
 from ..screens import HelpScreen, PromptScreen
 from ..widgets import ColorBar, ComplexPlane, Heatmap, LinePlot
@@ -60,6 +64,18 @@ def _of_steps(lab: EsnLab, last: int) -> str:
     t numbered 0 .. length - 1; "+ free run" where a long free run's columns reach past it."""
     length = len(lab.result.series)
     return f"of {length}" if last < length else f"of {length} + free run"
+
+
+def _states_title(first: int, last: int, units: int, start: int, end: int, of_steps: str, width: int) -> str:
+    """The heatmap's title in ``width`` columns (0: not laid out yet, the longest): shorter words
+    first, then fewer parts, never a number cut short ("units 0-7 of 10" of 100 units reads as 10)."""
+    shown = f"{first}-{last}"
+    titles = (f"reservoir states x_t: units {shown} of {units}, t {start}-{end} {of_steps}",
+              f"x_t: units {shown} of {units}, t {start}-{end} {of_steps}",
+              f"x_t units {shown}/{units}, t {start}-{end}",
+              f"x_t: units {shown} of {units}",
+              f"x_t {shown}/{units}", "x_t", "")
+    return next(t for t in titles if len(t) <= width) if width > 0 else titles[0]
 
 
 def _time_legend(lab: EsnLab) -> str:
@@ -148,7 +164,8 @@ class EsnScreen(Screen[None]):
         self.message: Text | None = None  # an error (or notice) shown on the status line
         self._drawn_key: tuple | None = None  # what the heatmap holds: (result, mode, units, time window)
         self._window_start = 0  # the time step of the heatmap's first column
-        self._sweep_done = -1
+        self._sweep_worker: Worker | None = None  # the last sweep's; cancelled while its sweep runs: stopping
+        self._sweep_drawn: tuple | None = None  # the sweep's state the panels show (_sweep_state)
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -168,6 +185,7 @@ class EsnScreen(Screen[None]):
             yield LinePlot(log_y=True, threshold_label="threshold", id="esn-error")
             yield LinePlot(log_y=True, id="esn-sweep")
         yield Static(id="esn-status")
+        yield Static(id="too-small")  # styled by the app's lab.tcss (and esn.tcss), as the main lab's
         yield Footer()
 
     def on_mount(self) -> None:
@@ -177,9 +195,21 @@ class EsnScreen(Screen[None]):
         self.refresh_views()
         warn_without_true_colour(self.app, "the reservoir's heatmap needs")
 
-    def on_resize(self) -> None:
-        self.call_after_refresh(self.draw_states)
-        self.call_after_refresh(self.draw_eigenvalues)
+    def on_resize(self, event: events.Resize) -> None:
+        self._say_if_too_small(*event.size)
+        # every panel: the titles fit the new widths, and a change of the breakpoints' classes
+        # switches the values panel between its full and its two-line form
+        self.call_after_refresh(self.refresh_views)
+
+    def _say_if_too_small(self, width: int, height: int) -> None:
+        """Below MIN_SIZE the heatmap loses its rows and the plots' labels run together without a
+        word: a message covers the panels, as in the main lab."""
+        too_small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
+        self.set_class(too_small, "too-small")
+        if too_small:
+            self.query_one("#too-small", Static).update(
+                f"The lab needs at least {MIN_SIZE[0]}x{MIN_SIZE[1]}\n(this terminal: {width}x{height}).\n"
+                "Enlarge it, or q to quit.")
 
     # ------------------------------------------------------------------ drawing
     def refresh_views(self) -> None:
@@ -214,10 +244,7 @@ class EsnScreen(Screen[None]):
             heatmap.set_data(view.states[start:start + width, first:first + rows].T)
             heatmap.first_step = start
         end = start + width - 1
-        units, steps = f"units {first}-{first + rows - 1} of {N}", f"t {start}-{end} {_of_steps(lab, end)}"
-        titles = (f"reservoir states x_t: {units}, {steps}", f"x_t: {units}, {steps}", f"x_t: {units}")
-        heatmap.title = next((t for t in titles if len(t) <= heatmap.size.width), titles[-1]) \
-            if heatmap.size.width else titles[0]
+        heatmap.title = _states_title(first, first + rows - 1, N, start, end, _of_steps(lab, end), heatmap.size.width)
         heatmap.cursor = cursor - start
         legend = self.query_one("#esn-legend-text", Static)
         text = f" {_time_legend(lab)}"
@@ -274,13 +301,16 @@ class EsnScreen(Screen[None]):
         lab = self.lab
         sweep = lab.sweep_result
         plot = self.query_one("#esn-sweep", LinePlot)
+        self._sweep_drawn = self._sweep_state()
         self.set_class(sweep is not None, "-swept")
         self.query_one("#esn-sweep-info", Static).update(self._sweep_line())
         if sweep is None:
             plot.title = "sweep: w ρ, W a"
             return
-        self._sweep_done = sweep.done
         k = sweep.done
+        # the whole grid from the first point on: the curve grows left to right, and the axis'
+        # end labels are the grid's short values ("0.05", "1"), not one point's margins
+        plot.x_range = (float(sweep.values.min()), float(sweep.values.max()))
         current = lab.sweep_is_current()
         with np.errstate(invalid="ignore"):
             plot.set_series("one-step", sweep.values[:k], sweep.rmse[:k], color=FORECAST if current else STALE)
@@ -298,7 +328,8 @@ class EsnScreen(Screen[None]):
         if sweep is None:
             return ""
         best = sweep.best()
-        state = "" if sweep.status == "completed" else f" {sweep.status}"
+        status = "stopping" if self._sweep_stopping() else sweep.status
+        state = "" if status == "completed" else f" {status}"
         stale = "" if lab.sweep_is_current() else " (stale)"  # made with other options
         line = f"sweep {SYMBOLS[sweep.name]}{state} {sweep.done}/{len(sweep.values)}{stale}"
         if best is not None:
@@ -306,13 +337,41 @@ class EsnScreen(Screen[None]):
             line += f": best {best:g}, RMSE {rmse:.3g}"
         return line
 
+    def _sweep_stopping(self) -> bool:
+        """Whether the running sweep was told to stop: its worker is cancelled at once, but its
+        thread cannot be interrupted and finishes the point it is on before the sweep stops."""
+        sweep, worker = self.lab.sweep_result, self._sweep_worker
+        return sweep is not None and sweep.status == "running" and worker is not None and worker.is_cancelled
+
+    def _sweep_state(self) -> tuple:
+        """What the sweep's panels show: redrawn whenever it changes (:meth:`_tick`)."""
+        sweep = self.lab.sweep_result
+        if sweep is None:
+            return (None,)
+        return id(sweep), sweep.done, sweep.status, self._sweep_stopping(), id(self.lab.result)
+
     def draw_cursor(self) -> None:
         """The heatmap's cursor, the values panel and the status line."""
-        lab = self.lab
         self.draw_states()
+        self.query_one("#esn-info", Static).update(self._values_text())
+        self.update_status()
+
+    def _values_text(self) -> Text:
+        """The values panel: the cursor's values and the options; under 40 rows two lines, the
+        cursor's input, forecast and error (the status line has the scores and the main options)."""
+        lab = self.lab
         v = lab.cursor_values()
         o = lab.options
         info = Text()
+        if self.has_class("-short"):
+            info.append(f"t {v['t']}", style="bold").append(f" {v['part']}", style="dim")
+            u, forecast, error = _fmt(v["input"], ".5f"), _fmt(v["forecast"], ".5f"), _fmt(v["error"], "+.2e")
+            if self.has_class("-wide"):  # 53 columns
+                info.append(f"   u_t {u}   s(t+1) {_fmt(v['target'], '.5f')}\n")
+                info.append(f"forecast of s(t+1) {forecast}   error {error}")
+            else:  # 35 columns
+                info.append(f"   u_t {u}\nforecast {forecast}  error {error}")
+            return info
         info.append(f"t {v['t']}", style="bold").append(f"  {v['part']}\n", style="dim")
         info.append(f"u_t {_fmt(v['input'], '.5f')}   forecast of s(t+1) {_fmt(v['forecast'], '.5f')}\n")
         info.append(f"s(t+1) {_fmt(v['target'], '.5f')}   error {_fmt(v['error'], '+.2e')}\n")
@@ -322,8 +381,7 @@ class EsnScreen(Screen[None]):
         info.append(f"ridge {o.ridge:g}  readout {'[x; u]' if o.readout_input else 'x'}  seed {o.seed}  "
                     f"τ {o.tau}\n", style="dim")
         info.append(f"train {lab.n_train} (warm-up {o.warmup})  test {o.test}  free run {o.generate}", style="dim")
-        self.query_one("#esn-info", Static).update(info)
-        self.update_status()
+        return info
 
     def update_status(self) -> None:
         lab = self.lab
@@ -350,19 +408,22 @@ class EsnScreen(Screen[None]):
         self.query_one("#esn-status", Static).update(status)
 
     def _busy_text(self) -> str:
+        sweep = self.lab.sweep_result
+        if self._sweep_stopping():
+            return "stopping sweep…"  # after the point it is on
         if not any(w.is_running for w in self.workers if w.group == "esn"):
             return ""
-        sweep = self.lab.sweep_result
         if sweep is not None and sweep.status == "running":
             return f"sweeping {SYMBOLS[sweep.name]} {sweep.done}/{len(sweep.values)} (esc stops)"
         return "fitting…"
 
     def _tick(self) -> None:
-        """While a sweep runs: redraw its curve when a point arrived."""
-        sweep = self.lab.sweep_result
-        if sweep is not None and sweep.status == "running" and sweep.done != self._sweep_done:
+        """Redraw the sweep when a point arrived or its status changed. Not only while it runs: a
+        stopped sweep's worker is CANCELLED (and redrawn) before its thread finishes the point it
+        is on and sets the status "stopped", which only this redraw shows."""
+        if self._sweep_state() != self._sweep_drawn:
             self.draw_sweep()
-            self.draw_cursor()
+            self.update_status()
 
     # ------------------------------------------------------------------ workers
     @work(thread=True, exclusive=True, group="esn", exit_on_error=False)
@@ -374,7 +435,8 @@ class EsnScreen(Screen[None]):
     def _sweep(self, name: str) -> None:
         worker = get_current_worker()
         self.lab.apply(should_stop=lambda: worker.is_cancelled)  # a change requested just before
-        self.lab.sweep(name, should_stop=lambda: worker.is_cancelled)
+        if not worker.is_cancelled:  # else the last sweep stays, not an empty stopped one
+            self.lab.sweep(name, should_stop=lambda: worker.is_cancelled)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Every worker's end lands here: redraw; an error goes to the status line, inline."""
@@ -438,7 +500,7 @@ class EsnScreen(Screen[None]):
             self.action_stop()
             return
         self.message = None
-        self._sweep(name)
+        self._sweep_worker = self._sweep(name)
         self.update_status()
 
     def action_stop(self) -> None:
