@@ -7,6 +7,7 @@ import asyncio
 import functools
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -503,6 +504,132 @@ def test_screen_works_at_100x30():
         assert "decode step 3/" in text and "source" in text and "expected" in text
 
     drive(check, size=(100, 30))
+
+
+#: Forty digits with no repeating stretch (pi's first), so a row's window of them can be located.
+PI40 = "3141592653,5897932384 6264338327 9502884197"
+CELL = re.compile(r"( [0-9·] {2}|[A-Z]{3} | {4})")  # a bench cell: a digit or "·" centred in 4, BOS/EOS, blank
+
+
+def bench_row(text: str, name: str) -> tuple[bool, list[str], str]:
+    """The bench row ``name`` on the screen: (cut on the left, its cells' tokens, what follows them)."""
+    line = next(line for line in text.splitlines() if line.startswith(f" {name} "))
+    line = line[1:] + "   "  # the screen's text drops a last cell's spaces: " 7  " reads " 7"
+    cells, x = [], 10
+    while CELL.fullmatch(line[x:x + 4]):
+        cells.append(line[x:x + 4].strip())
+        x += 4
+    return line[9] == "…", cells, line[x:].rstrip()
+
+
+def window_starts(cells: list[str], tokens: list[str]) -> list[int]:
+    """Every position at which ``cells`` show ``tokens`` (blank past their end)."""
+    padded = tokens + [""] * len(cells)
+    return [start for start in range(len(tokens)) if padded[start:start + len(cells)] == cells]
+
+
+def test_screen_long_input_scrolls_the_three_rows_together_and_marks_what_is_cut():
+    """A 40-digit source at 120x36: one window of positions for source, expected and decoded (a
+    column is one position in all three), around the cursor's step, "…" where a row goes on."""
+    from rnnlab.tui.labs.seq2seq import short_token
+
+    async def check(app, screen, pilot):
+        lab = screen.engine
+        await pilot.press("i")
+        await pilot.pause()
+        app.screen.query_one("#prompt-input").value = PI40
+        await pilot.press("enter", "end")
+        await pilot.pause()
+        d = lab.decoding
+        assert lab.length == 40 and lab.cursor == d.steps == 44  # wider than the bench
+        source = [short_token(t) for t in d.source]
+        expected = [short_token(t) for t in d.expected]
+        decoded = [short_token(t) for t in d.tokens]
+        for keys in ((), ("home",), *[("right",)] * 20):
+            await pilot.press(*keys)
+            text = screen_text(app)
+            (source_cut, source_cells, _), (expected_cut, expected_cells, _), (decoded_cut, decoded_cells, after) = (
+                bench_row(text, name) for name in ("source", "expected", "decoded"))
+            [start] = window_starts(expected_cells, expected)
+            assert window_starts(source_cells, source) == [start]  # the same positions as the outputs
+            revealed = [token if t < lab.cursor else "·" for t, token in enumerate(decoded)]
+            assert start in window_starts(decoded_cells, revealed)
+            step = lab.cursor - 1 if lab.cursor else 0
+            assert start <= step < start + len(decoded_cells)  # the cursor's step stays in view
+            assert source_cut == expected_cut == decoded_cut == (start > 0)
+            assert after.startswith("…") == (d.steps > start + len(decoded_cells))
+        assert lab.cursor == 20 and 0 < start < 20
+
+    drive(check, {"max_length": 10, "seed": 1}, size=(120, 36))  # this seed: no EOS, 44 steps
+
+
+def test_screen_draws_no_cut_mark_after_a_decoding_that_ended_and_counts_in_the_singular():
+    async def check(app, screen, pilot):
+        lab = screen.engine
+        assert lab.decoding.tokens.tolist() == [EOS] and lab.decoding.ended  # this seed: EOS at once
+        text = screen_text(app)
+        for name in ("source", "expected", "decoded"):
+            cut, cells, after = bench_row(text, name)
+            assert not cut and "…" not in after, text
+        assert bench_row(text, "decoded")[1:] == (["EOS"], "   wrong: 1 of 1 token, 10 missing")
+        await pilot.press("i")
+        await pilot.pause()
+        app.screen.query_one("#prompt-input").value = "7"
+        await pilot.press("enter")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "typed sequence of 1 digit" in text and "bench 1 digit " in text and "1 digits" not in text
+        assert bench_row(text, "source")[1:] == (["7"], "   1 digit (training 2-5)")
+
+    async def start(app, screen, pilot):
+        screen.engine.source_from_text("3141592653")
+        screen.update_views()
+        await pilot.pause()
+        await check(app, screen, pilot)
+
+    drive(start, {"seed": 2}, size=(60, 20))
+
+
+def test_digit_count_and_describe_name_one_length_in_the_singular():
+    from rnnlab.labs.seq2seq import digit_count
+
+    assert [digit_count(1), digit_count(7), digit_count(3, 10), digit_count(4, 4)] == [
+        "1 digit", "7 digits", "3-10 digits", "4 digits"]
+    assert small(min_length=4, max_length=4).describe().endswith("reverse 4 digits")
+
+
+@pytest.mark.parametrize("size, rows", [((60, 20), 5), ((60, 24), 8), ((80, 24), 8)])
+def test_screen_small_terminals_keep_the_attention_map_and_drop_its_note_first(size, rows):
+    from rnnlab.tui.labs.seq2seq import Seq2SeqAttention
+
+    async def check(app, screen, pilot):
+        screen.engine.source_from_text("3 1 4 1 5 9 2 6 5 3")
+        assert screen.engine.decoding.steps == 14  # this seed: no EOS
+        await pilot.press("home", "right", "right", "right")
+        await pilot.pause()
+        grid = screen.query_one(Seq2SeqAttention)
+        lines = [grid.render_line(y).text for y in range(grid.size.height)]
+        matrix = [line for line in lines if re.match(r"[ ▶][ \d]\d \S", line)]
+        assert len(matrix) >= rows and any(line.startswith("▶ 3 ") for line in matrix), lines
+        assert re.match(r"t wrote +1 ", lines[2])  # the positions' header, a space before the first
+        text = screen_text(app)
+        assert "says where step t looks" not in text  # the paragraph gave way
+        for line in lines[:3]:
+            assert line.rstrip() in text  # title, digits and positions on the screen, uncut
+
+    drive(check, {"max_length": 10, "seed": 1}, size=size)
+
+
+def test_screen_large_terminals_keep_the_attention_note():
+    async def check(app, screen, pilot):
+        screen.engine.source_from_text("3 1 4 1 5 9 2 6 5 3")
+        screen.update_views()
+        await pilot.pause()
+        note = screen.query_one("#s2s-note")
+        assert note.display and "says where step t looks" in str(note.render())
+        assert "Reversal draws an anti-diagonal" in screen_text(app)
+
+    drive(check, {"max_length": 10, "seed": 1}, size=(120, 36))
 
 
 # ---------------------------------------------------------------------------------------------

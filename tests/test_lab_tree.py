@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import re
 import threading
 import time
 
@@ -451,6 +452,47 @@ def test_screen_works_at_100x30():
         assert app.screen.has_class("-compact")
 
     drive(check, size=(100, 30))
+
+
+def outline_lines(app) -> list[str]:
+    """The tree panel's lines as the screen shows them."""
+    region = app.screen.query_one(TreeOutline).content_region
+    rows = screen_text(app).splitlines()[region.y: region.bottom]
+    return [row[region.x: region.right].rstrip() for row in rows]
+
+
+def test_a_small_terminal_draws_each_node_on_one_line_and_keeps_the_status_line():
+    """Trained, the next tree, resized to 60x20: the heading and every node are one line each (the
+    node's number, its outline and its words together), the columns that do not fit are left out."""
+    async def check(app, lab, pilot):
+        await pilot.press("t")
+        await wait_for(pilot, lambda: lab.training_status == "completed")
+        await pilot.press("n", "end", "b")
+        for size in ((60, 20), (80, 24), (60, 24)):
+            await pilot.resize_terminal(*size)
+            await pilot.pause()
+            await pilot.pause()
+            outline = app.screen.query_one(TreeOutline)
+            width = outline.content_size.width
+            assert max(len(line) for line in str(outline.render()).splitlines()) <= width, size
+            lines = outline_lines(app)
+            assert lines[0].lstrip().startswith("tree"), lines
+            range_line = re.fullmatch(r" +lines (\d+)-(\d+) of (\d+)", lines[-1])
+            assert range_line and int(range_line[3]) == lab.num_nodes, lines
+            nodes = lines[1:-1]
+            assert len(nodes) == int(range_line[2]) - int(range_line[1]) + 1 >= 3, lines
+            for line in nodes:
+                row = re.match(r"[ ▶][ ◀] *(\d+) (?:\d+›)?[│├└─┬ ]*(.+?)…?(?: {2,}|$| [█·])", line)
+                assert row, lines
+                i, label = int(row[1]), row[2].rstrip()
+                phrase = lab.tree.word(int(i)) or lab.tree.phrase(int(i))
+                assert phrase.startswith(label) and len(label) >= 4, (line, phrase)
+            text = screen_text(app)
+            assert f"test tree 5 of 150   node {lab.num_nodes - 1}" in text  # the status line
+            tiny = size == (60, 20)  # too short for the plots too: they give way
+            assert app.screen.query_one("#tree-plots").display is not tiny and ("loss per epoch" in text) is not tiny
+
+    drive(check, size=(80, 24), epochs=2)
 
 
 WORDS = "the film is really very not truly good but the plot was never dull the music clever".split()

@@ -49,7 +49,7 @@ from ..train.seq2seq import Seq2SeqStep, Seq2SeqTrainer, evaluate_greedy
 from ..train.trainer import TrainingDiverged
 
 __all__ = ["ATTENTION_CHOICES", "DEFAULTS", "TASKS", "BucketScore", "Decoding", "EvalRecord", "OptionError",
-           "Seq2SeqLab", "StepInfo", "length_buckets", "token_text"]
+           "Seq2SeqLab", "StepInfo", "digit_count", "length_buckets", "token_text"]
 
 #: The tasks, by option value.
 TASKS = {"reverse": ReversalTask, "sort": SortTask}
@@ -134,6 +134,13 @@ def length_buckets(min_length: int, max_length: int) -> list[tuple[int, int]]:
     cuts = [min_length + round(span * k / 3) for k in range(4)]
     inside = [(cuts[k], cuts[k + 1] - 1) for k in range(3) if cuts[k + 1] - 1 >= cuts[k]]
     return inside + [(max_length + 1, max_length + 3)]
+
+
+def digit_count(low: int, high: int | None = None) -> str:
+    """``"1 digit"``, ``"7 digits"``, or for a range ``"3-10 digits"`` (``"5 digits"`` when it is one length)."""
+    if high is None or high == low:
+        return f"{low} digit{'' if low == 1 else 's'}"
+    return f"{low}-{high} digits"
 
 
 def token_text(token: int) -> str:
@@ -286,7 +293,7 @@ class Seq2SeqLab(StepCursor, TrainingControl):
         o = self.options
         attention = "no attention" if o["attention"] == "none" else f"{o['attention']} attention"
         return (f"{o['cell'].upper()} H={o['hidden_size']}, {attention}; {o['task']} "
-                f"{o['min_length']}-{o['max_length']} digits")
+                f"{digit_count(o['min_length'], o['max_length'])}")
 
     def reconfigure(self, overrides: dict[str, Any]) -> None:
         """Re-create the lab with some options changed (``{"attention": "none"}``): validated first

@@ -41,7 +41,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from ...data.seq2seq import BOS, EOS, PAD
 from ...errors import UserError
-from ...labs.seq2seq import ATTENTION_CHOICES, MAX_BENCH_LENGTH, TASKS, Seq2SeqLab
+from ...labs.seq2seq import ATTENTION_CHOICES, MAX_BENCH_LENGTH, TASKS, Seq2SeqLab, digit_count
 from ..panels import LabView, StepRate
 from ..terminal import warn_without_true_colour
 from ..screens import PromptScreen
@@ -51,6 +51,7 @@ from . import QUIT_HELP
 
 REFRESH_HZ = 10          # how often the screen reads the training history
 DECODE_EVERY = 5         # ... and re-decodes the bench sequence with the new weights (2 Hz)
+MAP_ROWS = 8             # rows of the attention matrix (or all it has) kept before its note gets a line
 
 _SHORT = {PAD: "PAD", BOS: "BOS", EOS: "EOS"}
 RIGHT, WRONG = "#5fd75f", "#ff5f5f"
@@ -80,15 +81,43 @@ def _luminance(rgb: tuple[int, int, int]) -> float:
 class Seq2SeqTokens(LabView):
     """The bench sequence: source digits (background = the cursor step's attention on each),
     the expected output and the decoded output revealed up to the cursor; then what the cursor
-    step did. Rows wider than the panel show a window around the step in focus."""
+    step did. Column k is position k in all three rows; rows wider than the panel show one window
+    of positions around the cursor's decoder step, and "…" marks a row cut at either end."""
 
-    CELL = 4  # a token (up to three characters: BOS, EOS) and a space, so neighbours never run together
+    CELL = 4   # a token (up to three characters: BOS, EOS) and a space, so neighbours never run together
+    LABEL = 10  # "expected" and a space; its last cell holds the "…" of a row cut on the left
 
-    def _window(self, n: int, focus: int | None, label: int) -> range:
-        visible = max(1, ((self.size.width or 100) - label - 2) // self.CELL)
-        focus = 0 if focus is None else focus
-        start = min(max(0, focus - visible // 2), max(0, n - visible))
-        return range(start, min(n, start + visible))
+    window = range(0)  # the positions shown now (source position s in the column of output step t = s)
+
+    def _window(self, n: int, focus: int) -> range:
+        """All ``n`` positions when they fit, else a window around ``focus``. One window for every
+        row: scrolling the source apart from the outputs would put unrelated positions in a column."""
+        room = (self.size.width or 100) - self.LABEL
+        if n * self.CELL <= room:
+            return range(n)
+        visible = max(1, (room - 1) // self.CELL)  # a cell less the "…" after a cut row
+        start = min(max(0, focus - visible // 2), n - visible)
+        return range(start, start + visible)
+
+    def _row(self, text: Text, label: str, length: int) -> None:
+        """A row's label, with "…" when the row has positions before the window."""
+        cut = self.window.start > 0 and length > 0
+        text.append(f"{label:<{self.LABEL - 1}}", style="bold")
+        text.append("…" if cut else " ", style="dim")
+
+    def _end_row(self, text: Text, length: int, *notes: list[tuple[str, str]]) -> None:
+        """A row's end: "…" when it has positions after the window, then the first of ``notes`` (each
+        a list of (text, style) pieces) that fits the panel; none when none does (the CSS ellipsis would
+        read as a cut row)."""
+        if length > self.window.stop:
+            text.append("…", style="dim")
+        room = (self.size.width or 100) - (len(text.plain) - text.plain.rfind("\n") - 1)  # one cell a character
+        for pieces in notes:
+            if sum(len(piece) for piece, _ in pieces) <= room:
+                for piece, style in pieces:
+                    text.append(piece, style=style)
+                break
+        text.append("\n")
 
     def refresh_view(self) -> None:
         lab = self._lab
@@ -96,53 +125,65 @@ class Seq2SeqTokens(LabView):
         step = lab.cursor_step
         info = lab.step_info()
         cmap = get_colormap("sequential")
-        label = 10
         text = Text(no_wrap=True, overflow="crop")
+        S, n = d.source.size, max(d.source.size, d.expected.size, d.steps)
+        self.window = window = self._window(n, 0 if step is None else step)
 
         # source, shaded by the cursor step's attention weights
         weights = d.weights[step] if (d.weights is not None and step is not None) else None
-        text.append(f"{'source':<{label}}", style="bold")
-        window = self._window(d.source.size, info.focus if info and info.focus is not None else None, label)
+        self._row(text, "source", S)
         for s in window:
+            if s >= S:
+                break  # its note follows its last digit
             style = None
             if weights is not None:
                 rgb = cmap.colors[int(cmap.levels(weights[s:s + 1], 0.0, 1.0)[0])]
                 fg = "black" if _luminance(rgb) > 0.5 else "white"
                 style = Style(color=fg, bgcolor=RichColor.from_rgb(*rgb), bold=info.focus == s)
             text.append(f"{short_token(d.source[s]):^{self.CELL}}", style=style)
-        longer = "  longer than training" if lab.unseen_length else ""
-        text.append(f"   {d.source.size} digits (training {lab.options['min_length']}-{lab.options['max_length']})",
-                    style="dim")
-        text.append(longer + "\n", style="bold yellow" if longer else "dim")
+        low, high = lab.options["min_length"], lab.options["max_length"]
+        digits = (f"   {digit_count(S)}", "dim")
+        training = (f" (training {low}-{high})" if low != high else f" (training {low})", "dim")
+        if lab.unseen_length:
+            longer = ("  longer than training", "bold yellow")
+            self._end_row(text, S, [digits, training, longer], [digits, longer],
+                          [("   longer than training", longer[1])])
+        else:
+            self._end_row(text, S, [digits, training], [digits])
 
         # expected and decoded, aligned by output step
-        n = max(d.expected.size, d.steps)
-        window = self._window(n, step, label)
-        text.append(f"{'expected':<{label}}", style="bold")
+        self._row(text, "expected", d.expected.size)
+        stop = max(d.expected.size, 0 if step is None else step + 1)  # past its end: up to the cursor (underlined)
         for t in window:
+            if t >= stop:
+                break
             token = short_token(d.expected[t]) if t < d.expected.size else ""
             text.append(f"{token:^{self.CELL}}", style="underline" if t == step else "dim" if t >= lab.cursor else None)
-        text.append("\n")
-        text.append(f"{'decoded':<{label}}", style="bold")
+        self._end_row(text, d.expected.size)
+        self._row(text, "decoded", d.steps)
         correct = d.correct
         for t in window:
             if t >= d.steps:
-                text.append(" " * self.CELL)
-            elif t >= lab.cursor:
+                break
+            if t >= lab.cursor:
                 text.append(f"{'·':^{self.CELL}}", style="dim")
             else:
                 colour = RIGHT if correct[t] else WRONG
                 style = f"bold reverse {colour}" if t == step else f"{colour}"
                 text.append(f"{short_token(d.tokens[t]):^{self.CELL}}", style=style)
+        verdicts: list[list[tuple[str, str]]] = []
         if lab.cursor == d.steps:
             if d.all_correct:
-                text.append("   right", style=f"bold {RIGHT}")
+                verdicts = [[("   right", f"bold {RIGHT}")]]
             else:
                 wrong = int((~correct).sum())
                 ending = (f", no EOS within {d.steps} steps" if not d.ended else
                           f", {d.expected.size - d.steps} missing" if d.steps < d.expected.size else "")
-                text.append(f"   wrong: {wrong} of {d.steps} token(s){ending}", style=f"bold {WRONG}")
-        text.append("\n")
+                tokens = f"{d.steps} token{'' if d.steps == 1 else 's'}"
+                verdicts = [[(f"   wrong: {wrong} of {tokens}{ending}", f"bold {WRONG}")],
+                            [(f"   wrong: {wrong} of {tokens}", f"bold {WRONG}")],
+                            [(f"   wrong: {wrong} of {d.steps}", f"bold {WRONG}")], [("   wrong", f"bold {WRONG}")]]
+        self._end_row(text, d.steps, *verdicts)
         text.append(self._step_line(lab, info))
         self.update(text)
 
@@ -301,7 +342,7 @@ class Seq2SeqAttention(Widget):
 
         # column labels: the source digits (the cursor row's focus marked), then positions
         digits = [(0, "source", label_style)]
-        positions = [(0, "t  wrote", label_style)]
+        positions = [(0, "t wrote", label_style)]  # 7 cells: a space before the first position
         for k, s in enumerate(cols):
             x = self.LABEL + k * cell
             mark = focus == s
@@ -342,14 +383,20 @@ class Seq2SeqAttention(Widget):
                     fg = "black" if _luminance(rgb) > 0.5 else "white"
                     segments.append(Segment(text, Style(color=fg, bgcolor=RichColor.from_rgb(*rgb))))
                 lines.append(Strip(segments).adjust_cell_length(width, base))
-        footer = f"rows {first_row + 1}-{first_row + rows_shown} of {T}" if rows_shown < T else ""
+        parts = []  # what is out of view: (name, short name, first shown, last shown, of)
+        if rows_shown < T:
+            parts.append(("rows", "rows", first_row + 1, first_row + rows_shown, T))
         if cols_shown < S:
-            footer += f"{', ' if footer else ''}columns {first_col + 1}-{first_col + cols_shown} of {S}"
+            parts.append(("columns", "cols", first_col + 1, first_col + cols_shown, S))
+        footer = ", ".join(f"{name} {a}-{b} of {n}" for name, _, a, b, n in parts)
+        if len(footer) > width - self.LABEL:  # a narrow matrix: the short form, from the left edge if need be
+            footer = ", ".join(f"{short} {a}-{b}/{n}" for _, short, a, b, n in parts)
         if len(lines) < height:  # the colour scale right under the matrix
             bar = colorbar_strip(cmap, min(cols_shown * cell, 48), 0.0, 1.0, base)
             lines.append(Strip([Segment(" " * self.LABEL, base), *bar]).adjust_cell_length(width, base))
         if footer and len(lines) < height:
-            lines.append(text_strip(width, base, [(self.LABEL, footer, label_style)]))
+            x = self.LABEL if len(footer) <= width - self.LABEL else 0
+            lines.append(text_strip(width, base, [(x, footer, label_style)]))
         return lines
 
     def on_click(self, event: events.Click) -> None:
@@ -386,7 +433,9 @@ class Seq2SeqTraining(VerticalScroll):
         if history:
             loss.set_series("train", [r.step for r in history], [r.loss for r in history], color="#e0e0e0")
             last = history[-1]
-            loss.title = f"loss {last.loss:.3g}, token acc {100 * last.accuracy:.0f}%"
+            value, accuracy = f"loss {last.loss:.3g}", f"{100 * last.accuracy:.0f}%"
+            loss.title = _fit_title(loss.size.width or None, f"{value}, token acc {accuracy}",
+                                    f"{value}, acc {accuracy}", value)
         else:
             loss.clear()
             loss.title = "loss (t trains)"
@@ -408,7 +457,8 @@ class Seq2SeqTraining(VerticalScroll):
                 buckets.title = _fit_title(width, "sequence accuracy by length (key below)",
                                            "sequence accuracy (key below)", "accuracy (key below)")
         else:
-            buckets.title = "sequence accuracy by source length"
+            buckets.title = _fit_title(buckets.size.width or None, "sequence accuracy by source length",
+                                       "sequence accuracy")
         self.query_one("#s2s-table", Static).update(self._table(lab, evals))
 
     @staticmethod
@@ -576,6 +626,7 @@ class Seq2SeqScreen(Screen):
 
     def on_resize(self, event: events.Resize) -> None:
         self.set_class(event.size.width < 130, "-narrow")
+        self.set_class(event.size.width < 80, "-tiny")
         self.set_class(event.size.height < 40, "-short")
         self.call_after_refresh(self.update_views)  # titles chosen to fit the new widths
 
@@ -596,16 +647,16 @@ class Seq2SeqScreen(Screen):
         d = lab.decoding
         attention = d.weights is not None
         grid = self.query_one(Seq2SeqAttention)
+        switched = grid.display != attention
         grid.display = attention
         self.query_one("#s2s-states").display = not attention
-        note = self.query_one("#s2s-note", Static)
         if attention:
+            kind = o["attention"]
             grid.set_matrix(d.weights, [short_token(t) for t in d.source], [short_token(t) for t in d.tokens],
                             d.correct, lab.cursor,
-                            f"attention weights a_t,s ({o['attention']}): decoder step t x source position s")
-            note.update(Text(f"a_t = softmax_s score(d_t, e_s), {ATTENTION_SCORES[o['attention']]}: each row sums "
-                             "to 1 and says where step t looks in the source. Reversal draws an anti-diagonal; past "
-                             "the training lengths it blurs.", style="dim"))
+                            _fit_title(grid.size.width or None,
+                                       f"attention weights a_t,s ({kind}): decoder step t x source position s",
+                                       f"attention weights a_t,s ({kind})", f"attention ({kind})"))
         else:
             encoder, decoder = self.query_one("#s2s-encoder", Heatmap), self.query_one("#s2s-decoder", Heatmap)
             enc, dec = d.records["encoder"].T, d.records["decoder"].T  # (H, S), (H, T')
@@ -618,9 +669,35 @@ class Seq2SeqScreen(Screen):
             self._state_titles()
             if not encoder.size.width:  # just shown: its width is known after the next layout
                 self.call_after_refresh(self._state_titles)
-            note.update(Text("No attention: the decoder starts from the encoder's final state (▼, left) and never "
-                             "sees the source again, so those H numbers must hold every digit. Press a to give it "
-                             "attention and compare the accuracy on long inputs.", style="dim"))
+        self._fit_note()
+        if switched or not self.query_one("#s2s-view").content_size.height:
+            self.call_after_refresh(self._fit_note)  # the heights it needs are known after the next layout
+
+    def _fit_note(self) -> None:
+        """The note under the matrix (or the hidden states): the longest version that leaves them
+        their lines of the view (MAP_ROWS rows of the matrix at least), or none: at small sizes the
+        picture wins over its explanation (the help, ?, has it too)."""
+        lab = self.engine
+        if lab.decoding.weights is not None:
+            score = ATTENTION_SCORES[lab.options["attention"]]
+            texts = (f"a_t = softmax_s score(d_t, e_s), {score}: each row sums to 1 and says where step t looks in "
+                     "the source. Reversal draws an anti-diagonal; past the training lengths it blurs.",
+                     f"a_t = softmax_s score(d_t, e_s), {score}: each row sums to 1.")
+            need = (Seq2SeqAttention.HEADER_LINES + min(lab.decoding.steps, MAP_ROWS)
+                    + Seq2SeqAttention.FOOTER_LINES)
+        else:
+            texts = ("No attention: the decoder starts from the encoder's final state (▼, left) and never sees the "
+                     "source again, so those H numbers must hold every digit. Press a to give it attention and "
+                     "compare the accuracy on long inputs.",
+                     "No attention: the decoder sees only the encoder's final state (▼).")
+            need = self.query_one("#s2s-states").outer_size.height
+        width, height = self.query_one("#s2s-view").content_size
+        fits = [text for text in texts if not height or need + 1 + len(Text(text).wrap(self.app.console, width))
+                <= height]  # 1: the note's top margin; not laid out yet: the full note, refitted after
+        note = self.query_one("#s2s-note", Static)
+        note.display = bool(fits)
+        if fits:
+            note.update(Text(fits[0], style="dim"))
 
     def _state_titles(self) -> None:
         """The hidden-state heatmaps' titles, the longest that fit their width."""
@@ -637,8 +714,8 @@ class Seq2SeqScreen(Screen):
         if lab.training_status == "running":
             training += f" ({self.step_rate.per_second:.0f} steps/s)"
         busy = f"   {self.busy}" if self.busy else ""
-        self.query_one("#s2s-status", Static).update(
-            f"decode step {lab.cursor}/{lab.decoding.steps}   bench {lab.length} digits   {training}{busy}   ? help")
+        self.query_one("#s2s-status", Static).update(f"decode step {lab.cursor}/{lab.decoding.steps}   "
+                                                     f"bench {digit_count(lab.length)}   {training}{busy}   ? help")
 
     def show_message(self, text: str, error: bool = False) -> None:
         """One line above the status line (errors in red; the screen carries on)."""
@@ -733,17 +810,17 @@ class Seq2SeqScreen(Screen):
         except UserError as exc:
             self.show_message(str(exc), error=True)
             return
-        self.show_message(done.format(lab=self.engine))
+        self.show_message(done.format(digits=digit_count(self.engine.length)))
         self._moved()
 
     def action_new_sequence(self) -> None:
-        self._bench_action(self.engine.new_sequence, "new sequence of {lab.length} digits")
+        self._bench_action(self.engine.new_sequence, "new sequence of {digits}")
 
     def action_longer(self) -> None:
-        self._bench_action(self.engine.longer, "one digit longer: {lab.length} digits")
+        self._bench_action(self.engine.longer, "one digit longer: {digits}")
 
     def action_shorter(self) -> None:
-        self._bench_action(self.engine.shorter, "one digit shorter: {lab.length} digits")
+        self._bench_action(self.engine.shorter, "one digit shorter: {digits}")
 
     def action_type_sequence(self) -> None:
         if self.busy:
@@ -755,7 +832,7 @@ class Seq2SeqScreen(Screen):
 
         def done(accepted: bool | None) -> None:
             if accepted:
-                self.show_message(f"typed sequence of {self.engine.length} digits")
+                self.show_message(f"typed sequence of {digit_count(self.engine.length)}")
                 self._moved()
 
         current = "".join(str(int(d)) for d in self.engine.source)

@@ -43,7 +43,9 @@ from . import QUIT_HELP
 REFRESH_HZ = 12      # how often the screen reads the training history while training
 BENCH_EVERY = 6      # ... and recomputes the bench tree with the new weights (2 Hz)
 TOP_MIN = 19        # lines of the tree panel at least (the side panel's content)
+TOP_LEAST = 6        # ... and where the terminal is too short for that, still these
 STRIP_MAX = 32       # at most this many units in a node's colour strip
+TEXT_MIN = 16        # cells of the tree's text (outline and words) kept before a column right of it
 # class colours: the shipped labels are (neg, pos)
 CLASS_COLORS = ("#e06c75", "#98c379", "#61afef", "#e5c07b", "#c678dd", "#56b6c2")
 _STRIP_STYLES = tuple(Style(color=Color.from_rgb(*rgb)) for rgb in DIVERGING.colors)
@@ -122,7 +124,7 @@ class TreeOutline(LabView):
     def refresh_view(self) -> None:
         lab: TreeLab = self._lab
         tree, n = lab.tree, lab.num_nodes
-        width = max(40, self.content_size.width or 80)
+        width = max(1, self.content_size.width or 80)
         height = max(2, self.content_size.height or 20)
         h = lab.vectors()
         probs = lab.node_probabilities()
@@ -131,24 +133,39 @@ class TreeOutline(LabView):
         back = lab.back_cursor if lab.back_cursor is not None and lab.back_cursor < n else None
 
         index_width = len(str(n - 1))
+        lead = 3 + index_width  # the cursors, the node's number and a space
         strip = min(lab.hidden_size, STRIP_MAX, max(8, (width - 50) // 2))
         more = lab.hidden_size > strip
-        grad_width = 9 if grads is not None else 0
-        right = 1 + strip + (1 if more else 0) + 1 + 8 + grad_width
-        text_width = max(8, width - 3 - index_width - right)
+        # the columns right of the tree, each dropped (last first) when the tree's text would get
+        # under TEXT_MIN cells: a line never wraps, and the maps below show h and dL/dh anyway
+        show_strip, show_readout, show_grads = True, True, grads is not None
+        while True:
+            right = (1 + strip + more) * show_strip + 9 * show_readout + 9 * show_grads
+            if width - lead - right >= TEXT_MIN or not (show_strip or show_readout or show_grads):
+                break
+            if show_grads:
+                show_grads = False
+            elif show_readout:
+                show_readout = False
+            else:
+                show_strip = False
+        text_width = max(1, width - lead - right)
 
         text = Text(no_wrap=True, overflow="crop")
-        heading = f"{'':>{2 + index_width}} " + ("tree (post-order numbers: children first)" if text_width >= 42
-                                                  else "tree (post-order)")
-        units = f"h ({lab.hidden_size} units)" if strip >= 14 else f"h ({lab.hidden_size})"
-        text.append(f"{heading:<{3 + index_width + text_width}}"[: 3 + index_width + text_width], style="bold")
-        text.append(f" {units:<{strip + (1 if more else 0)}}"[: 1 + strip + (1 if more else 0)], style="bold")
-        text.append(f" {'readout':<8}", style="bold")
-        if grads is not None:
+        titles = ("tree (post-order numbers: children first)", "tree (post-order)", "tree: post-order", "tree")
+        heading = next((title for title in titles if len(title) <= text_width), "")
+        text.append(f"{'':>{lead}}{heading:<{text_width}}", style="bold")
+        if show_strip:
+            units = f"h ({lab.hidden_size} units)" if strip >= 14 else f"h ({lab.hidden_size})"
+            text.append(f" {units:<{strip + more}}"[: 1 + strip + more], style="bold")
+        if show_readout:
+            text.append(f" {'readout':<8}", style="bold")
+        if show_grads:
             text.append(f" {'‖dL/dh‖':>8}", style="bold")
         text.append("\n")
 
-        indent = max(12, text_width // 3)  # deeper rows show their depth as a number instead
+        # deeper rows show their depth as a number instead; a narrow panel keeps half its text for the words
+        indent = max(12, text_width // 3) if text_width >= TEXT_MIN else max(6, text_width // 2)
         depth_width = len(str(tree.height()))
         rows = [(i, cap_prefix(prefix, indent, depth_width)) for i, prefix in outline_rows(tree)]
         visible = height - 1  # below the heading; one line less when a window needs its range line
@@ -172,17 +189,22 @@ class TreeOutline(LabView):
             line.append(body[len(prefix):], style=("bold" if word is not None else "italic")
                         if computed else "dim")
             line.append(" " * (text_width - len(body)))
-            line.append(" ")
-            if computed:
-                for level in levels[i].tolist():
-                    line.append("█", style=_STRIP_STYLES[level])
-                if more:
-                    line.append("…", style="dim")
-                k = int(np.argmax(probs[i]))
-                line.append(f" {_fit(lab.labels[k], 3):<3} {probs[i, k]:>4.0%}", style=class_color(k))
-            else:
-                line.append("·" * strip + (" " if more else "") + " " * 9, style="dim")
-            if grads is not None:
+            if show_strip:
+                line.append(" ")
+                if computed:
+                    for level in levels[i].tolist():
+                        line.append("█", style=_STRIP_STYLES[level])
+                    if more:
+                        line.append("…", style="dim")
+                else:
+                    line.append("·" * strip + (" " if more else ""), style="dim")
+            if show_readout:
+                if computed:
+                    k = int(np.argmax(probs[i]))
+                    line.append(f" {_fit(lab.labels[k], 3):<3} {probs[i, k]:>4.0%}", style=class_color(k))
+                else:
+                    line.append(" " * 9)
+            if show_grads:
                 reached = lab.gradient_reached(i)
                 value = f"{np.linalg.norm(grads[i]):>8.2g}" if reached else f"{'·':>8}"
                 line.append(f" {value}", style="#c678dd" if reached else "dim")
@@ -385,7 +407,9 @@ class TreeLabScreen(Screen[None]):
 
     def _fit_layout(self) -> None:
         """Give the tree the lines it needs (at least the side panel's), the plots the rest; small
-        terminals (under 40 lines) get shorter heatmaps and plots so the tree keeps some room."""
+        terminals (under 40 lines) get shorter heatmaps and plots so the tree keeps some room, and
+        where even those leave the tree under TOP_LEAST lines the plots are hidden (the status line
+        says the epoch)."""
         height = self.size.height
         if not height:
             return
@@ -393,8 +417,10 @@ class TreeLabScreen(Screen[None]):
         self.set_class(compact, "-compact")
         maps = min(8 if compact else 14, math.ceil(self.lab.hidden_size / 2) + 4)
         plots = 6 if compact else 10
-        top = min(max(self.lab.num_nodes + 2, TOP_MIN), height - 3 - maps - plots)
-        self.query_one("#tree-top").styles.height = max(6, top)
+        tiny = height - 3 - maps - plots < TOP_LEAST  # 3: the header, the status line and the footer
+        self.set_class(tiny, "-tiny")
+        top = min(max(self.lab.num_nodes + 2, TOP_MIN), height - 3 - maps - (0 if tiny else plots))
+        self.query_one("#tree-top").styles.height = max(TOP_LEAST, top)
 
     # ------------------------------------------------------------------ drawing
     def update_views(self) -> None:
@@ -449,7 +475,10 @@ class TreeLabScreen(Screen[None]):
         else:
             heatmap.revealed = max(0, min(count, revealed - start))
         heatmap.cursor = cursor - start if cursor is not None and start <= cursor < end else None
-        heatmap.title = titles[0] if count == n else f"{titles[1]}: nodes {start}-{end - 1} of {n}"
+        if count < n:
+            heatmap.title = f"{titles[1]}: nodes {start}-{end - 1} of {n}"
+        else:  # the long title where it fits (width 0: not laid out yet)
+            heatmap.title = titles[0] if len(titles[0]) <= (width or len(titles[0])) else titles[1]
 
     def update_plots(self) -> None:
         lab = self.lab
