@@ -460,6 +460,20 @@ def test_a_title_too_long_for_the_plot_is_cut_between_words_never_inside_a_numbe
     run_in_app(plot, check=check, size=(21, 12))
 
 
+def test_a_plot_too_narrow_for_both_end_labels_keeps_the_first_whole():
+    plot = LinePlot()
+    plot.set_series("g", np.arange(16, 2000), np.ones(1984))
+
+    async def check(pilot):
+        axis = plot.render_line(plot.size.height - 1).text
+        assert axis.split() == ["16"]  # not "161999"
+        await pilot.resize_terminal(WIDTH, 12)
+        await pilot.pause()
+        assert plot.render_line(plot.size.height - 1).text.split() == ["16", "1999"]
+
+    run_in_app(plot, check=check, size=(10, 12))
+
+
 def test_an_x_range_fixes_the_axis_whatever_the_data_spans():
     plot = LinePlot(marker=4)
     plot.set_series("one point", [4.0], [0.5])

@@ -485,6 +485,8 @@ class LinePlot(CachedFrame):
         axis_row = plot_height + 1
         first, last = _format_number(x_low), _format_number(x_high)
         ends = [(gutter, first), (grid.width - len(last), last)]
+        if gutter + len(first) >= grid.width - len(last):  # too narrow for both apart: "16" "1999" read "161999"
+            ends = ends[:1]
         marked = None
         if marker_col is not None:
             label = f"▲{_format_number(self.marker)}"
