@@ -444,7 +444,7 @@ class Lab(StepCursor, TrainingControl):
         if not hasattr(self.task, "encode"):
             raise UserError(f"the {self.task.kind} task is not a character model; sampling needs one")
         if prime is None:
-            prime = "\n" if "\n" in self.task.chars else (getattr(self.task, "text", "") or self.task.chars)[0]
+            prime = "\n" if "\n" in self.task.chars else self.task.first_character()
         if not prime:
             raise UserError("--prime must have at least one character")
         if temperature <= 0 or not np.isfinite(temperature):

@@ -268,6 +268,29 @@ def test_ctrl_c_while_the_cli_imports_exits_130_quietly(capsys, monkeypatch):
     assert capsys.readouterr().err == ""
 
 
+def test_ctrl_c_while_the_command_is_built_exits_130_quietly(capsys, monkeypatch):
+    """typer handles an interrupt during a command, not while click builds it: the guard covers that too."""
+    from rnnlab import cli, console
+
+    def interrupted(argv=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "main", interrupted)
+    assert console.main(["presets"]) == 130
+    assert capsys.readouterr().err == ""
+
+
+def test_type_checkers_see_every_layer_the_package_loads_lazily():
+    """``rnnlab/__init__.py`` imports the layers under TYPE_CHECKING (for mypy and IDEs) and
+    loads them in ``__getattr__`` at run time: the two lists must be the same."""
+    import ast
+
+    tree = ast.parse((ROOT / "rnnlab" / "__init__.py").read_text())
+    guarded = next(node for node in tree.body if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING")
+    imported = {alias.name for node in guarded.body for alias in node.names}
+    assert imported == set(rnnlab.__all__) - {"__version__"}
+
+
 def test_importing_rnnlab_loads_no_kernels_until_a_layer_is_used():
     """The console script imports the package before its Ctrl-C guard: that import must be instant."""
     code = ("import sys, rnnlab; before = sorted(m for m in sys.modules if m.split('.')[0] in ('numba', 'numpy')); "

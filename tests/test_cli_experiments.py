@@ -158,6 +158,16 @@ def test_sample_generates_from_a_trained_character_model(capsys, tmp_path):
     assert code == 2 and "not a character model" in one_line_error(err)
 
 
+def test_sample_from_a_text_without_newlines_starts_from_its_first_character(capsys, tmp_path):
+    (tmp_path / "one-line.txt").write_text("zebras graze at dusk " * 8, encoding="utf-8")
+    spec = tmp_path / "one-line.toml"
+    spec.write_text('[task]\nkind = "text"\npath = "one-line.txt"\nlength = 8\n[model]\nhidden_size = 8\n')
+    run_dir = tmp_path / "run"
+    assert run(capsys, "train", spec, "--steps", "1", "--out", run_dir)[0] == 0
+    code, out, err = run(capsys, "sample", run_dir, "--length", "3")
+    assert code == 0 and out.startswith("z") and len(out.rstrip("\n")) == 4, (out, err)  # not the sorted " "
+
+
 def test_nan_loss_exits_1_and_keeps_the_checkpoint(capsys, tmp_path):
     spec = tmp_path / "boom.toml"
     spec.write_text('[task]\nkind = "sine"\n[model]\ncell = "rnn"\nnonlinearity = "relu"\nhidden_size = 8\n'

@@ -1086,7 +1086,8 @@ def test_init_functions_check_their_seed_as_the_layers_do(function, seed):
 
     layer = rnnlab.RNN(I, H, seed=0)
     before = layer.state_dict()
-    with pytest.raises(ValueError, match=rf"^{function}: seed must be a non-negative integer or None, got"):
+    with pytest.raises(ValueError, match=rf"^{function}: seed must be a non-negative integer, a sequence of them, or "
+                                         "None, got"):
         getattr(init, function)(layer, seed=seed)
     for name, value in layer.state_dict().items():
         np.testing.assert_array_equal(value, before[name])
@@ -1111,6 +1112,16 @@ def test_leaky_rates_and_trace_get_name_a_bad_layer_or_direction(where, message)
     assert trace.get("h", layer=np.int64(1)).shape == (T, B, H)  # numpy's integers are integers
 
 
+def test_seq2seq_and_attention_traces_iterate_over_their_record_names():
+    model = rnnlab.Seq2Seq(5, 5, 4, attention="dot", seed=0)
+    src = np.array([[1, 2], [3, 4], [2, 1]])
+    _, trace = model.forward(src, [3, 2], src)
+    assert list(trace) == list(trace.names) and "weights" in list(trace)
+    ones = np.ones((3, 1, 4), np.float32)
+    _, attention_trace = rnnlab.Attention("dot", 4, seed=0).forward(ones[:2], ones)
+    assert list(attention_trace) == list(attention_trace.names)
+
+
 def test_a_trace_iterates_over_its_record_names_as_a_dict_does():
     layer = _layer("LSTM")
     _, _, trace = layer.forward(_x())
@@ -1122,7 +1133,7 @@ def test_a_trace_iterates_over_its_record_names_as_a_dict_does():
 def test_numpy_floats_pass_where_python_floats_do():
     block = rnnlab.SelfAttentionBlock(4, 2, 8, layer_norm_eps=np.float32(1e-5), seed=0)
     assert block.layer_norm_eps == pytest.approx(1e-5)
-    for bad in (True, float("nan"), -1e-5, "1e-5"):
+    for bad in (True, float("nan"), -1e-5, "1e-5", 10**400):
         with pytest.raises(ValueError, match="layer_norm_eps must be a"):
             rnnlab.SelfAttentionBlock(4, 2, 8, layer_norm_eps=bad)
 
@@ -1144,6 +1155,8 @@ def test_esn_eigenvalues_are_complex_even_where_every_one_is_real():
     (lambda: rnnlab.Seq2Seq(5, 5, 4, attention="additive", embed_size=2, attn_size=3),
      "Seq2Seq(5, 5, 4, cell='gru', attention='additive', embed_size=2, attn_size=3)"),
     (lambda: rnnlab.PositionalEncoding(4, dtype="float64"), "PositionalEncoding(4, max_len=512, dtype='float64')"),
+    (lambda: rnnlab.SelfAttentionBlock(4, 2, 8, layer_norm_eps=1e-6),
+     "SelfAttentionBlock(4, 2, 8, layer_norm_eps=1e-06)"),
 ])
 def test_reprs_name_every_argument_that_differs_from_its_default(build, text):
     assert repr(build()) == text

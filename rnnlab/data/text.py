@@ -62,6 +62,11 @@ class CharTask(Task):
             out.append(self.chars[int(i)])
         return "".join(out)
 
+    def first_character(self) -> str:
+        """The training text's first character: what sampling starts from where the vocabulary has
+        no newline (a newline starts a line of a text that has them)."""
+        return self.chars[0]
+
     def sequence_from_text(self, text: str) -> Batch:
         """A batch of one sequence (B=1): inputs one-hot ``text[:-1]``, targets the ids of ``text[1:]``.
 
@@ -99,6 +104,9 @@ class HelloTask(CharTask):
         self._set_chars(chars)
         self.length = len(self.text) - 1
         self._ids = self.encode(self.text)
+
+    def first_character(self) -> str:
+        return self.text[0]
 
     def _make(self, rng: np.random.Generator, batch_size: int, train: bool) -> Batch:
         # Every sequence is the word itself; there is nothing to draw.
@@ -152,6 +160,9 @@ class TextTask(CharTask):
         split = held_out_split(len(ids), self.length + 1)
         self._train_ids = ids[:split]
         self._eval_ids = ids[split:] if split < len(ids) else ids
+
+    def first_character(self) -> str:
+        return self.chars[self._train_ids[0]]  # the vocabulary is sorted: its first is not the text's
 
     def batch(self, batch_size: int, step: int, seed: int) -> Batch:
         """Window ``step`` of ``batch_size`` parallel streams (consecutive steps continue each other)."""

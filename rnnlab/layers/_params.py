@@ -36,10 +36,13 @@ def is_integer(value: Any) -> bool:
 def check_finite_number(name: str, value: Any) -> float:
     """A real-valued argument (``layer_norm_eps``, ``r_max``, a gain): an int or float, numpy's
     too, not a bool, and finite; as a float."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
+    try:  # math.isfinite(10**400) raises OverflowError: an int beyond float's range is not a finite float
+        real = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+        if real and math.isfinite(value):
+            return float(value)
+    except OverflowError:
+        pass
+    raise ValueError(f"{name} must be a finite number, got {value!r}")
 
 
 def check_layer_direction(layer: Any, direction: Any, num_layers: int, num_directions: int) -> tuple[int, int]:

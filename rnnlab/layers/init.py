@@ -53,8 +53,9 @@ def _rng(function: str, seed: Any) -> np.random.Generator:
         return np.random.default_rng(seed)
     try:
         return np.random.default_rng(check_seed(seed))
-    except ValueError as exc:
-        raise ValueError(f"{function}: {exc}") from None
+    except ValueError:
+        raise ValueError(f"{function}: seed must be a non-negative integer, a sequence of them, or None, "
+                         f"got {seed!r}") from None
 
 
 def _recurrent_params(function: str, layer: Any) -> dict[str, np.ndarray]:

@@ -293,6 +293,7 @@ class SelfAttentionBlock:
         extra += f", max_len={self.max_len}" if self.max_len != 512 else ""
         extra += ", norm='pre'" if self.norm == "pre" else ""
         extra += ", activation='gelu'" if self.activation == "gelu" else ""
+        extra += f", layer_norm_eps={self.layer_norm_eps:g}" if self.layer_norm_eps != 1e-5 else ""
         extra += f", dtype='{self.dtype.name}'" if self.dtype != np.float32 else ""
         return f"SelfAttentionBlock({self.d_model}, {self.num_heads}, {self.d_ff}{extra})"
 

@@ -131,6 +131,10 @@ class _Records:
     def __contains__(self, name: object) -> bool:
         return name in self._records
 
+    def __iter__(self):
+        """The names of the records, as a dict's keys (and as :class:`~rnnlab.layers.trace.Trace`)."""
+        return iter(self._records)
+
     def __repr__(self) -> str:
         shapes = ", ".join(f"{k}{tuple(v.shape)}" for k, v in self._records.items())
         return f"{type(self).__name__}({shapes})"

@@ -111,13 +111,14 @@ def refused_while_computing(handler):
 
 
 class SideColumn(VerticalScroll):
-    """The values table and the explain panel. Not focusable (see StatePanel): the mouse wheel
-    scrolls it on a short terminal, and a last line says so while more lies below."""
+    """The values table and the explain panel. Not focusable (see StatePanel): PgDn/PgUp (the
+    app's bindings) and the mouse wheel scroll it on a short terminal, and a last line says so
+    while more lies below."""
 
     can_focus = False
 
     def compose(self) -> ComposeResult:
-        yield Static("↓ more: PgDn or mouse wheel", id="side-more")
+        yield Static("↓ more: PgDn", id="side-more")
 
     def on_mount(self) -> None:
         self.show_more()
