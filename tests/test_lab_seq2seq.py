@@ -519,7 +519,7 @@ def bench_row(text: str, name: str) -> tuple[bool, list[str], str]:
     while CELL.fullmatch(line[x:x + 4]):
         cells.append(line[x:x + 4].strip())
         x += 4
-    return line[9] == "…", cells, line[x:].rstrip()
+    return line[9] in "…◀", cells, line[x:].rstrip()  # ◀ (and ▶): cut where the attended position is
 
 
 def window_starts(cells: list[str], tokens: list[str]) -> list[int]:
@@ -545,6 +545,7 @@ def test_screen_long_input_scrolls_the_three_rows_together_and_marks_what_is_cut
         source = [short_token(t) for t in d.source]
         expected = [short_token(t) for t in d.expected]
         decoded = [short_token(t) for t in d.tokens]
+        marks = set()
         for keys in ((), ("home",), *[("right",)] * 20):
             await pilot.press(*keys)
             text = screen_text(app)
@@ -558,7 +559,14 @@ def test_screen_long_input_scrolls_the_three_rows_together_and_marks_what_is_cut
             assert start <= step < start + len(decoded_cells)  # the cursor's step stays in view
             assert source_cut == expected_cut == decoded_cut == (start > 0)
             assert after.startswith("…") == (d.steps > start + len(decoded_cells))
+            focus = lab.step_info().focus if lab.cursor else None  # the source position attended to most
+            line = next(line for line in text.splitlines() if line.startswith(" source "))
+            shown = range(start, start + len(source_cells))
+            assert ("◀" in line) == (focus is not None and focus < shown.start)
+            assert ("▶" in line) == (focus is not None and focus >= shown.stop and shown.stop < lab.length)
+            marks.update(mark for mark in "◀▶" if mark in line)
         assert lab.cursor == 20 and 0 < start < 20
+        assert marks, "no step of this walk attended outside the window: the marks went untested"
 
     drive(check, {"max_length": 10, "seed": 1}, size=(120, 36))  # this seed: no EOS, 44 steps
 

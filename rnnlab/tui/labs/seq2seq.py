@@ -82,7 +82,8 @@ class Seq2SeqTokens(LabView):
     """The bench sequence: source digits (background = the cursor step's attention on each),
     the expected output and the decoded output revealed up to the cursor; then what the cursor
     step did. Column k is position k in all three rows; rows wider than the panel show one window
-    of positions around the cursor's decoder step, and "…" marks a row cut at either end."""
+    of positions around the cursor's decoder step, and "…" marks a row cut at either end (on the
+    source row "◀" or "▶" where the position the step attends to most is out of the window)."""
 
     CELL = 4   # a token (up to three characters: BOS, EOS) and a space, so neighbours never run together
     LABEL = 10  # "expected" and a space; its last cell holds the "…" of a row cut on the left
@@ -99,18 +100,27 @@ class Seq2SeqTokens(LabView):
         start = min(max(0, focus - visible // 2), n - visible)
         return range(start, start + visible)
 
-    def _row(self, text: Text, label: str, length: int) -> None:
-        """A row's label, with "…" when the row has positions before the window."""
+    def _row(self, text: Text, label: str, length: int, focus: int | None = None) -> None:
+        """A row's label, with "…" when the row has positions before the window ("◀" in the
+        attention's colour when the source position the step attends to most, ``focus``, is among them)."""
         cut = self.window.start > 0 and length > 0
         text.append(f"{label:<{self.LABEL - 1}}", style="bold")
-        text.append("…" if cut else " ", style="dim")
+        if cut and focus is not None and focus < self.window.start:
+            text.append("◀", style=self._focus_style())
+        else:
+            text.append("…" if cut else " ", style="dim")
 
-    def _end_row(self, text: Text, length: int, *notes: list[tuple[str, str]]) -> None:
-        """A row's end: "…" when it has positions after the window, then the first of ``notes`` (each
-        a list of (text, style) pieces) that fits the panel; none when none does (the CSS ellipsis would
-        read as a cut row)."""
+    @staticmethod
+    def _focus_style() -> Style:
+        return Style(color=RichColor.from_rgb(*get_colormap("sequential").colors[-1]), bold=True)
+
+    def _end_row(self, text: Text, length: int, *notes: list[tuple[str, str]], focus: int | None = None) -> None:
+        """A row's end: "…" when it has positions after the window ("▶" as :meth:`_row`'s "◀" when
+        ``focus`` lies after it), then the first of ``notes`` (each a list of (text, style) pieces)
+        that fits the panel; none when none does (the CSS ellipsis would read as a cut row)."""
         if length > self.window.stop:
-            text.append("…", style="dim")
+            after = focus is not None and focus >= self.window.stop
+            text.append("▶" if after else "…", style=self._focus_style() if after else "dim")
         room = (self.size.width or 100) - (len(text.plain) - text.plain.rfind("\n") - 1)  # one cell a character
         for pieces in notes:
             if sum(len(piece) for piece, _ in pieces) <= room:
@@ -131,7 +141,8 @@ class Seq2SeqTokens(LabView):
 
         # source, shaded by the cursor step's attention weights
         weights = d.weights[step] if (d.weights is not None and step is not None) else None
-        self._row(text, "source", S)
+        focus = info.focus if (weights is not None and info is not None) else None  # out of the window: ◀ or ▶
+        self._row(text, "source", S, focus)
         for s in window:
             if s >= S:
                 break  # its note follows its last digit
@@ -147,9 +158,9 @@ class Seq2SeqTokens(LabView):
         if lab.unseen_length:
             longer = ("  longer than training", "bold yellow")
             self._end_row(text, S, [digits, training, longer], [digits, longer],
-                          [("   longer than training", longer[1])])
+                          [("   longer than training", longer[1])], focus=focus)
         else:
-            self._end_row(text, S, [digits, training], [digits])
+            self._end_row(text, S, [digits, training], [digits], focus=focus)
 
         # expected and decoded, aligned by output step
         self._row(text, "expected", d.expected.size)
