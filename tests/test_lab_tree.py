@@ -19,7 +19,8 @@ from rnnlab.labs import lab_class
 from rnnlab.labs.tree import DEFAULTS, TreeLab
 from rnnlab.train.trees import EpochStats
 from rnnlab.tui.labs import LabScreenApp
-from rnnlab.tui.labs.tree import TreeLabScreen, TreeOutline, cap_prefix, outline_rows, parse_assignments
+from rnnlab.tui.labs.tree import (DH_MAP_TITLES, H_MAP_TITLES, TreeLabScreen, TreeOutline, cap_prefix, map_title,
+                                  outline_rows, parse_assignments, range_line, status_forms)
 from rnnlab.tui.widgets import Heatmap, LinePlot
 
 importlib.import_module("rnnlab.cli.tree")  # registers `rnnlab tree` (rnnlab.cli imports it once wired)
@@ -461,6 +462,12 @@ def outline_lines(app) -> list[str]:
     return [row[region.x: region.right].rstrip() for row in rows]
 
 
+def status_line(app) -> str:
+    """The status line as the screen shows it."""
+    region = app.screen.query_one("#tree-status").content_region
+    return screen_text(app).splitlines()[region.y][region.x: region.right].strip()
+
+
 def test_a_small_terminal_draws_each_node_on_one_line_and_keeps_the_status_line():
     """Trained, the next tree, resized to 60x20: the heading and every node are one line each (the
     node's number, its outline and its words together), the columns that do not fit are left out."""
@@ -477,10 +484,10 @@ def test_a_small_terminal_draws_each_node_on_one_line_and_keeps_the_status_line(
             assert max(len(line) for line in str(outline.render()).splitlines()) <= width, size
             lines = outline_lines(app)
             assert lines[0].lstrip().startswith("tree"), lines
-            range_line = re.fullmatch(r" +lines (\d+)-(\d+) of (\d+)", lines[-1])
-            assert range_line and int(range_line[3]) == lab.num_nodes, lines
+            shown = re.fullmatch(r" +lines (\d+)-(\d+) of (\d+)", lines[-1])
+            assert shown and int(shown[3]) == lab.num_nodes, lines
             nodes = lines[1:-1]
-            assert len(nodes) == int(range_line[2]) - int(range_line[1]) + 1 >= 3, lines
+            assert len(nodes) == int(shown[2]) - int(shown[1]) + 1 >= 3, lines
             for line in nodes:
                 row = re.match(r"[ ▶][ ◀] *(\d+) (?:\d+›)?[│├└─┬ ]*(.+?)…?(?: {2,}|$| [█·])", line)
                 assert row, lines
@@ -488,7 +495,9 @@ def test_a_small_terminal_draws_each_node_on_one_line_and_keeps_the_status_line(
                 phrase = lab.tree.word(int(i)) or lab.tree.phrase(int(i))
                 assert phrase.startswith(label) and len(label) >= 4, (line, phrase)
             text = screen_text(app)
-            assert f"test tree 5 of 150   node {lab.num_nodes - 1}" in text  # the status line
+            status = status_line(app)
+            assert status.startswith("test tree 5 of 150  ") and f"  node {lab.num_nodes - 1}" in status, status
+            assert status.endswith("completed epoch 2") or "completed epoch 2   " in status, status
             tiny = size == (60, 20)  # too short for the plots too: they give way
             assert app.screen.query_one("#tree-plots").display is not tiny and ("loss per epoch" in text) is not tiny
 
@@ -550,6 +559,77 @@ def test_a_deep_tree_keeps_every_label_on_the_panel_and_the_maps_count_nodes():
         assert dh_map.cursor + dh_map.first_node == lab.back_cursor == 59
 
     drive(check, size=(120, 36))
+
+
+def test_titles_and_the_range_line_shorten_whole_and_never_cut_a_number():
+    """Every width gets a whole form or nothing: "nodes 31-5" of "nodes 31-58 of 59" would read as a value."""
+    for width in range(0, 60):
+        for titles in (H_MAP_TITLES, DH_MAP_TITLES):
+            title = map_title(titles, 31, 58, 59, width)
+            assert len(title) <= width or width == 0, (width, title)
+            assert re.findall(r"\d+", title) in ([], ["31", "58", "59"]), (width, title)
+            assert map_title(titles, 0, 8, 9, width) in (*titles, "")  # every node shown: no range
+        line = range_line(1, 7, 121, width, 6)
+        assert len(line) <= width and re.findall(r"\d+", line) in ([], ["1", "7", "121"]), (width, line)
+    assert map_title(H_MAP_TITLES, 31, 58, 59, 0) == "node vectors h_i: nodes 31-58 of 59"  # not laid out yet
+    assert map_title(DH_MAP_TITLES, 31, 58, 59, 28) == "dL/dh_i: nodes 31-58 of 59"
+    assert range_line(1, 7, 121, 20, 6) == "      1-7 of 121" and range_line(1, 7, 121, 10, 6) == "1-7/121"
+
+
+def test_every_status_line_form_keeps_the_epoch_and_the_training_state():
+    lab = fresh(epochs=1)
+    lab.type_tree(deep_tree(301))  # 601 nodes: the longest numbers a cursor shows
+    lab.jump_root()
+    lab.backward_step()
+    assert status_forms(lab)[-1].endswith("untrained")
+    lab.train()
+    forms = status_forms(lab, plots_hidden=True)
+    assert "loss" in forms[0] and "? help" in forms[0]
+    assert all(len(a) > len(b) for a, b in zip(forms, forms[1:]))  # each one shorter
+    assert all(re.search(r"node 600.*back(ward)? 1/601.*completed ep", form) for form in forms), forms
+    assert len(forms[-1]) <= 58  # the least screen (60 columns) less the padding fits it whole
+    assert "completed epoch 1" in next(form for form in forms if len(form) <= 58)
+
+
+@pytest.mark.parametrize("leaves", [31, 61])  # 61 nodes: the maps' titles are cut at 60x20; 121: the range line too
+def test_a_typed_tree_at_60x20_keeps_whole_numbers_and_says_how_training_goes(leaves):
+    """At 60x20 the plots are hidden: the status line is the one place that says training runs,
+    pauses and stops, and its epoch; the maps' titles and the outline's range line shorten whole."""
+    n = 2 * leaves - 1
+
+    async def check(app, lab, pilot):
+        await pilot.press("i")
+        app.screen.query_one("#prompt-input").value = deep_tree(leaves)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert lab.num_nodes == n and not app.screen.query_one("#tree-plots").display
+        await pilot.press("end", "b")
+        await pilot.press("t")
+        await wait_for(pilot, lambda: re.search(r"running epoch \d", status_line(app)))
+        await pilot.press("t")
+        await wait_for(pilot, lambda: f"paused epoch {lab.epochs_done}" in status_line(app))
+        await pilot.press("s")
+        await wait_for(pilot, lambda: not lab.training and f"stopped epoch {lab.epochs_done}" in status_line(app))
+        for size in ((60, 20), (80, 22), (80, 24), (120, 36)):
+            await pilot.resize_terminal(*size)
+            await pilot.pause()
+            await pilot.pause()
+            status = status_line(app)
+            assert f"stopped epoch {lab.epochs_done}" in status and f"node {n - 1}" in status, (size, status)
+            assert re.search(rf"back(ward)? 1/{n}", status), (size, status)
+            text = screen_text(app)
+            for selector in ("#tree-map-h", "#tree-map-dh"):
+                heatmap = app.screen.query_one(selector, Heatmap)
+                first, count = heatmap.first_node, heatmap.data.shape[1]
+                title = heatmap.title
+                assert count < n and title in text, (size, title)  # drawn whole
+                assert re.findall(r"\d+", title) == [str(first), str(first + count - 1), str(n)], (size, title)
+            lines = outline_lines(app)
+            shown = re.fullmatch(r" *(?:lines )?(\d+)-(\d+)(?: of |/)(\d+)", lines[-1])
+            assert shown and shown[3] == str(n), (size, lines)
+            assert int(shown[2]) - int(shown[1]) + 1 == len(lines) - 2, (size, lines)  # less the heading
+
+    drive(check, size=(60, 20), epochs=10000)
 
 
 def test_keys_stay_the_screens_when_a_deep_tree_overflows_the_side_panel_at_100x30():

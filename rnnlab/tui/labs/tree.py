@@ -111,6 +111,77 @@ def _fit(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(0, width - 1)] + "…"
 
 
+def first_fit(forms, width: int) -> str:
+    """The first of ``forms`` (longest first) in ``width`` cells, else "": shorter forms are tried
+    whole, so a number is never cut short ("nodes 3" of "nodes 31-58 of 59" reads as a value)."""
+    return next((form for form in forms if len(form) <= width), "")
+
+
+def map_title(titles: tuple[str, str, str], start: int, end: int, n: int, width: int) -> str:
+    """A node heatmap's title in ``width`` cells (0: not laid out yet, the longest). ``titles``: the
+    long one, the start of a window's ("node vectors h_i") and the symbol ("h_i"); ``start``-``end``
+    (inclusive) the window of the ``n`` nodes shown."""
+    if end - start + 1 < n:
+        shown = f"{start}-{end}"
+        forms = (f"{titles[1]}: nodes {shown} of {n}", f"{titles[2]}: nodes {shown} of {n}",
+                 f"{titles[2]} {shown}/{n}", titles[2])
+    else:
+        forms = titles
+    return first_fit(forms, width) if width > 0 else forms[0]
+
+
+def range_line(first: int, last: int, total: int, width: int, lead: int) -> str:
+    """The outline's ``lines first-last of total`` in ``width`` cells, after ``lead`` blank cells
+    (under the node numbers) while they fit; shorter forms whole, or nothing, never a cut number."""
+    shown = f"{first}-{last}"
+    forms = (f"lines {shown} of {total}", f"{shown} of {total}", f"{shown}/{total}")
+    text = first_fit(forms, width - lead)
+    return " " * lead + text if text else first_fit(forms[-1:], width)
+
+
+def status_forms(lab: TreeLab, plots_hidden: bool = False) -> list[str]:
+    """The status line from its longest form to its shortest, one part shortened (or an optional
+    one dropped) per step, for the screen to show the first that fits: the epoch and the training
+    state stay in every form, as the plots that also say them may be hidden (``plots_hidden``:
+    then the last epoch's loss and test accuracy join, while they fit)."""
+    n = lab.num_nodes
+    i = lab.node_index
+    k = None if lab.back_cursor is None else n - lab.back_cursor
+    if lab.epochs_done or lab.training:
+        state, e = lab.training_status, lab.epochs_done
+        training = [f"{state} epoch {e}", f"{state} ep {e}"]
+    else:
+        training = ["untrained (t trains)", "untrained"]
+    stats = [""]
+    if plots_hidden and lab.history:
+        last = lab.history[-1]
+        test = "" if last.test_accuracy is None else f" test {last.test_accuracy:.0%}"
+        stats = [f"loss {last.loss:.3g}{test}", ""]
+    parts = {
+        "bench": [lab.bench_name] + ([] if lab.tree_index is None
+                                     else [f"tree {lab.tree_index}/{len(lab.test_bank)}"]),
+        "node": ["no node yet", "no node"] if i is None
+        else [f"node {i} ({lab.cursor}/{n} computed)", f"node {i} ({lab.cursor}/{n})", f"node {i}"],
+        "back": [""] if k is None else [f"backward {k}/{n}", f"back {k}/{n}"],
+        "training": training, "stats": stats, "help": ["? help", ""], "sep": ["   ", "  "],
+    }
+    # what goes first: the loss figures and the help (the footer has it), then the wide gaps and words
+    steps = ("stats", "help", "sep", "node", "back", "node", "bench", "training")
+    at = dict.fromkeys(parts, 0)
+    forms = []
+    for step in (None, *steps):
+        if step is not None:
+            if at[step] + 1 >= len(parts[step]):
+                continue
+            at[step] += 1
+        pick = {name: forms_[at[name]] for name, forms_ in parts.items()}
+        line = pick["sep"].join(p for p in (pick["bench"], pick["node"], pick["back"], pick["training"],
+                                            pick["stats"], pick["help"]) if p)
+        if line not in forms:
+            forms.append(line)
+    return forms
+
+
 # ---------------------------------------------------------------------------------------------
 # panels
 # ---------------------------------------------------------------------------------------------
@@ -211,8 +282,7 @@ class TreeOutline(LabView):
             text.append(line)
             text.append("\n")
         if len(rows) > visible:
-            text.append(f"{'':>{3 + index_width}}lines {start + 1}-{min(len(rows), start + visible)} of {len(rows)}",
-                        style="dim")
+            text.append(range_line(start + 1, min(len(rows), start + visible), len(rows), width, lead), style="dim")
         self.update(text)
 
 
@@ -336,9 +406,38 @@ class NodeHeatmap(Heatmap):
         self.post_message(self.Resized())
 
 
-#: Titles of the two heatmaps: all nodes shown, and the start of the title of a window of them.
-H_MAP_TITLES = ("node vectors h_i (units × nodes, post-order)", "node vectors h_i")
-DH_MAP_TITLES = ("dL/dh_i (backward: from the root down)", "dL/dh_i (root down)")
+#: Titles of the two heatmaps (see :func:`map_title`): all nodes shown, the start of the title of
+#: a window of them, and the shortest.
+H_MAP_TITLES = ("node vectors h_i (units × nodes, post-order)", "node vectors h_i", "h_i")
+DH_MAP_TITLES = ("dL/dh_i (backward: from the root down)", "dL/dh_i (root down)", "dL/dh_i")
+
+
+class StatusLine(Static):
+    """The status line: shows the first of its forms (longest first) that fits its width, again
+    on a resize, then the last error after it; an error that cannot fit whole is cut with "…"."""
+
+    _forms: list[str] = [""]
+    _message = ""
+
+    def show(self, forms: list[str], message: str = "") -> None:
+        self._forms, self._message = forms, message
+        self._pick()
+
+    def on_resize(self) -> None:
+        self._pick()
+
+    def _pick(self) -> None:
+        width = self.content_size.width
+        message = f"   {self._message}" if self._message else ""
+        base = next((form for form in self._forms if len(form) + len(message) <= width), None)
+        if not width or base is None:  # not laid out yet, or too narrow for all of it: the shortest
+            base = self._forms[0] if not width else self._forms[-1]
+        text = Text(base, no_wrap=True, overflow="ellipsis")
+        if message:
+            text.append(message, style="bold red")
+        if width:
+            text.truncate(width, overflow="ellipsis")
+        self.update(text)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -393,7 +492,7 @@ class TreeLabScreen(Screen[None]):
             with Horizontal(id="tree-plots"):
                 yield LinePlot(title="loss per epoch", id="tree-loss")
                 yield LinePlot(title="accuracy per epoch", id="tree-accuracy")
-            yield Static(id="tree-status")
+            yield StatusLine(id="tree-status")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -404,12 +503,14 @@ class TreeLabScreen(Screen[None]):
 
     def on_resize(self) -> None:
         self._fit_layout()
+        self.update_status()  # -tiny may have changed, and with it the status line's parts
 
     def _fit_layout(self) -> None:
         """Give the tree the lines it needs (at least the side panel's), the plots the rest; small
         terminals (under 40 lines) get shorter heatmaps and plots so the tree keeps some room, and
         where even those leave the tree under TOP_LEAST lines the plots are hidden (the status line
-        says the epoch)."""
+        says the training state and the epoch, and the last loss and test accuracy where they fit:
+        :func:`status_forms`)."""
         height = self.size.height
         if not height:
             return
@@ -456,7 +557,7 @@ class TreeLabScreen(Screen[None]):
         bar.vmin, bar.vmax = -scale, scale
 
     def _draw_map(self, selector: str, data: np.ndarray, scale: float, *, revealed: int, cursor: int | None,
-                  focus: int, titles: tuple[str, str]) -> None:
+                  focus: int, titles: tuple[str, str, str]) -> None:
         """A heatmap of ``data`` (units x nodes). More nodes than the map is wide: a window of
         them around ``focus``, titled with its node range (the widget itself would say "t")."""
         heatmap = self.query_one(selector, NodeHeatmap)
@@ -475,10 +576,7 @@ class TreeLabScreen(Screen[None]):
         else:
             heatmap.revealed = max(0, min(count, revealed - start))
         heatmap.cursor = cursor - start if cursor is not None and start <= cursor < end else None
-        if count < n:
-            heatmap.title = f"{titles[1]}: nodes {start}-{end - 1} of {n}"
-        else:  # the long title where it fits (width 0: not laid out yet)
-            heatmap.title = titles[0] if len(titles[0]) <= (width or len(titles[0])) else titles[1]
+        heatmap.title = map_title(titles, start, end - 1, n, width)
 
     def update_plots(self) -> None:
         lab = self.lab
@@ -501,16 +599,7 @@ class TreeLabScreen(Screen[None]):
             accuracy.title = "accuracy per epoch"
 
     def update_status(self) -> None:
-        lab = self.lab
-        n = lab.num_nodes
-        node = "no node yet" if lab.node_index is None else f"node {lab.node_index} ({lab.cursor}/{n} computed)"
-        back = "" if lab.back_cursor is None else f"   backward {n - lab.back_cursor}/{n}"
-        training = f"{lab.training_status} epoch {lab.epochs_done}" if lab.epochs_done or lab.training \
-            else "untrained (t trains)"
-        text = Text(f"{lab.bench_name}   {node}{back}   {training}   ? help")
-        if self.message:
-            text.append(f"   {self.message}", style="bold red")
-        self.query_one("#tree-status", Static).update(text)
+        self.query_one(StatusLine).show(status_forms(self.lab, self.has_class("-tiny")), self.message)
 
     def _tick(self) -> None:
         """While training: the plots and status from the lab's history, and every few ticks the
