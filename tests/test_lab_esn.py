@@ -27,7 +27,7 @@ from rnnlab.labs import lab_class
 from rnnlab.labs.esn import DEFAULTS, EsnLab, parse_option_text
 from rnnlab.layers.esn import EchoStateNetwork
 from rnnlab.tui.labs import LabScreenApp, screen_class
-from rnnlab.tui.labs.esn import EsnScreen, _states_title
+from rnnlab.tui.labs.esn import VALUE_WIDTH, EsnScreen, _fit, _states_title
 from rnnlab.tui.widgets import ComplexPlane, Heatmap, LinePlot
 from textual.widgets import Static
 
@@ -750,7 +750,7 @@ def test_stopping_a_sweep_before_it_starts_keeps_the_last_one():
         lab = app.engine
         lab.sweep("leak_rate", [0.2, 0.4])
         before = lab.sweep_result
-        with lab.lock:  # the new sweep's worker waits for the lock; w again stops it meanwhile
+        with lab.lock:  # the new sweep's worker waits for the lock; Esc stops it meanwhile
             await pilot.press("w")
             await pilot.pause(0.1)
             await pilot.press("escape")
@@ -833,3 +833,191 @@ def test_a_terminal_below_the_minimum_says_so_until_enlarged():
         assert message.display and "(this terminal: 59x30)" in screen_text(app)
 
     drive(check, size=(50, 15))
+
+
+# ---------------------------------------------------------------------------------------------
+# the third review's findings (a diverged free run's values, Esc during a refit, a refit or a
+# sweep asked for while a sweep is stopping)
+# ---------------------------------------------------------------------------------------------
+
+#: Options any user can set with e: the free run diverges to about 1.9e233.
+DIVERGING = dict(units=100, ridge=1e-12, input_scaling=0.1, length=2000, test=400, warmup=100, generate=400)
+
+
+@pytest.mark.parametrize("value", [0.0, 0.91234, -0.5, 99.9, -123.456, 9999.99999, 12345.6, -1e17, 1.89e233,
+                                   -1.89e233, 1.7e308, 1e-300, -4.2e-7])
+def test_the_values_panels_numbers_stay_short_at_any_magnitude(value):
+    for spec in (".5f", "+.2e"):
+        text = _fit(value, spec)
+        assert len(text) <= VALUE_WIDTH and float(text) == pytest.approx(value, rel=0.06, abs=1e-5), (spec, text)
+    assert _fit(0.91234, ".5f") == "0.91234" and _fit(-1.2e-3, "+.2e") == "-1.20e-03"  # as before: unchanged
+    assert _fit(float("nan"), ".5f") == _fit(float("inf"), "+.2e") == "-"
+
+
+@pytest.mark.parametrize("size", [(120, 36), (160, 36), (120, 50), (160, 50)])
+def test_a_diverged_free_run_keeps_the_values_panel_short(size):
+    async def check(app, pilot):
+        lab, screen = app.engine, app.screen
+        await pilot.press("g", "end")
+        v = lab.cursor_values()
+        assert abs(v["forecast"]) > 1e200  # the free run diverged
+        info = screen.query_one("#esn-info", Static)
+        lines = info.render().plain.splitlines()
+        value_lines = [line for line in lines if "u_t" in line or "error" in line]
+        assert value_lines and max(map(len, value_lines)) <= info.content_region.width, value_lines
+        if "-short" in screen.classes:  # the promised two lines
+            assert len(lines) == 2 and info.content_region.height == 2
+        text = " ".join(screen_text(app).split())
+        for name, spec in (("forecast", ".5f"), ("error", "+.2e")):
+            assert re.search(rf"{name} (of s\(t\+1\) )?{re.escape(_fit(v[name], spec))} ", text), name
+        assert screen.query_one("#esn-eigen").region.height >= 4  # not squeezed by the panel
+
+    drive(check, size=size, **DIVERGING)
+
+
+def _hold_compute(monkeypatch, hold):
+    """Patch the engine's compute so that a call for which ``hold(options)`` is true waits until
+    the returned event is set; ``busy`` is set when it starts waiting."""
+    real = esn_lab.compute
+    busy, finish = threading.Event(), threading.Event()
+
+    def slow(options, *spell):
+        if hold(options):
+            busy.set()
+            finish.wait(30)
+        return real(options, *spell)
+
+    monkeypatch.setattr(esn_lab, "compute", slow)
+    return busy, finish
+
+
+def _status(app) -> str:
+    return app.screen.query_one("#esn-status").render().plain
+
+
+def _shows_rho(app, rho: str) -> bool:
+    """Every panel that names the reservoir's rho shows ``rho``."""
+    text = screen_text(app)
+    return f"eig: ρ {rho}," in text and f"│ ρ {rho}  a" in _status(app) and f"N 20  ρ {rho}  a" in text
+
+
+def test_esc_during_a_refit_does_not_stop_it_and_its_result_is_drawn(monkeypatch):
+    """Esc stops a sweep only: a refit's thread cannot be interrupted, and cancelling its worker
+    left every panel on the old reservoir while the lab held the new one."""
+    async def check(app, pilot):
+        lab = app.engine
+        busy, finish = _hold_compute(monkeypatch, lambda o: o.spectral_radius == 1.15)
+        await pilot.press("r")
+        await wait_for(pilot, busy.is_set)
+        await pilot.press("escape")
+        await pilot.pause(0.2)
+        assert "fitting…" in _status(app)  # still: the fit goes on, and the status says so
+        finish.set()
+        await wait_for(pilot, lambda: lab.options.spectral_radius == 1.15 and idle(app))
+        await wait_for(pilot, lambda: _shows_rho(app, "1.15"), timeout=5, what="the new reservoir drawn")
+        assert "fitting" not in _status(app) and not lab.pending
+
+    drive(check)
+
+
+def test_a_result_stored_after_the_workers_last_redraw_is_drawn(monkeypatch):
+    """r, w at once, then Esc: both workers are cancelled (and redrawn) while the refit's thread is
+    still computing; the result it stores after them must be drawn all the same."""
+    async def check(app, pilot):
+        lab, screen = app.engine, app.screen
+        busy, finish = _hold_compute(monkeypatch, lambda o: o.spectral_radius == 1.15)
+        await pilot.press("r")
+        await wait_for(pilot, busy.is_set)
+        await pilot.press("w", "escape")
+        await pilot.pause(0.2)
+        finish.set()
+        await wait_for(pilot, lambda: lab.options.spectral_radius == 1.15 and idle(app))
+        await wait_for(pilot, lambda: _shows_rho(app, "1.15"), timeout=5, what="the new reservoir drawn")
+        assert lab.sweep_result is None  # the sweep was stopped before it began
+        lab.configure(seed=7)  # a result stored by no worker at all: drawn within a tick
+        await wait_for(pilot, lambda: "seed 7" in _status(app), timeout=5, what="seed 7 drawn")
+        np.testing.assert_array_equal(screen.query_one("#esn-eigen", ComplexPlane).points("W"),
+                                      lab.result.eigenvalues)
+
+    drive(check)
+
+
+@pytest.mark.parametrize("key", ["w", "W", "escape"])
+def test_a_refit_waiting_for_a_stopping_sweep_is_never_lost(monkeypatch, key):
+    """r during a sweep: the sweep stops after its point, then the refit runs. w, W or Esc
+    meanwhile cancelled the waiting refit, and the change was silently forgotten."""
+    calls = []
+
+    def hold(options):
+        calls.append(options)
+        return len(calls) == 2  # the sweep's second point
+
+    async def check(app, pilot):
+        lab = app.engine
+        busy, finish = _hold_compute(monkeypatch, hold)
+        await pilot.press("W")
+        await wait_for(pilot, busy.is_set)
+        first = lab.sweep_result
+        await pilot.press("r")
+        await wait_for(pilot, lambda: "stopping sweep…, then fitting" in _status(app), timeout=5,
+                       what="the refit said to wait")
+        await pilot.press(key)
+        await pilot.pause(0.2)
+        queued = {"w": " and sweeping ρ", "W": " and sweeping a", "escape": "  │"}[key]
+        assert f"stopping sweep…, then fitting{queued}" in _status(app)
+        finish.set()
+        await wait_for(pilot, lambda: lab.options.spectral_radius == 1.15 and idle(app)
+                       and (lab.sweep_result is not first) == (key != "escape")
+                       and lab.sweep_result.status != "running", what="the refit applied (and the sweep run)")
+        assert not lab.pending and _shows_rho(app, "1.15")
+        assert first.status == "stopped" and first.done == 2
+        if key == "escape":
+            assert lab.sweep_result is first
+        else:  # the sweep asked for runs after the refit, from its options
+            assert lab.sweep_result is not first and lab.sweep_result.base.spectral_radius == 1.15
+            assert lab.sweep_result.name == {"w": "spectral_radius", "W": "leak_rate"}[key]
+            assert lab.sweep_result.status == "completed"
+
+    drive(check)
+
+
+@pytest.mark.parametrize("cancel", [False, True])
+def test_w_while_a_sweep_stops_starts_the_new_sweep_after_it(monkeypatch, cancel):
+    """W, Esc, then w while the first sweep finishes its point: the ρ sweep waits for it and says
+    so (it was swallowed without a word); Esc cancels the waiting sweep."""
+    calls = []
+
+    def hold(options):
+        calls.append(options)
+        return len(calls) == 2
+
+    async def check(app, pilot):
+        lab = app.engine
+        busy, finish = _hold_compute(monkeypatch, hold)
+        await pilot.press("W")
+        await wait_for(pilot, busy.is_set)
+        first = lab.sweep_result
+        await pilot.press("escape")
+        await pilot.pause(0.1)
+        assert _status(app).endswith("stopping sweep…  │ ? help")
+        await pilot.press("w")
+        await pilot.pause(0.1)
+        assert "stopping sweep…, then sweeping ρ  │" in _status(app)
+        if cancel:
+            await pilot.press("escape")
+            await pilot.pause(0.1)
+            assert _status(app).endswith("stopping sweep…  │ ? help")
+        finish.set()
+        await wait_for(pilot, lambda: first.status == "stopped" and idle(app))
+        await pilot.pause(0.3)  # a tick: the waiting sweep starts now
+        await wait_for(pilot, lambda: idle(app) and lab.sweep_result.status != "running"
+                       and (lab.sweep_result is first) == cancel)
+        assert first.done == 2
+        if cancel:
+            assert lab.sweep_result is first and "sweep a stopped 2/20" in screen_text(app)
+        else:
+            sweep = lab.sweep_result
+            assert sweep.name == "spectral_radius" and sweep.status == "completed" and sweep.done == 20
+            assert "sweep ρ 20/20: best" in screen_text(app)
+
+    drive(check)

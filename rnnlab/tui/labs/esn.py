@@ -18,7 +18,11 @@ the main lab.
 
 Every refit runs in one exclusive worker (a newer request cancels an older one, and the engine
 applies only the latest request), sweeps in the same group; errors of both are handled in
-:meth:`EsnScreen.on_worker_state_changed` and shown on the status line.
+:meth:`EsnScreen.on_worker_state_changed` and shown on the status line. A worker's thread cannot be
+interrupted: a cancelled sweep finishes the point it is on ("stopping sweep…"), so Esc stops only a
+sweep (a refit always ends with its result shown), and a refit or sweep asked for meanwhile waits
+for it and says so. Whatever happens to the workers, the screen ends up drawing ``lab.result`` and
+applying ``lab.requested`` (:meth:`EsnScreen._tick`).
 """
 
 from __future__ import annotations
@@ -59,6 +63,21 @@ def _fmt(value: float, spec: str = ".4g") -> str:
     return "-" if value is None or not math.isfinite(value) else format(value, spec)
 
 
+VALUE_WIDTH = 9  # the values panel's numbers: "0.91234", "+1.23e-03"; the two-line panel is laid out for it
+
+
+def _fit(value: float, spec: str, width: int = VALUE_WIDTH) -> str:
+    """``value`` in ``spec``, or in e-notation with as many digits as ``width`` holds: a free run
+    that diverged reaches 1e233, which ``.5f`` writes in 240 digits ("-" where not finite)."""
+    text = _fmt(value, spec)
+    sign = "+" if spec.startswith("+") else ""
+    for digits in (3, 2, 1, 0):
+        if len(text) <= width:
+            break
+        text = format(value, f"{sign}.{digits}e")
+    return text
+
+
 def _of_steps(lab: EsnLab, last: int) -> str:
     """The one total every step count is stated against: the series' length (the ``length`` option),
     t numbered 0 .. length - 1; "+ free run" where a long free run's columns reach past it."""
@@ -87,6 +106,12 @@ def _time_legend(lab: EsnLab) -> str:
         # x_{n-1}, the last training state, makes the first of the G forecasts; they feed back from t = n
         return f"train t < {n} · free t {n - 1}-{last} → s({n})..s({n + G - 1})"
     return f"train t < {n} · test t {n}-{last} → s({n + 1})..s({length - 1})"
+
+
+def _active(worker: Worker | None) -> bool:
+    """Whether a worker is still to do its work: started or about to start, and not cancelled."""
+    return (worker is not None and not worker.is_cancelled
+            and worker.state in (WorkerState.PENDING, WorkerState.RUNNING))
 
 
 class EsnHelp(HelpScreen):
@@ -150,7 +175,8 @@ class EsnScreen(Screen[None]):
         Binding("w", "sweep('spectral_radius')", "sweep ρ",
                 tooltip="sweep ρ 0.1..2.0: RMSE of each refit (w again stops)"),
         Binding("W", "sweep('leak_rate')", "sweep a", show=False, tooltip="sweep a 0.05..1.0 (W again stops)"),
-        Binding("escape", "stop", "stop sweep", show=False, tooltip="stop a running sweep"),
+        Binding("escape", "stop", "stop sweep", show=False,
+                tooltip="stop a running or waiting sweep (a refit always runs to its end)"),
         Binding("e", "edit", "options", tooltip="set any option (units, ridge, seed, series length, ...)"),
         Binding("x", "export", "export", tooltip="export every recorded array to .npz"),
         Binding("p", "screenshot", "screenshot", show=False, tooltip="save an SVG screenshot"),
@@ -165,7 +191,10 @@ class EsnScreen(Screen[None]):
         self._drawn_key: tuple | None = None  # what the heatmap holds: (result, mode, units, time window)
         self._window_start = 0  # the time step of the heatmap's first column
         self._sweep_worker: Worker | None = None  # the last sweep's; cancelled while its sweep runs: stopping
+        self._sweep_name = ""  # the option _sweep_worker sweeps
+        self._queued_sweep: str | None = None  # w/W while a sweep is stopping: started once it has stopped
         self._sweep_drawn: tuple | None = None  # the sweep's state the panels show (_sweep_state)
+        self._result_drawn = None  # the lab.result every panel shows (refresh_views); held, so its id is not reused
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -214,6 +243,7 @@ class EsnScreen(Screen[None]):
     # ------------------------------------------------------------------ drawing
     def refresh_views(self) -> None:
         """Redraw every panel from the lab."""
+        self._result_drawn = self.lab.result  # read first: a result stored while drawing is redrawn by _tick
         self.draw_eigenvalues()
         self.draw_plots()
         self.draw_sweep()
@@ -365,16 +395,20 @@ class EsnScreen(Screen[None]):
         info = Text()
         if self.has_class("-short"):
             info.append(f"t {v['t']}", style="bold").append(f" {v['part']}", style="dim")
-            u, forecast, error = _fmt(v["input"], ".5f"), _fmt(v["forecast"], ".5f"), _fmt(v["error"], "+.2e")
+            u, forecast, error = _fit(v["input"], ".5f"), _fit(v["forecast"], ".5f"), _fit(v["error"], "+.2e")
             if self.has_class("-wide"):  # 53 columns
-                info.append(f"   u_t {u}   s(t+1) {_fmt(v['target'], '.5f')}\n")
+                info.append(f"   u_t {u}   s(t+1) {_fit(v['target'], '.5f')}\n")
                 info.append(f"forecast of s(t+1) {forecast}   error {error}")
-            else:  # 35 columns
+            else:  # 35 columns: "forecast " and "  error " leave two numbers of VALUE_WIDTH
                 info.append(f"   u_t {u}\nforecast {forecast}  error {error}")
             return info
         info.append(f"t {v['t']}", style="bold").append(f"  {v['part']}\n", style="dim")
-        info.append(f"u_t {_fmt(v['input'], '.5f')}   forecast of s(t+1) {_fmt(v['forecast'], '.5f')}\n")
-        info.append(f"s(t+1) {_fmt(v['target'], '.5f')}   error {_fmt(v['error'], '+.2e')}\n")
+        u, forecast, target, error = (_fit(v[k], spec) for k, spec in
+                                      (("input", ".5f"), ("forecast", ".5f"), ("target", ".5f"), ("error", "+.2e")))
+        if self.has_class("-narrow"):  # 35 columns: no label wrapped away from its number
+            info.append(f"u_t {u}   s(t+1) {target}\nforecast {forecast}  error {error}\n")
+        else:
+            info.append(f"u_t {u}   forecast of s(t+1) {forecast}\ns(t+1) {target}   error {error}\n")
         info.append(f"‖x_t‖ {v['norm']:.3g}   mean |x| {v['mean_abs']:.3f}   saturated {100 * v['saturated']:.0f}%\n")
         info.append(f"N {o.units}  ρ {o.spectral_radius:g}  a {o.leak_rate:g}  input ×{o.input_scaling:g}  "
                     f"conn {o.connectivity:g}\n", style="dim")
@@ -408,20 +442,37 @@ class EsnScreen(Screen[None]):
         self.query_one("#esn-status", Static).update(status)
 
     def _busy_text(self) -> str:
+        """What runs, and what waits for a stopping sweep: "stopping sweep…, then fitting"."""
         sweep = self.lab.sweep_result
-        if self._sweep_stopping():
-            return "stopping sweep…"  # after the point it is on
-        if not any(w.is_running for w in self.workers if w.group == "esn"):
-            return ""
-        if sweep is not None and sweep.status == "running":
-            return f"sweeping {SYMBOLS[sweep.name]} {sweep.done}/{len(sweep.values)} (esc stops)"
-        return "fitting…"
+        fitting = any(_active(w) for w in self.workers if w.group == "esn" and w is not self._sweep_worker)
+        if self._sweep_stopping():  # after the point it is on
+            then = (["fitting"] if fitting else []) + ([f"sweeping {SYMBOLS[self._queued_sweep]}"]
+                                                       if self._queued_sweep else [])
+            return f"stopping sweep…, then {' and '.join(then)}" if then else "stopping sweep…"
+        if _active(self._sweep_worker):
+            if sweep is not None and sweep.status == "running":
+                return f"sweeping {SYMBOLS[sweep.name]} {sweep.done}/{len(sweep.values)} (esc stops)"
+            # its first step applies a change requested before it
+            symbol = SYMBOLS[self._sweep_name]
+            return f"fitting…, then sweeping {symbol}" if self.lab.pending else f"sweeping {symbol}…"
+        return "fitting…" if fitting else ""
 
     def _tick(self) -> None:
-        """Redraw the sweep when a point arrived or its status changed. Not only while it runs: a
-        stopped sweep's worker is CANCELLED (and redrawn) before its thread finishes the point it
-        is on and sets the status "stopped", which only this redraw shows."""
-        if self._sweep_state() != self._sweep_drawn:
+        """Keep the screen on the lab, whatever the workers did: a cancelled worker's thread runs on,
+        so its CANCELLED redraw may come before the result it stores, or before its sweep's status
+        turns "stopped". Redraw everything when ``lab.result`` is not the one drawn, the sweep
+        when a point arrived or its status changed; start a sweep queued behind a stopping one once
+        it has stopped; and apply a requested change that no worker will (its worker cancelled
+        before it ran)."""
+        lab = self.lab
+        if self._queued_sweep is not None and not self._sweep_stopping():
+            name, self._queued_sweep = self._queued_sweep, None
+            self._start_sweep(name)
+        elif lab.pending and not any(_active(w) for w in self.workers if w.group == "esn"):
+            self._apply()
+        if lab.result is not self._result_drawn:
+            self.refresh_views()
+        elif self._sweep_state() != self._sweep_drawn:
             self.draw_sweep()
             self.update_status()
 
@@ -434,7 +485,9 @@ class EsnScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="esn", exit_on_error=False)
     def _sweep(self, name: str) -> None:
         worker = get_current_worker()
-        self.lab.apply(should_stop=lambda: worker.is_cancelled)  # a change requested just before
+        # a change requested just before: this worker cancelled the refit's, so it applies it even
+        # when the sweep is stopped (by Esc, or by a newer request, which the lab then applies too)
+        self.lab.apply()
         if not worker.is_cancelled:  # else the last sweep stays, not an empty stopped one
             self.lab.sweep(name, should_stop=lambda: worker.is_cancelled)
 
@@ -495,18 +548,30 @@ class EsnScreen(Screen[None]):
         self._request(lambda: self.lab.new_seed(apply=False))
 
     def action_sweep(self, name: str) -> None:
-        sweep = self.lab.sweep_result
-        if sweep is not None and sweep.status == "running":
+        """Start a sweep of ``name``; w or W again stops it. While a sweep is stopping (its thread
+        finishes its point), the new one waits for it (:meth:`_tick` starts it)."""
+        if self._sweep_stopping():
+            self._queued_sweep = name
+            self.update_status()
+        elif _active(self._sweep_worker):
             self.action_stop()
-            return
+        else:
+            self._start_sweep(name)
+
+    def _start_sweep(self, name: str) -> None:
         self.message = None
+        self._sweep_name = name
         self._sweep_worker = self._sweep(name)
         self.update_status()
 
     def action_stop(self) -> None:
-        for worker in self.workers:
-            if worker.group == "esn" and worker.is_running:
-                worker.cancel()
+        """Stop the sweep (or the one waiting to start). Only the sweep's worker: a refit's thread
+        cannot be interrupted, and cancelling its worker would only hide the fit it still makes
+        (or, waiting for a stopping sweep, drop the change it was to apply)."""
+        self._queued_sweep = None
+        if _active(self._sweep_worker):
+            self._sweep_worker.cancel()
+        self.update_status()
 
     def action_edit(self) -> None:
         def accept(text: str) -> bool:
