@@ -424,6 +424,9 @@ class EsnScreen(Screen[None]):
         status = Text()
         if self.message is not None:
             status.append_text(self.message).append("  ")
+        busy = self._busy_text()
+        if busy:  # first: the line is ~110 columns without it, and what runs is what a user waits on
+            status.append(busy, style="bold yellow").append(" │ ")
         if lab.mode == "generative":  # the free run's own measures, as `rnnlab esn` reports them
             status.append("[free run] ", style="bold")
             status.append(f"RMSE {_fmt(g.scores.rmse, '.3g')} ({g.compared} steps)  ")
@@ -435,9 +438,6 @@ class EsnScreen(Screen[None]):
             status.append(f"horizon {g.horizon}{'' if g.exceeded else '+'} (<{g.threshold:g}) │ ")
         status.append(f"ρ {r.options.spectral_radius:g}  a {r.options.leak_rate:g}  seed {r.options.seed} │ ")
         status.append(f"t {lab.cursor} {_of_steps(lab, lab.cursor)}")
-        busy = self._busy_text()
-        if busy:
-            status.append(f"  │ {busy}", style="bold yellow")
         status.append("  │ ? help", style="dim")
         self.query_one("#esn-status", Static).update(status)
 
