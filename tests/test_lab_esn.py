@@ -892,6 +892,17 @@ def _hold_compute(monkeypatch, hold):
     return busy, finish
 
 
+def _hold_second_compute(monkeypatch):
+    """:func:`_hold_compute` of the second call from now: a sweep's second point."""
+    calls = []
+
+    def second(options):
+        calls.append(options)
+        return len(calls) == 2
+
+    return _hold_compute(monkeypatch, second)
+
+
 def _status(app) -> str:
     return app.screen.query_one("#esn-status").render().plain
 
@@ -947,15 +958,9 @@ def test_a_result_stored_after_the_workers_last_redraw_is_drawn(monkeypatch):
 def test_a_refit_waiting_for_a_stopping_sweep_is_never_lost(monkeypatch, key):
     """r during a sweep: the sweep stops after its point, then the refit runs. w, W or Esc
     meanwhile cancelled the waiting refit, and the change was silently forgotten."""
-    calls = []
-
-    def hold(options):
-        calls.append(options)
-        return len(calls) == 2  # the sweep's second point
-
     async def check(app, pilot):
         lab = app.engine
-        busy, finish = _hold_compute(monkeypatch, hold)
+        busy, finish = _hold_second_compute(monkeypatch)
         await pilot.press("W")
         await wait_for(pilot, busy.is_set)
         first = lab.sweep_result
@@ -986,15 +991,9 @@ def test_a_refit_waiting_for_a_stopping_sweep_is_never_lost(monkeypatch, key):
 def test_w_while_a_sweep_stops_starts_the_new_sweep_after_it(monkeypatch, cancel):
     """W, Esc, then w while the first sweep finishes its point: the ρ sweep waits for it and says
     so (it was swallowed without a word); Esc cancels the waiting sweep."""
-    calls = []
-
-    def hold(options):
-        calls.append(options)
-        return len(calls) == 2
-
     async def check(app, pilot):
         lab = app.engine
-        busy, finish = _hold_compute(monkeypatch, hold)
+        busy, finish = _hold_second_compute(monkeypatch)
         await pilot.press("W")
         await wait_for(pilot, busy.is_set)
         first = lab.sweep_result
