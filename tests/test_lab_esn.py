@@ -1021,3 +1021,67 @@ def test_w_while_a_sweep_stops_starts_the_new_sweep_after_it(monkeypatch, cancel
             assert "sweep ρ 20/20: best" in screen_text(app)
 
     drive(check)
+
+
+def test_a_sweep_waiting_behind_a_failing_refit_is_dropped_and_the_error_shown(monkeypatch):
+    """W running, options that parse but cannot be fitted, then w: the sweep waited for the refit
+    and then cancelled it (the group is exclusive), so the error never showed and the sweep ran
+    on the old options."""
+    async def check(app, pilot):
+        lab, screen = app.engine, app.screen
+        busy, finish = _hold_second_compute(monkeypatch)
+        await pilot.press("W")
+        await wait_for(pilot, busy.is_set)
+        first = lab.sweep_result
+        await pilot.press("e")
+        app.screen.query_one("#prompt-input").value = "units=300 connectivity=1e-5 seed=1"  # W nilpotent: no radius
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+        await pilot.press("w")
+        await pilot.pause(0.1)
+        assert "then fitting and sweeping ρ" in _status(app)
+        finish.set()
+        await wait_for(pilot, lambda: idle(app) and screen.message is not None, what="the refit's error")
+        await pilot.pause(0.3)  # ticks: nothing more starts
+        assert idle(app) and lab.sweep_result is first and first.status == "stopped"
+        status = _status(app)
+        assert status.startswith("error: ") and "(the sweep of ρ waiting for it is dropped)" in status
+        assert lab.options.units == 20  # the old reservoir stays
+
+    drive(check)
+
+
+def test_w_during_a_refit_sweeps_after_it_from_its_options(monkeypatch):
+    """w while r's refit computes: starting the sweep would cancel the refit; it waits for it."""
+    async def check(app, pilot):
+        lab = app.engine
+        busy, finish = _hold_compute(monkeypatch, lambda options: options.spectral_radius == 1.15)
+        await pilot.press("r")
+        await wait_for(pilot, busy.is_set)
+        await pilot.press("w")
+        await pilot.pause(0.1)
+        assert _status(app).startswith("fitting…, then sweeping ρ │ ")
+        finish.set()
+        await wait_for(pilot, lambda: lab.sweep_result is not None and lab.sweep_result.status == "completed"
+                       and idle(app), what="the refit, then the sweep")
+        assert lab.options.spectral_radius == 1.15 and lab.sweep_result.base.spectral_radius == 1.15
+
+    drive(check)
+
+
+def test_a_change_whose_refit_was_cancelled_before_it_applied_is_applied_by_the_tick():
+    """A refit worker cancelled while it waits (as a newer exclusive worker does) gives up without
+    applying: the tick sees the change still pending with no worker to apply it, and starts one."""
+    async def check(app, pilot):
+        lab, screen = app.engine, app.screen
+        with lab.lock:  # the refit's worker waits for the lock
+            await pilot.press("r")
+            await pilot.pause(0.1)
+            [refit] = [w for w in screen.workers if w.group == "esn"]
+            refit.cancel()
+            await pilot.pause(0.05)
+        await wait_for(pilot, lambda: lab.options.spectral_radius == 1.15 and not lab.pending and idle(app),
+                       what="the change applied")
+        assert _shows_rho(app, "1.15")
+
+    drive(check)

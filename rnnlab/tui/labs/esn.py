@@ -444,7 +444,7 @@ class EsnScreen(Screen[None]):
     def _busy_text(self) -> str:
         """What runs, and what waits for a stopping sweep: "stopping sweep…, then fitting"."""
         sweep = self.lab.sweep_result
-        fitting = any(_active(w) for w in self.workers if w.group == "esn" and w is not self._sweep_worker)
+        fitting = self._fitting()
         if self._sweep_stopping():  # after the point it is on
             then = (["fitting"] if fitting else []) + ([f"sweeping {SYMBOLS[self._queued_sweep]}"]
                                                        if self._queued_sweep else [])
@@ -455,7 +455,13 @@ class EsnScreen(Screen[None]):
             # its first step applies a change requested before it
             symbol = SYMBOLS[self._sweep_name]
             return f"fitting…, then sweeping {symbol}" if self.lab.pending else f"sweeping {symbol}…"
+        if fitting and self._queued_sweep:
+            return f"fitting…, then sweeping {SYMBOLS[self._queued_sweep]}"
         return "fitting…" if fitting else ""
+
+    def _fitting(self) -> bool:
+        """Whether a refit (an "esn" worker other than the sweep's) is still to finish."""
+        return any(_active(w) for w in self.workers if w.group == "esn" and w is not self._sweep_worker)
 
     def _tick(self) -> None:
         """Keep the screen on the lab, whatever the workers did: a cancelled worker's thread runs on,
@@ -465,7 +471,9 @@ class EsnScreen(Screen[None]):
         it has stopped; and apply a requested change that no worker will (its worker cancelled
         before it ran)."""
         lab = self.lab
-        if self._queued_sweep is not None and not self._sweep_stopping():
+        if self._queued_sweep is not None and not self._sweep_stopping() and not self._fitting():
+            # not before a refit ends: the group is exclusive, so starting the sweep would cancel
+            # the refit, and with it the error a bad option gives
             name, self._queued_sweep = self._queued_sweep, None
             self._start_sweep(name)
         elif lab.pending and not any(_active(w) for w in self.workers if w.group == "esn"):
@@ -498,7 +506,10 @@ class EsnScreen(Screen[None]):
         if event.state == WorkerState.ERROR:
             error = event.worker.error
             text = str(error) if isinstance(error, UserError) else f"{type(error).__name__}: {error}"
-            self.message = Text(f"error: {' '.join(text.split())}", style="bold red")
+            dropped = f" (the sweep of {SYMBOLS[self._queued_sweep]} waiting for it is dropped)" \
+                if self._queued_sweep else ""
+            self._queued_sweep = None  # it would sweep from the options that just failed
+            self.message = Text(f"error: {' '.join(text.split())}{dropped}", style="bold red")
         if event.state in (WorkerState.SUCCESS, WorkerState.CANCELLED, WorkerState.ERROR):
             self.refresh_views()
         else:
@@ -549,12 +560,12 @@ class EsnScreen(Screen[None]):
 
     def action_sweep(self, name: str) -> None:
         """Start a sweep of ``name``; w or W again stops it. While a sweep is stopping (its thread
-        finishes its point), the new one waits for it (:meth:`_tick` starts it)."""
-        if self._sweep_stopping():
+        finishes its point) or a refit runs, the new one waits for it (:meth:`_tick` starts it)."""
+        if _active(self._sweep_worker):
+            self.action_stop()
+        elif self._sweep_stopping() or self._fitting():  # after it: starting now would cancel it
             self._queued_sweep = name
             self.update_status()
-        elif _active(self._sweep_worker):
-            self.action_stop()
         else:
             self._start_sweep(name)
 
