@@ -36,7 +36,7 @@ from ..train.rundir import npz_target
 from .panels import (AttentionPanel, CursorValues, DecayPlane, ExplainPanel, GradientPlot, SequenceBar, StatePanel,
                      StepRate, TrainingPlots)
 from .screens import EditScreen, HelpScreen, PromptScreen
-from .terminal import PlainNotices, warn_without_true_colour
+from .terminal import PlainNotices, show_if_too_small, warn_without_true_colour
 from .widgets import Heatmap
 
 REFRESH_HZ = 12          # how often the screen reads the trainer's buffer while training (status line)
@@ -53,7 +53,6 @@ FIXED_ROWS = 3           # header, status line, footer; the sequence bar's rows 
 SEQUENCE_BAR_ROWS = 6    # the sequence bar of a task with one target channel
 VALUES_FRAME_ROWS = 3    # the values table's title and header rows and the margin under it
 QUIT_CONFIRM_S = 5.0     # a second q within this long quits though trained steps are not saved
-MIN_SIZE = (60, 20)      # columns, rows: below this the heatmaps get no rows, and a message says so
 
 #: Work estimated (:func:`forward_macs`) above this many multiply-adds runs in a worker thread
 #: behind a "computing ..." status line; below it, inline as always (a few ms, and the result is
@@ -213,17 +212,8 @@ class LabApp(PlainNotices, App[None]):
 
     def on_resize(self, event: events.Resize) -> None:
         self._fit_plots(event.size.height)  # self.size still holds the size before this resize
-        self._say_if_too_small(event.size.width, event.size.height)
+        show_if_too_small(self.screen_stack[0], *event.size)  # the lab's screen, under any dialog open
         self.call_after_refresh(self._update_side)  # as many unit rows as the new height leaves
-
-    def _say_if_too_small(self, width: int, height: int) -> None:
-        """Below MIN_SIZE the panels would lose their heatmaps without a word: a message covers them."""
-        too_small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
-        self.screen_stack[0].set_class(too_small, "too-small")  # the lab's screen, under any dialog open
-        if too_small:
-            self.query_one("#too-small", Static).update(
-                f"The lab needs at least {MIN_SIZE[0]}x{MIN_SIZE[1]}\n(this terminal: {width}x{height}).\n"
-                "Enlarge it, or q to quit.")
 
     def _fit_plots(self, height: int | None = None) -> None:
         """Size the plots band to a terminal ``height`` rows high (default: the app's size;
@@ -239,7 +229,7 @@ class LabApp(PlainNotices, App[None]):
 
     def on_mount(self) -> None:
         self._fit_plots()
-        self._say_if_too_small(*self.size)
+        show_if_too_small(self.screen_stack[0], *self.size)
         self.query_one("#lab").display = False
         self.sub_title = "loading"
         self._load_lab()

@@ -1,10 +1,16 @@
-"""What the terminal can show: the lab's colour maps need true colour; notices are plain text."""
+"""What the terminal can show: the lab's colour maps need true colour, its panels a minimum size;
+notices are plain text."""
 
 from __future__ import annotations
 
 import weakref
 
 from textual.app import App
+from textual.screen import Screen
+from textual.widgets import Static
+
+#: Columns, rows: below this the heatmaps get no rows and the plots' labels run together.
+MIN_SIZE = (60, 20)
 
 _warned: weakref.WeakSet[App] = weakref.WeakSet()
 
@@ -30,3 +36,14 @@ def warn_without_true_colour(app: App, what: str) -> None:
         app.notify(f"this terminal shows {system or 'no'} colours: {what} true colour "
                    "(try TERM=xterm-256color COLORTERM=truecolor; TERM=screen gives 16)",
                    severity="warning", timeout=12)
+
+
+def show_if_too_small(screen: Screen, width: int, height: int) -> None:
+    """Below :data:`MIN_SIZE` the panels would lose their heatmaps without a word: the screen's
+    ``#too-small`` Static covers them with a message (lab.tcss styles it by the ``too-small`` class)."""
+    too_small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
+    screen.set_class(too_small, "too-small")
+    if too_small:
+        screen.query_one("#too-small", Static).update(
+            f"The lab needs at least {MIN_SIZE[0]}x{MIN_SIZE[1]}\n(this terminal: {width}x{height}).\n"
+            "Enlarge it, or q to quit.")

@@ -13,7 +13,7 @@ Panels (all drawn from :class:`~rnnlab.labs.esn.EsnLab`; the screen computes not
   forecast's |error| on a log scale with the horizon threshold, and the last sweep's RMSE curve;
 - a status line: RMSE, R^2, the free run's horizon, rho, a, the seed, the cursor, what is running.
 
-Below the app's minimum size (:data:`rnnlab.tui.app.MIN_SIZE`) a message covers the panels, as in
+Below the minimum size (:data:`rnnlab.tui.terminal.MIN_SIZE`) a message covers the panels, as in
 the main lab.
 
 Every refit runs in one exclusive worker (a newer request cancels an older one, and the engine
@@ -42,8 +42,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from ...errors import UserError
 from ...labs.esn import DEFAULTS, OPTION_HELP, EsnLab, parse_option_text
-from ..app import MIN_SIZE
-from ..terminal import warn_without_true_colour
+from ..terminal import show_if_too_small, warn_without_true_colour
 from ..screens import HelpScreen, PromptScreen
 from ..widgets import ColorBar, ComplexPlane, Heatmap, LinePlot
 from . import QUIT_HELP
@@ -214,7 +213,7 @@ class EsnScreen(Screen[None]):
             yield LinePlot(log_y=True, threshold_label="threshold", id="esn-error")
             yield LinePlot(log_y=True, id="esn-sweep")
         yield Static(id="esn-status")
-        yield Static(id="too-small")  # styled by the app's lab.tcss (and esn.tcss), as the main lab's
+        yield Static(id="too-small")  # styled by lab.tcss (the labs' host app's), as the main lab's
         yield Footer()
 
     def on_mount(self) -> None:
@@ -225,20 +224,10 @@ class EsnScreen(Screen[None]):
         warn_without_true_colour(self.app, "the reservoir's heatmap needs")
 
     def on_resize(self, event: events.Resize) -> None:
-        self._say_if_too_small(*event.size)
+        show_if_too_small(self, *event.size)
         # every panel: the titles fit the new widths, and a change of the breakpoints' classes
         # switches the values panel between its full and its two-line form
         self.call_after_refresh(self.refresh_views)
-
-    def _say_if_too_small(self, width: int, height: int) -> None:
-        """Below MIN_SIZE the heatmap loses its rows and the plots' labels run together without a
-        word: a message covers the panels, as in the main lab."""
-        too_small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
-        self.set_class(too_small, "too-small")
-        if too_small:
-            self.query_one("#too-small", Static).update(
-                f"The lab needs at least {MIN_SIZE[0]}x{MIN_SIZE[1]}\n(this terminal: {width}x{height}).\n"
-                "Enlarge it, or q to quit.")
 
     # ------------------------------------------------------------------ drawing
     def refresh_views(self) -> None:
