@@ -1,9 +1,10 @@
-"""What the terminal can show: the lab's colour maps need true colour, its panels a minimum size;
-notices are plain text."""
+"""What the terminal can show: the lab's colour maps need true colour, its panels a minimum size,
+a title the width it gets; notices are plain text."""
 
 from __future__ import annotations
 
 import weakref
+from collections.abc import Sequence
 
 from textual.app import App
 from textual.screen import Screen
@@ -47,3 +48,12 @@ def show_if_too_small(screen: Screen, width: int, height: int) -> None:
         screen.query_one("#too-small", Static).update(
             f"The lab needs at least {MIN_SIZE[0]}x{MIN_SIZE[1]}\n(this terminal: {width}x{height}).\n"
             "Enlarge it, or q to quit.")
+
+
+def first_fit(forms: Sequence[str], width: int | None, fallback: str = "") -> str:
+    """The first of ``forms`` (longest first) at most ``width`` cells wide, else ``fallback``; the
+    first while the width is not known (None: not laid out yet). Shorter forms are tried whole, so
+    a number is never cut short ("units 0-7 of 10" of "units 0-7 of 100" reads as a value)."""
+    if width is None:
+        return forms[0]
+    return next((form for form in forms if len(form) <= width), fallback)

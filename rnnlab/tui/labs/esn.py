@@ -42,7 +42,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from ...errors import UserError
 from ...labs.esn import DEFAULTS, OPTION_HELP, EsnLab, parse_option_text
-from ..terminal import show_if_too_small, warn_without_true_colour
+from ..terminal import first_fit, show_if_too_small, warn_without_true_colour
 from ..screens import HelpScreen, PromptScreen
 from ..widgets import ColorBar, ComplexPlane, Heatmap, LinePlot
 from . import QUIT_HELP
@@ -93,7 +93,7 @@ def _states_title(first: int, last: int, units: int, start: int, end: int, of_st
               f"x_t units {shown}/{units}, t {start}-{end}",
               f"x_t: units {shown} of {units}",
               f"x_t {shown}/{units}", "x_t", "")
-    return next(t for t in titles if len(t) <= width) if width > 0 else titles[0]
+    return first_fit(titles, width or None)
 
 
 def _time_legend(lab: EsnLab) -> str:

@@ -43,7 +43,7 @@ from ...data.seq2seq import BOS, EOS, PAD
 from ...errors import UserError
 from ...labs.seq2seq import ATTENTION_CHOICES, MAX_BENCH_LENGTH, TASKS, Seq2SeqLab, digit_count
 from ..panels import LabView, StepRate
-from ..terminal import warn_without_true_colour
+from ..terminal import first_fit, warn_without_true_colour
 from ..screens import PromptScreen
 from ..widgets import Heatmap, LinePlot, colorbar_strip, get_colormap
 from ..widgets._strips import text_strip
@@ -564,11 +564,8 @@ class Seq2SeqHelp(ModalScreen[None]):
 
 
 def _fit_title(width: int | None, *titles: str) -> str:
-    """The first (longest) of ``titles`` at most ``width`` cells wide, else the last; the first
-    while the width is not known (None: the widget has no size yet)."""
-    if width is None:
-        return titles[0]
-    return next((title for title in titles if len(title) <= width), titles[-1])
+    """:func:`~rnnlab.tui.terminal.first_fit` of ``titles``, the last where none fits."""
+    return first_fit(titles, width, fallback=titles[-1])
 
 
 def _key_name(key: str) -> str:

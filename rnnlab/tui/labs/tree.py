@@ -34,7 +34,7 @@ from ...data.trees import Tree
 from ...errors import UserError
 from ...labs.tree import DEFAULTS, TreeLab
 from ..panels import LabView
-from ..terminal import warn_without_true_colour
+from ..terminal import first_fit, warn_without_true_colour
 from ..screens import PromptScreen
 from ..widgets import ColorBar, Heatmap, LinePlot
 from ..widgets.colormaps import DIVERGING
@@ -111,12 +111,6 @@ def _fit(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(0, width - 1)] + "…"
 
 
-def first_fit(forms, width: int) -> str:
-    """The first of ``forms`` (longest first) in ``width`` cells, else "": shorter forms are tried
-    whole, so a number is never cut short ("nodes 3" of "nodes 31-58 of 59" reads as a value)."""
-    return next((form for form in forms if len(form) <= width), "")
-
-
 def map_title(titles: tuple[str, str, str], start: int, end: int, n: int, width: int) -> str:
     """A node heatmap's title in ``width`` cells (0: not laid out yet, the longest). ``titles``: the
     long one, the start of a window's ("node vectors h_i") and the symbol ("h_i"); ``start``-``end``
@@ -127,7 +121,7 @@ def map_title(titles: tuple[str, str, str], start: int, end: int, n: int, width:
                  f"{titles[2]} {shown}/{n}", titles[2])
     else:
         forms = titles
-    return first_fit(forms, width) if width > 0 else forms[0]
+    return first_fit(forms, width or None)
 
 
 def range_line(first: int, last: int, total: int, width: int, lead: int) -> str:
