@@ -892,6 +892,14 @@ def _hold_compute(monkeypatch, hold):
     return busy, finish
 
 
+async def _press_r_and_hold_its_fit(monkeypatch, pilot):
+    """r (rho 1.25 -> 1.15), its fit held once it computes; returns the event that releases it."""
+    busy, finish = _hold_compute(monkeypatch, lambda options: options.spectral_radius == 1.15)
+    await pilot.press("r")
+    await wait_for(pilot, busy.is_set)
+    return finish
+
+
 def _hold_second_compute(monkeypatch):
     """:func:`_hold_compute` of the second call from now: a sweep's second point."""
     calls = []
@@ -918,9 +926,7 @@ def test_esc_during_a_refit_does_not_stop_it_and_its_result_is_drawn(monkeypatch
     left every panel on the old reservoir while the lab held the new one."""
     async def check(app, pilot):
         lab = app.engine
-        busy, finish = _hold_compute(monkeypatch, lambda o: o.spectral_radius == 1.15)
-        await pilot.press("r")
-        await wait_for(pilot, busy.is_set)
+        finish = await _press_r_and_hold_its_fit(monkeypatch, pilot)
         await pilot.press("escape")
         await pilot.pause(0.2)
         assert "fitting…" in _status(app)  # still: the fit goes on, and the status says so
@@ -937,9 +943,7 @@ def test_a_result_stored_after_the_workers_last_redraw_is_drawn(monkeypatch):
     still computing; the result it stores after them must be drawn all the same."""
     async def check(app, pilot):
         lab, screen = app.engine, app.screen
-        busy, finish = _hold_compute(monkeypatch, lambda o: o.spectral_radius == 1.15)
-        await pilot.press("r")
-        await wait_for(pilot, busy.is_set)
+        finish = await _press_r_and_hold_its_fit(monkeypatch, pilot)
         await pilot.press("w", "escape")
         await pilot.pause(0.2)
         finish.set()
@@ -1055,9 +1059,7 @@ def test_w_during_a_refit_sweeps_after_it_from_its_options(monkeypatch):
     """w while r's refit computes: starting the sweep would cancel the refit; it waits for it."""
     async def check(app, pilot):
         lab = app.engine
-        busy, finish = _hold_compute(monkeypatch, lambda options: options.spectral_radius == 1.15)
-        await pilot.press("r")
-        await wait_for(pilot, busy.is_set)
+        finish = await _press_r_and_hold_its_fit(monkeypatch, pilot)
         await pilot.press("w")
         await pilot.pause(0.1)
         assert _status(app).startswith("fitting…, then sweeping ρ │ ")
