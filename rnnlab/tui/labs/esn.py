@@ -363,11 +363,12 @@ class EsnScreen(Screen[None]):
         return sweep is not None and sweep.status == "running" and worker is not None and worker.is_cancelled
 
     def _sweep_state(self) -> tuple:
-        """What the sweep's panels show: redrawn whenever it changes (:meth:`_tick`)."""
+        """What the sweep's panels show: redrawn whenever it changes (:meth:`_tick`; a new
+        ``lab.result``, which may make the sweep stale, redraws every panel there)."""
         sweep = self.lab.sweep_result
         if sweep is None:
             return (None,)
-        return id(sweep), sweep.done, sweep.status, self._sweep_stopping(), id(self.lab.result)
+        return id(sweep), sweep.done, sweep.status, self._sweep_stopping()
 
     def draw_cursor(self) -> None:
         """The heatmap's cursor, the values panel and the status line."""
