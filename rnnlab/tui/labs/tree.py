@@ -423,9 +423,8 @@ class StatusLine(Static):
     def _pick(self) -> None:
         width = self.content_size.width
         message = f"   {self._message}" if self._message else ""
-        base = next((form for form in self._forms if len(form) + len(message) <= width), None)
-        if not width or base is None:  # not laid out yet, or too narrow for all of it: the shortest
-            base = self._forms[0] if not width else self._forms[-1]
+        # not laid out yet: the longest; too narrow for any form beside the message: the shortest
+        base = first_fit(self._forms, width - len(message) if width else None, fallback=self._forms[-1])
         text = Text(base, no_wrap=True, overflow="ellipsis")
         if message:
             text.append(message, style="bold red")
