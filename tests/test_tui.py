@@ -125,7 +125,7 @@ def test_a_terminal_too_small_for_the_heatmaps_says_so_until_enlarged():
     async def check(app, pilot):
         message = app.query_one("#too-small")
         assert message.display and "at least 60x20" in screen_text(app) and "(this terminal: 50x16)" in screen_text(app)
-        assert not any(c in screen_text(app) for c in "▁▂▃▄▅▆▇█")  # no scrollbar of the panels it covers
+        assert not any(c in screen_text(app) for c in "▁▂▃▄▅▆▇█")  # no scrollbar of the panels covered
         await pilot.resize_terminal(80, 24)
         await pilot.pause()
         assert not message.display and "hidden state h_t" in screen_text(app)

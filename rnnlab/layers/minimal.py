@@ -396,7 +396,8 @@ class LRU(_LinearRecurrence):
 
     def _repr_extra(self) -> str:
         extra = "" if (self.r_min, self.r_max) == (0.0, 1.0) else f", r_min={self.r_min}, r_max={self.r_max}"
-        return super()._repr_extra() + extra + ("" if self.max_phase == 2 * math.pi else f", max_phase={self.max_phase}")
+        extra += "" if self.max_phase == 2 * math.pi else f", max_phase={self.max_phase}"
+        return super()._repr_extra() + extra
 
     def _layer_params(self, params: Mapping[str, np.ndarray], sfx: str) -> list[np.ndarray]:
         return [params[name + sfx] for name in _LRU_NAMES]

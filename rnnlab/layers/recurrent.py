@@ -195,7 +195,8 @@ class RecurrentLayer:
     def _check_input(self, x: Any) -> np.ndarray:
         shape = np.shape(x)
         if len(shape) != 3:
-            hint = "; one sequence (T, I), as torch takes it unbatched: x[:, None] adds B = 1" if len(shape) == 2 else ""
+            hint = ("; one sequence (T, I), as torch takes it unbatched: x[:, None] adds B = 1"
+                    if len(shape) == 2 else "")
             raise ValueError(f"input must have shape (T, B, {self.input_size}), got {shape}{hint}")
         T, B, I = shape
         if T < 1 or B < 1:
