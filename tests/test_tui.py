@@ -182,24 +182,59 @@ def test_keys_with_nothing_to_do_say_so():
 
 
 def test_the_header_names_an_edited_task():
-    """The text experiment turned into the copy task: the header says so, not just "text"; and so
-    for selective-copy-gru, although "copy" is inside its name."""
-    def check_edit(name: str, cell: str):
+    """The text experiment turned into the copy task is named for it ("copy-lstm"); where the user
+    keeps a name that does not say the task, the header says it: so for selective-copy-gru,
+    although "copy" is inside its name."""
+    def check_edit(name: str, cell: str, keep_name: bool):
         async def check(app, pilot):
             assert app.sub_title.startswith(f"{name}: {cell}, H=")
             await pilot.press("e")
             await wait_for(pilot, lambda: app.screen.query("#task-kind"))
             app.screen.query_one("#task-kind").value = "copy"
             await pilot.pause()
+            if keep_name:
+                app.screen.query_one("#name").value = name
             app.screen.query_one("#apply").press()
             await wait_for(pilot, lambda: app.lab.spec.task["kind"] == "copy")
             await pilot.pause()
-            assert app.sub_title.startswith(f"{name} (copy task): {cell}, H=")
+            assert app.sub_title.startswith(f"{name} (copy task): {cell}, H=" if keep_name else f"copy-{cell}: {cell}")
 
         return check
 
-    drive(check_edit("text", "lstm"), "text")
-    drive(check_edit("selective-copy-gru", "gru"), "selective-copy-gru")
+    drive(check_edit("text", "lstm", keep_name=False), "text")
+    drive(check_edit("selective-copy-gru", "gru", keep_name=True), "selective-copy-gru")
+
+
+def test_an_edited_preset_is_named_for_its_new_cell_unless_the_user_names_it(tmp_path, monkeypatch):
+    """copy-attention given the lru cell must not be saved as runs/copy-attention-...: the name
+    follows the cell until the user types one, which then stays; a bad name is refused inline."""
+    monkeypatch.chdir(tmp_path)  # ctrl+s saves under runs/ here
+
+    async def check(app, pilot):
+        await pilot.press("e")
+        await wait_for(pilot, lambda: app.screen.query("#edit-grid"))
+        form, name = app.screen, app.screen.query_one("#name")
+        assert name.value == "hello"
+        for cell, expected in (("gru", "hello-gru"), ("lstm", "hello"), ("rnn", "hello-rnn")):
+            form.query_one("#model-cell").value = cell
+            await pilot.pause()
+            assert name.value == expected, cell
+        name.value = "../escape"
+        form.query_one("#apply").press()
+        await pilot.pause()
+        assert "name" in str(form.query_one("#edit-error").render()) and app.lab.spec.name == "hello"
+        name.value = "my-rnn"
+        form.query_one("#model-cell").value = "gru"  # a name the user typed is kept
+        await pilot.pause()
+        assert name.value == "my-rnn"
+        form.query_one("#apply").press()
+        await wait_for(pilot, lambda: app.lab.spec.model.cell == "gru")
+        assert app.lab.spec.name == "my-rnn"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.lab.run is not None)
+        assert app.lab.run.path.name.startswith("my-rnn-") and app.sub_title.startswith("my-rnn (hello task): gru")
+
+    drive(check)
 
 
 def test_the_time_keys_still_move_the_cursor_after_a_dialog():
@@ -895,6 +930,11 @@ def test_lru_lab_shows_its_eigenvalues_against_the_unit_circle():
         assert app.query_one(GradientPlot).series_names == ["||dL/dh_t||"]
         assert app.query_one("#map-dh", Heatmap).title.startswith("|dL/dh_t| (BPTT, colour 0..")
         assert app.query_one("#map-dh_re", Heatmap).reveal_from_end
+        await pilot.press("end")
+        await pilot.pause()
+        values = app.query_one("#values")  # the real part and the modulus, headed as such
+        values = "\n".join(values.render_line(y).text for y in range(values.size.height))
+        assert re.search(r"h_re +h_im +h_abs", values) and re.search(r"\|dh\| +dh_re +dh_im", values)
         await pilot.press("right_square_bracket")  # the second layer's eigenvalues
         assert app.query_one(StatePanel).stream == (1, 0) and "λ l1" in plane.title
         np.testing.assert_allclose(plane.points("λ"), lab.model.rnn.eigenvalues()[1], rtol=1e-6)

@@ -16,7 +16,7 @@ from textual.worker import Worker, WorkerState
 
 from ..data import TASKS, task_fields
 from ..errors import TargetExistsError, UserError
-from ..spec import ATTENTION_CELLS, CELLS, LINEAR_CELLS, OPTIMIZERS, ModelSpec
+from ..spec import ATTENTION_CELLS, CELLS, LINEAR_CELLS, OPTIMIZERS, ModelSpec, preset_names
 from ..layers.init import INITS
 from ..layers.minimal import METHODS
 
@@ -112,6 +112,22 @@ CELL_FIELDS = {
     "model-d_ff": lambda cell: cell in ATTENTION_CELLS,
 }
 
+def edited_name(name: str, old: tuple[str, str], new: tuple[str, str]) -> str:
+    """The name an edited experiment is saved under (``runs/NAME-TIME``), given its (task, cell)
+    before and after. A shipped preset's name says its task and cell ("copy-attention"), so a
+    preset given another cell is named for it ("copy-lru"), and one given another task for both
+    ("adding-lstm"); a name of the user's own, or an unchanged task and cell, stays."""
+    if new == old or name not in preset_names():
+        return name
+    (old_kind, old_cell), (kind, cell) = old, new
+    short = {"selfattention": "attention"}
+    if kind != old_kind:
+        base = kind
+    else:  # "multiscale-leaky" -> "multiscale-rnn", "hello" -> "hello-gru"
+        base = name.removesuffix("-" + short.get(old_cell, old_cell))
+    return f"{base}-{short.get(cell, cell)}"
+
+
 #: The edit form's four columns (two label-field pairs a row) need this many terminal columns.
 EDIT_FOUR_COLUMNS_WIDTH = 112
 
@@ -137,6 +153,7 @@ class EditScreen(ModalScreen[Any]):
         self._building: Worker | None = None
         self._trained_steps = trained_steps
         self._shown_kind = spec.task["kind"]  # the task whose length the length field holds
+        self._proposed_name = spec.name  # the name field's value until the user types another
 
     def _task_kinds(self) -> list[str]:
         # tasks that need a file can only come from a spec file; the rest can be picked here
@@ -150,6 +167,8 @@ class EditScreen(ModalScreen[Any]):
                 yield Label(f"Applying starts a new, untrained model: the {self._trained_steps} steps trained so far "
                             "are dropped (ctrl+s saves them first).", id="edit-warning", classes="warning")
             with Grid(id="edit-grid"):
+                yield Label("name (runs/NAME-TIME)")
+                yield CompactInput(s.name, name="name", id="name")
                 yield Label("task")
                 yield CompactSelect([(k, k) for k in self._task_kinds()], value=s.task["kind"], allow_blank=False,
                                     name="task.kind", id="task-kind")
@@ -212,6 +231,8 @@ class EditScreen(ModalScreen[Any]):
                 continue
             if isinstance(widget, Select):
                 values[key] = widget.value
+            elif key == "name":
+                values[key] = widget.value  # text, even where it reads as a number
             else:
                 values[key] = _parse_number(widget.value)
         if values.get("task.length") == "":  # left empty (a task whose length is derived): its default
@@ -309,8 +330,14 @@ class EditScreen(ModalScreen[Any]):
     @on(Select.Changed, "#model-cell")
     def _enable_what_applies(self) -> None:
         """Only the fields of the chosen cell and task take input (and the focus): the others are
-        dimmed, and :meth:`overrides` gives them their defaults."""
+        dimmed, and :meth:`overrides` gives them their defaults. The name follows the task and cell
+        (:func:`edited_name`) until the user types one."""
         cell, kind = self.query_one("#model-cell", Select).value, self.query_one("#task-kind", Select).value
+        name_field = self.query_one("#name", Input)
+        if name_field.value == self._proposed_name:
+            self._proposed_name = edited_name(self._spec.name, (self._spec.task["kind"], self._spec.model.cell),
+                                              (kind, cell))
+            name_field.value = self._proposed_name
         for field, applies in CELL_FIELDS.items():
             self.query_one(f"#{field}").disabled = not applies(cell)
         self.query_one("#task-length").disabled = not {"length", "delay"} & set(task_fields(kind))
