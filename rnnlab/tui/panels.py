@@ -45,6 +45,7 @@ GATE_NAMES = {
 }
 # The LRU's state is complex: its "h" record is the real part, its "dh" the gradient's modulus.
 _LRU_NAMES = {"h": "hidden state Re h_t", "dh": "|dL/dh_t| (BPTT)"}
+_LRU_COLUMNS = {"h": "h_re", "dh": "|dh|"}  # the values table's headings, beside h_im, dh_re, dh_im
 # The Jordan network's outputs and what it reads back (its "f" is no forget gate): signed, O rows.
 _JORDAN_NAMES = {"y": "output y_t (one row per output)", "f": "fed back f_{t-1} (previous output or target)"}
 # A self-attention block's records per step (its "z" is no gate: the attention sublayer's output).
@@ -384,7 +385,7 @@ class CursorValues(Static):
         table = Table(box=None, pad_edge=False, expand=False, padding=(0, 0, 0, 1) if compact else (0, 1))
         table.add_column("#" if compact else "unit", justify="right", style="dim")
         for name in names:
-            table.add_column(name, justify="right")
+            table.add_column(_LRU_COLUMNS.get(name, name) if lab.trace.mode == "LRU" else name, justify="right")
         columns = {n: np.asarray(lab.trace.get(n, layer, direction)[t, 0]) for n in names}
         shown = range(H)
         count = H if rows is None else max(self.MIN_ROWS, rows - 1)  # a line under it says which units
