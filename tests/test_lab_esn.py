@@ -541,6 +541,12 @@ def test_the_small_layout_trades_the_error_plot_for_the_sweep():
                        and app.engine.sweep_result.status == "completed" and idle(app))
         await pilot.pause()
         assert sweep.display and sweep.size.width > 0 and not error.display
+        await pilot.resize_terminal(60, 20)  # the smallest: the eigenvalues keep rows beside the sweep's line
+        await pilot.pause()
+        await pilot.pause()
+        assert "-tiny" in screen.classes and screen.query_one("#esn-eigen").size.height >= 5
+        sweep_info = screen.query_one("#esn-sweep-info")
+        assert sweep_info.size.height == 1 and sweep_info.render().plain.startswith("ρ 20/20: best ")
 
     drive(check, size=(100, 30), units=100)
 
@@ -790,7 +796,7 @@ def test_the_heatmap_title_never_cuts_a_number(units):
 
     async def check(app, pilot):
         heatmap = app.screen.query_one("#esn-heatmap", Heatmap)
-        assert heatmap.title == f"x_t 0-7/{units}" and f"x_t 0-7/{units} " in screen_text(app)
+        assert heatmap.title == f"x_t 0-11/{units}" and f"x_t 0-11/{units} " in screen_text(app)
 
     drive(check, size=(60, 20), units=units)
 

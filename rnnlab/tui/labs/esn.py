@@ -149,7 +149,7 @@ class EsnScreen(Screen[None]):
 
     CSS_PATH = "esn.tcss"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (130, "-wide")]
-    VERTICAL_BREAKPOINTS = [(0, "-short"), (40, "-tall")]
+    VERTICAL_BREAKPOINTS = [(0, "-tiny"), (24, "-short"), (40, "-tall")]  # -tiny: -short's rules and its own
 
     BINDINGS = [
         Binding("left", "cursor(-1)", "t-1", show=False, tooltip="time cursor one step back"),
@@ -322,7 +322,9 @@ class EsnScreen(Screen[None]):
         plot = self.query_one("#esn-sweep", LinePlot)
         self._sweep_drawn = self._sweep_state()
         self.set_class(sweep is not None, "-swept")
-        self.query_one("#esn-sweep-info", Static).update(self._sweep_line())
+        info = self.query_one("#esn-sweep-info", Static)
+        line = self._sweep_line()  # on one line where it fits without its first word (35 columns)
+        info.update(first_fit([line, line.removeprefix("sweep ")], info.content_region.width or None, line))
         if sweep is None:
             plot.title = "sweep: w ρ, W a"
             return
@@ -383,7 +385,7 @@ class EsnScreen(Screen[None]):
         v = lab.cursor_values()
         o = lab.options
         info = Text()
-        if self.has_class("-short"):
+        if self.has_class("-short") or self.has_class("-tiny"):
             info.append(f"t {v['t']}", style="bold").append(f" {v['part']}", style="dim")
             u, forecast, error = _fit(v["input"], ".5f"), _fit(v["forecast"], ".5f"), _fit(v["error"], "+.2e")
             if self.has_class("-wide"):  # 53 columns
