@@ -140,6 +140,18 @@ def test_model_matches_per_sequence_reference(cell, attention, layers):
     assert np.all(trace["encoder"][~lengths_mask(lengths, 6)] == 0.0)  # nothing recorded on padding
 
 
+@pytest.mark.parametrize("attention", [None, "additive"])
+def test_reset_parameters_draws_what_the_constructor_draws_into_the_live_arrays(attention):
+    model = Seq2Seq(6, 7, 5, cell="lstm", attention=attention, num_layers=2, seed=3, embed_size=4)
+    live = model.parameters()
+    model.reset_parameters(11)
+    fresh = Seq2Seq(6, 7, 5, cell="lstm", attention=attention, num_layers=2, seed=11, embed_size=4).state_dict()
+    assert model.seed == 11 and list(model.state_dict()) == list(fresh)
+    for name, value in model.parameters().items():
+        assert value is live[name], name  # an optimizer holding the arrays sees the new values
+        np.testing.assert_array_equal(value, fresh[name], err_msg=name)
+
+
 def test_padding_and_batch_neighbours_change_nothing():
     model = Seq2Seq(7, 7, 6, attention="dot", dtype="float64", seed=1)
     rng = np.random.default_rng(1)

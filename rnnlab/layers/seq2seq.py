@@ -339,6 +339,11 @@ class Seq2SeqTrace(_Records):
         self.output_lengths: np.ndarray | None = saved.get("output_lengths")
 
 
+def _part_seeds(seed: int | None) -> list[int]:
+    """The seeds of a Seq2Seq's encoder, decoder, attention and own parameters, from its one seed."""
+    return [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(4)]
+
+
 class Seq2Seq:
     """Encoder-decoder over token sequences, with optional attention; see the module docstring.
 
@@ -365,20 +370,38 @@ class Seq2Seq:
         self.attention_kind = attention
         self.dtype = parse_dtype(dtype)
         self.seed = seed = check_seed(seed)
-        seeds = [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(4)]
+        seeds = _part_seeds(seed)
         E, H = self.embed_size, self.hidden_size
         self.encoder = CELLS[cell](E, H, num_layers=num_layers, dtype=self.dtype.name, seed=seeds[0])
         self.decoder = CELLS[cell](E, H, num_layers=num_layers, dtype=self.dtype.name, seed=seeds[1])
         self.attention = (None if attention is None else
                           Attention(attention, H, attn_size=attn_size, dtype=self.dtype.name, seed=seeds[2]))
-        rng = np.random.default_rng(seeds[3])
+        self._own = self._draw_own(seeds[3])
+
+    def _draw_own(self, seed: int) -> dict[str, np.ndarray]:
+        """The embeddings, N(0, 1) as ``torch.nn.Embedding``'s, and the readout, as ``torch.nn.Linear``'s."""
+        rng = np.random.default_rng(seed)
+        E, H = self.embed_size, self.hidden_size
         bound = 1.0 / math.sqrt(H)
-        self._own = {
+        return {
             "src_embed.weight": rng.standard_normal((self.vocab_in, E)).astype(self.dtype),
             "tgt_embed.weight": rng.standard_normal((self.vocab_out, E)).astype(self.dtype),
             "readout.weight": rng.uniform(-bound, bound, (self.vocab_out, H)).astype(self.dtype),
             "readout.bias": rng.uniform(-bound, bound, self.vocab_out).astype(self.dtype),
         }
+
+    def reset_parameters(self, seed: int | None = None) -> None:
+        """Draw every parameter again, as the constructor does: ``Seq2Seq(..., seed=s)`` and
+        ``reset_parameters(s)`` give the same weights (``seed`` is recorded as :attr:`seed`). The
+        values are written into the arrays :meth:`parameters` handed out (the parts' too)."""
+        seed = check_seed(seed)
+        seeds = _part_seeds(seed)
+        self.encoder.reset_parameters(seeds[0])
+        self.decoder.reset_parameters(seeds[1])
+        if self.attention is not None:
+            self.attention.reset_parameters(seeds[2])
+        assign_params(self._own, self._draw_own(seeds[3]))
+        self.seed = seed
 
     # ------------------------------------------------------------------ parameters
     def _parts(self) -> list[tuple[str, Any]]:
