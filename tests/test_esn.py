@@ -337,6 +337,18 @@ def test_state_dict_round_trip_reproduces_the_network():
         other.predict(u)
 
 
+def test_parameters_are_the_live_arrays_by_the_state_dicts_names():
+    esn = _net()
+    u, y, x0 = _problem(steps=20)
+    assert list(esn.parameters()) == ["weight_ih", "weight_hh", "bias"]
+    esn.fit(u, y)
+    params = esn.parameters()
+    assert list(params) == list(esn.state_dict())
+    before = esn.predict(u, x0)
+    params["readout.bias"] += 1.0  # in place: the network's own readout
+    np.testing.assert_allclose(esn.predict(u, x0), before + 1.0)
+
+
 def test_state_dict_is_a_copy():
     esn = _net()
     state = esn.state_dict()

@@ -269,6 +269,11 @@ class EchoStateNetwork:
             return int(self._readout["readout.bias"].shape[0])
         return self._requested_output_size
 
+    def parameters(self) -> dict[str, np.ndarray]:
+        """The live arrays by :meth:`state_dict`'s names: the reservoir's, and once fitted the
+        readout's (editing them in place changes the network; :meth:`fit` replaces the readout)."""
+        return {**self._params, **(self._readout or {})}
+
     def state_dict(self) -> dict[str, np.ndarray]:
         """A copy of every array: ``weight_ih`` = W_in (N, I), ``weight_hh`` = W (N, N) (already
         scaled), ``bias`` = b (N,), and once fitted ``readout.weight`` = W_out (O, N) (with
