@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import rnnlab
 
@@ -145,3 +146,14 @@ def reference_run(layer, p, truncate=None):
     grads = reference.backward(layer.mode, params, f64(p["x"]), f64(p["h0"]), f64(p["c0"]), dy=f64(p["dy"]),
                                dh_n=f64(p["dh_n"]), dc_n=f64(p["dc_n"]), truncate=truncate, **kwargs)
     return y, h_n, c_n, records, grads
+
+
+@pytest.hookimpl(trylast=True)  # after -k and -m have deselected what they deselect
+def pytest_collection_modifyitems(config, items):
+    """Start the cases that the selected tests wait for in the background (test_cuda's simulator
+    cases: minutes on one core, spent while the rest of the suite runs), and run those tests last."""
+    waiting = [item for item in items if hasattr(getattr(item, "function", None), "background_cases")]
+    for queue in {id(item.function.background_cases): item.function.background_cases for item in waiting}.values():
+        queue.start([item.function.__name__ for item in waiting if item.function.background_cases is queue])
+        config.add_cleanup(queue.stop)
+    items[:] = [item for item in items if item not in waiting] + waiting
