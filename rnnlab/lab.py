@@ -448,7 +448,7 @@ class Lab(StepCursor, TrainingControl):
         if not prime:
             raise UserError("--prime must have at least one character")
         if temperature <= 0 or not np.isfinite(temperature):
-            raise UserError(f"temperature must be a positive number, got {temperature}")
+            raise UserError(f"temperature must be a positive finite number, got {temperature}")
         if self.spec.model.bidirectional and not self.is_attention:
             raise UserError("this model is bidirectional: its reverse direction read the characters after each "
                             "step in training, so it cannot generate one character at a time")

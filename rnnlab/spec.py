@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .data import make_task
+from .data.files import resolve_path
 from .errors import DataError, SpecError
 from .layers.init import INITS
 from .layers.minimal import METHODS
@@ -39,6 +40,27 @@ LINEAR_CELLS = ("mingru", "minlstm", "lru")
 DEVICES = ("cpu", "cuda")
 GPU_CELLS = ("rnn", "lstm", "gru")  # the cells with numba.cuda twins (rnnlab.kernels.cuda)
 OPTIMIZERS = ("sgd", "adagrad", "rmsprop", "adam")
+#: The most training steps a spec asks for; eval_every and checkpoint_every count steps too.
+STEPS_MAX = 100_000_000
+#: The longest truncation: above any task's sequence length (100 020 steps at most), where a cut never
+#: happens (full BPTT), and far below what the kernels' 64-bit integers hold.
+TRUNCATE_MAX = 1_000_000
+#: The largest seed: numpy's generators take any, this one still fits every 64-bit integer on the way.
+SEED_MAX = 2**63 - 1
+
+
+class DataFileError(SpecError):
+    """The data file a spec's task names (``path``, resolved) cannot be used: the spec may be sound, as a
+    run directory's spec.toml is after its data file was moved or deleted. ``reason`` is the loader's."""
+
+    def __init__(self, field: str, message: str, path: Path, reason: str) -> None:
+        super().__init__(field, message)
+        self.path = path
+        self.reason = reason
+
+    @property
+    def missing(self) -> bool:
+        return not self.path.exists()
 
 
 @dataclass(frozen=True)
@@ -187,7 +209,7 @@ class TrainSpec:
 
 
 TRAIN_RULES = {
-    "steps": Rule(int, "training steps (one optimizer update each)", low=1, high=100_000_000),
+    "steps": Rule(int, "training steps (one optimizer update each)", low=1, high=STEPS_MAX),
     "batch_size": Rule(int, "sequences per step", low=1, high=65_536),
     "optimizer": Rule(str, "sgd (with momentum), adagrad, rmsprop or adam", choices=OPTIMIZERS),
     "learning_rate": Rule(float, "step size", low=0, high=10, low_open=True),
@@ -198,10 +220,11 @@ TRAIN_RULES = {
     "eps": Rule(float, "adagrad/rmsprop/adam: added to the denominator", low=0, high=1, low_open=True),
     "clip_norm": Rule(float, "rescale gradients whose global norm exceeds this (0: off)", low=0),
     "clip_value": Rule(float, "clamp every gradient element to [-v, v] (0: off)", low=0),
-    "truncate": Rule(int, "truncated BPTT: cut the gradient every k steps (0: full BPTT)", low=0),
-    "eval_every": Rule(int, "evaluate on the held-out batch every n steps (0: only at the end)", low=0),
+    "truncate": Rule(int, "truncated BPTT: cut the gradient every k steps (0: full BPTT)", low=0, high=TRUNCATE_MAX),
+    "eval_every": Rule(int, "evaluate on the held-out batch every n steps (0: only at the end)", low=0,
+                       high=STEPS_MAX),
     "eval_batch_size": Rule(int, "sequences in the held-out batch", low=1, high=65_536),
-    "checkpoint_every": Rule(int, "write a checkpoint every n steps (0: only at the end)", low=0),
+    "checkpoint_every": Rule(int, "write a checkpoint every n steps (0: only at the end)", low=0, high=STEPS_MAX),
     "teacher_forcing": Rule(bool, "jordan: feed back the previous target, not the model's own output, while "
                                   "training (evaluation always runs free)"),
 }
@@ -209,7 +232,7 @@ TRAIN_RULES = {
 TOP_RULES = {
     "name": Rule(str, "a short name for the experiment (it names the run directory: runs/NAME-TIME)"),
     "description": Rule(str, "what the experiment shows"),
-    "seed": Rule(int, "seeds the weights and every batch: same seed, same numbers", low=0, high=2**63 - 1),
+    "seed": Rule(int, "seeds the weights and every batch: same seed, same numbers", low=0, high=SEED_MAX),
 }
 
 
@@ -274,7 +297,10 @@ class Spec:
         try:
             task = make_task(task_table["kind"], options, base_dir)
         except DataError as exc:  # the data file a field names: say which field
-            raise SpecError("task.path" if "path" in options else "task", str(exc)) from None
+            if "path" in options:  # a valid path field (make_task checked it), naming a file that will not do
+                raise DataFileError("task.path", str(exc), resolve_path(options["path"], base_dir), str(exc)) \
+                    from None
+            raise SpecError("task", str(exc)) from None
         spec = cls(task={"kind": task.kind, **task.options()}, model=model, train=train, source=source, **top)
         spec.check_memory(task)
         return spec
@@ -489,6 +515,8 @@ def parse_spec(text: str, *, source: str, base_dir: Path | None) -> Spec:
                             "(see `rnnlab presets`)")
     try:
         return Spec.from_mapping(data, source=source, base_dir=base_dir)
+    except DataFileError as exc:
+        raise DataFileError(exc.field, f"{exc.message} (in {source})", exc.path, exc.reason) from None
     except SpecError as exc:
         raise SpecError(exc.field, f"{exc.message} (in {source})") from None
 

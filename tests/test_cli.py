@@ -61,9 +61,23 @@ def test_gradcheck_json(capsys):
     assert set(data) == {"cells"}
     assert set(data["cells"]) == set(gradcheck.CHECKS)
     for entry in data["cells"].values():
-        assert set(entry) == {"max_rel_err", "ok"}
+        assert set(entry) == {"max_rel_err", "ok", "worst_tensor", "seconds"}  # every column of the table
         assert isinstance(entry["max_rel_err"], float) and entry["max_rel_err"] < 1e-6
         assert entry["ok"] is True
+        assert isinstance(entry["worst_tensor"], str) and entry["worst_tensor"]
+        assert isinstance(entry["seconds"], float) and entry["seconds"] >= 0
+
+
+def test_gradcheck_json_names_the_worst_tensor_the_table_shows(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, _ = run(capsys, "gradcheck", "--only", "lstm", "--json")
+    assert code == 0
+    entry = json.loads(out)["cells"]["lstm"]
+    code, table, _ = run(capsys, "gradcheck", "--only", "lstm")
+    row = next(line for line in table.splitlines() if " lstm " in line)
+    assert entry["worst_tensor"] in row.split()
+    code, out, _ = run(capsys, "gradcheck", "--help")
+    assert '"worst_tensor": str, "seconds": float' in " ".join(out.replace("│", " ").split())
 
 
 def test_gradcheck_only_and_table(capsys):
@@ -187,6 +201,13 @@ def test_bench_help_says_what_the_shapes_are(capsys, monkeypatch):
     assert code == 0 and "issue" not in out and "six standard shapes" in out
 
 
+def test_bench_says_1_thread_not_1_threads(capsys):
+    code, out, err = run(capsys, "bench", "--shape", "1,2,1,1", "--repeats", "1", "--no-torch", "--no-reference",
+                         "--cells", "rnn_tanh", "--threads", "1")
+    assert code == 0, err
+    assert "median milliseconds, 1 thread\n" in out and "1 threads" not in out
+
+
 def test_bench_json_rows(capsys):
     code, out, _ = run(capsys, "bench", "--quick", "--repeats", "1", "--no-torch", "--cells", "lstm", "--json")
     assert code == 0
@@ -299,6 +320,22 @@ def test_importing_rnnlab_loads_no_kernels_until_a_layer_is_used():
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["[]", "rnnlab.layers.recurrent", "True"]
+
+
+def test_help_loads_no_engine_until_a_lab_command_shows_its_limits():
+    """esn's and seq2seq's --help read their ranges from the engines: only there, so `rnnlab --help` and
+    the other commands' help stay instant."""
+    code = ("import contextlib, io, sys; from rnnlab.cli import main\n"
+            "engines = ('numba', 'rnnlab.labs.esn', 'rnnlab.labs.seq2seq')\n"
+            "heavy = lambda: sorted(m for m in engines if m in sys.modules)\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    main(['--help']); main(['bptt', '--help']); main(['tree', '--help']); before = heavy()\n"
+            "    main(['esn', '--help'])\n"
+            "print(before, heavy())")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[] ['numba', 'rnnlab.labs.esn']"
 
 
 def test_gradcheck_title_and_caption_stay_whole_in_a_pipe(capsys, monkeypatch):

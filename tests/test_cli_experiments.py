@@ -499,3 +499,121 @@ def test_output_to_a_pipe_keeps_whole_lines(capsys, monkeypatch, tmp_path):
     title = "backprop of adding-attention (selfattention, trained 0 steps): loss "
     assert out.splitlines()[0].startswith(title) and out.splitlines()[1].startswith("┏")
     assert max(map(len, out.splitlines())) <= 160
+
+
+# ---------------------------------------------------------------------------------------------
+# limits, defaults and messages the help and the errors agree on
+# ---------------------------------------------------------------------------------------------
+
+def test_the_cli_shows_the_spec_and_labs_own_limits():
+    """The options' ranges are written in the CLI (its --help imports no engine); they must be the engines'."""
+    from rnnlab import spec
+    from rnnlab.cli import _app, experiments
+    from rnnlab.labs import esn, seq2seq, tree
+
+    assert experiments.STEPS_MAX == spec.STEPS_MAX == spec.TRAIN_RULES["steps"].high
+    assert experiments.TRUNCATE_MAX == spec.TRUNCATE_MAX == spec.TRAIN_RULES["truncate"].high
+    assert _app.SEED_MAX == spec.SEED_MAX == spec.TOP_RULES["seed"].high == 2**63 - 1
+    assert esn._INT_LIMITS["seed"] == seq2seq._LIMITS["seed"] == tree.LIMITS["seed"] == (0, _app.SEED_MAX)
+
+
+@pytest.mark.parametrize("value", ["99999999999999999999999", "9223372036854775808", "1000001"])
+def test_bptt_truncate_has_an_upper_bound(capsys, value):
+    code, out, err = run(capsys, "bptt", "hello", "--truncate", value)
+    assert code == 2 and out == ""
+    line = one_line_error(err)
+    assert "--truncate" in line and "1000000" in line
+
+
+@pytest.mark.parametrize("field, value", [("truncate", 99999999999999999999), ("truncate", 2**63),
+                                          ("eval_every", 100_000_001), ("checkpoint_every", 2**64)])
+def test_a_spec_with_a_huge_step_count_is_one_line_not_a_traceback(capsys, tmp_path, field, value):
+    path = tmp_path / "huge.toml"
+    path.write_text(f'[task]\nkind = "hello"\n[train]\nsteps = 2\n{field} = {value}\n')
+    code, out, err = run(capsys, "train", path, "--out", tmp_path / "run")
+    assert code == 2 and out == ""
+    assert f"train.{field}: must be 0 <= x <= " in one_line_error(err)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_run_whose_data_file_is_gone_says_so_not_damaged(capsys, tmp_path):
+    book = tmp_path / "book.txt"
+    book.write_text("the quick brown fox jumps over the lazy dog. " * 4, encoding="utf-8")
+    spec = tmp_path / "book.toml"
+    spec.write_text('[task]\nkind = "text"\npath = "book.txt"\nlength = 8\n[model]\nhidden_size = 8\n')
+    run_dir = tmp_path / "run"
+    assert run(capsys, "train", spec, "--steps", "1", "--out", run_dir)[0] == 0
+    saved = (run_dir / "spec.toml").read_text()
+    book.unlink()
+    for args in (["sample", run_dir], ["bptt", run_dir], ["train", "--resume", run_dir, "--steps", "2"]):
+        code, out, err = run(capsys, *args)
+        assert code == 2 and out == ""
+        assert one_line_error(err) == (f"rnnlab: error: {run_dir}'s data file {book} (task.path) is missing: "
+                                       "put it back to use the run")
+    book.write_text("", encoding="utf-8")  # there, but unusable: its own reason, still not "damaged"
+    code, _, err = run(capsys, "sample", run_dir)
+    line = one_line_error(err)
+    assert code == 2 and f"data file (task.path) cannot be used: {book}: file is empty" in line
+    assert "damaged" not in line
+    assert (run_dir / "spec.toml").read_text() == saved
+
+
+def test_train_out_naming_a_file_says_it_is_a_file(capsys, tmp_path):
+    target = tmp_path / "afile"
+    target.write_text("mine")
+    code, out, err = run(capsys, "train", "hello", "--steps", "5", "--out", target)
+    assert code == 2 and out == ""
+    assert one_line_error(err) == f"rnnlab: error: {target} is a file, not a directory; choose another --out"
+    assert target.read_text() == "mine"
+
+
+@pytest.mark.parametrize("command", ["train", "bptt", "trace"])
+def test_help_says_the_target_defaults_to_hello(capsys, monkeypatch, command):
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, _ = run(capsys, command, "--help")
+    assert code == 0
+    line = next(line for line in out.splitlines() if " target " in line)
+    assert "(default: hello)" in line
+
+
+@pytest.mark.parametrize("args", [["sample", "{run}", "--seed", str(2**64)], ["train", "hello", "--seed", str(2**63)]])
+def test_seeds_above_2_63_are_refused_naming_the_range(capsys, hello_run, args):
+    code, out, err = run(capsys, *[a.format(run=hello_run) for a in args])
+    assert code == 2 and out == ""
+    line = one_line_error(err)
+    assert "--seed" in line and str(2**63 - 1) in line
+
+
+def test_sample_help_shows_the_seed_range(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, _ = run(capsys, "sample", "--help")
+    line = next(line for line in out.splitlines() if "--seed" in line)
+    assert code == 0 and f"0<=x<={2**63 - 1}" in line
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "0", "-1"])
+def test_sample_temperature_must_be_positive_and_finite(capsys, hello_run, value):
+    code, out, err = run(capsys, "sample", hello_run, "--temperature", value)
+    assert code == 2 and out == ""
+    assert one_line_error(err) == f"rnnlab: error: --temperature must be a positive finite number, got {float(value):g}"
+
+
+@pytest.mark.parametrize("args", [["train", "hello", "--steps", "1"], ["bptt", "hello"], ["trace", "hello"],
+                                  ["sample", "{run}"], ["train", "--resume", "{run}"]])
+def test_a_bad_device_names_the_option(capsys, tmp_path, hello_run, args):
+    code, out, err = run(capsys, *[a.format(run=hello_run) for a in args], "--device", "tpu")
+    assert code == 2 and out == ""
+    assert one_line_error(err) == "rnnlab: error: --device must be cpu or cuda, got 'tpu'"
+
+
+@pytest.mark.parametrize("command, name, how", [
+    ("train", "esn", "`rnnlab esn` (interactive: `rnnlab tui esn`)"),
+    ("bptt", "seq2seq", "`rnnlab seq2seq` (interactive: `rnnlab tui seq2seq`)"),
+    ("trace", "treebank", "`rnnlab tree` (interactive: `rnnlab tui treebank`)"),
+    ("train", "tree", "`rnnlab tree` (interactive: `rnnlab tui treebank`)"),
+])
+def test_a_lab_given_as_a_preset_says_how_the_lab_runs(capsys, command, name, how):
+    code, out, err = run(capsys, command, name)
+    assert code == 2 and out == ""
+    line = one_line_error(err)
+    assert f"unknown preset {name!r}:" in line and "is an architecture lab, not a preset" in line and how in line

@@ -77,7 +77,7 @@ def test_device_chooses_explicitly(capsys, tmp_path, no_gpu, runs):
         assert code == 2 and out == "" and lines(err) == [f"rnnlab: error: device 'cuda' is not available: {NO_GPU}"]
         code, out, err = run(capsys, *command, "--device", "gpu")
         assert code == 2 and out == ""
-        assert lines(err) == ['rnnlab: error: model.device: unknown value "gpu" (allowed: cpu, cuda)']
+        assert lines(err) == ["rnnlab: error: --device must be cpu or cuda, got 'gpu'"]
     assert not (tmp_path / "t.npz").exists()
 
 

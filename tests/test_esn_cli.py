@@ -63,9 +63,17 @@ def test_an_interrupted_sweep_still_exports_what_it_has(monkeypatch, capsys, tmp
     (["--force"], "--force needs --export"),
     (["--spectral-radius", "11"], "--spectral-radius must be a number in (0, 10], got 11.0"),
     (["--input-scaling", "0"], "--input-scaling must be a number in (0, 100]"),
-    (["--length", "300", "--test", "400"],
-     "--test=400 leaves 0 training steps of --length=300 (its 299 steps before the last, less 400), "
+    (["--length", "600", "--test", "600"],
+     "--test=600 leaves no training steps: --length=600 has only 599 steps before the last (which is only a "
+     "target), fewer than --test: lower --test or raise --length"),
+    (["--length", "600", "--test", "599"],
+     "--test=599 leaves 0 training steps of --length=600 (its 599 steps before the last, less 599), not more"),
+    (["--length", "600", "--test", "500", "--warmup", "100"],
+     "--test=500 leaves 99 training steps of --length=600 (its 599 steps before the last, less 500), "
      "not more than --warmup=100: lower --test or --warmup, or raise --length"),
+    (["--length", "300", "--test", "298"],
+     "--test=298 leaves 1 training step of --length=300 (its 299 steps before the last, less 298), not more"),
+    (["--seed", str(2**63)], f"--seed must be an integer in [0, {2**63 - 1}], got {2**63}"),
     (["--units", "500", "--connectivity", "1e-7"], "--connectivity=1e-07 is too sparse for --units=500"),
     (["--sweep", "units"], "--sweep takes one of spectral_radius, leak_rate"),
 ])
@@ -86,3 +94,25 @@ def test_refused_combinations_cost_no_fit(monkeypatch, capsys):
     for args in (["--force"], ["--sweep", "units"]):
         assert main(["esn", *args]) == 2
     assert capsys.readouterr().out == ""
+
+
+def test_help_shows_the_engines_own_ranges_and_defaults(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setitem(esn_lab._INT_LIMITS, "units", (1, 777))  # the help reads the engine, not a copy
+
+    def option_line(flag):
+        return next(line for line in out.splitlines() if f" {flag} " in line)
+
+    assert main(["esn", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "In [1, 777] (default: 100)." in option_line("--units")
+    assert "In (0, 10] (default: 1.25)." in option_line("--spectral-radius")
+    assert "In (0, 100] (default: 1)." in option_line("--input-scaling")
+    assert "In [10, 20000] (default: 2000)." in option_line("--length")
+    assert f"In [0, {2**63 - 1}] (default: 0)." in option_line("--seed")
+    assert "(default: --readout-input)" in option_line("--readout-input")
+
+
+def test_a_seed_past_32_bits_draws_a_reservoir(capsys):
+    assert main(["esn", *SMALL_ARGS, "--seed", str(2**63 - 1), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["options"]["seed"] == 2**63 - 1

@@ -187,7 +187,8 @@ def test_every_computation_holds_the_lock(monkeypatch):
     ({"generate": True}, "generate must be an integer"),
     ({"test": 280}, "test=280 leaves 19 training steps of length=300 (its 299 steps before the last, less 280), "
                     "not more than warmup=20"),
-    ({"test": 400}, "test=400 leaves 0 training steps of length=300 (its 299 steps before the last, less 400)"),
+    ({"test": 400}, "test=400 leaves no training steps: length=300 has only 299 steps before the last (which is "
+                    "only a target), fewer than test"),
     ({"bogus": 1}, "unknown option 'bogus' (known: units, spectral_radius"),
 ])
 def test_bad_options_are_one_line_errors_naming_them(changes, message):

@@ -687,3 +687,21 @@ def test_cli_bad_option_is_one_line_and_exit_2(capsys, args, message):
     assert _cli(["seq2seq", *args]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
+
+
+def test_cli_help_shows_the_engines_own_ranges(capsys, monkeypatch):
+    from rnnlab.labs import seq2seq as engine
+
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setitem(engine._LIMITS, "hidden_size", (1, 777))  # the help reads the engine, not a copy
+    assert _cli(["seq2seq", "--help"]) == 0
+    out = capsys.readouterr().out
+
+    def option_line(flag):
+        return next(line for line in out.splitlines() if f" {flag} " in line)
+
+    assert "In [1, 777] (preset: 32)." in option_line("--hidden-size")
+    assert "In [1, 50] (preset: 10)." in option_line("--max-length")
+    assert "In (0, 1] (preset: 0.01)." in option_line("--learning-rate")
+    assert f"In [0, {2**63 - 1}] (preset: 0)." in option_line("--seed")
+    assert "In [1, 10000]." in option_line("--eval-size") and "(preset: general)" in option_line("--attention")

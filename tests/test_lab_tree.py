@@ -180,6 +180,15 @@ def test_bad_options_are_refused_naming_the_option(options, message):
     assert message in str(info.value)
 
 
+def test_seeds_take_the_same_64_bit_range_as_every_other_command(capsys, monkeypatch):
+    assert fresh(seed=2**63 - 1).options["seed"] == 2**63 - 1
+    with pytest.raises(UserError, match=f"seed must be an integer from 0 to {2**63 - 1}, got {2**63}"):
+        TreeLab.open({"seed": 2**63})
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, _ = run(capsys, "tree", "--help")
+    assert code == 0 and f"0<=x<={2**63 - 1}" in next(line for line in out.splitlines() if "--seed" in line)
+
+
 def test_a_typed_tree_as_the_bench_option():
     lab = fresh(tree="neg ((good but) dull)")
     assert lab.tree.to_sexpr() == "((good but) dull)" and lab.tree.label == "neg" and lab.tree_index is None
@@ -706,6 +715,7 @@ def test_cli_prints_tables(capsys):
     (["--learning-rate", "0"], "--learning-rate must be in (0, 10]"),
     (["--epochs", "0"], "--epochs"),
     (["--hidden-size", "1000"], "--hidden-size"),
+    (["--seed", str(2**63)], "'--seed': "),
 ])
 def test_cli_bad_input_is_one_line_and_exit_2(capsys, args, message):
     code, _, err = run(capsys, "tree", "--epochs", "1", *args) if "--epochs" not in args else run(capsys, "tree", *args)

@@ -1166,3 +1166,19 @@ def test_an_unbatched_sequence_is_refused_with_the_fix():
     with pytest.raises(ValueError, match=re.escape("got (5, 3); one sequence (T, I), as torch takes it unbatched: "
                                                    "x[:, None] adds B = 1")):
         _layer("LSTM").forward(np.zeros((5, 3), np.float32))
+
+
+# ------------------------------------------------------------------------------ spec step counts
+@pytest.mark.parametrize("field", ["truncate", "eval_every", "checkpoint_every"])
+def test_spec_step_counts_have_an_upper_bound_below_the_kernels_integers(field):
+    """A 20-digit truncate reached a numba kernel ("Int value is too large", a traceback); 2**63 compiled a
+    kernel of another integer type. Step counts stop where train.steps does; truncation past any sequence."""
+    from rnnlab.errors import SpecError
+    from rnnlab.spec import STEPS_MAX, TRUNCATE_MAX, load_preset
+
+    spec = load_preset("hello")
+    high = TRUNCATE_MAX if field == "truncate" else STEPS_MAX
+    assert getattr(spec.with_overrides({f"train.{field}": high}).train, field) == high
+    for value in (high + 1, 2**63, 99999999999999999999):
+        with pytest.raises(SpecError, match=rf"^train\.{field}: must be 0 <= x <= {high}, got {value}$"):
+            spec.with_overrides({f"train.{field}": value})

@@ -15,11 +15,12 @@ import inspect
 import json
 import math
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand
 
 try:  # typer >= 0.2x vendors its own copy of click; its exceptions are not click's
     from typer._click import exceptions as _click_exceptions
@@ -42,6 +43,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+#: The largest seed any command takes: the spec's (rnnlab.spec.SEED_MAX) and the labs', written here so
+#: that --help shows it without importing them; tests keep them equal.
+SEED_MAX = 2**63 - 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -121,6 +127,23 @@ def _progress():
         transient=True,
         disable=not console.is_terminal,
     )
+
+
+def help_notes(notes: Callable[[], Mapping[str, str]]) -> type[TyperCommand]:
+    """A command class (``app.command(cls=...)``) whose --help ends each option's help with what
+    ``notes()`` says of it, by parameter name. ``notes`` runs only when that help is shown, so it can
+    read an engine's own limits and defaults (one source of truth) without every other command, and
+    ``rnnlab --help``, paying for the engine's import."""
+
+    class NotedCommand(TyperCommand):
+        def format_help(self, ctx, formatter) -> None:
+            for name, note in notes().items():
+                for param in self.params:
+                    if param.name == name and not (param.help or "").endswith(note):
+                        param.help = f"{param.help} {note}" if param.help else note
+            super().format_help(ctx, formatter)
+
+    return NotedCommand
 
 
 def _split_names(values: list[str] | None) -> list[str] | None:

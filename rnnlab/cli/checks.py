@@ -19,7 +19,8 @@ from ._app import _compile_notices, _json_float, _message, _out_console, _print_
 @app.command()
 def gradcheck(
     json_output: Annotated[
-        bool, typer.Option("--json", help='Print {"cells": {NAME: {"max_rel_err": float, "ok": bool}}} instead of a table.')
+        bool, typer.Option("--json", help='Print {"cells": {NAME: {"max_rel_err": float, "ok": bool, "worst_tensor": '
+                           'str, "seconds": float}}} instead of a table.')
     ] = False,
     only: Annotated[
         list[str] | None,
@@ -62,7 +63,8 @@ def gradcheck(
 
     failed = [r for r in results if not r.ok]
     if json_output:
-        _print_json({"cells": {r.name: {"max_rel_err": _json_float(r.max_rel_err), "ok": r.ok} for r in results}})
+        _print_json({"cells": {r.name: {"max_rel_err": _json_float(r.max_rel_err), "ok": r.ok, "worst_tensor": r.worst,
+                                        "seconds": r.seconds} for r in results}})
     else:
         from rich.table import Table
 
@@ -116,13 +118,18 @@ def _ratio(value: float | None) -> str:
     return f"{value:.1f}" if value < 100 else f"{value:.0f}"
 
 
+def _count(n: int, noun: str) -> str:
+    """``1 thread``, ``2 threads``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _bench_table(rows: list[dict[str, Any]], env: dict[str, Any]):
     """Compact enough for 80 columns: shape in one column, two-line headers, ratios as x."""
     from rich import box
     from rich.table import Table
 
     table = Table(
-        title=f"rnnlab bench: float32, median milliseconds, {env['threads']} threads",
+        title=f"rnnlab bench: float32, median milliseconds, {_count(env['threads'], 'thread')}",
         caption="x = torch / rnnlab; target on f+b (forward+backward); ref x = float64 NumPy reference / rnnlab",
         box=box.SIMPLE_HEAD,
         padding=(0, 0),  # the box's blank divider separates columns: 80 terminal columns suffice
@@ -253,8 +260,9 @@ def bench(
     if threads is not None:
         import numba
 
-        if threads > numba.config.NUMBA_NUM_THREADS:
-            raise UserError(f"--threads {threads} is more than numba's {numba.config.NUMBA_NUM_THREADS} threads "
+        most = numba.config.NUMBA_NUM_THREADS
+        if threads > most:
+            raise UserError(f"--threads {threads} is more than numba's {_count(most, 'thread')} "
                             "(set NUMBA_NUM_THREADS before starting)")
 
     use_torch = not no_torch
@@ -271,7 +279,7 @@ def bench(
     env = bm.environment(threads, use_torch)
     load = env.get("load_average")
     if load is not None and load > 0.5:
-        _message(f"[yellow]rnnlab bench: load average {load} on {env['cores']} cores: other processes are "
+        _message(f"[yellow]rnnlab bench: load average {load} on {_count(env['cores'], 'core')}: other processes are "
                  "running, timings will be noisy[/yellow]")
 
     with _compile_notices(), _progress() as progress:
@@ -290,7 +298,7 @@ def bench(
         sys.stdout.write(_bench_markdown(rows) + "\n")
     else:
         _out_console().print(_bench_table(rows, env))
-        _message(f"[dim]{env['cpu']}, {env['cores']} cores; rnnlab {env['rnnlab']}, numba {env['numba']}, "
+        _message(f"[dim]{env['cpu']}, {_count(env['cores'], 'core')}; rnnlab {env['rnnlab']}, numba {env['numba']}, "
                  f"numpy {env['numpy']}, torch {env['torch'] or '-'}; BLAS threads: {env['blas_threads']}[/dim]")
     missed = [r for r in rows if r["met"] is False]
     if missed:

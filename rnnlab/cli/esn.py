@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import UserError
-from ._app import _compile_notices, _message, _out_console, _print_json, _progress, app
+from ._app import _compile_notices, _message, _out_console, _print_json, _progress, app, help_notes
 
 
 def _flag(name: str) -> str:
@@ -29,24 +29,49 @@ def _fmt(value: float | None, spec: str = ".4g") -> str:
     return "-" if value is None or not math.isfinite(value) else format(value, spec)
 
 
-@app.command("esn")
+def _option_notes() -> dict[str, str]:
+    """Each lab option's range and default, for --help: the engine's own (:mod:`rnnlab.labs.esn`)."""
+    from ..labs.esn import DEFAULTS, option_range
+
+    notes = {}
+    for name, default in DEFAULTS.items():
+        if isinstance(default, bool):
+            notes[name] = f"(default: --{'' if default else 'no-'}{_flag(name)[2:]})"
+        else:
+            notes[name] = f"In {option_range(name)} (default: {default:g})."
+    return notes
+
+
+def _lab_option(flag: str, help: str) -> Any:
+    """An option of the lab: None (the preset's value) unless given; --help adds its range and default."""
+    return typer.Option(flag, help=help, show_default=False)
+
+
+@app.command("esn", cls=help_notes(_option_notes))
 def esn(
-    units: Annotated[int | None, typer.Option("--units", help="Reservoir units N. (default: 100)", show_default=False)] = None,
-    spectral_radius: Annotated[float | None, typer.Option("--spectral-radius", help="Largest |eigenvalue| of W. (default: 1.25)", show_default=False)] = None,
-    leak_rate: Annotated[float | None, typer.Option("--leak-rate", help="Leak rate a in (0, 1]. (default: 0.3)", show_default=False)] = None,
-    input_scaling: Annotated[float | None, typer.Option("--input-scaling", help="Scale of W_in's entries. (default: 1)", show_default=False)] = None,
-    connectivity: Annotated[float | None, typer.Option("--connectivity", help="Fraction of W's entries that are non-zero. (default: 0.1)", show_default=False)] = None,
-    ridge: Annotated[float | None, typer.Option("--ridge", help="Ridge penalty of the readout. (default: 1e-5)", show_default=False)] = None,
-    readout_input: Annotated[bool | None, typer.Option("--readout-input/--no-readout-input", help="Readout of (x_t, u_t) or of x_t alone. (default: readout-input)", show_default=False)] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Seed of the reservoir. (default: 0)", show_default=False)] = None,
-    length: Annotated[int | None, typer.Option("--length", help="Steps of the Mackey-Glass series. (default: 2000)", show_default=False)] = None,
-    test: Annotated[int | None, typer.Option("--test", help="Steps scored at the end; the rest (less one) trains. (default: 400)", show_default=False)] = None,
-    warmup: Annotated[int | None, typer.Option("--warmup", help="Training steps left out of the regression. (default: 100)", show_default=False)] = None,
-    tau: Annotated[int | None, typer.Option("--tau", help="Mackey-Glass delay. (default: 17)", show_default=False)] = None,
-    generate: Annotated[int | None, typer.Option("--generate", help="Free-running steps from the end of the training part. (default: 400)", show_default=False)] = None,
-    threshold: Annotated[float | None, typer.Option("--threshold", help="|error| that ends the free run's horizon. (default: 0.1)", show_default=False)] = None,
-    sweep: Annotated[str | None, typer.Option("--sweep", help="Also refit for each value of one option: spectral_radius, leak_rate, input_scaling, connectivity or ridge.", show_default=False)] = None,
-    export: Annotated[Path | None, typer.Option("--export", help="Write every recorded array (states, forecasts, eigenvalues, weights) to this .npz file.", show_default=False)] = None,
+    units: Annotated[int | None, _lab_option("--units", "Reservoir units N.")] = None,
+    spectral_radius: Annotated[float | None, _lab_option("--spectral-radius", "Largest |eigenvalue| of W.")] = None,
+    leak_rate: Annotated[float | None, _lab_option("--leak-rate", "Leak rate a.")] = None,
+    input_scaling: Annotated[float | None, _lab_option("--input-scaling", "Scale of W_in's entries.")] = None,
+    connectivity: Annotated[float | None, _lab_option("--connectivity",
+                                                      "Fraction of W's entries that are non-zero.")] = None,
+    ridge: Annotated[float | None, _lab_option("--ridge", "Ridge penalty of the readout (0: least squares).")] = None,
+    readout_input: Annotated[bool | None, _lab_option("--readout-input/--no-readout-input",
+                                                      "Readout of (x_t, u_t) or of x_t alone.")] = None,
+    seed: Annotated[int | None, _lab_option("--seed", "Seed of the reservoir.")] = None,
+    length: Annotated[int | None, _lab_option("--length", "Steps of the Mackey-Glass series.")] = None,
+    test: Annotated[int | None, _lab_option("--test", "Steps scored at the end; the rest (less one) trains.")] = None,
+    warmup: Annotated[int | None, _lab_option("--warmup", "Training steps left out of the regression.")] = None,
+    tau: Annotated[int | None, _lab_option("--tau", "Mackey-Glass delay.")] = None,
+    generate: Annotated[int | None, _lab_option("--generate",
+                                                "Free-running steps from the end of the training part.")] = None,
+    threshold: Annotated[float | None, _lab_option("--threshold", "|error| that ends the free run's horizon.")] = None,
+    sweep: Annotated[str | None, typer.Option(
+        "--sweep", help="Also refit for each value of one option: spectral_radius, leak_rate, input_scaling, "
+        "connectivity or ridge.", show_default=False)] = None,
+    export: Annotated[Path | None, typer.Option(
+        "--export", help="Write every recorded array (states, forecasts, eigenvalues, weights) to this .npz file.",
+        show_default=False)] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print every figure as JSON.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace the --export file if it exists.")] = False,
 ) -> None:

@@ -19,10 +19,16 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import UserError
-from ._app import (_compile_notices, _exit_for_training_status, _json_float, _message, _out_console, _print_json,
-                   _progress, app, open_lab)
+from ._app import (SEED_MAX, _compile_notices, _exit_for_training_status, _json_float, _message, _out_console,
+                   _print_json, _progress, app, open_lab)
 
-TARGET_HELP = "A preset name (see `rnnlab presets`), a spec .toml file or a run directory."
+#: The spec's limits (rnnlab.spec.STEPS_MAX, TRUNCATE_MAX), written here so that --help shows them without
+#: importing the spec (and numba); tests keep them equal.
+STEPS_MAX, TRUNCATE_MAX = 100_000_000, 1_000_000
+#: Architecture labs whose headless command has another name than the lab (the others: `rnnlab NAME`).
+LAB_COMMANDS = {"treebank": "tree"}
+
+TARGET_HELP = "A preset name (see `rnnlab presets`), a spec .toml file or a run directory (default: hello)."
 DEVICE_HELP = ("cpu or cuda (default: the spec's model.device; a run made on a GPU is read on the CPU where none "
                "is usable).")
 TUI_TARGET_HELP = ("A preset name (see `rnnlab presets`), a spec .toml file, a run directory, or an architecture "
@@ -31,6 +37,27 @@ TUI_TARGET_HELP = ("A preset name (see `rnnlab presets`), a spec .toml file, a r
 
 def _fmt(value: float | None, spec: str = ".4g") -> str:
     return "-" if value is None or not math.isfinite(value) else format(value, spec)
+
+
+def _check_device(device: str | None) -> None:
+    """Refuse a --device the spec would refuse, naming the option rather than the spec's model.device."""
+    from ..spec import DEVICES
+
+    if device is not None and device not in DEVICES:
+        raise UserError(f"--device must be {' or '.join(DEVICES)}, got {device!r}")
+
+
+def _refuse_lab(target: str | None) -> None:
+    """An architecture lab's name given as an experiment: say how that lab runs (it is not a preset)."""
+    from ..labs import LABS
+
+    if target is None or Path(target).exists():  # a file or directory of that name is read as one
+        return
+    for lab in LABS:
+        command = LAB_COMMANDS.get(lab, lab)
+        if target in (lab, command):
+            raise UserError(f"unknown preset {target!r}: {lab} is an architecture lab, not a preset; run it with "
+                            f"`rnnlab {command}` (interactive: `rnnlab tui {lab}`)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -139,9 +166,12 @@ def _train_progress():
 
 @app.command()
 def train(
-    target: Annotated[str | None, typer.Argument(help="A preset name or a spec .toml file.", show_default=False)] = None,
-    steps: Annotated[int | None, typer.Option("--steps", min=1, help="Train to this many steps (overrides train.steps).")] = None,
-    seed: Annotated[int | None, typer.Option("--seed", min=0, help="Seed of the weights and data (overrides seed).")] = None,
+    target: Annotated[str | None, typer.Argument(
+        help="A preset name (see `rnnlab presets`) or a spec .toml file (default: hello).", show_default=False)] = None,
+    steps: Annotated[int | None, typer.Option(
+        "--steps", min=1, max=STEPS_MAX, help="Train to this many steps (overrides train.steps).")] = None,
+    seed: Annotated[int | None, typer.Option(
+        "--seed", min=0, max=SEED_MAX, help="Seed of the weights and data (overrides seed).")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Run directory to create (default runs/NAME-TIME).")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the final summary as JSON on stdout.")] = False,
     resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run in this directory from its checkpoint.")] = None,
@@ -157,6 +187,7 @@ def train(
     from ..train import RunDir, Trainer, default_run_path, train_run
     from ..train.rundir import SPEC
 
+    _check_device(device)
     if resume is not None:
         if target is not None:
             raise UserError("give either a spec (TARGET) to start a run or --resume DIR, not both")
@@ -190,6 +221,7 @@ def train(
     else:
         if target is not None and (user_path(target) / SPEC).is_file():
             raise UserError(f"{target} is a run directory, not a spec: continue it with --resume {target}")
+        _refuse_lab(target)
         spec = load_spec(target or "hello")
         overrides: dict[str, Any] = {}
         if steps is not None:
@@ -256,6 +288,8 @@ def _print_summary(summary: dict[str, Any]) -> None:
 def _open_lab(target: str | None, batch: int = 1, device: str | None = None):
     from ..lab import Lab
 
+    _check_device(device)
+    _refuse_lab(target)
     with _compile_notices():
         return Lab.open(target, batch=batch, device=device)
 
@@ -265,7 +299,10 @@ def bptt(
     target: Annotated[str | None, typer.Argument(help=TARGET_HELP, show_default=False)] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print every number as JSON.")] = False,
     batch: Annotated[int, typer.Option("--batch", min=1, max=4096, help="Sequences in the pass.")] = 1,
-    truncate: Annotated[int | None, typer.Option("--truncate", min=0, help="Cut the gradient every k steps (0: full BPTT; default: the spec's).")] = None,
+    truncate: Annotated[int | None, typer.Option(
+        "--truncate", min=0, max=TRUNCATE_MAX,
+        help="Cut the gradient every k steps (0: full BPTT; default: the spec's).")
+    ] = None,
     device: Annotated[str | None, typer.Option("--device", help=DEVICE_HELP, show_default=False)] = None,
 ) -> None:
     """One forward and backward pass: ||dL/dh_t|| at every step, the vanishing-gradient curve.
@@ -387,8 +424,11 @@ def sample(
         "--prime", help="Text to start from.",
         show_default="a newline, or the text's first character")] = None,  # hello has no newline: "h"
     length: Annotated[int, typer.Option("--length", min=1, max=1_000_000, help="Characters to generate.")] = 200,
-    temperature: Annotated[float, typer.Option("--temperature", help="Softmax temperature: low is conservative, high is wild.")] = 1.0,
-    seed: Annotated[int | None, typer.Option("--seed", min=0, help="Seed of the sampling (default: the run's).")] = None,
+    temperature: Annotated[float, typer.Option(
+        "--temperature", help="Softmax temperature, a positive finite number: low is conservative, high is wild.")
+    ] = 1.0,
+    seed: Annotated[int | None, typer.Option(
+        "--seed", min=0, max=SEED_MAX, help="Seed of the sampling (default: the run's).")] = None,
     device: Annotated[str | None, typer.Option("--device", help=DEVICE_HELP, show_default=False)] = None,
 ) -> None:
     """Generate text from a trained character model.
@@ -398,6 +438,9 @@ def sample(
     from ..lab import Lab
     from ..train import RunDir
 
+    if not (math.isfinite(temperature) and temperature > 0):  # before loading: a bad value costs no time
+        raise UserError(f"--temperature must be a positive finite number, got {temperature:g}")
+    _check_device(device)
     run = RunDir.open(run_dir, warn_untrained=False)  # refused just below
     if not run.has_checkpoint:
         raise UserError(f"{run_dir} has no checkpoint yet: train it first")

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import UserError
-from ._app import _compile_notices, _exit_for_training_status, _message, _out_console, _print_json, app
+from ._app import _compile_notices, _exit_for_training_status, _message, _out_console, _print_json, app, help_notes
 from .experiments import _graceful_interrupt
 
 
@@ -38,23 +38,38 @@ def _pct(value: float | None) -> str:
     return "-" if value is None or not math.isfinite(value) else f"{100 * value:.1f}%"
 
 
-@app.command("seq2seq")
+def _option_notes() -> dict[str, str]:
+    """Each lab option's range and preset value, for --help: the engine's own (:mod:`rnnlab.labs.seq2seq`)."""
+    from ..labs.seq2seq import DEFAULTS, option_range
+
+    notes = {}
+    for name in ("attention", "task", "cell", "steps", "hidden_size", "min_length", "max_length", "learning_rate",
+                 "seed", "eval_size"):
+        interval, parts = option_range(name), []
+        if interval:
+            parts.append(f"In {interval}")
+        if name != "eval_size":  # --eval-size has a default of its own, shown by typer
+            parts.append(f"(preset: {DEFAULTS[name]})")
+        notes[name] = " ".join(parts) + "."
+    return notes
+
+
+def _lab_option(flag: str, help: str) -> Any:
+    """An option of the lab: None (the preset's value) unless given; --help adds its range and preset value."""
+    return typer.Option(flag, help=help, show_default=False)
+
+
+@app.command("seq2seq", cls=help_notes(_option_notes))
 def seq2seq(
-    attention: Annotated[str | None, typer.Option("--attention", help="none, dot, general or additive (preset: general).",
-                                                  show_default=False)] = None,
-    task: Annotated[str | None, typer.Option("--task", help="reverse or sort (preset: reverse).", show_default=False)] = None,
-    cell: Annotated[str | None, typer.Option("--cell", help="rnn, lstm or gru (preset: gru).", show_default=False)] = None,
-    steps: Annotated[int | None, typer.Option("--steps", help="Training steps (preset: 2000).", show_default=False)] = None,
-    hidden_size: Annotated[int | None, typer.Option("--hidden-size", help="Hidden size H (preset: 32).",
-                                                    show_default=False)] = None,
-    min_length: Annotated[int | None, typer.Option("--min-length", help="Shortest training source (preset: 3).",
-                                                   show_default=False)] = None,
-    max_length: Annotated[int | None, typer.Option("--max-length", help="Longest training source (preset: 10).",
-                                                   show_default=False)] = None,
-    learning_rate: Annotated[float | None, typer.Option("--learning-rate", help="Adam's learning rate (preset: 0.01).",
-                                                        show_default=False)] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Seed of weights and data (preset: 0).",
-                                             show_default=False)] = None,
+    attention: Annotated[str | None, _lab_option("--attention", "none, dot, general or additive.")] = None,
+    task: Annotated[str | None, _lab_option("--task", "reverse or sort.")] = None,
+    cell: Annotated[str | None, _lab_option("--cell", "rnn, lstm or gru.")] = None,
+    steps: Annotated[int | None, _lab_option("--steps", "Training steps.")] = None,
+    hidden_size: Annotated[int | None, _lab_option("--hidden-size", "Hidden size H.")] = None,
+    min_length: Annotated[int | None, _lab_option("--min-length", "Shortest training source.")] = None,
+    max_length: Annotated[int | None, _lab_option("--max-length", "Longest training source.")] = None,
+    learning_rate: Annotated[float | None, _lab_option("--learning-rate", "Adam's learning rate.")] = None,
+    seed: Annotated[int | None, _lab_option("--seed", "Seed of weights and data.")] = None,
     eval_size: Annotated[int, typer.Option("--eval-size", help="Held-out sequences per length bucket.")] = 500,
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
 ) -> None:

@@ -13,8 +13,8 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import UserError
-from ._app import (_compile_notices, _err_console, _exit_for_training_status, _json_float, _message, _out_console,
-                   _print_json, app)
+from ._app import (SEED_MAX, _compile_notices, _err_console, _exit_for_training_status, _json_float, _message,
+                   _out_console, _print_json, app)
 
 
 def _percent(value: float | None) -> str:
@@ -26,7 +26,8 @@ def tree(
     epochs: Annotated[int, typer.Option("--epochs", min=1, max=10_000, help="Epochs to train.")] = 30,
     hidden_size: Annotated[int, typer.Option("--hidden-size", min=1, max=256, help="Units per node vector.")] = 16,
     learning_rate: Annotated[float, typer.Option("--learning-rate", help="Adam's learning rate, in (0, 10].")] = 0.01,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the weights and the minibatch order.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=SEED_MAX,
+                                      help="Seed of the weights and the minibatch order.")] = 0,
     parse: Annotated[list[str] | None, typer.Option(
         "--parse", metavar="TREE",
         help="After training, classify this tree: an s-expression such as '((good but) dull)', optionally "

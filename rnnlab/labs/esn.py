@@ -63,7 +63,8 @@ from ..layers.esn import EchoStateNetwork
 from ..train.rundir import atomic_save_npz, npz_target
 
 __all__ = ["DEFAULTS", "MODES", "NUDGE_STEPS", "OPTION_HELP", "SWEEP_VALUES", "EsnLab", "EsnOptions", "EsnResult",
-           "Generation", "ModeView", "Scores", "SweepResult", "compute", "mode_view", "parse_option_text"]
+           "Generation", "ModeView", "Scores", "SweepResult", "compute", "mode_view", "option_range",
+           "parse_option_text"]
 
 #: The two ways of running the forecast part: true inputs, or the network's own outputs fed back.
 MODES = ("one-step", "generative")
@@ -111,7 +112,7 @@ OPTION_HELP: dict[str, str] = {
 }
 
 # integer options: (lowest, highest); float options: (low, high, low included)
-_INT_LIMITS = {"units": (1, 1000), "seed": (0, 2**32 - 1), "length": (10, 20_000), "test": (1, 19_990),
+_INT_LIMITS = {"units": (1, 1000), "seed": (0, 2**63 - 1), "length": (10, 20_000), "test": (1, 19_990),
                "warmup": (0, 19_990), "tau": (1, 1000), "generate": (1, 10_000)}
 _FLOAT_LIMITS = {"spectral_radius": (0.0, 10.0, False), "leak_rate": (0.0, 1.0, False),
                  "input_scaling": (0.0, 100.0, False), "connectivity": (0.0, 1.0, False),
@@ -139,6 +140,18 @@ SWEEP_VALUES: dict[str, np.ndarray] = {
 Spell = Callable[[str], str]
 
 
+def option_range(name: str) -> str | None:
+    """The values option ``name`` takes, as its errors (and the CLI's help) write them: ``[1, 1000]``,
+    ``(0, 10]``; None for readout_input (true or false)."""
+    if name in _INT_LIMITS:
+        low, high = _INT_LIMITS[name]
+        return f"[{low}, {high}]"
+    if name in _FLOAT_LIMITS:
+        low, high, low_included = _FLOAT_LIMITS[name]
+        return f"{'[' if low_included else '('}{low:g}, {high:g}]"
+    return None
+
+
 def _check_value(name: str, value: Any, spell: Spell = str) -> Any:
     if name == "readout_input":
         if not isinstance(value, (bool, np.bool_)):
@@ -147,10 +160,10 @@ def _check_value(name: str, value: Any, spell: Spell = str) -> Any:
     if name in _INT_LIMITS:
         low, high = _INT_LIMITS[name]
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
-            raise UserError(f"{spell(name)} must be an integer in [{low}, {high}], got {value!r}")
+            raise UserError(f"{spell(name)} must be an integer in {option_range(name)}, got {value!r}")
         return int(value)
     low, high, low_included = _FLOAT_LIMITS[name]
-    interval = f"{'[' if low_included else '('}{low:g}, {high:g}]"
+    interval = option_range(name)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise UserError(f"{spell(name)} must be a number in {interval}, got {value!r}")
     v = float(value)
@@ -173,7 +186,12 @@ def _validated(base: EsnOptions, changes: Mapping[str, Any] | None, spell: Spell
     L, test, warmup = options.length, options.test, options.warmup
     if L - 1 - test <= warmup:  # the last step is only a target: L - 1 steps to share out
         length_, test_, warmup_ = spell("length"), spell("test"), spell("warmup")
-        raise UserError(f"{test_}={test} leaves {max(L - 1 - test, 0)} training steps of {length_}={L} "
+        if test > L - 1:  # "its L - 1 steps, less test" would be negative
+            raise UserError(f"{test_}={test} leaves no training steps: {length_}={L} has only {L - 1} steps "
+                            f"before the last (which is only a target), fewer than {test_}: lower {test_} or "
+                            f"raise {length_}")
+        left = L - 1 - test
+        raise UserError(f"{test_}={test} leaves {left} training step{'' if left == 1 else 's'} of {length_}={L} "
                         f"(its {L - 1} steps before the last, less {test}), not more than {warmup_}={warmup}: "
                         f"lower {test_} or {warmup_}, or raise {length_}")
     return options

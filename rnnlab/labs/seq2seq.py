@@ -48,8 +48,8 @@ from ..train.rundir import atomic_save_npz, npz_target
 from ..train.seq2seq import Seq2SeqStep, Seq2SeqTrainer, evaluate_greedy
 from ..train.trainer import TrainingDiverged
 
-__all__ = ["ATTENTION_CHOICES", "DEFAULTS", "TASKS", "BucketScore", "Decoding", "EvalRecord", "OptionError",
-           "Seq2SeqLab", "StepInfo", "digit_count", "length_buckets", "token_text"]
+__all__ = ["ATTENTION_CHOICES", "DEFAULTS", "LEARNING_RATE_MAX", "TASKS", "BucketScore", "Decoding", "EvalRecord",
+           "OptionError", "Seq2SeqLab", "StepInfo", "digit_count", "length_buckets", "option_range", "token_text"]
 
 #: The tasks, by option value.
 TASKS = {"reverse": ReversalTask, "sort": SortTask}
@@ -77,6 +77,18 @@ _LIMITS = {  # integer options: (lowest, highest)
     "batch_size": (1, 4096), "seed": (0, 2**63 - 1), "eval_every": (0, 10_000_000), "eval_size": (1, 10_000),
 }
 _CHOICES = {"task": tuple(TASKS), "attention": ATTENTION_CHOICES, "cell": tuple(CELLS)}
+#: Adam's learning rate is in (0, LEARNING_RATE_MAX].
+LEARNING_RATE_MAX = 1.0
+
+
+def option_range(name: str) -> str | None:
+    """The values a numeric option takes, as its errors (and the CLI's help) write them: ``[1, 512]``,
+    ``(0, 1]``; None for the options that name a choice."""
+    if name in _LIMITS:
+        lo, hi = _LIMITS[name]
+        return f"[{lo}, {hi}]"
+    return f"(0, {LEARNING_RATE_MAX:g}]" if name == "learning_rate" else None
+
 
 #: The longest sequence the bench takes (typed or drawn).
 MAX_BENCH_LENGTH = 40
@@ -114,12 +126,12 @@ def _resolve_options(options: dict | None, base: dict) -> dict[str, Any]:
         elif name in _LIMITS:
             lo, hi = _LIMITS[name]
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
-                raise OptionError(name, f"must be an integer in [{lo}, {hi}], got {value!r}")
+                raise OptionError(name, f"must be an integer in {option_range(name)}, got {value!r}")
             value = int(value)
         elif name == "learning_rate":
             if (isinstance(value, bool) or not isinstance(value, (int, float, np.floating))
-                    or not math.isfinite(value) or not 0 < value <= 1):
-                raise OptionError(name, f"must be a number in (0, 1], got {value!r}")
+                    or not math.isfinite(value) or not 0 < value <= LEARNING_RATE_MAX):
+                raise OptionError(name, f"must be a number in {option_range(name)}, got {value!r}")
             value = float(value)
         out[name] = value
     if out["min_length"] > out["max_length"]:

@@ -70,7 +70,7 @@ DEFAULTS: dict[str, Any] = {
 LIMITS: dict[str, tuple[int, int]] = {
     "hidden_size": (1, 256),
     "epochs": (1, 10_000),
-    "seed": (0, 2**32 - 1),
+    "seed": (0, 2**63 - 1),
     "batch_size": (1, 1024),
 }
 

@@ -38,7 +38,7 @@ import numpy as np
 from ..data.files import user_path
 from ..data.text import display_char
 from ..errors import RunDirError, SpecError, TargetExistsError, UserError, WriteFailed
-from ..spec import Spec, parse_spec
+from ..spec import DataFileError, Spec, parse_spec
 from .trainer import EvalRecord, StepRecord, Trainer, TrainingDiverged
 
 SPEC, METRICS, EVALS, CHECKPOINT, SUMMARY = "spec.toml", "metrics.jsonl", "evals.jsonl", "checkpoint.npz", "summary.json"
@@ -186,7 +186,9 @@ class RunDir:
     def create(cls, path: Path, spec: Spec) -> "RunDir":
         """A new run directory holding ``spec``; refuses a non-empty existing directory."""
         path = Path(path)
-        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        if path.exists() and not path.is_dir():
+            raise RunDirError(f"{path} is a file, not a directory; choose another --out")
+        if path.exists() and any(path.iterdir()):
             raise RunDirError(f"{path} already exists and is not empty; choose another --out or --resume it")
         try:
             path.mkdir(parents=True, exist_ok=True)
@@ -213,6 +215,11 @@ class RunDir:
             raise RunDirError(f"{path} is not a run directory: it has no {SPEC}")
         try:
             spec = parse_spec(spec_file.read_text(encoding="utf-8"), source=str(spec_file), base_dir=path.resolve())
+        except DataFileError as exc:  # the spec is sound: the file it trained on is gone or changed
+            if exc.missing:
+                raise RunDirError(f"{path}'s data file {exc.path} ({exc.field}) is missing: put it back to use "
+                                  "the run") from None
+            raise RunDirError(f"{path}'s data file ({exc.field}) cannot be used: {exc.reason}") from None
         except SpecError as exc:
             raise RunDirError(f"{path} has a damaged {SPEC}: {exc}") from None
         except UnicodeDecodeError:
