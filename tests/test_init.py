@@ -123,7 +123,10 @@ def test_inits_refuse_layers_without_recurrent_weights(make, init):
 
 
 def test_inits_refuse_a_layer_without_live_parameters():
-    with pytest.raises(ValueError, match="orthogonal_ needs a layer with live parameters.*EchoStateNetwork"):
+    with pytest.raises(ValueError, match=r"orthogonal_ needs a layer with live parameters\(\).*got object"):
+        orthogonal_(object())
+    # an echo state network's weight_hh is its reservoir, scaled to a spectral radius: not for these inits
+    with pytest.raises(ValueError, match=r"orthogonal_ needs recurrent weights weight_hh_l\*; EchoStateNetwork has"):
         orthogonal_(rnnlab.EchoStateNetwork(2, 10, seed=0))
 
 
