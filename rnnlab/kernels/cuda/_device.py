@@ -11,7 +11,8 @@ Nothing here imports ``numba.cuda`` until a function is called, so importing thi
   ``numba-cuda[cu12]``/``[cu13]`` extras, or a system CUDA toolkit, provide them);
 - ``numba-cuda cannot compile kernels with these versions: ...``: the compiler is there but
   numba-cuda fails inside (seen on an H200 image whose numba-cuda 0.30.4 calls ``numpy.row_stack``,
-  gone in numpy 2.5); the message names the three versions.
+  gone in numpy 2.5: the ``[cuda]`` extra pins numpy < 2.5, and the message says so); the message
+  names the three versions.
 
 With ``NUMBA_ENABLE_CUDASIM=1`` set before numba is imported, numba-cuda's simulator runs the
 kernels on the CPU (slowly): :func:`cuda_available` then says so and returns True.
@@ -102,7 +103,8 @@ def _toolkit_problem(cuda: ModuleType, cc) -> str | None:
     try:
         cuda.compile_ptx(lambda a: None, (types.float32[::1],), cc=cc)
     except (AttributeError, NameError, TypeError) as exc:  # numba-cuda broken by a numpy/numba it doesn't know
-        return f"{INCOMPATIBLE}: {_one_line(exc)} ({_versions()})"
+        fix = "; numpy 2.4 works: pip install 'numpy<2.5'" if "row_stack" in str(exc) else ""
+        return f"{INCOMPATIBLE}: {_one_line(exc)} ({_versions()}){fix}"
     except Exception as exc:  # DynamicLibNotFoundError (a RuntimeError), NvvmSupportError, ...: NVVM/NVRTC
         return f"{TOOLKIT_ERROR}: {_one_line(exc)} (pip install 'numba-cuda[cu12]' or 'numba-cuda[cu13]')"
     _TOOLKIT_OK.add(cc)
