@@ -431,6 +431,13 @@ class Lab(StepCursor, TrainingControl):
         return path
 
     # ------------------------------------------------------------------ sampling
+    def default_prime(self) -> str:
+        """What :meth:`sample` starts from unless told: a newline where the vocabulary has one (a text
+        starts a line), else the training text's first character (hello: "h")."""
+        if not hasattr(self.task, "encode"):
+            raise UserError(f"the {self.task.kind} task is not a character model; sampling needs one")
+        return "\n" if "\n" in self.task.chars else self.task.first_character()
+
     def sample(self, prime: str | None, length: int, temperature: float = 1.0, seed: int | None = None) -> str:
         """Generate ``length`` characters after ``prime`` (character tasks), drawing from
         softmax(logits / temperature); the prime's own characters are returned first. ``prime``
@@ -444,7 +451,7 @@ class Lab(StepCursor, TrainingControl):
         if not hasattr(self.task, "encode"):
             raise UserError(f"the {self.task.kind} task is not a character model; sampling needs one")
         if prime is None:
-            prime = "\n" if "\n" in self.task.chars else self.task.first_character()
+            prime = self.default_prime()
         if not prime:
             raise UserError("--prime must have at least one character")
         if temperature <= 0 or not np.isfinite(temperature):

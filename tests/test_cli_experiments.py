@@ -152,6 +152,10 @@ def test_sample_generates_from_a_trained_character_model(capsys, tmp_path):
     assert code == 2 and "'x'" in one_line_error(err)
     code, out, err = run(capsys, "sample", run_dir, "--length", "4", "--temperature", "0.01")  # no newline in
     assert code == 0 and out.strip() == "hello", err  # hello's vocabulary: the prime is its first character
+    code, out, err = run(capsys, "sample", run_dir, "--length", "4", "--temperature", "0.01", "--json")
+    assert code == 0, err
+    assert json.loads(out) == {"run": str(run_dir.resolve()), "step": 200, "prime": "h", "length": 4,
+                               "temperature": 0.01, "seed": 0, "text": "hello"}
     sine_dir = tmp_path / "sine"
     assert run(capsys, "train", "sine", "--steps", "1", "--out", sine_dir)[0] == 0
     code, _, err = run(capsys, "sample", sine_dir)

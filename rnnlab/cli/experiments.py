@@ -430,6 +430,9 @@ def sample(
     seed: Annotated[int | None, typer.Option(
         "--seed", min=0, max=SEED_MAX, help="Seed of the sampling (default: the run's).")] = None,
     device: Annotated[str | None, typer.Option("--device", help=DEVICE_HELP, show_default=False)] = None,
+    json_output: Annotated[bool, typer.Option(
+        "--json", help='Print {"run", "step", "prime", "length", "temperature", "seed", "text"} as JSON '
+        '(text: the prime, then what was generated).')] = False,
 ) -> None:
     """Generate text from a trained character model.
 
@@ -447,4 +450,9 @@ def sample(
     with _compile_notices():
         lab = Lab.open(run.path, device=device)  # the run's device, or the CPU where its cuda is not usable
         text = lab.sample(prime, length, temperature, seed)
-    typer.echo(text)
+    if json_output:
+        _print_json({"run": str(run.path), "step": lab.trainer.step,
+                     "prime": lab.default_prime() if prime is None else prime, "length": length,
+                     "temperature": temperature, "seed": lab.spec.seed if seed is None else seed, "text": text})
+    else:
+        typer.echo(text)
