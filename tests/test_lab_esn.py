@@ -718,21 +718,9 @@ def test_a_long_option_error_wraps_in_the_dialog_at_120x36():
 def test_a_stopped_sweep_is_drawn_as_the_lab_holds_it(monkeypatch):
     """Esc cancels the sweep's worker at once (CANCELLED, redrawn), but its thread finishes the
     point it is on before the sweep's status turns "stopped": that last state must be drawn too."""
-    real, calls = esn_lab.compute, []
-    busy, finish = threading.Event(), threading.Event()
-
-    def slow(options, *spell):  # the second point takes until the test lets it finish
-        calls.append(options)
-        if len(calls) == 2:
-            busy.set()
-            finish.wait(30)
-        return real(options, *spell)
-
     async def check(app, pilot):
         lab, screen = app.engine, app.screen
-        monkeypatch.setattr(esn_lab, "compute", slow)
-        await pilot.press("W")
-        await wait_for(pilot, busy.is_set)
+        finish = await _press_W_and_hold_its_second_point(monkeypatch, pilot)  # until the test lets it finish
         await pilot.press("escape")
         info = screen.query_one("#esn-sweep-info", Static)
         await wait_for(pilot, lambda: "stopping 1/20" in info.render().plain, what="the sweep stopping")
@@ -907,15 +895,19 @@ async def _press_r_and_hold_its_fit(monkeypatch, pilot):
     return finish
 
 
-def _hold_second_compute(monkeypatch):
-    """:func:`_hold_compute` of the second call from now: a sweep's second point."""
+async def _press_W_and_hold_its_second_point(monkeypatch, pilot):
+    """W (sweep a), its second point held once it computes (the second compute from now); returns
+    the event that releases it."""
     calls = []
 
     def second(options):
         calls.append(options)
         return len(calls) == 2
 
-    return _hold_compute(monkeypatch, second)
+    busy, finish = _hold_compute(monkeypatch, second)
+    await pilot.press("W")
+    await wait_for(pilot, busy.is_set)
+    return finish
 
 
 def _status(app) -> str:
@@ -971,9 +963,7 @@ def test_a_refit_waiting_for_a_stopping_sweep_is_never_lost(monkeypatch, key):
     meanwhile cancelled the waiting refit, and the change was silently forgotten."""
     async def check(app, pilot):
         lab = app.engine
-        busy, finish = _hold_second_compute(monkeypatch)
-        await pilot.press("W")
-        await wait_for(pilot, busy.is_set)
+        finish = await _press_W_and_hold_its_second_point(monkeypatch, pilot)
         first = lab.sweep_result
         await pilot.press("r")
         await wait_for(pilot, lambda: "stopping sweep…, then fitting" in _status(app), timeout=5,
@@ -1004,9 +994,7 @@ def test_w_while_a_sweep_stops_starts_the_new_sweep_after_it(monkeypatch, cancel
     so (it was swallowed without a word); Esc cancels the waiting sweep."""
     async def check(app, pilot):
         lab = app.engine
-        busy, finish = _hold_second_compute(monkeypatch)
-        await pilot.press("W")
-        await wait_for(pilot, busy.is_set)
+        finish = await _press_W_and_hold_its_second_point(monkeypatch, pilot)
         first = lab.sweep_result
         await pilot.press("escape")
         await pilot.pause(0.1)
@@ -1040,9 +1028,7 @@ def test_a_sweep_waiting_behind_a_failing_refit_is_dropped_and_the_error_shown(m
     on the old options."""
     async def check(app, pilot):
         lab, screen = app.engine, app.screen
-        busy, finish = _hold_second_compute(monkeypatch)
-        await pilot.press("W")
-        await wait_for(pilot, busy.is_set)
+        finish = await _press_W_and_hold_its_second_point(monkeypatch, pilot)
         first = lab.sweep_result
         await pilot.press("e")
         app.screen.query_one("#prompt-input").value = "units=300 connectivity=1e-5 seed=1"  # W nilpotent: no radius
