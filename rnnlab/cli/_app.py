@@ -146,6 +146,12 @@ def help_notes(notes: Callable[[], Mapping[str, str]]) -> type[TyperCommand]:
     return NotedCommand
 
 
+def lab_option(flag: str, help: str) -> Any:
+    """An option of an architecture lab (esn, seq2seq): None (the lab's preset value) unless given;
+    the command's :func:`help_notes` add its range and default to the help."""
+    return typer.Option(flag, help=help, show_default=False)
+
+
 def _split_names(values: list[str] | None) -> list[str] | None:
     """``--only a --only b,c`` -> [a, b, c]."""
     if not values:

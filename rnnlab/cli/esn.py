@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import UserError
-from ._app import _compile_notices, _message, _out_console, _print_json, _progress, app, help_notes
+from ._app import _compile_notices, _message, _out_console, _print_json, _progress, app, help_notes, lab_option
 
 
 def _flag(name: str) -> str:
@@ -42,30 +42,25 @@ def _option_notes() -> dict[str, str]:
     return notes
 
 
-def _lab_option(flag: str, help: str) -> Any:
-    """An option of the lab: None (the preset's value) unless given; --help adds its range and default."""
-    return typer.Option(flag, help=help, show_default=False)
-
-
 @app.command("esn", cls=help_notes(_option_notes))
 def esn(
-    units: Annotated[int | None, _lab_option("--units", "Reservoir units N.")] = None,
-    spectral_radius: Annotated[float | None, _lab_option("--spectral-radius", "Largest |eigenvalue| of W.")] = None,
-    leak_rate: Annotated[float | None, _lab_option("--leak-rate", "Leak rate a.")] = None,
-    input_scaling: Annotated[float | None, _lab_option("--input-scaling", "Scale of W_in's entries.")] = None,
-    connectivity: Annotated[float | None, _lab_option("--connectivity",
+    units: Annotated[int | None, lab_option("--units", "Reservoir units N.")] = None,
+    spectral_radius: Annotated[float | None, lab_option("--spectral-radius", "Largest |eigenvalue| of W.")] = None,
+    leak_rate: Annotated[float | None, lab_option("--leak-rate", "Leak rate a.")] = None,
+    input_scaling: Annotated[float | None, lab_option("--input-scaling", "Scale of W_in's entries.")] = None,
+    connectivity: Annotated[float | None, lab_option("--connectivity",
                                                       "Fraction of W's entries that are non-zero.")] = None,
-    ridge: Annotated[float | None, _lab_option("--ridge", "Ridge penalty of the readout (0: least squares).")] = None,
-    readout_input: Annotated[bool | None, _lab_option("--readout-input/--no-readout-input",
+    ridge: Annotated[float | None, lab_option("--ridge", "Ridge penalty of the readout (0: least squares).")] = None,
+    readout_input: Annotated[bool | None, lab_option("--readout-input/--no-readout-input",
                                                       "Readout of (x_t, u_t) or of x_t alone.")] = None,
-    seed: Annotated[int | None, _lab_option("--seed", "Seed of the reservoir.")] = None,
-    length: Annotated[int | None, _lab_option("--length", "Steps of the Mackey-Glass series.")] = None,
-    test: Annotated[int | None, _lab_option("--test", "Steps scored at the end; the rest (less one) trains.")] = None,
-    warmup: Annotated[int | None, _lab_option("--warmup", "Training steps left out of the regression.")] = None,
-    tau: Annotated[int | None, _lab_option("--tau", "Mackey-Glass delay.")] = None,
-    generate: Annotated[int | None, _lab_option("--generate",
+    seed: Annotated[int | None, lab_option("--seed", "Seed of the reservoir.")] = None,
+    length: Annotated[int | None, lab_option("--length", "Steps of the Mackey-Glass series.")] = None,
+    test: Annotated[int | None, lab_option("--test", "Steps scored at the end; the rest (less one) trains.")] = None,
+    warmup: Annotated[int | None, lab_option("--warmup", "Training steps left out of the regression.")] = None,
+    tau: Annotated[int | None, lab_option("--tau", "Mackey-Glass delay.")] = None,
+    generate: Annotated[int | None, lab_option("--generate",
                                                 "Free-running steps from the end of the training part.")] = None,
-    threshold: Annotated[float | None, _lab_option("--threshold", "|error| that ends the free run's horizon.")] = None,
+    threshold: Annotated[float | None, lab_option("--threshold", "|error| that ends the free run's horizon.")] = None,
     sweep: Annotated[str | None, typer.Option(
         "--sweep", help="Also refit for each value of one option: spectral_radius, leak_rate, input_scaling, "
         "connectivity or ridge.", show_default=False)] = None,

@@ -14,7 +14,8 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import UserError
-from ._app import _compile_notices, _exit_for_training_status, _message, _out_console, _print_json, app, help_notes
+from ._app import (_compile_notices, _exit_for_training_status, _message, _out_console, _print_json, app, help_notes,
+                   lab_option)
 from .experiments import _graceful_interrupt
 
 
@@ -54,22 +55,17 @@ def _option_notes() -> dict[str, str]:
     return notes
 
 
-def _lab_option(flag: str, help: str) -> Any:
-    """An option of the lab: None (the preset's value) unless given; --help adds its range and preset value."""
-    return typer.Option(flag, help=help, show_default=False)
-
-
 @app.command("seq2seq", cls=help_notes(_option_notes))
 def seq2seq(
-    attention: Annotated[str | None, _lab_option("--attention", "none, dot, general or additive.")] = None,
-    task: Annotated[str | None, _lab_option("--task", "reverse or sort.")] = None,
-    cell: Annotated[str | None, _lab_option("--cell", "rnn, lstm or gru.")] = None,
-    steps: Annotated[int | None, _lab_option("--steps", "Training steps.")] = None,
-    hidden_size: Annotated[int | None, _lab_option("--hidden-size", "Hidden size H.")] = None,
-    min_length: Annotated[int | None, _lab_option("--min-length", "Shortest training source.")] = None,
-    max_length: Annotated[int | None, _lab_option("--max-length", "Longest training source.")] = None,
-    learning_rate: Annotated[float | None, _lab_option("--learning-rate", "Adam's learning rate.")] = None,
-    seed: Annotated[int | None, _lab_option("--seed", "Seed of weights and data.")] = None,
+    attention: Annotated[str | None, lab_option("--attention", "none, dot, general or additive.")] = None,
+    task: Annotated[str | None, lab_option("--task", "reverse or sort.")] = None,
+    cell: Annotated[str | None, lab_option("--cell", "rnn, lstm or gru.")] = None,
+    steps: Annotated[int | None, lab_option("--steps", "Training steps.")] = None,
+    hidden_size: Annotated[int | None, lab_option("--hidden-size", "Hidden size H.")] = None,
+    min_length: Annotated[int | None, lab_option("--min-length", "Shortest training source.")] = None,
+    max_length: Annotated[int | None, lab_option("--max-length", "Longest training source.")] = None,
+    learning_rate: Annotated[float | None, lab_option("--learning-rate", "Adam's learning rate.")] = None,
+    seed: Annotated[int | None, lab_option("--seed", "Seed of weights and data.")] = None,
     eval_size: Annotated[int, typer.Option("--eval-size", help="Held-out sequences per length bucket.")] = 500,
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
 ) -> None:
