@@ -60,6 +60,7 @@ from .._locks import HandoffLock
 from ..data.series import mackey_glass
 from ..errors import UserError
 from ..layers.esn import EchoStateNetwork
+from ..spec import SEED_MAX
 from ..train.rundir import atomic_save_npz, npz_target
 
 __all__ = ["DEFAULTS", "MODES", "NUDGE_STEPS", "OPTION_HELP", "SWEEP_VALUES", "EsnLab", "EsnOptions", "EsnResult",
@@ -112,7 +113,7 @@ OPTION_HELP: dict[str, str] = {
 }
 
 # integer options: (lowest, highest); float options: (low, high, low included)
-_INT_LIMITS = {"units": (1, 1000), "seed": (0, 2**63 - 1), "length": (10, 20_000), "test": (1, 19_990),
+_INT_LIMITS = {"units": (1, 1000), "seed": (0, SEED_MAX), "length": (10, 20_000), "test": (1, 19_990),
                "warmup": (0, 19_990), "tau": (1, 1000), "generate": (1, 10_000)}
 _FLOAT_LIMITS = {"spectral_radius": (0.0, 10.0, False), "leak_rate": (0.0, 1.0, False),
                  "input_scaling": (0.0, 100.0, False), "connectivity": (0.0, 1.0, False),

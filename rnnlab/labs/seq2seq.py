@@ -44,6 +44,7 @@ from .._locks import HandoffLock, TrainingControl
 from ..data.seq2seq import BOS, DIGIT0, EOS, VOCAB, ReversalTask, SortTask
 from ..errors import UserError
 from ..layers.seq2seq import ATTENTION_KINDS, CELLS, Seq2Seq
+from ..spec import SEED_MAX
 from ..train.rundir import atomic_save_npz, npz_target
 from ..train.seq2seq import Seq2SeqStep, Seq2SeqTrainer, evaluate_greedy
 from ..train.trainer import TrainingDiverged
@@ -74,7 +75,7 @@ DEFAULTS: dict[str, Any] = {
 
 _LIMITS = {  # integer options: (lowest, highest)
     "hidden_size": (1, 512), "min_length": (1, 50), "max_length": (1, 50), "steps": (1, 10_000_000),
-    "batch_size": (1, 4096), "seed": (0, 2**63 - 1), "eval_every": (0, 10_000_000), "eval_size": (1, 10_000),
+    "batch_size": (1, 4096), "seed": (0, SEED_MAX), "eval_every": (0, 10_000_000), "eval_size": (1, 10_000),
 }
 _CHOICES = {"task": tuple(TASKS), "attention": ATTENTION_CHOICES, "cell": tuple(CELLS)}
 #: Adam's learning rate is in (0, LEARNING_RATE_MAX].

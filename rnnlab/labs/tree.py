@@ -51,6 +51,7 @@ from .._locks import HandoffLock, TrainingControl
 from ..data.trees import SAMPLE_TREEBANK, Tree, Vocabulary, load_sample_treebank, parse_tree
 from ..errors import UserError
 from ..layers.tree import TreeClassifier, TreeTrace
+from ..spec import SEED_MAX
 from ..train.rundir import atomic_save_npz, npz_target
 from ..train.trees import EpochStats, TreeTrainer
 
@@ -70,7 +71,7 @@ DEFAULTS: dict[str, Any] = {
 LIMITS: dict[str, tuple[int, int]] = {
     "hidden_size": (1, 256),
     "epochs": (1, 10_000),
-    "seed": (0, 2**63 - 1),
+    "seed": (0, SEED_MAX),
     "batch_size": (1, 1024),
 }
 
