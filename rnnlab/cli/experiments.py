@@ -449,10 +449,10 @@ def sample(
         raise UserError(f"{run_dir} has no checkpoint yet: train it first")
     with _compile_notices():
         lab = Lab.open(run.path, device=device)  # the run's device, or the CPU where its cuda is not usable
+        prime = lab.default_prime() if prime is None else prime
         text = lab.sample(prime, length, temperature, seed)
     if json_output:
-        _print_json({"run": str(run.path), "step": lab.trainer.step,
-                     "prime": lab.default_prime() if prime is None else prime, "length": length,
+        _print_json({"run": str(run.path), "step": lab.trainer.step, "prime": prime, "length": length,
                      "temperature": temperature, "seed": lab.spec.seed if seed is None else seed, "text": text})
     else:
         typer.echo(text)
