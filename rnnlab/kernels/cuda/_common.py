@@ -57,21 +57,36 @@ cuda = require_cuda()
 warnings.filterwarnings("ignore", message=r".*Grid size \d+ will likely result in GPU under-utilization")
 
 _SIM = simulator_enabled()  # the simulator runs each GPU thread as a Python thread: small blocks there
+#: Alignment of the shared arrays read as vectors (None in the simulator, which refuses the argument).
+SHARED_ALIGN = None if _SIM else 16
 
 def _use_gemm_tile(bm: int, bn: int, bk: int, tx: int, ty: int) -> None:
     """Set the GEMM's tile and every size derived from it (see :func:`set_gemm_tile`).
 
     GEMM_BM x GEMM_BN outputs a block, GEMM_BK deep per shared-memory stage, on GEMM_TX x GEMM_TY
-    threads, each owning GEMM_RM x GEMM_RN outputs strided by the thread counts.
+    threads, each owning GEMM_RM x GEMM_RN outputs: runs of GEMM_VM consecutive rows (GEMM_VN
+    columns), the runs of neighbouring threads side by side, so that a thread reads each run from
+    shared memory as one vector load (LDS.128 for 4 float32). The stages' rows are padded to a
+    multiple of 4 words, keeping every run aligned.
     """
-    global GEMM_BM, GEMM_BN, GEMM_BK, GEMM_TX, GEMM_TY, GEMM_RM, GEMM_RN, GEMM_BM_PADDED, GEMM_BN_PADDED
-    global GEMM_MIN_SPLIT_K
+    global GEMM_BM, GEMM_BN, GEMM_BK, GEMM_TX, GEMM_TY, GEMM_RM, GEMM_RN, GEMM_VM, GEMM_VN
+    global GEMM_BM_PADDED, GEMM_BN_PADDED, GEMM_A_WORDS, GEMM_B_WORDS, GEMM_MIN_SPLIT_K
     GEMM_BM, GEMM_BN, GEMM_BK, GEMM_TX, GEMM_TY = bm, bn, bk, tx, ty
     GEMM_RM, GEMM_RN = bm // ty, bn // tx
-    GEMM_BM_PADDED = bm + 1  # shared-memory rows padded by one: no bank conflicts on transposing stores
-    GEMM_BN_PADDED = bn + 1
+    GEMM_VM, GEMM_VN = _vector_width(GEMM_RM), _vector_width(GEMM_RN)
+    # Padding by 4 words (not 1) keeps the runs aligned; the transposing stores that fill a stage
+    # then meet at most 2-way bank conflicts (BK = 16), none for BK <= 8.
+    GEMM_BM_PADDED = -(-bm // 4) * 4 + 4
+    GEMM_BN_PADDED = -(-bn // 4) * 4 + 4
+    GEMM_A_WORDS = bk * GEMM_BM_PADDED  # the flat shared arrays' sizes
+    GEMM_B_WORDS = bk * GEMM_BN_PADDED
     #: Each split of a GEMM's reduction covers at least this many products.
     GEMM_MIN_SPLIT_K = 8 * bk
+
+
+def _vector_width(run: int) -> int:
+    """The widest vector load (4, 2 or 1 elements) that divides a thread's ``run`` of outputs."""
+    return 4 if run % 4 == 0 else 2 if run % 2 == 0 else 1
 
 
 _use_gemm_tile(*((16, 16, 8, 4, 4) if _SIM else (64, 64, 16, 16, 16)))  # BM, BN, BK, TX, TY
@@ -97,18 +112,23 @@ def _use_step_tile(units: int, row_threads: int, rows_per_thread: int, k: int) -
 
     STEP_ROWS sequences x STEP_UNITS hidden units (every gate of each), STEP_K deep per
     shared-memory stage, on STEP_BLOCK = STEP_UNITS x STEP_ROW_THREADS threads; each thread owns
-    one unit of ROWS_PER_THREAD sequences. STEP_UNITS_PADDED: the weight tile's rows, padded for
-    conflict-free stores. STEP_LAUNCH_BOUNDS, of the one-launch-per-step kernels: STEP_THREADS
-    threads, at least two blocks resident per multiprocessor (at most 128 registers a thread;
-    ``ptxas -v`` for sm_90: float32 72-127, no spills; float64 forward LSTM and GRU spill 156 and
-    16 bytes). The persistent kernels go without (120-193 registers, no spills; capped at 128
-    they spilled), and by default they only run when every tile has a block of its own.
+    one unit of ROWS_PER_THREAD sequences. The stages live in flat shared arrays (see
+    :func:`recurrent_product`): STEP_A_WORDS for the vector's stage, k by rows, rows padded to
+    STEP_ROWS_PADDED (a multiple of 4 words, so a thread's rows are one aligned vector load);
+    STEP_W_WORDS for each gate's weights, k by units, units padded to STEP_UNITS_PADDED
+    (conflict-free stores). STEP_LAUNCH_BOUNDS, of the one-launch-per-step kernels:
+    STEP_THREADS threads, at least two blocks resident per multiprocessor (at most 128 registers
+    a thread; ``ptxas -v`` for sm_90 in benchmarks/README.md). The persistent kernels go without,
+    and by default they only run when every tile has a block of its own.
     """
-    global STEP_UNITS, STEP_ROW_THREADS, ROWS_PER_THREAD, STEP_K, STEP_ROWS, STEP_UNITS_PADDED
-    global STEP_BLOCK, STEP_THREADS, STEP_LAUNCH_BOUNDS
+    global STEP_UNITS, STEP_ROW_THREADS, ROWS_PER_THREAD, STEP_K, STEP_ROWS, STEP_UNITS_PADDED, STEP_ROWS_PADDED
+    global STEP_A_WORDS, STEP_W_WORDS, STEP_BLOCK, STEP_THREADS, STEP_LAUNCH_BOUNDS
     STEP_UNITS, STEP_ROW_THREADS, ROWS_PER_THREAD, STEP_K = units, row_threads, rows_per_thread, k
     STEP_ROWS = row_threads * rows_per_thread
     STEP_UNITS_PADDED = units + 1
+    STEP_ROWS_PADDED = -(-STEP_ROWS // 4) * 4 + 4
+    STEP_A_WORDS = k * STEP_ROWS_PADDED
+    STEP_W_WORDS = k * STEP_UNITS_PADDED
     STEP_BLOCK = (units, row_threads)
     STEP_THREADS = units * row_threads
     STEP_LAUNCH_BOUNDS = (STEP_THREADS, 2)
@@ -251,11 +271,16 @@ def _for_dtype(name: str) -> SimpleNamespace:
     zero = dtype.type(0.0)
     one = dtype.type(1.0)
 
+    # Two blocks a multiprocessor at least (<= 128 registers a thread): its stage loop unrolled,
+    # ptxas would otherwise keep a whole stage's loads in flight (159 registers, one block).
+    gemm_jit = cuda.jit if _SIM else cuda.jit(launch_bounds=(GEMM_TX * GEMM_TY, 2))
+    index = numba.uint32  # shared-memory offsets: numba wraps negative signed indices, ~5 instructions an access
+
     @cuda.jit(device=True)
-    def stage(src, k_major, r0, R, tile_r, k0, k_end, tid, dst):
-        """dst[kk, rr] = op(src)[k0 + kk, r0 + rr] for kk < GEMM_BK, rr < tile_r (zeros out of range):
-        one operand's tile, K by rows. ``k_major``: src is stored (K, R), else (R, K); either way
-        threads adjacent in tid read adjacent addresses."""
+    def stage(src, k_major, r0, R, tile_r, padded, k0, k_end, tid, dst):
+        """dst[kk*padded + rr] = op(src)[k0 + kk, r0 + rr] for kk < GEMM_BK, rr < tile_r (zeros out
+        of range): one operand's stage, K by rows, rows ``padded`` words apart. ``k_major``: src
+        is stored (K, R), else (R, K); either way threads adjacent in tid read adjacent addresses."""
         for e in range(tid, GEMM_BK * tile_r, GEMM_TX * GEMM_TY):
             if k_major:
                 kk = e // tile_r
@@ -265,22 +290,25 @@ def _for_dtype(name: str) -> SimpleNamespace:
                 kk = e - rr * GEMM_BK
             k = k0 + kk
             r = r0 + rr
+            at = index(kk * padded + rr)
             if k < k_end and r < R:
-                dst[kk, rr] = src[k, r] if k_major else src[r, k]
+                dst[at] = src[k, r] if k_major else src[r, k]
             else:
-                dst[kk, rr] = zero
+                dst[at] = zero
 
-    @cuda.jit
+    @gemm_jit
     def gemm_kernel(a, b, c, bias, trans_a, trans_b, add_bias, k_chunk):
         """c = op(a) @ op(b) (+ bias[n]) over the K-range of this grid z-slice.
 
         op(a) (M, K) is a, or a.T when trans_a (a stored (K, M)); op(b) (K, N) is b, or b.T when
         trans_b (b stored (N, K)). One z-slice stores; several add atomically into a zeroed c.
-        Thread (tx, ty) owns outputs (m0 + ty + i*GEMM_TY, n0 + tx + j*GEMM_TX): its shared-memory
-        reads are broadcasts (a) or consecutive (b), its stores coalesced.
+        Thread (tx, ty) owns rows m0 + ty*GEMM_VM + p*GEMM_TY*GEMM_VM + q (q < GEMM_VM) and
+        columns n0 + tx*GEMM_VN + p*GEMM_TX*GEMM_VN + q (q < GEMM_VN): per k, each run of GEMM_VM
+        rows is one vector load from shared memory (the same for a warp's threads of one ty: a
+        broadcast), each run of GEMM_VN columns another (the warp's side by side).
         """
-        a_s = cuda.shared.array((GEMM_BK, GEMM_BM_PADDED), nb_type)  # a_s[k, m]
-        b_s = cuda.shared.array((GEMM_BK, GEMM_BN_PADDED), nb_type)  # b_s[k, n]
+        a_s = cuda.shared.array(GEMM_A_WORDS, nb_type, alignment=SHARED_ALIGN)  # a_s[k*GEMM_BM_PADDED + m]
+        b_s = cuda.shared.array(GEMM_B_WORDS, nb_type, alignment=SHARED_ALIGN)  # b_s[k*GEMM_BN_PADDED + n]
         acc = cuda.local.array((GEMM_RM, GEMM_RN), nb_type)
         a_v = cuda.local.array(GEMM_RM, nb_type)
         b_v = cuda.local.array(GEMM_RN, nb_type)
@@ -298,22 +326,28 @@ def _for_dtype(name: str) -> SimpleNamespace:
             for j in range(GEMM_RN):
                 acc[i, j] = zero
         for k0 in range(k_begin, k_end, GEMM_BK):
-            stage(a, trans_a, m0, M, GEMM_BM, k0, k_end, tid, a_s)  # a_s[k, m]
-            stage(b, not trans_b, n0, N, GEMM_BN, k0, k_end, tid, b_s)  # b_s[k, n]
+            stage(a, trans_a, m0, M, GEMM_BM, GEMM_BM_PADDED, k0, k_end, tid, a_s)
+            stage(b, not trans_b, n0, N, GEMM_BN, GEMM_BN_PADDED, k0, k_end, tid, b_s)
             cuda.syncthreads()
-            for kk in range(GEMM_BK):
+            a_at = index(ty * GEMM_VM)
+            b_at = index(tx * GEMM_VN)
+            kk = 0
+            while kk < GEMM_BK:  # not range(): numba's range loop kept ptxas from unrolling it (SASS)
                 for i in range(GEMM_RM):
-                    a_v[i] = a_s[kk, ty + i * GEMM_TY]
+                    a_v[i] = a_s[a_at + index((i // GEMM_VM) * GEMM_TY * GEMM_VM + i % GEMM_VM)]
                 for j in range(GEMM_RN):
-                    b_v[j] = b_s[kk, tx + j * GEMM_TX]
+                    b_v[j] = b_s[b_at + index((j // GEMM_VN) * GEMM_TX * GEMM_VN + j % GEMM_VN)]
                 for i in range(GEMM_RM):
                     for j in range(GEMM_RN):
                         acc[i, j] += a_v[i] * b_v[j]
+                a_at += index(GEMM_BM_PADDED)
+                b_at += index(GEMM_BN_PADDED)
+                kk += 1
             cuda.syncthreads()
         for i in range(GEMM_RM):
-            m = m0 + ty + i * GEMM_TY
+            m = m0 + ty * GEMM_VM + (i // GEMM_VM) * GEMM_TY * GEMM_VM + i % GEMM_VM
             for j in range(GEMM_RN):
-                n = n0 + tx + j * GEMM_TX
+                n = n0 + tx * GEMM_VN + (j // GEMM_VN) * GEMM_TX * GEMM_VN + j % GEMM_VN
                 if m < M and n < N:
                     if cuda.gridDim.z > 1:
                         cuda.atomic.add(c, (m, n), acc[i, j])
@@ -434,10 +468,14 @@ def recurrent_product(dtype_name: str, gates: int, w_by_rows: bool):
     dependent stages, so what bounds a small step is L2 latency, not bandwidth: storing each
     element as soon as it is loaded would wait out one L2 round trip per element.
 
-    The caller declares the workspace (one per kernel, compile-time shapes):
+    The stages are stored k by rows: a_s[kk*STEP_ROWS_PADDED + row] and
+    w_s[g*STEP_W_WORDS + kk*STEP_UNITS_PADDED + unit], so that per kk a thread reads its
+    ROWS_PER_THREAD rows as one vector (LDS.128 in float32; the same for the whole warp, a
+    broadcast) and one weight per gate, with offsets that ptxas folds into its loads once the
+    kk loop is unrolled. The caller declares the workspace (one per kernel, compile-time shapes):
     ``acc = cuda.local.array((ROWS_PER_THREAD, gates), T)``,
-    ``a_s = cuda.shared.array((STEP_ROWS, STEP_K), T)``,
-    ``w_s = cuda.shared.array((gates, STEP_K, STEP_UNITS_PADDED), T)``.
+    ``a_s = cuda.shared.array(STEP_A_WORDS, T, alignment=SHARED_ALIGN)``,
+    ``w_s = cuda.shared.array(gates * STEP_W_WORDS, T, alignment=SHARED_ALIGN)``.
     Every thread of the block must call it (it synchronises the block).
     """
     dtype = np.dtype(dtype_name)
@@ -446,6 +484,8 @@ def recurrent_product(dtype_name: str, gates: int, w_by_rows: bool):
     # Tile constants are read here, not at import, so benchmarks/cuda_tile_variants.py can set them.
     units, row_threads, rows_per_thread, step_rows, step_k, threads = (
         STEP_UNITS, STEP_ROW_THREADS, ROWS_PER_THREAD, STEP_ROWS, STEP_K, STEP_THREADS)
+    rows_padded, units_padded, w_words = STEP_ROWS_PADDED, STEP_UNITS_PADDED, STEP_W_WORDS
+    index = numba.uint32  # shared-memory offsets: numba wraps negative signed indices
     # Who loads what: thread tid reads column tid % step_k of rows tid // step_k + i*k_rows of the
     # stages stored by rows (a, and W in the forward pass), and unit tx of rows ty + i*row_threads
     # of the stage stored by columns (W^T): adjacent threads read adjacent addresses, and load i's
@@ -492,12 +532,14 @@ def recurrent_product(dtype_name: str, gates: int, w_by_rows: bool):
         lane_k = tid % step_k
         lane_row = tid // step_k
         for i in range(a_loads):
-            a_s[lane_row + i * k_rows, lane_k] = a_r[i]
+            a_s[index(lane_k * rows_padded + lane_row + i * k_rows)] = a_r[i]
         for i in range(w_loads):
             if w_by_rows:
-                w_s[(i * k_rows) // units, lane_k, lane_row + (i * k_rows) % units] = w_r[i]
+                g = (i * k_rows) // units
+                w_s[index(g * w_words + lane_k * units_padded + lane_row + (i * k_rows) % units)] = w_r[i]
             else:
-                w_s[(i * row_threads) // step_k, ty + (i * row_threads) % step_k, tx] = w_r[i]
+                g = (i * row_threads) // step_k
+                w_s[index(g * w_words + (ty + (i * row_threads) % step_k) * units_padded + tx)] = w_r[i]
 
     @cuda.jit(device=True)
     def product(a, w, n, row0, col0, acc, a_s, w_s):
@@ -506,6 +548,7 @@ def recurrent_product(dtype_name: str, gates: int, w_by_rows: bool):
         K = a.shape[1]
         a_r = cuda.local.array(a_loads, nb_type)
         w_r = cuda.local.array(w_loads, nb_type)
+        a_v = cuda.local.array(rows_per_thread, nb_type)
         for r in range(rows_per_thread):
             for g in range(gates):
                 acc[r, g] = zero
@@ -515,11 +558,19 @@ def recurrent_product(dtype_name: str, gates: int, w_by_rows: bool):
             cuda.syncthreads()
             if k0 + step_k < K:  # the next stage's loads fly while this one is multiplied
                 fetch(a, w, n, row0, col0, k0 + step_k, a_r, w_r)
-            for kk in range(step_k):
-                for r in range(rows_per_thread):
-                    a_v = a_s[ty * rows_per_thread + r, kk]  # the same for the whole warp: a broadcast
-                    for g in range(gates):
-                        acc[r, g] += a_v * w_s[g, kk, tx]
+            a_at = index(ty * rows_per_thread)
+            w_at = index(tx)
+            kk = 0
+            while kk < step_k:  # not range(): numba's range loop kept ptxas from unrolling it (SASS)
+                for r in range(rows_per_thread):  # this thread's rows: one vector load, a broadcast
+                    a_v[r] = a_s[a_at + index(r)]
+                for g in range(gates):
+                    w_v = w_s[w_at + index(g * w_words)]
+                    for r in range(rows_per_thread):
+                        acc[r, g] += a_v[r] * w_v
+                a_at += index(rows_padded)
+                w_at += index(units_padded)
+                kk += 1
             cuda.syncthreads()
 
     return product

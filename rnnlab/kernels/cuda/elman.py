@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import functools
 
-from ._common import (ROWS_PER_THREAD, STEP_K, STEP_ROWS, STEP_UNITS_PADDED, check_dtype, check_sequences, column_sums,
-                      cuda, device_empty, end_step, for_dtype, gemm, prefix_view, recurrent_grad, rows, step_kernel,
-                      step_link, step_products, step_tiles_device)
+from ._common import (ROWS_PER_THREAD, SHARED_ALIGN, STEP_A_WORDS, STEP_W_WORDS, check_dtype, check_sequences,
+                      column_sums, cuda, device_empty, end_step, for_dtype, gemm, prefix_view, recurrent_grad, rows,
+                      step_kernel, step_link, step_products, step_tiles_device)
 from ._memory import remember, upload
 from ._resident import resident_kernel, resident_parts, run_recurrence
 
@@ -64,15 +64,15 @@ def _kernels(dtype_name: str):
     @step_kernel
     def forward_step(t, relu, x_proj, w_hh, h0, hs):
         acc = cuda.local.array((ROWS_PER_THREAD, 1), T_)
-        a_s = cuda.shared.array((STEP_ROWS, STEP_K), T_)
-        w_s = cuda.shared.array((1, STEP_K, STEP_UNITS_PADDED), T_)
+        a_s = cuda.shared.array(STEP_A_WORDS, T_, alignment=SHARED_ALIGN)
+        w_s = cuda.shared.array(STEP_W_WORDS, T_, alignment=SHARED_ALIGN)
         forward_tile(cuda.blockIdx.x, t, relu, x_proj, w_hh, h0, hs, acc, a_s, w_s)
 
     @cuda.jit
     def forward_persistent(relu, x_proj, w_hh, h0, hs):
         acc = cuda.local.array((ROWS_PER_THREAD, 1), T_)
-        a_s = cuda.shared.array((STEP_ROWS, STEP_K), T_)
-        w_s = cuda.shared.array((1, STEP_K, STEP_UNITS_PADDED), T_)
+        a_s = cuda.shared.array(STEP_A_WORDS, T_, alignment=SHARED_ALIGN)
+        w_s = cuda.shared.array(STEP_W_WORDS, T_, alignment=SHARED_ALIGN)
         grid = cuda.cg.this_grid()
         tiles = step_tiles_device(hs.shape[1], hs.shape[2])
         for t in range(x_proj.shape[0]):
@@ -107,15 +107,15 @@ def _kernels(dtype_name: str):
     @step_kernel
     def backward_step(s, relu, truncate, w_hh, hs, dy, d_pre, dh_total, dh_n):
         acc = cuda.local.array((ROWS_PER_THREAD, 1), T_)
-        a_s = cuda.shared.array((STEP_ROWS, STEP_K), T_)
-        w_s = cuda.shared.array((1, STEP_K, STEP_UNITS_PADDED), T_)
+        a_s = cuda.shared.array(STEP_A_WORDS, T_, alignment=SHARED_ALIGN)
+        w_s = cuda.shared.array(STEP_W_WORDS, T_, alignment=SHARED_ALIGN)
         backward_tile(cuda.blockIdx.x, s, relu, truncate, w_hh, hs, dy, d_pre, dh_total, dh_n, acc, a_s, w_s)
 
     @cuda.jit
     def backward_persistent(relu, truncate, w_hh, hs, dy, d_pre, dh_total, dh_n):
         acc = cuda.local.array((ROWS_PER_THREAD, 1), T_)
-        a_s = cuda.shared.array((STEP_ROWS, STEP_K), T_)
-        w_s = cuda.shared.array((1, STEP_K, STEP_UNITS_PADDED), T_)
+        a_s = cuda.shared.array(STEP_A_WORDS, T_, alignment=SHARED_ALIGN)
+        w_s = cuda.shared.array(STEP_W_WORDS, T_, alignment=SHARED_ALIGN)
         grid = cuda.cg.this_grid()
         tiles = step_tiles_device(dy.shape[1], dy.shape[2])
         for s in range(dy.shape[0] - 1, -1, -1):

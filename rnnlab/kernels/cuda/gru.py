@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 
-from ._common import (HELPER_THREADS, ROWS_PER_THREAD, STEP_K, STEP_ROWS, STEP_UNITS_PADDED, check_dtype,
+from ._common import (HELPER_THREADS, ROWS_PER_THREAD, SHARED_ALIGN, STEP_A_WORDS, STEP_W_WORDS, check_dtype,
                       check_sequences, column_sums, cuda, device_empty, end_step, for_dtype, gemm, prefix_view,
                       recurrent_grad, rows, step_kernel, step_link, step_products, step_tiles_device)
 from ._launch import launch
@@ -24,6 +24,7 @@ from ._memory import remember, upload
 from ._resident import resident_kernel, resident_parts, run_recurrence
 
 GATES = 3
+GATES_W_WORDS = GATES * STEP_W_WORDS  # the forward step's weight stage, every gate
 
 
 @functools.cache
@@ -105,15 +106,15 @@ def _kernels(dtype_name: str):
     @step_kernel
     def forward_step(t, x_proj, w_hh, b_hh, h0, hs, gates, hn_all):
         acc = cuda.local.array((ROWS_PER_THREAD, GATES), T_)
-        a_s = cuda.shared.array((STEP_ROWS, STEP_K), T_)
-        w_s = cuda.shared.array((GATES, STEP_K, STEP_UNITS_PADDED), T_)
+        a_s = cuda.shared.array(STEP_A_WORDS, T_, alignment=SHARED_ALIGN)
+        w_s = cuda.shared.array(GATES_W_WORDS, T_, alignment=SHARED_ALIGN)
         forward_tile(cuda.blockIdx.x, t, x_proj, w_hh, b_hh, h0, hs, gates, hn_all, acc, a_s, w_s)
 
     @cuda.jit
     def forward_persistent(x_proj, w_hh, b_hh, h0, hs, gates, hn_all):
         acc = cuda.local.array((ROWS_PER_THREAD, GATES), T_)
-        a_s = cuda.shared.array((STEP_ROWS, STEP_K), T_)
-        w_s = cuda.shared.array((GATES, STEP_K, STEP_UNITS_PADDED), T_)
+        a_s = cuda.shared.array(STEP_A_WORDS, T_, alignment=SHARED_ALIGN)
+        w_s = cuda.shared.array(GATES_W_WORDS, T_, alignment=SHARED_ALIGN)
         grid = cuda.cg.this_grid()
         tiles = step_tiles_device(hs.shape[1], hs.shape[2])
         for t in range(x_proj.shape[0]):
@@ -188,16 +189,16 @@ def _kernels(dtype_name: str):
     @step_kernel
     def backward_step(s, truncate, w_hh, hs, gates, hn_all, dy, d_ih, d_hh, dh_total, dh_n, skip):
         acc = cuda.local.array((ROWS_PER_THREAD, 1), T_)
-        a_s = cuda.shared.array((STEP_ROWS, STEP_K), T_)
-        w_s = cuda.shared.array((1, STEP_K, STEP_UNITS_PADDED), T_)
+        a_s = cuda.shared.array(STEP_A_WORDS, T_, alignment=SHARED_ALIGN)
+        w_s = cuda.shared.array(STEP_W_WORDS, T_, alignment=SHARED_ALIGN)
         backward_tile(cuda.blockIdx.x, s, truncate, w_hh, hs, gates, hn_all, dy, d_ih, d_hh, dh_total, dh_n, skip,
                       acc, a_s, w_s)
 
     @cuda.jit
     def backward_persistent(truncate, w_hh, hs, gates, hn_all, dy, d_ih, d_hh, dh_total, dh_n, skip):
         acc = cuda.local.array((ROWS_PER_THREAD, 1), T_)
-        a_s = cuda.shared.array((STEP_ROWS, STEP_K), T_)
-        w_s = cuda.shared.array((1, STEP_K, STEP_UNITS_PADDED), T_)
+        a_s = cuda.shared.array(STEP_A_WORDS, T_, alignment=SHARED_ALIGN)
+        w_s = cuda.shared.array(STEP_W_WORDS, T_, alignment=SHARED_ALIGN)
         grid = cuda.cg.this_grid()
         tiles = step_tiles_device(dy.shape[1], dy.shape[2])
         for s in range(dy.shape[0] - 1, -1, -1):

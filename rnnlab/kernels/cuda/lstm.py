@@ -38,13 +38,14 @@ from __future__ import annotations
 
 import functools
 
-from ._common import (ROWS_PER_THREAD, STEP_K, STEP_ROWS, STEP_UNITS_PADDED, check_dtype, check_sequences, column_sums,
-                      cuda, device_empty, end_step, for_dtype, gemm, prefix_view, recurrent_grad, rows, step_kernel,
-                      step_link, step_products, step_tiles_device)
+from ._common import (ROWS_PER_THREAD, SHARED_ALIGN, STEP_A_WORDS, STEP_W_WORDS, check_dtype, check_sequences,
+                      column_sums, cuda, device_empty, end_step, for_dtype, gemm, prefix_view, recurrent_grad, rows,
+                      step_kernel, step_link, step_products, step_tiles_device)
 from ._memory import remember, upload
 from ._resident import resident_kernel, resident_parts, run_recurrence
 
 GATES = 4
+GATES_W_WORDS = GATES * STEP_W_WORDS  # the forward step's weight stage, every gate
 
 
 @functools.cache
@@ -116,8 +117,8 @@ def _kernels(dtype_name: str):
     def forward_step(t, x_proj, w_hh, h0, c0, hs, cs, gates):
         """Step t: one block per tile."""
         acc = cuda.local.array((ROWS_PER_THREAD, GATES), T_)
-        a_s = cuda.shared.array((STEP_ROWS, STEP_K), T_)
-        w_s = cuda.shared.array((GATES, STEP_K, STEP_UNITS_PADDED), T_)
+        a_s = cuda.shared.array(STEP_A_WORDS, T_, alignment=SHARED_ALIGN)
+        w_s = cuda.shared.array(GATES_W_WORDS, T_, alignment=SHARED_ALIGN)
         forward_tile(cuda.blockIdx.x, t, x_proj, w_hh, h0, c0, hs, cs, gates, acc, a_s, w_s)
 
     @cuda.jit
@@ -125,8 +126,8 @@ def _kernels(dtype_name: str):
         """All T steps in one launch: each block takes tiles blockIdx.x, + gridDim.x, ...; a grid
         sync ends every step (h_t complete before any block reads it)."""
         acc = cuda.local.array((ROWS_PER_THREAD, GATES), T_)
-        a_s = cuda.shared.array((STEP_ROWS, STEP_K), T_)
-        w_s = cuda.shared.array((GATES, STEP_K, STEP_UNITS_PADDED), T_)
+        a_s = cuda.shared.array(STEP_A_WORDS, T_, alignment=SHARED_ALIGN)
+        w_s = cuda.shared.array(GATES_W_WORDS, T_, alignment=SHARED_ALIGN)
         grid = cuda.cg.this_grid()
         tiles = step_tiles_device(hs.shape[1], hs.shape[2])
         for t in range(x_proj.shape[0]):
@@ -211,8 +212,8 @@ def _kernels(dtype_name: str):
     def backward_step(s, truncate, w_hh, cs, gates, dy, d_pre, dh_total, dh_n, dc_n, dc_carry):
         """Step s of BPTT: one block per tile."""
         acc = cuda.local.array((ROWS_PER_THREAD, 1), T_)
-        a_s = cuda.shared.array((STEP_ROWS, STEP_K), T_)
-        w_s = cuda.shared.array((1, STEP_K, STEP_UNITS_PADDED), T_)
+        a_s = cuda.shared.array(STEP_A_WORDS, T_, alignment=SHARED_ALIGN)
+        w_s = cuda.shared.array(STEP_W_WORDS, T_, alignment=SHARED_ALIGN)
         backward_tile(cuda.blockIdx.x, s, truncate, w_hh, cs, gates, dy, d_pre, dh_total, dh_n, dc_n, dc_carry,
                       acc, a_s, w_s)
 
@@ -220,8 +221,8 @@ def _kernels(dtype_name: str):
     def backward_persistent(truncate, w_hh, cs, gates, dy, d_pre, dh_total, dh_n, dc_n, dc_carry):
         """All T steps of BPTT in one launch, a grid sync after each (d_pre[s] complete before step s-1)."""
         acc = cuda.local.array((ROWS_PER_THREAD, 1), T_)
-        a_s = cuda.shared.array((STEP_ROWS, STEP_K), T_)
-        w_s = cuda.shared.array((1, STEP_K, STEP_UNITS_PADDED), T_)
+        a_s = cuda.shared.array(STEP_A_WORDS, T_, alignment=SHARED_ALIGN)
+        w_s = cuda.shared.array(STEP_W_WORDS, T_, alignment=SHARED_ALIGN)
         grid = cuda.cg.this_grid()
         tiles = step_tiles_device(dy.shape[1], dy.shape[2])
         for s in range(dy.shape[0] - 1, -1, -1):
