@@ -4,8 +4,9 @@
 # kernels), numba-cuda's fixed costs (benchmarks/cuda_overheads.py), `rnnlab train --device cuda`
 # against the same run on the CPU, the GEMMs against the recurrence (benchmarks/cuda_breakdown.py,
 # with the shipped GEMM tile and a larger one) and step-tile variants at mid shapes; right after the
-# tests, rnnlab's CUDA kernels against cuDNN (bench.json, and the markdown table). ~6 minutes. Every stage has its own time limit and writes
-# under $OUT (8 files, as many as come back), so a stage that fails or hangs leaves the others'.
+# tests, rnnlab's CUDA kernels against cuDNN (bench.json, and the markdown table), then the previous
+# kernels against these if .old/ holds them (ab.txt). ~8 minutes. Every stage has its own time limit
+# and writes under $OUT (9 files, as many as come back), so a stage that fails or hangs leaves the others'.
 #
 #   bash benchmarks/cuda_device_session.sh            # on the GPU machine, from the repository root
 #   CELLS=lstm SHAPES="1,100,32,64 64,50,256,512" SKIP_OVERHEADS=1 SKIP_CLI=1 SKIP_BREAKDOWN=1 \
@@ -14,7 +15,7 @@
 # Wheels found in .whl/ are installed first (to /tmp/site, ahead on the path): the machines lent
 # here cannot reach a package index, and their image's numba-cuda 0.30.4 fails on its numpy 2.5
 # (numpy.row_stack is gone), so a numpy 2.4 wheel travels with the call. Fetch it beforehand,
-# on a machine with an index, and keep .whl/ out of git (echo /.whl/ >> .git/info/exclude):
+# on a machine with an index (.whl/ and .old/ are in .gitignore; carry them):
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 -d .whl numpy==2.4.6
 set -u
@@ -65,6 +66,17 @@ if sys.argv[3]:  # the table once, after the last cell (the reply shows only the
     print(markdown(rows))
 PY
 done
+
+# A/B on the same machine: the kernels before 59e497c's vector loads and unrolled K loops (untimed when
+# made), if their package came along: mkdir .old && git archive 6f4ffd6 rnnlab | tar -x -C .old, carry .old.
+if [ -d .old/rnnlab ] && [ -z "${SKIP_AB:-}" ]; then
+  for side in old new; do
+    echo "== A/B: $side kernels"
+    root=$PWD; [ "$side" = old ] && root=$PWD/.old
+    PYTHONPATH=$root:/tmp/site timeout 75 python3 benchmarks/cuda_vs_cudnn.py --cells lstm,gru --no-torch \
+      --shapes 32,100,64,128 64,50,256,512 256,100,512,1024 2>&1 | grep -v -i warn | tee -a "$OUT/ab.txt"
+  done
+fi
 
 if [ -z "${SKIP_OVERHEADS:-}" ]; then
   echo "== fixed costs"
