@@ -115,20 +115,22 @@ def _use_step_tile(units: int, row_threads: int, rows_per_thread: int, k: int) -
     one unit of ROWS_PER_THREAD sequences. The stages live in flat shared arrays (see
     :func:`recurrent_product`): STEP_A_WORDS for the vector's stage, k by rows, rows padded to
     STEP_ROWS_PADDED (a multiple of 4 words, so a thread's rows are one aligned vector load);
-    STEP_W_WORDS for each gate's weights, k by units, units padded to STEP_UNITS_PADDED
-    (conflict-free stores). STEP_LAUNCH_BOUNDS, of the one-launch-per-step kernels:
+    STEP_W_WORDS for each gate's weights, units by k, k padded to STEP_K_PADDED (a multiple of 4
+    words plus 4: a unit's STEP_K_VECTOR consecutive k are one aligned vector load, and the 8
+    threads of a quarter warp read 8 different bank groups). STEP_LAUNCH_BOUNDS, of the one-launch-per-step kernels:
     STEP_THREADS threads, at least two blocks resident per multiprocessor (at most 128 registers
     a thread; ``ptxas -v`` for sm_90 in benchmarks/README.md). The persistent kernels go without,
     and by default they only run when every tile has a block of its own.
     """
-    global STEP_UNITS, STEP_ROW_THREADS, ROWS_PER_THREAD, STEP_K, STEP_ROWS, STEP_UNITS_PADDED, STEP_ROWS_PADDED
-    global STEP_A_WORDS, STEP_W_WORDS, STEP_BLOCK, STEP_THREADS, STEP_LAUNCH_BOUNDS
+    global STEP_UNITS, STEP_ROW_THREADS, ROWS_PER_THREAD, STEP_K, STEP_ROWS, STEP_ROWS_PADDED, STEP_K_PADDED
+    global STEP_K_VECTOR, STEP_A_WORDS, STEP_W_WORDS, STEP_BLOCK, STEP_THREADS, STEP_LAUNCH_BOUNDS
     STEP_UNITS, STEP_ROW_THREADS, ROWS_PER_THREAD, STEP_K = units, row_threads, rows_per_thread, k
     STEP_ROWS = row_threads * rows_per_thread
-    STEP_UNITS_PADDED = units + 1
     STEP_ROWS_PADDED = -(-STEP_ROWS // 4) * 4 + 4
+    STEP_K_PADDED = -(-k // 4) * 4 + 4
+    STEP_K_VECTOR = _vector_width(k)
     STEP_A_WORDS = k * STEP_ROWS_PADDED
-    STEP_W_WORDS = k * STEP_UNITS_PADDED
+    STEP_W_WORDS = units * STEP_K_PADDED
     STEP_BLOCK = (units, row_threads)
     STEP_THREADS = units * row_threads
     STEP_LAUNCH_BOUNDS = (STEP_THREADS, 2)
@@ -468,11 +470,12 @@ def recurrent_product(dtype_name: str, gates: int, w_by_rows: bool):
     dependent stages, so what bounds a small step is L2 latency, not bandwidth: storing each
     element as soon as it is loaded would wait out one L2 round trip per element.
 
-    The stages are stored k by rows: a_s[kk*STEP_ROWS_PADDED + row] and
-    w_s[g*STEP_W_WORDS + kk*STEP_UNITS_PADDED + unit], so that per kk a thread reads its
-    ROWS_PER_THREAD rows as one vector (LDS.128 in float32; the same for the whole warp, a
-    broadcast) and one weight per gate, with offsets that ptxas folds into its loads once the
-    kk loop is unrolled. The caller declares the workspace (one per kernel, compile-time shapes):
+    The stages are stored a_s[kk*STEP_ROWS_PADDED + row] (k by rows) and
+    w_s[g*STEP_W_WORDS + unit*STEP_K_PADDED + kk] (units by k), so that for each STEP_K_VECTOR
+    values of kk a thread reads its ROWS_PER_THREAD rows at each kk as one vector (LDS.128 in
+    float32; the same for the whole warp, a broadcast), and its unit's weights of each gate as
+    one vector, with offsets that ptxas folds into the loads once the kk loop is unrolled. The
+    caller declares the workspace (one per kernel, compile-time shapes):
     ``acc = cuda.local.array((ROWS_PER_THREAD, gates), T)``,
     ``a_s = cuda.shared.array(STEP_A_WORDS, T, alignment=SHARED_ALIGN)``,
     ``w_s = cuda.shared.array(gates * STEP_W_WORDS, T, alignment=SHARED_ALIGN)``.
@@ -484,7 +487,7 @@ def recurrent_product(dtype_name: str, gates: int, w_by_rows: bool):
     # Tile constants are read here, not at import, so benchmarks/cuda_tile_variants.py can set them.
     units, row_threads, rows_per_thread, step_rows, step_k, threads = (
         STEP_UNITS, STEP_ROW_THREADS, ROWS_PER_THREAD, STEP_ROWS, STEP_K, STEP_THREADS)
-    rows_padded, units_padded, w_words = STEP_ROWS_PADDED, STEP_UNITS_PADDED, STEP_W_WORDS
+    rows_padded, k_padded, k_vector, w_words = STEP_ROWS_PADDED, STEP_K_PADDED, STEP_K_VECTOR, STEP_W_WORDS
     index = numba.uint32  # shared-memory offsets: numba wraps negative signed indices
     # Who loads what: thread tid reads column tid % step_k of rows tid // step_k + i*k_rows of the
     # stages stored by rows (a, and W in the forward pass), and unit tx of rows ty + i*row_threads
@@ -536,10 +539,10 @@ def recurrent_product(dtype_name: str, gates: int, w_by_rows: bool):
         for i in range(w_loads):
             if w_by_rows:
                 g = (i * k_rows) // units
-                w_s[index(g * w_words + lane_k * units_padded + lane_row + (i * k_rows) % units)] = w_r[i]
+                w_s[index(g * w_words + (lane_row + (i * k_rows) % units) * k_padded + lane_k)] = w_r[i]
             else:
                 g = (i * row_threads) // step_k
-                w_s[index(g * w_words + (ty + (i * row_threads) % step_k) * units_padded + tx)] = w_r[i]
+                w_s[index(g * w_words + tx * k_padded + ty + (i * row_threads) % step_k)] = w_r[i]
 
     @cuda.jit(device=True)
     def product(a, w, n, row0, col0, acc, a_s, w_s):
@@ -548,7 +551,8 @@ def recurrent_product(dtype_name: str, gates: int, w_by_rows: bool):
         K = a.shape[1]
         a_r = cuda.local.array(a_loads, nb_type)
         w_r = cuda.local.array(w_loads, nb_type)
-        a_v = cuda.local.array(rows_per_thread, nb_type)
+        a_v = cuda.local.array((k_vector, rows_per_thread), nb_type)
+        w_v = cuda.local.array(k_vector, nb_type)
         for r in range(rows_per_thread):
             for g in range(gates):
                 acc[r, g] = zero
@@ -559,18 +563,21 @@ def recurrent_product(dtype_name: str, gates: int, w_by_rows: bool):
             if k0 + step_k < K:  # the next stage's loads fly while this one is multiplied
                 fetch(a, w, n, row0, col0, k0 + step_k, a_r, w_r)
             a_at = index(ty * rows_per_thread)
-            w_at = index(tx)
+            w_at = index(tx * k_padded)
             kk = 0
             while kk < step_k:  # not range(): numba's range loop kept ptxas from unrolling it (SASS)
-                for r in range(rows_per_thread):  # this thread's rows: one vector load, a broadcast
-                    a_v[r] = a_s[a_at + index(r)]
-                for g in range(gates):
-                    w_v = w_s[w_at + index(g * w_words)]
+                for q in range(k_vector):  # this thread's rows at kk + q: one vector load, a broadcast
                     for r in range(rows_per_thread):
-                        acc[r, g] += a_v[r] * w_v
-                a_at += index(rows_padded)
-                w_at += index(units_padded)
-                kk += 1
+                        a_v[q, r] = a_s[a_at + index(q * rows_padded + r)]
+                for g in range(gates):
+                    for q in range(k_vector):  # its unit's weights at kk..: one vector load
+                        w_v[q] = w_s[w_at + index(g * w_words + q)]
+                    for q in range(k_vector):
+                        for r in range(rows_per_thread):
+                            acc[r, g] += a_v[q, r] * w_v[q]
+                a_at += index(k_vector * rows_padded)
+                w_at += index(k_vector)
+                kk += k_vector
             cuda.syncthreads()
 
     return product
