@@ -80,8 +80,8 @@ def _modules(gemm_tile, step_tile):
 
 
 def hot_loop(sass: str, fma: str) -> collections.Counter:
-    """Opcode counts of the basic block (split at labels) that reads shared memory with the most
-    ``fma`` instructions: a product's K loop, not the gate math's FMAs (tanh is a rational)."""
+    """Opcode counts of the basic block (split at labels and branches) that reads shared memory with
+    the most ``fma`` instructions: a product's K loop, not the gate math's FMAs (tanh is a rational)."""
     blocks, current = [], collections.Counter()
     for line in sass.splitlines():
         if re.match(r"^\s*\.L", line):
@@ -91,6 +91,9 @@ def hot_loop(sass: str, fma: str) -> collections.Counter:
         if match:
             opcode = match.group(1)
             current[opcode if opcode.startswith(("LDS", "LDL", "STL")) else opcode.split(".")[0]] += 1
+            if opcode.startswith(("BRA", "EXIT", "RET")):  # a block also ends at its branch
+                blocks.append(current)
+                current = collections.Counter()
     blocks.append(current)
     products = [block for block in blocks if any(opcode.startswith("LDS") for opcode in block)] or blocks
     return max(products, key=lambda block: block[fma])
