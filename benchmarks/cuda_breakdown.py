@@ -20,6 +20,10 @@ tile (BM x BN outputs a block, BK deep a stage, TX x TY threads; the shipped til
 64,64,16,16,16), the forward and backward included, since they run the same GEMM. Each tile is
 first checked against NumPy on small products, every transposition.
 
+Everything here is rnnlab's own GEMM kernel: the script sets ``RNNLAB_CUBLAS=0`` before the
+first product, so the forward and backward it splits run the GEMM it times (a GPU cell otherwise
+hands its large GEMMs to cuBLAS; see ``rnnlab/kernels/cuda/_cublas.py``).
+
 Without a usable GPU (and without NUMBA_ENABLE_CUDASIM=1) it says why and exits 2.
 """
 
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 import numpy as np
@@ -155,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="time the breakdown again with this GEMM tile (repeatable)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    os.environ["RNNLAB_CUBLAS"] = "0"  # the forward and backward split here must run the GEMM timed here
     cells = [c.strip() for c in args.cells.split(",") if c.strip()]
     if not cells or any(c not in CELLS for c in cells):
         parser.error(f"cells must be among {', '.join(CELLS)}, got {args.cells!r}")

@@ -4,9 +4,10 @@
 # kernels), numba-cuda's fixed costs (benchmarks/cuda_overheads.py), `rnnlab train --device cuda`
 # against the same run on the CPU, the GEMMs against the recurrence (benchmarks/cuda_breakdown.py,
 # with the shipped GEMM tile and a larger one) and step-tile variants at mid shapes; right after the
-# tests, rnnlab's CUDA kernels against cuDNN (bench.json, and the markdown table), then the previous
-# kernels against these if .old/ holds them (ab.txt). ~8 minutes. Every stage has its own time limit
-# and writes under $OUT (9 files, as many as come back), so a stage that fails or hangs leaves the others'.
+# tests, rnnlab's CUDA kernels against cuDNN (bench.json, and the markdown table), then an A/B of the
+# previous kernels (if .old/ holds them), these with rnnlab's GEMM and these with cuBLAS's (ab.txt).
+# ~9 minutes. Every stage has its own time limit and writes under $OUT (9 files, as many as come
+# back), so a stage that fails or hangs leaves the others'.
 #
 #   bash benchmarks/cuda_device_session.sh            # on the GPU machine, from the repository root
 #   CELLS=lstm SHAPES="1,100,32,64 64,50,256,512" SKIP_OVERHEADS=1 SKIP_CLI=1 SKIP_BREAKDOWN=1 \
@@ -67,13 +68,16 @@ if sys.argv[3]:  # the table once, after the last cell (the reply shows only the
 PY
 done
 
-# A/B on the same machine: the kernels before 59e497c's vector loads and unrolled K loops (untimed when
-# made), if their package came along: mkdir .old && git archive 6f4ffd6 rnnlab | tar -x -C .old, carry .old.
-if [ -d .old/rnnlab ] && [ -z "${SKIP_AB:-}" ]; then
-  for side in old new; do
-    echo "== A/B: $side kernels"
+# A/B on the same machine, made without a GPU: the kernels before the vector loads and unrolled K
+# loops (6f4ffd6, if their package came along: mkdir .old && git archive 6f4ffd6 rnnlab | tar -x -C .old,
+# carry .old), these kernels with their own GEMM (RNNLAB_CUBLAS=0), and these with cuBLAS's GEMMs.
+if [ -z "${SKIP_AB:-}" ]; then
+  for side in old own-gemm cublas; do
+    [ "$side" = old ] && [ ! -d .old/rnnlab ] && continue
+    echo "== A/B: $side"
     root=$PWD; [ "$side" = old ] && root=$PWD/.old
-    PYTHONPATH=$root:/tmp/site timeout 75 python3 benchmarks/cuda_vs_cudnn.py --cells lstm,gru --no-torch \
+    RNNLAB_CUBLAS=$([ "$side" = cublas ] && echo 1 || echo 0) PYTHONPATH=$root:/tmp/site timeout 75 \
+      python3 benchmarks/cuda_vs_cudnn.py --cells lstm,gru --no-torch \
       --shapes 32,100,64,128 64,50,256,512 256,100,512,1024 2>&1 | grep -v -i warn | tee -a "$OUT/ab.txt"
   done
 fi

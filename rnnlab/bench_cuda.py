@@ -320,6 +320,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {cell} B,T,I,H={','.join(map(str, shape))} ...", file=sys.stderr, flush=True)
             rows.append(measure(Case(cell, shape, gpu, cuda, torch, args.allow_tf32), args.repeats,
                                 args.compare_launch))
+    from rnnlab.kernels.cuda import _cublas
+
+    # What ran the large GEMMs (cuBLAS and its version, or why rnnlab's own kernel), per dtype reached.
+    environment["large_gemms"] = _cublas.status()
+    print(f"rnnlab bench: large GEMMs: {environment['large_gemms'] or 'none this large'}", file=sys.stderr)
     if args.json:
         print(json.dumps({"environment": environment, "rows": rows}, indent=1))
     else:

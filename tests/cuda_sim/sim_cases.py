@@ -114,6 +114,93 @@ def test_gemm_with_another_tile():
         _common.set_gemm_tile(*shipped)
 
 
+def _column_major_gemm(op_a, op_b, m, n, k, a, lda, b, ldb, ldc):
+    """What BLAS's column-major gemm computes on flat buffers: C (m x n, leading dimension ldc) =
+    op(A) op(B), A and B read column by column with their leading dimensions."""
+    def matrix(flat, rows, cols, ld):  # column j starts at j * ld
+        return np.stack([flat[j * ld:j * ld + rows] for j in range(cols)], axis=1)
+
+    op_a_m = matrix(a, k, m, lda).T if op_a else matrix(a, m, k, lda)
+    op_b_m = matrix(b, n, k, ldb).T if op_b else matrix(b, k, n, ldb)
+    c = np.zeros(ldc * n)
+    product = op_a_m @ op_b_m
+    for j in range(n):
+        c[j * ldc:j * ldc + m] = product[:, j]
+    return c
+
+
+@pytest.mark.parametrize("trans_a,trans_b", list(itertools.product([False, True], repeat=2)))
+def test_cublas_arguments_give_the_row_major_product(trans_a, trans_b):
+    """The column-major arguments handed to cuBLAS, run through a column-major gemm on the raw
+    buffers, give the row-major op(a) @ op(b) (the simulator runs no cuBLAS; this is its contract)."""
+    from rnnlab.kernels.cuda._cublas import column_major_arguments
+
+    rng = np.random.default_rng(5)
+    M, K, N = 7, 4, 5
+    a = rng.standard_normal((K, M) if trans_a else (M, K))
+    b = rng.standard_normal((N, K) if trans_b else (K, N))
+    op_first, op_second, m, n, k, ld_first, ld_second, ldc = column_major_arguments(a.shape, b.shape, trans_a, trans_b)
+    c = _column_major_gemm(op_first, op_second, m, n, k, b.ravel(), ld_first, a.ravel(), ld_second, ldc)
+    assert np.allclose(c.reshape(M, N), (a.T if trans_a else a) @ (b.T if trans_b else b))
+
+
+def test_the_simulator_keeps_rnnlabs_gemm(monkeypatch):
+    """Where cuBLAS cannot run (here the simulator; RNNLAB_CUBLAS=0 anywhere) a product of any
+    size is rnnlab's GEMM, and status() says why."""
+    from rnnlab.kernels.cuda import _common, _cublas
+
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":
+        monkeypatch.setenv("RNNLAB_CUBLAS", "0")
+    monkeypatch.setattr(_cublas, "_verdicts", {})
+    monkeypatch.setattr(_cublas, "_reasons", {})
+    monkeypatch.setattr(_common, "CUBLAS_MIN_PRODUCTS", 0)
+    rng = np.random.default_rng(6)
+    a, b, bias = _draw(rng, "float32", 9, 4), _draw(rng, "float32", 6, 4), _draw(rng, "float32", 6)
+    out = _common.gemm(_common.to_device(a), _common.to_device(b), trans_b=True, bias=_common.to_device(bias))
+    assert rel_err(out.copy_to_host(), a @ b.T + bias) < TOL["float32"]
+    reason = _cublas.status()["float32"]
+    assert reason in ("the CUDA simulator runs no libraries", "RNNLAB_CUBLAS=0")
+
+
+def test_bias_rows_reach_every_row_past_the_grid():
+    """cuBLAS adds a biased product onto rows holding the bias; T*B rows can outnumber the grid's
+    65535 in y, so the rows go in a grid-stride loop (here 2 x 2 threads of rows for 11 rows)."""
+    from rnnlab.kernels.cuda import _common
+
+    bias = np.arange(3, dtype=np.float32) + 1
+    out = _common.to_device(np.zeros((11, 3), np.float32))
+    _common.launch(_common.for_dtype("float32").bias_rows_kernel, (1, 2), (4, 2), (out, _common.to_device(bias)))
+    assert np.array_equal(out.copy_to_host(), np.tile(bias, (11, 1)))
+
+
+CUBLAS = AVAILABLE and os.environ.get("NUMBA_ENABLE_CUDASIM") != "1" and os.environ.get("RNNLAB_CUBLAS") != "0"
+
+
+@pytest.mark.skipif(not CUBLAS, reason="cuBLAS runs on a GPU only")
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cublas_products_match_numpy_and_the_cells(dtype, monkeypatch):
+    """On a GPU with cuBLAS: every product through cuBLAS (the size threshold lowered to 0), every
+    transposition, with a bias, and every cell's forward and backward, against NumPy and the CPU."""
+    from rnnlab.kernels.cuda import _common, _cublas
+
+    if not _cublas.ready(dtype, _common.own_gemm):
+        pytest.skip(f"cuBLAS not used: {_cublas.status()[np.dtype(dtype).name]}")
+    monkeypatch.setattr(_common, "CUBLAS_MIN_PRODUCTS", 0)
+    rng = np.random.default_rng(7)
+    M, K, N = 70, 37, 45
+    for trans_a, trans_b in itertools.product([False, True], repeat=2):
+        a = _draw(rng, dtype, *((K, M) if trans_a else (M, K)))
+        b = _draw(rng, dtype, *((N, K) if trans_b else (K, N)))
+        bias = _draw(rng, dtype, N)
+        expected = (a.T if trans_a else a).astype(np.float64) @ (b.T if trans_b else b).astype(np.float64)
+        for with_bias in (False, True):
+            out = _common.gemm(_common.to_device(a), _common.to_device(b), trans_a=trans_a, trans_b=trans_b,
+                               bias=_common.to_device(bias) if with_bias else None)
+            assert rel_err(out.copy_to_host(), expected + bias if with_bias else expected) < TOL[dtype]
+    for mode, relu in (("RNN", False), ("LSTM", False), ("GRU", False)):
+        _check_cell(mode, relu, dtype, None, _cell_problem(mode, dtype, seed=11))
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_column_sums(dtype):
     from rnnlab.kernels.cuda import _common

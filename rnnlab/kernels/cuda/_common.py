@@ -27,9 +27,11 @@ Three things decide the speed here, the first two measured on an H200 (benchmark
   small batches go further and keep W_hh in shared memory for the whole pass (:mod:`._resident`),
   so a step waits for h_{t-1} alone.
 
-The GEMM (numba-cuda has no cuBLAS): either operand may be read transposed, with loads kept
-coalesced; long reductions (weight gradients summed over T*B rows) are split over the grid's z
-dimension and combined with atomic adds so that small outputs still fill the GPU.
+The GEMMs: large ones on cuBLAS where it is installed and agrees with the kernel here
+(:mod:`._cublas`; numba-cuda binds no cuBLAS), the rest on rnnlab's own GEMM kernel. In that
+kernel either operand may be read transposed, with loads kept coalesced; long reductions (weight
+gradients summed over T*B rows) are split over the grid's z dimension and combined with atomic
+adds so that small outputs still fill the GPU.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from .. import _math
 from ._device import require_cuda, simulator_enabled
 from ._tile import gemm_tile_problem, step_tile_problem
 from ._launch import argument_kinds, argument_types, launch
+from . import _cublas
 from ._memory import device_empty, prefix_view, to_device  # noqa: F401 (to_device: for tests and benchmarks)
 
 cuda = require_cuda()
@@ -94,6 +97,9 @@ _use_gemm_tile(*((16, 16, 8, 4, 4) if _SIM else (64, 64, 16, 16, 16)))  # BM, BN
 GEMM_TARGET_BLOCKS = 264
 #: At most 64 splits of a GEMM's reduction (the grid's z dimension).
 GEMM_MAX_SPLITS = 64
+#: Products of at least this many multiply-adds go to cuBLAS where it is usable (:func:`gemm`):
+#: smaller ones are latency, where one launch with the bias fused beats cuBLAS's launch plus the bias's.
+CUBLAS_MIN_PRODUCTS = 1 << 24
 
 
 def set_gemm_tile(bm: int, bn: int, bk: int, tx: int, ty: int) -> None:
@@ -258,7 +264,7 @@ def for_dtype(dtype) -> SimpleNamespace:
 
     Returns a namespace with ``tanh``, ``sigmoid`` (device functions), ``zero``, ``one`` (scalars
     of the dtype), ``nb_type`` (its numba type) and the kernels ``gemm_kernel``, ``colsum_kernel``,
-    ``fill_kernel``, ``recurrent_grad_kernel``.
+    ``fill_kernel``, ``bias_rows_kernel``, ``recurrent_grad_kernel``.
     """
     dtype = np.dtype(dtype)
     if dtype not in DTYPES:
@@ -376,6 +382,17 @@ def _for_dtype(name: str) -> SimpleNamespace:
             a[r, n] = value
 
     @cuda.jit
+    def bias_rows_kernel(a, bias):
+        """a[r, n] = bias[n]: every row the bias, for cuBLAS to add a product onto. Rows in a
+        grid-stride loop: T*B rows can pass the grid's 65535 in y."""
+        n = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
+        if n < a.shape[1]:
+            value = bias[n]
+            for r in range(cuda.blockIdx.y * cuda.blockDim.y + cuda.threadIdx.y, a.shape[0],
+                           cuda.gridDim.y * cuda.blockDim.y):
+                a[r, n] = value
+
+    @cuda.jit
     def recurrent_grad_kernel(d, w, carry, add_carry, out):
         """out[b, k] = sum_m d[b, m] W[m, k] (+ carry[b, k]): dL/dh_0 from the first step's
         pre-activation gradients d (B, G*H) through W_hh (G*H, H), plus a direct path (GRU)."""
@@ -392,17 +409,37 @@ def _for_dtype(name: str) -> SimpleNamespace:
         tanh=_tanh_f32 if f32 else _tanh_f64,
         sigmoid=_sigmoid_f32 if f32 else _sigmoid_f64,
         gemm_kernel=gemm_kernel, colsum_kernel=colsum_kernel,
-        fill_kernel=fill_kernel, recurrent_grad_kernel=recurrent_grad_kernel,
+        fill_kernel=fill_kernel, bias_rows_kernel=bias_rows_kernel, recurrent_grad_kernel=recurrent_grad_kernel,
     )
 
 
 def gemm(a, b, *, trans_a: bool = False, trans_b: bool = False, bias=None, out=None):
-    """op(a) @ op(b) (+ bias per column) on device arrays; returns ``out`` (M, N), allocated if None."""
-    k = for_dtype(a.dtype)
+    """op(a) @ op(b) (+ bias per column) on device arrays; returns ``out`` (M, N), allocated if None.
+
+    Products of CUBLAS_MIN_PRODUCTS multiply-adds or more run on cuBLAS where it is usable
+    (:mod:`._cublas`; the bias is written into ``out`` first and the product added onto it); the
+    rest, and everything where cuBLAS is not, on rnnlab's own GEMM kernel."""
     M, K = (a.shape[1], a.shape[0]) if trans_a else a.shape
     N, K_b = (b.shape[0], b.shape[1]) if trans_b else (b.shape[1], b.shape[0])
     if K != K_b:
         raise ValueError(f"gemm: inner dimensions differ ({K} and {K_b})")
+    if out is None:
+        out = device_empty((M, N), a.dtype)
+    if (M * N * K >= CUBLAS_MIN_PRODUCTS and max(M, N, K) <= _cublas.INT_MAX and _cublas.ready(a.dtype, own_gemm)
+            and a.is_c_contiguous() and b.is_c_contiguous() and out.is_c_contiguous()):
+        if bias is not None:
+            grid, block = launch_2d(N, M)
+            launch(for_dtype(a.dtype).bias_rows_kernel, (grid[0], min(grid[1], 65535)), block, (out, bias))
+        _cublas.multiply(a, b, out, trans_a=trans_a, trans_b=trans_b, accumulate=bias is not None)
+        return out
+    return own_gemm(a, b, trans_a=trans_a, trans_b=trans_b, bias=bias, out=out)
+
+
+def own_gemm(a, b, *, trans_a: bool = False, trans_b: bool = False, bias=None, out=None):
+    """:func:`gemm` on rnnlab's GEMM kernel whatever the size."""
+    k = for_dtype(a.dtype)
+    M, K = (a.shape[1], a.shape[0]) if trans_a else a.shape
+    N = b.shape[0] if trans_b else b.shape[1]
     if out is None:
         out = device_empty((M, N), a.dtype)
     blocks_m, blocks_n = -(-M // GEMM_BM), -(-N // GEMM_BN)

@@ -21,6 +21,7 @@ def kernel_signatures(dtype) -> list[tuple]:
         ("gemm", lambda m: m.common.for_dtype(dtype).gemm_kernel, (A(2), A(2), A(2), A(1), b, b, b, i)),
         ("colsum", lambda m: m.common.for_dtype(dtype).colsum_kernel, (A(2), A(1))),
         ("fill", lambda m: m.common.for_dtype(dtype).fill_kernel, (A(2), nb)),
+        ("bias_rows", lambda m: m.common.for_dtype(dtype).bias_rows_kernel, (A(2), A(1))),
         ("recurrent_grad", lambda m: m.common.for_dtype(dtype).recurrent_grad_kernel, (A(2), A(2), A(2), b, A(2))),
     ]
     name = np.dtype(dtype).name
