@@ -11,7 +11,9 @@ to a kernel does, after :func:`require_cuda` has checked that a GPU (or numba's 
 without raising.
 
 Device memory the kernels free is kept for their next call (:mod:`._memory`);
-:func:`release_cached_memory` hands it back, e.g. before another library allocates.
+:func:`release_cached_memory` hands it back, e.g. before another library allocates. Large GEMMs
+(the input projection, the gradients over all steps) run on cuBLAS where it is installed and
+agrees with rnnlab's own GEMM (:mod:`._cublas`; ``RNNLAB_CUBLAS=0`` keeps rnnlab's).
 """
 
 from __future__ import annotations
