@@ -13,7 +13,7 @@ and the initial state(s), from random cotangents dy, dh_n (dc_n)):
 - ``rnnlab``: the device-level kernels (``rnnlab.kernels.cuda.*_forward_device`` /
   ``*_backward_device``), inputs already on the GPU, outputs left there: what cuDNN is given;
   the recurrence kernel chosen by shape (``--compare-launch`` adds forward+backward columns with
-  each of "resident", "persistent" and "per-step" forced, resident only where it fits);
+  each of "resident", "persistent", "per-step" and "gemm" forced, resident only where it fits);
 - ``rnnlab host``: the host-level functions a layer with ``device="cuda"`` calls (NumPy in and
   out, so the transfers are included; the backward reuses the forward's device copies of x,
   the weights and the records, as a layer's trace does), forward+backward only;
@@ -212,7 +212,7 @@ def measure(case: Case, repeats: int, compare_launch: bool) -> dict:
     }
     B, T, I, H = case.shape
     if compare_launch:
-        for recurrence in ("resident", "persistent", "per-step"):
+        for recurrence in ("resident", "persistent", "per-step", "gemm"):
             if recurrence != "resident" or case.fits_resident():
                 impls[f"{recurrence.replace('-', '_')}_fwdbwd"] = (
                     lambda recurrence=recurrence: case.rnnlab_forward_backward(recurrence), cuda.synchronize)
@@ -237,7 +237,7 @@ def markdown(rows: list[dict]) -> str:
             "| rnnlab host f+b | y rel. diff |")
     launch = any("per_step_fwdbwd_ms" in r for r in rows)  # --compare-launch
     if launch:
-        head += " resident f+b | persistent f+b | per-step f+b |"
+        head += " resident f+b | persistent f+b | per-step f+b | gemm f+b |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
 
     def num(value, fmt=".3f"):
@@ -259,7 +259,7 @@ def markdown(rows: list[dict]) -> str:
         )
         if launch:
             line += "".join(f" {num(r.get(f'{name}_fwdbwd_ms'))} |"
-                            for name in ("resident", "persistent", "per_step"))
+                            for name in ("resident", "persistent", "per_step", "gemm"))
         lines.append(line)
     return "\n".join(lines)
 
@@ -272,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--allow-tf32", action="store_true", help="let cuDNN use TF32 tensor cores")
     parser.add_argument("--no-torch", action="store_true", help="time rnnlab only")
     parser.add_argument("--compare-launch", action="store_true",
-                        help="also time each recurrence kernel forced: resident, persistent, per-step")
+                        help="also time each recurrence kernel forced: resident, persistent, per-step, gemm")
     parser.add_argument("--json", action="store_true", help="JSON on stdout instead of a markdown table")
     parser.add_argument("--check-targets", action="store_true",
                         help="exit 1 if a target is missed (needs torch: the targets are ratios cuDNN / rnnlab)")

@@ -144,6 +144,66 @@ def test_cublas_arguments_give_the_row_major_product(trans_a, trans_b):
     assert np.allclose(c.reshape(M, N), (a.T if trans_a else a) @ (b.T if trans_b else b))
 
 
+def test_cublas_multiply_hands_the_library_b_first(monkeypatch):
+    """multiply() through a stand-in library that computes what cuBLAS's column-major gemm does on
+    the raw buffers (host arrays here): every transposition, accumulating or not, gives the
+    row-major op(a) @ op(b) (+ out)."""
+    import ctypes
+
+    from rnnlab.kernels.cuda import _cublas
+
+    buffers = {}
+
+    def gemm(handle, op_first, op_second, m, n, k, alpha, first, ld_first, second, ld_second, beta, out, ldc):
+        c = buffers[out].reshape(-1)
+        product = _column_major_gemm(op_first, op_second, m, n, k, buffers[first].reshape(-1), ld_first,
+                                     buffers[second].reshape(-1), ld_second, ldc)
+        c[:] = alpha._obj.value * product[:c.size] + beta._obj.value * c
+        return 0
+
+    def pointer(array):
+        buffers[id(array)] = array
+        return id(array)
+
+    library = SimpleNamespace(cublasSgemm_v2=gemm, cublasDgemm_v2=gemm)
+    monkeypatch.setattr(_cublas, "_library", library)
+    monkeypatch.setattr(_cublas, "_handle", lambda: ctypes.c_void_p())
+    monkeypatch.setattr(_cublas, "_pointer", pointer)
+    rng = np.random.default_rng(8)
+    M, K, N = 6, 4, 5
+    for trans_a, trans_b, accumulate in itertools.product([False, True], repeat=3):
+        a = rng.standard_normal((K, M) if trans_a else (M, K))
+        b = rng.standard_normal((N, K) if trans_b else (K, N))
+        out = rng.standard_normal((M, N))
+        expected = (a.T if trans_a else a) @ (b.T if trans_b else b) + (out if accumulate else 0)
+        _cublas.multiply(a, b, out, trans_a=trans_a, trans_b=trans_b, accumulate=accumulate)
+        assert np.allclose(out, expected), (trans_a, trans_b, accumulate)
+
+
+def test_gemm_hands_large_products_to_cublas_after_the_bias_rows(monkeypatch):
+    """Where cuBLAS runs, gemm() writes the bias into every row of the output, in a grid-stride
+    loop however few rows of blocks the grid has (here one row of 4 x 2 threads for 11 rows), and
+    has cuBLAS add the product onto it; without a bias nothing is added to."""
+    from rnnlab.kernels.cuda import _common, _cublas
+
+    def multiply(a, b, out, *, trans_a, trans_b, accumulate):  # cuBLAS stood in for on the host
+        product = (a.copy_to_host().T if trans_a else a.copy_to_host()) @ (
+            b.copy_to_host().T if trans_b else b.copy_to_host())
+        out.copy_to_device((out.copy_to_host() if accumulate else 0) + product)
+
+    monkeypatch.setattr(_common, "cublas_usable", lambda dtype: True)
+    monkeypatch.setattr(_cublas, "multiply", multiply)
+    monkeypatch.setattr(_common, "CUBLAS_MIN_PRODUCTS", 11 * 3 * 2)
+    monkeypatch.setattr(_common, "launch_2d", lambda cols, rows: ((1, 1), (4, 2)))
+    rng = np.random.default_rng(9)
+    a, b, bias = _draw(rng, "float32", 11, 2), _draw(rng, "float32", 3, 2), _draw(rng, "float32", 3)
+    out = _common.gemm(_common.to_device(a), _common.to_device(b), trans_b=True, bias=_common.to_device(bias))
+    assert rel_err(out.copy_to_host(), a @ b.T + bias) < TOL["float32"]
+    start = _common.to_device(np.full((11, 3), 7.0, np.float32))  # a reused buffer's old values are ignored
+    out = _common.gemm(_common.to_device(a), _common.to_device(b), trans_b=True, out=start)
+    assert rel_err(out.copy_to_host(), a @ b.T) < TOL["float32"]
+
+
 def test_the_simulator_keeps_rnnlabs_gemm(monkeypatch):
     """Where cuBLAS cannot run (here the simulator; RNNLAB_CUBLAS=0 anywhere) a product of any
     size is rnnlab's GEMM, and status() says why."""
@@ -184,8 +244,14 @@ def test_cublas_products_match_numpy_and_the_cells(dtype, monkeypatch):
     from rnnlab.kernels.cuda import _common, _cublas
 
     if not _cublas.ready(dtype, _common.own_gemm):
-        pytest.skip(f"cuBLAS not used: {_cublas.status()[np.dtype(dtype).name]}")
+        reason = _cublas.status()[np.dtype(dtype).name]
+        if reason.startswith(("cuBLAS not found", "cuBLAS cannot start")):
+            pytest.skip(f"cuBLAS not used: {reason}")
+        pytest.fail(f"cuBLAS is installed but not used: {reason}")  # it failed or disagreed
     monkeypatch.setattr(_common, "CUBLAS_MIN_PRODUCTS", 0)
+    calls = []
+    multiply = _cublas.multiply
+    monkeypatch.setattr(_cublas, "multiply", lambda *args, **kw: calls.append(1) or multiply(*args, **kw))
     rng = np.random.default_rng(7)
     M, K, N = 70, 37, 45
     for trans_a, trans_b in itertools.product([False, True], repeat=2):
@@ -197,8 +263,10 @@ def test_cublas_products_match_numpy_and_the_cells(dtype, monkeypatch):
             out = _common.gemm(_common.to_device(a), _common.to_device(b), trans_a=trans_a, trans_b=trans_b,
                                bias=_common.to_device(bias) if with_bias else None)
             assert rel_err(out.copy_to_host(), expected + bias if with_bias else expected) < TOL[dtype]
+    assert len(calls) == 8
     for mode, relu in (("RNN", False), ("LSTM", False), ("GRU", False)):
-        _check_cell(mode, relu, dtype, None, _cell_problem(mode, dtype, seed=11))
+        _check_cell(mode, relu, dtype, "gemm", _cell_problem(mode, dtype, seed=11))
+    assert len(calls) > 8
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -279,8 +347,9 @@ def _check_cell(mode, relu, dtype, recurrence, p):
 
 # The tiled launch structures (persistent and per-step) call the same per-unit device functions,
 # so the persistent kernels are checked in both dtypes and the per-step kernels in float32, the
-# default; the resident kernels (what small batches run by default) in both dtypes.
-CELL_RUNS = [(dtype, recurrence) for recurrence in ("resident", "persistent") for dtype in DTYPES]
+# default; the resident kernels (what small batches run by default) and "gemm" (one GEMM a step,
+# what large batches run where cuBLAS does: here rnnlab's own GEMM stands in) in both dtypes.
+CELL_RUNS = [(dtype, recurrence) for recurrence in ("resident", "persistent", "gemm") for dtype in DTYPES]
 CELL_RUNS.append(("float32", "per-step"))
 CELL_RUN_IDS = [f"{dtype}-{recurrence}" for dtype, recurrence in CELL_RUNS]
 
@@ -292,13 +361,14 @@ def test_cell_matches_cpu_kernels(mode, nonlinearity, dtype, recurrence):
     _check_cell(mode, nonlinearity == "relu", dtype, recurrence, p)
 
 
-@pytest.mark.parametrize("recurrence", ["persistent", "per-step"], ids=["persistent-two-blocks", "per-step"])
+@pytest.mark.parametrize("recurrence", ["persistent", "per-step", "gemm"], ids=["persistent-two-blocks", "per-step",
+                                                                                "gemm"])
 @pytest.mark.parametrize("mode", ["RNN", "LSTM", "GRU"])
 def test_several_tiles_with_partial_edges(mode, recurrence, monkeypatch):
     """B and H one past and three past a tile: four tiles, two of them partial. The persistent
     kernel runs them on two blocks on a GPU (grid syncs between blocks, and each block takes two
     tiles per step: what happens when a large shape has more tiles than the GPU holds blocks)
-    and on one in the simulator; the per-step kernels on four."""
+    and on one in the simulator; the per-step and "gemm" kernels on four."""
     from rnnlab.kernels.cuda import _common
 
     monkeypatch.setattr(_common, "PERSISTENT_MAX_BLOCKS", 2)
@@ -346,7 +416,7 @@ def test_a_resident_recurrence_that_does_not_fit_is_refused():
     state = np.zeros((big, 3), np.float32)
     with pytest.raises(ValueError, match="recurrence='resident': one unit's 4 x 3 weights with"):
         gpu.lstm_forward(x, p.w_ih, p.w_hh, p.b_ih + p.b_hh, state, state, recurrence="resident")
-    with pytest.raises(ValueError, match="recurrence must be one of resident, persistent, per-step, got 'fast'"):
+    with pytest.raises(ValueError, match="recurrence must be one of resident, persistent, per-step, gemm, got 'fast'"):
         gpu.lstm_forward(p.x, p.w_ih, p.w_hh, p.b_ih + p.b_hh, p.h0, p.c0, recurrence="fast")
 
 
@@ -416,6 +486,40 @@ def test_which_launch_runs_the_recurrence(monkeypatch, recurrence, batch, groups
         assert launches == [("resident", int(expected[-1]), (2, "a", "b"))]
     else:
         assert launches == [("persistent", int(expected[-1]), ("a", "b"))]
+
+
+@pytest.mark.parametrize("recurrence,batch,cublas,backward,expected", [
+    (None, 64, True, False, "gemm"),  # a large batch where cuBLAS runs: one GEMM a step, then the cell math
+    (None, 64, True, True, "gemm"),
+    (None, 63, True, False, "tiles"),
+    (None, 64, False, False, "tiles"),  # without cuBLAS the fused tiles stay
+    ("gemm", 1, False, True, "gemm"),  # asked for: rnnlab's own GEMM then
+])
+def test_when_the_recurrence_runs_as_one_gemm_a_step(monkeypatch, recurrence, batch, cublas, backward, expected):
+    """The "gemm" recurrence: per step the product of every sequence as one GEMM into a buffer
+    (forward (B, G*H) = h_{t-1} W_hh^T; backward (B, H) = d_{s+1} W_hh, none where nothing
+    crosses), then the cell math launched on the step's tiles with that buffer."""
+    from rnnlab.kernels.cuda import _common, _resident
+
+    monkeypatch.setattr(_common, "cublas_usable", lambda dtype: cublas)
+    products = []
+    monkeypatch.setattr(_common, "gemm", lambda a, w, trans_b, out: products.append((a, w, trans_b, out)))
+    monkeypatch.setattr(_common, "device_empty", lambda shape, dtype: ("buffer", shape))
+    monkeypatch.setattr(_common, "persistent_blocks", lambda kernel, args, count, *rest: count)
+    monkeypatch.setattr(_resident, "step_tiles", lambda batch, hidden: 4)
+    launches = []
+    kernels = (_Kernel("step", launches), _Kernel("persistent", launches), _Kernel("resident", launches))
+    factor = (lambda t: None if t == 1 else f"d{t + 1}") if backward else (lambda t: f"h{t - 1}")
+    _resident.run_recurrence(kernels, recurrence, batch=batch, hidden=5, gates=4, backward=backward,
+                             dtype=np.float32, steps=range(3), args=("a", "b"),
+                             by_gemm=(_Kernel("from_product", launches), factor, "w_hh"))
+    if expected == "tiles":
+        assert products == [] and all(launch[0] != "from_product" for launch in launches)
+        return
+    buffer = ("buffer", (batch, 5 if backward else 20))
+    assert launches == [("from_product", 4, 0, (t, buffer, "a", "b")) for t in range(3)]
+    steps = [0, 2] if backward else [0, 1, 2]
+    assert products == [(factor(t), "w_hh", not backward, buffer) for t in steps]
 
 
 # ---------------------------------------------------------------------------------------------

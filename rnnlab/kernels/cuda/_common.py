@@ -123,10 +123,11 @@ def _use_step_tile(units: int, row_threads: int, rows_per_thread: int, k: int) -
     STEP_ROWS_PADDED (a multiple of 4 words, so a thread's rows are one aligned vector load);
     STEP_W_WORDS for each gate's weights, units by k, k padded to STEP_K_PADDED (a multiple of 4
     words plus 4: a unit's STEP_K_VECTOR consecutive k are one aligned vector load, and the 8
-    threads of a quarter warp read 8 different bank groups). STEP_LAUNCH_BOUNDS, of the one-launch-per-step kernels:
-    STEP_THREADS threads, at least two blocks resident per multiprocessor (at most 128 registers
-    a thread; ``ptxas -v`` for sm_90 in benchmarks/README.md). The persistent kernels go without,
-    and by default they only run when every tile has a block of its own.
+    threads of a quarter warp read 8 different bank groups). STEP_LAUNCH_BOUNDS, of the
+    one-launch-per-step kernels: STEP_THREADS threads, at least two blocks resident per
+    multiprocessor (at most 128 registers a thread; ``ptxas -v`` for sm_90 in
+    benchmarks/README.md). The persistent kernels go without, and by default they only run when
+    every tile has a block of its own.
     """
     global STEP_UNITS, STEP_ROW_THREADS, ROWS_PER_THREAD, STEP_K, STEP_ROWS, STEP_ROWS_PADDED, STEP_K_PADDED
     global STEP_K_VECTOR, STEP_A_WORDS, STEP_W_WORDS, STEP_BLOCK, STEP_THREADS, STEP_LAUNCH_BOUNDS
@@ -425,7 +426,7 @@ def gemm(a, b, *, trans_a: bool = False, trans_b: bool = False, bias=None, out=N
         raise ValueError(f"gemm: inner dimensions differ ({K} and {K_b})")
     if out is None:
         out = device_empty((M, N), a.dtype)
-    if (M * N * K >= CUBLAS_MIN_PRODUCTS and max(M, N, K) <= _cublas.INT_MAX and _cublas.ready(a.dtype, own_gemm)
+    if (M * N * K >= CUBLAS_MIN_PRODUCTS and max(M, N, K) <= _cublas.INT_MAX and cublas_usable(a.dtype)
             and a.is_c_contiguous() and b.is_c_contiguous() and out.is_c_contiguous()):
         if bias is not None:
             grid, block = launch_2d(N, M)
@@ -433,6 +434,11 @@ def gemm(a, b, *, trans_a: bool = False, trans_b: bool = False, bias=None, out=N
         _cublas.multiply(a, b, out, trans_a=trans_a, trans_b=trans_b, accumulate=bias is not None)
         return out
     return own_gemm(a, b, trans_a=trans_a, trans_b=trans_b, bias=bias, out=out)
+
+
+def cublas_usable(dtype) -> bool:
+    """Whether :func:`gemm` hands ``dtype``'s large products to cuBLAS (:func:`._cublas.ready`)."""
+    return _cublas.ready(dtype, own_gemm)
 
 
 def own_gemm(a, b, *, trans_a: bool = False, trans_b: bool = False, bias=None, out=None):
@@ -649,6 +655,30 @@ def step_link(s, steps, truncate):
 
 tile_origin_device = cuda.jit(device=True)(tile_origin)
 step_tiles_device = cuda.jit(device=True)(step_tiles)
+
+
+@functools.cache
+def tile_products(gates: int):
+    """The device function ``load(tile, product, acc) -> (row0, col0)`` of the "gemm" recurrence:
+    a step's recurrent products computed for all sequences by one GEMM, ``product`` (B, gates*H),
+    read into a thread's accumulators as the tiled product would leave them, acc[r, g] = product[b,
+    g*H + j] for its rows b and unit j (left alone outside the shape). (row0, col0): the tile's
+    first sequence and unit."""
+
+    @cuda.jit(device=True)
+    def load(tile, product, acc):
+        B = product.shape[0]
+        H = product.shape[1] // gates
+        row0, col0 = tile_origin_device(tile, H)
+        j = col0 + cuda.threadIdx.x
+        for r in range(ROWS_PER_THREAD):
+            b = row0 + cuda.threadIdx.y * ROWS_PER_THREAD + r
+            if b < B and j < H:
+                for g in range(gates):
+                    acc[r, g] = product[b, g * H + j]
+        return row0, col0
+
+    return load
 
 
 @functools.cache

@@ -33,6 +33,7 @@ from ._device import _one_line, require_cuda, simulator_enabled
 from ._memory import _per_thread_default_stream, to_device
 
 cuda = require_cuda()
+_SIM = simulator_enabled()
 
 _OP = {False: 0, True: 1}  # cublasOperation_t: CUBLAS_OP_N, CUBLAS_OP_T
 #: Largest size cuBLAS takes (its sizes and leading dimensions are C ints).
@@ -40,11 +41,20 @@ INT_MAX = 2**31 - 1
 _CHECK_SHAPE = (67, 45, 33)  # M, N, K of the agreement check: no tile divides them
 _TOLERANCE = {"float32": 1e-5, "float64": 1e-12}
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # ready() holds it through the agreement check, which makes a handle
 _library = None
-_handles: dict = {}  # CUDA context handle -> cuBLAS handle
-_verdicts: dict[str, bool] = {}  # dtype name -> whether cuBLAS runs that dtype's large GEMMs
-_reasons: dict[str, str] = {}  # dtype name -> "cuBLAS <version>" or why not
+_handles: dict = {}  # CUDA context key -> (numba's context, kept alive; the cuBLAS handle)
+_verdicts: dict[tuple, bool] = {}  # (context key, dtype name) -> whether cuBLAS runs its large GEMMs
+_reasons: dict[str, str] = {}  # dtype name -> "cuBLAS <version>" or why not (the last context decided)
+
+
+class CublasFailed(RuntimeError):
+    """cuBLAS returned an error status."""
+
+
+class CublasCannotStart(CublasFailed):
+    """cublasCreate said CUBLAS_STATUS_NOT_INITIALIZED: no usable GPU for this cuBLAS (a driver
+    older than the library, e.g. cuBLAS 13 on a CUDA 12 driver). Expected there: no warning."""
 
 
 def column_major_arguments(a_shape, b_shape, trans_a: bool, trans_b: bool) -> tuple[int, ...]:
@@ -61,15 +71,16 @@ def ready(dtype, own_gemm) -> bool:
     dtype, the first time it is asked (``own_gemm(a, b, trans_a=, trans_b=)``: rnnlab's GEMM, for
     the agreement check)."""
     name = np.dtype(dtype).name
-    verdict = _verdicts.get(name)
+    key = (_context_key(), name)
+    verdict = _verdicts.get(key)
     if verdict is None:
         with _lock:
-            verdict = _verdicts.get(name)
+            verdict = _verdicts.get(key)
             if verdict is None:
                 reason, unexpected = _why_not(name, own_gemm)
                 verdict = reason is None
                 _reasons[name] = reason or f"cuBLAS {_version()}"
-                _verdicts[name] = verdict
+                _verdicts[key] = verdict
                 if unexpected:
                     warnings.warn(f"rnnlab: {reason}; the GPU cells use rnnlab's own GEMM", RuntimeWarning,
                                   stacklevel=2)
@@ -84,8 +95,8 @@ def status() -> dict[str, str]:
 
 def multiply(a, b, out, *, trans_a: bool, trans_b: bool, accumulate: bool) -> None:
     """out = op(a) @ op(b) (+ out when ``accumulate``) by cuBLAS on the default stream; every array
-    a C-contiguous 2-D device array of one dtype, sizes at most INT_MAX. RuntimeError on a cuBLAS
-    error. Only after :func:`ready` said yes for the dtype."""
+    a C-contiguous 2-D device array of one dtype, sizes at most INT_MAX. :class:`CublasFailed` on
+    a cuBLAS error. Only after :func:`ready` said yes for the dtype."""
     op_first, op_second, m, n, k, ld_first, ld_second, ldc = column_major_arguments(a.shape, b.shape, trans_a, trans_b)
     double = np.dtype(out.dtype) == np.float64
     scalar = ctypes.c_double if double else ctypes.c_float
@@ -94,14 +105,14 @@ def multiply(a, b, out, *, trans_a: bool, trans_b: bool, accumulate: bool) -> No
     status = function(_handle(), op_first, op_second, m, n, k, ctypes.byref(alpha), _pointer(b), ld_first,
                       _pointer(a), ld_second, ctypes.byref(beta), _pointer(out), ldc)
     if status:
-        raise RuntimeError(f"cuBLAS gemm failed (cublasStatus_t {status})")
+        raise CublasFailed(f"cuBLAS gemm failed (cublasStatus_t {status})")
 
 
 def _why_not(name: str, own_gemm) -> tuple[str | None, bool]:
     """(why cuBLAS must not run ``name``'s GEMMs, or None; whether that is unexpected enough to warn)."""
     if os.environ.get("RNNLAB_CUBLAS", "").strip() == "0":
         return "RNNLAB_CUBLAS=0", False
-    if simulator_enabled():
+    if _SIM:
         return "the CUDA simulator runs no libraries", False
     if _per_thread_default_stream():
         return "numba's per-thread default stream mode (cuBLAS runs on the legacy default stream)", False
@@ -111,10 +122,12 @@ def _why_not(name: str, own_gemm) -> tuple[str | None, bool]:
             _library = _load_library()
     except Exception as exc:  # noqa: BLE001 - not installed, or not loadable: rnnlab's GEMM stays
         return f"cuBLAS not found ({_one_line(exc)[:200]})", False
-    try:
+    try:  # any other error (a CUDA fault, memory) is not cuBLAS's and reaches the caller
         disagreement = _disagreement(name, own_gemm)
-    except Exception as exc:  # noqa: BLE001 - a library that fails on a small product is not used
-        return f"cuBLAS failed ({_one_line(exc)[:200]})", True
+    except CublasCannotStart as exc:
+        return f"cuBLAS cannot start ({exc})", False
+    except CublasFailed as exc:
+        return f"cuBLAS failed ({exc})", True
     if disagreement:
         return f"cuBLAS disagreed with rnnlab's GEMM ({disagreement})", True
     return None, False
@@ -137,18 +150,34 @@ def _load_library():
     return library
 
 
+def _context_key() -> int:
+    """The current CUDA context's driver handle as an int (numba-cuda's is a cuda-bindings
+    CUcontext, which converts; older ones were ctypes pointers); 0 in the simulator."""
+    if _SIM:
+        return 0
+    handle = cuda.current_context().handle
+    value = getattr(handle, "value", None)
+    return int(handle) if value is None else value
+
+
 def _handle():
-    """The cuBLAS handle of the current CUDA context (a handle belongs to one), created once."""
-    context = cuda.current_context()
-    key = getattr(context.handle, "value", None) or id(context)
-    handle = _handles.get(key)
-    if handle is None:
-        handle = ctypes.c_void_p()
-        status = _library.cublasCreate_v2(ctypes.byref(handle))
-        if status:
-            raise RuntimeError(f"cublasCreate failed (cublasStatus_t {status})")
-        _handles[key] = handle
-    return handle
+    """The cuBLAS handle of the current CUDA context (a handle belongs to one), created once; the
+    context is kept alive beside it, so its key is never another's."""
+    key = _context_key()
+    entry = _handles.get(key)
+    if entry is None:
+        with _lock:
+            entry = _handles.get(key)
+            if entry is None:
+                handle = ctypes.c_void_p()
+                status = _library.cublasCreate_v2(ctypes.byref(handle))
+                if status == 1:  # CUBLAS_STATUS_NOT_INITIALIZED
+                    raise CublasCannotStart("cublasCreate: CUBLAS_STATUS_NOT_INITIALIZED; a driver older "
+                                            "than this cuBLAS?")
+                if status:
+                    raise CublasFailed(f"cublasCreate failed (cublasStatus_t {status})")
+                entry = _handles[key] = (cuda.current_context(), handle)
+    return entry[1]
 
 
 def _version() -> str:

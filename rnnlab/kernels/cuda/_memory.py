@@ -34,6 +34,7 @@ The CUDA simulator has no device memory to pool: there :func:`device_empty` is `
 from __future__ import annotations
 
 import math
+import os
 import threading
 import weakref
 
@@ -196,10 +197,14 @@ def _c_strides(shape: tuple, itemsize: int) -> tuple:
 
 
 def _per_thread_default_stream() -> bool:
+    """Whether numba launches on the per-thread default stream: its own setting, or (numba-cuda
+    on NVIDIA's bindings, which ignores that one) CUDA_PYTHON_CUDA_PER_THREAD_DEFAULT_STREAM."""
     try:  # numba-cuda's own config since 0.2x; numba's before
         from numba.cuda.core import config
     except ImportError:
         from numba.core import config
+    if os.environ.get("CUDA_PYTHON_CUDA_PER_THREAD_DEFAULT_STREAM", "").strip() == "1":
+        return True
     return bool(getattr(config, "CUDA_PER_THREAD_DEFAULT_STREAM", 0))
 
 

@@ -54,8 +54,13 @@ RES_THREADS = RES_LANES * RES_KSPLIT
 RES_SHARED_BYTES = 48 * 1024
 #: Loads each thread has in flight while staging a vector.
 STAGE_LOADS = 4
-#: The one-launch-per-pass kernels a recurrence can run as (``recurrence=`` of the cells' functions).
-RECURRENCES = ("resident", "persistent", "per-step")
+#: The forms a recurrence can run as (``recurrence=`` of the cells' functions).
+RECURRENCES = ("resident", "persistent", "per-step", "gemm")
+#: Without ``recurrence=``, batches from this size run "gemm" where cuBLAS is usable: a step's
+#: product is then one cuBLAS GEMM (B x H x G*H multiply-adds) and the cell math a launch of its
+#: own. Not yet timed on a GPU (benchmarks/README.md): the tiled product ran at ~8 TFLOP/s on an
+#: H200 at B=256 and cuBLAS's GEMMs reach several times that, while each step pays two launches.
+GEMM_AUTO_MIN_BATCH = 64
 #: Without ``recurrence=``, batches up to this size run resident when the weights fit (on an
 #: H200 resident beat the tiled persistent kernels at B=16: LSTM H=128 f+b 2.8 against 5.7 ms).
 RESIDENT_AUTO_MAX_BATCH = 16
@@ -212,8 +217,21 @@ def resident_parts(dtype_name: str):
     return step, partial_sum
 
 
+def previous_states(h0, hs):
+    """``factor(t)`` of a forward "gemm" recurrence: h_{t-1}, the (B, H) state the step multiplies."""
+    return lambda t: h0 if t == 0 else hs[t]
+
+
+def next_gradients(d, truncate: int):
+    """``factor(s)`` of a backward "gemm" recurrence: the (B, G*H) pre-activation gradients of
+    step s+1 that the recurrent term of dL/dh_s multiplies, or None where nothing crosses into step
+    s (the last step; a cut, where (s+1) % truncate == 0, as :func:`_common.step_link`)."""
+    steps = d.shape[0]
+    return lambda s: None if s == steps - 1 or (truncate > 0 and (s + 1) % truncate == 0) else d[s + 1]
+
+
 def run_recurrence(kernels, recurrence: str | None, *, batch: int, hidden: int, gates: int, backward: bool,
-                   dtype, steps, args) -> None:
+                   dtype, steps, args, by_gemm=None) -> None:
     """Run a recurrence over ``steps`` with ``args`` on one of ``kernels`` = (step, persistent,
     resident): ``step(t, *args)`` launched once per step t; ``persistent(*args)`` once, tiles
     re-staging W_hh every step and a grid sync between steps; ``resident(units, *args)`` once,
@@ -230,9 +248,22 @@ def run_recurrence(kernels, recurrence: str | None, *, batch: int, hidden: int, 
     at once beat fewer blocks taking tiles in turn: 123 against 153 ms for the GRU at B=256,
     H=1024). ValueError for an unknown ``recurrence``, or "resident" where one unit's weights
     don't fit.
+
+    "gemm" (``by_gemm`` = (from_product, factor, w_hh)): per step, the recurrent product of every
+    sequence as one GEMM (:func:`_common.gemm`: cuBLAS where usable) into a (B, G*H) buffer going
+    forward (factor(t) W_hh^T) or (B, H) going ``backward`` (factor(s) W_hh, none where factor(s)
+    is None), then ``from_product(t, product, *args)`` launched on the step's tiles for the cell
+    math. None picks it from GEMM_AUTO_MIN_BATCH sequences where cuBLAS is usable.
     """
     if recurrence is not None and recurrence not in RECURRENCES:
         raise ValueError(f"recurrence must be one of {', '.join(RECURRENCES)}, got {recurrence!r}")
+    if recurrence == "gemm" or (recurrence is None and by_gemm is not None and batch >= GEMM_AUTO_MIN_BATCH
+                                and _common.cublas_usable(dtype)):
+        if by_gemm is None:
+            raise ValueError("recurrence='gemm' needs the step's product (by_gemm)")
+        _run_by_gemm(by_gemm, batch=batch, hidden=hidden, gates=gates, backward=backward, dtype=dtype, steps=steps,
+                     args=args)
+        return
     step_kernel, persistent_kernel, resident_kernel = kernels
     if recurrence == "resident" or (recurrence is None and batch <= RESIDENT_AUTO_MAX_BATCH):
         rows_per_unit, k = resident_matrix(gates, hidden, backward)
@@ -246,6 +277,18 @@ def run_recurrence(kernels, recurrence: str | None, *, batch: int, hidden: int, 
             return
     for t in steps:
         launch(step_kernel, tiles, _common.STEP_BLOCK, (t, *args))
+
+
+def _run_by_gemm(by_gemm, *, batch: int, hidden: int, gates: int, backward: bool, dtype, steps, args) -> None:
+    """The "gemm" recurrence of :func:`run_recurrence`."""
+    from_product, factor, w_hh = by_gemm
+    product = _common.device_empty((batch, hidden if backward else gates * hidden), dtype)
+    tiles = step_tiles(batch, hidden)
+    for t in steps:
+        a = factor(t)
+        if a is not None:
+            _common.gemm(a, w_hh, trans_b=not backward, out=product)
+        launch(from_product, tiles, _common.STEP_BLOCK, (t, product, *args))
 
 
 def _launch_resident(kernel, asked: bool, batch: int, hidden: int, rows_per_unit: int, k: int, dtype, args) -> bool:

@@ -25,36 +25,44 @@ def kernel_signatures(dtype) -> list[tuple]:
         ("recurrent_grad", lambda m: m.common.for_dtype(dtype).recurrent_grad_kernel, (A(2), A(2), A(2), b, A(2))),
     ]
     name = np.dtype(dtype).name
-    elman = [
-        ("elman.forward_step", lambda m: m.elman._kernels(name)[0], (i, b, A(3), A(2), A(2), A(3))),
-        ("elman.forward_persistent", lambda m: m.elman._kernels(name)[1], (b, A(3), A(2), A(2), A(3))),
-        ("elman.backward_step", lambda m: m.elman._kernels(name)[2], (i, b, i, A(2), A(3), A(3), A(3), A(3), A(2))),
-        ("elman.backward_persistent", lambda m: m.elman._kernels(name)[3], (b, i, A(2), A(3), A(3), A(3), A(3), A(2))),
-        ("elman.forward_resident", lambda m: m.elman._kernels(name)[4], (i, b, A(3), A(2), A(2), A(3))),
-        ("elman.backward_resident", lambda m: m.elman._kernels(name)[5],
-         (i, b, i, A(2), A(3), A(3), A(3), A(3), A(2))),
-    ]
-    lstm = [
-        ("lstm.forward_step", lambda m: m.lstm._kernels(name)[0], (i, A(3), A(2), A(2), A(2), A(3), A(3), A(4))),
-        ("lstm.forward_persistent", lambda m: m.lstm._kernels(name)[1], (A(3), A(2), A(2), A(2), A(3), A(3), A(4))),
-        ("lstm.backward_step", lambda m: m.lstm._kernels(name)[2],
-         (i, i, A(2), A(3), A(4), A(3), A(3), A(3), A(2), A(2), A(2))),
-        ("lstm.backward_persistent", lambda m: m.lstm._kernels(name)[3],
-         (i, A(2), A(3), A(4), A(3), A(3), A(3), A(2), A(2), A(2))),
-        ("lstm.forward_resident", lambda m: m.lstm._kernels(name)[4], (i, A(3), A(2), A(2), A(2), A(3), A(3), A(4))),
-        ("lstm.backward_resident", lambda m: m.lstm._kernels(name)[5],
-         (i, i, A(2), A(3), A(4), A(3), A(3), A(3), A(2), A(2), A(2))),
-    ]
-    gru = [
-        ("gru.input_bias", lambda m: m.gru._kernels(name)[0], (A(1), A(1), A(1))),
-        ("gru.forward_step", lambda m: m.gru._kernels(name)[1], (i, A(3), A(2), A(1), A(2), A(3), A(4), A(3))),
-        ("gru.forward_persistent", lambda m: m.gru._kernels(name)[2], (A(3), A(2), A(1), A(2), A(3), A(4), A(3))),
-        ("gru.backward_step", lambda m: m.gru._kernels(name)[3],
-         (i, i, A(2), A(3), A(4), A(3), A(3), A(3), A(3), A(3), A(2), A(2))),
-        ("gru.backward_persistent", lambda m: m.gru._kernels(name)[4],
-         (i, A(2), A(3), A(4), A(3), A(3), A(3), A(3), A(3), A(2), A(2))),
-        ("gru.forward_resident", lambda m: m.gru._kernels(name)[5], (i, A(3), A(2), A(1), A(2), A(3), A(4), A(3))),
-        ("gru.backward_resident", lambda m: m.gru._kernels(name)[6],
-         (i, i, A(2), A(3), A(4), A(3), A(3), A(3), A(3), A(3), A(2), A(2))),
-    ]
+
+    def getter(module: str, kernel: str):
+        return lambda m: getattr(getattr(m, module)._kernels(name), kernel)
+
+    def cell(module: str, table: dict) -> list[tuple]:
+        """One cell's kernels; each step kernel also as its "gemm" twin, which takes the step's
+        product (a 2-D array) right after the step index."""
+        rows = []
+        for kernel, types_ in table.items():
+            rows.append((f"{module}.{kernel}", getter(module, kernel), types_))
+            if kernel.endswith("_step"):
+                twin = kernel.replace("_step", "_from_product")
+                rows.append((f"{module}.{twin}", getter(module, twin), (types_[0], A(2), *types_[1:])))
+        return rows
+
+    elman = cell("elman", {
+        "forward_step": (i, b, A(3), A(2), A(2), A(3)),
+        "forward_persistent": (b, A(3), A(2), A(2), A(3)),
+        "backward_step": (i, b, i, A(2), A(3), A(3), A(3), A(3), A(2)),
+        "backward_persistent": (b, i, A(2), A(3), A(3), A(3), A(3), A(2)),
+        "forward_resident": (i, b, A(3), A(2), A(2), A(3)),
+        "backward_resident": (i, b, i, A(2), A(3), A(3), A(3), A(3), A(2)),
+    })
+    lstm = cell("lstm", {
+        "forward_step": (i, A(3), A(2), A(2), A(2), A(3), A(3), A(4)),
+        "forward_persistent": (A(3), A(2), A(2), A(2), A(3), A(3), A(4)),
+        "backward_step": (i, i, A(2), A(3), A(4), A(3), A(3), A(3), A(2), A(2), A(2)),
+        "backward_persistent": (i, A(2), A(3), A(4), A(3), A(3), A(3), A(2), A(2), A(2)),
+        "forward_resident": (i, A(3), A(2), A(2), A(2), A(3), A(3), A(4)),
+        "backward_resident": (i, i, A(2), A(3), A(4), A(3), A(3), A(3), A(2), A(2), A(2)),
+    })
+    gru = cell("gru", {
+        "input_bias": (A(1), A(1), A(1)),
+        "forward_step": (i, A(3), A(2), A(1), A(2), A(3), A(4), A(3)),
+        "forward_persistent": (A(3), A(2), A(1), A(2), A(3), A(4), A(3)),
+        "backward_step": (i, i, A(2), A(3), A(4), A(3), A(3), A(3), A(3), A(3), A(2), A(2)),
+        "backward_persistent": (i, A(2), A(3), A(4), A(3), A(3), A(3), A(3), A(3), A(2), A(2)),
+        "forward_resident": (i, A(3), A(2), A(1), A(2), A(3), A(4), A(3)),
+        "backward_resident": (i, i, A(2), A(3), A(4), A(3), A(3), A(3), A(3), A(3), A(2), A(2)),
+    })
     return common + elman + lstm + gru

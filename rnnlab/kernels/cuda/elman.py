@@ -12,12 +12,13 @@ as in :mod:`rnnlab.kernels.cuda.lstm`.
 from __future__ import annotations
 
 import functools
+from types import SimpleNamespace
 
 from ._common import (ROWS_PER_THREAD, SHARED_ALIGN, STEP_A_WORDS, STEP_W_WORDS, check_dtype, check_sequences,
                       column_sums, cuda, device_empty, end_step, for_dtype, gemm, prefix_view, recurrent_grad, rows,
-                      step_kernel, step_link, step_products, step_tiles_device)
+                      step_kernel, step_link, step_products, step_tiles_device, tile_products)
 from ._memory import remember, upload
-from ._resident import resident_kernel, resident_parts, run_recurrence
+from ._resident import next_gradients, previous_states, resident_kernel, resident_parts, run_recurrence
 
 
 @functools.cache
@@ -26,6 +27,7 @@ def _kernels(dtype_name: str):
     tanh, zero, one, T_ = k.tanh, k.zero, k.one, k.nb_type
     forward_rows, backward_rows = step_products(dtype_name, 1)
     resident_step, partial_sum = resident_parts(dtype_name)
+    load_products = tile_products(1)
 
     @cuda.jit(device=True)
     def cell_step(t, b, j, relu, a, h0, hs):
@@ -48,9 +50,15 @@ def _kernels(dtype_name: str):
     def forward_tile(tile, t, relu, x_proj, w_hh, h0, hs, acc, a_s, w_s):
         """h_t[b, j] = act(x_proj[t, b, j] + sum_m W_hh[j, m] h_{t-1}[b, m]) for one tile, through
         :func:`cell_step`."""
+        row0, col0 = forward_rows(tile, t, h0, hs, w_hh, acc, a_s, w_s)
+        forward_finish(row0, col0, t, relu, x_proj, h0, hs, acc)
+
+    @cuda.jit(device=True)
+    def forward_finish(row0, col0, t, relu, x_proj, h0, hs, acc):
+        """The tile at (row0, col0) given its recurrent products acc: plus x_proj[t], through
+        :func:`cell_step`."""
         B = hs.shape[1]
         H = hs.shape[2]
-        row0, col0 = forward_rows(tile, t, h0, hs, w_hh, acc, a_s, w_s)
         j = col0 + cuda.threadIdx.x
         for r in range(ROWS_PER_THREAD):  # every row's loads first: one L2 round trip, not one per row
             b = row0 + cuda.threadIdx.y * ROWS_PER_THREAD + r
@@ -60,6 +68,14 @@ def _kernels(dtype_name: str):
             b = row0 + cuda.threadIdx.y * ROWS_PER_THREAD + r
             if b < B and j < H:
                 cell_step(t, b, j, relu, acc[r, 0], h0, hs)
+
+    @step_kernel
+    def forward_from_product(t, product, relu, x_proj, w_hh, h0, hs):
+        """Step t of one tile (blockIdx.x), its recurrent products read from ``product`` = h_{t-1}
+        W_hh^T (B, H), one GEMM for the whole step (the "gemm" recurrence)."""
+        acc = cuda.local.array((ROWS_PER_THREAD, 1), T_)
+        row0, col0 = load_products(cuda.blockIdx.x, product, acc)
+        forward_finish(row0, col0, t, relu, x_proj, h0, hs, acc)
 
     @step_kernel
     def forward_step(t, relu, x_proj, w_hh, h0, hs):
@@ -84,9 +100,15 @@ def _kernels(dtype_name: str):
     def backward_tile(tile, s, relu, truncate, w_hh, hs, dy, d_pre, dh_total, dh_n, acc, a_s, w_s):
         """dL/dh_s = dy_s + sum_m dL/da_{s+1}[m] W_hh[m, k] (dh_n at s = T-1; 0 across a cut);
         dL/da_s = dL/dh_s * act'(a_s), from h_s: 1 - h^2 (tanh) or [h > 0] (relu); one tile."""
+        row0, col0, last, cut = backward_rows(tile, s, truncate, d_pre, w_hh, acc, a_s, w_s)
+        backward_finish(row0, col0, last, cut, s, relu, hs, dy, d_pre, dh_total, dh_n, acc)
+
+    @cuda.jit(device=True)
+    def backward_finish(row0, col0, last, cut, s, relu, hs, dy, d_pre, dh_total, dh_n, acc):
+        """The tile at (row0, col0) given acc[:, 0], the recurrent term of dL/dh_s (unless ``last``
+        or ``cut``): dL/dh_s, then :func:`cell_grad`."""
         B = dy.shape[1]
         H = dy.shape[2]
-        row0, col0, last, cut = backward_rows(tile, s, truncate, d_pre, w_hh, acc, a_s, w_s)
         k = col0 + cuda.threadIdx.x
         h = cuda.local.array(ROWS_PER_THREAD, T_)
         for r in range(ROWS_PER_THREAD):  # every row's loads first: one L2 round trip, not one per row
@@ -103,6 +125,15 @@ def _kernels(dtype_name: str):
             b = row0 + cuda.threadIdx.y * ROWS_PER_THREAD + r
             if b < B and k < H:
                 cell_grad(s, b, k, relu, acc[r, 0], h[r], d_pre, dh_total)
+
+    @step_kernel
+    def backward_from_product(s, product, relu, truncate, w_hh, hs, dy, d_pre, dh_total, dh_n):
+        """Step s of BPTT on one tile (blockIdx.x), the recurrent term read from ``product`` =
+        d_pre[s+1] W_hh (B, H), one GEMM for the whole step (the "gemm" recurrence)."""
+        acc = cuda.local.array((ROWS_PER_THREAD, 1), T_)
+        last, cut = step_link(s, dy.shape[0], truncate)
+        row0, col0 = load_products(cuda.blockIdx.x, product, acc)
+        backward_finish(row0, col0, last, cut, s, relu, hs, dy, d_pre, dh_total, dh_n, acc)
 
     @step_kernel
     def backward_step(s, relu, truncate, w_hh, hs, dy, d_pre, dh_total, dh_n):
@@ -177,7 +208,10 @@ def _kernels(dtype_name: str):
                     cell_grad(s, b, k, relu, dh, h, d_pre, dh_total)
             end_step(grid)
 
-    return forward_step, forward_persistent, backward_step, backward_persistent, forward_resident, backward_resident
+    return SimpleNamespace(forward_step=forward_step, forward_persistent=forward_persistent,
+                           forward_resident=forward_resident, forward_from_product=forward_from_product,
+                           backward_step=backward_step, backward_persistent=backward_persistent,
+                           backward_resident=backward_resident, backward_from_product=backward_from_product)
 
 
 def elman_forward_device(x, w_ih, w_hh, bias, h0, relu, recurrence: str | None = None):
@@ -186,11 +220,12 @@ def elman_forward_device(x, w_ih, w_hh, bias, h0, relu, recurrence: str | None =
     T, B, I = x.shape
     H = h0.shape[1]
     relu = bool(relu)
-    forward_step, forward_persistent, _, _, forward_resident, _ = _kernels(x.dtype.name)
+    k = _kernels(x.dtype.name)
     x_proj = prefix_view(gemm(rows(x), w_ih, trans_b=True, bias=bias), (T, B, H))
     hs = device_empty((T + 1, B, H), x.dtype)
-    run_recurrence((forward_step, forward_persistent, forward_resident), recurrence, batch=B, hidden=H, gates=1,
-                   backward=False, dtype=x.dtype, steps=range(T), args=(relu, x_proj, w_hh, h0, hs))
+    run_recurrence((k.forward_step, k.forward_persistent, k.forward_resident), recurrence, batch=B, hidden=H,
+                   gates=1, backward=False, dtype=x.dtype, steps=range(T), args=(relu, x_proj, w_hh, h0, hs),
+                   by_gemm=(k.forward_from_product, previous_states(h0, hs), w_hh))
     return hs
 
 
@@ -201,12 +236,13 @@ def elman_backward_device(x, w_ih, w_hh, hs, dy, dh_n, relu, truncate, recurrenc
     H = hs.shape[2]
     relu = bool(relu)
     truncate = int(truncate)
-    _, _, backward_step, backward_persistent, _, backward_resident = _kernels(x.dtype.name)
+    k = _kernels(x.dtype.name)
     d_pre = device_empty((T, B, H), x.dtype)
     dh_total = device_empty((T, B, H), x.dtype)
-    run_recurrence((backward_step, backward_persistent, backward_resident), recurrence, batch=B, hidden=H, gates=1,
-                   backward=True, dtype=x.dtype, steps=range(T - 1, -1, -1),
-                   args=(relu, truncate, w_hh, hs, dy, d_pre, dh_total, dh_n))
+    run_recurrence((k.backward_step, k.backward_persistent, k.backward_resident), recurrence, batch=B, hidden=H,
+                   gates=1, backward=True, dtype=x.dtype, steps=range(T - 1, -1, -1),
+                   args=(relu, truncate, w_hh, hs, dy, d_pre, dh_total, dh_n),
+                   by_gemm=(k.backward_from_product, next_gradients(d_pre, truncate), w_hh))
     dh0 = recurrent_grad(prefix_view(d_pre, (B, H)), w_hh)
     d_rows = rows(d_pre)
     dx = prefix_view(gemm(d_rows, w_ih), (T, B, I))

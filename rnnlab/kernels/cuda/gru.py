@@ -15,13 +15,15 @@ with the gate math; weight gradients as GEMMs) as in :mod:`rnnlab.kernels.cuda.l
 from __future__ import annotations
 
 import functools
+from types import SimpleNamespace
 
 from ._common import (HELPER_THREADS, ROWS_PER_THREAD, SHARED_ALIGN, STEP_A_WORDS, STEP_W_WORDS, check_dtype,
                       check_sequences, column_sums, cuda, device_empty, end_step, for_dtype, gemm, prefix_view,
-                      recurrent_grad, rows, step_kernel, step_link, step_products, step_tiles_device)
+                      recurrent_grad, rows, step_kernel, step_link, step_products, step_tiles_device,
+                      tile_products)
 from ._launch import launch
 from ._memory import remember, upload
-from ._resident import resident_kernel, resident_parts, run_recurrence
+from ._resident import next_gradients, previous_states, resident_kernel, resident_parts, run_recurrence
 
 GATES = 3
 GATES_W_WORDS = GATES * STEP_W_WORDS  # the forward step's weight stage, every gate
@@ -33,6 +35,7 @@ def _kernels(dtype_name: str):
     sigmoid, tanh, zero, one, T_ = k.sigmoid, k.tanh, k.zero, k.one, k.nb_type
     forward_rows, backward_rows = step_products(dtype_name, GATES)
     resident_step, partial_sum = resident_parts(dtype_name)
+    forward_products, backward_products = tile_products(GATES), tile_products(1)
 
     @cuda.jit
     def input_bias(b_ih, b_hh, bias):
@@ -84,9 +87,15 @@ def _kernels(dtype_name: str):
     def forward_tile(tile, t, x_proj, w_hh, b_hh, h0, hs, gates, hn_all, acc, a_s, w_s):
         """Step t of one tile: (W_hh h_{t-1}) for the rows of r, z and n of its units, then
         :func:`cell_step`; x_proj (T, B, 3H) = W_ih x + bias."""
+        row0, col0 = forward_rows(tile, t, h0, hs, w_hh, acc, a_s, w_s)
+        forward_finish(row0, col0, t, x_proj, b_hh, h0, hs, gates, hn_all, acc)
+
+    @cuda.jit(device=True)
+    def forward_finish(row0, col0, t, x_proj, b_hh, h0, hs, gates, hn_all, acc):
+        """The tile at (row0, col0) given its recurrent products acc (W_hh h_{t-1} for r, z, n),
+        then :func:`cell_step`."""
         B = hs.shape[1]
         H = hs.shape[2]
-        row0, col0 = forward_rows(tile, t, h0, hs, w_hh, acc, a_s, w_s)
         j = col0 + cuda.threadIdx.x
         pre = cuda.local.array((ROWS_PER_THREAD, GATES), T_)  # x_proj of r, z, n
         h_prev = cuda.local.array(ROWS_PER_THREAD, T_)
@@ -102,6 +111,14 @@ def _kernels(dtype_name: str):
             if b < B and j < H:
                 cell_step(t, b, j, acc[q, 0] + pre[q, 0], acc[q, 1] + pre[q, 1], pre[q, 2], acc[q, 2] + b_n,
                           h_prev[q], h0, hs, gates, hn_all)
+
+    @step_kernel
+    def forward_from_product(t, product, x_proj, w_hh, b_hh, h0, hs, gates, hn_all):
+        """Step t of one tile (blockIdx.x), its recurrent products read from ``product`` = h_{t-1}
+        W_hh^T (B, 3H), one GEMM for the whole step (the "gemm" recurrence)."""
+        acc = cuda.local.array((ROWS_PER_THREAD, GATES), T_)
+        row0, col0 = forward_products(cuda.blockIdx.x, product, acc)
+        forward_finish(row0, col0, t, x_proj, b_hh, h0, hs, gates, hn_all, acc)
 
     @step_kernel
     def forward_step(t, x_proj, w_hh, b_hh, h0, hs, gates, hn_all):
@@ -160,9 +177,15 @@ def _kernels(dtype_name: str):
                       acc, a_s, w_s):
         """Step s (counting down) of one tile: dL/dh_s = dy_s + sum_m d_hh[s+1][m] W_hh[m, k] +
         dL/dh_{s+1} z_{s+1} (dh_n at s = T-1; 0 across a cut), then :func:`cell_grad`."""
+        row0, col0, last, cut = backward_rows(tile, s, truncate, d_hh, w_hh, acc, a_s, w_s)
+        backward_finish(row0, col0, last, cut, s, hs, gates, hn_all, dy, d_ih, d_hh, dh_total, dh_n, skip, acc)
+
+    @cuda.jit(device=True)
+    def backward_finish(row0, col0, last, cut, s, hs, gates, hn_all, dy, d_ih, d_hh, dh_total, dh_n, skip, acc):
+        """The tile at (row0, col0) given acc[:, 0], the recurrent term of dL/dh_s through the gates
+        (unless ``last`` or ``cut``): dL/dh_s, then :func:`cell_grad`."""
         B = dy.shape[1]
         H = dy.shape[2]
-        row0, col0, last, cut = backward_rows(tile, s, truncate, d_hh, w_hh, acc, a_s, w_s)
         k = col0 + cuda.threadIdx.x
         # Every row's loads first (one L2 round trip, not one per row): dh and the records.
         dh = cuda.local.array(ROWS_PER_THREAD, T_)
@@ -185,6 +208,15 @@ def _kernels(dtype_name: str):
             if b < B and k < H:
                 cell_grad(s, b, k, dh[q], rec[q, 0], rec[q, 1], rec[q, 2], rec[q, 3], rec[q, 4], d_ih, d_hh,
                           dh_total, skip)
+
+    @step_kernel
+    def backward_from_product(s, product, truncate, w_hh, hs, gates, hn_all, dy, d_ih, d_hh, dh_total, dh_n, skip):
+        """Step s of BPTT on one tile (blockIdx.x), the recurrent term through the gates read from
+        ``product`` = d_hh[s+1] W_hh (B, H), one GEMM for the whole step (the "gemm" recurrence)."""
+        acc = cuda.local.array((ROWS_PER_THREAD, 1), T_)
+        last, cut = step_link(s, dy.shape[0], truncate)
+        row0, col0 = backward_products(cuda.blockIdx.x, product, acc)
+        backward_finish(row0, col0, last, cut, s, hs, gates, hn_all, dy, d_ih, d_hh, dh_total, dh_n, skip, acc)
 
     @step_kernel
     def backward_step(s, truncate, w_hh, hs, gates, hn_all, dy, d_ih, d_hh, dh_total, dh_n, skip):
@@ -246,8 +278,10 @@ def _kernels(dtype_name: str):
                     cell_grad(s, b, k, dh, r, z, n, hh_n, h_prev, d_ih, d_hh, dh_total, skip)
             end_step(grid)
 
-    return input_bias, forward_step, forward_persistent, backward_step, backward_persistent, forward_resident, \
-        backward_resident
+    return SimpleNamespace(input_bias=input_bias, forward_step=forward_step, forward_persistent=forward_persistent,
+                           forward_resident=forward_resident, forward_from_product=forward_from_product,
+                           backward_step=backward_step, backward_persistent=backward_persistent,
+                           backward_resident=backward_resident, backward_from_product=backward_from_product)
 
 
 def gru_forward_device(x, w_ih, w_hh, b_ih, b_hh, h0, recurrence: str | None = None):
@@ -255,15 +289,17 @@ def gru_forward_device(x, w_ih, w_hh, b_ih, b_hh, h0, recurrence: str | None = N
     check_sequences(x)
     T, B, I = x.shape
     H = h0.shape[1]
-    input_bias, forward_step, forward_persistent, _, _, forward_resident, _ = _kernels(x.dtype.name)
+    k = _kernels(x.dtype.name)
     bias = device_empty(3 * H, x.dtype)
-    launch(input_bias, -(-3 * H // HELPER_THREADS), HELPER_THREADS, (b_ih, b_hh, bias))
+    launch(k.input_bias, -(-3 * H // HELPER_THREADS), HELPER_THREADS, (b_ih, b_hh, bias))
     x_proj = prefix_view(gemm(rows(x), w_ih, trans_b=True, bias=bias), (T, B, 3 * H))
     hs = device_empty((T + 1, B, H), x.dtype)
     gates = device_empty((3, T, B, H), x.dtype)
     hn_all = device_empty((T, B, H), x.dtype)
-    run_recurrence((forward_step, forward_persistent, forward_resident), recurrence, batch=B, hidden=H, gates=GATES,
-                   backward=False, dtype=x.dtype, steps=range(T), args=(x_proj, w_hh, b_hh, h0, hs, gates, hn_all))
+    run_recurrence((k.forward_step, k.forward_persistent, k.forward_resident), recurrence, batch=B, hidden=H,
+                   gates=GATES, backward=False, dtype=x.dtype, steps=range(T),
+                   args=(x_proj, w_hh, b_hh, h0, hs, gates, hn_all),
+                   by_gemm=(k.forward_from_product, previous_states(h0, hs), w_hh))
     return hs, gates, hn_all
 
 
@@ -273,14 +309,15 @@ def gru_backward_device(x, w_ih, w_hh, hs, gates, hn_all, dy, dh_n, truncate, re
     T, B, I = x.shape
     H = hs.shape[2]
     truncate = int(truncate)
-    _, _, _, backward_step, backward_persistent, _, backward_resident = _kernels(x.dtype.name)
+    k = _kernels(x.dtype.name)
     d_ih = device_empty((T, B, 3 * H), x.dtype)
     d_hh = device_empty((T, B, 3 * H), x.dtype)
     dh_total = device_empty((T, B, H), x.dtype)
     skip = device_empty((B, H), x.dtype)  # written by step T-1 before anything reads it
-    run_recurrence((backward_step, backward_persistent, backward_resident), recurrence, batch=B, hidden=H,
+    run_recurrence((k.backward_step, k.backward_persistent, k.backward_resident), recurrence, batch=B, hidden=H,
                    gates=GATES, backward=True, dtype=x.dtype, steps=range(T - 1, -1, -1),
-                   args=(truncate, w_hh, hs, gates, hn_all, dy, d_ih, d_hh, dh_total, dh_n, skip))
+                   args=(truncate, w_hh, hs, gates, hn_all, dy, d_ih, d_hh, dh_total, dh_n, skip),
+                   by_gemm=(k.backward_from_product, next_gradients(d_hh, truncate), w_hh))
     dh0 = recurrent_grad(prefix_view(d_hh, (B, 3 * H)), w_hh, carry=skip)  # through the gates, plus the direct path
     rows_ih, rows_hh = rows(d_ih), rows(d_hh)
     dx = prefix_view(gemm(rows_ih, w_ih), (T, B, I))

@@ -23,7 +23,9 @@ shape by default, :func:`~rnnlab.kernels.cuda._resident.run_recurrence`):
   h_{t-1} and W_hh re-staged every step (:func:`~rnnlab.kernels.cuda._common.recurrent_product`),
   applies the gate and cell math to the accumulators, and waits at a grid-wide barrier.
 
-"per-step" launches the tile code once per step instead. Everything stays on the device.
+"per-step" launches the tile code once per step instead. "gemm", for large batches where cuBLAS
+runs, computes each step's h_{t-1} W_hh^T for every sequence as one GEMM and then launches the
+cell math on the tiles. Everything stays on the device.
 Backward: per step (last to first) the same structures fuse dL/dh_s's recurrent term,
 sum_m dL/dpre_{s+1}[m] W_hh[m, k] (a resident block holds the W_hh columns of its units), with
 the gate derivatives of unit k; then dL/dh_0 and the weight gradients as GEMMs over all steps.
@@ -38,11 +40,13 @@ from __future__ import annotations
 
 import functools
 
+from types import SimpleNamespace
+
 from ._common import (ROWS_PER_THREAD, SHARED_ALIGN, STEP_A_WORDS, STEP_W_WORDS, check_dtype, check_sequences,
                       column_sums, cuda, device_empty, end_step, for_dtype, gemm, prefix_view, recurrent_grad, rows,
-                      step_kernel, step_link, step_products, step_tiles_device)
+                      step_kernel, step_link, step_products, step_tiles_device, tile_products)
 from ._memory import remember, upload
-from ._resident import resident_kernel, resident_parts, run_recurrence
+from ._resident import next_gradients, previous_states, resident_kernel, resident_parts, run_recurrence
 
 GATES = 4
 GATES_W_WORDS = GATES * STEP_W_WORDS  # the forward step's weight stage, every gate
@@ -54,6 +58,7 @@ def _kernels(dtype_name: str):
     sigmoid, tanh, zero, one, T_ = k.sigmoid, k.tanh, k.zero, k.one, k.nb_type
     forward_rows, backward_rows = step_products(dtype_name, GATES)
     resident_step, partial_sum = resident_parts(dtype_name)
+    forward_products, backward_products = tile_products(GATES), tile_products(1)
 
     @cuda.jit(device=True)
     def cell_step(t, b, j, a_i, a_f, a_g, a_o, c_prev, h0, hs, cs, gates):
@@ -95,11 +100,16 @@ def _kernels(dtype_name: str):
 
     @cuda.jit(device=True)
     def forward_tile(tile, t, x_proj, w_hh, h0, c0, hs, cs, gates, acc, a_s, w_s):
-        """Step t of one tile: h_{t-1} W_hh^T for its units' four gates, plus x_proj[t], through
+        """Step t of one tile: h_{t-1} W_hh^T for its units' four gates, then :func:`forward_finish`."""
+        row0, col0 = forward_rows(tile, t, h0, hs, w_hh, acc, a_s, w_s)
+        forward_finish(row0, col0, t, x_proj, h0, c0, hs, cs, gates, acc)
+
+    @cuda.jit(device=True)
+    def forward_finish(row0, col0, t, x_proj, h0, c0, hs, cs, gates, acc):
+        """The tile at (row0, col0) given its recurrent products acc: plus x_proj[t], through
         :func:`cell_step`."""
         B = hs.shape[1]
         H = hs.shape[2]
-        row0, col0 = forward_rows(tile, t, h0, hs, w_hh, acc, a_s, w_s)
         j = col0 + cuda.threadIdx.x
         c_prev = cuda.local.array(ROWS_PER_THREAD, T_)
         for r in range(ROWS_PER_THREAD):  # every row's loads first: one L2 round trip, not one per row
@@ -112,6 +122,14 @@ def _kernels(dtype_name: str):
             b = row0 + cuda.threadIdx.y * ROWS_PER_THREAD + r
             if b < B and j < H:
                 cell_step(t, b, j, acc[r, 0], acc[r, 1], acc[r, 2], acc[r, 3], c_prev[r], h0, hs, cs, gates)
+
+    @step_kernel
+    def forward_from_product(t, product, x_proj, w_hh, h0, c0, hs, cs, gates):
+        """Step t of one tile (blockIdx.x), its recurrent products read from ``product`` = h_{t-1}
+        W_hh^T (B, 4H), one GEMM for the whole step (the "gemm" recurrence)."""
+        acc = cuda.local.array((ROWS_PER_THREAD, GATES), T_)
+        row0, col0 = forward_products(cuda.blockIdx.x, product, acc)
+        forward_finish(row0, col0, t, x_proj, h0, c0, hs, cs, gates, acc)
 
     @step_kernel
     def forward_step(t, x_proj, w_hh, h0, c0, hs, cs, gates):
@@ -178,9 +196,15 @@ def _kernels(dtype_name: str):
         then :func:`cell_grad`. dc_carry[b, k] enters holding dL/dc_{s} through c_{s+1} (at
         s = T-1 dc_n is read instead) and leaves holding dL/dc_{s-1} through c_s.
         """
+        row0, col0, last, cut = backward_rows(tile, s, truncate, d_pre, w_hh, acc, a_s, w_s)
+        backward_finish(row0, col0, last, cut, s, cs, gates, dy, d_pre, dh_total, dh_n, dc_n, dc_carry, acc)
+
+    @cuda.jit(device=True)
+    def backward_finish(row0, col0, last, cut, s, cs, gates, dy, d_pre, dh_total, dh_n, dc_n, dc_carry, acc):
+        """The tile at (row0, col0) given acc[:, 0], the recurrent term of dL/dh_s (unless ``last``
+        or ``cut``): dL/dh_s, then :func:`cell_grad`."""
         B = dy.shape[1]
         H = dy.shape[2]
-        row0, col0, last, cut = backward_rows(tile, s, truncate, d_pre, w_hh, acc, a_s, w_s)
         k = col0 + cuda.threadIdx.x
         # Every row's loads first (one L2 round trip, not one per row): dh, dc_in and the records.
         dh = cuda.local.array(ROWS_PER_THREAD, T_)
@@ -207,6 +231,15 @@ def _kernels(dtype_name: str):
             if b < B and k < H:
                 cell_grad(s, b, k, dh[r], dc_in[r], rec[r, 0], rec[r, 1], rec[r, 2], rec[r, 3], rec[r, 4], rec[r, 5],
                           d_pre, dh_total, dc_carry)
+
+    @step_kernel
+    def backward_from_product(s, product, truncate, w_hh, cs, gates, dy, d_pre, dh_total, dh_n, dc_n, dc_carry):
+        """Step s of BPTT on one tile (blockIdx.x), the recurrent term read from ``product`` =
+        d_pre[s+1] W_hh (B, H), one GEMM for the whole step (the "gemm" recurrence)."""
+        acc = cuda.local.array((ROWS_PER_THREAD, 1), T_)
+        last, cut = step_link(s, dy.shape[0], truncate)
+        row0, col0 = backward_products(cuda.blockIdx.x, product, acc)
+        backward_finish(row0, col0, last, cut, s, cs, gates, dy, d_pre, dh_total, dh_n, dc_n, dc_carry, acc)
 
     @step_kernel
     def backward_step(s, truncate, w_hh, cs, gates, dy, d_pre, dh_total, dh_n, dc_n, dc_carry):
@@ -272,26 +305,32 @@ def _kernels(dtype_name: str):
                     cell_grad(s, b, k, dh, dc_in, i, f, g, o, c, c_prev, d_pre, dh_total, dc_carry)
             end_step(grid)
 
-    return forward_step, forward_persistent, backward_step, backward_persistent, forward_resident, backward_resident
+    return SimpleNamespace(forward_step=forward_step, forward_persistent=forward_persistent,
+                           forward_resident=forward_resident, forward_from_product=forward_from_product,
+                           backward_step=backward_step, backward_persistent=backward_persistent,
+                           backward_resident=backward_resident, backward_from_product=backward_from_product)
 
 
 def lstm_forward_device(x, w_ih, w_hh, bias, h0, c0, recurrence: str | None = None):
     """:func:`lstm_forward` on device arrays; returns device arrays (hs, cs, gates).
 
     ``recurrence``: "resident" (W_hh held in shared memory over one launch), "persistent" (one
-    launch, W_hh re-staged every step), "per-step" (one launch a step), or None (the default) to
-    pick by shape (:func:`~rnnlab.kernels.cuda._resident.run_recurrence`).
+    launch, W_hh re-staged every step), "per-step" (one launch a step), "gemm" (a step's product
+    as one GEMM, cuBLAS where usable, then the cell math), or None (the default) to pick by shape
+    (:func:`~rnnlab.kernels.cuda._resident.run_recurrence`).
     """
     check_sequences(x)
     T, B, I = x.shape
     H = h0.shape[1]
-    forward_step, forward_persistent, _, _, forward_resident, _ = _kernels(x.dtype.name)
+    k = _kernels(x.dtype.name)
     x_proj = prefix_view(gemm(rows(x), w_ih, trans_b=True, bias=bias), (T, B, 4 * H))  # W_ih x_t + b, all t
     hs = device_empty((T + 1, B, H), x.dtype)
     cs = device_empty((T + 1, B, H), x.dtype)
     gates = device_empty((4, T, B, H), x.dtype)
-    run_recurrence((forward_step, forward_persistent, forward_resident), recurrence, batch=B, hidden=H, gates=GATES,
-                   backward=False, dtype=x.dtype, steps=range(T), args=(x_proj, w_hh, h0, c0, hs, cs, gates))
+    run_recurrence((k.forward_step, k.forward_persistent, k.forward_resident), recurrence, batch=B, hidden=H,
+                   gates=GATES, backward=False, dtype=x.dtype, steps=range(T),
+                   args=(x_proj, w_hh, h0, c0, hs, cs, gates),
+                   by_gemm=(k.forward_from_product, previous_states(h0, hs), w_hh))
     return hs, cs, gates
 
 
@@ -300,14 +339,15 @@ def lstm_backward_device(x, w_ih, w_hh, hs, cs, gates, dy, dh_n, dc_n, truncate,
     check_sequences(x)
     T, B, I = x.shape
     H = hs.shape[2]
-    _, _, backward_step, backward_persistent, _, backward_resident = _kernels(x.dtype.name)
+    k = _kernels(x.dtype.name)
     d_pre = device_empty((T, B, 4 * H), x.dtype)  # dL/d(pre-activation) of i, f, g, o per step
     dh_total = device_empty((T, B, H), x.dtype)
     dc_carry = device_empty(dc_n.shape, x.dtype)  # ends as dL/dc_0
     truncate = int(truncate)
-    run_recurrence((backward_step, backward_persistent, backward_resident), recurrence, batch=B, hidden=H,
+    run_recurrence((k.backward_step, k.backward_persistent, k.backward_resident), recurrence, batch=B, hidden=H,
                    gates=GATES, backward=True, dtype=x.dtype, steps=range(T - 1, -1, -1),
-                   args=(truncate, w_hh, cs, gates, dy, d_pre, dh_total, dh_n, dc_n, dc_carry))
+                   args=(truncate, w_hh, cs, gates, dy, d_pre, dh_total, dh_n, dc_n, dc_carry),
+                   by_gemm=(k.backward_from_product, next_gradients(d_pre, truncate), w_hh))
     dh0 = recurrent_grad(prefix_view(d_pre, (B, 4 * H)), w_hh)  # the first step's gradient through the recurrence
     d_rows = rows(d_pre)
     dx = prefix_view(gemm(d_rows, w_ih), (T, B, I))
