@@ -30,6 +30,19 @@ fi
 export PYTHONPATH=$PWD:/tmp/site PYTHONUNBUFFERED=1 RNNLAB_CACHE_DIR=/tmp/rnnlab-numba-cache
 BENCH_LIMIT=${BENCH_LIMIT:-100}
 TEST_LIMIT=${TEST_LIMIT:-120}
+# The whole call stays inside BUDGET seconds (a run's limit is 590): a stage gets at most what is
+# left, and one with under 20 s left is skipped and says so, so the call ends with every file.
+BUDGET=${BUDGET:-570}
+limit() {  # limit N: N seconds, or what is left of the budget if less; 0 when under 20 s remain
+  local left=$((BUDGET - SECONDS))
+  if [ "$left" -lt 20 ]; then echo 0; elif [ "$left" -lt "$1" ]; then echo "$left"; else echo "$1"; fi
+}
+run_for() {  # run_for N command...: the command under timeout limit(N), or a note that time ran out
+  local seconds
+  seconds=$(limit "$1"); shift
+  if [ "$seconds" -eq 0 ]; then echo "skipped, out of time: $*" >&2; return 124; fi
+  timeout "$seconds" "$@"
+}
 
 {
   nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,memory.total --format=csv
@@ -38,7 +51,7 @@ TEST_LIMIT=${TEST_LIMIT:-120}
 } 2>&1 | tee "$OUT/env.txt"
 
 echo "== GPU kernel tests"
-timeout "$TEST_LIMIT" python3 -m pytest -q -rs -p no:cacheprovider -n 8 tests/cuda_sim/sim_cases.py \
+run_for "$TEST_LIMIT" python3 -m pytest -q -rs -p no:cacheprovider -n 8 tests/cuda_sim/sim_cases.py \
   tests/cuda_sim/ptx_cases.py tests/cuda_sim/memory_cases.py >"$OUT/tests.txt" 2>&1
 echo "exit $?"; grep -E "passed|failed|error|Error" "$OUT/tests.txt" | tail -25
 
@@ -47,7 +60,7 @@ echo "exit $?"; grep -E "passed|failed|error|Error" "$OUT/tests.txt" | tail -25
 CELL_LIST=${CELLS:-lstm gru rnn_tanh}
 for cell in $CELL_LIST; do
   echo "== bench $cell"
-  timeout "$BENCH_LIMIT" python3 benchmarks/cuda_vs_cudnn.py --cells "$cell" --compare-launch --json \
+  run_for "$BENCH_LIMIT" python3 benchmarks/cuda_vs_cudnn.py --cells "$cell" --compare-launch --json \
     ${SHAPES:+--shapes $SHAPES} >"$WORK/bench-$cell.json" 2>>"$OUT/bench.err"
   echo "exit $?"; grep -v -i "warn" "$OUT/bench.err" | tail -4
   python3 - "$OUT" "$WORK" "$([ "$cell" = "${CELL_LIST##* }" ] && echo last)" <<'PY'
@@ -76,7 +89,7 @@ if [ -z "${SKIP_AB:-}" ]; then
     [ "$side" = old ] && [ ! -d .old/rnnlab ] && continue
     echo "== A/B: $side"
     root=$PWD; [ "$side" = old ] && root=$PWD/.old
-    RNNLAB_CUBLAS=$([ "$side" = cublas ] && echo 1 || echo 0) PYTHONPATH=$root:/tmp/site timeout 75 \
+    RNNLAB_CUBLAS=$([ "$side" = cublas ] && echo 1 || echo 0) PYTHONPATH=$root:/tmp/site run_for 75 \
       python3 benchmarks/cuda_vs_cudnn.py --cells lstm,gru --no-torch \
       --shapes 32,100,64,128 64,50,256,512 256,100,512,1024 2>&1 | grep -v -i warn | tee -a "$OUT/ab.txt"
   done
@@ -84,13 +97,13 @@ fi
 
 if [ -z "${SKIP_OVERHEADS:-}" ]; then
   echo "== fixed costs"
-  timeout 60 python3 benchmarks/cuda_overheads.py 2>&1 | grep -v -i "warn" | tee "$OUT/overheads.txt"
+  run_for 60 python3 benchmarks/cuda_overheads.py 2>&1 | grep -v -i "warn" | tee "$OUT/overheads.txt"
 fi
 
 if [ -z "${SKIP_CLI:-}" ]; then  # what a user runs: the CLI trains on the GPU, and the lab's numbers match the CPU's
   echo "== rnnlab train --device cuda"
   for device in cuda cpu; do
-    timeout 90 python3 -m rnnlab train adding-lstm --device "$device" --steps 100 --seed 3 --json \
+    run_for 90 python3 -m rnnlab train adding-lstm --device "$device" --steps 100 --seed 3 --json \
       --out "$WORK/run-$device" >/dev/null 2>>"$OUT/train.err"
     echo "$device: exit $?"
   done
@@ -109,18 +122,18 @@ fi
 
 if [ -z "${SKIP_BREAKDOWN:-}" ]; then  # GEMMs against recurrence at B=64 and 256, and the GEMMs against cuBLAS,
   echo "== breakdown"                  # then again with a GEMM tile of 8x8 outputs a thread (the shipped one: 4x4)
-  timeout 120 python3 benchmarks/cuda_breakdown.py --gemm-tile 128,128,8,16,16 2>&1 | grep -v -i warn \
+  run_for 120 python3 benchmarks/cuda_breakdown.py --gemm-tile 128,128,8,16,16 2>&1 | grep -v -i warn \
     | tee "$OUT/breakdown.txt"
 fi
 
 if [ -z "${SKIP_TILES:-}" ]; then  # the step tile by shape: twice the tiles paid 1.24x at B=64 (LSTM), lost at B=256
   echo "== step tiles"
-  timeout 150 python3 benchmarks/cuda_tile_variants.py --cells lstm,gru --timeout 35 \
+  run_for 150 python3 benchmarks/cuda_tile_variants.py --cells lstm,gru --timeout 35 \
     --shape 32,100,64,128 --shape 32,200,128,256 --shape 64,50,256,512 \
     --variant 32,8,4,32 --variant 32,8,2,32 --variant 16,8,2,32 --variant 16,8,4,32 2>&1 | grep -v -i warn \
     | tee "$OUT/tiles.txt"
   # B=256: twice the rows a thread (8 sequences x 4 gates of one unit: 32 FMAs per 12 shared loads, not 16 per 8)
-  timeout 75 python3 benchmarks/cuda_tile_variants.py --cells lstm --timeout 30 --shape 256,100,512,1024 \
+  run_for 75 python3 benchmarks/cuda_tile_variants.py --cells lstm --timeout 30 --shape 256,100,512,1024 \
     --variant 32,8,4,32 --variant 32,8,8,32 2>&1 | grep -v -i warn | tee -a "$OUT/tiles.txt"
 fi
 
