@@ -43,7 +43,7 @@ _TOLERANCE = {"float32": 1e-5, "float64": 1e-12}
 
 _lock = threading.RLock()  # ready() holds it through the agreement check, which makes a handle
 _library = None
-_handles: dict = {}  # CUDA context key -> (numba's context, kept alive; the cuBLAS handle)
+_handles: dict = {}  # (CUDA context key, thread) -> (numba's context, kept alive; the cuBLAS handle)
 _verdicts: dict[tuple, bool] = {}  # (context key, dtype name) -> whether cuBLAS runs its large GEMMs
 _reasons: dict[str, str] = {}  # dtype name -> "cuBLAS <version>" or why not (the last context decided)
 
@@ -161,9 +161,10 @@ def _context_key() -> int:
 
 
 def _handle():
-    """The cuBLAS handle of the current CUDA context (a handle belongs to one), created once; the
-    context is kept alive beside it, so its key is never another's."""
-    key = _context_key()
+    """The cuBLAS handle of the current CUDA context and thread, created once: a handle belongs to
+    one context, and must not be used by two threads at once (the lab trains in one thread while
+    another may run a trace). The context is kept alive beside it, so its key is never another's."""
+    key = (_context_key(), threading.get_ident())
     entry = _handles.get(key)
     if entry is None:
         with _lock:
