@@ -488,20 +488,23 @@ def test_which_launch_runs_the_recurrence(monkeypatch, recurrence, batch, groups
         assert launches == [("persistent", int(expected[-1]), ("a", "b"))]
 
 
-@pytest.mark.parametrize("recurrence,batch,cublas,backward,expected", [
-    (None, 64, True, False, "gemm"),  # a large batch where cuBLAS runs: one GEMM a step, then the cell math
-    (None, 64, True, True, "gemm"),
-    (None, 63, True, False, "tiles"),
-    (None, 64, False, False, "tiles"),  # without cuBLAS the fused tiles stay
-    ("gemm", 1, False, True, "gemm"),  # asked for: rnnlab's own GEMM then
+@pytest.mark.parametrize("recurrence,batch,cublas,min_products,backward,expected", [
+    (None, 64, True, 6400, False, "gemm"),  # a large batch where cuBLAS runs: one GEMM a step, then the cell math
+    (None, 64, True, 6400, True, "gemm"),
+    (None, 64, True, 6401, False, "tiles"),  # a step's product too small for cuBLAS (64 x 20 x 5 = 6400)
+    (None, 63, True, 0, False, "tiles"),
+    (None, 64, False, 0, False, "tiles"),  # without cuBLAS the fused tiles stay
+    ("gemm", 1, False, 6400, True, "gemm"),  # asked for: rnnlab's own GEMM then
 ])
-def test_when_the_recurrence_runs_as_one_gemm_a_step(monkeypatch, recurrence, batch, cublas, backward, expected):
+def test_when_the_recurrence_runs_as_one_gemm_a_step(monkeypatch, recurrence, batch, cublas, min_products, backward,
+                                                      expected):
     """The "gemm" recurrence: per step the product of every sequence as one GEMM into a buffer
     (forward (B, G*H) = h_{t-1} W_hh^T; backward (B, H) = d_{s+1} W_hh, none where nothing
     crosses), then the cell math launched on the step's tiles with that buffer."""
     from rnnlab.kernels.cuda import _common, _resident
 
     monkeypatch.setattr(_common, "cublas_usable", lambda dtype: cublas)
+    monkeypatch.setattr(_common, "CUBLAS_MIN_PRODUCTS", min_products)
     products = []
     monkeypatch.setattr(_common, "gemm", lambda a, w, trans_b, out: products.append((a, w, trans_b, out)))
     monkeypatch.setattr(_common, "device_empty", lambda shape, dtype: ("buffer", shape))

@@ -56,8 +56,8 @@ RES_SHARED_BYTES = 48 * 1024
 STAGE_LOADS = 4
 #: The forms a recurrence can run as (``recurrence=`` of the cells' functions).
 RECURRENCES = ("resident", "persistent", "per-step", "gemm")
-#: Without ``recurrence=``, batches from this size run "gemm" where cuBLAS is usable: a step's
-#: product is then one cuBLAS GEMM (B x H x G*H multiply-adds) and the cell math a launch of its
+#: Without ``recurrence=``, batches from this size run "gemm" where cuBLAS takes a step's product
+#: (B x H x G*H multiply-adds, at least CUBLAS_MIN_PRODUCTS) and the cell math is a launch of its
 #: own. Not yet timed on a GPU (benchmarks/README.md): the tiled product ran at ~8 TFLOP/s on an
 #: H200 at B=256 and cuBLAS's GEMMs reach several times that, while each step pays two launches.
 GEMM_AUTO_MIN_BATCH = 64
@@ -253,11 +253,14 @@ def run_recurrence(kernels, recurrence: str | None, *, batch: int, hidden: int, 
     sequence as one GEMM (:func:`_common.gemm`: cuBLAS where usable) into a (B, G*H) buffer going
     forward (factor(t) W_hh^T) or (B, H) going ``backward`` (factor(s) W_hh, none where factor(s)
     is None), then ``from_product(t, product, *args)`` launched on the step's tiles for the cell
-    math. None picks it from GEMM_AUTO_MIN_BATCH sequences where cuBLAS is usable.
+    math. None picks it from GEMM_AUTO_MIN_BATCH sequences where cuBLAS is usable and takes the
+    step's product (:data:`_common.CUBLAS_MIN_PRODUCTS`); a product rnnlab's GEMM would do is
+    better fused into the tiles, one launch for every step.
     """
     if recurrence is not None and recurrence not in RECURRENCES:
         raise ValueError(f"recurrence must be one of {', '.join(RECURRENCES)}, got {recurrence!r}")
     if recurrence == "gemm" or (recurrence is None and by_gemm is not None and batch >= GEMM_AUTO_MIN_BATCH
+                                and batch * gates * hidden * hidden >= _common.CUBLAS_MIN_PRODUCTS
                                 and _common.cublas_usable(dtype)):
         if by_gemm is None:
             raise ValueError("recurrence='gemm' needs the step's product (by_gemm)")
