@@ -233,40 +233,41 @@ def test_bias_rows_reach_every_row_past_the_grid():
     assert np.array_equal(out.copy_to_host(), np.tile(bias, (11, 1)))
 
 
-CUBLAS = AVAILABLE and os.environ.get("NUMBA_ENABLE_CUDASIM") != "1" and os.environ.get("RNNLAB_CUBLAS") != "0"
+if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":  # on a GPU only (the simulator runs no libraries; no skips here)
+    @pytest.mark.parametrize("dtype", DTYPES)
+    def test_large_products_go_to_cublas_where_it_is_installed(dtype, monkeypatch):
+        """On a GPU: every product through gemm() with the size threshold lowered to 0, every
+        transposition, with and without a bias, then every cell's forward and backward by the
+        "gemm" recurrence, against NumPy and the CPU. Where cuBLAS is installed and not turned off,
+        cuBLAS must have taken every product (one that failed or disagreed fails here); where it
+        is missing or cannot start, or RNNLAB_CUBLAS=0, rnnlab's GEMM must have."""
+        from rnnlab.kernels.cuda import _common, _cublas
 
-
-@pytest.mark.skipif(not CUBLAS, reason="cuBLAS runs on a GPU only")
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_cublas_products_match_numpy_and_the_cells(dtype, monkeypatch):
-    """On a GPU with cuBLAS: every product through cuBLAS (the size threshold lowered to 0), every
-    transposition, with a bias, and every cell's forward and backward, against NumPy and the CPU."""
-    from rnnlab.kernels.cuda import _common, _cublas
-
-    if not _cublas.ready(dtype, _common.own_gemm):
+        usable = _cublas.ready(dtype, _common.own_gemm)
         reason = _cublas.status()[np.dtype(dtype).name]
-        if reason.startswith(("cuBLAS not found", "cuBLAS cannot start")):
-            pytest.skip(f"cuBLAS not used: {reason}")
-        pytest.fail(f"cuBLAS is installed but not used: {reason}")  # it failed or disagreed
-    monkeypatch.setattr(_common, "CUBLAS_MIN_PRODUCTS", 0)
-    calls = []
-    multiply = _cublas.multiply
-    monkeypatch.setattr(_cublas, "multiply", lambda *args, **kw: calls.append(1) or multiply(*args, **kw))
-    rng = np.random.default_rng(7)
-    M, K, N = 70, 37, 45
-    for trans_a, trans_b in itertools.product([False, True], repeat=2):
-        a = _draw(rng, dtype, *((K, M) if trans_a else (M, K)))
-        b = _draw(rng, dtype, *((N, K) if trans_b else (K, N)))
-        bias = _draw(rng, dtype, N)
-        expected = (a.T if trans_a else a).astype(np.float64) @ (b.T if trans_b else b).astype(np.float64)
-        for with_bias in (False, True):
-            out = _common.gemm(_common.to_device(a), _common.to_device(b), trans_a=trans_a, trans_b=trans_b,
-                               bias=_common.to_device(bias) if with_bias else None)
-            assert rel_err(out.copy_to_host(), expected + bias if with_bias else expected) < TOL[dtype]
-    assert len(calls) == 8
-    for mode, relu in (("RNN", False), ("LSTM", False), ("GRU", False)):
-        _check_cell(mode, relu, dtype, "gemm", _cell_problem(mode, dtype, seed=11))
-    assert len(calls) > 8
+        if os.environ.get("RNNLAB_CUBLAS", "").strip() == "0":
+            assert not usable and reason == "RNNLAB_CUBLAS=0"
+        elif not usable:
+            assert reason.startswith(("cuBLAS not found", "cuBLAS cannot start")), reason  # failed or disagreed
+        monkeypatch.setattr(_common, "CUBLAS_MIN_PRODUCTS", 0)
+        calls = []
+        multiply = _cublas.multiply
+        monkeypatch.setattr(_cublas, "multiply", lambda *args, **kw: calls.append(1) or multiply(*args, **kw))
+        rng = np.random.default_rng(7)
+        M, K, N = 70, 37, 45
+        for trans_a, trans_b in itertools.product([False, True], repeat=2):
+            a = _draw(rng, dtype, *((K, M) if trans_a else (M, K)))
+            b = _draw(rng, dtype, *((N, K) if trans_b else (K, N)))
+            bias = _draw(rng, dtype, N)
+            expected = (a.T if trans_a else a).astype(np.float64) @ (b.T if trans_b else b).astype(np.float64)
+            for with_bias in (False, True):
+                out = _common.gemm(_common.to_device(a), _common.to_device(b), trans_a=trans_a, trans_b=trans_b,
+                                   bias=_common.to_device(bias) if with_bias else None)
+                assert rel_err(out.copy_to_host(), expected + bias if with_bias else expected) < TOL[dtype]
+        assert len(calls) == (8 if usable else 0)
+        for mode in ("RNN", "LSTM", "GRU"):
+            _check_cell(mode, False, dtype, "gemm", _cell_problem(mode, dtype, seed=11))
+        assert (len(calls) > 8) == usable
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
