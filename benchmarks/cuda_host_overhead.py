@@ -3,9 +3,10 @@
     python benchmarks/cuda_host_overhead.py                       # every cell at (1,100,32,64)
     python benchmarks/cuda_host_overhead.py --shape 1,100,8,16 --shape 64,50,256,512 --cell lstm
     python benchmarks/cuda_host_overhead.py --layer               # rnnlab.LSTM(device="cuda") etc.
+    python benchmarks/cuda_host_overhead.py --shape 64,50,256,512 --recurrence gemm --recurrence persistent
 
 Runs ``{elman,lstm,gru}_forward_device`` then ``*_backward_device`` (float32, the default
-recurrence) on numba-cuda's real CUDA target with the GPU stood in for: a fake context hands out
+recurrence, or each ``--recurrence`` given) on numba-cuda's real CUDA target with the GPU stood in for: a fake context hands out
 device addresses, kernels compile to PTX for a compute capability 9.0 device (so NVVM is needed:
 ``pip install -e ".[cuda]"``) but are never loaded, and ``cuda.core.launch`` and the driver's
 copies do nothing. ``--layer`` runs a one-layer ``rnnlab.RNN/LSTM/GRU(device="cuda")`` instead:
@@ -46,6 +47,7 @@ def stand_in_for_the_gpu() -> list:
     class Context:
         def __init__(self):
             self.next_address, self.blocks = 1 << 20, []
+            self.handle = ctypes.c_void_p(1)  # the driver's context handle (cuBLAS keys its state by it)
 
         def get_memory_info(self):
             return types.SimpleNamespace(free=64 << 30, total=80 << 30)
@@ -88,7 +90,7 @@ def stand_in_for_the_gpu() -> list:
     return launches
 
 
-def forward_backward(cell: str, shape: tuple[int, int, int, int]):
+def forward_backward(cell: str, shape: tuple[int, int, int, int], recurrence: str | None = None):
     """A function running one forward+backward of ``cell`` at (B, T, I, H) on device arrays."""
     from rnnlab.kernels.cuda import _memory, elman, gru, lstm
 
@@ -103,15 +105,16 @@ def forward_backward(cell: str, shape: tuple[int, int, int, int]):
     dy, dh_n, dc_n = empty(T, B, H), empty(B, H), empty(B, H)
 
     def run():
+        r = recurrence
         if cell == "lstm":
-            hs, cs, gates = lstm.lstm_forward_device(x, w_ih, w_hh, b_ih, h0, c0)
-            lstm.lstm_backward_device(x, w_ih, w_hh, hs, cs, gates, dy, dh_n, dc_n, 0)
+            hs, cs, gates = lstm.lstm_forward_device(x, w_ih, w_hh, b_ih, h0, c0, recurrence=r)
+            lstm.lstm_backward_device(x, w_ih, w_hh, hs, cs, gates, dy, dh_n, dc_n, 0, recurrence=r)
         elif cell == "gru":
-            hs, gates, hn = gru.gru_forward_device(x, w_ih, w_hh, b_ih, b_hh, h0)
-            gru.gru_backward_device(x, w_ih, w_hh, hs, gates, hn, dy, dh_n, 0)
+            hs, gates, hn = gru.gru_forward_device(x, w_ih, w_hh, b_ih, b_hh, h0, recurrence=r)
+            gru.gru_backward_device(x, w_ih, w_hh, hs, gates, hn, dy, dh_n, 0, recurrence=r)
         else:
-            hs = elman.elman_forward_device(x, w_ih, w_hh, b_ih, h0, False)
-            elman.elman_backward_device(x, w_ih, w_hh, hs, dy, dh_n, False, 0)
+            hs = elman.elman_forward_device(x, w_ih, w_hh, b_ih, h0, False, recurrence=r)
+            elman.elman_backward_device(x, w_ih, w_hh, hs, dy, dh_n, False, 0, recurrence=r)
 
     return run
 
@@ -137,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cell", action="append", choices=["elman", "lstm", "gru"])
     parser.add_argument("--shape", action="append", help="B,T,I,H (repeatable; default 1,100,32,64)")
     parser.add_argument("--layer", action="store_true", help="Time the layers (NumPy in and out), not *_device.")
+    parser.add_argument("--recurrence", action="append", choices=["resident", "persistent", "per-step", "gemm"],
+                        help="force this recurrence (repeatable; default: the one chosen by shape); not with --layer")
     args = parser.parse_args(argv)
     try:
         shapes = [tuple(int(v) for v in s.split(",")) for s in (args.shape or ["1,100,32,64"])]
@@ -144,15 +149,17 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError
     except ValueError:
         parser.error("--shape takes four positive integers B,T,I,H")
+    if args.layer and args.recurrence:
+        parser.error("--recurrence times the device functions; drop --layer")
     try:
         launches = stand_in_for_the_gpu()
     except ImportError as exc:
         print(f"cuda_host_overhead: numba-cuda is needed: {exc}", file=sys.stderr)
         return 2
-    print(f"{'cell':6s} {'B,T,I,H':>16s} {'host f+b':>10s} {'launches':>9s}")
+    print(f"{'cell':6s} {'B,T,I,H':>16s} {'recurrence':>10s} {'host f+b':>10s} {'launches':>9s}")
     for cell in args.cell or ["elman", "lstm", "gru"]:
-        for shape in shapes:
-            run = (layer_forward_backward if args.layer else forward_backward)(cell, shape)
+        for shape, recurrence in [(s, r) for s in shapes for r in (args.recurrence or [None])]:
+            run = layer_forward_backward(cell, shape) if args.layer else forward_backward(cell, shape, recurrence)
             run()  # compiles (PTX for the stand-in device; minutes when nothing is cached)
             launches[0] = 0
             run()
@@ -163,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
                 for _ in range(50):
                     run()
                 rounds.append((time.perf_counter() - start) / 50 * 1e6)
-            print(f"{cell:6s} {','.join(map(str, shape)):>16s} {statistics.median(rounds):7.0f} us {count:9d}")
+            print(f"{cell:6s} {','.join(map(str, shape)):>16s} {recurrence or 'by shape':>10s} "
+                  f"{statistics.median(rounds):7.0f} us {count:9d}")
     return 0
 
 

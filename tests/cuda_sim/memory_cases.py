@@ -145,6 +145,29 @@ def test_a_prefix_view_needs_a_c_contiguous_array_holding_enough(memory):
         module.prefix_view(a[:, 1], (2,))
 
 
+def test_a_step_view_is_the_slice_and_holds_the_memory(memory):
+    """step_view(hs, t) is hs[t] (its address, shape and strides, as numba-cuda's own slicing
+    gives), and keeps hs's block lent out while it lives."""
+    module, _ = memory
+    hs = module.device_empty((5, 2, 3), "float32")
+    address = _address(hs)
+    step = module.step_view(hs, 3)
+    sliced = hs[3]
+    assert (step.shape, step.strides, _address(step)) == (sliced.shape, sliced.strides, _address(sliced))
+    assert _address(step) == address + 3 * 2 * 3 * 4 and step.is_c_contiguous()
+    del hs, sliced
+    gc.collect()
+    assert _address(module.device_empty((5, 2, 3), "float32")) != address  # the step still uses hs's block
+    del step
+    gc.collect()
+    assert _address(module.device_empty((5, 2, 3), "float32")) == address
+    a = module.device_empty((4, 3), "float64")
+    with pytest.raises(IndexError, match="step 4 of a device array of 4"):
+        module.step_view(a, 4)
+    with pytest.raises(ValueError, match="needs a C-contiguous device array"):
+        module.step_view(a[:, 1:], 0)
+
+
 @pytest.mark.parametrize("layout", ["C", "F", "strided"])
 def test_to_device_copies_the_arrays_bytes_in_c_order_to_its_new_block(memory, monkeypatch, layout):
     """One cuMemcpyHtoD of the whole array, from a C-ordered host buffer, into the new array."""

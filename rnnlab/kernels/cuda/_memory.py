@@ -231,6 +231,22 @@ def prefix_view(array, shape):
     return _DeviceNDArray(shape, _c_strides(shape, array.dtype.itemsize), array.dtype, gpu_data=array.gpu_data)
 
 
+def step_view(array, index: int):
+    """``array[index]`` of the C-contiguous device array ``array`` (T, ...): step ``index`` viewed
+    C-contiguous, holding its memory as a slice does, built directly (numba-cuda's slicing is most
+    of the host time of a "gemm" recurrence's step; benchmarks/README.md)."""
+    if _SIM:
+        return array[index]
+    if not array.is_c_contiguous():
+        raise ValueError(f"a step view needs a C-contiguous device array, got strides {array.strides}")
+    if not 0 <= index < array.shape[0]:
+        raise IndexError(f"step {index} of a device array of {array.shape[0]}")
+    shape = tuple(array.shape[1:])
+    step_bytes = array.strides[0]
+    data = array.gpu_data.view(index * step_bytes, (index + 1) * step_bytes)
+    return _DeviceNDArray(shape, _c_strides(shape, array.dtype.itemsize), array.dtype, gpu_data=data)
+
+
 def to_device(array):
     """A C-contiguous device copy of a host (NumPy) array, in pooled memory; anything else is
     taken as a device array already.

@@ -46,6 +46,7 @@ import numpy as np
 from . import _common
 from ._common import _SIM, cuda, step_tiles
 from ._launch import launch
+from ._memory import step_view
 
 #: Lanes x K-slices of a block (RES_LANES is a warp: lanes read neighbouring rows or a broadcast).
 RES_LANES, RES_KSPLIT = (8, 4) if _SIM else (32, 8)
@@ -219,7 +220,7 @@ def resident_parts(dtype_name: str):
 
 def previous_states(h0, hs):
     """``factor(t)`` of a forward "gemm" recurrence: h_{t-1}, the (B, H) state the step multiplies."""
-    return lambda t: h0 if t == 0 else hs[t]
+    return lambda t: h0 if t == 0 else step_view(hs, t)
 
 
 def next_gradients(d, truncate: int):
@@ -227,7 +228,7 @@ def next_gradients(d, truncate: int):
     step s+1 that the recurrent term of dL/dh_s multiplies, or None where nothing crosses into step
     s (the last step; a cut, where (s+1) % truncate == 0, as :func:`_common.step_link`)."""
     steps = d.shape[0]
-    return lambda s: None if s == steps - 1 or (truncate > 0 and (s + 1) % truncate == 0) else d[s + 1]
+    return lambda s: None if s == steps - 1 or (truncate > 0 and (s + 1) % truncate == 0) else step_view(d, s + 1)
 
 
 def run_recurrence(kernels, recurrence: str | None, *, batch: int, hidden: int, gates: int, backward: bool,
