@@ -62,6 +62,15 @@ warnings.filterwarnings("ignore", message=r".*Grid size \d+ will likely result i
 _SIM = simulator_enabled()  # the simulator runs each GPU thread as a Python thread: small blocks there
 #: Alignment of the shared arrays read as vectors (None in the simulator, which refuses the argument).
 SHARED_ALIGN = None if _SIM else 16
+#: The type of shared-memory offsets: unsigned, since numba wraps negative signed indices around
+#: (~5 instructions an access).
+shared_offset = numba.uint32
+
+
+def _aligned_row(words: int) -> int:
+    """A shared-memory row of ``words``, padded to a multiple of 4 words plus 4: every row starts
+    16-byte aligned (vector loads), and rows do not start on the same bank."""
+    return -(-words // 4) * 4 + 4
 
 def _use_gemm_tile(bm: int, bn: int, bk: int, tx: int, ty: int) -> None:
     """Set the GEMM's tile and every size derived from it (see :func:`set_gemm_tile`).
@@ -79,8 +88,8 @@ def _use_gemm_tile(bm: int, bn: int, bk: int, tx: int, ty: int) -> None:
     GEMM_VM, GEMM_VN = _vector_width(GEMM_RM), _vector_width(GEMM_RN)
     # Padding by 4 words (not 1) keeps the runs aligned; the transposing stores that fill a stage
     # then meet at most 2-way bank conflicts (BK = 16), none for BK <= 8.
-    GEMM_BM_PADDED = -(-bm // 4) * 4 + 4
-    GEMM_BN_PADDED = -(-bn // 4) * 4 + 4
+    GEMM_BM_PADDED = _aligned_row(bm)
+    GEMM_BN_PADDED = _aligned_row(bn)
     GEMM_A_WORDS = bk * GEMM_BM_PADDED  # the flat shared arrays' sizes
     GEMM_B_WORDS = bk * GEMM_BN_PADDED
     #: Each split of a GEMM's reduction covers at least this many products.
@@ -133,8 +142,8 @@ def _use_step_tile(units: int, row_threads: int, rows_per_thread: int, k: int) -
     global STEP_K_VECTOR, STEP_A_WORDS, STEP_W_WORDS, STEP_BLOCK, STEP_THREADS, STEP_LAUNCH_BOUNDS
     STEP_UNITS, STEP_ROW_THREADS, ROWS_PER_THREAD, STEP_K = units, row_threads, rows_per_thread, k
     STEP_ROWS = row_threads * rows_per_thread
-    STEP_ROWS_PADDED = -(-STEP_ROWS // 4) * 4 + 4
-    STEP_K_PADDED = -(-k // 4) * 4 + 4
+    STEP_ROWS_PADDED = _aligned_row(STEP_ROWS)
+    STEP_K_PADDED = _aligned_row(k)
     STEP_K_VECTOR = _vector_width(k)
     STEP_A_WORDS = k * STEP_ROWS_PADDED
     STEP_W_WORDS = units * STEP_K_PADDED
@@ -283,7 +292,7 @@ def _for_dtype(name: str) -> SimpleNamespace:
     # Two blocks a multiprocessor at least (<= 128 registers a thread): its stage loop unrolled,
     # ptxas would otherwise keep a whole stage's loads in flight (159 registers, one block).
     gemm_jit = cuda.jit if _SIM else cuda.jit(launch_bounds=(GEMM_TX * GEMM_TY, 2))
-    index = numba.uint32  # shared-memory offsets: numba wraps negative signed indices, ~5 instructions an access
+    index = shared_offset
 
     @cuda.jit(device=True)
     def stage(src, k_major, r0, R, tile_r, padded, k0, k_end, tid, dst):
@@ -531,7 +540,7 @@ def recurrent_product(dtype_name: str, gates: int, w_by_rows: bool):
     units, row_threads, rows_per_thread, step_rows, step_k, threads = (
         STEP_UNITS, STEP_ROW_THREADS, ROWS_PER_THREAD, STEP_ROWS, STEP_K, STEP_THREADS)
     rows_padded, k_padded, k_vector, w_words = STEP_ROWS_PADDED, STEP_K_PADDED, STEP_K_VECTOR, STEP_W_WORDS
-    index = numba.uint32  # shared-memory offsets: numba wraps negative signed indices
+    index = shared_offset
     # Who loads what: thread tid reads column tid % step_k of rows tid // step_k + i*k_rows of the
     # stages stored by rows (a, and W in the forward pass), and unit tx of rows ty + i*row_threads
     # of the stage stored by columns (W^T): adjacent threads read adjacent addresses, and load i's

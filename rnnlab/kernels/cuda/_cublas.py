@@ -67,9 +67,9 @@ def column_major_arguments(a_shape, b_shape, trans_a: bool, trans_b: bool) -> tu
 
 
 def ready(dtype, own_gemm) -> bool:
-    """Whether :func:`multiply` may take this ``dtype``'s large GEMMs; decided once per process and
-    dtype, the first time it is asked (``own_gemm(a, b, trans_a=, trans_b=)``: rnnlab's GEMM, for
-    the agreement check)."""
+    """Whether :func:`multiply` may take this ``dtype``'s large GEMMs; decided once per CUDA context
+    and dtype, the first time it is asked (``own_gemm(a, b, trans_a=, trans_b=)``: rnnlab's GEMM,
+    for the agreement check)."""
     name = np.dtype(dtype).name
     key = (_context_key(), name)
     verdict = _verdicts.get(key)

@@ -131,7 +131,7 @@ def resident_parts(dtype_name: str):
     dtype = np.dtype(dtype_name)
     zero = dtype.type(0.0)
     nb_type = numba.from_dtype(dtype)
-    index = numba.uint32
+    index = _common.shared_offset
 
     # No division by a runtime value per element (stage_matrix divides once per row): each 64-bit
     # one is a long instruction sequence, and with 26 of them inlined into one kernel ptxas took
@@ -226,9 +226,15 @@ def previous_states(h0, hs):
 def next_gradients(d, truncate: int):
     """``factor(s)`` of a backward "gemm" recurrence: the (B, G*H) pre-activation gradients of
     step s+1 that the recurrent term of dL/dh_s multiplies, or None where nothing crosses into step
-    s (the last step; a cut, where (s+1) % truncate == 0, as :func:`_common.step_link`)."""
+    s (the last step; a cut: :func:`_common.step_link` decides, as in the kernels)."""
     steps = d.shape[0]
-    return lambda s: None if s == steps - 1 or (truncate > 0 and (s + 1) % truncate == 0) else step_view(d, s + 1)
+    link = _common.step_link.py_func  # the kernels' own rule, run on the host
+
+    def factor(s):
+        last, cut = link(s, steps, truncate)
+        return None if last or cut else step_view(d, s + 1)
+
+    return factor
 
 
 def run_recurrence(kernels, recurrence: str | None, *, batch: int, hidden: int, gates: int, backward: bool,
