@@ -690,8 +690,9 @@ def test_an_unchanged_form_keeps_the_trained_model_and_a_changed_one_warns_first
         await wait_for(pilot, lambda: lab.training_status == "completed")
         await pilot.press("e")
         await wait_for(pilot, lambda: app.screen.query("#edit-grid"))
-        warning = str(app.screen.query_one("#edit-warning").render())
-        assert "the 200 steps trained so far are dropped" in warning
+        warning = app.screen.query_one("#edit-warning")
+        assert "the 200 steps trained since the last save are dropped" in str(warning.render())
+        assert warning.region.y >= 0 and warning.region.bottom <= app.size.height  # not scrolled off
         app.screen.query_one("#model-hidden_size").focus()
         await pilot.press("enter")  # an Enter with nothing changed
         await pilot.pause()
@@ -699,10 +700,12 @@ def test_an_unchanged_form_keeps_the_trained_model_and_a_changed_one_warns_first
         await pilot.press("ctrl+s")  # as the warning offers, from within the form
         await pilot.pause()
         assert lab.run is not None and (lab.run.path / "checkpoint.npz").is_file()
+        assert not warning.display  # saved: nothing left for applying to drop
         await pilot.press("escape")
         assert app.lab is lab and lab.trainer.step == 200
 
     drive(check)
+    drive(check, size=(80, 24))  # where the fields scroll, the warning stays in view above them
 
 
 def test_q_with_unsaved_training_quits_only_when_pressed_again_and_after_a_save_at_once(tmp_path, monkeypatch):

@@ -712,7 +712,7 @@ class LabApp(PlainNotices, App[None]):
                 self.refresh_bindings()
                 self.notify(f"new experiment: {lab.spec.model.cell}, {lab.task.kind}")
 
-        self.push_screen(EditScreen(old.spec, check, build, trained_steps=old.trainer.step), applied)
+        self.push_screen(EditScreen(old.spec, check, build, unsaved_steps=lambda: old.unsaved_steps), applied)
 
     # ------------------------------------------------------------------ saving
     @refused_while_computing

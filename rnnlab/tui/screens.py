@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from rich.text import Text
 
@@ -146,12 +146,12 @@ class EditScreen(ModalScreen[Any]):
     BINDINGS = [Binding("escape", "cancel", "cancel"),
                 Binding("ctrl+s", "save_run", "save run")]  # as the warning offers: the app's own is cut off
 
-    def __init__(self, spec, check, build, trained_steps: int = 0) -> None:
+    def __init__(self, spec, check, build, unsaved_steps: Callable[[], int] = lambda: 0) -> None:
         super().__init__()
         self._spec = spec
         self._check, self._build = check, build
         self._building: Worker | None = None
-        self._trained_steps = trained_steps
+        self._unsaved_steps = unsaved_steps  # asked again after a ctrl+s from within the form
         self._shown_kind = spec.task["kind"]  # the task whose length the length field holds
         self._proposed_name = spec.name  # the name field's value until the user types another
 
@@ -161,12 +161,12 @@ class EditScreen(ModalScreen[Any]):
 
     def compose(self) -> ComposeResult:
         s = self._spec
-        with VerticalScroll(classes="dialog", id="edit"):  # scrolls on a terminal shorter than the form
+        # The title, the warning and the buttons stay in view: only the fields scroll on a terminal
+        # shorter than the form (the focused field would otherwise scroll the warning away).
+        with Vertical(classes="dialog", id="edit"):
             yield Label(f"Edit experiment: {s.name}", classes="dialog-title")
-            if self._trained_steps:
-                yield Label(f"Applying starts a new, untrained model: the {self._trained_steps} steps trained so far "
-                            "are dropped (ctrl+s saves them first).", id="edit-warning", classes="warning")
-            with Grid(id="edit-grid"):
+            yield Label("", id="edit-warning", classes="warning")
+            with VerticalScroll(id="edit-fields"), Grid(id="edit-grid"):
                 yield Label("name (runs/NAME-TIME)")
                 yield CompactInput(s.name, name="name", id="name")
                 yield Label("task")
@@ -221,6 +221,14 @@ class EditScreen(ModalScreen[Any]):
     def on_resize(self) -> None:
         """Two columns of fields where the terminal is narrower than the four-column form."""
         self.query_one("#edit-grid").set_class(self.size.width < EDIT_FOUR_COLUMNS_WIDTH, "narrow")
+        self.call_after_refresh(self._fit_fields)
+
+    def _fit_fields(self) -> None:
+        """The form as tall as its title, warning, buttons and every field (as laid out for this
+        width), at most the terminal's height; the fields' scroll takes what room that leaves."""
+        form, fields = self.query_one("#edit"), self.query_one("#edit-fields")
+        around_fields = form.outer_size.height - fields.outer_size.height
+        form.styles.height = around_fields + self.query_one("#edit-grid").outer_size.height
 
     def overrides(self) -> dict[str, Any]:
         """The form's values as dotted spec fields; text boxes parsed as numbers where they are."""
@@ -302,12 +310,24 @@ class EditScreen(ModalScreen[Any]):
         save = getattr(self.app, "action_save_run", None)
         if save is not None:
             save()
+            self._show_warning()
+
+    def _show_warning(self) -> None:
+        """Name the trained steps that applying would drop: those not saved yet (none: no warning)."""
+        unsaved = self._unsaved_steps()
+        steps = "1 step trained since the last save is" if unsaved == 1 else \
+            f"{unsaved} steps trained since the last save are"
+        warning = self.query_one("#edit-warning", Label)
+        warning.update(f"Applying starts a new, untrained model: the {steps} dropped (ctrl+s saves them first).")
+        warning.display = unsaved > 0
+        self.call_after_refresh(self._fit_fields)
 
     def _refuse(self, message: str) -> None:
         self.query_one("#edit-error", Label).update(message)
         self.notify(message, severity="error")  # in view too where the form scrolls (its label is below)
 
     def on_mount(self) -> None:
+        self._show_warning()
         self._enable_what_applies()
         self.query_one("#model-hidden_size").focus()  # a field to type in (and Enter to apply) at once
 
