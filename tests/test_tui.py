@@ -531,6 +531,19 @@ def test_a_cursor_key_leaves_the_heatmaps_data_alone_and_new_data_replaces_it(mo
     drive(check, size=(120, 36))
 
 
+def test_n_on_a_task_with_one_sequence_says_so_and_points_at_typing_one(monkeypatch):
+    async def check(app, pilot):
+        notices = []
+        monkeypatch.setattr(app, "notify", lambda message, **kwargs: notices.append(message))
+        text = app.lab.task.decode(app.lab.sequence.x[:, 0].argmax(axis=-1))
+        await pilot.press("n")
+        await pilot.pause()
+        assert notices == ["the hello task has only this sequence: read again (i types another)"]
+        assert app.lab.task.decode(app.lab.sequence.x[:, 0].argmax(axis=-1)) == text == "hell"
+
+    drive(check, size=(120, 36))
+
+
 def test_switching_layers_redraws_the_heatmaps_with_that_layers_records():
     async def check(app, pilot):
         lab = app.lab
@@ -995,7 +1008,7 @@ def test_attention_lab_shows_the_map_per_head_and_reveals_backprop():
         # drawn after the panels' first layout: a moment later on a loaded machine (this read an
         # empty middle once while the simulator cases ran beside the suite)
         await wait_for(pilot, lambda: "attention: block 0, head 1/4" in screen_text(app))
-        assert "a attn head +" in screen_text(app)
+        assert "a next head" in screen_text(app)
         assert {m.id for m in app.query(Heatmap) if m.id and m.id.startswith("map-")} == {"map-h", "map-z"}
         assert app.query_one("#map-z", Heatmap).title.startswith("attention sublayer output z_t")
         await pilot.press("right", "right")
@@ -1048,7 +1061,7 @@ def test_edit_to_selfattention_refuses_bad_heads_then_shows_the_attention_panel(
 
     async def check(app, pilot):
         assert not app.query_one(AttentionPanel).display  # an lstm: no attention, no head keys
-        assert "attn head" not in screen_text(app).splitlines()[-1]
+        assert "next head" not in screen_text(app).splitlines()[-1]
         await pilot.press("a")
         assert app.head == 0
         await pilot.press("e")
@@ -1068,7 +1081,7 @@ def test_edit_to_selfattention_refuses_bad_heads_then_shows_the_attention_panel(
         assert app.lab.spec.model.num_heads == 2 and app.query_one(AttentionPanel).display
         await pilot.press("right", "a")
         assert app.head == 1 and "head 2/2" in screen_text(app)
-        assert "attn head +" in screen_text(app).splitlines()[-1]
+        assert "next head" in screen_text(app).splitlines()[-1]
 
     drive(check)
 

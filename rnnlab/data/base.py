@@ -184,6 +184,8 @@ class Task(ABC):
     #: Names of a regression target's channels when it has several (two-scales: slow, fast): views
     #: show each channel's target and output. Empty: one channel, or classes.
     channels: tuple[str, ...] = ()
+    #: Every batch is the same sequence (hello's word): there is no new one to draw.
+    fixed_sequence: ClassVar[bool] = False
 
     def __init__(self, options: Mapping[str, Any] | None = None,
                  base_dir: str | Path | None = None) -> None:

@@ -73,7 +73,7 @@ class CharTask(Task):
         DataError when the text has fewer than 2 characters or characters outside the vocabulary.
         """
         if len(text) < 2:
-            raise DataError(f"a sequence needs at least 2 characters (an input and its next), got {len(text)}")
+            raise DataError(f"a sequence needs at least 2 characters, got {len(text)}")
         return self._batch_from_ids(self.encode(text)[:, None])
 
     def _batch_from_ids(self, seq: np.ndarray) -> Batch:
@@ -93,6 +93,7 @@ class HelloTask(CharTask):
     """min-char-rnn's first example: learn to continue one short word, "hello" -> "ello"."""
 
     kind = "hello"
+    fixed_sequence = True
     FIELDS = (Field("text", str, "hello", "The word to learn; the network sees text[:-1] and predicts text[1:]"),)
 
     def _setup(self) -> None:

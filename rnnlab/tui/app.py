@@ -53,6 +53,7 @@ FIXED_ROWS = 3           # header, status line, footer; the sequence bar's rows 
 SEQUENCE_BAR_ROWS = 6    # the sequence bar of a task with one target channel
 VALUES_FRAME_ROWS = 3    # the values table's title and header rows and the margin under it
 QUIT_CONFIRM_S = 5.0     # a second q within this long quits though trained steps are not saved
+FOOTER_ROOMY_WIDTH = 120  # below it the footer packs its keys closer and drops the palette key
 
 #: Work estimated (:func:`forward_macs`) above this many multiply-adds runs in a worker thread
 #: behind a "computing ..." status line; below it, inline as always (a few ms, and the result is
@@ -161,13 +162,14 @@ class LabApp(PlainNotices, App[None]):
         Binding("pageup", "scroll_side(-1)", "values/explain up", show=False),
         Binding("u", "next_unit", "unit +", show=False),  # lower case forward, as n, a, ]
         Binding("U", "previous_unit", "unit -", show=False),
-        Binding("a", "next_head", "attn head +"),  # self-attention only (check_action hides it otherwise)
-        Binding("A", "previous_head", "attn head -", show=False),
         Binding("ctrl+s", "save_run", "save run", show=False),
         Binding("x", "export_trace", "export trace", show=False),
         Binding("p", "screenshot", "screenshot", show=False),
         Binding("question_mark", "help", "help"),
         Binding("q,ctrl+c", "quit", "quit", key_display="q"),
+        # self-attention only (check_action hides them otherwise); after q: the footer's first to go where narrow
+        Binding("a", "next_head", "next head"),
+        Binding("A", "previous_head", "previous head", show=False),
     ]
 
     def __init__(self, target: str | Path | None = None) -> None:
@@ -213,7 +215,15 @@ class LabApp(PlainNotices, App[None]):
     def on_resize(self, event: events.Resize) -> None:
         self._fit_plots(event.size.height)  # self.size still holds the size before this resize
         show_if_too_small(self.screen_stack[0], *event.size)  # the lab's screen, under any dialog open
+        self._fit_footer(event.size.width)
         self.call_after_refresh(self._update_side)  # as many unit rows as the new height leaves
+
+    def _fit_footer(self, width: int) -> None:
+        """Every key of the footer in view down to 80 columns: closer together, and without the
+        command palette's key (ctrl+p still opens it), where the terminal is narrower than them."""
+        footer = self.query_one(Footer)
+        footer.compact = width < FOOTER_ROOMY_WIDTH
+        footer.show_command_palette = width >= FOOTER_ROOMY_WIDTH
 
     def _fit_plots(self, height: int | None = None) -> None:
         """Size the plots band to a terminal ``height`` rows high (default: the app's size;
@@ -657,6 +667,9 @@ class LabApp(PlainNotices, App[None]):
     def action_new_sequence(self) -> None:
         if not self._refuse_while_training():
             lab = self.lab
+            if lab.task.fixed_sequence:  # read again (from step 0, BPTT dropped), and say why it looks the same
+                typed = " (i types another)" if hasattr(lab.task, "sequence_from_text") else ""
+                self.notify(f"the {lab.task.kind} task has only this sequence: read again{typed}")
             steps = getattr(lab.task, "length", lab.steps)  # the new sequence's length
             self._compute(f"reading a new sequence ({steps} steps)", lab.regenerate,
                           self._forward_macs(steps, lab.view_batch))

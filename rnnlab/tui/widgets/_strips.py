@@ -14,7 +14,7 @@ def text_strip(width: int, base_style: Style, pieces: Iterable[tuple[int, str, S
     """A line of exactly ``width`` cells holding ``(x, text, style)`` pieces on ``base_style``.
 
     Pieces are placed left to right; one that would overlap the piece before it is dropped, and
-    text past ``width`` is cut. Gaps are filled explicitly with ``base_style``: since textual 6
+    text past ``width`` is cut, its last cell an ellipsis. Gaps are filled explicitly with ``base_style``: since textual 6
     unstyled blanks do not inherit the widget's background.
     """
     segments: list[Segment] = []
@@ -24,7 +24,8 @@ def text_strip(width: int, base_style: Style, pieces: Iterable[tuple[int, str, S
             continue
         if x > cursor:
             segments.append(Segment(" " * (x - cursor), base_style))
-        text = text[: width - x]
+        if len(text) > width - x:
+            text = text[: width - x - 1] + "…"
         segments.append(Segment(text, base_style + style))
         cursor = x + len(text)
     return Strip(segments).adjust_cell_length(width, base_style)
