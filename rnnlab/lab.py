@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 
 import json
+import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,10 +36,11 @@ from ._cursor import StepCursor
 from ._locks import HandoffLock, TrainingControl
 from . import analysis
 from .data import Batch
-from .errors import RunDirError, UserError
+from .errors import UserError
 from .spec import Spec, load_spec
 from .train import EvalRecord, RunDir, StepRecord, Trainer, TrainingDiverged, default_run_path
-from .train.rundir import EVALS, METRICS, SPEC, atomic_save_npz, atomic_write_text, make_summary, npz_target
+from .train.rundir import (EVALS, METRICS, SPEC, atomic_save_npz, atomic_write_text, make_summary, npz_target,
+                           stat_path)
 from .train.history import StepHistory
 
 STOP_POLL_S = 0.1  # how often a trainer waiting for the lab's lock looks whether it was stopped
@@ -63,11 +65,8 @@ def open_target(target: str | Path | None, device: str | None = None) -> tuple[S
     run = None
     if target is None:
         spec = load_spec("hello")
-    elif Path(target).is_dir():
-        path = Path(target)
-        if not (path / SPEC).is_file():
-            raise RunDirError(f"{path} is not a run directory: it has no {SPEC}")
-        run = RunDir.open(path)
+    elif (found := stat_path(target)) is not None and stat.S_ISDIR(found.st_mode):
+        run = RunDir.open(Path(target))  # names a directory it cannot read, or one without a spec.toml
         spec = run.spec
     else:
         spec = load_spec(target)

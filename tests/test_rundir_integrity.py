@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import errno
 import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +18,11 @@ from conftest import one_line_error as one_line, run_cli as run
 from rnnlab.errors import SpecError, UserError, WriteFailed
 from rnnlab.spec import Spec
 from rnnlab.train import rundir
+
+ROOT = Path(__file__).resolve().parents[1]
+#: Takes a run's writer lock in another process, says "held", and keeps it until killed.
+HOLD_LOCK = ("import fcntl, sys, time\nhandle = open(sys.argv[1], 'a')\nfcntl.flock(handle, fcntl.LOCK_EX)\n"
+             "print('held', flush=True)\ntime.sleep(600)")
 
 
 def snapshot(run_dir: Path) -> dict[str, bytes]:
@@ -215,3 +224,201 @@ def test_an_empty_export_name_is_named_as_missing(path):
 
     with pytest.raises(UserError, match=r"^no name given for the trace file \(a path ending in \.npz\)$"):
         npz_target(path, "trace file")
+
+
+# ---------------------------------------------------------------------------- a resume refused changes nothing
+@pytest.mark.skipif(sys.platform == "win32", reason="flock")
+def test_a_resume_refused_because_another_process_writes_the_run_changes_no_file(capsys, hello_run):
+    """The lock is taken before the spec (--steps) is rewritten or the logs are cut back."""
+    with open(hello_run / "metrics.jsonl", "a") as log:  # a step past the checkpoint: a resume would cut it
+        log.write(json.dumps(STEP | {"step": 4}) + "\n")
+    saved = snapshot(hello_run)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(hello_run / ".rnnlab.lock")],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        code, out, err = run(capsys, "train", "--resume", hello_run, "--steps", "5000000")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert code == 2 and out == ""
+    assert one_line(err) == (f"rnnlab: error: {hello_run} is being written by another rnnlab process (training it, "
+                             "or a lab saving it): wait for it to finish, or train a copy")
+    assert snapshot(hello_run) == saved
+    code, out, err = run(capsys, "train", "--resume", hello_run, "--steps", "5", "--json")  # free again
+    assert code == 0 and json.loads(out)["step"] == 5, err
+    steps = [json.loads(line)["step"] for line in (hello_run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5]
+
+
+def test_a_run_written_between_reading_it_and_taking_its_lock_is_refused(capsys, monkeypatch, hello_run):
+    saved = snapshot(hello_run)
+    states = iter([(3, 100), (7, 200)])  # what the resume saw, then what is there once it holds the lock
+    monkeypatch.setattr(rundir.RunDir, "state", lambda self: next(states))
+    code, out, err = run(capsys, "train", "--resume", hello_run, "--steps", "50")
+    assert code == 2 and out == ""
+    assert "changed while it was being read" in one_line(err)
+    assert snapshot(hello_run) == saved
+
+
+@pytest.mark.parametrize("step", [np.array(-5, np.int64), np.array(2.5), np.array([1, 2]), np.array("3")])
+def test_a_checkpoint_step_that_is_not_an_integer_from_0_is_damaged_and_nothing_is_written(capsys, tmp_path,
+                                                                                          hello_run, step):
+    checkpoint = hello_run / "checkpoint.npz"
+    with np.load(checkpoint, allow_pickle=False) as data:
+        arrays = {key: data[key] for key in data.files}
+    np.savez(checkpoint, **(arrays | {"step": step}))
+    saved = snapshot(hello_run)
+    for args in [*commands(hello_run, tmp_path), ["train", "--resume", hello_run, "--steps", "5000000"]]:
+        code, out, err = run(capsys, *args)
+        assert code == 2 and out == "", (args, err)
+        line = one_line(err)
+        assert f"{checkpoint} is damaged and cannot be read: its step is " in line and "not an integer >= 0" in line
+    assert snapshot(hello_run) == saved and not (tmp_path / "t.npz").exists()
+
+
+# ---------------------------------------------------------------------------- files the OS will not read
+# chmod 000 stops no one with CAP_DAC_OVERRIDE (root): there the commands run without it (setpriv)
+UNREADABLE_CASES = """
+import contextlib, io, json, os, sys
+from rnnlab import cli
+results = []
+for target, args in json.loads(sys.argv[1]):
+    mode = os.stat(target).st_mode
+    os.chmod(target, 0)
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = cli.main(args)
+    finally:
+        os.chmod(target, mode)
+    results.append([code, out.getvalue(), err.getvalue()])
+print(json.dumps(results))
+"""
+
+
+def _without_file_privileges() -> list[str]:
+    if os.geteuid() != 0:
+        return []
+    drop = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+    if shutil.which("setpriv") is None or subprocess.run([*drop, "true"], capture_output=True).returncode != 0:
+        pytest.skip("running as root without setpriv: chmod 000 cannot make a file unreadable")
+    return drop
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")
+def test_run_files_the_os_will_not_read_are_one_line_naming_the_file_and_the_reason(tmp_path, hello_run):
+    run_dir = hello_run
+    trace = ["trace", run_dir, "--out", tmp_path / "t.npz"]
+    resume = ["train", "--resume", run_dir, "--steps", "9"]
+    cases = [(run_dir, ["bptt", run_dir], run_dir), (run_dir, trace, run_dir), (run_dir, ["tui", run_dir], run_dir),
+             (run_dir, ["train", run_dir], run_dir), (run_dir, ["sample", run_dir], run_dir),
+             (tmp_path, ["bptt", run_dir], run_dir), (tmp_path, ["tui", run_dir], run_dir),  # a directory above it
+             (tmp_path, resume, run_dir), (tmp_path, ["sample", run_dir], run_dir),
+             (run_dir / "spec.toml", ["bptt", run_dir], None), (run_dir / "spec.toml", resume, None),
+             (run_dir / "metrics.jsonl", ["bptt", run_dir], None), (run_dir / "metrics.jsonl", resume, None),
+             (run_dir / "evals.jsonl", trace, None), (run_dir / "evals.jsonl", resume, None),
+             (run_dir / "checkpoint.npz", ["sample", run_dir], None), (run_dir / "checkpoint.npz", resume, None)]
+    saved = snapshot(run_dir)
+    payload = json.dumps([[str(target), [str(a) for a in args]] for target, args, _ in cases])
+    proc = subprocess.run([*_without_file_privileges(), sys.executable, "-c", UNREADABLE_CASES, payload],
+                          capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    for (target, args, named), (code, out, err) in zip(cases, json.loads(proc.stdout)):
+        assert code == 2 and out == "", (args, err)
+        assert one_line(err) == f"rnnlab: error: cannot read {named or target}: Permission denied", (target, args)
+    assert snapshot(run_dir) == saved and not (tmp_path / "t.npz").exists()
+
+
+@pytest.mark.parametrize("name", ["spec.toml", "metrics.jsonl", "evals.jsonl"])
+def test_a_directory_in_place_of_a_run_file_is_one_line_and_changes_nothing(capsys, tmp_path, hello_run, name):
+    (hello_run / name).unlink()
+    (hello_run / name).mkdir()
+    saved = snapshot(hello_run)
+    for args in [*commands(hello_run, tmp_path), ["train", "--resume", hello_run, "--steps", "5000000"]]:
+        code, out, err = run(capsys, *args)
+        assert code == 2 and out == "", (args, err)
+        assert one_line(err) == f"rnnlab: error: cannot read {hello_run / name}: Is a directory", args
+    assert snapshot(hello_run) == saved and (hello_run / name).is_dir()
+
+
+def test_an_os_error_reading_a_checkpoint_is_not_called_damage():
+    file = Path("r/checkpoint.npz")
+    assert str(rundir._unreadable(file, PermissionError(errno.EACCES, "Permission denied"))) == \
+        "cannot read r/checkpoint.npz: Permission denied"
+    assert str(rundir._unreadable(file, OSError("bad magic"))) == \
+        "r/checkpoint.npz is damaged and cannot be read: bad magic"
+    assert str(rundir._unreadable(file, EOFError())) == \
+        "r/checkpoint.npz is damaged and cannot be read: the file is empty or cut short"
+
+
+# ---------------------------------------------------------------------------- log lines that are not records
+STEP = {"step": 2, "loss": 1.0, "accuracy": 0.5, "grad_norm": 1.0, "clipped": False, "time": 0.1}
+BAD_LINES = {"metrics.jsonl": ["5", '{"step": 1}', json.dumps(STEP | {"step": "1"}), json.dumps(STEP | {"clipped": 1}),
+                               json.dumps(STEP | {"step": -1}), "null", '{"step": 3, "lo'],
+             "evals.jsonl": ["[1]", '{"step": 1, "loss": "x", "accuracy": null}', '"text"', "{"]}
+WHAT = {"metrics.jsonl": "a step record", "evals.jsonl": "an eval record"}
+
+
+@pytest.mark.parametrize("name, bad", [(name, line) for name, lines in BAD_LINES.items() for line in lines])
+def test_a_log_line_that_is_not_a_record_is_skipped_with_a_warning_like_a_torn_line(capsys, tmp_path, hello_run,
+                                                                                     name, bad):
+    """JSON that is not a record is treated as a line that is not JSON: every reader skips it,
+    saying so in one line; a resume removes it (saying so), keeping the rest of the history."""
+    from rnnlab.lab import Lab
+
+    log = hello_run / name
+    good = log.read_text().splitlines()
+    evals = [json.loads(line)["step"] for line in (hello_run / "evals.jsonl").read_text().splitlines()]
+    log.write_text("\n".join([good[0], bad, *good[1:]]) + "\n")  # line 2
+    warning = f"rnnlab: warning: {log}: line 2 is not {WHAT[name]}: skipped"
+    for args in [["bptt", hello_run, "--json"], ["trace", hello_run, "--out", tmp_path / "t.npz", "--force"],
+                 ["sample", hello_run, "--length", "5"]]:
+        code, out, err = run(capsys, *args)
+        assert code == 0 and out, (args, err)
+        assert one_line(err) == warning, args
+    lab = Lab.open(hello_run)
+    capsys.readouterr()
+    assert [r.step for r in lab.history] == [1, 2, 3] and [r.step for r in lab.evals] == evals
+    code, out, err = run(capsys, "train", "--resume", hello_run, "--steps", "5", "--json")
+    assert code == 0 and json.loads(out)["step"] == 5, err
+    assert f"rnnlab: warning: {log}: line 2 is not {WHAT[name]}: removed" in err.splitlines()
+    lines = log.read_text().splitlines()
+    assert bad not in lines and lines[:len(good)] == good
+    code, _, err = run(capsys, "bptt", hello_run, "--json")
+    assert code == 0 and "warning" not in err
+
+
+def test_a_record_with_keys_rnnlab_does_not_know_is_read_and_kept(capsys, hello_run):
+    log = hello_run / "metrics.jsonl"
+    lines = log.read_text().splitlines()
+    lines[1] = json.dumps(json.loads(lines[1]) | {"note": "mine"})
+    log.write_text("\n".join(lines) + "\n")
+    run_dir = rundir.RunDir.open(hello_run)
+    assert [row["step"] for row in run_dir.read_metrics()] == [1, 2, 3] and "note" not in run_dir.read_metrics()[1]
+    code, out, err = run(capsys, "bptt", hello_run, "--json")
+    assert code == 0 and json.loads(out)["trained_steps"] == 3 and err == ""
+    code, out, err = run(capsys, "train", "--resume", hello_run, "--steps", "4", "--json")
+    assert code == 0 and "warning" not in err, err
+    assert log.read_text().splitlines()[:3] == lines
+
+
+def test_many_bad_lines_are_one_warning_per_file(capsys, hello_run):
+    log = hello_run / "metrics.jsonl"
+    log.write_text(log.read_text() + "x\n" * 7)
+    rundir.RunDir.open(hello_run).read_metrics()
+    assert one_line(capsys.readouterr().err) == (f"rnnlab: warning: {log}: lines 4, 5, 6, 7, 8, ... (7 in all) are "
+                                                 "not step records: skipped")
+
+
+# ---------------------------------------------------------------------------- a directory as the file to write
+@pytest.mark.parametrize("args", [["trace", "hello", "--out", "{out}"], ["trace", "hello", "--out", "{out}", "--force"],
+                                  ["esn", "--export", "{out}"], ["esn", "--export", "{out}", "--force"]])
+def test_a_directory_given_as_the_npz_file_to_write_is_refused_at_once(capsys, tmp_path, args):
+    out_dir = tmp_path / "dd.npz"
+    out_dir.mkdir()
+    code, out, err = run(capsys, *[a.format(out=out_dir) for a in args])
+    assert code == 2 and out == ""
+    what = "trace file" if args[0] == "trace" else "export file"
+    assert one_line(err) == f"rnnlab: error: {out_dir} is a directory: choose a file name for the {what}"
+    assert out_dir.is_dir() and not any(out_dir.iterdir())

@@ -221,9 +221,10 @@ def open_lab(target: str | None) -> None:
         return
     from ..lab import open_target
     from ..spec import preset_names
+    from ..train.rundir import stat_path
     from ..tui.app import run_lab
 
-    if target is not None and target not in preset_names() and not Path(target).exists() \
+    if target is not None and target not in preset_names() and stat_path(target) is None \
             and Path(target).suffix != ".toml":
         raise UserError(f"unknown experiment {target!r}: not a preset ({', '.join(preset_names())}), "
                         f"an architecture lab ({', '.join(sorted(LABS))}), a spec file or a run directory")

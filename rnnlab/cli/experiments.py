@@ -50,8 +50,9 @@ def _check_device(device: str | None) -> None:
 def _refuse_lab(target: str | None) -> None:
     """An architecture lab's name given as an experiment: say how that lab runs (it is not a preset)."""
     from ..labs import LABS
+    from ..train.rundir import stat_path
 
-    if target is None or Path(target).exists():  # a file or directory of that name is read as one
+    if target is None or stat_path(target) is not None:  # a file or directory of that name is read as one
         return
     for lab in LABS:
         command = LAB_COMMANDS.get(lab, lab)
@@ -174,7 +175,8 @@ def train(
         "--seed", min=0, max=SEED_MAX, help="Seed of the weights and data (overrides seed).")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Run directory to create (default runs/NAME-TIME).")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the final summary as JSON on stdout.")] = False,
-    resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run in this directory from its checkpoint.")] = None,
+    resume: Annotated[Path | None, typer.Option(  # readable=False: RunDir.open names what it cannot read
+        "--resume", readable=False, help="Continue the run in this directory from its checkpoint.")] = None,
     device: Annotated[str | None, typer.Option("--device", help="cpu or cuda (overrides model.device).")] = None,
 ) -> None:
     """Train an experiment, writing a run directory (spec, metrics, checkpoints, summary).
@@ -182,10 +184,16 @@ def train(
     Ctrl-C (or SIGTERM) stops after the current step and saves a checkpoint; `--resume DIR` continues it.
     Exit status 1 if the loss became NaN or Inf (the last good checkpoint is kept).
     """
+    with contextlib.ExitStack() as held:  # a resumed run's writer lock: from before its first change to the end
+        _train(held, target, steps, seed, out, json_output, resume, device)
+
+
+def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, seed: int | None, out: Path | None,
+           json_output: bool, resume: Path | None, device: str | None) -> None:
     from ..data.files import user_path
     from ..spec import load_spec
     from ..train import RunDir, Trainer, default_run_path, train_run
-    from ..train.rundir import SPEC
+    from ..train.rundir import SPEC, is_run_dir
 
     _check_device(device)
     if resume is not None:
@@ -195,6 +203,7 @@ def train(
         if given:
             raise UserError(f"{' and '.join(given)} cannot change a run being resumed (--resume)")
         run = RunDir.open(resume, warn_untrained=False)  # read_checkpoint refuses a run without one
+        seen = run.state()
         saved_steps = run.spec.train.steps
         if device is not None and device != run.spec.model.device:
             run.spec = run.spec.with_overrides({"model.device": device})
@@ -212,14 +221,18 @@ def train(
                 _print_json(summary if summary is not None else
                             {"run_dir": str(run.path), "step": trainer.step, "status": "completed"})
             return
+        held.enter_context(run.exclusive())  # refused, changing nothing, while another process writes the run
+        if run.state() != seen:  # it did since it was read: its checkpoint is not the one read above
+            raise UserError(f"{run.path} changed while it was being read (another rnnlab process wrote it): "
+                            "run the command again")
+        run.cut_logs(trainer.step)  # reads both logs before writing: one that cannot be read changes nothing
         if run.spec.train.steps != saved_steps:
             from ..train.rundir import atomic_write_text
 
             atomic_write_text(run.path / SPEC, run.spec.to_toml())
-        run.cut_logs(trainer.step)
         spec = run.spec
     else:
-        if target is not None and (user_path(target) / SPEC).is_file():
+        if target is not None and is_run_dir(user_path(target)):
             raise UserError(f"{target} is a run directory, not a spec: continue it with --resume {target}")
         _refuse_lab(target)
         spec = load_spec(target or "hello")
@@ -419,7 +432,8 @@ def trace(
 
 @app.command()
 def sample(
-    run_dir: Annotated[Path, typer.Argument(help="A run directory of a character model (text, hello).")],
+    run_dir: Annotated[Path, typer.Argument(
+        readable=False, help="A run directory of a character model (text, hello).")],  # as train's --resume
     prime: Annotated[str | None, typer.Option(
         "--prime", help="Text to start from.",
         show_default="a newline, or the text's first character")] = None,  # hello has no newline: "h"

@@ -14,7 +14,15 @@
 
 Every file but the two ``.jsonl`` logs is replaced atomically (temp file + ``os.replace``); the logs
 are appended and, on resume, cut back to the checkpoint's step, so a run stopped at any moment
-(Ctrl-C, a crash, a full disk) is always consistent.
+(Ctrl-C, a crash, a full disk) is always consistent. A resume takes the writer lock before it
+changes any file, and holds it until training ends.
+
+A log line that is not a record (not JSON, such as the torn last line a crash leaves, or JSON
+that is not an object with every field of the record, of the right type) is skipped by every
+reader, with one warning line on stderr per file naming the lines; a resume removes such lines
+when it cuts the log back, saying so the same way. Keys a record does not have are ignored.
+A file that cannot be read at all (no permission, a directory in its place) is refused as one
+line naming it and the reason (:class:`RunDirError`): nothing is written.
 """
 
 from __future__ import annotations
@@ -23,12 +31,14 @@ import contextlib
 import errno
 import json
 import os
+import stat
 import sys
 import tempfile
+import threading
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -128,8 +138,9 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def npz_target(path: str | Path, what: str, *, replace: bool = True) -> Path:
     """``path`` as the place to write a ``.npz`` file: UserError (naming ``what``: "trace file",
-    "export file") unless it ends in .npz and its directory exists. ``replace=False`` also refuses
-    an existing file with a :class:`TargetExistsError` (the CLI's default; ``--force`` replaces it).
+    "export file") unless it ends in .npz, its directory exists and it is not a directory itself.
+    ``replace=False`` also refuses an existing file with a :class:`TargetExistsError` (the CLI's
+    default; ``--force`` replaces it).
     A run directory's own files (its ``checkpoint.npz``) are refused always: writing there would
     destroy a trained run."""
     if not str(path).strip():
@@ -139,11 +150,40 @@ def npz_target(path: str | Path, what: str, *, replace: bool = True) -> Path:
         raise UserError(f"{what} must end in .npz: {path}")
     if not path.parent.is_dir():
         raise UserError(f"no such directory for the {what}: {path.parent}")
+    if path.is_dir():  # refused at once: --force would only fail to replace it
+        raise UserError(f"{path} is a directory: choose a file name for the {what}")
     if is_run_file(path):
         raise UserError(f"{path} belongs to the run directory {path.parent}: choose another name for the {what}")
     if not replace and (path.exists() or path.is_symlink()):
         raise TargetExistsError(path)
     return path
+
+
+def stat_path(path: str | Path) -> os.stat_result | None:
+    """``path``'s ``os.stat``, or None if nothing is there; :class:`RunDirError` naming it if the
+    OS will not say (a directory above it that may not be looked in): what ``Path.exists`` and
+    ``Path.is_dir`` raise as a PermissionError."""
+    try:
+        return os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        raise _read_error(Path(path), exc) from None
+    except ValueError:  # a NUL in the name: no file can have it
+        return None
+
+
+def is_run_dir(path: str | Path) -> bool:
+    """True if ``path`` is a directory holding a ``spec.toml`` (what :meth:`RunDir.open` opens);
+    :class:`RunDirError` if the OS will not say (a directory without permission to look in)."""
+    path = Path(path)
+    try:
+        (path / SPEC).stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError as exc:
+        raise _read_error(path, exc) from None
+    return path.is_dir()
 
 
 def is_run_file(path: str | Path) -> bool:
@@ -180,6 +220,7 @@ class RunDir:
     spec: Spec
     _pending: list[str] = field(default_factory=list, repr=False)
     _pending_evals: list[str] = field(default_factory=list, repr=False)
+    _writer: int | None = field(default=None, repr=False, compare=False)  # the thread holding the lock
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -206,15 +247,26 @@ class RunDir:
         One without a checkpoint gives its reader the initial weights; ``warn_untrained`` says so on
         stderr (what the lab, ``bptt`` and ``trace`` load). Callers that refuse such a run pass False."""
         path = Path(path)
-        if not path.exists():
+        found = stat_path(path)
+        if found is None:
             raise RunDirError(f"no such run directory: {path}")
-        if not path.is_dir():
+        if not stat.S_ISDIR(found.st_mode):
             raise RunDirError(f"{path} is not a run directory (it is a file)")
         spec_file = path / SPEC
-        if not spec_file.is_file():
-            raise RunDirError(f"{path} is not a run directory: it has no {SPEC}")
         try:
-            spec = parse_spec(spec_file.read_text(encoding="utf-8"), source=str(spec_file), base_dir=path.resolve())
+            spec_file.stat()  # the directory itself unreadable: name it, not the spec it may hold
+        except (FileNotFoundError, NotADirectoryError):
+            raise RunDirError(f"{path} is not a run directory: it has no {SPEC}") from None
+        except OSError as exc:
+            raise _read_error(path, exc) from None
+        try:
+            text = spec_file.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise RunDirError(f"{path} has a damaged {SPEC}: not UTF-8") from None
+        except OSError as exc:  # no permission, a directory of that name
+            raise _read_error(spec_file, exc) from None
+        try:
+            spec = parse_spec(text, source=str(spec_file), base_dir=path.resolve())
         except DataFileError as exc:  # the spec is sound: the file it trained on is gone or changed
             if exc.missing:
                 raise RunDirError(f"{path}'s data file {exc.path} ({exc.field}) is missing: put it back to use "
@@ -222,8 +274,6 @@ class RunDir:
             raise RunDirError(f"{path}'s data file ({exc.field}) cannot be used: {exc.reason}") from None
         except SpecError as exc:
             raise RunDirError(f"{path} has a damaged {SPEC}: {exc}") from None
-        except UnicodeDecodeError:
-            raise RunDirError(f"{path} has a damaged {SPEC}: not UTF-8") from None
         run = cls(path, spec)
         if warn_untrained and not run.has_checkpoint:
             sys.stderr.write(f"rnnlab: warning: {path} has no {CHECKPOINT}: its weights are the initial ones, "
@@ -238,7 +288,13 @@ class RunDir:
     def writing(self) -> Iterator[bool]:
         """Try to take this run's writer lock (an advisory ``flock`` on ``.rnnlab.lock``, released
         when the ``with`` ends or the process dies); yields whether this process got it. Another
-        process training or saving the run holds it. Without ``fcntl`` (Windows) it yields True."""
+        process training or saving the run holds it. Without ``fcntl`` (Windows) it yields True.
+
+        Reentrant for this object in the thread holding it: a resume takes the lock before it
+        changes any file and :func:`train_run`, inside, takes it again."""
+        if self._writer == threading.get_ident():
+            yield True
+            return
         try:
             import fcntl
         except ImportError:  # pragma: no cover - not POSIX
@@ -254,10 +310,22 @@ class RunDir:
             except BlockingIOError:
                 yield False
                 return
+            self._writer = threading.get_ident()
             try:
                 yield True
             finally:
+                self._writer = None
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """:meth:`writing`, refusing (:class:`RunDirError`, nothing changed) a run that another
+        process holds: what must be entered before any file of the run is changed."""
+        with self.writing() as held:
+            if not held:
+                raise RunDirError(f"{self.path} is being written by another rnnlab process (training it, or a lab "
+                                  "saving it): wait for it to finish, or train a copy")
+            yield
 
     def state(self) -> tuple[int | None, int]:
         """What a writer compares to see whether another process changed the run since it looked:
@@ -286,21 +354,42 @@ class RunDir:
         atomic_save_npz(self.path / CHECKPOINT, arrays)
 
     def resume(self, trainer: Trainer) -> None:
-        """Restore ``trainer`` from the checkpoint and cut the logs back to its step (to continue training)."""
+        """Restore ``trainer`` from the checkpoint and cut the logs back to its step (to continue
+        training); the writer lock (:meth:`exclusive`) is held while the logs are cut."""
         self.read_checkpoint(trainer)
-        self.cut_logs(trainer.step)
+        with self.exclusive():
+            self.cut_logs(trainer.step)
 
     def cut_logs(self, step: int) -> None:
-        """Cut the logs back to ``step`` (the checkpoint's), before training continues from it."""
-        self._cut_log(METRICS, step)
-        self._cut_log(EVALS, step)
+        """Cut the logs back to ``step`` (the checkpoint's), before training continues from it:
+        lines past it (written after the checkpoint) and lines that are not records go. Both logs
+        are read before either is written, so one that cannot be read changes no file; a log with
+        nothing to drop is not rewritten."""
+        cuts = []
+        for name in (METRICS, EVALS):
+            file = self.path / name
+            if not file.exists():
+                cuts.append((file, None))
+                continue
+            log = _read_log(file, warn=False)
+            kept = [line for line, row in zip(log.lines, log.rows) if row["step"] <= step]
+            cuts.append((file, (log, kept)))
+        for file, cut in cuts:
+            if cut is None:
+                file.touch()
+                continue
+            log, kept = cut
+            if len(kept) != log.count:
+                log.warn("removed")
+                atomic_write_text(file, "".join(line + "\n" for line in kept))
 
     def read_checkpoint(self, trainer: Trainer) -> None:
         """Restore ``trainer``'s weights, optimizer and step from the checkpoint; changes no file.
 
-        :class:`RunDirError` if the file cannot be read ("is damaged"), if the data it was trained
-        on changed since (:meth:`_check_same_data`), or if its arrays do not fit the model
-        ``spec.toml`` describes ("does not match")."""
+        :class:`RunDirError` if the OS will not let it be read ("cannot read": no permission), if
+        its contents are not a checkpoint rnnlab wrote ("is damaged", a step that is not an
+        integer >= 0 too), if the data it was trained on changed since (:meth:`_check_same_data`),
+        or if its arrays do not fit the model ``spec.toml`` describes ("does not match")."""
         file = self.path / CHECKPOINT
         if not file.is_file():
             raise RunDirError(f"{self.path} has no {CHECKPOINT} to resume from")
@@ -308,10 +397,9 @@ class RunDir:
             with _open_npz(file) as data:
                 arrays = {key: data[key] for key in data.files}
             saved_data = _saved_data(arrays.pop("meta"))
-            for key in ("step", "elapsed"):  # scalars; anything else is not a checkpoint rnnlab wrote
-                float(arrays[key])
+            _step_and_elapsed(arrays)  # scalars in range; anything else is not a checkpoint rnnlab wrote
         except _UNREADABLE as exc:
-            raise RunDirError(f"{file} is damaged and cannot be read: {_reason(exc)}") from None
+            raise _unreadable(file, exc) from None
         self._check_same_data(saved_data, trainer.task)
         try:
             trainer.load_state_arrays(arrays)
@@ -350,21 +438,6 @@ class RunDir:
             raise RunDirError(f"{where}: its {'text' if vocabulary is not None else 'data'} changed since "
                               f"{self.path} was trained ({same}); {advice}")
 
-    def _cut_log(self, name: str, step: int) -> None:
-        """Drop log lines past ``step`` (written after the checkpoint) and any torn last line."""
-        file = self.path / name
-        if not file.exists():
-            file.touch()
-            return
-        kept = []
-        for line in file.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                if json.loads(line)["step"] <= step:
-                    kept.append(line)
-            except (ValueError, KeyError, TypeError):
-                continue
-        atomic_write_text(file, "".join(line + "\n" for line in kept))
-
     # ------------------------------------------------------------------ logs
     def record(self, event: StepRecord | EvalRecord) -> None:
         line = json.dumps(event.to_json())
@@ -381,10 +454,14 @@ class RunDir:
                 pending.clear()
 
     def read_metrics(self) -> list[dict[str, Any]]:
-        return _read_jsonl(self.path / METRICS)
+        """``metrics.jsonl``'s step records, each a dict of :class:`StepRecord`'s fields (lines that
+        are not one are skipped with a warning: see the module docstring); [] without the file.
+        :class:`RunDirError` if it cannot be read."""
+        return _read_log(self.path / METRICS).rows
 
     def read_evals(self) -> list[dict[str, Any]]:
-        return _read_jsonl(self.path / EVALS)
+        """``evals.jsonl``'s records, each a dict of :class:`EvalRecord`'s fields, as :meth:`read_metrics`."""
+        return _read_log(self.path / EVALS).rows
 
     def read_summary(self) -> dict[str, Any] | None:
         """``summary.json`` as written by :meth:`write_summary`, or None if it is missing or unreadable
@@ -399,15 +476,88 @@ class RunDir:
         atomic_write_text(self.path / SUMMARY, json.dumps(summary, indent=2) + "\n")
 
 
-def _read_jsonl(file: Path) -> list[dict[str, Any]]:
-    if not file.exists():
-        return []
-    out = []
-    for line in file.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
+#: What each log holds: its record type and how a warning names one.
+_LOGS = {METRICS: (StepRecord, "a step record", "step records"), EVALS: (EvalRecord, "an eval record", "eval records")}
+
+
+@dataclass
+class _Log:
+    """A log file as read: its good lines (text as written) with their records, and the numbers
+    of the lines that are not a record (1-based)."""
+
+    file: Path
+    what: tuple[str, str]  # a record, records
+    lines: list[str] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    bad: list[int] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len(self.lines) + len(self.bad)
+
+    def warn(self, done: str) -> None:
+        """One line on stderr naming the lines that are not records and what was ``done`` with them."""
+        if not self.bad:
+            return
+        shown = ", ".join(map(str, self.bad[:5])) + (f", ... ({len(self.bad)} in all)" if len(self.bad) > 5 else "")
+        which = f"line {shown} is not {self.what[0]}" if len(self.bad) == 1 else f"lines {shown} are not {self.what[1]}"
+        sys.stderr.write(f"rnnlab: warning: {self.file}: {which}: {done}\n")
+
+
+def _read_log(file: Path, *, warn: bool = True) -> _Log:
+    """``file`` (``metrics.jsonl`` or ``evals.jsonl``) as a :class:`_Log`: an empty one if it does
+    not exist, :class:`RunDirError` if it cannot be read. ``warn``: say which lines were skipped."""
+    record_type, *what = _LOGS[file.name]
+    log = _Log(file, tuple(what))
+    try:
+        text = file.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return log
+    except OSError as exc:  # no permission, a directory of that name
+        raise _read_error(file, exc) from None
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
             continue
+        try:
+            row = _record(json.loads(line), record_type)
+        except ValueError:  # not JSON (a torn last line), or JSON that is not a record
+            log.bad.append(number)
+            continue
+        log.lines.append(line)
+        log.rows.append(row)
+    if warn:
+        log.warn("skipped")
+    return log
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+#: The type of each record field that is not a plain number (every other one is).
+_FIELD_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "step": lambda value: isinstance(value, int) and not isinstance(value, bool) and value >= 0,
+    "clipped": lambda value: isinstance(value, bool),
+    "accuracy": lambda value: value is None or _is_number(value),
+}
+
+
+def _record(row: Any, record_type: type) -> dict[str, Any]:
+    """``row`` (a parsed log line) as the fields of ``record_type`` (:class:`StepRecord`,
+    :class:`EvalRecord`); ValueError unless it is an object with each of them, of its type.
+    Other keys are ignored; a field with a default may be missing."""
+    if not isinstance(row, dict):
+        raise ValueError("not an object")
+    out = {}
+    for item in fields(record_type):
+        if item.name not in row:
+            if item.default is MISSING and item.default_factory is MISSING:
+                raise ValueError(f"no {item.name}")
+            continue
+        value = row[item.name]
+        if not _FIELD_CHECKS.get(item.name, _is_number)(value):
+            raise ValueError(f"bad {item.name}")
+        out[item.name] = value
     return out
 
 
@@ -423,15 +573,13 @@ class RunOutcome:
 def train_run(run: RunDir, trainer: Trainer, until_step: int, *,
               should_stop: Callable[[], bool] = lambda: False,
               on_event: Callable[[StepRecord | EvalRecord], None] = lambda event: None) -> RunOutcome:
-    """Train ``trainer`` to ``until_step`` updates, logging to and checkpointing ``run``.
+    """Train ``trainer`` to ``until_step`` updates, logging to and checkpointing ``run``, under its
+    writer lock (:meth:`RunDir.exclusive`; a caller that prepared the run under it keeps it).
 
     Checkpoints every ``train.checkpoint_every`` steps and when it ends or is stopped; a diverged
     run keeps its last good checkpoint (the update that went non-finite is never applied or saved).
     """
-    with run.writing() as held:
-        if not held:
-            raise RunDirError(f"{run.path} is being written by another rnnlab process (training it, or a lab "
-                              "saving it): wait for it to finish, or train a copy")
+    with run.exclusive():
         return _train_run(run, trainer, until_step, should_stop, on_event)
 
 
@@ -468,7 +616,7 @@ def _train_run(run: RunDir, trainer: Trainer, until_step: int, should_stop, on_e
 def _checkpoint_step(run: RunDir) -> int | str:
     try:
         with _open_npz(run.path / CHECKPOINT) as data:
-            return int(data["step"])
+            return _step_and_elapsed(data)[0]
     except _UNREADABLE:
         return "unknown"
 
@@ -484,6 +632,39 @@ def _saved_data(meta_array) -> dict[str, Any]:
     if not isinstance(saved_data, dict):
         raise ValueError("its meta's data entry is not a table")
     return saved_data
+
+
+def _step_and_elapsed(arrays: Mapping[str, np.ndarray]) -> tuple[int, float]:
+    """A checkpoint's step (an integer >= 0) and elapsed seconds (a finite number >= 0); ValueError
+    (KeyError if missing) for anything else: not a checkpoint rnnlab wrote."""
+    step, elapsed = (np.asarray(arrays[key]) for key in ("step", "elapsed"))
+    value = step.item() if step.size == 1 and step.dtype.kind in "iuf" else None
+    if not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())) or value < 0:
+        raise ValueError(f"its step is {_shown(step)}, not an integer >= 0")
+    seconds = elapsed.item() if elapsed.size == 1 and elapsed.dtype.kind in "iuf" else None
+    if seconds is None or not (np.isfinite(seconds) and seconds >= 0):
+        raise ValueError(f"its elapsed time is {_shown(elapsed)}, not a number of seconds >= 0")
+    return int(value), float(seconds)
+
+
+def _shown(array: np.ndarray) -> str:
+    """A checkpoint entry in a message: its value if it is one short scalar, else its shape and type."""
+    if array.size == 1 and array.dtype.kind in "iufb":
+        return repr(array.item())
+    return f"an array of shape {array.shape} ({array.dtype})"
+
+
+def _read_error(file: Path, exc: OSError) -> RunDirError:
+    """A file of a run directory (or the directory) that the OS would not let us read, as one line."""
+    return RunDirError(f"cannot read {file}: {exc.strerror or exc}")
+
+
+def _unreadable(file: Path, exc: BaseException) -> RunDirError:
+    """Why ``file`` (an .npz) could not be loaded: the OS refused (``cannot read``: no permission,
+    an I/O error), or its contents are not what rnnlab writes (``is damaged``)."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return _read_error(file, exc)
+    return RunDirError(f"{file} is damaged and cannot be read: {_reason(exc)}")
 
 
 def _open_npz(file: Path):
