@@ -253,11 +253,14 @@ def test_console_script_entry_point():
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == ""
     assert "needs a terminal" in proc.stderr and "train" in proc.stderr
-    for lab in ("hello", "esn"):  # asked for by name: the lab needs a terminal, one line, exit 2 (no screen codes)
+    # asked for by name: the lab needs a terminal, one line, exit 2 (no screen codes), naming what scripts it
+    for lab, script in (("hello", "rnnlab train, bptt"), ("esn", "rnnlab esn instead"),
+                        ("treebank", "rnnlab tree instead")):
         proc = subprocess.run([sys.executable, "-m", "rnnlab", "tui", lab], capture_output=True, text=True,
                               env=env, stdin=subprocess.DEVNULL, timeout=120)
         assert proc.returncode == 2 and proc.stdout == "", proc.stderr
         assert proc.stderr.count("\n") == 1 and "needs a terminal" in proc.stderr and "\x1b" not in proc.stderr
+        assert f"script it with {script}" in proc.stderr
     proc = subprocess.run([sys.executable, "-m", "rnnlab", "gradcheck", "--only", "nope"], capture_output=True,
                           text=True, env=env, stdin=subprocess.DEVNULL, timeout=120)
     assert proc.returncode == 2

@@ -196,12 +196,12 @@ def _root(
         raise typer.Exit(0)
 
 
-def _require_terminal() -> None:
+def _require_terminal(script: str = "rnnlab train, bptt, trace or sample") -> None:
     """UserError unless stdin and stdout are a terminal: a full-screen app on a pipe would wait
-    for keys that never come and write its screen into the pipe."""
+    for keys that never come and write its screen into the pipe. ``script``: the commands that do
+    the lab's work without one."""
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        raise UserError("the lab needs a terminal (stdin and stdout are not one); script it with "
-                        "rnnlab train, bptt, trace or sample instead")
+        raise UserError(f"the lab needs a terminal (stdin and stdout are not one); script it with {script} instead")
 
 
 def open_lab(target: str | None) -> None:
@@ -211,8 +211,9 @@ def open_lab(target: str | None) -> None:
 
     if target in LABS:
         from ..tui.labs import LabScreenApp
+        from .experiments import LAB_COMMANDS
 
-        _require_terminal()
+        _require_terminal(f"rnnlab {LAB_COMMANDS.get(target, target)}")
         with _compile_notices():  # the engine is built (and its kernels loaded) before the screen opens
             app = LabScreenApp(target)
         app.run()
