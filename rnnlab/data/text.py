@@ -147,7 +147,7 @@ class TextTask(CharTask):
         path: Path = self.path
         text = load_text(path)
         if len(text) < self.length + 1:
-            raise DataError(f"{path}: has {len(text)} characters, needs at least {self.length + 1} "
+            raise DataError(f"{path}: has {len(text)} character{'' if len(text) == 1 else 's'}, needs at least {self.length + 1} "
                             f"for length = {self.length}")
         # Sorted unique code points and each character's class id, without a Python loop over the text.
         codes = np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
