@@ -19,7 +19,7 @@ import json
 import math
 import os
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
@@ -27,6 +27,7 @@ from typing import Any, Mapping
 from .data import make_task
 from .data.files import resolve_path
 from .errors import DataError, SpecError
+from .layers._params import physical_memory
 from .layers.init import INITS
 from .layers.minimal import METHODS
 
@@ -40,6 +41,9 @@ LINEAR_CELLS = ("mingru", "minlstm", "lru")
 DEVICES = ("cpu", "cuda")
 GPU_CELLS = ("rnn", "lstm", "gru")  # the cells with numba.cuda twins (rnnlab.kernels.cuda)
 OPTIMIZERS = ("sgd", "adagrad", "rmsprop", "adam")
+#: The ``[train]`` settings each optimizer reads; another's is refused where it is not its default.
+OPTIMIZER_SETTINGS = {"sgd": ("momentum",), "adagrad": ("eps",), "rmsprop": ("alpha", "eps"),
+                      "adam": ("beta1", "beta2", "eps")}
 #: The most training steps a spec asks for; eval_every and checkpoint_every count steps too.
 STEPS_MAX = 100_000_000
 #: The longest truncation: above any task's sequence length (100 020 steps at most), where a cut never
@@ -250,8 +254,13 @@ class Spec:
 
     # ------------------------------------------------------------------ building
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], *, source: str = "", base_dir: Path | None = None) -> "Spec":
-        """Validate a parsed TOML document; relative task paths resolve against ``base_dir``."""
+    def from_mapping(cls, data: Mapping[str, Any], *, source: str = "", base_dir: Path | None = None,
+                     saved: bool = False) -> "Spec":
+        """Validate a parsed TOML document; relative task paths resolve against ``base_dir``.
+
+        ``saved``: a run directory's ``spec.toml``, which an older rnnlab may have written with
+        another optimizer's setting changed (ignored then, refused now): put back to its default,
+        as the run trained with it, rather than leave the run unreadable."""
         known = set(TOP_RULES) | {"task", "model", "train"}
         _reject_unknown("", data, known)
         top = {name: rule.check(name, data[name]) for name, rule in TOP_RULES.items() if name in data}
@@ -285,6 +294,7 @@ class Spec:
         _check_attention(model)
         _check_leaky(model)
         _check_jordan(model, train)
+        train = _check_optimizer(train, reset=saved)
         if model.attention and train.truncate:
             raise SpecError("train.truncate", "selfattention has no recurrence to truncate (its backward pass is "
                                               "not through time): use 0")
@@ -306,7 +316,10 @@ class Spec:
         return spec
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> "Spec":
-        """A copy with dotted fields changed (``{"train.steps": 100, "model.cell": "gru"}``), validated."""
+        """A copy with dotted fields changed (``{"train.steps": 100, "model.cell": "gru"}``), validated.
+
+        Another ``train.optimizer`` puts the settings only the old one read (``momentum`` for sgd to
+        adam) back to their defaults, unless ``overrides`` sets them too: they would be refused."""
         data = self.to_mapping()
         for dotted, value in overrides.items():
             table, _, key = dotted.rpartition(".")
@@ -314,6 +327,14 @@ class Spec:
             if table and table not in ("task", "model", "train"):
                 raise SpecError(dotted, "unknown table (allowed: task, model, train)")
             target[key] = value
+        train = data.get("train")
+        if isinstance(train, dict) and train.get("optimizer") != self.train.optimizer:
+            given = {key for key in overrides if key.startswith("train.")}
+            given |= {f"train.{key}" for key in overrides.get("train", None) or ()}
+            kept = OPTIMIZER_SETTINGS.get(train.get("optimizer"), ())  # (an unknown one is refused below)
+            for name in OPTIMIZER_SETTINGS[self.train.optimizer]:
+                if name not in kept and f"train.{name}" not in given:
+                    train[name] = getattr(TrainSpec(), name)
         return Spec.from_mapping(data, source=self.source)
 
     # ------------------------------------------------------------------ writing
@@ -369,7 +390,8 @@ class Spec:
         need = self.estimated_bytes(task)
         have = _physical_memory()
         if need > have // 2:
-            heads = f", num_heads={self.model.num_heads}: attention maps grow as length^2" if self.model.attention else ""
+            heads = (f", num_heads={self.model.num_heads}: attention maps grow as length^2" if self.model.attention
+                     else "")
             raise SpecError(
                 "model.hidden_size",
                 f"this experiment needs about {_gib(need)} (hidden_size={self.model.hidden_size}, "
@@ -434,6 +456,24 @@ def _check_jordan(model: ModelSpec, train: TrainSpec) -> None:
                                           "BPTT at all: the fed-back targets are constants): use 0")
 
 
+def _check_optimizer(train: TrainSpec, reset: bool = False) -> TrainSpec:
+    """The optimizer's settings: another optimizer's is refused (when changed from its default, as a
+    resolved spec writes every field), rather than silently ignored; ``reset``: put back to its
+    default instead. Returns ``train`` as checked."""
+    defaults = TrainSpec()
+    used = OPTIMIZER_SETTINGS[train.optimizer]
+    for name in sorted({name for names in OPTIMIZER_SETTINGS.values() for name in names}, key=list(TRAIN_RULES).index):
+        if name not in used and getattr(train, name) != getattr(defaults, name):
+            if reset:
+                train = replace(train, **{name: getattr(defaults, name)})
+                continue
+            users = [optimizer for optimizer, names in OPTIMIZER_SETTINGS.items() if name in names]
+            which = users[0] if len(users) == 1 else ", ".join(users[:-1]) + " and " + users[-1]
+            raise SpecError(f"train.{name}", f"only {which} use{'s' if len(users) == 1 else ''} {name}, not "
+                                             f"{train.optimizer} (its settings: {', '.join(used)})")
+    return train
+
+
 def _check_attention(model: ModelSpec) -> None:
     """The selfattention cell's own fields, and the recurrent options it does not take."""
     defaults = ModelSpec()
@@ -458,10 +498,7 @@ def _gib(n: int) -> str:
 
 
 def _physical_memory() -> int:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
-        return 8 * 2**30
+    return physical_memory()  # the layers' own: a layer too large for this machine is refused the same way
 
 
 def _reject_unknown(table: str, data: Mapping[str, Any], known) -> None:
@@ -504,8 +541,9 @@ def load_preset(name: str) -> Spec:
     return parse_spec(text, source=name, base_dir=None)
 
 
-def parse_spec(text: str, *, source: str, base_dir: Path | None) -> Spec:
-    """Parse TOML text into a validated :class:`Spec`; errors name ``source``."""
+def parse_spec(text: str, *, source: str, base_dir: Path | None, saved: bool = False) -> Spec:
+    """Parse TOML text into a validated :class:`Spec`; errors name ``source``. ``saved``: a run
+    directory's spec (see :meth:`Spec.from_mapping`)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -514,7 +552,7 @@ def parse_spec(text: str, *, source: str, base_dir: Path | None) -> Spec:
         raise SpecError("", f"{source} is empty: a spec needs at least a [task] or [model] table "
                             "(see `rnnlab presets`)")
     try:
-        return Spec.from_mapping(data, source=source, base_dir=base_dir)
+        return Spec.from_mapping(data, source=source, base_dir=base_dir, saved=saved)
     except DataFileError as exc:
         raise DataFileError(exc.field, f"{exc.message} (in {source})", exc.path, exc.reason) from None
     except SpecError as exc:

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 import tomllib
+import warnings
 
 import numpy as np
 import pytest
 
-from rnnlab.errors import RunDirError, SpecError
+from rnnlab.errors import RunDirError, SpecError, UserError
 from rnnlab.spec import Spec, load_preset, load_spec, parse_spec, preset_names
 from rnnlab.train import RunDir, Trainer, train_run
 from rnnlab.train.rundir import CHECKPOINT, METRICS
@@ -108,6 +109,12 @@ def test_resolved_spec_fills_every_default_and_absolute_paths(tmp_path):
         ('[model]\ncell = "rnn"\nlearn_tau = false', "model.learn_tau", ["leaky", "rnn"]),
         ('[model]\ncell = "leaky"\ntau_min = 1.0', "model.tau_min", ["1 < x"]),
         ('[model]\ncell = "leaky"\ntau_min = 10.0\ntau_max = 5.0', "model.tau_max", [">= tau_min (10)"]),
+        ('[train]\noptimizer = "adam"\nmomentum = 0.5', "train.momentum", ["only sgd", "not adam"]),
+        ('[train]\nmomentum = 0.0', "train.momentum", ["only sgd", "not adam"]),  # adam is the default
+        ('[train]\noptimizer = "sgd"\nbeta1 = 0.5', "train.beta1", ["only adam", "not sgd", "momentum"]),
+        ('[train]\noptimizer = "rmsprop"\nbeta2 = 0.9', "train.beta2", ["only adam", "not rmsprop"]),
+        ('[train]\noptimizer = "adagrad"\nalpha = 0.9', "train.alpha", ["only rmsprop", "not adagrad"]),
+        ('[train]\noptimizer = "sgd"\neps = 1e-6', "train.eps", ["adagrad, rmsprop and adam", "not sgd"]),
     ],
 )
 def test_bad_fields_name_the_field_and_the_allowed_values(toml, field, words):
@@ -118,6 +125,35 @@ def test_bad_fields_name_the_field_and_the_allowed_values(toml, field, words):
     assert "bad.toml" in message and "\n" not in message
     for word in words:
         assert word in message
+
+
+@pytest.mark.parametrize("optimizer, settings", [("sgd", {"momentum": 0.5}), ("adagrad", {"eps": 1e-6}),
+                                                 ("rmsprop", {"alpha": 0.5, "eps": 1e-6}),
+                                                 ("adam", {"beta1": 0.8, "beta2": 0.99, "eps": 1e-6})])
+def test_an_optimizers_own_settings_are_taken_and_another_optimizers_defaults_stay_valid(optimizer, settings):
+    """Each optimizer's settings are refused for the others only where they differ from the default:
+    a resolved spec (a run's spec.toml, the TUI's form) writes every field."""
+    defaults = {"momentum": 0.9, "beta1": 0.9, "beta2": 0.999, "alpha": 0.99, "eps": 1e-8}  # written out
+    table = {**defaults, "optimizer": optimizer, **settings}
+    spec = parse_spec("[train]\n" + "".join(f"{k} = {v!r}\n" for k, v in table.items()), source="x", base_dir=None)
+    assert all(getattr(spec.train, k) == v for k, v in settings.items())
+    assert parse_spec(spec.to_toml(), source="x", base_dir=None) == spec.with_overrides({})
+    every_field = {f"train.{k}": v for k, v in spec.to_mapping()["train"].items()}
+    assert spec.with_overrides(every_field) == spec  # the TUI's form sends every field back
+
+
+def test_another_optimizer_puts_the_old_ones_settings_back_to_their_defaults():
+    """The TUI's form changes train.optimizer alone: the old optimizer's settings must not then be
+    refused for the new one (nor carried to it); ones the new optimizer reads are kept."""
+    sgd = load_preset("hello").with_overrides({"train.optimizer": "sgd", "train.momentum": 0.5})
+    adam = sgd.with_overrides({"train.optimizer": "adam"})
+    assert adam.train.optimizer == "adam" and adam.train.momentum == 0.9
+    rmsprop = load_preset("hello").with_overrides({"train.optimizer": "rmsprop", "train.alpha": 0.5, "train.eps": 1e-6})
+    adagrad = rmsprop.with_overrides({"train.optimizer": "adagrad"})
+    assert (adagrad.train.alpha, adagrad.train.eps) == (0.99, 1e-6)  # adagrad reads eps too
+    with pytest.raises(SpecError, match=r"^train.momentum: only sgd uses momentum, not adam"):
+        sgd.with_overrides({"train.optimizer": "adam", "train.momentum": 0.5})  # said explicitly: refused
+    assert sgd.with_overrides({"train.learning_rate": 0.1}).train.momentum == 0.5  # the same optimizer
 
 
 def test_malformed_toml_and_unknown_preset_are_one_line_errors(tmp_path):
@@ -334,6 +370,76 @@ def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path):
             if key.startswith("param/"):
                 assert np.isfinite(ckpt[key]).all()
     assert json.loads((run.path / "summary.json").read_text())["status"] == "diverged"
+
+
+#: The user walk-through's div.toml: IRNN with relu at learning rate 10, no clipping. Its loss reaches
+#: 4e38 -- finite in float64, Inf in the float32 of its gradient -- at step 10.
+DIVERGING = {"task.length": 20, "model.cell": "rnn", "model.nonlinearity": "relu", "model.init": "identity",
+             "model.hidden_size": 64, "train.optimizer": "sgd", "train.learning_rate": 10.0, "train.clip_norm": 0.0,
+             "train.checkpoint_every": 5, "train.steps": 200}
+
+
+def test_a_float32_overflow_anywhere_in_a_step_is_a_divergence_in_one_line(tmp_path):
+    """It used to pass the float64 loss check, then warn about an overflow in matmul and end in a
+    ValueError traceback from the layer ("dy contains NaN or Inf"), with no summary."""
+    spec = small(load_preset("adding-rnn"), **DIVERGING)
+    run = RunDir.create(tmp_path / "run", spec)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning beside the one line
+        outcome = train_run(run, Trainer(spec), 200)
+    assert outcome.status == "diverged" and "\n" not in outcome.message
+    assert "became non-finite in float32 at step" in outcome.message and "is kept" in outcome.message
+    with np.load(run.path / CHECKPOINT) as ckpt:
+        assert int(ckpt["step"]) % 5 == 0
+        assert all(np.isfinite(ckpt[key]).all() for key in ckpt.files if key.startswith(("param/", "optim/")))
+    assert json.loads((run.path / "summary.json").read_text())["status"] == "diverged"
+
+
+def _overflowing(spec: Spec, scale: float = 1e18) -> Trainer:
+    """A trainer whose weights are finite but so large that its numbers overflow float32 (x 1e18:
+    the rnn's outputs stay finite, the gradient into its layer does not)."""
+    trainer = Trainer(spec)
+    for value in trainer.model.parameters().values():
+        value *= np.float32(scale)
+    return trainer
+
+
+@pytest.mark.parametrize("preset, overrides, scale", [("adding-rnn", DIVERGING, 1e18), ("sine-jordan", {}, 1e30),
+                                                      ("adding-attention", {"task.length": 20}, 1e18)],
+                         ids=["rnn", "jordan", "selfattention"])
+def test_weights_whose_numbers_overflow_are_said_to_have_diverged(preset, overrides, scale):
+    """A checkpoint saved before the overflow showed: its backward (bptt, trace, the lab's b) says the
+    weights diverged, in one line (a UserError), not that the layer was given a bad dy; a training
+    step raises TrainingDiverged and changes nothing."""
+    from rnnlab.train import TrainingDiverged
+    from rnnlab.train.model import WeightsDiverged
+
+    trainer = _overflowing(small(load_preset(preset), **overrides), scale)
+    before = {k: v.copy() for k, v in trainer.state_arrays().items()}
+    result, _, trace = trainer.compute(trainer.task.batch(2, 0, 0))  # a forward pass shows what it gets
+    with pytest.raises(WeightsDiverged) as info:
+        trainer.model.backward(trace, result.grad)
+    assert isinstance(info.value, UserError) and "\n" not in str(info.value)
+    assert str(info.value.at_step(7)).endswith("float32's range with the weights of step 7: the weights diverged "
+                                               "(train with a smaller learning_rate or clip_norm)")
+    trainer.warm_up()  # leaves it to the first step
+    with pytest.raises(TrainingDiverged, match=r"became non-finite in float32 at step 1$"):
+        trainer.train_step()
+    assert trainer.step == 0 and trainer.optimizer.steps == 0
+    for key, value in trainer.state_arrays().items():
+        np.testing.assert_array_equal(value, before[key], err_msg=key)
+
+
+def test_resuming_weights_that_overflow_ends_as_a_divergence_keeping_the_checkpoint(tmp_path):
+    spec = small(load_preset("adding-rnn"), **DIVERGING)
+    run = RunDir.create(tmp_path / "run", spec)
+    run.save_checkpoint(_overflowing(spec))
+    saved = (run.path / CHECKPOINT).read_bytes()
+    resumed = Trainer(spec)
+    RunDir.open(run.path).resume(resumed)
+    outcome = train_run(run, resumed, 20)
+    assert outcome.status == "diverged" and "the last good checkpoint (step 0) is kept" in outcome.message
+    assert (run.path / CHECKPOINT).read_bytes() == saved
 
 
 def test_clipping_reports_the_norm_before_clipping():

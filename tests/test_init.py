@@ -9,7 +9,10 @@ import pytest
 
 import rnnlab
 from rnnlab.errors import SpecError
+from rnnlab.layers import MinGRU
 from rnnlab.layers.init import apply_init, forget_gate_bias_, identity_, orthogonal_
+from rnnlab.layers.jordan import JordanRNN
+from rnnlab.layers.leaky import LeakyRNN
 from rnnlab.spec import Spec
 
 
@@ -153,3 +156,54 @@ def test_inits_apply_to_the_leaky_rnn():
     orthogonal_(layer, gain=2, seed=1)
     w = layer.state_dict()["weight_hh_l0"]
     np.testing.assert_allclose(w.T @ w, 4 * np.eye(3), atol=1e-12)
+
+
+def _drawn_as_before(layer, seed, bound_of=None):
+    """What the layers drew before: rng.uniform(-b, b, shape) in float64, then cast to the layer's dtype."""
+    rng = np.random.default_rng(seed)
+    return {name: rng.uniform(-b, b, size=value.shape).astype(value.dtype)
+            for name, value in layer.parameters().items() if not name.startswith("alpha")
+            for b in [bound_of(name) if bound_of else 1.0 / np.sqrt(layer.hidden_size)]}
+
+
+@pytest.mark.parametrize("make", [
+    lambda dtype: rnnlab.RNN(3, 5, 2, bidirectional=True, dtype=dtype, seed=11),
+    lambda dtype: rnnlab.LSTM(3, 5, 2, dtype=dtype, seed=11),
+    lambda dtype: rnnlab.GRU(3, 5, bias=False, dtype=dtype, seed=11),
+    lambda dtype: LeakyRNN(3, 5, 2, dtype=dtype, seed=11),
+    lambda dtype: JordanRNN(3, 5, 2, dtype=dtype, seed=11),
+], ids=["rnn", "lstm", "gru", "leaky", "jordan"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_weights_are_drawn_bit_for_bit_as_before_in_chunks(make, dtype, monkeypatch):
+    """The float32 layers no longer draw a whole float64 array first: chunks of float64 draws are
+    rounded into the float32 array as they come (a chunk of 7 here, to cross its boundaries)."""
+    from rnnlab.layers import _params
+
+    monkeypatch.setattr(_params, "DRAW_CHUNK", 7)
+    layer = make(dtype)
+    for name, expected in _drawn_as_before(layer, 11).items():
+        assert layer.parameters()[name].dtype == np.dtype(dtype)
+        np.testing.assert_array_equal(layer.parameters()[name].view(np.uint8), expected.view(np.uint8), err_msg=name)
+
+
+def test_mingru_draws_with_its_fan_in_bit_for_bit_as_before():
+    layer = MinGRU(3, 5, 2, bidirectional=True, seed=2)
+    fan_in = lambda name: 1.0 / np.sqrt(3 if "_l0" in name else 10)  # noqa: E731
+    for name, expected in _drawn_as_before(layer, 2, fan_in).items():
+        np.testing.assert_array_equal(layer.parameters()[name], expected, err_msg=name)
+
+
+def test_a_float32_layer_allocates_no_float64_copy_of_its_weights():
+    """LSTM(4, 2048)'s weight_hh is 64 MiB in float32: drawn whole in float64 first, 128 MiB more."""
+    import tracemalloc
+
+    from rnnlab.layers._params import DRAW_CHUNK
+
+    tracemalloc.start()
+    try:
+        layer = rnnlab.LSTM(4, 2048, seed=0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    weights = layer.num_parameters * 4
+    assert peak < weights + 2 * DRAW_CHUNK * 8, (peak, weights)

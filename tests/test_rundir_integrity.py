@@ -422,3 +422,17 @@ def test_a_directory_given_as_the_npz_file_to_write_is_refused_at_once(capsys, t
     what = "trace file" if args[0] == "trace" else "export file"
     assert one_line(err) == f"rnnlab: error: {out_dir} is a directory: choose a file name for the {what}"
     assert out_dir.is_dir() and not any(out_dir.iterdir())
+
+
+def test_a_saved_spec_with_another_optimizers_setting_still_opens_with_it_at_its_default(capsys, hello_run):
+    """rnnlab once ignored, say, momentum under adam; it refuses it in a spec now, but a run saved
+    then must stay readable: the setting never took part, so it goes back to its default."""
+    spec_file = hello_run / "spec.toml"
+    text = spec_file.read_text(encoding="utf-8")
+    assert 'optimizer = "adam"' in text and "momentum = 0.9" in text  # sgd's default, written by every run
+    spec_file.write_text(text.replace("momentum = 0.9", "momentum = 0.5"), encoding="utf-8")
+    with pytest.raises(SpecError, match="train.momentum: only sgd uses momentum, not adam"):
+        Spec.from_mapping({"train": {"optimizer": "adam", "momentum": 0.5}})
+    assert rundir.RunDir.open(hello_run).spec.train.momentum == 0.9
+    code, out, err = run(capsys, "bptt", hello_run)
+    assert code == 0, err

@@ -164,3 +164,45 @@ def test_clip_by_value_then_norm():
     assert clipped and global_norm(g) == pytest.approx(0.5)
     g = {"a": np.array([0.1, 0.2])}
     assert clip_gradients(g, clip_value=1.0, clip_norm=1.0) == (pytest.approx(np.sqrt(0.05)), False)
+
+
+@pytest.mark.parametrize("opt_cls, kwargs", [(SGD, dict(momentum=0.9)), (Adagrad, {}), (RMSprop, {}), (Adam, {})],
+                         ids=["sgd", "adagrad", "rmsprop", "adam"])
+def test_a_checked_update_is_the_same_update(opt_cls, kwargs):
+    """``finite=True`` (the trainer's) computes on copies before applying: bit for bit the same."""
+    rng = np.random.default_rng(4)
+    plain = {"w": rng.standard_normal((3, 4)).astype(np.float32), "b": rng.standard_normal(4).astype(np.float32)}
+    checked = {k: v.copy() for k, v in plain.items()}
+    opts = opt_cls(plain, 0.1, **kwargs), opt_cls(checked, 0.1, **kwargs)
+    for _ in range(4):
+        grads = {k: rng.standard_normal(v.shape).astype(np.float32) for k, v in plain.items()}
+        opts[0].step(plain, grads)
+        opts[1].step(checked, grads, finite=True)
+    for key in plain:
+        np.testing.assert_array_equal(plain[key], checked[key])
+    for key, value in opts[0].state_arrays().items():
+        np.testing.assert_array_equal(value, opts[1].state_arrays()[key])
+
+
+@pytest.mark.parametrize("opt_cls, kwargs, grad, what", [
+    (SGD, dict(momentum=0.9), 3e38, "the updated w"),  # p - lr * g: 1e38 - 10 * 3e38 overflows float32
+    (Adam, {}, 1e21, "the updated optimizer's v of w"),  # (1 - beta2) g^2 overflows v; p itself stays finite
+    (Adagrad, {}, 2e19, "the updated optimizer's sum_squares of w"),
+], ids=["sgd", "adam", "adagrad"])
+def test_an_update_that_would_overflow_float32_changes_nothing(opt_cls, kwargs, grad, what):
+    from rnnlab.train.model import WeightsDiverged
+
+    params = {"b": np.ones(2, np.float32), "w": np.full(3, 1e38, np.float32)}
+    opt = opt_cls(params, 10.0, **kwargs)
+    opt.step(params, {"b": np.ones(2, np.float32), "w": np.ones(3, np.float32)}, finite=True)
+    before = {k: v.copy() for k, v in params.items()}
+    state = {k: v.copy() for k, v in opt.state_arrays().items()}
+    grads = {"b": np.ones(2, np.float32), "w": np.full(3, grad, np.float32)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning: the error says it in one line
+        with pytest.raises(WeightsDiverged, match=f"^{what} went beyond float32's range: the weights diverged"):
+            opt.step(params, grads, finite=True)
+    for key, value in params.items():  # "b", updated before "w" was found to overflow, is untouched too
+        np.testing.assert_array_equal(value, before[key])
+    for key, value in opt.state_arrays().items():
+        np.testing.assert_array_equal(value, state[key])

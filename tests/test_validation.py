@@ -175,6 +175,50 @@ def test_invalid_constructor_arguments(cls, kwargs, name):
         cls(**args)
 
 
+def _too_large():
+    from rnnlab.layers import LRU, MinGRU
+    from rnnlab.layers.jordan import JordanRNN
+    from rnnlab.layers.leaky import LeakyRNN
+    from rnnlab.layers.selfattention import SelfAttentionBlock, SelfAttentionModel
+
+    return [
+        (lambda: rnnlab.LSTM(4, 10**7), "LSTM(4, 10000000): its 400,000,240,000,000 parameters need about 1.4 PiB "
+                                        "(float32) but this machine has "),
+        (lambda: rnnlab.RNN(10**12, 4, dtype="float64"), "RNN(1000000000000, 4, dtype='float64'): its "
+                                                         "4,000,000,000,024 parameters need about 29.1 TiB (float64)"),
+        (lambda: rnnlab.GRU(4, 10**5, num_layers=16, bidirectional=True), "make input_size, hidden_size or num_layers"),
+        (lambda: LeakyRNN(4, 10**7), "LeakyRNN(4, 10000000): its"),
+        (lambda: MinGRU(4, 10**7, num_layers=2), "MinGRU(4, 10000000, num_layers=2): its"),
+        (lambda: LRU(10**7, 10**6), "LRU(10000000, 1000000): its"),
+        (lambda: JordanRNN(3, 10**7, 10**7), "JordanRNN(3, 10000000, 10000000): its"),
+        (lambda: SelfAttentionBlock(10**6, 2, 8), "make d_model or d_ff smaller"),
+        (lambda: SelfAttentionModel(3, 2, d_model=10**6, num_heads=2), "SelfAttentionBlock(1000000, 2, 64"),
+    ]
+
+
+@pytest.mark.parametrize("make, message", _too_large(), ids=lambda v: "" if callable(v) else v.split(":")[0])
+def test_parameters_too_large_for_this_machine_are_a_value_error_naming_the_size(make, message):
+    """``rnnlab.LSTM(4, 10**7)`` raised numpy's MemoryError ("Unable to allocate 2.84 PiB ... float64"):
+    refused now before anything is allocated, with what it would need and what there is."""
+    with pytest.raises(ValueError) as info:
+        make()
+    assert message in str(info.value) and "\n" not in str(info.value)
+    assert "but this machine has" in str(info.value) and not isinstance(info.value, MemoryError)
+
+
+def test_parameters_may_take_half_of_this_machines_memory(monkeypatch):
+    """The other half holds a forward pass's copy of them (as a spec's estimate leaves half for the rest)."""
+    from rnnlab.layers import _params
+
+    need = 4 * (4 * 64 * (3 + 64) + 2 * 4 * 64)  # LSTM(3, 64) in float32
+    monkeypatch.setattr(_params, "physical_memory", lambda: 2 * need)
+    assert rnnlab.LSTM(3, 64).num_parameters * 4 == need
+    monkeypatch.setattr(_params, "physical_memory", lambda: 2 * need - 2)
+    with pytest.raises(ValueError, match=r"^LSTM\(3, 64\): its 17,664 parameters need about 69 KiB \(float32\) "
+                                         r"but this machine has 138 KiB; make input_size, hidden_size or num_layers"):
+        rnnlab.LSTM(3, 64)
+
+
 @pytest.mark.parametrize("bad", [5, object(), [1, 2]], ids=["int", "object", "list"])
 def test_non_dtype_object_as_dtype_raises_value_error(bad):
     """A non-dtype object as dtype raises ValueError (np.dtype itself would raise TypeError)."""

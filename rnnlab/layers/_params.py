@@ -1,6 +1,7 @@
 """Argument and state-dict checks every layer shares: the dtype, seeds, flags, the live parameters,
 incoming gradients and ``truncate``, and loading parameters (:func:`assign_params` copies loaded or
-redrawn values into the arrays ``parameters()`` handed out, as torch does).
+redrawn values into the arrays ``parameters()`` handed out, as torch does); drawing parameters
+(:func:`draw_uniform`) after :func:`check_param_memory` has made sure they fit in this machine's memory.
 
 Each raises ValueError with one line naming the bad argument, parameter or state-dict entry;
 nothing is silently broadcast or cast from a non-numeric type.
@@ -9,6 +10,7 @@ nothing is silently broadcast or cast from a non-numeric type.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -222,3 +224,55 @@ def assign_params(live: dict[str, np.ndarray], values: Mapping[str, np.ndarray])
         merged[name] = value
     live.clear()
     live.update(merged)
+
+
+# ---------------------------------------------------------------------------- sizes
+def physical_memory() -> int:
+    """This machine's memory in bytes (8 GiB where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return 8 * 2**30
+
+
+def format_bytes(n: int) -> str:
+    """A size for a message: "512 bytes", "69 KiB", "12 MiB", "3.5 GiB", "2.8 PiB"."""
+    if n < 2**10:
+        return f"{n} bytes"
+    if n < 2**20:
+        return f"{n / 2**10:.0f} KiB"
+    if n < 2**28:
+        return f"{n / 2**20:.0f} MiB"
+    for unit, scale in (("GiB", 2**30), ("TiB", 2**40), ("PiB", 2**50)):
+        if n < 2**10 * scale or unit == "PiB":
+            return f"{n / scale:.1f} {unit}"
+    raise AssertionError  # pragma: no cover
+
+
+def check_param_memory(owner: str, shapes: Iterable[tuple[int, ...]], dtype: Any, fix: str = "sizes") -> None:
+    """ValueError, before anything is allocated, if parameters of ``shapes`` in ``dtype`` would take
+    more than half this machine's memory (the other half holds a forward pass's copy of them, as
+    :meth:`rnnlab.spec.Spec.check_memory` leaves half for the rest); ``owner`` names the layer as it
+    was called, ``fix`` what to make smaller."""
+    count = sum(math.prod(shape) for shape in shapes)
+    need, have = count * np.dtype(dtype).itemsize, physical_memory()
+    if need > have // 2:
+        raise ValueError(f"{owner}: its {count:,} parameters need about {format_bytes(need)} "
+                         f"({np.dtype(dtype).name}) but this machine has {format_bytes(have)}; make {fix} smaller")
+
+
+#: Elements drawn at a time by :func:`draw_uniform` (8 MiB of float64).
+DRAW_CHUNK = 2**20
+
+
+def draw_uniform(rng: np.random.Generator, low: float, high: float, shape: tuple[int, ...],
+                 dtype: Any) -> np.ndarray:
+    """``rng.uniform(low, high, shape).astype(dtype)`` bit for bit, and the generator left in the
+    same state, without the whole float64 array: drawn in chunks (numpy's uniform takes one double
+    of the stream per element, in order) and rounded into the ``dtype`` array as they come."""
+    out = np.empty(shape, dtype)
+    flat = out.reshape(-1)
+    for start in range(0, flat.size, DRAW_CHUNK):
+        stop = min(start + DRAW_CHUNK, flat.size)
+        flat[start:stop] = rng.uniform(low, high, stop - start)
+    return out

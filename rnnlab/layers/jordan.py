@@ -34,7 +34,8 @@ import numpy as np
 
 from .. import kernels
 from ..kernels.jordan import jordan_backward, jordan_forward_free, jordan_forward_teacher
-from ._params import assign_params, check_bool, check_params, check_positive_int, check_seed, parse_dtype
+from ._params import (assign_params, check_bool, check_param_memory, check_params, check_positive_int, check_seed,
+                      draw_uniform, parse_dtype)
 from .recurrent import RecurrentLayer
 from .trace import Trace
 
@@ -75,6 +76,7 @@ class JordanRNN:
         self.dtype = parse_dtype(dtype)  # None: float32, the default, as every layer but the ESN
         self.num_layers, self.num_directions = 1, 1
         self._params: dict[str, np.ndarray] = {}
+        check_param_memory(repr(self), self._param_shapes().values(), self.dtype, "its sizes")
         self.reset_parameters(seed)  # sets self.seed
 
     # ------------------------------------------------------------------ parameters
@@ -92,7 +94,7 @@ class JordanRNN:
         self.seed = seed = check_seed(seed)
         rng = np.random.default_rng(seed)
         bound = 1.0 / math.sqrt(self.hidden_size)
-        assign_params(self._params, {name: rng.uniform(-bound, bound, size=shape).astype(self.dtype)
+        assign_params(self._params, {name: draw_uniform(rng, -bound, bound, shape, self.dtype)
                                      for name, shape in self._param_shapes().items()})
 
     state_dict = RecurrentLayer.state_dict

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..kernels.leaky import leaky_backward, leaky_forward
-from ._params import assign_params, check_bool, check_layer_direction, check_seed
+from ._params import assign_params, check_bool, check_layer_direction, check_seed, draw_uniform
 from .recurrent import RecurrentLayer
 
 __all__ = ["LeakyRNN", "DEFAULT_TIME_CONSTANTS", "time_constant_spread", "sigmoid"]
@@ -98,7 +98,8 @@ class LeakyRNN(RecurrentLayer):
 
     # ------------------------------------------------------------------ parameters
     def _suffixes(self) -> list[str]:
-        return [f"_l{k}" + ("_reverse" if d else "") for k in range(self.num_layers) for d in range(self.num_directions)]
+        return [f"_l{k}" + ("_reverse" if d else "") for k in range(self.num_layers)
+                for d in range(self.num_directions)]
 
     def _param_shapes(self) -> dict[str, tuple[int, ...]]:
         shapes = super()._param_shapes()
@@ -117,7 +118,7 @@ class LeakyRNN(RecurrentLayer):
         self.seed = seed = check_seed(seed)
         rng = np.random.default_rng(seed)
         bound = 1.0 / math.sqrt(self.hidden_size)
-        drawn = {name: rng.uniform(-bound, bound, size=shape).astype(self.dtype)
+        drawn = {name: draw_uniform(rng, -bound, bound, shape, self.dtype)
                  for name, shape in RecurrentLayer._param_shapes(self).items()}
         alpha = self.initial_alpha()
         assign_params(self._params, {name: drawn[name] if name in drawn else alpha.astype(self.dtype)

@@ -59,7 +59,7 @@ from .. import kernels
 from ..kernels import minimal as mk
 from ..kernels.scan import METHODS
 from ._params import (assign_params, check_array, check_bool, check_finite_number, check_positive_int, check_seed,
-                      check_truncate)
+                      check_truncate, draw_uniform)
 from .recurrent import RecurrentLayer
 from .trace import Trace
 
@@ -243,7 +243,7 @@ class _Gated(_LinearRecurrence):
             layer = int(name.split("_l")[1].split("_")[0])
             fan_in = self.input_size if layer == 0 else self.hidden_size * self.num_directions
             bound = 1.0 / math.sqrt(fan_in)
-            params[name] = rng.uniform(-bound, bound, size=shape).astype(self.dtype)
+            params[name] = draw_uniform(rng, -bound, bound, shape, self.dtype)
         assign_params(self._params, params)
 
     def _weights(self, params: Mapping[str, np.ndarray], sfx: str):

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from .. import kernels
-from ._params import (assign_params, check_array, check_bool, check_params, check_positive_int, check_seed,
-                      check_truncate, load_params, parse_dtype)
+from ._params import (assign_params, check_array, check_bool, check_param_memory, check_params, check_positive_int,
+                      check_seed, check_truncate, draw_uniform, load_params, parse_dtype)
 from .trace import Trace
 
 _DEVICES = ("cpu", "cuda")
@@ -91,6 +91,9 @@ class RecurrentLayer:
             require_cuda()
         self.device = device
         self._params: dict[str, np.ndarray] = {}
+        # refused before any array is allocated: numpy's MemoryError names neither the layer nor a size
+        check_param_memory(repr(self), self._param_shapes().values(), self.dtype,
+                           "input_size, hidden_size or num_layers")
         self.reset_parameters(seed)  # sets self.seed
 
     # ------------------------------------------------------------------ parameters
@@ -141,10 +144,11 @@ class RecurrentLayer:
         """Draw every parameter from uniform(-1/sqrt(H), 1/sqrt(H)), as torch does; reproducible from ``seed``
         (recorded as :attr:`seed`). Writes into the arrays :meth:`parameters` handed out."""
         self.seed = seed = check_seed(seed)
+        shapes = self._param_shapes()
         rng = np.random.default_rng(seed)
         bound = 1.0 / math.sqrt(self.hidden_size)
-        assign_params(self._params, {name: rng.uniform(-bound, bound, size=shape).astype(self.dtype)
-                                     for name, shape in self._param_shapes().items()})
+        assign_params(self._params, {name: draw_uniform(rng, -bound, bound, shape, self.dtype)
+                                     for name, shape in shapes.items()})
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """A copy of every parameter, keyed and shaped as the matching ``torch.nn`` module's state_dict."""
@@ -444,7 +448,8 @@ class LSTM(RecurrentLayer):
 
 
 class GRU(RecurrentLayer):
-    """Gated recurrent unit, as ``torch.nn.GRU`` (gate order r, z, n; n_t = tanh(W_in x + b_in + r * (W_hn h + b_hn)))."""
+    """Gated recurrent unit, as ``torch.nn.GRU`` (gate order r, z, n;
+    n_t = tanh(W_in x + b_in + r * (W_hn h + b_hn)))."""
 
     mode = "GRU"
     gate_count = 3

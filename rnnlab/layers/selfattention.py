@@ -25,8 +25,9 @@ import numpy as np
 from .. import kernels
 from ..errors import UserError
 from ..kernels import selfattention as sa_kernels
-from ._params import (assign_params, check_array, check_bool, check_finite_number, check_float_array, check_params,
-                      check_positive_int, check_seed, load_params, parse_dtype)
+from ._params import (assign_params, check_array, check_bool, check_finite_number, check_float_array,
+                      check_param_memory, check_params, check_positive_int, check_seed, draw_uniform, load_params,
+                      parse_dtype)
 from .trace import Trace
 
 __all__ = ["positional_encoding", "PositionalEncoding", "SelfAttentionBlock", "SelfAttentionModel",
@@ -226,6 +227,7 @@ class SelfAttentionBlock:
         self.layer_norm_eps = float(layer_norm_eps)
         self.dtype = parse_dtype(dtype)
         self._params: dict[str, np.ndarray] = {}
+        check_param_memory(repr(self), self._param_shapes().values(), self.dtype, "d_model or d_ff")
         self.reset_parameters(seed)  # sets self.seed
 
     @property
@@ -252,7 +254,7 @@ class SelfAttentionBlock:
         d, f = self.d_model, self.d_ff
 
         def uniform(bound, shape):
-            return rng.uniform(-bound, bound, size=shape)
+            return draw_uniform(rng, -bound, bound, shape, self.dtype)
 
         values = {
             "self_attn.in_proj_weight": uniform(math.sqrt(6.0 / (d + 3 * d)), (3 * d, d)),  # xavier_uniform_
@@ -434,12 +436,12 @@ class SelfAttentionModel:
         # torch.nn.Linear's init: uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)); separate seed streams
         rng = np.random.default_rng([root, 0])
         b = 1.0 / math.sqrt(input_size)
-        self.input_proj = {"input_proj.weight": rng.uniform(-b, b, (d_model, input_size)).astype(self.dtype),
-                           "input_proj.bias": rng.uniform(-b, b, d_model).astype(self.dtype)}
+        self.input_proj = {"input_proj.weight": draw_uniform(rng, -b, b, (d_model, input_size), self.dtype),
+                           "input_proj.bias": draw_uniform(rng, -b, b, (d_model,), self.dtype)}
         rng = np.random.default_rng([root, 1])
         b = 1.0 / math.sqrt(d_model)
-        self.readout = {"readout.weight": rng.uniform(-b, b, (output_size, d_model)).astype(self.dtype),
-                        "readout.bias": rng.uniform(-b, b, output_size).astype(self.dtype)}
+        self.readout = {"readout.weight": draw_uniform(rng, -b, b, (output_size, d_model), self.dtype),
+                        "readout.bias": draw_uniform(rng, -b, b, (output_size,), self.dtype)}
         self._shapes = {name: v.shape for name, v in self.parameters().items()}  # what forward checks
 
     # ------------------------------------------------------------------ parameters

@@ -21,6 +21,11 @@ projection, positional encoding, ``num_layers`` blocks, readout; parameters ``in
 ``backward(trace, d_out, truncate)``, ``parameters``/``state_dict``/``load_state_dict``,
 ``zero_state`` and ``step_outputs``; the attention model's state is always None (it carries nothing
 from one call to the next) and its backward refuses ``truncate``.
+
+Diverged weights: ``forward`` returns what it gets (NaN and Inf included: a view shows them, the
+trainer's loss check catches them); ``backward`` raises :class:`WeightsDiverged` (a one-line
+UserError) when the loss's gradient, dL/dy or a parameter's gradient leaves the model's dtype's
+range, rather than the layer's ValueError about a bad argument (:class:`DivergenceChecks`).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import UserError
 from ..layers import GRU, LRU, LSTM, RNN, MinGRU, MinLSTM, Trace
 from ..layers._params import assign_params
 from ..layers.init import apply_init
@@ -42,10 +48,55 @@ CELL_CLASSES = {"rnn": RNN, "lstm": LSTM, "gru": GRU, "leaky": LeakyRNN, "mingru
                 "lru": LRU}
 
 
+class WeightsDiverged(UserError):
+    """Numbers computed from the weights are NaN or Inf in the model's dtype (an overflow: a finite
+    1e39 is Inf in float32): the weights have diverged, in training (the trainer reports it as
+    :class:`~rnnlab.train.TrainingDiverged`) or in a checkpoint saved before it showed. ``what`` names
+    the numbers; ``step``, where the caller knows it, the updates the weights had (:meth:`at_step`)."""
+
+    def __init__(self, what: str, dtype: Any, step: int | None = None) -> None:
+        self.what, self.dtype, self.step = what, np.dtype(dtype), step
+        at = "" if step is None else f" with the weights of step {step}"
+        super().__init__(f"{what} went beyond {self.dtype.name}'s range{at}: the weights diverged (train with "
+                         "a smaller learning_rate or clip_norm)")
+
+    def at_step(self, step: int) -> "WeightsDiverged":
+        """The same error, saying which step's weights it was."""
+        return WeightsDiverged(self.what, self.dtype, step)
+
+
+def check_finite(what: str, array: np.ndarray) -> None:
+    """WeightsDiverged naming ``what`` unless every element of ``array`` is finite."""
+    if not np.isfinite(array).all():
+        raise WeightsDiverged(what, array.dtype)
+
+
+class DivergenceChecks:
+    """What every trained model's ``backward`` shares: the loss's gradient is cast to the model's
+    dtype and the gradients of :meth:`parameters` come back finite, or :class:`WeightsDiverged`
+    says which numbers overflowed (the layers' own checks would raise a bare ValueError about their
+    arguments, which a diverged model's numbers are not). The class's own pass is ``_backward``."""
+
+    dtype: np.dtype
+
+    def backward(self, trace: Trace, d_out: np.ndarray, truncate: int | None = None) -> dict[str, np.ndarray]:
+        d_out = np.asarray(d_out)
+        if d_out.dtype.kind == "f":  # anything else: the layer's check names it
+            with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported just below
+                d_out = d_out.astype(self.dtype)
+            check_finite("the loss's gradient dL/d(outputs)", d_out)
+        with np.errstate(over="ignore", invalid="ignore"):
+            grads = self._backward(trace, d_out, truncate)
+        for name in self.parameters():
+            check_finite(f"the gradient of {name}", grads[name])
+        return grads
+
+
 def make_model(model_spec, input_size: int, output_size: int, seed: int, max_len: int):
     """The network a :class:`~rnnlab.spec.ModelSpec` describes, with a readout of ``output_size``.
 
-    ``cell = "selfattention"``: ``SelfAttentionModel(input_size, output_size, d_model=hidden_size,
+    ``cell = "selfattention"``: an :class:`AttentionModel` (a ``SelfAttentionModel`` with the
+    divergence checks) ``(input_size, output_size, d_model=hidden_size,
     num_heads, num_layers, d_ff (0: 2 x hidden_size), causal=not bidirectional, max_len, dtype, seed)``;
     ``max_len`` is the task's sequence length T (the positional encoding covers steps 0..T-1, and a
     longer sequence is refused naming both lengths). ``cell = "jordan"``: a :class:`JordanModel`
@@ -56,13 +107,13 @@ def make_model(model_spec, input_size: int, output_size: int, seed: int, max_len
     if m.cell == "jordan":
         return JordanModel(m, input_size, output_size, seed=seed)
     if m.attention:
-        return SelfAttentionModel(input_size, output_size, d_model=m.hidden_size, num_heads=m.num_heads,
-                                  num_layers=m.num_layers, d_ff=m.feed_forward_size,
-                                  causal=not m.bidirectional, max_len=max_len, dtype=m.dtype, seed=seed)
+        return AttentionModel(input_size, output_size, d_model=m.hidden_size, num_heads=m.num_heads,
+                              num_layers=m.num_layers, d_ff=m.feed_forward_size,
+                              causal=not m.bidirectional, max_len=max_len, dtype=m.dtype, seed=seed)
     return SequenceModel(m, input_size, output_size, seed=seed)
 
 
-class SequenceModel:
+class SequenceModel(DivergenceChecks):
     """A recurrent network with a linear readout, built from a :class:`~rnnlab.spec.ModelSpec`."""
 
     def __init__(self, model_spec, input_size: int, output_size: int, seed: int) -> None:
@@ -160,15 +211,20 @@ class SequenceModel:
         return out.astype(np.float64), state_n, trace
 
     def backward(self, trace: Trace, d_out: np.ndarray, truncate: int | None = None) -> dict[str, np.ndarray]:
-        """Gradients of every parameter (and ``input``, ``h0``, ``c0``) given dL/d(outputs).
+        """Gradients of every parameter (and ``input``, ``h0``, ``c0``) given dL/d(outputs);
+        :class:`WeightsDiverged` where they overflow the model's dtype.
 
         ``h0`` is complex for the LRU (dL/dRe + 1j dL/dIm); every parameter gradient is real."""
+        return DivergenceChecks.backward(self, trace, d_out, truncate)
+
+    def _backward(self, trace: Trace, d_out: np.ndarray, truncate: int | None) -> dict[str, np.ndarray]:
         y = trace._readout_input
         T, B, O = d_out.shape
-        d_out = d_out.astype(self.dtype)
         W = self.readout["readout.weight"]
         flat_d = d_out.reshape(T * B, O)
-        grads = self.rnn.backward(trace, d_out @ W, None, truncate=truncate or None)
+        dy = d_out @ W
+        check_finite("the gradient dL/dy of the recurrent layer's output", dy)
+        grads = self.rnn.backward(trace, dy, None, truncate=truncate or None)
         grads["readout.weight"] = flat_d.T @ y.reshape(T * B, -1)
         grads["readout.bias"] = flat_d.sum(axis=0)
         return grads
@@ -179,7 +235,7 @@ class SequenceModel:
         return out[0], state_n
 
 
-class JordanModel:
+class JordanModel(DivergenceChecks):
     """``cell = "jordan"``: a :class:`~rnnlab.layers.jordan.JordanRNN` (its readout, whose output
     feeds back, is part of the recurrence), with :class:`SequenceModel`'s interface.
 
@@ -250,13 +306,25 @@ class JordanModel:
         return out.astype(np.float64), f_n, trace
 
     def backward(self, trace: Trace, d_out: np.ndarray, truncate: int | None = None) -> dict[str, np.ndarray]:
-        """Gradients of every parameter (and ``input``, ``y0``) given dL/d(outputs)."""
+        """Gradients of every parameter (and ``input``, ``y0``) given dL/d(outputs);
+        :class:`WeightsDiverged` where they overflow the model's dtype."""
         if truncate:
             raise ValueError("the jordan cell takes no truncate: teacher forcing needs no BPTT, and running "
                              "free it backpropagates through every fed-back output")
-        return self.net.backward(trace, np.asarray(d_out, self.dtype))
+        return DivergenceChecks.backward(self, trace, d_out, truncate)
+
+    def _backward(self, trace: Trace, d_out: np.ndarray, truncate: int | None) -> dict[str, np.ndarray]:
+        return self.net.backward(trace, d_out)
 
     def step_outputs(self, x_t: np.ndarray, state: Any) -> tuple[np.ndarray, Any]:
         """One free-running step: x_t (B, I) -> (outputs (B, O), what the next step reads back)."""
         out, f_n, _ = self.forward(x_t[None], state)
         return out[0], f_n
+
+
+class AttentionModel(DivergenceChecks, SelfAttentionModel):
+    """``cell = "selfattention"``: a :class:`~rnnlab.layers.selfattention.SelfAttentionModel` whose
+    ``backward`` reports overflowed numbers as :class:`WeightsDiverged`, as the other models do."""
+
+    def _backward(self, trace, d_out, truncate):
+        return SelfAttentionModel.backward(self, trace, d_out, truncate)

@@ -2,7 +2,9 @@
 
 Each optimizer updates a dict of parameter arrays in place with the same rules as ``torch.optim``
 and keeps its slots as plain arrays, so a checkpoint stores them as ``.npz`` entries and a resumed
-run continues bit for bit.
+run continues bit for bit. ``step(..., finite=True)`` (the trainer's) applies an update only if
+every updated parameter and slot is finite, else changes nothing and raises
+:class:`~rnnlab.train.model.WeightsDiverged` naming the first that is not.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import math
 from collections.abc import Mapping
 
 import numpy as np
+
+from .model import WeightsDiverged
 
 
 class Optimizer:
@@ -23,14 +27,34 @@ class Optimizer:
         self.steps = 0
         self.slots = {slot: {k: np.zeros_like(v) for k, v in params.items()} for slot in self.slot_names}
 
-    def step(self, params: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray]) -> None:
-        self.steps += 1
-        for name, p in params.items():
-            g = grads[name].astype(p.dtype, copy=False)
-            self._update(name, p, g)
+    def step(self, params: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray], *, finite: bool = False) -> None:
+        """Update ``params`` in place from ``grads``. ``finite``: first compute every new parameter
+        and slot on copies; if one holds NaN or Inf (in the parameter's dtype: an overflow), raise
+        WeightsDiverged naming it, with the parameters, the slots and the step count untouched."""
+        steps = self.steps + 1
+        updated = []
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported as what it is, or left
+            for name, p in params.items():
+                g = grads[name].astype(p.dtype, copy=False)
+                slots = {slot: values[name] for slot, values in self.slots.items()}
+                if finite:
+                    p, slots = p.copy(), {slot: value.copy() for slot, value in slots.items()}
+                self._update(p, g, slots, steps)
+                if finite:
+                    named = [(name, p)] + [(f"optimizer's {slot} of {name}", v) for slot, v in slots.items()]
+                    for what, value in named:
+                        if not np.isfinite(value).all():
+                            raise WeightsDiverged(f"the updated {what}", value.dtype)
+                    updated.append((name, p, slots))
+        for name, p, slots in updated:  # every update finite: now they are applied together
+            np.copyto(params[name], p)
+            for slot, value in slots.items():
+                np.copyto(self.slots[slot][name], value)
+        self.steps = steps
 
-    def _update(self, name: str, p: np.ndarray, g: np.ndarray) -> None:  # pragma: no cover
-        raise NotImplementedError
+    def _update(self, p: np.ndarray, g: np.ndarray, slots: dict[str, np.ndarray], steps: int) -> None:
+        """Update ``p`` and its ``slots`` in place from ``g``; ``steps`` counts this update."""
+        raise NotImplementedError  # pragma: no cover
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         """Everything needed to resume, flattened to ``"<slot>/<param>"`` keys (plus ``"steps"``)."""
@@ -57,9 +81,9 @@ class SGD(Optimizer):
         super().__init__(params, learning_rate)
         self.momentum = momentum
 
-    def _update(self, name, p, g):
-        v = self.slots["velocity"][name]
-        if self.momentum and self.steps > 1:
+    def _update(self, p, g, slots, steps):
+        v = slots["velocity"]
+        if self.momentum and steps > 1:
             v *= self.momentum
             v += g
         else:  # torch starts the buffer at the first gradient
@@ -76,8 +100,8 @@ class Adagrad(Optimizer):
         super().__init__(params, learning_rate)
         self.eps = eps
 
-    def _update(self, name, p, g):
-        G = self.slots["sum_squares"][name]
+    def _update(self, p, g, slots, steps):
+        G = slots["sum_squares"]
         G += g * g
         p -= self.learning_rate * g / (np.sqrt(G) + self.eps)
 
@@ -91,8 +115,8 @@ class RMSprop(Optimizer):
         super().__init__(params, learning_rate)
         self.alpha, self.eps = alpha, eps
 
-    def _update(self, name, p, g):
-        s = self.slots["square_avg"][name]
+    def _update(self, p, g, slots, steps):
+        s = slots["square_avg"]
         s *= self.alpha
         s += (1.0 - self.alpha) * g * g
         p -= self.learning_rate * g / (np.sqrt(s) + self.eps)
@@ -108,14 +132,14 @@ class Adam(Optimizer):
         super().__init__(params, learning_rate)
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
 
-    def _update(self, name, p, g):
-        m, v = self.slots["m"][name], self.slots["v"][name]
+    def _update(self, p, g, slots, steps):
+        m, v = slots["m"], slots["v"]
         m *= self.beta1
         m += (1.0 - self.beta1) * g
         v *= self.beta2
         v += (1.0 - self.beta2) * g * g
-        m_hat_scale = 1.0 / (1.0 - self.beta1**self.steps)
-        v_hat_scale = 1.0 / (1.0 - self.beta2**self.steps)
+        m_hat_scale = 1.0 / (1.0 - self.beta1**steps)
+        v_hat_scale = 1.0 / (1.0 - self.beta2**steps)
         p -= self.learning_rate * (m * m_hat_scale) / (np.sqrt(v * v_hat_scale) + self.eps)
 
 
@@ -135,7 +159,8 @@ def make_optimizer(name: str, params: Mapping[str, np.ndarray], train) -> Optimi
 
 def global_norm(grads: Mapping[str, np.ndarray]) -> float:
     """sqrt of the sum of every squared gradient element, accumulated in float64."""
-    return math.sqrt(sum(float(np.dot(g.ravel().astype(np.float64), g.ravel().astype(np.float64))) for g in grads.values()))
+    return math.sqrt(sum(float(np.dot(g.ravel().astype(np.float64), g.ravel().astype(np.float64)))
+                         for g in grads.values()))
 
 
 def clip_gradients(grads: dict[str, np.ndarray], clip_value: float = 0.0, clip_norm: float = 0.0) -> tuple[float, bool]:

@@ -266,7 +266,7 @@ class RunDir:
         except OSError as exc:  # no permission, a directory of that name
             raise _read_error(spec_file, exc) from None
         try:
-            spec = parse_spec(text, source=str(spec_file), base_dir=path.resolve())
+            spec = parse_spec(text, source=str(spec_file), base_dir=path.resolve(), saved=True)
         except DataFileError as exc:  # the spec is sound: the file it trained on is gone or changed
             if exc.missing:
                 raise RunDirError(f"{path}'s data file {exc.path} ({exc.field}) is missing: put it back to use "

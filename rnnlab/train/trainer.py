@@ -22,16 +22,18 @@ import numpy as np
 
 from ..kernels import blas_single_threaded
 from .losses import LOSSES, LossResult
-from .model import make_model
+from .model import WeightsDiverged, make_model
 from .optim import clip_gradients, make_optimizer
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss or the gradient became NaN or Inf; the update was not applied."""
+    """A number of the step (the loss, the loss's gradient, a parameter's gradient, an updated
+    parameter or optimizer slot) became NaN or Inf in the model's dtype; the update was not applied."""
 
-    def __init__(self, step: int, what: str) -> None:
+    def __init__(self, step: int, what: str, dtype: Any = None) -> None:
         self.step = step
-        super().__init__(f"{what} became non-finite at step {step}")
+        where = "" if dtype is None else f" in {np.dtype(dtype).name}"  # the range it left: 4e38 is Inf in float32
+        super().__init__(f"{what} became non-finite{where} at step {step}")
 
 
 @dataclass(frozen=True)
@@ -103,15 +105,21 @@ class Trainer:
         batch = self.task.batch(t.batch_size, self.step, self.spec.seed)
         state = self.carried if self.task.stream else None
         result, state_n, trace = self.compute(batch, state, train=True)
-        if not np.isfinite(result.loss):
-            raise TrainingDiverged(self.step + 1, "the loss")
-        grads = self.model.backward(trace, result.grad, truncate=t.truncate or None)
+        # the loss is computed in float64, but past the model's own range (4e38 for float32) its
+        # gradient overflows: every number of the step must stay in that range
+        dtype = self.model.dtype
+        if not abs(result.loss) <= float(np.finfo(dtype).max):
+            raise TrainingDiverged(self.step + 1, "the loss", dtype)
         params = self.model.parameters()
-        grads = {name: grads[name] for name in params}
-        norm, clipped = clip_gradients(grads, t.clip_value, t.clip_norm)
-        if not np.isfinite(norm):
-            raise TrainingDiverged(self.step + 1, "the gradient norm")
-        self.optimizer.step(params, grads)
+        try:  # the gradients and the update: WeightsDiverged names the first number that overflowed
+            grads = self.model.backward(trace, result.grad, truncate=t.truncate or None)
+            grads = {name: grads[name] for name in params}
+            norm, clipped = clip_gradients(grads, t.clip_value, t.clip_norm)
+            if not np.isfinite(norm):
+                raise TrainingDiverged(self.step + 1, "the gradient norm", dtype)
+            self.optimizer.step(params, grads, finite=True)  # all or nothing
+        except WeightsDiverged as exc:
+            raise TrainingDiverged(self.step + 1, exc.what, exc.dtype) from None
         if self.task.stream:
             self.carried = state_n
         self.step += 1
@@ -123,7 +131,10 @@ class Trainer:
         so the first step's time -- and steps/s -- measures training, not the JIT."""
         batch = self.task.batch(1 if not self.task.stream else self.spec.train.batch_size, self.step, self.spec.seed)
         result, _, trace = self.compute(batch, self.carried if self.task.stream else None)
-        self.model.backward(trace, result.grad, truncate=self.spec.train.truncate or None)
+        try:
+            self.model.backward(trace, result.grad, truncate=self.spec.train.truncate or None)
+        except WeightsDiverged:  # weights that diverged (a checkpoint saved just before it showed): the
+            pass                 # first step reports it as TrainingDiverged, what callers of a step handle
 
     def evaluate(self) -> EvalRecord:
         """Loss (and accuracy) on the fixed held-out batch, from a zero state."""
