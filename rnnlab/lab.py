@@ -42,6 +42,7 @@ from .train import EvalRecord, RunDir, StepRecord, Trainer, TrainingDiverged, de
 from .train.rundir import (EVALS, METRICS, SPEC, atomic_save_npz, atomic_write_text, make_summary, npz_target,
                            stat_path)
 from .train.history import StepHistory
+from .train.model import WeightsDiverged
 
 STOP_POLL_S = 0.1  # how often a trainer waiting for the lab's lock looks whether it was stopped
 
@@ -215,7 +216,8 @@ class Lab(StepCursor, TrainingControl):
         # what the readout read: the recurrent layer's output, or the top attention block's
         y = trace.get("h", trace.num_layers - 1) if self.is_attention else trace._readout_input
         m = self.model.readout
-        return (y @ m["readout.weight"].T + m["readout.bias"]).astype(np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):  # diverged weights: backward names it, in one line
+            return (y @ m["readout.weight"].T + m["readout.bias"]).astype(np.float64)
 
     # ------------------------------------------------------------------ forward cursor
     # step_forward, step_back, jump_start, jump_end: StepCursor's, over 0..T
@@ -240,7 +242,10 @@ class Lab(StepCursor, TrainingControl):
             self.truncate = truncate or None
         self.bptt_cursor = None  # trace["dh"] is rewritten: no view reads it meanwhile
         with self.lock:
-            grads = self.model.backward(self.trace, self._loss_grad, truncate=self.truncate)
+            try:
+                grads = self.model.backward(self.trace, self._loss_grad, truncate=self.truncate)
+            except WeightsDiverged as exc:
+                raise exc.at_step(self.trainer.step) from None
         self.bptt_cursor = self.steps
         self.grads = grads
         return grads

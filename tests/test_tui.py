@@ -1181,3 +1181,20 @@ def test_the_plot_headers_are_cut_between_words_and_the_bptt_title_keeps_its_dig
             assert words and all(word in whole for word in words), (words, whole)
 
     drive(check, size=(80, 24))
+
+
+def test_weights_that_overflow_are_named_by_b_and_the_lab_stays_open(monkeypatch):
+    """A diverged checkpoint's weights: the forward pass is shown, b says why BPTT cannot run."""
+    async def check(app, pilot):
+        notices = []
+        monkeypatch.setattr(app, "notify", lambda message, **kwargs: notices.append(message))
+        lab = app.lab
+        for value in lab.model.parameters().values():
+            value *= np.float32(1e30)
+        lab.refresh()
+        await pilot.press("end", "b")
+        await pilot.pause()
+        assert lab.bptt_cursor is None and app.return_code is None
+        assert notices and "went beyond float32's range" in notices[-1] and "the weights diverged" in notices[-1]
+
+    drive(check, size=(120, 36))

@@ -258,7 +258,10 @@ class LabApp(PlainNotices, App[None]):
         self.call_from_thread(self._loading_message, f"opening {self.target or 'hello'} ...")
         with compile_notices(notice):
             lab = Lab.open(self.target)
-            lab.run_backward()  # compiles the backward kernels too, before the first key press
+            try:
+                lab.run_backward()  # compiles the backward kernels too, before the first key press
+            except UserError:  # diverged weights overflow it: the lab shows their forward pass, b says why
+                pass
             lab.refresh()
         self.call_from_thread(self._lab_ready, lab)
 
@@ -409,7 +412,13 @@ class LabApp(PlainNotices, App[None]):
         if self._ticks % HEATMAP_EVERY == 0 and n != self._refreshed_history and self._computing is None:
             macs = self._refresh_macs()  # (n unchanged: paused, nothing new)
             if macs < BACKGROUND_WORK_MACS:
-                if lab.refresh(keep_bptt=True, timeout=REFRESH_WAIT):  # a BPTT view follows the weights too
+                try:
+                    refreshed = lab.refresh(keep_bptt=True, timeout=REFRESH_WAIT)  # a BPTT view follows the weights
+                except UserError as exc:  # its backward pass overflowed: said once for these weights
+                    self._refreshed_history = n
+                    self.notify(str(exc), severity="error", timeout=10)
+                    refreshed = False
+                if refreshed:
                     self._refreshed_history = n
                     self.query_one(SequenceBar).update_from(lab)
                     self.query_one(StatePanel).update_from(lab)
@@ -442,7 +451,10 @@ class LabApp(PlainNotices, App[None]):
         """Run ``compute`` (it changes the lab), then redraw: inline when its estimated work ``macs``
         is small, else in the compute worker, the status line saying ``what`` meanwhile."""
         if macs < BACKGROUND_WORK_MACS:
-            compute()
+            try:
+                compute()
+            except UserError as exc:  # weights that diverged (a backward pass overflowing): said, as the worker's
+                self.notify(str(exc), severity="error", timeout=10)
             self.update_views()
             return
         self._computing, self._computing_since = what, time.monotonic()
