@@ -560,8 +560,11 @@ def parse_spec(text: str, *, source: str, base_dir: Path | None, saved: bool = F
 
 
 def load_spec(target: str | os.PathLike) -> Spec:
-    """A preset name or a path to a ``.toml`` spec file."""
+    """A preset name or a path to a ``.toml`` spec file. A preset's bare name is the preset even
+    where a folder or a non-.toml file of that name is in the way (``./copy`` names the folder)."""
     path = Path(target)
+    if str(target) in preset_names() and (path.is_dir() or path.exists() and path.suffix.lower() != ".toml"):
+        return load_preset(str(target))
     if path.suffix == ".toml" or path.exists():
         if path.is_dir():
             raise SpecError("", f"{path} is a directory, not a spec file")

@@ -30,6 +30,24 @@ def test_presets_json_lists_every_preset(capsys):
     assert code == 0 and "adding-lstm" in out
 
 
+def test_a_folder_or_file_named_like_a_preset_does_not_hide_it(capsys, tmp_path, monkeypatch):
+    """copy/ or a file sine in the working directory: the bare name is still the preset; ./copy is
+    the folder, and a run directory of a preset's name is the run (what was trained there)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "copy").mkdir()
+    (tmp_path / "sine").write_text("notes\n", encoding="utf-8")
+    code, out, err = run(capsys, "bptt", "copy", "--json")
+    assert code == 0 and json.loads(out)["spec"] == "copy" and json.loads(out)["steps"] == 30, err
+    code, _, err = run(capsys, "train", "sine", "--steps", "2", "--out", "r")
+    assert code == 0, err
+    code, _, err = run(capsys, "bptt", "./copy")
+    assert code == 2 and "copy is not a run directory: it has no spec.toml" in one_line_error(err)
+    code, _, err = run(capsys, "train", "hello", "--steps", "3", "--out", "hello")
+    assert code == 0, err
+    code, out, err = run(capsys, "bptt", "hello", "--json")
+    assert code == 0 and json.loads(out)["trained_steps"] == 3, err
+
+
 def test_train_writes_a_run_directory_and_resume_extends_it(capsys, tmp_path):
     out_dir = tmp_path / "run"
     code, out, err = run(capsys, "train", "hello", "--steps", "30", "--seed", "4", "--out", out_dir, "--json")
