@@ -29,6 +29,7 @@ from rnnlab.layers.esn import EchoStateNetwork
 from rnnlab.tui.labs import LabScreenApp, screen_class
 from rnnlab.tui.labs.esn import VALUE_WIDTH, EsnScreen, _fit, _states_title
 from rnnlab.tui.widgets import ComplexPlane, Heatmap, LinePlot
+from rich.text import Text
 from textual.widgets import Static
 
 importlib.import_module("rnnlab.cli.esn")  # registers `rnnlab esn` (until rnnlab.cli imports it)
@@ -189,7 +190,8 @@ def test_every_computation_holds_the_lock(monkeypatch):
                     "not more than warmup=20"),
     ({"test": 400}, "test=400 leaves no training steps: length=300 has only 299 steps before the last (which is "
                     "only a target), fewer than test"),
-    ({"bogus": 1}, "unknown option 'bogus' (known: units, spectral_radius"),
+    ({"bogus": 1}, "unknown option 'bogus' (14 known; e.g. units, spectral_radius, leak_rate)"),
+    ({"unit": 1}, "unknown option 'unit' (14 known; did you mean 'units'?)"),
 ])
 def test_bad_options_are_one_line_errors_naming_them(changes, message):
     lab = small()
@@ -349,7 +351,8 @@ def test_screen_shows_states_eigenvalues_forecast_and_figures():
         screen, lab = app.screen, app.engine
         assert isinstance(screen, EsnScreen) and {"-wide", "-tall"} <= screen.classes
         text = screen_text(app)
-        for piece in ("reservoir states x_t: units 0-19 of 20", "eig: ρ 1.25, leaky ", "Mackey-Glass: one-step forecast",
+        for piece in ("reservoir states x_t: units 0-19 of 20", "eig: ρ 1.25, leaky ",
+                      "Mackey-Glass: one-step forecast",
                       "[one-step]", f"RMSE {lab.result.onestep_scores.rmse:.3g}", "ρ 1.25", f"t {lab.n_train}",
                       "train t < 249 · test t 249-298 → s(250)..s(299)", "▲249", "sweep: w ρ, W a"):
             assert piece in text, piece
@@ -378,13 +381,13 @@ def test_keys_move_the_cursor_and_toggle_the_free_run():
         assert lab.cursor == 0 and "  train" in screen_text(app)
         await pilot.press("end")
         assert lab.cursor == lab.columns - 1
-        await pilot.press("b", "g")
+        await pilot.press("b", "f")
         assert lab.mode == "generative" and lab.cursor == n
         text = screen_text(app)
         assert "[free run]" in text and "Mackey-Glass: free run" in text and "free run" in text
         plot = app.screen.query_one("#esn-error", LinePlot)
         assert plot.marker == n + lab.result.generation.horizon
-        await pilot.press("g")
+        await pilot.press("f")
         assert lab.mode == "one-step"
 
     drive(check)
@@ -400,8 +403,10 @@ def _time_labels(app) -> tuple[str, str, str]:
 
 @pytest.mark.parametrize("generate", [40, 60])  # a free run inside the series, and one past its end
 def test_step_counts_share_one_total_the_series_length(generate):
-    """t is the series' index, counted against length (300) in the title and the status alike; the
-    legend says which t the test and the free run cover and which values they forecast."""
+    """t is the series' index, counted against length (300) in the title and the status alike, or
+    where a free run reaches past the series' end against its columns, saying where the series ends
+    (t never beyond its total: not "t 307 of 300"); the legend says which t the test and the free
+    run cover and which values they forecast."""
     async def check(app, pilot):
         n = app.engine.n_train  # 249: 300 - 1 - 50
         title, legend, cursor = _time_labels(app)
@@ -409,15 +414,17 @@ def test_step_counts_share_one_total_the_series_length(generate):
         assert legend.startswith(f" train t < {n} · test t {n}-298 → s({n + 1})..s(299)")
         await pilot.press("end")
         assert _time_labels(app)[2] == "t 298 of 300"  # x_298 forecasts s(299), the series' last value
-        await pilot.press("g")
+        await pilot.press("f")
         title, legend, cursor = _time_labels(app)
         last = n + generate - 2  # the last fed-back input; the first forecast, of s(n), is made at t = n - 1
         # columns n-1 .. last: as many as the forecasts, s(n) .. s(n + generate - 1)
         assert f" free t {n - 1}-{last} → s({n})..s({n + generate - 1})" in legend
         await pilot.press("end")
         title, legend, cursor = _time_labels(app)
-        past = "" if last < 300 else " + free run"
-        assert title.endswith(f"-{last} of 300{past}") and cursor == f"t {last} of 300{past}"
+        of = "of 300" if last < 300 else f"of {last + 1} (series t < 300)"
+        assert title.endswith(f"-{last} {of}") and cursor == f"t {last} {of}"
+        await pilot.press("home")
+        assert _time_labels(app)[2] == f"t 0 {of}"  # one total for the whole mode
 
     drive(check, generate=generate)
 
@@ -647,11 +654,11 @@ def test_the_free_run_status_shows_the_free_runs_own_scores():
         r = app.engine.result
         g, one = r.generation, r.onestep_scores
         assert g.scores.rmse != pytest.approx(one.rmse)
-        await pilot.press("g")
+        await pilot.press("f")
         status = app.screen.query_one("#esn-status").render().plain
         assert f"[free run] RMSE {g.scores.rmse:.3g} ({g.compared} steps)" in status
         assert f"within {g.threshold:g} for {g.horizon} steps" in status and "R²" not in status
-        await pilot.press("g")
+        await pilot.press("f")
         status = app.screen.query_one("#esn-status").render().plain
         assert f"[one-step] RMSE {one.rmse:.3g}  R² {one.r2:.6f}" in status
 
@@ -682,6 +689,69 @@ def test_a_sweep_from_other_options_is_marked_stale_and_its_best_shows_at_120x36
         assert plot.title == "RMSE vs a"
 
     drive(check, size=(120, 36))
+
+
+def test_g_and_G_go_to_the_start_and_the_end_as_in_every_lab_and_f_switches_the_forecast():
+    """g is "go to the start" in the main lab, seq2seq and treebank: here too (with G, h and l as
+    there); the one-step / free-run switch is f, and the footer and the help say so."""
+    async def check(app, pilot):
+        lab = app.engine
+        await pilot.press("g")
+        assert lab.cursor == 0 and lab.mode == "one-step"
+        await pilot.press("l", "l", "h")
+        assert lab.cursor == 1
+        await pilot.press("G")
+        assert lab.cursor == lab.columns - 1 and lab.mode == "one-step"
+        await pilot.press("f")
+        assert lab.mode == "generative"
+        await pilot.press("g")
+        assert lab.cursor == 0 and lab.mode == "generative"
+        assert "f 1-step/free run" in screen_text(app).splitlines()[-1]  # the footer
+        await pilot.press("f", "question_mark")
+        text = screen_text(app)
+        assert lab.mode == "one-step"
+        assert re.search(r"home or g +time cursor to t = 0", text) and re.search(r"end or G +time cursor to", text)
+        assert re.search(r"\bf +toggle one-step forecast / free run", text)
+
+    drive(check)
+
+
+@pytest.mark.parametrize("size", [(120, 36), (80, 24)])
+def test_a_long_free_run_status_line_fits_and_never_puts_t_past_its_total(size):
+    """A free run past the series' end (defect: "t 897 of 600 + free run  │ ?" cut at 120x36): the
+    line is one of its whole forms, or ends in "…"; t is counted against the columns there are."""
+    async def check(app, pilot):
+        lab, screen = app.engine, app.screen
+        await pilot.press("f", "end")
+        status = screen.query_one("#esn-status")
+        line = status.render().plain
+        assert len(line) <= status.content_size.width
+        assert line.endswith("? help") or line.endswith("…") or re.search(r"t \d+( of \d+.*)?$", line), line
+        match = re.search(r"t (\d+) of (\d+)", line)
+        if match:
+            assert int(match[1]) < int(match[2]) == lab.columns
+        if size == (120, 36):
+            # the help goes first (the footer has it); the cursor's part stays whole
+            assert line.endswith(f"│ t {lab.columns - 1} of {lab.columns} (series t < 300)"), line
+        screen.message = Text("error: a long message that takes a good part of the line " * 2, style="bold red")
+        screen.update_status()
+        line = status.render().plain
+        assert len(line) <= status.content_size.width and line.endswith("…"), line
+
+    drive(check, size=size, generate=400)
+
+
+def test_quitting_the_esn_lab_never_asks():
+    """An ESN is fit in closed form in a moment and its options and seed are on the screen:
+    nothing is lost that a refit cannot make again, so q quits at once, even after refits."""
+    async def check(app, pilot):
+        await pilot.press("R")
+        await wait_for(pilot, lambda: idle(app) and app.engine.result.options.spectral_radius > 1.25)
+        await pilot.press("q")
+        await pilot.pause()
+        assert app.return_code == 0 and not app._notifications
+
+    drive(check)
 
 
 def test_ctrl_c_quits_and_the_help_says_so():
@@ -854,7 +924,7 @@ def test_the_values_panels_numbers_stay_short_at_any_magnitude(value):
 def test_a_diverged_free_run_keeps_the_values_panel_short(size):
     async def check(app, pilot):
         lab, screen = app.engine, app.screen
-        await pilot.press("g", "end")
+        await pilot.press("f", "end")
         v = lab.cursor_values()
         assert abs(v["forecast"]) > 1e200  # the free run diverged
         info = screen.query_one("#esn-info", Static)
@@ -1042,7 +1112,8 @@ def test_a_sweep_waiting_behind_a_failing_refit_is_dropped_and_the_error_shown(m
         await pilot.pause(0.3)  # ticks: nothing more starts
         assert idle(app) and lab.sweep_result is first and first.status == "stopped"
         status = _status(app)
-        assert status.startswith("error: ") and "(the sweep of ρ waiting for it is dropped)" in status
+        assert status.startswith("error: ") and "(the sweep of ρ waiting for it is dropped)" in screen.message.plain
+        assert any("(the sweep of ρ waiting for it is dropped)" in n.message for n in app._notifications)  # whole
         assert lab.options.units == 20  # the old reservoir stays
 
     drive(check)

@@ -373,12 +373,16 @@ def test_screen_switches_attention_after_confirming_and_shows_hidden_states_with
         await pilot.press("a")
         await pilot.pause()
         assert isinstance(app.screen, Seq2SeqChoice)
-        assert "Trained for 2 steps" in screen_text(app)
+        assert "A switch starts a new model: the 2 trained steps are lost." in screen_text(app)
         await pilot.press("escape")  # cancelled: nothing changes
         assert lab.attention == "general" and lab.trained_steps == 2
         await pilot.press("a")
         await pilot.pause()
-        await pilot.press("up", "up", "enter")  # general -> none
+        await pilot.press("up", "up", "enter")  # general -> none: asks first
+        await pilot.pause()
+        assert isinstance(app.screen, Seq2SeqChoice) and lab.attention == "general" and lab.trained_steps == 2
+        assert "none: Enter again drops the 2 trained steps." in screen_text(app)
+        await pilot.press("enter")
         await wait_for(pilot, lambda: lab.attention == "none" and not screen.busy)
         assert lab.trained_steps == 0
         assert not screen.query_one(Seq2SeqAttention).display
@@ -644,6 +648,115 @@ def test_screen_large_terminals_keep_the_attention_note():
 
 
 # ---------------------------------------------------------------------------------------------
+# trained work is not thrown away by one key; bench notes clipped with an ellipsis
+# ---------------------------------------------------------------------------------------------
+
+def test_q_with_trained_steps_names_them_and_only_a_second_q_quits():
+    """The lab cannot save a model: one stray q (or ctrl+c) must not throw away the training."""
+    async def check(app, screen, pilot):
+        lab = screen.engine
+        lab.train(until_step=3)
+        for key in ("q", "ctrl+c"):
+            app._quit_armed_until = 0.0  # a second press long after the first: asks again
+            await pilot.press(key)
+            await pilot.pause()
+            assert app.return_code is None and app.screen is screen  # still open
+            assert list(app._notifications)[-1].message == (
+                "3 trained steps would be lost (this lab cannot save them): q again quits")
+        await pilot.press("q")  # within the few seconds: quits
+        await pilot.pause()
+        assert app.return_code == 0
+
+    drive(check)
+
+
+def test_q_without_training_quits_at_once():
+    async def check(app, screen, pilot):
+        assert screen.unsaved_work() == ""
+        await pilot.press("q")
+        await pilot.pause()
+        assert app.return_code == 0 and not app._notifications
+
+    drive(check)
+
+
+@pytest.mark.parametrize("key", ["a", "k"])
+def test_an_untrained_model_switches_on_one_enter_without_a_warning(key):
+    from rnnlab.tui.labs.seq2seq import Seq2SeqChoice
+
+    async def check(app, screen, pilot):
+        lab = screen.engine
+        option = "attention" if key == "a" else "task"
+        before = lab.options[option]
+        await pilot.press(key)
+        await pilot.pause()
+        assert isinstance(app.screen, Seq2SeqChoice) and not app.screen.query("#choice-warning")
+        await pilot.press("down", "enter")
+        await wait_for(pilot, lambda: lab.options[option] != before and not screen.busy)
+
+    drive(check)
+
+
+def test_switching_the_task_of_a_trained_model_takes_a_second_enter_on_the_same_value():
+    from rnnlab.tui.labs.seq2seq import Seq2SeqChoice
+
+    async def check(app, screen, pilot):
+        lab = screen.engine
+        lab.train(until_step=2)
+        await pilot.press("k")
+        await pilot.pause()
+        warning = app.screen.query_one("#choice-warning")
+        assert "the 2 trained steps are lost" in str(warning.render())
+        await pilot.press("enter")  # the current task: nothing to confirm, nothing changes
+        await pilot.pause()
+        assert not isinstance(app.screen, Seq2SeqChoice) and lab.trained_steps == 2
+        await pilot.press("k")
+        await pilot.pause()
+        await pilot.press("down", "enter")  # reverse -> sort: asks
+        await pilot.pause()
+        assert isinstance(app.screen, Seq2SeqChoice) and lab.options["task"] == "reverse"
+        assert "sort: Enter again drops the 2 trained steps" in screen_text(app)
+        await pilot.press("escape")  # Esc keeps the model
+        await pilot.pause()
+        assert lab.options["task"] == "reverse" and lab.trained_steps == 2
+        await pilot.press("k")
+        await pilot.pause()
+        await pilot.press("down", "enter", "enter")
+        await wait_for(pilot, lambda: lab.options["task"] == "sort" and not screen.busy)
+        assert lab.trained_steps == 0
+
+    drive(check)
+
+
+def _decoded_note(app) -> str:
+    return bench_row(screen_text(app), "decoded")[2]
+
+
+@pytest.mark.parametrize("digits", [9, 11])
+def test_a_shortened_verdict_ends_in_an_ellipsis_and_starts_as_the_whole_one(digits):
+    """At 80x24 the decoded row's verdict is shortened to fit ("wrong…", "wrong: 9 of 9 tokens…"),
+    never cut unmarked; at 160 columns the same decoding shows the whole verdict."""
+    notes = {}
+
+    def at(size):
+        async def check(app, screen, pilot):
+            screen.engine.set_source([3] * digits)
+            screen.update_views()
+            await pilot.pause()
+            notes[size] = _decoded_note(app)
+            bench = screen.query_one("#s2s-bench")
+            for y in range(3):
+                assert len(bench.render_line(y).text.rstrip()) <= bench.size.width
+        drive(check, size=size)
+
+    at((160, 50))
+    at((80, 24))
+    whole, short = notes[(160, 50)].strip(), notes[(80, 24)].strip()
+    assert whole.startswith("wrong") and not whole.endswith("…")
+    assert short.endswith("…") and short != whole and whole.startswith(short[:-1])
+
+
+# ---------------------------------------------------------------------------------------------
 # the command
 # ---------------------------------------------------------------------------------------------
 
@@ -671,7 +784,8 @@ def test_cli_json(capsys):
     assert _cli(["seq2seq", *CLI_SMALL, "--attention", "dot", "--seed", "3", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["trained_steps"] == 3 and data["status"] == "completed"
-    assert data["options"]["attention"] == "dot" and data["options"]["seed"] == 3 and data["options"]["hidden_size"] == 4
+    options = data["options"]
+    assert options["attention"] == "dot" and options["seed"] == 3 and options["hidden_size"] == 4
     assert [(b["min_length"], b["max_length"], b["unseen"]) for b in data["buckets"]] == [
         (3, 3, False), (4, 4, False), (5, 7, True)]
     assert all(b["count"] == 5 for b in data["buckets"])

@@ -172,7 +172,8 @@ def test_bad_typed_trees_name_the_problem_and_change_nothing(lab, text, message)
     ({"tree": 150}, "tree must be a test tree's index from 0 to 149, got 150"),
     ({"tree": "(a b"}, "tree: unbalanced parentheses: '(' at column 1 is never closed"),
     ({"tree": [1]}, "tree must be a test tree's index or a tree's s-expression"),
-    ({"hidden": 8}, "unknown option 'hidden' (known: hidden_size, learning_rate, epochs, seed, batch_size, tree)"),
+    ({"hidden": 8}, "unknown option 'hidden' (6 known; did you mean 'hidden_size'?)"),
+    ({"bogus": 8}, "unknown option 'bogus' (6 known; e.g. hidden_size, learning_rate, epochs)"),
 ])
 def test_bad_options_are_refused_naming_the_option(options, message):
     with pytest.raises(UserError) as info:
@@ -676,10 +677,98 @@ def test_the_export_notice_names_the_absolute_path(tmp_path, monkeypatch):
     drive(check)
 
 
+def test_q_with_trained_epochs_names_them_and_only_a_second_q_quits():
+    """The lab cannot save a model: one stray q (or ctrl+c) must not throw away the training."""
+    async def check(app, lab, pilot):
+        lab.train(epochs=2)
+        for key in ("q", "ctrl+c"):
+            app._quit_armed_until = 0.0  # a second press long after the first: asks again
+            await pilot.press(key)
+            await pilot.pause()
+            assert app.return_code is None and isinstance(app.screen, TreeLabScreen)
+            assert list(app._notifications)[-1].message == (
+                "2 trained epochs would be lost (this lab cannot save them): q again quits")
+        await pilot.press("ctrl+c")
+        await pilot.pause()
+        assert app.return_code == 0
+
+    async def untrained(app, lab, pilot):
+        await pilot.press("q")
+        await pilot.pause()
+        assert app.return_code == 0 and not app._notifications
+
+    drive(untrained)
+    drive(check, size=(120, 36))
+
+
+def test_new_options_after_training_take_a_second_enter_and_unchanged_ones_keep_the_model():
+    async def check(app, lab, pilot):
+        lab.train(epochs=2)
+        await pilot.press("e")
+        await pilot.pause()
+        warning = app.screen.query_one("#prompt-warning")
+        assert str(warning.render()) == "Applying a change drops the 2 trained epochs (this lab cannot save them)."
+        await pilot.press("enter")  # the options as they are: nothing to drop
+        await pilot.pause()
+        assert isinstance(app.screen, TreeLabScreen) and lab.epochs_done == 2 and lab.hidden_size == 8
+        await pilot.press("e")
+        await pilot.pause()
+        app.screen.query_one("#prompt-input").value = "hidden_size=x"
+        await pilot.press("enter")  # a bad value is named at once, before any confirmation
+        assert "hidden_size must be a number" in str(app.screen.query_one("#prompt-error").render())
+        app.screen.query_one("#prompt-input").value = "hidden_size=0"
+        await pilot.press("enter")
+        assert "hidden_size must be an integer from 1" in str(app.screen.query_one("#prompt-error").render())
+        app.screen.query_one("#prompt-input").value = "hidden_size=4"
+        await pilot.press("enter")  # asks first
+        await pilot.pause()
+        assert not isinstance(app.screen, TreeLabScreen) and lab.epochs_done == 2 and lab.hidden_size == 8
+        assert "Enter again drops the 2 trained epochs" in str(app.screen.query_one("#prompt-warning").render())
+        assert str(app.screen.query_one("#prompt-error").render()) == ""
+        app.screen.query_one("#prompt-input").value = "hidden_size=5"
+        await pilot.press("enter")  # another text: asks again
+        await pilot.pause()
+        assert not isinstance(app.screen, TreeLabScreen) and lab.hidden_size == 8
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, TreeLabScreen) and lab.hidden_size == 5 and lab.epochs_done == 0
+        await pilot.press("e")  # untrained now: no warning, one Enter applies
+        await pilot.pause()
+        assert not app.screen.query("#prompt-warning")
+        app.screen.query_one("#prompt-input").value = "hidden_size=6"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, TreeLabScreen) and lab.hidden_size == 6
+
+    drive(check, size=(120, 36))
+
+
+def test_an_unknown_word_is_one_line_and_the_help_lists_every_word():
+    async def check(app, lab, pilot):
+        await pilot.press("i")
+        app.screen.query_one("#prompt-input").value = "((superb but) dull)"
+        await pilot.press("enter")
+        await pilot.pause()
+        error = app.screen.query_one("#prompt-error")
+        assert str(error.render()) == "unknown word 'superb' at column 3 (27 known; e.g. awful, bad, boring)"
+        assert error.size.height == 1
+        app.screen.query_one("#prompt-input").value = "((goood but) dull)"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert str(error.render()) == "unknown word 'goood' at column 3 (27 known; did you mean 'good'?)"
+        await pilot.press("escape", "question_mark")
+        await pilot.pause()
+        words = str(app.screen.query_one("#tree-help-words").render())
+        assert words.startswith("\nThe model knows 27 words: awful, bad,") and "good" in words
+
+    drive(check, size=(120, 36))
+
+
 def test_parse_assignments():
     assert parse_assignments("hidden_size=32, learning_rate=0.5") == {"hidden_size": 32, "learning_rate": 0.5}
-    for text, message in (("hidden_size", "expected name=value"), ("tree=3", "unknown option 'tree'"),
-                          ("seed=x", "seed must be a number")):
+    for text, message in (("hidden_size", "expected name=value, got 'hidden_size', e.g. hidden_size=16"),
+                          ("tree=3", "unknown option 'tree'"), ("seed=x", "seed must be a number"),
+                          ("hiden_size=3", r"unknown option 'hiden_size' \(5 known; did you mean 'hidden_size'\?\)")):
         with pytest.raises(UserError, match=message):
             parse_assignments(text)
 
@@ -710,7 +799,8 @@ def test_cli_prints_tables(capsys):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--parse", "((good but) dull"], "--parse '((good but) dull': unbalanced parentheses: '(' at column 1 is never closed"),
+    (["--parse", "((good but) dull"],
+     "--parse '((good but) dull': unbalanced parentheses: '(' at column 1 is never closed"),
     (["--parse", "(superb film)"], "unknown word 'superb' at column 2"),
     (["--learning-rate", "0"], "--learning-rate must be in (0, 10]"),
     (["--epochs", "0"], "--epochs"),

@@ -13,7 +13,9 @@ imported only when that lab is opened.
 
 from __future__ import annotations
 
+import difflib
 import importlib
+from collections.abc import Sequence
 from typing import Any
 
 from ..errors import UserError
@@ -35,6 +37,21 @@ DESCRIPTIONS: dict[str, str] = {
     "treebank": "Recursive net on a sentiment treebank where structure decides: step through a tree node "
                 "by node, forward and backward through structure",
 }
+
+
+def unknown_name(what: str, name: Any, known: Sequence[str], where: str = "") -> str:
+    """One line for a name that is not among ``known``: the name (and ``where``, e.g. " at column 3"),
+    then the known names where they are few and short, else their count and the closest (or the
+    first few): ``unknown option 'unit' (14 known; did you mean 'units'?)``. Never the whole list
+    of a long vocabulary, which would wrap a dialog's message over several lines."""
+    text = str(name)
+    shown = repr(text if len(text) <= 16 else text[:15] + "…")
+    listed = ", ".join(known)
+    close = difflib.get_close_matches(text, list(known), n=1, cutoff=0.6)
+    if len(listed) <= 40 and not close:
+        return f"unknown {what} {shown}{where} (known: {listed})"
+    hint = f"did you mean {close[0]!r}?" if close else f"e.g. {', '.join(known[:3])}"
+    return f"unknown {what} {shown}{where} ({len(known)} known; {hint})"
 
 
 def lab_names() -> list[str]:

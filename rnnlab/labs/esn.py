@@ -62,6 +62,7 @@ from ..errors import UserError
 from ..layers.esn import EchoStateNetwork
 from ..spec import SEED_MAX
 from ..train.rundir import atomic_save_npz, npz_target
+from . import unknown_name
 
 __all__ = ["DEFAULTS", "MODES", "NUDGE_STEPS", "OPTION_HELP", "SWEEP_VALUES", "EsnLab", "EsnOptions", "EsnResult",
            "Generation", "ModeView", "Scores", "SweepResult", "compute", "mode_view", "option_range",
@@ -182,7 +183,7 @@ def _validated(base: EsnOptions, changes: Mapping[str, Any] | None, spell: Spell
         raise UserError(f"options must be a mapping of names to values, got {type(changes).__name__}")
     unknown = [str(k) for k in changes if k not in DEFAULTS]
     if unknown:
-        raise UserError(f"unknown option {unknown[0]!r} (known: {', '.join(DEFAULTS)})")
+        raise UserError(unknown_name("option", unknown[0], list(DEFAULTS)))  # the options dialog lists them
     options = replace(base, **{name: _check_value(name, value, spell) for name, value in changes.items()})
     L, test, warmup = options.length, options.test, options.warmup
     if L - 1 - test <= warmup:  # the last step is only a target: L - 1 steps to share out

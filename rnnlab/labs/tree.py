@@ -54,6 +54,7 @@ from ..layers.tree import TreeClassifier, TreeTrace
 from ..spec import SEED_MAX
 from ..train.rundir import atomic_save_npz, npz_target
 from ..train.trees import EpochStats, TreeTrainer
+from . import unknown_name
 
 __all__ = ["TreeLab", "NodeView", "DEFAULTS", "LIMITS", "LEARNING_RATE_MAX"]
 
@@ -128,7 +129,7 @@ def _check_options(options: dict[str, Any] | None) -> dict[str, Any]:
         raise UserError(f"options must be a dict of option names to values, got {type(options).__name__}")
     unknown = [k for k in options if k not in DEFAULTS]
     if unknown:
-        raise UserError(f"unknown option {unknown[0]!r} (known: {', '.join(DEFAULTS)})")
+        raise UserError(unknown_name("option", unknown[0], list(DEFAULTS)))
     merged = {**DEFAULTS, **options}
     checked: dict[str, Any] = {name: _int_option(name, merged[name]) for name in LIMITS}
     lr = merged["learning_rate"]
@@ -209,6 +210,11 @@ class TreeLab(StepCursor, TrainingControl):
         fresh = TreeLab.open(merged)  # validates everything before this lab changes
         self.__dict__.update(fresh.__dict__)
 
+    def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """The options :meth:`reconfigure` would use, checked (UserError naming a bad one) without
+        building a model: a view can ask before it drops a trained one."""
+        return _check_options({**{k: v for k, v in self.options.items() if k != "tree"}, **options})
+
     # ------------------------------------------------------------------ facts
     @property
     def num_nodes(self) -> int:
@@ -257,8 +263,8 @@ class TreeLab(StepCursor, TrainingControl):
         tree = parse_tree(text[body_start:], label=label, column_offset=body_start)
         for match in _ATOM.finditer(text, body_start):
             if match.group() not in self.vocab:
-                raise UserError(f"unknown word {match.group()!r} at column {match.start() + 1}; the model "
-                                f"knows {len(self.vocab)} words: {', '.join(self.vocab.words)}")
+                raise UserError(unknown_name("word", match.group(), self.vocab.words,  # the help (?) lists them
+                                             f" at column {match.start() + 1}"))
         return tree
 
     def type_tree(self, text: str) -> Tree:
@@ -457,7 +463,8 @@ class TreeLab(StepCursor, TrainingControl):
             "options": dict(self.options),
             "treebank": {"path": str(SAMPLE_TREEBANK), "train": len(self.train_bank), "test": len(self.test_bank),
                          "labels": list(self.labels), "vocabulary": len(self.vocab)},
-            "model": {"hidden_size": self.hidden_size, "parameters": sum(p.size for p in self.model.parameters().values()),
+            "model": {"hidden_size": self.hidden_size,
+                      "parameters": sum(p.size for p in self.model.parameters().values()),
                       "composition": "h = tanh(W [h_left; h_right] + b)", "readout": "softmax(W_o h_root + b_o)"},
             "training": {
                 "status": self.training_status, "epochs": self.epochs_done,

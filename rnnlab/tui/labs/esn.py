@@ -77,11 +77,13 @@ def _fit(value: float, spec: str, width: int = VALUE_WIDTH) -> str:
     return text
 
 
-def _of_steps(lab: EsnLab, last: int) -> str:
-    """The one total every step count is stated against: the series' length (the ``length`` option),
-    t numbered 0 .. length - 1; "+ free run" where a long free run's columns reach past it."""
-    length = len(lab.result.series)
-    return f"of {length}" if last < length else f"of {length} + free run"
+def _of_steps(lab: EsnLab) -> str:
+    """The one total every step count of the mode is stated against, so t never exceeds it: the
+    series' length (the ``length`` option), t numbered 0 .. length - 1; where a long free run's
+    columns reach past the series' end, their count and where the series ends: "of 898 (series
+    t < 600)" (not "t 897 of 600")."""
+    length, columns = len(lab.result.series), lab.columns
+    return f"of {length}" if columns <= length else f"of {columns} (series t < {length})"
 
 
 def _states_title(first: int, last: int, units: int, start: int, end: int, of_steps: str, width: int) -> str:
@@ -152,14 +154,15 @@ class EsnScreen(Screen[None]):
     VERTICAL_BREAKPOINTS = [(0, "-tiny"), (24, "-short"), (40, "-tall")]  # -tiny: -short's rules and its own
 
     BINDINGS = [
-        Binding("left", "cursor(-1)", "t-1", show=False, tooltip="time cursor one step back"),
-        Binding("right", "cursor(1)", "t+1", show=False, tooltip="time cursor one step forward"),
+        # the time keys as in the main lab and the other labs: ←/→ or h/l, home/end or g/G
+        Binding("left,h", "cursor(-1)", "t-1", show=False, tooltip="time cursor one step back"),
+        Binding("right,l", "cursor(1)", "t+1", show=False, tooltip="time cursor one step forward"),
         Binding("shift+left,comma", f"cursor(-{BIG_STEP})", f"t-{BIG_STEP}", show=False,
                 tooltip=f"time cursor {BIG_STEP} steps back (about one period)"),
         Binding("shift+right,full_stop", f"cursor({BIG_STEP})", f"t+{BIG_STEP}", show=False,
                 tooltip=f"time cursor {BIG_STEP} steps forward"),
-        Binding("home", "jump('start')", "t = 0", show=False, tooltip="time cursor to t = 0"),
-        Binding("end", "jump('end')", "last t", show=False, tooltip="time cursor to the last step"),
+        Binding("home,g", "jump('start')", "t = 0", show=False, tooltip="time cursor to t = 0"),
+        Binding("end,G", "jump('end')", "last t", show=False, tooltip="time cursor to the last step"),
         Binding("b", "jump('boundary')", "forecast start", show=False,
                 tooltip="time cursor to the first forecast step (train/test boundary)"),
         Binding("up", "units(-1)", "previous units", show=False, tooltip="heatmap: previous units"),
@@ -169,7 +172,7 @@ class EsnScreen(Screen[None]):
         Binding("a", "nudge('leak_rate', -1)", "a-", tooltip="leak rate a - 0.05, refit"),
         Binding("A", "nudge('leak_rate', 1)", "a+", tooltip="leak rate a + 0.05, refit"),
         Binding("n", "new_seed", "new seed", tooltip="draw another reservoir (next seed), refit"),
-        Binding("g", "toggle_mode", "1-step/free run",
+        Binding("f", "toggle_mode", "1-step/free run",
                 tooltip="toggle one-step forecast / free run (outputs fed back)"),
         Binding("w", "sweep('spectral_radius')", "sweep ρ",
                 tooltip="sweep ρ 0.1..2.0: RMSE of each refit (w again stops)"),
@@ -263,7 +266,7 @@ class EsnScreen(Screen[None]):
             heatmap.set_data(view.states[start:start + width, first:first + rows].T)
             heatmap.first_step = start
         end = start + width - 1
-        heatmap.title = _states_title(first, first + rows - 1, N, start, end, _of_steps(lab, end), heatmap.size.width)
+        heatmap.title = _states_title(first, first + rows - 1, N, start, end, _of_steps(lab), heatmap.size.width)
         heatmap.cursor = cursor - start
         legend = self.query_one("#esn-legend-text", Static)
         text = f" {_time_legend(lab)}"
@@ -401,7 +404,8 @@ class EsnScreen(Screen[None]):
             info.append(f"u_t {u}   s(t+1) {target}\nforecast {forecast}  error {error}\n")
         else:
             info.append(f"u_t {u}   forecast of s(t+1) {forecast}\ns(t+1) {target}   error {error}\n")
-        info.append(f"‖x_t‖ {v['norm']:.3g}   mean |x| {v['mean_abs']:.3f}   saturated {100 * v['saturated']:.0f}%\n")
+        info.append(f"‖x_t‖ {v['norm']:.3g}   mean |x| {v['mean_abs']:.3f}   "
+                    f"saturated {100 * v['saturated']:.0f}%\n")
         info.append(f"N {o.units}  ρ {o.spectral_radius:g}  a {o.leak_rate:g}  input ×{o.input_scaling:g}  "
                     f"conn {o.connectivity:g}\n", style="dim")
         info.append(f"ridge {o.ridge:g}  readout {'[x; u]' if o.readout_input else 'x'}  seed {o.seed}  "
@@ -410,28 +414,55 @@ class EsnScreen(Screen[None]):
         return info
 
     def update_status(self) -> None:
+        """The status line: the first of its forms (longest first) that fits, each dropping or
+        shortening one part (the help first: the footer has it); the message and what runs stay in
+        every form, and a line that still does not fit ends in "…", never cut mid-word unmarked."""
+        self.query_one("#esn-status", Static).update(self._status_line())
+
+    def _status_line(self) -> Text:
         lab = self.lab
         r = lab.result
         g = r.generation
-        status = Text()
+        o = r.options
+        lead = Text()
         if self.message is not None:
-            status.append_text(self.message).append("  ")
+            lead.append_text(self.message).append("  ")
         busy = self._busy_text()
-        if busy:  # first: the line is ~110 columns without it, and what runs is what a user waits on
-            status.append(busy, style="bold yellow").append(" │ ")
+        if busy:  # first: what runs is what a user waits on
+            lead.append(busy, style="bold yellow").append(" │ ")
         if lab.mode == "generative":  # the free run's own measures, as `rnnlab esn` reports them
-            status.append("[free run] ", style="bold")
-            status.append(f"RMSE {_fmt(g.scores.rmse, '.3g')} ({g.compared} steps)  ")
             held = f"{g.horizon} steps" if g.exceeded else f"all {g.compared}"
-            status.append(f"within {g.threshold:g} for {held} │ ")
+            rmse = _fmt(g.scores.rmse, '.3g')
+            scores = [("[free run]", f"RMSE {rmse} ({g.compared} steps)  within {g.threshold:g} for {held}"),
+                      ("[free run]", f"RMSE {rmse}  within {g.threshold:g}: {held}")]
         else:
-            status.append("[one-step] ", style="bold")
-            status.append(f"RMSE {_fmt(r.onestep_scores.rmse, '.3g')}  R² {_fmt(r.onestep_scores.r2, '.6f')} │ ")
-            status.append(f"horizon {g.horizon}{'' if g.exceeded else '+'} (<{g.threshold:g}) │ ")
-        status.append(f"ρ {r.options.spectral_radius:g}  a {r.options.leak_rate:g}  seed {r.options.seed} │ ")
-        status.append(f"t {lab.cursor} {_of_steps(lab, lab.cursor)}")
-        status.append("  │ ? help", style="dim")
-        self.query_one("#esn-status", Static).update(status)
+            rmse, horizon = _fmt(r.onestep_scores.rmse, '.3g'), f"{g.horizon}{'' if g.exceeded else '+'}"
+            scores = [("[one-step]", f"RMSE {rmse}  R² {_fmt(r.onestep_scores.r2, '.6f')} │ "
+                                     f"horizon {horizon} (<{g.threshold:g})"),
+                      ("[one-step]", f"RMSE {rmse}  R² {_fmt(r.onestep_scores.r2, '.4f')} │ horizon {horizon}")]
+        rho_a = f"ρ {o.spectral_radius:g}  a {o.leak_rate:g}"
+        options = [f"{rho_a}  seed {o.seed}", rho_a]
+        of = _of_steps(lab)
+        cursor = [f"t {lab.cursor} {of}", f"t {lab.cursor} {of.split(' (')[0]}", f"t {lab.cursor}"]
+        helps = ["? help", ""]
+        at = {"help": 0, "cursor": 0, "options": 0, "scores": 0}
+        steps = ("help", "cursor", "options", "scores", "cursor")  # what goes first
+        width = self.query_one("#esn-status", Static).content_size.width
+        parts = {"help": helps, "cursor": cursor, "options": options, "scores": scores}
+        for step in (None, *steps):
+            if step is not None:
+                at[step] = min(at[step] + 1, len(parts[step]) - 1)
+            line = lead.copy()
+            mode, figures = scores[at["scores"]]
+            line.append(f"{mode} ", style="bold").append(f"{figures} │ {options[at['options']]} │ ")
+            line.append(cursor[at["cursor"]])
+            if helps[at["help"]]:
+                line.append(f"  │ {helps[at['help']]}", style="dim")
+            if not width or line.cell_len <= width:
+                return line
+        line.no_wrap, line.overflow = True, "ellipsis"
+        line.truncate(width, overflow="ellipsis")
+        return line
 
     def _busy_text(self) -> str:
         """What runs, and what waits for a stopping sweep: "stopping sweep…, then fitting"."""
@@ -502,6 +533,8 @@ class EsnScreen(Screen[None]):
                 if self._queued_sweep else ""
             self._queued_sweep = None  # it would sweep from the options that just failed
             self.message = Text(f"error: {' '.join(text.split())}{dropped}", style="bold red")
+            # whole in a notice too, as the other labs' worker errors: the status line may end it in "…"
+            self.notify(self.message.plain, severity="error", timeout=10)
         if event.state in (WorkerState.SUCCESS, WorkerState.CANCELLED, WorkerState.ERROR):
             self.refresh_views()
         else:

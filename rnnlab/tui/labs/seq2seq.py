@@ -47,7 +47,7 @@ from ..terminal import first_fit, warn_without_true_colour
 from ..screens import PromptScreen
 from ..widgets import Heatmap, LinePlot, colorbar_strip, get_colormap
 from ..widgets._strips import text_strip
-from . import QUIT_HELP
+from . import QUIT_HELP_TRAINED, trained_count
 
 REFRESH_HZ = 10          # how often the screen reads the training history
 DECODE_EVERY = 5         # ... and re-decodes the bench sequence with the new weights (2 Hz)
@@ -116,16 +116,22 @@ class Seq2SeqTokens(LabView):
 
     def _end_row(self, text: Text, length: int, *notes: list[tuple[str, str]], focus: int | None = None) -> None:
         """A row's end: "…" when it has positions after the window ("▶" as :meth:`_row`'s "◀" when
-        ``focus`` lies after it), then the first of ``notes`` (each a list of (text, style) pieces)
-        that fits the panel; none when none does (the CSS ellipsis would read as a cut row)."""
+        ``focus`` lies after it), then the first of ``notes`` (each a list of (text, style) pieces,
+        the whole note first) that fits the panel, a shortened one ending in "…" as every clipped
+        line does ("wrong…": more than fits); none when none does (a lone "…" would read as a cut row)."""
         if length > self.window.stop:
             after = focus is not None and focus >= self.window.stop
             text.append("▶" if after else "…", style=self._focus_style() if after else "dim")
         room = (self.size.width or 100) - (len(text.plain) - text.plain.rfind("\n") - 1)  # one cell a character
-        for pieces in notes:
-            if sum(len(piece) for piece, _ in pieces) <= room:
+        for k, pieces in enumerate(notes):
+            need = sum(len(piece) for piece, _ in pieces) + (k > 0)
+            if k > 0 and need > room and pieces[0][0].startswith("   "):  # the "…" takes a cell of the gap
+                pieces, need = [(pieces[0][0][1:], pieces[0][1]), *pieces[1:]], need - 1
+            if need <= room:
                 for piece, style in pieces:
                     text.append(piece, style=style)
+                if k > 0:
+                    text.append("…", style=pieces[-1][1])
                 break
         text.append("\n")
 
@@ -253,7 +259,8 @@ class Seq2SeqAttention(Widget):
     }
     """
 
-    COMPONENT_CLASSES: ClassVar[set[str]] = {"seq2seqattention--title", "seq2seqattention--label", "seq2seqattention--cursor"}
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"seq2seqattention--title", "seq2seqattention--label",
+                                             "seq2seqattention--cursor"}
 
     HEADER_LINES = 3   # title, source digits, source positions
     FOOTER_LINES = 2   # the colour scale, what is out of view
@@ -280,7 +287,8 @@ class Seq2SeqAttention(Widget):
         self._revealed = 0
         self._heading = ""
         self._lines: list[Strip] | None = None
-        self._geometry = (1, 2, 0, 0, 0, 0)  # row height, cell width, first row, rows shown, first column, columns shown
+        # row height, cell width, first row, rows shown, first column, columns shown
+        self._geometry = (1, 2, 0, 0, 0, 0)
 
     def set_matrix(self, weights: np.ndarray, source: list[str], rows: list[str], correct: np.ndarray,
                    revealed: int, title: str) -> None:
@@ -499,13 +507,18 @@ class Seq2SeqPrompt(PromptScreen):
 
 class Seq2SeqChoice(ModalScreen[str | None]):
     """Pick one of ``choices`` (Enter), or Esc; ``warning`` is shown above them (e.g. that the
-    trained weights are discarded)."""
+    trained weights are discarded). With ``confirm`` (what picking another value does, "drops the
+    938 trained steps"), a value other than the current one takes a second Enter: the first
+    says what it would do, as the main lab asks before a quit that loses training."""
 
     BINDINGS = [Binding("escape", "cancel", "cancel")]
 
-    def __init__(self, title: str, choices: list[tuple[str, str]], current: str, warning: str = "") -> None:
+    def __init__(self, title: str, choices: list[tuple[str, str]], current: str, warning: str = "",
+                 confirm: str = "") -> None:
         super().__init__()
         self._heading, self._choices, self._current, self._warning = title, choices, current, warning
+        self._confirm = confirm
+        self._armed: str | None = None  # the value a first Enter picked: Enter again on it applies
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -525,7 +538,14 @@ class Seq2SeqChoice(ModalScreen[str | None]):
 
     @on(OptionList.OptionSelected)
     def picked(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(event.option.id)
+        value = event.option.id
+        if self._confirm and value != self._current and value != self._armed:
+            self._armed = value
+            warning = self.query_one("#choice-warning", Label)
+            warning.update(f"{value}: Enter again {self._confirm}.")  # Esc cancels, as the line below says
+            warning.add_class("armed")
+            return
+        self.dismiss(value)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -638,6 +658,11 @@ class Seq2SeqScreen(Screen):
         self.set_class(event.size.height < 40, "-short")
         self.call_after_refresh(self.update_views)  # titles chosen to fit the new widths
 
+    def unsaved_work(self) -> str:
+        """What quitting would lose ("938 trained steps"; "" when untrained): the lab cannot save
+        a model, so the app asks for a second q (:meth:`~rnnlab.tui.labs.LabScreenApp.action_quit`)."""
+        return trained_count(self.engine.trained_steps, "step")
+
     # ------------------------------------------------------------------ drawing
     def update_views(self) -> None:
         """Redraw every panel from the engine."""
@@ -722,12 +747,14 @@ class Seq2SeqScreen(Screen):
         if lab.training_status == "running":
             training += f" ({self.step_rate.per_second:.0f} steps/s)"
         busy = f"   {self.busy}" if self.busy else ""
-        self.query_one("#s2s-status", Static).update(f"decode step {lab.cursor}/{lab.decoding.steps}   "
-                                                     f"bench {digit_count(lab.length)}   {training}{busy}   ? help")
+        line = f"decode step {lab.cursor}/{lab.decoding.steps}   bench {digit_count(lab.length)}   {training}{busy}"
+        self.query_one("#s2s-status", Static).update(Text(f"{line}   ? help", no_wrap=True, overflow="ellipsis"))
 
     def show_message(self, text: str, error: bool = False) -> None:
-        """One line above the status line (errors in red; the screen carries on)."""
-        self.query_one("#s2s-message", Static).update(Text(text, style="bold red" if error else "dim"))
+        """One line above the status line (errors in red; the screen carries on), ending in "…" where
+        it is cut, as every clipped line of the lab."""
+        self.query_one("#s2s-message", Static).update(Text(text, style="bold red" if error else "dim",
+                                                           no_wrap=True, overflow="ellipsis"))
 
     def _tick(self) -> None:
         """The timer: while training, read the history (plots, status) and, every DECODE_EVERY
@@ -877,8 +904,8 @@ class Seq2SeqScreen(Screen):
         if lab.training:
             self.show_message("stop training first (s)", error=True)
             return
-        warning = (f"Trained for {lab.trained_steps} steps: switching starts a new, untrained model."
-                   if lab.trained_steps else "")
+        steps = trained_count(lab.trained_steps, "step")
+        warning = f"A switch starts a new model: the {steps} are lost." if steps else ""  # one line
 
         def picked(value: str | None) -> None:
             if value is None or value == lab.options[option]:
@@ -887,7 +914,8 @@ class Seq2SeqScreen(Screen):
             self.update_status()
             self._rebuild({option: value})
 
-        self.app.push_screen(Seq2SeqChoice(title, choices, lab.options[option], warning), picked)
+        self.app.push_screen(Seq2SeqChoice(title, choices, lab.options[option], warning,
+                                           confirm=f"drops the {steps}" if steps else ""), picked)
 
     def action_choose_attention(self) -> None:
         texts = {"none": "none: the decoder sees only the encoder's final state",
@@ -937,7 +965,7 @@ class Seq2SeqScreen(Screen):
         """(key, description) of every binding of this screen and the app's quit."""
         keys = [(_key_name(b.key), b.description + (f": {self.HELP[b.action]}" if b.action in self.HELP else ""))
                 for b in self.BINDINGS]
-        keys.append(QUIT_HELP)
+        keys.append(QUIT_HELP_TRAINED)
         return keys
 
     def action_help(self) -> None:

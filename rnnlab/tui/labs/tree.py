@@ -27,7 +27,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Footer, Header, Input, Label, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from ...data.trees import Tree
@@ -38,7 +38,8 @@ from ..terminal import first_fit, warn_without_true_colour
 from ..screens import PromptScreen
 from ..widgets import ColorBar, Heatmap, LinePlot
 from ..widgets.colormaps import DIVERGING
-from . import QUIT_HELP
+from ...labs import unknown_name
+from . import QUIT_HELP_TRAINED, trained_count
 
 REFRESH_HZ = 12      # how often the screen reads the training history while training
 BENCH_EVERY = 6      # ... and recomputes the bench tree with the new weights (2 Hz)
@@ -310,7 +311,8 @@ class TreeInfo(Static):
                 text.append(probability_bar(float(p), bar), style=class_color(k))
                 text.append(f" {p:6.1%}")
                 if k == best and label is not None:
-                    text.append(" ✓ label" if name == label else " ✗ label", style="green" if name == label else "red")
+                    hit = name == label
+                    text.append(" ✓ label" if hit else " ✗ label", style="green" if hit else "red")
                 text.append("\n")
         if lab.loss is not None:
             target, why = lab.target()
@@ -329,7 +331,8 @@ class TreeInfo(Static):
             text.append(f"  {node.equation}\n")
             if node.child_inputs is not None:
                 left, right = node.children
-                text.append(f"  ‖W_L h_{left}‖ {node.child_inputs[0]:.3g}   ‖W_R h_{right}‖ {node.child_inputs[1]:.3g}\n")
+                text.append(f"  ‖W_L h_{left}‖ {node.child_inputs[0]:.3g}   "
+                            f"‖W_R h_{right}‖ {node.child_inputs[1]:.3g}\n")
             text.append(f"  ‖h_{i}‖ {np.linalg.norm(node.h):.3g}   max |h| {np.abs(node.h).max():.3g}"
                         f" (unit {int(np.abs(node.h).argmax())})\n")
             k = int(np.argmax(node.probabilities))
@@ -359,9 +362,10 @@ class TreeHelpScreen(ModalScreen[None]):
     """
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "close")]
 
-    def __init__(self, keys: list[tuple[str, str]]) -> None:
+    def __init__(self, keys: list[tuple[str, str]], words: tuple[str, ...] | list[str] = ()) -> None:
         super().__init__()
         self._keys = keys
+        self._words = words
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="tree-help"):
@@ -377,6 +381,9 @@ class TreeHelpScreen(ModalScreen[None]):
                 "the cursor on that node. Type a tree like ((good but) dull), optionally after its "
                 "label: pos ((dull but) good). In a deep tree the outline indents a third of the panel at "
                 "most; a deeper row starts with its depth, 25›. Esc closes this.", classes="dim")
+            if self._words:  # a typed tree's words must be among them: the error names only a few
+                yield Static(f"\nThe model knows {len(self._words)} words: {', '.join(self._words)}.",
+                             classes="dim", id="tree-help-words")
 
 
 class Scrolled(VerticalScroll):
@@ -715,13 +722,21 @@ class TreeLabScreen(Screen[None]):
             return True
         return False
 
+    def unsaved_work(self) -> str:
+        """What quitting would lose ("30 trained epochs"; "" when untrained): the lab cannot save a
+        model, so the app asks for a second q (:meth:`~rnnlab.tui.labs.LabScreenApp.action_quit`)."""
+        return trained_count(self.lab.epochs_done, "epoch")
+
     def action_edit(self) -> None:
         if self._refuse_while_training():
             return
         lab = self.lab
 
         def accept(text: str) -> bool:
-            lab.reconfigure(parse_assignments(text))
+            changes = parse_assignments(text)
+            if all(lab.options.get(name) == value for name, value in changes.items()):
+                return False  # nothing changed: the model (and its training) stays
+            lab.reconfigure(changes)
             return True
 
         def applied(done: bool | None) -> None:
@@ -729,10 +744,11 @@ class TreeLabScreen(Screen[None]):
                 self._seen_history = -1
                 self._done()
                 self.notify(f"a fresh model: H={lab.hidden_size}, learning rate {lab.options['learning_rate']}")
+            elif done is False:
+                self.notify("options unchanged: the model stays")
 
         current = " ".join(f"{k}={v}" for k, v in lab.options.items() if k != "tree")
-        self.app.push_screen(PromptScreen("Options (a fresh, untrained model): name=value ...", current, accept),
-                             applied)
+        self.app.push_screen(TreeOptionsPrompt(lab, current, accept), applied)
 
     # ------------------------------------------------------------------ files
     def action_export(self) -> None:
@@ -752,20 +768,62 @@ class TreeLabScreen(Screen[None]):
 
     def action_help(self) -> None:
         keys = [(" ".join(KEY_NAMES.get(k, k) for k in b.key.split(",")), b.description) for b in self.BINDINGS]
-        keys += [QUIT_HELP, ("click", "a heatmap column: the cursor on that node")]
-        self.app.push_screen(TreeHelpScreen(keys))
+        keys += [QUIT_HELP_TRAINED, ("click", "a heatmap column: the cursor on that node")]
+        self.app.push_screen(TreeHelpScreen(keys, self.lab.vocab.words))
+
+
+class TreeOptionsPrompt(PromptScreen):
+    """The options prompt (:meth:`TreeLabScreen.action_edit`). After training it says above the
+    field that applying drops the trained epochs, and a change takes a second Enter (the first
+    says what it would lose), as the main lab's edit form and quit do: the lab cannot save a model."""
+
+    def __init__(self, lab: TreeLab, value: str, accept) -> None:
+        super().__init__("Options (a fresh, untrained model): name=value ...", value, accept)
+        self._lost = trained_count(lab.epochs_done, "epoch")
+        self._lab = lab
+        self._armed: str | None = None  # the text a first Enter would apply: Enter again on it applies
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self._title, classes="dialog-title")
+            if self._lost:
+                yield Label(f"Applying a change drops the {self._lost} (this lab cannot save them).",
+                            classes="warning", id="prompt-warning")
+            yield Input(value=self._value, placeholder=self._placeholder, id="prompt-input")
+            yield Label("", id="prompt-error", classes="error", markup=False)  # it may quote what was typed
+            yield Label("Enter to apply, Esc to cancel", classes="dim")
+
+    @on(Input.Submitted)
+    def submit(self, event: Input.Submitted) -> None:
+        event.prevent_default()  # PromptScreen's own handler runs once, from here (super)
+        if self._lost and event.value != self._armed:
+            try:  # a bad value is named now, not after the confirmation
+                changes = parse_assignments(event.value)
+                self._lab.check_options(changes)
+            except UserError as exc:
+                self.query_one("#prompt-error", Label).update(str(exc))
+                return
+            if any(self._lab.options.get(name) != value for name, value in changes.items()):
+                self._armed = event.value
+                self.query_one("#prompt-error", Label).update("")
+                warning = self.query_one("#prompt-warning", Label)
+                warning.update(f"Enter again drops the {self._lost} for a fresh model; Esc keeps them.")
+                warning.add_class("armed")
+                return
+        super().submit(event)
 
 
 def parse_assignments(text: str) -> dict:
     """``"hidden_size=32 learning_rate=0.02"`` -> ``{"hidden_size": 32, "learning_rate": 0.02}``
     (UserError for a piece that is not ``name=value`` or an unknown name)."""
     options: dict = {}
+    names = [k for k in DEFAULTS if k != "tree"]
     for piece in text.replace(",", " ").split():
         name, sep, value = piece.partition("=")
         if not sep or not name or not value:
-            raise UserError(f"expected name=value, got {piece!r} (names: {', '.join(k for k in DEFAULTS if k != 'tree')})")
-        if name not in DEFAULTS or name == "tree":
-            raise UserError(f"unknown option {name!r} (known: {', '.join(k for k in DEFAULTS if k != 'tree')})")
+            raise UserError(f"expected name=value, got {_short(piece)!r}, e.g. hidden_size=16")
+        if name not in names:
+            raise UserError(unknown_name("option", name, names))
         try:
             options[name] = int(value)
         except ValueError:
@@ -774,3 +832,7 @@ def parse_assignments(text: str) -> dict:
             except ValueError:
                 raise UserError(f"{name} must be a number, got {value!r}") from None
     return options
+
+
+def _short(text: str, width: int = 16) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
