@@ -53,6 +53,8 @@ from typing import Any
 
 import numpy as np
 
+from .layers._params import physical_memory
+
 __all__ = [
     "SHAPES",
     "QUICK_SHAPES",
@@ -149,13 +151,6 @@ def estimated_bytes(cell: str, shape: Sequence[int], *, use_torch: bool = True, 
     return int(total)
 
 
-def _physical_memory() -> int:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
-        return 8 * 2**30
-
-
 def _gib(n: int) -> str:
     return f"{n / 2**30:.1f} GiB" if n >= 2**28 else f"{n / 2**20:.0f} MiB"
 
@@ -166,7 +161,7 @@ def check_memory(cells: Iterable[str], shapes: Iterable[Sequence[int]], *, use_t
     memory (:class:`rnnlab.errors.UserError`, a ValueError, naming the shape)."""
     from .errors import UserError
 
-    have = _physical_memory()
+    have = physical_memory()
     for shape in shapes:
         for cell in cells:
             need = estimated_bytes(cell, shape, use_torch=use_torch, use_reference=use_reference)

@@ -388,7 +388,7 @@ class Spec:
         """Refuse, before allocating anything, a spec that would not fit in this machine's memory."""
         task = task or self.make_task()
         need = self.estimated_bytes(task)
-        have = _physical_memory()
+        have = physical_memory()  # the layers' own: a layer too large is refused the same way
         if need > have // 2:
             heads = (f", num_heads={self.model.num_heads}: attention maps grow as length^2" if self.model.attention
                      else "")
@@ -495,10 +495,6 @@ def _check_attention(model: ModelSpec) -> None:
 
 def _gib(n: int) -> str:
     return f"{n / 2**30:.1f} GiB" if n >= 2**28 else f"{n / 2**20:.0f} MiB"
-
-
-def _physical_memory() -> int:
-    return physical_memory()  # the layers' own: a layer too large for this machine is refused the same way
 
 
 def _reject_unknown(table: str, data: Mapping[str, Any], known) -> None:
