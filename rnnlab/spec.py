@@ -400,6 +400,17 @@ class Spec:
                 f"length={task.length}{heads}) but this machine has {_gib(have)}; make them smaller",
             )
 
+    def reads_its_targets(self, task) -> str:
+        """A warning ("" for none) for a model that reads the steps after each one (a reverse
+        direction, non-causal attention) on a ``task`` whose target is the next input: it reads
+        the answer, so its loss and accuracy measure no prediction. Allowed (the lab shows what
+        such a model does) but said, where a run is trained or a lab opened on it."""
+        if not (self.model.bidirectional and task.predicts_next_input):
+            return ""
+        reader = "non-causal attention" if self.model.attention else "a reverse direction"
+        return (f"{reader} reads the input after each step, which is the {task.kind} task's target: this model's "
+                "loss and accuracy are no prediction (bidirectional = false predicts)")
+
     def make_task(self):
         """The task object this spec describes (cheap: tasks build their data lazily or small)."""
         options = {k: v for k, v in self.task.items() if k != "kind"}

@@ -48,6 +48,15 @@ def test_a_folder_or_file_named_like_a_preset_does_not_hide_it(capsys, tmp_path,
     assert code == 0 and json.loads(out)["trained_steps"] == 3, err
 
 
+def test_training_a_bidirectional_next_character_model_warns_that_it_reads_its_targets(capsys, tmp_path):
+    spec = tmp_path / "bidi.toml"
+    spec.write_text('[task]\nkind = "hello"\n[model]\ncell = "gru"\nhidden_size = 4\nbidirectional = true\n')
+    code, _, err = run(capsys, "train", spec, "--steps", "2", "--out", tmp_path / "r")
+    assert code == 0, err
+    assert "rnnlab: warning: a reverse direction reads the input after each step, which is the hello task's " \
+           "target" in err
+
+
 def test_train_writes_a_run_directory_and_resume_extends_it(capsys, tmp_path):
     out_dir = tmp_path / "run"
     code, out, err = run(capsys, "train", "hello", "--steps", "30", "--seed", "4", "--out", out_dir, "--json")

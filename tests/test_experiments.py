@@ -571,3 +571,19 @@ def test_a_models_load_state_dict_writes_into_the_arrays_parameters_handed_out()
     for name in ("readout.weight", "readout.bias", "weight_hh_l0"):  # the readout's and the layer's alike
         np.testing.assert_array_equal(live[name], state[name])
         assert model.parameters()[name] is live[name]
+
+
+@pytest.mark.parametrize("preset, overrides, reads", [
+    ("hello", {"model.bidirectional": True}, "a reverse direction"),
+    ("sine", {"model.bidirectional": True}, "a reverse direction"),
+    ("mackey-glass", {"model.bidirectional": True}, "a reverse direction"),
+    ("hello", {"model.cell": "selfattention", "model.bidirectional": True}, "non-causal attention"),
+    ("hello", {}, ""),
+    ("copy", {"model.bidirectional": True}, ""),  # its targets are earlier inputs: nothing to read ahead
+    ("parity", {"model.bidirectional": True}, ""),
+])
+def test_a_model_reading_later_steps_on_a_next_input_task_is_said_to_read_its_targets(preset, overrides, reads):
+    spec = load_preset(preset).with_overrides(overrides)
+    warning = spec.reads_its_targets(spec.make_task())
+    assert (warning.startswith(reads) and f"the {spec.task['kind']} task's target" in warning) if reads \
+        else warning == ""

@@ -1198,3 +1198,15 @@ def test_weights_that_overflow_are_named_by_b_and_the_lab_stays_open(monkeypatch
         assert notices and "went beyond float32's range" in notices[-1] and "the weights diverged" in notices[-1]
 
     drive(check, size=(120, 36))
+
+
+def test_a_lab_on_a_model_that_reads_its_targets_says_so(tmp_path):
+    spec = tmp_path / "bidi.toml"
+    spec.write_text('[task]\nkind = "hello"\n[model]\ncell = "gru"\nhidden_size = 4\nbidirectional = true\n')
+
+    async def check(app, pilot):
+        await pilot.pause()
+        messages = [n.message for n in app._notifications]
+        assert any("reads the input after each step, which is the hello task's target" in m for m in messages)
+
+    drive(check, target=str(spec))

@@ -246,6 +246,8 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
         if overrides:
             spec = spec.with_overrides(overrides)
         trainer = Trainer(spec)  # first: a model that cannot be built leaves no run directory behind
+        if warning := spec.reads_its_targets(trainer.task):
+            typer.echo(f"rnnlab: warning: {warning}", err=True)
         run = RunDir.create(out or default_run_path(spec), spec)
 
     until = spec.train.steps

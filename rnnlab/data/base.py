@@ -186,6 +186,9 @@ class Task(ABC):
     channels: tuple[str, ...] = ()
     #: Every batch is the same sequence (hello's word): there is no new one to draw.
     fixed_sequence: ClassVar[bool] = False
+    #: The target at step t is the input at step t + 1 (next character, next value): a model that
+    #: reads later steps (a reverse direction, non-causal attention) reads its own targets.
+    predicts_next_input: ClassVar[bool] = False
 
     def __init__(self, options: Mapping[str, Any] | None = None,
                  base_dir: str | Path | None = None) -> None:

@@ -210,6 +210,7 @@ class SineTask(Task):
     kind = "sine"
     loss = "mse"
     mode = "many-to-many"
+    predicts_next_input = True
     FIELDS = (
         Field("length", int, 50, "Sequence length T", 1, 100_000),
         Field("noise", float, 0.0, "Std of Gaussian noise added to the inputs (targets stay clean)", 0.0, 10.0),
@@ -322,6 +323,7 @@ class _WindowForecast(Task):
 
     loss = "mse"
     mode = "many-to-many"
+    predicts_next_input = True
     noise: float = 0.0
     _train: np.ndarray
     _eval: np.ndarray

@@ -32,6 +32,7 @@ class CharTask(Task):
 
     loss = "xent"
     mode = "many-to-many"
+    predicts_next_input = True
     chars: tuple[str, ...]
 
     def _set_chars(self, chars: Iterable[str]) -> None:
