@@ -826,6 +826,20 @@ def test_typing_a_sequence_and_a_refused_one():
     drive(check)
 
 
+def test_a_typed_newline_is_backslash_n_or_its_label_and_the_dialog_says_so():
+    """A one-line field cannot hold a newline, yet every line of the text starts after one."""
+    async def check(app, pilot):
+        await pilot.press("i")
+        await pilot.pause()
+        assert "(\\n or ⏎ types a newline)" in screen_text(app)
+        app.screen.query_one("#prompt-input").value = "ROMEO:\\nWhat⏎is"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.lab.steps == 13)
+        assert app.lab.task.decode(app.lab.sequence.x[:, 0].argmax(axis=-1)) + "s" == "ROMEO:\nWhat\nis"
+
+    drive(check, "text", size=(120, 36))
+
+
 def test_help_lists_every_key():
     async def check(app, pilot):
         await pilot.press("question_mark")

@@ -40,10 +40,15 @@ class CharTask(Task):
         self._index = {c: i for i, c in enumerate(self.chars)}
         self.vocab = tuple(display_char(c) for c in self.chars)
         self.input_size = self.output_size = len(self.chars)
+        # what a one-line field cannot hold, typed as the label the lab shows for it: ⏎ for a newline
+        self._from_labels = str.maketrans({label: c for c, label in zip(self.chars, self.vocab)
+                                           if len(label) == 1 and label != c and label not in self._index})
 
     def encode(self, text: str) -> np.ndarray:
         """Class ids ``(len(text),)`` int64; DataError naming the first unknown character and its
-        position (from 1, as the lab numbers its steps)."""
+        position (from 1, as the lab numbers its steps). A character's label (``⏎``, ``␣``) stands
+        for it where the vocabulary does not hold the label itself."""
+        text = text.translate(self._from_labels)
         try:
             return np.fromiter((self._index[c] for c in text), dtype=np.int64, count=len(text))
         except KeyError:

@@ -53,6 +53,7 @@ FIXED_ROWS = 3           # header, status line, footer; the sequence bar's rows 
 SEQUENCE_BAR_ROWS = 6    # the sequence bar of a task with one target channel
 VALUES_FRAME_ROWS = 3    # the values table's title and header rows and the margin under it
 QUIT_CONFIRM_S = 5.0     # a second q within this long quits though trained steps are not saved
+PLACEHOLDER_CHARS = 40   # the typed sequence's alphabet shown in the empty field, at most
 FOOTER_ROOMY_WIDTH = 120  # below it the footer packs its keys closer and drops the palette key
 
 #: Work estimated (:func:`forward_macs`) above this many multiply-adds runs in a worker thread
@@ -701,7 +702,11 @@ class LabApp(PlainNotices, App[None]):
 
         lab = self.lab
 
+        escapes = "\\" not in lab.task.chars  # \n types a newline where the text has no backslash
+
         def accept(text: str) -> Batch:  # a refused sequence is named in the dialog, which stays open
+            if escapes:
+                text = text.replace("\\n", "\n").replace("\\t", "\t")
             batch = lab.task.sequence_from_text(text)
             lab.check_sequence(batch)
             return batch
@@ -712,7 +717,13 @@ class LabApp(PlainNotices, App[None]):
                               functools.partial(lab.set_sequence, batch), self._forward_macs(batch.T, batch.B))
 
         vocab = "".join(lab.task.vocab or ())
-        self.push_screen(PromptScreen("Type a sequence: the network reads it and predicts each next character",
+        if len(vocab) > PLACEHOLDER_CHARS:  # a placeholder longer than the field shows nothing of the list
+            vocab = f"{vocab[:PLACEHOLDER_CHARS - 1]}… ({len(lab.task.vocab)})"
+        labels = [f"{escape + ' or ' if escapes else ''}{label} types a {name}"
+                  for c, escape, label, name in (("\n", "\\n", "⏎", "newline"), ("\t", "\\t", "⇥", "tab"))
+                  if c in lab.task.chars and label not in lab.task.chars]  # what a one-line field cannot hold
+        typed = f" ({', '.join(labels)})" if labels else ""
+        self.push_screen(PromptScreen(f"Type a sequence: the network reads it and predicts each next character{typed}",
                                       "", accept, placeholder=f"characters from: {vocab}"), read)
 
     @refused_while_computing
