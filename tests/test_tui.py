@@ -1224,3 +1224,11 @@ def test_a_lab_on_a_model_that_reads_its_targets_says_so(tmp_path):
         assert any("reads the input after each step, which is the hello task's target" in m for m in messages)
 
     drive(check, target=str(spec))
+
+
+def test_the_command_palette_offers_no_theme_the_colour_maps_were_not_made_for():
+    async def check(app, pilot):
+        titles = [command.title for command in app.get_system_commands(app.screen)]
+        assert "Quit" in titles and "Theme" not in titles
+
+    drive(check)

@@ -36,7 +36,7 @@ from ..train.rundir import npz_target
 from .panels import (AttentionPanel, CursorValues, DecayPlane, ExplainPanel, GradientPlot, SequenceBar, StatePanel,
                      StepRate, TrainingPlots)
 from .screens import EditScreen, HelpScreen, PromptScreen
-from .terminal import PlainNotices, show_if_too_small, warn_without_true_colour
+from .terminal import FixedTheme, PlainNotices, show_if_too_small, warn_without_true_colour
 from .widgets import Heatmap
 
 REFRESH_HZ = 12          # how often the screen reads the trainer's buffer while training (status line)
@@ -136,7 +136,7 @@ class SideColumn(VerticalScroll):
         self.query_one("#side-more").display = self.max_scroll_y > 0 and self.scroll_y < self.max_scroll_y
 
 
-class LabApp(PlainNotices, App[None]):
+class LabApp(FixedTheme, PlainNotices, App[None]):
     """``rnnlab`` / ``rnnlab tui [PRESET|SPEC.toml|RUN_DIR]``."""
 
     CSS_PATH = "lab.tcss"

@@ -25,6 +25,15 @@ class PlainNotices:
         super().notify(message, markup=False, **kwargs)
 
 
+class FixedTheme:
+    """App mixin: the command palette offers no theme. The colour maps, plot colours and heatmap
+    backgrounds are chosen for the dark default; under a light theme curves vanish into the
+    background (a plot's #e0e0e0 on a light grey)."""
+
+    def get_system_commands(self, screen):
+        return (command for command in super().get_system_commands(screen) if command.title != "Theme")
+
+
 def warn_without_true_colour(app: App, what: str) -> None:
     """Once per app, a notification that ``what`` (e.g. "heatmaps need") true colour when the
     terminal shows fewer colours: under ``TERM=screen`` (16 colours) colour maps read as noise.

@@ -17,7 +17,7 @@ from textual.app import App
 from textual.binding import Binding
 
 from ...labs import lab_class
-from ..terminal import PlainNotices
+from ..terminal import FixedTheme, PlainNotices
 
 #: lab name -> "module:Class" of its Screen (constructor: ``Screen(engine)``).
 SCREENS: dict[str, str] = {
@@ -45,7 +45,7 @@ def screen_class(name: str) -> Any:
     return getattr(importlib.import_module(module), cls)
 
 
-class LabScreenApp(PlainNotices, App[None]):
+class LabScreenApp(FixedTheme, PlainNotices, App[None]):
     """An app that shows one architecture lab: the engine is opened first (errors are the
     caller's, before the terminal is taken), then its screen is pushed."""
 
