@@ -313,6 +313,19 @@ def test_the_threshold_label_never_covers_a_curve():
     run_in_app(plot, check=check, size=(WIDTH, 12))
 
 
+def test_a_threshold_label_with_curves_all_along_its_line_goes_elsewhere_keyed_by_a_dash():
+    """The loss plot's baseline ("predict 1 0.167") was never named where the loss ran along it."""
+    plot = LinePlot(threshold=1.0, threshold_label="baseline")
+    plot.set_series("loss", None, np.r_[4.0, np.tile([0.5, 1.5], 20)])  # around the line, room above
+
+    async def check(pilot):
+        rows = [row.text for row in canvas_rows(plot)]
+        keyed = [text for text in rows if "┄ baseline 1" in text]
+        assert len(keyed) == 1 and not any(" baseline 1 " in text and "┄" not in text for text in rows)
+
+    run_in_app(plot, check=check, size=(WIDTH, 12))
+
+
 def test_marker_is_drawn_and_labelled_on_the_x_axis():
     plot = LinePlot(marker=25)
     plot.set_series("loss", np.arange(100), np.ones(100))
