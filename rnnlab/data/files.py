@@ -98,7 +98,8 @@ def load_text(path: str | Path, min_chars: int = 1) -> str:
     if not text:
         raise DataError(f"{path}: file is empty")
     if len(text) < min_chars:
-        raise DataError(f"{path}: has {len(text)} character{'' if len(text) == 1 else 's'}, needs at least {min_chars}")
+        characters = f"{len(text)} character{'' if len(text) == 1 else 's'}"
+        raise DataError(f"{path}: has {characters}, needs at least {min_chars}")
     distinct = len(set(text))
     if distinct > MAX_VOCAB:
         raise DataError(f"{path}: has {distinct} distinct characters, at most {MAX_VOCAB} are supported")

@@ -14,8 +14,8 @@ def text_strip(width: int, base_style: Style, pieces: Iterable[tuple[int, str, S
     """A line of exactly ``width`` cells holding ``(x, text, style)`` pieces on ``base_style``.
 
     Pieces are placed left to right; one that would overlap the piece before it is dropped, and
-    text past ``width`` is cut, its last cell an ellipsis. Gaps are filled explicitly with ``base_style``: since textual 6
-    unstyled blanks do not inherit the widget's background.
+    text past ``width`` is cut, its last cell an ellipsis. Gaps are filled explicitly with
+    ``base_style``: since textual 6 unstyled blanks do not inherit the widget's background.
     """
     segments: list[Segment] = []
     cursor = 0
