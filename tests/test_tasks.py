@@ -665,3 +665,18 @@ def test_data_package_imports_no_ui():
 def test_utf8_error_offsets_count_the_byte_order_mark(tmp_path):
     (tmp_path / "bom.txt").write_bytes(b"\xef\xbb\xbfab\xff")
     assert "byte 5: 0xff" in data_error(load_text, tmp_path / "bom.txt")
+
+
+def test_typed_text_writes_a_newline_as_backslash_n_or_its_label_unless_the_text_has_a_backslash(tmp_path):
+    """A one-line field (the lab's i) or a shell's --prime cannot hold a newline."""
+    plain = tmp_path / "plain.txt"
+    plain.write_text("ab\ncd\n" * 20, encoding="utf-8")
+    task = make_task("text", {"path": str(plain), "length": 5})
+    assert task.typing_hint() == "\\n or ⏎ types a newline"
+    assert task.decode(task.encode("a\\nb⏎c")) == "a\nb\nc"
+    with_backslash = tmp_path / "slash.txt"
+    with_backslash.write_text("a\\b\nn" * 20, encoding="utf-8")
+    task = make_task("text", {"path": str(with_backslash), "length": 5})
+    assert task.typing_hint() == "⏎ types a newline"
+    assert task.decode(task.encode("a\\n")) == "a\\n"  # the text's own backslash and n
+    assert make_task("hello", {}).typing_hint() == ""

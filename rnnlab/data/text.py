@@ -23,6 +23,10 @@ def display_char(c: str) -> str:
     return c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
 
 
+#: What a typed line may write for the characters it cannot hold.
+_ESCAPES = {"\\n": "\n", "\\t": "\t"}
+
+
 class CharTask(Task):
     """A task over characters: one-hot inputs, next-character class targets.
 
@@ -40,14 +44,26 @@ class CharTask(Task):
         self._index = {c: i for i, c in enumerate(self.chars)}
         self.vocab = tuple(display_char(c) for c in self.chars)
         self.input_size = self.output_size = len(self.chars)
-        # what a one-line field cannot hold, typed as the label the lab shows for it: ⏎ for a newline
+        # what a one-line field (or a --prime) cannot hold: typed as the label the lab shows for it
+        # (⏎ for a newline), or as \n and \t where the text has no backslash of its own
         self._from_labels = str.maketrans({label: c for c, label in zip(self.chars, self.vocab)
                                            if len(label) == 1 and label != c and label not in self._index})
+        self._escapes = {escape: c for escape, c in _ESCAPES.items() if c in self._index and "\\" not in self._index}
+
+    def typing_hint(self) -> str:
+        """How to type the characters a one-line field cannot hold ("\\n or ⏎ types a newline"),
+        "" where the vocabulary has none of them."""
+        return ", ".join(f"{' or '.join([e for e, c in self._escapes.items() if c == raw] + [label])} types a {name}"
+                         for raw, label, name in (("\n", "⏎", "newline"), ("\t", "⇥", "tab"))
+                         if raw in self._index and label not in self._index)
 
     def encode(self, text: str) -> np.ndarray:
         """Class ids ``(len(text),)`` int64; DataError naming the first unknown character and its
         position (from 1, as the lab numbers its steps). A character's label (``⏎``, ``␣``) stands
-        for it where the vocabulary does not hold the label itself."""
+        for it where the vocabulary does not hold the label itself, and ``\\n``, ``\\t`` for a newline
+        and a tab where it holds them and no backslash (:meth:`typing_hint`)."""
+        for escape, c in self._escapes.items():
+            text = text.replace(escape, c)
         text = text.translate(self._from_labels)
         try:
             return np.fromiter((self._index[c] for c in text), dtype=np.int64, count=len(text))

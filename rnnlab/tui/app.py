@@ -702,11 +702,7 @@ class LabApp(FixedTheme, PlainNotices, App[None]):
 
         lab = self.lab
 
-        escapes = "\\" not in lab.task.chars  # \n types a newline where the text has no backslash
-
         def accept(text: str) -> Batch:  # a refused sequence is named in the dialog, which stays open
-            if escapes:
-                text = text.replace("\\n", "\n").replace("\\t", "\t")
             batch = lab.task.sequence_from_text(text)
             lab.check_sequence(batch)
             return batch
@@ -719,10 +715,8 @@ class LabApp(FixedTheme, PlainNotices, App[None]):
         vocab = "".join(lab.task.vocab or ())
         if len(vocab) > PLACEHOLDER_CHARS:  # a placeholder longer than the field shows nothing of the list
             vocab = f"{vocab[:PLACEHOLDER_CHARS - 1]}… ({len(lab.task.vocab)})"
-        labels = [f"{escape + ' or ' if escapes else ''}{label} types a {name}"
-                  for c, escape, label, name in (("\n", "\\n", "⏎", "newline"), ("\t", "\\t", "⇥", "tab"))
-                  if c in lab.task.chars and label not in lab.task.chars]  # what a one-line field cannot hold
-        typed = f" ({', '.join(labels)})" if labels else ""
+        hint = lab.task.typing_hint()  # how to type a newline in a one-line field
+        typed = f" ({hint})" if hint else ""
         self.push_screen(PromptScreen(f"Type a sequence: the network reads it and predicts each next character{typed}",
                                       "", accept, placeholder=f"characters from: {vocab}"), read)
 
