@@ -373,6 +373,7 @@ def test_every_heatmap_scrolls_into_view_and_bptt_brings_up_dl_dh():
         assert states.scroll_y == 0
         await pilot.press("k", "j")
         assert states.scroll_y == tops["c"]
+        assert [n.message for n in app._notifications] == ["the first heatmap is in view (j goes on)"]  # the k
         app.action_next_map()  # two keys arriving together, before the screen refreshes: each one counts
         app.action_next_map()
         assert states.scroll_y == tops["f"]
@@ -380,8 +381,9 @@ def test_every_heatmap_scrolls_into_view_and_bptt_brings_up_dl_dh():
         assert states.scroll_y == tops["f"]
         await pilot.press("k")
         assert states.scroll_y == tops["i"]
-        await pilot.press(*"jjjjjjjjj")  # past the last heatmap: it stays, its title in view
+        await pilot.press(*"jjjjjjjjj")  # past the last heatmap: it stays, its title in view, and says so
         assert states.scroll_y <= top < states.scroll_y + states.size.height
+        assert [n.message for n in app._notifications][-1] == "the last heatmap is in view (k goes back)"
         await pilot.press("e")
         await wait_for(pilot, lambda: app.screen.query("#edit-grid"))
         app.screen.query_one("#model-hidden_size").value = "8"

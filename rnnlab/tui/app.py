@@ -612,11 +612,13 @@ class LabApp(FixedTheme, PlainNotices, App[None]):
 
     @refused_while_computing
     def action_next_map(self) -> None:
-        self.query_one(StatePanel).scroll_maps(1)
+        if not self.query_one(StatePanel).scroll_maps(1):
+            self.notify("the last heatmap is in view (k goes back)", timeout=2)
 
     @refused_while_computing
     def action_previous_map(self) -> None:
-        self.query_one(StatePanel).scroll_maps(-1)
+        if not self.query_one(StatePanel).scroll_maps(-1):
+            self.notify("the first heatmap is in view (j goes on)", timeout=2)
 
     @refused_while_computing
     def action_previous_unit(self) -> None:

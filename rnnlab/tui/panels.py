@@ -344,9 +344,10 @@ class StatePanel(VerticalScroll):
             heatmap.set_data(record.T, vmin=vmin, vmax=vmax)  # (H, T)
             self._shown[name] = (source, where, vmin, vmax)
 
-    def scroll_maps(self, delta: int) -> None:
+    def scroll_maps(self, delta: int) -> bool:
         """Scroll a heatmap at a time: the next (``delta`` > 0) or previous one starts at the top
-        of the panel (the j and k keys; the mouse wheel scrolls by rows)."""
+        of the panel (the j and k keys; the mouse wheel scrolls by rows). False where it cannot
+        move: every heatmap to that side is in view already."""
         tops = sorted(heatmap.virtual_region.y for heatmap in self._maps.values())
         now = round(self.scroll_y)
         later, earlier = [y for y in tops if y > now], [y for y in tops if y < now]
@@ -354,7 +355,9 @@ class StatePanel(VerticalScroll):
             target = later[0] if later else now  # the last heatmap stays with its title in view
         else:
             target = earlier[-1] if earlier else 0
-        self.scroll_to(y=min(target, self.max_scroll_y), animate=False, immediate=True)  # the next key reads it
+        target = min(target, round(self.max_scroll_y))
+        self.scroll_to(y=target, animate=False, immediate=True)  # the next key reads it
+        return target != now
 
 
 class CursorValues(Static):
