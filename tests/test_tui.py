@@ -1234,3 +1234,18 @@ def test_the_command_palette_offers_no_theme_the_colour_maps_were_not_made_for()
         assert "Quit" in titles and "Theme" not in titles
 
     drive(check)
+
+
+def test_the_step_rate_is_not_shown_as_zero_before_it_is_measured(monkeypatch):
+    from rnnlab.tui import panels
+
+    clock = iter([0.0, 0.5, 1.5, 2.0])
+    monkeypatch.setattr(panels.time, "perf_counter", lambda: next(clock))
+    rate = panels.StepRate()
+    rate.update(0)
+    rate.update(10)  # half a second: not measured yet
+    assert str(rate) == "… steps/s"
+    rate.update(30)
+    assert str(rate) == "20 steps/s"
+    rate.restart()  # training starts again: a new rate
+    assert str(rate) == "… steps/s"

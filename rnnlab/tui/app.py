@@ -379,7 +379,7 @@ class LabApp(FixedTheme, PlainNotices, App[None]):
             return
         training = f"{lab.training_status} step {lab.trainer.step}"
         if lab.training_status == "running":
-            training += f"  {self.step_rate.per_second:.0f} steps/s"
+            training += f"  {self.step_rate}"
             if self._computing is None and self._refresh_macs() >= BACKGROUND_WORK_MACS:
                 training += "  (maps follow in a pause: t)"
         if self._computing is not None:  # the cursors and the trace are the worker's until it is done

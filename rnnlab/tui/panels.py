@@ -135,15 +135,19 @@ def bar_rows(lab: Lab) -> list[tuple[str, str, list[str]]]:
 
 class StepRate:
     """Training steps per second, from the step count a timer samples: re-measured once a second
-    or more has passed since the last mark."""
+    or more has passed since the last mark; None until then (not "0 steps/s")."""
 
     def __init__(self) -> None:
-        self.per_second = 0.0
+        self.per_second: float | None = None
         self._mark: tuple[float, int] | None = None
 
     def restart(self) -> None:
-        """Forget the last mark (training starts again)."""
+        """Forget the last mark and rate (training starts again)."""
         self._mark = None
+        self.per_second = None
+
+    def __str__(self) -> str:
+        return "… steps/s" if self.per_second is None else f"{self.per_second:.0f} steps/s"
 
     def update(self, steps: int) -> None:
         now = time.perf_counter()

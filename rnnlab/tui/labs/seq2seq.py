@@ -745,7 +745,7 @@ class Seq2SeqScreen(Screen):
         lab = self.engine
         training = f"{lab.training_status} step {lab.trained_steps}"
         if lab.training_status == "running":
-            training += f" ({self.step_rate.per_second:.0f} steps/s)"
+            training += f" ({self.step_rate})"
         busy = f"   {self.busy}" if self.busy else ""
         line = f"decode step {lab.cursor}/{lab.decoding.steps}   bench {digit_count(lab.length)}   {training}{busy}"
         self.query_one("#s2s-status", Static).update(Text(f"{line}   ? help", no_wrap=True, overflow="ellipsis"))
