@@ -295,6 +295,7 @@ class StatePanel(VerticalScroll):
                for name in names if name not in self._maps}
         for heatmap in new.values():
             heatmap.first_step = 1  # the lab numbers steps t = 1..T
+            heatmap.show_row_labels = True  # which units a line shows, where a map is taller than the panel
         if new:
             self._maps.update(new)
             container.mount_all(new.values())
