@@ -436,3 +436,13 @@ def test_a_saved_spec_with_another_optimizers_setting_still_opens_with_it_at_its
     assert rundir.RunDir.open(hello_run).spec.train.momentum == 0.9
     code, out, err = run(capsys, "bptt", hello_run)
     assert code == 0, err
+
+
+def test_a_log_whose_last_record_lacks_its_newline_keeps_every_record_on_resume(capsys, hello_run):
+    """A write cut just before its newline (or an editor): the next record must not join it."""
+    metrics = hello_run / "metrics.jsonl"
+    metrics.write_text(metrics.read_text(encoding="utf-8").rstrip("\n"), encoding="utf-8")
+    code, _, err = run(capsys, "train", "--resume", hello_run, "--steps", "5")
+    assert code == 0, err
+    assert [row["step"] for row in rundir.RunDir.open(hello_run).read_metrics()] == [1, 2, 3, 4, 5]
+    assert "not a step record" not in capsys.readouterr().err

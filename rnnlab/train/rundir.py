@@ -355,7 +355,9 @@ class RunDir:
 
     def resume(self, trainer: Trainer) -> None:
         """Restore ``trainer`` from the checkpoint and cut the logs back to its step (to continue
-        training); the writer lock (:meth:`exclusive`) is held while the logs are cut."""
+        training); the writer lock (:meth:`exclusive`) is held while the logs are cut, not after:
+        a caller that trains the run next holds :meth:`exclusive` across both (as ``rnnlab train
+        --resume`` does) where another process may write it."""
         self.read_checkpoint(trainer)
         with self.exclusive():
             self.cut_logs(trainer.step)
@@ -364,7 +366,8 @@ class RunDir:
         """Cut the logs back to ``step`` (the checkpoint's), before training continues from it:
         lines past it (written after the checkpoint) and lines that are not records go. Both logs
         are read before either is written, so one that cannot be read changes no file; a log with
-        nothing to drop is not rewritten."""
+        nothing to drop, whose last line ends in a newline, is not rewritten (without it the next
+        record appended would join the last one)."""
         cuts = []
         for name in (METRICS, EVALS):
             file = self.path / name
@@ -379,7 +382,7 @@ class RunDir:
                 file.touch()
                 continue
             log, kept = cut
-            if len(kept) != log.count:
+            if len(kept) != log.count or not log.ends_a_line:  # appending would join two records
                 log.warn("removed")
                 atomic_write_text(file, "".join(line + "\n" for line in kept))
 
@@ -490,6 +493,7 @@ class _Log:
     lines: list[str] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)
     bad: list[int] = field(default_factory=list)
+    ends_a_line: bool = True  # False: the last line has no newline (a write cut short, an editor)
 
     @property
     def count(self) -> int:
@@ -515,6 +519,7 @@ def _read_log(file: Path, *, warn: bool = True) -> _Log:
         return log
     except OSError as exc:  # no permission, a directory of that name
         raise _read_error(file, exc) from None
+    log.ends_a_line = not text or text.endswith("\n")
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
