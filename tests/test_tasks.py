@@ -680,3 +680,5 @@ def test_typed_text_writes_a_newline_as_backslash_n_or_its_label_unless_the_text
     assert task.typing_hint() == "⏎ types a newline"
     assert task.decode(task.encode("a\\n")) == "a\\n"  # the text's own backslash and n
     assert make_task("hello", {}).typing_hint() == ""
+    with pytest.raises(DataError, match="at least 2 characters, got 1"):  # two typed, one character
+        make_task("text", {"path": str(plain), "length": 5}).sequence_from_text("\\n")

@@ -94,9 +94,10 @@ class CharTask(Task):
 
         DataError when the text has fewer than 2 characters or characters outside the vocabulary.
         """
-        if len(text) < 2:
-            raise DataError(f"a sequence needs at least 2 characters, got {len(text)}")
-        return self._batch_from_ids(self.encode(text)[:, None])
+        ids = self.encode(text)  # first: an escape (\\n) is one character
+        if len(ids) < 2:
+            raise DataError(f"a sequence needs at least 2 characters, got {len(ids)}")
+        return self._batch_from_ids(ids[:, None])
 
     def _batch_from_ids(self, seq: np.ndarray) -> Batch:
         """Next-character batch from ids ``(T+1, B)``: x one-hot of ``seq[:-1]``, y ``seq[1:]``."""
