@@ -358,3 +358,28 @@ def test_a_causal_attention_character_model_samples_through_a_sliding_window():
     non_causal = Lab(load_preset("hello").with_overrides({"model.cell": "selfattention", "model.bidirectional": True}))
     with pytest.raises(UserError, match="not causal"):
         non_causal.sample("h", 3)
+
+
+def exploding_lab() -> Lab:
+    """An untrained rnn whose W_hh is 10 x orthogonal: dL/dh_t grows by ~10 a step back in time
+    and overflows float32 about 23 steps before t = 1, while the forward pass stays finite."""
+    spec = load_preset("sine").with_overrides({"model.cell": "rnn", "model.hidden_size": 32, "task.length": 200})
+    lab = Lab(spec)
+    params = lab.model.parameters()
+    q, _ = np.linalg.qr(np.random.default_rng(0).standard_normal((32, 32)))
+    params["weight_hh_l0"][...] = 10 * q
+    lab.refresh()
+    return lab
+
+
+def test_bptt_shows_a_gradient_exploding_to_inf_where_training_stops_on_it():
+    """The lab is for watching dL/dh_t explode: its BPTT runs through an overflow (training refuses it)."""
+    lab = exploding_lab()
+    assert np.isfinite(lab.evaluation.loss)
+    lab.run_backward()
+    norms = np.linalg.norm(lab.trace.get("dh")[:, 0, :].astype(np.float64), axis=-1)
+    finite = np.isfinite(norms)
+    assert finite[-1] and not finite[0] and 150 < finite.sum() < 200
+    assert norms[finite][0] > 1e30 * norms[-1]  # it grew back through time until it overflowed
+    with pytest.raises(UserError, match="beyond float32's range"):
+        lab.model.backward(lab.trace, lab._loss_grad)  # the trainer's pass: an error

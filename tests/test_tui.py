@@ -1249,3 +1249,21 @@ def test_the_step_rate_is_not_shown_as_zero_before_it_is_measured(monkeypatch):
     assert str(rate) == "20 steps/s"
     rate.restart()  # training starts again: a new rate
     assert str(rate) == "… steps/s"
+
+
+def test_a_gradient_that_overflows_is_drawn_with_the_scale_of_its_finite_steps(tmp_path):
+    spec = tmp_path / "explode.toml"
+    spec.write_text('[task]\nkind = "sine"\nlength = 200\n[model]\ncell = "rnn"\nhidden_size = 32\n')
+
+    async def check(app, pilot):
+        lab = app.lab
+        q, _ = np.linalg.qr(np.random.default_rng(0).standard_normal((32, 32)))
+        lab.model.parameters()["weight_hh_l0"][...] = 10 * q  # dL/dh_t overflows ~23 steps before t = 1
+        lab.refresh()
+        await pilot.press("end", "B")
+        await pilot.pause()
+        title = app.query_one("#map-dh", Heatmap).title
+        assert lab.bptt_cursor == 0 and "r = nan" not in title and "r = inf" not in title and "e+3" in title
+        assert "overflowed" in app.query_one(GradientPlot).title
+
+    drive(check, str(spec), size=(120, 36))

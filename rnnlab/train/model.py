@@ -56,6 +56,10 @@ class WeightsDiverged(UserError):
 
     def __init__(self, what: str, dtype: Any, step: int | None = None) -> None:
         self.what, self.dtype, self.step = what, np.dtype(dtype), step
+        if step == 0:  # untrained: no learning rate to blame
+            super().__init__(f"{what} went beyond {self.dtype.name}'s range with the initial weights (their scale "
+                             "is too large for this sequence)")
+            return
         at = "" if step is None else f" with the weights of step {step}"
         super().__init__(f"{what} went beyond {self.dtype.name}'s range{at}: the weights diverged (train with "
                          "a smaller learning_rate or clip_norm)")
@@ -75,11 +79,16 @@ class DivergenceChecks:
     """What every trained model's ``backward`` shares: the loss's gradient is cast to the model's
     dtype and the gradients of :meth:`parameters` come back finite, or :class:`WeightsDiverged`
     says which numbers overflowed (the layers' own checks would raise a bare ValueError about their
-    arguments, which a diverged model's numbers are not). The class's own pass is ``_backward``."""
+    arguments, which a diverged model's numbers are not). The class's own pass is ``_backward``.
+
+    ``check_gradients=False`` (the lab's and ``bptt``'s view of BPTT): gradients that explode
+    through time to Inf are what it shows, not an error; only what the layers would refuse as
+    their input (the loss's gradient, dL/dy) is checked."""
 
     dtype: np.dtype
 
-    def backward(self, trace: Trace, d_out: np.ndarray, truncate: int | None = None) -> dict[str, np.ndarray]:
+    def backward(self, trace: Trace, d_out: np.ndarray, truncate: int | None = None, *,
+                 check_gradients: bool = True) -> dict[str, np.ndarray]:
         d_out = np.asarray(d_out)
         if d_out.dtype.kind == "f":  # anything else: the layer's check names it
             with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported just below
@@ -87,7 +96,7 @@ class DivergenceChecks:
             check_finite("the loss's gradient dL/d(outputs)", d_out)
         with np.errstate(over="ignore", invalid="ignore"):
             grads = self._backward(trace, d_out, truncate)
-        for name in self.parameters():
+        for name in self.parameters() if check_gradients else ():
             check_finite(f"the gradient of {name}", grads[name])
         return grads
 
@@ -210,12 +219,13 @@ class SequenceModel(DivergenceChecks):
         trace._readout_input = y  # what backward's readout gradient needs
         return out.astype(np.float64), state_n, trace
 
-    def backward(self, trace: Trace, d_out: np.ndarray, truncate: int | None = None) -> dict[str, np.ndarray]:
+    def backward(self, trace: Trace, d_out: np.ndarray, truncate: int | None = None, *,
+                 check_gradients: bool = True) -> dict[str, np.ndarray]:
         """Gradients of every parameter (and ``input``, ``h0``, ``c0``) given dL/d(outputs);
-        :class:`WeightsDiverged` where they overflow the model's dtype.
+        :class:`WeightsDiverged` where they overflow the model's dtype (see :class:`DivergenceChecks`).
 
         ``h0`` is complex for the LRU (dL/dRe + 1j dL/dIm); every parameter gradient is real."""
-        return DivergenceChecks.backward(self, trace, d_out, truncate)
+        return DivergenceChecks.backward(self, trace, d_out, truncate, check_gradients=check_gradients)
 
     def _backward(self, trace: Trace, d_out: np.ndarray, truncate: int | None) -> dict[str, np.ndarray]:
         y = trace._readout_input
@@ -305,13 +315,14 @@ class JordanModel(DivergenceChecks):
         trace._readout_input = trace.get("h")  # what the readout read (the Lab recomputes outputs from it)
         return out.astype(np.float64), f_n, trace
 
-    def backward(self, trace: Trace, d_out: np.ndarray, truncate: int | None = None) -> dict[str, np.ndarray]:
+    def backward(self, trace: Trace, d_out: np.ndarray, truncate: int | None = None, *,
+                 check_gradients: bool = True) -> dict[str, np.ndarray]:
         """Gradients of every parameter (and ``input``, ``y0``) given dL/d(outputs);
-        :class:`WeightsDiverged` where they overflow the model's dtype."""
+        :class:`WeightsDiverged` where they overflow the model's dtype (see :class:`DivergenceChecks`)."""
         if truncate:
             raise ValueError("the jordan cell takes no truncate: teacher forcing needs no BPTT, and running "
                              "free it backpropagates through every fed-back output")
-        return DivergenceChecks.backward(self, trace, d_out, truncate)
+        return DivergenceChecks.backward(self, trace, d_out, truncate, check_gradients=check_gradients)
 
     def _backward(self, trace: Trace, d_out: np.ndarray, truncate: int | None) -> dict[str, np.ndarray]:
         return self.net.backward(trace, d_out)

@@ -320,7 +320,8 @@ class StatePanel(VerticalScroll):
                 # a gradient's scale from the steps revealed so far: the unrevealed ones, often far
                 # larger (or smaller), would leave the revealed columns one flat colour
                 shown = record[lab.bptt_cursor:] if name in GRADIENTS else record
-                largest = float(np.abs(shown).max()) if shown.size else 0.0
+                finite = np.abs(shown[np.isfinite(shown)])  # a gradient that overflowed: Inf has no scale
+                largest = float(finite.max()) if finite.size else 0.0
                 scale = (largest or 1.0) if name in GRADIENTS else max(1.0, largest)
                 vmin, vmax = (-scale if kind == "signed" else 0.0), scale
                 # the colour key reads -r .. +r for signed maps: each says its r
