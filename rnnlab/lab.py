@@ -466,6 +466,7 @@ class Lab(StepCursor, TrainingControl):
             raise UserError("this model is bidirectional: its reverse direction read the characters after each "
                             "step in training, so it cannot generate one character at a time")
         ids = self.task.encode(prime)
+        prime = self.task.decode(ids)  # as the text it stands for: a typed \n is a newline
         vocab_size = self.task.input_size
         rng = np.random.default_rng(self.spec.seed if seed is None else seed)
         eye = np.eye(vocab_size)

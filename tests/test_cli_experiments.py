@@ -189,6 +189,16 @@ def test_sample_generates_from_a_trained_character_model(capsys, tmp_path):
     assert code == 2 and "not a character model" in one_line_error(err)
 
 
+def test_a_prime_writes_a_newline_as_backslash_n(capsys, tmp_path):
+    """A shell's --prime 'A:\\nB' (no newline in an argument typed on one line) is A, a newline, B."""
+    (tmp_path / "lines.txt").write_text("A:\nB\n" * 50, encoding="utf-8")
+    spec = tmp_path / "lines.toml"
+    spec.write_text('[task]\nkind = "text"\npath = "lines.txt"\nlength = 8\n[model]\nhidden_size = 8\n')
+    assert run(capsys, "train", spec, "--steps", "2", "--out", tmp_path / "r")[0] == 0
+    code, out, err = run(capsys, "sample", tmp_path / "r", "--prime", "A:\\nB", "--length", "3")
+    assert code == 0 and out.startswith("A:\nB") and "\\n" not in out, err
+
+
 def test_sample_from_a_text_without_newlines_starts_from_its_first_character(capsys, tmp_path):
     (tmp_path / "one-line.txt").write_text("zebras graze at dusk " * 8, encoding="utf-8")
     spec = tmp_path / "one-line.toml"
