@@ -1267,3 +1267,23 @@ def test_a_gradient_that_overflows_is_drawn_with_the_scale_of_its_finite_steps(t
         assert "overflowed" in app.query_one(GradientPlot).title
 
     drive(check, str(spec), size=(120, 36))
+
+
+def test_the_cores_warnings_on_opening_a_run_are_notices_not_lost_on_stderr(tmp_path, capsys):
+    from conftest import run_cli
+
+    for name in ("untrained", "odd-log"):
+        assert run_cli(capsys, "train", "hello", "--steps", "2", "--out", tmp_path / name)[0] == 0
+    (tmp_path / "untrained" / "checkpoint.npz").unlink()
+    with open(tmp_path / "odd-log" / "metrics.jsonl", "a", encoding="utf-8") as log:
+        log.write("5\n")
+
+    def expect(warning):
+        async def check(app, pilot):
+            await pilot.pause()
+            messages = [n.message for n in app._notifications]
+            assert any(warning in m for m in messages), messages
+        return check
+
+    drive(expect("has no checkpoint.npz: its weights are the initial ones"), str(tmp_path / "untrained"))
+    drive(expect("metrics.jsonl: line 3 is not a step record: skipped"), str(tmp_path / "odd-log"))

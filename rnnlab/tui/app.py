@@ -14,7 +14,9 @@ model, see :data:`BACKGROUND_WORK_MACS`) computes in a worker thread too, the st
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import threading
 import time
 from collections.abc import Callable
@@ -53,6 +55,7 @@ FIXED_ROWS = 3           # header, status line, footer; the sequence bar's rows 
 SEQUENCE_BAR_ROWS = 6    # the sequence bar of a task with one target channel
 VALUES_FRAME_ROWS = 3    # the values table's title and header rows and the margin under it
 QUIT_CONFIRM_S = 5.0     # a second q within this long quits though trained steps are not saved
+WARNING_PREFIX = "rnnlab: warning: "  # how the core words a warning on stderr
 PLACEHOLDER_CHARS = 40   # the typed sequence's alphabet shown in the empty field, at most
 FOOTER_ROOMY_WIDTH = 120  # below it the footer packs its keys closer and drops the palette key
 
@@ -257,7 +260,9 @@ class LabApp(FixedTheme, PlainNotices, App[None]):
             self.call_from_thread(self._loading_message, message)
 
         self.call_from_thread(self._loading_message, f"opening {self.target or 'hello'} ...")
-        with compile_notices(notice):
+        # the core's warnings (a run without a checkpoint, skipped log lines, cuda not available) go
+        # to stderr, which the full-screen app hides: they become notices
+        with compile_notices(notice), contextlib.redirect_stderr(io.StringIO()) as warnings:
             lab = Lab.open(self.target)
             try:
                 lab.run_backward()  # compiles the backward kernels too, before the first key press
@@ -265,6 +270,9 @@ class LabApp(FixedTheme, PlainNotices, App[None]):
                 pass
             lab.refresh()
         self.call_from_thread(self._lab_ready, lab)
+        for line in warnings.getvalue().splitlines():
+            if line.startswith(WARNING_PREFIX):
+                self.call_from_thread(self.notify, line.removeprefix(WARNING_PREFIX), severity="warning", timeout=10)
 
     def _loading_message(self, message: str, style: str = "") -> None:
         self.query_one("#loading-log", RichLog).write(Text(message, style=style))  # a typed path is not markup
