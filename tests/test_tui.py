@@ -1199,21 +1199,27 @@ def test_the_plot_headers_are_cut_between_words_and_the_bptt_title_keeps_its_dig
     drive(check, size=(80, 24))
 
 
-def test_weights_that_overflow_are_named_by_b_and_the_lab_stays_open(monkeypatch):
-    """A diverged checkpoint's weights: the forward pass is shown, b says why BPTT cannot run."""
+def test_weights_that_overflow_are_named_by_b_and_the_lab_stays_open(monkeypatch, tmp_path):
+    """A diverged checkpoint's weights (a relu rnn whose states overflow float32 within 4 steps):
+    the forward pass is shown, b says why BPTT cannot run."""
+    spec = tmp_path / "relu.toml"
+    spec.write_text('[task]\nkind = "hello"\n[model]\ncell = "rnn"\nnonlinearity = "relu"\n')
+
     async def check(app, pilot):
         notices = []
         monkeypatch.setattr(app, "notify", lambda message, **kwargs: notices.append(message))
         lab = app.lab
-        for value in lab.model.parameters().values():
-            value *= np.float32(1e30)
+        for name, value in lab.model.parameters().items():
+            value *= np.float32(1e20 if "weight_hh" in name else 10)
+        lab.trainer.step = 7  # as a checkpoint saved at step 7 would be
         lab.refresh()
         await pilot.press("end", "b")
         await pilot.pause()
         assert lab.bptt_cursor is None and app.return_code is None
-        assert notices and "went beyond float32's range" in notices[-1] and "the weights diverged" in notices[-1]
+        assert notices and "dL/d(outputs) went beyond float32's range with the weights of step 7: the weights " \
+                           "diverged" in notices[-1]
 
-    drive(check, size=(120, 36))
+    drive(check, str(spec), size=(120, 36))
 
 
 def test_a_lab_on_a_model_that_reads_its_targets_says_so(tmp_path):

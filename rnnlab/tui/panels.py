@@ -474,7 +474,8 @@ class ExplainPanel(Static):
             text.append("q_t, k_j: rows of self_attn.in_proj_weight [W_q; W_k] times the block's input", style="dim")
             self._show(text)
             return
-        equations = explain_step(lab.trace, t, unit, layer, direction)
+        with np.errstate(over="ignore", invalid="ignore"):  # states that overflowed read as inf and nan
+            equations = explain_step(lab.trace, t, unit, layer, direction)
         text = Text()
         text.append(f"explain: unit {unit}, step t = {t + 1} ({lab.spec.model.cell})\n", style="bold")
         for equation in equations:
