@@ -38,7 +38,7 @@ from ..train.rundir import npz_target
 from .panels import (AttentionPanel, CursorValues, DecayPlane, ExplainPanel, GradientPlot, SequenceBar, StatePanel,
                      StepRate, TrainingPlots)
 from .screens import EditScreen, HelpScreen, PromptScreen
-from .terminal import FixedTheme, PlainNotices, show_if_too_small, warn_without_true_colour
+from .terminal import ConfirmQuit, FixedTheme, PlainNotices, show_if_too_small, warn_without_true_colour
 from .widgets import Heatmap
 
 REFRESH_HZ = 12          # how often the screen reads the trainer's buffer while training (status line)
@@ -54,7 +54,6 @@ PLOTS_STACKED_ROWS = 13  # from this band height on, the loss plot sits above th
 FIXED_ROWS = 3           # header, status line, footer; the sequence bar's rows come on top
 SEQUENCE_BAR_ROWS = 6    # the sequence bar of a task with one target channel
 VALUES_FRAME_ROWS = 3    # the values table's title and header rows and the margin under it
-QUIT_CONFIRM_S = 5.0     # a second q within this long quits though trained steps are not saved
 WARNING_PREFIX = "rnnlab: warning: "  # how the core words a warning on stderr
 PLACEHOLDER_CHARS = 40   # the typed sequence's alphabet shown in the empty field, at most
 FOOTER_ROOMY_WIDTH = 120  # below it the footer packs its keys closer and drops the palette key
@@ -139,7 +138,7 @@ class SideColumn(VerticalScroll):
         self.query_one("#side-more").display = self.max_scroll_y > 0 and self.scroll_y < self.max_scroll_y
 
 
-class LabApp(FixedTheme, PlainNotices, App[None]):
+class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
     """``rnnlab`` / ``rnnlab tui [PRESET|SPEC.toml|RUN_DIR]``."""
 
     CSS_PATH = "lab.tcss"
@@ -180,7 +179,6 @@ class LabApp(FixedTheme, PlainNotices, App[None]):
         super().__init__()
         self.target = target
         self.lab: Lab | None = None
-        self._quit_armed_until = 0.0  # monotonic time until which q quits despite unsaved training
         self.layer = 0
         self.direction = 0
         self.unit = 0
@@ -821,17 +819,13 @@ class LabApp(FixedTheme, PlainNotices, App[None]):
         side = self.query_one(SideColumn)
         side.scroll_to(y=side.scroll_y + pages * max(side.scrollable_content_region.height - 1, 1), animate=False)
 
-    async def action_quit(self) -> None:
-        """Quit; with trained steps not saved, only on a second q (or ctrl+c) within QUIT_CONFIRM_S,
-        as the edit form warns before it drops them: one stray key must not throw away an hour of training."""
+    def quit_warning(self) -> str:
+        """Trained steps not saved (as the edit form warns before it drops them): q asks again."""
         unsaved = self.lab.unsaved_steps if self.lab is not None else 0
-        if unsaved and time.monotonic() > self._quit_armed_until:
-            self._quit_armed_until = time.monotonic() + QUIT_CONFIRM_S
-            steps = "1 trained step is" if unsaved == 1 else f"{unsaved} trained steps are"
-            self.notify(f"{steps} not saved: q again quits without them, ctrl+s saves them",
-                        severity="warning", timeout=QUIT_CONFIRM_S)
-            return
-        self.exit()
+        if not unsaved:
+            return ""
+        steps = "1 trained step is" if unsaved == 1 else f"{unsaved} trained steps are"
+        return f"{steps} not saved: q again quits without them, ctrl+s saves them"
 
     def action_help(self) -> None:
         keys = [(b.key.replace("left_square_bracket", "[").replace("right_square_bracket", "]")

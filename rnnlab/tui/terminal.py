@@ -3,6 +3,7 @@ a title the width it gets; notices are plain text."""
 
 from __future__ import annotations
 
+import time
 import weakref
 from collections.abc import Sequence
 
@@ -12,8 +13,30 @@ from textual.widgets import Static
 
 #: Columns, rows: below this the heatmaps get no rows and the plots' labels run together.
 MIN_SIZE = (60, 20)
+#: A second q within this long quits though trained work would be lost.
+QUIT_CONFIRM_S = 5.0
 
 _warned: weakref.WeakSet[App] = weakref.WeakSet()
+
+
+class ConfirmQuit:
+    """App mixin: with trained work that quitting would lose (:meth:`quit_warning` says it), q (or
+    ctrl+c) quits only when pressed again within QUIT_CONFIRM_S: one stray key must not throw away
+    an hour of training. Nothing to lose: at once."""
+
+    _quit_armed_until = 0.0  # monotonic time until which q quits despite the warning
+
+    def quit_warning(self) -> str:
+        """What quitting now would lose, as the notice says it; "" for nothing."""
+        return ""
+
+    async def action_quit(self) -> None:
+        warning = self.quit_warning()
+        if warning and time.monotonic() > self._quit_armed_until:
+            self._quit_armed_until = time.monotonic() + QUIT_CONFIRM_S
+            self.notify(warning, severity="warning", timeout=QUIT_CONFIRM_S)
+            return
+        self.exit()
 
 
 class PlainNotices:

@@ -10,14 +10,13 @@ takes the lab's engine. :class:`LabScreenApp` runs one of them as the whole app
 from __future__ import annotations
 
 import importlib
-import time
 from typing import Any
 
 from textual.app import App
 from textual.binding import Binding
 
 from ...labs import lab_class
-from ..terminal import FixedTheme, PlainNotices
+from ..terminal import ConfirmQuit, FixedTheme, PlainNotices
 
 #: lab name -> "module:Class" of its Screen (constructor: ``Screen(engine)``).
 SCREENS: dict[str, str] = {
@@ -32,8 +31,6 @@ QUIT_HELP = ("q, ctrl+c", "quit")
 #: ... in a lab that trains (and cannot save what it trained): :meth:`LabScreenApp.action_quit`.
 QUIT_HELP_TRAINED = ("q, ctrl+c", "quit (after training: press twice)")
 
-QUIT_CONFIRM_S = 5.0  # a second q within this long quits though trained work would be lost (as the main lab)
-
 
 def trained_count(count: int, unit: str) -> str:
     """``"938 trained steps"``, ``"1 trained epoch"``; "" for none (nothing to lose, nothing to ask)."""
@@ -45,7 +42,7 @@ def screen_class(name: str) -> Any:
     return getattr(importlib.import_module(module), cls)
 
 
-class LabScreenApp(FixedTheme, PlainNotices, App[None]):
+class LabScreenApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
     """An app that shows one architecture lab: the engine is opened first (errors are the
     caller's, before the terminal is taken), then its screen is pushed."""
 
@@ -59,21 +56,14 @@ class LabScreenApp(FixedTheme, PlainNotices, App[None]):
         self.lab_name = name
         self.engine = engine if engine is not None else lab_class(name).open(options)
         self.lab_screen: Any = None
-        self._quit_armed_until = 0.0  # monotonic time until which q quits though trained work is lost
 
     def on_mount(self) -> None:
         self.lab_screen = screen_class(self.lab_name)(self.engine)
         self.push_screen(self.lab_screen)
 
-    async def action_quit(self) -> None:
-        """Quit; with trained work (the lab's ``unsaved_work()``, e.g. "938 trained steps"), only on
-        a second q (or ctrl+c) within QUIT_CONFIRM_S, as the main lab: no lab can save its model,
-        so one stray key must not throw away the training. Nothing trained: at once."""
+    def quit_warning(self) -> str:
+        """Trained work (the lab's ``unsaved_work()``, e.g. "938 trained steps"): no lab can save
+        its model, so q asks again, as the main lab does."""
         unsaved = getattr(self.lab_screen, "unsaved_work", None)
         lost = unsaved() if unsaved is not None else ""
-        if lost and time.monotonic() > self._quit_armed_until:
-            self._quit_armed_until = time.monotonic() + QUIT_CONFIRM_S
-            self.notify(f"{lost} would be lost (this lab cannot save them): q again quits",
-                        severity="warning", timeout=QUIT_CONFIRM_S)
-            return
-        self.exit()
+        return f"{lost} would be lost (this lab cannot save them): q again quits" if lost else ""
