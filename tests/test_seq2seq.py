@@ -14,6 +14,7 @@ from rnnlab.data.seq2seq import BOS, DIGIT0, EOS, PAD, ReversalTask, SortTask, m
 from rnnlab.layers import seq2seq as s2s
 from rnnlab.layers.seq2seq import Attention, Seq2Seq, lengths_mask
 from rnnlab.train.seq2seq import Seq2SeqTrainer, evaluate_greedy
+from rnnlab.train.trainer import TrainingDiverged
 from rnnlab.reference import attention as ref
 
 KINDS = ["dot", "general", "additive"]
@@ -298,6 +299,23 @@ def test_training_is_deterministic():
         return [r.loss for r in Seq2SeqTrainer(model, task, batch_size=4, seed=1).train(3)]
 
     assert losses() == losses()
+
+
+def test_an_update_that_overflows_is_refused_whole():
+    """A step whose update leaves float32 raises TrainingDiverged naming the weight, and applies none
+    of the update: the weights and the step count are as before it. Here the readout's bias is
+    3.4e38 on every class (the loss is still log 13), just below float32's largest number, and sgd at
+    lr 3e38 raises the targets' past it."""
+    task = ReversalTask(2, 3)
+    model = Seq2Seq(task.vocab_size, task.vocab_size, 8, attention="dot", seed=5)
+    model.parameters()["readout.bias"][:] = 3.4e38
+    trainer = Seq2SeqTrainer(model, task, batch_size=4, learning_rate=3e38, clip_norm=0.0, optimizer="sgd", seed=1)
+    before = {name: p.copy() for name, p in model.parameters().items()}
+    with pytest.raises(TrainingDiverged, match=r"the updated readout.bias became non-finite in float32 at step 1"):
+        trainer.train_step()
+    assert trainer.step == 0 and trainer.optimizer.steps == 0
+    for name, p in model.parameters().items():
+        np.testing.assert_array_equal(p, before[name], err_msg=name)
 
 
 # ---------------------------------------------------------------------------------------------

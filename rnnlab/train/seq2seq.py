@@ -15,6 +15,7 @@ from .. import kernels
 from ..layers._params import check_positive_int
 from ..layers.seq2seq import Seq2Seq
 from .losses import cross_entropy
+from .model import WeightsDiverged
 from .optim import OPTIMIZER_CLASSES, clip_gradients
 from .trainer import TrainingDiverged
 
@@ -93,7 +94,8 @@ class Seq2SeqTrainer:
         self.elapsed = 0.0
 
     def train_step(self) -> Seq2SeqStep:
-        """One update on batch number ``self.step``; raises TrainingDiverged (weights untouched) on NaN/Inf."""
+        """One update on batch number ``self.step``; raises TrainingDiverged (weights and optimizer
+        untouched) where the loss, a gradient or an updated weight leaves the model's dtype (NaN/Inf)."""
         started = time.perf_counter()
         batch = self.task.batch(self.batch_size, self.step, self.seed)
         # One BLAS thread for the whole step, not only inside the kernels: the readout products and
@@ -101,13 +103,17 @@ class Seq2SeqTrainer:
         with kernels.blas_single_threaded():
             logits, trace = self.model.forward(batch.src, batch.src_lengths, batch.tgt_in)
             result = cross_entropy(logits, batch.tgt_out, batch.tgt_mask)
-            if not np.isfinite(result.loss):
-                raise TrainingDiverged(self.step + 1, "the loss")
+            dtype = self.model.dtype  # past its range (4e38 for float32) the loss's gradient overflows
+            if not abs(result.loss) <= float(np.finfo(dtype).max):
+                raise TrainingDiverged(self.step + 1, "the loss", dtype)
             grads = self.model.backward(trace, result.grad)
             norm, clipped = clip_gradients(grads, 0.0, self.clip_norm)
             if not np.isfinite(norm):
-                raise TrainingDiverged(self.step + 1, "the gradient norm")
-            self.optimizer.step(self.model.parameters(), grads)
+                raise TrainingDiverged(self.step + 1, "the gradient norm", dtype)
+            try:
+                self.optimizer.step(self.model.parameters(), grads, finite=True)  # all or nothing
+            except WeightsDiverged as exc:
+                raise TrainingDiverged(self.step + 1, exc.what, exc.dtype) from None
         self.step += 1
         self.elapsed += time.perf_counter() - started
         return Seq2SeqStep(self.step, result.loss, float(result.accuracy or 0.0), norm, clipped)
