@@ -330,7 +330,7 @@ def test_run_files_the_os_will_not_read_are_one_line_naming_the_file_and_the_rea
     assert snapshot(run_dir) == saved and not (tmp_path / "t.npz").exists()
 
 
-@pytest.mark.parametrize("name", ["spec.toml", "metrics.jsonl", "evals.jsonl"])
+@pytest.mark.parametrize("name", ["spec.toml", "metrics.jsonl", "evals.jsonl", "checkpoint.npz"])
 def test_a_directory_in_place_of_a_run_file_is_one_line_and_changes_nothing(capsys, tmp_path, hello_run, name):
     (hello_run / name).unlink()
     (hello_run / name).mkdir()

@@ -282,7 +282,9 @@ class RunDir:
 
     @property
     def has_checkpoint(self) -> bool:
-        return (self.path / CHECKPOINT).is_file()
+        """Whether something is at ``checkpoint.npz``: a directory there is a checkpoint that cannot
+        be read (reading it says so), not an untrained run."""
+        return stat_path(self.path / CHECKPOINT) is not None
 
     @contextlib.contextmanager
     def writing(self) -> Iterator[bool]:
@@ -394,7 +396,7 @@ class RunDir:
         integer >= 0 too), if the data it was trained on changed since (:meth:`_check_same_data`),
         or if its arrays do not fit the model ``spec.toml`` describes ("does not match")."""
         file = self.path / CHECKPOINT
-        if not file.is_file():
+        if not self.has_checkpoint:
             raise RunDirError(f"{self.path} has no {CHECKPOINT} to resume from")
         try:
             with _open_npz(file) as data:
