@@ -253,9 +253,10 @@ def test_console_script_entry_point():
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == ""
     assert "needs a terminal" in proc.stderr and "train" in proc.stderr
-    # asked for by name: the lab needs a terminal, one line, exit 2 (no screen codes), naming what scripts it
+    # asked for by name (a lab by its command's name too): the lab needs a terminal, one line, exit 2 (no
+    # screen codes), naming what scripts it
     for lab, script in (("hello", "rnnlab train, bptt"), ("esn", "rnnlab esn instead"),
-                        ("treebank", "rnnlab tree instead")):
+                        ("treebank", "rnnlab tree instead"), ("tree", "rnnlab tree instead")):
         proc = subprocess.run([sys.executable, "-m", "rnnlab", "tui", lab], capture_output=True, text=True,
                               env=env, stdin=subprocess.DEVNULL, timeout=120)
         assert proc.returncode == 2 and proc.stdout == "", proc.stderr

@@ -206,12 +206,14 @@ def _require_terminal(script: str = "rnnlab train, bptt, trace or sample") -> No
 
 def open_lab(target: str | None) -> None:
     """Run the TUI on ``target``: a preset, a spec file or a run directory (None: hello), or the
-    name of an architecture lab (``rnnlab.labs.LABS``: esn, seq2seq, treebank)."""
+    name of an architecture lab (``rnnlab.labs.LABS``: esn, seq2seq, treebank) or of its headless
+    command (``tree`` for treebank)."""
     from ..labs import LABS
+    from .experiments import LAB_COMMANDS
 
+    target = {command: lab for lab, command in LAB_COMMANDS.items()}.get(target, target)
     if target in LABS:
         from ..tui.labs import LabScreenApp
-        from .experiments import LAB_COMMANDS
 
         _require_terminal(f"rnnlab {LAB_COMMANDS.get(target, target)}")
         with _compile_notices():  # the engine is built (and its kernels loaded) before the screen opens
