@@ -39,7 +39,7 @@ from .data import Batch
 from .errors import UserError
 from .spec import Spec, load_spec, preset_names
 from .train import EvalRecord, RunDir, StepRecord, Trainer, TrainingDiverged, default_run_path
-from .train.rundir import (EVALS, METRICS, SPEC, atomic_save_npz, atomic_write_text, is_run_dir, make_summary,
+from .train.rundir import (EVALS, METRICS, SPEC, atomic_save_npz, atomic_write_text, make_summary,
                            npz_target, stat_path)
 from .train.history import StepHistory
 from .train.model import WeightsDiverged
@@ -67,7 +67,7 @@ def open_target(target: str | Path | None, device: str | None = None) -> tuple[S
     if target is None:
         spec = load_spec("hello")
     elif (found := stat_path(target)) is not None and stat.S_ISDIR(found.st_mode) \
-            and (str(target) not in preset_names() or is_run_dir(target)):  # a folder named like a preset: the preset
+            and str(target) not in preset_names():  # a folder named like a preset: the preset (./NAME: the folder)
         run = RunDir.open(Path(target))  # names a directory it cannot read, or one without a spec.toml
         spec = run.spec
     else:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from importlib import resources
@@ -568,9 +569,13 @@ def parse_spec(text: str, *, source: str, base_dir: Path | None, saved: bool = F
 
 def load_spec(target: str | os.PathLike) -> Spec:
     """A preset name or a path to a ``.toml`` spec file. A preset's bare name is the preset even
-    where a folder or a non-.toml file of that name is in the way (``./copy`` names the folder)."""
+    where a folder or a non-.toml file of that name is in the way (``./copy`` names the folder); where
+    that folder is a run directory, a warning on stderr says how to name it."""
     path = Path(target)
     if str(target) in preset_names() and (path.is_dir() or path.exists() and path.suffix.lower() != ".toml"):
+        if (path / "spec.toml").is_file():  # a run trained with --out NAME: the user may have meant it
+            sys.stderr.write(f"rnnlab: warning: {target} is the preset; the run directory of that name here is "
+                             f"./{target}\n")
         return load_preset(str(target))
     if path.suffix == ".toml" or path.exists():
         if path.is_dir():

@@ -32,7 +32,8 @@ def test_presets_json_lists_every_preset(capsys):
 
 def test_a_folder_or_file_named_like_a_preset_does_not_hide_it(capsys, tmp_path, monkeypatch):
     """copy/ or a file sine in the working directory: the bare name is still the preset; ./copy is
-    the folder, and a run directory of a preset's name is the run (what was trained there)."""
+    the folder. A run directory of a preset's name too (else nothing could name the preset there):
+    the bare name is the preset, with a warning naming ./NAME, the run."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "copy").mkdir()
     (tmp_path / "sine").write_text("notes\n", encoding="utf-8")
@@ -45,7 +46,14 @@ def test_a_folder_or_file_named_like_a_preset_does_not_hide_it(capsys, tmp_path,
     code, _, err = run(capsys, "train", "hello", "--steps", "3", "--out", "hello")
     assert code == 0, err
     code, out, err = run(capsys, "bptt", "hello", "--json")
-    assert code == 0 and json.loads(out)["trained_steps"] == 3, err
+    assert code == 0 and json.loads(out)["trained_steps"] == 0
+    assert err.strip() == "rnnlab: warning: hello is the preset; the run directory of that name here is ./hello"
+    code, out, err = run(capsys, "bptt", "./hello", "--json")
+    assert code == 0 and json.loads(out)["trained_steps"] == 3 and err == ""
+    code, _, err = run(capsys, "train", "hello", "--steps", "2", "--out", "hello2")
+    assert code == 0 and "the run directory of that name here is ./hello" in err
+    code, _, err = run(capsys, "train", "./hello", "--steps", "2")
+    assert code == 2 and "hello is a run directory, not a spec: continue it with --resume ./hello" in err
 
 
 def test_training_a_bidirectional_next_character_model_warns_that_it_reads_its_targets(capsys, tmp_path):

@@ -191,7 +191,7 @@ def train(
 def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, seed: int | None, out: Path | None,
            json_output: bool, resume: Path | None, device: str | None) -> None:
     from ..data.files import user_path
-    from ..spec import load_spec
+    from ..spec import load_spec, preset_names
     from ..train import RunDir, Trainer, default_run_path, train_run
     from ..train.rundir import SPEC, is_run_dir
 
@@ -232,7 +232,7 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
             atomic_write_text(run.path / SPEC, run.spec.to_toml())
         spec = run.spec
     else:
-        if target is not None and is_run_dir(user_path(target)):
+        if target is not None and target not in preset_names() and is_run_dir(user_path(target)):
             raise UserError(f"{target} is a run directory, not a spec: continue it with --resume {target}")
         _refuse_lab(target)
         spec = load_spec(target or "hello")
