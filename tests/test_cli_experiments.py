@@ -666,3 +666,14 @@ def test_a_lab_given_as_a_preset_says_how_the_lab_runs(capsys, command, name, ho
     assert code == 2 and out == ""
     line = one_line_error(err)
     assert f"unknown preset {name!r}:" in line and "is an architecture lab, not a preset" in line and how in line
+
+
+def test_a_teacher_forced_summary_says_which_row_ran_free(capsys, tmp_path):
+    """sine-jordan trains on the targets fed back and is evaluated on its own outputs: the summary's two
+    rows name their modes (their gap is exposure bias); a model without feedback keeps plain rows."""
+    code, out, err = run(capsys, "train", "sine-jordan", "--steps", "2", "--out", tmp_path / "j")
+    assert code == 0, err
+    assert "last training step (teacher-forced)" in out and "held-out batch (running free)" in out
+    code, out, err = run(capsys, "train", "hello", "--steps", "2", "--out", tmp_path / "h")
+    assert code == 0, err
+    assert "last training step " in out and "held-out batch " in out and "running free" not in out

@@ -182,7 +182,8 @@ def train(
     """Train an experiment, writing a run directory (spec, metrics, checkpoints, summary).
 
     Ctrl-C (or SIGTERM) stops after the current step and saves a checkpoint; `--resume DIR` continues it.
-    Exit status 1 if the loss became NaN or Inf (the last good checkpoint is kept).
+    Exit status 1 if the loss, a gradient or an updated weight leaves the model's dtype (NaN or Inf: the update is
+    not applied and the last good checkpoint is kept).
     """
     with contextlib.ExitStack() as held:  # a resumed run's writer lock: from before its first change to the end
         _train(held, target, steps, seed, out, json_output, resume, device)
@@ -270,13 +271,16 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
     if json_output:
         _print_json(summary)
     else:
-        _print_summary(summary)
+        _print_summary(summary, teacher_forced=spec.train.teacher_forcing)
     _exit_for_training_status(outcome.status, outcome.message,
                               f"stopped at step {summary['step']} of {until}; "
                               f"continue with: rnnlab train --resume {run.path}", stop.exit_code)
 
 
-def _print_summary(summary: dict[str, Any]) -> None:
+def _print_summary(summary: dict[str, Any], teacher_forced: bool = False) -> None:
+    """The run's summary as a table. ``teacher_forced``: the training steps fed back the targets and
+    the held-out batch the model's own outputs (the jordan cell), which the rows then say: the gap
+    between them is the exposure bias, not overfitting."""
     from rich.table import Table
 
     table = Table(title=f"{summary['name']}: {summary['status']} at step {summary['step']} of {summary['steps']}",
@@ -284,7 +288,8 @@ def _print_summary(summary: dict[str, Any]) -> None:
     table.add_column("")
     table.add_column("loss", justify="right")
     table.add_column("accuracy", justify="right")
-    rows = [("last training step", summary["final"]), ("held-out batch", summary["eval"]),
+    modes = (" (teacher-forced)", " (running free)") if teacher_forced else ("", "")
+    rows = [(f"last training step{modes[0]}", summary["final"]), (f"held-out batch{modes[1]}", summary["eval"]),
             (f"baseline: {summary['baseline']['name']}" if summary["baseline"] else None, summary["baseline"])]
     for label, row in rows:
         if label and row:
