@@ -418,6 +418,25 @@ def test_bad_hyperparameters_are_one_line_errors_naming_them(kwargs, name):
     assert message.startswith(name) and "\n" not in message
 
 
+def test_a_reservoir_too_large_for_memory_is_refused_before_it_is_drawn(monkeypatch):
+    """``EchoStateNetwork(1, 10**6)`` was numpy's MemoryError (7.28 TiB) from inside the sparse draw:
+    refused first, in one line naming the network and what to make smaller, as every layer's sizes are."""
+    from rnnlab.layers import _params
+
+    need = 8 * (N * I + N * N + N)  # W_in, W, b in float64 (the readout comes with fit)
+    monkeypatch.setattr(_params, "physical_memory", lambda: 2 * need)
+    assert _net().state_dict()["weight_hh"].shape == (N, N)
+    monkeypatch.setattr(_params, "physical_memory", lambda: 2 * need - 2)
+    with pytest.raises(ValueError) as info:
+        _net()
+    assert str(info.value) == (f"EchoStateNetwork({I}, {N}): its {need // 8} parameters need about {need} bytes "
+                               f"(float64) but this machine has {2 * need - 2} bytes; make reservoir_size smaller")
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match=r"^EchoStateNetwork\(1, 1000000\): its 1,000,002,000,000 parameters need "
+                                         r"about 3\.6 TiB \(float32\)"):
+        EchoStateNetwork(1, 10**6, dtype="float32")
+
+
 @pytest.fixture(scope="module")
 def fitted():
     """A fitted network with O = 1 != I = 2 (the calls below all fail before changing it)."""
@@ -450,6 +469,8 @@ _GOOD_U = np.zeros((T, B, I))
     (lambda e: e.generate(0, _GOOD_U), r"n_steps must be a positive integer, got 0"),
     (lambda e: e.generate(3, _GOOD_U), r"generate\(\) feeds outputs back as inputs: needs output_size == input_size"),
     (lambda e: e.forward(np.zeros((T, B, I + 1))), r"input has shape"),
+    (lambda e: e.run([[[0.0, 1.0]], [[0.0]]]), r"^input is not an array: setting an array element with a sequence"),
+    (lambda e: e.fit(_GOOD_U, [[[0.0, 1.0]], [[0.0]]]), r"^targets is not an array: "),
 ])
 def test_bad_calls_are_one_line_errors(fitted, call, message):
     with pytest.raises(ValueError, match=message) as info:

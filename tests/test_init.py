@@ -128,9 +128,76 @@ def test_inits_refuse_layers_without_recurrent_weights(make, init):
 def test_inits_refuse_a_layer_without_live_parameters():
     with pytest.raises(ValueError, match=r"orthogonal_ needs a layer with live parameters\(\).*got object"):
         orthogonal_(object())
-    # an echo state network's weight_hh is its reservoir, scaled to a spectral radius: not for these inits
-    with pytest.raises(ValueError, match=r"orthogonal_ needs recurrent weights weight_hh_l\*; EchoStateNetwork has"):
-        orthogonal_(rnnlab.EchoStateNetwork(2, 10, seed=0))
+
+
+@pytest.mark.parametrize("init", [orthogonal_, identity_], ids=["orthogonal_", "identity_"])
+def test_inits_refuse_an_echo_state_network_saying_why(init):
+    """It said "EchoStateNetwork has none" although the ESN has a weight_hh: that is its fixed
+    reservoir, drawn sparse and scaled to a spectral radius, not a weight an init scheme may set."""
+    esn = rnnlab.EchoStateNetwork(2, 10, seed=0)
+    before = esn.state_dict()
+    with pytest.raises(ValueError) as info:
+        init(esn)
+    message = str(info.value)
+    assert message.startswith(f"{init.__name__} is for trained recurrent layers (RNN, LSTM, GRU, LeakyRNN); an "
+                              "EchoStateNetwork's weight_hh is its fixed reservoir"), message
+    assert "spectral_radius" in message and "has none" not in message and "\n" not in message
+    for key, value in esn.state_dict().items():
+        np.testing.assert_array_equal(value, before[key])
+
+
+def test_identity_is_for_the_elman_rnn_only_as_its_docstring_and_the_spec_say():
+    """identity_ accepted a LeakyRNN (gate_count 1) while its docstring said "Only for the Elman cell
+    (RNN)" and the spec refuses model.init = "identity" for the leaky cell: the three agree now."""
+    layer = LeakyRNN(2, 3, seed=0)
+    before = layer.state_dict()
+    with pytest.raises(ValueError, match=r"^identity init is for the Elman RNN \(IRNN\), not LeakyRNN$"):
+        identity_(layer)
+    for key, value in layer.state_dict().items():
+        np.testing.assert_array_equal(value, before[key])
+    with pytest.raises(SpecError, match=re.escape("identity (IRNN) is for the rnn cell, not leaky")):
+        _spec(cell="leaky", init="identity")
+    assert "Only for the Elman cell" in identity_.__doc__ and "LeakyRNN" in identity_.__doc__
+
+
+def _read_only(layer, name):
+    value = layer.parameters()[name].copy()
+    value.flags.writeable = False
+    layer.parameters()[name] = value
+
+
+@pytest.mark.parametrize("call,name", [
+    (lambda layer: orthogonal_(layer, seed=0), "weight_hh_l0_reverse"),
+    (lambda layer: identity_(layer, seed=0), "bias_hh_l0"),
+    (lambda layer: forget_gate_bias_(layer), "bias_hh_l0"),
+], ids=["orthogonal_", "identity_", "forget_gate_bias_"])
+def test_inits_name_a_read_only_parameter_before_writing_anything(call, name):
+    """``orthogonal_`` on a parameter replaced by a read-only array said only numpy's "assignment
+    destination is read-only" (after writing the blocks before it): one line naming it, nothing written."""
+    function = call.__code__.co_names[0]
+    layer = (rnnlab.LSTM(2, 3, seed=0) if function == "forget_gate_bias_"
+             else rnnlab.RNN(2, 3, bidirectional=function == "orthogonal_", seed=0))
+    _read_only(layer, name)
+    before = layer.state_dict()
+    with pytest.raises(ValueError) as info:
+        call(layer)
+    assert str(info.value) == (f"{function}: parameter {name!r} is a read-only array, and {function} writes in "
+                               f"place (put a writable one in parameters(), e.g. its .copy())")
+    for key, value in layer.state_dict().items():
+        np.testing.assert_array_equal(value, before[key])
+    layer.parameters()[name] = layer.parameters()[name].copy()  # the fix the message gives
+    call(layer)
+
+
+def test_inits_name_a_parameter_replaced_by_another_shape_or_dtype():
+    layer = rnnlab.GRU(2, 3, seed=0)
+    layer.parameters()["weight_hh_l0"] = np.zeros((3, 9), np.float32)
+    with pytest.raises(ValueError, match=r"^orthogonal_: parameter 'weight_hh_l0' has shape \(3, 9\), expected "
+                                         r"\(9, 3\)$"):
+        orthogonal_(layer)
+    layer.parameters()["weight_hh_l0"] = np.zeros((9, 3))
+    with pytest.raises(ValueError, match=r"^orthogonal_: parameter 'weight_hh_l0' has dtype float64, but the layer"):
+        orthogonal_(layer)
 
 
 @pytest.mark.parametrize(("call", "message"), [
@@ -193,7 +260,19 @@ def test_mingru_draws_with_its_fan_in_bit_for_bit_as_before():
         np.testing.assert_array_equal(layer.parameters()[name], expected, err_msg=name)
 
 
-def test_a_float32_layer_allocates_no_float64_copy_of_its_weights():
+def _recursive_net():
+    from rnnlab.layers.tree import RecursiveNet
+
+    return RecursiveNet(8192, 1024, seed=0)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: rnnlab.LSTM(4, 2048, seed=0),
+    lambda: rnnlab.Attention("general", 2896, seed=0),  # the reviewer's: drawn in float64, then cast
+    _recursive_net,  # its N(0, 1) embedding too
+    lambda: rnnlab.Seq2Seq(8192, 16, 8, embed_size=1024, seed=0),
+], ids=["LSTM", "Attention", "RecursiveNet", "Seq2Seq"])
+def test_a_float32_layer_allocates_no_float64_copy_of_its_weights(make):
     """LSTM(4, 2048)'s weight_hh is 64 MiB in float32: drawn whole in float64 first, 128 MiB more."""
     import tracemalloc
 
@@ -201,7 +280,7 @@ def test_a_float32_layer_allocates_no_float64_copy_of_its_weights():
 
     tracemalloc.start()
     try:
-        layer = rnnlab.LSTM(4, 2048, seed=0)
+        layer = make()
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

@@ -124,6 +124,25 @@ def test_bad_arguments_name_themselves():
     np.testing.assert_array_equal(one_hot(np.array([[1, 0]]), 3), [[[0, 1, 0], [1, 0, 0]]])
 
 
+def test_a_teacher_of_class_ids_is_told_it_needs_one_hot_targets():
+    """``net(x, None, np.zeros((T, B), int))`` said "teacher has dtype int64, but the layer is float32":
+    the dtype is not the problem, the shape is (class ids instead of one-hot (T, B, O))."""
+    net = JordanRNN(I, H, O, seed=0)
+    x = np.zeros((4, 2, I), np.float32)
+    ids = np.zeros((4, 2), int)
+    with pytest.raises(ValueError) as info:
+        net.forward(x, None, ids)
+    assert str(info.value) == (f"teacher has shape (4, 2), expected (T, B, O) = (4, 2, {O}): the targets fed back, "
+                               f"one-hot for classes (rnnlab.layers.jordan.one_hot(ids, {O}))")
+    with pytest.raises(ValueError, match=r"^teacher has shape \(4, 2, 1\), expected \(T, B, O\)"):
+        net.forward(x, None, ids[..., None].astype(np.float32))
+    # the right shape but another dtype is the dtype's message, with the fix
+    with pytest.raises(ValueError, match=r"^teacher has dtype int64, but the layer is float32 \(convert with "):
+        net.forward(x, None, np.zeros((4, 2, O), np.int64))
+    out, f_n, trace = net.forward(x, None, one_hot(ids, O))  # what the message says to do
+    assert trace.teacher_forced and np.array_equal(f_n, one_hot(ids, O)[-1])
+
+
 # ------------------------------------------------------------------------------------------------
 # the jordan cell in specs, training, analysis and the lab
 # ------------------------------------------------------------------------------------------------

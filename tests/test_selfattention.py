@@ -271,6 +271,29 @@ def test_trace_records_and_layout():
         trace.attention(0, 0, head=2)
 
 
+@pytest.mark.parametrize("args,message", [
+    ((0, 0, True), "head must be an integer, got True"),  # was the (1, 2, 5, 5) of attn[0, True]
+    ((0, True), "sequence must be an integer, got True"),  # was (1, 2, 2, 5, 5)
+    ((0, 0, 1.0), "head must be an integer, got 1.0"),  # was numpy's IndexError
+    ((0, 1.0), "sequence must be an integer, got 1.0"),
+    ((0, "0"), "sequence must be an integer, got '0'"),
+    ((True,), "layer must be an integer, got True"),
+    ((0, 2), "sequence 2 out of range: the batch has 2 sequence(s)"),
+    ((0, -1), "sequence -1 out of range: the batch has 2 sequence(s)"),
+    ((0, 0, -1), "head -1 out of range: the block has 2 head(s)"),
+    ((1,), "layer 1 out of range: the network has 1 layer(s)"),
+])
+def test_trace_attention_checks_every_index_as_it_checks_the_layer(args, message):
+    block = _block()
+    x, _ = _problem(block, 5, 2)
+    _, trace = block.forward(x)
+    with pytest.raises(ValueError) as info:
+        trace.attention(*args)
+    assert str(info.value) == message
+    assert trace.attention(np.int64(0), np.int64(1), np.int32(1)).shape == (5, 5)  # numpy's integers are integers
+    assert np.array_equal(trace.attention(0, 1), trace["attn"][0, 1])
+
+
 # ---------------------------------------------------------------------------------------------
 # positional encoding
 # ---------------------------------------------------------------------------------------------
@@ -286,6 +309,47 @@ def test_positional_encoding_values():
     odd = positional_encoding(10, 5)  # the last column of an odd width is a sine
     np.testing.assert_allclose(odd, reference.positional_encoding(10, 5), rtol=0, atol=1e-13)
     assert odd[3, 4] == pytest.approx(math.sin(3 / 10000 ** (4 / 5)))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_positional_encoding_is_built_in_blocks_with_the_whole_tables_numbers(dtype, monkeypatch):
+    """The table is computed a block of rows at a time (no float64 table beside a float32 one): the
+    numbers are exactly those of the whole float64 table rounded once, whatever the block size."""
+    from rnnlab.layers import selfattention
+
+    pos = np.arange(23, dtype=np.float64)[:, None]  # the one-shot float64 table the code built before
+    angle = pos / 10000.0 ** (np.arange(0, 7, 2, dtype=np.float64) / 7)
+    whole = np.empty((23, 7))
+    whole[:, 0::2], whole[:, 1::2] = np.sin(angle), np.cos(angle[:, :3])
+    for chunk in (1, 7, 20, 2**20):  # a row, rows of 1, 2 and 3 (a ragged last block), all
+        monkeypatch.setattr(selfattention, "DRAW_CHUNK", chunk)
+        table = positional_encoding(23, 7, dtype)
+        assert table.dtype == dtype and table.tobytes() == whole.astype(dtype).tobytes(), chunk
+
+
+def test_positional_encoding_and_the_model_refuse_a_table_too_large_for_memory(monkeypatch):
+    """``PositionalEncoding(10**6, max_len=10**6)`` was numpy's MemoryError (3.64 TiB of float64); the
+    model is checked whole (blocks, table, projections) and named as called, not as its block."""
+    from rnnlab.layers import _params
+
+    need = 4 * 64 * 16
+    monkeypatch.setattr(_params, "physical_memory", lambda: 2 * need)
+    assert PositionalEncoding(16, max_len=64).table.nbytes == need
+    monkeypatch.setattr(_params, "physical_memory", lambda: 2 * need - 2)
+    with pytest.raises(ValueError, match=r"^PositionalEncoding\(16, max_len=64\): its 1,024 table entries need "
+                                         r"about 4 KiB \(float32\) but this machine has 8 KiB; make d_model or "
+                                         r"max_len smaller$"):
+        PositionalEncoding(16, max_len=64)
+    monkeypatch.undo()
+    model = SelfAttentionModel(3, 2, d_model=8, num_heads=2, num_layers=2, d_ff=12, max_len=20, seed=0)
+    need = 8 * (model.num_parameters + 20 * 8)
+    monkeypatch.setattr(_params, "physical_memory", lambda: 2 * need)
+    SelfAttentionModel(3, 2, d_model=8, num_heads=2, num_layers=2, d_ff=12, max_len=20, dtype="float64")
+    monkeypatch.setattr(_params, "physical_memory", lambda: 2 * need - 2)
+    with pytest.raises(ValueError, match=rf"^SelfAttentionModel\(3, 2, d_model=8, num_layers=2, d_ff=12, max_len=20\): "
+                                         rf"its {model.num_parameters + 160:,} parameters and positional-encoding "
+                                         rf"entries need about .* \(float64\)"):
+        SelfAttentionModel(3, 2, d_model=8, num_heads=2, num_layers=2, d_ff=12, max_len=20, dtype="float64")
 
 
 def test_positional_encoding_module():

@@ -472,6 +472,85 @@ def test_validation_errors_name_the_argument():
         _one_line(e, "min_length")
 
 
+@pytest.mark.parametrize("attention", [None, "dot", "general"])
+def test_attn_size_is_refused_where_no_attention_has_that_size(attention):
+    """``Seq2Seq(..., attn_size=7)`` with dot, general or no attention was silently ignored (and the
+    repr showed it for dot, hid it for None): only the additive score has a size."""
+    with pytest.raises(ValueError) as e:
+        Seq2Seq(5, 5, 4, attention=attention, attn_size=7)
+    _one_line(e, "attn_size", f"attention={attention!r} has none", "got 7")
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="attn_size"):
+            Seq2Seq(5, 5, 4, attention=attention, attn_size=bad)
+    # None, and hidden_size (the value it defaults to and sizes nothing with), are what it can be
+    for ok in (None, 4, np.int64(4)):
+        model = Seq2Seq(5, 5, 4, attention=attention, attn_size=ok, seed=0)
+        assert model.attn_size is None and "attn_size" not in repr(model)
+        assert np.array_equal(model.state_dict().get("attn.combine.weight", 0),
+                              Seq2Seq(5, 5, 4, attention=attention, seed=0).state_dict().get("attn.combine.weight", 0))
+
+
+def test_additive_attn_size_sizes_the_score():
+    model = Seq2Seq(5, 5, 4, attention="additive", attn_size=7, seed=0)
+    assert model.attn_size == 7 and model.state_dict()["attn.W1"].shape == (7, 4)
+    assert repr(model) == "Seq2Seq(5, 5, 4, cell='gru', attention='additive', attn_size=7)"
+    assert Seq2Seq(5, 5, 4, attention="additive").attn_size == 4
+    with pytest.raises(ValueError, match="attn_size must be a positive integer, got 0"):
+        Seq2Seq(5, 5, 4, attention="additive", attn_size=0)
+
+
+@pytest.mark.parametrize("attention", [None, "dot", "general", "additive"])
+@pytest.mark.parametrize("cell,layers", [("rnn", 1), ("lstm", 2), ("gru", 3)])
+def test_the_model_is_checked_whole_against_memory_before_anything_is_drawn(cell, layers, attention, monkeypatch):
+    """``Seq2Seq(10**9, 10, 10**6)`` named an inner "GRU(1000000, 1000000)" the user never built, and
+    embeddings alone too large were numpy's MemoryError: the whole model is counted first, exactly."""
+    from rnnlab.layers import _params
+
+    kwargs = dict(cell=cell, attention=attention, num_layers=layers, embed_size=3)
+    if attention == "additive":
+        kwargs["attn_size"] = 2
+    size = Seq2Seq(7, 9, 5, **kwargs).num_parameters
+    monkeypatch.setattr(_params, "physical_memory", lambda: 2 * 4 * size)
+    Seq2Seq(7, 9, 5, **kwargs)
+    monkeypatch.setattr(_params, "physical_memory", lambda: 2 * 4 * size - 2)
+    with pytest.raises(ValueError) as e:
+        Seq2Seq(7, 9, 5, **kwargs)
+    assert str(e.value).startswith(f"Seq2Seq(7, 9, 5, cell={cell!r}")
+    _one_line(e, f"its {size:,} parameters need about", "(float32)",
+              "make vocab_in, vocab_out, hidden_size, embed_size or num_layers smaller")
+
+
+def test_attention_refuses_parameters_too_large_before_drawing(monkeypatch):
+    from rnnlab.layers import _params
+
+    monkeypatch.setattr(_params, "physical_memory", lambda: 2 * 8 * (6 * 6 + 6 * 12) - 2)
+    with pytest.raises(ValueError) as e:
+        Attention("general", 6, dtype="float64")
+    _one_line(e, "Attention('general', 6, dtype='float64'): its 108 parameters", "make hidden_size smaller")
+    Attention("dot", 6, dtype="float64")  # 72 parameters fit
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_parameters_are_drawn_into_the_dtype_with_the_numbers_of_a_float64_draw(dtype, monkeypatch):
+    """Attention's weights and the model's embeddings and readout are drawn in chunks straight into the
+    dtype (no float64 temporary): bit for bit the float64 draw rounded, as before, whatever the chunk."""
+    from rnnlab.layers import _params
+
+    monkeypatch.setattr(_params, "DRAW_CHUNK", 5)
+    layer = Attention("additive", 4, attn_size=3, dtype=dtype, seed=11)
+    rng = np.random.default_rng(11)
+    for name, shape in (("W1", (3, 4)), ("W2", (3, 4)), ("v", (3,)), ("combine.weight", (4, 8))):
+        bound = 1 / np.sqrt(shape[-1])
+        expected = rng.uniform(-bound, bound, shape).astype(dtype)
+        assert layer.state_dict()[name].tobytes() == expected.tobytes(), name
+    model = Seq2Seq(6, 7, 4, seed=12, embed_size=3, dtype=dtype)
+    rng = np.random.default_rng(s2s._part_seeds(12)[3])
+    expected = {"src_embed.weight": rng.standard_normal((6, 3)), "tgt_embed.weight": rng.standard_normal((7, 3)),
+                "readout.weight": rng.uniform(-0.5, 0.5, (7, 4)), "readout.bias": rng.uniform(-0.5, 0.5, 7)}
+    for name, value in expected.items():
+        assert model.state_dict()[name].tobytes() == value.astype(dtype).tobytes(), name
+
+
 def test_module_exports_exist():
     for name in s2s.__all__:
         assert hasattr(s2s, name)

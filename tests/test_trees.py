@@ -447,6 +447,75 @@ def test_trace_steps_node_by_node():
         trace.h[0, 0] = 1.0  # read-only
 
 
+@pytest.mark.parametrize("call", ["tree", "vectors", "gradients", "node"])
+def test_every_trace_index_helper_checks_its_index_alike(call):
+    """``trace.vectors(True)`` was numpy's "only 0-dimensional arrays..." and ``trace.tree(-1)`` the last
+    tree while ``trace.vectors(-1)`` was refused: each helper now refuses a bool or a non-integer
+    (ValueError) and a negative or too large index (IndexError), naming the range."""
+    trees, vocab, net, batch, d_root, _ = _problem(SHAPES, 3, "float64")
+    _, trace = net.forward(batch)
+    net.backward(trace, d_root)
+
+    def at(b):
+        return getattr(trace, call)(b, 0) if call == "node" else getattr(trace, call)(b)
+
+    for bad in (True, np.bool_(False), 1.0, "0", None):
+        with pytest.raises(ValueError) as info:
+            at(bad)
+        assert str(info.value) == f"tree must be an integer, got {bad!r}"
+    for bad in (-1, -len(SHAPES), len(SHAPES)):
+        with pytest.raises(IndexError, match=rf"^tree {bad} out of range: the batch has {len(SHAPES)} tree\(s\)$"):
+            at(bad)
+    first, last = at(np.int64(0)), at(len(SHAPES) - 1)
+    assert first is not None and last is not None
+    if call == "node":
+        assert type(first.tree) is int and type(first.index) is int  # numpy's integers, held as ints
+        for bad in (True, 0.0):
+            with pytest.raises(ValueError, match="^node must be an integer"):
+                trace.node(0, bad)
+        with pytest.raises(IndexError, match=r"^node -1 out of range: tree 0 has 7 nodes$"):
+            trace.node(0, -1)
+
+
+def test_recursive_net_and_classifier_refuse_parameters_too_large_before_drawing(monkeypatch):
+    """``RecursiveNet(10**9, 10**6)`` was numpy's MemoryError (7.11 PiB of float64: the weights were drawn
+    in float64 whatever the dtype); the classifier names itself, not the RecursiveNet inside it."""
+    from rnnlab.layers import _params
+
+    vocab = Vocabulary(["a", "b", "c"])
+    need = 4 * (3 * 5 + 5 * 10 + 5 + 2 * 5 + 2)  # embedding, composition, readout; float32
+    monkeypatch.setattr(_params, "physical_memory", lambda: 2 * need)
+    assert TreeClassifier(vocab, ["x", "y"], 5).net.num_parameters * 4 == need - 4 * 12
+    monkeypatch.setattr(_params, "physical_memory", lambda: 2 * need - 2)
+    with pytest.raises(ValueError, match=r"^TreeClassifier\(vocab=3 words, labels=2 classes, hidden_size=5\): its 82 "
+                                         r"parameters need about 328 bytes \(float32\) but this machine has 654 "
+                                         r"bytes; make the vocabulary, the labels or hidden_size smaller$"):
+        TreeClassifier(vocab, ["x", "y"], 5)
+    monkeypatch.setattr(_params, "physical_memory", lambda: 2 * (need - 4 * 12) - 2)
+    with pytest.raises(ValueError, match=r"^RecursiveNet\(3, 5\): its 70 parameters .* make vocab_size or "
+                                         r"hidden_size smaller$"):
+        RecursiveNet(3, 5)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_parameters_are_drawn_into_the_dtype_with_the_numbers_of_a_float64_draw(dtype, monkeypatch):
+    """Drawn in chunks straight into the dtype (no float64 temporary of the embedding): the values
+    are bit for bit those of the float64 draw rounded, as before, whatever the chunk size."""
+    from rnnlab.layers import _params
+
+    monkeypatch.setattr(_params, "DRAW_CHUNK", 7)  # the embedding (11, 5) spans many chunks
+    clf = TreeClassifier(Vocabulary(list("abcdefghijk")), ["x", "y", "z"], 5, dtype=dtype, seed=3)
+    rng = np.random.default_rng(3)
+    bound = 1 / np.sqrt(10)
+    expected = {"embedding.weight": rng.standard_normal((11, 5)), "compose.weight": rng.uniform(-bound, bound, (5, 10)),
+                "compose.bias": rng.uniform(-bound, bound, 5)}
+    rng = np.random.default_rng([3, 0x7265_6164])
+    expected.update({"readout.weight": rng.uniform(-1 / np.sqrt(5), 1 / np.sqrt(5), (3, 5)),
+                     "readout.bias": rng.uniform(-1 / np.sqrt(5), 1 / np.sqrt(5), 3)})
+    for name, value in clf.state_dict().items():
+        assert value.dtype == dtype and value.tobytes() == expected[name].astype(dtype).tobytes(), name
+
+
 def test_backward_uses_the_weights_forward_saw():
     trees, vocab, net, batch, d_root, d_nodes = _problem(SHAPES, 3, "float64")
     _, trace = net.forward(batch)

@@ -192,8 +192,31 @@ def _too_large():
         (lambda: LRU(10**7, 10**6), "LRU(10000000, 1000000): its"),
         (lambda: JordanRNN(3, 10**7, 10**7), "JordanRNN(3, 10000000, 10000000): its"),
         (lambda: SelfAttentionBlock(10**6, 2, 8), "make d_model or d_ff smaller"),
-        (lambda: SelfAttentionModel(3, 2, d_model=10**6, num_heads=2), "SelfAttentionBlock(1000000, 2, 64"),
+        # the models name themselves, not a part the user never built (a block, a GRU, a RecursiveNet)
+        (lambda: SelfAttentionModel(3, 2, d_model=10**6, num_heads=2),
+         "SelfAttentionModel(3, 2, d_model=1000000, num_layers=2, d_ff=64, max_len=512): its"),
+        (lambda: SelfAttentionModel(3, 2, max_len=10**12), "positional-encoding entries need about"),
+        (lambda: rnnlab.PositionalEncoding(10**6, max_len=10**6),
+         "PositionalEncoding(1000000, max_len=1000000): its 1,000,000,000,000 table entries need about 3.6 TiB"),
+        (lambda: rnnlab.Attention("general", 10**6),
+         "Attention('general', 1000000): its 3,000,000,000,000 parameters need about 10.9 TiB (float32)"),
+        (lambda: rnnlab.Attention("additive", 4, attn_size=10**12), "make hidden_size or attn_size smaller"),
+        (lambda: rnnlab.EchoStateNetwork(1, 10**6),
+         "EchoStateNetwork(1, 1000000): its 1,000,002,000,000 parameters need about 7.3 TiB (float64)"),
+        (lambda: _tree_layers()[0](10**9, 10**6), "RecursiveNet(1000000000, 1000000): its"),
+        (lambda: _tree_layers()[1](_tree_layers()[2](["a", "b"]), ["x", "y"], 10**7),
+         "TreeClassifier(vocab=2 words, labels=2 classes, hidden_size=10000000): its"),
+        (lambda: rnnlab.Seq2Seq(10**9, 10, 10**6),
+         "Seq2Seq(1000000000, 10, 1000000, cell='gru'): its 1,012,000,032,000,010 parameters"),
+        (lambda: rnnlab.Seq2Seq(10**13, 10, 4), "Seq2Seq(10000000000000, 10, 4, cell='gru'): its"),  # embedding
     ]
+
+
+def _tree_layers():
+    from rnnlab.data.trees import Vocabulary
+    from rnnlab.layers.tree import RecursiveNet, TreeClassifier
+
+    return RecursiveNet, TreeClassifier, Vocabulary
 
 
 @pytest.mark.parametrize("make, message", _too_large(), ids=lambda v: "" if callable(v) else v.split(":")[0])
@@ -852,13 +875,125 @@ def test_leaky_messages_name_the_class():
 
 
 @pytest.mark.parametrize("cls", [rnnlab.RNN, rnnlab.GRU, rnnlab.MinGRU, rnnlab.LeakyRNN])
-def test_nested_list_state_must_be_a_numpy_array(cls):
+def test_nested_list_state_is_an_array_like_as_the_input_is(cls):
+    """``RNN(x, [[[0., 0.]]])`` was refused ("must be a numpy array h0") while an LSTM's pair of lists
+    and the input as a list were taken: a state (and dstate) is an array-like of the layer's dtype too."""
     layer = cls(I, H, dtype="float64", seed=0)
-    with pytest.raises(ValueError) as info:
-        layer.forward(_x(), np.zeros((1, B, H)).tolist())
-    message = str(info.value)
-    assert message.startswith(f"{cls.__name__} state must be a numpy array h0 of shape (1, 2, 4)"), message
-    assert "list" in message and "tuple" not in message, message
+    h0 = np.full((1, B, H), 0.25)
+    y_list, h_list, trace = layer.forward(_x(), h0.tolist())
+    y_array, h_array, _ = layer.forward(_x(), h0)
+    assert np.array_equal(y_list, y_array) and np.array_equal(h_list, h_array)
+    grads = layer.backward(trace, None, np.ones((1, B, H)).tolist())
+    assert np.array_equal(grads["h0"], layer.backward(trace, None, np.ones((1, B, H)))["h0"])
+    with pytest.raises(ValueError, match=r"^h0 has dtype float64, but the .* is float32 \(convert with "
+                                         r"np\.asarray\(x, dtype=np\.float32\)\)$"):
+        cls(I, H, seed=0).forward(_x(np.float32), h0.tolist())  # a list of Python floats is float64
+    with pytest.raises(ValueError, match=re.escape("h0 has shape (2, 1, 2, 4), expected (1, 2, 4)")):
+        layer.forward(_x(), [h0, h0])  # an (h, c) pair given to a cell without c: its shape says so
+
+
+@pytest.mark.parametrize("mode", ["RNN", "LSTM"])
+def test_state_lists_follow_one_rule_for_every_cell(mode):
+    """The reviewer's pair: ``RNN(x, [[[0., 0.]]])`` and ``LSTM(x, (list, list))`` are both taken."""
+    layer = _layer(mode, dtype="float64")
+    h = np.zeros((1, B, H)).tolist()
+    y, _, _ = layer.forward(_x(), (h, h) if mode == "LSTM" else h)
+    assert np.array_equal(y, layer.forward(_x())[0])
+
+
+# ------------------------------------------------------------------------------ ragged input
+_RAGGED = [[[1.0, 2.0, 3.0]], [[1.0, 2.0]]]  # np.shape raises "setting an array element with a sequence"
+
+
+def _ragged_calls():
+    from rnnlab.data.trees import TreeBatch, Vocabulary, parse_tree
+    from rnnlab.layers.selfattention import SelfAttentionModel
+    from rnnlab.layers.tree import RecursiveNet
+
+    net = RecursiveNet(2, H, seed=0)
+    _, tree_trace = net.forward(TreeBatch.from_trees([parse_tree("(a b)")], Vocabulary(["a", "b"])))
+    esn = rnnlab.EchoStateNetwork(I, 10, seed=0)
+    return {
+        "RNN": (lambda: rnnlab.RNN(I, H)(_RAGGED), "input"),
+        "LSTM": (lambda: rnnlab.LSTM(I, H)(_RAGGED), "input"),
+        "MinGRU": (lambda: rnnlab.MinGRU(I, H)(_RAGGED), "input"),
+        "LRU": (lambda: rnnlab.LRU(I, H)(_RAGGED), "input"),
+        "JordanRNN": (lambda: rnnlab.JordanRNN(I, H, 2)(_RAGGED), "input"),
+        "JordanRNN-teacher": (lambda: rnnlab.JordanRNN(I, H, 3)(np.zeros((2, 1, I), np.float32), None, _RAGGED),
+                              "teacher"),
+        "SelfAttentionBlock": (lambda: rnnlab.SelfAttentionBlock(4, 2, 8)(_RAGGED), "input"),
+        "SelfAttentionModel": (lambda: SelfAttentionModel(I, 2, d_model=4, num_heads=2)(_RAGGED), "input"),
+        "PositionalEncoding": (lambda: rnnlab.PositionalEncoding(4)(_RAGGED), "input"),
+        "Attention": (lambda: rnnlab.Attention("dot", H)(_RAGGED, np.zeros((3, 2, H), np.float32)), "query"),
+        "Attention-mask": (lambda: rnnlab.Attention("dot", H)(np.zeros((2, 2, H), np.float32),
+                                                             np.zeros((2, 2, H), np.float32),
+                                                             mask=[[True], [True, False]]), "mask"),
+        "SelfAttentionBlock-lengths": (lambda: rnnlab.SelfAttentionBlock(4, 2, 8)(np.zeros((3, 2, 4), np.float32),
+                                                                                  lengths=[[1], [1, 2]]), "lengths"),
+        "EchoStateNetwork": (lambda: esn.run(_RAGGED), "input"),
+        "EchoStateNetwork-fit": (lambda: esn.fit(np.zeros((2, 1, I)), _RAGGED), "targets"),
+        "RecursiveNet": (lambda: net.backward(tree_trace, _RAGGED), "d_root"),
+    }
+
+
+@pytest.mark.parametrize("name", list(_ragged_calls()))
+def test_a_ragged_nested_list_is_said_in_one_line_naming_the_argument(name):
+    """``LSTM(3, 2)([[[1., 2, 3]], [[1., 2]]])`` gave numpy's "setting an array element with a
+    sequence..." from np.shape deep inside; now "input is not an array: ...", as check_array says it."""
+    call, what = _ragged_calls()[name]
+    with pytest.raises(ValueError, match=rf"^{what} is not an array: ") as info:
+        call()
+    assert "\n" not in str(info.value)
+
+
+# ------------------------------------------------------------------------------ mistyped calls name the class
+_CALLS = {
+    "forward": lambda layer: layer.forward(np.zeros((2, 1, I), np.float32), hx=None),
+    "__call__": lambda layer: layer(np.zeros((2, 1, I), np.float32), hx=None),
+    "backward": lambda layer: layer.backward(None, dyy=None),
+    "load_state_dict": lambda layer: layer.load_state_dict({}, strict=False),
+    "reset_parameters": lambda layer: layer.reset_parameters(sed=0),
+    "state_dict": lambda layer: layer.state_dict(True),
+    "parameters": lambda layer: layer.parameters(True),
+}
+
+
+@pytest.mark.parametrize("call", list(_CALLS))
+@pytest.mark.parametrize("cls", ["RNN", "LSTM", "GRU", "LeakyRNN", "MinGRU", "MinLSTM", "LRU", "JordanRNN"])
+def test_a_mistyped_call_names_the_users_class_not_a_base(cls, call):
+    """``rnn.forward(x, hx=h)`` said "RecurrentLayer.forward() got an unexpected keyword argument"
+    (and MinGRU's "_LinearRecurrence.forward()"): a class the user never called, as __init__ once did."""
+    layer = _every_layer(seed=0)[cls]()
+    with pytest.raises(TypeError) as info:
+        _CALLS[call](layer)
+    method = "forward" if call == "__call__" else call
+    assert str(info.value).startswith(f"{cls}.{method}()"), info.value
+
+
+def test_each_layer_owns_its_copies_of_the_inherited_methods():
+    """The copies behave as the originals: same docs and defaults; calling the layer is its forward."""
+    from rnnlab.layers.recurrent import RecurrentLayer
+
+    for cls in (rnnlab.RNN, rnnlab.LSTM, rnnlab.GRU, rnnlab.LeakyRNN, rnnlab.MinGRU, rnnlab.LRU):
+        assert cls.__call__ is cls.forward and cls.forward.__qualname__ == f"{cls.__name__}.forward"
+        assert cls.backward.__defaults__ == (cls.__mro__[1].backward.__defaults__)
+    assert rnnlab.LSTM.backward.__doc__ == RecurrentLayer.backward.__doc__
+    assert RecurrentLayer.forward.__qualname__ == "RecurrentLayer.forward"  # the base keeps its own
+
+
+# ------------------------------------------------------------------------------ the LRU's eigenvalues, as documented
+@pytest.mark.parametrize("dtype,bound", [("float32", 1 + 2.0**-23), ("float64", 1.0)])
+def test_lru_eigenvalues_reach_the_unit_circle_only_by_rounding_as_documented(dtype, bound):
+    """|lambda| < 1 holds in exact arithmetic; with r_max within 1e-7 of 1 the float32 lambda rounds
+    to a modulus of 1 or one step above (1.0000001), never more, and float64 never above 1."""
+    far = rnnlab.LRU(2, 64, r_min=0.5, r_max=0.99, dtype=dtype, seed=0).eigenvalues()
+    assert np.abs(far).max() < 1
+    near = np.abs(rnnlab.LRU(2, 64, r_min=0.99999999, r_max=1.0, dtype=dtype, seed=0).eigenvalues())
+    assert near.max() <= bound
+    if dtype == "float32":
+        assert near.max() > 1  # the case the docstring describes (the reviewer's)
+    doc = rnnlab.LRU.__doc__ + rnnlab.LRU.eigenvalues.__doc__
+    assert "exact arithmetic" in doc and "1 + 1.2e-7" in doc and "for any finite nu_log)" not in doc
 
 
 # ------------------------------------------------------------------------------ every model class, one API
@@ -990,6 +1125,19 @@ def test_none_gradient_means_zero(name):
     none = _backward(model, trace, None)
     assert set(none) == set(zero)
     for key, value in none.items():
+        assert np.array_equal(value, zero[key]), key
+
+
+@pytest.mark.parametrize("name", _MODEL_IDS)
+def test_backward_without_the_gradient_means_zero(name):
+    """``backward(trace)`` was a TypeError (dy required) though every docstring says dy may be None:
+    the gradient of the outputs defaults to None, zero, in every class."""
+    model = _models()[name]()
+    _, trace = _forward(model)
+    zero = _backward(model, trace, "zeros")
+    omitted = model.backward(trace)
+    assert set(omitted) == set(zero)
+    for key, value in omitted.items():
         assert np.array_equal(value, zero[key]), key
 
 
@@ -1140,7 +1288,7 @@ def test_init_functions_check_their_seed_as_the_layers_do(function, seed):
 
 @pytest.mark.parametrize("where,message", [
     ({"layer": 3}, "layer 3 out of range: the network has 2 layer(s)"),
-    ({"direction": 1}, "direction 1 out of range: the network has 1"),
+    ({"direction": 1}, "direction 1 out of range: the network has 1 direction(s)"),
     ({"layer": True}, "layer must be an integer, got True"),
     ({"layer": 1.0}, "layer must be an integer, got 1.0"),
 ])

@@ -544,6 +544,17 @@ class Vocabulary:
         return out
 
 
+def _check_index(what: str, value: object, size: int, extent: str) -> int:
+    """An index into ``size`` items as an int: ValueError for anything but an integer (a bool is not
+    one, though Python indexes with it), IndexError for one outside ``0..size-1``, each one line
+    ("node 7 out of range: tree 0 has 7 nodes")."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{what} must be an integer, got {value!r}")
+    if not 0 <= value < size:
+        raise IndexError(f"{what} {value} out of range: {extent}")
+    return int(value)
+
+
 @dataclass(frozen=True, eq=False)
 class TreeBatch:
     """Trees of any shapes flattened into post-order arrays, one tree after another.
@@ -628,13 +639,17 @@ class TreeBatch:
         """Batch-wide index of every tree's root, ``(B,)``."""
         return self.offsets[1:] - 1
 
+    def tree_index(self, b: int) -> int:
+        """``b`` as the int index of one of the trees: ValueError for a non-integer (a bool too: True
+        would read as tree 1), IndexError outside ``0..len-1`` (a negative index is refused, not
+        counted from the end)."""
+        return _check_index("tree", b, len(self.trees), f"the batch has {len(self.trees)} tree(s)")
+
     def node(self, b: int, i: int) -> int:
-        """Batch-wide index of node ``i`` of tree ``b``."""
-        if not 0 <= b < len(self.trees):
-            raise IndexError(f"tree {b} out of range: the batch has {len(self.trees)}")
-        if not 0 <= i < len(self.trees[b]):
-            raise IndexError(f"node {i} out of range: tree {b} has {len(self.trees[b])} nodes")
-        return int(self.offsets[b]) + i
+        """Batch-wide index of node ``i`` of tree ``b`` (both checked as :meth:`tree_index` checks ``b``)."""
+        b = self.tree_index(b)
+        n = len(self.trees[b])
+        return int(self.offsets[b]) + _check_index("node", i, n, f"tree {b} has {n} nodes")
 
 
 # ---------------------------------------------------------------------------------------------

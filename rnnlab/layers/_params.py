@@ -1,7 +1,8 @@
 """Argument and state-dict checks every layer shares: the dtype, seeds, flags, the live parameters,
 incoming gradients and ``truncate``, and loading parameters (:func:`assign_params` copies loaded or
 redrawn values into the arrays ``parameters()`` handed out, as torch does); drawing parameters
-(:func:`draw_uniform`) after :func:`check_param_memory` has made sure they fit in this machine's memory.
+(:func:`draw_uniform`, :func:`draw_normal`) after :func:`check_param_memory` has made sure they fit
+in this machine's memory.
 
 Each raises ValueError with one line naming the bad argument, parameter or state-dict entry;
 nothing is silently broadcast or cast from a non-numeric type.
@@ -47,17 +48,35 @@ def check_finite_number(name: str, value: Any) -> float:
     raise ValueError(f"{name} must be a finite number, got {value!r}")
 
 
+def check_index(name: str, value: Any, size: int, owner: str, noun: str) -> int:
+    """An index argument (a layer, a sequence of the batch, a head) as an int in ``0..size-1``;
+    ValueError for a non-integer (``True`` would otherwise read as 1, ``1.0`` reach numpy's
+    IndexError) or one out of range, negative ones included: "head 2 out of range: the block has
+    2 head(s)" for ``owner`` "the block" and ``noun`` "head"."""
+    if not is_integer(value):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if not 0 <= value < size:
+        raise ValueError(f"{name} {value} out of range: {owner} has {size} {noun}(s)")
+    return int(value)
+
+
 def check_layer_direction(layer: Any, direction: Any, num_layers: int, num_directions: int) -> tuple[int, int]:
     """A (layer, direction) index of a network, as ints; ValueError for a non-integer (``True``
     would otherwise read as layer 1) or one out of range."""
     for name, value in (("layer", layer), ("direction", direction)):
         if not is_integer(value):
             raise ValueError(f"{name} must be an integer, got {value!r}")
-    if not 0 <= layer < num_layers:
-        raise ValueError(f"layer {layer} out of range: the network has {num_layers} layer(s)")
-    if not 0 <= direction < num_directions:
-        raise ValueError(f"direction {direction} out of range: the network has {num_directions}")
-    return int(layer), int(direction)
+    return (check_index("layer", layer, num_layers, "the network", "layer"),
+            check_index("direction", direction, num_directions, "the network", "direction"))
+
+
+def array_shape(what: str, value: Any) -> tuple[int, ...]:
+    """``np.shape(value)``, with a ragged nested list (which numpy cannot make an array of) said in
+    one line naming ``what``, as :func:`check_array` says it, instead of numpy's error from inside."""
+    try:
+        return np.shape(value)
+    except Exception as exc:
+        raise ValueError(f"{what} is not an array: {exc}") from None
 
 
 def check_positive_int(name: str, value: Any) -> int:
@@ -249,20 +268,34 @@ def format_bytes(n: int) -> str:
     raise AssertionError  # pragma: no cover
 
 
-def check_param_memory(owner: str, shapes: Iterable[tuple[int, ...]], dtype: Any, fix: str = "sizes") -> None:
+def check_param_memory(owner: str, shapes: Iterable[tuple[int, ...]], dtype: Any, fix: str = "sizes", *,
+                       what: str = "parameters") -> None:
     """ValueError, before anything is allocated, if parameters of ``shapes`` in ``dtype`` would take
     more than half this machine's memory (the other half holds a forward pass's copy of them, as
     :meth:`rnnlab.spec.Spec.check_memory` leaves half for the rest); ``owner`` names the layer as it
-    was called, ``fix`` what to make smaller."""
+    was called, ``fix`` what to make smaller, ``what`` the arrays when they are not (only) parameters
+    (a positional-encoding table)."""
     count = sum(math.prod(shape) for shape in shapes)
     need, have = count * np.dtype(dtype).itemsize, physical_memory()
     if need > have // 2:
-        raise ValueError(f"{owner}: its {count:,} parameters need about {format_bytes(need)} "
+        raise ValueError(f"{owner}: its {count:,} {what} need about {format_bytes(need)} "
                          f"({np.dtype(dtype).name}) but this machine has {format_bytes(have)}; make {fix} smaller")
 
 
-#: Elements drawn at a time by :func:`draw_uniform` (8 MiB of float64).
+#: Elements drawn at a time by :func:`draw_uniform` and :func:`draw_normal` (8 MiB of float64).
 DRAW_CHUNK = 2**20
+
+
+def _draw_chunked(draw, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """A ``dtype`` array of ``shape`` filled in order by ``draw(n)`` (n float64 values), at most
+    :data:`DRAW_CHUNK` at a time: each chunk is rounded into the array as it comes, so the whole
+    float64 array never exists."""
+    out = np.empty(shape, dtype)
+    flat = out.reshape(-1)
+    for start in range(0, flat.size, DRAW_CHUNK):
+        stop = min(start + DRAW_CHUNK, flat.size)
+        flat[start:stop] = draw(stop - start)
+    return out
 
 
 def draw_uniform(rng: np.random.Generator, low: float, high: float, shape: tuple[int, ...],
@@ -270,9 +303,12 @@ def draw_uniform(rng: np.random.Generator, low: float, high: float, shape: tuple
     """``rng.uniform(low, high, shape).astype(dtype)`` bit for bit, and the generator left in the
     same state, without the whole float64 array: drawn in chunks (numpy's uniform takes one double
     of the stream per element, in order) and rounded into the ``dtype`` array as they come."""
-    out = np.empty(shape, dtype)
-    flat = out.reshape(-1)
-    for start in range(0, flat.size, DRAW_CHUNK):
-        stop = min(start + DRAW_CHUNK, flat.size)
-        flat[start:stop] = rng.uniform(low, high, stop - start)
-    return out
+    return _draw_chunked(lambda n: rng.uniform(low, high, n), shape, dtype)
+
+
+def draw_normal(rng: np.random.Generator, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """``rng.standard_normal(shape).astype(dtype)`` bit for bit (``torch.nn.Embedding``'s N(0, 1)
+    init), and the generator left in the same state, drawn in chunks as :func:`draw_uniform`: a
+    Generator's normals come one after another from the stream (ziggurat, nothing cached between
+    calls), so the chunks continue one another exactly."""
+    return _draw_chunked(rng.standard_normal, shape, dtype)

@@ -22,8 +22,8 @@ import numpy as np
 
 from .. import kernels
 from ..kernels import esn as esn_kernels
-from ._params import (assign_params, check_array, check_bool, check_keys, check_positive_int, check_seed, load_entry,
-                      parse_dtype)
+from ._params import (array_shape, assign_params, check_array, check_bool, check_keys, check_param_memory,
+                      check_positive_int, check_seed, load_entry, parse_dtype)
 from .trace import Trace
 
 __all__ = ["EchoStateNetwork", "ridge_readout"]
@@ -196,6 +196,9 @@ class EchoStateNetwork:
         self.dtype = parse_dtype(dtype, none_means="float64")
         self._params: dict[str, np.ndarray] = {}
         self._readout: dict[str, np.ndarray] | None = None
+        # refused before the reservoir is drawn: numpy's MemoryError names neither the network nor a size
+        N, I = self.reservoir_size, self.input_size
+        check_param_memory(f"EchoStateNetwork({I}, {N})", [(N, I), (N, N), (N,)], self.dtype, "reservoir_size")
         self.reset_parameters(seed)  # sets self.seed
 
     # ------------------------------------------------------------------ the reservoir's weights
@@ -302,7 +305,7 @@ class EchoStateNetwork:
         if all(has_readout):
             O = self._requested_output_size
             if O is None:  # taken from the readout's bias (O,)
-                out = np.shape(state["readout.bias"])
+                out = array_shape("state dict entry 'readout.bias'", state["readout.bias"])
                 if len(out) != 1 or out[0] < 1:
                     raise ValueError(f"state dict entry 'readout.bias' has shape {out}, expected (O,)")
                 O = out[0]
@@ -324,7 +327,7 @@ class EchoStateNetwork:
         return check_array(what, value, shape, self.dtype, owner="the network")
 
     def _check_sequence(self, what: str, x: Any, features: int, size_name: str) -> np.ndarray:
-        shape = np.shape(x)
+        shape = array_shape(what, x)
         if len(shape) != 3:
             raise ValueError(f"{what} must have shape (T, B, {features}) ({size_name}={features}), got {shape}")
         if shape[0] < 1 or shape[1] < 1:
@@ -379,7 +382,7 @@ class EchoStateNetwork:
         u = self._check_sequence("input", x, self.input_size, "input_size")
         T, B, _ = u.shape
         O = self._requested_output_size
-        y_shape = np.shape(y)
+        y_shape = array_shape("targets", y)
         if len(y_shape) != 3:
             raise ValueError(f"targets must have shape (T, B, O), got {y_shape}")
         if O is not None and y_shape[2] != O:

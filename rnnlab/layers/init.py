@@ -14,8 +14,10 @@ functions overwrite some of them:
   state (and its gradient) survives many more steps from the first update on.
 
 Each takes an optional ``seed`` where it draws random numbers and is reproducible from it. A layer
-without the weights a scheme sets (a MinGRU, an LRU or a JordanRNN has no ``weight_hh``) or a
-non-finite or non-numeric value is refused with a ValueError naming the function and the problem.
+without the weights a scheme sets (a MinGRU, an LRU or a JordanRNN has no ``weight_hh``; an
+EchoStateNetwork's is its fixed reservoir), a parameter replaced by an array of another shape or
+dtype or by a read-only one, or a non-finite or non-numeric value is refused with a ValueError
+naming the function and the problem, before anything is written.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from ._params import check_finite_number, check_seed, is_integer
-from .recurrent import LSTM, RecurrentLayer
+from ._params import check_finite_number, check_params, check_seed, is_integer
+from .esn import EchoStateNetwork
+from .recurrent import LSTM, RNN, RecurrentLayer
 
 __all__ = ["orthogonal_", "identity_", "forget_gate_bias_", "INITS", "apply_init"]
 
@@ -59,15 +62,38 @@ def _rng(function: str, seed: Any) -> np.random.Generator:
 
 
 def _recurrent_params(function: str, layer: Any) -> dict[str, np.ndarray]:
-    """The live parameters of ``layer`` if it has recurrent weights ``weight_hh_l*`` (RNN, LSTM, GRU,
-    LeakyRNN); ValueError naming the layer's class otherwise."""
+    """The live parameters of ``layer`` if it has trained recurrent weights ``weight_hh_l*`` (RNN, LSTM,
+    GRU, LeakyRNN); ValueError naming the layer's class, and why, otherwise."""
     cls = type(layer).__name__
     if not callable(getattr(layer, "parameters", None)):
         raise ValueError(f"{function} needs a layer with live parameters() and recurrent weights weight_hh_l* "
                          f"(RNN, LSTM, GRU, LeakyRNN), got {cls}")
+    if isinstance(layer, EchoStateNetwork):  # it has a weight_hh, but not one an initialisation scheme may set
+        raise ValueError(f"{function} is for trained recurrent layers (RNN, LSTM, GRU, LeakyRNN); an "
+                         f"EchoStateNetwork's weight_hh is its fixed reservoir, drawn sparse and scaled to its "
+                         f"spectral_radius (choose connectivity and spectral_radius when building it)")
     params = layer.parameters()
-    if not isinstance(layer, RecurrentLayer) or not any(name.startswith("weight_hh") for name in params):
+    if not any(name.startswith("weight_hh") for name in params):
         raise ValueError(f"{function} needs recurrent weights weight_hh_l*; {cls} has none")
+    if not isinstance(layer, RecurrentLayer):  # some other object with a weight_hh: not laid out as these are
+        raise ValueError(f"{function} is for the recurrent layers RNN, LSTM, GRU and LeakyRNN, not {cls}")
+    return params
+
+
+def _writable(function: str, layer: RecurrentLayer, names: list[str]) -> dict[str, np.ndarray]:
+    """The live parameters of ``layer``, after checking (before anything is written) that every entry
+    is still an array of its shape and dtype (as forward checks) and that those of ``names`` can be
+    written in place; ValueError naming ``function`` and the parameter otherwise (numpy would say
+    only "assignment destination is read-only", or report a failed broadcast)."""
+    params = layer.parameters()
+    try:
+        check_params(params, layer._expected_params(), layer.dtype)
+    except ValueError as exc:
+        raise ValueError(f"{function}: {exc}") from None
+    for name in names:
+        if not params[name].flags.writeable:
+            raise ValueError(f"{function}: parameter {name!r} is a read-only array, and {function} writes in place "
+                             f"(put a writable one in parameters(), e.g. its .copy())")
     return params
 
 
@@ -84,9 +110,10 @@ def orthogonal_(layer: RecurrentLayer, gain: float = 1.0, seed: int | None = Non
     ValueError for a layer without ``weight_hh`` (MinGRU, MinLSTM, LRU, JordanRNN, ...) or a
     non-finite ``gain``.
     """
-    params = _recurrent_params("orthogonal_", layer)
+    _recurrent_params("orthogonal_", layer)
     gain = _finite("orthogonal_", "gain", gain)
     rng = _rng("orthogonal_", seed)
+    params = _writable("orthogonal_", layer, ["weight_hh" + sfx for sfx in _suffixes(layer)])
     H = layer.hidden_size
     for sfx in _suffixes(layer):
         w_hh = params["weight_hh" + sfx]
@@ -97,17 +124,22 @@ def orthogonal_(layer: RecurrentLayer, gain: float = 1.0, seed: int | None = Non
 def identity_(layer: RecurrentLayer, scale: float = 1.0, input_std: float = 1e-3, seed: int | None = None) -> None:
     """IRNN: ``weight_hh = scale * I``, every bias 0, ``weight_ih`` from N(0, input_std^2).
 
-    Only for the Elman cell (:class:`~rnnlab.layers.RNN`): a gated cell's recurrent blocks do not
-    copy the state, so the identity has no meaning there (ValueError); so is a layer without
-    ``weight_hh``, a non-finite ``scale`` or a negative or non-finite ``input_std``.
+    Only for the Elman cell (:class:`~rnnlab.layers.RNN`, as the spec's ``model.init = "identity"``):
+    a gated cell's recurrent blocks do not copy the state, and a :class:`~rnnlab.layers.LeakyRNN`
+    already carries its state over through its own rates (``h_t = (1 - a) h_{t-1} + a u_t``), so
+    the identity has no meaning there (ValueError); so is a layer without ``weight_hh``, a
+    non-finite ``scale`` or a negative or non-finite ``input_std``.
     """
-    params = _recurrent_params("identity_", layer)
-    if layer.gate_count != 1:
+    _recurrent_params("identity_", layer)
+    if not isinstance(layer, RNN):
         raise ValueError(f"identity init is for the Elman RNN (IRNN), not {type(layer).__name__}")
     scale = _finite("identity_", "scale", scale)
     if _finite("identity_", "input_std", input_std) < 0:
         raise ValueError(f"identity_: input_std must be >= 0, got {input_std!r}")
     rng = _rng("identity_", seed)
+    params = _writable("identity_", layer, [name + sfx for sfx in _suffixes(layer)
+                                            for name in ("weight_hh", "weight_ih", "bias_ih", "bias_hh")
+                                            if name + sfx in layer._expected_params()])
     for sfx in _suffixes(layer):
         params["weight_hh" + sfx][...] = scale * np.eye(layer.hidden_size)
         w_ih = params["weight_ih" + sfx]
@@ -127,7 +159,8 @@ def forget_gate_bias_(layer: RecurrentLayer, value: float = 1.0) -> None:
         raise ValueError("the forget-gate bias needs bias=True")
     value = _finite("forget_gate_bias_", "value", value)
     H = layer.hidden_size
-    params = layer.parameters()
+    params = _writable("forget_gate_bias_", layer, [name + sfx for sfx in _suffixes(layer)
+                                                    for name in ("bias_ih", "bias_hh")])
     for sfx in _suffixes(layer):
         params["bias_ih" + sfx][H:2 * H] = value  # gate order i, f, g, o: f is the second block
         params["bias_hh" + sfx][H:2 * H] = 0.0

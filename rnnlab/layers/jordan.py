@@ -34,9 +34,9 @@ import numpy as np
 
 from .. import kernels
 from ..kernels.jordan import jordan_backward, jordan_forward_free, jordan_forward_teacher
-from ._params import (assign_params, check_bool, check_param_memory, check_params, check_positive_int, check_seed,
-                      draw_uniform, parse_dtype)
-from .recurrent import RecurrentLayer
+from ._params import (array_shape, assign_params, check_bool, check_param_memory, check_params, check_positive_int,
+                      check_seed, draw_uniform, parse_dtype)
+from .recurrent import RecurrentLayer, own_function
 from .trace import Trace
 
 __all__ = ["JordanRNN", "FEEDBACKS", "one_hot"]
@@ -97,9 +97,10 @@ class JordanRNN:
         assign_params(self._params, {name: draw_uniform(rng, -bound, bound, shape, self.dtype)
                                      for name, shape in self._param_shapes().items()})
 
-    state_dict = RecurrentLayer.state_dict
-    load_state_dict = RecurrentLayer.load_state_dict
-    parameters = RecurrentLayer.parameters
+    # borrowed, each named as JordanRNN's own (a mistyped keyword says "JordanRNN.load_state_dict()")
+    state_dict = own_function(RecurrentLayer.state_dict, "JordanRNN.state_dict")
+    load_state_dict = own_function(RecurrentLayer.load_state_dict, "JordanRNN.load_state_dict")
+    parameters = own_function(RecurrentLayer.parameters, "JordanRNN.parameters")
     num_parameters = RecurrentLayer.num_parameters
     _check_array = RecurrentLayer._check_array
 
@@ -122,13 +123,20 @@ class JordanRNN:
         Returns ``(outputs (T, B, O), f_n (B, O), trace)``: f_n is what a next step would read back
         (the last target under teacher forcing, else the last output or its softmax).
         """
-        shape = np.shape(x)
+        shape = array_shape("input", x)
         if len(shape) != 3 or shape[0] < 1 or shape[1] < 1:
             raise ValueError(f"input must have shape (T, B, {self.input_size}) with T, B >= 1, got {shape}")
         T, B, _ = shape
         O = self.output_size
         x = self._check_array("input", x, (T, B, self.input_size)).copy()
         y0 = np.zeros((B, O), self.dtype) if y0 is None else self._check_array("y0", y0, (B, O))
+        if teacher is not None:
+            # the shape first: class ids (T, B) are the usual mistake, and their int dtype is not the problem
+            teacher_shape = array_shape("teacher", teacher)
+            if teacher_shape != (T, B, O):
+                raise ValueError(f"teacher has shape {teacher_shape}, expected (T, B, O) = {(T, B, O)}: the targets "
+                                 f"fed back, one-hot for classes (rnnlab.layers.jordan.one_hot(ids, {O}))")
+            teacher = self._check_array("teacher", teacher, (T, B, O))
         # the kernels read the trace's own (checked, C-contiguous) copies of the weights
         check_params(self._params, self._param_shapes(), self.dtype)
         params = {k: v.copy() for k, v in self._params.items()}
@@ -136,7 +144,6 @@ class JordanRNN:
         n_threads = kernels.kernel_threads()
         with kernels.blas_single_threaded():
             if teacher is not None:
-                teacher = self._check_array("teacher", teacher, (T, B, O))
                 fs = np.concatenate([y0[None], teacher])  # fs[t] = f_{t-1}
                 hs, ys = jordan_forward_teacher(x, np.ascontiguousarray(fs[:T]), w_ih, w_yh, b, w_out, b_out,
                                                 n_threads)
@@ -153,7 +160,7 @@ class JordanRNN:
 
     __call__ = forward
 
-    def backward(self, trace: Trace, d_out: Any) -> dict[str, np.ndarray]:
+    def backward(self, trace: Trace, d_out: Any = None) -> dict[str, np.ndarray]:
         """Gradient of ``sum(outputs * d_out)`` for every parameter, ``"input"`` and ``"y0"``; ``d_out``
         (T, B, O) may be None (zero), as ``dy`` of the other layers.
 

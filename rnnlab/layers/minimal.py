@@ -105,11 +105,9 @@ class _LinearRecurrence(RecurrentLayer):
         if value is None:
             return np.zeros(shape, self.state_dtype)
         cls, arg = type(self).__name__, "state" if what == "h0" else "dstate"
-        if isinstance(value, tuple):
+        if isinstance(value, tuple):  # torch's (h, c) pair: refused, as by RNN and GRU
             raise ValueError(f"{cls} {arg} must be a single array {what} of shape {shape}, not a tuple")
-        if isinstance(value, list):
-            raise ValueError(f"{cls} {arg} must be a numpy array {what} of shape {shape}, got a list "
-                             f"(np.asarray(...) makes one)")
+        # an array-like (a nested list) is taken as the input is, and as RNN's and GRU's states are
         return check_array(what, value, shape, self.state_dtype, owner=f"the {cls} state")
 
     def _resolve_method(self, method: Any) -> str:
@@ -154,7 +152,7 @@ class _LinearRecurrence(RecurrentLayer):
 
     __call__ = forward
 
-    def backward(self, trace: Trace, dy: Any, dstate: Any = None, truncate: int | None = None,
+    def backward(self, trace: Trace, dy: Any = None, dstate: Any = None, truncate: int | None = None,
                  method: str | None = None) -> dict[str, np.ndarray]:
         """Backpropagate through time.
 
@@ -320,9 +318,18 @@ _LRU_NAMES = ("nu_log", "theta_log", "gamma_log", "B_re", "B_im", "C_re", "C_im"
 class LRU(_LinearRecurrence):
     """Linear recurrent unit (Orvieto et al. 2023): a complex diagonal linear recurrence.
 
-        lambda = exp(-exp(nu_log) + i exp(theta_log))          (|lambda| < 1 for any finite nu_log)
+        lambda = exp(-exp(nu_log) + i exp(theta_log))
         h_t = lambda * h_{t-1} + exp(gamma_log) * ((B_re + i B_im) x_t)
         y_t = Re((C_re + i C_im) h_t) + D * x_t
+
+    In exact arithmetic |lambda| = exp(-exp(nu_log)) < 1 for any finite nu_log. Computed, it rounds:
+    once exp(nu_log) (= 1 - |lambda|, nearly) is below about 1e-7 in float32 (1e-16 in float64) the
+    modulus can be exactly 1, and in float32, whose real and imaginary parts round separately, just
+    above it (up to 1 + 1.2e-7; :meth:`eigenvalues` shows it). That happens when r_max is within
+    about 1e-7 of 1 (the default r_max = 1 draws such a unit about once in five million) or when
+    training drives nu_log below about -16; such a unit then keeps its state (or grows it by a
+    factor of at most 1 + 1.2e-7 a step). Guaranteeing |lambda| < 1 would mean clamping nu_log in every forward,
+    changing the results of trained models: it is not done.
 
     ``LRU(input_size, hidden_size, num_layers=1, *, dtype="float32", seed=None, method="sequential",
     scan_chunks=None, r_min=0.0, r_max=1.0, max_phase=2*pi)`` (keyword-only after num_layers, as
@@ -390,7 +397,10 @@ class LRU(_LinearRecurrence):
         assign_params(self._params, params)
 
     def eigenvalues(self) -> np.ndarray:
-        """Every layer's diagonal lambda, complex (num_layers, H); |lambda| < 1 (the unit circle is stability)."""
+        """Every layer's diagonal lambda, complex (num_layers, H), as the kernels use it (computed in float64,
+        rounded to the layer's complex dtype). The unit circle is stability: |lambda| < 1 in exact
+        arithmetic, but a modulus within about 1e-7 of 1 (float32) rounds to 1 or just above, e.g.
+        1.0000001 for r_max = 1 and r_min = 0.99999999 (see the class docstring)."""
         return np.stack([mk.lru_lambda(self._params[f"nu_log_l{k}"], self._params[f"theta_log_l{k}"])
                          for k in range(self.num_layers)])
 

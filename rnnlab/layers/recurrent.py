@@ -15,12 +15,27 @@ from typing import Any
 import numpy as np
 
 from .. import kernels
-from ._params import (assign_params, check_array, check_bool, check_param_memory, check_params, check_positive_int,
-                      check_seed, check_truncate, draw_uniform, load_params, parse_dtype)
+from ._params import (array_shape, assign_params, check_array, check_bool, check_param_memory, check_params,
+                      check_positive_int, check_seed, check_truncate, draw_uniform, load_params, parse_dtype)
 from .trace import Trace
 
 _DEVICES = ("cpu", "cuda")
 
+
+def own_function(function: types.FunctionType, qualname: str) -> types.FunctionType:
+    """A copy of ``function`` whose qualified name is ``qualname``.
+
+    Python names a wrong call (a mistyped keyword, a missing argument) after the function's code,
+    ``co_qualname``: a method a class inherits, or borrows as :class:`~rnnlab.layers.JordanRNN`
+    borrows ``load_state_dict``, would say "RecurrentLayer.forward() got an unexpected keyword
+    argument", naming a class the user never called. The copy shares everything else (defaults,
+    closure, docstring, annotations)."""
+    own = types.FunctionType(function.__code__.replace(co_qualname=qualname), function.__globals__,
+                             function.__name__, function.__defaults__, function.__closure__)
+    own.__kwdefaults__, own.__doc__ = function.__kwdefaults__, function.__doc__
+    own.__annotations__, own.__module__ = function.__annotations__, function.__module__
+    own.__qualname__ = qualname
+    return own
 
 
 class RecurrentLayer:
@@ -30,21 +45,22 @@ class RecurrentLayer:
     gate_count: int = 1
     record_names: tuple[str, ...] = ("h",)  # what a forward trace records, before backward adds "dh"
     has_cell_state: bool = False
+    #: The methods each subclass gets its own named copy of (see __init_subclass__).
+    _OWN_METHODS = ("__init__", "forward", "backward", "load_state_dict", "reset_parameters", "state_dict",
+                    "parameters")
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if "__init__" not in cls.__dict__:
-            # Python names a wrong call after the function's qualified name: give each layer that inherits
-            # __init__ its own copy, so that LSTM(3, 5, 2, True, True) says "LSTM.__init__() takes ...",
-            # not "RecurrentLayer.__init__()", a class the user never called.
-            inherited = cls.__init__
-            own = types.FunctionType(inherited.__code__.replace(co_qualname=f"{cls.__qualname__}.__init__"),
-                                     inherited.__globals__, "__init__", inherited.__defaults__,
-                                     inherited.__closure__)
-            own.__kwdefaults__, own.__doc__ = inherited.__kwdefaults__, inherited.__doc__
-            own.__annotations__, own.__module__ = inherited.__annotations__, inherited.__module__
-            own.__qualname__ = f"{cls.__qualname__}.__init__"
-            cls.__init__ = own
+        # Give each layer its own copy of every method it inherits, so that LSTM(3, 5, 2, True, True) says
+        # "LSTM.__init__() takes ...", lstm.forward(x, hx=h) "LSTM.forward() got an unexpected keyword
+        # argument", not "RecurrentLayer...", a class the user never called (see own_function).
+        inherited_forward = cls.forward
+        for name in cls._OWN_METHODS:
+            if name not in cls.__dict__:
+                setattr(cls, name, own_function(getattr(cls, name), f"{cls.__qualname__}.{name}"))
+        # calling the layer is calling forward: an inherited __call__ that is the inherited forward follows it
+        if "__call__" not in cls.__dict__ and cls.__call__ is inherited_forward:
+            cls.__call__ = cls.forward
 
     def __init__(
         self,
@@ -197,7 +213,7 @@ class RecurrentLayer:
         return check_array(what, value, shape, self.dtype)
 
     def _check_input(self, x: Any) -> np.ndarray:
-        shape = np.shape(x)
+        shape = array_shape("input", x)
         if len(shape) != 3:
             hint = ("; one sequence (T, I), as torch takes it unbatched: x[:, None] adds B = 1"
                     if len(shape) == 2 else "")
@@ -209,7 +225,9 @@ class RecurrentLayer:
 
     def _split_state(self, state: Any, batch: int, names: tuple[str, str] = ("h0", "c0"), what: str = "state"):
         """Validate ``state`` (h, or (h, c) for LSTM); None, as a whole or either half, means zeros.
-        ``what`` names the argument in messages (``"dstate"`` in backward)."""
+        Each array may be any array-like of the layer's dtype, as the input may; a tuple is the
+        LSTM's pair (a list of two is too), refused for the other cells. ``what`` names the argument
+        in messages (``"dstate"`` in backward)."""
         shape = self._state_shape(batch)
         cls = type(self).__name__
 
@@ -222,11 +240,9 @@ class RecurrentLayer:
             if not isinstance(state, (tuple, list)) or len(state) != 2:
                 raise ValueError(f"{cls} {what} must be a pair ({names[0]}, {names[1]})")
             return check(names[0], state[0]), check(names[1], state[1])
-        if isinstance(state, tuple):
+        if isinstance(state, tuple):  # torch's (h, c) pair: refused, not read as an array-like
             raise ValueError(f"{cls} {what} must be a single array {names[0]} of shape {shape}, not a tuple")
-        if isinstance(state, list):
-            raise ValueError(f"{cls} {what} must be a numpy array {names[0]} of shape {shape}, got a list "
-                             f"(np.asarray(...) makes one)")
+        # an array-like (a nested list) is taken as x is and as each half of an LSTM's pair is
         return check(names[0], state), None
 
     # ------------------------------------------------------------------ forward / backward
@@ -282,7 +298,8 @@ class RecurrentLayer:
             layer_input = y
         return layer_input
 
-    def backward(self, trace: Trace, dy: Any, dstate: Any = None, truncate: int | None = None) -> dict[str, np.ndarray]:
+    def backward(self, trace: Trace, dy: Any = None, dstate: Any = None,
+                 truncate: int | None = None) -> dict[str, np.ndarray]:
         """Backpropagate through time.
 
         Computes the gradient of ``sum(y * dy) + sum(h_n * dh_n) (+ sum(c_n * dc_n))`` where

@@ -25,9 +25,9 @@ import numpy as np
 from .. import kernels
 from ..errors import UserError
 from ..kernels import selfattention as sa_kernels
-from ._params import (assign_params, check_array, check_bool, check_finite_number, check_float_array,
-                      check_param_memory, check_params, check_positive_int, check_seed, draw_uniform, load_params,
-                      parse_dtype)
+from ._params import (DRAW_CHUNK, array_shape, assign_params, check_array, check_bool, check_finite_number,
+                      check_float_array, check_index, check_param_memory, check_params, check_positive_int, check_seed,
+                      draw_uniform, load_params, parse_dtype)
 from .trace import Trace
 
 __all__ = ["positional_encoding", "PositionalEncoding", "SelfAttentionBlock", "SelfAttentionModel",
@@ -61,7 +61,10 @@ def _check_lengths(lengths: Any, T: int, B: int) -> np.ndarray:
     """``lengths`` as (B,) int64 with every 1 <= length <= T (None: all T)."""
     if lengths is None:
         return np.full(B, T, dtype=np.int64)
-    arr = np.asarray(lengths)
+    try:
+        arr = np.asarray(lengths)
+    except Exception as exc:  # a ragged nested list: said as check_array says it
+        raise ValueError(f"lengths is not an array: {exc}") from None
     if arr.shape != (B,):
         raise ValueError(f"lengths has shape {arr.shape}, expected ({B},): one length per sequence")
     if arr.dtype.kind not in "iu":
@@ -71,6 +74,11 @@ def _check_lengths(lengths: Any, T: int, B: int) -> np.ndarray:
         i = int(bad[0])
         raise ValueError(f"lengths[{i}] = {int(arr[i])} is out of range: every length must be between 1 and T={T}")
     return arr.astype(np.int64)
+
+
+def _block_shapes(d: int, f: int) -> list[tuple[int, ...]]:
+    """The shapes of a block's parameters (d_model d, d_ff f), in :data:`BLOCK_PARAM_NAMES`' order."""
+    return [(3 * d, d), (3 * d,), (d, d), (d,), (f, d), (f,), (d, f), (d,), (d,), (d,), (d,), (d,)]
 
 
 def _check_block_seed(seed: Any) -> Any:
@@ -89,17 +97,22 @@ def positional_encoding(length: int, d_model: int, dtype: Any = "float64") -> np
         PE[pos, 2i]   = sin(pos / 10000^(2i / d_model))
         PE[pos, 2i+1] = cos(pos / 10000^(2i / d_model))
 
-    Computed in float64, then cast to ``dtype``. An odd ``d_model``'s last column is a sine.
+    Computed in float64, then rounded to ``dtype``, a block of rows at a time (about
+    :data:`~rnnlab.layers._params.DRAW_CHUNK` entries), so that a float32 table never has a
+    float64 twice its size beside it. An odd ``d_model``'s last column is a sine.
     """
     length = check_positive_int("length", length)
     d_model = check_positive_int("d_model", d_model)
-    pos = np.arange(length, dtype=np.float64)[:, None]
+    out = np.empty((length, d_model), parse_dtype(dtype))
     two_i = np.arange(0, d_model, 2, dtype=np.float64)
-    angle = pos / 10000.0 ** (two_i / d_model)  # (length, ceil(d/2))
-    pe = np.empty((length, d_model))
-    pe[:, 0::2] = np.sin(angle)
-    pe[:, 1::2] = np.cos(angle[:, : d_model // 2])
-    return pe.astype(parse_dtype(dtype))
+    inv_freq = 10000.0 ** (two_i / d_model)
+    rows = max(1, DRAW_CHUNK // d_model)
+    for start in range(0, length, rows):  # elementwise in float64: the blocks give the whole table's numbers
+        pos = np.arange(start, min(start + rows, length), dtype=np.float64)[:, None]
+        angle = pos / inv_freq  # (rows, ceil(d/2))
+        out[start:start + rows, 0::2] = np.sin(angle)
+        out[start:start + rows, 1::2] = np.cos(angle[:, : d_model // 2])
+    return out
 
 
 class PositionalEncoding:
@@ -107,18 +120,22 @@ class PositionalEncoding:
 
     No parameters; its gradient is the identity (``backward(d_out)`` is a copy of ``d_out``). A
     sequence longer than ``max_len`` raises :class:`SequenceTooLongError` (a ``ValueError``) naming
-    both lengths; an empty one (T or B of 0) a ValueError, as every layer does.
+    both lengths; an empty one (T or B of 0) a ValueError, as every layer does. A (max_len, d_model)
+    table that would take more than half this machine's memory is refused (ValueError) before it is built.
     """
 
     def __init__(self, d_model: int, max_len: int = 512, dtype: Any = "float32") -> None:
         self.d_model = check_positive_int("d_model", d_model)
         self.max_len = check_positive_int("max_len", max_len)
         self.dtype = parse_dtype(dtype)
+        # the (max_len, d_model) table is this layer's memory, as parameters are the others'
+        check_param_memory(repr(self), [(self.max_len, self.d_model)], self.dtype, "d_model or max_len",
+                           what="table entries")
         self.table = positional_encoding(self.max_len, self.d_model, self.dtype)
         self.table.flags.writeable = False
 
     def _check(self, what: str, value: Any) -> np.ndarray:
-        shape = np.shape(value)
+        shape = array_shape(what, value)
         if len(shape) != 3 or shape[2] != self.d_model:
             raise ValueError(f"{what} must have shape (T, B, {self.d_model}), got {shape}")
         if shape[0] < 1 or shape[1] < 1:
@@ -172,15 +189,16 @@ class SelfAttentionTrace(Trace):
     lengths: np.ndarray | None = field(default=None, repr=False)
 
     def attention(self, layer: int = 0, sequence: int = 0, head: int | None = None) -> np.ndarray:
-        """Attention weights of one sequence: (heads, T, T), or (T, T) for one ``head`` (read-only)."""
+        """Attention weights of one sequence: (heads, T, T), or (T, T) for one ``head`` (read-only).
+
+        ``layer``, ``sequence`` and ``head`` are integers (not bools) from 0: ValueError for one that
+        is not, or out of range (negative ones included).
+        """
         attn = self.get("attn", layer)
-        if not 0 <= sequence < self.batch:
-            raise ValueError(f"sequence {sequence} out of range: the batch has {self.batch}")
+        sequence = check_index("sequence", sequence, self.batch, "the batch", "sequence")
         if head is None:
             return attn[sequence]
-        if not 0 <= head < self.num_heads:
-            raise ValueError(f"head {head} out of range: the block has {self.num_heads} head(s)")
-        return attn[sequence, head]
+        return attn[sequence, check_index("head", head, self.num_heads, "the block", "head")]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -242,9 +260,7 @@ class SelfAttentionBlock:
 
     # ------------------------------------------------------------------ parameters
     def _param_shapes(self) -> dict[str, tuple[int, ...]]:
-        d, f = self.d_model, self.d_ff
-        shapes = [(3 * d, d), (3 * d,), (d, d), (d,), (f, d), (f,), (d, f), (d,), (d,), (d,), (d,), (d,)]
-        return dict(zip(BLOCK_PARAM_NAMES, shapes))
+        return dict(zip(BLOCK_PARAM_NAMES, _block_shapes(self.d_model, self.d_ff)))
 
     def reset_parameters(self, seed: int | None = None) -> None:
         """Draw parameters as torch initialises a TransformerEncoderLayer; reproducible from ``seed``
@@ -301,7 +317,7 @@ class SelfAttentionBlock:
 
     # ------------------------------------------------------------------ passes
     def _check_input(self, x: Any) -> np.ndarray:
-        shape = np.shape(x)
+        shape = array_shape("input", x)
         if len(shape) != 3 or shape[2] != self.d_model:
             raise ValueError(f"input must have shape (T, B, {self.d_model}), got {shape}")
         if shape[0] < 1 or shape[1] < 1:
@@ -373,7 +389,7 @@ class SelfAttentionBlock:
 
     __call__ = forward
 
-    def backward(self, trace: SelfAttentionTrace, dy: Any) -> dict[str, np.ndarray]:
+    def backward(self, trace: SelfAttentionTrace, dy: Any = None) -> dict[str, np.ndarray]:
         """Gradients of ``L = sum(y * dy)``: a dict keyed by the state_dict names plus ``"input"``;
         ``dy`` (T, B, d_model) may be None (zero).
 
@@ -426,6 +442,14 @@ class SelfAttentionModel:
         # None: fresh randomness, as for every layer (one draw of entropy feeds the streams below)
         root = np.random.SeedSequence().entropy if seed is None else seed
         causal = check_bool("causal", causal)
+        # the whole model at once, named as it was called (each block and the table would otherwise be
+        # checked alone, in a message naming a SelfAttentionBlock or PositionalEncoding the user never built)
+        d, f = self.d_model, check_positive_int("d_ff", d_ff)
+        shapes = [shape for _ in range(self.num_layers) for shape in _block_shapes(d, f)]
+        shapes += [(self.max_len, d), (d, self.input_size), (d,), (self.output_size, d), (self.output_size,)]
+        check_param_memory(f"SelfAttentionModel({input_size}, {output_size}, d_model={d_model}, num_layers="
+                           f"{num_layers}, d_ff={d_ff}, max_len={max_len})", shapes, self.dtype,
+                           "d_model, d_ff, num_layers or max_len", what="parameters and positional-encoding entries")
         self.blocks = [
             SelfAttentionBlock(d_model, num_heads, d_ff, causal=causal, max_len=max_len, norm=norm,
                                activation=activation, dtype=self.dtype, seed=np.random.SeedSequence([root, 2, k]))
@@ -489,7 +513,7 @@ class SelfAttentionModel:
         """
         if state is not None:
             raise ValueError("a self-attention model has no recurrent state: state must be None")
-        shape = np.shape(x)
+        shape = array_shape("input", x)
         if len(shape) != 3 or shape[2] != self.input_size:
             raise ValueError(f"input must have shape (T, B, {self.input_size}), got {shape}")
         T, B, _ = shape
@@ -520,7 +544,8 @@ class SelfAttentionModel:
         prefix = f"layers.{k}."
         return {name: params[prefix + name] for name in BLOCK_PARAM_NAMES}
 
-    def backward(self, trace: SelfAttentionTrace, d_out: Any, truncate: int | None = None) -> dict[str, np.ndarray]:
+    def backward(self, trace: SelfAttentionTrace, d_out: Any = None,
+                 truncate: int | None = None) -> dict[str, np.ndarray]:
         """Gradients of every parameter and ``"input"`` given dL/d(outputs) (T, B, O).
 
         ``d_out`` is any float array (cast to the model's dtype, as the float64 outputs' gradient

@@ -45,8 +45,8 @@ import numpy as np
 
 from .. import kernels
 from ..kernels import attention as attn_kernels
-from ._params import (assign_params, check_array, check_float_array, check_params, check_positive_int, check_seed,
-                      load_params, parse_dtype)
+from ._params import (array_shape, assign_params, check_array, check_float_array, check_param_memory, check_params,
+                      check_positive_int, check_seed, draw_normal, draw_uniform, is_integer, load_params, parse_dtype)
 from .recurrent import GRU, LSTM, RNN, RecurrentLayer
 
 __all__ = [
@@ -165,6 +165,10 @@ class Attention:
     Parameters (``state_dict`` names): ``weight`` (H, H) = W_a for general; ``W1``, ``W2`` (A, H)
     and ``v`` (A,) for additive (A = ``attn_size``, default H); ``combine.weight`` (H, 2H) = W_c
     always. Init as ``torch.nn.Linear``: uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+
+    ``attn_size`` is the additive score's size only: the dot and general scores have none, and
+    ignore it (it is kept as :attr:`attn_size` but sizes nothing; the repr leaves it out).
+    :class:`Seq2Seq` refuses it there.
     """
 
     def __init__(self, kind: str, hidden_size: int, attn_size: int | None = None, dtype: str = "float32",
@@ -176,6 +180,9 @@ class Attention:
         self.attn_size = self.hidden_size if attn_size is None else check_positive_int("attn_size", attn_size)
         self.dtype = parse_dtype(dtype)
         self._params: dict[str, np.ndarray] = {}
+        # refused before any array is allocated: numpy's MemoryError names neither the layer nor a size
+        check_param_memory(repr(self), self._param_shapes().values(), self.dtype,
+                           "hidden_size or attn_size" if kind == "additive" else "hidden_size")
         self.reset_parameters(seed)  # sets self.seed
 
     def _param_shapes(self) -> dict[str, tuple[int, ...]]:
@@ -198,7 +205,7 @@ class Attention:
         params = {}
         for name, shape in self._param_shapes().items():
             bound = 1.0 / math.sqrt(shape[-1])
-            params[name] = rng.uniform(-bound, bound, size=shape).astype(self.dtype)
+            params[name] = draw_uniform(rng, -bound, bound, shape, self.dtype)  # no float64 array of it
         assign_params(self._params, params)
 
     def parameters(self) -> dict[str, np.ndarray]:
@@ -229,7 +236,7 @@ class Attention:
     # ------------------------------------------------------------------ passes
     def _check_inputs(self, query: Any, memory: Any, lengths: Any, mask: Any):
         H = self.hidden_size
-        q_shape, m_shape = np.shape(query), np.shape(memory)
+        q_shape, m_shape = array_shape("query", query), array_shape("memory", memory)
         if len(q_shape) != 3 or q_shape[2] != H or q_shape[0] < 1 or q_shape[1] < 1:
             raise ValueError(f"query must have shape (T, B, {H}), got {q_shape}")
         if len(m_shape) != 3 or m_shape[2] != H or m_shape[0] < 1:
@@ -243,7 +250,10 @@ class Attention:
         if lengths is not None and mask is not None:
             raise ValueError("give lengths or mask, not both")
         if mask is not None:
-            mask = np.asarray(mask)
+            try:
+                mask = np.asarray(mask)
+            except Exception as exc:  # a ragged nested list: said as check_array says it
+                raise ValueError(f"mask is not an array: {exc}") from None
             if mask.dtype != np.bool_ or mask.shape != (S, B):
                 raise ValueError(f"mask must be a bool array of shape ({S}, {B}), got {mask.dtype} {mask.shape}")
             if not mask.any(axis=0).all():
@@ -282,7 +292,7 @@ class Attention:
 
     __call__ = forward
 
-    def backward(self, trace: AttentionTrace, d_out: Any) -> dict[str, np.ndarray]:
+    def backward(self, trace: AttentionTrace, d_out: Any = None) -> dict[str, np.ndarray]:
         """Gradients of ``sum(h~ * d_out)``: every parameter name, plus ``"query"`` (T, B, H) and
         ``"memory"`` (S, B, H). ``d_out`` (T, B, H) may be None (zero)."""
         if not isinstance(trace, AttentionTrace) or trace._owner is not self:
@@ -350,7 +360,11 @@ class Seq2Seq:
     ``cell`` is ``"rnn"``, ``"lstm"`` or ``"gru"`` (encoder and decoder alike, ``num_layers``
     each); ``attention`` is None (the decoder sees the source only through the encoder's final
     state) or ``"dot"``, ``"general"``, ``"additive"``. ``embed_size`` defaults to ``hidden_size``,
-    ``attn_size`` (additive only) too. Everything is reproducible from ``seed``.
+    ``attn_size`` (the additive score's size, :attr:`attn_size`) too; another attention has no such
+    size, and an ``attn_size`` other than None (or ``hidden_size``, the default it would have) is
+    refused there rather than ignored. Everything is reproducible from ``seed``. A model whose
+    parameters would not fit in half this machine's memory is refused (ValueError) before anything
+    is allocated.
     """
 
     def __init__(self, vocab_in: int, vocab_out: int, hidden_size: int, cell: str = "gru",
@@ -366,10 +380,24 @@ class Seq2Seq:
         if attention is not None and attention not in ATTENTION_KINDS:
             raise ValueError(f"attention must be None or one of {', '.join(map(repr, ATTENTION_KINDS))}, "
                              f"got {attention!r}")
+        if attention == "additive":
+            attn_size = self.hidden_size if attn_size is None else check_positive_int("attn_size", attn_size)
+        elif attn_size is not None and not (is_integer(attn_size) and attn_size == self.hidden_size):
+            # hidden_size is let through: the default it would have, which sizes nothing here either
+            raise ValueError(f"attn_size is the additive attention's size; attention={attention!r} has none, "
+                             f"so attn_size must be None, got {attn_size!r}")
+        else:
+            attn_size = None
         self.cell = cell
         self.attention_kind = attention
+        #: The additive score's size A (``attn.W1`` is (A, H)); None for any other attention.
+        self.attn_size = attn_size
         self.dtype = parse_dtype(dtype)
         self.seed = seed = check_seed(seed)
+        # the whole model, named as it was called: the encoder would otherwise be checked alone, in a message
+        # naming a GRU the user never built, and the embeddings not at all (numpy's MemoryError)
+        check_param_memory(repr(self), self._planned_shapes(), self.dtype,
+                           "vocab_in, vocab_out, hidden_size, embed_size or num_layers")
         seeds = _part_seeds(seed)
         E, H = self.embed_size, self.hidden_size
         self.encoder = CELLS[cell](E, H, num_layers=num_layers, dtype=self.dtype.name, seed=seeds[0])
@@ -378,16 +406,27 @@ class Seq2Seq:
                           Attention(attention, H, attn_size=attn_size, dtype=self.dtype.name, seed=seeds[2]))
         self._own = self._draw_own(seeds[3])
 
+    def _planned_shapes(self) -> list[tuple[int, ...]]:
+        """The shapes of every parameter the constructor is about to draw (what :meth:`_param_shapes`
+        lists once the parts exist), from the sizes alone."""
+        E, H, L, A = self.embed_size, self.hidden_size, self.num_layers, self.attn_size
+        G = CELLS[self.cell].gate_count
+        recurrent = [shape for k in range(L) for shape in ((G * H, E if k == 0 else H), (G * H, H), (G * H,), (G * H,))]
+        attention = {None: [], "dot": [], "general": [(H, H)], "additive": [(A, H), (A, H), (A,)]}[self.attention_kind]
+        combine = [] if self.attention_kind is None else [(H, 2 * H)]
+        own = [(self.vocab_in, E), (self.vocab_out, E), (self.vocab_out, H), (self.vocab_out,)]
+        return recurrent * 2 + attention + combine + own
+
     def _draw_own(self, seed: int) -> dict[str, np.ndarray]:
         """The embeddings, N(0, 1) as ``torch.nn.Embedding``'s, and the readout, as ``torch.nn.Linear``'s."""
         rng = np.random.default_rng(seed)
         E, H = self.embed_size, self.hidden_size
         bound = 1.0 / math.sqrt(H)
-        return {
-            "src_embed.weight": rng.standard_normal((self.vocab_in, E)).astype(self.dtype),
-            "tgt_embed.weight": rng.standard_normal((self.vocab_out, E)).astype(self.dtype),
-            "readout.weight": rng.uniform(-bound, bound, (self.vocab_out, H)).astype(self.dtype),
-            "readout.bias": rng.uniform(-bound, bound, self.vocab_out).astype(self.dtype),
+        return {  # drawn in order, straight into the dtype (the numbers of .astype(dtype), no float64 copy)
+            "src_embed.weight": draw_normal(rng, (self.vocab_in, E), self.dtype),
+            "tgt_embed.weight": draw_normal(rng, (self.vocab_out, E), self.dtype),
+            "readout.weight": draw_uniform(rng, -bound, bound, (self.vocab_out, H), self.dtype),
+            "readout.bias": draw_uniform(rng, -bound, bound, (self.vocab_out,), self.dtype),
         }
 
     def reset_parameters(self, seed: int | None = None) -> None:
@@ -459,8 +498,8 @@ class Seq2Seq:
             extra += f", dtype='{self.dtype.name}'"
         if self.embed_size != self.hidden_size:
             extra += f", embed_size={self.embed_size}"
-        if self.attention is not None and self.attention.attn_size != self.hidden_size:
-            extra += f", attn_size={self.attention.attn_size}"
+        if self.attn_size is not None and self.attn_size != self.hidden_size:
+            extra += f", attn_size={self.attn_size}"
         return f"Seq2Seq({self.vocab_in}, {self.vocab_out}, {self.hidden_size}, cell={self.cell!r}{extra})"
 
     # ------------------------------------------------------------------ encoder
@@ -527,7 +566,7 @@ class Seq2Seq:
 
     __call__ = forward
 
-    def backward(self, trace: Seq2SeqTrace, d_logits: Any) -> dict[str, np.ndarray]:
+    def backward(self, trace: Seq2SeqTrace, d_logits: Any = None) -> dict[str, np.ndarray]:
         """Gradients of ``sum(logits * d_logits)`` for every parameter, keyed as :meth:`parameters`.
 
         ``d_logits`` (T, B, vocab_out) is cast to the model's dtype (a loss's float64 gradient is fine);

@@ -29,13 +29,17 @@ from ..errors import DataError
 from ..kernels import blas_single_threaded, kernel_threads
 from ..kernels.tree import tree_backward, tree_forward
 from ..train.losses import cross_entropy
-from ._params import assign_params, check_params, check_positive_int, check_seed, load_params, parse_dtype
+from ._params import (assign_params, check_param_memory, check_params, check_positive_int, check_seed, draw_normal,
+                      draw_uniform, load_params, parse_dtype)
 
 __all__ = ["RecursiveNet", "TreeClassifier", "TreeTrace", "TreeNode"]
 
 
 def _check_grad(what: str, value: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    value = np.asarray(value)
+    try:
+        value = np.asarray(value)
+    except Exception as exc:  # a ragged nested list: said as check_array says it
+        raise ValueError(f"{what} is not an array: {exc}") from None
     if value.dtype != dtype:
         raise ValueError(f"{what} has dtype {value.dtype}, but the network is {dtype.name}")
     if value.shape != shape:
@@ -76,6 +80,11 @@ class TreeTrace:
     ``batch.offsets[b]:batch.offsets[b+1]``); ``dh`` the same shape after ``backward`` (None
     before): the total gradient arriving at each node. ``outputs``: the classifier's logits
     ``(B, C)`` when a :class:`TreeClassifier` made the trace. Arrays are read-only views.
+
+    :meth:`tree`, :meth:`vectors`, :meth:`gradients` and :meth:`node` take a tree index ``b`` (and
+    a node index ``i``) from 0, as integers: ValueError for anything else (a bool too: True would
+    read as tree 1), IndexError naming the range for one outside it (a negative one too: it is not
+    counted from the end).
     """
 
     batch: TreeBatch
@@ -112,24 +121,31 @@ class TreeTrace:
         """Number of trees."""
         return len(self.batch)
 
+    # every index helper below checks its indices through TreeBatch.tree_index / TreeBatch.node: one rule
     def tree(self, b: int) -> Tree:
-        return self.batch.trees[b]
+        """Tree ``b`` of the batch."""
+        return self.batch.trees[self.batch.tree_index(b)]
+
+    def _rows(self, b: int) -> slice:
+        """The rows of tree ``b``'s nodes in ``h`` and ``dh``, after checking ``b``."""
+        b = self.batch.tree_index(b)
+        return slice(int(self.batch.offsets[b]), int(self.batch.offsets[b + 1]))
 
     def vectors(self, b: int) -> np.ndarray:
         """``(n_b, H)``: the vectors of tree ``b``'s nodes in post-order."""
-        self.batch.node(b, 0)  # range check
-        return _read_only(self._h[self.batch.offsets[b]: self.batch.offsets[b + 1]])
+        return _read_only(self._h[self._rows(b)])
 
     def gradients(self, b: int) -> np.ndarray:
         """``(n_b, H)``: dL/dh of tree ``b``'s nodes in post-order (after backward)."""
+        rows = self._rows(b)
         if self._dh is None:
             raise ValueError("no gradients in this trace yet: call backward() first")
-        self.batch.node(b, 0)
-        return _read_only(self._dh[self.batch.offsets[b]: self.batch.offsets[b + 1]])
+        return _read_only(self._dh[rows])
 
     def node(self, b: int, i: int) -> TreeNode:
         """Node ``i`` (post-order) of tree ``b``: structure, words, vector and gradient."""
         n = self.batch.node(b, i)
+        b, i = int(b), int(i)  # checked integers: the TreeNode holds plain ints
         t = self.batch.trees[b]
         return TreeNode(tree=b, index=i, children=t.children(i), word=t.word(i), phrase=t.phrase(i),
                         h=_read_only(self._h[n]), dh=None if self._dh is None else _read_only(self._dh[n]))
@@ -151,6 +167,8 @@ class RecursiveNet:
         self.hidden_size = check_positive_int("hidden_size", hidden_size)
         self.dtype = parse_dtype(dtype)
         self._params: dict[str, np.ndarray] = {}
+        # refused before any array is allocated: numpy's MemoryError names neither the net nor a size
+        check_param_memory(repr(self), self._param_shapes().values(), self.dtype, "vocab_size or hidden_size")
         self.reset_parameters(seed)  # sets self.seed
 
     def _param_shapes(self) -> dict[str, tuple[int, ...]]:
@@ -165,10 +183,10 @@ class RecursiveNet:
         rng = np.random.default_rng(seed)
         V, H = self.vocab_size, self.hidden_size
         bound = 1.0 / math.sqrt(2 * H)
-        assign_params(self._params, {
-            "embedding.weight": rng.standard_normal((V, H)).astype(self.dtype),
-            "compose.weight": rng.uniform(-bound, bound, (H, 2 * H)).astype(self.dtype),
-            "compose.bias": rng.uniform(-bound, bound, H).astype(self.dtype),
+        assign_params(self._params, {  # drawn in order, straight into the dtype (no float64 copy of them)
+            "embedding.weight": draw_normal(rng, (V, H), self.dtype),
+            "compose.weight": draw_uniform(rng, -bound, bound, (H, 2 * H), self.dtype),
+            "compose.bias": draw_uniform(rng, -bound, bound, (H,), self.dtype),
         })
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -272,7 +290,13 @@ class TreeClassifier:
         self.vocab = vocab
         self.labels = labels
         seed = check_seed(seed)
-        self.net = RecursiveNet(len(vocab), hidden_size, dtype, seed)
+        # the net and the readout at once, named as the classifier was called (the net alone would name a
+        # RecursiveNet the user never built)
+        V, C, H = len(vocab), len(labels), check_positive_int("hidden_size", hidden_size)
+        check_param_memory(f"TreeClassifier(vocab={V} words, labels={C} classes, hidden_size={H})",
+                           [(V, H), (H, 2 * H), (H,), (C, H), (C,)], parse_dtype(dtype),
+                           "the vocabulary, the labels or hidden_size")
+        self.net = RecursiveNet(V, H, dtype, seed)
         self.dtype = self.net.dtype
         self.hidden_size = self.net.hidden_size
         self._readout: dict[str, np.ndarray] = {}
@@ -284,7 +308,7 @@ class TreeClassifier:
     def _reset_readout(self, seed: int | None) -> None:
         rng = np.random.default_rng(None if seed is None else [seed, 0x7265_6164])  # apart from the net's stream
         bound = 1.0 / math.sqrt(self.hidden_size)
-        assign_params(self._readout, {k: rng.uniform(-bound, bound, shape).astype(self.dtype)
+        assign_params(self._readout, {k: draw_uniform(rng, -bound, bound, shape, self.dtype)
                                       for k, shape in self._readout_shapes().items()})
 
     def reset_parameters(self, seed: int | None = None) -> None:
@@ -346,7 +370,7 @@ class TreeClassifier:
 
     __call__ = forward
 
-    def backward(self, trace: TreeTrace, d_logits: Any) -> dict[str, np.ndarray]:
+    def backward(self, trace: TreeTrace, d_logits: Any = None) -> dict[str, np.ndarray]:
         """Gradients of ``sum(logits * d_logits)`` for every parameter (state_dict order); fills ``trace.dh``.
         ``d_logits`` (B, C) may be None (zero)."""
         if not isinstance(trace, TreeTrace) or trace._owner is not self.net or trace._outputs is None:

@@ -20,7 +20,7 @@ suffix ``_l{k}``, plus ``_reverse`` for the reverse direction)::
              h' = f' * h + i' * h~
 
     LRU      nu_log, theta_log, gamma_log (H,);  B_re, B_im (H, I);  C_re, C_im (I, H);  D (I,)
-             lambda = exp(-exp(nu_log) + 1j * exp(theta_log))       complex, |lambda| < 1
+             lambda = exp(-exp(nu_log) + 1j * exp(theta_log))       complex, |lambda| < 1 in exact arithmetic
              h'     = lambda * h + exp(gamma_log) * ((B_re + 1j B_im) x)      complex state
              y      = Re((C_re + 1j C_im) h') + D * x                        real output (I,)
 
