@@ -105,7 +105,7 @@ def _check_index(trace, layer: int, direction: int, b: int | None = None) -> Non
         raise ValueError(f"layer {layer!r} out of range: the network has {trace.num_layers} layer(s)")
     if (isinstance(direction, bool) or not isinstance(direction, (int, np.integer))
             or not 0 <= direction < trace.num_directions):
-        raise ValueError(f"direction {direction!r} out of range: the network has {trace.num_directions}")
+        raise ValueError(f"direction {direction!r} out of range: the network has {trace.num_directions} direction(s)")
     if b is not None and (isinstance(b, bool) or not isinstance(b, (int, np.integer)) or not 0 <= b < trace.batch):
         raise ValueError(f"batch index {b!r} out of range: the trace has batch size {trace.batch}")
 

@@ -424,6 +424,10 @@ def test_bad_arguments_are_rejected():
         model.loss([parse_tree("cat", label="meh")])
     with pytest.raises(DataError, match="tree 0 has no label"):
         model.loss([parse_tree("cat")])
+    with pytest.raises(ValueError, match="targets must be 1 integer class ids, got dtype float64"):
+        model.loss([parse_tree("cat")], [0.7])  # not read as class 0
+    with pytest.raises(ValueError, match=r"targets must be 1 class ids in 0\.\.1"):
+        model.loss([parse_tree("cat")], [2])
 
 
 def test_trace_steps_node_by_node():

@@ -23,7 +23,7 @@ minLSTM (same paper, with the normalised, length-independent gates)::
 
 LRU (Orvieto et al. 2023, "Resurrecting recurrent neural networks for long sequences")::
 
-    lambda = exp(-exp(nu_log) + i exp(theta_log))    (H,) complex, |lambda| < 1 always
+    lambda = exp(-exp(nu_log) + i exp(theta_log))    (H,) complex, |lambda| < 1 (exactly; see LRU)
     gamma  = exp(gamma_log)                          (H,) input normalisation
     h_t    = lambda * h_{t-1} + gamma * ((B_re + i B_im) x_t)     complex state (B, H)
     y_t    = Re((C_re + i C_im) h_t) + D * x_t                   real output (B, I)

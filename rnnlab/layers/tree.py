@@ -394,7 +394,13 @@ class TreeClassifier:
         ``(loss, accuracy, grads, trace)``.
         """
         batch = self.batch(trees)
-        y = self.targets(batch) if targets is None else np.asarray(targets, np.int64)
+        if targets is None:
+            y = self.targets(batch)
+        else:  # class ids: 1.7 would otherwise be read as class 1
+            y = np.asarray(targets)
+            if y.dtype.kind not in "iu":
+                raise ValueError(f"targets must be {len(batch)} integer class ids, got dtype {y.dtype}")
+            y = y.astype(np.int64)
         if y.shape != (len(batch),) or (y.size and not (0 <= y.min() and y.max() < len(self.labels))):
             raise ValueError(f"targets must be {len(batch)} class ids in 0..{len(self.labels) - 1}")
         logits, trace = self.forward(batch)
