@@ -205,6 +205,8 @@ def test_a_prime_writes_a_newline_as_backslash_n(capsys, tmp_path):
     assert run(capsys, "train", spec, "--steps", "2", "--out", tmp_path / "r")[0] == 0
     code, out, err = run(capsys, "sample", tmp_path / "r", "--prime", "A:\\nB", "--length", "3")
     assert code == 0 and out.startswith("A:\nB") and "\\n" not in out, err
+    code, out, err = run(capsys, "sample", tmp_path / "r", "--prime", "A:\\nB", "--length", "3", "--json")
+    assert code == 0 and json.loads(out)["prime"] == "A:\nB", err  # as read, as the text starts
 
 
 def test_sample_from_a_text_without_newlines_starts_from_its_first_character(capsys, tmp_path):

@@ -181,7 +181,8 @@ def train(
 ) -> None:
     """Train an experiment, writing a run directory (spec, metrics, checkpoints, summary).
 
-    Ctrl-C (or SIGTERM) stops after the current step and saves a checkpoint; `--resume DIR` continues it.
+    Ctrl-C (or SIGTERM) stops after the current step and saves a checkpoint, then exits 130 (143);
+    `--resume DIR` continues it.
     Exit status 1 if the loss, a gradient or an updated weight leaves the model's dtype (NaN or Inf: the update is
     not applied and the last good checkpoint is kept).
     """
@@ -473,7 +474,8 @@ def sample(
         prime = lab.default_prime() if prime is None else prime
         text = lab.sample(prime, length, temperature, seed)
     if json_output:
-        _print_json({"run": str(run.path), "step": lab.trainer.step, "prime": prime, "length": length,
+        primed = text[: len(lab.task.encode(prime))]  # as read: a typed \n is the newline it stood for
+        _print_json({"run": str(run.path), "step": lab.trainer.step, "prime": primed, "length": length,
                      "temperature": temperature, "seed": lab.spec.seed if seed is None else seed, "text": text})
     else:
         typer.echo(text)
