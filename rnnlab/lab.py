@@ -397,13 +397,17 @@ class Lab(StepCursor, TrainingControl):
     def trace_arrays(self) -> dict[str, np.ndarray]:
         """Every record of every step (and dL/dh_t if backward ran), with inputs, targets, outputs
         (and, for the LRU, its eigenvalues ``lambda``)."""
-        arrays: dict[str, np.ndarray] = {name: np.asarray(self.trace[name]) for name in self.trace.names}
-        arrays["x"] = self.sequence.x
-        arrays["y"] = self.sequence.y
-        arrays["mask"] = self.sequence.mask
-        arrays["outputs"] = self.evaluation.outputs
+        data = {"x": self.sequence.x, "y": self.sequence.y, "mask": self.sequence.mask,
+                "outputs": self.evaluation.outputs}
+        # a record named like the task's arrays (the jordan cell's y, its outputs) keeps its own key
+        keys = {name: f"record_{name}" if name in data else name for name in self.trace.names}
+        arrays: dict[str, np.ndarray] = {keys[name]: np.asarray(self.trace[name]) for name in self.trace.names}
+        arrays.update(data)
         layout = ("records are (num_layers * num_directions, T, B, H), index layer * D + direction, "
                   "natural time order; x (T, B, I), y and mask (T, B[, O]), outputs (T, B, O)")
+        for name, key in keys.items():
+            if key != name:
+                layout += f"; {key} is the cell's record {name}, {name} the task's array"
         if self.is_attention:
             layout = ("h, z and dh are (num_layers, T, B, d_model), one row per block; attn is "
                       "(num_layers, B, heads, T_query, T_key) (rows sum to 1); q, k, v are "
@@ -414,7 +418,7 @@ class Lab(StepCursor, TrainingControl):
             "num_layers": self.spec.model.num_layers,
             "num_directions": self.num_directions,
             "step": self.trainer.step, "loss": self.evaluation.loss,
-            "names": list(self.trace.names),
+            "names": list(keys.values()),  # the records' keys in this file
         }
         if self.is_attention:
             meta.update(num_heads=self.spec.model.num_heads, causal=bool(self.trace.causal))

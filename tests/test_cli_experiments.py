@@ -177,6 +177,24 @@ def test_trace_exports_every_record(capsys, tmp_path):
     assert json.loads(out)["meta"] == meta  # --json lists what the file holds, its meta too
 
 
+def test_a_record_named_like_the_tasks_arrays_keeps_its_own_key(capsys, tmp_path):
+    """The jordan cell records y (its outputs): the file's y is the task's targets, as for every cell,
+    and the record is record_y, listed in meta's names, with a record's shape."""
+    path = tmp_path / "j.npz"
+    code, _, err = run(capsys, "trace", "sine-jordan", "--out", path)
+    assert code == 0, err
+    with np.load(path, allow_pickle=False) as data:
+        meta = json.loads(str(data["meta"]))
+        assert meta["names"] == ["h", "record_y", "f", "dh"]
+        T = data["x"].shape[0]
+        for key in meta["names"]:
+            assert data[key].shape[:3] == (1, T, 1), key  # (layers * directions, T, B, ...)
+        assert data["y"].shape == data["outputs"].shape == (T, 1, 1)
+        assert "record_y is the cell's record y, y the task's array" in meta["layout"]
+        np.testing.assert_allclose(data["record_y"][0], data["outputs"], rtol=1e-5, atol=1e-6)  # the outputs
+        assert not np.array_equal(data["y"], data["outputs"])  # the targets, not overwritten by them
+
+
 def test_sample_generates_from_a_trained_character_model(capsys, tmp_path):
     run_dir = tmp_path / "hello"
     assert run(capsys, "train", "hello", "--out", run_dir)[0] == 0
