@@ -506,10 +506,12 @@ class AttentionStep:
         """How much of the weight the ``top`` keys hold together (1.0 when they are every key)."""
         return float(sum(w.weight for w in self.top))
 
-    def lines(self, digits: int = 3, labels: list[str] | None = None) -> list[str]:
+    def lines(self, digits: int = 3, labels: list[str] | None = None, numbered: bool = False) -> list[str]:
         """The formulas, then one line per top key with its numbers (steps numbered 1..T, as the lab's).
 
         ``labels`` (one per step), when given, name what each key step holds (its input token).
+        ``numbered``: the keys' lines name the query by its step number, ``a_5,3`` rather than
+        ``a_t,3``, for a reader who has been told t (the lab's explain panel).
         """
         if isinstance(digits, bool) or not isinstance(digits, (int, np.integer)) or digits < 0:
             raise ValueError(f"digits must be a non-negative integer, got {digits!r}")
@@ -522,10 +524,11 @@ class AttentionStep:
         span = f"keys j = {first}..{last}" + (", causal" if self.causal else "")
         out = [f"s_tj = q_t·k_j/√{self.d_head},  a_tj = exp(s_tj − m)/Z",
                f"m = max_j s_tj = {fmt(self.shift)},  Z = Σ_j exp(s_tj − m) = {fmt(self.normaliser)}  ({span})"]
+        query = self.t + 1 if numbered else "t"
         for w in self.top:
             label = f" [{labels[w.key]}]" if labels is not None else ""
             shift = f"({fmt(w.score)} − {fmt(self.shift)})" if self.shift >= 0 else f"({fmt(w.score)} + {fmt(-self.shift)})"
-            out.append(f"a_t,{w.key + 1}{label} = exp{shift}/{fmt(self.normaliser)} = {fmt(w.weight)}")
+            out.append(f"a_{query},{w.key + 1}{label} = exp{shift}/{fmt(self.normaliser)} = {fmt(w.weight)}")
         if len(self.top) < len(self.keys):
             out.append(f"top {len(self.top)} of {len(self.keys)} keys hold {fmt(self.covered)} of the weight")
         return out

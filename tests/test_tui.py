@@ -181,6 +181,20 @@ def test_keys_with_nothing_to_do_say_so():
     drive(check)
 
 
+def test_j_and_k_say_so_when_every_heatmap_is_in_view():
+    """multiscale-rnn's one heatmap fits the panel: j said nothing moved as "the last heatmap is in
+    view (k goes back)", k as "(j goes on)", neither of which can move it."""
+    async def check(app, pilot):
+        notices = []
+        app.notify = lambda message, **kw: notices.append(message)
+        await pilot.pause()
+        assert app.query_one(StatePanel).max_scroll_y == 0
+        await pilot.press("j", "k")
+        assert notices == ["every heatmap is in view: nothing to scroll to"] * 2
+
+    drive(check, "multiscale-rnn", size=(160, 50))
+
+
 def test_the_header_names_an_edited_task():
     """The text experiment turned into the copy task is named for it ("copy-lstm"); where the user
     keeps a name that does not say the task, the header says it: so for selective-copy-gru,
@@ -305,6 +319,58 @@ def test_the_attention_map_gets_a_column_per_key():
     drive(check, target="copy-attention", size=(100, 30))
 
 
+def test_the_attention_panels_header_stays_in_view_while_its_map_scrolls():
+    """copy-attention at 100x30: at t = 30 the map scrolls to its last row, under the header (block
+    and head, the row shown, the axes), which scrolled away with it."""
+    from rnnlab.tui.panels import AttentionMap
+
+    async def check(app, pilot):
+        await pilot.press("end")
+        await pilot.pause()
+        await pilot.pause()
+        attention_map = app.query_one(AttentionMap)
+        body = attention_map.parent
+        assert body.max_scroll_y > 0 and body.scroll_y > 0  # the map is taller than the panel: scrolled
+        row = attention_map.virtual_region.y + attention_map.query_line()  # in the body's content
+        assert body.scroll_y <= row < body.scroll_y + body.size.height  # the highlighted row, in view
+        text = screen_text(app)
+        headers = ("attention: block 0, head 1/4", "row 30: what step 30 attends to", "query t ↓, key j → (causal)")
+        assert all(header in text for header in headers), text
+
+    drive(check, target="copy-attention", size=(100, 30))
+
+
+def test_the_colour_key_shows_only_the_scales_of_the_maps_shown():
+    """A self-attention block's maps (h, z, dL/dh_t) are all signed: no "gates 0..1" key."""
+    async def check(app, pilot):
+        await pilot.pause()
+        key_row = next(line for line in screen_text(app).splitlines() if "signed -r" in line)
+        assert ("gates" in key_row) == (not app.lab.is_attention), key_row
+
+    drive(check, target="copy-attention", size=(100, 30))
+    drive(check, size=(100, 30))
+
+
+def test_the_attention_explain_names_the_query_step_and_breaks_names_only_at_their_joints():
+    """copy-attention at 100x30, t = 5: "a_t,5" read as the weight of key 5 for an unnamed t, and
+    the note folded a parameter's name at the width, "self_attn.in_proj_weigh" / "t"."""
+    from rnnlab.tui.panels import _break_long_words
+
+    async def check(app, pilot):
+        await pilot.press(*["right"] * 5)
+        explain = app.query_one("#explain")
+        lines = [explain.render_line(y).text.rstrip() for y in range(explain.size.height)]
+        text = "\n".join(lines)
+        assert "a_5," in text and "a_t," not in text, text
+        assert "self_attn." in lines and any(line.startswith("in_proj_weight") for line in lines), text
+
+    drive(check, "copy-attention", size=(100, 30))
+    assert _break_long_words("rows of self_attn.in_proj_weight [W_q]", 20) == "rows of self_attn.\nin_proj_weight [W_q]"
+    assert _break_long_words("weight_ih_l0_reverse[0:64],", 16) == "weight_ih_l0_\nreverse[0:64],"
+    assert _break_long_words("a_very_long_name", 0) == "a_very_long_name"  # not laid out yet
+    assert _break_long_words("unbreakablewordwithoutjoints", 10) == "unbreakablewordwithoutjoints"
+
+
 def test_the_edit_form_fits_a_narrow_terminal():
     """On 80 columns the edit form takes one label-field pair a row, every field within the
     screen's width, and scrolls to its buttons; on 160 it has two pairs a row."""
@@ -392,6 +458,70 @@ def test_every_heatmap_scrolls_into_view_and_bptt_brings_up_dl_dh():
         assert states.scroll_y == 0  # the new model's first heatmap, not the old scroll position
 
     drive(check, size=(120, 36))
+
+
+def test_the_values_table_shows_a_gradient_only_once_bptt_has_revealed_it():
+    """An LSTM steps BPTT back from t = T: at t = 2, with BPTT at t = 4, the dh column is "·" as the
+    dL/dh_t heatmap's column is empty; once BPTT has passed t = 2, the numbers."""
+    async def check(app, pilot):
+        await pilot.press("right", "right", "b")
+        values = app.query_one("#values")
+
+        def dh_column() -> list[str]:
+            lines = [values.render_line(y).text.split() for y in range(1, 5)]
+            assert lines[0][-1] == "dh", lines
+            return [line[-1] for line in lines[1:]]
+
+        assert app.lab.bptt_cursor == 3 and set(dh_column()) == {"·"}
+        await pilot.press("b", "b")
+        assert app.lab.bptt_cursor == 1 and "·" not in dh_column()
+
+    drive(check)
+
+
+def test_self_attention_reveals_its_backward_pass_whole_and_every_view_says_so():
+    """copy-attention: no recurrence to step back through, every step's gradient comes at once: b
+    shows it whole (the dL/dh_t heatmap, the values at t = 5, the plot "all steps at once"), with no
+    BPTT cursor marked; a second b says why there is nothing more."""
+    async def check(app, pilot):
+        notices = []
+        app.notify = lambda message, **kw: notices.append(message)
+        await pilot.press(*["right"] * 5, "b")
+        lab = app.lab
+        assert lab.bptt_cursor == 0
+        dh_map = app.query_one("#map-dh", Heatmap)
+        assert dh_map.revealed == lab.steps and dh_map.cursor is None
+        plot = app.query_one(GradientPlot)
+        assert plot.marker is None and "all steps at once" in plot.short_title
+        values = app.query_one("#values")
+        lines = [values.render_line(y).text.split() for y in range(1, 4)]
+        assert lines[0][-1] == "dh" and all(line[-1] != "·" for line in lines[1:]), lines
+        assert "backprop" in app.query_one("#status").render().plain
+        await pilot.press("b")
+        assert lab.bptt_cursor == 0 and notices[-1].startswith("backprop is shown for every step")
+
+    drive(check, "copy-attention", size=(100, 30))
+
+
+def test_bptt_brings_up_dl_dh_with_a_heatmaps_title_on_the_panels_top_line():
+    """multiscale-leaky at 200x50: four maps of 18 lines in a panel of 24. Scrolled just far enough
+    for dL/dh_t, the panel opened inside the map above it, without its title; now dL/dh_t's title
+    is the top line (the panel scrolls past the last map to let it), and k goes back a map at a time."""
+    async def check(app, pilot):
+        states = app.query_one(StatePanel)
+        await pilot.press("b")
+        dh_map = app.query_one("#map-dh", Heatmap)
+        top = dh_map.virtual_region.y
+        await wait_for(pilot, lambda: states.scroll_y == top, timeout=5, what="dL/dh_t at the top")
+        visible = states.scrollable_content_region.height - 1  # under the colour key
+        assert top + dh_map.outer_size.height <= states.scroll_y + visible
+        lines = screen_text(app).splitlines()
+        key = next(i for i, line in enumerate(lines) if line.startswith(" signed -r"))
+        assert lines[key + 1].startswith(" dL/dh_t (BPTT"), lines[key + 1]
+        await pilot.press("k")
+        assert states.scroll_y == app.query_one("#map-a", Heatmap).virtual_region.y
+
+    drive(check, "multiscale-leaky", size=(200, 50))
 
 
 def test_the_plots_band_follows_a_resized_terminal():
@@ -509,7 +639,8 @@ def test_a_new_experiment_clears_the_training_plots_numbers():
         assert loss_plot.short_title.startswith("loss ")
         app.lab.reconfigure({"train.learning_rate": 0.02})  # what the edit form's Apply does
         app.update_views()
-        assert loss_plot.title == "loss (press t to train)" and loss_plot.short_title == ""
+        assert loss_plot.title == "loss (press t to train)" and loss_plot.short_title == "loss (t trains)"
+        assert app.query_one("#norm-plot").short_title == ""
 
     drive(check, size=(80, 24))
 
@@ -974,6 +1105,30 @@ def test_lru_lab_shows_its_eigenvalues_against_the_unit_circle():
     drive(check, target="selective-copy-lru")
 
 
+def test_the_leaky_planes_title_keeps_its_time_constants_whole():
+    """"leak 1−a l0: tau = 1/a 1.0..100.0 steps (median 9.5)" was cut in the plane's 30 columns at
+    every terminal size: the time constants, which multiscale-leaky is about, come first now."""
+    async def check(app, pilot):
+        plane = app.query_one(DecayPlane)
+        await pilot.pause()
+        tau = 1.0 / app.lab.trace.get("a", 0, 0)[0, 0].astype(np.float64)
+        header = plane.render_line(0).text
+        assert f"tau {tau.min():.3g}..{tau.max():.3g}" in header and "…" not in header, header
+
+    drive(check, "multiscale-leaky", size=(100, 30))
+
+
+def test_the_mingru_plane_names_in_its_legend_what_its_title_shows():
+    async def check(app, pilot):
+        plane = app.query_one(DecayPlane)
+        await pilot.pause()
+        lines = [plane.render_line(y).text for y in range(plane.size.height)]
+        assert plane.title.startswith("mean 1−z_t l0") and plane.series_names == ["1−z_t"]
+        assert any("● 1−z_t" in line for line in lines) and not any("● a" in line for line in lines), lines
+
+    drive(check, "selective-copy-mingru", size=(120, 40))
+
+
 def test_edit_to_minlstm_with_a_scan_then_train_and_refuse_a_bidirectional_lru():
     async def check(app, pilot):
         lab = app.lab
@@ -988,8 +1143,8 @@ def test_edit_to_minlstm_with_a_scan_then_train_and_refuse_a_bidirectional_lru()
         lab = app.lab
         assert lab.spec.model.scan == "blelloch" and "minlstm (blelloch)" in app.sub_title
         plane = app.query_one(DecayPlane)
-        assert plane.display and plane.title.startswith("mean f'_t l0")
-        points = plane.points("a")
+        assert plane.display and plane.title.startswith("mean f'_t l0") and plane.series_names == ["f'_t"]
+        points = plane.points("f'_t")  # the legend says what the title does (it said "● a")
         assert np.all(points.imag == 0) and np.all((points.real > 0) & (points.real < 1))
         for name, colormap in (("f_norm", "sequential"), ("h_tilde", "diverging")):
             assert app.query_one(f"#map-{name}", Heatmap).colormap.name == colormap
@@ -1034,31 +1189,31 @@ def test_attention_lab_shows_the_map_per_head_and_reveals_backprop():
         # the first line holds query rows 0 (upper half) and 1 (lower half, the cursor's: highlighted);
         # row 0 attends to key 0 only, with weight 1; keys after the query (causal) and rows not
         # revealed yet are drawn empty
-        strip = attention_map.render_line(2)  # title, cursor line, then the map
+        strip = attention_map.render_line(1)  # the cursor line, then the map (its title is the panel's)
         cells = [(seg.style.color, seg.style.bgcolor) for seg in strip for ch in seg.text if ch == "▀"]
         empty, lit_empty = cells[2]  # key 2 is after both queries: empty (lit in the cursor's row)
         assert empty != lit_empty and len(cells) > 20 and cells[3] == cells[-1] == (empty, lit_empty)
         assert cells[0][0] not in (empty, lit_empty) and cells[1][0] == empty  # row 0: key 0 only
         assert lit_empty not in (cells[0][1], cells[1][1])  # row 1: keys 0 and 1
         assert cells[0][0] != cells[0][1]  # row 1 highlighted, row 0 not
-        hidden = attention_map.render_line(3)  # rows 2 and 3: not revealed yet
+        hidden = attention_map.render_line(2)  # rows 2 and 3: not revealed yet
         assert {(seg.style.color, seg.style.bgcolor) for seg in hidden if seg.text.strip("▀") == ""} == {(empty, empty)}
-        assert attention_map.query_line() == 2
+        assert attention_map.query_line() == 1
         assert "row 2: what step 2 attends to" in screen_text(app)
         explained = str(app.query_one("#explain").render())
-        assert "s_tj = q_t·k_j/√16" in explained and "a_t,1" in explained
+        assert "s_tj = q_t·k_j/√16" in explained and "a_2,1" in explained  # step 2 attending to key 1
         await pilot.press("a")
         assert app.head == 1 and "head 2/4" in screen_text(app)
         np.testing.assert_array_equal(attention_map.data, lab.attention_map(0, 1))
         await pilot.press("A", "A")
         assert app.head == 3 and "head 4/4" in screen_text(app)
         await pilot.press("b")
-        assert lab.bptt_cursor == 99
+        assert lab.bptt_cursor == 0  # every step's gradient at once: no recurrence to step back through
         plot = app.query_one(GradientPlot)
         # no recurrent weights: no per-step dW_hh, but the input's gradient, which attention sends to every step
         assert plot.series_names == ["||dL/dh_t||", "||dL/dx_t||"]
         dx = lab.grads["input"].astype(np.float64)
-        np.testing.assert_allclose(plot._series["||dL/dx_t||"].ys, np.sqrt((dx[99:] ** 2).sum(axis=(1, 2))))
+        np.testing.assert_allclose(plot._series["||dL/dx_t||"].ys, np.sqrt((dx ** 2).sum(axis=(1, 2))))
         assert plot.title.startswith("backprop (not through time): each step's gradient arrives at once")
         assert app.query_one("#map-dh", Heatmap).title.startswith("dL/dh_t (backprop, r = ")
         assert not app.query_one(DecayPlane).display
@@ -1181,6 +1336,28 @@ def test_cursor_values_stay_readable_in_a_narrow_terminal():
     drive(check, "adding-lstm", size=(100, 30))
 
 
+def test_the_values_table_lays_itself_out_again_when_the_terminal_is_resized():
+    """Widened, the table writes "+0.16"; narrowed again, ".16" at once: it read the old width
+    (resized before the layout) and kept the wide numbers, each cut to "+…", until training redrew it."""
+    async def check(app, pilot):
+        await pilot.press("end", "b")
+        values = app.query_one("#values")
+
+        def header() -> str:
+            return values.render_line(1).text
+
+        assert header().split()[0] == "#"  # compact at 80 columns
+        await pilot.resize_terminal(200, 50)
+        await pilot.pause()
+        assert header().split()[0] == "unit"
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        lines = [values.render_line(y).text for y in range(1, 4)]
+        assert lines[0].split()[0] == "#" and not any("…" in line for line in lines), lines
+
+    drive(check, "adding-lstm", size=(80, 24))
+
+
 def test_the_plot_headers_are_cut_between_words_and_the_bptt_title_keeps_its_digits_at_80x24():
     """At 80x24 the titles do not fit: the short ones say the same in the same digits ("1.00e+00",
     not "1.0e+00" beside the long title's "1.00e+00"), and no header is cut inside a number."""
@@ -1197,6 +1374,37 @@ def test_the_plot_headers_are_cut_between_words_and_the_bptt_title_keeps_its_dig
             assert words and all(word in whole for word in words), (words, whole)
 
     drive(check, size=(80, 24))
+
+
+def test_the_plots_name_their_curves_and_the_baseline_at_120_columns():
+    """mackey-glass at 120x40 after training: the loss plot's dashed baseline was drawn without its
+    name (it showed from 160 columns on), and the gradient plot's two curves without a legend."""
+    async def check(app, pilot):
+        app.lab.train(until_step=600)
+        app.lab.refresh()
+        app.update_views()
+        await pilot.press("b", "b", "b")
+        await pilot.pause()
+
+        def text(name: str) -> str:
+            plot = app.query_one(name)
+            return "\n".join(plot.render_line(y).text for y in range(plot.size.height))
+
+        assert f"persistence {app.lab.task.baseline().loss:.3g}" in text("#loss-plot")
+        assert "━ ||dL/dh_t||" in text("#grad-plot") and "━ ||ΔW_hh(t)||" in text("#grad-plot")
+
+    drive(check, "mackey-glass", size=(120, 40))
+
+
+def test_the_plot_hints_say_their_key_whole_beside_the_eigenvalue_plane():
+    """At 120 columns beside the plane: "||dL/dh_t|| (press b to step…", "loss (press t…"."""
+    async def check(app, pilot):
+        await pilot.pause()
+        for name, key in (("#grad-plot", "(b steps back)"), ("#loss-plot", "(press t to train)")):
+            header = app.query_one(name).render_line(0).text
+            assert key in header and "…" not in header, header
+
+    drive(check, "selective-copy-lru", size=(120, 40))
 
 
 def test_weights_that_overflow_are_named_by_b_and_the_lab_stays_open(monkeypatch, tmp_path):

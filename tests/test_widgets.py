@@ -441,6 +441,23 @@ def test_a_legend_that_does_not_fit_the_header_goes_where_no_curve_runs_never_on
     run_in_app(plot, check=check, size=(WIDTH, 12))
 
 
+def test_a_legend_with_no_room_in_one_line_names_each_curve_where_it_has_room():
+    """Two curves crossing every row left no line free for "━ dh_t  ━ dW_hh(t)" and the legend was
+    left out; each entry fits beside the spike that splits the canvas."""
+    plot = LinePlot(title="x" * 36, log_y=False)
+    plot.set_series("dh_t", np.arange(1, 41), np.r_[np.zeros(20), 8.0, np.zeros(19)])  # a spike: every row
+    plot.set_series("dW_hh(t)", np.arange(1, 41), np.r_[np.full(10, 8.0), np.zeros(30)])  # a step down
+
+    async def check(pilot):
+        lines = [line.text for line in lines_of(plot)][1:-1]
+        assert not any("━ dh_t  ━ dW_hh(t)" in line for line in lines)  # no row for both
+        for entry in ("━ dh_t", "━ dW_hh(t)"):
+            holding = [line for line in lines if entry in line]
+            assert len(holding) == 1 and is_clear(holding[0], entry), (entry, lines)
+
+    run_in_app(plot, check=check, size=(WIDTH, 12))
+
+
 def test_the_threshold_label_keeps_a_blank_from_curves_and_from_its_own_dashes():
     """It was glued to them: "⠉clip 5", "threshold 0.1⢀⢤⡔"."""
     plot = LinePlot(threshold=5.0, threshold_label="clip")

@@ -27,6 +27,7 @@ from textual import events, on, work
 from textual.app import App, ComposeResult, ScreenStackError
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.geometry import Size
 from textual.widgets import Footer, Header, LoadingIndicator, RichLog, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
@@ -38,7 +39,7 @@ from ..train.rundir import npz_target
 from .panels import (AttentionPanel, CursorValues, DecayPlane, ExplainPanel, GradientPlot, SequenceBar, StatePanel,
                      StepRate, TrainingPlots)
 from .screens import EditScreen, HelpScreen, PromptScreen
-from .terminal import ConfirmQuit, FixedTheme, PlainNotices, show_if_too_small, warn_without_true_colour
+from .terminal import ConfirmQuit, FixedTheme, PlainNotices, fit_footer, show_if_too_small, warn_without_true_colour
 from .widgets import Heatmap
 
 REFRESH_HZ = 12          # how often the screen reads the trainer's buffer while training (status line)
@@ -56,7 +57,6 @@ SEQUENCE_BAR_ROWS = 6    # the sequence bar of a task with one target channel
 VALUES_FRAME_ROWS = 3    # the values table's title and header rows and the margin under it
 WARNING_PREFIX = "rnnlab: warning: "  # how the core words a warning on stderr
 PLACEHOLDER_CHARS = 40   # the typed sequence's alphabet shown in the empty field, at most
-FOOTER_ROOMY_WIDTH = 120  # below it the footer packs its keys closer and drops the palette key
 
 #: Work estimated (:func:`forward_macs`) above this many multiply-adds runs in a worker thread
 #: behind a "computing ..." status line; below it, inline as always (a few ms, and the result is
@@ -126,7 +126,16 @@ class SideColumn(VerticalScroll):
     def on_mount(self) -> None:
         self.show_more()
 
-    def on_resize(self) -> None:
+    _drawn_for: Size | None = None  # the column's size the values table was last laid out for
+
+    def on_resize(self, event: events.Resize) -> None:
+        # The values table picks its layout (wide or compact numbers, how many units) from the
+        # column's size: redrawn here, where it is the new one (from the app's resize event, which
+        # comes before the layout, it read the old width: a narrowed terminal cut every number to
+        # "+…" until training redrew it). Not for a new length of the content (every key).
+        if event.size != self._drawn_for:
+            self._drawn_for = event.size
+            self.app._update_side()
         self.call_after_refresh(self.show_more)
 
     def watch_scroll_y(self, old: float, new: float) -> None:
@@ -217,15 +226,7 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
     def on_resize(self, event: events.Resize) -> None:
         self._fit_plots(event.size.height)  # self.size still holds the size before this resize
         show_if_too_small(self.screen_stack[0], *event.size)  # the lab's screen, under any dialog open
-        self._fit_footer(event.size.width)
-        self.call_after_refresh(self._update_side)  # as many unit rows as the new height leaves
-
-    def _fit_footer(self, width: int) -> None:
-        """Every key of the footer in view down to 80 columns: closer together, and without the
-        command palette's key (ctrl+p still opens it), where the terminal is narrower than them."""
-        footer = self.query_one(Footer)
-        footer.compact = width < FOOTER_ROOMY_WIDTH
-        footer.show_command_palette = width >= FOOTER_ROOMY_WIDTH
+        fit_footer(self.screen_stack[0], event.size.width)  # the values table follows in SideColumn.on_resize
 
     def _fit_plots(self, height: int | None = None) -> None:
         """Size the plots band to a terminal ``height`` rows high (default: the app's size;
@@ -393,7 +394,8 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
             text = f"{frame} {self._computing} ...   {training}   ? help"
         else:
             t = f"t {lab.cursor}/{lab.steps}"
-            bptt = "" if lab.bptt_cursor is None else f"  BPTT t={lab.bptt_cursor + 1}"
+            bptt = ("" if lab.bptt_cursor is None else "  backprop" if lab.is_attention
+                    else f"  BPTT t={lab.bptt_cursor + 1}")
             if lab.is_attention:
                 layer = f"block {self.layer}  head {self.head + 1}/{lab.num_heads}  unit {self.unit}"
             else:
@@ -574,7 +576,12 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
     def action_bptt_step(self) -> None:
         lab = self.lab
         if lab is not None and lab.bptt_cursor == 0:
-            self.notify("BPTT has reached t=1, the first step", timeout=2)
+            self.notify("backprop is shown for every step (attention: no steps back through time)"
+                        if lab.is_attention else "BPTT has reached t=1, the first step", timeout=2)
+        elif lab is not None and lab.is_attention:
+            # Every step's gradient comes at once, straight through attention (no recurrence to step
+            # back through): revealed a step at a time, the views and the plot's title disagreed.
+            self.action_bptt_all()
         elif lab is not None:  # the first b runs the backward pass, the next ones only reveal a step
             self._compute_bptt(lab.bptt_step, 0 if lab.bptt_cursor is not None else self._backward_macs())
 
@@ -616,15 +623,25 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
     def action_next_stream(self) -> None:
         self._move_stream(1)
 
+    def _scroll_maps(self, delta: int) -> None:
+        """j/k: the next or previous heatmap, or a notice why not (as [ and ] give one)."""
+        panel = self.query_one(StatePanel)
+        if panel.scroll_maps(delta):
+            return
+        if panel.max_scroll_y <= 0:  # "j goes on" would promise what it cannot do
+            self.notify("every heatmap is in view: nothing to scroll to", timeout=2)
+        elif delta > 0:
+            self.notify("the last heatmap is in view (k goes back)", timeout=2)
+        else:
+            self.notify("the first heatmap is in view (j goes on)", timeout=2)
+
     @refused_while_computing
     def action_next_map(self) -> None:
-        if not self.query_one(StatePanel).scroll_maps(1):
-            self.notify("the last heatmap is in view (k goes back)", timeout=2)
+        self._scroll_maps(1)
 
     @refused_while_computing
     def action_previous_map(self) -> None:
-        if not self.query_one(StatePanel).scroll_maps(-1):
-            self.notify("the first heatmap is in view (j goes on)", timeout=2)
+        self._scroll_maps(-1)
 
     @refused_while_computing
     def action_previous_unit(self) -> None:

@@ -270,10 +270,11 @@ class StatePanel(VerticalScroll):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="colorbars"):  # the colour key, docked on top: each signed map's title gives its r
-            yield Static("signed ")
-            yield ColorBar(colormap="diverging", vmin=-1.0, vmax=1.0, labels=("-r", "+r"), id="bar-signed")
-            yield Static("  gates ")
-            yield ColorBar(colormap="sequential", vmin=0.0, vmax=1.0, id="bar-gates")
+            yield Static("signed ", classes="key-signed")
+            yield ColorBar(colormap="diverging", vmin=-1.0, vmax=1.0, labels=("-r", "+r"), id="bar-signed",
+                           classes="key-signed")
+            yield Static("  gates ", classes="key-gate")
+            yield ColorBar(colormap="sequential", vmin=0.0, vmax=1.0, id="bar-gates", classes="key-gate")
         yield Vertical(id="maps")
 
     def select(self, lab: Lab, layer: int, direction: int) -> None:
@@ -289,6 +290,12 @@ class StatePanel(VerticalScroll):
         for name in [n for n in self._maps if n not in names]:
             self._maps.pop(name).remove()
             self._shown.pop(name, None)
+        if not any(name in GRADIENTS for name in names):  # the room _show_whole made under them
+            container.styles.padding = 0
+        kinds = {record_kind(name, mode) for name in names}
+        for kind in ("signed", "gate"):  # only the keys of maps shown (self-attention, the LRU: no gates)
+            for part in self.query(f"#colorbars .key-{kind}"):
+                part.display = kind in kinds
         new = {name: Heatmap(colormap="diverging" if record_kind(name, mode) == "signed" else "sequential",
                              vmin=-1.0 if record_kind(name, mode) == "signed" else 0.0, vmax=1.0,
                              title=record_title(name, mode), id=f"map-{name}")
@@ -301,7 +308,7 @@ class StatePanel(VerticalScroll):
             container.mount_all(new.values())
             gradient = next((heatmap for name, heatmap in new.items() if name in GRADIENTS), None)
             if gradient is not None:  # BPTT has begun: bring its heatmap into view, below the states
-                self.call_after_refresh(self.scroll_to_widget, gradient, animate=False)
+                self.call_after_refresh(self._show_whole, gradient)
         cursor = time_cursor(lab)
         layer, direction = self.stream
         streams = lab.spec.model.num_layers * lab.num_directions
@@ -330,7 +337,8 @@ class StatePanel(VerticalScroll):
             if name in GRADIENTS:
                 heatmap.reveal_from_end = True
                 heatmap.revealed = lab.steps - lab.bptt_cursor
-                heatmap.cursor = lab.bptt_cursor if lab.bptt_cursor < lab.steps else None
+                # (self-attention reveals every step at once: no step of a backward pass to mark)
+                heatmap.cursor = lab.bptt_cursor if lab.bptt_cursor < lab.steps and not lab.is_attention else None
                 tag = "backprop" if title.endswith("(backprop)") else "BPTT"
                 heatmap.title = f"{title.removesuffix(f' ({tag})')} ({tag}, {range_text}){where}"
             else:
@@ -349,6 +357,21 @@ class StatePanel(VerticalScroll):
         if last is None or last[0] is not source or last[1:] != (where, vmin, vmax):
             heatmap.set_data(record.T, vmin=vmin, vmax=vmax)  # (H, T)
             self._shown[name] = (source, where, vmin, vmax)
+
+    def _show_whole(self, heatmap: Heatmap) -> None:
+        """Scroll so that ``heatmap`` is in view whole with a heatmap's title on the panel's top line:
+        the highest map above it that leaves it room, else its own. (Scrolled only as far as it
+        needed, the panel opened inside the map above, without that map's title.) Where the maps end
+        too soon for that, the panel gets room to scroll past their end: blank lines under the last."""
+        if heatmap not in self._maps.values():  # BPTT dropped (a new sequence) before this ran
+            return
+        visible = self.scrollable_content_region.height - self.query_one("#colorbars").outer_size.height
+        top, bottom = heatmap.virtual_region.y, heatmap.virtual_region_with_margin.bottom
+        tops = [map_.virtual_region.y for map_ in self._maps.values()]
+        y = min((t for t in tops if bottom - visible <= t <= top), default=top)
+        end = max(map_.virtual_region_with_margin.bottom for map_ in self._maps.values())
+        self.query_one("#maps").styles.padding = (0, 0, max(0, y + visible - end), 0)
+        self.call_after_refresh(self.scroll_to, y=y, animate=False)  # once the room is laid out
 
     def scroll_maps(self, delta: int) -> bool:
         """Scroll a heatmap at a time: the next (``delta`` > 0) or previous one starts at the top
@@ -379,7 +402,7 @@ class CursorValues(Static):
             self.update(Text("Step forward (→) to see the values of each step.", style="dim"))
             return
         H = lab.spec.model.hidden_size  # records of another width (the jordan cell's y, f) are not per unit
-        names = [n for n in unit_records(lab) if (n != "dh" or lab.bptt_cursor is not None)
+        names = [n for n in unit_records(lab) if (n not in GRADIENTS or lab.bptt_cursor is not None)
                  and lab.trace.get(n, layer, direction).shape[-1] == H]
         where = f"block {layer}" if lab.is_attention else f"layer {layer}{' reverse' if direction else ''}"
         # "+0.16" with two spaces between columns where it fits; else ".16" / "-.16" and one space (a
@@ -402,9 +425,11 @@ class CursorValues(Static):
             first = min(max(unit - count // 2, 0), H - count)
             shown = range(first, first + count)
             caption = Text(f"units {first}-{first + count - 1} of {H} (u/U)", style="dim")
+        # a gradient BPTT has not reached yet (it steps back from t = T): "·", as its heatmap's empty column
+        unrevealed = {n for n in names if n in GRADIENTS and t < lab.bptt_cursor}
         for j in shown:
             style = "reverse" if j == unit else None
-            table.add_row(str(j), *[fmt(columns[n][j]) for n in names], style=style)
+            table.add_row(str(j), *["·" if n in unrevealed else fmt(columns[n][j]) for n in names], style=style)
         self.update(Group(title, table, *([caption] if caption is not None else [])))
 
 
@@ -465,24 +490,63 @@ class ExplainPanel(Static):
             hint = "a/A choose the head" if lab.is_attention else "u/U choose the unit"
             self._show(Text(f"explain: step forward to a time step; {hint}", style="dim"))
             return
+        text = Text()
+        width = self.size.width  # a name longer than that is broken at its own joints (_break_long_words)
+
+        def add(line: str, style: str | None = None) -> None:
+            text.append(_break_long_words(line, width), style=style)
+
         if lab.is_attention:
             step = explain_attention(lab.trace, t, layer, head, top=self.TOP_KEYS)
-            text = Text()
-            text.append(f"explain: step t = {t + 1} attends to (block {layer}, head {head + 1})\n", style="bold")
-            for line in step.lines(labels=lab.task.input_tokens(lab.sequence)):
-                text.append(line + "\n")
-            text.append("q_t, k_j: rows of self_attn.in_proj_weight [W_q; W_k] times the block's input", style="dim")
+            add(f"explain: step t = {t + 1} attends to (block {layer}, head {head + 1})\n", "bold")
+            for line in step.lines(labels=lab.task.input_tokens(lab.sequence), numbered=True):
+                add(line + "\n")
+            add("q_t, k_j: rows of self_attn.in_proj_weight [W_q; W_k] times the block's input", "dim")
             self._show(text)
             return
         with np.errstate(over="ignore", invalid="ignore"):  # states that overflowed read as inf and nan
             equations = explain_step(lab.trace, t, unit, layer, direction)
-        text = Text()
-        text.append(f"explain: unit {unit}, step t = {t + 1} ({lab.spec.model.cell})\n", style="bold")
+        add(f"explain: unit {unit}, step t = {t + 1} ({lab.spec.model.cell})\n", "bold")
         for equation in equations:
-            text.append(equation.text() + "\n")
+            add(equation.text() + "\n")
         if equations:
-            text.append(equations[0].params, style="dim")
+            add(equations[0].params, "dim")
         self._show(text)
+
+
+#: Where a long name may be broken, the stronger joints first: after a dot, comma or slash (between
+#: names: "self_attn." / "in_proj_weight"), else after an underscore (inside one).
+NAME_JOINTS = (".,/", "_")
+
+
+def _joint_cut(head: str) -> int:
+    """Where to break a word whose first characters are ``head``: after its last joint of the
+    strongest kind there (0: none)."""
+    for joints in NAME_JOINTS:
+        cut = max((k + 1 for k, c in enumerate(head) if c in joints), default=0)
+        if cut:
+            return cut
+    return 0
+
+
+def _break_long_words(line: str, width: int) -> str:
+    """``line`` with every word longer than ``width`` broken (a newline) after the last joint of
+    the strongest kind (NAME_JOINTS) that leaves the piece within the width, as often as needed:
+    rich folds a long word at the width itself, which cut names mid-word ("self_attn.in_proj_weigh"
+    / "t"). A word with no joint to break at is left to rich."""
+    if width <= 0:
+        return line
+    words = line.split(" ")
+    for i, word in enumerate(words):
+        pieces = []
+        while len(word) > width:
+            cut = _joint_cut(word[:width])
+            if not cut:
+                break
+            pieces.append(word[:cut])
+            word = word[cut:]
+        words[i] = "\n".join([*pieces, word])
+    return " ".join(words)
 
 
 class GradientPlot(LinePlot):
@@ -520,6 +584,8 @@ class GradientPlot(LinePlot):
         if lab.bptt_cursor is None:
             self.title = ("||dL/dh_t|| (press b to reveal the backward pass)" if lab.is_attention
                           else "||dL/dh_t|| (press b to step backward through time)")
+            # the key whole where the plot is narrow (100-120 columns, beside the eigenvalue plane)
+            self.short_title = "||dL/dh_t|| (b: backprop)" if lab.is_attention else "||dL/dh_t|| (b steps back)"
             return
         self.x_range = (1.0, float(lab.steps))  # t = 1..T from the first revealed step on
         norms, contributions = self._curves(lab, layer, direction)
@@ -528,7 +594,7 @@ class GradientPlot(LinePlot):
         if contributions is not None:
             name = "||dL/dx_t||" if lab.is_attention else "||ΔW_hh(t)||"
             self.set_series(name, shown + 1, contributions[shown], color="#60a0f0")
-        self.marker = float(lab.bptt_cursor + 1) if lab.bptt_cursor < lab.steps else None
+        self.marker = float(lab.bptt_cursor + 1) if lab.bptt_cursor < lab.steps and not lab.is_attention else None
         first, last = norms[shown[0]] if shown.size else math.nan, norms[-1]
         ratio = first / last if shown.size and last > 0 else math.nan
         if lab.is_attention:  # the reveal runs from T down, but backward computed every step at once
@@ -555,11 +621,14 @@ class DecayPlane(ComplexPlane):
         if lab.trace.mode == "Leaky":  # the rate a is a parameter: the same at every step
             a = np.asarray(lab.trace.get("a", layer, direction)[0, 0], np.float64)
             self.display = True
-            self.clear()  # a series another cell left behind
+            self.clear()  # another cell's series (an edited experiment)
             self.set_points("1−a", (1.0 - a).astype(np.complex128), color="#f06080")
             tau = 1.0 / a
-            self.title = (f"leak 1−a l{layer}{'r' if direction else ''}: tau = 1/a {tau.min():.1f}..{tau.max():.1f} "
-                          f"steps (median {np.median(tau):.1f})")
+            # the time constants first, which the preset is about: the plane is 30 columns at any
+            # terminal width, and "leak 1−a l0: tau = 1/a 1.0..100.0 steps (median 9.5)" was cut in them
+            title = f"1−a l{layer}{'r' if direction else ''}: tau {tau.min():.3g}..{tau.max():.3g}"
+            median = f", med {np.median(tau):.3g}"
+            self.title = title + median if len(title + median) <= (self.size.width or 30) else title
             return
         decays = lab.unit_decays(layer, direction)
         self.display = decays is not None
@@ -567,12 +636,13 @@ class DecayPlane(ComplexPlane):
             self.clear()
             return
         where = f"l{layer}{'r' if direction else ''}"
+        self.clear()  # another cell's series (an edited experiment)
         if lab.trace.mode == "LRU":
             self.set_points("λ", decays, color="#f06080")
             self.title = f"λ {where}: |λ| {np.abs(decays).min():.2f}..{np.abs(decays).max():.3f}"
         else:
             symbol = "1−z_t" if lab.trace.mode == "MinGRU" else "f'_t"
-            self.set_points("a", decays, color="#f06080")
+            self.set_points(symbol, decays, color="#f06080")  # the legend names what the title does
             self.title = f"mean {symbol} {where}: {decays.real.min():.2f}..{decays.real.max():.2f}"
 
 
@@ -646,18 +716,26 @@ ATTENTION_MIN_WIDTH, ATTENTION_FRAME = 28, 4  # the panel's columns: at least; b
 ATTENTION_ROOM_BESIDE = 52  # columns left to the heatmaps and the values when it widens (24 each and borders)
 
 
-class AttentionPanel(VerticalScroll):
-    """Self-attention only: the attention map of one block and head for the bench sequence, query
-    steps as rows and key steps as columns; revealed row by row with the time cursor, the cursor
-    step's row highlighted; under a causal mask the upper triangle (the future) stays empty.
-    Not focusable, as StatePanel."""
+class _MapScroll(VerticalScroll):
+    """The attention map and its colour key, scrolled under the panel's header where the panel is
+    shorter than they are. Not focusable, as StatePanel."""
 
     can_focus = False
 
+
+class AttentionPanel(Vertical):
+    """Self-attention only: the attention map of one block and head for the bench sequence, query
+    steps as rows and key steps as columns; revealed row by row with the time cursor, the cursor
+    step's row highlighted; under a causal mask the upper triangle (the future) stays empty.
+    Its header (block, head, the row shown and the axes) stays in view; only the map scrolls."""
+
+    _header: tuple[str, ...] = ()  # its lines, kept for a redraw at another width
+
     def compose(self) -> ComposeResult:
         yield Static(id="attention-title")
-        yield AttentionMap(id="attention-map")
-        yield ColorBar(colormap="sequential", vmin=0.0, vmax=1.0, id="attention-bar")
+        with _MapScroll(id="attention-body"):
+            yield AttentionMap(id="attention-map")
+            yield ColorBar(colormap="sequential", vmin=0.0, vmax=1.0, id="attention-bar")
 
     def update_from(self, lab: Lab, layer: int, head: int) -> None:
         self.display = lab.is_attention
@@ -680,22 +758,35 @@ class AttentionPanel(VerticalScroll):
         attention_map = self.query_one(AttentionMap)
         attention_map.first_step = 1
         attention_map.set_attention(weights, blank, cursor, vmax)
-        attention_map.title = f"query t ↓, key j →{' (causal)' if lab.trace.causal else ''}"
         self.query_one(ColorBar).vmax = vmax
         row = "→ reveals rows" if cursor is None else f"row {cursor + 1}: what step {cursor + 1} attends to"
-        self.query_one("#attention-title", Static).update(
-            Text.assemble((f"attention: block {layer}, head {head + 1}/{lab.num_heads}", "bold"),
-                          (f"  a/A\n{row}", "dim")))
+        # the map's title is the header's last line: scrolled with the map, it left the rows unnamed
+        self._header = (f"attention: block {layer}, head {head + 1}/{lab.num_heads}", row,
+                        f"query t ↓, key j →{' (causal)' if lab.trace.causal else ''}")
+        self._draw_header()
         self.call_after_refresh(self._follow_query)
 
+    def _draw_header(self) -> None:
+        """The header's three lines, the head keys' hint after the first where it fits (wrapped to
+        a line of its own, it took a row from the map)."""
+        if not self._header:
+            return
+        title, row, axes = self._header
+        hint = "  a/A" if len(title) + 5 <= self.content_size.width else ""
+        self.query_one("#attention-title", Static).update(
+            Text.assemble((title, "bold"), (f"{hint}\n{row}\n", "dim"), axes))
+
+    def on_resize(self) -> None:
+        self._draw_header()
+
     def _follow_query(self) -> None:
-        """Scroll so that the highlighted row stays in view."""
+        """Scroll the map so that the highlighted row stays in view."""
         attention_map = self.query_one(AttentionMap)
         line = attention_map.query_line()
         if line is None:
             return
         y = attention_map.virtual_region.y + line
-        self.scroll_to_region(Region(0, y, 1, 1), animate=False, immediate=True)
+        self.query_one(_MapScroll).scroll_to_region(Region(0, y, 1, 1), animate=False, immediate=True)
 
 
 class TrainingPlots(Vertical):
@@ -716,8 +807,8 @@ class TrainingPlots(Vertical):
         if not size:
             loss_plot.clear()
             norm_plot.clear()
-            loss_plot.short_title = norm_plot.short_title = ""  # a new experiment: not the last one's numbers
-            loss_plot.title = "loss (press t to train)"
+            norm_plot.short_title = ""  # a new experiment: not the last one's numbers
+            loss_plot.title, loss_plot.short_title = "loss (press t to train)", "loss (t trains)"
             norm_plot.title = "gradient norm"
             return
         loss_plot.set_series("train", steps, history.column("loss", size), color="#e0e0e0")

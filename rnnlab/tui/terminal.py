@@ -8,15 +8,27 @@ import weakref
 from collections.abc import Sequence
 
 from textual.app import App
+from textual.dom import DOMNode
 from textual.screen import Screen
-from textual.widgets import Static
+from textual.widgets import Footer, Static
 
 #: Columns, rows: below this the heatmaps get no rows and the plots' labels run together.
 MIN_SIZE = (60, 20)
 #: A second q within this long quits though trained work would be lost.
 QUIT_CONFIRM_S = 5.0
+#: Columns below which a footer packs its keys closer and drops the palette key (fit_footer).
+FOOTER_ROOMY_WIDTH = 120
 
 _warned: weakref.WeakSet[App] = weakref.WeakSet()
+
+
+def fit_footer(node: DOMNode, width: int) -> None:
+    """Every key of the footers under ``node`` (a screen, an app) in view down to 80 columns:
+    closer together, and without the command palette's key (ctrl+p still opens it), below
+    FOOTER_ROOMY_WIDTH columns. The main lab and each architecture lab call it on a resize."""
+    for footer in node.query(Footer):
+        footer.compact = width < FOOTER_ROOMY_WIDTH
+        footer.show_command_palette = width >= FOOTER_ROOMY_WIDTH
 
 
 class ConfirmQuit:

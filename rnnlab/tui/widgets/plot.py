@@ -8,7 +8,8 @@ series' length, and a one-step spike is never lost.
 Layout of the content area, top to bottom:
 
 - header line: title on the left, legend ("━ name" in each series' colour) on the right, or
-  where it does not fit beside the title, in the canvas where no curve runs (else left out);
+  where it does not fit beside the title, in the canvas where no curve runs (else each entry
+  where it has room, else left out);
 - plot rows (all lines but the first and the last): y-axis labels (max at the top, min at the
   bottom, actual values also with ``log_y``) left of an axis, then the braille canvas;
 - x-axis line: first and last x, and "▲x" under the vertical marker.
@@ -485,6 +486,12 @@ class LinePlot(CachedFrame):
             spot = _free_spot(taken, len(_joined(legend)))
             if spot is not None:
                 _put_legend(grid, top + spot[0], gutter + spot[1], legend)
+            else:  # no room for them in one line (curves everywhere): each entry where it has room
+                for entry in legend:
+                    spot = _free_spot(taken, len(entry[0]))
+                    if spot is not None:
+                        _put_legend(grid, top + spot[0], gutter + spot[1], [entry])
+                        taken[spot[0], max(spot[1] - 1, 0):spot[1] + len(entry[0]) + 1] = True
 
         # x-axis line: first and last x, and the marker's label, which wins: an end label it would
         # touch is left out whole ("▲38" beside "40" read as "▲3840"). No legend here: beside the
