@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -81,8 +82,10 @@ def test_preset_is_reservoirpys_published_setup_and_beats_its_rmse(preset):
     assert preset.result.onestep_scores.rmse == pytest.approx(rmse, rel=1e-9)
     assert preset.result.onestep_scores.rmse < PUBLISHED_RMSE
     assert preset.result.onestep_scores.r2 > 0.9999
-    y_gen, _ = esn.generate(400, x[:1599])
-    over = np.flatnonzero(np.abs(y_gen[:, 0, 0] - x[1599:1999, 0, 0]) > 0.1)
+    # the free run goes on from every known value (s[1599], the last training target, too): its first
+    # forecast is of s[1600], the test's first target
+    y_gen, _ = esn.generate(400, x[:1600])
+    over = np.flatnonzero(np.abs(y_gen[:, 0, 0] - x[1600:2000, 0, 0]) > 0.1)
     assert preset.result.generation.horizon == over[0] > 100  # it tracks the chaotic series for a while
     # rho 1.25 > 1, but the leaky linearisation's eigenvalues (1 - a) + a lambda reach only ~1.07
     assert np.abs(preset.result.eigenvalues).max() == pytest.approx(1.25)
@@ -99,10 +102,12 @@ def test_states_forecasts_and_free_run_line_up():
     states, _ = esn.run(s[:, None, None][:-1])
     np.testing.assert_allclose(r.states, states[:, 0], rtol=0, atol=1e-12)
     np.testing.assert_allclose(r.onestep, esn.predict(s[:-1, None, None])[:, 0, 0], rtol=0, atol=1e-12)
-    # the free run starts from the last training state; generated[k] forecasts s[n + k]
-    y_gen, trace = esn.generate(60, s[:n, None, None])
+    # the free run starts after the true s[n] (the last training target), as the one-step test does:
+    # generated[k] forecasts s[n + 1 + k], and its first forecast is the test's first
+    y_gen, trace = esn.generate(60, s[:n + 1, None, None])
     np.testing.assert_allclose(r.generated, y_gen[:, 0, 0], rtol=0, atol=1e-12)
-    np.testing.assert_allclose(r.generated_states[0], r.states[n - 1], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(r.generated_states[0], r.states[n], rtol=0, atol=1e-12)
+    assert r.generated[0] == pytest.approx(r.onestep[n], abs=1e-12)
     np.testing.assert_allclose(r.generated_states, trace.get("h")[:, 0], rtol=0, atol=1e-12)
 
 
@@ -111,23 +116,25 @@ def test_the_two_modes_share_one_time_axis():
     n, G = lab.n_train, lab.options.generate
     one = lab.view("one-step")
     free = lab.view("generative")
-    assert one.columns == 299 and free.columns == n + G - 1
-    np.testing.assert_array_equal(free.states[:n], one.states[:n])
-    np.testing.assert_array_equal(free.inputs[n:], lab.result.generated[:-1])  # fed back
-    np.testing.assert_array_equal(free.forecasts[n - 1:], lab.result.generated)
+    assert one.columns == 299 and free.columns == n + G
+    np.testing.assert_array_equal(free.states[:n + 1], one.states[:n + 1])  # x_n after the true s[n] in both
+    np.testing.assert_array_equal(free.inputs[:n + 1], one.inputs[:n + 1])
+    np.testing.assert_array_equal(free.inputs[n + 1:], lab.result.generated[:-1])  # fed back
+    np.testing.assert_array_equal(free.forecasts[n:], lab.result.generated)
+    assert free.forecasts[n] == pytest.approx(one.forecasts[n], abs=1e-12)  # the same first forecast
     assert np.isnan(free.targets[len(lab.result.series) - 1:]).all()  # past the series' end
-    assert free.targets[n - 1] == lab.result.series[n]
+    assert free.targets[n] == one.targets[n] == lab.result.series[n + 1]
 
 
 def test_horizon_is_the_first_step_over_the_threshold():
     lab = small()
     g, n = lab.result.generation, lab.n_train
-    errors = np.abs(lab.result.generated[:g.compared] - lab.result.series[n:n + g.compared])
+    errors = np.abs(lab.result.generated[:g.compared] - lab.result.series[n + 1:n + 1 + g.compared])
     assert g.exceeded and g.horizon == np.flatnonzero(errors > 0.1)[0]
     assert (errors[:g.horizon] <= 0.1).all()
     lab.configure(threshold=1e5, generate=200)
     g = lab.result.generation
-    assert g.compared == len(lab.result.series) - n == 51  # the series covers only 51 generated steps
+    assert g.compared == len(lab.result.series) - 1 - n == 50  # the series covers only the test's 50 steps
     assert not g.exceeded and g.horizon == g.compared and len(lab.result.generated) == 200
 
 
@@ -232,9 +239,9 @@ def test_cursor_moves_clamps_and_follows_the_mode():
     lab.toggle_mode()
     assert lab.mode == "generative" and lab.cursor == n and lab.cursor_values()["part"] == "free run"
     lab.configure(generate=10)
-    assert lab.columns == n + 9 and lab.jump_end() == n + 8
+    assert lab.columns == n + 10 and lab.jump_end() == n + 9  # one column per forecast, from x_n
     v = lab.cursor_values()
-    assert v["input"] == lab.result.generated[8] and np.isfinite(v["error"])
+    assert v["input"] == lab.result.generated[8] and np.isfinite(v["error"])  # the ninth fed back
     lab.toggle_mode()
     assert lab.mode == "one-step"
     with pytest.raises(UserError, match="mode must be one of one-step, generative"):
@@ -370,6 +377,27 @@ def test_screen_shows_states_eigenvalues_forecast_and_figures():
     drive(check)
 
 
+def test_the_one_step_and_the_free_run_plots_share_their_time_axis():
+    """A free run as long as the test (generate = test) covers the test's steps: its plots' x-axes
+    ended one step before the one-step forecast's (1998 against 1999 for the preset), as the run
+    began with the fitted value of s(n), a training target. Both forecast s(n+1) first, from x_n
+    (after the true s(n)), to the series' last value: the same times in the series and error plots."""
+    async def check(app, pilot):
+        lab, screen = app.engine, app.screen
+        n, L = lab.n_train, len(lab.result.series)
+        ends = {}
+        for curve in ("one-step", "free run"):
+            series = screen.query_one("#esn-series", LinePlot)._series[curve].xs
+            errors = screen.query_one("#esn-error", LinePlot)._series[curve].xs
+            ends[curve] = (series[0], series[-1], errors[0], errors[-1], len(series))
+            await pilot.press("f")
+        assert ends["one-step"] == ends["free run"] == (n + 1, L - 1, n + 1, L - 1, 50)
+        g = lab.result.generation
+        assert g.compared == lab.options.test == 50  # scored on the test's targets, s(n+1) .. s(L-1)
+
+    drive(check, generate=50)
+
+
 def test_keys_move_the_cursor_and_toggle_the_free_run():
     async def check(app, pilot):
         lab, n = app.engine, app.engine.n_train
@@ -386,7 +414,7 @@ def test_keys_move_the_cursor_and_toggle_the_free_run():
         text = screen_text(app)
         assert "[free run]" in text and "Mackey-Glass: free run" in text and "free run" in text
         plot = app.screen.query_one("#esn-error", LinePlot)
-        assert plot.marker == n + lab.result.generation.horizon
+        assert plot.marker == n + 1 + lab.result.generation.horizon  # the time of the first forecast over
         await pilot.press("f")
         assert lab.mode == "one-step"
 
@@ -416,9 +444,9 @@ def test_step_counts_share_one_total_the_series_length(generate):
         assert _time_labels(app)[2] == "t 298 of 300"  # x_298 forecasts s(299), the series' last value
         await pilot.press("f")
         title, legend, cursor = _time_labels(app)
-        last = n + generate - 2  # the last fed-back input; the first forecast, of s(n), is made at t = n - 1
-        # columns n-1 .. last: as many as the forecasts, s(n) .. s(n + generate - 1)
-        assert f" free t {n - 1}-{last} → s({n})..s({n + generate - 1})" in legend
+        last = n + generate - 1  # the last fed-back input; the first forecast, of s(n + 1), is made at t = n
+        # columns n .. last: as many as the forecasts, s(n + 1) .. s(n + generate), as the test's
+        assert f" free t {n}-{last} → s({n + 1})..s({n + generate})" in legend
         await pilot.press("end")
         title, legend, cursor = _time_labels(app)
         of = "of 300" if last < 300 else f"of {last + 1} (series t < 300)"
@@ -706,7 +734,7 @@ def test_g_and_G_go_to_the_start_and_the_end_as_in_every_lab_and_f_switches_the_
         assert lab.mode == "generative"
         await pilot.press("g")
         assert lab.cursor == 0 and lab.mode == "generative"
-        assert "f 1-step/free run" in screen_text(app).splitlines()[-1]  # the footer
+        assert "f 1-step/free" in screen_text(app).splitlines()[-1]  # the footer
         await pilot.press("f", "question_mark")
         text = screen_text(app)
         assert lab.mode == "one-step"
@@ -752,6 +780,50 @@ def test_quitting_the_esn_lab_never_asks():
         assert app.return_code == 0 and not app._notifications
 
     drive(check)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (100, 30), (120, 36)])
+def test_every_footer_key_is_in_view_down_to_80_columns(size):
+    """At 80 columns the footer ended "… w sweep ρ  e▏^p palette": below 120 it packs its keys closer
+    and leaves out the palette's (ctrl+p still opens it), as the main lab's; x is in the help."""
+    async def check(app, pilot):
+        screen = app.screen
+        lines = screen_text(app).splitlines()
+        for binding in (*screen.BINDINGS, *app.BINDINGS):
+            if binding.show:  # as the footer shows it: its first key (or key_display), its description
+                shown = f"{app.get_key_display(replace(binding, key=binding.key.split(',')[0]))} {binding.description}"
+                assert shown in lines[-1], (shown, lines[-1])
+        assert ("palette" in lines[-1]) == (size[0] >= 120)
+        assert "…" not in lines[0] and "rnnlab — esn: echo state network" in lines[0]
+
+    drive(check, size=size)
+
+
+def test_the_header_shortens_its_sub_title_rather_than_cut_it():
+    """60 columns leave the header's title 42: the sub-title's shorter form, not "…Mackey-Gl…"."""
+    async def check(app, pilot):
+        header = screen_text(app).splitlines()[0]
+        assert header.rstrip().endswith("rnnlab — esn: echo state network") and "…" not in header
+
+    drive(check, size=(60, 20))
+
+
+def test_the_help_wraps_a_long_description_under_itself():
+    """b's description wrapped as "(train/test" / "  boundary)", under the keys: the keys and the
+    descriptions are two columns, so a long one goes on under its own first word."""
+    async def check(app, pilot):
+        await pilot.press("question_mark")
+        await pilot.pause()
+        lines = screen_text(app).splitlines()
+        assert any("esn lab: keys" in line for line in lines)
+        at = next(k for k, line in enumerate(lines) if "time cursor to the first forecast step" in line)
+        column = lines[at].index("time cursor to the first")
+        assert "boundary)" not in lines[at]  # 80 columns: it wraps
+        follow = lines[at + 1]
+        assert follow.index("boundary)") == column, (lines[at], follow)
+        assert "home or g  time cursor to t = 0" in "\n".join(lines)
+
+    drive(check, size=(80, 24))
 
 
 def test_ctrl_c_quits_and_the_help_says_so():

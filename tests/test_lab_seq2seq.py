@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -645,6 +646,80 @@ def test_screen_large_terminals_keep_the_attention_note():
         assert "Reversal draws an anti-diagonal" in screen_text(app)
 
     drive(check, {"max_length": 10, "seed": 1}, size=(120, 36))
+
+
+def _decode_steps(text: str) -> tuple[str | None, str | None]:
+    """The bench's "step k/T'" (its last line) and the status line's "decode step k/T'"."""
+    bench = re.search(r"^ (?:step|decoder step) (\d+/\d+)", text, re.M)
+    status = re.search(r"decode step (\d+/\d+)", text)
+    return bench and bench[1], status and status[1]
+
+
+def test_the_bench_and_the_status_line_count_the_same_decoding(tmp_path):
+    """The status line (10 Hz while training) and the bench (redrawn when the screen re-decodes,
+    2 Hz) said "step 11/11" and "decode step 10/10" at once: the engine had re-decoded (an export
+    decodes with the newest weights) behind the bench. A status line drawn from a decoding the
+    bench does not show redraws the bench first, so the two always count the same one."""
+    async def check(app, screen, pilot):
+        lab = screen.engine
+        await pilot.press("home", "right", "right")
+        assert _decode_steps(screen_text(app)) == (f"2/{lab.decoding.steps}",) * 2
+        lab.source_from_text("3 1 4 1 5")  # the engine moves on without the screen (all of it shown)
+        assert lab.cursor == lab.decoding.steps
+        screen.update_status()  # as the timer does while training
+        await pilot.pause()
+        counted = f"{lab.cursor}/{lab.decoding.steps}"
+        assert _decode_steps(screen_text(app)) == (counted, counted)
+        assert "expected   5   1   4   1   3  EOS" in screen_text(app)
+        # while training: an export re-decodes with the newest weights, and the screen shows that decoding
+        lab.train(until_step=2)
+        await pilot.press("x")
+        await pilot.pause()
+        app.screen.query_one("#prompt-input").value = str(tmp_path / "bench.npz")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert lab.decoded_at_step == 2
+        counted = f"{lab.cursor}/{lab.decoding.steps}"
+        assert _decode_steps(screen_text(app)) == (counted, counted)
+
+    drive(check, {"max_length": 6})
+
+
+def _footer_keys(app, screen) -> list[str]:
+    """What the footer shows of each shown binding of the screen and the app: "→ decode", "q quit"."""
+    return [f"{app.get_key_display(replace(b, key=b.key.split(',')[0]))} {b.description}"  # the first key's
+            for b in (*screen.BINDINGS, *app.BINDINGS) if b.show]
+
+
+@pytest.mark.parametrize("size", [(80, 24), (100, 30), (120, 36)])
+def test_every_footer_key_is_in_view_down_to_80_columns(size):
+    """At 100 columns the footer ended "… s sto▏^p palette": below 120 it packs its keys closer and
+    leaves out the palette's (ctrl+p still opens it), as the main lab's; the help lists every key."""
+    async def check(app, screen, pilot):
+        footer = screen_text(app).splitlines()[-1]
+        for key in _footer_keys(app, screen):
+            assert key in footer, (key, footer)
+        assert ("palette" in footer) == (size[0] >= 120)
+        header = screen_text(app).splitlines()[0]
+        assert "…" not in header and "rnnlab seq2seq — GRU H=8" in header  # the sub-title fits, shortened
+
+    drive(check, size=size)
+
+
+def test_the_help_wraps_a_long_description_under_itself():
+    """A description longer than the dialog's line went on under the keys ("  row appears" at the
+    dialog's edge); the keys and descriptions are two columns, so it wraps under its own start."""
+    async def check(app, screen, pilot):
+        await pilot.press("question_mark")
+        await pilot.pause()
+        lines = screen_text(app).splitlines()
+        at = next(k for k, line in enumerate(lines) if "decode: the decoder writes one more token" in line)
+        column = lines[at].index("decode: ")
+        assert lines[at].rstrip().endswith("│") and not lines[at].rstrip("│ ").endswith("appears")  # it wrapped
+        follow = lines[at + 1]
+        assert follow[:column].strip("│ ") == "" and follow[column] != " ", (lines[at], follow)
+
+    drive(check, size=(80, 24))
 
 
 # ---------------------------------------------------------------------------------------------

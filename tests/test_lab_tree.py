@@ -9,6 +9,7 @@ import json
 import re
 import threading
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -332,7 +333,7 @@ def test_outline_draws_the_tree_root_first():
 def test_screen_steps_forward_through_the_nodes():
     async def check(app, lab, pilot):
         text = screen_text(app)
-        assert "test tree 4 of 150" in text and "no node computed yet" in text and "untrained" in text
+        assert "test tree 4 of 150" in text and "no node yet: → computes node 0" in text and "untrained" in text
         await pilot.press("right", "right", "right")
         assert lab.cursor == 3
         h_map = app.screen.query_one("#tree-map-h", Heatmap)
@@ -347,7 +348,7 @@ def test_screen_steps_forward_through_the_nodes():
         await pilot.press("home")
         assert lab.cursor == 1
         await pilot.press("left")
-        assert lab.cursor == 0 and "no node computed yet" in screen_text(app)
+        assert lab.cursor == 0 and "no node yet: → computes node 0" in screen_text(app)
 
     drive(check)
 
@@ -437,7 +438,7 @@ def test_screen_edits_options_exports_and_helps(tmp_path):
 
         await pilot.press("question_mark")
         text = screen_text(app)
-        assert "treebank lab: keys" in text and "backward step" in text and "type tree" in text
+        assert "treebank lab: keys" in text and "backprop: dL/dh one node further" in text and "type tree" in text
         assert "q, ctrl+c  quit" in text
         await pilot.press("escape")
         assert isinstance(app.screen, TreeLabScreen)
@@ -762,6 +763,63 @@ def test_an_unknown_word_is_one_line_and_the_help_lists_every_word():
         assert words.startswith("\nThe model knows 27 words: awful, bad,") and "good" in words
 
     drive(check, size=(120, 36))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (100, 30), (120, 36)])
+def test_every_footer_key_and_the_whole_sub_title_in_view_down_to_80_columns(size):
+    """At 80 columns the footer lost its last keys to "▏^p palette" and the header ended "450
+    trainin…": below 120 the footer packs its keys closer without the palette's (ctrl+p still opens
+    it), as the main lab's, and the header takes the longest sub-title that fits."""
+    async def check(app, lab, pilot):
+        screen = app.screen
+        lines = screen_text(app).splitlines()
+        for binding in (*screen.BINDINGS, *app.BINDINGS):
+            if binding.show:  # as the footer shows it: its first key (or key_display), its description
+                shown = f"{app.get_key_display(replace(binding, key=binding.key.split(',')[0]))} {binding.description}"
+                assert shown in lines[-1], (shown, lines[-1])
+        assert ("palette" in lines[-1]) == (size[0] >= 120)
+        assert "…" not in lines[0] and "rnnlab — treebank: recursive net, H=8, 27 words" in lines[0]
+        assert ("training trees" in lines[0]) == (size[0] >= 100)
+
+    drive(check, size=size)
+
+
+def test_at_80x24_the_plot_titles_and_the_side_panel_hints_fit():
+    """The accuracy plot's title ended "(train 100%, test…" at 80 columns: where it does not fit, the
+    same numbers shorter. The side panel's hints fit its 36 columns (one wrapped under its margin)."""
+    async def check(app, lab, pilot):
+        text = screen_text(app)
+        assert "needs the root (End computes it)" in text and "test…" not in text
+        info = app.screen.query_one("#tree-info")
+        lines = str(info.render()).splitlines()
+        assert "no node yet: → computes node 0" in lines  # below the fold here: whole, on one line
+        assert info.content_size.width >= max(len("no node yet: → computes node 0"),
+                                              len("  needs the root (End computes it)"))
+        await pilot.press("t")
+        await wait_for(pilot, lambda: lab.training_status == "completed" and "completed ep" in screen_text(app))
+        await pilot.pause()
+        last = lab.history[-1]
+        text = screen_text(app)
+        test = "" if last.test_accuracy is None else f", test {last.test_accuracy:.0%}"
+        assert f"train {last.train_accuracy:.0%}{test}" in text and "test…" not in text and "(train" not in text
+        await pilot.press("home", "right")
+        assert "needs the root (End computes it)" in screen_text(app)
+
+    drive(check, size=(80, 24), epochs=2)
+
+
+def test_the_help_wraps_a_long_description_under_itself():
+    async def check(app, lab, pilot):
+        await pilot.press("question_mark")
+        await pilot.pause()
+        lines = screen_text(app).splitlines()
+        at = next(k for k, line in enumerate(lines) if "export: vectors, dL/dh" in line)
+        column = lines[at].index("export: ")
+        for line in lines[at - 12:at + 1]:  # every key's description starts in the one column
+            if re.search(r"\w: ", line[column:column + 20]):
+                assert line[column - 2:column] == "  " and line[column] != " ", line
+
+    drive(check, size=(80, 24))
 
 
 def test_parse_assignments():

@@ -33,7 +33,7 @@ DESCRIPTIONS: dict[str, str] = {
     "esn": "Echo state network on Mackey-Glass: reservoir states, eigenvalues against the unit circle, "
            "one-step and free-running forecasts as the spectral radius and leak rate change",
     "seq2seq": "Encoder-decoder reversing digits: decode step by step and watch the attention matrix "
-               "turn anti-diagonal; without attention, long inputs fail",
+               "turn anti-diagonal; without attention, long inputs fail (past the trained lengths, both do)",
     "treebank": "Recursive net on a sentiment treebank where structure decides: step through a tree node "
                 "by node, forward and backward through structure",
 }

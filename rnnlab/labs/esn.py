@@ -17,17 +17,19 @@ The preset (:data:`DEFAULTS`) is reservoirpy's published Mackey-Glass setup (tau
 readout fitted on the first 1599 steps after a warm-up of 100 and scored on the last 400), with
 the input beside the state in the readout (``readout_input=True``), which beats the published
 one-step RMSE of 0.0020 at the median over seeds (seed 0: RMSE 1.3e-3, R^2 0.99997). Fed back its
-own output from the end of the training part, the same network tracks the series for 147 steps
-before its error first exceeds 0.1. Moving one knob shows what it is for (seed 0, measured with
-:meth:`EsnLab.sweep`): rho 0.5 (a short memory) triples the one-step error and ends the free run
-after ~40 steps; rho 1.5 is best (RMSE 9.7e-4); from rho 1.8 on the reservoir turns chaotic, the
-one-step error is 6-8x the preset's and the free run blows up within 40 steps; a leak rate of 1 (no
-leak: a plain tanh reservoir) still forecasts one step well but its free run diverges after 57.
+own output from the end of the training part, the same network tracks the series for 206 steps
+(s[1600] .. s[1805], the test's first targets) before its error first exceeds 0.1. Moving one
+knob shows what it is for (seed 0, measured with :meth:`EsnLab.sweep`): rho 0.5 (a short memory)
+triples the one-step error and ends the free run after ~40 steps; rho 1.5 is best (RMSE 9.7e-4);
+from rho 1.8 on the reservoir turns chaotic, the one-step error is 6-8x the preset's and the free
+run blows up within 40 steps; a leak rate of 1 (no leak: a plain tanh reservoir) still forecasts
+one step well but its free run diverges after 57.
 
 Time axis: column t of every state array is x_t, the state after input t; the readout of column
 t forecasts s[t + 1]. Two modes share it: "one-step" (every input is the true s[t]: the test part
-continues the training part's states) and "generative" (from t = n_train on, each input is the
-network's own previous forecast). ``cursor`` is a column of the current mode.
+continues the training part's states) and "generative" (columns up to n_train as in "one-step",
+x_{n_train} after the last training target; from t = n_train + 1 on, each input is the network's
+own previous forecast). Both forecast s[n_train + 1] first. ``cursor`` is a column of the current mode.
 
 Every action is a method; changes of the options are validated first (one-line
 :class:`~rnnlab.errors.UserError` naming the option; nothing changes on error). A change is
@@ -257,7 +259,8 @@ class Scores:
 
 @dataclass(frozen=True)
 class Generation:
-    """Scores of the free run against the series: ``compared`` steps (those the series covers),
+    """Scores of the free run against the series from s[n_train + 1] on (the one-step test's
+    targets): ``compared`` steps (those the series covers),
     ``horizon`` = generated steps before the error first exceeds ``threshold`` (``compared`` if it
     never does, then ``exceeded`` is False)."""
 
@@ -279,9 +282,11 @@ class EsnResult:
     - ``states`` (L-1, N): x_t after the true input s[t], t = 0 .. L-2 (one run through the
       whole series: the test part continues the training part);
     - ``onestep`` (L-1,): the readout of ``states[t]``, the forecast of s[t + 1];
-    - ``generated`` (G,): the free run, ``generated[k]`` forecasts s[n_train + k];
+    - ``generated`` (G,): the free run, ``generated[k]`` forecasts s[n_train + 1 + k] (``[0]`` is
+      ``onestep[n_train]``, the one-step test's first forecast: both start from the true s[n_train]);
     - ``generated_states`` (G, N): the state each ``generated[k]`` is read from
-      (``[0]`` is the last training state, ``[k]`` the state after the input ``generated[k - 1]``);
+      (``[0]`` is ``states[n_train]``, after the last training target s[n_train] as input, ``[k]``
+      the state after the input ``generated[k - 1]``);
     - ``eigenvalues`` (N,) complex: eig(W), largest |lambda| first.
     """
 
@@ -305,13 +310,14 @@ class EsnResult:
         return (1.0 - a) + a * self.eigenvalues
 
     def forecast_errors(self, mode: str) -> tuple[np.ndarray, np.ndarray]:
-        """``(times, |error|)`` over the forecast part: one-step, the test targets n_train+1 .. L-1;
-        generative, the generated steps the series covers (times n_train ..)."""
+        """``(times, |error|)`` over the forecast part, the times those of the values forecast: one-step,
+        the test targets n_train+1 .. L-1; generative, the generated steps the series covers (from the
+        same n_train+1)."""
         L, n = len(self.series), self.n_train
         if mode == "one-step":
             return np.arange(n + 1, L), np.abs(self.onestep[n:] - self.series[n + 1:])
         k = self.generation.compared
-        return np.arange(n, n + k), np.abs(self.generated[:k] - self.series[n:n + k])
+        return np.arange(n + 1, n + 1 + k), np.abs(self.generated[:k] - self.series[n + 1:n + 1 + k])
 
 
 @dataclass
@@ -391,18 +397,21 @@ def compute(options: EsnOptions, spell: Spell = str) -> EsnResult:
         esn.fit(u[:n], u[1:n + 1], warmup=options.warmup)
         onestep, _, trace = esn.forward(u[:-1])  # one run over every input: train, then test
         states = trace.get("h")[:, 0]
-        # free run: from x_{n-2} with the last training input -> x_{n-1}, then outputs fed back
-        start_state = states[n - 2:n - 1] if n >= 2 else None
-        generated, gen_trace = esn.generate(options.generate, u[n - 1:n], state=start_state)
+        # free run: from x_{n-1} with s[n] -> x_n, then outputs fed back. s[n] is the last training
+        # target, known data, so it goes in as it is, and the first free forecast is of s[n+1], as the
+        # one-step test's: both score the same steps. (Started from x_{n-1}, the run's first "forecast"
+        # was the fitted value of s[n], a training target, counted in its RMSE and horizon, and a run
+        # as long as the test ended one step before it: the plots' axes ended at 1998 and 1999.)
+        generated, gen_trace = esn.generate(options.generate, u[n:n + 1], state=states[n - 1:n])
     except ValueError as exc:  # not expected of checked options; still one line, not a traceback
         raise UserError(str(exc)) from None
     onestep, generated = onestep[:, 0, 0], generated[:, 0, 0]
     G = options.generate
-    compared = min(G, L - n)
+    compared = min(G, L - 1 - n)  # targets s[n+1 ..]: the test's, as many as the series has
     with np.errstate(over="ignore", invalid="ignore"):
-        errors = np.abs(generated[:compared] - s[n:n + compared])
+        errors = np.abs(generated[:compared] - s[n + 1:n + 1 + compared])
     over = np.flatnonzero(~(errors <= options.threshold))  # NaN (a run gone to Inf - Inf) counts as over
-    generation = Generation(G, compared, Scores.of(s[n:n + compared], generated[:compared]),
+    generation = Generation(G, compared, Scores.of(s[n + 1:n + 1 + compared], generated[:compared]),
                             int(over[0]) if over.size else compared, bool(over.size), options.threshold)
     return EsnResult(
         options=options, esn=esn, series=s, n_train=n, states=states, onestep=onestep, generated=generated,
@@ -434,16 +443,18 @@ def mode_view(result: EsnResult, mode: str) -> ModeView:
     s, n = result.series, result.n_train
     if mode == "one-step":
         return ModeView(mode, result.states, s[:-1], result.onestep, s[1:])
+    # columns 0 .. n are the one-step mode's (x_n after the true s[n], the last training target);
+    # from n + 1 each input is the previous forecast: G forecasts, of s[n+1] .. s[n+G]
     G = result.generation.steps
-    columns = n + G - 1
+    columns = n + G
     targets = np.full(columns, np.nan)
     available = min(columns, len(s) - 1)
     targets[:available] = s[1:available + 1]
     return ModeView(
         mode,
-        np.concatenate([result.states[:n], result.generated_states[1:]]),
-        np.concatenate([s[:n], result.generated[:G - 1]]),
-        np.concatenate([result.onestep[:n - 1], result.generated]),
+        np.concatenate([result.states[:n + 1], result.generated_states[1:]]),
+        np.concatenate([s[:n + 1], result.generated[:G - 1]]),
+        np.concatenate([result.onestep[:n], result.generated]),
         targets,
     )
 
@@ -507,7 +518,7 @@ class EsnLab:
 
     @property
     def columns(self) -> int:
-        """Time columns of the current mode: L - 1 one-step, n_train + generate - 1 generative."""
+        """Time columns of the current mode: L - 1 one-step, n_train + generate generative."""
         return self.view().columns
 
     @property
@@ -627,7 +638,8 @@ class EsnLab:
         return self.move_to(self.columns - 1)
 
     def jump_boundary(self) -> int:
-        """To the first forecast column (t = n_train: the first test input / the first fed-back one)."""
+        """To the first forecast column (t = n_train, in both modes: x_t after the true s[n_train],
+        whose readout is the first forecast of the test and of the free run)."""
         return self.move_to(self.n_train)
 
     # ------------------------------------------------------------------ the long action
@@ -735,7 +747,7 @@ class EsnLab:
             "series": "(L,) s[0..L-1]",
             "states": "(L-1, N): x_t after the true input s[t]",
             "onestep": "(L-1,): readout of states[t], the forecast of s[t+1]",
-            "generated": f"(G,): free run, generated[k] forecasts s[{r.n_train} + k]",
+            "generated": f"(G,): free run, generated[k] forecasts s[{r.n_train + 1} + k]",
             "generated_states": "(G, N): the state generated[k] is read from",
             "eigenvalues": "(N,) complex: eig(weight_hh), largest |lambda| first",
             "effective_eigenvalues": "(N,) complex: (1 - leak_rate) + leak_rate * eigenvalues",

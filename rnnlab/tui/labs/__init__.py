@@ -12,11 +12,13 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from rich.table import Table
 from textual.app import App
 from textual.binding import Binding
+from textual.screen import Screen
 
 from ...labs import lab_class
-from ..terminal import ConfirmQuit, FixedTheme, PlainNotices
+from ..terminal import ConfirmQuit, FixedTheme, PlainNotices, first_fit
 
 #: lab name -> "module:Class" of its Screen (constructor: ``Screen(engine)``).
 SCREENS: dict[str, str] = {
@@ -25,6 +27,9 @@ SCREENS: dict[str, str] = {
     "esn": "rnnlab.tui.labs.esn:EsnScreen",
 }
 
+
+#: Columns of Textual's Header that its title does not get: the icon (8) and the clock's space (10).
+HEADER_CHROME = 18
 
 #: The quit keys as each lab's help lists them (the app's binding, :class:`LabScreenApp`).
 QUIT_HELP = ("q, ctrl+c", "quit")
@@ -35,6 +40,26 @@ QUIT_HELP_TRAINED = ("q, ctrl+c", "quit (after training: press twice)")
 def trained_count(count: int, unit: str) -> str:
     """``"938 trained steps"``, ``"1 trained epoch"``; "" for none (nothing to lose, nothing to ask)."""
     return f"{count} trained {unit}{'' if count == 1 else 's'}" if count else ""
+
+
+def fit_sub_title(screen: Screen, width: int, *forms: str) -> None:
+    """The screen's sub-title: the first of ``forms`` (longest first) that fits the header beside
+    its title ("rnnlab — treebank: ..."), else the last: the header would cut it with "…" mid-word
+    ("450 trainin…" at 80 columns). ``width`` is the terminal's (0: not laid out yet, the first)."""
+    title = screen.title if screen.title is not None else screen.app.title
+    room = width - HEADER_CHROME - len(title) - len(" — ") if width else None
+    screen.sub_title = first_fit(forms, room, fallback=forms[-1])
+
+
+def key_table(keys: list[tuple[str, str]]) -> Table:
+    """A help's keys as two columns, the keys right-aligned: a description longer than its line
+    wraps under itself, not under the keys (a hanging indent), at any width of the dialog."""
+    table = Table.grid(padding=(0, 0, 0, 2), expand=True)
+    table.add_column(justify="right", no_wrap=True, style="bold")
+    table.add_column(ratio=1)
+    for key, description in keys:
+        table.add_row(key, description)
+    return table
 
 
 def screen_class(name: str) -> Any:

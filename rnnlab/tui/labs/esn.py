@@ -35,17 +35,17 @@ from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Label, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from ...errors import UserError
 from ...labs.esn import DEFAULTS, OPTION_HELP, EsnLab, parse_option_text
-from ..terminal import first_fit, show_if_too_small, warn_without_true_colour
+from ..terminal import first_fit, fit_footer, show_if_too_small, warn_without_true_colour
 from ..screens import HelpScreen, PromptScreen
 from ..widgets import ColorBar, ComplexPlane, Heatmap, LinePlot
-from . import QUIT_HELP
+from . import QUIT_HELP, fit_sub_title, key_table
 
 TICK_HZ = 10          # how often a running sweep's curve is redrawn
 CONTEXT = 100         # training steps shown before the forecast part in the series plot
@@ -100,12 +100,11 @@ def _states_title(first: int, last: int, units: int, start: int, end: int, of_st
 
 def _time_legend(lab: EsnLab) -> str:
     """Which t each part covers and what it forecasts (x_t forecasts s(t+1)): the one-step test and
-    the free run cover different steps (the free run's first forecast is of s(n), from x_{n-1})."""
+    the free run both start at x_n (after the true s(n), the last training target), forecasting s(n+1)."""
     n, last, length = lab.n_train, lab.columns - 1, len(lab.result.series)
     if lab.mode == "generative":
         G = lab.result.generation.steps
-        # x_{n-1}, the last training state, makes the first of the G forecasts; they feed back from t = n
-        return f"train t < {n} · free t {n - 1}-{last} → s({n})..s({n + G - 1})"
+        return f"train t < {n} · free t {n}-{last} → s({n + 1})..s({n + G})"
     return f"train t < {n} · test t {n}-{last} → s({n + 1})..s({length - 1})"
 
 
@@ -116,7 +115,14 @@ def _active(worker: Worker | None) -> bool:
 
 
 class EsnHelp(HelpScreen):
-    """The key list, styled by this lab's stylesheet (it may run without the main lab's)."""
+    """The key list, styled by this lab's stylesheet (it may run without the main lab's), in two
+    columns: a long description wraps under itself, not under the keys."""
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help"):
+            yield Static("[b]esn lab: keys[/b]\n", markup=True)
+            yield Static(key_table(self._keys))
+            yield Static("\nClick a heatmap column to move the time cursor there. Esc closes this.", classes="dim")
 
 
 class EsnPrompt(PromptScreen):
@@ -172,7 +178,8 @@ class EsnScreen(Screen[None]):
         Binding("a", "nudge('leak_rate', -1)", "a-", tooltip="leak rate a - 0.05, refit"),
         Binding("A", "nudge('leak_rate', 1)", "a+", tooltip="leak rate a + 0.05, refit"),
         Binding("n", "new_seed", "new seed", tooltip="draw another reservoir (next seed), refit"),
-        Binding("f", "toggle_mode", "1-step/free run",
+        # the footer's descriptions are short and export is left to the help: every shown key fits 80 columns
+        Binding("f", "toggle_mode", "1-step/free",
                 tooltip="toggle one-step forecast / free run (outputs fed back)"),
         Binding("w", "sweep('spectral_radius')", "sweep ρ",
                 tooltip="sweep ρ 0.1..2.0: RMSE of each refit (w again stops)"),
@@ -180,7 +187,7 @@ class EsnScreen(Screen[None]):
         Binding("escape", "stop", "stop sweep", show=False,
                 tooltip="stop a running or waiting sweep (a refit always runs to its end)"),
         Binding("e", "edit", "options", tooltip="set any option (units, ridge, seed, series length, ...)"),
-        Binding("x", "export", "export", tooltip="export every recorded array to .npz"),
+        Binding("x", "export", "export", show=False, tooltip="export every recorded array to .npz"),
         Binding("p", "screenshot", "screenshot", show=False, tooltip="save an SVG screenshot"),
         Binding("question_mark", "help", "help", tooltip="this help"),
     ]
@@ -221,16 +228,21 @@ class EsnScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.title = "rnnlab"
-        self.sub_title = "esn: echo state network on Mackey-Glass"
+        self._fit_sub_title(self.size.width)
         self.set_interval(1 / TICK_HZ, self._tick)
         self.refresh_views()
         warn_without_true_colour(self.app, "the reservoir's heatmap needs")
 
     def on_resize(self, event: events.Resize) -> None:
         show_if_too_small(self, *event.size)
+        fit_footer(self, event.size.width)
+        self._fit_sub_title(event.size.width)
         # every panel: the titles fit the new widths, and a change of the breakpoints' classes
         # switches the values panel between its full and its two-line form
         self.call_after_refresh(self.refresh_views)
+
+    def _fit_sub_title(self, width: int) -> None:
+        fit_sub_title(self, width, "esn: echo state network on Mackey-Glass", "esn: echo state network", "esn")
 
     # ------------------------------------------------------------------ drawing
     def refresh_views(self) -> None:
@@ -287,13 +299,14 @@ class EsnScreen(Screen[None]):
         r, mode, n = lab.result, lab.mode, lab.n_train
         s = r.series
         generative = mode == "generative"
-        end = n + r.generation.steps if generative else len(s)
+        # x is the time of the value forecast, s(t+1) for x_t: both modes' forecasts start at n + 1
+        end = n + 1 + r.generation.steps if generative else len(s)
         low = max(0, n - CONTEXT)
         truth = s[low:min(end, len(s))]
         band = (float(truth.min()), float(truth.max()))
         span = band[1] - band[0] or 1.0
         if generative:
-            xs, ys = np.arange(n, n + r.generation.steps), r.generated
+            xs, ys = np.arange(n + 1, n + 1 + r.generation.steps), r.generated
         else:
             xs, ys = np.arange(n + 1, len(s)), r.onestep[n:]
         with np.errstate(invalid="ignore"):  # a diverged free run: drawn along the plot's edge
@@ -314,7 +327,7 @@ class EsnScreen(Screen[None]):
                               color=FREE if generative else FORECAST)
         error_plot.threshold = r.options.threshold
         g = r.generation
-        error_plot.marker = n + g.horizon if generative and g.exceeded else None
+        error_plot.marker = n + 1 + g.horizon if generative and g.exceeded else None  # the first step over
         error_plot.title = "|error|, horizon ▲" if generative else "|error|"
 
     def draw_sweep(self) -> None:

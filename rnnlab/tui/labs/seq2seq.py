@@ -43,11 +43,11 @@ from ...data.seq2seq import BOS, EOS, PAD
 from ...errors import UserError
 from ...labs.seq2seq import ATTENTION_CHOICES, MAX_BENCH_LENGTH, TASKS, Seq2SeqLab, digit_count
 from ..panels import LabView, StepRate
-from ..terminal import first_fit, warn_without_true_colour
+from ..terminal import first_fit, fit_footer, warn_without_true_colour
 from ..screens import PromptScreen
 from ..widgets import Heatmap, LinePlot, colorbar_strip, get_colormap
 from ..widgets._strips import text_strip
-from . import QUIT_HELP_TRAINED, trained_count
+from . import QUIT_HELP_TRAINED, fit_sub_title, key_table, trained_count
 
 REFRESH_HZ = 10          # how often the screen reads the training history
 DECODE_EVERY = 5         # ... and re-decodes the bench sequence with the new weights (2 Hz)
@@ -575,10 +575,7 @@ class Seq2SeqHelp(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="s2s-help"):
             yield Static("[b]seq2seq lab: keys[/b]\n", markup=True)
-            lines = Text()
-            for key, description in self._keys:
-                lines.append(f"{key:>12}", style="bold").append(f"  {description}\n")
-            yield Static(lines)
+            yield Static(key_table(self._keys))
             yield Static("\n" + self.ABOUT, classes="dim")
             yield Static("\nEsc closes this.", classes="dim")
 
@@ -603,19 +600,20 @@ class Seq2SeqScreen(Screen):
     CSS_PATH = "seq2seq.tcss"
 
     BINDINGS = [
-        Binding("right,l", "step_forward", "decode step", key_display="→"),
+        # the footer shows the keys that fit 80 columns (the main lab's too); ? lists every one
+        Binding("right,l", "step_forward", "decode", key_display="→"),
         Binding("left,h", "step_back", "back", key_display="←"),
         Binding("home,g", "jump_start", "first step", show=False),
         Binding("end,G", "jump_end", "all steps", show=False),
         Binding("n", "new_sequence", "new seq"),
         Binding("plus,equals_sign", "longer", "longer", key_display="+"),
-        Binding("minus", "shorter", "shorter"),
-        Binding("i", "type_sequence", "type seq"),
+        Binding("minus", "shorter", "shorter", show=False),
+        Binding("i", "type_sequence", "type seq", show=False),
         Binding("t", "train_toggle", "train/pause"),
-        Binding("s", "train_stop", "stop"),
+        Binding("s", "train_stop", "stop", show=False),
         Binding("a", "choose_attention", "attention"),
         Binding("k", "choose_task", "task", show=False),
-        Binding("x", "export", "export"),
+        Binding("x", "export", "export", show=False),
         Binding("p", "screenshot", "screenshot", show=False),
         Binding("question_mark", "help", "help"),
     ]
@@ -625,6 +623,9 @@ class Seq2SeqScreen(Screen):
         self.engine = engine
         self.busy = ""  # what a build worker is doing, shown in the status line
         self._ticks = 0
+        # the decoding and cursor the bench was drawn from: the status line's "decode step k/T'" is
+        # read from the same, so the two never disagree (update_status redraws the bench first)
+        self._bench_drawn: tuple[object, int] | None = None
         self._seen_history = -1
         self._seen_evals = -1
         self.step_rate = StepRate()
@@ -656,6 +657,7 @@ class Seq2SeqScreen(Screen):
         self.set_class(event.size.width < 130, "-narrow")
         self.set_class(event.size.width < 80, "-tiny")
         self.set_class(event.size.height < 40, "-short")
+        fit_footer(self, event.size.width)
         self.call_after_refresh(self.update_views)  # titles chosen to fit the new widths
 
     def unsaved_work(self) -> str:
@@ -673,9 +675,13 @@ class Seq2SeqScreen(Screen):
     def update_bench(self) -> None:
         """The panels that show the bench sequence's decoding."""
         lab = self.engine
+        self._bench_drawn = (lab.decoding, lab.cursor)
         o = lab.options
         self.title = "rnnlab seq2seq"
-        self.sub_title = lab.describe()
+        # shorter forms drop the words the status line and the panels also say
+        full = lab.describe()
+        fit_sub_title(self, self.size.width, full, full.removesuffix(" digits").removesuffix(" digit"),
+                      full.partition(";")[0], f"{o['cell'].upper()} H={o['hidden_size']}")
         self.query_one(Seq2SeqTokens).update_from(lab)
         d = lab.decoding
         attention = d.weights is not None
@@ -742,7 +748,14 @@ class Seq2SeqScreen(Screen):
                                    f"decoder d_t (H={H} x t)", "decoder d_t")
 
     def update_status(self) -> None:
+        """The status line, drawn 10 times a second while training. The bench is redrawn only when the
+        screen re-decodes (2 Hz) or the cursor moves; the engine may re-decode meanwhile (an export
+        decodes with the newest weights), and a status line read from it said "decode step 10/10"
+        under a bench still showing "step 11/11". A bench behind the engine is redrawn here first."""
         lab = self.engine
+        drawn = self._bench_drawn
+        if drawn is None or drawn[0] is not lab.decoding or drawn[1] != lab.cursor:
+            self.update_bench()
         training = f"{lab.training_status} step {lab.trained_steps}"
         if lab.training_status == "running":
             training += f" ({self.step_rate})"
@@ -938,7 +951,11 @@ class Seq2SeqScreen(Screen):
         default = f"seq2seq-{lab.options['task']}-{lab.options['attention']}.npz"
         self.app.push_screen(Seq2SeqPrompt("Export the bench decoding, the history and the scores to (.npz)",
                                            default, accept),
-                             lambda path: path and self.show_message(f"exported to {path}"))
+                             lambda path: path and self._exported(path))
+
+    def _exported(self, path: Path) -> None:
+        self.show_message(f"exported to {path}")
+        self._moved()  # the export decoded the bench with the newest weights (while training): show that
 
     def action_screenshot(self) -> None:
         path = self.app.save_screenshot()

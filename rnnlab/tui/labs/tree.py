@@ -21,7 +21,7 @@ import numpy as np
 from rich.color import Color
 from rich.style import Style
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -34,12 +34,12 @@ from ...data.trees import Tree
 from ...errors import UserError
 from ...labs.tree import DEFAULTS, TreeLab
 from ..panels import LabView
-from ..terminal import first_fit, warn_without_true_colour
+from ..terminal import first_fit, fit_footer, warn_without_true_colour
 from ..screens import PromptScreen
 from ..widgets import ColorBar, Heatmap, LinePlot
 from ..widgets.colormaps import DIVERGING
 from ...labs import unknown_name
-from . import QUIT_HELP_TRAINED, trained_count
+from . import QUIT_HELP_TRAINED, fit_sub_title, key_table, trained_count
 
 REFRESH_HZ = 12      # how often the screen reads the training history while training
 BENCH_EVERY = 6      # ... and recomputes the bench tree with the new weights (2 Hz)
@@ -301,7 +301,8 @@ class TreeInfo(Static):
         text.append("prediction ", style="bold")
         text.append(f"softmax(W_o h_{n - 1} + b_o)\n", style="dim")
         if lab.cursor < n:
-            text.append("  needs the root: end computes every node\n", style="dim")
+            # hints short enough for the side panel's 36 columns: a wrapped one ran under the margin
+            text.append("  needs the root (End computes it)\n", style="dim")
         else:
             probs = lab.probabilities()
             best = int(np.argmax(probs))
@@ -322,7 +323,7 @@ class TreeInfo(Static):
 
         i = lab.node_index
         if i is None:
-            text.append("no node computed yet: → computes node 0, the first leaf\n", style="dim")
+            text.append("no node yet: → computes node 0\n", style="dim")
         else:
             node = lab.node(i)
             text.append(f"node {i}", style="bold #e5c07b")
@@ -370,10 +371,7 @@ class TreeHelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="tree-help"):
             yield Static("[b]treebank lab: keys[/b]\n", markup=True)
-            lines = Text()
-            for key, description in self._keys:
-                lines.append(f"{key:>14}", style="bold").append(f"  {description}\n")
-            yield Static(lines)
+            yield Static(key_table(self._keys))
             yield Static(
                 "\nThe net computes a tree bottom-up, in post-order: a leaf is its word's embedding, "
                 "an internal node h = tanh(W [h_left; h_right] + b); the root's vector is classified. "
@@ -450,19 +448,20 @@ class TreeLabScreen(Screen[None]):
     CSS_PATH = "tree.tcss"
 
     BINDINGS = [
-        Binding("right,l", "step_forward", "next node", key_display="→"),
-        Binding("left,h", "step_back", "prev node", key_display="←"),
+        # the footer shows the keys that fit 80 columns, named as in the main lab; ? lists every one
+        Binding("right,l", "step_forward", "forward", key_display="→"),
+        Binding("left,h", "step_back", "back", key_display="←"),
         Binding("home,g", "first_leaf", "first leaf", show=False),
         Binding("end,G", "root", "root", key_display="End"),
-        Binding("b", "backward_step", "backward step"),
-        Binding("B", "backward_all", "backward all", show=False),
+        Binding("b", "backward_step", "backprop"),
+        Binding("B", "backward_all", "backprop all", show=False),
         Binding("t", "train_toggle", "train/pause"),
         Binding("s", "train_stop", "stop", show=False),
         Binding("n,pagedown", "next_tree", "next tree"),
         Binding("N,pageup", "previous_tree", "prev tree", show=False),
-        Binding("i", "type_tree", "type tree"),
+        Binding("i", "type_tree", "type tree", show=False),
         Binding("e", "edit", "options", show=False),
-        Binding("x", "export", "export"),
+        Binding("x", "export", "export", show=False),
         Binding("p", "screenshot", "screenshot", show=False),
         Binding("question_mark", "help", "help"),
     ]
@@ -501,9 +500,17 @@ class TreeLabScreen(Screen[None]):
         self.set_interval(1 / REFRESH_HZ, self._tick)
         warn_without_true_colour(self.app, "the vectors' colours need")
 
-    def on_resize(self) -> None:
+    def on_resize(self, event: events.Resize) -> None:
+        fit_footer(self, event.size.width)
+        self._fit_sub_title(event.size.width)
         self._fit_layout()
         self.update_status()  # -tiny may have changed, and with it the status line's parts
+
+    def _fit_sub_title(self, width: int) -> None:
+        lab = self.lab
+        model = f"treebank: recursive net, H={lab.hidden_size}"
+        fit_sub_title(self, width, f"{model}, {len(lab.vocab)} words, {len(lab.train_bank)} training trees",
+                      f"{model}, {len(lab.vocab)} words, {len(lab.train_bank)} trees", model, "treebank")
 
     def _fit_layout(self) -> None:
         """Give the tree the lines it needs (at least the side panel's), the plots the rest; small
@@ -526,9 +533,7 @@ class TreeLabScreen(Screen[None]):
     # ------------------------------------------------------------------ drawing
     def update_views(self) -> None:
         """Redraw every panel from the lab."""
-        lab = self.lab
-        self.sub_title = (f"treebank: recursive net, H={lab.hidden_size}, {len(lab.vocab)} words, "
-                          f"{len(lab.train_bank)} training trees")
+        self._fit_sub_title(self.size.width)
         self._fit_layout()
         self.update_bench()
         self.update_plots()
@@ -594,9 +599,13 @@ class TreeLabScreen(Screen[None]):
             loss.title = f"loss per epoch ({last.loss:.3g})"
             test = "" if last.test_accuracy is None else f", test {last.test_accuracy:.0%}"
             accuracy.title = f"accuracy per epoch (train {last.train_accuracy:.0%}{test})"
+            # where the title does not fit (80 columns: half a terminal), the same numbers, not "test…"
+            loss.short_title = f"loss {last.loss:.3g}"
+            accuracy.short_title = f"train {last.train_accuracy:.0%}{test}"
         else:
             loss.title = "loss per epoch (t trains)"
             accuracy.title = "accuracy per epoch"
+            loss.short_title = accuracy.short_title = ""
 
     def update_status(self) -> None:
         self.query_one(StatusLine).show(status_forms(self.lab, self.has_class("-tiny")), self.message)
@@ -766,8 +775,25 @@ class TreeLabScreen(Screen[None]):
         path = self.app.save_screenshot()
         self.notify(f"screenshot saved to {path}")
 
+    HELP = {  # the help's longer word on each action (the footer's descriptions are short, to fit 80 columns)
+        "step_forward": "compute the next node (children first)",
+        "step_back": "take the last node computed back",
+        "first_leaf": "back to the first leaf (node 0)",
+        "root": "compute every node up to the root",
+        "backward_step": "dL/dh one node further, from the root down",
+        "backward_all": "dL/dh through the whole tree",
+        "next_tree": "the next test tree on the bench",
+        "previous_tree": "the previous test tree",
+        "type_tree": "type a tree, e.g. pos ((dull but) good)",
+        "edit": "set options (a fresh, untrained model)",
+        "export": "vectors, dL/dh, weights, history (.npz)",
+        "screenshot": "save an SVG screenshot",
+    }
+
     def action_help(self) -> None:
-        keys = [(" ".join(KEY_NAMES.get(k, k) for k in b.key.split(",")), b.description) for b in self.BINDINGS]
+        keys = [(" ".join(KEY_NAMES.get(k, k) for k in b.key.split(",")),
+                 b.description + (f": {self.HELP[b.action]}" if b.action in self.HELP else ""))
+                for b in self.BINDINGS]
         keys += [QUIT_HELP_TRAINED, ("click", "a heatmap column: the cursor on that node")]
         self.app.push_screen(TreeHelpScreen(keys, self.lab.vocab.words))
 
