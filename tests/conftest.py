@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,13 @@ def one_line_error(err: str) -> str:
 def screen_text(app) -> str:
     """The text a Textual app's screen shows now, line by line (for TUI tests)."""
     return "\n".join(strip.text.rstrip() for strip in app.screen._compositor.render_strips())
+
+
+def footer_keys(app, screen) -> list[str]:
+    """What a Textual footer shows of each shown binding of ``screen`` and ``app``: its first key (or
+    key_display) and its description, "→ decode", "q quit" (for TUI tests of what fits)."""
+    return [f"{app.get_key_display(replace(b, key=b.key.split(',')[0]))} {b.description}"
+            for b in (*screen.BINDINGS, *app.BINDINGS) if b.show]
 
 
 async def wait_for(pilot, condition, timeout=30.0, what="the lab", poll=0.05):

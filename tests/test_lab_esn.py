@@ -12,13 +12,12 @@ import re
 import subprocess
 import sys
 import threading
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import screen_text, wait_for
+from conftest import footer_keys, screen_text, wait_for
 from rnnlab.train import rundir
 from rnnlab.cli import main
 from rnnlab.data.series import mackey_glass
@@ -789,10 +788,8 @@ def test_every_footer_key_is_in_view_down_to_80_columns(size):
     async def check(app, pilot):
         screen = app.screen
         lines = screen_text(app).splitlines()
-        for binding in (*screen.BINDINGS, *app.BINDINGS):
-            if binding.show:  # as the footer shows it: its first key (or key_display), its description
-                shown = f"{app.get_key_display(replace(binding, key=binding.key.split(',')[0]))} {binding.description}"
-                assert shown in lines[-1], (shown, lines[-1])
+        for shown in footer_keys(app, screen):
+            assert shown in lines[-1], (shown, lines[-1])
         assert ("palette" in lines[-1]) == (size[0] >= 120)
         assert "…" not in lines[0] and "rnnlab — esn: echo state network" in lines[0]
 

@@ -12,13 +12,12 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import screen_text, wait_for
+from conftest import footer_keys, screen_text, wait_for
 from rnnlab.train import rundir
 from rnnlab.data.seq2seq import BOS, DIGIT0, EOS
 from rnnlab.errors import TargetExistsError, UserError
@@ -685,19 +684,13 @@ def test_the_bench_and_the_status_line_count_the_same_decoding(tmp_path):
     drive(check, {"max_length": 6})
 
 
-def _footer_keys(app, screen) -> list[str]:
-    """What the footer shows of each shown binding of the screen and the app: "→ decode", "q quit"."""
-    return [f"{app.get_key_display(replace(b, key=b.key.split(',')[0]))} {b.description}"  # the first key's
-            for b in (*screen.BINDINGS, *app.BINDINGS) if b.show]
-
-
 @pytest.mark.parametrize("size", [(80, 24), (100, 30), (120, 36)])
 def test_every_footer_key_is_in_view_down_to_80_columns(size):
     """At 100 columns the footer ended "… s sto▏^p palette": below 120 it packs its keys closer and
     leaves out the palette's (ctrl+p still opens it), as the main lab's; the help lists every key."""
     async def check(app, screen, pilot):
         footer = screen_text(app).splitlines()[-1]
-        for key in _footer_keys(app, screen):
+        for key in footer_keys(app, screen):
             assert key in footer, (key, footer)
         assert ("palette" in footer) == (size[0] >= 120)
         header = screen_text(app).splitlines()[0]

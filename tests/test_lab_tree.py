@@ -9,12 +9,11 @@ import json
 import re
 import threading
 import time
-from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from conftest import one_line_error, run_cli as run, screen_text, wait_for
+from conftest import footer_keys, one_line_error, run_cli as run, screen_text, wait_for
 from rnnlab.errors import TargetExistsError, UserError
 from rnnlab.labs import lab_class
 from rnnlab.labs.tree import DEFAULTS, TreeLab
@@ -773,10 +772,8 @@ def test_every_footer_key_and_the_whole_sub_title_in_view_down_to_80_columns(siz
     async def check(app, lab, pilot):
         screen = app.screen
         lines = screen_text(app).splitlines()
-        for binding in (*screen.BINDINGS, *app.BINDINGS):
-            if binding.show:  # as the footer shows it: its first key (or key_display), its description
-                shown = f"{app.get_key_display(replace(binding, key=binding.key.split(',')[0]))} {binding.description}"
-                assert shown in lines[-1], (shown, lines[-1])
+        for shown in footer_keys(app, screen):
+            assert shown in lines[-1], (shown, lines[-1])
         assert ("palette" in lines[-1]) == (size[0] >= 120)
         assert "…" not in lines[0] and "rnnlab — treebank: recursive net, H=8, 27 words" in lines[0]
         assert ("training trees" in lines[0]) == (size[0] >= 100)
