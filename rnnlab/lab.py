@@ -171,7 +171,9 @@ class Lab(StepCursor, TrainingControl):
         self.refresh(sequence=batch)
 
     def sequence_from_text(self, text: str) -> None:
-        """Type a sequence (character tasks): x = text[:-1], targets = text[1:]."""
+        """Put a typed sequence on the bench, in the task's own syntax (``task.typing_prompt()``: characters,
+        bits, symbols, values); UserError naming what is wrong where the text is refused, or where the
+        task takes no typed sequence (two-scales), nothing changed then."""
         if not hasattr(self.task, "sequence_from_text"):
             raise UserError(f"the {self.task.kind} task takes no typed text; regenerate a sequence instead")
         self.set_sequence(self.task.sequence_from_text(text))

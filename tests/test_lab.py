@@ -55,9 +55,12 @@ def test_typed_sequence_and_its_errors(lab):
     with pytest.raises(UserError, match="'z'"):
         lab.sequence_from_text("hez")
     assert lab.steps == 3  # unchanged after the error
-    adding = Lab.open("adding-rnn")
-    with pytest.raises(UserError, match="takes no typed text"):
+    adding = Lab.open("adding-rnn")  # another task's syntax, its one-line message
+    with pytest.raises(UserError, match=r"value 1 \('abc'\) is not a number"):
         adding.sequence_from_text("abc")
+    two_scales = Lab.open("multiscale-rnn")  # a decomposition: nothing to type
+    with pytest.raises(UserError, match="takes no typed text"):
+        two_scales.sequence_from_text("abc")
 
 
 def test_training_in_a_thread_pauses_resumes_and_stops(lab):

@@ -959,6 +959,33 @@ def test_typing_a_sequence_and_a_refused_one():
     drive(check)
 
 
+def test_typing_bits_on_the_parity_task_and_a_refused_one():
+    """Typed input beyond characters: the task titles the dialog, refuses in it, and the bench reads the bits."""
+    async def check(app, pilot):
+        await pilot.press("i")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "Type bits (0 and 1)" in text and "e.g. 1011" in text
+        await pilot.press(*"1021", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, PromptScreen)  # refused: the dialog stays open with the reason
+        error = str(app.screen.query_one("#prompt-error").render())
+        assert error == "'2' at position 3 is not a bit: type 0 and 1 (spaces are ignored)"
+        app.screen.query_one("#prompt-input").value = ""
+        await pilot.press(*"1011", "enter")
+        await wait_for(pilot, lambda: app.lab.steps == 4)
+        await pilot.pause()
+        lab = app.lab
+        assert lab.task.input_tokens(lab.sequence) == list("1011")
+        assert lab.task.target_tokens(lab.sequence) == ["", "", "", "1"]
+        assert lab.trace.get("h").shape[0] == 4  # the forward pass ran on the typed bits
+        lines = screen_text(app).splitlines()
+        assert any(line.split() == ["input", "1", "0", "1", "1"] for line in lines[:6])
+        assert "steps 1-4 of 4" in screen_text(app)
+
+    drive(check, "parity", size=(120, 36))
+
+
 def test_a_typed_newline_is_backslash_n_or_its_label_and_the_dialog_says_so():
     """A one-line field cannot hold a newline, yet every line of the text starts after one."""
     async def check(app, pilot):

@@ -170,6 +170,11 @@ class Task(ABC):
     Construct through :func:`make_task` (or ``SomeTask(options, base_dir)``): options are checked
     against ``FIELDS`` and become attributes. Subclasses set the class attributes ``kind``, ``loss``,
     ``mode`` and ``FIELDS``, and in ``_setup`` the sizes ``input_size``, ``output_size``, ``length``.
+
+    A task the user can type a sequence for (the lab's ``i``, which asks ``hasattr``) also has
+    ``sequence_from_text(text) -> Batch``: one sequence (B = 1) laid out as ``_make`` lays out a
+    batch, or a one-line DataError naming what is wrong; ``typing_prompt()``, the dialog's title
+    (what to type, what the network does with it); and ``typing_placeholder()``, a short example.
     """
 
     kind: ClassVar[str]

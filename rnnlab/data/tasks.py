@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,54 @@ def _full_lengths(T: int, B: int) -> np.ndarray:
     return np.full(B, T, dtype=np.int64)
 
 
+# ---- typed sequences (the lab's ``i``) --------------------------------------------------------------
+# A task that can be typed has sequence_from_text(text) -> Batch (B = 1, laid out as its _make lays
+# out a batch, by the same helper), typing_prompt() (the dialog's title) and typing_placeholder() (an
+# example for the empty field); a refused text is a DataError of one line, shown in the open dialog.
+
+#: The most steps a typed sequence may have: the largest length a task's fields allow.
+MAX_TYPED_STEPS = 100_000
+
+
+def _quoted(token: str) -> str:
+    """A typed token for a one-line message, cut where a paste made it long."""
+    return repr(token if len(token) <= 20 else token[:19] + "…")
+
+
+def _check_steps(n: int, what: str) -> None:
+    if n > MAX_TYPED_STEPS:
+        raise DataError(f"{n} {what} is too many: at most {MAX_TYPED_STEPS}")
+
+
+def _typed_chars(text: str, ids: dict[str, int], what: str, allowed: str) -> np.ndarray:
+    """The id of each character of ``text`` that is not a space ``(n,)`` int64; DataError naming the
+    first one that is not ``what`` (a bit, a symbol), its position in the text (from 1), and ``allowed``."""
+    chars = [(pos, c) for pos, c in enumerate(text, 1) if not c.isspace()]
+    _check_steps(len(chars), f"{what}s")
+    out = np.empty(len(chars), dtype=np.int64)
+    for k, (pos, c) in enumerate(chars):
+        if c not in ids:
+            raise DataError(f"{_quoted(c)} at position {pos} is not a {what}: type {allowed} (spaces are ignored)")
+        out[k] = ids[c]
+    return out
+
+
+def _typed_number(token: str, where: str) -> float:
+    """``token`` as a finite float, or a DataError naming it and ``where`` it was typed ("value 3")."""
+    try:
+        v = float(token)
+    except ValueError:
+        raise DataError(f"{where} ({_quoted(token)}) is not a number") from None
+    if not math.isfinite(v):
+        raise DataError(f"{where} ({_quoted(token)}) is not a finite number")
+    return v
+
+
+def _typed_tokens(text: str) -> list[str]:
+    """The tokens of a typed list of numbers: separated by spaces, commas or semicolons."""
+    return [tok for tok in re.split(r"[\s,;]+", text) if tok]
+
+
 @register
 class AddingTask(Task):
     """The adding problem (Hochreiter & Schmidhuber 1997; as in Le et al. 2015).
@@ -60,6 +109,12 @@ class AddingTask(Task):
         values = rng.random((T, B))
         first = rng.integers(0, half, size=B)
         second = rng.integers(half, T, size=B)
+        return self._layout(values, first, second)
+
+    @staticmethod
+    def _layout(values: np.ndarray, first: np.ndarray, second: np.ndarray) -> Batch:
+        """The batch of ``values`` ``(T, B)`` with sequence b's markers at steps ``first[b]`` and ``second[b]``."""
+        T, B = values.shape
         cols = np.arange(B)
         markers = np.zeros((T, B))
         markers[first, cols] = 1.0
@@ -69,6 +124,34 @@ class AddingTask(Task):
         mask = np.zeros((T, B), dtype=bool)
         mask[-1] = True
         return Batch(np.stack([values, markers], axis=-1), y, mask, _full_lengths(T, B))
+
+    def sequence_from_text(self, text: str) -> Batch:
+        """One sequence (B = 1) of typed values: numbers in [0, 1] separated by spaces or commas, two
+        of them marked with a trailing ``*`` (``0.3 0.9* 0.1 0.5* 0.2``); the target is their sum at
+        the last step. Any length from 2 steps (up to :data:`MAX_TYPED_STEPS`), and the two marks
+        anywhere (the generator puts one in each half); exactly two, as the task's target is a sum of two.
+        """
+        tokens = _typed_tokens(text)
+        _check_steps(len(tokens), "values")
+        values, marked = np.empty(len(tokens)), []
+        for k, token in enumerate(tokens, 1):
+            if token.endswith("*"):
+                marked.append(k - 1)
+            v = values[k - 1] = _typed_number(token.removesuffix("*"), f"value {k}")
+            if not 0.0 <= v <= 1.0:
+                raise DataError(f"value {k} ({_quoted(token)}) is outside [0, 1]")
+        if len(tokens) < 2:
+            raise DataError(f"type at least 2 values (two of them marked with a trailing *), got {len(tokens)}")
+        if len(marked) != 2:
+            raise DataError(f"mark exactly two values with a trailing * (as in 0.9*), got {len(marked)} marked")
+        return self._layout(values[:, None], np.array(marked[:1]), np.array(marked[1:]))
+
+    def typing_prompt(self) -> str:
+        return ("Type values in [0, 1], two marked with a trailing *: the network outputs the sum of the marked two "
+                "at the end")
+
+    def typing_placeholder(self) -> str:
+        return "e.g. 0.3 0.9* 0.1 0.5* 0.2"
 
     def baseline(self) -> Baseline:
         """"predict 1": always answering the mean sum 1 scores Var(u1 + u2) = 2/12 = 1/6."""
@@ -105,14 +188,37 @@ class CopyTask(Task):
         self.vocab = (BLANK,) + tuple(str(k) for k in range(1, 9))
 
     def _make(self, rng: np.random.Generator, batch_size: int, train: bool) -> Batch:
-        T, B, K = self.length, batch_size, self.N_SYMBOLS
-        symbols = rng.integers(1, 9, size=(K, B))
+        return self._layout(rng.integers(1, 9, size=(self.N_SYMBOLS, batch_size)))
+
+    def _layout(self, symbols: np.ndarray) -> Batch:
+        """The batch remembering ``symbols`` ``(K, B)`` (1..8): ``T = 2 K + delay`` steps (``length`` for K = 10)."""
+        K, B = symbols.shape
+        T = 2 * K + self.delay
         ids = np.zeros((T, B), dtype=np.int64)
         ids[:K] = symbols
         ids[K + self.delay - 1] = self.MARKER
         y = np.zeros((T, B), dtype=np.int64)
         y[T - K:] = symbols
         return Batch(_one_hot(ids, 10), y, np.ones((T, B), dtype=bool), _full_lengths(T, B))
+
+    def sequence_from_text(self, text: str) -> Batch:
+        """One sequence (B = 1) remembering the typed symbols: digits 1-8 (``27182818``; spaces are
+        ignored), then ``delay - 1`` blanks, the marker and one recall step per symbol, laid out as
+        every batch is. The task's sequences hold 10 symbols; 1 to 10 may be typed: fewer make a
+        shorter sequence (``T = 2 K + delay``) whose marker comes earlier than the network was
+        trained on, a test of whether it learnt to wait for the marker or to count steps.
+        """
+        symbols = _typed_chars(text, {str(k): k for k in range(1, 9)}, "symbol", "digits 1-8")
+        if not 1 <= len(symbols) <= self.N_SYMBOLS:
+            raise DataError(f"type 1 to {self.N_SYMBOLS} symbols (digits 1-8), got {len(symbols)}")
+        return self._layout(symbols[:, None])
+
+    def typing_prompt(self) -> str:
+        return (f"Type up to {self.N_SYMBOLS} symbols (digits 1-8): the network reads them, waits {self.delay} "
+                "steps for the marker, then replays them")
+
+    def typing_placeholder(self) -> str:
+        return "e.g. 2718281828"
 
     def baseline(self) -> Baseline:
         """"memoryless": blanks where blanks are due, a uniform guess over the 8 symbols in the recall window."""
@@ -174,6 +280,13 @@ class SelectiveCopyTask(Task):
         symbols = rng.integers(1, V + 1, size=(K, B))
         # K distinct positions per sequence, in increasing order: the K smallest of L random keys
         positions = np.sort(np.argsort(rng.random((L, B)), axis=0)[:K], axis=0)
+        return self._layout(symbols, positions, L)
+
+    def _layout(self, symbols: np.ndarray, positions: np.ndarray, L: int) -> Batch:
+        """The batch of data tokens ``symbols`` ``(K, B)`` (1..vocab_size) at steps ``positions``
+        ``(K, B)`` (distinct, increasing, < L) of an L-step data region, then the K markers."""
+        K, B = symbols.shape
+        T = L + K
         cols = np.broadcast_to(np.arange(B), (K, B))
         ids = np.zeros((T, B), dtype=np.int64)
         ids[positions, cols] = symbols
@@ -182,7 +295,31 @@ class SelectiveCopyTask(Task):
         y[L:] = symbols - 1
         mask = np.zeros((T, B), dtype=bool)
         mask[L:] = True
-        return Batch(_one_hot(ids, V + 2), y, mask, _full_lengths(T, B))
+        return Batch(_one_hot(ids, self.vocab_size + 2), y, mask, _full_lengths(T, B))
+
+    def sequence_from_text(self, text: str) -> Batch:
+        """One sequence (B = 1) from its typed data region: ``.`` (or ``·``) for a blank, a token's
+        label (``1``..``9``, then ``A``.. as the bench shows them; lower case too) for a data token,
+        spaces ignored: ``.1..3...2.4``. The K markers are added after it, where the network replays
+        the K typed tokens in order. K and the region's length are the typed ones, not the task's
+        ``tokens`` and ``length``: more or fewer tokens than trained on test how far the skill reaches.
+        """
+        ids = {BLANK: 0, ".": 0} | {c: k for k, label in enumerate(self.vocab, 1) for c in {label, label.lower()}}
+        labels = self.vocab[0] if len(self.vocab) == 1 else f"{', '.join(self.vocab[:-1])} or {self.vocab[-1]}"
+        region = _typed_chars(text, ids, "token", f". for a blank and {labels} for the tokens")
+        (positions,) = np.nonzero(region)
+        if len(positions) == 0:
+            raise DataError(f"type at least one token ({labels}) among the blanks (.)")
+        _check_steps(len(region) + len(positions), "steps (data and markers)")
+        return self._layout(region[positions, None], positions[:, None], len(region))
+
+    def typing_prompt(self) -> str:
+        return (f"Type blanks (.) and tokens ({''.join(self.vocab)}): the network replays the tokens in order "
+                "at the markers after them")
+
+    def typing_placeholder(self) -> str:
+        K, V = min(self.tokens, 4), self.vocab_size
+        return "e.g. " + "".join("." * (1 + k % 3) + self.vocab[(3 * k) % V] for k in range(K))
 
     def baseline(self) -> Baseline:
         """"chance": the tokens are uniform and independent: a guess without memory scores log(V), 1/V."""
@@ -199,12 +336,66 @@ class SelectiveCopyTask(Task):
                 "cross-entropy on the replay")
 
 
+def _forecast_batch(x: np.ndarray, y: np.ndarray) -> Batch:
+    """A next-value batch: inputs ``x`` and targets ``y`` ``(T, B, F)``, every step counting."""
+    T, B = x.shape[:2]
+    return Batch(x, y, np.ones((T, B), dtype=bool), _full_lengths(T, B))
+
+
+class _TypedForecast:
+    """Typed sequences for a next-value task: the network reads the typed values and predicts each next one."""
+
+    input_size: int
+    #: The scale typed values are read in, for the dialog's title where it is not the obvious one.
+    typing_scale: str = ""
+
+    def sequence_from_text(self, text: str) -> Batch:
+        """One sequence (B = 1) of typed values, in the scale the bench shows them: inputs all but the
+        last, targets all but the first (no noise added), at least 2 values. One channel: numbers
+        separated by spaces, commas or semicolons (``0 0.5 0.87 1``). F channels: ``;`` between steps,
+        spaces or commas between a step's F values (``0.1 -2; 0.3 -1.5; 0.2 -1``).
+        """
+        F = self.input_size
+        if F == 1:
+            rows = [[tok] for tok in _typed_tokens(text)]
+        else:
+            rows = [[tok for tok in re.split(r"[\s,]+", step) if tok] for step in text.split(";")]
+            if rows and not rows[-1]:  # a trailing ;
+                rows.pop()
+        _check_steps(len(rows) - 1, "steps")
+        values = np.empty((len(rows), F))
+        for t, row in enumerate(rows):
+            if len(row) != F:
+                raise DataError(f"step {t + 1} has {len(row)} value{'' if len(row) == 1 else 's'}, the series has "
+                                f"{F} columns: type ; between steps and spaces or commas between a step's values")
+            for f, token in enumerate(row):
+                values[t, f] = _typed_number(token, f"value {t + 1}" if F == 1 else f"step {t + 1} value {f + 1}")
+        if len(rows) < 2:
+            what = "values" if F == 1 else "steps"
+            raise DataError(f"type at least 2 {what} (the network reads all but the last and predicts each next), "
+                            f"got {len(rows)}")
+        return _forecast_batch(values[:-1, None].copy(), values[1:, None].copy())
+
+    def typing_prompt(self) -> str:
+        if self.input_size == 1:
+            return f"Type numbers{self.typing_scale}: the network reads them and predicts each next one"
+        return (f"Type steps of {self.input_size} values{self.typing_scale}, ; between steps: the network reads "
+                "them and predicts each next step")
+
+    def typing_placeholder(self) -> str:
+        if self.input_size == 1:
+            return "e.g. 0 0.5 0.87 1 0.87 0.5"
+        return "e.g. " + "; ".join(" ".join(f"{0.1 * (t + f):.1f}" for f in range(min(self.input_size, 4)))
+                                   + (" ..." if self.input_size > 4 else "") for t in range(3))
+
+
 @register
-class SineTask(Task):
+class SineTask(_TypedForecast, Task):
     """Forecast the next value of a sine wave with a random period and phase per sequence.
 
     ``x_t = sin(2 pi t / P + phi) + noise * N(0, 1)``, ``y_t`` the clean value at ``t + 1``;
     ``P ~ U(min_period, max_period)``, ``phi ~ U(0, 2 pi)``.
+    The lab types a sequence of it as numbers (:meth:`_TypedForecast.sequence_from_text`).
     """
 
     kind = "sine"
@@ -231,7 +422,7 @@ class SineTask(Task):
         x = wave[:-1].copy()
         if self.noise > 0:
             x += self.noise * rng.standard_normal((T, B))
-        return Batch(x[..., None], wave[1:, :, None], np.ones((T, B), dtype=bool), _full_lengths(T, B))
+        return _forecast_batch(x[..., None], wave[1:, :, None])
 
     def baseline(self) -> Baseline:
         """"persistence" (predict ``y_t = x_t``), exact: ``E_P[1 - cos(2 pi / P)] + noise**2``.
@@ -315,7 +506,7 @@ class TwoScalesTask(Task):
                 f"T = {self.length}, MSE")
 
 
-class _WindowForecast(Task):
+class _WindowForecast(_TypedForecast, Task):
     """Next-step forecasting on windows cut at seeded random offsets from one long series ``(N, F)``.
 
     Subclasses set ``_train`` and ``_eval`` (the series parts windows are cut from) and ``noise``.
@@ -343,7 +534,7 @@ class _WindowForecast(Task):
         x = win[:-1].copy()
         if self.noise > 0:
             x += self.noise * rng.standard_normal(x.shape)
-        return Batch(x, np.ascontiguousarray(win[1:]), np.ones((T, B), dtype=bool), _full_lengths(T, B))
+        return _forecast_batch(x, np.ascontiguousarray(win[1:]))
 
     def baseline(self) -> Baseline:
         """"persistence" (predict ``y_t = x_t``): mean squared one-step change over the training part, plus noise**2."""
@@ -372,9 +563,11 @@ class MackeyGlassTask(_WindowForecast):
     with ``series_min``, ``series_max`` kept on the task to map predictions back. The last 1,200
     steps are held out for the eval batch. Windows start at seeded random offsets; ``noise`` is
     added to the inputs only.
+    The lab types a sequence of it as numbers (:meth:`_TypedForecast.sequence_from_text`).
     """
 
     kind = "mackey-glass"
+    typing_scale = " (the series is scaled to [-1, 1])"
     WARMUP = 200
     N_STEPS = 12_000
     FIELDS = (
@@ -423,6 +616,12 @@ class ParityTask(Task):
         T, B = self.length, batch_size
         bits = rng.integers(0, 2, size=(T, B))
         lengths = rng.integers(self.min_length, T + 1, size=B).astype(np.int64)
+        return self._layout(bits, lengths)
+
+    @staticmethod
+    def _layout(bits: np.ndarray, lengths: np.ndarray) -> Batch:
+        """The batch of ``bits`` ``(T, B)``, sequence b ending at step ``lengths[b]`` (int64; 0s after it)."""
+        T, B = bits.shape
         valid = np.arange(T)[:, None] < lengths[None, :]
         bits = np.where(valid, bits, 0)
         cols = np.arange(B)
@@ -431,6 +630,22 @@ class ParityTask(Task):
         mask = np.zeros((T, B), dtype=bool)
         mask[lengths - 1, cols] = True
         return Batch(bits[..., None].astype(np.float64), y, mask, lengths)
+
+    def sequence_from_text(self, text: str) -> Batch:
+        """One sequence (B = 1) of typed bits, ``0`` and ``1`` (``1011``; spaces are ignored); the
+        target is their parity at the last bit. No padding: T is the number of bits, any from 1 (up
+        to :data:`MAX_TYPED_STEPS`), longer than ``length`` too, to see how far the network generalizes.
+        """
+        bits = _typed_chars(text, {"0": 0, "1": 1}, "bit", "0 and 1")
+        if len(bits) == 0:
+            raise DataError("type at least 1 bit (0 or 1)")
+        return self._layout(bits[:, None], np.array([len(bits)], dtype=np.int64))
+
+    def typing_prompt(self) -> str:
+        return "Type bits (0 and 1): the network reads them and outputs their parity at the last"
+
+    def typing_placeholder(self) -> str:
+        return "e.g. 1011"
 
     def baseline(self) -> Baseline:
         """"chance": parity is independent of any proper subset of the bits, so a coin flip is the best guess."""
@@ -472,13 +687,35 @@ class CountingTask(Task):
         self.vocab = (BLANK,) + tuple(str(k) for k in range(1, self.max_count + 1))
 
     def _make(self, rng: np.random.Generator, batch_size: int, train: bool) -> Batch:
-        T, B, M = self.length, batch_size, self.max_count
-        k = rng.integers(1, M + 1, size=B)
+        return self._layout(rng.integers(1, self.max_count + 1, size=batch_size))
+
+    def _layout(self, k: np.ndarray) -> Batch:
+        """The batch of sequence b counting to ``k[b]`` (1..max_count), ``length`` steps."""
+        T, B, M = self.length, len(k), self.max_count
         x = np.zeros((T, B, M))
         x[0, np.arange(B), k - 1] = 1.0
         t = np.arange(T)[:, None]
         y = np.where(t < k[None, :], t + 1, 0).astype(np.int64)
         return Batch(x, y, np.ones((T, B), dtype=bool), _full_lengths(T, B))
+
+    def sequence_from_text(self, text: str) -> Batch:
+        """One sequence (B = 1) counting to the typed k, a whole number from 1 to ``max_count``:
+        k at the first step, ``length`` steps as every sequence of the task."""
+        token = text.strip()
+        try:
+            k = int(token)
+        except ValueError:
+            raise DataError(f"type one whole number k from 1 to {self.max_count}, got {_quoted(token)}") from None
+        if not 1 <= k <= self.max_count:
+            raise DataError(f"k must be from 1 to {self.max_count} (the task's max_count), got {k}")
+        return self._layout(np.array([k]))
+
+    def typing_prompt(self) -> str:
+        return (f"Type k (1 to {self.max_count}): the network reads it once, then counts 1..k and stops "
+                f"({self.length} steps)")
+
+    def typing_placeholder(self) -> str:
+        return f"e.g. {min(3, self.max_count)}"
 
     def baseline(self) -> Baseline:
         """"ignores input": the best guess knowing the step t but not k.
@@ -511,6 +748,8 @@ class SeriesTask(_WindowForecast):
     every column is shifted and scaled by the training part's mean and std (a constant column only
     shifted). When both parts have at least ``length + 1`` rows the last tenth is held out for the
     eval batch. Windows start at seeded random offsets.
+    The lab types a sequence of it as numbers, ``;`` between the steps of several columns
+    (:meth:`_TypedForecast.sequence_from_text`).
     """
 
     kind = "series"
@@ -538,6 +777,8 @@ class SeriesTask(_WindowForecast):
             mean, std = train.mean(axis=0), train.std(axis=0)
             data = (data - mean) / np.where(std > 0, std, 1.0)
         self._set_parts(data)
+        if self.standardize:
+            self.typing_scale = " (standardized, as the bench shows them)"
 
     def describe(self) -> str:
         std = ", standardized" if self.standardize else ""

@@ -25,6 +25,8 @@ def display_char(c: str) -> str:
 
 #: What a typed line may write for the characters it cannot hold.
 _ESCAPES = {"\\n": "\n", "\\t": "\t"}
+#: The vocabulary shown in the typing dialog's empty field, at most (characters).
+PLACEHOLDER_CHARS = 40
 
 
 class CharTask(Task):
@@ -56,6 +58,19 @@ class CharTask(Task):
         return ", ".join(f"{' or '.join([e for e, c in self._escapes.items() if c == raw] + [label])} types a {name}"
                          for raw, label, name in (("\n", "⏎", "newline"), ("\t", "⇥", "tab"))
                          if raw in self._index and label not in self._index)
+
+    def typing_prompt(self) -> str:
+        """The typing dialog's title: what to type, what the network does with it, how to type a newline."""
+        hint = self.typing_hint()
+        typed = f" ({hint})" if hint else ""
+        return f"Type a sequence: the network reads it and predicts each next character{typed}"
+
+    def typing_placeholder(self) -> str:
+        """The characters that may be typed, cut where the field could not show the whole list."""
+        vocab = "".join(self.vocab)
+        if len(vocab) > PLACEHOLDER_CHARS:  # a placeholder longer than the field shows nothing of the list
+            vocab = f"{vocab[:PLACEHOLDER_CHARS - 1]}… ({len(self.vocab)})"
+        return f"characters from: {vocab}"
 
     def encode(self, text: str) -> np.ndarray:
         """Class ids ``(len(text),)`` int64; DataError naming the first unknown character and its

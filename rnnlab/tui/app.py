@@ -56,7 +56,6 @@ FIXED_ROWS = 3           # header, status line, footer; the sequence bar's rows 
 SEQUENCE_BAR_ROWS = 6    # the sequence bar of a task with one target channel
 VALUES_FRAME_ROWS = 3    # the values table's title and header rows and the margin under it
 WARNING_PREFIX = "rnnlab: warning: "  # how the core words a warning on stderr
-PLACEHOLDER_CHARS = 40   # the typed sequence's alphabet shown in the empty field, at most
 
 #: Work estimated (:func:`forward_macs`) above this many multiply-adds runs in a worker thread
 #: behind a "computing ..." status line; below it, inline as always (a few ms, and the result is
@@ -737,13 +736,9 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
                 self._compute(f"reading the typed sequence ({batch.T} steps)",
                               functools.partial(lab.set_sequence, batch), self._forward_macs(batch.T, batch.B))
 
-        vocab = "".join(lab.task.vocab or ())
-        if len(vocab) > PLACEHOLDER_CHARS:  # a placeholder longer than the field shows nothing of the list
-            vocab = f"{vocab[:PLACEHOLDER_CHARS - 1]}… ({len(lab.task.vocab)})"
-        hint = lab.task.typing_hint()  # how to type a newline in a one-line field
-        typed = f" ({hint})" if hint else ""
-        self.push_screen(PromptScreen(f"Type a sequence: the network reads it and predicts each next character{typed}",
-                                      "", accept, placeholder=f"characters from: {vocab}"), read)
+        # what to type and an example come from the task (characters, bits, values, ...)
+        self.push_screen(PromptScreen(lab.task.typing_prompt(), "", accept, placeholder=lab.task.typing_placeholder()),
+                         read)
 
     @refused_while_computing
     def action_edit(self) -> None:
