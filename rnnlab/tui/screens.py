@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from rich.text import Text
+from rich.table import Table
 
 from textual import on
 from textual.app import ComposeResult
@@ -21,6 +21,18 @@ from ..layers.init import INITS
 from ..layers.minimal import METHODS
 
 
+def key_table(keys: list[tuple[str, str]]) -> Table:
+    """A help's keys as two columns, the keys right-aligned: a description longer than its line
+    wraps under itself, not under the keys (a hanging indent), at any width of the dialog (the
+    lab's help and the architecture labs')."""
+    table = Table.grid(padding=(0, 0, 0, 2), expand=True)
+    table.add_column(justify="right", no_wrap=True, style="bold")
+    table.add_column(ratio=1)
+    for key, description in keys:
+        table.add_row(key, description)
+    return table
+
+
 class HelpScreen(ModalScreen[None]):
     """Every key binding of the lab, read from the bindings themselves so it cannot drift."""
 
@@ -33,10 +45,7 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help"):
             yield Static("[b]rnnlab: keys[/b]\n", markup=True)
-            lines = Text()
-            for key, description in self._keys:
-                lines.append(f"{key:>12}", style="bold").append(f"  {description}\n")
-            yield Static(lines)
+            yield Static(key_table(self._keys))
             yield Static("\nClick a heatmap column to move the time cursor there. Esc closes this.", classes="dim")
 
 

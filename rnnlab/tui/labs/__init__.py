@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from rich.table import Table
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
@@ -49,17 +48,6 @@ def fit_sub_title(screen: Screen, width: int, *forms: str) -> None:
     title = screen.title if screen.title is not None else screen.app.title
     room = width - HEADER_CHROME - len(title) - len(" — ") if width else None
     screen.sub_title = first_fit(forms, room, fallback=forms[-1])
-
-
-def key_table(keys: list[tuple[str, str]]) -> Table:
-    """A help's keys as two columns, the keys right-aligned: a description longer than its line
-    wraps under itself, not under the keys (a hanging indent), at any width of the dialog."""
-    table = Table.grid(padding=(0, 0, 0, 2), expand=True)
-    table.add_column(justify="right", no_wrap=True, style="bold")
-    table.add_column(ratio=1)
-    for key, description in keys:
-        table.add_row(key, description)
-    return table
 
 
 def screen_class(name: str) -> Any:

@@ -43,9 +43,9 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from ...errors import UserError
 from ...labs.esn import DEFAULTS, OPTION_HELP, EsnLab, parse_option_text
 from ..terminal import first_fit, fit_footer, show_if_too_small, warn_without_true_colour
-from ..screens import HelpScreen, PromptScreen
+from ..screens import HelpScreen, PromptScreen, key_table
 from ..widgets import ColorBar, ComplexPlane, Heatmap, LinePlot
-from . import QUIT_HELP, fit_sub_title, key_table
+from . import QUIT_HELP, fit_sub_title
 
 TICK_HZ = 10          # how often a running sweep's curve is redrawn
 CONTEXT = 100         # training steps shown before the forecast part in the series plot

@@ -44,10 +44,10 @@ from ...errors import UserError
 from ...labs.seq2seq import ATTENTION_CHOICES, MAX_BENCH_LENGTH, TASKS, Seq2SeqLab, digit_count
 from ..panels import LabView, StepRate
 from ..terminal import first_fit, fit_footer, warn_without_true_colour
-from ..screens import PromptScreen
+from ..screens import PromptScreen, key_table
 from ..widgets import Heatmap, LinePlot, colorbar_strip, get_colormap
 from ..widgets._strips import text_strip
-from . import QUIT_HELP_TRAINED, fit_sub_title, key_table, trained_count
+from . import QUIT_HELP_TRAINED, fit_sub_title, trained_count
 
 REFRESH_HZ = 10          # how often the screen reads the training history
 DECODE_EVERY = 5         # ... and re-decodes the bench sequence with the new weights (2 Hz)

@@ -35,11 +35,11 @@ from ...errors import UserError
 from ...labs.tree import DEFAULTS, TreeLab
 from ..panels import LabView
 from ..terminal import first_fit, fit_footer, warn_without_true_colour
-from ..screens import PromptScreen
+from ..screens import PromptScreen, key_table
 from ..widgets import ColorBar, Heatmap, LinePlot
 from ..widgets.colormaps import DIVERGING
 from ...labs import unknown_name
-from . import QUIT_HELP_TRAINED, fit_sub_title, key_table, trained_count
+from . import QUIT_HELP_TRAINED, fit_sub_title, trained_count
 
 REFRESH_HZ = 12      # how often the screen reads the training history while training
 BENCH_EVERY = 6      # ... and recomputes the bench tree with the new weights (2 Hz)
