@@ -15,9 +15,8 @@ from .. import kernels
 from ..layers._params import check_positive_int
 from ..layers.seq2seq import Seq2Seq
 from .losses import cross_entropy
-from .model import WeightsDiverged
-from .optim import OPTIMIZER_CLASSES, clip_gradients
-from .trainer import TrainingDiverged
+from .optim import OPTIMIZER_CLASSES
+from .trainer import apply_update, check_loss
 
 __all__ = ["Seq2SeqScore", "Seq2SeqStep", "Seq2SeqTrainer", "evaluate_greedy"]
 
@@ -103,17 +102,10 @@ class Seq2SeqTrainer:
         with kernels.blas_single_threaded():
             logits, trace = self.model.forward(batch.src, batch.src_lengths, batch.tgt_in)
             result = cross_entropy(logits, batch.tgt_out, batch.tgt_mask)
-            dtype = self.model.dtype  # past its range (4e38 for float32) the loss's gradient overflows
-            if not abs(result.loss) <= float(np.finfo(dtype).max):
-                raise TrainingDiverged(self.step + 1, "the loss", dtype)
+            check_loss(result.loss, self.step + 1, self.model.dtype)
             grads = self.model.backward(trace, result.grad)
-            norm, clipped = clip_gradients(grads, 0.0, self.clip_norm)
-            if not np.isfinite(norm):
-                raise TrainingDiverged(self.step + 1, "the gradient norm", dtype)
-            try:
-                self.optimizer.step(self.model.parameters(), grads, finite=True)  # all or nothing
-            except WeightsDiverged as exc:
-                raise TrainingDiverged(self.step + 1, exc.what, exc.dtype) from None
+            norm, clipped = apply_update(self.optimizer, self.model.parameters(), grads, self.step + 1,
+                                         self.model.dtype, clip_norm=self.clip_norm)
         self.step += 1
         self.elapsed += time.perf_counter() - started
         return Seq2SeqStep(self.step, result.loss, float(result.accuracy or 0.0), norm, clipped)

@@ -36,6 +36,29 @@ class TrainingDiverged(RuntimeError):
         super().__init__(f"{what} became non-finite{where} at step {step}")
 
 
+def check_loss(loss: float, step: int, dtype: Any) -> None:
+    """TrainingDiverged unless the loss of update ``step`` is within the model's ``dtype``: it is
+    computed in float64, but past the model's own range (4e38 for float32) its gradient overflows."""
+    if not abs(loss) <= float(np.finfo(dtype).max):
+        raise TrainingDiverged(step, "the loss", dtype)
+
+
+def apply_update(optimizer, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], step: int, dtype: Any,
+                 clip_value: float = 0.0, clip_norm: float = 0.0) -> tuple[float, bool]:
+    """Clip ``grads`` and update ``params`` all or nothing (``optimizer.step(..., finite=True)``) as
+    update ``step``; TrainingDiverged, nothing changed, where the gradient norm or an updated
+    parameter or slot is not finite in ``dtype``. Returns (the norm before clipping, whether clipped):
+    every trainer's update (the sequence models', seq2seq's)."""
+    norm, clipped = clip_gradients(grads, clip_value, clip_norm)
+    if not np.isfinite(norm):
+        raise TrainingDiverged(step, "the gradient norm", dtype)
+    try:
+        optimizer.step(params, grads, finite=True)
+    except WeightsDiverged as exc:  # names the first number that overflowed
+        raise TrainingDiverged(step, exc.what, exc.dtype) from None
+    return norm, clipped
+
+
 @dataclass(frozen=True)
 class StepRecord:
     """One training step, as written to ``metrics.jsonl``."""
@@ -105,21 +128,16 @@ class Trainer:
         batch = self.task.batch(t.batch_size, self.step, self.spec.seed)
         state = self.carried if self.task.stream else None
         result, state_n, trace = self.compute(batch, state, train=True)
-        # the loss is computed in float64, but past the model's own range (4e38 for float32) its
-        # gradient overflows: every number of the step must stay in that range
+        # every number of the step must stay in the model's range: the loss, the gradients, the update
         dtype = self.model.dtype
-        if not abs(result.loss) <= float(np.finfo(dtype).max):
-            raise TrainingDiverged(self.step + 1, "the loss", dtype)
+        check_loss(result.loss, self.step + 1, dtype)
         params = self.model.parameters()
-        try:  # the gradients and the update: WeightsDiverged names the first number that overflowed
+        try:
             grads = self.model.backward(trace, result.grad, truncate=t.truncate or None)
-            grads = {name: grads[name] for name in params}
-            norm, clipped = clip_gradients(grads, t.clip_value, t.clip_norm)
-            if not np.isfinite(norm):
-                raise TrainingDiverged(self.step + 1, "the gradient norm", dtype)
-            self.optimizer.step(params, grads, finite=True)  # all or nothing
-        except WeightsDiverged as exc:
+        except WeightsDiverged as exc:  # names the first gradient that overflowed
             raise TrainingDiverged(self.step + 1, exc.what, exc.dtype) from None
+        grads = {name: grads[name] for name in params}
+        norm, clipped = apply_update(self.optimizer, params, grads, self.step + 1, dtype, t.clip_value, t.clip_norm)
         if self.task.stream:
             self.carried = state_n
         self.step += 1
