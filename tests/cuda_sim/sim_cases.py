@@ -25,6 +25,7 @@ from rnnlab.kernels import cuda as gpu
 from rnnlab.kernels.cuda import _device
 
 AVAILABLE, REASON = _device.cuda_available()
+cuda = _device.require_cuda() if AVAILABLE else None  # as the kernel modules get numba.cuda (a global: see below)
 if AVAILABLE and os.environ.get("RNNLAB_TEST_STEP_TILE"):  # another tile geometry, set before any cell loads
     from rnnlab.kernels.cuda import _common
 
@@ -58,6 +59,41 @@ def test_simulator_or_device_is_available():
         assert REASON == _device.SIMULATOR
     else:
         assert REASON.startswith("CUDA device 0")
+
+
+@pytest.mark.skipif(os.environ.get("NUMBA_ENABLE_CUDASIM") != "1", reason="a repair to the simulator")
+def test_a_blocks_threads_share_one_shared_array_when_creating_it_is_slow(monkeypatch):
+    """Every thread of a block writes its index into a shared array, and after the barrier each
+    sums all of them. numba-cuda's simulator split such an array between threads that asked for
+    it at once (a wrong CI result); a 2 ms allocation makes every thread ask at once. The kernel
+    reads ``cuda`` as a module global, which is what the simulator swaps for its own module."""
+    import time
+
+    from numba.cuda.simulator import kernelapi
+
+    from rnnlab.kernels.cuda import _simulator
+
+    assert kernelapi.FakeCUDAShared.array is _simulator.shared_array
+
+    def slow_new_array(shape, dtype):
+        time.sleep(0.002)  # releases the GIL: the other threads reach the allocation meanwhile
+        return np.empty(shape, dtype)
+
+    monkeypatch.setattr(_simulator, "_new_array", slow_new_array)
+
+    @cuda.jit
+    def sum_of_indices(out):
+        s = cuda.shared.array(16, np.float64)
+        s[cuda.threadIdx.x] = cuda.threadIdx.x
+        cuda.syncthreads()
+        total = 0.0
+        for i in range(16):
+            total += s[i]
+        out[cuda.threadIdx.x] = total
+
+    out = np.zeros(16)
+    sum_of_indices[1, 16](out)
+    assert np.all(out == 120.0), out
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,7 +15,8 @@ Nothing here imports ``numba.cuda`` until a function is called, so importing thi
   names the three versions.
 
 With ``NUMBA_ENABLE_CUDASIM=1`` set before numba is imported, numba-cuda's simulator runs the
-kernels on the CPU (slowly): :func:`cuda_available` then says so and returns True.
+kernels on the CPU (slowly): :func:`cuda_available` then says so and returns True, and
+:func:`require_cuda` repairs the simulator's shared memory (:mod:`._simulator`).
 """
 
 from __future__ import annotations
@@ -131,4 +132,8 @@ def require_cuda() -> ModuleType:
         raise CudaUnavailableError(f"device 'cuda' is not available: {reason}")
     from numba import cuda
 
+    if simulator_enabled():  # its shared arrays race between a block's threads: see _simulator
+        from ._simulator import repair_simulator
+
+        repair_simulator()
     return cuda
