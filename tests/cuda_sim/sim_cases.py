@@ -96,6 +96,29 @@ def test_a_blocks_threads_share_one_shared_array_when_creating_it_is_slow(monkey
     assert np.all(out == 120.0), out
 
 
+@pytest.mark.skipif(os.environ.get("NUMBA_ENABLE_CUDASIM") != "1", reason="a repair to the simulator")
+def test_a_simulated_launch_runs_at_a_short_switch_interval_and_restores_the_callers():
+    """The simulator polls a block's threads holding the interpreter lock: at Python's 5 ms switch
+    interval every barrier waits out several (the simulated cases ran 3-6x slower)."""
+    import sys
+
+    from numba.cuda.simulator import kernel
+
+    from rnnlab.kernels.cuda import _simulator
+
+    assert kernel.FakeCUDAKernel.__call__ is _simulator.launch
+
+    @cuda.jit
+    def record_interval(out):
+        out[0] = sys.getswitchinterval()  # the simulator runs a kernel as Python
+
+    out = np.zeros(1)
+    before = sys.getswitchinterval()
+    record_interval[1, 1](out)
+    assert out[0] == pytest.approx(_simulator.LAUNCH_SWITCH_INTERVAL_S)  # as the interpreter rounds it
+    assert out[0] < before == sys.getswitchinterval()
+
+
 # ---------------------------------------------------------------------------------------------
 # Building blocks
 # ---------------------------------------------------------------------------------------------
