@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import background
 import rnnlab
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
@@ -156,6 +157,14 @@ def reference_run(layer, p, truncate=None):
     return y, h_n, c_n, records, grads
 
 
+def pytest_configure(config):
+    """The main process (pytest-xdist's controller, or the only one) makes the directory where
+    background cases leave their results, before any worker starts (tests/background.py)."""
+    if not hasattr(config, "workerinput"):
+        directory = background.make_directory()
+        config.add_cleanup(lambda: background.stop_and_remove(directory))
+
+
 @pytest.hookimpl(trylast=True)  # after -k and -m have deselected what they deselect
 def pytest_collection_modifyitems(config, items):
     """Start the cases that the selected tests wait for in the background (test_cuda's simulator
@@ -163,5 +172,4 @@ def pytest_collection_modifyitems(config, items):
     waiting = [item for item in items if hasattr(getattr(item, "function", None), "background_cases")]
     for queue in {id(item.function.background_cases): item.function.background_cases for item in waiting}.values():
         queue.start([item.function.__name__ for item in waiting if item.function.background_cases is queue])
-        config.add_cleanup(queue.stop)
     items[:] = [item for item in items if item not in waiting] + waiting

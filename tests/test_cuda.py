@@ -15,12 +15,11 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
-import threading
 import types
 from pathlib import Path
 
 import pytest
+from background import BackgroundCases
 
 from rnnlab.errors import UserError
 from rnnlab.kernels.cuda import _device
@@ -189,56 +188,6 @@ def _run_cases(simulate: bool, cases: str = SIM_CASES, *options: str, **env: str
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
 
 
-class BackgroundCases:
-    """Subprocesses of cases run one after another in a thread, which conftest's
-    ``pytest_collection_modifyitems`` starts once the tests that wait for them are selected (and
-    moves those tests last): the simulator takes minutes of one core, which it then spends while
-    the rest of the suite runs on the other (the suite itself runs on one)."""
-
-    def __init__(self) -> None:
-        self._commands: dict[str, tuple[list[str], dict[str, str]]] = {}
-        self._results: dict[str, subprocess.CompletedProcess] = {}
-        self._thread: threading.Thread | None = None
-        self._process: subprocess.Popen | None = None
-        self._stopped = False
-
-    def add(self, name: str, simulate: bool, cases: str = SIM_CASES, *options: str, **env: str) -> None:
-        self._commands[name] = _cases_command(simulate, cases, options, env)
-
-    def start(self, names) -> None:
-        """Run the cases of ``names`` (those of the selected tests), in the order they were added."""
-        if self._thread is None and _device.numba_cuda_installed():
-            todo = [name for name in self._commands if name in set(names)]
-            self._thread = threading.Thread(target=self._run, args=(todo,), daemon=True)
-            self._thread.start()
-
-    def _run(self, names: list[str]) -> None:
-        for name in names:
-            command, env = self._commands[name]
-            with tempfile.TemporaryFile(mode="w+") as output:  # a file: a full pipe would stall the cases
-                if self._stopped:
-                    return
-                self._process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output,
-                                                 stderr=subprocess.STDOUT, text=True)
-                self._process.wait()
-                output.seek(0)
-                self._results[name] = subprocess.CompletedProcess(command, self._process.returncode,
-                                                                  output.read(), "")
-
-    def stop(self) -> None:
-        """Kill the cases still running (the session ended before their tests ran: interrupted)."""
-        self._stopped = True
-        if self._process is not None and self._process.poll() is None:
-            self._process.kill()
-
-    def result(self, name: str) -> subprocess.CompletedProcess:
-        self.start([name])  # not started at collection (no conftest hook ran): these cases alone
-        assert self._thread is not None
-        self._thread.join(timeout=1800)
-        assert name in self._results, f"the cases of {name} did not run in the background"
-        return self._results[name]
-
-
 BACKGROUND = BackgroundCases()
 
 
@@ -248,11 +197,13 @@ def in_background(test):
     return test
 
 
-BACKGROUND.add("test_kernels_match_cpu_under_the_simulator", simulate=True)
-# the step's load and store indexing under a tile where no two sizes coincide (see the test)
-BACKGROUND.add("test_kernels_match_cpu_with_another_step_tile", True, SIM_CASES, "-k",
-               "cell_matches_cpu_kernels and float64-persistent or several_tiles and persistent",
-               RNNLAB_TEST_STEP_TILE="6,2,9,4")
+if _device.numba_cuda_installed():  # else the tests are skipped, and nothing need run
+    BACKGROUND.add("test_kernels_match_cpu_under_the_simulator", *_cases_command(True, SIM_CASES, (), {}))
+    # the step's load and store indexing under a tile where no two sizes coincide (see the test)
+    BACKGROUND.add("test_kernels_match_cpu_with_another_step_tile",
+                   *_cases_command(True, SIM_CASES, ("-k", "cell_matches_cpu_kernels and float64-persistent or "
+                                                     "several_tiles and persistent"),
+                                   {"RNNLAB_TEST_STEP_TILE": "6,2,9,4"}))
 
 
 def _assert_all_passed(result: subprocess.CompletedProcess) -> None:

@@ -64,6 +64,8 @@ class Terminal:
         self.captures: list[str] = []
         self.env = {**os.environ, "TERM": "xterm-256color", "COLORTERM": "truecolor"}
         self.env.pop("TMUX", None)  # a test run from inside tmux must not talk to the user's server
+        for fixed_size in ("COLUMNS", "LINES"):  # set by pytest-xdist's workers (80x24): the pane sets the size
+            self.env.pop(fixed_size, None)
         # `env` sets the terminal inside the pane: tmux would otherwise give the pane its own TERM
         # (screen / tmux-256color), and under TERM=screen the lab falls back to 16 colours. The
         # shell writes the exit status to a file: #{pane_dead_status} is empty on some tmux builds.
