@@ -83,7 +83,7 @@ class BackgroundCases:
             return
         directory = self._directory()
         try:
-            (directory / _STARTED).mkdir()  # atomic: one process of the run gets past here
+            (directory / _STARTED).mkdir(parents=True)  # atomic: one process of the run gets past here
         except FileExistsError:
             return
         jobs = [{"name": name, "command": command, "env": env}

@@ -159,8 +159,9 @@ def reference_run(layer, p, truncate=None):
 
 def pytest_configure(config):
     """The main process (pytest-xdist's controller, or the only one) makes the directory where
-    background cases leave their results, before any worker starts (tests/background.py)."""
-    if not hasattr(config, "workerinput"):
+    background cases leave their results, before any worker starts (tests/background.py). Not
+    the cases' own pytest runs, which are started with the directory named already."""
+    if not hasattr(config, "workerinput") and background.DIRECTORY_ENV not in os.environ:
         directory = background.make_directory()
         config.add_cleanup(lambda: background.stop_and_remove(directory))
 
