@@ -160,8 +160,8 @@ def reference_run(layer, p, truncate=None):
 def pytest_configure(config):
     """The main process (pytest-xdist's controller, or the only one) makes the directory where
     background cases leave their results, before any worker starts (tests/background.py). Not
-    the cases' own pytest runs, which are started with the directory named already."""
-    if not hasattr(config, "workerinput") and background.DIRECTORY_ENV not in os.environ:
+    the cases' own pytest runs (which load this file too)."""
+    if not hasattr(config, "workerinput") and background.CASES_RUN_ENV not in os.environ:
         directory = background.make_directory()
         config.add_cleanup(lambda: background.stop_and_remove(directory))
 
@@ -171,6 +171,8 @@ def pytest_collection_modifyitems(config, items):
     """Start the cases that the selected tests wait for in the background (test_cuda's simulator
     cases: minutes on one core, spent while the rest of the suite runs), and run those tests last."""
     waiting = [item for item in items if hasattr(getattr(item, "function", None), "background_cases")]
+    if config.option.collectonly:  # listing the tests (an IDE's discovery) runs none
+        return
     for queue in {id(item.function.background_cases): item.function.background_cases for item in waiting}.values():
         queue.start([item.function.__name__ for item in waiting if item.function.background_cases is queue])
     items[:] = [item for item in items if item not in waiting] + waiting

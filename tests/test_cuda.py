@@ -18,6 +18,7 @@ import sys
 import types
 from pathlib import Path
 
+import background
 import pytest
 from background import BackgroundCases
 
@@ -179,7 +180,9 @@ def test_layers_take_a_device_and_refuse_one_that_cannot_run(monkeypatch):
 # The kernels, compared with the CPU kernels in a subprocess
 # ---------------------------------------------------------------------------------------------
 def _cases_command(simulate: bool, cases: str, options: tuple[str, ...], env: dict[str, str]):
-    env = {**ENV, **env, "NUMBA_ENABLE_CUDASIM": "1"} if simulate else {**ENV, **env}
+    env = {**ENV, **env, background.CASES_RUN_ENV: "1"}  # their pytest is no suite's main process
+    if simulate:
+        env["NUMBA_ENABLE_CUDASIM"] = "1"
     return [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", cases, *options], env
 
 

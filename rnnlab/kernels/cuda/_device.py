@@ -16,7 +16,8 @@ Nothing here imports ``numba.cuda`` until a function is called, so importing thi
 
 With ``NUMBA_ENABLE_CUDASIM=1`` set before numba is imported, numba-cuda's simulator runs the
 kernels on the CPU (slowly): :func:`cuda_available` then says so and returns True, and
-:func:`require_cuda` repairs the simulator's shared memory (:mod:`._simulator`).
+:func:`require_cuda` repairs the simulator's shared memory and speeds its launches up (it sets a
+short switch interval while a simulated kernel runs: :mod:`._simulator`).
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ def require_cuda() -> ModuleType:
         raise CudaUnavailableError(f"device 'cuda' is not available: {reason}")
     from numba import cuda
 
-    if simulator_enabled():  # its shared arrays race between a block's threads: see _simulator
+    if simulator_enabled():  # its shared arrays race, its barriers crawl: see _simulator
         from ._simulator import repair_simulator
 
         repair_simulator()

@@ -62,10 +62,13 @@ def shared_array(self, shape, dtype, alignment=None):
 
 
 def launch(self, *args):
-    """A simulated kernel's launch (or a device function's call, unchanged) at a short switch interval."""
-    if self._device:
+    """A simulated kernel's launch at a short switch interval; unchanged, what the simulator runs
+    as a device function's call (a device function, or any kernel called while one runs)."""
+    from numba.cuda.simulator import kernel
+
+    if self._device or kernel._kernel_context:
         return _original_call(self, *args)
-    saved = sys.getswitchinterval()  # the simulator refuses concurrent launches: nothing to count
+    saved = sys.getswitchinterval()
     sys.setswitchinterval(min(saved, LAUNCH_SWITCH_INTERVAL_S))
     try:
         return _original_call(self, *args)
@@ -86,7 +89,7 @@ def repair_simulator() -> None:
         _original_array = shared.array
         shared.array = shared_array
     kernel_class = getattr(kernel, "FakeCUDAKernel", None)
-    if (kernel_class is not None and kernel_class.__call__ is not launch
+    if (kernel_class is not None and kernel_class.__call__ is not launch and hasattr(kernel, "_kernel_context")
             and "_device" in kernel_class.__init__.__code__.co_names):
         _original_call = kernel_class.__call__
         kernel_class.__call__ = launch
