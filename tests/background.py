@@ -1,7 +1,8 @@
 """Cases that run in a subprocess of their own while the rest of the suite runs.
 
-tests/test_cuda.py's simulator cases take minutes of one core (``NUMBA_ENABLE_CUDASIM=1`` must be
-set before numba is imported, so they cannot run in the suite's processes). conftest's
+tests/test_cuda.py's GPU cases run as pytest subprocesses (``NUMBA_ENABLE_CUDASIM=1`` must be set
+before numba is imported, so the simulator's cannot run in the suite's processes), and take
+minutes of one core: the simulator's, and NVVM compiling every kernel to PTX. conftest's
 ``pytest_collection_modifyitems`` starts them once the tests that wait for them are selected, and
 moves those tests last, so that the cases run on a core the suite leaves free meanwhile.
 

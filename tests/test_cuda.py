@@ -207,6 +207,12 @@ if _device.numba_cuda_installed():  # else the tests are skipped, and nothing ne
                    *_cases_command(True, SIM_CASES, ("-k", "cell_matches_cpu_kernels and float64-persistent or "
                                                      "several_tiles and persistent"),
                                    {"RNNLAB_TEST_STEP_TILE": "6,2,9,4"}))
+    # numba-cuda's real target over a stand-in driver, and NVVM's compile (minutes where installed)
+    BACKGROUND.add("test_device_memory_is_reused_and_never_while_in_use",
+                   *_cases_command(False, MEMORY_CASES, (), {}))
+    BACKGROUND.add("test_launches_lay_out_arguments_as_numba_cuda_does",
+                   *_cases_command(False, LAUNCH_CASES, (), {}))
+    BACKGROUND.add("test_kernels_compile_for_a_real_gpu", *_cases_command(False, PTX_CASES, (), {}))
 
 
 def _assert_all_passed(result: subprocess.CompletedProcess) -> None:
@@ -262,13 +268,15 @@ def test_a_gemm_tile_gives_every_thread_the_same_outputs(tile, problem):
 
 
 @pytest.mark.skipif(not _device.numba_cuda_installed(), reason=_device.NOT_INSTALLED + ": block cache tests skipped")
+@in_background
 def test_device_memory_is_reused_and_never_while_in_use():
-    _assert_all_passed(_run_cases(False, MEMORY_CASES))
+    _assert_all_passed(BACKGROUND.result("test_device_memory_is_reused_and_never_while_in_use"))
 
 
 @pytest.mark.skipif(not _device.numba_cuda_installed(), reason=_device.NOT_INSTALLED + ": launch tests skipped")
+@in_background
 def test_launches_lay_out_arguments_as_numba_cuda_does():
-    _assert_all_passed(_run_cases(False, LAUNCH_CASES))
+    _assert_all_passed(BACKGROUND.result("test_launches_lay_out_arguments_as_numba_cuda_does"))
 
 
 def test_kernels_match_cpu_on_the_gpu(probe):
@@ -278,8 +286,9 @@ def test_kernels_match_cpu_on_the_gpu(probe):
 
 
 @pytest.mark.skipif(not _device.numba_cuda_installed(), reason=_device.NOT_INSTALLED + ": PTX check skipped")
+@in_background
 def test_kernels_compile_for_a_real_gpu():
-    result = _run_cases(simulate=False, cases=PTX_CASES)
+    result = BACKGROUND.result("test_kernels_compile_for_a_real_gpu")
     skipped = re.search(r"SKIPPED \[\d+\] \S+: (.*)", result.stdout)
     if result.returncode in (0, 5) and skipped and " passed" not in result.stdout.strip().splitlines()[-1]:
         pytest.skip(skipped.group(1))
