@@ -168,8 +168,8 @@ def pytest_configure(config):
 
 @pytest.hookimpl(trylast=True)  # after -k and -m have deselected what they deselect
 def pytest_collection_modifyitems(config, items):
-    """Start the cases that the selected tests wait for in the background (test_cuda's simulator
-    cases: minutes on one core, spent while the rest of the suite runs), and run those tests last."""
+    """Start the cases that the selected tests wait for in the background (test_cuda's GPU cases:
+    minutes on one core, spent while the rest of the suite runs), and run those tests last."""
     waiting = [item for item in items if hasattr(getattr(item, "function", None), "background_cases")]
     if config.option.collectonly:  # listing the tests (an IDE's discovery) runs none
         return

@@ -194,25 +194,23 @@ def _run_cases(simulate: bool, cases: str = SIM_CASES, *options: str, **env: str
 BACKGROUND = BackgroundCases()
 
 
-def in_background(test):
-    """Mark a test as one that waits for its cases in :data:`BACKGROUND` (under its own name)."""
-    test.background_cases = BACKGROUND
-    return test
+def in_background(simulate: bool, cases: str, *options: str, **env: str):
+    """Mark a test as one that waits for its cases (``pytest CASES OPTIONS``, under the simulator if
+    ``simulate``), which :data:`BACKGROUND` runs under the test's name, in the order the tests are
+    defined; the test reads their result from the ``cases_result`` fixture."""
+    def mark(test):
+        if _device.numba_cuda_installed():  # else the tests are skipped, and nothing need run
+            BACKGROUND.add(test.__name__, *_cases_command(simulate, cases, options, env))
+        test.background_cases = BACKGROUND
+        return test
+
+    return mark
 
 
-if _device.numba_cuda_installed():  # else the tests are skipped, and nothing need run
-    BACKGROUND.add("test_kernels_match_cpu_under_the_simulator", *_cases_command(True, SIM_CASES, (), {}))
-    # the step's load and store indexing under a tile where no two sizes coincide (see the test)
-    BACKGROUND.add("test_kernels_match_cpu_with_another_step_tile",
-                   *_cases_command(True, SIM_CASES, ("-k", "cell_matches_cpu_kernels and float64-persistent or "
-                                                     "several_tiles and persistent"),
-                                   {"RNNLAB_TEST_STEP_TILE": "6,2,9,4"}))
-    # numba-cuda's real target over a stand-in driver, and NVVM's compile (minutes where installed)
-    BACKGROUND.add("test_device_memory_is_reused_and_never_while_in_use",
-                   *_cases_command(False, MEMORY_CASES, (), {}))
-    BACKGROUND.add("test_launches_lay_out_arguments_as_numba_cuda_does",
-                   *_cases_command(False, LAUNCH_CASES, (), {}))
-    BACKGROUND.add("test_kernels_compile_for_a_real_gpu", *_cases_command(False, PTX_CASES, (), {}))
+@pytest.fixture
+def cases_result(request) -> subprocess.CompletedProcess:
+    """The finished cases of the requesting test (marked :func:`in_background`)."""
+    return BACKGROUND.result(request.function.__name__)
 
 
 def _assert_all_passed(result: subprocess.CompletedProcess) -> None:
@@ -223,19 +221,20 @@ def _assert_all_passed(result: subprocess.CompletedProcess) -> None:
 
 
 @pytest.mark.skipif(not _device.numba_cuda_installed(), reason=_device.NOT_INSTALLED + ": simulator tests skipped")
-@in_background
-def test_kernels_match_cpu_under_the_simulator():
-    _assert_all_passed(BACKGROUND.result("test_kernels_match_cpu_under_the_simulator"))
+@in_background(True, SIM_CASES)
+def test_kernels_match_cpu_under_the_simulator(cases_result):
+    _assert_all_passed(cases_result)
 
 
 @pytest.mark.skipif(not _device.numba_cuda_installed(), reason=_device.NOT_INSTALLED + ": simulator tests skipped")
-@in_background
-def test_kernels_match_cpu_with_another_step_tile():
+@in_background(True, SIM_CASES, "-k", "cell_matches_cpu_kernels and float64-persistent or several_tiles and persistent",
+               RNNLAB_TEST_STEP_TILE="6,2,9,4")
+def test_kernels_match_cpu_with_another_step_tile(cases_result):
     """The step's load and store indexing under a tile where no two sizes coincide: 6 units x 2
     row threads, 9 rows each, K 4 deep (a pass of the 12 threads loads 3 rows of 4). In the
     shipped simulator tile (8x4 threads, 2 rows each, K 8) units and K are both 8, so a swapped
     unit and K index would pass there."""
-    _assert_all_passed(BACKGROUND.result("test_kernels_match_cpu_with_another_step_tile"))
+    _assert_all_passed(cases_result)
 
 
 @pytest.mark.parametrize("tile,problem", [
@@ -268,15 +267,15 @@ def test_a_gemm_tile_gives_every_thread_the_same_outputs(tile, problem):
 
 
 @pytest.mark.skipif(not _device.numba_cuda_installed(), reason=_device.NOT_INSTALLED + ": block cache tests skipped")
-@in_background
-def test_device_memory_is_reused_and_never_while_in_use():
-    _assert_all_passed(BACKGROUND.result("test_device_memory_is_reused_and_never_while_in_use"))
+@in_background(False, MEMORY_CASES)  # numba-cuda's real target over a stand-in driver
+def test_device_memory_is_reused_and_never_while_in_use(cases_result):
+    _assert_all_passed(cases_result)
 
 
 @pytest.mark.skipif(not _device.numba_cuda_installed(), reason=_device.NOT_INSTALLED + ": launch tests skipped")
-@in_background
-def test_launches_lay_out_arguments_as_numba_cuda_does():
-    _assert_all_passed(BACKGROUND.result("test_launches_lay_out_arguments_as_numba_cuda_does"))
+@in_background(False, LAUNCH_CASES)
+def test_launches_lay_out_arguments_as_numba_cuda_does(cases_result):
+    _assert_all_passed(cases_result)
 
 
 def test_kernels_match_cpu_on_the_gpu(probe):
@@ -286,13 +285,12 @@ def test_kernels_match_cpu_on_the_gpu(probe):
 
 
 @pytest.mark.skipif(not _device.numba_cuda_installed(), reason=_device.NOT_INSTALLED + ": PTX check skipped")
-@in_background
-def test_kernels_compile_for_a_real_gpu():
-    result = BACKGROUND.result("test_kernels_compile_for_a_real_gpu")
-    skipped = re.search(r"SKIPPED \[\d+\] \S+: (.*)", result.stdout)
-    if result.returncode in (0, 5) and skipped and " passed" not in result.stdout.strip().splitlines()[-1]:
+@in_background(False, PTX_CASES)  # NVVM's compile: minutes where it is installed
+def test_kernels_compile_for_a_real_gpu(cases_result):
+    skipped = re.search(r"SKIPPED \[\d+\] \S+: (.*)", cases_result.stdout)
+    if cases_result.returncode in (0, 5) and skipped and " passed" not in cases_result.stdout.strip().splitlines()[-1]:
         pytest.skip(skipped.group(1))
-    _assert_all_passed(result)
+    _assert_all_passed(cases_result)
 
 
 def test_spec_and_cli_take_a_device(monkeypatch, tmp_path, capsys):
