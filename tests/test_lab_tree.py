@@ -126,6 +126,20 @@ def test_backward_all_and_a_new_tree_resets_the_cursors(lab):
     assert lab.tree_index == 3 and lab.cursor == 0 and lab.back_cursor is None and lab.gradients() is None
 
 
+def test_taking_the_root_back_drops_the_backward_pass(lab):
+    lab.select_tree(4)
+    n = lab.num_nodes
+    lab.backward_all()
+    lab.step_back()  # the root is no longer computed: no loss, so no dL/dh to show
+    assert lab.cursor == n - 1 and lab.back_cursor is None and lab.loss is None and lab.gradients() is None
+    assert lab.backward_step() == n - 1 and lab.cursor == n  # b runs it again, from the root
+    lab.move_to(2)
+    assert lab.back_cursor is None and lab.loss is None
+    lab.backward_all()
+    lab.jump_root()  # staying on the root keeps it
+    assert lab.back_cursor == 0 and lab.loss is not None
+
+
 def test_typed_trees_with_and_without_a_label(lab):
     tree = lab.type_tree("  pos ((dull but) good)")
     assert tree.to_sexpr() == "((dull but) good)" and tree.label == "pos"
@@ -363,6 +377,12 @@ def test_screen_steps_backward_from_the_root():
         assert "backward 3/9" in text and "◀" in text and "‖dL/dh‖" in text and "loss -log p(pos)" in text
         await pilot.press("B")
         assert lab.back_cursor == 0 and dh_map.revealed == 9
+        await pilot.press("home")  # the root taken back: its loss and the gradients leave the screen
+        text = screen_text(app)
+        assert lab.back_cursor is None and "backward 9/9" not in text and "loss -log p" not in text
+        assert "‖dL/dh_" not in text and dh_map.revealed == 0
+        await pilot.press("b")
+        assert lab.cursor == 9 and lab.back_cursor == 8
 
     drive(check)
 

@@ -14,7 +14,8 @@ the tree on the bench and two cursors:
 
 - the forward cursor ``cursor`` (0..n): nodes ``0 .. cursor-1`` are computed; the node under the
   cursor is ``cursor - 1``. The prediction needs the root (``cursor == n``).
-- the backward cursor ``back_cursor`` (None before backward; then n..0): backpropagation through
+- the backward cursor ``back_cursor`` (None before backward, and again once the forward cursor
+  leaves the root; then n..0): backpropagation through
   structure runs from the root down, in reverse post-order, so that every node's dL/dh is complete
   (its one parent has passed it down) when it arrives. Nodes ``back_cursor .. n-1`` have received
   theirs; ``back_cursor`` itself is the node reached last.
@@ -324,8 +325,15 @@ class TreeLab(StepCursor, TrainingControl):
 
     def move_to(self, node: int) -> int:
         """The cursor on ``node`` (clamped to 0..n-1): nodes 0..node computed."""
-        self.cursor = max(0, min(int(node), self.num_nodes - 1)) + 1
-        return self.cursor
+        return self._set_cursor(max(0, min(int(node), self.num_nodes - 1)) + 1)
+
+    def _set_cursor(self, value: int) -> int:
+        """Moves the forward cursor; taking the root back drops the backward pass, which needs the
+        root's loss (``b`` runs it again, completing the forward pass first)."""
+        cursor = super()._set_cursor(value)
+        if cursor < self.num_nodes:
+            self.back_cursor, self.loss = None, None
+        return cursor
 
     # ------------------------------------------------------------------ backward through structure
     def target(self) -> tuple[int, str]:
