@@ -647,6 +647,21 @@ def test_screen_large_terminals_keep_the_attention_note():
     drive(check, {"max_length": 10, "seed": 1}, size=(120, 36))
 
 
+def test_screen_explains_the_sorting_task_in_its_own_terms():
+    async def check(app, screen, pilot):
+        screen.engine.source_from_text("3 1 4 1 5 9 2 6 5 3")
+        screen.update_views()
+        await pilot.pause()
+        text = screen_text(app)
+        assert "Sorting draws a permutation" in text and "anti-diagonal" not in text
+        await pilot.press("question_mark")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "t-th smallest digit" in text and "anti-diagonal" not in text
+
+    drive(check, {"task": "sort", "max_length": 10, "seed": 1}, size=(120, 36))
+
+
 def _decode_steps(text: str) -> tuple[str | None, str | None]:
     """The bench's "step k/T'" (its last line) and the status line's "decode step k/T'"."""
     bench = re.search(r"^ (?:step|decoder step) (\d+/\d+)", text, re.M)

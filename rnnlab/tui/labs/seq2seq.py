@@ -561,22 +561,28 @@ class Seq2SeqHelp(ModalScreen[None]):
         "fed its own previous token (greedy, free-running), until it writes EOS (</s>). Training "
         "feeds it the true previous token instead (teacher forcing).\n\n"
         "With attention, decoder step t mixes the encoder states e_s with weights a_t,s = softmax_s "
-        "score(d_t, e_s): row t of the matrix. Reversal must copy source position S+1-t at step t, "
-        "so a trained model draws an anti-diagonal. Without attention the decoder starts from the "
+        "score(d_t, e_s): row t of the matrix. {task} Without attention the decoder starts from the "
         "encoder's final state and never sees the source again: one vector must hold every digit, "
         "and long inputs fail (compare the accuracy by length).\n\n"
         "Click a row of the matrix to move the cursor there. * marks lengths longer than any training input."
     )
+    # what a trained model's attention matrix shows, per task
+    TASK_PATTERNS = {
+        "reverse": "Reversal must copy source position S+1-t at step t, so a trained model draws an anti-diagonal.",
+        "sort": "Sorting must find the t-th smallest digit wherever it stands, so a trained model's row t peaks "
+                "on that digit's source position (equal digits share the weight): a permutation, not a diagonal.",
+    }
 
-    def __init__(self, keys: list[tuple[str, str]]) -> None:
+    def __init__(self, keys: list[tuple[str, str]], task: str) -> None:
         super().__init__()
         self._keys = keys
+        self._about = self.ABOUT.format(task=self.TASK_PATTERNS[task])
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="s2s-help"):
             yield Static("[b]seq2seq lab: keys[/b]\n", markup=True)
             yield Static(key_table(self._keys))
-            yield Static("\n" + self.ABOUT, classes="dim")
+            yield Static("\n" + self._about, classes="dim")
             yield Static("\nEsc closes this.", classes="dim")
 
 
@@ -719,8 +725,10 @@ class Seq2SeqScreen(Screen):
         lab = self.engine
         if lab.decoding.weights is not None:
             score = ATTENTION_SCORES[lab.options["attention"]]
+            pattern = {"reverse": "Reversal draws an anti-diagonal", "sort": "Sorting draws a permutation, each "
+                       "row on the t-th smallest digit"}[lab.options["task"]]
             texts = (f"a_t = softmax_s score(d_t, e_s), {score}: each row sums to 1 and says where step t looks in "
-                     "the source. Reversal draws an anti-diagonal; past the training lengths it blurs.",
+                     f"the source. {pattern}; past the training lengths it blurs.",
                      f"a_t = softmax_s score(d_t, e_s), {score}: each row sums to 1.")
             need = (Seq2SeqAttention.HEADER_LINES + min(lab.decoding.steps, MAP_ROWS)
                     + Seq2SeqAttention.FOOTER_LINES)
@@ -986,4 +994,4 @@ class Seq2SeqScreen(Screen):
         return keys
 
     def action_help(self) -> None:
-        self.app.push_screen(Seq2SeqHelp(self.help_keys()))
+        self.app.push_screen(Seq2SeqHelp(self.help_keys(), self.engine.options["task"]))
