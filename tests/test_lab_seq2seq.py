@@ -19,7 +19,7 @@ import pytest
 
 from conftest import footer_keys, screen_text, wait_for
 from rnnlab.train import rundir
-from rnnlab.data.seq2seq import BOS, DIGIT0, EOS
+from rnnlab.data.seq2seq import BOS, DIGIT0, EOS, PAD
 from rnnlab.errors import TargetExistsError, UserError
 from rnnlab.labs import lab_class
 from rnnlab.labs.seq2seq import DEFAULTS, MAX_BENCH_LENGTH, OptionError, Seq2SeqLab, length_buckets
@@ -46,13 +46,25 @@ def test_the_preset_opens_with_a_decoded_bench_sequence():
     assert lab.length == 10 and d.source.tolist() == (DIGIT0 + lab.source).tolist()
     assert d.expected.tolist() == (DIGIT0 + lab.source[::-1]).tolist() + [EOS]
     # exactly the model's own greedy decoding, batch axis dropped
-    tokens, trace = lab.model.greedy_decode(d.source[:, None], [lab.length], d.expected.size + 3, BOS, EOS)
+    tokens, trace = lab.model.greedy_decode(d.source[:, None], [lab.length], d.expected.size + 3, BOS, EOS,
+                                            exclude=(PAD, BOS))
     steps = int(trace.output_lengths[0])
     assert d.tokens.tolist() == tokens[:steps, 0].tolist()
     np.testing.assert_array_equal(d.weights, trace["weights"][:steps, 0])
     assert d.weights.shape == (d.steps, lab.length)
     np.testing.assert_allclose(d.weights.sum(axis=1), 1.0, rtol=1e-5)
     assert lab.cursor == d.steps  # the whole decoding shown; home rewinds
+
+
+def test_the_decoder_never_writes_bos_or_padding():
+    lab = Seq2SeqLab.open({"attention": "none"})  # untrained, its readout favours BOS for these sources
+    for text in ("6", "1 2", "9 9 9 9", "0"):
+        lab.source_from_text(text)
+        d = lab.decoding
+        tokens, _ = lab.model.greedy_decode(d.source[:, None], [d.source.size], 6, BOS, EOS)
+        assert BOS in tokens  # what a plain argmax over the whole vocabulary writes
+        assert not np.isin(d.tokens, [PAD, BOS]).any(), text
+        assert all(lab.step_info(t).runner_up not in (PAD, BOS) for t in range(d.steps))
 
 
 @pytest.mark.parametrize("options, message", [
@@ -92,9 +104,11 @@ def test_the_decoder_cursor_reveals_one_output_token_per_step():
     lab.step_forward()
     info = lab.step_info()
     assert lab.cursor == 2 and info.step == 1
-    assert info.token == d.tokens[1] and info.probability == pytest.approx(d.probabilities[1].max())
+    writable = d.probabilities[1][[EOS, *range(DIGIT0, DIGIT0 + 10)]]  # never PAD or BOS, which no target holds
+    assert info.token == d.tokens[1] and info.probability == pytest.approx(writable.max())
     assert info.expected == d.expected[1] and info.correct == (d.tokens[1] == d.expected[1])
-    assert info.runner_up != info.token and info.runner_up_probability <= info.probability
+    assert info.runner_up not in (info.token, PAD, BOS) and info.runner_up_probability <= info.probability
+    assert info.runner_up_probability == pytest.approx(np.sort(writable)[-2])
     assert info.focus == int(np.argmax(d.weights[1])) and info.focus_token == d.source[info.focus]
     assert lab.jump_end() == d.steps
     assert lab.step_forward() == d.steps  # nothing past the last token
@@ -476,13 +490,13 @@ def test_screen_bench_tokens_titles_and_accuracy_title_fit_at_120x36():
     async def check(app, screen, pilot):
         lab = screen.engine
         await pilot.pause()
-        tokens = [short_token(t) for t in lab.decoding.tokens]
-        assert tokens[:2] == ["BOS", "BOS"]  # three-character tokens side by side (this seed, untrained)
         text = screen_text(app)
-        row = next(line for line in text.splitlines() if line.startswith(" decoded"))[1:]
-        cells = [row[10 + 4 * k:14 + 4 * k] for k in range(len(tokens))]
-        assert [c.strip() for c in cells] == tokens and all(c.endswith(" ") for c in cells)  # a column each
-        assert "BOSBOS" not in text
+        for name, tokens in (("decoded", lab.decoding.tokens), ("expected", lab.decoding.expected)):
+            tokens = [short_token(t) for t in tokens]
+            row = next(line for line in text.splitlines() if line.startswith(f" {name}"))[1:]
+            cells = [row[10 + 4 * k:14 + 4 * k] for k in range(len(tokens))]
+            assert [c.strip() for c in cells] == tokens and all(c.endswith(" ") for c in cells[:-1])  # a column each
+        assert tokens[-1] == "EOS"  # three characters in its column
         for name in ("#s2s-encoder", "#s2s-decoder"):
             heatmap = screen.query_one(name, Heatmap)
             assert 0 < len(heatmap.title) <= heatmap.size.width and heatmap.title in text

@@ -256,6 +256,21 @@ def test_greedy_decoding_stops_at_eos():
     assert tokens.shape == (7, 2) and not np.any(tokens == 2) and trace.output_lengths.tolist() == [7, 7]
 
 
+def test_greedy_decoding_never_writes_excluded_tokens():
+    model = Seq2Seq(6, 6, 4, attention="dot", dtype="float64", seed=0)
+    src, lengths = np.array([[3, 4], [5, 3], [4, 0]]), np.array([3, 2])
+    params = model.parameters()
+    params["readout.weight"][...] = 0.0
+    params["readout.bias"][...] = [3.0, 2.0, -1.0, 0.0, 1.0, 0.0]  # PAD, then BOS, would always win
+    tokens, trace = model.greedy_decode(src, lengths, max_len=4, bos=1, eos=2, exclude=(0, 1))
+    assert tokens.tolist() == [[4, 4]] * 4  # the best of the rest
+    assert trace["logits"][0, 0].argmax() == 0  # the logits are the readout's, over every token
+    with pytest.raises(ValueError, match="exclude must not hold eos"):
+        model.greedy_decode(src, lengths, max_len=4, bos=1, eos=2, exclude=(2,))
+    with pytest.raises(ValueError, match="exclude must be a token id"):
+        model.greedy_decode(src, lengths, max_len=4, bos=1, eos=2, exclude=(6,))
+
+
 # ---------------------------------------------------------------------------------------------
 # training
 # ---------------------------------------------------------------------------------------------

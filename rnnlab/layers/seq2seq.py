@@ -38,7 +38,7 @@ Training (teacher forcing, masked cross-entropy) and greedy-decoding accuracy li
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -624,20 +624,27 @@ class Seq2Seq:
         return {name: grads[name] for name in self.parameters()}
 
     def greedy_decode(self, src: Any, src_lengths: Any, max_len: int, bos: int, eos: int,
-                      pad: int | None = None) -> tuple[np.ndarray, Seq2SeqTrace]:
+                      pad: int | None = None, exclude: Sequence[int] = ()) -> tuple[np.ndarray, Seq2SeqTrace]:
         """Free-running greedy decoding: start from ``bos``, feed back each step's argmax, stop at ``eos``.
 
         Runs at most ``max_len`` steps, fewer once every sequence has produced ``eos``. Returns
         ``(tokens (T', B) int64, trace)``: each sequence's tokens up to and including its ``eos``,
-        then ``pad`` (default ``eos``). ``trace.output_lengths`` (B,) counts each sequence's tokens
-        including ``eos`` (``max_len`` if it never produced one); the records are those of
-        :class:`Seq2SeqTrace` for the steps run, plus ``"logits"`` and ``"tokens"``.
+        then ``pad`` (default ``eos``). The argmax skips the tokens in ``exclude``, which are never
+        written (markers such as BOS and padding, which no target holds; ``eos`` cannot be one).
+        ``trace.output_lengths`` (B,) counts each sequence's tokens including ``eos`` (``max_len``
+        if it never produced one); the records are those of :class:`Seq2SeqTrace` for the steps
+        run, plus ``"logits"`` (the readout's, over the whole vocabulary) and ``"tokens"``.
         """
         src, lengths = self._check_source(src, src_lengths)
         max_len = check_positive_int("max_len", max_len)
-        for name, tok in (("bos", bos), ("eos", eos)) + ((("pad", pad),) if pad is not None else ()):
+        named = [("bos", bos), ("eos", eos)] + ([("pad", pad)] if pad is not None else [])
+        for name, tok in named + [("exclude", tok) for tok in exclude]:
             if isinstance(tok, bool) or not isinstance(tok, (int, np.integer)) or not 0 <= tok < self.vocab_out:
                 raise ValueError(f"{name} must be a token id in [0, {self.vocab_out}), got {tok!r}")
+        if eos in exclude:
+            raise ValueError(f"exclude must not hold eos ({eos}): decoding could never stop")
+        never = np.zeros(self.vocab_out)  # added to the logits before the argmax
+        never[list(exclude)] = -np.inf
         fill = eos if pad is None else int(pad)
         S, B = src.shape
         mask = lengths_mask(lengths, S)
@@ -651,7 +658,7 @@ class Seq2Seq:
             d, state, _ = self.decoder.forward(embed[prev][None], state)
             o, attn_trace = self._attend(d, memory, mask)
             logits = self._readout(o, w_out, b_out)
-            token = np.where(finished, fill, logits[0].argmax(axis=1))
+            token = np.where(finished, fill, (logits[0] + never).argmax(axis=1))
             rec = {"decoder": d, "logits": logits, "tokens": token[None]}
             if attn_trace is not None:
                 rec.update(attn_trace._records)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,16 +33,18 @@ class Seq2SeqScore:
     count: int  # sequences scored
 
 
-def evaluate_greedy(model: Seq2Seq, batch: Any, bos: int, eos: int, max_len: int | None = None) -> Seq2SeqScore:
+def evaluate_greedy(model: Seq2Seq, batch: Any, bos: int, eos: int, max_len: int | None = None,
+                    exclude: Sequence[int] = ()) -> Seq2SeqScore:
     """Decode ``batch.src`` greedily and score it against ``batch.tgt_out`` where ``batch.tgt_mask``.
 
     ``batch`` has ``src`` (S, B), ``src_lengths`` (B,), ``tgt_out`` (T, B) and ``tgt_mask`` (T, B)
     (a :class:`rnnlab.data.seq2seq.Seq2SeqBatch`). ``max_len`` defaults to T: a model that has
-    not produced EOS by then is wrong anyway.
+    not produced EOS by then is wrong anyway. ``exclude``: tokens never written (see
+    :meth:`Seq2Seq.greedy_decode`).
     """
     tgt, tmask = np.asarray(batch.tgt_out), np.asarray(batch.tgt_mask, bool)
     T, B = tgt.shape
-    tokens, _ = model.greedy_decode(batch.src, batch.src_lengths, max_len or T, bos, eos, pad=eos)
+    tokens, _ = model.greedy_decode(batch.src, batch.src_lengths, max_len or T, bos, eos, pad=eos, exclude=exclude)
     got = np.full((T, B), -1, np.int64)  # steps the decoder never reached count as wrong
     n = min(T, tokens.shape[0])
     got[:n] = tokens[:n]
@@ -121,5 +123,7 @@ class Seq2SeqTrainer:
         return records
 
     def evaluate(self, batch: Any, max_len: int | None = None) -> Seq2SeqScore:
-        """Greedy-decoding accuracy on ``batch`` (see :func:`evaluate_greedy`)."""
-        return evaluate_greedy(self.model, batch, self.task.bos, self.task.eos, max_len)
+        """Greedy-decoding accuracy on ``batch`` (see :func:`evaluate_greedy`); the decoder never
+        writes the task's BOS or PAD."""
+        return evaluate_greedy(self.model, batch, self.task.bos, self.task.eos, max_len,
+                               exclude=(self.task.pad, self.task.bos))
