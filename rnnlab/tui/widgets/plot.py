@@ -261,10 +261,10 @@ class LinePlot(CachedFrame):
         color: $text-muted;
     }
     LinePlot > .lineplot--threshold {
-        color: $warning;
+        color: #5fd7d7;  /* cyan and violet: no curve of the labs is drawn in either (orange ones are) */
     }
     LinePlot > .lineplot--marker {
-        color: $accent;
+        color: #d7afff;
     }
     """
 
