@@ -503,6 +503,28 @@ def test_self_attention_reveals_its_backward_pass_whole_and_every_view_says_so()
     drive(check, "copy-attention", size=(100, 30))
 
 
+def test_the_chosen_unit_is_marked_in_every_heatmap_and_the_panel_follows_it():
+    """copy at 120x36: 64 units, 32 lines a map in a panel of about 20. U (unit 63) scrolls the
+    map at the panel's top down to that unit's line; u brings unit 0 back into view."""
+    async def check(app, pilot):
+        states = app.query_one(StatePanel)
+        maps = [heatmap for heatmap in app.query(Heatmap) if heatmap.id.startswith("map-")]
+        assert all(heatmap.marked_row == 0 for heatmap in maps)
+        assert " 0›" in screen_text(app) and states.scroll_y == 0
+        await pilot.press("U")
+        await pilot.pause()
+        assert app.unit == 63 and all(heatmap.marked_row == 63 for heatmap in maps)
+        h_map = app.query_one("#map-h", Heatmap)
+        line = h_map.virtual_region.y + h_map.row_line(63)
+        assert states.scroll_y <= line < states.scroll_y + states.size.height - 1  # under the colour key
+        assert "63›" in screen_text(app)
+        await pilot.press("u")
+        await pilot.pause()
+        assert app.unit == 0 and " 0›" in screen_text(app)
+
+    drive(check, "copy", size=(120, 36))
+
+
 def test_bptt_brings_up_dl_dh_with_a_heatmaps_title_on_the_panels_top_line():
     """multiscale-leaky at 200x50: four maps of 18 lines in a panel of 24. Scrolled just far enough
     for dL/dh_t, the panel opened inside the map above it, without its title; now dL/dh_t's title
@@ -520,6 +542,16 @@ def test_bptt_brings_up_dl_dh_with_a_heatmaps_title_on_the_panels_top_line():
         assert lines[key + 1].startswith(" dL/dh_t (BPTT"), lines[key + 1]
         await pilot.press("k")
         assert states.scroll_y == app.query_one("#map-a", Heatmap).virtual_region.y
+        await pilot.press("j")
+        await wait_for(pilot, lambda: states.scroll_y == top, timeout=5, what="dL/dh_t at the top again")
+        await pilot.press("n")  # a new sequence drops dL/dh_t: the panel opens on a title, not inside a map
+        await wait_for(pilot, lambda: not app.query("#map-dh"), timeout=5, what="dL/dh_t gone")
+        await pilot.pause()
+        tops = [heatmap.virtual_region.y for heatmap in app.query(Heatmap) if heatmap.id.startswith("map-")]
+        assert round(states.scroll_y) in tops, (states.scroll_y, tops)
+        lines = screen_text(app).splitlines()
+        key = next(i for i, line in enumerate(lines) if line.startswith(" signed -r"))
+        assert lines[key + 1].strip(), "the panel opens on a heatmap's title"
 
     drive(check, "multiscale-leaky", size=(200, 50))
 

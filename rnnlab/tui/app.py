@@ -358,7 +358,7 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
         self.query_one("#middle").set_class(lab.is_attention, "with-attention")  # a narrower side panel
         self.query_one(SequenceBar).update_from(lab)
         self._fit_plots()  # a task with several target channels has a taller sequence bar
-        self.query_one(StatePanel).select(lab, self.layer, self.direction)
+        self.query_one(StatePanel).select(lab, self.layer, self.direction, self.unit)
         self.query_one(AttentionPanel).update_from(lab, self.layer, self.head)
         self._update_side()
         self.query_one(GradientPlot).update_from(lab, self.layer, self.direction)

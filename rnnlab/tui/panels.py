@@ -265,6 +265,7 @@ class StatePanel(VerticalScroll):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.stream = (0, 0)  # (layer, direction) shown
+        self.unit = 0  # the chosen unit, marked in every map
         self._maps: dict[str, Heatmap] = {}
         self._shown: dict[str, tuple] = {}  # per map: what _show last gave it (source, where, vmin, vmax)
 
@@ -277,9 +278,12 @@ class StatePanel(VerticalScroll):
             yield ColorBar(colormap="sequential", vmin=0.0, vmax=1.0, id="bar-gates", classes="key-gate")
         yield Vertical(id="maps")
 
-    def select(self, lab: Lab, layer: int, direction: int) -> None:
-        self.stream = (layer, direction)
+    def select(self, lab: Lab, layer: int, direction: int, unit: int) -> None:
+        moved = unit != self.unit
+        self.stream, self.unit = (layer, direction), unit
         self.update_from(lab)
+        if moved:
+            self.call_after_refresh(self.show_unit)
 
     def update_from(self, lab: Lab) -> None:
         mode = lab.trace.mode
@@ -287,9 +291,12 @@ class StatePanel(VerticalScroll):
         if lab.bptt_cursor is None:  # a stale backward pass of a previous trace is not shown
             names = [name for name in names if name not in GRADIENTS]
         container = self.query_one("#maps", Vertical)
-        for name in [n for n in self._maps if n not in names]:
+        dropped = [n for n in self._maps if n not in names]
+        for name in dropped:
             self._maps.pop(name).remove()
             self._shown.pop(name, None)
+        if dropped:  # the panel, scrolled down to them, would open inside the map above, untitled
+            self.call_after_refresh(self._snap_to_title)
         if not any(name in GRADIENTS for name in names):  # the room _show_whole made under them
             container.styles.padding = 0
         kinds = {record_kind(name, mode) for name in names}
@@ -334,6 +341,7 @@ class StatePanel(VerticalScroll):
                 # the colour key reads -r .. +r for signed maps: each says its r
                 range_text = f"r = {scale:.2g}" if kind == "signed" else f"colour 0..{scale:.2g}"
             self._show(name, heatmap, record, vmin, vmax)
+            heatmap.marked_row = self.unit
             if name in GRADIENTS:
                 heatmap.reveal_from_end = True
                 heatmap.revealed = lab.steps - lab.bptt_cursor
@@ -372,6 +380,24 @@ class StatePanel(VerticalScroll):
         end = max(map_.virtual_region_with_margin.bottom for map_ in self._maps.values())
         self.query_one("#maps").styles.padding = (0, 0, max(0, y + visible - end), 0)
         self.call_after_refresh(self.scroll_to, y=y, animate=False)  # once the room is laid out
+
+    def show_unit(self) -> None:
+        """Where no map shows the chosen unit's line, scroll the map at the panel's top to it
+        (centred): u and U reach every unit of a map taller than the panel."""
+        visible = self.scrollable_content_region.height - self.query_one("#colorbars").outer_size.height
+        now = round(self.scroll_y)
+        lines = [(m.virtual_region.y, m.virtual_region.y + m.row_line(self.unit)) for m in self._maps.values()]
+        if not lines or any(now <= line < now + visible for _, line in lines):
+            return
+        line = max(((top, line) for top, line in lines if top <= now), default=lines[0])[1]
+        self.scroll_to(y=max(0, line - visible // 2), animate=False, immediate=True)
+
+    def _snap_to_title(self) -> None:
+        """Scroll up to the top (the title) of the heatmap the panel's top line is in."""
+        now = round(self.scroll_y)
+        top = max((m.virtual_region.y for m in self._maps.values() if m.virtual_region.y <= now), default=0)
+        if top != now:
+            self.scroll_to(y=top, animate=False, immediate=True)
 
     def scroll_maps(self, delta: int) -> bool:
         """Scroll a heatmap at a time: the next (``delta`` > 0) or previous one starts at the top

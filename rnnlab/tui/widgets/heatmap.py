@@ -35,6 +35,7 @@ from rnnlab.tui.widgets.colormaps import RGB, Colormap, get_colormap
 
 HALF_BLOCK = "▀"
 CURSOR_MARK = "▼"
+CHOSEN_ROW_MARK = "›"  # after the chosen row's label, where the others have a blank
 _MAX_CACHED_SEGMENTS = 20_000
 
 
@@ -87,6 +88,8 @@ class Heatmap(Widget):
       The view scrolls to keep it visible when the map is wider than the widget.
     - ``cell_width``: terminal columns per time step; None fits the widget's width (min 1).
     - ``show_row_labels``: prefix each line with the index of its upper row (off by default).
+    - ``marked_row``: None, or a data row (a chosen unit) whose line's label shows that row's own
+      index, marked "›" in the cursor's style (with ``show_row_labels``).
     - ``title``: the title text.
     - ``first_step``: the number shown for column 0 in labels (0 by default; 1 numbers steps 1..T).
 
@@ -141,6 +144,7 @@ class Heatmap(Widget):
     cursor: reactive[int | None] = reactive(None)
     cell_width: reactive[int | None] = reactive(None)
     show_row_labels: reactive[bool] = reactive(False)
+    marked_row: reactive[int | None] = reactive(None)
     title: reactive[str] = reactive("", layout=True)
     first_step: reactive[int] = reactive(0)  # the label of column 0 (1 for t = 1..T)
 
@@ -240,7 +244,7 @@ class Heatmap(Widget):
         self.refresh()
 
     watch_revealed = watch_reveal_from_end = watch_cursor = watch_cell_width = _invalidate
-    watch_show_row_labels = watch_title = _invalidate
+    watch_show_row_labels = watch_marked_row = watch_title = _invalidate
 
     def on_resize(self) -> None:
         self._invalidate()
@@ -250,6 +254,10 @@ class Heatmap(Widget):
     @property
     def _header_lines(self) -> int:
         return (1 if self.title else 0) + 1
+
+    def row_line(self, row: int) -> int:
+        """The content line (from the widget's top, title included) that shows data row ``row``."""
+        return self._header_lines + row // 2
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         """Title line (if any) + cursor line + one line per two data rows."""
@@ -350,8 +358,13 @@ class Heatmap(Widget):
 
         segments: list[Segment] = []
         if self._label_width:
-            label = str(2 * line).rjust(self._label_width - 1) + " "
-            segments.append(Segment(label, base_style + self.get_component_rich_style("heatmap--label", partial=True)))
+            marked = self.marked_row
+            if marked is not None and marked // 2 == line:  # the chosen unit: its own number, marked
+                label = str(marked).rjust(self._label_width - 1) + CHOSEN_ROW_MARK
+                component = "heatmap--cursor"
+            else:
+                label, component = str(2 * line).rjust(self._label_width - 1) + " ", "heatmap--label"
+            segments.append(Segment(label, base_style + self.get_component_rich_style(component, partial=True)))
         codes = self._codes[line]
         starts, ends = runs(codes)
         # Segments are immutable: reuse one per (cell pair, run length) across lines and frames.
