@@ -89,6 +89,17 @@ class TrainingControl:
     def training(self) -> bool:
         return self.training_status in ("running", "paused")
 
+    @property
+    def stop_requested(self) -> bool:
+        """Training was asked to stop and has not yet: the step under way finishes first (a
+        second or more for a large model)."""
+        return self.training and self._stop.is_set()
+
+    @property
+    def status_shown(self) -> str:
+        """``training_status`` as the views show it: "stopping" between a stop and its step's end."""
+        return "stopping" if self.stop_requested else self.training_status
+
     def pause_training(self) -> None:
         self._wake.clear()
         self._pause.set()

@@ -900,7 +900,7 @@ def test_q_with_unsaved_training_quits_only_when_pressed_again_and_after_a_save_
             await pilot.pause()
             assert app.return_code is None  # still open
             assert list(app._notifications)[-1].message == (
-                "200 trained steps are not saved: q again quits without them, ctrl+s saves them")
+                "200 trained steps are not saved: q (or ctrl+c) again quits without them, ctrl+s saves them")
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert lab.unsaved_steps == 0 and (lab.run.path / "checkpoint.npz").is_file()

@@ -468,3 +468,41 @@ def test_an_export_that_needs_a_large_backward_pass_writes_in_the_background(tmp
         assert notices[-1] == (f"trace written to {(tmp_path / 't.npz').resolve()}", "information")
 
     drive(check)
+
+
+def test_s_says_stopping_at_once_while_a_slow_step_finishes(monkeypatch):
+    """A large model's step takes seconds: s shows "stopping" in the status line at once (and t
+    then says why it does nothing), not "running" until the step ends."""
+    async def check(app, pilot):
+        lab = app.lab
+        notices = record_notices(monkeypatch, app)
+        with Held(monkeypatch, lab.trainer, "train_step") as held:
+            await pilot.press("t")
+            await wait_for(pilot, held.started.is_set, what="a step under way")
+            await pilot.press("s")
+            assert lab.training and lab.stop_requested and "stopping step" in app._status_text
+            await pilot.press("t")
+            assert notices[-1] == ("training is stopping: the step under way finishes first", "information")
+            assert lab.stop_requested
+        await wait_for(pilot, lambda: not lab.training, what="the stop")
+        await pilot.pause()
+        assert lab.training_status == "stopped" and not lab.stop_requested and "stopped step" in app._status_text
+
+    drive(check)
+
+
+def test_quitting_during_a_slow_step_says_what_it_waits_for(monkeypatch):
+    """q q while a large model's step runs: the exit waits for the step (the screen is no longer
+    drawn then), so a notice says so first, and training stops at that step."""
+    async def check(app, pilot):
+        lab = app.lab
+        notices = record_notices(monkeypatch, app)
+        with Held(monkeypatch, lab.trainer, "train_step") as held:
+            await pilot.press("t")
+            await wait_for(pilot, held.started.is_set, what="a step under way")
+            await pilot.press("q")  # nothing trained yet: nothing to lose, so no second q is asked for
+            assert lab.stop_requested
+            assert notices[-1] == ("quitting: the training step under way finishes first", "information")
+        await wait_for(pilot, lambda: app.return_code == 0, what="the exit")
+
+    drive(check)

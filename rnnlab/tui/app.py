@@ -383,8 +383,8 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
         lab = self.lab
         if lab is None or not self._views_alive():
             return
-        training = f"{lab.training_status} step {lab.trainer.step}"
-        if lab.training_status == "running":
+        training = f"{lab.status_shown} step {lab.trainer.step}"
+        if lab.status_shown == "running":
             training += f"  {self.step_rate}"
             if self._computing is None and self._refresh_macs() >= BACKGROUND_WORK_MACS:
                 training += "  (maps follow in a pause: t)"
@@ -672,7 +672,9 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
         lab = self.lab
         if lab is None:
             return
-        if lab.training_status == "running":
+        if lab.stop_requested:
+            self.notify("training is stopping: the step under way finishes first", timeout=2)
+        elif lab.training_status == "running":
             lab.pause_training()
             self.notify("training paused (t resumes, s stops)")
         elif lab.training_status == "paused":
@@ -689,6 +691,7 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
     def action_train_stop(self) -> None:
         if self.lab is not None and self.lab.training:
             self.lab.stop_training()
+            self.update_status()  # "stopping" at once: a large model's step can take seconds
         elif self.lab is not None:
             self.notify("nothing is training (t starts)", timeout=2)
 
@@ -837,7 +840,13 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
         if not unsaved:
             return ""
         steps = "1 trained step is" if unsaved == 1 else f"{unsaved} trained steps are"
-        return f"{steps} not saved: q again quits without them, ctrl+s saves them"
+        return f"{steps} not saved: q (or ctrl+c) again quits without them, ctrl+s saves them"
+
+    def quit_wait(self) -> str:
+        if self.lab is None or not self.lab.training:
+            return ""
+        self.lab.stop_training()  # at once: the step under way is the last
+        return "quitting: the training step under way finishes first"
 
     def action_help(self) -> None:
         keys = [(b.key.replace("left_square_bracket", "[").replace("right_square_bracket", "]")

@@ -3,6 +3,7 @@ a title the width it gets; notices are plain text."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import weakref
 from collections.abc import Sequence
@@ -16,6 +17,8 @@ from textual.widgets import Footer, Static
 MIN_SIZE = (60, 20)
 #: A second q within this long quits though trained work would be lost.
 QUIT_CONFIRM_S = 5.0
+#: How long a quit that must wait gives its notice to be drawn first.
+QUIT_NOTICE_S = 0.1
 #: Columns below which a footer packs its keys closer and drops the palette key (fit_footer).
 FOOTER_ROOMY_WIDTH = 120
 
@@ -42,12 +45,21 @@ class ConfirmQuit:
         """What quitting now would lose, as the notice says it; "" for nothing."""
         return ""
 
+    def quit_wait(self) -> str:
+        """What quitting waits for (a training step under way, seconds for a large model), as a
+        notice shown before the exit; "" for nothing. Once the exit begins the screen is not redrawn."""
+        return ""
+
     async def action_quit(self) -> None:
         warning = self.quit_warning()
         if warning and time.monotonic() > self._quit_armed_until:
             self._quit_armed_until = time.monotonic() + QUIT_CONFIRM_S
             self.notify(warning, severity="warning", timeout=QUIT_CONFIRM_S)
             return
+        wait = self.quit_wait()
+        if wait:
+            self.notify(wait, timeout=60)
+            await asyncio.sleep(QUIT_NOTICE_S)  # a frame or two to draw it
         self.exit()
 
 

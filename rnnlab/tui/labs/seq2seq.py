@@ -764,8 +764,8 @@ class Seq2SeqScreen(Screen):
         drawn = self._bench_drawn
         if drawn is None or drawn[0] is not lab.decoding or drawn[1] != lab.cursor:
             self.update_bench()
-        training = f"{lab.training_status} step {lab.trained_steps}"
-        if lab.training_status == "running":
+        training = f"{lab.status_shown} step {lab.trained_steps}"
+        if lab.status_shown == "running":
             training += f" ({self.step_rate})"
         busy = f"   {self.busy}" if self.busy else ""
         line = f"decode step {lab.cursor}/{lab.decoding.steps}   bench {digit_count(lab.length)}   {training}{busy}"
@@ -900,7 +900,9 @@ class Seq2SeqScreen(Screen):
         lab = self.engine
         if self.busy:
             return
-        if lab.training_status == "running":
+        if lab.stop_requested:
+            self.show_message("training is stopping: the step under way finishes first")
+        elif lab.training_status == "running":
             lab.pause_training()
             self.show_message("training paused (t resumes, s stops)")
         elif lab.training_status == "paused":
@@ -916,6 +918,7 @@ class Seq2SeqScreen(Screen):
     def action_train_stop(self) -> None:
         if self.engine.training:
             self.engine.stop_training()
+            self.update_status()
 
     # ------------------------------------------------------------------ the model
     def _choose(self, option: str, title: str, choices: list[tuple[str, str]]) -> None:

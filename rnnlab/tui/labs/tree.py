@@ -143,7 +143,7 @@ def status_forms(lab: TreeLab, plots_hidden: bool = False) -> list[str]:
     i = lab.node_index
     k = None if lab.back_cursor is None else n - lab.back_cursor
     if lab.epochs_done or lab.training:
-        state, e = lab.training_status, lab.epochs_done
+        state, e = lab.status_shown, lab.epochs_done
         training = [f"{state} epoch {e}", f"{state} ep {e}"]
     else:
         training = ["untrained (t trains)", "untrained"]
@@ -685,7 +685,9 @@ class TreeLabScreen(Screen[None]):
     # ------------------------------------------------------------------ training
     def action_train_toggle(self) -> None:
         lab = self.lab
-        if lab.training_status == "running":
+        if lab.stop_requested:
+            self.notify("training is stopping: the epoch under way finishes first", timeout=2)
+        elif lab.training_status == "running":
             lab.pause_training()
             self.notify("training paused (t resumes, s stops)")
         elif lab.training_status == "paused":
@@ -698,6 +700,7 @@ class TreeLabScreen(Screen[None]):
     def action_train_stop(self) -> None:
         if self.lab.training:
             self.lab.stop_training()
+            self.update_status()
 
     @work(thread=True, exclusive=True, group="tree-train", exit_on_error=False)
     def _train(self) -> None:
