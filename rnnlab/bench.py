@@ -167,8 +167,8 @@ def check_memory(cells: Iterable[str], shapes: Iterable[Sequence[int]], *, use_t
             need = estimated_bytes(cell, shape, use_torch=use_torch, use_reference=use_reference)
             if need > have // 2:
                 B, T, I, H = shape
-                raise UserError(f"--shape {B},{T},{I},{H}: {cell} needs about {_gib(need)} but this machine has "
-                                f"{_gib(have)}; make B, T, I or H smaller")
+                raise UserError(f"--shape {B},{T},{I},{H}: {cell} needs about {_gib(need)}, more than half of "
+                                f"this machine's {_gib(have)}; make B, T, I or H smaller")
 
 
 def _import_torch():

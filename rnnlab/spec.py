@@ -156,6 +156,27 @@ class ModelSpec:
         """The selfattention block's feed-forward width: ``d_ff``, or 2 x hidden_size when it is 0."""
         return self.d_ff or 2 * self.hidden_size
 
+    def parameter_count(self, input_size: int, output_size: int) -> int:
+        """About how many numbers the model's parameters hold, readout included (the layers' own
+        shapes, biases counted whether or not ``bias`` is off): what training keeps several
+        copies of (gradients, the optimizer's state)."""
+        H, out = self.hidden_size, output_size
+        if self.attention:  # input projection; per block q, k, v, out (d x d), the two feed-forward layers
+            d, f = H, self.feed_forward_size
+            return input_size * d + self.num_layers * (4 * d * d + 2 * d * f + 9 * d + f) + d * out + out
+        if self.cell == "lru":  # complex B (H x I) and C (I x H) per layer, each layer as wide as the input
+            return self.num_layers * (3 * H + 4 * H * input_size + input_size) + input_size * out + out
+        if self.cell == "jordan":  # the output feeds back: W_yh (H x O) where the others have W_hh
+            return H * (input_size + out) + 2 * H + out * H + out
+        gates = {"rnn": 1, "lstm": 4, "gru": 3, "leaky": 1, "mingru": 2, "minlstm": 3}[self.cell]
+        recurrent = H if self.cell not in ("mingru", "minlstm") else 0  # the minimal cells have no W_hh
+        directions = 2 if self.bidirectional else 1
+        count = 0
+        for layer in range(self.num_layers):
+            width = input_size if layer == 0 else H * directions
+            count += directions * (gates * H * (width + recurrent) + 2 * gates * H + H)
+        return count + H * directions * out + out
+
 
 MODEL_RULES = {
     "cell": Rule(str, "recurrent cell: rnn (Elman), lstm, gru, leaky (Elman units with per-unit time "
@@ -362,8 +383,9 @@ class Spec:
     # ------------------------------------------------------------------ sizes
     def estimated_bytes(self, task=None) -> int:
         """What one training step holds at once: traces of every step and gate, forward and
-        backward buffers, inputs and logits (an estimate, within a small factor). For the
-        selfattention cell, the attention maps (batch x num_heads x T x T per block) too."""
+        backward buffers, inputs and logits, and the parameters with their gradients and the
+        optimizer's state (an estimate, within a small factor). For the selfattention cell, the
+        attention maps (batch x num_heads x T x T per block) too."""
         task = task or self.make_task()
         m, t = self.model, self.train
         itemsize = 4 if m.dtype == "float32" else 8
@@ -376,14 +398,22 @@ class Spec:
             # attention maps P (B, heads, T, T), which grow with the square of the length
             vectors = steps * batch * (14 * m.hidden_size + 3 * m.feed_forward_size) * itemsize
             maps = batch * m.num_heads * steps * steps * itemsize
-            return int(m.num_layers * (vectors + maps) + io)
+            return int(m.num_layers * (vectors + maps) + io + self._parameter_bytes(task))
         # per step and unit: gate records (and their saved copies), states, backward buffers; the
         # lru's complex state counts twice and it records Re, Im, |h| and their gradients
         gates = {"rnn": 1, "lstm": 4, "gru": 3, "leaky": 2, "jordan": 2, "mingru": 2, "minlstm": 4, "lru": 4}[m.cell]
         directions = 2 if m.bidirectional else 1
         per_direction = steps * batch * m.hidden_size * (3 * gates + 6) * itemsize
         recurrent = m.num_layers * directions * per_direction
-        return int(recurrent + io)
+        return int(recurrent + io + self._parameter_bytes(task))
+
+    def _parameter_bytes(self, task) -> int:
+        """The parameters as training holds them: the weights, a working copy (the kernels' packed
+        or transposed weights), the gradients and the optimizer's state (Adam: two moments)."""
+        t = self.train
+        slots = {"sgd": 1 if t.momentum else 0, "adagrad": 1, "rmsprop": 1, "adam": 2}[t.optimizer]
+        itemsize = 4 if self.model.dtype == "float32" else 8
+        return (3 + slots) * self.model.parameter_count(task.input_size, task.output_size) * itemsize
 
     def check_memory(self, task=None) -> None:
         """Refuse, before allocating anything, a spec that would not fit in this machine's memory."""
@@ -398,7 +428,8 @@ class Spec:
                 f"this experiment needs about {_gib(need)} (hidden_size={self.model.hidden_size}, "
                 f"num_layers={self.model.num_layers}, batch_size={self.train.batch_size}, "
                 f"eval_batch_size={self.train.eval_batch_size}, "
-                f"length={task.length}{heads}) but this machine has {_gib(have)}; make them smaller",
+                f"length={task.length}{heads}), more than half of this machine's {_gib(have)}; "
+                f"make them smaller",
             )
 
     def reads_its_targets(self, task) -> str:

@@ -430,7 +430,8 @@ def test_a_reservoir_too_large_for_memory_is_refused_before_it_is_drawn(monkeypa
     with pytest.raises(ValueError) as info:
         _net()
     assert str(info.value) == (f"EchoStateNetwork({I}, {N}): its {need // 8} parameters need about {need} bytes "
-                               f"(float64) but this machine has {2 * need - 2} bytes; make reservoir_size smaller")
+                               f"(float64), more than half of this machine's {2 * need - 2} bytes; "
+                               "make reservoir_size smaller")
     monkeypatch.undo()
     with pytest.raises(ValueError, match=r"^EchoStateNetwork\(1, 1000000\): its 1,000,002,000,000 parameters need "
                                          r"about 3\.6 TiB \(float32\)"):

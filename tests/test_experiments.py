@@ -181,6 +181,49 @@ def test_absurd_sizes_are_refused_before_allocating():
             spec.with_overrides({"model.hidden_size": 8192, "train.batch_size": 65536, "task.length": 10_000})
 
 
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru", "leaky", "jordan", "mingru", "minlstm", "lru", "selfattention"])
+def test_the_parameter_estimate_is_close_to_the_models_own_count(cell):
+    from rnnlab.train.model import make_model
+
+    shapes = [(1, False)] if cell == "jordan" else [(1, False), (2, False)] + ([] if cell == "lru" else [(2, True)])
+    for layers, bidirectional in shapes:
+        spec = load_preset("copy").with_overrides({"model.cell": cell, "model.hidden_size": 8,
+                                                   "model.num_layers": layers, "model.bidirectional": bidirectional})
+        task = spec.make_task()
+        model = make_model(spec.model, task.input_size, task.output_size, 0, task.length)
+        count = sum(p.size for p in model.parameters().values())
+        assert spec.model.parameter_count(task.input_size, task.output_size) == pytest.approx(count, rel=0.15)
+
+
+def test_a_model_whose_weights_gradients_and_adam_moments_do_not_fit_is_a_spec_error(monkeypatch):
+    """8192 units in 8 LSTM layers: 4e9 parameters, 15 GiB of weights; with their gradients and
+    Adam's two moments several times that. Refused by the spec, naming the field, before any
+    layer allocates (a layer alone refused it only past half the memory, with a ValueError)."""
+    import rnnlab.spec
+
+    monkeypatch.setattr(rnnlab.spec, "physical_memory", lambda: 24 * 2**30)  # this machine's, whatever CI has
+    for cell, layers in (("lstm", 8), ("selfattention", 4)):
+        spec = load_preset("hello")
+        params = spec.with_overrides({"model.cell": cell}).model.parameter_count(4, 4)
+        assert params < 2e4
+        with pytest.raises(SpecError, match=r"^model.hidden_size: this experiment needs about .* GiB .*more than "
+                                            r"half of this machine's"):
+            spec.with_overrides({"model.cell": cell, "model.hidden_size": 8192, "model.num_layers": layers})
+
+
+def test_a_layer_that_refuses_its_size_is_a_spec_error_naming_the_model(monkeypatch):
+    """Where a layer's own check refuses what the spec's estimate let through, the CLI still gets a
+    UserError (one line, exit 2), not a ValueError's traceback."""
+    from rnnlab.layers import _params
+    from rnnlab.train.model import make_model
+
+    spec = load_preset("hello")
+    task = spec.make_task()
+    monkeypatch.setattr(_params, "physical_memory", lambda: 1024)
+    with pytest.raises(SpecError, match=r"^model: LSTM\(4, 16\): its 1,408 parameters need about 6 KiB"):
+        make_model(spec.model, task.input_size, task.output_size, 0, task.length)
+
+
 def test_attention_memory_grows_with_the_square_of_the_length():
     spec = load_preset("adding-attention")
     short, long = (spec.with_overrides({"task.length": n}) for n in (100, 200))

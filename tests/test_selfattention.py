@@ -337,8 +337,8 @@ def test_positional_encoding_and_the_model_refuse_a_table_too_large_for_memory(m
     assert PositionalEncoding(16, max_len=64).table.nbytes == need
     monkeypatch.setattr(_params, "physical_memory", lambda: 2 * need - 2)
     with pytest.raises(ValueError, match=r"^PositionalEncoding\(16, max_len=64\): its 1,024 table entries need "
-                                         r"about 4 KiB \(float32\) but this machine has 8 KiB; make d_model or "
-                                         r"max_len smaller$"):
+                                         r"about 4 KiB \(float32\), more than half of this machine's 8 KiB; make "
+                                         r"d_model or max_len smaller$"):
         PositionalEncoding(16, max_len=64)
     monkeypatch.undo()
     model = SelfAttentionModel(3, 2, d_model=8, num_heads=2, num_layers=2, d_ff=12, max_len=20, seed=0)

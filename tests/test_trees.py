@@ -492,8 +492,9 @@ def test_recursive_net_and_classifier_refuse_parameters_too_large_before_drawing
     assert TreeClassifier(vocab, ["x", "y"], 5).net.num_parameters * 4 == need - 4 * 12
     monkeypatch.setattr(_params, "physical_memory", lambda: 2 * need - 2)
     with pytest.raises(ValueError, match=r"^TreeClassifier\(vocab=3 words, labels=2 classes, hidden_size=5\): its 82 "
-                                         r"parameters need about 328 bytes \(float32\) but this machine has 654 "
-                                         r"bytes; make the vocabulary, the labels or hidden_size smaller$"):
+                                         r"parameters need about 328 bytes \(float32\), more than half of this "
+                                         r"machine's 654 bytes; make the vocabulary, the labels or hidden_size "
+                                         r"smaller$"):
         TreeClassifier(vocab, ["x", "y"], 5)
     monkeypatch.setattr(_params, "physical_memory", lambda: 2 * (need - 4 * 12) - 2)
     with pytest.raises(ValueError, match=r"^RecursiveNet\(3, 5\): its 70 parameters .* make vocab_size or "

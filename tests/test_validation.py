@@ -183,7 +183,7 @@ def _too_large():
 
     return [
         (lambda: rnnlab.LSTM(4, 10**7), "LSTM(4, 10000000): its 400,000,240,000,000 parameters need about 1.4 PiB "
-                                        "(float32) but this machine has "),
+                                        "(float32), more than half of this machine's "),
         (lambda: rnnlab.RNN(10**12, 4, dtype="float64"), "RNN(1000000000000, 4, dtype='float64'): its "
                                                          "4,000,000,000,024 parameters need about 29.1 TiB (float64)"),
         (lambda: rnnlab.GRU(4, 10**5, num_layers=16, bidirectional=True), "make input_size, hidden_size or num_layers"),
@@ -226,7 +226,7 @@ def test_parameters_too_large_for_this_machine_are_a_value_error_naming_the_size
     with pytest.raises(ValueError) as info:
         make()
     assert message in str(info.value) and "\n" not in str(info.value)
-    assert "but this machine has" in str(info.value) and not isinstance(info.value, MemoryError)
+    assert "more than half of this machine's" in str(info.value) and not isinstance(info.value, MemoryError)
 
 
 def test_parameters_may_take_half_of_this_machines_memory(monkeypatch):
@@ -237,8 +237,9 @@ def test_parameters_may_take_half_of_this_machines_memory(monkeypatch):
     monkeypatch.setattr(_params, "physical_memory", lambda: 2 * need)
     assert rnnlab.LSTM(3, 64).num_parameters * 4 == need
     monkeypatch.setattr(_params, "physical_memory", lambda: 2 * need - 2)
-    with pytest.raises(ValueError, match=r"^LSTM\(3, 64\): its 17,664 parameters need about 69 KiB \(float32\) "
-                                         r"but this machine has 138 KiB; make input_size, hidden_size or num_layers"):
+    with pytest.raises(ValueError, match=r"^LSTM\(3, 64\): its 17,664 parameters need about 69 KiB \(float32\), "
+                                         r"more than half of this machine's 138 KiB; make input_size, hidden_size "
+                                         r"or num_layers"):
         rnnlab.LSTM(3, 64)
 
 

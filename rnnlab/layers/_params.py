@@ -279,7 +279,8 @@ def check_param_memory(owner: str, shapes: Iterable[tuple[int, ...]], dtype: Any
     need, have = count * np.dtype(dtype).itemsize, physical_memory()
     if need > have // 2:
         raise ValueError(f"{owner}: its {count:,} {what} need about {format_bytes(need)} "
-                         f"({np.dtype(dtype).name}) but this machine has {format_bytes(have)}; make {fix} smaller")
+                         f"({np.dtype(dtype).name}), more than half of this machine's {format_bytes(have)}; "
+                         f"make {fix} smaller")
 
 
 #: Elements drawn at a time by :func:`draw_uniform` and :func:`draw_normal` (8 MiB of float64).

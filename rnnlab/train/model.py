@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import SpecError, UserError
 from ..layers import GRU, LRU, LSTM, RNN, MinGRU, MinLSTM, Trace
 from ..layers._params import assign_params
 from ..layers.init import apply_init
@@ -113,13 +113,18 @@ def make_model(model_spec, input_size: int, output_size: int, seed: int, max_len
     (``max_len`` unused: a recurrence takes any length).
     """
     m = model_spec
-    if m.cell == "jordan":
-        return JordanModel(m, input_size, output_size, seed=seed)
-    if m.attention:
-        return AttentionModel(input_size, output_size, d_model=m.hidden_size, num_heads=m.num_heads,
-                              num_layers=m.num_layers, d_ff=m.feed_forward_size,
-                              causal=not m.bidirectional, max_len=max_len, dtype=m.dtype, seed=seed)
-    return SequenceModel(m, input_size, output_size, seed=seed)
+    try:
+        if m.cell == "jordan":
+            return JordanModel(m, input_size, output_size, seed=seed)
+        if m.attention:
+            return AttentionModel(input_size, output_size, d_model=m.hidden_size, num_heads=m.num_heads,
+                                  num_layers=m.num_layers, d_ff=m.feed_forward_size,
+                                  causal=not m.bidirectional, max_len=max_len, dtype=m.dtype, seed=seed)
+        return SequenceModel(m, input_size, output_size, seed=seed)
+    except UserError:
+        raise
+    except ValueError as exc:  # what the spec's checks let through and a layer refuses (its parameters' memory)
+        raise SpecError("model", str(exc)) from exc
 
 
 class SequenceModel(DivergenceChecks):
