@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .data import make_task
+from .data import files as data_files
 from .data.files import resolve_path
 from .errors import DataError, SpecError
 from .layers._params import physical_memory
@@ -371,8 +372,13 @@ class Spec:
         }
 
     def to_toml(self) -> str:
-        """The resolved spec as TOML text (every field, defaults included)."""
+        """The resolved spec as TOML text (every field, defaults included). A data file shipped in
+        rnnlab's ``sample_data/`` is written by its name there, as the presets name it, so that the
+        run still finds it after rnnlab moves (another install, another machine)."""
         data = self.to_mapping()
+        path, shipped = data["task"].get("path"), data_files.SAMPLE_DIR
+        if isinstance(path, (str, Path)) and Path(path).is_absolute() and Path(path).is_relative_to(shipped):
+            data["task"]["path"] = Path(path).relative_to(shipped).as_posix()
         lines = [f"{key} = {_toml_value(data[key])}" for key in TOP_RULES]
         for table in ("task", "model", "train"):
             lines.append("")

@@ -138,3 +138,24 @@ def test_a_series_run_refuses_a_changed_csv(capsys, tmp_path, series_run):
     csv.write_bytes(("value\r\n" + "".join(f"{v:.17g}\r\n" for v in values)).encode())
     code, out, err = run(capsys, "bptt", run_dir, "--json")
     assert code == 0 and json.loads(out)["trained_steps"] == 20, err
+
+
+# ---------------------------------------------------------------------------- shipped data
+def test_a_run_on_shipped_data_names_the_file_as_the_presets_do(capsys, tmp_path, monkeypatch):
+    """spec.toml says path = "tiny-shakespeare.txt", not where this install keeps it: read after
+    rnnlab moved (another install, another machine), the run finds the file in its new sample_data/."""
+    from rnnlab.data import files
+
+    spec = tmp_path / "text.toml"
+    spec.write_text('name = "shipped"\n[task]\nkind = "text"\npath = "tiny-shakespeare.txt"\nlength = 8\n'
+                    '[model]\ncell = "rnn"\nhidden_size = 8\n[train]\nsteps = 2\nbatch_size = 2\n', encoding="utf-8")
+    run_dir = tmp_path / "r"
+    code, _, err = run(capsys, "train", spec, "--out", run_dir)
+    assert code == 0, err
+    assert 'path = "tiny-shakespeare.txt"' in (run_dir / "spec.toml").read_text(encoding="utf-8")
+    moved = tmp_path / "elsewhere" / "sample_data"
+    shutil.copytree(files.SAMPLE_DIR, moved)
+    monkeypatch.setattr(files, "SAMPLE_DIR", moved)
+    code, out, err = run(capsys, "sample", run_dir, "--length", "5", "--seed", "1", "--json")
+    assert code == 0 and lines(err) == [], err
+    assert len(json.loads(out)["text"]) >= 5
