@@ -697,3 +697,22 @@ def test_a_teacher_forced_summary_says_which_row_ran_free(capsys, tmp_path):
     code, out, err = run(capsys, "train", "hello", "--steps", "2", "--out", tmp_path / "h")
     assert code == 0, err
     assert "last training step " in out and "held-out batch " in out and "running free" not in out
+
+
+def test_a_diverged_run_says_which_step_diverged_and_which_was_kept(capsys, tmp_path):
+    """The adding task at learning rate 10 without clipping: step 1 is done, step 2's loss overflows,
+    and the checkpoint kept is the first one (step 0): the headline, the message, summary.json
+    and what bptt reads all agree."""
+    spec = tmp_path / "div.toml"
+    spec.write_text('name = "div"\n[task]\nkind = "adding"\n[model]\ncell = "rnn"\nnonlinearity = "relu"\n'
+                    'init = "identity"\nhidden_size = 64\n[train]\noptimizer = "sgd"\nlearning_rate = 10\n'
+                    'clip_norm = 0\n', encoding="utf-8")
+    code, out, err = run(capsys, "train", spec, "--out", tmp_path / "div")
+    assert code == 1
+    summary = json.loads((tmp_path / "div" / "summary.json").read_text(encoding="utf-8"))
+    done, kept = summary["step"], summary["checkpoint_step"]
+    assert summary["status"] == "diverged" and kept <= done
+    assert f"div: diverged at step {done + 1} of 500 (checkpoint kept: step {kept})" in out
+    assert f"non-finite in float32 at step {done + 1}; the last good checkpoint (step {kept}) is kept" in err
+    code, out, err = run(capsys, "bptt", tmp_path / "div", "--json")
+    assert code == 0 and json.loads(out)["trained_steps"] == kept

@@ -408,11 +408,16 @@ def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     assert outcome.status == "diverged"
     assert "non-finite" in outcome.message and "is kept" in outcome.message
     with np.load(run.path / CHECKPOINT) as ckpt:
-        assert int(ckpt["step"]) % 5 == 0
+        kept = int(ckpt["step"])
+        assert kept % 5 == 0
         for key in ckpt.files:
             if key.startswith("param/"):
                 assert np.isfinite(ckpt[key]).all()
-    assert json.loads((run.path / "summary.json").read_text())["status"] == "diverged"
+    summary = json.loads((run.path / "summary.json").read_text())
+    # every number says which step it is: the updates done, the one that diverged, the checkpoint kept
+    assert summary["status"] == "diverged" and summary["step"] == trainer.step == run.read_metrics()[-1]["step"]
+    assert summary["checkpoint_step"] == kept <= trainer.step
+    assert f"at step {trainer.step + 1};" in outcome.message and f"(step {kept}) is kept" in outcome.message
 
 
 #: The user walk-through's div.toml: IRNN with relu at learning rate 10, no clipping. Its loss reaches

@@ -284,8 +284,12 @@ def _print_summary(summary: dict[str, Any], teacher_forced: bool = False) -> Non
     between them is the exposure bias, not overfitting."""
     from rich.table import Table
 
-    table = Table(title=f"{summary['name']}: {summary['status']} at step {summary['step']} of {summary['steps']}",
-                  title_justify="left", show_header=True)
+    if summary["status"] == "diverged":  # step counts the updates done: the next one went non-finite
+        headline = (f"diverged at step {summary['step'] + 1} of {summary['steps']} "
+                    f"(checkpoint kept: step {summary['checkpoint_step']})")
+    else:
+        headline = f"{summary['status']} at step {summary['step']} of {summary['steps']}"
+    table = Table(title=f"{summary['name']}: {headline}", title_justify="left", show_header=True)
     table.add_column("")
     table.add_column("loss", justify="right")
     table.add_column("accuracy", justify="right")

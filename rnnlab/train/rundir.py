@@ -738,6 +738,9 @@ def make_summary(run: RunDir, trainer: Trainer, until_step: int, status: str,
         "status": status,
         "step": trainer.step,
         "steps": until_step,
+        # where the run continues from: ``step`` but after a divergence, which keeps the last good
+        # checkpoint (its weights still compute; those of the steps after it overflowed)
+        "checkpoint_step": run.checkpoint_step(),
         "task": task.kind,
         "cell": trainer.spec.model.cell,
         "parameters": trainer.model.num_parameters,
