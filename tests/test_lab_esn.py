@@ -1220,3 +1220,27 @@ def test_a_change_whose_refit_was_cancelled_before_it_applied_is_applied_by_the_
         assert _shows_rho(app, "1.15")
 
     drive(check)
+
+
+def test_the_labs_option_text_and_messages_read_the_same_in_every_lab():
+    """One parser and one wording for the ESN and treebank dialogs (and seq2seq's options): a name
+    given twice is refused, not silently the last; 1e9 is quoted as a number; the largest seed
+    as 2^63-1, not nineteen digits."""
+    from rnnlab.labs import seq2seq, tree
+    from rnnlab.tui.labs.tree import parse_assignments
+
+    with pytest.raises(UserError, match="^units is given twice: give it once$"):
+        parse_option_text("units=100 units=200")
+    with pytest.raises(UserError, match="^hidden_size is given twice"):
+        parse_assignments("hidden_size=8, hidden_size=9")
+    messages = []
+    for open_lab, options in ((EsnLab.open, {"units": 1e9}), (tree.TreeLab.open, {"hidden_size": 1e9}),
+                              (seq2seq.Seq2SeqLab.open, {"hidden_size": 1e9})):
+        with pytest.raises(UserError) as info:
+            open_lab(options)
+        messages.append(str(info.value))
+    assert messages == ["units must be an integer in [1, 1000], got 1e+09",
+                        "hidden_size must be an integer in [1, 256], got 1e+09",
+                        "hidden_size: must be an integer in [1, 512], got 1e+09"]
+    with pytest.raises(UserError, match=r"^seed must be an integer in \[0, 2\^63-1\], got -1$"):
+        tree.TreeLab.open({"seed": -1})

@@ -253,9 +253,28 @@ def reflow_help(typer_app: typer.Typer) -> None:
         info.help = "\n\n".join(" ".join(paragraph.split()) for paragraph in text.split("\n\n"))
 
 
+def _tidy_help(command: Any, parent: Any = None) -> None:
+    """What typer 0.2x writes in a help that reads badly: "<bool>" beside a flag (which takes no
+    value: ``--json false`` is refused), and the seed's range as [0<=x<=9223372036854775807],
+    which an 80-column terminal cuts between two lines ([0<=x<=2^63-1] here; the range checked
+    and the error that names it are unchanged). Duck-typed: typer 0.2x vendors click, older typer
+    uses click's."""
+    # --help is made on demand, from a context (its names, -h included, are the context's), and kept
+    ctx = command.context_class(command, parent=parent, **command.context_settings)
+    help_option = command.get_help_option(ctx)
+    for param in [*command.params, *([help_option] if help_option is not None else [])]:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+        if getattr(param, "max", None) == SEED_MAX and getattr(param, "min", None) == 0:
+            param._get_number_range_help_str = lambda: "0<=x<=2^63-1"
+    for sub in getattr(command, "commands", {}).values():
+        _tidy_help(sub, ctx)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (the console script passes it to ``sys.exit``)."""
     command = typer.main.get_command(app)
+    _tidy_help(command)
     try:
         result = command.main(args=argv, prog_name="rnnlab", standalone_mode=False)
     except _click_exceptions.UsageError as exc:

@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -65,6 +64,7 @@ from ..layers.esn import EchoStateNetwork
 from ..spec import SEED_MAX
 from ..train.rundir import atomic_save_npz, npz_target
 from . import unknown_name
+from ._options import check_int, check_number, interval, parse_assignments, shown
 
 __all__ = ["DEFAULTS", "MODES", "NUDGE_STEPS", "OPTION_HELP", "SWEEP_VALUES", "EsnLab", "EsnOptions", "EsnResult",
            "Generation", "ModeView", "Scores", "SweepResult", "compute", "mode_view", "option_range",
@@ -148,32 +148,22 @@ def option_range(name: str) -> str | None:
     """The values option ``name`` takes, as its errors (and the CLI's help) write them: ``[1, 1000]``,
     ``(0, 10]``; None for readout_input (true or false)."""
     if name in _INT_LIMITS:
-        low, high = _INT_LIMITS[name]
-        return f"[{low}, {high}]"
+        return interval(*_INT_LIMITS[name])
     if name in _FLOAT_LIMITS:
         low, high, low_included = _FLOAT_LIMITS[name]
-        return f"{'[' if low_included else '('}{low:g}, {high:g}]"
+        return interval(low, high, low_open=not low_included)
     return None
 
 
 def _check_value(name: str, value: Any, spell: Spell = str) -> Any:
     if name == "readout_input":
         if not isinstance(value, (bool, np.bool_)):
-            raise UserError(f"{spell(name)} must be true or false, got {value!r}")
+            raise UserError(f"{spell(name)} must be true or false, got {shown(value)}")
         return bool(value)
     if name in _INT_LIMITS:
-        low, high = _INT_LIMITS[name]
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
-            raise UserError(f"{spell(name)} must be an integer in {option_range(name)}, got {value!r}")
-        return int(value)
+        return check_int(spell(name), value, *_INT_LIMITS[name])
     low, high, low_included = _FLOAT_LIMITS[name]
-    interval = option_range(name)
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise UserError(f"{spell(name)} must be a number in {interval}, got {value!r}")
-    v = float(value)
-    if not math.isfinite(v) or v > high or (v < low if low_included else v <= low):
-        raise UserError(f"{spell(name)} must be a number in {interval}, got {value!r}")
-    return v
+    return check_number(spell(name), value, low, high, low_open=not low_included)
 
 
 def _validated(base: EsnOptions, changes: Mapping[str, Any] | None, spell: Spell = str) -> EsnOptions:
@@ -201,39 +191,14 @@ def _validated(base: EsnOptions, changes: Mapping[str, Any] | None, spell: Spell
     return options
 
 
-_TRUE = {"true", "yes", "on"}
-_FALSE = {"false", "no", "off"}
-
-
 def parse_option_text(text: str) -> dict[str, Any]:
     """``"units=200 ridge=1e-6 readout_input=no"`` -> ``{"units": 200, "ridge": 1e-06, "readout_input": False}``.
 
-    Pairs are separated by spaces or commas; hyphens in names read as underscores; values are
-    integers, numbers or true/false (yes/no, on/off). Names and values are checked by
-    :meth:`EsnLab.request`, not here; a piece that is not ``name=value`` is a UserError.
+    The labs' ``name=value`` text (:func:`rnnlab.labs._options.parse_assignments`): names and
+    values are checked by :meth:`EsnLab.request`, not here; a piece that is not ``name=value``, or a
+    name given twice, is a UserError.
     """
-    changes: dict[str, Any] = {}
-    for piece in re.split(r"[\s,]+", text.strip()):
-        if not piece:
-            continue
-        name, sep, raw = piece.partition("=")
-        if not sep or not name or not raw:
-            raise UserError(f"expected name=value, got {piece!r}")
-        name = name.strip().replace("-", "_")
-        value: Any = raw
-        if raw.lower() in _TRUE:
-            value = True
-        elif raw.lower() in _FALSE:
-            value = False
-        else:
-            for kind in (int, float):
-                try:
-                    value = kind(raw)
-                    break
-                except ValueError:
-                    pass
-        changes[name] = value
-    return changes
+    return parse_assignments(text, example="units=200")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -32,7 +32,6 @@ No view logic here and no UI imports (textual, rich, typer): :mod:`rnnlab.tui.la
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -50,6 +49,7 @@ from ..spec import SEED_MAX
 from ..train.rundir import atomic_save_npz, npz_target
 from ..train.seq2seq import Seq2SeqStep, Seq2SeqTrainer, evaluate_greedy
 from ..train.trainer import TrainingDiverged
+from ._options import check_int, check_number, interval, shown
 
 __all__ = ["ATTENTION_CHOICES", "DEFAULTS", "LEARNING_RATE_MAX", "TASKS", "BucketScore", "Decoding", "EvalRecord",
            "OptionError", "Seq2SeqLab", "StepInfo", "digit_count", "length_buckets", "option_range", "token_text"]
@@ -88,9 +88,8 @@ def option_range(name: str) -> str | None:
     """The values a numeric option takes, as its errors (and the CLI's help) write them: ``[1, 512]``,
     ``(0, 1]``; None for the options that name a choice."""
     if name in _LIMITS:
-        lo, hi = _LIMITS[name]
-        return f"[{lo}, {hi}]"
-    return f"(0, {LEARNING_RATE_MAX:g}]" if name == "learning_rate" else None
+        return interval(*_LIMITS[name])
+    return interval(0, LEARNING_RATE_MAX, low_open=True) if name == "learning_rate" else None
 
 
 #: The longest sequence the bench takes (typed or drawn).
@@ -125,19 +124,16 @@ def _resolve_options(options: dict | None, base: dict) -> dict[str, Any]:
     for name, value in options.items():
         if name == "attention" and value is None:
             value = "none"
-        if name in _CHOICES:
-            if value not in _CHOICES[name]:
-                raise OptionError(name, f"must be one of {', '.join(_CHOICES[name])}, got {value!r}")
-        elif name in _LIMITS:
-            lo, hi = _LIMITS[name]
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
-                raise OptionError(name, f"must be an integer in {option_range(name)}, got {value!r}")
-            value = int(value)
-        elif name == "learning_rate":
-            if (isinstance(value, bool) or not isinstance(value, (int, float, np.floating))
-                    or not math.isfinite(value) or not 0 < value <= LEARNING_RATE_MAX):
-                raise OptionError(name, f"must be a number in {option_range(name)}, got {value!r}")
-            value = float(value)
+        try:
+            if name in _CHOICES:
+                if value not in _CHOICES[name]:
+                    raise UserError(f"must be one of {', '.join(_CHOICES[name])}, got {shown(value)}")
+            elif name in _LIMITS:
+                value = check_int("", value, *_LIMITS[name])
+            elif name == "learning_rate":
+                value = check_number("", value, 0, LEARNING_RATE_MAX, low_open=True)
+        except UserError as exc:  # "name: must be ...", as every OptionError says it
+            raise OptionError(name, str(exc).strip()) from None
         out[name] = value
     if out["min_length"] > out["max_length"]:
         raise OptionError("min_length", f"must be <= max_length ({out['max_length']}), got {out['min_length']}")

@@ -56,6 +56,7 @@ from ..spec import SEED_MAX
 from ..train.rundir import atomic_save_npz, npz_target
 from ..train.trees import EpochStats, TreeTrainer
 from . import unknown_name
+from ._options import check_int, check_number
 
 __all__ = ["TreeLab", "NodeView", "DEFAULTS", "LIMITS", "LEARNING_RATE_MAX"]
 
@@ -116,10 +117,7 @@ class NodeView:
 # ---------------------------------------------------------------------------------------------
 
 def _int_option(name: str, value: Any) -> int:
-    low, high = LIMITS[name]
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
-        raise UserError(f"{name} must be an integer from {low} to {high}, got {value!r}")
-    return int(value)
+    return check_int(name, value, *LIMITS[name])
 
 
 def _check_options(options: dict[str, Any] | None) -> dict[str, Any]:
@@ -133,11 +131,8 @@ def _check_options(options: dict[str, Any] | None) -> dict[str, Any]:
         raise UserError(unknown_name("option", unknown[0], list(DEFAULTS)))
     merged = {**DEFAULTS, **options}
     checked: dict[str, Any] = {name: _int_option(name, merged[name]) for name in LIMITS}
-    lr = merged["learning_rate"]
-    if isinstance(lr, bool) or not isinstance(lr, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(lr) or not 0 < lr <= LEARNING_RATE_MAX:
-        raise UserError(f"learning_rate must be a number in (0, {LEARNING_RATE_MAX:g}], got {lr!r}")
-    checked["learning_rate"] = float(lr)
+    checked["learning_rate"] = check_number("learning_rate", merged["learning_rate"], 0, LEARNING_RATE_MAX,
+                                            low_open=True)
     tree = merged["tree"]
     if isinstance(tree, bool) or not isinstance(tree, (int, np.integer, str)):
         raise UserError(f"tree must be a test tree's index or a tree's s-expression, got {tree!r}")

@@ -38,7 +38,7 @@ from ..terminal import first_fit, fit_footer, warn_without_true_colour
 from ..screens import PromptScreen, key_table
 from ..widgets import ColorBar, Heatmap, LinePlot
 from ..widgets.colormaps import DIVERGING
-from ...labs import unknown_name
+from ...labs._options import parse_assignments as parse_name_values
 from . import QUIT_HELP_TRAINED, fit_sub_title, trained_count
 
 REFRESH_HZ = 12      # how often the screen reads the training history while training
@@ -844,24 +844,6 @@ class TreeOptionsPrompt(PromptScreen):
 
 def parse_assignments(text: str) -> dict:
     """``"hidden_size=32 learning_rate=0.02"`` -> ``{"hidden_size": 32, "learning_rate": 0.02}``
-    (UserError for a piece that is not ``name=value`` or an unknown name)."""
-    options: dict = {}
-    names = [k for k in DEFAULTS if k != "tree"]
-    for piece in text.replace(",", " ").split():
-        name, sep, value = piece.partition("=")
-        if not sep or not name or not value:
-            raise UserError(f"expected name=value, got {_short(piece)!r}, e.g. hidden_size=16")
-        if name not in names:
-            raise UserError(unknown_name("option", name, names))
-        try:
-            options[name] = int(value)
-        except ValueError:
-            try:
-                options[name] = float(value)
-            except ValueError:
-                raise UserError(f"{name} must be a number, got {value!r}") from None
-    return options
-
-
-def _short(text: str, width: int = 16) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+    (the labs' ``name=value`` text; UserError for a piece that is not ``name=value``, a name given
+    twice or an unknown one; the values are the lab's to check)."""
+    return parse_name_values(text, [k for k in DEFAULTS if k != "tree"], example="hidden_size=16")

@@ -1,0 +1,93 @@
+"""What the architecture labs share for their options: ``name=value`` text as their dialogs take it,
+and one wording for a bad value and the range it must lie in (``units must be an integer in
+[1, 1000], got 'abc'``), whichever lab says it."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import UserError
+
+_TRUE = {"true", "yes", "on"}
+_FALSE = {"false", "no", "off"}
+
+
+def parse_assignments(text: str, names: Sequence[str] | None = None, example: str = "") -> dict[str, Any]:
+    """``"units=200, ridge=1e-6 readout-input=no"`` -> ``{"units": 200, "ridge": 1e-06, "readout_input": False}``.
+
+    Pairs are separated by spaces or commas; hyphens in names read as underscores; values are
+    integers, numbers or true/false (yes/no, on/off), anything else the text as typed, for the
+    lab's own check to name. UserError for a piece that is not ``name=value`` (``example`` shows
+    one), a name given twice, or, given ``names``, a name not among them."""
+    from . import unknown_name
+
+    changes: dict[str, Any] = {}
+    for piece in re.split(r"[\s,]+", text.strip()):
+        if not piece:
+            continue
+        name, sep, raw = piece.partition("=")
+        if not sep or not name or not raw:
+            shown_piece = piece if len(piece) <= 16 else piece[:15] + "…"
+            raise UserError(f"expected name=value, got {shown_piece!r}" + (f", e.g. {example}" if example else ""))
+        name = name.replace("-", "_")
+        if names is not None and name not in names:
+            raise UserError(unknown_name("option", name, list(names)))
+        if name in changes:
+            raise UserError(f"{name} is given twice: give it once")
+        changes[name] = _value(raw)
+    return changes
+
+
+def _value(raw: str) -> Any:
+    if raw.lower() in _TRUE:
+        return True
+    if raw.lower() in _FALSE:
+        return False
+    for kind in (int, float):
+        try:
+            return kind(raw)
+        except ValueError:
+            pass
+    return raw
+
+
+def bound(value: float) -> str:
+    """A range's end as the labs write it: ``1000``, ``1e-08``, and the largest seed as ``2^63-1``
+    (nineteen digits, which a dialog or an 80-column help would cut in two)."""
+    if value == 2**63 - 1:
+        return "2^63-1"
+    return str(value) if isinstance(value, (int, np.integer)) else f"{value:g}"
+
+
+def interval(low: float, high: float, low_open: bool = False) -> str:
+    """``[1, 1000]``, or ``(0, 10]`` where ``low`` itself is not allowed."""
+    return f"{'(' if low_open else '['}{bound(low)}, {bound(high)}]"
+
+
+def shown(value: Any) -> str:
+    """A refused value as the message quotes it: text in quotes, a number as a number (``1e+09``,
+    not ``1000000000.0``)."""
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):g}"
+    return repr(value)
+
+
+def check_int(label: str, value: Any, low: int, high: int) -> int:
+    """``value`` as an int if it is an integer in [low, high], else a UserError naming ``label``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
+        raise UserError(f"{label} must be an integer in {interval(low, high)}, got {shown(value)}")
+    return int(value)
+
+
+def check_number(label: str, value: Any, low: float, high: float, low_open: bool = False) -> float:
+    """``value`` as a float if it is a finite number in the interval, else a UserError naming ``label``."""
+    ok = not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, float, np.integer, np.floating))
+    v = float(value) if ok else math.nan
+    if not (math.isfinite(v) and v <= high and (v > low if low_open else v >= low)):
+        raise UserError(f"{label} must be a number in {interval(low, high, low_open)}, got {shown(value)}")
+    return v
