@@ -553,6 +553,24 @@ def test_presets_json_lists_the_architecture_labs_as_kind_lab(capsys):
     assert code == 0 and all(name in text for name in labs)
 
 
+def test_presets_in_an_80_column_terminal_list_each_preset_readably(capsys, monkeypatch):
+    """A table's description column was five letters wide at 80 columns (534 lines of "Read" /
+    "\"hel…"); narrower than 110 columns each preset is a block: name and settings, then its description."""
+    from rich.console import Console
+
+    from rnnlab.cli import _app
+    from rnnlab.spec import load_preset, preset_names
+
+    monkeypatch.setattr(_app, "_consoles", {"out": Console(width=80, highlight=False)})
+    code, out, _ = run(capsys, "presets")
+    lines = out.splitlines()
+    assert code == 0 and max(map(len, lines)) <= 80 and len(lines) < 120
+    assert "hello  hello task, lstm, H=16, 200 steps" in lines
+    words = " ".join(out.split())
+    assert all(" ".join(load_preset(name).description.split()) in words for name in preset_names())
+    assert "treebank" in lines and "Architecture labs: rnnlab tui NAME (and rnnlab esn / seq2seq / tree)" in lines
+
+
 def test_output_to_a_pipe_keeps_whole_lines(capsys, monkeypatch, tmp_path):
     """Nothing to fit on a screen: a message longer than any page, and a title wider than its table,
     stay on one line each (grep sees them whole); the tables keep their width."""

@@ -75,6 +75,10 @@ def tui(target: Annotated[str | None, typer.Argument(help=TUI_TARGET_HELP, show_
 # rnnlab presets
 # ---------------------------------------------------------------------------------------------
 
+#: Narrower than this, ``rnnlab presets`` lists each preset as a block, not a table row.
+PRESETS_TABLE_MIN_WIDTH = 110
+
+
 @app.command()
 def presets(
     json_output: Annotated[bool, typer.Option("--json", help="Print the presets and labs as a JSON list.")] = False,
@@ -93,21 +97,36 @@ def presets(
                      for s in specs]
                     + [{"kind": "lab", "name": name, "description": DESCRIPTIONS.get(name, "")} for name in LABS])
         return
+    from rich.padding import Padding
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title="Presets: rnnlab train NAME, rnnlab tui NAME", title_justify="left")
+    console = _out_console()
+    titles = ("Presets: rnnlab train NAME, rnnlab tui NAME",
+              "Architecture labs: rnnlab tui NAME (and rnnlab esn / seq2seq / tree)")
+    if console.width < PRESETS_TABLE_MIN_WIDTH:  # a table's last column would be a few letters wide
+        for title, rows in ((titles[0], [(s.name, f"{s.task['kind']} task, {s.model.cell}, H={s.model.hidden_size}, "
+                                                  f"{s.train.steps} steps", s.description) for s in specs]),
+                            (titles[1], [(name, "", DESCRIPTIONS.get(name, "")) for name in LABS])):
+            console.print(Text(title, style="bold"))
+            for name, settings, description in rows:  # the name and settings, then the description indented
+                console.print(Text.assemble((name, "bold cyan"), "  " if settings else "", (settings, "dim")))
+                console.print(Padding(Text(description), (0, 0, 0, 4)))
+            console.print()
+        return
+    table = Table(title=titles[0], title_justify="left")
     for column in ("name", "task", "cell", "H", "steps"):
         table.add_column(column, justify="right" if column in ("H", "steps") else "left", no_wrap=True)
     table.add_column("what it shows")
     for s in specs:
         table.add_row(s.name, s.task["kind"], s.model.cell, str(s.model.hidden_size), str(s.train.steps), s.description)
-    _out_console().print(table)
-    labs = Table(title="Architecture labs: rnnlab tui NAME (and rnnlab esn / seq2seq / tree)", title_justify="left")
+    console.print(table)
+    labs = Table(title=titles[1], title_justify="left")
     labs.add_column("name", no_wrap=True)
     labs.add_column("what it shows")
     for name in LABS:
         labs.add_row(name, DESCRIPTIONS.get(name, ""))
-    _out_console().print(labs)
+    console.print(labs)
 
 
 # ---------------------------------------------------------------------------------------------
