@@ -342,7 +342,9 @@ class Spec:
         """A copy with dotted fields changed (``{"train.steps": 100, "model.cell": "gru"}``), validated.
 
         Another ``train.optimizer`` puts the settings only the old one read (``momentum`` for sgd to
-        adam) back to their defaults, unless ``overrides`` sets them too: they would be refused."""
+        adam) back to their defaults, unless ``overrides`` sets them too: they would be refused.
+        Another task or cell makes the description say so (``copy-attention with the lru cell instead
+        of selfattention``), unless ``overrides`` sets it: the old one described another experiment."""
         data = self.to_mapping()
         for dotted, value in overrides.items():
             table, _, key = dotted.rpartition(".")
@@ -350,6 +352,8 @@ class Spec:
             if table and table not in ("task", "model", "train"):
                 raise SpecError(dotted, "unknown table (allowed: task, model, train)")
             target[key] = value
+        if "description" not in overrides and self.description:
+            data["description"] = self._edited_description(data)
         train = data.get("train")
         if isinstance(train, dict) and train.get("optimizer") != self.train.optimizer:
             given = {key for key in overrides if key.startswith("train.")}
@@ -359,6 +363,21 @@ class Spec:
                 if name not in kept and f"train.{name}" not in given:
                     train[name] = getattr(TrainSpec(), name)
         return Spec.from_mapping(data, source=self.source)
+
+    def _edited_description(self, data: Mapping[str, Any]) -> Any:
+        """The description for ``data``, this spec with overrides: this one, or where the task or
+        the cell changed, what the experiment now is, in terms of this one."""
+        task, model = data.get("task"), data.get("model")
+        kind = task.get("kind") if isinstance(task, dict) else None
+        cell = model.get("cell") if isinstance(model, dict) else None
+        old_kind, old_cell = self.task["kind"], self.model.cell
+        if not isinstance(kind, str) or not isinstance(cell, str) or (kind, cell) == (old_kind, old_cell):
+            return self.description  # (a bad kind or cell is refused by from_mapping, naming it)
+        if kind == old_kind:
+            return f"{self.name} with the {cell} cell instead of {old_cell}"
+        if cell == old_cell:
+            return f"{self.name} on the {kind} task instead of {old_kind}"
+        return f"{self.name} on the {kind} task with the {cell} cell (was {old_kind}, {old_cell})"
 
     # ------------------------------------------------------------------ writing
     def to_mapping(self) -> dict[str, Any]:

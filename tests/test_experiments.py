@@ -211,6 +211,19 @@ def test_a_model_whose_weights_gradients_and_adam_moments_do_not_fit_is_a_spec_e
             spec.with_overrides({"model.cell": cell, "model.hidden_size": 8192, "model.num_layers": layers})
 
 
+def test_another_cell_or_task_rewrites_the_description_it_no_longer_fits():
+    spec = load_preset("copy-attention")
+    assert "self-attention" in spec.description
+    assert spec.with_overrides({"model.hidden_size": 8}).description == spec.description
+    assert spec.with_overrides({"model.cell": "lru"}).description == "copy-attention with the lru cell instead of " \
+                                                                     "selfattention"
+    assert spec.with_overrides({"task": {"kind": "adding"}}).description == "copy-attention on the adding task " \
+                                                                            "instead of copy"
+    assert spec.with_overrides({"task": {"kind": "adding"}, "model.cell": "gru"}).description == \
+        "copy-attention on the adding task with the gru cell (was copy, selfattention)"
+    assert spec.with_overrides({"model.cell": "lru", "description": "mine"}).description == "mine"
+
+
 def test_a_layer_that_refuses_its_size_is_a_spec_error_naming_the_model(monkeypatch):
     """Where a layer's own check refuses what the spec's estimate let through, the CLI still gets a
     UserError (one line, exit 2), not a ValueError's traceback."""

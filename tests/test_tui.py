@@ -247,6 +247,9 @@ def test_an_edited_preset_is_named_for_its_new_cell_unless_the_user_names_it(tmp
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: app.lab.run is not None)
         assert app.lab.run.path.name.startswith("my-rnn-") and app.sub_title.startswith("my-rnn (hello task): gru")
+        # the preset's description told of an LSTM: the saved spec says what the experiment now is
+        saved = (app.lab.run.path / "spec.toml").read_text(encoding="utf-8")
+        assert 'description = "hello with the gru cell instead of lstm"' in saved
 
     drive(check)
 
