@@ -849,8 +849,17 @@ def test_edit_refuses_bad_values_inline_and_applies_good_ones():
         app.screen.query_one("#apply").press()
         await pilot.pause()
         error = str(app.screen.query_one("#edit-error").render())
-        assert "model.hidden_size" in error and "1 <= x" in error
+        assert error.startswith("hidden size: ") and "1 <= x" in error  # named as the form labels it
         assert app.lab.spec.model.hidden_size == 16  # nothing changed
+        app.screen.query_one("#train-steps").focus()
+        hidden.value = "8"
+        app.screen.query_one("#model-num_layers").value = "YY"
+        app.screen.query_one("#apply").press()
+        await pilot.pause()
+        error = str(app.screen.query_one("#edit-error").render())
+        assert error.startswith("layers: expected an integer") and app.focused.id == "model-num_layers"
+        assert not app._notifications  # the message under the fields is in view: no toast over the form
+        app.screen.query_one("#model-num_layers").value = "1"
         app.screen.query_one("#model-cell").value = "gru"
         hidden.value = "8"
         hidden.focus()
@@ -1224,7 +1233,7 @@ def test_edit_to_minlstm_with_a_scan_then_train_and_refuse_a_bidirectional_lru()
         await pilot.pause()
         app.screen.query_one("#apply").press()
         await pilot.pause()
-        assert "model.bidirectional" in str(app.screen.query_one("#edit-error").render())
+        assert "bidir. / non-causal: " in str(app.screen.query_one("#edit-error").render())
         assert app.lab.spec.model.cell == "minlstm"  # nothing changed
 
     drive(check)
@@ -1305,7 +1314,7 @@ def test_edit_to_selfattention_refuses_bad_heads_then_shows_the_attention_panel(
         app.screen.query_one("#apply").press()
         await pilot.pause()
         error = str(app.screen.query_one("#edit-error").render())
-        assert "model.num_heads" in error and "hidden_size (16) must be divisible by num_heads (3)" in error
+        assert "heads (selfattention): " in error and "hidden_size (16) must be divisible by num_heads (3)" in error
         assert app.lab.spec.model.cell == "lstm"  # nothing changed
         app.screen.query_one("#model-num_heads").value = "2"
         await pilot.pause()

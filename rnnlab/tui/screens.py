@@ -295,7 +295,7 @@ class EditScreen(ModalScreen[Any]):
         try:
             self._check(overrides)
         except UserError as exc:
-            self._refuse(str(exc))
+            self._refuse(exc)
             return
         self.query_one("#edit-error", Label).update("")
         self.query_one("#edit").loading = True
@@ -312,7 +312,7 @@ class EditScreen(ModalScreen[Any]):
             error = event.worker.error
             self._building = None
             self.query_one("#edit").loading = False
-            self._refuse(str(error) if isinstance(error, UserError) else f"{type(error).__name__}: {error}")
+            self._refuse(error if isinstance(error, UserError) else f"{type(error).__name__}: {error}")
 
     def action_save_run(self) -> None:
         """Save the run being replaced, from within the form (a modal screen hides the app's keys)."""
@@ -331,9 +331,21 @@ class EditScreen(ModalScreen[Any]):
         warning.display = unsaved > 0
         self.call_after_refresh(self._fit_fields)
 
-    def _refuse(self, message: str) -> None:
+    def _refuse(self, error: UserError | str) -> None:
+        """Show why the form was refused under the fields (which alone scroll: it stays in view). A
+        spec error names its field as the form labels it ("hidden size: ...", not "model.hidden_size:
+        ..."), and that field takes the focus, scrolled into view, to be corrected."""
+        message = str(error)
+        field = getattr(error, "field", None)
+        widget = next((w for w in self.query("#edit-grid > *") if field and w.name == field), None)
+        if widget is not None:
+            grid = list(self.query_one("#edit-grid").children)
+            label = grid[grid.index(widget) - 1]  # each field follows its label
+            if isinstance(label, Label) and message.startswith(f"{field}: "):
+                message = f"{label.content}: {message.removeprefix(f'{field}: ')}"
+            if widget.focusable:
+                widget.focus()
         self.query_one("#edit-error", Label).update(message)
-        self.notify(message, severity="error")  # in view too where the form scrolls (its label is below)
 
     def on_mount(self) -> None:
         self._show_warning()
