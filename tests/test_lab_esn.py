@@ -231,7 +231,10 @@ def test_cursor_moves_clamps_and_follows_the_mode():
     lab = small()
     n = lab.n_train
     assert lab.cursor == n and lab.cursor_values()["part"] == "test"
-    assert lab.move_to(-5) == 0 and lab.cursor_values()["part"] == "train"
+    warmup = lab.result.options.warmup
+    assert lab.move_to(-5) == 0 and lab.cursor_values()["part"] == "warm-up"  # run, left out of the fit
+    assert lab.move_to(warmup - 1) == warmup - 1 and lab.cursor_values()["part"] == "warm-up"
+    assert lab.move_to(warmup) == warmup and lab.cursor_values()["part"] == "train"
     assert lab.move_to(10**6) == lab.columns - 1 == 298
     assert lab.move_cursor(-10) == 288
     assert lab.jump_start() == 0 and lab.jump_end() == 298 and lab.jump_boundary() == n
@@ -454,6 +457,22 @@ def test_step_counts_share_one_total_the_series_length(generate):
         assert _time_labels(app)[2] == f"t 0 {of}"  # one total for the whole mode
 
     drive(check, generate=generate)
+
+
+def test_a_free_run_past_the_series_end_is_drawn_to_the_end_and_says_how_far_it_runs():
+    """generate=2000 on a 300-step series: drawn whole, the truth took a sliver of the plot's width
+    and the forecast a flat line beyond it; the plot now ends with the series and says so."""
+    from rnnlab.tui.widgets import LinePlot
+
+    async def check(app, pilot):
+        await pilot.press("f")
+        await pilot.pause()
+        plot = app.screen.query_one("#esn-series", LinePlot)
+        n = app.engine.n_train
+        assert plot.title == f"Mackey-Glass: free run (to the series' end, t 299; it runs to {n + 2000})"
+        assert max(plot._series["free run"].xs) == 299
+
+    drive(check, generate=2000)
 
 
 def test_clicking_a_heatmap_column_moves_the_cursor():

@@ -492,14 +492,18 @@ class EsnLab:
         return max(0, min(self._cursor, self.columns - 1))
 
     def cursor_values(self) -> dict[str, Any]:
-        """What the cursor column holds: t, the part (train/test/free run), u_t, the forecast of
-        s[t+1] and its target and error, and the state's size: ||x_t||, mean |x_t|, and the
-        fraction of units with |x_t| > 0.95 (saturated tanh)."""
+        """What the cursor column holds: t, the part (warm-up, train, test or free run: the
+        warm-up's steps are run but left out of the readout's fit), u_t, the forecast of s[t+1] and
+        its target and error, and the state's size: ||x_t||, mean |x_t|, and the fraction of units
+        with |x_t| > 0.95 (saturated tanh)."""
         view, t = self.view(), self.cursor
         x = view.states[t]
         target = float(view.targets[t])
         forecast = float(view.forecasts[t])
-        part = "train" if t < self.n_train else ("free run" if self.mode == "generative" else "test")
+        if t < self.n_train:
+            part = "warm-up" if t < self.result.options.warmup else "train"
+        else:
+            part = "free run" if self.mode == "generative" else "test"
         return {"t": t, "part": part, "input": float(view.inputs[t]), "forecast": forecast,
                 "target": target, "error": forecast - target if math.isfinite(target) else math.nan,
                 "norm": float(np.linalg.norm(x)), "mean_abs": float(np.abs(x).mean()),

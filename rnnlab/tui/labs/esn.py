@@ -305,8 +305,11 @@ class EsnScreen(Screen[None]):
         truth = s[low:min(end, len(s))]
         band = (float(truth.min()), float(truth.max()))
         span = band[1] - band[0] or 1.0
+        past_the_series = generative and end > len(s)
         if generative:
             xs, ys = np.arange(n + 1, n + 1 + r.generation.steps), r.generated
+            if past_the_series:  # drawn to the series' end: beyond it the truth would fill a sliver of the plot
+                xs, ys = xs[xs < len(s)], ys[xs < len(s)]
         else:
             xs, ys = np.arange(n + 1, len(s)), r.onestep[n:]
         with np.errstate(invalid="ignore"):  # a diverged free run: drawn along the plot's edge
@@ -317,6 +320,8 @@ class EsnScreen(Screen[None]):
         plot.set_series("free run" if generative else "one-step", xs, ys, color=FREE if generative else FORECAST)
         plot.marker = n
         plot.title = "Mackey-Glass: free run" if generative else "Mackey-Glass: one-step forecast"
+        if past_the_series:
+            plot.title += f" (to the series' end, t {len(s) - 1}; it runs to {end - 1})"
 
         times, errors = r.forecast_errors(mode)
         with np.errstate(invalid="ignore"):
