@@ -756,7 +756,7 @@ def test_g_and_G_go_to_the_start_and_the_end_as_in_every_lab_and_f_switches_the_
         await pilot.press("f", "question_mark")
         text = screen_text(app)
         assert lab.mode == "one-step"
-        assert re.search(r"home or g +time cursor to t = 0", text) and re.search(r"end or G +time cursor to", text)
+        assert re.search(r"Home, g +time cursor to t = 0", text) and re.search(r"End, G +time cursor to", text)
         assert re.search(r"\bf +toggle one-step forecast / free run", text)
 
     drive(check)
@@ -825,7 +825,7 @@ def test_the_header_shortens_its_sub_title_rather_than_cut_it():
 
 
 def test_the_help_wraps_a_long_description_under_itself():
-    """b's description wrapped as "(train/test" / "  boundary)", under the keys: the keys and the
+    """b's description wrapped before "(train/test boundary)", under the keys: the keys and the
     descriptions are two columns, so a long one goes on under its own first word."""
     async def check(app, pilot):
         await pilot.press("question_mark")
@@ -834,12 +834,12 @@ def test_the_help_wraps_a_long_description_under_itself():
         assert any("esn lab: keys" in line for line in lines)
         at = next(k for k, line in enumerate(lines) if "time cursor to the first forecast step" in line)
         column = lines[at].index("time cursor to the first")
-        assert "boundary)" not in lines[at]  # 80 columns: it wraps
-        follow = lines[at + 1]
-        assert follow.index("boundary)") == column, (lines[at], follow)
-        assert "home or g  time cursor to t = 0" in "\n".join(lines)
+        assert "boundary)" not in lines[at]  # 64 columns: it wraps
+        follow = lines[at + 1].strip("│")
+        assert "boundary)" in follow and len(follow) - len(follow.lstrip()) + 1 == column, (lines[at], follow)
+        assert "Home, g  time cursor to t = 0" in "\n".join(lines)
 
-    drive(check, size=(80, 24))
+    drive(check, size=(64, 24))
 
 
 def test_ctrl_c_quits_and_the_help_says_so():

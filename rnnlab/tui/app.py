@@ -38,7 +38,7 @@ from ..spec import ModelSpec
 from ..train.rundir import npz_target
 from .panels import (AttentionPanel, CursorValues, DecayPlane, ExplainPanel, GradientPlot, SequenceBar, StatePanel,
                      StepRate, TrainingPlots)
-from .screens import EditScreen, HelpScreen, PromptScreen
+from .screens import EditScreen, HelpScreen, PromptScreen, key_names
 from .terminal import ConfirmQuit, FixedTheme, PlainNotices, fit_footer, show_if_too_small, warn_without_true_colour
 from .widgets import Heatmap
 
@@ -849,9 +849,7 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
         return "quitting: the training step under way finishes first"
 
     def action_help(self) -> None:
-        keys = [(b.key.replace("left_square_bracket", "[").replace("right_square_bracket", "]")
-                 .replace("question_mark", "?").replace("pagedown", "PgDn").replace("pageup", "PgUp")
-                 .replace(",", ", "), b.description) for b in self.BINDINGS
+        keys = [(key_names(b.key), b.description) for b in self.BINDINGS
                 if self.check_action(b.action, ())]  # the head keys only for a self-attention model
         self.push_screen(HelpScreen(keys))
 

@@ -21,6 +21,18 @@ from ..layers.init import INITS
 from ..layers.minimal import METHODS
 
 
+#: How a help writes the keys textual names (the others as they are: l, ctrl+s).
+KEY_SYMBOLS = {"right": "→", "left": "←", "up": "↑", "down": "↓", "shift+right": "shift+→", "shift+left": "shift+←",
+               "home": "Home", "end": "End", "pagedown": "PgDn", "pageup": "PgUp", "question_mark": "?",
+               "left_square_bracket": "[", "right_square_bracket": "]", "comma": ",", "full_stop": ".",
+               "plus": "+", "minus": "-", "equals_sign": "="}
+
+
+def key_names(key: str) -> str:
+    """A binding's keys as every lab's help writes them: ``"right,l"`` -> ``"→, l"``."""
+    return ", ".join(KEY_SYMBOLS.get(k, k) for k in key.split(","))
+
+
 def key_table(keys: list[tuple[str, str]]) -> Table:
     """A help's keys as two columns, the keys right-aligned: a description longer than its line
     wraps under itself, not under the keys (a hanging indent), at any width of the dialog (the

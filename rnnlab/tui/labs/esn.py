@@ -43,7 +43,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from ...errors import UserError
 from ...labs.esn import DEFAULTS, OPTION_HELP, EsnLab, parse_option_text
 from ..terminal import first_fit, fit_footer, show_if_too_small, warn_without_true_colour
-from ..screens import HelpScreen, PromptScreen, key_table
+from ..screens import HelpScreen, PromptScreen, key_names, key_table
 from ..widgets import ColorBar, ComplexPlane, Heatmap, LinePlot
 from . import QUIT_HELP, fit_sub_title
 
@@ -54,8 +54,6 @@ TRUTH, FORECAST, FREE, EFFECTIVE, STALE = "#c8c8c8", "#ffaf5f", "#f06080", "#87d
 SYMBOLS = {"spectral_radius": "ρ", "leak_rate": "a", "input_scaling": "input scaling",
            "connectivity": "connectivity", "ridge": "ridge"}
 SWEEP_KEYS = {"spectral_radius": "w", "leak_rate": "W"}  # the keys that sweep each option
-_KEY_NAMES = {"left": "←", "right": "→", "up": "↑", "down": "↓", "shift+left": "shift+←",
-              "shift+right": "shift+→", "question_mark": "?", "comma": ",", "full_stop": "."}
 
 
 def _fmt(value: float, spec: str = ".4g") -> str:
@@ -654,7 +652,6 @@ class EsnScreen(Screen[None]):
         self.notify(f"screenshot saved to {path}")
 
     def action_help(self) -> None:
-        keys = [(" or ".join(_KEY_NAMES.get(k, k) for k in b.key.split(",")), b.tooltip or b.description)
-                for b in self.BINDINGS]
+        keys = [(key_names(b.key), b.tooltip or b.description) for b in self.BINDINGS]
         keys.append(QUIT_HELP)
         self.app.push_screen(EsnHelp(keys))

@@ -44,7 +44,7 @@ from ...errors import UserError
 from ...labs.seq2seq import ATTENTION_CHOICES, MAX_BENCH_LENGTH, TASKS, Seq2SeqLab, digit_count
 from ..panels import LabView, StepRate
 from ..terminal import first_fit, fit_footer, warn_without_true_colour
-from ..screens import PromptScreen, key_table
+from ..screens import PromptScreen, key_names, key_table
 from ..widgets import Heatmap, LinePlot, colorbar_strip, get_colormap
 from ..widgets._strips import text_strip
 from . import QUIT_HELP_TRAINED, fit_sub_title, trained_count
@@ -591,11 +591,6 @@ def _fit_title(width: int | None, *titles: str) -> str:
     return first_fit(titles, width, fallback=titles[-1])
 
 
-def _key_name(key: str) -> str:
-    names = {"question_mark": "?", "plus": "+", "equals_sign": "=", "minus": "-", "right": "→", "left": "←"}
-    return ",".join(names.get(k, k) for k in key.split(","))
-
-
 # ---------------------------------------------------------------------------------------------
 # the screen
 # ---------------------------------------------------------------------------------------------
@@ -991,7 +986,7 @@ class Seq2SeqScreen(Screen):
 
     def help_keys(self) -> list[tuple[str, str]]:
         """(key, description) of every binding of this screen and the app's quit."""
-        keys = [(_key_name(b.key), b.description + (f": {self.HELP[b.action]}" if b.action in self.HELP else ""))
+        keys = [(key_names(b.key), b.description + (f": {self.HELP[b.action]}" if b.action in self.HELP else ""))
                 for b in self.BINDINGS]
         keys.append(QUIT_HELP_TRAINED)
         return keys

@@ -35,7 +35,7 @@ from ...errors import UserError
 from ...labs.tree import DEFAULTS, TreeLab
 from ..panels import LabView
 from ..terminal import first_fit, fit_footer, warn_without_true_colour
-from ..screens import PromptScreen, key_table
+from ..screens import PromptScreen, key_names, key_table
 from ..widgets import ColorBar, Heatmap, LinePlot
 from ..widgets.colormaps import DIVERGING
 from ...labs._options import parse_assignments as parse_name_values
@@ -51,8 +51,6 @@ TEXT_MIN = 16        # cells of the tree's text (outline and words) kept before 
 CLASS_COLORS = ("#e06c75", "#98c379", "#61afef", "#e5c07b", "#c678dd", "#56b6c2")
 _STRIP_STYLES = tuple(Style(color=Color.from_rgb(*rgb)) for rgb in DIVERGING.colors)
 _BAR_EIGHTHS = " ▏▎▍▌▋▊▉"
-KEY_NAMES = {"right": "→", "left": "←", "home": "Home", "end": "End", "pagedown": "PgDn", "pageup": "PgUp",
-             "question_mark": "?"}
 
 
 def class_color(k: int) -> str:
@@ -794,7 +792,7 @@ class TreeLabScreen(Screen[None]):
     }
 
     def action_help(self) -> None:
-        keys = [(" ".join(KEY_NAMES.get(k, k) for k in b.key.split(",")),
+        keys = [(key_names(b.key),
                  b.description + (f": {self.HELP[b.action]}" if b.action in self.HELP else ""))
                 for b in self.BINDINGS]
         keys += [QUIT_HELP_TRAINED, ("click", "a heatmap column: the cursor on that node")]
