@@ -1536,6 +1536,26 @@ def test_the_step_rate_is_not_shown_as_zero_before_it_is_measured(monkeypatch):
     assert str(rate) == "… steps/s"
 
 
+def test_a_slow_models_step_rate_is_a_fraction_not_zero(monkeypatch):
+    """H=512, two bidirectional layers: a step takes seconds. A second with no step in it is not
+    "0 steps/s" (it looked stalled); the rate is measured over the steps that ended."""
+    from rnnlab.tui import panels
+
+    clock = iter([0.0, 1.2, 2.4, 5.0, 6.0, 16.0])
+    monkeypatch.setattr(panels.time, "perf_counter", lambda: next(clock))
+    rate = panels.StepRate()
+    rate.update(0)
+    rate.update(0)  # 1.2 s, no step yet
+    assert str(rate) == "… steps/s"
+    rate.update(0)
+    rate.update(1)  # the first step, 5 s after the mark
+    assert str(rate) == "0.2 steps/s"
+    rate.update(1)
+    assert str(rate) == "0.2 steps/s"  # 1 s later, no new step: the rate stands
+    rate.update(5)  # four steps in 11 s
+    assert str(rate) == "0.36 steps/s"
+
+
 def test_a_gradient_that_overflows_is_drawn_with_the_scale_of_its_finite_steps(tmp_path):
     spec = tmp_path / "explode.toml"
     spec.write_text('[task]\nkind = "sine"\nlength = 200\n[model]\ncell = "rnn"\nhidden_size = 32\n')

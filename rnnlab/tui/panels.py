@@ -135,7 +135,9 @@ def bar_rows(lab: Lab) -> list[tuple[str, str, list[str]]]:
 
 class StepRate:
     """Training steps per second, from the step count a timer samples: re-measured once a second
-    or more has passed since the last mark; None until then (not "0 steps/s")."""
+    or more has passed since the last mark and a step has ended since; None until then (not
+    "0 steps/s"). A large model's step takes seconds: a window with no step in it says nothing,
+    and its rate reads "0.2 steps/s", not "0 steps/s"."""
 
     def __init__(self) -> None:
         self.per_second: float | None = None
@@ -147,13 +149,14 @@ class StepRate:
         self.per_second = None
 
     def __str__(self) -> str:
-        return "… steps/s" if self.per_second is None else f"{self.per_second:.0f} steps/s"
+        rate = self.per_second
+        return "… steps/s" if rate is None else f"{rate:.0f} steps/s" if rate >= 10 else f"{rate:.2g} steps/s"
 
     def update(self, steps: int) -> None:
         now = time.perf_counter()
         if self._mark is None:
             self._mark = (now, steps)
-        elif now - self._mark[0] >= 1.0:
+        elif now - self._mark[0] >= 1.0 and steps > self._mark[1]:
             self.per_second = (steps - self._mark[1]) / (now - self._mark[0])
             self._mark = (now, steps)
 
