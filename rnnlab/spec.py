@@ -15,6 +15,7 @@ filled in, paths absolute), which is what a run directory keeps so the run can b
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import os
@@ -600,7 +601,9 @@ def load_preset(name: str) -> Spec:
     """A shipped preset by name; :class:`SpecError` lists the presets if there is none by that name."""
     names = preset_names()
     if name not in names:
-        raise SpecError("", f"unknown preset {name!r} (presets: {', '.join(names)})")
+        close = difflib.get_close_matches(name.lower(), names, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise SpecError("", f"unknown preset {name!r} ({hint}presets: {', '.join(names)})")
     text = resources.files(PRESET_PACKAGE).joinpath(f"{name}.toml").read_text(encoding="utf-8")
     return parse_spec(text, source=name, base_dir=None)
 

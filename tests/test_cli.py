@@ -118,6 +118,9 @@ def test_gradcheck_unknown_name_exits_2_with_one_line(capsys):
     assert out == ""
     assert len(err.strip().splitlines()) == 1
     assert "nope" in err and "Traceback" not in err
+    code, out, err = run(capsys, "gradcheck", "--only", "lstmm")  # a typo among 45 names: the closest, not all
+    assert code == 2 and err.strip() == ("rnnlab: error: --only: unknown check 'lstmm' (45 known; did you mean "
+                                         "'lstm'?) (--list names them)".replace("45", str(len(gradcheck.CHECKS))))
 
 
 def test_gradcheck_failure_exits_1(capsys, monkeypatch):

@@ -566,6 +566,8 @@ def test_a_path_that_is_not_there_is_named_as_a_path_not_an_unknown_preset(tmp_p
         load_spec(tmp_path / "nowhere" / "run")
     with pytest.raises(SpecError, match="unknown preset 'nope'"):
         load_spec("nope")
+    with pytest.raises(SpecError, match=r"^unknown preset 'Hello' \(did you mean 'hello'\? presets: hello, "):
+        load_spec("Hello")
 
 
 def test_every_preset_name_and_other_plain_names_are_fine():

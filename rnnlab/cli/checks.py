@@ -36,6 +36,7 @@ def gradcheck(
     Exits 1 if any check's relative error is 1e-6 or more.
     """
     from .. import gradcheck as gc
+    from ..labs import unknown_name
 
     names = _split_names(only)
     if only is not None and not names:  # --only "" or --only ,
@@ -43,7 +44,7 @@ def gradcheck(
     if names is not None:
         unknown = [n for n in names if n not in gc.CHECKS]
         if unknown:
-            raise UserError(f"--only: unknown check {', '.join(map(repr, unknown))} (known: {', '.join(gc.CHECKS)})")
+            raise UserError(f"--only: {unknown_name('check', unknown[0], list(gc.CHECKS))} (--list names them)")
     if list_checks:
         listed = [name for name in gc.CHECKS if names is None or name in names]
         if json_output:
