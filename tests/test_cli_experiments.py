@@ -753,3 +753,17 @@ def test_a_diverged_run_says_which_step_diverged_and_which_was_kept(capsys, tmp_
     assert f"non-finite in float32 at step {done + 1}; the last good checkpoint (step {kept}) is kept" in err
     code, out, err = run(capsys, "bptt", tmp_path / "div", "--json")
     assert code == 0 and json.loads(out)["trained_steps"] == kept
+
+
+def test_a_folder_of_runs_given_for_a_run_names_the_runs_in_it(capsys, tmp_path):
+    """rnnlab tui runs: the folder the runs go to, not a run. The error names the newest runs in it."""
+    folder = tmp_path / "runs"
+    for k in range(4):
+        code, _, err = run(capsys, "train", "hello", "--steps", "1", "--out", folder / f"r{k}")
+        assert code == 0, err
+        os.utime(folder / f"r{k}", (1000 + k, 1000 + k))
+    code, out, err = run(capsys, "bptt", folder)
+    assert code == 2 and out == ""
+    assert one_line_error(err) == (f"rnnlab: error: {folder} is not a run directory: it has no spec.toml; the runs "
+                                   f"in it: {folder / 'r3'}, {folder / 'r2'}, {folder / 'r1'} (4 in all, the newest "
+                                   "first)")

@@ -256,7 +256,7 @@ class RunDir:
         try:
             spec_file.stat()  # the directory itself unreadable: name it, not the spec it may hold
         except (FileNotFoundError, NotADirectoryError):
-            raise RunDirError(f"{path} is not a run directory: it has no {SPEC}") from None
+            raise RunDirError(f"{path} is not a run directory: it has no {SPEC}{_runs_inside(path)}") from None
         except OSError as exc:
             raise _read_error(path, exc) from None
         try:
@@ -618,6 +618,25 @@ def _train_run(run: RunDir, trainer: Trainer, until_step: int, should_stop, on_e
     summary = make_summary(run, trainer, until_step, status, last_step, last_eval)
     run.write_summary(summary)
     return RunOutcome(status, summary, message)
+
+
+def _runs_inside(path: Path) -> str:
+    """What a folder of runs (``runs/``) given for a run holds, for its error to name: "; the runs
+    in it: runs/hello-..., (3 in all)" (the newest first), or "" for none."""
+    try:
+        runs = sorted((p for p in path.iterdir() if p.is_dir() and (p / SPEC).is_file()),
+                      key=lambda p: p.stat().st_mtime, reverse=True)
+    except OSError:
+        return ""
+    if not runs:
+        return ""
+    shown = ", ".join(str(p) for p in runs[:RUNS_NAMED])
+    more = f" ({len(runs)} in all, the newest first)" if len(runs) > RUNS_NAMED else ""
+    return f"; the run{'s' if len(runs) > 1 else ''} in it: {shown}{more}"
+
+
+#: How many runs of a folder given for a run its error names.
+RUNS_NAMED = 3
 
 
 def _checkpoint_step(run: RunDir) -> int | str:
