@@ -164,6 +164,8 @@ def test_typed_trees_with_and_without_a_label(lab):
     ("(good but))", "')' at column 11 has no matching '('"),
     ("((superb but) dull)", "unknown word 'superb' at column 3"),
     ("neg (very superb)", "unknown word 'superb' at column 11"),
+    ("(not GOOD)", "unknown word 'GOOD' at column 6 ("),  # the words are lower case: said, not guessed
+    ("(not GOOD)", "did you mean 'good'?)"),
     ("very good", "'very' is not a label (neg, pos)"),
 ])
 def test_bad_typed_trees_name_the_problem_and_change_nothing(lab, text, message):

@@ -47,7 +47,9 @@ def unknown_name(what: str, name: Any, known: Sequence[str], where: str = "") ->
     text = str(name)
     shown = repr(text if len(text) <= 16 else text[:15] + "…")
     listed = ", ".join(known)
-    close = difflib.get_close_matches(text, list(known), n=1, cutoff=0.6)
+    folded = {k.lower(): k for k in reversed(list(known))}  # "GOOD" is "good" typed in capitals
+    close = ([folded[text.lower()]] if text.lower() in folded
+             else [folded[c] for c in difflib.get_close_matches(text.lower(), list(folded), n=1, cutoff=0.6)])
     if len(listed) <= 40 and not close:
         return f"unknown {what} {shown}{where} (known: {listed})"
     hint = f"did you mean {close[0]!r}?" if close else f"e.g. {', '.join(known[:3])}"

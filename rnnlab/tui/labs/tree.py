@@ -294,7 +294,7 @@ class TreeInfo(Static):
         else:
             text.append("  no label", style="dim")
         text.append(f"\n{lab.tree.to_sexpr()}\n", style="italic")
-        text.append(f"{n} nodes, height {lab.tree.height()}\n\n", style="dim")
+        text.append(f"{n} node{'' if n == 1 else 's'}, height {lab.tree.height()}\n\n", style="dim")
 
         text.append("prediction ", style="bold")
         text.append(f"softmax(W_o h_{n - 1} + b_o)\n", style="dim")
