@@ -1059,6 +1059,20 @@ def test_help_lists_every_key():
     drive(check)
 
 
+def test_the_help_of_a_self_attention_model_says_blocks_and_backprop():
+    """The status line says "block 0"; the help said "prev layer", and "BPTT step" for a b that
+    shows the whole backward pass at once."""
+    async def check(app, pilot):
+        await pilot.press("question_mark")
+        await pilot.pause()
+        dialog = "\n".join(line.split("│")[1] for line in screen_text(app).splitlines() if line.count("│") >= 2)
+        assert "[  prev block" in dialog and "]  next block" in dialog and "prev layer" not in dialog
+        assert "b  backprop (every step at once: no recurrence)" in dialog and "BPTT step" not in dialog
+        assert "a  next head" in dialog and "mouse wheel  scroll the panel under the mouse" in dialog
+
+    drive(check, "copy-attention", size=(120, 40))
+
+
 def test_main_screen_snapshot():
     async def check(app, pilot):
         await pilot.press("right", "right", "right", "b", "b")

@@ -848,9 +848,16 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
         self.lab.stop_training()  # at once: the step under way is the last
         return "quitting: the training step under way finishes first"
 
+    #: What some keys do for a self-attention model (blocks, not layers; no recurrence to step back through).
+    ATTENTION_HELP = {"bptt_step": "backprop (every step at once: no recurrence)", "bptt_all": "backprop",
+                      "previous_stream": "prev block", "next_stream": "next block"}
+
     def action_help(self) -> None:
-        keys = [(key_names(b.key), b.description) for b in self.BINDINGS
+        attention = self.lab is not None and self.lab.is_attention
+        keys = [(key_names(b.key), self.ATTENTION_HELP.get(b.action, b.description) if attention else b.description)
+                for b in self.BINDINGS
                 if self.check_action(b.action, ())]  # the head keys only for a self-attention model
+        keys.append(("mouse wheel", "scroll the panel under the mouse"))
         self.push_screen(HelpScreen(keys))
 
 
