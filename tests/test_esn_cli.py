@@ -67,12 +67,13 @@ def test_an_interrupted_sweep_still_exports_what_it_has(monkeypatch, capsys, tmp
      "--test=600 leaves no training steps: --length=600 has only 599 steps before the last (which is only a "
      "target), fewer than --test: lower --test or raise --length"),
     (["--length", "600", "--test", "599"],
-     "--test=599 leaves 0 training steps of --length=600 (its 599 steps before the last, less 599), not more"),
+     "--test=599 and --warmup=100 leave no step to fit the readout on: of --length=600's 599 steps before its "
+     "last value (a target only), the test takes 599 and the warm-up 100; lower --test or --warmup, or raise "
+     "--length"),
     (["--length", "600", "--test", "500", "--warmup", "100"],
-     "--test=500 leaves 99 training steps of --length=600 (its 599 steps before the last, less 500), "
-     "not more than --warmup=100: lower --test or --warmup, or raise --length"),
+     "--test=500 and --warmup=100 leave no step to fit the readout on: of --length=600's 599 steps"),
     (["--length", "300", "--test", "298"],
-     "--test=298 leaves 1 training step of --length=300 (its 299 steps before the last, less 298), not more"),
+     "--test=298 and --warmup=100 leave no step to fit the readout on"),
     (["--seed", str(2**63)], f"--seed must be an integer in [0, 2^63-1], got {2**63}"),
     (["--units", "500", "--connectivity", "1e-7"], "--connectivity=1e-07 is too sparse for --units=500"),
     (["--sweep", "units"], "--sweep takes one of spectral_radius, leak_rate"),

@@ -192,8 +192,8 @@ def test_every_computation_holds_the_lock(monkeypatch):
     ({"readout_input": "yes"}, "readout_input must be true or false"),
     ({"seed": -1}, "seed must be an integer"),
     ({"generate": True}, "generate must be an integer"),
-    ({"test": 280}, "test=280 leaves 19 training steps of length=300 (its 299 steps before the last, less 280), "
-                    "not more than warmup=20"),
+    ({"test": 280}, "test=280 and warmup=20 leave no step to fit the readout on: of length=300's 299 steps "
+                    "before its last value (a target only), the test takes 280 and the warm-up 20"),
     ({"test": 400}, "test=400 leaves no training steps: length=300 has only 299 steps before the last (which is "
                     "only a target), fewer than test"),
     ({"bogus": 1}, "unknown option 'bogus' (14 known; e.g. units, spectral_radius, leak_rate)"),
@@ -644,7 +644,7 @@ def test_cli_sweep_and_export(tmp_path, capsys):
 @pytest.mark.parametrize("args, message", [
     (["--leak-rate", "2"], "--leak-rate must be a number in (0, 1]"),
     (["--units", "0"], "--units must be an integer"),
-    (["--test", "1999"], "--test=1999 leaves 0 training steps of --length=2000"),
+    (["--test", "1999"], "--test=1999 and --warmup=100 leave no step to fit the readout on"),
     (["--sweep", "units"], "--sweep takes one of"),
     (["--export", "out.txt"], "must end in .npz"),
     (["--spectral-radius", "abc"], "--spectral-radius"),
@@ -1263,3 +1263,15 @@ def test_the_labs_option_text_and_messages_read_the_same_in_every_lab():
                         "hidden_size: must be an integer in [1, 512], got 1e+09"]
     with pytest.raises(UserError, match=r"^seed must be an integer in \[0, 2\^63-1\], got -1$"):
         tree.TreeLab.open({"seed": -1})
+
+
+def test_a_nudge_at_the_end_of_its_range_says_so(monkeypatch):
+    """A at leak rate 1 (its largest) did nothing and said nothing."""
+    async def check(app, pilot):
+        notices = []
+        monkeypatch.setattr(app.screen, "notify", lambda message, **kw: notices.append(message))
+        await pilot.press("A")
+        await wait_for(pilot, lambda: idle(app))
+        assert app.engine.requested.leak_rate == 1.0 and notices == ["a is at its largest value for this key, 1"]
+
+    drive(check, leak_rate=1.0)

@@ -184,10 +184,9 @@ def _validated(base: EsnOptions, changes: Mapping[str, Any] | None, spell: Spell
             raise UserError(f"{test_}={test} leaves no training steps: {length_}={L} has only {L - 1} steps "
                             f"before the last (which is only a target), fewer than {test_}: lower {test_} or "
                             f"raise {length_}")
-        left = L - 1 - test
-        raise UserError(f"{test_}={test} leaves {left} training step{'' if left == 1 else 's'} of {length_}={L} "
-                        f"(its {L - 1} steps before the last, less {test}), not more than {warmup_}={warmup}: "
-                        f"lower {test_} or {warmup_}, or raise {length_}")
+        raise UserError(f"{test_}={test} and {warmup_}={warmup} leave no step to fit the readout on: of "
+                        f"{length_}={L}'s {L - 1} steps before its last value (a target only), the test takes "
+                        f"{test} and the warm-up {warmup}; lower {test_} or {warmup_}, or raise {length_}")
     return options
 
 

@@ -594,7 +594,12 @@ class EsnScreen(Screen[None]):
 
     # ------------------------------------------------------------------ actions: the model
     def action_nudge(self, name: str, direction: int) -> None:
+        before = getattr(self.lab.requested, name)
         self._request(lambda: self.lab.nudge(name, direction, apply=False))
+        if getattr(self.lab.requested, name) == before:  # at the end of its range: say so, not nothing
+            edge = "largest" if direction > 0 else "smallest"
+            self.notify(f"{SYMBOLS.get(name, name)} is at its {edge} value for this key, {before:g}",
+                        timeout=2)
 
     def action_new_seed(self) -> None:
         self._request(lambda: self.lab.new_seed(apply=False))
