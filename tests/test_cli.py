@@ -242,6 +242,7 @@ def test_bench_table_and_markdown(capsys):
     args = ["bench", "--shape", "2,5,3,4", "--repeats", "1", "--no-torch", "--no-reference", "--cells", "gru,rnn_tanh"]
     code, out, _ = run(capsys, *args)
     assert code == 0 and "gru" in out and "rnn_tanh" in out
+    assert "torch" not in out and "target" not in out and "ref" not in out  # no columns of dashes
     code, out, _ = run(capsys, *args, "--markdown")
     assert code == 0
     lines = out.strip().splitlines()

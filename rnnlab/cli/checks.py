@@ -129,18 +129,26 @@ def _bench_table(rows: list[dict[str, Any]], env: dict[str, Any]):
     from rich import box
     from rich.table import Table
 
+    # without torch (--no-torch, or not installed) its columns and the targets, which compare with
+    # it, would be dashes in every row: left out, as the reference's column without --reference
+    torch = any(r["torch_fwd_ms"] is not None for r in rows)
+    ref = any(r["ratio_ref"] is not None for r in rows)
+    notes = (["x = torch / rnnlab; target on f+b (forward+backward)"] if torch else []) + \
+        (["ref x = float64 NumPy reference / rnnlab"] if ref else [])
     table = Table(
         title=f"rnnlab bench: float32, median milliseconds, {_count(env['threads'], 'thread')}",
-        caption="x = torch / rnnlab; target on f+b (forward+backward); ref x = float64 NumPy reference / rnnlab",
+        caption="; ".join(notes) or None,
         box=box.SIMPLE_HEAD,
         padding=(0, 0),  # the box's blank divider separates columns: 80 terminal columns suffice
         pad_edge=False,
     )
-    for name, justify in [("cell", "left"), ("B,T,I,H", "left"),
-                          ("fwd\nrnnlab", "right"), ("fwd\ntorch", "right"), ("fwd\nx", "right"),
-                          ("f+b\nrnnlab", "right"), ("f+b\ntorch", "right"), ("f+b\nx", "right"),
-                          ("target", "left"), ("ref\nx", "right")]:
-        table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    columns = [("cell", "left", True), ("B,T,I,H", "left", True), ("fwd\nrnnlab", "right", True),
+               ("fwd\ntorch", "right", torch), ("fwd\nx", "right", torch), ("f+b\nrnnlab", "right", True),
+               ("f+b\ntorch", "right", torch), ("f+b\nx", "right", torch), ("target", "left", torch),
+               ("ref\nx", "right", ref)]
+    for name, justify, shown in columns:
+        if shown:
+            table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for r in rows:
         if r["met"] is None:
             target = f"[dim]≥{r['target']:g}[/dim]"
@@ -148,10 +156,11 @@ def _bench_table(rows: list[dict[str, Any]], env: dict[str, Any]):
             target = f"[green]≥{r['target']:g} ✓[/green]"
         else:
             target = f"[bold red]≥{r['target']:g} ✗[/bold red]"
-        table.add_row(r["cell"], f"{r['B']},{r['T']},{r['I']},{r['H']}",
-                      _ms(r["rnnlab_fwd_ms"]), _ms(r["torch_fwd_ms"]), _ratio(r["ratio_fwd"]),
-                      _ms(r["rnnlab_fwdbwd_ms"]), _ms(r["torch_fwdbwd_ms"]), _ratio(r["ratio_fwdbwd"]),
-                      target, _ratio(r["ratio_ref"]))
+        cells = [r["cell"], f"{r['B']},{r['T']},{r['I']},{r['H']}",
+                 _ms(r["rnnlab_fwd_ms"]), _ms(r["torch_fwd_ms"]), _ratio(r["ratio_fwd"]),
+                 _ms(r["rnnlab_fwdbwd_ms"]), _ms(r["torch_fwdbwd_ms"]), _ratio(r["ratio_fwdbwd"]),
+                 target, _ratio(r["ratio_ref"])]
+        table.add_row(*(cell for cell, (_, _, shown) in zip(cells, columns) if shown))
     return table
 
 
