@@ -195,6 +195,8 @@ def test_adding_values_and_marks():
     assert data_error(task, "0.3* 0.9* 0.1*") == "mark exactly two values with a trailing * (as in 0.9*), got 3 marked"
     assert data_error(task, "0.3 1.2* 0.1*") == "value 2 ('1.2*') is outside [0, 1]"
     assert data_error(task, "0.3 x* 0.1*") == "value 2 ('x') is not a number"
+    assert data_error(task, "0.5*0.4* 0.3") == ("value 1 ('0.5*0.4') is not a number; separate the values with "
+                                                "spaces, commas or semicolons: 0.5* 0.4*")
     assert data_error(task, "0.3 inf* 0.1*") == "value 2 ('inf') is not a finite number"
     assert data_error(task, "0.5*") == "type at least 2 values (two of them marked with a trailing *), got 1"
 

@@ -75,7 +75,9 @@ def _typed_number(token: str, where: str) -> float:
     try:
         v = float(token)
     except ValueError:
-        raise DataError(f"{where} ({_quoted(token)}) is not a number") from None
+        # "0.5*0.4": two marked values typed together (a * ends a value, it does not separate two)
+        hint = "; separate the values with spaces, commas or semicolons: 0.5* 0.4*" if "*" in token else ""
+        raise DataError(f"{where} ({_quoted(token)}) is not a number{hint}") from None
     if not math.isfinite(v):
         raise DataError(f"{where} ({_quoted(token)}) is not a finite number")
     return v
