@@ -501,6 +501,7 @@ def test_screen_bench_tokens_titles_and_accuracy_title_fit_at_120x36():
             heatmap = screen.query_one(name, Heatmap)
             assert 0 < len(heatmap.title) <= heatmap.size.width and heatmap.title in text
         assert "▼ final" in screen.query_one("#s2s-encoder", Heatmap).title
+        assert "(H=32 x t, ±1)" in screen.query_one("#s2s-decoder", Heatmap).title  # the colours' range
         lab.train()
         screen.update_views()
         await pilot.pause()
@@ -656,6 +657,7 @@ def test_screen_large_terminals_keep_the_attention_note():
         await pilot.pause()
         note = screen.query_one("#s2s-note")
         assert note.display and "says where step t looks" in str(note.render())
+        assert "▶ row in %" in screen_text(app)  # the numbers on the cursor row are percent
         assert "Reversal draws an anti-diagonal" in screen_text(app)
 
     drive(check, {"max_length": 10, "seed": 1}, size=(120, 36))

@@ -410,9 +410,10 @@ class Seq2SeqAttention(Widget):
         footer = ", ".join(f"{name} {a}-{b} of {n}" for name, _, a, b, n in parts)
         if len(footer) > width - self.LABEL:  # a narrow matrix: the short form, from the left edge if need be
             footer = ", ".join(f"{short} {a}-{b}/{n}" for _, short, a, b, n in parts)
-        if len(lines) < height:  # the colour scale right under the matrix
+        if len(lines) < height:  # the colour scale right under the matrix, and what the ▶ row's numbers are
             bar = colorbar_strip(cmap, min(cols_shown * cell, 48), 0.0, 1.0, base)
-            lines.append(Strip([Segment(" " * self.LABEL, base), *bar]).adjust_cell_length(width, base))
+            unit = [Segment("  ▶ row in %", base + label_style)] if cell >= 3 and cursor is not None else []
+            lines.append(Strip([Segment(" " * self.LABEL, base), *bar, *unit]).adjust_cell_length(width, base))
         if footer and len(lines) < height:
             x = self.LABEL if len(footer) <= width - self.LABEL else 0
             lines.append(text_strip(width, base, [(x, footer, label_style)]))
@@ -630,6 +631,7 @@ class Seq2SeqScreen(Screen):
         self._seen_history = -1
         self._seen_evals = -1
         self.step_rate = StepRate()
+        self._state_scale = 1.0  # the hidden-state heatmaps' colour range, ±r (no attention)
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -701,6 +703,7 @@ class Seq2SeqScreen(Screen):
             encoder, decoder = self.query_one("#s2s-encoder", Heatmap), self.query_one("#s2s-decoder", Heatmap)
             enc, dec = d.records["encoder"].T, d.records["decoder"].T  # (H, S), (H, T')
             scale = max(1.0, float(np.abs(enc).max(initial=0.0)), float(np.abs(dec).max(initial=0.0)))
+            self._state_scale = scale  # the titles say it: blue -r .. red +r
             encoder.set_data(enc, vmin=-scale, vmax=scale)
             decoder.set_data(dec, vmin=-scale, vmax=scale)
             encoder.cursor = d.source.size - 1
@@ -743,12 +746,13 @@ class Seq2SeqScreen(Screen):
 
     def _state_titles(self) -> None:
         """The hidden-state heatmaps' titles, the longest that fit their width."""
-        H = self.engine.options["hidden_size"]
+        H, r = self.engine.options["hidden_size"], f"±{self._state_scale:.2g}"  # the colours' range, blue to red
         encoder, decoder = self.query_one("#s2s-encoder", Heatmap), self.query_one("#s2s-decoder", Heatmap)
-        encoder.title = _fit_title(encoder.size.width or None, f"encoder states e_s (H={H} x s), ▼ final",
-                                   f"encoder e_s (H={H} x s), ▼ final", "encoder e_s, ▼ final", "encoder e_s")
-        decoder.title = _fit_title(decoder.size.width or None, f"decoder states d_t (H={H} x t)",
-                                   f"decoder d_t (H={H} x t)", "decoder d_t")
+        encoder.title = _fit_title(encoder.size.width or None, f"encoder states e_s (H={H} x s, {r}), ▼ final",
+                                   f"encoder e_s (H={H} x s, {r}), ▼ final", f"encoder e_s ({r}), ▼ final",
+                                   "encoder e_s, ▼ final", "encoder e_s")
+        decoder.title = _fit_title(decoder.size.width or None, f"decoder states d_t (H={H} x t, {r})",
+                                   f"decoder d_t (H={H} x t, {r})", f"decoder d_t ({r})", "decoder d_t")
 
     def update_status(self) -> None:
         """The status line, drawn 10 times a second while training. The bench is redrawn only when the
