@@ -353,6 +353,10 @@ def test_screen_steps_forward_through_the_nodes():
         assert lab.cursor == 3
         h_map = app.screen.query_one("#tree-map-h", Heatmap)
         assert h_map.revealed == 3 and h_map.cursor == 2 and h_map.data.shape == (8, 9)
+        # the leaves' embeddings go past 1: the colours span them (at least [-1, 1]), as the colour key says
+        largest = float(np.abs(lab.vectors()).max())
+        assert largest > 1 and h_map.vmax == largest == -h_map.vmin
+        assert app.screen.query_one("#tree-bar-h").vmax == largest
         text = screen_text(app)
         assert "node 2 (3/9 computed)" in text and "▶ 2" in text and "h_2 = E[clumsy]" in text
         assert "needs the root" in text

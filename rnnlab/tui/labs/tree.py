@@ -544,8 +544,14 @@ class TreeLabScreen(Screen[None]):
         self.query_one(TreeOutline).update_from(lab)
         self.query_one(TreeInfo).update_from(lab)
         focus = lab.node_index if lab.node_index is not None else 0
-        self._draw_map("#tree-map-h", lab.vectors().T, 1.0, revealed=lab.cursor, cursor=lab.node_index,
+        vectors = lab.vectors()
+        # at least [-1, 1] (the composed nodes are tanh's); the leaves' embeddings may go past it,
+        # and at a fixed 1 their columns were one saturated colour
+        h_scale = max(1.0, float(np.abs(vectors).max(initial=0.0)))
+        self._draw_map("#tree-map-h", vectors.T, h_scale, revealed=lab.cursor, cursor=lab.node_index,
                        focus=focus, titles=H_MAP_TITLES)
+        h_bar = self.query_one("#tree-bar-h", ColorBar)
+        h_bar.vmin, h_bar.vmax = -h_scale, h_scale
         grads = lab.gradients()
         if grads is None:
             scale = 1.0
