@@ -492,7 +492,7 @@ def test_s_says_stopping_at_once_while_a_slow_step_finishes(monkeypatch):
 
 
 def test_quitting_during_a_slow_step_says_what_it_waits_for(monkeypatch):
-    """q q while a large model's step runs: the exit waits for the step (the screen is no longer
+    """q while a large model's step runs: the exit waits for the step (the screen is no longer
     drawn then), so a notice says so first, and training stops at that step."""
     async def check(app, pilot):
         lab = app.lab
