@@ -113,10 +113,17 @@ class TrainingControl:
         self._pause.clear()
         self._wake.set()
 
-    def _start_training(self) -> None:
+    def mark_running(self) -> None:
+        """Training is about to start in a worker: "running" at once, for the view's timer and a
+        second key to see (a stop left from the last run cleared now, not when the worker starts:
+        an s pressed in between must stop this one)."""
         self._stop.clear()
         self._pause.clear()
         self.training_status, self.training_message = "running", ""
+
+    def _start_training(self) -> None:
+        if self.training_status != "running":  # else mark_running did it, and a stop since must stand
+            self.mark_running()
 
     def _stopping(self, should_stop) -> bool:
         return self._stop.is_set() or should_stop()

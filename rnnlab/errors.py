@@ -7,6 +7,9 @@ callers can catch the usual type.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Sequence
+
 
 class UserError(ValueError):
     """Bad input from the user: a spec, a data file, a run directory, an argument."""
@@ -45,3 +48,13 @@ class WriteFailed(OSError):
 
     def __str__(self) -> str:
         return f"cannot write {self.filename}: {self.strerror}"
+
+
+def closest_name(name: str, known: Sequence[str]) -> str | None:
+    """The one of ``known`` that ``name`` was most likely meant as, for a "did you mean" (the same
+    name in other capitals first: "Hello" is "hello"), or None."""
+    folded = {k.lower(): k for k in reversed(list(known))}
+    if name.lower() in folded:
+        return folded[name.lower()]
+    close = difflib.get_close_matches(name.lower(), list(folded), n=1, cutoff=0.6)
+    return folded[close[0]] if close else None

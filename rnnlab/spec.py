@@ -10,12 +10,12 @@ A spec has three tables besides ``name``, ``description`` and ``seed``::
 
 Every field is validated on load; an error is a :class:`~rnnlab.errors.SpecError` naming the
 dotted field and the allowed values. ``Spec.to_toml()`` writes the *resolved* spec (every default
-filled in, paths absolute), which is what a run directory keeps so the run can be reproduced.
+filled in, paths absolute but those of rnnlab's own sample_data/, written by name), which is what a
+run directory keeps so the run can be reproduced.
 """
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import os
@@ -29,7 +29,7 @@ from typing import Any, Mapping
 from .data import make_task
 from .data import files as data_files
 from .data.files import resolve_path
-from .errors import DataError, SpecError
+from .errors import DataError, SpecError, closest_name
 from .layers._params import physical_memory
 from .layers.init import INITS
 from .layers.minimal import METHODS
@@ -374,6 +374,11 @@ class Spec:
         old_kind, old_cell = self.task["kind"], self.model.cell
         if not isinstance(kind, str) or not isinstance(cell, str) or (kind, cell) == (old_kind, old_cell):
             return self.description  # (a bad kind or cell is refused by from_mapping, naming it)
+        name = data.get("name")
+        if isinstance(name, str) and name in preset_names():  # edited back into a preset (hello-gru -> hello)
+            preset = load_preset(name)
+            if (preset.task["kind"], preset.model.cell) == (kind, cell):
+                return preset.description
         if kind == old_kind:
             return f"{self.name} with the {cell} cell instead of {old_cell}"
         if cell == old_cell:
@@ -601,8 +606,8 @@ def load_preset(name: str) -> Spec:
     """A shipped preset by name; :class:`SpecError` lists the presets if there is none by that name."""
     names = preset_names()
     if name not in names:
-        close = difflib.get_close_matches(name.lower(), names, n=1, cutoff=0.6)
-        hint = f"did you mean {close[0]!r}? " if close else ""
+        close = closest_name(name, names)
+        hint = f"did you mean {close!r}? " if close else ""
         raise SpecError("", f"unknown preset {name!r} ({hint}presets: {', '.join(names)})")
     text = resources.files(PRESET_PACKAGE).joinpath(f"{name}.toml").read_text(encoding="utf-8")
     return parse_spec(text, source=name, base_dir=None)

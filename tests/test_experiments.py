@@ -222,6 +222,10 @@ def test_another_cell_or_task_rewrites_the_description_it_no_longer_fits():
     assert spec.with_overrides({"task": {"kind": "adding"}, "model.cell": "gru"}).description == \
         "copy-attention on the adding task with the gru cell (was copy, selfattention)"
     assert spec.with_overrides({"model.cell": "lru", "description": "mine"}).description == "mine"
+    hello_gru = load_preset("hello").with_overrides({"model.cell": "gru", "name": "hello-gru"})
+    assert hello_gru.description == "hello with the gru cell instead of lstm"
+    back = hello_gru.with_overrides({"model.cell": "lstm", "name": "hello"})  # the preset again: its own words
+    assert back.description == load_preset("hello").description
 
 
 def test_a_layer_that_refuses_its_size_is_a_spec_error_naming_the_model(monkeypatch):

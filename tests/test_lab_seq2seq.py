@@ -664,6 +664,11 @@ def test_screen_large_terminals_keep_the_attention_note():
 
 
 def test_screen_explains_the_sorting_task_in_its_own_terms():
+    from rnnlab.labs.seq2seq import TASKS
+    from rnnlab.tui.labs.seq2seq import ATTENTION_PATTERNS
+
+    assert set(ATTENTION_PATTERNS) == set(TASKS)  # every task says what its attention draws
+
     async def check(app, screen, pilot):
         screen.engine.source_from_text("3 1 4 1 5 9 2 6 5 3")
         screen.update_views()

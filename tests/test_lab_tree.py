@@ -746,7 +746,8 @@ def test_new_options_after_training_take_a_second_enter_and_unchanged_ones_keep_
         assert "hidden_size must be an integer in [1, 256], got 'x'" in error
         app.screen.query_one("#prompt-input").value = "hidden_size=0"
         await pilot.press("enter")
-        assert "hidden_size must be an integer in [1, 256], got 0" in str(app.screen.query_one("#prompt-error").render())
+        error = str(app.screen.query_one("#prompt-error").render())
+        assert "hidden_size must be an integer in [1, 256], got 0" in error
         app.screen.query_one("#prompt-input").value = "hidden_size=4"
         await pilot.press("enter")  # asks first
         await pilot.pause()

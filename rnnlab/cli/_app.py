@@ -265,7 +265,8 @@ def _tidy_help(command: Any, parent: Any = None) -> None:
     for param in [*command.params, *([help_option] if help_option is not None else [])]:
         if getattr(param, "is_flag", False) and param.metavar is None:
             param.metavar = ""
-        if getattr(param, "max", None) == SEED_MAX and getattr(param, "min", None) == 0:
+        if (getattr(param, "max", None) == SEED_MAX and getattr(param, "min", None) == 0
+                and hasattr(param, "_get_number_range_help_str")):  # typer 0.2x's; an older one shows all 19 digits
             param._get_number_range_help_str = lambda: "0<=x<=2^63-1"
     for sub in getattr(command, "commands", {}).values():
         _tidy_help(sub, ctx)

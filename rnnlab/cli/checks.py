@@ -44,7 +44,8 @@ def gradcheck(
     if names is not None:
         unknown = [n for n in names if n not in gc.CHECKS]
         if unknown:
-            raise UserError(f"--only: {unknown_name('check', unknown[0], list(gc.CHECKS))} (--list names them)")
+            more = f", and {len(unknown) - 1} more unknown" if len(unknown) > 1 else ""
+            raise UserError(f"--only: {unknown_name('check', unknown[0], list(gc.CHECKS))}{more} (--list names them)")
     if list_checks:
         listed = [name for name in gc.CHECKS if names is None or name in names]
         if json_output:

@@ -13,12 +13,11 @@ imported only when that lab is opened.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import UserError
+from ..errors import UserError, closest_name
 
 #: name -> "module:Class" of the engine; each class has ``open(options: dict | None) -> instance``.
 LABS: dict[str, str] = {
@@ -47,9 +46,8 @@ def unknown_name(what: str, name: Any, known: Sequence[str], where: str = "") ->
     text = str(name)
     shown = repr(text if len(text) <= 16 else text[:15] + "…")
     listed = ", ".join(known)
-    folded = {k.lower(): k for k in reversed(list(known))}  # "GOOD" is "good" typed in capitals
-    close = ([folded[text.lower()]] if text.lower() in folded
-             else [folded[c] for c in difflib.get_close_matches(text.lower(), list(folded), n=1, cutoff=0.6)])
+    match = closest_name(text, known)  # "GOOD" is "good" typed in capitals
+    close = [match] if match is not None else []
     if len(listed) <= 40 and not close:
         return f"unknown {what} {shown}{where} (known: {listed})"
     hint = f"did you mean {close[0]!r}?" if close else f"e.g. {', '.join(known[:3])}"

@@ -70,24 +70,35 @@ def interval(low: float, high: float, low_open: bool = False) -> str:
 
 
 def shown(value: Any) -> str:
-    """A refused value as the message quotes it: text in quotes, a number as a number (``1e+09``,
-    not ``1000000000.0``)."""
+    """A refused value as the message quotes it: text in quotes, a number as a number. A float is
+    written as one (``200.0``, so that "must be an integer" reads right), in exponent form where
+    that is shorter (``1e+09``, not ``1000000000.0``)."""
     if isinstance(value, (float, np.floating)):
-        return f"{float(value):g}"
-    return repr(value)
+        forms = [text for text in (repr(float(value)), f"{float(value):g}") if "." in text or "e" in text]
+        return min(forms or [repr(float(value))], key=len)
+    text = repr(value)
+    return text if len(text) <= 24 else text[:23] + "…"  # a 400-digit number would fill the dialog
+
+
+def _must_be(label: str, what: str, value: Any) -> UserError:
+    return UserError(f"{label + ' ' if label else ''}must be {what}, got {shown(value)}")
 
 
 def check_int(label: str, value: Any, low: int, high: int) -> int:
-    """``value`` as an int if it is an integer in [low, high], else a UserError naming ``label``."""
+    """``value`` as an int if it is an integer in [low, high], else a UserError naming ``label``
+    (none: the message starts at "must be", for a caller that names the option its own way)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
-        raise UserError(f"{label} must be an integer in {interval(low, high)}, got {shown(value)}")
+        raise _must_be(label, f"an integer in {interval(low, high)}", value)
     return int(value)
 
 
 def check_number(label: str, value: Any, low: float, high: float, low_open: bool = False) -> float:
     """``value`` as a float if it is a finite number in the interval, else a UserError naming ``label``."""
     ok = not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, float, np.integer, np.floating))
-    v = float(value) if ok else math.nan
+    try:
+        v = float(value) if ok else math.nan
+    except OverflowError:  # an integer of more than 308 digits
+        v = math.inf
     if not (math.isfinite(v) and v <= high and (v > low if low_open else v >= low)):
-        raise UserError(f"{label} must be a number in {interval(low, high, low_open)}, got {shown(value)}")
+        raise _must_be(label, f"a number in {interval(low, high, low_open)}", value)
     return v

@@ -124,7 +124,7 @@ def _resolve_options(options: dict | None, base: dict) -> dict[str, Any]:
     for name, value in options.items():
         if name == "attention" and value is None:
             value = "none"
-        try:
+        try:  # the message from "must be" on: an OptionError says "name: must be ..."
             if name in _CHOICES:
                 if value not in _CHOICES[name]:
                     raise UserError(f"must be one of {', '.join(_CHOICES[name])}, got {shown(value)}")
@@ -132,8 +132,8 @@ def _resolve_options(options: dict | None, base: dict) -> dict[str, Any]:
                 value = check_int("", value, *_LIMITS[name])
             elif name == "learning_rate":
                 value = check_number("", value, 0, LEARNING_RATE_MAX, low_open=True)
-        except UserError as exc:  # "name: must be ...", as every OptionError says it
-            raise OptionError(name, str(exc).strip()) from None
+        except UserError as exc:
+            raise OptionError(name, str(exc)) from None
         out[name] = value
     if out["min_length"] > out["max_length"]:
         raise OptionError("min_length", f"must be <= max_length ({out['max_length']}), got {out['min_length']}")

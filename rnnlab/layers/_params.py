@@ -268,17 +268,21 @@ def format_bytes(n: int) -> str:
     raise AssertionError  # pragma: no cover
 
 
+class TooLargeForMemory(ValueError):
+    """A layer's parameters would not fit in this machine's memory (:func:`check_param_memory`)."""
+
+
 def check_param_memory(owner: str, shapes: Iterable[tuple[int, ...]], dtype: Any, fix: str = "sizes", *,
                        what: str = "parameters") -> None:
-    """ValueError, before anything is allocated, if parameters of ``shapes`` in ``dtype`` would take
-    more than half this machine's memory (the other half holds a forward pass's copy of them, as
-    :meth:`rnnlab.spec.Spec.check_memory` leaves half for the rest); ``owner`` names the layer as it
-    was called, ``fix`` what to make smaller, ``what`` the arrays when they are not (only) parameters
-    (a positional-encoding table)."""
+    """TooLargeForMemory (a ValueError), before anything is allocated, if parameters of ``shapes`` in
+    ``dtype`` would take more than half this machine's memory (the other half holds a forward pass's
+    copy of them, as :meth:`rnnlab.spec.Spec.check_memory` leaves half for the rest); ``owner`` names
+    the layer as it was called, ``fix`` what to make smaller, ``what`` the arrays when they are not
+    (only) parameters (a positional-encoding table)."""
     count = sum(math.prod(shape) for shape in shapes)
     need, have = count * np.dtype(dtype).itemsize, physical_memory()
     if need > have // 2:
-        raise ValueError(f"{owner}: its {count:,} {what} need about {format_bytes(need)} "
+        raise TooLargeForMemory(f"{owner}: its {count:,} {what} need about {format_bytes(need)} "
                          f"({np.dtype(dtype).name}), more than half of this machine's {format_bytes(have)}; "
                          f"make {fix} smaller")
 

@@ -38,7 +38,7 @@ import numpy as np
 
 from ..errors import SpecError, UserError
 from ..layers import GRU, LRU, LSTM, RNN, MinGRU, MinLSTM, Trace
-from ..layers._params import assign_params
+from ..layers._params import TooLargeForMemory, assign_params
 from ..layers.init import apply_init
 from ..layers.jordan import JordanRNN, one_hot
 from ..layers.leaky import LeakyRNN
@@ -121,9 +121,7 @@ def make_model(model_spec, input_size: int, output_size: int, seed: int, max_len
                                   num_layers=m.num_layers, d_ff=m.feed_forward_size,
                                   causal=not m.bidirectional, max_len=max_len, dtype=m.dtype, seed=seed)
         return SequenceModel(m, input_size, output_size, seed=seed)
-    except UserError:
-        raise
-    except ValueError as exc:  # what the spec's checks let through and a layer refuses (its parameters' memory)
+    except TooLargeForMemory as exc:  # what the spec's estimate let through and a layer refuses
         raise SpecError("model", str(exc)) from exc
 
 

@@ -620,9 +620,14 @@ def _train_run(run: RunDir, trainer: Trainer, until_step: int, should_stop, on_e
     return RunOutcome(status, summary, message)
 
 
+#: How many runs of a folder given for a run its error names.
+RUNS_NAMED = 3
+
+
 def _runs_inside(path: Path) -> str:
     """What a folder of runs (``runs/``) given for a run holds, for its error to name: "; the runs
-    in it: runs/hello-..., (3 in all)" (the newest first), or "" for none."""
+    in it: runs/b, runs/a" (the newest first; past RUNS_NAMED, "(5 in all, the newest first)"), or
+    "" for none."""
     try:
         runs = sorted((p for p in path.iterdir() if p.is_dir() and (p / SPEC).is_file()),
                       key=lambda p: p.stat().st_mtime, reverse=True)
@@ -633,10 +638,6 @@ def _runs_inside(path: Path) -> str:
     shown = ", ".join(str(p) for p in runs[:RUNS_NAMED])
     more = f" ({len(runs)} in all, the newest first)" if len(runs) > RUNS_NAMED else ""
     return f"; the run{'s' if len(runs) > 1 else ''} in it: {shown}{more}"
-
-
-#: How many runs of a folder given for a run its error names.
-RUNS_NAMED = 3
 
 
 def _checkpoint_step(run: RunDir) -> int | str:

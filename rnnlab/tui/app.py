@@ -679,6 +679,7 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
             self.notify("training paused (t resumes, s stops)")
         elif lab.training_status == "paused":
             lab.resume_training()
+            self.step_rate.restart()  # measured from now: the pause is no training
         else:
             done, planned = lab.trainer.step, lab.spec.train.steps
             if done >= planned:  # the engine trains train.steps more: say so, a finished run restarts unasked
@@ -842,7 +843,7 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
         steps = "1 trained step is" if unsaved == 1 else f"{unsaved} trained steps are"
         return f"{steps} not saved: q (or ctrl+c) again quits without them, ctrl+s saves them"
 
-    def quit_wait(self) -> str:
+    def begin_quit(self) -> str:
         if self.lab is None or not self.lab.training:
             return ""
         self.lab.stop_training()  # at once: the step under way is the last

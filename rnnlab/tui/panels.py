@@ -396,11 +396,13 @@ class StatePanel(VerticalScroll):
         self.scroll_to(y=max(0, line - visible // 2), animate=False, immediate=True)
 
     def _snap_to_title(self) -> None:
-        """Scroll up to the top (the title) of the heatmap the panel's top line is in."""
+        """Scroll up to the top (the title) of the heatmap the panel's top line is in, unless that
+        leaves no map showing the chosen unit's line (which u/U scrolled to)."""
         now = round(self.scroll_y)
         top = max((m.virtual_region.y for m in self._maps.values() if m.virtual_region.y <= now), default=0)
         if top != now:
             self.scroll_to(y=top, animate=False, immediate=True)
+            self.show_unit()
 
     def scroll_maps(self, delta: int) -> bool:
         """Scroll a heatmap at a time: the next (``delta`` > 0) or previous one starts at the top

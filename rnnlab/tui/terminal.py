@@ -45,9 +45,10 @@ class ConfirmQuit:
         """What quitting now would lose, as the notice says it; "" for nothing."""
         return ""
 
-    def quit_wait(self) -> str:
-        """What quitting waits for (a training step under way, seconds for a large model), as a
-        notice shown before the exit; "" for nothing. Once the exit begins the screen is not redrawn."""
+    def begin_quit(self) -> str:
+        """Called once the app will quit: stop what must stop (training), and say what the exit
+        waits for (a training step under way, seconds for a large model) as a notice shown before
+        it; "" for nothing. Once the exit begins the screen is not redrawn."""
         return ""
 
     async def action_quit(self) -> None:
@@ -56,7 +57,7 @@ class ConfirmQuit:
             self._quit_armed_until = time.monotonic() + QUIT_CONFIRM_S
             self.notify(warning, severity="warning", timeout=QUIT_CONFIRM_S)
             return
-        wait = self.quit_wait()
+        wait = self.begin_quit()
         if wait:
             self.notify(wait, timeout=60)
             await asyncio.sleep(QUIT_NOTICE_S)  # a frame or two to draw it

@@ -319,7 +319,9 @@ class EsnScreen(Screen[None]):
         plot.marker = n
         plot.title = "Mackey-Glass: free run" if generative else "Mackey-Glass: one-step forecast"
         if past_the_series:
-            plot.title += f" (to the series' end, t {len(s) - 1}; it runs to {end - 1})"
+            plot.title = first_fit([f"{plot.title} (to the series' end, t {len(s) - 1}; it runs to {end - 1})",
+                                    f"free run to t {len(s) - 1} of {end - 1}"], plot.content_size.width or None,
+                                   plot.title)
 
         times, errors = r.forecast_errors(mode)
         with np.errstate(invalid="ignore"):

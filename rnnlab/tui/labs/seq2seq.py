@@ -552,6 +552,16 @@ class Seq2SeqChoice(ModalScreen[str | None]):
         self.dismiss(None)
 
 
+#: What a trained model's attention matrix shows, per task: for the help, and the note under the matrix.
+ATTENTION_PATTERNS = {
+    "reverse": ("Reversal must copy source position S+1-t at step t, so a trained model draws an anti-diagonal.",
+                "Reversal draws an anti-diagonal"),
+    "sort": ("Sorting must find the t-th smallest digit wherever it stands, so a trained model's row t peaks on "
+             "that digit's source position (equal digits share the weight): a permutation, not a diagonal.",
+             "Sorting draws a permutation, each row on the t-th smallest digit"),
+}
+
+
 class Seq2SeqHelp(ModalScreen[None]):
     """Every key of the screen (read from the bindings, so it cannot drift) and how to read the view."""
 
@@ -567,17 +577,10 @@ class Seq2SeqHelp(ModalScreen[None]):
         "and long inputs fail (compare the accuracy by length).\n\n"
         "Click a row of the matrix to move the cursor there. * marks lengths longer than any training input."
     )
-    # what a trained model's attention matrix shows, per task
-    TASK_PATTERNS = {
-        "reverse": "Reversal must copy source position S+1-t at step t, so a trained model draws an anti-diagonal.",
-        "sort": "Sorting must find the t-th smallest digit wherever it stands, so a trained model's row t peaks "
-                "on that digit's source position (equal digits share the weight): a permutation, not a diagonal.",
-    }
-
     def __init__(self, keys: list[tuple[str, str]], task: str) -> None:
         super().__init__()
         self._keys = keys
-        self._about = self.ABOUT.format(task=self.TASK_PATTERNS[task])
+        self._about = self.ABOUT.format(task=ATTENTION_PATTERNS[task][0])
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="s2s-help"):
@@ -723,8 +726,7 @@ class Seq2SeqScreen(Screen):
         lab = self.engine
         if lab.decoding.weights is not None:
             score = ATTENTION_SCORES[lab.options["attention"]]
-            pattern = {"reverse": "Reversal draws an anti-diagonal", "sort": "Sorting draws a permutation, each "
-                       "row on the t-th smallest digit"}[lab.options["task"]]
+            pattern = ATTENTION_PATTERNS[lab.options["task"]][1]
             texts = (f"a_t = softmax_s score(d_t, e_s), {score}: each row sums to 1 and says where step t looks in "
                      f"the source. {pattern}; past the training lengths it blurs.",
                      f"a_t = softmax_s score(d_t, e_s), {score}: each row sums to 1.")
@@ -906,11 +908,12 @@ class Seq2SeqScreen(Screen):
             self.show_message("training paused (t resumes, s stops)")
         elif lab.training_status == "paused":
             lab.resume_training()
+            self.step_rate.restart()  # measured from now: the pause is no training
             self.show_message("training resumed")
         else:
             self.step_rate.restart()
             self.show_message(f"training {lab.options['steps']} steps ...")
-            lab.training_status = "running"  # at once, so the timer and a second key see it
+            lab.mark_running()  # at once, so the timer and a second key see it
             self._train()
         self.update_status()
 
