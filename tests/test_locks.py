@@ -1,4 +1,5 @@
-"""HandoffLock: the Lab's lock must let a reader in between two training steps."""
+"""HandoffLock: the Lab's lock must let a reader in between two training steps; TrainingControl's
+pause, stop and start flags."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import time
 
 import pytest
 
-from rnnlab._locks import HandoffLock
+from rnnlab._locks import HandoffLock, TrainingControl
 
 
 def test_reentrant_and_owner_checked():
@@ -135,3 +136,23 @@ def test_a_bad_timeout_leaves_no_phantom_waiter_to_stall_every_release():
     lock.acquire()
     lock.release()  # would wait handoff_timeout for a waiter that does not exist
     assert time.perf_counter() - started < 2.0
+
+
+def test_a_stop_between_a_views_start_and_its_workers_start_stands():
+    """seq2seq's t marks the lab running at once, then a worker starts the loop: an s in between
+    must stop that run, and a stop left from the last run must not show "stopping" for the new one."""
+    class Engine(TrainingControl):
+        def __init__(self) -> None:
+            self._init_training_control()
+
+    engine = Engine()
+    engine.stop_training()  # left from a run that ended
+    engine.training_status = "stopped"
+    engine.mark_running()  # t
+    assert engine.status_shown == "running" and not engine.stop_requested
+    engine.stop_training()  # s, before the worker runs
+    engine._start_training()  # the worker
+    assert engine.stop_requested and engine._between_steps(lambda: False)  # the loop stops at once
+    engine.training_status = "stopped"
+    engine._start_training()  # a later run started by the worker alone: the old stop is cleared
+    assert engine.status_shown == "running" and not engine._between_steps(lambda: False)
