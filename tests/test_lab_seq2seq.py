@@ -882,6 +882,8 @@ def test_cli_trains_and_prints_accuracy_by_length(capsys):
     out = capsys.readouterr().out
     assert "no attention; sort 3-4 digits" in out
     assert "sequence accuracy" in out and "5-7 (longer than training)" in out and "3 steps" in out
+    example = next(line for line in out.splitlines() if line.startswith("example: "))
+    assert "(wrong; expected " in example and example.endswith(" </s>)")  # 3 steps: wrong, and what was due
 
 
 def test_cli_json(capsys):

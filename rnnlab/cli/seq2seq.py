@@ -126,5 +126,5 @@ def _print_table(lab, summary: dict[str, Any]) -> None:
               f"{'-' if loss is None else f'{loss:.4g}'} (teacher forcing); greedy decoding of held-out sources "
               "(a sequence is right if every token and its </s> are)")
     bench = summary["bench"]
-    out.print(f"example: {' '.join(bench['source'])} -> {' '.join(bench['decoded'])} "
-              f"({'right' if bench['correct'] else 'wrong'})")
+    verdict = "right" if bench["correct"] else f"wrong; expected {' '.join(bench['expected'])}"
+    out.print(f"example: {' '.join(bench['source'])} -> {' '.join(bench['decoded'])} ({verdict})")
