@@ -1051,8 +1051,9 @@ def test_help_lists_every_key():
         await pilot.press("question_mark")
         await pilot.pause()
         text = screen_text(app)
-        for binding in app.BINDINGS:  # an LSTM: every key but the attention heads'
-            assert (binding.description in text) == (binding.action not in ("next_head", "previous_head")), binding
+        for binding in app.BINDINGS:  # an LSTM: every key but the attention heads' and its b
+            attention_only = binding.action in ("next_head", "previous_head", "backprop")
+            assert (f"  {binding.description}" in text) != attention_only, binding
         dialog = [line.split("│")[1].rstrip() for line in text.splitlines() if line.count("│") >= 2]
         assert_snapshot("help", "\n".join(line for line in dialog if line.strip()))
         await pilot.press("escape")
@@ -1071,6 +1072,11 @@ def test_the_help_of_a_self_attention_model_says_blocks_and_backprop():
         assert "[  prev block" in dialog and "]  next block" in dialog and "prev layer" not in dialog
         assert "b  backprop (every step at once: no recurrence)" in dialog and "BPTT step" not in dialog
         assert "a  next head" in dialog and "mouse wheel  scroll the panel under the mouse" in dialog
+        await pilot.press("escape")
+        footer = screen_text(app).splitlines()[-1]
+        assert "b backprop" in footer and "BPTT" not in footer  # the footer says it too
+        await pilot.press("b")
+        await wait_for(pilot, lambda: app.lab.bptt_cursor == 0, what="every step at once")
 
     drive(check, "copy-attention", size=(120, 40))
 

@@ -159,6 +159,7 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
         Binding("home,g", "jump_start", "start", show=False),
         Binding("end,G", "jump_end", "end", show=False),
         Binding("b", "bptt_step", "BPTT step"),
+        Binding("b", "backprop", "backprop"),  # a self-attention model's b: check_action shows one of the two
         Binding("B", "bptt_all", "BPTT all", show=False),
         Binding("t", "train_toggle", "train/pause"),
         Binding("s", "train_stop", "stop", show=False),
@@ -289,9 +290,13 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
             self.notify(warning, severity="warning", timeout=10)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """The head keys only exist for a self-attention model (hidden from the footer otherwise)."""
-        if action in ("next_head", "previous_head"):
-            return self.lab is not None and self.lab.is_attention
+        """The head keys only exist for a self-attention model (hidden from the footer otherwise),
+        and its b is named backprop: it has no recurrence to step back through."""
+        attention = self.lab is not None and self.lab.is_attention
+        if action in ("next_head", "previous_head", "backprop"):
+            return attention
+        if action == "bptt_step":
+            return not attention
         return True
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -584,6 +589,10 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
         elif lab is not None:  # the first b runs the backward pass, the next ones only reveal a step
             self._compute_bptt(lab.bptt_step, 0 if lab.bptt_cursor is not None else self._backward_macs())
 
+    def action_backprop(self) -> None:
+        """b for a self-attention model: its whole backward pass at once."""
+        self.action_bptt_step()
+
     @refused_while_computing
     def action_bptt_all(self) -> None:
         lab = self.lab
@@ -850,7 +859,7 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
         return "quitting: the training step under way finishes first"
 
     #: What some keys do for a self-attention model (blocks, not layers; no recurrence to step back through).
-    ATTENTION_HELP = {"bptt_step": "backprop (every step at once: no recurrence)", "bptt_all": "backprop",
+    ATTENTION_HELP = {"backprop": "backprop (every step at once: no recurrence)", "bptt_all": "backprop",
                       "previous_stream": "prev block", "next_stream": "next block"}
 
     def action_help(self) -> None:
