@@ -50,6 +50,12 @@ class WriteFailed(OSError):
         return f"cannot write {self.filename}: {self.strerror}"
 
 
+def clipped(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters, the last an ellipsis, for a one-line message (a paste
+    or a 400-digit number would fill a dialog)."""
+    return text if len(text) <= width else text[:max(0, width - 1)] + "…"
+
+
 def closest_name(name: str, known: Sequence[str]) -> str | None:
     """The one of ``known`` that ``name`` was most likely meant as, for a "did you mean" (the same
     name in other capitals first: "Hello" is "hello"), or None."""

@@ -429,21 +429,20 @@ class Spec:
             # attention maps P (B, heads, T, T), which grow with the square of the length
             vectors = steps * batch * (14 * m.hidden_size + 3 * m.feed_forward_size) * itemsize
             maps = batch * m.num_heads * steps * steps * itemsize
-            return int(m.num_layers * (vectors + maps) + io + self._parameter_bytes(task))
+            return int(m.num_layers * (vectors + maps) + io + self._parameter_bytes(task, itemsize))
         # per step and unit: gate records (and their saved copies), states, backward buffers; the
         # lru's complex state counts twice and it records Re, Im, |h| and their gradients
         gates = {"rnn": 1, "lstm": 4, "gru": 3, "leaky": 2, "jordan": 2, "mingru": 2, "minlstm": 4, "lru": 4}[m.cell]
         directions = 2 if m.bidirectional else 1
         per_direction = steps * batch * m.hidden_size * (3 * gates + 6) * itemsize
         recurrent = m.num_layers * directions * per_direction
-        return int(recurrent + io + self._parameter_bytes(task))
+        return int(recurrent + io + self._parameter_bytes(task, itemsize))
 
-    def _parameter_bytes(self, task) -> int:
+    def _parameter_bytes(self, task, itemsize: int) -> int:
         """The parameters as training holds them: the weights, a working copy (the kernels' packed
         or transposed weights), the gradients and the optimizer's state (Adam: two moments)."""
         t = self.train
         slots = {"sgd": 1 if t.momentum else 0, "adagrad": 1, "rmsprop": 1, "adam": 2}[t.optimizer]
-        itemsize = 4 if self.model.dtype == "float32" else 8
         return (3 + slots) * self.model.parameter_count(task.input_size, task.output_size) * itemsize
 
     def check_memory(self, task=None) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError, SpecError
+from ..errors import DataError, SpecError, clipped
 from .base import (REQUIRED, TASKS, Baseline, Batch, Field, Task, held_out_split, make_task, register,
                    task_fields)
 from .files import load_series
@@ -49,7 +49,7 @@ MAX_TYPED_STEPS = 100_000
 
 def _quoted(token: str) -> str:
     """A typed token for a one-line message, cut where a paste made it long."""
-    return repr(token if len(token) <= 20 else token[:19] + "…")
+    return repr(clipped(token, 20))
 
 
 def _check_steps(n: int, what: str) -> None:

@@ -17,7 +17,7 @@ import importlib
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import UserError, closest_name
+from ..errors import UserError, clipped, closest_name
 
 #: name -> "module:Class" of the engine; each class has ``open(options: dict | None) -> instance``.
 LABS: dict[str, str] = {
@@ -44,7 +44,7 @@ def unknown_name(what: str, name: Any, known: Sequence[str], where: str = "") ->
     first few): ``unknown option 'unit' (14 known; did you mean 'units'?)``. Never the whole list
     of a long vocabulary, which would wrap a dialog's message over several lines."""
     text = str(name)
-    shown = repr(text if len(text) <= 16 else text[:15] + "…")
+    shown = repr(clipped(text, 16))
     listed = ", ".join(known)
     match = closest_name(text, known)  # "GOOD" is "good" typed in capitals
     close = [match] if match is not None else []

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import UserError, clipped
 
 _TRUE = {"true", "yes", "on"}
 _FALSE = {"false", "no", "off"}
@@ -32,8 +32,8 @@ def parse_assignments(text: str, names: Sequence[str] | None = None, example: st
             continue
         name, sep, raw = piece.partition("=")
         if not sep or not name or not raw:
-            shown_piece = piece if len(piece) <= 16 else piece[:15] + "…"
-            raise UserError(f"expected name=value, got {shown_piece!r}" + (f", e.g. {example}" if example else ""))
+            hint = f", e.g. {example}" if example else ""
+            raise UserError(f"expected name=value, got {clipped(piece, 16)!r}{hint}")
         name = name.replace("-", "_")
         if names is not None and name not in names:
             raise UserError(unknown_name("option", name, list(names)))
@@ -76,8 +76,7 @@ def shown(value: Any) -> str:
     if isinstance(value, (float, np.floating)):
         forms = [text for text in (repr(float(value)), f"{float(value):g}") if "." in text or "e" in text]
         return min(forms or [repr(float(value))], key=len)
-    text = repr(value)
-    return text if len(text) <= 24 else text[:23] + "…"  # a 400-digit number would fill the dialog
+    return clipped(repr(value), 24)
 
 
 def _must_be(label: str, what: str, value: Any) -> UserError:

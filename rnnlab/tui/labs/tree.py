@@ -31,7 +31,7 @@ from textual.widgets import Footer, Header, Input, Label, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from ...data.trees import Tree
-from ...errors import UserError
+from ...errors import UserError, clipped
 from ...labs.tree import DEFAULTS, TreeLab
 from ..panels import LabView
 from ..terminal import first_fit, fit_footer, warn_without_true_colour
@@ -105,9 +105,7 @@ def probability_bar(p: float, width: int) -> str:
 
 
 def _fit(text: str, width: int) -> str:
-    if width <= 0:
-        return ""
-    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+    return clipped(text, width) if width > 0 else ""
 
 
 def map_title(titles: tuple[str, str, str], start: int, end: int, n: int, width: int) -> str:
