@@ -105,18 +105,24 @@ def test_the_lab_opens_a_gpu_run_on_the_cpu(capsys, no_gpu, runs):
 
 
 # ---------------------------------------------------------------------------- a series run's data
+def trained(capsys, tmp_path: Path, spec_text: str) -> Path:
+    """The run directory ``tmp_path/r`` of the spec ``spec_text`` (written to ``tmp_path/spec.toml``), trained."""
+    spec, run_dir = tmp_path / "spec.toml", tmp_path / "r"
+    spec.write_text(spec_text, encoding="utf-8")
+    code, _, err = run(capsys, "train", spec, "--out", run_dir)
+    assert code == 0, err
+    return run_dir
+
+
 @pytest.fixture
 def series_run(capsys, tmp_path):
     """A 20-step forecaster of series.csv (one sine column); returns (run dir, csv file, its numbers)."""
     values = np.sin(np.arange(200) / 7.0)
     csv = tmp_path / "series.csv"
     csv.write_text("".join(f"{v:.17g}\n" for v in values), encoding="utf-8")
-    spec = tmp_path / "series.toml"
-    spec.write_text('name = "series"\n[task]\nkind = "series"\npath = "series.csv"\nlength = 10\n'
-                    '[model]\ncell = "rnn"\nhidden_size = 8\n[train]\nsteps = 20\nbatch_size = 4\n', encoding="utf-8")
-    run_dir = tmp_path / "r"
-    code, _, err = run(capsys, "train", spec, "--out", run_dir)
-    assert code == 0, err
+    run_dir = trained(capsys, tmp_path, 'name = "series"\n[task]\nkind = "series"\npath = "series.csv"\n'
+                                        'length = 10\n[model]\ncell = "rnn"\nhidden_size = 8\n[train]\nsteps = 20\n'
+                                        'batch_size = 4\n')
     return run_dir, csv, values
 
 
@@ -146,12 +152,9 @@ def test_a_run_on_shipped_data_names_the_file_as_the_presets_do(capsys, tmp_path
     rnnlab moved (another install, another machine), the run finds the file in its new sample_data/."""
     from rnnlab.data import files
 
-    spec = tmp_path / "text.toml"
-    spec.write_text('name = "shipped"\n[task]\nkind = "text"\npath = "tiny-shakespeare.txt"\nlength = 8\n'
-                    '[model]\ncell = "rnn"\nhidden_size = 8\n[train]\nsteps = 2\nbatch_size = 2\n', encoding="utf-8")
-    run_dir = tmp_path / "r"
-    code, _, err = run(capsys, "train", spec, "--out", run_dir)
-    assert code == 0, err
+    run_dir = trained(capsys, tmp_path, 'name = "shipped"\n[task]\nkind = "text"\npath = "tiny-shakespeare.txt"\n'
+                                        'length = 8\n[model]\ncell = "rnn"\nhidden_size = 8\n[train]\nsteps = 2\n'
+                                        'batch_size = 2\n')
     assert 'path = "tiny-shakespeare.txt"' in (run_dir / "spec.toml").read_text(encoding="utf-8")
     moved = tmp_path / "elsewhere" / "sample_data"
     shutil.copytree(files.SAMPLE_DIR, moved)

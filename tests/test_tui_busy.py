@@ -8,6 +8,7 @@ lab; the work is held on a threading.Event the test releases, so what the screen
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import threading
 import time
@@ -470,15 +471,22 @@ def test_an_export_that_needs_a_large_backward_pass_writes_in_the_background(tmp
     drive(check)
 
 
+@contextlib.asynccontextmanager
+async def a_step_under_way(monkeypatch, pilot, lab):
+    """t, and the first training step held (as a large model's takes seconds) until the block ends."""
+    with Held(monkeypatch, lab.trainer, "train_step") as held:
+        await pilot.press("t")
+        await wait_for(pilot, held.started.is_set, what="a step under way")
+        yield
+
+
 def test_s_says_stopping_at_once_while_a_slow_step_finishes(monkeypatch):
     """A large model's step takes seconds: s shows "stopping" in the status line at once (and t
     then says why it does nothing), not "running" until the step ends."""
     async def check(app, pilot):
         lab = app.lab
         notices = record_notices(monkeypatch, app)
-        with Held(monkeypatch, lab.trainer, "train_step") as held:
-            await pilot.press("t")
-            await wait_for(pilot, held.started.is_set, what="a step under way")
+        async with a_step_under_way(monkeypatch, pilot, lab):
             await pilot.press("s")
             assert lab.training and lab.stop_requested and "stopping step" in app._status_text
             await pilot.press("t")
@@ -497,9 +505,7 @@ def test_quitting_during_a_slow_step_says_what_it_waits_for(monkeypatch):
     async def check(app, pilot):
         lab = app.lab
         notices = record_notices(monkeypatch, app)
-        with Held(monkeypatch, lab.trainer, "train_step") as held:
-            await pilot.press("t")
-            await wait_for(pilot, held.started.is_set, what="a step under way")
+        async with a_step_under_way(monkeypatch, pilot, lab):
             await pilot.press("q")  # nothing trained yet: nothing to lose, so no second q is asked for
             assert lab.stop_requested
             assert notices[-1] == ("quitting: the training step under way finishes first", "information")
