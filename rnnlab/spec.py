@@ -10,7 +10,7 @@ A spec has three tables besides ``name``, ``description`` and ``seed``::
 
 Every field is validated on load; an error is a :class:`~rnnlab.errors.SpecError` naming the
 dotted field and the allowed values. ``Spec.to_toml()`` writes the *resolved* spec (every default
-filled in, paths absolute but those of rnnlab's own sample_data/, written by name), which is what a
+that applies to its cell and optimizer filled in, paths absolute but those of rnnlab's own sample_data/, written by name), which is what a
 run directory keeps so the run can be reproduced.
 """
 
@@ -47,6 +47,11 @@ OPTIMIZERS = ("sgd", "adagrad", "rmsprop", "adam")
 #: The ``[train]`` settings each optimizer reads; another's is refused where it is not its default.
 OPTIMIZER_SETTINGS = {"sgd": ("momentum",), "adagrad": ("eps",), "rmsprop": ("alpha", "eps"),
                       "adam": ("beta1", "beta2", "eps")}
+#: The [model] fields only some cells read (the others' must stay at the default, and a resolved
+#: spec leaves them out); every other field applies to every cell.
+CELL_FIELDS = {"nonlinearity": ("rnn",), "forget_bias": ("lstm",), "scan": LINEAR_CELLS, "device": GPU_CELLS,
+               "num_heads": ATTENTION_CELLS, "d_ff": ATTENTION_CELLS, "tau_min": ("leaky",),
+               "tau_max": ("leaky",), "learn_tau": ("leaky",), "feedback": ("jordan",)}
 #: The most training steps a spec asks for; eval_every and checkpoint_every count steps too.
 STEPS_MAX = 100_000_000
 #: The longest truncation: above any task's sequence length (100 020 steps at most), where a cut never
@@ -397,10 +402,21 @@ class Spec:
         }
 
     def to_toml(self) -> str:
-        """The resolved spec as TOML text (every field, defaults included). A data file shipped in
-        rnnlab's ``sample_data/`` is written by its name there, as the presets name it, so that the
-        run still finds it after rnnlab moves (another install, another machine)."""
+        """The resolved spec as TOML text: every field that applies, defaults included; those that
+        only another cell or optimizer reads (an lstm's ``tau_min``, adam's ``momentum``) are left
+        out, as a spec must leave them at their defaults. A data file shipped in rnnlab's
+        ``sample_data/`` is written by its name there, as the presets name it, so that the run
+        still finds it after rnnlab moves (another install, another machine)."""
         data = self.to_mapping()
+        cell, optimizer = self.model.cell, self.train.optimizer
+        for name, cells in CELL_FIELDS.items():
+            if cell not in cells:
+                del data["model"][name]
+        for name in {name for names in OPTIMIZER_SETTINGS.values() for name in names} - \
+                set(OPTIMIZER_SETTINGS[optimizer]):
+            del data["train"][name]
+        if cell != "jordan":
+            del data["train"]["teacher_forcing"]
         path, shipped = data["task"].get("path"), data_files.SAMPLE_DIR
         if isinstance(path, (str, Path)) and Path(path).is_absolute() and Path(path).is_relative_to(shipped):
             data["task"]["path"] = Path(path).relative_to(shipped).as_posix()

@@ -69,6 +69,25 @@ def test_resolved_spec_fills_every_default_and_absolute_paths(tmp_path):
     assert set(data) == {"name", "description", "seed", "task", "model", "train"}
 
 
+@pytest.mark.parametrize("cell, optimizer, present, absent", [
+    ("lstm", "adam", {"forget_bias", "device", "beta1", "eps"},
+     {"tau_min", "num_heads", "nonlinearity", "scan", "feedback", "momentum", "alpha", "teacher_forcing"}),
+    ("leaky", "sgd", {"tau_min", "tau_max", "learn_tau", "momentum"},
+     {"forget_bias", "device", "beta1", "eps", "num_heads", "teacher_forcing"}),
+    ("jordan", "rmsprop", {"feedback", "teacher_forcing", "alpha", "eps"}, {"momentum", "beta2", "tau_max"}),
+    ("selfattention", "adagrad", {"num_heads", "d_ff", "eps"}, {"alpha", "device", "scan", "forget_bias"}),
+])
+def test_resolved_spec_lists_only_the_fields_its_cell_and_optimizer_read(cell, optimizer, present, absent):
+    """A run's spec.toml does not show an lstm's tau_min or adam's momentum: fields the run never read."""
+    spec = Spec.from_mapping({"task": {"kind": "adding", "length": 10}, "model": {"cell": cell},
+                              "train": {"optimizer": optimizer}})
+    data = tomllib.loads(spec.to_toml())
+    written = set(data["model"]) | set(data["train"])
+    assert present <= written and not absent & written
+    assert {"hidden_size", "num_layers", "bidirectional", "bias", "dtype", "init", "steps", "clip_norm"} <= written
+    assert parse_spec(spec.to_toml(), source="x", base_dir=None).to_mapping() == spec.to_mapping()
+
+
 @pytest.mark.parametrize(
     "toml, field, words",
     [
