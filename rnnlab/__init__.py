@@ -12,9 +12,9 @@ with a ridge-regression readout; :class:`Seq2Seq` an encoder-decoder with option
 
 import importlib as _importlib
 import importlib.util as _importlib_util
-from typing import TYPE_CHECKING, Any
+import typing as _typing
 
-if TYPE_CHECKING:  # what type checkers and IDEs read; at run time __getattr__ loads these on first use
+if _typing.TYPE_CHECKING:  # what type checkers and IDEs read; at run time __getattr__ loads these on first use
     from .layers import (GRU, LRU, LSTM, RNN, Attention, EchoStateNetwork, JordanRNN, LeakyRNN, MinGRU, MinLSTM,
                          PositionalEncoding, SelfAttentionBlock, Seq2Seq, Trace)
 
@@ -27,7 +27,7 @@ __all__ = ["RNN", "LSTM", "GRU", "LeakyRNN", "JordanRNN", "MinGRU", "MinLSTM", "
 _LAYER_NAMES = frozenset(__all__) - {"__version__"}
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     if name in _LAYER_NAMES:
         value = getattr(_importlib.import_module(".layers", __name__), name)
     elif not name.startswith("_") and _importlib_util.find_spec(f"{__name__}.{name}") is not None:

@@ -972,14 +972,46 @@ def test_a_mistyped_call_names_the_users_class_not_a_base(cls, call):
 
 
 def test_each_layer_owns_its_copies_of_the_inherited_methods():
-    """The copies behave as the originals: same docs and defaults; calling the layer is its forward."""
+    """The copies behave as the originals: same docs and defaults."""
     from rnnlab.layers.recurrent import RecurrentLayer
 
     for cls in (rnnlab.RNN, rnnlab.LSTM, rnnlab.GRU, rnnlab.LeakyRNN, rnnlab.MinGRU, rnnlab.LRU):
-        assert cls.__call__ is cls.forward and cls.forward.__qualname__ == f"{cls.__name__}.forward"
+        assert cls.forward.__qualname__ == f"{cls.__name__}.forward"
         assert cls.backward.__defaults__ == (cls.__mro__[1].backward.__defaults__)
     assert rnnlab.LSTM.backward.__doc__ == RecurrentLayer.backward.__doc__
     assert RecurrentLayer.forward.__qualname__ == "RecurrentLayer.forward"  # the base keeps its own
+
+
+@pytest.mark.parametrize("cls", [rnnlab.RNN, rnnlab.LSTM, rnnlab.GRU, rnnlab.LeakyRNN, rnnlab.MinGRU, rnnlab.MinLSTM,
+                                 rnnlab.LRU, rnnlab.JordanRNN, rnnlab.EchoStateNetwork, rnnlab.SelfAttentionBlock,
+                                 rnnlab.PositionalEncoding, rnnlab.Attention, rnnlab.Seq2Seq,
+                                 rnnlab.layers.tree.RecursiveNet, rnnlab.layers.tree.TreeClassifier])
+def test_calling_a_subclass_runs_its_own_forward(cls):
+    """``layer(x)`` is ``layer.forward(x)``, as in torch: a subclass that wraps forward is called
+    through its wrapper (the base's forward ran before, silently)."""
+    Wrapped = type("Wrapped", (cls,), {"forward": lambda self, *args, **kwargs: ("wrapped", args, kwargs)})
+    layer = Wrapped.__new__(Wrapped)  # no weights needed: only the call is under test
+    assert layer(1, 2, k=3) == ("wrapped", (1, 2), {"k": 3})
+    assert cls.__call__(layer, 4) == ("wrapped", (4,), {})
+
+
+def test_traces_compare_and_hash_as_themselves():
+    """A trace (or a tree node) holds arrays: ``t1 == t2`` raised "truth value of an array is
+    ambiguous", and a set of traces "unhashable type"."""
+    from rnnlab.data.trees import TreeBatch, Vocabulary, parse_tree
+    from rnnlab.layers.tree import RecursiveNet
+
+    x = np.ones((4, 1, 2), np.float32)
+    for layer in (rnnlab.LSTM(2, 3, seed=0), rnnlab.SelfAttentionBlock(2, 1, 4, seed=0)):
+        first, second = layer(x)[-1], layer(x)[-1]
+        assert first == first and first != second and len({first, second}) == 2
+    tree = parse_tree("(a b)")
+    vocab = Vocabulary.from_trees([tree])
+    net = RecursiveNet(len(vocab), 3, seed=0)
+    trace, other = (net.forward(TreeBatch.from_trees([tree], vocab))[1] for _ in range(2))
+    assert trace == trace and trace != other and len({trace, other}) == 2
+    leaf, root = trace.node(0, 0), trace.node(0, 2)
+    assert leaf == leaf and leaf != root and len({leaf, root, trace.node(0, 0)}) == 3
 
 
 # ------------------------------------------------------------------------------ the LRU's eigenvalues, as documented
@@ -1266,7 +1298,8 @@ def test_the_dotted_names_the_readme_gives_resolve_after_import_rnnlab():
 
     code = ("import rnnlab; print(rnnlab.layers.tree.RecursiveNet.__name__, rnnlab.layers.init.orthogonal_.__name__, "
             "rnnlab.data.trees.__name__, rnnlab.analysis.__name__, "
-            "[n for n in dir(rnnlab) if n.startswith('_') and n != '__version__' or n == 'importlib'])")
+            "[n for n in dir(rnnlab) if n.startswith('_') and n != '__version__' "
+            "or n in ('importlib', 'typing', 'Any', 'TYPE_CHECKING')])")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["RecursiveNet", "orthogonal_", "rnnlab.data.trees", "rnnlab.analysis", "[]"]

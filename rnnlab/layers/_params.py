@@ -20,6 +20,14 @@ import numpy as np
 DTYPES = {"float32": np.float32, "float64": np.float64}
 
 
+class CallsForward:
+    """``layer(x, ...)`` runs ``layer.forward(x, ...)``, a subclass's own ``forward`` included, as
+    ``torch.nn.Module`` does (``__call__ = forward`` in a class body kept calling that class's)."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.forward(*args, **kwargs)
+
+
 def parse_dtype(dtype: Any, none_means: str = "float32") -> np.dtype:
     """``"float32"``/``"float64"`` (or the numpy dtypes) as a dtype; ``None`` means ``none_means``."""
     try:

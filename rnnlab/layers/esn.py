@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import kernels
 from ..kernels import esn as esn_kernels
-from ._params import (array_shape, assign_params, check_array, check_bool, check_keys, check_param_memory,
+from ._params import (CallsForward, array_shape, assign_params, check_array, check_bool, check_keys, check_param_memory,
                       check_positive_int, check_seed, load_entry, parse_dtype)
 from .trace import Trace
 
@@ -114,7 +114,7 @@ def ridge_readout(features: np.ndarray, targets: np.ndarray, ridge: float) -> tu
 # the network
 # ---------------------------------------------------------------------------------------------
 
-class EchoStateNetwork:
+class EchoStateNetwork(CallsForward):
     """Echo state network: a fixed random reservoir and a ridge-regression readout.
 
     Parameters
@@ -418,8 +418,6 @@ class EchoStateNetwork:
         x0 = self._check_state(state, u.shape[1])
         states = self._states(u, x0)
         return self._readout_of(states, u), states[-1].copy(), self._trace(states)
-
-    __call__ = forward
 
     def predict(self, x: Any, state: Any = None) -> np.ndarray:
         """One-step-ahead (teacher-forced) outputs y (T, B, O) for inputs x (T, B, I) from ``state``.

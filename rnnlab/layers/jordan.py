@@ -34,8 +34,8 @@ import numpy as np
 
 from .. import kernels
 from ..kernels.jordan import jordan_backward, jordan_forward_free, jordan_forward_teacher
-from ._params import (array_shape, assign_params, check_bool, check_param_memory, check_params, check_positive_int,
-                      check_seed, draw_uniform, parse_dtype)
+from ._params import (CallsForward, array_shape, assign_params, check_bool, check_param_memory, check_params,
+                      check_positive_int, check_seed, draw_uniform, parse_dtype)
 from .recurrent import RecurrentLayer, own_function
 from .trace import Trace
 
@@ -53,7 +53,7 @@ def one_hot(classes: np.ndarray, num_classes: int, dtype="float32") -> np.ndarra
     return np.eye(num_classes, dtype=dtype)[classes]
 
 
-class JordanRNN:
+class JordanRNN(CallsForward):
     """A Jordan network (see the module docstring): ``forward(x, y0=None, teacher=None)`` and
     ``backward(trace, d_out)``; parameters as a state dict.
 
@@ -157,8 +157,6 @@ class JordanRNN:
             trace._set_record(0, 0, name, rec)
         trace.teacher_forced = teacher is not None
         return ys.copy(), fs[T].copy(), trace  # the trace's "y" stays what backward differentiates
-
-    __call__ = forward
 
     def backward(self, trace: Trace, d_out: Any = None) -> dict[str, np.ndarray]:
         """Gradient of ``sum(outputs * d_out)`` for every parameter, ``"input"`` and ``"y0"``; ``d_out``

@@ -117,7 +117,8 @@ class _LinearRecurrence(RecurrentLayer):
     def forward(self, x: Any, state: Any = None, method: str | None = None) -> tuple[np.ndarray, np.ndarray, Trace]:
         """Run the network over ``x`` (T, B, I).
 
-        Returns ``(y, h_n, trace)``: y (T, B, output_size) is the top layer's output, h_n
+        Returns ``(y, h_n, trace)``: y (T, B, output_size) is the top layer's output (MinGRU,
+        MinLSTM: D*H, both directions concatenated; LRU: I, its layers as wide as the input), h_n
         (num_layers * D, B, H) the final states, ``trace`` every step of every layer. ``state``
         is h0 (None: zeros). ``method`` overrides the layer's evaluation strategy for this call.
         """
@@ -149,8 +150,6 @@ class _LinearRecurrence(RecurrentLayer):
                 layer_input = outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=2)
         y = layer_input.copy() if len(outputs) == 1 else layer_input  # never a view of the trace's records
         return y, h_n, trace
-
-    __call__ = forward
 
     def backward(self, trace: Trace, dy: Any = None, dstate: Any = None, truncate: int | None = None,
                  method: str | None = None) -> dict[str, np.ndarray]:

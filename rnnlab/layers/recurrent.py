@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 
 from .. import kernels
-from ._params import (array_shape, assign_params, check_array, check_bool, check_param_memory, check_params,
-                      check_positive_int, check_seed, check_truncate, draw_uniform, load_params, parse_dtype)
+from ._params import (CallsForward, array_shape, assign_params, check_array, check_bool, check_param_memory,
+                      check_params, check_positive_int, check_seed, check_truncate, draw_uniform, load_params,
+                      parse_dtype)
 from .trace import Trace
 
 _DEVICES = ("cpu", "cuda")
@@ -38,7 +39,7 @@ def own_function(function: types.FunctionType, qualname: str) -> types.FunctionT
     return own
 
 
-class RecurrentLayer:
+class RecurrentLayer(CallsForward):
     """Common machinery of :class:`RNN`, :class:`LSTM` and :class:`GRU`; not used directly."""
 
     mode: str = ""
@@ -54,13 +55,9 @@ class RecurrentLayer:
         # Give each layer its own copy of every method it inherits, so that LSTM(3, 5, 2, True, True) says
         # "LSTM.__init__() takes ...", lstm.forward(x, hx=h) "LSTM.forward() got an unexpected keyword
         # argument", not "RecurrentLayer...", a class the user never called (see own_function).
-        inherited_forward = cls.forward
         for name in cls._OWN_METHODS:
             if name not in cls.__dict__:
                 setattr(cls, name, own_function(getattr(cls, name), f"{cls.__qualname__}.{name}"))
-        # calling the layer is calling forward: an inherited __call__ that is the inherited forward follows it
-        if "__call__" not in cls.__dict__ and cls.__call__ is inherited_forward:
-            cls.__call__ = cls.forward
 
     def __init__(
         self,
@@ -249,9 +246,10 @@ class RecurrentLayer:
     def forward(self, x: Any, state: Any = None) -> tuple[np.ndarray, Any, Trace]:
         """Run the network over ``x`` (T, B, I).
 
-        Returns ``(y, state_n, trace)``: y (T, B, D*H) is the top layer's output (both directions
-        concatenated), state_n is h_n (num_layers*D, B, H) (LSTM: the pair (h_n, c_n)), and
-        ``trace`` records every step of every layer (see :class:`rnnlab.Trace`).
+        ``state`` is the initial state (torch's ``hx``): h0 (num_layers*D, B, H), for the LSTM the
+        pair (h0, c0); None means zeros. Returns ``(y, state_n, trace)``: y (T, B, D*H) is the top
+        layer's output (both directions concatenated), state_n is h_n (num_layers*D, B, H) (LSTM:
+        the pair (h_n, c_n)), and ``trace`` records every step of every layer (see :class:`rnnlab.Trace`).
         """
         x = self._check_input(x)
         T, B, _ = x.shape
@@ -267,8 +265,6 @@ class RecurrentLayer:
             y = self._forward_layers(trace, x, h0, c0, h_n, c_n)
         state_n = (h_n, c_n) if self.has_cell_state else h_n
         return y, state_n, trace
-
-    __call__ = forward
 
     def _forward_layers(self, trace, layer_input, h0, c0, h_n, c_n) -> np.ndarray:
         """Run every layer and direction, filling ``trace``, h_n and c_n; return the top output."""

@@ -25,9 +25,9 @@ import numpy as np
 from .. import kernels
 from ..errors import UserError
 from ..kernels import selfattention as sa_kernels
-from ._params import (DRAW_CHUNK, array_shape, assign_params, check_array, check_bool, check_finite_number,
-                      check_float_array, check_index, check_param_memory, check_params, check_positive_int, check_seed,
-                      draw_uniform, load_params, parse_dtype)
+from ._params import (CallsForward, DRAW_CHUNK, array_shape, assign_params, check_array, check_bool,
+                      check_finite_number, check_float_array, check_index, check_param_memory, check_params,
+                      check_positive_int, check_seed, draw_uniform, load_params, parse_dtype)
 from .trace import Trace
 
 __all__ = ["positional_encoding", "PositionalEncoding", "SelfAttentionBlock", "SelfAttentionModel",
@@ -115,7 +115,7 @@ def positional_encoding(length: int, d_model: int, dtype: Any = "float64") -> np
     return out
 
 
-class PositionalEncoding:
+class PositionalEncoding(CallsForward):
     """Adds the sinusoidal table to an embedding: ``forward(e) = e + PE[:T]`` for e (T, B, d_model).
 
     No parameters; its gradient is the identity (``backward(d_out)`` is a copy of ``d_out``). A
@@ -148,8 +148,6 @@ class PositionalEncoding:
         e = self._check("input", e)
         return e + self.table[: e.shape[0], None, :]
 
-    __call__ = forward
-
     def backward(self, d_out: Any) -> np.ndarray:
         """dL/de = dL/d(out) (T, B, d_model), as a new array: adding a constant passes the gradient
         through unchanged. Checked as forward's input."""
@@ -164,7 +162,7 @@ class PositionalEncoding:
 # the trace
 # ---------------------------------------------------------------------------------------------
 
-@dataclass
+@dataclass(eq=False)
 class SelfAttentionTrace(Trace):
     """What a self-attention block (or a stack of them) recorded in one forward pass.
 
@@ -205,7 +203,7 @@ class SelfAttentionTrace(Trace):
 # the block
 # ---------------------------------------------------------------------------------------------
 
-class SelfAttentionBlock:
+class SelfAttentionBlock(CallsForward):
     """A Transformer encoder block, as ``torch.nn.TransformerEncoderLayer(dropout=0.0)``.
 
     ``post`` norm (torch's default)::  z = LN1(x + MHA(x));  y = LN2(z + FFN(z))
@@ -387,8 +385,6 @@ class SelfAttentionBlock:
             y = self._run_forward(trace, 0, x, params, kernels.kernel_threads())
         return y.copy(), trace  # y is the trace's "h": editing the result must not change it
 
-    __call__ = forward
-
     def backward(self, trace: SelfAttentionTrace, dy: Any = None) -> dict[str, np.ndarray]:
         """Gradients of ``L = sum(y * dy)``: a dict keyed by the state_dict names plus ``"input"``;
         ``dy`` (T, B, d_model) may be None (zero).
@@ -409,7 +405,7 @@ class SelfAttentionBlock:
 # the sequence model
 # ---------------------------------------------------------------------------------------------
 
-class SelfAttentionModel:
+class SelfAttentionModel(CallsForward):
     """A small Transformer encoder for rnnlab's sequence tasks, with :class:`~rnnlab.train.SequenceModel`'s interface.
 
         e_t   = W_in x_t + b_in + PE[t]                   input projection + positional encoding
@@ -536,8 +532,6 @@ class SelfAttentionModel:
         with np.errstate(over="ignore", invalid="ignore"):  # a diverging run is caught by the trainer
             out = h @ params["readout.weight"].T + params["readout.bias"]
         return out.astype(np.float64), None, trace
-
-    __call__ = forward
 
     @staticmethod
     def _block_params(params: Mapping[str, np.ndarray], k: int) -> dict[str, np.ndarray]:

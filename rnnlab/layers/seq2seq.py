@@ -45,8 +45,9 @@ import numpy as np
 
 from .. import kernels
 from ..kernels import attention as attn_kernels
-from ._params import (array_shape, assign_params, check_array, check_float_array, check_param_memory, check_params,
-                      check_positive_int, check_seed, draw_normal, draw_uniform, is_integer, load_params, parse_dtype)
+from ._params import (CallsForward, array_shape, assign_params, check_array, check_float_array, check_param_memory,
+                      check_params, check_positive_int, check_seed, draw_normal, draw_uniform, is_integer, load_params,
+                      parse_dtype)
 from .recurrent import GRU, LSTM, RNN, RecurrentLayer
 
 __all__ = [
@@ -157,7 +158,7 @@ class AttentionTrace(_Records):
         self._saved = saved  # inputs, mask, parameter copies and projections for backward
 
 
-class Attention:
+class Attention(CallsForward):
     """Global attention of decoder states over encoder states, with Luong's attentional state.
 
     ``kind`` picks the score: ``"dot"`` (d . e), ``"general"`` (d . W_a e) or ``"additive"``
@@ -290,8 +291,6 @@ class Attention:
         records = {"scores": scores, "weights": weights, "context": context, "attentional": out}
         return out.copy(), AttentionTrace(records, self, saved)  # backward reads the trace's "attentional"
 
-    __call__ = forward
-
     def backward(self, trace: AttentionTrace, d_out: Any = None) -> dict[str, np.ndarray]:
         """Gradients of ``sum(h~ * d_out)``: every parameter name, plus ``"query"`` (T, B, H) and
         ``"memory"`` (S, B, H). ``d_out`` (T, B, H) may be None (zero)."""
@@ -354,7 +353,7 @@ def _part_seeds(seed: int | None) -> list[int]:
     return [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(4)]
 
 
-class Seq2Seq:
+class Seq2Seq(CallsForward):
     """Encoder-decoder over token sequences, with optional attention; see the module docstring.
 
     ``cell`` is ``"rnn"``, ``"lstm"`` or ``"gru"`` (encoder and decoder alike, ``num_layers``
@@ -563,8 +562,6 @@ class Seq2Seq:
         saved = {"src": src, "tgt_in": tgt_in, "groups": groups, "decoder_trace": dec_trace,
                  "attn_trace": attn_trace, "o": o, "readout.weight": w_out}
         return logits, Seq2SeqTrace(records, self, saved)
-
-    __call__ = forward
 
     def backward(self, trace: Seq2SeqTrace, d_logits: Any = None) -> dict[str, np.ndarray]:
         """Gradients of ``sum(logits * d_logits)`` for every parameter, keyed as :meth:`parameters`.

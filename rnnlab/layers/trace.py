@@ -46,7 +46,7 @@ import numpy as np
 from ._params import check_layer_direction
 
 
-@dataclass
+@dataclass(eq=False)  # a trace is itself: its arrays have no truth value to compare by
 class Trace:
     """The per-step records of one forward pass of a layer (and, after its ``backward``, dL/dh_t).
 

@@ -29,8 +29,8 @@ from ..errors import DataError
 from ..kernels import blas_single_threaded, kernel_threads
 from ..kernels.tree import tree_backward, tree_forward
 from ..train.losses import cross_entropy
-from ._params import (assign_params, check_param_memory, check_params, check_positive_int, check_seed, draw_normal,
-                      draw_uniform, load_params, parse_dtype)
+from ._params import (CallsForward, assign_params, check_param_memory, check_params, check_positive_int, check_seed,
+                      draw_normal, draw_uniform, load_params, parse_dtype)
 
 __all__ = ["RecursiveNet", "TreeClassifier", "TreeTrace", "TreeNode"]
 
@@ -59,7 +59,7 @@ def _read_only(a: np.ndarray) -> np.ndarray:
 # the trace
 # ---------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared (and hashed) as itself: it holds arrays
 class TreeNode:
     """One node of one tree of a trace, for stepping through the tree node by node."""
 
@@ -72,7 +72,7 @@ class TreeNode:
     dh: np.ndarray | None  # (H,) total dL/dh after backward, else None
 
 
-@dataclass
+@dataclass(eq=False)
 class TreeTrace:
     """Everything one forward pass over a batch of trees computed (and, after backward, dL/dh).
 
@@ -155,7 +155,7 @@ class TreeTrace:
 # the recursive network
 # ---------------------------------------------------------------------------------------------
 
-class RecursiveNet:
+class RecursiveNet(CallsForward):
     """A recursive neural network over binary trees: word embeddings at the leaves, one shared
     composition ``h = tanh(W [h_left; h_right] + b)`` at every internal node.
 
@@ -241,8 +241,6 @@ class RecursiveNet:
         trace = TreeTrace(batch, self.hidden_size, self.dtype, h, params, self)
         return h[batch.roots], trace
 
-    __call__ = forward
-
     def backward(self, trace: TreeTrace, d_root: Any = None, d_nodes: Any = None) -> dict[str, np.ndarray]:
         """Backpropagation through structure.
 
@@ -273,7 +271,7 @@ class RecursiveNet:
 # the classifier
 # ---------------------------------------------------------------------------------------------
 
-class TreeClassifier:
+class TreeClassifier(CallsForward):
     """A :class:`RecursiveNet` with a softmax readout on each tree's root: ``logits = W_o h_root + b_o``.
 
     ``vocab`` maps words to embedding rows; ``labels`` are the class names (class id = position).
@@ -367,8 +365,6 @@ class TreeClassifier:
         trace._outputs = logits
         trace._params.update(params)
         return logits.copy(), trace  # editing the result leaves trace.outputs as computed
-
-    __call__ = forward
 
     def backward(self, trace: TreeTrace, d_logits: Any = None) -> dict[str, np.ndarray]:
         """Gradients of ``sum(logits * d_logits)`` for every parameter (state_dict order); fills ``trace.dh``.
