@@ -484,6 +484,24 @@ def test_series_holds_out_the_last_tenth(tmp_path):
     assert small.batch(4, 0, 0).x.shape == (200, 4, 2)
 
 
+def test_series_near_float64s_limit_standardize_and_beyond_float32_need_standardizing(tmp_path):
+    """Values of 1e300 and up overflowed the mean and std: a series of all zeros trained without a
+    word (1e300), or a traceback (1.7e308). Unstandardized values beyond float32's range were a
+    traceback from the first forward pass, after the run directory was made."""
+    wave = np.sin(np.arange(300) / 7.0)[:, None]
+    np.save(tmp_path / "plain.npy", wave)
+    plain = make_task("series", {"path": "plain.npy", "length": 10}, tmp_path)._train
+    for scale in (1e300, 1.7e308):
+        np.save(tmp_path / "huge.npy", wave * scale)
+        task = make_task("series", {"path": "huge.npy", "length": 10}, tmp_path)
+        assert np.allclose(task._train, plain, atol=1e-12), scale
+    np.save(tmp_path / "big.npy", wave * 1e39)
+    assert np.allclose(make_task("series", {"path": "big.npy", "length": 10}, tmp_path)._train, plain, atol=1e-12)
+    with pytest.raises(DataError, match=r"big.npy: holds values up to 1e\+39, beyond float32's range \(±3.4e38\): "
+                                        "set standardize = true, or scale the data"):
+        make_task("series", {"path": "big.npy", "length": 10, "standardize": False}, tmp_path)
+
+
 # ---- make_task validation ----------------------------------------------------------------------
 
 def test_unknown_kind_and_field():

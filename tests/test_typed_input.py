@@ -213,6 +213,9 @@ def test_forecasting_values(kind, tmp_path):
                                        "predicts each next), got 1")
     assert data_error(task, "0.5 abc") == "value 2 ('abc') is not a number"
     assert data_error(task, "0.5 nan") == "value 2 ('nan') is not a finite number"
+    # a float32 model would read infinity (the lab raised "input contains NaN or Inf" and closed)
+    assert data_error(task, "0.5 -1e39") == "value 2 ('-1e39') is beyond float32's range (±3.4e38)"
+    assert task.sequence_from_text("3e38 -3e38").x[0, 0, 0] == 3e38
 
 
 def test_a_series_of_several_columns_takes_steps_of_that_many_values(tmp_path):

@@ -21,6 +21,8 @@ SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_data"
 #: File types each loader accepts (lower-case suffixes).
 TEXT_SUFFIXES = (".txt",)
 SERIES_SUFFIXES = (".csv", ".npy")
+#: The largest magnitude a float32 model reads as a number (beyond it: infinity).
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 #: A character model's vocabulary is at most this many distinct characters.
 MAX_VOCAB = 256

@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import DataError, SpecError, clipped
 from .base import (REQUIRED, TASKS, Baseline, Batch, Field, Task, held_out_split, make_task, register,
                    task_fields)
-from .files import load_series
+from .files import FLOAT32_MAX, load_series
 from .series import mackey_glass, sine_waves
 
 __all__ = ["AddingTask", "Baseline", "Batch", "CopyTask", "CountingTask", "Field", "MackeyGlassTask",
@@ -80,6 +80,8 @@ def _typed_number(token: str, where: str) -> float:
         raise DataError(f"{where} ({_quoted(token)}) is not a number{hint}") from None
     if not math.isfinite(v):
         raise DataError(f"{where} ({_quoted(token)}) is not a finite number")
+    if abs(v) > FLOAT32_MAX:  # a float32 model would read infinity
+        raise DataError(f"{where} ({_quoted(token)}) is beyond float32's range (±3.4e38)")
     return v
 
 
@@ -742,6 +744,23 @@ class CountingTask(Task):
                 "one-to-many, cross-entropy")
 
 
+def _standardized(data: np.ndarray, split: int) -> np.ndarray:
+    """Each column of ``data`` less the mean of its first ``split`` rows, over their std (a constant
+    column: only shifted). Values near float64's limit (1e300 and up) overflow the sums: those are
+    scaled by the column's largest magnitude first, which leaves the result the same."""
+    train = data[:split]
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean, std = train.mean(axis=0), train.std(axis=0)
+        out = (data - mean) / np.where(std > 0, std, 1.0)
+        if not (np.isfinite(std).all() and np.isfinite(out).all()):
+            scale = np.abs(data).max(axis=0)
+            scale = np.where(scale > 0, scale, 1.0)
+            scaled = data / scale
+            mean, std = scaled[:split].mean(axis=0), scaled[:split].std(axis=0)
+            out = (scaled - mean) / np.where(std > 0, std, 1.0)
+    return out
+
+
 @register
 class SeriesTask(_WindowForecast):
     """Forecast the next row of the user's numeric series (``.csv`` or ``.npy``; rows are time steps).
@@ -775,9 +794,10 @@ class SeriesTask(_WindowForecast):
         digest.update(np.ascontiguousarray(data, dtype="<f8").tobytes())
         self.data_sha256 = digest.hexdigest()
         if self.standardize:
-            train = data[:held_out_split(len(data), self.length + 1)]
-            mean, std = train.mean(axis=0), train.std(axis=0)
-            data = (data - mean) / np.where(std > 0, std, 1.0)
+            data = _standardized(data, held_out_split(len(data), self.length + 1))
+        elif np.abs(data).max() > FLOAT32_MAX:  # a float32 model would read infinity
+            raise DataError(f"{path}: holds values up to {np.abs(data).max():.3g}, beyond float32's range "
+                            "(±3.4e38): set standardize = true, or scale the data")
         self._set_parts(data)
         if self.standardize:
             self.typing_scale = " (standardized, as the bench shows them)"
