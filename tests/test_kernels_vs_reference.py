@@ -12,6 +12,8 @@ import itertools
 import numpy as np
 import pytest
 
+import rnnlab
+
 from conftest import (
     CELL_IDS,
     CELLS,
@@ -181,3 +183,24 @@ def test_gru_hn_is_recurrent_candidate_term(num_layers, bidirectional, bias):
                 h_prev = np.concatenate([h[1:], h0[None]])  # reverse: the state after t+1
             expected = h_prev @ W_hn.T + b_hn
             assert rel_err(trace.get("hn", l, d), expected) < TOL64
+
+
+
+@pytest.mark.parametrize("cls", [rnnlab.RNN, rnnlab.LSTM, rnnlab.GRU], ids=["rnn", "lstm", "gru"])
+def test_float32_saturated_units_are_exactly_saturated_and_pass_no_gradient(cls):
+    """Pre-activations of +-20 and beyond, where float32's own tanh is exactly +-1 (from 9.0109)
+    and its sigmoid exactly 0 or 1 (torch's too): the kernels' float32 tanh approximation stopped
+    at 0.99999976, leaving 4.8e-7 of slope (sigmoid: 1.2e-7) that large inputs multiplied into
+    gradient errors of 10% and more."""
+    layer = cls(1, 1, bias=False, seed=0)
+    for name, weight in layer.parameters().items():
+        weight[...] = 1.0 if name.startswith("weight_ih") else 0.0
+    x = np.array([20.0, -20.0, 1e3, -1e4, 36.0, -18.1], np.float32)[:, None, None]  # (T, B=1, I=1)
+    if cls is not rnnlab.RNN:
+        x = -np.abs(x)  # every gate shut (sigmoid 0): no cell state, no path to the output
+    y, _, trace = layer(x)
+    grads = layer.backward(trace, np.ones_like(y))
+    expected = np.sign(x) if cls is rnnlab.RNN else np.full_like(x, -1.0 if cls is rnnlab.GRU else 0.0)
+    np.testing.assert_array_equal(y, expected)
+    for name, grad in grads.items():
+        np.testing.assert_array_equal(grad, 0.0, err_msg=name)
