@@ -1614,3 +1614,44 @@ def test_the_cores_warnings_on_opening_a_run_are_notices_not_lost_on_stderr(tmp_
 
     drive(expect("has no checkpoint.npz: its weights are the initial ones"), str(tmp_path / "untrained"))
     drive(expect("metrics.jsonl: line 3 is not a step record: skipped"), str(tmp_path / "odd-log"))
+
+
+def test_sequence_bar_numbers_keep_their_magnitude_and_wide_characters_their_column():
+    from rnnlab.tui.panels import fit_cells, fit_number
+
+    assert fit_number("1000063000.00", 7) == "1e9" and fit_number("-98765.4321", 7) == "-98765"
+    assert fit_number("0.000012", 6) == "1.2e-5" and fit_number("123.46", 6) == "123.46"
+    assert fit_cells("好", 3) == "好 " and fit_cells("a", 2) == "a " and fit_cells("好", 1) == " "
+
+
+def test_the_sequence_bar_shows_big_series_values_and_wide_characters_in_place(tmp_path):
+    """1.00006e9 showed as 1000063 (read: a million), cut to 7 characters; a CJK character takes two
+    cells, and each pushed the later steps one column right of the cursor's ▼."""
+    np.savetxt(tmp_path / "big.csv", 1e9 + np.arange(300.0) * 7)
+    (tmp_path / "big.toml").write_text('[task]\nkind = "series"\npath = "big.csv"\nlength = 20\nstandardize = false\n'
+                                      '[model]\ncell = "gru"\nhidden_size = 4\n')
+    (tmp_path / "zh.txt").write_text("我们一起学习循环神经网络。" * 30, encoding="utf-8")
+    (tmp_path / "zh.toml").write_text('[task]\nkind = "text"\npath = "zh.txt"\nlength = 40\n'
+                                     '[model]\nhidden_size = 4\n', encoding="utf-8")
+
+    async def big(app, pilot):
+        inputs = screen_text(app).splitlines()[2].split()
+        assert inputs[0] == "input" and set(inputs[1:]) == {"1e9"}
+
+    async def wide(app, pilot):
+        from rich.cells import cell_len
+
+        for _ in range(16):
+            await pilot.press("right")
+        await pilot.pause()
+        lines = screen_text(app).splitlines()
+        marker = lines[1].index("▼")
+        step = app.lab.sequence.x[15, 0].argmax()  # the cursor's input character
+        character = app.lab.task.vocab[step]
+        inputs = lines[2]
+        # every step 3 cells wide (2 for the character, 1 between), the cursor's character under its mark
+        positions = [cell_len(inputs[:i]) for i, c in enumerate(inputs) if c == character]
+        assert cell_len(lines[1][:marker]) - 1 in positions
+
+    drive(big, str(tmp_path / "big.toml"), size=(120, 40))
+    drive(wide, str(tmp_path / "zh.toml"), size=(120, 40))

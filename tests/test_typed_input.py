@@ -243,6 +243,19 @@ def test_prompts_and_placeholders_name_what_to_type():
     assert "[-1, 1]" in make_task("mackey-glass", {}).typing_prompt()
 
 
+def test_a_wide_vocabulary_is_cut_to_the_fields_cells_not_its_characters(tmp_path):
+    """53 CJK characters are 106 cells: cut at 40 characters (80 cells) the placeholder overflowed
+    the field, which then showed "characters from:" and nothing after it."""
+    from rnnlab.data.text import PLACEHOLDER_CHARS, _cells
+
+    text = "".join(chr(0x4E00 + k) for k in range(53)) * 20
+    (tmp_path / "zh.txt").write_text(text, encoding="utf-8")
+    placeholder = make_task("text", {"path": str(tmp_path / "zh.txt"), "length": 10}).typing_placeholder()
+    assert placeholder.startswith("characters from: 一丁") and placeholder.endswith("… (53)")
+    shown = placeholder.removeprefix("characters from: ").removesuffix(" (53)")
+    assert PLACEHOLDER_CHARS - 1 <= _cells(shown) <= PLACEHOLDER_CHARS
+
+
 def test_the_lab_puts_a_typed_sequence_on_the_bench():
     lab = Lab.open("parity")
     lab.sequence_from_text("1101")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -25,8 +26,13 @@ def display_char(c: str) -> str:
 
 #: What a typed line may write for the characters it cannot hold.
 _ESCAPES = {"\\n": "\n", "\\t": "\t"}
-#: The vocabulary shown in the typing dialog's empty field, at most (characters).
+#: The vocabulary shown in the typing dialog's empty field, at most (terminal cells).
 PLACEHOLDER_CHARS = 40
+
+
+def _cells(text: str) -> int:
+    """Terminal cells ``text`` takes: two for a wide character (CJK, most emoji), one for the others."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 class CharTask(Task):
@@ -68,8 +74,10 @@ class CharTask(Task):
     def typing_placeholder(self) -> str:
         """The characters that may be typed, cut where the field could not show the whole list."""
         vocab = "".join(self.vocab)
-        if len(vocab) > PLACEHOLDER_CHARS:  # a placeholder longer than the field shows nothing of the list
-            vocab = f"{vocab[:PLACEHOLDER_CHARS - 1]}… ({len(self.vocab)})"
+        if _cells(vocab) > PLACEHOLDER_CHARS:  # a placeholder wider than the field shows nothing of the list
+            while _cells(vocab) > PLACEHOLDER_CHARS - 1:
+                vocab = vocab[:-1]
+            vocab = f"{vocab}… ({len(self.vocab)})"
         return f"characters from: {vocab}"
 
     def encode(self, text: str) -> np.ndarray:

@@ -12,6 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
+from rich.cells import cell_len
 from rich.color import Color as RichColor
 from rich.console import Group
 from rich.style import Style
@@ -180,6 +181,30 @@ class LabView(Static):
         raise NotImplementedError
 
 
+def fit_number(number: str, room: int) -> str:
+    """``number`` (a token that reads as a float) in at most ``room`` characters, with fewer
+    significant digits rather than fewer digits: 1000063000.00 in 7 is ``1e9``, not ``1000063``."""
+    if len(number) <= room:
+        return number
+    value = float(number)
+    for digits in range(room, 0, -1):
+        text = f"{value:.{digits}g}"
+        if "e" in text:  # 1e+09 -> 1e9, 1.2e-05 -> 1.2e-5
+            mantissa, exponent = text.split("e")
+            text = f"{mantissa}e{int(exponent)}"
+        if len(text) <= room:
+            return text
+    return number[:room]  # (only for a room too small for any exponent form: never at the bar's widths)
+
+
+def fit_cells(token: str, width: int) -> str:
+    """``token`` centred in ``width`` terminal cells: a wide character (CJK, most emoji) takes two."""
+    while cell_len(token) > width:
+        token = token[:-1]
+    pad = width - cell_len(token)
+    return " " * (pad // 2) + token + " " * (pad - pad // 2)
+
+
 class SequenceBar(LabView):
     """The sequence on the bench: inputs, targets and outputs per step (of each channel of a
     regression target), the cursor column marked. Shows a window of steps around the cursor when
@@ -198,7 +223,7 @@ class SequenceBar(LabView):
         targets = {label.removeprefix("target"): tokens for label, kind, tokens in rows if kind == "target"}
         label_width = max(6, *(len(label) for label, _, _ in rows))
         T = lab.steps
-        width = max(1, min(6, max((len(s) for _, _, tokens in rows for s in tokens), default=1)))
+        width = max(1, min(6, max((cell_len(s) for _, _, tokens in rows for s in tokens), default=1)))
         # numbers (the adding task marks some with "*") line up on their last digit, marks beyond it
         tokens_shown = [s for _, _, tokens in rows for s in tokens if s and s != "·"]
         numeric = bool(tokens_shown) and all(is_number(s.removesuffix("*")) for s in tokens_shown)
@@ -235,17 +260,17 @@ class SequenceBar(LabView):
             text.append(f"{label:<{label_width}} ", style="bold")
             target = targets.get(label.removeprefix("output"))  # this output's target row
             for t in range(start, stop):
-                token = tokens[t][:width]
+                token = tokens[t]
                 revealed = kind != "output" or t < lab.cursor
                 style = "reverse" if t == cursor else ("" if revealed else "dim")
                 shown = token if revealed else ""  # not computed yet: empty, unlike a blank symbol's "·"
                 if kind == "output" and revealed and lab.task.loss == "xent" and target[t]:
                     style += " green" if tokens[t] == target[t] else " red"
                 if numeric:  # a blank's dot under the last digit too
-                    number = shown.removesuffix("*")
+                    number = fit_number(shown.removesuffix("*"), width - starred)
                     cell = f"{number:>{width - starred}}" + ("*" if shown.endswith("*") else " " * starred)
                 else:
-                    cell = f"{shown:^{width}}"
+                    cell = fit_cells(shown, width)
                 text.append(cell, style=style.strip() or None)
                 text.append(" ")
             text.append("\n")
