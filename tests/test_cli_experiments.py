@@ -92,6 +92,23 @@ def test_train_table_output_names_the_baseline(capsys, tmp_path):
     assert "predict 1" in out and "held-out" in out
 
 
+def test_a_series_too_short_to_hold_out_a_tail_says_its_eval_batch_is_training_data(capsys, tmp_path):
+    """The shipped example series (240 rows) at length 50 holds nothing out: the table and the
+    plots called its eval batch "held-out", though it drew from the very data trained on."""
+    spec = tmp_path / "short.toml"
+    spec.write_text('[task]\nkind = "series"\npath = "example-series.csv"\n[model]\nhidden_size = 4\n')
+    code, out, err = run(capsys, "train", spec, "--steps", "2", "--out", tmp_path / "r")
+    assert code == 0, err
+    assert ("rnnlab: note: 240 rows are too few to hold out the last tenth (both parts need length + 1 = 51: 510 "
+            "rows): the eval batch draws from the training data") in err
+    assert "eval batch (training data)" in out and "held-out" not in out
+    assert json.loads((tmp_path / "r" / "summary.json").read_text())["eval_held_out"] is False
+    spec.write_text(spec.read_text().replace("[model]", "length = 10\n[model]"))  # 240 rows hold out 24 >= 11
+    code, out, err = run(capsys, "train", spec, "--steps", "2", "--out", tmp_path / "r10")
+    assert code == 0 and "note:" not in err and "held-out batch" in out
+    assert json.loads((tmp_path / "r10" / "summary.json").read_text())["eval_held_out"] is True
+
+
 @pytest.mark.parametrize(
     "args, words",
     [

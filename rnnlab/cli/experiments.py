@@ -269,6 +269,8 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
         trainer = Trainer(spec)  # first: a model that cannot be built leaves no run directory behind
         if warning := spec.reads_its_targets(trainer.task):
             typer.echo(f"rnnlab: warning: {warning}", err=True)
+        if note := trainer.task.eval_not_held_out:
+            typer.echo(f"rnnlab: note: {note}", err=True)
         run = RunDir.create(out or default_run_path(spec), spec)
 
     until = spec.train.steps
@@ -313,7 +315,8 @@ def _print_summary(summary: dict[str, Any], teacher_forced: bool = False) -> Non
     table.add_column("loss", justify="right")
     table.add_column("accuracy", justify="right")
     modes = (" (teacher-forced)", " (running free)") if teacher_forced else ("", "")
-    rows = [(f"last training step{modes[0]}", summary["final"]), (f"held-out batch{modes[1]}", summary["eval"]),
+    evaluated = "held-out batch" if summary.get("eval_held_out", True) else "eval batch (training data)"
+    rows = [(f"last training step{modes[0]}", summary["final"]), (f"{evaluated}{modes[1]}", summary["eval"]),
             (f"baseline: {summary['baseline']['name']}" if summary["baseline"] else None, summary["baseline"])]
     for label, row in rows:
         if label and row:

@@ -194,6 +194,9 @@ class Task(ABC):
     #: The target at step t is the input at step t + 1 (next character, next value): a model that
     #: reads later steps (a reverse direction, non-causal attention) reads its own targets.
     predicts_next_input: ClassVar[bool] = False
+    #: Why the eval batch is not held out ("" when it is: fresh draws, or a data file's last tenth):
+    #: a data file too short to spare a tail, whose eval batch then draws from the training data.
+    eval_not_held_out: str = ""
 
     def __init__(self, options: Mapping[str, Any] | None = None,
                  base_dir: str | Path | None = None) -> None:
@@ -284,6 +287,15 @@ class Task(ABC):
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.options().items())
         return f"{type(self).__name__}({args})"
+
+
+def not_held_out(n: int, need: int, items: str) -> str:
+    """Why ``n`` items (rows, characters) hold out no tail when both parts need ``need`` ("" when
+    they do): :attr:`Task.eval_not_held_out`."""
+    if held_out_split(n, need) < n:
+        return ""
+    return (f"{n} {items} are too few to hold out the last tenth (both parts need length + 1 = {need}: "
+            f"{10 * need} {items}): the eval batch draws from the training data")
 
 
 def held_out_split(n: int, need: int) -> int:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError, SpecError, clipped
-from .base import (REQUIRED, TASKS, Baseline, Batch, Field, Task, held_out_split, make_task, register,
+from .base import (REQUIRED, TASKS, Baseline, Batch, Field, Task, held_out_split, make_task, not_held_out, register,
                    task_fields)
 from .files import FLOAT32_MAX, load_series
 from .series import mackey_glass, sine_waves
@@ -525,6 +525,7 @@ class _WindowForecast(_TypedForecast, Task):
 
     def _set_parts(self, series: np.ndarray) -> None:
         split = held_out_split(len(series), self.length + 1)
+        self.eval_not_held_out = not_held_out(len(series), self.length + 1, "rows")
         self._train = series[:split]
         self._eval = series[split:] if split < len(series) else series
         self.input_size = self.output_size = series.shape[1]

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError, SpecError
-from .base import _TRAIN_TAG, REQUIRED, Baseline, Batch, Field, Task, _check_args, held_out_split, register
+from .base import (_TRAIN_TAG, REQUIRED, Baseline, Batch, Field, Task, _check_args, held_out_split, not_held_out,
+                   register)
 from .files import MAX_VOCAB, load_text
 
 _SHOWN = {"\n": "⏎", "\t": "⇥", " ": "␣", "\r": "␍"}
@@ -205,6 +206,7 @@ class TextTask(CharTask):
         self.data_sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
         ids = ids.astype(np.int64).ravel()
         split = held_out_split(len(ids), self.length + 1)
+        self.eval_not_held_out = not_held_out(len(ids), self.length + 1, "characters")
         self._train_ids = ids[:split]
         self._eval_ids = ids[split:] if split < len(ids) else ids
 

@@ -767,6 +767,8 @@ def make_summary(run: RunDir, trainer: Trainer, until_step: int, status: str,
         "final": None if last is None else {k: last[k] for k in ("loss", "accuracy", "grad_norm", "clipped")},
         "eval": None if last_eval is None else {"step": last_eval.step, "loss": last_eval.loss,
                                                  "accuracy": last_eval.accuracy},
+        # false: a data file too short to hold out a tail; the eval batch drew from the training data
+        "eval_held_out": not task.eval_not_held_out,
         "baseline": None if baseline is None else {"name": baseline.name, "loss": baseline.loss,
                                                    "accuracy": baseline.accuracy},
         "seconds": round(trainer.elapsed, 3),

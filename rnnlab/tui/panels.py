@@ -869,7 +869,8 @@ class TrainingPlots(Vertical):
             return
         loss_plot.set_series("train", steps, history.column("loss", size), color="#e0e0e0")
         if evals:
-            loss_plot.set_series("held-out", [e.step for e in evals], [e.loss for e in evals], color="#40c040")
+            evaluated = "held-out" if not lab.task.eval_not_held_out else "eval (train data)"
+            loss_plot.set_series(evaluated, [e.step for e in evals], [e.loss for e in evals], color="#40c040")
         baseline = lab.task.baseline()
         loss_plot.threshold = baseline.loss if baseline else None
         loss_plot.threshold_label = baseline.name if baseline else ""
