@@ -596,10 +596,14 @@ def test_csv_loader_reads_headers_blank_lines_and_delimiters(tmp_path):
     assert load_series(write(tmp_path, "b.csv", "1\n2\n3\n")).shape == (3, 1)
     assert load_series(write(tmp_path, "c.csv", "x\ty\n1\t2\n3\t4\n")).tolist() == [[1, 2], [3, 4]]
     assert load_series(write(tmp_path, "d.csv", "x;y\n1;2\n")).tolist() == [[1, 2]]
+    # comment lines, where a logger writes its units: not the header (then "'# units' is not a number")
+    commented = "# my sensor\n# units: volts\nt,v\n1,2\n  # a gap\n3,4\n"
+    assert load_series(write(tmp_path, "e.csv", commented)).tolist() == [[1, 2], [3, 4]]
 
 
 @pytest.mark.parametrize("text, words", [
     ("a,b\n1,2\n3,4\n5,6\n7,8\n9,10\n1,2,3\n", "line 7 has 3 fields, expected 2"),
+    ("a,b\n1,2\n3\n", "line 3 has 1 field, expected 2"),
     ("a,b\n1,2\n3,abc\n", "line 3, column 2 ('b'): 'abc' is not a number"),
     ("1,2\n3,abc\n", "line 2, column 2: 'abc' is not a number"),
     ("1,2\n3,\n", "line 2, column 2 is empty"),
@@ -628,6 +632,20 @@ def test_series_loader_rows_and_extensions(tmp_path):
     assert "no such file" in data_error(load_series, tmp_path / "nope.csv")
     (tmp_path / "bad.csv").write_bytes(b"1,2\n3,\xff\n")
     assert "not valid UTF-8 (byte 6: 0xff)" in data_error(load_series, tmp_path / "bad.csv")
+
+
+def test_utf16_files_are_named_as_such(tmp_path):
+    """Windows' "Unicode" text: without a byte-order mark its ASCII decoded as UTF-8, a NUL beside
+    every character, and a text model trained on them; with one, "not valid UTF-8" said not why."""
+    text = "to be or not to be\n" * 30
+    (tmp_path / "le.txt").write_bytes(text.encode("utf-16-le"))
+    (tmp_path / "bom.txt").write_bytes(text.encode("utf-16"))
+    (tmp_path / "le.csv").write_bytes("a,b\n1,2\n3,4\n".encode("utf-16-le"))
+    hint = "; it looks like UTF-16: save it as UTF-8"
+    assert data_error(load_text, tmp_path / "le.txt").endswith(
+        "le.txt: holds NUL bytes (the first at byte 1), which text files do not" + hint)
+    assert data_error(load_text, tmp_path / "bom.txt").endswith("not valid UTF-8 (byte 0: 0xff)" + hint)
+    assert data_error(load_series, tmp_path / "le.csv").endswith(hint)
 
 
 def test_npy_loader(tmp_path):

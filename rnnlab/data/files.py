@@ -77,10 +77,16 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def _decode_utf8(path: Path, raw: bytes) -> str:
+    # UTF-16 (Windows' "Unicode") is the usual other encoding: with a byte-order mark it is not
+    # UTF-8; without one, ASCII text in it decodes as UTF-8 with a NUL byte beside every character
+    utf16 = raw.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in raw[:4096]
+    hint = "; it looks like UTF-16: save it as UTF-8" if utf16 else ""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not valid UTF-8 (byte {e.start}: 0x{raw[e.start]:02x})") from None
+        raise DataError(f"{path}: not valid UTF-8 (byte {e.start}: 0x{raw[e.start]:02x}){hint}") from None
+    if "\x00" in text:
+        raise DataError(f"{path}: holds NUL bytes (the first at byte {raw.index(0)}), which text files do not{hint}")
     # Drop the byte-order mark some editors write (not part of the text; decoding with utf-8-sig
     # would shift the byte offsets reported above), and read Windows line ends as '\n' so '\r'
     # does not enter the vocabulary.
@@ -112,10 +118,11 @@ def load_series(path: str | Path, min_rows: int = 1) -> np.ndarray:
     """A numeric series ``(N, F)`` float64 from a ``.csv`` or ``.npy`` file: rows are time steps.
 
     CSV: comma-separated (tab or semicolon are detected from the first line), an optional one-line
-    header (a first row that is not all numbers), blank lines skipped. NPY: a 1-D (one feature) or
-    2-D real numeric array, read without pickle. Raises DataError for a missing file, a directory,
-    another extension, an empty file, ragged rows, non-numeric cells, NaN or infinity, or fewer than
-    ``min_rows`` rows; each message names the line or row and the column.
+    header (a first row that is not all numbers), blank lines and comment lines (``#`` first)
+    skipped. NPY: a 1-D (one feature) or 2-D real numeric array, read without pickle. Raises
+    DataError for a missing file, a directory, another extension, an empty file, ragged rows,
+    non-numeric cells, NaN or infinity, or fewer than ``min_rows`` rows; each message names the
+    line or row and the column.
     """
     path = Path(path)
     _check_file(path, SERIES_SUFFIXES, "a series task")
@@ -129,7 +136,7 @@ def load_series(path: str | Path, min_rows: int = 1) -> np.ndarray:
 
 def _load_csv(path: Path) -> np.ndarray:
     lines = _decode_utf8(path, _read_bytes(path)).split("\n")
-    numbered = [(i + 1, line) for i, line in enumerate(lines) if line.strip()]
+    numbered = [(i + 1, line) for i, line in enumerate(lines) if line.strip() and not line.lstrip().startswith("#")]
     if not numbered:
         raise DataError(f"{path}: file is empty")
     first = numbered[0][1]
@@ -148,7 +155,7 @@ def _load_csv(path: Path) -> np.ndarray:
     values = np.empty((len(rows), width), dtype=np.float64)
     for r, (lineno, cells) in enumerate(rows):
         if len(cells) != width:
-            raise DataError(f"{path}: line {lineno} has {len(cells)} fields, expected {width}")
+            raise DataError(f"{path}: line {lineno} has {_count(len(cells), 'field')}, expected {width}")
         for c, cell in enumerate(cells):
             col = f"column {c + 1}" + (f" ('{header[c]}')" if header is not None and header[c] else "")
             if not cell:
@@ -160,6 +167,10 @@ def _load_csv(path: Path) -> np.ndarray:
                 raise DataError(f"{path}: line {lineno}, {col}: '{cell}' is not finite")
             values[r, c] = v
     return values
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def is_number(cell: str) -> bool:

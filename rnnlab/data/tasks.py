@@ -805,5 +805,6 @@ class SeriesTask(_WindowForecast):
 
     def describe(self) -> str:
         std = ", standardized" if self.standardize else ""
+        features = f"{self.n_features} feature{'' if self.n_features == 1 else 's'}"
         return (f"series: forecast the next row of {Path(self.path).name} ({self.n_rows} rows x "
-                f"{self.n_features} features{std}); T = {self.length}, MSE")
+                f"{features}{std}); T = {self.length}, MSE")
