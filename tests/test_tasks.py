@@ -634,6 +634,16 @@ def test_series_loader_rows_and_extensions(tmp_path):
     assert "not valid UTF-8 (byte 6: 0xff)" in data_error(load_series, tmp_path / "bad.csv")
 
 
+def test_a_series_channels_are_named_by_the_csv_header(tmp_path):
+    """The lab labelled the columns of a "time,temperature,..." file #1, #2, #3."""
+    rows = "\n".join(f"{t},{t * 2},{t * 3}" for t in range(40))
+    named = make_task("series", {"path": str(write(tmp_path, "a.csv", "t,,a very long column name\n" + rows)),
+                                 "length": 5})
+    assert named.channels == ("t", "#2", "a very long…")
+    assert make_task("series", {"path": str(write(tmp_path, "b.csv", rows)), "length": 5}).channels == ("#1", "#2", "#3")
+    assert make_task("series", {"path": "example-series.csv", "length": 5}).channels == ("signal", "lagged")
+
+
 def test_utf16_files_are_named_as_such(tmp_path):
     """Windows' "Unicode" text: without a byte-order mark its ASCII decoded as UTF-8, a NUL beside
     every character, and a text model trained on them; with one, "not valid UTF-8" said not why."""

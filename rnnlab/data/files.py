@@ -124,17 +124,24 @@ def load_series(path: str | Path, min_rows: int = 1) -> np.ndarray:
     non-numeric cells, NaN or infinity, or fewer than ``min_rows`` rows; each message names the
     line or row and the column.
     """
+    return load_named_series(path, min_rows)[0]
+
+
+def load_named_series(path: str | Path, min_rows: int = 1) -> tuple[np.ndarray, tuple[str, ...] | None]:
+    """:func:`load_series`, with the names a CSV's header gives its columns (None: no header, or
+    an ``.npy``; a column the header leaves unnamed is ``#k``, from 1)."""
     path = Path(path)
     _check_file(path, SERIES_SUFFIXES, "a series task")
-    data = _load_npy(path) if path.suffix.lower() == ".npy" else _load_csv(path)
+    data, header = (_load_npy(path), None) if path.suffix.lower() == ".npy" else _load_csv(path)
+    names = None if header is None else tuple(name or f"#{k + 1}" for k, name in enumerate(header))
     n, f = data.shape
     if n < min_rows:
         hint = " (rows are time steps: is it transposed?)" if f >= min_rows else ""
         raise DataError(f"{path}: has {n} rows, needs at least {min_rows}{hint}")
-    return data
+    return data, names
 
 
-def _load_csv(path: Path) -> np.ndarray:
+def _load_csv(path: Path) -> tuple[np.ndarray, list[str] | None]:
     lines = _decode_utf8(path, _read_bytes(path)).split("\n")
     numbered = [(i + 1, line) for i, line in enumerate(lines) if line.strip() and not line.lstrip().startswith("#")]
     if not numbered:
@@ -166,7 +173,7 @@ def _load_csv(path: Path) -> np.ndarray:
             if not math.isfinite(v):
                 raise DataError(f"{path}: line {lineno}, {col}: '{cell}' is not finite")
             values[r, c] = v
-    return values
+    return values, header
 
 
 def _count(n: int, noun: str) -> str:

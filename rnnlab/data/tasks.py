@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import DataError, SpecError, clipped
 from .base import (REQUIRED, TASKS, Baseline, Batch, Field, Task, held_out_split, make_task, not_held_out, register,
                    task_fields)
-from .files import FLOAT32_MAX, load_series
+from .files import FLOAT32_MAX, load_named_series
 from .series import mackey_glass, sine_waves
 
 __all__ = ["AddingTask", "Baseline", "Batch", "CopyTask", "CountingTask", "Field", "MackeyGlassTask",
@@ -745,6 +745,10 @@ class CountingTask(Task):
                 "one-to-many, cross-entropy")
 
 
+#: A series channel's name as views label it (a longer header name is cut with "…").
+CHANNEL_NAME_MAX = 12
+
+
 def _standardized(data: np.ndarray, split: int) -> np.ndarray:
     """Each column of ``data`` less the mean of its first ``split`` rows, over their std (a constant
     column: only shifted). Values near float64's limit (1e300 and up) overflow the sums: those are
@@ -783,7 +787,7 @@ class SeriesTask(_WindowForecast):
 
     def _setup(self) -> None:
         path: Path = self.path
-        data = load_series(path)
+        data, names = load_named_series(path)
         if len(data) < self.length + 1:
             hint = " (rows are time steps: is it transposed?)" if data.shape[1] >= self.length + 1 else ""
             raise DataError(f"{path}: has {len(data)} rows, needs at least {self.length + 1} for "
@@ -800,6 +804,8 @@ class SeriesTask(_WindowForecast):
             raise DataError(f"{path}: holds values up to {np.abs(data).max():.3g}, beyond float32's range "
                             "(±3.4e38): set standardize = true, or scale the data")
         self._set_parts(data)
+        if names is not None and len(names) > 1:  # the header's names, not #1, #2, ...
+            self.channels = tuple(clipped(name, CHANNEL_NAME_MAX) for name in names)
         if self.standardize:
             self.typing_scale = " (standardized, as the bench shows them)"
 
