@@ -424,6 +424,13 @@ class Lab(StepCursor, TrainingControl):
         }
         if self.is_attention:
             meta.update(num_heads=self.spec.model.num_heads, causal=bool(self.trace.causal))
+        if self.task.vocab is not None:  # what x's one-hot columns and the outputs' classes stand for
+            meta["vocab"] = list(getattr(self.task, "chars", self.task.vocab))  # a text's own, "\n" not "⏎"
+        if self.task.channels:
+            meta["channels"] = list(self.task.channels)
+        if getattr(self.task, "mean", None) is not None:  # a standardized series, in the file's units:
+            meta["standardized"] = {"mean": self.task.mean.tolist(), "std": self.task.std.tolist(),
+                                    "to_file_units": "x * std + mean (per column)"}
         if self.trace.mode == "LRU":  # the eigenvalues the trace was computed with
             arrays["lambda"] = np.stack([analysis.step_coefficients(self.trace, layer)[0]
                                          for layer in range(self.trace.num_layers)])

@@ -192,6 +192,29 @@ def test_trace_exports_every_record(capsys, tmp_path):
         meta = json.loads(str(data["meta"]))
     assert meta["cell"] == "lstm"
     assert json.loads(out)["meta"] == meta  # --json lists what the file holds, its meta too
+    assert meta["vocab"] == ["h", "e", "l", "o"]  # x's one-hot columns, the outputs' classes
+
+
+def test_a_trace_says_how_to_read_its_arrays_back_in_the_datas_terms(capsys, tmp_path):
+    """x was a one-hot code or standardized numbers with nothing in the file to decode them: a
+    text's characters (its own, a newline as a newline) and a series' channels, mean and std."""
+    (tmp_path / "t.txt").write_text("ab\nba\n" * 40, encoding="utf-8")
+    np.savetxt(tmp_path / "s.csv", np.c_[np.arange(300.0), np.arange(300.0) ** 0.5], delimiter=",",
+               header="level,root", comments="")
+    for kind, name in (("text", "t.txt"), ("series", "s.csv")):
+        (tmp_path / f"{kind}.toml").write_text(f'[task]\nkind = "{kind}"\npath = "{name}"\nlength = 8\n'
+                                               '[model]\nhidden_size = 4\n')
+        code, out, err = run(capsys, "trace", tmp_path / f"{kind}.toml", "--out", tmp_path / f"{kind}.npz")
+        assert code == 0, err
+    with np.load(tmp_path / "text.npz") as data:
+        meta = json.loads(str(data["meta"]))
+        assert meta["vocab"] == ["\n", "a", "b"]
+        assert "".join(meta["vocab"][k] for k in data["x"][:, 0].argmax(-1)) in ("ab\nba\n" * 3)
+    with np.load(tmp_path / "series.npz") as data:
+        meta = json.loads(str(data["meta"]))
+        assert meta["channels"] == ["level", "root"] and "vocab" not in meta
+        raw = data["x"][:, 0] * meta["standardized"]["std"] + meta["standardized"]["mean"]
+        assert np.allclose(raw[:, 1], raw[:, 0] ** 0.5) and np.allclose(np.diff(raw[:, 0]), 1.0)
 
 
 def test_a_record_named_like_the_tasks_arrays_keeps_its_own_key(capsys, tmp_path):

@@ -751,7 +751,8 @@ CHANNEL_NAME_MAX = 12
 
 def _standardized(data: np.ndarray, split: int) -> np.ndarray:
     """Each column of ``data`` less the mean of its first ``split`` rows, over their std (a constant
-    column: only shifted). Values near float64's limit (1e300 and up) overflow the sums: those are
+    column: only shifted), with that mean and std (1 for a constant column): the data is
+    ``out * std + mean``. Values near float64's limit (1e300 and up) overflow the sums: those are
     scaled by the column's largest magnitude first, which leaves the result the same."""
     train = data[:split]
     with np.errstate(over="ignore", invalid="ignore"):
@@ -763,7 +764,8 @@ def _standardized(data: np.ndarray, split: int) -> np.ndarray:
             scaled = data / scale
             mean, std = scaled[:split].mean(axis=0), scaled[:split].std(axis=0)
             out = (scaled - mean) / np.where(std > 0, std, 1.0)
-    return out
+            mean, std = mean * scale, std * scale  # what the data was shifted and scaled by
+    return out, mean, np.where(std > 0, std, 1.0)
 
 
 @register
@@ -779,6 +781,10 @@ class SeriesTask(_WindowForecast):
     """
 
     kind = "series"
+    #: With ``standardize``: what each column was shifted and scaled by (the file's values are
+    #: ``standardized * std + mean``); None without.
+    mean: np.ndarray | None = None
+    std: np.ndarray | None = None
     FIELDS = (
         Field("path", Path, REQUIRED, "Path of a .csv (optional header line) or .npy file; rows are time steps"),
         Field("length", int, 50, "Window length T", 1, 100_000),
@@ -799,7 +805,7 @@ class SeriesTask(_WindowForecast):
         digest.update(np.ascontiguousarray(data, dtype="<f8").tobytes())
         self.data_sha256 = digest.hexdigest()
         if self.standardize:
-            data = _standardized(data, held_out_split(len(data), self.length + 1))
+            data, self.mean, self.std = _standardized(data, held_out_split(len(data), self.length + 1))
         elif np.abs(data).max() > FLOAT32_MAX:  # a float32 model would read infinity
             raise DataError(f"{path}: holds values up to {np.abs(data).max():.3g}, beyond float32's range "
                             "(±3.4e38): set standardize = true, or scale the data")
