@@ -644,6 +644,12 @@ def test_a_series_channels_are_named_by_the_csv_header(tmp_path):
     assert make_task("series", {"path": "example-series.csv", "length": 5}).channels == ("signal", "lagged")
 
 
+def test_a_text_of_one_character_has_a_unigram_baseline_of_zero_not_minus_zero(tmp_path):
+    path = write(tmp_path, "a.txt", "a" * 100)
+    baseline = make_task("text", {"path": str(path), "length": 5}).baseline()
+    assert baseline.loss == 0.0 and math.copysign(1.0, baseline.loss) == 1.0 and f"{baseline.loss:.4g}" == "0"
+
+
 def test_utf16_files_are_named_as_such(tmp_path):
     """Windows' "Unicode" text: without a byte-order mark its ASCII decoded as UTF-8, a NUL beside
     every character, and a text model trained on them; with one, "not valid UTF-8" said not why."""

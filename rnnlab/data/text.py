@@ -232,7 +232,8 @@ class TextTask(CharTask):
         """"unigram": predicting the training text's character frequencies at every step."""
         p = np.bincount(self._train_ids, minlength=len(self.chars)) / len(self._train_ids)
         nz = p[p > 0]
-        return Baseline("unigram", float(-(nz * np.log(nz)).sum()), float(p.max()))
+        entropy = -(nz * np.log(nz)).sum() + 0.0  # + 0.0: one character's 0, not -0
+        return Baseline("unigram", float(entropy), float(p.max()))
 
     def describe(self) -> str:
         return (f"text: predict the next character of {Path(self.path).name} ({self.n_chars} characters, "
