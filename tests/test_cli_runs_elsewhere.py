@@ -146,6 +146,26 @@ def test_a_series_run_refuses_a_changed_csv(capsys, tmp_path, series_run):
     assert code == 0 and json.loads(out)["trained_steps"] == 20, err
 
 
+def test_a_run_moved_with_its_data_finds_the_data_where_it_sat_beside_the_run(capsys, tmp_path, series_run):
+    """A project folder (data and runs) moved or copied as a whole: the spec's absolute path is
+    gone, and every command said "put it back". The checkpoint records where the file was from the
+    run; its fingerprint still refuses other numbers found there."""
+    run_dir, csv, values = series_run
+    project = tmp_path.parent / f"{tmp_path.name}-moved"
+    shutil.move(tmp_path, project)
+    moved_run, moved_csv = project / run_dir.name, project / csv.name
+    note = f"rnnlab: note: {csv} is gone; using {moved_csv}, at the same place relative to the run as when it was trained"
+    code, out, err = run(capsys, "bptt", moved_run, "--json")
+    assert code == 0 and json.loads(out)["trained_steps"] == 20 and lines(err) == [note], err
+    assert f'path = "{csv}"' in (moved_run / "spec.toml").read_text()  # reading leaves the spec as it is
+    code, _, err = run(capsys, "train", "--resume", moved_run, "--steps", "25")
+    assert code == 0, err
+    assert f'path = "{moved_csv}"' in (moved_run / "spec.toml").read_text()  # ... training writes where it is
+    moved_csv.write_text("".join(f"{v:.17g}\n" for v in values[::-1]), encoding="utf-8")
+    code, _, err = run(capsys, "bptt", moved_run)
+    assert code == 2 and "its data changed since" in err
+
+
 # ---------------------------------------------------------------------------- shipped data
 def test_a_run_on_shipped_data_names_the_file_as_the_presets_do(capsys, tmp_path, monkeypatch):
     """spec.toml says path = "tiny-shakespeare.txt", not where this install keeps it: read after

@@ -35,6 +35,7 @@ import stat
 import sys
 import tempfile
 import threading
+import tomllib
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Mapping
@@ -268,10 +269,17 @@ class RunDir:
         try:
             spec = parse_spec(text, source=str(spec_file), base_dir=path.resolve(), saved=True)
         except DataFileError as exc:  # the spec is sound: the file it trained on is gone or changed
-            if exc.missing:
+            moved = _moved_data_file(path, exc) if exc.missing else None
+            if moved is None and exc.missing:
                 raise RunDirError(f"{path}'s data file {exc.path} ({exc.field}) is missing: put it back to use "
                                   "the run") from None
-            raise RunDirError(f"{path}'s data file ({exc.field}) cannot be used: {exc.reason}") from None
+            if moved is None:
+                raise RunDirError(f"{path}'s data file ({exc.field}) cannot be used: {exc.reason}") from None
+            spec = _with_data_file(text, spec_file, path, moved)
+            if (str(path), str(moved)) not in _NOTED_MOVES:  # once, though a command opens the run twice
+                _NOTED_MOVES.add((str(path), str(moved)))
+                sys.stderr.write(f"rnnlab: note: {exc.path} is gone; using {moved}, at the same place relative "
+                                 f"to the run as when it was trained\n")
         except SpecError as exc:
             raise RunDirError(f"{path} has a damaged {SPEC}: {exc}") from None
         run = cls(path, spec)
@@ -349,7 +357,7 @@ class RunDir:
         self.flush()
         arrays = dict(trainer.state_arrays())
         meta = {"format": FORMAT_VERSION, "step": trainer.step, "spec": trainer.spec.name}
-        data = _data_record(trainer.task)
+        data = _data_record(trainer.task, self.path)
         if data:
             meta["data"] = data
         arrays["meta"] = np.array(json.dumps(meta))
@@ -718,9 +726,10 @@ def _reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _data_record(task) -> dict[str, str]:
+def _data_record(task, run_path: Path) -> dict[str, str]:
     """What a checkpoint's weights were trained on, for :meth:`RunDir._check_same_data`: a character
-    model's vocabulary and, for a data file, the file and a fingerprint of its contents."""
+    model's vocabulary and, for a data file, the file, a fingerprint of its contents, and where it
+    is from the run directory (``file_from_run``: :func:`_moved_data_file` looks there)."""
     record = {}
     chars = getattr(task, "chars", None)
     if chars is not None:
@@ -728,7 +737,40 @@ def _data_record(task) -> dict[str, str]:
     digest = getattr(task, "data_sha256", None)
     if digest is not None:
         record.update(file=str(task.path), sha256=digest)
+        try:
+            record["file_from_run"] = Path(os.path.relpath(task.path, run_path.resolve())).as_posix()
+        except ValueError:  # another drive (Windows): no relative path
+            pass
     return record
+
+
+_NOTED_MOVES: set[tuple[str, str]] = set()  # (run, data file) pairs the note was written for
+
+
+def _moved_data_file(run_path: Path, error: DataFileError) -> Path | None:
+    """The data file of a run whose spec names a file that is gone, where it sat relative to the
+    run when the checkpoint was saved (a project folder of data and runs, moved or copied as a
+    whole); None when the checkpoint records no such place or nothing is there. The checkpoint's
+    fingerprint still decides whether its contents are the ones trained on."""
+    try:
+        with _open_npz(run_path / CHECKPOINT) as data:
+            relative = _saved_data(data["meta"]).get("file_from_run")
+    except _UNREADABLE:  # no checkpoint (an untrained run), or one that cannot be read
+        return None
+    if not isinstance(relative, str):
+        return None
+    candidate = Path(os.path.normpath(run_path.resolve() / relative))
+    return candidate if candidate != error.path and candidate.is_file() else None
+
+
+def _with_data_file(text: str, spec_file: Path, run_path: Path, data_file: Path) -> Spec:
+    """The run's spec (``text``, from ``spec_file``) reading ``data_file`` instead of the path it names."""
+    data = tomllib.loads(text)
+    data["task"]["path"] = str(data_file)
+    try:
+        return Spec.from_mapping(data, source=str(spec_file), base_dir=run_path.resolve(), saved=True)
+    except SpecError as exc:  # a file there that will not do (DataFileError is one): as if it were missing
+        raise RunDirError(f"{run_path}'s data file ({exc.field}) cannot be used: {exc}") from None
 
 
 def _vocabulary_change(old: str, new: str) -> str:
