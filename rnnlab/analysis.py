@@ -505,14 +505,22 @@ def step_weight_grad_norms(trace, layer: int = 0, direction: int = 0, truncate: 
     products (a 2000-step character sequence at H=64: milliseconds instead of seconds).
     Same arguments and errors as :func:`step_weight_grads`."""
     d_pre, h_prev = _step_pre_grads(trace, layer, direction, truncate, dc_n)
-    squared = np.einsum("tbc,tbc->t", np.einsum("tbg,tcg->tbc", d_pre, d_pre),
-                        np.einsum("tbh,tch->tbc", h_prev, h_prev))
+    with np.errstate(over="ignore", invalid="ignore"):
+        squared = np.einsum("tbc,tbc->t", np.einsum("tbg,tcg->tbc", d_pre, d_pre),
+                            np.einsum("tbh,tch->tbc", h_prev, h_prev))
     return _natural(np.sqrt(np.maximum(squared, 0.0)), direction)
 
 
 def _step_pre_grads(trace, layer: int, direction: int, truncate, dc_n) -> tuple[np.ndarray, np.ndarray]:
     """(d_pre (T, B, G*H), h_prev (T, B, H)) in processing order: the two factors of each step's
-    dW_hh contribution (see :func:`step_weight_grads`, which checks and documents the arguments)."""
+    dW_hh contribution (see :func:`step_weight_grads`, which checks and documents the arguments).
+    A dL/dh_t that overflowed (inf) meets saturated units' slope of exactly 0 there: nan, as the
+    backward pass computes it too, and as the views show it ("overflowed"), without a warning."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _pre_grads(trace, layer, direction, truncate, dc_n)
+
+
+def _pre_grads(trace, layer: int, direction: int, truncate, dc_n) -> tuple[np.ndarray, np.ndarray]:
     _refuse_attention(trace, "a per-step dW_hh")
     _check_index(trace, layer, direction)
     if trace.mode in LINEAR_MODES:
