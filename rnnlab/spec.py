@@ -10,8 +10,8 @@ A spec has three tables besides ``name``, ``description`` and ``seed``::
 
 Every field is validated on load; an error is a :class:`~rnnlab.errors.SpecError` naming the
 dotted field and the allowed values. ``Spec.to_toml()`` writes the *resolved* spec (every default
-that applies to its cell and optimizer filled in, paths absolute but those of rnnlab's own sample_data/, written by name), which is what a
-run directory keeps so the run can be reproduced.
+filled in but the fields only another cell or optimizer reads, paths absolute but those of rnnlab's
+own sample_data/, written by name), which is what a run directory keeps so the run can be reproduced.
 """
 
 from __future__ import annotations
@@ -48,7 +48,8 @@ OPTIMIZERS = ("sgd", "adagrad", "rmsprop", "adam")
 OPTIMIZER_SETTINGS = {"sgd": ("momentum",), "adagrad": ("eps",), "rmsprop": ("alpha", "eps"),
                       "adam": ("beta1", "beta2", "eps")}
 #: The [model] fields only some cells read (the others' must stay at the default, and a resolved
-#: spec leaves them out); every other field applies to every cell.
+#: spec leaves them out). The others are written for every cell (init and bias are refused
+#: where a cell has nothing to initialise or no bias to turn off).
 CELL_FIELDS = {"nonlinearity": ("rnn",), "forget_bias": ("lstm",), "scan": LINEAR_CELLS, "device": GPU_CELLS,
                "num_heads": ATTENTION_CELLS, "d_ff": ATTENTION_CELLS, "tau_min": ("leaky",),
                "tau_max": ("leaky",), "learn_tau": ("leaky",), "feedback": ("jordan",)}
@@ -340,6 +341,8 @@ class Spec:
                 raise DataFileError("task.path", str(exc), resolve_path(options["path"], base_dir), str(exc)) \
                     from None
             raise SpecError("task", str(exc)) from None
+        if model.dtype == "float32" and (beyond := task.beyond_float32()):
+            raise DataFileError("task.path", beyond, resolve_path(options["path"], base_dir), beyond)
         spec = cls(task={"kind": task.kind, **task.options()}, model=model, train=train, source=source, **top)
         spec.check_memory(task)
         return spec
@@ -547,7 +550,7 @@ def _check_jordan(model: ModelSpec, train: TrainSpec) -> None:
 
 def _check_optimizer(train: TrainSpec, reset: bool = False) -> TrainSpec:
     """The optimizer's settings: another optimizer's is refused (when changed from its default, as a
-    resolved spec writes every field), rather than silently ignored; ``reset``: put back to its
+    spec written by an older rnnlab lists every field), rather than silently ignored; ``reset``: put back to its
     default instead. Returns ``train`` as checked."""
     defaults = TrainSpec()
     used = OPTIMIZER_SETTINGS[train.optimizer]

@@ -57,7 +57,7 @@ def test_comparison_presets_differ_only_in_the_cell(base, others):
         assert other["seed"] == reference["seed"]
 
 
-def test_resolved_spec_fills_every_default_and_absolute_paths(tmp_path):
+def test_resolved_spec_fills_in_defaults_and_absolute_paths(tmp_path):
     text = tmp_path / "corpus.txt"
     text.write_text("to be or not to be, that is the question\n" * 20, encoding="utf-8")
     spec_file = tmp_path / "exp.toml"
@@ -86,6 +86,22 @@ def test_resolved_spec_lists_only_the_fields_its_cell_and_optimizer_read(cell, o
     assert present <= written and not absent & written
     assert {"hidden_size", "num_layers", "bidirectional", "bias", "dtype", "init", "steps", "clip_norm"} <= written
     assert parse_spec(spec.to_toml(), source="x", base_dir=None).to_mapping() == spec.to_mapping()
+
+
+def test_a_field_left_out_of_a_resolved_spec_is_one_that_cell_refuses_to_change():
+    """to_toml leaves out the CELL_FIELDS of other cells: that is only safe while every such field,
+    changed from its default, is refused for those cells (else a run's spec.toml would lose it)."""
+    from rnnlab.spec import CELLS, CELL_FIELDS, ModelSpec
+
+    changed = {"nonlinearity": "relu", "forget_bias": 1.0, "scan": "scan", "device": "cuda", "num_heads": 2,
+               "d_ff": 8, "tau_min": 2.0, "tau_max": 8.0, "learn_tau": False, "feedback": "softmax"}
+    assert set(changed) == set(CELL_FIELDS) and all(changed[k] != getattr(ModelSpec(), k) for k in changed)
+    for name, cells in CELL_FIELDS.items():
+        for cell in set(CELLS) - set(cells):
+            with pytest.raises(SpecError) as info:
+                Spec.from_mapping({"task": {"kind": "adding", "length": 10},
+                                   "model": {"cell": cell, "hidden_size": 8, name: changed[name]}})
+            assert info.value.field == f"model.{name}", (cell, name, info.value)
 
 
 @pytest.mark.parametrize(

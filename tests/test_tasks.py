@@ -18,6 +18,8 @@ from hypothesis import strategies as st
 from rnnlab.data import (REQUIRED, SAMPLE_DIR, TASKS, Batch, MackeyGlassTask, Task, load_series, load_text,
                          mackey_glass, make_task, task_fields)
 from rnnlab.errors import DataError, SpecError
+from rnnlab.data.files import load_named_series
+from rnnlab.spec import Spec
 
 ROOT = Path(__file__).resolve().parent.parent
 SHAKESPEARE = SAMPLE_DIR / "tiny-shakespeare.txt"
@@ -497,9 +499,20 @@ def test_series_near_float64s_limit_standardize_and_beyond_float32_need_standard
         assert np.allclose(task._train, plain, atol=1e-12), scale
     np.save(tmp_path / "big.npy", wave * 1e39)
     assert np.allclose(make_task("series", {"path": "big.npy", "length": 10}, tmp_path)._train, plain, atol=1e-12)
-    with pytest.raises(DataError, match=r"big.npy: holds values up to 1e\+39, beyond float32's range \(±3.4e38\): "
-                                        "set standardize = true, or scale the data"):
-        make_task("series", {"path": "big.npy", "length": 10, "standardize": False}, tmp_path)
+
+    def spec(path, dtype, **task):
+        return Spec.from_mapping({"task": {"kind": "series", "path": path, "length": 10, **task},
+                                  "model": {"dtype": dtype}}, base_dir=tmp_path)
+
+    with pytest.raises(SpecError, match=r"big.npy: holds values up to 1e\+39, beyond float32's range \(±3.4e38\): "
+                                        'set standardize = true, scale the data, or use dtype = "float64"'):
+        spec("big.npy", "float32", standardize=False)
+    assert spec("big.npy", "float64", standardize=False).model.dtype == "float64"  # which reads them
+    # standardized by the training part's spread, a tail far outside it overflows float32 all the same
+    np.save(tmp_path / "tail.npy", np.r_[wave[:280] * 1e-3, wave[280:] * 1e36])
+    with pytest.raises(SpecError, match=r"tail.npy: holds values up to .* once standardized, beyond float32's range "
+                                        r"\(±3.4e38\): its held-out tail lies far outside"):
+        spec("tail.npy", "float32")
 
 
 # ---- make_task validation ----------------------------------------------------------------------
@@ -599,6 +612,12 @@ def test_csv_loader_reads_headers_blank_lines_and_delimiters(tmp_path):
     # comment lines, where a logger writes its units: not the header (then "'# units' is not a number")
     commented = "# my sensor\n# units: volts\nt,v\n1,2\n  # a gap\n3,4\n"
     assert load_series(write(tmp_path, "e.csv", commented)).tolist() == [[1, 2], [3, 4]]
+    # numpy's savetxt(header=...) writes the header as a comment: its names are taken where they fit
+    np.savetxt(tmp_path / "f.csv", np.c_[np.arange(3.0), np.arange(3.0) ** 2], delimiter=",", header="t,square")
+    assert load_named_series(tmp_path / "f.csv")[1] == ("t", "square")
+    assert load_named_series(write(tmp_path, "g.csv", "# volts, amps, ohms\n1,2\n"))[1] is None  # 3 names, 2 columns
+    only_comments = write(tmp_path, "h.csv", "# x\n")
+    assert "has no data rows (only blank and # comment lines)" in data_error(load_series, only_comments)
 
 
 @pytest.mark.parametrize("text, words", [
@@ -639,7 +658,7 @@ def test_a_series_channels_are_named_by_the_csv_header(tmp_path):
     rows = "\n".join(f"{t},{t * 2},{t * 3}" for t in range(40))
     named = make_task("series", {"path": str(write(tmp_path, "a.csv", "t,,a very long column name\n" + rows)),
                                  "length": 5})
-    assert named.channels == ("t", "#2", "a very long…")
+    assert named.channels == ("t", "#2", "a very long column name")  # whole: views cut them to fit
     assert make_task("series", {"path": str(write(tmp_path, "b.csv", rows)), "length": 5}).channels == ("#1", "#2", "#3")
     assert make_task("series", {"path": "example-series.csv", "length": 5}).channels == ("signal", "lagged")
 

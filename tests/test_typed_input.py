@@ -214,7 +214,7 @@ def test_forecasting_values(kind, tmp_path):
     assert data_error(task, "0.5 abc") == "value 2 ('abc') is not a number"
     assert data_error(task, "0.5 nan") == "value 2 ('nan') is not a finite number"
     # a float32 model would read infinity (the lab raised "input contains NaN or Inf" and closed)
-    assert data_error(task, "0.5 -1e39") == "value 2 ('-1e39') is beyond float32's range (±3.4e38)"
+    assert data_error(task, "0.5 -1e39") == "value 2 ('-1e39') is too large: at most ±3.4e38 (float32's range)"
     assert task.sequence_from_text("3e38 -3e38").x[0, 0, 0] == 3e38
 
 
@@ -254,6 +254,7 @@ def test_a_wide_vocabulary_is_cut_to_the_fields_cells_not_its_characters(tmp_pat
     assert placeholder.startswith("characters from: 一丁") and placeholder.endswith("… (53)")
     shown = placeholder.removeprefix("characters from: ").removesuffix(" (53)")
     assert PLACEHOLDER_CHARS - 1 <= _cells(shown) <= PLACEHOLDER_CHARS
+    assert _cells("e\u0301") == 1 and _cells("a\u200bb") == 2 and _cells("好a") == 3  # as a terminal draws them
 
 
 def test_the_lab_puts_a_typed_sequence_on_the_bench():

@@ -198,6 +198,11 @@ class Task(ABC):
     #: a data file too short to spare a tail, whose eval batch then draws from the training data.
     eval_not_held_out: str = ""
 
+    def beyond_float32(self) -> str:
+        """Why a float32 model cannot read this task's data ("" when it can): a data file's values
+        beyond float32's range. The spec refuses such a task for a float32 model."""
+        return ""
+
     def __init__(self, options: Mapping[str, Any] | None = None,
                  base_dir: str | Path | None = None) -> None:
         options = dict(options or {})

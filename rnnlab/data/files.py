@@ -145,18 +145,27 @@ def _load_csv(path: Path) -> tuple[np.ndarray, list[str] | None]:
     lines = _decode_utf8(path, _read_bytes(path)).split("\n")
     numbered = [(i + 1, line) for i, line in enumerate(lines) if line.strip() and not line.lstrip().startswith("#")]
     if not numbered:
-        raise DataError(f"{path}: file is empty")
+        comments = any(line.lstrip().startswith("#") for line in lines)
+        what = "has no data rows (only blank and # comment lines)" if comments else "file is empty"
+        raise DataError(f"{path}: {what}")
     first = numbered[0][1]
     delimiter = next((d for d in (",", "\t", ";") if d in first), ",")
-    rows = [(lineno, [c.strip() for c in next(csv.reader([line], delimiter=delimiter))])
-            for lineno, line in numbered]
 
+    def cells(line: str) -> list[str]:
+        return [c.strip() for c in next(csv.reader([line], delimiter=delimiter))]
+
+    rows = [(lineno, cells(line)) for lineno, line in numbered]
     header: list[str] | None = None
     if not all(is_number(c) for c in rows[0][1]):
         header = rows[0][1]
         rows = rows[1:]
         if not rows:
             raise DataError(f"{path}: has a header line but no data rows")
+    else:  # numpy's savetxt writes its header as a comment ("# t,x"): names, where they fit the columns
+        before = [line.lstrip().removeprefix("#") for line in lines[:numbered[0][0] - 1] if line.strip()]
+        named = cells(before[-1]) if before else []
+        if len(named) == len(rows[0][1]) and not any(is_number(name) for name in named):
+            header = named
     width = len(header) if header is not None else len(rows[0][1])
 
     values = np.empty((len(rows), width), dtype=np.float64)

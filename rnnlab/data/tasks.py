@@ -80,8 +80,8 @@ def _typed_number(token: str, where: str) -> float:
         raise DataError(f"{where} ({_quoted(token)}) is not a number{hint}") from None
     if not math.isfinite(v):
         raise DataError(f"{where} ({_quoted(token)}) is not a finite number")
-    if abs(v) > FLOAT32_MAX:  # a float32 model would read infinity
-        raise DataError(f"{where} ({_quoted(token)}) is beyond float32's range (±3.4e38)")
+    if abs(v) > FLOAT32_MAX:  # a float32 model would read infinity (a float64 one, too big to mean anything)
+        raise DataError(f"{where} ({_quoted(token)}) is too large: at most ±3.4e38 (float32's range)")
     return v
 
 
@@ -745,11 +745,7 @@ class CountingTask(Task):
                 "one-to-many, cross-entropy")
 
 
-#: A series channel's name as views label it (a longer header name is cut with "…").
-CHANNEL_NAME_MAX = 12
-
-
-def _standardized(data: np.ndarray, split: int) -> np.ndarray:
+def _standardized(data: np.ndarray, split: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each column of ``data`` less the mean of its first ``split`` rows, over their std (a constant
     column: only shifted), with that mean and std (1 for a constant column): the data is
     ``out * std + mean``. Values near float64's limit (1e300 and up) overflow the sums: those are
@@ -806,14 +802,23 @@ class SeriesTask(_WindowForecast):
         self.data_sha256 = digest.hexdigest()
         if self.standardize:
             data, self.mean, self.std = _standardized(data, held_out_split(len(data), self.length + 1))
-        elif np.abs(data).max() > FLOAT32_MAX:  # a float32 model would read infinity
-            raise DataError(f"{path}: holds values up to {np.abs(data).max():.3g}, beyond float32's range "
-                            "(±3.4e38): set standardize = true, or scale the data")
+        self.largest = float(np.abs(data).max())  # of the values a model reads
         self._set_parts(data)
         if names is not None and len(names) > 1:  # the header's names, not #1, #2, ...
-            self.channels = tuple(clipped(name, CHANNEL_NAME_MAX) for name in names)
+            self.channels = names
         if self.standardize:
             self.typing_scale = " (standardized, as the bench shows them)"
+
+    def beyond_float32(self) -> str:
+        """Why a float32 model cannot read this series ("" when it can): values beyond float32's
+        range, which it would read as infinity."""
+        if self.largest <= FLOAT32_MAX:
+            return ""
+        advice = ("its held-out tail lies far outside the training part's spread, by which it is "
+                  "standardized" if self.standardize else "set standardize = true")
+        standardized = " once standardized" if self.standardize else ""
+        return (f"{self.path}: holds values up to {self.largest:.3g}{standardized}, beyond float32's range "
+                f"(±3.4e38): {advice}, scale the data, or use dtype = \"float64\"")
 
     def describe(self) -> str:
         std = ", standardized" if self.standardize else ""

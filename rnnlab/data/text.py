@@ -32,8 +32,10 @@ PLACEHOLDER_CHARS = 40
 
 
 def _cells(text: str) -> int:
-    """Terminal cells ``text`` takes: two for a wide character (CJK, most emoji), one for the others."""
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    """Terminal cells ``text`` takes: two for a wide character (CJK, most emoji), none for a
+    combining mark or an invisible format character (a zero-width space), one for the others."""
+    return sum(0 if unicodedata.combining(c) or unicodedata.category(c) == "Cf"
+               else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 class CharTask(Task):
