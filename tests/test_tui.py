@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from conftest import screen_text, wait_for
 from rnnlab.tui.app import LabApp
@@ -1578,6 +1579,7 @@ def test_a_slow_models_step_rate_is_a_fraction_not_zero(monkeypatch):
     assert str(rate) == "0.36 steps/s"
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # inf meets a saturated unit's 0 slope: nan, silently
 def test_a_gradient_that_overflows_is_drawn_with_the_scale_of_its_finite_steps(tmp_path):
     spec = tmp_path / "explode.toml"
     spec.write_text('[task]\nkind = "sine"\nlength = 200\n[model]\ncell = "rnn"\nhidden_size = 32\n')
@@ -1616,6 +1618,34 @@ def test_the_cores_warnings_on_opening_a_run_are_notices_not_lost_on_stderr(tmp_
     drive(expect("metrics.jsonl: line 3 is not a step record: skipped"), str(tmp_path / "odd-log"))
 
 
+def test_a_run_moved_with_its_data_says_so_in_the_lab_though_the_cli_said_it_first(tmp_path, capsys):
+    """`rnnlab tui RUN` checks the run before the screen opens (the note on stderr, hidden by the
+    screen), then the lab opens it again: the note must reach the lab as a notice too."""
+    import shutil
+
+    from conftest import run_cli
+    from rnnlab.lab import open_target
+
+    project = tmp_path / "project"
+    project.mkdir()
+    np.savetxt(project / "d.csv", np.sin(np.arange(300) / 7.0))
+    (project / "s.toml").write_text('[task]\nkind = "series"\npath = "d.csv"\nlength = 10\n'
+                                    '[model]\nhidden_size = 4\n')
+    assert run_cli(capsys, "train", project / "s.toml", "--steps", "3", "--out", project / "run")[0] == 0
+    shutil.move(project, tmp_path / "moved")
+    run_dir = tmp_path / "moved" / "run"
+    open_target(str(run_dir))  # the CLI's check
+    assert "is gone; using" in capsys.readouterr().err
+
+    async def check(app, pilot):
+        await pilot.pause()
+        notes = [n.message for n in app._notifications if "is gone; using" in n.message]
+        assert len(notes) == 1 and notes[0].startswith(f"{project / 'd.csv'} is gone; using {tmp_path / 'moved'}")
+        assert app.lab.task.path == tmp_path / "moved" / "d.csv"
+
+    drive(check, str(run_dir))
+
+
 def test_sequence_bar_numbers_keep_their_magnitude_and_wide_characters_their_column():
     from rnnlab.tui.panels import fit_cells, fit_number
 
@@ -1633,6 +1663,25 @@ def test_the_sequence_bar_shows_big_series_values_and_wide_characters_in_place(t
     (tmp_path / "zh.txt").write_text("我们一起学习循环神经网络。" * 30, encoding="utf-8")
     (tmp_path / "zh.toml").write_text('[task]\nkind = "text"\npath = "zh.txt"\nlength = 40\n'
                                      '[model]\nhidden_size = 4\n', encoding="utf-8")
+
+    header = "时间,温度,a rather long column name"
+    rows = "\n".join(f"{t},{np.sin(t / 5)},{t % 7}" for t in range(300))
+    (tmp_path / "zh.csv").write_text(f"{header}\n{rows}\n", encoding="utf-8")
+    (tmp_path / "zhcols.toml").write_text('[task]\nkind = "series"\npath = "zh.csv"\nlength = 20\n'
+                                         '[model]\ncell = "gru"\nhidden_size = 4\n', encoding="utf-8")
+
+    async def named(app, pilot):
+        """The channels' (wide) header names label the rows, each row as wide as the step row."""
+        from rich.cells import cell_len
+
+        for _ in range(3):
+            await pilot.press("right")
+        await pilot.pause()
+        lines = screen_text(app).splitlines()[1:11]
+        assert [" ".join(line.split()[:2]) for line in lines[1:4]] == ["input 时间", "input 温度", "input a"]
+        assert "target a rather lo…" in lines[8]  # 12 cells
+        ends = {cell_len(line.rstrip()) for line in lines[1:4] + lines[4:9:2]}  # inputs, targets: to the edge
+        assert len(ends) == 1, lines
 
     async def big(app, pilot):
         inputs = screen_text(app).splitlines()[2].split()
@@ -1654,4 +1703,5 @@ def test_the_sequence_bar_shows_big_series_values_and_wide_characters_in_place(t
         assert cell_len(lines[1][:marker]) - 1 in positions
 
     drive(big, str(tmp_path / "big.toml"), size=(120, 40))
+    drive(named, str(tmp_path / "zhcols.toml"), size=(120, 40))
     drive(wide, str(tmp_path / "zh.toml"), size=(120, 40))

@@ -3,7 +3,7 @@
 ::
 
     RUN/
-      spec.toml        the resolved spec (every default filled in, absolute paths)
+      spec.toml        the resolved spec (every default its cell and optimizer read, absolute paths)
       metrics.jsonl    one line per training step: step, loss, accuracy, grad_norm, clipped, time
       evals.jsonl      one line per evaluation on the held-out batch: step, loss, accuracy
       checkpoint.npz   weights, optimizer state, step, carried state (plain arrays, never pickle), and
@@ -276,8 +276,10 @@ class RunDir:
             if moved is None:
                 raise RunDirError(f"{path}'s data file ({exc.field}) cannot be used: {exc.reason}") from None
             spec = _with_data_file(text, spec_file, path, moved)
-            if (str(path), str(moved)) not in _NOTED_MOVES:  # once, though a command opens the run twice
-                _NOTED_MOVES.add((str(path), str(moved)))
+            # once per stream, though a command opens the run twice (the lab, reading stderr for its
+            # notices, opens it again after the CLI's check: it must see the note too)
+            if (noted := (str(path), str(moved), id(sys.stderr))) not in _NOTED_MOVES:
+                _NOTED_MOVES.add(noted)
                 sys.stderr.write(f"rnnlab: note: {exc.path} is gone; using {moved}, at the same place relative "
                                  f"to the run as when it was trained\n")
         except SpecError as exc:
@@ -738,13 +740,14 @@ def _data_record(task, run_path: Path) -> dict[str, str]:
     if digest is not None:
         record.update(file=str(task.path), sha256=digest)
         try:
-            record["file_from_run"] = Path(os.path.relpath(task.path, run_path.resolve())).as_posix()
+            record["file_from_run"] = Path(os.path.relpath(os.path.realpath(task.path),
+                                                           run_path.resolve())).as_posix()
         except ValueError:  # another drive (Windows): no relative path
             pass
     return record
 
 
-_NOTED_MOVES: set[tuple[str, str]] = set()  # (run, data file) pairs the note was written for
+_NOTED_MOVES: set[tuple[str, str, int]] = set()  # (run, data file, stream) the note was written for
 
 
 def _moved_data_file(run_path: Path, error: DataFileError) -> Path | None:

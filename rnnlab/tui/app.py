@@ -56,6 +56,7 @@ FIXED_ROWS = 3           # header, status line, footer; the sequence bar's rows 
 SEQUENCE_BAR_ROWS = 6    # the sequence bar of a task with one target channel
 VALUES_FRAME_ROWS = 3    # the values table's title and header rows and the margin under it
 WARNING_PREFIX = "rnnlab: warning: "  # how the core words a warning on stderr
+NOTE_PREFIX = "rnnlab: note: "  # ... and a note (a run's data file found where it moved with the run)
 
 #: Work estimated (:func:`forward_macs`) above this many multiply-adds runs in a worker thread
 #: behind a "computing ..." status line; below it, inline as always (a few ms, and the result is
@@ -272,6 +273,8 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
         for line in warnings.getvalue().splitlines():
             if line.startswith(WARNING_PREFIX):
                 self.call_from_thread(self.notify, line.removeprefix(WARNING_PREFIX), severity="warning", timeout=10)
+            elif line.startswith(NOTE_PREFIX):  # a data file found where it moved with the run
+                self.call_from_thread(self.notify, line.removeprefix(NOTE_PREFIX), timeout=10)
 
     def _loading_message(self, message: str, style: str = "") -> None:
         self.query_one("#loading-log", RichLog).write(Text(message, style=style))  # a typed path is not markup

@@ -98,6 +98,8 @@ def output_tokens(lab: Lab, b: int = 0, channel: int = 0) -> list[str]:
 
 #: The sequence bar shows at most this many channels of a regression target (a target and an output row each).
 BAR_CHANNELS = 3
+#: A channel's name in the bar's labels, at most (terminal cells; a longer CSV header name is cut with "…").
+CHANNEL_NAME_CELLS = 12
 
 
 def bar_layout(lab: Lab) -> list[tuple[str, str, int | None]]:
@@ -108,7 +110,8 @@ def bar_layout(lab: Lab) -> list[tuple[str, str, int | None]]:
     task = lab.task
     if not task.channels:
         return [("input", "input", None), ("target", "target", None), ("output", "output", None)]
-    names = list(enumerate(task.channels[:BAR_CHANNELS]))
+    names = [(c, fit_cells(name, CHANNEL_NAME_CELLS, centre=False).rstrip())
+             for c, name in enumerate(task.channels[:BAR_CHANNELS])]
     if task.input_size == len(task.channels):  # a forecast: each channel's input is its last value
         rows = [(f"input {name}", "input", c) for c, name in names]
     else:
@@ -184,7 +187,7 @@ class LabView(Static):
 def fit_number(number: str, room: int) -> str:
     """``number`` (a token that reads as a float) in at most ``room`` characters, with fewer
     significant digits rather than fewer digits: 1000063000.00 in 7 is ``1e9``, not ``1000063``."""
-    if len(number) <= room:
+    if len(number) <= room or not is_number(number):
         return number
     value = float(number)
     for digits in range(room, 0, -1):
@@ -194,15 +197,20 @@ def fit_number(number: str, room: int) -> str:
             text = f"{mantissa}e{int(exponent)}"
         if len(text) <= room:
             return text
-    return number[:room]  # (only for a room too small for any exponent form: never at the bar's widths)
+    return "#" * room  # a room too small for any exponent form (never at the bar's widths): no wrong digits
 
 
-def fit_cells(token: str, width: int) -> str:
-    """``token`` centred in ``width`` terminal cells: a wide character (CJK, most emoji) takes two."""
-    while cell_len(token) > width:
-        token = token[:-1]
+def fit_cells(token: str, width: int, centre: bool = True) -> str:
+    """``token`` in exactly ``width`` terminal cells (a wide character, CJK or most emoji, takes
+    two), centred or left-aligned; a longer one cut, and marked "…" where it is more than a symbol."""
+    if cell_len(token) > width:
+        cut = token
+        while cell_len(cut) > width - (width > 2):
+            cut = cut[:-1]
+        token = cut + "…" if width > 2 else cut
     pad = width - cell_len(token)
-    return " " * (pad // 2) + token + " " * (pad - pad // 2)
+    left = pad // 2 if centre else 0
+    return " " * left + token + " " * (pad - left)
 
 
 class SequenceBar(LabView):
@@ -221,7 +229,7 @@ class SequenceBar(LabView):
         rows = bar_rows(lab)
         self.styles.height = self.rows_needed(lab)
         targets = {label.removeprefix("target"): tokens for label, kind, tokens in rows if kind == "target"}
-        label_width = max(6, *(len(label) for label, _, _ in rows))
+        label_width = max(6, *(cell_len(label) for label, _, _ in rows))
         T = lab.steps
         width = max(1, min(6, max((cell_len(s) for _, _, tokens in rows for s in tokens), default=1)))
         # numbers (the adding task marks some with "*") line up on their last digit, marks beyond it
@@ -257,7 +265,7 @@ class SequenceBar(LabView):
             text = marked
         text.append("\n")
         for label, kind, tokens in rows:
-            text.append(f"{label:<{label_width}} ", style="bold")
+            text.append(fit_cells(label, label_width, centre=False) + " ", style="bold")
             target = targets.get(label.removeprefix("output"))  # this output's target row
             for t in range(start, stop):
                 token = tokens[t]
