@@ -993,6 +993,10 @@ def test_calling_a_subclass_runs_its_own_forward(cls):
     layer = Wrapped.__new__(Wrapped)  # no weights needed: only the call is under test
     assert layer(1, 2, k=3) == ("wrapped", (1, 2), {"k": 3})
     assert cls.__call__(layer, 4) == ("wrapped", (4,), {})
+    import inspect
+
+    assert inspect.signature(cls.__call__) == inspect.signature(cls.forward)  # help() and call hints
+    assert cls.__call__.__doc__ == cls.forward.__doc__
 
 
 def test_traces_compare_and_hash_as_themselves():

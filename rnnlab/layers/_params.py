@@ -10,6 +10,7 @@ nothing is silently broadcast or cast from a non-numeric type.
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 from collections.abc import Iterable, Mapping
@@ -22,10 +23,23 @@ DTYPES = {"float32": np.float32, "float64": np.float64}
 
 class CallsForward:
     """``layer(x, ...)`` runs ``layer.forward(x, ...)``, a subclass's own ``forward`` included, as
-    ``torch.nn.Module`` does (``__call__ = forward`` in a class body kept calling that class's)."""
+    ``torch.nn.Module`` does (``__call__ = forward`` in a class body kept calling that class's).
+    Each class's ``__call__`` carries its ``forward``'s signature and docstring, for ``help`` and
+    an editor's call hints."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.forward(*args, **kwargs)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            return self.forward(*args, **kwargs)
+
+        __call__.__signature__ = inspect.signature(cls.forward)  # type: ignore[attr-defined]
+        __call__.__doc__ = cls.forward.__doc__
+        __call__.__qualname__ = f"{cls.__qualname__}.__call__"
+        cls.__call__ = __call__
 
 
 def parse_dtype(dtype: Any, none_means: str = "float32") -> np.dtype:
