@@ -424,7 +424,7 @@ class Lab(StepCursor, TrainingControl):
         }
         if self.is_attention:
             meta.update(num_heads=self.spec.model.num_heads, causal=bool(self.trace.causal))
-        if self.task.vocab is not None:  # what x's one-hot columns and the outputs' classes stand for
+        if self.task.vocab is not None:  # the outputs' classes (text, hello: x's one-hot columns too)
             meta["vocab"] = list(getattr(self.task, "chars", self.task.vocab))  # a text's own, "\n" not "⏎"
         if self.task.channels:
             meta["channels"] = list(self.task.channels)

@@ -32,7 +32,7 @@ _B2 = np.float32(2.26843463243900e-03)
 _B4 = np.float32(1.18534705686654e-04)
 _B6 = np.float32(1.19825839466702e-06)
 _CLAMP = np.float32(7.90531110763549805)  # the approximation's range: beyond it, its value there (1 - 2.4e-7)
-_SATURATED = np.float32(9.0109215)  # the least float32 x whose tanh rounds to 1.0 in float32
+_SATURATED = np.float32(9.010914)  # the least float32 x whose tanh, correctly rounded to float32, is 1.0
 _HALF32 = np.float32(0.5)
 _ONE32 = np.float32(1.0)
 
