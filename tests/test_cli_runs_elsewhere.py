@@ -158,9 +158,13 @@ def test_a_run_moved_with_its_data_finds_the_data_where_it_sat_beside_the_run(ca
     code, out, err = run(capsys, "bptt", moved_run, "--json")
     assert code == 0 and json.loads(out)["trained_steps"] == 20 and lines(err) == [note], err
     assert f'path = "{csv}"' in (moved_run / "spec.toml").read_text()  # reading leaves the spec as it is
-    code, _, err = run(capsys, "train", "--resume", moved_run, "--steps", "25")
+    spec = moved_run / "spec.toml"  # an interrupted run (5 steps to go), resumed as it is, without --steps
+    spec.write_text(spec.read_text().replace("steps = 20\n", "steps = 25\n"))
+    code, _, err = run(capsys, "train", "--resume", moved_run)
     assert code == 0, err
-    assert f'path = "{moved_csv}"' in (moved_run / "spec.toml").read_text()  # ... training writes where it is
+    assert f'path = "{moved_csv}"' in spec.read_text()  # ... training writes where it is: no note again
+    code, _, err = run(capsys, "bptt", moved_run)
+    assert code == 0 and "note" not in err, err
     moved_csv.write_text("".join(f"{v:.17g}\n" for v in values[::-1]), encoding="utf-8")
     code, _, err = run(capsys, "bptt", moved_run)
     assert code == 2 and "its data changed since" in err

@@ -247,7 +247,7 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
             raise UserError(f"{run.path} changed while it was being read (another rnnlab process wrote it): "
                             "run the command again")
         run.cut_logs(trainer.step)  # reads both logs before writing: one that cannot be read changes nothing
-        if run.spec.train.steps != saved_steps:
+        if run.spec.train.steps != saved_steps or run.data_moved:  # (the data file where it moved with the run)
             from ..train.rundir import atomic_write_text
 
             atomic_write_text(run.path / SPEC, run.spec.to_toml())

@@ -222,6 +222,9 @@ class RunDir:
     _pending: list[str] = field(default_factory=list, repr=False)
     _pending_evals: list[str] = field(default_factory=list, repr=False)
     _writer: int | None = field(default=None, repr=False, compare=False)  # the thread holding the lock
+    #: Opened with its data file found where it moved with the run (:func:`_moved_data_file`):
+    #: ``spec`` reads it there, and a resume writes that path into spec.toml.
+    data_moved: bool = field(default=False, compare=False)
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -266,6 +269,7 @@ class RunDir:
             raise RunDirError(f"{path} has a damaged {SPEC}: not UTF-8") from None
         except OSError as exc:  # no permission, a directory of that name
             raise _read_error(spec_file, exc) from None
+        moved = None
         try:
             spec = parse_spec(text, source=str(spec_file), base_dir=path.resolve(), saved=True)
         except DataFileError as exc:  # the spec is sound: the file it trained on is gone or changed
@@ -284,7 +288,7 @@ class RunDir:
                                  f"to the run as when it was trained\n")
         except SpecError as exc:
             raise RunDirError(f"{path} has a damaged {SPEC}: {exc}") from None
-        run = cls(path, spec)
+        run = cls(path, spec, data_moved=moved is not None)
         if warn_untrained and not run.has_checkpoint:
             sys.stderr.write(f"rnnlab: warning: {path} has no {CHECKPOINT}: its weights are the initial ones, "
                              "untrained\n")
