@@ -1207,6 +1207,34 @@ def test_a_sweep_waiting_behind_a_failing_refit_is_dropped_and_the_error_shown(m
     drive(check)
 
 
+def test_a_queued_sweep_waits_for_a_failed_refits_error_to_be_handled():
+    """The race behind a flaky failure under load: a refit's worker turns ERROR (and leaves the
+    worker list) before its state-change message is handled; a tick in between started the queued
+    sweep on the options that had just failed, and the error then dropped nothing."""
+    from types import SimpleNamespace
+
+    from textual.worker import WorkerState
+
+    class FailedRefit:  # what the screen reads of a worker (hashable, as workers are)
+        group, state, is_cancelled = "esn", WorkerState.ERROR, False
+        error = UserError("the reservoir has no nonzero eigenvalue")
+
+    async def check(app, pilot):
+        screen = app.screen
+        await wait_for(pilot, lambda: idle(app))
+        failed = FailedRefit()
+        screen._refits_unsettled.add(failed)
+        screen._queued_sweep, before = "spectral_radius", screen._sweep_worker
+        screen._tick()  # the error's message not handled yet: the sweep waits
+        assert screen._queued_sweep == "spectral_radius" and screen._sweep_worker is before
+        screen.on_worker_state_changed(SimpleNamespace(worker=failed, state=WorkerState.ERROR))
+        assert "(the sweep of ρ waiting for it is dropped)" in screen.message.plain
+        screen._tick()
+        assert screen._queued_sweep is None and screen._sweep_worker is before and not screen._refits_unsettled
+
+    drive(check)
+
+
 def test_w_during_a_refit_sweeps_after_it_from_its_options(monkeypatch):
     """w while r's refit computes: starting the sweep would cancel the refit; it waits for it."""
     async def check(app, pilot):

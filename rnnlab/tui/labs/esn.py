@@ -200,6 +200,9 @@ class EsnScreen(Screen[None]):
         self._sweep_worker: Worker | None = None  # the last sweep's; cancelled while its sweep runs: stopping
         self._sweep_name = ""  # the option _sweep_worker sweeps
         self._queued_sweep: str | None = None  # w/W while a sweep is stopping: started once it has stopped
+        # refits still to run, or failed with the error not handled yet: a worker's state turns ERROR
+        # before its message arrives, and a queued sweep started in between ran on the failed options
+        self._refits_unsettled: set[Worker] = set()
         self._sweep_drawn: tuple | None = None  # the sweep's state the panels show (_sweep_state)
         self._result_drawn = None  # the lab.result every panel shows (refresh_views); held, so its id is not reused
 
@@ -512,13 +515,15 @@ class EsnScreen(Screen[None]):
         it has stopped; and apply a requested change that no worker will (its worker cancelled
         before it ran)."""
         lab = self.lab
-        if self._queued_sweep is not None and not self._sweep_stopping() and not self._fitting():
+        self._refits_unsettled = {w for w in self._refits_unsettled if _active(w) or w.state == WorkerState.ERROR}
+        if (self._queued_sweep is not None and not self._sweep_stopping() and not self._fitting()
+                and not self._refits_unsettled):
             # not before a refit ends: the group is exclusive, so starting the sweep would cancel
             # the refit, and with it the error a bad option gives
             name, self._queued_sweep = self._queued_sweep, None
             self._start_sweep(name)
         elif lab.pending and not any(_active(w) for w in self.workers if w.group == "esn"):
-            self._apply()
+            self._refit()
         if lab.result is not self._result_drawn:
             self.refresh_views()
         elif self._sweep_state() != self._sweep_drawn:
@@ -526,6 +531,10 @@ class EsnScreen(Screen[None]):
             self.update_status()
 
     # ------------------------------------------------------------------ workers
+    def _refit(self) -> None:
+        """Apply the requested options in a worker (:meth:`_apply`), unsettled until its end is handled."""
+        self._refits_unsettled.add(self._apply())
+
     @work(thread=True, exclusive=True, group="esn", exit_on_error=False)
     def _apply(self) -> None:
         worker = get_current_worker()
@@ -554,6 +563,7 @@ class EsnScreen(Screen[None]):
             # whole in a notice too, as the other labs' worker errors: the status line may end it in "…"
             self.notify(self.message.plain, severity="error", timeout=10)
         if event.state in (WorkerState.SUCCESS, WorkerState.CANCELLED, WorkerState.ERROR):
+            self._refits_unsettled.discard(event.worker)  # (its error, if any, is handled above)
             self.refresh_views()
         else:
             self.update_status()
@@ -567,7 +577,7 @@ class EsnScreen(Screen[None]):
             self.update_status()
             return
         self.message = None
-        self._apply()
+        self._refit()
         self.update_status()
 
     # ------------------------------------------------------------------ actions: time and units
@@ -640,7 +650,7 @@ class EsnScreen(Screen[None]):
         def applied(done: bool | None) -> None:
             if done:
                 self.message = None
-                self._apply()
+                self._refit()
                 self.update_status()
 
         self.app.push_screen(EsnOptionsPrompt(self.lab, accept), applied)
