@@ -947,6 +947,20 @@ def test_a_ragged_nested_list_is_said_in_one_line_naming_the_argument(name):
     assert "\n" not in str(info.value)
 
 
+_RUNS = {"LSTM": lambda x: rnnlab.LSTM(4, 3)(x), "MinGRU": lambda x: rnnlab.MinGRU(4, 3)(x),
+         "JordanRNN": lambda x: rnnlab.JordanRNN(4, 3, 2)(x),
+         "SelfAttentionBlock": lambda x: rnnlab.SelfAttentionBlock(4, 2, 8)(x),
+         "EchoStateNetwork": lambda x: rnnlab.EchoStateNetwork(4, 10).run(x)}
+
+
+@pytest.mark.parametrize("value, kind", [("hello", "str"), (None, "NoneType"), ({"x": 1}, "dict")])
+@pytest.mark.parametrize("layer", list(_RUNS))
+def test_an_input_that_is_no_array_at_all_is_named_so(layer, value, kind):
+    """``lstm("hello")`` said "input must have shape (T, B, 4), got ()": true, and no help."""
+    with pytest.raises(ValueError, match=rf"^input must be an array, got {kind}$"):
+        _RUNS[layer](value)
+
+
 # ------------------------------------------------------------------------------ mistyped calls name the class
 _CALLS = {
     "forward": lambda layer: layer.forward(np.zeros((2, 1, I), np.float32), hx=None),

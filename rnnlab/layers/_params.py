@@ -94,7 +94,10 @@ def check_layer_direction(layer: Any, direction: Any, num_layers: int, num_direc
 
 def array_shape(what: str, value: Any) -> tuple[int, ...]:
     """``np.shape(value)``, with a ragged nested list (which numpy cannot make an array of) said in
-    one line naming ``what``, as :func:`check_array` says it, instead of numpy's error from inside."""
+    one line naming ``what``, as :func:`check_array` says it, instead of numpy's error from inside;
+    None, a string or a dict is no array at all (its "shape ()" would only puzzle)."""
+    if value is None or isinstance(value, (str, bytes, dict)):
+        raise ValueError(f"{what} must be an array, got {type(value).__name__}")
     try:
         return np.shape(value)
     except Exception as exc:
