@@ -623,6 +623,7 @@ def test_csv_loader_reads_headers_blank_lines_and_delimiters(tmp_path):
 @pytest.mark.parametrize("text, words", [
     ("a,b\n1,2\n3,4\n5,6\n7,8\n9,10\n1,2,3\n", "line 7 has 3 fields, expected 2"),
     ("a,b\n1,2\n3\n", "line 3 has 1 field, expected 2"),
+    ("time,value\n1,2,3\n4,5,6\n", "the header (line 1) names 2 columns, but line 2 has 3 fields"),
     ("a,b\n1,2\n3,abc\n", "line 3, column 2 ('b'): 'abc' is not a number"),
     ("1,2\n3,abc\n", "line 2, column 2: 'abc' is not a number"),
     ("1,2\n3,\n", "line 2, column 2 is empty"),

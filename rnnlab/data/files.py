@@ -151,25 +151,29 @@ def _load_csv(path: Path) -> tuple[np.ndarray, list[str] | None]:
     first = numbered[0][1]
     delimiter = next((d for d in (",", "\t", ";") if d in first), ",")
 
-    def cells(line: str) -> list[str]:
+    def split(line: str) -> list[str]:
         return [c.strip() for c in next(csv.reader([line], delimiter=delimiter))]
 
-    rows = [(lineno, cells(line)) for lineno, line in numbered]
+    rows = [(lineno, split(line)) for lineno, line in numbered]
     header: list[str] | None = None
+    header_line = None
     if not all(is_number(c) for c in rows[0][1]):
-        header = rows[0][1]
+        header, header_line = rows[0][1], rows[0][0]
         rows = rows[1:]
         if not rows:
             raise DataError(f"{path}: has a header line but no data rows")
     else:  # numpy's savetxt writes its header as a comment ("# t,x"): names, where they fit the columns
         before = [line.lstrip().removeprefix("#") for line in lines[:numbered[0][0] - 1] if line.strip()]
-        named = cells(before[-1]) if before else []
+        named = split(before[-1]) if before else []
         if len(named) == len(rows[0][1]) and not any(is_number(name) for name in named):
             header = named
     width = len(header) if header is not None else len(rows[0][1])
 
     values = np.empty((len(rows), width), dtype=np.float64)
     for r, (lineno, cells) in enumerate(rows):
+        if len(cells) != width and r == 0 and header_line is not None:  # the header is the odd one out
+            raise DataError(f"{path}: the header (line {header_line}) names {_count(width, 'column')}, "
+                            f"but line {lineno} has {_count(len(cells), 'field')}")
         if len(cells) != width:
             raise DataError(f"{path}: line {lineno} has {_count(len(cells), 'field')}, expected {width}")
         for c, cell in enumerate(cells):
