@@ -263,6 +263,9 @@ TRAIN_RULES = {
                                   "training (evaluation always runs free)"),
 }
 
+#: The [train] settings only some optimizers read (OPTIMIZER_SETTINGS), in the table's order.
+_OPTIMIZER_ONLY = tuple(name for name in TRAIN_RULES if any(name in names for names in OPTIMIZER_SETTINGS.values()))
+
 TOP_RULES = {
     "name": Rule(str, "a short name for the experiment (it names the run directory: runs/NAME-TIME)"),
     "description": Rule(str, "what the experiment shows"),
@@ -415,8 +418,7 @@ class Spec:
         for name, cells in CELL_FIELDS.items():
             if cell not in cells:
                 del data["model"][name]
-        for name in {name for names in OPTIMIZER_SETTINGS.values() for name in names} - \
-                set(OPTIMIZER_SETTINGS[optimizer]):
+        for name in set(_OPTIMIZER_ONLY) - set(OPTIMIZER_SETTINGS[optimizer]):
             del data["train"][name]
         if cell != "jordan":
             del data["train"]["teacher_forcing"]
@@ -550,11 +552,11 @@ def _check_jordan(model: ModelSpec, train: TrainSpec) -> None:
 
 def _check_optimizer(train: TrainSpec, reset: bool = False) -> TrainSpec:
     """The optimizer's settings: another optimizer's is refused (when changed from its default, as a
-    spec written by an older rnnlab lists every field), rather than silently ignored; ``reset``: put back to its
-    default instead. Returns ``train`` as checked."""
+    spec written by an older rnnlab lists every field), rather than silently ignored; ``reset``: put
+    back to its default instead. Returns ``train`` as checked."""
     defaults = TrainSpec()
     used = OPTIMIZER_SETTINGS[train.optimizer]
-    for name in sorted({name for names in OPTIMIZER_SETTINGS.values() for name in names}, key=list(TRAIN_RULES).index):
+    for name in _OPTIMIZER_ONLY:
         if name not in used and getattr(train, name) != getattr(defaults, name):
             if reset:
                 train = replace(train, **{name: getattr(defaults, name)})

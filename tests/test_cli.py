@@ -315,7 +315,8 @@ def test_type_checkers_see_every_layer_the_package_loads_lazily():
     import ast
 
     tree = ast.parse((ROOT / "rnnlab" / "__init__.py").read_text())
-    guarded = next(node for node in tree.body if isinstance(node, ast.If) and ast.unparse(node.test) == "_typing.TYPE_CHECKING")
+    guarded = next(node for node in tree.body
+                   if isinstance(node, ast.If) and ast.unparse(node.test) == "_typing.TYPE_CHECKING")
     imported = {alias.name for node in guarded.body for alias in node.names}
     assert imported == set(rnnlab.__all__) - {"__version__"}
 

@@ -154,7 +154,8 @@ def test_a_run_moved_with_its_data_finds_the_data_where_it_sat_beside_the_run(ca
     project = tmp_path.parent / f"{tmp_path.name}-moved"
     shutil.move(tmp_path, project)
     moved_run, moved_csv = project / run_dir.name, project / csv.name
-    note = f"rnnlab: note: {csv} is gone; using {moved_csv}, at the same place relative to the run as when it was trained"
+    note = (f"rnnlab: note: {csv} is gone; using {moved_csv}, at the same place relative to the run as when it "
+            "was trained")
     code, out, err = run(capsys, "bptt", moved_run, "--json")
     assert code == 0 and json.loads(out)["trained_steps"] == 20 and lines(err) == [note], err
     assert f'path = "{csv}"' in (moved_run / "spec.toml").read_text()  # reading leaves the spec as it is

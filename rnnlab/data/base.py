@@ -294,10 +294,10 @@ class Task(ABC):
         return f"{type(self).__name__}({args})"
 
 
-def not_held_out(n: int, need: int, items: str) -> str:
-    """Why ``n`` items (rows, characters) hold out no tail when both parts need ``need`` ("" when
-    they do): :attr:`Task.eval_not_held_out`."""
-    if held_out_split(n, need) < n:
+def not_held_out(n: int, split: int, need: int, items: str) -> str:
+    """Why ``n`` items (rows, characters) split at ``split`` (:func:`held_out_split`) hold out no
+    tail when both parts need ``need`` ("" when they do): :attr:`Task.eval_not_held_out`."""
+    if split < n:
         return ""
     return (f"{n} {items} are too few to hold out the last tenth (both parts need length + 1 = {need}: "
             f"{10 * need} {items}): the eval batch draws from the training data")

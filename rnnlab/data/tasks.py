@@ -525,7 +525,7 @@ class _WindowForecast(_TypedForecast, Task):
 
     def _set_parts(self, series: np.ndarray) -> None:
         split = held_out_split(len(series), self.length + 1)
-        self.eval_not_held_out = not_held_out(len(series), self.length + 1, "rows")
+        self.eval_not_held_out = not_held_out(len(series), split, self.length + 1, "rows")
         self._train = series[:split]
         self._eval = series[split:] if split < len(series) else series
         self.input_size = self.output_size = series.shape[1]

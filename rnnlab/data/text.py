@@ -208,7 +208,7 @@ class TextTask(CharTask):
         self.data_sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
         ids = ids.astype(np.int64).ravel()
         split = held_out_split(len(ids), self.length + 1)
-        self.eval_not_held_out = not_held_out(len(ids), self.length + 1, "characters")
+        self.eval_not_held_out = not_held_out(len(ids), split, self.length + 1, "characters")
         self._train_ids = ids[:split]
         self._eval_ids = ids[split:] if split < len(ids) else ids
 

@@ -27,7 +27,7 @@ class CallsForward:
     Each class's ``__call__`` carries its ``forward``'s signature and docstring, for ``help`` and
     an editor's call hints."""
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:  # what a type checker sees; each class gets its own
         return self.forward(*args, **kwargs)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

@@ -17,15 +17,16 @@ from textual.worker import Worker, WorkerState
 from ..data import TASKS, task_fields
 from ..errors import TargetExistsError, UserError
 from ..spec import ATTENTION_CELLS, CELLS, LINEAR_CELLS, OPTIMIZERS, ModelSpec, preset_names
+from ..spec import CELL_FIELDS as SPEC_CELL_FIELDS
 from ..layers.init import INITS
 from ..layers.minimal import METHODS
 
 
 #: How a help writes the keys textual names (the others as they are: l, ctrl+s).
-KEY_SYMBOLS = {"right": "→", "left": "←", "up": "↑", "down": "↓", "shift+right": "shift+→", "shift+left": "shift+←",
-               "home": "Home", "end": "End", "pagedown": "PgDn", "pageup": "PgUp", "question_mark": "?",
-               "left_square_bracket": "[", "right_square_bracket": "]", "comma": ",", "full_stop": ".",
-               "plus": "+", "minus": "-", "equals_sign": "="}
+KEY_SYMBOLS = {"right": "→", "left": "←", "up": "↑", "down": "↓", "shift+right": "shift+→",
+               "shift+left": "shift+←", "home": "Home", "end": "End", "pagedown": "PgDn", "pageup": "PgUp",
+               "question_mark": "?", "left_square_bracket": "[", "right_square_bracket": "]", "comma": ",",
+               "full_stop": ".", "plus": "+", "minus": "-", "equals_sign": "="}
 
 
 def key_names(key: str) -> str:
@@ -123,14 +124,12 @@ class CompactSelect(Select):
         super().__init__(*args, compact=True, **kwargs)
 
 
-#: The edit form's fields that only some cells have: field id -> does it apply to this cell?
-CELL_FIELDS = {
-    "model-nonlinearity": lambda cell: cell == "rnn",
-    "model-forget_bias": lambda cell: cell == "lstm",
-    "model-scan": lambda cell: cell in LINEAR_CELLS,
-    "model-init": lambda cell: cell not in ATTENTION_CELLS,  # inits of recurrent weights W_hh
-    "model-num_heads": lambda cell: cell in ATTENTION_CELLS,
-    "model-d_ff": lambda cell: cell in ATTENTION_CELLS,
+#: The edit form's fields that only some cells have: field id -> does it apply to this cell? The
+#: spec's CELL_FIELDS that the form holds, and init, for the cells with recurrent weights W_hh.
+FORM_CELL_FIELDS: dict[str, Callable[[str], bool]] = {
+    **{f"model-{name}": (lambda cell, cells=SPEC_CELL_FIELDS[name]: cell in cells)
+       for name in ("nonlinearity", "forget_bias", "scan", "num_heads", "d_ff")},
+    "model-init": lambda cell: cell not in ATTENTION_CELLS,
 }
 
 def edited_name(name: str, old: tuple[str, str], new: tuple[str, str]) -> str:
@@ -391,7 +390,7 @@ class EditScreen(ModalScreen[Any]):
             self._proposed_name = edited_name(self._spec.name, (self._spec.task["kind"], self._spec.model.cell),
                                               (kind, cell))
             name_field.value = self._proposed_name
-        for field, applies in CELL_FIELDS.items():
+        for field, applies in FORM_CELL_FIELDS.items():
             self.query_one(f"#{field}").disabled = not applies(cell)
         self.query_one("#task-length").disabled = not {"length", "delay"} & set(task_fields(kind))
 
