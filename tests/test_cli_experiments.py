@@ -65,6 +65,16 @@ def test_training_a_bidirectional_next_character_model_warns_that_it_reads_its_t
            "target" in err
 
 
+def test_training_on_a_series_with_pandas_index_column_warns(capsys, tmp_path):
+    data = tmp_path / "prices.csv"
+    data.write_text(",price\n" + "".join(f"{i},{np.sin(i / 3):.4f}\n" for i in range(60)))
+    spec = tmp_path / "prices.toml"
+    spec.write_text(f'[task]\nkind = "series"\npath = "{data.name}"\nlength = 10\n[model]\nhidden_size = 4\n')
+    code, _, err = run(capsys, "train", spec, "--steps", "1", "--out", tmp_path / "r")
+    assert code == 0, err
+    assert "rnnlab: warning: prices.csv: column 1 has no name and counts the rows (0, 1, 2, ...): pandas' index?" in err
+
+
 def test_train_writes_a_run_directory_and_resume_extends_it(capsys, tmp_path):
     out_dir = tmp_path / "run"
     code, out, err = run(capsys, "train", "hello", "--steps", "30", "--seed", "4", "--out", out_dir, "--json")

@@ -665,6 +665,27 @@ def test_a_series_channels_are_named_by_the_csv_header(tmp_path):
     assert make_task("series", {"path": "example-series.csv", "length": 5}).channels == ("signal", "lagged")
 
 
+def test_a_series_column_that_counts_the_rows_is_named_in_a_warning(tmp_path):
+    """pandas' to_csv writes its index as an unnamed first column (0, 1, 2, ...): the model read
+    it as a feature and forecast it, with nothing said."""
+    values = np.random.default_rng(0).standard_normal(40)
+
+    def warning(name: str, text: str) -> str:
+        return make_task("series", {"path": str(write(tmp_path, name, text)), "length": 5}).data_warning
+
+    pandas = warning("pandas.csv", ",price\n" + "".join(f"{i},{v}\n" for i, v in enumerate(values)))
+    assert pandas == ("pandas.csv: column 1 has no name and counts the rows (0, 1, 2, ...): pandas' index? It is "
+                      "read and forecast like a signal; to_csv(index=False) leaves it out")
+    step = warning("step.csv", "price,t\n" + "".join(f"{v},{i + 1}\n" for i, v in enumerate(values)))
+    assert step.startswith("step.csv: column 2 ('t') counts the rows (1, 2, 3, ...): read and forecast like a "
+                           "signal, though a step number carries none")
+    two = warning("two.csv", "".join(f"{i},{v},{i - 3}\n" for i, v in enumerate(values)))
+    assert two.startswith("two.csv: columns 1, 3 count the rows: read and forecast")
+    # a column that rises by one almost everywhere, by steps of 2, or from 0.5 is a signal
+    assert warning("signal.csv", "".join(f"{i + (i == 20)},{2 * i},{i + 0.5}\n" for i in range(40))) == ""
+    assert make_task("series", {"path": "example-series.csv", "length": 5}).data_warning == ""
+
+
 def test_a_text_of_one_character_has_a_unigram_baseline_of_zero_not_minus_zero(tmp_path):
     path = write(tmp_path, "a.txt", "a" * 100)
     baseline = make_task("text", {"path": str(path), "length": 5}).baseline()

@@ -1536,6 +1536,20 @@ def test_a_lab_on_a_model_that_reads_its_targets_says_so(tmp_path):
     drive(check, target=str(spec))
 
 
+def test_a_lab_on_a_series_with_pandas_index_column_says_so(tmp_path):
+    data = tmp_path / "prices.csv"
+    data.write_text(",price\n" + "".join(f"{i},{np.sin(i / 3):.4f}\n" for i in range(60)))
+    spec = tmp_path / "prices.toml"
+    spec.write_text(f'[task]\nkind = "series"\npath = "{data.name}"\nlength = 10\n[model]\nhidden_size = 4\n')
+
+    async def check(app, pilot):
+        await pilot.pause()
+        messages = [n.message for n in app._notifications]
+        assert any("prices.csv: column 1 has no name and counts the rows" in m for m in messages), messages
+
+    drive(check, target=str(spec))
+
+
 def test_the_command_palette_offers_no_theme_the_colour_maps_were_not_made_for():
     async def check(app, pilot):
         titles = [command.title for command in app.get_system_commands(app.screen)]

@@ -267,8 +267,9 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
         if overrides:
             spec = spec.with_overrides(overrides)
         trainer = Trainer(spec)  # first: a model that cannot be built leaves no run directory behind
-        if warning := spec.reads_its_targets(trainer.task):
-            typer.echo(f"rnnlab: warning: {warning}", err=True)
+        for warning in (spec.reads_its_targets(trainer.task), trainer.task.data_warning):
+            if warning:
+                typer.echo(f"rnnlab: warning: {warning}", err=True)
         if note := trainer.task.eval_not_held_out:
             typer.echo(f"rnnlab: note: {note}", err=True)
         run = RunDir.create(out or default_run_path(spec), spec)

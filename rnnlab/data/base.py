@@ -197,6 +197,9 @@ class Task(ABC):
     #: Why the eval batch is not held out ("" when it is: fresh draws, or a data file's last tenth):
     #: a data file too short to spare a tail, whose eval batch then draws from the training data.
     eval_not_held_out: str = ""
+    #: Something in the user's data file that is read as data but likely is not ("" for nothing):
+    #: a series column that counts the rows (pandas' index). Said where a run is trained or a lab opened.
+    data_warning: str = ""
 
     def beyond_float32(self) -> str:
         """Why a float32 model cannot read this task's data ("" when it can): a data file's values

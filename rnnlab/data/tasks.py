@@ -764,6 +764,33 @@ def _standardized(data: np.ndarray, split: int) -> tuple[np.ndarray, np.ndarray,
     return out, mean, np.where(std > 0, std, 1.0)
 
 
+def _row_counter_warning(path: Path, data: np.ndarray, names: tuple[str, ...] | None) -> str:
+    """A warning ("" for none) naming the columns of ``data`` that count its rows (0, 1, 2, ... or
+    from any start): a step number, or pandas' index (``to_csv`` without ``index=False``, whose
+    header leaves that column unnamed), which a model would read and forecast like a signal."""
+    n = len(data)
+    counters = [c for c in range(data.shape[1]) if n >= 3 and data[0, c] == round(data[0, c])
+                and np.array_equal(np.diff(data[:, c]), np.ones(n - 1))]
+    if not counters:
+        return ""
+
+    def named(c: int) -> bool:  # load_named_series calls an unnamed column #k; pandas reads one back as Unnamed: 0
+        return names is not None and names[c] not in (f"#{c + 1}", "Unnamed: 0")
+
+    if counters == [0] and names is not None and not named(0):
+        start = int(data[0, 0])
+        return (f"{path.name}: column 1 has no name and counts the rows ({start}, {start + 1}, {start + 2}, ...): "
+                "pandas' index? It is read and forecast like a signal; to_csv(index=False) leaves it out")
+    if len(counters) == 1:
+        c, start = counters[0], int(data[0, counters[0]])
+        what = (f"column {c + 1}" + (f" ('{names[c]}')" if named(c) else "")
+                + f" counts the rows ({start}, {start + 1}, {start + 2}, ...)")
+    else:
+        what = "columns " + ", ".join(str(c + 1) for c in counters) + " count the rows"
+    return (f"{path.name}: {what}: read and forecast like a signal, though a step number carries none, and "
+            "past the training rows it takes values never trained on")
+
+
 @register
 class SeriesTask(_WindowForecast):
     """Forecast the next row of the user's numeric series (``.csv`` or ``.npy``; rows are time steps).
@@ -800,6 +827,7 @@ class SeriesTask(_WindowForecast):
         digest = hashlib.sha256(repr(data.shape).encode())
         digest.update(np.ascontiguousarray(data, dtype="<f8").tobytes())
         self.data_sha256 = digest.hexdigest()
+        self.data_warning = _row_counter_warning(path, data, names)
         if self.standardize:
             data, self.mean, self.std = _standardized(data, held_out_split(len(data), self.length + 1))
         self.largest = float(np.abs(data).max())  # of the values a model reads

@@ -286,11 +286,12 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
         self.update_views()
         self.refresh_bindings()
         warn_without_true_colour(self, "heatmaps need")
-        self._warn_if_it_reads_its_targets()
+        self._warn_about_the_experiment()
 
-    def _warn_if_it_reads_its_targets(self) -> None:
-        if warning := self.lab.spec.reads_its_targets(self.lab.task):
-            self.notify(warning, severity="warning", timeout=10)
+    def _warn_about_the_experiment(self) -> None:
+        for warning in (self.lab.spec.reads_its_targets(self.lab.task), self.lab.task.data_warning):
+            if warning:
+                self.notify(warning, severity="warning", timeout=10)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """The head keys only exist for a self-attention model (hidden from the footer otherwise),
@@ -782,7 +783,7 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
                 self.update_views()
                 self.refresh_bindings()
                 self.notify(f"new experiment: {lab.spec.model.cell}, {lab.task.kind}")
-                self._warn_if_it_reads_its_targets()
+                self._warn_about_the_experiment()
 
         self.push_screen(EditScreen(old.spec, check, build, unsaved_steps=lambda: old.unsaved_steps), applied)
 
