@@ -1,4 +1,4 @@
-"""Experiment commands: ``presets``, ``train``, ``bptt``, ``trace`` and ``sample``.
+"""Experiment commands: ``presets``, ``runs``, ``train``, ``bptt``, ``trace`` and ``sample``.
 
 Each is a thin view over the core: specs (:mod:`rnnlab.spec`), training and run directories
 (:mod:`rnnlab.train`) and the :class:`~rnnlab.lab.Lab`. Bad input arrives here as a
@@ -127,6 +127,66 @@ def presets(
     for name in LABS:
         labs.add_row(name, DESCRIPTIONS.get(name, ""))
     console.print(labs)
+
+
+# ---------------------------------------------------------------------------------------------
+# rnnlab runs
+# ---------------------------------------------------------------------------------------------
+
+@app.command()
+def runs(
+    folder: Annotated[Path, typer.Argument(
+        help="A folder of run directories (or one run directory).")] = Path("runs"),
+    json_output: Annotated[bool, typer.Option(
+        "--json", help='Print a JSON list: path, name, task, cell, hidden_size, step, steps, status, loss, eval '
+        '{step, loss, accuracy}, eval_held_out, baseline {name, loss, accuracy}, updated (seconds since the '
+        'epoch), problem.')] = False,
+) -> None:
+    """List the run directories in a folder, the most recently updated first: task, cell, steps,
+    how training ended, the last losses against the task's baseline.
+
+    A status is how the run's last training ended (completed, stopped, diverged), training (a
+    process is training it now), interrupted (a process was killed mid-run: --resume goes on from
+    its checkpoint), untrained, or damaged. Reads no data file and no weights."""
+    from ..train.runs import list_runs
+
+    listed = list_runs(folder)
+    if json_output:
+        _print_json([run.to_json() for run in listed])
+        return
+    if not listed:
+        _out_console().print(f"no run directories in {folder} (rnnlab train NAME makes one)", highlight=False)
+        return
+    _print_runs(listed)
+
+
+def _print_runs(listed) -> None:
+    from datetime import datetime
+
+    from rich.table import Table
+
+    table = Table(title_justify="left")
+    for column in ("run", "task", "cell", "H", "step", "status", "loss", "eval loss", "eval acc", "baseline",
+                   "updated"):
+        numeric = column in ("H", "step", "loss", "eval loss", "eval acc", "baseline")
+        table.add_column(column, justify="right" if numeric else "left", no_wrap=column != "run")
+    status_styles = {"completed": "green", "diverged": "red", "damaged": "red", "training": "cyan"}
+    for run in listed:
+        step = "-" if run.step is None else f"{run.step}" + ("" if run.steps is None else f"/{run.steps}")
+        evaluated = run.eval or {}
+        accuracy = evaluated.get("accuracy")
+        eval_loss = _fmt(evaluated.get("loss")) + ("" if run.eval_held_out or not evaluated else " (train)")
+        baseline = "-" if run.baseline is None else _fmt(run.baseline.get("loss"))
+        status = run.status
+        table.add_row(str(run.path), run.task or "-", run.cell or "-", _fmt(run.hidden_size, "d"), step,
+                      f"[{status_styles.get(run.status, '')}]{status}[/]" if run.status in status_styles else status,
+                      _fmt(run.loss), eval_loss,
+                      "-" if not isinstance(accuracy, (int, float)) else f"{100 * accuracy:.1f}%", baseline,
+                      datetime.fromtimestamp(run.updated).strftime("%Y-%m-%d %H:%M"))
+    _out_console().print(table)
+    for run in listed:  # under the table: a message would squeeze every column of it
+        if run.problem:
+            _out_console().print(f"{run.path}: {run.problem}", highlight=False)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -640,8 +640,8 @@ RUNS_NAMED = 3
 
 def _runs_inside(path: Path) -> str:
     """What a folder of runs (``runs/``) given for a run holds, for its error to name: "; the runs
-    in it: runs/b, runs/a" (the newest first; past RUNS_NAMED, "(5 in all, the newest first)"), or
-    "" for none."""
+    in it: runs/b, runs/a" (the newest first; past RUNS_NAMED, "(5 in all, the newest first:
+    rnnlab runs runs lists them)"), or "" for none."""
     try:
         runs = sorted((p for p in path.iterdir() if p.is_dir() and (p / SPEC).is_file()),
                       key=lambda p: p.stat().st_mtime, reverse=True)
@@ -650,7 +650,7 @@ def _runs_inside(path: Path) -> str:
     if not runs:
         return ""
     shown = ", ".join(str(p) for p in runs[:RUNS_NAMED])
-    more = f" ({len(runs)} in all, the newest first)" if len(runs) > RUNS_NAMED else ""
+    more = f" ({len(runs)} in all, the newest first: rnnlab runs {path} lists them)" if len(runs) > RUNS_NAMED else ""
     return f"; the run{'s' if len(runs) > 1 else ''} in it: {shown}{more}"
 
 

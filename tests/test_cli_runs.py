@@ -1,0 +1,90 @@
+"""`rnnlab runs`: a folder of run directories at a glance, whatever state each was left in."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+from conftest import one_line_error, run_cli as run
+from rnnlab.train import RunDir
+from rnnlab.train.runs import list_runs
+
+
+def test_runs_lists_each_run_with_how_its_training_ended_newest_first(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "train", "hello", "--steps", "6", "--out", "runs/done")
+    assert code == 0, err
+    code, _, err = run(capsys, "train", "hello", "--steps", "4", "--out", "runs/older")
+    assert code == 0, err
+    # killed while resuming: its logs go past what its summary says (SIGKILL writes no summary)
+    shutil.copytree("runs/done", "runs/killed")
+    summary = json.loads((tmp_path / "runs/killed/summary.json").read_text())
+    summary["step"] = 3
+    (tmp_path / "runs/killed/summary.json").write_text(json.dumps(summary))
+    shutil.copytree("runs/done", "runs/crashed")  # killed before its first summary
+    os.remove("runs/crashed/summary.json")
+    os.makedirs("runs/fresh")
+    shutil.copy("runs/done/spec.toml", "runs/fresh/spec.toml")  # created, never trained
+    os.makedirs("runs/broken")
+    (tmp_path / "runs/broken/spec.toml").write_text("[task\n")
+    os.makedirs("runs/notes")  # no spec.toml: not a run, not listed
+    (tmp_path / "runs/notes/todo.txt").write_text("x\n")
+    for age, name in enumerate(("broken", "fresh", "crashed", "killed", "done", "older")):
+        for file in (tmp_path / "runs" / name).iterdir():
+            os.utime(file, (1e9 - 60 * age, 1e9 - 60 * age))
+
+    listed = {run.path.name: run for run in list_runs("runs")}
+    assert [r.path.name for r in list_runs("runs")] == ["broken", "fresh", "crashed", "killed", "done", "older"]
+    assert {name: r.status for name, r in listed.items()} == {
+        "done": "completed", "older": "completed", "killed": "interrupted", "crashed": "interrupted",
+        "fresh": "untrained", "broken": "damaged"}
+    done = listed["done"]
+    assert (done.task, done.cell, done.hidden_size, done.step, done.steps) == ("hello", "lstm", 16, 6, 6)
+    assert done.eval["step"] == 6 and done.baseline["name"] == "chance" and done.loss > 0
+    assert listed["fresh"].step is None and listed["fresh"].baseline["loss"] == done.baseline["loss"]
+    assert listed["broken"].problem.startswith("spec.toml: not TOML")
+
+    code, out, err = run(capsys, "runs")
+    assert code == 0, err
+    lines = out.splitlines()
+    row = next(line for line in lines if "runs/done" in line)
+    assert "hello" in row and "6/6" in row and "completed" in row and f"{100 * done.eval['accuracy']:.1f}%" in row
+    assert next(line for line in lines if "runs/killed" in line).count("interrupted") == 1
+    assert "runs/notes" not in out
+    assert "runs/broken: spec.toml: not TOML" in out  # under the table, not squeezed into it
+    code, out, _ = run(capsys, "runs", "--json")
+    rows = json.loads(out)
+    assert [r["path"] for r in rows][:2] == ["runs/broken", "runs/fresh"]
+    assert rows[4]["status"] == "completed" and rows[4]["eval"]["accuracy"] is not None
+    code, out, _ = run(capsys, "runs", "runs/done", "--json")  # a run directory lists itself
+    assert code == 0 and [r["path"] for r in json.loads(out)] == ["runs/done"]
+
+
+def test_a_run_being_trained_is_listed_as_training(capsys, tmp_path):
+    code, _, err = run(capsys, "train", "hello", "--steps", "2", "--out", tmp_path / "r")
+    assert code == 0, err
+    with RunDir.open(tmp_path / "r").writing() as held:  # as another process training it holds it
+        assert held
+        assert [r.status for r in list_runs(tmp_path)] == ["training"]
+    assert [r.status for r in list_runs(tmp_path)] == ["completed"]
+
+
+def test_runs_on_a_missing_or_empty_folder(capsys, tmp_path):
+    code, _, err = run(capsys, "runs", str(tmp_path / "nothing"))
+    assert code == 2 and one_line_error(err) == f"rnnlab: error: {tmp_path / 'nothing'} does not exist " \
+                                                "(rnnlab train puts its runs in runs/)"
+    code, out, _ = run(capsys, "runs", str(tmp_path))
+    assert code == 0 and out.strip() == f"no run directories in {tmp_path} (rnnlab train NAME makes one)"
+    code, out, _ = run(capsys, "runs", str(tmp_path), "--json")
+    assert code == 0 and json.loads(out) == []
+
+
+def test_a_folder_of_many_runs_given_as_one_names_the_newest_and_rnnlab_runs(capsys, tmp_path):
+    code, _, err = run(capsys, "train", "hello", "--steps", "2", "--out", tmp_path / "runs" / "a")
+    assert code == 0, err
+    for name in "bcd":
+        shutil.copytree(tmp_path / "runs" / "a", tmp_path / "runs" / name)
+    code, _, err = run(capsys, "bptt", str(tmp_path / "runs"))
+    assert code == 2 and one_line_error(err).endswith(f"(4 in all, the newest first: rnnlab runs {tmp_path / 'runs'} "
+                                                      "lists them)")
