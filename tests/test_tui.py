@@ -874,6 +874,80 @@ def test_edit_refuses_bad_values_inline_and_applies_good_ones():
     drive(check)
 
 
+def _trained_run(path: Path, preset: str, steps: int) -> Path:
+    from rnnlab.spec import load_preset
+    from rnnlab.train import RunDir, Trainer, train_run
+
+    spec = load_preset(preset).with_overrides({"train.steps": steps, "model.hidden_size": 4})
+    train_run(RunDir.create(path, spec), Trainer(spec), steps)
+    return path
+
+
+def test_o_lists_runs_and_presets_narrows_as_typed_and_opens_the_chosen_run(tmp_path, monkeypatch):
+    """A lab on one run had to be quit to look at another (rnnlab tui runs/OTHER)."""
+    monkeypatch.chdir(tmp_path)
+    _trained_run(tmp_path / "runs" / "parity-a", "parity", 3)
+    _trained_run(tmp_path / "runs" / "hello-b", "hello", 2)
+
+    async def check(app, pilot):
+        await pilot.press("o")
+        await wait_for(pilot, lambda: app.screen.query("#open-list"))
+        options = app.screen.query_one("#open-list")
+        listed = [options.get_option_at_index(i).id for i in range(options.option_count)]
+        assert listed[:2] == ["runs/hello-b", "runs/parity-a"] and "hello" in listed and "copy-lru" in listed
+        assert "parity, gru, H=4" in screen_text(app) and "step 3/3 completed" in screen_text(app)
+        await pilot.press(*"parit")  # typing narrows the list: the run, then the preset
+        assert [options.get_option_at_index(i).id for i in range(options.option_count)] == ["runs/parity-a",
+                                                                                             "parity"]
+        await pilot.press("y")  # a name typed whole comes first
+        assert [options.get_option_at_index(i).id for i in range(options.option_count)] == ["parity",
+                                                                                             "runs/parity-a"]
+        await pilot.press("down", "enter")
+        await wait_for(pilot, lambda: app.lab.task.kind == "parity")
+        assert app.lab.run.path == Path("runs/parity-a") and app.lab.trainer.step == 3
+        assert any(n.message.startswith("opened runs/parity-a: gru, parity") for n in app._notifications)
+        assert app.layer == 0 and "parity" in app.sub_title
+        await pilot.press("o")  # the open run's folder and ./runs are one: each run once
+        await wait_for(pilot, lambda: app.screen.query("#open-list"))
+        options = app.screen.query_one("#open-list")
+        listed = [options.get_option_at_index(i).id for i in range(options.option_count)]
+        assert listed.count("runs/parity-a") == 1
+        assert listed[:2] == ["runs/hello-b", "runs/parity-a"]  # opening changes no run: the same order
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.lab.task.kind == "hello")
+        assert app.lab.run.path == Path("runs/hello-b")
+
+    drive(check, target="runs/hello-b")
+
+
+def test_o_names_a_bad_target_inline_and_warns_of_unsaved_steps(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+    async def check(app, pilot):
+        lab = app.lab
+        await pilot.press("t")
+        await wait_for(pilot, lambda: lab.training_status == "completed")
+        await pilot.press("o")
+        await wait_for(pilot, lambda: app.screen.query("#open-input"))
+        warning = app.screen.query_one("#open-warning")
+        assert warning.display and f"the {lab.trainer.step} steps trained since the last save are dropped" in \
+            str(warning.render())
+        await pilot.press(*"nope.toml", "enter")
+        await wait_for(pilot, lambda: str(app.screen.query_one("#open-error").render()))
+        assert str(app.screen.query_one("#open-error").render()) == "no such spec file: nope.toml"
+        assert not app.screen.query_one("#open-list").display  # nothing listed matches: no empty box
+        app.screen.query_one("#open-input").value = "esn"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "architecture lab" in str(app.screen.query_one("#open-error").render()))
+        assert app.lab is lab  # nothing opened
+        await pilot.press("ctrl+s")  # saving from the dialog drops the warning
+        await wait_for(pilot, lambda: not app.screen.query_one("#open-warning").display)
+        await pilot.press("escape")
+        assert app.lab is lab and not app.screen.query("#open-input")
+
+    drive(check, target="hello")
+
+
 def test_an_unchanged_form_keeps_the_trained_model_and_a_changed_one_warns_first(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # ctrl+s saves under runs/ here
 

@@ -34,11 +34,12 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from ..data import Batch
 from ..errors import UserError
 from ..lab import Lab
+from ..labs import LABS
 from ..spec import ModelSpec
 from ..train.rundir import npz_target
 from .panels import (AttentionPanel, CursorValues, DecayPlane, ExplainPanel, GradientPlot, SequenceBar, StatePanel,
                      StepRate, TrainingPlots)
-from .screens import EditScreen, HelpScreen, PromptScreen, key_names
+from .screens import EditScreen, HelpScreen, OpenScreen, PromptScreen, key_names, open_choices
 from .terminal import ConfirmQuit, FixedTheme, PlainNotices, fit_footer, show_if_too_small, warn_without_true_colour
 from .widgets import Heatmap
 
@@ -113,6 +114,27 @@ def refused_while_computing(handler):
     return guarded
 
 
+def _opened_lab(target: str | Path | None) -> tuple[Lab, list[tuple[str, str]]]:
+    """``Lab.open(target)``, its backward pass run (compiling those kernels too, before the first
+    key press) and its views' numbers computed; with the core's warnings and notes (a run without
+    a checkpoint, skipped log lines, a data file found where it moved), which go to stderr, hidden
+    by the full-screen app, as ``(message, severity)`` notices."""
+    with contextlib.redirect_stderr(io.StringIO()) as stderr:
+        lab = Lab.open(target)
+        try:
+            lab.run_backward()
+        except UserError:  # diverged weights overflow it: the lab shows their forward pass, b says why
+            pass
+        lab.refresh()
+    notices = []
+    for line in stderr.getvalue().splitlines():
+        if line.startswith(WARNING_PREFIX):
+            notices.append((line.removeprefix(WARNING_PREFIX), "warning"))
+        elif line.startswith(NOTE_PREFIX):
+            notices.append((line.removeprefix(NOTE_PREFIX), "information"))
+    return lab, notices
+
+
 class SideColumn(VerticalScroll):
     """The values table and the explain panel. Not focusable (see StatePanel): PgDn/PgUp (the
     app's bindings) and the mouse wheel scroll it on a short terminal, and a last line says so
@@ -167,6 +189,7 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
         Binding("n", "new_sequence", "new sequence"),
         Binding("i", "type_sequence", "type input", show=False),
         Binding("e", "edit", "edit"),
+        Binding("o", "open", "open a run or preset", show=False),
         Binding("left_square_bracket", "previous_stream", "prev layer", show=False),
         Binding("right_square_bracket", "next_stream", "next layer", show=False),
         Binding("j", "next_map", "next heatmap", show=False),
@@ -260,21 +283,11 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
             self.call_from_thread(self._loading_message, message)
 
         self.call_from_thread(self._loading_message, f"opening {self.target or 'hello'} ...")
-        # the core's warnings (a run without a checkpoint, skipped log lines, cuda not available) go
-        # to stderr, which the full-screen app hides: they become notices
-        with compile_notices(notice), contextlib.redirect_stderr(io.StringIO()) as warnings:
-            lab = Lab.open(self.target)
-            try:
-                lab.run_backward()  # compiles the backward kernels too, before the first key press
-            except UserError:  # diverged weights overflow it: the lab shows their forward pass, b says why
-                pass
-            lab.refresh()
+        with compile_notices(notice):
+            lab, notices = _opened_lab(self.target)
         self.call_from_thread(self._lab_ready, lab)
-        for line in warnings.getvalue().splitlines():
-            if line.startswith(WARNING_PREFIX):
-                self.call_from_thread(self.notify, line.removeprefix(WARNING_PREFIX), severity="warning", timeout=10)
-            elif line.startswith(NOTE_PREFIX):  # a data file found where it moved with the run
-                self.call_from_thread(self.notify, line.removeprefix(NOTE_PREFIX), timeout=10)
+        for message, severity in notices:
+            self.call_from_thread(self.notify, message, severity=severity, timeout=10)
 
     def _loading_message(self, message: str, style: str = "") -> None:
         self.query_one("#loading-log", RichLog).write(Text(message, style=style))  # a typed path is not markup
@@ -776,16 +789,45 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
 
         def applied(lab: Lab | None) -> None:
             if lab is not None:
-                self.lab = lab
-                self.layer = self.direction = self.unit = self.head = 0
-                self._seen_history = self._refreshed_history = -1
-                self.query_one(StatePanel).scroll_home(animate=False)  # the new model's first heatmap
-                self.update_views()
-                self.refresh_bindings()
-                self.notify(f"new experiment: {lab.spec.model.cell}, {lab.task.kind}")
-                self._warn_about_the_experiment()
+                self._show_lab(lab, f"new experiment: {lab.spec.model.cell}, {lab.task.kind}")
 
         self.push_screen(EditScreen(old.spec, check, build, unsaved_steps=lambda: old.unsaved_steps), applied)
+
+    @refused_while_computing
+    def action_open(self) -> None:
+        if self._refuse_while_training():
+            return
+        old = self.lab
+
+        def load(target: str) -> tuple[str, Lab, list[tuple[str, str]]]:  # in the dialog's thread
+            if target in LABS and not Path(target).exists():
+                raise UserError(f"{target} is an architecture lab with a screen of its own: quit (q) and run "
+                                f"`rnnlab tui {target}`")
+            return (target, *_opened_lab(target))
+
+        def opened(result: tuple[str, Lab, list[tuple[str, str]]] | None) -> None:
+            if result is not None:
+                target, lab, notices = result
+                self.target = target
+                self._show_lab(lab, f"opened {target}: {lab.spec.model.cell}, {lab.task.kind}")
+                for message, severity in notices:
+                    self.notify(message, severity=severity, timeout=10)
+
+        run_path = old.run.path if old.run is not None else None
+        self.push_screen(OpenScreen(open_choices(run_path), load, unsaved_steps=lambda: old.unsaved_steps), opened)
+
+    def _show_lab(self, lab: Lab, message: str) -> None:
+        """Put ``lab`` in the place of the one shown (edited or opened): its first layer, unit and
+        heatmap, its own plots."""
+        self.lab = lab
+        self.layer = self.direction = self.unit = self.head = 0
+        self._seen_history = self._refreshed_history = -1
+        self.query_one(StatePanel).scroll_home(animate=False)  # the new model's first heatmap
+        self._fit_plots()  # its sequence bar may need other rows
+        self.update_views()
+        self.refresh_bindings()
+        self.notify(message)
+        self._warn_about_the_experiment()
 
     # ------------------------------------------------------------------ saving
     @refused_while_computing

@@ -1,21 +1,24 @@
-"""Modal screens: help, editing the experiment, typing a sequence or a file name."""
+"""Modal screens: help, editing the experiment, opening another, typing a sequence or a file name."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable
 
 from rich.table import Table
+from rich.text import Text
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Select, Static
+from textual.widgets import Button, Input, Label, OptionList, Select, Static
+from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
 from ..data import TASKS, task_fields
-from ..errors import TargetExistsError, UserError
+from ..errors import TargetExistsError, UserError, clipped
 from ..spec import ATTENTION_CELLS, CELLS, LINEAR_CELLS, OPTIMIZERS, ModelSpec, preset_names
 from ..spec import CELL_FIELDS as SPEC_CELL_FIELDS
 from ..layers.init import INITS
@@ -152,7 +155,68 @@ def edited_name(name: str, old: tuple[str, str], new: tuple[str, str]) -> str:
 EDIT_FOUR_COLUMNS_WIDTH = 112
 
 
-class EditScreen(ModalScreen[Any]):
+class ReplacesTheModel(ModalScreen[Any]):
+    """A dialog whose outcome replaces the lab's model (the edit form, the open dialog): what it
+    makes is made in a thread behind a loading indicator (a new cell compiles its kernels) and the
+    dialog is dismissed with it; a UserError raised meanwhile is shown by :meth:`_refuse` and the
+    dialog stays. It names the trained steps the new model would drop, and ctrl+s saves them."""
+
+    BINDINGS = [Binding("escape", "cancel", "cancel"),
+                Binding("ctrl+s", "save_run", "save run")]  # as the warning offers: the app's own is cut off
+    #: The id of the dialog's frame (the loading indicator covers it) and of its warning line.
+    FRAME_ID = WARNING_ID = ""
+    #: What the dialog's action does, before "the N steps trained since the last save are dropped".
+    DROPS = ""
+
+    def __init__(self, unsaved_steps: Callable[[], int] = lambda: 0) -> None:
+        super().__init__()
+        self._unsaved_steps = unsaved_steps  # asked again after a ctrl+s from within the dialog
+        self._making: Worker | None = None
+
+    def _make(self, make: Callable[[], Any]) -> None:
+        """Run ``make()`` in a thread (one at a time); the dialog is dismissed with its result."""
+        if self._making is not None:
+            return
+        self.query_one(f"#{self.FRAME_ID}").loading = True
+        self._making = self.run_worker(make, thread=True, exit_on_error=False, group="replace")
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker is not self._making:
+            return
+        event.stop()  # the outcome is this dialog's to show
+        if event.state == WorkerState.SUCCESS:
+            self.dismiss(event.worker.result)
+        elif event.state == WorkerState.ERROR:
+            error = event.worker.error
+            self._making = None
+            self.query_one(f"#{self.FRAME_ID}").loading = False
+            self._refuse(error if isinstance(error, UserError) else f"{type(error).__name__}: {error}")
+
+    def _refuse(self, error: UserError | str) -> None:
+        raise NotImplementedError
+
+    def action_save_run(self) -> None:
+        """Save the run being replaced, from within the dialog (a modal screen hides the app's keys)."""
+        save = getattr(self.app, "action_save_run", None)
+        if save is not None:
+            save()
+            self._show_warning()
+
+    def _show_warning(self) -> None:
+        """Name the trained steps the new model would drop: those not saved yet (none: no warning)."""
+        unsaved = self._unsaved_steps()
+        steps = "1 step trained since the last save is" if unsaved == 1 else \
+            f"{unsaved} steps trained since the last save are"
+        warning = self.query_one(f"#{self.WARNING_ID}", Label)
+        warning.update(f"{self.DROPS}: the {steps} dropped (ctrl+s saves them first).")
+        warning.display = unsaved > 0
+
+    def action_cancel(self) -> None:
+        if self._making is None:  # one under way finishes first (the lab is then replaced)
+            self.dismiss(None)
+
+
+class EditScreen(ReplacesTheModel):
     """Change the experiment: task, cell (and the linear recurrences' scan, self-attention's heads
     and feed-forward width), sizes, optimizer, learning rate, clipping, truncation.
 
@@ -163,15 +227,12 @@ class EditScreen(ModalScreen[Any]):
     like a refused value. Cancel (or Esc) dismisses with None.
     """
 
-    BINDINGS = [Binding("escape", "cancel", "cancel"),
-                Binding("ctrl+s", "save_run", "save run")]  # as the warning offers: the app's own is cut off
+    FRAME_ID, WARNING_ID, DROPS = "edit", "edit-warning", "Applying starts a new, untrained model"
 
     def __init__(self, spec, check, build, unsaved_steps: Callable[[], int] = lambda: 0) -> None:
-        super().__init__()
+        super().__init__(unsaved_steps)
         self._spec = spec
         self._check, self._build = check, build
-        self._building: Worker | None = None
-        self._unsaved_steps = unsaved_steps  # asked again after a ctrl+s from within the form
         self._shown_kind = spec.task["kind"]  # the task whose length the length field holds
         self._proposed_name = spec.name  # the name field's value until the user types another
 
@@ -300,7 +361,7 @@ class EditScreen(ModalScreen[Any]):
     @on(Button.Pressed, "#apply")
     @on(Input.Submitted)
     def apply(self) -> None:
-        if self._building is not None:  # one build at a time
+        if self._making is not None:  # one build at a time
             return
         overrides = self.overrides()
         try:
@@ -309,38 +370,11 @@ class EditScreen(ModalScreen[Any]):
             self._refuse(exc)
             return
         self.query_one("#edit-error", Label).update("")
-        self.query_one("#edit").loading = True
-        self._building = self.run_worker(lambda: self._build(overrides), thread=True, exit_on_error=False,
-                                         group="edit")
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker is not self._building:
-            return
-        event.stop()  # the build's outcome is this screen's to show
-        if event.state == WorkerState.SUCCESS:
-            self.dismiss(event.worker.result)
-        elif event.state == WorkerState.ERROR:
-            error = event.worker.error
-            self._building = None
-            self.query_one("#edit").loading = False
-            self._refuse(error if isinstance(error, UserError) else f"{type(error).__name__}: {error}")
-
-    def action_save_run(self) -> None:
-        """Save the run being replaced, from within the form (a modal screen hides the app's keys)."""
-        save = getattr(self.app, "action_save_run", None)
-        if save is not None:
-            save()
-            self._show_warning()
+        self._make(lambda: self._build(overrides))
 
     def _show_warning(self) -> None:
-        """Name the trained steps that applying would drop: those not saved yet (none: no warning)."""
-        unsaved = self._unsaved_steps()
-        steps = "1 step trained since the last save is" if unsaved == 1 else \
-            f"{unsaved} steps trained since the last save are"
-        warning = self.query_one("#edit-warning", Label)
-        warning.update(f"Applying starts a new, untrained model: the {steps} dropped (ctrl+s saves them first).")
-        warning.display = unsaved > 0
-        self.call_after_refresh(self._fit_fields)
+        super()._show_warning()
+        self.call_after_refresh(self._fit_fields)  # the warning takes rows from the fields
 
     def _refuse(self, error: UserError | str) -> None:
         """Show why the form was refused under the fields (which alone scroll: it stays in view). A
@@ -396,8 +430,126 @@ class EditScreen(ModalScreen[Any]):
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
-        if self._building is None:  # a build under way finishes first (the lab is then replaced)
-            self.dismiss(None)
+        super().action_cancel()
+
+
+#: The open dialog pads names to the longest, up to this many cells (a longer one pushes its row's details on).
+OPEN_NAME_CELLS = 40
+#: ... and cuts a damaged run's reason to this many (the rest of a row's width in a 110-cell dialog).
+OPEN_ABOUT_CELLS = 50
+
+
+def open_choices(run_path: Path | None) -> list[tuple[str, Text, str]]:
+    """What the open dialog lists: the runs in the folder of the open run (``run_path``) and in
+    ./runs, the most recently updated first, then the presets; each ``(target, label, words)``,
+    the words those that typing narrows the list by (its name, task and cell)."""
+    from ..spec import load_preset
+    from ..train.runs import list_runs
+
+    folders = dict.fromkeys(p for p in ((run_path.parent if run_path is not None else None), Path("runs"))
+                            if p is not None and p.is_dir())
+    runs = {}
+    for folder in folders:
+        try:
+            for run in list_runs(folder):
+                runs.setdefault(run.path.resolve(), run)
+        except UserError:  # a folder that cannot be read lists nothing
+            continue
+    listed = sorted(runs.values(), key=lambda r: r.updated, reverse=True)
+    names = preset_names()
+    width = min(max(map(len, [str(r.path) for r in listed] + names)), OPEN_NAME_CELLS)
+    choices = []
+    for run in listed:
+        step = "" if run.step is None else f"step {run.step}" + ("" if run.steps is None else f"/{run.steps}")
+        loss = (run.eval or {}).get("loss")
+        about = (Text(clipped(f"damaged: {run.problem}", OPEN_ABOUT_CELLS), "red") if run.problem else
+                 Text.assemble(f"{run.task}, {run.cell}, H={run.hidden_size}  ", (f"{step} {run.status}", "dim"),
+                               ("" if not isinstance(loss, (int, float)) else f"  eval loss {loss:.4g}", "dim")))
+        label = Text.assemble(("run    ", "dim"), (f"{run.path!s:<{width}}", "bold"), "  ", about)
+        choices.append((str(run.path), label, f"{run.path} {run.task} {run.cell}"))
+    for name in names:
+        spec = load_preset(name)
+        label = Text.assemble(("preset ", "dim"), (f"{name:<{width}}", "bold"),
+                              f"  {spec.task['kind']}, {spec.model.cell}, H={spec.model.hidden_size}")
+        choices.append((name, label, f"{name} {spec.task['kind']} {spec.model.cell}"))
+    return choices
+
+
+class OpenScreen(ReplacesTheModel):
+    """Open another experiment in the lab: one of ``choices`` (``(target, label)``: the runs beside
+    the open one and in ./runs, then the presets) or any preset, spec file or run directory typed.
+
+    Typing narrows the list to the entries whose name, task or cell holds it, one named so exactly
+    first; Enter opens the highlighted entry (up and down move it), or what was typed where no
+    entry is left. ``load(target)`` runs in a thread behind a loading indicator (a cell not used
+    yet compiles its kernels) and the screen is dismissed with what it returns; a UserError it
+    raises is shown under the field and the dialog stays. Esc cancels."""
+
+    BINDINGS = [Binding("down", "move(1)", "next", show=False), Binding("up", "move(-1)", "previous", show=False)]
+    FRAME_ID, WARNING_ID, DROPS = "open", "open-warning", "Opening another experiment drops this model"
+
+    def __init__(self, choices: list[tuple[str, Text, str]], load, unsaved_steps: Callable[[], int] = lambda: 0) -> None:
+        super().__init__(unsaved_steps)
+        self._choices, self._load = choices, load
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="open"):
+            yield Label("Open a run, a preset or a spec file", classes="dialog-title")
+            yield Input(placeholder="type to narrow the list, or a path (a run directory, a spec .toml)",
+                        id="open-input")
+            yield Label("", id="open-error", classes="error", markup=False)  # it may quote what was typed
+            yield Label("", id="open-warning", classes="warning")
+            yield OptionList(*self._options(""), id="open-list")
+            yield Label("↑/↓ choose, Enter opens, Esc cancels", classes="dim")
+
+    def _options(self, typed: str) -> list[Option]:
+        wanted = typed.strip().casefold()
+        matches = [(target, label) for target, label, words in self._choices if wanted in words.casefold()]
+        matches.sort(key=lambda choice: choice[0].casefold() != wanted)  # stable: the rest keep their order
+        return [Option(label, id=target) for target, label in matches]
+
+    def on_mount(self) -> None:
+        self._show_warning()
+        self.query_one("#open-list", OptionList).highlighted = 0 if self._choices else None
+        self.query_one("#open-input", Input).focus()
+
+    @on(Input.Changed, "#open-input")
+    def _narrow(self, event: Input.Changed) -> None:
+        options = self.query_one("#open-list", OptionList)
+        options.set_options(self._options(event.value))
+        options.highlighted = 0 if options.option_count else None
+        options.display = options.option_count > 0  # no empty box under a typed path
+        self.query_one("#open-error", Label).update("")
+
+    def action_move(self, by: int) -> None:
+        options = self.query_one("#open-list", OptionList)
+        if options.option_count:
+            current = options.highlighted if options.highlighted is not None else -by
+            options.highlighted = min(max(current + by, 0), options.option_count - 1)
+
+    @on(Input.Submitted, "#open-input")
+    def _submitted(self, event: Input.Submitted) -> None:
+        typed = event.value.strip()
+        options = self.query_one("#open-list", OptionList)
+        highlighted = options.highlighted
+        if highlighted is not None and options.option_count:
+            self._open(options.get_option_at_index(highlighted).id)
+        elif typed:
+            self._open(typed)
+        else:
+            self.query_one("#open-error", Label).update("type a preset name, a spec .toml or a run directory")
+
+    @on(OptionList.OptionSelected, "#open-list")
+    def _chosen(self, event: OptionList.OptionSelected) -> None:
+        self._open(event.option.id)
+
+    def _open(self, target: str) -> None:
+        self.query_one("#open-error", Label).update("")
+        self._make(lambda: self._load(target))
+
+    def _refuse(self, error: UserError | str) -> None:
+        self.query_one("#open-error", Label).update(str(error))
+        self.query_one("#open-input", Input).focus()  # to be corrected
 
 
 def _parse_number(text: str) -> Any:
