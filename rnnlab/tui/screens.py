@@ -488,7 +488,8 @@ class OpenScreen(ReplacesTheModel):
     BINDINGS = [Binding("down", "move(1)", "next", show=False), Binding("up", "move(-1)", "previous", show=False)]
     FRAME_ID, WARNING_ID, DROPS = "open", "open-warning", "Opening another experiment drops this model"
 
-    def __init__(self, choices: list[tuple[str, Text, str]], load, unsaved_steps: Callable[[], int] = lambda: 0) -> None:
+    def __init__(self, choices: list[tuple[str, Text, str]], load,
+                 unsaved_steps: Callable[[], int] = lambda: 0) -> None:
         super().__init__(unsaved_steps)
         self._choices, self._load = choices, load
 
