@@ -88,3 +88,15 @@ def test_a_folder_of_many_runs_given_as_one_names_the_newest_and_rnnlab_runs(cap
     code, _, err = run(capsys, "bptt", str(tmp_path / "runs"))
     assert code == 2 and one_line_error(err).endswith(f"(4 in all, the newest first: rnnlab runs {tmp_path / 'runs'} "
                                                       "lists them)")
+
+
+def test_tui_on_a_folder_of_runs_is_the_lab_choosing_one(capsys, tmp_path):
+    """rnnlab tui runs/ opens the lab's open dialog on its runs (tests/test_tui.py); without a
+    terminal it names the command that lists them, not 'runs is not a run directory'."""
+    code, _, err = run(capsys, "train", "hello", "--steps", "2", "--out", tmp_path / "runs" / "a")
+    assert code == 0, err
+    code, _, err = run(capsys, "tui", str(tmp_path / "runs"))
+    assert code == 2 and one_line_error(err) == ("rnnlab: error: the lab needs a terminal (stdin and stdout are not "
+                                                 "one); script it with rnnlab runs instead")
+    code, _, err = run(capsys, "tui", str(tmp_path / "runs" / "a" / "nothing"))
+    assert code == 2 and "unknown experiment" in err

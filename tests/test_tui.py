@@ -920,6 +920,26 @@ def test_o_lists_runs_and_presets_narrows_as_typed_and_opens_the_chosen_run(tmp_
     drive(check, target="runs/hello-b")
 
 
+def test_a_folder_of_runs_opens_the_lab_on_the_run_chosen_and_esc_quits(tmp_path, monkeypatch):
+    """rnnlab tui runs/ said 'runs is not a run directory' and listed three of them."""
+    monkeypatch.chdir(tmp_path)
+    _trained_run(tmp_path / "exp" / "parity-a", "parity", 3)
+
+    async def main(keys):
+        app = LabApp(choose_in=Path("exp"))
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: app.screen.query("#open-list"))
+            assert app.lab is None and "exp/parity-a" in screen_text(app)
+            await pilot.press(*keys)
+            await wait_for(pilot, lambda: app.lab is not None or not app.is_running)
+        return app
+
+    app = asyncio.run(main(["enter"]))
+    assert app.lab.run.path == Path("exp/parity-a") and app.target == "exp/parity-a"
+    app = asyncio.run(main(["escape"]))
+    assert app.lab is None and not app.return_code
+
+
 def test_o_names_a_bad_target_inline_and_warns_of_unsaved_steps(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 

@@ -205,8 +205,8 @@ def _require_terminal(script: str = "rnnlab train, bptt, trace or sample") -> No
 
 
 def open_lab(target: str | None) -> None:
-    """Run the TUI on ``target``: a preset, a spec file or a run directory (None: hello), or the
-    name of an architecture lab (``rnnlab.labs.LABS``: esn, seq2seq, treebank) or of its headless
+    """Run the TUI on ``target``: a preset, a spec file or a run directory (None: hello), a folder of
+    run directories (the lab opens on the one the user chooses), or the name of an architecture lab (``rnnlab.labs.LABS``: esn, seq2seq, treebank) or of its headless
     command (``tree`` for treebank)."""
     from ..labs import LABS
     from .experiments import LAB_COMMANDS
@@ -231,6 +231,12 @@ def open_lab(target: str | None) -> None:
             and Path(target).suffix != ".toml":
         raise UserError(f"unknown experiment {target!r}: not a preset ({', '.join(preset_names())}), "
                         f"an architecture lab ({', '.join(sorted(LABS))}), a spec file or a run directory")
+    if target is not None and target not in preset_names() and _holds_runs(Path(target)):
+        _require_terminal("rnnlab runs")
+        status = run_lab(choose_in=Path(target))  # the open dialog lists them first
+        if status:
+            raise typer.Exit(status)
+        return
     spec, run = open_target(target)  # a bad target is refused here, as one line and exit 2, before the screen opens
     if run is not None:
         run.check_data(spec.make_task())  # and weights whose data file changed since
@@ -238,6 +244,18 @@ def open_lab(target: str | None) -> None:
     status = run_lab(target)
     if status:
         raise typer.Exit(status)
+
+
+def _holds_runs(path: Path) -> bool:
+    """True for a folder that is no run directory but holds some (``runs/``): the lab opened on it
+    lets the user choose one."""
+    from ..train.rundir import is_run_dir
+    from ..train.runs import list_runs
+
+    try:
+        return path.is_dir() and not is_run_dir(path) and bool(list_runs(path))
+    except UserError:  # a folder that cannot be read: open_target names why
+        return False
 
 
 # ---------------------------------------------------------------------------------------------

@@ -31,8 +31,8 @@ LAB_COMMANDS = {"treebank": "tree"}
 TARGET_HELP = "A preset name (see `rnnlab presets`), a spec .toml file or a run directory (default: hello)."
 DEVICE_HELP = ("cpu or cuda (default: the spec's model.device; a run made on a GPU is read on the CPU where none "
                "is usable).")
-TUI_TARGET_HELP = ("A preset name (see `rnnlab presets`), a spec .toml file, a run directory, or an architecture "
-                   "lab: esn, seq2seq, treebank.")
+TUI_TARGET_HELP = ("A preset name (see `rnnlab presets`), a spec .toml file, a run directory, a folder of them "
+                   "(runs/: choose one), or an architecture lab: esn, seq2seq, treebank.")
 
 
 def _fmt(value: float | None, spec: str = ".4g") -> str:

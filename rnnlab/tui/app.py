@@ -208,9 +208,13 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
         Binding("A", "previous_head", "previous head", show=False),
     ]
 
-    def __init__(self, target: str | Path | None = None) -> None:
+    def __init__(self, target: str | Path | None = None, *, choose_in: Path | None = None) -> None:
+        """The lab on ``target`` (a preset, a spec file or a run directory; None: hello), or, with
+        ``choose_in`` (a folder of runs), on what the user chooses from the open dialog's list of
+        them first (Esc quits)."""
         super().__init__()
         self.target = target
+        self._choose_in = choose_in
         self.lab: Lab | None = None
         self.layer = 0
         self.direction = 0
@@ -269,7 +273,10 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
         show_if_too_small(self.screen_stack[0], *self.size)
         self.query_one("#lab").display = False
         self.sub_title = "loading"
-        self._load_lab()
+        if self._choose_in is None:
+            self._load_lab()
+        else:
+            self._choose_lab()
         self.set_interval(1 / REFRESH_HZ, self._tick)
 
     # ------------------------------------------------------------------ start-up
@@ -288,6 +295,28 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
         self.call_from_thread(self._lab_ready, lab)
         for message, severity in notices:
             self.call_from_thread(self.notify, message, severity=severity, timeout=10)
+
+    def _choose_lab(self) -> None:
+        """The open dialog on the runs of a folder, before any lab: what is chosen opens, Esc quits."""
+        def chosen(result: tuple[str, Lab, list[tuple[str, str]]] | None) -> None:
+            if result is None:
+                self.exit()
+                return
+            self.target, lab, notices = result
+            self._lab_ready(lab)
+            for message, severity in notices:
+                self.notify(message, severity=severity, timeout=10)
+
+        self._loading_message(f"choose a run of {self._choose_in}")
+        self.push_screen(OpenScreen(open_choices([self._choose_in, Path("runs")]), self._open_target), chosen)
+
+    @staticmethod
+    def _open_target(target: str) -> tuple[str, Lab, list[tuple[str, str]]]:
+        """The open dialog's ``load`` (in its thread): ``target`` and :func:`_opened_lab`'s lab and notices."""
+        if target in LABS and not Path(target).exists():
+            raise UserError(f"{target} is an architecture lab with a screen of its own: quit (q) and run "
+                            f"`rnnlab tui {target}`")
+        return (target, *_opened_lab(target))
 
     def _loading_message(self, message: str, style: str = "") -> None:
         self.query_one("#loading-log", RichLog).write(Text(message, style=style))  # a typed path is not markup
@@ -799,12 +828,6 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
             return
         old = self.lab
 
-        def load(target: str) -> tuple[str, Lab, list[tuple[str, str]]]:  # in the dialog's thread
-            if target in LABS and not Path(target).exists():
-                raise UserError(f"{target} is an architecture lab with a screen of its own: quit (q) and run "
-                                f"`rnnlab tui {target}`")
-            return (target, *_opened_lab(target))
-
         def opened(result: tuple[str, Lab, list[tuple[str, str]]] | None) -> None:
             if result is not None:
                 target, lab, notices = result
@@ -813,8 +836,9 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
                 for message, severity in notices:
                     self.notify(message, severity=severity, timeout=10)
 
-        run_path = old.run.path if old.run is not None else None
-        self.push_screen(OpenScreen(open_choices(run_path), load, unsaved_steps=lambda: old.unsaved_steps), opened)
+        folders = ([old.run.path.parent] if old.run is not None else []) + [Path("runs")]
+        self.push_screen(OpenScreen(open_choices(folders), self._open_target, unsaved_steps=lambda: old.unsaved_steps),
+                         opened)
 
     def _show_lab(self, lab: Lab, message: str) -> None:
         """Put ``lab`` in the place of the one shown (edited or opened): its first layer, unit and
@@ -917,9 +941,9 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
         self.push_screen(HelpScreen(keys))
 
 
-def run_lab(target: str | Path | None = None) -> int:
+def run_lab(target: str | Path | None = None, *, choose_in: Path | None = None) -> int:
     """Open the lab in this terminal (blocks until the user quits); returns the exit status (not
-    0 if the app stopped on an error)."""
-    app = LabApp(target)
+    0 if the app stopped on an error). ``choose_in``: see :class:`LabApp`."""
+    app = LabApp(target, choose_in=choose_in)
     app.run()
     return app.return_code or 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, Callable
 
 from rich.table import Table
@@ -439,17 +440,17 @@ OPEN_NAME_CELLS = 40
 OPEN_ABOUT_CELLS = 50
 
 
-def open_choices(run_path: Path | None) -> list[tuple[str, Text, str]]:
-    """What the open dialog lists: the runs in the folder of the open run (``run_path``) and in
-    ./runs, the most recently updated first, then the presets; each ``(target, label, words)``,
-    the words those that typing narrows the list by (its name, task and cell)."""
+def open_choices(folders: Sequence[Path]) -> list[tuple[str, Text, str]]:
+    """What the open dialog lists: the runs in ``folders`` (those that exist), the most recently
+    updated first, then the presets; each ``(target, label, words)``, the words those that typing
+    narrows the list by (its name, task and cell)."""
     from ..spec import load_preset
     from ..train.runs import list_runs
 
-    folders = dict.fromkeys(p for p in ((run_path.parent if run_path is not None else None), Path("runs"))
-                            if p is not None and p.is_dir())
     runs = {}
-    for folder in folders:
+    for folder in dict.fromkeys(folders):
+        if not folder.is_dir():
+            continue
         try:
             for run in list_runs(folder):
                 runs.setdefault(run.path.resolve(), run)
