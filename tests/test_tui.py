@@ -929,7 +929,7 @@ def test_a_folder_of_runs_opens_the_lab_on_the_run_chosen_and_esc_quits(tmp_path
         app = LabApp(choose_in=Path("exp"))
         async with app.run_test(size=SIZE) as pilot:
             await wait_for(pilot, lambda: app.screen.query("#open-list"))
-            assert app.lab is None and "exp/parity-a" in screen_text(app)
+            assert app.lab is None and "exp/parity-a" in screen_text(app) and "Esc quits" in screen_text(app)
             await pilot.press(*keys)
             await wait_for(pilot, lambda: app.lab is not None or not app.is_running)
         return app

@@ -308,7 +308,8 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
                 self.notify(message, severity=severity, timeout=10)
 
         self._loading_message(f"choose a run of {self._choose_in}")
-        self.push_screen(OpenScreen(open_choices([self._choose_in, Path("runs")]), self._open_target), chosen)
+        self.push_screen(OpenScreen(open_choices([self._choose_in, Path("runs")]), self._open_target, escape="quits"),
+                         chosen)
 
     @staticmethod
     def _open_target(target: str) -> tuple[str, Lab, list[tuple[str, str]]]:

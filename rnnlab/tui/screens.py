@@ -484,15 +484,16 @@ class OpenScreen(ReplacesTheModel):
     first; Enter opens the highlighted entry (up and down move it), or what was typed where no
     entry is left. ``load(target)`` runs in a thread behind a loading indicator (a cell not used
     yet compiles its kernels) and the screen is dismissed with what it returns; a UserError it
-    raises is shown under the field and the dialog stays. Esc cancels."""
+    raises is shown under the field and the dialog stays. Esc cancels (``escape`` says what that
+    does: the lab's first dialog, with no lab behind it, quits)."""
 
     BINDINGS = [Binding("down", "move(1)", "next", show=False), Binding("up", "move(-1)", "previous", show=False)]
     FRAME_ID, WARNING_ID, DROPS = "open", "open-warning", "Opening another experiment drops this model"
 
     def __init__(self, choices: list[tuple[str, Text, str]], load,
-                 unsaved_steps: Callable[[], int] = lambda: 0) -> None:
+                 unsaved_steps: Callable[[], int] = lambda: 0, escape: str = "cancels") -> None:
         super().__init__(unsaved_steps)
-        self._choices, self._load = choices, load
+        self._choices, self._load, self._escape = choices, load, escape
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="open"):
@@ -502,7 +503,7 @@ class OpenScreen(ReplacesTheModel):
             yield Label("", id="open-error", classes="error", markup=False)  # it may quote what was typed
             yield Label("", id="open-warning", classes="warning")
             yield OptionList(*self._options(""), id="open-list")
-            yield Label("↑/↓ choose, Enter opens, Esc cancels", classes="dim")
+            yield Label(f"↑/↓ choose, Enter opens, Esc {self._escape}", classes="dim")
 
     def _options(self, typed: str) -> list[Option]:
         wanted = typed.strip().casefold()
