@@ -940,6 +940,33 @@ def test_a_folder_of_runs_opens_the_lab_on_the_run_chosen_and_esc_quits(tmp_path
     assert app.lab is None and not app.return_code
 
 
+def test_m_pins_the_gradient_curve_to_compare_the_next_model_with():
+    """The classic figure, RNN and LSTM gradients on one plot, needed two labs side by side."""
+    async def check(app, pilot):
+        plot = app.query_one(GradientPlot)
+        await pilot.press("m")  # nothing to pin before a backward pass
+        assert plot.pinned is None and "no backward pass to pin (b runs it)" in [n.message for n in app._notifications]
+        await pilot.press("B", "m")
+        pinned = plot._curves(app.lab, 0, 0)[0].copy()
+        assert plot.series_names[0] == "pin hello"
+        await pilot.press("o")
+        await wait_for(pilot, lambda: app.screen.query("#open-input"))
+        app.screen.query_one("#open-input").value = "parity"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.lab.task.kind == "parity")
+        assert plot.series_names == ["pin hello"]  # under the new model's title, before its b
+        await pilot.press("B")
+        await wait_for(pilot, lambda: app.lab.bptt_cursor == 0)
+        assert plot.series_names == ["pin hello", "||dL/dh_t||", "||ΔW_hh(t)||"]
+        xs, ys = plot._series["pin hello"].xs, plot._series["pin hello"].ys
+        assert xs.tolist() == [1, 2, 3, 4] and np.array_equal(ys, pinned)  # hello's 4 steps, as computed there
+        assert plot.x_range == (1.0, float(max(4, app.lab.steps)))
+        await pilot.press("M")
+        assert plot.series_names == ["||dL/dh_t||", "||ΔW_hh(t)||"] and plot.pinned is None
+
+    drive(check, target="hello")
+
+
 def test_o_names_a_bad_target_inline_and_warns_of_unsaved_steps(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 

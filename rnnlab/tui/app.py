@@ -200,6 +200,8 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
         Binding("U", "previous_unit", "unit -", show=False),
         Binding("ctrl+s", "save_run", "save run", show=False),
         Binding("x", "export_trace", "export trace", show=False),
+        Binding("m", "pin_curve", "pin ||dL/dh_t|| to compare", show=False),
+        Binding("M", "unpin_curve", "drop the pinned curve", show=False),
         Binding("p", "screenshot", "screenshot", show=False),
         Binding("question_mark", "help", "help"),
         Binding("q,ctrl+c", "quit", "quit", key_display="q"),
@@ -901,6 +903,30 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
 
         self.push_screen(PromptScreen("Export the trace (every state, gate and dL/dh_t) to",
                                       f"{lab.spec.name}-trace.npz", accept), written)
+
+    @refused_while_computing
+    def action_pin_curve(self) -> None:
+        """Keep this model's ||dL/dh_t|| curve on the gradient plot, to compare another (o, e) with."""
+        if self.lab is None:
+            return
+        plot = self.query_one(GradientPlot)
+        try:
+            name = plot.pin(self.lab, self.layer, self.direction)
+        except UserError as exc:
+            self.notify(str(exc), severity="warning")
+            return
+        plot.update_from(self.lab, self.layer, self.direction)
+        self.notify(f"pinned ||dL/dh_t|| as '{name}' (grey): open (o) or edit (e) another model to compare; "
+                    "M drops it")
+
+    def action_unpin_curve(self) -> None:
+        plot = self.query_one(GradientPlot)
+        if plot.pinned is None:
+            self.notify("no curve is pinned (m pins one)", timeout=2)
+            return
+        plot.pinned = None
+        if self.lab is not None:
+            plot.update_from(self.lab, self.layer, self.direction)
 
     def action_screenshot(self) -> None:
         try:

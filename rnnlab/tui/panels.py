@@ -24,6 +24,7 @@ from textual.geometry import Region
 from textual.widgets import Static
 
 from ..data.files import is_number
+from ..errors import UserError, clipped
 from ..lab import Lab
 from .widgets import ColorBar, ComplexPlane, Heatmap, LinePlot
 from .widgets.colormaps import Colormap
@@ -100,6 +101,8 @@ def output_tokens(lab: Lab, b: int = 0, channel: int = 0) -> list[str]:
 BAR_CHANNELS = 3
 #: A channel's name in the bar's labels, at most (terminal cells; a longer CSV header name is cut with "…").
 CHANNEL_NAME_CELLS = 12
+#: A pinned gradient curve's legend names its experiment in at most this many cells.
+PIN_NAME_CELLS = 16
 
 
 def bar_layout(lab: Lab) -> list[tuple[str, str, int | None]]:
@@ -621,6 +624,26 @@ class GradientPlot(LinePlot):
     one attends to, directly (the adding task's two marked values)."""
 
     _memo: tuple = ()  # (the trace's dh, layer, direction, norms, contributions) last computed
+    #: A curve kept for comparison (``m``): (legend name, ||dL/dh_t|| at t = 1..T), drawn in grey
+    #: under the current one whatever model the lab shows now, until ``M`` drops it.
+    pinned: tuple[str, np.ndarray] | None = None
+
+    def pin(self, lab: Lab, layer: int, direction: int) -> str:
+        """Keep the current model's whole ||dL/dh_t|| curve (of ``layer`` and ``direction``) to
+        compare the next with; returns its legend name. UserError where no backward pass ran."""
+        if "dh" not in lab.trace:
+            raise UserError("no backward pass to pin (b runs it)")
+        norms, _ = self._curves(lab, layer, direction)
+        where = (f" l{layer}" if lab.spec.model.num_layers > 1 else "") + ("r" if direction else "")
+        name = f"pin {clipped(lab.spec.name, PIN_NAME_CELLS)}{where}"
+        self.pinned = (name, np.array(norms, dtype=np.float64))
+        return name
+
+    def _draw_pinned(self, steps: int) -> None:
+        if self.pinned is not None:
+            name, norms = self.pinned
+            self.set_series(name, np.arange(1, norms.size + 1), norms, color="#8a8a8a")
+            self.x_range = (1.0, float(max(steps, norms.size)))
 
     def _curves(self, lab: Lab, layer: int, direction: int) -> tuple[np.ndarray, np.ndarray | None]:
         """||dL/dh_t|| and the per-step ||dW_hh|| of every step, computed once per backward pass,
@@ -645,13 +668,16 @@ class GradientPlot(LinePlot):
     def update_from(self, lab: Lab, layer: int, direction: int) -> None:
         self.clear()
         self.short_title = ""
+        self.x_range = None
+        self._draw_pinned(lab.steps)  # first: the current curve is drawn over it
         if lab.bptt_cursor is None:
             self.title = ("||dL/dh_t|| (press b to reveal the backward pass)" if lab.is_attention
                           else "||dL/dh_t|| (press b to step backward through time)")
             # the key whole where the plot is narrow (100-120 columns, beside the eigenvalue plane)
             self.short_title = "||dL/dh_t|| (b: backprop)" if lab.is_attention else "||dL/dh_t|| (b steps back)"
             return
-        self.x_range = (1.0, float(lab.steps))  # t = 1..T from the first revealed step on
+        pinned_steps = 0 if self.pinned is None else self.pinned[1].size
+        self.x_range = (1.0, float(max(lab.steps, pinned_steps)))  # t = 1..T from the first revealed step on
         norms, contributions = self._curves(lab, layer, direction)
         shown = np.arange(lab.bptt_cursor, lab.steps)
         self.set_series("||dL/dh_t||", shown + 1, norms[shown], color="#f0a030")
