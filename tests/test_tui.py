@@ -946,9 +946,13 @@ def test_m_pins_the_gradient_curve_to_compare_the_next_model_with():
         plot = app.query_one(GradientPlot)
         await pilot.press("m")  # nothing to pin before a backward pass
         assert plot.pinned is None and "no backward pass to pin (b runs it)" in [n.message for n in app._notifications]
+        app.lab.train(until_step=5)  # and its loss, where it trained
         await pilot.press("B", "m")
         pinned = plot._curves(app.lab, 0, 0)[0].copy()
         assert plot.series_names[0] == "pin hello"
+        loss_plot = app.query_one("#loss-plot")
+        assert loss_plot.series_names[:2] == ["pin hello", "train"]
+        assert loss_plot._series["pin hello"].xs.tolist() == [1, 2, 3, 4, 5]
         await pilot.press("o")
         await wait_for(pilot, lambda: app.screen.query("#open-input"))
         app.screen.query_one("#open-input").value = "parity"
@@ -961,8 +965,10 @@ def test_m_pins_the_gradient_curve_to_compare_the_next_model_with():
         xs, ys = plot._series["pin hello"].xs, plot._series["pin hello"].ys
         assert xs.tolist() == [1, 2, 3, 4] and np.array_equal(ys, pinned)  # hello's 4 steps, as computed there
         assert plot.x_range == (1.0, float(max(4, app.lab.steps)))
+        assert loss_plot.series_names == ["pin hello"]  # parity has not trained
         await pilot.press("M")
         assert plot.series_names == ["||dL/dh_t||", "||ΔW_hh(t)||"] and plot.pinned is None
+        assert loss_plot.series_names == []
 
     drive(check, target="hello")
 

@@ -200,8 +200,8 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
         Binding("U", "previous_unit", "unit -", show=False),
         Binding("ctrl+s", "save_run", "save run", show=False),
         Binding("x", "export_trace", "export trace", show=False),
-        Binding("m", "pin_curve", "pin ||dL/dh_t|| to compare", show=False),
-        Binding("M", "unpin_curve", "drop the pinned curve", show=False),
+        Binding("m", "pin_curve", "pin ||dL/dh_t|| and loss to compare", show=False),
+        Binding("M", "unpin_curve", "drop the pinned curves", show=False),
         Binding("p", "screenshot", "screenshot", show=False),
         Binding("question_mark", "help", "help"),
         Binding("q,ctrl+c", "quit", "quit", key_display="q"),
@@ -906,7 +906,8 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
 
     @refused_while_computing
     def action_pin_curve(self) -> None:
-        """Keep this model's ||dL/dh_t|| curve on the gradient plot, to compare another (o, e) with."""
+        """Keep this model's ||dL/dh_t|| curve and training loss on their plots, to compare another
+        (o, e) with."""
         if self.lab is None:
             return
         plot = self.query_one(GradientPlot)
@@ -915,18 +916,23 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
         except UserError as exc:
             self.notify(str(exc), severity="warning")
             return
+        training = self.query_one(TrainingPlots)
+        training.pin(self.lab, name)
         plot.update_from(self.lab, self.layer, self.direction)
-        self.notify(f"pinned ||dL/dh_t|| as '{name}' (grey): open (o) or edit (e) another model to compare; "
+        training.update_from(self.lab)
+        loss = " and its training loss" if training.pinned is not None else ""
+        self.notify(f"pinned ||dL/dh_t||{loss} as '{name}' (grey): open (o) or edit (e) another model to compare; "
                     "M drops it")
 
     def action_unpin_curve(self) -> None:
-        plot = self.query_one(GradientPlot)
+        plot, training = self.query_one(GradientPlot), self.query_one(TrainingPlots)
         if plot.pinned is None:
             self.notify("no curve is pinned (m pins one)", timeout=2)
             return
-        plot.pinned = None
+        plot.pinned = training.pinned = None
         if self.lab is not None:
             plot.update_from(self.lab, self.layer, self.direction)
+            training.update_from(self.lab)
 
     def action_screenshot(self) -> None:
         try:

@@ -882,9 +882,19 @@ class AttentionPanel(Vertical):
 class TrainingPlots(Vertical):
     """Loss and global gradient norm over training steps, the clipping threshold drawn."""
 
+    #: A training loss kept for comparison (``m``, with the gradient curve): (legend name, steps,
+    #: losses), drawn in grey under the current model's until ``M`` drops it.
+    pinned: tuple[str, np.ndarray, np.ndarray] | None = None
+
     def compose(self) -> ComposeResult:
         yield LinePlot(title="loss", log_y=True, id="loss-plot")
         yield LinePlot(title="gradient norm", log_y=True, threshold_label="clip", id="norm-plot")
+
+    def pin(self, lab: Lab, name: str) -> None:
+        """Keep ``lab``'s training loss so far (none: nothing kept) under the legend ``name``."""
+        size = len(lab.history)
+        self.pinned = (name, lab.history.column("step", size).copy(), lab.history.column("loss", size).copy()) \
+            if size else None
 
     def update_from(self, lab: Lab) -> None:
         history = lab.history
@@ -894,8 +904,10 @@ class TrainingPlots(Vertical):
         evals = lab.evals[:]
         loss_plot = self.query_one("#loss-plot", LinePlot)
         norm_plot = self.query_one("#norm-plot", LinePlot)
+        loss_plot.clear()
+        if self.pinned is not None:  # first: the current curves are drawn over it
+            loss_plot.set_series(*self.pinned, color="#8a8a8a")
         if not size:
-            loss_plot.clear()
             norm_plot.clear()
             norm_plot.short_title = ""  # a new experiment: not the last one's numbers
             loss_plot.title, loss_plot.short_title = "loss (press t to train)", "loss (t trains)"
