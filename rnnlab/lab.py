@@ -101,6 +101,7 @@ class Lab(StepCursor, TrainingControl):
                                        if row["step"] <= self.trainer.step)
             self.evals = [EvalRecord(**row) for row in run.read_evals() if row["step"] <= self.trainer.step]
         self.saved_step = self.trainer.step  # the step on disk: what quitting now would keep
+        self._opened = (run, self.trainer.step)  # a save of it with no step trained since keeps its summary
         # the run directory as this lab last saw it (checkpoint step, metrics size): a save finding
         # it changed (a `rnnlab train --resume` meanwhile), or another process writing it, goes to a
         # new run instead of replacing it
@@ -382,9 +383,12 @@ class Lab(StepCursor, TrainingControl):
                 status = "diverged"
             else:
                 status = "completed" if self.trainer.step >= target else "stopped"
-            run.write_summary(make_summary(run, self.trainer, target, status,
-                                           self.history[-1] if self.history else None,
-                                           self.evals[-1] if self.evals else None))
+            # a run opened and saved untrained keeps what its summary says of how its training
+            # ended (a divergence, at a step after the checkpoint read): nothing new happened to it
+            if self._opened[0] is not run or self._opened[1] != self.trainer.step or run.read_summary() is None:
+                run.write_summary(make_summary(run, self.trainer, target, status,
+                                               self.history[-1] if self.history else None,
+                                               self.evals[-1] if self.evals else None))
             self._run_state = run.state()
             self.saved_step = self.trainer.step
         return run.path

@@ -24,21 +24,28 @@ def test_runs_lists_each_run_with_how_its_training_ended_newest_first(capsys, tm
     (tmp_path / "runs/killed/summary.json").write_text(json.dumps(summary))
     shutil.copytree("runs/done", "runs/crashed")  # killed before its first summary
     os.remove("runs/crashed/summary.json")
+    # resumed toward 50 steps and killed at once: the resume cut the log back (newer than the summary)
+    shutil.copytree("runs/done", "runs/resumed")
+    spec = (tmp_path / "runs/resumed/spec.toml").read_text()
+    (tmp_path / "runs/resumed/spec.toml").write_text(spec.replace("steps = 6\n", "steps = 50\n"))
     os.makedirs("runs/fresh")
     shutil.copy("runs/done/spec.toml", "runs/fresh/spec.toml")  # created, never trained
     os.makedirs("runs/broken")
     (tmp_path / "runs/broken/spec.toml").write_text("[task\n")
     os.makedirs("runs/notes")  # no spec.toml: not a run, not listed
     (tmp_path / "runs/notes/todo.txt").write_text("x\n")
-    for age, name in enumerate(("broken", "fresh", "crashed", "killed", "done", "older")):
+    for age, name in enumerate(("broken", "fresh", "crashed", "killed", "resumed", "done", "older")):
         for file in (tmp_path / "runs" / name).iterdir():
             os.utime(file, (1e9 - 60 * age, 1e9 - 60 * age))
+    os.utime("runs/resumed/summary.json", (1e9 - 300, 1e9 - 300))
 
     listed = {run.path.name: run for run in list_runs("runs")}
-    assert [r.path.name for r in list_runs("runs")] == ["broken", "fresh", "crashed", "killed", "done", "older"]
+    assert [r.path.name for r in list_runs("runs")] == ["broken", "fresh", "crashed", "killed", "resumed", "done",
+                                                          "older"]
     assert {name: r.status for name, r in listed.items()} == {
         "done": "completed", "older": "completed", "killed": "interrupted", "crashed": "interrupted",
-        "fresh": "untrained", "broken": "damaged"}
+        "resumed": "interrupted", "fresh": "untrained", "broken": "damaged"}
+    assert (listed["resumed"].step, listed["resumed"].steps) == (6, 50)  # the target it ran toward, not 6
     done = listed["done"]
     assert (done.task, done.cell, done.hidden_size, done.step, done.steps) == ("hello", "lstm", 16, 6, 6)
     assert done.eval["step"] == 6 and done.baseline["name"] == "chance" and done.loss > 0
@@ -56,7 +63,7 @@ def test_runs_lists_each_run_with_how_its_training_ended_newest_first(capsys, tm
     code, out, _ = run(capsys, "runs", "--json")
     rows = json.loads(out)
     assert [r["path"] for r in rows][:2] == ["runs/broken", "runs/fresh"]
-    assert rows[4]["status"] == "completed" and rows[4]["eval"]["accuracy"] is not None
+    assert rows[5]["status"] == "completed" and rows[5]["eval"]["accuracy"] is not None
     code, out, _ = run(capsys, "runs", "runs/done", "--json")  # a run directory lists itself
     assert code == 0 and [r["path"] for r in json.loads(out)] == ["runs/done"]
 
@@ -100,3 +107,55 @@ def test_tui_on_a_folder_of_runs_is_the_lab_choosing_one(capsys, tmp_path):
                                                  "one); script it with rnnlab runs instead")
     code, _, err = run(capsys, "tui", str(tmp_path / "runs" / "a" / "nothing"))
     assert code == 2 and "unknown experiment" in err
+
+
+def test_paths_with_brackets_are_listed_as_they_are(capsys, tmp_path, monkeypatch):
+    """rich read runs/exp[lr=0.1] as markup: the table said runs/exp, and a folder e[/] crashed it
+    (as it crashed train's first line)."""
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "train", "hello", "--steps", "2", "--out", "e[/]/exp[lr=0.1]")
+    assert code == 0 and "-> e[/]/exp[lr=0.1]" in err, err
+    code, out, err = run(capsys, "runs", "e[/]")
+    assert code == 0 and "│ e[/]/exp[lr=0.1] │" in out, err
+    (tmp_path / "empty[b]").mkdir()
+    code, out, _ = run(capsys, "runs", "empty[b]")
+    assert code == 0 and out.strip() == "no run directories in empty[b] (rnnlab train NAME makes one)"
+
+
+def test_a_probe_of_the_lock_does_not_turn_a_writer_away(capsys, tmp_path):
+    """rnnlab runs takes a shared lock for an instant; a resume or a lab's save arriving in that
+    instant was refused ('being written by another rnnlab process')."""
+    import fcntl
+    import threading
+
+    from rnnlab.train.rundir import LOCK
+
+    code, _, err = run(capsys, "train", "hello", "--steps", "2", "--out", tmp_path / "r")
+    assert code == 0, err
+    handle = open(tmp_path / "r" / LOCK, "rb")
+    fcntl.flock(handle, fcntl.LOCK_SH)
+    threading.Timer(0.05, handle.close).start()  # the probe lets go
+    with RunDir.open(tmp_path / "r").writing() as held:
+        assert held
+    assert not RunDir.being_written(tmp_path / "r")
+
+
+def test_a_diverged_run_opened_and_saved_in_the_lab_untrained_stays_diverged(capsys, tmp_path):
+    """ctrl+s in a lab on a diverged run, nothing trained: its summary said 'stopped' after."""
+    from rnnlab.lab import Lab
+
+    spec = tmp_path / "div.toml"
+    spec.write_text('name = "div"\n[task]\nkind = "adding"\n[model]\ncell = "rnn"\nnonlinearity = "relu"\n'
+                    'init = "identity"\nhidden_size = 64\n[train]\noptimizer = "sgd"\nlearning_rate = 10\n'
+                    'clip_norm = 0\n', encoding="utf-8")
+    code, _, _ = run(capsys, "train", spec, "--out", tmp_path / "div")
+    assert code == 1
+    [listed] = list_runs(tmp_path)
+    assert listed.status == "diverged"
+    lab = Lab.open(tmp_path / "div")
+    lab.save_run()
+    assert json.loads((tmp_path / "div" / "summary.json").read_text())["status"] == "diverged"
+    assert [r.status for r in list_runs(tmp_path)] == ["diverged"]
+    lab.train(until_step=lab.trainer.step)  # no step: still nothing new
+    lab.save_run()
+    assert [r.status for r in list_runs(tmp_path)] == ["diverged"]

@@ -115,7 +115,7 @@ def esn(
     else:
         _print_table(summary)
         if path is not None:
-            _out_console().print(f"exported to {path}")
+            _out_console().print(f"exported to {path}", markup=False)
     if interrupted is not None:
         _message(f"rnnlab: {interrupted}")
         raise typer.Exit(stop.exit_code)  # 130 for Ctrl-C, 143 for SIGTERM

@@ -155,7 +155,7 @@ def runs(
         _print_json([run.to_json() for run in listed])
         return
     if not listed:
-        _out_console().print(f"no run directories in {folder} (rnnlab train NAME makes one)", highlight=False)
+        _out_console().print(f"no run directories in {folder} (rnnlab train NAME makes one)", markup=False)
         return
     _print_runs(listed)
 
@@ -164,6 +164,7 @@ def _print_runs(listed) -> None:
     from datetime import datetime
 
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title_justify="left")
     for column in ("run", "task", "cell", "H", "step", "status", "loss", "eval loss", "eval acc", "baseline",
@@ -177,16 +178,15 @@ def _print_runs(listed) -> None:
         accuracy = evaluated.get("accuracy")
         eval_loss = _fmt(evaluated.get("loss")) + ("" if run.eval_held_out or not evaluated else " (train)")
         baseline = "-" if run.baseline is None else _fmt(run.baseline.get("loss"))
-        status = run.status
-        table.add_row(str(run.path), run.task or "-", run.cell or "-", _fmt(run.hidden_size, "d"), step,
-                      f"[{status_styles.get(run.status, '')}]{status}[/]" if run.status in status_styles else status,
-                      _fmt(run.loss), eval_loss,
+        # Text, not markup: a path may hold brackets (runs/exp[lr=0.1]), a spec any name
+        table.add_row(Text(str(run.path)), Text(run.task or "-"), Text(run.cell or "-"), _fmt(run.hidden_size, "d"),
+                      step, Text(run.status, style=status_styles.get(run.status, "")), _fmt(run.loss), eval_loss,
                       "-" if not isinstance(accuracy, (int, float)) else f"{100 * accuracy:.1f}%", baseline,
                       datetime.fromtimestamp(run.updated).strftime("%Y-%m-%d %H:%M"))
     _out_console().print(table)
     for run in listed:  # under the table: a message would squeeze every column of it
         if run.problem:
-            _out_console().print(f"{run.path}: {run.problem}", highlight=False)
+            _out_console().print(f"{run.path}: {run.problem}", markup=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -334,9 +334,11 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
             typer.echo(f"rnnlab: note: {note}", err=True)
         run = RunDir.create(out or default_run_path(spec), spec)
 
+    from rich.markup import escape
+
     until = spec.train.steps
-    _message(f"[dim]rnnlab: training {spec.name} ({spec.model.cell}, {trainer.model.num_parameters} parameters) "
-             f"-> {run.path}[/dim]")
+    _message(f"[dim]rnnlab: training {escape(spec.name)} ({spec.model.cell}, {trainer.model.num_parameters} "
+             f"parameters) -> {escape(str(run.path))}[/dim]")
     with _compile_notices(), _graceful_interrupt() as stop, _train_progress() as progress:
         bar = progress.add_task(spec.name, total=until, completed=trainer.step, loss="-", norm="-", rate="-")
 
@@ -365,13 +367,14 @@ def _print_summary(summary: dict[str, Any], teacher_forced: bool = False) -> Non
     the held-out batch the model's own outputs (the jordan cell), which the rows then say: the gap
     between them is the exposure bias, not overfitting."""
     from rich.table import Table
+    from rich.text import Text
 
     if summary["status"] == "diverged":  # step counts the updates done: the next one went non-finite
         headline = (f"diverged at step {summary['step'] + 1} of {summary['steps']} "
                     f"(checkpoint kept: step {summary['checkpoint_step']})")
     else:
         headline = f"{summary['status']} at step {summary['step']} of {summary['steps']}"
-    table = Table(title=f"{summary['name']}: {headline}", title_justify="left", show_header=True)
+    table = Table(title=Text(f"{summary['name']}: {headline}"), title_justify="left", show_header=True)
     table.add_column("")
     table.add_column("loss", justify="right")
     table.add_column("accuracy", justify="right")
@@ -386,7 +389,7 @@ def _print_summary(summary: dict[str, Any], teacher_forced: bool = False) -> Non
     _out_console().print(table)
     rate = summary["steps_per_second"]
     _out_console().print(f"run directory: {summary['run_dir']}   "
-                         f"{summary['seconds']:.1f} s, {'-' if rate is None else f'{rate:.0f}'} steps/s")
+                         f"{summary['seconds']:.1f} s, {'-' if rate is None else f'{rate:.0f}'} steps/s", markup=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -522,7 +525,7 @@ def trace(
         _print_json({"file": str(path), "arrays": shapes, "meta": meta})
     else:
         _out_console().print(f"wrote {path}: " + ", ".join(f"{k} {tuple(v)}" for k, v in shapes.items())
-                             + f", meta (JSON: {', '.join(meta)})")
+                             + f", meta (JSON: {', '.join(meta)})", markup=False)
 
 
 @app.command()

@@ -35,6 +35,7 @@ import stat
 import sys
 import tempfile
 import threading
+import time
 import tomllib
 import zipfile
 import zlib
@@ -55,6 +56,9 @@ from .trainer import EvalRecord, StepRecord, Trainer, TrainingDiverged
 SPEC, METRICS, EVALS, CHECKPOINT, SUMMARY = "spec.toml", "metrics.jsonl", "evals.jsonl", "checkpoint.npz", "summary.json"
 RUN_FILES = (SPEC, METRICS, EVALS, CHECKPOINT, SUMMARY)
 LOCK = ".rnnlab.lock"
+#: How long (seconds) :meth:`RunDir.writing` waits for a lock another process holds before it
+#: gives up: out-waits a probe (:meth:`RunDir.being_written`), not a writer.
+LOCK_PATIENCE = 0.2
 FORMAT_VERSION = 1
 #: What np.load raises for a file that is not a readable .npz (EOFError: an empty file).
 _UNREADABLE = (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile, zlib.error)
@@ -321,17 +325,44 @@ class RunDir:
         except OSError as exc:
             raise _write_error(self.path / LOCK, exc) from None
         with handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                yield False
-                return
+            # a moment's patience: `rnnlab runs` (and the lab's open dialog) probe the lock for an
+            # instant (being_written); a real holder, training or saving, holds it for much longer
+            deadline = time.monotonic() + LOCK_PATIENCE
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        yield False
+                        return
+                    time.sleep(0.01)
             self._writer = threading.get_ident()
             try:
                 yield True
             finally:
                 self._writer = None
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+    @staticmethod
+    def being_written(path: Path) -> bool:
+        """Whether a process holds the writer lock of the run directory at ``path`` now (training
+        it, or a lab saving it): :meth:`writing` would be refused. Only opens the lock file to read,
+        and takes a shared lock for an instant, which :meth:`writing` waits out."""
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX
+            return False
+        try:
+            with open(path / LOCK, "rb") as handle:  # no lock file: never written under a lock
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    return True
+                fcntl.flock(handle, fcntl.LOCK_UN)
+        except OSError:
+            return False
+        return False
 
     @contextlib.contextmanager
     def exclusive(self) -> Iterator[None]:
@@ -485,15 +516,43 @@ class RunDir:
     def read_summary(self) -> dict[str, Any] | None:
         """``summary.json`` as written by :meth:`write_summary`, or None if it is missing or unreadable
         (a run stopped between its last checkpoint and its summary)."""
-        try:
-            summary = json.loads((self.path / SUMMARY).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        return summary if isinstance(summary, dict) else None
+        return read_summary(self.path)
 
     def write_summary(self, summary: Mapping[str, Any]) -> None:
         atomic_write_text(self.path / SUMMARY, json.dumps(summary, indent=2) + "\n")
 
+
+def read_summary(path: Path) -> dict[str, Any] | None:
+    """The ``summary.json`` of the run directory at ``path`` (:meth:`RunDir.read_summary`)."""
+    try:
+        summary = json.loads((path / SUMMARY).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return summary if isinstance(summary, dict) else None
+
+
+def last_record(file: Path) -> dict[str, Any] | None:
+    """The last record of a log (``metrics.jsonl`` or ``evals.jsonl``), read from its tail, or None:
+    lines that are not records (a torn last line, as a crash leaves) are passed over, as
+    :func:`_read_log` skips them."""
+    record_type = _LOGS[file.name][0]
+    try:
+        with open(file, "rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(size - _TAIL_BYTES, 0))
+            lines = handle.read().split(b"\n")
+    except OSError:
+        return None
+    for line in reversed(lines[1:] if size > _TAIL_BYTES else lines):  # the first may be cut
+        try:
+            return _record(json.loads(line), record_type)
+        except ValueError:
+            continue
+    return None
+
+
+#: The tail of a log :func:`last_record` reads: a record is about 150 bytes.
+_TAIL_BYTES = 8192
 
 #: What each log holds: its record type and how a warning names one.
 _LOGS = {METRICS: (StepRecord, "a step record", "step records"), EVALS: (EvalRecord, "an eval record", "eval records")}
@@ -642,10 +701,11 @@ def _runs_inside(path: Path) -> str:
     """What a folder of runs (``runs/``) given for a run holds, for its error to name: "; the runs
     in it: runs/b, runs/a" (the newest first; past RUNS_NAMED, "(5 in all, the newest first:
     rnnlab runs runs lists them)"), or "" for none."""
+    from .runs import list_runs  # the order `rnnlab runs` lists them in
+
     try:
-        runs = sorted((p for p in path.iterdir() if p.is_dir() and (p / SPEC).is_file()),
-                      key=lambda p: p.stat().st_mtime, reverse=True)
-    except OSError:
+        runs = [run.path for run in list_runs(path)]
+    except (OSError, UserError):
         return ""
     if not runs:
         return ""

@@ -7,33 +7,31 @@ data moved or whose files are damaged still gets its row. Nothing is written.
 
 from __future__ import annotations
 
-import json
-import os
+import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import RunDirError
-from .rundir import CHECKPOINT, EVALS, LOCK, METRICS, RUN_FILES, SPEC, SUMMARY, _read_error, is_run_dir
-
-#: The tail of a log read for its last record: one JSON line is about 150 bytes.
-_TAIL_BYTES = 8192
+from .rundir import (CHECKPOINT, EVALS, METRICS, RUN_FILES, SPEC, SUMMARY, RunDir, _read_error, is_run_dir,
+                     last_record, read_summary)
 
 
 @dataclass(frozen=True)
 class RunListing:
     """One run directory as listed. ``status``: "completed", "stopped" or "diverged" (how its last
-    training ended), "training" (another process holds its lock now), "interrupted" (its logs go on
-    past its summary: a process killed mid-run), "untrained" or "damaged" (``problem`` says why)."""
+    training ended), "training" (a process holds its lock now: training it, or a lab saving it),
+    "interrupted" (its logs or checkpoint went on after its summary: a process killed mid-run),
+    "untrained" or "damaged" (``problem`` says why)."""
 
     path: Path
     name: str | None
     task: str | None
     cell: str | None
     hidden_size: int | None
-    step: int | None          # the last step logged (the checkpoint's, after a divergence)
-    steps: int | None         # the step its training ran toward
+    step: int | None          # the last step logged
+    steps: int | None         # the step its training ran (or runs) toward
     status: str
     loss: float | None        # the last training step's
     eval: dict[str, Any] | None   # the last evaluation: step, loss, accuracy
@@ -43,7 +41,13 @@ class RunListing:
     problem: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        record = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        """The listing as JSON values: the path a string, a loss that is not finite null."""
+        def finite(value: Any) -> Any:
+            if isinstance(value, float) and not math.isfinite(value):
+                return None
+            return {k: finite(v) for k, v in value.items()} if isinstance(value, dict) else value
+
+        record = {k: finite(getattr(self, k)) for k in self.__dataclass_fields__}
         record["path"] = str(self.path)
         return record
 
@@ -81,32 +85,46 @@ def read_listing(path: Path) -> RunListing:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         spec, problem = {}, f"{SPEC}: {_why(exc)}"
     task, model, train = (_table(spec, key) for key in ("task", "model", "train"))
-    summary = _read_json(path / SUMMARY)
-    last_step, last_eval = _last_record(path / METRICS), _last_record(path / EVALS)
-    logged = _int(last_step.get("step")) if last_step else None
-    summarized = _int(summary.get("step")) if summary else None
+    summary = read_summary(path)
+    last_step, last_eval = last_record(path / METRICS), last_record(path / EVALS)
+    logged = last_step["step"] if last_step else None
     if problem:
         status = "damaged"
-    elif _locked(path):
+    elif RunDir.being_written(path):
         status = "training"
-    elif summary is not None and isinstance(summary.get("status"), str) and (logged or 0) <= (summarized or 0):
+    elif summary is not None and isinstance(summary.get("status"), str) and _summary_is_current(path, summary, logged):
         status = summary["status"]
     elif logged is not None or (path / CHECKPOINT).exists():
         status = "interrupted"
     else:
         status = "untrained"
-    step = logged if logged is not None else summarized
-    if status == "diverged" and summary is not None:  # the weights kept are the last good checkpoint's
-        step = _int(summary.get("checkpoint_step"), step)
-    steps = _int(summary.get("steps")) if summary and status != "training" else None
+    from_summary = summary is not None and status == summary.get("status")
+    steps = _int(summary.get("steps")) if from_summary else _int(train.get("steps"))
     baseline = summary.get("baseline") if summary else _baseline(task)
     return RunListing(
         path=path, name=_str(spec.get("name")), task=_str(task.get("kind")), cell=_str(model.get("cell")),
-        hidden_size=_int(model.get("hidden_size")), step=step, steps=steps or _int(train.get("steps")),
+        hidden_size=_int(model.get("hidden_size")),
+        step=logged if logged is not None else (_int(summary.get("step")) if summary else None), steps=steps,
         status=status, loss=_float(last_step.get("loss")) if last_step else None,
         eval=None if last_eval is None else {k: last_eval.get(k) for k in ("step", "loss", "accuracy")},
         eval_held_out=bool(summary.get("eval_held_out", True)) if summary else True,
         baseline=baseline if isinstance(baseline, dict) else None, updated=updated, problem=problem)
+
+
+#: How much older (seconds) than the logs and checkpoint a summary may be and still describe them:
+#: a copied run's files (``cp -r``) get their times in the order they were copied.
+_COPY_SLACK = 2.0
+
+
+def _summary_is_current(path: Path, summary: dict[str, Any], logged: int | None) -> bool:
+    """Whether ``summary.json`` describes the run as it is: it is written last, after the final
+    checkpoint and log lines, so a process killed after it went on (a resume, which first cuts the
+    logs back) left logs or a checkpoint newer than it, or logged past its step."""
+    summarized = _int(summary.get("step"))
+    if logged is not None and (summarized is None or logged > summarized):
+        return False
+    newest = max(_mtime(path / METRICS), _mtime(path / CHECKPOINT))
+    return _mtime(path / SUMMARY) >= newest - _COPY_SLACK
 
 
 def _baseline(task: dict[str, Any]) -> dict[str, Any] | None:
@@ -122,53 +140,6 @@ def _baseline(task: dict[str, Any]) -> dict[str, Any] | None:
         return None
     return None if baseline is None else {"name": baseline.name, "loss": baseline.loss,
                                           "accuracy": baseline.accuracy}
-
-
-def _locked(path: Path) -> bool:
-    """Whether another process holds the run's writer lock (:meth:`RunDir.writing`). The lock file
-    is only opened for reading: a run without one has never been written under a lock."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
-        return False
-    try:
-        with open(path / LOCK, "rb") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return True
-            fcntl.flock(handle, fcntl.LOCK_UN)
-    except OSError:
-        return False
-    return False
-
-
-def _last_record(log: Path) -> dict[str, Any] | None:
-    """The last line of a ``.jsonl`` log that is a JSON object with a step (a torn last line, as a
-    crash leaves, is passed over), or None."""
-    try:
-        with open(log, "rb") as handle:
-            size = handle.seek(0, os.SEEK_END)
-            handle.seek(max(size - _TAIL_BYTES, 0))
-            lines = handle.read().split(b"\n")
-    except OSError:
-        return None
-    for line in reversed(lines):
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and isinstance(record.get("step"), int):
-            return record
-    return None
-
-
-def _read_json(file: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def _mtime(path: Path) -> float:
