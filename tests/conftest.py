@@ -33,6 +33,13 @@ def make_layer(mode, input_size, hidden_size, *, num_layers=1, bidirectional=Fal
     return LAYERS[mode](input_size, hidden_size, **kwargs)
 
 
+#: A spec whose training diverges at once: the adding task at learning rate 10 without clipping
+#: (step 1 is done, step 2's loss overflows float32).
+DIVERGING_SPEC = ('name = "div"\n[task]\nkind = "adding"\n[model]\ncell = "rnn"\nnonlinearity = "relu"\n'
+                  'init = "identity"\nhidden_size = 64\n[train]\noptimizer = "sgd"\nlearning_rate = 10\n'
+                  'clip_norm = 0\n')
+
+
 def run_cli(capsys, *args):
     """``rnnlab ARGS`` in this process: (exit status, stdout, stderr)."""
     from rnnlab import cli

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import one_line_error, run_cli as run
+from conftest import DIVERGING_SPEC, one_line_error, run_cli as run
 from rnnlab import cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -791,9 +791,7 @@ def test_a_diverged_run_says_which_step_diverged_and_which_was_kept(capsys, tmp_
     and the checkpoint kept is the first one (step 0): the headline, the message, summary.json
     and what bptt reads all agree."""
     spec = tmp_path / "div.toml"
-    spec.write_text('name = "div"\n[task]\nkind = "adding"\n[model]\ncell = "rnn"\nnonlinearity = "relu"\n'
-                    'init = "identity"\nhidden_size = 64\n[train]\noptimizer = "sgd"\nlearning_rate = 10\n'
-                    'clip_norm = 0\n', encoding="utf-8")
+    spec.write_text(DIVERGING_SPEC, encoding="utf-8")
     code, out, err = run(capsys, "train", spec, "--out", tmp_path / "div")
     assert code == 1
     summary = json.loads((tmp_path / "div" / "summary.json").read_text(encoding="utf-8"))

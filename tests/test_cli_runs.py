@@ -6,7 +6,7 @@ import json
 import os
 import shutil
 
-from conftest import one_line_error, run_cli as run
+from conftest import DIVERGING_SPEC, one_line_error, run_cli as run
 from rnnlab.train import RunDir
 from rnnlab.train.runs import list_runs
 
@@ -145,9 +145,7 @@ def test_a_diverged_run_opened_and_saved_in_the_lab_untrained_stays_diverged(cap
     from rnnlab.lab import Lab
 
     spec = tmp_path / "div.toml"
-    spec.write_text('name = "div"\n[task]\nkind = "adding"\n[model]\ncell = "rnn"\nnonlinearity = "relu"\n'
-                    'init = "identity"\nhidden_size = 64\n[train]\noptimizer = "sgd"\nlearning_rate = 10\n'
-                    'clip_norm = 0\n', encoding="utf-8")
+    spec.write_text(DIVERGING_SPEC, encoding="utf-8")
     code, _, _ = run(capsys, "train", spec, "--out", tmp_path / "div")
     assert code == 1
     [listed] = list_runs(tmp_path)

@@ -892,16 +892,13 @@ def test_o_lists_runs_and_presets_narrows_as_typed_and_opens_the_chosen_run(tmp_
     async def check(app, pilot):
         await pilot.press("o")
         await wait_for(pilot, lambda: app.screen.query("#open-list"))
-        options = app.screen.query_one("#open-list")
-        listed = [options.get_option_at_index(i).id for i in range(options.option_count)]
+        listed = app.screen._shown  # the targets of the options listed
         assert listed[:2] == ["runs/hello-b", "runs/parity-a"] and "hello" in listed and "copy-lru" in listed
         assert "parity, gru, H=4" in screen_text(app) and "step 3/3 completed" in screen_text(app)
         await pilot.press(*"parit")  # typing narrows the list: the run, then the preset
-        assert [options.get_option_at_index(i).id for i in range(options.option_count)] == ["runs/parity-a",
-                                                                                             "parity"]
+        assert app.screen._shown == ["runs/parity-a", "parity"]
         await pilot.press("y")  # a name typed whole comes first
-        assert [options.get_option_at_index(i).id for i in range(options.option_count)] == ["parity",
-                                                                                             "runs/parity-a"]
+        assert app.screen._shown == ["parity", "runs/parity-a"]
         await pilot.press("down", "enter")
         await wait_for(pilot, lambda: app.lab.task.kind == "parity")
         assert app.lab.run.path == Path("runs/parity-a") and app.lab.trainer.step == 3
@@ -909,8 +906,7 @@ def test_o_lists_runs_and_presets_narrows_as_typed_and_opens_the_chosen_run(tmp_
         assert app.layer == 0 and "parity" in app.sub_title
         await pilot.press("o")  # the open run's folder and ./runs are one: each run once
         await wait_for(pilot, lambda: app.screen.query("#open-list"))
-        options = app.screen.query_one("#open-list")
-        listed = [options.get_option_at_index(i).id for i in range(options.option_count)]
+        listed = app.screen._shown
         assert listed.count("runs/parity-a") == 1
         assert listed[:2] == ["runs/hello-b", "runs/parity-a"]  # opening changes no run: the same order
         await pilot.press("enter")
@@ -934,10 +930,63 @@ def test_a_folder_of_runs_opens_the_lab_on_the_run_chosen_and_esc_quits(tmp_path
             await wait_for(pilot, lambda: app.lab is not None or not app.is_running)
         return app
 
-    app = asyncio.run(main(["enter"]))
-    assert app.lab.run.path == Path("exp/parity-a") and app.target == "exp/parity-a"
+    async def main_then_step():
+        app = LabApp(choose_in=Path("exp"))
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: app.screen.query("#open-list"))
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: app.lab is not None)
+            assert app.lab.run.path == Path("exp/parity-a") and app.target == "exp/parity-a"
+            await pilot.pause()
+            await pilot.press("l")  # the keys reach the lab (the focus was left on the removed loading log)
+            assert app.lab.cursor == 1
+
+    asyncio.run(main_then_step())
     app = asyncio.run(main(["escape"]))
     assert app.lab is None and not app.return_code
+
+
+def test_the_open_dialog_fits_80x24_and_a_run_named_like_a_preset_opens_as_a_run(tmp_path, monkeypatch):
+    """A run in ./ named hello crashed the dialog (two options with the id 'hello'), and chose the
+    preset; at 80x24 the dialog's last line was cut off and rows wrapped."""
+    monkeypatch.chdir(tmp_path)
+    _trained_run(tmp_path / "hello", "hello", 2)
+    _trained_run(tmp_path / "runs" / "a-rather-long-run-directory-name-of-an-experiment", "parity", 2)
+
+    async def check(app, pilot):
+        await pilot.press("o")
+        await wait_for(pilot, lambda: app.screen.query("#open-list"))
+        await pilot.pause()
+        text = screen_text(app)
+        assert "Esc cancels" in text and "./hello" in text
+        rows = [line for line in text.splitlines() if "run    " in line]
+        assert len(rows) == 2 and all(line.rstrip().endswith("│") for line in rows)  # one line each, cut with …
+        await pilot.press("tab", *"hel")  # letters typed in the list go to the field
+        assert app.screen.query_one("#open-input").value == "hel"
+        app.screen.query_one("#open-input").value = "./hello"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.lab.run is not None)
+        assert app.lab.run.path == Path("hello") and app.lab.trainer.step == 2
+
+    drive(check, target="parity", size=(80, 24))
+
+
+def test_a_folder_of_runs_typed_in_the_open_dialog_lists_them(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _trained_run(tmp_path / "elsewhere" / "x", "parity", 2)
+
+    async def check(app, pilot):
+        await pilot.press("o")
+        await wait_for(pilot, lambda: app.screen.query("#open-input"))
+        app.screen.query_one("#open-input").value = "elsewhere"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.query_one("#open-input").value == "")
+        assert "elsewhere/x" in screen_text(app) and app.lab.spec.name == "hello"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.lab.run is not None)
+        assert app.lab.run.path == Path("elsewhere/x")
+
+    drive(check, target="hello")
 
 
 def test_m_pins_the_gradient_curve_to_compare_the_next_model_with():

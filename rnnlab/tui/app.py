@@ -306,19 +306,21 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
                 return
             self.target, lab, notices = result
             self._lab_ready(lab)
+            self.call_after_refresh(self.set_focus, None)  # not the removed loading log: keys reach the app
             for message, severity in notices:
                 self.notify(message, severity=severity, timeout=10)
 
         self._loading_message(f"choose a run of {self._choose_in}")
-        self.push_screen(OpenScreen(open_choices([self._choose_in, Path("runs")]), self._open_target, escape="quits"),
-                         chosen)
+        choices = open_choices([self._choose_in, Path("runs"), Path(".")])
+        self.push_screen(OpenScreen(choices, self._open_target, escape="quits"), chosen)
 
     @staticmethod
     def _open_target(target: str) -> tuple[str, Lab, list[tuple[str, str]]]:
         """The open dialog's ``load`` (in its thread): ``target`` and :func:`_opened_lab`'s lab and notices."""
         if target in LABS and not Path(target).exists():
-            raise UserError(f"{target} is an architecture lab with a screen of its own: quit (q) and run "
-                            f"`rnnlab tui {target}`")
+            raise UserError(f"{target} is an architecture lab with a screen of its own: run `rnnlab tui {target}`")
+        if target.startswith("~"):  # typed in the dialog: no shell expanded it
+            target = str(Path(target).expanduser())
         return (target, *_opened_lab(target))
 
     def _loading_message(self, message: str, style: str = "") -> None:
@@ -839,7 +841,7 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
                 for message, severity in notices:
                     self.notify(message, severity=severity, timeout=10)
 
-        folders = ([old.run.path.parent] if old.run is not None else []) + [Path("runs")]
+        folders = ([old.run.path.parent] if old.run is not None else []) + [Path("runs"), Path(".")]
         self.push_screen(OpenScreen(open_choices(folders), self._open_target, unsaved_steps=lambda: old.unsaved_steps),
                          opened)
 

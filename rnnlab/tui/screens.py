@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Callable
 
 from rich.table import Table
@@ -435,7 +436,9 @@ class EditScreen(ReplacesTheModel):
 
 
 #: The open dialog pads names to the longest, up to this many cells (a longer one pushes its row's details on).
-OPEN_NAME_CELLS = 40
+OPEN_NAME_CELLS = 32
+#: The open dialog's width where the terminal is wider (lab.tcss #open).
+OPEN_DIALOG_CELLS = 110
 #: ... and cuts a damaged run's reason to this many (the rest of a row's width in a 110-cell dialog).
 OPEN_ABOUT_CELLS = 50
 
@@ -458,7 +461,7 @@ def open_choices(folders: Sequence[Path]) -> list[tuple[str, Text, str]]:
             continue
     listed = sorted(runs.values(), key=lambda r: r.updated, reverse=True)
     names = preset_names()
-    width = min(max(map(len, [str(r.path) for r in listed] + names)), OPEN_NAME_CELLS)
+    width = min(max(map(len, [str(r.path) for r in listed] + names)) + 2, OPEN_NAME_CELLS)  # + ./
     choices = []
     for run in listed:
         step = "" if run.step is None else f"step {run.step}" + ("" if run.steps is None else f"/{run.steps}")
@@ -466,8 +469,9 @@ def open_choices(folders: Sequence[Path]) -> list[tuple[str, Text, str]]:
         about = (Text(clipped(f"damaged: {run.problem}", OPEN_ABOUT_CELLS), "red") if run.problem else
                  Text.assemble(f"{run.task}, {run.cell}, H={run.hidden_size}  ", (f"{step} {run.status}", "dim"),
                                ("" if not isinstance(loss, (int, float)) else f"  eval loss {loss:.4g}", "dim")))
-        label = Text.assemble(("run    ", "dim"), (f"{run.path!s:<{width}}", "bold"), "  ", about)
-        choices.append((str(run.path), label, f"{run.path} {run.task} {run.cell}"))
+        target = str(run.path) if run.path.parent != Path(".") else f".{os.sep}{run.path}"  # not a preset's name
+        label = Text.assemble(("run    ", "dim"), (f"{target:<{width}}", "bold"), "  ", about)
+        choices.append((target, label, f"{target} {run.task} {run.cell}"))
     for name in names:
         spec = load_preset(name)
         label = Text.assemble(("preset ", "dim"), (f"{name:<{width}}", "bold"),
@@ -477,8 +481,9 @@ def open_choices(folders: Sequence[Path]) -> list[tuple[str, Text, str]]:
 
 
 class OpenScreen(ReplacesTheModel):
-    """Open another experiment in the lab: one of ``choices`` (``(target, label)``: the runs beside
-    the open one and in ./runs, then the presets) or any preset, spec file or run directory typed.
+    """Open another experiment in the lab: one of ``choices`` (``(target, label, words)``: the
+    runs beside the open one, in ./runs and in ./, then the presets; :func:`open_choices`) or any preset,
+    spec file or run directory typed (a folder of runs typed lists those instead).
 
     Typing narrows the list to the entries whose name, task or cell holds it, one named so exactly
     first; Enter opens the highlighted entry (up and down move it), or what was typed where no
@@ -489,40 +494,69 @@ class OpenScreen(ReplacesTheModel):
 
     BINDINGS = [Binding("down", "move(1)", "next", show=False), Binding("up", "move(-1)", "previous", show=False)]
     FRAME_ID, WARNING_ID, DROPS = "open", "open-warning", "Opening another experiment drops this model"
+    #: Rows of the dialog besides its list: borders and padding 4, title 2, field 3, hint 1, list margin 1.
+    FRAME_ROWS = 11
 
     def __init__(self, choices: list[tuple[str, Text, str]], load,
                  unsaved_steps: Callable[[], int] = lambda: 0, escape: str = "cancels") -> None:
         super().__init__(unsaved_steps)
         self._choices, self._load, self._escape = choices, load, escape
+        self._shown: list[str] = []  # the targets of the options listed, by index (an option's id)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="open"):
             yield Label("Open a run, a preset or a spec file", classes="dialog-title")
             yield Input(placeholder="type to narrow the list, or a path (a run directory, a spec .toml)",
-                        id="open-input")
+                        id="open-input", select_on_focus=False)  # letters typed in the list go on from there
             yield Label("", id="open-error", classes="error", markup=False)  # it may quote what was typed
             yield Label("", id="open-warning", classes="warning")
-            yield OptionList(*self._options(""), id="open-list")
+            yield OptionList(id="open-list")
             yield Label(f"↑/↓ choose, Enter opens, Esc {self._escape}", classes="dim")
 
-    def _options(self, typed: str) -> list[Option]:
+    def on_mount(self) -> None:
+        self.query_one("#open-error").display = False
+        self._show_warning()
+        self._list("")
+        self.query_one("#open-input", Input).focus()
+
+    def on_resize(self) -> None:
+        self._list(self.query_one("#open-input", Input).value)
+
+    def _list(self, typed: str) -> None:
+        """List the choices that ``typed`` leaves, each one line cut to the dialog's width (ids are
+        indices: a run in ./ and a preset may have one name), as many rows as the terminal has."""
         wanted = typed.strip().casefold()
         matches = [(target, label) for target, label, words in self._choices if wanted in words.casefold()]
         matches.sort(key=lambda choice: choice[0].casefold() != wanted)  # stable: the rest keep their order
-        return [Option(label, id=target) for target, label in matches]
-
-    def on_mount(self) -> None:
-        self._show_warning()
-        self.query_one("#open-list", OptionList).highlighted = 0 if self._choices else None
-        self.query_one("#open-input", Input).focus()
+        self._shown = [target for target, _ in matches]
+        options = self.query_one("#open-list", OptionList)
+        # the dialog's width (lab.tcss: 110 at most) less its borders, padding and scrollbar and the list's
+        width = max(min(OPEN_DIALOG_CELLS, self.app.size.width) - 14, 20)
+        shown = []
+        for _, label in matches:
+            line = label.copy()
+            line.truncate(width, overflow="ellipsis")
+            shown.append(line)
+        options.set_options(Option(line, id=str(k)) for k, line in enumerate(shown))
+        options.highlighted = 0 if shown else None
+        options.display = bool(shown)  # no empty box under a typed path
+        messages = (self.query_one("#open-error"), self.query_one("#open-warning"))
+        taken = self.FRAME_ROWS + sum(2 for message in messages if message.display)  # a message takes 1-2 rows
+        options.styles.max_height = max(self.app.size.height - taken, 3)
 
     @on(Input.Changed, "#open-input")
     def _narrow(self, event: Input.Changed) -> None:
-        options = self.query_one("#open-list", OptionList)
-        options.set_options(self._options(event.value))
-        options.highlighted = 0 if options.option_count else None
-        options.display = options.option_count > 0  # no empty box under a typed path
-        self.query_one("#open-error", Label).update("")
+        self._list(event.value)
+        self.query_one("#open-error").display = False
+
+    def on_key(self, event) -> None:
+        """Letters typed while the list has the focus (Tab) go to the field, to narrow it."""
+        if self.focused is self.query_one("#open-list") and event.is_printable and event.character:
+            field = self.query_one("#open-input", Input)
+            field.focus()
+            field.insert_text_at_cursor(event.character)
+            event.stop()
+            event.prevent_default()
 
     def action_move(self, by: int) -> None:
         options = self.query_one("#open-list", OptionList)
@@ -534,24 +568,45 @@ class OpenScreen(ReplacesTheModel):
     def _submitted(self, event: Input.Submitted) -> None:
         typed = event.value.strip()
         options = self.query_one("#open-list", OptionList)
-        highlighted = options.highlighted
-        if highlighted is not None and options.option_count:
-            self._open(options.get_option_at_index(highlighted).id)
+        if options.highlighted is not None and options.option_count:
+            self._open(self._shown[options.highlighted])
+        elif typed and self._lists_runs(typed):
+            return
         elif typed:
             self._open(typed)
         else:
-            self.query_one("#open-error", Label).update("type a preset name, a spec .toml or a run directory")
+            self._refuse("type a preset name, a spec .toml or a run directory")
+
+    def _lists_runs(self, typed: str) -> bool:
+        """A folder of runs typed: list its runs (and the presets) to choose from; True if it is one."""
+        from ..train.rundir import is_run_dir
+
+        folder = Path(typed).expanduser()
+        try:
+            if not folder.is_dir() or is_run_dir(folder):
+                return False
+        except UserError:  # a folder that cannot be looked into: opening it says why
+            return False
+        choices = open_choices([folder])
+        if len(choices) == len(preset_names()):  # no run in it
+            return False
+        self._choices = choices
+        self.query_one("#open-input", Input).value = ""  # lists them all (Input.Changed)
+        return True
 
     @on(OptionList.OptionSelected, "#open-list")
     def _chosen(self, event: OptionList.OptionSelected) -> None:
-        self._open(event.option.id)
+        self._open(self._shown[event.option_index])
 
     def _open(self, target: str) -> None:
-        self.query_one("#open-error", Label).update("")
+        self.query_one("#open-error").display = False
         self._make(lambda: self._load(target))
 
     def _refuse(self, error: UserError | str) -> None:
-        self.query_one("#open-error", Label).update(str(error))
+        message = self.query_one("#open-error", Label)
+        message.update(str(error))
+        message.display = True
+        self._list(self.query_one("#open-input", Input).value)  # the list gives the message its rows
         self.query_one("#open-input", Input).focus()  # to be corrected
 
 
