@@ -500,6 +500,30 @@ class Spec:
         return make_task(self.task["kind"], options, None)
 
 
+def edited_name(name: str, old: tuple[str, str], new: tuple[str, str]) -> str:
+    """The name an edited experiment (the lab's form, ``--set``) is saved under (``runs/NAME-TIME``),
+    given its (task, cell) before and after. A shipped preset's name says its task and cell
+    ("copy-attention"), so a preset given another cell is named for it ("copy-lru"), and one given
+    another task for both ("adding-lstm"); a name of the user's own, or an unchanged task and
+    cell, stays."""
+    if new == old or name not in preset_names():
+        return name
+    (old_kind, old_cell), (kind, cell) = old, new
+    short = {"selfattention": "attention"}
+    if kind != old_kind:
+        base = kind
+    else:  # "multiscale-leaky" -> "multiscale-rnn", "hello" -> "hello-gru"
+        base = name.removesuffix("-" + short.get(old_cell, old_cell))
+    return f"{base}-{short.get(cell, cell)}"
+
+
+def edited(spec: "Spec", overrides: Mapping[str, Any]) -> "Spec":
+    """``spec.with_overrides(overrides)``, named by :func:`edited_name` unless ``overrides`` names it."""
+    new = spec.with_overrides(overrides)
+    name = edited_name(spec.name, (spec.task["kind"], spec.model.cell), (new.task["kind"], new.model.cell))
+    return new if "name" in overrides or name == new.name else new.with_overrides({"name": name})
+
+
 NAME_MAX = 100
 
 

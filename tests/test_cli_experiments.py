@@ -816,3 +816,29 @@ def test_a_folder_of_runs_given_for_a_run_names_the_runs_in_it(capsys, tmp_path)
     assert one_line_error(err) == (f"rnnlab: error: {folder} is not a run directory: it has no spec.toml; the runs "
                                    f"in it: {folder / 'r3'}, {folder / 'r2'}, {folder / 'r1'} (4 in all, the newest "
                                    f"first: rnnlab runs {folder} lists them)")
+
+
+def test_set_changes_spec_fields_from_the_command_line(capsys, tmp_path):
+    """A learning-rate sweep needed a spec file per value."""
+    code, _, err = run(capsys, "train", "hello", "--set", "model.cell=gru", "--set", "train.learning_rate=1e-2",
+                       "--set", "model.hidden_size = 8", "--steps", "2", "--out", tmp_path / "r")
+    assert code == 0, err
+    spec = (tmp_path / "r" / "spec.toml").read_text(encoding="utf-8")
+    assert 'name = "hello-gru"' in spec and 'cell = "gru"' in spec and "learning_rate = 0.01" in spec
+    assert "hidden_size = 8" in spec
+    code, _, err = run(capsys, "train", "hello", "--set", "model.cell=gru", "--set", 'name="mine"', "--steps", "1",
+                       "--out", tmp_path / "s")
+    assert code == 0 and 'name = "mine"' in (tmp_path / "s" / "spec.toml").read_text(encoding="utf-8"), err
+    code, out, err = run(capsys, "bptt", "adding-rnn", "--set", "task.length=20", "--json")
+    assert code == 0 and json.loads(out)["steps"] == 20, err
+    for args, message in (
+            (["train", "hello", "--set", "model.hidden_sizee=3"], "--set model.hidden_sizee: unknown field"),
+            (["train", "hello", "--set", "model.hidden_size=x"],
+             '--set model.hidden_size: expected an integer, got "x"'),
+            (["train", "hello", "--set", "model.cell"], "--set takes FIELD=VALUE (model.cell=gru), got 'model.cell'"),
+            (["train", "--resume", tmp_path / "r", "--set", "seed=3"], "--set cannot change a run being resumed"),
+            (["trace", tmp_path / "r", "--set", "model.hidden_size=3", "--out", tmp_path / "t.npz"],
+             "--set changes a spec, not a run")):
+        code, _, err = run(capsys, *args)
+        assert code == 2 and message in one_line_error(err), (args, err)
+    assert not (tmp_path / "t.npz").exists()

@@ -47,6 +47,48 @@ def _check_device(device: str | None) -> None:
         raise UserError(f"--device must be {' or '.join(DEVICES)}, got {device!r}")
 
 
+SET_HELP = ("Change a field of the spec, FIELD=VALUE with the spec's dotted name and a TOML value (model.cell=gru, "
+            "train.learning_rate=0.01, task.length=200; repeatable). A preset given another task or cell is named for "
+            "it (hello-gru).")
+
+
+def _set_option() -> Any:
+    return typer.Option("--set", metavar="FIELD=VALUE", help=SET_HELP, show_default=False)
+
+
+def _overrides(sets: list[str] | None) -> dict[str, Any]:
+    """``--set`` values as spec overrides: ``FIELD=VALUE``, the value read as TOML (1e-3, true,
+    "gru") or, where it is none (gru), as the text it is."""
+    import tomllib
+
+    overrides: dict[str, Any] = {}
+    for item in sets or ():
+        field, sep, text = item.partition("=")
+        field, text = field.strip(), text.strip()
+        if not sep or not field or not text:
+            raise UserError(f"--set takes FIELD=VALUE (model.cell=gru), got {item!r}")
+        try:
+            overrides[field] = tomllib.loads(f"value = {text}")["value"]
+        except tomllib.TOMLDecodeError:
+            overrides[field] = text
+    return overrides
+
+
+def _with_sets(spec, sets: list[str] | None):
+    """``spec`` with the ``--set`` fields changed (:func:`rnnlab.spec.edited`); a refused one is named
+    as given: "--set model.hidden_size: ..."."""
+    from ..errors import SpecError
+    from ..spec import edited
+
+    overrides = _overrides(sets)
+    if not overrides:
+        return spec
+    try:
+        return edited(spec, overrides)
+    except SpecError as exc:
+        raise UserError(f"--set {exc}") from None
+
+
 def _refuse_lab(target: str | None) -> None:
     """An architecture lab's name given as an experiment: say how that lab runs (it is not a preset)."""
     from ..labs import LABS
@@ -257,6 +299,7 @@ def train(
     resume: Annotated[Path | None, typer.Option(  # readable=False: RunDir.open names what it cannot read
         "--resume", readable=False, help="Continue the run in this directory from its checkpoint.")] = None,
     device: Annotated[str | None, typer.Option("--device", help="cpu or cuda (overrides model.device).")] = None,
+    sets: Annotated[list[str] | None, _set_option()] = None,
 ) -> None:
     """Train an experiment, writing a run directory (spec, metrics, checkpoints, summary).
 
@@ -266,11 +309,11 @@ def train(
     not applied and the last good checkpoint is kept).
     """
     with contextlib.ExitStack() as held:  # a resumed run's writer lock: from before its first change to the end
-        _train(held, target, steps, seed, out, json_output, resume, device)
+        _train(held, target, steps, seed, out, json_output, resume, device, sets)
 
 
 def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, seed: int | None, out: Path | None,
-           json_output: bool, resume: Path | None, device: str | None) -> None:
+           json_output: bool, resume: Path | None, device: str | None, sets: list[str] | None) -> None:
     from ..data.files import user_path
     from ..spec import load_spec, preset_names
     from ..train import RunDir, Trainer, default_run_path, train_run
@@ -280,7 +323,8 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
     if resume is not None:
         if target is not None:
             raise UserError("give either a spec (TARGET) to start a run or --resume DIR, not both")
-        given = [option for option, value in (("--seed", seed), ("--out", out)) if value is not None]
+        given = [option for option, value in (("--seed", seed), ("--out", out), ("--set", sets or None))
+                 if value is not None]
         if given:
             raise UserError(f"{' and '.join(given)} cannot change a run being resumed (--resume)")
         run = RunDir.open(resume, warn_untrained=False)  # read_checkpoint refuses a run without one
@@ -316,7 +360,7 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
         if target is not None and target not in preset_names() and is_run_dir(user_path(target)):
             raise UserError(f"{target} is a run directory, not a spec: continue it with --resume {target}")
         _refuse_lab(target)
-        spec = load_spec(target or "hello")
+        spec = _with_sets(load_spec(target or "hello"), sets)
         overrides: dict[str, Any] = {}
         if steps is not None:
             overrides["train.steps"] = steps
@@ -396,13 +440,21 @@ def _print_summary(summary: dict[str, Any], teacher_forced: bool = False) -> Non
 # rnnlab bptt / trace / sample: one Lab, one pass
 # ---------------------------------------------------------------------------------------------
 
-def _open_lab(target: str | None, batch: int = 1, device: str | None = None):
-    from ..lab import Lab
+def _open_lab(target: str | None, batch: int = 1, device: str | None = None, sets: list[str] | None = None):
+    from ..lab import Lab, open_target
 
     _check_device(device)
     _refuse_lab(target)
+    if not sets:
+        with _compile_notices():
+            return Lab.open(target, batch=batch, device=device)
+    spec, run = open_target(target, device)
+    if run is not None:
+        raise UserError(f"--set changes a spec, not a run: {target}'s weights were trained with its own (train a "
+                        "new run with --set instead)")
+    spec = _with_sets(spec, sets)
     with _compile_notices():
-        return Lab.open(target, batch=batch, device=device)
+        return Lab(spec, None, batch=batch)
 
 
 @app.command()
@@ -415,6 +467,7 @@ def bptt(
         help="Cut the gradient every k steps (0: full BPTT; default: the spec's).")
     ] = None,
     device: Annotated[str | None, typer.Option("--device", help=DEVICE_HELP, show_default=False)] = None,
+    sets: Annotated[list[str] | None, _set_option()] = None,
 ) -> None:
     """One forward and backward pass: ||dL/dh_t|| at every step, the vanishing-gradient curve.
 
@@ -424,7 +477,7 @@ def bptt(
     (LSTM: \\[h; c]; LRU: \\[Re h; Im h]).
     For mingru, minlstm and lru J_t is diagonal: ||J_t|| = max |a_t|.
     selfattention has no recurrence: only ||dL/dh_t|| per block."""
-    lab = _open_lab(target, batch, device)
+    lab = _open_lab(target, batch, device, sets)
     with _compile_notices():
         lab.run_backward(truncate)
         grad = lab.gradient_norms()
@@ -506,6 +559,7 @@ def trace(
     json_output: Annotated[bool, typer.Option("--json", help="Describe what was written as JSON.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace the --out file if it exists.")] = False,
     device: Annotated[str | None, typer.Option("--device", help=DEVICE_HELP, show_default=False)] = None,
+    sets: Annotated[list[str] | None, _set_option()] = None,
 ) -> None:
     """Write every recorded state and gate of every step (and dL/dh_t) to an .npz file.
 
@@ -514,7 +568,7 @@ def trace(
     from ..train.rundir import npz_target
 
     out = npz_target(out, "trace file", replace=force)  # before the pass: a refused file costs no time
-    lab = _open_lab(target, batch, device)
+    lab = _open_lab(target, batch, device, sets)
     with _compile_notices():
         lab.run_backward()
     path = lab.export_trace(out, replace=force)

@@ -21,7 +21,7 @@ from textual.worker import Worker, WorkerState
 
 from ..data import TASKS, task_fields
 from ..errors import TargetExistsError, UserError, clipped
-from ..spec import ATTENTION_CELLS, CELLS, LINEAR_CELLS, OPTIMIZERS, ModelSpec, preset_names
+from ..spec import ATTENTION_CELLS, CELLS, LINEAR_CELLS, OPTIMIZERS, ModelSpec, edited_name, preset_names
 from ..spec import CELL_FIELDS as SPEC_CELL_FIELDS
 from ..layers.init import INITS
 from ..layers.minimal import METHODS
@@ -136,22 +136,6 @@ FORM_CELL_FIELDS: dict[str, Callable[[str], bool]] = {
        for name in ("nonlinearity", "forget_bias", "scan", "num_heads", "d_ff")},
     "model-init": lambda cell: cell not in ATTENTION_CELLS,
 }
-
-def edited_name(name: str, old: tuple[str, str], new: tuple[str, str]) -> str:
-    """The name an edited experiment is saved under (``runs/NAME-TIME``), given its (task, cell)
-    before and after. A shipped preset's name says its task and cell ("copy-attention"), so a
-    preset given another cell is named for it ("copy-lru"), and one given another task for both
-    ("adding-lstm"); a name of the user's own, or an unchanged task and cell, stays."""
-    if new == old or name not in preset_names():
-        return name
-    (old_kind, old_cell), (kind, cell) = old, new
-    short = {"selfattention": "attention"}
-    if kind != old_kind:
-        base = kind
-    else:  # "multiscale-leaky" -> "multiscale-rnn", "hello" -> "hello-gru"
-        base = name.removesuffix("-" + short.get(old_cell, old_cell))
-    return f"{base}-{short.get(cell, cell)}"
-
 
 #: The edit form's four columns (two label-field pairs a row) need this many terminal columns.
 EDIT_FOUR_COLUMNS_WIDTH = 112
