@@ -56,15 +56,17 @@ class Evaluation:
     accuracy: float | None
 
 
-def open_target(target: str | Path | None, device: str | None = None) -> tuple[Spec, RunDir | None]:
-    """A preset name, a spec file or a run directory -> (spec, run dir or None).
+def open_target(target: str | Path | Spec | None, device: str | None = None) -> tuple[Spec, RunDir | None]:
+    """A preset name, a spec file or a run directory (or a Spec) -> (spec, run dir or None).
 
     ``device`` (cpu or cuda) replaces the spec's ``model.device`` in the spec returned. Without it, a
     spec asking for cuda where no GPU is usable gets the CPU, said in one line on stderr: both compute
     the same numbers, so a run trained on a GPU can be examined anywhere. The run's spec.toml is
     never rewritten here (``run.spec`` keeps what it says)."""
     run = None
-    if target is None:
+    if isinstance(target, Spec):  # one already made (the CLI's --set)
+        spec = target
+    elif target is None:
         spec = load_spec("hello")
     elif (found := stat_path(target)) is not None and stat.S_ISDIR(found.st_mode) \
             and str(target) not in preset_names():  # a folder named like a preset: the preset (./NAME: the folder)
@@ -124,7 +126,7 @@ class Lab(StepCursor, TrainingControl):
         self.refresh()
 
     @classmethod
-    def open(cls, target: str | Path | None = None, *, batch: int = 1, device: str | None = None) -> "Lab":
+    def open(cls, target: str | Path | Spec | None = None, *, batch: int = 1, device: str | None = None) -> "Lab":
         """A Lab on a preset name, a spec file or a run directory (its latest checkpoint), its kernels
         on ``device`` (default: the spec's, or the CPU where its cuda is not usable: :func:`open_target`)."""
         spec, run = open_target(target, device)

@@ -842,3 +842,8 @@ def test_set_changes_spec_fields_from_the_command_line(capsys, tmp_path):
         code, _, err = run(capsys, *args)
         assert code == 2 and message in one_line_error(err), (args, err)
     assert not (tmp_path / "t.npz").exists()
+    # the lab's fields too, refused before it opens (here, with no terminal, before that is said)
+    code, _, err = run(capsys, "tui", "hello", "--set", "model.x=1")
+    assert code == 2 and one_line_error(err).startswith("rnnlab: error: --set model.x: unknown field")
+    code, _, err = run(capsys, "tui", "hello", "--set", "model.cell=gru")
+    assert code == 2 and "needs a terminal" in one_line_error(err)

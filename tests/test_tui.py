@@ -989,6 +989,17 @@ def test_a_folder_of_runs_typed_in_the_open_dialog_lists_them(tmp_path, monkeypa
     drive(check, target="hello")
 
 
+def test_the_lab_opens_on_a_spec_edited_on_the_command_line():
+    """rnnlab tui hello --set model.cell=gru hands the lab a Spec, named as the edit form names it."""
+    from rnnlab.spec import edited, load_preset
+
+    async def check(app, pilot):
+        assert app.lab.spec.model.cell == "gru" and app.lab.spec.name == "hello-gru" and app.lab.run is None
+        assert "hello-gru: gru, H=16" in app.sub_title
+
+    drive(check, target=edited(load_preset("hello"), {"model.cell": "gru"}))
+
+
 def test_m_pins_the_gradient_curve_to_compare_the_next_model_with():
     """The classic figure, RNN and LSTM gradients on one plot, needed two labs side by side."""
     async def check(app, pilot):

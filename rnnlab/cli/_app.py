@@ -196,6 +196,60 @@ def _root(
         raise typer.Exit(0)
 
 
+SET_HELP = ("Change a field of the spec, FIELD=VALUE with the spec's dotted name and a TOML value (model.cell=gru, "
+            "train.learning_rate=0.01, task.length=200; repeatable). A preset given another task or cell is named for "
+            "it (hello-gru).")
+
+
+def _set_option() -> Any:
+    return typer.Option("--set", metavar="FIELD=VALUE", help=SET_HELP, show_default=False)
+
+
+def _overrides(sets: list[str] | None) -> dict[str, Any]:
+    """``--set`` values as spec overrides: ``FIELD=VALUE``, the value read as TOML (1e-3, true,
+    "gru") or, where it is none (gru), as the text it is."""
+    import tomllib
+
+    overrides: dict[str, Any] = {}
+    for item in sets or ():
+        field, sep, text = item.partition("=")
+        field, text = field.strip(), text.strip()
+        if not sep or not field or not text:
+            raise UserError(f"--set takes FIELD=VALUE (model.cell=gru), got {item!r}")
+        try:
+            overrides[field] = tomllib.loads(f"value = {text}")["value"]
+        except tomllib.TOMLDecodeError:
+            overrides[field] = text
+    return overrides
+
+
+def _with_sets(spec, sets: list[str] | None):
+    """``spec`` with the ``--set`` fields changed (:func:`rnnlab.spec.edited`); a refused one is named
+    as given: "--set model.hidden_size: ..."."""
+    from ..errors import SpecError
+    from ..spec import edited
+
+    overrides = _overrides(sets)
+    if not overrides:
+        return spec
+    try:
+        return edited(spec, overrides)
+    except SpecError as exc:
+        raise UserError(f"--set {exc}") from None
+
+
+def spec_with_sets(target: str | None, sets: list[str] | None, device: str | None = None):
+    """``open_target(target, device)``: (spec, run or None), the spec with the ``--set`` fields
+    changed, which a run directory refuses (its weights were trained with its own spec)."""
+    from ..lab import open_target
+
+    spec, run = open_target(target, device)
+    if run is not None and sets:
+        raise UserError(f"--set changes a spec, not a run: {target}'s weights were trained with its own (train a "
+                        "new run with --set instead)")
+    return _with_sets(spec, sets), run
+
+
 def _require_terminal(script: str = "rnnlab train, bptt, trace or sample") -> None:
     """UserError unless stdin and stdout are a terminal: a full-screen app on a pipe would wait
     for keys that never come and write its screen into the pipe. ``script``: the commands that do
@@ -204,7 +258,7 @@ def _require_terminal(script: str = "rnnlab train, bptt, trace or sample") -> No
         raise UserError(f"the lab needs a terminal (stdin and stdout are not one); script it with {script} instead")
 
 
-def open_lab(target: str | None) -> None:
+def open_lab(target: str | None, sets: list[str] | None = None) -> None:
     """Run the TUI on ``target``: a preset, a spec file or a run directory (None: hello), a folder of
     run directories (the lab opens on the one the user chooses), or the name of an architecture lab (``rnnlab.labs.LABS``: esn, seq2seq, treebank) or of its headless
     command (``tree`` for treebank)."""
@@ -222,7 +276,6 @@ def open_lab(target: str | None) -> None:
         if app.return_code:  # the screen stopped on an error (Textual has printed it)
             raise typer.Exit(app.return_code)
         return
-    from ..lab import open_target
     from ..spec import preset_names
     from ..train.rundir import stat_path
     from ..tui.app import run_lab
@@ -237,11 +290,12 @@ def open_lab(target: str | None) -> None:
         if status:
             raise typer.Exit(status)
         return
-    spec, run = open_target(target)  # a bad target is refused here, as one line and exit 2, before the screen opens
+    # a bad target (or --set field) is refused here, as one line and exit 2, before the screen opens
+    spec, run = spec_with_sets(target, sets)
     if run is not None:
         run.check_data(spec.make_task())  # and weights whose data file changed since
     _require_terminal()
-    status = run_lab(target)
+    status = run_lab(spec if sets else target)
     if status:
         raise typer.Exit(status)
 

@@ -20,7 +20,7 @@ import typer
 
 from ..errors import UserError
 from ._app import (SEED_MAX, _compile_notices, _exit_for_training_status, _json_float, _message, _out_console,
-                   _print_json, _progress, app, open_lab)
+                   _print_json, _progress, _set_option, _with_sets, app, open_lab, spec_with_sets)
 
 #: The spec's limits (rnnlab.spec.STEPS_MAX, TRUNCATE_MAX), written here so that --help shows them without
 #: importing the spec (and numba); tests keep them equal.
@@ -47,48 +47,6 @@ def _check_device(device: str | None) -> None:
         raise UserError(f"--device must be {' or '.join(DEVICES)}, got {device!r}")
 
 
-SET_HELP = ("Change a field of the spec, FIELD=VALUE with the spec's dotted name and a TOML value (model.cell=gru, "
-            "train.learning_rate=0.01, task.length=200; repeatable). A preset given another task or cell is named for "
-            "it (hello-gru).")
-
-
-def _set_option() -> Any:
-    return typer.Option("--set", metavar="FIELD=VALUE", help=SET_HELP, show_default=False)
-
-
-def _overrides(sets: list[str] | None) -> dict[str, Any]:
-    """``--set`` values as spec overrides: ``FIELD=VALUE``, the value read as TOML (1e-3, true,
-    "gru") or, where it is none (gru), as the text it is."""
-    import tomllib
-
-    overrides: dict[str, Any] = {}
-    for item in sets or ():
-        field, sep, text = item.partition("=")
-        field, text = field.strip(), text.strip()
-        if not sep or not field or not text:
-            raise UserError(f"--set takes FIELD=VALUE (model.cell=gru), got {item!r}")
-        try:
-            overrides[field] = tomllib.loads(f"value = {text}")["value"]
-        except tomllib.TOMLDecodeError:
-            overrides[field] = text
-    return overrides
-
-
-def _with_sets(spec, sets: list[str] | None):
-    """``spec`` with the ``--set`` fields changed (:func:`rnnlab.spec.edited`); a refused one is named
-    as given: "--set model.hidden_size: ..."."""
-    from ..errors import SpecError
-    from ..spec import edited
-
-    overrides = _overrides(sets)
-    if not overrides:
-        return spec
-    try:
-        return edited(spec, overrides)
-    except SpecError as exc:
-        raise UserError(f"--set {exc}") from None
-
-
 def _refuse_lab(target: str | None) -> None:
     """An architecture lab's name given as an experiment: say how that lab runs (it is not a preset)."""
     from ..labs import LABS
@@ -108,9 +66,10 @@ def _refuse_lab(target: str | None) -> None:
 # ---------------------------------------------------------------------------------------------
 
 @app.command()
-def tui(target: Annotated[str | None, typer.Argument(help=TUI_TARGET_HELP, show_default=False)] = None) -> None:
+def tui(target: Annotated[str | None, typer.Argument(help=TUI_TARGET_HELP, show_default=False)] = None,
+        sets: Annotated[list[str] | None, _set_option()] = None) -> None:
     """Open the lab (the interactive TUI) on an experiment; `rnnlab` alone opens it on hello."""
-    open_lab(target)
+    open_lab(target, sets)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -441,18 +400,14 @@ def _print_summary(summary: dict[str, Any], teacher_forced: bool = False) -> Non
 # ---------------------------------------------------------------------------------------------
 
 def _open_lab(target: str | None, batch: int = 1, device: str | None = None, sets: list[str] | None = None):
-    from ..lab import Lab, open_target
+    from ..lab import Lab
 
     _check_device(device)
     _refuse_lab(target)
     if not sets:
         with _compile_notices():
             return Lab.open(target, batch=batch, device=device)
-    spec, run = open_target(target, device)
-    if run is not None:
-        raise UserError(f"--set changes a spec, not a run: {target}'s weights were trained with its own (train a "
-                        "new run with --set instead)")
-    spec = _with_sets(spec, sets)
+    spec, _ = spec_with_sets(target, sets, device)
     with _compile_notices():
         return Lab(spec, None, batch=batch)
 

@@ -35,7 +35,7 @@ from ..data import Batch
 from ..errors import UserError
 from ..lab import Lab
 from ..labs import LABS
-from ..spec import ModelSpec
+from ..spec import ModelSpec, Spec
 from ..train.rundir import npz_target
 from .panels import (AttentionPanel, CursorValues, DecayPlane, ExplainPanel, GradientPlot, SequenceBar, StatePanel,
                      StepRate, TrainingPlots)
@@ -114,7 +114,7 @@ def refused_while_computing(handler):
     return guarded
 
 
-def _opened_lab(target: str | Path | None) -> tuple[Lab, list[tuple[str, str]]]:
+def _opened_lab(target: str | Path | Spec | None) -> tuple[Lab, list[tuple[str, str]]]:
     """``Lab.open(target)``, its backward pass run (compiling those kernels too, before the first
     key press) and its views' numbers computed; with the core's warnings and notes (a run without
     a checkpoint, skipped log lines, a data file found where it moved), which go to stderr, hidden
@@ -210,8 +210,8 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
         Binding("A", "previous_head", "previous head", show=False),
     ]
 
-    def __init__(self, target: str | Path | None = None, *, choose_in: Path | None = None) -> None:
-        """The lab on ``target`` (a preset, a spec file or a run directory; None: hello), or, with
+    def __init__(self, target: str | Path | Spec | None = None, *, choose_in: Path | None = None) -> None:
+        """The lab on ``target`` (a preset, a spec file, a run directory or a Spec; None: hello), or, with
         ``choose_in`` (a folder of runs), on what the user chooses from the open dialog's list of
         them first (Esc quits)."""
         super().__init__()
@@ -291,7 +291,8 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
         def notice(message: str) -> None:
             self.call_from_thread(self._loading_message, message)
 
-        self.call_from_thread(self._loading_message, f"opening {self.target or 'hello'} ...")
+        shown = getattr(self.target, "name", self.target) or "hello"  # a Spec (the CLI's --set) by its name
+        self.call_from_thread(self._loading_message, f"opening {shown} ...")
         with compile_notices(notice):
             lab, notices = _opened_lab(self.target)
         self.call_from_thread(self._lab_ready, lab)
@@ -976,7 +977,7 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
         self.push_screen(HelpScreen(keys))
 
 
-def run_lab(target: str | Path | None = None, *, choose_in: Path | None = None) -> int:
+def run_lab(target: str | Path | Spec | None = None, *, choose_in: Path | None = None) -> int:
     """Open the lab in this terminal (blocks until the user quits); returns the exit status (not
     0 if the app stopped on an error). ``choose_in``: see :class:`LabApp`."""
     app = LabApp(target, choose_in=choose_in)
