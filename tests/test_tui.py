@@ -903,7 +903,7 @@ def test_o_lists_runs_and_presets_narrows_as_typed_and_opens_the_chosen_run(tmp_
         await wait_for(pilot, lambda: app.lab.task.kind == "parity")
         assert app.lab.run.path == Path("runs/parity-a") and app.lab.trainer.step == 3
         assert any(n.message.startswith("opened runs/parity-a: gru, parity") for n in app._notifications)
-        assert app.layer == 0 and "parity" in app.sub_title
+        assert app.layer == 0 and app.sub_title.endswith("· runs/parity-a")  # which run of several
         await pilot.press("o")  # the open run's folder and ./runs are one: each run once
         await wait_for(pilot, lambda: app.screen.query("#open-list"))
         listed = app.screen._shown

@@ -412,6 +412,8 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
         else:
             self.sub_title = f"{name}: {m.cell}{scan}, H={m.hidden_size}, " \
                              f"{m.num_layers} layer(s){' bidirectional' if m.bidirectional else ''}"
+        if lab.run is not None:  # which of several runs of one experiment this is (o opens another)
+            self.sub_title += f" · {lab.run.path}"
         self.query_one("#middle").set_class(lab.is_attention, "with-attention")  # a narrower side panel
         self.query_one(SequenceBar).update_from(lab)
         self._fit_plots()  # a task with several target channels has a taller sequence bar
@@ -869,6 +871,7 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
         except (UserError, OSError) as exc:
             self.notify(f"cannot save the run: {exc}", severity="error")
             return
+        self.update_views()  # the header names the run now
         if self.lab.diverted_from is not None:  # trained further by another process since this lab read it
             self.notify(f"{self.lab.diverted_from} changed on disk since this lab read it, so it was left as it "
                         f"is: the run was saved to {path.resolve()} instead", severity="warning", timeout=10)
