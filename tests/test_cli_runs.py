@@ -157,3 +157,25 @@ def test_a_diverged_run_opened_and_saved_in_the_lab_untrained_stays_diverged(cap
     lab.train(until_step=lab.trainer.step)  # no step: still nothing new
     lab.save_run()
     assert [r.status for r in list_runs(tmp_path)] == ["diverged"]
+
+
+def test_a_sweep_shows_the_settings_it_changed(capsys, tmp_path, monkeypatch):
+    """Runs of one experiment read the same in every column: which had which learning rate?"""
+    from rnnlab.train.runs import differing_fields
+
+    monkeypatch.chdir(tmp_path)
+    for lr in ("0.001", "0.01"):
+        code, _, err = run(capsys, "train", "hello", "--set", f"train.learning_rate={lr}", "--steps", "2",
+                           "--out", f"sweep/lr-{lr}")
+        assert code == 0, err
+    code, _, err = run(capsys, "train", "adding-rnn", "--steps", "1", "--out", "sweep/other")
+    assert code == 0, err
+    assert differing_fields(list_runs("sweep")) == ["train.learning_rate"]  # within hello; adding-rnn is alone
+    code, out, _ = run(capsys, "runs", "sweep")
+    header = next(line for line in out.splitlines() if "learning_rate" in line)
+    assert [cell.strip() for cell in header.strip("┃ ").split("┃")][:6] == ["run", "task", "cell", "H",
+                                                                          "learning_rate", "step"]
+    assert "│         0.001 │" in next(line for line in out.splitlines() if "sweep/lr-0.001" in line)
+    code, out, _ = run(capsys, "runs", "sweep", "--json")
+    rates = {r["path"]: r["spec"]["train.learning_rate"] for r in json.loads(out)}
+    assert rates["sweep/lr-0.001"] == 0.001 and rates["sweep/lr-0.01"] == 0.01

@@ -141,10 +141,11 @@ def runs(
     json_output: Annotated[bool, typer.Option(
         "--json", help='Print a JSON list: path, name, task, cell, hidden_size, step, steps, status, loss, eval '
         '{step, loss, accuracy}, eval_held_out, baseline {name, loss, accuracy}, updated (seconds since the '
-        'epoch), problem.')] = False,
+        'epoch), problem, spec (every field by its dotted name).')] = False,
 ) -> None:
     """List the run directories in a folder, the most recently updated first: task, cell, steps,
-    how training ended, the last losses against the task's baseline.
+    how training ended, the last losses against the task's baseline, and the settings that differ
+    between runs of one experiment (a sweep's).
 
     A status is how the run's last training ended (completed, stopped, diverged), training (a
     process is training it now), interrupted (a process was killed mid-run: --resume goes on from
@@ -161,17 +162,35 @@ def runs(
     _print_runs(listed)
 
 
+#: At most this many columns of the settings a sweep changed (``rnnlab runs``).
+RUNS_VARIED_COLUMNS = 4
+
+
+def _setting(value: Any) -> str:
+    """A spec value in a table cell: 0.001 and 1e-05 as written in TOML, true/false, "-" for none."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return format(value, "g") if isinstance(value, float) else str(value)
+
+
 def _print_runs(listed) -> None:
     from datetime import datetime
 
     from rich.table import Table
     from rich.text import Text
 
+    from ..train.runs import differing_fields
+
+    # what a sweep changed between runs of one experiment, beside what every row shows
+    shown = {"name", "task.kind", "model.cell", "model.hidden_size", "train.steps"}
+    varied = [key for key in differing_fields(listed) if key not in shown][:RUNS_VARIED_COLUMNS]
     table = Table(title_justify="left")
-    for column in ("run", "task", "cell", "H", "step", "status", "loss", "eval loss", "eval acc", "baseline",
+    for column in ("run", "task", "cell", "H", *varied, "step", "status", "loss", "eval loss", "eval acc", "baseline",
                    "updated"):
-        numeric = column in ("H", "step", "loss", "eval loss", "eval acc", "baseline")
-        table.add_column(column, justify="right" if numeric else "left", no_wrap=column != "run")
+        numeric = column in ("H", *varied, "step", "loss", "eval loss", "eval acc", "baseline")
+        table.add_column(column.rpartition(".")[2], justify="right" if numeric else "left", no_wrap=column != "run")
     status_styles = {"completed": "green", "diverged": "red", "damaged": "red", "training": "cyan"}
     for run in listed:
         step = "-" if run.step is None else f"{run.step}" + ("" if run.steps is None else f"/{run.steps}")
@@ -180,8 +199,10 @@ def _print_runs(listed) -> None:
         eval_loss = _fmt(evaluated.get("loss")) + ("" if run.eval_held_out or not evaluated else " (train)")
         baseline = "-" if run.baseline is None else _fmt(run.baseline.get("loss"))
         # Text, not markup: a path may hold brackets (runs/exp[lr=0.1]), a spec any name
+        settings = [Text(_setting(run.spec.get(key))) for key in varied]
         table.add_row(Text(str(run.path)), Text(run.task or "-"), Text(run.cell or "-"), _fmt(run.hidden_size, "d"),
-                      step, Text(run.status, style=status_styles.get(run.status, "")), _fmt(run.loss), eval_loss,
+                      *settings, step, Text(run.status, style=status_styles.get(run.status, "")), _fmt(run.loss),
+                      eval_loss,
                       "-" if not isinstance(accuracy, (int, float)) else f"{100 * accuracy:.1f}%", baseline,
                       datetime.fromtimestamp(run.updated).strftime("%Y-%m-%d %H:%M"))
     _out_console().print(table)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,8 @@ class RunListing:
     baseline: dict[str, Any] | None  # name, loss, accuracy: what a model that learned nothing scores
     updated: float            # when a file of it last changed (seconds since the epoch)
     problem: str = ""
+    #: Its spec.toml's fields, flattened to dotted names ("train.learning_rate": 0.01).
+    spec: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The listing as JSON values: the path a string, a loss that is not finite null."""
@@ -108,7 +111,36 @@ def read_listing(path: Path) -> RunListing:
         status=status, loss=_float(last_step.get("loss")) if last_step else None,
         eval=None if last_eval is None else {k: last_eval.get(k) for k in ("step", "loss", "accuracy")},
         eval_held_out=bool(summary.get("eval_held_out", True)) if summary else True,
-        baseline=baseline if isinstance(baseline, dict) else None, updated=updated, problem=problem)
+        baseline=baseline if isinstance(baseline, dict) else None, updated=updated, problem=problem,
+        spec=_flattened(spec))
+
+
+def differing_fields(runs: Sequence[RunListing]) -> list[str]:
+    """The spec fields whose values differ between runs of one experiment (one name) among ``runs``:
+    what a sweep changed (``train.learning_rate``, ``seed``), in the spec's order; the
+    description, which follows the task and cell, left out."""
+    by_name: dict[str | None, list[RunListing]] = {}
+    for run in runs:
+        by_name.setdefault(run.name, []).append(run)
+    differing: dict[str, None] = {}
+    for group in by_name.values():
+        if len(group) < 2:
+            continue
+        keys = dict.fromkeys(key for run in group for key in run.spec)
+        for key in keys:
+            if key != "description" and len({repr(run.spec.get(key)) for run in group}) > 1:
+                differing[key] = None
+    return list(differing)
+
+
+def _flattened(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        if isinstance(value, dict):
+            flat.update(_flattened(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 #: How much older (seconds) than the logs and checkpoint a summary may be and still describe them:
