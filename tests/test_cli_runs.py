@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from pathlib import Path
 
 from conftest import DIVERGING_SPEC, one_line_error, run_cli as run
+from rnnlab import cli
 from rnnlab.train import RunDir
 from rnnlab.train.runs import list_runs
 
@@ -179,3 +181,20 @@ def test_a_sweep_shows_the_settings_it_changed(capsys, tmp_path, monkeypatch):
     code, out, _ = run(capsys, "runs", "sweep", "--json")
     rates = {r["path"]: r["spec"]["train.learning_rate"] for r in json.loads(out)}
     assert rates["sweep/lr-0.001"] == 0.001 and rates["sweep/lr-0.01"] == 0.01
+
+
+def test_the_open_dialog_names_what_a_sweep_changed(tmp_path, monkeypatch):
+    from rnnlab.tui.screens import open_choices
+
+    monkeypatch.chdir(tmp_path)
+    for lr in ("0.001", "0.01"):
+        assert run_quiet("train", "hello", "--set", f"train.learning_rate={lr}", "--steps", "1", "--out", f"r/{lr}")
+    assert run_quiet("train", "parity", "--steps", "1", "--out", "r/p")
+    labels = {target: label.plain for target, label, _ in open_choices([Path("r")])}
+    assert "hello, lstm, H=16, learning_rate=0.001  step 1/1" in labels["r/0.001"]
+    assert "parity, gru, H=16  step 1/1" in labels["r/p"]  # alone of its experiment: nothing varied
+
+
+def run_quiet(*args) -> bool:
+    """``rnnlab ARGS`` in this process, its output let through; True if it succeeded."""
+    return cli.main([str(a) for a in args]) == 0

@@ -894,7 +894,7 @@ def test_o_lists_runs_and_presets_narrows_as_typed_and_opens_the_chosen_run(tmp_
         await wait_for(pilot, lambda: app.screen.query("#open-list"))
         listed = app.screen._shown  # the targets of the options listed
         assert listed[:2] == ["runs/hello-b", "runs/parity-a"] and "hello" in listed and "copy-lru" in listed
-        assert "parity, gru, H=4" in screen_text(app) and "step 3/3 completed" in screen_text(app)
+        assert "parity, gru, H=4  step 3/3 completed" in screen_text(app)
         await pilot.press(*"parit")  # typing narrows the list: the run, then the preset
         assert app.screen._shown == ["runs/parity-a", "parity"]
         await pilot.press("y")  # a name typed whole comes first

@@ -166,26 +166,15 @@ def runs(
 RUNS_VARIED_COLUMNS = 4
 
 
-def _setting(value: Any) -> str:
-    """A spec value in a table cell: 0.001 and 1e-05 as written in TOML, true/false, "-" for none."""
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return str(value).lower()
-    return format(value, "g") if isinstance(value, float) else str(value)
-
-
 def _print_runs(listed) -> None:
     from datetime import datetime
 
     from rich.table import Table
     from rich.text import Text
 
-    from ..train.runs import differing_fields
+    from ..train.runs import differing_fields, setting_text
 
-    # what a sweep changed between runs of one experiment, beside what every row shows
-    shown = {"name", "task.kind", "model.cell", "model.hidden_size", "train.steps"}
-    varied = [key for key in differing_fields(listed) if key not in shown][:RUNS_VARIED_COLUMNS]
+    varied = differing_fields(listed)[:RUNS_VARIED_COLUMNS]  # what a sweep changed between runs of one experiment
     table = Table(title_justify="left")
     for column in ("run", "task", "cell", "H", *varied, "step", "status", "loss", "eval loss", "eval acc", "baseline",
                    "updated"):
@@ -199,7 +188,7 @@ def _print_runs(listed) -> None:
         eval_loss = _fmt(evaluated.get("loss")) + ("" if run.eval_held_out or not evaluated else " (train)")
         baseline = "-" if run.baseline is None else _fmt(run.baseline.get("loss"))
         # Text, not markup: a path may hold brackets (runs/exp[lr=0.1]), a spec any name
-        settings = [Text(_setting(run.spec.get(key))) for key in varied]
+        settings = [Text(setting_text(run.spec.get(key))) for key in varied]
         table.add_row(Text(str(run.path)), Text(run.task or "-"), Text(run.cell or "-"), _fmt(run.hidden_size, "d"),
                       *settings, step, Text(run.status, style=status_styles.get(run.status, "")), _fmt(run.loss),
                       eval_loss,

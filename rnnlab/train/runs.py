@@ -115,10 +115,15 @@ def read_listing(path: Path) -> RunListing:
         spec=_flattened(spec))
 
 
+#: Fields a listing shows in columns of their own (and the description, which follows the task
+#: and cell): :func:`differing_fields` leaves them out.
+LISTED_FIELDS = frozenset({"name", "description", "task.kind", "model.cell", "model.hidden_size", "train.steps"})
+
+
 def differing_fields(runs: Sequence[RunListing]) -> list[str]:
     """The spec fields whose values differ between runs of one experiment (one name) among ``runs``:
-    what a sweep changed (``train.learning_rate``, ``seed``), in the spec's order; the
-    description, which follows the task and cell, left out."""
+    what a sweep changed (``train.learning_rate``, ``seed``), in the spec's order, but for
+    :data:`LISTED_FIELDS`."""
     by_name: dict[str | None, list[RunListing]] = {}
     for run in runs:
         by_name.setdefault(run.name, []).append(run)
@@ -128,9 +133,18 @@ def differing_fields(runs: Sequence[RunListing]) -> list[str]:
             continue
         keys = dict.fromkeys(key for run in group for key in run.spec)
         for key in keys:
-            if key != "description" and len({repr(run.spec.get(key)) for run in group}) > 1:
+            if key not in LISTED_FIELDS and len({repr(run.spec.get(key)) for run in group}) > 1:
                 differing[key] = None
     return list(differing)
+
+
+def setting_text(value: Any) -> str:
+    """A spec value as a listing shows it: 0.001 and 1e-05 as TOML writes them, true/false, "-" for none."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return format(value, "g") if isinstance(value, float) else str(value)
 
 
 def _flattened(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:

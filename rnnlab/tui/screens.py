@@ -432,7 +432,7 @@ def open_choices(folders: Sequence[Path]) -> list[tuple[str, Text, str]]:
     updated first, then the presets; each ``(target, label, words)``, the words those that typing
     narrows the list by (its name, task and cell)."""
     from ..spec import load_preset
-    from ..train.runs import list_runs
+    from ..train.runs import differing_fields, list_runs, setting_text
 
     runs = {}
     for folder in dict.fromkeys(folders):
@@ -444,14 +444,20 @@ def open_choices(folders: Sequence[Path]) -> list[tuple[str, Text, str]]:
         except UserError:  # a folder that cannot be read lists nothing
             continue
     listed = sorted(runs.values(), key=lambda r: r.updated, reverse=True)
+    # what a sweep changed, as rnnlab runs shows it: said of the runs of each experiment
+    differing = {name: differing_fields([run for run in listed if run.name == name])
+                 for name in {run.name for run in listed}}
     names = preset_names()
     width = min(max(map(len, [str(r.path) for r in listed] + names)) + 2, OPEN_NAME_CELLS)  # + ./
     choices = []
     for run in listed:
         step = "" if run.step is None else f"step {run.step}" + ("" if run.steps is None else f"/{run.steps}")
         loss = (run.eval or {}).get("loss")
+        varied = "".join(f", {key.rpartition('.')[2]}={setting_text(run.spec.get(key))}"
+                         for key in differing.get(run.name, ()))
         about = (Text(clipped(f"damaged: {run.problem}", OPEN_ABOUT_CELLS), "red") if run.problem else
-                 Text.assemble(f"{run.task}, {run.cell}, H={run.hidden_size}  ", (f"{step} {run.status}", "dim"),
+                 Text.assemble(f"{run.task}, {run.cell}, H={run.hidden_size}{varied}  ",
+                               (f"{step} {run.status}", "dim"),
                                ("" if not isinstance(loss, (int, float)) else f"  eval loss {loss:.4g}", "dim")))
         target = str(run.path) if run.path.parent != Path(".") else f".{os.sep}{run.path}"  # not a preset's name
         label = Text.assemble(("run    ", "dim"), (f"{target:<{width}}", "bold"), "  ", about)
