@@ -181,6 +181,18 @@ def test_a_sweep_shows_the_settings_it_changed(capsys, tmp_path, monkeypatch):
     code, out, _ = run(capsys, "runs", "sweep", "--json")
     rates = {r["path"]: r["spec"]["train.learning_rate"] for r in json.loads(out)}
     assert rates["sweep/lr-0.001"] == 0.001 and rates["sweep/lr-0.01"] == 0.01
+    os.makedirs("sweep/fresh")  # never evaluated: last, whatever the order
+    shutil.copy("sweep/other/spec.toml", "sweep/fresh/spec.toml")
+    for sort, value in (("eval", lambda r: r["eval"]["loss"]), ("loss", lambda r: r["loss"])):
+        code, out, _ = run(capsys, "runs", "sweep", "--sort", sort, "--json")
+        rows = json.loads(out)
+        ranked = [value(r) for r in rows[:-1]]
+        assert rows[-1]["path"] == "sweep/fresh" and ranked == sorted(ranked)
+    code, out, _ = run(capsys, "runs", "sweep", "--sort", "name", "--json")
+    assert [r["path"] for r in json.loads(out)] == ["sweep/fresh", "sweep/lr-0.001", "sweep/lr-0.01", "sweep/other"]
+    code, _, err = run(capsys, "runs", "sweep", "--sort", "best")
+    assert code == 2 and one_line_error(err) == ("rnnlab: error: --sort must be one of updated, eval, loss, name, "
+                                                 "got 'best'")
 
 
 def test_the_open_dialog_names_what_a_sweep_changed(tmp_path, monkeypatch):

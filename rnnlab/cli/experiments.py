@@ -142,6 +142,9 @@ def runs(
         "--json", help='Print a JSON list: path, name, task, cell, hidden_size, step, steps, status, loss, eval '
         '{step, loss, accuracy}, eval_held_out, baseline {name, loss, accuracy}, updated (seconds since the '
         'epoch), problem, spec (every field by its dotted name).')] = False,
+    sort: Annotated[str, typer.Option(
+        "--sort", help="updated (the newest first), eval (the lowest eval loss first), loss (the lowest last "
+        "training loss first) or name.")] = "updated",
 ) -> None:
     """List the run directories in a folder, the most recently updated first: task, cell, steps,
     how training ended, the last losses against the task's baseline, and the settings that differ
@@ -150,9 +153,11 @@ def runs(
     A status is how the run's last training ended (completed, stopped, diverged), training (a
     process is training it now), interrupted (a process was killed mid-run: --resume goes on from
     its checkpoint), untrained, or damaged. Reads no data file and no weights."""
-    from ..train.runs import list_runs
+    from ..train.runs import SORTS, list_runs
 
-    listed = list_runs(folder)
+    if sort not in SORTS:
+        raise UserError(f"--sort must be one of {', '.join(SORTS)}, got {sort!r}")
+    listed = list_runs(folder, sort)
     if json_output:
         _print_json([run.to_json() for run in listed])
         return

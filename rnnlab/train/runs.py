@@ -55,9 +55,25 @@ class RunListing:
         return record
 
 
-def list_runs(folder: str | Path) -> list[RunListing]:
+def _loss_key(loss: Any) -> tuple[bool, float]:
+    """Lowest first; a run without one (or a non-finite one) last."""
+    finite = isinstance(loss, (int, float)) and math.isfinite(loss)
+    return (not finite, loss if finite else 0.0)
+
+
+#: How :func:`list_runs` orders the runs: each a key for ``sorted`` (stable, after "updated").
+SORTS: dict[str, Any] = {
+    "updated": lambda run: -run.updated,
+    "eval": lambda run: _loss_key((run.eval or {}).get("loss")),
+    "loss": lambda run: _loss_key(run.loss),
+    "name": lambda run: str(run.path),
+}
+
+
+def list_runs(folder: str | Path, sort: str = "updated") -> list[RunListing]:
     """The run directories directly inside ``folder`` (or ``folder`` itself, if it is one), the
-    most recently updated first. :class:`RunDirError` if ``folder`` is not a readable directory."""
+    most recently updated first, or in another of :data:`SORTS` (runs it cannot rank, such as
+    those not yet evaluated, last). :class:`RunDirError` if ``folder`` is not a readable directory."""
     folder = Path(folder)
     try:
         if is_run_dir(folder):
@@ -76,7 +92,7 @@ def list_runs(folder: str | Path) -> list[RunListing]:
                 runs.append(read_listing(child))
         except (RunDirError, OSError):  # a run that cannot even be looked into is no run to list
             continue
-    return sorted(runs, key=lambda run: run.updated, reverse=True)
+    return sorted(sorted(runs, key=SORTS["updated"]), key=SORTS[sort])
 
 
 def read_listing(path: Path) -> RunListing:
