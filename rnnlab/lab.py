@@ -80,7 +80,8 @@ def open_target(target: str | Path | Spec | None, device: str | None = None) -> 
         usable, reason = cuda_available()
         if not usable:
             device = "cpu"
-            sys.stderr.write(f"rnnlab: warning: {target} asks for device 'cuda', which is not available here "
+            sys.stderr.write(f"rnnlab: warning: {getattr(target, 'name', target)} asks for device 'cuda', which is "
+                             "not available here "
                              f"({reason}): running on the CPU instead (the same numbers)\n")
     if device is not None and device != spec.model.device:
         spec = spec.with_overrides({"model.device": device})

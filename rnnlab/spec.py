@@ -364,6 +364,13 @@ class Spec:
             if table and table not in ("task", "model", "train"):
                 raise SpecError(dotted, "unknown table (allowed: task, model, train)")
             target[key] = value
+        task = data.get("task")
+        if isinstance(task, dict) and task.get("kind") != self.task["kind"]:
+            # another task starts from its own defaults: the old one's fields (adding's length = 100,
+            # hello's text) meant something else there, or nothing; those given here stay
+            given = {key.removeprefix("task.") for key in overrides if key.startswith("task.")}
+            given |= set(overrides.get("task", None) or ())
+            data["task"] = {key: value for key, value in task.items() if key == "kind" or key in given}
         if "description" not in overrides and self.description:
             data["description"] = self._edited_description(data)
         train = data.get("train")
@@ -504,12 +511,16 @@ def edited_name(name: str, old: tuple[str, str], new: tuple[str, str]) -> str:
     """The name an edited experiment (the lab's form, ``--set``) is saved under (``runs/NAME-TIME``),
     given its (task, cell) before and after. A shipped preset's name says its task and cell
     ("copy-attention"), so a preset given another cell is named for it ("copy-lru"), and one given
-    another task for both ("adding-lstm"); a name of the user's own, or an unchanged task and
-    cell, stays."""
-    if new == old or name not in preset_names():
-        return name
+    another task for both ("adding-lstm"); a name so made follows the next cell ("hello-gru" given
+    mingru: "hello-mingru"); a name of the user's own, or an unchanged task and cell, stays."""
     (old_kind, old_cell), (kind, cell) = old, new
     short = {"selfattention": "attention"}
+    if new == old:
+        return name
+    if name not in preset_names():  # one named so before ("hello-gru" given mingru: "hello-mingru")
+        suffix = "-" + short.get(old_cell, old_cell)
+        return name.removesuffix(suffix) + "-" + short.get(cell, cell) if kind == old_kind and \
+            name.endswith(suffix) else name
     if kind != old_kind:
         base = kind
     else:  # "multiscale-leaky" -> "multiscale-rnn", "hello" -> "hello-gru"

@@ -842,6 +842,27 @@ def test_set_changes_spec_fields_from_the_command_line(capsys, tmp_path):
         code, _, err = run(capsys, *args)
         assert code == 2 and message in one_line_error(err), (args, err)
     assert not (tmp_path / "t.npz").exists()
+    # what TOML reads otherwise: a name that looks like a number is the text, .01 a number
+    code, _, err = run(capsys, "train", "hello", "--set", "name=1e3", "--set", "train.learning_rate=.01",
+                       "--steps", "1", "--out", tmp_path / "n")
+    spec = (tmp_path / "n" / "spec.toml").read_text(encoding="utf-8")
+    assert code == 0 and 'name = "1e3"' in spec and "learning_rate = 0.01" in spec, err
+    # another task starts from its defaults (hello's text meant nothing to parity)
+    code, out, err = run(capsys, "bptt", "hello", "--set", "task.kind=parity", "--json")
+    assert code == 0 and json.loads(out)["spec"] == "parity-lstm", err
+    for args, message in (
+            (["train", "hello", "--set", "train.steps=5", "--steps", "3"],
+             "--set train.steps and --steps both set train.steps: give one"),
+            (["bptt", "hello", "--set", "model.device=cuda", "--device", "cpu"],
+             "--set model.device and --device both set model.device"),
+            (["train", "hello", "--set", 'model={cell="gru"}'], "not a table or list"),
+            (["train", tmp_path / "r", "--set", "seed=1"],
+             f"a variant of it: rnnlab train {tmp_path / 'r' / 'spec.toml'}"),
+            (["tui", "esn", "--set", "seed=1"], "esn is an architecture lab"),
+            (["bptt", "hello", "--set", "task.kind=text", "--set", "task.path=nothere.txt"],
+             f"{Path.cwd() / 'nothere.txt'}")):
+        code, _, err = run(capsys, *args)
+        assert code == 2 and message in one_line_error(err), (args, err)
     # the lab's fields too, refused before it opens (here, with no terminal, before that is said)
     code, _, err = run(capsys, "tui", "hello", "--set", "model.x=1")
     assert code == 2 and one_line_error(err).startswith("rnnlab: error: --set model.x: unknown field")

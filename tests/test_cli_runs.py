@@ -189,7 +189,7 @@ def test_a_sweep_shows_the_settings_it_changed(capsys, tmp_path, monkeypatch):
         ranked = [value(r) for r in rows[:-1]]
         assert rows[-1]["path"] == "sweep/fresh" and ranked == sorted(ranked)
     code, out, _ = run(capsys, "runs", "sweep", "--sort", "name", "--json")
-    assert [r["path"] for r in json.loads(out)] == ["sweep/fresh", "sweep/lr-0.001", "sweep/lr-0.01", "sweep/other"]
+    assert [r["path"] for r in json.loads(out)] == ["sweep/fresh", "sweep/other", "sweep/lr-0.001", "sweep/lr-0.01"]
     code, _, err = run(capsys, "runs", "sweep", "--sort", "best")
     assert code == 2 and one_line_error(err) == ("rnnlab: error: --sort must be one of updated, eval, loss, name, "
                                                  "got 'best'")
@@ -210,3 +210,21 @@ def test_the_open_dialog_names_what_a_sweep_changed(tmp_path, monkeypatch):
 def run_quiet(*args) -> bool:
     """``rnnlab ARGS`` in this process, its output let through; True if it succeeded."""
     return cli.main([str(a) for a in args]) == 0
+
+
+def test_settings_that_follow_from_another_are_not_listed_as_differing_and_dates_are_json(capsys, tmp_path,
+                                                                                          monkeypatch):
+    """sgd against adam: momentum, beta1, beta2 and eps each 'differed' (one run lacks each), and
+    the cap of columns hid the optimizer's own. A TOML date typed into a spec.toml crashed --json."""
+    from rnnlab.train.runs import differing_fields
+
+    monkeypatch.chdir(tmp_path)
+    assert run_quiet("train", "hello", "--set", "train.optimizer=sgd", "--set", "train.momentum=0.5", "--steps", "1",
+                     "--out", "r/sgd")
+    assert run_quiet("train", "hello", "--steps", "1", "--out", "r/adam")
+    assert differing_fields(list_runs("r")) == ["train.optimizer"]
+    spec = (tmp_path / "r" / "adam" / "spec.toml").read_text(encoding="utf-8")
+    (tmp_path / "r" / "adam" / "spec.toml").write_text(spec.replace("seed = 0", "seed = 1979-05-27"), encoding="utf-8")
+    capsys.readouterr()  # what the trainings printed
+    code, out, err = run(capsys, "runs", "r", "--json", "--sort", "name")
+    assert code == 0 and {r["spec"]["seed"] for r in json.loads(out)} == {"1979-05-27", 0}, err

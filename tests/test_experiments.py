@@ -689,3 +689,14 @@ def test_a_model_reading_later_steps_on_a_next_input_task_is_said_to_read_its_ta
     warning = spec.reads_its_targets(spec.make_task())
     assert (warning.startswith(reads) and f"the {spec.task['kind']} task's target" in warning) if reads \
         else warning == ""
+
+
+def test_a_name_made_for_a_cell_follows_the_next_one():
+    """hello given gru is hello-gru; hello-gru given mingru stayed hello-gru, runs of a mingru saved under it."""
+    from rnnlab.spec import edited_name
+
+    assert edited_name("hello", ("hello", "lstm"), ("hello", "gru")) == "hello-gru"
+    assert edited_name("hello-gru", ("hello", "gru"), ("hello", "mingru")) == "hello-mingru"
+    assert edited_name("copy-attention", ("copy", "selfattention"), ("copy", "lru")) == "copy-lru"
+    assert edited_name("mine", ("hello", "gru"), ("hello", "lstm")) == "mine"
+    assert edited_name("hello-gru", ("hello", "gru"), ("copy", "gru")) == "hello-gru"  # not a name for the task

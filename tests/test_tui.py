@@ -247,7 +247,8 @@ def test_an_edited_preset_is_named_for_its_new_cell_unless_the_user_names_it(tmp
         assert app.lab.spec.name == "my-rnn"
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: app.lab.run is not None)
-        assert app.lab.run.path.name.startswith("my-rnn-") and app.sub_title.startswith("my-rnn (hello task): gru")
+        assert app.lab.run.path.name.startswith("my-rnn-")
+        assert app.sub_title.startswith(f"{app.lab.run.path} · my-rnn (hello task): gru")
         # the preset's description told of an LSTM: the saved spec says what the experiment now is
         saved = (app.lab.run.path / "spec.toml").read_text(encoding="utf-8")
         assert 'description = "hello with the gru cell instead of lstm"' in saved
@@ -903,7 +904,7 @@ def test_o_lists_runs_and_presets_narrows_as_typed_and_opens_the_chosen_run(tmp_
         await wait_for(pilot, lambda: app.lab.task.kind == "parity")
         assert app.lab.run.path == Path("runs/parity-a") and app.lab.trainer.step == 3
         assert any(n.message.startswith("opened runs/parity-a: gru, parity") for n in app._notifications)
-        assert app.layer == 0 and app.sub_title.endswith("· runs/parity-a")  # which run of several
+        assert app.layer == 0 and app.sub_title.startswith("runs/parity-a · parity")  # which run of several
         await pilot.press("o")  # the open run's folder and ./runs are one: each run once
         await wait_for(pilot, lambda: app.screen.query("#open-list"))
         listed = app.screen._shown
@@ -1023,14 +1024,29 @@ def test_m_pins_the_gradient_curve_to_compare_the_next_model_with():
         await wait_for(pilot, lambda: app.lab.bptt_cursor == 0)
         assert plot.series_names == ["pin hello", "||dL/dh_t||", "||ΔW_hh(t)||"]
         xs, ys = plot._series["pin hello"].xs, plot._series["pin hello"].ys
-        assert xs.tolist() == [1, 2, 3, 4] and np.array_equal(ys, pinned)  # hello's 4 steps, as computed there
-        assert plot.x_range == (1.0, float(max(4, app.lab.steps)))
+        steps = app.lab.steps  # hello's 4 steps, as computed there, lined up by their distance from T
+        assert xs.tolist() == list(range(steps - 3, steps + 1)) and np.array_equal(ys, pinned)
+        assert plot.x_range == (float(min(steps - 3, 1)), float(steps))
         assert loss_plot.series_names == ["pin hello"]  # parity has not trained
         await pilot.press("M")
         assert plot.series_names == ["||dL/dh_t||", "||ΔW_hh(t)||"] and plot.pinned is None
         assert loss_plot.series_names == []
 
     drive(check, target="hello")
+
+
+def test_a_self_attention_model_pins_its_input_gradient():
+    """Its ||dL/dh_t|| is 0 but at the last step (a block's output at t feeds only y_t): pinned, one dot."""
+    from rnnlab.spec import edited, load_preset
+
+    async def check(app, pilot):
+        plot = app.query_one(GradientPlot)
+        await pilot.press("B", "m")
+        name, curve = plot.pinned
+        assert name == "pin adding-attention dx" and np.array_equal(curve, plot._curves(app.lab, 0, 0)[1])
+        assert np.count_nonzero(curve) == curve.size
+
+    drive(check, target=edited(load_preset("adding-attention"), {"task.length": 12, "model.hidden_size": 8}))
 
 
 def test_o_names_a_bad_target_inline_and_warns_of_unsaved_steps(tmp_path, monkeypatch):

@@ -198,56 +198,84 @@ def _root(
 
 SET_HELP = ("Change a field of the spec, FIELD=VALUE with the spec's dotted name and a TOML value (model.cell=gru, "
             "train.learning_rate=0.01, task.length=200; repeatable). A preset given another task or cell is named for "
-            "it (hello-gru).")
+            "it (hello-gru); another task starts from its own defaults. --steps, --seed and --device set their own "
+            "fields: the same one in --set too is refused.")
 
 
 def _set_option() -> Any:
     return typer.Option("--set", metavar="FIELD=VALUE", help=SET_HELP, show_default=False)
 
 
-def _overrides(sets: list[str] | None) -> dict[str, Any]:
-    """``--set`` values as spec overrides: ``FIELD=VALUE``, the value read as TOML (1e-3, true,
-    "gru") or, where it is none (gru), as the text it is."""
+def _overrides(sets: list[str] | None, flags: Mapping[str, tuple[str, Any]] = {}) -> dict[str, tuple[Any, str]]:
+    """``--set`` values as spec overrides, ``{field: (value, text as typed)}``: ``FIELD=VALUE``, the
+    value read as TOML (1e-3, true, "gru"), else as a number (.01), else as the text it is (gru). A
+    relative ``task.path`` is the working directory's, as on any command line. ``flags``: the
+    options that set a field of their own, ``{field: (option, value)}`` (--steps: train.steps),
+    which --set may not set too."""
     import tomllib
 
-    overrides: dict[str, Any] = {}
+    overrides: dict[str, tuple[Any, str]] = {}
     for item in sets or ():
         field, sep, text = item.partition("=")
         field, text = field.strip(), text.strip()
         if not sep or not field or not text:
             raise UserError(f"--set takes FIELD=VALUE (model.cell=gru), got {item!r}")
+        if field in flags:
+            raise UserError(f"--set {field} and {flags[field][0]} both set {field}: give one")
         try:
-            overrides[field] = tomllib.loads(f"value = {text}")["value"]
+            value = tomllib.loads(f"value = {text}")["value"]
         except tomllib.TOMLDecodeError:
-            overrides[field] = text
+            try:
+                value = float(text)  # what TOML refuses but a reader would not (.01, 1.)
+            except ValueError:
+                value = text
+        if isinstance(value, (dict, list)):
+            raise UserError(f"--set takes one field at a time (model.cell=gru), not a table or list: {item!r}")
+        if field == "task.path" and isinstance(value, str):
+            value = str(Path(value).expanduser().absolute())
+        overrides[field] = (value, text)
     return overrides
 
 
-def _with_sets(spec, sets: list[str] | None):
-    """``spec`` with the ``--set`` fields changed (:func:`rnnlab.spec.edited`); a refused one is named
-    as given: "--set model.hidden_size: ..."."""
+def _with_sets(spec, sets: list[str] | None, flags: Mapping[str, tuple[str, Any]] = {}):
+    """``spec`` with the ``--set`` fields and the ``flags``' fields changed, in one edit
+    (:func:`rnnlab.spec.edited`); a refused field is named as given ("--set model.hidden_size: ...").
+    A text field given what TOML reads as something else (name=1e3, name=true) gets the text."""
     from ..errors import SpecError
     from ..spec import edited
 
-    overrides = _overrides(sets)
-    if not overrides:
+    sets_given = _overrides(sets, flags)
+    values = {field: value for field, (value, _) in sets_given.items()}
+    values.update({field: value for field, (_, value) in flags.items()})
+    if not values:
         return spec
-    try:
-        return edited(spec, overrides)
-    except SpecError as exc:
-        raise UserError(f"--set {exc}") from None
+    retried: set[str] = set()
+    while True:
+        try:
+            return edited(spec, values)
+        except SpecError as exc:
+            field = exc.field
+            if field in sets_given and field not in retried and not isinstance(values[field], str) \
+                    and "expected a string" in str(exc):
+                values[field] = sets_given[field][1]  # the text as typed
+                retried.add(field)
+                continue
+            raise UserError(f"--set {exc}" if field in sets_given else str(exc)) from None
 
 
 def spec_with_sets(target: str | None, sets: list[str] | None, device: str | None = None):
-    """``open_target(target, device)``: (spec, run or None), the spec with the ``--set`` fields
-    changed, which a run directory refuses (its weights were trained with its own spec)."""
+    """``open_target(target)``: (spec, run or None), the spec with the ``--set`` fields and
+    ``device`` changed, which a run directory refuses (its weights were trained with its own spec)."""
     from ..lab import open_target
 
-    spec, run = open_target(target, device)
-    if run is not None and sets:
-        raise UserError(f"--set changes a spec, not a run: {target}'s weights were trained with its own (train a "
-                        "new run with --set instead)")
-    return _with_sets(spec, sets), run
+    if not sets:
+        return open_target(target, device)
+    spec, run = open_target(target)
+    if run is not None:
+        raise UserError(f"--set changes a spec, not a run: {target}'s weights were trained with its own (to train "
+                        f"a variant: rnnlab train {Path(target) / 'spec.toml'} --set ...)")
+    flags = {} if device is None else {"model.device": ("--device", device)}
+    return open_target(_with_sets(spec, sets, flags), device)  # (no --device: a cuda spec may fall back)
 
 
 def _require_terminal(script: str = "rnnlab train, bptt, trace or sample") -> None:
@@ -266,6 +294,9 @@ def open_lab(target: str | None, sets: list[str] | None = None) -> None:
     from .experiments import LAB_COMMANDS
 
     target = {command: lab for lab, command in LAB_COMMANDS.items()}.get(target, target)
+    if sets and target in LABS:
+        raise UserError(f"--set changes an experiment's spec; {target} is an architecture lab, with options of its "
+                        f"own (rnnlab {LAB_COMMANDS.get(target, target)} --help)")
     if target in LABS:
         from ..tui.labs import LabScreenApp
 
@@ -285,6 +316,8 @@ def open_lab(target: str | None, sets: list[str] | None = None) -> None:
         raise UserError(f"unknown experiment {target!r}: not a preset ({', '.join(preset_names())}), "
                         f"an architecture lab ({', '.join(sorted(LABS))}), a spec file or a run directory")
     if target is not None and target not in preset_names() and _holds_runs(Path(target)):
+        if sets:
+            raise UserError(f"--set changes an experiment's spec; {target} is a folder of runs")
         _require_terminal("rnnlab runs")
         status = run_lab(choose_in=Path(target))  # the open dialog lists them first
         if status:

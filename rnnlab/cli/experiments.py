@@ -144,7 +144,7 @@ def runs(
         'epoch), problem, spec (every field by its dotted name).')] = False,
     sort: Annotated[str, typer.Option(
         "--sort", help="updated (the newest first), eval (the lowest eval loss first), loss (the lowest last "
-        "training loss first) or name.")] = "updated",
+        "training loss first) or name (the experiment's, then the path).")] = "updated",
 ) -> None:
     """List the run directories in a folder, the most recently updated first: task, cell, steps,
     how training ended, the last losses against the task's baseline, and the settings that differ
@@ -169,9 +169,14 @@ def runs(
 
 #: At most this many columns of the settings a sweep changed (``rnnlab runs``).
 RUNS_VARIED_COLUMNS = 4
+#: ... whose run column (the path, which wraps) is never narrower than this.
+RUNS_PATH_MIN_CELLS = 24
 
 
 def _print_runs(listed) -> None:
+    """The runs as a table fitted to the terminal: the run's path never squeezed out; the settings a
+    sweep changed while they fit (those left out named under it); on a narrow one the time, the
+    baseline, the training loss and the eval accuracy left out, in that order."""
     from datetime import datetime
 
     from rich.table import Table
@@ -179,30 +184,74 @@ def _print_runs(listed) -> None:
 
     from ..train.runs import differing_fields, setting_text
 
-    varied = differing_fields(listed)[:RUNS_VARIED_COLUMNS]  # what a sweep changed between runs of one experiment
-    table = Table(title_justify="left")
-    for column in ("run", "task", "cell", "H", *varied, "step", "status", "loss", "eval loss", "eval acc", "baseline",
-                   "updated"):
-        numeric = column in ("H", *varied, "step", "loss", "eval loss", "eval acc", "baseline")
-        table.add_column(column.rpartition(".")[2], justify="right" if numeric else "left", no_wrap=column != "run")
     status_styles = {"completed": "green", "diverged": "red", "damaged": "red", "training": "cyan"}
+    columns: dict[str, list[Text]] = {name: [] for name in (
+        "run", "task", "cell", "H", "step", "status", "loss", "eval loss", "eval acc", "baseline", "updated")}
+    varied = differing_fields(listed)  # what a sweep changed between runs of one experiment
+    settings: dict[str, list[Text]] = {key: [] for key in varied}
     for run in listed:
-        step = "-" if run.step is None else f"{run.step}" + ("" if run.steps is None else f"/{run.steps}")
         evaluated = run.eval or {}
         accuracy = evaluated.get("accuracy")
-        eval_loss = _fmt(evaluated.get("loss")) + ("" if run.eval_held_out or not evaluated else " (train)")
-        baseline = "-" if run.baseline is None else _fmt(run.baseline.get("loss"))
         # Text, not markup: a path may hold brackets (runs/exp[lr=0.1]), a spec any name
-        settings = [Text(setting_text(run.spec.get(key))) for key in varied]
-        table.add_row(Text(str(run.path)), Text(run.task or "-"), Text(run.cell or "-"), _fmt(run.hidden_size, "d"),
-                      *settings, step, Text(run.status, style=status_styles.get(run.status, "")), _fmt(run.loss),
-                      eval_loss,
-                      "-" if not isinstance(accuracy, (int, float)) else f"{100 * accuracy:.1f}%", baseline,
-                      datetime.fromtimestamp(run.updated).strftime("%Y-%m-%d %H:%M"))
-    _out_console().print(table)
+        cells = {
+            "run": Text(str(run.path)), "task": Text(run.task or "-"), "cell": Text(run.cell or "-"),
+            "H": Text(_fmt(run.hidden_size, "d")),
+            "step": Text("-" if run.step is None else f"{run.step}" + ("" if run.steps is None else f"/{run.steps}")),
+            "status": Text(run.status, style=status_styles.get(run.status, "")), "loss": Text(_fmt(run.loss)),
+            "eval loss": Text(_fmt(evaluated.get("loss")) + ("" if run.eval_held_out or not evaluated else " (train)")),
+            "eval acc": Text("-" if not isinstance(accuracy, (int, float)) else f"{100 * accuracy:.1f}%"),
+            "baseline": Text("-" if run.baseline is None else _fmt(run.baseline.get("loss"))),
+            "updated": Text(datetime.fromtimestamp(run.updated).strftime("%Y-%m-%d %H:%M"))}
+        for name, cell in cells.items():
+            columns[name].append(cell)
+        for key in varied:
+            settings[key].append(Text(setting_text(run.spec.get(key))))
+
+    def width(header: str, cells: list[Text]) -> int:  # a column's cells, padding and border
+        return max([len(header), *(cell.cell_len for cell in cells)]) + 3
+
+    run_width = min(width("run", columns["run"]), RUNS_PATH_MIN_CELLS + 3)  # the path wraps down to this
+    room = _out_console().width - 1 - run_width - sum(width(name, cells) for name, cells in columns.items()
+                                                      if name != "run")
+    for name in ("updated", "baseline", "loss", "eval acc"):  # where not even the runs' own columns fit
+        if room >= 0:
+            break
+        room += width(name, columns.pop(name))
+    if room < 0:  # the path wraps onto more lines
+        run_width, room = max(run_width + room, 12 + 3), 0
+    shown = []
+    for key in varied:
+        needed = width(key.rpartition(".")[2], settings[key])
+        if len(shown) < RUNS_VARIED_COLUMNS and needed <= room:
+            shown.append(key)
+            room -= needed
+    table = Table(title_justify="left")
+    first = ("run", "task", "cell", "H")
+    order = [*first, *shown, *(name for name in columns if name not in first)]
+    numeric = {"H", "step", "loss", "eval loss", "eval acc", "baseline"}
+    for name in order:
+        cells = columns[name] if name in columns else settings[name]
+        is_number = name in numeric or (name in settings and all(_is_number_text(c.plain) for c in cells))
+        table.add_column(name.rpartition(".")[2], justify="right" if is_number else "left", no_wrap=name != "run",
+                         min_width=run_width - 3 if name == "run" else None)
+    for r in range(len(listed)):
+        table.add_row(*((columns[name] if name in columns else settings[name])[r] for name in order))
+    console = _out_console()
+    console.print(table)
+    if left_out := [key for key in varied if key not in shown]:
+        console.print(f"also differing between runs of one experiment: {', '.join(left_out)} (rnnlab runs --json "
+                      "has every field)", markup=False)
     for run in listed:  # under the table: a message would squeeze every column of it
         if run.problem:
-            _out_console().print(f"{run.path}: {run.problem}", markup=False)
+            console.print(f"{run.path}: {run.problem}", markup=False)
+
+
+def _is_number_text(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return text == "-"
+    return True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -332,18 +381,13 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
         spec = run.spec
     else:
         if target is not None and target not in preset_names() and is_run_dir(user_path(target)):
-            raise UserError(f"{target} is a run directory, not a spec: continue it with --resume {target}")
+            variant = f"; a variant of it: rnnlab train {Path(target) / SPEC} --set ..." if sets else ""
+            raise UserError(f"{target} is a run directory, not a spec: continue it with --resume {target}{variant}")
         _refuse_lab(target)
-        spec = _with_sets(load_spec(target or "hello"), sets)
-        overrides: dict[str, Any] = {}
-        if steps is not None:
-            overrides["train.steps"] = steps
-        if seed is not None:
-            overrides["seed"] = seed
-        if device is not None:
-            overrides["model.device"] = device
-        if overrides:
-            spec = spec.with_overrides(overrides)
+        flags = {field: (option, value) for field, option, value in (
+            ("train.steps", "--steps", steps), ("seed", "--seed", seed), ("model.device", "--device", device))
+            if value is not None}
+        spec = _with_sets(load_spec(target or "hello"), sets, flags)  # one edit: no order between them
         trainer = Trainer(spec)  # first: a model that cannot be built leaves no run directory behind
         for warning in (spec.reads_its_targets(trainer.task), trainer.task.data_warning):
             if warning:

@@ -7,6 +7,7 @@ data moved or whose files are damaged still gets its row. Nothing is written.
 
 from __future__ import annotations
 
+import datetime
 import math
 import tomllib
 from collections.abc import Sequence
@@ -48,6 +49,10 @@ class RunListing:
         def finite(value: Any) -> Any:
             if isinstance(value, float) and not math.isfinite(value):
                 return None
+            if isinstance(value, (datetime.date, datetime.time)):  # a TOML date typed into a spec.toml
+                return value.isoformat()
+            if isinstance(value, list):
+                return [finite(v) for v in value]
             return {k: finite(v) for k, v in value.items()} if isinstance(value, dict) else value
 
         record = {k: finite(getattr(self, k)) for k in self.__dataclass_fields__}
@@ -66,7 +71,7 @@ SORTS: dict[str, Any] = {
     "updated": lambda run: -run.updated,
     "eval": lambda run: _loss_key((run.eval or {}).get("loss")),
     "loss": lambda run: _loss_key(run.loss),
-    "name": lambda run: str(run.path),
+    "name": lambda run: (run.name or "", str(run.path)),  # the experiment's, then the path
 }
 
 
@@ -149,18 +154,21 @@ def differing_fields(runs: Sequence[RunListing]) -> list[str]:
             continue
         keys = dict.fromkeys(key for run in group for key in run.spec)
         for key in keys:
-            if key not in LISTED_FIELDS and len({repr(run.spec.get(key)) for run in group}) > 1:
+            # a field some runs lack follows from another that differs (sgd's momentum, from the optimizer)
+            if key not in LISTED_FIELDS and all(key in run.spec for run in group) \
+                    and len({repr(run.spec[key]) for run in group}) > 1:
                 differing[key] = None
     return list(differing)
 
 
 def setting_text(value: Any) -> str:
-    """A spec value as a listing shows it: 0.001 and 1e-05 as TOML writes them, true/false, "-" for none."""
+    """A spec value as a listing shows it: 0.001 and 1e-05 as TOML writes them (every digit),
+    true/false, "-" for none."""
     if value is None:
         return "-"
     if isinstance(value, bool):
         return str(value).lower()
-    return format(value, "g") if isinstance(value, float) else str(value)
+    return repr(value) if isinstance(value, float) else str(value)
 
 
 def _flattened(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -412,8 +412,8 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
         else:
             self.sub_title = f"{name}: {m.cell}{scan}, H={m.hidden_size}, " \
                              f"{m.num_layers} layer(s){' bidirectional' if m.bidirectional else ''}"
-        if lab.run is not None:  # which of several runs of one experiment this is (o opens another)
-            self.sub_title += f" · {lab.run.path}"
+        if lab.run is not None:  # which of several runs of one experiment this is (o opens another); first: a
+            self.sub_title = f"{lab.run.path} · {self.sub_title}"  # narrow header cuts the end
         self.query_one("#middle").set_class(lab.is_attention, "with-attention")  # a narrower side panel
         self.query_one(SequenceBar).update_from(lab)
         self._fit_plots()  # a task with several target channels has a taller sequence bar

@@ -629,21 +629,28 @@ class GradientPlot(LinePlot):
     pinned: tuple[str, np.ndarray] | None = None
 
     def pin(self, lab: Lab, layer: int, direction: int) -> str:
-        """Keep the current model's whole ||dL/dh_t|| curve (of ``layer`` and ``direction``) to
-        compare the next with; returns its legend name. UserError where no backward pass ran."""
+        """Keep the current model's whole ||dL/dh_t|| curve (of ``layer`` and ``direction``; for
+        self-attention ||dL/dx_t||, where its gradient goes) to compare the next with, named for
+        its run (else its experiment); returns the legend name. UserError where no backward pass ran."""
         if "dh" not in lab.trace:
             raise UserError("no backward pass to pin (b runs it)")
-        norms, _ = self._curves(lab, layer, direction)
+        norms, contributions = self._curves(lab, layer, direction)
+        if lab.is_attention:
+            norms = contributions
         where = (f" l{layer}" if lab.spec.model.num_layers > 1 else "") + ("r" if direction else "")
-        name = f"pin {clipped(lab.spec.name, PIN_NAME_CELLS)}{where}"
+        named = lab.run.path.name if lab.run is not None else lab.spec.name
+        name = f"pin {clipped(named, PIN_NAME_CELLS)}{where}" + (" dx" if lab.is_attention else "")
         self.pinned = (name, np.array(norms, dtype=np.float64))
         return name
 
     def _draw_pinned(self, steps: int) -> None:
+        """The pinned curve, its last step at this model's t = T: both vanish from the loss at T
+        backward, so a curve of another length lines up by its distance from the end."""
         if self.pinned is not None:
             name, norms = self.pinned
-            self.set_series(name, np.arange(1, norms.size + 1), norms, color="#8a8a8a")
-            self.x_range = (1.0, float(max(steps, norms.size)))
+            first = steps - norms.size + 1
+            self.set_series(name, np.arange(first, steps + 1), norms, color="#8a8a8a")
+            self.x_range = (float(min(first, 1)), float(steps))
 
     def _curves(self, lab: Lab, layer: int, direction: int) -> tuple[np.ndarray, np.ndarray | None]:
         """||dL/dh_t|| and the per-step ||dW_hh|| of every step, computed once per backward pass,
@@ -677,7 +684,7 @@ class GradientPlot(LinePlot):
             self.short_title = "||dL/dh_t|| (b: backprop)" if lab.is_attention else "||dL/dh_t|| (b steps back)"
             return
         pinned_steps = 0 if self.pinned is None else self.pinned[1].size
-        self.x_range = (1.0, float(max(lab.steps, pinned_steps)))  # t = 1..T from the first revealed step on
+        self.x_range = (float(min(lab.steps - pinned_steps + 1, 1)), float(lab.steps))  # t = 1..T (and a longer pin)
         norms, contributions = self._curves(lab, layer, direction)
         shown = np.arange(lab.bptt_cursor, lab.steps)
         self.set_series("||dL/dh_t||", shown + 1, norms[shown], color="#f0a030")

@@ -421,6 +421,8 @@ class EditScreen(ReplacesTheModel):
 
 #: The open dialog pads names to the longest, up to this many cells (a longer one pushes its row's details on).
 OPEN_NAME_CELLS = 32
+#: A run's row in the open dialog names at most this many settings its sweep changed.
+OPEN_SETTINGS = 2
 #: The open dialog's width where the terminal is wider (lab.tcss #open).
 OPEN_DIALOG_CELLS = 110
 #: ... and cuts a damaged run's reason to this many (the rest of a row's width in a 110-cell dialog).
@@ -454,7 +456,7 @@ def open_choices(folders: Sequence[Path]) -> list[tuple[str, Text, str]]:
         step = "" if run.step is None else f"step {run.step}" + ("" if run.steps is None else f"/{run.steps}")
         loss = (run.eval or {}).get("loss")
         varied = "".join(f", {key.rpartition('.')[2]}={setting_text(run.spec.get(key))}"
-                         for key in differing.get(run.name, ()))
+                         for key in differing.get(run.name, ())[:OPEN_SETTINGS])
         about = (Text(clipped(f"damaged: {run.problem}", OPEN_ABOUT_CELLS), "red") if run.problem else
                  Text.assemble(f"{run.task}, {run.cell}, H={run.hidden_size}{varied}  ",
                                (f"{step} {run.status}", "dim"),
