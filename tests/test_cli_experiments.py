@@ -868,3 +868,19 @@ def test_set_changes_spec_fields_from_the_command_line(capsys, tmp_path):
     assert code == 2 and one_line_error(err).startswith("rnnlab: error: --set model.x: unknown field")
     code, _, err = run(capsys, "tui", "hello", "--set", "model.cell=gru")
     assert code == 2 and "needs a terminal" in one_line_error(err)
+
+
+def test_tui_with_set_hands_the_lab_the_edited_spec(capsys, monkeypatch):
+    from rnnlab.cli import _app
+    from rnnlab.spec import Spec
+    from rnnlab.tui import app as tui_app
+
+    opened = []
+    monkeypatch.setattr(_app, "_require_terminal", lambda *args: None)
+    monkeypatch.setattr(tui_app, "run_lab", lambda target=None, **kw: opened.append(target) or 0)
+    code, _, err = run(capsys, "tui", "hello", "--set", "model.cell=gru", "--set", "model.hidden_size=6")
+    assert code == 0, err
+    [spec] = opened
+    assert isinstance(spec, Spec) and (spec.name, spec.model.cell, spec.model.hidden_size) == ("hello-gru", "gru", 6)
+    code, _, err = run(capsys, "tui", "hello")
+    assert code == 0 and opened[-1] == "hello"  # without --set, the name (a run directory's path, too)
