@@ -80,8 +80,8 @@ def open_target(target: str | Path | Spec | None, device: str | None = None) -> 
         usable, reason = cuda_available()
         if not usable:
             device = "cpu"
-            sys.stderr.write(f"rnnlab: warning: {getattr(target, 'name', target)} asks for device 'cuda', which is "
-                             "not available here "
+            named = target.name if isinstance(target, Spec) else target  # a Spec by its name, not its repr
+            sys.stderr.write(f"rnnlab: warning: {named} asks for device 'cuda', which is not available here "
                              f"({reason}): running on the CPU instead (the same numbers)\n")
     if device is not None and device != spec.model.device:
         spec = spec.with_overrides({"model.device": device})

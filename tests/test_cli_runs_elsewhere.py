@@ -187,3 +187,14 @@ def test_a_run_on_shipped_data_names_the_file_as_the_presets_do(capsys, tmp_path
     code, out, err = run(capsys, "sample", run_dir, "--length", "5", "--seed", "1", "--json")
     assert code == 0 and lines(err) == [], err
     assert len(json.loads(out)["text"]) >= 5
+
+
+def test_a_spec_asking_for_cuda_by_set_is_named_not_dumped(capsys, no_gpu):
+    """--set model.device=cuda hands the lab a Spec: its warning printed the Spec's whole repr."""
+    from rnnlab.lab import open_target
+    from rnnlab.spec import edited, load_preset
+
+    spec, _ = open_target(edited(load_preset("hello"), {"model.device": "cuda"}))
+    assert spec.model.device == "cpu"
+    assert lines(capsys.readouterr().err) == [f"rnnlab: warning: hello asks for device 'cuda', which is not available "
+                                              f"here ({NO_GPU}): running on the CPU instead (the same numbers)"]

@@ -291,7 +291,7 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
         def notice(message: str) -> None:
             self.call_from_thread(self._loading_message, message)
 
-        shown = getattr(self.target, "name", self.target) or "hello"  # a Spec (the CLI's --set) by its name
+        shown = (self.target.name if isinstance(self.target, Spec) else self.target) or "hello"  # a Spec by its name
         self.call_from_thread(self._loading_message, f"opening {shown} ...")
         with compile_notices(notice):
             lab, notices = _opened_lab(self.target)
