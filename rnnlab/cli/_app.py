@@ -288,8 +288,9 @@ def _require_terminal(script: str = "rnnlab train, bptt, trace or sample") -> No
 
 def open_lab(target: str | None, sets: list[str] | None = None) -> None:
     """Run the TUI on ``target``: a preset, a spec file or a run directory (None: hello), a folder of
-    run directories (the lab opens on the one the user chooses), or the name of an architecture lab (``rnnlab.labs.LABS``: esn, seq2seq, treebank) or of its headless
-    command (``tree`` for treebank)."""
+    run directories (the lab opens on the one the user chooses), or the name of an architecture
+    lab (``rnnlab.labs.LABS``: esn, seq2seq, treebank) or of its headless command (``tree`` for
+    treebank). ``sets``: ``--set`` fields, for a preset or a spec file."""
     from ..labs import LABS
     from .experiments import LAB_COMMANDS
 
