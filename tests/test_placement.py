@@ -111,5 +111,9 @@ def test_the_fallback_is_real_and_sum_of_avoids_it():
             g, a = buf[200:200 + n], buf[200 + gap:200 + gap + n]
             a[:] = values
             seen.add(float(func(g, a)))
-    assert len(sums[store_and_sum]) == 2
+    # LLVM 20 (numba 0.62 on) vectorises the first loop behind a runtime alias check, with a scalar
+    # fallback: two sums. LLVM 14-15 (numba 0.60-0.61, which rnnlab supports) keep it scalar: one.
+    from llvmlite.binding import llvm_version_info
+
+    assert len(sums[store_and_sum]) == (2 if llvm_version_info >= (20,) else 1)
     assert len(sums[store_then_sum]) == 1
