@@ -146,9 +146,11 @@ def runs(
         "--sort", help="updated (the newest first), eval (the lowest eval loss first), loss (the lowest last "
         "training loss first) or name (the experiment's, then the path).")] = "updated",
 ) -> None:
-    """List the run directories in a folder, the most recently updated first: task, cell, steps,
-    how training ended, the last losses against the task's baseline, and the settings that differ
-    between runs of one experiment (a sweep's).
+    """List the run directories in a folder: how each trained, its losses against the baseline, what a sweep changed.
+
+    The most recently updated first (--sort for others): task, cell, steps, status, the last
+    losses against the task's baseline, and the settings that differ between runs of one
+    experiment (a sweep's).
 
     A status is how the run's last training ended (completed, stopped, diverged), training (a
     process is training it now), interrupted (a process was killed mid-run: --resume goes on from
