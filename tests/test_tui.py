@@ -1049,15 +1049,20 @@ def test_a_self_attention_model_pins_its_input_gradient():
     drive(check, target=edited(load_preset("adding-attention"), {"task.length": 12, "model.hidden_size": 8}))
 
 
+async def trained_then(app, pilot, key: str, ready: str) -> None:
+    """Train the lab's model to its steps, then press ``key`` and wait for the dialog's ``ready`` widget."""
+    await pilot.press("t")
+    await wait_for(pilot, lambda: app.lab.training_status == "completed")
+    await pilot.press(key)
+    await wait_for(pilot, lambda: app.screen.query(ready))
+
+
 def test_o_names_a_bad_target_inline_and_warns_of_unsaved_steps(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 
     async def check(app, pilot):
         lab = app.lab
-        await pilot.press("t")
-        await wait_for(pilot, lambda: lab.training_status == "completed")
-        await pilot.press("o")
-        await wait_for(pilot, lambda: app.screen.query("#open-input"))
+        await trained_then(app, pilot, "o", "#open-input")
         warning = app.screen.query_one("#open-warning")
         assert warning.display and f"the {lab.trainer.step} steps trained since the last save are dropped" in \
             str(warning.render())
@@ -1082,10 +1087,7 @@ def test_an_unchanged_form_keeps_the_trained_model_and_a_changed_one_warns_first
 
     async def check(app, pilot):
         lab = app.lab
-        await pilot.press("t")
-        await wait_for(pilot, lambda: lab.training_status == "completed")
-        await pilot.press("e")
-        await wait_for(pilot, lambda: app.screen.query("#edit-grid"))
+        await trained_then(app, pilot, "e", "#edit-grid")
         warning = app.screen.query_one("#edit-warning")
         assert "the 200 steps trained since the last save are dropped" in str(warning.render())
         assert warning.region.y >= 0 and warning.region.bottom <= app.size.height  # not scrolled off

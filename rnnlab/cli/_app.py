@@ -268,9 +268,9 @@ def spec_with_sets(target: str | None, sets: list[str] | None, device: str | Non
     ``device`` changed, which a run directory refuses (its weights were trained with its own spec)."""
     from ..lab import open_target
 
+    spec, run = open_target(target, device)
     if not sets:
-        return open_target(target, device)
-    spec, run = open_target(target)
+        return spec, run
     if run is not None:
         raise UserError(f"--set changes a spec, not a run: {target}'s weights were trained with its own (to train "
                         f"a variant: rnnlab train {Path(target) / 'spec.toml'} --set ...)")
@@ -310,13 +310,14 @@ def open_lab(target: str | None, sets: list[str] | None = None) -> None:
         return
     from ..spec import preset_names
     from ..train.rundir import stat_path
+    from ..train.runs import holds_runs
     from ..tui.app import run_lab
 
     if target is not None and target not in preset_names() and stat_path(target) is None \
             and Path(target).suffix != ".toml":
         raise UserError(f"unknown experiment {target!r}: not a preset ({', '.join(preset_names())}), "
                         f"an architecture lab ({', '.join(sorted(LABS))}), a spec file or a run directory")
-    if target is not None and target not in preset_names() and _holds_runs(Path(target)):
+    if target is not None and target not in preset_names() and holds_runs(Path(target)):
         if sets:
             raise UserError(f"--set changes an experiment's spec; {target} is a folder of runs")
         _require_terminal("rnnlab runs")
@@ -332,18 +333,6 @@ def open_lab(target: str | None, sets: list[str] | None = None) -> None:
     status = run_lab(spec if sets else target)
     if status:
         raise typer.Exit(status)
-
-
-def _holds_runs(path: Path) -> bool:
-    """True for a folder that is no run directory but holds some (``runs/``): the lab opened on it
-    lets the user choose one."""
-    from ..train.rundir import is_run_dir
-    from ..train.runs import list_runs
-
-    try:
-        return path.is_dir() and not is_run_dir(path) and bool(list_runs(path))
-    except UserError:  # a folder that cannot be read: open_target names why
-        return False
 
 
 # ---------------------------------------------------------------------------------------------

@@ -184,6 +184,7 @@ def _print_runs(listed) -> None:
     from rich.table import Table
     from rich.text import Text
 
+    from ..data.files import is_number
     from ..train.runs import differing_fields, setting_text
 
     status_styles = {"completed": "green", "diverged": "red", "damaged": "red", "training": "cyan"}
@@ -233,8 +234,8 @@ def _print_runs(listed) -> None:
     numeric = {"H", "step", "loss", "eval loss", "eval acc", "baseline"}
     for name in order:
         cells = columns[name] if name in columns else settings[name]
-        is_number = name in numeric or (name in settings and all(_is_number_text(c.plain) for c in cells))
-        table.add_column(name.rpartition(".")[2], justify="right" if is_number else "left", no_wrap=name != "run",
+        numbers = name in numeric or (name in settings and all(is_number(c.plain) or c.plain == "-" for c in cells))
+        table.add_column(name.rpartition(".")[2], justify="right" if numbers else "left", no_wrap=name != "run",
                          min_width=run_width - 3 if name == "run" else None)
     for r in range(len(listed)):
         table.add_row(*((columns[name] if name in columns else settings[name])[r] for name in order))
@@ -246,14 +247,6 @@ def _print_runs(listed) -> None:
     for run in listed:  # under the table: a message would squeeze every column of it
         if run.problem:
             console.print(f"{run.path}: {run.problem}", markup=False)
-
-
-def _is_number_text(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return text == "-"
-    return True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -465,12 +458,9 @@ def _open_lab(target: str | None, batch: int = 1, device: str | None = None, set
 
     _check_device(device)
     _refuse_lab(target)
-    if not sets:
-        with _compile_notices():
-            return Lab.open(target, batch=batch, device=device)
-    spec, _ = spec_with_sets(target, sets, device)
+    spec, run = spec_with_sets(target, sets, device)  # Lab.open's pair, the spec with --set's fields
     with _compile_notices():
-        return Lab(spec, None, batch=batch)
+        return Lab(spec, run, batch=batch)
 
 
 @app.command()

@@ -768,9 +768,10 @@ def _row_counter_warning(path: Path, data: np.ndarray, names: tuple[str, ...] | 
     """A warning ("" for none) naming the columns of ``data`` that count its rows (0, 1, 2, ... or
     from any start): a step number, or pandas' index (``to_csv`` without ``index=False``, whose
     header leaves that column unnamed), which a model would read and forecast like a signal."""
-    n = len(data)
-    counters = [c for c in range(data.shape[1]) if n >= 3 and data[0, c] == round(data[0, c])
-                and np.array_equal(np.diff(data[:, c]), np.ones(n - 1))]
+    if len(data) < 3:
+        return ""
+    counting = (np.diff(data, axis=0) == 1).all(axis=0) & (data[0] == np.round(data[0]))
+    counters = np.flatnonzero(counting).tolist()  # (one pass over the rows, however many columns)
     if not counters:
         return ""
 

@@ -40,7 +40,7 @@ import tomllib
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -878,8 +878,7 @@ def make_summary(run: RunDir, trainer: Trainer, until_step: int, status: str,
                                                  "accuracy": last_eval.accuracy},
         # false: a data file too short to hold out a tail; the eval batch drew from the training data
         "eval_held_out": not task.eval_not_held_out,
-        "baseline": None if baseline is None else {"name": baseline.name, "loss": baseline.loss,
-                                                   "accuracy": baseline.accuracy},
+        "baseline": None if baseline is None else asdict(baseline),
         "seconds": round(trainer.elapsed, 3),
         "steps_per_second": round(trainer.step / trainer.elapsed, 2) if trainer.elapsed > 0 else None,
     }

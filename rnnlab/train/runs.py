@@ -11,13 +11,13 @@ import datetime
 import math
 import tomllib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import RunDirError
-from .rundir import (CHECKPOINT, EVALS, METRICS, RUN_FILES, SPEC, SUMMARY, RunDir, _read_error, is_run_dir,
-                     last_record, read_summary)
+from .rundir import (CHECKPOINT, EVALS, METRICS, RUN_FILES, SPEC, SUMMARY, RunDir, _is_number, _read_error,
+                     is_run_dir, last_record, read_summary)
 
 
 @dataclass(frozen=True)
@@ -93,16 +93,26 @@ def list_runs(folder: str | Path, sort: str = "updated") -> list[RunListing]:
     runs = []
     for child in children:
         try:
-            if child.is_dir() and is_run_dir(child):
+            if is_run_dir(child):
                 runs.append(read_listing(child))
         except (RunDirError, OSError):  # a run that cannot even be looked into is no run to list
             continue
     return sorted(sorted(runs, key=SORTS["updated"]), key=SORTS[sort])
 
 
+def holds_runs(folder: Path) -> bool:
+    """True for a folder that is no run directory but holds some (``runs/``), which the lab opened
+    on it lists to choose from; False for anything else, one it cannot look into too."""
+    try:
+        return not is_run_dir(folder) and any(is_run_dir(child) for child in folder.iterdir())
+    except (RunDirError, OSError):
+        return False
+
+
 def read_listing(path: Path) -> RunListing:
     """The :class:`RunListing` of the run directory at ``path``."""
-    updated = max((_mtime(path / name) for name in RUN_FILES), default=0.0) or _mtime(path)
+    times = {name: _mtime(path / name) for name in RUN_FILES}  # (0 for a file it lacks)
+    updated = max(times.values()) or _mtime(path)
     problem = ""
     try:
         spec = tomllib.loads((path / SPEC).read_text(encoding="utf-8"))
@@ -116,9 +126,9 @@ def read_listing(path: Path) -> RunListing:
         status = "damaged"
     elif RunDir.being_written(path):
         status = "training"
-    elif summary is not None and isinstance(summary.get("status"), str) and _summary_is_current(path, summary, logged):
+    elif isinstance((summary or {}).get("status"), str) and _summary_is_current(times, summary, logged):
         status = summary["status"]
-    elif logged is not None or (path / CHECKPOINT).exists():
+    elif logged is not None or times[CHECKPOINT]:  # a checkpoint there
         status = "interrupted"
     else:
         status = "untrained"
@@ -186,15 +196,15 @@ def _flattened(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 _COPY_SLACK = 2.0
 
 
-def _summary_is_current(path: Path, summary: dict[str, Any], logged: int | None) -> bool:
-    """Whether ``summary.json`` describes the run as it is: it is written last, after the final
-    checkpoint and log lines, so a process killed after it went on (a resume, which first cuts the
-    logs back) left logs or a checkpoint newer than it, or logged past its step."""
+def _summary_is_current(times: dict[str, float], summary: dict[str, Any], logged: int | None) -> bool:
+    """Whether ``summary.json`` describes the run as it is (``times``: its files' modification
+    times): it is written last, after the final checkpoint and log lines, so a process killed after
+    it went on (a resume, which first cuts the logs back) left logs or a checkpoint newer than it,
+    or logged past its step."""
     summarized = _int(summary.get("step"))
     if logged is not None and (summarized is None or logged > summarized):
         return False
-    newest = max(_mtime(path / METRICS), _mtime(path / CHECKPOINT))
-    return _mtime(path / SUMMARY) >= newest - _COPY_SLACK
+    return times[SUMMARY] >= max(times[METRICS], times[CHECKPOINT]) - _COPY_SLACK
 
 
 def _baseline(task: dict[str, Any]) -> dict[str, Any] | None:
@@ -208,8 +218,7 @@ def _baseline(task: dict[str, Any]) -> dict[str, Any] | None:
         baseline = make_task(task["kind"], {k: v for k, v in task.items() if k != "kind"}, None).baseline()
     except Exception:  # noqa: BLE001 - a spec an older or newer rnnlab wrote: no baseline, still a row
         return None
-    return None if baseline is None else {"name": baseline.name, "loss": baseline.loss,
-                                          "accuracy": baseline.accuracy}
+    return None if baseline is None else asdict(baseline)  # as summary.json holds it
 
 
 def _mtime(path: Path) -> float:
@@ -232,12 +241,12 @@ def _table(spec: dict[str, Any], key: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _int(value: Any, default: int | None = None) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else default
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _float(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    return float(value) if _is_number(value) else None
 
 
 def _str(value: Any) -> str | None:

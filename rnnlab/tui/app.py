@@ -401,19 +401,7 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
         if self._computing is not None:
             self.update_status()
             return
-        m = lab.spec.model
-        scan = f" ({m.scan})" if m.scan != "sequential" else ""
-        kind = lab.spec.task["kind"]  # named where the experiment's name doesn't say it (an edited task)
-        named = lab.spec.name == kind or lab.spec.name.startswith(f"{kind}-")  # adding-lstm; not selective-copy
-        name = lab.spec.name if named else f"{lab.spec.name} ({kind} task)"
-        if lab.is_attention:
-            self.sub_title = (f"{name}: {m.cell}, d_model={m.hidden_size}, {m.num_heads} heads, "
-                              f"{m.num_layers} block(s), {'non-causal' if m.bidirectional else 'causal'}")
-        else:
-            self.sub_title = f"{name}: {m.cell}{scan}, H={m.hidden_size}, " \
-                             f"{m.num_layers} layer(s){' bidirectional' if m.bidirectional else ''}"
-        if lab.run is not None:  # which of several runs of one experiment this is (o opens another); first: a
-            self.sub_title = f"{lab.run.path} · {self.sub_title}"  # narrow header cuts the end
+        self._update_header(lab)
         self.query_one("#middle").set_class(lab.is_attention, "with-attention")  # a narrower side panel
         self.query_one(SequenceBar).update_from(lab)
         self._fit_plots()  # a task with several target channels has a taller sequence bar
@@ -424,6 +412,22 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
         self.query_one(DecayPlane).update_from(lab, self.layer, self.direction)
         self.query_one(TrainingPlots).update_from(lab)
         self.update_status()
+
+    def _update_header(self, lab: Lab) -> None:
+        """The header's sub-title: the run open, the experiment, its model."""
+        m = lab.spec.model
+        scan = f" ({m.scan})" if m.scan != "sequential" else ""
+        kind = lab.spec.task["kind"]  # named where the experiment's name doesn't say it (an edited task)
+        named = lab.spec.name == kind or lab.spec.name.startswith(f"{kind}-")  # adding-lstm; not selective-copy
+        name = lab.spec.name if named else f"{lab.spec.name} ({kind} task)"
+        if lab.is_attention:
+            model = (f"{name}: {m.cell}, d_model={m.hidden_size}, {m.num_heads} heads, "
+                     f"{m.num_layers} block(s), {'non-causal' if m.bidirectional else 'causal'}")
+        else:
+            model = f"{name}: {m.cell}{scan}, H={m.hidden_size}, " \
+                    f"{m.num_layers} layer(s){' bidirectional' if m.bidirectional else ''}"
+        # which of several runs of one experiment this is (o opens another); first: a narrow header cuts the end
+        self.sub_title = model if lab.run is None else f"{lab.run.path} · {model}"
 
     def _update_side(self) -> None:
         """The explain panel of the chosen unit, then the values table cut to the units around it
@@ -855,7 +859,6 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
         self.layer = self.direction = self.unit = self.head = 0
         self._seen_history = self._refreshed_history = -1
         self.query_one(StatePanel).scroll_home(animate=False)  # the new model's first heatmap
-        self._fit_plots()  # its sequence bar may need other rows
         self.update_views()
         self.refresh_bindings()
         self.notify(message)
@@ -871,7 +874,7 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
         except (UserError, OSError) as exc:
             self.notify(f"cannot save the run: {exc}", severity="error")
             return
-        self.update_views()  # the header names the run now
+        self._update_header(self.lab)  # it names the run now
         if self.lab.diverted_from is not None:  # trained further by another process since this lab read it
             self.notify(f"{self.lab.diverted_from} changed on disk since this lab read it, so it was left as it "
                         f"is: the run was saved to {path.resolve()} instead", severity="warning", timeout=10)

@@ -648,9 +648,13 @@ class GradientPlot(LinePlot):
         backward, so a curve of another length lines up by its distance from the end."""
         if self.pinned is not None:
             name, norms = self.pinned
-            first = steps - norms.size + 1
-            self.set_series(name, np.arange(first, steps + 1), norms, color="#8a8a8a")
-            self.x_range = (float(min(first, 1)), float(steps))
+            self.set_series(name, np.arange(steps - norms.size + 1, steps + 1), norms, color="#8a8a8a")
+            self.x_range = self._t_range(steps)
+
+    def _t_range(self, steps: int) -> tuple[float, float]:
+        """t = 1..T, and back to where a longer pinned curve starts."""
+        first = 1 if self.pinned is None else min(steps - self.pinned[1].size + 1, 1)
+        return float(first), float(steps)
 
     def _curves(self, lab: Lab, layer: int, direction: int) -> tuple[np.ndarray, np.ndarray | None]:
         """||dL/dh_t|| and the per-step ||dW_hh|| of every step, computed once per backward pass,
@@ -683,8 +687,7 @@ class GradientPlot(LinePlot):
             # the key whole where the plot is narrow (100-120 columns, beside the eigenvalue plane)
             self.short_title = "||dL/dh_t|| (b: backprop)" if lab.is_attention else "||dL/dh_t|| (b steps back)"
             return
-        pinned_steps = 0 if self.pinned is None else self.pinned[1].size
-        self.x_range = (float(min(lab.steps - pinned_steps + 1, 1)), float(lab.steps))  # t = 1..T (and a longer pin)
+        self.x_range = self._t_range(lab.steps)  # from the first revealed step on
         norms, contributions = self._curves(lab, layer, direction)
         shown = np.arange(lab.bptt_cursor, lab.steps)
         self.set_series("||dL/dh_t||", shown + 1, norms[shown], color="#f0a030")

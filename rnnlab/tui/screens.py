@@ -438,12 +438,10 @@ def open_choices(folders: Sequence[Path]) -> list[tuple[str, Text, str]]:
 
     runs = {}
     for folder in dict.fromkeys(folders):
-        if not folder.is_dir():
-            continue
         try:
             for run in list_runs(folder):
                 runs.setdefault(run.path.resolve(), run)
-        except UserError:  # a folder that cannot be read lists nothing
+        except UserError:  # a folder that is not there, or cannot be read, lists nothing
             continue
     listed = sorted(runs.values(), key=lambda r: r.updated, reverse=True)
     # what a sweep changed, as rnnlab runs shows it: said of the runs of each experiment
@@ -571,18 +569,12 @@ class OpenScreen(ReplacesTheModel):
 
     def _lists_runs(self, typed: str) -> bool:
         """A folder of runs typed: list its runs (and the presets) to choose from; True if it is one."""
-        from ..train.rundir import is_run_dir
+        from ..train.runs import holds_runs
 
         folder = Path(typed).expanduser()
-        try:
-            if not folder.is_dir() or is_run_dir(folder):
-                return False
-        except UserError:  # a folder that cannot be looked into: opening it says why
+        if not holds_runs(folder):  # (one that cannot be looked into: opening it says why)
             return False
-        choices = open_choices([folder])
-        if len(choices) == len(preset_names()):  # no run in it
-            return False
-        self._choices = choices
+        self._choices = open_choices([folder])
         self.query_one("#open-input", Input).value = ""  # lists them all (Input.Changed)
         return True
 
