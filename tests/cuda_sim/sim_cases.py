@@ -520,6 +520,7 @@ def _run_fake_recurrence(monkeypatch, recurrence, batch, groups_fit, tiles_fit):
 
     monkeypatch.setattr(_common, "persistent_blocks", fitting_blocks)
     monkeypatch.setattr(_resident, "resident_units", lambda hidden, batch, rows_per_unit, k, dtype: 2)
+    monkeypatch.setattr(_resident, "RESIDENT_AUTO_ROWS_PER_SEQUENCE", 1)
     monkeypatch.setattr(_resident, "step_tiles", lambda batch, hidden: 4)
     launches = []
     kernels = (_Kernel("step", launches), _Kernel("persistent", launches), _Kernel("resident", launches))
@@ -551,7 +552,7 @@ def test_which_launch_runs_the_recurrence(monkeypatch, recurrence, batch, groups
 @pytest.mark.parametrize("recurrence,batch,cublas,min_products,backward,expected", [
     (None, 64, True, 6400, False, "gemm"),  # a large batch where cuBLAS runs: one GEMM a step, then the cell math
     (None, 64, True, 6400, True, "gemm"),
-    (None, 64, True, 6401, False, "tiles"),  # a step's product too small for cuBLAS (64 x 20 x 5 = 6400)
+    (None, 64, True, 6401, False, "tiles"),  # a step's product too small to pay for its launch (64 x 20 x 5 = 6400)
     (None, 63, True, 0, False, "tiles"),
     (None, 64, False, 0, False, "tiles"),  # without cuBLAS the fused tiles stay
     ("gemm", 1, False, 6400, True, "gemm"),  # asked for: rnnlab's own GEMM then
@@ -564,7 +565,7 @@ def test_when_the_recurrence_runs_as_one_gemm_a_step(monkeypatch, recurrence, ba
     from rnnlab.kernels.cuda import _common, _resident
 
     monkeypatch.setattr(_common, "cublas_usable", lambda dtype: cublas)
-    monkeypatch.setattr(_common, "CUBLAS_MIN_PRODUCTS", min_products)
+    monkeypatch.setattr(_resident, "GEMM_AUTO_MIN_PRODUCTS", min_products)
     products = []
     monkeypatch.setattr(_common, "gemm", lambda a, w, trans_b, out: products.append((a, w, trans_b, out)))
     monkeypatch.setattr(_common, "device_empty", lambda shape, dtype: ("buffer", shape))
@@ -583,6 +584,41 @@ def test_when_the_recurrence_runs_as_one_gemm_a_step(monkeypatch, recurrence, ba
     assert launches == [("from_product", 4, 0, (t, buffer, "a", "b")) for t in range(3)]
     steps = [0, 2] if backward else [0, 1, 2]
     assert products == [(factor(t), "w_hh", not backward, buffer) for t in steps]
+
+
+@pytest.mark.parametrize("batch,hidden,gates,expected", [
+    (256, 1024, 4, "gemm"),  # LSTM: 31.5 ms f+b against 46.7 tiled per step
+    (256, 1024, 3, "tiles"),  # GRU: level there (40.1 against 39.9)
+    (256, 1024, 1, "tiles"),  # Elman: 27.2 against 16.6
+    (64, 512, 4, "tiles"),  # LSTM: 10.7 against 6.1 persistent
+    (128, 1024, 4, "tiles"),  # LSTM: 34.6 against 27.1
+    (1, 64, 1, "resident"),  # Elman: 0.56 against 0.88 persistent
+    (8, 256, 4, "resident"),  # LSTM: 2.21 against 5.50
+    (16, 128, 4, "resident"),  # LSTM: 2.70 against 3.28
+    (16, 64, 4, "tiles"),  # LSTM: 2.22 against 2.65 resident
+    (16, 128, 3, "tiles"),  # GRU: 2.69 against 3.16
+    (8, 128, 1, "tiles"),  # Elman: 1.45 against 1.63
+    (32, 128, 4, "tiles"),  # past RESIDENT_AUTO_MAX_BATCH
+])
+def test_the_recurrence_picked_is_the_one_measured_faster(monkeypatch, batch, hidden, gates, expected):
+    """Without ``recurrence=``, the shipped thresholds pick the form that was fastest at these
+    shapes on an H200 (f+b, benchmarks/README.md, 2026-11-30), where cuBLAS is usable and every
+    block fits: "gemm" only for the products that paid for a cuBLAS call and a second launch
+    each step, resident only where W_hh is large against the batch."""
+    from rnnlab.kernels.cuda import _common, _resident
+
+    monkeypatch.setattr(_common, "cublas_usable", lambda dtype: True)
+    monkeypatch.setattr(_common, "gemm", lambda a, w, trans_b, out: None)
+    monkeypatch.setattr(_common, "device_empty", lambda shape, dtype: None)
+    monkeypatch.setattr(_common, "persistent_blocks", lambda kernel, args, count, *rest: count)
+    monkeypatch.setattr(_resident, "resident_units", lambda hidden, batch, rows_per_unit, k, dtype: 2)
+    launches = []
+    kernels = (_Kernel("step", launches), _Kernel("persistent", launches), _Kernel("resident", launches))
+    _resident.run_recurrence(kernels, None, batch=batch, hidden=hidden, gates=gates, backward=False,
+                             dtype=np.float32, steps=range(2), args=(),
+                             by_gemm=(_Kernel("from_product", launches), lambda t: None, "w_hh"))
+    picked = {"from_product": "gemm", "resident": "resident"}.get(launches[0][0], "tiles")
+    assert picked == expected
 
 
 # ---------------------------------------------------------------------------------------------

@@ -57,14 +57,23 @@ RES_SHARED_BYTES = 48 * 1024
 STAGE_LOADS = 4
 #: The forms a recurrence can run as (``recurrence=`` of the cells' functions).
 RECURRENCES = ("resident", "persistent", "per-step", "gemm")
-#: Without ``recurrence=``, batches from this size run "gemm" where cuBLAS takes a step's product
-#: (B x H x G*H multiply-adds, at least CUBLAS_MIN_PRODUCTS) and the cell math is a launch of its
-#: own. Not yet timed on a GPU (benchmarks/README.md): the tiled product ran at ~8 TFLOP/s on an
-#: H200 at B=256 and cuBLAS's GEMMs reach several times that, while each step pays two launches.
+#: Without ``recurrence=``, batches from GEMM_AUTO_MIN_BATCH sequences run "gemm" where cuBLAS is
+#: usable and a step's product (B x H x G*H multiply-adds) is at least GEMM_AUTO_MIN_PRODUCTS, the
+#: cell math a launch of its own. Measured on an H200 (benchmarks/README.md, 2026-11-30), f+b:
+#: LSTM (256,100,512,1024), a product of 2^30, 31.5 ms against 46.7 tiled per step; GRU there
+#: (0.75 * 2^30) level, 40.1 against 39.9; Elman there (2^28) 27.2 against 16.6; LSTM (64,50,256,512)
+#: (2^26) 10.7 against 6.1 persistent. Two launches and a cuBLAS call a step pay only for the largest.
 GEMM_AUTO_MIN_BATCH = 64
-#: Without ``recurrence=``, batches up to this size run resident when the weights fit (on an
-#: H200 resident beat the tiled persistent kernels at B=16: LSTM H=128 f+b 2.8 against 5.7 ms).
+GEMM_AUTO_MIN_PRODUCTS = 1 << 30
+#: Without ``recurrence=``, batches up to RESIDENT_AUTO_MAX_BATCH run resident where the weights
+#: fit and W_hh has at least RESIDENT_AUTO_ROWS_PER_SEQUENCE rows (gates x hidden) a sequence:
+#: holding W_hh saves re-staging it every step, which pays against the tiles' faster product only
+#: where the weights are large against the batch. Measured on an H200 (benchmarks/README.md,
+#: 2026-11-30), f+b resident against persistent: LSTM (16,100,32,128) 2.70 against 3.28 ms and
+#: (8,100,64,256) 2.21 against 5.50; but (16,100,32,64) LSTM 2.65 against 2.22, GRU (16,100,32,128)
+#: 3.16 against 2.69, Elman (8,100,64,128) 1.63 against 1.45.
 RESIDENT_AUTO_MAX_BATCH = 16
+RESIDENT_AUTO_ROWS_PER_SEQUENCE = 32
 #: Cap on the units a block holds (None: as many as fit); tests lower it to get several blocks.
 RESIDENT_MAX_UNITS: int | None = None
 
@@ -248,26 +257,26 @@ def run_recurrence(kernels, recurrence: str | None, *, batch: int, hidden: int, 
     ``recurrence`` (one of RECURRENCES) picks one; a persistent or resident launch with fewer
     blocks resident at once than it has tiles or unit groups takes them in turn, and falls back
     to one launch per step where not even one block fits. None picks: resident for batches up to
-    RESIDENT_AUTO_MAX_BATCH when every unit group gets a block (a tile computes 31 idle rows of 32
-    at batch 1 and streams W_hh from L2 every step; on an H200 resident took the LSTM f+b at B=1,
-    H=64 from 2.9 to 1.0 ms); else persistent while every tile gets a block of its own (measured
-    on an H200: a launch from Python costs ~75 us, a grid sync ~4 us); else per step (all tiles
-    at once beat fewer blocks taking tiles in turn: 123 against 153 ms for the GRU at B=256,
-    H=1024). ValueError for an unknown ``recurrence``, or "resident" where one unit's weights
-    don't fit.
+    RESIDENT_AUTO_MAX_BATCH with RESIDENT_AUTO_ROWS_PER_SEQUENCE rows of W_hh a sequence, when
+    every unit group gets a block (a tile computes 31 idle rows of 32 at batch 1 and streams W_hh
+    from L2 every step; on an H200 resident took the LSTM f+b at B=1, H=64 from 2.9 to 1.0 ms);
+    else persistent while every tile gets a block of its own (measured on an H200: a launch from
+    Python costs ~75 us, a grid sync ~4 us); else per step (all tiles at once beat fewer blocks
+    taking tiles in turn: 123 against 153 ms for the GRU at B=256, H=1024). ValueError for an
+    unknown ``recurrence``, or "resident" where one unit's weights don't fit.
 
     "gemm" (``by_gemm`` = (from_product, factor, w_hh)): per step, the recurrent product of every
     sequence as one GEMM (:func:`_common.gemm`: cuBLAS where usable) into a (B, G*H) buffer going
     forward (factor(t) W_hh^T) or (B, H) going ``backward`` (factor(s) W_hh, none where factor(s)
     is None), then ``from_product(t, product, *args)`` launched on the step's tiles for the cell
-    math. None picks it from GEMM_AUTO_MIN_BATCH sequences where cuBLAS is usable and takes the
-    step's product (:data:`_common.CUBLAS_MIN_PRODUCTS`); a product rnnlab's GEMM would do is
-    better fused into the tiles, one launch for every step.
+    math. None picks it from GEMM_AUTO_MIN_BATCH sequences where cuBLAS is usable and a step's
+    product is at least GEMM_AUTO_MIN_PRODUCTS multiply-adds; a smaller product is better fused
+    into the tiles, one launch for every step (or per step, without the product's launch).
     """
     if recurrence is not None and recurrence not in RECURRENCES:
         raise ValueError(f"recurrence must be one of {', '.join(RECURRENCES)}, got {recurrence!r}")
     if recurrence == "gemm" or (recurrence is None and by_gemm is not None and batch >= GEMM_AUTO_MIN_BATCH
-                                and batch * gates * hidden * hidden >= _common.CUBLAS_MIN_PRODUCTS
+                                and batch * gates * hidden * hidden >= GEMM_AUTO_MIN_PRODUCTS
                                 and _common.cublas_usable(dtype)):
         if by_gemm is None:
             raise ValueError("recurrence='gemm' needs the step's product (by_gemm)")
@@ -275,7 +284,8 @@ def run_recurrence(kernels, recurrence: str | None, *, batch: int, hidden: int, 
                      args=args)
         return
     step_kernel, persistent_kernel, resident_kernel = kernels
-    if recurrence == "resident" or (recurrence is None and batch <= RESIDENT_AUTO_MAX_BATCH):
+    if recurrence == "resident" or (recurrence is None and batch <= RESIDENT_AUTO_MAX_BATCH
+                                    and gates * hidden >= RESIDENT_AUTO_ROWS_PER_SEQUENCE * batch):
         rows_per_unit, k = resident_matrix(gates, hidden, backward)
         if _launch_resident(resident_kernel, recurrence == "resident", batch, hidden, rows_per_unit, k, dtype, args):
             return
