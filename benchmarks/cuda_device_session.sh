@@ -10,8 +10,8 @@
 # back), so a stage that fails or hangs leaves the others'.
 #
 #   bash benchmarks/cuda_device_session.sh            # on the GPU machine, from the repository root
-#   CELLS=lstm SHAPES="1,100,32,64 64,50,256,512" SKIP_OVERHEADS=1 SKIP_CLI=1 SKIP_BREAKDOWN=1 \
-#     SKIP_TILES=1 bash benchmarks/cuda_device_session.sh
+#   CELLS=lstm SHAPES="1,100,32,64 64,50,256,512" SKIP_TESTS=1 SKIP_AB=1 SKIP_OVERHEADS=1 SKIP_CLI=1 \
+#     SKIP_BREAKDOWN=1 SKIP_TILES=1 bash benchmarks/cuda_device_session.sh
 #
 # Wheels found in .whl/ are installed first (to /tmp/site, ahead on the path): the machines lent
 # here cannot reach a package index, and their image's numba-cuda 0.30.4 fails on its numpy 2.5
@@ -50,10 +50,12 @@ run_for() {  # run_for N command...: the command under timeout limit(N), or a no
   python3 -c "from rnnlab.kernels import cuda as g; print(g.cuda_available())"
 } 2>&1 | tee "$OUT/env.txt"
 
-echo "== GPU kernel tests"
-run_for "$TEST_LIMIT" python3 -m pytest -q -rs -p no:cacheprovider -n 8 tests/cuda_sim/sim_cases.py \
-  tests/cuda_sim/ptx_cases.py tests/cuda_sim/memory_cases.py >"$OUT/tests.txt" 2>&1
-echo "exit $?"; grep -E "passed|failed|error|Error" "$OUT/tests.txt" | tail -25
+if [ -z "${SKIP_TESTS:-}" ]; then
+  echo "== GPU kernel tests"
+  run_for "$TEST_LIMIT" python3 -m pytest -q -rs -p no:cacheprovider -n 8 tests/cuda_sim/sim_cases.py \
+    tests/cuda_sim/ptx_cases.py tests/cuda_sim/memory_cases.py >"$OUT/tests.txt" 2>&1
+  echo "exit $?"; grep -E "passed|failed|error|Error" "$OUT/tests.txt" | tail -25
+fi
 
 # The bench first after the tests (it is what the issue's targets are read from); bench.json is
 # rewritten after each cell, so a call cut short keeps the cells done.
