@@ -57,7 +57,7 @@ def test_kernel_compiles_to_ptx(modules, dtype, name, get_kernel, signature):
     assert ".entry" in ptx
     if dtype == "float32":  # nothing promoted to double precision: no mixed dtypes in a kernel
         assert ".f64" not in ptx
-    if name == "gemm" or name.endswith(("_step", "_persistent")):
+    if name == "gemm" or name.endswith(("_step", "_persistent", "_resident")):
         # The products read a thread's run of rows as one 16-byte vector (benchmarks/cuda_sass.py
         # shows the loop): alignment lost, e.g. an odd padding, would quietly double the loads.
         assert ("ld.shared.v4.f32" if dtype == "float32" else "ld.shared.v2.f64") in ptx

@@ -453,6 +453,25 @@ def test_resident_unit_groups_with_a_partial_edge(mode, max_blocks, monkeypatch)
     _check_cell(mode, False, "float64", "resident", _cell_problem(mode, "float64", seed=11, hidden=5, batch=3))
 
 
+@pytest.mark.parametrize("mode", ["RNN", "LSTM", "GRU"])
+def test_resident_rows_are_padded_with_zeros_whatever_shared_memory_held(mode, monkeypatch):
+    """The resident products read whole groups of 4 k; with K = 5 (and 15 for the GRU's
+    backward) a row's last group reaches into its padding. Shared memory starts out as anything
+    on a GPU, NaN included; the simulator's starts as zeros, so here it starts as NaN: a padding
+    the kernels did not zero would turn every output NaN."""
+    from numba.cuda.simulator import kernelapi
+
+    original = kernelapi.FakeCUDAShared.__init__
+
+    def poisoned(self, dynshared_size):
+        original(self, dynshared_size)
+        self._dynshared[:] = -1  # bytes 0xFF: every float32 and float64 word a NaN
+
+    monkeypatch.setattr(kernelapi.FakeCUDAShared, "__init__", poisoned)
+    for dtype in DTYPES:
+        _check_cell(mode, False, dtype, "resident", _cell_problem(mode, dtype, seed=5, hidden=5, batch=3))
+
+
 def test_resident_units_fill_shared_memory_evenly():
     """Units a block holds: as many as fit (matrix rows, vectors and partial sums; one cell a
     thread), then spread evenly over the blocks that takes."""

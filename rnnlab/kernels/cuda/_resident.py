@@ -9,8 +9,10 @@ each step then only stages the small vector the step depends on (h_{t-1}, or the
 pre-activation gradients going backward) and multiplies, so a step costs one L2 round trip for
 that vector, a short product out of shared memory, the cell math and a grid sync.
 
-A block's resident matrix M (``rows`` x K, rows padded to K + 1 words: for even K no bank
-conflicts when neighbouring lanes read neighbouring rows at the same k):
+A block's resident matrix M (``rows`` x K, each row padded with zeros to a multiple of 4 words
+plus 4, :func:`resident_row`: a thread reads 4 consecutive k of a row as one 16-byte vector, and
+the 8 lanes of a quarter warp reading neighbouring rows at the same k meet 8 different bank
+groups):
 
 - forward: the rows g*H + j of W_hh for every gate g and owned unit j (rows = gates * units,
   K = H); out[(g*units + u), b] = sum_k W_hh[g*H + col0 + u, k] h_{t-1}[b, k];
@@ -79,8 +81,9 @@ RESIDENT_MAX_UNITS: int | None = None
 
 
 #: Launch bounds of the resident kernels: RES_THREADS threads, one block a multiprocessor (their
-#: blocks are meant to spread over the multiprocessors anyway; ``ptxas -v`` for sm_90: 138-217
-#: registers, no spills; an earlier version capped at 128, two blocks a multiprocessor, spilled).
+#: blocks are meant to spread over the multiprocessors anyway; ``ptxas -v`` for sm_90: 138-240
+#: registers, no spills (benchmarks/cuda_sass.py); an earlier version capped at 128, two blocks a
+#: multiprocessor, spilled).
 RES_LAUNCH_BOUNDS = (RES_THREADS, 1)
 
 
@@ -89,12 +92,19 @@ def resident_kernel(func):
     return cuda.jit(func) if _SIM else cuda.jit(launch_bounds=RES_LAUNCH_BOUNDS)(func)
 
 
+def resident_row(k: int) -> int:
+    """Words of a row of M or of a staged vector, K = ``k`` long: padded to a multiple of 4 plus 4
+    (the kernels compute it as 4 * (ceil(k / 4) + 1), so that the compiler sees every row start
+    16-byte aligned)."""
+    return _common._aligned_row(k)
+
+
 def resident_words(units: int, batch: int, rows_per_unit: int, k: int) -> int:
     """Words of shared memory a block holding ``units`` units needs: its rows_per_unit x units
-    rows of M and the ``batch`` staged vectors, each K = ``k`` long padded to k + 1, and the
-    RES_KSPLIT partial sums of each of its rows x batch outputs."""
+    rows of M and the ``batch`` staged vectors, each K = ``k`` long padded to :func:`resident_row`,
+    and the RES_KSPLIT partial sums of each of its rows x batch outputs."""
     rows = rows_per_unit * units
-    return (rows + batch) * (k + 1) + RES_KSPLIT * rows * batch
+    return (rows + batch) * resident_row(k) + RES_KSPLIT * rows * batch
 
 
 def resident_matrix(gates: int, hidden: int, backward: bool) -> tuple[int, int]:
@@ -142,60 +152,78 @@ def resident_parts(dtype_name: str):
     nb_type = numba.from_dtype(dtype)
     index = _common.shared_offset
 
+    @cuda.jit(device=True)
+    def quads(K):
+        """Groups of 4 words in a padded row (:func:`resident_row`): the row's stride is 4 * quads."""
+        return index((K + 3) // 4 + 1)
+
     # No division by a runtime value per element (stage_matrix divides once per row): each 64-bit
     # one is a long instruction sequence, and with 26 of them inlined into one kernel ptxas took
     # 255 registers and spilled.
+    # The staging loops run k up to the padded row's last multiple of 4 (k_end) and write zeros
+    # past K: the products read whole groups of 4, and shared memory starts out as anything, NaN
+    # included (0 * NaN is NaN).
     @cuda.jit(device=True)
     def stage_matrix(w, by_columns, n, col0, units, rows, K, res_s):
-        stride = K + 1
+        stride = index(4) * quads(K)
+        k_end = stride - index(4)
         if by_columns:  # row u of M is column col0 + u of W (K, n): one row of W a thread
-            for k in range(cuda.threadIdx.x, K, RES_THREADS):
+            for k in range(cuda.threadIdx.x, k_end, RES_THREADS):
                 for r in range(units):
                     col = col0 + r
-                    res_s[r * stride + k] = w[k, col] if col < n else zero
+                    res_s[index(r) * stride + k] = w[k, col] if col < n and k < K else zero
         else:  # row g*units + u of M is row g*n + col0 + u of W (gates*n, K): threads read along it
             for r in range(rows):
                 g = r // units
                 col = col0 + r - g * units
-                for k in range(cuda.threadIdx.x, K, RES_THREADS):
-                    res_s[r * stride + k] = w[g * n + col, k] if col < n else zero
+                for k in range(cuda.threadIdx.x, k_end, RES_THREADS):
+                    res_s[index(r) * stride + k] = w[g * n + col, k] if col < n and k < K else zero
 
     @cuda.jit(device=True)
     def stage_vectors(v, batch, K, res_s, offset):
         loads = cuda.local.array(STAGE_LOADS, nb_type)
-        for k in range(cuda.threadIdx.x, K, RES_THREADS):
+        stride = index(4) * quads(K)
+        for k in range(cuda.threadIdx.x, stride - index(4), RES_THREADS):
             for b0 in range(0, batch, STAGE_LOADS):
                 for i in range(STAGE_LOADS):  # every load in flight before any is stored
                     if b0 + i < batch:
-                        loads[i] = v[b0 + i, k]
+                        loads[i] = v[b0 + i, k] if k < K else zero
                 for i in range(STAGE_LOADS):
                     if b0 + i < batch:
-                        res_s[offset + (b0 + i) * (K + 1) + k] = loads[i]
+                        res_s[offset + index(b0 + i) * stride + k] = loads[i]
 
     @cuda.jit(device=True)
     def products(res_s, rows, batch, K):
         # One output at a time, a plain dot product over this thread's K slice: the loop stays
         # small (an unrolled set of accumulators, hoisted out of a kernel's time loop, took the
-        # kernels to 255 registers). Offsets are unsigned: numba wraps negative signed indices
-        # around, ~5 instructions an access.
+        # kernels to 255 registers). The slice is whole groups of 4 k, each one vector load of
+        # the row and one of the vector (offsets 4 * something: the compiler can prove them
+        # 16-byte aligned); the rows' zero padding makes up the last group. Offsets are
+        # unsigned: numba wraps negative signed indices around, ~5 instructions an access.
         lane = cuda.threadIdx.x % RES_LANES
         part = cuda.threadIdx.x // RES_LANES
-        chunk = -(-K // RES_KSPLIT)
-        k_begin = index(min(K, part * chunk))
-        k_end = index(min(K, part * chunk + chunk))
-        stride = K + 1
+        row_quads = quads(K)
+        k_quads = row_quads - index(1)  # the groups holding k < K (and the padding's zeros)
+        chunk = (k_quads + index(RES_KSPLIT - 1)) // index(RES_KSPLIT)
+        q_begin = min(k_quads, index(part) * chunk)
+        q_count = min(k_quads, q_begin + chunk) - q_begin
         outputs = rows * batch
-        p_at = index((rows + batch) * stride + part * outputs)
+        p_at = index((rows + batch)) * index(4) * row_quads + index(part * outputs)
         r = lane // batch  # output o = r*batch + b, moved on RES_LANES at a time
         b = lane - r * batch
         r_step = RES_LANES // batch
         b_step = RES_LANES - r_step * batch
         for o in range(lane, outputs, RES_LANES):
-            m_at = index(r * stride)
-            v_at = index((rows + b) * stride)
+            m_at = index(4) * (index(r) * row_quads + q_begin)
+            v_at = index(4) * (index(rows + b) * row_quads + q_begin)
             acc = zero
-            for k in range(k_begin, k_end):
-                acc += res_s[m_at + k] * res_s[v_at + k]
+            q = index(0)
+            while q < q_count:  # not range(): see _common.recurrent_product
+                for e in range(4):  # one vector load each of the row and the vector
+                    acc += res_s[m_at + index(e)] * res_s[v_at + index(e)]
+                m_at += index(4)
+                v_at += index(4)
+                q += index(1)
             res_s[p_at + o] = acc
             r += r_step
             b += b_step
@@ -206,7 +234,7 @@ def resident_parts(dtype_name: str):
     @cuda.jit(device=True)
     def partial_sum(res_s, rows, batch, K, o):
         outputs = index(rows * batch)
-        p_at = index((rows + batch) * (K + 1) + o)
+        p_at = index(rows + batch) * index(4) * quads(K) + index(o)
         total = zero
         for q in range(RES_KSPLIT):
             total += res_s[p_at + index(q) * outputs]
@@ -217,7 +245,7 @@ def resident_parts(dtype_name: str):
         if group != held:
             stage_matrix(w, by_columns, n, group * units, units, rows, K, res_s)
         if through:
-            stage_vectors(v, batch, K, res_s, rows * (K + 1))
+            stage_vectors(v, batch, K, res_s, index(rows) * index(4) * quads(K))
         cuda.syncthreads()
         if through:
             products(res_s, rows, batch, K)

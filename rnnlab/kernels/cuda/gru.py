@@ -143,7 +143,7 @@ def _kernels(dtype_name: str):
     def forward_resident(units, x_proj, w_hh, b_hh, h0, hs, gates, hn_all):
         """All T steps in one launch, each block holding the W_hh rows of its ``units`` units' r, z
         and n in shared memory (:mod:`._resident`); thread u + b*units owns cell (b, col0 + u)."""
-        res_s = cuda.shared.array(0, T_)  # dynamic: sized at launch (_resident.resident_words)
+        res_s = cuda.shared.array(0, T_, alignment=SHARED_ALIGN)  # dynamic: sized at launch (resident_words)
         grid = cuda.cg.this_grid()
         B = hs.shape[1]
         H = hs.shape[2]
@@ -243,7 +243,7 @@ def _kernels(dtype_name: str):
     def backward_resident(units, truncate, w_hh, hs, gates, hn_all, dy, d_ih, d_hh, dh_total, dh_n, skip):
         """All T steps of BPTT in one launch, each block holding the W_hh columns of its ``units``
         units in shared memory (:mod:`._resident`); thread u + b*units owns cell (b, col0 + u)."""
-        res_s = cuda.shared.array(0, T_)  # dynamic: sized at launch (_resident.resident_words)
+        res_s = cuda.shared.array(0, T_, alignment=SHARED_ALIGN)  # dynamic: sized at launch (resident_words)
         grid = cuda.cg.this_grid()
         T = dy.shape[0]
         B = dy.shape[1]

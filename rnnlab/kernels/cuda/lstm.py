@@ -157,7 +157,7 @@ def _kernels(dtype_name: str):
     def forward_resident(units, x_proj, w_hh, h0, c0, hs, cs, gates):
         """All T steps in one launch, each block holding the W_hh rows of its ``units`` units' four
         gates in shared memory (:mod:`._resident`); thread u + b*units owns cell (b, col0 + u)."""
-        res_s = cuda.shared.array(0, T_)  # dynamic: sized at launch (_resident.resident_words)
+        res_s = cuda.shared.array(0, T_, alignment=SHARED_ALIGN)  # dynamic: sized at launch (resident_words)
         grid = cuda.cg.this_grid()
         B = hs.shape[1]
         H = hs.shape[2]
@@ -268,7 +268,7 @@ def _kernels(dtype_name: str):
     def backward_resident(units, truncate, w_hh, cs, gates, dy, d_pre, dh_total, dh_n, dc_n, dc_carry):
         """All T steps of BPTT in one launch, each block holding the W_hh columns of its ``units``
         units in shared memory (:mod:`._resident`); thread u + b*units owns cell (b, col0 + u)."""
-        res_s = cuda.shared.array(0, T_)  # dynamic: sized at launch (_resident.resident_words)
+        res_s = cuda.shared.array(0, T_, alignment=SHARED_ALIGN)  # dynamic: sized at launch (resident_words)
         grid = cuda.cg.this_grid()
         T = dy.shape[0]
         B = dy.shape[1]
