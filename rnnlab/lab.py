@@ -355,6 +355,13 @@ class Lab(StepCursor, TrainingControl):
         spec = self.spec.with_overrides(overrides)
         self.__init__(spec, None, batch=self.view_batch)
 
+    @property
+    def spec_as_trained(self) -> Spec:
+        """The spec with ``train.steps`` the step training last ran toward (``t`` past the spec's
+        steps trains that many more): what a save writes, and what the edit form shows."""
+        target = max(self.spec.train.steps, self._train_target)
+        return self.spec if target == self.spec.train.steps else self.spec.with_overrides({"train.steps": target})
+
     def save_run(self, path: str | Path | None = None) -> Path:
         """Write the run directory (spec, metrics and evals so far, checkpoint, summary): a new one
         at ``path`` (default ``runs/NAME-TIME``) the first time, the same one after. Its spec's
@@ -369,8 +376,8 @@ class Lab(StepCursor, TrainingControl):
             if self.run is not None and (not stack.enter_context(self.run.writing())
                                          or self.run.state() != self._run_state):
                 self.diverted_from, self.run = self.run.path, None
-            target = max(self.spec.train.steps, self._train_target)
-            spec = self.spec if target == self.spec.train.steps else self.spec.with_overrides({"train.steps": target})
+            spec = self.spec_as_trained
+            target = spec.train.steps
             if self.run is None:
                 self.run = RunDir.create(Path(path) if path else default_run_path(spec), spec)
                 stack.enter_context(self.run.writing())  # a new directory: nobody else's

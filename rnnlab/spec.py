@@ -512,11 +512,14 @@ def edited_name(name: str, old: tuple[str, str], new: tuple[str, str]) -> str:
     given its (task, cell) before and after. A shipped preset's name says its task and cell
     ("copy-attention"), so a preset given another cell is named for it ("copy-lru"), and one given
     another task for both ("adding-lstm"); a name so made follows the next cell ("hello-gru" given
-    mingru: "hello-mingru"); a name of the user's own, or an unchanged task and cell, stays."""
+    mingru: "hello-mingru"), and one that reads TASK-CELL the next task too ("hello-gru" given the
+    copy task: "copy-gru"); a name of the user's own, or an unchanged task and cell, stays."""
     (old_kind, old_cell), (kind, cell) = old, new
     short = {"selfattention": "attention"}
     if new == old:
         return name
+    if kind != old_kind and name not in preset_names() and name == f"{old_kind}-{short.get(old_cell, old_cell)}":
+        return f"{kind}-{short.get(cell, cell)}"
     if name not in preset_names():  # one named so before ("hello-gru" given mingru: "hello-mingru")
         suffix = "-" + short.get(old_cell, old_cell)
         return name.removesuffix(suffix) + "-" + short.get(cell, cell) if kind == old_kind and \

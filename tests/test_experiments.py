@@ -699,4 +699,6 @@ def test_a_name_made_for_a_cell_follows_the_next_one():
     assert edited_name("hello-gru", ("hello", "gru"), ("hello", "mingru")) == "hello-mingru"
     assert edited_name("copy-attention", ("copy", "selfattention"), ("copy", "lru")) == "copy-lru"
     assert edited_name("mine", ("hello", "gru"), ("hello", "lstm")) == "mine"
-    assert edited_name("hello-gru", ("hello", "gru"), ("copy", "gru")) == "hello-gru"  # not a name for the task
+    assert edited_name("hello-gru", ("hello", "gru"), ("copy", "gru")) == "copy-gru"  # TASK-CELL: both follow
+    assert edited_name("hello-gru", ("hello", "gru"), ("copy", "lstm")) == "copy-lstm"
+    assert edited_name("tiny-gru", ("hello", "gru"), ("copy", "gru")) == "tiny-gru"  # the cell alone: the task's not

@@ -376,6 +376,44 @@ def test_the_attention_explain_names_the_query_step_and_breaks_names_only_at_the
     assert _break_long_words("unbreakablewordwithoutjoints", 10) == "unbreakablewordwithoutjoints"
 
 
+def test_the_edit_form_shows_the_steps_trained_past_the_spec_as_a_save_writes_them():
+    """t past train.steps trains that many more and ctrl+s saves steps = 100; the form said 50."""
+    from rnnlab.spec import load_preset
+
+    async def check(app, pilot):
+        lab = app.lab
+        for target in (5, 10):  # the spec's 5, then 5 more
+            await pilot.press("t")
+            await wait_for(pilot, lambda: lab.training_status == "completed" and lab.trainer.step == target)
+        await pilot.press("e")
+        await wait_for(pilot, lambda: app.screen.query("#train-steps"))
+        assert app.screen.query_one("#train-steps").value == "10" and lab.spec_as_trained.train.steps == 10
+        app.screen.query_one("#apply").press()  # nothing changed: the trained model stays
+        await pilot.pause()
+        assert str(app.screen.query_one("#edit-error").render()).startswith("nothing changed")
+
+    drive(check, target=load_preset("hello").with_overrides({"train.steps": 5}))
+
+
+def test_a_new_sequence_drops_the_bptt_marker_of_the_last():
+    """Stepping back through time marks t on the gradient plot; a new sequence (no backward pass
+    on it yet) kept the mark, drawn beside a pinned curve as if BPTT had reached t=1."""
+    from rnnlab.tui.panels import GradientPlot
+
+    async def check(app, pilot):
+        plot = app.query_one(GradientPlot)
+        await pilot.press("b")
+        await wait_for(pilot, lambda: app.lab.bptt_cursor is not None)
+        await pilot.pause()
+        assert plot.marker == app.lab.steps
+        await pilot.press("n")
+        await wait_for(pilot, lambda: app.lab.bptt_cursor is None)
+        await pilot.pause()
+        assert plot.marker is None
+
+    drive(check)
+
+
 def test_the_edit_form_fits_a_narrow_terminal():
     """On 80 columns the edit form takes one label-field pair a row, every field within the
     screen's width, and scrolls to its buttons; on 160 it has two pairs a row."""
@@ -895,7 +933,8 @@ def test_o_lists_runs_and_presets_narrows_as_typed_and_opens_the_chosen_run(tmp_
         await wait_for(pilot, lambda: app.screen.query("#open-list"))
         listed = app.screen._shown  # the targets of the options listed
         assert listed[:2] == ["runs/hello-b", "runs/parity-a"] and "hello" in listed and "copy-lru" in listed
-        assert "parity, gru, H=4  step 3/3 completed" in screen_text(app)
+        row = next(line for line in screen_text(app).splitlines() if "runs/parity-a" in line)
+        assert row.index("step 3/3 completed") < row.index("parity, gru, H=4")  # what cuts at 80 columns last
         await pilot.press(*"parit")  # typing narrows the list: the run, then the preset
         assert app.screen._shown == ["runs/parity-a", "parity"]
         await pilot.press("y")  # a name typed whole comes first
@@ -918,15 +957,18 @@ def test_o_lists_runs_and_presets_narrows_as_typed_and_opens_the_chosen_run(tmp_
 
 
 def test_a_folder_of_runs_opens_the_lab_on_the_run_chosen_and_esc_quits(tmp_path, monkeypatch):
-    """rnnlab tui runs/ said 'runs is not a run directory' and listed three of them."""
+    """rnnlab tui runs/ said 'runs is not a run directory' and listed three of them; then it
+    listed the runs of ./runs and ./ beside that folder's."""
     monkeypatch.chdir(tmp_path)
     _trained_run(tmp_path / "exp" / "parity-a", "parity", 3)
+    _trained_run(tmp_path / "runs" / "hello-b", "hello", 2)
 
     async def main(keys):
         app = LabApp(choose_in=Path("exp"))
         async with app.run_test(size=SIZE) as pilot:
             await wait_for(pilot, lambda: app.screen.query("#open-list"))
             assert app.lab is None and "exp/parity-a" in screen_text(app) and "Esc quits" in screen_text(app)
+            assert app.screen._shown[0] == "exp/parity-a" and "runs/hello-b" not in app.screen._shown
             await pilot.press(*keys)
             await wait_for(pilot, lambda: app.lab is not None or not app.is_running)
         return app
@@ -973,8 +1015,10 @@ def test_the_open_dialog_fits_80x24_and_a_run_named_like_a_preset_opens_as_a_run
 
 
 def test_a_folder_of_runs_typed_in_the_open_dialog_lists_them(tmp_path, monkeypatch):
+    """Typing runs, which also narrowed the list to the runs in it, opened the first of them."""
     monkeypatch.chdir(tmp_path)
     _trained_run(tmp_path / "elsewhere" / "x", "parity", 2)
+    _trained_run(tmp_path / "runs" / "hello-b", "hello", 2)
 
     async def check(app, pilot):
         await pilot.press("o")
@@ -986,6 +1030,15 @@ def test_a_folder_of_runs_typed_in_the_open_dialog_lists_them(tmp_path, monkeypa
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.lab.run is not None)
         assert app.lab.run.path == Path("elsewhere/x")
+        await pilot.press("o", *"runs")
+        await wait_for(pilot, lambda: app.screen.query("#open-list"))
+        await pilot.pause()
+        assert app.screen._shown == ["runs/hello-b"]
+        await pilot.press("enter")  # the folder, though the list holds a run in it: its runs
+        await wait_for(pilot, lambda: app.screen.query_one("#open-input").value == "")
+        assert app.lab.run.path == Path("elsewhere/x") and app.screen._shown[0] == "runs/hello-b"
+        await pilot.press(*"runs", "down", "up", "enter")  # chosen with up/down: that run opens
+        await wait_for(pilot, lambda: app.lab.run.path == Path("runs/hello-b"))
 
     drive(check, target="hello")
 
@@ -1132,6 +1185,24 @@ def test_q_with_unsaved_training_quits_only_when_pressed_again_and_after_a_save_
     drive(check)
 
 
+def test_q_while_training_runs_says_the_unsaved_steps_go_on():
+    """The count the first q gave was stale by the second: 173 said, 200 dropped."""
+    from rnnlab.spec import load_preset
+
+    async def check(app, pilot):
+        lab = app.lab
+        await pilot.press("t")
+        await wait_for(pilot, lambda: lab.unsaved_steps > 0)
+        await pilot.press("q")
+        await pilot.pause()
+        assert app.return_code is None and lab.training_status == "running"
+        assert "(and training goes on): q (or ctrl+c) again quits" in list(app._notifications)[-1].message
+        lab.stop_training()
+        await wait_for(pilot, lambda: not lab.training)
+
+    drive(check, target=load_preset("hello").with_overrides({"train.steps": 1_000_000}))
+
+
 def test_q_pressed_twice_quits_though_the_training_is_not_saved():
     async def check(app, pilot):
         lab = app.lab
@@ -1202,6 +1273,8 @@ def test_typing_a_sequence_and_a_refused_one():
         await pilot.press(*"hex", "enter")
         await pilot.pause()
         assert "'x'" in str(app.screen.query_one("#prompt-error").render())
+        await pilot.press("backspace")  # corrected: the message was of the text before
+        assert str(app.screen.query_one("#prompt-error").render()) == ""
         prompt = app.screen.query_one("#prompt-input")
         prompt.value = ""
         await pilot.press(*"hello", "l", "enter")

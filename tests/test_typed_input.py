@@ -268,3 +268,14 @@ def test_the_lab_puts_a_typed_sequence_on_the_bench():
     two_scales = Lab.open("multiscale-rnn")
     with pytest.raises(UserError, match="takes no typed text"):
         two_scales.sequence_from_text("1 2 3")
+
+
+def test_a_character_outside_the_vocabulary_is_named_as_typed():
+    """hello\\nhello on hello (no newline in its text) said: character '\\\\' is not in the
+    vocabulary, the backslash doubled and the escape not named."""
+    task = make_task("hello", {})
+    assert data_error(task, "hex") == "character 'x' at position 3 is not in the vocabulary (helo)"
+    assert data_error(task, "he\\x") == "character '\\' at position 3 is not in the vocabulary (helo)"
+    assert data_error(task, "hello\\nhello") == ("\\n at position 6 types a newline, which is not in the "
+                                                 "vocabulary (helo)")
+    assert data_error(task, "he\\t") == "\\t at position 3 types a tab, which is not in the vocabulary (helo)"

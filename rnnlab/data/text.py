@@ -97,7 +97,12 @@ class CharTask(Task):
             pos = next(i for i, c in enumerate(text) if c not in self._index)
             known = ("".join(map(display_char, self.vocab)) if len(self.vocab) <= 100
                      else f"{len(self.vocab)} characters")
-            raise DataError(f"character {display_char(text[pos])!r} at position {pos + 1} is not in the "
+            escape = text[pos:pos + 2]
+            if escape in _ESCAPES:  # an escape for a character this vocabulary lacks: say which
+                name = "a newline" if escape == "\\n" else "a tab"
+                raise DataError(f"{escape} at position {pos + 1} types {name}, which is not in the vocabulary "
+                                f"({known})") from None
+            raise DataError(f"character '{display_char(text[pos])}' at position {pos + 1} is not in the "
                             f"vocabulary ({known})") from None
 
     def decode(self, ids: Iterable[int]) -> str:

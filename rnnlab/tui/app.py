@@ -312,7 +312,7 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
                 self.notify(message, severity=severity, timeout=10)
 
         self._loading_message(f"choose a run of {self._choose_in}")
-        choices = open_choices([self._choose_in, Path("runs"), Path(".")])
+        choices = open_choices([self._choose_in])  # that folder's runs (and the presets), as typing it in `o` lists
         self.push_screen(OpenScreen(choices, self._open_target, escape="quits"), chosen)
 
     @staticmethod
@@ -817,13 +817,14 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
             return
 
         old = self.lab
+        shown = old.spec_as_trained  # steps: as far as t trained, as ctrl+s saves it
 
         def check(overrides: dict) -> None:  # at once: a bad field is named while the form is open
-            if old.spec.with_overrides(overrides) == old.spec:  # an Enter too many must not drop training
+            if shown.with_overrides(overrides) == shown:  # an Enter too many must not drop training
                 raise UserError("nothing changed (Esc closes the form)")
 
         def build(overrides: dict) -> Lab:  # in the edit screen's thread, the lab shown meanwhile
-            lab = Lab(old.spec.with_overrides(overrides), None, batch=old.view_batch)
+            lab = Lab(shown.with_overrides(overrides), None, batch=old.view_batch)
             lab.run_backward()  # compiles the backward kernels too, before the first b
             lab.bptt_cursor = None
             return lab
@@ -832,7 +833,7 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
             if lab is not None:
                 self._show_lab(lab, f"new experiment: {lab.spec.model.cell}, {lab.task.kind}")
 
-        self.push_screen(EditScreen(old.spec, check, build, unsaved_steps=lambda: old.unsaved_steps), applied)
+        self.push_screen(EditScreen(shown, check, build, unsaved_steps=lambda: old.unsaved_steps), applied)
 
     @refused_while_computing
     def action_open(self) -> None:
@@ -962,7 +963,8 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
         if not unsaved:
             return ""
         steps = "1 trained step is" if unsaved == 1 else f"{unsaved} trained steps are"
-        return f"{steps} not saved: q (or ctrl+c) again quits without them, ctrl+s saves them"
+        going_on = " (and training goes on)" if self.lab.training_status == "running" else ""  # more by the next q
+        return f"{steps} not saved{going_on}: q (or ctrl+c) again quits without them, ctrl+s saves them"
 
     def begin_quit(self) -> str:
         if self.lab is None or not self.lab.training:

@@ -680,6 +680,7 @@ class GradientPlot(LinePlot):
         self.clear()
         self.short_title = ""
         self.x_range = None
+        self.marker = None  # no BPTT step on this trace yet: not the last one's
         self._draw_pinned(lab.steps)  # first: the current curve is drawn over it
         if lab.bptt_cursor is None:
             self.title = ("||dL/dh_t|| (press b to reveal the backward pass)" if lab.is_attention

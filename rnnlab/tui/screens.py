@@ -90,6 +90,7 @@ class PromptScreen(ModalScreen[Any]):
     @on(Input.Changed)
     def _edited(self) -> None:
         self._existing = None  # a second Enter replaces only right after the warning, on the name it named
+        self.query_one("#prompt-error", Label).update("")  # what it said was of the text before
 
     @on(Input.Submitted)
     def submit(self, event: Input.Submitted) -> None:
@@ -455,12 +456,14 @@ def open_choices(folders: Sequence[Path]) -> list[tuple[str, Text, str]]:
         loss = (run.eval or {}).get("loss")
         varied = "".join(f", {key.rpartition('.')[2]}={setting_text(run.spec.get(key))}"
                          for key in differing.get(run.name, ())[:OPEN_SETTINGS])
+        # how far it trained first: what tells runs of one experiment apart where a narrow dialog cuts the line
         about = (Text(clipped(f"damaged: {run.problem}", OPEN_ABOUT_CELLS), "red") if run.problem else
-                 Text.assemble(f"{run.task}, {run.cell}, H={run.hidden_size}{varied}  ",
-                               (f"{step} {run.status}", "dim"),
-                               ("" if not isinstance(loss, (int, float)) else f"  eval loss {loss:.4g}", "dim")))
+                 Text.assemble((f"{step} {run.status}", "dim"),
+                               ("" if not isinstance(loss, (int, float)) else f"  eval loss {loss:.4g}", "dim"),
+                               f"  {run.task}, {run.cell}, H={run.hidden_size}{varied}"))
         target = str(run.path) if run.path.parent != Path(".") else f".{os.sep}{run.path}"  # not a preset's name
-        label = Text.assemble(("run    ", "dim"), (f"{target:<{width}}", "bold"), "  ", about)
+        shown = target if len(target) <= width else "…" + target[len(target) - width + 1:]  # its own end tells
+        label = Text.assemble(("run    ", "dim"), (f"{shown:<{width}}", "bold"), "  ", about)
         choices.append((target, label, f"{target} {run.task} {run.cell}"))
     for name in names:
         spec = load_preset(name)
@@ -477,7 +480,8 @@ class OpenScreen(ReplacesTheModel):
 
     Typing narrows the list to the entries whose name, task or cell holds it, one named so exactly
     first; Enter opens the highlighted entry (up and down move it), or what was typed where no
-    entry is left. ``load(target)`` runs in a thread behind a loading indicator (a cell not used
+    entry is left; a folder of runs typed, and no entry named so nor chosen with up or down, lists
+    that folder's runs. ``load(target)`` runs in a thread behind a loading indicator (a cell not used
     yet compiles its kernels) and the screen is dismissed with what it returns; a UserError it
     raises is shown under the field and the dialog stays. Esc cancels (``escape`` says what that
     does: the lab's first dialog, with no lab behind it, quits)."""
@@ -492,6 +496,7 @@ class OpenScreen(ReplacesTheModel):
         super().__init__(unsaved_steps)
         self._choices, self._load, self._escape = choices, load, escape
         self._shown: list[str] = []  # the targets of the options listed, by index (an option's id)
+        self._moved = False  # the highlight moved (up/down) since the text last changed: Enter opens it
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="open"):
@@ -506,7 +511,7 @@ class OpenScreen(ReplacesTheModel):
     def on_mount(self) -> None:
         self.query_one("#open-error").display = False
         self._show_warning()
-        self._list("")
+        self._list(self.query_one("#open-input", Input).value)  # keys typed before the dialog drew count
         self.query_one("#open-input", Input).focus()
 
     def on_resize(self) -> None:
@@ -537,6 +542,7 @@ class OpenScreen(ReplacesTheModel):
     @on(Input.Changed, "#open-input")
     def _narrow(self, event: Input.Changed) -> None:
         self._list(event.value)
+        self._moved = False
         self.query_one("#open-error").display = False
 
     def on_key(self, event) -> None:
@@ -553,15 +559,18 @@ class OpenScreen(ReplacesTheModel):
         if options.option_count:
             current = options.highlighted if options.highlighted is not None else -by
             options.highlighted = min(max(current + by, 0), options.option_count - 1)
+            self._moved = True
 
     @on(Input.Submitted, "#open-input")
     def _submitted(self, event: Input.Submitted) -> None:
         typed = event.value.strip()
         options = self.query_one("#open-list", OptionList)
-        if options.highlighted is not None and options.option_count:
+        chosen = options.highlighted is not None and options.option_count
+        exact = chosen and self._shown[options.highlighted].casefold() == typed.casefold()
+        if typed and not exact and not self._moved and self._lists_runs(typed):
+            return  # a folder of runs typed ("runs" also narrows the list to the runs in it): its runs
+        if chosen:
             self._open(self._shown[options.highlighted])
-        elif typed and self._lists_runs(typed):
-            return
         elif typed:
             self._open(typed)
         else:
