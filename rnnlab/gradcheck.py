@@ -337,11 +337,13 @@ CHECK_MODULES: tuple[str, ...] = (
 def run_checks(
     names: Iterable[str] | None = None,
     progress: Callable[[int, int, str], None] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> list[CheckResult]:
     """Run the named checks (all of :data:`CHECKS` when ``names`` is None), in registry order.
 
     ``progress(done, total, name)`` is called before each check and once at the end
-    (``name == ""``). Raises :class:`UnknownCheckError` naming any unknown check before running any.
+    (``name == ""``). ``should_stop()`` true before a check ends the run there: the results so far.
+    Raises :class:`UnknownCheckError` naming any unknown check before running any.
     """
     if names is None:
         selected = list(CHECKS)
@@ -355,6 +357,8 @@ def run_checks(
         selected = [n for n in CHECKS if n in wanted]
     results = []
     for done, name in enumerate(selected):
+        if should_stop():
+            return results
         if progress is not None:
             progress(done, len(selected), name)
         results.append(CHECKS[name]())

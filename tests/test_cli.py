@@ -356,3 +356,76 @@ def test_gradcheck_title_and_caption_stay_whole_in_a_pipe(capsys, monkeypatch):
     lines = [line.strip() for line in out.splitlines()]
     assert "Gradient checks: central differences vs backward(), float64" in lines
     assert f"error = max|fd - analytic| / max|.| per tensor; pass < {gradcheck.TOLERANCE:g}" in lines
+
+
+def test_ctrl_c_inside_a_compiled_kernel_is_an_interrupt_not_a_traceback(capsys, monkeypatch):
+    """Ctrl-C during `rnnlab sample` ended half the time in a traceback and exit 1: numba reports
+    an interrupt in compiled code as "SystemError: CPUDispatcher(...) returned a result with an
+    exception set", the KeyboardInterrupt its context."""
+    import rnnlab.spec
+
+    def interrupted_kernel(name):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise SystemError("CPUDispatcher(<function lstm_forward_one>) returned a result with an exception set")
+
+    from conftest import run_cli
+
+    monkeypatch.setattr(rnnlab.spec, "load_preset", interrupted_kernel)
+    code, out, err = run_cli(capsys, "presets")
+    assert (code, err) == (130, "rnnlab: aborted\n")
+
+    def broken(name):
+        raise SystemError("a bug, not an interrupt")
+
+    monkeypatch.setattr(rnnlab.spec, "load_preset", broken)
+    with pytest.raises(SystemError, match="a bug"):  # anything else stays the bug it is
+        run_cli(capsys, "presets")
+
+
+@pytest.mark.parametrize("command,own", [("train", ["--steps", "--seed", "--device"]), ("bptt", ["--device"]),
+                                         ("trace", ["--device"]), ("tui", [])])
+def test_set_names_only_the_options_its_command_has(capsys, monkeypatch, command, own):
+    """bptt --help and trace --help said --steps and --seed set their own fields: neither has them."""
+    from conftest import run_cli
+
+    monkeypatch.setenv("COLUMNS", "300")
+    code, out, _ = run_cli(capsys, command, "--help")
+    text = " ".join(out.replace("│", " ").split())
+    help_of_set = text[text.index("--set FIELD=VALUE"):]
+    help_of_set = help_of_set[:help_of_set.index("--help")]
+    assert code == 0 and [o for o in ("--steps", "--seed", "--device") if o in help_of_set] == own
+
+
+def test_gradcheck_stopped_by_ctrl_c_prints_the_checks_it_finished(capsys, monkeypatch):
+    """Interrupted, gradcheck printed nothing (exit 130) though most checks had finished."""
+    import os
+    import signal
+
+    from conftest import run_cli
+
+    def check(name, interrupt=False):
+        def run():
+            if interrupt:  # Ctrl-C during the second check: it finishes, the third never starts
+                os.kill(os.getpid(), signal.SIGINT)
+            return gradcheck.CheckResult(name, 1e-9, True, "W", 0.01)
+        return run
+
+    monkeypatch.setattr(gradcheck, "CHECKS", {"first": check("first"), "second": check("second", True),
+                                              "third": check("third")})
+    code, out, err = run_cli(capsys, "gradcheck")
+    assert code == 130 and " first " in out and " second " in out and " third " not in out
+    assert err.splitlines()[-1] == "rnnlab: gradient checks interrupted after 2 of 3"
+
+
+@pytest.mark.parametrize("command", ["train", "bptt", "trace", "tui"])
+def test_an_empty_experiment_name_is_refused_not_read_as_hello(capsys, command, tmp_path, monkeypatch):
+    """rnnlab train "" (an unset shell variable) trained hello, unsaid."""
+    from conftest import one_line_error, run_cli
+
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(capsys, command, "")
+    assert code == 2 and one_line_error(err) == ("rnnlab: error: the experiment named is empty: give a preset name, "
+                                                 "a spec .toml file or a run directory")
+    assert not (tmp_path / "runs").exists()

@@ -70,6 +70,26 @@ def test_runs_lists_each_run_with_how_its_training_ended_newest_first(capsys, tm
     assert code == 0 and [r["path"] for r in json.loads(out)] == ["runs/done"]
 
 
+def test_an_interrupted_run_is_listed_at_its_checkpoint_and_its_resume_says_what_goes(capsys, tmp_path):
+    """A run killed with steps logged past its checkpoint (an aborted save: 1364 logged, the
+    checkpoint at step 0) was listed at the logged step, and --resume dropped them unsaid."""
+    code, _, err = run(capsys, "train", "hello", "--steps", "6", "--out", tmp_path / "r")
+    assert code == 0, err
+    last = json.loads((tmp_path / "r/metrics.jsonl").read_text().splitlines()[-1])
+    with open(tmp_path / "r/metrics.jsonl", "a") as log:  # logged after the checkpoint of step 6, then killed
+        for step in (7, 8, 9):
+            log.write(json.dumps({**last, "step": step}) + "\n")
+    os.remove(tmp_path / "r/summary.json")
+    (listed,) = list_runs(tmp_path)
+    assert (listed.status, listed.step) == ("interrupted", 6)  # what --resume goes on from
+    code, _, err = run(capsys, "train", "--resume", tmp_path / "r", "--steps", "10")
+    assert code == 0, err
+    assert f"rnnlab: note: {tmp_path / 'r'}'s checkpoint is at step 6; the steps logged after it (to step 9) are " \
+           "trained again" in err
+    assert [json.loads(line)["step"] for line in (tmp_path / "r/metrics.jsonl").read_text().splitlines()] == \
+        list(range(1, 11))
+
+
 def test_a_run_being_trained_is_listed_as_training(capsys, tmp_path):
     code, _, err = run(capsys, "train", "hello", "--steps", "2", "--out", tmp_path / "r")
     assert code == 0, err
@@ -87,6 +107,11 @@ def test_runs_on_a_missing_or_empty_folder(capsys, tmp_path):
     assert code == 0 and out.strip() == f"no run directories in {tmp_path} (rnnlab train NAME makes one)"
     code, out, _ = run(capsys, "runs", str(tmp_path), "--json")
     assert code == 0 and json.loads(out) == []
+    code, _, err = run(capsys, "train", "hello", "--steps", "1", "--out", tmp_path / "runs" / "a")
+    assert code == 0, err
+    code, out, _ = run(capsys, "runs", str(tmp_path))  # the folder beside ./runs: where its runs are said
+    assert out.strip() == f"no run directories in {tmp_path} ({tmp_path / 'runs'} holds some: rnnlab runs " \
+                          f"{tmp_path / 'runs'})"
 
 
 def test_a_folder_of_many_runs_given_as_one_names_the_newest_and_rnnlab_runs(capsys, tmp_path):
@@ -195,6 +220,33 @@ def test_a_sweep_shows_the_settings_it_changed(capsys, tmp_path, monkeypatch):
                                                  "got 'best'")
 
 
+def test_runs_into_a_pipe_prints_every_path_and_setting_whole_and_a_terminal_gets_a_fitted_table(
+        capsys, tmp_path, monkeypatch):
+    """Piped, the 160-column page cut the run's path (what --resume takes) and pushed settings
+    under the table; a terminal's table is fitted and names what it left out."""
+    from rich.console import Console
+
+    from rnnlab.cli import _app
+
+    monkeypatch.chdir(tmp_path)
+    folder = "a-folder-with-a-rather-long-name-for-its-runs"
+    for k, (lr, seed) in enumerate((("0.001", 1), ("0.01", 2))):
+        code, _, err = run(capsys, "train", "hello", "--steps", "1", "--set", f"train.learning_rate={lr}",
+                           "--set", f"seed={seed}", "--set", f"train.batch_size={8 + k}",
+                           "--set", f"train.clip_norm={1 + k}", "--set", f"train.eval_every={50 + k}",
+                           "--out", f"{folder}/hello-sweep-{k}")
+        assert code == 0, err
+    monkeypatch.setattr(_app, "_consoles", {})  # built afresh for this stdout: not a terminal
+    code, out, _ = run(capsys, "runs", folder)
+    header = next(line for line in out.splitlines() if "learning_rate" in line)
+    assert all(name in header for name in ("seed", "batch_size", "clip_norm", "eval_every"))
+    assert f"{folder}/hello-sweep-0" in out and "also differing" not in out
+    monkeypatch.setattr(_app, "_consoles", {"out": Console(width=100, force_terminal=True, color_system=None)})
+    code, out, _ = run(capsys, "runs", folder)
+    assert all(len(line) <= 100 for line in out.splitlines())
+    assert "also differing between runs of one experiment:" in out  # what the terminal had no room for
+
+
 def test_the_open_dialog_names_what_a_sweep_changed(tmp_path, monkeypatch):
     from rnnlab.tui.screens import open_choices
 
@@ -203,8 +255,9 @@ def test_the_open_dialog_names_what_a_sweep_changed(tmp_path, monkeypatch):
         assert run_quiet("train", "hello", "--set", f"train.learning_rate={lr}", "--steps", "1", "--out", f"r/{lr}")
     assert run_quiet("train", "parity", "--steps", "1", "--out", "r/p")
     labels = {target: label.plain for target, label, _ in open_choices([Path("r")])}
-    assert "hello, lstm, H=16, learning_rate=0.001  step 1/1" in labels["r/0.001"]
-    assert "parity, gru, H=16  step 1/1" in labels["r/p"]  # alone of its experiment: nothing varied
+    assert "step 1/1 completed" in labels["r/0.001"] and labels["r/0.001"].endswith("hello, lstm, H=16, "
+                                                                                  "learning_rate=0.001")
+    assert labels["r/p"].endswith("  parity, gru, H=16")  # alone of its experiment: nothing varied
 
 
 def run_quiet(*args) -> bool:

@@ -14,8 +14,8 @@ import pytest
 
 from rnnlab.errors import RunDirError, SpecError, UserError
 from rnnlab.spec import Spec, load_preset, load_spec, parse_spec, preset_names
-from rnnlab.train import RunDir, Trainer, train_run
-from rnnlab.train.rundir import CHECKPOINT, METRICS
+from rnnlab.train import EvalRecord, RunDir, Trainer, train_run
+from rnnlab.train.rundir import CHECKPOINT, EVALS, METRICS
 
 REQUIRED_PRESETS = {"hello", "adding-rnn", "adding-lstm", "copy", "sine", "mackey-glass", "text"}
 
@@ -410,6 +410,32 @@ def test_resume_continues_bit_for_bit(tmp_path, preset, cell):
     for key in a.files:
         if key not in ("elapsed", "meta"):
             np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_an_evaluation_lost_between_its_checkpoint_and_its_log_is_done_on_resume(tmp_path):
+    """A process killed after the checkpoint of step 8 and before that step's evaluation was
+    logged resumed from step 8 and never evaluated it: evals.jsonl lacked step 8."""
+    spec = small(load_preset("parity"), **{"train.steps": 12, "model.hidden_size": 8, "train.checkpoint_every": 4,
+                                           "train.eval_every": 4})
+    straight = RunDir.create(tmp_path / "straight", spec)
+    train_run(straight, Trainer(spec), 12)
+    run = RunDir.create(tmp_path / "killed", spec)
+    calls = iter(range(1000))
+    train_run(run, Trainer(spec), 12, should_stop=lambda: next(calls) >= 8)
+    evals = (run.path / EVALS).read_text().splitlines()
+    assert json.loads(evals[-1])["step"] == 8
+    (run.path / EVALS).write_text("".join(line + "\n" for line in evals[:-1]))  # killed before it was logged
+    reopened = RunDir.open(run.path)
+    trainer = Trainer(reopened.spec)
+    reopened.resume(trainer)
+    seen = []
+    train_run(reopened, trainer, 12, on_event=seen.append)
+    assert [e.step for e in seen if isinstance(e, EvalRecord)] == [8, 12]
+
+    def strip(rows):
+        return [{k: v for k, v in r.items() if k != "time"} for r in rows]
+
+    assert strip(reopened.read_evals()) == strip(straight.read_evals())  # (one logged is not done twice: above)
 
 
 def test_attention_on_a_text_stream_resumes_bit_for_bit_with_nothing_carried(tmp_path):

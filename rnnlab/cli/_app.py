@@ -14,6 +14,7 @@ import contextlib
 import inspect
 import json
 import math
+import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -69,13 +70,15 @@ def _err_console():
 def _out_console():
     """The rich console on stdout: results. Output to a pipe or a file has no screen to fit: its lines
     of text are never wrapped (grep sees whole lines, titles included), and tables, which need a
-    width, get a page of 160 columns instead of 80."""
+    width, get a page of $COLUMNS columns where it is set, else 160 (not 80)."""
     if "out" not in _consoles:
         from rich.console import Console
 
         console = Console(highlight=False)
         if not console.is_terminal:
-            console = Console(highlight=False, width=160, soft_wrap=True)
+            columns = os.environ.get("COLUMNS", "")
+            page = int(columns) if columns.isdigit() and int(columns) > 0 else 160
+            console = Console(highlight=False, width=page, soft_wrap=True)
         _consoles["out"] = console
     return _consoles["out"]
 
@@ -198,12 +201,15 @@ def _root(
 
 SET_HELP = ("Change a field of the spec, FIELD=VALUE with the spec's dotted name and a TOML value (model.cell=gru, "
             "train.learning_rate=0.01, task.length=200; repeatable). A preset given another task or cell is named for "
-            "it (hello-gru); another task starts from its own defaults. --steps, --seed and --device set their own "
-            "fields: the same one in --set too is refused.")
+            "it (hello-gru); another task starts from its own defaults.")
 
 
-def _set_option() -> Any:
-    return typer.Option("--set", metavar="FIELD=VALUE", help=SET_HELP, show_default=False)
+def _set_option(*own: str) -> Any:
+    """The --set option of a command whose options ``own`` (--steps, --device) set spec fields of their own."""
+    said = "" if not own else (f" {own[0]} sets its own field: that field in --set too is refused." if len(own) == 1
+                               else f" {', '.join(own[:-1])} and {own[-1]} set their own fields: the same one in --set "
+                               "too is refused.")
+    return typer.Option("--set", metavar="FIELD=VALUE", help=SET_HELP + said, show_default=False)
 
 
 def _overrides(sets: list[str] | None, flags: Mapping[str, tuple[str, Any]] = {}) -> dict[str, tuple[Any, str]]:
@@ -295,6 +301,8 @@ def open_lab(target: str | None, sets: list[str] | None = None) -> None:
     from .experiments import LAB_COMMANDS
 
     target = {command: lab for lab, command in LAB_COMMANDS.items()}.get(target, target)
+    if target is not None and not target.strip():
+        raise UserError("the experiment named is empty: give a preset name, a spec .toml file or a run directory")
     if sets and target in LABS:
         raise UserError(f"--set changes an experiment's spec; {target} is an architecture lab, with options of its "
                         f"own (rnnlab {LAB_COMMANDS.get(target, target)} --help)")
@@ -367,6 +375,17 @@ def _tidy_help(command: Any, parent: Any = None) -> None:
         _tidy_help(sub, ctx)
 
 
+def _interrupted(exc: BaseException) -> bool:
+    """Whether a KeyboardInterrupt is what ``exc`` was raised from (its cause or context, at any depth)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (the console script passes it to ``sys.exit``)."""
     command = typer.main.get_command(app)
@@ -382,6 +401,11 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"rnnlab: error: {' '.join(exc.format_message().split())}\n")
         return exc.exit_code
     except _Abort:
+        sys.stderr.write("rnnlab: aborted\n")
+        return 130
+    except SystemError as exc:  # Ctrl-C inside a compiled kernel: numba reports it wrapped in a SystemError
+        if not _interrupted(exc):
+            raise
         sys.stderr.write("rnnlab: aborted\n")
         return 130
     except UserError as exc:  # a bad spec, data file, run directory or argument value

@@ -55,13 +55,16 @@ def gradcheck(
                 typer.echo(name)
         return
 
-    with _compile_notices(), _progress() as progress:
-        task = progress.add_task("gradient checks", total=len(names) if names else len(gc.CHECKS))
+    from .experiments import _graceful_interrupt
+
+    total = len(names) if names else len(gc.CHECKS)
+    with _compile_notices(), _graceful_interrupt() as stop, _progress() as progress:
+        task = progress.add_task("gradient checks", total=total)
 
         def report(done: int, total: int, name: str) -> None:
             progress.update(task, completed=done, total=total, description=name or "done")
 
-        results = gc.run_checks(names, progress=report)
+        results = gc.run_checks(names, progress=report, should_stop=stop.is_set)  # Ctrl-C: after the check under way
 
     failed = [r for r in results if not r.ok]
     if json_output:
@@ -84,6 +87,10 @@ def gradcheck(
     if failed:
         _message(f"[red]{len(failed)} of {len(results)} gradient checks failed: "
                  f"{', '.join(r.name for r in failed)}[/red]")
+    if len(results) < total:  # the checks finished are printed above
+        _message(f"rnnlab: gradient checks interrupted after {len(results)} of {total}")
+        raise typer.Exit(stop.exit_code)  # 130 for Ctrl-C, 143 for SIGTERM
+    if failed:
         raise typer.Exit(1)
 
 

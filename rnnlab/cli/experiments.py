@@ -155,7 +155,7 @@ def runs(
     A status is how the run's last training ended (completed, stopped, diverged), training (a
     process is training it now), interrupted (a process was killed mid-run: --resume goes on from
     its checkpoint), untrained, or damaged. Reads no data file and no weights."""
-    from ..train.runs import SORTS, list_runs
+    from ..train.runs import SORTS, holds_runs, list_runs
 
     if sort not in SORTS:
         raise UserError(f"--sort must be one of {', '.join(SORTS)}, got {sort!r}")
@@ -164,7 +164,9 @@ def runs(
         _print_json([run.to_json() for run in listed])
         return
     if not listed:
-        _out_console().print(f"no run directories in {folder} (rnnlab train NAME makes one)", markup=False)
+        inside = Path(folder) / "runs"  # `rnnlab runs .` beside the folder rnnlab train writes to
+        hint = f"{inside} holds some: rnnlab runs {inside}" if holds_runs(inside) else "rnnlab train NAME makes one"
+        _out_console().print(f"no run directories in {folder} ({hint})", markup=False)
         return
     _print_runs(listed)
 
@@ -178,7 +180,8 @@ RUNS_PATH_MIN_CELLS = 24
 def _print_runs(listed) -> None:
     """The runs as a table fitted to the terminal: the run's path never squeezed out; the settings a
     sweep changed while they fit (those left out named under it); on a narrow one the time, the
-    baseline, the training loss and the eval accuracy left out, in that order."""
+    baseline, the training loss and the eval accuracy left out, in that order. Into a pipe or a
+    file, every column whole: no screen to fit, and a path cut short is no use to --resume."""
     from datetime import datetime
 
     from rich.table import Table
@@ -213,9 +216,13 @@ def _print_runs(listed) -> None:
     def width(header: str, cells: list[Text]) -> int:  # a column's cells, padding and border
         return max([len(header), *(cell.cell_len for cell in cells)]) + 3
 
+    console = _out_console()
+    whole = sum(width(name, cells) for name, cells in [*columns.items(), *settings.items()]) + 1
+    page = console.width if console.is_terminal else max(console.width, whole)
     run_width = min(width("run", columns["run"]), RUNS_PATH_MIN_CELLS + 3)  # the path wraps down to this
-    room = _out_console().width - 1 - run_width - sum(width(name, cells) for name, cells in columns.items()
-                                                      if name != "run")
+    if not console.is_terminal:
+        run_width = width("run", columns["run"])
+    room = page - 1 - run_width - sum(width(name, cells) for name, cells in columns.items() if name != "run")
     for name in ("updated", "baseline", "loss", "eval acc"):  # where not even the runs' own columns fit
         if room >= 0:
             break
@@ -225,7 +232,7 @@ def _print_runs(listed) -> None:
     shown = []
     for key in varied:
         needed = width(key.rpartition(".")[2], settings[key])
-        if len(shown) < RUNS_VARIED_COLUMNS and needed <= room:
+        if (len(shown) < RUNS_VARIED_COLUMNS or not console.is_terminal) and needed <= room:
             shown.append(key)
             room -= needed
     table = Table(title_justify="left")
@@ -239,7 +246,10 @@ def _print_runs(listed) -> None:
                          min_width=run_width - 3 if name == "run" else None)
     for r in range(len(listed)):
         table.add_row(*((columns[name] if name in columns else settings[name])[r] for name in order))
-    console = _out_console()
+    if page > console.width:  # (print's own width= cannot go past the console's)
+        from rich.console import Console
+
+        console = Console(highlight=False, width=page, soft_wrap=True, file=console.file)
     console.print(table)
     if left_out := [key for key in varied if key not in shown]:
         console.print(f"also differing between runs of one experiment: {', '.join(left_out)} (rnnlab runs --json "
@@ -317,7 +327,7 @@ def train(
     resume: Annotated[Path | None, typer.Option(  # readable=False: RunDir.open names what it cannot read
         "--resume", readable=False, help="Continue the run in this directory from its checkpoint.")] = None,
     device: Annotated[str | None, typer.Option("--device", help="cpu or cuda (overrides model.device).")] = None,
-    sets: Annotated[list[str] | None, _set_option()] = None,
+    sets: Annotated[list[str] | None, _set_option("--steps", "--seed", "--device")] = None,
 ) -> None:
     """Train an experiment, writing a run directory (spec, metrics, checkpoints, summary).
 
@@ -368,7 +378,10 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
         if run.state() != seen:  # it did since it was read: its checkpoint is not the one read above
             raise UserError(f"{run.path} changed while it was being read (another rnnlab process wrote it): "
                             "run the command again")
-        run.cut_logs(trainer.step)  # reads both logs before writing: one that cannot be read changes nothing
+        dropped = run.cut_logs(trainer.step)  # reads both logs before writing: one that cannot be read changes nothing
+        if dropped is not None:
+            typer.echo(f"rnnlab: note: {run.path}'s checkpoint is at step {trainer.step}; the steps logged after it "
+                       f"(to step {dropped}) are trained again", err=True)
         if run.spec.train.steps != saved_steps or run.data_moved:  # (the data file where it moved with the run)
             from ..train.rundir import atomic_write_text
 
@@ -382,7 +395,8 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
         flags = {field: (option, value) for field, option, value in (
             ("train.steps", "--steps", steps), ("seed", "--seed", seed), ("model.device", "--device", device))
             if value is not None}
-        spec = _with_sets(load_spec(target or "hello"), sets, flags)  # one edit: no order between them
+        # one edit: no order between them
+        spec = _with_sets(load_spec("hello" if target is None else target), sets, flags)
         trainer = Trainer(spec)  # first: a model that cannot be built leaves no run directory behind
         for warning in (spec.reads_its_targets(trainer.task), trainer.task.data_warning):
             if warning:
@@ -473,7 +487,7 @@ def bptt(
         help="Cut the gradient every k steps (0: full BPTT; default: the spec's).")
     ] = None,
     device: Annotated[str | None, typer.Option("--device", help=DEVICE_HELP, show_default=False)] = None,
-    sets: Annotated[list[str] | None, _set_option()] = None,
+    sets: Annotated[list[str] | None, _set_option("--device")] = None,
 ) -> None:
     """One forward and backward pass: ||dL/dh_t|| at every step, the vanishing-gradient curve.
 
@@ -565,7 +579,7 @@ def trace(
     json_output: Annotated[bool, typer.Option("--json", help="Describe what was written as JSON.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace the --out file if it exists.")] = False,
     device: Annotated[str | None, typer.Option("--device", help=DEVICE_HELP, show_default=False)] = None,
-    sets: Annotated[list[str] | None, _set_option()] = None,
+    sets: Annotated[list[str] | None, _set_option("--device")] = None,
 ) -> None:
     """Write every recorded state and gate of every step (and dL/dh_t) to an .npz file.
 

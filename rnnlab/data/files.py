@@ -76,11 +76,20 @@ def _read_bytes(path: Path) -> bytes:
         raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
 
 
+def _looks_like_utf16(raw: bytes) -> bool:
+    """UTF-16 (Windows' "Unicode"), the usual other encoding of text: a byte-order mark, or, without
+    one, ASCII text's NUL beside every character, all at even or all at odd bytes (a binary file,
+    an executable or an archive, has its NULs anywhere or none)."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return True
+    head = raw[:4096]
+    pairs = len(head) // 2
+    even, odd = head[0:2 * pairs:2].count(0), head[1:2 * pairs:2].count(0)
+    return pairs >= 2 and max(even, odd) >= 0.4 * pairs and min(even, odd) <= 0.02 * pairs
+
+
 def _decode_utf8(path: Path, raw: bytes) -> str:
-    # UTF-16 (Windows' "Unicode") is the usual other encoding: with a byte-order mark it is not
-    # UTF-8; without one, ASCII text in it decodes as UTF-8 with a NUL byte beside every character
-    utf16 = raw.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in raw[:4096]
-    hint = "; it looks like UTF-16: save it as UTF-8" if utf16 else ""
+    hint = "; it looks like UTF-16: save it as UTF-8" if _looks_like_utf16(raw) else ""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:

@@ -385,7 +385,7 @@ class RunDir:
         (what a writer that must not overwrite another's progress compares against)."""
         if not self.has_checkpoint:
             return None
-        step = _checkpoint_step(self)
+        step = _checkpoint_step(self.path)
         return step if isinstance(step, int) else -1
 
     # ------------------------------------------------------------------ checkpoints
@@ -409,13 +409,15 @@ class RunDir:
         with self.exclusive():
             self.cut_logs(trainer.step)
 
-    def cut_logs(self, step: int) -> None:
+    def cut_logs(self, step: int) -> int | None:
         """Cut the logs back to ``step`` (the checkpoint's), before training continues from it:
         lines past it (written after the checkpoint) and lines that are not records go. Both logs
         are read before either is written, so one that cannot be read changes no file; a log with
         nothing to drop, whose last line ends in a newline, is not rewritten (without it the next
-        record appended would join the last one)."""
+        record appended would join the last one). Returns the last step logged past ``step``
+        (trained again from there), None for none."""
         cuts = []
+        dropped = None
         for name in (METRICS, EVALS):
             file = self.path / name
             if not file.exists():
@@ -423,6 +425,8 @@ class RunDir:
                 continue
             log = _read_log(file, warn=False)
             kept = [line for line, row in zip(log.lines, log.rows) if row["step"] <= step]
+            if name == METRICS and log.rows and log.rows[-1]["step"] > step:
+                dropped = log.rows[-1]["step"]
             cuts.append((file, (log, kept)))
         for file, cut in cuts:
             if cut is None:
@@ -432,6 +436,7 @@ class RunDir:
             if len(kept) != log.count or not log.ends_a_line:  # appending would join two records
                 log.warn("removed")
                 atomic_write_text(file, "".join(line + "\n" for line in kept))
+        return dropped
 
     def read_checkpoint(self, trainer: Trainer) -> None:
         """Restore ``trainer``'s weights, optimizer and step from the checkpoint; changes no file.
@@ -671,6 +676,15 @@ def _train_run(run: RunDir, trainer: Trainer, until_step: int, should_stop, on_e
         trainer.warm_up()
     if not run.has_checkpoint:  # so that even a run that fails at once has a good state to return to
         run.save_checkpoint(trainer)
+    evals_every = trainer.spec.train.eval_every
+    if evals_every and 0 < trainer.step < until_step and trainer.step % evals_every == 0:
+        # resumed from a checkpoint saved just before its step's evaluation, which a process killed
+        # in between never logged: done now, on the same weights, as the run without a stop did it
+        logged = last_record(run.path / EVALS)
+        if logged is None or logged["step"] < trainer.step:
+            last_eval = trainer.evaluate()
+            run.record(last_eval)
+            on_event(last_eval)
     try:
         for event in trainer.events(until_step, should_stop):
             run.record(event)
@@ -687,7 +701,7 @@ def _train_run(run: RunDir, trainer: Trainer, until_step: int, should_stop, on_e
     except TrainingDiverged as exc:
         run.flush()
         status = "diverged"
-        message = f"training stopped: {exc}; the last good checkpoint (step {_checkpoint_step(run)}) is kept"
+        message = f"training stopped: {exc}; the last good checkpoint (step {_checkpoint_step(run.path)}) is kept"
     summary = make_summary(run, trainer, until_step, status, last_step, last_eval)
     run.write_summary(summary)
     return RunOutcome(status, summary, message)
@@ -714,9 +728,10 @@ def _runs_inside(path: Path) -> str:
     return f"; the run{'s' if len(runs) > 1 else ''} in it: {shown}{more}"
 
 
-def _checkpoint_step(run: RunDir) -> int | str:
+def _checkpoint_step(path: Path) -> int | str:
+    """The step of the checkpoint in run directory ``path``; "unknown" where it cannot be read."""
     try:
-        with _open_npz(run.path / CHECKPOINT) as data:
+        with _open_npz(path / CHECKPOINT) as data:
             return _step_and_elapsed(data)[0]
     except _UNREADABLE:
         return "unknown"

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RunDirError
-from .rundir import (CHECKPOINT, EVALS, METRICS, RUN_FILES, SPEC, SUMMARY, RunDir, _is_number, _read_error,
-                     is_run_dir, last_record, read_summary)
+from .rundir import (CHECKPOINT, EVALS, METRICS, RUN_FILES, SPEC, SUMMARY, RunDir, _checkpoint_step, _is_number,
+                     _read_error, is_run_dir, last_record, read_summary)
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class RunListing:
     task: str | None
     cell: str | None
     hidden_size: int | None
-    step: int | None          # the last step logged
+    step: int | None          # the last step logged; an interrupted run's checkpoint's (what it resumes from)
     steps: int | None         # the step its training ran (or runs) toward
     status: str
     loss: float | None        # the last training step's
@@ -132,13 +132,17 @@ def read_listing(path: Path) -> RunListing:
         status = "interrupted"
     else:
         status = "untrained"
+    step = logged if logged is not None else (_int(summary.get("step")) if summary else None)
+    if status == "interrupted" and times[CHECKPOINT]:  # what --resume goes on from: steps logged past it go
+        saved = _checkpoint_step(path)
+        step = saved if isinstance(saved, int) else step
     from_summary = summary is not None and status == summary.get("status")
     steps = _int(summary.get("steps")) if from_summary else _int(train.get("steps"))
     baseline = summary.get("baseline") if summary else _baseline(task)
     return RunListing(
         path=path, name=_str(spec.get("name")), task=_str(task.get("kind")), cell=_str(model.get("cell")),
         hidden_size=_int(model.get("hidden_size")),
-        step=logged if logged is not None else (_int(summary.get("step")) if summary else None), steps=steps,
+        step=step, steps=steps,
         status=status, loss=_float(last_step.get("loss")) if last_step else None,
         eval=None if last_eval is None else {k: last_eval.get(k) for k in ("step", "loss", "accuracy")},
         eval_held_out=bool(summary.get("eval_held_out", True)) if summary else True,
