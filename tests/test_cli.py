@@ -417,6 +417,8 @@ def test_gradcheck_stopped_by_ctrl_c_prints_the_checks_it_finished(capsys, monke
     code, out, err = run_cli(capsys, "gradcheck")
     assert code == 130 and " first " in out and " second " in out and " third " not in out
     assert err.splitlines()[-1] == "rnnlab: gradient checks interrupted after 2 of 3"
+    code, out, err = run_cli(capsys, "gradcheck", "--only", "first,first")  # a name given twice runs once
+    assert code == 0 and "interrupted" not in err and out.count(" first ") == 1
 
 
 @pytest.mark.parametrize("command", ["train", "bptt", "trace", "tui"])

@@ -82,6 +82,7 @@ def test_an_interrupted_run_is_listed_at_its_checkpoint_and_its_resume_says_what
     os.remove(tmp_path / "r/summary.json")
     (listed,) = list_runs(tmp_path)
     assert (listed.status, listed.step) == ("interrupted", 6)  # what --resume goes on from
+    assert listed.loss is None and listed.eval["step"] == 6  # step 9's loss is not step 6's; its eval is
     code, _, err = run(capsys, "train", "--resume", tmp_path / "r", "--steps", "10")
     assert code == 0, err
     assert f"rnnlab: note: {tmp_path / 'r'}'s checkpoint is at step 6; the steps logged after it (to step 9) are " \

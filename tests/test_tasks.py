@@ -704,6 +704,8 @@ def test_utf16_files_are_named_as_such(tmp_path):
         "le.txt: holds NUL bytes (the first at byte 1), which text files do not" + hint)
     assert data_error(load_text, tmp_path / "bom.txt").endswith("not valid UTF-8 (byte 0: 0xff)" + hint)
     assert data_error(load_series, tmp_path / "le.csv").endswith(hint)
+    (tmp_path / "ru.txt").write_bytes("Быть или не быть, вот в чём вопрос.\n".encode("utf-16-le") * 20)
+    assert data_error(load_text, tmp_path / "ru.txt").endswith(hint)  # NULs only beside its spaces and commas
     (tmp_path / "elf.txt").write_bytes(open(sys.executable, "rb").read(3000))  # a NUL byte is not UTF-16 yet
     assert "UTF-16" not in data_error(load_text, tmp_path / "elf.txt")
 

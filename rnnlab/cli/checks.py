@@ -57,7 +57,7 @@ def gradcheck(
 
     from .experiments import _graceful_interrupt
 
-    total = len(names) if names else len(gc.CHECKS)
+    total = len(dict.fromkeys(names)) if names else len(gc.CHECKS)  # a name given twice runs once
     with _compile_notices(), _graceful_interrupt() as stop, _progress() as progress:
         task = progress.add_task("gradient checks", total=total)
 
@@ -87,7 +87,7 @@ def gradcheck(
     if failed:
         _message(f"[red]{len(failed)} of {len(results)} gradient checks failed: "
                  f"{', '.join(r.name for r in failed)}[/red]")
-    if len(results) < total:  # the checks finished are printed above
+    if stop.is_set() and len(results) < total:  # the checks finished are printed above
         _message(f"rnnlab: gradient checks interrupted after {len(results)} of {total}")
         raise typer.Exit(stop.exit_code)  # 130 for Ctrl-C, 143 for SIGTERM
     if failed:

@@ -78,14 +78,15 @@ def _read_bytes(path: Path) -> bytes:
 
 def _looks_like_utf16(raw: bytes) -> bool:
     """UTF-16 (Windows' "Unicode"), the usual other encoding of text: a byte-order mark, or, without
-    one, ASCII text's NUL beside every character, all at even or all at odd bytes (a binary file,
-    an executable or an archive, has its NULs anywhere or none)."""
+    one, the NUL beside each ASCII character (every one in English, the spaces and punctuation in
+    Russian or Chinese), all at even or all at odd bytes: a binary file, an executable or an
+    archive, has its NULs at both or none."""
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         return True
     head = raw[:4096]
     pairs = len(head) // 2
     even, odd = head[0:2 * pairs:2].count(0), head[1:2 * pairs:2].count(0)
-    return pairs >= 2 and max(even, odd) >= 0.4 * pairs and min(even, odd) <= 0.02 * pairs
+    return pairs >= 2 and max(even, odd) >= max(2, 0.05 * pairs) and min(even, odd) <= 0.02 * pairs
 
 
 def _decode_utf8(path: Path, raw: bytes) -> str:

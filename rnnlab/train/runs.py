@@ -133,8 +133,14 @@ def read_listing(path: Path) -> RunListing:
     else:
         status = "untrained"
     step = logged if logged is not None else (_int(summary.get("step")) if summary else None)
+    loss = _float(last_step.get("loss")) if last_step else None
+    evaluated = None if last_eval is None else {k: last_eval.get(k) for k in ("step", "loss", "accuracy")}
     if status == "interrupted" and times[CHECKPOINT]:  # what --resume goes on from: steps logged past it go
         saved = _checkpoint_step(path)
+        if isinstance(saved, int) and logged is not None and saved < logged:  # the losses logged are past it
+            loss = None
+            if evaluated is not None and not (_int(evaluated["step"]) or 0) <= saved:
+                evaluated = None
         step = saved if isinstance(saved, int) else step
     from_summary = summary is not None and status == summary.get("status")
     steps = _int(summary.get("steps")) if from_summary else _int(train.get("steps"))
@@ -143,8 +149,7 @@ def read_listing(path: Path) -> RunListing:
         path=path, name=_str(spec.get("name")), task=_str(task.get("kind")), cell=_str(model.get("cell")),
         hidden_size=_int(model.get("hidden_size")),
         step=step, steps=steps,
-        status=status, loss=_float(last_step.get("loss")) if last_step else None,
-        eval=None if last_eval is None else {k: last_eval.get(k) for k in ("step", "loss", "accuracy")},
+        status=status, loss=loss, eval=evaluated,
         eval_held_out=bool(summary.get("eval_held_out", True)) if summary else True,
         baseline=baseline if isinstance(baseline, dict) else None, updated=updated, problem=problem,
         spec=_flattened(spec))

@@ -596,6 +596,7 @@ class OpenScreen(ReplacesTheModel):
         self._make(lambda: self._load(target))
 
     def _refuse(self, error: UserError | str) -> None:
+        self._moved = False  # the list is drawn again, its first entry highlighted
         message = self.query_one("#open-error", Label)
         message.update(str(error))
         message.display = True

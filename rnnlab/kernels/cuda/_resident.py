@@ -95,7 +95,8 @@ def resident_kernel(func):
 def resident_row(k: int) -> int:
     """Words of a row of M or of a staged vector, K = ``k`` long: padded to a multiple of 4 plus 4
     (the kernels compute it as 4 * (ceil(k / 4) + 1), so that the compiler sees every row start
-    16-byte aligned)."""
+    16-byte aligned). Up to 6 words more than the K + 1 of before: at a few shapes on the edge one
+    unit fewer fits a block, or none (LSTM float64 backward at H=88, B=16)."""
     return _common._aligned_row(k)
 
 
@@ -132,8 +133,8 @@ def resident_units(hidden: int, batch: int, rows_per_unit: int, k: int, dtype) -
 def resident_parts(dtype_name: str):
     """``(step, partial_sum)``: the device functions of a resident step for one dtype (see the
     module docstring). ``res_s`` is the block's dynamic shared array, laid out as
-    :func:`resident_words` counts it: M (rows x (K + 1)), the vectors (batch x (K + 1)), then
-    the partial sums p[q, o] (RES_KSPLIT x rows*batch).
+    :func:`resident_words` counts it: M (rows x :func:`resident_row` (K)), the vectors (batch x
+    resident_row(K)), then the partial sums p[q, o] (RES_KSPLIT x rows*batch).
 
     ``step(group, held, w, by_columns, n, units, rows, K, v, batch, through, res_s) -> held``:
     the products of one step for unit group ``group`` (every thread of the block calls it; it
