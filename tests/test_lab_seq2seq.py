@@ -925,3 +925,26 @@ def test_cli_help_shows_the_engines_own_ranges(capsys, monkeypatch):
     assert "In (0, 1] (preset: 0.01)." in option_line("--learning-rate")
     assert "In [0, 2^63-1] (preset: 0)." in option_line("--seed")
     assert "In [1, 10000]." in option_line("--eval-size") and "(preset: general)" in option_line("--attention")
+
+
+def test_ctrl_c_during_the_scoring_stops_it_between_buckets_and_the_cli_exits_130(capsys, monkeypatch):
+    """Ctrl-C while rnnlab seq2seq scored its buckets (minutes with a large --eval-size) was
+    ignored: the scoring ran on and the command exited 0."""
+    import signal
+
+    from conftest import run_cli
+
+    lab = small()
+    record = lab.evaluate(should_stop=lambda: True)  # one bucket is scored before it looks
+    assert len(record.buckets) == 1 and len(lab.buckets) > 1
+
+    original = Seq2SeqLab.evaluate
+
+    def scoring(self, should_stop=lambda: False):
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C as the final scoring starts
+        return original(self, should_stop)
+
+    monkeypatch.setattr(Seq2SeqLab, "evaluate", scoring)
+    code, out, err = run_cli(capsys, "seq2seq", "--steps", "3", "--eval-size", "8", "--max-length", "12")
+    assert code == 130 and "source length" in out
+    assert err.splitlines()[-1].startswith("trained 3 steps; scoring stopped after 1 of ")

@@ -103,8 +103,12 @@ def seq2seq(
         _print_json(summary)
     else:
         _print_table(lab, summary)
-    _exit_for_training_status(status, lab.training_message, f"stopped at step {lab.trained_steps} of {total}",
-                              stop.exit_code)
+    stopped = f"stopped at step {lab.trained_steps} of {total}"
+    if status == "completed" and stop.is_set():  # Ctrl-C in the final scoring: the buckets scored are printed
+        status = "stopped"
+        stopped = f"trained {total} steps; scoring stopped after {len(summary['buckets'])} of {len(lab.buckets)} " \
+                  "length buckets"
+    _exit_for_training_status(status, lab.training_message, stopped, stop.exit_code)
 
 
 def _print_table(lab, summary: dict[str, Any]) -> None:

@@ -444,7 +444,7 @@ class Seq2SeqLab(StepCursor, TrainingControl):
                     record = self.trainer.train_step()
                     self.history.append(record)
                     if (every and record.step % every == 0) or record.step == until_step:
-                        self.evaluate()
+                        self.evaluate(should_stop)
                 if on_step is not None:
                     on_step(record)
         except TrainingDiverged as exc:
@@ -454,14 +454,17 @@ class Seq2SeqLab(StepCursor, TrainingControl):
         self.training_status = "completed" if self.trainer.step >= until_step else "stopped"
         return self.training_status
 
-    def evaluate(self) -> EvalRecord:
+    def evaluate(self, should_stop: Callable[[], bool] = lambda: False) -> EvalRecord:
         """Score greedy decoding on ``eval_size`` held-out sources per length bucket (the same
         sources every time), append the result to :attr:`evals` (replacing one of the same step)
-        and return it."""
+        and return it. ``should_stop()`` true between two buckets ends it there: the buckets
+        scored so far (a large --eval-size takes minutes)."""
         size, seed = self.options["eval_size"], self.options["seed"]
         scores = []
         with self.lock, kernels.blas_single_threaded():
             for lo, hi in self.buckets:
+                if scores and should_stop():
+                    break
                 s = evaluate_greedy(self.model, self.task.eval_batch(size, seed, lo, hi), BOS, EOS, exclude=MARKERS)
                 scores.append(BucketScore(lo, hi, lo > self.options["max_length"], s.sequence_accuracy,
                                           s.token_accuracy, s.count))

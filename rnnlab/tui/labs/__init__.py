@@ -79,4 +79,5 @@ class LabScreenApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
         its model, so q asks again, as the main lab does."""
         unsaved = getattr(self.lab_screen, "unsaved_work", None)
         lost = unsaved() if unsaved is not None else ""
-        return f"{lost} would be lost (this lab cannot save them): q (or ctrl+c) again quits" if lost else ""
+        going_on = " (and training goes on)" if getattr(self.engine, "training_status", "") == "running" else ""
+        return f"{lost} would be lost (this lab cannot save them){going_on}: q (or ctrl+c) again quits" if lost else ""
