@@ -1251,6 +1251,26 @@ def test_w_during_a_refit_sweeps_after_it_from_its_options(monkeypatch):
     drive(check)
 
 
+def test_w_again_drops_the_sweep_waiting_for_a_refit(monkeypatch):
+    """w during a refit queues the sweep; w again did nothing (the help says it stops it), and
+    the sweep ran after the fit."""
+    async def check(app, pilot):
+        lab = app.engine
+        finish = await _press_r_and_hold_its_fit(monkeypatch, pilot)
+        await pilot.press("w")
+        await pilot.pause(0.1)
+        assert _status(app).startswith("fitting…, then sweeping ρ │ ")
+        await pilot.press("w")
+        await pilot.pause(0.1)
+        assert _status(app).startswith("fitting… │ ")
+        finish.set()
+        await wait_for(pilot, lambda: idle(app) and lab.options.spectral_radius == 1.15, what="the refit")
+        await pilot.pause(0.3)  # ticks: no sweep starts
+        assert lab.sweep_result is None and idle(app)
+
+    drive(check)
+
+
 def test_a_change_whose_refit_was_cancelled_before_it_applied_is_applied_by_the_tick():
     """A refit worker cancelled while it waits (as a newer exclusive worker does) gives up without
     applying: the tick sees the change still pending with no worker to apply it, and starts one."""

@@ -617,9 +617,10 @@ class EsnScreen(Screen[None]):
         self._request(lambda: self.lab.new_seed(apply=False))
 
     def action_sweep(self, name: str) -> None:
-        """Start a sweep of ``name``; w or W again stops it. While a sweep is stopping (its thread
-        finishes its point) or a refit runs, the new one waits for it (:meth:`_tick` starts it)."""
-        if _active(self._sweep_worker):
+        """Start a sweep of ``name``; w or W again stops it, or drops it while it waits. While a
+        sweep is stopping (its thread finishes its point) or a refit runs, the new one waits for it
+        (:meth:`_tick` starts it)."""
+        if _active(self._sweep_worker) or self._queued_sweep == name:
             self.action_stop()
         elif self._sweep_stopping() or self._fitting():  # after it: starting now would cancel it
             self._queued_sweep = name
