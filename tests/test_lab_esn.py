@@ -1271,6 +1271,29 @@ def test_w_again_drops_the_sweep_waiting_for_a_refit(monkeypatch):
     drive(check)
 
 
+def test_the_options_dialog_keeps_its_field_and_error_in_view_at_80x24():
+    """At 80x24 the list of options pushed the field's error and the hint below the screen (Enter
+    seemed to do nothing), and long descriptions wrapped under the names."""
+    async def check(app, pilot):
+        await pilot.press("e")
+        await pilot.pause()
+        field = app.screen.query_one("#prompt-input")
+        assert app.focused is field
+        await pilot.press(*"units=0", "enter")
+        await pilot.pause()
+        error = app.screen.query_one("#prompt-error")
+        assert str(error.render()).startswith("units must be an integer in [1, 1000]")
+        assert error.region.y + error.region.height <= 24 and error.region.height > 0
+        table = app.screen.query_one("#esn-options-table")
+        assert table.size.height == len(app.engine.options.__dict__)  # one line an option, none wrapped
+        scroll = app.screen.query_one("#esn-options-scroll")
+        await pilot.press("pagedown")
+        await pilot.pause()
+        assert scroll.scroll_y > 0 and app.focused is field
+
+    drive(check, size=(80, 24))
+
+
 def test_a_change_whose_refit_was_cancelled_before_it_applied_is_applied_by_the_tick():
     """A refit worker cancelled while it waits (as a newer exclusive worker does) gives up without
     applying: the tick sees the change still pending with no worker to apply it, and starts one."""

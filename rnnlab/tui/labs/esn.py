@@ -128,7 +128,14 @@ class EsnPrompt(PromptScreen):
 
 
 class EsnOptionsPrompt(PromptScreen):
-    """``name=value`` pairs for any option, with the options' current values listed above."""
+    """``name=value`` pairs for any option, with the options' current values listed above (a list
+    that scrolls where the terminal is too short for it: the field, its error and the hint stay)."""
+
+    #: Rows of the dialog besides the list: borders and padding 4, title 2, list margin 1, field 3,
+    #: error 2, hint 1.
+    FRAME_ROWS = 13
+    BINDINGS = [Binding("pagedown", "scroll_options(1)", "options down", show=False),
+                Binding("pageup", "scroll_options(-1)", "options up", show=False)]
 
     def __init__(self, lab: EsnLab, accept) -> None:
         super().__init__("Set options (name=value, several separated by spaces); the lab refits", "", accept,
@@ -144,10 +151,19 @@ class EsnOptionsPrompt(PromptScreen):
         table.rstrip()
         with Vertical(classes="dialog"):
             yield Label(self._title, classes="dialog-title")
-            yield Static(table, id="esn-options-table")
+            with VerticalScroll(id="esn-options-scroll", can_focus=False):  # the field keeps the focus
+                yield Static(table, id="esn-options-table")
             yield Input(value=self._value, placeholder=self._placeholder, id="prompt-input")
             yield Label("", id="prompt-error", classes="error", markup=False)  # it may quote what was typed
-            yield Label("Enter to apply, Esc to cancel", classes="dim")
+            yield Label("Enter to apply, Esc to cancel (PgUp/PgDn scroll the options)", classes="dim")
+
+    def on_resize(self) -> None:
+        self.query_one("#esn-options-scroll").styles.max_height = max(self.app.size.height - self.FRAME_ROWS, 3)
+
+    def action_scroll_options(self, pages: int) -> None:
+        """PgDn/PgUp: the list by a page, the field keeping the focus."""
+        scroll = self.query_one("#esn-options-scroll")
+        scroll.scroll_to(y=scroll.scroll_y + pages * max(scroll.scrollable_content_region.height - 1, 1), animate=False)
 
 
 class EsnScreen(Screen[None]):
