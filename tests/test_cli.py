@@ -374,7 +374,7 @@ def test_ctrl_c_inside_a_compiled_kernel_is_an_interrupt_not_a_traceback(capsys,
 
     monkeypatch.setattr(rnnlab.spec, "load_preset", interrupted_kernel)
     code, out, err = run_cli(capsys, "presets")
-    assert (code, err) == (130, "rnnlab: aborted\n")
+    assert (code, err) == (130, "")  # as typer ends every other Ctrl-C
 
     def broken(name):
         raise SystemError("a bug, not an interrupt")

@@ -406,8 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemError as exc:  # Ctrl-C inside a compiled kernel: numba reports it wrapped in a SystemError
         if not _interrupted(exc):
             raise
-        sys.stderr.write("rnnlab: aborted\n")
-        return 130
+        return 130  # as typer ends any other Ctrl-C: the status, nothing more than the terminal's ^C
     except UserError as exc:  # a bad spec, data file, run directory or argument value
         message = " ".join(str(exc).split())
         if isinstance(exc, TargetExistsError):  # only the commands with --force write without replacing
