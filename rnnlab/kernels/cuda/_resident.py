@@ -81,7 +81,7 @@ RESIDENT_MAX_UNITS: int | None = None
 
 
 #: Launch bounds of the resident kernels: RES_THREADS threads, one block a multiprocessor (their
-#: blocks are meant to spread over the multiprocessors anyway; ``ptxas -v`` for sm_90: 138-240
+#: blocks are meant to spread over the multiprocessors anyway; ``ptxas -v`` for sm_90: 136-234
 #: registers, no spills (benchmarks/cuda_sass.py); an earlier version capped at 128, two blocks a
 #: multiprocessor, spilled).
 RES_LAUNCH_BOUNDS = (RES_THREADS, 1)
@@ -155,8 +155,13 @@ def resident_parts(dtype_name: str):
 
     @cuda.jit(device=True)
     def quads(K):
-        """Groups of 4 words in a padded row (:func:`resident_row`): the row's stride is 4 * quads."""
+        """Groups of 4 words in a padded row (:func:`resident_row`)."""
         return index((K + 3) // 4 + 1)
+
+    @cuda.jit(device=True)
+    def row_stride(K):
+        """Words of a padded row, 4 * quads: visibly a multiple of 4, so every row start is 16-byte aligned."""
+        return index(4) * quads(K)
 
     # No division by a runtime value per element (stage_matrix divides once per row): each 64-bit
     # one is a long instruction sequence, and with 26 of them inlined into one kernel ptxas took
@@ -166,7 +171,7 @@ def resident_parts(dtype_name: str):
     # included (0 * NaN is NaN).
     @cuda.jit(device=True)
     def stage_matrix(w, by_columns, n, col0, units, rows, K, res_s):
-        stride = index(4) * quads(K)
+        stride = row_stride(K)
         k_end = stride - index(4)
         if by_columns:  # row u of M is column col0 + u of W (K, n): one row of W a thread
             for k in range(cuda.threadIdx.x, k_end, RES_THREADS):
@@ -183,7 +188,7 @@ def resident_parts(dtype_name: str):
     @cuda.jit(device=True)
     def stage_vectors(v, batch, K, res_s, offset):
         loads = cuda.local.array(STAGE_LOADS, nb_type)
-        stride = index(4) * quads(K)
+        stride = row_stride(K)
         for k in range(cuda.threadIdx.x, stride - index(4), RES_THREADS):
             for b0 in range(0, batch, STAGE_LOADS):
                 for i in range(STAGE_LOADS):  # every load in flight before any is stored
@@ -209,7 +214,7 @@ def resident_parts(dtype_name: str):
         q_begin = min(k_quads, index(part) * chunk)
         q_count = min(k_quads, q_begin + chunk) - q_begin
         outputs = rows * batch
-        p_at = index((rows + batch)) * index(4) * row_quads + index(part * outputs)
+        p_at = index(rows + batch) * row_stride(K) + index(part * outputs)
         r = lane // batch  # output o = r*batch + b, moved on RES_LANES at a time
         b = lane - r * batch
         r_step = RES_LANES // batch
@@ -235,7 +240,7 @@ def resident_parts(dtype_name: str):
     @cuda.jit(device=True)
     def partial_sum(res_s, rows, batch, K, o):
         outputs = index(rows * batch)
-        p_at = index(rows + batch) * index(4) * quads(K) + index(o)
+        p_at = index(rows + batch) * row_stride(K) + index(o)
         total = zero
         for q in range(RES_KSPLIT):
             total += res_s[p_at + index(q) * outputs]
@@ -246,7 +251,7 @@ def resident_parts(dtype_name: str):
         if group != held:
             stage_matrix(w, by_columns, n, group * units, units, rows, K, res_s)
         if through:
-            stage_vectors(v, batch, K, res_s, index(rows) * index(4) * quads(K))
+            stage_vectors(v, batch, K, res_s, index(rows) * row_stride(K))
         cuda.syncthreads()
         if through:
             products(res_s, rows, batch, K)
