@@ -40,7 +40,8 @@ from ..train.rundir import npz_target
 from .panels import (AttentionPanel, CursorValues, DecayPlane, ExplainPanel, GradientPlot, SequenceBar, StatePanel,
                      StepRate, TrainingPlots)
 from .screens import EditScreen, HelpScreen, OpenScreen, PromptScreen, key_names, open_choices
-from .terminal import ConfirmQuit, FixedTheme, PlainNotices, fit_footer, show_if_too_small, warn_without_true_colour
+from .terminal import (ConfirmQuit, FixedTheme, PlainNotices, fit_footer, scroll_pages, show_if_too_small,
+                       training_goes_on, warn_without_true_colour)
 from .widgets import Heatmap
 
 REFRESH_HZ = 12          # how often the screen reads the trainer's buffer while training (status line)
@@ -954,8 +955,7 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
 
     def action_scroll_side(self, pages: int) -> None:
         """PgDn/PgUp: the values and explain column by a page (the mouse wheel scrolls it too)."""
-        side = self.query_one(SideColumn)
-        side.scroll_to(y=side.scroll_y + pages * max(side.scrollable_content_region.height - 1, 1), animate=False)
+        scroll_pages(self.query_one(SideColumn), pages)
 
     def quit_warning(self) -> str:
         """Trained steps not saved (as the edit form warns before it drops them): q asks again."""
@@ -963,8 +963,8 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
         if not unsaved:
             return ""
         steps = "1 trained step is" if unsaved == 1 else f"{unsaved} trained steps are"
-        going_on = " (and training goes on)" if self.lab.training_status == "running" else ""  # more by the next q
-        return f"{steps} not saved{going_on}: q (or ctrl+c) again quits without them, ctrl+s saves them"
+        return f"{steps} not saved{training_goes_on(self.lab)}: q (or ctrl+c) again quits without them, ctrl+s " \
+               "saves them"
 
     def begin_quit(self) -> str:
         if self.lab is None or not self.lab.training:

@@ -64,6 +64,19 @@ class ConfirmQuit:
         self.exit()
 
 
+def training_goes_on(engine) -> str:
+    """" (and training goes on)" while ``engine`` (a lab) trains: the steps a quit warning counts
+    are more by the second q."""
+    return " (and training goes on)" if getattr(engine, "training_status", "") == "running" else ""
+
+
+def scroll_pages(container, pages: int) -> None:
+    """Scroll ``container`` by ``pages`` of its height (PgDn/PgUp where it has no focus to take them),
+    a line of the last page kept in view."""
+    container.scroll_to(y=container.scroll_y + pages * max(container.scrollable_content_region.height - 1, 1),
+                        animate=False)
+
+
 class PlainNotices:
     """App mixin: a notice shows its text as it is. Textual reads notices as markup (every widget's
     ``notify`` asks it to), and a notice quoting a path or a name with a bracket in it ("[/]",

@@ -17,7 +17,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from ...labs import lab_class
-from ..terminal import ConfirmQuit, FixedTheme, PlainNotices, first_fit
+from ..terminal import ConfirmQuit, FixedTheme, PlainNotices, first_fit, training_goes_on
 
 #: lab name -> "module:Class" of its Screen (constructor: ``Screen(engine)``).
 SCREENS: dict[str, str] = {
@@ -79,5 +79,5 @@ class LabScreenApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
         its model, so q asks again, as the main lab does."""
         unsaved = getattr(self.lab_screen, "unsaved_work", None)
         lost = unsaved() if unsaved is not None else ""
-        going_on = " (and training goes on)" if getattr(self.engine, "training_status", "") == "running" else ""
+        going_on = training_goes_on(self.engine)
         return f"{lost} would be lost (this lab cannot save them){going_on}: q (or ctrl+c) again quits" if lost else ""

@@ -42,7 +42,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from ...errors import UserError
 from ...labs.esn import DEFAULTS, OPTION_HELP, EsnLab, parse_option_text
-from ..terminal import first_fit, fit_footer, show_if_too_small, warn_without_true_colour
+from ..terminal import first_fit, fit_footer, scroll_pages, show_if_too_small, warn_without_true_colour
 from ..screens import HelpScreen, PromptScreen, key_names, key_table
 from ..widgets import ColorBar, ComplexPlane, Heatmap, LinePlot
 from . import QUIT_HELP, fit_sub_title
@@ -162,8 +162,7 @@ class EsnOptionsPrompt(PromptScreen):
 
     def action_scroll_options(self, pages: int) -> None:
         """PgDn/PgUp: the list by a page, the field keeping the focus."""
-        scroll = self.query_one("#esn-options-scroll")
-        scroll.scroll_to(y=scroll.scroll_y + pages * max(scroll.scrollable_content_region.height - 1, 1), animate=False)
+        scroll_pages(self.query_one("#esn-options-scroll"), pages)
 
 
 class EsnScreen(Screen[None]):
