@@ -689,12 +689,17 @@ def parse_spec(text: str, *, source: str, base_dir: Path | None, saved: bool = F
         raise SpecError(exc.field, f"{exc.message} (in {source})") from None
 
 
+#: What an empty experiment name (an unset shell variable, a quoted nothing) is refused with: not
+#: hello, nor the folder ".".
+EMPTY_TARGET = "the experiment named is empty: give a preset name, a spec .toml file or a run directory"
+
+
 def load_spec(target: str | os.PathLike) -> Spec:
     """A preset name or a path to a ``.toml`` spec file. A preset's bare name is the preset even
     where a folder or a non-.toml file of that name is in the way (``./copy`` names the folder); where
     that folder is a run directory, a warning on stderr says how to name it."""
-    if not str(target).strip():  # "" (an unset shell variable, a quoted nothing): not hello, nor the folder "."
-        raise SpecError("", "the experiment named is empty: give a preset name, a spec .toml file or a run directory")
+    if not str(target).strip():
+        raise SpecError("", EMPTY_TARGET)
     path = Path(target)
     if str(target) in preset_names() and (path.is_dir() or path.exists() and path.suffix.lower() != ".toml"):
         if (path / "spec.toml").is_file():  # a run trained with --out NAME: the user may have meant it

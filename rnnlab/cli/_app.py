@@ -302,7 +302,9 @@ def open_lab(target: str | None, sets: list[str] | None = None) -> None:
 
     target = {command: lab for lab, command in LAB_COMMANDS.items()}.get(target, target)
     if target is not None and not target.strip():
-        raise UserError("the experiment named is empty: give a preset name, a spec .toml file or a run directory")
+        from ..spec import EMPTY_TARGET
+
+        raise UserError(EMPTY_TARGET)
     if sets and target in LABS:
         raise UserError(f"--set changes an experiment's spec; {target} is an architecture lab, with options of its "
                         f"own (rnnlab {LAB_COMMANDS.get(target, target)} --help)")

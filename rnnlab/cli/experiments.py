@@ -219,9 +219,9 @@ def _print_runs(listed) -> None:
     console = _out_console()
     whole = sum(width(name, cells) for name, cells in [*columns.items(), *settings.items()]) + 1
     page = console.width if console.is_terminal else max(console.width, whole)
-    run_width = min(width("run", columns["run"]), RUNS_PATH_MIN_CELLS + 3)  # the path wraps down to this
-    if not console.is_terminal:
-        run_width = width("run", columns["run"])
+    run_width = width("run", columns["run"])
+    if console.is_terminal:
+        run_width = min(run_width, RUNS_PATH_MIN_CELLS + 3)  # the path wraps down to this
     room = page - 1 - run_width - sum(width(name, cells) for name, cells in columns.items() if name != "run")
     for name in ("updated", "baseline", "loss", "eval acc"):  # where not even the runs' own columns fit
         if room >= 0:

@@ -139,7 +139,7 @@ def read_listing(path: Path) -> RunListing:
         saved = _checkpoint_step(path)
         if isinstance(saved, int) and logged is not None and saved < logged:  # the losses logged are past it
             loss = None
-            if evaluated is not None and not (_int(evaluated["step"]) or 0) <= saved:
+            if evaluated is not None and (_int(evaluated["step"]) or 0) > saved:
                 evaluated = None
         step = saved if isinstance(saved, int) else step
     from_summary = summary is not None and status == summary.get("status")
