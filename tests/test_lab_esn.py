@@ -1053,6 +1053,15 @@ async def _press_r_and_hold_its_fit(monkeypatch, pilot):
     return finish
 
 
+async def _queue_w_behind_a_held_refit(monkeypatch, app, pilot):
+    """r, its fit held, then w: the sweep waits for the fit; returns the event that releases it."""
+    finish = await _press_r_and_hold_its_fit(monkeypatch, pilot)
+    await pilot.press("w")
+    await pilot.pause(0.1)
+    assert _status(app).startswith("fitting…, then sweeping ρ │ ")
+    return finish
+
+
 async def _press_W_and_hold_its_second_point(monkeypatch, pilot):
     """W (sweep a), its second point held once it computes (the second compute from now); returns
     the event that releases it."""
@@ -1239,10 +1248,7 @@ def test_w_during_a_refit_sweeps_after_it_from_its_options(monkeypatch):
     """w while r's refit computes: starting the sweep would cancel the refit; it waits for it."""
     async def check(app, pilot):
         lab = app.engine
-        finish = await _press_r_and_hold_its_fit(monkeypatch, pilot)
-        await pilot.press("w")
-        await pilot.pause(0.1)
-        assert _status(app).startswith("fitting…, then sweeping ρ │ ")
+        finish = await _queue_w_behind_a_held_refit(monkeypatch, app, pilot)
         finish.set()
         await wait_for(pilot, lambda: lab.sweep_result is not None and lab.sweep_result.status == "completed"
                        and idle(app), what="the refit, then the sweep")
@@ -1256,10 +1262,7 @@ def test_w_again_drops_the_sweep_waiting_for_a_refit(monkeypatch):
     the sweep ran after the fit."""
     async def check(app, pilot):
         lab = app.engine
-        finish = await _press_r_and_hold_its_fit(monkeypatch, pilot)
-        await pilot.press("w")
-        await pilot.pause(0.1)
-        assert _status(app).startswith("fitting…, then sweeping ρ │ ")
+        finish = await _queue_w_behind_a_held_refit(monkeypatch, app, pilot)
         await pilot.press("w")
         await pilot.pause(0.1)
         assert _status(app).startswith("fitting… │ ")
