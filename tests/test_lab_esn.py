@@ -250,6 +250,20 @@ def test_cursor_moves_clamps_and_follows_the_mode():
         lab.set_mode("teacher")
 
 
+def test_a_refit_to_a_shorter_series_keeps_the_cursor_on_its_step_in_both_modes():
+    lab = small()
+    lab.jump_end()  # t 298 of the 300-step series
+    lab.configure(length=200, test=30, generate=300)
+    assert lab.cursor == 198
+    lab.toggle_mode()  # the free run is wider than the short series: the cursor stays on t 198
+    assert lab.columns > 298 and lab.cursor == 198
+    lab.toggle_mode()
+    assert lab.cursor == 198
+    lab.jump_end()
+    lab.fit()  # fit() takes its result the same way
+    assert lab.cursor == 198
+
+
 def test_sweep_refits_per_value_leaves_the_model_and_can_stop():
     lab = small()
     before = lab.result
@@ -815,6 +829,22 @@ def test_every_footer_key_is_in_view_down_to_80_columns(size):
     drive(check, size=size)
 
 
+def test_the_footer_keeps_every_key_in_view_when_the_terminal_shrinks_and_grows():
+    """Shrunk from 160 to 80 columns the footer kept the palette's key and lost "? help  q quit":
+    Textual's footer reads show_command_palette only when it is composed."""
+    async def check(app, pilot):
+        for size in ((80, 24), (160, 50), (60, 20), (100, 30)):
+            await pilot.resize_terminal(*size)
+            await pilot.pause(0.1)
+            footer = screen_text(app).splitlines()[-1]
+            if size[0] >= 80:
+                for shown in footer_keys(app, app.screen):
+                    assert shown in footer, (size, shown, footer)
+            assert ("palette" in footer) == (size[0] >= 120), (size, footer)
+
+    drive(check, size=(160, 50))
+
+
 def test_the_header_shortens_its_sub_title_rather_than_cut_it():
     """60 columns leave the header's title 42: the sub-title's shorter form, not "…Mackey-Gl…"."""
     async def check(app, pilot):
@@ -1100,6 +1130,27 @@ def test_esc_during_a_refit_does_not_stop_it_and_its_result_is_drawn(monkeypatch
         await wait_for(pilot, lambda: lab.options.spectral_radius == 1.15 and idle(app))
         await wait_for(pilot, lambda: _shows_rho(app, "1.15"), timeout=5, what="the new reservoir drawn")
         assert "fitting" not in _status(app) and not lab.pending
+
+    drive(check)
+
+
+def test_export_waits_for_a_refit_and_then_writes_the_new_fit(monkeypatch, tmp_path):
+    """x during a refit wrote the fit before it, with the status saying "fitting…"."""
+    async def check(app, pilot):
+        lab = app.engine
+        finish = await _press_r_and_hold_its_fit(monkeypatch, pilot)
+        await pilot.press("x")
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, EsnScreen)  # no dialog
+        assert any(n.message == "busy fitting…: wait a moment" for n in app._notifications)
+        finish.set()
+        await wait_for(pilot, lambda: lab.options.spectral_radius == 1.15 and idle(app))
+        await pilot.press("x")
+        app.screen.query_one("#prompt-input").value = str(tmp_path / "new.npz")
+        await pilot.press("enter")
+        await wait_for(pilot, (tmp_path / "new.npz").is_file)
+        with np.load(tmp_path / "new.npz") as data:
+            assert json.loads(str(data["meta"]))["options"]["spectral_radius"] == 1.15
 
     drive(check)
 

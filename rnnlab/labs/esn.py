@@ -529,7 +529,7 @@ class EsnLab:
                 if self.requested == target:  # not applied: forget it, so the views match the model
                     self.requested = self.result.options
                 raise
-            self.result = result
+            self._take(result)
             return True
 
     def configure(self, changes: Mapping[str, Any] | None = None, *, apply: bool = True, **kwargs: Any) -> EsnOptions:
@@ -561,8 +561,14 @@ class EsnLab:
         options); returns the one-step test scores. Deterministic: the same options give the
         same numbers."""
         with self.lock:
-            self.result = compute(self.requested, self.spell)
+            self._take(compute(self.requested, self.spell))
         return self.result.onestep_scores
+
+    def _take(self, result: EsnResult) -> None:
+        """Make ``result`` the lab's, the cursor clamped to its columns now: a shorter series left
+        unclamped would put the cursor elsewhere once the mode changes (:meth:`set_mode`)."""
+        self.result = result
+        self._cursor = self.cursor
 
     def predict(self) -> tuple[np.ndarray, Scores]:
         """One-step forecasts of the test part (n_test,), continuing from the training part's

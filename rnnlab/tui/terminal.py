@@ -29,9 +29,12 @@ def fit_footer(node: DOMNode, width: int) -> None:
     """Every key of the footers under ``node`` (a screen, an app) in view down to 80 columns:
     closer together, and without the command palette's key (ctrl+p still opens it), below
     FOOTER_ROOMY_WIDTH columns. The main lab and each architecture lab call it on a resize."""
+    roomy = width >= FOOTER_ROOMY_WIDTH
     for footer in node.query(Footer):
-        footer.compact = width < FOOTER_ROOMY_WIDTH
-        footer.show_command_palette = width >= FOOTER_ROOMY_WIDTH
+        footer.compact = not roomy
+        if footer.show_command_palette != roomy:  # read only in compose: a resized footer is composed again
+            footer.show_command_palette = roomy
+            footer.refresh(recompose=True)
 
 
 class ConfirmQuit:

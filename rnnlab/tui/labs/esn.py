@@ -673,6 +673,10 @@ class EsnScreen(Screen[None]):
 
     # ------------------------------------------------------------------ actions: files and help
     def action_export(self) -> None:
+        if self._fitting() or self.lab.pending:  # the file would hold the fit before the options asked for
+            self.notify(f"busy {self._busy_text() or 'fitting…'}: wait a moment", severity="warning", timeout=2)
+            return
+
         def accept(name: str, replace: bool = False) -> Path:  # a file that cannot be written: PromptScreen shows why
             return self.lab.export(name, replace=replace).absolute()
 
