@@ -78,6 +78,7 @@ def test_the_decoder_never_writes_bos_or_padding():
     ({"learning_rate": -0.1}, "learning_rate: must be a number in (0, 1], got -0.1"),
     ({"learning_rate": float("nan")}, "learning_rate: must be a number"),
     ({"min_length": 6, "max_length": 4}, "min_length: must be <= max_length (4), got 6"),
+    ({"max_length": 2}, "max_length: must be >= min_length (3), got 2"),  # the one changed is blamed
     ({"max_length": 51}, "max_length: must be an integer in [1, 50]"),
 ])
 def test_a_bad_option_is_refused_naming_it(options, message):
@@ -889,7 +890,7 @@ def test_cli_trains_and_prints_accuracy_by_length(capsys):
 def test_cli_json(capsys):
     assert _cli(["seq2seq", *CLI_SMALL, "--attention", "dot", "--seed", "3", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["trained_steps"] == 3 and data["status"] == "completed"
+    assert data["lab"] == "seq2seq" and data["trained_steps"] == 3 and data["status"] == "completed"
     options = data["options"]
     assert options["attention"] == "dot" and options["seed"] == 3 and options["hidden_size"] == 4
     assert [(b["min_length"], b["max_length"], b["unseen"]) for b in data["buckets"]] == [
@@ -900,7 +901,8 @@ def test_cli_json(capsys):
 @pytest.mark.parametrize("args, message", [
     (["--attention", "luong"], "--attention: must be one of none, dot, general, additive"),
     (["--hidden-size", "0"], "--hidden-size: must be an integer in [1, 512]"),
-    (["--min-length", "12"], "--min-length: must be <= max_length (10), got 12"),
+    (["--min-length", "12"], "--min-length: must be <= --max-length (10), got 12"),
+    (["--max-length", "2"], "--max-length: must be >= --min-length (3), got 2"),
     (["--steps", "many"], "'--steps'"),
 ])
 def test_cli_bad_option_is_one_line_and_exit_2(capsys, args, message):

@@ -203,7 +203,7 @@ def test_seeds_take_the_same_64_bit_range_as_every_other_command(capsys, monkeyp
         TreeLab.open({"seed": 2**63})
     monkeypatch.setenv("COLUMNS", "200")
     code, out, _ = run(capsys, "tree", "--help")
-    assert code == 0 and "0<=x<=2^63-1" in next(line for line in out.splitlines() if "--seed" in line)
+    assert code == 0 and "In [0, 2^63-1] (preset: 0)." in next(line for line in out.splitlines() if "--seed" in line)
 
 
 def test_a_typed_tree_as_the_bench_option():
@@ -863,11 +863,12 @@ def test_parse_assignments():
 # ---------------------------------------------------------------------------------------------
 
 def test_cli_trains_and_predicts_typed_trees_as_json(capsys):
-    code, out, err = run(capsys, "tree", "--epochs", "2", "--hidden-size", "4", "--seed", "1", "--json",
-                         "--parse", "pos ((dull but) good)", "--parse", "(not good)")
+    code, out, err = run(capsys, "tree", "--epochs", "2", "--hidden-size", "4", "--seed", "1", "--batch-size", "8",
+                         "--json", "--parse", "pos ((dull but) good)", "--parse", "(not good)")
     assert code == 0, err
     data = json.loads(out)
     assert data["status"] == "completed" and data["options"]["hidden_size"] == 4 and data["options"]["seed"] == 1
+    assert data["options"]["batch_size"] == 8
     assert [row["epoch"] for row in data["epochs"]] == [1, 2]
     assert set(data["epochs"][0]) == {"epoch", "loss", "train_accuracy", "test_accuracy", "seconds"}
     assert data["final"]["epoch"] == 2
@@ -887,10 +888,12 @@ def test_cli_prints_tables(capsys):
     (["--parse", "((good but) dull"],
      "--parse '((good but) dull': unbalanced parentheses: '(' at column 1 is never closed"),
     (["--parse", "(superb film)"], "unknown word 'superb' at column 2"),
-    (["--learning-rate", "0"], "--learning-rate must be in (0, 10]"),
-    (["--epochs", "0"], "--epochs"),
-    (["--hidden-size", "1000"], "--hidden-size"),
-    (["--seed", str(2**63)], "'--seed': "),
+    # the engine's checks, in the words of esn's and seq2seq's and of the lab's options form
+    (["--learning-rate", "0"], "rnnlab: error: --learning-rate must be a number in (0, 10], got 0.0"),
+    (["--epochs", "0"], "rnnlab: error: --epochs must be an integer in [1, 10000], got 0"),
+    (["--hidden-size", "1000"], "rnnlab: error: --hidden-size must be an integer in [1, 256], got 1000"),
+    (["--batch-size", "0"], "rnnlab: error: --batch-size must be an integer in [1, 1024], got 0"),
+    (["--seed", str(2**63)], f"rnnlab: error: --seed must be an integer in [0, 2^63-1], got {2**63}"),
 ])
 def test_cli_bad_input_is_one_line_and_exit_2(capsys, args, message):
     code, _, err = run(capsys, "tree", "--epochs", "1", *args) if "--epochs" not in args else run(capsys, "tree", *args)

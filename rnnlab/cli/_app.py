@@ -149,8 +149,13 @@ def help_notes(notes: Callable[[], Mapping[str, str]]) -> type[TyperCommand]:
     return NotedCommand
 
 
+def option_flag(name: str) -> str:
+    """A lab option's flag, the name a CLI error gives it: ``spectral_radius`` -> ``--spectral-radius``."""
+    return "--" + name.replace("_", "-")
+
+
 def lab_option(flag: str, help: str) -> Any:
-    """An option of an architecture lab (esn, seq2seq): None (the lab's preset value) unless given;
+    """An option of an architecture lab (esn, seq2seq, tree): None (the lab's preset value) unless given;
     the command's :func:`help_notes` add its range and default to the help."""
     return typer.Option(flag, help=help, show_default=False)
 

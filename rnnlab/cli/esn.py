@@ -17,12 +17,8 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import UserError
-from ._app import _compile_notices, _message, _out_console, _print_json, _progress, app, help_notes, lab_option
-
-
-def _flag(name: str) -> str:
-    """An option's flag, the name an error gives it: ``spectral_radius`` -> ``--spectral-radius``."""
-    return "--" + name.replace("_", "-")
+from ._app import (_compile_notices, _message, _out_console, _print_json, _progress, app, help_notes, lab_option,
+                   option_flag)
 
 
 def _fmt(value: float | None, spec: str = ".4g") -> str:
@@ -36,7 +32,7 @@ def _option_notes() -> dict[str, str]:
     notes = {}
     for name, default in DEFAULTS.items():
         if isinstance(default, bool):
-            notes[name] = f"(default: --{'' if default else 'no-'}{_flag(name)[2:]})"
+            notes[name] = f"(default: --{'' if default else 'no-'}{option_flag(name)[2:]})"
         else:
             notes[name] = f"In {option_range(name)} (default: {default:g})."
     return notes
@@ -94,7 +90,7 @@ def esn(
              "tau": tau, "generate": generate, "threshold": threshold}
     options = {name: value for name, value in given.items() if value is not None}
     with _compile_notices():
-        lab = EsnLab.open(options, spell=_flag)
+        lab = EsnLab.open(options, spell=option_flag)
     interrupted = None
     if sweep is not None:
         values = len(SWEEP_VALUES[sweep])

@@ -15,7 +15,7 @@ import typer
 
 from ..errors import UserError
 from ._app import (_compile_notices, _exit_for_training_status, _message, _out_console, _print_json, app, help_notes,
-                   lab_option)
+                   lab_option, option_flag)
 from .experiments import _graceful_interrupt
 
 
@@ -83,8 +83,9 @@ def seq2seq(
     options["eval_every"] = 0  # score once, at the end
     try:
         lab = Seq2SeqLab.open(options)
-    except OptionError as exc:  # name the flag the user typed
-        raise UserError(f"--{exc.option.replace('_', '-')}: {exc.message}") from None
+    except OptionError as exc:  # name the flags the user typed
+        message = exc.message.replace(exc.other, option_flag(exc.other)) if exc.other else exc.message
+        raise UserError(f"{option_flag(exc.option)}: {message}") from None
 
     total = lab.options["steps"]
     _message(f"[dim]rnnlab: training seq2seq ({lab.describe()}, {lab.model.num_parameters} parameters)[/dim]")

@@ -13,21 +13,29 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import UserError
-from ._app import (SEED_MAX, _compile_notices, _err_console, _exit_for_training_status, _json_float, _message,
-                   _out_console, _print_json, app)
+from ._app import (_compile_notices, _err_console, _exit_for_training_status, _json_float, _message, _out_console,
+                   _print_json, app, help_notes, lab_option, option_flag)
 
 
 def _percent(value: float | None) -> str:
     return "-" if value is None or not math.isfinite(value) else f"{100 * value:.1f}%"
 
 
-@app.command("tree")
+def _option_notes() -> dict[str, str]:
+    """Each lab option's range and preset value, for --help: the engine's own (:mod:`rnnlab.labs.tree`)."""
+    from ..labs.tree import DEFAULTS, option_range
+
+    return {name: f"In {option_range(name)} (preset: {DEFAULTS[name]})."
+            for name in ("epochs", "hidden_size", "learning_rate", "batch_size", "seed")}
+
+
+@app.command("tree", cls=help_notes(_option_notes))
 def tree(
-    epochs: Annotated[int, typer.Option("--epochs", min=1, max=10_000, help="Epochs to train.")] = 30,
-    hidden_size: Annotated[int, typer.Option("--hidden-size", min=1, max=256, help="Units per node vector.")] = 16,
-    learning_rate: Annotated[float, typer.Option("--learning-rate", help="Adam's learning rate, in (0, 10].")] = 0.01,
-    seed: Annotated[int, typer.Option("--seed", min=0, max=SEED_MAX,
-                                      help="Seed of the weights and the minibatch order.")] = 0,
+    epochs: Annotated[int | None, lab_option("--epochs", "Epochs to train.")] = None,
+    hidden_size: Annotated[int | None, lab_option("--hidden-size", "Units per node vector.")] = None,
+    learning_rate: Annotated[float | None, lab_option("--learning-rate", "Adam's learning rate.")] = None,
+    batch_size: Annotated[int | None, lab_option("--batch-size", "Trees per Adam step.")] = None,
+    seed: Annotated[int | None, lab_option("--seed", "Seed of the weights and the minibatch order.")] = None,
     parse: Annotated[list[str] | None, typer.Option(
         "--parse", metavar="TREE",
         help="After training, classify this tree: an s-expression such as '((good but) dull)', optionally "
@@ -38,15 +46,16 @@ def tree(
 
     Every node computes h = tanh(W (h_left, h_right) + b), a softmax reads the root; structure decides
     the treebank's labels. Prints each epoch's train and test accuracy, then the prediction for each
-    --parse tree.
+    --parse tree. The options are those of `rnnlab tui treebank`'s e.
     """
-    from ..labs.tree import LEARNING_RATE_MAX, TreeLab
+    from ..labs.tree import TreeLab
 
-    if not (math.isfinite(learning_rate) and 0 < learning_rate <= LEARNING_RATE_MAX):
-        raise UserError(f"--learning-rate must be in (0, {LEARNING_RATE_MAX:g}], got {learning_rate:g}")
+    given = {"epochs": epochs, "hidden_size": hidden_size, "learning_rate": learning_rate,
+             "batch_size": batch_size, "seed": seed}
     with _compile_notices():
-        lab = TreeLab.open({"epochs": epochs, "hidden_size": hidden_size, "learning_rate": learning_rate,
-                            "seed": seed})
+        lab = TreeLab.open({k: v for k, v in given.items() if v is not None}, spell=option_flag)
+    epochs = lab.options["epochs"]
+    hidden_size = lab.options["hidden_size"]
     typed = []  # bad trees are refused before training
     for text in parse or []:
         try:

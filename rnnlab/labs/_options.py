@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from ..errors import UserError, clipped
+
+#: How an error names an option: as the user typed it (the CLI passes ``--spectral-radius``
+#: style flags; the labs' options forms label their fields with the names themselves).
+Spell = Callable[[str], str]
 
 _TRUE = {"true", "yes", "on"}
 _FALSE = {"false", "no", "off"}

@@ -64,7 +64,7 @@ from ..layers.esn import EchoStateNetwork
 from ..spec import SEED_MAX
 from ..train.rundir import atomic_save_npz, npz_target
 from . import unknown_name
-from ._options import check_int, check_number, interval, parse_assignments, shown
+from ._options import Spell, check_int, check_number, interval, parse_assignments, shown
 
 __all__ = ["DEFAULTS", "MODES", "NUDGE_STEPS", "OPTION_HELP", "SWEEP_VALUES", "EsnLab", "EsnOptions", "EsnResult",
            "Generation", "ModeView", "Scores", "SweepResult", "compute", "mode_view", "option_range",
@@ -138,11 +138,6 @@ SWEEP_VALUES: dict[str, np.ndarray] = {
 # ---------------------------------------------------------------------------------------------
 # option checks: one-line UserErrors naming the option
 # ---------------------------------------------------------------------------------------------
-
-#: How an error names an option: as the user typed it (the CLI passes ``--spectral-radius``
-#: style flags; the TUI's options form labels its fields with the names themselves).
-Spell = Callable[[str], str]
-
 
 def option_range(name: str) -> str | None:
     """The values option ``name`` takes, as its errors (and the CLI's help) write them: ``[1, 1000]``,

@@ -103,11 +103,11 @@ _BENCH_TAG = 0x7332_7362  # "s2sb": bench sequences draw from a stream of their 
 
 
 class OptionError(UserError):
-    """A lab option has a bad value; ``option`` is its name (``hidden_size``)."""
+    """A lab option has a bad value; ``option`` is its name (``hidden_size``), ``other`` the option
+    ``message`` compares it with, named in it as is (the CLI spells both as flags)."""
 
-    def __init__(self, option: str, message: str) -> None:
-        self.option = option
-        self.message = message
+    def __init__(self, option: str, message: str, other: str | None = None) -> None:
+        self.option, self.message, self.other = option, message, other
         super().__init__(f"{option}: {message}")
 
 
@@ -135,8 +135,12 @@ def _resolve_options(options: dict | None, base: dict) -> dict[str, Any]:
         except UserError as exc:
             raise OptionError(name, str(exc)) from None
         out[name] = value
-    if out["min_length"] > out["max_length"]:
-        raise OptionError("min_length", f"must be <= max_length ({out['max_length']}), got {out['min_length']}")
+    if out["min_length"] > out["max_length"]:  # blame the one changed: max_length alone, or else min_length
+        if "max_length" in options and "min_length" not in options:
+            raise OptionError("max_length", f"must be >= min_length ({out['min_length']}), got {out['max_length']}",
+                              "min_length")
+        raise OptionError("min_length", f"must be <= max_length ({out['max_length']}), got {out['min_length']}",
+                          "max_length")
     return out
 
 
@@ -488,6 +492,7 @@ class Seq2SeqLab(StepCursor, TrainingControl):
         d = self._fresh_decoding()
         last = self.history[-1] if self.history else None
         return {
+            "lab": "seq2seq",
             "options": dict(self.options),
             "model": repr(self.model),
             "parameters": int(self.model.num_parameters),

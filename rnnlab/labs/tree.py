@@ -56,7 +56,7 @@ from ..spec import SEED_MAX
 from ..train.rundir import atomic_save_npz, npz_target
 from ..train.trees import EpochStats, TreeTrainer
 from . import unknown_name
-from ._options import check_int, check_number
+from ._options import Spell, check_int, check_number, interval
 
 __all__ = ["TreeLab", "NodeView", "DEFAULTS", "LIMITS", "LEARNING_RATE_MAX"]
 
@@ -116,12 +116,17 @@ class NodeView:
 # options
 # ---------------------------------------------------------------------------------------------
 
-def _int_option(name: str, value: Any) -> int:
-    return check_int(name, value, *LIMITS[name])
+def option_range(name: str) -> str | None:
+    """The values option ``name`` takes, as its errors (and the CLI's help) write them: ``[1, 256]``,
+    ``(0, 10]``; None for the bench tree."""
+    if name in LIMITS:
+        return interval(*LIMITS[name])
+    return interval(0, LEARNING_RATE_MAX, low_open=True) if name == "learning_rate" else None
 
 
-def _check_options(options: dict[str, Any] | None) -> dict[str, Any]:
-    """The defaults updated with ``options``, every value checked (UserError naming the option)."""
+def _check_options(options: dict[str, Any] | None, spell: Spell = str) -> dict[str, Any]:
+    """The defaults updated with ``options``, every value checked (UserError naming the option as
+    ``spell`` writes it: the CLI, as its flag)."""
     if options is None:
         options = {}
     if not isinstance(options, dict):
@@ -130,12 +135,12 @@ def _check_options(options: dict[str, Any] | None) -> dict[str, Any]:
     if unknown:
         raise UserError(unknown_name("option", unknown[0], list(DEFAULTS)))
     merged = {**DEFAULTS, **options}
-    checked: dict[str, Any] = {name: _int_option(name, merged[name]) for name in LIMITS}
-    checked["learning_rate"] = check_number("learning_rate", merged["learning_rate"], 0, LEARNING_RATE_MAX,
+    checked: dict[str, Any] = {name: check_int(spell(name), merged[name], *LIMITS[name]) for name in LIMITS}
+    checked["learning_rate"] = check_number(spell("learning_rate"), merged["learning_rate"], 0, LEARNING_RATE_MAX,
                                             low_open=True)
     tree = merged["tree"]
     if isinstance(tree, bool) or not isinstance(tree, (int, np.integer, str)):
-        raise UserError(f"tree must be a test tree's index or a tree's s-expression, got {tree!r}")
+        raise UserError(f"{spell('tree')} must be a test tree's index or a tree's s-expression, got {tree!r}")
     checked["tree"] = int(tree) if not isinstance(tree, str) else tree
     return {name: checked[name] for name in DEFAULTS}
 
@@ -153,8 +158,8 @@ class TreeLab(StepCursor, TrainingControl):
 
     name = "treebank"
 
-    def __init__(self, options: dict[str, Any] | None = None) -> None:
-        self.options = _check_options(options)
+    def __init__(self, options: dict[str, Any] | None = None, spell: Spell = str) -> None:
+        self.options = _check_options(options, spell)
         self.train_bank, self.test_bank = load_sample_treebank()
         self.labels: tuple[str, ...] = self.train_bank.labels
         # the shipped treebank has a closed vocabulary: a typed word outside it is refused by name
@@ -185,10 +190,11 @@ class TreeLab(StepCursor, TrainingControl):
             self.select_tree(tree)
 
     @classmethod
-    def open(cls, options: dict[str, Any] | None = None) -> TreeLab:
-        """The lab with ``options`` over :data:`DEFAULTS` (UserError naming a bad one). Runs one
-        forward and backward pass so that the kernels are compiled (or loaded) before the first key."""
-        lab = cls(options)
+    def open(cls, options: dict[str, Any] | None = None, spell: Spell = str) -> TreeLab:
+        """The lab with ``options`` over :data:`DEFAULTS` (UserError naming a bad one as ``spell``
+        writes it). Runs one forward and backward pass so that the kernels are compiled (or loaded)
+        before the first key."""
+        lab = cls(options, spell)
         with lab.lock:  # compiles (or loads) the backward kernels; the bench is left as it is
             lab.model.loss([lab.tree], np.array([lab.target()[0]]))
         return lab
@@ -432,7 +438,7 @@ class TreeLab(StepCursor, TrainingControl):
         between epochs. Each epoch holds :attr:`lock` and appends an :class:`EpochStats` to
         :attr:`history` (then ``on_epoch(stats)`` is called). An epoch whose loss or weights are
         not finite is undone and ends training ("diverged"). Returns the final status."""
-        epochs = self.options["epochs"] if epochs is None else _int_option("epochs", epochs)
+        epochs = self.options["epochs"] if epochs is None else check_int("epochs", epochs, *LIMITS["epochs"])
         target = self.trainer.epochs_done + epochs
         self._start_training()
         try:
