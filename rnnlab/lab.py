@@ -109,8 +109,13 @@ class Lab(StepCursor, TrainingControl):
         # it changed (a `rnnlab train --resume` meanwhile), or another process writing it, goes to a
         # new run instead of replacing it
         self._run_state = run.state() if run is not None else None
+        # a run whose checkpoint is gone but whose log (or summary) tells of training: the lab holds
+        # untrained weights, and a save over the run would empty its log for them
+        self._logs_not_ours = (run is not None and trainer is None and not run.has_checkpoint
+                               and (self._run_state[1] > 0 or run.read_summary() is not None))
         self._train_target = spec.train.steps  # the step the last training ran toward
         self.diverted_from: Path | None = None  # the run the last save did not replace (see save_run)
+        self.diverted_because = ""  # why: "changed on disk since this lab read it", ...
         # training in a worker thread: every step and every read of the weights holds the lock,
         # handed over between steps to a waiting reader (an RLock let the trainer starve it)
         self.lock = HandoffLock()
@@ -369,13 +374,19 @@ class Lab(StepCursor, TrainingControl):
         divergence.
 
         If the run directory's checkpoint changed since this lab opened or last saved it (another
-        process trained it further), it is left alone and the run goes to a new directory;
-        :attr:`diverted_from` then names the one left alone (else None)."""
+        process trained it further), or it was opened without its checkpoint but with a training
+        log (another model's), it is left alone and the run goes to a new directory;
+        :attr:`diverted_from` then names the one left alone (else None), :attr:`diverted_because`
+        says why."""
         with self.lock, contextlib.ExitStack() as stack:
-            self.diverted_from = None
-            if self.run is not None and (not stack.enter_context(self.run.writing())
-                                         or self.run.state() != self._run_state):
-                self.diverted_from, self.run = self.run.path, None
+            self.diverted_from, self.diverted_because = None, ""
+            if self.run is not None:
+                if self._logs_not_ours:
+                    self.diverted_because = "has no checkpoint.npz, so its training log is not this model's"
+                elif not stack.enter_context(self.run.writing()) or self.run.state() != self._run_state:
+                    self.diverted_because = "changed on disk since this lab read it"
+                if self.diverted_because:
+                    self.diverted_from, self.run, self._logs_not_ours = self.run.path, None, False
             spec = self.spec_as_trained
             target = spec.train.steps
             if self.run is None:

@@ -158,6 +158,25 @@ def test_a_save_never_replaces_a_run_trained_further_by_another_process(lab, tmp
     assert opened.save_run() == elsewhere and opened.diverted_from is None  # its own new run from then on
 
 
+def test_a_save_leaves_alone_a_run_opened_without_its_checkpoint(lab, tmp_path):
+    """Its log tells of training the lab (with untrained weights) does not hold: ctrl+s emptied
+    metrics.jsonl and evals.jsonl and wrote the untrained weights beside a "completed" summary."""
+    lab.reconfigure({"train.steps": 6, "train.eval_every": 3})
+    lab.train()
+    path = lab.save_run(tmp_path / "run")
+    (path / "checkpoint.npz").unlink()
+    before = {name.name: name.read_bytes() for name in path.iterdir() if name.is_file()}
+    opened = Lab(RunDir.open(path).spec, RunDir.open(path))
+    assert opened.trainer.step == 0 and len(opened.history) == 0
+    elsewhere = opened.save_run(tmp_path / "new")
+    assert elsewhere == tmp_path / "new" and opened.diverted_from == path
+    assert "no checkpoint.npz" in opened.diverted_because
+    assert {name.name: name.read_bytes() for name in path.iterdir() if name.is_file()} == before
+    assert opened.save_run() == elsewhere and opened.diverted_from is None  # its own run from then on
+    untrained = RunDir.create(tmp_path / "fresh", lab.spec)  # made, never trained: nothing to lose
+    assert Lab(lab.spec, untrained).save_run() == untrained.path
+
+
 def test_a_save_leaves_a_run_alone_while_another_process_writes_it(lab, tmp_path):
     """Between its checkpoints a `rnnlab train --resume` has not moved the checkpoint yet: the
     run's writer lock (and its growing metrics) still send the lab's save elsewhere."""

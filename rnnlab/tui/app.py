@@ -877,8 +877,8 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
             self.notify(f"cannot save the run: {exc}", severity="error")
             return
         self._update_header(self.lab)  # it names the run now
-        if self.lab.diverted_from is not None:  # trained further by another process since this lab read it
-            self.notify(f"{self.lab.diverted_from} changed on disk since this lab read it, so it was left as it "
+        if self.lab.diverted_from is not None:  # trained further by another process, or its checkpoint is gone
+            self.notify(f"{self.lab.diverted_from} {self.lab.diverted_because}, so it was left as it "
                         f"is: the run was saved to {path.resolve()} instead", severity="warning", timeout=10)
             return
         self.notify(f"run saved to {path.resolve()}")
