@@ -723,6 +723,18 @@ def test_train_out_naming_a_file_says_it_is_a_file(capsys, tmp_path):
     assert target.read_text() == "mine"
 
 
+@pytest.mark.parametrize("args, message", [
+    (["train", "hello", "--steps", "2", "--out"], "cannot create run directory {}: File name too long"),
+    (["trace", "hello", "--out"], "cannot write the trace file {}.npz: File name too long"),
+])
+def test_a_name_too_long_for_the_file_system_is_one_line(capsys, tmp_path, args, message):
+    """The OSError of the first look at the name (Path.exists) left as a traceback, exit status 1."""
+    long = tmp_path / ("n" * 300)
+    code, out, err = run(capsys, *args, f"{long}.npz" if args[0] == "trace" else long)
+    assert code == 2 and out == ""
+    assert one_line_error(err) == "rnnlab: error: " + message.format(long)
+
+
 @pytest.mark.parametrize("command", ["train", "bptt", "trace"])
 def test_help_says_the_target_defaults_to_hello(capsys, monkeypatch, command):
     monkeypatch.setenv("COLUMNS", "200")

@@ -153,14 +153,17 @@ def npz_target(path: str | Path, what: str, *, replace: bool = True) -> Path:
     path = user_path(path)
     if path.suffix != ".npz":
         raise UserError(f"{what} must end in .npz: {path}")
-    if not path.parent.is_dir():
-        raise UserError(f"no such directory for the {what}: {path.parent}")
-    if path.is_dir():  # refused at once: --force would only fail to replace it
-        raise UserError(f"{path} is a directory: choose a file name for the {what}")
-    if is_run_file(path):
-        raise UserError(f"{path} belongs to the run directory {path.parent}: choose another name for the {what}")
-    if not replace and (path.exists() or path.is_symlink()):
-        raise TargetExistsError(path)
+    try:  # a name too long for the file system, a directory that may not be looked in: OSError
+        if not path.parent.is_dir():
+            raise UserError(f"no such directory for the {what}: {path.parent}")
+        if path.is_dir():  # refused at once: --force would only fail to replace it
+            raise UserError(f"{path} is a directory: choose a file name for the {what}")
+        if is_run_file(path):
+            raise UserError(f"{path} belongs to the run directory {path.parent}: choose another name for the {what}")
+        if not replace and (path.exists() or path.is_symlink()):
+            raise TargetExistsError(path)
+    except OSError as exc:
+        raise UserError(f"cannot write the {what} {path}: {exc.strerror or exc}") from None
     return path
 
 
@@ -235,14 +238,14 @@ class RunDir:
     def create(cls, path: Path, spec: Spec) -> "RunDir":
         """A new run directory holding ``spec``; refuses a non-empty existing directory."""
         path = Path(path)
-        if path.exists() and not path.is_dir():
-            raise RunDirError(f"{path} is a file, not a directory; choose another --out")
-        if path.exists() and any(path.iterdir()):
-            raise RunDirError(f"{path} already exists and is not empty; choose another --out or --resume it")
-        try:
+        try:  # a name too long for the file system is an OSError from the first look at it
+            if path.exists() and not path.is_dir():
+                raise RunDirError(f"{path} is a file, not a directory; choose another --out")
+            if path.exists() and any(path.iterdir()):
+                raise RunDirError(f"{path} already exists and is not empty; choose another --out or --resume it")
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise RunDirError(f"cannot create run directory {path}: {exc.strerror}") from None
+            raise RunDirError(f"cannot create run directory {path}: {exc.strerror or exc}") from None
         atomic_write_text(path / SPEC, spec.to_toml())
         for name in (METRICS, EVALS):
             (path / name).touch()
