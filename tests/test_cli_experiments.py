@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import typer
 
 from conftest import DIVERGING_SPEC, one_line_error, run_cli as run
 from rnnlab import cli
@@ -189,6 +190,19 @@ def test_bptt_shows_the_vanishing_curve(capsys):
     assert stream["jacobian_product"][-1] == 1.0 and stream["jacobian_chain"][-1] == 1.0
     code, out, _ = run(capsys, "bptt", "hello")
     assert code == 0 and "||dL/dh_t||" in out and "||dL/dh_1|| / ||dL/dh_T||" in out
+
+
+def test_names_and_paths_are_printed_as_they_are_not_as_markup(capsys):
+    """rich read "x[bold]y" as x, bold, y, and "runs/z[/]w" in the Ctrl-C message as a closing tag
+    with nothing to close: a MarkupError traceback and exit status 1 instead of 130."""
+    from rnnlab.cli._app import _exit_for_training_status
+
+    code, out, _ = run(capsys, "bptt", "hello", "--set", 'name="x[bold]y"')
+    assert code == 0 and out.startswith("BPTT of x[bold]y (")
+    with pytest.raises(typer.Exit) as stopped:
+        _exit_for_training_status("stopped", "", "continue with: rnnlab train --resume 'runs/z[/]w'")
+    assert stopped.value.exit_code == 130
+    assert capsys.readouterr().err.strip() == "continue with: rnnlab train --resume 'runs/z[/]w'"
 
 
 def test_trace_exports_every_record(capsys, tmp_path):

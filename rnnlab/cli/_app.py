@@ -91,11 +91,13 @@ def _message(text: str) -> None:
 def _exit_for_training_status(status: str, diverged: str, stopped: str, stopped_code: int = 130) -> None:
     """After a training run: exit 1 with ``diverged`` (in red) if it diverged, ``stopped_code`` (130:
     Ctrl-C, 143: SIGTERM) with ``stopped`` if a signal stopped it; return if it finished."""
+    from rich.markup import escape  # the messages name run paths, and "runs/a[/]b" is markup
+
     if status == "diverged":
-        _message(f"[red]rnnlab: {diverged}[/red]")
+        _message(f"[red]rnnlab: {escape(diverged)}[/red]")
         raise typer.Exit(1)
     if status == "stopped":
-        _message(stopped)
+        _message(escape(stopped))
         raise typer.Exit(stopped_code)
 
 

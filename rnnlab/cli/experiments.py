@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import shlex
 import signal
 import threading
 from collections.abc import Iterator
@@ -368,7 +369,8 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
             raise UserError(f"--steps {steps} is below the {trainer.step} steps {run.path} has already trained")
         if trainer.step >= run.spec.train.steps:  # nothing to train: training would only log the last eval again
             typer.echo(f"rnnlab: {run.path} is already at step {trainer.step}: nothing to train (to train further: "
-                       f"rnnlab train --resume {run.path} --steps N, with N > {trainer.step})", err=True)
+                       f"rnnlab train --resume {shlex.quote(str(run.path))} --steps N, with N > {trainer.step})",
+                       err=True)
             if json_output:  # a script still gets its result: the run's summary as it stands
                 summary = run.read_summary()
                 _print_json(summary if summary is not None else
@@ -390,7 +392,8 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
     else:
         if target is not None and target not in preset_names() and is_run_dir(user_path(target)):
             variant = f"; a variant of it: rnnlab train {Path(target) / SPEC} --set ..." if sets else ""
-            raise UserError(f"{target} is a run directory, not a spec: continue it with --resume {target}{variant}")
+            raise UserError(f"{target} is a run directory, not a spec: continue it with --resume "
+                            f"{shlex.quote(str(target))}{variant}")
         _refuse_lab(target)
         flags = {field: (option, value) for field, option, value in (
             ("train.steps", "--steps", steps), ("seed", "--seed", seed), ("model.device", "--device", device))
@@ -430,7 +433,7 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
         _print_summary(summary, teacher_forced=spec.train.teacher_forcing)
     _exit_for_training_status(outcome.status, outcome.message,
                               f"stopped at step {summary['step']} of {until}; "
-                              f"continue with: rnnlab train --resume {run.path}", stop.exit_code)
+                              f"continue with: rnnlab train --resume {shlex.quote(str(run.path))}", stop.exit_code)
 
 
 def _print_summary(summary: dict[str, Any], teacher_forced: bool = False) -> None:
@@ -526,10 +529,11 @@ def bptt(
         })
         return
     from rich.table import Table
+    from rich.text import Text
 
     what = "backprop" if jac is None else "BPTT"
-    title = f"{what} of {lab.spec.name} ({lab.spec.model.cell}, trained {lab.trainer.step} steps): " \
-            f"loss {_fmt(lab.evaluation.loss)}"
+    title = Text(f"{what} of {lab.spec.name} ({lab.spec.model.cell}, trained {lab.trainer.step} steps): "
+                 f"loss {_fmt(lab.evaluation.loss)}")  # Text: a name may hold "[bold]"
     # as many streams (layer, direction) a table as the page is wide: a 2-layer bidirectional
     # model's 17 columns in one table were cut to "9.674e…"
     def headers(layer: int, direction: int) -> list[str]:
