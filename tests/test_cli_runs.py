@@ -70,6 +70,25 @@ def test_runs_lists_each_run_with_how_its_training_ended_newest_first(capsys, tm
     assert code == 0 and [r["path"] for r in json.loads(out)] == ["runs/done"]
 
 
+def test_a_run_whose_weights_are_gone_or_unreadable_is_listed_damaged(capsys, tmp_path):
+    """Listed "completed" while bptt, sample, the lab and --resume refused it or ran it untrained."""
+    code, _, err = run(capsys, "train", "hello", "--steps", "6", "--out", tmp_path / "done")
+    assert code == 0, err
+    for name in ("gone", "cut", "untrained"):
+        shutil.copytree(tmp_path / "done", tmp_path / name)
+    (tmp_path / "gone/checkpoint.npz").unlink()
+    (tmp_path / "cut/checkpoint.npz").write_bytes((tmp_path / "done/checkpoint.npz").read_bytes()[:100])
+    summary = json.loads((tmp_path / "untrained/summary.json").read_text())
+    (tmp_path / "untrained/summary.json").write_text(json.dumps(summary | {"checkpoint_step": 0}))
+    (tmp_path / "untrained/checkpoint.npz").unlink()  # the initial weights: the seed draws them again
+    listed = {r.path.name: (r.status, r.problem) for r in list_runs(tmp_path)}
+    assert listed == {"done": ("completed", ""), "untrained": ("completed", ""),
+                      "gone": ("damaged", "no checkpoint.npz: the weights of step 6 are gone"),
+                      "cut": ("damaged", "checkpoint.npz cannot be read")}
+    code, out, _ = run(capsys, "runs", tmp_path)
+    assert code == 0 and f"{tmp_path / 'cut'}: checkpoint.npz cannot be read" in out
+
+
 def test_an_interrupted_run_is_listed_at_its_checkpoint_and_its_resume_says_what_goes(capsys, tmp_path):
     """A run killed with steps logged past its checkpoint (an aborted save: 1364 logged, the
     checkpoint at step 0) was listed at the logged step, and --resume dropped them unsaid."""

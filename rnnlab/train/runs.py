@@ -1,8 +1,9 @@
 """A folder of run directories at a glance: what ``rnnlab runs`` lists.
 
-Reads only each run's small files (``spec.toml``, ``summary.json``, the last line of each log and
-the lock), never its data file or weights, so a folder of many runs lists at once and a run whose
-data moved or whose files are damaged still gets its row. Nothing is written.
+Reads only each run's small files (``spec.toml``, ``summary.json``, the last line of each log, the
+lock and the checkpoint's step entry), never its data file or weights, so a folder of many runs
+lists at once and a run whose data moved or whose files are damaged still gets its row. Nothing is
+written.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ class RunListing:
     """One run directory as listed. ``status``: "completed", "stopped" or "diverged" (how its last
     training ended), "training" (a process holds its lock now: training it, or a lab saving it),
     "interrupted" (its logs or checkpoint went on after its summary: a process killed mid-run),
-    "untrained" or "damaged" (``problem`` says why)."""
+    "untrained" or "damaged" (``problem`` says why: a spec that is not TOML, a checkpoint gone or
+    unreadable)."""
 
     path: Path
     name: str | None
@@ -135,8 +137,13 @@ def read_listing(path: Path) -> RunListing:
     step = logged if logged is not None else (_int(summary.get("step")) if summary else None)
     loss = _float(last_step.get("loss")) if last_step else None
     evaluated = None if last_eval is None else {k: last_eval.get(k) for k in ("step", "loss", "accuracy")}
+    saved = _checkpoint_step(path) if times[CHECKPOINT] else None  # its small step entry, not the weights
+    if status not in ("damaged", "training"):  # weights gone or unreadable: every other command refuses them
+        if saved == "unknown":
+            status, problem = "damaged", f"{CHECKPOINT} cannot be read"
+        elif saved is None and (_int((summary or {}).get("checkpoint_step")) or 0) > 0:
+            status, problem = "damaged", f"no {CHECKPOINT}: the weights of step {summary['checkpoint_step']} are gone"
     if status == "interrupted" and times[CHECKPOINT]:  # what --resume goes on from: steps logged past it go
-        saved = _checkpoint_step(path)
         if isinstance(saved, int) and logged is not None and saved < logged:  # the losses logged are past it
             loss = None
             if evaluated is not None and (_int(evaluated["step"]) or 0) > saved:
