@@ -231,6 +231,25 @@ def test_architecture_labs_open_from_rnnlab_tui(tmp_path, lab, mark):
         term.close()
 
 
+@needs_tmux
+def test_a_run_the_lab_cannot_open_exits_2_and_says_why_after_the_screen(tmp_path):
+    """A damaged checkpoint passes the CLI's checks (which read no weights): the loading screen says
+    why, and q exited 0, as if all had gone well."""
+    run_dir = tmp_path / "run"
+    subprocess.run([*rnnlab_command(), "train", "hello", "--steps", "2", "--out", str(run_dir)], cwd=tmp_path,
+                   stdin=subprocess.DEVNULL, capture_output=True, timeout=300, check=True)
+    (run_dir / "checkpoint.npz").write_bytes(b"PK\x03\x04 cut short")
+    term = Terminal([*rnnlab_command(), "tui", str(run_dir)], tmp_path, tmp_path / "exit-status")
+    try:
+        term.wait_for("the loading error", lambda s: "cannot open the lab" in s, START_DEADLINE_S)
+        term.send("q")
+        assert term.wait_exit() == "2"
+        assert f"rnnlab: error: cannot open the lab: {run_dir}/checkpoint.npz is damaged" in \
+            " ".join(term.scrollback().split())  # left in the terminal once the screen is gone
+    finally:
+        term.close()
+
+
 def test_unknown_preset_is_one_line_and_exit_2(tmp_path):
     result = subprocess.run([*rnnlab_command(), "tui", "nope"], cwd=tmp_path, stdin=subprocess.DEVNULL,
                             capture_output=True, text=True, timeout=60)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -218,6 +219,7 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
         super().__init__()
         self.target = target
         self._choose_in = choose_in
+        self.load_error: BaseException | None = None  # why the lab could not open: run_lab's exit status says it
         self.lab: Lab | None = None
         self.layer = 0
         self.direction = 0
@@ -360,8 +362,9 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
             self._computed(cancelled=event.state == WorkerState.CANCELLED)
         if event.state == WorkerState.ERROR:
             error = worker.error
-            message = str(error) if isinstance(error, UserError) else f"{type(error).__name__}: {error}"
+            message = _error_text(error)
             if worker.group == "load":
+                self.load_error = error
                 self._loading_message(f"cannot open the lab: {message}", style="red")
                 self.query_one("#loading LoadingIndicator").remove()
                 self.sub_title = "error (q quits)"
@@ -985,9 +988,18 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
         self.push_screen(HelpScreen(keys))
 
 
+def _error_text(error: BaseException) -> str:
+    """A worker's error as one line: a UserError's own words, anything else with its class."""
+    return str(error) if isinstance(error, UserError) else f"{type(error).__name__}: {error}"
+
+
 def run_lab(target: str | Path | Spec | None = None, *, choose_in: Path | None = None) -> int:
-    """Open the lab in this terminal (blocks until the user quits); returns the exit status (not
-    0 if the app stopped on an error). ``choose_in``: see :class:`LabApp`."""
+    """Open the lab in this terminal (blocks until the user quits); returns the exit status: 2 if
+    the lab could not open on bad input (a damaged run: the screen said why, and stderr says it
+    again once the screen is gone), 1 on any other error. ``choose_in``: see :class:`LabApp`."""
     app = LabApp(target, choose_in=choose_in)
     app.run()
+    if app.load_error is not None and not app.return_code:
+        sys.stderr.write(f"rnnlab: error: cannot open the lab: {_error_text(app.load_error)}\n")
+        return 2 if isinstance(app.load_error, UserError) else 1
     return app.return_code or 0
