@@ -1135,6 +1135,30 @@ def test_o_names_a_bad_target_inline_and_warns_of_unsaved_steps(tmp_path, monkey
     drive(check, target="hello")
 
 
+@pytest.mark.parametrize("size", [(60, 20), (200, 40)])
+def test_the_open_dialog_grows_to_its_rows_and_keeps_its_last_line_under_a_warning(tmp_path, monkeypatch, size):
+    """A 110-cell dialog cut every run's row before its H, on any terminal (two runs told apart only by
+    H looked alike); at 60x20 the warning wrapped to three rows and pushed "Esc cancels" out."""
+    from rnnlab.spec import load_preset
+    from rnnlab.train import RunDir, Trainer, train_run
+
+    monkeypatch.chdir(tmp_path)
+    for k, changes in enumerate([{}, {"train.learning_rate": 0.00123, "seed": 12345}]):  # a sweep: both named
+        spec = load_preset("parity").with_overrides({"train.steps": 2, "model.hidden_size": 4, **changes})
+        train_run(RunDir.create(tmp_path / "runs" / f"a-rather-long-run-directory-name-{k}", spec), Trainer(spec), 2)
+
+    async def check(app, pilot):
+        await trained_then(app, pilot, "o", "#open-input")
+        await pilot.pause()
+        assert app.screen.query_one("#open-warning").display
+        text = screen_text(app)
+        assert "Esc cancels" in text
+        row = next(line for line in text.splitlines() if "name-1 " in line)
+        assert ("H=4, seed=12345, learning_rate=0.00123" in row) == (size[0] == 200), row
+
+    drive(check, target="hello", size=size)
+
+
 def test_an_unchanged_form_keeps_the_trained_model_and_a_changed_one_warns_first(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # ctrl+s saves under runs/ here
 

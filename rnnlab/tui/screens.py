@@ -424,8 +424,11 @@ class EditScreen(ReplacesTheModel):
 OPEN_NAME_CELLS = 32
 #: A run's row in the open dialog names at most this many settings its sweep changed.
 OPEN_SETTINGS = 2
-#: The open dialog's width where the terminal is wider (lab.tcss #open).
+#: The open dialog's width where the terminal is wider (lab.tcss #open); it grows to its longest
+#: row where the terminal has room (a run's row ends with its task, cell and H).
 OPEN_DIALOG_CELLS = 110
+#: Columns of the open dialog besides a row of its list: borders, padding, the list's own and its scrollbar.
+OPEN_FRAME_CELLS = 14
 #: ... and cuts a damaged run's reason to this many (the rest of a row's width in a 110-cell dialog).
 OPEN_ABOUT_CELLS = 50
 
@@ -525,8 +528,12 @@ class OpenScreen(ReplacesTheModel):
         matches.sort(key=lambda choice: choice[0].casefold() != wanted)  # stable: the rest keep their order
         self._shown = [target for target, _ in matches]
         options = self.query_one("#open-list", OptionList)
-        # the dialog's width (lab.tcss: 110 at most) less its borders, padding and scrollbar and the list's
-        width = max(min(OPEN_DIALOG_CELLS, self.app.size.width) - 14, 20)
+        # as wide as its longest row (of all, not only those typing leaves: it keeps its width), at
+        # least OPEN_DIALOG_CELLS, at most the terminal; a row is cut to the room inside
+        longest = max((label.cell_len for _, label, _ in self._choices), default=0) + OPEN_FRAME_CELLS
+        dialog = min(max(longest, OPEN_DIALOG_CELLS), self.app.size.width)
+        self.query_one("#open").styles.width = dialog
+        width = max(dialog - OPEN_FRAME_CELLS, 20)
         shown = []
         for _, label in matches:
             line = label.copy()
@@ -535,8 +542,10 @@ class OpenScreen(ReplacesTheModel):
         options.set_options(Option(line, id=str(k)) for k, line in enumerate(shown))
         options.highlighted = 0 if shown else None
         options.display = bool(shown)  # no empty box under a typed path
-        messages = (self.query_one("#open-error"), self.query_one("#open-warning"))
-        taken = self.FRAME_ROWS + sum(2 for message in messages if message.display)  # a message takes 1-2 rows
+        messages = (self.query_one("#open-error", Label), self.query_one("#open-warning", Label))
+        inside = dialog - 6  # the dialog's borders and padding (lab.tcss .dialog)
+        taken = self.FRAME_ROWS + sum(len(Text(str(message.content)).wrap(self.app.console, inside))
+                                      for message in messages if message.display)
         options.styles.max_height = max(self.app.size.height - taken, 3)
 
     @on(Input.Changed, "#open-input")
