@@ -1365,6 +1365,17 @@ def test_help_lists_every_key():
     drive(check)
 
 
+def test_the_help_fits_a_terminal_narrower_than_itself():
+    """At 60 columns the 64-cell help box lost its right border off screen."""
+    async def check(app, pilot):
+        await pilot.press("question_mark")
+        await pilot.pause()
+        lines = screen_text(app).splitlines()
+        assert lines[0].rstrip().endswith("╮") and lines[1].rstrip().endswith("│")
+
+    drive(check, size=(60, 20))
+
+
 def test_the_help_of_a_self_attention_model_says_blocks_and_backprop():
     """The status line says "block 0"; the help said "prev layer", and "BPTT step" for a b that
     shows the whole backward pass at once."""
