@@ -817,6 +817,24 @@ def test_the_side_column_says_nothing_more_where_everything_fits():
     drive(check, "hello", size=(200, 60))
 
 
+def test_the_more_line_goes_when_a_new_sequence_shortens_the_column():
+    """End's long explanation, then a typed sequence (the cursor back at t=0, a short panel): the
+    line went on saying "↓ more: PgDn" with nothing below (no resize told the column)."""
+    async def check(app, pilot):
+        side, more = app.query_one("#side"), app.query_one("#side-more")
+        await pilot.press("end")
+        await wait_for(pilot, lambda: more.display)
+        await pilot.press("i")
+        await wait_for(pilot, lambda: app.screen.query("#prompt-input"))
+        await pilot.press(*"hellohell", "enter")
+        await wait_for(pilot, lambda: app.lab.cursor == 0 and app._computing is None)
+        await wait_for(pilot, lambda: side.max_scroll_y == 0, what="the short column")
+        await pilot.pause()
+        assert not more.display and "↓ more" not in screen_text(app)
+
+    drive(check, "hello", size=(120, 40))
+
+
 def test_bptt_stays_in_view_while_training_refreshes_the_heatmaps():
     async def check(app, pilot):
         lab = app.lab

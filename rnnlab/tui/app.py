@@ -166,6 +166,11 @@ class SideColumn(VerticalScroll):
         super().watch_scroll_y(old, new)
         self.show_more()
 
+    def watch_virtual_size(self) -> None:
+        # the content's length changed (a new sequence's shorter explain panel) with no resize
+        # of the column: the line must not go on saying "more" below
+        self.show_more()
+
     def show_more(self) -> None:
         """Show the "more below" line while the column's content continues under its bottom edge."""
         self.query_one("#side-more").display = self.max_scroll_y > 0 and self.scroll_y < self.max_scroll_y
