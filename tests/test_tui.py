@@ -920,7 +920,15 @@ def test_edit_refuses_bad_values_inline_and_applies_good_ones():
         assert error.startswith("layers: expected an integer") and app.focused.id == "model-num_layers"
         assert not app._notifications  # the message under the fields is in view: no toast over the form
         app.screen.query_one("#model-num_layers").value = "1"
-        app.screen.query_one("#model-cell").value = "gru"
+        await pilot.pause()
+        assert str(app.screen.query_one("#edit-error").render()) == ""  # it spoke of the value before
+        hidden.value = "0"
+        app.screen.query_one("#apply").press()
+        await pilot.pause()
+        assert str(app.screen.query_one("#edit-error").render()).startswith("hidden size: ")
+        app.screen.query_one("#model-cell").value = "gru"  # a choice changed clears it too
+        await pilot.pause()
+        assert str(app.screen.query_one("#edit-error").render()) == ""
         hidden.value = "8"
         hidden.focus()
         await pilot.press("enter")  # Enter in a field applies the form, as the Apply button does

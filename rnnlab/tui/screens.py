@@ -222,6 +222,7 @@ class EditScreen(ReplacesTheModel):
         self._check, self._build = check, build
         self._shown_kind = spec.task["kind"]  # the task whose length the length field holds
         self._proposed_name = spec.name  # the name field's value until the user types another
+        self._refused_values: list[Any] | None = None  # the fields' values the message under them refused
 
     def _task_kinds(self) -> list[str]:
         # tasks that need a file can only come from a spec file; the rest can be picked here
@@ -378,11 +379,25 @@ class EditScreen(ReplacesTheModel):
             if widget.focusable:
                 widget.focus()
         self.query_one("#edit-error", Label).update(message)
+        self._refused_values = self._values()
 
     def on_mount(self) -> None:
         self._show_warning()
         self._enable_what_applies()
         self.query_one("#model-hidden_size").focus()  # a field to type in (and Enter to apply) at once
+
+    def _values(self) -> list[Any]:
+        """What the form's fields hold now."""
+        return [field.value for field in self.query("#edit-grid Input, #edit-grid Select")]
+
+    @on(Input.Changed, "#edit-grid Input")
+    @on(Select.Changed, "#edit-grid Select")
+    def _edited(self) -> None:
+        # a refusal speaks of the values it refused: gone once one is changed (not on a Changed
+        # message of a value set before it, which may arrive after it)
+        if self._refused_values is not None and self._values() != self._refused_values:
+            self._refused_values = None
+            self.query_one("#edit-error", Label).update("")
 
     @on(Select.Changed, "#task-kind")
     def _task_changed(self) -> None:
