@@ -579,6 +579,20 @@ def test_export_key_writes_the_file(tmp_path):
     drive(check)
 
 
+def test_keys_typed_faster_than_the_options_dialog_draws_land_in_it():
+    from textual import events
+    from textual.widgets import Input
+
+    async def check(app, pilot):
+        for key in "eunits=30":  # all queued before the first is handled
+            app.post_message(events.Key(key, key))
+        await wait_for(pilot, lambda: app.screen.query(Input))
+        await pilot.pause(0.2)
+        assert app.screen.query_one(Input).value == "units=30"
+
+    drive(check)
+
+
 def test_help_lists_every_key():
     async def check(app, pilot):
         await pilot.press("question_mark")

@@ -899,6 +899,27 @@ def test_training_to_the_end_updates_every_view():
     drive(check)
 
 
+def test_keys_typed_faster_than_a_dialog_draws_land_in_it():
+    """e then 99 in one burst (a paste, tmux send-keys): the 9s reached the lab's screen before e's
+    binding pushed the form, and were lost; the form showed hidden size 16."""
+    from textual import events
+
+    async def check(app, pilot):
+        for key in "e99":  # all queued before the first is handled
+            app.post_message(events.Key(key, key))
+        await wait_for(pilot, lambda: app.screen.query("#model-hidden_size"))
+        await pilot.pause(0.2)
+        assert app.screen.query_one("#model-hidden_size").value == "99"
+        await pilot.press("escape")
+        for key in "ocopy":
+            app.post_message(events.Key(key, key))
+        await wait_for(pilot, lambda: app.screen.query("#open-input"))
+        await pilot.pause(0.2)
+        assert app.screen.query_one("#open-input").value == "copy"
+
+    drive(check)
+
+
 def test_edit_refuses_bad_values_inline_and_applies_good_ones():
     async def check(app, pilot):
         await pilot.press("e")

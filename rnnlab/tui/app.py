@@ -41,8 +41,8 @@ from ..train.rundir import npz_target
 from .panels import (AttentionPanel, CursorValues, DecayPlane, ExplainPanel, GradientPlot, SequenceBar, StatePanel,
                      StepRate, TrainingPlots)
 from .screens import EditScreen, HelpScreen, OpenScreen, PromptScreen, key_names, open_choices
-from .terminal import (ConfirmQuit, FixedTheme, PlainNotices, fit_footer, scroll_pages, show_if_too_small,
-                       training_goes_on, warn_without_true_colour)
+from .terminal import (ConfirmQuit, FixedTheme, KeysFollowDialogs, LabMainScreen, PlainNotices, fit_footer,
+                       scroll_pages, show_if_too_small, training_goes_on, warn_without_true_colour)
 from .widgets import Heatmap
 
 REFRESH_HZ = 12          # how often the screen reads the trainer's buffer while training (status line)
@@ -176,7 +176,7 @@ class SideColumn(VerticalScroll):
         self.query_one("#side-more").display = self.max_scroll_y > 0 and self.scroll_y < self.max_scroll_y
 
 
-class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
+class LabApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App[None]):
     """``rnnlab`` / ``rnnlab tui [PRESET|SPEC.toml|RUN_DIR]``."""
 
     CSS_PATH = "lab.tcss"
@@ -240,6 +240,9 @@ class LabApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
         self.step_rate = StepRate()
 
     # ------------------------------------------------------------------ layout
+    def get_default_screen(self) -> LabMainScreen:
+        return LabMainScreen(id="_default")  # (the id Textual gives its own default screen)
+
     def compose(self) -> ComposeResult:
         yield Header()
         with Vertical(id="loading"):

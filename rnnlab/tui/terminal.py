@@ -8,6 +8,7 @@ import time
 import weakref
 from collections.abc import Sequence
 
+from textual import events
 from textual.app import App
 from textual.dom import DOMNode
 from textual.screen import Screen
@@ -23,6 +24,36 @@ QUIT_NOTICE_S = 0.1
 FOOTER_ROOMY_WIDTH = 120
 
 _warned: weakref.WeakSet[App] = weakref.WeakSet()
+
+
+class PassKeysToDialog:
+    """Screen mixin, with :class:`KeysFollowDialogs` on the app: a key typed right after one that
+    opens a dialog (``e`` then ``99``, faster than the dialog draws) reached this screen, and the
+    app after it, before the first key's binding pushed the dialog, and was lost. This screen marks
+    the keys it passes up; the app passes a marked printable key on to the dialog now above it."""
+
+    def on_key(self, event: events.Key) -> None:
+        event._typed_under = self  # (Textual's events take attributes: no __slots__)
+
+
+class KeysFollowDialogs:
+    """App mixin: see :class:`PassKeysToDialog`. The key goes to the dialog's focused field once the
+    dialog has drawn (its own first field focused), as if typed there."""
+
+    def on_key(self, event: events.Key) -> None:
+        dialog = self.screen
+        under = getattr(event, "_typed_under", None)
+        if under is None or dialog is under or not event.is_printable or not event.character:
+            return
+
+        def pass_on(key: str = event.key, character: str = event.character) -> None:
+            (dialog.focused or dialog).post_message(events.Key(key, character))
+
+        dialog.call_after_refresh(pass_on)
+
+
+class LabMainScreen(PassKeysToDialog, Screen):
+    """The main lab's screen (:meth:`LabApp.get_default_screen`)."""
 
 
 def fit_footer(node: DOMNode, width: int) -> None:

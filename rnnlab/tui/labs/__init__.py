@@ -17,7 +17,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from ...labs import lab_class
-from ..terminal import ConfirmQuit, FixedTheme, PlainNotices, first_fit, training_goes_on
+from ..terminal import ConfirmQuit, FixedTheme, KeysFollowDialogs, PlainNotices, first_fit, training_goes_on
 
 #: lab name -> "module:Class" of its Screen (constructor: ``Screen(engine)``).
 SCREENS: dict[str, str] = {
@@ -55,7 +55,7 @@ def screen_class(name: str) -> Any:
     return getattr(importlib.import_module(module), cls)
 
 
-class LabScreenApp(ConfirmQuit, FixedTheme, PlainNotices, App[None]):
+class LabScreenApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App[None]):
     """An app that shows one architecture lab: the engine is opened first (errors are the
     caller's, before the terminal is taken), then its screen is pushed."""
 

@@ -34,7 +34,7 @@ from ...data.trees import Tree
 from ...errors import UserError, clipped
 from ...labs.tree import DEFAULTS, TreeLab
 from ..panels import LabView
-from ..terminal import first_fit, fit_footer, warn_without_true_colour
+from ..terminal import PassKeysToDialog, first_fit, fit_footer, warn_without_true_colour
 from ..screens import PromptScreen, key_names, key_table
 from ..widgets import ColorBar, Heatmap, LinePlot
 from ..widgets.colormaps import DIVERGING
@@ -438,7 +438,7 @@ class StatusLine(Static):
 # the screen
 # ---------------------------------------------------------------------------------------------
 
-class TreeLabScreen(Screen[None]):
+class TreeLabScreen(PassKeysToDialog, Screen[None]):
     """The treebank lab (``python -m rnnlab.tui.labs treebank``)."""
 
     CSS_PATH = "tree.tcss"
