@@ -440,15 +440,16 @@ class Spec:
         return "\n".join(lines) + "\n"
 
     # ------------------------------------------------------------------ sizes
-    def estimated_bytes(self, task=None) -> int:
+    def estimated_bytes(self, task=None, batch: int | None = None) -> int:
         """What one training step holds at once: traces of every step and gate, forward and
         backward buffers, inputs and logits, and the parameters with their gradients and the
         optimizer's state (an estimate, within a small factor). For the selfattention cell, the
-        attention maps (batch x num_heads x T x T per block) too."""
+        attention maps (batch x num_heads x T x T per block) too. ``batch``: sequences in a pass
+        of its own (``rnnlab bptt --batch``), where larger than the training's and evaluation's."""
         task = task or self.make_task()
         m, t = self.model, self.train
         itemsize = 4 if m.dtype == "float32" else 8
-        batch = max(t.batch_size, t.eval_batch_size)
+        batch = max(t.batch_size, t.eval_batch_size, batch or 0)
         steps = task.length + 1
         io = steps * batch * (task.input_size + 3 * task.output_size) * 8
         if m.attention:
@@ -473,22 +474,32 @@ class Spec:
         slots = {"sgd": 1 if t.momentum else 0, "adagrad": 1, "rmsprop": 1, "adam": 2}[t.optimizer]
         return (3 + slots) * self.model.parameter_count(task.input_size, task.output_size) * itemsize
 
-    def check_memory(self, task=None) -> None:
-        """Refuse, before allocating anything, a spec that would not fit in this machine's memory."""
+    def check_memory(self, task=None, batch: int | None = None) -> None:
+        """Refuse, before allocating anything, a spec that would not fit in this machine's memory
+        (with ``batch``: a pass over that many sequences, see :meth:`estimated_bytes`). The error
+        names the field furthest above its usual size (the default; length against 100 steps)."""
         task = task or self.make_task()
-        need = self.estimated_bytes(task)
+        need = self.estimated_bytes(task, batch)
         have = physical_memory()  # the layers' own: a layer too large is refused the same way
-        if need > have // 2:
-            heads = (f", num_heads={self.model.num_heads}: attention maps grow as length^2" if self.model.attention
-                     else "")
-            raise SpecError(
-                "model.hidden_size",
-                f"this experiment needs about {_gib(need)} (hidden_size={self.model.hidden_size}, "
-                f"num_layers={self.model.num_layers}, batch_size={self.train.batch_size}, "
-                f"eval_batch_size={self.train.eval_batch_size}, "
-                f"length={task.length}{heads}), more than half of this machine's {_gib(have)}; "
-                f"make them smaller",
-            )
+        if need <= have // 2:
+            return
+        m, t = self.model, self.train
+        sizes = {"model.hidden_size": (m.hidden_size, ModelSpec.hidden_size), "model.num_layers": (m.num_layers, 1),
+                 "train.batch_size": (t.batch_size, TrainSpec.batch_size),
+                 "train.eval_batch_size": (t.eval_batch_size, TrainSpec.eval_batch_size),
+                 "task.length": (task.length ** (2 if m.attention else 1), 100 ** (2 if m.attention else 1))}
+        if batch is not None and batch > max(t.batch_size, t.eval_batch_size):
+            sizes = {"batch": (batch, 1)}  # the pass's own batch (the CLI's --batch) is what grew it
+        field = max(sizes, key=lambda name: sizes[name][0] / sizes[name][1])
+        heads = f", num_heads={m.num_heads}: attention maps grow as length^2" if m.attention else ""
+        passes = f"a pass over {batch} sequences" if field == "batch" else "this experiment"
+        raise SpecError(
+            field,
+            f"{passes} needs about {_gib(need)} (hidden_size={m.hidden_size}, num_layers={m.num_layers}, "
+            f"batch_size={t.batch_size}, eval_batch_size={t.eval_batch_size}, "
+            + (f"batch={batch}, " if field == "batch" else "")
+            + f"length={task.length}{heads}), more than half of this machine's {_gib(have)}; make them smaller",
+        )
 
     def reads_its_targets(self, task) -> str:
         """A warning ("" for none) for a model that reads the steps after each one (a reverse

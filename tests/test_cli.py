@@ -332,13 +332,13 @@ def test_importing_rnnlab_loads_no_kernels_until_a_layer_is_used():
 
 
 def test_help_loads_no_engine_until_a_lab_command_shows_its_limits():
-    """esn's and seq2seq's --help read their ranges from the engines: only there, so `rnnlab --help` and
-    the other commands' help stay instant."""
+    """esn's, seq2seq's and tree's --help read their ranges from the engines: only there, so `rnnlab --help`
+    and the other commands' help stay instant."""
     code = ("import contextlib, io, sys; from rnnlab.cli import main\n"
-            "engines = ('numba', 'rnnlab.labs.esn', 'rnnlab.labs.seq2seq')\n"
+            "engines = ('numba', 'rnnlab.labs.esn', 'rnnlab.labs.seq2seq', 'rnnlab.labs.tree')\n"
             "heavy = lambda: sorted(m for m in engines if m in sys.modules)\n"
             "with contextlib.redirect_stdout(io.StringIO()):\n"
-            "    main(['--help']); main(['bptt', '--help']); main(['tree', '--help']); before = heavy()\n"
+            "    main(['--help']); main(['bptt', '--help']); main(['train', '--help']); before = heavy()\n"
             "    main(['esn', '--help'])\n"
             "print(before, heavy())")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,

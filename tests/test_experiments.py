@@ -212,8 +212,10 @@ def test_absurd_sizes_are_refused_before_allocating():
     for cell in ("mingru", "minlstm", "lru"):
         spec = load_preset("selective-copy-lru").with_overrides({"model.cell": cell})
         assert 2**20 < spec.estimated_bytes() < 2**28
-        with pytest.raises(SpecError, match="model.hidden_size"):
+        with pytest.raises(SpecError, match="^train.batch_size: "):  # the furthest above its usual size
             spec.with_overrides({"model.hidden_size": 8192, "train.batch_size": 65536, "task.length": 10_000})
+    with pytest.raises(SpecError, match=r"^task.length: this experiment needs about .* length=100000\)"):
+        load_preset("adding-lstm").with_overrides({"task.length": 100_000})
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru", "leaky", "jordan", "mingru", "minlstm", "lru", "selfattention"])
@@ -282,7 +284,7 @@ def test_attention_memory_grows_with_the_square_of_the_length():
     maps = lambda s: s.train.eval_batch_size * s.model.num_heads * (s.make_task().length + 1) ** 2  # noqa: E731
     assert maps(long) > 3.9 * maps(short)
     assert long.estimated_bytes() - short.estimated_bytes() > 4 * (maps(long) - maps(short))  # float32 maps
-    with pytest.raises(SpecError, match=r"model.hidden_size: .*length=100000, num_heads=4: attention maps grow"):
+    with pytest.raises(SpecError, match=r"^task.length: .*length=100000, num_heads=4: attention maps grow"):
         spec.with_overrides({"task.length": 100_000})
     assert spec.model.feed_forward_size == 128 and spec.with_overrides({"model.d_ff": 48}).model.feed_forward_size == 48
 

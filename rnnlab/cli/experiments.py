@@ -476,6 +476,13 @@ def _open_lab(target: str | None, batch: int = 1, device: str | None = None, set
     _check_device(device)
     _refuse_lab(target)
     spec, run = spec_with_sets(target, sets, device)  # Lab.open's pair, the spec with --set's fields
+    if batch > max(spec.train.batch_size, spec.train.eval_batch_size):  # the spec's check did not count it
+        from ..spec import SpecError
+
+        try:
+            spec.check_memory(batch=batch)
+        except SpecError as exc:
+            raise UserError(f"--batch {batch}: {exc.message}") from None
     with _compile_notices():
         return Lab(spec, run, batch=batch)
 
