@@ -267,6 +267,27 @@ def test_runs_into_a_pipe_prints_every_path_and_setting_whole_and_a_terminal_get
     assert "also differing between runs of one experiment:" in out  # what the terminal had no room for
 
 
+def test_an_80_column_terminal_folds_long_paths_whole_and_fits_the_table(capsys, tmp_path, monkeypatch):
+    """Paths cut to "typ/hello-20261130-0…", four runs alike and none to pass to --resume; a run at step
+    7794/100000000 pushed the table past the edge."""
+    from rich.console import Console
+
+    from rnnlab.cli import _app
+
+    monkeypatch.chdir(tmp_path)
+    folder = "a-folder-with-a-rather-long-name"
+    for k in range(2):
+        code, _, err = run(capsys, "train", "hello", "--steps", "1", "--out", f"{folder}/hello-20261130-0401{k}")
+        assert code == 0, err
+    summary = Path(folder, "hello-20261130-04011", "summary.json")
+    summary.write_text(json.dumps(json.loads(summary.read_text()) | {"steps": 100_000_000}))
+    monkeypatch.setattr(_app, "_consoles", {"out": Console(width=80, force_terminal=True, color_system=None)})
+    code, out, _ = run(capsys, "runs", folder)
+    assert code == 0 and all(len(line) <= 80 for line in out.splitlines()) and "…" not in out
+    folded = "".join(line.split("│")[1].strip() for line in out.splitlines() if line.startswith("│"))
+    assert f"{folder}/hello-20261130-04010" in folded and f"{folder}/hello-20261130-04011" in folded
+
+
 def test_the_open_dialog_names_what_a_sweep_changed(tmp_path, monkeypatch):
     from rnnlab.tui.screens import open_choices
 

@@ -181,7 +181,8 @@ RUNS_PATH_MIN_CELLS = 24
 def _print_runs(listed) -> None:
     """The runs as a table fitted to the terminal: the run's path never squeezed out; the settings a
     sweep changed while they fit (those left out named under it); on a narrow one the time, the
-    baseline, the training loss and the eval accuracy left out, in that order. Into a pipe or a
+    baseline, the training loss, the eval accuracy and the eval loss left out, in that order, and
+    the path folded onto more lines. Into a pipe or a
     file, every column whole: no screen to fit, and a path cut short is no use to --resume."""
     from datetime import datetime
 
@@ -224,7 +225,7 @@ def _print_runs(listed) -> None:
     if console.is_terminal:
         run_width = min(run_width, RUNS_PATH_MIN_CELLS + 3)  # the path wraps down to this
     room = page - 1 - run_width - sum(width(name, cells) for name, cells in columns.items() if name != "run")
-    for name in ("updated", "baseline", "loss", "eval acc"):  # where not even the runs' own columns fit
+    for name in ("updated", "baseline", "loss", "eval acc", "eval loss"):  # where not even the runs' own columns fit
         if room >= 0:
             break
         room += width(name, columns.pop(name))
@@ -244,7 +245,8 @@ def _print_runs(listed) -> None:
         cells = columns[name] if name in columns else settings[name]
         numbers = name in numeric or (name in settings and all(is_number(c.plain) or c.plain == "-" for c in cells))
         table.add_column(name.rpartition(".")[2], justify="right" if numbers else "left", no_wrap=name != "run",
-                         min_width=run_width - 3 if name == "run" else None)
+                         min_width=run_width - 3 if name == "run" else None,
+                         overflow="fold" if name == "run" else "ellipsis")  # a path has no spaces to wrap at
     for r in range(len(listed)):
         table.add_row(*((columns[name] if name in columns else settings[name])[r] for name in order))
     if page > console.width:  # (print's own width= cannot go past the console's)
