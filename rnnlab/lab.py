@@ -22,10 +22,10 @@ No view logic here and no UI imports: views read the Lab's arrays and call its m
 from __future__ import annotations
 
 import contextlib
-
 import json
 import stat
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -482,7 +482,8 @@ class Lab(StepCursor, TrainingControl):
             raise UserError(f"the {self.task.kind} task is not a character model; sampling needs one")
         return "\n" if "\n" in self.task.chars else self.task.first_character()
 
-    def sample(self, prime: str | None, length: int, temperature: float = 1.0, seed: int | None = None) -> str:
+    def sample(self, prime: str | None, length: int, temperature: float = 1.0, seed: int | None = None,
+               should_stop: Callable[[], bool] = lambda: False) -> str:
         """Generate ``length`` characters after ``prime`` (character tasks), drawing from
         softmax(logits / temperature); the prime's own characters are returned first. ``prime``
         None: a newline where the vocabulary has one (a text starts a line), else the training
@@ -491,7 +492,7 @@ class Lab(StepCursor, TrainingControl):
         A causal self-attention model re-reads its context at every step: the last ``task.length``
         characters (the length its positional encoding covers), a sliding window. A non-causal one
         or a bidirectional recurrent one (``bidirectional = true``) saw the future in training and
-        is refused."""
+        is refused. Once ``should_stop()`` is true it returns what it has generated so far."""
         if not hasattr(self.task, "encode"):
             raise UserError(f"the {self.task.kind} task is not a character model; sampling needs one")
         if prime is None:
@@ -509,11 +510,11 @@ class Lab(StepCursor, TrainingControl):
         rng = np.random.default_rng(self.spec.seed if seed is None else seed)
         eye = np.eye(vocab_size)
         if self.is_attention:
-            return prime + self.task.decode(self._sample_attention(ids, length, temperature, rng, eye))
+            return prime + self.task.decode(self._sample_attention(ids, length, temperature, rng, eye, should_stop))
         out, state, _ = self.model.forward(eye[ids][:, None, :])
         logits = out[-1, 0]
         generated = []
-        for _ in range(length):
+        while len(generated) < length and not should_stop():
             z = logits / temperature
             p = np.exp(z - z.max())
             p /= p.sum()
@@ -523,7 +524,7 @@ class Lab(StepCursor, TrainingControl):
             logits = out[0]
         return prime + self.task.decode(np.array(generated, np.int64))
 
-    def _sample_attention(self, ids, length: int, temperature: float, rng, eye) -> np.ndarray:
+    def _sample_attention(self, ids, length: int, temperature: float, rng, eye, should_stop) -> np.ndarray:
         """:meth:`sample` for self-attention: the whole window is read again for each character."""
         if not self.model.causal:
             raise UserError("this selfattention model is not causal (bidirectional = true): every step saw the "
@@ -531,7 +532,7 @@ class Lab(StepCursor, TrainingControl):
         window = self.model.max_len
         context = [int(i) for i in ids[-window:]]
         generated = []
-        for _ in range(length):
+        while len(generated) < length and not should_stop():
             out, _, _ = self.model.forward(eye[context][:, None, :])
             z = out[-1, 0] / temperature
             p = np.exp(z - z.max())

@@ -290,6 +290,29 @@ def test_sample_generates_from_a_trained_character_model(capsys, tmp_path):
     assert code == 2 and "not a character model" in one_line_error(err)
 
 
+def test_sample_stopped_prints_what_it_generated_and_exits_130(capsys, tmp_path, monkeypatch):
+    """Ctrl-C during a long sample printed nothing (exit 130, the characters made so far lost)."""
+    import contextlib
+
+    from rnnlab.cli import experiments
+
+    run_dir = tmp_path / "hello"
+    assert run(capsys, "train", "hello", "--steps", "2", "--out", run_dir)[0] == 0
+
+    @contextlib.contextmanager
+    def ctrl_c_after_three_characters():
+        stop = experiments._Stop()
+        asked = iter(range(10**6))
+        stop.is_set = lambda: next(asked) >= 3  # the 4th question: Ctrl-C came during the 3rd character
+        stop.exit_code = 130
+        yield stop
+
+    monkeypatch.setattr(experiments, "_graceful_interrupt", ctrl_c_after_three_characters)
+    code, out, err = run(capsys, "sample", run_dir, "--prime", "h", "--length", "1000", "--json")
+    assert code == 130 and json.loads(out)["length"] == 3 and len(json.loads(out)["text"]) == 4
+    assert err.strip().splitlines()[-1] == "rnnlab: sampling stopped after 3 of 1000 characters"
+
+
 def test_a_prime_writes_a_newline_as_backslash_n(capsys, tmp_path):
     """A shell's --prime 'A:\\nB' (no newline in an argument typed on one line) is A, a newline, B."""
     (tmp_path / "lines.txt").write_text("A:\nB\n" * 50, encoding="utf-8")

@@ -649,10 +649,15 @@ def sample(
     with _compile_notices():
         lab = Lab.open(run.path, device=device)  # the run's device, or the CPU where its cuda is not usable
         prime = lab.default_prime() if prime is None else prime
-        text = lab.sample(prime, length, temperature, seed)
+        with _graceful_interrupt() as stop:  # Ctrl-C: what was generated is printed
+            text = lab.sample(prime, length, temperature, seed, should_stop=stop.is_set)
+    primed = text[: len(lab.task.encode(prime))]  # as read: a typed \n is the newline it stood for
+    generated = len(text) - len(primed)
     if json_output:
-        primed = text[: len(lab.task.encode(prime))]  # as read: a typed \n is the newline it stood for
-        _print_json({"run": str(run.path), "step": lab.trainer.step, "prime": primed, "length": length,
+        _print_json({"run": str(run.path), "step": lab.trainer.step, "prime": primed, "length": generated,
                      "temperature": temperature, "seed": lab.spec.seed if seed is None else seed, "text": text})
     else:
         typer.echo(text)
+    if generated < length:
+        _message(f"rnnlab: sampling stopped after {generated} of {length} characters")
+        raise typer.Exit(stop.exit_code)
