@@ -426,6 +426,7 @@ def run_bench(
     seed: int = 0,
     block_ms: float = DEFAULT_BLOCK_MS,
     progress: Progress | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> list[dict[str, Any]]:
     """Benchmark ``cells`` at ``shapes``; one row dict per (cell, shape) with the keys :data:`ROW_KEYS`.
 
@@ -436,6 +437,7 @@ def run_bench(
 
     ``progress(done, total, label)`` is called before each (cell, shape) and once at the end with
     ``label == ""``. ``use_torch`` is ignored (treated as False) when torch is not importable.
+    Once ``should_stop()`` is true (checked before each pair) it returns the rows measured so far.
     Raises ValueError for an unknown cell, a bad shape, ``repeats < 1`` or a bad ``threads``.
     """
     cells = list(dict.fromkeys(cells))
@@ -459,32 +461,33 @@ def run_bench(
     rows: list[dict[str, Any]] = []
     total = len(cells) * len(shapes)
     with thread_limits(threads, torch):
-        for cell in cells:
-            for shape in shapes:
-                B, T, I, H = shape
-                if progress is not None:
-                    progress(len(rows), total, f"{cell} B={B} T={T} I={I} H={H}")
-                ref_rounds = reference_repeats(repeats, H) if use_reference else 0
-                case = _Case(cell, shape, torch, use_reference, seed)
-                t = _measure(case, repeats, ref_rounds, block_ms)
-                del case
-                target = target_for(cell, B, H)
-                ratio_fwdbwd = _ratio(t.get("torch_fwdbwd"), t["rnnlab_fwdbwd"])
-                rows.append({
-                    "cell": cell, "B": B, "T": T, "I": I, "H": H,
-                    "threads": threads, "repeats": repeats, "ref_repeats": ref_rounds,
-                    "calls": t["calls"],
-                    "rnnlab_fwd_ms": t["rnnlab_fwd"],
-                    "rnnlab_fwdbwd_ms": t["rnnlab_fwdbwd"],
-                    "torch_fwd_ms": t.get("torch_fwd"),
-                    "torch_fwdbwd_ms": t.get("torch_fwdbwd"),
-                    "ref_fwdbwd_ms": t.get("ref_fwdbwd"),
-                    "ratio_fwd": _ratio(t.get("torch_fwd"), t["rnnlab_fwd"]),
-                    "ratio_fwdbwd": ratio_fwdbwd,
-                    "ratio_ref": _ratio(t.get("ref_fwdbwd"), t["rnnlab_fwdbwd"]),
-                    "target": target,
-                    "met": None if ratio_fwdbwd is None else bool(ratio_fwdbwd >= target),
-                })
+        for cell, shape in ((cell, shape) for cell in cells for shape in shapes):
+            if should_stop():
+                return rows
+            B, T, I, H = shape
+            if progress is not None:
+                progress(len(rows), total, f"{cell} B={B} T={T} I={I} H={H}")
+            ref_rounds = reference_repeats(repeats, H) if use_reference else 0
+            case = _Case(cell, shape, torch, use_reference, seed)
+            t = _measure(case, repeats, ref_rounds, block_ms)
+            del case
+            target = target_for(cell, B, H)
+            ratio_fwdbwd = _ratio(t.get("torch_fwdbwd"), t["rnnlab_fwdbwd"])
+            rows.append({
+                "cell": cell, "B": B, "T": T, "I": I, "H": H,
+                "threads": threads, "repeats": repeats, "ref_repeats": ref_rounds,
+                "calls": t["calls"],
+                "rnnlab_fwd_ms": t["rnnlab_fwd"],
+                "rnnlab_fwdbwd_ms": t["rnnlab_fwdbwd"],
+                "torch_fwd_ms": t.get("torch_fwd"),
+                "torch_fwdbwd_ms": t.get("torch_fwdbwd"),
+                "ref_fwdbwd_ms": t.get("ref_fwdbwd"),
+                "ratio_fwd": _ratio(t.get("torch_fwd"), t["rnnlab_fwd"]),
+                "ratio_fwdbwd": ratio_fwdbwd,
+                "ratio_ref": _ratio(t.get("ref_fwdbwd"), t["rnnlab_fwdbwd"]),
+                "target": target,
+                "met": None if ratio_fwdbwd is None else bool(ratio_fwdbwd >= target),
+            })
     if progress is not None:
         progress(total, total, "")
     return rows

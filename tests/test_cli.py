@@ -211,6 +211,29 @@ def test_bench_says_1_thread_not_1_threads(capsys):
     assert "median milliseconds, 1 thread\n" in out and "1 threads" not in out
 
 
+def test_bench_interrupted_prints_the_shapes_it_measured_and_exits_130(capsys, monkeypatch):
+    """Ctrl-C after six seconds of --quick printed nothing: the rows measured were lost."""
+    import contextlib
+
+    from rnnlab.cli import experiments
+
+    @contextlib.contextmanager
+    def ctrl_c_during_the_second_shape():
+        stop = experiments._Stop()
+        asked = iter(range(10**6))
+        stop.is_set = lambda: next(asked) >= 2
+        stop.exit_code = 130
+        yield stop
+
+    monkeypatch.setattr(experiments, "_graceful_interrupt", ctrl_c_during_the_second_shape)
+    code, out, err = run(capsys, "bench", "--shape", "1,2,1,1", "--shape", "1,3,1,1", "--shape", "1,4,1,1",
+                         "--repeats", "1", "--no-torch", "--no-reference", "--cells", "rnn_tanh", "--json")
+    assert code == 130 and [row["T"] for row in json.loads(out)["rows"]] == [2, 3]
+    assert err.strip().splitlines()[-1] == "rnnlab: bench interrupted after 2 of 3 shapes"
+    code, out, err = run(capsys, "bench", "--cells", "", "--quick")  # an unset shell variable: not every cell
+    assert code == 2 and out == "" and err.strip() == "rnnlab: error: --cells names no cell (e.g. --cells lstm,gru)"
+
+
 def test_bench_json_rows(capsys):
     code, out, _ = run(capsys, "bench", "--quick", "--repeats", "1", "--no-torch", "--cells", "lstm", "--json")
     assert code == 0

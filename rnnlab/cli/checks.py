@@ -260,6 +260,8 @@ def bench(
         raise UserError(f"--device must be cpu or cuda, got {device!r}")
     if check_targets and no_torch:
         raise UserError("--check-targets needs PyTorch (the targets are ratios torch / rnnlab): drop --no-torch")
+    if cells is not None and not _split_names(cells):  # --cells "" (an unset shell variable): not every cell
+        raise UserError("--cells names no cell (e.g. --cells lstm,gru)")
     if device == "cuda":
         _bench_cuda(json_output, quick, cells, shapes, repeats, no_torch, check_targets)
         return
@@ -300,14 +302,17 @@ def bench(
         _message(f"[yellow]rnnlab bench: load average {load} on {_count(env['cores'], 'core')}: other processes are "
                  "running, timings will be noisy[/yellow]")
 
-    with _compile_notices(), _progress() as progress:
-        task = progress.add_task("warming up", total=len(cell_names) * len(shape_list))
+    from .experiments import _graceful_interrupt
+
+    total = len(dict.fromkeys(cell_names)) * len(shape_list)
+    with _compile_notices(), _graceful_interrupt() as stop, _progress() as progress:
+        task = progress.add_task("warming up", total=total)
 
         def report(done: int, total: int, label: str) -> None:
             progress.update(task, completed=done, total=total, description=label or "done")
 
         rows = bm.run_bench(cell_names, shape_list, repeats=repeats, threads=threads, use_torch=use_torch,
-                            use_reference=not no_reference, progress=report)
+                            use_reference=not no_reference, progress=report, should_stop=stop.is_set)
     env["load_average_after"] = bm.load_average()
 
     if json_output:
@@ -321,7 +326,10 @@ def bench(
     missed = [r for r in rows if r["met"] is False]
     if missed:
         _message(f"{len(missed)} of {len(rows)} speed targets missed")
-        if check_targets:
-            raise typer.Exit(1)
+    if len(rows) < total:  # Ctrl-C: the shapes measured are printed above
+        _message(f"rnnlab: bench interrupted after {len(rows)} of {total} shapes")
+        raise typer.Exit(stop.exit_code)
+    if missed and check_targets:
+        raise typer.Exit(1)
 
 
