@@ -783,6 +783,16 @@ def test_a_name_too_long_for_the_file_system_is_one_line(capsys, tmp_path, args,
     assert one_line_error(err) == "rnnlab: error: " + message.format(long)
 
 
+@pytest.mark.parametrize("args", [["train", "hello", "--steps", "1", "--out", ""], ["train", "--resume", ""],
+                                  ["sample", ""], ["runs", ""]])
+def test_an_empty_path_is_refused_not_read_as_the_current_folder(capsys, tmp_path, monkeypatch, args):
+    """--out '' (an unset shell variable) wrote the run's files into the current folder."""
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, *args)
+    assert code == 2 and out == "" and one_line_error(err).endswith(": is empty: give a path")
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("command", ["train", "bptt", "trace"])
 def test_help_says_the_target_defaults_to_hello(capsys, monkeypatch, command):
     monkeypatch.setenv("COLUMNS", "200")

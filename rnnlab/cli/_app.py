@@ -151,6 +151,14 @@ def help_notes(notes: Callable[[], Mapping[str, str]]) -> type[TyperCommand]:
     return NotedCommand
 
 
+def nonempty_path(value: str | Path) -> Path:
+    """A path argument's parser (its default too): an empty one (an unset shell variable) is
+    refused, where Path("") would read it as "." and write a run into the current directory."""
+    if not str(value).strip():
+        raise typer.BadParameter("is empty: give a path")
+    return Path(value)
+
+
 def option_flag(name: str) -> str:
     """A lab option's flag, the name a CLI error gives it: ``spectral_radius`` -> ``--spectral-radius``."""
     return "--" + name.replace("_", "-")

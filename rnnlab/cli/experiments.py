@@ -21,7 +21,7 @@ import typer
 
 from ..errors import UserError
 from ._app import (SEED_MAX, _compile_notices, _exit_for_training_status, _json_float, _message, _out_console,
-                   _print_json, _progress, _set_option, _with_sets, app, open_lab, spec_with_sets)
+                   _print_json, _progress, _set_option, _with_sets, app, nonempty_path, open_lab, spec_with_sets)
 
 #: The spec's limits (rnnlab.spec.STEPS_MAX, TRUNCATE_MAX), written here so that --help shows them without
 #: importing the spec (and numba); tests keep them equal.
@@ -138,7 +138,7 @@ def presets(
 @app.command()
 def runs(
     folder: Annotated[Path, typer.Argument(
-        help="A folder of run directories (or one run directory).")] = Path("runs"),
+        parser=nonempty_path, help="A folder of run directories (or one run directory).")] = Path("runs"),
     json_output: Annotated[bool, typer.Option(
         "--json", help='Print a JSON list: path, name, task, cell, hidden_size, step, steps, status, loss, eval '
         '{step, loss, accuracy}, eval_held_out, baseline {name, loss, accuracy}, updated (seconds since the '
@@ -325,10 +325,12 @@ def train(
         "--steps", min=1, max=STEPS_MAX, help="Train to this many steps (overrides train.steps).")] = None,
     seed: Annotated[int | None, typer.Option(
         "--seed", min=0, max=SEED_MAX, help="Seed of the weights and data (overrides seed).")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Run directory to create (default runs/NAME-TIME).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", parser=nonempty_path, metavar="<path>",
+                                             help="Run directory to create (default runs/NAME-TIME).")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the final summary as JSON on stdout.")] = False,
     resume: Annotated[Path | None, typer.Option(  # readable=False: RunDir.open names what it cannot read
-        "--resume", readable=False, help="Continue the run in this directory from its checkpoint.")] = None,
+        "--resume", readable=False, parser=nonempty_path, metavar="<path>",
+        help="Continue the run in this directory from its checkpoint.")] = None,
     device: Annotated[str | None, typer.Option("--device", help="cpu or cuda (overrides model.device).")] = None,
     sets: Annotated[list[str] | None, _set_option("--steps", "--seed", "--device")] = None,
 ) -> None:
@@ -618,7 +620,8 @@ def trace(
 @app.command()
 def sample(
     run_dir: Annotated[Path, typer.Argument(
-        readable=False, help="A run directory of a character model (text, hello).")],  # as train's --resume
+        readable=False, parser=nonempty_path,
+        help="A run directory of a character model (text, hello).")],  # as train's --resume
     prime: Annotated[str | None, typer.Option(
         "--prime", help="Text to start from.",
         show_default="a newline, or the text's first character")] = None,  # hello has no newline: "h"
