@@ -318,6 +318,12 @@ def test_summary_is_json(lab):
     data = json.loads(json.dumps(lab.summary()))
     assert data["lab"] == "treebank" and data["tree"]["bench"] == "test tree 0 of 150"
     assert set(data["prediction"]["probabilities"]) == {"neg", "pos"} and data["model"]["hidden_size"] == 6
+    assert data["options"]["tree"] == 0  # the bench's, not the one the lab opened on (4)
+    lab.next_tree()
+    assert lab.summary()["options"]["tree"] == 1
+    lab.type_tree("pos ((dull but) good)")
+    assert lab.summary()["options"]["tree"] == "pos ((dull but) good)"
+    lab.select_tree(0)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -204,12 +204,7 @@ class TreeLab(StepCursor, TrainingControl):
         kept unless ``options`` names another. Nothing changes when an option is refused."""
         if self.training:
             raise UserError("stop training before changing the options")
-        merged = {**self.options, **options}
-        if "tree" not in options:
-            merged["tree"] = self.tree.to_sexpr() if self.tree_index is None else self.tree_index
-            if self.tree_index is None and self.tree.label is not None:
-                merged["tree"] = f"{self.tree.label} {merged['tree']}"
-        fresh = TreeLab.open(merged)  # validates everything before this lab changes
+        fresh = TreeLab.open({**self.options, **options})  # validates everything before this lab changes
         self.__dict__.update(fresh.__dict__)
 
     def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
@@ -296,6 +291,8 @@ class TreeLab(StepCursor, TrainingControl):
 
     def _set_tree(self, tree: Tree, index: int | None) -> None:
         self.tree, self.tree_index = tree, index
+        # the tree option follows the bench (a reconfigured lab keeps it, an export says it)
+        self.options["tree"] = index if index is not None else f"{tree.label or ''} {tree.to_sexpr()}".strip()
         self.cursor = 0
         self.back_cursor = None
         self.loss = None
