@@ -7,6 +7,7 @@ import asyncio
 import functools
 import importlib
 import json
+import math
 import os
 import re
 import subprocess
@@ -734,9 +735,17 @@ def test_the_free_run_status_shows_the_free_runs_own_scores():
         assert f"within {g.threshold:g} for {g.horizon} steps" in status and "R²" not in status
         await pilot.press("f")
         status = app.screen.query_one("#esn-status").render().plain
-        assert f"[one-step] RMSE {one.rmse:.3g}  R² {one.r2:.6f}" in status
+        assert f"[one-step] RMSE {one.rmse:.3g}  R² {math.floor(one.r2 * 1e6) / 1e6:.6f}" in status
 
     drive(check)
+
+
+def test_r2_is_cut_not_rounded_up_to_a_perfect_fit():
+    """At 80 columns R² 0.999968 showed as 1.0000."""
+    from rnnlab.tui.labs.esn import _r2
+
+    assert _r2(0.999968, 4) == "0.9999" and _r2(0.999968, 6) == "0.999968" and _r2(1.0, 4) == "1.0000"
+    assert _r2(-0.25, 4) == "-0.2500" and _r2(float("nan"), 4) == "-"
 
 
 def test_a_sweep_from_other_options_is_marked_stale_and_its_best_shows_at_120x36():

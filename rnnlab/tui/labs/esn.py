@@ -61,6 +61,14 @@ def _fmt(value: float, spec: str = ".4g") -> str:
     return "-" if value is None or not math.isfinite(value) else format(value, spec)
 
 
+def _r2(value: float, decimals: int) -> str:
+    """R² cut (not rounded) to ``decimals``: 0.999968 is "0.9999" at 4, where rounding wrote the
+    perfect fit it is not ("1.0000")."""
+    if value is None or not math.isfinite(value):
+        return "-"
+    return format(math.floor(value * 10**decimals) / 10**decimals, f".{decimals}f")
+
+
 VALUE_WIDTH = 9  # the values panel's numbers: "0.91234", "+1.23e-03"; the two-line panel is laid out for it
 
 
@@ -474,9 +482,9 @@ class EsnScreen(PassKeysToDialog, Screen[None]):
                       ("[free run]", f"RMSE {rmse}  within {g.threshold:g}: {held}")]
         else:
             rmse, horizon = _fmt(r.onestep_scores.rmse, '.3g'), f"{g.horizon}{'' if g.exceeded else '+'}"
-            scores = [("[one-step]", f"RMSE {rmse}  R² {_fmt(r.onestep_scores.r2, '.6f')} │ "
+            scores = [("[one-step]", f"RMSE {rmse}  R² {_r2(r.onestep_scores.r2, 6)} │ "
                                      f"horizon {horizon} (<{g.threshold:g})"),
-                      ("[one-step]", f"RMSE {rmse}  R² {_fmt(r.onestep_scores.r2, '.4f')} │ horizon {horizon}")]
+                      ("[one-step]", f"RMSE {rmse}  R² {_r2(r.onestep_scores.r2, 4)} │ horizon {horizon}")]
         rho_a = f"ρ {o.spectral_radius:g}  a {o.leak_rate:g}"
         options = [f"{rho_a}  seed {o.seed}", rho_a]
         of = _of_steps(lab)
