@@ -1001,6 +1001,10 @@ def test_the_heatmap_title_never_cuts_a_number(units):
     drive(check, size=(60, 20), units=units)
 
 
+def test_the_heatmap_title_of_one_unit_says_unit_0():
+    assert _states_title(0, 0, 1, 0, 99, "of 100", 0) == "reservoir states x_t: unit 0 of 1, t 0-99 of 100"
+
+
 @pytest.mark.parametrize("size", [(120, 36), (80, 24), (160, 36)])
 def test_the_cursors_forecast_and_error_show_in_a_short_terminal(size):
     async def check(app, pilot):

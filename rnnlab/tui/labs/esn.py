@@ -96,11 +96,11 @@ def _of_steps(lab: EsnLab) -> str:
 def _states_title(first: int, last: int, units: int, start: int, end: int, of_steps: str, width: int) -> str:
     """The heatmap's title in ``width`` columns (0: not laid out yet, the longest): shorter words
     first, then fewer parts, never a number cut short ("units 0-7 of 10" of 100 units reads as 10)."""
-    shown = f"{first}-{last}"
-    titles = (f"reservoir states x_t: units {shown} of {units}, t {start}-{end} {of_steps}",
-              f"x_t: units {shown} of {units}, t {start}-{end} {of_steps}",
-              f"x_t units {shown}/{units}, t {start}-{end}",
-              f"x_t: units {shown} of {units}",
+    shown, word = (f"{first}-{last}", "units") if last > first else (f"{first}", "unit")  # one unit: "unit 0"
+    titles = (f"reservoir states x_t: {word} {shown} of {units}, t {start}-{end} {of_steps}",
+              f"x_t: {word} {shown} of {units}, t {start}-{end} {of_steps}",
+              f"x_t {word} {shown}/{units}, t {start}-{end}",
+              f"x_t: {word} {shown} of {units}",
               f"x_t {shown}/{units}", "x_t", "")
     return first_fit(titles, width or None)
 
