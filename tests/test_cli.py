@@ -454,3 +454,24 @@ def test_an_empty_experiment_name_is_refused_not_read_as_hello(capsys, command, 
     assert code == 2 and one_line_error(err) == ("rnnlab: error: the experiment named is empty: give a preset name, "
                                                  "a spec .toml file or a run directory")
     assert not (tmp_path / "runs").exists()
+
+
+def test_compile_notices_name_each_compilation_and_say_when_a_kernel_compiles_again():
+    """esn printed "compiling gemm (float64)" twice, as if the same work were done twice: the second
+    is the same kernel for other argument types (another array layout), a compilation of its own."""
+    import numpy as np
+
+    from rnnlab.kernels import compile_notices
+    from rnnlab.kernels._jit import jit
+
+    @jit(cache=False)  # compiled afresh in every run of the test
+    def total(a):
+        return a.sum()
+
+    said = []
+    with compile_notices(said.append):
+        total(np.ones((2, 3)))
+        total(np.ones((2, 3)))  # the same types: nothing compiles
+        total(np.asfortranarray(np.ones((2, 3))))
+    assert said == ["compiling total (float64); cached after the first run",
+                    "compiling total (float64) again, for other argument types; cached after the first run"]

@@ -101,14 +101,18 @@ def helper(func=None, **overrides):
 class _CompileListener(event.Listener):
     def __init__(self, callback: Callable[[str], None]) -> None:
         self.callback = callback
+        self._said: set[tuple[str, str]] = set()  # (kernel, dtypes) already named
 
     def on_start(self, ev: event.Event) -> None:
         dispatcher = ev.data["dispatcher"]
         func = dispatcher.py_func
         if func not in _PUBLIC_KERNELS:  # inlined helpers compile as part of a kernel
             return
-        dtypes = sorted({str(arg.dtype) for arg in ev.data["args"] if hasattr(arg, "dtype")})
-        self.callback(f"compiling {func.__name__} ({', '.join(dtypes) or 'scalar'}); cached after the first run")
+        dtypes = ", ".join(sorted({str(arg.dtype) for arg in ev.data["args"] if hasattr(arg, "dtype")})) or "scalar"
+        # the same dtypes again: other array layouts or argument types, a compilation of its own
+        again = " again, for other argument types" if (func.__name__, dtypes) in self._said else ""
+        self._said.add((func.__name__, dtypes))
+        self.callback(f"compiling {func.__name__} ({dtypes}){again}; cached after the first run")
 
     def on_end(self, ev: event.Event) -> None:
         pass
