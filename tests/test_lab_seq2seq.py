@@ -875,6 +875,23 @@ def _cli(args):
     return main(args)
 
 
+def test_pgdn_scrolls_the_training_column_of_a_short_terminal():
+    """At 80x24 the accuracy plot and the decoding table lay below the column's edge, and only the
+    mouse wheel reached them."""
+    async def check(app, screen, pilot):
+        side = screen.query_one("#s2s-side")
+        await pilot.pause()
+        assert side.max_scroll_y > 0 and side.scroll_y == 0
+        await pilot.press("pagedown")
+        await pilot.pause()
+        assert side.scroll_y > 0
+        await pilot.press("pageup")
+        await pilot.pause()
+        assert side.scroll_y == 0
+
+    drive(check, size=(80, 24))
+
+
 CLI_SMALL = ["--steps", "3", "--hidden-size", "4", "--max-length", "4", "--eval-size", "5"]
 
 

@@ -43,7 +43,7 @@ from ...data.seq2seq import BOS, EOS, PAD
 from ...errors import UserError
 from ...labs.seq2seq import ATTENTION_CHOICES, MAX_BENCH_LENGTH, TASKS, Seq2SeqLab, digit_count
 from ..panels import LabView, StepRate
-from ..terminal import PassKeysToDialog, first_fit, fit_footer, warn_without_true_colour
+from ..terminal import PassKeysToDialog, first_fit, fit_footer, scroll_pages, warn_without_true_colour
 from ..screens import PromptScreen, key_names, key_table
 from ..widgets import Heatmap, LinePlot, colorbar_strip, get_colormap
 from ..widgets._strips import text_strip
@@ -620,6 +620,9 @@ class Seq2SeqScreen(PassKeysToDialog, Screen):
         Binding("k", "choose_task", "task", show=False),
         Binding("x", "export", "export", show=False),
         Binding("p", "screenshot", "screenshot", show=False),
+        # the training column (plots, the decoding table) is taller than a short terminal
+        Binding("pagedown", "scroll_side(1)", "scroll the training column down", show=False),
+        Binding("pageup", "scroll_side(-1)", "scroll the training column up", show=False),
         Binding("question_mark", "help", "help"),
     ]
 
@@ -1000,3 +1003,6 @@ class Seq2SeqScreen(PassKeysToDialog, Screen):
 
     def action_help(self) -> None:
         self.app.push_screen(Seq2SeqHelp(self.help_keys(), self.engine.options["task"]))
+
+    def action_scroll_side(self, pages: int) -> None:
+        scroll_pages(self.query_one(Seq2SeqTraining), pages)
