@@ -23,6 +23,7 @@ from rnnlab.data.seq2seq import BOS, DIGIT0, EOS, PAD
 from rnnlab.errors import TargetExistsError, UserError
 from rnnlab.labs import lab_class
 from rnnlab.labs.seq2seq import DEFAULTS, MAX_BENCH_LENGTH, OptionError, Seq2SeqLab, length_buckets
+from rnnlab.tui.labs.seq2seq import short_token
 
 ROOT = Path(__file__).resolve().parent.parent
 #: A lab small enough to train in milliseconds.
@@ -873,6 +874,22 @@ def _cli(args):
     importlib.import_module("rnnlab.cli.seq2seq")  # registers the command (until rnnlab.cli imports it)
 
     return main(args)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 36)])
+def test_the_step_line_says_where_the_decoder_looked_in_shorter_words_where_it_must(size):
+    """At 80 columns "looked at source position …" lost the position, the digit and the weight."""
+    async def check(app, screen, pilot):
+        lab = screen.engine
+        await pilot.press("home", "right", "right")
+        info = lab.step_info()
+        line = next(line for line in screen_text(app).splitlines() if line.lstrip().startswith("step 2/"))
+        assert "…" not in line
+        digit, weight = short_token(info.focus_token), f"{info.focus_weight:.2f}"
+        assert (f"looked at source position {info.focus + 1} (digit {digit}, weight {weight})" in line
+                if size[0] == 120 else f"← source {info.focus + 1} ({digit}, {weight})" in line), line
+
+    drive(check, {"max_length": 10}, size=size)
 
 
 def test_pgdn_scrolls_the_training_column_of_a_short_terminal():

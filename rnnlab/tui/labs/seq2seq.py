@@ -201,31 +201,42 @@ class Seq2SeqTokens(LabView):
                             [(f"   wrong: {wrong} of {tokens}", f"bold {WRONG}")],
                             [(f"   wrong: {wrong} of {d.steps}", f"bold {WRONG}")], [("   wrong", f"bold {WRONG}")]]
         self._end_row(text, d.steps, *verdicts)
-        text.append(self._step_line(lab, info))
+        text.append(self._step_line(lab, info, self.size.width or 100))
         self.update(text)
 
     @staticmethod
-    def _step_line(lab: Seq2SeqLab, info) -> Text:
-        line = Text(no_wrap=True, overflow="ellipsis")
+    def _step_line(lab: Seq2SeqLab, info, width: int) -> Text:
+        """What the decoder did at the cursor step: the token it wrote, how sure, what came next,
+        and where it looked; in shorter words where the full line is wider than ``width`` (at 80
+        columns "looked at source position …" lost the position and the digit)."""
         d = lab.decoding
         if info is None:
-            line.append(f"decoder step 0/{d.steps}: → writes the first token (fed BOS, starting from the encoder's "
-                        "final state)", style="dim")
+            line = Text(f"decoder step 0/{d.steps}: → writes the first token (fed BOS, starting from the encoder's "
+                        "final state)", style="dim", no_wrap=True, overflow="ellipsis")
             return line
-        line.append(f"step {info.step + 1}/{d.steps}: ", style="bold")
-        line.append("wrote ")
-        line.append(short_token(info.token), style=f"bold {RIGHT if info.correct else WRONG}")
-        line.append(f" (p {info.probability:.2f}; next best {short_token(info.runner_up)} "
-                    f"{info.runner_up_probability:.2f})")
-        if info.expected is None:
-            line.append(", past the expected output", style=WRONG)
-        elif not info.correct:
-            line.append(f", expected {short_token(info.expected)}", style=WRONG)
+        token, runner_up = short_token(info.token), short_token(info.runner_up)
+        wrong = ((", past the expected output", ", past the end") if info.expected is None else
+                 (f", expected {short_token(info.expected)}",) * 2 if not info.correct else ("", ""))
         if info.focus is not None:
-            line.append(f"   looked at source position {info.focus + 1} ")
-            line.append(f"(digit {short_token(info.focus_token)}, weight {info.focus_weight:.2f})", style="bold")
+            looked = ((f"   looked at source position {info.focus + 1} ", ""),
+                      (f"(digit {short_token(info.focus_token)}, weight {info.focus_weight:.2f})", "bold"))
+            short = ((f"  ← source {info.focus + 1} ", ""),
+                     (f"({short_token(info.focus_token)}, {info.focus_weight:.2f})", "bold"))
         else:
-            line.append("   no attention: the source reaches the decoder only through its initial state", style="dim")
+            looked = (("   no attention: the source reaches the decoder only through its initial state", "dim"),)
+            short = (("   no attention", "dim"),)
+        forms = [
+            [(f"step {info.step + 1}/{d.steps}: ", "bold"), ("wrote ", ""), (token, "tok"),
+             (f" (p {info.probability:.2f}; next best {runner_up} {info.runner_up_probability:.2f})", ""),
+             (wrong[0], WRONG), *looked],
+            [(f"step {info.step + 1}/{d.steps}: ", "bold"), (token, "tok"),
+             (f" p {info.probability:.2f} (next {runner_up} {info.runner_up_probability:.2f})", ""),
+             (wrong[1], WRONG), *short],
+        ]
+        pieces = next((form for form in forms if sum(len(piece) for piece, _ in form) <= width), forms[-1])
+        line = Text(no_wrap=True, overflow="ellipsis")
+        for piece, style in pieces:
+            line.append(piece, style=f"bold {RIGHT if info.correct else WRONG}" if style == "tok" else style)
         return line
 
 
