@@ -216,6 +216,9 @@ def test_forecasting_values(kind, tmp_path):
     # a float32 model would read infinity (the lab raised "input contains NaN or Inf" and closed)
     assert data_error(task, "0.5 -1e39") == "value 2 ('-1e39') is too large: at most ±3.4e38 (float32's range)"
     assert task.sequence_from_text("3e38 -3e38").x[0, 0, 0] == 3e38
+    # 1,2,,3 was read as 1, 2, 3 (a several-column series refuses its empty step)
+    assert data_error(task, "1,2,,3") == "nothing between , and , at column 4: a value is missing"
+    assert data_error(task, "1; ;2") == "nothing between ; and ; at column 2: a value is missing"
 
 
 def test_a_series_of_several_columns_takes_steps_of_that_many_values(tmp_path):

@@ -86,7 +86,12 @@ def _typed_number(token: str, where: str) -> float:
 
 
 def _typed_tokens(text: str) -> list[str]:
-    """The tokens of a typed list of numbers: separated by spaces, commas or semicolons."""
+    """The tokens of a typed list of numbers: separated by spaces, commas or semicolons. Two commas
+    (or semicolons) with nothing between them are refused: a value left out, not one separator
+    (a multi-column series refuses its empty step the same way)."""
+    if gap := re.search(r"[,;]\s*[,;]", text):
+        raise DataError(f"nothing between {gap.group(0)[0]} and {gap.group(0)[-1]} at column {gap.start() + 1}: "
+                        "a value is missing")
     return [tok for tok in re.split(r"[\s,;]+", text) if tok]
 
 
