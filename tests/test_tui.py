@@ -1101,6 +1101,29 @@ def test_the_lab_opens_on_a_spec_edited_on_the_command_line():
     drive(check, target=edited(load_preset("hello"), {"model.cell": "gru"}))
 
 
+def test_a_longer_pinned_curve_labels_the_axis_by_the_distance_from_T():
+    """parity's 10 steps pinned under hello's 4: the axis ran from t = -5, a step of neither model."""
+    async def check(app, pilot):
+        plot = app.query_one(GradientPlot)
+        await pilot.press("B", "m")
+        pinned_steps = app.lab.steps
+        await pilot.press("o")
+        await wait_for(pilot, lambda: app.screen.query("#open-input"))
+        app.screen.query_one("#open-input").value = "hello"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.lab.task.kind == "hello")
+        await pilot.press("B")
+        await wait_for(pilot, lambda: app.lab.bptt_cursor == 0)
+        await pilot.pause()
+        assert app.lab.steps < pinned_steps and plot.x_from_end == "T"
+        axis = [plot.render_line(y).text for y in range(plot.size.height)][-1]
+        assert axis.split()[0] == f"T-{pinned_steps - 1}" and axis.split()[-1] == "T" and "-5" not in axis
+        await pilot.press("M")
+        assert plot.x_from_end == ""
+
+    drive(check, target="parity")
+
+
 def test_m_pins_the_gradient_curve_to_compare_the_next_model_with():
     """The classic figure, RNN and LSTM gradients on one plot, needed two labs side by side."""
     async def check(app, pilot):

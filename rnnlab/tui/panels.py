@@ -652,8 +652,10 @@ class GradientPlot(LinePlot):
             self.x_range = self._t_range(steps)
 
     def _t_range(self, steps: int) -> tuple[float, float]:
-        """t = 1..T, and back to where a longer pinned curve starts."""
+        """t = 1..T, and back to where a longer pinned curve starts (the axis then labelled by the
+        distance from T, "T-99" .. "T": t = -89 named no step of either model)."""
         first = 1 if self.pinned is None else min(steps - self.pinned[1].size + 1, 1)
+        self.x_from_end = "T" if first < 1 else ""
         return float(first), float(steps)
 
     def _curves(self, lab: Lab, layer: int, direction: int) -> tuple[np.ndarray, np.ndarray | None]:
@@ -679,7 +681,7 @@ class GradientPlot(LinePlot):
     def update_from(self, lab: Lab, layer: int, direction: int) -> None:
         self.clear()
         self.short_title = ""
-        self.x_range = None
+        self.x_range, self.x_from_end = None, ""
         self.marker = None  # no BPTT step on this trace yet: not the last one's
         self._draw_pinned(lab.steps)  # first: the current curve is drawn over it
         if lab.bptt_cursor is None:

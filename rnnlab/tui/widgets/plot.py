@@ -12,7 +12,8 @@ Layout of the content area, top to bottom:
   where it has room, else left out);
 - plot rows (all lines but the first and the last): y-axis labels (max at the top, min at the
   bottom, actual values also with ``log_y``) left of an axis, then the braille canvas;
-- x-axis line: first and last x, and "▲x" under the vertical marker.
+- x-axis line: first and last x (or their distance from the last, ``x_from_end``), and "▲x"
+  under the vertical marker.
 
 Where several layers share a cell, series win over the marker and the marker over the threshold;
 a cell shows the dots of every series in it, coloured as the last series added. Text in the canvas
@@ -287,6 +288,9 @@ class LinePlot(CachedFrame):
     marker: reactive[float | None] = reactive(None)
     x_range: reactive[tuple[float, float] | None] = reactive(None)
     """The x-axis from first to last value, whatever the data spans (None: the data's extent)."""
+    x_from_end: reactive[str] = reactive("")
+    """Where set ("T"), the x-axis ends are labelled by their distance from the last x: "T-99" and
+    "T" (curves of several lengths lined up by their ends), not -89 and 10."""
 
     def __init__(
         self,
@@ -345,7 +349,7 @@ class LinePlot(CachedFrame):
         self._invalidate()
 
     watch_title = watch_short_title = watch_log_y = watch_threshold = watch_threshold_label = watch_marker = \
-        watch_x_range = CachedFrame._invalidate
+        watch_x_range = watch_x_from_end = CachedFrame._invalidate
 
     def _plotted_points(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """Each series' finite points in plot coordinates (log10 y under ``log_y``)."""
@@ -497,7 +501,10 @@ class LinePlot(CachedFrame):
         # touch is left out whole ("▲38" beside "40" read as "▲3840"). No legend here: beside the
         # tick labels "1 ━ |g| 200" reads as one more of them.
         axis_row = plot_height + 1
-        first, last = _format_number(x_low), _format_number(x_high)
+        if self.x_from_end:
+            first, last = f"{self.x_from_end}-{_format_number(x_high - x_low)}", self.x_from_end
+        else:
+            first, last = _format_number(x_low), _format_number(x_high)
         ends = [(gutter, first), (grid.width - len(last), last)]
         if gutter + len(first) >= grid.width - len(last):  # too narrow for both apart: "16" "1999" read "161999"
             ends = ends[:1]
