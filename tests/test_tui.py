@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from conftest import screen_text, wait_for
+from rnnlab.lab import Lab
 from rnnlab.tui.app import LabApp
 from rnnlab.tui.panels import DecayPlane, GradientPlot, StatePanel
 from rnnlab.tui.screens import PromptScreen
@@ -1099,6 +1100,18 @@ def test_the_lab_opens_on_a_spec_edited_on_the_command_line():
         assert "hello-gru: gru, H=16" in app.sub_title
 
     drive(check, target=edited(load_preset("hello"), {"model.cell": "gru"}))
+
+
+def test_a_pin_is_named_for_its_experiment_not_the_time_of_its_default_run(tmp_path):
+    """'pin adding-lstm-202…': the run's time took the legend's room."""
+    lab = Lab.open("hello")
+    lab.run_backward()
+    plot = GradientPlot()
+    lab.save_run(tmp_path / "hello-20261130-041522")
+    assert plot.pin(lab, 0, 0) == "pin hello"
+    lab.run = None
+    lab.save_run(tmp_path / "my-sweep-lr0.1")  # a name of the user's own says more than the experiment's
+    assert plot.pin(lab, 0, 0) == "pin my-sweep-lr0.1"
 
 
 def test_a_longer_pinned_curve_labels_the_axis_by_the_distance_from_T():

@@ -7,6 +7,7 @@ the analysis/explain functions, and redraw when the screen calls ``update_from(l
 from __future__ import annotations
 
 import math
+import re
 import time
 from functools import lru_cache
 from typing import Any
@@ -639,6 +640,8 @@ class GradientPlot(LinePlot):
             norms = contributions
         where = (f" l{layer}" if lab.spec.model.num_layers > 1 else "") + ("r" if direction else "")
         named = lab.run.path.name if lab.run is not None else lab.spec.name
+        if re.fullmatch(re.escape(lab.spec.name) + r"-\d{8}-\d{6}(-\d+)?", named):  # the default runs/NAME-TIME
+            named = lab.spec.name  # its time would take the legend's room ("adding-lstm-202…")
         name = f"pin {clipped(named, PIN_NAME_CELLS)}{where}" + (" dx" if lab.is_attention else "")
         self.pinned = (name, np.array(norms, dtype=np.float64))
         return name
