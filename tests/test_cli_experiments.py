@@ -851,9 +851,23 @@ def test_a_teacher_forced_summary_says_which_row_ran_free(capsys, tmp_path):
     code, out, err = run(capsys, "train", "sine-jordan", "--steps", "2", "--out", tmp_path / "j")
     assert code == 0, err
     assert "last training step (teacher-forced)" in out and "held-out batch (running free)" in out
-    code, out, err = run(capsys, "train", "hello", "--steps", "2", "--out", tmp_path / "h")
+    code, out, err = run(capsys, "train", "parity", "--steps", "2", "--out", tmp_path / "p")
     assert code == 0, err
     assert "last training step " in out and "held-out batch " in out and "running free" not in out
+
+
+def test_hellos_eval_batch_is_its_training_word_and_a_stopped_runs_eval_names_its_step(capsys, tmp_path):
+    """hello's "held-out batch" was the word it trains on (its eval loss at step 100 was the training
+    loss at step 101); a run stopped between evals showed the last eval as if of the last step."""
+    code, out, err = run(capsys, "train", "hello", "--steps", "2", "--out", tmp_path / "h")
+    assert code == 0 and "note:" not in err, err  # hello's one word is no news
+    assert "eval batch (training data)" in out and "held-out" not in out
+    assert json.loads((tmp_path / "h" / "summary.json").read_text())["eval_held_out"] is False
+    from rnnlab.cli.experiments import _print_summary
+
+    summary = json.loads((tmp_path / "h" / "summary.json").read_text())
+    _print_summary(summary | {"status": "stopped", "step": 3, "steps": 10})
+    assert "eval batch (training data) at step 2" in capsys.readouterr().out
 
 
 def test_a_diverged_run_says_which_step_diverged_and_which_was_kept(capsys, tmp_path):

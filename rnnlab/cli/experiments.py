@@ -408,7 +408,7 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
         for warning in (spec.reads_its_targets(trainer.task), trainer.task.data_warning):
             if warning:
                 typer.echo(f"rnnlab: warning: {warning}", err=True)
-        if note := trainer.task.eval_not_held_out:
+        if (note := trainer.task.eval_not_held_out) and not trainer.task.fixed_sequence:  # (hello's is no news)
             typer.echo(f"rnnlab: note: {note}", err=True)
         run = RunDir.create(out or default_run_path(spec), spec)
 
@@ -458,6 +458,8 @@ def _print_summary(summary: dict[str, Any], teacher_forced: bool = False) -> Non
     table.add_column("accuracy", justify="right")
     modes = (" (teacher-forced)", " (running free)") if teacher_forced else ("", "")
     evaluated = "held-out batch" if summary.get("eval_held_out", True) else "eval batch (training data)"
+    if summary["eval"] and summary["eval"].get("step") not in (None, summary["step"]):  # a run stopped between evals
+        evaluated += f" at step {summary['eval']['step']}"
     rows = [(f"last training step{modes[0]}", summary["final"]), (f"{evaluated}{modes[1]}", summary["eval"]),
             (f"baseline: {summary['baseline']['name']}" if summary["baseline"] else None, summary["baseline"])]
     for label, row in rows:

@@ -148,6 +148,7 @@ class HelloTask(CharTask):
 
     kind = "hello"
     fixed_sequence = True
+    eval_not_held_out = "hello has one word: its eval batch is the word it trains on"
     FIELDS = (Field("text", str, "hello", "The word to learn; the network sees text[:-1] and predicts text[1:]"),)
 
     def _setup(self) -> None:
