@@ -940,6 +940,8 @@ def test_set_changes_spec_fields_from_the_command_line(capsys, tmp_path):
             (["bptt", "hello", "--set", "model.device=cuda", "--device", "cpu"],
              "--set model.device and --device both set model.device"),
             (["train", "hello", "--set", 'model={cell="gru"}'], "not a table or list"),
+            (["bptt", "hello", "--set", "model.hidden_size=8", "--set", "model.hidden_size=9"],
+             "--set model.hidden_size given twice (8 and 9): give one"),  # the second silently won
             (["train", tmp_path / "r", "--set", "seed=1"],
              f"a variant of it: rnnlab train {tmp_path / 'r' / 'spec.toml'}"),
             (["tui", "esn", "--set", "seed=1"], "esn is an architecture lab"),

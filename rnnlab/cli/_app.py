@@ -243,6 +243,8 @@ def _overrides(sets: list[str] | None, flags: Mapping[str, tuple[str, Any]] = {}
             raise UserError(f"--set takes FIELD=VALUE (model.cell=gru), got {item!r}")
         if field in flags:
             raise UserError(f"--set {field} and {flags[field][0]} both set {field}: give one")
+        if field in overrides:  # the second silently won
+            raise UserError(f"--set {field} given twice ({overrides[field][1]} and {text}): give one")
         try:
             value = tomllib.loads(f"value = {text}")["value"]
         except tomllib.TOMLDecodeError:
