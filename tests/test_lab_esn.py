@@ -824,6 +824,28 @@ def test_a_long_free_run_status_line_fits_and_never_puts_t_past_its_total(size):
     drive(check, size=size, generate=400)
 
 
+def test_q_during_a_long_refit_quits_without_waiting_for_it(monkeypatch):
+    """A refit of 1000 units cannot be interrupted: the exit waited for its worker thread, the
+    terminal blank for 13 s. It now runs where a quit does not wait for it."""
+    import time
+
+    held: dict = {}
+
+    async def run():
+        app = LabScreenApp("esn", engine=small())
+        async with app.run_test(size=(160, 50)) as pilot:
+            await pilot.pause()
+            held["finish"] = await _press_r_and_hold_its_fit(monkeypatch, pilot)
+            await pilot.press("q")
+            held["quit_at"] = time.monotonic()
+
+    try:
+        asyncio.run(run())  # its end waits for every worker thread that is not a daemon
+        assert time.monotonic() - held["quit_at"] < 5  # not the 30 s the held fit waits
+    finally:
+        held["finish"].set()
+
+
 def test_quitting_the_esn_lab_never_asks():
     """An ESN is fit in closed form in a moment and its options and seed are on the screen:
     nothing is lost that a refit cannot make again, so q quits at once, even after refits."""

@@ -18,7 +18,6 @@ import contextlib
 import functools
 import io
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -44,6 +43,7 @@ from .screens import EditScreen, HelpScreen, OpenScreen, PromptScreen, key_names
 from .terminal import (ConfirmQuit, FixedTheme, KeysFollowDialogs, LabMainScreen, PlainNotices, fit_footer,
                        scroll_pages, show_if_too_small, training_goes_on, warn_without_true_colour)
 from .widgets import Heatmap
+from .workers import run_until_cancelled
 
 REFRESH_HZ = 12          # how often the screen reads the trainer's buffer while training (status line)
 PLOTS_EVERY = 3          # ... redraws the loss and gradient-norm curves (4 Hz: each redraw is a few ms
@@ -551,24 +551,8 @@ class LabApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App[None]
 
     @work(thread=True, exclusive=True, group="compute", exit_on_error=False)
     def _compute_in_background(self, compute: Callable[[], object]) -> None:
-        """Run ``compute`` in a daemon thread and wait for it. A NumPy or Numba call cannot be
-        interrupted, and asyncio waits at exit for every worker thread (not daemons) to finish: q
-        would wait for the whole computation. Cancelled (the app quits), this worker stops waiting."""
-        worker = get_current_worker()
-        failure: list[Exception] = []
-
-        def run() -> None:
-            try:
-                compute()
-            except Exception as exc:  # raised again in the worker: on_worker_state_changed reports it
-                failure.append(exc)
-
-        thread = threading.Thread(target=run, name="rnnlab-compute", daemon=True)
-        thread.start()
-        while thread.is_alive() and not worker.is_cancelled:
-            thread.join(0.05)
-        if failure:
-            raise failure[0]
+        """Run ``compute`` (:func:`~rnnlab.tui.workers.run_until_cancelled`: q does not wait for it)."""
+        run_until_cancelled(compute, get_current_worker())
 
     def _computed(self, cancelled: bool) -> None:
         """The compute worker has finished (or was cancelled: the app is closing, and the thread

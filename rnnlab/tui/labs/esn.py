@@ -46,6 +46,7 @@ from ..terminal import (PassKeysToDialog, first_fit, fit_footer, scroll_pages, s
                         warn_without_true_colour)
 from ..screens import HelpScreen, PromptScreen, key_names, key_table
 from ..widgets import ColorBar, ComplexPlane, Heatmap, LinePlot
+from ..workers import run_until_cancelled
 from . import QUIT_HELP, fit_sub_title
 
 TICK_HZ = 10          # how often a running sweep's curve is redrawn
@@ -559,19 +560,25 @@ class EsnScreen(PassKeysToDialog, Screen[None]):
         """Apply the requested options in a worker (:meth:`_apply`), unsettled until its end is handled."""
         self._refits_unsettled.add(self._apply())
 
+    # Both run their computation where a quit does not wait for it (run_until_cancelled); a
+    # cancelled worker's computation goes on to its end, as an uninterruptible refit always did.
     @work(thread=True, exclusive=True, group="esn", exit_on_error=False)
     def _apply(self) -> None:
         worker = get_current_worker()
-        self.lab.apply(should_stop=lambda: worker.is_cancelled)
+        run_until_cancelled(lambda: self.lab.apply(should_stop=lambda: worker.is_cancelled), worker)
 
     @work(thread=True, exclusive=True, group="esn", exit_on_error=False)
     def _sweep(self, name: str) -> None:
         worker = get_current_worker()
-        # a change requested just before: this worker cancelled the refit's, so it applies it even
-        # when the sweep is stopped (by Esc, or by a newer request, which the lab then applies too)
-        self.lab.apply()
-        if not worker.is_cancelled:  # else the last sweep stays, not an empty stopped one
-            self.lab.sweep(name, should_stop=lambda: worker.is_cancelled)
+
+        def sweep() -> None:
+            # a change requested just before: this worker cancelled the refit's, so it applies it even
+            # when the sweep is stopped (by Esc, or by a newer request, which the lab then applies too)
+            self.lab.apply()
+            if not worker.is_cancelled:  # else the last sweep stays, not an empty stopped one
+                self.lab.sweep(name, should_stop=lambda: worker.is_cancelled)
+
+        run_until_cancelled(sweep, worker)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Every worker's end lands here: redraw; an error goes to the status line, inline."""
