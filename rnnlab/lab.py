@@ -382,7 +382,7 @@ class Lab(StepCursor, TrainingControl):
             self.diverted_from, self.diverted_because = None, ""
             if self.run is not None:
                 if self._logs_not_ours:
-                    self.diverted_because = "has no checkpoint.npz, so its training log is not this model's"
+                    self.diverted_because = "has no checkpoint.npz (its training log is another model's)"
                 elif not stack.enter_context(self.run.writing()) or self.run.state() != self._run_state:
                     self.diverted_because = "changed on disk since this lab read it"
                 if self.diverted_because:

@@ -26,7 +26,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
-from .data import make_task
+from .data import make_task, task_fields
 from .data import files as data_files
 from .data.files import resolve_path
 from .errors import DataError, SpecError, closest_name
@@ -484,10 +484,17 @@ class Spec:
         if need <= have // 2:
             return
         m, t = self.model, self.train
-        sizes = {"model.hidden_size": (m.hidden_size, ModelSpec.hidden_size), "model.num_layers": (m.num_layers, 1),
-                 "train.batch_size": (t.batch_size, TrainSpec.batch_size),
-                 "train.eval_batch_size": (t.eval_batch_size, TrainSpec.eval_batch_size),
-                 "task.length": (task.length ** (2 if m.attention else 1), 100 ** (2 if m.attention else 1))}
+        sizes = {"model.hidden_size": (m.hidden_size, ModelSpec.hidden_size), "model.num_layers": (m.num_layers, 1)}
+        # the larger of the two batches is the one counted (a smaller one made smaller saves nothing)
+        if t.batch_size >= t.eval_batch_size:
+            sizes["train.batch_size"] = (t.batch_size, TrainSpec.batch_size)
+        else:
+            sizes["train.eval_batch_size"] = (t.eval_batch_size, TrainSpec.eval_batch_size)
+        # the length by the task's own field (copy's is its delay; a file's text has none to blame)
+        length_field = next((f"task.{name}" for name in ("length", "delay") if name in task_fields(task.kind)), None)
+        if length_field is not None:
+            power = 2 if m.attention else 1
+            sizes[length_field] = (task.length ** power, 100 ** power)
         if batch is not None and batch > max(t.batch_size, t.eval_batch_size):
             sizes = {"batch": (batch, 1)}  # the pass's own batch (the CLI's --batch) is what grew it
         field = max(sizes, key=lambda name: sizes[name][0] / sizes[name][1])

@@ -218,7 +218,7 @@ def test_bench_interrupted_prints_the_shapes_it_measured_and_exits_130(capsys, m
     from rnnlab.cli import experiments
 
     @contextlib.contextmanager
-    def ctrl_c_during_the_second_shape():
+    def ctrl_c_during_the_second_shape(unit):
         stop = experiments._Stop()
         asked = iter(range(10**6))
         stop.is_set = lambda: next(asked) >= 2
@@ -229,7 +229,7 @@ def test_bench_interrupted_prints_the_shapes_it_measured_and_exits_130(capsys, m
     code, out, err = run(capsys, "bench", "--shape", "1,2,1,1", "--shape", "1,3,1,1", "--shape", "1,4,1,1",
                          "--repeats", "1", "--no-torch", "--no-reference", "--cells", "rnn_tanh", "--json")
     assert code == 130 and [row["T"] for row in json.loads(out)["rows"]] == [2, 3]
-    assert err.strip().splitlines()[-1] == "rnnlab: bench interrupted after 2 of 3 shapes"
+    assert err.strip().splitlines()[-1] == "rnnlab: bench interrupted after 2 of 3 measurements (cell and shape)"
     code, out, err = run(capsys, "bench", "--cells", "", "--quick")  # an unset shell variable: not every cell
     assert code == 2 and out == "" and err.strip() == "rnnlab: error: --cells names no cell (e.g. --cells lstm,gru)"
 

@@ -300,7 +300,7 @@ def test_sample_stopped_prints_what_it_generated_and_exits_130(capsys, tmp_path,
     assert run(capsys, "train", "hello", "--steps", "2", "--out", run_dir)[0] == 0
 
     @contextlib.contextmanager
-    def ctrl_c_after_three_characters():
+    def ctrl_c_after_three_characters(unit):
         stop = experiments._Stop()
         asked = iter(range(10**6))
         stop.is_set = lambda: next(asked) >= 3  # the 4th question: Ctrl-C came during the 3rd character

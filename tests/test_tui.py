@@ -917,6 +917,10 @@ def test_keys_typed_faster_than_a_dialog_draws_land_in_it():
         await wait_for(pilot, lambda: app.screen.query("#open-input"))
         await pilot.pause(0.2)
         assert app.screen.query_one("#open-input").value == "copy"
+        await pilot.press("escape")
+        for key in [*"iheh", "enter"]:  # Enter in the burst too: the typed sequence goes on the bench
+            app.post_message(events.Key(key, key if len(key) == 1 else None))
+        await wait_for(pilot, lambda: app.lab.steps == 2 and not app.screen.query("#prompt-input"))  # h e -> e h
 
     drive(check)
 
@@ -1131,6 +1135,10 @@ def test_a_longer_pinned_curve_labels_the_axis_by_the_distance_from_T():
         assert app.lab.steps < pinned_steps and plot.x_from_end == "T"
         axis = [plot.render_line(y).text for y in range(plot.size.height)][-1]
         assert axis.split()[0] == f"T-{pinned_steps - 1}" and axis.split()[-1] == "T" and "-5" not in axis
+        await pilot.press("home", "b", "b")  # BPTT at t = T - 1: its marker counted from T too
+        await pilot.pause()
+        axis = [plot.render_line(y).text for y in range(plot.size.height)][-1]
+        assert f"▲T-{app.lab.steps - app.lab.bptt_cursor - 1}" in axis, axis
         await pilot.press("M")
         assert plot.x_from_end == ""
 

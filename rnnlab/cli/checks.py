@@ -58,7 +58,7 @@ def gradcheck(
     from .experiments import _graceful_interrupt
 
     total = len(dict.fromkeys(names)) if names else len(gc.CHECKS)  # a name given twice runs once
-    with _compile_notices(), _graceful_interrupt() as stop, _progress() as progress:
+    with _compile_notices(), _graceful_interrupt("check") as stop, _progress() as progress:
         task = progress.add_task("gradient checks", total=total)
 
         def report(done: int, total: int, name: str) -> None:
@@ -305,7 +305,7 @@ def bench(
     from .experiments import _graceful_interrupt
 
     total = len(dict.fromkeys(cell_names)) * len(shape_list)
-    with _compile_notices(), _graceful_interrupt() as stop, _progress() as progress:
+    with _compile_notices(), _graceful_interrupt("measurement") as stop, _progress() as progress:
         task = progress.add_task("warming up", total=total)
 
         def report(done: int, total: int, label: str) -> None:
@@ -327,7 +327,7 @@ def bench(
     if missed:
         _message(f"{len(missed)} of {len(rows)} speed targets missed")
     if len(rows) < total:  # Ctrl-C: the shapes measured are printed above
-        _message(f"rnnlab: bench interrupted after {len(rows)} of {total} shapes")
+        _message(f"rnnlab: bench interrupted after {len(rows)} of {total} measurements (cell and shape)")
         raise typer.Exit(stop.exit_code)
     if missed and check_targets:
         raise typer.Exit(1)

@@ -96,7 +96,7 @@ def esn(
         values = len(SWEEP_VALUES[sweep])
         progress = _progress()
         progress.disable = not progress.console.is_terminal  # on a pipe rich would leave an empty line
-        with _compile_notices(), _graceful_interrupt() as stop, progress:
+        with _compile_notices(), _graceful_interrupt("refit") as stop, progress:
             bar = progress.add_task(f"sweep of {sweep}", total=values)
             result = lab.sweep(sweep, should_stop=stop.is_set,
                                on_point=lambda r: progress.update(bar, completed=r.done))

@@ -274,12 +274,13 @@ class _Stop(threading.Event):
 
 
 @contextlib.contextmanager
-def _graceful_interrupt() -> Iterator[_Stop]:
+def _graceful_interrupt(unit: str = "step") -> Iterator[_Stop]:
     """The first Ctrl-C or SIGTERM (``timeout``, ``kill``, a service manager) sets an event: training
-    stops after the current step and saves its checkpoint and summary. A second one interrupts at
-    once, which still leaves the last checkpoint intact (it is written atomically). The handlers are
-    installed for the duration of the ``with`` only, and only in the main thread (elsewhere Python
-    cannot install them: the event is then never set by a signal)."""
+    stops after the current step and saves its checkpoint and summary (another command after its
+    current ``unit``: "stopping after this check"). A second one interrupts at once, which still
+    leaves the last checkpoint intact (it is written atomically). The handlers are installed for the
+    duration of the ``with`` only, and only in the main thread (elsewhere Python cannot install
+    them: the event is then never set by a signal)."""
     stop = _Stop()
     if threading.current_thread() is not threading.main_thread():
         yield stop
@@ -291,7 +292,7 @@ def _graceful_interrupt() -> Iterator[_Stop]:
         stop.exit_code = 128 + signum
         stop.set()
         again = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM or Ctrl-C"
-        _message(f"[yellow]stopping after this step ({again} again to abort now)...[/yellow]")
+        _message(f"[yellow]stopping after this {unit} ({again} again to abort now)...[/yellow]")
 
     previous = {signum: signal.signal(signum, handler) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -395,7 +396,8 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
         spec = run.spec
     else:
         if target is not None and target not in preset_names() and is_run_dir(user_path(target)):
-            variant = f"; a variant of it: rnnlab train {Path(target) / SPEC} --set ..." if sets else ""
+            spec_file = shlex.quote(str(Path(target) / SPEC))
+            variant = f"; a variant of it: rnnlab train {spec_file} --set ..." if sets else ""
             raise UserError(f"{target} is a run directory, not a spec: continue it with --resume "
                             f"{shlex.quote(str(target))}{variant}")
         _refuse_lab(target)
@@ -654,7 +656,7 @@ def sample(
     with _compile_notices():
         lab = Lab.open(run.path, device=device)  # the run's device, or the CPU where its cuda is not usable
         prime = lab.default_prime() if prime is None else prime
-        with _graceful_interrupt() as stop:  # Ctrl-C: what was generated is printed
+        with _graceful_interrupt("character") as stop:  # Ctrl-C: what was generated is printed
             text = lab.sample(prime, length, temperature, seed, should_stop=stop.is_set)
     primed = text[: len(lab.task.encode(prime))]  # as read: a typed \n is the newline it stood for
     generated = len(text) - len(primed)

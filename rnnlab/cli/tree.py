@@ -73,7 +73,7 @@ def tree(
     progress = Progress(TextColumn("epoch"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("loss {task.fields[loss]}  test {task.fields[test]}"), TimeElapsedColumn(),
                         console=_err_console(), transient=True)
-    with _compile_notices(), _graceful_interrupt() as stop, progress:
+    with _compile_notices(), _graceful_interrupt("epoch") as stop, progress:
         bar = progress.add_task("train", total=epochs, loss="-", test="-")
 
         def on_epoch(stats) -> None:

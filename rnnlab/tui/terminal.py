@@ -30,26 +30,25 @@ class PassKeysToDialog:
     """Screen mixin, with :class:`KeysFollowDialogs` on the app: a key typed right after one that
     opens a dialog (``e`` then ``99``, faster than the dialog draws) reached this screen, and the
     app after it, before the first key's binding pushed the dialog, and was lost. This screen marks
-    the keys it passes up; the app passes a marked printable key on to the dialog now above it."""
+    the keys it passes up; the app passes a marked key on to the dialog now above it."""
 
     def on_key(self, event: events.Key) -> None:
         event._typed_under = self  # (Textual's events take attributes: no __slots__)
 
 
 class KeysFollowDialogs:
-    """App mixin: see :class:`PassKeysToDialog`. The key goes to the dialog's focused field once the
-    dialog has drawn (its own first field focused), as if typed there."""
+    """App mixin: see :class:`PassKeysToDialog`. The key, whichever it is (``i``, ``hell`` and
+    Enter: Enter submits), is typed again once the dialog has drawn (its own first field focused):
+    in order, through the app, so the dialog's fields and bindings take it as typed there."""
 
     def on_key(self, event: events.Key) -> None:
         dialog = self.screen
         under = getattr(event, "_typed_under", None)
-        if under is None or dialog is under or not event.is_printable or not event.character:
+        if under is None or dialog is under:
             return
-
-        def pass_on(key: str = event.key, character: str = event.character) -> None:
-            (dialog.focused or dialog).post_message(events.Key(key, character))
-
-        dialog.call_after_refresh(pass_on)
+        event.stop()
+        event.prevent_default()
+        dialog.call_after_refresh(self.post_message, events.Key(event.key, event.character))
 
 
 class LabMainScreen(PassKeysToDialog, Screen):

@@ -28,6 +28,7 @@ applying ``lab.requested`` (:meth:`EsnScreen._tick`).
 from __future__ import annotations
 
 import math
+from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
 
 import numpy as np
@@ -64,10 +65,14 @@ def _fmt(value: float, spec: str = ".4g") -> str:
 
 def _r2(value: float, decimals: int) -> str:
     """R² cut (not rounded) to ``decimals``: 0.999968 is "0.9999" at 4, where rounding wrote the
-    perfect fit it is not ("1.0000")."""
+    perfect fit it is not ("1.0000"). Cut in decimal (0.57 * 10**4 is 5699.999... in binary); a
+    diverged model's huge negative R² in e-notation."""
     if value is None or not math.isfinite(value):
         return "-"
-    return format(math.floor(value * 10**decimals) / 10**decimals, f".{decimals}f")
+    if abs(value) >= 1e6:
+        return format(value, ".3g")
+    cut = Decimal(repr(value)).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_FLOOR)
+    return format(cut, f".{decimals}f")
 
 
 VALUE_WIDTH = 9  # the values panel's numbers: "0.91234", "+1.23e-03"; the two-line panel is laid out for it

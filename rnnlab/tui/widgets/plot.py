@@ -289,8 +289,8 @@ class LinePlot(CachedFrame):
     x_range: reactive[tuple[float, float] | None] = reactive(None)
     """The x-axis from first to last value, whatever the data spans (None: the data's extent)."""
     x_from_end: reactive[str] = reactive("")
-    """Where set ("T"), the x-axis ends are labelled by their distance from the last x: "T-99" and
-    "T" (curves of several lengths lined up by their ends), not -89 and 10."""
+    """Where set ("T"), the x-axis ends and the marker are labelled by their distance from the last
+    x: "T-99", "▲T-2" and "T" (curves of several lengths lined up by their ends), not -89, 8 and 10."""
 
     def __init__(
         self,
@@ -510,7 +510,8 @@ class LinePlot(CachedFrame):
             ends = ends[:1]
         marked = None
         if marker_col is not None:
-            label = f"▲{_format_number(self.marker)}"
+            label = (f"▲{self.x_from_end}-{_format_number(x_high - self.marker)}" if self.x_from_end
+                     and self.marker < x_high else f"▲{self.x_from_end or _format_number(self.marker)}")
             x = min(gutter + marker_col // 2, grid.width - len(label))
             marked = (x, label)
             ends = [(at, text) for at, text in ends if at + len(text) < x or at > x + len(label)]
