@@ -523,10 +523,25 @@ def test_the_values_table_shows_a_gradient_only_once_bptt_has_revealed_it():
     drive(check)
 
 
+def test_the_gradient_heatmap_follows_the_time_cursor_once_bptt_is_whole():
+    """After B the dL/dh_t map stayed on t = 1..65 of 200 (its cursor the finished BPTT's, t = 1):
+    End and the arrows moved every other map, and no key reached the rest of it."""
+    async def check(app, pilot):
+        await pilot.press("b", "b")
+        dh_map = app.query_one("#map-dh", Heatmap)
+        assert dh_map.cursor == app.lab.bptt_cursor == app.lab.steps - 2  # stepping: the BPTT step
+        await pilot.press("B", "end")
+        await pilot.pause()
+        assert app.lab.bptt_cursor == 0 and dh_map.cursor == app.lab.steps - 1 == app.query_one("#map-h").cursor
+
+    drive(check, "adding-rnn", size=(120, 40))
+
+
 def test_self_attention_reveals_its_backward_pass_whole_and_every_view_says_so():
     """copy-attention: no recurrence to step back through, every step's gradient comes at once: b
     shows it whole (the dL/dh_t heatmap, the values at t = 5, the plot "all steps at once"), with no
-    BPTT cursor marked; a second b says why there is nothing more."""
+    BPTT cursor marked (its heatmap follows the time cursor, t = 5, as the states'); a second b says
+    why there is nothing more."""
     async def check(app, pilot):
         notices = []
         app.notify = lambda message, **kw: notices.append(message)
@@ -534,7 +549,7 @@ def test_self_attention_reveals_its_backward_pass_whole_and_every_view_says_so()
         lab = app.lab
         assert lab.bptt_cursor == 0
         dh_map = app.query_one("#map-dh", Heatmap)
-        assert dh_map.revealed == lab.steps and dh_map.cursor is None
+        assert dh_map.revealed == lab.steps and dh_map.cursor == 4 == app.query_one("#map-h", Heatmap).cursor
         plot = app.query_one(GradientPlot)
         assert plot.marker is None and "all steps at once" in plot.short_title
         values = app.query_one("#values")

@@ -385,8 +385,11 @@ class StatePanel(VerticalScroll):
             if name in GRADIENTS:
                 heatmap.reveal_from_end = True
                 heatmap.revealed = lab.steps - lab.bptt_cursor
-                # (self-attention reveals every step at once: no step of a backward pass to mark)
-                heatmap.cursor = lab.bptt_cursor if lab.bptt_cursor < lab.steps and not lab.is_attention else None
+                # the BPTT step while the backward pass is under way; once it is whole (and for
+                # self-attention, which reveals every step at once) the time cursor, as the states':
+                # the view stayed on t = 1..65 of 200 with no key to reach the rest
+                stepping = 0 < lab.bptt_cursor < lab.steps and not lab.is_attention
+                heatmap.cursor = lab.bptt_cursor if stepping else cursor
                 tag = "backprop" if title.endswith("(backprop)") else "BPTT"
                 heatmap.title = f"{title.removesuffix(f' ({tag})')} ({tag}, {range_text}){where}"
             else:
