@@ -523,6 +523,19 @@ def test_the_values_table_shows_a_gradient_only_once_bptt_has_revealed_it():
     drive(check)
 
 
+@pytest.mark.parametrize("size", [(120, 40), (160, 50)])
+def test_the_attention_map_leaves_the_heatmaps_more_room_in_a_wider_terminal(size):
+    """adding-attention's 100 keys: the map took 66 of 120 columns and 102 of 160, the heatmaps
+    shrinking to 21 and 25 steps as the terminal grew."""
+    async def check(app, pilot):
+        await pilot.press("right")
+        await pilot.pause()
+        panel, states = app.query_one("#attention"), app.query_one("#states")
+        assert panel.size.width <= 0.4 * size[0] + 1 and states.size.width >= 0.3 * size[0]
+
+    drive(check, "adding-attention", size=size)
+
+
 def test_the_gradient_heatmap_follows_the_time_cursor_once_bptt_is_whole():
     """After B the dL/dh_t map stayed on t = 1..65 of 200 (its cursor the finished BPTT's, t = 1):
     End and the arrows moved every other map, and no key reached the rest of it."""

@@ -823,6 +823,9 @@ class AttentionMap(Heatmap):
 
 ATTENTION_MIN_WIDTH, ATTENTION_FRAME = 28, 4  # the panel's columns: at least; besides its map's
 ATTENTION_ROOM_BESIDE = 52  # columns left to the heatmaps and the values when it widens (24 each and borders)
+#: ... and at most this share of the terminal: at 160 columns a map of 100 keys took 102 and left the
+#: heatmaps 25 steps (wider terminals gave them less); a longer sequence shares columns instead.
+ATTENTION_MAX_SHARE = 0.4
 
 
 class _MapScroll(VerticalScroll):
@@ -854,8 +857,9 @@ class AttentionPanel(Vertical):
         T = weights.shape[0]
         # a column per key: T columns besides the border, padding and scrollbar (ATTENTION_FRAME), as
         # far as the heatmaps and values beside it keep their room (a longer sequence shares columns)
-        self.styles.min_width = max(ATTENTION_MIN_WIDTH, min(T + ATTENTION_FRAME,
-                                                             self.app.size.width - ATTENTION_ROOM_BESIDE))
+        width = self.app.size.width
+        self.styles.min_width = max(ATTENTION_MIN_WIDTH, min(T + ATTENTION_FRAME, width - ATTENTION_ROOM_BESIDE,
+                                                             int(ATTENTION_MAX_SHARE * width)))
         query, key = np.indices((T, T))
         blank = query >= lab.cursor  # rows not revealed yet
         if lab.trace.causal:
