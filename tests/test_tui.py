@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 import os
 import re
 from pathlib import Path
@@ -1200,6 +1201,9 @@ def test_m_pins_the_gradient_curve_to_compare_the_next_model_with():
         assert xs.tolist() == list(range(steps - 3, steps + 1)) and np.array_equal(ys, pinned)
         assert plot.x_range == (float(min(steps - 3, 1)), float(steps))
         assert loss_plot.series_names == ["pin hello"]  # parity has not trained
+        baseline = app.lab.task.baseline()  # its baseline under the pinned loss, not hello's chance
+        assert (loss_plot.threshold, loss_plot.threshold_label) == (baseline.loss, baseline.name) != (
+            math.log(4), "chance")  # hello's: a uniform guess over its 4 characters
         await pilot.press("M")
         assert plot.series_names == ["||dL/dh_t||", "||ΔW_hh(t)||"] and plot.pinned is None
         assert loss_plot.series_names == []

@@ -930,6 +930,9 @@ class TrainingPlots(Vertical):
         loss_plot.clear()
         if self.pinned is not None:  # first: the current curves are drawn over it
             loss_plot.set_series(*self.pinned, color="#8a8a8a")
+        baseline = lab.task.baseline()  # this model's task's (drawn under a pinned loss before it trains)
+        loss_plot.threshold = baseline.loss if baseline else None
+        loss_plot.threshold_label = baseline.name if baseline else ""
         if not size:
             norm_plot.clear()
             norm_plot.short_title = ""  # a new experiment: not the last one's numbers
@@ -940,9 +943,6 @@ class TrainingPlots(Vertical):
         if evals:
             evaluated = "held-out" if not lab.task.eval_not_held_out else "eval (train data)"
             loss_plot.set_series(evaluated, [e.step for e in evals], [e.loss for e in evals], color="#40c040")
-        baseline = lab.task.baseline()
-        loss_plot.threshold = baseline.loss if baseline else None
-        loss_plot.threshold_label = baseline.name if baseline else ""
         last = history[size - 1]
         accuracy = "" if last.accuracy is None else f"acc {100 * last.accuracy:.0f}%"
         loss_plot.title = f"loss {last.loss:.4g}  {accuracy}".rstrip()
