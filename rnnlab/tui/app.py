@@ -927,7 +927,8 @@ class LabApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App[None]
         plot.update_from(self.lab, self.layer, self.direction)
         training.update_from(self.lab)
         loss = " and its training loss" if training.pinned is not None else ""
-        self.notify(f"pinned ||dL/dh_t||{loss} as '{name}' (grey): open (o) or edit (e) another model to compare; "
+        curve = "||dL/dx_t||" if self.lab.is_attention else "||dL/dh_t||"  # where self-attention's gradient goes
+        self.notify(f"pinned {curve}{loss} as '{name}' (grey): open (o) or edit (e) another model to compare; "
                     "M drops it")
 
     def action_unpin_curve(self) -> None:

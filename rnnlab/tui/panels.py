@@ -103,7 +103,7 @@ BAR_CHANNELS = 3
 #: A channel's name in the bar's labels, at most (terminal cells; a longer CSV header name is cut with "…").
 CHANNEL_NAME_CELLS = 12
 #: A pinned gradient curve's legend names its experiment in at most this many cells.
-PIN_NAME_CELLS = 16
+PIN_NAME_CELLS = 24  # selective-copy-mingru whole (16 cut "selective-copy-…", which told no preset apart)
 
 
 def bar_layout(lab: Lab) -> list[tuple[str, str, int | None]]:
