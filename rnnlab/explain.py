@@ -82,6 +82,18 @@ _FUNCS = {"σ": lambda v: 1.0 / (1.0 + math.exp(-v)) if v >= 0 else math.exp(v) 
           "sin": math.sin}
 
 
+#: Past this magnitude a number is written in e-notation: a typed 1e30 made a pre-activation of
+#: 48423268629591244099005972480.000.
+FIXED_POINT_MAX = 1e6
+
+
+def _number(v: float, digits: int) -> str:
+    """``v`` with ``digits`` decimals (never "-0.000"), or in e-notation where it is huge."""
+    if math.isfinite(v) and abs(v) >= FIXED_POINT_MAX:
+        return f"{v:.{digits}e}"
+    text = f"{v:.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0.0 else text
+
 @dataclass(frozen=True)
 class Term:
     """One named number in an equation, e.g. ``Term("V_i·h_{t-1}", -0.12)``."""
@@ -112,8 +124,7 @@ class Equation:
             raise ValueError(f"digits must be a non-negative integer, got {digits!r}")
 
         def fmt(v: float) -> str:
-            s = f"{v:.{digits}f}"
-            return s[1:] if s.startswith("-") and float(s) == 0.0 else s  # no "-0.000"
+            return _number(v, digits)
 
         values = {term.name: term.value for term in self.terms}
         parts = [f"{self.symbol} = {self.formula}"]
@@ -517,8 +528,7 @@ class AttentionStep:
             raise ValueError(f"digits must be a non-negative integer, got {digits!r}")
 
         def fmt(v: float) -> str:
-            text = f"{v:.{digits}f}"
-            return text[1:] if text.startswith("-") and float(text) == 0.0 else text
+            return _number(v, digits)
 
         first, last = self.keys[0] + 1, self.keys[-1] + 1
         span = f"keys j = {first}..{last}" + (", causal" if self.causal else "")

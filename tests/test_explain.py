@@ -217,6 +217,13 @@ def test_text_folds_a_negative_terms_sign_into_the_operator_before_it():
     assert Equation("e", "a·c + c", terms, -0.167, "").text() == "e = a·c + c = 0.068·(-0.156) − 0.156 = -0.167"
 
 
+def test_text_writes_a_huge_number_in_e_notation():
+    """A typed 1e30 gave σ(48423268629591244099005972480.000 − 0.006 − 0.147)."""
+    terms = (Term("a", 4.8423e28), Term("b", -0.006))
+    assert Equation("f_t", "σ(a + b)", terms, 1.0, "").text() == \
+        "f_t = σ(a + b) = σ(4.842e+28 − 0.006) = σ(4.842e+28) = 1.000"
+
+
 def test_text_gru_and_reverse_direction():
     _, _, _, trace = _make("GRU", "tanh", True, 1, True, "float64")
     r, z, n, h = explain_step(trace, 0, 0, direction=1)
