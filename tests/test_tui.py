@@ -1095,6 +1095,19 @@ def test_the_open_dialog_fits_80x24_and_a_run_named_like_a_preset_opens_as_a_run
     drive(check, target="parity", size=(80, 24))
 
 
+def test_the_open_dialog_takes_a_name_typed_as_its_row_reads_it():
+    """'preset text', as the list writes it, was refused as an unknown preset."""
+    async def check(app, pilot):
+        await pilot.press("o")
+        await wait_for(pilot, lambda: app.screen.query("#open-input"))
+        app.screen.query_one("#open-input").value = "preset parity"
+        await pilot.pause()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.lab.task.kind == "parity")
+
+    drive(check, target="hello")
+
+
 def test_a_folder_of_runs_typed_in_the_open_dialog_lists_them(tmp_path, monkeypatch):
     """Typing runs, which also narrowed the list to the runs in it, opened the first of them."""
     monkeypatch.chdir(tmp_path)

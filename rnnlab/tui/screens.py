@@ -448,6 +448,14 @@ OPEN_FRAME_CELLS = 14
 OPEN_ABOUT_CELLS = 50
 
 
+def _without_kind(typed: str) -> str:
+    """What was typed in the open dialog, without the word its rows begin with ("preset text",
+    "run runs/x" as a row reads): the name alone."""
+    typed = typed.strip()
+    kind, _, rest = typed.partition(" ")
+    return rest.strip() if kind in ("preset", "run") and rest.strip() else typed
+
+
 def open_choices(folders: Sequence[Path]) -> list[tuple[str, Text, str]]:
     """What the open dialog lists: the runs in ``folders`` (those that exist), the most recently
     updated first, then the presets; each ``(target, label, words)``, the words those that typing
@@ -538,7 +546,7 @@ class OpenScreen(ReplacesTheModel):
     def _list(self, typed: str) -> None:
         """List the choices that ``typed`` leaves, each one line cut to the dialog's width (ids are
         indices: a run in ./ and a preset may have one name), as many rows as the terminal has."""
-        wanted = typed.strip().casefold()
+        wanted = _without_kind(typed).casefold()
         matches = [(target, label) for target, label, words in self._choices if wanted in words.casefold()]
         matches.sort(key=lambda choice: choice[0].casefold() != wanted)  # stable: the rest keep their order
         self._shown = [target for target, _ in matches]
@@ -587,7 +595,7 @@ class OpenScreen(ReplacesTheModel):
 
     @on(Input.Submitted, "#open-input")
     def _submitted(self, event: Input.Submitted) -> None:
-        typed = event.value.strip()
+        typed = _without_kind(event.value)
         options = self.query_one("#open-list", OptionList)
         chosen = options.highlighted is not None and options.option_count
         exact = chosen and self._shown[options.highlighted].casefold() == typed.casefold()
