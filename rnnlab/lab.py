@@ -403,7 +403,8 @@ class Lab(StepCursor, TrainingControl):
             if self.training_status == "diverged":
                 status = "diverged"
             else:
-                status = "completed" if self.trainer.step >= target else "stopped"
+                status = ("completed" if self.trainer.step >= target else
+                          "stopped" if self.trainer.step else "untrained")  # saved before any step
             # a run opened and saved untrained keeps what its summary says of how its training
             # ended (a divergence, at a step after the checkpoint read): nothing new happened to it
             if self._opened[0] is not run or self._opened[1] != self.trainer.step or run.read_summary() is None:

@@ -158,6 +158,15 @@ def test_a_save_never_replaces_a_run_trained_further_by_another_process(lab, tmp
     assert opened.save_run() == elsewhere and opened.diverted_from is None  # its own new run from then on
 
 
+def test_a_run_saved_before_any_step_is_listed_untrained(tmp_path):
+    """ctrl+s at step 0 wrote the status "stopped", as if training had been interrupted."""
+    from rnnlab.train.runs import list_runs
+
+    path = Lab.open("hello").save_run(tmp_path / "run")
+    assert json.loads((path / "summary.json").read_text())["status"] == "untrained"
+    assert [(r.status, r.step) for r in list_runs(tmp_path)] == [("untrained", 0)]
+
+
 def test_a_save_leaves_alone_a_run_opened_without_its_checkpoint(lab, tmp_path):
     """Its log tells of training the lab (with untrained weights) does not hold: ctrl+s emptied
     metrics.jsonl and evals.jsonl and wrote the untrained weights beside a "completed" summary."""
