@@ -1485,6 +1485,17 @@ def test_a_typed_newline_is_backslash_n_or_its_label_and_the_dialog_says_so():
     drive(check, "text", size=(120, 36))
 
 
+def test_a_says_a_model_without_attention_has_no_heads():
+    """a/A did nothing at all in a recurrent model's lab, where [ and ] say why they do nothing."""
+    async def check(app, pilot):
+        await pilot.press("a")
+        await pilot.pause()
+        assert any("lstm model has no attention heads" in n.message for n in app._notifications)
+        assert app.head == 0
+
+    drive(check)
+
+
 def test_help_lists_every_key():
     async def check(app, pilot):
         await pilot.press("question_mark")

@@ -215,6 +215,7 @@ class LabApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App[None]
         # self-attention only (check_action hides them otherwise); after q: the footer's first to go where narrow
         Binding("a", "next_head", "next head"),
         Binding("A", "previous_head", "previous head", show=False),
+        Binding("a,A", "no_heads", "heads (self-attention)", show=False),  # the others': a notice, not silence
     ]
 
     def __init__(self, target: str | Path | Spec | None = None, *, choose_in: Path | None = None) -> None:
@@ -358,6 +359,8 @@ class LabApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App[None]
         attention = self.lab is not None and self.lab.is_attention
         if action in ("next_head", "previous_head", "backprop"):
             return attention
+        if action == "no_heads":
+            return not attention
         if action == "bptt_step":
             return not attention
         return True
@@ -721,6 +724,11 @@ class LabApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App[None]
         if self._has_lab() and self.lab.is_attention:
             self.head = (self.head + delta) % self.lab.num_heads
             self.update_views()
+
+    def action_no_heads(self) -> None:
+        if self.lab is not None:
+            self.notify(f"a {self.lab.spec.model.cell} model has no attention heads (a/A switch a "
+                        "self-attention model's)", timeout=2)
 
     @refused_while_computing
     def action_next_head(self) -> None:
