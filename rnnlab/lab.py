@@ -124,6 +124,7 @@ class Lab(StepCursor, TrainingControl):
         self.view_batch = batch
         self.sequence_seed = spec.seed
         self.sequence: Batch = self.task.eval_batch(batch, spec.seed)
+        self.sequence_typed = False  # the bench's sequence typed by the user (set_sequence)
         self.trace = None
         self.evaluation: Evaluation | None = None
         self.cursor = 0
@@ -171,13 +172,16 @@ class Lab(StepCursor, TrainingControl):
             raise UserError(f"this sequence has {batch.T} steps but the selfattention model's positional encoding "
                             f"covers the task's length, {max_len} steps: use at most {max_len}")
 
-    def set_sequence(self, batch: Batch) -> None:
-        """Put another sequence on the bench (recomputes the forward pass, rewinds the cursors).
+    def set_sequence(self, batch: Batch, *, typed: bool = False) -> None:
+        """Put another sequence on the bench (recomputes the forward pass, rewinds the cursors);
+        ``typed``: one the user typed, not the task's draw (:attr:`sequence_typed`, which the views
+        say: the task's description is of what it trains on).
 
         A self-attention model refuses (UserError, nothing changes) a sequence longer than the
         task's length, which its positional encoding was built for."""
         self.check_sequence(batch)
         self.refresh(sequence=batch)
+        self.sequence_typed = typed
 
     def sequence_from_text(self, text: str) -> None:
         """Put a typed sequence on the bench, in the task's own syntax (``task.typing_prompt()``: characters,
@@ -185,7 +189,7 @@ class Lab(StepCursor, TrainingControl):
         task takes no typed sequence (two-scales), nothing changed then."""
         if not hasattr(self.task, "sequence_from_text"):
             raise UserError(f"the {self.task.kind} task takes no typed text; regenerate a sequence instead")
-        self.set_sequence(self.task.sequence_from_text(text))
+        self.set_sequence(self.task.sequence_from_text(text), typed=True)
 
     def regenerate(self, seed: int | None = None) -> None:
         """A fresh sequence from the task's generator (a new seed each call unless one is given)."""

@@ -1466,7 +1466,11 @@ def test_typing_bits_on_the_parity_task_and_a_refused_one():
         assert lab.trace.get("h").shape[0] == 4  # the forward pass ran on the typed bits
         lines = screen_text(app).splitlines()
         assert any(line.split() == ["input", "1", "0", "1", "1"] for line in lines[:6])
-        assert "steps 1-4 of 4" in screen_text(app)
+        # the task's "parity of 10 bits" is what it trains on, not these 4
+        assert "steps 1-4 of 4   this typed sequence: loss" in screen_text(app)
+        assert "trained on parity: " in screen_text(app)
+        await pilot.press("n")  # a draw of the task's again
+        await wait_for(pilot, lambda: not app.lab.sequence_typed and "this sequence: loss" in screen_text(app))
 
     drive(check, "parity", size=(120, 36))
 

@@ -290,8 +290,10 @@ class SequenceBar(LabView):
         acc = "" if evaluation.accuracy is None else f"  accuracy {100 * evaluation.accuracy:.0f}%"
         channels = len(lab.task.channels)
         cut = f"   channels 1-{BAR_CHANNELS} of {channels}" if channels > BAR_CHANNELS else ""
-        text.append(f"steps {start + 1}-{stop} of {T}{cut}   this sequence: loss {evaluation.loss:.4g}{acc}   "
-                    f"{lab.task.describe()}", style="dim")
+        # a typed sequence is not what the task's description says (10 bits, 100 pairs): it trains on those
+        which, task = ("this typed sequence", "trained on ") if lab.sequence_typed else ("this sequence", "")
+        text.append(f"steps {start + 1}-{stop} of {T}{cut}   {which}: loss {evaluation.loss:.4g}{acc}   "
+                    f"{task}{lab.task.describe()}", style="dim")
         self.update(text)
 
 
