@@ -278,6 +278,19 @@ def test_a_layer_that_refuses_its_size_is_a_spec_error_naming_the_model(monkeypa
         make_model(spec.model, task.input_size, task.output_size, 0, task.length)
 
 
+def test_the_memory_refusal_names_a_field_that_shrinks_it(monkeypatch):
+    """Of the two batches only the larger counts (blaming the smaller one saved nothing when made
+    smaller), and a task's length is its own field (copy's is its delay: task.length is no field of it)."""
+    import rnnlab.spec
+
+    monkeypatch.setattr(rnnlab.spec, "physical_memory", lambda: 24 * 2**30)  # this machine's, whatever CI has
+    with pytest.raises(SpecError, match="^train.eval_batch_size: "):
+        load_preset("adding-lstm").with_overrides({"train.batch_size": 3200, "train.eval_batch_size": 20000,
+                                                   "model.hidden_size": 256})
+    with pytest.raises(SpecError, match="^task.delay: "):
+        load_preset("copy").with_overrides({"task.delay": 90000, "train.batch_size": 2000})
+
+
 def test_attention_memory_grows_with_the_square_of_the_length():
     spec = load_preset("adding-attention")
     short, long = (spec.with_overrides({"task.length": n}) for n in (100, 200))

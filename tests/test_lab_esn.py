@@ -747,6 +747,7 @@ def test_r2_is_cut_not_rounded_up_to_a_perfect_fit():
     assert _r2(0.999968, 4) == "0.9999" and _r2(0.999968, 6) == "0.999968" and _r2(1.0, 4) == "1.0000"
     assert _r2(-0.25, 4) == "-0.2500" and _r2(float("nan"), 4) == "-"
     assert _r2(0.57, 4) == "0.5700" and _r2(-1e303, 6) == "-1e+303"  # 0.57 * 1e4 is 5699.999... in binary
+    assert _r2(np.float64(0.57), 4) == "0.5700"  # a sweep's scores are NumPy's (repr "np.float64(0.57)")
 
 
 def test_a_sweep_from_other_options_is_marked_stale_and_its_best_shows_at_120x36():

@@ -541,12 +541,22 @@ def test_the_gradient_heatmap_follows_the_time_cursor_once_bptt_is_whole():
     """After B the dL/dh_t map stayed on t = 1..65 of 200 (its cursor the finished BPTT's, t = 1):
     End and the arrows moved every other map, and no key reached the rest of it."""
     async def check(app, pilot):
+        lab = app.lab
         await pilot.press("b", "b")
         dh_map = app.query_one("#map-dh", Heatmap)
-        assert dh_map.cursor == app.lab.bptt_cursor == app.lab.steps - 2  # stepping: the BPTT step
+        assert dh_map.cursor == lab.bptt_cursor == lab.steps - 2  # stepping: the BPTT step
         await pilot.press("B", "end")
         await pilot.pause()
-        assert app.lab.bptt_cursor == 0 and dh_map.cursor == app.lab.steps - 1 == app.query_one("#map-h").cursor
+        assert lab.bptt_cursor == 0 and dh_map.cursor == lab.steps - 1 == app.query_one("#map-h").cursor
+        lab.bptt_cursor = 1  # at t = 2, then b's last step to t = 1: the map stays there, where the user looks
+        app.update_views()
+        await pilot.press("b")
+        await wait_for(pilot, lambda: lab.bptt_cursor == 0)
+        await pilot.pause()
+        assert dh_map.cursor == 0
+        await pilot.press("left")  # until a time key moves
+        await pilot.pause()
+        assert dh_map.cursor == lab.cursor - 1 == app.query_one("#map-h").cursor
 
     drive(check, "adding-rnn", size=(120, 40))
 
@@ -950,6 +960,11 @@ def test_keys_typed_faster_than_a_dialog_draws_land_in_it():
         for key in [*"iheh", "enter"]:  # Enter in the burst too: the typed sequence goes on the bench
             app.post_message(events.Key(key, key if len(key) == 1 else None))
         await wait_for(pilot, lambda: app.lab.steps == 2 and not app.screen.query("#prompt-input"))  # h e -> e h
+        for key in [*"ihe", "enter", "l"]:  # a key after Enter would overtake it ("hel" went on the bench)
+            app.post_message(events.Key(key, key if len(key) == 1 else "\r"))
+        await wait_for(pilot, lambda: app.lab.steps == 1 and not app.screen.query("#prompt-input"))
+        await pilot.pause(0.2)
+        assert app.lab.task.input_tokens(app.lab.sequence) == ["h"] and app.lab.cursor == 0  # the l dropped
 
     drive(check)
 

@@ -984,7 +984,7 @@ class LabApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App[None]
         attention = self.lab is not None and self.lab.is_attention
         keys = [(key_names(b.key), self.ATTENTION_HELP.get(b.action, b.description) if attention else b.description)
                 for b in self.BINDINGS
-                if self.check_action(b.action, ())]  # the head keys only for a self-attention model
+                if self.check_action(b.action, ())]  # the head keys as the model has them (or a notice)
         keys.append(("mouse wheel", "scroll the panel under the mouse"))
         self.push_screen(HelpScreen(keys))
 

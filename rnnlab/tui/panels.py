@@ -310,6 +310,8 @@ class StatePanel(VerticalScroll):
         self.unit = 0  # the chosen unit, marked in every map
         self._maps: dict[str, Heatmap] = {}
         self._shown: dict[str, tuple] = {}  # per map: what _show last gave it (source, where, vmin, vmax)
+        self._cursors: tuple[int | None, int] = (None, 0)  # (BPTT, time) cursors of the last update
+        self._gradient_follows_time = False  # the dL/dh_t map's view: the time cursor's, else the BPTT step's
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="colorbars"):  # the colour key, docked on top: each signed map's title gives its r
@@ -359,6 +361,15 @@ class StatePanel(VerticalScroll):
             if gradient is not None:  # BPTT has begun: bring its heatmap into view, below the states
                 self.call_after_refresh(self._show_whole, gradient)
         cursor = time_cursor(lab)
+        # The dL/dh_t map's view follows the BPTT step while b steps (to t = 1 too, where the user
+        # looks), and the time cursor once the pass is whole and a time key moved, or B revealed it
+        # whole at once (self-attention always): it stayed on t = 1..65 of 200, out of any key's reach.
+        bptt, time = self._cursors
+        if lab.bptt_cursor != bptt:
+            self._gradient_follows_time = lab.is_attention or (lab.bptt_cursor == 0 and (bptt is None or bptt > 1))
+        elif lab.cursor != time:
+            self._gradient_follows_time = lab.bptt_cursor == 0
+        self._cursors = (lab.bptt_cursor, lab.cursor)
         layer, direction = self.stream
         streams = lab.spec.model.num_layers * lab.num_directions
         where = ("" if streams == 1 else f"  · block {layer}" if lab.is_attention
@@ -387,11 +398,8 @@ class StatePanel(VerticalScroll):
             if name in GRADIENTS:
                 heatmap.reveal_from_end = True
                 heatmap.revealed = lab.steps - lab.bptt_cursor
-                # the BPTT step while the backward pass is under way; once it is whole (and for
-                # self-attention, which reveals every step at once) the time cursor, as the states':
-                # the view stayed on t = 1..65 of 200 with no key to reach the rest
-                stepping = 0 < lab.bptt_cursor < lab.steps and not lab.is_attention
-                heatmap.cursor = lab.bptt_cursor if stepping else cursor
+                stepped = lab.bptt_cursor < lab.steps and not self._gradient_follows_time
+                heatmap.cursor = lab.bptt_cursor if stepped else cursor
                 tag = "backprop" if title.endswith("(backprop)") else "BPTT"
                 heatmap.title = f"{title.removesuffix(f' ({tag})')} ({tag}, {range_text}){where}"
             else:

@@ -453,7 +453,9 @@ def _without_kind(typed: str) -> str:
     "run runs/x" as a row reads): the name alone."""
     typed = typed.strip()
     kind, _, rest = typed.partition(" ")
-    return rest.strip() if kind in ("preset", "run") and rest.strip() else typed
+    if kind in ("preset", "run") and rest.strip() and not os.path.lexists(os.path.expanduser(typed)):
+        return rest.strip()  # (a folder named "run 2" is itself)
+    return typed
 
 
 def open_choices(folders: Sequence[Path]) -> list[tuple[str, Text, str]]:

@@ -37,9 +37,11 @@ class PassKeysToDialog:
 
 
 class KeysFollowDialogs:
-    """App mixin: see :class:`PassKeysToDialog`. The key, whichever it is (``i``, ``hell`` and
-    Enter: Enter submits), is typed again once the dialog has drawn (its own first field focused):
-    in order, through the app, so the dialog's fields and bindings take it as typed there."""
+    """App mixin: see :class:`PassKeysToDialog`. Once the dialog has drawn (its first field
+    focused) the keys are typed again in order: printable ones straight into its focused field,
+    then the first other key (Enter submits what they spelled, Esc closes) through the app, so the
+    dialog's bindings take it. Keys after that one are dropped: they would overtake it on their way
+    (``i h e Enter l`` put "hel" on the bench), and what the dialog's answer changes is not known."""
 
     def on_key(self, event: events.Key) -> None:
         dialog = self.screen
@@ -48,7 +50,16 @@ class KeysFollowDialogs:
             return
         event.stop()
         event.prevent_default()
-        dialog.call_after_refresh(self.post_message, events.Key(event.key, event.character))
+        dialog.call_after_refresh(self._type_again, dialog, event.key, event.character)
+
+    def _type_again(self, dialog: Screen, key: str, character: str | None) -> None:
+        if getattr(dialog, "_typed_again_ended", False) or dialog is not self.screen:
+            return
+        if character is not None and character.isprintable() and len(character) == 1:
+            (dialog.focused or dialog).post_message(events.Key(key, character))
+        else:
+            dialog._typed_again_ended = True
+            self.post_message(events.Key(key, character))
 
 
 class LabMainScreen(PassKeysToDialog, Screen):

@@ -71,7 +71,7 @@ def _r2(value: float, decimals: int) -> str:
         return "-"
     if abs(value) >= 1e6:
         return format(value, ".3g")
-    cut = Decimal(repr(value)).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_FLOOR)
+    cut = Decimal(repr(float(value))).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_FLOOR)  # (np.float64 too)
     return format(cut, f".{decimals}f")
 
 
