@@ -1664,7 +1664,9 @@ def test_lru_lab_shows_its_eigenvalues_against_the_unit_circle():
         assert lab.bptt_cursor == lab.steps - 1
         # no recurrent weights: no per-step dW_hh series, and the gradient's parts are drawn
         assert app.query_one(GradientPlot).series_names == ["||dL/dh_t||"]
-        assert app.query_one("#map-dh", Heatmap).title.startswith("|dL/dh_t| (BPTT, colour 0..")
+        assert app.query_one("#map-dh", Heatmap).title.startswith("|dL/dh_t| (BPTT, r = ")
+        keys = {part.id: part.display for part in app.query("#colorbars ColorBar")}  # its colour key: 0 .. r
+        assert keys == {"bar-signed": True, "bar-gates": False, "bar-moduli": True}
         assert app.query_one("#map-dh_re", Heatmap).reveal_from_end
         await pilot.press("end")
         await pilot.pause()

@@ -320,6 +320,10 @@ class StatePanel(VerticalScroll):
                            classes="key-signed")
             yield Static("  gates ", classes="key-gate")
             yield ColorBar(colormap="sequential", vmin=0.0, vmax=1.0, id="bar-gates", classes="key-gate")
+            # the LRU's |h_t| and |dL/dh_t|: sequential from 0 to the r its title gives
+            yield Static("  moduli ", classes="key-magnitude")
+            yield ColorBar(colormap="sequential", vmin=0.0, vmax=1.0, labels=("0", "r"), id="bar-moduli",
+                           classes="key-magnitude")
         yield Vertical(id="maps")
 
     def select(self, lab: Lab, layer: int, direction: int, unit: int) -> None:
@@ -344,7 +348,7 @@ class StatePanel(VerticalScroll):
         if not any(name in GRADIENTS for name in names):  # the room _show_whole made under them
             container.styles.padding = 0
         kinds = {record_kind(name, mode) for name in names}
-        for kind in ("signed", "gate"):  # only the keys of maps shown (self-attention, the LRU: no gates)
+        for kind in ("signed", "gate", "magnitude"):  # only the keys of maps shown (the LRU: no gates)
             for part in self.query(f"#colorbars .key-{kind}"):
                 part.display = kind in kinds
         new = {name: Heatmap(colormap="diverging" if record_kind(name, mode) == "signed" else "sequential",
@@ -391,8 +395,8 @@ class StatePanel(VerticalScroll):
                 largest = float(finite.max()) if finite.size else 0.0
                 scale = (largest or 1.0) if name in GRADIENTS else max(1.0, largest)
                 vmin, vmax = (-scale if kind == "signed" else 0.0), scale
-                # the colour key reads -r .. +r for signed maps: each says its r
-                range_text = f"r = {scale:.2g}" if kind == "signed" else f"colour 0..{scale:.2g}"
+                # the colour key reads -r .. +r for signed maps, 0 .. r for moduli: each map says its r
+                range_text = f"r = {scale:.2g}"
             self._show(name, heatmap, record, vmin, vmax)
             heatmap.marked_row = self.unit
             if name in GRADIENTS:
