@@ -809,7 +809,8 @@ class LabApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App[None]
         def read(batch: Batch | None) -> None:  # the forward pass, once the dialog is closed
             if batch is not None:
                 self._compute(f"reading the typed sequence ({batch.T} steps)",
-                              functools.partial(lab.set_sequence, batch, typed=True), self._forward_macs(batch.T, batch.B))
+                              functools.partial(lab.set_sequence, batch, typed=True),
+                              self._forward_macs(batch.T, batch.B))
 
         # what to type and an example come from the task (characters, bits, values, ...)
         self.push_screen(PromptScreen(lab.task.typing_prompt(), "", accept, placeholder=lab.task.typing_placeholder()),
