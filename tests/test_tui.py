@@ -1306,6 +1306,8 @@ def test_the_open_dialog_grows_to_its_rows_and_keeps_its_last_line_under_a_warni
         assert "Esc cancels" in text
         row = next(line for line in text.splitlines() if "name-1 " in line)
         assert ("H=4, seed=12345, learning_rate=0.00123" in row) == (size[0] == 200), row
+        # a wide terminal shows a long path whole (cut to its last 32 cells, "…ather-long-run-…", before)
+        assert ("runs/a-rather-long-run-directory-name-1 " in row) == (size[0] == 200), row
 
     drive(check, target="hello", size=size)
 

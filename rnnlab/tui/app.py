@@ -324,7 +324,7 @@ class LabApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App[None]
                 self.notify(message, severity=severity, timeout=10)
 
         self._loading_message(f"choose a run of {self._choose_in}")
-        choices = open_choices([self._choose_in])  # that folder's runs (and the presets), as typing it in `o` lists
+        choices = open_choices([self._choose_in], self.size.width)  # that folder's runs (and the presets), as typing it in `o` lists
         self.push_screen(OpenScreen(choices, self._open_target, escape="quits"), chosen)
 
     @staticmethod
@@ -855,8 +855,8 @@ class LabApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App[None]
                     self.notify(message, severity=severity, timeout=10)
 
         folders = ([old.run.path.parent] if old.run is not None else []) + [Path("runs"), Path(".")]
-        self.push_screen(OpenScreen(open_choices(folders), self._open_target, unsaved_steps=lambda: old.unsaved_steps),
-                         opened)
+        choices = open_choices(folders, self.size.width)
+        self.push_screen(OpenScreen(choices, self._open_target, unsaved_steps=lambda: old.unsaved_steps), opened)
 
     def _show_lab(self, lab: Lab, message: str) -> None:
         """Put ``lab`` in the place of the one shown (edited or opened): its first layer, unit and

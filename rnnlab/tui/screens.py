@@ -435,8 +435,11 @@ class EditScreen(ReplacesTheModel):
         super().action_cancel()
 
 
-#: The open dialog pads names to the longest, up to this many cells (a longer one pushes its row's details on).
+#: The open dialog pads names to the longest, up to this many cells (a longer one pushes its row's details on),
+#: or as many as a wider terminal leaves beside a run's details (OPEN_ROW_CELLS).
 OPEN_NAME_CELLS = 32
+#: Cells of a run's row besides its name: "run    ", step, status, eval loss, task, cell, H, a setting or two.
+OPEN_ROW_CELLS = 90
 #: A run's row in the open dialog names at most this many settings its sweep changed.
 OPEN_SETTINGS = 2
 #: The open dialog's width where the terminal is wider (lab.tcss #open); it grows to its longest
@@ -458,10 +461,11 @@ def _without_kind(typed: str) -> str:
     return typed
 
 
-def open_choices(folders: Sequence[Path]) -> list[tuple[str, Text, str]]:
+def open_choices(folders: Sequence[Path], columns: int = 0) -> list[tuple[str, Text, str]]:
     """What the open dialog lists: the runs in ``folders`` (those that exist), the most recently
     updated first, then the presets; each ``(target, label, words)``, the words those that typing
-    narrows the list by (its name, task and cell)."""
+    narrows the list by (its name, task and cell). ``columns``: the terminal's width, where wide
+    enough a long run's path is shown whole (else cut to OPEN_NAME_CELLS, its end kept)."""
     from ..spec import load_preset
     from ..train.runs import differing_fields, list_runs, setting_text
 
@@ -477,7 +481,8 @@ def open_choices(folders: Sequence[Path]) -> list[tuple[str, Text, str]]:
     differing = {name: differing_fields([run for run in listed if run.name == name])
                  for name in {run.name for run in listed}}
     names = preset_names()
-    width = min(max(map(len, [str(r.path) for r in listed] + names)) + 2, OPEN_NAME_CELLS)  # + ./
+    room = max(OPEN_NAME_CELLS, columns - OPEN_FRAME_CELLS - OPEN_ROW_CELLS)
+    width = min(max(map(len, [str(r.path) for r in listed] + names)) + 2, room)  # + ./
     choices = []
     for run in listed:
         step = "" if run.step is None else f"step {run.step}" + ("" if run.steps is None else f"/{run.steps}")
@@ -617,7 +622,7 @@ class OpenScreen(ReplacesTheModel):
         folder = Path(typed).expanduser()
         if not holds_runs(folder):  # (one that cannot be looked into: opening it says why)
             return False
-        self._choices = open_choices([folder])
+        self._choices = open_choices([folder], self.app.size.width)
         self.query_one("#open-input", Input).value = ""  # lists them all (Input.Changed)
         return True
 
