@@ -960,11 +960,17 @@ def test_keys_typed_faster_than_a_dialog_draws_land_in_it():
         for key in [*"iheh", "enter"]:  # Enter in the burst too: the typed sequence goes on the bench
             app.post_message(events.Key(key, key if len(key) == 1 else None))
         await wait_for(pilot, lambda: app.lab.steps == 2 and not app.screen.query("#prompt-input"))  # h e -> e h
-        for key in [*"ihe", "enter", "l"]:  # a key after Enter would overtake it ("hel" went on the bench)
+        for key in [*"ihe", "enter", "l"]:  # l after Enter overtook it ("hel" went on the bench): now it steps
             app.post_message(events.Key(key, key if len(key) == 1 else "\r"))
-        await wait_for(pilot, lambda: app.lab.steps == 1 and not app.screen.query("#prompt-input"))
-        await pilot.pause(0.2)
-        assert app.lab.task.input_tokens(app.lab.sequence) == ["h"] and app.lab.cursor == 0  # the l dropped
+        await wait_for(pilot, lambda: app.lab.steps == 1 and app.lab.cursor == 1)
+        assert app.lab.task.input_tokens(app.lab.sequence) == ["h"] and not app.screen.query("#prompt-input")
+        for key, character in (("question_mark", "?"), ("q", "q")):  # help's own q closes it (the lab goes on)
+            app.post_message(events.Key(key, character))
+        await pilot.pause(0.5)  # help has opened by now (and stays open if its q were lost)
+        await wait_for(pilot, lambda: app.screen is app.screen_stack[0] and app.is_running)
+        for key in ("o", "down", "enter"):  # the list's keys: the second entry opens
+            app.post_message(events.Key(key, "o" if key == "o" else None))
+        await wait_for(pilot, lambda: app.lab.spec.name != "hello" and not app.screen.query("#open-input"))
 
     drive(check)
 

@@ -12,7 +12,7 @@ from textual import events
 from textual.app import App
 from textual.dom import DOMNode
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Footer, Input, Static
 
 #: Columns, rows: below this the heatmaps get no rows and the plots' labels run together.
 MIN_SIZE = (60, 20)
@@ -37,11 +37,15 @@ class PassKeysToDialog:
 
 
 class KeysFollowDialogs:
-    """App mixin: see :class:`PassKeysToDialog`. Once the dialog has drawn (its first field
-    focused) the keys are typed again in order: printable ones straight into its focused field,
-    then the first other key (Enter submits what they spelled, Esc closes) through the app, so the
-    dialog's bindings take it. Keys after that one are dropped: they would overtake it on their way
-    (``i h e Enter l`` put "hel" on the bench), and what the dialog's answer changes is not known."""
+    """App mixin: see :class:`PassKeysToDialog`. The keys are kept and, once the dialog has drawn
+    (its first field focused), typed again in order: the printable ones that lead go straight into
+    its focused text field (a pasted sequence at once); from the first other key on (Enter, Esc,
+    an arrow, or any key where no text field has the focus: help's q), each goes through the app,
+    which runs the dialog's bindings, a moment after the one before (``i h e Enter l``: "he" is
+    read, then l steps; sent at once, l overtook Enter and "hel" was read)."""
+
+    #: Seconds between two keys typed again through the app: each is handled before the next.
+    TYPED_AGAIN_GAP_S = 0.05
 
     def on_key(self, event: events.Key) -> None:
         dialog = self.screen
@@ -50,16 +54,31 @@ class KeysFollowDialogs:
             return
         event.stop()
         event.prevent_default()
-        dialog.call_after_refresh(self._type_again, dialog, event.key, event.character)
+        pending = self.__dict__.setdefault("_typed_again", [])
+        if not pending:  # the first of a burst: one replay for all of it, once the dialog has drawn
+            dialog.call_after_refresh(self._type_again, dialog)
+        pending.append((event.key, event.character))
 
-    def _type_again(self, dialog: Screen, key: str, character: str | None) -> None:
-        if getattr(dialog, "_typed_again_ended", False) or dialog is not self.screen:
+    def _type_again(self, dialog: Screen) -> None:
+        keys, self._typed_again = self._typed_again, []
+        if dialog is not self.screen:  # closed meanwhile: what was typed for it goes with it
             return
-        if character is not None and character.isprintable() and len(character) == 1:
-            (dialog.focused or dialog).post_message(events.Key(key, character))
-        else:
-            dialog._typed_again_ended = True
+        field = dialog.focused if isinstance(dialog.focused, Input) else None
+        lead = 0
+        while field is not None and lead < len(keys) and _printable(keys[lead][1]):
+            field.post_message(events.Key(*keys[lead]))
+            lead += 1
+        if lead < len(keys):
+            self.run_worker(self._type_through_app(keys[lead:]), group="typed-again")
+
+    async def _type_through_app(self, keys: list[tuple[str, str | None]]) -> None:
+        for key, character in keys:
+            await asyncio.sleep(self.TYPED_AGAIN_GAP_S)
             self.post_message(events.Key(key, character))
+
+
+def _printable(character: str | None) -> bool:
+    return character is not None and len(character) == 1 and character.isprintable()
 
 
 class LabMainScreen(PassKeysToDialog, Screen):
