@@ -28,7 +28,7 @@ from textual.app import App, ComposeResult, ScreenStackError
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.geometry import Size
-from textual.widgets import Footer, Header, LoadingIndicator, RichLog, Static
+from textual.widgets import Header, LoadingIndicator, RichLog, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from ..data import Batch
@@ -41,7 +41,7 @@ from .panels import (AttentionPanel, CursorValues, DecayPlane, ExplainPanel, Gra
                      StepRate, TrainingPlots)
 from .screens import EditScreen, HelpScreen, OpenScreen, PromptScreen, key_names, open_choices
 from .terminal import (ConfirmQuit, FixedTheme, KeysFollowDialogs, LabMainScreen, PlainNotices, fit_footer,
-                       scroll_pages, show_if_too_small, training_goes_on, warn_without_true_colour)
+                       fitted_footer, scroll_pages, show_if_too_small, training_goes_on, warn_without_true_colour)
 from .widgets import Heatmap
 from .workers import run_until_cancelled
 
@@ -263,7 +263,7 @@ class LabApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App[None]
                 yield TrainingPlots(id="training")
             yield Static(id="status")
         yield Static(id="too-small")
-        yield Footer()
+        yield fitted_footer(self)
 
     def on_resize(self, event: events.Resize) -> None:
         self._fit_plots(event.size.height)  # self.size still holds the size before this resize

@@ -85,6 +85,13 @@ class LabMainScreen(PassKeysToDialog, Screen):
     """The main lab's screen (:meth:`LabApp.get_default_screen`)."""
 
 
+def fitted_footer(app: App) -> Footer:
+    """A footer as :func:`fit_footer` leaves it for the terminal's width now: composed so from the
+    start, not composed again by the first resize (a test reading the screen then found no footer)."""
+    roomy = app.size.width >= FOOTER_ROOMY_WIDTH
+    return Footer(show_command_palette=roomy, compact=not roomy)
+
+
 def fit_footer(node: DOMNode, width: int) -> None:
     """Every key of the footers under ``node`` (a screen, an app) in view down to 80 columns:
     closer together, and without the command palette's key (ctrl+p still opens it), below

@@ -38,12 +38,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Label, Static
+from textual.widgets import Header, Input, Label, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from ...errors import UserError
 from ...labs.esn import DEFAULTS, OPTION_HELP, EsnLab, parse_option_text
-from ..terminal import (PassKeysToDialog, first_fit, fit_footer, scroll_pages, show_if_too_small,
+from ..terminal import (PassKeysToDialog, first_fit, fit_footer, fitted_footer, scroll_pages, show_if_too_small,
                         warn_without_true_colour)
 from ..screens import HelpScreen, PromptScreen, key_names, key_table
 from ..widgets import ColorBar, ComplexPlane, Heatmap, LinePlot
@@ -255,7 +255,7 @@ class EsnScreen(PassKeysToDialog, Screen[None]):
             yield LinePlot(log_y=True, id="esn-sweep")
         yield Static(id="esn-status")
         yield Static(id="too-small")  # styled by lab.tcss (the labs' host app's), as the main lab's
-        yield Footer()
+        yield fitted_footer(self.app)
 
     def on_mount(self) -> None:
         self.title = "rnnlab"

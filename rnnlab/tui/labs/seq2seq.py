@@ -35,7 +35,7 @@ from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.strip import Strip
 from textual.widget import Widget
-from textual.widgets import Footer, Header, Label, OptionList, Static
+from textual.widgets import Header, Label, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState, get_current_worker
 
@@ -43,7 +43,8 @@ from ...data.seq2seq import BOS, EOS, PAD
 from ...errors import UserError
 from ...labs.seq2seq import ATTENTION_CHOICES, MAX_BENCH_LENGTH, TASKS, Seq2SeqLab, digit_count
 from ..panels import LabView, StepRate
-from ..terminal import PassKeysToDialog, first_fit, fit_footer, scroll_pages, warn_without_true_colour
+from ..terminal import (PassKeysToDialog, first_fit, fit_footer, fitted_footer, scroll_pages,
+                        warn_without_true_colour)
 from ..screens import PromptScreen, key_names, key_table
 from ..widgets import Heatmap, LinePlot, colorbar_strip, get_colormap
 from ..widgets._strips import text_strip
@@ -664,7 +665,7 @@ class Seq2SeqScreen(PassKeysToDialog, Screen):
             yield Seq2SeqTraining(id="s2s-side")
         yield Static(id="s2s-message")
         yield Static(id="s2s-status")
-        yield Footer()
+        yield fitted_footer(self.app)
 
     def on_mount(self) -> None:
         for heatmap in self.query(Heatmap):

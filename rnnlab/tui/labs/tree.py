@@ -27,14 +27,14 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Header, Input, Label, Static
+from textual.widgets import Header, Input, Label, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from ...data.trees import Tree
 from ...errors import UserError, clipped
 from ...labs.tree import DEFAULTS, TreeLab
 from ..panels import LabView
-from ..terminal import PassKeysToDialog, first_fit, fit_footer, warn_without_true_colour
+from ..terminal import PassKeysToDialog, first_fit, fit_footer, fitted_footer, warn_without_true_colour
 from ..screens import PromptScreen, key_names, key_table
 from ..widgets import ColorBar, Heatmap, LinePlot
 from ..widgets.colormaps import DIVERGING
@@ -488,7 +488,7 @@ class TreeLabScreen(PassKeysToDialog, Screen[None]):
                 yield LinePlot(title="loss per epoch", id="tree-loss")
                 yield LinePlot(title="accuracy per epoch", id="tree-accuracy")
             yield StatusLine(id="tree-status")
-        yield Footer()
+        yield fitted_footer(self.app)
 
     def on_mount(self) -> None:
         self.query_one("#tree-map-dh", Heatmap).reveal_from_end = True
