@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
 import math
 import os
 import platform
@@ -461,7 +462,7 @@ def run_bench(
     rows: list[dict[str, Any]] = []
     total = len(cells) * len(shapes)
     with thread_limits(threads, torch):
-        for cell, shape in ((cell, shape) for cell in cells for shape in shapes):
+        for cell, shape in itertools.product(cells, shapes):
             if should_stop():
                 return rows
             B, T, I, H = shape

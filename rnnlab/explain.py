@@ -94,6 +94,7 @@ def _number(v: float, digits: int) -> str:
     text = f"{v:.{digits}f}"
     return text[1:] if text.startswith("-") and float(text) == 0.0 else text
 
+
 @dataclass(frozen=True)
 class Term:
     """One named number in an equation, e.g. ``Term("V_i·h_{t-1}", -0.12)``."""

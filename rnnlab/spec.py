@@ -484,20 +484,23 @@ class Spec:
         if need <= have // 2:
             return
         m, t = self.model, self.train
-        sizes = {"model.hidden_size": (m.hidden_size, ModelSpec.hidden_size), "model.num_layers": (m.num_layers, 1)}
-        # the larger of the two batches is the one counted (a smaller one made smaller saves nothing)
-        if t.batch_size >= t.eval_batch_size:
-            sizes["train.batch_size"] = (t.batch_size, TrainSpec.batch_size)
-        else:
-            sizes["train.eval_batch_size"] = (t.eval_batch_size, TrainSpec.eval_batch_size)
-        # the length by the task's own field (copy's is its delay; a file's text has none to blame)
-        length_field = next((f"task.{name}" for name in ("length", "delay") if name in task_fields(task.kind)), None)
-        if length_field is not None:
-            power = 2 if m.attention else 1
-            sizes[length_field] = (task.length ** power, 100 ** power)
         if batch is not None and batch > max(t.batch_size, t.eval_batch_size):
-            sizes = {"batch": (batch, 1)}  # the pass's own batch (the CLI's --batch) is what grew it
-        field = max(sizes, key=lambda name: sizes[name][0] / sizes[name][1])
+            field = "batch"  # the pass's own batch (the CLI's --batch) is what grew it
+        else:
+            sizes = {"model.hidden_size": (m.hidden_size, ModelSpec.hidden_size),
+                     "model.num_layers": (m.num_layers, 1)}
+            # the larger of the two batches is the one counted (a smaller one made smaller saves nothing)
+            if t.batch_size >= t.eval_batch_size:
+                sizes["train.batch_size"] = (t.batch_size, TrainSpec.batch_size)
+            else:
+                sizes["train.eval_batch_size"] = (t.eval_batch_size, TrainSpec.eval_batch_size)
+            # the length by the task's own field (copy's is its delay; a file's text has none to blame)
+            length_field = next((f"task.{name}" for name in ("length", "delay") if name in task_fields(task.kind)),
+                                None)
+            if length_field is not None:
+                power = 2 if m.attention else 1
+                sizes[length_field] = (task.length ** power, 100 ** power)
+            field = max(sizes, key=lambda name: sizes[name][0] / sizes[name][1])
         heads = f", num_heads={m.num_heads}: attention maps grow as length^2" if m.attention else ""
         passes = f"a pass over {batch} sequences" if field == "batch" else "this experiment"
         raise SpecError(

@@ -49,6 +49,24 @@ def run_cli(capsys, *args):
     return code, out, err
 
 
+def ctrl_c_at(question: int):
+    """A stand-in for the CLI's ``_graceful_interrupt`` (monkeypatch it in): its stop event turns set
+    at the ``question``-th time a command asks (0 = the first), as a Ctrl-C in the unit before would."""
+    import contextlib
+
+    from rnnlab.cli import experiments
+
+    @contextlib.contextmanager
+    def interrupt(unit: str = "step"):
+        stop = experiments._Stop()
+        asked = iter(range(10**6))
+        stop.is_set = lambda: next(asked) >= question
+        stop.exit_code = 130
+        yield stop
+
+    return interrupt
+
+
 def one_line_error(err: str) -> str:
     """The one line a refused command prints on stderr (bad input: one line, never a traceback)."""
     lines = [line for line in err.splitlines() if line.strip()]

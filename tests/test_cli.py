@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import ctrl_c_at
 import rnnlab
 from rnnlab import bench, cli, gradcheck
 from rnnlab.layers import recurrent
@@ -213,19 +214,9 @@ def test_bench_says_1_thread_not_1_threads(capsys):
 
 def test_bench_interrupted_prints_the_shapes_it_measured_and_exits_130(capsys, monkeypatch):
     """Ctrl-C after six seconds of --quick printed nothing: the rows measured were lost."""
-    import contextlib
-
     from rnnlab.cli import experiments
 
-    @contextlib.contextmanager
-    def ctrl_c_during_the_second_shape(unit):
-        stop = experiments._Stop()
-        asked = iter(range(10**6))
-        stop.is_set = lambda: next(asked) >= 2
-        stop.exit_code = 130
-        yield stop
-
-    monkeypatch.setattr(experiments, "_graceful_interrupt", ctrl_c_during_the_second_shape)
+    monkeypatch.setattr(experiments, "_graceful_interrupt", ctrl_c_at(2))  # during the second shape
     code, out, err = run(capsys, "bench", "--shape", "1,2,1,1", "--shape", "1,3,1,1", "--shape", "1,4,1,1",
                          "--repeats", "1", "--no-torch", "--no-reference", "--cells", "rnn_tanh", "--json")
     assert code == 130 and [row["T"] for row in json.loads(out)["rows"]] == [2, 3]

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import typer
 
-from conftest import DIVERGING_SPEC, one_line_error, run_cli as run
+from conftest import DIVERGING_SPEC, ctrl_c_at, one_line_error, run_cli as run
 from rnnlab import cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -292,22 +292,12 @@ def test_sample_generates_from_a_trained_character_model(capsys, tmp_path):
 
 def test_sample_stopped_prints_what_it_generated_and_exits_130(capsys, tmp_path, monkeypatch):
     """Ctrl-C during a long sample printed nothing (exit 130, the characters made so far lost)."""
-    import contextlib
-
     from rnnlab.cli import experiments
 
     run_dir = tmp_path / "hello"
     assert run(capsys, "train", "hello", "--steps", "2", "--out", run_dir)[0] == 0
-
-    @contextlib.contextmanager
-    def ctrl_c_after_three_characters(unit):
-        stop = experiments._Stop()
-        asked = iter(range(10**6))
-        stop.is_set = lambda: next(asked) >= 3  # the 4th question: Ctrl-C came during the 3rd character
-        stop.exit_code = 130
-        yield stop
-
-    monkeypatch.setattr(experiments, "_graceful_interrupt", ctrl_c_after_three_characters)
+    # the 4th question: Ctrl-C came during the 3rd character
+    monkeypatch.setattr(experiments, "_graceful_interrupt", ctrl_c_at(3))
     code, out, err = run(capsys, "sample", run_dir, "--prime", "h", "--length", "1000", "--json")
     assert code == 130 and json.loads(out)["length"] == 3 and len(json.loads(out)["text"]) == 4
     assert err.strip().splitlines()[-1] == "rnnlab: sampling stopped after 3 of 1000 characters"

@@ -324,7 +324,8 @@ class LabApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App[None]
                 self.notify(message, severity=severity, timeout=10)
 
         self._loading_message(f"choose a run of {self._choose_in}")
-        choices = open_choices([self._choose_in], self.size.width)  # that folder's runs (and the presets), as typing it in `o` lists
+        # that folder's runs (and the presets), as typing it in `o` lists
+        choices = open_choices([self._choose_in], self.size.width)
         self.push_screen(OpenScreen(choices, self._open_target, escape="quits"), chosen)
 
     @staticmethod
@@ -359,9 +360,7 @@ class LabApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App[None]
         attention = self.lab is not None and self.lab.is_attention
         if action in ("next_head", "previous_head", "backprop"):
             return attention
-        if action == "no_heads":
-            return not attention
-        if action == "bptt_step":
+        if action in ("bptt_step", "no_heads"):
             return not attention
         return True
 

@@ -212,9 +212,8 @@ class Seq2SeqTokens(LabView):
         columns "looked at source position …" lost the position and the digit)."""
         d = lab.decoding
         if info is None:
-            line = Text(f"decoder step 0/{d.steps}: → writes the first token (fed BOS, starting from the encoder's "
+            return Text(f"decoder step 0/{d.steps}: → writes the first token (fed BOS, starting from the encoder's "
                         "final state)", style="dim", no_wrap=True, overflow="ellipsis")
-            return line
         token, runner_up = short_token(info.token), short_token(info.runner_up)
         wrong = ((", past the expected output", ", past the end") if info.expected is None else
                  (f", expected {short_token(info.expected)}",) * 2 if not info.correct else ("", ""))

@@ -501,17 +501,19 @@ class LinePlot(CachedFrame):
         # touch is left out whole ("▲38" beside "40" read as "▲3840"). No legend here: beside the
         # tick labels "1 ━ |g| 200" reads as one more of them.
         axis_row = plot_height + 1
-        if self.x_from_end:
-            first, last = f"{self.x_from_end}-{_format_number(x_high - x_low)}", self.x_from_end
-        else:
-            first, last = _format_number(x_low), _format_number(x_high)
+
+        def x_label(x: float) -> str:  # with x_from_end, by the distance from the last x: "T-99" .. "T"
+            if not self.x_from_end:
+                return _format_number(x)
+            return f"{self.x_from_end}-{_format_number(x_high - x)}" if x < x_high else self.x_from_end
+
+        first, last = x_label(x_low), x_label(x_high)
         ends = [(gutter, first), (grid.width - len(last), last)]
         if gutter + len(first) >= grid.width - len(last):  # too narrow for both apart: "16" "1999" read "161999"
             ends = ends[:1]
         marked = None
         if marker_col is not None:
-            label = (f"▲{self.x_from_end}-{_format_number(x_high - self.marker)}" if self.x_from_end
-                     and self.marker < x_high else f"▲{self.x_from_end or _format_number(self.marker)}")
+            label = f"▲{x_label(self.marker)}"
             x = min(gutter + marker_col // 2, grid.width - len(label))
             marked = (x, label)
             ends = [(at, text) for at, text in ends if at + len(text) < x or at > x + len(label)]
