@@ -348,7 +348,7 @@ def _jordan_jacobians(trace, rec, b: int, p0: int, p1: int) -> np.ndarray:
 def jacobian_norms(trace, b: int = 0, progress: Callable[[int], Any] | None = None) -> dict[str, np.ndarray]:
     """Spectral norms of every step Jacobian and their running products, for batch element b.
 
-    Returns ``{"norm": (L*D, T), "product": (L*D, T)}``, float64, natural time order, row
+    Returns ``{"norm": (L*D, T), "product": (L*D, T), "chain": (L*D, T)}``, float64, natural time order, row
     ``k = layer * D + direction``:
 
     - ``norm[k, t] = ||J_t||_2`` (largest singular value of :func:`step_jacobians`' ``J[t]``);
@@ -468,11 +468,7 @@ def gradient_norms(trace) -> np.ndarray:
     return np.sqrt(np.einsum("ktbh,ktbh->kt", dh, dh))
 
 
-_FROM_TRACE: Any = object()  # default: what the trace's backward() actually ran with
-
-
-def step_weight_grads(trace, layer: int = 0, direction: int = 0, truncate: int | None = _FROM_TRACE,
-                      dc_n: np.ndarray | None = _FROM_TRACE) -> np.ndarray:
+def step_weight_grads(trace, layer: int = 0, direction: int = 0) -> np.ndarray:
     """Each step's contribution to ``d weight_hh`` of one layer/direction, summed over the batch.
 
     Returns (T, G*H, H) float64 in natural time order (G = 1, 4, 3, 1 for RNN, LSTM, GRU, Leaky): entry t is
@@ -480,47 +476,45 @@ def step_weight_grads(trace, layer: int = 0, direction: int = 0, truncate: int |
     t (see the module docstring). Summed over t it equals ``backward()``'s
     ``grads["weight_hh_l{layer}[_reverse]"]``.
 
-    Needs ``trace["dh"]`` (run backward first). ``truncate`` and ``dc_n`` default to what that
-    backward ran with (the trace records them); passed explicitly they must match it:
-    RNN and GRU need only dh_t (which already carries the truncation), but an LSTM's dc_t flows
-    back from c_{t+1} and is rebuilt here, cut exactly where the kernels cut it (in processing
-    order p, no gradient flows from step p to p-1 when ``p > 0 and p % truncate == 0``).
-    ``dc_n`` (B, H) is the gradient on the final cell state that backward was given (dstate's
-    second half; the trace does not keep it); None means zeros, i.e. ``dstate=None``. dh_n needs
-    no argument: it is already part of the recorded dh at the last step.
+    Needs ``trace["dh"]``: the contributions are those of the last ``backward()`` run on the trace.
+    RNN and GRU need only dh_t (which already carries its truncation), but an LSTM's dc_t flows
+    back from c_{t+1} and is rebuilt here from what the trace records of that backward: its
+    ``truncate`` (cut exactly where the kernels cut it: in processing order p, no gradient flows
+    from step p to p-1 when ``p > 0 and p % truncate == 0``) and the final cell state's gradient
+    dc_n it was given (dstate's second half; zeros for ``dstate=None``). dh_n is already part of
+    the recorded dh at the last step.
 
     ValueError for MinGRU, MinLSTM and LRU: they have no recurrent weights W_hh, so there is no
     per-step dW_hh to show (their gates read the input only). NotRecurrentError for self-attention.
     """
-    d_pre, h_prev = _step_pre_grads(trace, layer, direction, truncate, dc_n)
+    d_pre, h_prev = _step_pre_grads(trace, layer, direction)
     return _natural(np.einsum("tbg,tbh->tgh", d_pre, h_prev), direction)
 
 
-def step_weight_grad_norms(trace, layer: int = 0, direction: int = 0, truncate: int | None = _FROM_TRACE,
-                           dc_n: np.ndarray | None = _FROM_TRACE) -> np.ndarray:
+def step_weight_grad_norms(trace, layer: int = 0, direction: int = 0) -> np.ndarray:
     """(T,) Frobenius norms of :func:`step_weight_grads`, without forming the (T, G*H, H) stack.
 
     Step t's contribution is a sum over the batch of outer products a_b h_b^T, so its squared norm
     is sum_{b,b'} (a_b . a_b')(h_b . h_b'): two (B, B) Gram matrices a step instead of G*H*H
     products (a 2000-step character sequence at H=64: milliseconds instead of seconds).
     Same arguments and errors as :func:`step_weight_grads`."""
-    d_pre, h_prev = _step_pre_grads(trace, layer, direction, truncate, dc_n)
+    d_pre, h_prev = _step_pre_grads(trace, layer, direction)
     with np.errstate(over="ignore", invalid="ignore"):
         squared = np.einsum("tbc,tbc->t", np.einsum("tbg,tcg->tbc", d_pre, d_pre),
                             np.einsum("tbh,tch->tbc", h_prev, h_prev))
     return _natural(np.sqrt(np.maximum(squared, 0.0)), direction)
 
 
-def _step_pre_grads(trace, layer: int, direction: int, truncate, dc_n) -> tuple[np.ndarray, np.ndarray]:
+def _step_pre_grads(trace, layer: int, direction: int) -> tuple[np.ndarray, np.ndarray]:
     """(d_pre (T, B, G*H), h_prev (T, B, H)) in processing order: the two factors of each step's
-    dW_hh contribution (see :func:`step_weight_grads`, which checks and documents the arguments).
+    dW_hh contribution (see :func:`step_weight_grads`).
     A dL/dh_t that overflowed (inf) meets saturated units' slope of exactly 0 there: nan, as the
     backward pass computes it too, and as the views show it ("overflowed"), without a warning."""
     with np.errstate(over="ignore", invalid="ignore"):
-        return _pre_grads(trace, layer, direction, truncate, dc_n)
+        return _pre_grads(trace, layer, direction)
 
 
-def _pre_grads(trace, layer: int, direction: int, truncate, dc_n) -> tuple[np.ndarray, np.ndarray]:
+def _pre_grads(trace, layer: int, direction: int) -> tuple[np.ndarray, np.ndarray]:
     _refuse_attention(trace, "a per-step dW_hh")
     _check_index(trace, layer, direction)
     if trace.mode in LINEAR_MODES:
@@ -530,15 +524,7 @@ def _pre_grads(trace, layer: int, direction: int, truncate, dc_n) -> tuple[np.nd
         raise ValueError("step_weight_grads: the Jordan network has no W_hh (W_yh reads its previous output), "
                          "so there is no per-step dW_hh")
     _require_gradients(trace)
-    if truncate is _FROM_TRACE:
-        truncate = trace.backward_truncate
-    if dc_n is _FROM_TRACE:
-        dstate_c = trace._backward_dc_n
-        k = layer * trace.num_directions + direction
-        dc_n = None if dstate_c is None else dstate_c[k]
-    if truncate is not None and (isinstance(truncate, bool) or not isinstance(truncate, (int, np.integer))
-                                 or truncate < 1):
-        raise ValueError(f"truncate must be a positive integer or None, got {truncate!r}")
+    truncate, dstate_c = trace.backward_truncate, trace._backward_dc_n  # what that backward ran with
     dh = _dh(trace, layer, direction)  # (T, B, H), processing order
     rec = _saved(trace, layer, direction)
     T, B, H = dh.shape
@@ -554,12 +540,8 @@ def _pre_grads(trace, layer: int, direction: int, truncate, dc_n) -> tuple[np.nd
         d_pre = dh * rec["a"] * (1.0 - rec["u"] * rec["u"])
 
     elif trace.mode == "LSTM":
-        if dc_n is None:
-            dc_in = np.zeros((B, H))
-        else:
-            dc_in = np.asarray(dc_n, dtype=np.float64)
-            if dc_in.shape != (B, H):
-                raise ValueError(f"dc_n has shape {dc_in.shape}, expected {(B, H)}")
+        k = layer * trace.num_directions + direction
+        dc_in = np.zeros((B, H)) if dstate_c is None else dstate_c[k].astype(np.float64)
         i, f, g, o, cs = rec["i"], rec["f"], rec["g"], rec["o"], rec["cs"]
         tanh_c = np.tanh(cs[1:])
         d_pre = np.empty((T, B, 4 * H))

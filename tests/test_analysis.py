@@ -306,38 +306,32 @@ def test_step_weight_grads_sum_to_backward(config, truncate):
     for lyr in range(trace.num_layers):
         for direction in range(D):
             sfx = f"_l{lyr}" + ("_reverse" if direction else "")
-            per_step = analysis.step_weight_grads(trace, lyr, direction, truncate=truncate)
+            per_step = analysis.step_weight_grads(trace, lyr, direction)
             assert per_step.shape == (steps, G * H, H) and per_step.dtype == np.float64
             np.testing.assert_allclose(per_step.sum(axis=0), grads["weight_hh" + sfx], rtol=1e-10, atol=1e-13)
             # the first processed step reads h0 = the initial state: its contribution is not zero
             first = 0 if direction == 0 else steps - 1
             assert np.abs(per_step[first]).max() > 0
             # the norms the lab plots, by Gram matrices: equal to the stack's own (B > 1: cross terms)
-            np.testing.assert_allclose(analysis.step_weight_grad_norms(trace, lyr, direction, truncate=truncate),
+            np.testing.assert_allclose(analysis.step_weight_grad_norms(trace, lyr, direction),
                                        np.linalg.norm(per_step, axis=(1, 2)), rtol=1e-10, atol=1e-15)
 
 
-def test_step_weight_grads_lstm_truncation_matters_and_dc_n():
-    """For LSTM the truncation rule is rebuilt here: the wrong truncate gives the wrong sum, and a
-    final-cell-state gradient passed to backward must be passed here too."""
+def test_step_weight_grads_lstm_follow_the_truncation_and_dc_n_of_the_last_backward():
+    """For LSTM the truncation rule and the final cell-state gradient are rebuilt here from what the
+    trace records of its last backward(): a second backward with other settings moves them along."""
     layer, x, state0, trace = _setup("LSTM", "tanh", True, 1, True, steps=8)
     rng = np.random.default_rng(11)
     dy = rng.standard_normal((8, B, 2 * H))
     dc_n = rng.standard_normal((2, B, H))
-    grads = layer.backward(trace, dy, dstate=(None, dc_n), truncate=3)
-    for direction, name in enumerate(["weight_hh_l0", "weight_hh_l0_reverse"]):
-        good = analysis.step_weight_grads(trace, 0, direction, truncate=3, dc_n=dc_n[direction])
-        np.testing.assert_allclose(good.sum(axis=0), grads[name], rtol=1e-10, atol=1e-13)
-        wrong_cut = analysis.step_weight_grads(trace, 0, direction, truncate=None, dc_n=dc_n[direction])
-        no_dc = analysis.step_weight_grads(trace, 0, direction, truncate=3, dc_n=None)
-        from_trace = analysis.step_weight_grads(trace, 0, direction)  # defaults: what backward ran with
-        np.testing.assert_array_equal(from_trace, good)
-        assert not np.allclose(wrong_cut.sum(axis=0), grads[name], rtol=1e-6)
-        assert not np.allclose(no_dc.sum(axis=0), grads[name], rtol=1e-6)
-    with pytest.raises(ValueError, match="dc_n"):
-        analysis.step_weight_grads(trace, truncate=3, dc_n=np.zeros((B + 1, H)))
-    with pytest.raises(ValueError, match="truncate"):
-        analysis.step_weight_grads(trace, truncate=0)
+    names = ["weight_hh_l0", "weight_hh_l0_reverse"]
+    runs = []
+    for settings in ({"dstate": (None, dc_n), "truncate": 3}, {"dstate": None, "truncate": None}):
+        runs.append(layer.backward(trace, dy, **settings))
+        for direction, name in enumerate(names):
+            per_step = analysis.step_weight_grads(trace, 0, direction)
+            np.testing.assert_allclose(per_step.sum(axis=0), runs[-1][name], rtol=1e-10, atol=1e-13)
+    assert not np.allclose(runs[0][names[0]], runs[1][names[0]], rtol=1e-6)  # the settings matter
 
 
 def test_float32_traces_are_cast_up():
