@@ -102,3 +102,14 @@ def test_every_module_imports_when_it_is_the_first_one_imported():
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["modules"] > 80 and report["failed"] == {}
+
+
+def test_the_package_says_it_is_typed():
+    """The ``py.typed`` marker (PEP 561) ships with the package, so mypy and pyright read rnnlab's
+    annotations in a non-editable install; pyproject listed it but the file was missing."""
+    import tomllib
+
+    package = Path(__file__).resolve().parent.parent / "rnnlab"
+    assert (package / "py.typed").is_file()
+    with open(package.parent / "pyproject.toml", "rb") as f:
+        assert "py.typed" in tomllib.load(f)["tool"]["setuptools"]["package-data"]["rnnlab"]

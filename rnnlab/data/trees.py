@@ -173,6 +173,7 @@ class Tree:
         return len(self.left) - 1
 
     def is_leaf(self, i: int) -> bool:
+        """Whether node ``i`` (post-order) is a word, with no children."""
         return self.left[i] == -1
 
     def word(self, i: int) -> str | None:
@@ -405,6 +406,7 @@ class Treebank:
 
     @property
     def targets(self) -> np.ndarray:
+        """(len,) int64: each tree's label as its index in :attr:`labels`, -1 for an unlabelled tree."""
         index = {lbl: c for c, lbl in enumerate(self.labels)}
         return np.array([-1 if t.label is None else index[t.label] for t in self.trees], dtype=np.int64)
 
@@ -632,6 +634,7 @@ class TreeBatch:
 
     @property
     def num_nodes(self) -> int:
+        """N: the nodes of every tree in the batch (the rows of a trace's ``h``)."""
         return int(self.offsets[-1])
 
     @property
