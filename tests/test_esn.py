@@ -347,6 +347,17 @@ def test_parameters_are_the_live_arrays_by_the_state_dicts_names():
     before = esn.predict(u, x0)
     params["readout.bias"] += 1.0  # in place: the network's own readout
     np.testing.assert_allclose(esn.predict(u, x0), before + 1.0)
+    params["readout.bias"] = params["readout.bias"] + 1.0  # replaced: it used to be a copy, ignored
+    np.testing.assert_allclose(esn.predict(u, x0), before + 2.0)
+    params["weight_hh"] = np.asfortranarray(params["weight_hh"])  # any layout
+    np.testing.assert_allclose(esn.predict(u, x0), before + 2.0)
+    params["readout.weight"] = params["readout.weight"][:, :-1]
+    with pytest.raises(ValueError, match=r"parameter 'readout.weight' has shape"):
+        esn.predict(u, x0)
+    params["readout.weight"] = np.zeros_like(params["weight_hh"][:1])
+    params["weight_ih"] = params["weight_ih"].astype(np.float32)
+    with pytest.raises(ValueError, match=r"parameter 'weight_ih' has dtype float32"):
+        esn.run(u, x0)
 
 
 def test_state_dict_is_a_copy():

@@ -117,7 +117,7 @@ def test_bad_arguments_name_themselves():
     with pytest.raises(ValueError, match="input has dtype float32"):
         net.forward(x.astype(np.float32))
     _, _, trace = net.forward(x)
-    with pytest.raises(ValueError, match="own forward"):
+    with pytest.raises(ValueError, match="trace comes from another JordanRNN's forward"):
         JordanRNN(I, H, O, dtype="float64").backward(trace, d_out)
     with pytest.raises(ValueError, match="classes"):
         one_hot(np.array([[0, 4]]), 4)

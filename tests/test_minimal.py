@@ -445,7 +445,7 @@ def test_bad_arguments_name_what_is_wrong():
         layer.backward(trace, np.zeros((2, 1, 5), np.float32))
     with pytest.raises(ValueError, match="truncate"):
         layer.backward(trace, None, truncate=0)
-    with pytest.raises(ValueError, match="own forward"):
+    with pytest.raises(ValueError, match="trace comes from another MinGRU's forward"):
         MinGRU(3, 4).backward(trace, None)
 
 

@@ -467,7 +467,7 @@ def test_bad_inputs():
     _, trace = block.forward(x)
     with pytest.raises(ValueError, match=r"dy has shape \(4, 2, 8\), expected \(5, 2, 8\)"):
         block.backward(trace, np.zeros((4, 2, 8), np.float32))
-    with pytest.raises(ValueError, match="trace must come from this SelfAttentionBlock"):
+    with pytest.raises(ValueError, match="trace comes from another SelfAttentionBlock"):
         SelfAttentionBlock(8, 2, 12).backward(trace, np.zeros((5, 2, 8), np.float32))
 
 

@@ -417,7 +417,7 @@ def test_bad_arguments_are_rejected():
         net.backward(trace, d_root[:4])
     with pytest.raises(ValueError, match="d_root has dtype float32, but the network is float64"):
         net.backward(trace, d_root.astype(np.float32))
-    with pytest.raises(ValueError, match="trace must come from this RecursiveNet"):
+    with pytest.raises(ValueError, match="trace comes from another RecursiveNet"):
         small.backward(trace, d_root)
     model = TreeClassifier(vocab, ("neg", "pos"), 3)
     with pytest.raises(DataError, match="tree 0 has label 'meh', not one of the classes neg, pos"):

@@ -961,6 +961,28 @@ def test_an_input_that_is_no_array_at_all_is_named_so(layer, value, kind):
         _RUNS[layer](value)
 
 
+@pytest.mark.parametrize("layer", list(_RUNS))
+def test_a_masked_input_is_refused_not_read_without_its_mask(layer):
+    """A NaN under a mask passed the finite check (which skips masked values) and reached the kernel,
+    which reads the raw data: NaN outputs. The mask cannot be honoured, so the array is refused."""
+    x = np.ma.masked_array(np.ones((3, 2, 4), np.float32 if layer != "EchoStateNetwork" else np.float64))
+    x.data[0, 0, 0] = np.nan
+    x[0, 0, 0] = np.ma.masked
+    with pytest.raises(ValueError, match=r"^input is a masked array, whose mask rnnlab would ignore: pass \.filled"):
+        _RUNS[layer](x)
+
+
+def test_a_masked_gradient_or_state_dict_entry_is_refused():
+    layer = rnnlab.LSTM(I, H, seed=0)
+    y, _, trace = layer(_x(np.float32))
+    with pytest.raises(ValueError, match="^dy is a masked array"):
+        layer.backward(trace, np.ma.masked_array(np.zeros_like(y)))
+    state = layer.state_dict()
+    state["bias_ih_l0"] = np.ma.masked_array(state["bias_ih_l0"])
+    with pytest.raises(ValueError, match="^state dict entry 'bias_ih_l0' is a masked array"):
+        layer.load_state_dict(state)
+
+
 # ------------------------------------------------------------------------------ mistyped calls name the class
 _CALLS = {
     "forward": lambda layer: layer.forward(np.zeros((2, 1, I), np.float32), hx=None),
@@ -1228,6 +1250,52 @@ def test_composite_models_share_their_parts_arrays_after_load():
         for prefix, part in parts:
             for key, value in ({} if part is None else part.parameters()).items():
                 assert params[prefix + key] is value, prefix + key
+
+
+@pytest.mark.parametrize("name", ["Seq2Seq", "SelfAttentionModel", "TreeClassifier"])
+def test_composite_models_take_an_entry_replaced_through_parameters(name):
+    """An optimizer written ``params[k] = params[k] - lr * g[k]`` trains a composite as it does a
+    layer: the mapping parameters() hands out writes a replaced entry into the part that owns it.
+    It used to be a new dict per call, so the replacement (and a wrong shape) was silently ignored."""
+    model, shifted = _models(0)[name](), _models(0)[name]()
+    params = model.parameters()
+    names = list(params)
+    assert names == list(model.state_dict())
+    target = {key: value + 0.25 * (k % 3) for k, (key, value) in enumerate(model.state_dict().items())}
+    for key in names:
+        params[key] = params[key] + 0.25 * (names.index(key) % 3)  # a new array for every name
+    shifted.load_state_dict(target)
+    assert np.array_equal(_forward(model)[0][0], _forward(shifted)[0][0])
+    for key in (names[0], names[len(names) // 2], names[-1]):  # the composite's own arrays and its parts'
+        good = params[key]
+        params[key] = good[..., :-1]
+        with pytest.raises(ValueError, match=rf"parameter '{re.escape(key)}' has shape"):
+            _forward(model)
+        params[key] = good
+    with pytest.raises(KeyError, match="no parameter named 'stray'"):
+        params["stray"] = good
+    with pytest.raises(TypeError, match="parameters cannot be removed"):
+        del params[names[0]]
+    assert list(model.parameters()) == names
+
+
+@pytest.mark.parametrize("name", _MODEL_IDS)
+def test_a_trace_copied_apart_from_its_layer_is_said_to_be_a_copy(name):
+    """``layer.backward(copy.deepcopy(trace))`` said "trace must come from this LSTM's own forward()",
+    which it did; a trace is tied to the object that made it, and the message now says so. A layer
+    and its trace copied together still work."""
+    import copy
+
+    model = _models()[name]()
+    _, trace = _forward(model)
+    with pytest.raises(ValueError, match=rf"^trace comes from another {type(model).__name__}'s forward\(\): .*"
+                                         r"\(a copy of a layer is another object"):
+        _backward(model, copy.deepcopy(trace))
+    with pytest.raises(ValueError, match=rf"^trace must come from this {type(model).__name__}'s own forward"):
+        model.backward(object())
+    model_copy, trace_copy = copy.deepcopy((model, trace))
+    for key, value in _backward(model_copy, trace_copy).items():
+        np.testing.assert_array_equal(value, _backward(model, trace)[key], err_msg=key)
 
 
 @pytest.mark.parametrize("name", _MODEL_IDS)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import inspect
 import math
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from typing import Any
 
 import numpy as np
@@ -98,10 +98,19 @@ def array_shape(what: str, value: Any) -> tuple[int, ...]:
     None, a string or a dict is no array at all (its "shape ()" would only puzzle)."""
     if value is None or isinstance(value, (str, bytes, dict)):
         raise ValueError(f"{what} must be an array, got {type(value).__name__}")
+    _refuse_masked(what, value)
     try:
         return np.shape(value)
     except Exception as exc:
         raise ValueError(f"{what} is not an array: {exc}") from None
+
+
+def _refuse_masked(what: str, value: Any) -> None:
+    """A masked array's mask would be dropped on the way to the kernels, which read every value
+    (the NaN check skipped the masked ones): refused, with what to pass instead."""
+    if isinstance(value, np.ma.MaskedArray):
+        raise ValueError(f"{what} is a masked array, whose mask rnnlab would ignore: pass .filled(value) "
+                         f"(and lengths= where the layer takes them)")
 
 
 def check_positive_int(name: str, value: Any) -> int:
@@ -159,6 +168,7 @@ def check_params(params: Mapping[str, Any], shapes: Mapping[str, tuple[int, ...]
 def check_array(what: str, value: Any, shape: tuple[int, ...], dtype: np.dtype, owner: str = "the layer") -> np.ndarray:
     """``value`` as a C-contiguous array of exactly ``dtype`` and ``shape``, all finite (an argument
     of forward or backward); ``owner`` names what fixes the dtype in the message."""
+    _refuse_masked(what, value)
     is_array = isinstance(value, np.ndarray)
     if not is_array:
         try:
@@ -173,6 +183,19 @@ def check_array(what: str, value: Any, shape: tuple[int, ...], dtype: np.dtype, 
     if not np.isfinite(value).all():
         raise ValueError(f"{what} contains NaN or Inf")
     return np.ascontiguousarray(value)
+
+
+def foreign_trace(layer: Any, trace: Any, owner: Any = None, note: str = "") -> ValueError:
+    """``backward``'s error for a trace that ``layer``'s own forward did not make (``owner``: the
+    object a right trace names, ``layer`` by default). A trace is tied to that object, not to an equal
+    one: one made by another object of its class (a deepcopy, or unpickled apart from its layer) is
+    said to be so, since "must come from this layer's forward" reads as false for a copied pair."""
+    name, owner = type(layer).__name__, layer if owner is None else owner
+    made_by = getattr(trace, "_owner", None)
+    if made_by is not None and made_by is not owner and type(made_by) is type(owner):
+        return ValueError(f"trace comes from another {name}'s forward(): backward() needs the {name} object that "
+                          f"made it (a copy of a layer is another object: copy or pickle a layer with its traces)")
+    return ValueError(f"trace must come from this {name}'s own forward(){note}")
 
 
 def check_keys(required: Iterable[str], state: Any, allowed: Iterable[str] | None = None) -> None:
@@ -192,6 +215,7 @@ def check_keys(required: Iterable[str], state: Any, allowed: Iterable[str] | Non
 
 def load_entry(name: str, value: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """A C-contiguous copy of one state-dict entry in ``dtype``: exactly ``shape``, numeric, finite."""
+    _refuse_masked(f"state dict entry {name!r}", value)
     try:
         value = np.asarray(value)
     except Exception as exc:  # e.g. a torch tensor that needs .numpy() on another device
@@ -212,6 +236,7 @@ def load_params(shapes: Mapping[str, tuple[int, ...]], state: Any, dtype: np.dty
 def check_float_array(what: str, value: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """``value`` (an incoming gradient, e.g. a loss's float64 dL/dlogits) as a new C-contiguous array of
     ``dtype``: any float dtype is cast, an integer or other dtype refused, then exactly ``shape``, all finite."""
+    _refuse_masked(what, value)
     try:
         value = np.asarray(value)
     except Exception as exc:
@@ -268,6 +293,55 @@ def assign_params(live: dict[str, np.ndarray], values: Mapping[str, np.ndarray])
         merged[name] = value
     live.clear()
     live.update(merged)
+
+
+# A part of a composite's parameters: (name prefix, the dict that owns the arrays, which of its keys; None: all)
+Part = tuple[str, dict, "tuple[str, ...] | None"]
+
+
+class LiveParameters(MutableMapping):
+    """What a model built of parts (its own arrays beside sub-layers) hands out as ``parameters()``:
+    one mapping by state-dict name over the dicts that own the arrays. Reading gives the live array;
+    replacing an entry replaces it in the dict that owns it, as on a single layer, so an optimizer's
+    ``params[name] = params[name] - lr * g`` trains the model and ``forward`` checks the new array.
+
+    ``parts()`` is asked at every access, in registration order: a part may come later (the echo
+    state network's readout exists once fitted). Names cannot be added or removed.
+    """
+
+    def __init__(self, parts: Callable[[], Iterable[Part]]) -> None:
+        self._parts = parts
+
+    def _owner(self, name: str) -> tuple[dict, str]:
+        for prefix, owner, keys in self._parts():
+            key = name[len(prefix):] if isinstance(name, str) and name.startswith(prefix) else None
+            if key is not None and key in owner and (keys is None or key in keys):
+                return owner, key
+        raise KeyError(name)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        owner, key = self._owner(name)
+        return owner[key]
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        try:
+            owner, key = self._owner(name)
+        except KeyError:
+            raise KeyError(f"no parameter named {name!r} (parameters() holds exactly the state_dict names)") from None
+        owner[key] = value
+
+    def __delitem__(self, name: str) -> None:
+        raise TypeError(f"parameters cannot be removed (tried {name!r}): replace one with an array of its shape")
+
+    def __iter__(self) -> Iterator[str]:
+        for prefix, owner, keys in self._parts():
+            yield from (prefix + key for key in owner if keys is None or key in keys)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __repr__(self) -> str:
+        return "LiveParameters({" + ", ".join(f"{name!r}: {np.shape(value)}" for name, value in self.items()) + "})"
 
 
 # ---------------------------------------------------------------------------- sizes

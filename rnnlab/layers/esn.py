@@ -22,8 +22,9 @@ import numpy as np
 
 from .. import kernels
 from ..kernels import esn as esn_kernels
-from ._params import (CallsForward, array_shape, assign_params, check_array, check_bool, check_keys, check_param_memory,
-                      check_positive_int, check_seed, load_entry, parse_dtype)
+from ._params import (CallsForward, LiveParameters, Part, array_shape, assign_params, check_array, check_bool,
+                      check_keys, check_param_memory, check_params, check_positive_int, check_seed, load_entry,
+                      parse_dtype)
 from .trace import Trace
 
 __all__ = ["EchoStateNetwork", "ridge_readout"]
@@ -196,6 +197,7 @@ class EchoStateNetwork(CallsForward):
         self.dtype = parse_dtype(dtype, none_means="float64")
         self._params: dict[str, np.ndarray] = {}
         self._readout: dict[str, np.ndarray] | None = None
+        self._fitted_outputs = 0  # O, once fitted: what the readout's arrays are checked against
         # refused before the reservoir is drawn: numpy's MemoryError names neither the network nor a size
         N, I = self.reservoir_size, self.input_size
         check_param_memory(f"EchoStateNetwork({I}, {N})", [(N, I), (N, N), (N,)], self.dtype, "reservoir_size")
@@ -252,7 +254,7 @@ class EchoStateNetwork(CallsForward):
         busy cores a multithreaded eig of a 100 x 100 W took ~200 ms against ~2 ms single-threaded.
         """
         with kernels.blas_single_threaded():
-            lam = np.linalg.eigvals(self._params["weight_hh"].astype(np.float64)).astype(np.complex128)
+            lam = np.linalg.eigvals(self._reservoir()["weight_hh"].astype(np.float64)).astype(np.complex128)
         return lam[np.argsort(-np.abs(lam), kind="stable")]  # complex even where every lambda is real (eigvals)
 
     @property
@@ -268,14 +270,16 @@ class EchoStateNetwork(CallsForward):
     @property
     def output_size(self) -> int | None:
         """O: the readout's outputs once fitted, else the ``output_size`` asked for (maybe None)."""
-        if self._readout is not None:
-            return int(self._readout["readout.bias"].shape[0])
-        return self._requested_output_size
+        return self._requested_output_size if self._readout is None else self._fitted_outputs
 
-    def parameters(self) -> dict[str, np.ndarray]:
+    def parameters(self) -> LiveParameters:
         """The live arrays by :meth:`state_dict`'s names: the reservoir's, and once fitted the
-        readout's (editing them in place changes the network; :meth:`fit` replaces the readout)."""
-        return {**self._params, **(self._readout or {})}
+        readout's. Editing one in place, or replacing it with an array of the same shape and dtype,
+        changes the network (its next pass checks, ValueError); :meth:`fit` replaces the readout."""
+        return LiveParameters(self._parameter_parts)
+
+    def _parameter_parts(self) -> list[Part]:
+        return [("", self._params, None)] + ([("", self._readout, None)] if self._readout is not None else [])
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """A copy of every array: ``weight_ih`` = W_in (N, I), ``weight_hh`` = W (N, N) (already
@@ -313,6 +317,7 @@ class EchoStateNetwork(CallsForward):
         loaded = {name: load_entry(name, state[name], shape, self.dtype) for name, shape in shapes.items()}
         assign_params(self._params, {k: loaded[k] for k in RESERVOIR_KEYS})
         self._readout = {k: loaded[k] for k in READOUT_KEYS} if all(has_readout) else None
+        self._fitted_outputs = int(loaded["readout.bias"].shape[0]) if all(has_readout) else None
 
     def __repr__(self) -> str:
         out = "" if self.output_size is None else f", output_size={self.output_size}"
@@ -339,9 +344,18 @@ class EchoStateNetwork(CallsForward):
         return np.zeros(shape, self.dtype) if state is None else self._check_array("state", state, shape)
 
     def _require_readout(self, method: str) -> dict[str, np.ndarray]:
+        """The readout's arrays (C order), checked as ``parameters()`` may have replaced them."""
         if self._readout is None:
             raise ValueError(f"{method}() needs a fitted readout: call fit(x, y) first")
-        return self._readout
+        O = self._fitted_outputs
+        check_params(self._readout, {"readout.weight": (O, self._features), "readout.bias": (O,)}, self.dtype)
+        return {name: np.ascontiguousarray(value) for name, value in self._readout.items()}
+
+    def _reservoir(self) -> dict[str, np.ndarray]:
+        """W_in, W and b (C order), checked as ``parameters()`` may have replaced them."""
+        N, I = self.reservoir_size, self.input_size
+        check_params(self._params, {"weight_ih": (N, I), "weight_hh": (N, N), "bias": (N,)}, self.dtype)
+        return {name: np.ascontiguousarray(value) for name, value in self._params.items()}
 
     def _trace(self, states: np.ndarray) -> Trace:
         T, B, N = states.shape
@@ -352,7 +366,7 @@ class EchoStateNetwork(CallsForward):
     # ------------------------------------------------------------------ running
     def _states(self, u: np.ndarray, x0: np.ndarray) -> np.ndarray:
         """x_1 .. x_T (T, B, N) from validated u and x0."""
-        p = self._params
+        p = self._reservoir()
         with kernels.blas_single_threaded():
             xs = esn_kernels.esn_forward(u, p["weight_ih"], p["weight_hh"], p["bias"], x0, self.leak_rate,
                                          kernels.kernel_threads())
@@ -397,6 +411,7 @@ class EchoStateNetwork(CallsForward):
         z = self._readout_features(states[warmup:], u[warmup:])
         w_out, b_out = ridge_readout(z, targets[warmup:], self.ridge)
         self._readout = {"readout.weight": w_out.astype(self.dtype), "readout.bias": b_out.astype(self.dtype)}
+        self._fitted_outputs = int(b_out.shape[0])
         return states[-1].copy()
 
     def _readout_features(self, states: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -404,7 +419,7 @@ class EchoStateNetwork(CallsForward):
         return np.concatenate([states, u], axis=2) if self.readout_input else states
 
     def _readout_of(self, states: np.ndarray, u: np.ndarray) -> np.ndarray:
-        r = self._readout
+        r = self._require_readout("forward")
         z = self._readout_features(states, u)
         with kernels.blas_single_threaded():
             return esn_kernels.esn_readout(z, r["readout.weight"], r["readout.bias"], kernels.kernel_threads())
@@ -447,7 +462,7 @@ class EchoStateNetwork(CallsForward):
                              f"got {self.output_size} and {self.input_size}")
         u = self._check_sequence("warmup_inputs", warmup_inputs, self.input_size, "input_size")
         x0 = self._check_state(state, u.shape[1])
-        p = self._params
+        p = self._reservoir()
         start = self._states(u, x0)[-1]
         with kernels.blas_single_threaded():
             ys, xs = esn_kernels.esn_generate(start, u[-1], p["weight_ih"], p["weight_hh"], p["bias"],

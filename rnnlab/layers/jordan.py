@@ -35,7 +35,7 @@ import numpy as np
 from .. import kernels
 from ..kernels.jordan import jordan_backward, jordan_forward_free, jordan_forward_teacher
 from ._params import (CallsForward, array_shape, assign_params, check_bool, check_param_memory, check_params,
-                      check_positive_int, check_seed, draw_uniform, parse_dtype)
+                      check_positive_int, check_seed, draw_uniform, foreign_trace, parse_dtype)
 from .recurrent import RecurrentLayer, own_function
 from .trace import Trace
 
@@ -167,7 +167,7 @@ class JordanRNN(CallsForward):
         ``trace["dh"]``.
         """
         if not isinstance(trace, Trace) or trace._owner is not self:
-            raise ValueError("trace must come from this JordanRNN's own forward()")
+            raise foreign_trace(self, trace)
         T, B = trace.steps, trace.batch
         shape = (T, B, self.output_size)
         d_out = np.zeros(shape, self.dtype) if d_out is None else self._check_array("d_out", d_out, shape)

@@ -59,7 +59,7 @@ from .. import kernels
 from ..kernels import minimal as mk
 from ..kernels.scan import METHODS
 from ._params import (assign_params, check_array, check_bool, check_finite_number, check_positive_int, check_seed,
-                      check_truncate, draw_uniform)
+                      check_truncate, draw_uniform, foreign_trace)
 from .recurrent import RecurrentLayer
 from .trace import Trace
 
@@ -164,7 +164,7 @@ class _LinearRecurrence(RecurrentLayer):
         ``trace["dh"]`` (see the module docstring).
         """
         if not isinstance(trace, Trace) or trace._owner is not self:
-            raise ValueError(f"trace must come from this {type(self).__name__}'s own forward()")
+            raise foreign_trace(self, trace)
         truncate = check_truncate(truncate)
         method = self._resolve_method(method)
         T, B, D = trace.steps, trace.batch, self.num_directions

@@ -16,8 +16,8 @@ import numpy as np
 
 from .. import kernels
 from ._params import (CallsForward, array_shape, assign_params, check_array, check_bool, check_param_memory,
-                      check_params, check_positive_int, check_seed, check_truncate, draw_uniform, load_params,
-                      parse_dtype)
+                      check_params, check_positive_int, check_seed, check_truncate, draw_uniform, foreign_trace,
+                      load_params, parse_dtype)
 from .trace import Trace
 
 _DEVICES = ("cpu", "cuda")
@@ -308,7 +308,7 @@ class RecurrentLayer(CallsForward):
         fills ``trace["dh"]``, the total dL/dh_t of every step.
         """
         if not isinstance(trace, Trace) or trace._owner is not self:
-            raise ValueError(f"trace must come from this {type(self).__name__}'s own forward()")
+            raise foreign_trace(self, trace)
         truncate = check_truncate(truncate)
         T, B, H, D = trace.steps, trace.batch, self.hidden_size, self.num_directions
         dy = np.zeros((T, B, D * H), self.dtype) if dy is None else self._check_array("dy", dy, (T, B, D * H))

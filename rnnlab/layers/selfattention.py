@@ -25,9 +25,9 @@ import numpy as np
 from .. import kernels
 from ..errors import UserError
 from ..kernels import selfattention as sa_kernels
-from ._params import (CallsForward, DRAW_CHUNK, array_shape, assign_params, check_array, check_bool,
+from ._params import (CallsForward, DRAW_CHUNK, LiveParameters, array_shape, assign_params, check_array, check_bool,
                       check_finite_number, check_float_array, check_index, check_param_memory, check_params,
-                      check_positive_int, check_seed, draw_uniform, load_params, parse_dtype)
+                      check_positive_int, check_seed, draw_uniform, foreign_trace, load_params, parse_dtype)
 from .trace import Trace
 
 __all__ = ["positional_encoding", "PositionalEncoding", "SelfAttentionBlock", "SelfAttentionModel",
@@ -392,7 +392,7 @@ class SelfAttentionBlock(CallsForward):
         Fills ``trace["dh"]`` (= dy). ``trace`` must come from this block's own ``forward``.
         """
         if not isinstance(trace, SelfAttentionTrace) or trace._owner is not self:
-            raise ValueError("trace must come from this SelfAttentionBlock's own forward()")
+            raise foreign_trace(self, trace)
         shape = (trace.steps, trace.batch, self.d_model)
         dy = np.zeros(shape, self.dtype) if dy is None else check_array("dy", dy, shape, self.dtype).copy()  # recorded
         with kernels.blas_single_threaded():
@@ -465,15 +465,15 @@ class SelfAttentionModel(CallsForward):
         self._shapes = {name: v.shape for name, v in self.parameters().items()}  # what forward checks
 
     # ------------------------------------------------------------------ parameters
-    def parameters(self) -> dict[str, np.ndarray]:
-        """Every live parameter array by name (optimizers update them in place)."""
-        out = dict(self.input_proj)
-        for k, block in enumerate(self.blocks):
-            out.update({f"layers.{k}.{name}": v for name, v in block.parameters().items()})
-        out.update(self.readout)
-        return out
+    def parameters(self) -> LiveParameters:
+        """Every live parameter array by name: updating one in place, or replacing it with an array
+        of the same shape and dtype, changes the model (``forward`` checks, ValueError)."""
+        return LiveParameters(lambda: [("", self.input_proj, None),
+                                       *((f"layers.{k}.", b.parameters(), None) for k, b in enumerate(self.blocks)),
+                                       ("", self.readout, None)])
 
     def state_dict(self) -> dict[str, np.ndarray]:
+        """A copy of every parameter by name, torch's: ``input_proj``, ``layers.k.*``, ``readout``."""
         return {name: value.copy() for name, value in self.parameters().items()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -547,7 +547,7 @@ class SelfAttentionModel(CallsForward):
         ``truncate`` must be None.
         """
         if not isinstance(trace, SelfAttentionTrace) or trace._owner is not self:
-            raise ValueError("trace must come from this SelfAttentionModel's own forward()")
+            raise foreign_trace(self, trace)
         if truncate is not None:
             raise ValueError("truncate does not apply to self-attention (no recurrence): pass None")
         T, B, O = trace.steps, trace.batch, self.output_size

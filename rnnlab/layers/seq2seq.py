@@ -45,9 +45,9 @@ import numpy as np
 
 from .. import kernels
 from ..kernels import attention as attn_kernels
-from ._params import (CallsForward, array_shape, assign_params, check_array, check_float_array, check_param_memory,
-                      check_params, check_positive_int, check_seed, draw_normal, draw_uniform, is_integer, load_params,
-                      parse_dtype)
+from ._params import (CallsForward, LiveParameters, Part, array_shape, assign_params, check_array, check_float_array,
+                      check_param_memory, check_params, check_positive_int, check_seed, draw_normal, draw_uniform,
+                      foreign_trace, is_integer, load_params, parse_dtype)
 from .recurrent import GRU, LSTM, RNN, RecurrentLayer
 
 __all__ = [
@@ -295,7 +295,7 @@ class Attention(CallsForward):
         """Gradients of ``sum(h~ * d_out)``: every parameter name, plus ``"query"`` (T, B, H) and
         ``"memory"`` (S, B, H). ``d_out`` (T, B, H) may be None (zero)."""
         if not isinstance(trace, AttentionTrace) or trace._owner is not self:
-            raise ValueError("trace must come from this Attention's own forward()")
+            raise foreign_trace(self, trace)
         sv = trace._saved
         query, memory, params = sv["query"], sv["memory"], sv["params"]
         out = trace._records["attentional"]
@@ -448,17 +448,23 @@ class Seq2Seq(CallsForward):
             parts.append(("attn.", self.attention))
         return parts
 
-    def parameters(self) -> dict[str, np.ndarray]:
-        """Every live parameter array by name, in torch's registration order (optimizers update them in place)."""
-        out = {"src_embed.weight": self._own["src_embed.weight"]}
-        out.update({"encoder." + k: v for k, v in self.encoder.parameters().items()})
-        out["tgt_embed.weight"] = self._own["tgt_embed.weight"]
-        out.update({"decoder." + k: v for k, v in self.decoder.parameters().items()})
+    def parameters(self) -> LiveParameters:
+        """Every live parameter array by name, in torch's registration order: updating one in place,
+        or replacing it with an array of the same shape and dtype, changes the model (its part's
+        ``forward`` checks the new array, ValueError)."""
+        return LiveParameters(self._parameter_parts)
+
+    def _parameter_parts(self) -> list[Part]:
+        parts: list[Part] = [("", self._own, ("src_embed.weight",)), ("encoder.", self.encoder.parameters(), None),
+                             ("", self._own, ("tgt_embed.weight",)), ("decoder.", self.decoder.parameters(), None)]
         if self.attention is not None:
-            out.update({"attn." + k: v for k, v in self.attention.parameters().items()})
-        out["readout.weight"] = self._own["readout.weight"]
-        out["readout.bias"] = self._own["readout.bias"]
-        return out
+            parts.append(("attn.", self.attention.parameters(), None))
+        return parts + [("", self._own, ("readout.weight", "readout.bias"))]
+
+    def _check_params(self) -> None:
+        """Every parameter is still an array of its shape and dtype (``parameters()`` may have replaced
+        one), checked here to name it as the model does: the parts' own checks say "weight_hh_l0"."""
+        check_params(self.parameters(), self._param_shapes(), self.dtype)
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """A copy of every parameter by name (see the module docstring for names and shapes)."""
@@ -546,6 +552,7 @@ class Seq2Seq(CallsForward):
         Returns ``(logits (T, B, vocab_out), trace)`` in the model's dtype; see :class:`Seq2SeqTrace`.
         """
         src, lengths = self._check_source(src, src_lengths)
+        self._check_params()
         tgt_in = _token_array("tgt_in", tgt_in, self.vocab_out, "vocab_out")
         if tgt_in.shape[1] != src.shape[1]:
             raise ValueError(f"tgt_in has batch {tgt_in.shape[1]}, but src has batch {src.shape[1]}")
@@ -572,7 +579,7 @@ class Seq2Seq(CallsForward):
         encoder's final state of each sequence -> encoder (BPTT) -> embeddings.
         """
         if not isinstance(trace, Seq2SeqTrace) or trace._owner is not self:
-            raise ValueError("trace must come from this Seq2Seq's own forward() (greedy decoding traces have no backward)")
+            raise foreign_trace(self, trace, note=" (greedy decoding traces have no backward)")
         sv = trace._saved
         o = sv["o"]
         T, B, H = o.shape
@@ -599,7 +606,7 @@ class Seq2Seq(CallsForward):
         dg = self.decoder.backward(sv["decoder_trace"], d_dec)
         d_tgt_x, dh0, dc0 = dg.pop("input"), dg.pop("h0"), dg.pop("c0", None)
         grads.update({"decoder." + k: v for k, v in dg.items()})
-        d_tgt_embed = np.zeros_like(self._own["tgt_embed.weight"])
+        d_tgt_embed = np.zeros((self.vocab_out, self.embed_size), self.dtype)
         np.add.at(d_tgt_embed, sv["tgt_in"], d_tgt_x)
         grads["tgt_embed.weight"] = d_tgt_embed
 
@@ -615,7 +622,7 @@ class Seq2Seq(CallsForward):
             for k, v in g.items():
                 enc_grads[k] = enc_grads[k] + v if k in enc_grads else v
         grads.update({"encoder." + k: v for k, v in enc_grads.items()})
-        d_src_embed = np.zeros_like(self._own["src_embed.weight"])
+        d_src_embed = np.zeros((self.vocab_in, self.embed_size), self.dtype)
         np.add.at(d_src_embed, src, d_src_x)  # padded steps carry 0
         grads["src_embed.weight"] = d_src_embed
         return {name: grads[name] for name in self.parameters()}
@@ -633,6 +640,7 @@ class Seq2Seq(CallsForward):
         run, plus ``"logits"`` (the readout's, over the whole vocabulary) and ``"tokens"``.
         """
         src, lengths = self._check_source(src, src_lengths)
+        self._check_params()
         max_len = check_positive_int("max_len", max_len)
         named = [("bos", bos), ("eos", eos)] + ([("pad", pad)] if pad is not None else [])
         for name, tok in named + [("exclude", tok) for tok in exclude]:

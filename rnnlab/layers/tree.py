@@ -29,8 +29,8 @@ from ..errors import DataError
 from ..kernels import blas_single_threaded, kernel_threads
 from ..kernels.tree import tree_backward, tree_forward
 from ..train.losses import cross_entropy
-from ._params import (CallsForward, assign_params, check_param_memory, check_params, check_positive_int, check_seed,
-                      draw_normal, draw_uniform, load_params, parse_dtype)
+from ._params import (CallsForward, LiveParameters, assign_params, check_param_memory, check_params, check_positive_int,
+                      check_seed, draw_normal, draw_uniform, foreign_trace, load_params, parse_dtype)
 
 __all__ = ["RecursiveNet", "TreeClassifier", "TreeTrace", "TreeNode"]
 
@@ -98,18 +98,22 @@ class TreeTrace:
 
     @property
     def h(self) -> np.ndarray:
+        """(N, H): every node's vector, batch-wide post-order (read-only)."""
         return _read_only(self._h)
 
     @property
     def dh(self) -> np.ndarray | None:
+        """(N, H): the total dL/dh arriving at each node, after ``backward`` (None before; read-only)."""
         return None if self._dh is None else _read_only(self._dh)
 
     @property
     def has_gradients(self) -> bool:
+        """True once ``backward`` has filled :attr:`dh`."""
         return self._dh is not None
 
     @property
     def outputs(self) -> np.ndarray | None:
+        """(B, C): the logits, when a :class:`TreeClassifier` made the trace (None otherwise; read-only)."""
         return None if self._outputs is None else _read_only(self._outputs)
 
     @property
@@ -250,7 +254,7 @@ class RecursiveNet(CallsForward):
         state_dict names and fills ``trace.dh`` with the total dL/dh of every node.
         """
         if not isinstance(trace, TreeTrace) or trace._owner is not self:
-            raise ValueError("trace must come from this RecursiveNet's own forward()")
+            raise foreign_trace(self, trace)
         batch = trace.batch
         N, B, H = batch.num_nodes, len(batch), self.hidden_size
         if d_nodes is None:
@@ -316,11 +320,13 @@ class TreeClassifier(CallsForward):
         self.net.reset_parameters(seed)
         self._reset_readout(seed)
 
-    def parameters(self) -> dict[str, np.ndarray]:
-        """The live parameter arrays of the net and the readout."""
-        return {**self.net.parameters(), **self._readout}
+    def parameters(self) -> LiveParameters:
+        """The live parameter arrays of the net and the readout: updating one in place, or replacing it
+        with an array of the same shape and dtype, changes the model (``forward`` checks, ValueError)."""
+        return LiveParameters(lambda: [("", self.net.parameters(), None), ("", self._readout, None)])
 
     def state_dict(self) -> dict[str, np.ndarray]:
+        """A copy of every parameter by name: the net's (``embedding``, ``compose``) and the ``readout``'s."""
         return {k: v.copy() for k, v in self.parameters().items()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -370,7 +376,7 @@ class TreeClassifier(CallsForward):
         """Gradients of ``sum(logits * d_logits)`` for every parameter (state_dict order); fills ``trace.dh``.
         ``d_logits`` (B, C) may be None (zero)."""
         if not isinstance(trace, TreeTrace) or trace._owner is not self.net or trace._outputs is None:
-            raise ValueError("trace must come from this TreeClassifier's own forward()")
+            raise foreign_trace(self, trace, owner=self.net)
         shape = trace._outputs.shape
         if d_logits is None:
             d_logits = np.zeros(shape, self.dtype)
