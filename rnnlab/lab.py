@@ -94,11 +94,16 @@ class Lab(StepCursor, TrainingControl):
     def __init__(self, spec: Spec, run: RunDir | None = None, *, batch: int = 1, trainer: Trainer | None = None) -> None:
         self.spec = spec
         self.run = run
-        self.trainer = trainer if trainer is not None else Trainer(spec)
+        fresh = trainer is None  # (a trainer handed over brings its own weights: no checkpoint is read)
+        if fresh:
+            task = spec.make_task()
+            spec.check_memory(task, batch=batch)  # the view's pass: training is checked when it starts
+            trainer = Trainer(spec, task)
+        self.trainer = trainer
         # training history (what the loss and gradient-norm plots draw)
         self.history = StepHistory()  # columns: a lab may train for hours at thousands of steps a second
         self.evals: list[EvalRecord] = []
-        if run is not None and run.has_checkpoint and trainer is None:
+        if run is not None and run.has_checkpoint and fresh:
             run.read_checkpoint(self.trainer)
             self.history = StepHistory(StepRecord(**row) for row in run.read_metrics()
                                        if row["step"] <= self.trainer.step)
@@ -109,10 +114,6 @@ class Lab(StepCursor, TrainingControl):
         # it changed (a `rnnlab train --resume` meanwhile), or another process writing it, goes to a
         # new run instead of replacing it
         self._run_state = run.state() if run is not None else None
-        # a run whose checkpoint is gone but whose log (or summary) tells of training: the lab holds
-        # untrained weights, and a save over the run would empty its log for them
-        self._logs_not_ours = (run is not None and trainer is None and not run.has_checkpoint
-                               and (self._run_state[1] > 0 or run.read_summary() is not None))
         self._train_target = spec.train.steps  # the step the last training ran toward
         self.diverted_from: Path | None = None  # the run the last save did not replace (see save_run)
         self.diverted_because = ""  # why: "changed on disk since this lab read it", ...
@@ -315,7 +316,9 @@ class Lab(StepCursor, TrainingControl):
 
         Each step holds :attr:`lock`, so a view that reads the weights under it never sees half an
         update. Steps and evaluations are appended to :attr:`history` and :attr:`evals`.
+        :class:`~rnnlab.errors.UserError` first where this lab cannot train (:meth:`check_can_train`).
         """
+        self.check_can_train()
         if until_step is None:
             until_step = self.spec.train.steps
             if self.trainer.step >= until_step:
@@ -345,6 +348,18 @@ class Lab(StepCursor, TrainingControl):
             return self.training_status
         self.training_status = "completed" if self.trainer.step >= until_step else "stopped"
         return self.training_status
+
+    def check_can_train(self) -> None:
+        """:class:`~rnnlab.errors.UserError` where this lab cannot train: training this spec would not
+        fit in this machine's memory (a SpecError naming the field: the lab opens on any model whose
+        view fits, a run trained on a larger machine too), or the run's spec.toml was edited since its
+        checkpoint (as ``rnnlab train --resume`` refuses it: the run would no longer say how it trained)."""
+        fix = "make them smaller (e)" if self.run is None else \
+            f"{self.run.path} can be read here, not trained further (e changes the experiment)"
+        self.spec.check_memory(self.task, fix=fix)
+        if self.run is not None and self.trainer.step > 0 and (changed := self.run.changed_settings()):
+            raise UserError(f"{self.run.path / 'spec.toml'} changed since its checkpoint was trained "
+                            f"({'; '.join(changed)}): put it back and open the run again (o)")
 
     def _lock_for_a_step(self, should_stop, until_step: int) -> bool:
         """Take :attr:`lock` for the next step; False, not holding it, if training is stopped while
@@ -378,19 +393,16 @@ class Lab(StepCursor, TrainingControl):
         divergence.
 
         If the run directory's checkpoint changed since this lab opened or last saved it (another
-        process trained it further), or it was opened without its checkpoint but with a training
-        log (another model's), it is left alone and the run goes to a new directory;
+        process trained it further, or its checkpoint.npz was deleted), it is left alone and the run
+        goes to a new directory;
         :attr:`diverted_from` then names the one left alone (else None), :attr:`diverted_because`
         says why."""
         with self.lock, contextlib.ExitStack() as stack:
             self.diverted_from, self.diverted_because = None, ""
             if self.run is not None:
-                if self._logs_not_ours:
-                    self.diverted_because = "has no checkpoint.npz (its training log is another model's)"
-                elif not stack.enter_context(self.run.writing()) or self.run.state() != self._run_state:
+                if not stack.enter_context(self.run.writing()) or self.run.state() != self._run_state:
                     self.diverted_because = "changed on disk since this lab read it"
-                if self.diverted_because:
-                    self.diverted_from, self.run, self._logs_not_ours = self.run.path, None, False
+                    self.diverted_from, self.run = self.run.path, None
             spec = self.spec_as_trained
             target = spec.train.steps
             if self.run is None:

@@ -16,6 +16,7 @@ own sample_data/, written by name), which is what a run directory keeps so the r
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import os
@@ -26,7 +27,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
-from .data import make_task, task_fields
+from .data import check_task_options, make_task, task_fields
 from .data import files as data_files
 from .data.files import resolve_path
 from .errors import DataError, SpecError, closest_name
@@ -120,7 +121,10 @@ def _type_name(kind: type) -> str:
 
 
 def _show(value: Any) -> str:
-    return json.dumps(value) if isinstance(value, (str, bool)) else repr(value)
+    """A TOML value as the spec's reader wrote it: "x", true, 1.5, 1979-05-27 (not Python's repr)."""
+    if isinstance(value, (str, bool)):
+        return json.dumps(value)
+    return value.isoformat() if isinstance(value, (datetime.date, datetime.time)) else repr(value)
 
 
 # ---------------------------------------------------------------------------- the tables
@@ -294,6 +298,30 @@ class Spec:
         ``saved``: a run directory's ``spec.toml``, which an older rnnlab may have written with
         another optimizer's setting changed (ignored then, refused now): put back to its default,
         as the run trained with it, rather than leave the run unreadable."""
+        top, model, train, task_table = cls._checked_tables(data, saved)
+        options = {k: v for k, v in task_table.items() if k != "kind"}
+        try:
+            task = make_task(task_table["kind"], options, base_dir)
+        except DataError as exc:  # the data file a field names: say which field
+            if "path" in options:  # a valid path field (make_task checked it), naming a file that will not do
+                raise DataFileError("task.path", str(exc), resolve_path(options["path"], base_dir), str(exc)) \
+                    from None
+            raise SpecError("task", str(exc)) from None
+        if model.dtype == "float32" and (beyond := task.beyond_float32()):
+            raise DataFileError("task.path", beyond, resolve_path(options["path"], base_dir), beyond)
+        return cls(task={"kind": task.kind, **task.options()}, model=model, train=train, source=source, **top)
+
+    @classmethod
+    def check_fields(cls, data: Mapping[str, Any], base_dir: Path | None = None, saved: bool = False) -> None:
+        """What :meth:`from_mapping` refuses of a parsed TOML document short of its data file
+        (SpecError naming the field): a listing of many runs reads no corpus to check their specs."""
+        _, _, _, task_table = cls._checked_tables(data, saved)
+        check_task_options(task_table["kind"], {k: v for k, v in task_table.items() if k != "kind"}, base_dir)
+
+    @classmethod
+    def _checked_tables(cls, data: Mapping[str, Any], saved: bool) -> tuple[dict, "ModelSpec", "TrainSpec", Mapping]:
+        """The top-level fields, [model] and [train] checked, each alone and against each other, and
+        the [task] table as given (its kind there)."""
         known = set(TOP_RULES) | {"task", "model", "train"}
         _reject_unknown("", data, known)
         top = {name: rule.check(name, data[name]) for name, rule in TOP_RULES.items() if name in data}
@@ -336,19 +364,7 @@ class Spec:
             raise SpecError("task", "expected a table [task]")
         if "kind" not in task_table:
             raise SpecError("task.kind", "missing: say which task, e.g. kind = \"adding\"")
-        options = {k: v for k, v in task_table.items() if k != "kind"}
-        try:
-            task = make_task(task_table["kind"], options, base_dir)
-        except DataError as exc:  # the data file a field names: say which field
-            if "path" in options:  # a valid path field (make_task checked it), naming a file that will not do
-                raise DataFileError("task.path", str(exc), resolve_path(options["path"], base_dir), str(exc)) \
-                    from None
-            raise SpecError("task", str(exc)) from None
-        if model.dtype == "float32" and (beyond := task.beyond_float32()):
-            raise DataFileError("task.path", beyond, resolve_path(options["path"], base_dir), beyond)
-        spec = cls(task={"kind": task.kind, **task.options()}, model=model, train=train, source=source, **top)
-        spec.check_memory(task)
-        return spec
+        return top, model, train, task_table
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> "Spec":
         """A copy with dotted fields changed (``{"train.steps": 100, "model.cell": "gru"}``), validated.
@@ -444,12 +460,13 @@ class Spec:
         """What one training step holds at once: traces of every step and gate, forward and
         backward buffers, inputs and logits, and the parameters with their gradients and the
         optimizer's state (an estimate, within a small factor). For the selfattention cell, the
-        attention maps (batch x num_heads x T x T per block) too. ``batch``: sequences in a pass
-        of its own (``rnnlab bptt --batch``), where larger than the training's and evaluation's."""
+        attention maps (batch x num_heads x T x T per block) too. ``batch``: what one forward and
+        backward pass over that many sequences holds instead (``rnnlab bptt --batch``, the lab's
+        view), whatever the training's batch sizes."""
         task = task or self.make_task()
         m, t = self.model, self.train
         itemsize = 4 if m.dtype == "float32" else 8
-        batch = max(t.batch_size, t.eval_batch_size, batch or 0)
+        batch = max(t.batch_size, t.eval_batch_size) if batch is None else batch
         steps = task.length + 1
         io = steps * batch * (task.input_size + 3 * task.output_size) * 8
         if m.attention:
@@ -474,41 +491,39 @@ class Spec:
         slots = {"sgd": 1 if t.momentum else 0, "adagrad": 1, "rmsprop": 1, "adam": 2}[t.optimizer]
         return (3 + slots) * self.model.parameter_count(task.input_size, task.output_size) * itemsize
 
-    def check_memory(self, task=None, batch: int | None = None) -> None:
-        """Refuse, before allocating anything, a spec that would not fit in this machine's memory
-        (with ``batch``: a pass over that many sequences, see :meth:`estimated_bytes`). The error
-        names the field furthest above its usual size (the default; length against 100 steps)."""
+    def check_memory(self, task=None, batch: int | None = None, fix: str = "make them smaller") -> None:
+        """Refuse, before allocating anything, what would not fit in this machine's memory: training
+        this spec, or with ``batch`` one pass over that many sequences (all that ``bptt``, ``trace``
+        and a lab's view run: a run trained on a larger machine is still read here), see
+        :meth:`estimated_bytes`. The error names the field furthest above its usual size (the
+        default; the length against 100 steps, the pass's batch against 1) and ends in ``fix``."""
         task = task or self.make_task()
         need = self.estimated_bytes(task, batch)
         have = physical_memory()  # the layers' own: a layer too large is refused the same way
         if need <= have // 2:
             return
         m, t = self.model, self.train
-        if batch is not None and batch > max(t.batch_size, t.eval_batch_size):
-            field = "batch"  # the pass's own batch (the CLI's --batch) is what grew it
+        sizes = {"model.hidden_size": (m.hidden_size, ModelSpec.hidden_size), "model.num_layers": (m.num_layers, 1)}
+        if batch is not None:
+            sizes["batch"] = (batch, 1)  # the pass's own (the CLI's --batch)
+        elif t.batch_size >= t.eval_batch_size:  # the larger of the two is counted: the other saves nothing
+            sizes["train.batch_size"] = (t.batch_size, TrainSpec.batch_size)
         else:
-            sizes = {"model.hidden_size": (m.hidden_size, ModelSpec.hidden_size),
-                     "model.num_layers": (m.num_layers, 1)}
-            # the larger of the two batches is the one counted (a smaller one made smaller saves nothing)
-            if t.batch_size >= t.eval_batch_size:
-                sizes["train.batch_size"] = (t.batch_size, TrainSpec.batch_size)
-            else:
-                sizes["train.eval_batch_size"] = (t.eval_batch_size, TrainSpec.eval_batch_size)
-            # the length by the task's own field (copy's is its delay; a file's text has none to blame)
-            length_field = next((f"task.{name}" for name in ("length", "delay") if name in task_fields(task.kind)),
-                                None)
-            if length_field is not None:
-                power = 2 if m.attention else 1
-                sizes[length_field] = (task.length ** power, 100 ** power)
-            field = max(sizes, key=lambda name: sizes[name][0] / sizes[name][1])
+            sizes["train.eval_batch_size"] = (t.eval_batch_size, TrainSpec.eval_batch_size)
+        # the length by the task's own field (copy's is its delay; a file's text has none to blame)
+        length_field = next((f"task.{name}" for name in ("length", "delay") if name in task_fields(task.kind)), None)
+        if length_field is not None:
+            power = 2 if m.attention else 1
+            sizes[length_field] = (task.length ** power, 100 ** power)
+        field = max(sizes, key=lambda name: sizes[name][0] / sizes[name][1])
         heads = f", num_heads={m.num_heads}: attention maps grow as length^2" if m.attention else ""
-        passes = f"a pass over {batch} sequences" if field == "batch" else "this experiment"
+        batches = f"batch={batch}" if batch is not None else \
+            f"batch_size={t.batch_size}, eval_batch_size={t.eval_batch_size}"
+        passes = "training this experiment" if batch is None else f"a pass over {batch} sequence{'s' * (batch != 1)}"
         raise SpecError(
             field,
             f"{passes} needs about {_gib(need)} (hidden_size={m.hidden_size}, num_layers={m.num_layers}, "
-            f"batch_size={t.batch_size}, eval_batch_size={t.eval_batch_size}, "
-            + (f"batch={batch}, " if field == "batch" else "")
-            + f"length={task.length}{heads}), more than half of this machine's {_gib(have)}; make them smaller",
+            f"{batches}, length={task.length}{heads}), more than half of this machine's {_gib(have)}; {fix}",
         )
 
     def reads_its_targets(self, task) -> str:
@@ -654,7 +669,9 @@ def _reject_unknown(table: str, data: Mapping[str, Any], known) -> None:
     for key in data:
         if key not in known:
             name = f"{table}.{key}" if table else key
-            raise SpecError(name, f"unknown field (allowed: {', '.join(sorted(known))})")
+            close = closest_name(key, sorted(known)) if isinstance(key, str) else None
+            hint = f"did you mean {close!r}? " if close else ""
+            raise SpecError(name, f"unknown field ({hint}allowed: {', '.join(sorted(known))})")
 
 
 def _table(cls, rules: Mapping[str, Rule], table: str, data: Any):
@@ -695,8 +712,8 @@ def load_preset(name: str) -> Spec:
 def parse_spec(text: str, *, source: str, base_dir: Path | None, saved: bool = False) -> Spec:
     """Parse TOML text into a validated :class:`Spec`; errors name ``source``. ``saved``: a run
     directory's spec (see :meth:`Spec.from_mapping`)."""
-    try:
-        data = tomllib.loads(text)
+    try:  # (a byte-order mark, as Windows editors write one, is no TOML but no content either)
+        data = tomllib.loads(text.removeprefix("\ufeff"))
     except tomllib.TOMLDecodeError as exc:
         raise SpecError("", f"{source}: not valid TOML: {exc}") from None
     if not data:
@@ -742,7 +759,7 @@ def load_spec(target: str | os.PathLike) -> Spec:
         except OSError as exc:
             raise SpecError("", f"cannot read {path}: {exc.strerror}") from None
         return parse_spec(text, source=str(path), base_dir=path.resolve().parent)
-    if len(path.parts) > 1:  # a path, not a preset name: say that nothing is there
-        raise SpecError("", f"no such file or directory: {path} (a preset name, a spec .toml file or a run "
+    if len(path.parts) > 1 or "/" in str(target) or os.sep in str(target):  # a path (./hello too), not a preset
+        raise SpecError("", f"no such file or directory: {target} (a preset name, a spec .toml file or a run "
                             "directory)")
     return load_preset(str(target))

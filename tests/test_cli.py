@@ -286,6 +286,19 @@ def test_console_script_entry_point():
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize("args", [["presets"], ["presets", "--json"], ["--help"], ["train", "--help"]])
+def test_a_reader_that_stops_reading_ends_the_command_quietly_with_status_0(args):
+    """`rnnlab presets | head -1` exited 1 (rich's way with a closed pipe): a failure to a script under
+    `set -o pipefail`, though the reader had what it wanted. The pipe is closed before anything is
+    written, so the write fails whatever the pipe's buffer holds."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen([sys.executable, "-m", "rnnlab", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, env=env)
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and err == b""
+
+
 def test_the_console_script_is_the_guarded_entry_point():
     import tomllib
 

@@ -216,6 +216,35 @@ def test_bptt_counts_its_own_batch_in_the_memory_check(capsys, monkeypatch):
     assert one_line_error(err).startswith("rnnlab: error: --batch 4096: a pass over 4096 sequences needs about ")
 
 
+def test_a_run_trained_with_batches_too_large_here_is_read_not_called_damaged(capsys, tmp_path, monkeypatch):
+    """A run trained on a larger machine (its batch sizes need 36 GiB here) was "damaged" to every
+    command, bptt --batch 1 too: the spec's memory check ran when it was read. Reading it runs one
+    pass; only training it further is refused, saying so."""
+    import rnnlab.spec
+
+    monkeypatch.setattr(rnnlab.spec, "physical_memory", lambda: 24 * 2**30)  # this machine's, whatever CI has
+    run_dir = tmp_path / "big"
+    code, _, err = run(capsys, "train", "adding-lstm", "--set", "task.length=2000", "--set", "model.hidden_size=8",
+                       "--set", "train.eval_batch_size=2", "--set", "train.batch_size=2", "--steps", "1",
+                       "--out", run_dir)
+    assert code == 0, err
+    spec = (run_dir / "spec.toml").read_text()
+    spec = spec.replace("eval_batch_size = 2\n", "eval_batch_size = 16384\n").replace("\nbatch_size = 2\n",
+                                                                                      "\nbatch_size = 4096\n")
+    assert "eval_batch_size = 16384" in spec and "\nbatch_size = 4096" in spec
+    (run_dir / "spec.toml").write_text(spec)
+    code, out, err = run(capsys, "bptt", run_dir, "--json")
+    assert code == 0, err
+    assert json.loads(out)["trained_steps"] == 1
+    code, out, err = run(capsys, "train", "--resume", run_dir, "--steps", "2")
+    assert code == 2 and out == ""
+    assert one_line_error(err).startswith("rnnlab: error: train.eval_batch_size: training this experiment needs about ")
+    assert one_line_error(err).endswith(f"{run_dir} can be read here (bptt, trace, the lab), not trained further")
+    code, out, _ = run(capsys, "bptt", "adding-lstm", "--set", "task.length=2000", "--set", "train.batch_size=4096",
+                       "--set", "train.eval_batch_size=16384", "--set", "model.hidden_size=16")
+    assert code == 0  # a spec's pass, at batch 1: its training sizes are the train command's concern
+
+
 def test_trace_exports_every_record(capsys, tmp_path):
     path = tmp_path / "t.npz"
     code, out, err = run(capsys, "trace", "hello", "--out", path, "--json")
@@ -362,6 +391,35 @@ def test_ctrl_c_stops_cleanly_and_resume_continues(tmp_path):
     assert code == 0
     steps = [json.loads(line)["step"] for line in metrics.read_text().splitlines()]
     assert steps == list(range(1, stopped_at + 4))
+
+
+def test_a_second_ctrl_c_says_which_checkpoint_the_run_keeps(capsys, tmp_path, monkeypatch):
+    """The second Ctrl-C aborts at once: stderr ended at "stopping after this step (Ctrl-C again to
+    abort now)...", exit 130, with no word of what was kept or how to go on."""
+    import contextlib
+
+    from rnnlab.cli import experiments
+
+    @contextlib.contextmanager
+    def twice(unit: str = "step"):  # both presses within the step of the 3rd question: an abort there
+        stop = experiments._Stop()
+        asked = iter(range(10**6))
+
+        def is_set():
+            if next(asked) >= 3:
+                raise KeyboardInterrupt
+            return False
+        stop.is_set = is_set
+        yield stop
+
+    monkeypatch.setattr(experiments, "_graceful_interrupt", twice)
+    monkeypatch.setattr(experiments, "_message", lambda text: sys.stderr.write(text + "\n"))
+    code, out, err = run(capsys, "train", "hello", "--steps", "1000", "--out", tmp_path / "r")
+    assert code == 130 and out == ""
+    with np.load(tmp_path / "r" / "checkpoint.npz") as saved:
+        step = int(saved["step"])
+    assert f"aborted: {tmp_path / 'r'} keeps its checkpoint of step {step}; continue with: rnnlab train --resume " \
+           f"{tmp_path / 'r'}" in err
 
 
 def test_linear_recurrence_presets_list_bptt_and_trace(capsys, tmp_path):
@@ -533,6 +591,29 @@ def test_an_empty_checkpoint_is_damaged_not_an_abort(capsys, tmp_path, hello_run
     assert "checkpoint.npz is damaged" in line and "aborted" not in line
 
 
+def test_a_run_killed_before_its_first_checkpoint_resumes_from_step_0(capsys, tmp_path):
+    """Killed a second into its start, a run held its spec and empty logs: --resume said it had no
+    checkpoint, and --out that it existed ("choose another --out or --resume it"). Nothing was
+    trained, so the resume trains it from step 0, as a new run of its spec does; one that did train
+    and lost its checkpoint is still refused."""
+    code, _, err = run(capsys, "train", "hello", "--steps", "3", "--out", tmp_path / "whole")
+    assert code == 0, err
+    (tmp_path / "killed").mkdir()
+    (tmp_path / "killed/spec.toml").write_bytes((tmp_path / "whole/spec.toml").read_bytes())
+    for log in ("metrics.jsonl", "evals.jsonl"):
+        (tmp_path / "killed" / log).touch()
+    code, _, err = run(capsys, "train", "--resume", tmp_path / "killed")
+    assert code == 0, err
+    same_losses = [json.loads(line)["loss"] for line in (tmp_path / "whole/metrics.jsonl").read_text().splitlines()]
+    losses = [json.loads(line)["loss"] for line in (tmp_path / "killed/metrics.jsonl").read_text().splitlines()]
+    assert losses == same_losses and len(losses) == 3  # the run a fresh start of its spec trains
+    (tmp_path / "whole/checkpoint.npz").unlink()  # trained, its weights gone: no fresh start over its log
+    code, _, err = run(capsys, "train", "--resume", tmp_path / "whole", "--steps", "5")
+    assert code == 2 and one_line_error(err) == (f"rnnlab: error: {tmp_path / 'whole'} has no checkpoint.npz: the "
+                                                 f"weights of step 3 are gone (its experiment from the start: "
+                                                 f"{tmp_path / 'whole' / 'spec.toml'})")
+
+
 def test_resume_to_fewer_steps_than_trained_is_refused(capsys, hello_run):
     files = {name: (hello_run / name).read_bytes() for name in ("spec.toml", "summary.json", "metrics.jsonl")}
     code, out, err = run(capsys, "train", "--resume", hello_run, "--steps", "2")
@@ -592,9 +673,12 @@ def test_resume_with_a_spec_is_an_rnnlab_error_line(capsys, hello_run):
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-def test_sigterm_stops_like_ctrl_c_saving_the_checkpoint_and_summary(tmp_path):
+@pytest.mark.parametrize("signum", ["SIGTERM", "SIGHUP"])
+def test_sigterm_stops_like_ctrl_c_saving_the_checkpoint_and_summary(tmp_path, signum):
     """SIGTERM (timeout, kill) mid-run: the steps since the last checkpoint are saved, summary.json
-    says "stopped", exit 143 (128 + SIGTERM)."""
+    says "stopped", exit 143 (128 + SIGTERM). SIGHUP (the terminal closed) too, exit 129: it used to
+    kill the run with the steps since its last checkpoint."""
+    signum = getattr(signal, signum)
     out_dir = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "rnnlab.cli", "train", "hello", "--steps", "10000000", "--out", str(out_dir)]
@@ -607,13 +691,13 @@ def test_sigterm_stops_like_ctrl_c_saving_the_checkpoint_and_summary(tmp_path):
                 break
             time.sleep(0.05)
         assert proc.poll() is None, proc.communicate()[1]
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signum)
         _, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-    assert proc.returncode == 143, err
+    assert proc.returncode == 128 + signum, err
     assert "--resume" in err and "Traceback" not in err
     summary = json.loads((out_dir / "summary.json").read_text())
     with np.load(out_dir / "checkpoint.npz") as ckpt:
@@ -939,6 +1023,10 @@ def test_set_changes_spec_fields_from_the_command_line(capsys, tmp_path):
              f"{Path.cwd() / 'nothere.txt'}")):
         code, _, err = run(capsys, *args)
         assert code == 2 and message in one_line_error(err), (args, err)
+    # a shipped data file by its bare name, as a spec file names it (it was the working directory's only)
+    code, out, err = run(capsys, "bptt", "text", "--set", "task.path=tiny-shakespeare.txt", "--set", "task.length=20",
+                         "--json")
+    assert code == 0 and json.loads(out)["steps"] == 20, err
     # the lab's fields too, refused before it opens (here, with no terminal, before that is said)
     code, _, err = run(capsys, "tui", "hello", "--set", "model.x=1")
     assert code == 2 and one_line_error(err).startswith("rnnlab: error: --set model.x: unknown field")

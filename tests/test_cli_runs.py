@@ -81,10 +81,16 @@ def test_a_run_whose_weights_are_gone_or_unreadable_is_listed_damaged(capsys, tm
     summary = json.loads((tmp_path / "untrained/summary.json").read_text())
     (tmp_path / "untrained/summary.json").write_text(json.dumps(summary | {"checkpoint_step": 0}))
     (tmp_path / "untrained/checkpoint.npz").unlink()  # the initial weights: the seed draws them again
+    shutil.copytree(tmp_path / "done", tmp_path / "edited")  # TOML still, but no spec: every command refuses it
+    spec = (tmp_path / "edited/spec.toml").read_text()
+    (tmp_path / "edited/spec.toml").write_text(spec.replace("hidden_size = 16", 'hidden_size = "x"'))
     listed = {r.path.name: (r.status, r.problem) for r in list_runs(tmp_path)}
     assert listed == {"done": ("completed", ""), "untrained": ("completed", ""),
                       "gone": ("damaged", "no checkpoint.npz: the weights of step 6 are gone"),
-                      "cut": ("damaged", "checkpoint.npz cannot be read")}
+                      "cut": ("damaged", "checkpoint.npz cannot be read"),
+                      "edited": ("damaged", 'spec.toml: model.hidden_size: expected an integer, got "x"')}
+    code, _, err = run(capsys, "bptt", tmp_path / "edited")
+    assert code == 2 and 'model.hidden_size: expected an integer, got "x"' in one_line_error(err)
     code, out, _ = run(capsys, "runs", tmp_path)
     assert code == 0 and f"{tmp_path / 'cut'}: checkpoint.npz cannot be read" in out
 
@@ -322,3 +328,15 @@ def test_settings_that_follow_from_another_are_not_listed_as_differing_and_dates
     capsys.readouterr()  # what the trainings printed
     code, out, err = run(capsys, "runs", "r", "--json", "--sort", "name")
     assert code == 0 and {r["spec"]["seed"] for r in json.loads(out)} == {"1979-05-27", 0}, err
+
+
+def test_a_finished_run_with_a_torn_last_log_line_is_listed_where_it_ended(capsys, tmp_path):
+    """Its last metrics line cut mid-record (a disk filled, a copy stopped): "5/6 completed", though
+    its checkpoint and summary are at step 6."""
+    code, _, err = run(capsys, "train", "hello", "--steps", "6", "--out", tmp_path / "r")
+    assert code == 0, err
+    metrics = (tmp_path / "r" / "metrics.jsonl").read_text()
+    (tmp_path / "r" / "metrics.jsonl").write_text(metrics[:-20])
+    os.utime(tmp_path / "r" / "summary.json")  # written last, as training does
+    [listed] = list_runs(tmp_path)
+    assert (listed.status, listed.step, listed.steps) == ("completed", 6, 6)

@@ -6,6 +6,7 @@ Training results use real thresholds at sizes CI can afford (a few seconds each)
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 import warnings
 
@@ -112,6 +113,9 @@ def test_a_field_left_out_of_a_resolved_spec_is_one_that_cell_refuses_to_change(
         ('[model]\nhidden_size = -3', "model.hidden_size", ["1 <= x <= 8192"]),
         ('[model]\nhidden_size = true', "model.hidden_size", ["integer"]),
         ('[model]\nhidden = 3', "model.hidden", ["unknown field", "hidden_size"]),
+        ('[model]\nhiden_size = 3', "model.hiden_size", ["unknown field (did you mean 'hidden_size'? allowed: "]),
+        ('[task]\nkind = "adding"\nlenght = 3', "task.lenght", ["(did you mean 'length'? allowed: length)"]),
+        ('seed = 1979-05-27', "seed", ["expected an integer, got 1979-05-27"]),  # not datetime.date(1979, 5, 27)
         ('[train]\nlearning_rate = 0', "train.learning_rate", ["0 < x"]),
         ('[train]\nlearning_rate = "fast"', "train.learning_rate", ["number"]),
         ('[train]\nlearning_rate = nan', "train.learning_rate", ["finite"]),
@@ -200,22 +204,34 @@ def test_malformed_toml_and_unknown_preset_are_one_line_errors(tmp_path):
         load_spec("nope")
     with pytest.raises(SpecError, match="no such spec file"):
         load_spec(tmp_path / "missing.toml")
+    for typed in ("./hello", "hello/"):  # a path by its spelling: "unknown preset './hello' (did you mean 'hello'?"
+        with pytest.raises(SpecError, match=rf"^no such file or directory: {re.escape(typed)} \(a preset name"):
+            load_spec(typed)
     binary = tmp_path / "bin.toml"
     binary.write_bytes(b"\xff\xfe\x00name")
     with pytest.raises(SpecError, match="not UTF-8"):
         load_spec(binary)
 
 
+def test_a_spec_saved_with_a_byte_order_mark_reads_as_without(tmp_path):
+    """Windows Notepad writes UTF-8 with a BOM: "not valid TOML: Invalid statement (at line 1, column 1)"."""
+    spec = tmp_path / "bom.toml"
+    spec.write_bytes(b'\xef\xbb\xbfname = "bom"\n[task]\nkind = "hello"\n')
+    assert load_spec(spec).name == "bom"
+
+
 def test_absurd_sizes_are_refused_before_allocating():
-    with pytest.raises(SpecError, match=r"needs about .* GiB .*batch_size=65536, eval_batch_size=64, .*this machine"):
-        load_preset("text").with_overrides({"model.hidden_size": 8192, "train.batch_size": 65536})
+    with pytest.raises(SpecError, match=r"^train.batch_size: training this experiment needs about .* GiB "
+                                        r".*batch_size=65536, eval_batch_size=64, .*this machine"):
+        load_preset("text").with_overrides({"model.hidden_size": 8192, "train.batch_size": 65536}).check_memory()
     for cell in ("mingru", "minlstm", "lru"):
         spec = load_preset("selective-copy-lru").with_overrides({"model.cell": cell})
         assert 2**20 < spec.estimated_bytes() < 2**28
         with pytest.raises(SpecError, match="^train.batch_size: "):  # the furthest above its usual size
-            spec.with_overrides({"model.hidden_size": 8192, "train.batch_size": 65536, "task.length": 10_000})
-    with pytest.raises(SpecError, match=r"^task.length: this experiment needs about .* length=100000\)"):
-        load_preset("adding-lstm").with_overrides({"task.length": 100_000})
+            spec.with_overrides({"model.hidden_size": 8192, "train.batch_size": 65536,
+                                 "task.length": 10_000}).check_memory()
+    with pytest.raises(SpecError, match=r"^task.length: training this experiment needs about .* length=100000\)"):
+        load_preset("adding-lstm").with_overrides({"task.length": 100_000}).check_memory()
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru", "leaky", "jordan", "mingru", "minlstm", "lru", "selfattention"])
@@ -243,9 +259,10 @@ def test_a_model_whose_weights_gradients_and_adam_moments_do_not_fit_is_a_spec_e
         spec = load_preset("hello")
         params = spec.with_overrides({"model.cell": cell}).model.parameter_count(4, 4)
         assert params < 2e4
-        with pytest.raises(SpecError, match=r"^model.hidden_size: this experiment needs about .* GiB .*more than "
-                                            r"half of this machine's"):
-            spec.with_overrides({"model.cell": cell, "model.hidden_size": 8192, "model.num_layers": layers})
+        with pytest.raises(SpecError, match=r"^model.hidden_size: training this experiment needs about .* GiB .*more "
+                                            r"than half of this machine's"):
+            edited = spec.with_overrides({"model.cell": cell, "model.hidden_size": 8192, "model.num_layers": layers})
+            edited.check_memory()
 
 
 def test_another_cell_or_task_rewrites_the_description_it_no_longer_fits():
@@ -286,9 +303,29 @@ def test_the_memory_refusal_names_a_field_that_shrinks_it(monkeypatch):
     monkeypatch.setattr(rnnlab.spec, "physical_memory", lambda: 24 * 2**30)  # this machine's, whatever CI has
     with pytest.raises(SpecError, match="^train.eval_batch_size: "):
         load_preset("adding-lstm").with_overrides({"train.batch_size": 3200, "train.eval_batch_size": 20000,
-                                                   "model.hidden_size": 256})
+                                                   "model.hidden_size": 256}).check_memory()
     with pytest.raises(SpecError, match="^task.delay: "):
-        load_preset("copy").with_overrides({"task.delay": 90000, "train.batch_size": 2000})
+        load_preset("copy").with_overrides({"task.delay": 90000, "train.batch_size": 2000}).check_memory()
+
+
+def test_one_pass_is_sized_by_its_own_batch_not_the_trainings(monkeypatch):
+    """bptt, trace and a lab's view run one pass: a model sized for a larger machine's training (or
+    a spec whose training batch does not fit here) is refused for training only. The pass's refusal
+    blames its batch where that grew it, else the model's own size."""
+    import rnnlab.spec
+
+    monkeypatch.setattr(rnnlab.spec, "physical_memory", lambda: 24 * 2**30)  # this machine's, whatever CI has
+    big = load_preset("adding-lstm").with_overrides({"task.length": 2000, "train.batch_size": 4096,
+                                                     "train.eval_batch_size": 16384, "model.hidden_size": 16})
+    with pytest.raises(SpecError, match="^train.eval_batch_size: training this experiment needs"):
+        big.check_memory()
+    big.check_memory(batch=1)
+    assert big.estimated_bytes(batch=1) < big.estimated_bytes() / 1000
+    with pytest.raises(SpecError, match=r"^batch: a pass over 8192 sequences needs about .*\(hidden_size=16, "
+                                        r"num_layers=1, batch=8192, length=2000\)"):
+        big.check_memory(batch=8192)
+    with pytest.raises(SpecError, match=r"^task.length: a pass over 1 sequence needs about"):
+        big.with_overrides({"task.length": 100_000, "model.hidden_size": 4096}).check_memory(batch=1)
 
 
 def test_attention_memory_grows_with_the_square_of_the_length():
@@ -298,7 +335,7 @@ def test_attention_memory_grows_with_the_square_of_the_length():
     assert maps(long) > 3.9 * maps(short)
     assert long.estimated_bytes() - short.estimated_bytes() > 4 * (maps(long) - maps(short))  # float32 maps
     with pytest.raises(SpecError, match=r"^task.length: .*length=100000, num_heads=4: attention maps grow"):
-        spec.with_overrides({"task.length": 100_000})
+        spec.with_overrides({"task.length": 100_000}).check_memory()
     assert spec.model.feed_forward_size == 128 and spec.with_overrides({"model.d_ff": 48}).model.feed_forward_size == 48
 
 

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from rnnlab.errors import SpecError, UserError
+from rnnlab.errors import RunDirError, SpecError, UserError
 from rnnlab.lab import Lab
 from rnnlab.spec import load_preset
 from rnnlab.train import RunDir, StepRecord
@@ -167,23 +167,40 @@ def test_a_run_saved_before_any_step_is_listed_untrained(tmp_path):
     assert [(r.status, r.step) for r in list_runs(tmp_path)] == [("untrained", 0)]
 
 
-def test_a_save_leaves_alone_a_run_opened_without_its_checkpoint(lab, tmp_path):
-    """Its log tells of training the lab (with untrained weights) does not hold: ctrl+s emptied
-    metrics.jsonl and evals.jsonl and wrote the untrained weights beside a "completed" summary."""
+def test_a_run_whose_checkpoint_is_gone_is_refused_and_a_save_leaves_it_alone(lab, tmp_path):
+    """Its log tells of training whose weights are gone: opened, the lab held untrained weights as if
+    they were the run's (and ctrl+s emptied metrics.jsonl and evals.jsonl for them). It is refused,
+    as `rnnlab runs` lists it damaged; a lab holding it when the checkpoint went saves elsewhere."""
     lab.reconfigure({"train.steps": 6, "train.eval_every": 3})
     lab.train()
     path = lab.save_run(tmp_path / "run")
+    opened = Lab.open(path)
     (path / "checkpoint.npz").unlink()
     before = {name.name: name.read_bytes() for name in path.iterdir() if name.is_file()}
-    opened = Lab(RunDir.open(path).spec, RunDir.open(path))
-    assert opened.trainer.step == 0 and len(opened.history) == 0
+    with pytest.raises(RunDirError, match=r"has no checkpoint.npz: the weights of step 6 are gone \(its experiment "
+                                          r"from the start: .*spec.toml\)$"):
+        RunDir.open(path)
     elsewhere = opened.save_run(tmp_path / "new")
     assert elsewhere == tmp_path / "new" and opened.diverted_from == path
-    assert "no checkpoint.npz" in opened.diverted_because
+    assert opened.diverted_because == "changed on disk since this lab read it"
     assert {name.name: name.read_bytes() for name in path.iterdir() if name.is_file()} == before
     assert opened.save_run() == elsewhere and opened.diverted_from is None  # its own run from then on
     untrained = RunDir.create(tmp_path / "fresh", lab.spec)  # made, never trained: nothing to lose
     assert Lab(lab.spec, untrained).save_run() == untrained.path
+
+
+def test_the_lab_refuses_to_train_a_run_whose_spec_was_edited_since_its_checkpoint(lab, tmp_path):
+    """As `rnnlab train --resume` refuses it: trained on, the run would no longer say how it trained."""
+    lab.reconfigure({"train.steps": 3})
+    lab.train()
+    path = lab.save_run(tmp_path / "run")
+    spec = path / "spec.toml"
+    spec.write_text(spec.read_text().replace("seed = 0", "seed = 7"))
+    edited = Lab.open(path)
+    with pytest.raises(UserError, match=r"spec.toml changed since its checkpoint was trained \(seed: 0 -> 7\): put "
+                                        r"it back and open the run again \(o\)$"):
+        edited.train(until_step=4)
+    assert edited.trainer.step == 3 and not edited.training
 
 
 def test_a_save_leaves_a_run_alone_while_another_process_writes_it(lab, tmp_path):

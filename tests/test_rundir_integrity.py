@@ -126,17 +126,50 @@ def test_resuming_a_completed_run_changes_nothing_and_says_so(capsys, hello_run)
 
 
 # ---------------------------------------------------------------------------- the checkpoint
-def test_a_run_without_a_checkpoint_warns_that_its_weights_are_untrained(capsys, tmp_path, hello_run):
+def test_resume_refuses_a_spec_edited_since_its_checkpoint(capsys, hello_run):
+    """A hand edit of a run's spec.toml (learning rate, seed, the task's length) went on training with
+    the new settings, silently, while --set and --seed are refused on a resume: the run's record
+    would no longer say how it trained. The steps (--steps) may change."""
+    spec = hello_run / "spec.toml"
+    original = spec.read_text()
+    spec.write_text(original.replace("learning_rate = 0.05", "learning_rate = 5.0").replace("seed = 0", "seed = 7"))
+    files = {name: (hello_run / name).read_bytes() for name in ("checkpoint.npz", "metrics.jsonl", "spec.toml")}
+    code, out, err = run(capsys, "train", "--resume", hello_run, "--steps", "5")
+    assert code == 2 and out == ""
+    assert one_line(err) == (f"rnnlab: error: {spec} changed since its checkpoint was trained (seed: 0 -> 7; "
+                             f"train.learning_rate: 0.05 -> 5.0): put it back, or train the variant as a new run: "
+                             f"rnnlab train {spec} --out NEW")
+    assert files == {name: (hello_run / name).read_bytes() for name in files}
+    spec.write_text(original)
+    code, _, err = run(capsys, "train", "--resume", hello_run, "--steps", "5")
+    assert code == 0, err
+
+
+def test_a_run_whose_checkpoint_is_gone_is_refused_by_every_reader(capsys, tmp_path, hello_run):
+    """bptt and trace ran it on its initial weights with a warning (the JSON said nothing), and
+    sample said "no checkpoint yet: train it first", of a run trained 3 steps: `runs` lists it
+    damaged, and every command now says the weights of that step are gone."""
     (hello_run / "checkpoint.npz").unlink()
-    for args in (["bptt", hello_run, "--json"], ["trace", hello_run, "--out", tmp_path / "t.npz"]):
+    expected = (f"rnnlab: error: {hello_run} has no checkpoint.npz: the weights of step 3 are gone (its experiment "
+                f"from the start: {hello_run / 'spec.toml'})")
+    for args in (["bptt", hello_run, "--json"], ["trace", hello_run, "--out", tmp_path / "t.npz"],
+                 ["sample", hello_run], ["train", "--resume", hello_run, "--steps", "5"], ["tui", hello_run]):
         code, out, err = run(capsys, *args)
-        assert code == 0, err
-        warnings = [line for line in err.splitlines() if "warning" in line]
-        assert warnings == [f"rnnlab: warning: {hello_run} has no checkpoint.npz: its weights are the initial ones, "
-                            "untrained"]
-    for args in (["sample", hello_run], ["train", "--resume", hello_run, "--steps", "5"]):  # refused: no warning
-        code, _, err = run(capsys, *args)
-        assert code == 2 and "warning" not in one_line(err)
+        assert code == 2 and out == "" and one_line(err) == expected, args
+
+
+def test_a_run_saved_untrained_without_its_checkpoint_reads_the_initial_weights_saying_so(capsys, hello_run):
+    """Step 0's weights are the seed's: drawn again, with a warning, where the checkpoint went."""
+    summary = json.loads((hello_run / "summary.json").read_text())
+    (hello_run / "summary.json").write_text(json.dumps(summary | {"checkpoint_step": 0}))
+    (hello_run / "metrics.jsonl").write_text("")
+    (hello_run / "checkpoint.npz").unlink()
+    code, out, err = run(capsys, "bptt", hello_run, "--json")
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if "warning" in line]
+    assert warnings == [f"rnnlab: warning: {hello_run} has no checkpoint.npz: its weights are the initial ones, "
+                        "untrained"]
+    assert json.loads(out)["trained_steps"] == 0
 
 
 @pytest.mark.parametrize("content", [b"garbage", b"\x93NUMPY not an archive", b"\x80\x04K\x01."])

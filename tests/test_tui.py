@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import math
 import os
 import re
@@ -2106,6 +2107,9 @@ def test_the_cores_warnings_on_opening_a_run_are_notices_not_lost_on_stderr(tmp_
 
     for name in ("untrained", "odd-log"):
         assert run_cli(capsys, "train", "hello", "--steps", "2", "--out", tmp_path / name)[0] == 0
+    summary = json.loads((tmp_path / "untrained" / "summary.json").read_text())  # saved at step 0, checkpoint lost
+    (tmp_path / "untrained" / "summary.json").write_text(json.dumps(summary | {"checkpoint_step": 0}))
+    (tmp_path / "untrained" / "metrics.jsonl").write_text("")
     (tmp_path / "untrained" / "checkpoint.npz").unlink()
     with open(tmp_path / "odd-log" / "metrics.jsonl", "a", encoding="utf-8") as log:
         log.write("5\n")
@@ -2208,3 +2212,28 @@ def test_the_sequence_bar_shows_big_series_values_and_wide_characters_in_place(t
     drive(big, str(tmp_path / "big.toml"), size=(120, 40))
     drive(named, str(tmp_path / "zhcols.toml"), size=(120, 40))
     drive(wide, str(tmp_path / "zh.toml"), size=(120, 40))
+
+
+def test_t_refuses_training_that_would_not_fit_and_the_lab_still_shows_the_model(monkeypatch, tmp_path):
+    """The lab opens on a model whose view fits (one sequence), though its training batches do not
+    (a run from a larger machine, a spec with a huge batch): t says so instead of allocating them."""
+    import rnnlab.spec
+
+    monkeypatch.setattr(rnnlab.spec, "physical_memory", lambda: 24 * 2**30)  # this machine's, whatever CI has
+    spec = tmp_path / "big.toml"
+    spec.write_text('name = "big"\n[task]\nkind = "adding"\nlength = 2000\n[model]\nhidden_size = 16\n'
+                    "[train]\nbatch_size = 4096\neval_batch_size = 16384\n", encoding="utf-8")
+
+    async def check(app, pilot):
+        notices = []
+        app.notify = lambda message, **kw: notices.append(message)
+        await pilot.press("t")
+        assert not app.lab.training and app.lab.trainer.step == 0
+        assert notices == [f"cannot train: train.eval_batch_size: training this experiment needs about "
+                           f"{app.lab.spec.estimated_bytes() / 2**30:.1f} GiB (hidden_size=16, num_layers=1, "
+                           "batch_size=4096, eval_batch_size=16384, length=2000), more than half of this machine's "
+                           "24.0 GiB; make them smaller (e)"]
+        await pilot.press("right")
+        assert app.lab.cursor == 1
+
+    drive(check, str(spec))

@@ -11,6 +11,7 @@ Heavy modules (the numba kernels' compilation, torch) are imported inside the co
 from __future__ import annotations
 
 import contextlib
+import errno
 import inspect
 import json
 import math
@@ -25,8 +26,10 @@ from typer.core import TyperCommand
 
 try:  # typer >= 0.2x vendors its own copy of click; its exceptions are not click's
     from typer._click import exceptions as _click_exceptions
+    from typer._click.utils import PacifyFlushWrapper
 except ImportError:  # pragma: no cover - older typer on top of click
     from click import exceptions as _click_exceptions
+    from click.utils import PacifyFlushWrapper
 
 try:  # Ctrl-C at a prompt: typer >= 0.2x raises its own Abort, older typer click's
     from typer.exceptions import Abort as _Abort
@@ -230,7 +233,8 @@ def _set_option(*own: str) -> Any:
 def _overrides(sets: list[str] | None, flags: Mapping[str, tuple[str, Any]] = {}) -> dict[str, tuple[Any, str]]:
     """``--set`` values as spec overrides, ``{field: (value, text as typed)}``: ``FIELD=VALUE``, the
     value read as TOML (1e-3, true, "gru"), else as a number (.01), else as the text it is (gru). A
-    relative ``task.path`` is the working directory's, as on any command line. ``flags``: the
+    relative ``task.path`` is the working directory's, as on any command line, else a file of rnnlab's
+    sample_data/ by that name, as in a spec file (``task.path=tiny-shakespeare.txt``). ``flags``: the
     options that set a field of their own, ``{field: (option, value)}`` (--steps: train.steps),
     which --set may not set too."""
     import tomllib
@@ -255,7 +259,9 @@ def _overrides(sets: list[str] | None, flags: Mapping[str, tuple[str, Any]] = {}
         if isinstance(value, (dict, list)):
             raise UserError(f"--set takes one field at a time (model.cell=gru), not a table or list: {item!r}")
         if field == "task.path" and isinstance(value, str):
-            value = str(Path(value).expanduser().absolute())
+            from ..data.files import resolve_path
+
+            value = str(resolve_path(value))
         overrides[field] = (value, text)
     return overrides
 
@@ -405,8 +411,19 @@ def _interrupted(exc: BaseException) -> bool:
     return False
 
 
+def _reader_gone(console) -> None:
+    """rich's ``Console.on_broken_pipe`` for the CLI: rich exits with status 1 where stdout's reader
+    stopped reading (``| head``); here it is the broken pipe any other write raises, which click turns
+    into its exit (see :func:`main`)."""
+    console.quiet = True
+    raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (the console script passes it to ``sys.exit``)."""
+    from rich.console import Console
+
+    Console.on_broken_pipe = _reader_gone  # typer's help consoles too
     command = typer.main.get_command(app)
     _tidy_help(command)
     try:
@@ -422,6 +439,10 @@ def main(argv: list[str] | None = None) -> int:
     except _Abort:
         sys.stderr.write("rnnlab: aborted\n")
         return 130
+    except SystemExit as exc:  # click's exit where stdout's reader stopped reading (| head): it has what it
+        if exc.code == 1 and isinstance(sys.stdout, PacifyFlushWrapper):  # wanted, and nothing failed
+            return 0
+        raise
     except SystemError as exc:  # Ctrl-C inside a compiled kernel: numba reports it wrapped in a SystemError
         if not _interrupted(exc):
             raise

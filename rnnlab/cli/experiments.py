@@ -267,15 +267,16 @@ def _print_runs(listed) -> None:
 # ---------------------------------------------------------------------------------------------
 
 class _Stop(threading.Event):
-    """Set by the first Ctrl-C (SIGINT) or SIGTERM; ``exit_code`` is then 128 + that signal's number
-    (130 for Ctrl-C, 143 for SIGTERM), the status a stopped command exits with."""
+    """Set by the first Ctrl-C (SIGINT), SIGTERM or SIGHUP; ``exit_code`` is then 128 + that signal's
+    number (130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP), the status a stopped command exits with."""
 
     exit_code = 130
 
 
 @contextlib.contextmanager
 def _graceful_interrupt(unit: str = "step") -> Iterator[_Stop]:
-    """The first Ctrl-C or SIGTERM (``timeout``, ``kill``, a service manager) sets an event: training
+    """The first Ctrl-C, SIGTERM (``timeout``, ``kill``, a service manager) or SIGHUP (the terminal
+    closed under a run started without nohup) sets an event: training
     stops after the current step and saves its checkpoint and summary (another command after its
     current ``unit``: "stopping after this check"). A second one interrupts at once, which still
     leaves the last checkpoint intact (it is written atomically). The handlers are installed for the
@@ -291,10 +292,14 @@ def _graceful_interrupt(unit: str = "step") -> Iterator[_Stop]:
             raise KeyboardInterrupt
         stop.exit_code = 128 + signum
         stop.set()
-        again = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM or Ctrl-C"
-        _message(f"[yellow]stopping after this {unit} ({again} again to abort now)...[/yellow]")
+        again = "Ctrl-C" if signum == signal.SIGINT else f"{signal.Signals(signum).name} or Ctrl-C"
+        try:
+            _message(f"[yellow]stopping after this {unit} ({again} again to abort now)...[/yellow]")
+        except OSError:  # a terminal that hung up takes no message: the run must still be saved
+            pass
 
-    previous = {signum: signal.signal(signum, handler) for signum in (signal.SIGINT, signal.SIGTERM)}
+    stopping = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    previous = {signum: signal.signal(signum, handler) for signum in stopping}
     try:
         yield stop
     finally:
@@ -368,8 +373,15 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
             run.spec = run.spec.with_overrides({"model.device": device})
         if steps is not None and steps != run.spec.train.steps:
             run.spec = run.spec.with_overrides({"train.steps": steps})
-        trainer = Trainer(run.spec)
-        run.read_checkpoint(trainer)  # changes no file: a run that cannot be resumed is left as it was
+        task = run.spec.make_task()
+        run.spec.check_memory(task, fix=f"{run.path} can be read here (bptt, trace, the lab), not trained further")
+        trainer = Trainer(run.spec, task)
+        if not run.never_trained:  # (one killed before its first checkpoint starts from step 0, as a new run)
+            run.read_checkpoint(trainer)  # changes no file: a run that cannot be resumed is left as it was
+            if changed := run.changed_settings():  # a hand edit would train on with other settings, unrecorded
+                raise UserError(f"{run.path / SPEC} changed since its checkpoint was trained ({'; '.join(changed)}): "
+                                f"put it back, or train the variant as a new run: rnnlab train "
+                                f"{shlex.quote(str(run.path / SPEC))} --out NEW")
         if steps is not None and steps < trainer.step:
             raise UserError(f"--steps {steps} is below the {trainer.step} steps {run.path} has already trained")
         if trainer.step >= run.spec.train.steps:  # nothing to train: training would only log the last eval again
@@ -406,7 +418,9 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
             if value is not None}
         # one edit: no order between them
         spec = _with_sets(load_spec("hello" if target is None else target), sets, flags)
-        trainer = Trainer(spec)  # first: a model that cannot be built leaves no run directory behind
+        task = spec.make_task()
+        spec.check_memory(task)
+        trainer = Trainer(spec, task)  # first: a model that cannot be built leaves no run directory behind
         for warning in (spec.reads_its_targets(trainer.task), trainer.task.data_warning):
             if warning:
                 typer.echo(f"rnnlab: warning: {warning}", err=True)
@@ -430,7 +444,17 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
                 progress.update(bar, completed=event.step, loss=_fmt(event.loss), norm=_fmt(event.grad_norm, ".3g"),
                                 rate=f"{rate:.0f}")
 
-        outcome = train_run(run, trainer, until, should_stop=stop.is_set, on_event=on_event)
+        try:
+            outcome = train_run(run, trainer, until, should_stop=stop.is_set, on_event=on_event)
+        except (KeyboardInterrupt, SystemError) as exc:  # a second signal: say what is kept (numba wraps it)
+            from ._app import _interrupted
+
+            if not _interrupted(exc):
+                raise
+            kept = run.checkpoint_step()
+            _message(f"[yellow]aborted: {escape(str(run.path))} keeps its checkpoint of step {kept}; continue "
+                     f"with: rnnlab train --resume {escape(shlex.quote(str(run.path)))}[/yellow]")
+            raise typer.Exit(stop.exit_code) from None
 
     summary = outcome.summary
     if json_output:
@@ -484,15 +508,15 @@ def _open_lab(target: str | None, batch: int = 1, device: str | None = None, set
     _check_device(device)
     _refuse_lab(target)
     spec, run = spec_with_sets(target, sets, device)  # Lab.open's pair, the spec with --set's fields
-    if batch > max(spec.train.batch_size, spec.train.eval_batch_size):  # the spec's check did not count it
-        from ..spec import SpecError
+    from ..spec import SpecError
 
-        try:
-            spec.check_memory(batch=batch)
-        except SpecError as exc:
-            raise UserError(f"--batch {batch}: {exc.message}") from None
-    with _compile_notices():
-        return Lab(spec, run, batch=batch)
+    try:
+        with _compile_notices():
+            return Lab(spec, run, batch=batch)
+    except SpecError as exc:  # the pass does not fit this machine: name the flag where it is the batch
+        if exc.field != "batch":
+            raise
+        raise UserError(f"--batch {batch}: {exc.message}") from None
 
 
 @app.command()
@@ -651,8 +675,9 @@ def sample(
         raise UserError(f"--temperature must be a positive finite number, got {temperature:g}")
     _check_device(device)
     run = RunDir.open(run_dir, warn_untrained=False)  # refused just below
-    if not run.has_checkpoint:
-        raise UserError(f"{run_dir} has no checkpoint yet: train it first")
+    if not run.has_checkpoint:  # (one whose weights are gone is refused by open)
+        raise UserError(f"{run_dir} is not trained yet: train it first "
+                        f"(rnnlab train --resume {shlex.quote(str(run_dir))})")
     with _compile_notices():
         lab = Lab.open(run.path, device=device)  # the run's device, or the CPU where its cuda is not usable
         prime = lab.default_prime() if prime is None else prime

@@ -7,7 +7,8 @@ hello, text, adding, copy, selective-copy, sine, two-scales, mackey-glass, parit
 """
 
 from . import trees  # rnnlab.data.trees, as the README names it
-from .base import REQUIRED, TASKS, Baseline, Batch, Field, Task, held_out_split, make_task, task_fields
+from .base import (REQUIRED, TASKS, Baseline, Batch, Field, Task, check_task_options, held_out_split, make_task,
+                   task_fields)
 from .files import MAX_VOCAB, SAMPLE_DIR, load_series, load_text, resolve_path
 from .series import mackey_glass, sine_waves
 from .text import CharTask, HelloTask, TextTask, display_char  # registers hello, text first
@@ -16,6 +17,7 @@ from .tasks import (AddingTask, CopyTask, CountingTask, MackeyGlassTask, ParityT
 
 __all__ = [
     "REQUIRED", "TASKS", "Baseline", "Batch", "Field", "Task", "make_task", "task_fields", "held_out_split",
+    "check_task_options",
     "CharTask", "HelloTask", "TextTask", "AddingTask", "CopyTask", "SelectiveCopyTask", "SineTask", "TwoScalesTask", "MackeyGlassTask",
     "ParityTask", "CountingTask", "SeriesTask",
     "mackey_glass", "sine_waves", "display_char",

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import DataError, SpecError
+from ..errors import DataError, SpecError, closest_name
 from .files import resolve_path, user_path
 
 # Tags mixed into every seed so training steps and the eval batch draw from unrelated streams
@@ -208,24 +208,34 @@ class Task(ABC):
 
     def __init__(self, options: Mapping[str, Any] | None = None,
                  base_dir: str | Path | None = None) -> None:
+        for name, value in self.checked_options(options, base_dir).items():
+            setattr(self, name, value)
+        self._setup()
+
+    @classmethod
+    def checked_options(cls, options: Mapping[str, Any] | None, base_dir: str | Path | None) -> dict[str, Any]:
+        """Every field's value from ``options`` (a spec's ``[task]`` table), each checked, defaults
+        filled in; SpecError naming the field as :func:`make_task` does. No data file is read."""
         options = dict(options or {})
         # A whole [task] table may be passed; its kind must then be this one.
-        if "kind" in options and (given := options.pop("kind")) != self.kind:
-            raise SpecError("task.kind", f"{_show(given)} given to task '{self.kind}'")
-        fields = {f.name: f for f in self.FIELDS}
+        if "kind" in options and (given := options.pop("kind")) != cls.kind:
+            raise SpecError("task.kind", f"{_show(given)} given to task '{cls.kind}'")
+        fields = {f.name: f for f in cls.FIELDS}
         for name in options:
             if name not in fields:
                 allowed = ", ".join(fields) or "none"
-                raise SpecError(f"task.{name}", f"unknown field for task '{self.kind}' (allowed: {allowed})")
-        for f in self.FIELDS:
+                close = closest_name(name, list(fields)) if isinstance(name, str) else None
+                hint = f"did you mean {close!r}? " if close else ""
+                raise SpecError(f"task.{name}", f"unknown field for task '{cls.kind}' ({hint}allowed: {allowed})")
+        values = {}
+        for f in cls.FIELDS:
             if f.name in options:
-                value = f.check(options[f.name], base_dir)
+                values[f.name] = f.check(options[f.name], base_dir)
             elif f.default is REQUIRED:
-                raise SpecError(f"task.{f.name}", f"missing; task '{self.kind}' requires it ({f.help})")
+                raise SpecError(f"task.{f.name}", f"missing; task '{cls.kind}' requires it ({f.help})")
             else:
-                value = f.default
-            setattr(self, f.name, value)
-        self._setup()
+                values[f.name] = f.default
+        return values
 
     @abstractmethod
     def _setup(self) -> None:
@@ -351,6 +361,12 @@ def make_task(kind: str, options: Mapping[str, Any] | None = None, base_dir: str
     for a data file that cannot be used.
     """
     return _task_class(kind)(options, base_dir)
+
+
+def check_task_options(kind: Any, options: Mapping[str, Any] | None, base_dir: str | Path | None = None) -> None:
+    """What :func:`make_task` refuses of a ``[task]`` table short of its data (SpecError): the kind,
+    and each field's name, type and range. No data file is read."""
+    _task_class(kind).checked_options(options, base_dir)
 
 
 def task_fields(kind: str) -> dict[str, tuple[Any, str]]:

@@ -296,6 +296,9 @@ class RunDir:
         except SpecError as exc:
             raise RunDirError(f"{path} has a damaged {SPEC}: {exc}") from None
         run = cls(path, spec, data_moved=moved is not None)
+        if (lost := run.lost_step()) is not None:  # read as untrained, the run would claim weights it lost
+            raise RunDirError(f"{path} has no {CHECKPOINT}: the weights of step {lost} are gone (its experiment "
+                              f"from the start: {path / SPEC})")
         if warn_untrained and not run.has_checkpoint:
             sys.stderr.write(f"rnnlab: warning: {path} has no {CHECKPOINT}: its weights are the initial ones, "
                              "untrained\n")
@@ -306,6 +309,26 @@ class RunDir:
         """Whether something is at ``checkpoint.npz``: a directory there is a checkpoint that cannot
         be read (reading it says so), not an untrained run."""
         return stat_path(self.path / CHECKPOINT) is not None
+
+    def lost_step(self) -> int | None:
+        """The step whose weights are gone: no checkpoint.npz where the summary names a checkpoint of a
+        step past 0 or the log holds training steps (the file deleted or moved), as ``rnnlab runs``
+        lists it damaged; None where nothing is lost (step 0's weights are the seed's, drawn again)."""
+        if self.has_checkpoint:
+            return None
+        summarised = (self.read_summary() or {}).get("checkpoint_step")
+        logged = last_record(self.path / METRICS)
+        steps = [step for step in (summarised, logged and logged.get("step"))
+                 if isinstance(step, int) and not isinstance(step, bool) and step > 0]
+        return max(steps) if steps else None
+
+    @property
+    def never_trained(self) -> bool:
+        """No checkpoint, no summary and nothing logged: a run killed before its first checkpoint (or a
+        folder holding only a spec.toml). Resuming it trains from step 0, as a new run of its spec."""
+        if self.has_checkpoint or stat_path(self.path / SUMMARY) is not None:
+            return False
+        return all((found := stat_path(self.path / name)) is None or found.st_size == 0 for name in (METRICS, EVALS))
 
     @contextlib.contextmanager
     def writing(self) -> Iterator[bool]:
@@ -396,7 +419,8 @@ class RunDir:
         """Flush the logs, then replace the checkpoint atomically."""
         self.flush()
         arrays = dict(trainer.state_arrays())
-        meta = {"format": FORMAT_VERSION, "step": trainer.step, "spec": trainer.spec.name}
+        meta = {"format": FORMAT_VERSION, "step": trainer.step, "spec": trainer.spec.name,
+                "settings": _settings(trainer.spec)}
         data = _data_record(trainer.task, self.path)
         if data:
             meta["data"] = data
@@ -466,6 +490,23 @@ class RunDir:
                               f"(was {SPEC} or the training data changed?)") from None
         except (KeyError, TypeError) as exc:
             raise RunDirError(f"{file} is damaged and cannot be read: {_reason(exc)}") from None
+
+    def changed_settings(self) -> list[str]:
+        """The settings ``spec.toml`` now gives otherwise than the checkpoint was trained with,
+        ``"train.learning_rate: 0.05 -> 5.0"`` (a hand edit), in the spec's order; [] where none changed,
+        for a checkpoint that cannot be read or one saved before checkpoints kept them. The fields a
+        resume may change (the steps, the device), the name, the description and the data file's path
+        (it moves with the run) are left out."""
+        try:
+            with _open_npz(self.path / CHECKPOINT) as data:
+                saved = json.loads(str(data["meta"])).get("settings")
+        except (*_UNREADABLE, AttributeError):
+            return []
+        if not isinstance(saved, dict):
+            return []
+        now = _settings(self.spec)
+        return [f"{name}: {_toml_value(saved.get(name))} -> {_toml_value(now.get(name))}"
+                for name in dict.fromkeys([*now, *saved]) if saved.get(name) != now.get(name)]
 
     def check_data(self, task) -> None:
         """:meth:`_check_same_data` alone, from the checkpoint's meta (no weights read): what the
@@ -738,6 +779,22 @@ def _checkpoint_step(path: Path) -> int | str:
             return _step_and_elapsed(data)[0]
     except _UNREADABLE:
         return "unknown"
+
+
+def _settings(spec: Spec) -> dict[str, Any]:
+    """What a checkpoint records of the spec it was trained with, by dotted field (as JSON reads it
+    back): every field but those :meth:`RunDir.changed_settings` leaves out."""
+    flat = {"seed": spec.seed}  # in the spec's order: the top-level field first
+    flat.update({f"{table}.{key}": value for table in ("task", "model", "train")
+                 for key, value in spec.to_mapping()[table].items()})
+    for free in ("train.steps", "model.device", "task.path"):
+        flat.pop(free, None)
+    return json.loads(json.dumps(flat))
+
+
+def _toml_value(value: Any) -> str:
+    """A setting as spec.toml spells it (``true``, ``"gru"``, ``0.05``); ``(none)`` for one not set."""
+    return "(none)" if value is None else json.dumps(value)
 
 
 def _saved_data(meta_array) -> dict[str, Any]:

@@ -117,9 +117,11 @@ def read_listing(path: Path) -> RunListing:
     updated = max(times.values()) or _mtime(path)
     problem = ""
     try:
-        spec = tomllib.loads((path / SPEC).read_text(encoding="utf-8"))
+        spec = tomllib.loads((path / SPEC).read_text(encoding="utf-8").removeprefix("\ufeff"))  # (as parse_spec)
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         spec, problem = {}, f"{SPEC}: {_why(exc)}"
+    else:  # TOML, but a spec every other command takes? (a hand edit: hidden_size = "x")
+        problem = _spec_problem(spec, path)
     task, model, train = (_table(spec, key) for key in ("task", "model", "train"))
     summary = read_summary(path)
     last_step, last_eval = last_record(path / METRICS), last_record(path / EVALS)
@@ -135,6 +137,8 @@ def read_listing(path: Path) -> RunListing:
     else:
         status = "untrained"
     step = logged if logged is not None else (_int(summary.get("step")) if summary else None)
+    if summary is not None and status == summary.get("status") and _int(summary.get("step")) is not None:
+        step = _int(summary["step"])  # where it ended: a log whose last line was torn reads a step short
     loss = _float(last_step.get("loss")) if last_step else None
     evaluated = None if last_eval is None else {k: last_eval.get(k) for k in ("step", "loss", "accuracy")}
     saved = _checkpoint_step(path) if times[CHECKPOINT] else None  # its small step entry, not the weights
@@ -160,6 +164,22 @@ def read_listing(path: Path) -> RunListing:
         eval_held_out=bool(summary.get("eval_held_out", True)) if summary else True,
         baseline=baseline if isinstance(baseline, dict) else None, updated=updated, problem=problem,
         spec=_flattened(spec))
+
+
+def _spec_problem(spec: dict[str, Any], path: Path) -> str:
+    """Why every other command calls the run's parsed spec.toml damaged ("" for none), short of its
+    data file: that is not read (a listing of many runs reads no corpus), and one gone or changed is
+    not the spec's fault: the commands that read it say so."""
+    from ..errors import DataError
+    from ..spec import Spec, SpecError
+
+    try:
+        Spec.check_fields(spec, base_dir=path.resolve(), saved=True)
+    except SpecError as exc:
+        return f"{SPEC}: {exc}"
+    except DataError:
+        pass
+    return ""
 
 
 #: Fields a listing shows in columns of their own (and the description, which follows the task

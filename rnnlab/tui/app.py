@@ -751,6 +751,11 @@ class LabApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App[None]
             lab.resume_training()
             self.step_rate.restart()  # measured from now: the pause is no training
         else:
+            try:
+                lab.check_can_train()
+            except UserError as exc:
+                self.notify(f"cannot train: {exc}", severity="error", timeout=8)
+                return
             done, planned = lab.trainer.step, lab.spec.train.steps
             if done >= planned:  # the engine trains train.steps more: say so, a finished run restarts unasked
                 self.notify(f"{done} steps trained already (train.steps = {planned}): training {planned} more, "
@@ -824,8 +829,10 @@ class LabApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App[None]
         shown = old.spec_as_trained  # steps: as far as t trained, as ctrl+s saves it
 
         def check(overrides: dict) -> None:  # at once: a bad field is named while the form is open
-            if shown.with_overrides(overrides) == shown:  # an Enter too many must not drop training
+            edited = shown.with_overrides(overrides)
+            if edited == shown:  # an Enter too many must not drop training
                 raise UserError("nothing changed (Esc closes the form)")
+            edited.check_memory()  # an experiment edited is one to train: sizes it cannot train, named here
 
         def build(overrides: dict) -> Lab:  # in the edit screen's thread, the lab shown meanwhile
             lab = Lab(shown.with_overrides(overrides), None, batch=old.view_batch)
