@@ -117,3 +117,15 @@ def test_help_shows_the_engines_own_ranges_and_defaults(capsys, monkeypatch):
 def test_a_seed_past_32_bits_draws_a_reservoir(capsys):
     assert main(["esn", *SMALL_ARGS, "--seed", str(2**63 - 1), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["options"]["seed"] == 2**63 - 1
+
+
+def test_the_table_writes_r2_cut_as_the_lab_does(capsys):
+    """`rnnlab esn` printed R^2 0.999968 (rounded) where the ESN lab showed 0.999967 (cut) for the
+    same fit: one number, two spellings."""
+    from rnnlab.labs.esn import format_r2
+
+    assert main(["esn", *SMALL_ARGS, "--json"]) == 0
+    r2 = json.loads(capsys.readouterr().out)["one_step"]["r2"]
+    assert main(["esn", *SMALL_ARGS]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if "one-step R^2" in line)
+    assert row.replace("│", " ").split()[-1] == format_r2(r2, 6)

@@ -741,13 +741,13 @@ def test_the_free_run_status_shows_the_free_runs_own_scores():
 
 
 def test_r2_is_cut_not_rounded_up_to_a_perfect_fit():
-    """At 80 columns R² 0.999968 showed as 1.0000."""
-    from rnnlab.tui.labs.esn import _r2
+    """At 80 columns R² 0.999968 showed as 1.0000 (rnnlab esn writes it so too)."""
+    from rnnlab.labs.esn import format_r2
 
-    assert _r2(0.999968, 4) == "0.9999" and _r2(0.999968, 6) == "0.999968" and _r2(1.0, 4) == "1.0000"
-    assert _r2(-0.25, 4) == "-0.2500" and _r2(float("nan"), 4) == "-"
-    assert _r2(0.57, 4) == "0.5700" and _r2(-1e303, 6) == "-1e+303"  # 0.57 * 1e4 is 5699.999... in binary
-    assert _r2(np.float64(0.57), 4) == "0.5700"  # a sweep's scores are NumPy's (repr "np.float64(0.57)")
+    assert format_r2(0.999968, 4) == "0.9999" and format_r2(0.999968, 6) == "0.999968" and format_r2(1.0, 4) == "1.0000"
+    assert format_r2(-0.25, 4) == "-0.2500" and format_r2(float("nan"), 4) == "-"
+    assert format_r2(0.57, 4) == "0.5700" and format_r2(-1e303, 6) == "-1e+303"  # 0.57 * 1e4 is 5699.999... in binary
+    assert format_r2(np.float64(0.57), 4) == "0.5700"  # a sweep's scores are NumPy's (repr "np.float64(0.57)")
 
 
 def test_a_sweep_from_other_options_is_marked_stale_and_its_best_shows_at_120x36():

@@ -121,6 +121,8 @@ def _print_table(summary: dict[str, Any]) -> None:
     from rich.table import Table
     from rich.text import Text
 
+    from ..labs.esn import format_r2
+
     o = summary["options"]
     one, gen = summary["one_step"], summary["generation"]
     title = (f"ESN on Mackey-Glass (tau {o['tau']}, {o['length']} steps): {o['units']} units, "
@@ -132,7 +134,7 @@ def _print_table(summary: dict[str, Any]) -> None:
     horizon = f"{gen['horizon']}" if gen["exceeded"] else f"{gen['horizon']} (never exceeded)"
     rows = [
         (f"one-step RMSE (last {summary['test_steps']} steps)", _fmt(one["rmse"], ".6g")),
-        ("one-step R^2", _fmt(one["r2"], ".6f")),
+        ("one-step R^2", format_r2(one["r2"], 6)),
         (f"free run RMSE ({gen['compared']} steps)", _fmt(gen["rmse"], ".4g")),
         (f"free run steps until |error| > {gen['threshold']:g}", horizon),
         ("spectral radius of W", _fmt(summary["spectral_radius"], ".4g")),
@@ -153,6 +155,6 @@ def _print_table(summary: dict[str, Any]) -> None:
         for column in (name, "one-step RMSE", "R^2", "free run RMSE", "horizon"):
             st.add_column(column, justify="right")
         for p in sweep["points"]:
-            st.add_row(f"{p[name]:g}", _fmt(p["rmse"], ".4g"), _fmt(p["r2"], ".6f"),
+            st.add_row(f"{p[name]:g}", _fmt(p["rmse"], ".4g"), format_r2(p["r2"], 6),
                        _fmt(p["generation_rmse"], ".4g"), "-" if p["horizon"] is None else str(p["horizon"]))
         console.print(st)

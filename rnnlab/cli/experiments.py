@@ -155,7 +155,7 @@ def runs(
 
     A status is how the run's last training ended (completed, stopped, diverged), training (a
     process is training it now), interrupted (a process was killed mid-run: --resume goes on from
-    its checkpoint), untrained, or damaged. Reads no data file and no weights."""
+    its checkpoint), untrained, or damaged. Reads no data file, and of the weights only their step."""
     from ..train.runs import SORTS, holds_runs, list_runs
 
     if sort not in SORTS:

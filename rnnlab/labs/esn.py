@@ -50,6 +50,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from decimal import ROUND_FLOOR, Decimal
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -747,3 +748,14 @@ class EsnLab:
         return (f"EsnLab(units={o.units}, spectral_radius={o.spectral_radius:g}, leak_rate={o.leak_rate:g}, "
                 f"seed={o.seed}, rmse={self.result.onestep_scores.rmse:.3g})")
 
+
+def format_r2(value: float | None, decimals: int) -> str:
+    """R² cut (not rounded) to ``decimals``, as the ESN lab and ``rnnlab esn`` write it: 0.999968 is
+    "0.9999" at 4, where rounding wrote the perfect fit it is not ("1.0000"). Cut in decimal (0.57 *
+    10**4 is 5699.999... in binary); a diverged model's huge negative R² in e-notation."""
+    if value is None or not math.isfinite(value):
+        return "-"
+    if abs(value) >= 1e6:
+        return format(value, ".3g")
+    cut = Decimal(repr(float(value))).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_FLOOR)  # (np.float64 too)
+    return format(cut, f".{decimals}f")

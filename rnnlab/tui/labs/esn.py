@@ -28,7 +28,6 @@ applying ``lab.requested`` (:meth:`EsnScreen._tick`).
 from __future__ import annotations
 
 import math
-from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +41,7 @@ from textual.widgets import Header, Input, Label, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from ...errors import UserError
-from ...labs.esn import DEFAULTS, OPTION_HELP, EsnLab, parse_option_text
+from ...labs.esn import DEFAULTS, OPTION_HELP, EsnLab, format_r2, parse_option_text
 from ..terminal import (PassKeysToDialog, first_fit, fit_footer, fitted_footer, scroll_pages, show_if_too_small,
                         warn_without_true_colour)
 from ..screens import HelpScreen, PromptScreen, key_names, key_table
@@ -61,18 +60,6 @@ SWEEP_KEYS = {"spectral_radius": "w", "leak_rate": "W"}  # the keys that sweep e
 
 def _fmt(value: float, spec: str = ".4g") -> str:
     return "-" if value is None or not math.isfinite(value) else format(value, spec)
-
-
-def _r2(value: float, decimals: int) -> str:
-    """R² cut (not rounded) to ``decimals``: 0.999968 is "0.9999" at 4, where rounding wrote the
-    perfect fit it is not ("1.0000"). Cut in decimal (0.57 * 10**4 is 5699.999... in binary); a
-    diverged model's huge negative R² in e-notation."""
-    if value is None or not math.isfinite(value):
-        return "-"
-    if abs(value) >= 1e6:
-        return format(value, ".3g")
-    cut = Decimal(repr(float(value))).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_FLOOR)  # (np.float64 too)
-    return format(cut, f".{decimals}f")
 
 
 VALUE_WIDTH = 9  # the values panel's numbers: "0.91234", "+1.23e-03"; the two-line panel is laid out for it
@@ -488,9 +475,9 @@ class EsnScreen(PassKeysToDialog, Screen[None]):
                       ("[free run]", f"RMSE {rmse}  within {g.threshold:g}: {held}")]
         else:
             rmse, horizon = _fmt(r.onestep_scores.rmse, '.3g'), f"{g.horizon}{'' if g.exceeded else '+'}"
-            scores = [("[one-step]", f"RMSE {rmse}  R² {_r2(r.onestep_scores.r2, 6)} │ "
+            scores = [("[one-step]", f"RMSE {rmse}  R² {format_r2(r.onestep_scores.r2, 6)} │ "
                                      f"horizon {horizon} (<{g.threshold:g})"),
-                      ("[one-step]", f"RMSE {rmse}  R² {_r2(r.onestep_scores.r2, 4)} │ horizon {horizon}")]
+                      ("[one-step]", f"RMSE {rmse}  R² {format_r2(r.onestep_scores.r2, 4)} │ horizon {horizon}")]
         rho_a = f"ρ {o.spectral_radius:g}  a {o.leak_rate:g}"
         options = [f"{rho_a}  seed {o.seed}", rho_a]
         of = _of_steps(lab)
