@@ -340,3 +340,23 @@ def test_a_finished_run_with_a_torn_last_log_line_is_listed_where_it_ended(capsy
     os.utime(tmp_path / "r" / "summary.json")  # written last, as training does
     [listed] = list_runs(tmp_path)
     assert (listed.status, listed.step, listed.steps) == ("completed", 6, 6)
+
+
+def test_a_sweeps_setting_is_shown_before_the_time_and_the_baseline_and_what_is_left_out_is_named(
+        capsys, tmp_path, monkeypatch):
+    """At 120 columns a learning-rate sweep's listing had no learning_rate column (the time took its
+    room), and the columns it left out were not named."""
+    from rich.console import Console
+
+    from rnnlab.cli import _app
+
+    monkeypatch.chdir(tmp_path)
+    for lr in ("0.001", "0.003", "0.01"):
+        assert run(capsys, "train", "hello", "--steps", "1", "--set", f"train.learning_rate={lr}",
+                   "--out", f"sw/lr-{lr}")[0] == 0
+    monkeypatch.setattr(_app, "_consoles", {"out": Console(width=120, force_terminal=True, color_system=None)})
+    code, out, _ = run(capsys, "runs", "sw")
+    header = next(line for line in out.splitlines() if "status" in line)
+    assert code == 0 and "learning_rate" in header and "updated" not in header and "baseline" in header
+    assert "left out to fit the terminal: updated (a wider one, a pipe or --json has them)" in out
+    assert all(len(line) <= 120 for line in out.splitlines())

@@ -960,7 +960,7 @@ def test_cli_help_shows_the_engines_own_ranges(capsys, monkeypatch):
     assert "In [1, 50] (preset: 10)." in option_line("--max-length")
     assert "In (0, 1] (preset: 0.01)." in option_line("--learning-rate")
     assert "In [0, 2^63-1] (preset: 0)." in option_line("--seed")
-    assert "In [1, 10000]." in option_line("--eval-size") and "(preset: general)" in option_line("--attention")
+    assert "In [1, 10000]." in option_line("--eval-size") and "additive. Preset: general." in option_line("--attention")
 
 
 def test_ctrl_c_during_the_scoring_stops_it_between_buckets_and_the_cli_exits_130(capsys, monkeypatch):

@@ -33,7 +33,7 @@ TARGET_HELP = "A preset name (see `rnnlab presets`), a spec .toml file or a run 
 DEVICE_HELP = ("cpu or cuda (default: the spec's model.device; a run made on a GPU is read on the CPU where none "
                "is usable).")
 TUI_TARGET_HELP = ("A preset name (see `rnnlab presets`), a spec .toml file, a run directory, a folder of them "
-                   "(runs/: choose one), or an architecture lab: esn, seq2seq, treebank.")
+                   "(runs/: choose one), or an architecture lab: esn, seq2seq, treebank (default: hello).")
 
 
 def _fmt(value: float | None, spec: str = ".4g") -> str:
@@ -180,10 +180,11 @@ RUNS_PATH_MIN_CELLS = 24
 
 def _print_runs(listed) -> None:
     """The runs as a table fitted to the terminal: the run's path never squeezed out; the settings a
-    sweep changed while they fit (those left out named under it); on a narrow one the time, the
-    baseline, the training loss, the eval accuracy and the eval loss left out, in that order, and
-    the path folded onto more lines. Into a pipe or a
-    file, every column whole: no screen to fit, and a path cut short is no use to --resume."""
+    sweep changed while they fit, the time and the baseline left out for them first (what a sweep is
+    listed for); on a narrow one the training loss, the eval accuracy and the eval loss left out
+    too, in that order, and the path folded onto more lines; every column or setting left out named
+    under the table. Into a pipe or a file, every column whole: no screen to fit, and a path cut
+    short is no use to --resume."""
     from datetime import datetime
 
     from rich.table import Table
@@ -225,16 +226,27 @@ def _print_runs(listed) -> None:
     if console.is_terminal:
         run_width = min(run_width, RUNS_PATH_MIN_CELLS + 3)  # the path wraps down to this
     room = page - 1 - run_width - sum(width(name, cells) for name, cells in columns.items() if name != "run")
+    dropped = []
+
+    def drop(name: str) -> int:
+        dropped.append(name)
+        return width(name, columns.pop(name))
+
     for name in ("updated", "baseline", "loss", "eval acc", "eval loss"):  # where not even the runs' own columns fit
         if room >= 0:
             break
-        room += width(name, columns.pop(name))
+        room += drop(name)
     if room < 0:  # the path wraps onto more lines
         run_width, room = max(run_width + room, 12 + 3), 0
     shown = []
     for key in varied:
+        if len(shown) >= RUNS_VARIED_COLUMNS and console.is_terminal:
+            break
         needed = width(key.rpartition(".")[2], settings[key])
-        if (len(shown) < RUNS_VARIED_COLUMNS or not console.is_terminal) and needed <= room:
+        for name in ("updated", "baseline"):  # a sweep's settings before the time and the baseline
+            if needed > room and name in columns:
+                room += drop(name)
+        if needed <= room:
             shown.append(key)
             room -= needed
     table = Table(title_justify="left")
@@ -257,6 +269,9 @@ def _print_runs(listed) -> None:
     if left_out := [key for key in varied if key not in shown]:
         console.print(f"also differing between runs of one experiment: {', '.join(left_out)} (rnnlab runs --json "
                       "has every field)", markup=False)
+    if dropped:
+        console.print(f"left out to fit the terminal: {', '.join(dropped)} (a wider one, a pipe or --json has them)",
+                      markup=False)
     for run in listed:  # under the table: a message would squeeze every column of it
         if run.problem:
             console.print(f"{run.path}: {run.problem}", markup=False)
@@ -651,7 +666,7 @@ def sample(
         readable=False, parser=nonempty_path,
         help="A run directory of a character model (text, hello).")],  # as train's --resume
     prime: Annotated[str | None, typer.Option(
-        "--prime", help="Text to start from.",
+        "--prime", help="Text to start from; \\n (or ⏎) is a newline where the text has no backslash.",
         show_default="a newline, or the text's first character")] = None,  # hello has no newline: "h"
     length: Annotated[int, typer.Option("--length", min=1, max=1_000_000, help="Characters to generate.")] = 200,
     temperature: Annotated[float, typer.Option(

@@ -46,12 +46,11 @@ def _option_notes() -> dict[str, str]:
     notes = {}
     for name in ("attention", "task", "cell", "steps", "hidden_size", "min_length", "max_length", "learning_rate",
                  "seed", "eval_size"):
-        interval, parts = option_range(name), []
-        if interval:
-            parts.append(f"In {interval}")
-        if name != "eval_size":  # --eval-size has a default of its own, shown by typer
-            parts.append(f"(preset: {DEFAULTS[name]})")
-        notes[name] = " ".join(parts) + "."
+        interval = option_range(name)
+        if name == "eval_size":  # a default of its own, shown by typer
+            notes[name] = f"In {interval}."
+        else:  # after the choices' own sentence ("rnn, lstm or gru."), a sentence of its own
+            notes[name] = f"In {interval} (preset: {DEFAULTS[name]})." if interval else f"Preset: {DEFAULTS[name]}."
     return notes
 
 
