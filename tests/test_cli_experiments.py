@@ -858,7 +858,8 @@ def test_a_name_too_long_for_the_file_system_is_one_line(capsys, tmp_path, args,
 
 
 @pytest.mark.parametrize("args", [["train", "hello", "--steps", "1", "--out", ""], ["train", "--resume", ""],
-                                  ["sample", ""], ["runs", ""]])
+                                  ["sample", ""], ["runs", ""], ["trace", "hello", "--out", ""],
+                                  ["esn", "--export", ""]])
 def test_an_empty_path_is_refused_not_read_as_the_current_folder(capsys, tmp_path, monkeypatch, args):
     """--out '' (an unset shell variable) wrote the run's files into the current folder."""
     monkeypatch.chdir(tmp_path)

@@ -18,7 +18,7 @@ import typer
 
 from ..errors import UserError
 from ._app import (_compile_notices, _message, _out_console, _print_json, _progress, app, help_notes, lab_option,
-                   option_flag)
+                   nonempty_path, option_flag)
 
 
 def _fmt(value: float | None, spec: str = ".4g") -> str:
@@ -62,7 +62,7 @@ def esn(
         "connectivity or ridge.", show_default=False)] = None,
     export: Annotated[Path | None, typer.Option(
         "--export", help="Write every recorded array (states, forecasts, eigenvalues, weights) to this .npz file.",
-        show_default=False)] = None,
+        parser=nonempty_path, metavar="<path>", show_default=False)] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print every figure as JSON.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace the --export file if it exists.")] = False,
 ) -> None:

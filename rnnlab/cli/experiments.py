@@ -632,7 +632,8 @@ def _stream_names(lab) -> list[tuple[int, int]]:
 @app.command()
 def trace(
     target: Annotated[str | None, typer.Argument(help=TARGET_HELP, show_default=False)] = None,
-    out: Annotated[Path, typer.Option("--out", help="The .npz file to write.")] = Path("trace.npz"),
+    out: Annotated[Path, typer.Option("--out", parser=nonempty_path, metavar="<path>",
+                                      help="The .npz file to write.")] = Path("trace.npz"),
     batch: Annotated[int, typer.Option("--batch", min=1, max=4096, help="Sequences in the pass.")] = 1,
     json_output: Annotated[bool, typer.Option("--json", help="Describe what was written as JSON.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace the --out file if it exists.")] = False,
