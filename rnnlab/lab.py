@@ -92,13 +92,13 @@ class Lab(StepCursor, TrainingControl):
     """An experiment on the bench. See the module docstring for the cursors' meaning."""
 
     def __init__(self, spec: Spec, run: RunDir | None = None, *, batch: int = 1, trainer: Trainer | None = None) -> None:
-        self.spec = spec
-        self.run = run
         fresh = trainer is None  # (a trainer handed over brings its own weights: no checkpoint is read)
-        if fresh:
+        if fresh:  # first: a refusal leaves a lab being reconfigured as it was
             task = spec.make_task()
             spec.check_memory(task, batch=batch)  # the view's pass: training is checked when it starts
             trainer = Trainer(spec, task)
+        self.spec = spec
+        self.run = run
         self.trainer = trainer
         # training history (what the loss and gradient-norm plots draw)
         self.history = StepHistory()  # columns: a lab may train for hours at thousands of steps a second
@@ -354,10 +354,9 @@ class Lab(StepCursor, TrainingControl):
         fit in this machine's memory (a SpecError naming the field: the lab opens on any model whose
         view fits, a run trained on a larger machine too), or the run's spec.toml was edited since its
         checkpoint (as ``rnnlab train --resume`` refuses it: the run would no longer say how it trained)."""
-        fix = "make them smaller (e)" if self.run is None else \
-            f"{self.run.path} can be read here, not trained further (e changes the experiment)"
+        fix = "make them smaller" if self.run is None else f"{self.run.path} can be read here, not trained further"
         self.spec.check_memory(self.task, fix=fix)
-        if self.run is not None and self.trainer.step > 0 and (changed := self.run.changed_settings()):
+        if self.run is not None and (changed := self.run.changed_settings()):
             raise UserError(f"{self.run.path / 'spec.toml'} changed since its checkpoint was trained "
                             f"({'; '.join(changed)}): put it back and open the run again (o)")
 
@@ -396,9 +395,11 @@ class Lab(StepCursor, TrainingControl):
         process trained it further, or its checkpoint.npz was deleted), it is left alone and the run
         goes to a new directory;
         :attr:`diverted_from` then names the one left alone (else None), :attr:`diverted_because`
-        says why."""
+        says why. A run with nothing new (:attr:`nothing_to_save`) is left as it is on disk."""
         with self.lock, contextlib.ExitStack() as stack:
             self.diverted_from, self.diverted_because = None, ""
+            if self.nothing_to_save:  # rewritten, its summary went stale ("interrupted"), and a spec.toml
+                return self.run.path  # edited since its checkpoint was stamped into it
             if self.run is not None:
                 if not stack.enter_context(self.run.writing()) or self.run.state() != self._run_state:
                     self.diverted_because = "changed on disk since this lab read it"
@@ -430,6 +431,13 @@ class Lab(StepCursor, TrainingControl):
             self._run_state = run.state()
             self.saved_step = self.trainer.step
         return run.path
+
+    @property
+    def nothing_to_save(self) -> bool:
+        """Whether the run on disk already holds everything this lab has: its checkpoint at this step,
+        unchanged since this lab read or saved it, and no divergence since to record."""
+        return (self.run is not None and self.trainer.step == self.saved_step and self.run.has_checkpoint
+                and self.training_status != "diverged" and self.run.state() == self._run_state)
 
     @property
     def unsaved_steps(self) -> int:

@@ -121,10 +121,12 @@ def _type_name(kind: type) -> str:
 
 
 def _show(value: Any) -> str:
-    """A TOML value as the spec's reader wrote it: "x", true, 1.5, 1979-05-27 (not Python's repr)."""
-    if isinstance(value, (str, bool)):
-        return json.dumps(value)
-    return value.isoformat() if isinstance(value, (datetime.date, datetime.time)) else repr(value)
+    """A TOML value as its writer spelt it, near enough: "x", true, 1.5, ["a", true], 1979-05-27."""
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, (str, bool, list, dict)):
+        return json.dumps(value, default=str)
+    return repr(value)
 
 
 # ---------------------------------------------------------------------------- the tables

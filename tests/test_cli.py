@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ctrl_c_at
+from conftest import DIVERGING_SPEC, ctrl_c_at
 import rnnlab
 from rnnlab import bench, cli, gradcheck
 from rnnlab.layers import recurrent
@@ -286,17 +286,38 @@ def test_console_script_entry_point():
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
 
 
-@pytest.mark.parametrize("args", [["presets"], ["presets", "--json"], ["--help"], ["train", "--help"]])
+def _with_closed(stream: str, *args, cwd=None) -> tuple[int, bytes]:
+    """``python -m rnnlab ARGS`` with its stdout or stderr pipe closed before anything is written (so
+    every write fails, whatever a pipe buffers): (exit status, what the other stream got)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen([sys.executable, "-m", "rnnlab", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env, cwd=cwd)
+    (proc.stdout if stream == "stdout" else proc.stderr).close()
+    other = proc.stderr if stream == "stdout" else proc.stdout
+    kept = other.read()
+    proc.wait(timeout=300)
+    return proc.returncode, kept
+
+
+@pytest.mark.parametrize("args", [["presets"], ["presets", "--json"], ["--help"], ["train", "--help"],
+                                  ["gradcheck", "--list"]])
 def test_a_reader_that_stops_reading_ends_the_command_quietly_with_status_0(args):
     """`rnnlab presets | head -1` exited 1 (rich's way with a closed pipe): a failure to a script under
-    `set -o pipefail`, though the reader had what it wanted. The pipe is closed before anything is
-    written, so the write fails whatever the pipe's buffer holds."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.Popen([sys.executable, "-m", "rnnlab", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL, env=env)
-    proc.stdout.close()
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0 and err == b""
+    `set -o pipefail`, though the reader had what it wanted."""
+    code, err = _with_closed("stdout", *args)
+    assert code == 0 and err == b""
+
+
+def test_a_closed_output_keeps_the_commands_own_exit_status(tmp_path):
+    """Output that nobody reads any more is dropped, and the command ends as it would have: a run
+    that diverges still exits 1 (not 0, nor rich's 1 before the run ended), and one whose stderr
+    reader is gone still trains (it used to stop at its first message, with its run half made)."""
+    (tmp_path / "div.toml").write_text(DIVERGING_SPEC)
+    code, err = _with_closed("stdout", "train", "div.toml", "--out", "div", cwd=tmp_path)
+    assert code == 1 and b"the loss became non-finite" in err
+    code, out = _with_closed("stderr", "train", "hello", "--steps", "3", "--out", "quiet", cwd=tmp_path)
+    assert code == 0 and b"run directory: quiet" in out
+    assert json.loads((tmp_path / "quiet" / "summary.json").read_text())["status"] == "completed"
 
 
 def test_the_console_script_is_the_guarded_entry_point():

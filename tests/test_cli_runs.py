@@ -80,17 +80,34 @@ def test_a_run_whose_weights_are_gone_or_unreadable_is_listed_damaged(capsys, tm
     (tmp_path / "cut/checkpoint.npz").write_bytes((tmp_path / "done/checkpoint.npz").read_bytes()[:100])
     summary = json.loads((tmp_path / "untrained/summary.json").read_text())
     (tmp_path / "untrained/summary.json").write_text(json.dumps(summary | {"checkpoint_step": 0}))
+    (tmp_path / "untrained/metrics.jsonl").write_text("")  # saved untrained: no step logged
     (tmp_path / "untrained/checkpoint.npz").unlink()  # the initial weights: the seed draws them again
-    shutil.copytree(tmp_path / "done", tmp_path / "edited")  # TOML still, but no spec: every command refuses it
-    spec = (tmp_path / "edited/spec.toml").read_text()
-    (tmp_path / "edited/spec.toml").write_text(spec.replace("hidden_size = 16", 'hidden_size = "x"'))
+    shutil.copytree(tmp_path / "gone", tmp_path / "bare")  # its summary gone too: the log still tells of step 6
+    (tmp_path / "bare/summary.json").unlink()
+    for name, old, new in (("edited", "hidden_size = 16", 'hidden_size = "x"'),  # TOML, but no spec
+                           ("resized", "hidden_size = 16", "hidden_size = 9"),  # the weights no longer load
+                           ("short", 'text = "hello"', 'text = "a"'),  # refused with the task's own fields
+                           ("relearnt", "learning_rate = 0.05", "learning_rate = 0.5")):  # readable; --resume says
+        shutil.copytree(tmp_path / "done", tmp_path / name)
+        spec = (tmp_path / name / "spec.toml").read_text()
+        assert old in spec
+        (tmp_path / name / "spec.toml").write_text(spec.replace(old, new))
     listed = {r.path.name: (r.status, r.problem) for r in list_runs(tmp_path)}
-    assert listed == {"done": ("completed", ""), "untrained": ("completed", ""),
+    assert listed == {"done": ("completed", ""), "untrained": ("completed", ""), "relearnt": ("completed", ""),
                       "gone": ("damaged", "no checkpoint.npz: the weights of step 6 are gone"),
+                      "bare": ("damaged", "no checkpoint.npz: the weights of step 6 are gone"),
                       "cut": ("damaged", "checkpoint.npz cannot be read"),
-                      "edited": ("damaged", 'spec.toml: model.hidden_size: expected an integer, got "x"')}
-    code, _, err = run(capsys, "bptt", tmp_path / "edited")
-    assert code == 2 and 'model.hidden_size: expected an integer, got "x"' in one_line_error(err)
+                      "edited": ("damaged", 'spec.toml: model.hidden_size: expected an integer, got "x"'),
+                      "resized": ("damaged", "spec.toml no longer describes its checkpoint's model "
+                                             "(model.hidden_size: 16 -> 9)"),
+                      "short": ("damaged", "spec.toml: task.text: needs at least 2 characters, got 1")}
+    for name, said in (("edited", 'model.hidden_size: expected an integer, got "x"'),
+                       ("resized", "no longer describes its checkpoint's model (model.hidden_size: 16 -> 9): put it "
+                                   "back to read the run"),
+                       ("bare", "has no checkpoint.npz: the weights of step 6 are gone"),
+                       ("short", "task.text: needs at least 2 characters, got 1")):
+        code, _, err = run(capsys, "bptt", tmp_path / name)
+        assert code == 2 and said in one_line_error(err), name
     code, out, _ = run(capsys, "runs", tmp_path)
     assert code == 0 and f"{tmp_path / 'cut'}: checkpoint.npz cannot be read" in out
 
@@ -159,7 +176,9 @@ def test_tui_on_a_folder_of_runs_is_the_lab_choosing_one(capsys, tmp_path):
     assert code == 2 and one_line_error(err) == ("rnnlab: error: the lab needs a terminal (stdin and stdout are not "
                                                  "one); script it with rnnlab runs instead")
     code, _, err = run(capsys, "tui", str(tmp_path / "runs" / "a" / "nothing"))
-    assert code == 2 and "unknown experiment" in err
+    assert code == 2 and f"no such file or directory: {tmp_path / 'runs' / 'a' / 'nothing'}" in err
+    code, _, err = run(capsys, "tui", "nothing")
+    assert code == 2 and "unknown experiment 'nothing'" in err
 
 
 def test_paths_with_brackets_are_listed_as_they_are(capsys, tmp_path, monkeypatch):

@@ -116,6 +116,7 @@ def test_a_field_left_out_of_a_resolved_spec_is_one_that_cell_refuses_to_change(
         ('[model]\nhiden_size = 3', "model.hiden_size", ["unknown field (did you mean 'hidden_size'? allowed: "]),
         ('[task]\nkind = "adding"\nlenght = 3', "task.lenght", ["(did you mean 'length'? allowed: length)"]),
         ('seed = 1979-05-27', "seed", ["expected an integer, got 1979-05-27"]),  # not datetime.date(1979, 5, 27)
+        ('[model]\nhidden_size = ["a", true]', "model.hidden_size", ['got ["a", true]']),  # not ['a', True]
         ('[train]\nlearning_rate = 0', "train.learning_rate", ["0 < x"]),
         ('[train]\nlearning_rate = "fast"', "train.learning_rate", ["number"]),
         ('[train]\nlearning_rate = nan', "train.learning_rate", ["finite"]),

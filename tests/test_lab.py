@@ -105,10 +105,16 @@ def test_training_to_the_end_learns_hello(lab):
     assert lab.trainer.step == 20
 
 
-def test_reconfigure_validates_and_keeps_the_old_experiment_on_error(lab):
+def test_reconfigure_validates_and_keeps_the_old_experiment_on_error(lab, monkeypatch):
     with pytest.raises(SpecError, match="model.hidden_size"):
         lab.reconfigure({"model.hidden_size": 0})
     assert lab.spec.model.hidden_size == 16
+    import rnnlab.spec
+
+    monkeypatch.setattr(rnnlab.spec, "physical_memory", lambda: 24 * 2**30)  # this machine's, whatever CI has
+    with pytest.raises(SpecError, match="needs about"):  # refused by the view's memory check: nothing changes
+        lab.reconfigure({"task.kind": "adding", "task.length": 100_000, "model.hidden_size": 8192})
+    assert lab.spec.model.hidden_size == 16 and lab.trainer.spec is lab.spec
     lab.reconfigure({"model.cell": "gru", "model.hidden_size": 8})
     assert lab.model.cell == "gru" and lab.trace.get("z").shape == (4, 1, 8)
 
@@ -203,12 +209,35 @@ def test_the_lab_refuses_to_train_a_run_whose_spec_was_edited_since_its_checkpoi
     assert edited.trainer.step == 3 and not edited.training
 
 
+def test_a_save_with_nothing_new_leaves_the_run_as_it_is(lab, tmp_path):
+    """ctrl+s on a run opened and not trained rewrote every file: the summary, left as it was, went
+    stale ("completed" listed "interrupted"), and a spec.toml edited since the checkpoint was stamped
+    into it, so resuming with the true settings was refused."""
+    from rnnlab.train.runs import list_runs
+
+    lab.reconfigure({"train.steps": 3})
+    lab.train()
+    path = lab.save_run(tmp_path / "run")
+    spec = path / "spec.toml"
+    spec.write_text(spec.read_text().replace("seed = 0", "seed = 7"))
+    files = {name.name: (name.read_bytes(), name.stat().st_mtime_ns) for name in path.iterdir() if name.is_file()}
+    opened = Lab.open(path)
+    assert opened.nothing_to_save and opened.save_run() == path
+    assert files == {name.name: (name.read_bytes(), name.stat().st_mtime_ns)
+                     for name in path.iterdir() if name.is_file()}
+    assert [r.status for r in list_runs(tmp_path)] == ["completed"]
+    assert RunDir.open(path).changed_settings() == ["seed: 0 -> 7"]
+    lab.train(until_step=4)
+    assert not lab.nothing_to_save  # a step trained since its save
+
+
 def test_a_save_leaves_a_run_alone_while_another_process_writes_it(lab, tmp_path):
     """Between its checkpoints a `rnnlab train --resume` has not moved the checkpoint yet: the
     run's writer lock (and its growing metrics) still send the lab's save elsewhere."""
     lab.reconfigure({"train.steps": 4})
     lab.train()
     path = lab.save_run(tmp_path / "run")
+    lab.train(until_step=5)  # something new to save
     with RunDir.open(path).writing() as held:  # the other process, mid-run
         assert held
         assert lab.save_run(tmp_path / "elsewhere") == tmp_path / "elsewhere" and lab.diverted_from == path

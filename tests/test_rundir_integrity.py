@@ -140,7 +140,8 @@ def test_resume_refuses_a_spec_edited_since_its_checkpoint(capsys, hello_run):
                              f"train.learning_rate: 0.05 -> 5.0): put it back, or train the variant as a new run: "
                              f"rnnlab train {spec} --out NEW")
     assert files == {name: (hello_run / name).read_bytes() for name in files}
-    spec.write_text(original)
+    spec.write_text(original.replace("eval_every = 20", "eval_every = 2"))  # how often it evaluates: its own
+    assert "eval_every = 2\n" in spec.read_text()
     code, _, err = run(capsys, "train", "--resume", hello_run, "--steps", "5")
     assert code == 0, err
 
@@ -159,7 +160,8 @@ def test_a_run_whose_checkpoint_is_gone_is_refused_by_every_reader(capsys, tmp_p
 
 
 def test_a_run_saved_untrained_without_its_checkpoint_reads_the_initial_weights_saying_so(capsys, hello_run):
-    """Step 0's weights are the seed's: drawn again, with a warning, where the checkpoint went."""
+    """Step 0's weights are the seed's: drawn again, with a warning, where the checkpoint went; and
+    --resume trains it from there (it said "has no checkpoint.npz to resume from")."""
     summary = json.loads((hello_run / "summary.json").read_text())
     (hello_run / "summary.json").write_text(json.dumps(summary | {"checkpoint_step": 0}))
     (hello_run / "metrics.jsonl").write_text("")
@@ -170,6 +172,8 @@ def test_a_run_saved_untrained_without_its_checkpoint_reads_the_initial_weights_
     assert warnings == [f"rnnlab: warning: {hello_run} has no checkpoint.npz: its weights are the initial ones, "
                         "untrained"]
     assert json.loads(out)["trained_steps"] == 0
+    code, _, err = run(capsys, "train", "--resume", hello_run, "--steps", "2")
+    assert code == 0 and json.loads((hello_run / "summary.json").read_text())["step"] == 2, err
 
 
 @pytest.mark.parametrize("content", [b"garbage", b"\x93NUMPY not an archive", b"\x80\x04K\x01."])

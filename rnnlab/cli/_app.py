@@ -26,10 +26,8 @@ from typer.core import TyperCommand
 
 try:  # typer >= 0.2x vendors its own copy of click; its exceptions are not click's
     from typer._click import exceptions as _click_exceptions
-    from typer._click.utils import PacifyFlushWrapper
 except ImportError:  # pragma: no cover - older typer on top of click
     from click import exceptions as _click_exceptions
-    from click.utils import PacifyFlushWrapper
 
 try:  # Ctrl-C at a prompt: typer >= 0.2x raises its own Abort, older typer click's
     from typer.exceptions import Abort as _Abort
@@ -185,8 +183,31 @@ def _json_float(value: float | None) -> float | None:
 
 
 def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2) + "\n")
-    sys.stdout.flush()
+    write_out(json.dumps(data, indent=2) + "\n")
+
+
+def write_out(text: str) -> None:
+    """``text`` on stdout, flushed. Where stdout's reader has stopped reading (``| head``), or its
+    terminal hung up, the rest of the output goes nowhere and the command goes on to its own exit
+    status (a diverged run's 1 too), as every result printed through rich does (:func:`_output_gone`)."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except OSError as exc:
+        if exc.errno not in _READER_GONE:
+            raise
+        _drop(sys.stdout)
+
+
+#: Why a write to stdout or stderr fails where nobody reads it any more: a closed pipe, a terminal
+#: that hung up (SIGHUP, then EIO on every write).
+_READER_GONE = (errno.EPIPE, errno.EIO)
+
+
+def _drop(stream) -> None:
+    """Send what is still written to ``stream`` (stdout, stderr) nowhere: its reader is gone."""
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -348,6 +369,9 @@ def open_lab(target: str | None, sets: list[str] | None = None) -> None:
 
     if target is not None and target not in preset_names() and stat_path(target) is None \
             and Path(target).suffix != ".toml":
+        if "/" in target or os.sep in target:  # a path by its spelling (./hello), as load_spec says it
+            raise UserError(f"no such file or directory: {target} (a preset name, a spec .toml file, a run "
+                            "directory or a folder of them)")
         raise UserError(f"unknown experiment {target!r}: not a preset ({', '.join(preset_names())}), "
                         f"an architecture lab ({', '.join(sorted(LABS))}), a spec file or a run directory")
     if target is not None and target not in preset_names() and holds_runs(Path(target)):
@@ -362,6 +386,7 @@ def open_lab(target: str | None, sets: list[str] | None = None) -> None:
     spec, run = spec_with_sets(target, sets)
     if run is not None:
         run.check_data(spec.make_task())  # and weights whose data file changed since
+        run.check_model()  # or whose model the spec no longer describes
     _require_terminal()
     status = run_lab(spec if sets else target)
     if status:
@@ -411,19 +436,20 @@ def _interrupted(exc: BaseException) -> bool:
     return False
 
 
-def _reader_gone(console) -> None:
-    """rich's ``Console.on_broken_pipe`` for the CLI: rich exits with status 1 where stdout's reader
-    stopped reading (``| head``); here it is the broken pipe any other write raises, which click turns
-    into its exit (see :func:`main`)."""
+def _output_gone(console) -> None:
+    """rich's ``Console.on_broken_pipe`` for the CLI. rich exits with status 1 where the reader of
+    stdout stopped reading (``| head``), whatever the command owed (a diverged run's 1, a stopped
+    one's 130), and dup2s stdout even where it was stderr that broke. Here the console falls quiet,
+    its own stream goes nowhere, and the command goes on (as :func:`write_out`)."""
     console.quiet = True
-    raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+    _drop(console.file)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (the console script passes it to ``sys.exit``)."""
     from rich.console import Console
 
-    Console.on_broken_pipe = _reader_gone  # typer's help consoles too
+    Console.on_broken_pipe = _output_gone  # typer's help consoles too
     command = typer.main.get_command(app)
     _tidy_help(command)
     try:
@@ -439,10 +465,6 @@ def main(argv: list[str] | None = None) -> int:
     except _Abort:
         sys.stderr.write("rnnlab: aborted\n")
         return 130
-    except SystemExit as exc:  # click's exit where stdout's reader stopped reading (| head): it has what it
-        if exc.code == 1 and isinstance(sys.stdout, PacifyFlushWrapper):  # wanted, and nothing failed
-            return 0
-        raise
     except SystemError as exc:  # Ctrl-C inside a compiled kernel: numba reports it wrapped in a SystemError
         if not _interrupted(exc):
             raise

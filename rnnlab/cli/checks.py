@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import importlib
-import sys
 from typing import Annotated, Any
 
 import typer
 
 from ..errors import UserError
-from ._app import _compile_notices, _json_float, _message, _out_console, _print_json, _progress, _split_names, app
+from ._app import (_compile_notices, _json_float, _message, _out_console, _print_json, _progress, _split_names, app,
+                   write_out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -51,8 +51,7 @@ def gradcheck(
         if json_output:
             _print_json(listed)
         else:
-            for name in listed:
-                typer.echo(name)
+            write_out("".join(f"{name}\n" for name in listed))
         return
 
     from .experiments import _graceful_interrupt
@@ -318,7 +317,7 @@ def bench(
     if json_output:
         _print_json({"environment": env, "rows": rows})
     elif markdown:
-        sys.stdout.write(_bench_markdown(rows) + "\n")
+        write_out(_bench_markdown(rows) + "\n")
     else:
         _out_console().print(_bench_table(rows, env))
         _message(f"[dim]{env['cpu']}, {_count(env['cores'], 'core')}; rnnlab {env['rnnlab']}, numba {env['numba']}, "

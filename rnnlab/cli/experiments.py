@@ -21,7 +21,8 @@ import typer
 
 from ..errors import UserError
 from ._app import (SEED_MAX, _compile_notices, _exit_for_training_status, _json_float, _message, _out_console,
-                   _print_json, _progress, _set_option, _with_sets, app, nonempty_path, open_lab, spec_with_sets)
+                   _print_json, _progress, _set_option, _with_sets, app, nonempty_path, open_lab, spec_with_sets,
+                   write_out)
 
 #: The spec's limits (rnnlab.spec.STEPS_MAX, TRUNCATE_MAX), written here so that --help shows them without
 #: importing the spec (and numba); tests keep them equal.
@@ -313,7 +314,9 @@ def _graceful_interrupt(unit: str = "step") -> Iterator[_Stop]:
         except OSError:  # a terminal that hung up takes no message: the run must still be saved
             pass
 
-    stopping = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    stopping = [signal.SIGINT, signal.SIGTERM]
+    if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:  # (nohup: ignored)
+        stopping.append(signal.SIGHUP)
     previous = {signum: signal.signal(signum, handler) for signum in stopping}
     try:
         yield stop
@@ -357,8 +360,8 @@ def train(
 ) -> None:
     """Train an experiment, writing a run directory (spec, metrics, checkpoints, summary).
 
-    Ctrl-C (or SIGTERM) stops after the current step and saves a checkpoint, then exits 130 (143);
-    `--resume DIR` continues it.
+    Ctrl-C (or SIGTERM, or SIGHUP where nohup does not ignore it) stops after the current step and
+    saves a checkpoint, then exits 130 (143, 129); `--resume DIR` continues it.
     Exit status 1 if the loss, a gradient or an updated weight leaves the model's dtype (NaN or Inf: the update is
     not applied and the last good checkpoint is kept).
     """
@@ -369,7 +372,7 @@ def train(
 def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, seed: int | None, out: Path | None,
            json_output: bool, resume: Path | None, device: str | None, sets: list[str] | None) -> None:
     from ..data.files import user_path
-    from ..spec import load_spec, preset_names
+    from ..spec import SpecError, load_spec, preset_names
     from ..train import RunDir, Trainer, default_run_path, train_run
     from ..train.rundir import SPEC, is_run_dir
 
@@ -389,7 +392,6 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
         if steps is not None and steps != run.spec.train.steps:
             run.spec = run.spec.with_overrides({"train.steps": steps})
         task = run.spec.make_task()
-        run.spec.check_memory(task, fix=f"{run.path} can be read here (bptt, trace, the lab), not trained further")
         trainer = Trainer(run.spec, task)
         if not run.never_trained:  # (one killed before its first checkpoint starts from step 0, as a new run)
             run.read_checkpoint(trainer)  # changes no file: a run that cannot be resumed is left as it was
@@ -408,6 +410,7 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
                 _print_json(summary if summary is not None else
                             {"run_dir": str(run.path), "step": trainer.step, "status": "completed"})
             return
+        run.spec.check_memory(task, fix=f"{run.path} can be read here (bptt, trace, the lab), not trained further")
         held.enter_context(run.exclusive())  # refused, changing nothing, while another process writes the run
         if run.state() != seen:  # it did since it was read: its checkpoint is not the one read above
             raise UserError(f"{run.path} changed while it was being read (another rnnlab process wrote it): "
@@ -434,7 +437,11 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
         # one edit: no order between them
         spec = _with_sets(load_spec("hello" if target is None else target), sets, flags)
         task = spec.make_task()
-        spec.check_memory(task)
+        try:
+            spec.check_memory(task)
+        except SpecError as exc:  # named as given, as _with_sets names a refused field
+            set_fields = {item.partition("=")[0].strip() for item in sets or ()}
+            raise UserError(f"--set {exc}" if exc.field in set_fields else str(exc)) from None
         trainer = Trainer(spec, task)  # first: a model that cannot be built leaves no run directory behind
         for warning in (spec.reads_its_targets(trainer.task), trainer.task.data_warning):
             if warning:
@@ -467,8 +474,9 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
             if not _interrupted(exc):
                 raise
             kept = run.checkpoint_step()
-            _message(f"[yellow]aborted: {escape(str(run.path))} keeps its checkpoint of step {kept}; continue "
-                     f"with: rnnlab train --resume {escape(shlex.quote(str(run.path)))}[/yellow]")
+            kept = "has no checkpoint yet" if kept is None else f"keeps its checkpoint of step {kept}"
+            _message(f"[yellow]aborted: {escape(str(run.path))} {kept}; continue with: rnnlab train --resume "
+                     f"{escape(shlex.quote(str(run.path)))}[/yellow]")
             raise typer.Exit(stop.exit_code) from None
 
     summary = outcome.summary
@@ -705,7 +713,7 @@ def sample(
         _print_json({"run": str(run.path), "step": lab.trainer.step, "prime": primed, "length": generated,
                      "temperature": temperature, "seed": lab.spec.seed if seed is None else seed, "text": text})
     else:
-        typer.echo(text)
+        write_out(text + "\n")
     if generated < length:
         _message(f"rnnlab: sampling stopped after {generated} of {length} characters")
         raise typer.Exit(stop.exit_code)

@@ -365,8 +365,14 @@ def make_task(kind: str, options: Mapping[str, Any] | None = None, base_dir: str
 
 def check_task_options(kind: Any, options: Mapping[str, Any] | None, base_dir: str | Path | None = None) -> None:
     """What :func:`make_task` refuses of a ``[task]`` table short of its data (SpecError): the kind,
-    and each field's name, type and range. No data file is read."""
-    _task_class(kind).checked_options(options, base_dir)
+    each field's name, type and range, and, for a task that reads no file (its data drawn, in
+    milliseconds), the fields against each other (a sine's min_period past its max_period). No data
+    file is read."""
+    task_class = _task_class(kind)
+    if any(f.type is Path for f in task_class.FIELDS):
+        task_class.checked_options(options, base_dir)
+    else:
+        task_class(options, base_dir)
 
 
 def task_fields(kind: str) -> dict[str, tuple[Any, str]]:

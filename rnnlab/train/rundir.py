@@ -271,7 +271,7 @@ class RunDir:
         except OSError as exc:
             raise _read_error(path, exc) from None
         try:
-            text = spec_file.read_text(encoding="utf-8")
+            text = spec_file.read_text(encoding="utf-8").removeprefix("\ufeff")  # (a BOM: as parse_spec reads it)
         except UnicodeDecodeError:
             raise RunDirError(f"{path} has a damaged {SPEC}: not UTF-8") from None
         except OSError as exc:  # no permission, a directory of that name
@@ -324,11 +324,10 @@ class RunDir:
 
     @property
     def never_trained(self) -> bool:
-        """No checkpoint, no summary and nothing logged: a run killed before its first checkpoint (or a
-        folder holding only a spec.toml). Resuming it trains from step 0, as a new run of its spec."""
-        if self.has_checkpoint or stat_path(self.path / SUMMARY) is not None:
-            return False
-        return all((found := stat_path(self.path / name)) is None or found.st_size == 0 for name in (METRICS, EVALS))
+        """No checkpoint, and no step whose weights it lost (:meth:`lost_step`): a run killed before its
+        first checkpoint, a folder holding only a spec.toml, one saved untrained whose checkpoint went.
+        Resuming it trains from step 0, as a new run of its spec (whose seed draws the same weights)."""
+        return not self.has_checkpoint and self.lost_step() is None
 
     @contextlib.contextmanager
     def writing(self) -> Iterator[bool]:
@@ -483,6 +482,7 @@ class RunDir:
         except _UNREADABLE as exc:
             raise _unreadable(file, exc) from None
         self._check_same_data(saved_data, trainer.task)
+        self.check_model()
         try:
             trainer.load_state_arrays(arrays)
         except ValueError as exc:  # readable, but not this model's: another shape, cell or optimizer
@@ -495,18 +495,24 @@ class RunDir:
         """The settings ``spec.toml`` now gives otherwise than the checkpoint was trained with,
         ``"train.learning_rate: 0.05 -> 5.0"`` (a hand edit), in the spec's order; [] where none changed,
         for a checkpoint that cannot be read or one saved before checkpoints kept them. The fields a
-        resume may change (the steps, the device), the name, the description and the data file's path
-        (it moves with the run) are left out."""
-        try:
-            with _open_npz(self.path / CHECKPOINT) as data:
-                saved = json.loads(str(data["meta"])).get("settings")
-        except (*_UNREADABLE, AttributeError):
-            return []
-        if not isinstance(saved, dict):
+        resume may change (the steps, the device), how often it evaluates and saves (the weights'
+        path is the same), the name, the description and the data file's path (it moves with the
+        run) are left out."""
+        saved = checkpoint_settings(self.path)
+        if saved is None:
             return []
         now = _settings(self.spec)
         return [f"{name}: {_toml_value(saved.get(name))} -> {_toml_value(now.get(name))}"
                 for name in dict.fromkeys([*now, *saved]) if saved.get(name) != now.get(name)]
+
+    def check_model(self) -> None:
+        """RunDirError naming the model settings spec.toml gives otherwise than the checkpoint was
+        trained with (``model.hidden_size: 8 -> 9``): its weights would not load (nothing for a
+        checkpoint that predates recording them, whose loading says "does not match")."""
+        changed = [change for change in self.changed_settings() if change.startswith("model.")]
+        if changed:
+            raise RunDirError(f"{self.path / SPEC} no longer describes its checkpoint's model ({'; '.join(changed)}): "
+                              "put it back to read the run")
 
     def check_data(self, task) -> None:
         """:meth:`_check_same_data` alone, from the checkpoint's meta (no weights read): what the
@@ -781,13 +787,24 @@ def _checkpoint_step(path: Path) -> int | str:
         return "unknown"
 
 
+def checkpoint_settings(path: Path) -> dict[str, Any] | None:
+    """The settings the checkpoint of run directory ``path`` was trained with (by dotted field, see
+    :func:`_settings`), read from its meta alone; None where it cannot be read or predates them."""
+    try:
+        with _open_npz(path / CHECKPOINT) as data:
+            saved = json.loads(str(data["meta"])).get("settings")
+    except (*_UNREADABLE, AttributeError):
+        return None
+    return saved if isinstance(saved, dict) else None
+
+
 def _settings(spec: Spec) -> dict[str, Any]:
     """What a checkpoint records of the spec it was trained with, by dotted field (as JSON reads it
     back): every field but those :meth:`RunDir.changed_settings` leaves out."""
     flat = {"seed": spec.seed}  # in the spec's order: the top-level field first
     flat.update({f"{table}.{key}": value for table in ("task", "model", "train")
                  for key, value in spec.to_mapping()[table].items()})
-    for free in ("train.steps", "model.device", "task.path"):
+    for free in ("train.steps", "train.eval_every", "train.checkpoint_every", "model.device", "task.path"):
         flat.pop(free, None)
     return json.loads(json.dumps(flat))
 

@@ -9,6 +9,7 @@ written.
 from __future__ import annotations
 
 import datetime
+import json
 import math
 import tomllib
 from collections.abc import Sequence
@@ -18,7 +19,7 @@ from typing import Any
 
 from ..errors import RunDirError
 from .rundir import (CHECKPOINT, EVALS, METRICS, RUN_FILES, SPEC, SUMMARY, RunDir, _checkpoint_step, _is_number,
-                     _read_error, is_run_dir, last_record, read_summary)
+                     _read_error, checkpoint_settings, is_run_dir, last_record, read_summary)
 
 
 @dataclass(frozen=True)
@@ -145,8 +146,10 @@ def read_listing(path: Path) -> RunListing:
     if status not in ("damaged", "training"):  # weights gone or unreadable: every other command refuses them
         if saved == "unknown":
             status, problem = "damaged", f"{CHECKPOINT} cannot be read"
-        elif saved is None and (_int((summary or {}).get("checkpoint_step")) or 0) > 0:
-            status, problem = "damaged", f"no {CHECKPOINT}: the weights of step {summary['checkpoint_step']} are gone"
+        elif saved is None and (lost := max(_int((summary or {}).get("checkpoint_step")) or 0, logged or 0)) > 0:
+            status, problem = "damaged", f"no {CHECKPOINT}: the weights of step {lost} are gone"  # (RunDir.lost_step)
+        elif isinstance(saved, int) and (changed := _changed_model(path, model)):
+            status, problem = "damaged", f"{SPEC} no longer describes its checkpoint's model ({changed})"
     if status == "interrupted" and times[CHECKPOINT]:  # what --resume goes on from: steps logged past it go
         if isinstance(saved, int) and logged is not None and saved < logged:  # the losses logged are past it
             loss = None
@@ -164,6 +167,25 @@ def read_listing(path: Path) -> RunListing:
         eval_held_out=bool(summary.get("eval_held_out", True)) if summary else True,
         baseline=baseline if isinstance(baseline, dict) else None, updated=updated, problem=problem,
         spec=_flattened(spec))
+
+
+def _changed_model(path: Path, model: dict[str, Any]) -> str:
+    """The model settings the run's spec.toml (its parsed ``[model]`` table, a missing field its
+    default) now gives otherwise than its checkpoint was trained with ("model.hidden_size: 8 -> 9";
+    "" for none, or for a checkpoint that predates recording them): its weights no longer load.
+    Other settings edited (a learning rate) leave the run readable; --resume names them."""
+    from ..spec import ModelSpec
+
+    saved = checkpoint_settings(path) or {}
+    changes = []
+    for name, was in saved.items():
+        table, _, key = name.partition(".")
+        if table != "model" or key == "device":  # (a GPU run is read on the CPU)
+            continue
+        now = model.get(key, getattr(ModelSpec(), key, None))
+        if json.loads(json.dumps(now, default=str)) != was:
+            changes.append(f"{name}: {json.dumps(was)} -> {json.dumps(now, default=str)}")
+    return "; ".join(changes)
 
 
 def _spec_problem(spec: dict[str, Any], path: Path) -> str:

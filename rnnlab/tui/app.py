@@ -881,6 +881,9 @@ class LabApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App[None]
     def action_save_run(self) -> None:
         if self.lab is None:
             return
+        if self.lab.nothing_to_save:
+            self.notify(f"nothing new to save: {self.lab.run.path.resolve()} holds step {self.lab.trainer.step}")
+            return
         try:
             path = self.lab.save_run()
         except (UserError, OSError) as exc:
