@@ -671,16 +671,20 @@ def test_resume_with_a_spec_is_an_rnnlab_error_line(capsys, hello_run):
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-@pytest.mark.parametrize("signum", ["SIGTERM", "SIGHUP"])
-def test_sigterm_stops_like_ctrl_c_saving_the_checkpoint_and_summary(tmp_path, signum):
+@pytest.mark.parametrize("signum, nohup", [("SIGTERM", False), ("SIGHUP", False), ("SIGHUP", True)])
+def test_sigterm_stops_like_ctrl_c_saving_the_checkpoint_and_summary(tmp_path, signum, nohup):
     """SIGTERM (timeout, kill) mid-run: the steps since the last checkpoint are saved, summary.json
     says "stopped", exit 143 (128 + SIGTERM). SIGHUP (the terminal closed) too, exit 129: it used to
-    kill the run with the steps since its last checkpoint."""
+    kill the run with the steps since its last checkpoint. Under nohup (SIGHUP ignored) a SIGHUP
+    changes nothing: the SIGTERM after it stops the run."""
     signum = getattr(signal, signum)
     out_dir = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "rnnlab.cli", "train", "hello", "--steps", "10000000", "--out", str(out_dir)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    # (a test run under nohup passes its ignored SIGHUP on: the run would rightly ignore it too)
+    hup = signal.SIG_IGN if nohup else signal.SIG_DFL
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGHUP, hup))
     metrics = out_dir / "metrics.jsonl"
     try:
         deadline = time.monotonic() + 120
@@ -690,6 +694,11 @@ def test_sigterm_stops_like_ctrl_c_saving_the_checkpoint_and_summary(tmp_path, s
             time.sleep(0.05)
         assert proc.poll() is None, proc.communicate()[1]
         proc.send_signal(signum)
+        if nohup:
+            time.sleep(0.5)
+            assert proc.poll() is None  # still training
+            signum = signal.SIGTERM
+            proc.send_signal(signum)
         _, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
