@@ -18,12 +18,15 @@ class StepCursor:
         return self._set_cursor(self.cursor + 1)
 
     def step_back(self) -> int:
+        """The time cursor one step back (not past 0); returns it."""
         return self._set_cursor(self.cursor - 1)
 
     def jump_start(self) -> int:
+        """The time cursor to 0, before the first step; returns it."""
         return self._set_cursor(0)
 
     def jump_end(self) -> int:
+        """The time cursor to its end (:attr:`cursor_end`); returns it."""
         return self._set_cursor(self.cursor_end)
 
     def _set_cursor(self, value: int) -> int:

@@ -87,6 +87,7 @@ class TrainingControl:
 
     @property
     def training(self) -> bool:
+        """Whether training is under way: running, or paused (not stopped, completed or diverged)."""
         return self.training_status in ("running", "paused")
 
     @property
@@ -101,14 +102,17 @@ class TrainingControl:
         return "stopping" if self.stop_requested else self.training_status
 
     def pause_training(self) -> None:
+        """Hold training between two steps until :meth:`resume_training` (or a stop)."""
         self._wake.clear()
         self._pause.set()
 
     def resume_training(self) -> None:
+        """Let paused training go on."""
         self._pause.clear()
         self._wake.set()
 
     def stop_training(self) -> None:
+        """Stop training after the step under way (a paused one at once)."""
         self._stop.set()
         self._pause.clear()
         self._wake.set()

@@ -143,6 +143,7 @@ class Lab(StepCursor, TrainingControl):
     # ------------------------------------------------------------------ the sequence
     @property
     def model(self):
+        """The network being trained and shown (the trainer's: its weights are the live ones)."""
         return self.trainer.model
 
     @property
@@ -240,6 +241,7 @@ class Lab(StepCursor, TrainingControl):
     # step_forward, step_back, jump_start, jump_end: StepCursor's, over 0..T
     @property
     def cursor_end(self) -> int:
+        """The last position of the time cursor: T, every step of the bench sequence run."""
         return self.steps
 
     def move_to(self, t: int) -> int:
@@ -248,8 +250,12 @@ class Lab(StepCursor, TrainingControl):
 
     # ------------------------------------------------------------------ backward through time
     def run_backward(self, truncate: int | None = None) -> dict[str, np.ndarray]:
-        """BPTT of the bench sequence's loss; fills ``trace["dh"]`` and puts the BPTT cursor at T.
+        """BPTT of the bench sequence's loss; fills ``trace["dh"]`` and puts the BPTT cursor at T;
+        returns the gradients by parameter name.
 
+        ``truncate``: cut the gradient every k steps from now on (kept in :attr:`truncate`, the
+        spec's ``train.truncate`` at first); 0 for full BPTT from now on; None keeps the lab's
+        current setting (unlike a layer's ``backward``, where None is full BPTT).
         Self-attention: the backward pass (not through time); a ``truncate`` other than None or 0
         is refused with a UserError."""
         if self.is_attention and truncate:
@@ -316,13 +322,18 @@ class Lab(StepCursor, TrainingControl):
 
         Each step holds :attr:`lock`, so a view that reads the weights under it never sees half an
         update. Steps and evaluations are appended to :attr:`history` and :attr:`evals`.
-        :class:`~rnnlab.errors.UserError` first where this lab cannot train (:meth:`check_can_train`).
+        :class:`~rnnlab.errors.UserError` first where this lab cannot train (:meth:`check_can_train`),
+        ValueError for an ``until_step`` that is no integer past the step trained (each call logged
+        its final evaluation again).
         """
         self.check_can_train()
         if until_step is None:
             until_step = self.spec.train.steps
             if self.trainer.step >= until_step:
                 until_step = self.trainer.step + self.spec.train.steps
+        elif isinstance(until_step, bool) or not isinstance(until_step, int) or until_step <= self.trainer.step:
+            raise ValueError(f"until_step must be an integer past the {self.trainer.step} steps trained, "
+                             f"got {until_step!r}")
         self._train_target = until_step
         self._start_training()
         with self.lock:
@@ -424,7 +435,8 @@ class Lab(StepCursor, TrainingControl):
                           "stopped" if self.trainer.step else "untrained")  # saved before any step
             # a run opened and saved untrained keeps what its summary says of how its training
             # ended (a divergence, at a step after the checkpoint read): nothing new happened to it
-            if self._opened[0] is not run or self._opened[1] != self.trainer.step or run.read_summary() is None:
+            if (self._opened[0] is not run or self._opened[1] != self.trainer.step or run.read_summary() is None
+                    or status == "diverged"):  # (a divergence at the step it was opened at: said)
                 run.write_summary(make_summary(run, self.trainer, target, status,
                                                self.history[-1] if self.history else None,
                                                self.evals[-1] if self.evals else None))
@@ -435,9 +447,10 @@ class Lab(StepCursor, TrainingControl):
     @property
     def nothing_to_save(self) -> bool:
         """Whether the run on disk already holds everything this lab has: its checkpoint at this step,
-        unchanged since this lab read or saved it, and no divergence since to record."""
+        unchanged since this lab read or saved it, its summary, and no divergence since to record."""
         return (self.run is not None and self.trainer.step == self.saved_step and self.run.has_checkpoint
-                and self.training_status != "diverged" and self.run.state() == self._run_state)
+                and self.training_status != "diverged" and self.run.state() == self._run_state
+                and self.run.read_summary() is not None)
 
     @property
     def unsaved_steps(self) -> int:
@@ -568,5 +581,6 @@ class Lab(StepCursor, TrainingControl):
         return np.array(generated, np.int64)
 
     def describe(self) -> dict[str, Any]:
+        """The lab in a few fields (spec, task, cell, steps, trained_steps), as ``--json`` prints it."""
         return {"spec": self.spec.name, "task": self.task.describe(), "cell": self.spec.model.cell,
                 "steps": self.steps, "trained_steps": self.trainer.step}

@@ -90,6 +90,8 @@ class Rule:
     high_open: bool = False
 
     def check(self, name: str, value: Any) -> Any:
+        if type(value).__module__ == "numpy" and getattr(value, "shape", None) == ():  # a sweep's np.linspace value
+            value = value.item()  # (np.float64 is a float, but spec.toml would get its repr, no TOML)
         if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if self.kind is int and isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
@@ -423,6 +425,7 @@ class Spec:
 
     # ------------------------------------------------------------------ writing
     def to_mapping(self) -> dict[str, Any]:
+        """Every field as a nested dict, as :meth:`from_mapping` reads it back (defaults included)."""
         return {
             "name": self.name,
             "description": self.description,
@@ -688,8 +691,8 @@ def _toml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
+    if isinstance(value, str):  # a JSON string is a TOML basic string, but for DEL, which TOML wants escaped
+        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007F")
     raise TypeError(f"cannot write {type(value).__name__} to TOML")  # pragma: no cover
 
 
@@ -703,6 +706,8 @@ def preset_names() -> list[str]:
 def load_preset(name: str) -> Spec:
     """A shipped preset by name; :class:`SpecError` lists the presets if there is none by that name."""
     names = preset_names()
+    if not isinstance(name, str):
+        raise SpecError("", f"a preset is named by a string, got {_show(name)}")
     if name not in names:
         close = closest_name(name, names)
         hint = f"did you mean {close!r}? " if close else ""

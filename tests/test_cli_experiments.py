@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -712,6 +713,37 @@ def test_sigterm_stops_like_ctrl_c_saving_the_checkpoint_and_summary(tmp_path, s
     assert summary["status"] == "stopped" and summary["step"] == stopped_at > 0
     steps = [json.loads(line)["step"] for line in metrics.read_text().splitlines()]
     assert steps == list(range(1, stopped_at + 1))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a pseudo-terminal that hangs up")
+def test_a_terminal_that_hangs_up_stops_the_run_saved_with_status_129(tmp_path):
+    """The terminal closed (ssh dropped, a window shut): every write to it fails with EIO, and the
+    progress bar's last refresh ended the saved run with a traceback and status 1, not 129."""
+    import select
+
+    master, slave = os.openpty()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out_dir = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "rnnlab", "train", "hello", "--steps", "10000000", "--out",
+                             str(out_dir)], stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
+    os.close(slave)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (out_dir / "metrics.jsonl").is_file():
+            if select.select([master], [], [], 0.1)[0]:
+                with contextlib.suppress(OSError):
+                    os.read(master, 65536)  # the screen, read as a terminal would
+        time.sleep(1.0)  # training under way, its progress bar drawn
+        os.close(master)  # the terminal goes
+        proc.send_signal(signal.SIGHUP)
+        assert proc.wait(timeout=120) == 128 + signal.SIGHUP
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    summary = json.loads((out_dir / "summary.json").read_text())
+    assert summary["status"] == "stopped" and summary["step"] > 0
 
 
 def test_presets_json_lists_the_architecture_labs_as_kind_lab(capsys):

@@ -7,6 +7,8 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
+
 from conftest import DIVERGING_SPEC, one_line_error, run_cli as run
 from rnnlab import cli
 from rnnlab.train import RunDir
@@ -87,13 +89,15 @@ def test_a_run_whose_weights_are_gone_or_unreadable_is_listed_damaged(capsys, tm
     for name, old, new in (("edited", "hidden_size = 16", 'hidden_size = "x"'),  # TOML, but no spec
                            ("resized", "hidden_size = 16", "hidden_size = 9"),  # the weights no longer load
                            ("short", 'text = "hello"', 'text = "a"'),  # refused with the task's own fields
-                           ("relearnt", "learning_rate = 0.05", "learning_rate = 0.5")):  # readable; --resume says
+                           ("relearnt", "learning_rate = 0.05", "learning_rate = 0.5"),  # readable; --resume says
+                           ("reinit", 'init = "uniform"', 'init = "orthogonal"')):  # the weights load the same
         shutil.copytree(tmp_path / "done", tmp_path / name)
         spec = (tmp_path / name / "spec.toml").read_text()
         assert old in spec
         (tmp_path / name / "spec.toml").write_text(spec.replace(old, new))
     listed = {r.path.name: (r.status, r.problem) for r in list_runs(tmp_path)}
     assert listed == {"done": ("completed", ""), "untrained": ("completed", ""), "relearnt": ("completed", ""),
+                      "reinit": ("completed", ""),
                       "gone": ("damaged", "no checkpoint.npz: the weights of step 6 are gone"),
                       "bare": ("damaged", "no checkpoint.npz: the weights of step 6 are gone"),
                       "cut": ("damaged", "checkpoint.npz cannot be read"),
@@ -103,7 +107,7 @@ def test_a_run_whose_weights_are_gone_or_unreadable_is_listed_damaged(capsys, tm
                       "short": ("damaged", "spec.toml: task.text: needs at least 2 characters, got 1")}
     for name, said in (("edited", 'model.hidden_size: expected an integer, got "x"'),
                        ("resized", "no longer describes its checkpoint's model (model.hidden_size: 16 -> 9): put it "
-                                   "back to read the run"),
+                                   "back, or train the variant as a new run: rnnlab train "),
                        ("bare", "has no checkpoint.npz: the weights of step 6 are gone"),
                        ("short", "task.text: needs at least 2 characters, got 1")):
         code, _, err = run(capsys, "bptt", tmp_path / name)
@@ -226,7 +230,8 @@ def test_a_diverged_run_opened_and_saved_in_the_lab_untrained_stays_diverged(cap
     lab.save_run()
     assert json.loads((tmp_path / "div" / "summary.json").read_text())["status"] == "diverged"
     assert [r.status for r in list_runs(tmp_path)] == ["diverged"]
-    lab.train(until_step=lab.trainer.step)  # no step: still nothing new
+    with pytest.raises(ValueError, match="until_step must be an integer past"):  # no step: still nothing new
+        lab.train(until_step=lab.trainer.step)
     lab.save_run()
     assert [r.status for r in list_runs(tmp_path)] == ["diverged"]
 
@@ -379,3 +384,30 @@ def test_a_sweeps_setting_is_shown_before_the_time_and_the_baseline_and_what_is_
     assert code == 0 and "learning_rate" in header and "updated" not in header and "baseline" in header
     assert "left out to fit the terminal: updated (a wider one, a pipe or --json has them)" in out
     assert all(len(line) <= 120 for line in out.splitlines())
+
+
+def test_list_runs_refuses_an_unknown_order():
+    """list_runs(root, sort="nope") was a KeyError from inside; it is exported from rnnlab.train too."""
+    import rnnlab.train
+
+    assert rnnlab.train.list_runs is list_runs
+    with pytest.raises(ValueError, match=r"^sort must be one of updated, eval, loss, name, got 'nope'$"):
+        list_runs(".", sort="nope")
+
+
+def test_a_setting_too_wide_for_the_terminal_takes_no_column_from_the_time_and_baseline(
+        capsys, tmp_path, monkeypatch):
+    """The time and the baseline were dropped for a sweep's setting that then did not fit anyway."""
+    from rich.console import Console
+
+    from rnnlab.cli import _app
+
+    monkeypatch.chdir(tmp_path)
+    for k, text in enumerate(("hello", "hello there, a rather long word to learn for a column " * 2)):
+        assert run(capsys, "train", "hello", "--steps", "1", "--set", f"task.text={text!r}".replace("'", '"'),
+                   "--out", f"t/{k}")[0] == 0
+    monkeypatch.setattr(_app, "_consoles", {"out": Console(width=120, force_terminal=True, color_system=None)})
+    code, out, _ = run(capsys, "runs", "t")
+    header = next(line for line in out.splitlines() if "status" in line)
+    assert code == 0 and "updated" in header and "baseline" in header and " text " not in header, out
+    assert "also differing between runs of one experiment: task.text" in out and "left out to fit" not in out

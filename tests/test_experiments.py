@@ -781,3 +781,36 @@ def test_a_name_made_for_a_cell_follows_the_next_one():
     assert edited_name("hello-gru", ("hello", "gru"), ("copy", "gru")) == "copy-gru"  # TASK-CELL: both follow
     assert edited_name("hello-gru", ("hello", "gru"), ("copy", "lstm")) == "copy-lstm"
     assert edited_name("tiny-gru", ("hello", "gru"), ("copy", "gru")) == "tiny-gru"  # the cell alone: the task's not
+
+
+def test_numpy_scalars_and_control_characters_make_specs_that_read_back():
+    """A sweep over np.linspace wrote `learning_rate = np.float64(0.01)` into spec.toml (np.float64 is a
+    float, its repr no TOML): the run trained, then every command called it damaged. np.int64 was
+    refused as "got np.int64(4)"; a DEL in a description wrote a file TOML refuses."""
+    spec = load_preset("hello").with_overrides({"train.learning_rate": np.float64(0.01),
+                                                "model.hidden_size": np.int64(4), "description": "a\x7fb"})
+    again = parse_spec(spec.to_toml(), source="x", base_dir=None)
+    assert (again.train.learning_rate, again.model.hidden_size, again.description) == (0.01, 4, "a\x7fb")
+    assert type(spec.train.learning_rate) is float and type(spec.model.hidden_size) is int
+
+
+def test_train_run_refuses_a_trainer_that_is_not_the_runs(tmp_path):
+    """train_run(RunDir.open(path), Trainer(run.spec), 5) without run.resume(trainer) overwrote a
+    trained run's checkpoint and log from step 0; another experiment's trainer wrote its weights
+    under the run's spec; an until_step already reached logged the last evaluation again."""
+    spec = load_preset("hello").with_overrides({"train.steps": 4, "model.hidden_size": 8})
+    run = RunDir.create(tmp_path / "r", spec)
+    assert train_run(run, Trainer(spec), 4).status == "completed"
+    before = {name: (tmp_path / "r" / name).read_bytes() for name in (CHECKPOINT, METRICS, EVALS)}
+    reopened = RunDir.open(tmp_path / "r")
+    with pytest.raises(ValueError, match=r"checkpoint is at step 4, the trainer at step 0: resume it first"):
+        train_run(reopened, Trainer(reopened.spec), 6)
+    with pytest.raises(ValueError, match=r"the trainer's spec is not .*\(model.hidden_size: 8 -> 16\)"):
+        train_run(reopened, Trainer(reopened.spec.with_overrides({"model.hidden_size": 16})), 6)
+    trainer = Trainer(reopened.spec)
+    reopened.resume(trainer)
+    for until in (4, 2, 5.5, None):
+        with pytest.raises(ValueError, match="until_step must be an integer past the trainer's step 4"):
+            train_run(reopened, trainer, until)
+    assert before == {name: (tmp_path / "r" / name).read_bytes() for name in (CHECKPOINT, METRICS, EVALS)}
+    assert train_run(reopened, trainer, 6).status == "completed"

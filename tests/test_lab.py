@@ -460,3 +460,36 @@ def test_bptt_shows_a_gradient_exploding_to_inf_where_training_stops_on_it():
     assert norms[finite][0] > 1e30 * norms[-1]  # it grew back through time until it overflowed
     with pytest.raises(UserError, match="beyond float32's range"):
         lab.model.backward(lab.trace, lab._loss_grad)  # the trainer's pass: an error
+
+
+def test_lab_train_refuses_a_target_already_reached(lab):
+    """lab.train(5) after 30 steps said "completed" and logged the last evaluation again each time; a
+    target of "x" was kept and broke every later save."""
+    lab.reconfigure({"train.steps": 3})
+    lab.train()
+    for until in (3, 1, "x", 4.5):
+        with pytest.raises(ValueError, match="until_step must be an integer past the 3 steps trained"):
+            lab.train(until)
+    assert [e.step for e in lab.evals].count(3) == 1 and lab.spec_as_trained.train.steps == 3
+
+
+def test_ctrl_s_records_a_divergence_and_a_missing_summary(tmp_path, capsys):
+    """A run diverging in the lab at the step it was opened at kept its "completed" summary beside a
+    spec.toml asking for more steps (listed "interrupted"); a run without summary.json got none."""
+    from conftest import DIVERGING_SPEC, run_cli
+    from rnnlab.train.runs import list_runs
+
+    spec = tmp_path / "div.toml"
+    spec.write_text(DIVERGING_SPEC, encoding="utf-8")
+    assert run_cli(capsys, "train", spec, "--steps", "1", "--out", tmp_path / "runs" / "dc")[0] == 0
+    lab = Lab.open(tmp_path / "runs" / "dc")
+    assert lab.train(until_step=3) == "diverged" and lab.trainer.step == 1
+    lab.save_run()
+    assert json.loads((tmp_path / "runs" / "dc" / "summary.json").read_text())["status"] == "diverged"
+    assert [(r.status, r.step) for r in list_runs(tmp_path / "runs")] == [("diverged", 1)]
+    assert run_cli(capsys, "train", "hello", "--steps", "2", "--out", tmp_path / "runs" / "ns")[0] == 0
+    (tmp_path / "runs" / "ns" / "summary.json").unlink()
+    opened = Lab.open(tmp_path / "runs" / "ns")
+    assert not opened.nothing_to_save
+    opened.save_run()
+    assert json.loads((tmp_path / "runs" / "ns" / "summary.json").read_text())["status"] == "completed"

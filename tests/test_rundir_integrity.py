@@ -146,6 +146,22 @@ def test_resume_refuses_a_spec_edited_since_its_checkpoint(capsys, hello_run):
     assert code == 0, err
 
 
+def test_settings_only_one_side_records_are_not_changes(capsys, hello_run):
+    """A checkpoint of an rnnlab that recorded other fields (eval_every, since left out; a field
+    since removed) was "changed since its checkpoint was trained (train.eval_every: 20 -> (none))"
+    though spec.toml said eval_every = 20: nothing to put back."""
+    with np.load(hello_run / "checkpoint.npz", allow_pickle=False) as data:
+        arrays = {key: data[key] for key in data.files}
+    meta = json.loads(str(arrays["meta"]))
+    meta["settings"] |= {"train.eval_every": 20, "train.checkpoint_every": 50, "model.gone_field": 1}
+    del meta["settings"]["model.init"]  # and one it did not record
+    arrays["meta"] = np.array(json.dumps(meta))
+    np.savez(hello_run / "checkpoint.npz", **arrays)
+    assert rundir.RunDir.open(hello_run).changed_settings() == []
+    code, _, err = run(capsys, "train", "--resume", hello_run, "--steps", "5")
+    assert code == 0, err
+
+
 def test_a_run_whose_checkpoint_is_gone_is_refused_by_every_reader(capsys, tmp_path, hello_run):
     """bptt and trace ran it on its initial weights with a warning (the JSON said nothing), and
     sample said "no checkpoint yet: train it first", of a run trained 3 steps: `runs` lists it

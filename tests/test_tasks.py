@@ -780,3 +780,16 @@ def test_typed_text_writes_a_newline_as_backslash_n_or_its_label_unless_the_text
     assert make_task("hello", {}).typing_hint() == ""
     with pytest.raises(DataError, match="at least 2 characters, got 1"):  # two typed, one character
         make_task("text", {"path": str(plain), "length": 5}).sequence_from_text("\\n")
+
+
+def test_task_fields_defaults_go_back_into_make_task_and_a_misspelt_kind_is_named():
+    """task_fields gives None for a default derived from other fields (parity's min_length), which
+    make_task refused ("expected an integer, got a NoneType"); "addng" got no "did you mean"."""
+    for kind in TASKS:
+        if kind in ("text", "series"):  # a required path
+            continue
+        defaults = make_task(kind)
+        given = make_task(kind, {name: value for name, (value, _) in task_fields(kind).items()})
+        assert given.options() == defaults.options(), kind
+    with pytest.raises(SpecError, match=r"unknown task 'addng' \(did you mean 'adding'\? allowed: "):
+        make_task("addng")

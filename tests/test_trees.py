@@ -607,3 +607,16 @@ def test_random_trees_round_trip_and_match_reference(nested, H, seed):
     assert rel_err(trace.h, h) < 1e-12 and rel_err(trace.dh, dh) < 1e-12
     for k in ref.PARAM_NAMES:
         assert rel_err(grads[k], rgrads[k]) < 1e-12, k
+
+
+def test_tree_node_queries_refuse_an_index_outside_the_tree():
+    """tree.parent(-1) answered for the last leaf, tree.children(-1) gave the root's children, and
+    tree.children(100) a bare tuple IndexError."""
+    tree = parse_tree("(a (b c))")
+    for query in (tree.parent, tree.children, tree.word, tree.is_leaf, tree.span):
+        for i in (-1, 5, 100):
+            with pytest.raises(IndexError, match=rf"^node {i} out of range: the tree has 5 nodes$"):
+                query(i)
+        with pytest.raises(ValueError, match="node must be an integer"):
+            query(True)
+    assert tree.parent(0) == 4 and tree.parent(1) == 3 and tree.children(4) == (0, 3) and tree.parent(4) is None

@@ -187,21 +187,50 @@ def _print_json(data: Any) -> None:
 
 
 def write_out(text: str) -> None:
-    """``text`` on stdout, flushed. Where stdout's reader has stopped reading (``| head``), or its
-    terminal hung up, the rest of the output goes nowhere and the command goes on to its own exit
-    status (a diverged run's 1 too), as every result printed through rich does (:func:`_output_gone`)."""
-    try:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    except OSError as exc:
-        if exc.errno not in _READER_GONE:
-            raise
-        _drop(sys.stdout)
+    """``text`` on stdout, flushed (a result: where nobody reads it any more, see :class:`_Output`)."""
+    sys.stdout.write(text)
+    sys.stdout.flush()
 
 
 #: Why a write to stdout or stderr fails where nobody reads it any more: a closed pipe, a terminal
 #: that hung up (SIGHUP, then EIO on every write).
 _READER_GONE = (errno.EPIPE, errno.EIO)
+
+
+class _Output:
+    """sys.stdout or sys.stderr while a command runs (:func:`main`). Where its reader is gone (``|
+    head`` stopped reading, a terminal hung up) what is still written goes nowhere, and the command
+    ends as it would have, with its own exit status (a diverged run's 1, a stopped one's 130): the
+    write's BrokenPipeError or EIO used to end it with 1 (typer's way, rich's) or a traceback, and a
+    run whose stderr was closed never started. Everything else is the stream's own."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+        self._gone = False
+
+    def write(self, text: str) -> int:
+        if not self._gone:
+            try:
+                return self._stream.write(text)
+            except OSError as exc:
+                self._reader_gone(exc)
+        return len(text)
+
+    def flush(self) -> None:
+        if not self._gone:
+            try:
+                self._stream.flush()
+            except OSError as exc:
+                self._reader_gone(exc)
+
+    def _reader_gone(self, exc: OSError) -> None:
+        if exc.errno not in _READER_GONE:
+            raise exc
+        self._gone = True
+        _drop(self._stream)  # what its buffer holds is flushed at exit: to nowhere, not a failure
+
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding, ...
+        return getattr(self._stream, name)
 
 
 def _drop(stream) -> None:
@@ -216,7 +245,7 @@ def _drop(stream) -> None:
 
 def _version_callback(value: bool) -> None:
     if value:
-        typer.echo(f"rnnlab {__version__}")
+        write_out(f"rnnlab {__version__}\n")
         raise typer.Exit(0)
 
 
@@ -232,9 +261,9 @@ def _root(
             open_lab(None)
             raise typer.Exit(0)
         # no terminal to draw in: a hint (a message, so on stderr) instead of a TUI waiting on a pipe
-        typer.echo("rnnlab: the lab needs a terminal. Run `rnnlab` in one, or script it:\n"
-                   "  rnnlab presets | train PRESET | bptt PRESET | trace PRESET --out FILE.npz | sample RUN_DIR\n"
-                   "  rnnlab --help lists every command.", err=True)
+        sys.stderr.write("rnnlab: the lab needs a terminal. Run `rnnlab` in one, or script it:\n"
+                         "  rnnlab presets | train PRESET | bptt PRESET | trace PRESET --out FILE.npz"
+                         " | sample RUN_DIR\n  rnnlab --help lists every command.\n")
         raise typer.Exit(0)
 
 
@@ -447,6 +476,15 @@ def _output_gone(console) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (the console script passes it to ``sys.exit``)."""
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Output(sys.stdout), _Output(sys.stderr)
+    try:
+        return _main(argv)
+    finally:
+        sys.stdout, sys.stderr = streams
+
+
+def _main(argv: list[str] | None) -> int:
     from rich.console import Console
 
     Console.on_broken_pipe = _output_gone  # typer's help consoles too

@@ -12,6 +12,7 @@ import json
 import math
 import shlex
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -244,8 +245,9 @@ def _print_runs(listed) -> None:
         if len(shown) >= RUNS_VARIED_COLUMNS and console.is_terminal:
             break
         needed = width(key.rpartition(".")[2], settings[key])
-        for name in ("updated", "baseline"):  # a sweep's settings before the time and the baseline
-            if needed > room and name in columns:
+        givers = [name for name in ("updated", "baseline") if name in columns]  # a sweep's settings first
+        for name in givers if needed <= room + sum(width(n, columns[n]) for n in givers) else ():
+            if needed > room:
                 room += drop(name)
         if needed <= room:
             shown.append(key)
@@ -402,9 +404,9 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
         if steps is not None and steps < trainer.step:
             raise UserError(f"--steps {steps} is below the {trainer.step} steps {run.path} has already trained")
         if trainer.step >= run.spec.train.steps:  # nothing to train: training would only log the last eval again
-            typer.echo(f"rnnlab: {run.path} is already at step {trainer.step}: nothing to train (to train further: "
-                       f"rnnlab train --resume {shlex.quote(str(run.path))} --steps N, with N > {trainer.step})",
-                       err=True)
+            sys.stderr.write(f"rnnlab: {run.path} is already at step {trainer.step}: nothing to train (to train "
+                             f"further: rnnlab train --resume {shlex.quote(str(run.path))} --steps N, with N > "
+                             f"{trainer.step})\n")
             if json_output:  # a script still gets its result: the run's summary as it stands
                 summary = run.read_summary()
                 _print_json(summary if summary is not None else
@@ -417,8 +419,8 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
                             "run the command again")
         dropped = run.cut_logs(trainer.step)  # reads both logs before writing: one that cannot be read changes nothing
         if dropped is not None:
-            typer.echo(f"rnnlab: note: {run.path}'s checkpoint is at step {trainer.step}; the steps logged after it "
-                       f"(to step {dropped}) are trained again", err=True)
+            sys.stderr.write(f"rnnlab: note: {run.path}'s checkpoint is at step {trainer.step}; the steps logged "
+                             f"after it (to step {dropped}) are trained again\n")
         if run.spec.train.steps != saved_steps or run.data_moved:  # (the data file where it moved with the run)
             from ..train.rundir import atomic_write_text
 
@@ -445,9 +447,9 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
         trainer = Trainer(spec, task)  # first: a model that cannot be built leaves no run directory behind
         for warning in (spec.reads_its_targets(trainer.task), trainer.task.data_warning):
             if warning:
-                typer.echo(f"rnnlab: warning: {warning}", err=True)
+                sys.stderr.write(f"rnnlab: warning: {warning}\n")
         if (note := trainer.task.eval_not_held_out) and not trainer.task.fixed_sequence:  # (hello's is no news)
-            typer.echo(f"rnnlab: note: {note}", err=True)
+            sys.stderr.write(f"rnnlab: note: {note}\n")
         run = RunDir.create(out or default_run_path(spec), spec)
 
     from rich.markup import escape

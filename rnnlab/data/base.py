@@ -103,6 +103,8 @@ class Field:
         """The value converted to the field's type; SpecError ``task.<name>`` if it is not one."""
         where = f"task.{self.name}"
         t = self.type
+        if value is None and self.default is None:  # "derived from other fields", as task_fields says it
+            return None
         if t is bool:
             if not isinstance(value, bool):
                 raise SpecError(where, f"expected true or false, got {_show(value)}")
@@ -348,7 +350,9 @@ def _task_class(kind: Any) -> type[Task]:
     if not isinstance(kind, str):
         raise SpecError("task.kind", f"expected a task name, got {_show(kind)} (allowed: {', '.join(TASKS)})")
     if kind not in TASKS:
-        raise SpecError("task.kind", f"unknown task {kind!r} (allowed: {', '.join(TASKS)})")
+        close = closest_name(kind, list(TASKS))
+        hint = f"did you mean {close!r}? " if close else ""
+        raise SpecError("task.kind", f"unknown task {kind!r} ({hint}allowed: {', '.join(TASKS)})")
     return TASKS[kind]
 
 

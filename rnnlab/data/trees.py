@@ -83,7 +83,8 @@ Nested = Union[str, tuple]  # a leaf word or a pair (left, right) of nested tree
 # ---------------------------------------------------------------------------------------------
 
 class Tree:
-    """An immutable binary tree whose nodes are numbered in post-order (children first, root last).
+    """A binary tree whose nodes are numbered in post-order (children first, root last); not to be
+    changed once made (a batch encodes it as it was).
 
     Node ``i`` is a leaf when ``left[i] == -1``; then ``word(i)`` is its token. An internal node's
     children are ``left[i]`` and ``right[i] == i - 1`` (the left subtree ends just before the right
@@ -172,20 +173,27 @@ class Tree:
         """Index of the root: the last node in post-order."""
         return len(self.left) - 1
 
+    def _node(self, i: object) -> int:
+        """``i`` as a node index: ValueError for no integer, IndexError outside ``0..len-1`` (a negative
+        one too: parent(-1) read as the last leaf's parent, children(-1) as the root's)."""
+        return _check_index("node", i, len(self.left), f"the tree has {len(self.left)} nodes")
+
     def is_leaf(self, i: int) -> bool:
         """Whether node ``i`` (post-order) is a word, with no children."""
-        return self.left[i] == -1
+        return self.left[self._node(i)] == -1
 
     def word(self, i: int) -> str | None:
         """The token of leaf ``i`` (None for an internal node)."""
-        return self._words[i]
+        return self._words[self._node(i)]
 
     def children(self, i: int) -> tuple[int, int] | None:
         """``(left, right)`` of node ``i``, None for a leaf."""
+        i = self._node(i)
         return None if self.left[i] == -1 else (self.left[i], self.right[i])
 
     def parent(self, i: int) -> int | None:
         """The parent of node ``i`` (None for the root)."""
+        i = self._node(i)
         for p in range(i + 1, len(self.left)):
             if self.left[p] == i or self.right[p] == i:
                 return p
@@ -193,7 +201,7 @@ class Tree:
 
     def span(self, i: int) -> tuple[int, int]:
         """The tokens node ``i`` covers: ``tokens[start:end]``."""
-        return self._span[i]
+        return self._span[self._node(i)]
 
     def phrase(self, i: int | None = None) -> str:
         """The words under node ``i`` (the whole sentence by default), space-separated."""

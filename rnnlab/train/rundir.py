@@ -31,6 +31,7 @@ import contextlib
 import errno
 import json
 import os
+import shlex
 import stat
 import sys
 import tempfile
@@ -495,24 +496,27 @@ class RunDir:
         """The settings ``spec.toml`` now gives otherwise than the checkpoint was trained with,
         ``"train.learning_rate: 0.05 -> 5.0"`` (a hand edit), in the spec's order; [] where none changed,
         for a checkpoint that cannot be read or one saved before checkpoints kept them. The fields a
-        resume may change (the steps, the device), how often it evaluates and saves (the weights'
-        path is the same), the name, the description and the data file's path (it moves with the
-        run) are left out."""
+        resume may change (the steps, the device), how often and on how much it evaluates and when it
+        saves (the weights' path is the same), the name, the description and the data file's path (it
+        moves with the run) are left out; so is a field one of the two does not record (a checkpoint
+        of an rnnlab with other fields)."""
         saved = checkpoint_settings(self.path)
         if saved is None:
             return []
         now = _settings(self.spec)
-        return [f"{name}: {_toml_value(saved.get(name))} -> {_toml_value(now.get(name))}"
-                for name in dict.fromkeys([*now, *saved]) if saved.get(name) != now.get(name)]
+        return [f"{name}: {_toml_value(saved[name])} -> {_toml_value(value)}"
+                for name, value in now.items() if name in saved and saved[name] != value]
 
     def check_model(self) -> None:
         """RunDirError naming the model settings spec.toml gives otherwise than the checkpoint was
-        trained with (``model.hidden_size: 8 -> 9``): its weights would not load (nothing for a
-        checkpoint that predates recording them, whose loading says "does not match")."""
-        changed = [change for change in self.changed_settings() if change.startswith("model.")]
+        trained with that give its weights other shapes (``model.hidden_size: 8 -> 9``): they would
+        not load. The rest (an init, a scan method, a nonlinearity) leave them loadable, as before.
+        Nothing for a checkpoint that predates recording them (its loading says "does not match")."""
+        changed = [change for change in self.changed_settings() if change.split(":")[0] in MODEL_SHAPE_FIELDS]
         if changed:
             raise RunDirError(f"{self.path / SPEC} no longer describes its checkpoint's model ({'; '.join(changed)}): "
-                              "put it back to read the run")
+                              f"put it back, or train the variant as a new run: rnnlab train "
+                              f"{shlex.quote(str(self.path / SPEC))} --out NEW")
 
     def check_data(self, task) -> None:
         """:meth:`_check_same_data` alone, from the checkpoint's meta (no weights read): what the
@@ -545,10 +549,12 @@ class RunDir:
 
     # ------------------------------------------------------------------ logs
     def record(self, event: StepRecord | EvalRecord) -> None:
+        """Queue a step or evaluation record for its log (written by :meth:`flush`)."""
         line = json.dumps(event.to_json())
         (self._pending if isinstance(event, StepRecord) else self._pending_evals).append(line)
 
     def flush(self) -> None:
+        """Append the queued records to metrics.jsonl and evals.jsonl."""
         for name, pending in ((METRICS, self._pending), (EVALS, self._pending_evals)):
             if pending:
                 try:  # a torn last line (a full disk) is dropped when the logs are cut back on resume
@@ -574,6 +580,7 @@ class RunDir:
         return read_summary(self.path)
 
     def write_summary(self, summary: Mapping[str, Any]) -> None:
+        """Replace summary.json (atomically) with ``summary`` (:func:`make_summary`'s)."""
         atomic_write_text(self.path / SUMMARY, json.dumps(summary, indent=2) + "\n")
 
 
@@ -713,7 +720,22 @@ def train_run(run: RunDir, trainer: Trainer, until_step: int, *,
 
     Checkpoints every ``train.checkpoint_every`` steps and when it ends or is stopped; a diverged
     run keeps its last good checkpoint (the update that went non-finite is never applied or saved).
+
+    ValueError, before anything is written, for a ``trainer`` of another experiment than the run's
+    (its settings, as :meth:`RunDir.changed_settings` compares them), one behind the run's
+    checkpoint (a trained run resumed without :meth:`RunDir.resume`: its checkpoint and log would
+    be overwritten from step 0), or an ``until_step`` that is no integer past the trainer's step.
     """
+    if isinstance(until_step, bool) or not isinstance(until_step, int) or until_step <= trainer.step:
+        raise ValueError(f"until_step must be an integer past the trainer's step {trainer.step}, got {until_step!r}")
+    if (theirs := _settings(trainer.spec)) != (ours := _settings(run.spec)):
+        changed = [f"{name}: {_toml_value(ours.get(name))} -> {_toml_value(theirs.get(name))}"
+                   for name in dict.fromkeys([*ours, *theirs]) if ours.get(name) != theirs.get(name)]
+        raise ValueError(f"the trainer's spec is not {run.path}'s ({'; '.join(changed)})")
+    saved = run.checkpoint_step()
+    if saved is not None and saved != trainer.step:
+        raise ValueError(f"{run.path}'s checkpoint is at step {saved}, the trainer at step {trainer.step}: "
+                         "resume it first (run.resume(trainer))")
     with run.exclusive():
         return _train_run(run, trainer, until_step, should_stop, on_event)
 
@@ -787,6 +809,12 @@ def _checkpoint_step(path: Path) -> int | str:
         return "unknown"
 
 
+#: The model settings that give the weights their names and shapes: one changed, a checkpoint no
+#: longer loads into the model spec.toml describes (:meth:`RunDir.check_model`).
+MODEL_SHAPE_FIELDS = frozenset(f"model.{name}" for name in ("cell", "hidden_size", "num_layers", "bidirectional",
+                                                             "bias", "num_heads", "d_ff", "learn_tau"))
+
+
 def checkpoint_settings(path: Path) -> dict[str, Any] | None:
     """The settings the checkpoint of run directory ``path`` was trained with (by dotted field, see
     :func:`_settings`), read from its meta alone; None where it cannot be read or predates them."""
@@ -804,7 +832,8 @@ def _settings(spec: Spec) -> dict[str, Any]:
     flat = {"seed": spec.seed}  # in the spec's order: the top-level field first
     flat.update({f"{table}.{key}": value for table in ("task", "model", "train")
                  for key, value in spec.to_mapping()[table].items()})
-    for free in ("train.steps", "train.eval_every", "train.checkpoint_every", "model.device", "task.path"):
+    for free in ("train.steps", "train.eval_every", "train.eval_batch_size", "train.checkpoint_every", "model.device",
+                 "task.path"):
         flat.pop(free, None)
     return json.loads(json.dumps(flat))
 
@@ -946,6 +975,8 @@ def _vocabulary_change(old: str, new: str) -> str:
 
 def make_summary(run: RunDir, trainer: Trainer, until_step: int, status: str,
                  last_step: StepRecord | None, last_eval: EvalRecord | None) -> dict[str, Any]:
+    """summary.json's contents: how the run ended (``status``), its step of ``until_step``, the last
+    training and evaluation records, the task's baseline, the time spent and the speed."""
     task = trainer.task
     baseline = task.baseline()
     if last_step is None:

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..errors import RunDirError
 from .rundir import (CHECKPOINT, EVALS, METRICS, RUN_FILES, SPEC, SUMMARY, RunDir, _checkpoint_step, _is_number,
-                     _read_error, checkpoint_settings, is_run_dir, last_record, read_summary)
+                     MODEL_SHAPE_FIELDS, _read_error, checkpoint_settings, is_run_dir, last_record, read_summary)
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,10 @@ SORTS: dict[str, Any] = {
 def list_runs(folder: str | Path, sort: str = "updated") -> list[RunListing]:
     """The run directories directly inside ``folder`` (or ``folder`` itself, if it is one), the
     most recently updated first, or in another of :data:`SORTS` (runs it cannot rank, such as
-    those not yet evaluated, last). :class:`RunDirError` if ``folder`` is not a readable directory."""
+    those not yet evaluated, last). :class:`RunDirError` if ``folder`` is not a readable directory,
+    ValueError for another ``sort``."""
+    if sort not in SORTS:
+        raise ValueError(f"sort must be one of {', '.join(SORTS)}, got {sort!r}")
     folder = Path(folder)
     try:
         if is_run_dir(folder):
@@ -170,18 +173,19 @@ def read_listing(path: Path) -> RunListing:
 
 
 def _changed_model(path: Path, model: dict[str, Any]) -> str:
-    """The model settings the run's spec.toml (its parsed ``[model]`` table, a missing field its
-    default) now gives otherwise than its checkpoint was trained with ("model.hidden_size: 8 -> 9";
-    "" for none, or for a checkpoint that predates recording them): its weights no longer load.
-    Other settings edited (a learning rate) leave the run readable; --resume names them."""
+    """The model settings that shape the weights (:data:`MODEL_SHAPE_FIELDS`) that the run's
+    spec.toml (its parsed ``[model]`` table, a missing field its default) now gives otherwise than
+    its checkpoint was trained with ("model.hidden_size: 8 -> 9"; "" for none, or for a checkpoint
+    that predates recording them): its weights no longer load (RunDir.check_model). Other settings
+    edited (a learning rate, an init) leave the run readable; --resume names them."""
     from ..spec import ModelSpec
 
     saved = checkpoint_settings(path) or {}
     changes = []
     for name, was in saved.items():
-        table, _, key = name.partition(".")
-        if table != "model" or key == "device":  # (a GPU run is read on the CPU)
+        if name not in MODEL_SHAPE_FIELDS:
             continue
+        key = name.partition(".")[2]
         now = model.get(key, getattr(ModelSpec(), key, None))
         if json.loads(json.dumps(now, default=str)) != was:
             changes.append(f"{name}: {json.dumps(was)} -> {json.dumps(now, default=str)}")
