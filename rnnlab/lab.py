@@ -44,6 +44,8 @@ from .train.rundir import (EVALS, METRICS, SPEC, atomic_save_npz, atomic_write_t
 from .train.history import StepHistory
 from .train.model import WeightsDiverged
 
+__all__ = ["Lab", "Evaluation", "open_target"]
+
 STOP_POLL_S = 0.1  # how often a trainer waiting for the lab's lock looks whether it was stopped
 
 
@@ -127,6 +129,9 @@ class Lab(StepCursor, TrainingControl):
         self.sequence: Batch = self.task.eval_batch(batch, spec.seed)
         self.sequence_typed = False  # the bench's sequence typed by the user (set_sequence)
         self.trace = None
+        #: The gradients by parameter name (and "input", "h0") of the last :meth:`run_backward` on the
+        #: bench's trace; None before it, and again once a new forward pass replaces the trace.
+        self.grads: dict[str, np.ndarray] | None = None
         self.evaluation: Evaluation | None = None
         self.cursor = 0
         self.bptt_cursor: int | None = None  # None: backward not run on this trace
@@ -222,6 +227,7 @@ class Lab(StepCursor, TrainingControl):
             if sequence is not None:
                 self.sequence, self.cursor = sequence, 0
             self.trace, self._loss_grad, self.evaluation = trace, result.grad, evaluation  # grad: where BPTT starts
+            self.grads = None  # the last backward pass's, of the trace just replaced
             self.cursor = min(self.cursor, self.steps)
             if revealed is not None:  # with these weights: the trainer waits meanwhile
                 self.run_backward()
@@ -270,8 +276,8 @@ class Lab(StepCursor, TrainingControl):
                 grads = self.model.backward(self.trace, self._loss_grad, truncate=self.truncate, check_gradients=False)
             except WeightsDiverged as exc:
                 raise exc.at_step(self.trainer.step) from None
+        self.grads = grads  # first: a view that sees the BPTT cursor set reads these gradients
         self.bptt_cursor = self.steps
-        self.grads = grads
         return grads
 
     def bptt_step(self) -> int:

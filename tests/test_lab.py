@@ -493,3 +493,13 @@ def test_ctrl_s_records_a_divergence_and_a_missing_summary(tmp_path, capsys):
     assert not opened.nothing_to_save
     opened.save_run()
     assert json.loads((tmp_path / "runs" / "ns" / "summary.json").read_text())["status"] == "completed"
+
+
+def test_grads_are_the_last_backward_pass_of_the_trace_on_the_bench(lab):
+    """lab.grads did not exist before run_backward (AttributeError) and stayed stale after a new
+    forward pass replaced the trace."""
+    assert lab.grads is None
+    grads = lab.run_backward()
+    assert lab.grads is grads and "input" in grads
+    lab.refresh()
+    assert lab.grads is None
