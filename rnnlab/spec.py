@@ -724,7 +724,7 @@ def parse_spec(text: str, *, source: str, base_dir: Path | None, saved: bool = F
     except tomllib.TOMLDecodeError as exc:
         raise SpecError("", f"{source}: not valid TOML: {exc}") from None
     if not data:
-        raise SpecError("", f"{source} is empty: a spec needs at least a [task] or [model] table "
+        raise SpecError("", f"{source} is empty: a spec needs at least one field, a [task] table say "
                             "(see `rnnlab presets`)")
     try:
         return Spec.from_mapping(data, source=source, base_dir=base_dir, saved=saved)

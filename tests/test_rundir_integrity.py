@@ -499,3 +499,14 @@ def test_a_log_whose_last_record_lacks_its_newline_keeps_every_record_on_resume(
     assert code == 0, err
     assert [row["step"] for row in rundir.RunDir.open(hello_run).read_metrics()] == [1, 2, 3, 4, 5]
     assert "not a step record" not in capsys.readouterr().err
+
+
+def test_a_run_file_that_is_a_directory_is_refused_before_training(capsys, hello_run):
+    """summary.json made a directory: the resume trained, saved its checkpoint, then failed to write
+    the summary (exit 2 after the work); it is refused before any step now."""
+    (hello_run / "summary.json").unlink()
+    (hello_run / "summary.json").mkdir()
+    saved = (hello_run / "checkpoint.npz").read_bytes()
+    code, _, err = run(capsys, "train", "--resume", hello_run, "--steps", "5")
+    assert code == 2 and f"{hello_run / 'summary.json'} is a directory: the run writes a file there" in err
+    assert (hello_run / "checkpoint.npz").read_bytes() == saved

@@ -732,6 +732,9 @@ def train_run(run: RunDir, trainer: Trainer, until_step: int, *,
         changed = [f"{name}: {_toml_value(ours.get(name))} -> {_toml_value(theirs.get(name))}"
                    for name in dict.fromkeys([*ours, *theirs]) if ours.get(name) != theirs.get(name)]
         raise ValueError(f"the trainer's spec is not {run.path}'s ({'; '.join(changed)})")
+    for name in RUN_FILES:  # refused now, not after the training whose results it could not hold
+        if (run.path / name).is_dir():
+            raise RunDirError(f"{run.path / name} is a directory: the run writes a file there; move it away")
     saved = run.checkpoint_step()
     if saved is not None and saved != trainer.step:
         raise ValueError(f"{run.path}'s checkpoint is at step {saved}, the trainer at step {trainer.step}: "
