@@ -137,7 +137,7 @@ def test_a_series_too_short_to_hold_out_a_tail_says_its_eval_batch_is_training_d
         (["trace", "hello", "--out", "{dir}/trace.txt"], [".npz"]),
         (["trace", "hello", "--out", "{dir}/no/such/trace.npz"], ["no such directory"]),
         (["sample", "{dir}"], ["not a run directory"]),
-        (["train", "{dir}/empty.toml"], ["empty.toml is empty", "[task] or [model]"]),
+        (["train", "{dir}/empty.toml"], ["empty.toml is empty", "needs at least one field"]),
         (["train", "{dir}/comments.toml"], ["comments.toml is empty"]),
         (["train", "{dir}/escape.toml"], ["name:", "no '/'"]),
         (["train", "{dir}/ragged.toml"], ["task.path: ", "ragged.csv", "(in "]),
