@@ -554,6 +554,10 @@ def bptt(
         help="Cut the gradient every k steps (0: full BPTT; default: the spec's).")
     ] = None,
     device: Annotated[str | None, typer.Option("--device", help=DEVICE_HELP, show_default=False)] = None,
+    jacobians: Annotated[bool, typer.Option(
+        "--jacobians/--no-jacobians",
+        help="The step Jacobians' columns beside ||dL/dh_t||: their dense products take minutes for a large state "
+             "over a long sequence (H=512, 1600 steps), the gradient norms a second.")] = True,
     sets: Annotated[list[str] | None, _set_option("--device")] = None,
 ) -> None:
     """One forward and backward pass: ||dL/dh_t|| at every step, the vanishing-gradient curve.
@@ -569,11 +573,11 @@ def bptt(
         lab.run_backward(truncate)
         grad = lab.gradient_norms()
     jac = None
-    if not lab.is_attention:
+    if jacobians and not lab.is_attention:
         with _progress() as progress:  # minutes for a large state over a long sequence
             task = progress.add_task("step Jacobians", total=len(_stream_names(lab)) * lab.steps)
             jac = lab.jacobian_norms(progress=lambda steps: progress.advance(task, steps))
-    if jac is None:
+    if lab.is_attention:
         _message("[dim]rnnlab: selfattention has no recurrence, so no step Jacobians: only ||dL/dh_t|| per block "
                  "(its backward pass is not through time: every step gets its gradient at once)[/dim]")
     names = _stream_names(lab)
@@ -589,19 +593,19 @@ def bptt(
         _print_json({
             "spec": lab.spec.name, "cell": lab.spec.model.cell, "trained_steps": lab.trainer.step,
             "steps": lab.steps, "batch": batch, "truncate": lab.truncate or 0, "loss": _json_float(lab.evaluation.loss),
-            "recurrent": jac is not None, "streams": streams,
+            "recurrent": not lab.is_attention, "streams": streams,
         })
         return
     from rich.table import Table
     from rich.text import Text
 
-    what = "backprop" if jac is None else "BPTT"
+    what = "backprop" if lab.is_attention else "BPTT"
     title = Text(f"{what} of {lab.spec.name} ({lab.spec.model.cell}, trained {lab.trainer.step} steps): "
                  f"loss {_fmt(lab.evaluation.loss)}")  # Text: a name may hold "[bold]"
     # as many streams (layer, direction) a table as the page is wide: a 2-layer bidirectional
     # model's 17 columns in one table were cut to "9.674e…"
     def headers(layer: int, direction: int) -> list[str]:
-        tag = ("block " if jac is None else "l") + f"{layer}" + ("r" if direction else "")
+        tag = ("block " if lab.is_attention else "l") + f"{layer}" + ("r" if direction else "")
         return [f"||dL/dh_t|| {tag}"] + ([] if jac is None else
                                          [f"||J_t|| {tag}", f"prod ||J|| {tag}", f"||ds_T/ds_t|| {tag}"])
 
@@ -627,7 +631,7 @@ def bptt(
     for k, (layer, direction) in enumerate(names):
         first, last = float(grad[k, 0]), float(grad[k, -1])
         ratio = first / last if last > 0 else math.inf
-        where = f"block {layer}" if jac is None else f"layer {layer}{' reverse' if direction else ''}"
+        where = f"block {layer}" if lab.is_attention else f"layer {layer}{' reverse' if direction else ''}"
         _out_console().print(f"{where}: ||dL/dh_1|| / ||dL/dh_T|| = {_fmt(ratio, '.3e')}")
 
 
