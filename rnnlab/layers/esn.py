@@ -197,7 +197,7 @@ class EchoStateNetwork(CallsForward):
         self.dtype = parse_dtype(dtype, none_means="float64")
         self._params: dict[str, np.ndarray] = {}
         self._readout: dict[str, np.ndarray] | None = None
-        self._fitted_outputs = 0  # O, once fitted: what the readout's arrays are checked against
+        self._fitted_outputs: int | None = None  # O, once fitted: what the readout's arrays are checked against
         # refused before the reservoir is drawn: numpy's MemoryError names neither the network nor a size
         N, I = self.reservoir_size, self.input_size
         check_param_memory(f"EchoStateNetwork({I}, {N})", [(N, I), (N, N), (N,)], self.dtype, "reservoir_size")
@@ -418,8 +418,8 @@ class EchoStateNetwork(CallsForward):
         """z_t: the states, or [x_t; u_t] with ``readout_input``."""
         return np.concatenate([states, u], axis=2) if self.readout_input else states
 
-    def _readout_of(self, states: np.ndarray, u: np.ndarray) -> np.ndarray:
-        r = self._require_readout("forward")
+    def _readout_of(self, states: np.ndarray, u: np.ndarray, r: dict[str, np.ndarray]) -> np.ndarray:
+        """The outputs of readout ``r`` (:meth:`_require_readout`'s) over the states."""
         z = self._readout_features(states, u)
         with kernels.blas_single_threaded():
             return esn_kernels.esn_readout(z, r["readout.weight"], r["readout.bias"], kernels.kernel_threads())
@@ -428,19 +428,21 @@ class EchoStateNetwork(CallsForward):
         """One-step forecasts: returns ``(y, state_n, trace)`` with y[t] = W_out x_t + b_out (T, B, O)
         (with ``readout_input``, W_out [x_t; u_t] + b_out), state_n the final reservoir state (B, N)
         and the trace of the states. Needs :meth:`fit`."""
-        self._require_readout("forward")
+        return self._forward(x, state, "forward")
+
+    def _forward(self, x: Any, state: Any, method: str) -> tuple[np.ndarray, np.ndarray, Trace]:
+        r = self._require_readout(method)  # (named by the method called: forward or predict)
         u = self._check_sequence("input", x, self.input_size, "input_size")
         x0 = self._check_state(state, u.shape[1])
         states = self._states(u, x0)
-        return self._readout_of(states, u), states[-1].copy(), self._trace(states)
+        return self._readout_of(states, u, r), states[-1].copy(), self._trace(states)
 
     def predict(self, x: Any, state: Any = None) -> np.ndarray:
         """One-step-ahead (teacher-forced) outputs y (T, B, O) for inputs x (T, B, I) from ``state``.
 
         Each step reads the true input; to continue after :meth:`fit`'s data pass the state it returned.
         """
-        self._require_readout("predict")
-        return self.forward(x, state)[0]
+        return self._forward(x, state, "predict")[0]
 
     def generate(self, n_steps: int, warmup_inputs: Any, state: Any = None) -> tuple[np.ndarray, Trace]:
         """Free-running forecast: the output of each step is fed back as the next input (needs O = I).

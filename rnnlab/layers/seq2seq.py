@@ -455,11 +455,10 @@ class Seq2Seq(CallsForward):
         return LiveParameters(self._parameter_parts)
 
     def _parameter_parts(self) -> list[Part]:
-        parts: list[Part] = [("", self._own, ("src_embed.weight",)), ("encoder.", self.encoder.parameters(), None),
-                             ("", self._own, ("tgt_embed.weight",)), ("decoder.", self.decoder.parameters(), None)]
-        if self.attention is not None:
-            parts.append(("attn.", self.attention.parameters(), None))
-        return parts + [("", self._own, ("readout.weight", "readout.bias"))]
+        """The parts' parameters (:meth:`_parts`) between the model's own, in torch's order."""
+        encoder, *decoder_and_attention = [(prefix, part.parameters(), None) for prefix, part in self._parts()]
+        return [("", self._own, ("src_embed.weight",)), encoder, ("", self._own, ("tgt_embed.weight",)),
+                *decoder_and_attention, ("", self._own, ("readout.weight", "readout.bias"))]
 
     def _check_params(self) -> None:
         """Every parameter is still an array of its shape and dtype (``parameters()`` may have replaced
