@@ -373,9 +373,8 @@ class Lab(StepCursor, TrainingControl):
         checkpoint (as ``rnnlab train --resume`` refuses it: the run would no longer say how it trained)."""
         fix = "make them smaller" if self.run is None else f"{self.run.path} can be read here, not trained further"
         self.spec.check_memory(self.task, fix=fix)
-        if self.run is not None and (changed := self.run.changed_settings()):
-            raise UserError(f"{self.run.path / 'spec.toml'} changed since its checkpoint was trained "
-                            f"({'; '.join(changed)}): put it back and open the run again (o)")
+        if self.run is not None:
+            self.run.check_settings(fix="put it back and open the run again (o)")
 
     def _lock_for_a_step(self, should_stop, until_step: int) -> bool:
         """Take :attr:`lock` for the next step; False, not holding it, if training is stopped while

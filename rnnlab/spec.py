@@ -27,6 +27,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
+
 from .data import check_task_options, make_task, task_fields
 from .data import files as data_files
 from .data.files import resolve_path
@@ -90,8 +92,8 @@ class Rule:
     high_open: bool = False
 
     def check(self, name: str, value: Any) -> Any:
-        if type(value).__module__ == "numpy" and getattr(value, "shape", None) == ():  # a sweep's np.linspace value
-            value = value.item()  # (np.float64 is a float, but spec.toml would get its repr, no TOML)
+        if isinstance(value, np.generic):  # a sweep's np.linspace value: np.float64 is a float, but
+            value = value.item()  # spec.toml would get its repr, no TOML
         if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if self.kind is int and isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
@@ -716,11 +718,23 @@ def load_preset(name: str) -> Spec:
     return parse_spec(text, source=name, base_dir=None)
 
 
+def spec_toml(text: str) -> dict[str, Any]:
+    """A spec file's text as TOML reads it (tomllib.TOMLDecodeError if it is none). A byte-order mark,
+    as Windows editors write one, is no TOML but no content either: it is passed over."""
+    return tomllib.loads(text.removeprefix("\ufeff"))
+
+
+def spelt_as_path(target: str | os.PathLike) -> bool:
+    """Whether an experiment named on the command line is spelt as a path (``./hello``, ``runs/a``),
+    not a preset's bare name: where nothing is there, it is "no such file", not an unknown preset."""
+    return "/" in str(target) or os.sep in str(target)
+
+
 def parse_spec(text: str, *, source: str, base_dir: Path | None, saved: bool = False) -> Spec:
     """Parse TOML text into a validated :class:`Spec`; errors name ``source``. ``saved``: a run
     directory's spec (see :meth:`Spec.from_mapping`)."""
-    try:  # (a byte-order mark, as Windows editors write one, is no TOML but no content either)
-        data = tomllib.loads(text.removeprefix("\ufeff"))
+    try:
+        data = spec_toml(text)
     except tomllib.TOMLDecodeError as exc:
         raise SpecError("", f"{source}: not valid TOML: {exc}") from None
     if not data:
@@ -766,7 +780,7 @@ def load_spec(target: str | os.PathLike) -> Spec:
         except OSError as exc:
             raise SpecError("", f"cannot read {path}: {exc.strerror}") from None
         return parse_spec(text, source=str(path), base_dir=path.resolve().parent)
-    if len(path.parts) > 1 or "/" in str(target) or os.sep in str(target):  # a path (./hello too), not a preset
+    if len(path.parts) > 1 or spelt_as_path(target):  # a path, not a preset name: say that nothing is there
         raise SpecError("", f"no such file or directory: {target} (a preset name, a spec .toml file or a run "
                             "directory)")
     return load_preset(str(target))

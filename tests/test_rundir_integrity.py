@@ -510,3 +510,16 @@ def test_a_run_file_that_is_a_directory_is_refused_before_training(capsys, hello
     code, _, err = run(capsys, "train", "--resume", hello_run, "--steps", "5")
     assert code == 2 and f"{hello_run / 'summary.json'} is a directory: the run writes a file there" in err
     assert (hello_run / "checkpoint.npz").read_bytes() == saved
+
+
+def test_a_run_spec_saved_with_a_byte_order_mark_is_read_and_listed(capsys, hello_run):
+    """A run's spec.toml opened and saved in a Windows editor gains a BOM: every reader and the
+    listing take it as the spec it still is (one function reads spec TOML: spec_toml)."""
+    from rnnlab.train.runs import list_runs
+
+    spec = hello_run / "spec.toml"
+    spec.write_bytes(b"\xef\xbb\xbf" + spec.read_bytes())
+    code, out, err = run(capsys, "bptt", hello_run, "--json", "--no-jacobians")
+    assert code == 0 and json.loads(out)["trained_steps"] == 3, err
+    [listed] = list_runs(hello_run)
+    assert (listed.status, listed.problem) == ("completed", "")

@@ -202,7 +202,9 @@ class _Output:
     head`` stopped reading, a terminal hung up) what is still written goes nowhere, and the command
     ends as it would have, with its own exit status (a diverged run's 1, a stopped one's 130): the
     write's BrokenPipeError or EIO used to end it with 1 (typer's way, rich's) or a traceback, and a
-    run whose stderr was closed never started. Everything else is the stream's own."""
+    run whose stderr was closed never started. rich's consoles write through it too (they look up
+    sys.stdout and sys.stderr when they write), so their own broken-pipe exit is never reached.
+    Everything else is the stream's own."""
 
     def __init__(self, stream) -> None:
         self._stream = stream
@@ -391,14 +393,14 @@ def open_lab(target: str | None, sets: list[str] | None = None) -> None:
         if app.return_code:  # the screen stopped on an error (Textual has printed it)
             raise typer.Exit(app.return_code)
         return
-    from ..spec import preset_names
+    from ..spec import preset_names, spelt_as_path
     from ..train.rundir import stat_path
     from ..train.runs import holds_runs
     from ..tui.app import run_lab
 
     if target is not None and target not in preset_names() and stat_path(target) is None \
             and Path(target).suffix != ".toml":
-        if "/" in target or os.sep in target:  # a path by its spelling (./hello), as load_spec says it
+        if spelt_as_path(target):  # ./hello: as load_spec says it
             raise UserError(f"no such file or directory: {target} (a preset name, a spec .toml file, a run "
                             "directory or a folder of them)")
         raise UserError(f"unknown experiment {target!r}: not a preset ({', '.join(preset_names())}), "
@@ -465,15 +467,6 @@ def _interrupted(exc: BaseException) -> bool:
     return False
 
 
-def _output_gone(console) -> None:
-    """rich's ``Console.on_broken_pipe`` for the CLI. rich exits with status 1 where the reader of
-    stdout stopped reading (``| head``), whatever the command owed (a diverged run's 1, a stopped
-    one's 130), and dup2s stdout even where it was stderr that broke. Here the console falls quiet,
-    its own stream goes nowhere, and the command goes on (as :func:`write_out`)."""
-    console.quiet = True
-    _drop(console.file)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (the console script passes it to ``sys.exit``)."""
     streams = sys.stdout, sys.stderr
@@ -485,9 +478,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
-    from rich.console import Console
-
-    Console.on_broken_pipe = _output_gone  # typer's help consoles too
     command = typer.main.get_command(app)
     _tidy_help(command)
     try:

@@ -311,10 +311,7 @@ def _graceful_interrupt(unit: str = "step") -> Iterator[_Stop]:
         stop.exit_code = 128 + signum
         stop.set()
         again = "Ctrl-C" if signum == signal.SIGINT else f"{signal.Signals(signum).name} or Ctrl-C"
-        try:
-            _message(f"[yellow]stopping after this {unit} ({again} again to abort now)...[/yellow]")
-        except OSError:  # a terminal that hung up takes no message: the run must still be saved
-            pass
+        _message(f"[yellow]stopping after this {unit} ({again} again to abort now)...[/yellow]")
 
     stopping = [signal.SIGINT, signal.SIGTERM]
     if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:  # (nohup: ignored)
@@ -397,10 +394,7 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
         trainer = Trainer(run.spec, task)
         if not run.never_trained:  # (one killed before its first checkpoint starts from step 0, as a new run)
             run.read_checkpoint(trainer)  # changes no file: a run that cannot be resumed is left as it was
-            if changed := run.changed_settings():  # a hand edit would train on with other settings, unrecorded
-                raise UserError(f"{run.path / SPEC} changed since its checkpoint was trained ({'; '.join(changed)}): "
-                                f"put it back, or train the variant as a new run: rnnlab train "
-                                f"{shlex.quote(str(run.path / SPEC))} --out NEW")
+            run.check_settings()  # a hand edit would train on with other settings, unrecorded
         if steps is not None and steps < trainer.step:
             raise UserError(f"--steps {steps} is below the {trainer.step} steps {run.path} has already trained")
         if trainer.step >= run.spec.train.steps:  # nothing to train: training would only log the last eval again

@@ -40,7 +40,7 @@ import time
 import tomllib
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
@@ -51,7 +51,7 @@ import numpy as np
 from ..data.files import user_path
 from ..data.text import display_char
 from ..errors import RunDirError, SpecError, TargetExistsError, UserError, WriteFailed
-from ..spec import DataFileError, Spec, parse_spec
+from ..spec import DataFileError, Spec, parse_spec, spec_toml
 from .trainer import EvalRecord, StepRecord, Trainer, TrainingDiverged
 
 SPEC, METRICS, EVALS, CHECKPOINT, SUMMARY = "spec.toml", "metrics.jsonl", "evals.jsonl", "checkpoint.npz", "summary.json"
@@ -272,7 +272,7 @@ class RunDir:
         except OSError as exc:
             raise _read_error(path, exc) from None
         try:
-            text = spec_file.read_text(encoding="utf-8").removeprefix("\ufeff")  # (a BOM: as parse_spec reads it)
+            text = spec_file.read_text(encoding="utf-8")
         except UnicodeDecodeError:
             raise RunDirError(f"{path} has a damaged {SPEC}: not UTF-8") from None
         except OSError as exc:  # no permission, a directory of that name
@@ -315,13 +315,7 @@ class RunDir:
         """The step whose weights are gone: no checkpoint.npz where the summary names a checkpoint of a
         step past 0 or the log holds training steps (the file deleted or moved), as ``rnnlab runs``
         lists it damaged; None where nothing is lost (step 0's weights are the seed's, drawn again)."""
-        if self.has_checkpoint:
-            return None
-        summarised = (self.read_summary() or {}).get("checkpoint_step")
-        logged = last_record(self.path / METRICS)
-        steps = [step for step in (summarised, logged and logged.get("step"))
-                 if isinstance(step, int) and not isinstance(step, bool) and step > 0]
-        return max(steps) if steps else None
+        return None if self.has_checkpoint else weights_lost_at(self.read_summary(), last_record(self.path / METRICS))
 
     @property
     def never_trained(self) -> bool:
@@ -492,31 +486,42 @@ class RunDir:
         except (KeyError, TypeError) as exc:
             raise RunDirError(f"{file} is damaged and cannot be read: {_reason(exc)}") from None
 
-    def changed_settings(self) -> list[str]:
+    def changed_settings(self, only: Collection[str] | None = None) -> list[str]:
         """The settings ``spec.toml`` now gives otherwise than the checkpoint was trained with,
         ``"train.learning_rate: 0.05 -> 5.0"`` (a hand edit), in the spec's order; [] where none changed,
         for a checkpoint that cannot be read or one saved before checkpoints kept them. The fields a
         resume may change (the steps, the device), how often and on how much it evaluates and when it
         saves (the weights' path is the same), the name, the description and the data file's path (it
         moves with the run) are left out; so is a field one of the two does not record (a checkpoint
-        of an rnnlab with other fields)."""
+        of an rnnlab with other fields). ``only``: these fields alone."""
         saved = checkpoint_settings(self.path)
         if saved is None:
             return []
         now = _settings(self.spec)
-        return [f"{name}: {_toml_value(saved[name])} -> {_toml_value(value)}"
-                for name, value in now.items() if name in saved and saved[name] != value]
+        return setting_changes(saved, now if only is None else {k: v for k, v in now.items() if k in only})
+
+    def check_settings(self, fix: str | None = None) -> None:
+        """RunDirError naming the settings spec.toml was edited in since the checkpoint was trained
+        (:meth:`changed_settings`), ending in ``fix`` (default: how to train the variant as a new
+        run): what refuses to train such a run further, which would no longer say how it trained."""
+        if changed := self.changed_settings():
+            raise RunDirError(f"{self.path / SPEC} changed since its checkpoint was trained ({'; '.join(changed)}): "
+                              f"{fix or self._variant_hint()}")
 
     def check_model(self) -> None:
         """RunDirError naming the model settings spec.toml gives otherwise than the checkpoint was
         trained with that give its weights other shapes (``model.hidden_size: 8 -> 9``): they would
         not load. The rest (an init, a scan method, a nonlinearity) leave them loadable, as before.
         Nothing for a checkpoint that predates recording them (its loading says "does not match")."""
-        changed = [change for change in self.changed_settings() if change.split(":")[0] in MODEL_SHAPE_FIELDS]
-        if changed:
+        if changed := self.changed_settings(only=MODEL_SHAPE_FIELDS):
             raise RunDirError(f"{self.path / SPEC} no longer describes its checkpoint's model ({'; '.join(changed)}): "
-                              f"put it back, or train the variant as a new run: rnnlab train "
-                              f"{shlex.quote(str(self.path / SPEC))} --out NEW")
+                              f"{self._variant_hint()}")
+
+    def _variant_hint(self) -> str:
+        """How a refused edit is undone, or trained on: the end of :meth:`check_settings`' and
+        :meth:`check_model`'s messages."""
+        return (f"put it back, or train the variant as a new run: rnnlab train "
+                f"{shlex.quote(str(self.path / SPEC))} --out NEW")
 
     def check_data(self, task) -> None:
         """:meth:`_check_same_data` alone, from the checkpoint's meta (no weights read): what the
@@ -728,9 +733,7 @@ def train_run(run: RunDir, trainer: Trainer, until_step: int, *,
     """
     if isinstance(until_step, bool) or not isinstance(until_step, int) or until_step <= trainer.step:
         raise ValueError(f"until_step must be an integer past the trainer's step {trainer.step}, got {until_step!r}")
-    if (theirs := _settings(trainer.spec)) != (ours := _settings(run.spec)):
-        changed = [f"{name}: {_toml_value(ours.get(name))} -> {_toml_value(theirs.get(name))}"
-                   for name in dict.fromkeys([*ours, *theirs]) if ours.get(name) != theirs.get(name)]
+    if changed := setting_changes(_settings(run.spec), _settings(trainer.spec)):
         raise ValueError(f"the trainer's spec is not {run.path}'s ({'; '.join(changed)})")
     for name in RUN_FILES:  # refused now, not after the training whose results it could not hold
         if (run.path / name).is_dir():
@@ -841,9 +844,21 @@ def _settings(spec: Spec) -> dict[str, Any]:
     return json.loads(json.dumps(flat))
 
 
-def _toml_value(value: Any) -> str:
-    """A setting as spec.toml spells it (``true``, ``"gru"``, ``0.05``); ``(none)`` for one not set."""
-    return "(none)" if value is None else json.dumps(value)
+def setting_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
+    """``"train.learning_rate: 0.05 -> 5.0"`` for every setting (by dotted field, as JSON reads it)
+    that both record and ``after`` gives otherwise, in ``after``'s order; values as spec.toml spells
+    them (``true``, ``"gru"``, ``0.05``)."""
+    return [f"{name}: {json.dumps(before[name])} -> {json.dumps(value)}"
+            for name, value in after.items() if name in before and before[name] != value]
+
+
+def weights_lost_at(summary: Mapping[str, Any] | None, last_logged: Mapping[str, Any] | None) -> int | None:
+    """For a run without checkpoint.npz, the step whose weights are gone: the checkpoint its summary
+    names or the last step its log holds, past 0 (None: nothing was lost, step 0's weights are the
+    seed's, drawn again). ``summary``: summary.json's; ``last_logged``: metrics.jsonl's last record."""
+    steps = [step for step in ((summary or {}).get("checkpoint_step"), (last_logged or {}).get("step"))
+             if isinstance(step, int) and not isinstance(step, bool) and step > 0]
+    return max(steps) if steps else None
 
 
 def _saved_data(meta_array) -> dict[str, Any]:
@@ -956,7 +971,7 @@ def _moved_data_file(run_path: Path, error: DataFileError) -> Path | None:
 
 def _with_data_file(text: str, spec_file: Path, run_path: Path, data_file: Path) -> Spec:
     """The run's spec (``text``, from ``spec_file``) reading ``data_file`` instead of the path it names."""
-    data = tomllib.loads(text)
+    data = spec_toml(text)
     data["task"]["path"] = str(data_file)
     try:
         return Spec.from_mapping(data, source=str(spec_file), base_dir=run_path.resolve(), saved=True)

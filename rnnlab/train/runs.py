@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RunDirError
+from ..spec import spec_toml
 from .rundir import (CHECKPOINT, EVALS, METRICS, RUN_FILES, SPEC, SUMMARY, RunDir, _checkpoint_step, _is_number,
-                     MODEL_SHAPE_FIELDS, _read_error, checkpoint_settings, is_run_dir, last_record, read_summary)
+                     MODEL_SHAPE_FIELDS, _read_error, checkpoint_settings, is_run_dir, last_record, read_summary,
+                     setting_changes, weights_lost_at)
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,7 @@ def read_listing(path: Path) -> RunListing:
     updated = max(times.values()) or _mtime(path)
     problem = ""
     try:
-        spec = tomllib.loads((path / SPEC).read_text(encoding="utf-8").removeprefix("\ufeff"))  # (as parse_spec)
+        spec = spec_toml((path / SPEC).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         spec, problem = {}, f"{SPEC}: {_why(exc)}"
     else:  # TOML, but a spec every other command takes? (a hand edit: hidden_size = "x")
@@ -149,8 +151,8 @@ def read_listing(path: Path) -> RunListing:
     if status not in ("damaged", "training"):  # weights gone or unreadable: every other command refuses them
         if saved == "unknown":
             status, problem = "damaged", f"{CHECKPOINT} cannot be read"
-        elif saved is None and (lost := max(_int((summary or {}).get("checkpoint_step")) or 0, logged or 0)) > 0:
-            status, problem = "damaged", f"no {CHECKPOINT}: the weights of step {lost} are gone"  # (RunDir.lost_step)
+        elif saved is None and (lost := weights_lost_at(summary, last_step)) is not None:  # (RunDir.lost_step)
+            status, problem = "damaged", f"no {CHECKPOINT}: the weights of step {lost} are gone"
         elif isinstance(saved, int) and (changed := _changed_model(path, model)):
             status, problem = "damaged", f"{SPEC} no longer describes its checkpoint's model ({changed})"
     if status == "interrupted" and times[CHECKPOINT]:  # what --resume goes on from: steps logged past it go
@@ -181,15 +183,10 @@ def _changed_model(path: Path, model: dict[str, Any]) -> str:
     from ..spec import ModelSpec
 
     saved = checkpoint_settings(path) or {}
-    changes = []
-    for name, was in saved.items():
-        if name not in MODEL_SHAPE_FIELDS:
-            continue
-        key = name.partition(".")[2]
-        now = model.get(key, getattr(ModelSpec(), key, None))
-        if json.loads(json.dumps(now, default=str)) != was:
-            changes.append(f"{name}: {json.dumps(was)} -> {json.dumps(now, default=str)}")
-    return "; ".join(changes)
+    defaults = ModelSpec()
+    now = {name: model.get(name.partition(".")[2], getattr(defaults, name.partition(".")[2], None))
+           for name in saved if name in MODEL_SHAPE_FIELDS}
+    return "; ".join(setting_changes(saved, json.loads(json.dumps(now, default=str))))
 
 
 def _spec_problem(spec: dict[str, Any], path: Path) -> str:
