@@ -39,7 +39,7 @@ from .data import Batch
 from .errors import UserError
 from .spec import Spec, load_spec, preset_names
 from .train import EvalRecord, RunDir, StepRecord, Trainer, TrainingDiverged, default_run_path
-from .train.rundir import (EVALS, METRICS, SPEC, atomic_save_npz, atomic_write_text, make_summary,
+from .train.rundir import (EVALS, METRICS, atomic_save_npz, atomic_write_text, make_summary,
                            npz_target, stat_path)
 from .train.history import StepHistory
 from .train.model import WeightsDiverged
@@ -428,8 +428,7 @@ class Lab(StepCursor, TrainingControl):
             run = self.run
             if run.spec.model.device != spec.model.device:  # a GPU run read on the CPU (open_target): it stays one
                 spec = spec.with_overrides({"model.device": run.spec.model.device})
-            atomic_write_text(run.path / SPEC, spec.to_toml())
-            run.spec = spec
+            run.write_spec(spec)
             for name, rows in ((METRICS, self.history), (EVALS, self.evals)):
                 atomic_write_text(run.path / name, "".join(json.dumps(r.to_json()) + "\n" for r in rows))
             run.save_checkpoint(self.trainer)

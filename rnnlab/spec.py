@@ -724,6 +724,66 @@ def spec_toml(text: str) -> dict[str, Any]:
     return tomllib.loads(text.removeprefix("\ufeff"))
 
 
+def respelt_spec(text: str, spec: Spec) -> str:
+    """spec.toml's text once it says ``spec``: ``text`` itself where it says the same already; where
+    only values differ, each a one-line ``key = value`` under its table, ``text`` with those values
+    respelt in place (the comments, the order and the spelling of the rest kept); else
+    ``spec.to_toml()``, the resolved spec written whole."""
+    whole = spec.to_toml()
+    wanted = spec_toml(whole)
+    try:
+        said = spec_toml(text)
+    except tomllib.TOMLDecodeError:
+        return whole
+    if said == wanted:
+        return text
+    old, new = _flat_fields(said), _flat_fields(wanted)
+    if old.keys() != new.keys():  # a field added or dropped: no one line to respell
+        return whole
+    changed = {key for key in new if old[key] != new[key]}
+    lines, table = text.splitlines(keepends=True), ""
+    for number, line in enumerate(lines):
+        head, eq, rest = line.partition("=")
+        if line.strip().startswith("["):
+            table = line.strip().partition("]")[0].strip("[ ")
+        elif eq and (key := ".".join(filter(None, (table, head.strip())))) in changed:
+            value = _value_spelling(rest)
+            if value is None:
+                return whole
+            lines[number] = f"{head}{eq}{rest[:len(rest) - len(rest.lstrip())]}{_toml_value(new[key])}" \
+                            f"{rest.lstrip()[len(value):]}"
+    respelt = "".join(lines)
+    try:  # a key quoted, dotted or spread over lines reads otherwise than this line-by-line look
+        return respelt if spec_toml(respelt) == wanted else whole
+    except tomllib.TOMLDecodeError:
+        return whole
+
+
+def _flat_fields(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            flat.update(_flat_fields(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _value_spelling(rest: str) -> str | None:
+    """The value a ``key = value  # comment`` line spells after its ``=``, without the comment (which
+    a string value may hold a ``#`` of its own); None where no one-line value is there."""
+    rest = rest.lstrip()
+    cuts = [i for i, char in enumerate(rest) if char == "#"] + [len(rest)]
+    for cut in cuts:
+        value = rest[:cut].rstrip()
+        try:
+            tomllib.loads(f"v = {value}")
+        except tomllib.TOMLDecodeError:
+            continue
+        return value
+    return None
+
+
 def spelt_as_path(target: str | os.PathLike) -> bool:
     """Whether an experiment named on the command line is spelt as a path (``./hello``, ``runs/a``),
     not a preset's bare name: where nothing is there, it is "no such file", not an unknown preset."""

@@ -231,6 +231,21 @@ def test_a_save_with_nothing_new_leaves_the_run_as_it_is(lab, tmp_path):
     assert not lab.nothing_to_save  # a step trained since its save
 
 
+def test_saving_a_run_trained_further_keeps_the_comments_of_its_spec_toml(lab, tmp_path):
+    """Each save wrote spec.toml whole: a note typed into it was gone after ctrl+s. Now the values
+    that changed (the steps trained toward) are respelt in place, the rest kept as written."""
+    lab.reconfigure({"train.steps": 3})
+    lab.train()
+    path = lab.save_run(tmp_path / "run")
+    spec = path / "spec.toml"
+    noted = "# lr sweep, run 1\n" + spec.read_text().replace("steps = 3\n", "steps = 3  # short\n", 1)
+    spec.write_text(noted)
+    opened = Lab.open(path)
+    opened.train()  # past its 3 steps: another 3
+    assert opened.save_run() == path
+    assert spec.read_text() == noted.replace("steps = 3  # short", "steps = 6  # short", 1)
+
+
 def test_a_save_leaves_a_run_alone_while_another_process_writes_it(lab, tmp_path):
     """Between its checkpoints a `rnnlab train --resume` has not moved the checkpoint yet: the
     run's writer lock (and its growing metrics) still send the lab's save elsewhere."""

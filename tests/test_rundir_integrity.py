@@ -523,3 +523,59 @@ def test_a_run_spec_saved_with_a_byte_order_mark_is_read_and_listed(capsys, hell
     assert code == 0 and json.loads(out)["trained_steps"] == 3, err
     [listed] = list_runs(hello_run)
     assert (listed.status, listed.problem) == ("completed", "")
+
+
+# ---------------------------------------------------------------------------- what spec.toml keeps
+SPEC_WITH_NOTES = """# baseline for the lecture: do not change the seed
+name = "hello"
+seed = 0
+
+[train]
+steps = 3  # short: a demo
+learning_rate = 0.05
+"""
+
+
+def test_respelling_a_spec_keeps_its_comments_and_order_and_edits_only_the_changed_values():
+    from rnnlab.spec import parse_spec, respelt_spec, spec_toml
+
+    noted = parse_spec(SPEC_WITH_NOTES, source="notes", base_dir=None)
+    assert respelt_spec(SPEC_WITH_NOTES, noted) != SPEC_WITH_NOTES  # the defaults it leaves out: written whole
+    whole = noted.to_toml()
+    commented = whole.replace("steps = 3\n", "steps = 3  # short: a demo\n", 1).replace(
+        'name = "hello"', '# the baseline\nname = "hello"  # kept # as written', 1)
+    assert respelt_spec(commented, noted) == commented
+    longer = noted.with_overrides({"train.steps": 40})
+    respelt = respelt_spec(commented, longer)
+    assert respelt == commented.replace("steps = 3  # short", "steps = 40  # short", 1)
+    assert spec_toml(respelt) == spec_toml(longer.to_toml())
+    # a key quoted, or a value spelt over several lines, is not respelt line by line: written whole
+    quoted = commented.replace("steps = 3  #", '"steps" = 3  #', 1)
+    assert spec_toml(quoted) == spec_toml(commented)
+    assert respelt_spec(quoted, longer) == longer.to_toml()
+    spread = commented.replace('name = "hello"', 'name = """\nhello"""', 1)
+    assert spec_toml(spread) == spec_toml(commented)
+    assert respelt_spec(spread, noted.with_overrides({"name": "other"})) == noted.with_overrides({"name": "other"}).to_toml()
+    assert respelt_spec("not = [toml", longer) == longer.to_toml()
+
+
+def test_resuming_to_more_steps_edits_the_steps_in_a_commented_spec_toml_and_nothing_else(capsys, hello_run):
+    spec = hello_run / "spec.toml"
+    noted = "# my notes on this run\n" + spec.read_text().replace("steps = 3\n", "steps = 3  # a demo\n", 1)
+    spec.write_text(noted)
+    code, _, err = run(capsys, "train", "--resume", hello_run, "--steps", "5")
+    assert code == 0, err
+    assert spec.read_text() == noted.replace("steps = 3  # a demo", "steps = 5  # a demo", 1)
+
+
+def test_training_a_run_past_its_steps_from_the_api_records_them_in_its_spec(tmp_path):
+    from rnnlab.spec import load_spec
+    from rnnlab.train import RunDir, Trainer, train_run
+
+    spec = load_spec("hello").with_overrides({"train.steps": 2})
+    run = RunDir.create(tmp_path / "api", spec)
+    trainer = Trainer(spec)
+    train_run(run, trainer, 2)
+    train_run(run, trainer, 4)
+    assert RunDir.open(tmp_path / "api").spec.train.steps == 4 == run.spec.train.steps
+    assert json.loads((tmp_path / "api" / "summary.json").read_text())["step"] == 4

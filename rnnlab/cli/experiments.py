@@ -416,9 +416,7 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
             sys.stderr.write(f"rnnlab: note: {run.path}'s checkpoint is at step {trainer.step}; the steps logged "
                              f"after it (to step {dropped}) are trained again\n")
         if run.spec.train.steps != saved_steps or run.data_moved:  # (the data file where it moved with the run)
-            from ..train.rundir import atomic_write_text
-
-            atomic_write_text(run.path / SPEC, run.spec.to_toml())
+            run.write_spec(run.spec)
         spec = run.spec
     else:
         if target is not None and target not in preset_names() and is_run_dir(user_path(target)):

@@ -37,7 +37,6 @@ import sys
 import tempfile
 import threading
 import time
-import tomllib
 import zipfile
 import zlib
 from collections.abc import Callable, Collection, Iterator, Mapping
@@ -51,7 +50,7 @@ import numpy as np
 from ..data.files import user_path
 from ..data.text import display_char
 from ..errors import RunDirError, SpecError, TargetExistsError, UserError, WriteFailed
-from ..spec import DataFileError, Spec, parse_spec, spec_toml
+from ..spec import DataFileError, Spec, parse_spec, respelt_spec, spec_toml
 from .trainer import EvalRecord, StepRecord, Trainer, TrainingDiverged
 
 SPEC, METRICS, EVALS, CHECKPOINT, SUMMARY = "spec.toml", "metrics.jsonl", "evals.jsonl", "checkpoint.npz", "summary.json"
@@ -304,6 +303,19 @@ class RunDir:
             sys.stderr.write(f"rnnlab: warning: {path} has no {CHECKPOINT}: its weights are the initial ones, "
                              "untrained\n")
         return run
+
+    def write_spec(self, spec: Spec) -> None:
+        """Make ``spec`` this run's spec, and its spec.toml say it: a file that says the same already
+        is left alone; one whose changed values are each a one-line ``key = value`` gets those values
+        respelt in place, its comments kept (:func:`~rnnlab.spec.respelt_spec`); another is written whole."""
+        try:
+            text = (self.path / SPEC).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            text = None
+        new = spec.to_toml() if text is None else respelt_spec(text, spec)
+        if new != text:
+            atomic_write_text(self.path / SPEC, new)
+        self.spec = spec
 
     @property
     def has_checkpoint(self) -> bool:
@@ -730,6 +742,7 @@ def train_run(run: RunDir, trainer: Trainer, until_step: int, *,
     (its settings, as :meth:`RunDir.changed_settings` compares them), one behind the run's
     checkpoint (a trained run resumed without :meth:`RunDir.resume`: its checkpoint and log would
     be overwritten from step 0), or an ``until_step`` that is no integer past the trainer's step.
+    An ``until_step`` past the run's ``train.steps`` becomes its ``train.steps`` in spec.toml.
     """
     if isinstance(until_step, bool) or not isinstance(until_step, int) or until_step <= trainer.step:
         raise ValueError(f"until_step must be an integer past the trainer's step {trainer.step}, got {until_step!r}")
@@ -743,6 +756,8 @@ def train_run(run: RunDir, trainer: Trainer, until_step: int, *,
         raise ValueError(f"{run.path}'s checkpoint is at step {saved}, the trainer at step {trainer.step}: "
                          "resume it first (run.resume(trainer))")
     with run.exclusive():
+        if until_step > run.spec.train.steps:  # its spec.toml says how far it was asked to train, as a resume's does
+            run.write_spec(run.spec.with_overrides({"train.steps": until_step}))
         return _train_run(run, trainer, until_step, should_stop, on_event)
 
 
