@@ -416,8 +416,10 @@ class Spec:
             return self.description  # (a bad kind or cell is refused by from_mapping, naming it)
         name = data.get("name")
         if isinstance(name, str) and name in preset_names():  # edited back into a preset (hello-gru -> hello)
-            preset = load_preset(name)
-            if (preset.task["kind"], preset.model.cell) == (kind, cell):
+            preset = load_preset(name)  # its description only where it is that preset (its numbers, its results):
+            unnamed = ("name", "description")  # adding-rnn with the lstm cell is no adding-lstm
+            if {k: v for k, v in preset.to_mapping().items() if k not in unnamed} == \
+                    {k: v for k, v in data.items() if k not in unnamed}:
                 return preset.description
         if kind == old_kind:
             return f"{self.name} with the {cell} cell instead of {old_cell}"

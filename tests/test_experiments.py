@@ -281,6 +281,12 @@ def test_another_cell_or_task_rewrites_the_description_it_no_longer_fits():
     assert hello_gru.description == "hello with the gru cell instead of lstm"
     back = hello_gru.with_overrides({"model.cell": "lstm", "name": "hello"})  # the preset again: its own words
     assert back.description == load_preset("hello").description
+    # named as another preset but not it (its learning rate, its clipping): that preset's words told
+    # of results ("held-out 0.007") this experiment never had
+    as_lstm = load_preset("adding-rnn").with_overrides({"model.cell": "lstm", "name": "adding-lstm"})
+    assert as_lstm.description == "adding-rnn with the lstm cell instead of rnn"
+    assert hello_gru.with_overrides({"model.cell": "lstm", "name": "hello", "seed": 3}).description == \
+        "hello-gru with the lstm cell instead of gru"
 
 
 def test_a_layer_that_refuses_its_size_is_a_spec_error_naming_the_model(monkeypatch):

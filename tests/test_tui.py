@@ -169,6 +169,17 @@ def test_the_edit_form_keeps_the_specs_length_and_gives_another_task_its_own(tmp
     drive(check, str(spec))
 
 
+def test_a_refused_key_pressed_again_shows_its_notice_once():
+    """Six presses of ] on a one-layer model stacked six identical toasts over the plots."""
+    async def check(app, pilot):
+        await pilot.press(*"]]]]]]", "s")
+        await pilot.pause()
+        assert [n.message for n in app._notifications] == ["one layer and direction: nothing to switch to",
+                                                           "nothing is training (t starts)"]
+
+    drive(check)
+
+
 def test_keys_with_nothing_to_do_say_so():
     """s with nothing training, [ and ] with one layer, b once BPTT has reached t=1: a notice each,
     not silence."""
@@ -976,6 +987,20 @@ def test_keys_typed_faster_than_a_dialog_draws_land_in_it():
     drive(check)
 
 
+def test_the_edit_form_opens_with_its_focused_field_in_view_and_as_much_above_it_as_fits():
+    """At 100x30 the form opened focused on the hidden size under the fold: typed digits went to a
+    field out of sight. In view now, scrolled no further: the name, task and cell stay above it."""
+    async def check(app, pilot):
+        await pilot.press("e")
+        await wait_for(pilot, lambda: app.screen.query("#edit-grid"))
+        await pilot.pause()
+        fields, focused = app.screen.query_one("#edit-fields"), app.screen.focused
+        assert focused.id == "model-hidden_size" and fields.region.contains_region(focused.region)
+        assert fields.region.contains_region(app.screen.query_one("#task-kind").region)
+
+    drive(check, target="adding-rnn", size=(100, 30))
+
+
 def test_edit_refuses_bad_values_inline_and_applies_good_ones():
     async def check(app, pilot):
         await pilot.press("e")
@@ -1237,7 +1262,7 @@ def test_m_pins_the_gradient_curve_to_compare_the_next_model_with():
         assert plot.x_range == (float(min(steps - 3, 1)), float(steps))
         assert loss_plot.series_names == ["pin hello"]  # parity has not trained
         baseline = app.lab.task.baseline()  # its baseline under the pinned loss, not hello's chance
-        assert (loss_plot.threshold, loss_plot.threshold_label) == (baseline.loss, baseline.name) != (
+        assert (loss_plot.threshold, loss_plot.threshold_label) == (baseline.loss, f"{baseline.name}:") != (
             math.log(4), "chance")  # hello's: a uniform guess over its 4 characters
         await pilot.press("M")
         assert plot.series_names == ["||dL/dh_t||", "||ΔW_hh(t)||"] and plot.pinned is None
@@ -1892,6 +1917,15 @@ def test_wide_values_write_small_numbers_as_the_compact_ones_do():
     assert {value: _num(value) for value in cases} == cases
 
 
+def test_wide_values_write_exploded_numbers_with_an_exponent_not_two_dozen_digits():
+    """An exploding relu RNN's h of 9.6e21 was written +9566976422224821485568.00, its dL/dh cut off."""
+    from rnnlab.tui.panels import _num
+
+    cases = {1234.567: "+1234.57", -9999.99: "-9999.99", 9999.996: "+1.0e4", 9.566976e21: "+9.6e21",
+             -2.44e38: "-2.4e38", 3.1e300: "+3.1e300"}
+    assert {value: _num(value) for value in cases} == cases
+
+
 def test_a_one_record_values_table_keeps_its_title_and_caption_on_one_line():
     """jordan's table is one record (h) wide: its title and caption wrapped to that width
     ("t = 3" / "(layer 0)")."""
@@ -1974,7 +2008,7 @@ def test_the_plots_name_their_curves_and_the_baseline_at_120_columns():
             plot = app.query_one(name)
             return "\n".join(plot.render_line(y).text for y in range(plot.size.height))
 
-        assert f"persistence {app.lab.task.baseline().loss:.3g}" in text("#loss-plot")
+        assert f"persistence: {app.lab.task.baseline().loss:.3g}" in text("#loss-plot")
         assert "━ ||dL/dh_t||" in text("#grad-plot") and "━ ||ΔW_hh(t)||" in text("#grad-plot")
 
     drive(check, "mackey-glass", size=(120, 40))

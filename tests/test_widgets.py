@@ -458,6 +458,21 @@ def test_a_legend_with_no_room_in_one_line_names_each_curve_where_it_has_room():
     run_in_app(plot, check=check, size=(WIDTH, 12))
 
 
+def test_where_one_legend_entry_fits_it_names_the_curve_added_last_not_the_one_drawn_under_it():
+    """With a pinned loss (added first, drawn grey under the others) the legend kept "━ pin adding-rnn"
+    and left out "━ train", the curve being watched."""
+    plot = LinePlot(title="x" * 20, log_y=False)
+    plot.set_series("pin x", np.arange(1, 41), np.r_[np.zeros(20), 8.0, np.zeros(19)])  # a spike: every row
+    plot.set_series("train", np.arange(1, 41), np.r_[np.full(10, 8.0), np.zeros(30)])
+    plot.styles.height = 4  # two rows of canvas, the lower one all curve: room for one entry
+
+    async def check(pilot):
+        lines = [line.text for line in lines_of(plot)][1:-1]
+        assert [line for line in lines if "━ train" in line] and not any("━ pin x" in line for line in lines)
+
+    run_in_app(plot, check=check, size=(22, 13))
+
+
 def test_the_threshold_label_keeps_a_blank_from_curves_and_from_its_own_dashes():
     """It was glued to them: "⠉clip 5", "threshold 0.1⢀⢤⡔"."""
     plot = LinePlot(threshold=5.0, threshold_label="clip")

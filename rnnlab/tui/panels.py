@@ -519,12 +519,13 @@ class CursorValues(Static):
 
 
 def _num(value: float) -> str:
-    """+0.16, -0.16; smaller values as +3e-5 (the exponent written as :func:`_num_compact` writes it)."""
+    """+0.16, -0.16, +1234.57; smaller values as +3e-5 (the exponent written as :func:`_num_compact`
+    writes it), larger ones as +9.6e21 (an exploding state or gradient: 24 digits would not fit)."""
     if not math.isfinite(value):
         return str(value)
-    if abs(value) >= 5e-3 or value == 0:
+    if 5e-3 <= abs(value) < 9999.995 or value == 0:
         return f"{value:+.2f}"
-    mantissa, exponent = f"{value:+.0e}".split("e")
+    mantissa, exponent = (f"{value:+.1e}" if abs(value) >= 9999.995 else f"{value:+.0e}").split("e")
     return f"{mantissa}e{int(exponent)}"
 
 
@@ -946,7 +947,7 @@ class TrainingPlots(Vertical):
             loss_plot.set_series(*self.pinned, color="#8a8a8a")
         baseline = lab.task.baseline()  # this model's task's (drawn under a pinned loss before it trains)
         loss_plot.threshold = baseline.loss if baseline else None
-        loss_plot.threshold_label = baseline.name if baseline else ""
+        loss_plot.threshold_label = f"{baseline.name}:" if baseline else ""  # "predict 1 0.167" read as one number
         if not size:
             norm_plot.clear()
             norm_plot.short_title = ""  # a new experiment: not the last one's numbers

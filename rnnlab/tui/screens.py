@@ -384,7 +384,11 @@ class EditScreen(ReplacesTheModel):
     def on_mount(self) -> None:
         self._show_warning()
         self._enable_what_applies()
-        self.query_one("#model-hidden_size").focus()  # a field to type in (and Enter to apply) at once
+        hidden_size = self.query_one("#model-hidden_size")
+        hidden_size.focus(scroll_visible=False)  # a field to type in (and Enter to apply) at once, in view
+        # once laid out (focus's own scroll ran before, and left it under the fold at 100x30), scrolled
+        # no further than that: the name, the task and the cell above it stay in view where they can
+        self.call_after_refresh(self.query_one("#edit-fields").scroll_to_widget, hidden_size, animate=False)
 
     def _values(self) -> list[Any]:
         """What the form's fields hold now."""

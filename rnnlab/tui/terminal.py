@@ -150,10 +150,20 @@ def scroll_pages(container, pages: int) -> None:
 class PlainNotices:
     """App mixin: a notice shows its text as it is. Textual reads notices as markup (every widget's
     ``notify`` asks it to), and a notice quoting a path or a name with a bracket in it ("[/]",
-    "[a=+].npz") raised MarkupError and ended the lab. rnnlab's notices use no markup."""
+    "[a=+].npz") raised MarkupError and ended the lab. rnnlab's notices use no markup.
 
-    def notify(self, message: str, *, markup: bool = False, **kwargs) -> None:
-        super().notify(message, markup=False, **kwargs)
+    A notice is shown once while it is on screen: a refused key pressed six times stacked six
+    identical toasts over the plots and the dialogs."""
+
+    def notify(self, message: str, *, markup: bool = False, timeout: float | None = None, **kwargs) -> None:
+        timeout = self.NOTIFICATION_TIMEOUT if timeout is None else timeout
+        now, shown = time.monotonic(), self.__dict__.setdefault("_notices_shown_until", {})
+        if shown.get(message, 0.0) > now:
+            return
+        for gone in [text for text, until in shown.items() if until <= now]:
+            del shown[gone]
+        shown[message] = now + timeout
+        super().notify(message, markup=False, timeout=timeout, **kwargs)
 
 
 class FixedTheme:

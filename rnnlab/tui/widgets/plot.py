@@ -490,8 +490,9 @@ class LinePlot(CachedFrame):
             spot = _free_spot(taken, len(_joined(legend)))
             if spot is not None:
                 _put_legend(grid, top + spot[0], gutter + spot[1], legend)
-            else:  # no room for them in one line (curves everywhere): each entry where it has room
-                for entry in legend:
+            else:  # no room for them in one line (curves everywhere): each entry where it has room, the
+                # last added first, as it is drawn over the others (a curve pinned to compare with goes first)
+                for entry in reversed(legend):
                     spot = _free_spot(taken, len(entry[0]))
                     if spot is not None:
                         _put_legend(grid, top + spot[0], gutter + spot[1], [entry])
