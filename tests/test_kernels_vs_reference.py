@@ -186,21 +186,46 @@ def test_gru_hn_is_recurrent_candidate_term(num_layers, bidirectional, bias):
 
 
 
-@pytest.mark.parametrize("cls", [rnnlab.RNN, rnnlab.LSTM, rnnlab.GRU], ids=["rnn", "lstm", "gru"])
-def test_float32_saturated_units_are_exactly_saturated_and_pass_no_gradient(cls):
-    """Pre-activations of +-20 and beyond, where float32's own tanh is exactly +-1 (from 9.0109)
-    and its sigmoid exactly 0 or 1 (torch's too): the kernels' float32 tanh approximation stopped
-    at 0.99999976, leaving 4.8e-7 of slope (sigmoid: 1.2e-7) that large inputs multiplied into
-    gradient errors of 10% and more."""
-    layer = cls(1, 1, bias=False, seed=0)
+def test_float32_saturated_tanh_units_are_exactly_saturated_and_pass_no_gradient():
+    """Pre-activations of +-20 and beyond, where float32's own tanh is exactly +-1 (from 9.0109),
+    torch's too: the kernels' float32 tanh approximation stopped at 0.99999976, leaving 4.8e-7 of
+    slope that large inputs multiplied into gradient errors of 10% and more."""
+    layer = rnnlab.RNN(1, 1, bias=False, seed=0)
     for name, weight in layer.parameters().items():
         weight[...] = 1.0 if name.startswith("weight_ih") else 0.0
     x = np.array([20.0, -20.0, 1e3, -1e4, 36.0, -18.1], np.float32)[:, None, None]  # (T, B=1, I=1)
-    if cls is not rnnlab.RNN:
-        x = -np.abs(x)  # every gate shut (sigmoid 0): no cell state, no path to the output
     y, _, trace = layer(x)
     grads = layer.backward(trace, np.ones_like(y))
-    expected = np.sign(x) if cls is rnnlab.RNN else np.full_like(x, -1.0 if cls is rnnlab.GRU else 0.0)
-    np.testing.assert_array_equal(y, expected)
+    np.testing.assert_array_equal(y, np.sign(x))
     for name, grad in grads.items():
         np.testing.assert_array_equal(grad, 0.0, err_msg=name)
+
+
+@pytest.mark.parametrize("cls", [rnnlab.LSTM, rnnlab.GRU], ids=["lstm", "gru"])
+def test_float32_gates_shut_hard_keep_their_relative_precision_and_their_gradient(cls):
+    """A gate at x = -20 is 2.1e-9 (torch's float32 sigmoid says so too). The kernels' float32
+    sigmoid, 0.5 + 0.5 tanh(x / 2), was stuck at 1.2e-7 from x = -15.8 and exactly 0 from -18: such
+    gates passed no gradient, and a model whose gates were all shut that hard got its gradients
+    wrong by 100%. Each value and gradient is now float64's to float32 precision, relative to
+    itself; past exp's range (x = -1e4) both are exactly 0."""
+    def run(dtype):
+        layer = cls(1, 1, bias=False, seed=0, dtype=dtype)
+        for name, weight in layer.parameters().items():
+            weight[...] = 1.0 if name.startswith("weight_ih") else 0.0
+        x = -np.array([16.0, 17.9, 18.1, 20.0, 30.0, 60.0, 1e4], dtype)[:, None, None]
+        y, _, trace = layer(x)
+        return y, trace, layer.backward(trace, np.ones_like(y))
+
+    y32, trace32, grads32 = run("float32")
+    y64, trace64, grads64 = run("float64")
+    gates = ("i", "f", "o") if cls is rnnlab.LSTM else ("r", "z")
+    for name in gates:
+        np.testing.assert_allclose(trace32[name], trace64[name], rtol=1e-6, atol=0, err_msg=name)
+    assert trace32[gates[0]][0, 3, 0, 0] > 0 and trace32[gates[0]][0, -1, 0, 0] == 0.0  # x = -20; x = -1e4
+    np.testing.assert_allclose(y32, y64, rtol=1e-5, atol=1e-30)
+    # the gates' rows of W_ih (i, f; r, z) learn through them; the candidate's (g, n) goes through a
+    # tanh saturated at x <= -16, exactly -1 in float32 (torch's too): no gradient, as in torch
+    through_gates = grads32["weight_ih_l0"][:2]
+    np.testing.assert_allclose(through_gates, grads64["weight_ih_l0"][:2], rtol=1e-5, atol=1e-30)
+    assert np.count_nonzero(through_gates) == (2 if cls is rnnlab.LSTM else 1)  # (GRU's r reads W_hh h = 0)
+    assert grads32["weight_ih_l0"][2] == 0.0
