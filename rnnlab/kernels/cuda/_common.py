@@ -171,7 +171,11 @@ _sigmoid_f64 = cuda.jit(device=True)(_math._sigmoid_f64)
 
 @cuda.jit(device=True)
 def _sigmoid_f32(x):
-    return _math._HALF32 + _math._HALF32 * _tanh_f32(_math._HALF32 * x)
+    # the CPU kernels' 1 / (1 + exp(-x)), with CUDA's own float32 exp (libdevice's, within 2 ulp) in
+    # place of their vectorised polynomial (a bitcast intrinsic the simulator cannot run): both
+    # within 1.5e-7 of the exact value, 0 below float32's normal range, NaN kept
+    s = _math._ONE32 / (_math._ONE32 + math.exp(-x))
+    return _math._ZERO32 if x < _math._EXP_MIN else s
 
 
 @cuda.jit(device=True)
