@@ -129,3 +129,16 @@ def test_the_table_writes_r2_cut_as_the_lab_does(capsys):
     assert main(["esn", *SMALL_ARGS]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if "one-step R^2" in line)
     assert row.replace("│", " ").split()[-1] == format_r2(r2, 6)
+
+
+def test_the_fit_says_what_it_fits_and_a_ridge_sweep_lists_its_values_as_typed(capsys, monkeypatch):
+    """A large fit (1000 units, 20000 steps) sat 12 s on a silent terminal; and the ridge sweep's
+    JSON listed 9.999999999999999e-06 (geomspace's) where the table showed 1e-05."""
+    import sys
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # on a terminal (into a log: bad input stays one line)
+    assert main(["esn", *SMALL_ARGS, "--sweep", "ridge", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "rnnlab: fitting an echo state network (20 units) on 300 steps of Mackey-Glass" in captured.err
+    ridges = [point["ridge"] for point in json.loads(captured.out)["sweep"]["points"]]
+    assert ridges == [float(f"1e{k}") for k in range(-12, 1)] and 1e-5 in ridges

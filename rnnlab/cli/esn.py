@@ -11,6 +11,7 @@ through ``main`` as one line naming the flag and exit status 2.
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -70,7 +71,9 @@ def esn(
 
     The reservoir is never trained: only the linear readout, fitted in closed form (ridge
     regression). The free run feeds each forecast back as the next input. Ctrl-C stops a sweep
-    and prints the values finished so far (exit status 130).
+    and prints the values finished so far (exit status 130). A score that has no value (the RMSE
+    of a free run that left the float range, the R^2 of a single test step) is "-" in the table
+    and null in --json.
     """
     from ..labs.esn import SWEEP_VALUES, EsnLab
     from ..train.rundir import npz_target
@@ -89,8 +92,13 @@ def esn(
              "readout_input": readout_input, "seed": seed, "length": length, "test": test, "warmup": warmup,
              "tau": tau, "generate": generate, "threshold": threshold}
     options = {name: value for name, value in given.items() if value is not None}
+    checked = EsnLab.checked_options(options, spell=option_flag)
+    if sys.stderr.isatty():  # a large fit takes seconds: not a silent terminal (a log keeps bad input one line:
+        # the draw of W refuses a connectivity too sparse only as it fits)
+        _message(f"[dim]rnnlab: fitting an echo state network ({checked.units} units) on {checked.length} steps of "
+                 f"Mackey-Glass[/dim]")
     with _compile_notices():
-        lab = EsnLab.open(options, spell=option_flag)
+        lab = EsnLab(checked, spell=option_flag)
     interrupted = None
     if sweep is not None:
         values = len(SWEEP_VALUES[sweep])

@@ -132,7 +132,7 @@ SWEEP_VALUES: dict[str, np.ndarray] = {
     "leak_rate": np.round(np.arange(1, 21) * 0.05, 10),           # 0.05 .. 1.0
     "input_scaling": np.round(np.geomspace(0.01, 10.0, 16), 6),
     "connectivity": np.array([0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0]),
-    "ridge": np.geomspace(1e-12, 1.0, 13),
+    "ridge": np.array([float(f"1e{k}") for k in range(-12, 1)]),  # (geomspace's 1e-5 is 9.999999999999999e-06)
 }
 
 
@@ -449,7 +449,13 @@ class EsnLab:
         """A lab on ``options`` (any subset of :data:`DEFAULTS`; the rest default), fitted and
         forecast. UserError naming an unknown option or a bad value, as ``spell`` writes its name
         (the CLI: its flag)."""
-        return cls(_validated(EsnOptions(), options, spell), spell)
+        return cls(cls.checked_options(options, spell), spell)
+
+    @staticmethod
+    def checked_options(options: Mapping[str, Any] | None = None, spell: Spell = str) -> EsnOptions:
+        """``options`` (any subset of :data:`DEFAULTS`) checked and completed, as :meth:`open` fits
+        them; UserError as it raises one."""
+        return _validated(EsnOptions(), options, spell)
 
     # ------------------------------------------------------------------ reading
     @property
