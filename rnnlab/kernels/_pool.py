@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 _lock = threading.Lock()
 _executor: ThreadPoolExecutor | None = None
@@ -20,16 +20,20 @@ _executor_size = 0
 _executor_pid = 0  # a forked child inherits the executor object but not its threads
 
 
-def _get_executor(workers: int) -> ThreadPoolExecutor:
+def _submit(work: Callable[[int], None], chunks: range) -> list[Future]:
+    """``work(c)`` for each chunk c, on a pool of at least ``len(chunks)`` threads. Submitted under
+    the lock that grows the pool: another thread growing it in between shut down the pool just
+    handed out, and the submit raised "cannot schedule new futures after shutdown"."""
     global _executor, _executor_size, _executor_pid
+    workers = len(chunks)
     with _lock:
         if _executor is None or _executor_size < workers or _executor_pid != os.getpid():
             if _executor is not None and _executor_pid == os.getpid():
-                _executor.shutdown(wait=False)
+                _executor.shutdown(wait=False)  # (what it was given still runs)
             _executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rnnlab-kernel")
             _executor_size = workers
             _executor_pid = os.getpid()
-        return _executor
+        return [_executor.submit(work, c) for c in chunks]
 
 
 def chunk_bounds(c: int, n_chunks: int, n: int) -> tuple[int, int]:
@@ -42,7 +46,7 @@ def parallel_for(n_chunks: int, work: Callable[[int], None]) -> None:
     if n_chunks <= 1:
         work(0)
         return
-    futures = [_get_executor(n_chunks - 1).submit(work, c) for c in range(1, n_chunks)]
+    futures = _submit(work, range(1, n_chunks))
     try:
         work(0)
     finally:
