@@ -1494,3 +1494,19 @@ def test_spec_step_counts_have_an_upper_bound_below_the_kernels_integers(field):
     for value in (high + 1, 2**63, 99999999999999999999):
         with pytest.raises(SpecError, match=rf"^train\.{field}: must be 0 <= x <= {high}, got {value}$"):
             spec.with_overrides({f"train.{field}": value})
+
+
+@pytest.mark.parametrize("cls", [rnnlab.RNN, rnnlab.LSTM, rnnlab.GRU, rnnlab.LeakyRNN])
+def test_a_forward_whose_trace_exceeds_the_machines_memory_is_one_line_naming_the_layer(cls, monkeypatch):
+    """LSTM(1, 256).forward on (100000, 1024, 1) failed inside a compiled kernel with numba's
+    "MemoryError: Allocation failed (probably too large)", naming neither the layer nor the size."""
+    from rnnlab.layers import _params
+
+    monkeypatch.setattr(_params, "physical_memory", lambda: 2**20)  # a 1 MiB machine
+    layer = cls(4, 32, num_layers=2)
+    x = np.zeros((300, 16, 4), np.float32)  # 2 layers x 300 steps x 16 x 32 records: beyond 1 MiB
+    with pytest.raises(ValueError, match=rf"^{cls.__name__}\.forward: this input's trace would hold [\d,]+ values, "
+                                         r"about [\d.]+ MiB \(float32\), more than this machine's 1 MiB; make the "
+                                         r"sequence \(T\), the batch \(B\), hidden_size or num_layers smaller$"):
+        layer.forward(x)
+    layer.forward(x[:2, :1])  # a small one still runs

@@ -386,6 +386,18 @@ def check_param_memory(owner: str, shapes: Iterable[tuple[int, ...]], dtype: Any
                          f"make {fix} smaller")
 
 
+def check_forward_memory(owner: str, count: int, dtype: Any, fix: str) -> None:
+    """TooLargeForMemory (a ValueError), before the kernels allocate, if a forward pass would record
+    ``count`` values of ``dtype``, more than this machine's whole memory: the allocation inside a
+    compiled kernel failed with numba's "Allocation failed (probably too large)", naming neither the
+    layer nor the size. ``owner`` names the call (``"LSTM.forward"``), ``fix`` what to make smaller."""
+    need, have = count * np.dtype(dtype).itemsize, physical_memory()
+    if need > have:
+        raise TooLargeForMemory(f"{owner}: this input's trace would hold {count:,} values, about {format_bytes(need)} "
+                                f"({np.dtype(dtype).name}), more than this machine's {format_bytes(have)}; make {fix} "
+                                "smaller")
+
+
 #: Elements drawn at a time by :func:`draw_uniform` and :func:`draw_normal` (8 MiB of float64).
 DRAW_CHUNK = 2**20
 

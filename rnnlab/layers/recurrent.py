@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from .. import kernels
-from ._params import (CallsForward, array_shape, assign_params, check_array, check_bool, check_param_memory,
-                      check_params, check_positive_int, check_seed, check_truncate, draw_uniform, foreign_trace,
-                      load_params, parse_dtype)
+from ._params import (CallsForward, array_shape, assign_params, check_array, check_bool, check_forward_memory,
+                      check_param_memory, check_params, check_positive_int, check_seed, check_truncate, draw_uniform,
+                      foreign_trace, load_params, parse_dtype)
 from .trace import Trace
 
 _DEVICES = ("cpu", "cuda")
@@ -253,6 +253,10 @@ class RecurrentLayer(CallsForward):
         """
         x = self._check_input(x)
         T, B, _ = x.shape
+        layers = self.num_layers * self.num_directions  # each records every step, and keeps its input
+        check_forward_memory(f"{type(self).__name__}.forward", layers * (len(self.record_names) + 1) * (T + 1) * B *
+                             self.hidden_size + T * B * self.input_size, self.dtype,
+                             "the sequence (T), the batch (B), hidden_size or num_layers")
         h0, c0 = self._split_state(state, B)
         # The trace keeps its own copies of the input and weights: backward must differentiate
         # exactly what forward computed, even if an optimizer updates the weights in between.
