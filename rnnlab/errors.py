@@ -58,9 +58,12 @@ def clipped(text: str, width: int) -> str:
 
 def closest_name(name: str, known: Sequence[str]) -> str | None:
     """The one of ``known`` that ``name`` was most likely meant as, for a "did you mean" (the same
-    name in other capitals first: "Hello" is "hello"), or None."""
+    name in other capitals first: "Hello" is "hello"; then the one name it starts), or None."""
     folded = {k.lower(): k for k in reversed(list(known))}
     if name.lower() in folded:
         return folded[name.lower()]
+    starting = [k for k in folded if name and k.startswith(name.lower())]
+    if len(starting) == 1:  # the start of one name alone ("esn" of "esn_readout", too short for difflib)
+        return folded[starting[0]]
     close = difflib.get_close_matches(name.lower(), list(folded), n=1, cutoff=0.6)
     return folded[close[0]] if close else None

@@ -500,3 +500,18 @@ def test_compile_notices_name_each_compilation_and_say_when_a_kernel_compiles_ag
         total(np.asfortranarray(np.ones((2, 3))))
     assert said == ["compiling total (float64); cached after the first run",
                     "compiling total (float64) again, for other argument types; cached after the first run"]
+
+
+def test_a_name_typed_in_other_capitals_or_cut_short_gets_a_did_you_mean(capsys):
+    """`rnnlab gradcheck --only esn` suggested rnn_tanh, rnn_relu and lstm (difflib finds 'esn' too
+    short a part of 'esn_readout'), and `rnnlab tui ESN` listed every preset without naming 'esn'."""
+    from conftest import one_line_error, run_cli
+
+    from rnnlab.errors import closest_name
+
+    assert closest_name("esn", ["lstm", "esn_readout"]) == "esn_readout"
+    assert closest_name("", ["esn_readout"]) is None
+    code, _, err = run_cli(capsys, "gradcheck", "--only", "esn")
+    assert code == 2 and "did you mean 'esn_readout'?" in one_line_error(err)
+    code, _, err = run_cli(capsys, "tui", "ESN")
+    assert code == 2 and "unknown experiment 'ESN' (did you mean 'esn'?)" in one_line_error(err)

@@ -35,7 +35,7 @@ except ImportError:  # pragma: no cover - older typer
     _Abort = _click_exceptions.Abort
 
 from .. import __version__
-from ..errors import TargetExistsError, UserError, WriteFailed
+from ..errors import TargetExistsError, UserError, WriteFailed, closest_name
 
 app = typer.Typer(
     name="rnnlab",
@@ -403,7 +403,9 @@ def open_lab(target: str | None, sets: list[str] | None = None) -> None:
         if spelt_as_path(target):  # ./hello: as load_spec says it
             raise UserError(f"no such file or directory: {target} (a preset name, a spec .toml file, a run "
                             "directory or a folder of them)")
-        raise UserError(f"unknown experiment {target!r}: not a preset ({', '.join(preset_names())}), "
+        match = closest_name(target, preset_names() + sorted(LABS))
+        hint = f" (did you mean {match!r}?)" if match else ""
+        raise UserError(f"unknown experiment {target!r}{hint}: not a preset ({', '.join(preset_names())}), "
                         f"an architecture lab ({', '.join(sorted(LABS))}), a spec file or a run directory")
     if target is not None and target not in preset_names() and holds_runs(Path(target)):
         if sets:
