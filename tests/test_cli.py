@@ -502,6 +502,24 @@ def test_compile_notices_name_each_compilation_and_say_when_a_kernel_compiles_ag
                     "compiling total (float64) again, for other argument types; cached after the first run"]
 
 
+def test_compile_notices_do_not_promise_a_cache_that_is_off(monkeypatch):
+    """RNNLAB_NO_CACHE=1 rnnlab esn said "compiling gemm (float64); cached after the first run"."""
+    import numpy as np
+
+    from rnnlab.kernels import _jit, compile_notices
+
+    monkeypatch.setattr(_jit, "CACHE", False)
+
+    @_jit.jit(cache=False)
+    def total(a):
+        return a.sum()
+
+    said = []
+    with compile_notices(said.append):
+        total(np.ones(3))
+    assert said == ["compiling total (float64); not cached (RNNLAB_NO_CACHE)"]
+
+
 def test_a_name_typed_in_other_capitals_or_cut_short_gets_a_did_you_mean(capsys):
     """`rnnlab gradcheck --only esn` suggested rnn_tanh, rnn_relu and lstm (difflib finds 'esn' too
     short a part of 'esn_readout'), and `rnnlab tui ESN` listed every preset without naming 'esn'."""

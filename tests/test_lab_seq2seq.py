@@ -933,10 +933,10 @@ def test_cli_json(capsys):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--attention", "luong"], "--attention: must be one of none, dot, general, additive"),
-    (["--hidden-size", "0"], "--hidden-size: must be an integer in [1, 512]"),
-    (["--min-length", "12"], "--min-length: must be <= --max-length (10), got 12"),
-    (["--max-length", "2"], "--max-length: must be >= --min-length (3), got 2"),
+    (["--attention", "luong"], "--attention must be one of none, dot, general, additive"),
+    (["--hidden-size", "0"], "--hidden-size must be an integer in [1, 512]"),
+    (["--min-length", "12"], "--min-length must be <= --max-length (10), got 12"),
+    (["--max-length", "2"], "--max-length must be >= --min-length (3), got 2"),
     (["--steps", "many"], "'--steps'"),
 ])
 def test_cli_bad_option_is_one_line_and_exit_2(capsys, args, message):

@@ -84,7 +84,7 @@ def seq2seq(
         lab = Seq2SeqLab.open(options)
     except OptionError as exc:  # name the flags the user typed
         message = exc.message.replace(exc.other, option_flag(exc.other)) if exc.other else exc.message
-        raise UserError(f"{option_flag(exc.option)}: {message}") from None
+        raise UserError(f"{option_flag(exc.option)} {message}") from None  # as the other commands: "--units must be"
 
     total = lab.options["steps"]
     _message(f"[dim]rnnlab: training seq2seq ({lab.describe()}, {lab.model.num_parameters} parameters)[/dim]")

@@ -112,7 +112,8 @@ class _CompileListener(event.Listener):
         # the same dtypes again: other array layouts or argument types, a compilation of its own
         again = " again, for other argument types" if (func.__name__, dtypes) in self._said else ""
         self._said.add((func.__name__, dtypes))
-        self.callback(f"compiling {func.__name__} ({dtypes}){again}; cached after the first run")
+        cached = "cached after the first run" if CACHE else "not cached (RNNLAB_NO_CACHE)"
+        self.callback(f"compiling {func.__name__} ({dtypes}){again}; {cached}")
 
     def on_end(self, ev: event.Event) -> None:
         pass
