@@ -403,7 +403,13 @@ class Spec:
             for name in OPTIMIZER_SETTINGS[self.train.optimizer]:
                 if name not in kept and f"train.{name}" not in given:
                     train[name] = getattr(TrainSpec(), name)
-        return Spec.from_mapping(data, source=self.source)
+        spec = Spec.from_mapping(data, source=self.source)
+        if "description" not in overrides and self.description and spec.name in preset_names() and \
+                (spec.task["kind"], spec.model.cell) != (self.task["kind"], self.model.cell):
+            preset = load_preset(spec.name)  # edited back into a preset (hello-gru -> hello): its own words,
+            if _experiment(preset) == _experiment(spec):  # only where it is that preset (they tell its results):
+                spec = replace(spec, description=preset.description)  # adding-rnn with an lstm is no adding-lstm
+        return spec
 
     def _edited_description(self, data: Mapping[str, Any]) -> Any:
         """The description for ``data``, this spec with overrides: this one, or where the task or
@@ -414,13 +420,6 @@ class Spec:
         old_kind, old_cell = self.task["kind"], self.model.cell
         if not isinstance(kind, str) or not isinstance(cell, str) or (kind, cell) == (old_kind, old_cell):
             return self.description  # (a bad kind or cell is refused by from_mapping, naming it)
-        name = data.get("name")
-        if isinstance(name, str) and name in preset_names():  # edited back into a preset (hello-gru -> hello)
-            preset = load_preset(name)  # its description only where it is that preset (its numbers, its results):
-            unnamed = ("name", "description")  # adding-rnn with the lstm cell is no adding-lstm
-            if {k: v for k, v in preset.to_mapping().items() if k not in unnamed} == \
-                    {k: v for k, v in data.items() if k not in unnamed}:
-                return preset.description
         if kind == old_kind:
             return f"{self.name} with the {cell} cell instead of {old_cell}"
         if cell == old_cell:
@@ -550,6 +549,15 @@ class Spec:
         """The task object this spec describes (cheap: tasks build their data lazily or small)."""
         options = {k: v for k, v in self.task.items() if k != "kind"}
         return make_task(self.task["kind"], options, None)
+
+
+def _experiment(spec: Spec) -> dict[str, Any]:
+    """What ``spec`` computes, for telling whether two specs are one experiment: every field, the
+    task's defaults filled in, but the name, the description and the device (the same numbers)."""
+    data = spec.to_mapping()
+    del data["name"], data["description"], data["model"]["device"]
+    data["task"] = {**{key: default for key, (default, _) in task_fields(spec.task["kind"]).items()}, **data["task"]}
+    return data
 
 
 def edited_name(name: str, old: tuple[str, str], new: tuple[str, str]) -> str:

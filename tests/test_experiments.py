@@ -287,6 +287,14 @@ def test_another_cell_or_task_rewrites_the_description_it_no_longer_fits():
     assert as_lstm.description == "adding-rnn with the lstm cell instead of rnn"
     assert hello_gru.with_overrides({"model.cell": "lstm", "name": "hello", "seed": 3}).description == \
         "hello-gru with the lstm cell instead of gru"
+    # another task's preset reached field by field (its task's defaults given or not), or on another
+    # device (the same numbers): that preset, in its own words
+    copy = load_preset("copy")
+    every = {f"{table}.{key}": value for table in ("model", "train") for key, value in copy.to_mapping()[table].items()}
+    reached = load_preset("adding-rnn").with_overrides({**every, "name": "copy", "task.kind": "copy", "seed": copy.seed})
+    assert reached.description == copy.description
+    on_gpu = load_preset("copy-gru").with_overrides({"model.device": "cuda"})
+    assert on_gpu.with_overrides({"model.cell": "lstm", "name": "copy"}).description == copy.description
 
 
 def test_a_layer_that_refuses_its_size_is_a_spec_error_naming_the_model(monkeypatch):

@@ -793,3 +793,18 @@ def test_task_fields_defaults_go_back_into_make_task_and_a_misspelt_kind_is_name
         assert given.options() == defaults.options(), kind
     with pytest.raises(SpecError, match=r"unknown task 'addng' \(did you mean 'adding'\? allowed: "):
         make_task("addng")
+
+
+def test_a_baseline_scores_each_sequence_as_the_training_loss_would():
+    """The lab reads "this sequence: loss" against the baseline on that sequence: adding's first
+    sequence has target 0.98, where "predict 1" scores 0.0004, not its average 0.167."""
+    from rnnlab.train.losses import mean_squared_error
+
+    for kind, predict in (("adding", np.ones_like), ("two-scales", np.zeros_like), ("sine", None),
+                          ("mackey-glass", None)):
+        task = make_task(kind)
+        batch = task.eval_batch(3, 0)
+        predicted = predict(batch.y) if predict else batch.x  # persistence: y_t = x_t
+        assert task.baseline_on(batch) == pytest.approx(mean_squared_error(predicted, batch.y, batch.mask).loss)
+        assert task.baseline_on(task.eval_batch(4096, 1)) == pytest.approx(task.baseline().loss, rel=0.05), kind
+    assert make_task("parity").baseline_on(make_task("parity").eval_batch(2, 0)) is None

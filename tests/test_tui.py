@@ -176,8 +176,48 @@ def test_a_refused_key_pressed_again_shows_its_notice_once():
         await pilot.pause()
         assert [n.message for n in app._notifications] == ["one layer and direction: nothing to switch to",
                                                            "nothing is training (t starts)"]
+        app._unnotify(next(iter(app._notifications)))  # dismissed (a click): the next ] says it again
+        await pilot.press("]")
+        await pilot.pause()
+        assert [n.message for n in app._notifications] == ["nothing is training (t starts)",
+                                                           "one layer and direction: nothing to switch to"]
 
     drive(check)
+
+
+def test_the_sequence_loss_is_read_beside_the_baseline_on_that_sequence():
+    """adding-rnn's first sequence (target 0.98) showed an untrained model's loss 0.0003 beside a
+    baseline of 0.167 on the plot: a lecturer's class read the model as good. The bench line now
+    gives "predict 1" on that very sequence too."""
+    async def check(app, pilot):
+        here = app.lab.task.baseline_on(app.lab.sequence)
+        assert here < 0.01  # this sequence is an easy one for "predict 1"
+        assert f"this sequence: loss {app.lab.evaluation.loss:.4g} (predict 1: {here:.2g})" in screen_text(app)
+
+    drive(check, target="adding-rnn")
+
+
+def test_a_map_scrolled_to_the_chosen_unit_keeps_its_title_in_view():
+    """U (unit 63 of 64) scrolled the dL/dh_t map to its last rows at 100x30 and its title, "dL/dh_t
+    (BPTT, r = ...)  t 1-53 of 100", went off the top: nothing said which record the rows were."""
+    from rnnlab.tui.panels import StatePanel
+
+    async def check(app, pilot):
+        await pilot.press("B")
+        await wait_for(pilot, lambda: app.lab.bptt_cursor == 0)
+        await pilot.press("U")
+        await pilot.pause()
+        await pilot.pause()
+        panel, dh = app.query_one(StatePanel), app.query_one("#map-dh", Heatmap)
+        assert panel.scroll_y > dh.virtual_region.y  # its own title line is out of view
+        top = panel.region.y + 1  # under the docked colour key
+        line = screen_text(app).splitlines()[top]
+        assert "dL/dh_t (BPTT" in line and "t 1-" in line, line
+        await pilot.press("k")  # back to a map's own title: nothing pinned
+        await pilot.pause()
+        assert all(m._pinned_line is None for m in app.query(Heatmap))
+
+    drive(check, target="adding-rnn", size=(100, 30))
 
 
 def test_keys_with_nothing_to_do_say_so():

@@ -61,6 +61,13 @@ class Batch:
         return self.x.shape[1]
 
 
+def masked_mse(predicted: np.ndarray, batch: Batch) -> float:
+    """The mean squared error of ``predicted`` (shaped as ``batch.y``) at the steps ``batch.mask``
+    counts, as training's MSE averages it (over those steps and every output)."""
+    diff = (predicted - batch.y) * batch.mask[..., None]
+    return float((diff * diff).sum() / (max(int(batch.mask.sum()), 1) * batch.y.shape[-1]))
+
+
 @dataclass(frozen=True)
 class Baseline:
     """What a trivial predictor scores on a task, to read a training loss against.
@@ -264,6 +271,13 @@ class Task(ABC):
 
     def baseline(self) -> Baseline | None:
         """The score of a trivial predictor (see each task), or None."""
+        return None
+
+    def baseline_on(self, batch: Batch) -> float | None:
+        """What :meth:`baseline`'s predictor scores on ``batch`` itself, in the task's loss; None where
+        the task has no such per-sequence score. One sequence's loss reads against it, not against the
+        average: adding's first sequence, whose target is 0.98, gave "predict 1" a loss of 0.0004,
+        and an untrained RNN's 0.0003 there looked better than a trained LSTM's 0.01."""
         return None
 
     # ---- display --------------------------------------------------------------------------------

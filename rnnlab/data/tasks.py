@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError, SpecError, clipped
-from .base import (REQUIRED, TASKS, Baseline, Batch, Field, Task, held_out_split, make_task, not_held_out, register,
-                   task_fields)
+from .base import (REQUIRED, TASKS, Baseline, Batch, Field, Task, held_out_split, make_task, masked_mse, not_held_out,
+                   register, task_fields)
 from .files import FLOAT32_MAX, load_named_series
 from .series import mackey_glass, sine_waves
 
@@ -165,6 +165,9 @@ class AddingTask(Task):
     def baseline(self) -> Baseline:
         """"predict 1": always answering the mean sum 1 scores Var(u1 + u2) = 2/12 = 1/6."""
         return Baseline("predict 1", 1.0 / 6.0)
+
+    def baseline_on(self, batch: Batch) -> float:
+        return masked_mse(np.ones_like(batch.y), batch)
 
     def input_tokens(self, batch: Batch, b: int = 0) -> list[str]:
         """Each value as ``0.42``, with ``*`` on the two marked ones."""
@@ -385,6 +388,10 @@ class _TypedForecast:
                             f"got {len(rows)}")
         return _forecast_batch(values[:-1, None].copy(), values[1:, None].copy())
 
+    def baseline_on(self, batch: Batch) -> float | None:
+        """Persistence (``y_t = x_t``, the input as read, noise and all) on ``batch``."""
+        return masked_mse(batch.x, batch) if batch.x.shape == batch.y.shape else None
+
     def typing_prompt(self) -> str:
         if self.input_size == 1:
             return f"Type numbers{self.typing_scale}: the network reads them and predicts each next one"
@@ -507,6 +514,9 @@ class TwoScalesTask(Task):
     def baseline(self) -> Baseline:
         """"zero" (predict 0 for both components): 0.5, the mean of sin^2 over a uniform phase."""
         return Baseline("zero", 0.5)
+
+    def baseline_on(self, batch: Batch) -> float:
+        return masked_mse(np.zeros_like(batch.y), batch)
 
     def describe(self) -> str:
         noisy = f", input noise std {self.noise:g}" if self.noise > 0 else ""

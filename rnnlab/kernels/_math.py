@@ -56,6 +56,9 @@ _E4 = np.float32(1.6666665459e-1)
 _E5 = np.float32(5.0000001201e-1)
 _EXP_MIN = np.float32(-87.0)
 _EXP_MAX = np.float32(88.0)
+#: ln of float32's least normal number: below it the sigmoid is a subnormal, written 0 (the kernels
+#: and torch alike flush there)
+_SIGMOID_ZERO = np.float32(-87.33654)
 
 
 def tanh(x):
@@ -111,7 +114,7 @@ def _exp_f32(x):
 @helper(fastmath={"contract"})
 def _sigmoid_f32(x):
     s = _ONE32 / (_ONE32 + _exp_f32(-x))
-    return _ZERO32 if x < _EXP_MIN else s  # below float32's normal range: 0, as torch's (NaN stays NaN)
+    return _ZERO32 if x < _SIGMOID_ZERO else s  # below float32's normal range: 0, as torch's (NaN stays NaN)
 
 
 def _sigmoid_f64(x):

@@ -292,7 +292,11 @@ class SequenceBar(LabView):
         cut = f"   channels 1-{BAR_CHANNELS} of {channels}" if channels > BAR_CHANNELS else ""
         # a typed sequence is not what the task's description says (10 bits, 100 pairs): it trains on those
         which, task = ("this typed sequence", "trained on ") if lab.sequence_typed else ("this sequence", "")
-        text.append(f"steps {start + 1}-{stop} of {T}{cut}   {which}: loss {evaluation.loss:.4g}{acc}   "
+        # the trivial predictor on this very sequence: an easy one (adding's target 0.98 near "predict 1")
+        # made any loss look good against the baseline's average
+        baseline, here = lab.task.baseline(), lab.task.baseline_on(lab.sequence)
+        against = f" ({baseline.name}: {here:.2g})" if baseline is not None and here is not None else ""
+        text.append(f"steps {start + 1}-{stop} of {T}{cut}   {which}: loss {evaluation.loss:.4g}{against}{acc}   "
                     f"{task}{lab.task.describe()}", style="dim")
         self.update(text)
 
@@ -358,6 +362,8 @@ class StatePanel(VerticalScroll):
         for heatmap in new.values():
             heatmap.first_step = 1  # the lab numbers steps t = 1..T
             heatmap.show_row_labels = True  # which units a line shows, where a map is taller than the panel
+        if dropped or new:  # the maps moved under the scroll position: which title is out of view
+            self.call_after_refresh(self._pin_titles)
         if new:
             self._maps.update(new)
             container.mount_all(new.values())
@@ -422,6 +428,22 @@ class StatePanel(VerticalScroll):
         if last is None or last[0] is not source or last[1:] != (where, vmin, vmax):
             heatmap.set_data(record.T, vmin=vmin, vmax=vmax)  # (H, T)
             self._shown[name] = (source, where, vmin, vmax)
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        self._pin_titles()
+
+    def on_resize(self) -> None:
+        self._pin_titles()
+
+    def _pin_titles(self) -> None:
+        """The map whose title line the scrolling has taken out of view (u/U scroll to the chosen unit
+        deep in a tall map) draws its title on the panel's top line: otherwise nothing said which
+        record the rows under it are, nor the window of steps."""
+        now = round(self.scroll_y)
+        for heatmap in self._maps.values():
+            top = heatmap.virtual_region.y
+            heatmap.pin_title(now - top if top < now < top + heatmap.size.height - 1 else None)
 
     def _show_whole(self, heatmap: Heatmap) -> None:
         """Scroll so that ``heatmap`` is in view whole with a heatmap's title on the panel's top line:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from textual import events
 from textual.app import App
 from textual.dom import DOMNode
+from textual.notifications import Notify
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
@@ -155,15 +156,15 @@ class PlainNotices:
     A notice is shown once while it is on screen: a refused key pressed six times stacked six
     identical toasts over the plots and the dialogs."""
 
-    def notify(self, message: str, *, markup: bool = False, timeout: float | None = None, **kwargs) -> None:
-        timeout = self.NOTIFICATION_TIMEOUT if timeout is None else timeout
-        now, shown = time.monotonic(), self.__dict__.setdefault("_notices_shown_until", {})
-        if shown.get(message, 0.0) > now:
-            return
-        for gone in [text for text, until in shown.items() if until <= now]:
-            del shown[gone]
-        shown[message] = now + timeout
-        super().notify(message, markup=False, timeout=timeout, **kwargs)
+    def notify(self, message: str, *, markup: bool = False, **kwargs) -> None:
+        super().notify(message, markup=False, **kwargs)
+
+    def _on_notify(self, event: Notify) -> None:
+        # on the app's own loop (notify posts from any thread), before App's handler adds the toast:
+        # the same notice on screen already (not dismissed, not expired) is not added again
+        new = event.notification
+        if any(shown.message == new.message and shown.severity == new.severity for shown in self._notifications):
+            event.prevent_default()  # App._on_notify, next in the MRO, is not called
 
 
 class FixedTheme:

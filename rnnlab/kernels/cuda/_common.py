@@ -164,7 +164,8 @@ DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 # The CPU kernels' activations (rnnlab.kernels._math), compiled for the device from the very same
 # Python functions, so GPU and CPU round alike: float32 tanh is the clamped rational approximation
-# (Eigen's), float64 uses libm-grade math.tanh/math.exp.
+# (Eigen's), float64 uses libm-grade math.tanh/math.exp. The float32 sigmoid alone is the same
+# formula with another exp (below), within float32 rounding of the CPU's, not bit for bit.
 _tanh_f32 = cuda.jit(device=True)(_math._tanh_f32)
 _sigmoid_f64 = cuda.jit(device=True)(_math._sigmoid_f64)
 
@@ -173,9 +174,10 @@ _sigmoid_f64 = cuda.jit(device=True)(_math._sigmoid_f64)
 def _sigmoid_f32(x):
     # the CPU kernels' 1 / (1 + exp(-x)), with CUDA's own float32 exp (libdevice's, within 2 ulp) in
     # place of their vectorised polynomial (a bitcast intrinsic the simulator cannot run): both
-    # within 1.5e-7 of the exact value, 0 below float32's normal range, NaN kept
+    # within 1.5e-7 of the exact value, 0 below float32's normal range, NaN kept. (The simulator runs
+    # it in Python, whose math.exp is float64's: the device's expf is met only on a GPU.)
     s = _math._ONE32 / (_math._ONE32 + math.exp(-x))
-    return _math._ZERO32 if x < _math._EXP_MIN else s
+    return _math._ZERO32 if x < _math._SIGMOID_ZERO else s
 
 
 @cuda.jit(device=True)

@@ -169,6 +169,7 @@ class Heatmap(Widget):
         self._view_start = 0  # first visible column when the map is wider than the widget
         self._render_key: tuple | None = None  # (width, base style) of the cached frame; None = stale
         self._lines: dict[int, Strip] = {}
+        self._pinned_line: int | None = None  # a content line drawn as the title (pin_title)
         self._styles: tuple[Style, ...] = ()
         self._segments: dict[tuple[int, int], Segment] = {}
         self._segments_cell_width = 0
@@ -344,10 +345,21 @@ class Heatmap(Widget):
             strip = self._lines[y] = self._render_line_uncached(y)
         return strip
 
+    def pin_title(self, line: int | None) -> None:
+        """Draw the title on content line ``line`` (over what that line shows), where a scrolling
+        container has the title line out of view and ``line`` at its top: a map scrolled to the
+        chosen unit still says what it is. None: the title on its own line only."""
+        line = line if line and self.title else None
+        if line != self._pinned_line:
+            for old in (self._pinned_line, line):
+                self._lines.pop(old, None)
+            self._pinned_line = line
+            self.refresh()
+
     def _render_line_uncached(self, y: int) -> Strip:
         width, base_style = self._width, self._base_style
         if self.title:
-            if y == 0:
+            if y == 0 or y == self._pinned_line:
                 return self._title_strip()
             y -= 1
         if y == 0:
