@@ -808,3 +808,44 @@ def test_a_baseline_scores_each_sequence_as_the_training_loss_would():
         assert task.baseline_on(batch) == pytest.approx(mean_squared_error(predicted, batch.y, batch.mask).loss)
         assert task.baseline_on(task.eval_batch(4096, 1)) == pytest.approx(task.baseline().loss, rel=0.05), kind
     assert make_task("parity").baseline_on(make_task("parity").eval_batch(2, 0)) is None
+
+
+def test_csv_files_as_spreadsheets_and_numpy_write_them_are_read_as_they_mean(tmp_path):
+    """A forecasting walkthrough's files: European exports (';' between columns, decimal commas), CR
+    line ends (Excel's "CSV (Macintosh)": a traceback), numpy's savetxt with its default blanks (read
+    as a header, then "line 3 is not a number"), Python's 1_206.5 (not a number in a CSV)."""
+    assert load_series(write(tmp_path, "eu.csv", "Last;Temp\n1206,91;7,19\n1297,82;-8,1\n")).tolist() == \
+        [[1206.91, 7.19], [1297.82, -8.1]]
+    assert load_series(write(tmp_path, "eu_tab.csv", "1206,91\t7,19\n1,5e3\t2\n")).tolist() == [[1206.91, 7.19],
+                                                                                                   [1500.0, 2.0]]
+    assert load_series(write(tmp_path, "cr.csv", "a,b\r1,2\r3,4\r")).tolist() == [[1, 2], [3, 4]]
+    assert load_series(write(tmp_path, "mixed.csv", "a,b\r\n1,2\r3,4\n5,6")).tolist() == [[1, 2], [3, 4], [5, 6]]
+    np.savetxt(tmp_path / "blanks.csv", [[1206.9, 7.2], [1297.8, 8.1]], header="load temp")
+    data, names, warning = load_named_series(tmp_path / "blanks.csv")
+    assert data.tolist() == [[1206.9, 7.2], [1297.8, 8.1]] and names == ("load", "temp") and warning == ""
+    assert load_named_series(write(tmp_path, "one.csv", "load kw\n1.5\n2\n"))[1] == ("load kw",)  # one column
+    assert "'1_206.5' is not a number" in data_error(load_series, write(tmp_path, "u.csv", "x\n1_206.5\n"))
+
+
+@pytest.mark.parametrize("first", ["1206.91,", "1206.91,NA", "1206.91,n/a", ",7.19"])
+def test_a_first_row_of_numbers_with_a_value_missing_is_refused_not_taken_for_a_header(tmp_path, first):
+    """With no header, a first row with a missing value was read as the header: that row dropped
+    and its numbers made column names ("1206.91"), with no word."""
+    path = write(tmp_path, "data.csv", first + "\n1297.82,8.11\n1301.5,8.3\n")
+    message = data_error(load_series, path)
+    assert "line 1, column " in message and ("is empty" in message or "is not a number" in message)
+    assert load_named_series(write(tmp_path, "named.csv", "t,\n1,2\n"))[1] == ("t", "#2")  # a header still
+    assert load_named_series(write(tmp_path, "year.csv", "year,2019\n1,2\n"))[1] == ("year", "2019")
+
+
+def test_one_column_written_with_decimal_commas_is_warned_of_where_it_reads_as_two(tmp_path):
+    """1206,91 (one column, a German spreadsheet's decimal comma) trained as two signals, 1206 and
+    91, with no word; with a header naming one column, the refusal says why."""
+    rows = "".join(f"{1200 + k},{k % 7}{k % 10}\n" for k in range(40))
+    task = make_task("series", {"path": str(write(tmp_path, "eu.csv", rows)), "length": 5})
+    assert task.data_warning.startswith(f"{tmp_path / 'eu.csv'} reads as two columns of whole numbers (1200,00 is "
+                                        "1200 and 00): if its commas are decimal points (1200.00)")
+    counts = "".join(f"{5 * k + 3},{3 * k}\n" for k in range(40))  # two columns of counts: widths vary, no warning
+    assert make_task("series", {"path": str(write(tmp_path, "counts.csv", counts)), "length": 5}).data_warning == ""
+    headed = write(tmp_path, "headed.csv", "load\n" + rows)
+    assert "names 1 column, but line 2 has 2 fields: decimal commas?" in data_error(load_series, headed)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -127,48 +129,81 @@ def load_text(path: str | Path, min_chars: int = 1) -> str:
 def load_series(path: str | Path, min_rows: int = 1) -> np.ndarray:
     """A numeric series ``(N, F)`` float64 from a ``.csv`` or ``.npy`` file: rows are time steps.
 
-    CSV: comma-separated (tab or semicolon are detected from the first line), an optional one-line
-    header (a first row that is not all numbers), blank lines and comment lines (``#`` first)
-    skipped. NPY: a 1-D (one feature) or 2-D real numeric array, read without pickle. Raises
-    DataError for a missing file, a directory, another extension, an empty file, ragged rows,
-    non-numeric cells, NaN or infinity, or fewer than ``min_rows`` rows; each message names the
-    line or row and the column.
+    CSV: comma-separated (tab, semicolon or, with none of those, blanks as numpy's ``savetxt``
+    writes them, are detected from the first lines; a file separated by semicolons, tabs or blanks
+    may write decimal commas, ``1206,91``, as European spreadsheets do), an optional one-line header
+    (a first row with no number in it), blank lines and comment lines (``#`` first) skipped; line
+    ends of any kind (LF, CRLF, CR). NPY: a 1-D (one feature) or 2-D real numeric array, read
+    without pickle. Raises DataError for a missing file, a directory, another extension, an empty
+    file, ragged rows, non-numeric or empty cells, NaN or infinity, or fewer than ``min_rows`` rows;
+    each message names the line or row and the column.
     """
     return load_named_series(path, min_rows)[0]
 
 
-def load_named_series(path: str | Path, min_rows: int = 1) -> tuple[np.ndarray, tuple[str, ...] | None]:
-    """:func:`load_series`, with the names a CSV's header gives its columns (None: no header, or
-    an ``.npy``; a column the header leaves unnamed is ``#k``, from 1)."""
+class SeriesFile(NamedTuple):
+    """A series file as read: its ``data`` ``(N, F)``, the ``names`` its CSV header gives the columns
+    (None: no header, or an ``.npy``; a column the header leaves unnamed is ``#k``, from 1), and a
+    ``warning`` about how it was read ("" for none)."""
+
+    data: np.ndarray
+    names: tuple[str, ...] | None
+    warning: str = ""
+
+
+def load_named_series(path: str | Path, min_rows: int = 1) -> SeriesFile:
+    """:func:`load_series`, with the names a CSV's header gives its columns and a warning where the
+    reading may not be what the file means (see :class:`SeriesFile`)."""
     path = Path(path)
     _check_file(path, SERIES_SUFFIXES, "a series task")
-    data, header = (_load_npy(path), None) if path.suffix.lower() == ".npy" else _load_csv(path)
+    data, header, warning = (_load_npy(path), None, "") if path.suffix.lower() == ".npy" else _load_csv(path)
     names = None if header is None else tuple(name or f"#{k + 1}" for k, name in enumerate(header))
     n, f = data.shape
     if n < min_rows:
         hint = " (rows are time steps: is it transposed?)" if f >= min_rows else ""
         raise DataError(f"{path}: has {n} rows, needs at least {min_rows}{hint}")
-    return data, names
+    return SeriesFile(data, names, warning)
 
 
-def _load_csv(path: Path) -> tuple[np.ndarray, list[str] | None]:
-    lines = _decode_utf8(path, _read_bytes(path)).split("\n")
+_LINE_END = re.compile(r"\r\n|\r|\n")  # Excel's "CSV (Macintosh)" ends lines with CR alone
+_DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+(?:[eE][+-]?\d+)?")
+#: How a spreadsheet or a logger writes a missing value (in any capitals)
+_MISSING = {"", "na", "n/a", "nan", "null", "none", "-", "?"}
+
+
+def _load_csv(path: Path) -> tuple[np.ndarray, list[str] | None, str]:
+    lines = _LINE_END.split(_decode_utf8(path, _read_bytes(path)))
     numbered = [(i + 1, line) for i, line in enumerate(lines) if line.strip() and not line.lstrip().startswith("#")]
     if not numbered:
         comments = any(line.lstrip().startswith("#") for line in lines)
         what = "has no data rows (only blank and # comment lines)" if comments else "file is empty"
         raise DataError(f"{path}: {what}")
     first = numbered[0][1]
-    delimiter = next((d for d in (",", "\t", ";") if d in first), ",")
+    present = [d for d in (",", "\t", ";") if d in first]
+    if "," in present and len(present) > 1:  # "1206,91;7,19": decimal commas between the columns
+        present.remove(",")
+    delimiter = present[0] if present else None
+    if delimiter is None:  # savetxt's blanks ("1.2e+03 7.1e+00"), or one column (a header "load kw")
+        sample = next((line.split() for _, line in numbered[:2] if all(map(_decimal, line.split()))), [])
+        delimiter = " " if len(sample) > 1 else ","
+    decimal_commas = delimiter != ","
+
+    def number(cell: str) -> float | None:
+        if decimal_commas and _DECIMAL_COMMA.fullmatch(cell):
+            cell = cell.replace(",", ".")
+        return float(cell) if _decimal(cell) else None
 
     def split(line: str) -> list[str]:
-        return [c.strip() for c in next(csv.reader([line], delimiter=delimiter))]
+        if delimiter == " ":
+            return line.split()
+        return [c.strip() for c in next(csv.reader([line], delimiter=delimiter))]  # (no CR left to stop it)
 
     rows = [(lineno, split(line)) for lineno, line in numbered]
     header: list[str] | None = None
     header_line = None
-    if not all(is_number(c) for c in rows[0][1]):
-        header, header_line = rows[0][1], rows[0][0]
+    if not all(number(c) is not None or c.lower() in _MISSING for c in rows[0][1]) or \
+            all(c.lower() in _MISSING for c in rows[0][1]):  # numbers with cells missing are data, not names:
+        header, header_line = rows[0][1], rows[0][0]  # "1206.91," is a first row whose second value is missing
         rows = rows[1:]
         if not rows:
             raise DataError(f"{path}: has a header line but no data rows")
@@ -182,21 +217,47 @@ def _load_csv(path: Path) -> tuple[np.ndarray, list[str] | None]:
     values = np.empty((len(rows), width), dtype=np.float64)
     for r, (lineno, cells) in enumerate(rows):
         if len(cells) != width and r == 0 and header_line is not None:  # the header is the odd one out
+            comma = delimiter == "," and len(cells) == 2 * width and all(cell.isdigit() for cell in cells)
+            hint = (": decimal commas? write it with '.' for decimals or ';' between columns" if comma else "")
             raise DataError(f"{path}: the header (line {header_line}) names {_count(width, 'column')}, "
-                            f"but line {lineno} has {_count(len(cells), 'field')}")
+                            f"but line {lineno} has {_count(len(cells), 'field')}{hint}")
         if len(cells) != width:
             raise DataError(f"{path}: line {lineno} has {_count(len(cells), 'field')}, expected {width}")
         for c, cell in enumerate(cells):
             col = f"column {c + 1}" + (f" ('{header[c]}')" if header is not None and header[c] else "")
             if not cell:
                 raise DataError(f"{path}: line {lineno}, {col} is empty")
-            if not is_number(cell):
+            v = number(cell)
+            if v is None:
                 raise DataError(f"{path}: line {lineno}, {col}: '{cell}' is not a number")
-            v = float(cell)
             if not math.isfinite(v):
                 raise DataError(f"{path}: line {lineno}, {col}: '{cell}' is not finite")
             values[r, c] = v
-    return values, header
+    return values, header, _decimal_comma_warning(path, delimiter, header, rows)
+
+
+def _decimal_comma_warning(path: Path, delimiter: str, header: list[str] | None,
+                           rows: list[tuple[int, list[str]]]) -> str:
+    """A warning where a comma-separated file with no header reads as two whole numbers a row, the
+    second always of the same two or more digits (or with a leading zero): one column written with
+    decimal commas ("1206,91", how a German or French spreadsheet saves it), read as two."""
+    if delimiter != "," or header is not None or len(rows[0][1]) != 2:
+        return ""
+    seconds = [cells[1] for _, cells in rows]
+    if not all(a.isdigit() and b.isdigit() for _, (a, b) in rows):
+        return ""
+    same = len({len(b) for b in seconds}) == 1 and len(seconds[0]) >= 2
+    if not (same or any(len(b) > 1 and b.startswith("0") for b in seconds)):
+        return ""
+    first = "{},{}".format(*rows[0][1])
+    return (f"{path} reads as two columns of whole numbers ({first} is {rows[0][1][0]} and {rows[0][1][1]}): "
+            f"if its commas are decimal points ({first.replace(',', '.')}), write it with '.' for decimals or "
+            "';' between columns")
+
+
+def _decimal(cell: str) -> bool:
+    """A number as a CSV writes one: what float() reads, but Python's own spellings ("1_206.5")."""
+    return "_" not in cell and is_number(cell)
 
 
 def _count(n: int, noun: str) -> str:

@@ -832,7 +832,7 @@ class SeriesTask(_WindowForecast):
 
     def _setup(self) -> None:
         path: Path = self.path
-        data, names = load_named_series(path)
+        data, names, read_warning = load_named_series(path)
         if len(data) < self.length + 1:
             hint = " (rows are time steps: is it transposed?)" if data.shape[1] >= self.length + 1 else ""
             raise DataError(f"{path}: has {len(data)} rows, needs at least {self.length + 1} for "
@@ -843,7 +843,7 @@ class SeriesTask(_WindowForecast):
         digest = hashlib.sha256(repr(data.shape).encode())
         digest.update(np.ascontiguousarray(data, dtype="<f8").tobytes())
         self.data_sha256 = digest.hexdigest()
-        self.data_warning = _row_counter_warning(path, data, names)
+        self.data_warning = read_warning or _row_counter_warning(path, data, names)
         if self.standardize:
             data, self.mean, self.std = _standardized(data, held_out_split(len(data), self.length + 1))
         self.largest = float(np.abs(data).max())  # of the values a model reads
