@@ -191,6 +191,9 @@ def test_bptt_shows_the_vanishing_curve(capsys):
     assert stream["jacobian_product"][-1] == 1.0 and stream["jacobian_chain"][-1] == 1.0
     code, out, _ = run(capsys, "bptt", "hello")
     assert code == 0 and "||dL/dh_t||" in out and "||dL/dh_1|| / ||dL/dh_T||" in out
+    # the columns say what they are: "||J_t|| > 1 at every step" read as "it explodes" while it vanished
+    assert "prod ||J||: their product over steps t+1..T, an upper bound on ||ds_T/ds_t||" in " ".join(out.split())
+    assert "(s = [h; c])" in out
 
 
 def test_names_and_paths_are_printed_as_they_are_not_as_markup(capsys):

@@ -625,6 +625,12 @@ def bptt(
         ratio = first / last if last > 0 else math.inf
         where = f"block {layer}" if lab.is_attention else f"layer {layer}{' reverse' if direction else ''}"
         _out_console().print(f"{where}: ||dL/dh_1|| / ||dL/dh_T|| = {_fmt(ratio, '.3e')}")
+    if jac is not None:  # "||J_t|| > 1 at every step, so it explodes" is what the columns alone invite
+        state = {"lstm": "[h; c]", "lru": "[Re h; Im h]"}.get(lab.spec.model.cell, "h")
+        _out_console().print(
+            f"||J_t||: the norm of the step Jacobian ds_t/ds_(t-1) (s = {state}); prod ||J||: their product "
+            "over steps t+1..T, an upper bound on ||ds_T/ds_t||, the chained Jacobian's own norm, which can "
+            "vanish while the bound grows", style="dim", markup=False, highlight=False)
 
 
 BPTT_T_WIDTH, BPTT_NUMBER_WIDTH = 8, 9  # the bptt table's step column (and frame); a number, 9.674e-02
