@@ -171,6 +171,23 @@ def test_a_run_moved_with_its_data_finds_the_data_where_it_sat_beside_the_run(ca
     assert code == 2 and "its data changed since" in err
 
 
+def test_a_moved_project_with_another_file_at_the_old_place_names_the_one_beside_the_run(capsys, tmp_path,
+                                                                                        series_run):
+    """The project moved whole, and a new file made where the old one was: the run read that one,
+    refused it as changed, and said only "restore it", though the file trained on sat beside the run."""
+    run_dir, csv, values = series_run
+    project = tmp_path.parent / f"{tmp_path.name}-moved"
+    shutil.move(tmp_path, project)
+    tmp_path.mkdir()
+    csv.write_text("".join(f"{v:.17g}\n" for v in values[::-1]), encoding="utf-8")  # other numbers, the old place
+    moved_run = project / run_dir.name
+    code, _, err = run(capsys, "bptt", moved_run)
+    (line,) = lines(err)
+    assert code == 2 and f"{csv}: its data changed since {moved_run} was trained" in line
+    assert line.endswith(f"; or, if {project / csv.name} (where it sat beside the run) is the file trained on, set "
+                         f"task.path to it in {moved_run / 'spec.toml'}")
+
+
 # ---------------------------------------------------------------------------- shipped data
 def test_a_run_on_shipped_data_names_the_file_as_the_presets_do(capsys, tmp_path, monkeypatch):
     """spec.toml says path = "tiny-shakespeare.txt", not where this install keeps it: read after

@@ -554,6 +554,11 @@ class RunDir:
         the same number of other characters would load without error and mean nothing."""
         where = getattr(task, "path", None) or self.path / SPEC
         advice = "restore it, or train a new run on it"
+        relative = saved.get("file_from_run")  # a project moved whole, another file made at the old place
+        beside = Path(os.path.normpath(self.path.resolve() / relative)) if isinstance(relative, str) else None
+        if beside is not None and beside != Path(where) and beside.is_file():
+            advice += (f"; or, if {beside} (where it sat beside the run) is the file trained on, set task.path to it "
+                       f"in {self.path / SPEC}")
         vocabulary = saved.get("vocabulary")
         if vocabulary is not None and vocabulary != "".join(getattr(task, "chars", ())):
             raise RunDirError(f"{where}: its characters changed since {self.path} was trained "
