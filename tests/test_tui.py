@@ -1358,6 +1358,32 @@ def test_o_names_a_bad_target_inline_and_warns_of_unsaved_steps(tmp_path, monkey
     drive(check, target="hello")
 
 
+def test_the_open_dialog_tells_runs_on_other_files_apart_by_the_files_names(tmp_path, monkeypatch):
+    """Runs of one spec trained on different CSVs read "H=16, path=/tm…": the part that differed cut off."""
+    from rnnlab.spec import load_spec
+    from rnnlab.train import RunDir, Trainer, train_run
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("load.csv", "temperature.csv"):
+        (tmp_path / "a-long-folder-name-for-the-data").mkdir(exist_ok=True)
+        data = tmp_path / "a-long-folder-name-for-the-data" / name
+        data.write_text("".join(f"{k % 7 + 0.5 * (name == 'load.csv')}\n" for k in range(60)))
+        spec = tmp_path / "s.toml"
+        spec.write_text(f'name = "mine"\n[task]\nkind = "series"\npath = "{data}"\nlength = 5\n'
+                        '[model]\ncell = "rnn"\nhidden_size = 4\n[train]\nsteps = 2\n')
+        loaded = load_spec(spec)
+        train_run(RunDir.create(tmp_path / "runs" / name.removesuffix(".csv"), loaded), Trainer(loaded), 2)
+
+    async def check(app, pilot):
+        await pilot.press("o")
+        await wait_for(pilot, lambda: app.screen.query("#open-input"))
+        await pilot.pause()
+        text = screen_text(app)
+        assert "path=load.csv" in text and "path=temperature.csv" in text, text
+
+    drive(check, target="hello", size=(160, 40))
+
+
 @pytest.mark.parametrize("size", [(60, 20), (200, 40)])
 def test_the_open_dialog_grows_to_its_rows_and_keeps_its_last_line_under_a_warning(tmp_path, monkeypatch, size):
     """A 110-cell dialog cut every run's row before its H, on any terminal (two runs told apart only by

@@ -487,11 +487,19 @@ def open_choices(folders: Sequence[Path], columns: int = 0) -> list[tuple[str, T
     names = preset_names()
     room = max(OPEN_NAME_CELLS, columns - OPEN_FRAME_CELLS - OPEN_ROW_CELLS)
     width = min(max(map(len, [str(r.path) for r in listed] + names)) + 2, room)  # + ./
+    def setting(run, key: str) -> str:
+        value = run.spec.get(key)
+        if key == "task.path" and isinstance(value, str):  # the file's name, where it tells the runs apart:
+            others = {Path(str(r.spec.get(key))).name for r in listed if r.name == run.name}  # a cut path
+            if len(others) == len({str(r.spec.get(key)) for r in listed if r.name == run.name}):  # showed "/tm…"
+                return Path(value).name
+        return setting_text(value)
+
     choices = []
     for run in listed:
         step = "" if run.step is None else f"step {run.step}" + ("" if run.steps is None else f"/{run.steps}")
         loss = (run.eval or {}).get("loss")
-        varied = "".join(f", {key.rpartition('.')[2]}={setting_text(run.spec.get(key))}"
+        varied = "".join(f", {key.rpartition('.')[2]}={setting(run, key)}"
                          for key in differing.get(run.name, ())[:OPEN_SETTINGS])
         # how far it trained first: what tells runs of one experiment apart where a narrow dialog cuts the line
         about = (Text(clipped(f"damaged: {run.problem}", OPEN_ABOUT_CELLS), "red") if run.problem else
