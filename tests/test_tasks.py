@@ -816,8 +816,17 @@ def test_csv_files_as_spreadsheets_and_numpy_write_them_are_read_as_they_mean(tm
     as a header, then "line 3 is not a number"), Python's 1_206.5 (not a number in a CSV)."""
     assert load_series(write(tmp_path, "eu.csv", "Last;Temp\n1206,91;7,19\n1297,82;-8,1\n")).tolist() == \
         [[1206.91, 7.19], [1297.82, -8.1]]
-    assert load_series(write(tmp_path, "eu_tab.csv", "1206,91\t7,19\n1,5e3\t2\n")).tolist() == [[1206.91, 7.19],
-                                                                                                   [1500.0, 2.0]]
+    assert load_series(write(tmp_path, "eu_e.csv", "1206,91;7,19\n1,5e3;-2,5\n")).tolist() == [[1206.91, 7.19],
+                                                                                                 [1500.0, -2.5]]
+    # elsewhere a comma in a number may be an English thousand ("1,206" pasted from a spreadsheet)
+    assert "'1,206' is not a number" in data_error(load_series, write(tmp_path, "en.csv", "a\tb\n1,206\t7.5\n"))
+    # the delimiter is the data's, outside quotes: a header name may hold ';' or a tab (the review's)
+    quoted = '"visits; daily",day\n' + "".join(f"{10 + 3 * k},{k % 5}\n" for k in range(40))
+    data, names, _ = load_named_series(write(tmp_path, "quoted.csv", quoted))
+    assert data.tolist() == [[10 + 3 * k, k % 5] for k in range(40)] and names == ("visits; daily", "day")
+    assert load_series(write(tmp_path, "tab.csv", "a,b\t\n1,2\n3,4\n")).tolist() == [[1, 2], [3, 4]]
+    # pandas' to_csv: an unnamed index before integer labels is its header
+    assert load_named_series(write(tmp_path, "pd.csv", ",0,1\n0,0.5,2\n1,0.25,3\n"))[1] == ("#1", "0", "1")
     assert load_series(write(tmp_path, "cr.csv", "a,b\r1,2\r3,4\r")).tolist() == [[1, 2], [3, 4]]
     assert load_series(write(tmp_path, "mixed.csv", "a,b\r\n1,2\r3,4\n5,6")).tolist() == [[1, 2], [3, 4], [5, 6]]
     np.savetxt(tmp_path / "blanks.csv", [[1206.9, 7.2], [1297.8, 8.1]], header="load temp")
@@ -841,11 +850,14 @@ def test_a_first_row_of_numbers_with_a_value_missing_is_refused_not_taken_for_a_
 def test_one_column_written_with_decimal_commas_is_warned_of_where_it_reads_as_two(tmp_path):
     """1206,91 (one column, a German spreadsheet's decimal comma) trained as two signals, 1206 and
     91, with no word; with a header naming one column, the refusal says why."""
-    rows = "".join(f"{1200 + k},{k % 7}{k % 10}\n" for k in range(40))
+    rows = "".join(f"{1200 + 3 * k},{k % 7}{k % 10}\n" for k in range(40))
     task = make_task("series", {"path": str(write(tmp_path, "eu.csv", rows)), "length": 5})
-    assert task.data_warning.startswith(f"{tmp_path / 'eu.csv'} reads as two columns of whole numbers (1200,00 is "
-                                        "1200 and 00): if its commas are decimal points (1200.00)")
-    counts = "".join(f"{5 * k + 3},{3 * k}\n" for k in range(40))  # two columns of counts: widths vary, no warning
-    assert make_task("series", {"path": str(write(tmp_path, "counts.csv", counts)), "length": 5}).data_warning == ""
+    assert task.data_warning == ("eu.csv reads as two columns of whole numbers (1200,00 is 1200 and 00, and the "
+                                 "second column writes leading zeros): if its commas are decimal points (1200.00), "
+                                 "write it with '.' for decimals or ';' between columns")
+    for counts in ("".join(f"{5 * k + 3},{100 + 23 * k}\n" for k in range(40)),  # counts of equal widths
+                   "".join(f"{k + 1},{10 + k % 25}\n" for k in range(40))):  # day, temperature: the day counts rows
+        task = make_task("series", {"path": str(write(tmp_path, "counts.csv", counts)), "length": 5})
+        assert "decimal" not in task.data_warning
     headed = write(tmp_path, "headed.csv", "load\n" + rows)
     assert "names 1 column, but line 2 has 2 fields: decimal commas?" in data_error(load_series, headed)

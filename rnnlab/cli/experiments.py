@@ -630,7 +630,9 @@ def bptt(
         _out_console().print(
             f"||J_t||: the norm of the step Jacobian ds_t/ds_(t-1) (s = {state}); prod ||J||: their product "
             "over steps t+1..T, an upper bound on ||ds_T/ds_t||, the chained Jacobian's own norm, which can "
-            "vanish while the bound grows", style="dim", markup=False, highlight=False)
+            "vanish while the bound grows" + ("; a reverse direction's (r) run over steps 1..t-1 and bound "
+                                              "||ds_1/ds_t||" if lab.num_directions > 1 else ""),
+            style="dim", markup=False, highlight=False)
 
 
 BPTT_T_WIDTH, BPTT_NUMBER_WIDTH = 8, 9  # the bptt table's step column (and frame); a number, 9.674e-02

@@ -130,10 +130,10 @@ def load_series(path: str | Path, min_rows: int = 1) -> np.ndarray:
     """A numeric series ``(N, F)`` float64 from a ``.csv`` or ``.npy`` file: rows are time steps.
 
     CSV: comma-separated (tab, semicolon or, with none of those, blanks as numpy's ``savetxt``
-    writes them, are detected from the first lines; a file separated by semicolons, tabs or blanks
-    may write decimal commas, ``1206,91``, as European spreadsheets do), an optional one-line header
-    (a first row with no number in it), blank lines and comment lines (``#`` first) skipped; line
-    ends of any kind (LF, CRLF, CR). NPY: a 1-D (one feature) or 2-D real numeric array, read
+    writes them, are detected from the first data line; a semicolon-separated file may write decimal
+    commas, ``1206,91``, as European spreadsheets do), an optional one-line header (a first row that
+    is not all numbers, but for numbers with values missing, which is data; pandas' ``,0,1`` is a
+    header), blank lines and comment lines (``#`` first) skipped; line ends of any kind (LF, CRLF, CR). NPY: a 1-D (one feature) or 2-D real numeric array, read
     without pickle. Raises DataError for a missing file, a directory, another extension, an empty
     file, ragged rows, non-numeric or empty cells, NaN or infinity, or fewer than ``min_rows`` rows;
     each message names the line or row and the column.
@@ -167,6 +167,7 @@ def load_named_series(path: str | Path, min_rows: int = 1) -> SeriesFile:
 
 _LINE_END = re.compile(r"\r\n|\r|\n")  # Excel's "CSV (Macintosh)" ends lines with CR alone
 _DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+(?:[eE][+-]?\d+)?")
+_QUOTED = re.compile(r'"[^"]*"')
 #: How a spreadsheet or a logger writes a missing value (in any capitals)
 _MISSING = {"", "na", "n/a", "nan", "null", "none", "-", "?"}
 
@@ -178,15 +179,15 @@ def _load_csv(path: Path) -> tuple[np.ndarray, list[str] | None, str]:
         comments = any(line.lstrip().startswith("#") for line in lines)
         what = "has no data rows (only blank and # comment lines)" if comments else "file is empty"
         raise DataError(f"{path}: {what}")
-    first = numbered[0][1]
-    present = [d for d in (",", "\t", ";") if d in first]
-    if "," in present and len(present) > 1:  # "1206,91;7,19": decimal commas between the columns
-        present.remove(",")
-    delimiter = present[0] if present else None
+    # the delimiter as a data line writes it (the second line: the first may be a header, whose names
+    # may hold any character), outside quotes; ';' first: between columns, where commas are decimal
+    # commas, as a European spreadsheet saves a CSV ("1206,91;7,19")
+    data_line = _QUOTED.sub("", numbered[1][1] if len(numbered) > 1 else numbered[0][1])
+    delimiter = next((d for d in (";", "\t", ",") if d in data_line), None)
     if delimiter is None:  # savetxt's blanks ("1.2e+03 7.1e+00"), or one column (a header "load kw")
-        sample = next((line.split() for _, line in numbered[:2] if all(map(_decimal, line.split()))), [])
-        delimiter = " " if len(sample) > 1 else ","
-    decimal_commas = delimiter != ","
+        words = next((line.split() for _, line in numbered[:2] if all(map(_decimal, line.split()))), [])
+        delimiter = " " if len(words) > 1 else ","
+    decimal_commas = delimiter == ";"  # (a tab file's "1,206" may be an English thousand: refused, as ever)
 
     def number(cell: str) -> float | None:
         if decimal_commas and _DECIMAL_COMMA.fullmatch(cell):
@@ -201,9 +202,12 @@ def _load_csv(path: Path) -> tuple[np.ndarray, list[str] | None, str]:
     rows = [(lineno, split(line)) for lineno, line in numbered]
     header: list[str] | None = None
     header_line = None
-    if not all(number(c) is not None or c.lower() in _MISSING for c in rows[0][1]) or \
-            all(c.lower() in _MISSING for c in rows[0][1]):  # numbers with cells missing are data, not names:
-        header, header_line = rows[0][1], rows[0][0]  # "1206.91," is a first row whose second value is missing
+    first = rows[0][1]
+    if not all(number(c) is not None or c.lower() in _MISSING for c in first) or \
+            all(c.lower() in _MISSING for c in first) or (not first[0] and all(c.isdigit() for c in first[1:])):
+        # a header: names, not numbers with values missing ("1206.91," is data, its second value gone),
+        # but pandas' to_csv, an index column unnamed before integer labels (",0,1", ",2019,2020")
+        header, header_line = first, rows[0][0]
         rows = rows[1:]
         if not rows:
             raise DataError(f"{path}: has a header line but no data rows")
@@ -239,20 +243,18 @@ def _load_csv(path: Path) -> tuple[np.ndarray, list[str] | None, str]:
 def _decimal_comma_warning(path: Path, delimiter: str, header: list[str] | None,
                            rows: list[tuple[int, list[str]]]) -> str:
     """A warning where a comma-separated file with no header reads as two whole numbers a row, the
-    second always of the same two or more digits (or with a leading zero): one column written with
-    decimal commas ("1206,91", how a German or French spreadsheet saves it), read as two."""
+    second with leading zeros ("1206,05"): one column written with decimal commas ("1206,91", how a
+    German or French spreadsheet saves it), read as two. A count or a reading never writes "05"."""
     if delimiter != "," or header is not None or len(rows[0][1]) != 2:
         return ""
-    seconds = [cells[1] for _, cells in rows]
     if not all(a.isdigit() and b.isdigit() for _, (a, b) in rows):
         return ""
-    same = len({len(b) for b in seconds}) == 1 and len(seconds[0]) >= 2
-    if not (same or any(len(b) > 1 and b.startswith("0") for b in seconds)):
+    if not any(len(b) > 1 and b.startswith("0") for _, (_, b) in rows):  # no count or reading writes "05"
         return ""
     first = "{},{}".format(*rows[0][1])
-    return (f"{path} reads as two columns of whole numbers ({first} is {rows[0][1][0]} and {rows[0][1][1]}): "
-            f"if its commas are decimal points ({first.replace(',', '.')}), write it with '.' for decimals or "
-            "';' between columns")
+    return (f"{path.name} reads as two columns of whole numbers ({first} is {rows[0][1][0]} and {rows[0][1][1]}, "
+            f"and the second column writes leading zeros): if its commas are decimal points "
+            f"({first.replace(',', '.')}), write it with '.' for decimals or ';' between columns")
 
 
 def _decimal(cell: str) -> bool:

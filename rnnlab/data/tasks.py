@@ -843,7 +843,7 @@ class SeriesTask(_WindowForecast):
         digest = hashlib.sha256(repr(data.shape).encode())
         digest.update(np.ascontiguousarray(data, dtype="<f8").tobytes())
         self.data_sha256 = digest.hexdigest()
-        self.data_warning = read_warning or _row_counter_warning(path, data, names)
+        self.data_warning = "; ".join(filter(None, (read_warning, _row_counter_warning(path, data, names))))
         if self.standardize:
             data, self.mean, self.std = _standardized(data, held_out_split(len(data), self.length + 1))
         self.largest = float(np.abs(data).max())  # of the values a model reads
