@@ -133,10 +133,11 @@ def load_series(path: str | Path, min_rows: int = 1) -> np.ndarray:
     writes them, are detected from the first data line; a semicolon-separated file may write decimal
     commas, ``1206,91``, as European spreadsheets do), an optional one-line header (a first row that
     is not all numbers, but for numbers with values missing, which is data; pandas' ``,0,1`` is a
-    header), blank lines and comment lines (``#`` first) skipped; line ends of any kind (LF, CRLF, CR). NPY: a 1-D (one feature) or 2-D real numeric array, read
-    without pickle. Raises DataError for a missing file, a directory, another extension, an empty
-    file, ragged rows, non-numeric or empty cells, NaN or infinity, or fewer than ``min_rows`` rows;
-    each message names the line or row and the column.
+    header), blank lines and comment lines (``#`` first) skipped; line ends of any kind (LF, CRLF,
+    CR). NPY: a 1-D (one feature) or 2-D real numeric array, read without pickle. Raises DataError
+    for a missing file, a directory, another extension, an empty file, ragged rows, non-numeric or
+    empty cells, NaN or infinity, or fewer than ``min_rows`` rows; each message names the line or
+    row and the column.
     """
     return load_named_series(path, min_rows)[0]
 
