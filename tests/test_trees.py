@@ -100,6 +100,9 @@ def test_sst_form_keeps_every_node_label():
     ("(a)", "a node with 1 child at column 1; every node of a binary tree has exactly 2 children"),
     ("(x (a b c))", "a node with 3 children at column 4"),
     ("(a ())", "an empty node '()' at column 4"),
+    # words run together by a comma: one word, not two ("(good,bad)" said only "1 child")
+    ("(good,bad)", "a node with 1 child at column 1; every node of a binary tree has exactly 2 children (blanks "
+                   "separate words: 'good,bad' is one word)"),
 ])
 def test_malformed_trees_name_the_problem_and_column(text, message):
     with pytest.raises(DataError) as info:

@@ -346,7 +346,10 @@ def _close_plain(where, open_col, items, left, right, words) -> int:
     if len(items) != 2:
         what = "an empty node '()'" if not items else \
             f"a node with {len(items)} child{'' if len(items) == 1 else 'ren'}"
-        raise _fail(where, f"{what} at column {open_col}; every node of a binary tree has exactly 2 children")
+        joined = next((words[item[1]] for item in items if item[0] == "node" and words[item[1]] is not None and
+                       any(mark in words[item[1]] for mark in ",;")), None)
+        hint = f" (blanks separate words: {joined!r} is one word)" if joined else ""
+        raise _fail(where, f"{what} at column {open_col}; every node of a binary tree has exactly 2 children{hint}")
     left.append(items[0][1])
     right.append(items[1][1])
     words.append(None)
