@@ -58,6 +58,16 @@ class Evaluation:
     accuracy: float | None
 
 
+def _draw(logits: np.ndarray, temperature: float, rng: np.random.Generator) -> int:
+    """A class drawn from softmax(logits / temperature). Shifted by the largest logit before the
+    division: logits / 1e-308 overflowed, inf - inf made the probabilities NaN, and sampling ended
+    in a traceback; now a temperature that small draws the most likely class, as its limit does."""
+    with np.errstate(over="ignore"):
+        z = (logits - logits.max()) / temperature
+    p = np.exp(z)
+    return int(rng.choice(len(p), p=p / p.sum()))
+
+
 def open_target(target: str | Path | Spec | None, device: str | None = None) -> tuple[Spec, RunDir | None]:
     """A preset name, a spec file or a run directory (or a Spec) -> (spec, run dir or None).
 
@@ -557,10 +567,7 @@ class Lab(StepCursor, TrainingControl):
         logits = out[-1, 0]
         generated = []
         while len(generated) < length and not should_stop():
-            z = logits / temperature
-            p = np.exp(z - z.max())
-            p /= p.sum()
-            nxt = int(rng.choice(vocab_size, p=p))
+            nxt = _draw(logits, temperature, rng)
             generated.append(nxt)
             out, state = self.model.step_outputs(eye[nxt][None, :], state)
             logits = out[0]
@@ -576,10 +583,7 @@ class Lab(StepCursor, TrainingControl):
         generated = []
         while len(generated) < length and not should_stop():
             out, _, _ = self.model.forward(eye[context][:, None, :])
-            z = out[-1, 0] / temperature
-            p = np.exp(z - z.max())
-            p /= p.sum()
-            nxt = int(rng.choice(len(p), p=p))
+            nxt = _draw(out[-1, 0], temperature, rng)
             generated.append(nxt)
             context = (context + [nxt])[-window:]
         return np.array(generated, np.int64)

@@ -307,6 +307,9 @@ def test_sample_generates_from_a_trained_character_model(capsys, tmp_path):
     code, out, err = run(capsys, "sample", run_dir, "--prime", "h", "--length", "4", "--temperature", "0.01")
     assert code == 0, err
     assert out.strip() == "hello"
+    for tiny in ("1e-308", "5e-324"):  # logits / T overflowed to inf, inf - inf: NaN and a traceback
+        code, out, err = run(capsys, "sample", run_dir, "--prime", "h", "--length", "4", "--temperature", tiny)
+        assert code == 0 and out.strip() == "hello" and err == "", err
     code, _, err = run(capsys, "sample", run_dir, "--prime", "x")
     assert code == 2 and "'x'" in one_line_error(err)
     code, out, err = run(capsys, "sample", run_dir, "--length", "4", "--temperature", "0.01")  # no newline in

@@ -861,3 +861,13 @@ def test_one_column_written_with_decimal_commas_is_warned_of_where_it_reads_as_t
         assert "decimal" not in task.data_warning
     headed = write(tmp_path, "headed.csv", "load\n" + rows)
     assert "names 1 column, but line 2 has 2 fields: decimal commas?" in data_error(load_series, headed)
+
+
+def test_characters_without_a_visible_width_get_a_visible_label():
+    """A combining accent floated over a blank bench step, a variation selector's step looked empty
+    (a text walkthrough's chat log): labels that show something, as a zero-width joiner's did."""
+    from rnnlab.data.text import display_char
+
+    assert display_char("\u0301") == "\u25cc\u0301"  # the accent on a dotted circle
+    assert display_char("\ufe0f") == "\\ufe0f" and display_char("\u200d") == "\\u200d"
+    assert [display_char(c) for c in "a李\n \t"] == ["a", "李", "⏎", "␣", "⇥"]

@@ -19,10 +19,15 @@ _SHOWN = {"\n": "⏎", "\t": "⇥", " ": "␣", "\r": "␍"}
 
 
 def display_char(c: str) -> str:
-    """A character as one visible label: ``⏎`` newline, ``␣`` space, ``⇥`` tab, escapes for other controls."""
+    """A character as one visible label: ``⏎`` newline, ``␣`` space, ``⇥`` tab, a combining mark on a
+    dotted circle (``◌́``), escapes for other controls and for the invisible rest (a variation
+    selector, a zero-width joiner: ``\ufe0f``), whose step looked empty on the bench."""
     if c in _SHOWN:
         return _SHOWN[c]
-    return c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+    if unicodedata.combining(c) and c.isprintable():
+        return "\u25cc" + c
+    invisible = unicodedata.category(c) in ("Mn", "Me", "Cf")  # (a variation selector is Mn, combining 0)
+    return c if c.isprintable() and not invisible else c.encode("unicode_escape").decode("ascii")
 
 
 #: What a typed line may write for the characters it cannot hold.
