@@ -991,6 +991,29 @@ def test_training_to_the_end_updates_every_view():
     drive(check)
 
 
+@pytest.mark.parametrize("target, pasted, field, steps", [
+    ("text", "the cat\r\nsat\n", "the cat⏎sat", 10),  # a text: each line break a newline, as ⏎ types it
+    ("sine", "0.1\n0.5\n0.9\n", "0.1 0.5 0.9", 2),  # numbers: a separator
+])
+def test_a_paste_into_the_typing_dialog_keeps_every_line(target, pasted, field, steps):
+    """textual's Input kept the first line of a paste: a pasted poem or column of numbers lost the
+    rest, with no word (a text walkthrough's finding)."""
+    from textual import events
+
+    async def check(app, pilot):
+        await pilot.press("i")
+        await wait_for(pilot, lambda: app.screen.query("#prompt-input"))
+        typing = app.screen.query_one("#prompt-input")
+        typing.post_message(events.Paste(pasted))
+        await pilot.pause()
+        assert typing.value == field
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.lab.sequence_typed and not app.computing)
+        assert app.lab.steps == steps
+
+    drive(check, target=target)
+
+
 def test_keys_typed_faster_than_a_dialog_draws_land_in_it():
     """e then 99 in one burst (a paste, tmux send-keys): the 9s reached the lab's screen before e's
     binding pushed the form, and were lost; the form showed hidden size 16."""

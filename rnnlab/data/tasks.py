@@ -392,6 +392,11 @@ class _TypedForecast:
         """Persistence (``y_t = x_t``, the input as read, noise and all) on ``batch``."""
         return masked_mse(batch.x, batch) if batch.x.shape == batch.y.shape else None
 
+    def typing_line_break(self) -> str:
+        """What a line break pasted into the typing field becomes: a step's end (one row of a
+        multi-column series a line, as a CSV writes it), else a separator between numbers."""
+        return "; " if self.input_size > 1 else " "
+
     def typing_prompt(self) -> str:
         if self.input_size == 1:
             return f"Type numbers{self.typing_scale}: the network reads them and predicts each next one"

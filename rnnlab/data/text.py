@@ -73,6 +73,13 @@ class CharTask(Task):
                          for raw, label, name in (("\n", "⏎", "newline"), ("\t", "⇥", "tab"))
                          if raw in self._index and label not in self._index)
 
+    def typing_line_break(self) -> str:
+        """What a line break pasted into the one-line typing field becomes: the newline as the field
+        types it (``⏎``, else ``\\n``), else the newline itself (refused as unknown where the text has none)."""
+        if "\n" in self._index and "⏎" not in self._index:
+            return "⏎"
+        return "\\n" if "\\n" in self._escapes else "\n"
+
     def typing_prompt(self) -> str:
         """The typing dialog's title: what to type, what the network does with it, how to type a newline."""
         hint = self.typing_hint()

@@ -817,8 +817,9 @@ class LabApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App[None]
                               self._forward_macs(batch.T, batch.B))
 
         # what to type and an example come from the task (characters, bits, values, ...)
-        self.push_screen(PromptScreen(lab.task.typing_prompt(), "", accept, placeholder=lab.task.typing_placeholder()),
-                         read)
+        line_break = getattr(lab.task, "typing_line_break", lambda: " ")()  # what a pasted line's end types
+        self.push_screen(PromptScreen(lab.task.typing_prompt(), "", accept, placeholder=lab.task.typing_placeholder(),
+                                      line_break=line_break), read)
 
     @refused_while_computing
     def action_edit(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Callable
@@ -10,7 +11,7 @@ from typing import Any, Callable
 from rich.table import Table
 from rich.text import Text
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
@@ -67,23 +68,51 @@ class HelpScreen(ModalScreen[None]):
             yield Static("\nClick a heatmap column to move the time cursor there. Esc closes this.", classes="dim")
 
 
+class PastingInput(Input):
+    """A one-line field that keeps every line of a paste, each line break written ``line_break``
+    (a typed sequence's newline, ``⏎``; a separator between numbers): textual's Input keeps the
+    first line alone, and a pasted poem or column of numbers lost all but its first line, unsaid."""
+
+    def __init__(self, *args, line_break: str, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.line_break = line_break
+
+    def _on_paste(self, event: events.Paste) -> None:
+        event.prevent_default()  # Input._on_paste, next in the MRO, would insert the first line again
+        event.stop()
+        if not event.text:
+            return
+        text = self.line_break.join(re.split(r"\r\n|\r|\n", event.text.removesuffix("\n").removesuffix("\r")))
+        if self.selection.is_empty:
+            self.insert_text_at_cursor(text)
+        else:
+            self.replace(text, *self.selection)
+
+
 class PromptScreen(ModalScreen[Any]):
     """One line of input; ``accept(value)`` returns the result or raises UserError shown inline.
 
     A file prompt's ``accept`` refuses an existing file with :class:`TargetExistsError`; Enter again
-    on the same name calls ``accept(value, replace=True)``, so nothing is overwritten unasked."""
+    on the same name calls ``accept(value, replace=True)``, so nothing is overwritten unasked.
+    ``line_break``: what a pasted line break becomes (None: a paste keeps its first line, as a
+    file name should)."""
 
     BINDINGS = [Binding("escape", "cancel", "cancel")]
 
-    def __init__(self, title: str, value: str, accept, placeholder: str = "") -> None:
+    def __init__(self, title: str, value: str, accept, placeholder: str = "", line_break: str | None = None) -> None:
         super().__init__()
         self._title, self._value, self._accept, self._placeholder = title, value, accept, placeholder
+        self._line_break = line_break
         self._existing: str | None = None  # the name just refused as an existing file
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(self._title, classes="dialog-title")
-            yield Input(value=self._value, placeholder=self._placeholder, id="prompt-input")
+            if self._line_break is None:
+                yield Input(value=self._value, placeholder=self._placeholder, id="prompt-input")
+            else:
+                yield PastingInput(value=self._value, placeholder=self._placeholder, id="prompt-input",
+                                   line_break=self._line_break)
             yield Label("", id="prompt-error", classes="error", markup=False)  # it may quote what was typed
             yield Label("Enter to apply, Esc to cancel", classes="dim")
 
