@@ -810,6 +810,12 @@ def parse_spec(text: str, *, source: str, base_dir: Path | None, saved: bool = F
     if not data:
         raise SpecError("", f"{source} is empty: a spec needs at least one field, a [task] table say "
                             "(see `rnnlab presets`)")
+    return spec_from_document(data, source=source, base_dir=base_dir, saved=saved)
+
+
+def spec_from_document(data: Mapping[str, Any], *, source: str, base_dir: Path | None,
+                       saved: bool = False) -> Spec:
+    """A parsed spec file's fields as a validated :class:`Spec`, errors naming ``source``."""
     try:
         return Spec.from_mapping(data, source=source, base_dir=base_dir, saved=saved)
     except DataFileError as exc:

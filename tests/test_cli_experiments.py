@@ -1108,3 +1108,21 @@ def test_tui_with_set_hands_the_lab_the_edited_spec(capsys, monkeypatch):
     assert isinstance(spec, Spec) and (spec.name, spec.model.cell, spec.model.hidden_size) == ("hello-gru", "gru", 6)
     code, _, err = run(capsys, "tui", "hello")
     assert code == 0 and opened[-1] == "hello"  # without --set, the name (a run directory's path, too)
+
+
+def test_set_fixes_the_task_fields_a_spec_file_fails_on(capsys, tmp_path, monkeypatch):
+    """`rnnlab train tiny.toml --set task.length=2` said the spec's own length 25 was too long for
+    its 3-character text: the file was checked alone before --set changed it (a text walkthrough)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tiny.txt").write_text("abcab")
+    (tmp_path / "tiny.toml").write_text('[task]\nkind = "text"\npath = "tiny.txt"\nlength = 25\n[train]\nsteps = 2\n')
+    (tmp_path / "gone.toml").write_text('[task]\nkind = "text"\npath = "gone.txt"\nlength = 2\n[train]\nsteps = 2\n')
+    code, _, err = run(capsys, "train", "tiny.toml", "--set", "task.length=2", "--out", "r1")
+    assert code == 0, err
+    assert "length = 2\n" in (tmp_path / "r1" / "spec.toml").read_text()
+    code, out, err = run(capsys, "bptt", "gone.toml", "--set", "task.path=tiny.txt", "--json", "--no-jacobians")
+    assert code == 0 and json.loads(out)["steps"] == 2, err
+    code, _, err = run(capsys, "train", "tiny.toml", "--set", "task.length=30", "--out", "r2")  # still too long:
+    assert code == 2 and "needs at least 31 for length = 30" in one_line_error(err)  # named as --set made it
+    code, _, err = run(capsys, "train", "tiny.toml", "--out", "r3")
+    assert code == 2 and "needs at least 26 for length = 25" in one_line_error(err)

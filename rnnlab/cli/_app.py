@@ -344,12 +344,41 @@ def _with_sets(spec, sets: list[str] | None, flags: Mapping[str, tuple[str, Any]
             raise UserError(f"--set {exc}" if field in sets_given else str(exc)) from None
 
 
+def load_with_sets(target: str, sets: list[str] | None, flags: Mapping[str, tuple[str, Any]] = {}):
+    """``load_spec(target)``; where a spec file's own task fields fail on its data (a text shorter
+    than its length, a file gone) and ``--set`` changes a task field, the file's fields with the
+    sets' task fields in them, loaded in one: "--set task.length=2" could not fix what it was given
+    for, as the file was checked alone first."""
+    from ..errors import SpecError
+    from ..spec import load_spec, spec_from_document, spec_toml
+
+    try:
+        return load_spec(target)
+    except SpecError as exc:
+        task_sets = {field: value for field, (value, _) in _overrides(sets, flags).items() if field.startswith("task.")}
+        path = Path(target)
+        if not exc.field.startswith("task") or not task_sets or path.suffix != ".toml" or not path.is_file():
+            raise
+        data = spec_toml(path.read_text(encoding="utf-8"))
+        table = data.setdefault("task", {})
+        if not isinstance(table, dict) or "kind" in task_sets:  # another task: its own fields, as --set makes it
+            raise
+        table.update({field.removeprefix("task."): value for field, value in task_sets.items()})
+        return spec_from_document(data, source=str(path), base_dir=path.resolve().parent)
+
+
 def spec_with_sets(target: str | None, sets: list[str] | None, device: str | None = None):
     """``open_target(target)``: (spec, run or None), the spec with the ``--set`` fields and
     ``device`` changed, which a run directory refuses (its weights were trained with its own spec)."""
+    from ..errors import SpecError
     from ..lab import open_target
 
-    spec, run = open_target(target, device)
+    try:
+        spec, run = open_target(target, device)
+    except SpecError:
+        if not sets or target is None:
+            raise
+        spec, run = open_target(load_with_sets(target, sets), device)
     if not sets:
         return spec, run
     if run is not None:

@@ -22,8 +22,8 @@ import typer
 
 from ..errors import UserError
 from ._app import (SEED_MAX, _compile_notices, _exit_for_training_status, _json_float, _message, _out_console,
-                   _print_json, _progress, _set_option, _with_sets, app, nonempty_path, open_lab, spec_with_sets,
-                   write_out)
+                   _print_json, _progress, _set_option, _with_sets, app, load_with_sets, nonempty_path, open_lab,
+                   spec_with_sets, write_out)
 
 #: The spec's limits (rnnlab.spec.STEPS_MAX, TRUNCATE_MAX), written here so that --help shows them without
 #: importing the spec (and numba); tests keep them equal.
@@ -429,7 +429,7 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
             ("train.steps", "--steps", steps), ("seed", "--seed", seed), ("model.device", "--device", device))
             if value is not None}
         # one edit: no order between them
-        spec = _with_sets(load_spec("hello" if target is None else target), sets, flags)
+        spec = _with_sets(load_spec("hello") if target is None else load_with_sets(target, sets, flags), sets, flags)
         task = spec.make_task()
         try:
             spec.check_memory(task)
