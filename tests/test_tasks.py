@@ -871,3 +871,12 @@ def test_characters_without_a_visible_width_get_a_visible_label():
     assert display_char("\u0301") == "\u25cc\u0301"  # the accent on a dotted circle
     assert display_char("\ufe0f") == "\\ufe0f" and display_char("\u200d") == "\\u200d"
     assert [display_char(c) for c in "a李\n \t"] == ["a", "李", "⏎", "␣", "⇥"]
+
+
+def test_a_latin1_text_is_told_how_to_become_utf8(tmp_path):
+    """"not valid UTF-8 (byte 3: 0xe9)" said what, not why nor what to do (a text walkthrough's
+    Latin-1 file); UTF-16 already got its hint."""
+    (tmp_path / "notes.txt").write_bytes("café au lait, 20°\n".encode("latin-1"))
+    message = data_error(load_text, tmp_path / "notes.txt")
+    assert message.endswith("not valid UTF-8 (byte 3: 0xe9); if it is Latin-1 or Windows-1252 (0xe9 is 'é' there), "
+                            "save it as UTF-8: iconv -f cp1252 -t utf-8 notes.txt > notes-utf8.txt")

@@ -1014,6 +1014,26 @@ def test_a_paste_into_the_typing_dialog_keeps_every_line(target, pasted, field, 
     drive(check, target=target)
 
 
+def test_a_zero_width_joiner_typed_into_the_typing_dialog_is_kept(tmp_path):
+    """👨‍👩‍👧 typed by an emoji picker lost both joiners (Input drops what is not "printable"), and the
+    network read three people where the text held one family."""
+    from textual import events
+
+    (tmp_path / "family.txt").write_text("a\u200db " * 40, encoding="utf-8")
+    (tmp_path / "family.toml").write_text(f'[task]\nkind = "text"\npath = "{tmp_path / "family.txt"}"\nlength = 8\n')
+
+    async def check(app, pilot):
+        await pilot.press("i")
+        await wait_for(pilot, lambda: app.screen.query("#prompt-input"))
+        typing = app.screen.query_one("#prompt-input")
+        for character in "a\u200db":
+            typing.post_message(events.Key(character, character))
+        await pilot.pause()
+        assert typing.value == "a\u200db"
+
+    drive(check, target=str(tmp_path / "family.toml"))
+
+
 def test_keys_typed_faster_than_a_dialog_draws_land_in_it():
     """e then 99 in one burst (a paste, tmux send-keys): the 9s reached the lab's screen before e's
     binding pushed the form, and were lost; the form showed hidden size 16."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Callable
@@ -71,11 +72,25 @@ class HelpScreen(ModalScreen[None]):
 class PastingInput(Input):
     """A one-line field that keeps every line of a paste, each line break written ``line_break``
     (a typed sequence's newline, ``⏎``; a separator between numbers): textual's Input keeps the
-    first line alone, and a pasted poem or column of numbers lost all but its first line, unsaid."""
+    first line alone, and a pasted poem or column of numbers lost all but its first line, unsaid.
+    It also keeps the invisible characters typed (a zero-width joiner), which Input drops."""
 
     def __init__(self, *args, line_break: str, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.line_break = line_break
+
+    async def _on_key(self, event: events.Key) -> None:
+        # a zero-width joiner, a variation selector, a combining accent: text, though not "printable"
+        # (Input drops them), as an emoji picker or an input method types them, and a vocabulary holds them
+        character = event.character
+        if character and len(character) == 1 and not event.is_printable and \
+                unicodedata.category(character) in ("Cf", "Mn", "Me"):
+            event.prevent_default()
+            event.stop()
+            if self.selection.is_empty:
+                self.insert_text_at_cursor(character)
+            else:
+                self.replace(character, *self.selection)
 
     def _on_paste(self, event: events.Paste) -> None:
         event.prevent_default()  # Input._on_paste, next in the MRO, would insert the first line again
