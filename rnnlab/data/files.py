@@ -98,9 +98,10 @@ def _decode_utf8(path: Path, raw: bytes) -> str:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         if not hint and 0xa0 <= raw[e.start]:  # é, ü, ° in Windows' or Europe's one-byte encodings
+            converted = shlex.quote(path.stem + "-utf8" + path.suffix)
             hint = (f"; if it is Latin-1 or Windows-1252 (0x{raw[e.start]:02x} is "
                     f"'{bytes([raw[e.start]]).decode('cp1252')}' there), save it as UTF-8: "
-                    f"iconv -f cp1252 -t utf-8 {shlex.quote(path.name)} > {shlex.quote(path.stem + '-utf8' + path.suffix)}")
+                    f"iconv -f cp1252 -t utf-8 {shlex.quote(path.name)} > {converted}")
         raise DataError(f"{path}: not valid UTF-8 (byte {e.start}: 0x{raw[e.start]:02x}){hint}") from None
     if "\x00" in text:
         raise DataError(f"{path}: holds NUL bytes (the first at byte {raw.index(0)}), which text files do not{hint}")
