@@ -535,7 +535,8 @@ class Lab(StepCursor, TrainingControl):
         return "\n" if "\n" in self.task.chars else self.task.first_character()
 
     def sample(self, prime: str | None, length: int, temperature: float = 1.0, seed: int | None = None,
-               should_stop: Callable[[], bool] = lambda: False) -> str:
+               should_stop: Callable[[], bool] = lambda: False,
+               on_text: Callable[[str], None] = lambda text: None) -> str:
         """Generate ``length`` characters after ``prime`` (character tasks), drawing from
         softmax(logits / temperature); the prime's own characters are returned first. ``prime``
         None: a newline where the vocabulary has one (a text starts a line), else the training
@@ -544,7 +545,8 @@ class Lab(StepCursor, TrainingControl):
         A causal self-attention model re-reads its context at every step: the last ``task.length``
         characters (the length its positional encoding covers), a sliding window. A non-causal one
         or a bidirectional recurrent one (``bidirectional = true``) saw the future in training and
-        is refused. Once ``should_stop()`` is true it returns what it has generated so far."""
+        is refused. Once ``should_stop()`` is true it returns what it has generated so far.
+        ``on_text`` gets the prime, then each character as it is drawn (the CLI prints them so)."""
         if not hasattr(self.task, "encode"):
             raise UserError(f"the {self.task.kind} task is not a character model; sampling needs one")
         if prime is None:
@@ -558,22 +560,25 @@ class Lab(StepCursor, TrainingControl):
                             "step in training, so it cannot generate one character at a time")
         ids = self.task.encode(prime)
         prime = self.task.decode(ids)  # as the text it stands for: a typed \n is a newline
+        on_text(prime)
         vocab_size = self.task.input_size
         rng = np.random.default_rng(self.spec.seed if seed is None else seed)
         eye = np.eye(vocab_size)
         if self.is_attention:
-            return prime + self.task.decode(self._sample_attention(ids, length, temperature, rng, eye, should_stop))
+            drawn = self._sample_attention(ids, length, temperature, rng, eye, should_stop, on_text)
+            return prime + self.task.decode(drawn)
         out, state, _ = self.model.forward(eye[ids][:, None, :])
         logits = out[-1, 0]
         generated = []
         while len(generated) < length and not should_stop():
             nxt = _draw(logits, temperature, rng)
             generated.append(nxt)
+            on_text(self.task.chars[nxt])
             out, state = self.model.step_outputs(eye[nxt][None, :], state)
             logits = out[0]
         return prime + self.task.decode(np.array(generated, np.int64))
 
-    def _sample_attention(self, ids, length: int, temperature: float, rng, eye, should_stop) -> np.ndarray:
+    def _sample_attention(self, ids, length: int, temperature: float, rng, eye, should_stop, on_text) -> np.ndarray:
         """:meth:`sample` for self-attention: the whole window is read again for each character."""
         if not self.model.causal:
             raise UserError("this selfattention model is not causal (bidirectional = true): every step saw the "
@@ -585,6 +590,7 @@ class Lab(StepCursor, TrainingControl):
             out, _, _ = self.model.forward(eye[context][:, None, :])
             nxt = _draw(out[-1, 0], temperature, rng)
             generated.append(nxt)
+            on_text(self.task.chars[nxt])
             context = (context + [nxt])[-window:]
         return np.array(generated, np.int64)
 

@@ -1126,3 +1126,17 @@ def test_set_fixes_the_task_fields_a_spec_file_fails_on(capsys, tmp_path, monkey
     assert code == 2 and "needs at least 31 for length = 30" in one_line_error(err)  # named as --set made it
     code, _, err = run(capsys, "train", "tiny.toml", "--out", "r3")
     assert code == 2 and "needs at least 26 for length = 25" in one_line_error(err)
+
+
+def test_sample_writes_a_texts_control_characters_as_escapes_to_a_terminal_only(capsys, tmp_path, monkeypatch):
+    """A model of a text holding BEL and ESC wrote them raw to the terminal, which acts on them; a
+    pipe or a file still gets the text as it is."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ctrl.txt").write_text("ab\x07c\x1b" * 60, encoding="utf-8")
+    (tmp_path / "ctrl.toml").write_text('[task]\nkind = "text"\npath = "ctrl.txt"\nlength = 5\n[train]\nsteps = 2\n')
+    assert run(capsys, "train", "ctrl.toml", "--out", "r")[0] == 0
+    code, out, err = run(capsys, "sample", "r", "--prime", "a\x07b\x1b", "--length", "3")
+    assert code == 0 and out.startswith("a\x07b\x1b"), err
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    code, out, err = run(capsys, "sample", "r", "--prime", "a\x07b\x1b", "--length", "3")
+    assert code == 0 and out.startswith("a\\x07b\\x1b") and "\x07" not in out and "\x1b" not in out, err
