@@ -89,11 +89,11 @@ class CharTask(Task):
     def typing_placeholder(self) -> str:
         """The characters that may be typed, cut where the field could not show the whole list."""
         vocab = "".join(self.vocab)
-        if _cells(vocab) > PLACEHOLDER_CHARS:  # a placeholder wider than the field shows nothing of the list
-            while _cells(vocab) > PLACEHOLDER_CHARS - 1:
-                vocab = vocab[:-1]
-            vocab = f"{vocab}… ({len(self.vocab)})"
-        return f"characters from: {vocab}"
+        if _cells(vocab) <= PLACEHOLDER_CHARS:
+            return f"characters from: {vocab}"
+        while _cells(vocab) > PLACEHOLDER_CHARS - 1:  # wider than the field, it showed nothing of the list
+            vocab = vocab[:-1]
+        return f"{len(self.vocab)} characters: {vocab}…"  # the count first: at its end the field cut it off
 
     def encode(self, text: str) -> np.ndarray:
         """Class ids ``(len(text),)`` int64; DataError naming the first unknown character and its
