@@ -1126,6 +1126,13 @@ def test_set_fixes_the_task_fields_a_spec_file_fails_on(capsys, tmp_path, monkey
     assert code == 2 and "needs at least 31 for length = 30" in one_line_error(err)  # named as --set made it
     code, _, err = run(capsys, "train", "tiny.toml", "--out", "r3")
     assert code == 2 and "needs at least 26 for length = 25" in one_line_error(err)
+    # as on a spec that loads: .TOML too, and a text field's number taken as the text typed (a review's)
+    (tmp_path / "TINY.TOML").write_text((tmp_path / "tiny.toml").read_text())
+    assert run(capsys, "train", "TINY.TOML", "--set", "task.length=2", "--out", "r4")[0] == 0
+    (tmp_path / "h.toml").write_text('[task]\nkind = "hello"\ntext = "a"\n[train]\nsteps = 2\n')  # too short
+    code, _, err = run(capsys, "train", "h.toml", "--set", "task.text=1234", "--out", "r5")
+    assert code == 0, err
+    assert 'text = "1234"' in (tmp_path / "r5" / "spec.toml").read_text()
 
 
 def test_sample_writes_a_texts_control_characters_as_escapes_to_a_terminal_only(capsys, tmp_path, monkeypatch):

@@ -878,5 +878,24 @@ def test_a_latin1_text_is_told_how_to_become_utf8(tmp_path):
     Latin-1 file); UTF-16 already got its hint."""
     (tmp_path / "notes.txt").write_bytes("café au lait, 20°\n".encode("latin-1"))
     message = data_error(load_text, tmp_path / "notes.txt")
-    assert message.endswith("not valid UTF-8 (byte 3: 0xe9); if it is Latin-1 or Windows-1252 (0xe9 is 'é' there), "
-                            "save it as UTF-8: iconv -f cp1252 -t utf-8 notes.txt > notes-utf8.txt")
+    assert message.endswith(f"not valid UTF-8 (byte 3: 0xe9); if it is Latin-1 or Windows-1252 (0xe9 is 'é' there), "
+                            f"save it as UTF-8: iconv -f cp1252 -t utf-8 {tmp_path / 'notes.txt'} > "
+                            f"{tmp_path / 'notes-utf8.txt'}")
+    (tmp_path / "quotes.txt").write_bytes("“quoted” – €5\n".encode("cp1252"))  # Windows-1252's own 0x80-0x9f
+    assert "(0x93 is '“' there)" in data_error(load_text, tmp_path / "quotes.txt")
+    for name, raw in (("cut.txt", "ok €".encode()[:-1]), ("mixed.txt", "é ok \xff".encode() + b"\xff")):
+        (tmp_path / name).write_bytes(raw)  # UTF-8 cut short, a UTF-8 text with a bad byte: no such advice
+        assert "iconv" not in data_error(load_text, tmp_path / name)
+
+
+def test_an_unknown_character_in_a_text_with_escaped_labels_is_a_data_error_naming_it(tmp_path):
+    """encode's error relabelled the vocabulary's labels: '\\x0c' and '◌́' (several characters)
+    made unicodedata raise TypeError, which ended the lab (a review's finding)."""
+    (tmp_path / "t.txt").write_text("cafe\u0301 abc\x0c de\n" * 5, encoding="utf-8")
+    task = make_task("text", {"path": str(tmp_path / "t.txt"), "length": 5})
+    message = data_error(task.encode, "zz")
+    assert message.startswith("character 'z' at position 1 is not in the vocabulary (") and "\\x0c" in message
+    from rnnlab.data.text import display_char
+
+    assert display_char("\u0941") == "\u25cc\u0941"  # a Devanagari vowel sign: on its circle, not escaped
+    assert task.typing_line_break() == "⏎"

@@ -993,7 +993,7 @@ def test_training_to_the_end_updates_every_view():
 
 @pytest.mark.parametrize("target, pasted, field, steps", [
     ("text", "the cat\r\nsat\n", "the cat⏎sat", 10),  # a text: each line break a newline, as ⏎ types it
-    ("sine", "0.1\n0.5\n0.9\n", "0.1 0.5 0.9", 2),  # numbers: a separator
+    ("sine", "0.1\n0.5\n0.9\n\n\n", "0.1 0.5 0.9", 2),  # numbers: a separator (trailing blank lines: none)
 ])
 def test_a_paste_into_the_typing_dialog_keeps_every_line(target, pasted, field, steps):
     """textual's Input kept the first line of a paste: a pasted poem or column of numbers lost the
@@ -1012,6 +1012,28 @@ def test_a_paste_into_the_typing_dialog_keeps_every_line(target, pasted, field, 
         assert app.lab.steps == steps
 
     drive(check, target=target)
+
+
+def test_a_paste_of_lines_where_nothing_types_a_line_break_is_refused_in_the_dialog(tmp_path):
+    """A text holding '⏎' and a backslash of its own has no way to type a newline: a raw newline put
+    in the field broke the screen's drawing (a review's finding). The paste is refused, saying why."""
+    from textual import events
+
+    (tmp_path / "odd.txt").write_text("a⏎b\\c\n" * 40, encoding="utf-8")
+    (tmp_path / "odd.toml").write_text(f'[task]\nkind = "text"\npath = "{tmp_path / "odd.txt"}"\nlength = 8\n')
+
+    async def check(app, pilot):
+        await pilot.press("i")
+        await wait_for(pilot, lambda: app.screen.query("#prompt-input"))
+        typing = app.screen.query_one("#prompt-input")
+        typing.post_message(events.Paste("ab\nba"))
+        await pilot.pause()
+        assert typing.value == "" and "cannot be typed here" in str(app.screen.query_one("#prompt-error").render())
+        typing.post_message(events.Paste("ab⏎\n"))  # one line (its end types nothing): taken
+        await pilot.pause()
+        assert typing.value == "ab⏎"
+
+    drive(check, target=str(tmp_path / "odd.toml"))
 
 
 def test_a_zero_width_joiner_typed_into_the_typing_dialog_is_kept(tmp_path):

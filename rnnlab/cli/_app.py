@@ -322,7 +322,6 @@ def _with_sets(spec, sets: list[str] | None, flags: Mapping[str, tuple[str, Any]
     """``spec`` with the ``--set`` fields and the ``flags``' fields changed, in one edit
     (:func:`rnnlab.spec.edited`); a refused field is named as given ("--set model.hidden_size: ...").
     A text field given what TOML reads as something else (name=1e3, name=true) gets the text."""
-    from ..errors import SpecError
     from ..spec import edited
 
     sets_given = _overrides(sets, flags)
@@ -330,18 +329,27 @@ def _with_sets(spec, sets: list[str] | None, flags: Mapping[str, tuple[str, Any]
     values.update({field: value for field, (_, value) in flags.items()})
     if not values:
         return spec
+    return _as_typed_where_refused(lambda changed: edited(spec, changed), values, sets_given)
+
+
+def _as_typed_where_refused(build, values: dict[str, Any], given: Mapping[str, tuple[Any, str]]):
+    """``build(values)``; where a ``--set`` text field was given what TOML reads as something else
+    (name=1e3, name=true), again with the text as typed; a refused ``--set`` field named as given
+    ("--set model.hidden_size: ...")."""
+    from ..errors import SpecError
+
     retried: set[str] = set()
     while True:
         try:
-            return edited(spec, values)
+            return build(values)
         except SpecError as exc:
             field = exc.field
-            if field in sets_given and field not in retried and not isinstance(values[field], str) \
+            if field in given and field not in retried and not isinstance(values[field], str) \
                     and "expected a string" in str(exc):
-                values[field] = sets_given[field][1]  # the text as typed
+                values[field] = given[field][1]  # the text as typed
                 retried.add(field)
                 continue
-            raise UserError(f"--set {exc}" if field in sets_given else str(exc)) from None
+            raise UserError(f"--set {exc}" if field in given else str(exc)) from None
 
 
 def load_with_sets(target: str, sets: list[str] | None, flags: Mapping[str, tuple[str, Any]] = {}):
@@ -355,16 +363,20 @@ def load_with_sets(target: str, sets: list[str] | None, flags: Mapping[str, tupl
     try:
         return load_spec(target)
     except SpecError as exc:
-        task_sets = {field: value for field, (value, _) in _overrides(sets, flags).items() if field.startswith("task.")}
+        given = {field: pair for field, pair in _overrides(sets, flags).items() if field.startswith("task.")}
         path = Path(target)
-        if not exc.field.startswith("task") or not task_sets or path.suffix != ".toml" or not path.is_file():
+        if not exc.field.startswith("task") or not given or "task.kind" in given \
+                or path.suffix.lower() != ".toml" or not path.is_file():  # (another kind: its own fields, edited)
             raise
         data = spec_toml(path.read_text(encoding="utf-8"))
-        table = data.setdefault("task", {})
-        if not isinstance(table, dict) or "kind" in task_sets:  # another task: its own fields, as --set makes it
+        if not isinstance(data.get("task"), dict):
             raise
-        table.update({field.removeprefix("task."): value for field, value in task_sets.items()})
-        return spec_from_document(data, source=str(path), base_dir=path.resolve().parent)
+
+        def build(values: dict[str, Any]):
+            data["task"].update({field.removeprefix("task."): value for field, value in values.items()})
+            return spec_from_document(data, source=str(path), base_dir=path.resolve().parent)
+
+        return _as_typed_where_refused(build, {field: value for field, (value, _) in given.items()}, given)
 
 
 def spec_with_sets(target: str | None, sets: list[str] | None, device: str | None = None):

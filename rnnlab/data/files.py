@@ -97,11 +97,15 @@ def _decode_utf8(path: Path, raw: bytes) -> str:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        if not hint and 0xa0 <= raw[e.start]:  # é, ü, ° in Windows' or Europe's one-byte encodings
-            converted = shlex.quote(path.stem + "-utf8" + path.suffix)
-            hint = (f"; if it is Latin-1 or Windows-1252 (0x{raw[e.start]:02x} is "
-                    f"'{bytes([raw[e.start]]).decode('cp1252')}' there), save it as UTF-8: "
-                    f"iconv -f cp1252 -t utf-8 {shlex.quote(path.name)} > {converted}")
+        byte = raw[e.start]
+        one_byte = byte >= 0x80 and byte not in (0x81, 0x8d, 0x8f, 0x90, 0x9d)  # what Windows-1252 defines
+        if not hint and one_byte and raw[:e.start].isascii() and e.reason != "unexpected end of data":
+            # é, “, € as Windows' or Europe's one-byte encodings write them (not UTF-8 cut short, nor
+            # a UTF-8 text with one bad byte: converting those would garble their valid characters)
+            converted = path.with_name(path.stem + "-utf8" + path.suffix)
+            hint = (f"; if it is Latin-1 or Windows-1252 (0x{byte:02x} is '{bytes([byte]).decode('cp1252')}' "
+                    f"there), save it as UTF-8: iconv -f cp1252 -t utf-8 {shlex.quote(str(path))} > "
+                    f"{shlex.quote(str(converted))}")
         raise DataError(f"{path}: not valid UTF-8 (byte {e.start}: 0x{raw[e.start]:02x}){hint}") from None
     if "\x00" in text:
         raise DataError(f"{path}: holds NUL bytes (the first at byte {raw.index(0)}), which text files do not{hint}")

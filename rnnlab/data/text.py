@@ -24,10 +24,11 @@ def display_char(c: str) -> str:
     selector, a zero-width joiner: ``\ufe0f``), whose step looked empty on the bench."""
     if c in _SHOWN:
         return _SHOWN[c]
-    if unicodedata.combining(c) and c.isprintable():
+    if len(c) == 1 and (0xFE00 <= ord(c) <= 0xFE0F or 0xE0100 <= ord(c) <= 0xE01EF):  # variation selectors
+        return c.encode("unicode_escape").decode("ascii")
+    if len(c) == 1 and c.isprintable() and unicodedata.category(c) in ("Mn", "Me"):  # a mark: on its circle
         return "\u25cc" + c
-    invisible = unicodedata.category(c) in ("Mn", "Me", "Cf")  # (a variation selector is Mn, combining 0)
-    return c if c.isprintable() and not invisible else c.encode("unicode_escape").decode("ascii")
+    return c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
 
 
 #: What a typed line may write for the characters it cannot hold.
@@ -73,12 +74,13 @@ class CharTask(Task):
                          for raw, label, name in (("\n", "⏎", "newline"), ("\t", "⇥", "tab"))
                          if raw in self._index and label not in self._index)
 
-    def typing_line_break(self) -> str:
+    def typing_line_break(self) -> str | None:
         """What a line break pasted into the one-line typing field becomes: the newline as the field
-        types it (``⏎``, else ``\\n``), else the newline itself (refused as unknown where the text has none)."""
-        if "\n" in self._index and "⏎" not in self._index:
+        types it (``⏎``, else ``\\n``; a text without newlines refuses the ``⏎``, naming it); None where
+        nothing types one (the text holds ``⏎`` and a backslash of its own)."""
+        if "⏎" not in self._index:
             return "⏎"
-        return "\\n" if "\\n" in self._escapes else "\n"
+        return "\\n" if "\\n" in self._escapes else None
 
     def typing_prompt(self) -> str:
         """The typing dialog's title: what to type, what the network does with it, how to type a newline."""
@@ -107,8 +109,7 @@ class CharTask(Task):
             return np.fromiter((self._index[c] for c in text), dtype=np.int64, count=len(text))
         except KeyError:
             pos = next(i for i, c in enumerate(text) if c not in self._index)
-            known = ("".join(map(display_char, self.vocab)) if len(self.vocab) <= 100
-                     else f"{len(self.vocab)} characters")
+            known = "".join(self.vocab) if len(self.vocab) <= 100 else f"{len(self.vocab)} characters"  # (labels)
             escape = text[pos:pos + 2]
             if escape in _ESCAPES:  # an escape for a character this vocabulary lacks: say which
                 name = "a newline" if escape == "\\n" else "a tab"

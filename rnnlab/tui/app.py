@@ -819,7 +819,7 @@ class LabApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App[None]
         # what to type and an example come from the task (characters, bits, values, ...)
         line_break = getattr(lab.task, "typing_line_break", lambda: " ")()  # what a pasted line's end types
         self.push_screen(PromptScreen(lab.task.typing_prompt(), "", accept, placeholder=lab.task.typing_placeholder(),
-                                      line_break=line_break), read)
+                                      line_break=line_break, pastes_lines=True), read)
 
     @refused_while_computing
     def action_edit(self) -> None:

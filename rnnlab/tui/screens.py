@@ -15,6 +15,7 @@ from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.message import Message
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Select, Static
@@ -75,9 +76,16 @@ class PastingInput(Input):
     first line alone, and a pasted poem or column of numbers lost all but its first line, unsaid.
     It also keeps the invisible characters typed (a zero-width joiner), which Input drops."""
 
-    def __init__(self, *args, line_break: str, **kwargs) -> None:
+    class Refused(Message):
+        """A paste the field cannot hold; ``reason`` says why (the dialog shows it under the field)."""
+
+        def __init__(self, reason: str) -> None:
+            super().__init__()
+            self.reason = reason
+
+    def __init__(self, *args, line_break: str | None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.line_break = line_break
+        self.line_break = line_break  # None: nothing types one (a paste of several lines is refused)
 
     async def _on_key(self, event: events.Key) -> None:
         # a zero-width joiner, a variation selector, a combining accent: text, though not "printable"
@@ -95,9 +103,13 @@ class PastingInput(Input):
     def _on_paste(self, event: events.Paste) -> None:
         event.prevent_default()  # Input._on_paste, next in the MRO, would insert the first line again
         event.stop()
-        if not event.text:
+        lines = re.split(r"\r\n|\r|\n", event.text.rstrip("\r\n"))  # (its last line's end, or ends, types nothing)
+        if len(lines) > 1 and self.line_break is None:  # a raw newline in the field broke the screen's drawing
+            self.post_message(self.Refused("a pasted line break cannot be typed here: paste one line at a time"))
             return
-        text = self.line_break.join(re.split(r"\r\n|\r|\n", event.text.removesuffix("\n").removesuffix("\r")))
+        text = (self.line_break or "").join(lines)
+        if not text:
+            return
         if self.selection.is_empty:
             self.insert_text_at_cursor(text)
         else:
@@ -109,27 +121,33 @@ class PromptScreen(ModalScreen[Any]):
 
     A file prompt's ``accept`` refuses an existing file with :class:`TargetExistsError`; Enter again
     on the same name calls ``accept(value, replace=True)``, so nothing is overwritten unasked.
-    ``line_break``: what a pasted line break becomes (None: a paste keeps its first line, as a
-    file name should)."""
+    ``pastes_lines``: a paste keeps every line, each line break written ``line_break`` (None: one
+    cannot be typed, and a paste of several lines is refused); else it keeps its first line, as a
+    file name should."""
 
     BINDINGS = [Binding("escape", "cancel", "cancel")]
 
-    def __init__(self, title: str, value: str, accept, placeholder: str = "", line_break: str | None = None) -> None:
+    def __init__(self, title: str, value: str, accept, placeholder: str = "", line_break: str | None = "",
+                 pastes_lines: bool = False) -> None:
         super().__init__()
         self._title, self._value, self._accept, self._placeholder = title, value, accept, placeholder
-        self._line_break = line_break
+        self._line_break, self._pastes_lines = line_break, pastes_lines
         self._existing: str | None = None  # the name just refused as an existing file
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(self._title, classes="dialog-title")
-            if self._line_break is None:
+            if not self._pastes_lines:
                 yield Input(value=self._value, placeholder=self._placeholder, id="prompt-input")
             else:
                 yield PastingInput(value=self._value, placeholder=self._placeholder, id="prompt-input",
                                    line_break=self._line_break)
             yield Label("", id="prompt-error", classes="error", markup=False)  # it may quote what was typed
             yield Label("Enter to apply, Esc to cancel", classes="dim")
+
+    @on(PastingInput.Refused)
+    def _refused_paste(self, event: PastingInput.Refused) -> None:
+        self.query_one("#prompt-error", Label).update(event.reason)
 
     @on(Input.Changed)
     def _edited(self) -> None:
