@@ -662,6 +662,8 @@ def test_a_series_channels_are_named_by_the_csv_header(tmp_path):
     assert named.channels == ("t", "#2", "a very long column name")  # whole: views cut them to fit
     unnamed = make_task("series", {"path": str(write(tmp_path, "b.csv", rows)), "length": 5})
     assert unnamed.channels == ("#1", "#2", "#3")
+    single = "load_kw\n" + "".join(f"{t % 9}\n" for t in range(40))  # one column: its name was dropped
+    assert make_task("series", {"path": str(write(tmp_path, "c.csv", single)), "length": 5}).channels == ("load_kw",)
     assert make_task("series", {"path": "example-series.csv", "length": 5}).channels == ("signal", "lagged")
 
 

@@ -853,7 +853,7 @@ class SeriesTask(_WindowForecast):
             data, self.mean, self.std = _standardized(data, held_out_split(len(data), self.length + 1))
         self.largest = float(np.abs(data).max())  # of the values a model reads
         self._set_parts(data)
-        if names is not None and len(names) > 1:  # the header's names, not #1, #2, ...
+        if names is not None:  # the header's names, not #1, #2, ...; a single column's too ("input load_kw")
             self.channels = names
         if self.standardize:
             self.typing_scale = " (standardized, as the bench shows them)"
