@@ -244,6 +244,11 @@ def test_prompts_and_placeholders_name_what_to_type():
         example = task.typing_placeholder().removeprefix("e.g. ")
         assert len(example) <= 40 and task.sequence_from_text(example).B == 1, kind
     assert "[-1, 1]" in make_task("mackey-glass", {}).typing_prompt()
+    # a standardized series says how its file's units become the bench's (readings typed in kW read
+    # 1000 std out: a loss of 6.7e5, unexplained)
+    series = make_task("series", {"path": "example-series.csv", "length": 5})
+    assert "(standardized, as the bench shows them: (signal + 0.0110148) / 0.79799, (lagged + 0.00634773) / " \
+           "0.636942)" in series.typing_prompt()
 
 
 def test_a_wide_vocabulary_is_cut_to_the_fields_cells_not_its_characters(tmp_path):

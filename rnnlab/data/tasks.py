@@ -856,7 +856,13 @@ class SeriesTask(_WindowForecast):
         if names is not None:  # the header's names, not #1, #2, ...; a single column's too ("input load_kw")
             self.channels = names
         if self.standardize:
-            self.typing_scale = " (standardized, as the bench shows them)"
+            # the file's units to the bench's, where they fit the title: readings typed as the file
+            # writes them (1419 kW) read 1000 std out and gave a loss of 6.7e5 with no word why
+            names = self.channels or ("",) * self.n_features
+            scales = [f"({name + ' ' if name else 'x '}{'-' if m >= 0 else '+'} {abs(m):.6g}) / {d:.6g}"
+                      for name, m, d in zip(names, np.atleast_1d(self.mean), np.atleast_1d(self.std))]
+            shown = ", ".join(scales) if len(scales) <= 2 else f"{scales[0]}, ... ({len(scales)} columns)"
+            self.typing_scale = f" (standardized, as the bench shows them: {shown})"
 
     def beyond_float32(self) -> str:
         """Why a float32 model cannot read this series ("" when it can): values beyond float32's
