@@ -901,3 +901,15 @@ def test_an_unknown_character_in_a_text_with_escaped_labels_is_a_data_error_nami
 
     assert display_char("\u0941") == "\u25cc\u0941"  # a Devanagari vowel sign: on its circle, not escaped
     assert task.typing_line_break() == "⏎"
+
+
+def test_a_series_column_stepping_by_a_constant_is_warned_of_as_a_time_stamp(tmp_path):
+    """unix seconds (3600 an hour) trained as a signal, eval loss 0.166 against persistence's 0.038,
+    without a word: the row-counter warning only knew steps of 1 (a forecasting walkthrough)."""
+    rows = "".join(f"{1704067200 + 3600 * k},{(k * 7) % 11}.5\n" for k in range(40))
+    task = make_task("series", {"path": str(write(tmp_path, "hourly.csv", "unix_ts,load\n" + rows)), "length": 5})
+    assert task.data_warning == ("hourly.csv: column 1 ('unix_ts') steps by 3600 every row (1704067200, 1704070800, "
+                                 "...): a time stamp? It is read and forecast like a signal, and past the training "
+                                 "rows it takes values never trained on")
+    ramp_free = "".join(f"{(k * 7) % 11},{(k * 3) % 5}\n" for k in range(40))
+    assert make_task("series", {"path": str(write(tmp_path, "plain.csv", ramp_free)), "length": 5}).data_warning == ""

@@ -790,10 +790,11 @@ def _row_counter_warning(path: Path, data: np.ndarray, names: tuple[str, ...] | 
     header leaves that column unnamed), which a model would read and forecast like a signal."""
     if len(data) < 3:
         return ""
-    counting = (np.diff(data, axis=0) == 1).all(axis=0) & (data[0] == np.round(data[0]))
+    steps = np.diff(data, axis=0)
+    counting = (steps == 1).all(axis=0) & (data[0] == np.round(data[0]))
     counters = np.flatnonzero(counting).tolist()  # (one pass over the rows, however many columns)
     if not counters:
-        return ""
+        return _clock_warning(path, data, steps, names)
 
     def named(c: int) -> bool:  # load_named_series calls an unnamed column #k; pandas reads one back as Unnamed: 0
         return names is not None and names[c] not in (f"#{c + 1}", "Unnamed: 0")
@@ -810,6 +811,24 @@ def _row_counter_warning(path: Path, data: np.ndarray, names: tuple[str, ...] | 
         what = "columns " + ", ".join(str(c + 1) for c in counters) + " count the rows"
     return (f"{path.name}: {what}: read and forecast like a signal, though a step number carries none, and "
             "past the training rows it takes values never trained on")
+
+
+def _clock_warning(path: Path, data: np.ndarray, steps: np.ndarray, names: tuple[str, ...] | None) -> str:
+    """A warning ("" for none) naming the first column that steps by one constant every row from a
+    value of a million or more: a time stamp (unix seconds, 3600 an hour; milliseconds), which a model
+    reads and forecasts like a signal, and which past the training rows takes values never trained on.
+    (A small ramp, 0, 2, 4, ..., may be a signal: it is left alone.)"""
+    first = steps[0]
+    steady = (first != 0) & (np.abs(steps - first) <= 1e-9 * np.abs(first)).all(axis=0) & \
+        (np.abs(data).min(axis=0) >= 1e6)
+    if not steady.any():
+        return ""
+    c = int(np.flatnonzero(steady)[0])
+    name = f" ('{names[c]}')" if names is not None and names[c] != f"#{c + 1}" else ""
+    return (f"{path.name}: column {c + 1}{name} steps by {first[c]:.12g} every row ({data[0, c]:.12g}, "
+            f"{data[1, c]:.12g}, "
+            f"...): a time stamp? It is read and forecast like a signal, and past the training rows it takes "
+            "values never trained on")
 
 
 @register
