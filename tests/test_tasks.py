@@ -913,3 +913,25 @@ def test_a_series_column_stepping_by_a_constant_is_warned_of_as_a_time_stamp(tmp
                                  "rows it takes values never trained on")
     ramp_free = "".join(f"{(k * 7) % 11},{(k * 3) % 5}\n" for k in range(40))
     assert make_task("series", {"path": str(write(tmp_path, "plain.csv", ramp_free)), "length": 5}).data_warning == ""
+
+    def warning(name: str, text: str) -> str:
+        return make_task("series", {"path": str(write(tmp_path, name, text)), "length": 5}).data_warning
+
+    # beside pandas' index too; a 10 Hz logger's stamps (0.1 s at 1.7e9, a few ulps); milliseconds whole
+    indexed = ",ts,v\n" + "".join(f"{k},{1704067200 + 3600 * k},{(k * 7) % 11}\n" for k in range(40))
+    assert "pandas' index?" in warning("pd.csv", indexed) and "column 2 ('ts') steps by 3600" in warning("pd.csv",
+                                                                                                          indexed)
+    tenth = "".join(f"{1704067200 + k / 10:.1f},{(k * 7) % 11}\n" for k in range(40))
+    assert "column 1 steps by 0.1" in warning("hz.csv", tenth)
+    millis = "".join(f"{1704067200000 + 60000 * k},{(k * 7) % 11}\n" for k in range(40))
+    assert "steps by 60000 every row (1704067200000, 1704067260000, ...)" in warning("ms.csv", millis)
+
+
+def test_a_standardized_series_dialog_gives_the_mean_to_the_digits_its_spread_needs(tmp_path):
+    """Pressure at 101325.45 with a std of 0.03: the title said "- 101325", and a reading converted
+    with it landed 14 std off (a review's)."""
+    rows = "".join(f"{101325.4505 + 0.03 * ((k * 7) % 11 - 5)}\n" for k in range(40))
+    task = make_task("series", {"path": str(write(tmp_path, "p.csv", "p\n" + rows)), "length": 5})
+    mean = float(task.mean[0])
+    shown = task.typing_prompt().split("(p - ")[1].split(")")[0]
+    assert abs(float(shown) - mean) < 1e-3 * float(task.std[0])

@@ -1036,6 +1036,23 @@ def test_a_paste_of_lines_where_nothing_types_a_line_break_is_refused_in_the_dia
     drive(check, target=str(tmp_path / "odd.toml"))
 
 
+def test_a_column_name_with_brackets_is_shown_as_written_in_the_typing_dialog(tmp_path):
+    """The dialog's title read its text as markup: a column named "time[/s]" ended the lab with a
+    MarkupError, "load [kW]" lost its unit (a review's finding)."""
+    rows = "".join(f"{(k * 7) % 11},{(k * 3) % 5}.5\n" for k in range(60))
+    (tmp_path / "units.csv").write_text("time[/s],load [kW]\n" + rows)
+    (tmp_path / "units.toml").write_text(f'[task]\nkind = "series"\npath = "{tmp_path / "units.csv"}"\nlength = 5\n')
+
+    async def check(app, pilot):
+        await pilot.press("i")
+        await wait_for(pilot, lambda: app.screen.query("#prompt-input"))
+        await pilot.pause()
+        text = " ".join(screen_text(app).split())
+        assert "(time[/s] - 5" in text and "(load [kW] - 2" in text, text
+
+    drive(check, target=str(tmp_path / "units.toml"), size=(160, 40))
+
+
 def test_a_zero_width_joiner_typed_into_the_typing_dialog_is_kept(tmp_path):
     """👨‍👩‍👧 typed by an emoji picker lost both joiners (Input drops what is not "printable"), and the
     network read three people where the text held one family."""

@@ -784,6 +784,13 @@ def _standardized(data: np.ndarray, split: int) -> tuple[np.ndarray, np.ndarray,
     return out, mean, np.where(std > 0, std, 1.0)
 
 
+def _digits_for(mean: float, std: float) -> str:
+    """|mean| with the digits that keep it within a thousandth of ``std`` (101325.4505 where the std is
+    0.03: "101325" put typed readings 14 std off)."""
+    spread = abs(mean) / std if std > 0 and abs(mean) > 0 else 1.0
+    return f"{abs(mean):.{min(17, max(6, math.ceil(math.log10(spread)) + 4))}g}"
+
+
 def _row_counter_warning(path: Path, data: np.ndarray, names: tuple[str, ...] | None) -> str:
     """A warning ("" for none) naming the columns of ``data`` that count its rows (0, 1, 2, ... or
     from any start): a step number, or pandas' index (``to_csv`` without ``index=False``, whose
@@ -795,6 +802,12 @@ def _row_counter_warning(path: Path, data: np.ndarray, names: tuple[str, ...] | 
     counters = np.flatnonzero(counting).tolist()  # (one pass over the rows, however many columns)
     if not counters:
         return _clock_warning(path, data, steps, names)
+    clock = _clock_warning(path, data, steps, names, skip=counters)
+    return "; ".join(filter(None, (_counter_text(path, data, names, counters), clock)))
+
+
+def _counter_text(path: Path, data: np.ndarray, names: tuple[str, ...] | None, counters: list[int]) -> str:
+    """:func:`_row_counter_warning`'s words for the columns ``counters``."""
 
     def named(c: int) -> bool:  # load_named_series calls an unnamed column #k; pandas reads one back as Unnamed: 0
         return names is not None and names[c] not in (f"#{c + 1}", "Unnamed: 0")
@@ -813,20 +826,29 @@ def _row_counter_warning(path: Path, data: np.ndarray, names: tuple[str, ...] | 
             "past the training rows it takes values never trained on")
 
 
-def _clock_warning(path: Path, data: np.ndarray, steps: np.ndarray, names: tuple[str, ...] | None) -> str:
+def _clock_warning(path: Path, data: np.ndarray, steps: np.ndarray, names: tuple[str, ...] | None,
+                   skip: list[int] = ()) -> str:
     """A warning ("" for none) naming the first column that steps by one constant every row from a
     value of a million or more: a time stamp (unix seconds, 3600 an hour; milliseconds), which a model
     reads and forecasts like a signal, and which past the training rows takes values never trained on.
     (A small ramp, 0, 2, 4, ..., may be a signal: it is left alone.)"""
     first = steps[0]
-    steady = (first != 0) & (np.abs(steps - first) <= 1e-9 * np.abs(first)).all(axis=0) & \
-        (np.abs(data).min(axis=0) >= 1e6)
+    with np.errstate(invalid="ignore", over="ignore"):  # (values near float64's limit: their steps overflow)
+        largest = np.abs(data).max(axis=0)
+        tolerance = np.maximum(1e-9 * np.abs(first), 16 * np.finfo(np.float64).eps * largest)  # a 0.1 s step at 1.7e9
+        steady = (first != 0) & (np.abs(steps - first) <= tolerance).all(axis=0) & (np.abs(data).min(axis=0) >= 1e6)
+    steady[list(skip)] = False
     if not steady.any():
         return ""
     c = int(np.flatnonzero(steady)[0])
     name = f" ('{names[c]}')" if names is not None and names[c] != f"#{c + 1}" else ""
-    return (f"{path.name}: column {c + 1}{name} steps by {first[c]:.12g} every row ({data[0, c]:.12g}, "
-            f"{data[1, c]:.12g}, "
+
+    def shown(value: float, digits: int = 12) -> str:  # a millisecond stamp whole, not 1.7040672e+12
+        return str(int(value)) if value == round(value) and abs(value) < 1e18 else f"{value:.{digits}g}"
+
+    step = (data[-1, c] - data[0, c]) / (len(data) - 1)  # (two stamps near 1.7e9 differ by 0.0999999046)
+    return (f"{path.name}: column {c + 1}{name} steps by {shown(step, 6)} every row ({shown(data[0, c])}, "
+            f"{shown(data[1, c])}, "
             f"...): a time stamp? It is read and forecast like a signal, and past the training rows it takes "
             "values never trained on")
 
@@ -878,7 +900,7 @@ class SeriesTask(_WindowForecast):
             # the file's units to the bench's, where they fit the title: readings typed as the file
             # writes them (1419 kW) read 1000 std out and gave a loss of 6.7e5 with no word why
             names = self.channels or ("",) * self.n_features
-            scales = [f"({name + ' ' if name else 'x '}{'-' if m >= 0 else '+'} {abs(m):.6g}) / {d:.6g}"
+            scales = [f"({name + ' ' if name else 'x '}{'-' if m >= 0 else '+'} {_digits_for(m, d)}) / {d:.6g}"
                       for name, m, d in zip(names, np.atleast_1d(self.mean), np.atleast_1d(self.std))]
             shown = ", ".join(scales) if len(scales) <= 2 else f"{scales[0]}, ... ({len(scales)} columns)"
             self.typing_scale = f" (standardized, as the bench shows them: {shown})"

@@ -136,7 +136,7 @@ class PromptScreen(ModalScreen[Any]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self._title, classes="dialog-title")
+            yield Label(self._title, classes="dialog-title", markup=False)  # a column named "time [/s]"
             if not self._pastes_lines:
                 yield Input(value=self._value, placeholder=self._placeholder, id="prompt-input")
             else:
