@@ -747,7 +747,7 @@ def respelt_spec(text: str, spec: Spec) -> str:
         return whole
     if said == wanted:
         return text
-    old, new = _flat_fields(said), _flat_fields(wanted)
+    old, new = flat_fields(said), flat_fields(wanted)
     if old.keys() != new.keys():  # a field added or dropped: no one line to respell
         return whole
     changed = {key for key in new if old[key] != new[key]}
@@ -769,11 +769,12 @@ def respelt_spec(text: str, spec: Spec) -> str:
         return whole
 
 
-def _flat_fields(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat = {}
+def flat_fields(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A spec document's fields by dotted name: ``{"train.learning_rate": 0.01, ...}``."""
+    flat: dict[str, Any] = {}
     for key, value in data.items():
         if isinstance(value, Mapping):
-            flat.update(_flat_fields(value, f"{prefix}{key}."))
+            flat.update(flat_fields(value, f"{prefix}{key}."))
         else:
             flat[f"{prefix}{key}"] = value
     return flat

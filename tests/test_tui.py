@@ -991,6 +991,21 @@ def test_training_to_the_end_updates_every_view():
     drive(check)
 
 
+def spec_on(tmp_path: Path, name: str, kind: str, data: str, length: int) -> str:
+    """A spec file of a ``kind`` task (text, series) on ``data`` written to ``tmp_path/name``."""
+    (tmp_path / name).write_text(data, encoding="utf-8")
+    spec = tmp_path / f"{Path(name).stem}.toml"
+    spec.write_text(f'[task]\nkind = "{kind}"\npath = "{tmp_path / name}"\nlength = {length}\n')
+    return str(spec)
+
+
+async def typing_dialog(app, pilot):
+    """Open the lab's typing dialog (i); returns its field."""
+    await pilot.press("i")
+    await wait_for(pilot, lambda: app.screen.query("#prompt-input"))
+    return app.screen.query_one("#prompt-input")
+
+
 @pytest.mark.parametrize("target, pasted, field, steps", [
     ("text", "the cat\r\nsat\n", "the cat⏎sat", 10),  # a text: each line break a newline, as ⏎ types it
     ("sine", "0.1\n0.5\n0.9\n\n\n", "0.1 0.5 0.9", 2),  # numbers: a separator (trailing blank lines: none)
@@ -1001,9 +1016,7 @@ def test_a_paste_into_the_typing_dialog_keeps_every_line(target, pasted, field, 
     from textual import events
 
     async def check(app, pilot):
-        await pilot.press("i")
-        await wait_for(pilot, lambda: app.screen.query("#prompt-input"))
-        typing = app.screen.query_one("#prompt-input")
+        typing = await typing_dialog(app, pilot)
         typing.post_message(events.Paste(pasted))
         await pilot.pause()
         assert typing.value == field
@@ -1019,13 +1032,8 @@ def test_a_paste_of_lines_where_nothing_types_a_line_break_is_refused_in_the_dia
     in the field broke the screen's drawing (a review's finding). The paste is refused, saying why."""
     from textual import events
 
-    (tmp_path / "odd.txt").write_text("a⏎b\\c\n" * 40, encoding="utf-8")
-    (tmp_path / "odd.toml").write_text(f'[task]\nkind = "text"\npath = "{tmp_path / "odd.txt"}"\nlength = 8\n')
-
     async def check(app, pilot):
-        await pilot.press("i")
-        await wait_for(pilot, lambda: app.screen.query("#prompt-input"))
-        typing = app.screen.query_one("#prompt-input")
+        typing = await typing_dialog(app, pilot)
         typing.post_message(events.Paste("ab\nba"))
         await pilot.pause()
         assert typing.value == "" and "cannot be typed here" in str(app.screen.query_one("#prompt-error").render())
@@ -1033,24 +1041,21 @@ def test_a_paste_of_lines_where_nothing_types_a_line_break_is_refused_in_the_dia
         await pilot.pause()
         assert typing.value == "ab⏎"
 
-    drive(check, target=str(tmp_path / "odd.toml"))
+    drive(check, target=spec_on(tmp_path, "odd.txt", "text", "a⏎b\\c\n" * 40, 8))
 
 
 def test_a_column_name_with_brackets_is_shown_as_written_in_the_typing_dialog(tmp_path):
     """The dialog's title read its text as markup: a column named "time[/s]" ended the lab with a
     MarkupError, "load [kW]" lost its unit (a review's finding)."""
     rows = "".join(f"{(k * 7) % 11},{(k * 3) % 5}.5\n" for k in range(60))
-    (tmp_path / "units.csv").write_text("time[/s],load [kW]\n" + rows)
-    (tmp_path / "units.toml").write_text(f'[task]\nkind = "series"\npath = "{tmp_path / "units.csv"}"\nlength = 5\n')
 
     async def check(app, pilot):
-        await pilot.press("i")
-        await wait_for(pilot, lambda: app.screen.query("#prompt-input"))
+        await typing_dialog(app, pilot)
         await pilot.pause()
         text = " ".join(screen_text(app).split())
         assert "(time[/s] - 5" in text and "(load [kW] - 2" in text, text
 
-    drive(check, target=str(tmp_path / "units.toml"), size=(160, 40))
+    drive(check, target=spec_on(tmp_path, "units.csv", "series", "time[/s],load [kW]\n" + rows, 5), size=(160, 40))
 
 
 def test_a_zero_width_joiner_typed_into_the_typing_dialog_is_kept(tmp_path):
@@ -1058,19 +1063,14 @@ def test_a_zero_width_joiner_typed_into_the_typing_dialog_is_kept(tmp_path):
     network read three people where the text held one family."""
     from textual import events
 
-    (tmp_path / "family.txt").write_text("a\u200db " * 40, encoding="utf-8")
-    (tmp_path / "family.toml").write_text(f'[task]\nkind = "text"\npath = "{tmp_path / "family.txt"}"\nlength = 8\n')
-
     async def check(app, pilot):
-        await pilot.press("i")
-        await wait_for(pilot, lambda: app.screen.query("#prompt-input"))
-        typing = app.screen.query_one("#prompt-input")
+        typing = await typing_dialog(app, pilot)
         for character in "a\u200db":
             typing.post_message(events.Key(character, character))
         await pilot.pause()
         assert typing.value == "a\u200db"
 
-    drive(check, target=str(tmp_path / "family.toml"))
+    drive(check, target=spec_on(tmp_path, "family.txt", "text", "a\u200db " * 40, 8))
 
 
 def test_keys_typed_faster_than_a_dialog_draws_land_in_it():

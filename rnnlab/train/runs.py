@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RunDirError
-from ..spec import spec_toml
+from ..spec import flat_fields, spec_toml
 from .rundir import (CHECKPOINT, EVALS, METRICS, RUN_FILES, SPEC, SUMMARY, RunDir, _checkpoint_step, _is_number,
                      MODEL_SHAPE_FIELDS, _read_error, checkpoint_settings, is_run_dir, last_record, read_summary,
                      setting_changes, weights_lost_at)
@@ -171,7 +171,7 @@ def read_listing(path: Path) -> RunListing:
         status=status, loss=loss, eval=evaluated,
         eval_held_out=bool(summary.get("eval_held_out", True)) if summary else True,
         baseline=baseline if isinstance(baseline, dict) else None, updated=updated, problem=problem,
-        spec=_flattened(spec))
+        spec=flat_fields(spec))
 
 
 def _changed_model(path: Path, model: dict[str, Any]) -> str:
@@ -238,16 +238,6 @@ def setting_text(value: Any) -> str:
     if isinstance(value, bool):
         return str(value).lower()
     return repr(value) if isinstance(value, float) else str(value)
-
-
-def _flattened(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in table.items():
-        if isinstance(value, dict):
-            flat.update(_flattened(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 #: How much older (seconds) than the logs and checkpoint a summary may be and still describe them:
