@@ -714,15 +714,17 @@ def sample(
     with _compile_notices():
         lab = Lab.open(run.path, device=device)  # the run's device, or the CPU where its cuda is not usable
         prime = lab.default_prime() if prime is None else prime
-        # the text as it is drawn (a million characters take minutes); a terminal gets a text's control
-        # characters (ESC, BEL) as escapes, which it would act on: a pipe or a file gets them as they are
         terminal = sys.stdout.isatty()
-        stream = None if json_output else (
-            lambda piece: write_out(piece if not terminal else "".join(
-                c if c in "\n\t" or unicodedata.category(c) != "Cc" else display_char(c) for c in piece)))
+
+        def printed(piece: str) -> None:  # the text as it is drawn (a million characters take minutes)
+            if terminal:  # a text's control characters (ESC, BEL) as escapes: a terminal would act on them
+                piece = "".join(c if c in "\n\t" or unicodedata.category(c) != "Cc" else display_char(c)
+                                for c in piece)
+            write_out(piece)
+
         with _graceful_interrupt("character") as stop:  # Ctrl-C: what was generated is printed
             text = lab.sample(prime, length, temperature, seed, should_stop=stop.is_set,
-                              on_text=stream or (lambda piece: None))
+                              on_text=(lambda piece: None) if json_output else printed)
     primed = text[: len(lab.task.encode(prime))]  # as read: a typed \n is the newline it stood for
     generated = len(text) - len(primed)
     if json_output:

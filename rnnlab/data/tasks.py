@@ -800,10 +800,8 @@ def _row_counter_warning(path: Path, data: np.ndarray, names: tuple[str, ...] | 
     steps = np.diff(data, axis=0)
     counting = (steps == 1).all(axis=0) & (data[0] == np.round(data[0]))
     counters = np.flatnonzero(counting).tolist()  # (one pass over the rows, however many columns)
-    if not counters:
-        return _clock_warning(path, data, steps, names)
-    clock = _clock_warning(path, data, steps, names, skip=counters)
-    return "; ".join(filter(None, (_counter_text(path, data, names, counters), clock)))
+    counted = _counter_text(path, data, names, counters) if counters else ""
+    return "; ".join(filter(None, (counted, _clock_warning(path, data, steps, names, skip=counters))))
 
 
 def _counter_text(path: Path, data: np.ndarray, names: tuple[str, ...] | None, counters: list[int]) -> str:

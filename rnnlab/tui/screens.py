@@ -95,10 +95,7 @@ class PastingInput(Input):
                 unicodedata.category(character) in ("Cf", "Mn", "Me"):
             event.prevent_default()
             event.stop()
-            if self.selection.is_empty:
-                self.insert_text_at_cursor(character)
-            else:
-                self.replace(character, *self.selection)
+            self.replace(character, *self.selection)  # (an empty selection: at the cursor, as Input's own paste)
 
     def _on_paste(self, event: events.Paste) -> None:
         event.prevent_default()  # Input._on_paste, next in the MRO, would insert the first line again
@@ -108,11 +105,7 @@ class PastingInput(Input):
             self.post_message(self.Refused("a pasted line break cannot be typed here: paste one line at a time"))
             return
         text = (self.line_break or "").join(lines)
-        if not text:
-            return
-        if self.selection.is_empty:
-            self.insert_text_at_cursor(text)
-        else:
+        if text:
             self.replace(text, *self.selection)
 
 
