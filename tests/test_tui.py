@@ -1542,6 +1542,30 @@ def test_q_with_unsaved_training_quits_only_when_pressed_again_and_after_a_save_
     drive(check)
 
 
+def test_esc_after_a_first_q_keeps_the_lab_open_and_a_q_then_asks_again():
+    """The pending quit outlived an Esc: a q seconds later quit without the trained steps."""
+    async def check(app, pilot):
+        lab = app.lab
+        await pilot.press("t")
+        await wait_for(pilot, lambda: lab.training_status == "completed")
+        await pilot.press("q")
+        await pilot.pause()
+        assert any("not saved" in shown.message for shown in app._notifications)
+        await pilot.press("escape", "q")  # the q asks again, within the first one's window
+        await pilot.pause()
+        assert app.return_code is None
+        assert [shown.message for shown in app._notifications if "not saved" in shown.message] == [
+            "200 trained steps are not saved: q (or ctrl+c) again quits without them, ctrl+s saves them"]
+        await pilot.press("escape")  # and its toast goes with it
+        await pilot.pause()
+        assert not any("not saved" in shown.message for shown in app._notifications)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert "after a first q: keep the lab open" in screen_text(app)
+
+    drive(check)
+
+
 def test_q_while_training_runs_says_the_unsaved_steps_go_on():
     """The count the first q gave was stale by the second: 173 said, 200 dropped."""
     from rnnlab.spec import load_preset

@@ -212,6 +212,7 @@ class LabApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App[None]
         Binding("p", "screenshot", "screenshot", show=False),
         Binding("question_mark", "help", "help"),
         Binding("q,ctrl+c", "quit", "quit", key_display="q"),
+        Binding("escape", "cancel_quit", "after a first q: keep the lab open", show=False),
         # self-attention only (check_action hides them otherwise); after q: the footer's first to go where narrow
         Binding("a", "next_head", "next head"),
         Binding("A", "previous_head", "previous head", show=False),

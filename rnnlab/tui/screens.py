@@ -34,7 +34,7 @@ from ..layers.minimal import METHODS
 KEY_SYMBOLS = {"right": "→", "left": "←", "up": "↑", "down": "↓", "shift+right": "shift+→",
                "shift+left": "shift+←", "home": "Home", "end": "End", "pagedown": "PgDn", "pageup": "PgUp",
                "question_mark": "?", "left_square_bracket": "[", "right_square_bracket": "]", "comma": ",",
-               "full_stop": ".", "plus": "+", "minus": "-", "equals_sign": "="}
+               "full_stop": ".", "plus": "+", "minus": "-", "equals_sign": "=", "escape": "Esc"}
 
 
 def key_names(key: str) -> str:

@@ -111,6 +111,7 @@ class ConfirmQuit:
     an hour of training. Nothing to lose: at once."""
 
     _quit_armed_until = 0.0  # monotonic time until which q quits despite the warning
+    _quit_warning_shown = ""  # that warning, as its toast says it
 
     def quit_warning(self) -> str:
         """What quitting now would lose, as the notice says it; "" for nothing."""
@@ -126,6 +127,7 @@ class ConfirmQuit:
         warning = self.quit_warning()
         if warning and time.monotonic() > self._quit_armed_until:
             self._quit_armed_until = time.monotonic() + QUIT_CONFIRM_S
+            self._quit_warning_shown = warning
             self.notify(warning, severity="warning", timeout=QUIT_CONFIRM_S)
             return
         wait = self.begin_quit()
@@ -133,6 +135,16 @@ class ConfirmQuit:
             self.notify(wait, timeout=60)
             await asyncio.sleep(QUIT_NOTICE_S)  # a frame or two to draw it
         self.exit()
+
+    def action_cancel_quit(self) -> None:
+        """Esc after a first q: the lab stays open, a q within the window warns again, and the
+        warning's toast goes. (The app's Esc binding: a dialog's own Esc comes first.)"""
+        if time.monotonic() > self._quit_armed_until:
+            return
+        self._quit_armed_until = 0.0
+        for shown in list(self._notifications):
+            if shown.message == self._quit_warning_shown:
+                self._unnotify(shown)
 
 
 def training_goes_on(engine) -> str:

@@ -33,7 +33,7 @@ HEADER_CHROME = 18
 #: The quit keys as each lab's help lists them (the app's binding, :class:`LabScreenApp`).
 QUIT_HELP = ("q, ctrl+c", "quit")
 #: ... in a lab that trains (and cannot save what it trained): :meth:`LabScreenApp.action_quit`.
-QUIT_HELP_TRAINED = ("q, ctrl+c", "quit (after training: press twice)")
+QUIT_HELP_TRAINED = ("q, ctrl+c", "quit (after training: press twice; Esc between keeps the lab open)")
 
 
 def trained_count(count: int, unit: str) -> str:
@@ -62,7 +62,8 @@ class LabScreenApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App
     TITLE = "rnnlab"
     CSS_PATH = "../lab.tcss"  # the shared dialogs (help, prompts); the labs' own ids are prefixed
     # ctrl+c quits, as in the main lab (not Textual's hint)
-    BINDINGS = [Binding("q,ctrl+c", "quit", "quit", key_display="q")]
+    BINDINGS = [Binding("q,ctrl+c", "quit", "quit", key_display="q"),
+                Binding("escape", "cancel_quit", "after a first q: keep the lab open", show=False)]
 
     def __init__(self, name: str, options: dict | None = None, engine: Any = None) -> None:
         super().__init__()
