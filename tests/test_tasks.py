@@ -595,6 +595,10 @@ def test_text_loader_errors(tmp_path):
     assert "8 characters" in msg and "26" in msg
     (tmp_path / "dos.txt").write_bytes(b"\xef\xbb\xbfone\r\ntwo\r\n")
     assert load_text(tmp_path / "dos.txt") == "one\ntwo\n"  # BOM dropped, CRLF read as LF
+    # Mac OS 9's (and some exporters') CR alone: a '\r' in the vocabulary, no newline to type, and
+    # samples that drew it sent the terminal's cursor back over the line it wrote
+    (tmp_path / "mac.txt").write_bytes(b"one\rtwo\r\nthree\r")
+    assert load_text(tmp_path / "mac.txt") == "one\ntwo\nthree\n"
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:

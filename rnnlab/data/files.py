@@ -110,13 +110,13 @@ def _decode_utf8(path: Path, raw: bytes) -> str:
     if "\x00" in text:
         raise DataError(f"{path}: holds NUL bytes (the first at byte {raw.index(0)}), which text files do not{hint}")
     # Drop the byte-order mark some editors write (not part of the text; decoding with utf-8-sig
-    # would shift the byte offsets reported above), and read Windows line ends as '\n' so '\r'
-    # does not enter the vocabulary.
-    return text.removeprefix("\ufeff").replace("\r\n", "\n")
+    # would shift the byte offsets reported above), and read Windows' and old Macs' line ends as
+    # '\n' (Python's universal newlines) so '\r' does not enter the vocabulary.
+    return text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
 
 
 def load_text(path: str | Path, min_chars: int = 1) -> str:
-    """The UTF-8 text of a ``.txt`` file (BOM dropped, ``\\r\\n`` read as ``\\n``).
+    """The UTF-8 text of a ``.txt`` file (BOM dropped, ``\\r\\n`` and ``\\r`` read as ``\\n``).
 
     Raises DataError when the file is missing, a directory, not ``.txt``, not UTF-8 (naming the
     byte offset), empty, shorter than ``min_chars`` characters, or has more than
