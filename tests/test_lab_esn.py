@@ -670,6 +670,22 @@ def test_cli_sweep_and_export(tmp_path, capsys):
     assert "sweep of spectral_radius (completed)" in capsys.readouterr().out
 
 
+def test_a_sweep_says_which_free_runs_never_exceeded_the_threshold(tmp_path, capsys):
+    """A point's horizon read as the step the error passed the threshold where it never did (the
+    single fit said "(never exceeded)", the sweep's row the same number bare)."""
+    assert main(["esn", *SMALL_ARGS, "--sweep", "spectral_radius", "--threshold", "1e5", "--json"]) == 0
+    points = json.loads(capsys.readouterr().out)["sweep"]["points"]
+    assert points and all(p["exceeded"] is False and p["horizon"] == 50 for p in points)
+    assert main(["esn", *SMALL_ARGS, "--sweep", "spectral_radius", "--threshold", "1e5"]) == 0
+    out = capsys.readouterr().out
+    assert "50+" in out and "+: within 100000 for every step compared" in out
+    assert main(["esn", *SMALL_ARGS, "--sweep", "spectral_radius", "--threshold", "1e-9", "--json"]) == 0
+    assert all(p["exceeded"] is True and p["horizon"] == 0 for p in json.loads(capsys.readouterr().out)["sweep"]["points"])
+    lab = small()
+    lab.sweep("spectral_radius", [0.5, 1.0])
+    assert lab.arrays()["sweep.exceeded"].dtype == bool
+
+
 @pytest.mark.parametrize("args, message", [
     (["--leak-rate", "2"], "--leak-rate must be a number in (0, 1]"),
     (["--units", "0"], "--units must be an integer"),

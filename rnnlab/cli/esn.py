@@ -163,6 +163,9 @@ def _print_table(summary: dict[str, Any]) -> None:
         for column in (name, "one-step RMSE", "R^2", "free run RMSE", "horizon"):
             st.add_column(column, justify="right")
         for p in sweep["points"]:
+            horizon = "-" if p["horizon"] is None else f"{p['horizon']}{'' if p['exceeded'] else '+'}"
             st.add_row(f"{p[name]:g}", _fmt(p["rmse"], ".4g"), format_r2(p["r2"], 6),
-                       _fmt(p["generation_rmse"], ".4g"), "-" if p["horizon"] is None else str(p["horizon"]))
+                       _fmt(p["generation_rmse"], ".4g"), horizon)
+        if any(p["exceeded"] is False for p in sweep["points"]):
+            st.caption = f"+: within {sweep['options']['threshold']:g} for every step compared"
         console.print(st)

@@ -284,7 +284,8 @@ class EsnResult:
 class SweepResult:
     """One option swept over ``values`` from the options ``base`` (its other options): per value
     the one-step test RMSE and R^2, the free run's RMSE and horizon (NaN until computed; filled in
-    order while :meth:`EsnLab.sweep` runs, ``done`` of them so far)."""
+    order while :meth:`EsnLab.sweep` runs, ``done`` of them so far) and whether its error exceeded
+    the threshold (False where the horizon is every step compared, as :class:`Generation`'s)."""
 
     name: str
     values: np.ndarray
@@ -293,11 +294,13 @@ class SweepResult:
     r2: np.ndarray = field(init=False)
     generation_rmse: np.ndarray = field(init=False)
     horizon: np.ndarray = field(init=False)
+    exceeded: np.ndarray = field(init=False)
     done: int = 0
     status: str = "running"  # running | completed | stopped
 
     def __post_init__(self) -> None:
         self.rmse, self.r2, self.generation_rmse, self.horizon = (np.full(len(self.values), np.nan) for _ in range(4))
+        self.exceeded = np.zeros(len(self.values), bool)
 
     def best(self) -> float | None:
         """The value with the lowest one-step RMSE so far (None before the first)."""
@@ -310,7 +313,8 @@ class SweepResult:
         """The computed points as JSON-ready dicts."""
         return [{self.name: float(self.values[i]), "rmse": _finite(self.rmse[i]), "r2": _finite(self.r2[i]),
                  "generation_rmse": _finite(self.generation_rmse[i]),
-                 "horizon": None if math.isnan(self.horizon[i]) else int(self.horizon[i])}
+                 "horizon": None if math.isnan(self.horizon[i]) else int(self.horizon[i]),
+                 "exceeded": None if math.isnan(self.horizon[i]) else bool(self.exceeded[i])}
                 for i in range(self.done)]
 
 
@@ -652,7 +656,7 @@ class EsnLab:
                 else:
                     result.rmse[i], result.r2[i] = point.onestep_scores.rmse, point.onestep_scores.r2
                     result.generation_rmse[i] = point.generation.scores.rmse
-                    result.horizon[i] = point.generation.horizon
+                    result.horizon[i], result.exceeded[i] = point.generation.horizon, point.generation.exceeded
                 result.done = i + 1
                 if on_point is not None:
                     on_point(result)
@@ -718,7 +722,8 @@ class EsnLab:
         if self.sweep_result is not None:
             s = self.sweep_result
             arrays.update({"sweep.values": s.values, "sweep.rmse": s.rmse, "sweep.r2": s.r2,
-                           "sweep.generation_rmse": s.generation_rmse, "sweep.horizon": s.horizon})
+                           "sweep.generation_rmse": s.generation_rmse, "sweep.horizon": s.horizon,
+                           "sweep.exceeded": s.exceeded})
         meta = {**self.summary(), "layout": {
             "series": "(L,) s[0..L-1]",
             "states": "(L-1, N): x_t after the true input s[t]",
@@ -738,6 +743,8 @@ class EsnLab:
                 "sweep.r2": "(V,): one-step test R^2 per value",
                 "sweep.generation_rmse": "(V,): the free run's RMSE per value",
                 "sweep.horizon": "(V,): the free run's steps within the threshold per value",
+                "sweep.exceeded": "(V,) bool: whether the free run's error exceeded the threshold (False: the horizon "
+                                  "is every step compared, or no score)",
             })
         arrays["meta"] = np.array(json.dumps(meta))
         return arrays
