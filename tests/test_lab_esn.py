@@ -680,7 +680,8 @@ def test_a_sweep_says_which_free_runs_never_exceeded_the_threshold(tmp_path, cap
     out = capsys.readouterr().out
     assert "50+" in out and "+: within 100000 for every step compared" in out
     assert main(["esn", *SMALL_ARGS, "--sweep", "spectral_radius", "--threshold", "1e-9", "--json"]) == 0
-    assert all(p["exceeded"] is True and p["horizon"] == 0 for p in json.loads(capsys.readouterr().out)["sweep"]["points"])
+    points = json.loads(capsys.readouterr().out)["sweep"]["points"]
+    assert all(p["exceeded"] is True and p["horizon"] == 0 for p in points)
     lab = small()
     lab.sweep("spectral_radius", [0.5, 1.0])
     assert lab.arrays()["sweep.exceeded"].dtype == bool
