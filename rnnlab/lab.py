@@ -127,6 +127,9 @@ class Lab(StepCursor, TrainingControl):
         # new run instead of replacing it
         self._run_state = run.state() if run is not None else None
         self._train_target = spec.train.steps  # the step the last training ran toward
+        #: The steps ``t`` trains past a finished model: the spec's, or those its run was made with
+        #: (:attr:`RunDir.more_steps`: a run saved at a grown step count keeps its round).
+        self.more_steps = run.more_steps if run is not None and run.more_steps else spec.train.steps
         self.diverted_from: Path | None = None  # the run the last save did not replace (see save_run)
         self.diverted_because = ""  # why: "changed on disk since this lab read it", ...
         # training in a worker thread: every step and every read of the weights holds the lock,
@@ -333,7 +336,7 @@ class Lab(StepCursor, TrainingControl):
     # ------------------------------------------------------------------ training
     def train(self, until_step: int | None = None, should_stop=lambda: False) -> str:
         """Train in the calling thread (the TUI calls it from a worker) until ``until_step`` updates
-        (default: the spec's steps, or that many more if they are done), :meth:`stop_training` or
+        (default: the spec's steps, or :attr:`more_steps` more if they are done), :meth:`stop_training` or
         ``should_stop()``. :meth:`pause_training` holds it between steps. Returns the final status.
 
         Each step holds :attr:`lock`, so a view that reads the weights under it never sees half an
@@ -344,9 +347,7 @@ class Lab(StepCursor, TrainingControl):
         """
         self.check_can_train()
         if until_step is None:
-            until_step = self.spec.train.steps
-            if self.trainer.step >= until_step:
-                until_step = self.trainer.step + self.spec.train.steps
+            until_step = self.next_train_target()
         elif isinstance(until_step, bool) or not isinstance(until_step, int) or until_step <= self.trainer.step:
             raise ValueError(f"until_step must be an integer past the {self.trainer.step} steps trained, "
                              f"got {until_step!r}")
@@ -375,6 +376,12 @@ class Lab(StepCursor, TrainingControl):
             return self.training_status
         self.training_status = "completed" if self.trainer.step >= until_step else "stopped"
         return self.training_status
+
+    def next_train_target(self) -> int:
+        """The step ``train()`` trains to by default: the spec's steps, or :attr:`more_steps` past the
+        step trained where those are done."""
+        planned = self.spec.train.steps
+        return planned if self.trainer.step < planned else self.trainer.step + self.more_steps
 
     def check_can_train(self) -> None:
         """:class:`~rnnlab.errors.UserError` where this lab cannot train: training this spec would not
@@ -436,6 +443,7 @@ class Lab(StepCursor, TrainingControl):
                 self.run = RunDir.create(Path(path) if path else default_run_path(spec), spec)
                 stack.enter_context(self.run.writing())  # a new directory: nobody else's
             run = self.run
+            run.more_steps = self.more_steps  # kept by the checkpoint: a reopened run trains the same rounds
             if run.spec.model.device != spec.model.device:  # a GPU run read on the CPU (open_target): it stays one
                 spec = spec.with_overrides({"model.device": run.spec.model.device})
             run.write_spec(spec)

@@ -12,7 +12,7 @@ import pytest
 from rnnlab.errors import RunDirError, SpecError, UserError
 from rnnlab.lab import Lab
 from rnnlab.spec import load_preset
-from rnnlab.train import RunDir, StepRecord
+from rnnlab.train import RunDir, StepRecord, Trainer, train_run
 
 
 @pytest.fixture
@@ -130,6 +130,31 @@ def test_save_run_then_reopen_continues_the_history(lab, tmp_path):
     for name, value in lab.model.parameters().items():
         np.testing.assert_array_equal(reopened.model.parameters()[name], value)
     assert lab.save_run() == path  # the same run the second time
+
+
+def test_a_reopened_run_trains_rounds_of_the_steps_it_was_made_with(lab, tmp_path):
+    """t past a finished run trained its spec's steps more; a save wrote the grown count into the
+    spec, so after each save and reopen the round doubled (12, 24, 48, ...)."""
+    lab.reconfigure({"train.steps": 4})
+    lab.train()
+    lab.train()  # a round more: 8
+    path = lab.save_run(tmp_path / "run")
+    assert RunDir.open(path).spec.train.steps == 8
+    reopened = Lab.open(path)
+    assert reopened.more_steps == 4 and reopened.next_train_target() == 12
+    reopened.train()
+    assert reopened.trainer.step == 12
+    reopened.save_run()
+    again = Lab.open(path)
+    assert again.spec.train.steps == 12 and again.next_train_target() == 16
+    run = RunDir.open(path)  # rnnlab train --resume to more steps keeps the round too
+    trainer = Trainer(run.spec.with_overrides({"train.steps": 14}), again.task)
+    run.resume(trainer)
+    run.spec = trainer.spec
+    train_run(run, trainer, 14)
+    assert Lab.open(path).next_train_target() == 18
+    lab.reconfigure({"train.steps": 3})  # another experiment: its own round
+    assert lab.more_steps == 3
 
 
 def test_unsaved_steps_count_what_quitting_would_lose(lab, tmp_path):

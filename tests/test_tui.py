@@ -751,8 +751,7 @@ def test_t_on_a_finished_run_says_it_trains_more_and_a_paused_run_is_named_when_
         monkeypatch.setattr(lab, "_start_training", lambda: (start(), lab.pause_training()))  # held at once
         await pilot.press("t")
         await wait_for(pilot, lambda: lab.training_status == "paused")
-        assert notices[-1] == "200 steps trained already (train.steps = 200): training 200 more, to step 400 " \
-                              "(t pauses, s stops)"
+        assert notices[-1] == "200 steps trained already: training 200 more, to step 400 (t pauses, s stops)"
         await pilot.press("n")
         assert notices[-1] == "stop training first (s) (t only paused it)"
         await pilot.press("s")

@@ -232,6 +232,10 @@ class RunDir:
     #: Opened with its data file found where it moved with the run (:func:`_moved_data_file`):
     #: ``spec`` reads it there, and a resume writes that path into spec.toml.
     data_moved: bool = field(default=False, compare=False)
+    #: How many steps the lab's ``t`` trains past a finished run: the ``train.steps`` it was made
+    #: with, which each checkpoint keeps (a save of the lab's grown steps, or a resume to more, does
+    #: not change it: each round doubled after a save and a reopen). Set from the checkpoint it reads.
+    more_steps: int = field(default=0, compare=False)
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -249,7 +253,7 @@ class RunDir:
         atomic_write_text(path / SPEC, spec.to_toml())
         for name in (METRICS, EVALS):
             (path / name).touch()
-        return cls(path, spec)
+        return cls(path, spec, more_steps=spec.train.steps)
 
     @classmethod
     def open(cls, path: Path, *, warn_untrained: bool = True) -> "RunDir":
@@ -295,7 +299,7 @@ class RunDir:
                                  f"to the run as when it was trained\n")
         except SpecError as exc:
             raise RunDirError(f"{path} has a damaged {SPEC}: {exc}") from None
-        run = cls(path, spec, data_moved=moved is not None)
+        run = cls(path, spec, data_moved=moved is not None, more_steps=spec.train.steps)
         if (lost := run.lost_step()) is not None:  # read as untrained, the run would claim weights it lost
             raise RunDirError(f"{path} has no {CHECKPOINT}: the weights of step {lost} are gone (its experiment "
                               f"from the start: {path / SPEC})")
@@ -426,7 +430,7 @@ class RunDir:
         self.flush()
         arrays = dict(trainer.state_arrays())
         meta = {"format": FORMAT_VERSION, "step": trainer.step, "spec": trainer.spec.name,
-                "settings": _settings(trainer.spec)}
+                "settings": _settings(trainer.spec), "more_steps": self.more_steps or trainer.spec.train.steps}
         data = _data_record(trainer.task, self.path)
         if data:
             meta["data"] = data
@@ -484,7 +488,8 @@ class RunDir:
         try:
             with _open_npz(file) as data:
                 arrays = {key: data[key] for key in data.files}
-            saved_data = _saved_data(arrays.pop("meta"))
+            meta = _checkpoint_meta(arrays.pop("meta"))
+            saved_data = _saved_data(meta)
             _step_and_elapsed(arrays)  # scalars in range; anything else is not a checkpoint rnnlab wrote
         except _UNREADABLE as exc:
             raise _unreadable(file, exc) from None
@@ -497,6 +502,9 @@ class RunDir:
                               f"(was {SPEC} or the training data changed?)") from None
         except (KeyError, TypeError) as exc:
             raise RunDirError(f"{file} is damaged and cannot be read: {_reason(exc)}") from None
+        more = meta.get("more_steps")  # (checkpoints written before it was kept: the spec's steps)
+        if isinstance(more, int) and not isinstance(more, bool) and more >= 1:
+            self.more_steps = more
 
     def changed_settings(self, only: Collection[str] | None = None) -> list[str]:
         """The settings ``spec.toml`` now gives otherwise than the checkpoint was trained with,
@@ -881,13 +889,21 @@ def weights_lost_at(summary: Mapping[str, Any] | None, last_logged: Mapping[str,
     return max(steps) if steps else None
 
 
-def _saved_data(meta_array) -> dict[str, Any]:
-    """A checkpoint's ``meta`` entry -> the record of its training data (:func:`_data_record`; empty
-    in checkpoints written before it was stored). ValueError for a meta rnnlab did not write."""
+def _checkpoint_meta(meta_array) -> dict[str, Any]:
+    """A checkpoint's ``meta`` entry as a dict; ValueError for a meta rnnlab did not write."""
     meta = json.loads(str(meta_array))
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
         found = meta.get("format") if isinstance(meta, dict) else None
         raise ValueError(f"checkpoint format {found!r}, expected {FORMAT_VERSION}")
+    return meta
+
+
+def _saved_data(meta: dict[str, Any] | np.ndarray) -> dict[str, Any]:
+    """A checkpoint's meta (or its ``meta`` entry) -> the record of its training data
+    (:func:`_data_record`; empty in checkpoints written before it was stored). ValueError for a
+    meta rnnlab did not write."""
+    if not isinstance(meta, dict):
+        meta = _checkpoint_meta(meta)
     saved_data = meta.get("data", {})
     if not isinstance(saved_data, dict):
         raise ValueError("its meta's data entry is not a table")

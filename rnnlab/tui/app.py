@@ -757,10 +757,10 @@ class LabApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App[None]
             except UserError as exc:
                 self.notify(f"cannot train: {exc}", severity="error", timeout=8)
                 return
-            done, planned = lab.trainer.step, lab.spec.train.steps
-            if done >= planned:  # the engine trains train.steps more: say so, a finished run restarts unasked
-                self.notify(f"{done} steps trained already (train.steps = {planned}): training {planned} more, "
-                            f"to step {done + planned} (t pauses, s stops)")
+            done, target = lab.trainer.step, lab.next_train_target()
+            if done >= lab.spec.train.steps:  # a finished model trains a round more: say so, it restarts unasked
+                self.notify(f"{done} steps trained already: training {target - done} more, to step {target} "
+                            "(t pauses, s stops)")
             self.step_rate.restart()
             self._train()
         self.update_status()
