@@ -1035,6 +1035,21 @@ def test_calling_a_subclass_runs_its_own_forward(cls):
     assert cls.__call__.__doc__ == cls.forward.__doc__
 
 
+def test_a_trace_reads_as_a_dict_of_its_records(tmp_path):
+    """np.savez(path, **trace) and dict(trace), a researcher's first step, raised TypeError."""
+    for layer in (rnnlab.GRU(2, 3, num_layers=2, seed=0), rnnlab.SelfAttentionBlock(2, 1, 4, seed=0)):
+        trace = layer(np.ones((4, 1, 2), np.float32))[-1]
+        assert list(trace.keys()) == list(trace) == list(trace.names) and len(trace) == len(trace.names)
+        as_dict = dict(trace)
+        assert list(as_dict) == list(trace.names) and all(as_dict[k] is trace[k] for k in trace)
+        assert [name for name, _ in trace.items()] == list(trace.names)
+        assert all(value is trace[name] for name, value in zip(trace.keys(), trace.values()))
+        np.savez(tmp_path / "trace.npz", **trace)
+        with np.load(tmp_path / "trace.npz") as saved:
+            assert sorted(saved.files) == sorted(trace.names)
+            np.testing.assert_array_equal(saved["h"], trace["h"])
+
+
 def test_traces_compare_and_hash_as_themselves():
     """A trace (or a tree node) holds arrays: ``t1 == t2`` raised "truth value of an array is
     ambiguous", and a set of traces "unhashable type"."""

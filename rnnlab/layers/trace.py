@@ -61,7 +61,9 @@ class Trace:
     - ``trace.get(name, layer=0, direction=0)``: one layer and direction, ``(T, B, H)``
       (read-only view); ValueError for a layer or direction out of range;
     - ``name in trace``, ``for name in trace``, ``trace.names`` (what is recorded now), ``trace.has_gradients`` (True
-      once ``backward`` filled in ``"dh"``); an unknown name raises KeyError listing the names.
+      once ``backward`` filled in ``"dh"``); an unknown name raises KeyError listing the names;
+    - as a dict reads: ``len``, ``keys()``, ``values()``, ``items()``, so ``dict(trace)`` and
+      ``np.savez(path, **trace)`` take every record.
 
     Attributes: ``mode`` (the cell: ``"RNN"``, ``"LSTM"``, ``"GRU"``, ``"Leaky"``, ``"Jordan"``,
     ``"MinGRU"``, ``"MinLSTM"``, ``"LRU"``, ``"ESN"``, ``"SelfAttention"``), ``num_layers``, ``num_directions``,
@@ -131,6 +133,23 @@ class Trace:
     def __iter__(self):
         """The names of the records, as a dict's keys: ``for name in trace: trace[name]``."""
         return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    # A dict's reading methods: dict(trace), np.savez(path, **trace). (Not a Mapping: get() takes
+    # a layer and a direction, not a default.)
+    def keys(self) -> tuple[str, ...]:
+        """The names of the records, as :attr:`names`."""
+        return self.names
+
+    def values(self) -> list[np.ndarray]:
+        """Every record, as ``trace[name]``, in the order of :meth:`keys`."""
+        return [self[name] for name in self.names]
+
+    def items(self) -> list[tuple[str, np.ndarray]]:
+        """``(name, trace[name])`` for every record."""
+        return [(name, self[name]) for name in self.names]
 
     def _set_record(self, layer: int, direction: int, name: str, array: np.ndarray) -> None:
         self._records.setdefault((layer, direction), {})[name] = array
