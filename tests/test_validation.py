@@ -1035,6 +1035,27 @@ def test_calling_a_subclass_runs_its_own_forward(cls):
     assert cls.__call__.__doc__ == cls.forward.__doc__
 
 
+@pytest.mark.parametrize("mode, nonlinearity", CELLS, ids=CELL_IDS)
+def test_read_only_arguments_compile_no_kernel_again(mode, nonlinearity):
+    """A read-only h0, dy or dstate (a trace's record, np.broadcast_to's) is another array type to
+    numba: every kernel compiled again for it, 2-10 s on first use, silently."""
+    import rnnlab.kernels as kernels
+    from numba.core.dispatcher import Dispatcher
+
+    dispatchers = [d for module in vars(kernels).values() if hasattr(module, "__dict__")
+                   for d in vars(module).values() if isinstance(d, Dispatcher)]
+    layer = make_layer(mode, 3, 4, nonlinearity=nonlinearity, dtype="float32")
+    x = np.ones((5, 2, 3), np.float32)
+    y, _, trace = layer(x)
+    layer.backward(trace, np.ones_like(y))
+    compiled = sum(len(d.signatures) for d in dispatchers)
+    zeros = np.broadcast_to(np.float32(0), (1, 2, 4))  # read-only
+    y, _, trace = layer(x, (zeros, zeros) if mode == "LSTM" else zeros)
+    grads = layer.backward(trace, trace["h"][0], dstate=(zeros, zeros) if mode == "LSTM" else zeros)
+    assert sum(len(d.signatures) for d in dispatchers) == compiled
+    assert np.isfinite(grads["input"]).all()
+
+
 def test_a_trace_reads_as_a_dict_of_its_records(tmp_path):
     """np.savez(path, **trace) and dict(trace), a researcher's first step, raised TypeError."""
     for layer in (rnnlab.GRU(2, 3, num_layers=2, seed=0), rnnlab.SelfAttentionBlock(2, 1, 4, seed=0)):

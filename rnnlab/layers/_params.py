@@ -182,7 +182,10 @@ def check_array(what: str, value: Any, shape: tuple[int, ...], dtype: np.dtype, 
         raise ValueError(f"{what} has shape {value.shape}, expected {shape}")
     if not np.isfinite(value).all():
         raise ValueError(f"{what} contains NaN or Inf")
-    return np.ascontiguousarray(value)
+    value = np.ascontiguousarray(value)
+    # a read-only array (a trace's record, np.broadcast_to's) is another type to numba: each kernel
+    # would compile again for it, seconds on first use
+    return value if value.flags.writeable else value.copy()
 
 
 def foreign_trace(layer: Any, trace: Any, owner: Any = None, note: str = "") -> ValueError:
