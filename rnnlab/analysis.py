@@ -115,8 +115,8 @@ def _suffix(layer: int, direction: int) -> str:
 
 
 def _nonlinearity(trace) -> str:
-    """RNN's activation ("tanh" or "relu"); the trace's owner is the layer that ran forward."""
-    return getattr(trace._owner, "nonlinearity", "tanh")
+    """RNN's activation ("tanh" or "relu") as its forward ran it (the layer's may be switched since)."""
+    return trace.options.get("nonlinearity", "tanh")
 
 
 def _weights(trace, layer: int, direction: int):
@@ -338,7 +338,7 @@ def _jordan_jacobians(trace, rec, b: int, p0: int, p1: int) -> np.ndarray:
     h, fs = rec["h"][:, b], rec["fs"][:, b]
     for t in range(max(p0, 1), p1):  # J_0 = 0: step 0 reads the initial feedback, not a hidden state
         df_dy = np.eye(w_out.shape[0])
-        if getattr(trace._owner, "feedback", "values") == "softmax":  # f = softmax(y)
+        if trace.options.get("feedback") == "softmax":  # f = softmax(y)
             p = fs[t]
             df_dy = np.diag(p) - np.outer(p, p)
         jac[t - p0] = (1.0 - h[t] * h[t])[:, None] * (w_yh @ df_dy @ w_out)

@@ -388,7 +388,7 @@ def _explain_jordan(trace, p: int, j: int, b: int) -> list[Equation]:
     else:
         where += "; no bias (bias=False)"
     fed = ("the previous target (teacher forcing)" if not rec["free"] else
-           "softmax of the previous output" if getattr(trace._owner, "feedback", "") == "softmax" else
+           "softmax of the previous output" if trace.options.get("feedback") == "softmax" else
            "the previous output y_{t-1}")
     where += f"; f_{{t-1}} = {fed}" + (" (y0 at t = 0)" if p == 0 else "")
     return [Equation("h_t", f"tanh({' + '.join(t.name for t in terms)})", tuple(terms),

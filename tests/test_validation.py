@@ -1056,6 +1056,37 @@ def test_read_only_arguments_compile_no_kernel_again(mode, nonlinearity):
     assert np.isfinite(grads["input"]).all()
 
 
+def test_a_trace_differentiates_the_activation_its_forward_ran_with():
+    """rnn.nonlinearity switched between forward and backward: the backward took the new one (a
+    weight_hh gradient off by 0.7), and an unknown name set after construction ran tanh silently
+    (torch raises on it)."""
+    from rnnlab import analysis
+    from rnnlab.layers import JordanRNN
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, 2, 3))
+    rnn = rnnlab.RNN(3, 4, dtype="float64", seed=0)
+    y, _, trace = rnn(x)
+    expected, jacobians = rnn.backward(trace, np.ones_like(y)), analysis.step_jacobians(trace, 0, 0)
+    y, _, trace = rnn(x)
+    rnn.nonlinearity = "relu"
+    assert trace.options == {"nonlinearity": "tanh"} and repr(rnn) == "RNN(3, 4, nonlinearity='relu', dtype='float64')"
+    for name, grad in rnn.backward(trace, np.ones_like(y)).items():
+        np.testing.assert_array_equal(grad, expected[name], err_msg=name)
+    np.testing.assert_array_equal(analysis.step_jacobians(trace, 0, 0), jacobians)
+    with pytest.raises(ValueError, match="nonlinearity must be 'tanh' or 'relu', got 'sigmoid'"):
+        rnn.nonlinearity = "sigmoid"
+    assert rnn.nonlinearity == "relu"
+
+    jordan = JordanRNN(3, 4, 2, feedback="softmax", dtype="float64", seed=0)
+    y, _, trace = jordan(x)
+    expected = jordan.backward(trace, np.ones_like(y))
+    y, _, trace = jordan(x)
+    jordan.feedback = "values"
+    for name, grad in jordan.backward(trace, np.ones_like(y)).items():
+        np.testing.assert_array_equal(grad, expected[name], err_msg=name)
+
+
 def test_a_trace_reads_as_a_dict_of_its_records(tmp_path):
     """np.savez(path, **trace) and dict(trace), a researcher's first step, raised TypeError."""
     for layer in (rnnlab.GRU(2, 3, num_layers=2, seed=0), rnnlab.SelfAttentionBlock(2, 1, 4, seed=0)):

@@ -150,7 +150,8 @@ class JordanRNN(CallsForward):
             else:
                 hs, ys, fs = jordan_forward_free(x, w_ih, w_yh, b, w_out, b_out, y0,
                                                  self.feedback == "softmax", n_threads)
-        trace = Trace(self.mode, 1, 1, self.hidden_size, T, B, self.dtype, _params=params, _owner=self)
+        trace = Trace(self.mode, 1, 1, self.hidden_size, T, B, self.dtype, _params=params, _owner=self,
+                      options={"feedback": self.feedback})
         trace._inputs[(0, 0)] = x
         trace._saved[(0, 0)] = (fs, hs, teacher is None)
         for name, rec in (("h", hs), ("y", ys), ("f", fs[:T])):
@@ -175,7 +176,7 @@ class JordanRNN(CallsForward):
         w_ih, w_yh, _, w_out, _ = self._weights(trace._params)
         with kernels.blas_single_threaded():
             dx, dw_ih, dw_yh, db, dw_out, db_out, df, d_y = jordan_backward(
-                trace._inputs[(0, 0)], fs, hs, w_ih, w_yh, w_out, d_out, free, self.feedback == "softmax",
+                trace._inputs[(0, 0)], fs, hs, w_ih, w_yh, w_out, d_out, free, trace.options["feedback"] == "softmax",
                 kernels.kernel_threads())
         trace._set_record(0, 0, "dh", (d_y.reshape(T * B, -1) @ w_out).reshape(T, B, self.hidden_size))
         grads = {"weight_ih_l0": dw_ih, "weight_yh_l0": dw_yh}

@@ -202,6 +202,10 @@ class RecurrentLayer(CallsForward):
     def _repr_extra(self) -> str:
         return ""
 
+    def _trace_options(self) -> dict[str, Any]:
+        """What else than the weights a forward ran with, kept by its trace (:attr:`Trace.options`)."""
+        return {}
+
     # ------------------------------------------------------------------ validation
     def _state_shape(self, batch: int) -> tuple[int, int, int]:
         return (self.num_layers * self.num_directions, batch, self.hidden_size)
@@ -262,7 +266,7 @@ class RecurrentLayer(CallsForward):
         # exactly what forward computed, even if an optimizer updates the weights in between.
         x = x.copy()
         trace = Trace(self.mode, self.num_layers, self.num_directions, self.hidden_size, T, B, self.dtype,
-                      _params=self._checked_params(), _owner=self)
+                      _params=self._checked_params(), _owner=self, options=self._trace_options())
         h_n = np.empty(self._state_shape(B), self.dtype)
         c_n = np.empty_like(h_n) if self.has_cell_state else None
         with kernels.blas_single_threaded():
@@ -410,14 +414,28 @@ class RNN(RecurrentLayer):
                  device: str = "cpu"):
         """As :class:`LSTM`'s (see ``help(rnnlab.LSTM.__init__)``), with torch's ``nonlinearity``
         after ``num_layers``: ``"tanh"`` (default) or ``"relu"``."""
-        if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
         super().__init__(input_size, hidden_size, num_layers, bias, bidirectional=bidirectional, dtype=dtype,
                          seed=seed, device=device)
 
+    @property
+    def nonlinearity(self) -> str:
+        """``"tanh"`` or ``"relu"``; may be switched between forwards, as torch's (anything else
+        is a ValueError when set: torch's forward raises on it, a check in forward alone would
+        let a trace record one name and compute with another)."""
+        return self._nonlinearity
+
+    @nonlinearity.setter
+    def nonlinearity(self, value: str) -> None:
+        if value not in ("tanh", "relu"):
+            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {value!r}")
+        self._nonlinearity = value
+
     def _repr_extra(self) -> str:
         return ", nonlinearity='relu'" if self.nonlinearity == "relu" else ""
+
+    def _trace_options(self) -> dict[str, Any]:
+        return {"nonlinearity": self.nonlinearity}
 
     def _run_forward(self, params, x, sfx, h0, c0, n_threads, **device_arrays):
         w_ih, w_hh, b_ih, b_hh = self._weights(params, sfx)
@@ -430,7 +448,8 @@ class RNN(RecurrentLayer):
     def _run_backward(self, trace, x, sfx, saved, dy, dh_n, dc_n, truncate, grads, n_threads, **device_arrays):
         w_ih, w_hh, _, _ = self._weights(trace._params, sfx)
         dx, dw_ih, dw_hh, db, dh0, dh = self._kernels.elman_backward(
-            x, w_ih, w_hh, saved[0], dy, dh_n, self.nonlinearity == "relu", truncate, n_threads, **device_arrays
+            x, w_ih, w_hh, saved[0], dy, dh_n, trace.options["nonlinearity"] == "relu", truncate, n_threads,
+            **device_arrays
         )
         grads["weight_ih" + sfx], grads["weight_hh" + sfx] = dw_ih, dw_hh
         self._store_bias_grads(grads, sfx, db, db.copy())
