@@ -88,6 +88,22 @@ def test_blas_limit_is_restored_after_kernel_calls():
     assert after == before
 
 
+def test_a_blas_limit_set_during_a_kernel_call_is_not_undone_by_its_end():
+    """The end of a kernel call put back the limit of its start, over one the user set meanwhile."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    _run_lstm(0)
+    controller = threadpoolctl.ThreadpoolController()
+    original = controller.select(user_api="blas").info()
+    try:
+        controller.limit(limits=2, user_api="blas")
+        with blas_single_threaded():
+            controller.limit(limits=3, user_api="blas")  # another thread's own setting
+        assert [i["num_threads"] for i in controller.select(user_api="blas").info()] == [3] * len(original)
+    finally:
+        for info, lib in zip(original, controller.select(user_api="blas").lib_controllers):
+            lib.set_num_threads(info["num_threads"])
+
+
 def test_a_pool_grown_by_one_thread_never_fails_another_threads_submit():
     """The pool was handed out under the lock but submitted to outside it: a thread growing it in
     between shut it down, and the other thread's submit raised "cannot schedule new futures after

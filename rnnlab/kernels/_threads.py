@@ -64,7 +64,7 @@ class _BlasSingleThreaded:
             _active -= 1
             if _active == 0:
                 for lib, n in zip(_controllers(), _saved):
-                    if n != 1:
+                    if n != 1 and lib.get() == 1:  # a limit set meanwhile (the user's threadpoolctl) stays
                         lib.set(n)
 
 
@@ -74,7 +74,9 @@ _BLAS_SINGLE_THREADED = _BlasSingleThreaded()  # stateless: the reference count 
 def blas_single_threaded() -> _BlasSingleThreaded:
     """Limit every loaded BLAS to one thread inside the ``with`` block, restoring the previous limits after.
 
-    Reference-counted, so overlapping calls from several threads restore only when the last ends.
+    Reference-counted, so overlapping calls from several threads restore only when the last ends;
+    a limit someone else set meanwhile is left as they set it. OpenBLAS's limit is the process's:
+    other threads' numpy products run on one thread while a kernel call is in flight.
     Costs about a microsecond (threadpoolctl's general ``limit`` costs ~20 us, too much per call).
     """
     return _BLAS_SINGLE_THREADED
