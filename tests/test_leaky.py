@@ -160,6 +160,12 @@ def test_bad_time_constants_are_refused_by_name(value):
         LeakyRNN(3, 4, time_constants=value)
 
 
+def test_infinite_time_constants_are_said_to_be_infinite():
+    """(2, inf) was told it must satisfy 1 < tau_min <= tau_max, which it does."""
+    with pytest.raises(ValueError, match=r"time_constants must be finite numbers of steps, got \(2.0, inf\)"):
+        LeakyRNN(3, 4, time_constants=(2.0, float("inf")))
+
+
 def test_learn_time_constants_must_be_a_bool():
     with pytest.raises(ValueError, match="learn_time_constants"):
         LeakyRNN(3, 4, learn_time_constants="no")

@@ -47,7 +47,9 @@ def _check_time_constants(value: Any) -> tuple[float, float]:
         tau_min, tau_max = (float(v) for v in value)
     except (TypeError, ValueError):
         raise ValueError(f"time_constants must be None or a pair (tau_min, tau_max), got {value!r}") from None
-    if not (math.isfinite(tau_min) and math.isfinite(tau_max)) or not 1.0 < tau_min <= tau_max:
+    if not (math.isfinite(tau_min) and math.isfinite(tau_max)):
+        raise ValueError(f"time_constants must be finite numbers of steps, got {value!r}")
+    if not 1.0 < tau_min <= tau_max:
         raise ValueError(f"time_constants must satisfy 1 < tau_min <= tau_max (tau = 1/a steps, a < 1), "
                          f"got {value!r}")
     return tau_min, tau_max
