@@ -341,7 +341,9 @@ def test_parameters_are_the_live_arrays_by_the_state_dicts_names():
     esn = _net()
     u, y, x0 = _problem(steps=20)
     assert list(esn.parameters()) == ["weight_ih", "weight_hh", "bias"]
+    assert esn.num_parameters == sum(v.size for v in esn.state_dict().values())  # as every layer counts them
     esn.fit(u, y)
+    assert esn.num_parameters == sum(v.size for v in esn.state_dict().values())
     params = esn.parameters()
     assert list(params) == list(esn.state_dict())
     before = esn.predict(u, x0)

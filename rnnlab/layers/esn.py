@@ -278,6 +278,11 @@ class EchoStateNetwork(CallsForward):
         changes the network (its next pass checks, ValueError); :meth:`fit` replaces the readout."""
         return LiveParameters(self._parameter_parts)
 
+    @property
+    def num_parameters(self) -> int:
+        """Scalars in :meth:`parameters`: the reservoir's (fixed) and, once fitted, the readout's."""
+        return sum(p.size for p in self.parameters().values())
+
     def _parameter_parts(self) -> list[Part]:
         return [("", self._params, None)] + ([("", self._readout, None)] if self._readout is not None else [])
 
