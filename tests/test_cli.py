@@ -26,7 +26,7 @@ def run(capsys, *args):
 
 def test_no_arguments_without_a_terminal_prints_a_hint(capsys):
     code, out, err = run(capsys)
-    assert code == 0
+    assert code == 2  # the lab did not open: as `rnnlab tui`
     assert out == ""  # a message, not a result: stdout stays clean for pipes
     assert "needs a terminal" in err and "rnnlab --help" in err
 
@@ -264,11 +264,12 @@ def test_bench_table_and_markdown(capsys):
 
 
 def test_console_script_entry_point():
-    """`python -m rnnlab` (what the `rnnlab` script runs): no terminal, no arguments: a hint, exit 0."""
+    """`python -m rnnlab` (what the `rnnlab` script runs): no terminal, no arguments: a hint, exit 2 as
+    `rnnlab tui`'s (it was 0: a cron job's `rnnlab` read as done)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     proc = subprocess.run([sys.executable, "-m", "rnnlab"], capture_output=True, text=True, env=env,
                           stdin=subprocess.DEVNULL, timeout=120)
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 2, proc.stderr
     assert proc.stdout == ""
     assert "needs a terminal" in proc.stderr and "train" in proc.stderr
     # asked for by name (a lab by its command's name too): the lab needs a terminal, one line, exit 2 (no
@@ -318,6 +319,39 @@ def test_a_closed_output_keeps_the_commands_own_exit_status(tmp_path):
     code, out = _with_closed("stderr", "train", "hello", "--steps", "3", "--out", "quiet", cwd=tmp_path)
     assert code == 0 and b"run directory: quiet" in out
     assert json.loads((tmp_path / "quiet" / "summary.json").read_text())["status"] == "completed"
+
+
+def _with_stream(stream: str, target, *args, cwd=None) -> subprocess.CompletedProcess:
+    """``python -m rnnlab ARGS`` with its stdout or stderr ``target``: "closed" (the descriptor closed
+    before Python starts, a shell's ``>&-``) or an open file (/dev/full: every write ENOSPC)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    fd = 1 if stream == "stdout" else 2
+    kwargs = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    if target == "closed":
+        kwargs["preexec_fn"] = lambda: os.close(fd)
+    else:
+        kwargs[stream] = target
+    return subprocess.run([sys.executable, "-m", "rnnlab", *map(str, args)], stdin=subprocess.DEVNULL, env=env,
+                          cwd=cwd, timeout=300, **kwargs)
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_full_disk_or_a_closed_descriptor_is_one_line_and_a_training_goes_on(tmp_path):
+    """`rnnlab presets > /dev/full` ended in a traceback, `>&-` in AttributeError; with stderr on a full
+    disk or closed, a training never started (exit 1, a run directory left untrained)."""
+    with open("/dev/full", "w") as full:
+        for target in (full, "closed"):
+            proc = _with_stream("stdout", target, "presets", "--json")
+            assert proc.returncode == 1 and b"Traceback" not in proc.stderr
+            assert proc.stderr.decode().startswith("rnnlab: error: cannot write the output (stdout): ")
+            assert proc.stderr.count(b"\n") == 1
+        for name, target in (("full", full), ("closed", "closed")):
+            proc = _with_stream("stderr", target, "train", "hello", "--steps", "3", "--out", name, cwd=tmp_path)
+            assert proc.returncode == 0 and f"run directory: {name}".encode() in proc.stdout
+            assert json.loads((tmp_path / name / "summary.json").read_text())["status"] == "completed"
+        proc = _with_stream("stdout", full, "train", "hello", "--steps", "3", "--out", "json", "--json", cwd=tmp_path)
+        assert proc.returncode == 1 and b"cannot write the output (stdout): No space left" in proc.stderr
+        assert json.loads((tmp_path / "json" / "summary.json").read_text())["status"] == "completed"  # kept
 
 
 def test_the_console_script_is_the_guarded_entry_point():

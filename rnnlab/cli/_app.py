@@ -204,34 +204,48 @@ class _Output:
     write's BrokenPipeError or EIO used to end it with 1 (typer's way, rich's) or a traceback, and a
     run whose stderr was closed never started. rich's consoles write through it too (they look up
     sys.stdout and sys.stderr when they write), so their own broken-pipe exit is never reached.
-    Everything else is the stream's own."""
 
-    def __init__(self, stream) -> None:
-        self._stream = stream
-        self._gone = False
+    Any other failure (a full disk, a descriptor closed before the start: ``2>/dev/full``,
+    ``>&-``) is the same on stderr, which only says how things go: a training goes on. On stdout,
+    which carries the result, it is :class:`~rnnlab.errors.WriteFailed`: one line on stderr and
+    exit 1 (it was a traceback, and training never started where stderr failed). Everything else
+    is the stream's own."""
+
+    def __init__(self, stream, name: str) -> None:
+        self._stream = stream  # None: the descriptor was closed when Python started
+        self._name = name
+        self._gone = stream is None and name == "stderr"
 
     def write(self, text: str) -> int:
         if not self._gone:
             try:
+                if self._stream is None:
+                    raise OSError(errno.EBADF, "the descriptor is closed")
                 return self._stream.write(text)
             except OSError as exc:
-                self._reader_gone(exc)
+                self._failed(exc)
         return len(text)
 
     def flush(self) -> None:
-        if not self._gone:
+        if not self._gone and self._stream is not None:
             try:
                 self._stream.flush()
             except OSError as exc:
-                self._reader_gone(exc)
+                self._failed(exc)
 
-    def _reader_gone(self, exc: OSError) -> None:
-        if exc.errno not in _READER_GONE:
-            raise exc
+    def _failed(self, exc: OSError) -> None:
         self._gone = True
-        _drop(self._stream)  # what its buffer holds is flushed at exit: to nowhere, not a failure
+        if self._stream is not None:
+            _drop(self._stream)  # what its buffer holds is flushed at exit: to nowhere, not a failure
+        if self._name == "stdout" and exc.errno not in _READER_GONE:
+            raise WriteFailed(exc.errno, exc.strerror or str(exc), "the output (stdout)") from None
 
-    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding, ...
+    def isatty(self) -> bool:
+        return self._stream is not None and self._stream.isatty()
+
+    def __getattr__(self, name: str) -> Any:  # fileno, encoding, ...
+        if self._stream is None:
+            raise AttributeError(f"{self._name} is closed, it has no {name}")
         return getattr(self._stream, name)
 
 
@@ -266,7 +280,7 @@ def _root(
         sys.stderr.write("rnnlab: the lab needs a terminal. Run `rnnlab` in one, or script it:\n"
                          "  rnnlab presets | train PRESET | bptt PRESET | trace PRESET --out FILE.npz"
                          " | sample RUN_DIR\n  rnnlab --help lists every command.\n")
-        raise typer.Exit(0)
+        raise typer.Exit(2)  # as `rnnlab tui`'s: a cron job's `rnnlab` did nothing, and must not read as done
 
 
 SET_HELP = ("Change a field of the spec, FIELD=VALUE with the spec's dotted name and a TOML value (model.cell=gru, "
@@ -513,7 +527,7 @@ def _interrupted(exc: BaseException) -> bool:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (the console script passes it to ``sys.exit``)."""
     streams = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = _Output(sys.stdout), _Output(sys.stderr)
+    sys.stdout, sys.stderr = _Output(sys.stdout, "stdout"), _Output(sys.stderr, "stderr")
     try:
         return _main(argv)
     finally:
