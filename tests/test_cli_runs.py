@@ -96,8 +96,10 @@ def test_a_run_whose_weights_are_gone_or_unreadable_is_listed_damaged(capsys, tm
         assert old in spec
         (tmp_path / name / "spec.toml").write_text(spec.replace(old, new))
     listed = {r.path.name: (r.status, r.problem) for r in list_runs(tmp_path)}
-    assert listed == {"done": ("completed", ""), "untrained": ("completed", ""), "relearnt": ("completed", ""),
-                      "reinit": ("completed", ""),
+    edited = "spec.toml changed since its checkpoint was trained ({}): it cannot be trained further as it is"
+    assert listed == {"done": ("completed", ""), "untrained": ("completed", ""),  # readable, not resumable:
+                      "relearnt": ("completed", edited.format("train.learning_rate: 0.05 -> 0.5")),  # (was "")
+                      "reinit": ("completed", edited.format('model.init: "uniform" -> "orthogonal"')),
                       "gone": ("damaged", "no checkpoint.npz: the weights of step 6 are gone"),
                       "bare": ("damaged", "no checkpoint.npz: the weights of step 6 are gone"),
                       "cut": ("damaged", "checkpoint.npz cannot be read"),
@@ -114,6 +116,9 @@ def test_a_run_whose_weights_are_gone_or_unreadable_is_listed_damaged(capsys, tm
         assert code == 2 and said in one_line_error(err), name
     code, out, _ = run(capsys, "runs", tmp_path)
     assert code == 0 and f"{tmp_path / 'cut'}: checkpoint.npz cannot be read" in out
+    assert f"{tmp_path / 'relearnt'}: spec.toml changed since" in out
+    code, _, err = run(capsys, "train", "--resume", tmp_path / "relearnt", "--steps", "8")  # as runs said
+    assert code == 2 and "changed since its checkpoint was trained (train.learning_rate: 0.05 -> 0.5)" in err
 
 
 def test_an_interrupted_run_is_listed_at_its_checkpoint_and_its_resume_says_what_goes(capsys, tmp_path):

@@ -153,8 +153,12 @@ def read_listing(path: Path) -> RunListing:
             status, problem = "damaged", f"{CHECKPOINT} cannot be read"
         elif saved is None and (lost := weights_lost_at(summary, last_step)) is not None:  # (RunDir.lost_step)
             status, problem = "damaged", f"no {CHECKPOINT}: the weights of step {lost} are gone"
-        elif isinstance(saved, int) and (changed := _changed_model(path, model)):
-            status, problem = "damaged", f"{SPEC} no longer describes its checkpoint's model ({changed})"
+        elif isinstance(saved, int) and (changed := _changed_settings(path, spec)):
+            if reshaped := [change for change in changed if change.partition(":")[0] in MODEL_SHAPE_FIELDS]:
+                status, problem = "damaged", f"{SPEC} no longer describes its checkpoint's model ({'; '.join(reshaped)})"
+            else:  # readable (the lab, bptt, trace), but --resume and the lab's t refuse to train it further
+                problem = (f"{SPEC} changed since its checkpoint was trained ({'; '.join(changed)}): it cannot be "
+                           "trained further as it is")
     if status == "interrupted" and times[CHECKPOINT]:  # what --resume goes on from: steps logged past it go
         if isinstance(saved, int) and logged is not None and saved < logged:  # the losses logged are past it
             loss = None
@@ -174,19 +178,31 @@ def read_listing(path: Path) -> RunListing:
         spec=flat_fields(spec))
 
 
-def _changed_model(path: Path, model: dict[str, Any]) -> str:
-    """The model settings that shape the weights (:data:`MODEL_SHAPE_FIELDS`) that the run's
-    spec.toml (its parsed ``[model]`` table, a missing field its default) now gives otherwise than
-    its checkpoint was trained with ("model.hidden_size: 8 -> 9"; "" for none, or for a checkpoint
-    that predates recording them): its weights no longer load (RunDir.check_model). Other settings
-    edited (a learning rate, an init) leave the run readable; --resume names them."""
-    from ..spec import ModelSpec
+def _changed_settings(path: Path, spec: dict[str, Any]) -> list[str]:
+    """The settings the run's spec.toml (``spec``, parsed; a field it leaves out at its default)
+    now gives otherwise than its checkpoint was trained with ("model.hidden_size: 8 -> 9"; [] for
+    none, or for a checkpoint that predates recording them), as :meth:`RunDir.changed_settings`
+    finds them without reading the data file. Those of :data:`MODEL_SHAPE_FIELDS` leave the weights
+    unloadable (RunDir.check_model); any of them refuses a resume (RunDir.check_settings)."""
+    from ..data import REQUIRED, TASKS
+    from ..spec import ModelSpec, Spec, TrainSpec
 
     saved = checkpoint_settings(path) or {}
-    defaults = ModelSpec()
-    now = {name: model.get(name.partition(".")[2], getattr(defaults, name.partition(".")[2], None))
-           for name in saved if name in MODEL_SHAPE_FIELDS}
-    return "; ".join(setting_changes(saved, json.loads(json.dumps(now, default=str))))
+    task = _table(spec, "task")
+    task_class = TASKS.get(task.get("kind")) if isinstance(task.get("kind"), str) else None
+    task_defaults = {f.name: f.default for f in getattr(task_class, "FIELDS", ())
+                     if f.default is not REQUIRED and f.default is not None}
+    defaults = {"task": task_defaults, "model": vars(ModelSpec()), "train": vars(TrainSpec())}
+    now = {}
+    for name in saved:
+        table, _, key = name.partition(".")
+        if not key:  # the top-level seed
+            now[name] = spec.get(name, Spec.seed)
+        elif key in _table(spec, table):
+            now[name] = _table(spec, table)[key]
+        elif key in defaults.get(table, {}):
+            now[name] = defaults[table][key]
+    return setting_changes(saved, json.loads(json.dumps(now, default=str)))
 
 
 def _spec_problem(spec: dict[str, Any], path: Path) -> str:
