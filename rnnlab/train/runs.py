@@ -155,7 +155,8 @@ def read_listing(path: Path) -> RunListing:
             status, problem = "damaged", f"no {CHECKPOINT}: the weights of step {lost} are gone"
         elif isinstance(saved, int) and (changed := _changed_settings(path, spec)):
             if reshaped := [change for change in changed if change.partition(":")[0] in MODEL_SHAPE_FIELDS]:
-                status, problem = "damaged", f"{SPEC} no longer describes its checkpoint's model ({'; '.join(reshaped)})"
+                status = "damaged"
+                problem = f"{SPEC} no longer describes its checkpoint's model ({'; '.join(reshaped)})"
             else:  # readable (the lab, bptt, trace), but --resume and the lab's t refuse to train it further
                 problem = (f"{SPEC} changed since its checkpoint was trained ({'; '.join(changed)}): it cannot be "
                            "trained further as it is")
