@@ -32,6 +32,26 @@ def test_presets_json_lists_every_preset(capsys):
     assert code == 0 and "adding-lstm" in out
 
 
+def test_a_training_into_a_log_says_how_it_goes_and_a_resume_says_where_it_starts(capsys, tmp_path, monkeypatch):
+    """A cron job's log (stderr not a terminal) held the first line and an empty one until the run
+    ended; a resume's first line read as a fresh start."""
+    import rnnlab.cli.experiments as experiments
+
+    code, _, err = run(capsys, "train", "hello", "--steps", "20", "--out", tmp_path / "r")
+    assert code == 0
+    lines = err.splitlines()
+    assert lines[0] == f"rnnlab: training hello (lstm, 1476 parameters) -> {tmp_path / 'r'}" and "" not in lines
+    progress = [line for line in lines if line.startswith("rnnlab: hello: step ")]
+    assert [line.split(",")[0] for line in progress] == [f"rnnlab: hello: step {s} of 20" for s in range(2, 21, 2)]
+    assert all(", loss " in line and "|g| " in line and line.endswith(" steps/s") for line in progress)
+    monkeypatch.setattr(experiments, "PROGRESS_LINE_S", 0.0)  # a slow run: a line at least this often
+    code, _, err = run(capsys, "train", "--resume", tmp_path / "r", "--steps", "25")
+    assert code == 0
+    lines = err.splitlines()
+    assert lines[0].startswith("rnnlab: resuming at step 20 of 25: hello (lstm, 1476 parameters) -> ")
+    assert [line.split(",")[0] for line in lines[1:]] == [f"rnnlab: hello: step {s} of 25" for s in range(21, 26)]
+
+
 def test_a_folder_or_file_named_like_a_preset_does_not_hide_it(capsys, tmp_path, monkeypatch):
     """copy/ or a file sine in the working directory: the bare name is still the preset; ./copy is
     the folder. A run directory of a preset's name too (else nothing could name the preset there):
