@@ -404,11 +404,16 @@ class Spec:
                 if name not in kept and f"train.{name}" not in given:
                     train[name] = getattr(TrainSpec(), name)
         spec = Spec.from_mapping(data, source=self.source)
-        if "description" not in overrides and self.description and spec.name in preset_names() and \
-                (spec.task["kind"], spec.model.cell) != (self.task["kind"], self.model.cell):
-            preset = load_preset(spec.name)  # edited back into a preset (hello-gru -> hello): its own words,
-            if _experiment(preset) == _experiment(spec):  # only where it is that preset (they tell its results):
-                spec = replace(spec, description=preset.description)  # adding-rnn with an lstm is no adding-lstm
+        if "description" not in overrides and self.description and spec.name in preset_names():
+            preset = load_preset(spec.name)
+            if (spec.task["kind"], spec.model.cell) != (self.task["kind"], self.model.cell):
+                # edited back into a preset (hello-gru -> hello): its own words, only where it is that
+                # preset (they tell its results): adding-rnn with an lstm is no adding-lstm
+                if _experiment(preset) == _experiment(spec):
+                    spec = replace(spec, description=preset.description)
+            elif self.description.partition(EDITED)[0] == preset.description:  # the preset's words, edited or not
+                edits = _edits(preset, spec)  # they tell of its T=100 and its results: say what differs
+                spec = replace(spec, description=preset.description + (f"{EDITED}{edits})" if edits else ""))
         return spec
 
     def _edited_description(self, data: Mapping[str, Any]) -> Any:
@@ -549,6 +554,27 @@ class Spec:
         """The task object this spec describes (cheap: tasks build their data lazily or small)."""
         options = {k: v for k, v in self.task.items() if k != "kind"}
         return make_task(self.task["kind"], options, None)
+
+
+#: What a preset's description gets after it where its experiment was edited: " (edited: task.length
+#: = 30, the preset's 100)".
+EDITED = " (edited: "
+
+#: Fields that leave a preset's experiment what its description says: how long and from which seed
+#: it trains, how often it evaluates and saves.
+_SAME_EXPERIMENT = {"seed", "train.steps", "train.eval_every", "train.eval_batch_size", "train.checkpoint_every"}
+
+
+def _edits(preset: Spec, spec: Spec) -> str:
+    """``spec``'s changes to ``preset``'s experiment (of the same task and cell), "task.length = 30, the
+    preset's 100; ...", but those of :data:`_SAME_EXPERIMENT`; "" for none."""
+    before, after = flat_fields(_experiment(preset)), flat_fields(_experiment(spec))
+
+    def spelt(key: str, values: Mapping[str, Any]) -> str:
+        return json.dumps(values[key], default=str) if key in values else "(none)"
+
+    return "; ".join(f"{key} = {spelt(key, after)}, the preset's {spelt(key, before)}" for key in after
+                     if key not in _SAME_EXPERIMENT and after[key] != before.get(key))
 
 
 def _experiment(spec: Spec) -> dict[str, Any]:

@@ -269,7 +269,9 @@ def test_a_model_whose_weights_gradients_and_adam_moments_do_not_fit_is_a_spec_e
 def test_another_cell_or_task_rewrites_the_description_it_no_longer_fits():
     spec = load_preset("copy-attention")
     assert "self-attention" in spec.description
-    assert spec.with_overrides({"model.hidden_size": 8}).description == spec.description
+    assert spec.with_overrides({"model.hidden_size": 8}).description == \
+        spec.description + " (edited: model.hidden_size = 8, the preset's 64)"
+    assert spec.with_overrides({"train.steps": 9, "seed": 4}).description == spec.description  # the same experiment
     assert spec.with_overrides({"model.cell": "lru"}).description == "copy-attention with the lru cell instead of " \
                                                                      "selfattention"
     assert spec.with_overrides({"task": {"kind": "adding"}}).description == "copy-attention on the adding task " \
@@ -295,6 +297,19 @@ def test_another_cell_or_task_rewrites_the_description_it_no_longer_fits():
     assert reached.description == copy.description
     on_gpu = load_preset("copy-gru").with_overrides({"model.device": "cuda"})
     assert on_gpu.with_overrides({"model.cell": "lstm", "name": "copy"}).description == copy.description
+
+
+def test_a_presets_description_says_what_was_edited_since_it_tells_of_the_presets_numbers():
+    """--set task.length=30 on adding-lstm kept "Adding problem, T=100, ... (held-out 0.007)"."""
+    preset = load_preset("adding-lstm")
+    short = preset.with_overrides({"task.length": 30})
+    assert short.description == preset.description + " (edited: task.length = 30, the preset's 100)"
+    both = short.with_overrides({"train.learning_rate": 0.01})  # from the preset's words, not the last edit's
+    assert both.description == preset.description + (" (edited: task.length = 30, the preset's 100; "
+                                                     "train.learning_rate = 0.01, the preset's 0.005)")
+    assert both.with_overrides({"task.length": 100, "train.learning_rate": 0.005}).description == preset.description
+    assert short.with_overrides({"description": "mine"}).with_overrides({"task.length": 50}).description == "mine"
+    assert parse_spec(short.to_toml(), source="x", base_dir=None).description == short.description  # its spec.toml
 
 
 def test_a_layer_that_refuses_its_size_is_a_spec_error_naming_the_model(monkeypatch):
