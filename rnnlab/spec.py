@@ -713,8 +713,22 @@ def _reject_unknown(table: str, data: Mapping[str, Any], known) -> None:
         if key not in known:
             name = f"{table}.{key}" if table else key
             close = closest_name(key, sorted(known)) if isinstance(key, str) else None
+            if not table and isinstance(key, str):  # a table's field without its table: learning_rate=0.1
+                close = close or _in_a_table(key)
             hint = f"did you mean {close!r}? " if close else ""
             raise SpecError(name, f"unknown field ({hint}allowed: {', '.join(sorted(known))})")
+
+
+def _in_a_table(key: str) -> str | None:
+    """The dotted name of the one field of [task], [model] or [train] named ``key`` (or nearly:
+    "learning-rate"), for a top-level field that is none: "train.learning_rate"; None if none is."""
+    from .data import TASKS
+
+    dotted = [f"model.{f.name}" for f in fields(ModelSpec)] + [f"train.{f.name}" for f in fields(TrainSpec)]
+    dotted += sorted({f"task.{name}" for kind in TASKS for name in task_fields(kind)} | {"task.kind"})
+    by_leaf = {name.partition(".")[2]: name for name in reversed(dotted)}
+    leaf = closest_name(key.replace("-", "_"), sorted(by_leaf))
+    return by_leaf[leaf] if leaf is not None else None
 
 
 def _table(cls, rules: Mapping[str, Rule], table: str, data: Any):

@@ -141,6 +141,9 @@ def test_a_field_left_out_of_a_resolved_spec_is_one_that_cell_refuses_to_change(
         ('[model]\ncell = "selfattention"\ndevice = "cuda"', "model.device", ["selfattention", "cpu"]),
         ('[model]\ncell = "selfattention"\n[train]\ntruncate = 5', "train.truncate", ["selfattention", "use 0"]),
         ('colour = "red"', "colour", ["unknown field"]),
+        ("learning_rate = 0.1", "learning_rate", ["did you mean 'train.learning_rate'?"]),  # its table left out
+        ("hidden-size = 8", "hidden-size", ["did you mean 'model.hidden_size'?"]),
+        ("sede = 8", "sede", ["did you mean 'seed'?"]),  # a top-level field first
         ('[task]\nkind = "nope"', "task.kind", ["nope", "adding"]),
         ('[task]\nkind = "adding"\nlength = 0', "task.length", []),
         ('[task]\nlength = 5', "task.kind", ["missing"]),
