@@ -443,6 +443,24 @@ class Spec:
             "train": {f.name: getattr(self.train, f.name) for f in fields(TrainSpec)},
         }
 
+    def unread_fields(self) -> dict[str, str]:
+        """The fields this spec's cell and optimizer do not read (a resolved spec.toml leaves them
+        out), by dotted name, each saying so: ``{"train.momentum": "adam does not read it (only sgd
+        does)"}``."""
+        def unread(reader: str, readers) -> str:
+            who = " and ".join(readers) if len(readers) < 3 else ", ".join(readers)
+            return f"{reader} does not read it (only {who} do{'es' * (len(readers) == 1)})"
+
+        cell, optimizer = self.model.cell, self.train.optimizer
+        fields_unread = {f"model.{name}": unread(cell, cells)
+                         for name, cells in CELL_FIELDS.items() if cell not in cells}
+        fields_unread.update({f"train.{name}": unread(optimizer, [o for o, names in OPTIMIZER_SETTINGS.items()
+                                                                if name in names])
+                              for name in sorted(set(_OPTIMIZER_ONLY) - set(OPTIMIZER_SETTINGS[optimizer]))})
+        if cell != "jordan":
+            fields_unread["train.teacher_forcing"] = unread(cell, ["jordan"])
+        return fields_unread
+
     def to_toml(self) -> str:
         """The resolved spec as TOML text: every field that applies, defaults included; those that
         only another cell or optimizer reads (an lstm's ``tau_min``, adam's ``momentum``) are left
@@ -450,14 +468,9 @@ class Spec:
         ``sample_data/`` is written by its name there, as the presets name it, so that the run
         still finds it after rnnlab moves (another install, another machine)."""
         data = self.to_mapping()
-        cell, optimizer = self.model.cell, self.train.optimizer
-        for name, cells in CELL_FIELDS.items():
-            if cell not in cells:
-                del data["model"][name]
-        for name in set(_OPTIMIZER_ONLY) - set(OPTIMIZER_SETTINGS[optimizer]):
-            del data["train"][name]
-        if cell != "jordan":
-            del data["train"]["teacher_forcing"]
+        for dotted in self.unread_fields():
+            table, _, name = dotted.partition(".")
+            del data[table][name]
         path, shipped = data["task"].get("path"), data_files.SAMPLE_DIR
         if isinstance(path, (str, Path)) and Path(path).is_absolute() and Path(path).is_relative_to(shipped):
             data["task"]["path"] = Path(path).relative_to(shipped).as_posix()

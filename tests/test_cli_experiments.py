@@ -52,6 +52,21 @@ def test_a_training_into_a_log_says_how_it_goes_and_a_resume_says_where_it_start
     assert [line.split(",")[0] for line in lines[1:]] == [f"rnnlab: hello: step {s} of 25" for s in range(21, 26)]
 
 
+def test_a_set_field_the_spec_does_not_read_is_refused_at_its_default_too(capsys, tmp_path):
+    """A momentum sweep on adam half-succeeded: momentum=0.5 was refused, momentum=0.9 (the default)
+    trained a run that ignored it."""
+    for field, said in (("train.momentum=0.9", "train.momentum: adam does not read it (only sgd does)"),
+                        ("train.teacher_forcing=false",
+                         "train.teacher_forcing: lstm does not read it (only jordan does)"),
+                        ("model.scan=sequential", "model.scan: lstm does not read it (only mingru, minlstm, lru do)")):
+        code, _, err = run(capsys, "train", "hello", "--set", field, "--steps", "1", "--out", tmp_path / "r")
+        assert code == 2 and one_line_error(err) == f"rnnlab: error: --set {said}: the run would ignore it", err
+        assert not (tmp_path / "r").exists()
+    code, _, err = run(capsys, "train", "hello", "--set", "train.optimizer=sgd", "--set", "train.momentum=0.9",
+                       "--set", "model.device=cpu", "--steps", "1", "--out", tmp_path / "r")
+    assert code == 0, err
+
+
 def test_a_folder_or_file_named_like_a_preset_does_not_hide_it(capsys, tmp_path, monkeypatch):
     """copy/ or a file sine in the working directory: the bare name is still the preset; ./copy is
     the folder. A run directory of a preset's name too (else nothing could name the preset there):

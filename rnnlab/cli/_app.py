@@ -343,7 +343,12 @@ def _with_sets(spec, sets: list[str] | None, flags: Mapping[str, tuple[str, Any]
     values.update({field: value for field, (_, value) in flags.items()})
     if not values:
         return spec
-    return _as_typed_where_refused(lambda changed: edited(spec, changed), values, sets_given)
+    spec = _as_typed_where_refused(lambda changed: edited(spec, changed), values, sets_given)
+    unread = spec.unread_fields()
+    for field in sets_given:  # (at its default it passed, and a sweep over it trained one run many times)
+        if field in unread and field != "model.device":  # (--set model.device=cpu: where it runs anyway)
+            raise UserError(f"--set {field}: {unread[field]}: the run would ignore it")
+    return spec
 
 
 def _as_typed_where_refused(build, values: dict[str, Any], given: Mapping[str, tuple[Any, str]]):
