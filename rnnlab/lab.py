@@ -378,9 +378,10 @@ class Lab(StepCursor, TrainingControl):
         return self.training_status
 
     def next_train_target(self) -> int:
-        """The step ``train()`` trains to by default: the spec's steps, or :attr:`more_steps` past the
-        step trained where those are done."""
-        planned = self.spec.train.steps
+        """The step ``train()`` trains to by default: the spec's steps, or the step the last training
+        ran toward where a stop (``s``) left it short (as a reopened run's saved steps say), or
+        :attr:`more_steps` past the step trained where those are done."""
+        planned = max(self.spec.train.steps, self._train_target)
         return planned if self.trainer.step < planned else self.trainer.step + self.more_steps
 
     def check_can_train(self) -> None:

@@ -157,6 +157,17 @@ def test_a_reopened_run_trains_rounds_of_the_steps_it_was_made_with(lab, tmp_pat
     assert lab.more_steps == 3
 
 
+def test_t_after_a_stop_finishes_the_round_it_stopped(lab):
+    """Stopped (s) in a second round (300 -> 600, at 452), t trained a round more from there, to 752,
+    while the first round's stop went on to its end, and the run saved said 452 of 600."""
+    lab.reconfigure({"train.steps": 4})
+    lab.train()
+    assert lab.train(should_stop=lambda: lab.trainer.step >= 6) == "stopped" and lab.trainer.step == 6
+    assert lab.next_train_target() == 8 and lab.spec_as_trained.train.steps == 8
+    lab.train()
+    assert lab.trainer.step == 8 and lab.next_train_target() == 12
+
+
 def test_unsaved_steps_count_what_quitting_would_lose(lab, tmp_path):
     lab.reconfigure({"train.steps": 6})
     assert lab.unsaved_steps == 0  # untrained: nothing to lose
