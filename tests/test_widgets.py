@@ -194,6 +194,11 @@ def test_wide_map_scrolls_to_keep_the_cursor_in_view():
         await pilot.pause()
         assert "▼90" in heatmap.render_line(1).text or "90▼" in heatmap.render_line(1).text
         assert "of 100" in heatmap.render_line(0).text
+        # another model, no step taken: the view starts at its start, not where the cursor had taken it
+        heatmap.cursor = None
+        heatmap.set_data(np.ones((2, 100)))
+        await pilot.pause()
+        assert f" t {heatmap.first_step}-" in heatmap.render_line(0).text
 
     run_in_app(heatmap, check=check)
 

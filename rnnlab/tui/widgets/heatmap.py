@@ -272,7 +272,9 @@ class Heatmap(Widget):
         cell_width = self.cell_width or (max(1, available // columns) if columns else 1)
         count = min(columns, available // cell_width)
         focus = self.cursor if self.cursor is not None else self._newest_revealed(columns)
-        start = self._view_start
+        # nothing to follow (another model, no step taken yet): from the start, not where the last
+        # model's cursor had scrolled the view ("t 36-100 of 100" at step 0)
+        start = self._view_start if focus is not None else 0
         if focus is not None and count:
             # Scroll as little as needed to keep the focus column in view.
             if focus < start:
