@@ -331,6 +331,20 @@ def test_a_threshold_label_with_curves_all_along_its_line_goes_elsewhere_keyed_b
     run_in_app(plot, check=check, size=(WIDTH, 12))
 
 
+def test_a_threshold_label_with_no_room_anywhere_gives_its_value_alone():
+    """With a pinned curve beside the live ones the baseline's dotted line had no label at all, and
+    read as part of the pin."""
+    plot = LinePlot(threshold=1.0, threshold_label="ignores input:")
+    plot.set_series("loss", None, np.r_[4.0, np.tile([0.5, 1.5], 20)])
+
+    async def check(pilot):
+        rows = [row.text for row in canvas_rows(plot)]
+        assert not any("ignores input" in text for text in rows)  # 18 cells and its blanks: no room
+        assert sum((text + " ").count("┄ 1 ") for text in rows) == 1
+
+    run_in_app(plot, check=check, size=(21, 12))
+
+
 def test_marker_is_drawn_and_labelled_on_the_x_axis():
     plot = LinePlot(marker=25)
     plot.set_series("loss", np.arange(100), np.ones(100))

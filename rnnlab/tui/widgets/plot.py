@@ -476,13 +476,15 @@ class LinePlot(CachedFrame):
                 row, x = rows[spot[0]], spot[1]
                 grid.put(top + row, gutter + x - 1, f" {label} ", _THRESHOLD_STYLE)
                 label_span = (row, x - 1, x + len(label) + 1)
-            else:  # curves run all along the line: the label elsewhere, after a dash that says whose it is
-                keyed = f"┄ {label}"
+            else:  # curves run all along the line: the label elsewhere, after a dash that says whose it
+                # is; where the canvas is that full (a pinned curve beside the live ones), its value alone
                 taken = grid.codes[top:bottom + 1, gutter:] != ord(" ")
-                spot = _free_spot(taken, len(keyed))
-                if spot is not None:
-                    grid.put(top + spot[0], gutter + spot[1], keyed, _THRESHOLD_STYLE)
-                    label_span = (spot[0], spot[1] - 1, spot[1] + len(keyed) + 1)
+                for keyed in dict.fromkeys((f"┄ {label}", f"┄ {_format_number(self.threshold)}")):
+                    spot = _free_spot(taken, len(keyed))
+                    if spot is not None:
+                        grid.put(top + spot[0], gutter + spot[1], keyed, _THRESHOLD_STYLE)
+                        label_span = (spot[0], spot[1] - 1, spot[1] + len(keyed) + 1)
+                        break
         if legend:  # clear of everything drawn so far; the top row first, where a legend is looked for
             taken = grid.codes[top:bottom + 1, gutter:] != ord(" ")
             if label_span is not None:  # its blanks too: "━ |g| clip 5" would read as one label
