@@ -1359,8 +1359,9 @@ def test_m_pins_the_gradient_curve_to_compare_the_next_model_with():
     """The classic figure, RNN and LSTM gradients on one plot, needed two labs side by side."""
     async def check(app, pilot):
         plot = app.query_one(GradientPlot)
-        await pilot.press("m")  # nothing to pin before a backward pass
-        assert plot.pinned is None and "no backward pass to pin (b runs it)" in [n.message for n in app._notifications]
+        await pilot.press("m")  # nothing to pin before a backward pass or a training
+        assert plot.pinned is None and "nothing to pin yet: t trains (its loss), b steps back (||dL/dh_t||)" in [
+            n.message for n in app._notifications]
         app.lab.train(until_step=5)  # and its loss, where it trained
         await pilot.press("B", "m")
         pinned = plot._curves(app.lab, 0, 0)[0].copy()
@@ -1388,6 +1389,23 @@ def test_m_pins_the_gradient_curve_to_compare_the_next_model_with():
         await pilot.press("M")
         assert plot.series_names == ["||dL/dh_t||", "||ΔW_hh(t)||"] and plot.pinned is None
         assert loss_plot.series_names == []
+
+    drive(check, target="hello")
+
+
+def test_m_after_training_alone_pins_the_training_loss():
+    """m refused a trained model until a backward pass had run: the loss curves could not be compared."""
+    async def check(app, pilot):
+        plot, loss_plot = app.query_one(GradientPlot), app.query_one("#loss-plot")
+        app.lab.train(until_step=5)
+        await pilot.press("m")
+        await pilot.pause()
+        assert plot.pinned is None and loss_plot.series_names[:2] == ["pin hello", "train"]
+        assert any(n.message.startswith("pinned its training loss as 'pin hello' (grey); ||dL/dh_t|| too after a "
+                                        "backward pass (b, then m)") for n in app._notifications)
+        await pilot.press("M")
+        await pilot.pause()
+        assert "pin hello" not in loss_plot.series_names  # M drops a loss pinned alone too
 
     drive(check, target="hello")
 

@@ -936,24 +936,27 @@ class LabApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App[None]
         (o, e) with."""
         if self.lab is None:
             return
-        plot = self.query_one(GradientPlot)
-        try:
-            name = plot.pin(self.lab, self.layer, self.direction)
-        except UserError as exc:
-            self.notify(str(exc), severity="warning")
+        plot, training = self.query_one(GradientPlot), self.query_one(TrainingPlots)
+        curve = "||dL/dx_t||" if self.lab.is_attention else "||dL/dh_t||"  # where self-attention's gradient goes
+        backward = "dh" in self.lab.trace
+        if not backward and not len(self.lab.history):
+            self.notify(f"nothing to pin yet: t trains (its loss), b steps back ({curve})", severity="warning")
             return
-        training = self.query_one(TrainingPlots)
+        name = plot.pin(self.lab, self.layer, self.direction) if backward else \
+            plot.pin_name(self.lab, self.layer, self.direction)
+        if not backward:  # the loss alone: a pinned gradient curve of another model would read as this one's
+            plot.pinned = None
         training.pin(self.lab, name)
         plot.update_from(self.lab, self.layer, self.direction)
         training.update_from(self.lab)
-        loss = " and its training loss" if training.pinned is not None else ""
-        curve = "||dL/dx_t||" if self.lab.is_attention else "||dL/dh_t||"  # where self-attention's gradient goes
-        self.notify(f"pinned {curve}{loss} as '{name}' (grey): open (o) or edit (e) another model to compare; "
+        pinned = " and ".join(([curve] if backward else []) + (["its training loss"] if training.pinned else []))
+        later = "" if backward else f"; {curve} too after a backward pass (b, then m)"
+        self.notify(f"pinned {pinned} as '{name}' (grey){later}: open (o) or edit (e) another model to compare; "
                     "M drops it")
 
     def action_unpin_curve(self) -> None:
         plot, training = self.query_one(GradientPlot), self.query_one(TrainingPlots)
-        if plot.pinned is None:
+        if plot.pinned is None and training.pinned is None:
             self.notify("no curve is pinned (m pins one)", timeout=2)
             return
         plot.pinned = training.pinned = None

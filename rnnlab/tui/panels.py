@@ -678,13 +678,19 @@ class GradientPlot(LinePlot):
         norms, contributions = self._curves(lab, layer, direction)
         if lab.is_attention:
             norms = contributions
+        name = self.pin_name(lab, layer, direction)
+        self.pinned = (name, np.array(norms, dtype=np.float64))
+        return name
+
+    @staticmethod
+    def pin_name(lab: Lab, layer: int, direction: int) -> str:
+        """The legend name of ``lab``'s pinned curves: its run's (else its experiment's), and the
+        layer and direction where it has more than one."""
         where = (f" l{layer}" if lab.spec.model.num_layers > 1 else "") + ("r" if direction else "")
         named = lab.run.path.name if lab.run is not None else lab.spec.name
         if re.fullmatch(re.escape(lab.spec.name) + r"-\d{8}-\d{6}(-\d+)?", named):  # the default runs/NAME-TIME
             named = lab.spec.name  # its time would take the legend's room ("adding-lstm-202…")
-        name = f"pin {clipped(named, PIN_NAME_CELLS)}{where}" + (" dx" if lab.is_attention else "")
-        self.pinned = (name, np.array(norms, dtype=np.float64))
-        return name
+        return f"pin {clipped(named, PIN_NAME_CELLS)}{where}" + (" dx" if lab.is_attention else "")
 
     def _draw_pinned(self, steps: int) -> None:
         """The pinned curve, its last step at this model's t = T: both vanish from the loss at T
