@@ -136,6 +136,10 @@ class Lab(StepCursor, TrainingControl):
         # handed over between steps to a waiting reader (an RLock let the trainer starve it)
         self.lock = HandoffLock()
         self._init_training_control()
+        if run is not None and fresh and run.has_checkpoint:  # how its training ended, as its session said
+            summary = run.read_summary() or {}
+            if summary.get("status") in ("completed", "stopped", "diverged") and summary.get("step") == trainer.step:
+                self.training_status = summary["status"]  # (it read "idle": as if never trained)
         self.task = self.trainer.task
         self.view_batch = batch
         self.sequence_seed = spec.seed

@@ -142,6 +142,7 @@ def test_a_reopened_run_trains_rounds_of_the_steps_it_was_made_with(lab, tmp_pat
     assert RunDir.open(path).spec.train.steps == 8
     reopened = Lab.open(path)
     assert reopened.more_steps == 4 and reopened.next_train_target() == 12
+    assert reopened.training_status == "completed"  # as its session said it (it read "idle")
     reopened.train()
     assert reopened.trainer.step == 12
     reopened.save_run()
