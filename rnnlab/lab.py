@@ -452,8 +452,8 @@ class Lab(StepCursor, TrainingControl):
             if run.spec.model.device != spec.model.device:  # a GPU run read on the CPU (open_target): it stays one
                 spec = spec.with_overrides({"model.device": run.spec.model.device})
             run.write_spec(spec)
-            for name, rows in ((METRICS, self.history), (EVALS, self.evals)):
-                atomic_write_text(run.path / name, "".join(json.dumps(r.to_json()) + "\n" for r in rows))
+            atomic_write_text(run.path / METRICS, self.history.jsonl())
+            atomic_write_text(run.path / EVALS, "".join(json.dumps(r.to_json()) + "\n" for r in self.evals))
             run.save_checkpoint(self.trainer)
             if self.training_status == "diverged":
                 status = "diverged"

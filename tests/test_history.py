@@ -31,6 +31,17 @@ def test_it_reads_like_the_list_of_records_past_several_growths():
     assert StepHistory(records)[-1] == records[-1]
 
 
+def test_its_jsonl_is_the_text_each_record_dumps_to():
+    """What a lab's save writes to metrics.jsonl: the same text as `rnnlab train` writes, line for line."""
+    import json
+
+    records = [record(s) for s in range(1, 500)]
+    records.append(StepRecord(step=500, loss=float("inf"), accuracy=0.1 + 0.2, grad_norm=1e-310, clipped=False,
+                              time=1e21))  # not finite, not short, subnormal, exponent
+    assert StepHistory(records).jsonl() == "".join(json.dumps(r.to_json()) + "\n" for r in records)
+    assert StepHistory().jsonl() == ""
+
+
 def test_columns_are_read_only_views_and_one_size_reads_one_moment():
     history = StepHistory(record(s) for s in range(1, 11))
     steps = history.column("step")
