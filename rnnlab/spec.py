@@ -426,10 +426,18 @@ class Spec:
         if not isinstance(kind, str) or not isinstance(cell, str) or (kind, cell) == (old_kind, old_cell):
             return self.description  # (a bad kind or cell is refused by from_mapping, naming it)
         if kind == old_kind:
-            return f"{self.name} with the {cell} cell instead of {old_cell}"
-        if cell == old_cell:
-            return f"{self.name} on the {kind} task instead of {old_kind}"
-        return f"{self.name} on the {kind} task with the {cell} cell (was {old_kind}, {old_cell})"
+            changed = f"{self.name} with the {cell} cell instead of {old_cell}"
+        elif cell == old_cell:
+            changed = f"{self.name} on the {kind} task instead of {old_kind}"
+        else:
+            changed = f"{self.name} on the {kind} task with the {cell} cell (was {old_kind}, {old_cell})"
+        # what else changed with it (the lab's form applies every field at once): hidden_size, a rate
+        before, after = flat_fields(self.to_mapping()), flat_fields(data)
+        skipped = _SAME_EXPERIMENT | {"name", "description", "task.kind", "model.cell", "model.device"}
+        edits = [f"{key} = {json.dumps(after[key], default=str)}, was {json.dumps(before[key], default=str)}"
+                 for key in after if key in before and key not in skipped and after[key] != before[key]
+                 and (kind == old_kind or not key.startswith("task."))]  # another task: its own fields
+        return changed + (f"{EDITED}{'; '.join(edits)})" if edits else "")
 
     # ------------------------------------------------------------------ writing
     def to_mapping(self) -> dict[str, Any]:

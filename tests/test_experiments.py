@@ -312,6 +312,9 @@ def test_a_presets_description_says_what_was_edited_since_it_tells_of_the_preset
                                                      "train.learning_rate = 0.01, the preset's 0.005)")
     assert both.with_overrides({"task.length": 100, "train.learning_rate": 0.005}).description == preset.description
     assert short.with_overrides({"description": "mine"}).with_overrides({"task.length": 50}).description == "mine"
+    # another cell with other fields at once (the lab's form): the description said the cell alone
+    assert preset.with_overrides({"model.cell": "gru", "model.hidden_size": 32, "train.steps": 9}).description == \
+        "adding-lstm with the gru cell instead of lstm (edited: model.hidden_size = 32, was 64)"
     assert parse_spec(short.to_toml(), source="x", base_dir=None).description == short.description  # its spec.toml
 
 
