@@ -32,6 +32,33 @@ def test_presets_json_lists_every_preset(capsys):
     assert code == 0 and "adding-lstm" in out
 
 
+def test_bptt_and_trace_read_a_runs_weights_on_other_sequences_of_its_task(capsys, tmp_path):
+    """Does adding's model trained at T=20 carry its gradient at T=40? --set task.length on the run
+    was refused ("changes a spec, not a run"), though the weights are the same shapes."""
+    code, _, err = run(capsys, "train", "adding-rnn", "--set", "task.length=20", "--steps", "3",
+                       "--out", tmp_path / "r")
+    assert code == 0, err
+    code, out, err = run(capsys, "bptt", tmp_path / "r", "--set", "task.length=40", "--json", "--no-jacobians")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["steps"] == 40 and result["trained_steps"] == 3 and result["task_edits"] == {"task.length": [20, 40]}
+    code, out, _ = run(capsys, "bptt", tmp_path / "r", "--set", "task.length=40", "--no-jacobians")
+    assert "(rnn, trained 3 steps; here task.length = 40, trained at 20)" in out
+    code, out, err = run(capsys, "trace", tmp_path / "r", "--set", "task.length=40", "--out", tmp_path / "t.npz")
+    assert code == 0, err
+    with np.load(tmp_path / "t.npz", allow_pickle=False) as trace:
+        assert trace["x"].shape[0] == 40
+    for field in ("task.kind=copy", "model.hidden_size=3"):  # another task, another model: trained otherwise
+        code, _, err = run(capsys, "bptt", tmp_path / "r", "--set", field)
+        assert code == 2 and "--set changes a spec, not a run (its task's fields but kind and path" in err
+    code, out, _ = run(capsys, "bptt", tmp_path / "r", "--json", "--no-jacobians")
+    assert json.loads(out)["task_edits"] == {}
+    run(capsys, "train", "selective-copy-gru", "--steps", "1", "--out", tmp_path / "s")
+    code, _, err = run(capsys, "bptt", tmp_path / "s", "--set", "task.vocab_size=12")  # other outputs
+    assert code == 2 and one_line_error(err) == (f"rnnlab: error: --set task.vocab_size=12: that task has 14 inputs "
+                                                 f"and 12 outputs, {tmp_path / 's'}'s weights 10 and 8")
+
+
 def test_a_training_into_a_log_says_how_it_goes_and_a_resume_says_where_it_starts(capsys, tmp_path, monkeypatch):
     """A cron job's log (stderr not a terminal) held the first line and an empty one until the run
     ended; a resume's first line read as a fresh start."""

@@ -398,9 +398,17 @@ def load_with_sets(target: str, sets: list[str] | None, flags: Mapping[str, tupl
         return _as_typed_where_refused(build, {field: value for field, (value, _) in given.items()}, given)
 
 
-def spec_with_sets(target: str | None, sets: list[str] | None, device: str | None = None):
+#: The task fields ``--set`` may change on a run that ``bptt`` and ``trace`` examine: its trained
+#: weights on other sequences (adding's T=100 model at T=400). Not its kind, nor its data file.
+RUN_TASK_FIELDS_FIXED = ("task.kind", "task.path")
+
+
+def spec_with_sets(target: str | None, sets: list[str] | None, device: str | None = None, *,
+                   run_task_sets: bool = False):
     """``open_target(target)``: (spec, run or None), the spec with the ``--set`` fields and
-    ``device`` changed, which a run directory refuses (its weights were trained with its own spec)."""
+    ``device`` changed, which a run directory refuses (its weights were trained with its own spec);
+    with ``run_task_sets`` (bptt, trace: nothing is saved) but for task fields other than
+    :data:`RUN_TASK_FIELDS_FIXED`, which read its weights on other sequences."""
     from ..errors import SpecError
     from ..lab import open_target
 
@@ -413,8 +421,13 @@ def spec_with_sets(target: str | None, sets: list[str] | None, device: str | Non
     if not sets:
         return spec, run
     if run is not None:
-        raise UserError(f"--set changes a spec, not a run: {target}'s weights were trained with its own (to train "
-                        f"a variant: rnnlab train {Path(target) / 'spec.toml'} --set ...)")
+        fields = [item.partition("=")[0].strip() for item in sets]
+        if run_task_sets and all(f.startswith("task.") and f not in RUN_TASK_FIELDS_FIXED for f in fields):
+            return _with_sets(spec, sets), run  # (the device as the run's: open_target chose it)
+        only = (" (its task's fields but kind and path: this command reads its weights on other sequences)"
+                if run_task_sets else "")
+        raise UserError(f"--set changes a spec, not a run{only}: {target}'s weights were trained with its own (to "
+                        f"train a variant: rnnlab train {Path(target) / 'spec.toml'} --set ...)")
     flags = {} if device is None else {"model.device": ("--device", device)}
     return open_target(_with_sets(spec, sets, flags), device)  # (no --device: a cuda spec may fall back)
 

@@ -555,12 +555,35 @@ def _print_summary(summary: dict[str, Any], teacher_forced: bool = False) -> Non
 # rnnlab bptt / trace / sample: one Lab, one pass
 # ---------------------------------------------------------------------------------------------
 
+def _task_edits(lab) -> dict[str, list]:
+    """The task fields ``--set`` changed on the run ``lab`` reads, ``{"task.length": [50, 120]}``
+    (trained, here); {} for none."""
+    return {} if lab.run is None else _task_edits_of(lab.run.spec, lab.spec)
+
+
+def _task_edits_of(trained, here) -> dict[str, list]:
+    return {f"task.{key}": [trained.task.get(key), value] for key, value in here.task.items()
+            if value != trained.task.get(key)}
+
+
+def _task_edits_said(lab) -> str:
+    """``"; here task.length = 120, trained at 50"`` for a table's title, "" for none."""
+    edits = _task_edits(lab)
+    return "".join(f"; here {key} = {here}, trained at {trained}" for key, (trained, here) in edits.items())
+
+
 def _open_lab(target: str | None, batch: int = 1, device: str | None = None, sets: list[str] | None = None):
     from ..lab import Lab
 
     _check_device(device)
     _refuse_lab(target)
-    spec, run = spec_with_sets(target, sets, device)  # Lab.open's pair, the spec with --set's fields
+    spec, run = spec_with_sets(target, sets, device, run_task_sets=True)  # Lab.open's pair, --set's fields in
+    if run is not None and spec.task != run.spec.task:  # the run's weights on other sequences: of its sizes?
+        here, trained = spec.make_task(), run.spec.make_task()
+        if (here.input_size, here.output_size) != (trained.input_size, trained.output_size):
+            edits = ", ".join(f"{key}={value}" for key, (_, value) in _task_edits_of(run.spec, spec).items())
+            raise UserError(f"--set {edits}: that task has {here.input_size} inputs and {here.output_size} outputs, "
+                            f"{run.path}'s weights {trained.input_size} and {trained.output_size}")
     from ..spec import SpecError
 
     try:
@@ -621,15 +644,15 @@ def bptt(
         _print_json({
             "spec": lab.spec.name, "cell": lab.spec.model.cell, "trained_steps": lab.trainer.step,
             "steps": lab.steps, "batch": batch, "truncate": lab.truncate or 0, "loss": _json_float(lab.evaluation.loss),
-            "recurrent": not lab.is_attention, "streams": streams,
+            "recurrent": not lab.is_attention, "task_edits": _task_edits(lab), "streams": streams,
         })
         return
     from rich.table import Table
     from rich.text import Text
 
     what = "backprop" if lab.is_attention else "BPTT"
-    title = Text(f"{what} of {lab.spec.name} ({lab.spec.model.cell}, trained {lab.trainer.step} steps): "
-                 f"loss {_fmt(lab.evaluation.loss)}")  # Text: a name may hold "[bold]"
+    title = Text(f"{what} of {lab.spec.name} ({lab.spec.model.cell}, trained {lab.trainer.step} steps"
+                 f"{_task_edits_said(lab)}): loss {_fmt(lab.evaluation.loss)}")  # Text: a name may hold "[bold]"
     # as many streams (layer, direction) a table as the page is wide: a 2-layer bidirectional
     # model's 17 columns in one table were cut to "9.674e…"
     def headers(layer: int, direction: int) -> list[str]:
