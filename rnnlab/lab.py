@@ -68,8 +68,8 @@ def _draw(logits: np.ndarray, temperature: float, rng: np.random.Generator) -> i
     return int(rng.choice(len(p), p=p / p.sum()))
 
 
-def open_target(target: str | Path | Spec | None, device: str | None = None) -> tuple[Spec, RunDir | None]:
-    """A preset name, a spec file or a run directory (or a Spec) -> (spec, run dir or None).
+def open_target(target: str | Path | Spec | RunDir | None, device: str | None = None) -> tuple[Spec, RunDir | None]:
+    """A preset name, a spec file or a run directory (or a Spec, or a RunDir opened) -> (spec, run dir or None).
 
     ``device`` (cpu or cuda) replaces the spec's ``model.device`` in the spec returned. Without it, a
     spec asking for cuda where no GPU is usable gets the CPU, said in one line on stderr: both compute
@@ -78,6 +78,9 @@ def open_target(target: str | Path | Spec | None, device: str | None = None) -> 
     run = None
     if isinstance(target, Spec):  # one already made (the CLI's --set)
         spec = target
+    elif isinstance(target, RunDir):  # one opened already (sample's, told its text may have changed)
+        run, spec = target, target.spec
+        target = run.path
     elif target is None:
         spec = load_spec("hello")
     elif (found := stat_path(target)) is not None and stat.S_ISDIR(found.st_mode) \
@@ -156,7 +159,8 @@ class Lab(StepCursor, TrainingControl):
         self.refresh()
 
     @classmethod
-    def open(cls, target: str | Path | Spec | None = None, *, batch: int = 1, device: str | None = None) -> "Lab":
+    def open(cls, target: str | Path | Spec | RunDir | None = None, *, batch: int = 1,
+             device: str | None = None) -> "Lab":
         """A Lab on a preset name, a spec file or a run directory (its latest checkpoint), its kernels
         on ``device`` (default: the spec's, or the CPU where its cuda is not usable: :func:`open_target`)."""
         spec, run = open_target(target, device)

@@ -421,6 +421,27 @@ def test_sample_from_a_text_without_newlines_starts_from_its_first_character(cap
     assert code == 0 and out.startswith("z") and len(out.rstrip("\n")) == 4, (out, err)  # not the sorted " "
 
 
+def test_sample_reads_a_manuscript_edited_since_in_the_same_characters(capsys, tmp_path):
+    """A writer's text edited since the model trained could not be sampled from at all; its
+    characters are what the weights read and write. New characters, or bptt, still refuse."""
+    book = tmp_path / "book.txt"
+    book.write_text("zebras graze at dusk " * 8, encoding="utf-8")
+    spec = tmp_path / "book.toml"
+    spec.write_text('[task]\nkind = "text"\npath = "book.txt"\nlength = 8\n[model]\nhidden_size = 8\n')
+    assert run(capsys, "train", spec, "--steps", "1", "--out", tmp_path / "run")[0] == 0
+    code, before, _ = run(capsys, "sample", tmp_path / "run", "--length", "20", "--prime", "z")
+    book.write_text("at dusk zebras graze " * 9, encoding="utf-8")  # the same characters, other text
+    code, out, err = run(capsys, "sample", tmp_path / "run", "--length", "20", "--prime", "z")
+    assert code == 0 and out == before  # the model as trained
+    assert err.strip() == (f"rnnlab: note: {book}'s text changed since {tmp_path / 'run'} was trained (the same "
+                           "characters): the model is used as it was trained")
+    code, _, err = run(capsys, "bptt", tmp_path / "run")  # its losses would be on another text: refused
+    assert code == 2 and "its text changed since" in err
+    book.write_text("zebras graze at noon " * 9, encoding="utf-8")  # an n, an o: characters it never saw
+    code, _, err = run(capsys, "sample", tmp_path / "run", "--length", "5")
+    assert code == 2 and "its characters changed since" in one_line_error(err)
+
+
 def test_nan_loss_exits_1_and_keeps_the_checkpoint(capsys, tmp_path):
     spec = tmp_path / "boom.toml"
     spec.write_text('[task]\nkind = "sine"\n[model]\ncell = "rnn"\nnonlinearity = "relu"\nhidden_size = 8\n'

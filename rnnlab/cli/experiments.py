@@ -770,8 +770,9 @@ def sample(
     if not run.has_checkpoint:  # (one whose weights are gone is refused by open)
         raise UserError(f"{run_dir} is not trained yet: train it first "
                         f"(rnnlab train --resume {shlex.quote(str(run_dir))})")
+    run.text_may_differ = True  # a manuscript edited since: its characters are what the weights read
     with _compile_notices():
-        lab = Lab.open(run.path, device=device)  # the run's device, or the CPU where its cuda is not usable
+        lab = Lab.open(run, device=device)  # the run's device, or the CPU where its cuda is not usable
         prime = lab.default_prime() if prime is None else prime
         terminal = sys.stdout.isatty()
 

@@ -236,6 +236,9 @@ class RunDir:
     #: with, which each checkpoint keeps (a save of the lab's grown steps, or a resume to more, does
     #: not change it: each round doubled after a save and a reopen). Set from the checkpoint it reads.
     more_steps: int = field(default=0, compare=False)
+    #: A character model's text may have changed since, its characters not (``rnnlab sample``: the
+    #: vocabulary is what the weights read and write): a note on stderr, not a refusal.
+    text_may_differ: bool = field(default=False, compare=False)
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -573,6 +576,10 @@ class RunDir:
                               f"({_vocabulary_change(vocabulary, getattr(task, 'chars', ()))}); {advice}")
         digest = saved.get("sha256")
         if digest is not None and digest != getattr(task, "data_sha256", None):
+            if vocabulary is not None and self.text_may_differ:
+                sys.stderr.write(f"rnnlab: note: {where}'s text changed since {self.path} was trained (the same "
+                                 "characters): the model is used as it was trained\n")
+                return
             same = "the same characters, other contents" if vocabulary is not None else "other numbers"
             raise RunDirError(f"{where}: its {'text' if vocabulary is not None else 'data'} changed since "
                               f"{self.path} was trained ({same}); {advice}")
