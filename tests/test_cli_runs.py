@@ -164,6 +164,10 @@ def test_runs_on_a_missing_or_empty_folder(capsys, tmp_path):
     code, out, _ = run(capsys, "runs", str(tmp_path))  # the folder beside ./runs: where its runs are said
     assert out.strip() == f"no run directories in {tmp_path} ({tmp_path / 'runs'} holds some: rnnlab runs " \
                           f"{tmp_path / 'runs'})"
+    code, _, err = run(capsys, "train", "hello", "--steps", "1", "--out", tmp_path / "sweep" / "lr-0.1")
+    code, out, _ = run(capsys, "runs", str(tmp_path))  # a sweep's folder beside it too: rnnlab runs looks one deep
+    assert out.strip() == f"no run directories in {tmp_path} ({tmp_path / 'runs'}, {tmp_path / 'sweep'} hold some: " \
+                          f"rnnlab runs {tmp_path / 'runs'})"
 
 
 def test_a_folder_of_many_runs_given_as_one_names_the_newest_and_rnnlab_runs(capsys, tmp_path):

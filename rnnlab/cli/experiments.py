@@ -167,9 +167,14 @@ def runs(
     if json_output:
         _print_json([run.to_json() for run in listed])
         return
-    if not listed:
-        inside = Path(folder) / "runs"  # `rnnlab runs .` beside the folder rnnlab train writes to
-        hint = f"{inside} holds some: rnnlab runs {inside}" if holds_runs(inside) else "rnnlab train NAME makes one"
+    if not listed:  # the folders in it that hold some (runs/ beside it, a sweep's folder): runs looks one deep
+        try:
+            inside = sorted(child for child in Path(folder).iterdir() if holds_runs(child))
+        except OSError:
+            inside = []
+        named = ", ".join(shlex.quote(str(child)) for child in inside[:3]) + (", ..." if len(inside) > 3 else "")
+        hint = (f"{named} {'holds' if len(inside) == 1 else 'hold'} some: rnnlab runs {shlex.quote(str(inside[0]))}"
+                if inside else "rnnlab train NAME makes one")
         _out_console().print(f"no run directories in {folder} ({hint})", markup=False)
         return
     _print_runs(listed)
