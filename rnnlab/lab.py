@@ -500,14 +500,14 @@ class Lab(StepCursor, TrainingControl):
         arrays: dict[str, np.ndarray] = {keys[name]: np.asarray(self.trace[name]) for name in self.trace.names}
         arrays.update(data)
         layout = ("records are (num_layers * num_directions, T, B, H), index layer * D + direction, "
-                  "natural time order; x (T, B, I), y and mask (T, B[, O]), outputs (T, B, O)")
+                  "natural time order; x (T, B, I), y (T, B[, O]), mask (T, B), outputs (T, B, O)")
         for name, key in keys.items():
             if key != name:
                 layout += f"; {key} is the cell's record {name}, {name} the task's array"
         if self.is_attention:
             layout = ("h, z and dh are (num_layers, T, B, d_model), one row per block; attn is "
                       "(num_layers, B, heads, T_query, T_key) (rows sum to 1); q, k, v are "
-                      "(num_layers, T, B, heads, d_head); x (T, B, I), y and mask (T, B[, O]), outputs (T, B, O)")
+                      "(num_layers, T, B, heads, d_head); x (T, B, I), y (T, B[, O]), mask (T, B), outputs (T, B, O)")
         meta = {
             "spec": self.spec.name, "task": self.task.kind, "cell": self.spec.model.cell,
             "layout": layout,
@@ -516,6 +516,8 @@ class Lab(StepCursor, TrainingControl):
             "step": self.trainer.step, "loss": self.evaluation.loss,
             "names": list(keys.values()),  # the records' keys in this file
         }
+        if not self.is_attention and self.trace.has_gradients:  # what dh is (0 before each cut)
+            meta["truncate"] = self.trace.backward_truncate or 0
         if self.is_attention:
             meta.update(num_heads=self.spec.model.num_heads, causal=bool(self.trace.causal))
         if self.task.vocab is not None:  # the outputs' classes (text, hello: x's one-hot columns too)

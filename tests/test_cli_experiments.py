@@ -233,14 +233,30 @@ def test_bptt_of_a_deep_bidirectional_model_prints_every_number_whole(capsys, tm
     code, out, err = run(capsys, "bptt", str(spec))
     assert code == 0, err
     assert "…" not in out
-    for tag in ("l0", "l0r", "l1", "l1r"):
+    for tag in ("l0", "l1"):
         assert f"||ds_T/ds_t|| {tag} " in out
+    for tag in ("l0r", "l1r"):  # a reverse direction's chain ends at t = 1: its header said ds_T
+        assert f"||ds_1/ds_t|| {tag} " in out
     blocks = tmp_path / "blocks.toml"  # eight self-attention blocks: headers of 19 characters, whole too
     blocks.write_text('[task]\nkind = "copy"\n[model]\ncell = "selfattention"\nhidden_size = 16\nnum_heads = 2\n'
                       'num_layers = 8\n')
     code, out, err = run(capsys, "bptt", str(blocks))
     assert code == 0, err
     assert all(f"||dL/dh_t|| block {k} " in out for k in range(8)) and "…" not in out
+
+
+def test_a_trace_says_the_truncation_its_gradients_were_cut_by_and_takes_another(capsys, tmp_path):
+    """A run trained with train.truncate = 5 exported dh cut every 5 steps (0 before the last five),
+    with nothing in the file saying so and no way to export full BPTT."""
+    code, _, err = run(capsys, "train", "adding-rnn", "--set", "task.length=20", "--set", "train.truncate=5",
+                       "--steps", "2", "--out", tmp_path / "r")
+    assert code == 0, err
+    for extra, cut in (([], 5), (["--truncate", "0"], 0)):
+        code, _, err = run(capsys, "trace", tmp_path / "r", "--out", tmp_path / f"t{cut}.npz", *extra)
+        assert code == 0, err
+        with np.load(tmp_path / f"t{cut}.npz", allow_pickle=False) as trace:
+            assert json.loads(str(trace["meta"]))["truncate"] == cut
+            assert (np.abs(trace["dh"][0, :15]).max() == 0) == (cut == 5)
 
 
 def test_bptt_shows_the_vanishing_curve(capsys):

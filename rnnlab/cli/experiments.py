@@ -662,8 +662,9 @@ def bptt(
     # model's 17 columns in one table were cut to "9.674e…"
     def headers(layer: int, direction: int) -> list[str]:
         tag = ("block " if lab.is_attention else "l") + f"{layer}" + ("r" if direction else "")
+        chained = "||ds_1/ds_t||" if direction else "||ds_T/ds_t||"  # a reverse direction ends at t = 1
         return [f"||dL/dh_t|| {tag}"] + ([] if jac is None else
-                                         [f"||J_t|| {tag}", f"prod ||J|| {tag}", f"||ds_T/ds_t|| {tag}"])
+                                         [f"||J_t|| {tag}", f"prod ||J|| {tag}", f"{chained} {tag}"])
 
     # each column as wide as its header or a number (9.674e-02), with rich's padding and rule
     stream_width = max(sum(max(len(h), BPTT_NUMBER_WIDTH) + 3 for h in headers(*name)) for name in names)
@@ -695,7 +696,10 @@ def bptt(
             f"||J_t||: the norm of the step Jacobian ds_t/ds_(t-1) (s = {state}); prod ||J||: their product "
             "over steps t+1..T, an upper bound on ||ds_T/ds_t||, the chained Jacobian's own norm, which can "
             "vanish while the bound grows" + ("; a reverse direction's (r) run over steps 1..t-1 and bound "
-                                              "||ds_1/ds_t||" if lab.num_directions > 1 else ""),
+                                              "||ds_1/ds_t||" if lab.num_directions > 1 else "")
+            + ". The Jacobians' norms are spectral (the largest singular value), of the pass's first sequence, "
+              "never truncated; ||dL/dh_t|| is the 2-norm over the units of every sequence in the pass"
+            + (" (truncated)" if lab.truncate else ""),
             style="dim", markup=False, highlight=False)
 
 
@@ -713,6 +717,10 @@ def trace(
     out: Annotated[Path, typer.Option("--out", parser=nonempty_path, metavar="<path>",
                                       help="The .npz file to write.")] = Path("trace.npz"),
     batch: Annotated[int, typer.Option("--batch", min=1, max=4096, help="Sequences in the pass.")] = 1,
+    truncate: Annotated[int | None, typer.Option(
+        "--truncate", min=0, max=TRUNCATE_MAX,
+        help="Cut dL/dh_t every k steps (0: full BPTT; default: the spec's train.truncate; meta says which).")
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Describe what was written as JSON.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace the --out file if it exists.")] = False,
     device: Annotated[str | None, typer.Option("--device", help=DEVICE_HELP, show_default=False)] = None,
@@ -727,7 +735,7 @@ def trace(
     out = npz_target(out, "trace file", replace=force)  # before the pass: a refused file costs no time
     lab = _open_lab(target, batch, device, sets)
     with _compile_notices():
-        lab.run_backward()
+        lab.run_backward(truncate)
     path = lab.export_trace(out, replace=force)
     arrays = lab.trace_arrays()
     shapes = {name: list(value.shape) for name, value in arrays.items() if name != "meta"}
