@@ -143,6 +143,8 @@ class Lab(StepCursor, TrainingControl):
             summary = run.read_summary() or {}
             if summary.get("status") in ("completed", "stopped", "diverged") and summary.get("step") == trainer.step:
                 self.training_status = summary["status"]  # (it read "idle": as if never trained)
+        # a divergence the run on disk records already (opened so, or saved since): nothing new to save
+        self._divergence_saved = self.training_status == "diverged"
         self.task = self.trainer.task
         self.view_batch = batch
         self.sequence_seed = spec.seed
@@ -379,7 +381,7 @@ class Lab(StepCursor, TrainingControl):
                 if event is None:
                     break
         except TrainingDiverged as exc:
-            self.training_status = "diverged"
+            self.training_status, self._divergence_saved = "diverged", False
             self.training_message = f"{exc}; the weights before that step are kept"
             return self.training_status
         self.training_status = "completed" if self.trainer.step >= until_step else "stopped"
@@ -473,6 +475,7 @@ class Lab(StepCursor, TrainingControl):
                                                self.evals[-1] if self.evals else None))
             self._run_state = run.state()
             self.saved_step = self.trainer.step
+            self._divergence_saved = self.training_status == "diverged"
         return run.path
 
     @property
@@ -480,7 +483,8 @@ class Lab(StepCursor, TrainingControl):
         """Whether the run on disk already holds everything this lab has: its checkpoint at this step,
         unchanged since this lab read or saved it, its summary, and no divergence since to record."""
         return (self.run is not None and self.trainer.step == self.saved_step and self.run.has_checkpoint
-                and self.training_status != "diverged" and self.run.state() == self._run_state
+                and (self.training_status != "diverged" or self._divergence_saved)
+                and self.run.state() == self._run_state
                 and self.run.read_summary() is not None)
 
     @property

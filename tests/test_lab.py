@@ -317,8 +317,12 @@ def test_a_save_records_what_training_ran_toward_and_a_divergence(lab, tmp_path)
         "train.steps": 30, "model.hidden_size": 8, "model.cell": "rnn", "model.nonlinearity": "relu",
         "train.clip_norm": 0.0, "train.optimizer": "sgd", "train.learning_rate": 10.0, "train.momentum": 0.0}))
     assert diverging.train() == "diverged"
+    assert not diverging.nothing_to_save
     path = diverging.save_run(tmp_path / "diverged")
     assert json.loads((path / "summary.json").read_text())["status"] == "diverged"
+    assert diverging.nothing_to_save  # recorded
+    reopened = Lab.open(path)  # its status says so, and a save has nothing new to write (it rewrote the run,
+    assert reopened.training_status == "diverged" and reopened.nothing_to_save  # spec.toml's edits included)
 
 
 def test_a_bidirectional_character_model_refuses_to_sample():
