@@ -403,6 +403,18 @@ class Spec:
             for name in OPTIMIZER_SETTINGS[self.train.optimizer]:
                 if name not in kept and f"train.{name}" not in given:
                     train[name] = getattr(TrainSpec(), name)
+        model = data.get("model")
+        if isinstance(model, dict) and isinstance(model.get("cell"), str) and model["cell"] != self.model.cell \
+                and isinstance(train, dict):
+            # another cell puts the fields only the old one read back to their defaults, unless given
+            # too: a jordan spec's teacher_forcing refused --set model.cell=gru, and --set of it again
+            given = {key for key in overrides if "." in key} | {f"{table}.{key}" for table in ("model", "train")
+                                                                  for key in overrides.get(table, None) or ()}
+            now_read = unread_fields_of(model["cell"], train.get("optimizer", self.train.optimizer))
+            for dotted in set(now_read) - set(self.unread_fields()) - given:
+                table, _, name = dotted.partition(".")
+                (model if table == "model" else train)[name] = getattr(ModelSpec() if table == "model" else
+                                                                       TrainSpec(), name)
         spec = Spec.from_mapping(data, source=self.source)
         if "description" not in overrides and self.description and spec.name in preset_names():
             preset = load_preset(spec.name)
@@ -431,9 +443,17 @@ class Spec:
             changed = f"{self.name} on the {kind} task instead of {old_kind}"
         else:
             changed = f"{self.name} on the {kind} task with the {cell} cell (was {old_kind}, {old_cell})"
-        # what else changed with it (the lab's form applies every field at once): hidden_size, a rate
-        before, after = flat_fields(self.to_mapping()), flat_fields(data)
+        # what else changed with it (the lab's form applies every field at once): hidden_size, a rate,
+        # from the preset its words are (an edit before the cell's was lost), but fields the new cell
+        # or optimizer does not read (put back to their defaults)
+        base = self
+        if self.name in preset_names() and self.description.partition(EDITED)[0] == load_preset(self.name).description:
+            base = load_preset(self.name)
+        before, after = flat_fields(base.to_mapping()), flat_fields(data)
+        train = data.get("train")
+        optimizer = train.get("optimizer") if isinstance(train, dict) else None
         skipped = _SAME_EXPERIMENT | {"name", "description", "task.kind", "model.cell", "model.device"}
+        skipped |= set(unread_fields_of(cell, optimizer if isinstance(optimizer, str) else self.train.optimizer))
         edits = [f"{key} = {json.dumps(after[key], default=str)}, was {json.dumps(before[key], default=str)}"
                  for key in after if key in before and key not in skipped and after[key] != before[key]
                  and (kind == old_kind or not key.startswith("task."))]  # another task: its own fields
@@ -455,19 +475,7 @@ class Spec:
         """The fields this spec's cell and optimizer do not read (a resolved spec.toml leaves them
         out), by dotted name, each saying so: ``{"train.momentum": "adam does not read it (only sgd
         does)"}``."""
-        def unread(reader: str, readers) -> str:
-            who = " and ".join(readers) if len(readers) < 3 else ", ".join(readers)
-            return f"{reader} does not read it (only {who} do{'es' * (len(readers) == 1)})"
-
-        cell, optimizer = self.model.cell, self.train.optimizer
-        fields_unread = {f"model.{name}": unread(cell, cells)
-                         for name, cells in CELL_FIELDS.items() if cell not in cells}
-        fields_unread.update({f"train.{name}": unread(optimizer, [o for o, names in OPTIMIZER_SETTINGS.items()
-                                                                if name in names])
-                              for name in sorted(set(_OPTIMIZER_ONLY) - set(OPTIMIZER_SETTINGS[optimizer]))})
-        if cell != "jordan":
-            fields_unread["train.teacher_forcing"] = unread(cell, ["jordan"])
-        return fields_unread
+        return unread_fields_of(self.model.cell, self.train.optimizer)
 
     def to_toml(self) -> str:
         """The resolved spec as TOML text: every field that applies, defaults included; those that
@@ -575,6 +583,21 @@ class Spec:
         """The task object this spec describes (cheap: tasks build their data lazily or small)."""
         options = {k: v for k, v in self.task.items() if k != "kind"}
         return make_task(self.task["kind"], options, None)
+
+
+def unread_fields_of(cell: str, optimizer: str) -> dict[str, str]:
+    """:meth:`Spec.unread_fields` of a spec of ``cell`` and ``optimizer``."""
+    def unread(reader: str, readers) -> str:
+        who = " and ".join(readers) if len(readers) < 3 else ", ".join(readers[:-1]) + " and " + readers[-1]
+        return f"{reader} does not read it (only {who} do{'es' * (len(readers) == 1)})"
+
+    fields_unread = {f"model.{name}": unread(cell, cells) for name, cells in CELL_FIELDS.items() if cell not in cells}
+    fields_unread.update({f"train.{name}": unread(optimizer, [o for o, names in OPTIMIZER_SETTINGS.items()
+                                                            if name in names])
+                          for name in sorted(set(_OPTIMIZER_ONLY) - set(OPTIMIZER_SETTINGS.get(optimizer, ())))})
+    if cell != "jordan":
+        fields_unread["train.teacher_forcing"] = unread(cell, ["jordan"])
+    return fields_unread
 
 
 #: What a preset's description gets after it where its experiment was edited: " (edited: task.length

@@ -85,10 +85,16 @@ def test_a_set_field_the_spec_does_not_read_is_refused_at_its_default_too(capsys
     for field, said in (("train.momentum=0.9", "train.momentum: adam does not read it (only sgd does)"),
                         ("train.teacher_forcing=false",
                          "train.teacher_forcing: lstm does not read it (only jordan does)"),
-                        ("model.scan=sequential", "model.scan: lstm does not read it (only mingru, minlstm, lru do)")):
+                        ("model.scan=sequential",
+                         "model.scan: lstm does not read it (only mingru, minlstm and lru do)")):
         code, _, err = run(capsys, "train", "hello", "--set", field, "--steps", "1", "--out", tmp_path / "r")
         assert code == 2 and one_line_error(err) == f"rnnlab: error: --set {said}: the run would ignore it", err
         assert not (tmp_path / "r").exists()
+    # another cell: the old one's fields go back to their defaults (a jordan spec's teacher_forcing
+    # refused the gru, and then --set of it too)
+    code, _, err = run(capsys, "train", "sine-jordan", "--set", "model.cell=gru", "--steps", "1",
+                       "--out", tmp_path / "j")
+    assert code == 0, err
     code, _, err = run(capsys, "train", "hello", "--set", "train.optimizer=sgd", "--set", "train.momentum=0.9",
                        "--set", "model.device=cpu", "--steps", "1", "--out", tmp_path / "r")
     assert code == 0, err

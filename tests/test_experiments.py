@@ -315,6 +315,14 @@ def test_a_presets_description_says_what_was_edited_since_it_tells_of_the_preset
     # another cell with other fields at once (the lab's form): the description said the cell alone
     assert preset.with_overrides({"model.cell": "gru", "model.hidden_size": 32, "train.steps": 9}).description == \
         "adding-lstm with the gru cell instead of lstm (edited: model.hidden_size = 32, was 64)"
+    # an edit before the cell's is kept (the lab: e, the rate; e, the cell); a field the new cell does not
+    # read is no edit (put back to its default): a jordan's teacher forcing, a relu rnn's nonlinearity
+    from rnnlab.spec import edited
+
+    assert edited(edited(preset, {"train.learning_rate": 0.01}), {"model.cell": "gru"}).description == \
+        "adding-lstm with the gru cell instead of lstm (edited: train.learning_rate = 0.01, was 0.005)"
+    assert edited(load_preset("sine-jordan"), {"model.cell": "gru"}).description == \
+        "sine-jordan with the gru cell instead of jordan"
     assert parse_spec(short.to_toml(), source="x", base_dir=None).description == short.description  # its spec.toml
 
 
