@@ -62,7 +62,7 @@ def test_bptt_and_trace_read_a_runs_weights_on_other_sequences_of_its_task(capsy
 def test_a_training_into_a_log_says_how_it_goes_and_a_resume_says_where_it_starts(capsys, tmp_path, monkeypatch):
     """A cron job's log (stderr not a terminal) held the first line and an empty one until the run
     ended; a resume's first line read as a fresh start."""
-    import rnnlab.cli.experiments as experiments
+    import rnnlab.cli._app as cli_app
 
     code, _, err = run(capsys, "train", "hello", "--steps", "20", "--out", tmp_path / "r")
     assert code == 0
@@ -71,12 +71,21 @@ def test_a_training_into_a_log_says_how_it_goes_and_a_resume_says_where_it_start
     progress = [line for line in lines if line.startswith("rnnlab: hello: step ")]
     assert [line.split(",")[0] for line in progress] == [f"rnnlab: hello: step {s} of 20" for s in range(2, 21, 2)]
     assert all(", loss " in line and "|g| " in line and line.endswith(" steps/s") for line in progress)
-    monkeypatch.setattr(experiments, "PROGRESS_LINE_S", 0.0)  # a slow run: a line at least this often
+    monkeypatch.setattr(cli_app, "PROGRESS_LINE_S", 0.0)  # a slow run: a line at least this often
     code, _, err = run(capsys, "train", "--resume", tmp_path / "r", "--steps", "25")
     assert code == 0
     lines = err.splitlines()
     assert lines[0].startswith("rnnlab: resuming at step 20 of 25: hello (lstm, 1476 parameters) -> ")
     assert [line.split(",")[0] for line in lines[1:]] == [f"rnnlab: hello: step {s} of 25" for s in range(21, 26)]
+
+
+def test_seq2seq_and_tree_into_a_log_say_how_they_go(capsys):
+    """As train's: their logs held a first line and an empty one until the end."""
+    code, _, err = run(capsys, "seq2seq", "--steps", "20", "--hidden-size", "8", "--eval-size", "5")
+    assert code == 0 and "" not in err.splitlines()
+    assert "rnnlab: seq2seq: step 20 of 20, loss " in err and ", token accuracy " in err
+    code, _, err = run(capsys, "tree", "--epochs", "1", "--hidden-size", "4")
+    assert code == 0 and "" not in err.splitlines() and "rnnlab: tree: epoch 1 of 1, loss " in err
 
 
 def test_a_set_field_the_spec_does_not_read_is_refused_at_its_default_too(capsys, tmp_path):

@@ -17,6 +17,7 @@ import json
 import math
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -117,6 +118,40 @@ def _compile_notices() -> Iterator[None]:
         yield
 
 
+def no_progress_bar() -> bool:
+    """Whether stderr cannot show a progress bar (a log file, a pipe, TERM=dumb): rich's would leave
+    an empty line there, and :class:`ProgressLines` says how it goes instead."""
+    console = _err_console()
+    return not console.is_terminal or console.is_dumb_terminal
+
+
+#: The longest a log goes without a progress line while a command trains (:class:`ProgressLines`).
+PROGRESS_LINE_S = 60.0
+
+
+class ProgressLines:
+    """Where no progress bar is drawn (a cron job's log, ``2> train.log``): a line on stderr for
+    every tenth of the ``unit``s (steps, epochs) and at least every PROGRESS_LINE_S seconds,
+    ``rnnlab: hello: step 300 of 1500, loss 0.0123, |g| 0.45, 85 steps/s``. A log said nothing from
+    the start of a training to its end."""
+
+    def __init__(self, name: str, unit: str, until: int, start: int = 0) -> None:
+        self.name, self.unit, self.until = name, unit, until
+        self.every = max(1, (until - start) // 10)
+        self.next_done = start + self.every
+        self.last_time = time.monotonic()
+
+    def __call__(self, done: int, figures: str) -> None:
+        now = time.monotonic()
+        if done < self.next_done and now - self.last_time < PROGRESS_LINE_S and done < self.until:
+            return
+        while self.next_done <= done:
+            self.next_done += self.every
+        self.last_time = now
+        sys.stderr.write(f"rnnlab: {self.name}: {self.unit} {done} of {self.until}, {figures}\n")
+        sys.stderr.flush()
+
+
 def _progress():
     """A rich progress bar on stderr that disappears when done; none where stderr is not a
     terminal (rich would leave an empty line there)."""
@@ -131,7 +166,7 @@ def _progress():
         TimeElapsedColumn(),
         console=console,
         transient=True,
-        disable=not console.is_terminal,
+        disable=no_progress_bar(),
     )
 
 

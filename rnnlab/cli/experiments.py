@@ -14,7 +14,6 @@ import shlex
 import signal
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,7 +21,7 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import UserError
-from ._app import (SEED_MAX, _compile_notices, _exit_for_training_status, _json_float, _message, _out_console,
+from ._app import (SEED_MAX, ProgressLines, no_progress_bar, _compile_notices, _exit_for_training_status, _json_float, _message, _out_console,
                    _print_json, _progress, _set_option, _with_sets, app, load_with_sets, nonempty_path, open_lab,
                    spec_with_sets, write_out)
 
@@ -332,7 +331,7 @@ def _graceful_interrupt(unit: str = "step") -> Iterator[_Stop]:
 
 def _train_progress():
     """The training's progress bar on stderr; none where no bar can be drawn (a log file, a pipe,
-    TERM=dumb: rich left an empty line there), which :class:`_ProgressLines` writes to instead."""
+    TERM=dumb: rich left an empty line there), which :class:`ProgressLines` writes to instead."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ._app import _err_console
@@ -346,35 +345,8 @@ def _train_progress():
         TimeElapsedColumn(),
         console=console,
         transient=True,
-        disable=not console.is_terminal or console.is_dumb_terminal,
+        disable=no_progress_bar(),
     )
-
-
-class _ProgressLines:
-    """Where no progress bar is drawn (a cron job's log, ``2> train.log``): a line on stderr for
-    every tenth of the steps and at least every PROGRESS_LINE_S seconds, ``rnnlab: step 300 of 1500,
-    loss 0.0123, |g| 0.45, 85 steps/s``. A log said nothing from the start to the end of a run."""
-
-    def __init__(self, name: str, until: int, start: int) -> None:
-        self.name, self.until = name, until
-        self.every = max(1, (until - start) // 10)
-        self.next_step = start + self.every
-        self.last_time = time.monotonic()
-
-    def __call__(self, step: int, loss: float, grad_norm: float, rate: float) -> None:
-        now = time.monotonic()
-        if step < self.next_step and now - self.last_time < PROGRESS_LINE_S and step < self.until:
-            return
-        while self.next_step <= step:
-            self.next_step += self.every
-        self.last_time = now
-        sys.stderr.write(f"rnnlab: {self.name}: step {step} of {self.until}, loss {_fmt(loss)}, "
-                         f"|g| {_fmt(grad_norm, '.3g')}, {rate:.0f} steps/s\n")
-        sys.stderr.flush()
-
-
-#: The longest a log goes without a progress line while a run trains (:class:`_ProgressLines`).
-PROGRESS_LINE_S = 60.0
 
 
 @app.command()
@@ -489,7 +461,7 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
              f"parameters) -> {escape(str(run.path))}[/dim]")
     with _compile_notices(), _graceful_interrupt() as stop, _train_progress() as progress:
         bar = progress.add_task(spec.name, total=until, completed=trainer.step, loss="-", norm="-", rate="-")
-        lines = _ProgressLines(spec.name, until, trainer.step) if progress.disable else None
+        lines = ProgressLines(spec.name, "step", until, trainer.step) if progress.disable else None
 
         def on_event(event) -> None:
             from ..train import StepRecord
@@ -499,7 +471,8 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
                 progress.update(bar, completed=event.step, loss=_fmt(event.loss), norm=_fmt(event.grad_norm, ".3g"),
                                 rate=f"{rate:.0f}")
                 if lines is not None:
-                    lines(event.step, event.loss, event.grad_norm, rate)
+                    lines(event.step, f"loss {_fmt(event.loss)}, |g| {_fmt(event.grad_norm, '.3g')}, "
+                                      f"{rate:.0f} steps/s")
 
         try:
             outcome = train_run(run, trainer, until, should_stop=stop.is_set, on_event=on_event)

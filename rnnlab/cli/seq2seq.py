@@ -14,8 +14,8 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import UserError
-from ._app import (_compile_notices, _exit_for_training_status, _message, _out_console, _print_json, app, help_notes,
-                   lab_option, option_flag)
+from ._app import (ProgressLines, _compile_notices, _exit_for_training_status, _message, _out_console, _print_json,
+                   app, help_notes, lab_option, no_progress_bar, option_flag)
 from .experiments import _graceful_interrupt
 
 
@@ -32,6 +32,7 @@ def _progress():
         TimeElapsedColumn(),
         console=_err_console(),
         transient=True,
+        disable=no_progress_bar(),
     )
 
 
@@ -90,10 +91,13 @@ def seq2seq(
     _message(f"[dim]rnnlab: training seq2seq ({lab.describe()}, {lab.model.num_parameters} parameters)[/dim]")
     with _compile_notices(), _graceful_interrupt() as stop, _progress() as progress:
         bar = progress.add_task("seq2seq", total=total, loss="-", acc="-")
+        lines = ProgressLines("seq2seq", "step", total) if progress.disable else None
 
         def on_step(record) -> None:
             if record.step % 10 == 0 or record.step == total:
                 progress.update(bar, completed=record.step, loss=f"{record.loss:.4g}", acc=_pct(record.accuracy))
+            if lines is not None:
+                lines(record.step, f"loss {record.loss:.4g}, token accuracy {_pct(record.accuracy)}")
 
         status = lab.train(should_stop=stop.is_set, on_step=on_step)
     if status == "stopped":

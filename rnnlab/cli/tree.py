@@ -13,8 +13,8 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import UserError
-from ._app import (_compile_notices, _err_console, _exit_for_training_status, _json_float, _message, _out_console,
-                   _print_json, app, help_notes, lab_option, option_flag)
+from ._app import (ProgressLines, _compile_notices, _err_console, _exit_for_training_status, _json_float, _message,
+                   _out_console, _print_json, app, help_notes, lab_option, no_progress_bar, option_flag)
 
 
 def _percent(value: float | None) -> str:
@@ -72,12 +72,15 @@ def tree(
 
     progress = Progress(TextColumn("epoch"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("loss {task.fields[loss]}  test {task.fields[test]}"), TimeElapsedColumn(),
-                        console=_err_console(), transient=True)
+                        console=_err_console(), transient=True, disable=no_progress_bar())
+    lines = ProgressLines("tree", "epoch", epochs) if progress.disable else None
     with _compile_notices(), _graceful_interrupt("epoch") as stop, progress:
         bar = progress.add_task("train", total=epochs, loss="-", test="-")
 
         def on_epoch(stats) -> None:
             progress.update(bar, completed=stats.epoch, loss=f"{stats.loss:.4g}", test=_percent(stats.test_accuracy))
+            if lines is not None:
+                lines(stats.epoch, f"loss {stats.loss:.4g}, test accuracy {_percent(stats.test_accuracy)}")
 
         status = lab.train(epochs, should_stop=stop.is_set, on_epoch=on_epoch)
 
