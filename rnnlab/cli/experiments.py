@@ -21,9 +21,9 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import UserError
-from ._app import (SEED_MAX, ProgressLines, no_progress_bar, _compile_notices, _exit_for_training_status, _json_float, _message, _out_console,
-                   _print_json, _progress, _set_option, _with_sets, app, load_with_sets, nonempty_path, open_lab,
-                   spec_with_sets, write_out)
+from ._app import (SEED_MAX, ProgressLines, _compile_notices, _exit_for_training_status, _json_float, _message,
+                   _out_console, _print_json, _progress, _set_option, _with_sets, app, load_with_sets,
+                   no_progress_bar, nonempty_path, open_lab, spec_with_sets, write_out)
 
 #: The spec's limits (rnnlab.spec.STEPS_MAX, TRUNCATE_MAX), written here so that --help shows them without
 #: importing the spec (and numba); tests keep them equal.
