@@ -40,6 +40,9 @@ def test_its_jsonl_is_the_text_each_record_dumps_to():
                               time=1e21))  # not finite, not short, subnormal, exponent
     assert StepHistory(records).jsonl() == "".join(json.dumps(r.to_json()) + "\n" for r in records)
     assert StepHistory().jsonl() == ""
+    from dataclasses import fields  # jsonl spells the fields out: a new one must be added there too
+
+    assert [name for name, _ in COLUMNS] == [f.name for f in fields(StepRecord)]
 
 
 def test_columns_are_read_only_views_and_one_size_reads_one_moment():

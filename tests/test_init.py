@@ -132,6 +132,12 @@ def test_inits_refuse_a_layer_without_live_parameters():
     with pytest.raises(ValueError, match=r"orthogonal_ is for rnnlab's layers, not torch's LSTM \(torch.nn.init"):
         orthogonal_(torch.nn.LSTM(3, 4))  # was AttributeError: 'Parameter' object has no attribute 'startswith'
 
+    class MyLSTM(torch.nn.LSTM):  # a user's own subclass too
+        pass
+
+    with pytest.raises(ValueError, match=r"orthogonal_ is for rnnlab's layers, not torch's MyLSTM"):
+        orthogonal_(MyLSTM(3, 4))
+
 
 @pytest.mark.parametrize("init", [orthogonal_, identity_], ids=["orthogonal_", "identity_"])
 def test_inits_refuse_an_echo_state_network_saying_why(init):

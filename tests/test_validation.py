@@ -1085,6 +1085,8 @@ def test_a_trace_differentiates_the_activation_its_forward_ran_with():
     jordan.feedback = "values"
     for name, grad in jordan.backward(trace, np.ones_like(y)).items():
         np.testing.assert_array_equal(grad, expected[name], err_msg=name)
+    with pytest.raises(ValueError, match="feedback must be one of values, softmax, got 'Softmax'"):
+        jordan.feedback = "Softmax"
 
 
 def test_a_trace_reads_as_a_dict_of_its_records(tmp_path):

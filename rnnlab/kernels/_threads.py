@@ -75,7 +75,7 @@ def blas_single_threaded() -> _BlasSingleThreaded:
     """Limit every loaded BLAS to one thread inside the ``with`` block, restoring the previous limits after.
 
     Reference-counted, so overlapping calls from several threads restore only when the last ends;
-    a limit someone else set meanwhile is left as they set it. OpenBLAS's limit is the process's:
+    a limit someone else set meanwhile is left as they set it (but a limit of 1, which is this one's). OpenBLAS's limit is the process's:
     other threads' numpy products run on one thread while a kernel call is in flight.
     Costs about a microsecond (threadpoolctl's general ``limit`` costs ~20 us, too much per call).
     """

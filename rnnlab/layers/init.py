@@ -65,7 +65,7 @@ def _recurrent_params(function: str, layer: Any) -> dict[str, np.ndarray]:
     """The live parameters of ``layer`` if it has trained recurrent weights ``weight_hh_l*`` (RNN, LSTM,
     GRU, LeakyRNN); ValueError naming the layer's class, and why, otherwise."""
     cls = type(layer).__name__
-    if type(layer).__module__.split(".")[0] == "torch":  # its parameters() are no name -> array dict
+    if any(c.__module__.split(".")[0] == "torch" for c in type(layer).__mro__):  # (a user's subclass too)
         raise ValueError(f"{function} is for rnnlab's layers, not torch's {cls} (torch.nn.init has its own; or "
                          f"set it on the rnnlab layer, then load its state_dict into torch)")
     if not callable(getattr(layer, "parameters", None)):

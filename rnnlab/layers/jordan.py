@@ -64,14 +64,24 @@ class JordanRNN(CallsForward):
     mode = "Jordan"
     record_names = ("h", "y", "f")
 
+    @property
+    def feedback(self) -> str:
+        """What each step reads back, ``"values"`` or ``"softmax"``; may be switched between forwards
+        (anything else is a ValueError when set, as an RNN's nonlinearity)."""
+        return self._feedback
+
+    @feedback.setter
+    def feedback(self, value: str) -> None:
+        if value not in FEEDBACKS:
+            raise ValueError(f"feedback must be one of {', '.join(FEEDBACKS)}, got {value!r}")
+        self._feedback = value
+
     def __init__(self, input_size: int, hidden_size: int, output_size: int, bias: bool = True, *,
                  feedback: str = "values", dtype: str = "float32", seed: int | None = None) -> None:
         self.input_size = check_positive_int("input_size", input_size)
         self.hidden_size = check_positive_int("hidden_size", hidden_size)
         self.output_size = check_positive_int("output_size", output_size)
         self.bias = check_bool("bias", bias)
-        if feedback not in FEEDBACKS:
-            raise ValueError(f"feedback must be one of {', '.join(FEEDBACKS)}, got {feedback!r}")
         self.feedback = feedback
         self.dtype = parse_dtype(dtype)  # None: float32, the default, as every layer but the ESN
         self.num_layers, self.num_directions = 1, 1

@@ -758,7 +758,8 @@ class LabApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App[None]
                 self.notify(f"cannot train: {exc}", severity="error", timeout=8)
                 return
             done, target = lab.trainer.step, lab.next_train_target()
-            if done >= lab.spec.train.steps:  # a finished model trains a round more: say so, it restarts unasked
+            if done >= lab.spec_as_trained.train.steps:  # finished: a round more, said (it restarts unasked);
+                # a round stopped short goes on to its end, as t after s does
                 self.notify(f"{done} steps trained already: training {target - done} more, to step {target} "
                             "(t pauses, s stops)")
             self.step_rate.restart()
