@@ -22,6 +22,7 @@ No view logic here and no UI imports: views read the Lab's arrays and call its m
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import stat
 import sys
@@ -522,6 +523,8 @@ class Lab(StepCursor, TrainingControl):
         }
         if not self.is_attention and self.trace.has_gradients:  # what dh is (0 before each cut)
             meta["truncate"] = self.trace.backward_truncate or 0
+        # what x's columns and y's classes are (copy's marker, selective-copy's tokens): the task's own words
+        meta["task_layout"] = inspect.cleandoc(type(self.task).__doc__ or "")
         if self.is_attention:
             meta.update(num_heads=self.spec.model.num_heads, causal=bool(self.trace.causal))
         if self.task.vocab is not None:  # the outputs' classes (text, hello: x's one-hot columns too)

@@ -271,6 +271,7 @@ def test_a_trace_says_the_truncation_its_gradients_were_cut_by_and_takes_another
         assert code == 0, err
         with np.load(tmp_path / f"t{cut}.npz", allow_pickle=False) as trace:
             assert json.loads(str(trace["meta"]))["truncate"] == cut
+            assert json.loads(str(trace["meta"]))["task_layout"].startswith("The adding problem")  # x's columns
             assert (np.abs(trace["dh"][0, :15]).max() == 0) == (cut == 5)
 
 
