@@ -376,7 +376,9 @@ class Spec:
         """A copy with dotted fields changed (``{"train.steps": 100, "model.cell": "gru"}``), validated.
 
         Another ``train.optimizer`` puts the settings only the old one read (``momentum`` for sgd to
-        adam) back to their defaults, unless ``overrides`` sets them too: they would be refused.
+        adam) back to their defaults, and another ``model.cell`` the fields only the old cell read (a
+        leaky cell's ``tau_min``, jordan's ``teacher_forcing``), unless ``overrides`` sets them too:
+        they would be refused.
         Another task or cell makes the description say so (``copy-attention with the lru cell instead
         of selfattention``), unless ``overrides`` sets it: the old one described another experiment."""
         data = self.to_mapping()

@@ -229,8 +229,10 @@ def test_spec_builds_the_layer_from_its_fields():
     assert isinstance(rnn, LeakyRNN) and rnn.time_constants == (2.0, 8.0) and not rnn.learn_time_constants
     np.testing.assert_allclose(rnn.time_constants_of(1), np.geomspace(2.0, 8.0, 8), rtol=1e-6)
     assert "learn_tau = false" in spec.to_toml() and "tau_max = 8.0" in spec.to_toml()
-    with pytest.raises(SpecError) as info:
-        spec.with_overrides({"model.cell": "gru"})
+    gru = spec.with_overrides({"model.cell": "gru"})  # the leaky cell's fields back to their defaults, as
+    assert "tau_min" not in gru.to_toml()  # another optimizer's are
+    with pytest.raises(SpecError) as info:  # given with the cell, they are refused
+        spec.with_overrides({"model.cell": "gru", "model.tau_min": 3.0})
     assert info.value.field == "model.tau_min"
 
 
