@@ -128,6 +128,9 @@ def test_inits_refuse_layers_without_recurrent_weights(make, init):
 def test_inits_refuse_a_layer_without_live_parameters():
     with pytest.raises(ValueError, match=r"orthogonal_ needs a layer with live parameters\(\).*got object"):
         orthogonal_(object())
+
+
+def test_inits_refuse_a_torch_module_naming_torchs_own():
     torch = pytest.importorskip("torch")
     with pytest.raises(ValueError, match=r"orthogonal_ is for rnnlab's layers, not torch's LSTM \(torch.nn.init"):
         orthogonal_(torch.nn.LSTM(3, 4))  # was AttributeError: 'Parameter' object has no attribute 'startswith'
