@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import json
+import re
 import stat
 import sys
 from collections.abc import Callable
@@ -40,7 +41,7 @@ from .data import Batch
 from .errors import UserError
 from .spec import Spec, load_spec, preset_names
 from .train import EvalRecord, RunDir, StepRecord, Trainer, TrainingDiverged, default_run_path
-from .train.rundir import (EVALS, METRICS, atomic_save_npz, atomic_write_text, make_summary,
+from .train.rundir import (EVALS, METRICS, atomic_save_npz, atomic_write_text, checkpoint_settings, make_summary,
                            npz_target, stat_path)
 from .train.history import StepHistory
 from .train.model import WeightsDiverged
@@ -344,6 +345,20 @@ class Lab(StepCursor, TrainingControl):
         a = analysis.step_coefficients(self.trace, layer, direction, b=0)
         return a[0].copy() if self.trace.mode == "LRU" else a.mean(axis=0)
 
+    def task_edits(self) -> dict[str, list]:
+        """The task fields this lab's sequences are drawn with otherwise than its run's weights were
+        trained with (``rnnlab bptt RUN --set task.length=400``, or a spec.toml edited since),
+        ``{"task.length": [100, 400]}`` (trained, here), as its checkpoint recorded them (its
+        spec.toml where a checkpoint predates that); {} for none, or without a run."""
+        if self.run is None:
+            return {}
+        recorded = checkpoint_settings(self.run.path) or {}
+        here = json.loads(json.dumps(dict(self.spec.task), default=str))
+        trained = {key: recorded.get(f"task.{key}", json.loads(json.dumps(self.run.spec.task.get(key), default=str)))
+                   for key in here if key != "path"}  # (its data file: checked by its fingerprint)
+        return {f"task.{key}": [trained[key], value] for key, value in here.items()
+                if key in trained and value != trained[key]}
+
     # ------------------------------------------------------------------ training
     def train(self, until_step: int | None = None, should_stop=lambda: False) -> str:
         """Train in the calling thread (the TUI calls it from a worker) until ``until_step`` updates
@@ -523,8 +538,12 @@ class Lab(StepCursor, TrainingControl):
         }
         if not self.is_attention and self.trace.has_gradients:  # what dh is (0 before each cut)
             meta["truncate"] = self.trace.backward_truncate or 0
+        meta["task_fields"] = json.loads(json.dumps(dict(self.spec.task), default=str))
+        if edits := self.task_edits():  # the trained weights read on other sequences: which, and how
+            meta["task_edits"] = edits
         # what x's columns and y's classes are (copy's marker, selective-copy's tokens): the task's own words
-        meta["task_layout"] = inspect.cleandoc(type(self.task).__doc__ or "")
+        doc = re.sub(r":\w+:`~?([^`]+)`", r"\1", inspect.cleandoc(type(self.task).__doc__ or ""))
+        meta["task_layout"] = doc.replace("``", "")
         if self.is_attention:
             meta.update(num_heads=self.spec.model.num_heads, causal=bool(self.trace.causal))
         if self.task.vocab is not None:  # the outputs' classes (text, hello: x's one-hot columns too)

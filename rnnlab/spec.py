@@ -20,6 +20,7 @@ import datetime
 import json
 import math
 import os
+import re
 import sys
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -395,7 +396,11 @@ class Spec:
             given = {key.removeprefix("task.") for key in overrides if key.startswith("task.")}
             given |= set(overrides.get("task", None) or ())
             data["task"] = {key: value for key, value in task.items() if key == "kind" or key in given}
-        if "description" not in overrides and self.description:
+        # a preset's words, or words made from them ("adding-lstm with the gru cell instead of lstm"):
+        # said anew from that preset, every edit since it listed; a description of the user's own
+        # says the task or cell changed, and what else changed with it
+        origin = _origin_preset(self) if "description" not in overrides and self.description else None
+        if "description" not in overrides and self.description and origin is None:
             data["description"] = self._edited_description(data)
         train = data.get("train")
         if isinstance(train, dict) and train.get("optimizer") != self.train.optimizer:
@@ -413,21 +418,21 @@ class Spec:
             given = {key for key in overrides if "." in key} | {f"{table}.{key}" for table in ("model", "train")
                                                                   for key in overrides.get(table, None) or ()}
             now_read = unread_fields_of(model["cell"], train.get("optimizer", self.train.optimizer))
-            for dotted in set(now_read) - set(self.unread_fields()) - given:
+            for dotted in set(now_read) - set(self.unread_fields()) - given - {"model.device"}:  # (a cuda spec
+                # given a cell without GPU kernels is refused, naming the device: not run on the CPU unsaid)
                 table, _, name = dotted.partition(".")
                 (model if table == "model" else train)[name] = getattr(ModelSpec() if table == "model" else
                                                                        TrainSpec(), name)
         spec = Spec.from_mapping(data, source=self.source)
-        if "description" not in overrides and self.description and spec.name in preset_names():
+        if origin is not None:
+            spec = replace(spec, description=_described(origin, spec))
+        if "description" not in overrides and self.description and spec.name in preset_names() and \
+                (spec.task["kind"], spec.model.cell) != (self.task["kind"], self.model.cell):
+            # edited back into a preset (hello-gru -> hello): its own words, only where it is that
+            # preset (they tell its results): adding-rnn with an lstm is no adding-lstm
             preset = load_preset(spec.name)
-            if (spec.task["kind"], spec.model.cell) != (self.task["kind"], self.model.cell):
-                # edited back into a preset (hello-gru -> hello): its own words, only where it is that
-                # preset (they tell its results): adding-rnn with an lstm is no adding-lstm
-                if _experiment(preset) == _experiment(spec):
-                    spec = replace(spec, description=preset.description)
-            elif self.description.partition(EDITED)[0] == preset.description:  # the preset's words, edited or not
-                edits = _edits(preset, spec)  # they tell of its T=100 and its results: say what differs
-                spec = replace(spec, description=preset.description + (f"{EDITED}{edits})" if edits else ""))
+            if _experiment(preset) == _experiment(spec):
+                spec = replace(spec, description=preset.description)
         return spec
 
     def _edited_description(self, data: Mapping[str, Any]) -> Any:
@@ -446,12 +451,8 @@ class Spec:
         else:
             changed = f"{self.name} on the {kind} task with the {cell} cell (was {old_kind}, {old_cell})"
         # what else changed with it (the lab's form applies every field at once): hidden_size, a rate,
-        # from the preset its words are (an edit before the cell's was lost), but fields the new cell
-        # or optimizer does not read (put back to their defaults)
-        base = self
-        if self.name in preset_names() and self.description.partition(EDITED)[0] == load_preset(self.name).description:
-            base = load_preset(self.name)
-        before, after = flat_fields(base.to_mapping()), flat_fields(data)
+        # but fields the new cell or optimizer does not read (put back to their defaults)
+        before, after = flat_fields(self.to_mapping()), flat_fields(data)
         train = data.get("train")
         optimizer = train.get("optimizer") if isinstance(train, dict) else None
         skipped = _SAME_EXPERIMENT | {"name", "description", "task.kind", "model.cell", "model.device"}
@@ -611,16 +612,48 @@ EDITED = " (edited: "
 _SAME_EXPERIMENT = {"seed", "train.steps", "train.eval_every", "train.eval_batch_size", "train.checkpoint_every"}
 
 
+def _origin_preset(spec: Spec) -> Spec | None:
+    """The shipped preset ``spec``'s description is in the words of: the preset's own (``(edited:
+    ...)`` after them or not), or made from them on another cell or task ("adding-lstm with the gru
+    cell instead of lstm ..."); None for a description of the user's own."""
+    names = preset_names()
+    if spec.name in names and spec.description.partition(EDITED)[0] == load_preset(spec.name).description:
+        return load_preset(spec.name)
+    made = re.match(r"(\S+) (with the \S+ cell instead of |on the \S+ task)", spec.description)
+    return load_preset(made.group(1)) if made and made.group(1) in names else None
+
+
+def _described(preset: Spec, spec: Spec) -> str:
+    """``spec``'s description in the words of ``preset``, the experiment it was edited from: the
+    preset's own where the task and cell are its, else what they now are; then every field edited
+    since (:func:`_edits`)."""
+    kind, cell, old_kind, old_cell = spec.task["kind"], spec.model.cell, preset.task["kind"], preset.model.cell
+    if (kind, cell) == (old_kind, old_cell):
+        words = preset.description
+    elif kind == old_kind:
+        words = f"{preset.name} with the {cell} cell instead of {old_cell}"
+    elif cell == old_cell:
+        words = f"{preset.name} on the {kind} task instead of {old_kind}"
+    else:
+        words = f"{preset.name} on the {kind} task with the {cell} cell (was {old_kind}, {old_cell})"
+    edits = _edits(preset, spec)
+    return words + (f"{EDITED}{edits})" if edits else "")
+
+
 def _edits(preset: Spec, spec: Spec) -> str:
-    """``spec``'s changes to ``preset``'s experiment (of the same task and cell), "task.length = 30, the
-    preset's 100; ...", but those of :data:`_SAME_EXPERIMENT`; "" for none."""
+    """``spec``'s changes to ``preset``'s experiment, "task.length = 30, the preset's 100; ...", but
+    those of :data:`_SAME_EXPERIMENT`, the task and the cell themselves (the words say them), another
+    task's fields, and fields ``spec``'s cell or optimizer does not read; "" for none."""
     before, after = flat_fields(_experiment(preset)), flat_fields(_experiment(spec))
+    skipped = _SAME_EXPERIMENT | {"task.kind", "model.cell"} | set(spec.unread_fields())
+    same_task = spec.task["kind"] == preset.task["kind"]
 
     def spelt(key: str, values: Mapping[str, Any]) -> str:
         return json.dumps(values[key], default=str) if key in values else "(none)"
 
     return "; ".join(f"{key} = {spelt(key, after)}, the preset's {spelt(key, before)}" for key in after
-                     if key not in _SAME_EXPERIMENT and after[key] != before.get(key))
+                     if key not in skipped and after[key] != before.get(key)
+                     and (same_task or not key.startswith("task.")))
 
 
 def _experiment(spec: Spec) -> dict[str, Any]:

@@ -48,11 +48,20 @@ def test_bptt_and_trace_read_a_runs_weights_on_other_sequences_of_its_task(capsy
     assert code == 0, err
     with np.load(tmp_path / "t.npz", allow_pickle=False) as trace:
         assert trace["x"].shape[0] == 40
+        assert json.loads(str(trace["meta"]))["task_edits"] == {"task.length": [20, 40]}  # said in the file too
     for field in ("task.kind=copy", "model.hidden_size=3"):  # another task, another model: trained otherwise
         code, _, err = run(capsys, "bptt", tmp_path / "r", "--set", field)
-        assert code == 2 and "--set changes a spec, not a run (its task's fields but kind and path" in err
+        assert code == 2 and "--set changes a spec, not a run (its task's fields but kind, path and standardize" in err
     code, out, _ = run(capsys, "bptt", tmp_path / "r", "--json", "--no-jacobians")
     assert json.loads(out)["task_edits"] == {}
+    spec_file = tmp_path / "r" / "spec.toml"  # edited by hand since: the checkpoint says what it trained at
+    spec_file.write_text(spec_file.read_text().replace("length = 20", "length = 30"))
+    code, out, _ = run(capsys, "bptt", tmp_path / "r", "--json", "--no-jacobians", "--set", "task.length=50")
+    assert json.loads(out)["task_edits"] == {"task.length": [20, 50]}  # (not [30, 50])
+    run(capsys, "train", "hello", "--steps", "1", "--out", tmp_path / "h")
+    code, _, err = run(capsys, "bptt", tmp_path / "h", "--set", "task.text=jello")  # --set's doing, not spec.toml's
+    assert code == 2 and one_line_error(err) == (f'rnnlab: error: --set task.text="jello": not the data '
+                                                 f"{tmp_path / 'h'} was trained on (new: 'j'; gone: 'h')")
     run(capsys, "train", "selective-copy-gru", "--steps", "1", "--out", tmp_path / "s")
     code, _, err = run(capsys, "bptt", tmp_path / "s", "--set", "task.vocab_size=12")  # other outputs
     assert code == 2 and one_line_error(err) == (f"rnnlab: error: --set task.vocab_size=12: that task has 14 inputs "

@@ -291,7 +291,7 @@ def test_another_cell_or_task_rewrites_the_description_it_no_longer_fits():
     as_lstm = load_preset("adding-rnn").with_overrides({"model.cell": "lstm", "name": "adding-lstm"})
     assert as_lstm.description == "adding-rnn with the lstm cell instead of rnn"
     assert hello_gru.with_overrides({"model.cell": "lstm", "name": "hello", "seed": 3}).description == \
-        "hello-gru with the lstm cell instead of gru"
+        load_preset("hello").description  # (its words tell of no seed: said anew from the preset)
     # another task's preset reached field by field (its task's defaults given or not), or on another
     # device (the same numbers): that preset, in its own words
     copy = load_preset("copy")
@@ -314,13 +314,16 @@ def test_a_presets_description_says_what_was_edited_since_it_tells_of_the_preset
     assert short.with_overrides({"description": "mine"}).with_overrides({"task.length": 50}).description == "mine"
     # another cell with other fields at once (the lab's form): the description said the cell alone
     assert preset.with_overrides({"model.cell": "gru", "model.hidden_size": 32, "train.steps": 9}).description == \
-        "adding-lstm with the gru cell instead of lstm (edited: model.hidden_size = 32, was 64)"
+        "adding-lstm with the gru cell instead of lstm (edited: model.hidden_size = 32, the preset's 64)"
     # an edit before the cell's is kept (the lab: e, the rate; e, the cell); a field the new cell does not
     # read is no edit (put back to its default): a jordan's teacher forcing, a relu rnn's nonlinearity
     from rnnlab.spec import edited
 
     assert edited(edited(preset, {"train.learning_rate": 0.01}), {"model.cell": "gru"}).description == \
-        "adding-lstm with the gru cell instead of lstm (edited: train.learning_rate = 0.01, was 0.005)"
+        "adding-lstm with the gru cell instead of lstm (edited: train.learning_rate = 0.01, the preset's 0.005)"
+    # ... and one after it (the lab: e, the cell; e, the rate), reckoned from the preset each time
+    assert edited(edited(preset, {"model.cell": "gru"}), {"train.learning_rate": 0.01}).description == \
+        "adding-lstm with the gru cell instead of lstm (edited: train.learning_rate = 0.01, the preset's 0.005)"
     assert edited(load_preset("sine-jordan"), {"model.cell": "gru"}).description == \
         "sine-jordan with the gru cell instead of jordan"
     assert parse_spec(short.to_toml(), source="x", base_dir=None).description == short.description  # its spec.toml

@@ -433,9 +433,9 @@ def load_with_sets(target: str, sets: list[str] | None, flags: Mapping[str, tupl
         return _as_typed_where_refused(build, {field: value for field, (value, _) in given.items()}, given)
 
 
-#: The task fields ``--set`` may change on a run that ``bptt`` and ``trace`` examine: its trained
-#: weights on other sequences (adding's T=100 model at T=400). Not its kind, nor its data file.
-RUN_TASK_FIELDS_FIXED = ("task.kind", "task.path")
+#: The task fields ``--set`` may not change on a run that ``bptt`` and ``trace`` examine (its trained
+#: weights on other sequences: adding's T=100 model at T=400): its kind, its data file, its units.
+RUN_TASK_FIELDS_FIXED = ("task.kind", "task.path", "task.standardize")  # (standardize: the inputs' units)
 
 
 def spec_with_sets(target: str | None, sets: list[str] | None, device: str | None = None, *,
@@ -459,7 +459,8 @@ def spec_with_sets(target: str | None, sets: list[str] | None, device: str | Non
         fields = [item.partition("=")[0].strip() for item in sets]
         if run_task_sets and all(f.startswith("task.") and f not in RUN_TASK_FIELDS_FIXED for f in fields):
             return _with_sets(spec, sets), run  # (the device as the run's: open_target chose it)
-        only = (" (its task's fields but kind and path: this command reads its weights on other sequences)"
+        only = (" (its task's fields but kind, path and standardize: this command reads its weights on other "
+                "sequences)"
                 if run_task_sets else "")
         raise UserError(f"--set changes a spec, not a run{only}: {target}'s weights were trained with its own (to "
                         f"train a variant: rnnlab train {Path(target) / 'spec.toml'} --set ...)")

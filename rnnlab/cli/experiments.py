@@ -8,8 +8,11 @@ Each is a thin view over the core: specs (:mod:`rnnlab.spec`), training and run 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import math
+import os
+import re
 import shlex
 import signal
 import sys
@@ -167,8 +170,9 @@ def runs(
         _print_json([run.to_json() for run in listed])
         return
     if not listed:  # the folders in it that hold some (runs/ beside it, a sweep's folder): runs looks one deep
-        try:
-            inside = sorted(child for child in Path(folder).iterdir() if holds_runs(child))
+        try:  # (the first hundred folders: runs on a dataset's folder looks no further for a hint)
+            folders = [entry for entry in itertools.islice(os.scandir(folder), 1000) if entry.is_dir()][:100]
+            inside = sorted(Path(entry.path) for entry in folders if holds_runs(Path(entry.path)))
         except OSError:
             inside = []
         named = ", ".join(shlex.quote(str(child)) for child in inside[:3]) + (", ..." if len(inside) > 3 else "")
@@ -533,21 +537,11 @@ def _print_summary(summary: dict[str, Any], teacher_forced: bool = False) -> Non
 # rnnlab bptt / trace / sample: one Lab, one pass
 # ---------------------------------------------------------------------------------------------
 
-def _task_edits(lab) -> dict[str, list]:
-    """The task fields ``--set`` changed on the run ``lab`` reads, ``{"task.length": [50, 120]}``
-    (trained, here); {} for none."""
-    return {} if lab.run is None else _task_edits_of(lab.run.spec, lab.spec)
-
-
-def _task_edits_of(trained, here) -> dict[str, list]:
-    return {f"task.{key}": [trained.task.get(key), value] for key, value in here.task.items()
-            if value != trained.task.get(key)}
-
-
 def _task_edits_said(lab) -> str:
-    """``"; here task.length = 120, trained at 50"`` for a table's title, "" for none."""
-    edits = _task_edits(lab)
-    return "".join(f"; here {key} = {here}, trained at {trained}" for key, (trained, here) in edits.items())
+    """``"; here task.length = 120, trained at 50"`` for a table's title (:meth:`Lab.task_edits`), ""
+    for none."""
+    return "".join(f"; here {key} = {json.dumps(here)}, trained at {json.dumps(trained)}"
+                   for key, (trained, here) in lab.task_edits().items())
 
 
 def _open_lab(target: str | None, batch: int = 1, device: str | None = None, sets: list[str] | None = None):
@@ -556,12 +550,15 @@ def _open_lab(target: str | None, batch: int = 1, device: str | None = None, set
     _check_device(device)
     _refuse_lab(target)
     spec, run = spec_with_sets(target, sets, device, run_task_sets=True)  # Lab.open's pair, --set's fields in
-    if run is not None and spec.task != run.spec.task:  # the run's weights on other sequences: of its sizes?
+    edited = run is not None and spec.task != run.spec.task  # the run's weights on other sequences
+    given = ", ".join(f"task.{key}={json.dumps(value, default=str)}" for key, value in spec.task.items()
+                      if edited and value != run.spec.task.get(key))
+    if edited:  # of its sizes?
         here, trained = spec.make_task(), run.spec.make_task()
         if (here.input_size, here.output_size) != (trained.input_size, trained.output_size):
-            edits = ", ".join(f"{key}={value}" for key, (_, value) in _task_edits_of(run.spec, spec).items())
-            raise UserError(f"--set {edits}: that task has {here.input_size} inputs and {here.output_size} outputs, "
+            raise UserError(f"--set {given}: that task has {here.input_size} inputs and {here.output_size} outputs, "
                             f"{run.path}'s weights {trained.input_size} and {trained.output_size}")
+    from ..errors import RunDirError
     from ..spec import SpecError
 
     try:
@@ -571,6 +568,12 @@ def _open_lab(target: str | None, batch: int = 1, device: str | None = None, set
         if exc.field != "batch":
             raise
         raise UserError(f"--batch {batch}: {exc.message}") from None
+    except RunDirError as exc:  # hello's text given other characters: --set's doing, not spec.toml's
+        if not edited:
+            raise
+        said = re.search(r"was trained \((.*)\); ", str(exc))  # "(new: 'j'; gone: 'h')"
+        why = f" ({said.group(1)})" if said else f": {exc}"
+        raise UserError(f"--set {given}: not the data {run.path} was trained on{why}") from None
 
 
 @app.command()
@@ -622,7 +625,7 @@ def bptt(
         _print_json({
             "spec": lab.spec.name, "cell": lab.spec.model.cell, "trained_steps": lab.trainer.step,
             "steps": lab.steps, "batch": batch, "truncate": lab.truncate or 0, "loss": _json_float(lab.evaluation.loss),
-            "recurrent": not lab.is_attention, "task_edits": _task_edits(lab), "streams": streams,
+            "recurrent": not lab.is_attention, "task_edits": lab.task_edits(), "streams": streams,
         })
         return
     from rich.table import Table
@@ -663,17 +666,17 @@ def bptt(
         ratio = first / last if last > 0 else math.inf
         where = f"block {layer}" if lab.is_attention else f"layer {layer}{' reverse' if direction else ''}"
         _out_console().print(f"{where}: ||dL/dh_1|| / ||dL/dh_T|| = {_fmt(ratio, '.3e')}")
+    said = (f"||dL/dh_t||: the 2-norm of the total gradient at h_t over the units of every sequence in the "
+            f"pass{f', cut every {lab.truncate} steps' if lab.truncate else ''}")
     if jac is not None:  # "||J_t|| > 1 at every step, so it explodes" is what the columns alone invite
         state = {"lstm": "[h; c]", "lru": "[Re h; Im h]"}.get(lab.spec.model.cell, "h")
-        _out_console().print(
-            f"||J_t||: the norm of the step Jacobian ds_t/ds_(t-1) (s = {state}); prod ||J||: their product "
-            "over steps t+1..T, an upper bound on ||ds_T/ds_t||, the chained Jacobian's own norm, which can "
-            "vanish while the bound grows" + ("; a reverse direction's (r) run over steps 1..t-1 and bound "
-                                              "||ds_1/ds_t||" if lab.num_directions > 1 else "")
-            + ". The Jacobians' norms are spectral (the largest singular value), of the pass's first sequence, "
-              "never truncated; ||dL/dh_t|| is the 2-norm over the units of every sequence in the pass"
-            + (" (truncated)" if lab.truncate else ""),
-            style="dim", markup=False, highlight=False)
+        said += (f". ||J_t||: the norm of the step Jacobian ds_t/ds_(t-1) (s = {state}); prod ||J||: their product "
+                 "over steps t+1..T, an upper bound on ||ds_T/ds_t||, the chained Jacobian's own norm, which can "
+                 "vanish while the bound grows" + ("; a reverse direction's (r) run over steps 1..t-1 and bound "
+                                                   "||ds_1/ds_t||" if lab.num_directions > 1 else "")
+                 + ". The Jacobians' norms are spectral (the largest singular value), of the pass's first "
+                   "sequence, never truncated")
+    _out_console().print(said, style="dim", markup=False, highlight=False)
 
 
 BPTT_T_WIDTH, BPTT_NUMBER_WIDTH = 8, 9  # the bptt table's step column (and frame); a number, 9.674e-02

@@ -74,8 +74,9 @@ _BLAS_SINGLE_THREADED = _BlasSingleThreaded()  # stateless: the reference count 
 def blas_single_threaded() -> _BlasSingleThreaded:
     """Limit every loaded BLAS to one thread inside the ``with`` block, restoring the previous limits after.
 
-    Reference-counted, so overlapping calls from several threads restore only when the last ends;
-    a limit someone else set meanwhile is left as they set it (but a limit of 1, which is this one's). OpenBLAS's limit is the process's:
+    Reference-counted, so overlapping calls from several threads restore only when the last ends.
+    A limit someone else sets meanwhile is left as they set it, unless they set 1: that one cannot
+    be told from this block's own, and the limit before the block comes back. OpenBLAS's limit is the process's:
     other threads' numpy products run on one thread while a kernel call is in flight.
     Costs about a microsecond (threadpoolctl's general ``limit`` costs ~20 us, too much per call).
     """
