@@ -331,6 +331,7 @@ class Spec:
         the [task] table as given (its kind there)."""
         known = set(TOP_RULES) | {"task", "model", "train"}
         _reject_unknown("", data, known)
+        _reject_misplaced(data)
         top = {name: rule.check(name, data[name]) for name, rule in TOP_RULES.items() if name in data}
         if "name" in top:
             _check_name(top["name"])
@@ -785,6 +786,35 @@ def _check_attention(model: ModelSpec) -> None:
 
 def _gib(n: int) -> str:
     return f"{n / 2**30:.1f} GiB" if n >= 2**28 else f"{n / 2**20:.0f} MiB"
+
+
+def _reject_misplaced(data: Mapping[str, Any]) -> None:
+    """SpecError for a field written under another table than its own: TOML reads every line after
+    ``[train]`` as [train]'s, so ``seed = 3`` written last is ``train.seed``, and a student was told
+    only that train.seed is unknown. Says where it belongs (a field of neither stays the tables' own
+    "unknown field", which suggests spellings)."""
+    from .data import TASKS
+
+    own = {"model": {f.name for f in fields(ModelSpec)}, "train": {f.name for f in fields(TrainSpec)}}
+    task_table = data.get("task")
+    kind = task_table.get("kind") if isinstance(task_table, Mapping) else "hello"
+    own["task"] = set(task_fields(kind)) | {"kind"} if kind in TASKS else None
+    any_task = {name for task_kind in TASKS for name in task_fields(task_kind)} | {"kind"}
+    for table in ("task", "model", "train"):
+        given = data.get(table)
+        if not isinstance(given, Mapping) or own[table] is None:
+            continue
+        for key in given:
+            if not isinstance(key, str) or key in own[table]:
+                continue
+            if key in TOP_RULES:
+                raise SpecError(f"{table}.{key}", f"{key} is a top-level field, not [{table}]'s: write it above the "
+                                                  f"first [table] line (every line after [{table}] belongs to it)")
+            home = next((other for other in ("model", "train") if key in own[other]), None)
+            if home is None and table != "task" and key in any_task:
+                home = "task"
+            if home is not None:
+                raise SpecError(f"{table}.{key}", f"{key} belongs in [{home}], not [{table}]")
 
 
 def _reject_unknown(table: str, data: Mapping[str, Any], known) -> None:

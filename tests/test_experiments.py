@@ -144,6 +144,14 @@ def test_a_field_left_out_of_a_resolved_spec_is_one_that_cell_refuses_to_change(
         ("learning_rate = 0.1", "learning_rate", ["did you mean 'train.learning_rate'?"]),  # its table left out
         ("hidden-size = 8", "hidden-size", ["did you mean 'model.hidden_size'?"]),
         ("sede = 8", "sede", ["did you mean 'seed'?"]),  # a top-level field first
+        # a field under another table than its own (TOML reads every line after [train] as its):
+        # it was "unknown", and model.learning_rate was offered 'learn_tau'
+        ('[task]\nkind = "adding"\n[model]\nlearning_rate = 0.01', "model.learning_rate",
+         ["learning_rate belongs in [train], not [model]"]),
+        ('[task]\nkind = "adding"\n[train]\nsteps = 100\nseed = 3', "train.seed",
+         ["seed is a top-level field, not [train]'s: write it above the first [table] line"]),
+        ('[task]\nkind = "adding"\ncell = "gru"', "task.cell", ["cell belongs in [model], not [task]"]),
+        ('[task]\nkind = "adding"\n[model]\nlength = 30', "model.length", ["length belongs in [task], not [model]"]),
         ('[task]\nkind = "nope"', "task.kind", ["nope", "adding"]),
         ('[task]\nkind = "adding"\nlength = 0', "task.length", []),
         ('[task]\nlength = 5', "task.kind", ["missing"]),
