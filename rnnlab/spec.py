@@ -1002,11 +1002,24 @@ def load_spec(target: str | os.PathLike) -> Spec:
         except FileNotFoundError:
             raise SpecError("", f"no such spec file: {path}") from None
         except UnicodeDecodeError as exc:
-            raise SpecError("", f"{path}: not UTF-8 text (byte {exc.start})") from None
+            raise SpecError("", f"{path}: not UTF-8 text ({_where_undecodable(exc.object, exc.start)})") from None
         except OSError as exc:
             raise SpecError("", f"cannot read {path}: {exc.strerror}") from None
         return parse_spec(text, source=str(path), base_dir=path.resolve().parent)
     if len(path.parts) > 1 or spelt_as_path(target):  # a path, not a preset name: say that nothing is there
         raise SpecError("", f"no such file or directory: {target} (a preset name, a spec .toml file or a run "
                             "directory)")
+    if str(target) not in preset_names() and Path(f"{target}.toml").is_file():  # the .toml left off: hw1 for hw1.toml
+        raise SpecError("", f"unknown preset {str(target)!r}: did you mean the spec file {target}.toml?")
     return load_preset(str(target))
+
+
+def _where_undecodable(raw: bytes, start: int) -> str:
+    """Where a file stops being UTF-8, as an editor shows it: "line 3, column 12 (byte 0xe9)"; a
+    UTF-16 file (Notepad's "Unicode") is named so."""
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return "it is UTF-16: save it as UTF-8"
+    before = raw[:start]
+    line = before.count(b"\n") + 1
+    column = len(before[before.rfind(b"\n") + 1:].decode("utf-8", errors="replace")) + 1
+    return f"line {line}, column {column}: byte 0x{raw[start]:02x}; save it as UTF-8"

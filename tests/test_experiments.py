@@ -310,6 +310,20 @@ def test_another_cell_or_task_rewrites_the_description_it_no_longer_fits():
     assert on_gpu.with_overrides({"model.cell": "lstm", "name": "copy"}).description == copy.description
 
 
+def test_a_spec_file_named_without_its_toml_or_not_utf8_says_what_to_do(tmp_path, monkeypatch):
+    """rnnlab train hw1 beside hw1.toml said 'unknown preset'; a Latin-1 file said 'byte 32'."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "hw1.toml").write_text('[task]\nkind = "adding"\n')
+    with pytest.raises(SpecError, match=r"unknown preset 'hw1': did you mean the spec file hw1.toml\?"):
+        load_spec("hw1")
+    (tmp_path / "latin1.toml").write_bytes(b'[task]\nkind = "text"\npath = "caf\xe9.txt"\n')
+    with pytest.raises(SpecError, match=r"not UTF-8 text \(line 3, column 12: byte 0xe9; save it as UTF-8\)"):
+        load_spec("latin1.toml")
+    (tmp_path / "utf16.toml").write_bytes('[task]\nkind = "adding"\n'.encode("utf-16"))  # Notepad's "Unicode"
+    with pytest.raises(SpecError, match=r"not UTF-8 text \(it is UTF-16: save it as UTF-8\)"):
+        load_spec("utf16.toml")
+
+
 def test_a_presets_description_says_what_was_edited_since_it_tells_of_the_presets_numbers():
     """--set task.length=30 on adding-lstm kept "Adding problem, T=100, ... (held-out 0.007)"."""
     preset = load_preset("adding-lstm")

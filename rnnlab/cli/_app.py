@@ -512,7 +512,8 @@ def open_lab(target: str | None, sets: list[str] | None = None) -> None:
         if spelt_as_path(target):  # ./hello: as load_spec says it
             raise UserError(f"no such file or directory: {target} (a preset name, a spec .toml file, a run "
                             "directory or a folder of them)")
-        match = closest_name(target, preset_names() + sorted(LABS))
+        match = f"{target}.toml" if Path(f"{target}.toml").is_file() else closest_name(target,
+                                                                                      preset_names() + sorted(LABS))
         hint = f" (did you mean {match!r}?)" if match else ""
         raise UserError(f"unknown experiment {target!r}{hint}: not a preset ({', '.join(preset_names())}), "
                         f"an architecture lab ({', '.join(sorted(LABS))}), a spec file or a run directory")
