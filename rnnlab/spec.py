@@ -950,13 +950,34 @@ def spelt_as_path(target: str | os.PathLike) -> bool:
     return "/" in str(target) or os.sep in str(target)
 
 
+def _toml_hint(text: str, message: str) -> str:
+    """What tomllib's words mean for the mistakes a spec's writer makes most, "; text needs quotes:
+    "adding"" ("" for another): its own say "Invalid value (at line 2, column 8)"."""
+    if text.lstrip("\ufeff \t\r\n").startswith(("{", "[{")):
+        return "; this looks like JSON: a spec is TOML ([task] then kind = \"adding\", one per line)"
+    at = re.search(r"\(at line (\d+), column (\d+)\)", message)
+    line = text.splitlines()[int(at.group(1)) - 1] if at and int(at.group(1)) <= len(text.splitlines()) else ""
+    rest = line[int(at.group(2)) - 1:] if at else ""
+    if message.startswith("Invalid value") and (word := re.match(r"[A-Za-z_][\w-]*", rest)):
+        if word.group() in ("True", "False", "TRUE", "FALSE"):
+            return f"; TOML writes {word.group().lower()} in lower case"
+        return f'; text needs quotes: "{word.group()}"'
+    if message.startswith("Cannot overwrite a value"):
+        return "; a field is given twice"
+    if message.startswith("Cannot declare"):
+        return "; that table is given twice (a dotted key such as model.cell = ... declares [model] too)"
+    if "\\" in line and ("escape" in message.lower() or "hex value" in message):
+        return "; a backslash in \"...\" starts an escape: write a Windows path in '...' or with /"
+    return ""
+
+
 def parse_spec(text: str, *, source: str, base_dir: Path | None, saved: bool = False) -> Spec:
     """Parse TOML text into a validated :class:`Spec`; errors name ``source``. ``saved``: a run
     directory's spec (see :meth:`Spec.from_mapping`)."""
     try:
         data = spec_toml(text)
     except tomllib.TOMLDecodeError as exc:
-        raise SpecError("", f"{source}: not valid TOML: {exc}") from None
+        raise SpecError("", f"{source}: not valid TOML: {exc}{_toml_hint(text, str(exc))}") from None
     if not data:
         raise SpecError("", f"{source} is empty: a spec needs at least one field, a [task] table say "
                             "(see `rnnlab presets`)")

@@ -225,6 +225,22 @@ def test_malformed_toml_and_unknown_preset_are_one_line_errors(tmp_path):
         load_spec(binary)
 
 
+
+@pytest.mark.parametrize("text, hint", [
+    ('[task]\nkind = adding', '; text needs quotes: "adding"'),
+    ('[model]\nbidirectional = True', "; TOML writes true in lower case"),
+    ('[train]\nsteps = 5\nsteps = 6', "; a field is given twice"),
+    ('model.cell = "gru"\n[model]\nhidden_size = 8', "; that table is given twice (a dotted key such as"),
+    ('[task]\nkind = "text"\npath = "C:\\Users\\alice\\book.txt"', "; a backslash in \"...\" starts an escape"),
+    ('{"task": {"kind": "adding"}}', "; this looks like JSON: a spec is TOML"),
+])
+def test_a_spec_that_is_no_toml_says_what_the_usual_mistake_is(text, hint):
+    """tomllib's own words ("Invalid value (at line 2, column 8)") were all a student got."""
+    with pytest.raises(SpecError) as info:
+        parse_spec(text, source="hw.toml", base_dir=None)
+    assert str(info.value).startswith("hw.toml: not valid TOML: ") and hint in str(info.value)
+
+
 def test_a_spec_saved_with_a_byte_order_mark_reads_as_without(tmp_path):
     """Windows Notepad writes UTF-8 with a BOM: "not valid TOML: Invalid statement (at line 1, column 1)"."""
     spec = tmp_path / "bom.toml"
