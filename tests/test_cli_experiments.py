@@ -88,6 +88,19 @@ def test_a_training_into_a_log_says_how_it_goes_and_a_resume_says_where_it_start
     assert [line.split(",")[0] for line in lines[1:]] == [f"rnnlab: hello: step {s} of 25" for s in range(21, 26)]
 
 
+def test_a_spec_asking_for_a_gpu_this_machine_lacks_names_the_field_and_the_way_out(capsys, tmp_path):
+    """It said "device 'cuda' is not available: ..." alone: which file asked, and what to do?"""
+    from rnnlab.kernels.cuda import cuda_available
+
+    if cuda_available()[0]:
+        pytest.skip("this machine has a usable GPU")
+    (tmp_path / "gpu.toml").write_text('[task]\nkind = "adding"\n[model]\ndevice = "cuda"\n')
+    code, _, err = run(capsys, "train", tmp_path / "gpu.toml", "--steps", "1", "--out", tmp_path / "r")
+    line = one_line_error(err)
+    assert code == 2 and line.startswith(f'rnnlab: error: model.device = "cuda" in {tmp_path / "gpu.toml"}: ')
+    assert line.endswith("(--device cpu trains it on the CPU: the same numbers)") and not (tmp_path / "r").exists()
+
+
 def test_seq2seq_and_tree_into_a_log_say_how_they_go(capsys):
     """As train's: their logs held a first line and an empty one until the end."""
     code, _, err = run(capsys, "seq2seq", "--steps", "20", "--hidden-size", "8", "--eval-size", "5")

@@ -385,7 +385,7 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
            json_output: bool, resume: Path | None, device: str | None, sets: list[str] | None) -> None:
     from ..data.files import user_path
     from ..spec import SpecError, load_spec, preset_names
-    from ..train import RunDir, Trainer, default_run_path, train_run
+    from ..train import RunDir, default_run_path, train_run
     from ..train.rundir import SPEC, is_run_dir
 
     _check_device(device)
@@ -404,7 +404,7 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
         if steps is not None and steps != run.spec.train.steps:
             run.spec = run.spec.with_overrides({"train.steps": steps})
         task = run.spec.make_task()
-        trainer = Trainer(run.spec, task)
+        trainer = _trainer(run.spec, task, device)
         if not run.never_trained:  # (one killed before its first checkpoint starts from step 0, as a new run)
             run.read_checkpoint(trainer)  # changes no file: a run that cannot be resumed is left as it was
             run.check_settings()  # a hand edit would train on with other settings, unrecorded
@@ -449,7 +449,7 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
         except SpecError as exc:  # named as given, as _with_sets names a refused field
             set_fields = {item.partition("=")[0].strip() for item in sets or ()}
             raise UserError(f"--set {exc}" if exc.field in set_fields else str(exc)) from None
-        trainer = Trainer(spec, task)  # first: a model that cannot be built leaves no run directory behind
+        trainer = _trainer(spec, task, device)  # first: a model that cannot be built leaves no run directory behind
         for warning in (spec.reads_its_targets(trainer.task), trainer.task.data_warning):
             if warning:
                 sys.stderr.write(f"rnnlab: warning: {warning}\n")
@@ -499,6 +499,23 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
     _exit_for_training_status(outcome.status, outcome.message,
                               f"stopped at step {summary['step']} of {until}; "
                               f"continue with: rnnlab train --resume {shlex.quote(str(run.path))}", stop.exit_code)
+
+
+def _trainer(spec, task, device: str | None):
+    """``Trainer(spec, task)``; where the spec itself asks for a GPU this machine lacks, the refusal
+    names the field, its file and the way out (it named neither)."""
+    from ..kernels.cuda import CudaUnavailableError
+    from ..spec import preset_names
+    from ..train import Trainer
+
+    try:
+        return Trainer(spec, task)
+    except CudaUnavailableError as exc:
+        if device is not None:  # --device cuda: the flag given is named already
+            raise
+        where = f" in {spec.source}" if spec.source and spec.source not in preset_names() else ""
+        raise UserError(f"model.device = \"cuda\"{where}: {exc} (--device cpu trains it on the CPU: the same "
+                        "numbers)") from None
 
 
 def _print_summary(summary: dict[str, Any], teacher_forced: bool = False) -> None:
