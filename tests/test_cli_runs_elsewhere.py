@@ -85,7 +85,9 @@ def test_resume_keeps_asking_for_the_device_it_was_given(capsys, no_gpu, runs):
     _, cuda_run = runs
     saved = snapshot(cuda_run)
     code, _, err = run(capsys, "train", "--resume", cuda_run, "--steps", "30")
-    assert code == 2 and lines(err) == [f"rnnlab: error: device 'cuda' is not available: {NO_GPU}"]
+    assert code == 2 and lines(err) == [f'rnnlab: error: model.device = "cuda" in {cuda_run / "spec.toml"}: device '
+                                        f"'cuda' is not available: {NO_GPU} (--device cpu trains it on the CPU: the "
+                                        "same numbers)"]
     assert snapshot(cuda_run) == saved
 
 
