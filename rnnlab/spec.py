@@ -102,7 +102,9 @@ class Rule:
         if isinstance(value, bool) != (self.kind is bool) or not isinstance(value, self.kind):
             raise SpecError(name, f"expected {_type_name(self.kind)}, got {_show(value)}")
         if self.choices is not None and value not in self.choices:
-            raise SpecError(name, f"unknown value {_show(value)} (allowed: {', '.join(self.choices)})")
+            close = closest_name(value, self.choices) if isinstance(value, str) else None  # "LSTM": "lstm"
+            hint = f"did you mean {close!r}? " if close else ""
+            raise SpecError(name, f"unknown value {_show(value)} ({hint}allowed: {', '.join(self.choices)})")
         if self.kind is float and not math.isfinite(value):
             raise SpecError(name, f"must be a finite number, got {value}")
         if self.low is not None and (value < self.low or (self.low_open and value == self.low)):

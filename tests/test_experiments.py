@@ -110,6 +110,8 @@ def test_a_field_left_out_of_a_resolved_spec_is_one_that_cell_refuses_to_change(
     [
         ('[train]\noptimizer = "adamw"', "train.optimizer", ["adamw", "sgd, adagrad, rmsprop, adam"]),
         ('[model]\ncell = "transformer"', "model.cell", ["rnn, lstm, gru, mingru, minlstm, lru"]),
+        ('[model]\ncell = "LSTM"', "model.cell", ["did you mean 'lstm'? allowed: "]),  # as kind = "Adding" is
+        ('[train]\noptimizer = "Adam"', "train.optimizer", ["did you mean 'adam'?"]),
         ('[model]\nhidden_size = -3', "model.hidden_size", ["1 <= x <= 8192"]),
         ('[model]\nhidden_size = true', "model.hidden_size", ["integer"]),
         ('[model]\nhidden = 3', "model.hidden", ["unknown field", "hidden_size"]),
