@@ -101,6 +101,26 @@ def test_a_spec_asking_for_a_gpu_this_machine_lacks_names_the_field_and_the_way_
     assert line.endswith("(--device cpu trains it on the CPU: the same numbers)") and not (tmp_path / "r").exists()
 
 
+def test_spec_checks_an_experiment_and_prints_it_as_train_would_write_it(capsys, tmp_path):
+    """An instructor checked 40 students' spec files by training each for 5 steps."""
+    from rnnlab.spec import parse_spec
+
+    (tmp_path / "hw1.toml").write_text('# week 1\n[task]\nkind = "adding"\nlength = 20\n[model]\ncell = "gru"\n')
+    code, out, err = run(capsys, "spec", tmp_path / "hw1.toml", "--set", "train.learning_rate=0.01")
+    assert code == 0 and err == ""
+    resolved = parse_spec(out, source="out", base_dir=None)
+    assert (resolved.task["length"], resolved.model.cell, resolved.train.learning_rate) == (20, "gru", 0.01)
+    code, _, err = run(capsys, "train", tmp_path / "hw1.toml", "--set", "train.learning_rate=0.01", "--steps", "1",
+                       "--out", tmp_path / "r")
+    assert code == 0 and (tmp_path / "r" / "spec.toml").read_text().replace("steps = 1\n", "steps = 500\n") == out
+    code, out, _ = run(capsys, "spec", tmp_path / "r", "--json")  # a run directory, checked and printed
+    assert code == 0 and json.loads(out)["model"]["cell"] == "gru"
+    (tmp_path / "bad.toml").write_text('[task]\nkind = "adding"\n[train]\nsteps = 5\nseed = 3\n')
+    code, out, err = run(capsys, "spec", tmp_path / "bad.toml")
+    assert code == 2 and out == "" and "train.seed: seed is a top-level field" in one_line_error(err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml", "hw1.toml", "r"]  # nothing written
+
+
 def test_seq2seq_and_tree_into_a_log_say_how_they_go(capsys):
     """As train's: their logs held a first line and an empty one until the end."""
     code, _, err = run(capsys, "seq2seq", "--steps", "20", "--hidden-size", "8", "--eval-size", "5")

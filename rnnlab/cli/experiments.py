@@ -183,6 +183,32 @@ def runs(
     _print_runs(listed)
 
 
+@app.command("spec")
+def spec_command(
+    target: Annotated[str | None, typer.Argument(help=TARGET_HELP, show_default=False)] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print every field as JSON.")] = False,
+    sets: Annotated[list[str] | None, _set_option()] = None,
+) -> None:
+    """Check an experiment and print it resolved: every field as `rnnlab train` would write its spec.toml.
+
+    Reads its data file (a text, a series) as train does and refuses what train would refuse (one
+    line, exit 2); trains nothing and writes nothing. A run directory is checked against its checkpoint."""
+    _refuse_lab(target)
+    spec, run = spec_with_sets(target, sets)
+    task = spec.make_task()
+    if run is not None:
+        run.check_data(task)  # the data it was trained on, the model its weights are
+        run.check_model()
+    spec.check_memory(task)  # what training it needs (train refuses it too)
+    for warning in (spec.reads_its_targets(task), task.data_warning):
+        if warning:
+            sys.stderr.write(f"rnnlab: warning: {warning}\n")
+    if json_output:
+        _print_json(json.loads(json.dumps(spec.to_mapping(), default=str)))
+    else:
+        write_out(spec.to_toml())
+
+
 #: At most this many columns of the settings a sweep changed (``rnnlab runs``).
 RUNS_VARIED_COLUMNS = 4
 #: ... whose run column (the path, which wraps) is never narrower than this.
