@@ -826,6 +826,9 @@ def _reject_unknown(table: str, data: Mapping[str, Any], known) -> None:
             close = closest_name(key, sorted(known)) if isinstance(key, str) else None
             if not table and isinstance(key, str):  # a table's field without its table: learning_rate=0.1
                 close = close or _in_a_table(key)
+            if not table and close in ("task", "model", "train") and isinstance(data[key], Mapping):
+                raise SpecError(name, f"unknown table [{key}] (did you mean [{close}]? tables: [task], [model], "
+                                      "[train])")
             hint = f"did you mean {close!r}? " if close else ""
             raise SpecError(name, f"unknown field ({hint}allowed: {', '.join(sorted(known))})")
 

@@ -143,6 +143,7 @@ def test_a_field_left_out_of_a_resolved_spec_is_one_that_cell_refuses_to_change(
         ('[model]\ncell = "selfattention"\ndevice = "cuda"', "model.device", ["selfattention", "cpu"]),
         ('[model]\ncell = "selfattention"\n[train]\ntruncate = 5', "train.truncate", ["selfattention", "use 0"]),
         ('colour = "red"', "colour", ["unknown field"]),
+        ('[modle]\ncell = "gru"', "modle", ["unknown table [modle] (did you mean [model]?"]),  # not "field"
         ("learning_rate = 0.1", "learning_rate", ["did you mean 'train.learning_rate'?"]),  # its table left out
         ("hidden-size = 8", "hidden-size", ["did you mean 'model.hidden_size'?"]),
         ("sede = 8", "sede", ["did you mean 'seed'?"]),  # a top-level field first
