@@ -335,6 +335,12 @@ def test_a_spec_file_named_without_its_toml_or_not_utf8_says_what_to_do(tmp_path
     (tmp_path / "hw1.toml").write_text('[task]\nkind = "adding"\n')
     with pytest.raises(SpecError, match=r"unknown preset 'hw1': did you mean the spec file hw1.toml\?"):
         load_spec("hw1")
+    (tmp_path / "dir.toml").mkdir()  # bptt, trace and tui said "not a run directory" of it, train "a directory"
+    from rnnlab.errors import RunDirError
+    from rnnlab.lab import open_target
+
+    with pytest.raises(RunDirError, match=r"dir.toml is a directory, not a spec file \(nor a run directory"):
+        open_target("dir.toml")
     (tmp_path / "latin1.toml").write_bytes(b'[task]\nkind = "text"\npath = "caf\xe9.txt"\n')
     with pytest.raises(SpecError, match=r"not UTF-8 text \(line 3, column 12: byte 0xe9; save it as UTF-8\)"):
         load_spec("latin1.toml")

@@ -274,6 +274,9 @@ class RunDir:
         try:
             spec_file.stat()  # the directory itself unreadable: name it, not the spec it may hold
         except (FileNotFoundError, NotADirectoryError):
+            if path.suffix.lower() == ".toml":  # as train says it of the same folder
+                raise RunDirError(f"{path} is a directory, not a spec file (nor a run directory: it has no "
+                                  f"{SPEC})") from None
             raise RunDirError(f"{path} is not a run directory: it has no {SPEC}{_runs_inside(path)}") from None
         except OSError as exc:
             raise _read_error(path, exc) from None
