@@ -121,6 +121,18 @@ def test_spec_checks_an_experiment_and_prints_it_as_train_would_write_it(capsys,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml", "hw1.toml", "r"]  # nothing written
 
 
+def test_a_long_pass_is_announced(capsys, monkeypatch):
+    """bptt of H=8192 over 10000 steps ran for minutes without a word: it seemed to hang."""
+    import rnnlab.cli.experiments as experiments
+
+    code, _, err = run(capsys, "bptt", "hello", "--no-jacobians")
+    assert code == 0 and "takes a while" not in err
+    monkeypatch.setattr(experiments, "SLOW_PASS_MACS", 1)
+    code, _, err = run(capsys, "bptt", "hello", "--no-jacobians")
+    assert code == 0 and "rnnlab: a forward and backward pass of about 0 billion multiply-adds: this takes a " \
+                         "while" in err
+
+
 def test_seq2seq_and_tree_into_a_log_say_how_they_go(capsys):
     """As train's: their logs held a first line and an empty one until the end."""
     code, _, err = run(capsys, "seq2seq", "--steps", "20", "--hidden-size", "8", "--eval-size", "5")

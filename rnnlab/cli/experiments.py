@@ -587,6 +587,11 @@ def _task_edits_said(lab) -> str:
                    for key, (trained, here) in lab.task_edits().items())
 
 
+#: A bptt or trace pass estimated at this many multiply-adds (forward and backward) is announced:
+#: 30-130 ps each on a 2-core machine (rnnlab.tui.app's measurements), so 10-40 s and up.
+SLOW_PASS_MACS = 300_000_000_000
+
+
 def _open_lab(target: str | None, batch: int = 1, device: str | None = None, sets: list[str] | None = None):
     from ..lab import Lab
 
@@ -602,9 +607,15 @@ def _open_lab(target: str | None, batch: int = 1, device: str | None = None, set
             raise UserError(f"--set {given}: that task has {here.input_size} inputs and {here.output_size} outputs, "
                             f"{run.path}'s weights {trained.input_size} and {trained.output_size}")
     from ..errors import RunDirError
-    from ..spec import SpecError
+    from ..spec import BACKWARD_WORK, SpecError, forward_macs
 
+    task = spec.make_task()
+    work = forward_macs(spec.model, getattr(task, "length", 0), task.input_size, task.output_size, batch)
     try:
+        spec.check_memory(task, batch=batch)  # (as Lab does: a pass refused is not announced)
+        if work * (1 + BACKWARD_WORK) >= SLOW_PASS_MACS:  # H=8192 over 10000 steps ran minutes without a word
+            _message(f"[dim]rnnlab: a forward and backward pass of about {work * (1 + BACKWARD_WORK) / 1e9:.0f} "
+                     "billion multiply-adds: this takes a while[/dim]")
         with _compile_notices():
             return Lab(spec, run, batch=batch)
     except SpecError as exc:  # the pass does not fit this machine: name the flag where it is the batch

@@ -35,7 +35,7 @@ from ..data import Batch
 from ..errors import UserError
 from ..lab import Lab
 from ..labs import LABS
-from ..spec import ModelSpec, Spec
+from ..spec import BACKWARD_WORK, Spec, forward_macs
 from ..train.rundir import npz_target
 from .panels import (AttentionPanel, CursorValues, DecayPlane, ExplainPanel, GradientPlot, SequenceBar, StatePanel,
                      StepRate, TrainingPlots)
@@ -71,31 +71,8 @@ NOTE_PREFIX = "rnnlab: note: "  # ... and a note (a run's data file found where 
 #: bidirectional layers, T=1600: 13.9e9 (forward 620 ms, backward 840 ms); the largest preset at
 #: its own sizes, text (H=128, T=50): 5e6 (1-3 ms), with a typed 1600-character sequence 1.6e8 (13 ms).
 BACKGROUND_WORK_MACS = 1_000_000_000
-BACKWARD_WORK = 2  # a backward pass counted as this many forward passes (measured 1-1.5)
-#: Per recurrent cell, the products per unit and step: (rows of W_ih, rows of W_hh) per H, i.e.
-#: the gates reading the input and the gates reading the state (the linear recurrences read the
-#: input only; the LRU's complex B and C count as four).
-CELL_PRODUCTS = {"rnn": (1, 1), "leaky": (1, 1), "jordan": (1, 1), "gru": (3, 3), "lstm": (4, 4),
-                 "mingru": (2, 0), "minlstm": (3, 0), "lru": (4, 0)}
 REFRESHING = "bringing the sequence up to the trained weights"  # the status line while that runs in the worker
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"  # the status line's sign of life while a worker computes (4 frames a second)
-
-
-def forward_macs(model: ModelSpec, steps: int, input_size: int, output_size: int, batch: int = 1) -> int:
-    """A forward pass's multiply-adds (estimated): per step, every layer's and direction's products
-    with its input and its state (self-attention: the projections, the feed-forward layer and the
-    attention over the steps), and the readout."""
-    H = model.hidden_size
-    if model.attention:
-        block = 4 * H * H + 2 * H * model.feed_forward_size + 2 * steps * H
-        per_step = input_size * H + model.num_layers * block + output_size * H
-    else:
-        directions = 2 if model.bidirectional else 1
-        on_input, on_state = CELL_PRODUCTS.get(model.cell, (4, 4))
-        layer = [directions * H * (on_input * layer_input + on_state * H)
-                 for layer_input in [input_size] + [directions * H] * (model.num_layers - 1)]
-        per_step = sum(layer) + output_size * directions * H
-    return steps * batch * per_step
 
 
 def plots_rows(terminal_rows: int, bar_rows: int = SEQUENCE_BAR_ROWS) -> int:
