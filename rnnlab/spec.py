@@ -447,12 +447,7 @@ class Spec:
         old_kind, old_cell = self.task["kind"], self.model.cell
         if not isinstance(kind, str) or not isinstance(cell, str) or (kind, cell) == (old_kind, old_cell):
             return self.description  # (a bad kind or cell is refused by from_mapping, naming it)
-        if kind == old_kind:
-            changed = f"{self.name} with the {cell} cell instead of {old_cell}"
-        elif cell == old_cell:
-            changed = f"{self.name} on the {kind} task instead of {old_kind}"
-        else:
-            changed = f"{self.name} on the {kind} task with the {cell} cell (was {old_kind}, {old_cell})"
+        changed = _other_task_or_cell(self.name, (old_kind, old_cell), (kind, cell))
         # what else changed with it (the lab's form applies every field at once): hidden_size, a rate,
         # but fields the new cell or optimizer does not read (put back to their defaults)
         before, after = flat_fields(self.to_mapping()), flat_fields(data)
@@ -626,19 +621,23 @@ def _origin_preset(spec: Spec) -> Spec | None:
     return load_preset(made.group(1)) if made and made.group(1) in names else None
 
 
+def _other_task_or_cell(name: str, old: tuple[str, str], new: tuple[str, str]) -> str:
+    """What experiment ``name`` of (task, cell) ``old`` became with (task, cell) ``new``: "adding-lstm
+    with the gru cell instead of lstm", "... on the copy task instead of adding", or both."""
+    (old_kind, old_cell), (kind, cell) = old, new
+    if kind == old_kind:
+        return f"{name} with the {cell} cell instead of {old_cell}"
+    if cell == old_cell:
+        return f"{name} on the {kind} task instead of {old_kind}"
+    return f"{name} on the {kind} task with the {cell} cell (was {old_kind}, {old_cell})"
+
+
 def _described(preset: Spec, spec: Spec) -> str:
     """``spec``'s description in the words of ``preset``, the experiment it was edited from: the
     preset's own where the task and cell are its, else what they now are; then every field edited
     since (:func:`_edits`)."""
-    kind, cell, old_kind, old_cell = spec.task["kind"], spec.model.cell, preset.task["kind"], preset.model.cell
-    if (kind, cell) == (old_kind, old_cell):
-        words = preset.description
-    elif kind == old_kind:
-        words = f"{preset.name} with the {cell} cell instead of {old_cell}"
-    elif cell == old_cell:
-        words = f"{preset.name} on the {kind} task instead of {old_kind}"
-    else:
-        words = f"{preset.name} on the {kind} task with the {cell} cell (was {old_kind}, {old_cell})"
+    old, new = (preset.task["kind"], preset.model.cell), (spec.task["kind"], spec.model.cell)
+    words = preset.description if new == old else _other_task_or_cell(preset.name, old, new)
     edits = _edits(preset, spec)
     return words + (f"{EDITED}{edits})" if edits else "")
 
