@@ -403,8 +403,6 @@ class Spec:
         # said anew from that preset, every edit since it listed; a description of the user's own
         # says the task or cell changed, and what else changed with it
         origin = _origin_preset(self) if "description" not in overrides and self.description else None
-        if "description" not in overrides and self.description and origin is None:
-            data["description"] = self._edited_description(data)
         train = data.get("train")
         if isinstance(train, dict) and train.get("optimizer") != self.train.optimizer:
             given = {key for key in overrides if key.startswith("train.")}
@@ -429,6 +427,8 @@ class Spec:
         spec = Spec.from_mapping(data, source=self.source)
         if origin is not None:
             spec = replace(spec, description=_described(origin, spec))
+        elif "description" not in overrides and self.description:
+            spec = replace(spec, description=self._edited_description(spec))
         if "description" not in overrides and self.description and spec.name in preset_names() and \
                 (spec.task["kind"], spec.model.cell) != (self.task["kind"], self.model.cell):
             # edited back into a preset (hello-gru -> hello): its own words, only where it is that
@@ -438,27 +438,15 @@ class Spec:
                 spec = replace(spec, description=preset.description)
         return spec
 
-    def _edited_description(self, data: Mapping[str, Any]) -> Any:
-        """The description for ``data``, this spec with overrides: this one, or where the task or
-        the cell changed, what the experiment now is, in terms of this one."""
-        task, model = data.get("task"), data.get("model")
-        kind = task.get("kind") if isinstance(task, dict) else None
-        cell = model.get("cell") if isinstance(model, dict) else None
-        old_kind, old_cell = self.task["kind"], self.model.cell
-        if not isinstance(kind, str) or not isinstance(cell, str) or (kind, cell) == (old_kind, old_cell):
-            return self.description  # (a bad kind or cell is refused by from_mapping, naming it)
-        changed = _other_task_or_cell(self.name, (old_kind, old_cell), (kind, cell))
-        # what else changed with it (the lab's form applies every field at once): hidden_size, a rate,
-        # but fields the new cell or optimizer does not read (put back to their defaults)
-        before, after = flat_fields(self.to_mapping()), flat_fields(data)
-        train = data.get("train")
-        optimizer = train.get("optimizer") if isinstance(train, dict) else None
-        skipped = _SAME_EXPERIMENT | {"name", "description", "task.kind", "model.cell", "model.device"}
-        skipped |= set(unread_fields_of(cell, optimizer if isinstance(optimizer, str) else self.train.optimizer))
-        edits = [f"{key} = {json.dumps(after[key], default=str)}, was {json.dumps(before[key], default=str)}"
-                 for key in after if key in before and key not in skipped and after[key] != before[key]
-                 and (kind == old_kind or not key.startswith("task."))]  # another task: its own fields
-        return changed + (f"{EDITED}{'; '.join(edits)})" if edits else "")
+    def _edited_description(self, spec: "Spec") -> str:
+        """The description of ``spec``, this spec edited: this one, or where the task or the cell
+        changed, what the experiment now is, in terms of this one, and what else changed with it
+        (the lab's form applies every field at once: hidden_size, a rate)."""
+        old, new = (self.task["kind"], self.model.cell), (spec.task["kind"], spec.model.cell)
+        if new == old:
+            return self.description
+        edits = _edits(self, spec, "was")
+        return _other_task_or_cell(self.name, old, new) + (f"{EDITED}{edits})" if edits else "")
 
     # ------------------------------------------------------------------ writing
     def to_mapping(self) -> dict[str, Any]:
@@ -638,22 +626,23 @@ def _described(preset: Spec, spec: Spec) -> str:
     since (:func:`_edits`)."""
     old, new = (preset.task["kind"], preset.model.cell), (spec.task["kind"], spec.model.cell)
     words = preset.description if new == old else _other_task_or_cell(preset.name, old, new)
-    edits = _edits(preset, spec)
+    edits = _edits(preset, spec, "the preset's")
     return words + (f"{EDITED}{edits})" if edits else "")
 
 
-def _edits(preset: Spec, spec: Spec) -> str:
-    """``spec``'s changes to ``preset``'s experiment, "task.length = 30, the preset's 100; ...", but
-    those of :data:`_SAME_EXPERIMENT`, the task and the cell themselves (the words say them), another
-    task's fields, and fields ``spec``'s cell or optimizer does not read; "" for none."""
-    before, after = flat_fields(_experiment(preset)), flat_fields(_experiment(spec))
+def _edits(base: Spec, spec: Spec, earlier: str) -> str:
+    """``spec``'s changes to ``base``'s experiment, "task.length = 30, the preset's 100; ..." (``earlier``:
+    "the preset's", "was"), but those of :data:`_SAME_EXPERIMENT`, the task and the cell themselves
+    (the words say them), another task's fields, and fields ``spec``'s cell or optimizer does not
+    read (put back to their defaults); "" for none."""
+    before, after = flat_fields(_experiment(base)), flat_fields(_experiment(spec))
     skipped = _SAME_EXPERIMENT | {"task.kind", "model.cell"} | set(spec.unread_fields())
-    same_task = spec.task["kind"] == preset.task["kind"]
+    same_task = spec.task["kind"] == base.task["kind"]
 
     def spelt(key: str, values: Mapping[str, Any]) -> str:
         return json.dumps(values[key], default=str) if key in values else "(none)"
 
-    return "; ".join(f"{key} = {spelt(key, after)}, the preset's {spelt(key, before)}" for key in after
+    return "; ".join(f"{key} = {spelt(key, after)}, {earlier} {spelt(key, before)}" for key in after
                      if key not in skipped and after[key] != before.get(key)
                      and (same_task or not key.startswith("task.")))
 
@@ -814,6 +803,14 @@ def _gib(n: int) -> str:
     return f"{n / 2**30:.1f} GiB" if n >= 2**28 else f"{n / 2**20:.0f} MiB"
 
 
+def _table_fields() -> dict[str, set[str]]:
+    """Each table's field names: [model]'s and [train]'s, and [task]'s of any kind (and ``kind``)."""
+    from .data import TASKS
+
+    return {"model": {f.name for f in fields(ModelSpec)}, "train": {f.name for f in fields(TrainSpec)},
+            "task": {name for kind in TASKS for name in task_fields(kind)} | {"kind"}}
+
+
 def _reject_misplaced(data: Mapping[str, Any]) -> None:
     """SpecError for a field written under another table than its own: TOML reads every line after
     ``[train]`` as [train]'s, so ``seed = 3`` written last is ``train.seed``, and a student was told
@@ -821,11 +818,11 @@ def _reject_misplaced(data: Mapping[str, Any]) -> None:
     "unknown field", which suggests spellings)."""
     from .data import TASKS
 
-    own = {"model": {f.name for f in fields(ModelSpec)}, "train": {f.name for f in fields(TrainSpec)}}
+    own = _table_fields()
+    any_task = own["task"]
     task_table = data.get("task")
     kind = task_table.get("kind") if isinstance(task_table, Mapping) else "hello"
     own["task"] = set(task_fields(kind)) | {"kind"} if kind in TASKS else None
-    any_task = {name for task_kind in TASKS for name in task_fields(task_kind)} | {"kind"}
     for table in ("task", "model", "train"):
         given = data.get(table)
         if not isinstance(given, Mapping) or own[table] is None:
@@ -860,10 +857,9 @@ def _reject_unknown(table: str, data: Mapping[str, Any], known) -> None:
 def _in_a_table(key: str) -> str | None:
     """The dotted name of the one field of [task], [model] or [train] named ``key`` (or nearly:
     "learning-rate"), for a top-level field that is none: "train.learning_rate"; None if none is."""
-    from .data import TASKS
-
+    tables = _table_fields()
     dotted = [f"model.{f.name}" for f in fields(ModelSpec)] + [f"train.{f.name}" for f in fields(TrainSpec)]
-    dotted += sorted({f"task.{name}" for kind in TASKS for name in task_fields(kind)} | {"task.kind"})
+    dotted += sorted(f"task.{name}" for name in tables["task"])
     by_leaf = {name.partition(".")[2]: name for name in reversed(dotted)}
     leaf = closest_name(key.replace("-", "_"), sorted(by_leaf))
     return by_leaf[leaf] if leaf is not None else None

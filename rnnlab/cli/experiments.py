@@ -200,9 +200,7 @@ def spec_command(
         run.check_data(task)  # the data it was trained on, the model its weights are
         run.check_model()
     spec.check_memory(task)  # what training it needs (train refuses it too)
-    for warning in (spec.reads_its_targets(task), task.data_warning):
-        if warning:
-            sys.stderr.write(f"rnnlab: warning: {warning}\n")
+    _warn_before_training(spec, task)
     if json_output:
         _print_json(json.loads(json.dumps(spec.to_mapping(), default=str)))
     else:
@@ -476,9 +474,7 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
             set_fields = {item.partition("=")[0].strip() for item in sets or ()}
             raise UserError(f"--set {exc}" if exc.field in set_fields else str(exc)) from None
         trainer = _trainer(spec, task, device)  # first: a model that cannot be built leaves no run directory behind
-        for warning in (spec.reads_its_targets(trainer.task), trainer.task.data_warning):
-            if warning:
-                sys.stderr.write(f"rnnlab: warning: {warning}\n")
+        _warn_before_training(spec, trainer.task)
         if (note := trainer.task.eval_not_held_out) and not trainer.task.fixed_sequence:  # (hello's is no news)
             sys.stderr.write(f"rnnlab: note: {note}\n")
         run = RunDir.create(out or default_run_path(spec), spec)
@@ -525,6 +521,14 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
     _exit_for_training_status(outcome.status, outcome.message,
                               f"stopped at step {summary['step']} of {until}; "
                               f"continue with: rnnlab train --resume {shlex.quote(str(run.path))}", stop.exit_code)
+
+
+def _warn_before_training(spec, task) -> None:
+    """What ``train`` (and ``spec``, which checks as it does) warns of a spec and its task on stderr:
+    a model that reads its targets, a data file read oddly (a row counter, a time stamp)."""
+    for warning in (spec.reads_its_targets(task), task.data_warning):
+        if warning:
+            sys.stderr.write(f"rnnlab: warning: {warning}\n")
 
 
 def _trainer(spec, task, device: str | None):
@@ -601,15 +605,15 @@ def _open_lab(target: str | None, batch: int = 1, device: str | None = None, set
     edited = run is not None and spec.task != run.spec.task  # the run's weights on other sequences
     given = ", ".join(f"task.{key}={json.dumps(value, default=str)}" for key, value in spec.task.items()
                       if edited and value != run.spec.task.get(key))
+    task = spec.make_task()
     if edited:  # of its sizes?
-        here, trained = spec.make_task(), run.spec.make_task()
-        if (here.input_size, here.output_size) != (trained.input_size, trained.output_size):
-            raise UserError(f"--set {given}: that task has {here.input_size} inputs and {here.output_size} outputs, "
+        trained = run.spec.make_task()
+        if (task.input_size, task.output_size) != (trained.input_size, trained.output_size):
+            raise UserError(f"--set {given}: that task has {task.input_size} inputs and {task.output_size} outputs, "
                             f"{run.path}'s weights {trained.input_size} and {trained.output_size}")
     from ..errors import RunDirError
     from ..spec import BACKWARD_WORK, SpecError, forward_macs
 
-    task = spec.make_task()
     work = forward_macs(spec.model, getattr(task, "length", 0), task.input_size, task.output_size, batch)
     try:
         spec.check_memory(task, batch=batch)  # (as Lab does: a pass refused is not announced)

@@ -76,8 +76,8 @@ def blas_single_threaded() -> _BlasSingleThreaded:
 
     Reference-counted, so overlapping calls from several threads restore only when the last ends.
     A limit someone else sets meanwhile is left as they set it, unless they set 1: that one cannot
-    be told from this block's own, and the limit before the block comes back. OpenBLAS's limit is the process's:
-    other threads' numpy products run on one thread while a kernel call is in flight.
+    be told from this block's own, and the limit before the block comes back. OpenBLAS's limit is
+    the process's: other threads' numpy products run on one thread while a kernel call is in flight.
     Costs about a microsecond (threadpoolctl's general ``limit`` costs ~20 us, too much per call).
     """
     return _BLAS_SINGLE_THREADED
