@@ -63,19 +63,21 @@ RECURRENCES = ("resident", "persistent", "per-step", "gemm")
 #: usable and a step's product (B x H x G*H multiply-adds) is at least GEMM_AUTO_MIN_PRODUCTS, the
 #: cell math a launch of its own. Measured on an H200 (benchmarks/README.md, 2026-11-30), f+b:
 #: LSTM (256,100,512,1024), a product of 2^30, 31.5 ms against 46.7 tiled per step; GRU there
-#: (0.75 * 2^30) level, 40.1 against 39.9; Elman there (2^28) 27.2 against 16.6; LSTM (64,50,256,512)
-#: (2^26) 10.7 against 6.1 persistent. Two launches and a cuBLAS call a step pay only for the largest.
+#: (3 x 2^28) 31.0 and 29.4 against 39.5 in two calls of three (40.1 in the first); Elman there
+#: (2^28) 27.2 against 16.6; LSTM (64,50,256,512) (2^26) 10.7 against 6.1 persistent. Two
+#: launches and a cuBLAS call a step pay only for the largest.
 GEMM_AUTO_MIN_BATCH = 64
-GEMM_AUTO_MIN_PRODUCTS = 1 << 30
+GEMM_AUTO_MIN_PRODUCTS = 3 << 28
 #: Without ``recurrence=``, batches up to RESIDENT_AUTO_MAX_BATCH run resident where the weights
 #: fit and W_hh has at least RESIDENT_AUTO_ROWS_PER_SEQUENCE rows (gates x hidden) a sequence:
-#: holding W_hh saves re-staging it every step, which pays against the tiles' faster product only
-#: where the weights are large against the batch. Measured on an H200 (benchmarks/README.md,
-#: 2026-11-30), f+b resident against persistent: LSTM (16,100,32,128) 2.70 against 3.28 ms and
-#: (8,100,64,256) 2.21 against 5.50; but (16,100,32,64) LSTM 2.65 against 2.22, GRU (16,100,32,128)
-#: 3.16 against 2.69, Elman (8,100,64,128) 1.63 against 1.45.
+#: holding W_hh saves re-staging it every step, which pays against the tiles' product only where
+#: the weights are large against the batch. Measured on an H200 (benchmarks/README.md, 2026-11-30,
+#: the vector-load resident product), f+b resident against persistent: 16 rows a sequence, Elman
+#: (4,100,32,64) 0.81 against 1.07 ms, LSTM (16,100,32,64) 2.07 against 2.25; 24, GRU
+#: (16,100,32,128) 2.43 against 2.72; but 12, GRU (16,100,32,64) 2.13 against 1.91, and 8, Elman
+#: (16,100,32,128) 1.57 against 1.48.
 RESIDENT_AUTO_MAX_BATCH = 16
-RESIDENT_AUTO_ROWS_PER_SEQUENCE = 32
+RESIDENT_AUTO_ROWS_PER_SEQUENCE = 16
 #: Cap on the units a block holds (None: as many as fit); tests lower it to get several blocks.
 RESIDENT_MAX_UNITS: int | None = None
 
