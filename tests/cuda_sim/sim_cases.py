@@ -423,19 +423,42 @@ def test_cell_matches_cpu_kernels(mode, nonlinearity, dtype, recurrence):
 
 @pytest.mark.parametrize("recurrence", ["persistent", "per-step", "gemm"], ids=["persistent-two-blocks", "per-step",
                                                                                 "gemm"])
+@pytest.mark.parametrize("tile_name", ["STEP_TILE", "SMALL_STEP_TILE"])
 @pytest.mark.parametrize("mode", ["RNN", "LSTM", "GRU"])
-def test_several_tiles_with_partial_edges(mode, recurrence, monkeypatch):
-    """B and H one past and three past a tile: four tiles, two of them partial. The persistent
-    kernel runs them on two blocks on a GPU (grid syncs between blocks, and each block takes two
-    tiles per step: what happens when a large shape has more tiles than the GPU holds blocks)
-    and on one in the simulator; the per-step and "gemm" kernels on four."""
+def test_several_tiles_with_partial_edges(mode, recurrence, tile_name, monkeypatch):
+    """B and H one past and three past a tile, on each shipped tile: four tiles, two of them
+    partial. The persistent kernel runs them on two blocks on a GPU (grid syncs between blocks,
+    and each block takes two tiles per step: what happens when a large shape has more tiles than
+    the GPU holds blocks) and on one in the simulator; the per-step and "gemm" kernels on four."""
     from rnnlab.kernels.cuda import _common
 
+    tile = getattr(_common, tile_name)
     monkeypatch.setattr(_common, "PERSISTENT_MAX_BLOCKS", 2)
-    batch, hidden = _common.STEP_ROWS + 1, _common.STEP_UNITS + 3
-    assert _common.step_tiles(batch, hidden) == 4
+    monkeypatch.setattr(_common, "STEP_TILE_OVERRIDE", tile)
+    batch, hidden = tile.rows + 1, tile.units + 3
+    assert _common.step_tiles(batch, hidden, tile) == 4
     _check_cell(mode, False, "float64", recurrence, _cell_problem(mode, "float64", seed=7, hidden=hidden,
                                                                 batch=batch))
+
+
+@pytest.mark.parametrize("rows,units,expected", [
+    (1, 1, "SMALL_STEP_TILE"),  # one tile of 8 multiprocessors: a quarter tile gives four
+    (1, 4, "SMALL_STEP_TILE"),  # four tiles: sixteen quarter tiles, two a multiprocessor
+    (1, 5, "STEP_TILE"),  # twenty quarter tiles would be more than two a multiprocessor
+    (2, 4, "STEP_TILE"),  # eight tiles, one a multiprocessor
+    (4, 8, "STEP_TILE"),
+])
+def test_the_step_tile_is_a_quarter_where_the_full_one_leaves_multiprocessors_idle(monkeypatch, rows, units,
+                                                                                    expected):
+    """On a GPU of 8 multiprocessors, a shape of ``rows`` x ``units`` full tiles."""
+    from rnnlab.kernels.cuda import _common
+
+    monkeypatch.setattr(_common, "multiprocessors", lambda device_id: 8)
+    full, small = _common.STEP_TILE, _common.SMALL_STEP_TILE
+    assert (small.rows * 2, small.units * 2) == (full.rows, full.units)
+    assert _common.step_tile(rows * full.rows, units * full.units) == getattr(_common, expected)
+    monkeypatch.setattr(_common, "STEP_TILE_OVERRIDE", small)  # set_step_tile: every shape
+    assert _common.step_tile(4 * full.rows, 8 * full.units) == small
 
 
 @pytest.mark.parametrize("max_blocks", [None, 2], ids=["a-block-per-group", "two-blocks-take-turns"])
@@ -540,11 +563,11 @@ def _run_fake_recurrence(monkeypatch, recurrence, batch, groups_fit, tiles_fit):
     monkeypatch.setattr(_common, "persistent_blocks", fitting_blocks)
     monkeypatch.setattr(_resident, "resident_units", lambda hidden, batch, rows_per_unit, k, dtype: 2)
     monkeypatch.setattr(_resident, "RESIDENT_AUTO_ROWS_PER_SEQUENCE", 1)
-    monkeypatch.setattr(_resident, "step_tiles", lambda batch, hidden: 4)
+    monkeypatch.setattr(_resident, "step_tiles", lambda batch, hidden, tile: 4)
     launches = []
     kernels = (_Kernel("step", launches), _Kernel("persistent", launches), _Kernel("resident", launches))
-    _resident.run_recurrence(kernels, recurrence, batch=batch, hidden=5, gates=4, backward=False, dtype=np.float32,
-                             steps=range(3), args=("a", "b"))
+    _resident.run_recurrence(kernels, recurrence, tile=_common.STEP_TILE, batch=batch, hidden=5, gates=4,
+                             backward=False, dtype=np.float32, steps=range(3), args=("a", "b"))
     return [launch if launch[0] == "step" else launch[:2] + launch[3:] for launch in launches]
 
 
@@ -589,12 +612,12 @@ def test_when_the_recurrence_runs_as_one_gemm_a_step(monkeypatch, recurrence, ba
     monkeypatch.setattr(_common, "gemm", lambda a, w, trans_b, out: products.append((a, w, trans_b, out)))
     monkeypatch.setattr(_common, "device_empty", lambda shape, dtype: ("buffer", shape))
     monkeypatch.setattr(_common, "persistent_blocks", lambda kernel, args, count, *rest: count)
-    monkeypatch.setattr(_resident, "step_tiles", lambda batch, hidden: 4)
+    monkeypatch.setattr(_resident, "step_tiles", lambda batch, hidden, tile: 4)
     launches = []
     kernels = (_Kernel("step", launches), _Kernel("persistent", launches), _Kernel("resident", launches))
     factor = (lambda t: None if t == 1 else f"d{t + 1}") if backward else (lambda t: f"h{t - 1}")
-    _resident.run_recurrence(kernels, recurrence, batch=batch, hidden=5, gates=4, backward=backward,
-                             dtype=np.float32, steps=range(3), args=("a", "b"),
+    _resident.run_recurrence(kernels, recurrence, tile=_common.STEP_TILE, batch=batch, hidden=5, gates=4,
+                             backward=backward, dtype=np.float32, steps=range(3), args=("a", "b"),
                              by_gemm=(_Kernel("from_product", launches), factor, "w_hh"))
     if expected == "tiles":
         assert products == [] and all(launch[0] != "from_product" for launch in launches)
@@ -609,19 +632,19 @@ def test_when_the_recurrence_runs_as_one_gemm_a_step(monkeypatch, recurrence, ba
     (256, 1024, 4, "gemm"),  # LSTM: 31.5 ms f+b against 46.7 tiled per step
     (256, 1024, 3, "gemm"),  # GRU: 29.4 and 31.0 against 39.5 (40.1 in a third call)
     (256, 1024, 1, "tiles"),  # Elman: 27.2 against 16.6
-    (64, 512, 4, "tiles"),  # LSTM: 10.7 against 6.1 persistent
-    (128, 1024, 4, "tiles"),  # LSTM: 34.6 against 27.1
+    (64, 512, 4, "tiles"),  # LSTM: 10.1 against 4.0 persistent
+    (128, 1024, 4, "tiles"),  # LSTM: 37.4 against 27.2
     (1, 64, 1, "resident"),  # Elman: 0.62 against 0.88 persistent
-    (8, 256, 4, "resident"),  # LSTM: 1.81 against 5.47
-    (16, 128, 4, "resident"),  # LSTM: 2.17 against 3.33
-    (16, 64, 4, "resident"),  # LSTM: 2.07 against 2.25 persistent
-    (16, 128, 3, "resident"),  # GRU: 2.43 against 2.72
-    (8, 128, 1, "resident"),  # Elman: 1.36 against 1.44
-    (4, 64, 1, "resident"),  # Elman: 0.81 against 1.07
-    (16, 256, 1, "resident"),  # Elman: 1.75 against 2.11
-    (16, 64, 3, "tiles"),  # GRU: 1.91 against 2.13 resident
-    (16, 128, 1, "tiles"),  # Elman: 1.48 against 1.57
-    (16, 64, 1, "tiles"),  # Elman: 1.15 against 1.43
+    (4, 64, 4, "resident"),  # LSTM: 1.26 against 1.45
+    (8, 256, 4, "resident"),  # LSTM: 1.81 against 5.47 (persistent on the full tile)
+    (16, 128, 4, "resident"),  # LSTM: 2.17 against 2.22, level
+    (4, 64, 3, "resident"),  # GRU: 1.29 against 1.27, level
+    (16, 128, 3, "tiles"),  # GRU: 1.89 against 2.45 resident
+    (16, 64, 4, "tiles"),  # LSTM: 1.57 against 2.10
+    (16, 256, 1, "tiles"),  # Elman: 1.43 against 1.75
+    (4, 64, 1, "tiles"),  # Elman: 0.87 against 0.90
+    (16, 64, 3, "tiles"),  # GRU: 1.43 against 2.19
+    (16, 64, 1, "tiles"),  # Elman: 0.90 against 1.48
     (32, 128, 4, "tiles"),  # past RESIDENT_AUTO_MAX_BATCH
 ])
 def test_the_recurrence_picked_is_the_one_measured_faster(monkeypatch, batch, hidden, gates, expected):
@@ -638,8 +661,8 @@ def test_the_recurrence_picked_is_the_one_measured_faster(monkeypatch, batch, hi
     monkeypatch.setattr(_resident, "resident_units", lambda hidden, batch, rows_per_unit, k, dtype: 2)
     launches = []
     kernels = (_Kernel("step", launches), _Kernel("persistent", launches), _Kernel("resident", launches))
-    _resident.run_recurrence(kernels, None, batch=batch, hidden=hidden, gates=gates, backward=False,
-                             dtype=np.float32, steps=range(2), args=(),
+    _resident.run_recurrence(kernels, None, tile=_common.STEP_TILE, batch=batch, hidden=hidden, gates=gates,
+                             backward=False, dtype=np.float32, steps=range(2), args=(),
                              by_gemm=(_Kernel("from_product", launches), lambda t: None, "w_hh"))
     picked = {"from_product": "gemm", "resident": "resident"}.get(launches[0][0], "tiles")
     assert picked == expected

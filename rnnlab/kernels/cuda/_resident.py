@@ -2,7 +2,7 @@
 kernel of Diamos et al. 2016, "Persistent RNNs", in its shared-memory form.
 
 The tiled kernels (:func:`~rnnlab.kernels.cuda._common.recurrent_product`) re-stage W_hh through
-shared memory at every step and give each thread ROWS_PER_THREAD sequences: at batch 1 a step
+shared memory at every step and give each thread several sequences: at batch 1 a step
 still streams all of W_hh from L2 and computes 31 idle rows of every 32. Here each block owns
 ``units`` hidden units for the whole pass and loads their slice of W_hh ONCE, into shared memory;
 each step then only stages the small vector the step depends on (h_{t-1}, or the next step's
@@ -46,7 +46,7 @@ import numba
 import numpy as np
 
 from . import _common
-from ._common import _SIM, cuda, step_tiles
+from ._common import _SIM, StepTile, cuda, step_tiles
 from ._launch import launch
 from ._memory import step_view
 
@@ -72,12 +72,12 @@ GEMM_AUTO_MIN_PRODUCTS = 3 << 28
 #: fit and W_hh has at least RESIDENT_AUTO_ROWS_PER_SEQUENCE rows (gates x hidden) a sequence:
 #: holding W_hh saves re-staging it every step, which pays against the tiles' product only where
 #: the weights are large against the batch. Measured on an H200 (benchmarks/README.md, 2026-11-30,
-#: the vector-load resident product), f+b resident against persistent: 16 rows a sequence, Elman
-#: (4,100,32,64) 0.81 against 1.07 ms, LSTM (16,100,32,64) 2.07 against 2.25; 24, GRU
-#: (16,100,32,128) 2.43 against 2.72; but 12, GRU (16,100,32,64) 2.13 against 1.91, and 8, Elman
-#: (16,100,32,128) 1.57 against 1.48.
+#: the tiles at the quarter step tile small batches get), f+b resident against persistent: 64 rows
+#: a sequence, LSTM (4,100,32,64) 1.26 against 1.45 ms; 32-48 level, LSTM (16,100,32,128) 2.17
+#: against 2.22, GRU (4,100,32,64) 1.29 against 1.27; but 24, GRU (16,100,32,128) 2.45 against
+#: 1.89, and 16, LSTM (16,100,32,64) 2.10 against 1.57, Elman (16,100,64,256) 1.75 against 1.43.
 RESIDENT_AUTO_MAX_BATCH = 16
-RESIDENT_AUTO_ROWS_PER_SEQUENCE = 16
+RESIDENT_AUTO_ROWS_PER_SEQUENCE = 32
 #: Cap on the units a block holds (None: as many as fit); tests lower it to get several blocks.
 RESIDENT_MAX_UNITS: int | None = None
 
@@ -282,11 +282,12 @@ def next_gradients(d, truncate: int):
     return factor
 
 
-def run_recurrence(kernels, recurrence: str | None, *, batch: int, hidden: int, gates: int, backward: bool,
-                   dtype, steps, args, by_gemm=None) -> None:
+def run_recurrence(kernels, recurrence: str | None, *, tile: StepTile, batch: int, hidden: int, gates: int,
+                   backward: bool, dtype, steps, args, by_gemm=None) -> None:
     """Run a recurrence over ``steps`` with ``args`` on one of ``kernels`` = (step, persistent,
-    resident): ``step(t, *args)`` launched once per step t; ``persistent(*args)`` once, tiles
-    re-staging W_hh every step and a grid sync between steps; ``resident(units, *args)`` once,
+    resident), the first two built on step tile ``tile``: ``step(t, *args)`` launched once per step
+    t on every tile; ``persistent(*args)`` once, tiles re-staging W_hh every step and a grid sync
+    between steps; ``resident(units, *args)`` once,
     each block holding its units' slice of W_hh (``gates`` rows a unit going forward, one column
     of K = gates * hidden going ``backward``) in shared memory.
 
@@ -316,8 +317,8 @@ def run_recurrence(kernels, recurrence: str | None, *, batch: int, hidden: int, 
                                 and _common.cublas_usable(dtype)):
         if by_gemm is None:
             raise ValueError("recurrence='gemm' needs the step's product (by_gemm)")
-        _run_by_gemm(by_gemm, batch=batch, hidden=hidden, gates=gates, backward=backward, dtype=dtype, steps=steps,
-                     args=args)
+        _run_by_gemm(by_gemm, tile=tile, batch=batch, hidden=hidden, gates=gates, backward=backward, dtype=dtype,
+                     steps=steps, args=args)
         return
     step_kernel, persistent_kernel, resident_kernel = kernels
     if recurrence == "resident" or (recurrence is None and batch <= RESIDENT_AUTO_MAX_BATCH
@@ -325,26 +326,27 @@ def run_recurrence(kernels, recurrence: str | None, *, batch: int, hidden: int, 
         rows_per_unit, k = resident_matrix(gates, hidden, backward)
         if _launch_resident(resident_kernel, recurrence == "resident", batch, hidden, rows_per_unit, k, dtype, args):
             return
-    tiles = step_tiles(batch, hidden)
+    tiles = step_tiles(batch, hidden, tile)
     if recurrence in (None, "persistent"):
-        blocks = _common.persistent_blocks(persistent_kernel, args, tiles)
+        blocks = _common.persistent_blocks(persistent_kernel, args, tiles, tile.block)
         if blocks > 0 and (recurrence == "persistent" or blocks == tiles):
-            launch(persistent_kernel, blocks, _common.STEP_BLOCK, args)
+            launch(persistent_kernel, blocks, tile.block, args)
             return
     for t in steps:
-        launch(step_kernel, tiles, _common.STEP_BLOCK, (t, *args))
+        launch(step_kernel, tiles, tile.block, (t, *args))
 
 
-def _run_by_gemm(by_gemm, *, batch: int, hidden: int, gates: int, backward: bool, dtype, steps, args) -> None:
+def _run_by_gemm(by_gemm, *, tile: StepTile, batch: int, hidden: int, gates: int, backward: bool, dtype, steps,
+                 args) -> None:
     """The "gemm" recurrence of :func:`run_recurrence`."""
     from_product, factor, w_hh = by_gemm
     product = _common.device_empty((batch, hidden if backward else gates * hidden), dtype)
-    tiles = step_tiles(batch, hidden)
+    tiles = step_tiles(batch, hidden, tile)
     for t in steps:
         a = factor(t)
         if a is not None:
             _common.gemm(a, w_hh, trans_b=not backward, out=product)
-        launch(from_product, tiles, _common.STEP_BLOCK, (t, product, *args))
+        launch(from_product, tiles, tile.block, (t, product, *args))
 
 
 def _launch_resident(kernel, asked: bool, batch: int, hidden: int, rows_per_unit: int, k: int, dtype, args) -> bool:
