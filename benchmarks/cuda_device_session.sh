@@ -12,6 +12,7 @@
 #   bash benchmarks/cuda_device_session.sh            # on the GPU machine, from the repository root
 #   CELLS=lstm SHAPES="1,100,32,64 64,50,256,512" SKIP_TESTS=1 SKIP_AB=1 SKIP_OVERHEADS=1 SKIP_CLI=1 \
 #     SKIP_BREAKDOWN=1 SKIP_TILES=1 bash benchmarks/cuda_device_session.sh
+#   BENCH_ARGS="--compare-launch --compare-tiles" ...   # the bench's options (default --compare-launch)
 #
 # Wheels found in .whl/ are installed first (to /tmp/site, ahead on the path): the machines lent
 # here cannot reach a package index, and their image's numba-cuda 0.30.4 fails on its numpy 2.5
@@ -62,7 +63,7 @@ fi
 CELL_LIST=${CELLS:-lstm gru rnn_tanh}
 for cell in $CELL_LIST; do
   echo "== bench $cell"
-  run_for "$BENCH_LIMIT" python3 benchmarks/cuda_vs_cudnn.py --cells "$cell" --compare-launch --json \
+  run_for "$BENCH_LIMIT" python3 benchmarks/cuda_vs_cudnn.py --cells "$cell" ${BENCH_ARGS:---compare-launch} --json \
     ${SHAPES:+--shapes $SHAPES} >"$WORK/bench-$cell.json" 2>>"$OUT/bench.err"
   echo "exit $?"; grep -v -i "warn" "$OUT/bench.err" | tail -4
   python3 - "$OUT" "$WORK" "$([ "$cell" = "${CELL_LIST##* }" ] && echo last)" <<'PY'

@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     wanted = [part for part in args.kernels.split(",") if part]
     rows = []
     with tempfile.TemporaryDirectory() as work:
-        for name, get_kernel, signature in kernel_signatures(args.dtype):
+        for name, get_kernel, signature in kernel_signatures(args.dtype, small_tile=not step_tile):
             if any(part in name for part in wanted):
                 rows.append(report(name, get_kernel(modules), signature, args.dtype, tools["ptxas"],
                                    tools["nvdisasm"], work))

@@ -1,18 +1,18 @@
 """Time the GPU recurrence with other tile shapes, one subprocess per variant, in one device call.
 
-The step tile is fixed by module constants of ``rnnlab.kernels.cuda._common`` that the cell
-modules read when they are imported, so each variant runs in a fresh interpreter that sets them
-first and then runs :mod:`rnnlab.bench_cuda` (``--json``, no torch by default). Prints one line per
-variant and shape: forward and forward+backward milliseconds, the variant's forward against the
-CPU kernels at the first shape (max |hs - hs_cpu| / max |hs_cpu|), and y against cuDNN with --torch.
+Each variant runs in a fresh interpreter (its kernels compiled apart from the others') that makes
+it the step tile of every shape (``_common.set_step_tile``) and then runs :mod:`rnnlab.bench_cuda`
+(``--json``, no torch by default). Prints one line per variant and shape: forward and
+forward+backward milliseconds, the variant's forward against the CPU kernels at the first shape
+(max |hs - hs_cpu| / max |hs_cpu|), and y against cuDNN with --torch.
 
     python benchmarks/cuda_tile_variants.py --shape 32,100,64,128 --shape 64,50,256,512 \\
         --variant 32,8,4,32 --variant 16,8,4,32 --variant 32,8,2,32 --variant 32,4,4,16
 
 A variant is UNITS,ROW_THREADS,ROWS_PER_THREAD,K: a block of UNITS x ROW_THREADS threads owns
 UNITS hidden units x ROW_THREADS*ROWS_PER_THREAD sequences, K deep per shared-memory stage
-(the shipped tile is 32,8,4,32). Without a GPU (and without NUMBA_ENABLE_CUDASIM=1) every
-variant reports why and the script exits 2.
+(the shipped tiles are 32,8,4,32 and its quarter 16,8,2,32, by shape). Without a GPU (and
+without NUMBA_ENABLE_CUDASIM=1) every variant reports why and the script exits 2.
 """
 
 from __future__ import annotations

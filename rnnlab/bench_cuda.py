@@ -5,6 +5,7 @@
     rnnlab bench --device cuda --json > cuda-bench.json
     python benchmarks/cuda_vs_cudnn.py --compare-launch      # the same, plus each recurrence kernel
                                                              # forced
+    python benchmarks/cuda_vs_cudnn.py --compare-tiles       # plus each shipped step tile forced
 
 For each cell (Elman tanh, LSTM, GRU; one layer, one direction, float32) and shape (B, T, I, H)
 it times one forward pass and one forward+backward pass (full BPTT: every parameter, the input
@@ -13,7 +14,8 @@ and the initial state(s), from random cotangents dy, dh_n (dc_n)):
 - ``rnnlab``: the device-level kernels (``rnnlab.kernels.cuda.*_forward_device`` /
   ``*_backward_device``), inputs already on the GPU, outputs left there: what cuDNN is given;
   the recurrence kernel chosen by shape (``--compare-launch`` adds forward+backward columns with
-  each of "resident", "persistent", "per-step" and "gemm" forced, resident only where it fits);
+  each of "resident", "persistent", "per-step" and "gemm" forced, resident only where it fits;
+  ``--compare-tiles`` columns with the full and the quarter step tile forced at every shape);
 - ``rnnlab host``: the host-level functions a layer with ``device="cuda"`` calls (NumPy in and
   out, so the transfers are included; the backward reuses the forward's device copies of x,
   the weights and the records, as a layer's trace does), forward+backward only;
@@ -51,6 +53,8 @@ SHAPES = [(1, 100, 8, 16), (1, 100, 32, 64), (1, 100, 64, 256), (16, 100, 32, 64
 CELLS = ("rnn_tanh", "lstm", "gru")
 GATES = {"rnn_tanh": 1, "lstm": 4, "gru": 3}
 BLOCK_MS = 20.0
+#: The shipped step tiles ``--compare-tiles`` forces, by their names in ``_common`` (lower case).
+TILES = ("step_tile", "small_step_tile")
 
 
 def target_for(B: int, H: int) -> float | None:
@@ -203,7 +207,21 @@ def time_interleaved(impls: dict[str, tuple[Callable[[], object], Callable[[], N
     return {name: statistics.median(times) for name, times in rounds.items()}
 
 
-def measure(case: Case, repeats: int, compare_launch: bool) -> dict:
+def _on_tile(tile, func: Callable[[], object]) -> Callable[[], object]:
+    """``func`` run with every recurrence on step tile ``tile`` (``_common.STEP_TILE_OVERRIDE``)."""
+    from rnnlab.kernels.cuda import _common
+
+    def run():
+        before, _common.STEP_TILE_OVERRIDE = _common.STEP_TILE_OVERRIDE, tile
+        try:
+            return func()
+        finally:
+            _common.STEP_TILE_OVERRIDE = before
+
+    return run
+
+
+def measure(case: Case, repeats: int, compare_launch: bool, compare_tiles: bool = False) -> dict:
     cuda, torch = case.cuda, case.torch
     impls: dict[str, tuple[Callable[[], object], Callable[[], None]]] = {
         "rnnlab_fwd": (case.rnnlab_forward, cuda.synchronize),
@@ -216,6 +234,12 @@ def measure(case: Case, repeats: int, compare_launch: bool) -> dict:
             if recurrence != "resident" or case.fits_resident():
                 impls[f"{recurrence.replace('-', '_')}_fwdbwd"] = (
                     lambda recurrence=recurrence: case.rnnlab_forward_backward(recurrence), cuda.synchronize)
+    if compare_tiles:
+        from rnnlab.kernels.cuda import _common
+
+        for name in TILES:
+            impls[f"{name}_fwdbwd"] = (_on_tile(getattr(_common, name.upper()), case.rnnlab_forward_backward),
+                                       cuda.synchronize)
     if case.module is not None:
         impls["cudnn_fwd"] = (case.torch_forward, torch.cuda.synchronize)
         impls["cudnn_fwdbwd"] = (case.torch_forward_backward, torch.cuda.synchronize)
@@ -236,8 +260,11 @@ def markdown(rows: list[dict]) -> str:
     head = ("| cell | B | T | I | H | rnnlab fwd | cuDNN fwd | ratio | rnnlab f+b | cuDNN f+b | ratio | target "
             "| rnnlab host f+b | y rel. diff |")
     launch = any("per_step_fwdbwd_ms" in r for r in rows)  # --compare-launch
+    tiles = any(f"{TILES[0]}_fwdbwd_ms" in r for r in rows)  # --compare-tiles
     if launch:
         head += " resident f+b | persistent f+b | per-step f+b | gemm f+b |"
+    if tiles:
+        head += " full tile f+b | quarter tile f+b |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
 
     def num(value, fmt=".3f"):
@@ -260,6 +287,8 @@ def markdown(rows: list[dict]) -> str:
         if launch:
             line += "".join(f" {num(r.get(f'{name}_fwdbwd_ms'))} |"
                             for name in ("resident", "persistent", "per_step", "gemm"))
+        if tiles:
+            line += "".join(f" {num(r.get(f'{name}_fwdbwd_ms'))} |" for name in TILES)
         lines.append(line)
     return "\n".join(lines)
 
@@ -273,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-torch", action="store_true", help="time rnnlab only")
     parser.add_argument("--compare-launch", action="store_true",
                         help="also time each recurrence kernel forced: resident, persistent, per-step, gemm")
+    parser.add_argument("--compare-tiles", action="store_true",
+                        help="also time forward+backward with each shipped step tile forced: full, quarter")
     parser.add_argument("--json", action="store_true", help="JSON on stdout instead of a markdown table")
     parser.add_argument("--check-targets", action="store_true",
                         help="exit 1 if a target is missed (needs torch: the targets are ratios cuDNN / rnnlab)")
@@ -319,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
         for shape in args.shapes:
             print(f"  {cell} B,T,I,H={','.join(map(str, shape))} ...", file=sys.stderr, flush=True)
             rows.append(measure(Case(cell, shape, gpu, cuda, torch, args.allow_tf32), args.repeats,
-                                args.compare_launch))
+                                args.compare_launch, args.compare_tiles))
     from rnnlab.kernels.cuda import _cublas
 
     # What ran the large GEMMs (cuBLAS and its version, or why rnnlab's own kernel), per dtype reached.

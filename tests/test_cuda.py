@@ -239,7 +239,9 @@ def test_kernels_match_cpu_with_another_step_tile(cases_result):
 
 @pytest.mark.parametrize("tile,problem", [
     ((32, 8, 4, 32), None),  # the shipped tile
+    ((16, 8, 2, 32), None),  # its quarter, for shapes the full one leaves multiprocessors idle on
     ((8, 4, 2, 8), None),  # the simulator's
+    ((4, 4, 1, 8), None),  # and its quarter
     ((6, 2, 9, 4), None),
     ((32, 8, 4, 24), "K=24 must divide the 256 threads"),
     ((32, 4, 3, 16), "the 8 rows one pass of the block loads must divide the 12 rows and the 32 units"),
@@ -338,3 +340,18 @@ def test_the_cuda_bench_checks_targets_only_against_cudnn(capsys):
     with pytest.raises(SystemExit) as exit_info:
         bench_cuda.main(["--check-targets", "--no-torch"])
     assert exit_info.value.code == 2 and "--check-targets needs torch" in capsys.readouterr().err
+
+
+def test_the_cuda_bench_shows_each_step_tile_it_compared():
+    """``--compare-tiles`` adds f+b with the full and the quarter step tile forced, after the
+    other columns; a row measured without them shows dashes."""
+    from rnnlab import bench_cuda
+
+    base = {"cell": "gru", "B": 32, "T": 100, "I": 64, "H": 128, "rnnlab_fwd_ms": 1.0, "rnnlab_fwdbwd_ms": 2.5,
+            "rnnlab_host_fwdbwd_ms": 3.0, "target": None, "met": None}
+    rows = [{**base, "step_tile_fwdbwd_ms": 3.5, "small_step_tile_fwdbwd_ms": 2.5}, base]
+    table = bench_cuda.markdown(rows).splitlines()
+    assert table[0].endswith("| full tile f+b | quarter tile f+b |")
+    assert [cell.strip() for cell in table[2].split("|")[-3:-1]] == ["3.500", "2.500"]
+    assert [cell.strip() for cell in table[3].split("|")[-3:-1]] == ["-", "-"]
+    assert len({line.count("|") for line in table}) == 1

@@ -18,8 +18,9 @@ Three things decide the speed here, the first two measured on an H200 (benchmark
   keep what numba-cuda would redo each time (:mod:`._launch`);
 - the products must reuse what they load: the GEMM gives each thread a GEMM_RM x GEMM_RN block
   of outputs from shared-memory tiles, and the recurrent step (:func:`recurrent_product`) gives
-  each thread ROWS_PER_THREAD sequences x every gate of one unit, so a weight loaded once serves
-  several sequences and the gate math runs on the accumulators right away;
+  each thread several sequences x every gate of one unit, so a weight loaded once serves several
+  sequences and the gate math runs on the accumulators right away (a tile by shape,
+  :func:`step_tile`: a quarter of one where the full one would leave multiprocessors idle);
 - a small step runs on few multiprocessors, so its time is a chain of L2 round trips: every
   stage of the step issues all its loads before using any (the product prefetches the next
   shared-memory stage into registers while it multiplies this one; the gate math loads every
@@ -36,9 +37,9 @@ adds so that small outputs still fill the GPU.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
-import sys
 import warnings
 from types import SimpleNamespace
 
@@ -122,37 +123,85 @@ def set_gemm_tile(bm: int, bn: int, bk: int, tx: int, ty: int) -> None:
     _for_dtype.cache_clear()
 
 
-def _use_step_tile(units: int, row_threads: int, rows_per_thread: int, k: int) -> None:
-    """Set the recurrent step's tile and every size derived from it (see :func:`set_step_tile`).
+@dataclasses.dataclass(frozen=True)
+class StepTile:
+    """A recurrent step's tile: ``units`` x ``row_threads`` threads own ``units`` hidden units
+    (every gate of each) of ``rows`` = ``row_threads * rows_per_thread`` sequences and go through
+    K ``k`` at a time in shared memory; each thread owns one unit of ``rows_per_thread``
+    sequences. Every kernel built on a tile (:func:`recurrent_product`, the cells' step and
+    persistent kernels) is built once per tile, which keys their caches.
 
-    STEP_ROWS sequences x STEP_UNITS hidden units (every gate of each), STEP_K deep per
-    shared-memory stage, on STEP_BLOCK = STEP_UNITS x STEP_ROW_THREADS threads; each thread owns
-    one unit of ROWS_PER_THREAD sequences. The stages live in flat shared arrays (see
-    :func:`recurrent_product`): STEP_A_WORDS for the vector's stage, k by rows, rows padded to
-    STEP_ROWS_PADDED (a multiple of 4 words, so a thread's rows are one aligned vector load);
-    STEP_W_WORDS for each gate's weights, units by k, k padded to STEP_K_PADDED (a multiple of 4
-    words plus 4: a unit's STEP_K_VECTOR consecutive k are one aligned vector load, and the 8
-    threads of a quarter warp read 8 different bank groups). STEP_LAUNCH_BOUNDS, of the
-    one-launch-per-step kernels: STEP_THREADS threads, at least two blocks resident per
-    multiprocessor (at most 128 registers a thread; ``ptxas -v`` for sm_90 in
-    benchmarks/README.md). The persistent kernels go without, and by default they only run when
-    every tile has a block of its own.
+    The stages live in flat shared arrays (see :func:`recurrent_product`): ``a_words`` for the
+    vector's stage, k by rows, rows padded to ``rows_padded`` (a multiple of 4 words, so a
+    thread's rows are one aligned vector load); ``w_words`` for each gate's weights, units by k,
+    k padded to ``k_padded`` (a multiple of 4 words plus 4: a unit's ``k_vector`` consecutive k
+    are one aligned vector load, and the 8 threads of a quarter warp read 8 different bank
+    groups). ``launch_bounds``, of the one-launch-per-step kernels: ``threads`` threads, at least
+    two blocks resident per multiprocessor (at most 128 registers a thread; ``ptxas -v`` for
+    sm_90 in benchmarks/README.md). The persistent kernels go without, and by default they only
+    run when every tile has a block of its own. ValueError for a tile that breaks
+    :func:`~rnnlab.kernels.cuda._tile.step_tile_problem`'s rule.
     """
-    global STEP_UNITS, STEP_ROW_THREADS, ROWS_PER_THREAD, STEP_K, STEP_ROWS, STEP_ROWS_PADDED, STEP_K_PADDED
-    global STEP_K_VECTOR, STEP_A_WORDS, STEP_W_WORDS, STEP_BLOCK, STEP_THREADS, STEP_LAUNCH_BOUNDS
-    STEP_UNITS, STEP_ROW_THREADS, ROWS_PER_THREAD, STEP_K = units, row_threads, rows_per_thread, k
-    STEP_ROWS = row_threads * rows_per_thread
-    STEP_ROWS_PADDED = _aligned_row(STEP_ROWS)
-    STEP_K_PADDED = _aligned_row(k)
-    STEP_K_VECTOR = _vector_width(k)
-    STEP_A_WORDS = k * STEP_ROWS_PADDED
-    STEP_W_WORDS = units * STEP_K_PADDED
-    STEP_BLOCK = (units, row_threads)
-    STEP_THREADS = units * row_threads
-    STEP_LAUNCH_BOUNDS = (STEP_THREADS, 2)
+
+    units: int
+    row_threads: int
+    rows_per_thread: int
+    k: int
+
+    def __post_init__(self):
+        problem = step_tile_problem(self.units, self.row_threads, self.rows_per_thread, self.k)
+        if problem:
+            raise ValueError(f"step tile {self.units},{self.row_threads},{self.rows_per_thread},{self.k}: {problem}")
+
+    @property
+    def rows(self) -> int:
+        return self.row_threads * self.rows_per_thread
+
+    @property
+    def rows_padded(self) -> int:
+        return _aligned_row(self.rows)
+
+    @property
+    def k_padded(self) -> int:
+        return _aligned_row(self.k)
+
+    @property
+    def k_vector(self) -> int:
+        return _vector_width(self.k)
+
+    @property
+    def a_words(self) -> int:
+        return self.k * self.rows_padded
+
+    @property
+    def w_words(self) -> int:
+        return self.units * self.k_padded
+
+    @property
+    def block(self) -> tuple[int, int]:
+        return self.units, self.row_threads
+
+    @property
+    def threads(self) -> int:
+        return self.units * self.row_threads
+
+    @property
+    def launch_bounds(self) -> tuple[int, int]:
+        return self.threads, 2
 
 
-_use_step_tile(*((8, 4, 2, 8) if _SIM else (32, 8, 4, 32)))  # units, row threads, rows per thread, K
+#: The shipped step tiles: STEP_TILE, and SMALL_STEP_TILE (a quarter of it) for shapes where
+#: STEP_TILE leaves multiprocessors idle (:func:`step_tile`). Measured on an H200
+#: (benchmarks/README.md, 2026-11-30, f+b, quarter against full): 1.24-1.44x faster from B=16 to
+#: B=64 (LSTM (32,100,64,128) 2.38 against 3.57 ms, (64,50,256,512) 4.03 against 5.99; GRU and
+#: Elman alike), but 1.14-1.17x slower at (128,100,512,1024), 512 quarter tiles on 132
+#: multiprocessors. The simulator runs each thread as a Python thread: small tiles there.
+STEP_TILE = StepTile(*((8, 4, 2, 8) if _SIM else (32, 8, 4, 32)))  # units, row threads, rows per thread, K
+SMALL_STEP_TILE = StepTile(*((4, 4, 1, 8) if _SIM else (16, 8, 2, 32)))
+#: The tile every shape uses instead (:func:`set_step_tile`), or None to choose by shape.
+STEP_TILE_OVERRIDE: StepTile | None = None
+#: Multiprocessors the simulator pretends to have (its device reports none).
+SIM_MULTIPROCESSORS = 4
 
 #: Cap on the blocks of a persistent launch (None: as many as can be resident at once); with
 #: fewer blocks than tiles each block takes several tiles per step. Tests lower it.
@@ -214,32 +263,44 @@ def check_sequences(x) -> None:
         raise ValueError(f"x must hold at least one step and one sequence, got shape {tuple(x.shape)}")
 
 
-def step_tiles(batch: int, hidden: int) -> int:
-    """Tiles of one recurrent step: STEP_ROWS sequences x STEP_UNITS units each."""
-    return -(-batch // STEP_ROWS) * -(-hidden // STEP_UNITS)
+def step_tiles(batch: int, hidden: int, tile: StepTile) -> int:
+    """Tiles of one recurrent step: ``tile.rows`` sequences x ``tile.units`` units each."""
+    return -(-batch // tile.rows) * -(-hidden // tile.units)
+
+
+@functools.cache
+def multiprocessors(device_id) -> int:
+    """The multiprocessors of the current GPU (``device_id``, its id, keys the cache)."""
+    count = getattr(cuda.get_current_device(), "MULTIPROCESSOR_COUNT", None)
+    return SIM_MULTIPROCESSORS if count is None else int(count)
+
+
+def step_tile(batch: int, hidden: int) -> StepTile:
+    """The step tile for ``batch`` sequences of ``hidden`` units: STEP_TILE_OVERRIDE if set; else
+    SMALL_STEP_TILE where STEP_TILE would give fewer tiles than the GPU has multiprocessors and
+    the small one no more than two a multiprocessor (beyond that STEP_TILE's reuse of each load
+    pays, see SMALL_STEP_TILE); else STEP_TILE."""
+    if STEP_TILE_OVERRIDE is not None:
+        return STEP_TILE_OVERRIDE
+    count = multiprocessors(getattr(cuda.get_current_device(), "id", None))
+    if (step_tiles(batch, hidden, STEP_TILE) < count
+            and step_tiles(batch, hidden, SMALL_STEP_TILE) <= 2 * count):
+        return SMALL_STEP_TILE
+    return STEP_TILE
 
 
 def set_step_tile(units: int, row_threads: int, rows_per_thread: int, k: int) -> None:
-    """Use another recurrent-step tile: ``units`` x ``row_threads`` threads own ``units`` units of
-    ``row_threads * rows_per_thread`` sequences, ``k`` deep per shared-memory stage. For tests
-    and benchmarks/cuda_tile_variants.py only, before any cell module is imported or any step
-    kernel built (they bind the constants then; a tile changed later would index shared arrays
-    sized for the old one): ValueError otherwise, or for a tile that breaks
+    """Use this recurrent-step tile (:class:`StepTile`) at every shape, for tests and
+    benchmarks/cuda_tile_variants.py; ValueError for a tile that breaks
     :func:`~rnnlab.kernels.cuda._tile.step_tile_problem`'s rule."""
-    problem = step_tile_problem(units, row_threads, rows_per_thread, k)
-    if problem:
-        raise ValueError(f"step tile {units},{row_threads},{rows_per_thread},{k}: {problem}")
-    loaded = [m for m in ("elman", "gru", "lstm") if f"{__package__}.{m}" in sys.modules]
-    built = recurrent_product.cache_info().currsize
-    if loaded or built:
-        raise ValueError("set_step_tile must come before the cell modules are imported "
-                         f"(imported: {', '.join(loaded) or 'none'}; step products built: {built})")
-    _use_step_tile(units, row_threads, rows_per_thread, k)
+    global STEP_TILE_OVERRIDE
+    STEP_TILE_OVERRIDE = StepTile(units, row_threads, rows_per_thread, k)
 
 
-def step_kernel(func):
-    """``cuda.jit`` for a one-launch-per-step kernel, with its launch bounds (not in the simulator)."""
-    return cuda.jit(func) if _SIM else cuda.jit(launch_bounds=STEP_LAUNCH_BOUNDS)(func)
+def step_kernel(tile: StepTile):
+    """``cuda.jit`` for a one-launch-per-step kernel on ``tile``, with its launch bounds (not in
+    the simulator)."""
+    return cuda.jit if _SIM else cuda.jit(launch_bounds=tile.launch_bounds)
 
 
 _RESIDENT_BLOCKS: dict = {}  # (kernel, device, argument types, block, shared bytes) -> blocks that fit at once
@@ -252,17 +313,16 @@ def kernel_key(kernel, args) -> tuple:
     return kernel, getattr(cuda.get_current_device(), "id", None), argument_kinds(args) or argument_types(args)
 
 
-def persistent_blocks(kernel, args, tiles: int, block=None, shared_bytes: int = 0) -> int:
+def persistent_blocks(kernel, args, tiles: int, block, shared_bytes: int = 0) -> int:
     """Blocks for a grid-synchronised persistent launch of ``kernel`` on ``args``: no more than
     can be resident at once (a grid sync with a block left waiting for a free multiprocessor would
     deadlock; numba-cuda launches such kernels cooperatively, which the driver refuses beyond
     that), no more than ``tiles``; 0 when not even one block fits or the GPU cannot launch
-    cooperatively. ``block``: the launch's block shape, STEP_BLOCK if None; ``shared_bytes``: its
+    cooperatively. ``block``: the launch's block shape (a tile's ``block``); ``shared_bytes``: its
     dynamic shared memory a block. One block in the simulator, whose grid sync covers a single
     block."""
     if _SIM:
         return 1
-    block = STEP_BLOCK if block is None else block
     key = (*kernel_key(kernel, args), block, shared_bytes)
     resident = _RESIDENT_BLOCKS.get(key)
     if resident is None:  # 0 where the GPU can't launch cooperatively (a grid sync needs it)
@@ -510,50 +570,47 @@ def rows(a, steps: int | None = None):
 
 
 @functools.cache
-def recurrent_product(dtype_name: str, gates: int, w_by_rows: bool):
-    """The device function at the heart of every recurrent step, for one dtype and gate count:
+def recurrent_product(dtype_name: str, gates: int, w_by_rows: bool, tile: StepTile):
+    """The device function at the heart of every recurrent step, for one dtype, gate count and
+    step tile:
 
         product(a, w, n, row0, col0, acc, a_s, w_s)
-        acc[r, g] = sum_m a[row0 + ty*ROWS_PER_THREAD + r, m] * W[g*n + col0 + tx, m]
+        acc[r, g] = sum_m a[row0 + ty*rows_per_thread + r, m] * W[g*n + col0 + tx, m]
 
-    for thread (tx, ty) of a STEP_BLOCK block, r < ROWS_PER_THREAD, g < ``gates``: the rows
+    for thread (tx, ty) of a ``tile.block`` block, r < ``tile.rows_per_thread``, g < ``gates``: the rows
     row0.. of a (rows, K) times the rows of W (gates*n, K) that belong to units col0.. of every
     gate. ``w_by_rows``: ``w`` is W itself (W_hh in the forward pass, h_{t-1} W_hh^T); else ``w``
     is W^T, (K, gates*n) (W_hh in the backward pass, where gates = 1 and d_pre W_hh sums over
     all 4H rows). Out-of-range rows and units read zeros, so edge tiles need no special case.
 
-    The K range goes through shared memory STEP_K at a time, software-pipelined: each thread
+    The K range goes through shared memory ``tile.k`` at a time, software-pipelined: each thread
     loads its share of the next stage into registers (a fixed count, unrolled, every load
     issued before any is used) while the block multiplies the current one. A step is a chain of
     dependent stages, so what bounds a small step is L2 latency, not bandwidth: storing each
     element as soon as it is loaded would wait out one L2 round trip per element.
 
-    The stages are stored a_s[kk*STEP_ROWS_PADDED + row] (k by rows) and
-    w_s[g*STEP_W_WORDS + unit*STEP_K_PADDED + kk] (units by k), so that for each STEP_K_VECTOR
-    values of kk a thread reads its ROWS_PER_THREAD rows at each kk as one vector (LDS.128 in
+    The stages are stored a_s[kk*rows_padded + row] (k by rows) and
+    w_s[g*w_words + unit*k_padded + kk] (units by k; the tile's sizes), so that for each k_vector
+    values of kk a thread reads its rows_per_thread rows at each kk as one vector (LDS.128 in
     float32; the same for the whole warp, a broadcast), and its unit's weights of each gate as
     one vector, with offsets that ptxas folds into the loads once the kk loop is unrolled. The
     caller declares the workspace (one per kernel, compile-time shapes):
-    ``acc = cuda.local.array((ROWS_PER_THREAD, gates), T)``,
-    ``a_s = cuda.shared.array(STEP_A_WORDS, T, alignment=SHARED_ALIGN)``,
-    ``w_s = cuda.shared.array(gates * STEP_W_WORDS, T, alignment=SHARED_ALIGN)``.
+    ``acc = cuda.local.array((tile.rows_per_thread, gates), T)``,
+    ``a_s = cuda.shared.array(tile.a_words, T, alignment=SHARED_ALIGN)``,
+    ``w_s = cuda.shared.array(gates * tile.w_words, T, alignment=SHARED_ALIGN)``.
     Every thread of the block must call it (it synchronises the block).
     """
     dtype = np.dtype(dtype_name)
     nb_type = numba.from_dtype(dtype)
     zero = dtype.type(0.0)
-    # Tile constants are read here, not at import, so benchmarks/cuda_tile_variants.py can set them.
     units, row_threads, rows_per_thread, step_rows, step_k, threads = (
-        STEP_UNITS, STEP_ROW_THREADS, ROWS_PER_THREAD, STEP_ROWS, STEP_K, STEP_THREADS)
-    rows_padded, k_padded, k_vector, w_words = STEP_ROWS_PADDED, STEP_K_PADDED, STEP_K_VECTOR, STEP_W_WORDS
+        tile.units, tile.row_threads, tile.rows_per_thread, tile.rows, tile.k, tile.threads)
+    rows_padded, k_padded, k_vector, w_words = tile.rows_padded, tile.k_padded, tile.k_vector, tile.w_words
     index = shared_offset
     # Who loads what: thread tid reads column tid % step_k of rows tid // step_k + i*k_rows of the
     # stages stored by rows (a, and W in the forward pass), and unit tx of rows ty + i*row_threads
     # of the stage stored by columns (W^T): adjacent threads read adjacent addresses, and load i's
     # gate and offset are compile-time constants (no index arithmetic to keep in registers).
-    problem = step_tile_problem(units, row_threads, rows_per_thread, step_k)
-    if problem:
-        raise ValueError(f"step tile {units},{row_threads},{rows_per_thread},{step_k}: {problem}")
     k_rows = threads // step_k  # stage rows covered by one pass of the block
     a_loads = step_rows // k_rows
     w_loads = gates * units // k_rows if w_by_rows else gates * step_k // row_threads
@@ -641,10 +698,23 @@ def recurrent_product(dtype_name: str, gates: int, w_by_rows: bool):
     return product
 
 
-def tile_origin(tile: int, hidden: int):
-    """(first sequence, first unit) of a recurrent step's tile; tiles run along the units first."""
-    unit_tiles = (hidden + STEP_UNITS - 1) // STEP_UNITS
-    return (tile // unit_tiles) * STEP_ROWS, (tile % unit_tiles) * STEP_UNITS
+@functools.cache
+def tile_functions(tile: StepTile) -> SimpleNamespace:
+    """The device functions that place a step's tiles of ``tile``: ``count(batch, hidden)``, the
+    tiles of a step (:func:`step_tiles`), and ``origin(index, hidden)``, the (first sequence,
+    first unit) of tile ``index``; tiles run along the units first."""
+    units, rows = tile.units, tile.rows
+
+    @cuda.jit(device=True)
+    def count(batch, hidden):
+        return -(-batch // rows) * -(-hidden // units)
+
+    @cuda.jit(device=True)
+    def origin(index, hidden):
+        unit_tiles = (hidden + units - 1) // units
+        return (index // unit_tiles) * rows, (index % unit_tiles) * units
+
+    return SimpleNamespace(count=count, origin=origin)
 
 
 @cuda.jit(device=True)
@@ -668,26 +738,24 @@ def step_link(s, steps, truncate):
     return last, not last and truncate > 0 and (s + 1) % truncate == 0
 
 
-tile_origin_device = cuda.jit(device=True)(tile_origin)
-step_tiles_device = cuda.jit(device=True)(step_tiles)
-
-
 @functools.cache
-def tile_products(gates: int):
-    """The device function ``load(tile, product, acc) -> (row0, col0)`` of the "gemm" recurrence:
+def tile_products(gates: int, tile: StepTile):
+    """The device function ``load(index, product, acc) -> (row0, col0)`` of the "gemm" recurrence:
     a step's recurrent products computed for all sequences by one GEMM, ``product`` (B, gates*H),
     read into a thread's accumulators as the tiled product would leave them, acc[r, g] = product[b,
-    g*H + j] for its rows b and unit j (left alone outside the shape). (row0, col0): the tile's
-    first sequence and unit."""
+    g*H + j] for its rows b and unit j (left alone outside the shape), on ``tile``. (row0, col0):
+    the tile's first sequence and unit."""
+    rows_per_thread = tile.rows_per_thread
+    tile_origin = tile_functions(tile).origin
 
     @cuda.jit(device=True)
-    def load(tile, product, acc):
+    def load(index, product, acc):
         B = product.shape[0]
         H = product.shape[1] // gates
-        row0, col0 = tile_origin_device(tile, H)
+        row0, col0 = tile_origin(index, H)
         j = col0 + cuda.threadIdx.x
-        for r in range(ROWS_PER_THREAD):
-            b = row0 + cuda.threadIdx.y * ROWS_PER_THREAD + r
+        for r in range(rows_per_thread):
+            b = row0 + cuda.threadIdx.y * rows_per_thread + r
             if b < B and j < H:
                 for g in range(gates):
                     acc[r, g] = product[b, g * H + j]
@@ -697,26 +765,28 @@ def tile_products(gates: int):
 
 
 @functools.cache
-def step_products(dtype_name: str, gates: int):
-    """``(forward, backward)``: the device functions that open every cell's step on a tile.
+def step_products(dtype_name: str, gates: int, tile: StepTile):
+    """``(forward, backward)``: the device functions that open every cell's step on tile
+    ``index`` of ``tile``.
 
-    ``forward(tile, t, h0, hs, w_hh, acc, a_s, w_s) -> (row0, col0)``: acc = h_{t-1} W_hh^T for
+    ``forward(index, t, h0, hs, w_hh, acc, a_s, w_s) -> (row0, col0)``: acc = h_{t-1} W_hh^T for
     the tile's units, every gate; h_{t-1} is h0 at step 0 (the kernels copy it into hs[0]).
 
-    ``backward(tile, s, truncate, d_pre, w_hh, acc, a_s, w_s) -> (row0, col0, last, cut)``:
+    ``backward(index, s, truncate, d_pre, w_hh, acc, a_s, w_s) -> (row0, col0, last, cut)``:
     acc[:, 0] = (d_pre[s+1] W_hh)[:, units], the recurrent term of dL/dh_s, unless s is the last
     step (``last``: dL/dh_n enters instead) or a truncation cuts between s and s+1 (``cut``:
     nothing enters; cuts fall where (s+1) % truncate == 0, as on the CPU).
 
     (row0, col0) is the tile's first sequence and unit. Both branch alike for the whole block.
     """
-    forward_product = recurrent_product(dtype_name, gates, True)
-    backward_product = recurrent_product(dtype_name, 1, False)
+    forward_product = recurrent_product(dtype_name, gates, True, tile)
+    backward_product = recurrent_product(dtype_name, 1, False, tile)
+    tile_origin = tile_functions(tile).origin
 
     @cuda.jit(device=True)
-    def forward(tile, t, h0, hs, w_hh, acc, a_s, w_s):
+    def forward(index, t, h0, hs, w_hh, acc, a_s, w_s):
         H = hs.shape[2]
-        row0, col0 = tile_origin_device(tile, H)
+        row0, col0 = tile_origin(index, H)
         if t == 0:
             forward_product(h0, w_hh, H, row0, col0, acc, a_s, w_s)
         else:
@@ -724,9 +794,9 @@ def step_products(dtype_name: str, gates: int):
         return row0, col0
 
     @cuda.jit(device=True)
-    def backward(tile, s, truncate, d_pre, w_hh, acc, a_s, w_s):
+    def backward(index, s, truncate, d_pre, w_hh, acc, a_s, w_s):
         H = w_hh.shape[1]
-        row0, col0 = tile_origin_device(tile, H)
+        row0, col0 = tile_origin(index, H)
         last, cut = step_link(s, d_pre.shape[0], truncate)
         if not last and not cut:
             backward_product(d_pre[s + 1], w_hh, H, row0, col0, acc, a_s, w_s)

@@ -8,9 +8,13 @@ import numpy as np
 from numba import from_dtype, types
 
 
-def kernel_signatures(dtype) -> list[tuple]:
+def kernel_signatures(dtype, small_tile: bool = True) -> list[tuple]:
     """(name, kernel getter, argument types) of every kernel, as the host code launches them; the
-    getter takes a namespace of the modules (``common``, ``elman``, ``lstm``, ``gru``)."""
+    getter takes a namespace of the modules (``common``, ``elman``, ``lstm``, ``gru``).
+
+    The cells' kernels are built on the step tile in use (``common.STEP_TILE``, or the one
+    ``set_step_tile`` chose for every shape); with ``small_tile``, the step, persistent and
+    "gemm" kernels also on ``common.SMALL_STEP_TILE``, named ``<cell>.small_tile.<kernel>``."""
     nb = from_dtype(np.dtype(dtype))
     i, b = types.int64, types.boolean
 
@@ -26,18 +30,27 @@ def kernel_signatures(dtype) -> list[tuple]:
     ]
     name = np.dtype(dtype).name
 
-    def getter(module: str, kernel: str):
-        return lambda m: getattr(getattr(m, module)._kernels(name), kernel)
+    def getter(module: str, kernel: str, tile: str = "STEP_TILE"):
+        def get(m):
+            shape = m.common.STEP_TILE_OVERRIDE or getattr(m.common, tile)
+            return getattr(getattr(m, module)._kernels(name, shape), kernel)
+
+        return get
 
     def cell(module: str, table: dict) -> list[tuple]:
         """One cell's kernels; each step kernel also as its "gemm" twin, which takes the step's
         product (a 2-D array) right after the step index."""
         rows = []
         for kernel, types_ in table.items():
-            rows.append((f"{module}.{kernel}", getter(module, kernel), types_))
-            if kernel.endswith("_step"):
-                twin = kernel.replace("_step", "_from_product")
-                rows.append((f"{module}.{twin}", getter(module, twin), (types_[0], A(2), *types_[1:])))
+            tiles = [("", "STEP_TILE")]
+            if small_tile and not kernel.endswith("_resident"):  # the resident kernels hold no step tile
+                tiles.append(("small_tile.", "SMALL_STEP_TILE"))
+            for prefix, tile in tiles:
+                rows.append((f"{module}.{prefix}{kernel}", getter(module, kernel, tile), types_))
+                if kernel.endswith("_step"):
+                    twin = kernel.replace("_step", "_from_product")
+                    rows.append((f"{module}.{prefix}{twin}", getter(module, twin, tile),
+                                 (types_[0], A(2), *types_[1:])))
         return rows
 
     elman = cell("elman", {

@@ -14,20 +14,24 @@ from __future__ import annotations
 import functools
 from types import SimpleNamespace
 
-from ._common import (ROWS_PER_THREAD, SHARED_ALIGN, STEP_A_WORDS, STEP_W_WORDS, check_dtype, check_sequences,
-                      column_sums, cuda, device_empty, end_step, for_dtype, gemm, prefix_view, recurrent_grad, rows,
-                      step_kernel, step_link, step_products, step_tiles_device, tile_products)
+from ._common import (SHARED_ALIGN, StepTile, check_dtype, check_sequences, column_sums, cuda, device_empty, end_step,
+                      for_dtype, gemm, prefix_view, recurrent_grad, rows, step_kernel, step_link, step_products,
+                      step_tile, tile_functions, tile_products)
 from ._memory import remember, upload
 from ._resident import next_gradients, previous_states, resident_kernel, resident_parts, run_recurrence
 
 
 @functools.cache
-def _kernels(dtype_name: str):
+def _kernels(dtype_name: str, tile_shape: StepTile):
     k = for_dtype(dtype_name)
+    # the step tile's sizes, constants of every kernel built here (one kernel set a tile)
+    rows_per_thread, a_words, w_words = tile_shape.rows_per_thread, tile_shape.a_words, tile_shape.w_words
+    step_jit = step_kernel(tile_shape)
+    tile_count = tile_functions(tile_shape).count
     tanh, zero, one, T_ = k.tanh, k.zero, k.one, k.nb_type
-    forward_rows, backward_rows = step_products(dtype_name, 1)
+    forward_rows, backward_rows = step_products(dtype_name, 1, tile_shape)
     resident_step, partial_sum = resident_parts(dtype_name)
-    load_products = tile_products(1)
+    load_products = tile_products(1, tile_shape)
 
     @cuda.jit(device=True)
     def cell_step(t, b, j, relu, a, h0, hs):
@@ -60,37 +64,37 @@ def _kernels(dtype_name: str):
         B = hs.shape[1]
         H = hs.shape[2]
         j = col0 + cuda.threadIdx.x
-        for r in range(ROWS_PER_THREAD):  # every row's loads first: one L2 round trip, not one per row
-            b = row0 + cuda.threadIdx.y * ROWS_PER_THREAD + r
+        for r in range(rows_per_thread):  # every row's loads first: one L2 round trip, not one per row
+            b = row0 + cuda.threadIdx.y * rows_per_thread + r
             if b < B and j < H:
                 acc[r, 0] += x_proj[t, b, j]
-        for r in range(ROWS_PER_THREAD):
-            b = row0 + cuda.threadIdx.y * ROWS_PER_THREAD + r
+        for r in range(rows_per_thread):
+            b = row0 + cuda.threadIdx.y * rows_per_thread + r
             if b < B and j < H:
                 cell_step(t, b, j, relu, acc[r, 0], h0, hs)
 
-    @step_kernel
+    @step_jit
     def forward_from_product(t, product, relu, x_proj, w_hh, h0, hs):
         """Step t of one tile (blockIdx.x), its recurrent products read from ``product`` = h_{t-1}
         W_hh^T (B, H), one GEMM for the whole step (the "gemm" recurrence)."""
-        acc = cuda.local.array((ROWS_PER_THREAD, 1), T_)
+        acc = cuda.local.array((rows_per_thread, 1), T_)
         row0, col0 = load_products(cuda.blockIdx.x, product, acc)
         forward_finish(row0, col0, t, relu, x_proj, h0, hs, acc)
 
-    @step_kernel
+    @step_jit
     def forward_step(t, relu, x_proj, w_hh, h0, hs):
-        acc = cuda.local.array((ROWS_PER_THREAD, 1), T_)
-        a_s = cuda.shared.array(STEP_A_WORDS, T_, alignment=SHARED_ALIGN)
-        w_s = cuda.shared.array(STEP_W_WORDS, T_, alignment=SHARED_ALIGN)
+        acc = cuda.local.array((rows_per_thread, 1), T_)
+        a_s = cuda.shared.array(a_words, T_, alignment=SHARED_ALIGN)
+        w_s = cuda.shared.array(w_words, T_, alignment=SHARED_ALIGN)
         forward_tile(cuda.blockIdx.x, t, relu, x_proj, w_hh, h0, hs, acc, a_s, w_s)
 
     @cuda.jit
     def forward_persistent(relu, x_proj, w_hh, h0, hs):
-        acc = cuda.local.array((ROWS_PER_THREAD, 1), T_)
-        a_s = cuda.shared.array(STEP_A_WORDS, T_, alignment=SHARED_ALIGN)
-        w_s = cuda.shared.array(STEP_W_WORDS, T_, alignment=SHARED_ALIGN)
+        acc = cuda.local.array((rows_per_thread, 1), T_)
+        a_s = cuda.shared.array(a_words, T_, alignment=SHARED_ALIGN)
+        w_s = cuda.shared.array(w_words, T_, alignment=SHARED_ALIGN)
         grid = cuda.cg.this_grid()
-        tiles = step_tiles_device(hs.shape[1], hs.shape[2])
+        tiles = tile_count(hs.shape[1], hs.shape[2])
         for t in range(x_proj.shape[0]):
             for tile in range(cuda.blockIdx.x, tiles, cuda.gridDim.x):
                 forward_tile(tile, t, relu, x_proj, w_hh, h0, hs, acc, a_s, w_s)
@@ -110,9 +114,9 @@ def _kernels(dtype_name: str):
         B = dy.shape[1]
         H = dy.shape[2]
         k = col0 + cuda.threadIdx.x
-        h = cuda.local.array(ROWS_PER_THREAD, T_)
-        for r in range(ROWS_PER_THREAD):  # every row's loads first: one L2 round trip, not one per row
-            b = row0 + cuda.threadIdx.y * ROWS_PER_THREAD + r
+        h = cuda.local.array(rows_per_thread, T_)
+        for r in range(rows_per_thread):  # every row's loads first: one L2 round trip, not one per row
+            b = row0 + cuda.threadIdx.y * rows_per_thread + r
             if b < B and k < H:
                 if last:
                     acc[r, 0] = dy[s, b, k] + dh_n[b, k]
@@ -121,34 +125,34 @@ def _kernels(dtype_name: str):
                 else:
                     acc[r, 0] += dy[s, b, k]
                 h[r] = hs[s + 1, b, k]
-        for r in range(ROWS_PER_THREAD):
-            b = row0 + cuda.threadIdx.y * ROWS_PER_THREAD + r
+        for r in range(rows_per_thread):
+            b = row0 + cuda.threadIdx.y * rows_per_thread + r
             if b < B and k < H:
                 cell_grad(s, b, k, relu, acc[r, 0], h[r], d_pre, dh_total)
 
-    @step_kernel
+    @step_jit
     def backward_from_product(s, product, relu, truncate, w_hh, hs, dy, d_pre, dh_total, dh_n):
         """Step s of BPTT on one tile (blockIdx.x), the recurrent term read from ``product`` =
         d_pre[s+1] W_hh (B, H), one GEMM for the whole step (the "gemm" recurrence)."""
-        acc = cuda.local.array((ROWS_PER_THREAD, 1), T_)
+        acc = cuda.local.array((rows_per_thread, 1), T_)
         last, cut = step_link(s, dy.shape[0], truncate)
         row0, col0 = load_products(cuda.blockIdx.x, product, acc)
         backward_finish(row0, col0, last, cut, s, relu, hs, dy, d_pre, dh_total, dh_n, acc)
 
-    @step_kernel
+    @step_jit
     def backward_step(s, relu, truncate, w_hh, hs, dy, d_pre, dh_total, dh_n):
-        acc = cuda.local.array((ROWS_PER_THREAD, 1), T_)
-        a_s = cuda.shared.array(STEP_A_WORDS, T_, alignment=SHARED_ALIGN)
-        w_s = cuda.shared.array(STEP_W_WORDS, T_, alignment=SHARED_ALIGN)
+        acc = cuda.local.array((rows_per_thread, 1), T_)
+        a_s = cuda.shared.array(a_words, T_, alignment=SHARED_ALIGN)
+        w_s = cuda.shared.array(w_words, T_, alignment=SHARED_ALIGN)
         backward_tile(cuda.blockIdx.x, s, relu, truncate, w_hh, hs, dy, d_pre, dh_total, dh_n, acc, a_s, w_s)
 
     @cuda.jit
     def backward_persistent(relu, truncate, w_hh, hs, dy, d_pre, dh_total, dh_n):
-        acc = cuda.local.array((ROWS_PER_THREAD, 1), T_)
-        a_s = cuda.shared.array(STEP_A_WORDS, T_, alignment=SHARED_ALIGN)
-        w_s = cuda.shared.array(STEP_W_WORDS, T_, alignment=SHARED_ALIGN)
+        acc = cuda.local.array((rows_per_thread, 1), T_)
+        a_s = cuda.shared.array(a_words, T_, alignment=SHARED_ALIGN)
+        w_s = cuda.shared.array(w_words, T_, alignment=SHARED_ALIGN)
         grid = cuda.cg.this_grid()
-        tiles = step_tiles_device(dy.shape[1], dy.shape[2])
+        tiles = tile_count(dy.shape[1], dy.shape[2])
         for s in range(dy.shape[0] - 1, -1, -1):
             for tile in range(cuda.blockIdx.x, tiles, cuda.gridDim.x):
                 backward_tile(tile, s, relu, truncate, w_hh, hs, dy, d_pre, dh_total, dh_n, acc, a_s, w_s)
@@ -220,10 +224,11 @@ def elman_forward_device(x, w_ih, w_hh, bias, h0, relu, recurrence: str | None =
     T, B, I = x.shape
     H = h0.shape[1]
     relu = bool(relu)
-    k = _kernels(x.dtype.name)
+    tile = step_tile(B, H)
+    k = _kernels(x.dtype.name, tile)
     x_proj = prefix_view(gemm(rows(x), w_ih, trans_b=True, bias=bias), (T, B, H))
     hs = device_empty((T + 1, B, H), x.dtype)
-    run_recurrence((k.forward_step, k.forward_persistent, k.forward_resident), recurrence, batch=B, hidden=H,
+    run_recurrence((k.forward_step, k.forward_persistent, k.forward_resident), recurrence, tile=tile, batch=B, hidden=H,
                    gates=1, backward=False, dtype=x.dtype, steps=range(T), args=(relu, x_proj, w_hh, h0, hs),
                    by_gemm=(k.forward_from_product, previous_states(h0, hs), w_hh))
     return hs
@@ -236,11 +241,12 @@ def elman_backward_device(x, w_ih, w_hh, hs, dy, dh_n, relu, truncate, recurrenc
     H = hs.shape[2]
     relu = bool(relu)
     truncate = int(truncate)
-    k = _kernels(x.dtype.name)
+    tile = step_tile(B, H)
+    k = _kernels(x.dtype.name, tile)
     d_pre = device_empty((T, B, H), x.dtype)
     dh_total = device_empty((T, B, H), x.dtype)
-    run_recurrence((k.backward_step, k.backward_persistent, k.backward_resident), recurrence, batch=B, hidden=H,
-                   gates=1, backward=True, dtype=x.dtype, steps=range(T - 1, -1, -1),
+    run_recurrence((k.backward_step, k.backward_persistent, k.backward_resident), recurrence, tile=tile,
+                   batch=B, hidden=H, gates=1, backward=True, dtype=x.dtype, steps=range(T - 1, -1, -1),
                    args=(relu, truncate, w_hh, hs, dy, d_pre, dh_total, dh_n),
                    by_gemm=(k.backward_from_product, next_gradients(d_pre, truncate), w_hh))
     dh0 = recurrent_grad(prefix_view(d_pre, (B, H)), w_hh)

@@ -17,25 +17,28 @@ from __future__ import annotations
 import functools
 from types import SimpleNamespace
 
-from ._common import (HELPER_THREADS, ROWS_PER_THREAD, SHARED_ALIGN, STEP_A_WORDS, STEP_W_WORDS, check_dtype,
-                      check_sequences, column_sums, cuda, device_empty, end_step, for_dtype, gemm, prefix_view,
-                      recurrent_grad, rows, step_kernel, step_link, step_products, step_tiles_device,
-                      tile_products)
+from ._common import (HELPER_THREADS, SHARED_ALIGN, StepTile, check_dtype, check_sequences, column_sums, cuda,
+                      device_empty, end_step, for_dtype, gemm, prefix_view, recurrent_grad, rows, step_kernel,
+                      step_link, step_products, step_tile, tile_functions, tile_products)
 from ._launch import launch
 from ._memory import remember, upload
 from ._resident import next_gradients, previous_states, resident_kernel, resident_parts, run_recurrence
 
 GATES = 3
-GATES_W_WORDS = GATES * STEP_W_WORDS  # the forward step's weight stage, every gate
 
 
 @functools.cache
-def _kernels(dtype_name: str):
+def _kernels(dtype_name: str, tile_shape: StepTile):
     k = for_dtype(dtype_name)
+    # the step tile's sizes, constants of every kernel built here (one kernel set a tile)
+    rows_per_thread, a_words, w_words = tile_shape.rows_per_thread, tile_shape.a_words, tile_shape.w_words
+    gates_w_words = GATES * w_words  # the forward step's weight stage, every gate
+    step_jit = step_kernel(tile_shape)
+    tile_count = tile_functions(tile_shape).count
     sigmoid, tanh, zero, one, T_ = k.sigmoid, k.tanh, k.zero, k.one, k.nb_type
-    forward_rows, backward_rows = step_products(dtype_name, GATES)
+    forward_rows, backward_rows = step_products(dtype_name, GATES, tile_shape)
     resident_step, partial_sum = resident_parts(dtype_name)
-    forward_products, backward_products = tile_products(GATES), tile_products(1)
+    forward_products, backward_products = tile_products(GATES, tile_shape), tile_products(1, tile_shape)
 
     @cuda.jit
     def input_bias(b_ih, b_hh, bias):
@@ -97,43 +100,43 @@ def _kernels(dtype_name: str):
         B = hs.shape[1]
         H = hs.shape[2]
         j = col0 + cuda.threadIdx.x
-        pre = cuda.local.array((ROWS_PER_THREAD, GATES), T_)  # x_proj of r, z, n
-        h_prev = cuda.local.array(ROWS_PER_THREAD, T_)
+        pre = cuda.local.array((rows_per_thread, GATES), T_)  # x_proj of r, z, n
+        h_prev = cuda.local.array(rows_per_thread, T_)
         b_n = b_hh[2 * H + min(j, H - 1)]  # b_hn
-        for q in range(ROWS_PER_THREAD):  # every row's loads first: one L2 round trip, not one per row
-            b = row0 + cuda.threadIdx.y * ROWS_PER_THREAD + q
+        for q in range(rows_per_thread):  # every row's loads first: one L2 round trip, not one per row
+            b = row0 + cuda.threadIdx.y * rows_per_thread + q
             if b < B and j < H:
                 for g in range(GATES):
                     pre[q, g] = x_proj[t, b, g * H + j]
                 h_prev[q] = h0[b, j] if t == 0 else hs[t, b, j]
-        for q in range(ROWS_PER_THREAD):
-            b = row0 + cuda.threadIdx.y * ROWS_PER_THREAD + q
+        for q in range(rows_per_thread):
+            b = row0 + cuda.threadIdx.y * rows_per_thread + q
             if b < B and j < H:
                 cell_step(t, b, j, acc[q, 0] + pre[q, 0], acc[q, 1] + pre[q, 1], pre[q, 2], acc[q, 2] + b_n,
                           h_prev[q], h0, hs, gates, hn_all)
 
-    @step_kernel
+    @step_jit
     def forward_from_product(t, product, x_proj, w_hh, b_hh, h0, hs, gates, hn_all):
         """Step t of one tile (blockIdx.x), its recurrent products read from ``product`` = h_{t-1}
         W_hh^T (B, 3H), one GEMM for the whole step (the "gemm" recurrence)."""
-        acc = cuda.local.array((ROWS_PER_THREAD, GATES), T_)
+        acc = cuda.local.array((rows_per_thread, GATES), T_)
         row0, col0 = forward_products(cuda.blockIdx.x, product, acc)
         forward_finish(row0, col0, t, x_proj, b_hh, h0, hs, gates, hn_all, acc)
 
-    @step_kernel
+    @step_jit
     def forward_step(t, x_proj, w_hh, b_hh, h0, hs, gates, hn_all):
-        acc = cuda.local.array((ROWS_PER_THREAD, GATES), T_)
-        a_s = cuda.shared.array(STEP_A_WORDS, T_, alignment=SHARED_ALIGN)
-        w_s = cuda.shared.array(GATES_W_WORDS, T_, alignment=SHARED_ALIGN)
+        acc = cuda.local.array((rows_per_thread, GATES), T_)
+        a_s = cuda.shared.array(a_words, T_, alignment=SHARED_ALIGN)
+        w_s = cuda.shared.array(gates_w_words, T_, alignment=SHARED_ALIGN)
         forward_tile(cuda.blockIdx.x, t, x_proj, w_hh, b_hh, h0, hs, gates, hn_all, acc, a_s, w_s)
 
     @cuda.jit
     def forward_persistent(x_proj, w_hh, b_hh, h0, hs, gates, hn_all):
-        acc = cuda.local.array((ROWS_PER_THREAD, GATES), T_)
-        a_s = cuda.shared.array(STEP_A_WORDS, T_, alignment=SHARED_ALIGN)
-        w_s = cuda.shared.array(GATES_W_WORDS, T_, alignment=SHARED_ALIGN)
+        acc = cuda.local.array((rows_per_thread, GATES), T_)
+        a_s = cuda.shared.array(a_words, T_, alignment=SHARED_ALIGN)
+        w_s = cuda.shared.array(gates_w_words, T_, alignment=SHARED_ALIGN)
         grid = cuda.cg.this_grid()
-        tiles = step_tiles_device(hs.shape[1], hs.shape[2])
+        tiles = tile_count(hs.shape[1], hs.shape[2])
         for t in range(x_proj.shape[0]):
             for tile in range(cuda.blockIdx.x, tiles, cuda.gridDim.x):
                 forward_tile(tile, t, x_proj, w_hh, b_hh, h0, hs, gates, hn_all, acc, a_s, w_s)
@@ -188,10 +191,10 @@ def _kernels(dtype_name: str):
         H = dy.shape[2]
         k = col0 + cuda.threadIdx.x
         # Every row's loads first (one L2 round trip, not one per row): dh and the records.
-        dh = cuda.local.array(ROWS_PER_THREAD, T_)
-        rec = cuda.local.array((ROWS_PER_THREAD, 5), T_)  # r, z, n, hn, h_s
-        for q in range(ROWS_PER_THREAD):
-            b = row0 + cuda.threadIdx.y * ROWS_PER_THREAD + q
+        dh = cuda.local.array(rows_per_thread, T_)
+        rec = cuda.local.array((rows_per_thread, 5), T_)  # r, z, n, hn, h_s
+        for q in range(rows_per_thread):
+            b = row0 + cuda.threadIdx.y * rows_per_thread + q
             if b < B and k < H:
                 if last:
                     dh[q] = dy[s, b, k] + dh_n[b, k]
@@ -203,36 +206,36 @@ def _kernels(dtype_name: str):
                     rec[q, g] = gates[g, s, b, k]
                 rec[q, 3] = hn_all[s, b, k]
                 rec[q, 4] = hs[s, b, k]
-        for q in range(ROWS_PER_THREAD):
-            b = row0 + cuda.threadIdx.y * ROWS_PER_THREAD + q
+        for q in range(rows_per_thread):
+            b = row0 + cuda.threadIdx.y * rows_per_thread + q
             if b < B and k < H:
                 cell_grad(s, b, k, dh[q], rec[q, 0], rec[q, 1], rec[q, 2], rec[q, 3], rec[q, 4], d_ih, d_hh,
                           dh_total, skip)
 
-    @step_kernel
+    @step_jit
     def backward_from_product(s, product, truncate, w_hh, hs, gates, hn_all, dy, d_ih, d_hh, dh_total, dh_n, skip):
         """Step s of BPTT on one tile (blockIdx.x), the recurrent term through the gates read from
         ``product`` = d_hh[s+1] W_hh (B, H), one GEMM for the whole step (the "gemm" recurrence)."""
-        acc = cuda.local.array((ROWS_PER_THREAD, 1), T_)
+        acc = cuda.local.array((rows_per_thread, 1), T_)
         last, cut = step_link(s, dy.shape[0], truncate)
         row0, col0 = backward_products(cuda.blockIdx.x, product, acc)
         backward_finish(row0, col0, last, cut, s, hs, gates, hn_all, dy, d_ih, d_hh, dh_total, dh_n, skip, acc)
 
-    @step_kernel
+    @step_jit
     def backward_step(s, truncate, w_hh, hs, gates, hn_all, dy, d_ih, d_hh, dh_total, dh_n, skip):
-        acc = cuda.local.array((ROWS_PER_THREAD, 1), T_)
-        a_s = cuda.shared.array(STEP_A_WORDS, T_, alignment=SHARED_ALIGN)
-        w_s = cuda.shared.array(STEP_W_WORDS, T_, alignment=SHARED_ALIGN)
+        acc = cuda.local.array((rows_per_thread, 1), T_)
+        a_s = cuda.shared.array(a_words, T_, alignment=SHARED_ALIGN)
+        w_s = cuda.shared.array(w_words, T_, alignment=SHARED_ALIGN)
         backward_tile(cuda.blockIdx.x, s, truncate, w_hh, hs, gates, hn_all, dy, d_ih, d_hh, dh_total, dh_n, skip,
                       acc, a_s, w_s)
 
     @cuda.jit
     def backward_persistent(truncate, w_hh, hs, gates, hn_all, dy, d_ih, d_hh, dh_total, dh_n, skip):
-        acc = cuda.local.array((ROWS_PER_THREAD, 1), T_)
-        a_s = cuda.shared.array(STEP_A_WORDS, T_, alignment=SHARED_ALIGN)
-        w_s = cuda.shared.array(STEP_W_WORDS, T_, alignment=SHARED_ALIGN)
+        acc = cuda.local.array((rows_per_thread, 1), T_)
+        a_s = cuda.shared.array(a_words, T_, alignment=SHARED_ALIGN)
+        w_s = cuda.shared.array(w_words, T_, alignment=SHARED_ALIGN)
         grid = cuda.cg.this_grid()
-        tiles = step_tiles_device(dy.shape[1], dy.shape[2])
+        tiles = tile_count(dy.shape[1], dy.shape[2])
         for s in range(dy.shape[0] - 1, -1, -1):
             for tile in range(cuda.blockIdx.x, tiles, cuda.gridDim.x):
                 backward_tile(tile, s, truncate, w_hh, hs, gates, hn_all, dy, d_ih, d_hh, dh_total, dh_n, skip,
@@ -289,14 +292,15 @@ def gru_forward_device(x, w_ih, w_hh, b_ih, b_hh, h0, recurrence: str | None = N
     check_sequences(x)
     T, B, I = x.shape
     H = h0.shape[1]
-    k = _kernels(x.dtype.name)
+    tile = step_tile(B, H)
+    k = _kernels(x.dtype.name, tile)
     bias = device_empty(3 * H, x.dtype)
     launch(k.input_bias, -(-3 * H // HELPER_THREADS), HELPER_THREADS, (b_ih, b_hh, bias))
     x_proj = prefix_view(gemm(rows(x), w_ih, trans_b=True, bias=bias), (T, B, 3 * H))
     hs = device_empty((T + 1, B, H), x.dtype)
     gates = device_empty((3, T, B, H), x.dtype)
     hn_all = device_empty((T, B, H), x.dtype)
-    run_recurrence((k.forward_step, k.forward_persistent, k.forward_resident), recurrence, batch=B, hidden=H,
+    run_recurrence((k.forward_step, k.forward_persistent, k.forward_resident), recurrence, tile=tile, batch=B, hidden=H,
                    gates=GATES, backward=False, dtype=x.dtype, steps=range(T),
                    args=(x_proj, w_hh, b_hh, h0, hs, gates, hn_all),
                    by_gemm=(k.forward_from_product, previous_states(h0, hs), w_hh))
@@ -309,13 +313,14 @@ def gru_backward_device(x, w_ih, w_hh, hs, gates, hn_all, dy, dh_n, truncate, re
     T, B, I = x.shape
     H = hs.shape[2]
     truncate = int(truncate)
-    k = _kernels(x.dtype.name)
+    tile = step_tile(B, H)
+    k = _kernels(x.dtype.name, tile)
     d_ih = device_empty((T, B, 3 * H), x.dtype)
     d_hh = device_empty((T, B, 3 * H), x.dtype)
     dh_total = device_empty((T, B, H), x.dtype)
     skip = device_empty((B, H), x.dtype)  # written by step T-1 before anything reads it
-    run_recurrence((k.backward_step, k.backward_persistent, k.backward_resident), recurrence, batch=B, hidden=H,
-                   gates=GATES, backward=True, dtype=x.dtype, steps=range(T - 1, -1, -1),
+    run_recurrence((k.backward_step, k.backward_persistent, k.backward_resident), recurrence, tile=tile,
+                   batch=B, hidden=H, gates=GATES, backward=True, dtype=x.dtype, steps=range(T - 1, -1, -1),
                    args=(truncate, w_hh, hs, gates, hn_all, dy, d_ih, d_hh, dh_total, dh_n, skip),
                    by_gemm=(k.backward_from_product, next_gradients(d_hh, truncate), w_hh))
     dh0 = recurrent_grad(prefix_view(d_hh, (B, 3 * H)), w_hh, carry=skip)  # through the gates, plus the direct path

@@ -18,8 +18,9 @@ shape by default, :func:`~rnnlab.kernels.cuda._resident.run_recurrence`):
   W_hh rows of a few units' four gates in shared memory for the whole pass, and per step stages
   only h_{t-1}, multiplies, applies the gate and cell math and waits at a grid-wide barrier
   (:mod:`~rnnlab.kernels.cuda._resident`);
-- "persistent": each block owns tiles of STEP_ROWS sequences x STEP_UNITS units, computes the
-  four recurrent products of its units, (W_hh h_{t-1})[gH + j], from shared-memory tiles of
+- "persistent": each block owns tiles of sequences x units (the step tile chosen by shape,
+  :func:`~rnnlab.kernels.cuda._common.step_tile`), computes the four recurrent products of its
+  units, (W_hh h_{t-1})[gH + j], from shared-memory tiles of
   h_{t-1} and W_hh re-staged every step (:func:`~rnnlab.kernels.cuda._common.recurrent_product`),
   applies the gate and cell math to the accumulators, and waits at a grid-wide barrier.
 
@@ -42,23 +43,27 @@ import functools
 
 from types import SimpleNamespace
 
-from ._common import (ROWS_PER_THREAD, SHARED_ALIGN, STEP_A_WORDS, STEP_W_WORDS, check_dtype, check_sequences,
-                      column_sums, cuda, device_empty, end_step, for_dtype, gemm, prefix_view, recurrent_grad, rows,
-                      step_kernel, step_link, step_products, step_tiles_device, tile_products)
+from ._common import (SHARED_ALIGN, StepTile, check_dtype, check_sequences, column_sums, cuda, device_empty, end_step,
+                      for_dtype, gemm, prefix_view, recurrent_grad, rows, step_kernel, step_link, step_products,
+                      step_tile, tile_functions, tile_products)
 from ._memory import remember, upload
 from ._resident import next_gradients, previous_states, resident_kernel, resident_parts, run_recurrence
 
 GATES = 4
-GATES_W_WORDS = GATES * STEP_W_WORDS  # the forward step's weight stage, every gate
 
 
 @functools.cache
-def _kernels(dtype_name: str):
+def _kernels(dtype_name: str, tile_shape: StepTile):
     k = for_dtype(dtype_name)
+    # the step tile's sizes, constants of every kernel built here (one kernel set a tile)
+    rows_per_thread, a_words, w_words = tile_shape.rows_per_thread, tile_shape.a_words, tile_shape.w_words
+    gates_w_words = GATES * w_words  # the forward step's weight stage, every gate
+    step_jit = step_kernel(tile_shape)
+    tile_count = tile_functions(tile_shape).count
     sigmoid, tanh, zero, one, T_ = k.sigmoid, k.tanh, k.zero, k.one, k.nb_type
-    forward_rows, backward_rows = step_products(dtype_name, GATES)
+    forward_rows, backward_rows = step_products(dtype_name, GATES, tile_shape)
     resident_step, partial_sum = resident_parts(dtype_name)
-    forward_products, backward_products = tile_products(GATES), tile_products(1)
+    forward_products, backward_products = tile_products(GATES, tile_shape), tile_products(1, tile_shape)
 
     @cuda.jit(device=True)
     def cell_step(t, b, j, a_i, a_f, a_g, a_o, c_prev, h0, hs, cs, gates):
@@ -111,43 +116,43 @@ def _kernels(dtype_name: str):
         B = hs.shape[1]
         H = hs.shape[2]
         j = col0 + cuda.threadIdx.x
-        c_prev = cuda.local.array(ROWS_PER_THREAD, T_)
-        for r in range(ROWS_PER_THREAD):  # every row's loads first: one L2 round trip, not one per row
-            b = row0 + cuda.threadIdx.y * ROWS_PER_THREAD + r
+        c_prev = cuda.local.array(rows_per_thread, T_)
+        for r in range(rows_per_thread):  # every row's loads first: one L2 round trip, not one per row
+            b = row0 + cuda.threadIdx.y * rows_per_thread + r
             if b < B and j < H:
                 for g in range(GATES):
                     acc[r, g] += x_proj[t, b, g * H + j]
                 c_prev[r] = c0[b, j] if t == 0 else cs[t, b, j]
-        for r in range(ROWS_PER_THREAD):
-            b = row0 + cuda.threadIdx.y * ROWS_PER_THREAD + r
+        for r in range(rows_per_thread):
+            b = row0 + cuda.threadIdx.y * rows_per_thread + r
             if b < B and j < H:
                 cell_step(t, b, j, acc[r, 0], acc[r, 1], acc[r, 2], acc[r, 3], c_prev[r], h0, hs, cs, gates)
 
-    @step_kernel
+    @step_jit
     def forward_from_product(t, product, x_proj, w_hh, h0, c0, hs, cs, gates):
         """Step t of one tile (blockIdx.x), its recurrent products read from ``product`` = h_{t-1}
         W_hh^T (B, 4H), one GEMM for the whole step (the "gemm" recurrence)."""
-        acc = cuda.local.array((ROWS_PER_THREAD, GATES), T_)
+        acc = cuda.local.array((rows_per_thread, GATES), T_)
         row0, col0 = forward_products(cuda.blockIdx.x, product, acc)
         forward_finish(row0, col0, t, x_proj, h0, c0, hs, cs, gates, acc)
 
-    @step_kernel
+    @step_jit
     def forward_step(t, x_proj, w_hh, h0, c0, hs, cs, gates):
         """Step t: one block per tile."""
-        acc = cuda.local.array((ROWS_PER_THREAD, GATES), T_)
-        a_s = cuda.shared.array(STEP_A_WORDS, T_, alignment=SHARED_ALIGN)
-        w_s = cuda.shared.array(GATES_W_WORDS, T_, alignment=SHARED_ALIGN)
+        acc = cuda.local.array((rows_per_thread, GATES), T_)
+        a_s = cuda.shared.array(a_words, T_, alignment=SHARED_ALIGN)
+        w_s = cuda.shared.array(gates_w_words, T_, alignment=SHARED_ALIGN)
         forward_tile(cuda.blockIdx.x, t, x_proj, w_hh, h0, c0, hs, cs, gates, acc, a_s, w_s)
 
     @cuda.jit
     def forward_persistent(x_proj, w_hh, h0, c0, hs, cs, gates):
         """All T steps in one launch: each block takes tiles blockIdx.x, + gridDim.x, ...; a grid
         sync ends every step (h_t complete before any block reads it)."""
-        acc = cuda.local.array((ROWS_PER_THREAD, GATES), T_)
-        a_s = cuda.shared.array(STEP_A_WORDS, T_, alignment=SHARED_ALIGN)
-        w_s = cuda.shared.array(GATES_W_WORDS, T_, alignment=SHARED_ALIGN)
+        acc = cuda.local.array((rows_per_thread, GATES), T_)
+        a_s = cuda.shared.array(a_words, T_, alignment=SHARED_ALIGN)
+        w_s = cuda.shared.array(gates_w_words, T_, alignment=SHARED_ALIGN)
         grid = cuda.cg.this_grid()
-        tiles = step_tiles_device(hs.shape[1], hs.shape[2])
+        tiles = tile_count(hs.shape[1], hs.shape[2])
         for t in range(x_proj.shape[0]):
             for tile in range(cuda.blockIdx.x, tiles, cuda.gridDim.x):
                 forward_tile(tile, t, x_proj, w_hh, h0, c0, hs, cs, gates, acc, a_s, w_s)
@@ -207,11 +212,11 @@ def _kernels(dtype_name: str):
         H = dy.shape[2]
         k = col0 + cuda.threadIdx.x
         # Every row's loads first (one L2 round trip, not one per row): dh, dc_in and the records.
-        dh = cuda.local.array(ROWS_PER_THREAD, T_)
-        dc_in = cuda.local.array(ROWS_PER_THREAD, T_)
-        rec = cuda.local.array((ROWS_PER_THREAD, 6), T_)  # i, f, g, o, c_s, c_{s-1}
-        for r in range(ROWS_PER_THREAD):
-            b = row0 + cuda.threadIdx.y * ROWS_PER_THREAD + r
+        dh = cuda.local.array(rows_per_thread, T_)
+        dc_in = cuda.local.array(rows_per_thread, T_)
+        rec = cuda.local.array((rows_per_thread, 6), T_)  # i, f, g, o, c_s, c_{s-1}
+        for r in range(rows_per_thread):
+            b = row0 + cuda.threadIdx.y * rows_per_thread + r
             if b < B and k < H:
                 if last:  # the gradient on the final state
                     dh[r] = dy[s, b, k] + dh_n[b, k]
@@ -226,38 +231,38 @@ def _kernels(dtype_name: str):
                     rec[r, g] = gates[g, s, b, k]
                 rec[r, 4] = cs[s + 1, b, k]
                 rec[r, 5] = cs[s, b, k]
-        for r in range(ROWS_PER_THREAD):
-            b = row0 + cuda.threadIdx.y * ROWS_PER_THREAD + r
+        for r in range(rows_per_thread):
+            b = row0 + cuda.threadIdx.y * rows_per_thread + r
             if b < B and k < H:
                 cell_grad(s, b, k, dh[r], dc_in[r], rec[r, 0], rec[r, 1], rec[r, 2], rec[r, 3], rec[r, 4], rec[r, 5],
                           d_pre, dh_total, dc_carry)
 
-    @step_kernel
+    @step_jit
     def backward_from_product(s, product, truncate, w_hh, cs, gates, dy, d_pre, dh_total, dh_n, dc_n, dc_carry):
         """Step s of BPTT on one tile (blockIdx.x), the recurrent term read from ``product`` =
         d_pre[s+1] W_hh (B, H), one GEMM for the whole step (the "gemm" recurrence)."""
-        acc = cuda.local.array((ROWS_PER_THREAD, 1), T_)
+        acc = cuda.local.array((rows_per_thread, 1), T_)
         last, cut = step_link(s, dy.shape[0], truncate)
         row0, col0 = backward_products(cuda.blockIdx.x, product, acc)
         backward_finish(row0, col0, last, cut, s, cs, gates, dy, d_pre, dh_total, dh_n, dc_n, dc_carry, acc)
 
-    @step_kernel
+    @step_jit
     def backward_step(s, truncate, w_hh, cs, gates, dy, d_pre, dh_total, dh_n, dc_n, dc_carry):
         """Step s of BPTT: one block per tile."""
-        acc = cuda.local.array((ROWS_PER_THREAD, 1), T_)
-        a_s = cuda.shared.array(STEP_A_WORDS, T_, alignment=SHARED_ALIGN)
-        w_s = cuda.shared.array(STEP_W_WORDS, T_, alignment=SHARED_ALIGN)
+        acc = cuda.local.array((rows_per_thread, 1), T_)
+        a_s = cuda.shared.array(a_words, T_, alignment=SHARED_ALIGN)
+        w_s = cuda.shared.array(w_words, T_, alignment=SHARED_ALIGN)
         backward_tile(cuda.blockIdx.x, s, truncate, w_hh, cs, gates, dy, d_pre, dh_total, dh_n, dc_n, dc_carry,
                       acc, a_s, w_s)
 
     @cuda.jit
     def backward_persistent(truncate, w_hh, cs, gates, dy, d_pre, dh_total, dh_n, dc_n, dc_carry):
         """All T steps of BPTT in one launch, a grid sync after each (d_pre[s] complete before step s-1)."""
-        acc = cuda.local.array((ROWS_PER_THREAD, 1), T_)
-        a_s = cuda.shared.array(STEP_A_WORDS, T_, alignment=SHARED_ALIGN)
-        w_s = cuda.shared.array(STEP_W_WORDS, T_, alignment=SHARED_ALIGN)
+        acc = cuda.local.array((rows_per_thread, 1), T_)
+        a_s = cuda.shared.array(a_words, T_, alignment=SHARED_ALIGN)
+        w_s = cuda.shared.array(w_words, T_, alignment=SHARED_ALIGN)
         grid = cuda.cg.this_grid()
-        tiles = step_tiles_device(dy.shape[1], dy.shape[2])
+        tiles = tile_count(dy.shape[1], dy.shape[2])
         for s in range(dy.shape[0] - 1, -1, -1):
             for tile in range(cuda.blockIdx.x, tiles, cuda.gridDim.x):
                 backward_tile(tile, s, truncate, w_hh, cs, gates, dy, d_pre, dh_total, dh_n, dc_n, dc_carry, acc, a_s,
@@ -322,12 +327,13 @@ def lstm_forward_device(x, w_ih, w_hh, bias, h0, c0, recurrence: str | None = No
     check_sequences(x)
     T, B, I = x.shape
     H = h0.shape[1]
-    k = _kernels(x.dtype.name)
+    tile = step_tile(B, H)
+    k = _kernels(x.dtype.name, tile)
     x_proj = prefix_view(gemm(rows(x), w_ih, trans_b=True, bias=bias), (T, B, 4 * H))  # W_ih x_t + b, all t
     hs = device_empty((T + 1, B, H), x.dtype)
     cs = device_empty((T + 1, B, H), x.dtype)
     gates = device_empty((4, T, B, H), x.dtype)
-    run_recurrence((k.forward_step, k.forward_persistent, k.forward_resident), recurrence, batch=B, hidden=H,
+    run_recurrence((k.forward_step, k.forward_persistent, k.forward_resident), recurrence, tile=tile, batch=B, hidden=H,
                    gates=GATES, backward=False, dtype=x.dtype, steps=range(T),
                    args=(x_proj, w_hh, h0, c0, hs, cs, gates),
                    by_gemm=(k.forward_from_product, previous_states(h0, hs), w_hh))
@@ -339,13 +345,14 @@ def lstm_backward_device(x, w_ih, w_hh, hs, cs, gates, dy, dh_n, dc_n, truncate,
     check_sequences(x)
     T, B, I = x.shape
     H = hs.shape[2]
-    k = _kernels(x.dtype.name)
+    tile = step_tile(B, H)
+    k = _kernels(x.dtype.name, tile)
     d_pre = device_empty((T, B, 4 * H), x.dtype)  # dL/d(pre-activation) of i, f, g, o per step
     dh_total = device_empty((T, B, H), x.dtype)
     dc_carry = device_empty(dc_n.shape, x.dtype)  # ends as dL/dc_0
     truncate = int(truncate)
-    run_recurrence((k.backward_step, k.backward_persistent, k.backward_resident), recurrence, batch=B, hidden=H,
-                   gates=GATES, backward=True, dtype=x.dtype, steps=range(T - 1, -1, -1),
+    run_recurrence((k.backward_step, k.backward_persistent, k.backward_resident), recurrence, tile=tile,
+                   batch=B, hidden=H, gates=GATES, backward=True, dtype=x.dtype, steps=range(T - 1, -1, -1),
                    args=(truncate, w_hh, cs, gates, dy, d_pre, dh_total, dh_n, dc_n, dc_carry),
                    by_gemm=(k.backward_from_product, next_gradients(d_pre, truncate), w_hh))
     dh0 = recurrent_grad(prefix_view(d_pre, (B, 4 * H)), w_hh)  # the first step's gradient through the recurrence
