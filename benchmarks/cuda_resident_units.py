@@ -1,0 +1,77 @@
+"""Time the resident recurrence at small batches with fewer units a block (more blocks), on a GPU.
+
+A resident block holds as many units' weights as fit 48 KB: at B=1, H=256 that is 43 units, six
+blocks, each lane of a block computing two outputs over a 32-k slice. A step there is a chain of
+latencies (stage h_{t-1}, the product, the partial sums, a grid sync), so a smaller product on more
+blocks may or may not shorten it. Forward and forward+backward, ms (median of interleaved rounds,
+as ``rnnlab bench``), resident forced, for each cap on the units a block holds
+(``_resident.RESIDENT_MAX_UNITS``; "fit": as many as fit):
+
+    python benchmarks/cuda_resident_units.py --cells rnn_tanh,lstm,gru --shapes 1,100,64,256 \\
+        --caps fit,32,16,8
+
+Without a usable GPU it prints why and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    from rnnlab import bench_cuda
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cells", default="rnn_tanh,lstm,gru")
+    parser.add_argument("--shapes", nargs="+", type=bench_cuda._parse_shape, default=[(1, 100, 64, 256)],
+                        metavar="B,T,I,H")
+    parser.add_argument("--caps", default="fit,32,16,8", help="units a block at most; fit: as many as fit")
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args(argv)
+    caps = [None if cap == "fit" else int(cap) for cap in args.caps.split(",")]
+
+    from rnnlab.errors import UserError
+    from rnnlab.kernels import cuda as gpu
+
+    try:
+        cuda = gpu.require_cuda()
+    except UserError as exc:
+        print(f"cuda_resident_units: {exc}", file=sys.stderr)
+        return 2
+    from rnnlab.kernels.cuda import _resident
+
+    def capped(cap, func):
+        def run():
+            before, _resident.RESIDENT_MAX_UNITS = _resident.RESIDENT_MAX_UNITS, cap
+            try:
+                return func()
+            finally:
+                _resident.RESIDENT_MAX_UNITS = before
+        return run
+
+    print("| cell | B,T,I,H | units a block | blocks | forward | f+b |")
+    print("|---|---|---|---|---|---|")
+    for cell in args.cells.split(","):
+        for shape in args.shapes:
+            case = bench_cuda.Case(cell, shape, gpu, cuda, None, False)
+            B, _, _, H = shape
+            gates = bench_cuda.GATES[cell]
+            impls = {}
+            for cap in caps:
+                impls[f"{cap}-fwd"] = (capped(cap, lambda: case.rnnlab_forward("resident")), cuda.synchronize)
+                impls[f"{cap}-fwdbwd"] = (capped(cap, lambda: case.rnnlab_forward_backward("resident")),
+                                          cuda.synchronize)
+            times = bench_cuda.time_interleaved(impls, args.repeats)
+            for cap in caps:
+                _resident.RESIDENT_MAX_UNITS = cap
+                rows, k = _resident.resident_matrix(gates, H, False)
+                units = _resident.resident_units(H, B, rows, k, "float32")
+                _resident.RESIDENT_MAX_UNITS = None
+                print(f"| {cell} | {','.join(map(str, shape))} | {units} | {-(-H // units)} "
+                      f"| {times[f'{cap}-fwd']:.3f} | {times[f'{cap}-fwdbwd']:.3f} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
