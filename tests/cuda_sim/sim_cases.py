@@ -453,7 +453,7 @@ def test_the_step_tile_is_a_quarter_where_the_full_one_leaves_multiprocessors_id
     """On a GPU of 8 multiprocessors, a shape of ``rows`` x ``units`` full tiles."""
     from rnnlab.kernels.cuda import _common
 
-    monkeypatch.setattr(_common, "multiprocessors", lambda device_id: 8)
+    monkeypatch.setattr(_common, "multiprocessors", lambda: 8)
     full, small = _common.STEP_TILE, _common.SMALL_STEP_TILE
     assert (small.rows * 2, small.units * 2) == (full.rows, full.units)
     assert _common.step_tile(rows * full.rows, units * full.units) == getattr(_common, expected)
@@ -507,6 +507,22 @@ def test_resident_units_fill_shared_memory_evenly():
     assert _resident.resident_units(3, 1, 4, 256, np.float32) == 3  # never more units than there are
     assert _resident.resident_units(3, 1, 4, words, np.float32) == 0  # one row alone does not fit
     assert _resident.resident_units(64, _resident.RES_THREADS // 2 + 1, 1, 4, np.float32) == 1  # a cell a thread
+
+
+def test_at_batch_1_a_resident_lane_gets_one_output_where_it_takes_several_blocks_anyway(monkeypatch):
+    """At batch 1 a block that needs company anyway holds RES_LANES // rows a unit units (one
+    output a lane of a K-slice), while every block has a multiprocessor of its own; one block
+    stays one block (no grid sync), and other batches are left as they fit."""
+    from rnnlab.kernels.cuda import _common, _resident
+
+    lanes, threads = _resident.RES_LANES, _resident.RES_THREADS
+    monkeypatch.setattr(_common, "multiprocessors", lambda: 64)
+    assert _resident.resident_units(2 * threads, 1, 1, 4, np.float32) == lanes  # Elman: 2 * threads / lanes blocks
+    assert _resident.resident_units(2 * threads, 1, 4, 4, np.float32) == lanes // 4  # LSTM's four rows a unit
+    assert _resident.resident_units(threads, 1, 1, 4, np.float32) == threads  # all in one block
+    assert _resident.resident_units(threads, 2, 1, 4, np.float32) == threads // 2  # batch 2: as they fit
+    monkeypatch.setattr(_common, "multiprocessors", lambda: 1)
+    assert _resident.resident_units(2 * threads, 1, 1, 4, np.float32) == threads  # no room for more blocks
 
 
 def test_a_resident_recurrence_that_does_not_fit_is_refused():

@@ -268,11 +268,17 @@ def step_tiles(batch: int, hidden: int, tile: StepTile) -> int:
     return -(-batch // tile.rows) * -(-hidden // tile.units)
 
 
-@functools.cache
-def multiprocessors(device_id) -> int:
-    """The multiprocessors of the current GPU (``device_id``, its id, keys the cache)."""
-    count = getattr(cuda.get_current_device(), "MULTIPROCESSOR_COUNT", None)
-    return SIM_MULTIPROCESSORS if count is None else int(count)
+_MULTIPROCESSORS: dict = {}  # device id -> its multiprocessors
+
+
+def multiprocessors() -> int:
+    """The multiprocessors of the current GPU (SIM_MULTIPROCESSORS in the simulator)."""
+    device = cuda.get_current_device()
+    key = getattr(device, "id", None)
+    count = _MULTIPROCESSORS.get(key)
+    if count is None:
+        count = _MULTIPROCESSORS[key] = int(getattr(device, "MULTIPROCESSOR_COUNT", None) or SIM_MULTIPROCESSORS)
+    return count
 
 
 def step_tile(batch: int, hidden: int) -> StepTile:
@@ -282,7 +288,7 @@ def step_tile(batch: int, hidden: int) -> StepTile:
     pays, see SMALL_STEP_TILE); else STEP_TILE."""
     if STEP_TILE_OVERRIDE is not None:
         return STEP_TILE_OVERRIDE
-    count = multiprocessors(getattr(cuda.get_current_device(), "id", None))
+    count = multiprocessors()
     if (step_tiles(batch, hidden, STEP_TILE) < count
             and step_tiles(batch, hidden, SMALL_STEP_TILE) <= 2 * count):
         return SMALL_STEP_TILE

@@ -119,7 +119,15 @@ def resident_matrix(gates: int, hidden: int, backward: bool) -> tuple[int, int]:
 def resident_units(hidden: int, batch: int, rows_per_unit: int, k: int, dtype) -> int:
     """Units each block holds: as many as fit RES_SHARED_BYTES (:func:`resident_words`) with one
     cell a thread, spread evenly over the ceil(hidden / units) blocks. 0 when even one unit does
-    not fit."""
+    not fit.
+
+    At batch 1, where that takes more than one block anyway, a block holds no more units than
+    give each lane of a K-slice one output (RES_LANES // rows_per_unit), as long as every block
+    still has a multiprocessor: a lane's second output is a second round of the product, and
+    more blocks cost nothing (a grid sync takes the same ~1.3 us over 1 to 32 blocks). Measured on
+    an H200 (benchmarks/README.md, 2026-11-30; benchmarks/cuda_resident_units.py), f+b at
+    (1,100,64,256): Elman 0.830 ms on 32 units a block against 0.909 on the 43 that fit (8, 16
+    units: 0.839, 0.832); LSTM 1.175 on 8 units against 1.226 on 11."""
     words = RES_SHARED_BYTES // np.dtype(dtype).itemsize
     per_unit = resident_words(1, batch, rows_per_unit, k) - resident_words(0, batch, rows_per_unit, k)
     fit = min((words - resident_words(0, batch, rows_per_unit, k)) // per_unit, RES_THREADS // batch, hidden)
@@ -127,6 +135,9 @@ def resident_units(hidden: int, batch: int, rows_per_unit: int, k: int, dtype) -
         fit = min(fit, RESIDENT_MAX_UNITS)
     if fit < 1:
         return 0
+    one_round = max(1, RES_LANES // rows_per_unit)
+    if batch == 1 and one_round < fit < hidden and -(-hidden // one_round) <= _common.multiprocessors():
+        fit = one_round
     groups = -(-hidden // fit)
     return -(-hidden // groups)
 
