@@ -16,6 +16,7 @@ Without a usable GPU it prints why and exits 2.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 
 
@@ -41,15 +42,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from rnnlab.kernels.cuda import _resident
 
-    def capped(cap, func):
-        def run():
-            before, _resident.RESIDENT_MAX_UNITS = _resident.RESIDENT_MAX_UNITS, cap
-            try:
-                return func()
-            finally:
-                _resident.RESIDENT_MAX_UNITS = before
-        return run
-
     print("| cell | B,T,I,H | units a block | blocks | forward | f+b |")
     print("|---|---|---|---|---|---|")
     for cell in args.cells.split(","):
@@ -59,9 +51,10 @@ def main(argv: list[str] | None = None) -> int:
             gates = bench_cuda.GATES[cell]
             impls = {}
             for cap in caps:
-                impls[f"{cap}-fwd"] = (capped(cap, lambda: case.rnnlab_forward("resident")), cuda.synchronize)
-                impls[f"{cap}-fwdbwd"] = (capped(cap, lambda: case.rnnlab_forward_backward("resident")),
-                                          cuda.synchronize)
+                for what, func in (("fwd", case.rnnlab_forward), ("fwdbwd", case.rnnlab_forward_backward)):
+                    impls[f"{cap}-{what}"] = (bench_cuda.with_setting(_resident, "RESIDENT_MAX_UNITS", cap,
+                                                                      functools.partial(func, "resident")),
+                                              cuda.synchronize)
             times = bench_cuda.time_interleaved(impls, args.repeats)
             for cap in caps:
                 _resident.RESIDENT_MAX_UNITS = cap

@@ -207,16 +207,16 @@ def time_interleaved(impls: dict[str, tuple[Callable[[], object], Callable[[], N
     return {name: statistics.median(times) for name, times in rounds.items()}
 
 
-def _on_tile(tile, func: Callable[[], object]) -> Callable[[], object]:
-    """``func`` run with every recurrence on step tile ``tile`` (``_common.STEP_TILE_OVERRIDE``)."""
-    from rnnlab.kernels.cuda import _common
-
+def with_setting(module, name: str, value, func: Callable[[], object]) -> Callable[[], object]:
+    """``func`` run with ``module.name`` set to ``value`` (a kernel module's knob, such as
+    ``_common.STEP_TILE_OVERRIDE``), and set back after."""
     def run():
-        before, _common.STEP_TILE_OVERRIDE = _common.STEP_TILE_OVERRIDE, tile
+        before = getattr(module, name)
+        setattr(module, name, value)
         try:
             return func()
         finally:
-            _common.STEP_TILE_OVERRIDE = before
+            setattr(module, name, before)
 
     return run
 
@@ -238,8 +238,8 @@ def measure(case: Case, repeats: int, compare_launch: bool, compare_tiles: bool 
         from rnnlab.kernels.cuda import _common
 
         for name in TILES:
-            impls[f"{name}_fwdbwd"] = (_on_tile(getattr(_common, name.upper()), case.rnnlab_forward_backward),
-                                       cuda.synchronize)
+            impls[f"{name}_fwdbwd"] = (with_setting(_common, "STEP_TILE_OVERRIDE", getattr(_common, name.upper()),
+                                                    case.rnnlab_forward_backward), cuda.synchronize)
     if case.module is not None:
         impls["cudnn_fwd"] = (case.torch_forward, torch.cuda.synchronize)
         impls["cudnn_fwdbwd"] = (case.torch_forward_backward, torch.cuda.synchronize)
