@@ -1,14 +1,16 @@
 """Time the resident recurrence at small batches with fewer units a block (more blocks), on a GPU.
 
-A resident block holds as many units' weights as fit 48 KB: at B=1, H=256 that is 43 units, six
-blocks, each lane of a block computing two outputs over a 32-k slice. A step there is a chain of
-latencies (stage h_{t-1}, the product, the partial sums, a grid sync), so a smaller product on more
-blocks may or may not shorten it. Forward and forward+backward, ms (median of interleaved rounds,
-as ``rnnlab bench``), resident forced, for each cap on the units a block holds
-(``_resident.RESIDENT_MAX_UNITS``; "fit": as many as fit):
+A resident block holds as many units' weights as fit 48 KB: at B=1, H=256, 43 units (Elman), six
+blocks, each lane of a K-slice computing two outputs. A step there is a chain of latencies (stage
+h_{t-1}, the product, the partial sums, a grid sync), so a smaller product on more blocks may or
+may not shorten it. Forward and forward+backward, ms (median of interleaved rounds, as ``rnnlab
+bench``), resident forced, for each of ``--caps``: "rule", the units a block holds by default
+(at batch 1, one output a lane where that takes several blocks anyway); "all", as many as fit
+(``_resident.RESIDENT_ONE_OUTPUT_A_LANE`` off); a number, at most that many units a block
+(``_resident.RESIDENT_MAX_UNITS``, the rule off):
 
     python benchmarks/cuda_resident_units.py --cells rnn_tanh,lstm,gru --shapes 1,100,64,256 \\
-        --caps fit,32,16,8
+        --caps rule,all,32,16,8
 
 Without a usable GPU it prints why and exits 2.
 """
@@ -27,10 +29,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cells", default="rnn_tanh,lstm,gru")
     parser.add_argument("--shapes", nargs="+", type=bench_cuda._parse_shape, default=[(1, 100, 64, 256)],
                         metavar="B,T,I,H")
-    parser.add_argument("--caps", default="fit,32,16,8", help="units a block at most; fit: as many as fit")
+    parser.add_argument("--caps", default="rule,all,32,16,8",
+                        help="rule: the default; all: as many as fit; a number: at most that many units a block")
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args(argv)
-    caps = [None if cap == "fit" else int(cap) for cap in args.caps.split(",")]
+    caps = args.caps.split(",")
+    bad = [cap for cap in caps if cap not in ("rule", "all") and not (cap.isdigit() and int(cap) > 0)]
+    if bad:
+        parser.error(f"--caps takes rule, all or positive numbers, got {', '.join(bad)}")
 
     from rnnlab.errors import UserError
     from rnnlab.kernels import cuda as gpu
@@ -42,26 +48,28 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from rnnlab.kernels.cuda import _resident
 
+    def capped(cap: str, func):
+        """``func`` with the units a block as ``cap`` says."""
+        if cap == "rule":
+            return func
+        func = bench_cuda.with_setting(_resident, "RESIDENT_ONE_OUTPUT_A_LANE", False, func)
+        return func if cap == "all" else bench_cuda.with_setting(_resident, "RESIDENT_MAX_UNITS", int(cap), func)
+
     print("| cell | B,T,I,H | units a block | blocks | forward | f+b |")
     print("|---|---|---|---|---|---|")
     for cell in args.cells.split(","):
         for shape in args.shapes:
             case = bench_cuda.Case(cell, shape, gpu, cuda, None, False)
             B, _, _, H = shape
-            gates = bench_cuda.GATES[cell]
+            rows, k = _resident.resident_matrix(bench_cuda.GATES[cell], H, False)
             impls = {}
             for cap in caps:
                 for what, func in (("fwd", case.rnnlab_forward), ("fwdbwd", case.rnnlab_forward_backward)):
-                    impls[f"{cap}-{what}"] = (bench_cuda.with_setting(_resident, "RESIDENT_MAX_UNITS", cap,
-                                                                      functools.partial(func, "resident")),
-                                              cuda.synchronize)
+                    impls[f"{cap}-{what}"] = (capped(cap, functools.partial(func, "resident")), cuda.synchronize)
             times = bench_cuda.time_interleaved(impls, args.repeats)
             for cap in caps:
-                _resident.RESIDENT_MAX_UNITS = cap
-                rows, k = _resident.resident_matrix(gates, H, False)
-                units = _resident.resident_units(H, B, rows, k, "float32")
-                _resident.RESIDENT_MAX_UNITS = None
-                print(f"| {cell} | {','.join(map(str, shape))} | {units} | {-(-H // units)} "
+                units = capped(cap, lambda: _resident.resident_units(H, B, rows, k, "float32"))()
+                print(f"| {cell} | {','.join(map(str, shape))} | {cap}: {units} | {-(-H // units)} "
                       f"| {times[f'{cap}-fwd']:.3f} | {times[f'{cap}-fwdbwd']:.3f} |", flush=True)
     return 0
 

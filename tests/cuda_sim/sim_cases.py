@@ -421,24 +421,51 @@ def test_cell_matches_cpu_kernels(mode, nonlinearity, dtype, recurrence):
     _check_cell(mode, nonlinearity == "relu", dtype, recurrence, p)
 
 
+@pytest.mark.parametrize("recurrence", ["persistent", "per-step", "gemm"])
+@pytest.mark.parametrize("mode,nonlinearity", CELLS, ids=CELL_IDS)
+def test_cell_matches_cpu_kernels_on_the_full_tile(mode, nonlinearity, recurrence, monkeypatch):
+    """The tiled recurrences on STEP_TILE in float32 (and relu), the shape of the other cell
+    tests getting SMALL_STEP_TILE, whose one row a thread in the simulator leaves the cells'
+    loops over a thread's rows unrun."""
+    from rnnlab.kernels.cuda import _common
+
+    monkeypatch.setattr(_common, "STEP_TILE_OVERRIDE", _common.STEP_TILE_OVERRIDE or _common.STEP_TILE)
+    p = _cell_problem(mode, "float32", seed=len(mode) + len(nonlinearity) + 1)
+    _check_cell(mode, nonlinearity == "relu", "float32", recurrence, p)
+
+
 @pytest.mark.parametrize("recurrence", ["persistent", "per-step", "gemm"], ids=["persistent-two-blocks", "per-step",
                                                                                 "gemm"])
 @pytest.mark.parametrize("tile_name", ["STEP_TILE", "SMALL_STEP_TILE"])
 @pytest.mark.parametrize("mode", ["RNN", "LSTM", "GRU"])
 def test_several_tiles_with_partial_edges(mode, recurrence, tile_name, monkeypatch):
-    """B and H one past and three past a tile, on each shipped tile: four tiles, two of them
-    partial. The persistent kernel runs them on two blocks on a GPU (grid syncs between blocks,
-    and each block takes two tiles per step: what happens when a large shape has more tiles than
-    the GPU holds blocks) and on one in the simulator; the per-step and "gemm" kernels on four."""
+    """B and H one past and three past a tile, on each shipped tile (or on the one set for every
+    shape, RNNLAB_TEST_STEP_TILE): four tiles, two of them partial. The persistent kernel runs
+    them on two blocks on a GPU (grid syncs between blocks, and each block takes two tiles per
+    step: what happens when a large shape has more tiles than the GPU holds blocks) and on one in
+    the simulator; the per-step and "gemm" kernels on four."""
     from rnnlab.kernels.cuda import _common
 
-    tile = getattr(_common, tile_name)
+    tile = _common.STEP_TILE_OVERRIDE or getattr(_common, tile_name)
     monkeypatch.setattr(_common, "PERSISTENT_MAX_BLOCKS", 2)
     monkeypatch.setattr(_common, "STEP_TILE_OVERRIDE", tile)
     batch, hidden = tile.rows + 1, tile.units + 3
     assert _common.step_tiles(batch, hidden, tile) == 4
     _check_cell(mode, False, "float64", recurrence, _cell_problem(mode, "float64", seed=7, hidden=hidden,
                                                                 batch=batch))
+
+
+def test_the_kernels_that_hold_no_step_tile_are_built_once_for_every_tile():
+    """Each tile has its own step and persistent kernels; the resident ones (and GRU's bias
+    kernel) are the same objects on both, so a process meeting both tiles compiles them once."""
+    from rnnlab.kernels.cuda import _common, elman, gru, lstm
+
+    for module, untiled in ((elman, []), (lstm, []), (gru, ["input_bias"])):
+        full, small = (module._kernels("float32", tile) for tile in (_common.STEP_TILE, _common.SMALL_STEP_TILE))
+        for name in untiled + ["forward_resident", "backward_resident"]:
+            assert getattr(small, name) is getattr(full, name), (module.__name__, name)
+        for name in ("forward_step", "forward_persistent", "backward_step", "backward_persistent"):
+            assert getattr(small, name) is not getattr(full, name), (module.__name__, name)
 
 
 @pytest.mark.parametrize("rows,units,expected", [

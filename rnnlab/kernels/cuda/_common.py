@@ -296,11 +296,22 @@ def step_tile(batch: int, hidden: int) -> StepTile:
 
 
 def set_step_tile(units: int, row_threads: int, rows_per_thread: int, k: int) -> None:
-    """Use this recurrent-step tile (:class:`StepTile`) at every shape, for tests and
-    benchmarks/cuda_tile_variants.py; ValueError for a tile that breaks
+    """Use this recurrent-step tile (:class:`StepTile`) at every shape, for tests,
+    benchmarks/cuda_tile_variants.py and benchmarks/cuda_sass.py; ValueError for a tile that breaks
     :func:`~rnnlab.kernels.cuda._tile.step_tile_problem`'s rule."""
     global STEP_TILE_OVERRIDE
     STEP_TILE_OVERRIDE = StepTile(units, row_threads, rows_per_thread, k)
+
+
+def share_untiled(kernels: SimpleNamespace, build, dtype_name: str, tile: StepTile, names) -> SimpleNamespace:
+    """A cell's kernel set built on ``tile``, its kernels ``names`` (those that hold no step tile:
+    the resident ones) taken from ``build(dtype_name, STEP_TILE)``'s set instead, so that each
+    compiles once however many tiles a process meets."""
+    if tile != STEP_TILE:
+        shared = build(dtype_name, STEP_TILE)
+        for name in names:
+            setattr(kernels, name, getattr(shared, name))
+    return kernels
 
 
 def step_kernel(tile: StepTile):

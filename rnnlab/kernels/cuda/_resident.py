@@ -3,7 +3,7 @@ kernel of Diamos et al. 2016, "Persistent RNNs", in its shared-memory form.
 
 The tiled kernels (:func:`~rnnlab.kernels.cuda._common.recurrent_product`) re-stage W_hh through
 shared memory at every step and give each thread several sequences: at batch 1 a step
-still streams all of W_hh from L2 and computes 31 idle rows of every 32. Here each block owns
+still streams all of W_hh from L2 and computes 15 idle rows of every 16. Here each block owns
 ``units`` hidden units for the whole pass and loads their slice of W_hh ONCE, into shared memory;
 each step then only stages the small vector the step depends on (h_{t-1}, or the next step's
 pre-activation gradients going backward) and multiplies, so a step costs one L2 round trip for
@@ -80,6 +80,9 @@ RESIDENT_AUTO_MAX_BATCH = 16
 RESIDENT_AUTO_ROWS_PER_SEQUENCE = 32
 #: Cap on the units a block holds (None: as many as fit); tests lower it to get several blocks.
 RESIDENT_MAX_UNITS: int | None = None
+#: At batch 1, a block holds only the units that give each lane one output where the weights take
+#: several blocks anyway (:func:`resident_units`); False: as many as fit (benchmarks compare).
+RESIDENT_ONE_OUTPUT_A_LANE = True
 
 
 #: Launch bounds of the resident kernels: RES_THREADS threads, one block a multiprocessor (their
@@ -136,7 +139,8 @@ def resident_units(hidden: int, batch: int, rows_per_unit: int, k: int, dtype) -
     if fit < 1:
         return 0
     one_round = max(1, RES_LANES // rows_per_unit)
-    if batch == 1 and one_round < fit < hidden and -(-hidden // one_round) <= _common.multiprocessors():
+    if (RESIDENT_ONE_OUTPUT_A_LANE and batch == 1 and one_round < fit < hidden
+            and -(-hidden // one_round) <= _common.multiprocessors()):
         fit = one_round
     groups = -(-hidden // fit)
     return -(-hidden // groups)
@@ -306,7 +310,7 @@ def run_recurrence(kernels, recurrence: str | None, *, tile: StepTile, batch: in
     blocks resident at once than it has tiles or unit groups takes them in turn, and falls back
     to one launch per step where not even one block fits. None picks: resident for batches up to
     RESIDENT_AUTO_MAX_BATCH with RESIDENT_AUTO_ROWS_PER_SEQUENCE rows of W_hh a sequence, when
-    every unit group gets a block (a tile computes 31 idle rows of 32 at batch 1 and streams W_hh
+    every unit group gets a block (a tile computes 15 idle rows of 16 at batch 1 and streams W_hh
     from L2 every step; on an H200 resident took the LSTM f+b at B=1, H=64 from 2.9 to 1.0 ms);
     else persistent while every tile gets a block of its own (measured on an H200: a launch from
     Python costs ~75 us, a grid sync ~4 us); else per step (all tiles at once beat fewer blocks

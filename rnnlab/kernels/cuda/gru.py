@@ -18,8 +18,8 @@ import functools
 from types import SimpleNamespace
 
 from ._common import (HELPER_THREADS, SHARED_ALIGN, StepTile, check_dtype, check_sequences, column_sums, cuda,
-                      device_empty, end_step, for_dtype, gemm, prefix_view, recurrent_grad, rows, step_kernel,
-                      step_link, step_products, step_tile, tile_functions, tile_products)
+                      device_empty, end_step, for_dtype, gemm, prefix_view, recurrent_grad, rows, share_untiled,
+                      step_kernel, step_link, step_products, step_tile, tile_functions, tile_products)
 from ._launch import launch
 from ._memory import remember, upload
 from ._resident import next_gradients, previous_states, resident_kernel, resident_parts, run_recurrence
@@ -281,10 +281,12 @@ def _kernels(dtype_name: str, tile_shape: StepTile):
                     cell_grad(s, b, k, dh, r, z, n, hh_n, h_prev, d_ih, d_hh, dh_total, skip)
             end_step(grid)
 
-    return SimpleNamespace(input_bias=input_bias, forward_step=forward_step, forward_persistent=forward_persistent,
-                           forward_resident=forward_resident, forward_from_product=forward_from_product,
-                           backward_step=backward_step, backward_persistent=backward_persistent,
-                           backward_resident=backward_resident, backward_from_product=backward_from_product)
+    kernels = SimpleNamespace(input_bias=input_bias, forward_step=forward_step, forward_persistent=forward_persistent,
+                              forward_resident=forward_resident, forward_from_product=forward_from_product,
+                              backward_step=backward_step, backward_persistent=backward_persistent,
+                              backward_resident=backward_resident, backward_from_product=backward_from_product)
+    return share_untiled(kernels, _kernels, dtype_name, tile_shape,
+                         ("input_bias", "forward_resident", "backward_resident"))
 
 
 def gru_forward_device(x, w_ih, w_hh, b_ih, b_hh, h0, recurrence: str | None = None):
