@@ -192,7 +192,7 @@ class StepTile:
 
 #: The shipped step tiles: STEP_TILE, and SMALL_STEP_TILE (a quarter of it) for shapes where
 #: STEP_TILE leaves multiprocessors idle (:func:`step_tile`). Measured on an H200
-#: (benchmarks/README.md, 2026-11-30, f+b, quarter against full): 1.24-1.44x faster from B=16 to
+#: (benchmarks/README.md, 2026-11-30, f+b, quarter against full): 1.24-1.54x faster from B=16 to
 #: B=64 (LSTM (32,100,64,128) 2.38 against 3.57 ms, (64,50,256,512) 4.03 against 5.99; GRU and
 #: Elman alike), but 1.14-1.17x slower at (128,100,512,1024), 512 quarter tiles on 132
 #: multiprocessors. The simulator runs each thread as a Python thread: small tiles there.
