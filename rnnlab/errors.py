@@ -56,6 +56,20 @@ def clipped(text: str, width: int) -> str:
     return text if len(text) <= width else text[:max(0, width - 1)] + "…"
 
 
+def range_words(low: float | None, high: float | None, low_open: bool = False, high_open: bool = False) -> str:
+    """The values a bounded number takes, as its errors word them after "must be": "between 2 and
+    100000" (both ends allowed), "greater than 0 and at most 10", "at least 1", "less than 1";
+    "any value" without bounds. Integral bounds are written as integers."""
+    def num(value: float) -> str:
+        return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+    above = None if low is None else f"{'greater than' if low_open else 'at least'} {num(low)}"
+    below = None if high is None else f"{'less than' if high_open else 'at most'} {num(high)}"
+    if above and below:
+        return f"between {num(low)} and {num(high)}" if not (low_open or high_open) else f"{above} and {below}"
+    return above or below or "any value"
+
+
 def closest_name(name: str, known: Sequence[str]) -> str | None:
     """The one of ``known`` that ``name`` was most likely meant as, for a "did you mean" (the same
     name in other capitals first: "Hello" is "hello"; then the one name it starts), or None."""

@@ -33,7 +33,7 @@ import numpy as np
 from .data import check_task_options, make_task, task_fields
 from .data import files as data_files
 from .data.files import resolve_path
-from .errors import DataError, SpecError, closest_name
+from .errors import DataError, SpecError, closest_name, range_words
 from .layers._params import physical_memory
 from .layers.init import INITS
 from .layers.minimal import METHODS
@@ -114,9 +114,7 @@ class Rule:
         return value
 
     def range_text(self) -> str:
-        low = "" if self.low is None else f"{_num(self.low)} {'<' if self.low_open else '<='} "
-        high = "" if self.high is None else f" {'<' if self.high_open else '<='} {_num(self.high)}"
-        return f"{low}x{high}".strip() if low or high else "any value"
+        return range_words(self.low, self.high, self.low_open, self.high_open)
 
 
 def _num(value: float) -> str:
@@ -714,7 +712,7 @@ def _check_leaky(model: ModelSpec) -> None:
                 raise SpecError(f"model.{name}", f"only the leaky cell has time constants, not {model.cell}")
         return
     if model.tau_max < model.tau_min:
-        raise SpecError("model.tau_max", f"must be >= tau_min ({_num(model.tau_min)}), got {_num(model.tau_max)}")
+        raise SpecError("model.tau_max", f"must be at least tau_min ({_num(model.tau_min)}), got {_num(model.tau_max)}")
 
 
 def _check_jordan(model: ModelSpec, train: TrainSpec) -> None:

@@ -309,7 +309,7 @@ def test_selective_copy_layout_targets_and_baseline():
     assert task.target_tokens(batch, 3)[L:] == [task.vocab[c] for c in batch.y[L:, 3]]
     full = make_task("selective-copy", {"length": 10, "tokens": 5}).batch(4, 0, 0)  # every step a token
     assert (full.x.argmax(-1)[:5] > 0).all()
-    with pytest.raises(SpecError, match=r"task.tokens.*<= length / 2 \(4: .*got 5"):
+    with pytest.raises(SpecError, match=r"task.tokens.*at most length / 2 \(4: .*got 5"):
         make_task("selective-copy", {"length": 9, "tokens": 5})
 
 
@@ -544,14 +544,14 @@ def test_unknown_kind_and_field():
     ("selective-copy", {"vocab_size": 33}, "task.vocab_size", "between 2 and 32"),
     ("sine", {"noise": -0.5}, "task.noise", "between 0 and 10"),
     ("sine", {"min_period": 1.0}, "task.min_period", "between 2"),
-    ("sine", {"min_period": 20.0, "max_period": 10.0}, "task.min_period", "<= max_period (10.0), got 20.0"),
-    ("sine", {"min_period": 40.0}, "task.min_period", "<= max_period (32.0)"),
-    ("parity", {"length": 5, "min_length": 6}, "task.min_length", "<= length"),
+    ("sine", {"min_period": 20.0, "max_period": 10.0}, "task.min_period", "at most max_period (10.0), got 20.0"),
+    ("sine", {"min_period": 40.0}, "task.min_period", "at most max_period (32.0)"),
+    ("parity", {"length": 5, "min_length": 6}, "task.min_length", "at most length"),
     ("two-scales", {"slow_min_period": 90.0, "slow_max_period": 80.0}, "task.slow_min_period",
-     "<= slow_max_period (80), got 90"),
-    ("two-scales", {"fast_min_period": 9.0}, "task.fast_min_period", "<= fast_max_period (8), got 9"),
-    ("two-scales", {"fast_max_period": 70.0}, "task.fast_max_period", "<= slow_min_period (60)"),
-    ("counting", {"max_count": 8, "length": 8}, "task.length", ">= max_count + 1"),
+     "at most slow_max_period (80), got 90"),
+    ("two-scales", {"fast_min_period": 9.0}, "task.fast_min_period", "at most fast_max_period (8), got 9"),
+    ("two-scales", {"fast_max_period": 70.0}, "task.fast_max_period", "at most slow_min_period (60)"),
+    ("counting", {"max_count": 8, "length": 8}, "task.length", "at least max_count + 1"),
     ("mackey-glass", {"tau": 0}, "task.tau", "between 1"),
     ("hello", {"text": "h"}, "task.text", "at least 2"),
     ("text", {}, "task.path", "missing"),

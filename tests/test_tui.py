@@ -1132,7 +1132,7 @@ def test_edit_refuses_bad_values_inline_and_applies_good_ones():
         app.screen.query_one("#apply").press()
         await pilot.pause()
         error = str(app.screen.query_one("#edit-error").render())
-        assert error.startswith("hidden size: ") and "1 <= x" in error  # named as the form labels it
+        assert error.startswith("hidden size: ") and "between 1 and" in error  # named as the form labels it
         assert app.lab.spec.model.hidden_size == 16  # nothing changed
         app.screen.query_one("#train-steps").focus()
         hidden.value = "8"

@@ -1561,7 +1561,7 @@ def test_spec_step_counts_have_an_upper_bound_below_the_kernels_integers(field):
     high = TRUNCATE_MAX if field == "truncate" else STEPS_MAX
     assert getattr(spec.with_overrides({f"train.{field}": high}).train, field) == high
     for value in (high + 1, 2**63, 99999999999999999999):
-        with pytest.raises(SpecError, match=rf"^train\.{field}: must be 0 <= x <= {high}, got {value}$"):
+        with pytest.raises(SpecError, match=rf"^train\.{field}: must be between 0 and {high}, got {value}$"):
             spec.with_overrides({f"train.{field}": value})
 
 
@@ -1579,3 +1579,30 @@ def test_a_forward_whose_trace_exceeds_the_machines_memory_is_one_line_naming_th
                                          r"sequence \(T\), the batch \(B\), hidden_size or num_layers smaller$"):
         layer.forward(x)
     layer.forward(x[:2, :1])  # a small one still runs
+
+
+@pytest.mark.parametrize("bounds,words", [
+    ((2, 100_000), "between 2 and 100000"),
+    ((0, 10, True), "greater than 0 and at most 10"),
+    ((0, 1, False, True), "at least 0 and less than 1"),
+    ((0.5, 1.5), "between 0.5 and 1.5"),
+    ((1, None), "at least 1"),
+    ((1.0, None, True), "greater than 1"),
+    ((None, 1, False, True), "less than 1"),
+    ((None, None), "any value"),
+])
+def test_a_range_is_worded_alike_for_task_model_and_train_fields(bounds, words):
+    """One wording for every bounded spec field (task fields said "between 2 and 100000", model and
+    train fields "1 <= x <= 8192")."""
+    from rnnlab.errors import SpecError, range_words
+    from rnnlab.spec import load_preset
+
+    assert range_words(*bounds) == words
+    spec = load_preset("adding-lstm")
+    messages = []
+    for field, value in (("task.length", 1), ("model.hidden_size", 0)):
+        with pytest.raises(SpecError) as info:
+            spec.with_overrides({field: value})
+        messages.append(str(info.value))
+    assert messages == ["task.length: must be between 2 and 100000, got 1",
+                        "model.hidden_size: must be between 1 and 8192, got 0"]

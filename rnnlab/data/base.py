@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import DataError, SpecError, closest_name
+from ..errors import DataError, SpecError, closest_name, range_words
 from .files import resolve_path, user_path
 
 # Tags mixed into every seed so training steps and the eval batch draw from unrelated streams
@@ -142,18 +142,8 @@ class Field:
             raise TypeError(f"field {self.name}: unsupported type {t}")
         lo, hi = self.min, self.max
         if (lo is not None and value < lo) or (hi is not None and value > hi):
-            raise SpecError(where, f"must be {_range(lo, hi)}, got {value}")
+            raise SpecError(where, f"must be {range_words(lo, hi)}, got {value}")
         return value
-
-
-def _range(lo: float | None, hi: float | None) -> str:
-    if lo is not None and hi is not None:
-        return f"between {_num(lo)} and {_num(hi)}"
-    return f">= {_num(lo)}" if lo is not None else f"<= {_num(hi)}"
-
-
-def _num(v: float) -> str:
-    return str(int(v)) if float(v).is_integer() else str(v)
 
 
 def _show(value: Any) -> str:

@@ -280,7 +280,7 @@ class SelectiveCopyTask(Task):
 
     def _setup(self) -> None:
         if 2 * self.tokens > self.length:
-            raise SpecError("task.tokens", f"must be <= length / 2 ({self.length // 2}: K tokens among the first "
+            raise SpecError("task.tokens", f"must be at most length / 2 ({self.length // 2}: K tokens among the first "
                                            f"length - K steps, then K markers), got {self.tokens}")
         self.input_size, self.output_size = self.vocab_size + 2, self.vocab_size
         self.vocab = tuple(_TOKEN_LABELS[: self.vocab_size])  # the label of each output class
@@ -432,7 +432,7 @@ class SineTask(_TypedForecast, Task):
 
     def _setup(self) -> None:
         if self.min_period > self.max_period:
-            raise SpecError("task.min_period", f"must be <= max_period ({self.max_period}), got {self.min_period}")
+            raise SpecError("task.min_period", f"must be at most max_period ({self.max_period}), got {self.min_period}")
         self.input_size = self.output_size = 1
 
     def _make(self, rng: np.random.Generator, batch_size: int, train: bool) -> Batch:
@@ -497,9 +497,9 @@ class TwoScalesTask(Task):
         for scale in ("slow", "fast"):
             lo, hi = getattr(self, f"{scale}_min_period"), getattr(self, f"{scale}_max_period")
             if lo > hi:
-                raise SpecError(f"task.{scale}_min_period", f"must be <= {scale}_max_period ({hi:g}), got {lo:g}")
+                raise SpecError(f"task.{scale}_min_period", f"must be at most {scale}_max_period ({hi:g}), got {lo:g}")
         if self.fast_max_period > self.slow_min_period:
-            raise SpecError("task.fast_max_period", f"must be <= slow_min_period ({self.slow_min_period:g}): the "
+            raise SpecError("task.fast_max_period", f"must be at most slow_min_period ({self.slow_min_period:g}): the "
                                                     f"fast component must be the faster, got {self.fast_max_period:g}")
         self.input_size, self.output_size = 1, 2
         self.channels = ("slow", "fast")
@@ -633,7 +633,7 @@ class ParityTask(Task):
         if self.min_length is None:
             self.min_length = self.length
         if self.min_length > self.length:
-            raise SpecError("task.min_length", f"must be <= length ({self.length}), got {self.min_length}")
+            raise SpecError("task.min_length", f"must be at most length ({self.length}), got {self.min_length}")
         self.input_size, self.output_size = 1, 2
         self.vocab = ("0", "1")
 
@@ -700,14 +700,15 @@ class CountingTask(Task):
     mode = "one-to-many"
     FIELDS = (
         Field("max_count", int, 8, "Largest k to count to", 1, 1_000),
-        Field("length", int, None, "Sequence length T; default = max_count + 1 (must be >= max_count + 1)", 2, 100_000),
+        Field("length", int, None, "Sequence length T; default = max_count + 1 (must be at least max_count + 1)",
+              2, 100_000),
     )
 
     def _setup(self) -> None:
         if self.length is None:
             self.length = self.max_count + 1
         if self.length < self.max_count + 1:
-            raise SpecError("task.length", f"must be >= max_count + 1 ({self.max_count + 1}), got {self.length}")
+            raise SpecError("task.length", f"must be at least max_count + 1 ({self.max_count + 1}), got {self.length}")
         self.input_size, self.output_size = self.max_count, self.max_count + 1
         self.vocab = (BLANK,) + tuple(str(k) for k in range(1, self.max_count + 1))
 
