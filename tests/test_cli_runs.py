@@ -89,7 +89,7 @@ def test_a_run_whose_weights_are_gone_or_unreadable_is_listed_damaged(capsys, tm
     for name, old, new in (("edited", "hidden_size = 16", 'hidden_size = "x"'),  # TOML, but no spec
                            ("resized", "hidden_size = 16", "hidden_size = 9"),  # the weights no longer load
                            ("short", 'text = "hello"', 'text = "a"'),  # refused with the task's own fields
-                           ("relearnt", "learning_rate = 0.05", "learning_rate = 0.5"),  # readable; --resume says
+                           ("relearnt", "learning_rate = 0.05", "learning_rate = 1"),  # readable; --resume says
                            ("reinit", 'init = "uniform"', 'init = "orthogonal"')):  # the weights load the same
         shutil.copytree(tmp_path / "done", tmp_path / name)
         spec = (tmp_path / name / "spec.toml").read_text()
@@ -98,7 +98,7 @@ def test_a_run_whose_weights_are_gone_or_unreadable_is_listed_damaged(capsys, tm
     listed = {r.path.name: (r.status, r.problem) for r in list_runs(tmp_path)}
     edited = "spec.toml changed since its checkpoint was trained ({}): it cannot be trained further as it is"
     assert listed == {"done": ("completed", ""), "untrained": ("completed", ""),  # readable, not resumable:
-                      "relearnt": ("completed", edited.format("train.learning_rate: 0.05 -> 0.5")),  # (was "")
+                      "relearnt": ("completed", edited.format("train.learning_rate: 0.05 -> 1.0")),  # as --resume
                       "reinit": ("completed", edited.format('model.init: "uniform" -> "orthogonal"')),
                       "gone": ("damaged", "no checkpoint.npz: the weights of step 6 are gone"),
                       "bare": ("damaged", "no checkpoint.npz: the weights of step 6 are gone"),
@@ -118,7 +118,7 @@ def test_a_run_whose_weights_are_gone_or_unreadable_is_listed_damaged(capsys, tm
     assert code == 0 and f"{tmp_path / 'cut'}: checkpoint.npz cannot be read" in out
     assert f"{tmp_path / 'relearnt'}: spec.toml changed since" in out
     code, _, err = run(capsys, "train", "--resume", tmp_path / "relearnt", "--steps", "8")  # as runs said
-    assert code == 2 and "changed since its checkpoint was trained (train.learning_rate: 0.05 -> 0.5)" in err
+    assert code == 2 and "changed since its checkpoint was trained (train.learning_rate: 0.05 -> 1.0)" in err
 
 
 def test_an_interrupted_run_is_listed_at_its_checkpoint_and_its_resume_says_what_goes(capsys, tmp_path):

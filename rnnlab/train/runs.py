@@ -203,6 +203,9 @@ def _changed_settings(path: Path, spec: dict[str, Any]) -> list[str]:
             now[name] = _table(spec, table)[key]
         elif key in defaults.get(table, {}):
             now[name] = defaults[table][key]
+        value = now.get(name)
+        if isinstance(saved[name], float) and isinstance(value, int) and not isinstance(value, bool):
+            now[name] = float(value)  # a float field written as an integer: as the spec parses it ("1.0")
     return setting_changes(saved, json.loads(json.dumps(now, default=str)))
 
 
