@@ -673,7 +673,7 @@ def test_when_the_recurrence_runs_as_one_gemm_a_step(monkeypatch, recurrence, ba
 
 @pytest.mark.parametrize("batch,hidden,gates,expected", [
     (256, 1024, 4, "gemm"),  # LSTM: 31.5 ms f+b against 46.7 tiled per step
-    (256, 1024, 3, "gemm"),  # GRU: 29.4 and 31.0 against 39.5 (40.1 in a third call)
+    (256, 1024, 3, "gemm"),  # GRU: 29.4-31.0 against 39.4-39.9 in three calls (40.1 in a fourth)
     (256, 1024, 1, "tiles"),  # Elman: 27.2 against 16.6
     (64, 512, 4, "tiles"),  # LSTM: 10.1 against 4.0 persistent
     (128, 1024, 4, "tiles"),  # LSTM: 37.4 against 27.2

@@ -63,7 +63,7 @@ RECURRENCES = ("resident", "persistent", "per-step", "gemm")
 #: usable and a step's product (B x H x G*H multiply-adds) is at least GEMM_AUTO_MIN_PRODUCTS, the
 #: cell math a launch of its own. Measured on an H200 (benchmarks/README.md, 2026-11-30), f+b:
 #: LSTM (256,100,512,1024), a product of 2^30, 31.5 ms against 46.7 tiled per step; GRU there
-#: (3 x 2^28) 31.0 and 29.4 against 39.5 in two calls of three (40.1 in the first); Elman there
+#: (3 x 2^28) 29.4-31.0 against 39.4-39.9 in three calls of four (40.1 in one); Elman there
 #: (2^28) 27.2 against 16.6; LSTM (64,50,256,512) (2^26) 10.7 against 6.1 persistent. Two
 #: launches and a cuBLAS call a step pay only for the largest.
 GEMM_AUTO_MIN_BATCH = 64
