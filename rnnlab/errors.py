@@ -56,6 +56,10 @@ def clipped(text: str, width: int) -> str:
     return text if len(text) <= width else text[:max(0, width - 1)] + "…"
 
 
+#: How a refused number past a float's range is said ("got ..."): its digits would fill the line.
+TOO_LARGE_FOR_A_FLOAT = "an integer beyond a float's range (about 1.8e308)"
+
+
 def range_words(low: float | None, high: float | None, low_open: bool = False, high_open: bool = False) -> str:
     """The values a bounded number takes, as its errors word them after "must be": "between 2 and
     100000" (both ends allowed), "greater than 0 and at most 10", "at least 1", "less than 1";

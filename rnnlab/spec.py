@@ -33,7 +33,7 @@ import numpy as np
 from .data import check_task_options, make_task, task_fields
 from .data import files as data_files
 from .data.files import resolve_path
-from .errors import DataError, SpecError, closest_name, range_words
+from .errors import TOO_LARGE_FOR_A_FLOAT, DataError, SpecError, closest_name, range_words
 from .layers._params import physical_memory
 from .layers.init import INITS
 from .layers.minimal import METHODS
@@ -96,6 +96,8 @@ class Rule:
         if isinstance(value, np.generic):  # a sweep's np.linspace value: np.float64 is a float, but
             value = value.item()  # spec.toml would get its repr, no TOML
         if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
+            if abs(value) > sys.float_info.max:  # float() would raise OverflowError (309 digits and more)
+                raise SpecError(name, f"must be a finite number, got {TOO_LARGE_FOR_A_FLOAT}")
             value = float(value)
         if self.kind is int and isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
             value = int(value)

@@ -420,3 +420,21 @@ def test_a_setting_too_wide_for_the_terminal_takes_no_column_from_the_time_and_b
     header = next(line for line in out.splitlines() if "status" in line)
     assert code == 0 and "updated" in header and "baseline" in header and " text " not in header, out
     assert "also differing between runs of one experiment: task.text" in out and "left out to fit" not in out
+
+
+def test_a_run_whose_spec_holds_a_number_past_a_floats_range_is_listed_damaged(capsys, tmp_path):
+    """`rnnlab runs` crashed (OverflowError) over a folder with one run whose spec.toml held a
+    400-digit clip_norm; now that run is listed damaged, the others as they are."""
+    code, _, err = run(capsys, "train", "hello", "--steps", "2", "--out", tmp_path / "fine")
+    assert code == 0, err
+    shutil.copytree(tmp_path / "fine", tmp_path / "huge")
+    spec = (tmp_path / "huge/spec.toml").read_text()
+    assert "clip_norm = " in spec
+    lines = [f"clip_norm = 1{'0' * 400}" if line.startswith("clip_norm = ") else line for line in spec.splitlines()]
+    (tmp_path / "huge/spec.toml").write_text("\n".join(lines) + "\n")
+    listed = {r.path.name: (r.status, r.problem) for r in list_runs(tmp_path)}
+    assert listed["fine"] == ("completed", "")
+    assert listed["huge"][0] == "damaged" and "train.clip_norm: must be a finite number, got an integer beyond" \
+        in listed["huge"][1]
+    code, out, _ = run(capsys, "runs", tmp_path)
+    assert code == 0 and "huge" in out

@@ -1606,3 +1606,17 @@ def test_a_range_is_worded_alike_for_task_model_and_train_fields(bounds, words):
         messages.append(str(info.value))
     assert messages == ["task.length: must be between 2 and 100000, got 1",
                         "model.hidden_size: must be between 1 and 8192, got 0"]
+
+
+@pytest.mark.parametrize("preset,field", [("adding-lstm", "train.clip_norm"), ("adding-lstm", "train.learning_rate"),
+                                          ("sine", "task.noise")])
+def test_an_integer_past_a_floats_range_is_a_one_line_error(preset, field):
+    """A 400-digit integer in a float field raised OverflowError (a traceback in `rnnlab spec`, and
+    `rnnlab runs` over a run whose spec.toml held one)."""
+    from rnnlab.errors import TOO_LARGE_FOR_A_FLOAT, SpecError
+    from rnnlab.spec import load_preset
+
+    with pytest.raises(SpecError) as info:
+        load_preset(preset).with_overrides({field: 10**400})
+    message = str(info.value)
+    assert message.startswith(f"{field}: ") and message.endswith(f"got {TOO_LARGE_FOR_A_FLOAT}"), message

@@ -9,6 +9,7 @@ all read that one table.
 from __future__ import annotations
 
 import math
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import DataError, SpecError, closest_name, range_words
+from ..errors import TOO_LARGE_FOR_A_FLOAT, DataError, SpecError, closest_name, range_words
 from .files import resolve_path, user_path
 
 # Tags mixed into every seed so training steps and the eval batch draw from unrelated streams
@@ -123,6 +124,8 @@ class Field:
         elif t is float:
             if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
                 raise SpecError(where, f"expected a number, got {_show(value)}")
+            if abs(value) > sys.float_info.max:  # float() would raise OverflowError (309 digits and more)
+                raise SpecError(where, f"expected a finite number, got {TOO_LARGE_FOR_A_FLOAT}")
             value = float(value)
             if not math.isfinite(value):
                 raise SpecError(where, f"expected a finite number, got {value}")
