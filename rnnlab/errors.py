@@ -8,6 +8,7 @@ callers can catch the usual type.
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Sequence
 
 
@@ -60,17 +61,26 @@ def clipped(text: str, width: int) -> str:
 TOO_LARGE_FOR_A_FLOAT = "an integer beyond a float's range (about 1.8e308)"
 
 
+def number_text(value: float) -> str:
+    """A bound or limit as a message writes it: integral values as integers (``8192``, not
+    ``8192.0``), others as Python writes them (``0.5``); very large or small ones short (``1e+06``)."""
+    value = float(value)
+    if value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return repr(value) if 1e-4 <= abs(value) < 1e15 else f"{value:g}"
+
+
 def range_words(low: float | None, high: float | None, low_open: bool = False, high_open: bool = False) -> str:
     """The values a bounded number takes, as its errors word them after "must be": "between 2 and
     100000" (both ends allowed), "greater than 0 and at most 10", "at least 1", "less than 1";
-    "any value" without bounds. Integral bounds are written as integers."""
-    def num(value: float) -> str:
-        return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-    above = None if low is None else f"{'greater than' if low_open else 'at least'} {num(low)}"
-    below = None if high is None else f"{'less than' if high_open else 'at most'} {num(high)}"
+    "any value" without bounds (an infinite bound is none)."""
+    low = None if low is None or low == -math.inf else low
+    high = None if high is None or high == math.inf else high
+    above = None if low is None else f"{'greater than' if low_open else 'at least'} {number_text(low)}"
+    below = None if high is None else f"{'less than' if high_open else 'at most'} {number_text(high)}"
     if above and below:
-        return f"between {num(low)} and {num(high)}" if not (low_open or high_open) else f"{above} and {below}"
+        closed = not (low_open or high_open)
+        return f"between {number_text(low)} and {number_text(high)}" if closed else f"{above} and {below}"
     return above or below or "any value"
 
 

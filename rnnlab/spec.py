@@ -33,7 +33,7 @@ import numpy as np
 from .data import check_task_options, make_task, task_fields
 from .data import files as data_files
 from .data.files import resolve_path
-from .errors import TOO_LARGE_FOR_A_FLOAT, DataError, SpecError, closest_name, range_words
+from .errors import TOO_LARGE_FOR_A_FLOAT, DataError, SpecError, closest_name, number_text, range_words
 from .layers._params import physical_memory
 from .layers.init import INITS
 from .layers.minimal import METHODS
@@ -117,10 +117,6 @@ class Rule:
 
     def range_text(self) -> str:
         return range_words(self.low, self.high, self.low_open, self.high_open)
-
-
-def _num(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(value)
 
 
 def _type_name(kind: type) -> str:
@@ -714,7 +710,8 @@ def _check_leaky(model: ModelSpec) -> None:
                 raise SpecError(f"model.{name}", f"only the leaky cell has time constants, not {model.cell}")
         return
     if model.tau_max < model.tau_min:
-        raise SpecError("model.tau_max", f"must be at least tau_min ({_num(model.tau_min)}), got {_num(model.tau_max)}")
+        raise SpecError("model.tau_max",
+                        f"must be at least tau_min ({number_text(model.tau_min)}), got {number_text(model.tau_max)}")
 
 
 def _check_jordan(model: ModelSpec, train: TrainSpec) -> None:

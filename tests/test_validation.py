@@ -1585,27 +1585,36 @@ def test_a_forward_whose_trace_exceeds_the_machines_memory_is_one_line_naming_th
     ((2, 100_000), "between 2 and 100000"),
     ((0, 10, True), "greater than 0 and at most 10"),
     ((0, 1, False, True), "at least 0 and less than 1"),
+    ((-10, 10, True, True), "greater than -10 and less than 10"),
     ((0.5, 1.5), "between 0.5 and 1.5"),
+    ((1e-8, 1e6), "between 1e-08 and 1000000"),
     ((1, None), "at least 1"),
     ((1.0, None, True), "greater than 1"),
+    ((0, math.inf), "at least 0"),  # an infinite bound is none
     ((None, 1, False, True), "less than 1"),
     ((None, None), "any value"),
 ])
-def test_a_range_is_worded_alike_for_task_model_and_train_fields(bounds, words):
-    """One wording for every bounded spec field (task fields said "between 2 and 100000", model and
-    train fields "1 <= x <= 8192")."""
-    from rnnlab.errors import SpecError, range_words
-    from rnnlab.spec import load_preset
+def test_a_range_is_worded_in_words(bounds, words):
+    from rnnlab.errors import range_words
 
     assert range_words(*bounds) == words
+
+
+def test_a_range_is_worded_alike_for_task_model_and_train_fields():
+    """One wording for every bounded spec field (task fields said "between 2 and 100000", model and
+    train fields "1 <= x <= 8192")."""
+    from rnnlab.errors import SpecError
+    from rnnlab.spec import load_preset
+
     spec = load_preset("adding-lstm")
     messages = []
-    for field, value in (("task.length", 1), ("model.hidden_size", 0)):
+    for field, value in (("task.length", 1), ("model.hidden_size", 0), ("train.learning_rate", 0)):
         with pytest.raises(SpecError) as info:
             spec.with_overrides({field: value})
         messages.append(str(info.value))
     assert messages == ["task.length: must be between 2 and 100000, got 1",
-                        "model.hidden_size: must be between 1 and 8192, got 0"]
+                        "model.hidden_size: must be between 1 and 8192, got 0",
+                        "train.learning_rate: must be greater than 0 and at most 10, got 0.0"]
 
 
 @pytest.mark.parametrize("preset,field", [("adding-lstm", "train.clip_norm"), ("adding-lstm", "train.learning_rate"),

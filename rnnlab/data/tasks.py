@@ -432,7 +432,8 @@ class SineTask(_TypedForecast, Task):
 
     def _setup(self) -> None:
         if self.min_period > self.max_period:
-            raise SpecError("task.min_period", f"must be at most max_period ({self.max_period}), got {self.min_period}")
+            raise SpecError("task.min_period",
+                            f"must be at most max_period ({self.max_period:g}), got {self.min_period:g}")
         self.input_size = self.output_size = 1
 
     def _make(self, rng: np.random.Generator, batch_size: int, train: bool) -> Batch:
