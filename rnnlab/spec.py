@@ -388,21 +388,20 @@ class Spec:
             if table and table not in ("task", "model", "train"):
                 raise SpecError(dotted, "unknown table (allowed: task, model, train)")
             target[key] = value
+        # the fields ``overrides`` gives, dotted ("train.momentum"), whether dotted or in a table
+        given = {key for key in overrides if "." in key}
+        given |= {f"{table}.{key}" for table in ("task", "model", "train") for key in overrides.get(table, None) or ()}
         task = data.get("task")
         if isinstance(task, dict) and task.get("kind") != self.task["kind"]:
             # another task starts from its own defaults: the old one's fields (adding's length = 100,
             # hello's text) meant something else there, or nothing; those given here stay
-            given = {key.removeprefix("task.") for key in overrides if key.startswith("task.")}
-            given |= set(overrides.get("task", None) or ())
-            data["task"] = {key: value for key, value in task.items() if key == "kind" or key in given}
+            data["task"] = {key: value for key, value in task.items() if key == "kind" or f"task.{key}" in given}
         # a preset's words, or words made from them ("adding-lstm with the gru cell instead of lstm"):
         # said anew from that preset, every edit since it listed; a description of the user's own
         # says the task or cell changed, and what else changed with it
         origin = _origin_preset(self) if "description" not in overrides and self.description else None
         train = data.get("train")
         if isinstance(train, dict) and train.get("optimizer") != self.train.optimizer:
-            given = {key for key in overrides if key.startswith("train.")}
-            given |= {f"train.{key}" for key in overrides.get("train", None) or ()}
             kept = OPTIMIZER_SETTINGS.get(train.get("optimizer"), ())  # (an unknown one is refused below)
             for name in OPTIMIZER_SETTINGS[self.train.optimizer]:
                 if name not in kept and f"train.{name}" not in given:
@@ -412,8 +411,6 @@ class Spec:
                 and isinstance(train, dict):
             # another cell puts the fields only the old one read back to their defaults, unless given
             # too: a jordan spec's teacher_forcing refused --set model.cell=gru, and --set of it again
-            given = {key for key in overrides if "." in key} | {f"{table}.{key}" for table in ("model", "train")
-                                                                  for key in overrides.get(table, None) or ()}
             now_read = unread_fields_of(model["cell"], train.get("optimizer", self.train.optimizer))
             for dotted in set(now_read) - set(self.unread_fields()) - given - {"model.device"}:  # (a cuda spec
                 # given a cell without GPU kernels is refused, naming the device: not run on the CPU unsaid)
@@ -854,9 +851,8 @@ def _reject_unknown(table: str, data: Mapping[str, Any], known) -> None:
 def _in_a_table(key: str) -> str | None:
     """The dotted name of the one field of [task], [model] or [train] named ``key`` (or nearly:
     "learning-rate"), for a top-level field that is none: "train.learning_rate"; None if none is."""
-    tables = _table_fields()
-    dotted = [f"model.{f.name}" for f in fields(ModelSpec)] + [f"train.{f.name}" for f in fields(TrainSpec)]
-    dotted += sorted(f"task.{name}" for name in tables["task"])
+    tables = _table_fields()  # (a name in two tables is model's, then train's)
+    dotted = [f"{table}.{name}" for table in ("model", "train", "task") for name in sorted(tables[table])]
     by_leaf = {name.partition(".")[2]: name for name in reversed(dotted)}
     leaf = closest_name(key.replace("-", "_"), sorted(by_leaf))
     return by_leaf[leaf] if leaf is not None else None
