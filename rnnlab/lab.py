@@ -37,7 +37,7 @@ import numpy as np
 from ._cursor import StepCursor
 from ._locks import HandoffLock, TrainingControl
 from . import analysis
-from .data import Batch
+from .data import Batch, Task
 from .errors import UserError
 from .spec import Spec, load_spec, preset_names
 from .train import EvalRecord, RunDir, StepRecord, Trainer, TrainingDiverged, default_run_path
@@ -108,10 +108,13 @@ def open_target(target: str | Path | Spec | RunDir | None, device: str | None = 
 class Lab(StepCursor, TrainingControl):
     """An experiment on the bench. See the module docstring for the cursors' meaning."""
 
-    def __init__(self, spec: Spec, run: RunDir | None = None, *, batch: int = 1, trainer: Trainer | None = None) -> None:
-        fresh = trainer is None  # (a trainer handed over brings its own weights: no checkpoint is read)
+    def __init__(self, spec: Spec, run: RunDir | None = None, *, batch: int = 1, trainer: Trainer | None = None,
+                 task: Task | None = None) -> None:
+        """``task``: ``spec.make_task()`` made already (its data file read once); ``trainer``: one
+        handed over with its own weights (no checkpoint is read)."""
+        fresh = trainer is None
         if fresh:  # first: a refusal leaves a lab being reconfigured as it was
-            task = spec.make_task()
+            task = spec.make_task() if task is None else task
             spec.check_memory(task, batch=batch)  # the view's pass: training is checked when it starts
             trainer = Trainer(spec, task)
         self.spec = spec

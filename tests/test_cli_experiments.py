@@ -1316,3 +1316,18 @@ def test_sample_writes_a_texts_control_characters_as_escapes_to_a_terminal_only(
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
     code, out, err = run(capsys, "sample", "r", "--prime", "a\x07b\x1b", "--length", "3")
     assert code == 0 and out.startswith("a\\x07b\\x1b") and "\x07" not in out and "\x1b" not in out, err
+
+
+@pytest.mark.parametrize("command", ["bptt", "trace"])
+def test_bptt_and_trace_read_the_tasks_data_once(capsys, monkeypatch, tmp_path, command):
+    """The pass's task (a text read, a series loaded) is made once: the command checks it before the
+    pass and hands it to the Lab, which made its own again."""
+    from rnnlab.spec import Spec
+
+    made = []
+    make_task = Spec.make_task
+    monkeypatch.setattr(Spec, "make_task", lambda self: made.append(self.name) or make_task(self))
+    out = ["--out", str(tmp_path / "trace.npz")] if command == "trace" else []
+    code, _, err = run(capsys, command, "hello", *out)
+    assert code == 0, err
+    assert made == ["hello"]

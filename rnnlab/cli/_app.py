@@ -367,6 +367,12 @@ def _overrides(sets: list[str] | None, flags: Mapping[str, tuple[str, Any]] = {}
     return overrides
 
 
+def set_fields(sets: list[str] | None) -> list[str]:
+    """The fields ``--set`` items name (``model.cell`` of ``model.cell=gru``), as :func:`_parse_sets`
+    reads them, without reading their values."""
+    return [item.partition("=")[0].strip() for item in sets or ()]
+
+
 def _with_sets(spec, sets: list[str] | None, flags: Mapping[str, tuple[str, Any]] = {}):
     """``spec`` with the ``--set`` fields and the ``flags``' fields changed, in one edit
     (:func:`rnnlab.spec.edited`); a refused field is named as given ("--set model.hidden_size: ...").
@@ -456,8 +462,7 @@ def spec_with_sets(target: str | None, sets: list[str] | None, device: str | Non
     if not sets:
         return spec, run
     if run is not None:
-        fields = [item.partition("=")[0].strip() for item in sets]
-        if run_task_sets and all(f.startswith("task.") and f not in RUN_TASK_FIELDS_FIXED for f in fields):
+        if run_task_sets and all(f.startswith("task.") and f not in RUN_TASK_FIELDS_FIXED for f in set_fields(sets)):
             return _with_sets(spec, sets), run  # (the device as the run's: open_target chose it)
         only = (" (its task's fields but kind, path and standardize: this command reads its weights on other "
                 "sequences)"

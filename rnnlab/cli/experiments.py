@@ -26,7 +26,7 @@ import typer
 from ..errors import UserError
 from ._app import (SEED_MAX, ProgressLines, _compile_notices, _exit_for_training_status, _json_float, _message,
                    _out_console, _print_json, _progress, _set_option, _with_sets, app, load_with_sets,
-                   no_progress_bar, nonempty_path, open_lab, spec_with_sets, write_out)
+                   no_progress_bar, nonempty_path, open_lab, set_fields, spec_with_sets, write_out)
 
 #: The spec's limits (rnnlab.spec.STEPS_MAX, TRUNCATE_MAX), written here so that --help shows them without
 #: importing the spec (and numba); tests keep them equal.
@@ -471,8 +471,7 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
         try:
             spec.check_memory(task)
         except SpecError as exc:  # named as given, as _with_sets names a refused field
-            set_fields = {item.partition("=")[0].strip() for item in sets or ()}
-            raise UserError(f"--set {exc}" if exc.field in set_fields else str(exc)) from None
+            raise UserError(f"--set {exc}" if exc.field in set_fields(sets) else str(exc)) from None
         trainer = _trainer(spec, task, device)  # first: a model that cannot be built leaves no run directory behind
         _warn_before_training(spec, trainer.task)
         if (note := trainer.task.eval_not_held_out) and not trainer.task.fixed_sequence:  # (hello's is no news)
@@ -621,7 +620,7 @@ def _open_lab(target: str | None, batch: int = 1, device: str | None = None, set
             _message(f"[dim]rnnlab: a forward and backward pass of about {work * (1 + BACKWARD_WORK) / 1e9:.0f} "
                      "billion multiply-adds: this takes a while[/dim]")
         with _compile_notices():
-            return Lab(spec, run, batch=batch)
+            return Lab(spec, run, batch=batch, task=task)
     except SpecError as exc:  # the pass does not fit this machine: name the flag where it is the batch
         if exc.field != "batch":
             raise
