@@ -263,9 +263,18 @@ def check_sequences(x) -> None:
         raise ValueError(f"x must hold at least one step and one sequence, got shape {tuple(x.shape)}")
 
 
+def _tile_count(batch, hidden, rows, units):
+    """Tiles of ``rows`` sequences x ``units`` units over ``batch`` x ``hidden`` (the host's and the
+    kernels' one formula: :func:`step_tiles`, ``tile_functions(tile).count``)."""
+    return -(-batch // rows) * -(-hidden // units)
+
+
+_tile_count_device = cuda.jit(device=True)(_tile_count)
+
+
 def step_tiles(batch: int, hidden: int, tile: StepTile) -> int:
     """Tiles of one recurrent step: ``tile.rows`` sequences x ``tile.units`` units each."""
-    return -(-batch // tile.rows) * -(-hidden // tile.units)
+    return _tile_count(batch, hidden, tile.rows, tile.units)
 
 
 _MULTIPROCESSORS: dict = {}  # device id -> its multiprocessors
@@ -303,10 +312,15 @@ def set_step_tile(units: int, row_threads: int, rows_per_thread: int, k: int) ->
     STEP_TILE_OVERRIDE = StepTile(units, row_threads, rows_per_thread, k)
 
 
-def share_untiled(kernels: SimpleNamespace, build, dtype_name: str, tile: StepTile, names) -> SimpleNamespace:
+#: Every cell's kernels that hold no step tile (:func:`share_untiled`).
+UNTILED_KERNELS = ("forward_resident", "backward_resident")
+
+
+def share_untiled(kernels: SimpleNamespace, build, dtype_name: str, tile: StepTile,
+                  names=UNTILED_KERNELS) -> SimpleNamespace:
     """A cell's kernel set built on ``tile``, its kernels ``names`` (those that hold no step tile:
-    the resident ones) taken from ``build(dtype_name, STEP_TILE)``'s set instead, so that each
-    compiles once however many tiles a process meets."""
+    the resident ones, a cell's own others added) taken from ``build(dtype_name, STEP_TILE)``'s set
+    instead, so that each compiles once however many tiles a process meets."""
     if tile != STEP_TILE:
         shared = build(dtype_name, STEP_TILE)
         for name in names:
@@ -724,7 +738,7 @@ def tile_functions(tile: StepTile) -> SimpleNamespace:
 
     @cuda.jit(device=True)
     def count(batch, hidden):
-        return -(-batch // rows) * -(-hidden // units)
+        return _tile_count_device(batch, hidden, rows, units)
 
     @cuda.jit(device=True)
     def origin(index, hidden):

@@ -216,8 +216,7 @@ def _kernels(dtype_name: str, tile_shape: StepTile):
                               forward_resident=forward_resident, forward_from_product=forward_from_product,
                               backward_step=backward_step, backward_persistent=backward_persistent,
                               backward_resident=backward_resident, backward_from_product=backward_from_product)
-    return share_untiled(kernels, _kernels, dtype_name, tile_shape,
-                         ("forward_resident", "backward_resident"))
+    return share_untiled(kernels, _kernels, dtype_name, tile_shape)
 
 
 def elman_forward_device(x, w_ih, w_hh, bias, h0, relu, recurrence: str | None = None):

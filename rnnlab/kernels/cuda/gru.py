@@ -17,9 +17,9 @@ from __future__ import annotations
 import functools
 from types import SimpleNamespace
 
-from ._common import (HELPER_THREADS, SHARED_ALIGN, StepTile, check_dtype, check_sequences, column_sums, cuda,
-                      device_empty, end_step, for_dtype, gemm, prefix_view, recurrent_grad, rows, share_untiled,
-                      step_kernel, step_link, step_products, step_tile, tile_functions, tile_products)
+from ._common import (HELPER_THREADS, SHARED_ALIGN, UNTILED_KERNELS, StepTile, check_dtype, check_sequences,
+                      column_sums, cuda, device_empty, end_step, for_dtype, gemm, prefix_view, recurrent_grad, rows,
+                      share_untiled, step_kernel, step_link, step_products, step_tile, tile_functions, tile_products)
 from ._launch import launch
 from ._memory import remember, upload
 from ._resident import next_gradients, previous_states, resident_kernel, resident_parts, run_recurrence
@@ -285,8 +285,7 @@ def _kernels(dtype_name: str, tile_shape: StepTile):
                               forward_resident=forward_resident, forward_from_product=forward_from_product,
                               backward_step=backward_step, backward_persistent=backward_persistent,
                               backward_resident=backward_resident, backward_from_product=backward_from_product)
-    return share_untiled(kernels, _kernels, dtype_name, tile_shape,
-                         ("input_bias", "forward_resident", "backward_resident"))
+    return share_untiled(kernels, _kernels, dtype_name, tile_shape, ("input_bias", *UNTILED_KERNELS))
 
 
 def gru_forward_device(x, w_ih, w_hh, b_ih, b_hh, h0, recurrence: str | None = None):
