@@ -149,7 +149,7 @@ def _parse_tile(text: str) -> tuple[int, ...]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from rnnlab.bench_cuda import CELLS, Case, _parse_shape
+    from rnnlab.bench_cuda import CELLS, Case, _parse_shape, open_gpu
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cells", default="lstm,gru", help="comma-separated: rnn_tanh, lstm, gru")
@@ -165,14 +165,10 @@ def main(argv: list[str] | None = None) -> int:
     if not cells or any(c not in CELLS for c in cells):
         parser.error(f"cells must be among {', '.join(CELLS)}, got {args.cells!r}")
 
-    from rnnlab.errors import UserError
-    from rnnlab.kernels import cuda as gpu
-
-    try:
-        cuda = gpu.require_cuda()
-    except UserError as exc:
-        print(f"cuda_breakdown: {exc}", file=sys.stderr)
+    opened = open_gpu("cuda_breakdown")
+    if opened is None:
         return 2
+    gpu, cuda = opened
     torch = None
     if not args.no_torch:
         try:

@@ -38,14 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         parser.error(f"--caps takes rule, all or positive numbers, got {', '.join(bad)}")
 
-    from rnnlab.errors import UserError
-    from rnnlab.kernels import cuda as gpu
-
-    try:
-        cuda = gpu.require_cuda()
-    except UserError as exc:
-        print(f"cuda_resident_units: {exc}", file=sys.stderr)
+    opened = bench_cuda.open_gpu("cuda_resident_units")
+    if opened is None:
         return 2
+    gpu, cuda = opened
     from rnnlab.kernels.cuda import _resident
 
     def capped(cap: str, func):

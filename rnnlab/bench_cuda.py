@@ -207,6 +207,19 @@ def time_interleaved(impls: dict[str, tuple[Callable[[], object], Callable[[], N
     return {name: statistics.median(times) for name, times in rounds.items()}
 
 
+def open_gpu(prog: str):
+    """(``rnnlab.kernels.cuda``, its numba.cuda) for a GPU benchmark; None after one line on stderr,
+    ``prog: why``, where no GPU is usable (no device, no numba-cuda, a driver)."""
+    from rnnlab.errors import UserError
+    from rnnlab.kernels import cuda as gpu
+
+    try:
+        return gpu, gpu.require_cuda()
+    except UserError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return None
+
+
 def with_setting(module, name: str, value, func: Callable[[], object]) -> Callable[[], object]:
     """``func`` run with ``module.name`` set to ``value`` (a kernel module's knob, such as
     ``_common.STEP_TILE_OVERRIDE``), and set back after."""
@@ -317,14 +330,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.check_targets and args.no_torch:
         parser.error("--check-targets needs torch (the targets are ratios cuDNN / rnnlab): drop --no-torch")
 
-    from rnnlab.errors import UserError
-    from rnnlab.kernels import cuda as gpu
-
-    try:
-        cuda = gpu.require_cuda()
-    except UserError as exc:
-        print(f"rnnlab bench: {exc}", file=sys.stderr)
+    opened = open_gpu("rnnlab bench")
+    if opened is None:
         return 2
+    gpu, cuda = opened
     _, what = gpu.cuda_available()
     torch, no_cudnn = None, None  # no_cudnn: why cuDNN cannot be timed
     if not args.no_torch:
