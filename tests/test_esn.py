@@ -337,6 +337,25 @@ def test_state_dict_round_trip_reproduces_the_network():
         other.predict(u)
 
 
+def test_a_reservoir_without_readout_loaded_not_strict_keeps_the_fitted_readout():
+    """Strict, a state without the readout makes the network unfitted (above); ``strict=False`` loads
+    what the state has, as torch's does: the fitted readout stays, listed as missing."""
+    esn, other = _net(), _net(seed=99)
+    u, y, x0 = _problem(steps=20)
+    esn.fit(u, y)
+    readout = {k: v for k, v in esn.state_dict().items() if k.startswith("readout.")}
+    reservoir = {k: v for k, v in other.state_dict().items() if not k.startswith("readout.")}
+    keys = esn.load_state_dict(reservoir, strict=False)
+    assert keys == (["readout.weight", "readout.bias"], []) and esn.fitted
+    state = esn.state_dict()
+    for key, value in {**reservoir, **readout}.items():
+        np.testing.assert_array_equal(state[key], value, err_msg=key)
+    assert other.load_state_dict(reservoir, strict=False) == ([], []) and not other.fitted
+    with pytest.raises(ValueError, match=r"only half of the readout: 'readout.bias' is missing"):
+        esn.load_state_dict({"readout.weight": readout["readout.weight"]}, strict=False)
+    assert esn.load_state_dict(readout, strict=False) == (["weight_ih", "weight_hh", "bias"], [])
+
+
 def test_parameters_are_the_live_arrays_by_the_state_dicts_names():
     esn = _net()
     u, y, x0 = _problem(steps=20)

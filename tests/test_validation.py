@@ -988,7 +988,8 @@ _CALLS = {
     "forward": lambda layer: layer.forward(np.zeros((2, 1, I), np.float32), hx=None),
     "__call__": lambda layer: layer(np.zeros((2, 1, I), np.float32), hx=None),
     "backward": lambda layer: layer.backward(None, dyy=None),
-    "load_state_dict": lambda layer: layer.load_state_dict({}, strict=False),
+    "load_state_dict": lambda layer: layer.load_state_dict({}, strcit=False),
+    "named_parameters": lambda layer: layer.named_parameters(True),
     "reset_parameters": lambda layer: layer.reset_parameters(sed=0),
     "state_dict": lambda layer: layer.state_dict(True),
     "parameters": lambda layer: layer.parameters(True),
@@ -1307,6 +1308,85 @@ def test_load_state_dict_and_reset_parameters_write_into_the_live_arrays(name):
             assert value is held[key], key
             assert np.array_equal(value, target[key]), key
         assert not own_dict or model.parameters() is params
+
+
+def _loaders(seed=0):
+    """Every class with a load_state_dict, built with ``seed``: :func:`_models`' and the echo state
+    network (fitted) and the trainer's models (the leaky cell's time constants frozen)."""
+    from rnnlab.spec import ModelSpec
+    from rnnlab.train.model import make_model
+
+    def fitted_esn():
+        esn = rnnlab.EchoStateNetwork(I, 6, output_size=2, seed=seed)
+        rng = np.random.default_rng(seed)
+        esn.fit(rng.standard_normal((T, B, I)), rng.standard_normal((T, B, 2)))
+        return esn
+
+    return {**_models(seed), "EchoStateNetwork": fitted_esn,
+            "SequenceModel-leaky": lambda: make_model(ModelSpec(cell="leaky", hidden_size=H, learn_tau=False),
+                                                      I, 2, seed, T),
+            "JordanModel": lambda: make_model(ModelSpec(cell="jordan", hidden_size=H), I, 2, seed, T)}
+
+
+@pytest.mark.parametrize("name", list(_loaders()))
+def test_load_state_dict_not_strict_loads_what_the_state_has(name):
+    """torch's ``load_state_dict(state, strict=False)``, how a pretrained network goes into a model with
+    more (or other) parts: a parameter the state lacks keeps its value and live array, a key of no
+    parameter is ignored, and both lists come back as torch's ``(missing_keys, unexpected_keys)``.
+    A misshapen entry is still refused, the model unchanged, as torch refuses a size mismatch."""
+    model, target = _loaders(0)[name](), _loaders(1)[name]().state_dict()
+    before = model.state_dict()
+    names = list(target)
+    kept = names[0]
+    partial = {**{k: v for k, v in target.items() if k != kept}, "extra.weight": np.zeros(3)}
+    with pytest.raises(ValueError, match=rf"^state dict is missing key\(s\): {re.escape(kept)}$"):
+        model.load_state_dict(partial)
+    with pytest.raises(ValueError, match="^strict must be True or False, got 'no'$"):
+        model.load_state_dict(partial, strict="no")
+    for key, value in model.state_dict().items():
+        assert np.array_equal(value, before[key]), key
+    live = model.parameters()[kept]
+
+    keys = model.load_state_dict(partial, strict=False)
+    assert keys == ([kept], ["extra.weight"]) and keys.missing_keys == [kept]
+    assert keys.unexpected_keys == ["extra.weight"]
+    loaded = model.state_dict()
+    assert np.array_equal(loaded[kept], before[kept]) and not np.array_equal(loaded[kept], target[kept])
+    assert model.parameters()[kept] is live
+    for key in names[1:]:
+        assert np.array_equal(loaded[key], target[key]), key
+
+    misshapen = {**partial, names[-1]: target[names[-1]][..., :-1]}
+    with pytest.raises(ValueError, match=rf"^state dict entry '{re.escape(names[-1])}' has shape"):
+        model.load_state_dict(misshapen, strict=False)
+    for key, value in model.state_dict().items():
+        assert np.array_equal(value, loaded[key]), key
+    keys = model.load_state_dict(target)
+    assert keys == ([], []) and repr(keys) == "<All keys matched successfully>"
+
+
+@pytest.mark.parametrize("name", list(_loaders()))
+def test_named_parameters_are_the_live_arrays_by_name(name):
+    """``for name, p in model.named_parameters()``, torch's idiom: parameters()'s names and live arrays."""
+    model = _loaders()[name]()
+    pairs = list(model.named_parameters())
+    assert [key for key, _ in pairs] == list(model.parameters()) != []
+    for key, value in pairs:
+        assert value is model.parameters()[key], key
+
+
+def test_load_state_dict_not_strict_says_what_torch_says():
+    """The same partial state into torch's LSTM and ours: the same two lists, the same numbers after."""
+    torch = pytest.importorskip("torch")
+    ours, theirs = rnnlab.LSTM(I, H, num_layers=2, seed=0), torch.nn.LSTM(I, H, num_layers=2)
+    state = {k: v for k, v in rnnlab.LSTM(I, H, num_layers=2, seed=1).state_dict().items() if k != "bias_hh_l1"}
+    state["head.weight"] = np.zeros((1, H), np.float32)
+    expected = theirs.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=False)
+    theirs.bias_hh_l1.data = torch.from_numpy(ours.state_dict()["bias_hh_l1"])
+    assert ours.load_state_dict(state, strict=False) == (expected.missing_keys, expected.unexpected_keys)
+    x = np.random.default_rng(0).standard_normal((T, B, I)).astype(np.float32)
+    y_torch, _ = theirs(torch.from_numpy(x))
+    np.testing.assert_allclose(ours(x)[0], y_torch.detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_composite_models_share_their_parts_arrays_after_load():

@@ -13,8 +13,9 @@ from __future__ import annotations
 import inspect
 import math
 import os
+import types
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -40,6 +41,22 @@ class CallsForward:
         __call__.__doc__ = cls.forward.__doc__
         __call__.__qualname__ = f"{cls.__qualname__}.__call__"
         cls.__call__ = __call__
+
+
+def own_function(function: types.FunctionType, qualname: str) -> types.FunctionType:
+    """A copy of ``function`` whose qualified name is ``qualname``.
+
+    Python names a wrong call (a mistyped keyword, a missing argument) after the function's code,
+    ``co_qualname``: a method a class inherits, or borrows as :class:`~rnnlab.layers.JordanRNN`
+    borrows ``load_state_dict``, would say "RecurrentLayer.forward() got an unexpected keyword
+    argument", naming a class the user never called. The copy shares everything else (defaults,
+    closure, docstring, annotations)."""
+    own = types.FunctionType(function.__code__.replace(co_qualname=qualname), function.__globals__,
+                             function.__name__, function.__defaults__, function.__closure__)
+    own.__kwdefaults__, own.__doc__ = function.__kwdefaults__, function.__doc__
+    own.__annotations__, own.__module__ = function.__annotations__, function.__module__
+    own.__qualname__ = qualname
+    return own
 
 
 def parse_dtype(dtype: Any, none_means: str = "float32") -> np.dtype:
@@ -201,19 +218,50 @@ def foreign_trace(layer: Any, trace: Any, owner: Any = None, note: str = "") -> 
     return ValueError(f"trace must come from this {name}'s own forward(){note}")
 
 
-def check_keys(required: Iterable[str], state: Any, allowed: Iterable[str] | None = None) -> None:
-    """``state`` is a mapping holding every ``required`` key and nothing outside ``allowed``
-    (default: the required keys)."""
+class NamedParameters:
+    """torch's ``named_parameters()`` for a class whose ``parameters()`` is the mapping by name. Each
+    subclass gets its own named copy (:func:`own_function`), so a wrong call names the user's class."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "named_parameters" not in cls.__dict__:
+            cls.named_parameters = own_function(NamedParameters.named_parameters,  # type: ignore[method-assign]
+                                                f"{cls.__qualname__}.named_parameters")
+
+    def named_parameters(self) -> Iterator[tuple[str, np.ndarray]]:
+        """``(name, live array)`` for every parameter, in state-dict order, as torch's
+        ``named_parameters()``: ``parameters()`` here is already that mapping, by name."""
+        return iter(self.parameters().items())  # type: ignore[attr-defined]
+
+
+class IncompatibleKeys(NamedTuple):
+    """What ``load_state_dict`` returns, as torch's does: the parameters the state lacked (with
+    ``strict=False`` they keep their values) and the state's keys no parameter has (ignored)."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+
+    def __repr__(self) -> str:
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return f"IncompatibleKeys(missing_keys={self.missing_keys!r}, unexpected_keys={self.unexpected_keys!r})"
+
+
+def check_keys(required: Iterable[str], state: Any, allowed: Iterable[str] | None = None,
+               strict: bool = True) -> IncompatibleKeys:
+    """``state`` is a mapping holding every ``required`` key and nothing outside ``allowed`` (default:
+    the required keys); with ``strict=False`` what differs is returned, not refused."""
     if not isinstance(state, Mapping):
         raise ValueError(f"state dict must be a mapping of names to arrays, got {type(state).__name__}")
     required = list(required)
     allowed = set(required if allowed is None else allowed)
     missing = [k for k in required if k not in state]
-    extra = [k for k in state if k not in allowed]
-    if missing:
+    extra = [str(k) for k in state if k not in allowed]
+    if check_bool("strict", strict) and missing:
         raise ValueError(f"state dict is missing key(s): {', '.join(missing)}")
-    if extra:
-        raise ValueError(f"state dict has unexpected key(s): {', '.join(map(str, extra))}")
+    if strict and extra:
+        raise ValueError(f"state dict has unexpected key(s): {', '.join(extra)}")
+    return IncompatibleKeys(missing, extra)
 
 
 def load_entry(name: str, value: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
@@ -230,10 +278,18 @@ def load_entry(name: str, value: Any, shape: tuple[int, ...], dtype: np.dtype) -
     return _finite_copy(f"state dict entry {name!r}", value, dtype)
 
 
-def load_params(shapes: Mapping[str, tuple[int, ...]], state: Any, dtype: np.dtype) -> dict[str, np.ndarray]:
-    """Validated copies of ``state``'s entries: exactly the keys and shapes of ``shapes``."""
-    check_keys(shapes, state)
-    return {name: load_entry(name, state[name], shape, dtype) for name, shape in shapes.items()}
+def load_params(shapes: Mapping[str, tuple[int, ...]], state: Any, dtype: np.dtype, strict: bool = True,
+                current: Mapping[str, Any] | None = None) -> tuple[dict[str, np.ndarray], IncompatibleKeys]:
+    """Validated copies of ``state``'s entries for every name of ``shapes``, and the keys that differ.
+
+    ``strict`` (torch's): the keys must be exactly those of ``shapes``. With ``strict=False`` a name
+    the state lacks takes ``current``'s array (the live one, which :func:`assign_params` then keeps)
+    and a key of no parameter is ignored; an entry of the wrong shape is refused either way.
+    """
+    keys = check_keys(shapes, state, strict=strict)
+    loaded = {name: load_entry(name, state[name], shape, dtype) if name in state else current[name]
+              for name, shape in shapes.items()}
+    return loaded, keys
 
 
 def check_float_array(what: str, value: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:

@@ -22,9 +22,9 @@ import numpy as np
 
 from .. import kernels
 from ..kernels import esn as esn_kernels
-from ._params import (CallsForward, LiveParameters, Part, array_shape, assign_params, check_array, check_bool,
-                      check_keys, check_param_memory, check_params, check_positive_int, check_seed, load_entry,
-                      parse_dtype)
+from ._params import (CallsForward, IncompatibleKeys, LiveParameters, NamedParameters, Part, array_shape, assign_params,
+                      check_array, check_bool, check_keys, check_param_memory, check_params, check_positive_int,
+                      check_seed, load_entry, parse_dtype)
 from .trace import Trace
 
 __all__ = ["EchoStateNetwork", "ridge_readout"]
@@ -115,7 +115,7 @@ def ridge_readout(features: np.ndarray, targets: np.ndarray, ridge: float) -> tu
 # the network
 # ---------------------------------------------------------------------------------------------
 
-class EchoStateNetwork(CallsForward):
+class EchoStateNetwork(NamedParameters, CallsForward):
     """Echo state network: a fixed random reservoir and a ridge-regression readout.
 
     Parameters
@@ -295,16 +295,20 @@ class EchoStateNetwork(CallsForward):
             state.update({name: value.copy() for name, value in self._readout.items()})
         return state
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+    def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
         """Load arrays as :meth:`state_dict` gives them; the readout keys are optional (both or neither:
         without them the network is unfitted). Values are converted to the network's dtype.
+
+        ``strict=False``, as torch's: a reservoir array the state lacks keeps its value, a key of none
+        is ignored, and a state without the readout keeps the network's (listed missing if fitted).
+        Returns torch's ``(missing_keys, unexpected_keys)``.
 
         Raises ValueError naming any missing, extra, misshapen or non-finite entry; on error the
         network is left unchanged. The reservoir's values are copied into its existing arrays, as
         torch's ``load_state_dict`` does. The hyperparameters (leak rate, ridge, ...) are not
         part of the state: construct the network with the ones the weights were made with.
         """
-        check_keys(RESERVOIR_KEYS, state, allowed=RESERVOIR_KEYS + READOUT_KEYS)
+        keys = check_keys(RESERVOIR_KEYS, state, allowed=RESERVOIR_KEYS + READOUT_KEYS, strict=strict)
         has_readout = [k in state for k in READOUT_KEYS]
         if any(has_readout) and not all(has_readout):
             absent = READOUT_KEYS[has_readout.index(False)]
@@ -319,10 +323,15 @@ class EchoStateNetwork(CallsForward):
                     raise ValueError(f"state dict entry 'readout.bias' has shape {out}, expected (O,)")
                 O = out[0]
             shapes.update({"readout.weight": (O, self._features), "readout.bias": (O,)})
-        loaded = {name: load_entry(name, state[name], shape, self.dtype) for name, shape in shapes.items()}
+        loaded = {name: load_entry(name, state[name], shape, self.dtype) if name in state else self._params[name]
+                  for name, shape in shapes.items()}
         assign_params(self._params, {k: loaded[k] for k in RESERVOIR_KEYS})
-        self._readout = {k: loaded[k] for k in READOUT_KEYS} if all(has_readout) else None
-        self._fitted_outputs = int(loaded["readout.bias"].shape[0]) if all(has_readout) else None
+        if all(has_readout) or strict:
+            self._readout = {k: loaded[k] for k in READOUT_KEYS} if all(has_readout) else None
+            self._fitted_outputs = int(loaded["readout.bias"].shape[0]) if all(has_readout) else None
+        elif self._readout is not None:  # not strict: the network keeps its readout
+            keys.missing_keys.extend(READOUT_KEYS)
+        return keys
 
     def __repr__(self) -> str:
         out = "" if self.output_size is None else f", output_size={self.output_size}"

@@ -34,9 +34,10 @@ import numpy as np
 
 from .. import kernels
 from ..kernels.jordan import jordan_backward, jordan_forward_free, jordan_forward_teacher
-from ._params import (CallsForward, array_shape, assign_params, check_bool, check_param_memory, check_params,
-                      check_positive_int, check_seed, draw_uniform, foreign_trace, parse_dtype)
-from .recurrent import RecurrentLayer, own_function
+from ._params import (CallsForward, NamedParameters, array_shape, assign_params, check_bool, check_param_memory,
+                      check_params, check_positive_int, check_seed, draw_uniform, foreign_trace, own_function,
+                      parse_dtype)
+from .recurrent import RecurrentLayer
 from .trace import Trace
 
 __all__ = ["JordanRNN", "FEEDBACKS", "one_hot"]
@@ -53,7 +54,7 @@ def one_hot(classes: np.ndarray, num_classes: int, dtype="float32") -> np.ndarra
     return np.eye(num_classes, dtype=dtype)[classes]
 
 
-class JordanRNN(CallsForward):
+class JordanRNN(NamedParameters, CallsForward):
     """A Jordan network (see the module docstring): ``forward(x, y0=None, teacher=None)`` and
     ``backward(trace, d_out)``; parameters as a state dict.
 

@@ -8,38 +8,21 @@ so ``state_dict`` moves both ways. Inputs are time-major ``(T, B, I)``.
 from __future__ import annotations
 
 import math
-import types
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from .. import kernels
-from ._params import (CallsForward, array_shape, assign_params, check_array, check_bool, check_forward_memory,
-                      check_param_memory, check_params, check_positive_int, check_seed, check_truncate, draw_uniform,
-                      foreign_trace, load_params, parse_dtype)
+from ._params import (CallsForward, IncompatibleKeys, NamedParameters, array_shape, assign_params, check_array,
+                      check_bool, check_forward_memory, check_param_memory, check_params, check_positive_int,
+                      check_seed, check_truncate, draw_uniform, foreign_trace, load_params, own_function, parse_dtype)
 from .trace import Trace
 
 _DEVICES = ("cpu", "cuda")
 
 
-def own_function(function: types.FunctionType, qualname: str) -> types.FunctionType:
-    """A copy of ``function`` whose qualified name is ``qualname``.
-
-    Python names a wrong call (a mistyped keyword, a missing argument) after the function's code,
-    ``co_qualname``: a method a class inherits, or borrows as :class:`~rnnlab.layers.JordanRNN`
-    borrows ``load_state_dict``, would say "RecurrentLayer.forward() got an unexpected keyword
-    argument", naming a class the user never called. The copy shares everything else (defaults,
-    closure, docstring, annotations)."""
-    own = types.FunctionType(function.__code__.replace(co_qualname=qualname), function.__globals__,
-                             function.__name__, function.__defaults__, function.__closure__)
-    own.__kwdefaults__, own.__doc__ = function.__kwdefaults__, function.__doc__
-    own.__annotations__, own.__module__ = function.__annotations__, function.__module__
-    own.__qualname__ = qualname
-    return own
-
-
-class RecurrentLayer(CallsForward):
+class RecurrentLayer(NamedParameters, CallsForward):
     """Common machinery of :class:`RNN`, :class:`LSTM` and :class:`GRU`; not used directly."""
 
     mode: str = ""
@@ -48,7 +31,7 @@ class RecurrentLayer(CallsForward):
     has_cell_state: bool = False
     #: The methods each subclass gets its own named copy of (see __init_subclass__).
     _OWN_METHODS = ("__init__", "forward", "backward", "load_state_dict", "reset_parameters", "state_dict",
-                    "parameters")
+                    "parameters")  # and named_parameters (NamedParameters)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -167,14 +150,18 @@ class RecurrentLayer(CallsForward):
         """A copy of every parameter, keyed and shaped as the matching ``torch.nn`` module's state_dict."""
         return {name: value.copy() for name, value in self._params.items()}
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Load parameters (e.g. ``{k: v.numpy()}`` of a torch model). Keys and shapes must match exactly.
+    def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
+        """Load parameters (e.g. ``{k: v.numpy()}`` of a torch model). Keys and shapes must match exactly;
+        with ``strict=False`` a parameter the state lacks keeps its value and a key of none is ignored.
 
         Values are converted to the layer's dtype and copied into the arrays :meth:`parameters` handed
-        out, as torch does (an optimizer holding them keeps training the layer). Raises ValueError
-        naming any missing, extra, misshapen or non-finite entry; on error the layer is left unchanged.
+        out, as torch does (an optimizer holding them keeps training the layer). Returns torch's
+        ``(missing_keys, unexpected_keys)``. Raises ValueError naming any missing, extra (when
+        strict), misshapen or non-finite entry; on error the layer is left unchanged.
         """
-        assign_params(self._params, load_params(self._param_shapes(), state, self.dtype))
+        loaded, keys = load_params(self._param_shapes(), state, self.dtype, strict, self._params)
+        assign_params(self._params, loaded)
+        return keys
 
     def parameters(self) -> dict[str, np.ndarray]:
         """The live parameter arrays (updating them in place changes the layer). An entry replaced

@@ -25,9 +25,10 @@ import numpy as np
 from .. import kernels
 from ..errors import UserError
 from ..kernels import selfattention as sa_kernels
-from ._params import (CallsForward, DRAW_CHUNK, LiveParameters, array_shape, assign_params, check_array, check_bool,
-                      check_finite_number, check_float_array, check_index, check_param_memory, check_params,
-                      check_positive_int, check_seed, draw_uniform, foreign_trace, load_params, parse_dtype)
+from ._params import (CallsForward, DRAW_CHUNK, IncompatibleKeys, LiveParameters, NamedParameters, array_shape,
+                      assign_params, check_array, check_bool, check_finite_number, check_float_array, check_index,
+                      check_param_memory, check_params, check_positive_int, check_seed, draw_uniform, foreign_trace,
+                      load_params, parse_dtype)
 from .trace import Trace
 
 __all__ = ["positional_encoding", "PositionalEncoding", "SelfAttentionBlock", "SelfAttentionModel",
@@ -203,7 +204,7 @@ class SelfAttentionTrace(Trace):
 # the block
 # ---------------------------------------------------------------------------------------------
 
-class SelfAttentionBlock(CallsForward):
+class SelfAttentionBlock(NamedParameters, CallsForward):
     """A Transformer encoder block, as ``torch.nn.TransformerEncoderLayer(dropout=0.0)``.
 
     ``post`` norm (torch's default)::  z = LN1(x + MHA(x));  y = LN2(z + FFN(z))
@@ -288,11 +289,15 @@ class SelfAttentionBlock(CallsForward):
         """A copy of every parameter, keyed and shaped as torch's TransformerEncoderLayer state_dict."""
         return {name: value.copy() for name, value in self._params.items()}
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+    def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
         """Load parameters (e.g. ``{k: v.numpy()}`` of a torch TransformerEncoderLayer); keys and shapes
-        must match exactly. Values are converted to the block's dtype and copied into the arrays
-        :meth:`parameters` handed out (as torch does); on error nothing changes."""
-        assign_params(self._params, load_params(self._param_shapes(), state, self.dtype))
+        must match exactly (with ``strict=False`` a missing parameter keeps its value, an unknown key is
+        ignored). Values are converted to the block's dtype and copied into the arrays :meth:`parameters`
+        handed out (as torch does); on error nothing changes. Returns torch's ``(missing_keys,
+        unexpected_keys)``."""
+        loaded, keys = load_params(self._param_shapes(), state, self.dtype, strict, self._params)
+        assign_params(self._params, loaded)
+        return keys
 
     def parameters(self) -> dict[str, np.ndarray]:
         """The live parameter arrays (updating them in place changes the block). An entry replaced by
@@ -405,7 +410,7 @@ class SelfAttentionBlock(CallsForward):
 # the sequence model
 # ---------------------------------------------------------------------------------------------
 
-class SelfAttentionModel(CallsForward):
+class SelfAttentionModel(NamedParameters, CallsForward):
     """A small Transformer encoder for rnnlab's sequence tasks, with :class:`~rnnlab.train.SequenceModel`'s interface.
 
         e_t   = W_in x_t + b_in + PE[t]                   input projection + positional encoding
@@ -476,14 +481,17 @@ class SelfAttentionModel(CallsForward):
         """A copy of every parameter by name, torch's: ``input_proj``, ``layers.k.*``, ``readout``."""
         return {name: value.copy() for name, value in self.parameters().items()}
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+    def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
         """Load every parameter (ValueError naming a missing, extra, misshapen or non-finite key; nothing
-        changes on error). Values are copied into the arrays :meth:`parameters` handed out, as torch does."""
-        loaded = load_params(self._shapes, state, self.dtype)
+        changes on error); with ``strict=False`` a missing parameter keeps its value, an unknown key is
+        ignored. Values are copied into the arrays :meth:`parameters` handed out, as torch does; returns
+        torch's ``(missing_keys, unexpected_keys)``."""
+        loaded, keys = load_params(self._shapes, state, self.dtype, strict, self.parameters())
         assign_params(self.input_proj, {name: loaded[name] for name in ("input_proj.weight", "input_proj.bias")})
         assign_params(self.readout, {name: loaded[name] for name in ("readout.weight", "readout.bias")})
         for k, block in enumerate(self.blocks):
             assign_params(block._params, self._block_params(loaded, k))
+        return keys
 
     @property
     def num_parameters(self) -> int:

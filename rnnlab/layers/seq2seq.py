@@ -45,9 +45,9 @@ import numpy as np
 
 from .. import kernels
 from ..kernels import attention as attn_kernels
-from ._params import (CallsForward, LiveParameters, Part, array_shape, assign_params, check_array, check_float_array,
-                      check_param_memory, check_params, check_positive_int, check_seed, draw_normal, draw_uniform,
-                      foreign_trace, is_integer, load_params, parse_dtype)
+from ._params import (CallsForward, IncompatibleKeys, LiveParameters, NamedParameters, Part, array_shape, assign_params,
+                      check_array, check_float_array, check_param_memory, check_params, check_positive_int, check_seed,
+                      draw_normal, draw_uniform, foreign_trace, is_integer, load_params, parse_dtype)
 from .recurrent import GRU, LSTM, RNN, RecurrentLayer
 
 __all__ = [
@@ -158,7 +158,7 @@ class AttentionTrace(_Records):
         self._saved = saved  # inputs, mask, parameter copies and projections for backward
 
 
-class Attention(CallsForward):
+class Attention(NamedParameters, CallsForward):
     """Global attention of decoder states over encoder states, with Luong's attentional state.
 
     ``kind`` picks the score: ``"dot"`` (d . e), ``"general"`` (d . W_a e) or ``"additive"``
@@ -218,10 +218,14 @@ class Attention(CallsForward):
         """A copy of every parameter by name."""
         return {k: v.copy() for k, v in self._params.items()}
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Load every parameter; ValueError naming a missing, extra, misshapen or non-finite entry (layer unchanged).
-        Values are copied into the arrays :meth:`parameters` handed out, as torch does."""
-        assign_params(self._params, load_params(self._param_shapes(), state, self.dtype))
+    def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
+        """Load every parameter; ValueError naming a missing, extra, misshapen or non-finite entry (layer
+        unchanged). ``strict=False``: a missing parameter keeps its value, an unknown key is ignored.
+        Values are copied into the arrays :meth:`parameters` handed out, as torch does; returns torch's
+        ``(missing_keys, unexpected_keys)``."""
+        loaded, keys = load_params(self._param_shapes(), state, self.dtype, strict, self._params)
+        assign_params(self._params, loaded)
+        return keys
 
     @property
     def num_parameters(self) -> int:
@@ -353,7 +357,7 @@ def _part_seeds(seed: int | None) -> list[int]:
     return [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(4)]
 
 
-class Seq2Seq(CallsForward):
+class Seq2Seq(NamedParameters, CallsForward):
     """Encoder-decoder over token sequences, with optional attention; see the module docstring.
 
     ``cell`` is ``"rnn"``, ``"lstm"`` or ``"gru"`` (encoder and decoder alike, ``num_layers``
@@ -481,13 +485,16 @@ class Seq2Seq(CallsForward):
         shapes.update({"readout.weight": (self.vocab_out, H), "readout.bias": (self.vocab_out,)})
         return shapes
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Load every parameter; ValueError naming a missing, extra, misshapen or non-finite entry (model unchanged).
-        Values are copied into the arrays :meth:`parameters` handed out (the parts' too), as torch does."""
-        loaded = load_params(self._param_shapes(), state, self.dtype)  # all validated: nothing below can fail
-        assign_params(self._own, {k: loaded[k] for k in _OWN_NAMES})
+    def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
+        """Load every parameter; ValueError naming a missing, extra, misshapen or non-finite entry (model
+        unchanged). ``strict=False``: a missing parameter keeps its value, an unknown key is ignored.
+        Values are copied into the arrays :meth:`parameters` handed out (the parts' too), as torch does;
+        returns torch's ``(missing_keys, unexpected_keys)``."""
+        loaded, keys = load_params(self._param_shapes(), state, self.dtype, strict, self.parameters())
+        assign_params(self._own, {k: loaded[k] for k in _OWN_NAMES})  # all validated: nothing here can fail
         for prefix, part in self._parts():
             assign_params(part._params, {k: loaded[prefix + k] for k in part._param_shapes()})
+        return keys
 
     @property
     def num_parameters(self) -> int:

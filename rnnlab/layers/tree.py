@@ -29,8 +29,9 @@ from ..errors import DataError
 from ..kernels import blas_single_threaded, kernel_threads
 from ..kernels.tree import tree_backward, tree_forward
 from ..train.losses import cross_entropy
-from ._params import (CallsForward, LiveParameters, assign_params, check_param_memory, check_params, check_positive_int,
-                      check_seed, draw_normal, draw_uniform, foreign_trace, load_params, parse_dtype)
+from ._params import (CallsForward, IncompatibleKeys, LiveParameters, NamedParameters, assign_params,
+                      check_param_memory, check_params, check_positive_int, check_seed, draw_normal, draw_uniform,
+                      foreign_trace, load_params, parse_dtype)
 
 __all__ = ["RecursiveNet", "TreeClassifier", "TreeTrace", "TreeNode"]
 
@@ -159,7 +160,7 @@ class TreeTrace:
 # the recursive network
 # ---------------------------------------------------------------------------------------------
 
-class RecursiveNet(CallsForward):
+class RecursiveNet(NamedParameters, CallsForward):
     """A recursive neural network over binary trees: word embeddings at the leaves, one shared
     composition ``h = tanh(W [h_left; h_right] + b)`` at every internal node.
 
@@ -197,11 +198,14 @@ class RecursiveNet(CallsForward):
         """A copy of every parameter, keyed as torch's ``embedding``/``compose`` submodules."""
         return {k: v.copy() for k, v in self._params.items()}
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+    def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
         """Load parameters; keys and shapes must match exactly (ValueError naming the first problem,
-        the net left unchanged). Values are copied into the arrays :meth:`parameters` handed out, as
-        torch does."""
-        assign_params(self._params, load_params(self._param_shapes(), state, self.dtype))
+        the net left unchanged); with ``strict=False`` a missing parameter keeps its value, an unknown
+        key is ignored. Values are copied into the arrays :meth:`parameters` handed out, as torch does;
+        returns torch's ``(missing_keys, unexpected_keys)``."""
+        loaded, keys = load_params(self._param_shapes(), state, self.dtype, strict, self._params)
+        assign_params(self._params, loaded)
+        return keys
 
     def parameters(self) -> dict[str, np.ndarray]:
         """The live parameter arrays (updating them in place changes the net). An entry replaced by
@@ -275,7 +279,7 @@ class RecursiveNet(CallsForward):
 # the classifier
 # ---------------------------------------------------------------------------------------------
 
-class TreeClassifier(CallsForward):
+class TreeClassifier(NamedParameters, CallsForward):
     """A :class:`RecursiveNet` with a softmax readout on each tree's root: ``logits = W_o h_root + b_o``.
 
     ``vocab`` maps words to embedding rows; ``labels`` are the class names (class id = position).
@@ -329,13 +333,16 @@ class TreeClassifier(CallsForward):
         """A copy of every parameter by name: the net's (``embedding``, ``compose``) and the ``readout``'s."""
         return {k: v.copy() for k, v in self.parameters().items()}
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Load all five entries (ValueError naming the first problem; nothing changes on error). Values
-        are copied into the arrays :meth:`parameters` handed out, as torch does."""
+    def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
+        """Load all five entries (ValueError naming the first problem; nothing changes on error); with
+        ``strict=False`` a missing parameter keeps its value, an unknown key is ignored. Values are
+        copied into the arrays :meth:`parameters` handed out, as torch does; returns torch's
+        ``(missing_keys, unexpected_keys)``."""
         shapes = {**self.net._param_shapes(), **self._readout_shapes()}
-        loaded = load_params(shapes, state, self.dtype)  # all validated: nothing below can fail
-        assign_params(self.net._params, {k: loaded[k] for k in self.net._param_shapes()})
+        loaded, keys = load_params(shapes, state, self.dtype, strict, self.parameters())
+        assign_params(self.net._params, {k: loaded[k] for k in self.net._param_shapes()})  # nothing here can fail
         assign_params(self._readout, {k: loaded[k] for k in self._readout_shapes()})
+        return keys
 
     def __repr__(self) -> str:
         return (f"TreeClassifier(vocab={len(self.vocab)} words, labels={list(self.labels)}, "

@@ -38,7 +38,7 @@ import numpy as np
 
 from ..errors import SpecError, UserError
 from ..layers import GRU, LRU, LSTM, RNN, MinGRU, MinLSTM, Trace
-from ..layers._params import TooLargeForMemory, assign_params
+from ..layers._params import IncompatibleKeys, NamedParameters, TooLargeForMemory, assign_params, load_params
 from ..layers.init import apply_init
 from ..layers.jordan import JordanRNN, one_hot
 from ..layers.leaky import LeakyRNN
@@ -125,7 +125,7 @@ def make_model(model_spec, input_size: int, output_size: int, seed: int, max_len
         raise SpecError("model", str(exc)) from exc
 
 
-class SequenceModel(DivergenceChecks):
+class SequenceModel(NamedParameters, DivergenceChecks):
     """A recurrent network with a linear readout, built from a :class:`~rnnlab.spec.ModelSpec`."""
 
     def __init__(self, model_spec, input_size: int, output_size: int, seed: int) -> None:
@@ -172,25 +172,21 @@ class SequenceModel(DivergenceChecks):
         """A copy of every parameter, frozen ones included."""
         return {name: value.copy() for name, value in {**self.rnn.parameters(), **self.readout}.items()}
 
-    def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
-        """Load every parameter (ValueError naming a missing, extra or misshapen key); a frozen
-        parameter missing from ``state`` keeps its current value."""
-        readout_keys = set(self.readout)
-        rnn_state = {k: v for k, v in state.items() if k not in readout_keys}
-        current = self.rnn.parameters()
-        for key in self.frozen:
-            rnn_state.setdefault(key, current[key])
-        for key, current in self.readout.items():
-            if key not in state:
-                raise ValueError(f"state dict is missing key(s): {key}")
-            value = np.asarray(state[key])
-            if value.shape != current.shape:
-                raise ValueError(f"state dict entry {key!r} has shape {value.shape}, expected {current.shape}")
-            if not np.isfinite(value).all():
-                raise ValueError(f"state dict entry {key!r} contains NaN or Inf")
-        self.rnn.load_state_dict(rnn_state)
-        # into the live arrays, as the layers do: an optimizer holding parameters() keeps them
-        assign_params(self.readout, {key: np.array(state[key], dtype=self.dtype, order="C") for key in self.readout})
+    def load_state_dict(self, state: Mapping[str, np.ndarray], strict: bool = True) -> IncompatibleKeys:
+        """Load every parameter (ValueError naming a missing, extra, misshapen or non-finite key; nothing
+        changes on error). A frozen parameter missing from ``state`` keeps its current value, and with
+        ``strict=False`` any missing one does (a key of none is ignored). Values are copied into the live
+        arrays, as the layers do; returns torch's ``(missing_keys, unexpected_keys)``."""
+        current = {**self.rnn.parameters(), **self.readout}
+        if isinstance(state, Mapping):  # anything else load_params refuses, naming it
+            state = {**{key: current[key] for key in self.frozen}, **state}
+        rnn_shapes = self.rnn._param_shapes()
+        O = self.output_size
+        shapes = {**rnn_shapes, "readout.weight": (O, self.features), "readout.bias": (O,)}
+        loaded, keys = load_params(shapes, state, self.dtype, strict, current)  # all validated: nothing below fails
+        assign_params(self.rnn._params, {key: loaded[key] for key in rnn_shapes})
+        assign_params(self.readout, {key: loaded[key] for key in self.readout})
+        return keys
 
     @property
     def num_parameters(self) -> int:
@@ -248,7 +244,7 @@ class SequenceModel(DivergenceChecks):
         return out[0], state_n
 
 
-class JordanModel(DivergenceChecks):
+class JordanModel(NamedParameters, DivergenceChecks):
     """``cell = "jordan"``: a :class:`~rnnlab.layers.jordan.JordanRNN` (its readout, whose output
     feeds back, is part of the recurrence), with :class:`SequenceModel`'s interface.
 
@@ -289,9 +285,10 @@ class JordanModel(DivergenceChecks):
     def state_dict(self) -> dict[str, np.ndarray]:
         return self.net.state_dict()
 
-    def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
-        """Load every parameter (ValueError naming a missing, extra or misshapen key)."""
-        self.net.load_state_dict(state)
+    def load_state_dict(self, state: Mapping[str, np.ndarray], strict: bool = True) -> IncompatibleKeys:
+        """Load every parameter (ValueError naming a missing, extra or misshapen key), as
+        :meth:`JordanRNN.load_state_dict <rnnlab.layers.jordan.JordanRNN.load_state_dict>` does."""
+        return self.net.load_state_dict(state, strict)
 
     @property
     def num_parameters(self) -> int:
