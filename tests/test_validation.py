@@ -996,6 +996,31 @@ _CALLS = {
 }
 
 
+def _settings_given_positionally():
+    from rnnlab.data.trees import Vocabulary
+    from rnnlab.layers.selfattention import SelfAttentionModel
+    from rnnlab.layers.tree import RecursiveNet, TreeClassifier
+
+    return {
+        "EchoStateNetwork": lambda: rnnlab.EchoStateNetwork(I, 10, 2),  # output_size, or spectral_radius?
+        "Attention": lambda: rnnlab.Attention("general", H, 3),
+        "Seq2Seq": lambda: rnnlab.Seq2Seq(5, 5, H, "lstm"),
+        "SelfAttentionBlock": lambda: rnnlab.SelfAttentionBlock(4, 2, 8, 0.1),  # torch's fourth is dropout
+        "SelfAttentionModel": lambda: SelfAttentionModel(I, 2, 4),
+        "PositionalEncoding": lambda: rnnlab.PositionalEncoding(4, 16),
+        "RecursiveNet": lambda: RecursiveNet(5, H, "float64"),
+        "TreeClassifier": lambda: TreeClassifier(Vocabulary(["a", "b"]), ["neg", "pos"], H, "float64"),
+    }
+
+
+@pytest.mark.parametrize("name", list(_settings_given_positionally()))
+def test_settings_after_the_sizes_are_keyword_only(name):
+    """As the RNN layers' past ``bias``: ``EchoStateNetwork(1, 100, 0.9)`` read 0.9 as output_size,
+    ``SelfAttentionBlock(d, h, f, 0.1)`` (torch's dropout) as causal; each is now a TypeError."""
+    with pytest.raises(TypeError, match=rf"^{name}.__init__\(\) takes \d+ positional arguments but \d+ were given"):
+        _settings_given_positionally()[name]()
+
+
 @pytest.mark.parametrize("call", list(_CALLS))
 @pytest.mark.parametrize("cls", ["RNN", "LSTM", "GRU", "LeakyRNN", "MinGRU", "MinLSTM", "LRU", "JordanRNN"])
 def test_a_mistyped_call_names_the_users_class_not_a_base(cls, call):

@@ -171,6 +171,7 @@ class EchoStateNetwork(NamedParameters, CallsForward):
         self,
         input_size: int,
         reservoir_size: int,
+        *,
         output_size: int | None = None,
         spectral_radius: float = 1.25,
         leak_rate: float = 0.3,

@@ -125,7 +125,7 @@ class PositionalEncoding(CallsForward):
     table that would take more than half this machine's memory is refused (ValueError) before it is built.
     """
 
-    def __init__(self, d_model: int, max_len: int = 512, dtype: Any = "float32") -> None:
+    def __init__(self, d_model: int, *, max_len: int = 512, dtype: Any = "float32") -> None:
         self.d_model = check_positive_int("d_model", d_model)
         self.max_len = check_positive_int("max_len", max_len)
         self.dtype = parse_dtype(dtype)
@@ -223,7 +223,7 @@ class SelfAttentionBlock(NamedParameters, CallsForward):
     Dropout is not supported: the lab is deterministic.
     """
 
-    def __init__(self, d_model: int, num_heads: int, d_ff: int, causal: bool = False, max_len: int = 512,
+    def __init__(self, d_model: int, num_heads: int, d_ff: int, *, causal: bool = False, max_len: int = 512,
                  norm: str = "post", activation: str = "relu", layer_norm_eps: float = 1e-5,
                  dtype: Any = "float32", seed: int | None = None) -> None:
         self.d_model = check_positive_int("d_model", d_model)
@@ -430,7 +430,7 @@ class SelfAttentionModel(NamedParameters, CallsForward):
 
     cell = "selfattention"
 
-    def __init__(self, input_size: int, output_size: int, d_model: int = 32, num_heads: int = 4,
+    def __init__(self, input_size: int, output_size: int, *, d_model: int = 32, num_heads: int = 4,
                  num_layers: int = 2, d_ff: int = 64, causal: bool = True, max_len: int = 512,
                  norm: str = "post", activation: str = "relu", dtype: Any = "float32", seed: int | None = None) -> None:
         self.input_size = check_positive_int("input_size", input_size)
@@ -456,7 +456,7 @@ class SelfAttentionModel(NamedParameters, CallsForward):
                                activation=activation, dtype=self.dtype, seed=np.random.SeedSequence([root, 2, k]))
             for k in range(self.num_layers)
         ]
-        self.positional = PositionalEncoding(d_model, max_len, self.dtype)
+        self.positional = PositionalEncoding(d_model, max_len=max_len, dtype=self.dtype)
         self.causal = causal
         # torch.nn.Linear's init: uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)); separate seed streams
         rng = np.random.default_rng([root, 0])

@@ -172,7 +172,7 @@ class Attention(NamedParameters, CallsForward):
     :class:`Seq2Seq` refuses it there.
     """
 
-    def __init__(self, kind: str, hidden_size: int, attn_size: int | None = None, dtype: str = "float32",
+    def __init__(self, kind: str, hidden_size: int, *, attn_size: int | None = None, dtype: str = "float32",
                  seed: int | None = None) -> None:
         if kind not in ATTENTION_KINDS:
             raise ValueError(f"attention kind must be one of {', '.join(map(repr, ATTENTION_KINDS))}, got {kind!r}")
@@ -370,9 +370,9 @@ class Seq2Seq(NamedParameters, CallsForward):
     is allocated.
     """
 
-    def __init__(self, vocab_in: int, vocab_out: int, hidden_size: int, cell: str = "gru",
+    def __init__(self, vocab_in: int, vocab_out: int, hidden_size: int, *, cell: str = "gru",
                  attention: str | None = None, num_layers: int = 1, dtype: str = "float32",
-                 seed: int | None = None, *, embed_size: int | None = None, attn_size: int | None = None) -> None:
+                 seed: int | None = None, embed_size: int | None = None, attn_size: int | None = None) -> None:
         self.vocab_in = check_positive_int("vocab_in", vocab_in)
         self.vocab_out = check_positive_int("vocab_out", vocab_out)
         self.hidden_size = check_positive_int("hidden_size", hidden_size)

@@ -167,7 +167,7 @@ class RecursiveNet(NamedParameters, CallsForward):
     ``state_dict`` keys: ``embedding.weight`` (V, H), ``compose.weight`` (H, 2H), ``compose.bias`` (H,).
     """
 
-    def __init__(self, vocab_size: int, hidden_size: int, dtype: str = "float32", seed: int | None = None) -> None:
+    def __init__(self, vocab_size: int, hidden_size: int, *, dtype: str = "float32", seed: int | None = None) -> None:
         self.vocab_size = check_positive_int("vocab_size", vocab_size)
         self.hidden_size = check_positive_int("hidden_size", hidden_size)
         self.dtype = parse_dtype(dtype)
@@ -286,7 +286,7 @@ class TreeClassifier(NamedParameters, CallsForward):
     ``state_dict`` = the net's entries plus ``readout.weight`` (C, H) and ``readout.bias`` (C,).
     """
 
-    def __init__(self, vocab: Vocabulary, labels: Sequence[str], hidden_size: int, dtype: str = "float32",
+    def __init__(self, vocab: Vocabulary, labels: Sequence[str], hidden_size: int, *, dtype: str = "float32",
                  seed: int | None = None) -> None:
         if not isinstance(vocab, Vocabulary):
             raise ValueError(f"vocab must be a Vocabulary, got {type(vocab).__name__}")
@@ -302,7 +302,7 @@ class TreeClassifier(NamedParameters, CallsForward):
         check_param_memory(f"TreeClassifier(vocab={V} words, labels={C} classes, hidden_size={H})",
                            [(V, H), (H, 2 * H), (H,), (C, H), (C,)], parse_dtype(dtype),
                            "the vocabulary, the labels or hidden_size")
-        self.net = RecursiveNet(V, H, dtype, seed)
+        self.net = RecursiveNet(V, H, dtype=dtype, seed=seed)
         self.dtype = self.net.dtype
         self.hidden_size = self.net.hidden_size
         self._readout: dict[str, np.ndarray] = {}
