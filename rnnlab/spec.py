@@ -390,7 +390,8 @@ class Spec:
             target[key] = value
         # the fields ``overrides`` gives, dotted ("train.momentum"), whether dotted or in a table
         given = {key for key in overrides if "." in key}
-        given |= {f"{table}.{key}" for table in ("task", "model", "train") for key in overrides.get(table, None) or ()}
+        given |= {f"{table}.{key}" for table in ("task", "model", "train") if isinstance(overrides.get(table), Mapping)
+                  for key in overrides[table]}  # (a table set to a number is refused below, as not a table)
         task = data.get("task")
         if isinstance(task, dict) and task.get("kind") != self.task["kind"]:
             # another task starts from its own defaults: the old one's fields (adding's length = 100,
