@@ -52,9 +52,9 @@ def hello_run(capsys, tmp_path):
 
 
 def commands(run_dir: Path, tmp_path: Path) -> list[list]:
-    """Every command that loads a run directory's weights."""
+    """Every command that loads a run directory's weights, and ``spec``, which checks them as those do."""
     return [["sample", run_dir, "--prime", "a"], ["train", "--resume", run_dir, "--steps", "40"],
-            ["bptt", run_dir], ["trace", run_dir, "--out", tmp_path / "t.npz"]]
+            ["bptt", run_dir], ["trace", run_dir, "--out", tmp_path / "t.npz"], ["spec", run_dir]]
 
 
 # ---------------------------------------------------------------------------- the training data
@@ -390,6 +390,8 @@ def test_a_directory_in_place_of_a_run_file_is_one_line_and_changes_nothing(caps
     (hello_run / name).mkdir()
     saved = snapshot(hello_run)
     for args in [*commands(hello_run, tmp_path), ["train", "--resume", hello_run, "--steps", "5000000"]]:
+        if args[0] == "spec" and name.endswith(".jsonl"):
+            continue  # spec reads no log
         code, out, err = run(capsys, *args)
         assert code == 2 and out == "", (args, err)
         assert one_line(err) == f"rnnlab: error: cannot read {hello_run / name}: Is a directory", args

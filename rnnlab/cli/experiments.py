@@ -197,8 +197,7 @@ def spec_command(
     spec, run = spec_with_sets(target, sets)
     task = spec.make_task()
     if run is not None:
-        run.check_data(task)  # the data it was trained on, the model its weights are
-        run.check_model()
+        run.check_checkpoint(task)  # it reads, the data it was trained on, the model its weights are
     spec.check_memory(task)  # what training it needs (train refuses it too)
     _warn_before_training(spec, task)
     if json_output:

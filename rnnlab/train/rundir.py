@@ -491,16 +491,7 @@ class RunDir:
         file = self.path / CHECKPOINT
         if not self.has_checkpoint:
             raise RunDirError(f"{self.path} has no {CHECKPOINT} to resume from")
-        try:
-            with _open_npz(file) as data:
-                arrays = {key: data[key] for key in data.files}
-            meta = _checkpoint_meta(arrays.pop("meta"))
-            saved_data = _saved_data(meta)
-            _step_and_elapsed(arrays)  # scalars in range; anything else is not a checkpoint rnnlab wrote
-        except _UNREADABLE as exc:
-            raise _unreadable(file, exc) from None
-        self._check_same_data(saved_data, trainer.task)
-        self.check_model()
+        arrays, meta = self._checked_checkpoint(trainer.task)
         try:
             trainer.load_state_arrays(arrays)
         except ValueError as exc:  # readable, but not this model's: another shape, cell or optimizer
@@ -511,6 +502,28 @@ class RunDir:
         more = meta.get("more_steps")  # (checkpoints written before it was kept: the spec's steps)
         if isinstance(more, int) and not isinstance(more, bool) and more >= 1:
             self.more_steps = more
+
+    def check_checkpoint(self, task) -> None:
+        """What :meth:`read_checkpoint` checks before it loads the weights into a model (``rnnlab spec``
+        on a run): the file reads as a checkpoint rnnlab wrote, the data it was trained on is
+        ``task``'s, spec.toml's model is its model. Nothing to check without a checkpoint."""
+        if self.has_checkpoint:
+            self._checked_checkpoint(task)
+
+    def _checked_checkpoint(self, task) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """The checkpoint's arrays (but its meta) and its meta, after :meth:`check_checkpoint`'s checks."""
+        file = self.path / CHECKPOINT
+        try:
+            with _open_npz(file) as data:
+                arrays = {key: data[key] for key in data.files}
+            meta = _checkpoint_meta(arrays.pop("meta"))
+            saved_data = _saved_data(meta)
+            _step_and_elapsed(arrays)  # scalars in range; anything else is not a checkpoint rnnlab wrote
+        except _UNREADABLE as exc:
+            raise _unreadable(file, exc) from None
+        self._check_same_data(saved_data, task)
+        self.check_model()
+        return arrays, meta
 
     def changed_settings(self, only: Collection[str] | None = None) -> list[str]:
         """The settings ``spec.toml`` now gives otherwise than the checkpoint was trained with,
