@@ -990,6 +990,10 @@ def _toml_hint(text: str, message: str) -> str:
     return ""
 
 
+#: Why a spec file with no field (empty, or comments alone) is refused, after its name.
+EMPTY_SPEC = "is empty: a spec needs at least one field, a [task] table say (see `rnnlab presets`)"
+
+
 def parse_spec(text: str, *, source: str, base_dir: Path | None, saved: bool = False) -> Spec:
     """Parse TOML text into a validated :class:`Spec`; errors name ``source``. ``saved``: a run
     directory's spec (see :meth:`Spec.from_mapping`)."""
@@ -998,8 +1002,7 @@ def parse_spec(text: str, *, source: str, base_dir: Path | None, saved: bool = F
     except tomllib.TOMLDecodeError as exc:
         raise SpecError("", f"{source}: not valid TOML: {exc}{_toml_hint(text, str(exc))}") from None
     if not data:
-        raise SpecError("", f"{source} is empty: a spec needs at least one field, a [task] table say "
-                            "(see `rnnlab presets`)")
+        raise SpecError("", f"{source} {EMPTY_SPEC}")
     return spec_from_document(data, source=source, base_dir=base_dir, saved=saved)
 
 

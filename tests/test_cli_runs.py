@@ -95,6 +95,8 @@ def test_a_run_whose_weights_are_gone_or_unreadable_is_listed_damaged(capsys, tm
         spec = (tmp_path / name / "spec.toml").read_text()
         assert old in spec
         (tmp_path / name / "spec.toml").write_text(spec.replace(old, new))
+    shutil.copytree(tmp_path / "done", tmp_path / "emptied")
+    (tmp_path / "emptied/spec.toml").write_text("# nothing but a comment\n")  # said to be hello's defaults, resized
     listed = {r.path.name: (r.status, r.problem) for r in list_runs(tmp_path)}
     edited = "spec.toml changed since its checkpoint was trained ({}): it cannot be trained further as it is"
     assert listed == {"done": ("completed", ""), "untrained": ("completed", ""),  # readable, not resumable:
@@ -106,8 +108,11 @@ def test_a_run_whose_weights_are_gone_or_unreadable_is_listed_damaged(capsys, tm
                       "edited": ("damaged", 'spec.toml: model.hidden_size: expected an integer, got "x"'),
                       "resized": ("damaged", "spec.toml no longer describes its checkpoint's model "
                                              "(model.hidden_size: 16 -> 9)"),
-                      "short": ("damaged", "spec.toml: task.text: needs at least 2 characters, got 1")}
-    for name, said in (("edited", 'model.hidden_size: expected an integer, got "x"'),
+                      "short": ("damaged", "spec.toml: task.text: needs at least 2 characters, got 1"),
+                      "emptied": ("damaged", "spec.toml is empty: a spec needs at least one field, a [task] table "
+                                             "say (see `rnnlab presets`)")}
+    for name, said in (("emptied", "spec.toml is empty: a spec needs at least one field"),
+                       ("edited", 'model.hidden_size: expected an integer, got "x"'),
                        ("resized", "no longer describes its checkpoint's model (model.hidden_size: 16 -> 9): put it "
                                    "back, or train the variant as a new run: rnnlab train "),
                        ("bare", "has no checkpoint.npz: the weights of step 6 are gone"),

@@ -214,8 +214,10 @@ def _spec_problem(spec: dict[str, Any], path: Path) -> str:
     data file: that is not read (a listing of many runs reads no corpus), and one gone or changed is
     not the spec's fault: the commands that read it say so."""
     from ..errors import DataError
-    from ..spec import Spec, SpecError
+    from ..spec import EMPTY_SPEC, Spec, SpecError
 
+    if not spec:  # (the defaults would pass: every command refuses the file first)
+        return f"{SPEC} {EMPTY_SPEC}"
     try:
         Spec.check_fields(spec, base_dir=path.resolve(), saved=True)
     except SpecError as exc:
