@@ -1372,6 +1372,8 @@ def test_m_pins_the_gradient_curve_to_compare_the_next_model_with():
         await pilot.press("o")
         await wait_for(pilot, lambda: app.screen.query("#open-input"))
         app.screen.query_one("#open-input").value = "parity"
+        await pilot.press("enter")  # the 5 steps trained are dropped on a second Enter
+        await wait_for(pilot, lambda: "again" in str(app.screen.query_one("#open-warning").render()))
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.lab.task.kind == "parity")
         assert plot.series_names == ["pin hello"]  # under the new model's title, before its b
@@ -1430,6 +1432,55 @@ async def trained_then(app, pilot, key: str, ready: str) -> None:
     await wait_for(pilot, lambda: app.lab.training_status == "completed")
     await pilot.press(key)
     await wait_for(pilot, lambda: app.screen.query(ready))
+
+
+def test_applying_the_form_or_opening_another_with_unsaved_steps_takes_a_second_try(tmp_path, monkeypatch):
+    """One Enter in the form (or on a run to open) dropped 200 trained steps, the warning above read or
+    not, where q asks again and the architecture labs' forms take a second Enter. The first try now
+    makes the new model (a bad value is still named at once) and says the same again drops the steps;
+    the second shows it. Esc keeps the trained model."""
+    monkeypatch.chdir(tmp_path)
+
+    async def check(app, pilot):
+        lab = app.lab
+        await trained_then(app, pilot, "e", "#edit-grid")
+        field = app.screen.query_one("#model-hidden_size")
+        field.value = "x"
+        field.focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "expected an integer" in str(app.screen.query_one("#edit-error").render()))
+        field.value = "8"
+        await pilot.press("enter")
+        warning = app.screen.query_one("#edit-warning")
+        await wait_for(pilot, lambda: "again" in str(warning.render()))
+        assert "Apply (or Enter) again drops the 200 steps trained since the last save; ctrl+s saves them first, " \
+               "Esc keeps them." in str(warning.render()) and warning.has_class("armed")
+        assert app.lab is lab and app.screen.query("#edit-grid")
+        await pilot.press("escape")  # kept
+        await wait_for(pilot, lambda: not app.screen.query("#edit-grid"))
+        assert app.lab is lab and lab.trainer.step == 200
+        await pilot.press("e")
+        await wait_for(pilot, lambda: app.screen.query("#edit-grid"))
+        app.screen.query_one("#model-hidden_size").value = "8"
+        app.screen.query_one("#model-hidden_size").focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "again" in str(app.screen.query_one("#edit-warning").render()))
+        await pilot.press("enter")  # the same again: applied
+        await wait_for(pilot, lambda: app.lab is not lab)
+        assert app.lab.spec.model.hidden_size == 8 and app.lab.trainer.step == 0
+
+        edited = app.lab
+        await trained_then(app, pilot, "o", "#open-input")
+        await pilot.press(*"adding-rnn", "enter")
+        warning = app.screen.query_one("#open-warning")
+        await wait_for(pilot, lambda: "again" in str(warning.render()))
+        assert f"opening it again drops the {edited.trainer.step} steps" in str(warning.render())
+        assert app.lab is edited
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.lab is not edited)
+        assert app.lab.spec.name == "adding-rnn"
+
+    drive(check, target="hello")
 
 
 def test_o_names_a_bad_target_inline_and_warns_of_unsaved_steps(tmp_path, monkeypatch):

@@ -209,25 +209,53 @@ class ReplacesTheModel(ModalScreen[Any]):
     FRAME_ID = WARNING_ID = ""
     #: What the dialog's action does, before "the N steps trained since the last save are dropped".
     DROPS = ""
+    #: How the action is taken a second time, which drops the unsaved steps ("Enter again").
+    AGAIN = ""
 
     def __init__(self, unsaved_steps: Callable[[], int] = lambda: 0) -> None:
         super().__init__()
         self._unsaved_steps = unsaved_steps  # asked again after a ctrl+s from within the dialog
         self._making: Worker | None = None
+        self._what: Any = None  # what the worker makes: the form's values, the target to open
+        self._made: tuple[Any, Any] | None = None  # (what, its result) held for a second try to confirm
 
-    def _make(self, make: Callable[[], Any]) -> None:
-        """Run ``make()`` in a thread (one at a time); the dialog is dismissed with its result."""
+    def _make(self, what: Any, make: Callable[[], Any]) -> None:
+        """Run ``make()`` (which makes ``what``) in a thread, one at a time; the dialog is dismissed with
+        its result. Where that drops trained steps not saved, the first try keeps it and says so (a
+        bad value is named at once, not after a confirmation); the same ``what`` again dismisses with
+        it, as q quits when pressed again."""
         if self._making is not None:
             return
+        if self._made is not None and self._made[0] == what:
+            self.dismiss(self._made[1])
+            return
+        self._made, self._what = None, what
+        self._show_warning()  # (no longer armed: something else is tried)
         self.query_one(f"#{self.FRAME_ID}").loading = True
         self._making = self.run_worker(make, thread=True, exit_on_error=False, group="replace")
+
+    def _arm(self, unsaved: int) -> None:
+        """Say that the same try again drops the ``unsaved`` steps (bold, with a bell)."""
+        steps = "1 step trained since the last save" if unsaved == 1 else \
+            f"{unsaved} steps trained since the last save"
+        warning = self.query_one(f"#{self.WARNING_ID}", Label)
+        warning.update(f"{self.DROPS}: {self.AGAIN} drops the {steps}; ctrl+s saves them first, Esc keeps them.")
+        warning.add_class("armed")
+        warning.display = True
+        self.app.bell()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker is not self._making:
             return
         event.stop()  # the outcome is this dialog's to show
         if event.state == WorkerState.SUCCESS:
-            self.dismiss(event.worker.result)
+            unsaved = self._unsaved_steps()
+            if not unsaved:
+                self.dismiss(event.worker.result)
+                return
+            self._made, self._making = (self._what, event.worker.result), None
+            self.query_one(f"#{self.FRAME_ID}").loading = False
+            self._arm(unsaved)
         elif event.state == WorkerState.ERROR:
             error = event.worker.error
             self._making = None
@@ -252,6 +280,7 @@ class ReplacesTheModel(ModalScreen[Any]):
         warning = self.query_one(f"#{self.WARNING_ID}", Label)
         warning.update(f"{self.DROPS}: the {steps} dropped (ctrl+s saves them first).")
         warning.display = unsaved > 0
+        warning.remove_class("armed")
 
     def action_cancel(self) -> None:
         if self._making is None:  # one under way finishes first (the lab is then replaced)
@@ -270,6 +299,7 @@ class EditScreen(ReplacesTheModel):
     """
 
     FRAME_ID, WARNING_ID, DROPS = "edit", "edit-warning", "Applying starts a new, untrained model"
+    AGAIN = "Apply (or Enter) again"
 
     def __init__(self, spec, check, build, unsaved_steps: Callable[[], int] = lambda: 0) -> None:
         super().__init__(unsaved_steps)
@@ -413,11 +443,15 @@ class EditScreen(ReplacesTheModel):
             self._refuse(exc)
             return
         self.query_one("#edit-error", Label).update("")
-        self._make(lambda: self._build(overrides))
+        self._make(overrides, lambda: self._build(overrides))
 
     def _show_warning(self) -> None:
         super()._show_warning()
         self.call_after_refresh(self._fit_fields)  # the warning takes rows from the fields
+
+    def _arm(self, unsaved: int) -> None:
+        super()._arm(unsaved)
+        self.call_after_refresh(self._fit_fields)  # the warning says more: it takes rows from the fields
 
     def _refuse(self, error: UserError | str) -> None:
         """Show why the form was refused under the fields (which alone scroll: it stays in view). A
@@ -588,6 +622,7 @@ class OpenScreen(ReplacesTheModel):
 
     BINDINGS = [Binding("down", "move(1)", "next", show=False), Binding("up", "move(-1)", "previous", show=False)]
     FRAME_ID, WARNING_ID, DROPS = "open", "open-warning", "Opening another experiment drops this model"
+    AGAIN = "opening it again"
     #: Rows of the dialog besides its list: borders and padding 4, title 2, field 3, hint 1, list margin 1.
     FRAME_ROWS = 11
 
@@ -625,10 +660,7 @@ class OpenScreen(ReplacesTheModel):
         matches.sort(key=lambda choice: choice[0].casefold() != wanted)  # stable: the rest keep their order
         self._shown = [target for target, _ in matches]
         options = self.query_one("#open-list", OptionList)
-        # as wide as its longest row (of all, not only those typing leaves: it keeps its width), at
-        # least OPEN_DIALOG_CELLS, at most the terminal; a row is cut to the room inside
-        longest = max((label.cell_len for _, label, _ in self._choices), default=0) + OPEN_FRAME_CELLS
-        dialog = min(max(longest, OPEN_DIALOG_CELLS), self.app.size.width)
+        dialog = self._dialog_width()
         self.query_one("#open").styles.width = dialog
         width = max(dialog - OPEN_FRAME_CELLS, 20)
         shown = []
@@ -639,11 +671,21 @@ class OpenScreen(ReplacesTheModel):
         options.set_options(Option(line, id=str(k)) for k, line in enumerate(shown))
         options.highlighted = 0 if shown else None
         options.display = bool(shown)  # no empty box under a typed path
+        self._fit_list()
+
+    def _dialog_width(self) -> int:
+        """As wide as its longest row (of all, not only those typing leaves: it keeps its width), at
+        least OPEN_DIALOG_CELLS, at most the terminal; a row is cut to the room inside."""
+        longest = max((label.cell_len for _, label, _ in self._choices), default=0) + OPEN_FRAME_CELLS
+        return min(max(longest, OPEN_DIALOG_CELLS), self.app.size.width)
+
+    def _fit_list(self) -> None:
+        """The list's rows: what the terminal leaves beside the dialog's frame and its messages."""
         messages = (self.query_one("#open-error", Label), self.query_one("#open-warning", Label))
-        inside = dialog - 6  # the dialog's borders and padding (lab.tcss .dialog)
+        inside = self._dialog_width() - 6  # the dialog's borders and padding (lab.tcss .dialog)
         taken = self.FRAME_ROWS + sum(len(Text(str(message.content)).wrap(self.app.console, inside))
                                       for message in messages if message.display)
-        options.styles.max_height = max(self.app.size.height - taken, 3)
+        self.query_one("#open-list", OptionList).styles.max_height = max(self.app.size.height - taken, 3)
 
     @on(Input.Changed, "#open-input")
     def _narrow(self, event: Input.Changed) -> None:
@@ -699,7 +741,11 @@ class OpenScreen(ReplacesTheModel):
 
     def _open(self, target: str) -> None:
         self.query_one("#open-error").display = False
-        self._make(lambda: self._load(target))
+        self._make(target, lambda: self._load(target))
+
+    def _arm(self, unsaved: int) -> None:
+        super()._arm(unsaved)
+        self._fit_list()  # the warning says more: the list gives it rows, the chosen entry kept
 
     def _refuse(self, error: UserError | str) -> None:
         self._moved = False  # the list is drawn again, its first entry highlighted
