@@ -591,10 +591,12 @@ def open_choices(folders: Sequence[Path], columns: int = 0) -> list[tuple[str, T
         varied = "".join(f", {key.rpartition('.')[2]}={setting(run, key)}"
                          for key in differing.get(run.name, ())[:OPEN_SETTINGS])
         # how far it trained first: what tells runs of one experiment apart where a narrow dialog cuts the line
-        about = (Text(clipped(f"damaged: {run.problem}", OPEN_ABOUT_CELLS), "red") if run.problem else
+        # a problem of a run that opens (a setting edited since its checkpoint: only t refuses) follows its line
+        about = (Text(clipped(f"damaged: {run.problem}", OPEN_ABOUT_CELLS), "red") if run.status == "damaged" else
                  Text.assemble((f"{step} {run.status}", "dim"),
                                ("" if not isinstance(loss, (int, float)) else f"  eval loss {loss:.4g}", "dim"),
-                               f"  {run.task}, {run.cell}, H={run.hidden_size}{varied}"))
+                               f"  {run.task}, {run.cell}, H={run.hidden_size}{varied}",
+                               (f"  {run.problem}" if run.problem else "", "yellow")))
         target = str(run.path) if run.path.parent != Path(".") else f".{os.sep}{run.path}"  # not a preset's name
         shown = target if len(target) <= width else "…" + target[len(target) - width + 1:]  # its own end tells
         label = Text.assemble(("run    ", "dim"), (f"{shown:<{width}}", "bold"), "  ", about)
