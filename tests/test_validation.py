@@ -209,6 +209,12 @@ def _too_large():
         (lambda: rnnlab.Seq2Seq(10**9, 10, 10**6),
          "Seq2Seq(1000000000, 10, 1000000, cell='gru'): its 1,012,000,032,000,010 parameters"),
         (lambda: rnnlab.Seq2Seq(10**13, 10, 4), "Seq2Seq(10000000000000, 10, 4, cell='gru'): its"),  # embedding
+        # two billion layers: counted, where a list of their shapes was the MemoryError
+        (lambda: rnnlab.LSTM(3, 4, num_layers=2**31),
+         "LSTM(3, 4, num_layers=2147483648): its 343,597,383,664 parameters need about 1.2 TiB (float32)"),
+        (lambda: LRU(3, 4, num_layers=2**31), "LRU(3, 4, num_layers=2147483648): its"),
+        (lambda: SelfAttentionModel(3, 2, num_layers=2**31), "num_layers=2147483648, d_ff=64, max_len=512): its"),
+        (lambda: rnnlab.Seq2Seq(5, 5, 4, num_layers=2**31), "Seq2Seq(5, 5, 4, cell='gru', num_layers=2147483648): its"),
     ]
 
 
@@ -227,6 +233,21 @@ def test_parameters_too_large_for_this_machine_are_a_value_error_naming_the_size
         make()
     assert message in str(info.value) and "\n" not in str(info.value)
     assert "more than half of this machine's" in str(info.value) and not isinstance(info.value, MemoryError)
+
+
+@pytest.mark.parametrize("cls", ["RNN", "LSTM", "GRU", "LeakyRNN", "MinGRU", "MinLSTM", "LRU"])
+@pytest.mark.parametrize("num_layers, bidirectional", [(1, False), (3, True)])
+def test_the_memory_check_counts_every_layers_parameters(monkeypatch, cls, num_layers, bidirectional):
+    """It counts the first layer's and num_layers - 1 times a deeper one's: the layer's own count."""
+    from rnnlab.layers import _params
+
+    def make():
+        return getattr(rnnlab, cls)(3, 4, num_layers=num_layers, bidirectional=bidirectional and cls != "LRU")
+
+    expected = make().num_parameters
+    monkeypatch.setattr(_params, "physical_memory", lambda: 0)
+    with pytest.raises(ValueError, match=rf": its {expected:,} parameters need"):
+        make()
 
 
 def test_parameters_may_take_half_of_this_machines_memory(monkeypatch):

@@ -431,13 +431,14 @@ class TooLargeForMemory(ValueError):
 
 
 def check_param_memory(owner: str, shapes: Iterable[tuple[int, ...]], dtype: Any, fix: str = "sizes", *,
-                       what: str = "parameters") -> None:
+                       what: str = "parameters", each_layer: Iterable[tuple[int, ...]] = (), layers: int = 0) -> None:
     """TooLargeForMemory (a ValueError), before anything is allocated, if parameters of ``shapes`` in
     ``dtype`` would take more than half this machine's memory (the other half holds a forward pass's
     copy of them, as :meth:`rnnlab.spec.Spec.check_memory` leaves half for the rest); ``owner`` names
     the layer as it was called, ``fix`` what to make smaller, ``what`` the arrays when they are not
-    (only) parameters (a positional-encoding table)."""
-    count = sum(math.prod(shape) for shape in shapes)
+    (only) parameters (a positional-encoding table). ``each_layer``'s shapes come ``layers`` times
+    more: two billion layers are counted, not listed (a list of their shapes was the MemoryError)."""
+    count = sum(math.prod(shape) for shape in shapes) + layers * sum(math.prod(shape) for shape in each_layer)
     need, have = count * np.dtype(dtype).itemsize, physical_memory()
     if need > have // 2:
         raise TooLargeForMemory(f"{owner}: its {count:,} {what} need about {format_bytes(need)} "

@@ -88,8 +88,9 @@ class RecurrentLayer(NamedParameters, CallsForward):
         self.device = device
         self._params: dict[str, np.ndarray] = {}
         # refused before any array is allocated: numpy's MemoryError names neither the layer nor a size
-        check_param_memory(repr(self), self._param_shapes().values(), self.dtype,
-                           "input_size, hidden_size or num_layers")
+        first, deeper = self._first_and_deeper_shapes()
+        check_param_memory(repr(self), first, self.dtype, "input_size, hidden_size or num_layers",
+                           each_layer=deeper, layers=self.num_layers - 1)
         self.reset_parameters(seed)  # sets self.seed
 
     # ------------------------------------------------------------------ parameters
@@ -122,6 +123,19 @@ class RecurrentLayer(NamedParameters, CallsForward):
                     shapes["bias_ih" + sfx] = (G * H,)
                     shapes["bias_hh" + sfx] = (G * H,)
         return shapes
+
+    def _first_and_deeper_shapes(self) -> tuple[list[tuple[int, ...]], list[tuple[int, ...]]]:
+        """The first layer's parameter shapes and a deeper one's (every deeper layer has the same), from
+        :meth:`_param_shapes` of one and two layers: the memory check of ``num_layers=2**31`` lists no
+        names of two billion layers."""
+        layers = self.num_layers
+        try:
+            self.num_layers = 1
+            first = list(self._param_shapes().values())
+            self.num_layers = min(layers, 2)
+            return first, list(self._param_shapes().values())[len(first):]
+        finally:
+            self.num_layers = layers
 
     def _expected_params(self) -> dict[str, tuple[int, ...]]:
         """:meth:`_param_shapes`, computed once (the sizes never change after construction)."""

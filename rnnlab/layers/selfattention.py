@@ -446,11 +446,11 @@ class SelfAttentionModel(NamedParameters, CallsForward):
         # the whole model at once, named as it was called (each block and the table would otherwise be
         # checked alone, in a message naming a SelfAttentionBlock or PositionalEncoding the user never built)
         d, f = self.d_model, check_positive_int("d_ff", d_ff)
-        shapes = [shape for _ in range(self.num_layers) for shape in _block_shapes(d, f)]
-        shapes += [(self.max_len, d), (d, self.input_size), (d,), (self.output_size, d), (self.output_size,)]
+        shapes = [(self.max_len, d), (d, self.input_size), (d,), (self.output_size, d), (self.output_size,)]
         check_param_memory(f"SelfAttentionModel({input_size}, {output_size}, d_model={d_model}, num_layers="
                            f"{num_layers}, d_ff={d_ff}, max_len={max_len})", shapes, self.dtype,
-                           "d_model, d_ff, num_layers or max_len", what="parameters and positional-encoding entries")
+                           "d_model, d_ff, num_layers or max_len", what="parameters and positional-encoding entries",
+                           each_layer=_block_shapes(d, f), layers=self.num_layers)
         self.blocks = [
             SelfAttentionBlock(d_model, num_heads, d_ff, causal=causal, max_len=max_len, norm=norm,
                                activation=activation, dtype=self.dtype, seed=np.random.SeedSequence([root, 2, k]))

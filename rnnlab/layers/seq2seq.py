@@ -399,8 +399,9 @@ class Seq2Seq(NamedParameters, CallsForward):
         self.seed = seed = check_seed(seed)
         # the whole model, named as it was called: the encoder would otherwise be checked alone, in a message
         # naming a GRU the user never built, and the embeddings not at all (numpy's MemoryError)
-        check_param_memory(repr(self), self._planned_shapes(), self.dtype,
-                           "vocab_in, vocab_out, hidden_size, embed_size or num_layers")
+        shapes, deeper = self._planned_shapes()
+        check_param_memory(repr(self), shapes, self.dtype, "vocab_in, vocab_out, hidden_size, embed_size or num_layers",
+                           each_layer=deeper, layers=self.num_layers - 1)
         seeds = _part_seeds(seed)
         E, H = self.embed_size, self.hidden_size
         self.encoder = CELLS[cell](E, H, num_layers=num_layers, dtype=self.dtype.name, seed=seeds[0])
@@ -409,16 +410,20 @@ class Seq2Seq(NamedParameters, CallsForward):
                           Attention(attention, H, attn_size=attn_size, dtype=self.dtype.name, seed=seeds[2]))
         self._own = self._draw_own(seeds[3])
 
-    def _planned_shapes(self) -> list[tuple[int, ...]]:
+    def _planned_shapes(self) -> tuple[list[tuple[int, ...]], list[tuple[int, ...]]]:
         """The shapes of every parameter the constructor is about to draw (what :meth:`_param_shapes`
-        lists once the parts exist), from the sizes alone."""
-        E, H, L, A = self.embed_size, self.hidden_size, self.num_layers, self.attn_size
+        lists once the parts exist), from the sizes alone: those with the first layers of the encoder
+        and the decoder, and those of each deeper layer of both (``num_layers - 1`` of them)."""
+        E, H, A = self.embed_size, self.hidden_size, self.attn_size
         G = CELLS[self.cell].gate_count
-        recurrent = [shape for k in range(L) for shape in ((G * H, E if k == 0 else H), (G * H, H), (G * H,), (G * H,))]
+
+        def layer(inputs: int) -> list[tuple[int, ...]]:
+            return [(G * H, inputs), (G * H, H), (G * H,), (G * H,)]
+
         attention = {None: [], "dot": [], "general": [(H, H)], "additive": [(A, H), (A, H), (A,)]}[self.attention_kind]
         combine = [] if self.attention_kind is None else [(H, 2 * H)]
         own = [(self.vocab_in, E), (self.vocab_out, E), (self.vocab_out, H), (self.vocab_out,)]
-        return recurrent * 2 + attention + combine + own
+        return layer(E) * 2 + attention + combine + own, layer(H) * 2
 
     def _draw_own(self, seed: int) -> dict[str, np.ndarray]:
         """The embeddings, N(0, 1) as ``torch.nn.Embedding``'s, and the readout, as ``torch.nn.Linear``'s."""
