@@ -431,6 +431,12 @@ def test_bad_arguments_are_rejected():
         model.loss([parse_tree("cat")], [0.7])  # not read as class 0
     with pytest.raises(ValueError, match=r"targets must be 1 class ids in 0\.\.1"):
         model.loss([parse_tree("cat")], [2])
+    # a RecursiveNet's trace (its own, or its net's) has no readout: it said "another TreeClassifier's"
+    for owner in (net, model.net):
+        _, foreign = owner.forward(model.batch([parse_tree("(a b)")]) if owner is model.net else batch)
+        with pytest.raises(ValueError, match=r"^trace must come from this TreeClassifier's own forward\(\): this "
+                                             r"one is a RecursiveNet's, without the readout$"):
+            model.backward(foreign)
 
 
 def test_trace_steps_node_by_node():

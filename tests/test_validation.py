@@ -1017,6 +1017,27 @@ _CALLS = {
 }
 
 
+@pytest.mark.parametrize("make, message", [
+    (lambda: rnnlab.RNN(I, H, nonlinearity=np.zeros(0)), "nonlinearity must be 'tanh' or 'relu', got a value of "
+                                                         "type ndarray"),  # was "truth value ... is ambiguous"
+    (lambda: rnnlab.LSTM(I, H, device=np.array(["cpu"])),  # taken as "cpu" (the element-wise == was true)
+     "device must be 'cpu' or 'cuda', got a value of type ndarray"),
+    (lambda: rnnlab.MinGRU(I, H, method=["scan"]), "method must be one of 'sequential', 'scan', 'blelloch', got a "
+                                                   "value of type list"),
+    (lambda: rnnlab.Seq2Seq(5, 5, H, cell=[]), "cell must be one of 'rnn', 'lstm', 'gru', got a value of type list"),
+    (lambda: rnnlab.Seq2Seq(5, 5, H, attention={}), "attention must be None or one of 'dot', 'general', 'additive', "
+                                                    "got a value of type dict"),  # was "unhashable type"
+    (lambda: rnnlab.Attention(np.zeros(2), H), "attention kind must be one of"),
+    (lambda: rnnlab.SelfAttentionBlock(4, 2, 8, norm=np.zeros((2, 2))), "norm must be 'post' or 'pre', got a value"),
+    (lambda: rnnlab.SelfAttentionBlock(4, 2, 8, activation=["relu"]), "activation must be 'relu' or 'gelu', got a"),
+    (lambda: rnnlab.JordanRNN(I, H, 2, feedback=np.zeros(1)), "feedback must be one of values, softmax, got a value"),
+])
+def test_an_option_given_an_array_or_a_list_is_named_in_one_line(make, message):
+    with pytest.raises(ValueError) as info:
+        make()
+    assert str(info.value).startswith(message) and "\n" not in str(info.value), info.value
+
+
 def _settings_given_positionally():
     from rnnlab.data.trees import Vocabulary
     from rnnlab.layers.selfattention import SelfAttentionModel

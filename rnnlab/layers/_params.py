@@ -150,6 +150,19 @@ def check_seed(seed: Any) -> int | None:
     return int(seed)
 
 
+def is_one_of(value: Any, choices: Iterable[str]) -> bool:
+    """Whether ``value`` is one of the strings ``choices`` (an option such as ``nonlinearity``): an
+    array or a list is not, where ``in`` compared it element-wise (an ambiguous truth value) or hashed it."""
+    return isinstance(value, str) and value in choices
+
+
+def given(value: Any) -> str:
+    """A refused option as a one-line error quotes it: text, a number or None as written, anything
+    else by its type (an array's repr takes lines)."""
+    plain = isinstance(value, (str, int, float, type(None)))
+    return repr(value) if plain else f"a value of type {type(value).__name__}"
+
+
 def check_bool(name: str, value: Any) -> bool:
     """A flag argument: True or False (numpy bools too); anything else (``"no"``, 0, 1) is refused
     rather than read through ``bool()``."""

@@ -59,7 +59,7 @@ from .. import kernels
 from ..kernels import minimal as mk
 from ..kernels.scan import METHODS
 from ._params import (assign_params, check_array, check_bool, check_finite_number, check_positive_int, check_seed,
-                      check_truncate, draw_uniform, foreign_trace)
+                      check_truncate, draw_uniform, foreign_trace, given, is_one_of)
 from .recurrent import RecurrentLayer
 from .trace import Trace
 
@@ -67,8 +67,8 @@ __all__ = ["MinGRU", "MinLSTM", "LRU", "METHODS"]
 
 
 def _check_method(method: Any) -> str:
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
+    if not is_one_of(method, METHODS):
+        raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, got {given(method)}")
     return method
 
 

@@ -16,7 +16,8 @@ import numpy as np
 from .. import kernels
 from ._params import (CallsForward, IncompatibleKeys, NamedParameters, array_shape, assign_params, check_array,
                       check_bool, check_forward_memory, check_param_memory, check_params, check_positive_int,
-                      check_seed, check_truncate, draw_uniform, foreign_trace, load_params, own_function, parse_dtype)
+                      check_seed, check_truncate, draw_uniform, foreign_trace, given, is_one_of, load_params,
+                      own_function, parse_dtype)
 from .trace import Trace
 
 _DEVICES = ("cpu", "cuda")
@@ -79,8 +80,8 @@ class RecurrentLayer(NamedParameters, CallsForward):
         self.bidirectional = check_bool("bidirectional", bidirectional)
         self.dtype = parse_dtype(dtype)
         seed = check_seed(seed)
-        if device not in _DEVICES:
-            raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+        if not is_one_of(device, _DEVICES):
+            raise ValueError(f"device must be 'cpu' or 'cuda', got {given(device)}")
         if device == "cuda":  # imported only when asked for; raises a UserError naming why not
             from ..kernels.cuda import require_cuda
 
@@ -428,8 +429,8 @@ class RNN(RecurrentLayer):
 
     @nonlinearity.setter
     def nonlinearity(self, value: str) -> None:
-        if value not in ("tanh", "relu"):
-            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {value!r}")
+        if not is_one_of(value, ("tanh", "relu")):
+            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {given(value)}")
         self._nonlinearity = value
 
     def _repr_extra(self) -> str:

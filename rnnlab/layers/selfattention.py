@@ -28,7 +28,7 @@ from ..kernels import selfattention as sa_kernels
 from ._params import (CallsForward, DRAW_CHUNK, IncompatibleKeys, LiveParameters, NamedParameters, array_shape,
                       assign_params, check_array, check_bool, check_finite_number, check_float_array, check_index,
                       check_param_memory, check_params, check_positive_int, check_seed, draw_uniform, foreign_trace,
-                      load_params, parse_dtype)
+                      given, is_one_of, load_params, parse_dtype)
 from .trace import Trace
 
 __all__ = ["positional_encoding", "PositionalEncoding", "SelfAttentionBlock", "SelfAttentionModel",
@@ -232,10 +232,10 @@ class SelfAttentionBlock(NamedParameters, CallsForward):
         if self.d_model % self.num_heads:
             raise ValueError(f"d_model ({self.d_model}) must be divisible by num_heads ({self.num_heads})")
         self.max_len = check_positive_int("max_len", max_len)
-        if norm not in ("post", "pre"):
-            raise ValueError(f"norm must be 'post' or 'pre', got {norm!r}")
-        if activation not in ("relu", "gelu"):
-            raise ValueError(f"activation must be 'relu' or 'gelu', got {activation!r}")
+        if not is_one_of(norm, ("post", "pre")):
+            raise ValueError(f"norm must be 'post' or 'pre', got {given(norm)}")
+        if not is_one_of(activation, ("relu", "gelu")):
+            raise ValueError(f"activation must be 'relu' or 'gelu', got {given(activation)}")
         if check_finite_number("layer_norm_eps", layer_norm_eps) <= 0:
             raise ValueError(f"layer_norm_eps must be a positive number, got {layer_norm_eps!r}")
         self.causal = check_bool("causal", causal)

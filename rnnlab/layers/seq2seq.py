@@ -47,7 +47,7 @@ from .. import kernels
 from ..kernels import attention as attn_kernels
 from ._params import (CallsForward, IncompatibleKeys, LiveParameters, NamedParameters, Part, array_shape, assign_params,
                       check_array, check_float_array, check_param_memory, check_params, check_positive_int, check_seed,
-                      draw_normal, draw_uniform, foreign_trace, is_integer, load_params, parse_dtype)
+                      draw_normal, draw_uniform, foreign_trace, given, is_integer, is_one_of, load_params, parse_dtype)
 from .recurrent import GRU, LSTM, RNN, RecurrentLayer
 
 __all__ = [
@@ -174,8 +174,9 @@ class Attention(NamedParameters, CallsForward):
 
     def __init__(self, kind: str, hidden_size: int, *, attn_size: int | None = None, dtype: str = "float32",
                  seed: int | None = None) -> None:
-        if kind not in ATTENTION_KINDS:
-            raise ValueError(f"attention kind must be one of {', '.join(map(repr, ATTENTION_KINDS))}, got {kind!r}")
+        if not is_one_of(kind, ATTENTION_KINDS):
+            raise ValueError(f"attention kind must be one of {', '.join(map(repr, ATTENTION_KINDS))}, "
+                             f"got {given(kind)}")
         self.kind = kind
         self.hidden_size = check_positive_int("hidden_size", hidden_size)
         self.attn_size = self.hidden_size if attn_size is None else check_positive_int("attn_size", attn_size)
@@ -378,11 +379,11 @@ class Seq2Seq(NamedParameters, CallsForward):
         self.hidden_size = check_positive_int("hidden_size", hidden_size)
         self.num_layers = check_positive_int("num_layers", num_layers)
         self.embed_size = self.hidden_size if embed_size is None else check_positive_int("embed_size", embed_size)
-        if cell not in CELLS:
-            raise ValueError(f"cell must be one of {', '.join(map(repr, CELLS))}, got {cell!r}")
-        if attention is not None and attention not in ATTENTION_KINDS:
+        if not is_one_of(cell, CELLS):
+            raise ValueError(f"cell must be one of {', '.join(map(repr, CELLS))}, got {given(cell)}")
+        if attention is not None and not is_one_of(attention, ATTENTION_KINDS):
             raise ValueError(f"attention must be None or one of {', '.join(map(repr, ATTENTION_KINDS))}, "
-                             f"got {attention!r}")
+                             f"got {given(attention)}")
         if attention == "additive":
             attn_size = self.hidden_size if attn_size is None else check_positive_int("attn_size", attn_size)
         elif attn_size is not None and not (is_integer(attn_size) and attn_size == self.hidden_size):

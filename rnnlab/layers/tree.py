@@ -382,7 +382,10 @@ class TreeClassifier(NamedParameters, CallsForward):
     def backward(self, trace: TreeTrace, d_logits: Any = None) -> dict[str, np.ndarray]:
         """Gradients of ``sum(logits * d_logits)`` for every parameter (state_dict order); fills ``trace.dh``.
         ``d_logits`` (B, C) may be None (zero)."""
-        if not isinstance(trace, TreeTrace) or trace._owner is not self.net or trace._outputs is None:
+        if isinstance(trace, TreeTrace) and trace._outputs is None:  # a RecursiveNet's own: the readout not in it
+            raise ValueError("trace must come from this TreeClassifier's own forward(): this one is a "
+                             "RecursiveNet's, without the readout")
+        if not isinstance(trace, TreeTrace) or trace._owner is not self.net:
             raise foreign_trace(self, trace, owner=self.net)
         shape = trace._outputs.shape
         if d_logits is None:
