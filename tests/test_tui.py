@@ -1483,6 +1483,63 @@ def test_applying_the_form_or_opening_another_with_unsaved_steps_takes_a_second_
     drive(check, target="hello")
 
 
+def test_the_second_try_keeps_the_focus_follows_a_save_and_esc_while_building_keeps_the_model(tmp_path, monkeypatch):
+    """The review's cases. A build slower than the loading cover's fade left nothing focused, so the
+    Enter the warning asks for reached no field; an edit after the warning is another try; ctrl+s
+    between the tries reads the run as saved, not the copy made before; Esc while a model is being
+    made keeps the trained one (it armed the drop instead)."""
+    import time
+
+    monkeypatch.chdir(tmp_path)
+    run_backward = Lab.run_backward
+
+    def slow(self, *args, **kwargs):  # a build that takes a second: a new cell's kernels compiling
+        time.sleep(1.0)
+        return run_backward(self, *args, **kwargs)
+
+    async def check(app, pilot):
+        lab = app.lab
+        await trained_then(app, pilot, "e", "#edit-grid")
+        monkeypatch.setattr(Lab, "run_backward", slow)
+        field = app.screen.query_one("#model-hidden_size")
+        field.value = "8"
+        field.focus()
+        await pilot.press("enter")
+        await pilot.press("escape")  # while it is made
+        await wait_for(pilot, lambda: not app.screen.query("#edit-grid"))
+        assert app.lab is lab and lab.trainer.step == 200
+        await pilot.press("e")
+        await wait_for(pilot, lambda: app.screen.query("#edit-grid"))
+        warning = app.screen.query_one("#edit-warning")
+        app.screen.query_one("#model-hidden_size").value = "8"
+        app.screen.query_one("#model-hidden_size").focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "again" in str(warning.render()))
+        assert app.focused is app.screen.query_one("#model-hidden_size")  # for the Enter it asks for
+        app.screen.query_one("#model-hidden_size").value = "9"  # another try: the warning no longer armed
+        await wait_for(pilot, lambda: "again" not in str(warning.render()))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not app.screen.query("#edit-grid"))
+        monkeypatch.setattr(Lab, "run_backward", run_backward)
+
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: lab.run is not None and lab.unsaved_steps == 0)
+        await pilot.press("t")  # 200 steps more, not saved
+        await wait_for(pilot, lambda: lab.training_status == "completed" and lab.trainer.step == 400)
+        await pilot.press("o")
+        await wait_for(pilot, lambda: app.screen.query("#open-input"))
+        app.screen.query_one("#open-input").value = str(lab.run.path)
+        await pilot.press("enter")  # the run as saved at step 200, made: the warning armed
+        await wait_for(pilot, lambda: "again" in str(app.screen.query_one("#open-warning").render()))
+        await pilot.press("ctrl+s")  # step 400 saved from the dialog
+        await wait_for(pilot, lambda: lab.unsaved_steps == 0)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.lab is not lab)
+        assert app.lab.trainer.step == 400  # the run as it is now, not the copy made before the save
+
+    drive(check, target="hello")
+
+
 def test_o_names_a_bad_target_inline_and_warns_of_unsaved_steps(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 

@@ -18,6 +18,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
+from textual.widget import Widget
 from textual.widgets import Button, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
@@ -201,7 +202,8 @@ class ReplacesTheModel(ModalScreen[Any]):
     """A dialog whose outcome replaces the lab's model (the edit form, the open dialog): what it
     makes is made in a thread behind a loading indicator (a new cell compiles its kernels) and the
     dialog is dismissed with it; a UserError raised meanwhile is shown by :meth:`_refuse` and the
-    dialog stays. It names the trained steps the new model would drop, and ctrl+s saves them."""
+    dialog stays. It names the trained steps the new model would drop, and ctrl+s saves them; with
+    steps unsaved, the model made is shown only on a second try of the same (:meth:`_make`)."""
 
     BINDINGS = [Binding("escape", "cancel", "cancel"),
                 Binding("ctrl+s", "save_run", "save run")]  # as the warning offers: the app's own is cut off
@@ -218,6 +220,8 @@ class ReplacesTheModel(ModalScreen[Any]):
         self._making: Worker | None = None
         self._what: Any = None  # what the worker makes: the form's values, the target to open
         self._made: tuple[Any, Any] | None = None  # (what, its result) held for a second try to confirm
+        self._focus: Widget | None = None  # what had the focus before the loading cover took it
+        self._cancelled = False  # Esc while a model was being made: it is dropped when done
 
     def _make(self, what: Any, make: Callable[[], Any]) -> None:
         """Run ``make()`` (which makes ``what``) in a thread, one at a time; the dialog is dismissed with
@@ -231,6 +235,7 @@ class ReplacesTheModel(ModalScreen[Any]):
             return
         self._made, self._what = None, what
         self._show_warning()  # (no longer armed: something else is tried)
+        self._focus = self.focused
         self.query_one(f"#{self.FRAME_ID}").loading = True
         self._making = self.run_worker(make, thread=True, exit_on_error=False, group="replace")
 
@@ -248,19 +253,28 @@ class ReplacesTheModel(ModalScreen[Any]):
         if event.worker is not self._making:
             return
         event.stop()  # the outcome is this dialog's to show
-        if event.state == WorkerState.SUCCESS:
+        if event.state in (WorkerState.SUCCESS, WorkerState.ERROR) and self._cancelled:
+            self.dismiss(None)  # Esc, pressed while it was made: the lab's model stays
+        elif event.state == WorkerState.SUCCESS:
             unsaved = self._unsaved_steps()
             if not unsaved:
                 self.dismiss(event.worker.result)
                 return
-            self._made, self._making = (self._what, event.worker.result), None
-            self.query_one(f"#{self.FRAME_ID}").loading = False
+            self._made = (self._what, event.worker.result)
+            self._end_loading()
             self._arm(unsaved)
         elif event.state == WorkerState.ERROR:
             error = event.worker.error
-            self._making = None
-            self.query_one(f"#{self.FRAME_ID}").loading = False
+            self._end_loading()
             self._refuse(error if isinstance(error, UserError) else f"{type(error).__name__}: {error}")
+
+    def _end_loading(self) -> None:
+        """The dialog back from under its loading cover, the focus where it was (the cover took it:
+        Enter again would reach nothing)."""
+        self._making = None
+        self.query_one(f"#{self.FRAME_ID}").loading = False
+        if self._focus is not None and self._focus.is_attached:
+            self._focus.focus()
 
     def _refuse(self, error: UserError | str) -> None:
         raise NotImplementedError
@@ -270,6 +284,13 @@ class ReplacesTheModel(ModalScreen[Any]):
         save = getattr(self.app, "action_save_run", None)
         if save is not None:
             save()
+            self._made = None  # made before the save: the run opened again must be read as saved now
+            self._show_warning()
+
+    def _disarm(self) -> None:
+        """What the dialog would do changed since a first try armed it: that try must be made again."""
+        if self._made is not None:
+            self._made = None
             self._show_warning()
 
     def _show_warning(self) -> None:
@@ -283,8 +304,10 @@ class ReplacesTheModel(ModalScreen[Any]):
         warning.remove_class("armed")
 
     def action_cancel(self) -> None:
-        if self._making is None:  # one under way finishes first (the lab is then replaced)
+        if self._making is None:
             self.dismiss(None)
+        else:  # one under way cannot be stopped: dropped once done
+            self._cancelled = True
 
 
 class EditScreen(ReplacesTheModel):
@@ -294,8 +317,9 @@ class EditScreen(ReplacesTheModel):
     Apply (or Enter in a field) first calls ``check(overrides)``, at once: a refused value stays on
     screen with the reason (the spec's one-line error naming the field) and nothing changes. Then
     ``build(overrides)`` runs in a thread behind a loading indicator (a large model takes seconds
-    to build) and the screen is dismissed with what it returns; a UserError it raises is shown
-    like a refused value. Cancel (or Esc) dismisses with None.
+    to build) and the screen is dismissed with what it returns (with trained steps unsaved, on a
+    second Apply of the same values); a UserError it raises is shown like a refused value. Cancel
+    (or Esc) dismisses with None.
     """
 
     FRAME_ID, WARNING_ID, DROPS = "edit", "edit-warning", "Applying starts a new, untrained model"
@@ -491,6 +515,8 @@ class EditScreen(ReplacesTheModel):
         if self._refused_values is not None and self._values() != self._refused_values:
             self._refused_values = None
             self.query_one("#edit-error", Label).update("")
+        if self._made is not None and self.overrides() != self._made[0]:  # (a late Changed of the same: kept)
+            self._disarm()
 
     @on(Select.Changed, "#task-kind")
     def _task_changed(self) -> None:
@@ -618,8 +644,9 @@ class OpenScreen(ReplacesTheModel):
     first; Enter opens the highlighted entry (up and down move it), or what was typed where no
     entry is left; a folder of runs typed, and no entry named so nor chosen with up or down, lists
     that folder's runs. ``load(target)`` runs in a thread behind a loading indicator (a cell not used
-    yet compiles its kernels) and the screen is dismissed with what it returns; a UserError it
-    raises is shown under the field and the dialog stays. Esc cancels (``escape`` says what that
+    yet compiles its kernels) and the screen is dismissed with what it returns (with trained steps
+    unsaved, on a second Enter on the same target); a UserError it raises is shown under the field
+    and the dialog stays. Esc cancels (``escape`` says what that
     does: the lab's first dialog, with no lab behind it, quits)."""
 
     BINDINGS = [Binding("down", "move(1)", "next", show=False), Binding("up", "move(-1)", "previous", show=False)]
@@ -691,6 +718,7 @@ class OpenScreen(ReplacesTheModel):
 
     @on(Input.Changed, "#open-input")
     def _narrow(self, event: Input.Changed) -> None:
+        self._disarm()
         self._list(event.value)
         self._moved = False
         self.query_one("#open-error").display = False
