@@ -387,6 +387,8 @@ class Spec:
             target = data if not table else data.setdefault(table, {})
             if table and table not in ("task", "model", "train"):
                 raise SpecError(dotted, "unknown table (allowed: task, model, train)")
+            if not isinstance(target, dict):  # the table itself set to a number too: --set model=3
+                raise SpecError(table, f"expected a table [{table}]")
             target[key] = value
         # the fields ``overrides`` gives, dotted ("train.momentum"), whether dotted or in a table
         given = {key for key in overrides if "." in key}

@@ -1247,6 +1247,7 @@ def test_set_changes_spec_fields_from_the_command_line(capsys, tmp_path):
             (["train", "hello", "--set", "model=3"], "--set model: expected a table [model]"),  # was a traceback
             (["bptt", "hello", "--set", "train=true"], "--set train: expected a table [train]"),
             (["spec", "hello", "--set", "task=3"], "--set task: expected a table [task]"),
+            (["spec", "hello", "--set", "model=3", "--set", "model.hidden_size=8"], "--set model: expected a table"),
             (["bptt", "hello", "--set", "model.hidden_size=8", "--set", "model.hidden_size=9"],
              "--set model.hidden_size given twice (8 and 9): give one"),  # the second silently won
             (["train", tmp_path / "r", "--set", "seed=1"],
