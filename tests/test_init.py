@@ -75,7 +75,7 @@ def test_forget_gate_bias_opens_the_forget_gate_at_initialisation():
 
 
 def test_apply_init_names_an_unknown_scheme():
-    with pytest.raises(ValueError, match="unknown init 'xavier'"):
+    with pytest.raises(ValueError, match="^init must be one of uniform, orthogonal, identity, got 'xavier'$"):
         apply_init(rnnlab.RNN(2, 3, seed=0), "xavier")
 
 

@@ -1031,6 +1031,10 @@ _CALLS = {
     (lambda: rnnlab.SelfAttentionBlock(4, 2, 8, norm=np.zeros((2, 2))), "norm must be 'post' or 'pre', got a value"),
     (lambda: rnnlab.SelfAttentionBlock(4, 2, 8, activation=["relu"]), "activation must be 'relu' or 'gelu', got a"),
     (lambda: rnnlab.JordanRNN(I, H, 2, feedback=np.zeros(1)), "feedback must be one of values, softmax, got a value"),
+    (lambda: rnnlab.layers.init.apply_init(rnnlab.RNN(I, H), np.array(["orthogonal"])),  # was taken as orthogonal
+     "init must be one of uniform, orthogonal, identity, got a value of type ndarray"),
+    (lambda: rnnlab.RNN(I, H, dtype=np.zeros((3, 3))), "dtype must be 'float32' or 'float64', got a value of type "
+                                                       "ndarray"),  # its repr took four lines
 ])
 def test_an_option_given_an_array_or_a_list_is_named_in_one_line(make, message):
     with pytest.raises(ValueError) as info:
@@ -1434,12 +1438,14 @@ def test_load_state_dict_not_strict_loads_what_the_state_has(name):
 
 @pytest.mark.parametrize("name", list(_loaders()))
 def test_named_parameters_are_the_live_arrays_by_name(name):
-    """``for name, p in model.named_parameters()``, torch's idiom: parameters()'s names and live arrays."""
+    """``for name, p in model.named_parameters()``, torch's idiom: the state dict's names (torch's), in
+    its order, each with its live array (the trainer's models leave out what they do not train)."""
     model = _loaders()[name]()
     pairs = list(model.named_parameters())
-    assert [key for key, _ in pairs] == list(model.parameters()) != []
+    assert [key for key, _ in pairs] == [key for key in model.state_dict() if key not in getattr(model, "frozen", ())]
     for key, value in pairs:
         assert value is model.parameters()[key], key
+        assert np.array_equal(value, model.state_dict()[key]) and value is not model.state_dict()[key], key
 
 
 def test_load_state_dict_not_strict_says_what_torch_says():

@@ -65,8 +65,9 @@ def parse_dtype(dtype: Any, none_means: str = "float32") -> np.dtype:
         name = np.dtype(none_means if dtype is None else dtype).name
     except TypeError:
         name = repr(dtype)
-    if name not in DTYPES:
-        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    if name not in DTYPES:  # (an array's repr takes lines: it is named by its type)
+        shown = repr(dtype) if isinstance(dtype, (str, np.dtype, type)) else given(dtype)
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {shown}")
     return np.dtype(DTYPES[name])
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ._params import check_finite_number, check_params, check_seed, is_integer
+from ._params import check_finite_number, check_params, check_seed, given, is_integer, is_one_of
 from .esn import EchoStateNetwork
 from .recurrent import LSTM, RNN, RecurrentLayer
 
@@ -173,8 +173,8 @@ def apply_init(layer: RecurrentLayer, init: str = "uniform", forget_bias: float 
                seed: int | None = None) -> None:
     """Apply a named scheme from :data:`INITS` (``"uniform"`` keeps torch's initialisation) and,
     for an LSTM, a forget-gate bias when ``forget_bias`` is not 0."""
-    if init not in INITS:
-        raise ValueError(f"unknown init {init!r} (allowed: {', '.join(INITS)})")
+    if not is_one_of(init, INITS):
+        raise ValueError(f"init must be one of {', '.join(INITS)}, got {given(init)}")
     _rng("apply_init", seed)  # the seed is checked even where the scheme draws nothing
     if init == "orthogonal":
         orthogonal_(layer, seed=seed)

@@ -383,8 +383,7 @@ class TreeClassifier(NamedParameters, CallsForward):
         """Gradients of ``sum(logits * d_logits)`` for every parameter (state_dict order); fills ``trace.dh``.
         ``d_logits`` (B, C) may be None (zero)."""
         if isinstance(trace, TreeTrace) and trace._outputs is None:  # a RecursiveNet's own: the readout not in it
-            raise ValueError("trace must come from this TreeClassifier's own forward(): this one is a "
-                             "RecursiveNet's, without the readout")
+            raise foreign_trace(self, trace, note=": this one is a RecursiveNet's, without the readout")
         if not isinstance(trace, TreeTrace) or trace._owner is not self.net:
             raise foreign_trace(self, trace, owner=self.net)
         shape = trace._outputs.shape
