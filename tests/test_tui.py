@@ -1456,6 +1456,8 @@ def test_applying_the_form_or_opening_another_with_unsaved_steps_takes_a_second_
         assert "Apply (or Enter) again drops the 200 steps trained since the last save; ctrl+s saves them first, " \
                "Esc keeps them." in str(warning.render()) and warning.has_class("armed")
         assert app.lab is lab and app.screen.query("#edit-grid")
+        fields = app.screen.query_one("#edit-fields")  # the field Enter goes to, in view: the longer warning
+        await wait_for(pilot, lambda: fields.region.contains_region(field.region))  # pushed it out at 80x24
         await pilot.press("escape")  # kept
         await wait_for(pilot, lambda: not app.screen.query("#edit-grid"))
         assert app.lab is lab and lab.trainer.step == 200
@@ -1481,6 +1483,7 @@ def test_applying_the_form_or_opening_another_with_unsaved_steps_takes_a_second_
         assert app.lab.spec.name == "adding-rnn"
 
     drive(check, target="hello")
+    drive(check, target="hello", size=(80, 24))
 
 
 def test_the_second_try_keeps_the_focus_follows_a_save_and_esc_while_building_keeps_the_model(tmp_path, monkeypatch):

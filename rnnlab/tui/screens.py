@@ -475,7 +475,15 @@ class EditScreen(ReplacesTheModel):
 
     def _arm(self, unsaved: int) -> None:
         super()._arm(unsaved)
-        self.call_after_refresh(self._fit_fields)  # the warning says more: it takes rows from the fields
+        self.call_after_refresh(self._fit_fields_keeping_the_focus)  # the warning says more: it takes rows
+
+    def _fit_fields_keeping_the_focus(self) -> None:
+        """:meth:`_fit_fields`, then the focused field scrolled back into view (the rows the warning
+        took had it under the fold at 80x24: Enter again went to a field out of sight)."""
+        self._fit_fields()
+        focused = self.focused
+        if focused is not None and focused in self.query("#edit-grid *"):
+            self.call_after_refresh(self.query_one("#edit-fields").scroll_to_widget, focused, animate=False)
 
     def _refuse(self, error: UserError | str) -> None:
         """Show why the form was refused under the fields (which alone scroll: it stays in view). A
