@@ -160,6 +160,19 @@ def test_bad_input_exits_2_with_one_line(capsys, args, word):
     assert len(lines) == 1 and word in lines[0]
 
 
+@pytest.mark.parametrize("args, option, typed", [
+    (["train", "hello", "--steps", "1e3"], "--steps", "'1e3'"),  # "Input should be a valid integer, ..."
+    (["train", "hello", "--steps", "0"], "--steps", "'0'"),  # "... greater than or equal to 1"
+    (["tree", "--learning-rate", "abc"], "--learning-rate", "'abc'"),
+])
+def test_an_option_of_the_wrong_type_or_range_names_what_was_typed(capsys, args, option, typed):
+    """typer's check of an int or a number (pydantic's words) said what it should be, never what was typed."""
+    code, out, err = run(capsys, *args)
+    [line] = err.strip().splitlines()
+    assert code == 2 and out == "" and line.startswith(f"rnnlab {args[0]}: error: Invalid value for '{option}': ")
+    assert line.endswith(f" (got {typed})"), line
+
+
 def test_bench_refuses_a_shape_too_big_for_memory_before_allocating(capsys, monkeypatch):
     def never(*args, **kwargs):
         raise AssertionError("the benchmark ran")

@@ -594,6 +594,17 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout, sys.stderr = streams
 
 
+def _value_typed(exc: Exception) -> str:
+    """`` (got '1e3')`` where typer's check of an option's type or range says what it should be but not
+    what was typed (``Input should be a valid integer``: pydantic's words, its error the cause); else ""."""
+    errors = getattr(exc.__cause__, "errors", None)
+    try:
+        typed = errors()[0]["input"] if callable(errors) else None
+    except (TypeError, LookupError):
+        return ""
+    return "" if typed is None else f" (got {typed!r})"
+
+
 def _main(argv: list[str] | None) -> int:
     command = typer.main.get_command(app)
     _tidy_help(command)
@@ -601,7 +612,7 @@ def _main(argv: list[str] | None) -> int:
         result = command.main(args=argv, prog_name="rnnlab", standalone_mode=False)
     except _click_exceptions.UsageError as exc:
         where = exc.ctx.command_path if exc.ctx is not None else "rnnlab"
-        message = " ".join(exc.format_message().split())
+        message = " ".join(exc.format_message().split()) + _value_typed(exc)
         sys.stderr.write(f"{where}: error: {message}\n")
         return 2
     except _click_exceptions.ClickException as exc:
