@@ -306,6 +306,15 @@ def load_params(shapes: Mapping[str, tuple[int, ...]], state: Any, dtype: np.dty
     return loaded, keys
 
 
+def load_into(live: dict[str, np.ndarray], shapes: Mapping[str, tuple[int, ...]], state: Any, dtype: np.dtype,
+              strict: bool = True) -> IncompatibleKeys:
+    """A layer's ``load_state_dict`` where one dict holds all its parameters (``live``, what its
+    ``parameters()`` hands out): :func:`load_params`, then :func:`assign_params` into ``live``."""
+    loaded, keys = load_params(shapes, state, dtype, strict, live)
+    assign_params(live, loaded)
+    return keys
+
+
 def check_float_array(what: str, value: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """``value`` (an incoming gradient, e.g. a loss's float64 dL/dlogits) as a new C-contiguous array of
     ``dtype``: any float dtype is cast, an integer or other dtype refused, then exactly ``shape``, all finite."""

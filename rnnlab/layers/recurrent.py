@@ -16,7 +16,7 @@ import numpy as np
 from .. import kernels
 from ._params import (CallsForward, IncompatibleKeys, NamedParameters, array_shape, assign_params, check_array,
                       check_bool, check_forward_memory, check_param_memory, check_params, check_positive_int,
-                      check_seed, check_truncate, draw_uniform, foreign_trace, given, is_one_of, load_params,
+                      check_seed, check_truncate, draw_uniform, foreign_trace, given, is_one_of, load_into,
                       own_function, parse_dtype)
 from .trace import Trace
 
@@ -174,9 +174,7 @@ class RecurrentLayer(NamedParameters, CallsForward):
         ``(missing_keys, unexpected_keys)``. Raises ValueError naming any missing, extra (when
         strict), misshapen or non-finite entry; on error the layer is left unchanged.
         """
-        loaded, keys = load_params(self._param_shapes(), state, self.dtype, strict, self._params)
-        assign_params(self._params, loaded)
-        return keys
+        return load_into(self._params, self._param_shapes(), state, self.dtype, strict)
 
     def parameters(self) -> dict[str, np.ndarray]:
         """The live parameter arrays (updating them in place changes the layer). An entry replaced

@@ -28,7 +28,7 @@ from ..kernels import selfattention as sa_kernels
 from ._params import (CallsForward, DRAW_CHUNK, IncompatibleKeys, LiveParameters, NamedParameters, array_shape,
                       assign_params, check_array, check_bool, check_finite_number, check_float_array, check_index,
                       check_param_memory, check_params, check_positive_int, check_seed, draw_uniform, foreign_trace,
-                      given, is_one_of, load_params, parse_dtype)
+                      given, is_one_of, load_into, load_params, parse_dtype)
 from .trace import Trace
 
 __all__ = ["positional_encoding", "PositionalEncoding", "SelfAttentionBlock", "SelfAttentionModel",
@@ -295,9 +295,7 @@ class SelfAttentionBlock(NamedParameters, CallsForward):
         ignored). Values are converted to the block's dtype and copied into the arrays :meth:`parameters`
         handed out (as torch does); on error nothing changes. Returns torch's ``(missing_keys,
         unexpected_keys)``."""
-        loaded, keys = load_params(self._param_shapes(), state, self.dtype, strict, self._params)
-        assign_params(self._params, loaded)
-        return keys
+        return load_into(self._params, self._param_shapes(), state, self.dtype, strict)
 
     def parameters(self) -> dict[str, np.ndarray]:
         """The live parameter arrays (updating them in place changes the block). An entry replaced by

@@ -47,7 +47,8 @@ from .. import kernels
 from ..kernels import attention as attn_kernels
 from ._params import (CallsForward, IncompatibleKeys, LiveParameters, NamedParameters, Part, array_shape, assign_params,
                       check_array, check_float_array, check_param_memory, check_params, check_positive_int, check_seed,
-                      draw_normal, draw_uniform, foreign_trace, given, is_integer, is_one_of, load_params, parse_dtype)
+                      draw_normal, draw_uniform, foreign_trace, given, is_integer, is_one_of, load_into, load_params,
+                      parse_dtype)
 from .recurrent import GRU, LSTM, RNN, RecurrentLayer
 
 __all__ = [
@@ -224,9 +225,7 @@ class Attention(NamedParameters, CallsForward):
         unchanged). ``strict=False``: a missing parameter keeps its value, an unknown key is ignored.
         Values are copied into the arrays :meth:`parameters` handed out, as torch does; returns torch's
         ``(missing_keys, unexpected_keys)``."""
-        loaded, keys = load_params(self._param_shapes(), state, self.dtype, strict, self._params)
-        assign_params(self._params, loaded)
-        return keys
+        return load_into(self._params, self._param_shapes(), state, self.dtype, strict)
 
     @property
     def num_parameters(self) -> int:

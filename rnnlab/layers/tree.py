@@ -31,7 +31,7 @@ from ..kernels.tree import tree_backward, tree_forward
 from ..train.losses import cross_entropy
 from ._params import (CallsForward, IncompatibleKeys, LiveParameters, NamedParameters, assign_params,
                       check_param_memory, check_params, check_positive_int, check_seed, draw_normal, draw_uniform,
-                      foreign_trace, load_params, parse_dtype)
+                      foreign_trace, load_into, load_params, parse_dtype)
 
 __all__ = ["RecursiveNet", "TreeClassifier", "TreeTrace", "TreeNode"]
 
@@ -203,9 +203,7 @@ class RecursiveNet(NamedParameters, CallsForward):
         the net left unchanged); with ``strict=False`` a missing parameter keeps its value, an unknown
         key is ignored. Values are copied into the arrays :meth:`parameters` handed out, as torch does;
         returns torch's ``(missing_keys, unexpected_keys)``."""
-        loaded, keys = load_params(self._param_shapes(), state, self.dtype, strict, self._params)
-        assign_params(self._params, loaded)
-        return keys
+        return load_into(self._params, self._param_shapes(), state, self.dtype, strict)
 
     def parameters(self) -> dict[str, np.ndarray]:
         """The live parameter arrays (updating them in place changes the net). An entry replaced by
