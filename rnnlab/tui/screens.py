@@ -198,6 +198,11 @@ FORM_CELL_FIELDS: dict[str, Callable[[str], bool]] = {
 EDIT_FOUR_COLUMNS_WIDTH = 112
 
 
+def _unsaved(steps: int) -> str:
+    """``"200 steps trained since the last save"`` (``"1 step ..."``), as the dialogs' warnings name them."""
+    return f"{steps} step{'' if steps == 1 else 's'} trained since the last save"
+
+
 class ReplacesTheModel(ModalScreen[Any]):
     """A dialog whose outcome replaces the lab's model (the edit form, the open dialog): what it
     makes is made in a thread behind a loading indicator (a new cell compiles its kernels) and the
@@ -233,18 +238,16 @@ class ReplacesTheModel(ModalScreen[Any]):
         if self._made is not None and self._made[0] == what:
             self.dismiss(self._made[1])
             return
-        self._made, self._what = None, what
-        self._show_warning()  # (no longer armed: something else is tried)
-        self._focus = self.focused
+        self._disarm()  # something else is tried
+        self._what, self._focus = what, self.focused
         self.query_one(f"#{self.FRAME_ID}").loading = True
         self._making = self.run_worker(make, thread=True, exit_on_error=False, group="replace")
 
     def _arm(self, unsaved: int) -> None:
         """Say that the same try again drops the ``unsaved`` steps (bold, with a bell)."""
-        steps = "1 step trained since the last save" if unsaved == 1 else \
-            f"{unsaved} steps trained since the last save"
         warning = self.query_one(f"#{self.WARNING_ID}", Label)
-        warning.update(f"{self.DROPS}: {self.AGAIN} drops the {steps}; ctrl+s saves them first, Esc keeps them.")
+        warning.update(f"{self.DROPS}: {self.AGAIN} drops the {_unsaved(unsaved)}; ctrl+s saves them first, "
+                       "Esc keeps them.")
         warning.add_class("armed")
         warning.display = True
         self.app.bell()
@@ -296,10 +299,9 @@ class ReplacesTheModel(ModalScreen[Any]):
     def _show_warning(self) -> None:
         """Name the trained steps the new model would drop: those not saved yet (none: no warning)."""
         unsaved = self._unsaved_steps()
-        steps = "1 step trained since the last save is" if unsaved == 1 else \
-            f"{unsaved} steps trained since the last save are"
         warning = self.query_one(f"#{self.WARNING_ID}", Label)
-        warning.update(f"{self.DROPS}: the {steps} dropped (ctrl+s saves them first).")
+        warning.update(f"{self.DROPS}: the {_unsaved(unsaved)} {'is' if unsaved == 1 else 'are'} dropped "
+                       "(ctrl+s saves them first).")
         warning.display = unsaved > 0
         warning.remove_class("armed")
 
