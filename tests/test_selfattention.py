@@ -471,6 +471,44 @@ def test_bad_inputs():
         SelfAttentionBlock(8, 2, 12).backward(trace, np.zeros((5, 2, 8), np.float32))
 
 
+def test_batch_first_is_the_same_block_on_swapped_axes():
+    """As torch's ``TransformerEncoderLayer(batch_first=True)``: x, y, dy and the input's gradient
+    (B, T, d_model), lengths (B,), the trace time-major; every number the time-major block's."""
+    T, B = 5, 3
+    time_major, batch_first = _block(causal=True), _block(causal=True, batch_first=True)
+    x, dy = _problem(time_major, T, B)
+    y, trace = time_major.forward(x, _lengths(T, B))
+    grads = time_major.backward(trace, dy)
+    y_bf, trace_bf = batch_first.forward(x.transpose(1, 0, 2), _lengths(T, B))
+    grads_bf = batch_first.backward(trace_bf, dy.transpose(1, 0, 2))
+    np.testing.assert_array_equal(y_bf, y.transpose(1, 0, 2))
+    assert y_bf.flags.c_contiguous and grads_bf["input"].flags.c_contiguous
+    for name, grad in grads.items():
+        np.testing.assert_array_equal(grads_bf[name], grad.transpose(1, 0, 2) if name == "input" else grad, name)
+    for name in trace:
+        np.testing.assert_array_equal(trace_bf[name], trace[name], name)
+    assert repr(batch_first).endswith("causal=True, batch_first=True, dtype='float64')")
+    with pytest.raises(ValueError, match=r"input must have shape \(B, T, 8\), got \(5, 3, 7\)"):
+        batch_first.forward(np.zeros((5, 3, 7)))
+    with pytest.raises(ValueError, match=r"dy has shape \(5, 3, 8\), expected \(3, 5, 8\)"):
+        batch_first.backward(trace_bf, dy)
+    short = SelfAttentionBlock(8, 2, 12, max_len=4, batch_first=True)  # max_len counts steps, not sequences
+    short.forward(np.zeros((6, 4, 8), np.float32))
+    with pytest.raises(SequenceTooLongError):
+        short.forward(np.zeros((4, 6, 8), np.float32))
+
+
+def test_batch_first_matches_torch():
+    torch = pytest.importorskip("torch")
+    block = _block(batch_first=True)
+    theirs = torch.nn.TransformerEncoderLayer(8, 2, 12, dropout=0.0, batch_first=True).double().eval()
+    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in block.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal((3, 5, 8))
+    with torch.no_grad():
+        expected = theirs(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(block.forward(x)[0], expected, rtol=1e-12, atol=1e-12)
+
+
 def test_backward_uses_the_weights_of_its_forward():
     block = _block()
     x, dy = _problem(block, 4, 2)

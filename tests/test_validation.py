@@ -833,8 +833,9 @@ def test_reset_parameters_checks_its_seed(cls, seed):
 
 
 _FLAGS = [(cls, flag) for cls in ("RNN", "LSTM", "GRU", "LeakyRNN", "MinGRU", "MinLSTM")
-          for flag in ("bias", "bidirectional")]
-_FLAGS += [("LRU", "bidirectional"), ("JordanRNN", "bias"), ("SelfAttentionBlock", "causal"),
+          for flag in ("bias", "batch_first", "bidirectional")]
+_FLAGS += [("LRU", "bidirectional"), ("LRU", "batch_first"), ("JordanRNN", "bias"), ("SelfAttentionBlock", "causal"),
+           ("SelfAttentionBlock", "batch_first"),
            ("SelfAttentionModel", "causal"), ("EchoStateNetwork", "readout_input")]
 
 
@@ -854,10 +855,10 @@ def test_numpy_bools_are_flags():
 
 # ------------------------------------------------------------------------------ torch's positional order
 @pytest.mark.parametrize("call", [
-    lambda: rnnlab.LSTM(3, 5, 2, True, True),  # torch: batch_first=True; here it meant bidirectional=True
-    lambda: rnnlab.GRU(3, 5, 2, True, True),
-    lambda: rnnlab.RNN(3, 5, 2, "tanh", True, True),
-    lambda: rnnlab.LeakyRNN(3, 5, 2, True, True),
+    lambda: rnnlab.LSTM(3, 5, 2, True, True, 0.5),  # torch: dropout=0.5; here it would mean bidirectional
+    lambda: rnnlab.GRU(3, 5, 2, True, True, 0.5),
+    lambda: rnnlab.RNN(3, 5, 2, "tanh", True, True, 0.5),
+    lambda: rnnlab.LeakyRNN(3, 5, 2, True, True),  # rnnlab's own cells: everything after bias by keyword
     lambda: rnnlab.MinGRU(3, 5, 2, True, True),
     lambda: rnnlab.MinLSTM(3, 5, 2, True, True),
     lambda: rnnlab.LRU(3, 5, 2, "float64"),
@@ -870,11 +871,108 @@ def test_arguments_after_bias_are_keyword_only(call, request):
     assert str(info.value).startswith(f"{layer_name}.__init__()"), "the error names the class the user called"
 
 
-def test_positional_arguments_up_to_bias_keep_torchs_order():
+def test_positional_arguments_up_to_batch_first_keep_torchs_order():
     assert not rnnlab.LSTM(3, 5, 2, False).bias and rnnlab.LSTM(3, 5, 2, False).num_layers == 2
-    rnn = rnnlab.RNN(3, 5, 1, "relu", False)
-    assert rnn.nonlinearity == "relu" and not rnn.bias
+    rnn = rnnlab.RNN(3, 5, 1, "relu", False, True)
+    assert rnn.nonlinearity == "relu" and not rnn.bias and rnn.batch_first
+    assert rnnlab.GRU(3, 5, 2, True, True).batch_first and not rnnlab.GRU(3, 5, 2, True, True).bidirectional
     assert rnnlab.LSTM(3, 5, 2, True, bidirectional=True).num_directions == 2
+
+
+# ------------------------------------------------------------------------------ batch_first
+_SEQUENCE_LAYERS = {  # every class with torch's batch_first, in its widest form
+    "RNN": dict(nonlinearity="relu", bidirectional=True), "LSTM": dict(bidirectional=True),
+    "GRU": dict(bidirectional=True), "LeakyRNN": dict(bidirectional=True), "MinGRU": dict(bidirectional=True),
+    "MinLSTM": dict(bidirectional=True, method="scan"), "LRU": {},
+}
+
+
+def _pair(name, **kwargs):
+    """The same layer (same weights) time-major and batch_first."""
+    cls, options = getattr(rnnlab, name), {**_SEQUENCE_LAYERS[name], **kwargs}
+    return (cls(I, H, 2, dtype="float64", seed=3, **options),
+            cls(I, H, 2, dtype="float64", seed=3, batch_first=True, **options))
+
+
+@pytest.mark.parametrize("name", list(_SEQUENCE_LAYERS))
+def test_batch_first_is_the_same_network_on_swapped_axes(name):
+    """As torch's: x, y, dy and the input's gradient (B, T, ...), states (L*D, B, H) either way; the
+    numbers, the weight gradients and the (time-major) trace are exactly the time-major layer's."""
+    time_major, batch_first = _pair(name)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((T, B, I))
+    y, state, trace = time_major(x)
+    dy = rng.standard_normal(y.shape)
+    halves = lambda state: state if isinstance(state, tuple) else (state,)  # noqa: E731 - the LSTM's pair or h
+    dstate = tuple(np.ones_like(half) for half in halves(state))
+    dstate = dstate if isinstance(state, tuple) else dstate[0]
+    grads = time_major.backward(trace, dy, dstate)
+
+    y_bf, state_bf, trace_bf = batch_first(np.ascontiguousarray(x.transpose(1, 0, 2)))
+    grads_bf = batch_first.backward(trace_bf, dy.transpose(1, 0, 2), dstate)
+    assert y_bf.shape == (B, T, y.shape[2]) and y_bf.flags.c_contiguous
+    np.testing.assert_array_equal(y_bf, y.transpose(1, 0, 2))
+    for half, half_bf in zip(halves(state), halves(state_bf), strict=True):
+        np.testing.assert_array_equal(half_bf, half)
+    assert grads_bf["input"].shape == (B, T, I) and grads_bf["input"].flags.c_contiguous
+    for key, grad in grads.items():
+        np.testing.assert_array_equal(grads_bf[key], grad.transpose(1, 0, 2) if key == "input" else grad,
+                                      err_msg=key)
+    assert list(trace_bf) == list(trace)
+    for record in trace:
+        np.testing.assert_array_equal(trace_bf[record], trace[record], err_msg=record)
+    assert "batch_first=True" in repr(batch_first) and "batch_first" not in repr(time_major)
+
+
+def test_batch_first_output_is_the_callers_even_at_one_step():
+    """At T = 1 (or B = 1) the transposed output is already contiguous: it must still be a copy,
+    not a view of the trace's record that an edit of y would change."""
+    for name in ("LSTM", "MinGRU"):
+        _, layer = _pair(name, bidirectional=False)
+        y, _, trace = layer(np.ones((B, 1, I)))
+        y[...] = 7.0
+        assert not (trace.get("h", layer=1) == 7.0).any(), name
+
+
+def test_batch_first_shapes_are_named_in_its_layout():
+    layer = rnnlab.GRU(I, H, batch_first=True, seed=0)
+    with pytest.raises(ValueError, match=re.escape("input must have shape (B, T, 3), got (5, 3); one sequence (T, I),"
+                                                   " as torch takes it unbatched: x[None] adds B = 1")):
+        layer(np.zeros((T, I), np.float32))
+    with pytest.raises(ValueError, match=re.escape("input must have shape (T, B, 3), got (5, 3); one sequence (T, I),"
+                                                   " as torch takes it unbatched: x[:, None] adds B = 1")):
+        rnnlab.GRU(I, H, seed=0)(np.zeros((T, I), np.float32))
+    y, _, trace = layer(np.zeros((B, T, I), np.float32))
+    assert y.shape == (B, T, H) and trace["h"].shape == (1, T, B, H)
+    with pytest.raises(ValueError, match=re.escape(f"dy has shape {(T, B, H)}, expected {(B, T, H)}")):
+        layer.backward(trace, np.zeros((T, B, H), np.float32))
+
+
+def test_backward_follows_the_layout_its_forward_ran_with():
+    """batch_first may be switched between a forward and its backward (a plain attribute, as torch's):
+    dy and the input's gradient keep the layout of the forward that made the trace."""
+    layer = rnnlab.LSTM(I, H, batch_first=True, dtype="float64", seed=0)
+    y, _, trace = layer(_x(shape=(B, T, I)))
+    layer.batch_first = False
+    assert layer.backward(trace, np.ones_like(y))["input"].shape == (B, T, I)
+    assert layer(_x())[0].shape == (T, B, H)
+
+
+def test_batch_first_matches_torch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    for name in ("RNN", "LSTM", "GRU"):
+        theirs = getattr(torch.nn, name)(I, H, 2, batch_first=True, bidirectional=True).double()
+        ours = getattr(rnnlab, name)(I, H, 2, batch_first=True, bidirectional=True, dtype="float64")
+        ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+        x, dy = rng.standard_normal((B, T, I)), rng.standard_normal((B, T, 2 * H))
+        x_torch = torch.tensor(x, requires_grad=True)
+        y_torch, _ = theirs(x_torch)
+        (y_torch * torch.from_numpy(dy)).sum().backward()
+        y, _, trace = ours(x)
+        np.testing.assert_allclose(y, y_torch.detach().numpy(), rtol=1e-12, atol=1e-13, err_msg=name)
+        np.testing.assert_allclose(ours.backward(trace, dy)["input"], x_torch.grad.numpy(), rtol=1e-12, atol=1e-13,
+                                   err_msg=name)
 
 
 # ------------------------------------------------------------------------------ messages name the class
@@ -1142,7 +1240,8 @@ def test_a_trace_differentiates_the_activation_its_forward_ran_with():
     expected, jacobians = rnn.backward(trace, np.ones_like(y)), analysis.step_jacobians(trace, 0, 0)
     y, _, trace = rnn(x)
     rnn.nonlinearity = "relu"
-    assert trace.options == {"nonlinearity": "tanh"} and repr(rnn) == "RNN(3, 4, nonlinearity='relu', dtype='float64')"
+    assert trace.options == {"batch_first": False, "nonlinearity": "tanh"}
+    assert repr(rnn) == "RNN(3, 4, nonlinearity='relu', dtype='float64')"
     for name, grad in rnn.backward(trace, np.ones_like(y)).items():
         np.testing.assert_array_equal(grad, expected[name], err_msg=name)
     np.testing.assert_array_equal(analysis.step_jacobians(trace, 0, 0), jacobians)

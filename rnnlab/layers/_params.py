@@ -344,6 +344,18 @@ def _finite_copy(what: str, value: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return copy
 
 
+def time_major(array: np.ndarray, batch_first: bool) -> np.ndarray:
+    """A checked sequence in the caller's layout as time-major ``(T, B, F)``, what the kernels run
+    over: for ``batch_first`` (torch's ``(B, T, F)``) a transposed view."""
+    return array.transpose(1, 0, 2) if batch_first else array
+
+
+def caller_layout(sequence: np.ndarray, batch_first: bool) -> np.ndarray:
+    """A time-major ``(T, B, F)`` result in the caller's layout: for ``batch_first`` a fresh C-contiguous
+    ``(B, T, F)``, never a view of ``sequence`` (a transposed view is contiguous at T = 1 or B = 1)."""
+    return sequence.transpose(1, 0, 2).copy() if batch_first else sequence
+
+
 def check_truncate(truncate: Any) -> int | None:
     """``backward``'s ``truncate``: a positive number of steps, or None (full BPTT). 0 is refused
     (the spec's and the CLI's ``truncate = 0`` mean full BPTT; here that is None)."""

@@ -75,7 +75,7 @@ class LeakyRNN(RecurrentLayer):
     ``time_constants``: None (default :data:`DEFAULT_TIME_CONSTANTS`) or ``(tau_min, tau_max)`` with
     ``1 < tau_min <= tau_max``, the range the initial time constants are spread over.
     ``learn_time_constants``: False lists every ``alpha_*`` in :attr:`frozen`. Every argument after
-    ``bias`` is keyword-only, as for :class:`~rnnlab.layers.RNN`.
+    ``bias`` is keyword-only (``batch_first`` and ``bidirectional`` as :class:`~rnnlab.layers.RNN`'s).
     """
 
     mode = "Leaky"
@@ -83,12 +83,13 @@ class LeakyRNN(RecurrentLayer):
     record_names = ("h", "u", "a")
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True, *,
-                 bidirectional: bool = False, dtype: str = "float32", seed: int | None = None,
-                 time_constants: tuple[float, float] | None = None, learn_time_constants: bool = True) -> None:
+                 batch_first: bool = False, bidirectional: bool = False, dtype: str = "float32",
+                 seed: int | None = None, time_constants: tuple[float, float] | None = None,
+                 learn_time_constants: bool = True) -> None:
         self.time_constants = _check_time_constants(time_constants)
         self.learn_time_constants = check_bool("learn_time_constants", learn_time_constants)
-        super().__init__(input_size, hidden_size, num_layers, bias, bidirectional=bidirectional, dtype=dtype,
-                         seed=seed)
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, bidirectional=bidirectional,
+                         dtype=dtype, seed=seed)
 
     def _repr_extra(self) -> str:
         extra = ""

@@ -58,8 +58,8 @@ import numpy as np
 from .. import kernels
 from ..kernels import minimal as mk
 from ..kernels.scan import METHODS
-from ._params import (assign_params, check_array, check_bool, check_finite_number, check_positive_int, check_seed,
-                      check_truncate, draw_uniform, foreign_trace, given, is_one_of)
+from ._params import (assign_params, caller_layout, check_array, check_bool, check_finite_number, check_positive_int,
+                      check_seed, check_truncate, draw_uniform, foreign_trace, given, is_one_of)
 from .recurrent import RecurrentLayer
 from .trace import Trace
 
@@ -78,12 +78,12 @@ class _LinearRecurrence(RecurrentLayer):
     state_dtype_kind = "f"  # "c": the state is complex (LRU)
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True, *,
-                 bidirectional: bool = False, dtype: str = "float32", seed: int | None = None,
-                 method: str = "sequential", scan_chunks: int | None = None) -> None:
+                 batch_first: bool = False, bidirectional: bool = False, dtype: str = "float32",
+                 seed: int | None = None, method: str = "sequential", scan_chunks: int | None = None) -> None:
         self.method = _check_method(method)
         self.scan_chunks = None if scan_chunks is None else check_positive_int("scan_chunks", scan_chunks)
-        super().__init__(input_size, hidden_size, num_layers, bias, bidirectional=bidirectional, dtype=dtype,
-                         seed=seed)
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, bidirectional=bidirectional,
+                         dtype=dtype, seed=seed)
 
     # ------------------------------------------------------------------ sizes and validation
     @property
@@ -115,11 +115,12 @@ class _LinearRecurrence(RecurrentLayer):
 
     # ------------------------------------------------------------------ forward / backward
     def forward(self, x: Any, state: Any = None, method: str | None = None) -> tuple[np.ndarray, np.ndarray, Trace]:
-        """Run the network over ``x`` (T, B, I).
+        """Run the network over ``x`` (T, B, I); ``(B, T, I)`` for a ``batch_first`` layer.
 
         Returns ``(y, h_n, trace)``: y (T, B, output_size) is the top layer's output (MinGRU,
-        MinLSTM: D*H, both directions concatenated; LRU: I, its layers as wide as the input), h_n
-        (num_layers * D, B, H) the final states, ``trace`` every step of every layer. ``state``
+        MinLSTM: D*H, both directions concatenated; LRU: I, its layers as wide as the input;
+        (B, T, output_size) for batch_first), h_n (num_layers * D, B, H) the final states, ``trace``
+        every step of every layer, time-major. ``state``
         is h0 (None: zeros). ``method`` overrides the layer's evaluation strategy for this call.
         """
         method = self._resolve_method(method)
@@ -127,9 +128,9 @@ class _LinearRecurrence(RecurrentLayer):
         T, B, _ = x.shape
         h0 = self._check_state("h0", state, B)
         # the trace keeps its own input and weights: backward differentiates what forward computed
-        x = x.copy()
+        x = x.copy()  # C-contiguous, time-major
         trace = Trace(self.mode, self.num_layers, self.num_directions, self.hidden_size, T, B, self.dtype,
-                      _params=self._checked_params(), _owner=self)
+                      _params=self._checked_params(), _owner=self, options=self._trace_options())
         h_n = np.empty(self._state_shape(B), self.state_dtype)
         n_threads = kernels.kernel_threads()
         layer_input = x
@@ -148,8 +149,9 @@ class _LinearRecurrence(RecurrentLayer):
                     outputs.append(out[::-1] if direction else out)
                     h_n[k] = h_last
                 layer_input = outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=2)
-        y = layer_input.copy() if len(outputs) == 1 else layer_input  # never a view of the trace's records
-        return y, h_n, trace
+        if len(outputs) == 1 and not self.batch_first:  # never a view of the trace's records
+            layer_input = layer_input.copy()
+        return caller_layout(layer_input, self.batch_first), h_n, trace
 
     def backward(self, trace: Trace, dy: Any = None, dstate: Any = None, truncate: int | None = None,
                  method: str | None = None) -> dict[str, np.ndarray]:
@@ -159,6 +161,7 @@ class _LinearRecurrence(RecurrentLayer):
         where ``dstate`` is dh_n; ``dy`` or ``dstate`` may be None (zero). ``truncate=k`` cuts the
         gradient through the state every k steps of each direction's processing order (as
         :meth:`rnnlab.RNN.backward`); None is full BPTT (0 is refused). ``method`` as in :meth:`forward`.
+        ``dy`` and the input's gradient are shaped as the forward's y and x (batch_first or not).
 
         Returns a dict keyed by the state_dict names plus ``"input"`` and ``"h0"``, and fills
         ``trace["dh"]`` (see the module docstring).
@@ -167,9 +170,8 @@ class _LinearRecurrence(RecurrentLayer):
             raise foreign_trace(self, trace)
         truncate = check_truncate(truncate)
         method = self._resolve_method(method)
-        T, B, D = trace.steps, trace.batch, self.num_directions
-        out = self.output_size
-        dy = np.zeros((T, B, out), self.dtype) if dy is None else self._check_array("dy", dy, (T, B, out))
+        B, D = trace.batch, self.num_directions
+        dy = self._check_dy(trace, dy, self.output_size)
         dh_n = self._check_state("dh_n", dstate, B)
         grads: dict[str, np.ndarray] = {}
         dh0 = np.empty(self._state_shape(B), self.state_dtype)
@@ -194,7 +196,7 @@ class _LinearRecurrence(RecurrentLayer):
                 d_out = d_in
         trace.backward_truncate = truncate or None
         ordered = {name: grads[name] for name in self._param_shapes()}
-        ordered["input"] = d_out
+        ordered["input"] = caller_layout(d_out, trace.options["batch_first"])
         ordered["h0"] = dh0
         return ordered
 
@@ -254,9 +256,9 @@ class MinGRU(_Gated):
 
         z_t = sigmoid(W_z x_t + b_z),  h~_t = W_h x_t + b_h,  h_t = (1 - z_t) * h_{t-1} + z_t * h~_t
 
-    ``MinGRU(input_size, hidden_size, num_layers=1, bias=True, *, bidirectional=False,
-    dtype="float32", seed=None, method="sequential", scan_chunks=None)`` (keyword-only after
-    ``bias``, as :class:`~rnnlab.layers.RNN`); parameters, records and methods in
+    ``MinGRU(input_size, hidden_size, num_layers=1, bias=True, *, batch_first=False,
+    bidirectional=False, dtype="float32", seed=None, method="sequential", scan_chunks=None)``
+    (keyword-only after ``bias``: torch has no such layer whose order to follow); parameters, records and methods in
     :mod:`rnnlab.layers.minimal`.
     """
 
@@ -331,7 +333,7 @@ class LRU(_LinearRecurrence):
     changing the results of trained models: it is not done.
 
     ``LRU(input_size, hidden_size, num_layers=1, *, dtype="float32", seed=None, method="sequential",
-    scan_chunks=None, r_min=0.0, r_max=1.0, max_phase=2*pi)`` (keyword-only after num_layers, as
+    scan_chunks=None, r_min=0.0, r_max=1.0, max_phase=2*pi, batch_first=False)`` (keyword-only after num_layers, as
     the other layers are after ``bias``, which the LRU lacks): hidden_size is the number of
     complex state units, the output has input_size features (the paper's form, with its
     initialisation of |lambda| on the ring [r_min, r_max] and phases in [0, max_phase]). No bias,
@@ -345,7 +347,7 @@ class LRU(_LinearRecurrence):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *, dtype: str = "float32",
                  seed: int | None = None, method: str = "sequential", scan_chunks: int | None = None,
                  r_min: float = 0.0, r_max: float = 1.0, max_phase: float = 2 * math.pi,
-                 bidirectional: bool = False) -> None:
+                 bidirectional: bool = False, batch_first: bool = False) -> None:
         if check_bool("bidirectional", bidirectional):
             raise ValueError("bidirectional must be False: the LRU has no reverse direction")
         values = {"r_min": r_min, "r_max": r_max, "max_phase": max_phase}
@@ -356,8 +358,8 @@ class LRU(_LinearRecurrence):
         if max_phase <= 0.0:
             raise ValueError(f"max_phase must be positive, got {max_phase!r}")
         self.r_min, self.r_max, self.max_phase = float(r_min), float(r_max), float(max_phase)
-        super().__init__(input_size, hidden_size, num_layers, True, bidirectional=False, dtype=dtype, seed=seed,
-                         method=method, scan_chunks=scan_chunks)
+        super().__init__(input_size, hidden_size, num_layers, True, batch_first=batch_first, bidirectional=False,
+                         dtype=dtype, seed=seed, method=method, scan_chunks=scan_chunks)
 
     @property
     def output_size(self) -> int:

@@ -2,7 +2,8 @@
 
 A layer is a parameter container plus the glue that runs the numba kernels layer by layer and
 direction by direction. Parameters follow ``torch.nn`` exactly (names, shapes, gate order, init),
-so ``state_dict`` moves both ways. Inputs are time-major ``(T, B, I)``.
+so ``state_dict`` moves both ways. Inputs are time-major ``(T, B, I)``, or ``(B, T, I)`` with
+``batch_first=True`` as torch's; traces are time-major either way.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from typing import Any
 import numpy as np
 
 from .. import kernels
-from ._params import (CallsForward, IncompatibleKeys, NamedParameters, array_shape, assign_params, check_array,
-                      check_bool, check_forward_memory, check_param_memory, check_params, check_positive_int,
-                      check_seed, check_truncate, draw_uniform, foreign_trace, given, is_one_of, load_into,
-                      own_function, parse_dtype)
+from ._params import (CallsForward, IncompatibleKeys, NamedParameters, array_shape, assign_params, caller_layout,
+                      check_array, check_bool, check_forward_memory, check_param_memory, check_params,
+                      check_positive_int, check_seed, check_truncate, draw_uniform, foreign_trace, given, is_one_of,
+                      load_into, own_function, parse_dtype, time_major)
 from .trace import Trace
 
 _DEVICES = ("cpu", "cuda")
@@ -36,7 +37,7 @@ class RecurrentLayer(NamedParameters, CallsForward):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        # Give each layer its own copy of every method it inherits, so that LSTM(3, 5, 2, True, True) says
+        # Give each layer its own copy of every method it inherits, so that LSTM(3, 5, 2, True, True, 0.5) says
         # "LSTM.__init__() takes ...", lstm.forward(x, hx=h) "LSTM.forward() got an unexpected keyword
         # argument", not "RecurrentLayer...", a class the user never called (see own_function).
         for name in cls._OWN_METHODS:
@@ -49,20 +50,23 @@ class RecurrentLayer(NamedParameters, CallsForward):
         hidden_size: int,
         num_layers: int = 1,
         bias: bool = True,
+        batch_first: bool = False,
         *,
         bidirectional: bool = False,
         dtype: str = "float32",
         seed: int | None = None,
         device: str = "cpu",
     ) -> None:
-        """Arguments as ``torch.nn.LSTM``'s (RNN, GRU alike), in torch's order up to ``bias``:
+        """Arguments as ``torch.nn.LSTM``'s (RNN, GRU alike), in torch's order up to ``batch_first``:
 
         - ``input_size``, ``hidden_size``: features of x_t and of h_t;
         - ``num_layers``: stacked layers, each reading the one below's output (1);
-        - ``bias``: with the biases b_ih and b_hh (True).
+        - ``bias``: with the biases b_ih and b_hh (True);
+        - ``batch_first``: inputs and outputs ``(B, T, features)`` instead of ``(T, B, features)``
+          (False); states stay ``(num_layers * D, B, H)`` and trace records time-major, as in torch.
 
-        Keyword-only (torch's ``LSTM(3, 5, 2, True, True)``, batch_first, is a TypeError here:
-        inputs are always time-major ``(T, B, I)``):
+        Keyword-only (torch's next, ``dropout``, has no counterpart here: a sixth positional argument
+        is a TypeError rather than something else):
 
         - ``bidirectional``: a reverse direction in every layer, y then ``(T, B, 2 * H)`` (False);
         - ``dtype``: ``"float32"`` (default; None means it too) or ``"float64"``;
@@ -77,6 +81,7 @@ class RecurrentLayer(NamedParameters, CallsForward):
         self.hidden_size = check_positive_int("hidden_size", hidden_size)
         self.num_layers = check_positive_int("num_layers", num_layers)
         self.bias = check_bool("bias", bias)
+        self.batch_first = check_bool("batch_first", batch_first)
         self.bidirectional = check_bool("bidirectional", bidirectional)
         self.dtype = parse_dtype(dtype)
         seed = check_seed(seed)
@@ -191,6 +196,8 @@ class RecurrentLayer(NamedParameters, CallsForward):
         extra += self._repr_extra()  # the class's own options next, as its constructor orders them
         if not self.bias:
             extra += ", bias=False"
+        if self.batch_first:
+            extra += ", batch_first=True"
         if self.bidirectional:
             extra += ", bidirectional=True"
         if self.dtype != np.float32:
@@ -203,8 +210,10 @@ class RecurrentLayer(NamedParameters, CallsForward):
         return ""
 
     def _trace_options(self) -> dict[str, Any]:
-        """What else than the weights a forward ran with, kept by its trace (:attr:`Trace.options`)."""
-        return {}
+        """What else than the weights a forward ran with, kept by its trace (:attr:`Trace.options`):
+        ``batch_first``, the layout of the forward's input and output, which backward's ``dy`` and
+        input gradient follow (the layer's may be switched in between, as torch's may)."""
+        return {"batch_first": self.batch_first}
 
     # ------------------------------------------------------------------ validation
     def _state_shape(self, batch: int) -> tuple[int, int, int]:
@@ -214,15 +223,24 @@ class RecurrentLayer(NamedParameters, CallsForward):
         return check_array(what, value, shape, self.dtype)
 
     def _check_input(self, x: Any) -> np.ndarray:
+        """``x`` checked in the caller's layout (``batch_first``), returned time-major ``(T, B, I)``
+        (a transposed view for batch_first)."""
         shape = array_shape("input", x)
+        layout, add_batch = ("(B, T, {})", "x[None]") if self.batch_first else ("(T, B, {})", "x[:, None]")
         if len(shape) != 3:
-            hint = ("; one sequence (T, I), as torch takes it unbatched: x[:, None] adds B = 1"
+            hint = (f"; one sequence (T, I), as torch takes it unbatched: {add_batch} adds B = 1"
                     if len(shape) == 2 else "")
-            raise ValueError(f"input must have shape (T, B, {self.input_size}), got {shape}{hint}")
-        T, B, I = shape
-        if T < 1 or B < 1:
+            raise ValueError(f"input must have shape {layout.format(self.input_size)}, got {shape}{hint}")
+        if shape[0] < 1 or shape[1] < 1:
             raise ValueError(f"input must have at least one step and one sequence, got shape {shape}")
-        return self._check_array("input", x, (T, B, self.input_size))
+        return time_major(self._check_array("input", x, shape[:2] + (self.input_size,)), self.batch_first)
+
+    def _check_dy(self, trace: Trace, dy: Any, width: int) -> np.ndarray:
+        """backward's ``dy`` (None: zeros) in the layout of the forward that made ``trace``, time-major."""
+        T, B, batch_first = trace.steps, trace.batch, trace.options["batch_first"]
+        if dy is None:
+            return np.zeros((T, B, width), self.dtype)
+        return time_major(self._check_array("dy", dy, (B, T, width) if batch_first else (T, B, width)), batch_first)
 
     def _split_state(self, state: Any, batch: int, names: tuple[str, str] = ("h0", "c0"), what: str = "state"):
         """Validate ``state`` (h, or (h, c) for LSTM); None, as a whole or either half, means zeros.
@@ -248,12 +266,13 @@ class RecurrentLayer(NamedParameters, CallsForward):
 
     # ------------------------------------------------------------------ forward / backward
     def forward(self, x: Any, state: Any = None) -> tuple[np.ndarray, Any, Trace]:
-        """Run the network over ``x`` (T, B, I).
+        """Run the network over ``x`` (T, B, I); ``(B, T, I)`` for a ``batch_first`` layer.
 
         ``state`` is the initial state (torch's ``hx``): h0 (num_layers*D, B, H), for the LSTM the
         pair (h0, c0); None means zeros. Returns ``(y, state_n, trace)``: y (T, B, D*H) is the top
-        layer's output (both directions concatenated), state_n is h_n (num_layers*D, B, H) (LSTM:
-        the pair (h_n, c_n)), and ``trace`` records every step of every layer (see :class:`rnnlab.Trace`).
+        layer's output (both directions concatenated; (B, T, D*H) for batch_first), state_n is h_n
+        (num_layers*D, B, H) (LSTM: the pair (h_n, c_n)), and ``trace`` records every step of every
+        layer, time-major (see :class:`rnnlab.Trace`).
         """
         x = self._check_input(x)
         T, B, _ = x.shape
@@ -264,7 +283,7 @@ class RecurrentLayer(NamedParameters, CallsForward):
         h0, c0 = self._split_state(state, B)
         # The trace keeps its own copies of the input and weights: backward must differentiate
         # exactly what forward computed, even if an optimizer updates the weights in between.
-        x = x.copy()
+        x = x.copy()  # C-contiguous, time-major
         trace = Trace(self.mode, self.num_layers, self.num_directions, self.hidden_size, T, B, self.dtype,
                       _params=self._checked_params(), _owner=self, options=self._trace_options())
         h_n = np.empty(self._state_shape(B), self.dtype)
@@ -272,7 +291,7 @@ class RecurrentLayer(NamedParameters, CallsForward):
         with kernels.blas_single_threaded():
             y = self._forward_layers(trace, x, h0, c0, h_n, c_n)
         state_n = (h_n, c_n) if self.has_cell_state else h_n
-        return y, state_n, trace
+        return caller_layout(y, self.batch_first), state_n, trace
 
     def _forward_layers(self, trace, layer_input, h0, c0, h_n, c_n) -> np.ndarray:
         """Run every layer and direction, filling ``trace``, h_n and c_n; return the top output."""
@@ -308,6 +327,7 @@ class RecurrentLayer(NamedParameters, CallsForward):
 
         Computes the gradient of ``sum(y * dy) + sum(h_n * dh_n) (+ sum(c_n * dc_n))`` where
         ``dstate`` is dh_n (LSTM: the pair (dh_n, dc_n)); ``dy`` or ``dstate`` may be None (zero).
+        ``dy`` and the input's gradient are shaped as the forward's y and x (batch_first or not).
         ``truncate=k`` cuts the gradient through the recurrent state every k steps, counted in each
         direction's processing order from its first step (what chunked training with a detached
         state computes); None is full BPTT (0 is refused: the spec's ``truncate = 0`` is None here).
@@ -318,8 +338,8 @@ class RecurrentLayer(NamedParameters, CallsForward):
         if not isinstance(trace, Trace) or trace._owner is not self:
             raise foreign_trace(self, trace)
         truncate = check_truncate(truncate)
-        T, B, H, D = trace.steps, trace.batch, self.hidden_size, self.num_directions
-        dy = np.zeros((T, B, D * H), self.dtype) if dy is None else self._check_array("dy", dy, (T, B, D * H))
+        B, H, D = trace.batch, self.hidden_size, self.num_directions
+        dy = self._check_dy(trace, dy, D * H)
         dh_n, dc_n = self._split_state(dstate, B, names=("dh_n", "dc_n"), what="dstate")
 
         grads: dict[str, np.ndarray] = {}
@@ -330,7 +350,7 @@ class RecurrentLayer(NamedParameters, CallsForward):
         trace.backward_truncate = truncate or None  # what per-step analyses must mirror
         trace._backward_dc_n = None if dc_n is None else dc_n.copy()
         ordered = {name: grads[name] for name in self._param_shapes()}
-        ordered["input"] = d_input
+        ordered["input"] = caller_layout(d_input, trace.options["batch_first"])
         ordered["h0"] = dh0
         if dc0 is not None:
             ordered["c0"] = dc0
@@ -410,13 +430,13 @@ class RNN(RecurrentLayer):
     record_names = ("h",)
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
-                 bias: bool = True, *, bidirectional: bool = False, dtype: str = "float32", seed: int | None = None,
-                 device: str = "cpu"):
+                 bias: bool = True, batch_first: bool = False, *, bidirectional: bool = False,
+                 dtype: str = "float32", seed: int | None = None, device: str = "cpu"):
         """As :class:`LSTM`'s (see ``help(rnnlab.LSTM.__init__)``), with torch's ``nonlinearity``
         after ``num_layers``: ``"tanh"`` (default) or ``"relu"``."""
         self.nonlinearity = nonlinearity
-        super().__init__(input_size, hidden_size, num_layers, bias, bidirectional=bidirectional, dtype=dtype,
-                         seed=seed, device=device)
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, bidirectional=bidirectional,
+                         dtype=dtype, seed=seed, device=device)
 
     @property
     def nonlinearity(self) -> str:
@@ -435,7 +455,7 @@ class RNN(RecurrentLayer):
         return ", nonlinearity='relu'" if self.nonlinearity == "relu" else ""
 
     def _trace_options(self) -> dict[str, Any]:
-        return {"nonlinearity": self.nonlinearity}
+        return {**super()._trace_options(), "nonlinearity": self.nonlinearity}
 
     def _run_forward(self, params, x, sfx, h0, c0, n_threads, **device_arrays):
         w_ih, w_hh, b_ih, b_hh = self._weights(params, sfx)

@@ -1,9 +1,10 @@
 """Self-attention: a Transformer encoder block, sinusoidal positional encoding, and a sequence model.
 
 :class:`SelfAttentionBlock` is ``torch.nn.TransformerEncoderLayer(d_model, nhead, dim_feedforward,
-dropout=0.0, batch_first=False)`` with the same ``state_dict`` names and shapes, so weights move both
-ways; ``norm="post"`` is torch's default ``norm_first=False``, ``norm="pre"`` is ``norm_first=True``.
-There is no dropout: the lab is deterministic. Inputs are time-major ``(T, B, d_model)``.
+dropout=0.0)`` with the same ``state_dict`` names and shapes, so weights move both ways;
+``norm="post"`` is torch's default ``norm_first=False``, ``norm="pre"`` is ``norm_first=True``.
+There is no dropout: the lab is deterministic. Inputs are time-major ``(T, B, d_model)``, or
+``(B, T, d_model)`` with ``batch_first=True``; traces are time-major either way.
 
 :class:`PositionalEncoding` adds the sinusoids of Vaswani et al. (2017) to an input embedding.
 :class:`SelfAttentionModel` (input projection, positional encoding, N blocks, a linear readout at
@@ -26,9 +27,9 @@ from .. import kernels
 from ..errors import UserError
 from ..kernels import selfattention as sa_kernels
 from ._params import (CallsForward, DRAW_CHUNK, IncompatibleKeys, LiveParameters, NamedParameters, array_shape,
-                      assign_params, check_array, check_bool, check_finite_number, check_float_array, check_index,
-                      check_param_memory, check_params, check_positive_int, check_seed, draw_uniform, foreign_trace,
-                      given, is_one_of, load_into, load_params, parse_dtype)
+                      assign_params, caller_layout, check_array, check_bool, check_finite_number, check_float_array,
+                      check_index, check_param_memory, check_params, check_positive_int, check_seed, draw_uniform,
+                      foreign_trace, given, is_one_of, load_into, load_params, parse_dtype, time_major)
 from .trace import Trace
 
 __all__ = ["positional_encoding", "PositionalEncoding", "SelfAttentionBlock", "SelfAttentionModel",
@@ -220,12 +221,13 @@ class SelfAttentionBlock(NamedParameters, CallsForward):
     ``linear1.weight`` (d_ff, d), ``linear1.bias``, ``linear2.weight`` (d, d_ff), ``linear2.bias``,
     ``norm1.weight/bias``, ``norm2.weight/bias``; initialised as torch does (xavier-uniform
     in-projection, zero attention biases, uniform(+-1/sqrt(fan_in)) linears, unit norms).
-    Dropout is not supported: the lab is deterministic.
+    Dropout is not supported: the lab is deterministic. ``batch_first=True`` takes x and dy, and
+    gives y and the input's gradient, as ``(B, T, d_model)``, as torch's does.
     """
 
     def __init__(self, d_model: int, num_heads: int, d_ff: int, *, causal: bool = False, max_len: int = 512,
                  norm: str = "post", activation: str = "relu", layer_norm_eps: float = 1e-5,
-                 dtype: Any = "float32", seed: int | None = None) -> None:
+                 batch_first: bool = False, dtype: Any = "float32", seed: int | None = None) -> None:
         self.d_model = check_positive_int("d_model", d_model)
         self.num_heads = check_positive_int("num_heads", num_heads)
         self.d_ff = check_positive_int("d_ff", d_ff)
@@ -239,6 +241,7 @@ class SelfAttentionBlock(NamedParameters, CallsForward):
         if check_finite_number("layer_norm_eps", layer_norm_eps) <= 0:
             raise ValueError(f"layer_norm_eps must be a positive number, got {layer_norm_eps!r}")
         self.causal = check_bool("causal", causal)
+        self.batch_first = check_bool("batch_first", batch_first)
         self.norm = norm
         self.activation = activation
         self.layer_norm_eps = float(layer_norm_eps)
@@ -313,18 +316,21 @@ class SelfAttentionBlock(NamedParameters, CallsForward):
         extra += ", norm='pre'" if self.norm == "pre" else ""
         extra += ", activation='gelu'" if self.activation == "gelu" else ""
         extra += f", layer_norm_eps={self.layer_norm_eps:g}" if self.layer_norm_eps != 1e-5 else ""
+        extra += ", batch_first=True" if self.batch_first else ""
         extra += f", dtype='{self.dtype.name}'" if self.dtype != np.float32 else ""
         return f"SelfAttentionBlock({self.d_model}, {self.num_heads}, {self.d_ff}{extra})"
 
     # ------------------------------------------------------------------ passes
     def _check_input(self, x: Any) -> np.ndarray:
+        """``x`` checked in the caller's layout (``batch_first``), returned time-major (T, B, d_model)."""
         shape = array_shape("input", x)
         if len(shape) != 3 or shape[2] != self.d_model:
-            raise ValueError(f"input must have shape (T, B, {self.d_model}), got {shape}")
+            layout = "B, T" if self.batch_first else "T, B"
+            raise ValueError(f"input must have shape ({layout}, {self.d_model}), got {shape}")
         if shape[0] < 1 or shape[1] < 1:
             raise ValueError(f"input must have at least one step and one sequence, got shape {shape}")
-        _check_length(shape[0], self.max_len, "self-attention block")
-        return check_array("input", x, shape, self.dtype)
+        _check_length(shape[1 if self.batch_first else 0], self.max_len, "self-attention block")
+        return time_major(check_array("input", x, shape, self.dtype), self.batch_first)
 
     def _new_trace(self, num_layers: int, T: int, B: int, lengths: np.ndarray, params: dict, owner: Any):
         return SelfAttentionTrace("SelfAttention", num_layers, 1, self.d_model, T, B, self.dtype,
@@ -371,36 +377,42 @@ class SelfAttentionBlock(NamedParameters, CallsForward):
         return dx, grads
 
     def forward(self, x: Any, lengths: Any = None) -> tuple[np.ndarray, SelfAttentionTrace]:
-        """Run the block over x (T, B, d_model).
+        """Run the block over x (T, B, d_model); (B, T, d_model) for a ``batch_first`` block.
 
         ``lengths`` (B,) ints in 1..T: keys at steps >= lengths[b] are padding (torch's
         ``src_key_padding_mask``), given weight exactly 0; queries there are still computed.
-        Returns ``(y, trace)``: y (T, B, d_model) and a :class:`SelfAttentionTrace`.
+        Returns ``(y, trace)``: y shaped as x and a (time-major) :class:`SelfAttentionTrace`.
         """
         x = self._check_input(x)
         T, B, _ = x.shape
         lengths = _check_lengths(lengths, T, B)
-        x = x.copy()  # backward must see exactly what forward computed
+        x = x.copy()  # C-contiguous and time-major; backward must see exactly what forward computed
         check_params(self._params, self._param_shapes(), self.dtype)
         params = {k: v.copy() for k, v in self._params.items()}
         trace = self._new_trace(1, T, B, lengths, params, self)
+        trace.options["batch_first"] = self.batch_first  # the layout backward's dy and dx follow
         with kernels.blas_single_threaded():
             y = self._run_forward(trace, 0, x, params, kernels.kernel_threads())
-        return y.copy(), trace  # y is the trace's "h": editing the result must not change it
+        # y is the trace's "h": editing the result must not change it
+        return (caller_layout(y, True) if self.batch_first else y.copy()), trace
 
     def backward(self, trace: SelfAttentionTrace, dy: Any = None) -> dict[str, np.ndarray]:
         """Gradients of ``L = sum(y * dy)``: a dict keyed by the state_dict names plus ``"input"``;
-        ``dy`` (T, B, d_model) may be None (zero).
+        ``dy``, shaped as the forward's y, may be None (zero), and ``"input"`` is shaped as its x.
 
-        Fills ``trace["dh"]`` (= dy). ``trace`` must come from this block's own ``forward``.
+        Fills ``trace["dh"]`` (= dy, time-major). ``trace`` must come from this block's own ``forward``.
         """
         if not isinstance(trace, SelfAttentionTrace) or trace._owner is not self:
             raise foreign_trace(self, trace)
-        shape = (trace.steps, trace.batch, self.d_model)
-        dy = np.zeros(shape, self.dtype) if dy is None else check_array("dy", dy, shape, self.dtype).copy()  # recorded
+        T, B, batch_first = trace.steps, trace.batch, trace.options["batch_first"]
+        if dy is None:
+            dy = np.zeros((T, B, self.d_model), self.dtype)
+        else:  # a time-major C-contiguous copy: the kernel reads it and the trace records it
+            shape = (B, T, self.d_model) if batch_first else (T, B, self.d_model)
+            dy = time_major(check_array("dy", dy, shape, self.dtype), batch_first).copy()
         with kernels.blas_single_threaded():
             dx, grads = self._run_backward(trace, 0, dy, trace._params, kernels.kernel_threads())
-        grads["input"] = dx
+        grads["input"] = caller_layout(dx, batch_first)
         return grads
 
 
