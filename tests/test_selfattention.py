@@ -503,10 +503,13 @@ def test_batch_first_matches_torch():
     block = _block(batch_first=True)
     theirs = torch.nn.TransformerEncoderLayer(8, 2, 12, dropout=0.0, batch_first=True).double().eval()
     theirs.load_state_dict({k: torch.from_numpy(v) for k, v in block.state_dict().items()})
-    x = np.random.default_rng(0).standard_normal((3, 5, 8))
-    with torch.no_grad():
-        expected = theirs(torch.from_numpy(x)).numpy()
-    np.testing.assert_allclose(block.forward(x)[0], expected, rtol=1e-12, atol=1e-12)
+    x, dy = np.random.default_rng(0).standard_normal((2, 3, 5, 8))
+    x_torch = torch.tensor(x, requires_grad=True)
+    y_torch = theirs(x_torch)
+    (y_torch * torch.from_numpy(dy)).sum().backward()
+    y, trace = block.forward(x)
+    np.testing.assert_allclose(y, y_torch.detach().numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(block.backward(trace, dy)["input"], x_torch.grad.numpy(), rtol=1e-10, atol=1e-12)
 
 
 def test_backward_uses_the_weights_of_its_forward():

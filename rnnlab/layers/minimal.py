@@ -333,8 +333,8 @@ class LRU(_LinearRecurrence):
     changing the results of trained models: it is not done.
 
     ``LRU(input_size, hidden_size, num_layers=1, *, dtype="float32", seed=None, method="sequential",
-    scan_chunks=None, r_min=0.0, r_max=1.0, max_phase=2*pi, batch_first=False)`` (keyword-only after num_layers, as
-    the other layers are after ``bias``, which the LRU lacks): hidden_size is the number of
+    scan_chunks=None, r_min=0.0, r_max=1.0, max_phase=2*pi, batch_first=False)`` (keyword-only after
+    num_layers, as MinGRU's are after ``bias``, which the LRU lacks): hidden_size is the number of
     complex state units, the output has input_size features (the paper's form, with its
     initialisation of |lambda| on the ring [r_min, r_max] and phases in [0, max_phase]). No bias,
     no reverse direction. :meth:`eigenvalues` gives every lambda.

@@ -69,7 +69,7 @@ class Trace:
     ``"MinGRU"``, ``"MinLSTM"``, ``"LRU"``, ``"ESN"``, ``"SelfAttention"``), ``num_layers``, ``num_directions``,
     ``hidden_size``, ``steps`` (T), ``batch`` (B), ``dtype``, and ``backward_truncate``, the
     ``truncate`` of the last backward on this trace (None: full BPTT), ``options`` (what the
-    layer's forward ran with: ``{"nonlinearity": "relu"}``). Time runs in the input's
+    layer's forward ran with: ``{"batch_first": False, "nonlinearity": "relu"}``). Time runs in the input's
     natural order for both directions; the records each layer class writes are listed in the
     module docstring.
     """
@@ -82,8 +82,9 @@ class Trace:
     batch: int
     dtype: np.dtype
     backward_truncate: int | None = None  # the ``truncate`` of the last backward() on this trace
-    #: The layer's options that forward ran with (an RNN's ``nonlinearity``, a JordanRNN's
-    #: ``feedback``): backward and the analyses read these, not the layer's, which may be switched since.
+    #: The layer's options that forward ran with (an RNN's ``nonlinearity``, a JordanRNN's ``feedback``,
+    #: the recurrent layers' and a SelfAttentionBlock's ``batch_first``, the layout of x and y): backward
+    #: and the analyses read these, not the layer's, which may be switched since.
     options: dict[str, Any] = field(default_factory=dict)
     # (layer, direction) -> name -> (T, B, H) array in natural time order (views of kernel output)
     _records: dict[tuple[int, int], dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
