@@ -2,7 +2,8 @@
 
 The public API mirrors ``torch.nn``: :class:`RNN`, :class:`LSTM` and :class:`GRU` take time-major
 inputs ``(T, B, I)``, share PyTorch's ``state_dict`` names, and return a :class:`Trace` of every
-step's state and gates from ``forward``; ``backward`` runs (truncated) BPTT. :class:`LeakyRNN`
+step's state and gates from ``forward``; ``backward`` runs (truncated) BPTT; :class:`RNNCell`,
+:class:`LSTMCell` and :class:`GRUCell` run one step, as torch's cells. :class:`LeakyRNN`
 (per-unit time constants), :class:`MinGRU`, :class:`MinLSTM` and :class:`LRU` (gates from the
 input only: linear recurrences a parallel scan evaluates) share that API. :class:`JordanRNN` feeds
 its previous output back instead of its state; :class:`EchoStateNetwork` is a fixed reservoir
@@ -15,12 +16,13 @@ import importlib.util as _importlib_util
 import typing as _typing
 
 if _typing.TYPE_CHECKING:  # what type checkers and IDEs read; at run time __getattr__ loads these on first use
-    from .layers import (GRU, LRU, LSTM, RNN, Attention, EchoStateNetwork, JordanRNN, LeakyRNN, MinGRU, MinLSTM,
-                         PositionalEncoding, SelfAttentionBlock, Seq2Seq, Trace)
+    from .layers import (GRU, LRU, LSTM, RNN, Attention, EchoStateNetwork, GRUCell, JordanRNN, LeakyRNN, LSTMCell,
+                         MinGRU, MinLSTM, PositionalEncoding, RNNCell, SelfAttentionBlock, Seq2Seq, Trace)
 
 __version__ = "0.1.0"
-__all__ = ["RNN", "LSTM", "GRU", "LeakyRNN", "JordanRNN", "MinGRU", "MinLSTM", "LRU", "EchoStateNetwork",
-           "Seq2Seq", "Attention", "SelfAttentionBlock", "PositionalEncoding", "Trace", "__version__"]
+__all__ = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "LeakyRNN", "JordanRNN", "MinGRU", "MinLSTM",
+           "LRU", "EchoStateNetwork", "Seq2Seq", "Attention", "SelfAttentionBlock", "PositionalEncoding", "Trace",
+           "__version__"]
 
 # The layers (and numba under them) load on first use, not on ``import rnnlab``: the console script
 # imports this package before any of its own code runs, so a Ctrl-C there could only end in a traceback.

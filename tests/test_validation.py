@@ -1325,6 +1325,9 @@ def _models(seed=0):
         "RNN": lambda: rnnlab.RNN(I, H, seed=seed),
         "LSTM-2-bidirectional": lambda: rnnlab.LSTM(I, H, num_layers=2, bidirectional=True, seed=seed),
         "GRU": lambda: rnnlab.GRU(I, H, seed=seed),
+        "RNNCell": lambda: rnnlab.RNNCell(I, H, seed=seed),
+        "LSTMCell": lambda: rnnlab.LSTMCell(I, H, seed=seed),
+        "GRUCell": lambda: rnnlab.GRUCell(I, H, bias=False, seed=seed),
         "LeakyRNN": lambda: rnnlab.LeakyRNN(I, H, seed=seed),
         "MinGRU-bidirectional": lambda: rnnlab.MinGRU(I, H, bidirectional=True, seed=seed),
         "MinLSTM": lambda: rnnlab.MinLSTM(I, H, seed=seed),
@@ -1350,6 +1353,9 @@ def _forward(model):
     from rnnlab.layers.tree import RecursiveNet, TreeClassifier
 
     rng = np.random.default_rng(1)
+    if type(model).__name__.endswith("Cell"):  # one step: x (B, I) in, h' (LSTMCell: (h', c')) out
+        state, trace = model.forward(rng.standard_normal((B, I)).astype(np.float32))
+        return (state,), trace
     if isinstance(model, rnnlab.Attention):
         q, m = rng.standard_normal((T, B, H)), rng.standard_normal((3, B, H))
         out, trace = model.forward(q.astype(np.float32), m.astype(np.float32))
@@ -1377,6 +1383,9 @@ def _backward(model, trace, gradient="ones"):
     """Backward of ``trace`` from dL/d(first result) = ones (``"ones"``), zeros (``"zeros"``) or None."""
     from rnnlab.layers.tree import RecursiveNet
 
+    if type(model).__name__.endswith("Cell"):  # dL/dh' (LSTMCell: and dL/dc')
+        d = None if gradient is None else (np.ones if gradient == "ones" else np.zeros)((B, H), np.float32)
+        return model.backward(trace, (d, d) if model.has_cell_state and d is not None else d)
     if isinstance(model, rnnlab.Seq2Seq):
         shape, dtype = (trace._saved["o"].shape[0], trace._saved["o"].shape[1], model.vocab_out), np.float32
     elif isinstance(model, RecursiveNet):

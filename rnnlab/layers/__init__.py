@@ -1,6 +1,7 @@
 """PyTorch-compatible recurrent layers built from the numba kernels."""
 
 from . import init  # rnnlab.layers.init, as the README names it
+from .cells import GRUCell, LSTMCell, RNNCell
 from .esn import EchoStateNetwork
 from .jordan import JordanRNN
 from .leaky import LeakyRNN
@@ -10,9 +11,9 @@ from .selfattention import PositionalEncoding, SelfAttentionBlock, SelfAttention
 from .seq2seq import Attention, Seq2Seq
 from .trace import Trace
 
-__all__ = ["RNN", "LSTM", "GRU", "LeakyRNN", "JordanRNN", "MinGRU", "MinLSTM", "LRU", "EchoStateNetwork", "Seq2Seq",
-           "Attention", "SelfAttentionBlock", "SelfAttentionModel", "SelfAttentionTrace", "PositionalEncoding",
-           "RecurrentLayer", "Trace", "init", "tree"]
+__all__ = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "LeakyRNN", "JordanRNN", "MinGRU", "MinLSTM", "LRU",
+           "EchoStateNetwork", "Seq2Seq", "Attention", "SelfAttentionBlock", "SelfAttentionModel", "SelfAttentionTrace",
+           "PositionalEncoding", "RecurrentLayer", "Trace", "init", "tree"]
 
 
 def __getattr__(name: str):

@@ -36,10 +36,6 @@ __all__ = ["orthogonal_", "identity_", "forget_gate_bias_", "INITS", "apply_init
 INITS = ("uniform", "orthogonal", "identity")
 
 
-def _suffixes(layer: RecurrentLayer) -> list[str]:
-    return [f"_l{k}" + ("_reverse" if d else "") for k in range(layer.num_layers) for d in range(layer.num_directions)]
-
-
 def _finite(function: str, name: str, value: Any) -> float:
     """``value`` as a float: a real number (not a bool) and finite; ValueError naming ``function``."""
     try:
@@ -116,9 +112,9 @@ def orthogonal_(layer: RecurrentLayer, gain: float = 1.0, seed: int | None = Non
     _recurrent_params("orthogonal_", layer)
     gain = _finite("orthogonal_", "gain", gain)
     rng = _rng("orthogonal_", seed)
-    params = _writable("orthogonal_", layer, ["weight_hh" + sfx for sfx in _suffixes(layer)])
+    params = _writable("orthogonal_", layer, ["weight_hh" + sfx for sfx in layer._suffixes()])
     H = layer.hidden_size
-    for sfx in _suffixes(layer):
+    for sfx in layer._suffixes():
         w_hh = params["weight_hh" + sfx]
         for g in range(layer.gate_count):
             w_hh[g * H:(g + 1) * H] = gain * _orthogonal(rng, H)
@@ -140,10 +136,10 @@ def identity_(layer: RecurrentLayer, scale: float = 1.0, input_std: float = 1e-3
     if _finite("identity_", "input_std", input_std) < 0:
         raise ValueError(f"identity_: input_std must be >= 0, got {input_std!r}")
     rng = _rng("identity_", seed)
-    params = _writable("identity_", layer, [name + sfx for sfx in _suffixes(layer)
+    params = _writable("identity_", layer, [name + sfx for sfx in layer._suffixes()
                                             for name in ("weight_hh", "weight_ih", "bias_ih", "bias_hh")
                                             if name + sfx in layer._expected_params()])
-    for sfx in _suffixes(layer):
+    for sfx in layer._suffixes():
         params["weight_hh" + sfx][...] = scale * np.eye(layer.hidden_size)
         w_ih = params["weight_ih" + sfx]
         w_ih[...] = rng.normal(0.0, input_std, w_ih.shape)
@@ -162,9 +158,9 @@ def forget_gate_bias_(layer: RecurrentLayer, value: float = 1.0) -> None:
         raise ValueError("the forget-gate bias needs bias=True")
     value = _finite("forget_gate_bias_", "value", value)
     H = layer.hidden_size
-    params = _writable("forget_gate_bias_", layer, [name + sfx for sfx in _suffixes(layer)
+    params = _writable("forget_gate_bias_", layer, [name + sfx for sfx in layer._suffixes()
                                                     for name in ("bias_ih", "bias_hh")])
-    for sfx in _suffixes(layer):
+    for sfx in layer._suffixes():
         params["bias_ih" + sfx][H:2 * H] = value  # gate order i, f, g, o: f is the second block
         params["bias_hh" + sfx][H:2 * H] = 0.0
 

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..kernels.leaky import leaky_backward, leaky_forward
 from ._params import assign_params, check_bool, check_layer_direction, check_seed, draw_uniform
-from .recurrent import RecurrentLayer
+from .recurrent import RecurrentLayer, layer_suffix
 
 __all__ = ["LeakyRNN", "DEFAULT_TIME_CONSTANTS", "time_constant_spread", "sigmoid"]
 
@@ -100,10 +100,6 @@ class LeakyRNN(RecurrentLayer):
         return extra
 
     # ------------------------------------------------------------------ parameters
-    def _suffixes(self) -> list[str]:
-        return [f"_l{k}" + ("_reverse" if d else "") for k in range(self.num_layers)
-                for d in range(self.num_directions)]
-
     def _param_shapes(self) -> dict[str, tuple[int, ...]]:
         shapes = super()._param_shapes()
         ordered: dict[str, tuple[int, ...]] = {}
@@ -140,7 +136,7 @@ class LeakyRNN(RecurrentLayer):
     def rates(self, layer: int = 0, direction: int = 0) -> np.ndarray:
         """a = sigmoid(alpha) of one layer and direction, (H,) float64 (each in (0, 1))."""
         layer, direction = check_layer_direction(layer, direction, self.num_layers, self.num_directions)
-        return sigmoid(self._params["alpha" + f"_l{layer}" + ("_reverse" if direction else "")])
+        return sigmoid(self._params["alpha" + layer_suffix(layer, direction)])
 
     def time_constants_of(self, layer: int = 0, direction: int = 0) -> np.ndarray:
         """tau = 1 / a of one layer and direction, (H,) float64, in steps."""

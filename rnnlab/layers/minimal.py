@@ -60,7 +60,7 @@ from ..kernels import minimal as mk
 from ..kernels.scan import METHODS
 from ._params import (assign_params, caller_layout, check_array, check_bool, check_finite_number, check_positive_int,
                       check_seed, check_truncate, draw_uniform, foreign_trace, given, is_one_of)
-from .recurrent import RecurrentLayer
+from .recurrent import RecurrentLayer, layer_suffix
 from .trace import Trace
 
 __all__ = ["MinGRU", "MinLSTM", "LRU", "METHODS"]
@@ -141,7 +141,7 @@ class _LinearRecurrence(RecurrentLayer):
                     k = layer * self.num_directions + direction
                     seq = layer_input[::-1].copy() if direction else layer_input
                     trace._inputs[(layer, direction)] = seq  # backward runs over the same sequence
-                    out, h_last, records, saved = self._run_forward(trace._params, seq, self._suffix(layer, direction),
+                    out, h_last, records, saved = self._run_forward(trace._params, seq, layer_suffix(layer, direction),
                                                                     h0[k], method, n_threads)
                     trace._saved[(layer, direction)] = saved
                     for name, rec in records.items():  # processing order -> natural order
@@ -187,7 +187,7 @@ class _LinearRecurrence(RecurrentLayer):
                     if direction:  # the kernel ran over the reversed sequence
                         d_seq = d_seq[::-1]
                     dx, dh0[k], records = self._run_backward(
-                        trace, trace._inputs[(layer, direction)], self._suffix(layer, direction),
+                        trace, trace._inputs[(layer, direction)], layer_suffix(layer, direction),
                         trace._saved[(layer, direction)], np.ascontiguousarray(d_seq), dh_n[k], truncate or 0,
                         method, grads, n_threads)
                     d_in += dx[::-1] if direction else dx
@@ -201,10 +201,6 @@ class _LinearRecurrence(RecurrentLayer):
         return ordered
 
     # ------------------------------------------------------------------ per-cell hooks
-    @staticmethod
-    def _suffix(layer: int, direction: int) -> str:
-        return f"_l{layer}" + ("_reverse" if direction else "")
-
     def _run_forward(self, params, x, sfx, h0, method, n_threads):  # pragma: no cover - overridden
         """Run one layer and direction with ``params`` (the trace's copy of the weights); return
         (output (T, B, out), h_last, records in processing order, saved for backward)."""
@@ -226,7 +222,7 @@ class _Gated(_LinearRecurrence):
         for layer in range(self.num_layers):
             layer_input = self.input_size if layer == 0 else H * self.num_directions
             for direction in range(self.num_directions):
-                sfx = self._suffix(layer, direction)
+                sfx = layer_suffix(layer, direction)
                 shapes["weight_ih" + sfx] = (G * H, layer_input)
                 if self.bias:
                     shapes["bias_ih" + sfx] = (G * H,)

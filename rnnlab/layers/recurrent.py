@@ -24,6 +24,12 @@ from .trace import Trace
 _DEVICES = ("cpu", "cuda")
 
 
+def layer_suffix(layer: int, direction: int) -> str:
+    """torch's state-dict suffix of one layer and direction, ``_l1_reverse``: the names the kernels'
+    weights have in a trace (:meth:`RecurrentLayer._trace_name`)."""
+    return f"_l{layer}" + ("_reverse" if direction else "")
+
+
 class RecurrentLayer(NamedParameters, CallsForward):
     """Common machinery of :class:`RNN`, :class:`LSTM` and :class:`GRU`; not used directly."""
 
@@ -115,19 +121,26 @@ class RecurrentLayer(NamedParameters, CallsForward):
         """D: 2 for a bidirectional layer, else 1 (states are (num_layers * D, B, H))."""
         return 2 if self.bidirectional else 1
 
+    def _suffixes(self) -> list[str]:
+        """The state-dict suffix of every layer and direction, in order (layer k's directions together):
+        torch's ``_l0``, ``_l0_reverse``, ``_l1``, ... (a cell's parameters have none)."""
+        return [layer_suffix(k, d) for k in range(self.num_layers) for d in range(self.num_directions)]
+
+    def _trace_name(self, name: str) -> str:
+        """The name a trace gives the parameter ``name`` of :meth:`_param_shapes`, and its gradient has
+        in the kernels' results: the name itself (a cell's ``weight_ih`` is its one layer's ``weight_ih_l0``)."""
+        return name
+
     def _param_shapes(self) -> dict[str, tuple[int, ...]]:
         """Parameter names and shapes in PyTorch's state_dict order."""
-        G, H = self.gate_count, self.hidden_size
+        G, H, D = self.gate_count, self.hidden_size, self.num_directions
         shapes: dict[str, tuple[int, ...]] = {}
-        for layer in range(self.num_layers):
-            layer_input = self.input_size if layer == 0 else H * self.num_directions
-            for direction in range(self.num_directions):
-                sfx = f"_l{layer}" + ("_reverse" if direction else "")
-                shapes["weight_ih" + sfx] = (G * H, layer_input)
-                shapes["weight_hh" + sfx] = (G * H, H)
-                if self.bias:
-                    shapes["bias_ih" + sfx] = (G * H,)
-                    shapes["bias_hh" + sfx] = (G * H,)
+        for k, sfx in enumerate(self._suffixes()):
+            shapes["weight_ih" + sfx] = (G * H, self.input_size if k < D else D * H)  # above layer 0: the one below
+            shapes["weight_hh" + sfx] = (G * H, H)
+            if self.bias:
+                shapes["bias_ih" + sfx] = (G * H,)
+                shapes["bias_hh" + sfx] = (G * H,)
         return shapes
 
     def _first_and_deeper_shapes(self) -> tuple[list[tuple[int, ...]], list[tuple[int, ...]]]:
@@ -154,7 +167,7 @@ class RecurrentLayer(NamedParameters, CallsForward):
         """C-contiguous copies of the live parameters for one forward (and its trace), after checking
         that each replaced entry still has its name, shape and dtype (ValueError naming it)."""
         check_params(self._params, self._expected_params(), self.dtype)
-        return {k: v.copy() for k, v in self._params.items()}
+        return {self._trace_name(k): v.copy() for k, v in self._params.items()}
 
     def reset_parameters(self, seed: int | None = None) -> None:
         """Draw every parameter from uniform(-1/sqrt(H), 1/sqrt(H)), as torch does; reproducible from ``seed``
@@ -302,7 +315,7 @@ class RecurrentLayer(NamedParameters, CallsForward):
             y = np.empty((T, B, D * H), self.dtype) if D > 1 else None
             for direction in range(D):
                 k = layer * D + direction
-                sfx = f"_l{layer}" + ("_reverse" if direction else "")
+                sfx = layer_suffix(layer, direction)
                 seq = layer_input[::-1].copy() if direction else layer_input
                 trace._inputs[(layer, direction)] = seq  # backward runs over the same sequence
                 saved = self._run_forward(trace._params, seq, sfx, h0[k], None if c0 is None else c0[k], n_threads,
@@ -349,7 +362,7 @@ class RecurrentLayer(NamedParameters, CallsForward):
             d_input = self._backward_layers(trace, dy, dh_n, dc_n, truncate or 0, grads, dh0, dc0)
         trace.backward_truncate = truncate or None  # what per-step analyses must mirror
         trace._backward_dc_n = None if dc_n is None else dc_n.copy()
-        ordered = {name: grads[name] for name in self._param_shapes()}
+        ordered = {name: grads[self._trace_name(name)] for name in self._param_shapes()}
         ordered["input"] = caller_layout(d_input, trace.options["batch_first"])
         ordered["h0"] = dh0
         if dc0 is not None:
@@ -365,7 +378,7 @@ class RecurrentLayer(NamedParameters, CallsForward):
             d_in = None
             for direction in range(D):
                 k = layer * D + direction
-                sfx = f"_l{layer}" + ("_reverse" if direction else "")
+                sfx = layer_suffix(layer, direction)
                 d_seq = d_out if D == 1 else d_out[:, :, direction * H : (direction + 1) * H]
                 if direction:  # the kernel ran over the reversed sequence
                     d_seq = d_seq[::-1]
