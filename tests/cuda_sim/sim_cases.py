@@ -756,6 +756,36 @@ def test_layer_on_gpu_kernels_matches_cpu(mode, nonlinearity):
 
 
 @pytest.mark.parametrize("mode", ["RNN", "LSTM", "GRU"])
+def test_a_cell_and_a_batch_first_layer_on_gpu_kernels_match_cpu(mode):
+    """The one step of a cell and the (B, T, ...) layout of batch_first are the host's work around
+    the same kernels: with ``device="cuda"`` they give the CPU's step and gradients."""
+    import rnnlab
+
+    rng = np.random.default_rng(5)
+    cpu_cell = getattr(rnnlab, mode + "Cell")(I, H, dtype="float64", seed=1)
+    gpu_cell = getattr(rnnlab, mode + "Cell")(I, H, dtype="float64", device="cuda")
+    gpu_cell.load_state_dict(cpu_cell.state_dict())
+    x, h, c, dh, dc = _draw(rng, "float64", B, I), *(_draw(rng, "float64", B, H) for _ in range(4))
+    runs = []
+    for cell in (gpu_cell, cpu_cell):
+        state, trace = cell(x, (h, c) if mode == "LSTM" else h)
+        grads = cell.backward(trace, (dh, dc) if mode == "LSTM" else dh)
+        runs.append([*(state if mode == "LSTM" else (state,)), *grads.values()])
+    _assert_same(*runs, ["h", "c"][: 2 if mode == "LSTM" else 1] + list(grads), "float64")
+
+    cpu_layer = make_layer(mode, I, 4, num_layers=2, bidirectional=True, seed=3)
+    gpu_layer = type(cpu_layer)(I, 4, 2, batch_first=True, bidirectional=True, dtype="float64", device="cuda")
+    gpu_layer.load_state_dict(cpu_layer.state_dict())
+    p = random_problem(cpu_layer, 3, B, rng)
+    y, _, trace = cpu_layer(p["x"])
+    gy, _, gtrace = gpu_layer(np.ascontiguousarray(p["x"].transpose(1, 0, 2)))
+    grads = cpu_layer.backward(trace, p["dy"], truncate=2)
+    ggrads = gpu_layer.backward(gtrace, p["dy"].transpose(1, 0, 2), truncate=2)
+    _assert_same([gy.transpose(1, 0, 2), ggrads["input"].transpose(1, 0, 2)], [y, grads["input"]], ["y", "input"],
+                 "float64")
+
+
+@pytest.mark.parametrize("mode", ["RNN", "LSTM", "GRU"])
 def test_a_layers_backward_uploads_only_the_gradients_coming_in(mode, monkeypatch):
     """What the forward uploaded and computed stays on the device with the trace: the backward
     copies up dy and the final-state gradients, not x, the weights or the records again. A
