@@ -653,6 +653,25 @@ def test_screen_small_terminals_keep_the_attention_map_and_drop_its_note_first(s
     drive(check, {"max_length": 10, "seed": 1}, size=size)
 
 
+def test_a_terminal_below_the_minimum_says_so_and_keeps_the_training():
+    """At 32 columns the note under the matrix had no column to wrap into: rich's wrap raised, the
+    lab ended in a traceback and took its trained steps with it. Below 60x20 the lab is covered by
+    the main lab's message; enlarged, it is back, training and all."""
+    async def check(app, screen, pilot):
+        await pilot.press("t")
+        await wait_for(pilot, lambda: screen.engine.trained_steps > 0)
+        for size in ((32, 30), (20, 10), (59, 20)):
+            await pilot.resize_terminal(*size)
+            await pilot.pause(0.1)
+            assert screen.query_one("#too-small").display and "The lab needs at" in screen_text(app), size
+        await pilot.resize_terminal(100, 30)
+        await pilot.pause(0.1)
+        assert not screen.query_one("#too-small").display and "decode step" in screen_text(app)
+        assert app.is_running and screen.engine.trained_steps > 0
+
+    drive(check, size=(100, 30))
+
+
 def test_screen_large_terminals_keep_the_attention_note():
     async def check(app, screen, pilot):
         screen.engine.source_from_text("3 1 4 1 5 9 2 6 5 3")

@@ -511,6 +511,20 @@ def status_line(app) -> str:
     return screen_text(app).splitlines()[region.y][region.x: region.right].strip()
 
 
+def test_a_terminal_below_the_minimum_says_so_until_enlarged():
+    """As the main lab and the other labs: below 60x20 a message covers the panels."""
+    async def check(app, lab, pilot):
+        await pilot.resize_terminal(59, 30)
+        await pilot.pause(0.1)
+        assert app.screen.query_one("#too-small").display
+        assert "The lab needs at least 60x20" in screen_text(app) and "(this terminal: 59x30)" in screen_text(app)
+        await pilot.resize_terminal(60, 20)
+        await pilot.pause(0.1)
+        assert not app.screen.query_one("#too-small").display and "tree" in screen_text(app)
+
+    drive(check, size=(100, 30))
+
+
 def test_a_small_terminal_draws_each_node_on_one_line_and_keeps_the_status_line():
     """Trained, the next tree, resized to 60x20: the heading and every node are one line each (the
     node's number, its outline and its words together), the columns that do not fit are left out."""

@@ -7,7 +7,8 @@ step did. Middle left: the attention matrix of the bench sequence, :class:`Seq2S
 reversal model draws an anti-diagonal), or for the plain encoder-decoder the encoder's and the
 decoder's hidden states as heatmaps, with a note. Middle right: the loss and the greedy sequence
 accuracy by source length while training, and the latest scores as a table. Bottom: messages and
-the status line.
+the status line. Below the minimum size (:data:`rnnlab.tui.terminal.MIN_SIZE`) a message covers the
+panels, as in the main lab.
 
 The engine (:class:`~rnnlab.labs.seq2seq.Seq2SeqLab`) does all the work. Training and rebuilding
 the model run in worker threads; a 10 Hz timer reads the training history, and twice a second
@@ -43,7 +44,7 @@ from ...data.seq2seq import BOS, EOS, PAD
 from ...errors import UserError
 from ...labs.seq2seq import ATTENTION_CHOICES, MAX_BENCH_LENGTH, TASKS, Seq2SeqLab, digit_count
 from ..panels import LabView, StepRate
-from ..terminal import (PassKeysToDialog, first_fit, fit_footer, fitted_footer, scroll_pages,
+from ..terminal import (PassKeysToDialog, first_fit, fit_footer, fitted_footer, scroll_pages, show_if_too_small,
                         warn_without_true_colour)
 from ..screens import PromptScreen, key_names, key_table
 from ..widgets import Heatmap, LinePlot, colorbar_strip, get_colormap
@@ -664,6 +665,7 @@ class Seq2SeqScreen(PassKeysToDialog, Screen):
             yield Seq2SeqTraining(id="s2s-side")
         yield Static(id="s2s-message")
         yield Static(id="s2s-status")
+        yield Static(id="too-small")  # styled by lab.tcss, as the main lab's and the ESN lab's
         yield fitted_footer(self.app)
 
     def on_mount(self) -> None:
@@ -674,6 +676,7 @@ class Seq2SeqScreen(PassKeysToDialog, Screen):
         warn_without_true_colour(self.app, "the attention matrix needs")
 
     def on_resize(self, event: events.Resize) -> None:
+        show_if_too_small(self, *event.size)
         self.set_class(event.size.width < 130, "-narrow")
         self.set_class(event.size.width < 80, "-tiny")
         self.set_class(event.size.height < 40, "-short")
@@ -753,6 +756,8 @@ class Seq2SeqScreen(PassKeysToDialog, Screen):
                      "No attention: the decoder sees only the encoder's final state (▼).")
             need = self.query_one("#s2s-states").outer_size.height
         width, height = self.query_one("#s2s-view").content_size
+        if not width:  # no column to wrap into (rich's wrap fails at width 0): no note
+            texts = ()
         fits = [text for text in texts if not height or need + 1 + len(Text(text).wrap(self.app.console, width))
                 <= height]  # 1: the note's top margin; not laid out yet: the full note, refitted after
         note = self.query_one("#s2s-note", Static)

@@ -6,6 +6,8 @@ what the classifier makes of its phrase alone; right, the bench, the prediction 
 node's equation and numbers. Below, heatmaps (units x nodes, post-order) of the node vectors,
 growing as the cursor advances, and of dL/dh, growing from the root down as backpropagation
 through structure steps; then the training curves (loss, train and test accuracy per epoch).
+Below the minimum size (:data:`rnnlab.tui.terminal.MIN_SIZE`) a message covers the panels, as in
+the main lab.
 
 The headless :class:`~rnnlab.labs.tree.TreeLab` does all the work. Training runs in one worker
 thread; the screen reads the lab's history on a timer (12 Hz) and now and then recomputes the
@@ -34,7 +36,8 @@ from ...data.trees import Tree
 from ...errors import UserError, clipped
 from ...labs.tree import DEFAULTS, TreeLab
 from ..panels import LabView
-from ..terminal import PassKeysToDialog, first_fit, fit_footer, fitted_footer, warn_without_true_colour
+from ..terminal import (PassKeysToDialog, first_fit, fit_footer, fitted_footer, show_if_too_small,
+                        warn_without_true_colour)
 from ..screens import PromptScreen, key_names, key_table
 from ..widgets import ColorBar, Heatmap, LinePlot
 from ..widgets.colormaps import DIVERGING
@@ -488,6 +491,7 @@ class TreeLabScreen(PassKeysToDialog, Screen[None]):
                 yield LinePlot(title="loss per epoch", id="tree-loss")
                 yield LinePlot(title="accuracy per epoch", id="tree-accuracy")
             yield StatusLine(id="tree-status")
+        yield Static(id="too-small")  # styled by lab.tcss, as the main lab's and the ESN lab's
         yield fitted_footer(self.app)
 
     def on_mount(self) -> None:
@@ -497,6 +501,7 @@ class TreeLabScreen(PassKeysToDialog, Screen[None]):
         warn_without_true_colour(self.app, "the vectors' colours need")
 
     def on_resize(self, event: events.Resize) -> None:
+        show_if_too_small(self, *event.size)
         fit_footer(self, event.size.width)
         self._fit_sub_title(event.size.width)
         self._fit_layout()
