@@ -147,6 +147,26 @@ def test_a_terminal_too_small_for_the_heatmaps_says_so_until_enlarged():
     drive(check, size=(50, 16))
 
 
+@pytest.mark.parametrize("width", [1, 6, 7, 12])
+def test_every_dialog_opens_and_closes_in_a_terminal_a_few_columns_wide(width):
+    """Covered below 60x20, the lab still takes its keys: at 6 columns the open dialog's list sized
+    itself by wrapping its messages into no columns, and rich's wrap raised (a traceback in tmux)."""
+    async def check(app, pilot):
+        await pilot.press("t")  # trained steps not saved: the open dialog says so above its list
+        await wait_for(pilot, lambda: app.lab.trainer.step > 0)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: not app.lab.training)
+        for key in ("o", "e", "i", "x", "question_mark"):
+            await pilot.press(key)
+            await pilot.pause()
+            await pilot.press("escape")
+            await pilot.pause()
+            assert len(app.screen_stack) == 1, key
+        assert app.is_running and app.query_one("#too-small").display
+
+    drive(check, size=(width, 10))
+
+
 def test_the_edit_form_keeps_the_specs_length_and_gives_another_task_its_own(tmp_path):
     """Opening the form changes nothing (Textual posts Select.Changed as it mounts); another task
     brings its own default length, the spec's task its own again; counting's derived length applies."""

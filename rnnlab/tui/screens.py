@@ -721,7 +721,8 @@ class OpenScreen(ReplacesTheModel):
     def _fit_list(self) -> None:
         """The list's rows: what the terminal leaves beside the dialog's frame and its messages."""
         messages = (self.query_one("#open-error", Label), self.query_one("#open-warning", Label))
-        inside = self._dialog_width() - 6  # the dialog's borders and padding (lab.tcss .dialog)
+        inside = max(self._dialog_width() - 6, 1)  # the dialog's borders and padding (lab.tcss .dialog);
+        # at least a column, in a terminal a few wide: rich's wrap into none raises
         taken = self.FRAME_ROWS + sum(len(Text(str(message.content)).wrap(self.app.console, inside))
                                       for message in messages if message.display)
         self.query_one("#open-list", OptionList).styles.max_height = max(self.app.size.height - taken, 3)
