@@ -672,6 +672,21 @@ def test_a_terminal_below_the_minimum_says_so_and_keeps_the_training():
     drive(check, size=(100, 30))
 
 
+def test_every_dialog_opens_and_closes_in_a_terminal_a_few_columns_wide():
+    """The attention and task choices (a, k) are lists: at 6 columns Textual's OptionList, given no
+    column, raised out of rich's wrap."""
+    async def check(app, screen, pilot):
+        for key in ("a", "k", "i", "x", "question_mark"):
+            await pilot.press(key)
+            await pilot.pause()
+            await pilot.press("escape")
+            await pilot.pause()
+            assert app.screen is screen, key
+        assert app.is_running
+
+    drive(check, size=(6, 10))
+
+
 def test_screen_large_terminals_keep_the_attention_note():
     async def check(app, screen, pilot):
         screen.engine.source_from_text("3 1 4 1 5 9 2 6 5 3")
