@@ -296,6 +296,7 @@ def explain_step(trace, t: int, unit: int, layer: int = 0, direction: int = 0, b
 
     sfx = _suffix(layer, direction)
     has_bias = f"bias_ih{sfx}" in trace._params
+    shown = "" if trace.options.get("cell") else sfx  # the parameters' names as the user's state_dict has them
     note = "" if has_bias else "; no bias (bias=False)"
     if layer > 0:
         note += f"; x_t = layer {layer - 1}'s output" + (" (both directions)" if trace.num_directions == 2 else "")
@@ -315,10 +316,10 @@ def explain_step(trace, t: int, unit: int, layer: int = 0, direction: int = 0, b
         sub = f"_{g}" if g else ""
         W, V, B = f"W{sub}", f"V{sub}", f"b{sub}"
         terms = [Term(f"{W}·x_t", wx(k)), Term(f"{V}·{hp}", vh(k))]
-        params = f"{W} = weight_ih{sfx}{rows(k)}, {V} = weight_hh{sfx}{rows(k)}"
+        params = f"{W} = weight_ih{shown}{rows(k)}, {V} = weight_hh{shown}{rows(k)}"
         if has_bias:
             terms.append(Term(B, float(b_ih[k * H + j] + b_hh[k * H + j])))
-            params += f", {B} = bias_ih{sfx}{rows(k)} + bias_hh{sfx}{rows(k)}"
+            params += f", {B} = bias_ih{shown}{rows(k)} + bias_hh{shown}{rows(k)}"
         formula = f"{func}({' + '.join(term.name for term in terms)})"
         return Equation(symbol, formula, tuple(terms), value, params + note)
 
@@ -355,12 +356,12 @@ def explain_step(trace, t: int, unit: int, layer: int = 0, direction: int = 0, b
     # GRU
     r, z, n = (float(rec[name][p, b, j]) for name in ("r", "z", "n"))
     terms = [Term("W_n·x_t", wx(2))]
-    params = f"W_n = weight_ih{sfx}{rows(2)}, V_n = weight_hh{sfx}{rows(2)}"
+    params = f"W_n = weight_ih{shown}{rows(2)}, V_n = weight_hh{shown}{rows(2)}"
     if has_bias:
         terms += [Term("b_in", float(b_ih[2 * H + j])), Term("r_t", r), Term(f"V_n·{hp}", vh(2)),
                   Term("b_hn", float(b_hh[2 * H + j]))]
         formula = f"tanh(W_n·x_t + b_in + r_t·(V_n·{hp} + b_hn))"
-        params += f", b_in = bias_ih{sfx}{rows(2)}, b_hn = bias_hh{sfx}{rows(2)}"
+        params += f", b_in = bias_ih{shown}{rows(2)}, b_hn = bias_hh{shown}{rows(2)}"
     else:
         terms += [Term("r_t", r), Term(f"V_n·{hp}", vh(2))]
         formula = f"tanh(W_n·x_t + r_t·V_n·{hp})"

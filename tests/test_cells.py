@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import rnnlab
-from rnnlab import analysis
+from rnnlab import analysis, explain
 from rnnlab.layers import init
 
 T, B, I, H = 6, 3, 4, 5
@@ -201,3 +201,21 @@ def test_initialisations_and_analyses_take_a_cell():
     cell.backward(trace, (np.ones((B, H)), None))
     assert analysis.step_jacobians(trace, 0, 0).shape == (1, 2 * H, 2 * H)
     assert analysis.gradient_norms(trace).shape == (1, 1)
+
+
+@pytest.mark.parametrize("name", list(CELLS))
+def test_the_explained_equations_name_the_cells_own_parameters(name):
+    cell, layer = _cell_and_layer(name)
+    x = np.ones((B, I))
+    cell_params = [eq.params for eq in explain.explain_step(cell(x)[1], 0, 1)]
+    layer_params = [eq.params for eq in explain.explain_step(layer(x[None])[2], 0, 1)]
+    assert cell_params == [params.replace("_l0", "") for params in layer_params]
+    assert any("weight_hh" in params for params in cell_params) and "_l0" not in str(cell_params), cell_params
+
+
+def test_a_cell_has_no_batch_first():
+    """It is the layer's attribute, inherited: set to True, the batch of a step was read as its steps."""
+    cell = rnnlab.GRUCell(I, H)
+    with pytest.raises(AttributeError, match=re.escape("GRUCell has no batch_first: a cell takes one step, x (B, I)")):
+        cell.batch_first = True
+    assert cell.batch_first is False and cell(np.zeros((B, I), np.float32))[0].shape == (B, H)

@@ -42,6 +42,16 @@ class _Cell:
     dtype: np.dtype
     has_cell_state: bool
 
+    @property
+    def batch_first(self) -> bool:
+        """Always False: a cell takes one step, x (B, I); torch's cells have no batch_first."""
+        return False
+
+    @batch_first.setter
+    def batch_first(self, value: bool) -> None:  # the layer's __init__ sets False; anything else is refused
+        if value is not False:
+            raise AttributeError(f"{type(self).__name__} has no batch_first: a cell takes one step, x (B, I)")
+
     # ------------------------------------------------------------------ names
     def _suffixes(self) -> list[str]:
         return [""]  # torch's cells: weight_ih, not weight_ih_l0
@@ -96,6 +106,7 @@ class _Cell:
         state = (h0, c0) if self.has_cell_state else h0
         _, state_n, trace = RecurrentLayer.forward(self, x[None], state)
         trace.options["unbatched"] = unbatched  # backward's dstate and gradients follow the step's shapes
+        trace.options["cell"] = True  # its weights are named without _l0 (rnnlab.explain names them)
         halves = tuple(half[0, 0] if unbatched else half[0]  # drop the one layer (and the batch of one)
                        for half in (state_n if self.has_cell_state else (state_n,)))
         return (halves if self.has_cell_state else halves[0]), trace
@@ -125,8 +136,8 @@ class RNNCell(_Cell, RNN):
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh", *,
                  dtype: str = "float32", seed: int | None = None, device: str = "cpu") -> None:
-        """Arguments in torch's order (``bias`` before ``nonlinearity``, as torch's RNNCell has them);
-        the rest keyword-only, as the layers' (see ``help(rnnlab.LSTM.__init__)``)."""
+        """As :class:`LSTMCell`'s, with torch's ``nonlinearity`` after ``bias`` (as torch's RNNCell
+        orders them): ``"tanh"`` (default) or ``"relu"``."""
         RNN.__init__(self, input_size, hidden_size, 1, nonlinearity, bias, dtype=dtype, seed=seed, device=device)
 
 
@@ -135,7 +146,11 @@ class LSTMCell(_Cell, LSTM):
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *, dtype: str = "float32",
                  seed: int | None = None, device: str = "cpu") -> None:
-        """Arguments in torch's order; the rest keyword-only, as the layers' (``help(rnnlab.LSTM.__init__)``)."""
+        """Arguments as torch's cell's, in its order: ``input_size``, ``hidden_size`` (features of x and h),
+        ``bias`` (True: with b_ih and b_hh). Keyword-only: ``dtype`` (``"float32"``, the default, or
+        ``"float64"``), ``seed`` (the initial weights', uniform(-1/sqrt(H), 1/sqrt(H)) as torch draws
+        them; None: fresh randomness), ``device`` (``"cpu"`` or ``"cuda"``). ValueError names a bad value.
+        """
         LSTM.__init__(self, input_size, hidden_size, 1, bias, dtype=dtype, seed=seed, device=device)
 
 
@@ -144,5 +159,5 @@ class GRUCell(_Cell, GRU):
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *, dtype: str = "float32",
                  seed: int | None = None, device: str = "cpu") -> None:
-        """Arguments in torch's order; the rest keyword-only, as the layers' (``help(rnnlab.LSTM.__init__)``)."""
+        """As :class:`LSTMCell`'s (``help(rnnlab.LSTMCell.__init__)``)."""
         GRU.__init__(self, input_size, hidden_size, 1, bias, dtype=dtype, seed=seed, device=device)
