@@ -665,6 +665,20 @@ def test_outputs_and_final_state_are_the_trace(mode, nonlinearity, num_layers, b
 
 
 # ------------------------------------------------------------------------------ the trace is a record
+@pytest.mark.parametrize("name", ["c", 1, None, [], {}, np.array(["h"])], ids=repr)
+def test_a_record_not_there_is_a_key_error_naming_those_there(name):
+    """A list or an array asked for was a dict's "unhashable type" TypeError (or, for an array
+    equal to "h", a traceback from deep inside), not the KeyError naming the records."""
+    _, _, trace = _layer("GRU").forward(_x())
+    message = re.escape(f"no record {name!r} in this trace; available: h, r, z, n, hn")
+    for read in (lambda: trace[name], lambda: trace.get(name)):
+        with pytest.raises(KeyError, match=message):
+            read()
+    _, seq2seq_trace = _forward(_models()["Seq2Seq"]())
+    with pytest.raises(KeyError, match=re.escape(f"no record {name!r} in this trace")):
+        seq2seq_trace[name]
+
+
 def test_backward_uses_the_input_seen_by_forward():
     """The trace owns a copy of the input: editing x in place after forward must not change the
     gradients backward(trace) returns."""

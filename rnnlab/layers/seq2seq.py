@@ -124,7 +124,7 @@ class _Records:
         return tuple(self._records)
 
     def __getitem__(self, name: str) -> np.ndarray:
-        if name not in self._records:
+        if not isinstance(name, str) or name not in self._records:  # a list asked for is named, not "unhashable"
             raise KeyError(f"no record {name!r} in this trace; available: {', '.join(self._records)}")
         view = self._records[name].view()
         view.flags.writeable = False

@@ -114,7 +114,7 @@ class Trace:
         """One record of one layer and direction, shape ``(T, B, H)``, natural time order (read-only view)."""
         layer, direction = check_layer_direction(layer, direction, self.num_layers, self.num_directions)
         records = self._records[(layer, direction)]
-        if name not in records:
+        if not isinstance(name, str) or name not in records:  # a list asked for is named, not "unhashable"
             raise KeyError(f"no record {name!r} in this trace; available: {', '.join(records)}")
         view = records[name].view()
         view.flags.writeable = False
@@ -122,9 +122,9 @@ class Trace:
 
     def __getitem__(self, name: str) -> np.ndarray:
         """All layers and directions of one record, shape ``(num_layers * D, T, B, H)``."""
+        if not isinstance(name, str) or name not in self.names:  # a list asked for is named, not "unhashable"
+            raise KeyError(f"no record {name!r} in this trace; available: {', '.join(self.names)}")
         if name not in self._stacked:
-            if name not in self.names:
-                raise KeyError(f"no record {name!r} in this trace; available: {', '.join(self.names)}")
             stacked = np.stack(
                 [self._records[(l, d)][name] for l in range(self.num_layers) for d in range(self.num_directions)]
             )
