@@ -173,6 +173,30 @@ def test_a_run_moved_with_its_data_finds_the_data_where_it_sat_beside_the_run(ca
     assert code == 2 and "its data changed since" in err
 
 
+def test_a_path_through_dot_dot_is_kept_without_it(capsys, tmp_path, monkeypatch):
+    """specs/ beside data/: a spec's "../data/s.csv" (and --set task.path=../...) was kept as
+    "specs/../data/s.csv", so renaming specs/ later made every command call the file gone (or, for a
+    copied run, missing) though it never moved."""
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "data").mkdir()
+    csv = tmp_path / "data" / "s.csv"
+    csv.write_text("".join(f"{v:.17g}\n" for v in np.sin(np.arange(200) / 7.0)), encoding="utf-8")
+    spec = tmp_path / "specs" / "s.toml"
+    spec.write_text('name = "s"\n[task]\nkind = "series"\npath = "../data/s.csv"\nlength = 10\n[model]\n'
+                    'cell = "rnn"\nhidden_size = 8\n[train]\nsteps = 5\nbatch_size = 4\n', encoding="utf-8")
+    code, out, err = run(capsys, "spec", spec)
+    assert code == 0 and f'path = "{csv}"' in out, err
+    run_dir = tmp_path / "runs" / "s"
+    monkeypatch.chdir(tmp_path / "specs")  # --set's path is the current directory's
+    code, _, err = run(capsys, "train", spec, "--out", run_dir, "--set", "task.path=../data/./s.csv")
+    assert code == 0, err
+    assert f'path = "{csv}"' in (run_dir / "spec.toml").read_text()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "specs").rename(tmp_path / "specs-old")
+    code, out, err = run(capsys, "bptt", run_dir, "--json")
+    assert code == 0 and lines(err) == [] and json.loads(out)["trained_steps"] == 5, err
+
+
 def test_a_moved_project_with_another_file_at_the_old_place_names_the_one_beside_the_run(capsys, tmp_path,
                                                                                         series_run):
     """The project moved whole, and a new file made where the old one was: the run read that one,

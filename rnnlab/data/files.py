@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import re
 import shlex
 from pathlib import Path
@@ -48,18 +49,33 @@ def resolve_path(value: str | Path, base_dir: str | Path | None = None) -> Path:
     Relative paths resolve against ``base_dir`` (the spec file's directory; the current directory
     when None) and, when nothing exists there, against the packaged ``rnnlab/sample_data/`` so that
     presets can say ``path = "tiny-shakespeare.txt"``. A path found nowhere resolves against
-    ``base_dir`` so the loader's "no such file" message names where it was expected.
+    ``base_dir`` so the loader's "no such file" message names where it was expected. ``.`` and ``..``
+    are taken out (:func:`tidy_path`): the path is what a run's spec.toml keeps.
     """
     path = user_path(value)
     if path.is_absolute():
-        return path
-    local = (Path(base_dir) if base_dir is not None else Path.cwd()).resolve() / path
+        return tidy_path(path)
+    local = tidy_path((Path(base_dir) if base_dir is not None else Path.cwd()).resolve() / path)
     if local.exists():
         return local
     sample = SAMPLE_DIR / path
     if sample.exists():
         return sample
     return local
+
+
+def tidy_path(path: Path) -> Path:
+    """``path`` without its ``.`` and ``..`` parts (``specs/../data/x.csv`` is ``data/x.csv``), where
+    that names the same file: ``..`` after a symbolic link leaves the link's target, which the
+    lexical form does not. A run keeping ``coll/../eu.csv`` said its file was gone once ``coll``
+    was renamed, though the file never moved."""
+    tidy = Path(os.path.normpath(path))
+    if tidy == path or not path.exists():
+        return tidy
+    try:
+        return tidy if os.path.samefile(tidy, path) else path
+    except OSError:  # the lexical form names nothing
+        return path
 
 
 def _check_file(path: Path, suffixes: tuple[str, ...], what: str) -> None:
