@@ -208,6 +208,24 @@ def test_training_on_a_series_with_pandas_index_column_warns(capsys, tmp_path):
     assert "rnnlab: warning: prices.csv: column 1 has no name and counts the rows (0, 1, 2, ...): pandas' index?" in err
 
 
+def test_bptt_and_trace_say_what_train_says_of_the_data(capsys, tmp_path):
+    """A pandas index column and a tail too short to hold out a sequence were said by train (and
+    spec) alone: bptt and trace on the same spec, or the run at a longer --set task.length, scored
+    training data and channels called '#1' without a word."""
+    data = tmp_path / "prices.csv"
+    data.write_text(",price\n" + "".join(f"{i},{np.sin(i / 3):.4f}\n" for i in range(120)))
+    spec = tmp_path / "prices.toml"
+    spec.write_text(f'[task]\nkind = "series"\npath = "{data.name}"\nlength = 10\n[model]\nhidden_size = 4\n')
+    index = "rnnlab: warning: prices.csv: column 1 has no name and counts the rows (0, 1, 2, ...): pandas' index?"
+    for args in (["bptt", spec], ["trace", spec, "--out", tmp_path / "t.npz"]):
+        code, _, err = run(capsys, *args)
+        assert code == 0 and index in err and "rnnlab: note:" not in err, (args, err)
+        code, _, err = run(capsys, *args, "--set", "task.length=40", "--force" if args[0] == "trace" else "--json")
+        assert code == 0 and ("rnnlab: note: 120 rows are too few to hold out the last tenth (both parts need "
+                              "length + 1 = 41: 410 rows): the eval batch draws from the training data (this "
+                              "pass's too)") in err, (args, err)
+
+
 def test_train_writes_a_run_directory_and_resume_extends_it(capsys, tmp_path):
     out_dir = tmp_path / "run"
     code, out, err = run(capsys, "train", "hello", "--steps", "30", "--seed", "4", "--out", out_dir, "--json")

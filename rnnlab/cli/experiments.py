@@ -473,8 +473,7 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
             raise UserError(f"--set {exc}" if exc.field in set_fields(sets) else str(exc)) from None
         trainer = _trainer(spec, task, device)  # first: a model that cannot be built leaves no run directory behind
         _warn_before_training(spec, trainer.task)
-        if (note := trainer.task.eval_not_held_out) and not trainer.task.fixed_sequence:  # (hello's is no news)
-            sys.stderr.write(f"rnnlab: note: {note}\n")
+        _note_eval_not_held_out(trainer.task)
         run = RunDir.create(out or default_run_path(spec), spec)
 
     from rich.markup import escape
@@ -527,6 +526,13 @@ def _warn_before_training(spec, task) -> None:
     for warning in (spec.reads_its_targets(task), task.data_warning):
         if warning:
             sys.stderr.write(f"rnnlab: warning: {warning}\n")
+
+
+def _note_eval_not_held_out(task, also: str = "") -> None:
+    """A data file too short to spare its last tenth for a sequence: the eval batch (and the pass of
+    bptt and trace, ``also``) draws from the training data, which a loss read as held out would hide."""
+    if (note := task.eval_not_held_out) and not task.fixed_sequence:  # (hello's is no news)
+        sys.stderr.write(f"rnnlab: note: {note}{also}\n")
 
 
 def _trainer(spec, task, device: str | None):
@@ -613,6 +619,9 @@ def _open_lab(target: str | None, batch: int = 1, device: str | None = None, set
     from ..spec import BACKWARD_WORK, SpecError, forward_macs
 
     work = forward_macs(spec.model, getattr(task, "length", 0), task.input_size, task.output_size, batch)
+    if task.data_warning:  # (as the lab says it, on opening)
+        sys.stderr.write(f"rnnlab: warning: {task.data_warning}\n")
+    _note_eval_not_held_out(task, " (this pass's too)")
     try:
         spec.check_memory(task, batch=batch)  # (as Lab does: a pass refused is not announced)
         if work * (1 + BACKWARD_WORK) >= SLOW_PASS_MACS:  # H=8192 over 10000 steps ran minutes without a word

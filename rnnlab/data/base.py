@@ -200,7 +200,8 @@ class Task(ABC):
     #: a data file too short to spare a tail, whose eval batch then draws from the training data.
     eval_not_held_out: str = ""
     #: Something in the user's data file that is read as data but likely is not ("" for nothing):
-    #: a series column that counts the rows (pandas' index). Said where a run is trained or a lab opened.
+    #: a series column that counts the rows (pandas' index). Said where a run is trained, a lab opened or
+    #: a pass run (bptt, trace).
     data_warning: str = ""
 
     def beyond_float32(self) -> str:
