@@ -183,6 +183,19 @@ def test_bad_input_is_one_line_naming_it(call, message):
         call(rnnlab.LSTMCell(I, H, seed=0))
 
 
+def test_a_layers_state_dict_into_a_cell_says_how_the_names_differ():
+    cell, layer = rnnlab.LSTMCell(I, H), rnnlab.LSTM(I, H)
+    with pytest.raises(ValueError, match=re.escape("unexpected key(s): weight_ih_l0, weight_hh_l0, bias_ih_l0, "
+                                                   "bias_hh_l0 (a one-layer layer's state dict: a cell's names "
+                                                   "have no _l0; load {k.removesuffix('_l0'): v})")):
+        cell.load_state_dict(layer.state_dict())
+    with pytest.raises(ValueError, match=re.escape("(a cell's state dict: a layer's names end in _l0; load "
+                                                   "{k + '_l0': v})")):
+        layer.load_state_dict(cell.state_dict())
+    cell.load_state_dict({k.removesuffix("_l0"): v for k, v in layer.state_dict().items()})  # as the hint says
+    layer.load_state_dict({k + "_l0": v for k, v in cell.state_dict().items()})
+
+
 def test_a_gru_cell_refuses_a_pair():
     with pytest.raises(ValueError, match=re.escape("GRUCell hx must be a single array hx of shape (3, 5), not a tup")):
         rnnlab.GRUCell(I, H)(np.zeros((B, I), np.float32), (None, None))

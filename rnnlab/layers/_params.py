@@ -272,10 +272,21 @@ def check_keys(required: Iterable[str], state: Any, allowed: Iterable[str] | Non
     missing = [k for k in required if k not in state]
     extra = [str(k) for k in state if k not in allowed]
     if check_bool("strict", strict) and missing:
-        raise ValueError(f"state dict is missing key(s): {', '.join(missing)}")
+        also = f"; it has unexpected key(s): {', '.join(extra)}" if extra else ""  # both, as torch names them
+        raise ValueError(f"state dict is missing key(s): {', '.join(missing)}{also}{_cell_or_layer(missing, extra)}")
     if strict and extra:
         raise ValueError(f"state dict has unexpected key(s): {', '.join(extra)}")
     return IncompatibleKeys(missing, extra)
+
+
+def _cell_or_layer(missing: list[str], extra: list[str]) -> str:
+    """A hint where the keys are a one-layer layer's for a cell (``weight_ih_l0`` for ``weight_ih``),
+    or a cell's for a layer: the same weights under torch's other names."""
+    if sorted(extra) == sorted(k + "_l0" for k in missing):
+        return " (a one-layer layer's state dict: a cell's names have no _l0; load {k.removesuffix('_l0'): v})"
+    if sorted(missing) == sorted(k + "_l0" for k in extra):
+        return " (a cell's state dict: a layer's names end in _l0; load {k + '_l0': v})"
+    return ""
 
 
 def load_entry(name: str, value: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
