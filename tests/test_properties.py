@@ -139,3 +139,60 @@ def test_directional_derivative_matches_finite_differences(mode, nonlinearity, s
     err = abs(numeric - analytic) / scale
     note(f"analytic={analytic!r} numeric={numeric!r} err={err:.3g}")
     assert err < 1e-6
+
+
+@pytest.mark.parametrize("mode,nonlinearity", CELLS, ids=CELL_IDS)
+@given(shape=problems(max_steps=20, max_size=24))
+def test_batch_first_is_the_transposed_time_major_layer(mode, nonlinearity, shape):
+    """Any shape: batch_first=True gives the time-major layer's numbers on swapped axes, bit for bit."""
+    layer, p = _build(mode, nonlinearity, shape)
+    options = dict(num_layers=layer.num_layers, bidirectional=layer.bidirectional, bias=layer.bias,
+                   dtype=layer.dtype.name, batch_first=True)
+    if mode == "RNN":
+        options["nonlinearity"] = nonlinearity
+    batch_first = type(layer)(layer.input_size, layer.hidden_size, **options)
+    batch_first.load_state_dict(layer.state_dict())
+    y, state_n, trace = layer.forward(p["x"], layer_state(layer, p))
+    grads = layer.backward(trace, p["dy"], layer_dstate(layer, p))
+    y_bf, state_bf, trace_bf = batch_first.forward(p["x"].transpose(1, 0, 2), layer_state(layer, p))
+    grads_bf = batch_first.backward(trace_bf, p["dy"].transpose(1, 0, 2), layer_dstate(layer, p))
+    np.testing.assert_array_equal(y_bf, y.transpose(1, 0, 2))
+    for half, half_bf in zip(np.atleast_1d(state_n) if mode != "LSTM" else state_n,
+                             np.atleast_1d(state_bf) if mode != "LSTM" else state_bf, strict=True):
+        np.testing.assert_array_equal(half_bf, half)
+    for name, grad in grads.items():
+        np.testing.assert_array_equal(grads_bf[name], grad.transpose(1, 0, 2) if name == "input" else grad,
+                                      err_msg=name)
+
+
+@pytest.mark.parametrize("mode,nonlinearity", CELLS, ids=CELL_IDS)
+@given(shape=problems(max_steps=12, max_size=24, max_layers=1))
+def test_a_cell_stepped_by_hand_is_the_one_layer_layer(mode, nonlinearity, shape):
+    """Any shape: a cell stepped over the sequence, and BPTT by hand through its steps, give the
+    unidirectional one-layer layer's outputs and gradients (float64: to rounding)."""
+    import rnnlab
+
+    assume(not shape["bidirectional"])
+    layer, p = _build(mode, nonlinearity, shape)
+    cell = getattr(rnnlab, f"{mode}Cell")(layer.input_size, layer.hidden_size, bias=layer.bias, dtype="float64",
+                                          **({"nonlinearity": nonlinearity} if mode == "RNN" else {}))
+    cell.load_state_dict({k.removesuffix("_l0"): v for k, v in layer.state_dict().items()})
+    y, _, trace = layer.forward(p["x"], layer_state(layer, p))
+    expected = layer.backward(trace, p["dy"], layer_dstate(layer, p))
+    lstm = mode == "LSTM"
+    state = (p["h0"][0], p["c0"][0]) if lstm else p["h0"][0]
+    traces = []
+    for t, x_t in enumerate(p["x"]):
+        state, step = cell(x_t, state)
+        traces.append(step)
+        np.testing.assert_allclose(state[0] if lstm else state, y[t], rtol=1e-10, atol=1e-12)
+    dh, dc = p["dh_n"][0], p["dc_n"][0] if lstm else None
+    totals = {name: 0.0 for name in cell.state_dict()}
+    for t in reversed(range(len(traces))):
+        grads = cell.backward(traces[t], (dh + p["dy"][t], dc) if lstm else dh + p["dy"][t])
+        totals = {name: totals[name] + grads[name] for name in totals}
+        dh, dc = grads["hx"], grads.get("cx")
+        np.testing.assert_allclose(grads["input"], expected["input"][t], rtol=1e-9, atol=1e-11)
+    for name, total in totals.items():
+        assert rel_err(total, expected[name + "_l0"]) < 1e-10, name
+    assert rel_err(dh, expected["h0"][0]) < 1e-10
