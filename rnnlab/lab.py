@@ -5,7 +5,8 @@ optional run directory), the sequence on the bench, the forward trace of that se
 cursors: ``cursor`` (how many forward steps are revealed, 0..T) and ``bptt_cursor`` (down to which
 step the backward pass has been revealed, T..0). The recurrence is causal, so the trace of the
 whole sequence, revealed one column at a time, is exactly what stepping the cell one step at a
-time computes; BPTT is likewise computed once and revealed from t = T down to 1.
+time computes; BPTT is likewise computed once and revealed from t = T down to 1 (in a reverse
+direction, whose recurrence runs the other way, from t = 1 up: :meth:`bptt_revealed`).
 
 A ``selfattention`` model (:class:`~rnnlab.layers.selfattention.SelfAttentionModel`) has no
 recurrence: its trace records per block ``h`` and ``z`` (units x time, as a recurrent layer's), the
@@ -308,8 +309,26 @@ class Lab(StepCursor, TrainingControl):
         self.bptt_cursor = self.steps
         return grads
 
+    def bptt_revealed(self, direction: int = 0) -> np.ndarray:
+        """The steps (0-based, natural time) whose dL/dh_t BPTT has revealed in a layer's ``direction``:
+        T - 1 down to the cursor in the forward direction; as many from 0 up in a reverse one, whose
+        backward pass starts at its own last step, t = 1 (at the end the whole sequence; before
+        ``b``, none)."""
+        if self.bptt_cursor is None:
+            return np.arange(0)
+        return np.arange(self.bptt_cursor, self.steps) if direction == 0 else np.arange(self.steps - self.bptt_cursor)
+
+    def bptt_t(self, direction: int = 0) -> int | None:
+        """The step t (from 1) BPTT has reached in a layer's ``direction``, as the lab says it: the
+        cursor's in the forward direction, as many steps from t = 1 in a reverse one (see
+        :meth:`bptt_revealed`); T + 1 (reverse: 0) with nothing revealed yet; None before ``b``."""
+        if self.bptt_cursor is None:
+            return None
+        return self.bptt_cursor + 1 if direction == 0 else self.steps - self.bptt_cursor
+
     def bptt_step(self) -> int:
-        """Reveal one more step of BPTT (from t = T down to 1); runs backward first if needed."""
+        """Reveal one more step of BPTT (from t = T down to 1; a reverse direction's from 1 up, see
+        :meth:`bptt_revealed`); runs backward first if needed."""
         if self.bptt_cursor is None:
             self.run_backward()
             self.bptt_cursor = self.steps

@@ -577,6 +577,36 @@ def test_every_heatmap_scrolls_into_view_and_bptt_brings_up_dl_dh():
     drive(check, size=(120, 36))
 
 
+def test_a_reverse_directions_bptt_runs_from_t_1_up():
+    """A reverse direction's recurrence carries dL/dh from t - 1 to t: its backward pass starts at
+    t = 1. Its dL/dh_t map, values, curve and status revealed t = T first, as the forward direction's,
+    each column before the ones it depends on."""
+    from rnnlab.spec import load_preset
+
+    async def check(app, pilot):
+        lab = app.lab
+        await pilot.press("right", "right", "b", "b")  # two BPTT steps: t = 4, 3 forward; t = 1, 2 reverse
+        assert list(lab.bptt_revealed(0)) == [2, 3] and list(lab.bptt_revealed(1)) == [0, 1]
+        await pilot.press("right_square_bracket")  # layer 0 reverse
+        await pilot.pause()
+        dh_map = app.query_one("#map-dh", Heatmap)
+        assert not dh_map.reveal_from_end and dh_map.revealed == 2 and dh_map.cursor == 1
+        plot = app.query_one(GradientPlot)
+        assert plot.title.startswith("BPTT t=2: ||dL/dh_t|| / ||dL/dh_1|| = ") and plot.marker == 2.0
+        assert plot._series["||dL/dh_t||"].xs.tolist() == [1, 2]
+        assert "BPTT t=2   layer 0 reverse" in screen_text(app)
+        values = app.query_one("#values")  # the cursor at t = 2: revealed in reverse, not yet forward
+        lines = [values.render_line(y).text.split() for y in range(1, 4)]
+        assert lines[0][-1] == "dh" and "·" not in lines[1] + lines[2], lines
+        await pilot.press("left_square_bracket")  # the forward direction: t = 4, 3 revealed, t = 2 not
+        await pilot.pause()
+        assert app.query_one("#map-dh", Heatmap).reveal_from_end and "BPTT t=3   layer 0 " in screen_text(app)
+        lines = [values.render_line(y).text.split() for y in range(1, 4)]
+        assert lines[1][-1] == "·", lines
+
+    drive(check, target=load_preset("hello").with_overrides({"model.bidirectional": True}))
+
+
 def test_the_values_table_shows_a_gradient_only_once_bptt_has_revealed_it():
     """An LSTM steps BPTT back from t = T: at t = 2, with BPTT at t = 4, the dh column is "·" as the
     dL/dh_t heatmap's column is empty; once BPTT has passed t = 2, the numbers."""

@@ -449,7 +449,7 @@ class LabApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App[None]
         else:
             t = f"t {lab.cursor}/{lab.steps}"
             bptt = ("" if lab.bptt_cursor is None else "  backprop" if lab.is_attention
-                    else f"  BPTT t={lab.bptt_cursor + 1}")
+                    else f"  BPTT t={lab.bptt_t(self.direction)}")  # a reverse direction's runs from t = 1 up
             if lab.is_attention:
                 layer = f"block {self.layer}  head {self.head + 1}/{lab.num_heads}  unit {self.unit}"
             else:

@@ -36,7 +36,7 @@ from .widgets.heatmap import _highlighted
 # and everything else -- the gates, in [0, 1] -- with the sequential map on [0, 1].
 SIGNED = {"h", "c", "g", "n", "hn", "dh", "h_tilde", "h_im", "dh_re", "dh_im", "u"}
 MAGNITUDE = {"h_abs"}
-# Records of the backward pass: revealed from t = T down to the BPTT cursor.
+# Records of the backward pass: revealed from t = T down to the BPTT cursor (a reverse direction's from t = 1 up).
 GRADIENTS = {"dh", "dh_re", "dh_im"}
 GATE_NAMES = {
     "h": "hidden state h_t", "c": "cell state c_t", "i": "input gate i_t", "f": "forget gate f_t",
@@ -381,6 +381,7 @@ class StatePanel(VerticalScroll):
             self._gradient_follows_time = lab.bptt_cursor == 0
         self._cursors = (lab.bptt_cursor, lab.cursor)
         layer, direction = self.stream
+        revealed = lab.bptt_revealed(direction)  # a reverse direction's BPTT runs from t = 1 up
         streams = lab.spec.model.num_layers * lab.num_directions
         where = ("" if streams == 1 else f"  · block {layer}" if lab.is_attention
                  else f"  · layer {layer}{' reverse' if direction else ''}")
@@ -396,7 +397,7 @@ class StatePanel(VerticalScroll):
             else:  # gradients span their own range; states at least [-1, 1] (moduli [0, 1])
                 # a gradient's scale from the steps revealed so far: the unrevealed ones, often far
                 # larger (or smaller), would leave the revealed columns one flat colour
-                shown = record[lab.bptt_cursor:] if name in GRADIENTS else record
+                shown = record[revealed] if name in GRADIENTS else record
                 finite = np.abs(shown[np.isfinite(shown)])  # a gradient that overflowed: Inf has no scale
                 largest = float(finite.max()) if finite.size else 0.0
                 scale = (largest or 1.0) if name in GRADIENTS else max(1.0, largest)
@@ -406,10 +407,10 @@ class StatePanel(VerticalScroll):
             self._show(name, heatmap, record, vmin, vmax)
             heatmap.marked_row = self.unit
             if name in GRADIENTS:
-                heatmap.reveal_from_end = True
-                heatmap.revealed = lab.steps - lab.bptt_cursor
-                stepped = lab.bptt_cursor < lab.steps and not self._gradient_follows_time
-                heatmap.cursor = lab.bptt_cursor if stepped else cursor
+                heatmap.reveal_from_end = direction == 0
+                heatmap.revealed = revealed.size
+                stepped = revealed.size > 0 and not self._gradient_follows_time
+                heatmap.cursor = lab.bptt_t(direction) - 1 if stepped else cursor
                 tag = "backprop" if title.endswith("(backprop)") else "BPTT"
                 heatmap.title = f"{title.removesuffix(f' ({tag})')} ({tag}, {range_text}){where}"
             else:
@@ -532,8 +533,9 @@ class CursorValues(Static):
             first = min(max(unit - count // 2, 0), H - count)
             shown = range(first, first + count)
             caption = Text(f"units {first}-{first + count - 1} of {H} (u/U)", style="dim")
-        # a gradient BPTT has not reached yet (it steps back from t = T): "·", as its heatmap's empty column
-        unrevealed = {n for n in names if n in GRADIENTS and t < lab.bptt_cursor}
+        # a gradient BPTT has not reached yet (it steps back from t = T, a reverse direction's from t = 1
+        # up): "·", as its heatmap's empty column
+        unrevealed = {n for n in names if n in GRADIENTS and t not in lab.bptt_revealed(direction)}
         for j in shown:
             style = "reverse" if j == unit else None
             table.add_row(str(j), *["·" if n in unrevealed else fmt(columns[n][j]) for n in names], style=style)
@@ -741,25 +743,27 @@ class GradientPlot(LinePlot):
             return
         self.x_range = self._t_range(lab.steps)  # from the first revealed step on
         norms, contributions = self._curves(lab, layer, direction)
-        shown = np.arange(lab.bptt_cursor, lab.steps)
+        shown = lab.bptt_revealed(direction)  # a reverse direction's from t = 1 up
         self.set_series("||dL/dh_t||", shown + 1, norms[shown], color="#f0a030")
         if contributions is not None:
             name = "||dL/dx_t||" if lab.is_attention else "||ΔW_hh(t)||"
             self.set_series(name, shown + 1, contributions[shown], color="#60a0f0")
-        self.marker = float(lab.bptt_cursor + 1) if lab.bptt_cursor < lab.steps and not lab.is_attention else None
-        first, last = norms[shown[0]] if shown.size else math.nan, norms[-1]
-        ratio = first / last if shown.size and last > 0 else math.nan
+        t = lab.bptt_t(direction)  # the step reached; this direction's chain began at T (a reverse one's at 1)
+        self.marker = float(t) if shown.size and not lab.is_attention else None
+        start = norms[-1] if direction == 0 else norms[0]
+        ratio = norms[t - 1] / start if shown.size and start > 0 else math.nan
+        end = "T" if direction == 0 else "1"
         if lab.is_attention:  # the reveal runs from T down, but backward computed every step at once
             self.title = "backprop (not through time): each step's gradient arrives at once, through attention"
             self.short_title = "backprop, all steps at once"
             return
         # The short title says the same, in the same digits, number first: where even it is cut, the
         # cut (between words) leaves "t=28: 2.57e+02 …" rather than a number cut short.
-        self.title = f"BPTT t={lab.bptt_cursor + 1}: ||dL/dh_t|| / ||dL/dh_T|| = {ratio:.2e}"
-        self.short_title = f"t={lab.bptt_cursor + 1}: {ratio:.2e} |dh_t|/|dh_T|"
+        self.title = f"BPTT t={t}: ||dL/dh_t|| / ||dL/dh_{end}|| = {ratio:.2e}"
+        self.short_title = f"t={t}: {ratio:.2e} |dh_t|/|dh_{end}|"
         if not np.all(np.isfinite(norms[shown])):
             self.title += "  (the gradient overflowed: not finite)"
-            self.short_title = f"t={lab.bptt_cursor + 1}: overflowed"
+            self.short_title = f"t={t}: overflowed"
 
 
 class DecayPlane(ComplexPlane):
