@@ -360,6 +360,10 @@ def test_bptt_shows_the_vanishing_curve(capsys):
     # the columns say what they are: "||J_t|| > 1 at every step" read as "it explodes" while it vanished
     assert "prod ||J||: their product over steps t+1..T, an upper bound on ||ds_T/ds_t||" in " ".join(out.split())
     assert "(s = [h; c])" in out
+    code, out, _ = run(capsys, "bptt", "hello", "--set", "model.bidirectional=true", "--no-jacobians")
+    # where each direction's BPTT ends over where it starts: a reverse direction's runs from t = 1 up
+    assert code == 0 and "layer 0: ||dL/dh_1|| / ||dL/dh_T|| = " in out
+    assert "layer 0 reverse: ||dL/dh_T|| / ||dL/dh_1|| = " in out
 
 
 def test_names_and_paths_are_printed_as_they_are_not_as_markup(capsys):

@@ -604,7 +604,33 @@ def test_a_reverse_directions_bptt_runs_from_t_1_up():
         lines = [values.render_line(y).text.split() for y in range(1, 4)]
         assert lines[1][-1] == "·", lines
 
+        notices = []
+        app.notify = lambda message, **kw: notices.append(message)
+        await pilot.press("right_square_bracket", "b", "b", "b")  # the reverse direction's end: t = T
+        assert notices == ["BPTT has reached t=4, the last step (a reverse direction's backward pass runs from t=1 "
+                           "up)"]
+
     drive(check, target=load_preset("hello").with_overrides({"model.bidirectional": True}))
+
+
+def test_a_reverse_direction_of_a_task_scored_at_the_end_shows_its_norms_and_its_first_columns():
+    """adding scores t = T alone: a reverse direction's dL/dh_1 is 0, and the ratio to it read "nan" at
+    every step; its map, scrolled to the forward direction's end, kept its revealed t = 1.. out of view."""
+    from rnnlab.spec import load_preset
+
+    async def check(app, pilot):
+        await pilot.press(*"bbbbb")  # t = 100..96 forward, 1..5 reverse
+        await wait_for(pilot, lambda: app.lab.bptt_cursor == 95)
+        await pilot.pause()
+        dh_map = app.query_one("#map-dh", Heatmap)
+        assert dh_map._geometry(dh_map.size.width)[2] > 0  # forward: the view at the end, t = T
+        await pilot.press("right_square_bracket")
+        await pilot.pause()
+        assert dh_map._geometry(dh_map.size.width)[2] == 0  # reverse: at its start, where its BPTT began
+        title = app.query_one(GradientPlot).title
+        assert title == "BPTT t=5: ||dL/dh_t|| = 0.00e+00 (||dL/dh_1|| = 0: no loss there)", title
+
+    drive(check, target=load_preset("adding-lstm").with_overrides({"model.bidirectional": True}), size=(100, 30))
 
 
 def test_the_values_table_shows_a_gradient_only_once_bptt_has_revealed_it():

@@ -220,9 +220,10 @@ def test_forecasting_values(kind, tmp_path):
     assert data_error(task, "1,2,,3") == "nothing between , and , at column 4: a value is missing"
     assert data_error(task, "1; ;2") == "nothing between ; and ; at column 2: a value is missing"
     # steps of a two-column series typed at a one-column one were read as the values in a row, silently
-    assert data_error(task, "0.1 0.2; 0.3 0.4; 0.5 0.6") == ("3 steps of 2 values, but the series has 1 column: type "
-                                                            "its values alone, separated by spaces, commas or "
-                                                            "semicolons")
+    assert data_error(task, "0.1 0.2; 0.3 0.4; 0.5 0.6") == ("typed as 3 steps of 2 values (';' between them), but "
+                                                            "the series has 1 column: type its values without ';' "
+                                                            "to have them read in a row")
+    assert task.sequence_from_text(",1;2,").x.shape == (1, 1, 1)  # (empty pieces are no values)
     assert task.sequence_from_text("0.1; 0.2; 0.3").x.shape == (2, 1, 1)  # one a step: the values in a row
 
 

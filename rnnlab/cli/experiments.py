@@ -728,9 +728,11 @@ def bptt(
         _out_console().print(table)
     for k, (layer, direction) in enumerate(names):
         first, last = float(grad[k, 0]), float(grad[k, -1])
-        ratio = first / last if last > 0 else math.inf
+        # where BPTT ends over where it starts: t = 1 over T; a reverse direction's, T over 1 (as the lab's plot)
+        end, start, ends = (first, last, "1T") if not direction else (last, first, "T1")
+        ratio = end / start if start > 0 else math.inf
         where = f"block {layer}" if lab.is_attention else f"layer {layer}{' reverse' if direction else ''}"
-        _out_console().print(f"{where}: ||dL/dh_1|| / ||dL/dh_T|| = {_fmt(ratio, '.3e')}")
+        _out_console().print(f"{where}: ||dL/dh_{ends[0]}|| / ||dL/dh_{ends[1]}|| = {_fmt(ratio, '.3e')}")
     said = (f"||dL/dh_t||: the 2-norm of the total gradient at h_t over the units of every sequence in the "
             f"pass{f', cut every {lab.truncate} steps' if lab.truncate else ''}")
     if jac is not None:  # "||J_t|| > 1 at every step, so it explodes" is what the columns alone invite

@@ -370,12 +370,13 @@ class _TypedForecast:
         F = self.input_size
         if F == 1:
             rows = [[tok] for tok in _typed_tokens(text)]
-            steps = [re.split(r"[\s,]+", step.strip()) for step in text.split(";") if step.strip()]
+            steps = [[tok for tok in re.split(r"[\s,]+", step) if tok] for step in text.split(";")]
+            steps = [step for step in steps if step]
             if len(steps) > 1 and len({len(step) for step in steps}) == 1 and len(steps[0]) > 1:
                 # "0.1 0.2; 0.3 0.4": steps of a multi-column series, which this one-column task would
                 # read as 4 values in a row
-                raise DataError(f"{len(steps)} steps of {len(steps[0])} values, but the series has 1 column: type "
-                                "its values alone, separated by spaces, commas or semicolons")
+                raise DataError(f"typed as {len(steps)} steps of {len(steps[0])} values (';' between them), but the "
+                                "series has 1 column: type its values without ';' to have them read in a row")
         else:
             rows = [[tok for tok in re.split(r"[\s,]+", step) if tok] for step in text.split(";")]
             if rows and not rows[-1]:  # a trailing ;

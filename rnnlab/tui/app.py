@@ -615,7 +615,9 @@ class LabApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App[None]
         lab = self.lab
         if lab is not None and lab.bptt_cursor == 0:
             self.notify("backprop is shown for every step (attention: no steps back through time)"
-                        if lab.is_attention else "BPTT has reached t=1, the first step", timeout=2)
+                        if lab.is_attention else "BPTT has reached t=1, the first step" if not self.direction
+                        else f"BPTT has reached t={lab.steps}, the last step (a reverse direction's backward "
+                             "pass runs from t=1 up)", timeout=2)
         elif lab is not None and lab.is_attention:
             # Every step's gradient comes at once, straight through attention (no recurrence to step
             # back through): revealed a step at a time, the views and the plot's title disagreed.

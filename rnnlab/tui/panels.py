@@ -761,6 +761,10 @@ class GradientPlot(LinePlot):
         # cut (between words) leaves "t=28: 2.57e+02 …" rather than a number cut short.
         self.title = f"BPTT t={t}: ||dL/dh_t|| / ||dL/dh_{end}|| = {ratio:.2e}"
         self.short_title = f"t={t}: {ratio:.2e} |dh_t|/|dh_{end}|"
+        if shown.size and start == 0:  # no loss where this direction's chain starts (a reverse direction's t=1
+            # of a task scored at T): no ratio to it, the norm itself
+            self.title = f"BPTT t={t}: ||dL/dh_t|| = {norms[t - 1]:.2e} (||dL/dh_{end}|| = 0: no loss there)"
+            self.short_title = f"t={t}: {norms[t - 1]:.2e} |dh_t|, |dh_{end}| = 0"
         if not np.all(np.isfinite(norms[shown])):
             self.title += "  (the gradient overflowed: not finite)"
             self.short_title = f"t={t}: overflowed"

@@ -244,7 +244,14 @@ class Heatmap(Widget):
         self._render_key = None
         self.refresh()
 
-    watch_revealed = watch_reveal_from_end = watch_cursor = watch_cell_width = _invalidate
+    def watch_reveal_from_end(self, from_end: bool) -> None:
+        """The revealed columns now start at the other end (a reverse direction's BPTT after a forward
+        one's): the view goes to that end, which a cursor then scrolls as little as needed. It stayed
+        where the other end had scrolled it, the revealed columns past its edge."""
+        self._view_start = self._data.shape[1] if from_end else 0  # clamped to the last full view
+        self._invalidate()
+
+    watch_revealed = watch_cursor = watch_cell_width = _invalidate
     watch_show_row_labels = watch_marked_row = watch_title = _invalidate
 
     def on_resize(self) -> None:
