@@ -1488,6 +1488,32 @@ def test_m_after_training_alone_pins_the_training_loss():
     drive(check, target="hello")
 
 
+def test_a_pinned_reverse_direction_lines_up_from_t_1():
+    """Beside a model of another length, a pinned curve lines up where both backward passes start:
+    a forward direction's at T, a reverse one's at t = 1 (it was drawn from T back, as a forward one)."""
+    from rnnlab.lab import Lab
+    from rnnlab.spec import edited, load_preset
+
+    def adding(length: int):
+        return edited(load_preset("adding-lstm"), {"task.length": length, "model.hidden_size": 8,
+                                                   "model.bidirectional": True})
+
+    async def check(app, pilot):
+        plot = app.query_one(GradientPlot)
+        await pilot.press("B")
+        await wait_for(pilot, lambda: app.lab.bptt_cursor == 0)
+        shorter = Lab(adding(6), None)
+        shorter.run_backward()
+        shorter.bptt_cursor = 0
+        for direction, xs, x_range in ((0, [-3, -2, -1, 0, 1, 2, 3, 4, 5, 6], (-3.0, 6.0)),
+                                       (1, list(range(1, 11)), (1.0, 10.0))):
+            name = plot.pin(app.lab, 0, direction)
+            plot.update_from(shorter, 0, direction)
+            assert plot._series[name].xs.tolist() == xs and plot.x_range == x_range, direction
+
+    drive(check, target=adding(10))
+
+
 def test_a_self_attention_model_pins_its_input_gradient():
     """Its ||dL/dh_t|| is 0 but at the last step (a block's output at t feeds only y_t): pinned, one dot."""
     from rnnlab.spec import edited, load_preset

@@ -670,6 +670,8 @@ class GradientPlot(LinePlot):
     #: A curve kept for comparison (``m``): (legend name, ||dL/dh_t|| at t = 1..T), drawn in grey
     #: under the current one whatever model the lab shows now, until ``M`` drops it.
     pinned: tuple[str, np.ndarray] | None = None
+    #: The pinned curve is a reverse direction's, whose chain starts at t = 1: lined up from there.
+    pinned_from_start: bool = False
 
     def pin(self, lab: Lab, layer: int, direction: int) -> str:
         """Keep the current model's whole ||dL/dh_t|| curve (of ``layer`` and ``direction``; for
@@ -682,6 +684,7 @@ class GradientPlot(LinePlot):
             norms = contributions
         name = self.pin_name(lab, layer, direction)
         self.pinned = (name, np.array(norms, dtype=np.float64))
+        self.pinned_from_start = bool(direction)
         return name
 
     @staticmethod
@@ -696,15 +699,22 @@ class GradientPlot(LinePlot):
 
     def _draw_pinned(self, steps: int) -> None:
         """The pinned curve, its last step at this model's t = T: both vanish from the loss at T
-        backward, so a curve of another length lines up by its distance from the end."""
+        backward, so a curve of another length lines up by its distance from the end (a reverse
+        direction's, whose backward pass starts at t = 1, by its distance from the start)."""
         if self.pinned is not None:
             name, norms = self.pinned
-            self.set_series(name, np.arange(steps - norms.size + 1, steps + 1), norms, color="#8a8a8a")
+            first = 1 if self.pinned_from_start else steps - norms.size + 1
+            xs = np.arange(first, first + norms.size)
+            self.set_series(name, xs, norms, color="#8a8a8a")
             self.x_range = self._t_range(steps)
 
     def _t_range(self, steps: int) -> tuple[float, float]:
         """t = 1..T, and back to where a longer pinned curve starts (the axis then labelled by the
-        distance from T, "T-99" .. "T": t = -89 named no step of either model)."""
+        distance from T, "T-99" .. "T": t = -89 named no step of either model); on to where a longer
+        pinned reverse-direction curve ends."""
+        if self.pinned is not None and self.pinned_from_start:
+            self.x_from_end = ""
+            return 1.0, float(max(steps, self.pinned[1].size))
         first = 1 if self.pinned is None else min(steps - self.pinned[1].size + 1, 1)
         self.x_from_end = "T" if first < 1 else ""
         return float(first), float(steps)
