@@ -59,6 +59,7 @@ from typing import Any
 import numpy as np
 
 from .errors import UserError
+from .layers.recurrent import layer_suffix
 from .layers.trace import Trace
 
 __all__ = ["step_jacobians", "jacobian_norms", "gradient_norms", "step_weight_grads", "step_weight_grad_norms",
@@ -110,10 +111,6 @@ def _check_index(trace, layer: int, direction: int, b: int | None = None) -> Non
         raise ValueError(f"batch index {b!r} out of range: the trace has batch size {trace.batch}")
 
 
-def _suffix(layer: int, direction: int) -> str:
-    return f"_l{layer}" + ("_reverse" if direction else "")
-
-
 def _nonlinearity(trace) -> str:
     """RNN's activation ("tanh" or "relu") as its forward ran it (the layer's may be switched since)."""
     return trace.options.get("nonlinearity", "tanh")
@@ -121,7 +118,7 @@ def _nonlinearity(trace) -> str:
 
 def _weights(trace, layer: int, direction: int):
     """(W_ih, W_hh, b_ih, b_hh) used by forward, float64; absent biases (bias=False) are zeros."""
-    sfx = _suffix(layer, direction)
+    sfx = layer_suffix(layer, direction)
     params = trace._params
     w_ih = np.asarray(params["weight_ih" + sfx], dtype=np.float64)
     w_hh = np.asarray(params["weight_hh" + sfx], dtype=np.float64)

@@ -68,8 +68,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .analysis import (ATTENTION_MODES, LINEAR_MODES, _check_index, _nonlinearity, _refuse_attention, _saved,
-                       _suffix, _weights)
+from .analysis import ATTENTION_MODES, LINEAR_MODES, _check_index, _nonlinearity, _refuse_attention, _saved, _weights
+from .layers.recurrent import layer_suffix
 
 __all__ = ["Term", "Equation", "explain_step", "AttentionWeight", "AttentionStep", "explain_attention"]
 
@@ -294,7 +294,7 @@ def explain_step(trace, t: int, unit: int, layer: int = 0, direction: int = 0, b
     prev = "{t+1}" if direction else "{t-1}"
     hp = f"h_{prev}"
 
-    sfx = _suffix(layer, direction)
+    sfx = layer_suffix(layer, direction)
     has_bias = f"bias_ih{sfx}" in trace._params
     shown = "" if trace.options.get("cell") else sfx  # the parameters' names as the user's state_dict has them
     note = "" if has_bias else "; no bias (bias=False)"
@@ -400,7 +400,7 @@ def _explain_linear(trace, p: int, j: int, layer: int, direction: int, b: int) -
     """:func:`explain_step` for MinGRU, MinLSTM and LRU at processing index ``p`` (arguments checked)."""
     H, mode = trace.hidden_size, trace.mode
     params = trace._params
-    sfx = _suffix(layer, direction)
+    sfx = layer_suffix(layer, direction)
     x = np.asarray(trace._inputs[(layer, direction)][p, b], dtype=np.float64)  # processing order
     prev = "{t+1}" if direction else "{t-1}"
     below = "" if layer == 0 else f"; x_t = layer {layer - 1}'s output" + (

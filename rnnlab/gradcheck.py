@@ -185,6 +185,8 @@ def _make_layer(mode: str, input_size: int, hidden_size: int, *, num_layers: int
 
 def _relu_min_preactivation(layer, x: np.ndarray, h0: np.ndarray) -> float:
     """Smallest |pre-activation| of a ReLU RNN over every layer, direction, step and unit."""
+    from .layers.recurrent import layer_suffix
+
     _, _, trace = layer.forward(x, h0)
     params = layer.parameters()
     D = layer.num_directions
@@ -193,7 +195,7 @@ def _relu_min_preactivation(layer, x: np.ndarray, h0: np.ndarray) -> float:
     for lyr in range(layer.num_layers):
         outputs = []
         for d in range(D):
-            sfx = f"_l{lyr}" + ("_reverse" if d else "")
+            sfx = layer_suffix(lyr, d)
             h = np.asarray(trace.get("h", lyr, d))
             # previous state in natural time order: the reverse direction comes from t + 1
             if d == 0:
