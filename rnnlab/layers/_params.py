@@ -361,10 +361,23 @@ def time_major(array: np.ndarray, batch_first: bool) -> np.ndarray:
     return array.transpose(1, 0, 2) if batch_first else array
 
 
-def caller_layout(sequence: np.ndarray, batch_first: bool) -> np.ndarray:
+def caller_layout(sequence: np.ndarray, batch_first: bool, *, copy: bool = False) -> np.ndarray:
     """A time-major ``(T, B, F)`` result in the caller's layout: for ``batch_first`` a fresh C-contiguous
-    ``(B, T, F)``, never a view of ``sequence`` (a transposed view is contiguous at T = 1 or B = 1)."""
-    return sequence.transpose(1, 0, 2).copy() if batch_first else sequence
+    ``(B, T, F)``, never a view of ``sequence`` (a transposed view is contiguous at T = 1 or B = 1);
+    time-major, ``sequence`` itself, or with ``copy`` (a trace's own record) a copy of it."""
+    if batch_first:
+        return sequence.transpose(1, 0, 2).copy()
+    return sequence.copy() if copy else sequence
+
+
+def check_sequence_gradient(dy: Any, steps: int, batch: int, width: int, dtype: np.dtype,
+                            batch_first: bool) -> np.ndarray:
+    """backward's ``dy`` (None: zeros), checked in the layout of the forward that made the trace
+    (``(B, T, width)`` for ``batch_first``), as time-major ``(T, B, width)`` (a transposed view)."""
+    if dy is None:
+        return np.zeros((steps, batch, width), dtype)
+    shape = (batch, steps, width) if batch_first else (steps, batch, width)
+    return time_major(check_array("dy", dy, shape, dtype), batch_first)
 
 
 def check_truncate(truncate: Any) -> int | None:

@@ -149,9 +149,8 @@ class _LinearRecurrence(RecurrentLayer):
                     outputs.append(out[::-1] if direction else out)
                     h_n[k] = h_last
                 layer_input = outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=2)
-        if len(outputs) == 1 and not self.batch_first:  # never a view of the trace's records
-            layer_input = layer_input.copy()
-        return caller_layout(layer_input, self.batch_first), h_n, trace
+        # never a view of the trace's records: one direction's output is its kernel's, which the trace keeps
+        return caller_layout(layer_input, self.batch_first, copy=len(outputs) == 1), h_n, trace
 
     def backward(self, trace: Trace, dy: Any = None, dstate: Any = None, truncate: int | None = None,
                  method: str | None = None) -> dict[str, np.ndarray]:

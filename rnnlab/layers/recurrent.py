@@ -17,8 +17,8 @@ import numpy as np
 from .. import kernels
 from ._params import (CallsForward, IncompatibleKeys, NamedParameters, array_shape, assign_params, caller_layout,
                       check_array, check_bool, check_forward_memory, check_param_memory, check_params,
-                      check_positive_int, check_seed, check_truncate, draw_uniform, foreign_trace, given, is_one_of,
-                      load_into, own_function, parse_dtype, time_major)
+                      check_positive_int, check_seed, check_sequence_gradient, check_truncate, draw_uniform,
+                      foreign_trace, given, is_one_of, load_into, own_function, parse_dtype, time_major)
 from .trace import Trace
 
 _DEVICES = ("cpu", "cuda")
@@ -250,10 +250,7 @@ class RecurrentLayer(NamedParameters, CallsForward):
 
     def _check_dy(self, trace: Trace, dy: Any, width: int) -> np.ndarray:
         """backward's ``dy`` (None: zeros) in the layout of the forward that made ``trace``, time-major."""
-        T, B, batch_first = trace.steps, trace.batch, trace.options["batch_first"]
-        if dy is None:
-            return np.zeros((T, B, width), self.dtype)
-        return time_major(self._check_array("dy", dy, (B, T, width) if batch_first else (T, B, width)), batch_first)
+        return check_sequence_gradient(dy, trace.steps, trace.batch, width, self.dtype, trace.options["batch_first"])
 
     def _split_state(self, state: Any, batch: int, names: tuple[str, str] = ("h0", "c0"), what: str = "state"):
         """Validate ``state`` (h, or (h, c) for LSTM); None, as a whole or either half, means zeros.

@@ -28,8 +28,9 @@ from ..errors import UserError
 from ..kernels import selfattention as sa_kernels
 from ._params import (CallsForward, DRAW_CHUNK, IncompatibleKeys, LiveParameters, NamedParameters, array_shape,
                       assign_params, caller_layout, check_array, check_bool, check_finite_number, check_float_array,
-                      check_index, check_param_memory, check_params, check_positive_int, check_seed, draw_uniform,
-                      foreign_trace, given, is_one_of, load_into, load_params, parse_dtype, time_major)
+                      check_index, check_param_memory, check_params, check_positive_int, check_seed,
+                      check_sequence_gradient, draw_uniform, foreign_trace, given, is_one_of, load_into, load_params,
+                      parse_dtype, time_major)
 from .trace import Trace
 
 __all__ = ["positional_encoding", "PositionalEncoding", "SelfAttentionBlock", "SelfAttentionModel",
@@ -393,8 +394,7 @@ class SelfAttentionBlock(NamedParameters, CallsForward):
         trace.options["batch_first"] = self.batch_first  # the layout backward's dy and dx follow
         with kernels.blas_single_threaded():
             y = self._run_forward(trace, 0, x, params, kernels.kernel_threads())
-        # y is the trace's "h": editing the result must not change it
-        return (caller_layout(y, True) if self.batch_first else y.copy()), trace
+        return caller_layout(y, self.batch_first, copy=True), trace  # y is the trace's "h": the caller's a copy
 
     def backward(self, trace: SelfAttentionTrace, dy: Any = None) -> dict[str, np.ndarray]:
         """Gradients of ``L = sum(y * dy)``: a dict keyed by the state_dict names plus ``"input"``;
@@ -404,12 +404,10 @@ class SelfAttentionBlock(NamedParameters, CallsForward):
         """
         if not isinstance(trace, SelfAttentionTrace) or trace._owner is not self:
             raise foreign_trace(self, trace)
-        T, B, batch_first = trace.steps, trace.batch, trace.options["batch_first"]
-        if dy is None:
-            dy = np.zeros((T, B, self.d_model), self.dtype)
-        else:  # a time-major C-contiguous copy: the kernel reads it and the trace records it
-            shape = (B, T, self.d_model) if batch_first else (T, B, self.d_model)
-            dy = time_major(check_array("dy", dy, shape, self.dtype), batch_first).copy()
+        batch_first = trace.options["batch_first"]
+        # a time-major C-contiguous copy: the kernel reads it and the trace records it
+        dy = np.array(check_sequence_gradient(dy, trace.steps, trace.batch, self.d_model, self.dtype, batch_first),
+                      order="C")
         with kernels.blas_single_threaded():
             dx, grads = self._run_backward(trace, 0, dy, trace._params, kernels.kernel_threads())
         grads["input"] = caller_layout(dx, batch_first)
