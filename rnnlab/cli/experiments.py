@@ -523,7 +523,12 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
 def _warn_before_training(spec, task) -> None:
     """What ``train`` (and ``spec``, which checks as it does) warns of a spec and its task on stderr:
     a model that reads its targets, a data file read oddly (a row counter, a time stamp)."""
-    for warning in (spec.reads_its_targets(task), task.data_warning):
+    _warn(spec.reads_its_targets(task), task.data_warning)
+
+
+def _warn(*warnings: str) -> None:
+    """Each warning that is not "" on stderr, one line each."""
+    for warning in warnings:
         if warning:
             sys.stderr.write(f"rnnlab: warning: {warning}\n")
 
@@ -619,8 +624,7 @@ def _open_lab(target: str | None, batch: int = 1, device: str | None = None, set
     from ..spec import BACKWARD_WORK, SpecError, forward_macs
 
     work = forward_macs(spec.model, getattr(task, "length", 0), task.input_size, task.output_size, batch)
-    if task.data_warning:  # (as the lab says it, on opening)
-        sys.stderr.write(f"rnnlab: warning: {task.data_warning}\n")
+    _warn(task.data_warning)  # (as the lab says it, on opening)
     _note_eval_not_held_out(task, " (this pass's too)")
     try:
         spec.check_memory(task, batch=batch)  # (as Lab does: a pass refused is not announced)

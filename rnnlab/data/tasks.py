@@ -368,17 +368,17 @@ class _TypedForecast:
         spaces or commas between a step's F values (``0.1 -2; 0.3 -1.5; 0.2 -1``).
         """
         F = self.input_size
+        steps = [[tok for tok in re.split(r"[\s,]+", step) if tok] for step in text.split(";")]  # ; between steps
         if F == 1:
             rows = [[tok] for tok in _typed_tokens(text)]
-            steps = [[tok for tok in re.split(r"[\s,]+", step) if tok] for step in text.split(";")]
-            steps = [step for step in steps if step]
-            if len(steps) > 1 and len({len(step) for step in steps}) == 1 and len(steps[0]) > 1:
+            groups = [step for step in steps if step]
+            if len(groups) > 1 and len({len(group) for group in groups}) == 1 and len(groups[0]) > 1:
                 # "0.1 0.2; 0.3 0.4": steps of a multi-column series, which this one-column task would
                 # read as 4 values in a row
-                raise DataError(f"typed as {len(steps)} steps of {len(steps[0])} values (';' between them), but the "
-                                "series has 1 column: type its values without ';' to have them read in a row")
+                raise DataError(f"typed as {len(groups)} steps of {len(groups[0])} values (';' between them), but "
+                                "the series has 1 column: type its values without ';' to have them read in a row")
         else:
-            rows = [[tok for tok in re.split(r"[\s,]+", step) if tok] for step in text.split(";")]
+            rows = steps
             if rows and not rows[-1]:  # a trailing ;
                 rows.pop()
         _check_steps(len(rows) - 1, "steps")

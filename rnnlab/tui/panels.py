@@ -535,7 +535,8 @@ class CursorValues(Static):
             caption = Text(f"units {first}-{first + count - 1} of {H} (u/U)", style="dim")
         # a gradient BPTT has not reached yet (it steps back from t = T, a reverse direction's from t = 1
         # up): "·", as its heatmap's empty column
-        unrevealed = {n for n in names if n in GRADIENTS and t not in lab.bptt_revealed(direction)}
+        reached = t in lab.bptt_revealed(direction)
+        unrevealed = {n for n in names if n in GRADIENTS and not reached}
         for j in shown:
             style = "reverse" if j == unit else None
             table.add_row(str(j), *["·" if n in unrevealed else fmt(columns[n][j]) for n in names], style=style)
@@ -761,7 +762,6 @@ class GradientPlot(LinePlot):
         t = lab.bptt_t(direction)  # the step reached; this direction's chain began at T (a reverse one's at 1)
         self.marker = float(t) if shown.size and not lab.is_attention else None
         start = norms[-1] if direction == 0 else norms[0]
-        ratio = norms[t - 1] / start if shown.size and start > 0 else math.nan
         end = "T" if direction == 0 else "1"
         if lab.is_attention:  # the reveal runs from T down, but backward computed every step at once
             self.title = "backprop (not through time): each step's gradient arrives at once, through attention"
@@ -769,12 +769,14 @@ class GradientPlot(LinePlot):
             return
         # The short title says the same, in the same digits, number first: where even it is cut, the
         # cut (between words) leaves "t=28: 2.57e+02 …" rather than a number cut short.
-        self.title = f"BPTT t={t}: ||dL/dh_t|| / ||dL/dh_{end}|| = {ratio:.2e}"
-        self.short_title = f"t={t}: {ratio:.2e} |dh_t|/|dh_{end}|"
         if shown.size and start == 0:  # no loss where this direction's chain starts (a reverse direction's t=1
             # of a task scored at T): no ratio to it, the norm itself
             self.title = f"BPTT t={t}: ||dL/dh_t|| = {norms[t - 1]:.2e} (||dL/dh_{end}|| = 0: no loss there)"
             self.short_title = f"t={t}: {norms[t - 1]:.2e} |dh_t|, |dh_{end}| = 0"
+        else:
+            ratio = norms[t - 1] / start if shown.size and start > 0 else math.nan
+            self.title = f"BPTT t={t}: ||dL/dh_t|| / ||dL/dh_{end}|| = {ratio:.2e}"
+            self.short_title = f"t={t}: {ratio:.2e} |dh_t|/|dh_{end}|"
         if not np.all(np.isfinite(norms[shown])):
             self.title += "  (the gradient overflowed: not finite)"
             self.short_title = f"t={t}: overflowed"
