@@ -14,8 +14,14 @@ Saved arrays per file (``np.load(path, allow_pickle=False)``):
 ``meta`` (0-d unicode JSON: mode, num_layers, bidirectional, nonlinearity, bias,
 dtype, truncate, T, B, I, H, torch_version), ``param.<name>`` for each
 ``state_dict`` entry, ``x``, ``h0``, ``c0``, ``dy``, ``dh_n``, ``dc_n``, ``y``,
-``h_n``, ``c_n``, ``grad.<name>`` for every parameter, ``grad.input``,
+``h_n``, ``c_n``, ``lengths`` (packed cases), ``grad.<name>`` for every parameter, ``grad.input``,
 ``grad.h0``, ``grad.c0`` (the ``c`` entries for LSTM only).
+
+Packed cases (``_packed``, two bidirectional layers) give each sequence its own length, drawn
+in 1..T (saved as ``lengths``, and ``meta["lengths"]`` true): torch runs
+``pack_padded_sequence(x, lengths, enforce_sorted=False)`` through the module and
+``pad_packed_sequence(total_length=T)``, so y is zero beyond each length and h_n, c_n are each
+sequence's state after its own last step.
 
 Truncated cases (``_trunc3``, unidirectional) run the sequence in chunks of
 ``truncate`` steps through the same module, feeding each chunk the previous
@@ -53,18 +59,21 @@ CELLS = {("RNN", "tanh"): "rnn_tanh", ("RNN", "relu"): "rnn_relu",
 LAYOUTS = [(1, False, None, True), (2, False, None, True), (1, True, None, True),
            (2, True, None, True), (2, False, 3, True)]
 EXTRA = [("LSTM", "tanh", 1, False, None, False), ("GRU", "tanh", 2, True, None, False)]
+#: Cells run as packed sequences of different lengths (two bidirectional layers)
+PACKED = [("RNN", "tanh"), ("LSTM", "tanh"), ("GRU", "tanh")]
 DTYPES = ("float32", "float64")
 
 
 def case_list():
     """All cases as dicts: name stem (without dtype) plus the configuration."""
     cases = []
-    configs = [(m, nl, *lay) for (m, nl) in CELLS for lay in LAYOUTS] + EXTRA
-    for mode, nl, L, bi, trunc, bias in configs:
+    configs = [(m, nl, *lay, False) for (m, nl) in CELLS for lay in LAYOUTS] + [(*e, False) for e in EXTRA]
+    configs += [(m, nl, 2, True, None, True, True) for (m, nl) in PACKED]
+    for mode, nl, L, bi, trunc, bias, packed in configs:
         stem = f"{CELLS[(mode, nl)]}_l{L}" + ("_bi" if bi else "") \
-            + (f"_trunc{trunc}" if trunc else "") + ("" if bias else "_nobias")
+            + (f"_trunc{trunc}" if trunc else "") + ("" if bias else "_nobias") + ("_packed" if packed else "")
         cases.append(dict(stem=stem, mode=mode, nonlinearity=nl, num_layers=L,
-                          bidirectional=bi, truncate=trunc, bias=bias))
+                          bidirectional=bi, truncate=trunc, bias=bias, packed=packed))
     return cases
 
 
@@ -97,10 +106,16 @@ def run_case(case, dtype):
     lstm = mode == "LSTM"
     for t in (x, h0, c0):
         t.requires_grad_(True)
+    # drawn last, so that the other cases' draws stay what they were before packed cases existed
+    lengths = rng.integers(1, T + 1, size=B) if case["packed"] else None
 
     k = case["truncate"] or T
     ys, state = [], ((h0, c0) if lstm else h0)
-    for start in range(0, T, k):
+    if lengths is not None:
+        packed = torch.nn.utils.rnn.pack_padded_sequence(x, torch.from_numpy(lengths), enforce_sorted=False)
+        out, state = module(packed, state)
+        ys.append(torch.nn.utils.rnn.pad_packed_sequence(out, total_length=T)[0])
+    for start in range(0, T if lengths is None else 0, k):
         if start > 0:  # truncated BPTT: the carried state is cut from the graph
             state = tuple(s.detach() for s in state) if lstm else state.detach()
         y_chunk, state = module(x[start:start + k], state)
@@ -115,12 +130,14 @@ def run_case(case, dtype):
 
     meta = dict(mode=mode, num_layers=L, bidirectional=bi, nonlinearity=case["nonlinearity"],
                 bias=case["bias"], dtype=dtype, truncate=case["truncate"], T=T, B=B, I=I, H=H,
-                torch_version=torch.__version__)
+                lengths=lengths is not None, torch_version=torch.__version__)
     out = {"meta": np.array(json.dumps(meta))}
     npy = lambda t: t.detach().cpu().numpy().copy()  # noqa: E731
     for name, p in module.state_dict().items():
         out[f"param.{name}"] = npy(p)
     out.update(x=npy(x), h0=npy(h0), dy=npy(dy), dh_n=npy(dh_n), y=npy(y), h_n=npy(h_n))
+    if lengths is not None:
+        out["lengths"] = lengths.astype(np.int64)
     if lstm:
         out.update(c0=npy(c0), dc_n=npy(dc_n), c_n=npy(c_n))
     for name, p in module.named_parameters():

@@ -27,7 +27,7 @@ def test_matches_pytorch(path):
     layer.load_state_dict({k.removeprefix("param."): v for k, v in data.items() if k.startswith("param.")})
     lstm = meta["mode"] == "LSTM"
     state = (data["h0"], data["c0"]) if lstm else data["h0"]
-    y, state_n, trace = layer.forward(data["x"], state)
+    y, state_n, trace = layer.forward(data["x"], state, lengths=data.get("lengths"))  # packed cases
     tol = TOLERANCE[meta["dtype"]]
     h_n = state_n[0] if lstm else state_n
     assert rel_err(y, data["y"]) < tol

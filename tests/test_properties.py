@@ -166,6 +166,33 @@ def test_batch_first_is_the_transposed_time_major_layer(mode, nonlinearity, shap
 
 
 @pytest.mark.parametrize("mode,nonlinearity", CELLS, ids=CELL_IDS)
+@given(shape=problems(max_steps=16, max_size=16), truncate=st.sampled_from([None, 1, 2, 3, 5]))
+def test_lengths_run_each_sequence_as_the_reference_runs_it_alone(mode, nonlinearity, shape, truncate):
+    """Any shape and lengths: each sequence's outputs, final state and input and state gradients
+    are the float64 reference's over its own steps (zeros beyond), the weights' gradients the sum."""
+    layer, p = _build(mode, nonlinearity, shape)
+    T, B = shape["steps"], shape["batch"]
+    lengths = np.random.default_rng(shape["seed"]).integers(1, T + 1, size=B)
+    note(f"lengths {lengths.tolist()}")
+    y, state_n, trace = layer.forward(p["x"], layer_state(layer, p), lengths)
+    grads = layer.backward(trace, p["dy"], layer_dstate(layer, p), truncate=truncate)
+    totals: dict[str, float] = {}
+    for b, n in enumerate(lengths):
+        alone = {k: None if v is None else (v[:n, b : b + 1] if k in ("x", "dy") else v[:, b : b + 1])
+                 for k, v in p.items()}
+        ry, rh_n, rc_n, _, rgrads = reference_run(layer, alone, truncate=truncate)
+        assert rel_err(y[:n, b : b + 1], ry) < 1e-9 and not y[n:, b].any()
+        assert rel_err((state_n[0] if mode == "LSTM" else state_n)[:, b : b + 1], rh_n) < 1e-9
+        if mode == "LSTM":
+            assert rel_err(state_n[1][:, b : b + 1], rc_n) < 1e-9
+        assert rel_err(grads["input"][:n, b : b + 1], rgrads["input"]) < 1e-9 and not grads["input"][n:, b].any()
+        assert rel_err(grads["h0"][:, b : b + 1], rgrads["h0"]) < 1e-9
+        totals = {name: totals.get(name, 0.0) + rgrads[name] for name in layer.state_dict()}
+    for name, total in totals.items():
+        assert rel_err(grads[name], total) < 1e-9, name
+
+
+@pytest.mark.parametrize("mode,nonlinearity", CELLS, ids=CELL_IDS)
 @given(shape=problems(max_steps=12, max_size=24, max_layers=1))
 def test_a_cell_stepped_by_hand_is_the_one_layer_layer(mode, nonlinearity, shape):
     """Any shape: a cell stepped over the sequence, and BPTT by hand through its steps, give the

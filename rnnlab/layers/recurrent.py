@@ -19,6 +19,7 @@ from ._params import (CallsForward, IncompatibleKeys, NamedParameters, array_sha
                       check_array, check_bool, check_forward_memory, check_param_memory, check_params,
                       check_positive_int, check_seed, check_sequence_gradient, check_truncate, draw_uniform,
                       foreign_trace, given, is_one_of, load_into, own_function, parse_dtype, time_major)
+from ._lengths import Lengths, check_lengths, segment_of
 from .trace import Trace
 
 _DEVICES = ("cpu", "cuda")
@@ -37,6 +38,9 @@ class RecurrentLayer(NamedParameters, CallsForward):
     gate_count: int = 1
     record_names: tuple[str, ...] = ("h",)  # what a forward trace records, before backward adds "dh"
     has_cell_state: bool = False
+    #: Whether forward takes ``lengths`` (RNN, LSTM and GRU: their kernels' outputs are what
+    #: :mod:`._lengths` cuts into segments; a subclass's other outputs would need their own cut).
+    takes_lengths: bool = False
     #: The methods each subclass gets its own named copy of (see __init_subclass__).
     _OWN_METHODS = ("__init__", "forward", "backward", "load_state_dict", "reset_parameters", "state_dict",
                     "parameters")  # and named_parameters (NamedParameters)
@@ -75,7 +79,8 @@ class RecurrentLayer(NamedParameters, CallsForward):
         is a TypeError rather than something else):
 
         - ``bidirectional``: a reverse direction in every layer, y then ``(T, B, 2 * H)`` (False);
-        - ``dtype``: ``"float32"`` (default; None means it too) or ``"float64"``;
+        - ``dtype``: ``"float32"`` (default; None means it too) or ``"float64"`` (numpy's and torch's
+          dtypes of those names too);
         - ``seed``: the initial weights' seed, uniform(-1/sqrt(H), 1/sqrt(H)) as torch draws them
           (None: fresh randomness; recorded as :attr:`seed`);
         - ``device``: ``"cpu"``, or ``"cuda"`` (numba-cuda and an NVIDIA GPU; a one-line error
@@ -275,7 +280,7 @@ class RecurrentLayer(NamedParameters, CallsForward):
         return check(names[0], state), None
 
     # ------------------------------------------------------------------ forward / backward
-    def forward(self, x: Any, state: Any = None) -> tuple[np.ndarray, Any, Trace]:
+    def forward(self, x: Any, state: Any = None, lengths: Any = None) -> tuple[np.ndarray, Any, Trace]:
         """Run the network over ``x`` (T, B, I); ``(B, T, I)`` for a ``batch_first`` layer.
 
         ``state`` is the initial state (torch's ``hx``): h0 (num_layers*D, B, H), for the LSTM the
@@ -283,9 +288,22 @@ class RecurrentLayer(NamedParameters, CallsForward):
         layer's output (both directions concatenated; (B, T, D*H) for batch_first), state_n is h_n
         (num_layers*D, B, H) (LSTM: the pair (h_n, c_n)), and ``trace`` records every step of every
         layer, time-major (see :class:`rnnlab.Trace`).
+
+        ``lengths`` (RNN, LSTM and GRU; B ints in 1..T, any order) runs sequence b over its first
+        ``lengths[b]`` steps only, as torch's ``pack_padded_sequence(x, lengths, enforce_sorted=False)``
+        through the layer and ``pad_packed_sequence(total_length=T)`` compute: state_n holds each
+        sequence's state after its own last step, y and every trace record are zeros beyond it, the
+        reverse direction starts at it, and backward ignores dy there and gives the input zeros.
+        None (the default) runs all T steps.
         """
         x = self._check_input(x)
         T, B, _ = x.shape
+        if lengths is not None:
+            if not self.takes_lengths:
+                raise TypeError(f"{type(self).__name__}.forward takes no lengths (RNN, LSTM and GRU do)")
+            lengths = check_lengths(lengths, T, B)
+            if (lengths == T).all():  # every sequence runs all T steps: the one-block path computes that
+                lengths = None
         layers = self.num_layers * self.num_directions  # each records every step, and keeps its input
         check_forward_memory(f"{type(self).__name__}.forward", layers * (len(self.record_names) + 1) * (T + 1) * B *
                              self.hidden_size + T * B * self.input_size, self.dtype,
@@ -295,11 +313,15 @@ class RecurrentLayer(NamedParameters, CallsForward):
         # exactly what forward computed, even if an optimizer updates the weights in between.
         x = x.copy()  # C-contiguous, time-major
         trace = Trace(self.mode, self.num_layers, self.num_directions, self.hidden_size, T, B, self.dtype,
-                      _params=self._checked_params(), _owner=self, options=self._trace_options())
+                      _params=self._checked_params(), _owner=self, options=self._trace_options(), lengths=lengths)
         h_n = np.empty(self._state_shape(B), self.dtype)
         c_n = np.empty_like(h_n) if self.has_cell_state else None
         with kernels.blas_single_threaded():
-            y = self._forward_layers(trace, x, h0, c0, h_n, c_n)
+            if lengths is None:
+                y = self._forward_layers(trace, x, h0, c0, h_n, c_n)
+            else:
+                lengths.flags.writeable = False  # the trace's, read by its backward
+                y = self._forward_by_length(trace, x, h0, c0, h_n, c_n, Lengths(lengths, T))
         state_n = (h_n, c_n) if self.has_cell_state else h_n
         return caller_layout(y, self.batch_first), state_n, trace
 
@@ -331,6 +353,33 @@ class RecurrentLayer(NamedParameters, CallsForward):
             layer_input = y
         return layer_input
 
+    def _forward_by_length(self, trace, layer_input, h0, c0, h_n, c_n, batch: Lengths) -> np.ndarray:
+        """:meth:`_forward_layers` for sequences of their own lengths (see :mod:`._lengths`): each
+        direction in one call over the padded batch, the reverse one over each sequence reversed
+        within its length; the final states read at each sequence's end, the rest zeroed past it."""
+        T, B, _ = layer_input.shape
+        H, D = self.hidden_size, self.num_directions
+        n_threads = kernels.kernel_threads()
+        for layer in range(self.num_layers):
+            y = np.empty((T, B, D * H), self.dtype)
+            for direction in range(D):
+                k = layer * D + direction
+                seq = batch.reverse(layer_input) if direction else layer_input
+                trace._inputs[(layer, direction)] = seq
+                saved = self._run_forward(trace._params, seq, layer_suffix(layer, direction), h0[k],
+                                          None if c0 is None else c0[k], n_threads)
+                h_n[k] = batch.last(saved[0])
+                if c_n is not None:
+                    c_n[k] = batch.last(saved[1])
+                batch.zero_padding(saved)
+                trace._saved[(layer, direction)] = saved
+                records = self._records(saved)  # processing order
+                records = {name: batch.reverse(rec) for name, rec in records.items()} if direction else dict(records)
+                trace._records[(layer, direction)] = records
+                y[:, :, direction * H : (direction + 1) * H] = records["h"]
+            layer_input = y
+        return layer_input
+
     def backward(self, trace: Trace, dy: Any = None, dstate: Any = None,
                  truncate: int | None = None) -> dict[str, np.ndarray]:
         """Backpropagate through time.
@@ -356,7 +405,11 @@ class RecurrentLayer(NamedParameters, CallsForward):
         dh0 = np.empty(self._state_shape(B), self.dtype)
         dc0 = np.empty_like(dh0) if self.has_cell_state else None
         with kernels.blas_single_threaded():
-            d_input = self._backward_layers(trace, dy, dh_n, dc_n, truncate or 0, grads, dh0, dc0)
+            if trace.lengths is None:
+                d_input = self._backward_layers(trace, dy, dh_n, dc_n, truncate or 0, grads, dh0, dc0)
+            else:
+                d_input = self._backward_by_length(trace, dy, dh_n, dc_n, truncate or 0, grads, dh0, dc0,
+                                                   Lengths(trace.lengths, trace.steps))
         trace.backward_truncate = truncate or None  # what per-step analyses must mirror
         trace._backward_dc_n = None if dc_n is None else dc_n.copy()
         ordered = {name: grads[self._trace_name(name)] for name in self._param_shapes()}
@@ -394,6 +447,58 @@ class RecurrentLayer(NamedParameters, CallsForward):
                 trace._set_record(layer, direction, "dh", dh_steps[::-1] if direction else dh_steps)
             d_out = d_in
         return d_out
+
+    def _backward_by_length(self, trace, dy, dh_n, dc_n, truncate, grads, dh0, dc0, batch: Lengths) -> np.ndarray:
+        """:meth:`_backward_layers` for a forward with lengths: each direction in one call, no gradient
+        past any sequence's end; or, for an LSTM's dc_n on a sequence that ends early, segment by
+        segment over the sequences still running (see :mod:`._lengths`)."""
+        H, D = self.hidden_size, self.num_directions
+        n_threads = kernels.kernel_threads()
+        d_out = dy
+        for layer in range(self.num_layers - 1, -1, -1):
+            d_in = None
+            for direction in range(D):
+                k = layer * D + direction
+                d_seq = d_out[:, :, direction * H : (direction + 1) * H]
+                d_seq = batch.reverse(d_seq) if direction else d_seq
+                if dc_n is not None and dc_n[k][batch.short].any():
+                    dx, dh0[k], dc0[k], dh_steps = self._backward_segments(
+                        trace, layer, direction, d_seq, dh_n[k], dc_n[k], truncate, grads, n_threads, batch)
+                else:
+                    d_seq, dh_last = batch.gradient_in(d_seq, dh_n[k])
+                    sfx = layer_suffix(layer, direction)
+                    dx, dh0[k], dc0_k, dh_steps = self._run_backward(
+                        trace, trace._inputs[(layer, direction)], sfx, trace._saved[(layer, direction)], d_seq,
+                        dh_last, None if dc_n is None else dc_n[k], truncate, grads, n_threads)
+                    if dc0 is not None:
+                        dc0[k] = dc0_k
+                if direction:
+                    dx, dh_steps = batch.reverse(dx), batch.reverse(dh_steps)
+                d_in = dx if d_in is None else d_in + dx
+                trace._set_record(layer, direction, "dh", dh_steps)
+            d_out = d_in
+        return d_out
+
+    def _backward_segments(self, trace, layer, direction, d_seq, dh_n, dc_n, truncate, grads, n_threads,
+                           batch: Lengths):
+        """One direction's BPTT segment by segment, from the last to the first, each from the gradient
+        the later one left on its sequences' states (or their dh_n, dc_n where they end). Truncation
+        cuts fall on segment starts: each one's gradient into the state before is zeroed there.
+        Returns (dx, dh0, dc0, dh) as :meth:`_run_backward`; adds the weights' gradients to ``grads``."""
+        sfx = layer_suffix(layer, direction)
+        seq, saved = trace._inputs[(layer, direction)], trace._saved[(layer, direction)]
+        dx, dh_steps = np.zeros(seq.shape, self.dtype), np.zeros(d_seq.shape, self.dtype)
+        dh, dc = dh_n.copy(), dc_n.copy()
+        for t0, t1, running in batch.segments(truncate)[::-1]:
+            part: dict[str, np.ndarray] = {}
+            dx[t0:t1, running], dh[running], dc[running], dh_steps[t0:t1, running] = self._run_backward(
+                trace, np.ascontiguousarray(seq[t0:t1, running]), sfx, segment_of(saved, t0, t1, running),
+                np.ascontiguousarray(d_seq[t0:t1, running]), dh[running], dc[running], 0, part, n_threads)
+            if truncate and t0 and t0 % truncate == 0:  # the cut before step t0
+                dh[running] = dc[running] = 0
+            for name, g in part.items():
+                grads[name] = grads[name] + g if name in grads else g
+        return dx, dh, dc, dh_steps
 
     # ------------------------------------------------------------------ per-cell kernels
     def _device_arrays(self, trace, layer: int, direction: int) -> dict:
@@ -436,6 +541,7 @@ class RNN(RecurrentLayer):
     """
 
     mode = "RNN"
+    takes_lengths = True
     gate_count = 1
     record_names = ("h",)
 
@@ -490,6 +596,7 @@ class LSTM(RecurrentLayer):
     """Long short-term memory, as ``torch.nn.LSTM`` (gate order i, f, g, o); state is the pair (h, c)."""
 
     mode = "LSTM"
+    takes_lengths = True
     gate_count = 4
     record_names = ("h", "c", "i", "f", "g", "o")
     has_cell_state = True
@@ -518,6 +625,7 @@ class GRU(RecurrentLayer):
     n_t = tanh(W_in x + b_in + r * (W_hn h + b_hn)))."""
 
     mode = "GRU"
+    takes_lengths = True
     gate_count = 3
     record_names = ("h", "r", "z", "n", "hn")
 

@@ -26,6 +26,7 @@ import numpy as np
 from .. import kernels
 from ..errors import UserError
 from ..kernels import selfattention as sa_kernels
+from ._lengths import check_lengths
 from ._params import (CallsForward, DRAW_CHUNK, IncompatibleKeys, LiveParameters, NamedParameters, array_shape,
                       assign_params, caller_layout, check_array, check_bool, check_finite_number, check_float_array,
                       check_index, check_param_memory, check_params, check_positive_int, check_seed,
@@ -58,25 +59,6 @@ def _check_length(T: int, max_len: int, what: str) -> None:
     if T > max_len:
         raise SequenceTooLongError(f"sequence length {T} exceeds max_len={max_len} of the {what}; "
                                    f"build it with max_len >= {T}")
-
-
-def _check_lengths(lengths: Any, T: int, B: int) -> np.ndarray:
-    """``lengths`` as (B,) int64 with every 1 <= length <= T (None: all T)."""
-    if lengths is None:
-        return np.full(B, T, dtype=np.int64)
-    try:
-        arr = np.asarray(lengths)
-    except Exception as exc:  # a ragged nested list: said as check_array says it
-        raise ValueError(f"lengths is not an array: {exc}") from None
-    if arr.shape != (B,):
-        raise ValueError(f"lengths has shape {arr.shape}, expected ({B},): one length per sequence")
-    if arr.dtype.kind not in "iu":
-        raise ValueError(f"lengths must be integers, got dtype {arr.dtype}")
-    bad = np.flatnonzero((arr < 1) | (arr > T))
-    if bad.size:
-        i = int(bad[0])
-        raise ValueError(f"lengths[{i}] = {int(arr[i])} is out of range: every length must be between 1 and T={T}")
-    return arr.astype(np.int64)
 
 
 def _block_shapes(d: int, f: int) -> list[tuple[int, ...]]:
@@ -386,7 +368,7 @@ class SelfAttentionBlock(NamedParameters, CallsForward):
         """
         x = self._check_input(x)
         T, B, _ = x.shape
-        lengths = _check_lengths(lengths, T, B)
+        lengths = check_lengths(lengths, T, B)
         x = x.copy()  # C-contiguous and time-major; backward must see exactly what forward computed
         check_params(self._params, self._param_shapes(), self.dtype)
         params = {k: v.copy() for k, v in self._params.items()}
@@ -533,7 +515,7 @@ class SelfAttentionModel(NamedParameters, CallsForward):
             raise ValueError(f"input must have at least one step and one sequence, got shape {shape}")
         _check_length(T, self.max_len, "model's positional encoding")
         x = check_array("input", np.asarray(x, self.dtype), shape, self.dtype).copy()
-        lengths = _check_lengths(lengths, T, B)
+        lengths = check_lengths(lengths, T, B)
         live = self.parameters()
         check_params(live, self._shapes, self.dtype)  # e.g. a block's entry replaced by another array
         params = {k: v.copy() for k, v in live.items()}

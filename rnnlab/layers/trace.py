@@ -69,7 +69,8 @@ class Trace:
     ``"MinGRU"``, ``"MinLSTM"``, ``"LRU"``, ``"ESN"``, ``"SelfAttention"``), ``num_layers``, ``num_directions``,
     ``hidden_size``, ``steps`` (T), ``batch`` (B), ``dtype``, and ``backward_truncate``, the
     ``truncate`` of the last backward on this trace (None: full BPTT), ``options`` (what the
-    layer's forward ran with: ``{"batch_first": False, "nonlinearity": "relu"}``). Time runs in the input's
+    layer's forward ran with: ``{"batch_first": False, "nonlinearity": "relu"}``), ``lengths`` (the
+    forward's ``lengths``, records zero past each; None where every sequence ran all T steps). Time runs in the input's
     natural order for both directions; the records each layer class writes are listed in the
     module docstring.
     """
@@ -86,6 +87,8 @@ class Trace:
     #: the recurrent layers' and a SelfAttentionBlock's ``batch_first``, the layout of x and y): backward
     #: and the analyses read these, not the layer's, which may be switched since.
     options: dict[str, Any] = field(default_factory=dict)
+    #: The forward's ``lengths`` (B,) int64, read-only; None where every sequence ran all T steps.
+    lengths: np.ndarray | None = field(default=None, repr=False)
     # (layer, direction) -> name -> (T, B, H) array in natural time order (views of kernel output)
     _records: dict[tuple[int, int], dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
     # private state for backward: kernel outputs in processing order, layer inputs, weights used

@@ -786,6 +786,23 @@ def test_a_cell_and_a_batch_first_layer_on_gpu_kernels_match_cpu(mode):
 
 
 @pytest.mark.parametrize("mode", ["RNN", "LSTM", "GRU"])
+def test_a_layer_with_lengths_on_gpu_kernels_matches_cpu(mode):
+    """Sequences of their own lengths run as the host's segments of the same kernels (without the
+    forward's device copies, which backward's segments do not line up with): the CPU's numbers."""
+    cpu_layer = make_layer(mode, I, 4, num_layers=2, bidirectional=True, seed=3)
+    gpu_layer = type(cpu_layer)(I, 4, 2, bidirectional=True, dtype="float64", device="cuda")
+    gpu_layer.load_state_dict(cpu_layer.state_dict())
+    p = random_problem(cpu_layer, 5, 4, np.random.default_rng(6))
+    lengths = [2, 5, 1, 4]
+    runs = []
+    for layer in (gpu_layer, cpu_layer):
+        y, state_n, trace = layer(p["x"], layer_state(layer, p), lengths)
+        grads = layer.backward(trace, p["dy"], layer_dstate(layer, p), truncate=2)
+        runs.append([y, *(state_n if mode == "LSTM" else (state_n,)), trace["dh"], *grads.values()])
+    _assert_same(*runs, ["y", *(["h_n", "c_n"] if mode == "LSTM" else ["h_n"]), "dh", *grads], "float64")
+
+
+@pytest.mark.parametrize("mode", ["RNN", "LSTM", "GRU"])
 def test_a_layers_backward_uploads_only_the_gradients_coming_in(mode, monkeypatch):
     """What the forward uploaded and computed stays on the device with the trace: the backward
     copies up dy and the final-state gradients, not x, the weights or the records again. A
