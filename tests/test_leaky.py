@@ -154,7 +154,8 @@ def test_initial_time_constants_spread_log_uniformly_from_tau_min_to_tau_max():
         np.testing.assert_array_equal(leaky[name], value, err_msg=name)
 
 
-@pytest.mark.parametrize("value", [(1.0, 5.0), (5.0, 2.0), (0.5, 2.0), (2.0, float("inf")), (3.0,), "slow"])
+@pytest.mark.parametrize("value", [(1.0, 5.0), (5.0, 2.0), (0.5, 2.0), (2.0, float("inf")), (3.0,), "slow",
+                                   "25", ("2", "5"), (True, 5.0)])  # "25" was read as the pair (2.0, 5.0)
 def test_bad_time_constants_are_refused_by_name(value):
     with pytest.raises(ValueError, match="time_constants"):
         LeakyRNN(3, 4, time_constants=value)

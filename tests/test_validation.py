@@ -1159,6 +1159,14 @@ def test_an_option_given_an_array_or_a_list_is_named_in_one_line(make, message):
     assert str(info.value).startswith(message) and "\n" not in str(info.value), info.value
 
 
+def test_a_torch_dtype_is_taken_as_its_numpy_twin_and_named_where_refused():
+    torch = pytest.importorskip("torch")
+    assert rnnlab.LSTM(I, H, dtype=torch.float64).dtype == np.float64
+    assert rnnlab.GRU(I, H, dtype=torch.float32).dtype == np.float32
+    with pytest.raises(ValueError, match=r"^dtype must be 'float32' or 'float64', got torch.float16$"):
+        rnnlab.RNN(I, H, dtype=torch.float16)  # was "got a value of type dtype"
+
+
 def _settings_given_positionally():
     from rnnlab.data.trees import Vocabulary
     from rnnlab.layers.selfattention import SelfAttentionModel

@@ -63,10 +63,11 @@ def parse_dtype(dtype: Any, none_means: str = "float32") -> np.dtype:
     """``"float32"``/``"float64"`` (or the numpy dtypes) as a dtype; ``None`` means ``none_means``."""
     try:
         name = np.dtype(none_means if dtype is None else dtype).name
-    except TypeError:
-        name = repr(dtype)
+    except TypeError:  # torch.float32 too, as a torch user writes it (torch itself is never imported)
+        name = str(dtype).removeprefix("torch.") if type(dtype).__module__ == "torch" else repr(dtype)
     if name not in DTYPES:  # (an array's repr takes lines: it is named by its type)
-        shown = repr(dtype) if isinstance(dtype, (str, np.dtype, type)) else given(dtype)
+        shown = repr(dtype) if isinstance(dtype, (str, np.dtype, type)) or type(dtype).__module__ == "torch" \
+            else given(dtype)
         raise ValueError(f"dtype must be 'float32' or 'float64', got {shown}")
     return np.dtype(DTYPES[name])
 
