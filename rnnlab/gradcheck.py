@@ -226,10 +226,12 @@ def check_layer(
     seed: int = 0,
     eps: float = EPS,
     tolerance: float = TOLERANCE,
+    lengths: tuple[int, ...] | None = None,
 ) -> CheckResult:
     """Gradient check of ``rnnlab.RNN/LSTM/GRU`` (``mode``) in float64 on a random tiny problem.
 
-    Checks every element of every parameter, of the input and of the initial state(s). For ReLU
+    Checks every element of every parameter, of the input and of the initial state(s); with
+    ``lengths`` (B of them), sequences of their own lengths (the input past each has no gradient). For ReLU
     the seed is advanced deterministically until no pre-activation lies within
     :data:`RELU_MARGIN` of 0, so the finite differences never straddle the kink.
 
@@ -238,12 +240,12 @@ def check_layer(
     """
     return _check_layer(name, mode, nonlinearity=nonlinearity, num_layers=num_layers,
                         bidirectional=bidirectional, bias=bias, T=T, B=B, I=I, H=H, seed=seed,
-                        eps=eps, tolerance=tolerance)
+                        eps=eps, tolerance=tolerance, lengths=lengths)
 
 
 def _check_layer(name: str, mode: str, *, nonlinearity: str, num_layers: int, bidirectional: bool,
                  bias: bool, T: int, B: int, I: int, H: int, seed: int, eps: float,
-                 tolerance: float) -> CheckResult:
+                 tolerance: float, lengths: tuple[int, ...] | None) -> CheckResult:
     started = time.perf_counter()
     D = 2 if bidirectional else 1
     lstm = mode == "LSTM"
@@ -265,11 +267,11 @@ def _check_layer(name: str, mode: str, *, nonlinearity: str, num_layers: int, bi
 
     state = (h0, c0) if lstm else h0
     dstate = (dh_n, dc_n) if lstm else dh_n
-    _, _, trace = layer.forward(x, state)
+    _, _, trace = layer.forward(x, state, lengths)
     grads = layer.backward(trace, dy, dstate)
 
     def loss() -> float:
-        y, state_n, _ = layer.forward(x, state)
+        y, state_n, _ = layer.forward(x, state, lengths)
         if lstm:
             h_n, c_n = state_n
             return float(np.sum(y * dy) + np.sum(h_n * dh_n) + np.sum(c_n * dc_n))
@@ -282,7 +284,7 @@ def _check_layer(name: str, mode: str, *, nonlinearity: str, num_layers: int, bi
         tensors["c0"] = c0
     shape = f"{mode}" + (f"({nonlinearity})" if mode == "RNN" else "")
     detail = (f"{shape} layers={num_layers} bidirectional={bidirectional} bias={bias} "
-              f"T={T} B={B} I={I} H={H} seed={s}")
+              f"T={T} B={B} I={I} H={H} seed={s}" + (f" lengths={list(lengths)}" if lengths else ""))
     return finite_difference_check(name, loss, tensors, grads, eps=eps, tolerance=tolerance,
                                    detail=detail, started=started)
 
@@ -317,6 +319,10 @@ for _cell, _opts in _CELLS.items():
     register_layer_check(f"{_cell}_deep_bidirectional", num_layers=2, bidirectional=True, **_opts)
 for _cell, _opts in _CELLS.items():
     register_layer_check(f"{_cell}_no_bias", bias=False, **_opts)
+for _cell, _opts in _CELLS.items():
+    # sequences of 3, 5 and 1 of 5 steps: the final states read early, the reverse direction
+    # starting at each sequence's own end, and (LSTM) dc_n on sequences that end early
+    register_layer_check(f"{_cell}_lengths", num_layers=2, bidirectional=True, B=3, lengths=(3, 5, 1), **_opts)
 del _cell, _opts
 
 #: Modules of later architectures that register their own checks (with :func:`register`) when
