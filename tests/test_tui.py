@@ -577,6 +577,24 @@ def test_every_heatmap_scrolls_into_view_and_bptt_brings_up_dl_dh():
     drive(check, size=(120, 36))
 
 
+def test_a_new_sequence_takes_the_panel_back_to_the_map_bptt_took_it_from():
+    """b brings the dL/dh_t map into view; a new sequence (n, or one typed) drops it, and the panel
+    goes back to the map shown before, not to the last state map (which the scroll, clamped to the
+    shorter panel, left on top)."""
+    async def check(app, pilot):
+        states = app.query_one(StatePanel)
+        tops = {name: app.query_one(f"#map-{name}", Heatmap).virtual_region.y for name in "hcifgo"}
+        for before, keys in ((0, ()), (tops["c"], ("j",))):
+            await pilot.press(*keys, "right", "b")
+            await wait_for(pilot, lambda: states.scroll_y > tops["o"] - 1, what="dL/dh_t in view")
+            await pilot.press("n")
+            await wait_for(pilot, lambda: not app.query("#map-dh"), what="BPTT's map dropped")
+            await pilot.pause()
+            assert states.scroll_y == before
+
+    drive(check, size=(120, 36))
+
+
 def test_a_reverse_directions_bptt_runs_from_t_1_up():
     """A reverse direction's recurrence carries dL/dh from t - 1 to t: its backward pass starts at
     t = 1. Its dL/dh_t map, values, curve and status revealed t = T first, as the forward direction's,
@@ -1922,6 +1940,26 @@ def test_typing_bits_on_the_parity_task_and_a_refused_one():
         assert "trained on parity: " in screen_text(app)
         await pilot.press("n")  # a draw of the task's again
         await wait_for(pilot, lambda: not app.lab.sequence_typed and "this sequence: loss" in screen_text(app))
+
+    drive(check, "parity", size=(120, 36))
+
+
+def test_an_edited_model_keeps_the_typed_sequence():
+    """e (a hidden size) keeps the sequence typed with i on the bench, so that the edited model is
+    compared on it (it showed the task's draw again: a walkthrough's finding)."""
+    async def check(app, pilot):
+        typing = await typing_dialog(app, pilot)
+        typing.value = "1011"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.lab.sequence_typed and not app.computing)
+        await pilot.press("e")
+        await wait_for(pilot, lambda: app.screen.query("#edit-grid"))
+        app.screen.query_one("#model-hidden_size").value = "8"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.lab.spec.model.hidden_size == 8)
+        await pilot.pause()
+        assert app.lab.sequence_text == "1011" and app.lab.task.input_tokens(app.lab.sequence) == list("1011")
+        assert "steps 1-4 of 4   this typed sequence: loss" in screen_text(app)
 
     drive(check, "parity", size=(120, 36))
 

@@ -316,6 +316,7 @@ class StatePanel(VerticalScroll):
         self._shown: dict[str, tuple] = {}  # per map: what _show last gave it (source, where, vmin, vmax)
         self._cursors: tuple[int | None, int] = (None, 0)  # (BPTT, time) cursors of the last update
         self._gradient_follows_time = False  # the dL/dh_t map's view: the time cursor's, else the BPTT step's
+        self._scroll_before_gradient: int | None = None  # where BPTT's map, brought into view, took the panel from
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="colorbars"):  # the colour key, docked on top: each signed map's title gives its r
@@ -348,7 +349,12 @@ class StatePanel(VerticalScroll):
             self._maps.pop(name).remove()
             self._shown.pop(name, None)
         if dropped:  # the panel, scrolled down to them, would open inside the map above, untitled
-            self.call_after_refresh(self._snap_to_title)
+            back = self._scroll_before_gradient if any(name in GRADIENTS for name in dropped) else None
+            self._scroll_before_gradient = None
+            if back is None:
+                self.call_after_refresh(self._snap_to_title)
+            else:  # BPTT's map gone (a new sequence): back to the map it took the panel from
+                self.call_after_refresh(self._scroll_back, back)
         if not any(name in GRADIENTS for name in names):  # the room _show_whole made under them
             container.styles.padding = 0
         kinds = {record_kind(name, mode) for name in names}
@@ -369,6 +375,7 @@ class StatePanel(VerticalScroll):
             container.mount_all(new.values())
             gradient = next((heatmap for name, heatmap in new.items() if name in GRADIENTS), None)
             if gradient is not None:  # BPTT has begun: bring its heatmap into view, below the states
+                self._scroll_before_gradient = round(self.scroll_y)
                 self.call_after_refresh(self._show_whole, gradient)
         cursor = time_cursor(lab)
         # The dL/dh_t map's view follows the BPTT step while b steps (to t = 1 too, where the user
@@ -471,6 +478,11 @@ class StatePanel(VerticalScroll):
             return
         line = max(((top, line) for top, line in lines if top <= now), default=lines[0])[1]
         self.scroll_to(y=max(0, line - visible // 2), animate=False, immediate=True)
+
+    def _scroll_back(self, y: int) -> None:
+        """Scroll to ``y`` (as far as the maps now reach), a heatmap's title on the top line."""
+        self.scroll_to(y=min(y, round(self.max_scroll_y)), animate=False, immediate=True)
+        self._snap_to_title()
 
     def _snap_to_title(self) -> None:
         """Scroll up to the top (the title) of the heatmap the panel's top line is in, unless that
