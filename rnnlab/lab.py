@@ -155,7 +155,7 @@ class Lab(StepCursor, TrainingControl):
         self.view_batch = batch
         self.sequence_seed = spec.seed
         self.sequence: Batch = self.task.eval_batch(batch, spec.seed)
-        self.sequence_typed = False  # the bench's sequence typed by the user (set_sequence)
+        self.sequence_text: str | None = None  # what the user typed for the bench's sequence (set_sequence)
         self.trace = None
         #: The gradients by parameter name (and "input", "h0") of the last :meth:`run_backward` on the
         #: bench's trace; None before it, and again once a new forward pass replaces the trace.
@@ -208,16 +208,21 @@ class Lab(StepCursor, TrainingControl):
             raise UserError(f"this sequence has {batch.T} steps but the selfattention model's positional encoding "
                             f"covers the task's length, {max_len} steps: use at most {max_len}")
 
-    def set_sequence(self, batch: Batch, *, typed: bool = False) -> None:
+    @property
+    def sequence_typed(self) -> bool:
+        """Whether the bench's sequence is one the user typed, not the task's draw (the views say so:
+        the task's description is of what it trains on)."""
+        return self.sequence_text is not None
+
+    def set_sequence(self, batch: Batch, *, text: str | None = None) -> None:
         """Put another sequence on the bench (recomputes the forward pass, rewinds the cursors);
-        ``typed``: one the user typed, not the task's draw (:attr:`sequence_typed`, which the views
-        say: the task's description is of what it trains on).
+        ``text``: what the user typed for it, where it is not the task's draw (:attr:`sequence_text`).
 
         A self-attention model refuses (UserError, nothing changes) a sequence longer than the
         task's length, which its positional encoding was built for."""
         self.check_sequence(batch)
         self.refresh(sequence=batch)
-        self.sequence_typed = typed
+        self.sequence_text = text
 
     def sequence_from_text(self, text: str) -> None:
         """Put a typed sequence on the bench, in the task's own syntax (``task.typing_prompt()``: characters,
@@ -225,7 +230,22 @@ class Lab(StepCursor, TrainingControl):
         task takes no typed sequence (two-scales), nothing changed then."""
         if not hasattr(self.task, "sequence_from_text"):
             raise UserError(f"the {self.task.kind} task takes no typed text; regenerate a sequence instead")
-        self.set_sequence(self.task.sequence_from_text(text), typed=True)
+        self.set_sequence(self.task.sequence_from_text(text), text=text)
+
+    def show_sequence_of(self, other: "Lab") -> str:
+        """Put on the bench the sequence ``other`` shows, where this lab is ``other`` edited: the same
+        draw of the task (its seed), or the same typed text where the task is unchanged, so that the
+        two models can be compared on it (a pinned curve of one beside the other's). Returns a notice
+        where the typed text does not fit this lab (its sequence is the task's draw then), else ""."""
+        try:
+            if other.sequence_text is not None and self.spec.task == other.spec.task:
+                self.sequence_from_text(other.sequence_text)
+                return ""
+            if other.sequence_seed != self.sequence_seed:
+                self.regenerate(other.sequence_seed)
+        except UserError as exc:
+            return f"the typed sequence does not fit the edited model ({exc}): the task's draw instead"
+        return "the task changed: its draw, not the typed sequence" if other.sequence_typed else ""
 
     def regenerate(self, seed: int | None = None) -> None:
         """A fresh sequence from the task's generator (a new seed each call unless one is given)."""

@@ -63,6 +63,29 @@ def test_typed_sequence_and_its_errors(lab):
         two_scales.sequence_from_text("abc")
 
 
+def test_an_edited_model_shows_the_sequence_the_lab_showed():
+    """Edited (the TUI's e), a model is compared with the one before on the same sequence: the same
+    draw after n, the same typed text where the task is unchanged (it was the task's first draw, a
+    pinned curve beside one of another sequence)."""
+    lab = Lab.open("hello")
+    lab.regenerate()
+    lab.regenerate()
+    edited = Lab(lab.spec.with_overrides({"model.hidden_size": 16}))
+    assert edited.show_sequence_of(lab) == ""
+    assert edited.sequence_seed == lab.sequence_seed and not edited.sequence_typed
+    np.testing.assert_array_equal(edited.sequence.x, lab.sequence.x)
+
+    lab.sequence_from_text("hell")
+    edited = Lab(lab.spec.with_overrides({"model.cell": "gru"}))
+    assert edited.show_sequence_of(lab) == ""
+    assert edited.sequence_text == "hell" and edited.steps == 3
+    np.testing.assert_array_equal(edited.sequence.x, lab.sequence.x)
+
+    other_task = Lab(lab.spec.with_overrides({"task.text": "abcabc"}))  # 'h' is no longer a character of it
+    assert other_task.show_sequence_of(lab) == "the task changed: its draw, not the typed sequence"
+    assert not other_task.sequence_typed
+
+
 def test_training_in_a_thread_pauses_resumes_and_stops(lab):
     lab.reconfigure({"train.steps": 100000})
     worker = threading.Thread(target=lab.train)

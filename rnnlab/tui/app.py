@@ -786,15 +786,16 @@ class LabApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App[None]
 
         lab = self.lab
 
-        def accept(text: str) -> Batch:  # a refused sequence is named in the dialog, which stays open
+        def accept(text: str) -> tuple[Batch, str]:  # a refused sequence is named in the dialog, which stays open
             batch = lab.task.sequence_from_text(text)
             lab.check_sequence(batch)
-            return batch
+            return batch, text
 
-        def read(batch: Batch | None) -> None:  # the forward pass, once the dialog is closed
-            if batch is not None:
+        def read(typed: tuple[Batch, str] | None) -> None:  # the forward pass, once the dialog is closed
+            if typed is not None:
+                batch, text = typed
                 self._compute(f"reading the typed sequence ({batch.T} steps)",
-                              functools.partial(lab.set_sequence, batch, typed=True),
+                              functools.partial(lab.set_sequence, batch, text=text),
                               self._forward_macs(batch.T, batch.B))
 
         # what to type and an example come from the task (characters, bits, values, ...)
@@ -816,8 +817,11 @@ class LabApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App[None]
                 raise UserError("nothing changed (Esc closes the form)")
             edited.check_memory()  # an experiment edited is one to train: sizes it cannot train, named here
 
+        notices: list[str] = []
+
         def build(overrides: dict) -> Lab:  # in the edit screen's thread, the lab shown meanwhile
             lab = Lab(shown.with_overrides(overrides), None, batch=old.view_batch)
+            notices[:] = [lab.show_sequence_of(old)]  # the sequence shown: the two models compare on it
             lab.run_backward()  # compiles the backward kernels too, before the first b
             lab.bptt_cursor = None
             return lab
@@ -825,6 +829,8 @@ class LabApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App[None]
         def applied(lab: Lab | None) -> None:
             if lab is not None:
                 self._show_lab(lab, f"new experiment: {lab.spec.model.cell}, {lab.task.kind}")
+                for notice in filter(None, notices):
+                    self.notify(notice, severity="warning", timeout=8)
 
         self.push_screen(EditScreen(shown, check, build, unsaved_steps=lambda: old.unsaved_steps), applied)
 
