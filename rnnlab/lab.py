@@ -312,10 +312,13 @@ class Lab(StepCursor, TrainingControl):
         spec's ``train.truncate`` at first); 0 for full BPTT from now on; None keeps the lab's
         current setting (unlike a layer's ``backward``, where None is full BPTT).
         Self-attention: the backward pass (not through time); a ``truncate`` other than None or 0
-        is refused with a UserError."""
+        is refused with a UserError, as it is for the jordan cell."""
         if self.is_attention and truncate:
             raise UserError(f"truncate {truncate}: selfattention has no recurrence to truncate "
                             "(its backward pass is not through time)")
+        if self.spec.model.cell == "jordan" and truncate:  # as the spec's train.truncate is refused
+            raise UserError(f"truncate {truncate}: the jordan cell takes no truncation (with teacher forcing there "
+                            "is no BPTT at all, and running free it backpropagates through every fed-back output)")
         if truncate is not None:
             self.truncate = truncate or None
         self.bptt_cursor = None  # trace["dh"] is rewritten: no view reads it meanwhile

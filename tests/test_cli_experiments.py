@@ -670,6 +670,15 @@ def test_train_and_sample_a_mingru_character_model(capsys, tmp_path):
     assert code == 2 and "model.scan: only the linear recurrences" in one_line_error(err)
 
 
+@pytest.mark.parametrize("command", [("bptt",), ("trace", "--out", "j.npz")], ids=["bptt", "trace"])
+def test_a_jordan_models_truncate_is_refused_in_one_line(capsys, tmp_path, monkeypatch, command):
+    """As its spec's train.truncate is (a CLI walkthrough's finding: a traceback, exit 1)."""
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, command[0], "sine-jordan", *command[1:], "--truncate", "3")
+    assert code == 2 and "truncate 3: the jordan cell takes no truncation" in one_line_error(err)
+    assert not (tmp_path / "j.npz").exists()
+
+
 def test_attention_presets_bptt_without_jacobians_and_trace_with_attention_maps(capsys, tmp_path):
     code, out, _ = run(capsys, "presets", "--json")
     cells = {row["name"]: row["cell"] for row in json.loads(out) if row["kind"] == "experiment"}
