@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
+import stat
 from collections.abc import Sequence
 
 
@@ -49,6 +51,23 @@ class WriteFailed(OSError):
 
     def __str__(self) -> str:
         return f"cannot write {self.filename}: {self.strerror}"
+
+
+def special_file(path: str | os.PathLike) -> str | None:
+    """What ``path`` is, where it exists and is neither a regular file nor a directory: "a named
+    pipe", "a device", "a socket". Such a file read as data never ends (a pipe with no writer, or
+    ``/dev/zero`` filling memory): the readers refuse it by this name. None otherwise."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return None
 
 
 def clipped(text: str, width: int) -> str:

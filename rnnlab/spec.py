@@ -33,7 +33,8 @@ import numpy as np
 from .data import check_task_options, make_task, task_fields
 from .data import files as data_files
 from .data.files import resolve_path
-from .errors import TOO_LARGE_FOR_A_FLOAT, DataError, SpecError, closest_name, number_text, range_words
+from .errors import (TOO_LARGE_FOR_A_FLOAT, DataError, SpecError, closest_name, number_text, range_words,
+                     special_file)
 from .layers._params import physical_memory
 from .layers.init import INITS
 from .layers.minimal import METHODS
@@ -1039,6 +1040,8 @@ def load_spec(target: str | os.PathLike) -> Spec:
     if path.suffix == ".toml" or path.exists():
         if path.is_dir():
             raise SpecError("", f"{path} is a directory, not a spec file")
+        if kind := special_file(path):  # read as TOML, it never ends
+            raise SpecError("", f"{path} is {kind}, not a spec file")
         if path.suffix.lower() != ".toml":  # a trace .npz, a data file: not read as TOML
             raise SpecError("", f"{path} is not a spec .toml file (expected a preset name, a spec .toml file "
                                 "or a run directory)")

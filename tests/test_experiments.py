@@ -6,6 +6,7 @@ Training results use real thresholds at sizes CI can afford (a few seconds each)
 from __future__ import annotations
 
 import json
+import os
 import re
 import tomllib
 import warnings
@@ -341,6 +342,9 @@ def test_a_spec_file_named_without_its_toml_or_not_utf8_says_what_to_do(tmp_path
 
     with pytest.raises(RunDirError, match=r"dir.toml is a directory, not a spec file \(nor a run directory"):
         open_target("dir.toml")
+    os.mkfifo(tmp_path / "pipe.toml")  # read as TOML, it never ended (a CLI walkthrough's finding)
+    with pytest.raises(SpecError, match=r"^pipe.toml is a named pipe, not a spec file$"):
+        load_spec("pipe.toml")
     (tmp_path / "latin1.toml").write_bytes(b'[task]\nkind = "text"\npath = "caf\xe9.txt"\n')
     with pytest.raises(SpecError, match=r"not UTF-8 text \(line 3, column 12: byte 0xe9; save it as UTF-8\)"):
         load_spec("latin1.toml")

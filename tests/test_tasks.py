@@ -578,6 +578,23 @@ def test_paths_resolve_against_base_dir_then_sample_data(tmp_path):
 
 # ---- loaders -----------------------------------------------------------------------------------
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
+def test_a_pipe_or_a_device_is_refused_as_a_data_file(tmp_path):
+    """Read as data, a named pipe with no writer never ends and /dev/zero fills memory (a CLI
+    walkthrough's finding: spec and train hung, or took gigabytes): refused by what they are."""
+    from rnnlab.data.trees import read_treebank
+
+    for name in ("pipe.csv", "pipe.txt"):
+        os.mkfifo(tmp_path / name)
+    (tmp_path / "zero.csv").symlink_to("/dev/zero")
+    assert data_error(load_series, tmp_path / "pipe.csv").endswith("pipe.csv: is a named pipe, expected a .csv or "
+                                                                    ".npy file")
+    assert "zero.csv: is a device, expected a .csv or .npy file" in data_error(load_series, tmp_path / "zero.csv")
+    assert "pipe.txt: is a named pipe, expected a .txt file" in data_error(load_text, tmp_path / "pipe.txt")
+    assert "pipe.txt: is a named pipe, expected a treebank text file" in data_error(read_treebank,
+                                                                                    tmp_path / "pipe.txt")
+
+
 def test_text_loader_errors(tmp_path):
     assert "no such file" in data_error(load_text, tmp_path / "nope.txt")
     assert "is a directory" in data_error(load_text, tmp_path)

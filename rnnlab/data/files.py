@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..errors import DataError, UserError
+from ..errors import DataError, UserError, special_file
 
 #: Packaged example files; relative paths that are not found next to the spec are looked up here.
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_data"
@@ -83,6 +83,8 @@ def _check_file(path: Path, suffixes: tuple[str, ...], what: str) -> None:
         raise DataError(f"{path}: no such file")
     if path.is_dir():
         raise DataError(f"{path}: is a directory, expected a {' or '.join(suffixes)} file")
+    if kind := special_file(path):  # read as data, it never ends
+        raise DataError(f"{path}: is {kind}, expected a {' or '.join(suffixes)} file")
     if path.suffix.lower() not in suffixes:
         got = f"'{path.suffix}'" if path.suffix else "no extension"
         raise DataError(f"{path}: unsupported file type ({got}); {what} reads {' or '.join(suffixes)} files")

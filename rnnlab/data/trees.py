@@ -42,7 +42,7 @@ from typing import Union
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, special_file
 
 __all__ = [
     "Tree",
@@ -464,6 +464,8 @@ def read_treebank(path: str | os.PathLike, format: str = "labelled") -> Treebank
         raise DataError(f"{path}: no such file")
     if path.is_dir():
         raise DataError(f"{path}: is a directory, expected a treebank text file")
+    if kind := special_file(path):  # read as text, it never ends
+        raise DataError(f"{path}: is {kind}, expected a treebank text file")
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
