@@ -17,6 +17,7 @@ import shlex
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -323,13 +324,20 @@ class _Stop(threading.Event):
     exit_code = 130
 
 
+#: Seconds within which the same stop signal again is the first one's echo (see _graceful_interrupt)
+SAME_REQUEST_S = 0.25
+
+
 @contextlib.contextmanager
 def _graceful_interrupt(unit: str = "step") -> Iterator[_Stop]:
     """The first Ctrl-C, SIGTERM (``timeout``, ``kill``, a service manager) or SIGHUP (the terminal
     closed under a run started without nohup) sets an event: training
     stops after the current step and saves its checkpoint and summary (another command after its
     current ``unit``: "stopping after this check"). A second one interrupts at once, which still
-    leaves the last checkpoint intact (it is written atomically). The handlers are installed for the
+    leaves the last checkpoint intact (it is written atomically); the same signal again within
+    :data:`SAME_REQUEST_S` is the same request, not a second one (GNU ``timeout`` sends its signal to
+    the process and then to its process group: a run stopped so aborted instead, now and then,
+    its summary unwritten). The handlers are installed for the
     duration of the ``with`` only, and only in the main thread (elsewhere Python cannot install
     them: the event is then never set by a signal)."""
     stop = _Stop()
@@ -337,9 +345,14 @@ def _graceful_interrupt(unit: str = "step") -> Iterator[_Stop]:
         yield stop
         return
 
+    first: list[tuple[int, float]] = []  # (signal, when) of the request that set the event
+
     def handler(signum, frame):
         if stop.is_set():
+            if first and first[0][0] == signum and time.monotonic() - first[0][1] < SAME_REQUEST_S:
+                return
             raise KeyboardInterrupt
+        first.append((signum, time.monotonic()))
         stop.exit_code = 128 + signum
         stop.set()
         again = "Ctrl-C" if signum == signal.SIGINT else f"{signal.Signals(signum).name} or Ctrl-C"
