@@ -71,13 +71,15 @@ def _draw(logits: np.ndarray, temperature: float, rng: np.random.Generator) -> i
     return int(rng.choice(len(p), p=p / p.sum()))
 
 
-def open_target(target: str | Path | Spec | RunDir | None, device: str | None = None) -> tuple[Spec, RunDir | None]:
+def open_target(target: str | Path | Spec | RunDir | None, device: str | None = None, *,
+                fallback: bool = True) -> tuple[Spec, RunDir | None]:
     """A preset name, a spec file or a run directory (or a Spec, or a RunDir opened) -> (spec, run dir or None).
 
     ``device`` (cpu or cuda) replaces the spec's ``model.device`` in the spec returned. Without it, a
     spec asking for cuda where no GPU is usable gets the CPU, said in one line on stderr: both compute
-    the same numbers, so a run trained on a GPU can be examined anywhere. The run's spec.toml is
-    never rewritten here (``run.spec`` keeps what it says)."""
+    the same numbers, so a run trained on a GPU can be examined anywhere (``fallback=False``: it keeps
+    cuda, as training, which refuses it, reads it). The run's spec.toml is never rewritten here
+    (``run.spec`` keeps what it says)."""
     run = None
     if isinstance(target, Spec):  # one already made (the CLI's --set)
         spec = target
@@ -92,7 +94,7 @@ def open_target(target: str | Path | Spec | RunDir | None, device: str | None = 
         spec = run.spec
     else:
         spec = load_spec(target)
-    if device is None and spec.model.device == "cuda":
+    if device is None and spec.model.device == "cuda" and fallback:
         from .kernels.cuda import cuda_available
 
         usable, reason = cuda_available()

@@ -99,6 +99,10 @@ def test_a_spec_asking_for_a_gpu_this_machine_lacks_names_the_field_and_the_way_
     line = one_line_error(err)
     assert code == 2 and line.startswith(f'rnnlab: error: model.device = "cuda" in {tmp_path / "gpu.toml"}: ')
     assert line.endswith("(--device cpu trains it on the CPU: the same numbers)") and not (tmp_path / "r").exists()
+    code, out, err = run(capsys, "spec", tmp_path / "gpu.toml")  # spec checks it as train would: refused too
+    line = one_line_error(err)  # (it printed device = "cpu" and exit 0, a warning on stderr; CLI walkthrough)
+    assert code == 2 and out == "" and line.startswith(f'rnnlab: error: model.device = "cuda" in {tmp_path}')
+    assert line.endswith("(rnnlab train --device cpu trains it on the CPU: the same numbers)")
 
 
 def test_spec_checks_an_experiment_and_prints_it_as_train_would_write_it(capsys, tmp_path):

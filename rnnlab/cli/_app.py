@@ -445,20 +445,21 @@ RUN_TASK_FIELDS_FIXED = ("task.kind", "task.path", "task.standardize")  # (stand
 
 
 def spec_with_sets(target: str | None, sets: list[str] | None, device: str | None = None, *,
-                   run_task_sets: bool = False):
+                   run_task_sets: bool = False, fallback: bool = True):
     """``open_target(target)``: (spec, run or None), the spec with the ``--set`` fields and
     ``device`` changed, which a run directory refuses (its weights were trained with its own spec);
     with ``run_task_sets`` (bptt, trace: nothing is saved) but for task fields other than
-    :data:`RUN_TASK_FIELDS_FIXED`, which read its weights on other sequences."""
+    :data:`RUN_TASK_FIELDS_FIXED`, which read its weights on other sequences. ``fallback`` as
+    :func:`~rnnlab.lab.open_target`'s."""
     from ..errors import SpecError
     from ..lab import open_target
 
     try:
-        spec, run = open_target(target, device)
+        spec, run = open_target(target, device, fallback=fallback)
     except SpecError:
         if not sets or target is None:
             raise
-        spec, run = open_target(load_with_sets(target, sets), device)
+        spec, run = open_target(load_with_sets(target, sets), device, fallback=fallback)
     if not sets:
         return spec, run
     if run is not None:
@@ -470,7 +471,7 @@ def spec_with_sets(target: str | None, sets: list[str] | None, device: str | Non
         raise UserError(f"--set changes a spec, not a run{only}: {target}'s weights were trained with its own (to "
                         f"train a variant: rnnlab train {Path(target) / 'spec.toml'} --set ...)")
     flags = {} if device is None else {"model.device": ("--device", device)}
-    return open_target(_with_sets(spec, sets, flags), device)  # (no --device: a cuda spec may fall back)
+    return open_target(_with_sets(spec, sets, flags), device, fallback=fallback)  # (a cuda spec may fall back)
 
 
 def _require_terminal(script: str = "rnnlab train, bptt, trace or sample") -> None:

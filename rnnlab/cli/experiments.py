@@ -195,7 +195,15 @@ def spec_command(
     Reads its data file (a text, a series) as train does and refuses what train would refuse (one
     line, exit 2); trains nothing and writes nothing. A run directory is checked against its checkpoint."""
     _refuse_lab(target)
-    spec, run = spec_with_sets(target, sets)
+    spec, run = spec_with_sets(target, sets, fallback=False)  # train refuses a cuda this machine lacks
+    if spec.model.device == "cuda":
+        from ..kernels.cuda import CudaUnavailableError, require_cuda
+
+        try:
+            require_cuda()
+        except CudaUnavailableError as exc:
+            resume = f" --resume {shlex.quote(str(run.path))}" if run is not None else ""
+            raise _no_cuda(spec, exc, f"rnnlab train{resume} --device cpu") from None
     task = spec.make_task()
     if run is not None:
         run.check_checkpoint(task)  # it reads, the data it was trained on, the model its weights are
@@ -557,7 +565,6 @@ def _trainer(spec, task, device: str | None):
     """``Trainer(spec, task)``; where the spec itself asks for a GPU this machine lacks, the refusal
     names the field, its file and the way out (it named neither)."""
     from ..kernels.cuda import CudaUnavailableError
-    from ..spec import preset_names
     from ..train import Trainer
 
     try:
@@ -565,9 +572,15 @@ def _trainer(spec, task, device: str | None):
     except CudaUnavailableError as exc:
         if device is not None:  # --device cuda: the flag given is named already
             raise
-        where = f" in {spec.source}" if spec.source and spec.source not in preset_names() else ""
-        raise UserError(f"model.device = \"cuda\"{where}: {exc} (--device cpu trains it on the CPU: the same "
-                        "numbers)") from None
+        raise _no_cuda(spec, exc) from None
+
+
+def _no_cuda(spec, exc: Exception, way_out: str = "--device cpu") -> UserError:
+    """Training refused where the spec asks for a GPU this machine lacks: the field, its file, the way out."""
+    from ..spec import preset_names
+
+    where = f" in {spec.source}" if spec.source and spec.source not in preset_names() else ""
+    return UserError(f"model.device = \"cuda\"{where}: {exc} ({way_out} trains it on the CPU: the same numbers)")
 
 
 def _print_summary(summary: dict[str, Any], teacher_forced: bool = False) -> None:
