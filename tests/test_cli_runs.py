@@ -7,6 +7,7 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import DIVERGING_SPEC, one_line_error, run_cli as run
@@ -96,6 +97,9 @@ def test_a_run_whose_weights_are_gone_or_unreadable_is_listed_damaged(capsys, tm
         assert old in spec
         (tmp_path / name / "spec.toml").write_text(spec.replace(old, new))
     shutil.copytree(tmp_path / "done", tmp_path / "emptied")
+    shutil.copytree(tmp_path / "done", tmp_path / "badmeta")  # its step reads; its meta, which the others read, not
+    with np.load(tmp_path / "done/checkpoint.npz") as saved:
+        np.savez(tmp_path / "badmeta/checkpoint.npz", **{**saved, "meta": np.array("{broken")})
     (tmp_path / "emptied/spec.toml").write_text("# nothing but a comment\n")  # said to be hello's defaults, resized
     listed = {r.path.name: (r.status, r.problem) for r in list_runs(tmp_path)}
     edited = "spec.toml changed since its checkpoint was trained ({}): it cannot be trained further as it is"
@@ -105,6 +109,7 @@ def test_a_run_whose_weights_are_gone_or_unreadable_is_listed_damaged(capsys, tm
                       "gone": ("damaged", "no checkpoint.npz: the weights of step 6 are gone"),
                       "bare": ("damaged", "no checkpoint.npz: the weights of step 6 are gone"),
                       "cut": ("damaged", "checkpoint.npz cannot be read"),
+                      "badmeta": ("damaged", "checkpoint.npz cannot be read"),  # it was listed completed
                       "edited": ("damaged", 'spec.toml: model.hidden_size: expected an integer, got "x"'),
                       "resized": ("damaged", "spec.toml no longer describes its checkpoint's model "
                                              "(model.hidden_size: 16 -> 9)"),
@@ -116,7 +121,8 @@ def test_a_run_whose_weights_are_gone_or_unreadable_is_listed_damaged(capsys, tm
                        ("resized", "no longer describes its checkpoint's model (model.hidden_size: 16 -> 9): put it "
                                    "back, or train the variant as a new run: rnnlab train "),
                        ("bare", "has no checkpoint.npz: the weights of step 6 are gone"),
-                       ("short", "task.text: needs at least 2 characters, got 1")):
+                       ("short", "task.text: needs at least 2 characters, got 1"),
+                       ("badmeta", "checkpoint.npz is damaged and cannot be read")):
         code, _, err = run(capsys, "bptt", tmp_path / name)
         assert code == 2 and said in one_line_error(err), name
     code, out, _ = run(capsys, "runs", tmp_path)

@@ -858,9 +858,11 @@ def _runs_inside(path: Path) -> str:
 
 
 def _checkpoint_step(path: Path) -> int | str:
-    """The step of the checkpoint in run directory ``path``; "unknown" where it cannot be read."""
+    """The step of the checkpoint in run directory ``path``; "unknown" where it cannot be read, its
+    small meta entry included (every command that opens the run refuses a meta it cannot parse)."""
     try:
         with _open_npz(path / CHECKPOINT) as data:
+            _saved_data(data["meta"])
             return _step_and_elapsed(data)[0]
     except _UNREADABLE:
         return "unknown"
