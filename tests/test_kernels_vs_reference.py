@@ -202,18 +202,19 @@ def test_float32_saturated_tanh_units_are_exactly_saturated_and_pass_no_gradient
 
 
 def test_float32_tanh_past_the_approximations_range_is_correctly_rounded():
-    """From |x| = 7.9123 to saturation float32's tanh takes four values below 1; the kernels give
-    each where it is the correctly rounded one (torch's too). The approximation's 0.99999976
-    everywhere there made 1 - tanh^2, the unit's gradient, up to 4x torch's at |x| = 8.5-9."""
-    band = np.arange(np.float32(7.912301).view(np.int32), np.float32(9.02).view(np.int32), 5,
-                     dtype=np.int32).view(np.float32)
+    """From the approximation's clamp (7.9053) to saturation float32's tanh takes five values below
+    1; the kernels give each where it is the correctly rounded one (torch's too). The approximation's
+    0.99999976 everywhere there made 1 - tanh^2, the unit's gradient, up to 4x torch's at |x| = 8.5-9."""
+    from rnnlab.kernels._math import _CLAMP
+
+    band = np.arange(_CLAMP.view(np.int32), np.float32(9.02).view(np.int32), 5, dtype=np.int32).view(np.float32)
     x = np.concatenate([band, -band])
     layer = rnnlab.RNN(1, 1, bias=False, seed=0)
     for name, weight in layer.parameters().items():
         weight[...] = 1.0 if name.startswith("weight_ih") else 0.0
     y = layer(x[None, :, None])[0][0, :, 0]  # one step, a batch of every x
     np.testing.assert_array_equal(y, np.tanh(x.astype(np.float64)).astype(np.float32))
-    assert len(np.unique(np.abs(y))) == 5  # 1 - k * 2^-24 for k = 4..1, and 1
+    assert len(np.unique(np.abs(y))) == 6  # 1 - k * 2^-24 for k = 5..1, and 1
 
 
 @pytest.mark.parametrize("cls", [rnnlab.LSTM, rnnlab.GRU], ids=["lstm", "gru"])

@@ -80,10 +80,11 @@ def test_an_edited_model_shows_the_sequence_the_lab_showed():
     assert edited.show_sequence_of(lab) == ""
     assert edited.sequence_text == "hell" and edited.steps == 3
     np.testing.assert_array_equal(edited.sequence.x, lab.sequence.x)
+    assert edited.sequence_seed == lab.sequence_seed  # n goes on from the same draw as it would have
 
     other_task = Lab(lab.spec.with_overrides({"task.text": "abcabc"}))  # 'h' is no longer a character of it
     assert other_task.show_sequence_of(lab) == "the task changed: its draw, not the typed sequence"
-    assert not other_task.sequence_typed
+    assert not other_task.sequence_typed and other_task.sequence_seed == lab.sequence_seed
 
 
 def test_training_in_a_thread_pauses_resumes_and_stops(lab):
@@ -517,8 +518,9 @@ def test_a_causal_attention_character_model_samples_through_a_sliding_window():
 
 
 def exploding_lab() -> Lab:
-    """An untrained rnn whose W_hh is 10 x orthogonal: dL/dh_t grows by ~10 a step back in time
-    and overflows float32 about 23 steps before t = 1, while the forward pass stays finite."""
+    """An untrained rnn whose W_hh is 10 x orthogonal: dL/dh_t grows fast back in time (its units
+    mostly saturated, their slopes small) and overflows float32 tens of steps before t = 1 (where
+    depends on the last bits of every saturated slope), while the forward pass stays finite."""
     spec = load_preset("sine").with_overrides({"model.cell": "rnn", "model.hidden_size": 32, "task.length": 200})
     lab = Lab(spec)
     params = lab.model.parameters()
@@ -535,7 +537,7 @@ def test_bptt_shows_a_gradient_exploding_to_inf_where_training_stops_on_it():
     lab.run_backward()
     norms = np.linalg.norm(lab.trace.get("dh")[:, 0, :].astype(np.float64), axis=-1)
     finite = np.isfinite(norms)
-    assert finite[-1] and not finite[0] and 150 < finite.sum() < 200
+    assert finite[-1] and not finite[0] and 100 < finite.sum() < 200
     assert norms[finite][0] > 1e30 * norms[-1]  # it grew back through time until it overflowed
     with pytest.raises(UserError, match="beyond float32's range"):
         lab.model.backward(lab.trace, lab._loss_grad)  # the trainer's pass: an error

@@ -7,7 +7,7 @@ absolute error is a few float32 ulps (~2.4e-7), below what float32 golden checks
 float32's own tanh is exactly +-1 (|x| >= 9.0109), so is this one: a saturated unit passes no
 gradient (1 - tanh^2 = 0, as in torch), where the approximation's 0.99999976 left 4.8e-7, which
 large inputs multiplied into visible errors in dW. Between the approximation's range (7.905) and
-there, it is float32's correctly rounded tanh: four values, each from a threshold.
+there, it is float32's correctly rounded tanh: five values, each from a threshold.
 
 float32 sigmoid is 1 / (1 + exp(-x)) with a vectorisable exp (Cephes' ``expf``: Cody-Waite range
 reduction, a degree-5 polynomial, 2^n written into the exponent bits): within 1.5e-7 relative of
@@ -41,9 +41,11 @@ _B4 = np.float32(1.18534705686654e-04)
 _B6 = np.float32(1.19825839466702e-06)
 _CLAMP = np.float32(7.90531110763549805)  # the approximation's range: beyond it, its value there (1 - 2.4e-7)
 _SATURATED = np.float32(9.010914)  # the least float32 x whose tanh, correctly rounded to float32, is 1.0
-# Past the clamp, up to saturation, float32's tanh takes four values, 1 - k * 2^-24 for k = 4..1:
-# each from the least float32 x where it is the correctly rounded tanh (1 - tanh x = 2 / (e^2x + 1)).
-# Scalars, not tuples: the CUDA twin (kernels.cuda._common) compiles this same function.
+# Past the clamp, up to saturation, float32's tanh takes five values, 1 - k * 2^-24 for k = 5..1:
+# each from the least float32 x where it is the correctly rounded tanh (1 - tanh x = 2 / (e^2x + 1));
+# 1 - 5 * 2^-24 from below the clamp (7.865). Scalars, not tuples: the CUDA twin
+# (kernels.cuda._common) compiles this same function.
+_TAIL5 = np.float32(1.0 - 5 * 2.0**-24)
 _TAIL4_FROM, _TAIL4 = np.float32(7.912301), np.float32(1.0 - 4 * 2.0**-24)
 _TAIL3_FROM, _TAIL3 = np.float32(8.037959), np.float32(1.0 - 3 * 2.0**-24)
 _TAIL2_FROM, _TAIL2 = np.float32(8.206195), np.float32(1.0 - 2 * 2.0**-24)
@@ -86,7 +88,8 @@ def _tanh_f32(x):
     sign = math.copysign(_ONE32, x)
     # the tail past the clamp, correctly rounded (the approximation's 1 - 4 * 2^-24 everywhere
     # there left 1 - tanh^2 up to 4x torch's at |x| = 8.5-9)
-    tail = _TAIL1 if a >= _TAIL1_FROM else _TAIL2 if a >= _TAIL2_FROM else _TAIL3 if a >= _TAIL3_FROM else _TAIL4
+    tail = (_TAIL1 if a >= _TAIL1_FROM else _TAIL2 if a >= _TAIL2_FROM else _TAIL3 if a >= _TAIL3_FROM
+            else _TAIL4 if a >= _TAIL4_FROM else _TAIL5)
     x = min(max(x, -_CLAMP), _CLAMP)
     x2 = x * x
     p = x2 * _A13 + _A11
@@ -99,7 +102,7 @@ def _tanh_f32(x):
     q = x2 * _B6 + _B4
     q = x2 * q + _B2
     q = x2 * q + _B0
-    return sign if saturated else sign * tail if a >= _TAIL4_FROM else p / q
+    return sign if saturated else sign * tail if a >= _CLAMP else p / q
 
 
 @intrinsic
