@@ -239,15 +239,20 @@ class Lab(StepCursor, TrainingControl):
         draw of the task (its seed), or the same typed text where the task is unchanged, so that the
         two models can be compared on it (a pinned curve of one beside the other's). Returns a notice
         where the typed text does not fit this lab (its sequence is the task's draw then), else ""."""
-        try:
-            if other.sequence_text is not None and self.spec.task == other.spec.task:
-                self.sequence_from_text(other.sequence_text)
-                return ""
-            if other.sequence_seed != self.sequence_seed:
-                self.regenerate(other.sequence_seed)
-        except UserError as exc:
-            return f"the typed sequence does not fit the edited model ({exc}): the task's draw instead"
-        return "the task changed: its draw, not the typed sequence" if other.sequence_typed else ""
+        notice = ""
+        if other.sequence_text is not None:
+            if self.spec.task == other.spec.task:
+                try:
+                    self.sequence_from_text(other.sequence_text)
+                    self.sequence_seed = other.sequence_seed  # n goes on as it would have there
+                    return ""
+                except UserError as exc:
+                    notice = f"the typed sequence does not fit the edited model ({exc}): the task's draw instead"
+            else:
+                notice = "the task changed: its draw, not the typed sequence"
+        if other.sequence_seed != self.sequence_seed:  # the draw shown there (or before the typing)
+            self.regenerate(other.sequence_seed)
+        return notice
 
     def regenerate(self, seed: int | None = None) -> None:
         """A fresh sequence from the task's generator (a new seed each call unless one is given)."""

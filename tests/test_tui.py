@@ -591,6 +591,15 @@ def test_a_new_sequence_takes_the_panel_back_to_the_map_bptt_took_it_from():
             await wait_for(pilot, lambda: not app.query("#map-dh"), what="BPTT's map dropped")
             await pilot.pause()
             assert states.scroll_y == before
+        await pilot.press("b")  # from the map c: another model (e) opens on its first map, not on c
+        await wait_for(pilot, lambda: states.scroll_y > tops["o"] - 1, what="dL/dh_t in view")
+        await pilot.press("e")
+        await wait_for(pilot, lambda: app.screen.query("#edit-grid"))
+        app.screen.query_one("#model-hidden_size").value = "8"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.lab.spec.model.hidden_size == 8)
+        await pilot.pause()
+        assert states.scroll_y == 0
 
     drive(check, size=(120, 36))
 
@@ -773,13 +782,19 @@ def test_bptt_brings_up_dl_dh_with_a_heatmaps_title_on_the_panels_top_line():
         assert states.scroll_y == app.query_one("#map-a", Heatmap).virtual_region.y
         await pilot.press("j")
         await wait_for(pilot, lambda: states.scroll_y == top, timeout=5, what="dL/dh_t at the top again")
-        await pilot.press("n")  # a new sequence drops dL/dh_t: the panel opens on a title, not inside a map
+        await pilot.press("n")  # a new sequence drops dL/dh_t: back to the map b took the panel from, on its title
+        await wait_for(pilot, lambda: not app.query("#map-dh"), timeout=5, what="dL/dh_t gone")
+        await pilot.pause()
+        assert states.scroll_y == 0  # (it stayed as far down as the shorter panel scrolls)
+        await pilot.press("b")
+        await wait_for(pilot, lambda: states.scroll_y == app.query_one("#map-dh", Heatmap).virtual_region.y)
+        await pilot.press("k", "k")  # dL/dh_t out of view: a new sequence leaves the panel on the map shown
+        shown = states.scroll_y
+        await pilot.press("n")
         await wait_for(pilot, lambda: not app.query("#map-dh"), timeout=5, what="dL/dh_t gone")
         await pilot.pause()
         tops = [heatmap.virtual_region.y for heatmap in app.query(Heatmap) if heatmap.id.startswith("map-")]
-        # the title of the map it was inside (as far down as the shorter panel scrolls), not home
-        map_lines = tops[1] - tops[0]
-        assert round(states.scroll_y) in tops[1:] and states.max_scroll_y - states.scroll_y < map_lines, tops
+        assert states.scroll_y == shown and shown in tops
         lines = screen_text(app).splitlines()
         key = next(i for i, line in enumerate(lines) if line.startswith(" signed -r"))
         assert lines[key + 1].strip(), "the panel opens on a heatmap's title"

@@ -858,7 +858,7 @@ class LabApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App[None]
         self.lab = lab
         self.layer = self.direction = self.unit = self.head = 0
         self._seen_history = self._refreshed_history = -1
-        self.query_one(StatePanel).scroll_home(animate=False)  # the new model's first heatmap
+        self.query_one(StatePanel).open_on_first_map()  # the new model's first heatmap
         self.update_views()
         self.refresh_bindings()
         self.notify(message)

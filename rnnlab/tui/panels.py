@@ -345,15 +345,18 @@ class StatePanel(VerticalScroll):
             names = [name for name in names if name not in GRADIENTS]
         container = self.query_one("#maps", Vertical)
         dropped = [n for n in self._maps if n not in names]
+        # BPTT's map dropped while in view (a new sequence): back to the map it took the panel from;
+        # one scrolled away from, the panel stays on the map it shows
+        back = self._scroll_before_gradient if any(name in GRADIENTS and self._in_view(self._maps[name])
+                                                   for name in dropped) else None
         for name in dropped:
             self._maps.pop(name).remove()
             self._shown.pop(name, None)
         if dropped:  # the panel, scrolled down to them, would open inside the map above, untitled
-            back = self._scroll_before_gradient if any(name in GRADIENTS for name in dropped) else None
             self._scroll_before_gradient = None
             if back is None:
                 self.call_after_refresh(self._snap_to_title)
-            else:  # BPTT's map gone (a new sequence): back to the map it took the panel from
+            else:
                 self.call_after_refresh(self._scroll_back, back)
         if not any(name in GRADIENTS for name in names):  # the room _show_whole made under them
             container.styles.padding = 0
@@ -478,6 +481,18 @@ class StatePanel(VerticalScroll):
             return
         line = max(((top, line) for top, line in lines if top <= now), default=lines[0])[1]
         self.scroll_to(y=max(0, line - visible // 2), animate=False, immediate=True)
+
+    def open_on_first_map(self) -> None:
+        """Scroll home, for another model (edited or opened): its first heatmap, with nothing of the
+        last model's scrolling to go back to."""
+        self._scroll_before_gradient = None
+        self.scroll_home(animate=False)
+
+    def _in_view(self, heatmap: Heatmap) -> bool:
+        """Whether any line of ``heatmap`` is in the panel's view (under the colour key)."""
+        visible = self.scrollable_content_region.height - self.query_one("#colorbars").outer_size.height
+        top, now = heatmap.virtual_region.y, round(self.scroll_y)
+        return top < now + visible and top + heatmap.outer_size.height > now
 
     def _scroll_back(self, y: int) -> None:
         """Scroll to ``y`` (as far as the maps now reach), a heatmap's title on the top line."""
