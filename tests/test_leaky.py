@@ -154,6 +154,13 @@ def test_initial_time_constants_spread_log_uniformly_from_tau_min_to_tau_max():
         np.testing.assert_array_equal(leaky[name], value, err_msg=name)
 
 
+def test_time_constants_are_numbers_of_any_kind():
+    from fractions import Fraction
+
+    for value in ((Fraction(5, 2), 30), np.array([2.5, 30.0]), (np.float32(2.5), np.int64(30))):
+        assert LeakyRNN(3, 4, time_constants=value).time_constants == (2.5, 30.0)
+
+
 @pytest.mark.parametrize("value", [(1.0, 5.0), (5.0, 2.0), (0.5, 2.0), (2.0, float("inf")), (3.0,), "slow",
                                    "25", ("2", "5"), (True, 5.0)])  # "25" was read as the pair (2.0, 5.0)
 def test_bad_time_constants_are_refused_by_name(value):

@@ -43,11 +43,10 @@ DEFAULT_TIME_CONSTANTS = (1.25, 50.0)
 def _check_time_constants(value: Any) -> tuple[float, float]:
     if value is None:
         return DEFAULT_TIME_CONSTANTS
-    try:  # numbers only: float() would read "25" as the pair ("2", "5"), and "2" as 2.0
-        if isinstance(value, (str, bytes)) or not all(isinstance(v, (int, float, np.integer, np.floating))
-                                                      and not isinstance(v, (bool, np.bool_)) for v in value):
+    try:  # no text: float() would read "25" as the pair ("2", "5"), and "2" as 2.0; no flags either
+        if isinstance(value, (str, bytes)) or any(isinstance(v, (str, bytes, bool, np.bool_)) for v in value):
             raise TypeError
-        tau_min, tau_max = (float(v) for v in value)
+        tau_min, tau_max = (float(v) for v in value)  # numbers of any kind: Fraction, a torch tensor
     except (TypeError, ValueError):
         raise ValueError(f"time_constants must be None or a pair (tau_min, tau_max), got {value!r}") from None
     if not (math.isfinite(tau_min) and math.isfinite(tau_max)):
