@@ -135,7 +135,7 @@ def _saved(trace, layer: int, direction: int) -> dict[str, np.ndarray]:
     ``hs[p]`` and writes ``hs[p+1]``; gates and GRU's ``hn`` are (T, B, H) indexed by step p.
     The LRU's ``hs`` is complex128.
     """
-    if trace.lengths is not None:  # its saved outputs are sorted by length and cut into segments
+    if trace.lengths is not None:  # the reverse direction's saved outputs are each sequence reversed within its length
         raise ValueError("the analyses read a forward over whole sequences, and this trace's had lengths: run "
                          "sequence b alone, x[:lengths[b], b:b+1], for its Jacobians and explanations")
     saved = trace._saved[(layer, direction)]

@@ -183,6 +183,14 @@ def _make_layer(mode: str, input_size: int, hidden_size: int, *, num_layers: int
     return {"LSTM": layers.LSTM, "GRU": layers.GRU}[mode](input_size, hidden_size, **kwargs)
 
 
+def _relu_min_margin(layer, x: np.ndarray, h0: np.ndarray, lengths: tuple[int, ...] | None) -> float:
+    """:func:`_relu_min_preactivation` of the forward ``lengths`` runs: each sequence over its own
+    steps (its reverse direction starts at its own end, other pre-activations than the whole one's)."""
+    if lengths is None:
+        return _relu_min_preactivation(layer, x, h0)
+    return min(_relu_min_preactivation(layer, x[:n, b : b + 1], h0[:, b : b + 1]) for b, n in enumerate(lengths))
+
+
 def _relu_min_preactivation(layer, x: np.ndarray, h0: np.ndarray) -> float:
     """Smallest |pre-activation| of a ReLU RNN over every layer, direction, step and unit."""
     from .layers.recurrent import layer_suffix
@@ -260,7 +268,7 @@ def _check_layer(name: str, mode: str, *, nonlinearity: str, num_layers: int, bi
         dy = rng.standard_normal((T, B, D * H))
         dh_n = rng.standard_normal((num_layers * D, B, H))
         dc_n = rng.standard_normal((num_layers * D, B, H)) if lstm else None
-        if mode != "RNN" or nonlinearity != "relu" or _relu_min_preactivation(layer, x, h0) > RELU_MARGIN:
+        if mode != "RNN" or nonlinearity != "relu" or _relu_min_margin(layer, x, h0, lengths) > RELU_MARGIN:
             break
     else:  # pragma: no cover - 100 unlucky seeds in a row
         raise RuntimeError(f"{name}: found no ReLU problem away from the kink")

@@ -474,7 +474,11 @@ class RecurrentLayer(NamedParameters, CallsForward):
                         dc0[k] = dc0_k
                 if direction:
                     dx, dh_steps = batch.reverse(dx), batch.reverse(dh_steps)
-                d_in = dx if d_in is None else d_in + dx
+                if d_in is None:  # a fresh array; += 0 makes its -0.0 +0.0, as _backward_layers does
+                    d_in = dx
+                    d_in += 0
+                else:
+                    d_in = d_in + dx
                 trace._set_record(layer, direction, "dh", dh_steps)
             d_out = d_in
         return d_out
