@@ -976,12 +976,12 @@ def test_a_terminal_that_hangs_up_stops_the_run_saved_with_status_129(tmp_path):
                             preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
     os.close(slave)
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not (out_dir / "metrics.jsonl").is_file():
+        deadline, screen = time.monotonic() + 120, b""
+        while time.monotonic() < deadline and b"steps/s" not in screen:  # the progress bar: training under way
             if select.select([master], [], [], 0.1)[0]:
                 with contextlib.suppress(OSError):
-                    os.read(master, 65536)  # the screen, read as a terminal would
-        time.sleep(1.0)  # training under way, its progress bar drawn
+                    screen += os.read(master, 65536)  # the screen, read as a terminal would
+        time.sleep(0.5)  # (under load, a fixed second from the run directory's making was not always enough)
         os.close(master)  # the terminal goes
         proc.send_signal(signal.SIGHUP)
         assert proc.wait(timeout=120) == 128 + signal.SIGHUP
@@ -1129,6 +1129,18 @@ def test_train_out_naming_a_file_says_it_is_a_file(capsys, tmp_path):
     assert code == 2 and out == ""
     assert one_line_error(err) == f"rnnlab: error: {target} is a file, not a directory; choose another --out"
     assert target.read_text() == "mine"
+
+
+def test_train_out_inside_another_run_is_refused(capsys, tmp_path):
+    """A run made inside another run's directory was one more folder of it: rnnlab runs of the
+    folder the runs were in did not list it (a CLI walkthrough's finding)."""
+    code, _, err = run(capsys, "train", "hello", "--steps", "2", "--out", tmp_path / "h1")
+    assert code == 0, err
+    code, out, err = run(capsys, "train", "hello", "--steps", "2", "--out", tmp_path / "h1" / "deeper" / "sub")
+    assert code == 2 and out == ""
+    assert one_line_error(err) == (f"rnnlab: error: {tmp_path / 'h1'} is a run directory: rnnlab runs would not "
+                                   "list a run inside it; choose a place beside it")
+    assert not (tmp_path / "h1" / "deeper").exists()
 
 
 @pytest.mark.parametrize("args, message", [

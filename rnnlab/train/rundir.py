@@ -250,6 +250,11 @@ class RunDir:
                 raise RunDirError(f"{path} is a file, not a directory; choose another --out")
             if path.exists() and any(path.iterdir()):
                 raise RunDirError(f"{path} already exists and is not empty; choose another --out or --resume it")
+            # a run's folder: its spec.toml and its log (a project's own spec.toml is no run)
+            if holder := next((above for above in path.absolute().parents
+                               if (above / SPEC).is_file() and (above / METRICS).is_file()), None):
+                raise RunDirError(f"{holder} is a run directory: rnnlab runs would not list a run inside it; "
+                                  "choose a place beside it")
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise RunDirError(f"cannot create run directory {path}: {exc.strerror or exc}") from None
