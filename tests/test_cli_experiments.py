@@ -102,7 +102,9 @@ def test_a_spec_asking_for_a_gpu_this_machine_lacks_names_the_field_and_the_way_
     code, out, err = run(capsys, "spec", tmp_path / "gpu.toml")  # spec checks it as train would: refused too
     line = one_line_error(err)  # (it printed device = "cpu" and exit 0, a warning on stderr; CLI walkthrough)
     assert code == 2 and out == "" and line.startswith(f'rnnlab: error: model.device = "cuda" in {tmp_path}')
-    assert line.endswith("(rnnlab train --device cpu trains it on the CPU: the same numbers)")
+    assert line.endswith(f"(rnnlab train {tmp_path / 'gpu.toml'} --device cpu trains it on the CPU: the same numbers)")
+    code, _, err = run(capsys, "spec", "hello", "--set", "model.device=cuda")
+    assert code == 2 and one_line_error(err).endswith("(--set model.device=cpu trains it on the CPU: the same numbers)")
 
 
 def test_spec_checks_an_experiment_and_prints_it_as_train_would_write_it(capsys, tmp_path):
@@ -1136,11 +1138,18 @@ def test_train_out_inside_another_run_is_refused(capsys, tmp_path):
     folder the runs were in did not list it (a CLI walkthrough's finding)."""
     code, _, err = run(capsys, "train", "hello", "--steps", "2", "--out", tmp_path / "h1")
     assert code == 0, err
-    code, out, err = run(capsys, "train", "hello", "--steps", "2", "--out", tmp_path / "h1" / "deeper" / "sub")
+    code, out, err = run(capsys, "train", "hello", "--steps", "2", "--out", tmp_path / "h1" / "sub")
     assert code == 2 and out == ""
     assert one_line_error(err) == (f"rnnlab: error: {tmp_path / 'h1'} is a run directory: rnnlab runs would not "
                                    "list a run inside it; choose a place beside it")
-    assert not (tmp_path / "h1" / "deeper").exists()
+    assert not (tmp_path / "h1" / "sub").exists()
+    # a folder of runs inside it is listed (the lab's ctrl+s saves to runs/ of where it runs), and beside it is
+    # beside it, however the path says so
+    for out_dir in (tmp_path / "h1" / "runs" / "a", tmp_path / "h1" / ".." / "h2"):
+        code, _, err = run(capsys, "train", "hello", "--steps", "2", "--out", out_dir)
+        assert code == 0, err
+    code, out, _ = run(capsys, "runs", tmp_path / "h1" / "runs", "--json")
+    assert code == 0 and [run["path"] for run in json.loads(out)] == [str(tmp_path / "h1" / "runs" / "a")]
 
 
 @pytest.mark.parametrize("args, message", [

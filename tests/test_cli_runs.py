@@ -455,3 +455,15 @@ def test_a_run_whose_spec_holds_a_number_past_a_floats_range_is_listed_damaged(c
         in listed["huge"][1]
     code, out, _ = run(capsys, "runs", tmp_path)
     assert code == 0 and "huge" in out
+
+
+def test_a_run_whose_spec_is_a_named_pipe_is_damaged_not_waited_on(capsys, tmp_path):
+    """Read, a pipe with no writer never ends: rnnlab runs and every command opening the run hung."""
+    (tmp_path / "x").mkdir()
+    os.mkfifo(tmp_path / "x" / "spec.toml")
+    (tmp_path / "x" / "metrics.jsonl").write_text("")
+    listed = {r.path.name: (r.status, r.problem) for r in list_runs(tmp_path)}
+    assert listed == {"x": ("damaged", "spec.toml: it is a named pipe")}
+    code, _, err = run(capsys, "spec", tmp_path / "x")
+    said = one_line_error(err)
+    assert code == 2 and said == f"rnnlab: error: {tmp_path / 'x'} has a damaged spec.toml: it is a named pipe"

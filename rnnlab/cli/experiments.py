@@ -202,8 +202,13 @@ def spec_command(
         try:
             require_cuda()
         except CudaUnavailableError as exc:
-            resume = f" --resume {shlex.quote(str(run.path))}" if run is not None else ""
-            raise _no_cuda(spec, exc, f"rnnlab train{resume} --device cpu") from None
+            if "model.device" in set_fields(sets):  # the cuda asked for here
+                how = "--set model.device=cpu"
+            elif run is not None:
+                how = f"rnnlab train --resume {shlex.quote(str(run.path))} --device cpu"
+            else:  # the experiment named (train with no target trains hello)
+                how = f"rnnlab train {shlex.quote(str(target or 'hello'))} --device cpu"
+            raise _no_cuda(spec, exc, how) from None
     task = spec.make_task()
     if run is not None:
         run.check_checkpoint(task)  # it reads, the data it was trained on, the model its weights are

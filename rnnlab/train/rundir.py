@@ -49,7 +49,7 @@ import numpy as np
 
 from ..data.files import user_path
 from ..data.text import display_char
-from ..errors import RunDirError, SpecError, TargetExistsError, UserError, WriteFailed
+from ..errors import RunDirError, SpecError, TargetExistsError, UserError, WriteFailed, special_file
 from ..spec import DataFileError, Spec, parse_spec, respelt_spec, spec_toml
 from .trainer import EvalRecord, StepRecord, Trainer, TrainingDiverged
 
@@ -250,9 +250,10 @@ class RunDir:
                 raise RunDirError(f"{path} is a file, not a directory; choose another --out")
             if path.exists() and any(path.iterdir()):
                 raise RunDirError(f"{path} already exists and is not empty; choose another --out or --resume it")
-            # a run's folder: its spec.toml and its log (a project's own spec.toml is no run)
-            if holder := next((above for above in path.absolute().parents
-                               if (above / SPEC).is_file() and (above / METRICS).is_file()), None):
+            # a run's folder (its spec.toml, log and evaluations) as the parent: rnnlab runs of the folder
+            # the runs are in would not list this one (one a level deeper it does: runs/ inside a run)
+            holder = Path(os.path.normpath(path.absolute())).parent
+            if all((holder / name).is_file() for name in (SPEC, METRICS, EVALS)):
                 raise RunDirError(f"{holder} is a run directory: rnnlab runs would not list a run inside it; "
                                   "choose a place beside it")
             path.mkdir(parents=True, exist_ok=True)
@@ -285,6 +286,8 @@ class RunDir:
             raise RunDirError(f"{path} is not a run directory: it has no {SPEC}{_runs_inside(path)}") from None
         except OSError as exc:
             raise _read_error(path, exc) from None
+        if kind := special_file(spec_file):  # read, it never ends
+            raise RunDirError(f"{path} has a damaged {SPEC}: it is {kind}")
         try:
             text = spec_file.read_text(encoding="utf-8")
         except UnicodeDecodeError:

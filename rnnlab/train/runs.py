@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import RunDirError
+from ..errors import RunDirError, special_file
 from ..spec import flat_fields, spec_toml
 from .rundir import (CHECKPOINT, EVALS, METRICS, RUN_FILES, SPEC, SUMMARY, RunDir, _checkpoint_step, _is_number,
                      MODEL_SHAPE_FIELDS, _read_error, checkpoint_settings, is_run_dir, last_record, read_summary,
@@ -123,6 +123,8 @@ def read_listing(path: Path) -> RunListing:
     updated = max(times.values()) or _mtime(path)
     problem = ""
     try:
+        if kind := special_file(path / SPEC):  # read, it never ends
+            raise OSError(f"it is {kind}")
         spec = spec_toml((path / SPEC).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         spec, problem = {}, f"{SPEC}: {_why(exc)}"
