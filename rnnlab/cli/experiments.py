@@ -335,6 +335,13 @@ class _Stop(threading.Event):
     number (130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP), the status a stopped command exits with."""
 
     exit_code = 130
+    observed = False  # whether the work has seen the request (its check between steps found it set)
+
+    def is_set(self) -> bool:
+        if super().is_set():
+            self.observed = True
+            return True
+        return False
 
 
 #: Seconds within which the same stop signal again is the first one's echo (see _graceful_interrupt)
@@ -347,10 +354,12 @@ def _graceful_interrupt(unit: str = "step") -> Iterator[_Stop]:
     closed under a run started without nohup) sets an event: training
     stops after the current step and saves its checkpoint and summary (another command after its
     current ``unit``: "stopping after this check"). A second one interrupts at once, which still
-    leaves the last checkpoint intact (it is written atomically); the same signal again within
-    :data:`SAME_REQUEST_S` is the same request, not a second one (GNU ``timeout`` sends its signal to
-    the process and then to its process group: a run stopped so aborted instead, now and then,
-    its summary unwritten). The handlers are installed for the
+    leaves the last checkpoint intact (it is written atomically). The same signal again before the
+    work has seen the request (its check between steps), or within :data:`SAME_REQUEST_S`, is the same
+    request, not a second one: GNU ``timeout`` sends its signal to the process and then to its process
+    group, and a run stopped so aborted instead, now and then, its summary unwritten (Python runs a
+    handler only once a kernel call returns, so the echo's may run long after it came). The handlers
+    are installed for the
     duration of the ``with`` only, and only in the main thread (elsewhere Python cannot install
     them: the event is then never set by a signal)."""
     stop = _Stop()
@@ -361,8 +370,9 @@ def _graceful_interrupt(unit: str = "step") -> Iterator[_Stop]:
     first: list[tuple[int, float]] = []  # (signal, when) of the request that set the event
 
     def handler(signum, frame):
-        if stop.is_set():
-            if first and first[0][0] == signum and time.monotonic() - first[0][1] < SAME_REQUEST_S:
+        if threading.Event.is_set(stop):  # (not stop.is_set: the handler is not the work seeing it)
+            if first and first[0][0] == signum and (not stop.observed or time.monotonic() - first[0][1]
+                                                    < SAME_REQUEST_S):
                 return
             raise KeyboardInterrupt
         first.append((signum, time.monotonic()))
