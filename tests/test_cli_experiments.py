@@ -1303,6 +1303,8 @@ def test_set_changes_spec_fields_from_the_command_line(capsys, tmp_path):
             (["train", "hello", "--set", "model.hidden_sizee=3"], "--set model.hidden_sizee: unknown field"),
             (["train", "hello", "--set", "model.hidden_size=x"],
              '--set model.hidden_size: expected an integer, got "x"'),
+            (["train", "hello", "--set", "model.hidden_size=٨"],  # float("٨") is 8.0: it trained H = 8
+             '--set model.hidden_size: expected an integer, got "\\u0668"'),
             (["train", "hello", "--set", "model.cell"], "--set takes FIELD=VALUE (model.cell=gru), got 'model.cell'"),
             (["train", "--resume", tmp_path / "r", "--set", "seed=3"], "--set cannot change a run being resumed"),
             (["trace", tmp_path / "r", "--set", "model.hidden_size=3", "--out", tmp_path / "t.npz"],

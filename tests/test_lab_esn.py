@@ -1458,6 +1458,13 @@ def test_the_labs_option_text_and_messages_read_the_same_in_every_lab():
                         "hidden_size: must be an integer in [1, 512], got 1e+09"]
     with pytest.raises(UserError, match=r"^seed must be an integer in \[0, 2\^63-1\], got -1$"):
         tree.TreeLab.open({"seed": -1})
+    # digits other than ASCII's stay text, as the CLI's options refuse them (int("١٢") is 12); a whole
+    # number written 1e2 is named as what it is, with what to write (it read "in [1, 1000], got 100.0")
+    assert parse_option_text("units=١٢") == {"units": "١٢"}
+    with pytest.raises(UserError, match=r"^units must be an integer in \[1, 1000\], got '١٢'$"):
+        EsnLab.open(parse_option_text("units=١٢"))
+    with pytest.raises(UserError, match=r"^units must be an integer in \[1, 1000\], got 100.0: write 100$"):
+        EsnLab.open(parse_option_text("units=1e2"))
 
 
 def test_a_nudge_at_the_end_of_its_range_says_so(monkeypatch):

@@ -353,8 +353,8 @@ def _overrides(sets: list[str] | None, flags: Mapping[str, tuple[str, Any]] = {}
         try:
             value = tomllib.loads(f"value = {text}")["value"]
         except tomllib.TOMLDecodeError:
-            try:
-                value = float(text)  # what TOML refuses but a reader would not (.01, 1.)
+            try:  # what TOML refuses but a reader would not (.01, 1.); ASCII digits only, as TOML's
+                value = float(text) if text.isascii() else text  # (float("٨") is 8.0)
             except ValueError:
                 value = text
         if isinstance(value, (dict, list)):

@@ -798,8 +798,11 @@ class OpenScreen(ReplacesTheModel):
 
 
 def _parse_number(text: str) -> Any:
-    """``"32"`` -> 32, ``"0.01"`` -> 0.01; anything else stays text for the spec to refuse by name."""
+    """``"32"`` -> 32, ``"0.01"`` -> 0.01; anything else stays text for the spec to refuse by name,
+    other digits than ASCII's too (int("٣٢") is 32; a spec file's TOML and the CLI refuse them)."""
     text = text.strip()
+    if not text.isascii():
+        return text
     try:
         return int(text)
     except ValueError:
