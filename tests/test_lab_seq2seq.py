@@ -147,6 +147,20 @@ def test_the_bench_sequence_can_be_drawn_grown_shrunk_and_typed():
         lab.new_sequence(0)
 
 
+def test_n_after_a_model_switch_goes_on_drawing():
+    """Every new model (a, k) restarted the seed's draws: the first n after each switch drew the same
+    digits, said to be a new sequence (the architecture labs' walkthrough)."""
+    lab = small()
+    drawn = []
+    for kind in ("none", "dot", "general"):
+        lab.set_attention(kind)
+        lab.new_sequence()
+        drawn.append(lab.source.tolist())
+    assert drawn[0] != drawn[1] != drawn[2] != drawn[0]
+    lab.reconfigure({"seed": 5})  # another seed: its own draws
+    assert np.array_equal(lab._bench_rng.integers(0, 10, 5), small(seed=5)._bench_rng.integers(0, 10, 5))
+
+
 def test_training_records_history_and_length_bucket_scores_and_redecodes_the_bench():
     lab = small(steps=5)
     assert lab.train() == "completed"

@@ -315,11 +315,14 @@ class Seq2SeqLab(StepCursor, TrainingControl):
     def reconfigure(self, overrides: dict[str, Any]) -> None:
         """Re-create the lab with some options changed (``{"attention": "none"}``): validated first
         (nothing changes on a bad value), then a fresh model, history and bench. The bench keeps
-        its digits."""
+        its digits, and n goes on drawing where it was (under the same seed: it drew the seed's first
+        digits again after every switch)."""
         if self.training:
             raise UserError("stop training before changing the model")
         fresh = Seq2SeqLab(_resolve_options(overrides, self.options))
         fresh.set_source(self.source)
+        if fresh.options["seed"] == self.options["seed"]:
+            fresh._bench_rng = self._bench_rng
         self.__dict__.update(fresh.__dict__)  # swapped in whole: a reader never sees a half-built lab
 
     def set_attention(self, kind: str | None) -> None:
