@@ -767,6 +767,23 @@ def test_r2_is_cut_not_rounded_up_to_a_perfect_fit():
     assert format_r2(np.float64(0.57), 4) == "0.5700"  # a sweep's scores are NumPy's (repr "np.float64(0.57)")
 
 
+def test_a_free_run_cut_at_the_top_of_the_sweep_chart_is_said_so():
+    """A free run that blew up (RMSE 1e28 here) drew a line flat along the chart's top, 1e+03, read
+    as an error of a thousand (the architecture labs' walkthrough)."""
+    async def check(app, pilot):
+        lab, screen = app.engine, app.screen
+        await pilot.press("w")
+        await wait_for(pilot, lambda: lab.sweep_result is not None and lab.sweep_result.status == "completed"
+                       and idle(app))
+        plot = screen.query_one("#esn-sweep", LinePlot)
+        assert plot.title == "RMSE vs ρ"
+        lab.sweep_result.generation_rmse[3] = 1.2e28  # as rnnlab esn --spectral-radius 0.05 --leak-rate 1 --seed 1
+        screen.draw_sweep()
+        assert plot.title == "RMSE vs ρ, free run cut at 1000"
+
+    drive(check, size=(120, 36))
+
+
 def test_a_sweep_from_other_options_is_marked_stale_and_its_best_shows_at_120x36():
     async def check(app, pilot):
         lab, screen = app.engine, app.screen

@@ -114,6 +114,9 @@ def _active(worker: Worker | None) -> bool:
             and worker.state in (WorkerState.PENDING, WorkerState.RUNNING))
 
 
+#: The sweep chart draws a free run's RMSE up to this (one that diverged reaches 1e50), and says so
+FREE_RUN_CAP = 1e3
+
 class EsnHelp(HelpScreen):
     """The key list, styled by this lab's stylesheet (it may run without the main lab's), in two
     columns: a long description wraps under itself, not under the keys."""
@@ -376,12 +379,14 @@ class EsnScreen(PassKeysToDialog, Screen[None]):
         current = lab.sweep_is_current()
         with np.errstate(invalid="ignore"):
             plot.set_series("one-step", sweep.values[:k], sweep.rmse[:k], color=FORECAST if current else STALE)
-            plot.set_series("free run", sweep.values[:k], np.clip(sweep.generation_rmse[:k], 0, 1e3),
+            plot.set_series("free run", sweep.values[:k], np.clip(sweep.generation_rmse[:k], 0, FREE_RUN_CAP),
                             color=FREE if current else STALE)
+            capped = bool(np.any(sweep.generation_rmse[:k] > FREE_RUN_CAP))  # a free run that blew up (1e50)
         plot.marker = getattr(lab.options, sweep.name)
         symbol = SYMBOLS[sweep.name]
         redo = f" ({SWEEP_KEYS[sweep.name]} redoes)" if sweep.name in SWEEP_KEYS else ""
-        plot.title = f"RMSE vs {symbol}" if current else f"RMSE vs {symbol}: stale{redo}"
+        cap = f", free run cut at {FREE_RUN_CAP:g}" if capped else ""  # its line flat at the top said nothing
+        plot.title = f"RMSE vs {symbol}{cap}" if current else f"RMSE vs {symbol}: stale{redo}"
 
     def _sweep_line(self) -> str:
         """The last sweep in words: its state, its best value, whether the options moved since."""
