@@ -767,6 +767,27 @@ def test_r2_is_cut_not_rounded_up_to_a_perfect_fit():
     assert format_r2(np.float64(0.57), 4) == "0.5700"  # a sweep's scores are NumPy's (repr "np.float64(0.57)")
 
 
+def test_a_resize_under_a_dialog_refits_the_screen_when_the_dialog_closes():
+    """A resize while a dialog covered the lab reached the dialog alone (textual lays the covered
+    screen out anew on its return, with no Resize): the heatmap's title still named the rows and
+    the eigenvalue panel's form of the old size (the architecture labs' walkthrough)."""
+    async def check(app, pilot):
+        screen = app.screen
+        await pilot.press("e")
+        await wait_for(pilot, lambda: app.screen is not screen)
+        await pilot.resize_terminal(200, 60)
+        await pilot.pause()
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is screen)
+        await pilot.pause()
+        heatmap = screen.query_one("#esn-heatmap", Heatmap)
+        start, end = map(int, re.search(r" t (\d+)-(\d+) ", heatmap.title).groups())
+        assert end - start + 1 == min(app.engine.view().columns, heatmap.size.width), (heatmap.title, heatmap.size)
+        assert screen.query_one("#esn-eigen").title.startswith("eig: ρ")  # the wide form
+
+    drive(check, size=(90, 24))
+
+
 def test_a_free_run_cut_at_the_top_of_the_sweep_chart_is_said_so():
     """A free run that blew up (RMSE 1e28 here) drew a line flat along the chart's top, 1e+03, read
     as an error of a thousand (the architecture labs' walkthrough)."""

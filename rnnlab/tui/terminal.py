@@ -37,6 +37,18 @@ class PassKeysToDialog:
         event._typed_under = self  # (Textual's events take attributes: no __slots__)
 
 
+class RefitsAfterDialogs:
+    """Screen mixin for a screen that fits itself to the terminal in ``on_resize`` (titles, footer,
+    layout classes): a resize while a dialog covers it reaches the dialog alone, and textual lays
+    the covered screen out anew when it returns without a Resize event, so its titles kept the old
+    widths' forms (a heatmap's window of steps, the eigenvalue panel's short title) until a key
+    redrew them. Its return replays the resize."""
+
+    def on_screen_resume(self) -> None:
+        size = self.app.size
+        self.call_after_refresh(self.on_resize, events.Resize(size, size))
+
+
 class KeysFollowDialogs:
     """App mixin: see :class:`PassKeysToDialog`. The keys are kept and, once the dialog has drawn
     (its first field focused), typed again in order: the printable ones that lead go straight into
