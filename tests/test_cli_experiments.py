@@ -970,6 +970,7 @@ def test_sigterm_stops_like_ctrl_c_saving_the_checkpoint_and_summary(tmp_path, s
 def test_a_terminal_that_hangs_up_stops_the_run_saved_with_status_129(tmp_path):
     """The terminal closed (ssh dropped, a window shut): every write to it fails with EIO, and the
     progress bar's last refresh ended the saved run with a traceback and status 1, not 129."""
+    import re
     import select
 
     master, slave = os.openpty()
@@ -981,11 +982,12 @@ def test_a_terminal_that_hangs_up_stops_the_run_saved_with_status_129(tmp_path):
     os.close(slave)
     try:
         deadline, screen = time.monotonic() + 120, b""
-        while time.monotonic() < deadline and b"steps/s" not in screen:  # the progress bar: training under way
+        # the progress bar's count past 0: steps done (a fixed wait after the run directory appeared, or
+        # after the bar's first drawing, was not always enough under load: the run stopped at step 0)
+        while time.monotonic() < deadline and not re.search(rb"\s[1-9]\d*/1", screen):  # ("13060/1…": cut)
             if select.select([master], [], [], 0.1)[0]:
                 with contextlib.suppress(OSError):
                     screen += os.read(master, 65536)  # the screen, read as a terminal would
-        time.sleep(0.5)  # (under load, a fixed second from the run directory's making was not always enough)
         os.close(master)  # the terminal goes
         proc.send_signal(signal.SIGHUP)
         assert proc.wait(timeout=120) == 128 + signal.SIGHUP
