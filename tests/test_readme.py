@@ -1,0 +1,36 @@
+"""The README's Python examples run as written, one after another in one namespace, as a reader
+types them (the torch block only where torch is installed)."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import numpy as np
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def _check_the_lengths_example(ns: dict) -> None:
+    """What its comments say."""
+    assert ns["lengths"] == [100, 60, 37, 80]
+    assert not ns["y"][60:, 1].any() and ns["y"][59, 1].any()
+    assert ns["grads"]["input"].shape == (100, 4, 8) and not ns["grads"]["input"][60:, 1].any()
+    alone = ns["lstm"](ns["x"][:60, 1:2])[1][0]  # sequence 1's first 60 steps, run alone
+    np.testing.assert_allclose(ns["h_n"][:, 1:2], alone, rtol=1e-5, atol=1e-6)
+
+
+def test_the_readmes_python_examples_run():
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    assert len(blocks) >= 4
+    namespace: dict = {}
+    checked = False
+    for block in blocks:
+        if "import torch" in block and importlib.util.find_spec("torch") is None:
+            continue
+        exec(compile(block, str(README), "exec"), namespace)
+        if block.startswith("lengths = "):
+            _check_the_lengths_example(namespace)
+            checked = True
+    assert checked
