@@ -39,7 +39,8 @@ class RecurrentLayer(NamedParameters, CallsForward):
     record_names: tuple[str, ...] = ("h",)  # what a forward trace records, before backward adds "dh"
     has_cell_state: bool = False
     #: Whether forward takes ``lengths`` (RNN, LSTM and GRU: their kernels' outputs are what
-    #: :mod:`._lengths` cuts into segments; a subclass's other outputs would need their own cut).
+    #: :mod:`._lengths` reads the final states from, zeroes past each end and cuts into segments; a
+    #: subclass's other outputs, a LeakyRNN's rates, would need their own handling).
     takes_lengths: bool = False
     #: The methods each subclass gets its own named copy of (see __init_subclass__).
     _OWN_METHODS = ("__init__", "forward", "backward", "load_state_dict", "reset_parameters", "state_dict",
