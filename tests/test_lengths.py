@@ -111,7 +111,8 @@ def test_beyond_its_length_a_sequence_is_padding(mode, dc_n):
         assert not trace[name][:, padding].any(), name
 
     x2, dy2 = x.copy(), dy.copy()
-    x2[padding], dy2[padding] = 1e3, -7.0  # nothing read there
+    x2[padding], dy2[padding] = np.nan, -7.0  # nothing read there: NaN too, as torch's packing drops it
+    x2[-1, 0, 0] = np.inf  # (sequence 0 ends at step 3)
     y2, state2, trace2 = layer(x2, state, LENGTHS)
     grads2 = layer.backward(trace2, dy2, dstate)
     np.testing.assert_array_equal(y2, y)
@@ -199,6 +200,21 @@ def test_bad_lengths_are_named_in_one_line(lengths, message):
     with pytest.raises(ValueError, match=None) as err:
         layer(np.zeros((T, B, I)), None, lengths)
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_nan_before_a_sequences_end_is_refused_naming_the_padding():
+    layer = _layer("LSTM")
+    x = np.zeros((T, B, I))
+    x[2, 0, 1] = np.nan  # sequence 0 runs steps 0-2
+    with pytest.raises(ValueError, match=r"^input contains NaN or Inf before a sequence's end \(past it, the padding "
+                                         r"may hold anything\)$"):
+        layer(x, None, LENGTHS)
+    x[2, 0, 1] = 0.0
+    x[:, 1] = np.inf  # sequence 1 runs all T steps: every one of them is read
+    with pytest.raises(ValueError, match="before a sequence's end"):
+        layer(x, None, LENGTHS)
+    with pytest.raises(ValueError, match=r"^input contains NaN or Inf$"):  # without lengths, as ever
+        layer(x)
 
 
 def test_layers_without_lengths_refuse_them():

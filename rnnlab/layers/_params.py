@@ -197,9 +197,11 @@ def check_params(params: Mapping[str, Any], shapes: Mapping[str, tuple[int, ...]
         raise ValueError(f"unexpected parameter {extra!r}: parameters() holds exactly the state_dict names")
 
 
-def check_array(what: str, value: Any, shape: tuple[int, ...], dtype: np.dtype, owner: str = "the layer") -> np.ndarray:
+def check_array(what: str, value: Any, shape: tuple[int, ...], dtype: np.dtype, owner: str = "the layer", *,
+                finite: bool = True) -> np.ndarray:
     """``value`` as a C-contiguous array of exactly ``dtype`` and ``shape``, all finite (an argument
-    of forward or backward); ``owner`` names what fixes the dtype in the message."""
+    of forward or backward; ``finite=False``: the caller checks the part it reads); ``owner`` names
+    what fixes the dtype in the message."""
     _refuse_masked(what, value)
     is_array = isinstance(value, np.ndarray)
     if not is_array:
@@ -212,7 +214,7 @@ def check_array(what: str, value: Any, shape: tuple[int, ...], dtype: np.dtype, 
         raise ValueError(f"{what} has dtype {value.dtype}, but {owner} is {dtype.name} (convert with {fix})")
     if value.shape != shape:
         raise ValueError(f"{what} has shape {value.shape}, expected {shape}")
-    if not np.isfinite(value).all():
+    if finite and not np.isfinite(value).all():
         raise ValueError(f"{what} contains NaN or Inf")
     value = np.ascontiguousarray(value)
     # a read-only array (a trace's record, np.broadcast_to's) is another type to numba: each kernel

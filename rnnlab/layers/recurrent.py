@@ -238,12 +238,12 @@ class RecurrentLayer(NamedParameters, CallsForward):
     def _state_shape(self, batch: int) -> tuple[int, int, int]:
         return (self.num_layers * self.num_directions, batch, self.hidden_size)
 
-    def _check_array(self, what: str, value: Any, shape: tuple[int, ...]) -> np.ndarray:
-        return check_array(what, value, shape, self.dtype)
+    def _check_array(self, what: str, value: Any, shape: tuple[int, ...], *, finite: bool = True) -> np.ndarray:
+        return check_array(what, value, shape, self.dtype, finite=finite)
 
-    def _check_input(self, x: Any) -> np.ndarray:
+    def _check_input(self, x: Any, *, finite: bool = True) -> np.ndarray:
         """``x`` checked in the caller's layout (``batch_first``), returned time-major ``(T, B, I)``
-        (a transposed view for batch_first)."""
+        (a transposed view for batch_first); ``finite=False``: NaN and Inf left for the caller."""
         shape = array_shape("input", x)
         layout, add_batch = ("(B, T, {})", "x[None]") if self.batch_first else ("(T, B, {})", "x[:, None]")
         if len(shape) != 3:
@@ -252,7 +252,8 @@ class RecurrentLayer(NamedParameters, CallsForward):
             raise ValueError(f"input must have shape {layout.format(self.input_size)}, got {shape}{hint}")
         if shape[0] < 1 or shape[1] < 1:
             raise ValueError(f"input must have at least one step and one sequence, got shape {shape}")
-        return time_major(self._check_array("input", x, shape[:2] + (self.input_size,)), self.batch_first)
+        return time_major(self._check_array("input", x, shape[:2] + (self.input_size,), finite=finite),
+                          self.batch_first)
 
     def _check_dy(self, trace: Trace, dy: Any, width: int) -> np.ndarray:
         """backward's ``dy`` (None: zeros) in the layout of the forward that made ``trace``, time-major."""
@@ -294,15 +295,19 @@ class RecurrentLayer(NamedParameters, CallsForward):
         ``lengths[b]`` steps only, as torch's ``pack_padded_sequence(x, lengths, enforce_sorted=False)``
         through the layer and ``pad_packed_sequence(total_length=T)`` compute: state_n holds each
         sequence's state after its own last step, y and every trace record are zeros beyond it, the
-        reverse direction starts at it, and backward ignores dy there and gives the input zeros.
-        None (the default) runs all T steps.
+        reverse direction starts at it, and backward ignores dy there and gives the input zeros. x
+        beyond it is never read (NaN there is taken). None (the default) runs all T steps.
         """
-        x = self._check_input(x)
+        if lengths is not None and not self.takes_lengths:
+            raise TypeError(f"{type(self).__name__}.forward takes no lengths (RNN, LSTM and GRU do)")
+        x = self._check_input(x, finite=lengths is None)  # with lengths, the padding may hold NaN (never read)
         T, B, _ = x.shape
         if lengths is not None:
-            if not self.takes_lengths:
-                raise TypeError(f"{type(self).__name__}.forward takes no lengths (RNN, LSTM and GRU do)")
             lengths = check_lengths(lengths, T, B)
+            running = np.arange(T)[:, None] < lengths  # (T, B): the steps each sequence runs
+            if not np.isfinite(x[running]).all():
+                raise ValueError("input contains NaN or Inf before a sequence's end (past it, the padding may hold "
+                                 "anything)")
             if (lengths == T).all():  # every sequence runs all T steps: the one-block path computes that
                 lengths = None
         layers = self.num_layers * self.num_directions  # each records every step, and keeps its input
@@ -313,6 +318,8 @@ class RecurrentLayer(NamedParameters, CallsForward):
         # The trace keeps its own copies of the input and weights: backward must differentiate
         # exactly what forward computed, even if an optimizer updates the weights in between.
         x = x.copy()  # C-contiguous, time-major
+        if lengths is not None:
+            x[~running] = 0  # the padding is never read, but a NaN there would be one in dW_ih (0 * NaN)
         trace = Trace(self.mode, self.num_layers, self.num_directions, self.hidden_size, T, B, self.dtype,
                       _params=self._checked_params(), _owner=self, options=self._trace_options(), lengths=lengths)
         h_n = np.empty(self._state_shape(B), self.dtype)
