@@ -111,7 +111,7 @@ def test_beyond_its_length_a_sequence_is_padding(mode, dc_n):
         assert not trace[name][:, padding].any(), name
 
     x2, dy2 = x.copy(), dy.copy()
-    x2[padding], dy2[padding] = np.nan, -7.0  # nothing read there: NaN too, as torch's packing drops it
+    x2[padding], dy2[padding] = np.nan, np.nan  # nothing read there: NaN too, as torch's packing drops it
     x2[-1, 0, 0] = np.inf  # (sequence 0 ends at step 3)
     y2, state2, trace2 = layer(x2, state, LENGTHS)
     grads2 = layer.backward(trace2, dy2, dstate)
@@ -215,6 +215,15 @@ def test_nan_before_a_sequences_end_is_refused_naming_the_padding():
         layer(x, None, LENGTHS)
     with pytest.raises(ValueError, match=r"^input contains NaN or Inf$"):  # without lengths, as ever
         layer(x)
+    x[:, 1] = 0.0
+    trace = layer(x, None, LENGTHS)[2]
+    dy = np.zeros((T, B, H))
+    dy[3, 0] = np.nan  # past sequence 0's end (3 steps): taken
+    layer.backward(trace, dy)
+    dy[2, 0] = np.inf
+    with pytest.raises(ValueError, match=r"^dy contains NaN or Inf before a sequence's end \(past it, dy is never "
+                                         r"read\)$"):
+        layer.backward(trace, dy)
 
 
 def test_layers_without_lengths_refuse_them():

@@ -2733,3 +2733,40 @@ def test_the_edit_forms_numbers_are_ascii_digits_as_the_specs_are():
     from rnnlab.tui.screens import _parse_number
 
     assert _parse_number(" 32 ") == 32 and _parse_number("0.01") == 0.01 and _parse_number("٣٢") == "٣٢"
+
+
+def test_a_screen_refits_after_a_dialog_only_while_it_is_shown():
+    """RefitsAfterDialogs replays the resize a dialog took once the screen returns, reading the
+    size then; a screen popped (or covered again) before that is left alone: the treebank lab's
+    replay, run on a popped screen, raised NoMatches (a review's finding)."""
+    from textual.app import App
+    from textual.screen import ModalScreen, Screen
+
+    from rnnlab.tui.terminal import RefitsAfterDialogs
+
+    class Fitted(RefitsAfterDialogs, Screen):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fitted: list[tuple[int, int]] = []
+
+        def on_resize(self, event) -> None:
+            self.fitted.append(tuple(event.size))
+
+    async def main():
+        app = App()
+        async with app.run_test(size=(80, 24)) as pilot:
+            shown, popped = Fitted(), Fitted()
+            for screen in (shown, popped):
+                await app.push_screen(screen)
+                await pilot.pause()
+                await app.push_screen(ModalScreen())
+                await pilot.resize_terminal(100, 30 if screen is shown else 31)
+                await pilot.pause()
+                screen.fitted.clear()
+                app.pop_screen()  # the dialog closes...
+                if screen is popped:
+                    app.pop_screen()  # ...and the screen goes before its replay runs
+                await pilot.pause()
+            assert (100, 30) in shown.fitted and popped.fitted == []
+
+    asyncio.run(main())

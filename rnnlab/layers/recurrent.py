@@ -257,7 +257,8 @@ class RecurrentLayer(NamedParameters, CallsForward):
 
     def _check_dy(self, trace: Trace, dy: Any, width: int) -> np.ndarray:
         """backward's ``dy`` (None: zeros) in the layout of the forward that made ``trace``, time-major."""
-        return check_sequence_gradient(dy, trace.steps, trace.batch, width, self.dtype, trace.options["batch_first"])
+        return check_sequence_gradient(dy, trace.steps, trace.batch, width, self.dtype, trace.options["batch_first"],
+                                       trace.lengths)
 
     def _split_state(self, state: Any, batch: int, names: tuple[str, str] = ("h0", "c0"), what: str = "state"):
         """Validate ``state`` (h, or (h, c) for LSTM); None, as a whole or either half, means zeros.
@@ -295,8 +296,8 @@ class RecurrentLayer(NamedParameters, CallsForward):
         ``lengths[b]`` steps only, as torch's ``pack_padded_sequence(x, lengths, enforce_sorted=False)``
         through the layer and ``pad_packed_sequence(total_length=T)`` compute: state_n holds each
         sequence's state after its own last step, y and every trace record are zeros beyond it, the
-        reverse direction starts at it, and backward ignores dy there and gives the input zeros. x
-        beyond it is never read (NaN there is taken). None (the default) runs all T steps.
+        reverse direction starts at it, and backward ignores dy there and gives the input zeros. x and
+        dy beyond it are never read (NaN there is taken). None (the default) runs all T steps.
         """
         if lengths is not None and not self.takes_lengths:
             raise TypeError(f"{type(self).__name__}.forward takes no lengths (RNN, LSTM and GRU do)")

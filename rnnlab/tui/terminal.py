@@ -45,8 +45,12 @@ class RefitsAfterDialogs:
     redrew them. Its return replays the resize."""
 
     def on_screen_resume(self) -> None:
-        size = self.app.size
-        self.call_after_refresh(self.on_resize, events.Resize(size, size))
+        self.call_after_refresh(self._refit)
+
+    def _refit(self) -> None:
+        if self.is_attached and self.app.screen is self:  # (popped, or covered again, meanwhile: not now)
+            size = self.app.size  # as it is now, not at the return
+            self.on_resize(events.Resize(size, size))
 
 
 class KeysFollowDialogs:

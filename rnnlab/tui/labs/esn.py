@@ -386,7 +386,9 @@ class EsnScreen(PassKeysToDialog, RefitsAfterDialogs, Screen[None]):
         symbol = SYMBOLS[sweep.name]
         redo = f" ({SWEEP_KEYS[sweep.name]} redoes)" if sweep.name in SWEEP_KEYS else ""
         cap = f", free run cut at {FREE_RUN_CAP:g}" if capped else ""  # its line flat at the top said nothing
-        plot.title = f"RMSE vs {symbol}{cap}" if current else f"RMSE vs {symbol}: stale{redo}"
+        plot.title = f"RMSE vs {symbol}{cap}" if current else f"RMSE vs {symbol}: stale{redo}{cap}"
+        plot.short_title = (f"RMSE vs {symbol}{f' ≤{FREE_RUN_CAP:g}' if capped else ''}{'' if current else ' stale'}"
+                            if capped or not current else "")  # (a 26-column plot at 80x24 cut the cap off)
 
     def _sweep_line(self) -> str:
         """The last sweep in words: its state, its best value, whether the options moved since."""
