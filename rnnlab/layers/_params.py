@@ -374,16 +374,17 @@ def caller_layout(sequence: np.ndarray, batch_first: bool, *, copy: bool = False
 
 
 def check_sequence_gradient(dy: Any, steps: int, batch: int, width: int, dtype: np.dtype,
-                            batch_first: bool, lengths: np.ndarray | None = None) -> np.ndarray:
+                            batch_first: bool, padding: np.ndarray | None = None) -> np.ndarray:
     """backward's ``dy`` (None: zeros), checked in the layout of the forward that made the trace
     (``(B, T, width)`` for ``batch_first``), as time-major ``(T, B, width)`` (a transposed view).
-    With the forward's ``lengths``, only the steps before each sequence's end must be finite (past
-    it, dy is never read: a loss over padded outputs with NaN-padded targets puts NaN there)."""
+    ``padding`` (T, B), where the forward had lengths: the steps past each sequence's end, where dy
+    is never read and may be anything (a loss over padded outputs with NaN-padded targets puts NaN
+    there); only the others must be finite."""
     if dy is None:
         return np.zeros((steps, batch, width), dtype)
     shape = (batch, steps, width) if batch_first else (steps, batch, width)
-    dy = time_major(check_array("dy", dy, shape, dtype, finite=lengths is None), batch_first)
-    if lengths is not None and not np.isfinite(dy[np.arange(steps)[:, None] < lengths]).all():
+    dy = time_major(check_array("dy", dy, shape, dtype, finite=padding is None), batch_first)
+    if padding is not None and not np.isfinite(dy[~padding]).all():
         raise ValueError("dy contains NaN or Inf before a sequence's end (past it, dy is never read)")
     return dy
 

@@ -255,10 +255,11 @@ class RecurrentLayer(NamedParameters, CallsForward):
         return time_major(self._check_array("input", x, shape[:2] + (self.input_size,), finite=finite),
                           self.batch_first)
 
-    def _check_dy(self, trace: Trace, dy: Any, width: int) -> np.ndarray:
-        """backward's ``dy`` (None: zeros) in the layout of the forward that made ``trace``, time-major."""
+    def _check_dy(self, trace: Trace, dy: Any, width: int, padding: np.ndarray | None = None) -> np.ndarray:
+        """backward's ``dy`` (None: zeros) in the layout of the forward that made ``trace``, time-major
+        (``padding``: its forward's :attr:`Lengths.padding`, where dy may be anything)."""
         return check_sequence_gradient(dy, trace.steps, trace.batch, width, self.dtype, trace.options["batch_first"],
-                                       trace.lengths)
+                                       padding)
 
     def _split_state(self, state: Any, batch: int, names: tuple[str, str] = ("h0", "c0"), what: str = "state"):
         """Validate ``state`` (h, or (h, c) for LSTM); None, as a whole or either half, means zeros.
@@ -303,14 +304,15 @@ class RecurrentLayer(NamedParameters, CallsForward):
             raise TypeError(f"{type(self).__name__}.forward takes no lengths (RNN, LSTM and GRU do)")
         x = self._check_input(x, finite=lengths is None)  # with lengths, the padding may hold NaN (never read)
         T, B, _ = x.shape
+        batch = None
         if lengths is not None:
             lengths = check_lengths(lengths, T, B)
-            running = np.arange(T)[:, None] < lengths  # (T, B): the steps each sequence runs
-            if not np.isfinite(x[running]).all():
+            batch = Lengths(lengths, T)
+            if not np.isfinite(x[~batch.padding]).all():
                 raise ValueError("input contains NaN or Inf before a sequence's end (past it, the padding may hold "
                                  "anything)")
             if (lengths == T).all():  # every sequence runs all T steps: the one-block path computes that
-                lengths = None
+                lengths = batch = None
         layers = self.num_layers * self.num_directions  # each records every step, and keeps its input
         check_forward_memory(f"{type(self).__name__}.forward", layers * (len(self.record_names) + 1) * (T + 1) * B *
                              self.hidden_size + T * B * self.input_size, self.dtype,
@@ -319,18 +321,18 @@ class RecurrentLayer(NamedParameters, CallsForward):
         # The trace keeps its own copies of the input and weights: backward must differentiate
         # exactly what forward computed, even if an optimizer updates the weights in between.
         x = x.copy()  # C-contiguous, time-major
-        if lengths is not None:
-            x[~running] = 0  # the padding is never read, but a NaN there would be one in dW_ih (0 * NaN)
+        if batch is not None:
+            x[batch.padding] = 0  # the padding is never read, but a NaN there would be one in dW_ih (0 * NaN)
         trace = Trace(self.mode, self.num_layers, self.num_directions, self.hidden_size, T, B, self.dtype,
                       _params=self._checked_params(), _owner=self, options=self._trace_options(), lengths=lengths)
         h_n = np.empty(self._state_shape(B), self.dtype)
         c_n = np.empty_like(h_n) if self.has_cell_state else None
         with kernels.blas_single_threaded():
-            if lengths is None:
+            if batch is None:
                 y = self._forward_layers(trace, x, h0, c0, h_n, c_n)
             else:
                 lengths.flags.writeable = False  # the trace's, read by its backward
-                y = self._forward_by_length(trace, x, h0, c0, h_n, c_n, Lengths(lengths, T))
+                y = self._forward_by_length(trace, x, h0, c0, h_n, c_n, batch)
         state_n = (h_n, c_n) if self.has_cell_state else h_n
         return caller_layout(y, self.batch_first), state_n, trace
 
@@ -407,18 +409,18 @@ class RecurrentLayer(NamedParameters, CallsForward):
             raise foreign_trace(self, trace)
         truncate = check_truncate(truncate)
         B, H, D = trace.batch, self.hidden_size, self.num_directions
-        dy = self._check_dy(trace, dy, D * H)
+        batch = None if trace.lengths is None else Lengths(trace.lengths, trace.steps)
+        dy = self._check_dy(trace, dy, D * H, None if batch is None else batch.padding)
         dh_n, dc_n = self._split_state(dstate, B, names=("dh_n", "dc_n"), what="dstate")
 
         grads: dict[str, np.ndarray] = {}
         dh0 = np.empty(self._state_shape(B), self.dtype)
         dc0 = np.empty_like(dh0) if self.has_cell_state else None
         with kernels.blas_single_threaded():
-            if trace.lengths is None:
+            if batch is None:
                 d_input = self._backward_layers(trace, dy, dh_n, dc_n, truncate or 0, grads, dh0, dc0)
             else:
-                d_input = self._backward_by_length(trace, dy, dh_n, dc_n, truncate or 0, grads, dh0, dc0,
-                                                   Lengths(trace.lengths, trace.steps))
+                d_input = self._backward_by_length(trace, dy, dh_n, dc_n, truncate or 0, grads, dh0, dc0, batch)
         trace.backward_truncate = truncate or None  # what per-step analyses must mirror
         trace._backward_dc_n = None if dc_n is None else dc_n.copy()
         ordered = {name: grads[self._trace_name(name)] for name in self._param_shapes()}
