@@ -567,11 +567,7 @@ def test_every_heatmap_scrolls_into_view_and_bptt_brings_up_dl_dh():
         await pilot.press(*"jjjjjjjjj")  # past the last heatmap: it stays, its title in view, and says so
         assert states.scroll_y <= top < states.scroll_y + states.size.height
         assert [n.message for n in app._notifications][-1] == "the last heatmap is in view (k goes back)"
-        await pilot.press("e")
-        await wait_for(pilot, lambda: app.screen.query("#edit-grid"))
-        app.screen.query_one("#model-hidden_size").value = "8"
-        await pilot.press("enter")  # the hidden-size field has the focus when the form opens
-        await wait_for(pilot, lambda: app.lab.spec.model.hidden_size == 8)
+        await edit_hidden_size(app, pilot, 8)
         assert states.scroll_y == 0  # the new model's first heatmap, not the old scroll position
 
     drive(check, size=(120, 36))
@@ -593,11 +589,7 @@ def test_a_new_sequence_takes_the_panel_back_to_the_map_bptt_took_it_from():
             assert states.scroll_y == before
         await pilot.press("b")  # from the map c: another model (e) opens on its first map, not on c
         await wait_for(pilot, lambda: states.scroll_y > tops["o"] - 1, what="dL/dh_t in view")
-        await pilot.press("e")
-        await wait_for(pilot, lambda: app.screen.query("#edit-grid"))
-        app.screen.query_one("#model-hidden_size").value = "8"
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: app.lab.spec.model.hidden_size == 8)
+        await edit_hidden_size(app, pilot, 8)
         await pilot.pause()
         assert states.scroll_y == 0
 
@@ -1105,6 +1097,15 @@ def spec_on(tmp_path: Path, name: str, kind: str, data: str, length: int) -> str
     spec = tmp_path / f"{Path(name).stem}.toml"
     spec.write_text(f'[task]\nkind = "{kind}"\npath = "{tmp_path / name}"\nlength = {length}\n')
     return str(spec)
+
+
+async def edit_hidden_size(app, pilot, size: int) -> None:
+    """e, a hidden size typed in the form (its field has the focus when it opens), Enter: the new model shown."""
+    await pilot.press("e")
+    await wait_for(pilot, lambda: app.screen.query("#edit-grid"))
+    app.screen.query_one("#model-hidden_size").value = str(size)
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: app.lab.spec.model.hidden_size == size)
 
 
 async def typing_dialog(app, pilot):
@@ -1967,11 +1968,7 @@ def test_an_edited_model_keeps_the_typed_sequence():
         typing.value = "1011"
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.lab.sequence_typed and not app.computing)
-        await pilot.press("e")
-        await wait_for(pilot, lambda: app.screen.query("#edit-grid"))
-        app.screen.query_one("#model-hidden_size").value = "8"
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: app.lab.spec.model.hidden_size == 8)
+        await edit_hidden_size(app, pilot, 8)
         await pilot.pause()
         assert app.lab.sequence_text == "1011" and app.lab.task.input_tokens(app.lab.sequence) == list("1011")
         assert "steps 1-4 of 4   this typed sequence: loss" in screen_text(app)
