@@ -15,33 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import subprocess
-import sys
-import time
 
 import numpy as np
 
 import rnnlab
+from _timing import in_own_process, interleaved_medians  # (benchmarks/, where the script runs)
 
 LAYOUT_SHAPES = [(1, 100, 8, 16), (16, 100, 32, 64), (32, 100, 64, 128), (64, 50, 256, 512)]  # B, T, I, H
 CELL_SHAPES = [(1, 100, 8, 16), (4, 100, 8, 16), (32, 100, 64, 128)]
-
-
-def _timed(function) -> float:
-    start = time.perf_counter()
-    function()
-    return time.perf_counter() - start
-
-
-def _rounds(contenders: dict, repeats: int) -> dict[str, float]:
-    for function in contenders.values():  # warm-up: compiles or loads the kernels
-        function()
-    times = {name: [] for name in contenders}
-    for _ in range(repeats):
-        for name, function in contenders.items():
-            times[name].append(_timed(function))
-    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def layout(repeats: int) -> None:
@@ -59,7 +40,7 @@ def layout(repeats: int) -> None:
         def run(layer, x, dy):
             return lambda: layer.backward(layer(x)[2], dy)
 
-        t = _rounds({"tm": run(time_major, x, dy), "bf": run(batch_first, x_bf, dy_bf)}, repeats)
+        t = interleaved_medians({"tm": run(time_major, x, dy), "bf": run(batch_first, x_bf, dy_bf)}, repeats)
         print(f"{f'{B},{T},{I},{H}':>16} {1e3 * t['tm']:11.3f} {1e3 * t['bf']:12.3f} {t['bf'] / t['tm']:6.2f}")
 
 
@@ -79,17 +60,12 @@ def torch_cells(repeats: int) -> dict[str, float]:
                 outputs.append(state[0])
             torch.stack(outputs).sum().backward()
 
-        times[f"{B},{T},{I},{H}"] = _rounds({"torch": by_hand}, repeats)["torch"] / T
+        times[f"{B},{T},{I},{H}"] = interleaved_medians({"torch": by_hand}, repeats)["torch"] / T
     return times
 
 
 def cells(repeats: int) -> None:
-    try:
-        run = subprocess.run([sys.executable, __file__, "--torch-cells", "--repeats", str(repeats)],
-                             capture_output=True, text=True, check=True)
-        torch = json.loads(run.stdout)
-    except subprocess.CalledProcessError:  # no torch
-        torch = None
+    torch = in_own_process(__file__, "--torch-cells", "--repeats", str(repeats))
     print("\nLSTMCell stepped by hand against the layer, forward+backward over T steps (float32), us a step")
     print(f"{'B,T,I,H':>16} {'layer':>8} {'cell':>8} {'ratio':>6}" + (f" {'torch cell':>11}" if torch else ""))
     rng = np.random.default_rng(0)
@@ -110,7 +86,7 @@ def cells(repeats: int) -> None:
                 grads = cell.backward(traces[t], (dstate[0] + dy[t], dstate[1]))
                 dstate = (grads["hx"], grads["cx"])
 
-        t = _rounds({"layer": lambda: layer.backward(layer(x)[2], dy), "cell": by_hand}, repeats)
+        t = interleaved_medians({"layer": lambda: layer.backward(layer(x)[2], dy), "cell": by_hand}, repeats)
         line = f"{f'{B},{T},{I},{H}':>16} {1e6 * t['layer'] / T:8.1f} {1e6 * t['cell'] / T:8.1f} "
         line += f"{t['cell'] / t['layer']:6.1f}"
         if torch is not None:

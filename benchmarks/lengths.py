@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import subprocess
-import sys
-import time
 
 import numpy as np
+
+from _timing import in_own_process, interleaved_medians  # (benchmarks/, where the script runs)
 
 SHAPES = [(16, 100, 32, 64), (32, 100, 64, 128), (64, 50, 256, 512)]  # B, T, I, H
 CELLS = ("LSTM", "GRU")
@@ -27,18 +25,6 @@ CELLS = ("LSTM", "GRU")
 
 def _lengths(B: int, T: int) -> np.ndarray:
     return np.random.default_rng(B * T).integers(T // 2, T + 1, size=B)
-
-
-def _rounds(contenders: dict, repeats: int) -> dict[str, float]:
-    for function in contenders.values():  # warm-up: compiles or loads the kernels
-        function()
-    times = {name: [] for name in contenders}
-    for _ in range(repeats):
-        for name, function in contenders.items():
-            start = time.perf_counter()
-            function()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def time_rnnlab(repeats: int) -> dict[str, dict[str, float]]:
@@ -50,7 +36,7 @@ def time_rnnlab(repeats: int) -> dict[str, dict[str, float]]:
             layer = getattr(rnnlab, cell)(I, H, seed=0)
             x = np.random.default_rng(0).standard_normal((T, B, I), dtype=np.float32)
             dy, lengths = np.ones((T, B, H), np.float32), _lengths(B, T)
-            times[f"{cell} {B},{T},{I},{H}"] = _rounds({
+            times[f"{cell} {B},{T},{I},{H}"] = interleaved_medians({
                 "padded": lambda: layer.backward(layer(x)[2], dy),
                 "lengths": lambda: layer.backward(layer(x, None, lengths)[2], dy),
             }, repeats)
@@ -76,7 +62,7 @@ def time_torch(repeats: int) -> dict[str, dict[str, float]]:
                 out = layer(pack_padded_sequence(x, lengths, enforce_sorted=False))[0]
                 pad_packed_sequence(out, total_length=T)[0].sum().backward()
 
-            times[f"{cell} {B},{T},{I},{H}"] = _rounds({"padded": padded, "lengths": packed}, repeats)
+            times[f"{cell} {B},{T},{I},{H}"] = interleaved_medians({"padded": padded, "lengths": packed}, repeats)
     return times
 
 
@@ -89,12 +75,7 @@ def main() -> None:
         print(json.dumps(time_torch(args.repeats)))
         return
     ours = time_rnnlab(args.repeats)
-    try:
-        run = subprocess.run([sys.executable, __file__, "--torch", "--repeats", str(args.repeats)],
-                             capture_output=True, text=True, check=True)
-        theirs = json.loads(run.stdout)
-    except subprocess.CalledProcessError:  # no torch
-        theirs = None
+    theirs = in_own_process(__file__, "--torch", "--repeats", str(args.repeats))
     print("forward+backward (float32), ms; lengths uniform in T/2..T")
     header = f"{'cell B,T,I,H':>22} {'padded':>8} {'lengths':>8} {'ratio':>6}"
     if theirs:
