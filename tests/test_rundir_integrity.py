@@ -17,6 +17,7 @@ import pytest
 from conftest import one_line_error as one_line, run_cli as run
 from rnnlab.errors import SpecError, UserError, WriteFailed
 from rnnlab.spec import Spec
+from rnnlab import fsio
 from rnnlab.train import rundir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -237,7 +238,7 @@ def test_a_full_disk_while_training_is_a_failure_exit_1_and_keeps_the_last_check
                                         (errno.EROFS, UserError), (errno.ENOSPC, WriteFailed),
                                         (errno.EIO, WriteFailed), (errno.EDQUOT, WriteFailed)])
 def test_a_write_error_is_bad_input_only_when_the_path_is_the_problem(code, kind):
-    error = rundir._write_error(Path("r/x"), OSError(code, "reason"))
+    error = fsio.write_error(Path("r/x"), OSError(code, "reason"))
     assert type(error) is kind and str(error) == "cannot write r/x: reason"
 
 

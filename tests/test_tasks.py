@@ -595,6 +595,29 @@ def test_a_pipe_or_a_device_is_refused_as_a_data_file(tmp_path):
                                                                                     tmp_path / "pipe.txt")
 
 
+def test_a_data_path_the_os_will_not_look_at_is_one_line(tmp_path, monkeypatch, capsys):
+    """A directory on the path that may not be searched: Path.exists raised PermissionError, a
+    traceback out of `rnnlab train` and exit 1 (a code review's finding). Simulated, as root may
+    look everywhere."""
+    from conftest import run_cli
+
+    real_stat = os.stat
+
+    def stat(path, *args, **kwargs):
+        if str(path).startswith(str(tmp_path / "locked")):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat)
+    locked = tmp_path / "locked" / "book.txt"
+    assert data_error(load_text, locked) == f"cannot read {locked}: Permission denied"
+    code, out, err = run_cli(capsys, "train", "hello", "--set", "task.kind=text", "--set", f"task.path={locked}",
+                             "--out", tmp_path / "run")
+    assert code == 2 and out == ""
+    assert err.strip().splitlines() == [f"rnnlab: error: --set task.path: cannot read {locked}: Permission denied"]
+    assert not (tmp_path / "run").exists()
+
+
 def test_text_loader_errors(tmp_path):
     assert "no such file" in data_error(load_text, tmp_path / "nope.txt")
     assert "is a directory" in data_error(load_text, tmp_path)

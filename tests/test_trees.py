@@ -4,6 +4,9 @@ training on the shipped treebank."""
 
 from __future__ import annotations
 
+import os
+import stat
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -145,8 +148,11 @@ def test_read_treebank_file_errors(tmp_path):
         read_treebank(tmp_path)
     bad = tmp_path / "latin1.txt"
     bad.write_bytes(b"pos (caf\xe9 ok)\n")
-    with pytest.raises(DataError, match=r"not UTF-8 text \(byte offset 8\)"):
+    with pytest.raises(DataError, match=r"not valid UTF-8 \(byte 8: 0xe9\); if it is Latin-1"):
         read_treebank(bad)
+    bom = tmp_path / "bom.txt"  # as Windows' Notepad saves UTF-8: the mark is not part of the first label
+    bom.write_bytes(b"\xef\xbb\xbfpos (a b)\r\nneg c\r\n")
+    assert [t.label for t in read_treebank(bom).trees] == ["pos", "neg"]
     with pytest.raises(ValueError, match="format must be one of"):
         parse_treebank("pos a", format="json")
 
@@ -158,6 +164,9 @@ def test_write_treebank_is_read_back(tmp_path):
     assert path.read_text().startswith("# two trees\n# for a test\n")
     assert read_treebank(path).trees == tuple(trees)
     assert [p.name for p in tmp_path.iterdir()] == ["bank.txt"]  # no temp file left behind
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask  # as open() makes it, not mkstemp's 0600
     with pytest.raises(ValueError, match="tree 0 has no label"):
         tr.format_treebank([parse_tree("a")])
 

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import TOO_LARGE_FOR_A_FLOAT, DataError, SpecError, closest_name, range_words
+from ..fsio import stat_or_none
 from .files import resolve_path, user_path
 
 # Tags mixed into every seed so training steps and the eval batch draw from unrelated streams
@@ -137,7 +138,7 @@ class Field:
             if not isinstance(value, (str, Path)) or not str(value).strip():
                 raise SpecError(where, f"expected a file path (a non-empty string), got {_show(value)}")
             path = resolve_path(value, base_dir)
-            if not path.exists() and not user_path(value).is_absolute():  # resolve_path looked in two places
+            if stat_or_none(path) is None and not user_path(value).is_absolute():  # resolve_path looked in two places
                 raise DataError(f"{path}: no such file (a relative path is looked for beside the spec, then in "
                                 "rnnlab's sample_data/)")
             return path

@@ -12,12 +12,14 @@ import math
 import os
 import re
 import shlex
+import stat
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
 from ..errors import DataError, UserError, special_file
+from ..fsio import stat_or_none
 
 #: Packaged example files; relative paths that are not found next to the spec are looked up here.
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_data"
@@ -56,10 +58,10 @@ def resolve_path(value: str | Path, base_dir: str | Path | None = None) -> Path:
     if path.is_absolute():
         return tidy_path(path)
     local = tidy_path((Path(base_dir) if base_dir is not None else Path.cwd()).resolve() / path)
-    if local.exists():
+    if stat_or_none(local) is not None:
         return local
     sample = SAMPLE_DIR / path
-    if sample.exists():
+    if stat_or_none(sample) is not None:
         return sample
     return local
 
@@ -70,7 +72,7 @@ def tidy_path(path: Path) -> Path:
     lexical form does not. A run keeping ``coll/../eu.csv`` said its file was gone once ``coll``
     was renamed, though the file never moved."""
     tidy = Path(os.path.normpath(path))
-    if tidy == path or not path.exists():
+    if tidy == path or stat_or_none(path) is None:
         return tidy
     try:
         return tidy if os.path.samefile(tidy, path) else path
@@ -78,13 +80,28 @@ def tidy_path(path: Path) -> Path:
         return path
 
 
-def _check_file(path: Path, suffixes: tuple[str, ...], what: str) -> None:
-    if not path.exists():
+def check_readable_file(path: Path, expected: str) -> None:
+    """DataError unless ``path`` is a regular file (``expected`` names what it should be, for
+    the message): missing, a directory, a pipe or a device (read as data, they never end), or a
+    path the OS will not look at (a directory above it that may not be searched)."""
+    status = stat_or_none(path)
+    if status is None:
         raise DataError(f"{path}: no such file")
-    if path.is_dir():
-        raise DataError(f"{path}: is a directory, expected a {' or '.join(suffixes)} file")
-    if kind := special_file(path):  # read as data, it never ends
-        raise DataError(f"{path}: is {kind}, expected a {' or '.join(suffixes)} file")
+    if stat.S_ISDIR(status.st_mode):
+        raise DataError(f"{path}: is a directory, expected {expected}")
+    if kind := special_file(path):
+        raise DataError(f"{path}: is {kind}, expected {expected}")
+
+
+def read_text_file(path: Path) -> str:
+    """The UTF-8 text of ``path`` (BOM dropped, any line ends read as ``\\n``), DataError naming
+    the path and the byte where it is not UTF-8 (with a hint where it looks like UTF-16 or a
+    one-byte encoding)."""
+    return _decode_utf8(path, _read_bytes(path))
+
+
+def _check_file(path: Path, suffixes: tuple[str, ...], what: str) -> None:
+    check_readable_file(path, f"a {' or '.join(suffixes)} file")
     if path.suffix.lower() not in suffixes:
         got = f"'{path.suffix}'" if path.suffix else "no extension"
         raise DataError(f"{path}: unsupported file type ({got}); {what} reads {' or '.join(suffixes)} files")
@@ -142,7 +159,7 @@ def load_text(path: str | Path, min_chars: int = 1) -> str:
     """
     path = Path(path)
     _check_file(path, TEXT_SUFFIXES, "a text task")
-    text = _decode_utf8(path, _read_bytes(path))
+    text = read_text_file(path)
     if not text:
         raise DataError(f"{path}: file is empty")
     if len(text) < min_chars:
@@ -202,7 +219,7 @@ _MISSING = {"", "na", "n/a", "nan", "null", "none", "-", "?"}
 
 
 def _load_csv(path: Path) -> tuple[np.ndarray, list[str] | None, str]:
-    lines = _LINE_END.split(_decode_utf8(path, _read_bytes(path)))
+    lines = _LINE_END.split(read_text_file(path))
     numbered = [(i + 1, line) for i, line in enumerate(lines) if line.strip() and not line.lstrip().startswith("#")]
     if not numbered:
         comments = any(line.lstrip().startswith("#") for line in lines)

@@ -31,9 +31,7 @@ The shipped treebank (``rnnlab/sample_data/treebank.txt``) is written by
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -42,7 +40,9 @@ from typing import Union
 
 import numpy as np
 
-from ..errors import DataError, special_file
+from ..errors import DataError
+from ..fsio import atomic_write_text
+from .files import check_readable_file, read_text_file
 
 __all__ = [
     "Tree",
@@ -460,19 +460,8 @@ def parse_treebank(text: str, format: str = "labelled", source: str = "treebank"
 def read_treebank(path: str | os.PathLike, format: str = "labelled") -> Treebank:
     """Read a UTF-8 treebank file (DataError naming the path for a missing, unreadable or malformed file)."""
     path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such file")
-    if path.is_dir():
-        raise DataError(f"{path}: is a directory, expected a treebank text file")
-    if kind := special_file(path):  # read as text, it never ends
-        raise DataError(f"{path}: is {kind}, expected a treebank text file")
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text (byte offset {exc.start})") from None
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    return parse_treebank(text, format, source=str(path))
+    check_readable_file(path, "a treebank text file")
+    return parse_treebank(read_text_file(path), format, source=str(path))
 
 
 def format_treebank(trees: Iterable[Tree], header: str = "") -> str:
@@ -487,17 +476,7 @@ def format_treebank(trees: Iterable[Tree], header: str = "") -> str:
 
 def write_treebank(path: str | os.PathLike, trees: Iterable[Tree], header: str = "") -> None:
     """Write ``trees`` in the labelled format, atomically (temp file + ``os.replace``)."""
-    text = format_treebank(trees, header)
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    atomic_write_text(Path(path), format_treebank(trees, header))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -28,13 +28,11 @@ line naming it and the reason (:class:`RunDirError`): nothing is written.
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import shlex
 import stat
 import sys
-import tempfile
 import threading
 import time
 import zipfile
@@ -43,13 +41,14 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 
 from ..data.files import user_path
 from ..data.text import display_char
-from ..errors import RunDirError, SpecError, TargetExistsError, UserError, WriteFailed, special_file
+from ..errors import RunDirError, SpecError, TargetExistsError, UserError, special_file
+from ..fsio import atomic_file, atomic_write_text, stat_or_none, write_error
 from ..spec import DataFileError, Spec, parse_spec, respelt_spec, spec_toml
 from .trainer import EvalRecord, StepRecord, Trainer, TrainingDiverged
 
@@ -64,83 +63,6 @@ FORMAT_VERSION = 1
 _UNREADABLE = (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile, zlib.error)
 #: How every .npz file (a zip archive) starts: np.load's own test, before it falls back to pickle.
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
-#: Why a write fails when the path the user chose is the problem (bad input, exit 2); any other
-#: reason (a full disk, a quota, an I/O error) is a failure of the system (exit 1).
-_INPUT_ERRNOS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EACCES, errno.EPERM, errno.EROFS,
-                           errno.ENAMETOOLONG, errno.ELOOP, errno.EEXIST})
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_CREATE_MODE = 0o666 & ~_umask()  # read once at import: os.umask can only be read by setting it
-
-
-@contextlib.contextmanager
-def _atomic_file(path: Path, *, replace: bool = True) -> Iterator[BinaryIO]:
-    """A binary handle whose contents replace ``path`` only once fully written and synced, so
-    readers see the old file or the new one, never half of one. An OSError leaves as one line
-    naming ``path`` and the reason (:func:`_write_error`: a :class:`UserError` for no such directory
-    or no permission, a :class:`WriteFailed` for a full disk or an I/O error).
-    ``replace=False``: a :class:`TargetExistsError` if ``path`` exists when the file is put in place
-    (checked and done in one step, so a file created meanwhile is not replaced either)."""
-    path = Path(path)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise _write_error(path, exc) from None
-    try:
-        os.chmod(tmp, _CREATE_MODE)  # mkstemp makes it 0600; a saved file gets what open() would give
-        with os.fdopen(fd, "wb") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        if replace:
-            os.replace(tmp, path)
-        else:
-            _put_new(tmp, path)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise _write_error(path, exc) from None
-        raise
-
-
-def _put_new(tmp: str, path: Path) -> None:
-    """Give the finished ``tmp`` the name ``path`` unless that exists: a hard link fails on an
-    existing name in the same step that creates it."""
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        raise TargetExistsError(path) from None
-    except OSError:  # a file system without hard links: check, then rename
-        if path.exists() or path.is_symlink():
-            raise TargetExistsError(path) from None
-        os.replace(tmp, path)
-    else:
-        os.unlink(tmp)
-
-
-def _write_error(path: Path, exc: OSError) -> UserError | WriteFailed:
-    """A failed write of ``path`` as one line: bad input (UserError, exit 2) when the path itself is
-    the problem, else a failure (WriteFailed, exit 1): a full disk is not the user's input."""
-    if exc.errno in _INPUT_ERRNOS:
-        return UserError(f"cannot write {path}: {exc.strerror or exc}")
-    return WriteFailed(exc.errno, exc.strerror or str(exc), str(path))
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    with _atomic_file(path) as handle:
-        handle.write(data)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
 def npz_target(path: str | Path, what: str, *, replace: bool = True) -> Path:
     """``path`` as the place to write a ``.npz`` file: UserError (naming ``what``: "trace file",
     "export file") unless it ends in .npz, its directory exists and it is not a directory itself.
@@ -171,14 +93,7 @@ def stat_path(path: str | Path) -> os.stat_result | None:
     """``path``'s ``os.stat``, or None if nothing is there; :class:`RunDirError` naming it if the
     OS will not say (a directory above it that may not be looked in): what ``Path.exists`` and
     ``Path.is_dir`` raise as a PermissionError."""
-    try:
-        return os.stat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    except OSError as exc:
-        raise _read_error(Path(path), exc) from None
-    except ValueError:  # a NUL in the name: no file can have it
-        return None
+    return stat_or_none(path, RunDirError)
 
 
 def is_run_dir(path: str | Path) -> bool:
@@ -204,8 +119,8 @@ def is_run_file(path: str | Path) -> bool:
 
 
 def atomic_save_npz(path: Path, arrays: Mapping[str, np.ndarray], *, replace: bool = True) -> None:
-    """``np.savez`` through a temp file and ``os.replace``; ``replace=False`` as :func:`_atomic_file`."""
-    with _atomic_file(path, replace=replace) as handle:
+    """``np.savez`` through a temp file and ``os.replace``; ``replace=False`` as :func:`atomic_file`."""
+    with atomic_file(path, replace=replace) as handle:
         np.savez(handle, **arrays)
 
 
@@ -373,7 +288,7 @@ class RunDir:
         try:
             handle = open(self.path / LOCK, "a")
         except OSError as exc:
-            raise _write_error(self.path / LOCK, exc) from None
+            raise write_error(self.path / LOCK, exc) from None
         with handle:
             # a moment's patience: `rnnlab runs` (and the lab's open dialog) probe the lock for an
             # instant (being_written); a real holder, training or saving, holds it for much longer
@@ -622,7 +537,7 @@ class RunDir:
                     with open(self.path / name, "a", encoding="utf-8") as handle:
                         handle.write("".join(line + "\n" for line in pending))
                 except OSError as exc:
-                    raise _write_error(self.path / name, exc) from None
+                    raise write_error(self.path / name, exc) from None
                 pending.clear()
 
     def read_metrics(self) -> list[dict[str, Any]]:
