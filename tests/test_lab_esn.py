@@ -1516,3 +1516,19 @@ def test_a_nudge_at_the_end_of_its_range_says_so(monkeypatch):
         assert app.engine.requested.leak_rate == 1.0 and notices == ["a is at its largest value for this key, 1"]
 
     drive(check, leak_rate=1.0)
+
+
+def test_p_says_a_screenshot_it_cannot_save_and_the_lab_goes_on(monkeypatch):
+    """An unwritable working directory ended the architecture labs with a traceback (code review)."""
+    import errno
+
+    async def check(app, pilot):
+        notices = []
+        app.screen.notify = lambda message, **kw: notices.append((message, kw.get("severity")))
+        monkeypatch.setattr(app, "save_screenshot", lambda: (_ for _ in ()).throw(
+            PermissionError(errno.EACCES, "Permission denied")))
+        await pilot.press("p")
+        assert notices == [("cannot save the screenshot: Permission denied", "error")]
+        assert app.is_running
+
+    drive(check)

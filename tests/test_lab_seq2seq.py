@@ -1033,3 +1033,24 @@ def test_ctrl_c_during_the_scoring_stops_it_between_buckets_and_the_cli_exits_13
     code, out, err = run_cli(capsys, "seq2seq", "--steps", "3", "--eval-size", "8", "--max-length", "12")
     assert code == 130 and "source length" in out
     assert err.splitlines()[-1].startswith("trained 3 steps; scoring stopped after 1 of ")
+
+
+def test_p_says_a_screenshot_it_cannot_save_and_the_lab_goes_on(monkeypatch, tmp_path):
+    """An unwritable working directory ended the architecture labs with a traceback (code review);
+    a saved one is named by its absolute path, as the main lab's."""
+    import errno
+
+    monkeypatch.chdir(tmp_path)
+
+    async def check(app, screen, pilot):
+        said = []
+        screen.show_message = lambda text, error=False: said.append((text, error))
+        await pilot.press("p")
+        saved = list(tmp_path.glob("*.svg"))
+        assert len(saved) == 1 and said == [(f"screenshot saved to {saved[0].resolve()}", False)]
+        monkeypatch.setattr(app, "save_screenshot", lambda: (_ for _ in ()).throw(
+            PermissionError(errno.EACCES, "Permission denied")))
+        await pilot.press("p")
+        assert said[-1] == ("cannot save the screenshot: Permission denied", True) and app.is_running
+
+    drive(check)

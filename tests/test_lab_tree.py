@@ -919,3 +919,22 @@ def test_cli_bad_input_is_one_line_and_exit_2(capsys, args, message):
     code, _, err = run(capsys, "tree", "--epochs", "1", *args) if "--epochs" not in args else run(capsys, "tree", *args)
     assert code == 2
     assert message in one_line_error(err)
+
+
+def test_p_says_a_screenshot_it_cannot_save_and_the_lab_goes_on(monkeypatch):
+    """An unwritable working directory ended the architecture labs with a traceback (the main lab
+    said it inline): each lab now says it (code review)."""
+    import errno
+
+    async def check(app, lab, pilot):
+        notices = []
+        app.screen.notify = lambda message, **kw: notices.append((message, kw.get("severity")))
+        monkeypatch.setattr(app, "save_screenshot", lambda: (_ for _ in ()).throw(
+            PermissionError(errno.EACCES, "Permission denied")))
+        await pilot.press("p")
+        assert notices == [("cannot save the screenshot: Permission denied", "error")]
+        before = lab.cursor
+        await pilot.press("right")
+        assert app.is_running and lab.cursor == before + 1
+
+    drive(check)

@@ -41,7 +41,8 @@ from .panels import (AttentionPanel, CursorValues, DecayPlane, ExplainPanel, Gra
                      StepRate, TrainingPlots)
 from .screens import EditScreen, HelpScreen, OpenScreen, PromptScreen, key_names, open_choices
 from .terminal import (ConfirmQuit, FixedTheme, KeysFollowDialogs, LabMainScreen, PlainNotices, fit_footer,
-                       fitted_footer, scroll_pages, show_if_too_small, training_goes_on, warn_without_true_colour)
+                       fitted_footer, scroll_pages, show_if_too_small, take_screenshot, training_goes_on,
+                       warn_without_true_colour)
 from .widgets import Heatmap
 from .workers import run_until_cancelled
 
@@ -951,12 +952,8 @@ class LabApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App[None]
             training.update_from(self.lab)
 
     def action_screenshot(self) -> None:
-        try:
-            path = self.save_screenshot()
-        except OSError as exc:  # an unwritable working directory: said, not a traceback
-            self.notify(f"cannot save the screenshot: {exc.strerror or exc}", severity="error")
-            return
-        self.notify(f"screenshot saved to {Path(path).resolve()}")  # absolute, as the trace and run notices
+        message, failed = take_screenshot(self)
+        self.notify(message, severity="error" if failed else "information")
 
     def action_scroll_side(self, pages: int) -> None:
         """PgDn/PgUp: the values and explain column by a page (the mouse wheel scrolls it too)."""

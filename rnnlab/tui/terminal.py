@@ -7,6 +7,7 @@ import asyncio
 import time
 import weakref
 from collections.abc import Sequence
+from pathlib import Path
 
 from textual import events
 from textual.app import App
@@ -167,6 +168,17 @@ def training_goes_on(engine) -> str:
     """" (and training goes on)" while ``engine`` (a lab) trains: the steps a quit warning counts
     are more by the second q."""
     return " (and training goes on)" if getattr(engine, "training_status", "") == "running" else ""
+
+
+def take_screenshot(app: App) -> tuple[str, bool]:
+    """Save an SVG screenshot of ``app`` in the working directory (``p`` in every lab): what to
+    tell the user (the absolute path, as the trace and run notices give theirs) and whether it
+    failed. An unwritable working directory is said, not a traceback that ends the app."""
+    try:
+        path = app.save_screenshot()
+    except OSError as exc:
+        return f"cannot save the screenshot: {exc.strerror or exc}", True
+    return f"screenshot saved to {Path(path).resolve()}", False
 
 
 def scroll_pages(container, pages: int) -> None:

@@ -43,7 +43,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from ...errors import UserError
 from ...labs.esn import DEFAULTS, OPTION_HELP, EsnLab, format_r2, parse_option_text
 from ..terminal import (PassKeysToDialog, RefitsAfterDialogs, first_fit, fit_footer, fitted_footer, scroll_pages,
-                        show_if_too_small, warn_without_true_colour)
+                        show_if_too_small, take_screenshot, warn_without_true_colour)
 from ..screens import HelpScreen, PromptScreen, key_names, key_table
 from ..widgets import ColorBar, ComplexPlane, Heatmap, LinePlot
 from ..workers import run_until_cancelled
@@ -700,8 +700,8 @@ class EsnScreen(PassKeysToDialog, RefitsAfterDialogs, Screen[None]):
                              lambda path: path and self.notify(f"exported to {path}"))
 
     def action_screenshot(self) -> None:
-        path = self.app.save_screenshot()
-        self.notify(f"screenshot saved to {path}")
+        message, failed = take_screenshot(self.app)
+        self.notify(message, severity="error" if failed else "information")
 
     def action_help(self) -> None:
         keys = [(key_names(b.key), b.tooltip or b.description) for b in self.BINDINGS]

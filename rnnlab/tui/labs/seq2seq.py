@@ -45,7 +45,7 @@ from ...errors import UserError
 from ...labs.seq2seq import ATTENTION_CHOICES, MAX_BENCH_LENGTH, TASKS, Seq2SeqLab, digit_count
 from ..panels import LabView, StepRate
 from ..terminal import (PassKeysToDialog, RefitsAfterDialogs, first_fit, fit_footer, fitted_footer, scroll_pages,
-                        show_if_too_small, warn_without_true_colour)
+                        show_if_too_small, take_screenshot, warn_without_true_colour)
 from ..screens import PromptScreen, key_names, key_table
 from ..widgets import Heatmap, LinePlot, colorbar_strip, get_colormap
 from ..widgets._strips import text_strip
@@ -990,8 +990,7 @@ class Seq2SeqScreen(PassKeysToDialog, RefitsAfterDialogs, Screen):
         self._moved()  # the export decoded the bench with the newest weights (while training): show that
 
     def action_screenshot(self) -> None:
-        path = self.app.save_screenshot()
-        self.show_message(f"screenshot saved to {path}")
+        self.show_message(*take_screenshot(self.app))
 
     HELP: ClassVar[dict[str, str]] = {  # the help's longer word on each action
         "step_forward": "the decoder writes one more token; its attention row appears",
