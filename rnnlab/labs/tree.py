@@ -38,7 +38,6 @@ it from a worker), holds :attr:`TreeLab.lock` for each epoch, and stops on
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -54,6 +53,7 @@ from ..errors import UserError
 from ..layers.tree import TreeClassifier, TreeTrace
 from ..spec import SEED_MAX
 from ..train.rundir import atomic_save_npz, npz_target
+from ..train.trainer import TrainingDiverged
 from ..train.trees import EpochStats, TreeTrainer
 from . import unknown_name
 from ._options import Spell, check_int, check_number, interval
@@ -433,22 +433,27 @@ class TreeLab(StepCursor, TrainingControl):
         """Train ``epochs`` more epochs (default: the ``epochs`` option) in the calling thread,
         until done, :meth:`stop_training` or ``should_stop()``; :meth:`pause_training` holds it
         between epochs. Each epoch holds :attr:`lock` and appends an :class:`EpochStats` to
-        :attr:`history` (then ``on_epoch(stats)`` is called). An epoch whose loss or weights are
-        not finite is undone and ends training ("diverged"). Returns the final status."""
+        :attr:`history` (then ``on_epoch(stats)`` is called). An epoch in which an update diverges
+        (a loss, a gradient or a weight not finite) is undone, weights and optimizer state, and
+        ends training ("diverged"). Returns the final status."""
         epochs = self.options["epochs"] if epochs is None else check_int("epochs", epochs, *LIMITS["epochs"])
         target = self.trainer.epochs_done + epochs
         self._start_training()
         try:
             while self.trainer.epochs_done < target and not self._between_steps(should_stop):
                 with self.lock:
-                    before = self.model.state_dict()
-                    stats = self.trainer.epoch(self.test_bank)
-                    if not (math.isfinite(stats.loss) and all(np.isfinite(p).all()
-                                                                for p in self.model.parameters().values())):
-                        self.model.load_state_dict(before)
+                    trainer = self.trainer
+                    slots = {k: v.copy() for k, v in trainer.optimizer.state_arrays().items()}
+                    before = self.model.state_dict(), slots, trainer.updates, trainer.rng.bit_generator.state
+                    try:
+                        stats = trainer.epoch(self.test_bank)
+                    except TrainingDiverged as exc:  # its earlier minibatches applied: undone, the epoch whole
+                        self.model.load_state_dict(before[0])
+                        trainer.optimizer.load_state_arrays(before[1])
+                        trainer.updates, trainer.rng.bit_generator.state = before[2], before[3]
                         self.training_status = "diverged"
-                        self.training_message = (f"epoch {stats.epoch}: the loss or the weights became NaN/Inf "
-                                                 "(try a smaller learning_rate); the weights before it are kept")
+                        self.training_message = (f"epoch {self.trainer.epochs_done + 1}: {exc} (try a smaller "
+                                                 "learning_rate); the weights before the epoch are kept")
                         return self.training_status
                 self.history.append(stats)
                 if on_epoch is not None:

@@ -13,7 +13,9 @@ import numpy as np
 from ..data.trees import Tree, Treebank, Vocabulary
 from ..layers._params import check_positive_int
 from ..layers.tree import TreeClassifier
-from .optim import OPTIMIZER_CLASSES, clip_gradients
+from .losses import cross_entropy
+from .optim import OPTIMIZER_CLASSES
+from .trainer import apply_update, check_loss
 
 __all__ = ["EpochStats", "TreeTrainer", "train_tree_classifier"]
 
@@ -33,7 +35,9 @@ class TreeTrainer:
 
     Each epoch shuffles the trees (seeded), steps the optimizer (``"sgd"``, ``"adagrad"``,
     ``"rmsprop"`` or ``"adam"`` from :mod:`rnnlab.train.optim`) once per minibatch on the mean
-    cross-entropy, with optional gradient-norm clipping, then measures accuracy.
+    cross-entropy, with optional gradient-norm clipping, then measures accuracy. An update whose
+    loss, gradient or new weights are not finite raises
+    :class:`~rnnlab.train.trainer.TrainingDiverged` with nothing of it applied, as every trainer's.
     """
 
     def __init__(self, model: TreeClassifier, train: Treebank | Sequence[Tree], *, optimizer: str = "adam",
@@ -51,20 +55,27 @@ class TreeTrainer:
         self.optimizer = OPTIMIZER_CLASSES[optimizer](model.parameters(), learning_rate)
         self.rng = np.random.default_rng(seed)
         self.epochs_done = 0
+        self.updates = 0  # minibatches applied, over all epochs: TrainingDiverged's step
         model.targets(model.batch(self.trees))  # fail now, naming the tree, on unknown words or labels
 
     def epoch(self, test: Treebank | Sequence[Tree] | None = None) -> EpochStats:
-        """One pass over the shuffled training trees; accuracies measured after it."""
+        """One pass over the shuffled training trees; accuracies measured after it. A
+        TrainingDiverged leaves it part done: the minibatches before the one that diverged are
+        applied, :attr:`epochs_done` is not counted up."""
         started = time.perf_counter()
         order = self.rng.permutation(len(self.trees))
         losses = []
         for start in range(0, len(order), self.batch_size):
             chunk = [self.trees[k] for k in order[start: start + self.batch_size]]
-            loss, _, grads, _ = self.model.loss(chunk)
-            if self.clip_norm > 0:
-                clip_gradients(grads, clip_norm=self.clip_norm)
-            self.optimizer.step(self.model.parameters(), grads)
-            losses.append(loss * len(chunk))
+            batch, step, dtype = self.model.batch(chunk), self.updates + 1, self.model.dtype
+            with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported as what it is
+                logits, trace = self.model.forward(batch)
+                result = cross_entropy(logits[None], self.model.targets(batch)[None], np.ones((1, len(batch)), bool))
+            check_loss(result.loss, step, dtype)  # before backward, which refuses a NaN gradient of the logits
+            grads = self.model.backward(trace, result.grad[0].astype(dtype))
+            apply_update(self.optimizer, self.model.parameters(), grads, step, dtype, clip_norm=self.clip_norm)
+            self.updates = step
+            losses.append(result.loss * len(chunk))
         self.epochs_done += 1
         train_acc = self.model.evaluate(self.trees)[1]
         test_acc = None if test is None else self.model.evaluate(test)[1]
