@@ -307,6 +307,27 @@ def test_minlstm_normalised_gates_survive_underflowing_gates_in_float32():
     assert rel_err(grads["bias_ih_l0"], rgrads["bias_ih_l0"]) < 1e-4
 
 
+
+@pytest.mark.parametrize("bias_f, bias_i", [(1.0, -30.0), (5.0, -12.0), (-3.0, -14.0)])
+def test_minlstm_keeps_a_small_normalised_input_gate_accurate_in_float32(bias_f, bias_i):
+    """i' = i / (f + i) where i << f: taken as 1 - f', float32 lost 17% of i' = 9e-6 and all of it
+    below ~6e-8, in the outputs (y_1 = i' h~ from h0 = 0) and the gradients (an API review). The
+    last case takes the log-space path (f + i < 0.1)."""
+    layers = {dt: MinLSTM(2, 3, dtype=dt, seed=0) for dt in ("float32", "float64")}
+    for layer in layers.values():
+        params = layer.parameters()
+        params["weight_ih_l0"][:] = 0.1
+        params["bias_ih_l0"][:] = np.repeat([bias_f, bias_i, 1.0], 3)
+    p32 = problem(layers["float32"], 6, 2, np.random.default_rng(4))
+    p32["h0"][:] = 0
+    p64 = {k: v.astype(np.float64) if isinstance(v, np.ndarray) else v for k, v in p32.items()}
+    y32, _, _, g32 = run(layers["float32"], p32)
+    y64, _, _, g64 = run(layers["float64"], p64)
+    assert 0 < np.abs(y64[0]).max() < 1e-3  # the first step's output is i' h~: small, and checked relatively
+    assert rel_err(y32[0], y64[0]) < 1e-5 and rel_err(y32, y64) < 1e-5
+    assert all(rel_err(g32[k], g64[k]) < 1e-4 for k in g64)
+
+
 # ---------------------------------------------------------------------------------------------
 # the layer API
 # ---------------------------------------------------------------------------------------------
