@@ -115,6 +115,22 @@ def test_truncation_changes_gradients():
     assert rel_err(cut["h0"], full["h0"]) > 1e-3
 
 
+
+@pytest.mark.parametrize("truncate", [10**20, 2**63, np.uint64(2**63), np.int64(2**62)])
+def test_a_cut_beyond_any_length_is_full_bptt(truncate):
+    """A truncate past int64 reached the kernels raw: a numba TypingError or an OverflowError (an
+    API review); any cut at or beyond T is full BPTT."""
+    from rnnlab import LeakyRNN, MinGRU
+
+    for layer in (make_layer("LSTM", I, H, seed=0, dtype="float32"), LeakyRNN(I, H, seed=0), MinGRU(I, H, seed=0),
+                  make_layer("GRU", I, H, num_layers=2, bidirectional=True, dtype="float32")):
+        x = np.random.default_rng(1).standard_normal((T, B, I)).astype(np.float32)
+        y, _, trace = layer.forward(x)
+        full = layer.backward(trace, np.ones_like(y))
+        cut = layer.backward(trace, np.ones_like(y), None, truncate)
+        assert all(np.array_equal(cut[name], full[name]) for name in full)
+
+
 # ------------------------------------------------------------------------------ the Trace itself
 @pytest.mark.parametrize("mode,nonlinearity", CELLS, ids=CELL_IDS)
 def test_trace_stacked_access_and_names(mode, nonlinearity):

@@ -389,14 +389,20 @@ def check_sequence_gradient(dy: Any, steps: int, batch: int, width: int, dtype: 
     return dy
 
 
+#: A cut this long or longer is full BPTT on any sequence that fits in memory; a larger one is
+#: taken as this, so the kernels get a number their int64 arithmetic holds (10**20 failed to compile).
+TRUNCATE_AT_MOST = 2**31 - 1
+
+
 def check_truncate(truncate: Any) -> int | None:
     """``backward``'s ``truncate``: a positive number of steps, or None (full BPTT). 0 is refused
-    (the spec's and the CLI's ``truncate = 0`` mean full BPTT; here that is None)."""
+    (the spec's and the CLI's ``truncate = 0`` mean full BPTT; here that is None). A cut at or
+    beyond the sequence's length is full BPTT too, however large."""
     if truncate is None:
         return None
     if not is_integer(truncate) or truncate < 1:
         raise ValueError(f"truncate must be a positive number of steps or None (full BPTT), got {truncate!r}")
-    return int(truncate)
+    return min(int(truncate), TRUNCATE_AT_MOST)
 
 
 def assign_params(live: dict[str, np.ndarray], values: Mapping[str, np.ndarray]) -> None:
