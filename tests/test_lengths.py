@@ -226,10 +226,15 @@ def test_nan_before_a_sequences_end_is_refused_naming_the_padding():
         layer.backward(trace, dy)
 
 
-def test_layers_without_lengths_refuse_them():
-    leaky = rnnlab.LeakyRNN(I, H)
-    with pytest.raises(TypeError, match=r"LeakyRNN.forward takes no lengths \(RNN, LSTM and GRU do\)"):
-        leaky(np.zeros((T, B, I), np.float32), None, LENGTHS)
+@pytest.mark.parametrize("name", ["LeakyRNN", "MinGRU", "MinLSTM", "LRU"])
+def test_layers_without_lengths_refuse_them(name):
+    """In RNN's place (the third argument) and by name: MinGRU's third was its scan method, which
+    said "method must be one of ..., got a value of type list" (an API review)."""
+    layer = getattr(rnnlab, name)(I, H)
+    x = np.zeros((T, B, I), np.float32)
+    for call in (lambda: layer(x, None, LENGTHS), lambda: layer.forward(x, lengths=LENGTHS)):
+        with pytest.raises(TypeError, match=rf"^{name}.forward takes no lengths \(RNN, LSTM and GRU do\)$"):
+            call()
 
 
 def test_the_analyses_refuse_a_trace_of_lengths_and_say_what_to_run():

@@ -4,7 +4,7 @@ Their gates read the input x_t only, never h_{t-1}, so h_t = a_t * h_{t-1} + b_t
 known for every step before the recurrence starts: the whole sequence is a prefix scan that can
 run in O(log T) depth (see :mod:`rnnlab.kernels.scan`). The layers share the API of
 :class:`rnnlab.RNN` / :class:`rnnlab.LSTM` / :class:`rnnlab.GRU`: time-major ``(T, B, I)`` input,
-``forward(x, state=None, method=None) -> (y, h_n, trace)``,
+``forward(x, state=None, *, method=None) -> (y, h_n, trace)``,
 ``backward(trace, dy, dstate=None, truncate=None, method=None) -> grads``, ``state_dict`` /
 ``load_state_dict`` / ``parameters`` / ``num_parameters``, a seed for reproducible initialisation.
 
@@ -114,7 +114,8 @@ class _LinearRecurrence(RecurrentLayer):
         return self.method if method is None else _check_method(method)
 
     # ------------------------------------------------------------------ forward / backward
-    def forward(self, x: Any, state: Any = None, method: str | None = None) -> tuple[np.ndarray, np.ndarray, Trace]:
+    def forward(self, x: Any, state: Any = None, lengths: Any = None, *,
+                method: str | None = None) -> tuple[np.ndarray, np.ndarray, Trace]:
         """Run the network over ``x`` (T, B, I); ``(B, T, I)`` for a ``batch_first`` layer.
 
         Returns ``(y, h_n, trace)``: y (T, B, output_size) is the top layer's output (MinGRU,
@@ -122,7 +123,11 @@ class _LinearRecurrence(RecurrentLayer):
         (B, T, output_size) for batch_first), h_n (num_layers * D, B, H) the final states, ``trace``
         every step of every layer, time-major. ``state``
         is h0 (None: zeros). ``method`` overrides the layer's evaluation strategy for this call.
+        ``lengths`` is refused (a TypeError): the sequences of a batch run all T steps here, where
+        RNN, LSTM and GRU take them in the same place.
         """
+        if lengths is not None:  # RNN's third argument: not read as a method ("got a value of type list")
+            raise TypeError(f"{type(self).__name__}.forward takes no lengths (RNN, LSTM and GRU do)")
         method = self._resolve_method(method)
         x = self._check_input(x)
         T, B, _ = x.shape
