@@ -269,6 +269,23 @@ def test_greedy_decoding_never_writes_excluded_tokens():
         model.greedy_decode(src, lengths, max_len=4, bos=1, eos=2, exclude=(2,))
     with pytest.raises(ValueError, match="exclude must be a token id"):
         model.greedy_decode(src, lengths, max_len=4, bos=1, eos=2, exclude=(6,))
+    # a generator is read once (its checks emptied it, and the mask then excluded nothing: an API review)
+    tokens, _ = model.greedy_decode(src, lengths, max_len=4, bos=1, eos=2, exclude=(t for t in (0, 1)))
+    assert tokens.tolist() == [[4, 4]] * 4
+    with pytest.raises(ValueError, match="^exclude must be a sequence of token ids, got 0$"):
+        model.greedy_decode(src, lengths, max_len=4, bos=1, eos=2, exclude=0)
+    with pytest.raises(ValueError, match="^max_len must be at most 1,000,000, got 100000000000000000000$"):
+        model.greedy_decode(src, lengths, max_len=10**20, bos=1, eos=2)  # was an OverflowError from numpy
+
+
+def test_no_source_lengths_means_every_source_fills_its_steps():
+    """As Attention's lengths=None (src_lengths=None said "must hold integers, got dtype object")."""
+    model = Seq2Seq(6, 6, 4, attention="dot", dtype="float64", seed=0)
+    src, tgt_in = np.array([[3, 4], [5, 3], [4, 1]]), np.array([[1, 1], [3, 4]])
+    full = np.array([3, 3])
+    assert np.array_equal(model(src, None, tgt_in)[0], model(src, full, tgt_in)[0])
+    assert np.array_equal(model.greedy_decode(src, None, 5, bos=1, eos=2)[0],
+                          model.greedy_decode(src, full, 5, bos=1, eos=2)[0])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ Training (teacher forcing, masked cross-entropy) and greedy-decoding accuracy li
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -67,6 +67,8 @@ ATTENTION_KINDS = ("dot", "general", "additive")
 CELLS: dict[str, type[RecurrentLayer]] = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 #: The parameters :class:`Seq2Seq` holds itself (the rest are its encoder's, decoder's and attention's).
 _OWN_NAMES = ("src_embed.weight", "tgt_embed.weight", "readout.weight", "readout.bias")
+#: The most steps :meth:`Seq2Seq.greedy_decode` runs (each step's records are kept).
+MAX_DECODE_STEPS = 1_000_000
 
 
 # ---------------------------------------------------------------------------------------------
@@ -522,6 +524,8 @@ class Seq2Seq(NamedParameters, CallsForward):
     def _check_source(self, src: Any, src_lengths: Any) -> tuple[np.ndarray, np.ndarray]:
         src = _token_array("src", src, self.vocab_in, "vocab_in")
         S, B = src.shape
+        if src_lengths is None:  # as Attention's lengths=None: every source fills its S steps
+            return src, np.full(B, S, np.int64)
         return src, _lengths_array("src_lengths", src_lengths, B, S)
 
     def _encode(self, src: np.ndarray, lengths: np.ndarray):
@@ -557,8 +561,8 @@ class Seq2Seq(NamedParameters, CallsForward):
 
     # ------------------------------------------------------------------ passes
     def forward(self, src: Any, src_lengths: Any, tgt_in: Any) -> tuple[np.ndarray, Seq2SeqTrace]:
-        """Teacher-forced pass: source tokens ``src`` (S, B) with ``src_lengths`` (B,) in [1, S],
-        decoder input tokens ``tgt_in`` (T, B) (BOS, then the target shifted right).
+        """Teacher-forced pass: source tokens ``src`` (S, B) with ``src_lengths`` (B,) in [1, S]
+        (None: all S), decoder input tokens ``tgt_in`` (T, B) (BOS, then the target shifted right).
 
         Returns ``(logits (T, B, vocab_out), trace)`` in the model's dtype; see :class:`Seq2SeqTrace`.
         """
@@ -653,6 +657,11 @@ class Seq2Seq(NamedParameters, CallsForward):
         src, lengths = self._check_source(src, src_lengths)
         self._check_params()
         max_len = check_positive_int("max_len", max_len)
+        if max_len > MAX_DECODE_STEPS:
+            raise ValueError(f"max_len must be at most {MAX_DECODE_STEPS:,}, got {max_len!r}")
+        if isinstance(exclude, (str, bytes)) or not isinstance(exclude, Iterable):
+            raise ValueError(f"exclude must be a sequence of token ids, got {exclude!r}")
+        exclude = list(exclude)  # once: a generator read by the checks below would be empty for the mask
         named = [("bos", bos), ("eos", eos)] + ([("pad", pad)] if pad is not None else [])
         for name, tok in named + [("exclude", tok) for tok in exclude]:
             if isinstance(tok, bool) or not isinstance(tok, (int, np.integer)) or not 0 <= tok < self.vocab_out:
