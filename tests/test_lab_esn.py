@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from conftest import footer_keys, screen_text, wait_for
-from rnnlab.train import rundir
+from rnnlab import fsio
 from rnnlab.cli import main
 from rnnlab.data.series import mackey_glass
 from rnnlab.errors import TargetExistsError, UserError
@@ -713,7 +713,7 @@ def _unwritable(*args, **kwargs):  # the atomic writer's temp file, in a directo
 
 def test_an_export_that_cannot_be_written_is_a_user_error(tmp_path, monkeypatch):
     lab = small()
-    monkeypatch.setattr(rundir.tempfile, "mkstemp", _unwritable)
+    monkeypatch.setattr(fsio.tempfile, "mkstemp", _unwritable)
     with pytest.raises(UserError, match=r"cannot write .*esn\.npz: Permission denied"):
         lab.export(tmp_path / "esn.npz")
 
@@ -723,7 +723,7 @@ def test_export_errors_stay_in_the_dialog_and_the_notice_names_the_absolute_path
 
     async def check(app, pilot):
         with monkeypatch.context() as patch:
-            patch.setattr(rundir.tempfile, "mkstemp", _unwritable)
+            patch.setattr(fsio.tempfile, "mkstemp", _unwritable)
             await pilot.press("x")
             app.screen.query_one("#prompt-input").value = "denied.npz"
             await pilot.press("enter")

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from conftest import footer_keys, screen_text, wait_for
-from rnnlab.train import rundir
+from rnnlab import fsio
 from rnnlab.data.seq2seq import BOS, DIGIT0, EOS, PAD
 from rnnlab.errors import TargetExistsError, UserError
 from rnnlab.labs import lab_class
@@ -463,7 +463,7 @@ def test_an_export_that_cannot_be_written_is_a_user_error(tmp_path, monkeypatch)
     def unwritable(*args, **kwargs):  # the atomic writer's temp file, in a directory not writable
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(rundir.tempfile, "mkstemp", unwritable)
+    monkeypatch.setattr(fsio.tempfile, "mkstemp", unwritable)
     with pytest.raises(UserError, match=r"cannot write .*s2s\.npz: Permission denied"):
         small().export(tmp_path / "s2s.npz")
 
