@@ -617,11 +617,14 @@ def test_a_reverse_directions_bptt_runs_from_t_1_up():
         values = app.query_one("#values")  # the cursor at t = 2: revealed in reverse, not yet forward
         lines = [values.render_line(y).text.split() for y in range(1, 4)]
         assert lines[0][-1] == "dh" and "·" not in lines[1] + lines[2], lines
+        # the cursor step's ||dL/dh_t||, the plot's number there (the plot's title names the BPTT step's ratio)
+        norm = plot._series["||dL/dh_t||"].ys[1]
+        assert values.render_line(0).text.split()[-2:] == ["||dL/dh_t||", f"{norm:.3g}"]
         await pilot.press("left_square_bracket")  # the forward direction: t = 4, 3 revealed, t = 2 not
         await pilot.pause()
         assert app.query_one("#map-dh", Heatmap).reveal_from_end and "BPTT t=3   layer 0 " in screen_text(app)
         lines = [values.render_line(y).text.split() for y in range(1, 4)]
-        assert lines[1][-1] == "·", lines
+        assert lines[1][-1] == "·" and "||dL/dh_t||" not in values.render_line(0).text, lines
 
         notices = []
         app.notify = lambda message, **kw: notices.append(message)

@@ -547,7 +547,11 @@ class CursorValues(Static):
         fmt = _num_compact if compact else _num
         # the title and the caption as lines of their own, not the table's: a table as narrow as one
         # record (jordan's h) would wrap them to its width
-        title = Text(f"t = {t + 1}  ({where})", style="table.title")
+        title = Text(f"t = {t + 1}  ({where})", style="table.title", no_wrap=True, overflow="ellipsis")
+        if "dh" in names and t in lab.bptt_revealed(direction):  # the number the gradient plot draws at t,
+            # readable at any step the cursor is on (the plot's title gives the BPTT step's ratio only)
+            dh = np.asarray(lab.trace.get("dh", layer, direction)[t], np.float64)
+            title.append(f"  ||dL/dh_t|| {math.sqrt(float(np.sum(dh * dh))):.3g}", style="dim")
         caption = None
         table = Table(box=None, pad_edge=False, expand=False, padding=(0, 0, 0, 1) if compact else (0, 1))
         table.add_column("#" if compact else "unit", justify="right", style="dim")
