@@ -707,7 +707,7 @@ class LabApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App[None]
 
     def action_no_heads(self) -> None:
         if self.lab is not None:
-            self.notify(f"a {self.lab.spec.model.cell} model has no attention heads (a/A switch a "
+            self.notify(f"this {self.lab.spec.model.cell} model has no attention heads (a/A switch a "
                         "self-attention model's)", timeout=2)
 
     @refused_while_computing
