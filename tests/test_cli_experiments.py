@@ -370,6 +370,13 @@ def test_bptt_shows_the_vanishing_curve(capsys):
     # where each direction's BPTT ends over where it starts: a reverse direction's runs from t = 1 up
     assert code == 0 and "layer 0: ||dL/dh_1|| / ||dL/dh_T|| = " in out
     assert "layer 0 reverse: ||dL/dh_T|| / ||dL/dh_1|| = " in out
+    assert "(its backward pass runs from t = 1 up to T)" in out
+    # adding scores t = T alone: its reverse direction's pass starts where no gradient is ("= -" said nothing)
+    code, out, _ = run(capsys, "bptt", "adding-rnn", "--set", "model.bidirectional=true", "--set", "task.length=20",
+                       "--no-jacobians", "--truncate", "500")
+    assert code == 0 and "layer 0 reverse: ||dL/dh_1|| = 0 where its backward pass starts (no loss there): no ratio" \
+        in out
+    assert "(truncate 500: no cut within its 20 steps, so full BPTT)" in " ".join(out.split())  # not "cut every 500"
 
 
 def test_names_and_paths_are_printed_as_they_are_not_as_markup(capsys):

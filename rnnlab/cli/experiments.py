@@ -775,11 +775,19 @@ def bptt(
         first, last = float(grad[k, 0]), float(grad[k, -1])
         # where BPTT ends over where it starts: t = 1 over T; a reverse direction's, T over 1 (as the lab's plot)
         end, start, ends = (first, last, "1T") if not direction else (last, first, "T1")
-        ratio = end / start if start > 0 else math.inf
         where = f"block {layer}" if lab.is_attention else f"layer {layer}{' reverse' if direction else ''}"
-        _out_console().print(f"{where}: ||dL/dh_{ends[0]}|| / ||dL/dh_{ends[1]}|| = {_fmt(ratio, '.3e')}")
-    said = (f"||dL/dh_t||: the 2-norm of the total gradient at h_t over the units of every sequence in the "
-            f"pass{f', cut every {lab.truncate} steps' if lab.truncate else ''}")
+        if start > 0:  # a reverse direction's ratio is large where the loss sits at T, its pass's end
+            order = " (its backward pass runs from t = 1 up to T)" if direction else ""
+            said = f"||dL/dh_{ends[0]}|| / ||dL/dh_{ends[1]}|| = {_fmt(end / start, '.3e')}{order}"
+        else:  # a reverse direction of a task scored at T: "= -" said nothing
+            said = f"||dL/dh_{ends[1]}|| = 0 where its backward pass starts (no loss there): no ratio"
+        _out_console().print(f"{where}: {said}")
+    cut = ""
+    if lab.truncate:
+        cut = (f", cut every {lab.truncate} steps" if lab.truncate < lab.steps else
+               f" (truncate {lab.truncate}: no cut within its {lab.steps} steps, so full BPTT)")
+    said = ("||dL/dh_t||: the 2-norm of the total gradient at h_t over the units of every sequence in the "
+            f"pass{cut}")
     if jac is not None:  # "||J_t|| > 1 at every step, so it explodes" is what the columns alone invite
         state = {"lstm": "[h; c]", "lru": "[Re h; Im h]"}.get(lab.spec.model.cell, "h")
         said += (f". ||J_t||: the norm of the step Jacobian ds_t/ds_(t-1) (s = {state}); prod ||J||: their product "
