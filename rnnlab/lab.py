@@ -591,8 +591,13 @@ class Lab(StepCursor, TrainingControl):
         if not self.is_attention and self.trace.has_gradients:  # what dh is (0 before each cut)
             meta["truncate"] = self.trace.backward_truncate or 0
         meta["task_fields"] = json.loads(json.dumps(dict(self.spec.task), default=str))
-        if edits := self.task_edits():  # the trained weights read on other sequences: which, and how
-            meta["task_edits"] = edits
+        meta["task_edits"] = self.task_edits()  # the trained weights read on other sequences: which, and how
+        # where the numbers come from: two runs of one experiment (an init against another) export
+        # files that said the same; the sequence may be the task's draw or one the user typed
+        meta["run"] = None if self.run is None else str(self.run.path.resolve())
+        meta["spec_toml"] = self.spec_as_trained.to_toml()
+        meta["sequence"] = ({"typed": self.sequence_text} if self.sequence_text is not None else
+                            {"drawn": {"seed": self.sequence_seed, "batch": self.view_batch}})
         # what x's columns and y's classes are (copy's marker, selective-copy's tokens): the task's own words
         doc = re.sub(r":\w+:`~?([^`]+)`", r"\1", inspect.cleandoc(type(self.task).__doc__ or ""))
         meta["task_layout"] = doc.replace("``", "")

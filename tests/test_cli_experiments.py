@@ -431,6 +431,8 @@ def test_a_run_trained_with_batches_too_large_here_is_read_not_called_damaged(ca
 
 
 def test_trace_exports_every_record(capsys, tmp_path):
+    from rnnlab.spec import load_preset
+
     path = tmp_path / "t.npz"
     code, out, err = run(capsys, "trace", "hello", "--out", path, "--json")
     assert code == 0, err
@@ -442,6 +444,15 @@ def test_trace_exports_every_record(capsys, tmp_path):
     assert meta["cell"] == "lstm"
     assert json.loads(out)["meta"] == meta  # --json lists what the file holds, its meta too
     assert meta["vocab"] == ["h", "e", "l", "o"]  # x's one-hot columns, the outputs' classes
+    # where the numbers come from: a trace of one run of an experiment said what another's did
+    assert meta["run"] is None and meta["task_edits"] == {} and meta["sequence"] == {"drawn": {"seed": 0, "batch": 1}}
+    assert meta["spec_toml"] == load_preset("hello").to_toml()
+    code, _, err = run(capsys, "train", "hello", "--steps", "2", "--set", "model.init=orthogonal", "--out",
+                       tmp_path / "orth")
+    code, out, err = run(capsys, "trace", tmp_path / "orth", "--out", tmp_path / "o.npz", "--batch", "2", "--json")
+    meta = json.loads(out)["meta"]
+    assert code == 0 and meta["run"] == str((tmp_path / "orth").resolve()), err
+    assert 'init = "orthogonal"' in meta["spec_toml"] and meta["sequence"] == {"drawn": {"seed": 0, "batch": 2}}
 
 
 def test_a_trace_says_how_to_read_its_arrays_back_in_the_datas_terms(capsys, tmp_path):

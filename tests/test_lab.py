@@ -380,6 +380,9 @@ def test_export_trace_writes_every_record(lab, tmp_path):
     assert lab.bptt_cursor is None  # computed for the file, not revealed in the views
     with pytest.raises(UserError, match=".npz"):
         lab.export_trace(tmp_path / "t.csv")
+    lab.sequence_from_text("hell")  # a typed sequence is said to be one: nothing else tells it from a draw
+    with np.load(lab.export_trace(tmp_path / "typed.npz"), allow_pickle=False) as data:
+        assert json.loads(str(data["meta"]))["sequence"] == {"typed": "hell"}
 
 
 @pytest.mark.parametrize("cell", ["mingru", "minlstm", "lru"])

@@ -2071,10 +2071,14 @@ def test_save_run_and_export_trace(tmp_path, monkeypatch):
         assert len(runs) == 1 and (runs[0] / "checkpoint.npz").is_file()
         await pilot.press("x")
         await pilot.pause()
+        # the run's name offered (two runs of one experiment were offered one file name)
+        assert app.screen.query_one("#prompt-input").value == f"{runs[0].name}-trace.npz"
         app.screen.query_one("#prompt-input").value = str(tmp_path / "trace.npz")
         await pilot.press("enter")
         await pilot.pause()
         assert (tmp_path / "trace.npz").is_file()
+        with np.load(tmp_path / "trace.npz") as written:
+            assert json.loads(str(written["meta"]))["run"] == str(runs[0].resolve())
 
         # the same name again: refused once with the way to replace it, and the file is kept until then
         (tmp_path / "trace.npz").write_bytes(b"the first export")

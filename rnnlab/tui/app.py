@@ -914,8 +914,10 @@ class LabApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App[None]
                 self._compute(f"writing the trace to {result[0].name}", functools.partial(export, *result),
                               self._backward_macs())
 
+        # named for the run where there is one: two runs of one experiment (two inits) offered one name
+        named = lab.spec.name if lab.run is None else lab.run.path.name
         self.push_screen(PromptScreen("Export the trace (every state, gate and dL/dh_t) to",
-                                      f"{lab.spec.name}-trace.npz", accept), written)
+                                      f"{named}-trace.npz", accept), written)
 
     @refused_while_computing
     def action_pin_curve(self) -> None:
