@@ -817,7 +817,7 @@ def test_q_with_trained_steps_names_them_and_only_a_second_q_quits():
             await pilot.pause()
             assert app.return_code is None and app.screen is screen  # still open
             assert list(app._notifications)[-1].message == (
-                "3 trained steps would be lost (this lab cannot save them): q (or ctrl+c) again quits")
+                "3 trained steps would be lost (this lab cannot save them): q (or ctrl+c) again quits, Esc stays")
         await pilot.press("q")  # within the few seconds: quits
         await pilot.pause()
         assert app.return_code == 0

@@ -756,7 +756,7 @@ def test_q_with_trained_epochs_names_them_and_only_a_second_q_quits():
             await pilot.pause()
             assert app.return_code is None and isinstance(app.screen, TreeLabScreen)
             assert list(app._notifications)[-1].message == (
-                "2 trained epochs would be lost (this lab cannot save them): q (or ctrl+c) again quits")
+                "2 trained epochs would be lost (this lab cannot save them): q (or ctrl+c) again quits, Esc stays")
         await pilot.press("ctrl+c")
         await pilot.pause()
         assert app.return_code == 0

@@ -1797,7 +1797,8 @@ def test_q_with_unsaved_training_quits_only_when_pressed_again_and_after_a_save_
             await pilot.pause()
             assert app.return_code is None  # still open
             assert list(app._notifications)[-1].message == (
-                "200 trained steps are not saved: q (or ctrl+c) again quits without them, ctrl+s saves them")
+                "200 trained steps are not saved: q (or ctrl+c) again quits without them, ctrl+s saves them, "
+                "Esc stays")
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert lab.unsaved_steps == 0 and (lab.run.path / "checkpoint.npz").is_file()
@@ -1822,7 +1823,8 @@ def test_esc_after_a_first_q_keeps_the_lab_open_and_a_q_then_asks_again():
         await pilot.pause()
         assert app.return_code is None
         assert [shown.message for shown in app._notifications if "not saved" in shown.message] == [
-            "200 trained steps are not saved: q (or ctrl+c) again quits without them, ctrl+s saves them"]
+            "200 trained steps are not saved: q (or ctrl+c) again quits without them, ctrl+s saves them, "
+            "Esc stays"]
         await pilot.press("escape")  # and its toast goes with it
         await pilot.pause()
         assert not any("not saved" in shown.message for shown in app._notifications)

@@ -968,7 +968,7 @@ class LabApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App[None]
             return ""
         steps = "1 trained step is" if unsaved == 1 else f"{unsaved} trained steps are"
         return f"{steps} not saved{training_goes_on(self.lab)}: q (or ctrl+c) again quits without them, ctrl+s " \
-               "saves them"
+               "saves them, Esc stays"
 
     def begin_quit(self) -> str:
         if self.lab is None or not self.lab.training:

@@ -81,4 +81,6 @@ class LabScreenApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App
         unsaved = getattr(self.lab_screen, "unsaved_work", None)
         lost = unsaved() if unsaved is not None else ""
         going_on = training_goes_on(self.engine)
-        return f"{lost} would be lost (this lab cannot save them){going_on}: q (or ctrl+c) again quits" if lost else ""
+        if not lost:
+            return ""
+        return f"{lost} would be lost (this lab cannot save them){going_on}: q (or ctrl+c) again quits, Esc stays"
