@@ -218,13 +218,17 @@ class FixedTheme:
 
 def warn_without_true_colour(app: App, what: str) -> None:
     """Once per app, a notification that ``what`` (e.g. "heatmaps need") true colour when the
-    terminal shows fewer colours: under ``TERM=screen`` (16 colours) colour maps read as noise.
-    Headless apps (tests, benchmarks) are not warned."""
+    terminal shows fewer colours: under ``TERM=screen`` (16 colours) colour maps read as noise, and
+    under ``NO_COLOR`` (textual then draws greys) nearly uniform. Headless apps (tests, benchmarks)
+    are not warned."""
     if app.is_headless or app in _warned:
         return
     _warned.add(app)
     system = app.console.color_system
-    if system != "truecolor":
+    if getattr(app, "no_color", False):  # textual draws greys only: a map's -0.05 and +0.02 look alike
+        app.notify(f"NO_COLOR is set, so the terminal shows greys: {what} colour (unset NO_COLOR to see them)",
+                   severity="warning", timeout=12)
+    elif system != "truecolor":
         app.notify(f"this terminal shows {system or 'no'} colours: {what} true colour "
                    "(try TERM=xterm-256color COLORTERM=truecolor; TERM=screen gives 16)",
                    severity="warning", timeout=12)
