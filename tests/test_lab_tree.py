@@ -540,9 +540,15 @@ def test_a_terminal_below_the_minimum_says_so_until_enlarged():
         await pilot.pause(0.1)
         assert app.screen.query_one("#too-small").display
         assert "The lab needs at least 60x20" in screen_text(app) and "(this terminal: 59x30)" in screen_text(app)
+        before = lab.cursor
+        await pilot.press("right", "t", "question_mark")  # held: only q acts behind the message
+        await pilot.pause()
+        assert lab.cursor == before and not lab.training and isinstance(app.screen, TreeLabScreen)
         await pilot.resize_terminal(60, 20)
         await pilot.pause(0.1)
         assert not app.screen.query_one("#too-small").display and "tree" in screen_text(app)
+        await pilot.press("right")
+        assert lab.cursor == before + 1
 
     drive(check, size=(100, 30))
 

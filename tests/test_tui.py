@@ -148,8 +148,8 @@ def test_a_terminal_too_small_for_the_heatmaps_says_so_until_enlarged():
 
 
 @pytest.mark.parametrize("width", [1, 6, 7, 12])
-def test_every_dialog_opens_and_closes_in_a_terminal_a_few_columns_wide(width):
-    """Covered below 60x20, the lab still takes its keys: at 6 columns the open dialog's list sized
+def test_every_dialog_shrunk_to_a_few_columns_wide_still_closes(width):
+    """A dialog open as the terminal shrinks below 60x20: at 6 columns the open dialog's list sized
     itself by wrapping its messages into no columns, and rich's wrap raised (a traceback in tmux)."""
     async def check(app, pilot):
         await pilot.press("t")  # trained steps not saved: the open dialog says so above its list
@@ -157,14 +157,39 @@ def test_every_dialog_opens_and_closes_in_a_terminal_a_few_columns_wide(width):
         await pilot.press("s")
         await wait_for(pilot, lambda: not app.lab.training)
         for key in ("o", "e", "i", "x", "question_mark"):
+            await pilot.resize_terminal(80, 24)
+            await pilot.pause()
             await pilot.press(key)
+            await wait_for(pilot, lambda: len(app.screen_stack) == 2)
+            await pilot.resize_terminal(width, 10)
             await pilot.pause()
             await pilot.press("escape")
             await pilot.pause()
             assert len(app.screen_stack) == 1, key
         assert app.is_running and app.query_one("#too-small").display
 
-    drive(check, size=(width, 10))
+    drive(check)
+
+
+def test_behind_the_too_small_message_only_q_acts():
+    """t trained unseen and ? drew the help over the message saying to enlarge the terminal or quit
+    (a TUI walkthrough); enlarged, the keys act again."""
+    async def check(app, pilot):
+        for key in ("t", "question_mark", "right", "e", "b"):
+            await pilot.press(key)
+            await pilot.pause()
+        assert not app.lab.training and app.lab.cursor == 0 and app.lab.bptt_cursor is None
+        assert len(app.screen_stack) == 1 and app.query_one("#too-small").display
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        await pilot.press("right")
+        assert app.lab.cursor == 1
+        await pilot.resize_terminal(50, 16)
+        await pilot.pause()
+        await pilot.press("q")
+        await wait_for(pilot, lambda: not app.is_running)
+
+    drive(check, size=(50, 16))
 
 
 def test_the_edit_form_keeps_the_specs_length_and_gives_another_task_its_own(tmp_path):

@@ -41,8 +41,8 @@ from .panels import (AttentionPanel, CursorValues, DecayPlane, ExplainPanel, Gra
                      StepRate, TrainingPlots)
 from .screens import EditScreen, HelpScreen, OpenScreen, PromptScreen, key_names, open_choices
 from .terminal import (ConfirmQuit, FixedTheme, KeysFollowDialogs, LabMainScreen, PlainNotices, fit_footer,
-                       fitted_footer, scroll_pages, show_if_too_small, take_screenshot, training_goes_on,
-                       warn_without_true_colour)
+                       fitted_footer, held_while_too_small, scroll_pages, show_if_too_small, take_screenshot,
+                       training_goes_on, warn_without_true_colour)
 from .widgets import Heatmap
 from .workers import run_until_cancelled
 
@@ -335,7 +335,10 @@ class LabApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App[None]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """The head keys only exist for a self-attention model (hidden from the footer otherwise),
-        and its b is named backprop: it has no recurrence to step back through."""
+        and its b is named backprop: it has no recurrence to step back through. Behind the
+        too-small message only q acts."""
+        if held_while_too_small(self.screen_stack[0], action):
+            return False
         attention = self.lab is not None and self.lab.is_attention
         if action in ("next_head", "previous_head", "backprop"):
             return attention

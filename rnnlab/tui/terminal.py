@@ -234,11 +234,33 @@ def warn_without_true_colour(app: App, what: str) -> None:
                    severity="warning", timeout=12)
 
 
+#: What a lab too small for its panels still takes (:func:`held_while_too_small`): q (ctrl+c) and Esc.
+TOO_SMALL_ACTIONS = frozenset({"quit", "cancel_quit"})
+
+
+def held_while_too_small(screen: Screen, action: str) -> bool:
+    """True where ``screen`` is covered by the too-small message and ``action`` is not one it takes:
+    t trained unseen and ? drew the help over the message that says to enlarge it or quit."""
+    return screen.has_class("too-small") and action not in TOO_SMALL_ACTIONS
+
+
+class HoldsKeysWhileTooSmall:
+    """Screen mixin: while the too-small message covers it, its keys but q do nothing."""
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if held_while_too_small(self, action):
+            return False
+        return super().check_action(action, parameters)
+
+
 def show_if_too_small(screen: Screen, width: int, height: int) -> None:
     """Below :data:`MIN_SIZE` the panels would lose their heatmaps without a word: the screen's
-    ``#too-small`` Static covers them with a message (lab.tcss styles it by the ``too-small`` class)."""
+    ``#too-small`` Static covers them with a message (lab.tcss styles it by the ``too-small`` class),
+    and their keys are held (:func:`held_while_too_small`)."""
     too_small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
-    screen.set_class(too_small, "too-small")
+    if too_small != screen.has_class("too-small"):
+        screen.set_class(too_small, "too-small")
+        screen.app.refresh_bindings()
     if too_small:
         screen.query_one("#too-small", Static).update(
             f"The lab needs at least {MIN_SIZE[0]}x{MIN_SIZE[1]}\n(this terminal: {width}x{height}).\n"

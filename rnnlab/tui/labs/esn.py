@@ -42,8 +42,8 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from ...errors import UserError
 from ...labs.esn import DEFAULTS, OPTION_HELP, EsnLab, format_r2, parse_option_text
-from ..terminal import (PassKeysToDialog, RefitsAfterDialogs, first_fit, fit_footer, fitted_footer, scroll_pages,
-                        show_if_too_small, take_screenshot, warn_without_true_colour)
+from ..terminal import (HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, first_fit, fit_footer,
+                        fitted_footer, scroll_pages, show_if_too_small, take_screenshot, warn_without_true_colour)
 from ..screens import HelpScreen, PromptScreen, key_names, key_table
 from ..widgets import ColorBar, ComplexPlane, Heatmap, LinePlot
 from ..workers import run_until_cancelled
@@ -170,7 +170,7 @@ class EsnOptionsPrompt(PromptScreen):
         scroll_pages(self.query_one("#esn-options-scroll"), pages)
 
 
-class EsnScreen(PassKeysToDialog, RefitsAfterDialogs, Screen[None]):
+class EsnScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, Screen[None]):
     """The echo state network lab; its constructor takes the engine (:class:`EsnLab`)."""
 
     CSS_PATH = "esn.tcss"

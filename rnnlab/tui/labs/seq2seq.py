@@ -44,8 +44,8 @@ from ...data.seq2seq import BOS, EOS, PAD
 from ...errors import UserError
 from ...labs.seq2seq import ATTENTION_CHOICES, MAX_BENCH_LENGTH, TASKS, Seq2SeqLab, digit_count
 from ..panels import LabView, StepRate
-from ..terminal import (PassKeysToDialog, RefitsAfterDialogs, first_fit, fit_footer, fitted_footer, scroll_pages,
-                        show_if_too_small, take_screenshot, warn_without_true_colour)
+from ..terminal import (HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, first_fit, fit_footer,
+                        fitted_footer, scroll_pages, show_if_too_small, take_screenshot, warn_without_true_colour)
 from ..screens import PromptScreen, key_names, key_table
 from ..widgets import Heatmap, LinePlot, colorbar_strip, get_colormap
 from ..widgets._strips import text_strip
@@ -611,7 +611,7 @@ def _fit_title(width: int | None, *titles: str) -> str:
 # the screen
 # ---------------------------------------------------------------------------------------------
 
-class Seq2SeqScreen(PassKeysToDialog, RefitsAfterDialogs, Screen):
+class Seq2SeqScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, Screen):
     """The encoder-decoder lab (``python -m rnnlab.tui.labs seq2seq``); see the module docstring."""
 
     CSS_PATH = "seq2seq.tcss"

@@ -36,8 +36,8 @@ from ...data.trees import Tree
 from ...errors import UserError, clipped
 from ...labs.tree import DEFAULTS, TreeLab
 from ..panels import LabView
-from ..terminal import (PassKeysToDialog, RefitsAfterDialogs, first_fit, fit_footer, fitted_footer, show_if_too_small,
-                        take_screenshot, warn_without_true_colour)
+from ..terminal import (HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, first_fit, fit_footer,
+                        fitted_footer, show_if_too_small, take_screenshot, warn_without_true_colour)
 from ..screens import PromptScreen, key_names, key_table
 from ..widgets import ColorBar, Heatmap, LinePlot
 from ..widgets.colormaps import DIVERGING
@@ -441,7 +441,7 @@ class StatusLine(Static):
 # the screen
 # ---------------------------------------------------------------------------------------------
 
-class TreeLabScreen(PassKeysToDialog, RefitsAfterDialogs, Screen[None]):
+class TreeLabScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, Screen[None]):
     """The treebank lab (``python -m rnnlab.tui.labs treebank``)."""
 
     CSS_PATH = "tree.tcss"
