@@ -660,6 +660,20 @@ def test_a_reverse_directions_bptt_runs_from_t_1_up():
     drive(check, target=load_preset("hello").with_overrides({"model.bidirectional": True}))
 
 
+def test_a_reverse_directions_maps_name_its_previous_state_h_t_plus_1():
+    """GRU's W_hn h_{t-1} map read so in a reverse direction too, whose explain panel writes V_n·h_{t+1}."""
+    from rnnlab.spec import load_preset
+
+    async def check(app, pilot):
+        hn = app.query_one("#map-hn", Heatmap)
+        assert hn.title.startswith("W_hn h_{t-1} + b_hn")
+        await pilot.press("right_square_bracket")  # layer 0 reverse
+        await pilot.pause()
+        assert hn.title.startswith("W_hn h_{t+1} + b_hn") and "layer 0 reverse" in hn.title
+
+    drive(check, target=load_preset("hello").with_overrides({"model.cell": "gru", "model.bidirectional": True}))
+
+
 def test_a_reverse_direction_of_a_task_scored_at_the_end_shows_its_norms_and_its_first_columns():
     """adding scores t = T alone: a reverse direction's dL/dh_1 is 0, and the ratio to it read "nan" at
     every step; its map, scrolled to the forward direction's end, kept its revealed t = 1.. out of view."""

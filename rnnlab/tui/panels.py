@@ -67,15 +67,17 @@ def record_kind(name: str, mode: str) -> str:
     return "signed" if name in SIGNED else "gate"
 
 
-def record_title(name: str, mode: str) -> str:
-    """The heading of record ``name``'s heatmap for a ``mode`` trace."""
+def record_title(name: str, mode: str, reverse: bool = False) -> str:
+    """The heading of record ``name``'s heatmap for a ``mode`` trace; ``reverse``: of a reverse
+    direction, whose previous state is h_{t+1} (as the explain panel writes it)."""
     if mode == "LRU" and name in _LRU_NAMES:
         return _LRU_NAMES[name]
     if mode == "SelfAttention" and name in _ATTENTION_NAMES:
         return _ATTENTION_NAMES[name]
     if mode == "Jordan" and name in _JORDAN_NAMES:
         return _JORDAN_NAMES[name]
-    return GATE_NAMES.get(name, name)
+    title = GATE_NAMES.get(name, name)
+    return title.replace("h_{t-1}", "h_{t+1}") if reverse else title
 
 
 def unit_records(lab: Lab) -> list[str]:
@@ -397,7 +399,7 @@ class StatePanel(VerticalScroll):
                  else f"  · layer {layer}{' reverse' if direction else ''}")
         for name, heatmap in self._maps.items():
             record = lab.trace.get(name, *self.stream)[:, 0, :]  # (T, H), a view of the trace's record
-            kind, title = record_kind(name, mode), record_title(name, mode)
+            kind, title = record_kind(name, mode), record_title(name, mode, reverse=direction == 1)
             colormap = "diverging" if kind == "signed" else "sequential"
             if heatmap.colormap.name != colormap:  # the same record of another cell (the LRU's dh)
                 heatmap.colormap = colormap
