@@ -186,6 +186,20 @@ def test_cursor_column_is_marked_and_highlighted():
     run_in_app(heatmap, check=check)
 
 
+def test_a_long_title_is_cut_for_the_window_of_steps_not_the_window_dropped():
+    """At 80x24 "hidden state h_t  (r = 1)  · layer 0 reverse" took the line and the "t 66-100 of 100"
+    that says only part of the map is shown was left out (a TUI walkthrough)."""
+    heatmap = Heatmap(np.zeros((2, 100)), title="hidden state h_t  (r = 1)  · layer 0 reverse " * 3)
+
+    async def check(pilot):
+        heatmap.cursor = 99
+        await pilot.pause()
+        line = heatmap.render_line(0).text
+        assert line.rstrip().endswith("of 100") and "… t " in line and line.startswith("hidden state h_t")
+
+    run_in_app(heatmap, check=check)
+
+
 def test_wide_map_scrolls_to_keep_the_cursor_in_view():
     heatmap = Heatmap(np.zeros((2, 100)), title="wide")
 

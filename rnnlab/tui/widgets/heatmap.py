@@ -401,15 +401,22 @@ class Heatmap(Widget):
         length = self._label_width + self._count * cell_width
         return Strip(segments, length).adjust_cell_length(width, base_style)
 
+    #: A title cut to make room for the window of steps keeps at least this many cells ("hidden s…").
+    TITLE_KEPT = 8
+
     def _title_strip(self) -> Strip:
         width = self._width
-        pieces = [(0, self.title, self.get_component_rich_style("heatmap--title", partial=True))]
+        title = self.title
+        pieces = []
         columns = self._data.shape[1]
-        if self._count < columns:
+        if self._count < columns:  # which steps the map shows: the title is cut for it, not it dropped
             first = self._start + self.first_step
             window = f" t {first}-{first + self._count - 1} of {columns}"
-            pieces.append((max(0, width - len(window)), window,
-                           self.get_component_rich_style("heatmap--label", partial=True)))
+            room = width - len(window)
+            if room >= self.TITLE_KEPT:
+                title = title if len(title) <= room else title[:room - 1] + "…"
+                pieces.append((room, window, self.get_component_rich_style("heatmap--label", partial=True)))
+        pieces.append((0, title, self.get_component_rich_style("heatmap--title", partial=True)))
         return text_strip(width, self._base_style, pieces)
 
     def _cursor_strip(self) -> Strip:
