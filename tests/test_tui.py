@@ -125,6 +125,24 @@ def test_p_saves_a_screenshot_named_by_its_absolute_path(monkeypatch, tmp_path):
     drive(check)
 
 
+def test_an_enlarged_terminal_leaves_the_maps_at_a_title():
+    """j/k at 60x20, then enlarged: the panel, scrolling less far, was left inside a map, its title
+    and first rows out of view (a TUI walkthrough)."""
+    from rnnlab.tui.panels import StatePanel
+
+    async def check(app, pilot):
+        await pilot.press("right", *["j"] * 6)
+        await pilot.pause()
+        await pilot.resize_terminal(160, 50)
+        for _ in range(3):
+            await pilot.pause()
+        panel = app.query_one(StatePanel)
+        tops = [m.virtual_region.y for m in panel._maps.values()]
+        assert round(panel.scroll_y) in tops and round(panel.scroll_y) > 0
+
+    drive(check, size=(60, 20))
+
+
 def test_a_terminal_too_small_for_the_heatmaps_says_so_until_enlarged():
     async def check(app, pilot):
         message = app.query_one("#too-small")

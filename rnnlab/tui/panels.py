@@ -448,6 +448,13 @@ class StatePanel(VerticalScroll):
 
     def on_resize(self) -> None:
         self._pin_titles()
+        # a taller panel scrolls less far: the clamped position lands inside a map, its title and
+        # first rows out of view (j/k scrolled to a map at 60x20, then enlarged)
+        self.call_after_refresh(self._after_resize)
+
+    def _after_resize(self) -> None:
+        self._snap_to_title()
+        self._pin_titles()
 
     def _pin_titles(self) -> None:
         """The map whose title line the scrolling has taken out of view (u/U scroll to the chosen unit
