@@ -428,6 +428,34 @@ def test_a_self_attention_lab_on_80_columns_leaves_the_heatmaps_room():
     drive(check, size=(80, 24))
 
 
+def test_the_attention_panel_follows_a_resize_and_gives_way_at_60_columns():
+    """Its width was set at each step only: from 120 columns to 80 it kept 33 and the heatmaps got 15
+    until a key; at 60 its 28 columns left the state heatmaps one column wide (a TUI walkthrough).
+    At 80 its header fits its three lines (the long forms wrapped to six)."""
+    from rnnlab.tui.panels import AttentionPanel
+
+    async def check(app, pilot):
+        await pilot.press("right")
+        panel, states = app.query_one(AttentionPanel), app.query_one("#states")
+        wide = panel.size.width
+        await pilot.resize_terminal(80, 24)
+        for _ in range(3):
+            await pilot.pause()
+        assert panel.display and panel.size.width < wide and states.size.width >= 24
+        assert "block 0, head 1/4" in screen_text(app) and "row 1 attends to" in screen_text(app)
+        await pilot.resize_terminal(60, 20)
+        for _ in range(3):
+            await pilot.pause()
+        assert not panel.display and states.size.width >= 30
+        await pilot.resize_terminal(120, 40)
+        for _ in range(3):
+            await pilot.pause()
+        assert panel.display and panel.size.width == wide
+        assert "attention: block 0, head 1/4" in screen_text(app)
+
+    drive(check, target="copy-attention", size=(120, 40))
+
+
 def test_the_attention_map_gets_a_column_per_key():
     """copy-attention (T = 30) at 100x30: the map's 30 key columns, none under the scrollbar."""
     from rnnlab.tui.panels import AttentionMap

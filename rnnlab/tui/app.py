@@ -248,6 +248,8 @@ class LabApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App[None]
         self._fit_plots(event.size.height)  # self.size still holds the size before this resize
         show_if_too_small(self.screen_stack[0], *event.size)  # the lab's screen, under any dialog open
         fit_footer(self.screen_stack[0], event.size.width)  # the values table follows in SideColumn.on_resize
+        if self.lab is not None and self.lab.is_attention:
+            self.query_one(AttentionPanel).fit_width(event.size.width)
 
     def _fit_plots(self, height: int | None = None) -> None:
         """Size the plots band to a terminal ``height`` rows high (default: the app's size;

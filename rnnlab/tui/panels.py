@@ -27,6 +27,7 @@ from textual.widgets import Static
 from ..data.files import is_number
 from ..errors import UserError, clipped
 from ..lab import Lab
+from .terminal import first_fit
 from .widgets import ColorBar, ComplexPlane, Heatmap, LinePlot
 from .widgets.colormaps import Colormap
 from .widgets.heatmap import _highlighted
@@ -926,6 +927,9 @@ class AttentionMap(Heatmap):
 
 ATTENTION_MIN_WIDTH, ATTENTION_FRAME = 28, 4  # the panel's columns: at least; besides its map's
 ATTENTION_ROOM_BESIDE = 52  # columns left to the heatmaps and the values when it widens (24 each and borders)
+#: Below this many columns left beside the heatmaps and values, the panel is hidden: at 60 columns
+#: its 28 left the state heatmaps one column wide.
+ATTENTION_NARROWEST = 16
 #: ... and at most this share of the terminal: at 160 columns a map of 100 keys took 102 and left the
 #: heatmaps 25 steps (wider terminals gave them less); a longer sequence shares columns instead.
 ATTENTION_MAX_SHARE = 0.4
@@ -945,6 +949,17 @@ class AttentionPanel(Vertical):
     Its header (block, head, the row shown and the axes) stays in view; only the map scrolls."""
 
     _header: tuple[str, ...] = ()  # its lines, kept for a redraw at another width
+    _steps = 0  # T of the map shown: its width follows the terminal's (fit_width)
+
+    def fit_width(self, width: int) -> None:
+        """A column per key for a terminal ``width`` columns wide: T columns besides the border,
+        padding and scrollbar (ATTENTION_FRAME), as far as the heatmaps and values beside it keep
+        their room (a longer sequence shares columns); hidden where even its narrowest would take
+        theirs. Called at each update and as the terminal is resized (it kept its width till a key)."""
+        room = width - ATTENTION_ROOM_BESIDE
+        self.styles.display = "block" if room >= ATTENTION_NARROWEST else "none"
+        self.styles.min_width = max(min(ATTENTION_MIN_WIDTH, room),
+                                    min(self._steps + ATTENTION_FRAME, room, int(ATTENTION_MAX_SHARE * width)))
 
     def compose(self) -> ComposeResult:
         yield Static(id="attention-title")
@@ -958,11 +973,8 @@ class AttentionPanel(Vertical):
             return
         weights = lab.attention_map(layer, head)
         T = weights.shape[0]
-        # a column per key: T columns besides the border, padding and scrollbar (ATTENTION_FRAME), as
-        # far as the heatmaps and values beside it keep their room (a longer sequence shares columns)
-        width = self.app.size.width
-        self.styles.min_width = max(ATTENTION_MIN_WIDTH, min(T + ATTENTION_FRAME, width - ATTENTION_ROOM_BESIDE,
-                                                             int(ATTENTION_MAX_SHARE * width)))
+        self._steps = T
+        self.fit_width(self.app.size.width)
         query, key = np.indices((T, T))
         blank = query >= lab.cursor  # rows not revealed yet
         if lab.trace.causal:
@@ -975,10 +987,15 @@ class AttentionPanel(Vertical):
         attention_map.first_step = 1
         attention_map.set_attention(weights, blank, cursor, vmax)
         self.query_one(ColorBar).vmax = vmax
-        row = "→ reveals rows" if cursor is None else f"row {cursor + 1}: what step {cursor + 1} attends to"
-        # the map's title is the header's last line: scrolled with the map, it left the rows unnamed
-        self._header = (f"attention: block {layer}, head {head + 1}/{lab.num_heads}", row,
-                        f"query t ↓, key j →{' (causal)' if lab.trace.causal else ''}")
+        row = (("→ reveals rows",) if cursor is None else
+               (f"row {cursor + 1}: what step {cursor + 1} attends to", f"row {cursor + 1} attends to"))
+        causal = lab.trace.causal
+        # the map's title is the header's last line: scrolled with the map, it left the rows unnamed;
+        # each line longest first, the first that fits drawn (at 80 columns the three took six rows)
+        self._header = ((f"attention: block {layer}, head {head + 1}/{lab.num_heads}",
+                         f"block {layer}, head {head + 1}/{lab.num_heads}"), row,
+                        (f"query t ↓, key j →{' (causal)' if causal else ''}",
+                         f"query ↓ key →{' causal' if causal else ''}"))
         self._draw_header()
         self.call_after_refresh(self._follow_query)
 
@@ -987,7 +1004,8 @@ class AttentionPanel(Vertical):
         a line of its own, it took a row from the map)."""
         if not self._header:
             return
-        title, row, axes = self._header
+        width = self.content_size.width or None
+        title, row, axes = (first_fit(forms, width, forms[-1]) for forms in self._header)
         hint = "  a/A" if len(title) + 5 <= self.content_size.width else ""
         self.query_one("#attention-title", Static).update(
             Text.assemble((title, "bold"), (f"{hint}\n{row}\n", "dim"), axes))
