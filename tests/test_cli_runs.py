@@ -467,3 +467,21 @@ def test_a_run_whose_spec_is_a_named_pipe_is_damaged_not_waited_on(capsys, tmp_p
     code, _, err = run(capsys, "spec", tmp_path / "x")
     said = one_line_error(err)
     assert code == 2 and said == f"rnnlab: error: {tmp_path / 'x'} has a damaged spec.toml: it is a named pipe"
+
+
+def test_a_column_no_run_has_takes_no_room(capsys, tmp_path, monkeypatch):
+    """adding has no accuracy: its "eval acc" column of "-" kept its place while the training loss and
+    the sweep's settings were left out to fit 100 columns (a workflow walkthrough)."""
+    from rich.console import Console
+
+    from rnnlab.cli import _app
+
+    monkeypatch.chdir(tmp_path)
+    for init in ("uniform", "orthogonal"):
+        assert run(capsys, "train", "adding-rnn", "--steps", "1", "--set", "task.length=10", "--set",
+                   f"model.init={init}", "--out", f"runs/adding-rnn-{init}")[0] == 0
+    monkeypatch.setattr(_app, "_consoles", {"out": Console(width=100, force_terminal=True, color_system=None)})
+    code, out, _ = run(capsys, "runs")
+    header = next(line for line in out.splitlines() if "status" in line)
+    assert code == 0 and "eval acc" not in header and " loss " in header, out
+    assert "left out to fit" not in out or "eval acc" not in out.split("left out to fit")[1]

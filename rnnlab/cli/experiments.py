@@ -231,7 +231,8 @@ def _print_runs(listed) -> None:
     sweep changed while they fit, the time and the baseline left out for them first (what a sweep is
     listed for); on a narrow one the training loss, the eval accuracy and the eval loss left out
     too, in that order, and the path folded onto more lines; every column or setting left out named
-    under the table. Into a pipe or a file, every column whole: no screen to fit, and a path cut
+    under the table. An eval accuracy or a baseline that no run has ("-" in every row: a task of
+    numbers) takes no room. Into a pipe or a file, every column whole: no screen to fit, and a path cut
     short is no use to --resume."""
     from datetime import datetime
 
@@ -264,6 +265,10 @@ def _print_runs(listed) -> None:
         for key in varied:
             settings[key].append(Text(setting_text(run.spec.get(key))))
 
+    for name in ("eval acc", "baseline"):  # "-" in every row (a task of numbers has no accuracy): room for others
+        if listed and all(cell.plain == "-" for cell in columns[name]):
+            del columns[name]
+
     def width(header: str, cells: list[Text]) -> int:  # a column's cells, padding and border
         return max([len(header), *(cell.cell_len for cell in cells)]) + 3
 
@@ -283,7 +288,8 @@ def _print_runs(listed) -> None:
     for name in ("updated", "baseline", "loss", "eval acc", "eval loss"):  # where not even the runs' own columns fit
         if room >= 0:
             break
-        room += drop(name)
+        if name in columns:
+            room += drop(name)
     if room < 0:  # the path wraps onto more lines
         run_width, room = max(run_width + room, 12 + 3), 0
     shown = []
