@@ -635,6 +635,22 @@ def test_points_inside_and_outside_the_unit_circle_land_on_the_right_side_of_it(
     run_in_app(plane, check=check, size=(WIDTH, 14))
 
 
+def test_a_short_complex_planes_axis_labels_move_into_its_margins():
+    """At 80x24 the ESN lab's plane is a few rows high, its square narrower than "-1.38" and "1.38":
+    the right one was left out (a TUI walkthrough); they move out beside the square."""
+    plane = ComplexPlane(title="λ")
+    plane.styles.height = 5
+    plane.styles.width = 30
+    plane.set_points("eig", np.array([1.2 + 0.3j, -1.25 + 0j]))
+
+    async def check(pilot):
+        await pilot.pause()
+        words = plane.render_line(plane.size.height - 1).text.split()
+        assert words == ["-1.38", "1.38"]  # R = 1.1 * 1.25
+
+    run_in_app(plane, check=check)
+
+
 def test_complex_plane_keeps_the_unit_circle_in_view_and_handles_no_data():
     plane = ComplexPlane(title="eigenvalues")
     plane.styles.height = 12
@@ -668,7 +684,10 @@ def test_a_complex_plane_title_too_long_for_its_legend_keeps_both_readable():
         assert sum("● 1−a" in line for line in lines[1:-1]) == 1
         assert all(is_clear(line, "● 1−a") for line in lines[1:-1] if "● 1−a" in line)
         plane.set_points("far", [1.5])  # R = 1.65
-        plane.styles.height = 5  # a square of 6 cells: no room for "-1.65" and "1.65" apart
+        plane.styles.height = 5  # a square of 6 cells: "-1.65" and "1.65" apart in the margins beside it
+        await pilot.pause()
+        assert plane.render_line(plane.size.height - 1).text.split() == ["-1.65", "1.65"]
+        plane.styles.width = 9  # no margins: the one that fits
         await pilot.pause()
         assert plane.render_line(plane.size.height - 1).text.split() == ["-1.65"]
 

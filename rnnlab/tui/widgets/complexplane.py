@@ -209,6 +209,16 @@ class ComplexPlane(CachedFrame):
 
         label = f"{extent:.3g}"
         first_cell, last_cell = left // 2, (left + side - 1) // 2
-        grid.put(grid.height - 1, first_cell, f"-{label}", _AXIS_STYLE)
-        if last_cell - len(label) > first_cell + len(label):  # a blank between them: "-1.11.1" reads as one number
-            grid.put(grid.height - 1, last_cell - len(label) + 1, label, _AXIS_STYLE)
+        left_at, right_at = first_cell, last_cell - len(label) + 1
+        # a square narrower than its two labels (a short plane): they move out into the margins beside it
+        # as far as needed and there is room, each a cell at a time
+        while right_at - (left_at + len(label) + 1) < 1:  # a blank between them: "-1.11.1" reads as one number
+            if right_at + len(label) < grid.width:
+                right_at += 1
+            elif left_at > 0:
+                left_at -= 1
+            else:
+                break
+        grid.put(grid.height - 1, left_at, f"-{label}", _AXIS_STYLE)
+        if right_at - (left_at + len(label) + 1) >= 1:
+            grid.put(grid.height - 1, right_at, label, _AXIS_STYLE)
