@@ -66,7 +66,8 @@ __all__ = ["step_jacobians", "jacobian_norms", "gradient_norms", "step_weight_gr
            "state_size", "step_coefficients", "has_recurrent_weights", "is_recurrent", "LINEAR_MODES",
            "ATTENTION_MODES", "NotRecurrentError"]
 
-_GATE_COUNT = {"RNN": 1, "LSTM": 4, "GRU": 3, "Leaky": 1, "Jordan": 1, "MinGRU": 2, "MinLSTM": 3, "LRU": 1}
+#: Trace modes with a recurrence these analyses read.
+RECURRENT_MODES = frozenset({"RNN", "LSTM", "GRU", "Leaky", "Jordan", "MinGRU", "MinLSTM", "LRU"})
 #: Trace modes whose recurrence is linear in the state, h_t = a_t * h_{t-1} + b_t (diagonal Jacobian).
 LINEAR_MODES = ("MinGRU", "MinLSTM", "LRU")
 #: Trace modes with no recurrence at all (every step attends to the others).
@@ -96,7 +97,7 @@ def _check_trace(trace, allow_attention: bool = False) -> None:
         raise ValueError(f"expected an rnnlab Trace (from a layer's forward()), got {type(trace).__name__}")
     if allow_attention and trace.mode in ATTENTION_MODES:
         return
-    if trace.mode not in _GATE_COUNT:
+    if trace.mode not in RECURRENT_MODES:
         raise ValueError(f"unknown recurrent mode {trace.mode!r} in trace")
 
 
@@ -443,8 +444,8 @@ def _spectral_norm(a: np.ndarray) -> float:
 
 
 def _diagonal_chain_norms(moduli: np.ndarray) -> np.ndarray:
-    """:func:`_chain_norms` of diagonal Jacobians given by their moduli (T, H), processing order:
-    ``max_j prod(moduli[p+1:, j])`` for every p."""
+    """The chained norms of :func:`_norms_and_chain` for diagonal Jacobians given by their moduli
+    (T, H), processing order: ``max_j prod(moduli[p+1:, j])`` for every p."""
     T = moduli.shape[0]
     out = np.ones(T)
     with np.errstate(under="ignore"):

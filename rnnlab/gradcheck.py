@@ -70,17 +70,6 @@ class CheckResult:
     errors: dict[str, float] = field(default_factory=dict)  # per tensor, in check order
     detail: str = ""  # e.g. the network checked and the seed used
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "max_rel_err": self.max_rel_err,
-            "ok": self.ok,
-            "worst": self.worst,
-            "seconds": self.seconds,
-            "errors": dict(self.errors),
-            "detail": self.detail,
-        }
-
 
 class UnknownCheckError(ValueError):
     """Raised by :func:`run_checks` for a name that is not in :data:`CHECKS`."""

@@ -368,7 +368,7 @@ def _overrides(sets: list[str] | None, flags: Mapping[str, tuple[str, Any]] = {}
 
 
 def set_fields(sets: list[str] | None) -> list[str]:
-    """The fields ``--set`` items name (``model.cell`` of ``model.cell=gru``), as :func:`_parse_sets`
+    """The fields ``--set`` items name (``model.cell`` of ``model.cell=gru``), as :func:`_overrides`
     reads them, without reading their values."""
     return [item.partition("=")[0].strip() for item in sets or ()]
 

@@ -102,8 +102,7 @@ def esn(
     interrupted = None
     if sweep is not None:
         values = len(SWEEP_VALUES[sweep])
-        progress = _progress()
-        progress.disable = not progress.console.is_terminal  # on a pipe rich would leave an empty line
+        progress = _progress()  # none on a pipe or under TERM=dumb
         with _compile_notices(), _graceful_interrupt("refit") as stop, progress:
             bar = progress.add_task(f"sweep of {sweep}", total=values)
             result = lab.sweep(sweep, should_stop=stop.is_set,

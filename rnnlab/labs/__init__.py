@@ -54,10 +54,6 @@ def unknown_name(what: str, name: Any, known: Sequence[str], where: str = "") ->
     return f"unknown {what} {shown}{where} ({len(known)} known; {hint})"
 
 
-def lab_names() -> list[str]:
-    return list(LABS)
-
-
 def lab_class(name: str) -> Any:
     """The engine class of lab ``name`` (UserError naming the known labs if there is none)."""
     if name not in LABS:

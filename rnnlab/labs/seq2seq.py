@@ -550,5 +550,5 @@ class Seq2SeqLab(StepCursor, TrainingControl):
         path = npz_target(path, "export file", replace=replace)
         with self.lock:
             arrays = self.export_arrays()
-        atomic_save_npz(path, arrays, replace=replace)  # an OSError leaves as a UserError naming the path
+        atomic_save_npz(path, arrays, replace=replace)  # an OSError leaves as one line naming the path
         return path

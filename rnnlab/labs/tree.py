@@ -530,7 +530,7 @@ class TreeLab(StepCursor, TrainingControl):
         """Write :meth:`arrays` to ``path`` (``.npz``, atomically); returns the path written.
         ``replace=False`` refuses an existing file (:class:`~rnnlab.errors.TargetExistsError`)."""
         path = npz_target(path, "export file", replace=replace)
-        atomic_save_npz(path, self.arrays(), replace=replace)  # an OSError leaves as a UserError naming the path
+        atomic_save_npz(path, self.arrays(), replace=replace)  # an OSError leaves as one line naming the path
         return path
 
 

@@ -47,7 +47,6 @@ __all__ = ["forward", "backward", "GATES", "param_names"]
 
 #: Gate names per mode, in PyTorch's stacking order inside the weight rows.
 GATES = {"RNN": (), "LSTM": ("i", "f", "g", "o"), "GRU": ("r", "z", "n")}
-_NUM_GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
 
 
 # --------------------------------------------------------------------------
