@@ -40,7 +40,7 @@ from ..train.rundir import npz_target
 from .panels import (AttentionPanel, CursorValues, DecayPlane, ExplainPanel, GradientPlot, SequenceBar, StatePanel,
                      StepRate, TrainingPlots)
 from .screens import EditScreen, HelpScreen, OpenScreen, PromptScreen, key_names, open_choices
-from .terminal import (ConfirmQuit, FixedTheme, KeysFollowDialogs, LabMainScreen, PlainNotices, fit_footer,
+from .terminal import (ConfirmQuit, FixedTheme, KeysFollowDialogs, LabMainScreen, PlainNotices, error_text, fit_footer,
                        fitted_footer, held_while_too_small, scroll_pages, show_if_too_small, take_screenshot,
                        training_goes_on, warn_without_true_colour)
 from .widgets import Heatmap
@@ -356,7 +356,7 @@ class LabApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App[None]
             self._computed(cancelled=event.state == WorkerState.CANCELLED)
         if event.state == WorkerState.ERROR:
             error = worker.error
-            message = _error_text(error)
+            message = error_text(error)
             if worker.group == "load":
                 self.load_error = error
                 self._loading_message(f"cannot open the lab: {message}", style="red")
@@ -994,11 +994,6 @@ class LabApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App[None]
         self.push_screen(HelpScreen(keys))
 
 
-def _error_text(error: BaseException) -> str:
-    """A worker's error as one line: a UserError's own words, anything else with its class."""
-    return str(error) if isinstance(error, UserError) else f"{type(error).__name__}: {error}"
-
-
 def run_lab(target: str | Path | Spec | None = None, *, choose_in: Path | None = None) -> int:
     """Open the lab in this terminal (blocks until the user quits); returns the exit status: 2 if
     the lab could not open on bad input (a damaged run: the screen said why, and stderr says it
@@ -1006,6 +1001,6 @@ def run_lab(target: str | Path | Spec | None = None, *, choose_in: Path | None =
     app = LabApp(target, choose_in=choose_in)
     app.run()
     if app.load_error is not None and not app.return_code:
-        sys.stderr.write(f"rnnlab: error: cannot open the lab: {_error_text(app.load_error)}\n")
+        sys.stderr.write(f"rnnlab: error: cannot open the lab: {error_text(app.load_error)}\n")
         return 2 if isinstance(app.load_error, UserError) else 1
     return app.return_code or 0

@@ -16,6 +16,8 @@ from textual.notifications import Notify
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
+from ..errors import UserError
+
 #: Columns, rows: below this the heatmaps get no rows and the plots' labels run together.
 MIN_SIZE = (60, 20)
 #: A second q within this long quits though trained work would be lost.
@@ -168,6 +170,11 @@ def training_goes_on(engine) -> str:
     """" (and training goes on)" while ``engine`` (a lab) trains: the steps a quit warning counts
     are more by the second q."""
     return " (and training goes on)" if getattr(engine, "training_status", "") == "running" else ""
+
+
+def error_text(error: BaseException) -> str:
+    """A worker's error as one line: a UserError's own words, anything else with its class."""
+    return str(error) if isinstance(error, UserError) else f"{type(error).__name__}: {error}"
 
 
 def take_screenshot(app: App) -> tuple[str, bool]:

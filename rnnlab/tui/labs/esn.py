@@ -42,7 +42,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from ...errors import UserError
 from ...labs.esn import DEFAULTS, OPTION_HELP, EsnLab, format_r2, parse_option_text
-from ..terminal import (HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, first_fit, fit_footer,
+from ..terminal import (HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, error_text, first_fit, fit_footer,
                         fitted_footer, scroll_pages, show_if_too_small, take_screenshot, warn_without_true_colour)
 from ..screens import HelpScreen, PromptScreen, key_names, key_table
 from ..widgets import ColorBar, ComplexPlane, Heatmap, LinePlot
@@ -585,7 +585,7 @@ class EsnScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, Sc
             return
         if event.state == WorkerState.ERROR:
             error = event.worker.error
-            text = str(error) if isinstance(error, UserError) else f"{type(error).__name__}: {error}"
+            text = error_text(error)
             dropped = f" (the sweep of {SYMBOLS[self._queued_sweep]} waiting for it is dropped)" \
                 if self._queued_sweep else ""
             self._queued_sweep = None  # it would sweep from the options that just failed

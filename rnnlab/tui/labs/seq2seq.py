@@ -44,7 +44,7 @@ from ...data.seq2seq import BOS, EOS, PAD
 from ...errors import UserError
 from ...labs.seq2seq import ATTENTION_CHOICES, MAX_BENCH_LENGTH, TASKS, Seq2SeqLab, digit_count
 from ..panels import LabView, StepRate
-from ..terminal import (HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, first_fit, fit_footer,
+from ..terminal import (HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, error_text, first_fit, fit_footer,
                         fitted_footer, scroll_pages, show_if_too_small, take_screenshot, warn_without_true_colour)
 from ..screens import PromptScreen, key_names, key_table
 from ..widgets import Heatmap, LinePlot, colorbar_strip, get_colormap
@@ -820,7 +820,7 @@ class Seq2SeqScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
         worker = event.worker
         if event.state == WorkerState.ERROR:
             error = worker.error
-            message = str(error) if isinstance(error, UserError) else f"{type(error).__name__}: {error}"
+            message = error_text(error)
             self.busy = ""
             self.show_message(f"{worker.group}: {message}", error=True)
             self.notify(message, severity="error", timeout=10)

@@ -36,7 +36,7 @@ from ...data.trees import Tree
 from ...errors import UserError, clipped
 from ...labs.tree import DEFAULTS, TreeLab
 from ..panels import LabView
-from ..terminal import (HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, first_fit, fit_footer,
+from ..terminal import (HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, error_text, first_fit, fit_footer,
                         fitted_footer, show_if_too_small, take_screenshot, warn_without_true_colour)
 from ..screens import PromptScreen, key_names, key_table
 from ..widgets import ColorBar, Heatmap, LinePlot
@@ -721,7 +721,7 @@ class TreeLabScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
         lab = self.lab
         if event.state == WorkerState.ERROR:
             error = event.worker.error
-            what = str(error) if isinstance(error, UserError) else f"{type(error).__name__}: {error}"
+            what = error_text(error)
             self.message = f"training failed: {' '.join(what.split())}"
             self.notify(self.message, severity="error", timeout=10)
         elif event.state in (WorkerState.SUCCESS, WorkerState.CANCELLED):
