@@ -51,6 +51,8 @@ import numpy as np
 SHAPES = [(1, 100, 8, 16), (1, 100, 32, 64), (1, 100, 64, 256), (16, 100, 32, 64), (32, 100, 64, 128),
           (32, 200, 128, 256), (64, 50, 256, 512), (256, 100, 512, 1024)]
 CELLS = ("rnn_tanh", "lstm", "gru")
+#: The fewest timed rounds a case takes: a GPU's launch and clock jitter needs more medians than a CPU's.
+MIN_REPEATS = 7
 GATES = {"rnn_tanh": 1, "lstm": 4, "gru": 3}
 BLOCK_MS = 20.0
 #: The shipped step tiles ``--compare-tiles`` forces, by their names in ``_common`` (lower case).
@@ -310,7 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cells", default=",".join(CELLS), help="comma-separated: rnn_tanh, lstm, gru")
     parser.add_argument("--shapes", nargs="+", type=_parse_shape, default=SHAPES, metavar="B,T,I,H")
-    parser.add_argument("--repeats", type=int, default=7, help="timed rounds (median reported; at least 7)")
+    parser.add_argument("--repeats", type=int, default=MIN_REPEATS,
+                        help=f"timed rounds (median reported; at least {MIN_REPEATS})")
     parser.add_argument("--allow-tf32", action="store_true", help="let cuDNN use TF32 tensor cores")
     parser.add_argument("--no-torch", action="store_true", help="time rnnlab only")
     parser.add_argument("--compare-launch", action="store_true",
@@ -325,8 +328,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [c for c in cells if c not in CELLS]
     if unknown:
         parser.error(f"unknown cell(s): {', '.join(unknown)} (choose from {', '.join(CELLS)})")
-    if args.repeats < 7:
-        parser.error(f"--repeats must be at least 7, got {args.repeats}")
+    if args.repeats < MIN_REPEATS:
+        parser.error(f"--repeats must be at least {MIN_REPEATS}, got {args.repeats}")
     if args.check_targets and args.no_torch:
         parser.error("--check-targets needs torch (the targets are ratios cuDNN / rnnlab): drop --no-torch")
 

@@ -265,6 +265,18 @@ def test_bench_on_cuda_without_a_gpu_says_why_in_one_line(capsys):
     assert lines == [f"rnnlab: error: device 'cuda' is not available: {reason}"]
 
 
+@pytest.mark.parametrize("args, said", [
+    (["--threads", "2"], "--threads applies to the CPU benchmark (on cuda the kernels' launches set their threads)"),
+    (["--no-reference"], "--no-reference applies to the CPU benchmark (the cuda one times no NumPy reference)"),
+    (["--repeats", "3"], "--repeats must be at least 7 with --device cuda (a GPU's timings vary more), got 3"),
+    (["--quick", "--shape", "1,10,4,8"], "--quick and --shape exclude each other")])
+def test_bench_on_cuda_refuses_what_it_would_not_do(capsys, args, said):
+    """--threads and --no-reference were dropped in silence, --repeats 3 became 7 and --quick with
+    --shape ran the shape (a code review): refused in one line, before any GPU is looked for."""
+    code, out, err = run(capsys, "bench", "--device", "cuda", *args)
+    assert code == 2 and out == "" and err.strip().splitlines() == [f"rnnlab: error: {said}"]
+
+
 def test_bench_table_and_markdown(capsys):
     args = ["bench", "--shape", "2,5,3,4", "--repeats", "1", "--no-torch", "--no-reference", "--cells", "gru,rnn_tanh"]
     code, out, _ = run(capsys, *args)

@@ -171,12 +171,19 @@ def _bench_table(rows: list[dict[str, Any]], env: dict[str, Any]):
     return table
 
 
+def bench_cuda_min_repeats() -> int:
+    """The fewest timed rounds ``bench --device cuda`` takes (:mod:`rnnlab.bench_cuda`'s own floor)."""
+    from .. import bench_cuda
+
+    return bench_cuda.MIN_REPEATS
+
+
 def _bench_cuda(json_output: bool, quick: bool, cells: list[str] | None, shapes: list[str] | None,
                 repeats: int, no_torch: bool, check_targets: bool) -> None:
     """``rnnlab bench --device cuda``: :mod:`rnnlab.bench_cuda` (a markdown table, or JSON)."""
     from .. import bench_cuda
 
-    argv = ["--repeats", str(max(repeats, 7))]
+    argv = ["--repeats", str(repeats)]
     names = _split_names(cells)
     if names:
         unknown = [c for c in names if c not in bench_cuda.CELLS]
@@ -231,7 +238,8 @@ def bench(
         list[str] | None,
         typer.Option("--shape", metavar="B,T,I,H", help="Run this shape instead of the standard ones (repeatable)."),
     ] = None,
-    repeats: Annotated[int, typer.Option("--repeats", min=1, help="Timed rounds per case; the median is reported.")] = 7,
+    repeats: Annotated[int, typer.Option("--repeats", min=1, help="Timed rounds per case; the median is reported "
+                                         "(at least 7 with --device cuda).")] = 7,
     threads: Annotated[
         int | None, typer.Option("--threads", min=1, help="Threads for numba, torch and BLAS (default: all cores).")
     ] = None,
@@ -261,7 +269,16 @@ def bench(
         raise UserError("--check-targets needs PyTorch (the targets are ratios torch / rnnlab): drop --no-torch")
     if cells is not None and not _split_names(cells):  # --cells "" (an unset shell variable): not every cell
         raise UserError("--cells names no cell (e.g. --cells lstm,gru)")
-    if device == "cuda":
+    if shapes and quick:
+        raise UserError("--quick and --shape exclude each other")
+    if device == "cuda":  # what only the CPU benchmark reads is refused, not dropped in silence
+        if threads is not None:
+            raise UserError("--threads applies to the CPU benchmark (on cuda the kernels' launches set their threads)")
+        if no_reference:
+            raise UserError("--no-reference applies to the CPU benchmark (the cuda one times no NumPy reference)")
+        if repeats < bench_cuda_min_repeats():
+            raise UserError(f"--repeats must be at least {bench_cuda_min_repeats()} with --device cuda (a GPU's "
+                            f"timings vary more), got {repeats}")
         _bench_cuda(json_output, quick, cells, shapes, repeats, no_torch, check_targets)
         return
     from .. import bench as bm
@@ -271,8 +288,6 @@ def bench(
     if unknown:
         raise UserError(f"--cells: unknown cell {', '.join(map(repr, unknown))} (known: {', '.join(bm.CELLS)})")
     if shapes:
-        if quick:
-            raise UserError("--quick and --shape exclude each other")
         shape_list = [_parse_shape(s) for s in shapes]
     else:
         shape_list = list(bm.QUICK_SHAPES if quick else bm.SHAPES)
