@@ -96,7 +96,8 @@ def test_training_in_a_thread_pauses_resumes_and_stops(lab):
         while len(lab.history) < 5 and time.monotonic() < deadline:
             time.sleep(0.01)
         lab.pause_training()
-        time.sleep(0.2)
+        while lab.training_status != "paused" and time.monotonic() < deadline:  # the step under way ends first
+            time.sleep(0.01)
         assert lab.training_status == "paused"
         paused_at = len(lab.history)
         time.sleep(0.2)

@@ -1279,14 +1279,12 @@ def test_keys_typed_faster_than_a_dialog_draws_land_in_it():
         for key in "e99":  # all queued before the first is handled
             app.post_message(events.Key(key, key))
         await wait_for(pilot, lambda: app.screen.query("#model-hidden_size"))
-        await pilot.pause(0.2)
-        assert app.screen.query_one("#model-hidden_size").value == "99"
+        await wait_for(pilot, lambda: app.screen.query_one("#model-hidden_size").value == "99")
         await pilot.press("escape")
         for key in "ocopy":
             app.post_message(events.Key(key, key))
         await wait_for(pilot, lambda: app.screen.query("#open-input"))
-        await pilot.pause(0.2)
-        assert app.screen.query_one("#open-input").value == "copy"
+        await wait_for(pilot, lambda: app.screen.query_one("#open-input").value == "copy")
         await pilot.press("escape")
         for key in [*"iheh", "enter"]:  # Enter in the burst too: the typed sequence goes on the bench
             app.post_message(events.Key(key, key if len(key) == 1 else None))
@@ -2376,7 +2374,6 @@ def test_attention_lab_shows_the_map_per_head_and_reveals_backprop():
         await wait_for(pilot, lambda: len(lab.history) >= 3)
         await pilot.press("s")
         await wait_for(pilot, lambda: not lab.training)
-        await pilot.pause(0.2)
         assert lab.trainer.step >= 3 and panel.display
 
     drive(check, target="adding-attention")
