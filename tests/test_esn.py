@@ -531,6 +531,10 @@ def test_generate_validates_warmup_inputs():
         esn.generate(3, u[0])
     with pytest.raises(ValueError, match=r"warmup_inputs contains NaN or Inf"):
         esn.generate(3, np.full_like(u, np.nan))
+    for n in (10**13, 2**63):  # a free run past any memory: one line, not numpy's MemoryError (an API review)
+        with pytest.raises(ValueError, match=r"^EchoStateNetwork.generate: this input's trace would hold .* make "
+                                             r"n_steps smaller$"):
+            esn.generate(n, u)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1025,7 +1025,7 @@ def test_nested_list_state_is_an_array_like_as_the_input_is(cls):
     grads = layer.backward(trace, None, np.ones((1, B, H)).tolist())
     assert np.array_equal(grads["h0"], layer.backward(trace, None, np.ones((1, B, H)))["h0"])
     with pytest.raises(ValueError, match=r"^h0 has dtype float64, but the .* is float32 \(convert with "
-                                         r"np\.asarray\(x, dtype=np\.float32\)\)$"):
+                                         r"np\.asarray\(h0, dtype=np\.float32\)\)$"):
         cls(I, H, seed=0).forward(_x(np.float32), h0.tolist())  # a list of Python floats is float64
     with pytest.raises(ValueError, match=re.escape("h0 has shape (2, 1, 2, 4), expected (1, 2, 4)")):
         layer.forward(_x(), [h0, h0])  # an (h, c) pair given to a cell without c: its shape says so
@@ -1728,9 +1728,22 @@ def test_list_input_dtype_message_says_how_to_convert_a_list():
     with pytest.raises(ValueError) as info:
         layer.forward(np.zeros((T, B, I)).tolist())
     assert str(info.value) == ("input has dtype float64, but the layer is float32 "
-                               "(convert with np.asarray(x, dtype=np.float32))")
+                               "(convert with np.asarray(input, dtype=np.float32))")
     with pytest.raises(ValueError, match=re.escape("(convert with .astype(np.float32))")):
         layer.forward(np.zeros((T, B, I)))
+    y, _, trace = layer.forward(np.zeros((T, B, I), np.float32))  # the argument named, not "x" (an API review)
+    with pytest.raises(ValueError, match=re.escape("dy has dtype float64, but the layer is float32 (convert with "
+                                                   "np.asarray(dy, dtype=np.float32))")):
+        layer.backward(trace, np.zeros_like(y).tolist())
+
+
+def test_sizes_past_any_memory_read_as_numbers():
+    """LSTM(2, 2**40) said "about 17179869184.1 PiB" (an API review)."""
+    from rnnlab.layers._params import format_bytes
+
+    assert [format_bytes(n) for n in (512, 3 * 2**50, 2**40 * 2**40 * 16)] == ["512 bytes", "3.0 PiB", "1.7e10 PiB"]
+    with pytest.raises(ValueError, match=r"about 1\.7e10 PiB \(float32\)"):
+        rnnlab.LSTM(2, 2**40)
 
 
 # ------------------------------------------------------------------------------ the API as a user reaches it

@@ -210,7 +210,8 @@ def check_array(what: str, value: Any, shape: tuple[int, ...], dtype: np.dtype, 
         except Exception as exc:
             raise ValueError(f"{what} is not an array: {exc}") from None
     if value.dtype != dtype:  # a list or scalar has no .astype: name the call that converts it
-        fix = f".astype(np.{dtype.name})" if is_array else f"np.asarray(x, dtype=np.{dtype.name})"
+        name = what if what.isidentifier() else "value"  # the argument named: dy's fix is not "np.asarray(x, ...)"
+        fix = f".astype(np.{dtype.name})" if is_array else f"np.asarray({name}, dtype=np.{dtype.name})"
         raise ValueError(f"{what} has dtype {value.dtype}, but {owner} is {dtype.name} (convert with {fix})")
     if value.shape != shape:
         raise ValueError(f"{what} has shape {value.shape}, expected {shape}")
@@ -487,7 +488,7 @@ def physical_memory() -> int:
 
 
 def format_bytes(n: int) -> str:
-    """A size for a message: "512 bytes", "69 KiB", "12 MiB", "3.5 GiB", "2.8 PiB"."""
+    """A size for a message: "512 bytes", "69 KiB", "12 MiB", "3.5 GiB", "2.8 PiB", "1.7e10 PiB"."""
     if n < 2**10:
         return f"{n} bytes"
     if n < 2**20:
@@ -495,9 +496,10 @@ def format_bytes(n: int) -> str:
     if n < 2**28:
         return f"{n / 2**20:.0f} MiB"
     for unit, scale in (("GiB", 2**30), ("TiB", 2**40), ("PiB", 2**50)):
-        if n < 2**10 * scale or unit == "PiB":
+        if n < 2**10 * scale:
             return f"{n / scale:.1f} {unit}"
-    raise AssertionError  # pragma: no cover
+    mantissa, _, exponent = f"{n / 2**50:.2g}".partition("e")  # "1.7e10 PiB": not "17179869184.1 PiB"
+    return f"{mantissa}e{int(exponent)} PiB" if exponent else f"{mantissa} PiB"
 
 
 class TooLargeForMemory(ValueError):

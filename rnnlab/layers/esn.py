@@ -23,8 +23,8 @@ import numpy as np
 from .. import kernels
 from ..kernels import esn as esn_kernels
 from ._params import (CallsForward, IncompatibleKeys, LiveParameters, NamedParameters, Part, array_shape, assign_params,
-                      check_array, check_bool, check_keys, check_param_memory, check_params, check_positive_int,
-                      check_seed, load_entry, parse_dtype)
+                      check_array, check_bool, check_forward_memory, check_keys, check_param_memory, check_params,
+                      check_positive_int, check_seed, load_entry, parse_dtype)
 from .trace import Trace
 
 __all__ = ["EchoStateNetwork", "ridge_readout"]
@@ -479,6 +479,10 @@ class EchoStateNetwork(NamedParameters, CallsForward):
                              f"got {self.output_size} and {self.input_size}")
         u = self._check_sequence("warmup_inputs", warmup_inputs, self.input_size, "input_size")
         x0 = self._check_state(state, u.shape[1])
+        # the outputs and states of every step, before the kernel allocates them (10**13 steps was numpy's
+        # MemoryError, 2**63 "Maximum allowed dimension exceeded")
+        check_forward_memory("EchoStateNetwork.generate", n_steps * u.shape[1] * (self.output_size + self.reservoir_size),
+                             self.dtype, "n_steps")
         p = self._reservoir()
         start = self._states(u, x0)[-1]
         with kernels.blas_single_threaded():
