@@ -27,7 +27,6 @@ import inspect
 import json
 import re
 import stat
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +36,7 @@ import numpy as np
 
 from ._cursor import StepCursor
 from ._locks import HandoffLock, TrainingControl
-from . import analysis
+from . import analysis, notices
 from .data import Batch, Task
 from .errors import UserError
 from .spec import Spec, load_spec, preset_names
@@ -101,8 +100,8 @@ def open_target(target: str | Path | Spec | RunDir | None, device: str | None = 
         if not usable:
             device = "cpu"
             named = target.name if isinstance(target, Spec) else target  # a Spec by its name, not its repr
-            sys.stderr.write(f"rnnlab: warning: {named} asks for device 'cuda', which is not available here "
-                             f"({reason}): running on the CPU instead (the same numbers)\n")
+            notices.warn(f"{named} asks for device 'cuda', which is not available here ({reason}): running on "
+                         "the CPU instead (the same numbers)")
     if device is not None and device != spec.model.device:
         spec = spec.with_overrides({"model.device": device})
     return spec, run

@@ -30,6 +30,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from . import notices
 from .data import check_task_options, make_task, task_fields
 from .data import files as data_files
 from .data.files import resolve_path
@@ -1034,8 +1035,7 @@ def load_spec(target: str | os.PathLike) -> Spec:
     path = Path(target)
     if str(target) in preset_names() and (path.is_dir() or path.exists() and path.suffix.lower() != ".toml"):
         if (path / "spec.toml").is_file():  # a run trained with --out NAME: the user may have meant it
-            sys.stderr.write(f"rnnlab: warning: {target} is the preset; the run directory of that name here is "
-                             f"./{target}\n")
+            notices.warn(f"{target} is the preset; the run directory of that name here is ./{target}")
         return load_preset(str(target))
     if path.suffix == ".toml" or path.exists():
         if path.is_dir():

@@ -32,7 +32,6 @@ import json
 import os
 import shlex
 import stat
-import sys
 import threading
 import time
 import zipfile
@@ -45,6 +44,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import notices
 from ..data.files import user_path
 from ..data.text import display_char
 from ..errors import RunDirError, SpecError, TargetExistsError, UserError, special_file
@@ -222,10 +222,10 @@ class RunDir:
             spec = _with_data_file(text, spec_file, path, moved)
             # once per stream, though a command opens the run twice (the lab, reading stderr for its
             # notices, opens it again after the CLI's check: it must see the note too)
-            if (noted := (str(path), str(moved), id(sys.stderr))) not in _NOTED_MOVES:
+            if (noted := (str(path), str(moved), notices.listener())) not in _NOTED_MOVES:
                 _NOTED_MOVES.add(noted)
-                sys.stderr.write(f"rnnlab: note: {exc.path} is gone; using {moved}, at the same place relative "
-                                 f"to the run as when it was trained\n")
+                notices.note(f"{exc.path} is gone; using {moved}, at the same place relative to the run as when "
+                             "it was trained")
         except SpecError as exc:
             raise RunDirError(f"{path} has a damaged {SPEC}: {exc}") from None
         run = cls(path, spec, data_moved=moved is not None, more_steps=spec.train.steps)
@@ -233,8 +233,7 @@ class RunDir:
             raise RunDirError(f"{path} has no {CHECKPOINT}: the weights of step {lost} are gone (its experiment "
                               f"from the start: {path / SPEC})")
         if warn_untrained and not run.has_checkpoint:
-            sys.stderr.write(f"rnnlab: warning: {path} has no {CHECKPOINT}: its weights are the initial ones, "
-                             "untrained\n")
+            notices.warn(f"{path} has no {CHECKPOINT}: its weights are the initial ones, untrained")
         return run
 
     def write_spec(self, spec: Spec) -> None:
@@ -516,8 +515,8 @@ class RunDir:
         digest = saved.get("sha256")
         if digest is not None and digest != getattr(task, "data_sha256", None):
             if vocabulary is not None and self.text_may_differ:
-                sys.stderr.write(f"rnnlab: note: {where}'s text changed since {self.path} was trained (the same "
-                                 "characters): the model is used as it was trained\n")
+                notices.note(f"{where}'s text changed since {self.path} was trained (the same characters): the "
+                             "model is used as it was trained")
                 return
             same = "the same characters, other contents" if vocabulary is not None else "other numbers"
             raise RunDirError(f"{where}: its {'text' if vocabulary is not None else 'data'} changed since "
@@ -618,7 +617,7 @@ class _Log:
             return
         shown = ", ".join(map(str, self.bad[:5])) + (f", ... ({len(self.bad)} in all)" if len(self.bad) > 5 else "")
         which = f"line {shown} is not {self.what[0]}" if len(self.bad) == 1 else f"lines {shown} are not {self.what[1]}"
-        sys.stderr.write(f"rnnlab: warning: {self.file}: {which}: {done}\n")
+        notices.warn(f"{self.file}: {which}: {done}")
 
 
 def _read_log(file: Path, *, warn: bool = True) -> _Log:
@@ -934,7 +933,7 @@ def _data_record(task, run_path: Path) -> dict[str, str]:
     return record
 
 
-_NOTED_MOVES: set[tuple[str, str, int]] = set()  # (run, data file, stream) the note was written for
+_NOTED_MOVES: set[tuple[str, str, int]] = set()  # (run, data file, listener) the note was said to
 
 
 def _moved_data_file(run_path: Path, error: DataFileError) -> Path | None:

@@ -14,9 +14,7 @@ model, see :data:`BACKGROUND_WORK_MACS`) computes in a worker thread too, the st
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import io
 import sys
 import time
 from collections.abc import Callable
@@ -34,6 +32,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from ..data import Batch
 from ..errors import UserError
 from ..lab import Lab
+from ..notices import collected as collected_notices
 from ..labs import LABS
 from ..spec import BACKWARD_WORK, Spec, forward_macs
 from ..train.rundir import npz_target
@@ -59,8 +58,6 @@ PLOTS_STACKED_ROWS = 13  # from this band height on, the loss plot sits above th
 FIXED_ROWS = 3           # header, status line, footer; the sequence bar's rows come on top
 SEQUENCE_BAR_ROWS = 6    # the sequence bar of a task with one target channel
 VALUES_FRAME_ROWS = 3    # the values table's title and header rows and the margin under it
-WARNING_PREFIX = "rnnlab: warning: "  # how the core words a warning on stderr
-NOTE_PREFIX = "rnnlab: note: "  # ... and a note (a run's data file found where it moved with the run)
 
 #: Work estimated (:func:`forward_macs`) above this many multiply-adds runs in a worker thread
 #: behind a "computing ..." status line; below it, inline as always (a few ms, and the result is
@@ -97,22 +94,17 @@ def refused_while_computing(handler):
 def _opened_lab(target: str | Path | Spec | None) -> tuple[Lab, list[tuple[str, str]]]:
     """``Lab.open(target)``, its backward pass run (compiling those kernels too, before the first
     key press) and its views' numbers computed; with the core's warnings and notes (a run without
-    a checkpoint, skipped log lines, a data file found where it moved), which go to stderr, hidden
-    by the full-screen app, as ``(message, severity)`` notices."""
-    with contextlib.redirect_stderr(io.StringIO()) as stderr:
+    a checkpoint, skipped log lines, a data file found where it moved), which the CLI writes to
+    stderr, hidden by the full-screen app: collected (:mod:`rnnlab.notices`) as ``(message,
+    severity)`` notices."""
+    with collected_notices() as said:  # in this worker's thread: the process's stderr is left alone
         lab = Lab.open(target)
         try:
             lab.run_backward()
         except UserError:  # diverged weights overflow it: the lab shows their forward pass, b says why
             pass
         lab.refresh()
-    notices = []
-    for line in stderr.getvalue().splitlines():
-        if line.startswith(WARNING_PREFIX):
-            notices.append((line.removeprefix(WARNING_PREFIX), "warning"))
-        elif line.startswith(NOTE_PREFIX):
-            notices.append((line.removeprefix(NOTE_PREFIX), "information"))
-    return lab, notices
+    return lab, [(text, "warning" if kind == "warning" else "information") for kind, text in said]
 
 
 class SideColumn(VerticalScroll):
