@@ -79,3 +79,29 @@ def test_a_long_wide_input_takes_the_same_path_as_forced_general(monkeypatch, mo
         general = _run(module, name, d, 0)
     for a, b in zip(natural, general):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_new_kernel_cache_removes_the_folders_of_other_sources_unused_for_a_month(tmp_path):
+    """Each kernel source (a version of rnnlab, an edit) got a numba-<hash> folder of 20-40 MB and
+    nothing removed them: 16 folders, 397 MB on a developer's machine (a code review)."""
+    import os
+    import time
+
+    from rnnlab.kernels._jit import CACHE_KEEP_DAYS, use_cache_dir
+
+    now = time.time()
+    month = CACHE_KEEP_DAYS * 86400
+    old, recent, used = (tmp_path / f"numba-{name}" for name in ("old", "recent", "used"))
+    for folder, age in ((old, month + 3600), (recent, month - 3600), (used, month + 3600)):
+        folder.mkdir()
+        (folder / "kernel.nbi").write_text("index")
+        os.utime(folder / "kernel.nbi", (now - age, now - age))
+        os.utime(folder, (now - age, now - age))
+    use_cache_dir(used, now=now - 10)  # an old folder used since: its marker says so
+    (tmp_path / "other-tool").mkdir()
+    use_cache_dir(tmp_path / "numba-new", now=now)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["numba-new", "numba-recent", "numba-used", "other-tool"]
+    use_cache_dir(tmp_path / "numba-new", now=now + 10 * month)  # not new: nothing is removed
+    assert (tmp_path / "numba-recent").is_dir()
+    (tmp_path / "file").write_text("")
+    use_cache_dir(tmp_path / "file" / "numba-x")  # a cache that cannot be made: no error (numba compiles anyway)

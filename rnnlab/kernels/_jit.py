@@ -7,7 +7,8 @@ fold away non-finite checks.
 numba's ``cache=True`` keys a kernel's cache on its own file only, so an edit to a helper module
 (``_math.py``, say) would leave stale machine code in use. The cache directory is therefore keyed
 on a hash of every kernel source file: ``$RNNLAB_CACHE_DIR`` (default ``~/.cache/rnnlab``)
-``/numba-<hash>``. Set ``RNNLAB_NO_CACHE=1`` to compile in memory only.
+``/numba-<hash>``. Set ``RNNLAB_NO_CACHE=1`` to compile in memory only. A new folder's first
+use removes the folders of other sources unused for :data:`CACHE_KEEP_DAYS` days.
 """
 
 from __future__ import annotations
@@ -59,7 +60,46 @@ def cache_dir() -> Path:
     return Path(root) / f"numba-{_source_hash()}"
 
 
+#: A cache folder of other kernel sources (another rnnlab version, an edit of a kernel) not used
+#: for this many days is removed when a new one is first made: each took 20-40 MB, and nothing else
+#: removed them.
+CACHE_KEEP_DAYS = 30
+_LAST_USED = ".last-used"  # touched in the cache folder by every process that uses it
+
+
+def _last_used(folder: Path) -> float:
+    """When ``folder`` (a ``numba-<hash>`` cache) was last used: its marker's time, else its newest file's."""
+    try:
+        return (folder / _LAST_USED).stat().st_mtime
+    except OSError:
+        return max((f.stat().st_mtime for f in folder.iterdir()), default=folder.stat().st_mtime)
+
+
+def use_cache_dir(folder: Path, now: float | None = None) -> None:
+    """Mark ``folder`` used; where it is new, remove its sibling ``numba-*`` folders unused for
+    :data:`CACHE_KEEP_DAYS`. Never raises: a cache is an optimisation, and a read-only home or a
+    folder another process removes meanwhile must not stop rnnlab."""
+    import shutil
+    import time
+
+    now = time.time() if now is None else now
+    try:
+        fresh = not folder.exists()
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / _LAST_USED).touch()  # its time now, made or not
+        if not fresh:
+            return
+        for sibling in folder.parent.glob("numba-*"):
+            with contextlib.suppress(OSError):
+                if sibling != folder and sibling.is_dir() and now - _last_used(sibling) > CACHE_KEEP_DAYS * 86400:
+                    shutil.rmtree(sibling, ignore_errors=True)
+    except OSError:
+        pass
+
+
 _CACHE_DIR = str(cache_dir()) if CACHE else None
+if _CACHE_DIR is not None:
+    use_cache_dir(Path(_CACHE_DIR))
 
 
 @contextlib.contextmanager
