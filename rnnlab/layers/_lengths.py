@@ -25,23 +25,23 @@ from typing import Any
 
 import numpy as np
 
+from ._params import as_array
 
-def check_lengths(lengths: Any, T: int, B: int) -> np.ndarray:
-    """``lengths`` as (B,) int64 with every 1 <= length <= T (None: all T)."""
+
+def check_lengths(lengths: Any, T: int, B: int, what: str = "lengths") -> np.ndarray:
+    """``lengths`` as (B,) int64 with every 1 <= length <= T (None: all T); ``what`` names the
+    argument in the messages (Seq2Seq's ``src_lengths``)."""
     if lengths is None:
         return np.full(B, T, dtype=np.int64)
-    try:
-        arr = np.asarray(lengths)
-    except Exception as exc:  # a ragged nested list: said as check_array says it
-        raise ValueError(f"lengths is not an array: {exc}") from None
+    arr = as_array(what, lengths)
     if arr.shape != (B,):
-        raise ValueError(f"lengths has shape {arr.shape}, expected ({B},): one length per sequence")
+        raise ValueError(f"{what} has shape {arr.shape}, expected ({B},): one length per sequence")
     if arr.dtype.kind not in "iu":
-        raise ValueError(f"lengths must be integers, got dtype {arr.dtype}")
+        raise ValueError(f"{what} must be integers, got dtype {arr.dtype}")
     bad = np.flatnonzero((arr < 1) | (arr > T))
     if bad.size:
         i = int(bad[0])
-        raise ValueError(f"lengths[{i}] = {int(arr[i])} is out of range: every length must be between 1 and T={T}")
+        raise ValueError(f"{what}[{i}] = {int(arr[i])} is out of range: every length must be between 1 and T={T}")
     return arr.astype(np.int64)
 
 

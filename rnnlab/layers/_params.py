@@ -132,6 +132,17 @@ def _refuse_masked(what: str, value: Any) -> None:
                          f"(and lengths= where the layer takes them)")
 
 
+def as_array(what: str, value: Any) -> np.ndarray:
+    """``np.asarray(value)``, with what numpy cannot make an array of (a ragged nested list) said in
+    one line naming ``what``, and a masked array refused (:func:`_refuse_masked`): the one way every
+    argument becomes an array."""
+    _refuse_masked(what, value)
+    try:
+        return np.asarray(value)
+    except Exception as exc:
+        raise ValueError(f"{what} is not an array: {exc}") from None
+
+
 def check_positive_int(name: str, value: Any) -> int:
     """A size or count argument (``hidden_size``, ``n_steps``): a positive integer, as an int."""
     if not is_integer(value) or value < 1:
@@ -202,13 +213,8 @@ def check_array(what: str, value: Any, shape: tuple[int, ...], dtype: np.dtype, 
     """``value`` as a C-contiguous array of exactly ``dtype`` and ``shape``, all finite (an argument
     of forward or backward; ``finite=False``: the caller checks the part it reads); ``owner`` names
     what fixes the dtype in the message."""
-    _refuse_masked(what, value)
     is_array = isinstance(value, np.ndarray)
-    if not is_array:
-        try:
-            value = np.asarray(value)
-        except Exception as exc:
-            raise ValueError(f"{what} is not an array: {exc}") from None
+    value = as_array(what, value)
     if value.dtype != dtype:  # a list or scalar has no .astype: name the call that converts it
         name = what if what.isidentifier() else "value"  # the argument named: dy's fix is not "np.asarray(x, ...)"
         fix = f".astype(np.{dtype.name})" if is_array else f"np.asarray({name}, dtype=np.{dtype.name})"
@@ -333,11 +339,7 @@ def load_into(live: dict[str, np.ndarray], shapes: Mapping[str, tuple[int, ...]]
 def check_float_array(what: str, value: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """``value`` (an incoming gradient, e.g. a loss's float64 dL/dlogits) as a new C-contiguous array of
     ``dtype``: any float dtype is cast, an integer or other dtype refused, then exactly ``shape``, all finite."""
-    _refuse_masked(what, value)
-    try:
-        value = np.asarray(value)
-    except Exception as exc:
-        raise ValueError(f"{what} is not an array: {exc}") from None
+    value = as_array(what, value)
     if value.shape != shape:
         raise ValueError(f"{what} has shape {value.shape}, expected {shape}")
     if value.dtype.kind != "f":

@@ -45,10 +45,11 @@ import numpy as np
 
 from .. import kernels
 from ..kernels import attention as attn_kernels
-from ._params import (CallsForward, IncompatibleKeys, LiveParameters, NamedParameters, Part, array_shape, assign_params,
-                      check_array, check_float_array, check_param_memory, check_params, check_positive_int, check_seed,
-                      draw_normal, draw_uniform, foreign_trace, given, is_integer, is_one_of, load_into, load_params,
-                      parse_dtype)
+from ._lengths import check_lengths
+from ._params import (CallsForward, IncompatibleKeys, LiveParameters, NamedParameters, Part, array_shape, as_array,
+                      assign_params, check_array, check_float_array, check_param_memory, check_params,
+                      check_positive_int, check_seed, draw_normal, draw_uniform, foreign_trace, given, is_integer,
+                      is_one_of, load_into, load_params, parse_dtype)
 from .recurrent import GRU, LSTM, RNN, RecurrentLayer
 
 __all__ = [
@@ -79,10 +80,7 @@ MAX_DECODE_STEPS = 1_000_000
 def _token_array(what: str, value: Any, vocab: int, name_of_vocab: str) -> np.ndarray:
     """A 2-D (steps, B) array of integer token ids in [0, vocab), as a new int64 array (a trace keeps it:
     the caller may reuse theirs)."""
-    try:
-        value = np.asarray(value)
-    except Exception as exc:
-        raise ValueError(f"{what} is not an array: {exc}") from None
+    value = as_array(what, value)
     if value.dtype.kind not in "iu":
         raise ValueError(f"{what} must hold integer token ids, got dtype {value.dtype}")
     if value.ndim != 2 or value.shape[0] < 1 or value.shape[1] < 1:
@@ -91,22 +89,6 @@ def _token_array(what: str, value: Any, vocab: int, name_of_vocab: str) -> np.nd
         bad = int(value.min()) if value.min() < 0 else int(value.max())
         raise ValueError(f"{what} contains token {bad}, outside [0, {vocab}) ({name_of_vocab} is {vocab})")
     return np.array(value, dtype=np.int64, order="C")
-
-
-def _lengths_array(what: str, value: Any, batch: int, steps: int) -> np.ndarray:
-    """A (B,) array of integer lengths in [1, steps], as int64."""
-    try:
-        value = np.asarray(value)
-    except Exception as exc:
-        raise ValueError(f"{what} is not an array: {exc}") from None
-    if value.dtype.kind not in "iu":
-        raise ValueError(f"{what} must hold integers, got dtype {value.dtype}")
-    if value.shape != (batch,):
-        raise ValueError(f"{what} has shape {value.shape}, expected ({batch},)")
-    if value.min() < 1 or value.max() > steps:
-        bad = int(value.min()) if value.min() < 1 else int(value.max())
-        raise ValueError(f"{what} contains {bad}, outside [1, {steps}] (the padded length)")
-    return value.astype(np.int64)
 
 
 def lengths_mask(lengths: Any, steps: int) -> np.ndarray:
@@ -257,17 +239,14 @@ class Attention(NamedParameters, CallsForward):
         if lengths is not None and mask is not None:
             raise ValueError("give lengths or mask, not both")
         if mask is not None:
-            try:
-                mask = np.asarray(mask)
-            except Exception as exc:  # a ragged nested list: said as check_array says it
-                raise ValueError(f"mask is not an array: {exc}") from None
+            mask = as_array("mask", mask)
             if mask.dtype != np.bool_ or mask.shape != (S, B):
                 raise ValueError(f"mask must be a bool array of shape ({S}, {B}), got {mask.dtype} {mask.shape}")
             if not mask.any(axis=0).all():
                 raise ValueError(f"mask has a sequence with no valid memory step (column {int(np.argmin(mask.any(axis=0)))})")
             mask = mask.copy()  # the trace keeps it
         elif lengths is not None:
-            mask = lengths_mask(_lengths_array("lengths", lengths, B, S), S)
+            mask = lengths_mask(check_lengths(lengths, S, B), S)
         else:
             mask = np.ones((S, B), dtype=bool)
         return query, memory, mask
@@ -524,9 +503,7 @@ class Seq2Seq(NamedParameters, CallsForward):
     def _check_source(self, src: Any, src_lengths: Any) -> tuple[np.ndarray, np.ndarray]:
         src = _token_array("src", src, self.vocab_in, "vocab_in")
         S, B = src.shape
-        if src_lengths is None:  # as Attention's lengths=None: every source fills its S steps
-            return src, np.full(B, S, np.int64)
-        return src, _lengths_array("src_lengths", src_lengths, B, S)
+        return src, check_lengths(src_lengths, S, B, "src_lengths")  # None: every source fills its S steps
 
     def _encode(self, src: np.ndarray, lengths: np.ndarray):
         """Run the encoder over each group of equal lengths: (E (S, B, H), final state, groups)."""

@@ -29,7 +29,7 @@ from ..errors import DataError
 from ..kernels import blas_single_threaded, kernel_threads
 from ..kernels.tree import tree_backward, tree_forward
 from ..train.losses import cross_entropy
-from ._params import (CallsForward, IncompatibleKeys, LiveParameters, NamedParameters, assign_params,
+from ._params import (CallsForward, IncompatibleKeys, LiveParameters, NamedParameters, as_array, assign_params,
                       check_param_memory, check_params, check_positive_int, check_seed, draw_normal, draw_uniform,
                       foreign_trace, load_into, load_params, parse_dtype)
 
@@ -37,10 +37,7 @@ __all__ = ["RecursiveNet", "TreeClassifier", "TreeTrace", "TreeNode"]
 
 
 def _check_grad(what: str, value: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    try:
-        value = np.asarray(value)
-    except Exception as exc:  # a ragged nested list: said as check_array says it
-        raise ValueError(f"{what} is not an array: {exc}") from None
+    value = as_array(what, value)
     if value.dtype != dtype:
         raise ValueError(f"{what} has dtype {value.dtype}, but the network is {dtype.name}")
     if value.shape != shape:
