@@ -2818,7 +2818,7 @@ def test_t_refuses_training_that_would_not_fit_and_the_lab_still_shows_the_model
 
 def test_the_edit_forms_numbers_are_ascii_digits_as_the_specs_are():
     """int("٣٢") is 32: the form took a hidden size the CLI's --set and a spec file refuse."""
-    from rnnlab.tui.screens import _parse_number
+    from rnnlab.labs._options import number_or_text as _parse_number
 
     assert _parse_number(" 32 ") == 32 and _parse_number("0.01") == 0.01 and _parse_number("٣٢") == "٣٢"
 

@@ -47,19 +47,27 @@ def parse_assignments(text: str, names: Sequence[str] | None = None, example: st
     return changes
 
 
+def number_or_text(text: str) -> int | float | str:
+    """``"32"`` -> 32, ``"0.01"`` -> 0.01; anything else stays text, for the check that follows to
+    refuse by name: other digits than ASCII's too (int("١٢") is 12; the CLI's options and a spec's
+    TOML take ASCII digits only). What the labs' option dialogs and the edit form type is read so."""
+    text = text.strip()
+    if not text.isascii():
+        return text
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
 def _value(raw: str) -> Any:
     if raw.lower() in _TRUE:
         return True
     if raw.lower() in _FALSE:
         return False
-    if not raw.isascii():  # int("١٢") is 12: the CLI's options, and the spec's fields, take ASCII digits only
-        return raw
-    for kind in (int, float):
-        try:
-            return kind(raw)
-        except ValueError:
-            pass
-    return raw
+    return number_or_text(raw)
 
 
 def bound(value: float) -> str:

@@ -25,6 +25,7 @@ from textual.worker import Worker, WorkerState
 
 from ..data import TASKS, task_fields
 from ..errors import TargetExistsError, UserError, clipped
+from ..labs._options import number_or_text
 from ..spec import ATTENTION_CELLS, CELLS, LINEAR_CELLS, OPTIMIZERS, ModelSpec, edited_name, preset_names
 from ..spec import CELL_FIELDS as SPEC_CELL_FIELDS
 from ..layers.init import INITS
@@ -422,7 +423,7 @@ class EditScreen(ReplacesTheModel):
             elif key == "name":
                 values[key] = widget.value  # text, even where it reads as a number
             else:
-                values[key] = _parse_number(widget.value)
+                values[key] = number_or_text(widget.value)
         if values.get("task.length") == "":  # left empty (a task whose length is derived): its default
             values.pop("task.length")
         if "task.length" in values:
@@ -795,19 +796,3 @@ class OpenScreen(ReplacesTheModel):
         message.display = True
         self._list(self.query_one("#open-input", Input).value)  # the list gives the message its rows
         self.query_one("#open-input", Input).focus()  # to be corrected
-
-
-def _parse_number(text: str) -> Any:
-    """``"32"`` -> 32, ``"0.01"`` -> 0.01; anything else stays text for the spec to refuse by name,
-    other digits than ASCII's too (int("٣٢") is 32; a spec file's TOML and the CLI refuse them)."""
-    text = text.strip()
-    if not text.isascii():
-        return text
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        return float(text)
-    except ValueError:
-        return text
