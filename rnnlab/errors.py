@@ -70,6 +70,17 @@ def special_file(path: str | os.PathLike) -> str | None:
     return None
 
 
+def number_or_dash(value: float | None, spec: str = ".4g") -> str:
+    """``value`` formatted by ``spec`` for a table, "-" where there is none or it is not finite (a
+    diverged loss): the views' one way of writing a number that may be missing."""
+    return "-" if value is None or not math.isfinite(value) else format(value, spec)
+
+
+def percent_or_dash(value: float | None) -> str:
+    """A fraction as "93.3%", "-" where there is none or it is not finite."""
+    return "-" if value is None or not math.isfinite(value) else f"{100 * value:.1f}%"
+
+
 def clipped(text: str, width: int) -> str:
     """``text`` cut to ``width`` characters, the last an ellipsis, for a one-line message (a paste
     or a 400-digit number would fill a dialog)."""

@@ -10,7 +10,6 @@ through ``main`` as one line naming the flag and exit status 2.
 
 from __future__ import annotations
 
-import math
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,12 +17,9 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import UserError
+from ..errors import number_or_dash as _fmt
 from ._app import (_compile_notices, _message, _out_console, _print_json, _progress, app, help_notes, lab_option,
                    nonempty_path, option_flag)
-
-
-def _fmt(value: float | None, spec: str = ".4g") -> str:
-    return "-" if value is None or not math.isfinite(value) else format(value, spec)
 
 
 def _option_notes() -> dict[str, str]:

@@ -25,6 +25,7 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import UserError
+from ..errors import number_or_dash as _fmt
 from ._app import (SEED_MAX, ProgressLines, _compile_notices, _exit_for_training_status, _json_float, _message,
                    _out_console, _print_json, _progress, _set_option, _with_sets, app, load_with_sets,
                    no_progress_bar, nonempty_path, open_lab, set_fields, spec_with_sets, write_out)
@@ -40,10 +41,6 @@ DEVICE_HELP = ("cpu or cuda (default: the spec's model.device; a run made on a G
                "is usable).")
 TUI_TARGET_HELP = ("A preset name (see `rnnlab presets`), a spec .toml file, a run directory, a folder of them "
                    "(runs/: choose one), or an architecture lab: esn, seq2seq, treebank (default: hello).")
-
-
-def _fmt(value: float | None, spec: str = ".4g") -> str:
-    return "-" if value is None or not math.isfinite(value) else format(value, spec)
 
 
 def _check_device(device: str | None) -> None:

@@ -8,12 +8,12 @@ side by side show what attention is for.
 
 from __future__ import annotations
 
-import math
 from typing import Annotated, Any
 
 import typer
 
 from ..errors import UserError
+from ..errors import percent_or_dash as _pct
 from ._app import (ProgressLines, _compile_notices, _exit_for_training_status, _message, _out_console, _print_json,
                    app, help_notes, lab_option, no_progress_bar, option_flag)
 from .experiments import _graceful_interrupt
@@ -34,10 +34,6 @@ def _progress():
         transient=True,
         disable=no_progress_bar(),
     )
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None or not math.isfinite(value) else f"{100 * value:.1f}%"
 
 
 def _option_notes() -> dict[str, str]:

@@ -7,18 +7,14 @@ model's prediction for that typed tree. A thin view over :class:`rnnlab.labs.tre
 
 from __future__ import annotations
 
-import math
 from typing import Annotated, Any
 
 import typer
 
 from ..errors import UserError
+from ..errors import percent_or_dash as _percent
 from ._app import (ProgressLines, _compile_notices, _err_console, _exit_for_training_status, _json_float, _message,
                    _out_console, _print_json, app, help_notes, lab_option, no_progress_bar, option_flag)
-
-
-def _percent(value: float | None) -> str:
-    return "-" if value is None or not math.isfinite(value) else f"{100 * value:.1f}%"
 
 
 def _option_notes() -> dict[str, str]:

@@ -27,7 +27,6 @@ applying ``lab.requested`` (:meth:`EsnScreen._tick`).
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +40,7 @@ from textual.widgets import Header, Input, Label, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from ...errors import UserError
+from ...errors import number_or_dash as _fmt
 from ...labs.esn import DEFAULTS, OPTION_HELP, EsnLab, format_r2, parse_option_text
 from ..terminal import (HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, error_text, first_fit, fit_footer,
                         fitted_footer, scroll_pages, show_if_too_small, take_screenshot, warn_without_true_colour)
@@ -56,10 +56,6 @@ TRUTH, FORECAST, FREE, EFFECTIVE, STALE = "#c8c8c8", "#ffaf5f", "#f06080", "#87d
 SYMBOLS = {"spectral_radius": "ρ", "leak_rate": "a", "input_scaling": "input scaling",
            "connectivity": "connectivity", "ridge": "ridge"}
 SWEEP_KEYS = {"spectral_radius": "w", "leak_rate": "W"}  # the keys that sweep each option
-
-
-def _fmt(value: float, spec: str = ".4g") -> str:
-    return "-" if value is None or not math.isfinite(value) else format(value, spec)
 
 
 VALUE_WIDTH = 9  # the values panel's numbers: "0.91234", "+1.23e-03"; the two-line panel is laid out for it
