@@ -152,22 +152,16 @@ class ProgressLines:
         sys.stderr.flush()
 
 
-def _progress():
-    """A rich progress bar on stderr that disappears when done; none where stderr is not a
-    terminal (rich would leave an empty line there)."""
+def _progress(figures: str = ""):
+    """A rich progress bar on stderr that disappears when done: the task's description, the bar,
+    done of total, ``figures`` (a format of the task's fields: "loss {task.fields[loss]}"; without
+    them a spinner leads), the time taken. None where no bar can be drawn (a log file, a pipe,
+    TERM=dumb: rich would leave an empty line there), which :class:`ProgressLines` writes to instead."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    console = _err_console()
-    return Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=no_progress_bar(),
-    )
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
+    columns = [*columns, TextColumn(figures)] if figures else [SpinnerColumn(), *columns]
+    return Progress(*columns, TimeElapsedColumn(), console=_err_console(), transient=True, disable=no_progress_bar())
 
 
 def help_notes(notes: Callable[[], Mapping[str, str]]) -> type[TyperCommand]:

@@ -28,7 +28,7 @@ from ..errors import UserError
 from ..errors import number_or_dash as _fmt
 from ._app import (SEED_MAX, ProgressLines, _compile_notices, _exit_for_training_status, _json_float, _message,
                    _out_console, _print_json, _progress, _set_option, _with_sets, app, load_with_sets,
-                   no_progress_bar, nonempty_path, open_lab, set_fields, spec_with_sets, write_out)
+                   nonempty_path, open_lab, set_fields, spec_with_sets, write_out)
 
 #: The spec's limits (rnnlab.spec.STEPS_MAX, TRUNCATE_MAX), written here so that --help shows them without
 #: importing the spec (and numba); tests keep them equal.
@@ -395,26 +395,6 @@ def _graceful_interrupt(unit: str = "step") -> Iterator[_Stop]:
             signal.signal(signum, old)
 
 
-def _train_progress():
-    """The training's progress bar on stderr; none where no bar can be drawn (a log file, a pipe,
-    TERM=dumb: rich left an empty line there), which :class:`ProgressLines` writes to instead."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from ._app import _err_console
-
-    console = _err_console()
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]}  |g| {task.fields[norm]}  {task.fields[rate]} steps/s"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=no_progress_bar(),
-    )
-
-
 @app.command()
 def train(
     target: Annotated[str | None, typer.Argument(
@@ -521,7 +501,8 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
     doing = "training" if resume is None else f"resuming at step {trainer.step} of {until}:"
     _message(f"[dim]rnnlab: {doing} {escape(spec.name)} ({spec.model.cell}, {trainer.model.num_parameters} "
              f"parameters) -> {escape(str(run.path))}[/dim]")
-    with _compile_notices(), _graceful_interrupt() as stop, _train_progress() as progress:
+    progress = _progress("loss {task.fields[loss]}  |g| {task.fields[norm]}  {task.fields[rate]} steps/s")
+    with _compile_notices(), _graceful_interrupt() as stop, progress:
         bar = progress.add_task(spec.name, total=until, completed=trainer.step, loss="-", norm="-", rate="-")
         lines = ProgressLines(spec.name, "step", until, trainer.step) if progress.disable else None
 

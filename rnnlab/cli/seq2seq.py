@@ -15,25 +15,8 @@ import typer
 from ..errors import UserError
 from ..errors import percent_or_dash as _pct
 from ._app import (ProgressLines, _compile_notices, _exit_for_training_status, _message, _out_console, _print_json,
-                   app, help_notes, lab_option, no_progress_bar, option_flag)
+                   _progress, app, help_notes, lab_option, option_flag)
 from .experiments import _graceful_interrupt
-
-
-def _progress():
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from ._app import _err_console
-
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]}  token acc {task.fields[acc]}"),
-        TimeElapsedColumn(),
-        console=_err_console(),
-        transient=True,
-        disable=no_progress_bar(),
-    )
 
 
 def _option_notes() -> dict[str, str]:
@@ -85,7 +68,8 @@ def seq2seq(
 
     total = lab.options["steps"]
     _message(f"[dim]rnnlab: training seq2seq ({lab.describe()}, {lab.model.num_parameters} parameters)[/dim]")
-    with _compile_notices(), _graceful_interrupt() as stop, _progress() as progress:
+    progress = _progress("loss {task.fields[loss]}  token acc {task.fields[acc]}")
+    with _compile_notices(), _graceful_interrupt() as stop, progress:
         bar = progress.add_task("seq2seq", total=total, loss="-", acc="-")
         lines = ProgressLines("seq2seq", "step", total) if progress.disable else None
 

@@ -13,8 +13,8 @@ import typer
 
 from ..errors import UserError
 from ..errors import percent_or_dash as _percent
-from ._app import (ProgressLines, _compile_notices, _err_console, _exit_for_training_status, _json_float, _message,
-                   _out_console, _print_json, app, help_notes, lab_option, no_progress_bar, option_flag)
+from ._app import (ProgressLines, _compile_notices, _exit_for_training_status, _json_float, _message, _out_console,
+                   _print_json, _progress, app, help_notes, lab_option, option_flag)
 
 
 def _option_notes() -> dict[str, str]:
@@ -62,16 +62,12 @@ def tree(
     _message(f"[dim]rnnlab: training a recursive net (H={hidden_size}, {summary['model']['parameters']} parameters) "
              f"on {len(lab.train_bank)} trees, testing on {len(lab.test_bank)}[/dim]")
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from .experiments import _graceful_interrupt
 
-    progress = Progress(TextColumn("epoch"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("loss {task.fields[loss]}  test {task.fields[test]}"), TimeElapsedColumn(),
-                        console=_err_console(), transient=True, disable=no_progress_bar())
+    progress = _progress("loss {task.fields[loss]}  test {task.fields[test]}")
     lines = ProgressLines("tree", "epoch", epochs) if progress.disable else None
     with _compile_notices(), _graceful_interrupt("epoch") as stop, progress:
-        bar = progress.add_task("train", total=epochs, loss="-", test="-")
+        bar = progress.add_task("epoch", total=epochs, loss="-", test="-")
 
         def on_epoch(stats) -> None:
             progress.update(bar, completed=stats.epoch, loss=f"{stats.loss:.4g}", test=_percent(stats.test_accuracy))
