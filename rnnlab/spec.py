@@ -31,6 +31,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from . import notices
+from .fsio import stat_or_none
 from .data import check_task_options, make_task, task_fields
 from .data import files as data_files
 from .data.files import resolve_path
@@ -79,7 +80,12 @@ class DataFileError(SpecError):
 
     @property
     def missing(self) -> bool:
-        return not self.path.exists()
+        """Whether nothing is at the path. One the OS will not look at (a directory above it that may
+        not be searched) is there, unreadable: its reason is what to say (Path.exists raised)."""
+        try:
+            return stat_or_none(self.path) is None
+        except DataError:
+            return False
 
 
 @dataclass(frozen=True)

@@ -618,6 +618,30 @@ def test_a_data_path_the_os_will_not_look_at_is_one_line(tmp_path, monkeypatch, 
     assert not (tmp_path / "run").exists()
 
 
+
+def test_a_runs_data_file_the_os_will_not_look_at_is_one_line(tmp_path, monkeypatch, capsys):
+    """The same for a run trained on such a file: RunDir.open asked Path.exists again, and spec, bptt,
+    trace and tui on the run ended in a traceback (a diff review)."""
+    from conftest import run_cli
+
+    (tmp_path / "locked").mkdir()
+    book = tmp_path / "locked" / "book.txt"
+    book.write_text("to be or not to be " * 20, encoding="utf-8")
+    assert run_cli(capsys, "train", "hello", "--set", "task.kind=text", "--set", f"task.path={book}", "--steps", "1",
+                   "--out", tmp_path / "run")[0] == 0
+    real_stat = os.stat
+
+    def stat(path, *args, **kwargs):
+        if str(path).startswith(str(tmp_path / "locked")):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat)
+    for command in ("spec", "bptt"):
+        code, out, err = run_cli(capsys, command, tmp_path / "run")
+        assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
+        assert f"cannot read {book}: Permission denied" in err and "Traceback" not in err
+
 def test_text_loader_errors(tmp_path):
     assert "no such file" in data_error(load_text, tmp_path / "nope.txt")
     assert "is a directory" in data_error(load_text, tmp_path)

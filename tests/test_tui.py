@@ -210,6 +210,26 @@ def test_behind_the_too_small_message_only_q_acts():
     drive(check, size=(50, 16))
 
 
+def test_behind_the_too_small_message_ctrl_s_saves_as_the_quit_warning_offers(tmp_path, monkeypatch):
+    """The warning of q says ctrl+s saves the trained steps: held with the other keys, it did
+    nothing (a diff review)."""
+    monkeypatch.chdir(tmp_path)
+
+    async def check(app, pilot):
+        await pilot.press("t")
+        await wait_for(pilot, lambda: app.lab.training_status == "completed")
+        await pilot.resize_terminal(50, 16)
+        await pilot.pause()
+        await pilot.press("q")
+        assert "ctrl+s saves them" in list(app._notifications)[-1].message
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.lab.run is not None and app.lab.unsaved_steps == 0)
+        await pilot.press("q")
+        await wait_for(pilot, lambda: not app.is_running)
+
+    drive(check, size=(80, 24))
+
+
 def test_the_edit_form_keeps_the_specs_length_and_gives_another_task_its_own(tmp_path):
     """Opening the form changes nothing (Textual posts Select.Changed as it mounts); another task
     brings its own default length, the spec's task its own again; counting's derived length applies."""
@@ -704,6 +724,20 @@ def test_a_reverse_directions_bptt_runs_from_t_1_up():
                            "up)"]
 
     drive(check, target=load_preset("hello").with_overrides({"model.bidirectional": True}))
+
+
+def test_the_values_panels_gradient_norm_is_never_cut_short():
+    """At 80x24 the title ended "||dL/dh_t|| 0.1…" for 0.157 (a diff review): a shorter form, or none."""
+    from rnnlab.tui.panels import GradientPlot
+
+    async def check(app, pilot):
+        await pilot.press("end", "b", "b", "left")
+        await pilot.pause()
+        title = app.query_one("#values").render_line(0).text.rstrip()
+        norm = app.query_one(GradientPlot)._series["||dL/dh_t||"].ys[-2]
+        assert "…" not in title and title.endswith(f"{norm:.3g}"), title
+
+    drive(check, size=(80, 24))
 
 
 def test_a_reverse_directions_maps_name_its_previous_state_h_t_plus_1():
@@ -2188,6 +2222,21 @@ def test_save_run_and_export_trace(tmp_path, monkeypatch):
         assert np.load(tmp_path / "trace.npz")["h"].ndim == 4
 
     drive(check)
+
+
+def test_a_run_opened_as_dot_offers_its_own_name_for_the_trace(tmp_path, monkeypatch, capsys):
+    """`rnnlab tui .` inside a run: the export offered "-trace.npz" (the path as typed has no name)."""
+    from conftest import run_cli
+
+    assert run_cli(capsys, "train", "hello", "--steps", "1", "--out", tmp_path / "myrun")[0] == 0
+    monkeypatch.chdir(tmp_path / "myrun")
+
+    async def check(app, pilot):
+        await pilot.press("x")
+        await wait_for(pilot, lambda: app.screen.query("#prompt-input"))
+        assert app.screen.query_one("#prompt-input").value == "myrun-trace.npz"
+
+    drive(check, target=".")
 
 
 def test_a_bad_target_is_reported_on_the_loading_screen():

@@ -200,7 +200,8 @@ def test_lab_in_a_real_terminal(tmp_path):
 @pytest.mark.parametrize(("terminal", "said"), [
     (("-u", "COLORTERM", "TERM=screen"), ("heatmaps need true colour", "TERM=screen gives 16")),
     # textual draws greys under NO_COLOR: the maps' signed values look alike (a TUI walkthrough)
-    (("TERM=xterm-256color", "COLORTERM=truecolor", "NO_COLOR=1"), ("NO_COLOR is set", "unset NO_COLOR"))],
+    (("TERM=xterm-256color", "COLORTERM=truecolor", "NO_COLOR=1"),
+     ("NO_COLOR is set: the lab draws in greys", "unset NO_COLOR"))],
     ids=["16-colours", "no-color"])
 def test_a_terminal_without_true_colour_gets_a_warning(tmp_path, terminal, said):
     """Under TERM=screen the heatmaps drop to 16 colours and read as noise: the lab says so."""

@@ -1728,7 +1728,7 @@ def test_list_input_dtype_message_says_how_to_convert_a_list():
     with pytest.raises(ValueError) as info:
         layer.forward(np.zeros((T, B, I)).tolist())
     assert str(info.value) == ("input has dtype float64, but the layer is float32 "
-                               "(convert with np.asarray(input, dtype=np.float32))")
+                               "(convert with np.asarray(x, dtype=np.float32))")
     with pytest.raises(ValueError, match=re.escape("(convert with .astype(np.float32))")):
         layer.forward(np.zeros((T, B, I)))
     y, _, trace = layer.forward(np.zeros((T, B, I), np.float32))  # the argument named, not "x" (an API review)
@@ -1738,11 +1738,12 @@ def test_list_input_dtype_message_says_how_to_convert_a_list():
 
 
 def test_sizes_past_any_memory_read_as_numbers():
-    """LSTM(2, 2**40) said "about 17179869184.1 PiB" (an API review)."""
+    """LSTM(2, 2**40) said "about 17179869184.1 PiB" (an API review), and 2**60 bytes "1e3 PiB"."""
     from rnnlab.layers._params import format_bytes
 
-    assert [format_bytes(n) for n in (512, 3 * 2**50, 2**40 * 2**40 * 16)] == ["512 bytes", "3.0 PiB", "1.7e10 PiB"]
-    with pytest.raises(ValueError, match=r"about 1\.7e10 PiB \(float32\)"):
+    assert [format_bytes(n) for n in (512, 3 * 2**50, 2**60 - 2**50, 2**60, 2**40 * 2**40 * 16)] == [
+        "512 bytes", "3.0 PiB", "1023.0 PiB", "1.0 EiB", "1.7e7 EiB"]
+    with pytest.raises(ValueError, match=r"about 1\.7e7 EiB \(float32\)"):
         rnnlab.LSTM(2, 2**40)
 
 

@@ -216,7 +216,8 @@ def check_array(what: str, value: Any, shape: tuple[int, ...], dtype: np.dtype, 
     is_array = isinstance(value, np.ndarray)
     value = as_array(what, value)
     if value.dtype != dtype:  # a list or scalar has no .astype: name the call that converts it
-        name = what if what.isidentifier() else "value"  # the argument named: dy's fix is not "np.asarray(x, ...)"
+        # the argument named: dy's fix is not "np.asarray(x, ...)"; the input is forward's x
+        name = "x" if what == "input" else what if what.isidentifier() else "value"
         fix = f".astype(np.{dtype.name})" if is_array else f"np.asarray({name}, dtype=np.{dtype.name})"
         raise ValueError(f"{what} has dtype {value.dtype}, but {owner} is {dtype.name} (convert with {fix})")
     if value.shape != shape:
@@ -490,18 +491,18 @@ def physical_memory() -> int:
 
 
 def format_bytes(n: int) -> str:
-    """A size for a message: "512 bytes", "69 KiB", "12 MiB", "3.5 GiB", "2.8 PiB", "1.7e10 PiB"."""
+    """A size for a message: "512 bytes", "69 KiB", "12 MiB", "3.5 GiB", "2.8 PiB", "1.0 EiB", "1.7e7 EiB"."""
     if n < 2**10:
         return f"{n} bytes"
     if n < 2**20:
         return f"{n / 2**10:.0f} KiB"
     if n < 2**28:
         return f"{n / 2**20:.0f} MiB"
-    for unit, scale in (("GiB", 2**30), ("TiB", 2**40), ("PiB", 2**50)):
+    for unit, scale in (("GiB", 2**30), ("TiB", 2**40), ("PiB", 2**50), ("EiB", 2**60)):
         if n < 2**10 * scale:
             return f"{n / scale:.1f} {unit}"
-    mantissa, _, exponent = f"{n / 2**50:.2g}".partition("e")  # "1.7e10 PiB": not "17179869184.1 PiB"
-    return f"{mantissa}e{int(exponent)} PiB" if exponent else f"{mantissa} PiB"
+    mantissa, _, exponent = f"{n / 2**60:.1e}".partition("e")  # "1.5e7 EiB": not "17179869184.1 PiB"
+    return f"{mantissa}e{int(exponent)} EiB"
 
 
 class TooLargeForMemory(ValueError):

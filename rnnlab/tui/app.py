@@ -912,7 +912,7 @@ class LabApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App[None]
                               self._backward_macs())
 
         # named for the run where there is one: two runs of one experiment (two inits) offered one name
-        named = lab.spec.name if lab.run is None else lab.run.path.name
+        named = lab.spec.name if lab.run is None else lab.run.path.resolve().name  # "rnnlab tui .": not "."
         self.push_screen(PromptScreen("Export the trace (every state, gate and dL/dh_t) to",
                                       f"{named}-trace.npz", accept), written)
 

@@ -559,9 +559,12 @@ class CursorValues(Static):
         # record (jordan's h) would wrap them to its width
         title = Text(f"t = {t + 1}  ({where})", style="table.title", no_wrap=True, overflow="ellipsis")
         if "dh" in names and t in lab.bptt_revealed(direction):  # the number the gradient plot draws at t,
-            # readable at any step the cursor is on (the plot's title gives the BPTT step's ratio only)
+            # readable at any step the cursor is on (the plot's title gives the BPTT step's ratio only);
+            # its short form where the long one does not fit, none where neither does (a number cut reads wrong)
             dh = np.asarray(lab.trace.get("dh", layer, direction)[t], np.float64)
-            title.append(f"  ||dL/dh_t|| {math.sqrt(float(np.sum(dh * dh))):.3g}", style="dim")
+            norm = f"{math.sqrt(float(np.sum(dh * dh))):.3g}"
+            room = (self.size.width or 80) - len(title)
+            title.append(first_fit((f"  ||dL/dh_t|| {norm}", f"  |dh| {norm}"), room), style="dim")
         caption = None
         table = Table(box=None, pad_edge=False, expand=False, padding=(0, 0, 0, 1) if compact else (0, 1))
         table.add_column("#" if compact else "unit", justify="right", style="dim")

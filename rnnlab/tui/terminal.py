@@ -233,16 +233,17 @@ def warn_without_true_colour(app: App, what: str) -> None:
     _warned.add(app)
     system = app.console.color_system
     if getattr(app, "no_color", False):  # textual draws greys only: a map's -0.05 and +0.02 look alike
-        app.notify(f"NO_COLOR is set, so the terminal shows greys: {what} colour (unset NO_COLOR to see them)",
-                   severity="warning", timeout=12)
+        app.notify("NO_COLOR is set: the lab draws in greys, in which its colour maps' values look alike "
+                   "(unset NO_COLOR for colour)", severity="warning", timeout=12)
     elif system != "truecolor":
         app.notify(f"this terminal shows {system or 'no'} colours: {what} true colour "
                    "(try TERM=xterm-256color COLORTERM=truecolor; TERM=screen gives 16)",
                    severity="warning", timeout=12)
 
 
-#: What a lab too small for its panels still takes (:func:`held_while_too_small`): q (ctrl+c) and Esc.
-TOO_SMALL_ACTIONS = frozenset({"quit", "cancel_quit"})
+#: What a lab too small for its panels still takes (:func:`held_while_too_small`): q (ctrl+c), Esc,
+#: and ctrl+s, which the quit warning offers.
+TOO_SMALL_ACTIONS = frozenset({"quit", "cancel_quit", "save_run"})
 
 
 def held_while_too_small(screen: Screen, action: str) -> bool:
