@@ -259,8 +259,9 @@ def environment(threads: int | None = None, use_torch: bool = True) -> dict[str,
         "cpu": _cpu_model(),
         "cores": default_threads(),
         "threads": threads if threads is not None else default_threads(),
-        "blas_threads": "threadpoolctl" if tpc is not None
-        else f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}",
+        # how many, and how they are held there ("threadpoolctl" alone read as a broken count)
+        "blas_threads": f"{threads if threads is not None else default_threads()} (threadpoolctl)" if tpc is not None
+        else f"not controlled (OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')})",
         "numba_threading_layer": numba.config.THREADING_LAYER,
         "load_average": load_average(),
     }

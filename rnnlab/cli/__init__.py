@@ -5,7 +5,9 @@ One module per family of commands, each registering on the shared ``app``:
 ``experiments`` (presets, train, bptt, trace, sample), and one module per architecture lab (``esn``, ``seq2seq``, ``tree``).
 """
 
-from . import checks, esn, experiments, seq2seq, tree  # noqa: F401  (registers the commands)
+# the commands register in this order, which --help lists: the lab and its experiments first, then the
+# architectures' own commands, then the checks
+from . import experiments, esn, seq2seq, tree, checks  # noqa: F401  (registers the commands)  # isort: skip
 from ._app import app, main, reflow_help
 
 reflow_help(app)
