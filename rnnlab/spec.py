@@ -470,16 +470,23 @@ class Spec:
         does)"}``."""
         return unread_fields_of(self.model.cell, self.train.optimizer)
 
-    def to_toml(self) -> str:
-        """The resolved spec as TOML text: every field that applies, defaults included; those that
-        only another cell or optimizer reads (an lstm's ``tau_min``, adam's ``momentum``) are left
-        out, as a spec must leave them at their defaults. A data file shipped in rnnlab's
-        ``sample_data/`` is written by its name there, as the presets name it, so that the run
-        still finds it after rnnlab moves (another install, another machine)."""
+    def applied_mapping(self) -> dict[str, Any]:
+        """:meth:`to_mapping` without the fields that only another cell or optimizer reads (an
+        lstm's ``tau_min``, adam's ``momentum``): the settings that apply, as :meth:`to_toml`
+        writes them (``rnnlab spec --json``)."""
         data = self.to_mapping()
         for dotted in self.unread_fields():
             table, _, name = dotted.partition(".")
             del data[table][name]
+        return data
+
+    def to_toml(self) -> str:
+        """The resolved spec as TOML text: every field that applies, defaults included; those that
+        only another cell or optimizer reads are left out (:meth:`applied_mapping`), as a spec must
+        leave them at their defaults. A data file shipped in rnnlab's ``sample_data/`` is written
+        by its name there, as the presets name it, so that the run still finds it after rnnlab
+        moves (another install, another machine)."""
+        data = self.applied_mapping()
         path, shipped = data["task"].get("path"), data_files.SAMPLE_DIR
         if isinstance(path, (str, Path)) and Path(path).is_absolute() and Path(path).is_relative_to(shipped):
             data["task"]["path"] = Path(path).relative_to(shipped).as_posix()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import tomllib
 import math
 import os
 import signal
@@ -121,6 +122,10 @@ def test_spec_checks_an_experiment_and_prints_it_as_train_would_write_it(capsys,
     assert code == 0 and (tmp_path / "r" / "spec.toml").read_text().replace("steps = 1\n", "steps = 500\n") == out
     code, out, _ = run(capsys, "spec", tmp_path / "r", "--json")  # a run directory, checked and printed
     assert code == 0 and json.loads(out)["model"]["cell"] == "gru"
+    # the fields its spec.toml lists, not the leaky cell's tau_min or sgd's momentum (a fresh-install walkthrough)
+    written = tomllib.loads((tmp_path / "r" / "spec.toml").read_text())
+    assert {table: set(fields) for table, fields in json.loads(out).items() if isinstance(fields, dict)} == \
+        {table: set(fields) for table, fields in written.items() if isinstance(fields, dict)}
     (tmp_path / "bad.toml").write_text('[task]\nkind = "adding"\n[train]\nsteps = 5\nseed = 3\n')
     code, out, err = run(capsys, "spec", tmp_path / "bad.toml")
     assert code == 2 and out == "" and "train.seed: seed is a top-level field" in one_line_error(err)

@@ -212,7 +212,7 @@ def spec_command(
     spec.check_memory(task)  # what training it needs (train refuses it too)
     _warn_before_training(spec, task)
     if json_output:
-        _print_json(json.loads(json.dumps(spec.to_mapping(), default=str)))
+        _print_json(json.loads(json.dumps(spec.applied_mapping(), default=str)))  # the fields the TOML lists
     else:
         write_out(spec.to_toml())
 
