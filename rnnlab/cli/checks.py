@@ -33,7 +33,8 @@ def gradcheck(
 ) -> None:
     """Finite-difference gradient checks (float64) of every cell, stacked and bidirectional too.
 
-    Exits 1 if any check's relative error is 1e-6 or more.
+    Exits 1 if any check's relative error is 1e-6 or more. A check's seconds include compiling its
+    kernels the first time (cached after).
     """
     from .. import gradcheck as gc
     from ..labs import unknown_name
