@@ -69,7 +69,6 @@ def test_the_decoder_never_writes_bos_or_padding():
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"hiden_size": 8}, "hiden_size: unknown option"),
     ({"attention": "luong"}, "attention: must be one of none, dot, general, additive, got 'luong'"),
     ({"task": "copy"}, "task: must be one of reverse, sort"),
     ({"cell": "tcn"}, "cell: must be one of rnn, lstm, gru"),
@@ -87,6 +86,12 @@ def test_a_bad_option_is_refused_naming_it(options, message):
         Seq2SeqLab.open(options)
     assert str(info.value).startswith(message) and "\n" not in str(info.value)
     assert info.value.option == message.split(":")[0]
+
+
+def test_an_unknown_option_is_refused_with_the_closest_name():
+    """As the ESN and treebank labs say it (it listed every option, without a "did you mean")."""
+    with pytest.raises(UserError, match=r"^unknown option 'hiden_size' \(12 known; did you mean 'hidden_size'\?\)$"):
+        Seq2SeqLab.open({"hiden_size": 8})
 
 
 def test_options_none_means_no_attention_and_buckets_reach_past_training():

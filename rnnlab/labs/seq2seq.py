@@ -49,6 +49,7 @@ from ..spec import SEED_MAX
 from ..train.rundir import atomic_save_npz, npz_target
 from ..train.seq2seq import Seq2SeqStep, Seq2SeqTrainer, evaluate_greedy
 from ..train.trainer import TrainingDiverged
+from . import unknown_name
 from ._options import check_int, check_number, interval, shown
 
 __all__ = ["ATTENTION_CHOICES", "DEFAULTS", "LEARNING_RATE_MAX", "TASKS", "BucketScore", "Decoding", "EvalRecord",
@@ -119,7 +120,7 @@ def _resolve_options(options: dict | None, base: dict) -> dict[str, Any]:
         raise UserError(f"options must be a dict of option names to values, got {type(options).__name__}")
     unknown = [k for k in options if k not in DEFAULTS]
     if unknown:
-        raise OptionError(str(unknown[0]), f"unknown option (known: {', '.join(DEFAULTS)})")
+        raise UserError(unknown_name("option", unknown[0], list(DEFAULTS)))  # as the other labs: "did you mean"
     out = dict(base)
     for name, value in options.items():
         if name == "attention" and value is None:
