@@ -1625,6 +1625,33 @@ def test_m_pins_the_gradient_curve_to_compare_the_next_model_with():
     drive(check, target="hello")
 
 
+def test_m_keeps_three_curves_to_compare_an_rnn_an_lstm_and_a_gru():
+    """One pin only: comparing three cells, the study the lab is for, took three screenshots (a
+    workflow walkthrough). Three are kept, each in its own colour; the same model pinned again
+    replaces its curve; a fourth drops the oldest, which the notice names."""
+    from rnnlab.lab import Lab
+    from rnnlab.spec import edited, load_preset
+    from rnnlab.tui.panels import PIN_COLORS
+
+    async def check(app, pilot):
+        plot = app.query_one(GradientPlot)
+        for cell in ("rnn", "lstm", "gru", "mingru"):
+            lab = Lab(edited(load_preset("adding-rnn"), {"model.cell": cell, "task.length": 8, "model.hidden_size": 4}))
+            app._show_lab(lab, cell)
+            await pilot.pause()
+            await pilot.press("B", "m")
+            await wait_for(pilot, lambda: plot.pinned is not None and plot.pinned[0] == f"pin adding-{cell}")
+        assert [pin[0] for pin in plot.pins] == ["pin adding-lstm", "pin adding-gru", "pin adding-mingru"]
+        assert "'pin adding-rnn' dropped (at most 3 kept)" in list(app._notifications)[-1].message
+        assert [plot._series[pin[0]].style.color.name for pin in plot.pins] == list(PIN_COLORS)
+        await pilot.press("m")  # the shown model again: its curve replaced, not added
+        assert [pin[0] for pin in plot.pins] == ["pin adding-lstm", "pin adding-gru", "pin adding-mingru"]
+        await pilot.press("M")
+        assert plot.pins == [] and plot.pinned is None
+
+    drive(check, target=edited(load_preset("adding-rnn"), {"task.length": 8, "model.hidden_size": 4}))
+
+
 def test_m_after_training_alone_pins_the_training_loss():
     """m refused a trained model until a backward pass had run: the loss curves could not be compared."""
     async def check(app, pilot):
@@ -1633,7 +1660,7 @@ def test_m_after_training_alone_pins_the_training_loss():
         await pilot.press("m")
         await pilot.pause()
         assert plot.pinned is None and loss_plot.series_names[:2] == ["pin hello", "train"]
-        assert any(n.message.startswith("pinned its training loss as 'pin hello' (grey); ||dL/dh_t|| too after a "
+        assert any(n.message.startswith("pinned its training loss as 'pin hello'; ||dL/dh_t|| too after a "
                                         "backward pass (b, then m)") for n in app._notifications)
         await pilot.press("M")
         await pilot.pause()
@@ -1661,6 +1688,7 @@ def test_a_pinned_reverse_direction_lines_up_from_t_1():
         shorter.bptt_cursor = 0
         for direction, xs, x_range in ((0, [-3, -2, -1, 0, 1, 2, 3, 4, 5, 6], (-3.0, 6.0)),
                                        (1, list(range(1, 11)), (1.0, 10.0))):
+            plot.pins = []  # each alone
             name = plot.pin(app.lab, 0, direction)
             plot.update_from(shorter, 0, direction)
             assert plot._series[name].xs.tolist() == xs and plot.x_range == x_range, direction

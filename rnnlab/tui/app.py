@@ -36,8 +36,8 @@ from ..notices import collected as collected_notices
 from ..labs import LABS
 from ..spec import BACKWARD_WORK, Spec, forward_macs
 from ..train.rundir import npz_target
-from .panels import (AttentionPanel, CursorValues, DecayPlane, ExplainPanel, GradientPlot, SequenceBar, StatePanel,
-                     StepRate, TrainingPlots)
+from .panels import (MAX_PINS, AttentionPanel, CursorValues, DecayPlane, ExplainPanel, GradientPlot, SequenceBar,
+                     StatePanel, StepRate, TrainingPlots)
 from .screens import EditScreen, HelpScreen, OpenScreen, PromptScreen, key_names, open_choices
 from .terminal import (ConfirmQuit, FixedTheme, KeysFollowDialogs, LabMainScreen, PlainNotices, error_text, fit_footer,
                        fitted_footer, held_while_too_small, scroll_pages, show_if_too_small, take_screenshot,
@@ -177,7 +177,7 @@ class LabApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App[None]
         Binding("U", "previous_unit", "unit -", show=False),
         Binding("ctrl+s", "save_run", "save run", show=False),
         Binding("x", "export_trace", "export trace", show=False),
-        Binding("m", "pin_curve", "pin ||dL/dh_t|| and loss to compare", show=False),
+        Binding("m", "pin_curve", "pin ||dL/dh_t|| and loss to compare (up to 3)", show=False),
         Binding("M", "unpin_curve", "drop the pinned curves", show=False),
         Binding("p", "screenshot", "screenshot", show=False),
         Binding("question_mark", "help", "help"),
@@ -928,24 +928,26 @@ class LabApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App[None]
         if not backward and not len(self.lab.history):
             self.notify(f"nothing to pin yet: t trains (its loss), b steps back ({curve})", severity="warning")
             return
+        names_before = {pin[0] for pin in (*plot.pins, *training.pins)}
         name = plot.pin(self.lab, self.layer, self.direction) if backward else \
             plot.pin_name(self.lab, self.layer, self.direction)
-        if not backward:  # the loss alone: a pinned gradient curve of another model would read as this one's
-            plot.pinned = None
         training.pin(self.lab, name)
         plot.update_from(self.lab, self.layer, self.direction)
         training.update_from(self.lab)
-        pinned = " and ".join(([curve] if backward else []) + (["its training loss"] if training.pinned else []))
+        loss_pinned = bool(training.pins) and training.pins[-1][0] == name
+        pinned = " and ".join(([curve] if backward else []) + (["its training loss"] if loss_pinned else []))
         later = "" if backward else f"; {curve} too after a backward pass (b, then m)"
-        self.notify(f"pinned {pinned} as '{name}' (grey){later}: open (o) or edit (e) another model to compare; "
-                    "M drops it")
+        dropped = names_before - {pin[0] for pin in (*plot.pins, *training.pins)}
+        oldest = f"; '{', '.join(sorted(dropped))}' dropped (at most {MAX_PINS} kept)" if dropped else ""
+        self.notify(f"pinned {pinned} as '{name}'{oldest}{later}: open (o) or edit (e) another model to compare; "
+                    "M drops them")
 
     def action_unpin_curve(self) -> None:
         plot, training = self.query_one(GradientPlot), self.query_one(TrainingPlots)
-        if plot.pinned is None and training.pinned is None:
+        if not plot.pins and not training.pins:
             self.notify("no curve is pinned (m pins one)", timeout=2)
             return
-        plot.pinned = training.pinned = None
+        plot.pins, training.pins = [], []
         if self.lab is not None:
             plot.update_from(self.lab, self.layer, self.direction)
             training.update_from(self.lab)

@@ -107,6 +107,10 @@ BAR_CHANNELS = 3
 CHANNEL_NAME_CELLS = 12
 #: A pinned gradient curve's legend names its experiment in at most this many cells.
 PIN_NAME_CELLS = 24  # selective-copy-mingru whole (16 cut "selective-copy-…", which told no preset apart)
+#: Curves kept to compare with at once (``m``; an rnn, an lstm and a gru); a fourth drops the oldest.
+MAX_PINS = 3
+#: Their colours, the first pinned first: muted, under the current model's bright ones.
+PIN_COLORS = ("#8a8a8a", "#a07aa8", "#6aa08c")
 
 
 def bar_layout(lab: Lab) -> list[tuple[str, str, int | None]]:
@@ -704,6 +708,13 @@ def _break_long_words(line: str, width: int) -> str:
     return " ".join(words)
 
 
+def keep_pinned(pins: list, pin: tuple) -> list:
+    """``pins`` with ``pin`` added last: one of its name (the same model pinned again) replaced, the
+    oldest dropped beyond :data:`MAX_PINS`."""
+    kept = [p for p in pins if p[0] != pin[0]] + [pin]
+    return kept[-MAX_PINS:]
+
+
 class GradientPlot(LinePlot):
     """||dL/dh_t|| over t on a log scale, growing as BPTT steps backward; and each step's
     contribution to dW_hh (cells with recurrent weights only: minGRU, minLSTM and the LRU have none).
@@ -712,11 +723,20 @@ class GradientPlot(LinePlot):
     one attends to, directly (the adding task's two marked values)."""
 
     _memo: tuple = ()  # (the trace's dh, layer, direction, norms, contributions) last computed
-    #: A curve kept for comparison (``m``): (legend name, ||dL/dh_t|| at t = 1..T), drawn in grey
-    #: under the current one whatever model the lab shows now, until ``M`` drops it.
-    pinned: tuple[str, np.ndarray] | None = None
-    #: The pinned curve is a reverse direction's, whose chain starts at t = 1: lined up from there.
-    pinned_from_start: bool = False
+    #: Curves kept for comparison (``m``), the oldest first, at most MAX_PINS: (legend name,
+    #: ||dL/dh_t|| at t = 1..T, whether it lines up from t = 1: a reverse direction's, whose chain
+    #: starts there), drawn muted under the current one whatever model the lab shows now, until
+    #: ``M`` drops them.
+    pins: list[tuple[str, np.ndarray, bool]]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.pins = []
+
+    @property
+    def pinned(self) -> tuple[str, np.ndarray] | None:
+        """The curve pinned last: (legend name, norms), or None."""
+        return self.pins[-1][:2] if self.pins else None
 
     def pin(self, lab: Lab, layer: int, direction: int) -> str:
         """Keep the current model's whole ||dL/dh_t|| curve (of ``layer`` and ``direction``; for
@@ -728,8 +748,7 @@ class GradientPlot(LinePlot):
         if lab.is_attention:
             norms = contributions
         name = self.pin_name(lab, layer, direction)
-        self.pinned = (name, np.array(norms, dtype=np.float64))
-        self.pinned_from_start = bool(direction)
+        self.pins = keep_pinned(self.pins, (name, np.array(norms, dtype=np.float64), bool(direction)))
         return name
 
     @staticmethod
@@ -743,26 +762,24 @@ class GradientPlot(LinePlot):
         return f"pin {clipped(named, PIN_NAME_CELLS)}{where}" + (" dx" if lab.is_attention else "")
 
     def _draw_pinned(self, steps: int) -> None:
-        """The pinned curve, its last step at this model's t = T: both vanish from the loss at T
+        """The pinned curves, each's last step at this model's t = T: both vanish from the loss at T
         backward, so a curve of another length lines up by its distance from the end (a reverse
         direction's, whose backward pass starts at t = 1, by its distance from the start)."""
-        if self.pinned is not None:
-            name, norms = self.pinned
-            first = 1 if self.pinned_from_start else steps - norms.size + 1
-            xs = np.arange(first, first + norms.size)
-            self.set_series(name, xs, norms, color="#8a8a8a")
+        for (name, norms, from_start), color in zip(self.pins, PIN_COLORS):
+            first = 1 if from_start else steps - norms.size + 1
+            self.set_series(name, np.arange(first, first + norms.size), norms, color=color)
+        if self.pins:
             self.x_range = self._t_range(steps)
 
     def _t_range(self, steps: int) -> tuple[float, float]:
         """t = 1..T, and back to where a longer pinned curve starts (the axis then labelled by the
-        distance from T, "T-99" .. "T": t = -89 named no step of either model); on to where a longer
-        pinned reverse-direction curve ends."""
-        if self.pinned is not None and self.pinned_from_start:
-            self.x_from_end = ""
-            return 1.0, float(max(steps, self.pinned[1].size))
-        first = 1 if self.pinned is None else min(steps - self.pinned[1].size + 1, 1)
+        distance from T, "T-99" .. "T": t = -89 named no step of either model); else on to where a
+        longer pinned reverse-direction curve ends."""
+        first = min([1] + [steps - norms.size + 1 for _, norms, from_start in self.pins if not from_start])
         self.x_from_end = "T" if first < 1 else ""
-        return float(first), float(steps)
+        if first < 1:  # labelled from T: a reverse direction's curve longer than T is cut there
+            return float(first), float(steps)
+        return 1.0, float(max([steps] + [norms.size for _, norms, from_start in self.pins if from_start]))
 
     def _curves(self, lab: Lab, layer: int, direction: int) -> tuple[np.ndarray, np.ndarray | None]:
         """||dL/dh_t|| and the per-step ||dW_hh|| of every step, computed once per backward pass,
@@ -1029,9 +1046,13 @@ class AttentionPanel(Vertical):
 class TrainingPlots(Vertical):
     """Loss and global gradient norm over training steps, the clipping threshold drawn."""
 
-    #: A training loss kept for comparison (``m``, with the gradient curve): (legend name, steps,
-    #: losses), drawn in grey under the current model's until ``M`` drops it.
-    pinned: tuple[str, np.ndarray, np.ndarray] | None = None
+    #: Training losses kept for comparison (``m``, with the gradient curves), the oldest first:
+    #: (legend name, steps, losses), drawn muted under the current model's until ``M`` drops them.
+    pins: list[tuple[str, np.ndarray, np.ndarray]]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.pins = []
 
     def compose(self) -> ComposeResult:
         yield LinePlot(title="loss", log_y=True, id="loss-plot")
@@ -1040,8 +1061,9 @@ class TrainingPlots(Vertical):
     def pin(self, lab: Lab, name: str) -> None:
         """Keep ``lab``'s training loss so far (none: nothing kept) under the legend ``name``."""
         size = len(lab.history)
-        self.pinned = (name, lab.history.column("step", size).copy(), lab.history.column("loss", size).copy()) \
-            if size else None
+        if size:
+            self.pins = keep_pinned(self.pins, (name, lab.history.column("step", size).copy(),
+                                                lab.history.column("loss", size).copy()))
 
     def update_from(self, lab: Lab) -> None:
         history = lab.history
@@ -1052,8 +1074,8 @@ class TrainingPlots(Vertical):
         loss_plot = self.query_one("#loss-plot", LinePlot)
         norm_plot = self.query_one("#norm-plot", LinePlot)
         loss_plot.clear()
-        if self.pinned is not None:  # first: the current curves are drawn over it
-            loss_plot.set_series(*self.pinned, color="#8a8a8a")
+        for (name, steps_pinned, losses), color in zip(self.pins, PIN_COLORS):  # first: the current curves on top
+            loss_plot.set_series(name, steps_pinned, losses, color=color)
         baseline = lab.task.baseline()  # this model's task's (drawn under a pinned loss before it trains)
         loss_plot.threshold = baseline.loss if baseline else None
         loss_plot.threshold_label = f"{baseline.name}:" if baseline else ""  # "predict 1 0.167" read as one number
