@@ -48,6 +48,8 @@ CELLS = ("rnn", "lstm", "gru", "mingru", "minlstm", "lru", "leaky", "jordan", "s
 ATTENTION_CELLS = ("selfattention",)
 #: Cells whose recurrence is linear in the state (gates from the input only): no W_hh, a ``scan``.
 LINEAR_CELLS = ("mingru", "minlstm", "lru")
+#: Cells whose biases are always there: ``bias = false`` is refused for them.
+ALWAYS_BIASED = ("lru", "selfattention")
 DEVICES = ("cpu", "cuda")
 GPU_CELLS = ("rnn", "lstm", "gru")  # the cells with numba.cuda twins (rnnlab.kernels.cuda)
 OPTIMIZERS = ("sgd", "adagrad", "rmsprop", "adam")
@@ -364,7 +366,7 @@ class Spec:
             raise SpecError("model.device", f"the GPU kernels are {', '.join(GPU_CELLS)}; {model.cell} runs on the cpu")
         if model.cell == "lru" and model.bidirectional:
             raise SpecError("model.bidirectional", "the lru has no reverse direction")
-        if model.cell == "lru" and not model.bias:
+        if model.cell == "lru" and not model.bias:  # (one of ALWAYS_BIASED, with selfattention)
             raise SpecError("model.bias", "the lru has no biases to turn off (its D x_t skip term is always there)")
         _check_attention(model)
         _check_leaky(model)
@@ -746,7 +748,8 @@ def _check_jordan(model: ModelSpec, train: TrainSpec) -> None:
                                       "(W_yh reads the previous output): use uniform")
     if train.truncate:
         raise SpecError("train.truncate", "the jordan cell takes no truncation (with teacher forcing there is no "
-                                          "BPTT at all: the fed-back targets are constants): use 0")
+                                          "BPTT at all, and running free it backpropagates through every fed-back "
+                                          "output): use 0")
 
 
 def _check_optimizer(train: TrainSpec, reset: bool = False) -> TrainSpec:
@@ -782,8 +785,7 @@ def _check_attention(model: ModelSpec) -> None:
         raise SpecError("model.init", f"{model.init} initialises recurrent weights W_hh; selfattention has none "
                                       "(its blocks are initialised as torch's TransformerEncoderLayer): use uniform")
     if not model.bias:
-        raise SpecError("model.bias", "the selfattention blocks always have their biases (as torch's "
-                                      "TransformerEncoderLayer); use bias = true")
+        raise SpecError("model.bias", "rnnlab's selfattention blocks always have their biases: use bias = true")
 
 
 #: Per recurrent cell, the products per unit and step: (rows of W_ih, rows of W_hh) per H, i.e.

@@ -252,6 +252,32 @@ def test_the_edit_form_keeps_the_specs_length_and_gives_another_task_its_own(tmp
     drive(check, str(spec))
 
 
+def test_the_edit_form_gives_a_cell_that_always_has_biases_its_biases_and_names_copys_delay():
+    """An rnn with bias = false could not be edited to an lru: "the lru has no biases to turn off", and
+    no field of the form could undo it. Copy's field is its delay, which the form called its length
+    (T is 25 where it read 5). (A walkthrough of cells and options.)"""
+    from rnnlab.spec import edited, load_preset
+
+    async def check(app, pilot):
+        await pilot.press("e")
+        await wait_for(pilot, lambda: app.screen.query("#edit-grid"))
+        form = app.screen
+        assert str(form.query_one("#task-length-label").render()) == "task delay"
+        form.query_one("#model-cell").value = "lru"
+        await pilot.pause()
+        form.query_one("#apply").press()
+        await wait_for(pilot, lambda: app.lab.spec.model.cell == "lru")
+        assert app.lab.spec.model.bias is True
+        await pilot.press("e")
+        await wait_for(pilot, lambda: app.screen.query("#edit-grid"))
+        app.screen.query_one("#task-kind").value = "adding"
+        await pilot.pause()
+        assert str(app.screen.query_one("#task-length-label").render()) == "task length"
+
+    drive(check, target=edited(load_preset("copy"), {"model.cell": "rnn", "model.bias": False, "model.hidden_size": 8,
+                                                     "task.delay": 5}))
+
+
 def test_a_refused_key_pressed_again_shows_its_notice_once():
     """Six presses of ] on a one-layer model stacked six identical toasts over the plots."""
     async def check(app, pilot):
@@ -738,6 +764,26 @@ def test_the_values_panels_gradient_norm_is_never_cut_short():
         assert "…" not in title and title.endswith(f"{norm:.3g}"), title
 
     drive(check, size=(80, 24))
+
+
+def test_the_values_table_is_redrawn_for_the_width_it_gets():
+    """After B and ] on a 2-layer LSTM the table grew, the column's scrollbar took a cell, and the o
+    column read "+0.…" in every row until the next key (a walkthrough of cells and options)."""
+    from rnnlab.spec import edited, load_preset
+
+    async def check(app, pilot):
+        await pilot.press("end", "B")
+        await wait_for(pilot, lambda: app.lab.bptt_cursor == 0)
+        await pilot.press("right_square_bracket")
+        for _ in range(3):
+            await pilot.pause()
+        values = app.query_one("#values")
+        rows = [values.render_line(y).text for y in range(2, 4)]
+        assert not any("…" in row for row in rows) and len(rows[0].split()) == 8, rows  # unit, h c i f g o, dh
+
+    drive(check, target=edited(load_preset("selective-copy-gru"), {
+        "model.cell": "lstm", "model.init": "orthogonal", "model.forget_bias": 1.0, "model.hidden_size": 8,
+        "task.length": 16, "task.tokens": 3}), size=(140, 45))
 
 
 def test_a_reverse_directions_maps_name_its_previous_state_h_t_plus_1():

@@ -542,10 +542,18 @@ class CursorValues(Static):
     """The exact values of the cursor column: one row per unit, one column per record."""
 
     MIN_ROWS = 4  # units shown at least, however short the panel
+    _drawn: tuple = ()  # update_from's arguments, for a redraw at another width
+
+    def on_resize(self) -> None:
+        # its layout (wide or compact numbers) is chosen for its width, which can change after it is
+        # drawn: a longer table brings the column's scrollbar (one cell), and "+0.…" cut a whole column
+        if self._drawn and not getattr(self.app, "computing", None):
+            self.update_from(*self._drawn)
 
     def update_from(self, lab: Lab, layer: int, direction: int, unit: int, rows: int | None = None) -> None:
         """Draw step t's values of one layer and direction with ``unit`` highlighted: every unit,
         or, given ``rows`` lines, a window of units around ``unit`` with a line saying which."""
+        self._drawn = (lab, layer, direction, unit, rows)
         t = time_cursor(lab)
         if t is None:
             self.update(Text("Step forward (→) to see the values of each step.", style="dim"))

@@ -26,7 +26,8 @@ from textual.worker import Worker, WorkerState
 from ..data import TASKS, task_fields
 from ..errors import TargetExistsError, UserError, clipped
 from ..labs._options import number_or_text
-from ..spec import ATTENTION_CELLS, CELLS, LINEAR_CELLS, OPTIMIZERS, ModelSpec, edited_name, preset_names
+from ..spec import (ALWAYS_BIASED, ATTENTION_CELLS, CELLS, LINEAR_CELLS, OPTIMIZERS, ModelSpec, edited_name,
+                    preset_names)
 from ..spec import CELL_FIELDS as SPEC_CELL_FIELDS
 from ..layers.init import INITS
 from ..layers.minimal import METHODS
@@ -353,7 +354,7 @@ class EditScreen(ReplacesTheModel):
                 yield Label("task")
                 yield CompactSelect([(k, k) for k in self._task_kinds()], value=s.task["kind"], allow_blank=False,
                                     name="task.kind", id="task-kind")
-                yield Label("task length")
+                yield Label("task length", id="task-length-label")  # "task delay" for copy (its field)
                 yield CompactInput(str(s.task.get("length", s.task.get("delay", ""))), name="task.length",
                                    id="task-length")  # enabled or not by _enable_what_applies, as it mounts
                 yield Label("cell")
@@ -444,6 +445,8 @@ class EditScreen(ReplacesTheModel):
             values["train.teacher_forcing"] = False
         if values.get("model.cell") not in LINEAR_CELLS:
             values["model.scan"] = "sequential"
+        if values.get("model.cell") in ALWAYS_BIASED:  # bias = false of another cell: no field here undoes it
+            values["model.bias"] = True
         if values.get("model.cell") in ATTENTION_CELLS:
             values["model.init"] = "uniform"  # the other inits are for recurrent weights W_hh
         else:  # the heads and feed-forward width are self-attention's: back to their defaults
@@ -559,6 +562,9 @@ class EditScreen(ReplacesTheModel):
         for field, applies in FORM_CELL_FIELDS.items():
             self.query_one(f"#{field}").disabled = not applies(cell)
         self.query_one("#task-length").disabled = not {"length", "delay"} & set(task_fields(kind))
+        # copy's field is its delay (T = delay + 2 * its length of symbols): "length 5" read as T = 5
+        self.query_one("#task-length-label", Label).update("task delay" if "delay" in task_fields(kind) else
+                                                           "task length")
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
