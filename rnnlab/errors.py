@@ -61,6 +61,11 @@ def special_file(path: str | os.PathLike) -> str | None:
         mode = os.stat(path).st_mode
     except OSError:
         return None
+    return special_kind(mode)
+
+
+def special_kind(mode: int) -> str | None:
+    """:func:`special_file` of a file whose ``st_mode`` is known already."""
     if stat.S_ISFIFO(mode):
         return "a named pipe"
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):

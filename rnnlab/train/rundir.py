@@ -47,7 +47,7 @@ import numpy as np
 from .. import notices
 from ..data.files import user_path
 from ..data.text import display_char
-from ..errors import RunDirError, SpecError, TargetExistsError, UserError, special_file
+from ..errors import RunDirError, SpecError, TargetExistsError, UserError, special_kind
 from ..fsio import atomic_file, atomic_write_text, stat_or_none, write_error
 from ..spec import DataFileError, Spec, parse_spec, respelt_spec, spec_toml
 from .trainer import EvalRecord, StepRecord, Trainer, TrainingDiverged
@@ -193,7 +193,7 @@ class RunDir:
             raise RunDirError(f"{path} is not a run directory (it is a file)")
         spec_file = path / SPEC
         try:
-            spec_file.stat()  # the directory itself unreadable: name it, not the spec it may hold
+            mode = spec_file.stat().st_mode  # the directory itself unreadable: name it, not the spec it may hold
         except (FileNotFoundError, NotADirectoryError):
             if path.suffix.lower() == ".toml":  # as train says it of the same folder
                 raise RunDirError(f"{path} is a directory, not a spec file (nor a run directory: it has no "
@@ -201,7 +201,7 @@ class RunDir:
             raise RunDirError(f"{path} is not a run directory: it has no {SPEC}{_runs_inside(path)}") from None
         except OSError as exc:
             raise _read_error(path, exc) from None
-        if kind := special_file(spec_file):  # read, it never ends
+        if kind := special_kind(mode):  # read, it never ends
             raise RunDirError(f"{path} has a damaged {SPEC}: it is {kind}")
         try:
             text = spec_file.read_text(encoding="utf-8")
