@@ -172,13 +172,6 @@ def _bench_table(rows: list[dict[str, Any]], env: dict[str, Any]):
     return table
 
 
-def bench_cuda_min_repeats() -> int:
-    """The fewest timed rounds ``bench --device cuda`` takes (:mod:`rnnlab.bench_cuda`'s own floor)."""
-    from .. import bench_cuda
-
-    return bench_cuda.MIN_REPEATS
-
-
 def _bench_cuda(json_output: bool, quick: bool, cells: list[str] | None, shapes: list[str] | None,
                 repeats: int, no_torch: bool, check_targets: bool) -> None:
     """``rnnlab bench --device cuda``: :mod:`rnnlab.bench_cuda` (a markdown table, or JSON)."""
@@ -277,9 +270,11 @@ def bench(
             raise UserError("--threads applies to the CPU benchmark (on cuda the kernels' launches set their threads)")
         if no_reference:
             raise UserError("--no-reference applies to the CPU benchmark (the cuda one times no NumPy reference)")
-        if repeats < bench_cuda_min_repeats():
-            raise UserError(f"--repeats must be at least {bench_cuda_min_repeats()} with --device cuda (a GPU's "
-                            f"timings vary more), got {repeats}")
+        from ..bench_cuda import MIN_REPEATS
+
+        if repeats < MIN_REPEATS:
+            raise UserError(f"--repeats must be at least {MIN_REPEATS} with --device cuda (a GPU's timings vary "
+                            f"more), got {repeats}")
         _bench_cuda(json_output, quick, cells, shapes, repeats, no_torch, check_targets)
         return
     from .. import bench as bm

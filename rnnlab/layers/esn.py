@@ -481,8 +481,8 @@ class EchoStateNetwork(NamedParameters, CallsForward):
         x0 = self._check_state(state, u.shape[1])
         # the outputs and states of every step, before the kernel allocates them (10**13 steps was numpy's
         # MemoryError, 2**63 "Maximum allowed dimension exceeded")
-        check_forward_memory("EchoStateNetwork.generate", n_steps * u.shape[1] * (self.output_size + self.reservoir_size),
-                             self.dtype, "n_steps")
+        per_step = u.shape[1] * (self.output_size + self.reservoir_size)
+        check_forward_memory("EchoStateNetwork.generate", n_steps * per_step, self.dtype, "n_steps")
         p = self._reservoir()
         start = self._states(u, x0)[-1]
         with kernels.blas_single_threaded():

@@ -39,9 +39,9 @@ from ..train.rundir import npz_target
 from .panels import (MAX_PINS, AttentionPanel, CursorValues, DecayPlane, ExplainPanel, GradientPlot, SequenceBar,
                      StatePanel, StepRate, TrainingPlots)
 from .screens import EditScreen, HelpScreen, OpenScreen, PromptScreen, key_names, open_choices
-from .terminal import (ConfirmQuit, FixedTheme, KeysFollowDialogs, LabMainScreen, PlainNotices, error_text, fit_footer,
-                       fitted_footer, held_while_too_small, scroll_pages, show_if_too_small, take_screenshot,
-                       training_goes_on, warn_without_true_colour)
+from .terminal import (ConfirmQuit, FixedTheme, KeysFollowDialogs, LabMainScreen, PlainNotices, error_text,
+                       fit_footer, fitted_footer, held_while_too_small, scroll_pages, show_if_too_small,
+                       take_screenshot_and_say, training_goes_on, warn_without_true_colour)
 from .widgets import Heatmap
 from .workers import run_until_cancelled
 
@@ -953,8 +953,7 @@ class LabApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App[None]
             training.update_from(self.lab)
 
     def action_screenshot(self) -> None:
-        message, failed = take_screenshot(self)
-        self.notify(message, severity="error" if failed else "information")
+        take_screenshot_and_say(self)
 
     def action_scroll_side(self, pages: int) -> None:
         """PgDn/PgUp: the values and explain column by a page (the mouse wheel scrolls it too)."""

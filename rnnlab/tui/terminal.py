@@ -188,6 +188,12 @@ def take_screenshot(app: App) -> tuple[str, bool]:
     return f"screenshot saved to {Path(path).resolve()}", False
 
 
+def take_screenshot_and_say(node: DOMNode) -> None:
+    """:func:`take_screenshot` of ``node``'s app, said in a notice from ``node`` (an error if it failed)."""
+    message, failed = take_screenshot(node.app)
+    node.notify(message, severity="error" if failed else "information")
+
+
 def scroll_pages(container, pages: int) -> None:
     """Scroll ``container`` by ``pages`` of its height (PgDn/PgUp where it has no focus to take them),
     a line of the last page kept in view."""

@@ -42,8 +42,9 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from ...errors import UserError
 from ...errors import number_or_dash as _fmt
 from ...labs.esn import DEFAULTS, OPTION_HELP, EsnLab, format_r2, parse_option_text
-from ..terminal import (HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, error_text, first_fit, fit_footer,
-                        fitted_footer, scroll_pages, show_if_too_small, take_screenshot, warn_without_true_colour)
+from ..terminal import (HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, error_text, first_fit,
+                        fit_footer, fitted_footer, scroll_pages, show_if_too_small, take_screenshot_and_say,
+                        warn_without_true_colour)
 from ..screens import HelpScreen, PromptScreen, key_names, key_table
 from ..widgets import ColorBar, ComplexPlane, Heatmap, LinePlot
 from ..workers import run_until_cancelled
@@ -696,8 +697,7 @@ class EsnScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, Sc
                              lambda path: path and self.notify(f"exported to {path}"))
 
     def action_screenshot(self) -> None:
-        message, failed = take_screenshot(self.app)
-        self.notify(message, severity="error" if failed else "information")
+        take_screenshot_and_say(self)
 
     def action_help(self) -> None:
         keys = [(key_names(b.key), b.tooltip or b.description) for b in self.BINDINGS]

@@ -36,8 +36,9 @@ from ...data.trees import Tree
 from ...errors import UserError, clipped
 from ...labs.tree import DEFAULTS, TreeLab
 from ..panels import LabView
-from ..terminal import (HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, error_text, first_fit, fit_footer,
-                        fitted_footer, show_if_too_small, take_screenshot, warn_without_true_colour)
+from ..terminal import (HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, error_text, first_fit,
+                        fit_footer, fitted_footer, show_if_too_small, take_screenshot_and_say,
+                        warn_without_true_colour)
 from ..screens import PromptScreen, key_names, key_table
 from ..widgets import ColorBar, Heatmap, LinePlot
 from ..widgets.colormaps import DIVERGING
@@ -782,8 +783,7 @@ class TreeLabScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
             lambda path: path and self.notify(f"exported to {path}"))
 
     def action_screenshot(self) -> None:
-        message, failed = take_screenshot(self.app)
-        self.notify(message, severity="error" if failed else "information")
+        take_screenshot_and_say(self)
 
     HELP = {  # the help's longer word on each action (the footer's descriptions are short, to fit 80 columns)
         "step_forward": "compute the next node (children first)",
