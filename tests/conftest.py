@@ -76,6 +76,24 @@ def one_line_error(err: str) -> str:
     return lines[0]
 
 
+def refuse_screenshots(monkeypatch, app, error: OSError | None = None) -> None:
+    """``app.save_screenshot`` raises ``error`` (default: no permission, as in an unwritable
+    working directory)."""
+    import errno
+
+    def refuse():
+        raise error or PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(app, "save_screenshot", refuse)
+
+
+def notices_of(node) -> list[tuple[str, str]]:
+    """The notices ``node`` gives from now on, as (message, severity), instead of showing them."""
+    said: list[tuple[str, str]] = []
+    node.notify = lambda message, **kw: said.append((message, kw.get("severity", "information")))
+    return said
+
+
 def screen_text(app) -> str:
     """The text a Textual app's screen shows now, line by line (for TUI tests)."""
     return "\n".join(strip.text.rstrip() for strip in app.screen._compositor.render_strips())

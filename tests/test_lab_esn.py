@@ -1520,13 +1520,11 @@ def test_a_nudge_at_the_end_of_its_range_says_so(monkeypatch):
 
 def test_p_says_a_screenshot_it_cannot_save_and_the_lab_goes_on(monkeypatch):
     """An unwritable working directory ended the architecture labs with a traceback (code review)."""
-    import errno
+    from conftest import notices_of, refuse_screenshots
 
     async def check(app, pilot):
-        notices = []
-        app.screen.notify = lambda message, **kw: notices.append((message, kw.get("severity")))
-        monkeypatch.setattr(app, "save_screenshot", lambda: (_ for _ in ()).throw(
-            PermissionError(errno.EACCES, "Permission denied")))
+        notices = notices_of(app.screen)
+        refuse_screenshots(monkeypatch, app)
         await pilot.press("p")
         assert notices == [("cannot save the screenshot: Permission denied", "error")]
         assert app.is_running

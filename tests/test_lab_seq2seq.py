@@ -1043,7 +1043,7 @@ def test_ctrl_c_during_the_scoring_stops_it_between_buckets_and_the_cli_exits_13
 def test_p_says_a_screenshot_it_cannot_save_and_the_lab_goes_on(monkeypatch, tmp_path):
     """An unwritable working directory ended the architecture labs with a traceback (code review);
     a saved one is named by its absolute path, as the main lab's."""
-    import errno
+    from conftest import refuse_screenshots
 
     monkeypatch.chdir(tmp_path)
 
@@ -1053,8 +1053,7 @@ def test_p_says_a_screenshot_it_cannot_save_and_the_lab_goes_on(monkeypatch, tmp
         await pilot.press("p")
         saved = list(tmp_path.glob("*.svg"))
         assert len(saved) == 1 and said == [(f"screenshot saved to {saved[0].resolve()}", False)]
-        monkeypatch.setattr(app, "save_screenshot", lambda: (_ for _ in ()).throw(
-            PermissionError(errno.EACCES, "Permission denied")))
+        refuse_screenshots(monkeypatch, app)
         await pilot.press("p")
         assert said[-1] == ("cannot save the screenshot: Permission denied", True) and app.is_running
 

@@ -17,7 +17,6 @@ from conftest import footer_keys, one_line_error, run_cli as run, screen_text, w
 from rnnlab.errors import TargetExistsError, UserError
 from rnnlab.labs import lab_class
 from rnnlab.labs.tree import DEFAULTS, TreeLab
-from rnnlab.train.trees import EpochStats
 from rnnlab.tui.labs import LabScreenApp
 from rnnlab.tui.labs.tree import (DH_MAP_TITLES, H_MAP_TITLES, TreeLabScreen, TreeOutline, cap_prefix, map_title,
                                   outline_rows, parse_assignments, range_line, status_forms)
@@ -274,7 +273,8 @@ def test_an_epoch_in_which_an_update_diverges_is_undone_whole():
     weights, updates, order = lab.model.state_dict(), trainer.updates, trainer.rng.bit_generator.state
     assert updates > 0
     assert lab.train(3) == "diverged" and len(lab.history) == 1
-    assert lab.training_message.startswith("epoch 2: ") and "became non-finite in float32 at step" in lab.training_message
+    message = lab.training_message
+    assert message.startswith("epoch 2: ") and "became non-finite in float32 at step" in message
     assert "learning_rate" in lab.training_message
     assert all(np.array_equal(weights[k], v) for k, v in lab.model.state_dict().items())
     assert trainer.optimizer.steps == 0 and trainer.updates == updates and trainer.rng.bit_generator.state == order
@@ -952,13 +952,11 @@ def test_cli_bad_input_is_one_line_and_exit_2(capsys, args, message):
 def test_p_says_a_screenshot_it_cannot_save_and_the_lab_goes_on(monkeypatch):
     """An unwritable working directory ended the architecture labs with a traceback (the main lab
     said it inline): each lab now says it (code review)."""
-    import errno
+    from conftest import notices_of, refuse_screenshots
 
     async def check(app, lab, pilot):
-        notices = []
-        app.screen.notify = lambda message, **kw: notices.append((message, kw.get("severity")))
-        monkeypatch.setattr(app, "save_screenshot", lambda: (_ for _ in ()).throw(
-            PermissionError(errno.EACCES, "Permission denied")))
+        notices = notices_of(app.screen)
+        refuse_screenshots(monkeypatch, app)
         await pilot.press("p")
         assert notices == [("cannot save the screenshot: Permission denied", "error")]
         before = lab.cursor

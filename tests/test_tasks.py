@@ -595,20 +595,26 @@ def test_a_pipe_or_a_device_is_refused_as_a_data_file(tmp_path):
                                                                                     tmp_path / "pipe.txt")
 
 
+def refuse_to_look_under(monkeypatch, folder: Path) -> None:
+    """``os.stat`` of anything under ``folder`` raises PermissionError, as for a directory that may not
+    be searched (simulated: root may look everywhere)."""
+    real_stat = os.stat
+
+    def stat(path, *args, **kwargs):
+        if str(path).startswith(str(folder)):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat)
+
+
 def test_a_data_path_the_os_will_not_look_at_is_one_line(tmp_path, monkeypatch, capsys):
     """A directory on the path that may not be searched: Path.exists raised PermissionError, a
     traceback out of `rnnlab train` and exit 1 (a code review's finding). Simulated, as root may
     look everywhere."""
     from conftest import run_cli
 
-    real_stat = os.stat
-
-    def stat(path, *args, **kwargs):
-        if str(path).startswith(str(tmp_path / "locked")):
-            raise PermissionError(13, "Permission denied", str(path))
-        return real_stat(path, *args, **kwargs)
-
-    monkeypatch.setattr(os, "stat", stat)
+    refuse_to_look_under(monkeypatch, tmp_path / "locked")
     locked = tmp_path / "locked" / "book.txt"
     assert data_error(load_text, locked) == f"cannot read {locked}: Permission denied"
     code, out, err = run_cli(capsys, "train", "hello", "--set", "task.kind=text", "--set", f"task.path={locked}",
@@ -616,7 +622,6 @@ def test_a_data_path_the_os_will_not_look_at_is_one_line(tmp_path, monkeypatch, 
     assert code == 2 and out == ""
     assert err.strip().splitlines() == [f"rnnlab: error: --set task.path: cannot read {locked}: Permission denied"]
     assert not (tmp_path / "run").exists()
-
 
 
 def test_a_runs_data_file_the_os_will_not_look_at_is_one_line(tmp_path, monkeypatch, capsys):
@@ -629,18 +634,12 @@ def test_a_runs_data_file_the_os_will_not_look_at_is_one_line(tmp_path, monkeypa
     book.write_text("to be or not to be " * 20, encoding="utf-8")
     assert run_cli(capsys, "train", "hello", "--set", "task.kind=text", "--set", f"task.path={book}", "--steps", "1",
                    "--out", tmp_path / "run")[0] == 0
-    real_stat = os.stat
-
-    def stat(path, *args, **kwargs):
-        if str(path).startswith(str(tmp_path / "locked")):
-            raise PermissionError(13, "Permission denied", str(path))
-        return real_stat(path, *args, **kwargs)
-
-    monkeypatch.setattr(os, "stat", stat)
+    refuse_to_look_under(monkeypatch, tmp_path / "locked")
     for command in ("spec", "bptt"):
         code, out, err = run_cli(capsys, command, tmp_path / "run")
         assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
         assert f"cannot read {book}: Permission denied" in err and "Traceback" not in err
+
 
 def test_text_loader_errors(tmp_path):
     assert "no such file" in data_error(load_text, tmp_path / "nope.txt")

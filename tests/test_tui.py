@@ -109,16 +109,16 @@ def test_the_edit_form_takes_input_only_in_the_fields_that_apply():
 def test_p_saves_a_screenshot_named_by_its_absolute_path(monkeypatch, tmp_path):
     import errno
 
+    from conftest import notices_of, refuse_screenshots
+
     monkeypatch.chdir(tmp_path)
 
     async def check(app, pilot):
-        notices = []
-        app.notify = lambda message, **kw: notices.append((message, kw.get("severity", "information")))
+        notices = notices_of(app)
         await pilot.press("p")
         saved = list(tmp_path.glob("*.svg"))
         assert len(saved) == 1 and notices == [(f"screenshot saved to {saved[0].resolve()}", "information")]
-        monkeypatch.setattr(app, "save_screenshot", lambda: (_ for _ in ()).throw(
-            OSError(errno.ENOSPC, "No space left on device")))
+        refuse_screenshots(monkeypatch, app, OSError(errno.ENOSPC, "No space left on device"))
         await pilot.press("p")
         assert notices[-1] == ("cannot save the screenshot: No space left on device", "error")
 
