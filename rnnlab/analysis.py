@@ -72,6 +72,8 @@ RECURRENT_MODES = frozenset({"RNN", "LSTM", "GRU", "Leaky", "Jordan", "MinGRU", 
 LINEAR_MODES = ("MinGRU", "MinLSTM", "LRU")
 #: Trace modes with no recurrence at all (every step attends to the others).
 ATTENTION_MODES = ("SelfAttention",)
+#: An echo state network's trace: a recurrent reservoir, fixed (no backward pass), states h only.
+ESN_MODE = "ESN"
 
 
 class NotRecurrentError(UserError):
@@ -92,11 +94,15 @@ def _refuse_attention(trace, what: str) -> None:
 # Everything they return is float64 and in PROCESSING order (reversed in time for direction 1).
 # ------------------------------------------------------------------------------------------------
 
-def _check_trace(trace, allow_attention: bool = False) -> None:
+def _check_trace(trace, allow_attention: bool = False, allow_esn: bool = False) -> None:
     if not isinstance(trace, Trace):
         raise ValueError(f"expected an rnnlab Trace (from a layer's forward()), got {type(trace).__name__}")
-    if allow_attention and trace.mode in ATTENTION_MODES:
+    if allow_attention and trace.mode in ATTENTION_MODES or allow_esn and trace.mode == ESN_MODE:
         return
+    if trace.mode == ESN_MODE:  # recurrent, but what it records is not what these analyses read
+        raise ValueError("an echo state network's trace records only its reservoir states h: the reservoir is "
+                         "fixed and only the readout is fitted (ridge regression), so there is no backward pass, "
+                         "no dL/dh_t and no gate records to analyse; read trace['h']")
     if trace.mode not in RECURRENT_MODES:
         raise ValueError(f"unknown recurrent mode {trace.mode!r} in trace")
 
@@ -197,24 +203,26 @@ def _natural(steps: np.ndarray, direction: int) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------
 
 def is_recurrent(trace) -> bool:
-    """True for every recurrent cell's trace; False for self-attention (no state carried from step
-    to step: the step Jacobians, coefficients and per-step dW_hh do not apply)."""
-    _check_trace(trace, allow_attention=True)
+    """True for every recurrent cell's trace (an echo state network's too); False for self-attention
+    (no state carried from step to step: the step Jacobians, coefficients and per-step dW_hh do not apply)."""
+    _check_trace(trace, allow_attention=True, allow_esn=True)
     return trace.mode not in ATTENTION_MODES
 
 
 def has_recurrent_weights(trace) -> bool:
-    """True for RNN, LSTM and GRU traces (a W_hh: :func:`step_weight_grads` applies); False for the
-    linear recurrences, whose gates read the input only, and for self-attention (no recurrence)."""
-    _check_trace(trace, allow_attention=True)
-    return trace.mode not in LINEAR_MODES + ATTENTION_MODES + ("Jordan",)
+    """True for RNN, LSTM, GRU and Leaky traces (a W_hh: :func:`step_weight_grads` applies); False for
+    the linear recurrences, whose gates read the input only, the Jordan net (it feeds back its output),
+    an echo state network (its reservoir is fixed: no gradient) and self-attention (no recurrence)."""
+    _check_trace(trace, allow_attention=True, allow_esn=True)
+    return trace.mode not in LINEAR_MODES + ATTENTION_MODES + ("Jordan", ESN_MODE)
 
 
 def state_size(trace) -> int:
-    """Size S of the recurrent state the Jacobians act on: H (RNN, GRU, MinGRU, MinLSTM) or 2H
-    (LSTM: s = [h; c]; LRU: s = [Re h; Im h]). NotRecurrentError for self-attention."""
+    """Size S of the recurrent state the Jacobians act on: H (RNN, GRU, Leaky, Jordan, MinGRU, MinLSTM;
+    an echo state network's N reservoir units) or 2H (LSTM: s = [h; c]; LRU: s = [Re h; Im h]).
+    NotRecurrentError for self-attention."""
     _refuse_attention(trace, "a recurrent state size")
-    _check_trace(trace)
+    _check_trace(trace, allow_esn=True)
     return 2 * trace.hidden_size if trace.mode in ("LSTM", "LRU") else trace.hidden_size
 
 

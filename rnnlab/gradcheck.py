@@ -348,12 +348,13 @@ def run_checks(
 
     ``progress(done, total, name)`` is called before each check and once at the end
     (``name == ""``). ``should_stop()`` true before a check ends the run there: the results so far.
-    Raises :class:`UnknownCheckError` naming any unknown check before running any.
+    Raises :class:`UnknownCheckError` naming any unknown check before running any; one name alone
+    (``run_checks("lstm")``) is that check, not its letters.
     """
     if names is None:
         selected = list(CHECKS)
     else:
-        wanted = list(dict.fromkeys(names))
+        wanted = list(dict.fromkeys([names] if isinstance(names, str) else names))
         unknown = [n for n in wanted if n not in CHECKS]
         if unknown:
             raise UnknownCheckError(

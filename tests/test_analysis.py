@@ -597,6 +597,19 @@ def test_attention_traces_refuse_the_recurrent_analyses_by_name():
     assert analysis.is_recurrent(trace_lstm)
 
 
+def test_an_echo_state_networks_trace_is_recurrent_and_says_why_the_rest_does_not_apply():
+    """Every analysis said "unknown recurrent mode 'ESN' in trace", is_recurrent too, though the Trace
+    docstring lists the mode."""
+    from rnnlab import explain
+    _, trace = rnnlab.EchoStateNetwork(2, 10, seed=0).run(np.zeros((5, 1, 2)))
+    assert analysis.is_recurrent(trace) and not analysis.has_recurrent_weights(trace)
+    assert analysis.state_size(trace) == 10
+    for call in (analysis.gradient_norms, analysis.step_jacobians, lambda t: explain.explain_step(t, 0, 0)):
+        with pytest.raises(ValueError, match=r"^an echo state network's trace records only its reservoir states h: "
+                                             r".*no backward pass, no dL/dh_t"):
+            call(trace)
+
+
 def test_attention_gradient_norms_are_the_norms_of_each_blocks_dh():
     model, out, trace = _attention_setup()
     with pytest.raises(ValueError, match="no gradients yet"):

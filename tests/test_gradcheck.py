@@ -112,6 +112,11 @@ def test_run_checks_selects_and_reports_progress():
     assert calls == [(0, 2, "rnn_tanh"), (1, 2, "gru"), (2, 2, "")]
 
 
+def test_run_checks_takes_one_name_as_that_check():
+    """A bare string was split into its letters: "unknown gradient check 'r', 'n', ..."."""
+    assert [r.name for r in gradcheck.run_checks("rnn_relu")] == ["rnn_relu"]
+
+
 def test_run_checks_rejects_unknown_names_before_running():
     with pytest.raises(gradcheck.UnknownCheckError, match="'nope'"):
         gradcheck.run_checks(["lstm", "nope"])

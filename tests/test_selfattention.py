@@ -362,6 +362,34 @@ def test_positional_encoding_module():
     assert de is not e and not np.shares_memory(de, e) and np.array_equal(de, e)
 
 
+def test_positional_encoding_batch_first_adds_along_time():
+    """Time-major only, a (B, T, d) embedding got the table added along its batch axis: every step of a
+    sequence the same vector, no error."""
+    time_major, batch_first = PositionalEncoding(4, max_len=8), PositionalEncoding(4, max_len=8, batch_first=True)
+    e = np.random.default_rng(0).standard_normal((5, 3, 4)).astype(np.float32)
+    expected = time_major(e).transpose(1, 0, 2)
+    np.testing.assert_array_equal(batch_first(e.transpose(1, 0, 2)), expected)
+    assert repr(batch_first) == "PositionalEncoding(4, max_len=8, batch_first=True)"
+    with pytest.raises(SequenceTooLongError, match="9"):  # T is the second axis
+        batch_first(np.zeros((2, 9, 4), np.float32))
+    with pytest.raises(ValueError, match=r"^input must have shape \(B, T, 4\), got \(2, 3, 5\)$"):
+        batch_first(np.zeros((2, 3, 5), np.float32))
+
+
+@pytest.mark.parametrize("x, message", [
+    (np.full((4, 1, 3), 1e300), r"^input holds 1e\+300, beyond float32's range \(largest finite 3\.40282e\+38\)$"),
+    (np.full((4, 1, 3), np.inf), r"^input contains NaN or Inf$"),
+    (np.ones((4, 1, 3), complex), r"^input must be a real array, got dtype complex128$"),
+])
+def test_model_input_is_checked_before_it_is_converted(x, message):
+    """The model converts its input to its dtype: 1e300 was cast first and then said to be "NaN or
+    Inf" (which it is not), and a complex input lost its imaginary part with only numpy's warning."""
+    model = SelfAttentionModel(3, 2, d_model=8, num_heads=2, seed=0)
+    with pytest.raises(ValueError, match=message):
+        model(x)
+    assert model(np.ones((4, 1, 3), int))[0].shape == (4, 1, 2)  # integers are numbers: converted
+
+
 @pytest.mark.parametrize("shape", [(0, 1, 4), (3, 0, 4)])
 def test_positional_encoding_refuses_empty_input_like_every_layer(shape):
     enc = PositionalEncoding(4, max_len=8)

@@ -1110,6 +1110,22 @@ def test_a_masked_input_is_refused_not_read_without_its_mask(layer):
         _RUNS[layer](x)
 
 
+class PackedSequence(tuple):
+    """Stands for torch.nn.utils.rnn.PackedSequence (a namedtuple of data, batch_sizes, ...), which
+    rnnlab recognises by its name: CI has no torch."""
+
+
+@pytest.mark.parametrize("layer", list(_RUNS))
+def test_a_torch_packed_sequence_is_named_with_what_to_pass_instead(layer):
+    """numpy said "setting an array element with a sequence. The requested array has an inhomogeneous
+    shape after 1 dimensions": nothing a torch user passing what torch's RNNs take could act on."""
+    packed = PackedSequence((np.ones((6, 4), np.float32), np.array([3, 2, 1])))
+    with pytest.raises(ValueError, match=r"^input is a torch PackedSequence: pass the padded array "
+                                         r"\(pad_packed_sequence\) "
+                                         r"and lengths= where the layer takes them$"):
+        _RUNS[layer](packed)
+
+
 def test_a_masked_gradient_or_state_dict_entry_is_refused():
     layer = rnnlab.LSTM(I, H, seed=0)
     y, _, trace = layer(_x(np.float32))

@@ -1,7 +1,8 @@
 """Sequence tasks and data: synthetic benchmarks, series generators and loaders for the user's files.
 
 ``make_task(kind, options, base_dir)`` builds a task from a spec's ``[task]`` table;
-``task.batch(batch_size, step, seed)`` gives time-major :class:`Batch` es. Kinds, in order:
+``task.batch(batch_size, step, seed)`` gives time-major :class:`Batch` es, float64 (``batch.x.astype(
+layer.dtype)`` feeds a float32 layer, which refuses float64 input). Kinds, in order:
 hello, text, adding, copy, selective-copy, sine, two-scales, mackey-glass, parity, counting, series (see :data:`TASKS` and
 :func:`task_fields`). Pure NumPy; no UI imports.
 """

@@ -126,10 +126,15 @@ def array_shape(what: str, value: Any) -> tuple[int, ...]:
 
 def _refuse_masked(what: str, value: Any) -> None:
     """A masked array's mask would be dropped on the way to the kernels, which read every value
-    (the NaN check skipped the masked ones): refused, with what to pass instead."""
+    (the NaN check skipped the masked ones): refused, with what to pass instead. So is torch's
+    PackedSequence (numpy's "inhomogeneous shape" from inside it said nothing a torch user could use):
+    rnnlab takes the padded array and ``lengths``."""
     if isinstance(value, np.ma.MaskedArray):
         raise ValueError(f"{what} is a masked array, whose mask rnnlab would ignore: pass .filled(value) "
                          f"(and lengths= where the layer takes them)")
+    if type(value).__name__ == "PackedSequence":  # torch's, named without importing torch
+        raise ValueError(f"{what} is a torch PackedSequence: pass the padded array (pad_packed_sequence) "
+                         f"and lengths= where the layer takes them")
 
 
 def as_array(what: str, value: Any) -> np.ndarray:
@@ -345,6 +350,16 @@ def check_float_array(what: str, value: Any, shape: tuple[int, ...], dtype: np.d
         raise ValueError(f"{what} has shape {value.shape}, expected {shape}")
     if value.dtype.kind != "f":
         raise ValueError(f"{what} must be a float array, got dtype {value.dtype}")
+    return _finite_copy(what, value, dtype)
+
+
+def converted_copy(what: str, value: Any, dtype: np.dtype) -> np.ndarray:
+    """``value`` (a model's input, which it converts) as a new C-contiguous array of ``dtype``: any real
+    dtype (bool, integer, float) is cast, a complex one refused rather than losing its imaginary part;
+    NaN, Inf and a value beyond ``dtype``'s range said as what each is (a cast first made 1e300 an Inf)."""
+    value = as_array(what, value)
+    if value.dtype.kind not in "biuf":
+        raise ValueError(f"{what} must be a real array, got dtype {value.dtype}")
     return _finite_copy(what, value, dtype)
 
 

@@ -4,7 +4,7 @@ Their gates read the input x_t only, never h_{t-1}, so h_t = a_t * h_{t-1} + b_t
 known for every step before the recurrence starts: the whole sequence is a prefix scan that can
 run in O(log T) depth (see :mod:`rnnlab.kernels.scan`). The layers share the API of
 :class:`rnnlab.RNN` / :class:`rnnlab.LSTM` / :class:`rnnlab.GRU`: time-major ``(T, B, I)`` input,
-``forward(x, state=None, *, method=None) -> (y, h_n, trace)``,
+``forward(x, state=None, lengths=None, *, method=None) -> (y, h_n, trace)``,
 ``backward(trace, dy, dstate=None, truncate=None, method=None) -> grads``, ``state_dict`` /
 ``load_state_dict`` / ``parameters`` / ``num_parameters``, a seed for reproducible initialisation.
 
@@ -333,11 +333,11 @@ class LRU(_LinearRecurrence):
     changing the results of trained models: it is not done.
 
     ``LRU(input_size, hidden_size, num_layers=1, *, dtype="float32", seed=None, method="sequential",
-    scan_chunks=None, r_min=0.0, r_max=1.0, max_phase=2*pi, batch_first=False)`` (keyword-only after
-    num_layers, as MinGRU's are after ``bias``, which the LRU lacks): hidden_size is the number of
+    scan_chunks=None, r_min=0.0, r_max=1.0, max_phase=2*pi, bidirectional=False, batch_first=False)``
+    (keyword-only after num_layers, as MinGRU's are after ``bias``, which the LRU lacks): hidden_size is the number of
     complex state units, the output has input_size features (the paper's form, with its
     initialisation of |lambda| on the ring [r_min, r_max] and phases in [0, max_phase]). No bias,
-    no reverse direction. :meth:`eigenvalues` gives every lambda.
+    no reverse direction (``bidirectional=True`` is refused). :meth:`eigenvalues` gives every lambda.
     """
 
     mode = "LRU"

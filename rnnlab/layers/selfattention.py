@@ -30,8 +30,8 @@ from ._lengths import check_lengths
 from ._params import (CallsForward, DRAW_CHUNK, IncompatibleKeys, LiveParameters, NamedParameters, array_shape,
                       assign_params, caller_layout, check_array, check_bool, check_finite_number, check_float_array,
                       check_index, check_param_memory, check_params, check_positive_int, check_seed,
-                      check_sequence_gradient, draw_uniform, foreign_trace, given, is_one_of, load_into, load_params,
-                      parse_dtype, time_major)
+                      check_sequence_gradient, converted_copy, draw_uniform, foreign_trace, given, is_one_of,
+                      load_into, load_params, parse_dtype, time_major)
 from .trace import Trace
 
 __all__ = ["positional_encoding", "PositionalEncoding", "SelfAttentionBlock", "SelfAttentionModel",
@@ -101,7 +101,8 @@ def positional_encoding(length: int, d_model: int, dtype: Any = "float64") -> np
 
 
 class PositionalEncoding(CallsForward):
-    """Adds the sinusoidal table to an embedding: ``forward(e) = e + PE[:T]`` for e (T, B, d_model).
+    """Adds the sinusoidal table to an embedding: ``forward(e) = e + PE[:T]`` for e (T, B, d_model),
+    or (B, T, d_model) with ``batch_first=True`` (as :class:`SelfAttentionBlock` takes it).
 
     No parameters; its gradient is the identity (``backward(d_out)`` is a copy of ``d_out``). A
     sequence longer than ``max_len`` raises :class:`SequenceTooLongError` (a ``ValueError``) naming
@@ -109,9 +110,11 @@ class PositionalEncoding(CallsForward):
     table that would take more than half this machine's memory is refused (ValueError) before it is built.
     """
 
-    def __init__(self, d_model: int, *, max_len: int = 512, dtype: Any = "float32") -> None:
+    def __init__(self, d_model: int, *, max_len: int = 512, batch_first: bool = False,
+                 dtype: Any = "float32") -> None:
         self.d_model = check_positive_int("d_model", d_model)
         self.max_len = check_positive_int("max_len", max_len)
+        self.batch_first = check_bool("batch_first", batch_first)
         self.dtype = parse_dtype(dtype)
         # the (max_len, d_model) table is this layer's memory, as parameters are the others'
         check_param_memory(repr(self), [(self.max_len, self.d_model)], self.dtype, "d_model or max_len",
@@ -121,16 +124,19 @@ class PositionalEncoding(CallsForward):
 
     def _check(self, what: str, value: Any) -> np.ndarray:
         shape = array_shape(what, value)
+        layout = "(B, T" if self.batch_first else "(T, B"
         if len(shape) != 3 or shape[2] != self.d_model:
-            raise ValueError(f"{what} must have shape (T, B, {self.d_model}), got {shape}")
+            raise ValueError(f"{what} must have shape {layout}, {self.d_model}), got {shape}")
         if shape[0] < 1 or shape[1] < 1:
             raise ValueError(f"{what} must have at least one step and one sequence, got shape {shape}")
-        _check_length(shape[0], self.max_len, "positional encoding")
+        _check_length(shape[1] if self.batch_first else shape[0], self.max_len, "positional encoding")
         return check_array(what, value, shape, self.dtype)
 
     def forward(self, e: Any) -> np.ndarray:
-        """e (T, B, d_model) -> e + PE[:T] (a new array)."""
+        """e (T, B, d_model) -> e + PE[:T] (a new array); (B, T, d_model) with ``batch_first``."""
         e = self._check("input", e)
+        if self.batch_first:
+            return e + self.table[None, : e.shape[1], :]
         return e + self.table[: e.shape[0], None, :]
 
     def backward(self, d_out: Any) -> np.ndarray:
@@ -140,7 +146,8 @@ class PositionalEncoding(CallsForward):
 
     def __repr__(self) -> str:
         dtype = "" if self.dtype == np.float32 else f", dtype='{self.dtype.name}'"
-        return f"PositionalEncoding({self.d_model}, max_len={self.max_len}{dtype})"
+        batch_first = ", batch_first=True" if self.batch_first else ""
+        return f"PositionalEncoding({self.d_model}, max_len={self.max_len}{batch_first}{dtype})"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -514,7 +521,7 @@ class SelfAttentionModel(NamedParameters, CallsForward):
         if T < 1 or B < 1:
             raise ValueError(f"input must have at least one step and one sequence, got shape {shape}")
         _check_length(T, self.max_len, "model's positional encoding")
-        x = check_array("input", np.asarray(x, self.dtype), shape, self.dtype).copy()
+        x = converted_copy("input", x, self.dtype)
         lengths = check_lengths(lengths, T, B)
         live = self.parameters()
         check_params(live, self._shapes, self.dtype)  # e.g. a block's entry replaced by another array

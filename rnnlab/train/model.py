@@ -38,7 +38,8 @@ import numpy as np
 
 from ..errors import SpecError, UserError
 from ..layers import GRU, LRU, LSTM, RNN, MinGRU, MinLSTM, Trace
-from ..layers._params import IncompatibleKeys, NamedParameters, TooLargeForMemory, assign_params, load_params
+from ..layers._params import (IncompatibleKeys, NamedParameters, TooLargeForMemory, assign_params, converted_copy,
+                              load_params)
 from ..layers.init import apply_init
 from ..layers.jordan import JordanRNN, one_hot
 from ..layers.leaky import LeakyRNN
@@ -212,7 +213,7 @@ class SequenceModel(NamedParameters, DivergenceChecks):
     # ------------------------------------------------------------------ passes
     def forward(self, x: np.ndarray, state: Any = None) -> tuple[np.ndarray, Any, Trace]:
         """x (T, B, I) -> (outputs (T, B, O) float64, final state, trace)."""
-        y, state_n, trace = self.rnn.forward(np.asarray(x, self.dtype), state)
+        y, state_n, trace = self.rnn.forward(converted_copy("input", x, self.dtype), state)
         with np.errstate(over="ignore", invalid="ignore"):  # a diverging run is caught by the trainer
             out = y @ self.readout["readout.weight"].T + self.readout["readout.bias"]
         trace._readout_input = y  # what backward's readout gradient needs
@@ -311,7 +312,7 @@ class JordanModel(NamedParameters, DivergenceChecks):
         for teacher forcing, None to run free."""
         signal = None if teacher is None else self.teacher_signal(*teacher)
         y0 = None if state is None else np.asarray(state, self.dtype)
-        out, f_n, trace = self.net.forward(np.asarray(x, self.dtype), y0, signal)
+        out, f_n, trace = self.net.forward(converted_copy("input", x, self.dtype), y0, signal)
         trace._readout_input = trace.get("h")  # what the readout read (the Lab recomputes outputs from it)
         return out.astype(np.float64), f_n, trace
 
