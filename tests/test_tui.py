@@ -21,7 +21,7 @@ from conftest import screen_text, wait_for
 from rnnlab.lab import Lab
 from rnnlab.tui.app import LabApp
 from rnnlab.tui.panels import DecayPlane, GradientPlot, StatePanel
-from rnnlab.tui.screens import PromptScreen
+from rnnlab.tui.screens import HelpScreen, PromptScreen
 from rnnlab.tui.widgets import Heatmap, LinePlot
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
@@ -818,6 +818,25 @@ def test_a_reverse_direction_of_a_task_scored_at_the_end_shows_its_norms_and_its
         assert title == "BPTT t=5: ||dL/dh_t|| = 0.00e+00 (||dL/dh_1|| = 0: no loss there)", title
 
     drive(check, target=load_preset("adding-lstm").with_overrides({"model.bidirectional": True}), size=(100, 30))
+
+
+def test_a_gradient_that_underflowed_to_zero_is_said_so_in_the_plots_title():
+    """A gradient vanished below float32's smallest number (here: exactly 0) read "= 0.00e+00" over a
+    plot with no curve there (a log axis has no 0): a student took it for a bug, not the lesson."""
+    from rnnlab.spec import load_preset
+
+    async def check(app, pilot):
+        lab = app.lab
+        lab.model.rnn.parameters()["weight_hh_l0"][:] = 0  # nothing reaches h_{T-1} from the loss at T
+        lab.set_sequence(lab.sequence)
+        await pilot.press("b", "b")
+        await wait_for(pilot, lambda: lab.bptt_cursor == lab.steps - 2)
+        await pilot.pause()
+        title = app.query_one(GradientPlot).title
+        assert title == (f"BPTT t={lab.steps - 1}: ||dL/dh_t|| / ||dL/dh_T|| = 0.00e+00  "
+                         "(0 in float32, whose smallest is 1.4e-45: zeros are not drawn)"), title
+
+    drive(check, target=load_preset("adding-rnn").with_overrides({"task.length": 10}), size=(120, 36))
 
 
 def test_the_values_table_shows_a_gradient_only_once_bptt_has_revealed_it():
@@ -2156,6 +2175,20 @@ def test_typing_bits_on_the_parity_task_and_a_refused_one():
     drive(check, "parity", size=(120, 36))
 
 
+def test_a_typed_value_far_outside_the_series_is_read_and_warned_about():
+    async def check(app, pilot):
+        await pilot.press("i")
+        await pilot.pause()
+        app.screen.query_one("#prompt-input").value = "0.1 1e30 0.2"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.lab.steps == 2)
+        assert [(n.message, n.severity) for n in app._notifications][-1] == (
+            "value 2 (1e+30) lies far outside the -1 to 1 the network trained on: its outputs there say little",
+            "warning")
+
+    drive(check, "mackey-glass", size=(120, 36))
+
+
 def test_an_edited_model_keeps_the_typed_sequence():
     """e (a hidden size) keeps the sequence typed with i on the bench, so that the edited model is
     compared on it (it showed the task's draw again: a walkthrough's finding)."""
@@ -2209,6 +2242,12 @@ def test_help_lists_every_key():
         assert_snapshot("help", "\n".join(line for line in dialog if line.strip()))
         await pilot.press("escape")
         assert "hidden state h_t" in screen_text(app)
+        await pilot.press("f1")  # the help key of many terminal programs, too
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("f1")
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpScreen)
 
     drive(check)
 

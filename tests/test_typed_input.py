@@ -193,7 +193,9 @@ def test_adding_values_and_marks():
     assert task.input_tokens(task.sequence_from_text("0.3* 0.9*")) == ["0.30*", "0.90*"]  # both marks in one half
     assert data_error(task, "0.3 0.9* 0.1") == "mark exactly two values with a trailing * (as in 0.9*), got 1 marked"
     assert data_error(task, "0.3* 0.9* 0.1*") == "mark exactly two values with a trailing * (as in 0.9*), got 3 marked"
-    assert data_error(task, "0.3 1.2* 0.1*") == "value 2 ('1.2*') is outside [0, 1]"
+    assert data_error(task, "0.3 1.2* 0.1*") == "value 2 ('1.2') is outside [0, 1]"
+    # the task's own range, not float32's (which was said first: "at most ±3.4e38")
+    assert data_error(task, "1e308 0.3* 0.4*") == "value 1 ('1e308') is outside [0, 1]"
     assert data_error(task, "0.3 x* 0.1*") == "value 2 ('x') is not a number"
     assert data_error(task, "0.5*0.4* 0.3") == ("value 1 ('0.5*0.4') is not a number; separate the values with "
                                                 "spaces, commas or semicolons: 0.5* 0.4*")
@@ -225,6 +227,21 @@ def test_forecasting_values(kind, tmp_path):
                                                             "to have them read in a row")
     assert task.sequence_from_text(",1;2,").x.shape == (1, 1, 1)  # (empty pieces are no values)
     assert task.sequence_from_text("0.1; 0.2; 0.3").x.shape == (2, 1, 1)  # one a step: the values in a row
+
+
+@pytest.mark.parametrize("kind", ["sine", "mackey-glass", "series"])
+def test_typed_values_far_outside_the_training_range_are_noted(kind, tmp_path):
+    """1e30 typed into mackey-glass (scaled to [-1, 1]) read a loss of 7 and a persistence of 1e60 with
+    no word why: taken, as any number is, but said to lie beyond what the network trained on."""
+    path = tmp_path / "one.csv"
+    path.write_text("\n".join(str(t % 7) for t in range(30)) + "\n")  # values 0 to 6, not standardized
+    task = make_task(kind, {"path": str(path), "length": 5, "standardize": False} if kind == "series" else {})
+    lo, hi = task.trained_range()
+    assert task.typed_range_note(task.sequence_from_text(f"{lo[0]} {hi[0]} {hi[0] + (hi[0] - lo[0])}")) == ""
+    note = task.typed_range_note(task.sequence_from_text("0.5 1e30 0.2"))
+    assert note == (f"value 2 (1e+30) lies far outside the {lo[0]:.3g} to {hi[0]:.3g} the network trained on: "
+                    "its outputs there say little")
+    assert "value 3 (-50)" in task.typed_range_note(task.sequence_from_text("0.5 0.2 -50"))  # the target too
 
 
 def test_a_series_of_several_columns_takes_steps_of_that_many_values(tmp_path):

@@ -70,8 +70,9 @@ def _typed_chars(text: str, ids: dict[str, int], what: str, allowed: str) -> np.
     return out
 
 
-def _typed_number(token: str, where: str) -> float:
-    """``token`` as a finite float, or a DataError naming it and ``where`` it was typed ("value 3")."""
+def _typed_number(token: str, where: str, within: tuple[float, float] | None = None) -> float:
+    """``token`` as a finite float, or a DataError naming it and ``where`` it was typed ("value 3");
+    outside ``within`` (the task's own range, said before float32's), too."""
     try:
         v = float(token)
     except ValueError:
@@ -80,6 +81,8 @@ def _typed_number(token: str, where: str) -> float:
         raise DataError(f"{where} ({_quoted(token)}) is not a number{hint}") from None
     if not math.isfinite(v):
         raise DataError(f"{where} ({_quoted(token)}) is not a finite number")
+    if within is not None and not within[0] <= v <= within[1]:
+        raise DataError(f"{where} ({_quoted(token)}) is outside [{within[0]:g}, {within[1]:g}]")
     if abs(v) > FLOAT32_MAX:  # a float32 model would read infinity (a float64 one, too big to mean anything)
         raise DataError(f"{where} ({_quoted(token)}) is too large: at most ±3.4e38 (float32's range)")
     return v
@@ -146,9 +149,7 @@ class AddingTask(Task):
         for k, token in enumerate(tokens, 1):
             if token.endswith("*"):
                 marked.append(k - 1)
-            v = values[k - 1] = _typed_number(token.removesuffix("*"), f"value {k}")
-            if not 0.0 <= v <= 1.0:
-                raise DataError(f"value {k} ({_quoted(token)}) is outside [0, 1]")
+            values[k - 1] = _typed_number(token.removesuffix("*"), f"value {k}", within=(0.0, 1.0))
         if len(tokens) < 2:
             raise DataError(f"type at least 2 values (two of them marked with a trailing *), got {len(tokens)}")
         if len(marked) != 2:
@@ -395,6 +396,26 @@ class _TypedForecast:
                             f"got {len(rows)}")
         return _forecast_batch(values[:-1, None].copy(), values[1:, None].copy())
 
+    def trained_range(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per column, the lowest and the highest value the network reads in training, noise aside (F,) each."""
+        return self._train.min(axis=0), self._train.max(axis=0)
+
+    def typed_range_note(self, batch: Batch) -> str:
+        """A warning for a typed sequence (:meth:`sequence_from_text`'s) holding a value far outside what
+        the network trained on, beyond :meth:`trained_range` by more than its width ("" when none is):
+        any number is taken, but the outputs there say little (1e30 into a model of a series scaled
+        to [-1, 1] read a loss and a persistence of 1e60 without a word why)."""
+        values = np.concatenate([batch.x[:, 0], batch.y[-1:, 0]])  # the typed values, (n, F)
+        lo, hi = self.trained_range()
+        width = np.where(hi > lo, hi - lo, 1.0)
+        far = (values < lo - width) | (values > hi + width)
+        if not far.any():
+            return ""
+        t, f = (int(k) for k in np.argwhere(far)[0])
+        where = f"value {t + 1}" if self.input_size == 1 else f"step {t + 1} value {f + 1}"
+        return (f"{where} ({values[t, f]:g}) lies far outside the {lo[f]:.3g} to {hi[f]:.3g} the network trained "
+                "on: its outputs there say little")
+
     def baseline_on(self, batch: Batch) -> float | None:
         """Persistence (``y_t = x_t``, the input as read, noise and all) on ``batch``."""
         return masked_mse(batch.x, batch) if batch.x.shape == batch.y.shape else None
@@ -452,6 +473,10 @@ class SineTask(_TypedForecast, Task):
         if self.noise > 0:
             x += self.noise * rng.standard_normal((T, B))
         return _forecast_batch(x[..., None], wave[1:, :, None])
+
+    def trained_range(self) -> tuple[np.ndarray, np.ndarray]:
+        """A sine's [-1, 1] (the noise aside)."""
+        return np.array([-1.0]), np.array([1.0])
 
     def baseline(self) -> Baseline:
         """"persistence" (predict ``y_t = x_t``), exact: ``E_P[1 - cos(2 pi / P)] + noise**2``.

@@ -180,7 +180,7 @@ class LabApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App[None]
         Binding("m", "pin_curve", "pin ||dL/dh_t|| and loss to compare (up to 3)", show=False),
         Binding("M", "unpin_curve", "drop the pinned curves", show=False),
         Binding("p", "screenshot", "screenshot", show=False),
-        Binding("question_mark", "help", "help"),
+        Binding("question_mark,f1", "help", "help"),
         Binding("q,ctrl+c", "quit", "quit", key_display="q"),
         Binding("escape", "cancel_quit", "after a first q: keep the lab open", show=False),
         # self-attention only (check_action hides them otherwise); after q: the footer's first to go where narrow
@@ -792,6 +792,8 @@ class LabApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App[None]
         def read(typed: tuple[Batch, str] | None) -> None:  # the forward pass, once the dialog is closed
             if typed is not None:
                 batch, text = typed
+                if note := getattr(lab.task, "typed_range_note", lambda _: "")(batch):
+                    self.notify(note, severity="warning")
                 self._compute(f"reading the typed sequence ({batch.T} steps)",
                               functools.partial(lab.set_sequence, batch, text=text),
                               self._forward_macs(batch.T, batch.B))

@@ -849,6 +849,10 @@ class GradientPlot(LinePlot):
         if not np.all(np.isfinite(norms[shown])):
             self.title += "  (the gradient overflowed: not finite)"
             self.short_title = f"t={t}: overflowed"
+        elif shown.size and norms[t - 1] == 0 and start > 0:  # vanished past the dtype: a log plot has no 0
+            smallest = float(np.finfo(lab.trace.dtype).smallest_subnormal)
+            self.title += f"  (0 in {lab.trace.dtype.name}, whose smallest is {smallest:.1e}: zeros are not drawn)"
+            self.short_title = f"t={t}: 0 (not drawn)"
 
 
 class DecayPlane(ComplexPlane):

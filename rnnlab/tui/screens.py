@@ -37,7 +37,7 @@ from ..layers.minimal import METHODS
 KEY_SYMBOLS = {"right": "→", "left": "←", "up": "↑", "down": "↓", "shift+right": "shift+→",
                "shift+left": "shift+←", "home": "Home", "end": "End", "pagedown": "PgDn", "pageup": "PgUp",
                "question_mark": "?", "left_square_bracket": "[", "right_square_bracket": "]", "comma": ",",
-               "full_stop": ".", "plus": "+", "minus": "-", "equals_sign": "=", "escape": "Esc"}
+               "full_stop": ".", "plus": "+", "minus": "-", "equals_sign": "=", "escape": "Esc", "f1": "F1"}
 
 
 def key_names(key: str) -> str:
@@ -60,7 +60,7 @@ def key_table(keys: list[tuple[str, str]]) -> Table:
 class HelpScreen(ModalScreen[None]):
     """Every key binding of the lab, read from the bindings themselves so it cannot drift."""
 
-    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "close")]
+    BINDINGS = [Binding("escape,q,question_mark,f1", "dismiss", "close")]
 
     def __init__(self, bindings: list[tuple[str, str]]) -> None:
         super().__init__()

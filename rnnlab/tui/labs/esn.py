@@ -204,7 +204,7 @@ class EsnScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, Sc
         Binding("e", "edit", "options", tooltip="set any option (units, ridge, seed, series length, ...)"),
         Binding("x", "export", "export", show=False, tooltip="export every recorded array to .npz"),
         Binding("p", "screenshot", "screenshot", show=False, tooltip="save an SVG screenshot"),
-        Binding("question_mark", "help", "help", tooltip="this help"),
+        Binding("question_mark,f1", "help", "help", tooltip="this help"),
     ]
 
     def __init__(self, lab: EsnLab) -> None:

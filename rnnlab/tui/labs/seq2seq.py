@@ -577,7 +577,7 @@ ATTENTION_PATTERNS = {
 class Seq2SeqHelp(ModalScreen[None]):
     """Every key of the screen (read from the bindings, so it cannot drift) and how to read the view."""
 
-    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "close")]
+    BINDINGS = [Binding("escape,q,question_mark,f1", "dismiss", "close")]
 
     ABOUT = (
         "An encoder reads the source digits; a decoder then writes the output one token at a time, "
@@ -635,7 +635,7 @@ class Seq2SeqScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
         # the training column (plots, the decoding table) is taller than a short terminal
         Binding("pagedown", "scroll_side(1)", "scroll the training column down", show=False),
         Binding("pageup", "scroll_side(-1)", "scroll the training column up", show=False),
-        Binding("question_mark", "help", "help"),
+        Binding("question_mark,f1", "help", "help"),
     ]
 
     def __init__(self, engine: Seq2SeqLab) -> None:

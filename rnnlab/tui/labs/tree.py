@@ -361,7 +361,7 @@ class TreeHelpScreen(ModalScreen[None]):
         padding: 1 2;
     }
     """
-    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "close")]
+    BINDINGS = [Binding("escape,q,question_mark,f1", "dismiss", "close")]
 
     def __init__(self, keys: list[tuple[str, str]], words: tuple[str, ...] | list[str] = ()) -> None:
         super().__init__()
@@ -463,7 +463,7 @@ class TreeLabScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
         Binding("e", "edit", "options", show=False),
         Binding("x", "export", "export", show=False),
         Binding("p", "screenshot", "screenshot", show=False),
-        Binding("question_mark", "help", "help"),
+        Binding("question_mark,f1", "help", "help"),
     ]
 
     def __init__(self, lab: TreeLab) -> None:
