@@ -5,6 +5,7 @@ forecasts, state dicts, the registered readout check, and every validation error
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -197,6 +198,38 @@ def test_readout_equals_a_direct_lstsq_solution(readout_input, ridge):
     if ridge > 0:  # the normal equations of the reference agree too
         w_ref, b_ref = reference.ridge_readout(z, y[4:], ridge)
         assert rel_err(p["readout.weight"], w_ref) < 1e-9 and rel_err(p["readout.bias"], b_ref) < 1e-9
+
+
+def test_a_float32_least_squares_readout_ignores_directions_below_float32s_rounding():
+    """ridge=0 on a float32 reservoir whose states are nearly dependent (constant input): scipy's
+    float64 cutoff kept directions made of float32 rounding noise, and the readout's weights reached
+    3.5e12 with a training RMSE of 1.1e5 where predicting the mean scores 0.96."""
+    y = np.random.default_rng(0).standard_normal((40, 2, 1))
+    esn = EchoStateNetwork(2, 50, ridge=0.0, dtype="float32", seed=1)
+    esn.fit(np.zeros((40, 2, 2), np.float32), y.astype(np.float32))
+    rmse = float(np.sqrt(np.mean((esn.predict(np.zeros((40, 2, 2), np.float32)) - y) ** 2)))
+    assert rmse < float(np.std(y))  # no worse than the mean: the noise directions are left out
+
+
+def test_a_readout_beyond_the_dtypes_range_is_refused_not_kept_as_inf():
+    """A one-unit reservoir that barely moves (leak 1e-12, inputs 1e-30): the readout was [[inf]] in
+    float32 and predict returned inf, with only numpy's cast warning."""
+    esn = EchoStateNetwork(2, 1, leak_rate=1e-12, ridge=0.0, dtype="float32", seed=0)
+    y = np.random.default_rng(0).standard_normal((40, 1, 1)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"^the fitted readout's weight holds .*, beyond float32's range: the states "
+                                         r"are too nearly dependent for ridge=0; raise ridge$"):
+        esn.fit(np.full((40, 1, 2), 1e-30, np.float32), y)
+    with pytest.raises(ValueError, match="fit"):  # nothing half-fitted is kept
+        esn.predict(np.zeros((3, 1, 2), np.float32))
+
+
+@pytest.mark.parametrize("radius, dtype", [(1e39, "float32"), (1e308, "float64")])
+def test_a_spectral_radius_beyond_the_dtypes_range_is_refused(radius, dtype):
+    """W came out of the scaling as inf (float32) or NaN (0 * inf, float64): the states NaN, eigenvalues
+    a LinAlgError."""
+    with pytest.raises(ValueError, match="^" + re.escape(f"spectral_radius={radius:g} scales W's entries beyond "
+                                                         f"{dtype}'s range")):
+        EchoStateNetwork(2, 10, spectral_radius=radius, dtype=dtype, seed=1)
 
 
 def test_readout_bias_is_not_penalised():

@@ -170,6 +170,8 @@ def test_a_field_left_out_of_a_resolved_spec_is_one_that_cell_refuses_to_change(
         ('[train]\noptimizer = "rmsprop"\nbeta2 = 0.9', "train.beta2", ["only adam", "not rmsprop"]),
         ('[train]\noptimizer = "adagrad"\nalpha = 0.9', "train.alpha", ["only rmsprop", "not adagrad"]),
         ('[train]\noptimizer = "sgd"\neps = 1e-6', "train.eps", ["adagrad, rmsprop and adam", "not sgd"]),
+        # 0 in float32: 0/0 where a gradient is 0, which training reported as the weights diverging
+        ('[train]\neps = 1e-46', "train.eps", ["1e-46 is 0 in float32", "1.4e-45", "0/0"]),
     ],
 )
 def test_bad_fields_name_the_field_and_the_allowed_values(toml, field, words):

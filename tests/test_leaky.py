@@ -144,6 +144,9 @@ def test_initial_time_constants_spread_log_uniformly_from_tau_min_to_tau_max():
     default = LeakyRNN(3, 6, dtype="float64").time_constants_of()
     assert default[0] == pytest.approx(DEFAULT_TIME_CONSTANTS[0]) and default[-1] == pytest.approx(DEFAULT_TIME_CONSTANTS[1])
     assert LeakyRNN(3, 1, dtype="float64", time_constants=(4.0, 16.0)).time_constants_of()[0] == pytest.approx(8.0)
+    # one unit's geometric mean of two huge ones: their product overflowed to an infinite tau, alpha -inf
+    huge = LeakyRNN(2, 1, dtype="float64", time_constants=(1e155, 1e155))
+    assert huge.time_constants_of()[0] == pytest.approx(1e155) and np.isfinite(huge.parameters()["alpha_l0"]).all()
     # the weights are the RNN's draw with the same seed, whatever the time constants
     from rnnlab.layers import RNN
 

@@ -87,12 +87,17 @@ def ridge_readout(features: np.ndarray, targets: np.ndarray, ridge: float) -> tu
     ridge = 0 they may be singular. The price: about 2.6x the normal equations' time (M = 20000,
     F = 1000: 2.2 s against 0.8 s; M = 400, F = 100: 1.4 ms against 0.3 ms). ``ridge = 0`` is
     plain least squares by SVD (LAPACK ``gelsd``: the minimum-norm solution if X_c is rank
-    deficient). The solve runs with BLAS single-threaded, like the kernels (on 2 shared cores a
+    deficient), singular values below ``eps * max(M, F)`` of the largest taken as zero, eps the
+    features' own (float32's for a float32 reservoir: scipy's float64 cutoff kept its rounding noise
+    as directions, readout weights near 1e12 whose training error was 1e5 where the mean's is 1).
+    The solve runs with BLAS single-threaded, like the kernels (on 2 shared cores a
     multithreaded LAPACK QR ran up to 8x slower).
     """
     import scipy.linalg  # here, not at import: it is a quarter of the lab's start-up otherwise
 
-    X = np.asarray(features, dtype=np.float64)
+    given = np.asarray(features)
+    eps = float(np.finfo(given.dtype if given.dtype.kind == "f" else np.float64).eps)
+    X = np.asarray(given, dtype=np.float64)
     X = X.reshape(-1, X.shape[-1])
     Y = np.asarray(targets, dtype=np.float64).reshape(X.shape[0], -1)
     M, F = X.shape
@@ -106,7 +111,8 @@ def ridge_readout(features: np.ndarray, targets: np.ndarray, ridge: float) -> tu
             r = np.linalg.qr(stacked, mode="r")  # [[R, Q^T rhs], [0, residual]]
             w_t = scipy.linalg.solve_triangular(r[:F, :F], r[:F, F:], check_finite=False)  # W_out^T (F, O)
         else:
-            w_t = scipy.linalg.lstsq(X - x_bar, Y - y_bar, lapack_driver="gelsd", check_finite=False)[0]
+            w_t = scipy.linalg.lstsq(X - x_bar, Y - y_bar, cond=eps * max(M, F), lapack_driver="gelsd",
+                                     check_finite=False)[0]
     w_out = np.ascontiguousarray(w_t.T)
     return w_out, y_bar - w_out @ x_bar
 
@@ -232,7 +238,12 @@ class EchoStateNetwork(NamedParameters, CallsForward):
                 f"connectivity={self.connectivity:g} is too sparse for reservoir_size={N}: every draw of W "
                 f"was nilpotent (spectral radius 0); raise connectivity or reservoir_size"
             )
-        w *= self.spectral_radius / radius
+        with np.errstate(over="ignore", invalid="ignore"):  # said just below as what it is
+            w *= self.spectral_radius / radius
+        if not np.all(np.abs(w) <= np.finfo(self.dtype).max):
+            raise ValueError(f"spectral_radius={self.spectral_radius:g} scales W's entries beyond {self.dtype.name}'s "
+                             f"range (the W drawn has spectral radius {radius:.3g} before scaling): choose a smaller "
+                             "spectral_radius")
         w_in = self.input_scaling * _sparse(rng, (N, I), self.input_connectivity, lambda k: _signs(rng, k))
         if self.bias_scaling > 0.0:
             bias = self.bias_scaling * _sparse(rng, (N,), self.input_connectivity, lambda k: _signs(rng, k),
@@ -425,6 +436,11 @@ class EchoStateNetwork(NamedParameters, CallsForward):
         states = self._states(u, x0)
         z = self._readout_features(states[warmup:], u[warmup:])
         w_out, b_out = ridge_readout(z, targets[warmup:], self.ridge)
+        for name, value in (("weight", w_out), ("bias", b_out)):
+            if not np.all(np.abs(value) <= np.finfo(self.dtype).max):  # NaN too: nothing fitted is kept
+                raise ValueError(f"the fitted readout's {name} holds {float(np.nanmax(np.abs(value))):g}, beyond "
+                                 f"{self.dtype.name}'s range: the states are too nearly dependent for ridge="
+                                 f"{self.ridge:g}; raise ridge")
         self._readout = {"readout.weight": w_out.astype(self.dtype), "readout.bias": b_out.astype(self.dtype)}
         self._fitted_outputs = int(b_out.shape[0])
         return states[-1].copy()

@@ -67,7 +67,7 @@ def sigmoid(alpha) -> np.ndarray:
 def time_constant_spread(hidden_size: int, tau_min: float, tau_max: float) -> np.ndarray:
     """tau_j for j = 0..H-1, geometrically spaced from tau_min to tau_max (H = 1: their geometric mean)."""
     if hidden_size == 1:
-        return np.array([math.sqrt(tau_min * tau_max)])
+        return np.array([math.sqrt(tau_min) * math.sqrt(tau_max)])  # the product overflows from 1.3e154 each
     return tau_min * (tau_max / tau_min) ** (np.arange(hidden_size) / (hidden_size - 1))
 
 
