@@ -432,6 +432,8 @@ class Lab(StepCursor, TrainingControl):
         self._start_training()
         with self.lock:
             self.trainer.warm_up()
+            if self.trainer.owes_evaluation(until_step, self.evals[-1].step if self.evals else None):
+                self.evals.append(self.trainer.evaluate())  # a run killed at its checkpoint: as its resume does
         events = self.trainer.events(until_step, lambda: self._stopping(should_stop))
         try:
             while True:

@@ -10,6 +10,7 @@ import os
 import re
 import tomllib
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -727,6 +728,18 @@ def test_clipping_reports_the_norm_before_clipping():
 
 
 # ---------------------------------------------------------------------------- run directories
+def test_a_run_started_into_a_folder_a_moment_after_another_leaves_the_first_ones_spec(tmp_path, monkeypatch):
+    """Two trainings started at once into one --out both found it empty; the second then replaced the
+    first's spec.toml, which no longer described the checkpoint the first went on to write."""
+    first = RunDir.create(tmp_path / "run", load_preset("hello"))
+    written = (first.path / "spec.toml").read_text()
+    other = load_preset("hello").with_overrides({"model.hidden_size": 8})
+    monkeypatch.setattr(Path, "iterdir", lambda self: iter(()))  # as the second saw it: still empty
+    with pytest.raises(RunDirError, match="already exists and is not empty"):
+        RunDir.create(tmp_path / "run", other)
+    assert (first.path / "spec.toml").read_text() == written
+
+
 def test_run_dir_refuses_what_is_not_one(tmp_path):
     with pytest.raises(RunDirError, match="no such run directory"):
         RunDir.open(tmp_path / "nope")

@@ -183,6 +183,32 @@ def test_a_reopened_run_trains_rounds_of_the_steps_it_was_made_with(lab, tmp_pat
     assert lab.more_steps == 3
 
 
+def test_a_run_killed_between_its_checkpoint_and_that_steps_evaluation_gets_it_from_the_lab_as_from_a_resume(
+        lab, tmp_path):
+    """Logs are flushed at a checkpoint, before that step's evaluation: a run killed between them
+    lacks it. `rnnlab train --resume` evaluated it before going on; the lab's t did not, and its
+    saved run lacked that row (10, 30, 40 where the resume wrote 10, 20, 30, 40)."""
+    import shutil
+
+    lab.reconfigure({"train.steps": 4, "train.eval_every": 2, "train.checkpoint_every": 2})
+    lab.train()
+    killed = lab.save_run(tmp_path / "killed")
+    evals = killed / "evals.jsonl"
+    evals.write_text("".join(evals.read_text().splitlines(keepends=True)[:-1]))  # the step-4 evaluation lost
+    shutil.copytree(killed, tmp_path / "resumed")
+    resumed = RunDir.open(tmp_path / "resumed")
+    trainer = Trainer(resumed.spec.with_overrides({"train.steps": 8}), lab.task)
+    resumed.resume(trainer)
+    resumed.spec = trainer.spec
+    train_run(resumed, trainer, 8)
+    reopened = Lab.open(killed)
+    reopened.train()  # to 8, the round it was made with
+    reopened.save_run()
+    steps = [[json.loads(line)["step"] for line in (path / "evals.jsonl").read_text().splitlines()]
+             for path in (killed, tmp_path / "resumed")]
+    assert steps[0] == steps[1] == [2, 4, 6, 8]
+
+
 def test_t_after_a_stop_finishes_the_round_it_stopped(lab):
     """Stopped (s) in a second round (300 -> 600, at 452), t trained a round more from there, to 752,
     while the first round's stop went on to its end, and the run saved said 452 of 600."""

@@ -124,7 +124,46 @@ def test_resuming_a_completed_run_changes_nothing_and_says_so(capsys, hello_run)
         assert snapshot(hello_run) == saved
     (hello_run / "summary.json").unlink()  # stopped between its last checkpoint and its summary
     code, out, err = run(capsys, "train", "--resume", hello_run, "--json")
-    assert code == 0 and json.loads(out) == {"run_dir": str(hello_run), "step": 3, "status": "completed"}
+    # as `rnnlab runs` lists it (this said "completed" of any run without a summary)
+    assert code == 0 and json.loads(out) == {"run_dir": str(hello_run), "step": 3, "steps": 3,
+                                             "status": "interrupted"}
+    spec = hello_run / "spec.toml"  # killed at a checkpoint halfway: --steps at that step trains nothing
+    spec.write_text(spec.read_text().replace("steps = 3", "steps = 6"))
+    code, out, err = run(capsys, "train", "--resume", hello_run, "--steps", "3", "--json")
+    assert code == 0 and json.loads(out) == {"run_dir": str(hello_run), "step": 3, "steps": 6,
+                                             "status": "interrupted"}
+
+
+def test_a_writer_killed_mid_write_leaves_no_temporary_file_past_the_next_writer(capsys, hello_run):
+    """A kill during a checkpoint's write left its .checkpoint.npz.*.tmp, as large as the checkpoint,
+    which nothing removed."""
+    leftovers = [hello_run / ".checkpoint.npz.hlcqv6aa.tmp", hello_run / ".metrics.jsonl.x1y2z3.tmp"]
+    for leftover in leftovers:
+        leftover.write_bytes(b"half")
+    kept = hello_run / ".notes.tmp"  # not the run's: left alone
+    kept.write_text("mine")
+    code, out, err = run(capsys, "train", "--resume", hello_run, "--steps", "4")
+    assert code == 0, err
+    assert not any(leftover.exists() for leftover in leftovers) and kept.read_text() == "mine"
+
+
+@pytest.mark.parametrize("cut", ["first two kept", "deleted"])
+def test_a_log_that_lost_steps_before_the_checkpoint_is_named_by_runs_and_by_resume(capsys, hello_run, cut):
+    """metrics.jsonl cut by hand (or a checkpoint copied from a run further on) was listed as completed,
+    with an older step's loss as the last, and a resume appended after the gap without a word."""
+    metrics = hello_run / "metrics.jsonl"
+    if cut == "deleted":
+        metrics.unlink()
+    else:
+        metrics.write_text("".join(metrics.read_text().splitlines(keepends=True)[:2]))
+    logged = 0 if cut == "deleted" else 2
+    code, out, err = run(capsys, "runs", hello_run.parent, "--json")
+    listed = next(row for row in json.loads(out) if row["path"] == str(hello_run))
+    assert listed["problem"] == f"metrics.jsonl logs steps only to {logged}, but its checkpoint.npz is at step 3"
+    code, out, err = run(capsys, "train", "--resume", hello_run, "--steps", "4")
+    first = 1 if cut == "deleted" else 3
+    assert code == 0 and (f"rnnlab: warning: {metrics} lacks {3 - logged} of the 3 steps up to the checkpoint's "
+                          f"(the first missing: step {first}); training goes on from step 3") in err
 
 
 # ---------------------------------------------------------------------------- the checkpoint

@@ -24,6 +24,7 @@ from typing import Annotated, Any
 
 import typer
 
+from .. import notices
 from ..errors import UserError
 from ..errors import number_or_dash as _fmt
 from ._app import (SEED_MAX, ProgressLines, _compile_notices, _exit_for_training_status, _json_float, _message,
@@ -428,7 +429,7 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
     from ..data.files import user_path
     from ..spec import SpecError, load_spec, preset_names
     from ..train import RunDir, default_run_path, train_run
-    from ..train.rundir import SPEC, is_run_dir
+    from ..train.rundir import SPEC, is_run_dir, resume_notes
 
     _check_device(device)
     if resume is not None:
@@ -450,6 +451,8 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
         if not run.never_trained:  # (one killed before its first checkpoint starts from step 0, as a new run)
             run.read_checkpoint(trainer)  # changes no file: a run that cannot be resumed is left as it was
             run.check_settings()  # a hand edit would train on with other settings, unrecorded
+            for note in resume_notes(run, trainer.step):
+                notices.note(note)
         if steps is not None and steps < trainer.step:
             raise UserError(f"--steps {steps} is below the {trainer.step} steps {run.path} has already trained")
         if trainer.step >= run.spec.train.steps:  # nothing to train: training would only log the last eval again
@@ -457,9 +460,13 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
                              f"further: rnnlab train --resume {shlex.quote(str(run.path))} --steps N, with N > "
                              f"{trainer.step})\n")
             if json_output:  # a script still gets its result: the run's summary as it stands
-                summary = run.read_summary()
-                _print_json(summary if summary is not None else
-                            {"run_dir": str(run.path), "step": trainer.step, "status": "completed"})
+                from ..train.runs import read_listing
+
+                summary, listed = run.read_summary(), read_listing(run.path)
+                current = summary is not None and summary.get("status") == listed.status
+                # a run killed at its checkpoint has no summary of it: said as `rnnlab runs` says it
+                _print_json(summary if current else {"run_dir": str(run.path), "step": trainer.step,
+                                                     "steps": listed.steps, "status": listed.status})
             return
         run.spec.check_memory(task, fix=f"{run.path} can be read here (bptt, trace, the lab), not trained further")
         held.enter_context(run.exclusive())  # refused, changing nothing, while another process writes the run

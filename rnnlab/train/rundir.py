@@ -174,7 +174,11 @@ class RunDir:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise RunDirError(f"cannot create run directory {path}: {exc.strerror or exc}") from None
-        atomic_write_text(path / SPEC, spec.to_toml())
+        try:  # put in place only where none is: a run started into the same folder a moment before keeps its own
+            with atomic_file(path / SPEC, replace=False) as handle:
+                handle.write(spec.to_toml().encode("utf-8"))
+        except TargetExistsError:
+            raise RunDirError(f"{path} already exists and is not empty; choose another --out or --resume it") from None
         for name in (METRICS, EVALS):
             (path / name).touch()
         return cls(path, spec, more_steps=spec.train.steps)
@@ -336,7 +340,17 @@ class RunDir:
             if not held:
                 raise RunDirError(f"{self.path} is being written by another rnnlab process (training it, or a lab "
                                   "saving it): wait for it to finish, or train a copy")
+            self._remove_unfinished_writes()
             yield
+
+    def _remove_unfinished_writes(self) -> None:
+        """The temporary files (:func:`~rnnlab.fsio.atomic_file`'s ``.checkpoint.npz.*.tmp``) of a
+        writer killed mid-write: as large as what they would have replaced, and never read. Only a
+        writer holding the run's lock writes them, so while this one holds it they are all leftovers."""
+        for name in RUN_FILES:
+            for leftover in self.path.glob(f".{name}.*.tmp"):
+                with contextlib.suppress(OSError):  # (one that cannot be removed costs only its space)
+                    leftover.unlink()
 
     def state(self) -> tuple[int | None, int]:
         """What a writer compares to see whether another process changed the run since it looked:
@@ -358,7 +372,8 @@ class RunDir:
         self.flush()
         arrays = dict(trainer.state_arrays())
         meta = {"format": FORMAT_VERSION, "step": trainer.step, "spec": trainer.spec.name,
-                "settings": _settings(trainer.spec), "more_steps": self.more_steps or trainer.spec.train.steps}
+                "settings": _settings(trainer.spec), "more_steps": self.more_steps or trainer.spec.train.steps,
+                "evaluation": _evaluation(trainer.spec), "environment": environment()}
         data = _data_record(trainer.task, self.path)
         if data:
             meta["data"] = data
@@ -386,12 +401,16 @@ class RunDir:
         for name in (METRICS, EVALS):
             file = self.path / name
             if not file.exists():
+                if name == METRICS:
+                    self._warn_of_lost_steps(set(), step)
                 cuts.append((file, None))
                 continue
             log = _read_log(file, warn=False)
             kept = [line for line, row in zip(log.lines, log.rows) if row["step"] <= step]
             if name == METRICS and log.rows and log.rows[-1]["step"] > step:
                 dropped = log.rows[-1]["step"]
+            if name == METRICS:
+                self._warn_of_lost_steps({row["step"] for row in log.rows if row["step"] <= step}, step)
             cuts.append((file, (log, kept)))
         for file, cut in cuts:
             if cut is None:
@@ -402,6 +421,15 @@ class RunDir:
                 log.warn("removed")
                 atomic_write_text(file, "".join(line + "\n" for line in kept))
         return dropped
+
+    def _warn_of_lost_steps(self, logged: set[int], step: int) -> None:
+        """A warning where ``metrics.jsonl`` lacks some of the steps up to the checkpoint's (cut by
+        hand, or a checkpoint copied from a run further on): the resumed log would have a gap that
+        nothing else names."""
+        if missing := step - len(logged & set(range(1, step + 1))):
+            first = min(set(range(1, step + 1)) - logged)
+            notices.warn(f"{self.path / METRICS} lacks {missing} of the {step} steps up to the checkpoint's (the "
+                         f"first missing: step {first}); training goes on from step {step} and the gap stays in the log")
 
     def read_checkpoint(self, trainer: Trainer) -> None:
         """Restore ``trainer``'s weights, optimizer and step from the checkpoint; changes no file.
@@ -727,15 +755,12 @@ def _train_run(run: RunDir, trainer: Trainer, until_step: int, should_stop, on_e
         trainer.warm_up()
     if not run.has_checkpoint:  # so that even a run that fails at once has a good state to return to
         run.save_checkpoint(trainer)
-    evals_every = trainer.spec.train.eval_every
-    if evals_every and 0 < trainer.step < until_step and trainer.step % evals_every == 0:
-        # resumed from a checkpoint saved just before its step's evaluation, which a process killed
-        # in between never logged: done now, on the same weights, as the run without a stop did it
-        logged = last_record(run.path / EVALS)
-        if logged is None or logged["step"] < trainer.step:
-            last_eval = trainer.evaluate()
-            run.record(last_eval)
-            on_event(last_eval)
+    logged = last_record(run.path / EVALS)
+    if trainer.owes_evaluation(until_step, None if logged is None else logged["step"]):
+        # done now, on the same weights, as the run without a stop did it
+        last_eval = trainer.evaluate()
+        run.record(last_eval)
+        on_event(last_eval)
     try:
         for event in trainer.events(until_step, should_stop):
             run.record(event)
@@ -796,15 +821,52 @@ MODEL_SHAPE_FIELDS = frozenset(f"model.{name}" for name in ("cell", "hidden_size
                                                              "bias", "num_heads", "d_ff", "learn_tau"))
 
 
-def checkpoint_settings(path: Path) -> dict[str, Any] | None:
+def checkpoint_settings(path: Path, key: str = "settings") -> dict[str, Any] | None:
     """The settings the checkpoint of run directory ``path`` was trained with (by dotted field, see
-    :func:`_settings`), read from its meta alone; None where it cannot be read or predates them."""
+    :func:`_settings`), read from its meta alone; None where it cannot be read or predates them.
+    ``key``: another table of its meta ("evaluation", "environment")."""
     try:
         with _open_npz(path / CHECKPOINT) as data:
-            saved = json.loads(str(data["meta"])).get("settings")
+            saved = json.loads(str(data["meta"])).get(key)
     except (*_UNREADABLE, AttributeError):
         return None
     return saved if isinstance(saved, dict) else None
+
+
+def environment() -> dict[str, Any]:
+    """What a run's bits depend on beyond its spec, as its checkpoint and summary record it: the
+    kernels' thread count (a weight gradient is summed in one piece per thread) and the versions of
+    what computes it."""
+    import numba
+
+    from .. import __version__
+    from ..kernels import kernel_threads
+
+    return {"threads": kernel_threads(), "rnnlab": __version__, "numba": numba.__version__, "numpy": np.__version__}
+
+
+def _evaluation(spec: Spec) -> dict[str, Any]:
+    """How a run evaluates, which a resume may change (:meth:`RunDir.changed_settings` leaves it out):
+    recorded to say so when it does."""
+    return {"train.eval_every": spec.train.eval_every, "train.eval_batch_size": spec.train.eval_batch_size}
+
+
+def resume_notes(run: RunDir, step: int) -> list[str]:
+    """What a resume of ``run`` from its checkpoint at ``step`` does otherwise than the training that
+    made it, where its spec check allows it: another kernel thread count (the run is no longer the one
+    an uninterrupted training would be, bit for bit) and another evaluation (the logged ones are not
+    comparable with those to come). [] for none, or for a checkpoint that predates recording them."""
+    notes = []
+    trained = checkpoint_settings(run.path, "environment") or {}
+    now = environment()
+    if isinstance(trained.get("threads"), int) and trained["threads"] != now["threads"]:
+        notes.append(f"{run.path} was trained with {trained['threads']} kernel threads, this process has "
+                     f"{now['threads']} (NUMBA_NUM_THREADS, the cores it may use): sums round otherwise from step "
+                     f"{step} on, so the run drifts from the one it would have been, bit for bit")
+    if changes := setting_changes(checkpoint_settings(run.path, "evaluation") or {}, _evaluation(run.spec)):
+        notes.append(f"{'; '.join(changes)} since the checkpoint: the evaluations logged up to step {step} ran "
+                     "with the old setting")
+    return notes
 
 
 def _settings(spec: Spec) -> dict[str, Any]:
@@ -1005,6 +1067,7 @@ def make_summary(run: RunDir, trainer: Trainer, until_step: int, status: str,
         "baseline": None if baseline is None else asdict(baseline),
         "seconds": round(trainer.elapsed, 3),
         "steps_per_second": round(trainer.step / trainer.elapsed, 2) if trainer.elapsed > 0 else None,
+        "environment": environment(),
     }
 
 

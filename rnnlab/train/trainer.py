@@ -177,6 +177,16 @@ class Trainer:
         if self.step >= until_step:
             yield self.evaluate()
 
+    def owes_evaluation(self, until_step: int, last_evaluated: int | None) -> bool:
+        """Whether training on from here to ``until_step`` must first evaluate at this step: a run
+        resumed from a checkpoint saved at an evaluation's step, just before :meth:`events` yielded
+        that evaluation, which a process killed in between never logged (``last_evaluated``: the
+        last step logged, None for none). The CLI's resume and the lab's ``t`` both ask: the lab left
+        that row out where the CLI logged it."""
+        every = self.spec.train.eval_every
+        return (bool(every) and 0 < self.step < until_step and self.step % every == 0
+                and (last_evaluated is None or last_evaluated < self.step))
+
     # ------------------------------------------------------------------ checkpoints
     def state_arrays(self) -> dict[str, np.ndarray]:
         """Everything a resumed run needs, as named arrays (no pickle): weights, optimizer, carried state."""
