@@ -429,7 +429,8 @@ class RunDir:
         if missing := step - len(logged & set(range(1, step + 1))):
             first = min(set(range(1, step + 1)) - logged)
             notices.warn(f"{self.path / METRICS} lacks {missing} of the {step} steps up to the checkpoint's (the "
-                         f"first missing: step {first}); training goes on from step {step} and the gap stays in the log")
+                         f"first missing: step {first}); training goes on from step {step} and the gap stays in "
+                         "the log")
 
     def read_checkpoint(self, trainer: Trainer) -> None:
         """Restore ``trainer``'s weights, optimizer and step from the checkpoint; changes no file.
