@@ -830,6 +830,21 @@ def test_q_with_trained_steps_names_them_and_only_a_second_q_quits():
     drive(check)
 
 
+def test_a_kill_quits_and_says_the_trained_steps_it_could_not_save():
+    """SIGTERM (or SIGHUP) ended the lab at once, the terminal left in the alternate screen; now it
+    quits as q does, 143, and says on stderr what was lost."""
+    import signal
+
+    async def check(app, screen, pilot):
+        screen.engine.train(until_step=3)
+        app.exit_on_signal(signal.SIGTERM)
+        await pilot.pause()
+        assert app.return_code == 143
+        assert app.exit_message == "SIGTERM: 3 trained steps were lost (this lab cannot save them)"
+
+    drive(check)
+
+
 def test_q_without_training_quits_at_once():
     async def check(app, screen, pilot):
         assert screen.unsaved_work() == ""

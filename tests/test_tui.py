@@ -2063,6 +2063,43 @@ def test_q_while_training_runs_says_the_unsaved_steps_go_on():
     drive(check, target=load_preset("hello").with_overrides({"train.steps": 1_000_000}))
 
 
+def test_sigterm_while_training_saves_the_steps_not_saved_and_exits_143(tmp_path, monkeypatch):
+    """A kill (or a closed terminal: SIGHUP) ended the lab at once: the trained steps were lost without
+    a word, and the terminal was left in the alternate screen. Now it saves as ctrl+s, then quits."""
+    import signal
+
+    from rnnlab.spec import load_preset
+    from rnnlab.train import RunDir
+
+    monkeypatch.chdir(tmp_path)
+
+    async def check(app, pilot):
+        lab = app.lab
+        await pilot.press("t")
+        await wait_for(pilot, lambda: lab.unsaved_steps > 0)
+        app.exit_on_signal(signal.SIGTERM)  # as the event loop calls it on the signal
+        app.exit_on_signal(signal.SIGHUP)  # a second one while the first saves: nothing more
+        await pilot.pause()
+        assert app.return_code == 143 and not lab.training and lab.unsaved_steps == 0
+        saved = RunDir.open(lab.run.path)
+        assert saved.checkpoint_step() == lab.trainer.step > 0
+        assert app.exit_message == (f"SIGTERM: the trained steps not saved were saved to {lab.run.path.resolve()} "
+                                    f"(step {lab.trainer.step})")
+
+    drive(check, target=load_preset("hello").with_overrides({"train.steps": 1_000_000}))
+
+
+def test_a_signal_with_nothing_to_save_exits_at_once_and_says_nothing():
+    import signal
+
+    async def check(app, pilot):
+        app.exit_on_signal(signal.SIGHUP)
+        await pilot.pause()
+        assert app.return_code == 129 and app.exit_message == "" and app.lab.run is None
+
+    drive(check)
+
+
 def test_q_pressed_twice_quits_though_the_training_is_not_saved():
     async def check(app, pilot):
         lab = app.lab

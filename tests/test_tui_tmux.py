@@ -196,6 +196,45 @@ def test_lab_in_a_real_terminal(tmp_path):
         term.close()
 
 
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``, from /proc (no procps in a slim image)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()  # after the command name, which may hold spaces
+        except OSError:  # ended meanwhile
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+@needs_tmux
+def test_a_kill_saves_the_trained_steps_and_gives_the_terminal_back(tmp_path):
+    """kill -TERM ended the lab at once: its trained steps were lost without a word and the terminal
+    stayed in the alternate screen. It now saves them as ctrl+s does, leaves the screen and says where."""
+    term = Terminal([*rnnlab_command(), "tui", "--set", "train.steps=1000000"], tmp_path, tmp_path / "exit-status")
+    try:
+        term.wait_for("the lab's screen", lambda s: "hidden state h_t" in s and status_line(s) != "",
+                      START_DEADLINE_S)
+        term.send("t")
+        term.wait_for("training", lambda s: (training_step(s) or 0) > 0)
+        shell = term.tmux("display-message", "-p", "-t", "lab", "#{pane_pid}").stdout.strip()
+        lab = children(int(shell))
+        assert len(lab) == 1, lab  # env execs rnnlab: the shell's one child
+        os.kill(lab[0], 15)
+        assert term.wait_exit() == "143"
+        assert term.tmux("display-message", "-p", "-t", "lab", "#{alternate_on}").stdout.strip() == "0"
+        said = " ".join(term.scrollback().split())
+        match = re.search(r"rnnlab: SIGTERM: the trained steps not saved were saved to (\S+) \(step (\d+)\)", said)
+        assert match, tail(said)
+        from rnnlab.train import RunDir
+        assert RunDir.open(Path(match.group(1))).checkpoint_step() == int(match.group(2)) > 0
+        assert "Traceback" not in said
+    finally:
+        term.close()
+
+
 @needs_tmux
 @pytest.mark.parametrize(("terminal", "said"), [
     (("-u", "COLORTERM", "TERM=screen"), ("heatmaps need true colour", "TERM=screen gives 16")),

@@ -494,11 +494,13 @@ def open_lab(target: str | None, sets: list[str] | None = None) -> None:
                         f"own (rnnlab {LAB_COMMANDS.get(target, target)} --help)")
     if target in LABS:
         from ..tui.labs import LabScreenApp
+        from ..tui.terminal import say_exit
 
         _require_terminal(f"rnnlab {LAB_COMMANDS.get(target, target)}")
         with _compile_notices():  # the engine is built (and its kernels loaded) before the screen opens
             app = LabScreenApp(target)
         app.run()
+        say_exit(app)
         if app.return_code:  # the screen stopped on an error (Textual has printed it)
             raise typer.Exit(app.return_code)
         return

@@ -39,9 +39,9 @@ from ..train.rundir import npz_target
 from .panels import (MAX_PINS, AttentionPanel, CursorValues, DecayPlane, ExplainPanel, GradientPlot, SequenceBar,
                      StatePanel, StepRate, TrainingPlots)
 from .screens import EditScreen, HelpScreen, OpenScreen, PromptScreen, key_names, open_choices
-from .terminal import (ConfirmQuit, FixedTheme, KeysFollowDialogs, LabMainScreen, PlainNotices, error_text,
-                       fit_footer, fitted_footer, held_while_too_small, scroll_pages, show_if_too_small,
-                       take_screenshot_and_say, training_goes_on, warn_without_true_colour)
+from .terminal import (ConfirmQuit, ExitsOnSignal, FixedTheme, KeysFollowDialogs, LabMainScreen, PlainNotices,
+                       error_text, fit_footer, fitted_footer, held_while_too_small, say_exit, scroll_pages,
+                       show_if_too_small, take_screenshot_and_say, training_goes_on, warn_without_true_colour)
 from .widgets import Heatmap
 from .workers import run_until_cancelled
 
@@ -146,7 +146,7 @@ class SideColumn(VerticalScroll):
         self.query_one("#side-more").display = self.max_scroll_y > 0 and self.scroll_y < self.max_scroll_y
 
 
-class LabApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App[None]):
+class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNotices, App[None]):
     """``rnnlab`` / ``rnnlab tui [PRESET|SPEC.toml|RUN_DIR]``."""
 
     CSS_PATH = "lab.tcss"
@@ -256,6 +256,7 @@ class LabApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App[None]
         training.set_class(side_by_side, "side-by-side")
 
     def on_mount(self) -> None:
+        self.exit_on_signals()
         self._fit_plots()
         show_if_too_small(self.screen_stack[0], *self.size)
         self.query_one("#lab").display = False
@@ -970,6 +971,18 @@ class LabApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App[None]
         return f"{steps} not saved{training_goes_on(self.lab)}: q (or ctrl+c) again quits without them, ctrl+s " \
                "saves them, Esc stays"
 
+    def save_before_exit(self, why: str) -> str:
+        """Trained steps not saved go where ``ctrl+s`` would put them (the run, or a new one beside
+        where it was if another process changed it), training stopped after the step under way."""
+        lab = self.lab
+        if lab is None or not lab.unsaved_steps:
+            return ""
+        lab.stop_training()
+        path = lab.save_run()  # (waits for the step under way: the lab's lock)
+        diverted = f" ({lab.diverted_from} {lab.diverted_because}, so it was left as it is)" \
+            if lab.diverted_from is not None else ""
+        return f"{why}: the trained steps not saved were saved to {path.resolve()}{diverted} (step {lab.trainer.step})"
+
     def begin_quit(self) -> str:
         if self.lab is None or not self.lab.training:
             return ""
@@ -995,6 +1008,7 @@ def run_lab(target: str | Path | Spec | None = None, *, choose_in: Path | None =
     again once the screen is gone), 1 on any other error. ``choose_in``: see :class:`LabApp`."""
     app = LabApp(target, choose_in=choose_in)
     app.run()
+    say_exit(app)
     if app.load_error is not None and not app.return_code:
         sys.stderr.write(f"rnnlab: error: cannot open the lab: {error_text(app.load_error)}\n")
         return 2 if isinstance(app.load_error, UserError) else 1

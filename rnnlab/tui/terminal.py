@@ -4,6 +4,9 @@ a title the width it gets; notices are plain text."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
+import sys
 import time
 import weakref
 from collections.abc import Sequence
@@ -164,6 +167,57 @@ class ConfirmQuit:
         for shown in list(self._notifications):
             if shown.message == self._quit_warning_shown:
                 self._unnotify(shown)
+
+
+#: Signals that end a lab: a kill (SIGTERM: ``kill``, a shutdown) and a lost terminal (SIGHUP: the
+#: window closed, an ssh session dropped).
+EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+class ExitsOnSignal:
+    """App mixin: SIGTERM and SIGHUP (unless the lab was started under nohup, which ignores it) end
+    the lab as q does, after :meth:`save_before_exit` has kept what it can, with the exit status
+    128 + the signal (143, 129), as ``rnnlab train``'s. Their default action ended the process at
+    once: trained steps not saved were lost without a word, and a terminal that survived was left in
+    the alternate screen with mouse reporting on. :meth:`exit_on_signals` once the app runs
+    (``on_mount``); :func:`say_exit` once ``run()`` has returned."""
+
+    exit_signal: int | None = None
+    exit_message = ""  # what the exit did (saved, or lost), for stderr once the screen is gone
+
+    def exit_on_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in EXIT_SIGNALS:
+            if signal.getsignal(sig) is signal.SIG_IGN:  # nohup: the lab goes on without its terminal
+                continue
+            with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):  # not the main thread
+                loop.add_signal_handler(sig, self.exit_on_signal, sig)
+
+    def save_before_exit(self, why: str) -> str:
+        """Keep what the exit would lose (the main lab saves its run); what was done, said on stderr
+        after the exit, beginning with ``why`` ("SIGTERM"); "" for nothing to keep."""
+        return ""
+
+    def exit_on_signal(self, sig: int) -> None:
+        if self.exit_signal is not None:  # a second signal while the first saves: the exit is under way
+            return
+        self.exit_signal = sig
+        why = signal.Signals(sig).name
+        try:  # (blocks the screen meanwhile: it is closing)
+            self.exit_message = self.save_before_exit(why)
+        except Exception as exc:  # noqa: BLE001 - the exit goes on, and says what could not be kept
+            self.exit_message = f"{why}: could not save before exiting: {error_text(exc)}"
+        self.exit(return_code=128 + sig)
+
+
+def say_exit(app: App) -> None:
+    """After ``app.run()``: what a signal's exit saved or lost, on stderr (a terminal that hung up is
+    no longer there to say it to: nothing then)."""
+    message = getattr(app, "exit_message", "")
+    if message:
+        with contextlib.suppress(OSError):
+            sys.stderr.write(f"rnnlab: {message}\n")
+            sys.stderr.flush()
 
 
 def training_goes_on(engine) -> str:

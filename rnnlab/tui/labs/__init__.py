@@ -17,7 +17,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from ...labs import lab_class
-from ..terminal import ConfirmQuit, FixedTheme, KeysFollowDialogs, PlainNotices, first_fit, training_goes_on
+from ..terminal import (ConfirmQuit, ExitsOnSignal, FixedTheme, KeysFollowDialogs, PlainNotices, first_fit,
+                        training_goes_on)
 
 #: lab name -> "module:Class" of its Screen (constructor: ``Screen(engine)``).
 SCREENS: dict[str, str] = {
@@ -55,7 +56,7 @@ def screen_class(name: str) -> Any:
     return getattr(importlib.import_module(module), cls)
 
 
-class LabScreenApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App[None]):
+class LabScreenApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNotices, App[None]):
     """An app that shows one architecture lab: the engine is opened first (errors are the
     caller's, before the terminal is taken), then its screen is pushed."""
 
@@ -72,8 +73,18 @@ class LabScreenApp(ConfirmQuit, KeysFollowDialogs, FixedTheme, PlainNotices, App
         self.lab_screen: Any = None
 
     def on_mount(self) -> None:
+        self.exit_on_signals()
         self.lab_screen = screen_class(self.lab_name)(self.engine)
         self.push_screen(self.lab_screen)
+
+    def save_before_exit(self, why: str) -> str:
+        """No architecture lab can save its model: what the exit lost, said (training stopped)."""
+        unsaved = getattr(self.lab_screen, "unsaved_work", None)
+        lost = unsaved() if unsaved is not None else ""
+        stop = getattr(self.engine, "stop_training", None)
+        if stop is not None and getattr(self.engine, "training", False):
+            stop()
+        return f"{why}: {lost} were lost (this lab cannot save them)" if lost else ""
 
     def quit_warning(self) -> str:
         """Trained work (the lab's ``unsaved_work()``, e.g. "938 trained steps"): no lab can save
