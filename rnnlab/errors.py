@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import numbers
 import os
 import stat
 from collections.abc import Sequence
@@ -98,7 +99,10 @@ TOO_LARGE_FOR_A_FLOAT = "an integer beyond a float's range (about 1.8e308)"
 
 def number_text(value: float) -> str:
     """A bound or limit as a message writes it: integral values as integers (``8192``, not
-    ``8192.0``), others as Python writes them (``0.5``); very large or small ones short (``1e+06``)."""
+    ``8192.0``), others as Python writes them (``0.5``); very large or small ones short (``1e+06``).
+    An integer is written whole: a seed's bound 2**63 - 1 read "9.22337e+18", below the real one."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return str(int(value))
     value = float(value)
     if value.is_integer() and abs(value) < 1e15:
         return str(int(value))

@@ -397,9 +397,9 @@ class Spec:
         of selfattention``), unless ``overrides`` sets it: the old one described another experiment."""
         data = self.to_mapping()
         for dotted, value in overrides.items():
-            table, _, key = dotted.rpartition(".")
+            table, dot, key = dotted.rpartition(".")
             target = data if not table else data.setdefault(table, {})
-            if table and table not in ("task", "model", "train"):
+            if dot and not table or table and table not in ("task", "model", "train"):  # (".seed" too)
                 raise SpecError(dotted, "unknown table (allowed: task, model, train)")
             if not isinstance(target, dict):  # the table itself set to a number too: --set model=3
                 raise SpecError(table, f"expected a table [{table}]")
@@ -840,7 +840,7 @@ def _reject_misplaced(data: Mapping[str, Any]) -> None:
     any_task = own["task"]
     task_table = data.get("task")
     kind = task_table.get("kind") if isinstance(task_table, Mapping) else "hello"
-    own["task"] = set(task_fields(kind)) | {"kind"} if kind in TASKS else None
+    own["task"] = set(task_fields(kind)) | {"kind"} if isinstance(kind, str) and kind in TASKS else None
     for table in ("task", "model", "train"):
         given = data.get(table)
         if not isinstance(given, Mapping) or own[table] is None:
@@ -919,10 +919,21 @@ def load_preset(name: str) -> Spec:
     return parse_spec(text, source=name, base_dir=None)
 
 
+class _NestedTooDeeply(tomllib.TOMLDecodeError):
+    """tomllib's RecursionError (a table in a table ... some 400 deep: 3,000 lines of traceback), as
+    the TOMLDecodeError every reader of a spec already says in one line."""
+
+    def __init__(self) -> None:
+        ValueError.__init__(self, "tables or arrays nested too deeply to read")  # (no position to give)
+
+
 def spec_toml(text: str) -> dict[str, Any]:
     """A spec file's text as TOML reads it (tomllib.TOMLDecodeError if it is none). A byte-order mark,
     as Windows editors write one, is no TOML but no content either: it is passed over."""
-    return tomllib.loads(text.removeprefix("\ufeff"))
+    try:
+        return tomllib.loads(text.removeprefix("\ufeff"))
+    except RecursionError:
+        raise _NestedTooDeeply() from None
 
 
 def respelt_spec(text: str, spec: Spec) -> str:

@@ -144,6 +144,7 @@ def test_gradcheck_failure_exits_1(capsys, monkeypatch):
     [
         (["bench", "--cells", "nope"], "nope"),
         (["bench", "--repeats", "0"], "--repeats"),
+        (["bench", "--quick", "--no-torch", "--repeats", "10" * 15], "--repeats"),  # ran on with no end
         (["bench", "--shape", "1,2,3"], "1,2,3"),
         (["bench", "--threads", "100000"], "--threads"),
         (["bench", "--json", "--markdown"], "--json"),

@@ -1361,7 +1361,15 @@ def test_set_changes_spec_fields_from_the_command_line(capsys, tmp_path):
              f"a variant of it: rnnlab train {tmp_path / 'r' / 'spec.toml'}"),
             (["tui", "esn", "--set", "seed=1"], "esn is an architecture lab"),
             (["bptt", "hello", "--set", "task.kind=text", "--set", "task.path=nothere.txt"],
-             f"{Path.cwd() / 'nothere.txt'}")):
+             f"{Path.cwd() / 'nothere.txt'}"),
+            # the lines after a newline were read as TOML of their own and dropped: hidden_size 4, seed 0
+            (["spec", "hello", "--set", "model.hidden_size=4\nseed=3"],
+             "--set takes one FIELD=VALUE on one line (model.cell=gru), got 'model.hidden_size=4\\nseed=3'"),
+            (["spec", "hello", "--set", ".seed=3"], "--set .seed: unknown table"),  # was seed
+            (["spec", "sine", "--set", "task.noise=inf"], "--set task.noise: expected a finite number, got inf"),
+            (["spec", "hello", "--set", "seed=9223372036854775808"],  # (the bound read 9.22337e+18, below it)
+             "--set seed: must be between 0 and 9223372036854775807, got 9223372036854775808"),
+            (["spec", "hello", "--set", "seed=" + "[" * 500 + "]" * 500], "--set seed: expected an integer")):
         code, _, err = run(capsys, *args)
         assert code == 2 and message in one_line_error(err), (args, err)
     # a shipped data file by its bare name, as a spec file names it (it was the working directory's only)

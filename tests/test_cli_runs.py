@@ -457,6 +457,26 @@ def test_a_run_whose_spec_holds_a_number_past_a_floats_range_is_listed_damaged(c
     assert code == 0 and "huge" in out
 
 
+@pytest.mark.parametrize("spec, problem", [
+    ('[task]\nkind = ["hello"]\n', "spec.toml: task.kind: expected a task name, got a list"),
+    ("a = " + "{b = " * 400 + "1" + "}" * 400 + "\n", "spec.toml: not TOML (tables or arrays nested too deeply"),
+], ids=["kind-a-list", "nested-400-deep"])
+def test_one_run_whose_spec_crashed_the_reader_is_listed_damaged_and_the_others_too(capsys, tmp_path, spec, problem):
+    """A task.kind that is a list (TypeError) or a spec nested 400 deep (RecursionError) ended `rnnlab
+    runs` of the whole folder with a traceback: no run of it listed."""
+    code, _, err = run(capsys, "train", "hello", "--steps", "2", "--out", tmp_path / "fine")
+    assert code == 0, err
+    shutil.copytree(tmp_path / "fine", tmp_path / "odd")
+    (tmp_path / "odd/spec.toml").write_text(spec)
+    listed = {r.path.name: (r.status, r.problem) for r in list_runs(tmp_path)}
+    assert listed["fine"] == ("completed", "")
+    assert listed["odd"][0] == "damaged" and listed["odd"][1].startswith(problem), listed["odd"]
+    code, out, err = run(capsys, "runs", tmp_path)
+    assert code == 0 and "fine" in out and "odd" in out, err
+    code, _, err = run(capsys, "bptt", tmp_path / "odd")
+    assert code == 2 and "Traceback" not in err
+
+
 def test_a_run_whose_spec_is_a_named_pipe_is_damaged_not_waited_on(capsys, tmp_path):
     """Read, a pipe with no writer never ends: rnnlab runs and every command opening the run hung."""
     (tmp_path / "x").mkdir()

@@ -107,6 +107,13 @@ def test_a_field_left_out_of_a_resolved_spec_is_one_that_cell_refuses_to_change(
             assert info.value.field == f"model.{name}", (cell, name, info.value)
 
 
+def test_a_spec_nested_too_deeply_for_tomllib_is_one_line_not_3000():
+    """tomllib recurses once a level: 400 tables deep was a RecursionError, 3,000 lines of traceback."""
+    with pytest.raises(SpecError) as info:
+        parse_spec("a = " + "{b = " * 400 + "1" + "}" * 400, source="deep.toml", base_dir=None)
+    assert str(info.value) == "deep.toml: not valid TOML: tables or arrays nested too deeply to read"
+
+
 @pytest.mark.parametrize(
     "toml, field, words",
     [
@@ -171,6 +178,9 @@ def test_a_field_left_out_of_a_resolved_spec_is_one_that_cell_refuses_to_change(
         ('[train]\noptimizer = "rmsprop"\nbeta2 = 0.9', "train.beta2", ["only adam", "not rmsprop"]),
         ('[train]\noptimizer = "adagrad"\nalpha = 0.9', "train.alpha", ["only rmsprop", "not adagrad"]),
         ('[train]\noptimizer = "sgd"\neps = 1e-6', "train.eps", ["adagrad, rmsprop and adam", "not sgd"]),
+        # a list or a table: a TypeError (unhashable) from the check of misplaced fields
+        ('[task]\nkind = ["hello"]', "task.kind", ["expected a task name, got a list"]),
+        ('[task.kind]\nx = 1', "task.kind", ["expected a task name, got a table"]),
         # 0 in float32: 0/0 where a gradient is 0, which training reported as the weights diverging
         ('[train]\neps = 1e-46', "train.eps", ["1e-46 is 0 in float32", "1.4e-45", "0/0"]),
     ],

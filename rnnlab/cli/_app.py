@@ -340,13 +340,15 @@ def _overrides(sets: list[str] | None, flags: Mapping[str, tuple[str, Any]] = {}
         field, text = field.strip(), text.strip()
         if not sep or not field or not text:
             raise UserError(f"--set takes FIELD=VALUE (model.cell=gru), got {item!r}")
+        if "\n" in text or "\r" in text:  # the lines after the first were read as TOML of their own, and dropped
+            raise UserError(f"--set takes one FIELD=VALUE on one line (model.cell=gru), got {item!r}")
         if field in flags:
             raise UserError(f"--set {field} and {flags[field][0]} both set {field}: give one")
         if field in overrides:  # the second silently won
             raise UserError(f"--set {field} given twice ({overrides[field][1]} and {text}): give one")
         try:
             value = tomllib.loads(f"value = {text}")["value"]
-        except tomllib.TOMLDecodeError:
+        except (tomllib.TOMLDecodeError, RecursionError):  # (an array of arrays ... 400 deep)
             try:  # what TOML refuses but a reader would not (.01, 1.); ASCII digits only, as TOML's
                 value = float(text) if text.isascii() else text  # (float("٨") is 8.0)
             except ValueError:

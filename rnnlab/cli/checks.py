@@ -11,6 +11,10 @@ from ..errors import UserError
 from ._app import (_compile_notices, _json_float, _message, _out_console, _print_json, _progress, _split_names, app,
                    write_out)
 
+#: Timed rounds a case at most: each is a whole forward and backward pass (a typo of 10**30 ran on
+#: with no end); 10,000 of the largest standard shape take hours already.
+REPEATS_MAX = 10_000
+
 
 # ---------------------------------------------------------------------------------------------
 # rnnlab gradcheck
@@ -232,7 +236,8 @@ def bench(
         list[str] | None,
         typer.Option("--shape", metavar="B,T,I,H", help="Run this shape instead of the standard ones (repeatable)."),
     ] = None,
-    repeats: Annotated[int, typer.Option("--repeats", min=1, help="Timed rounds per case; the median is reported "
+    repeats: Annotated[int, typer.Option("--repeats", min=1, max=REPEATS_MAX,
+                                         help="Timed rounds per case; the median is reported "
                                          "(at least 7 with --device cuda).")] = 7,
     threads: Annotated[
         int | None, typer.Option("--threads", min=1, help="Threads for numba, torch and BLAS (default: all cores).")

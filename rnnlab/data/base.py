@@ -125,7 +125,8 @@ class Field:
         elif t is float:
             if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
                 raise SpecError(where, f"expected a number, got {_show(value)}")
-            if abs(value) > sys.float_info.max:  # float() would raise OverflowError (309 digits and more)
+            if isinstance(value, (int, np.integer)) and abs(value) > sys.float_info.max:  # float() would raise
+                # OverflowError (309 digits and more); an infinite float is said as what it is, below
                 raise SpecError(where, f"expected a finite number, got {TOO_LARGE_FOR_A_FLOAT}")
             value = float(value)
             if not math.isfinite(value):
