@@ -1,13 +1,15 @@
 """Scalar activations for the kernels, specialised by dtype at compile time.
 
 float64 uses libm (``math.tanh``, ``math.exp``): exact, for the reference-grade paths.
-float32 uses a clamped rational approximation of tanh (Eigen's ``generic_fast_tanh_float``):
-llvmlite has no SVML, so libm calls stay scalar (~18 ns each) while this vectorises. Its max
-absolute error is a few float32 ulps (~2.4e-7), below what float32 golden checks resolve. Where
-float32's own tanh is exactly +-1 (|x| >= 9.0109), so is this one: a saturated unit passes no
-gradient (1 - tanh^2 = 0, as in torch), where the approximation's 0.99999976 left 4.8e-7, which
-large inputs multiplied into visible errors in dW. Between the approximation's range (7.905) and
-there, it is float32's correctly rounded tanh: five values, each from a threshold.
+float32 tanh vectorises (llvmlite has no SVML: libm calls stay scalar, ~18 ns each). Below
+|x| = 0.6 it is a clamped rational approximation (Eigen's ``generic_fast_tanh_float``), within 4
+ulp; from 0.6 it is 1 - 2 / (e^2|x| + 1) with the vectorised exp below, within 1.3 ulp and
+correctly rounded from |x| = 2 on. There the approximation's own 4 ulp (2.4e-7 absolute) were most of
+1 - tanh^2 for a nearly saturated unit: its gradient was up to 63% off at |x| = 7-7.9 (torch's 9%,
+now the same). Where float32's own tanh is exactly +-1 (|x| >= 9.0109), so is this one: a saturated
+unit passes no gradient (1 - tanh^2 = 0, as in torch), where the approximation's 0.99999976 left
+4.8e-7, which large inputs multiplied into visible errors in dW. Between the approximation's range
+(7.905) and there, it is float32's correctly rounded tanh: five values, each from a threshold.
 
 float32 sigmoid is 1 / (1 + exp(-x)) with a vectorisable exp (Cephes' ``expf``: Cody-Waite range
 reduction, a degree-5 polynomial, 2^n written into the exponent bits): within 1.5e-7 relative of
@@ -50,8 +52,13 @@ _TAIL4_FROM, _TAIL4 = np.float32(7.912301), np.float32(1.0 - 4 * 2.0**-24)
 _TAIL3_FROM, _TAIL3 = np.float32(8.037959), np.float32(1.0 - 3 * 2.0**-24)
 _TAIL2_FROM, _TAIL2 = np.float32(8.206195), np.float32(1.0 - 2 * 2.0**-24)
 _TAIL1_FROM, _TAIL1 = np.float32(8.461608), np.float32(1.0 - 2.0**-24)
+#: From here up to the clamp tanh is 1 - 2 / (e^2x + 1) (e^2x from exp of at most 18: past the
+#: clamp the tail's values hold); below it the rational approximation, which has no cancellation.
+_EXP_FORM_FROM = np.float32(0.6)
+_EXP_ARG = np.float32(18.0)
 _HALF32 = np.float32(0.5)
 _ONE32 = np.float32(1.0)
+_TWO32 = np.float32(2.0)
 _ZERO32 = np.float32(0.0)
 # expf: ln 2 split in two (its high part exact in few bits), the polynomial of exp(r) - 1 - r on
 # |r| <= ln(2) / 2, and the arguments kept where 2^n is a normal float32
@@ -73,7 +80,7 @@ _SIGMOID_ZERO = np.float32(-87.33654)
 
 
 def tanh(x):
-    """tanh(x); rational approximation in float32, libm in float64."""
+    """tanh(x); a rational approximation and the exp form in float32, libm in float64."""
     return math.tanh(x)
 
 
@@ -83,7 +90,7 @@ def sigmoid(x):
 
 
 @helper
-def _tanh_f32(x):
+def _tanh_f32_rational(x):
     a = abs(x)
     saturated = a >= _SATURATED  # (False for NaN, which stays NaN)
     sign = math.copysign(_ONE32, x)
@@ -145,7 +152,23 @@ def _is_f32(x):
     return isinstance(x, types.Float) and x.bitwidth == 32
 
 
-@overload(tanh, jit_options=HELPER_OPTIONS)
+@helper
+def _tanh_f32_from(x, rational, e):
+    """float32 tanh(x) from ``rational = _tanh_f32_rational(x)`` and ``e = exp(min(2 |x|, 18))``:
+    the CPU's and the GPU's each with its own exp (a vectorised polynomial, libdevice's)."""
+    # 1 - 2 / (e^2a + 1) from 0.6 to the clamp: within 1.3 ulp, correctly rounded from 2 (the
+    # approximation's up to 4 ulp there made 1 - tanh^2 up to 7x torch's error near the clamp)
+    a = abs(x)
+    exp_form = math.copysign(_ONE32 - _TWO32 / (e + _ONE32), x)
+    return exp_form if _EXP_FORM_FROM <= a < _CLAMP else rational  # NaN: the rational's, NaN
+
+
+@helper(inline="always")  # numba's inlining: past LLVM's inline threshold, a call each element, nothing vectorised
+def _tanh_f32(x):
+    return _tanh_f32_from(x, _tanh_f32_rational(x), _exp_f32(min(_TWO32 * abs(x), _EXP_ARG)))
+
+
+@overload(tanh, jit_options=HELPER_OPTIONS, inline="always")
 def _tanh_overload(x):
     if _is_f32(x):
         return _tanh_f32

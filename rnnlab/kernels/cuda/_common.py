@@ -213,10 +213,18 @@ DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 # The CPU kernels' activations (rnnlab.kernels._math), compiled for the device from the very same
 # Python functions, so GPU and CPU round alike: float32 tanh is the clamped rational approximation
-# (Eigen's), float64 uses libm-grade math.tanh/math.exp. The float32 sigmoid alone is the same
-# formula with another exp (below), within float32 rounding of the CPU's, not bit for bit.
-_tanh_f32 = cuda.jit(device=True)(_math._tanh_f32)
+# (Eigen's) near 0 and 1 - 2 / (e^2|x| + 1) beyond 0.6, float64 uses libm-grade math.tanh/math.exp.
+# The float32 exp alone is another (below: CUDA's own), so the float32 sigmoid and tanh from 0.6 on
+# are within float32 rounding of the CPU's, not bit for bit.
+_tanh_f32_rational = cuda.jit(device=True)(_math._tanh_f32_rational)
+_tanh_f32_from = cuda.jit(device=True)(_math._tanh_f32_from)
 _sigmoid_f64 = cuda.jit(device=True)(_math._sigmoid_f64)
+
+
+@cuda.jit(device=True)
+def _tanh_f32(x):
+    # the CPU's _math._tanh_f32 with CUDA's float32 exp, as the sigmoid below
+    return _tanh_f32_from(x, _tanh_f32_rational(x), math.exp(min(_math._TWO32 * abs(x), _math._EXP_ARG)))
 
 
 @cuda.jit(device=True)
