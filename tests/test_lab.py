@@ -209,6 +209,35 @@ def test_a_run_killed_between_its_checkpoint_and_that_steps_evaluation_gets_it_f
     assert steps[0] == steps[1] == [2, 4, 6, 8]
 
 
+def test_a_save_waits_for_the_step_that_holds_the_labs_lock(lab, tmp_path):
+    """save_run takes the lab's lock, so that it never writes weights halfway through an update: a
+    save without it passed every test."""
+    import threading
+
+    lab.reconfigure({"train.steps": 2})
+    lab.train()
+    holding, release = threading.Event(), threading.Event()
+
+    def a_step():  # as the trainer holds the lock for an update
+        with lab.lock:
+            holding.set()
+            release.wait(10)
+
+    stepper = threading.Thread(target=a_step)
+    stepper.start()
+    holding.wait(10)
+    saver = threading.Thread(target=lab.save_run, args=(tmp_path / "run",))
+    saver.start()
+    saver.join(0.3)
+    try:
+        assert saver.is_alive() and not (tmp_path / "run").exists()  # waiting for the step
+    finally:
+        release.set()
+        stepper.join()
+        saver.join(30)
+    assert not saver.is_alive() and (tmp_path / "run" / "checkpoint.npz").is_file()
+
+
 def test_t_after_a_stop_finishes_the_round_it_stopped(lab):
     """Stopped (s) in a second round (300 -> 600, at 452), t trained a round more from there, to 752,
     while the first round's stop went on to its end, and the run saved said 452 of 600."""

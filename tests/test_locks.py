@@ -28,6 +28,33 @@ def busy(seconds: float) -> None:
         pass
 
 
+def test_a_queued_reader_holds_the_lock_when_its_holders_release_returns():
+    """The handoff itself, without timing: a lock that only released (no handoff) was caught by the
+    greedy-loop test below 3 times in 5."""
+    lock = HandoffLock(handoff_timeout=10.0)
+    done = threading.Event()
+
+    def reader():
+        with lock:
+            done.wait(10)
+
+    lock.acquire()  # the trainer, in a step
+    thread = threading.Thread(target=reader)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while lock._waiting == 0 and time.monotonic() < deadline:  # the reader has queued
+        time.sleep(0.001)
+    lock.release()  # returns once the reader holds it
+    took_it_back = lock.acquire(blocking=False)  # the trainer's next step must wait for the reader
+    if took_it_back:
+        lock.release()  # (and the reader, queued behind it, gets its turn: no test hangs)
+    done.set()
+    thread.join(10)
+    assert not took_it_back and not thread.is_alive()
+    assert lock.acquire(blocking=False)
+    lock.release()
+
+
 def test_a_waiting_reader_gets_in_between_two_steps_of_a_greedy_loop():
     """The trainer's pattern: hold the lock for a step, release, re-acquire at once. A reader that
     queues must get the lock at the next release, not after many more steps (with an RLock it

@@ -345,6 +345,29 @@ def test_a_resume_refused_because_another_process_writes_the_run_changes_no_file
     assert steps == [1, 2, 3, 4, 5]
 
 
+def test_the_library_resume_cuts_no_log_of_a_run_another_process_holds(hello_run):
+    """RunDir.resume (the Python API's resume) promises to cut the logs under the run's lock; nothing
+    checked that it takes it (only the CLI's path was)."""
+    from rnnlab.errors import RunDirError
+    from rnnlab.train import RunDir, Trainer
+
+    metrics = hello_run / "metrics.jsonl"
+    metrics.write_text(metrics.read_text() + '{"step": 4, "loss": 1.0, "accuracy": null, "grad_norm": 1.0, '
+                                             '"clipped": false, "time": 0.1}\n')  # logged past the checkpoint
+    saved = snapshot(hello_run)
+    opened = RunDir.open(hello_run)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(hello_run / ".rnnlab.lock")],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(RunDirError, match="is being written by another rnnlab process"):
+            opened.resume(Trainer(opened.spec))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert snapshot(hello_run) == saved
+
+
 def test_a_run_written_between_reading_it_and_taking_its_lock_is_refused(capsys, monkeypatch, hello_run):
     saved = snapshot(hello_run)
     states = iter([(3, 100), (7, 200)])  # what the resume saw, then what is there once it holds the lock
@@ -623,3 +646,20 @@ def test_training_a_run_past_its_steps_from_the_api_records_them_in_its_spec(tmp
     train_run(run, trainer, 4)
     assert RunDir.open(tmp_path / "api").spec.train.steps == 4 == run.spec.train.steps
     assert json.loads((tmp_path / "api" / "summary.json").read_text())["step"] == 4
+
+
+# ---------------------------------------------------------------------------- the clock and the speed
+def test_a_resumed_run_keeps_its_training_clock_and_says_its_speed(capsys, hello_run):
+    """Nothing checked that a resume carries the checkpoint's elapsed time on (the logs' ``time``, the
+    summary's ``seconds``), nor that ``steps_per_second`` is steps over seconds."""
+    with np.load(hello_run / "checkpoint.npz") as data:
+        saved = float(data["elapsed"])
+    assert saved > 0
+    code, out, err = run(capsys, "train", "--resume", hello_run, "--steps", "5", "--json")
+    assert code == 0, err
+    summary = json.loads(out)
+    times = [json.loads(line)["time"] for line in (hello_run / "metrics.jsonl").read_text().splitlines()]
+    assert times == sorted(times) and times[3] > saved  # step 4 goes on from step 3's clock
+    assert summary["seconds"] >= saved
+    seconds = summary["seconds"]  # (rounded to the millisecond)
+    assert summary["step"] / (seconds + 5e-4) <= summary["steps_per_second"] <= summary["step"] / (seconds - 5e-4)

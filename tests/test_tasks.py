@@ -235,6 +235,20 @@ def test_text_eval_comes_from_the_held_out_tail():
         assert task.decode(ev.x[:, b].argmax(-1)) + task.decode(ev.y[-1:, b]) in tail
 
 
+def test_a_held_out_tail_of_exactly_one_window_is_every_eval_window(tmp_path):
+    """The eval windows of a text whose held-out tenth is exactly length + 1 characters: each must be
+    that tail, no character of the training part in it (a split one early went unnoticed: 8 random
+    windows were only checked to lie somewhere in the tail), and drawing them must not fail."""
+    path = tmp_path / "t.txt"
+    path.write_text("ab" * 50 + "0123456789X", encoding="utf-8")  # 111 characters: the last 11 held out
+    task = make_task("text", {"path": str(path), "length": 10})
+    assert len(task._eval_ids) == 11 and not task.eval_not_held_out
+    for seed in range(5):
+        ev = task.eval_batch(8, seed)
+        for b in range(8):
+            assert task.decode(ev.x[:, b].argmax(-1)) + task.decode(ev.y[-1:, b]) == "0123456789X"
+
+
 # ---- synthetic tasks ---------------------------------------------------------------------------
 
 @given(length=st.integers(2, 80), seed=st.integers(0, 2**32), step=st.integers(0, 10**6))
