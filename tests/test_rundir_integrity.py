@@ -282,6 +282,24 @@ def test_a_write_error_is_bad_input_only_when_the_path_is_the_problem(code, kind
 
 
 # ---------------------------------------------------------------------------- the train command's hints
+def test_a_run_whose_optimizer_was_edited_reads_but_its_resume_names_the_edit(capsys, hello_run, tmp_path):
+    """adam -> sgd in spec.toml: `runs` said the run reads and only training it further is refused,
+    but bptt, trace and the lab could not load it ("optimizer state 'velocity/...' is missing"),
+    and the resume's error was that one too, not the edit."""
+    spec = hello_run / "spec.toml"
+    spec.write_text("\n".join(line for line in spec.read_text().splitlines()
+                              if not line.startswith(("beta1", "beta2", "eps"))).replace('"adam"', '"sgd"') + "\n")
+    code, out, err = run(capsys, "bptt", hello_run, "--json")
+    assert code == 0 and json.loads(out)["trained_steps"] == 3, err
+    code, out, err = run(capsys, "train", "--resume", hello_run, "--steps", "5")
+    assert code == 2 and 'changed since its checkpoint was trained (train.optimizer: "adam" -> "sgd")' in one_line(err)
+    from rnnlab.errors import RunDirError
+    from rnnlab.train import RunDir, Trainer
+    opened = RunDir.open(hello_run)
+    with pytest.raises(RunDirError, match="train.optimizer"):  # the library's resume, as the command's
+        opened.resume(Trainer(opened.spec))
+
+
 def test_resume_names_only_the_options_given(capsys, hello_run, tmp_path):
     code, _, err = run(capsys, "train", "--resume", hello_run, "--seed", "5")
     assert code == 2 and one_line(err) == "rnnlab: error: --seed cannot change a run being resumed (--resume)"

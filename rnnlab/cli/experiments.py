@@ -449,8 +449,10 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
         task = run.spec.make_task()
         trainer = _trainer(run.spec, task, device)
         if not run.never_trained:  # (one killed before its first checkpoint starts from step 0, as a new run)
+            # a hand edit would train on with other settings, unrecorded: named first, from the checkpoint's
+            # meta (its weights would fail to load into another optimizer as "optimizer state ... missing")
+            run.check_settings()
             run.read_checkpoint(trainer)  # changes no file: a run that cannot be resumed is left as it was
-            run.check_settings()  # a hand edit would train on with other settings, unrecorded
             for note in resume_notes(run, trainer.step):
                 notices.note(note)
         if steps is not None and steps < trainer.step:

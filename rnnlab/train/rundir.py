@@ -384,7 +384,9 @@ class RunDir:
         """Restore ``trainer`` from the checkpoint and cut the logs back to its step (to continue
         training); the writer lock (:meth:`exclusive`) is held while the logs are cut, not after:
         a caller that trains the run next holds :meth:`exclusive` across both (as ``rnnlab train
-        --resume`` does) where another process may write it."""
+        --resume`` does) where another process may write it. A spec.toml edited since the
+        checkpoint is refused first, as that command refuses it (:meth:`check_settings`)."""
+        self.check_settings()
         self.read_checkpoint(trainer)
         with self.exclusive():
             self.cut_logs(trainer.step)
@@ -443,8 +445,12 @@ class RunDir:
         if not self.has_checkpoint:
             raise RunDirError(f"{self.path} has no {CHECKPOINT} to resume from")
         arrays, meta = self._checked_checkpoint(trainer.task)
+        # spec.toml names another optimizer than the checkpoint's (a hand edit): the run reads (bptt,
+        # trace, the lab), as `runs` says, but its optimizer's state is not this one's; training it
+        # further is refused (check_settings) before any step would use the fresh one
+        other_optimizer = bool(self.changed_settings(only=("train.optimizer",)))
         try:
-            trainer.load_state_arrays(arrays)
+            trainer.load_state_arrays(arrays, optimizer=not other_optimizer)
         except ValueError as exc:  # readable, but not this model's: another shape, cell or optimizer
             raise RunDirError(f"{file} does not match {self.path / SPEC}: {exc} "
                               f"(was {SPEC} or the training data changed?)") from None

@@ -201,12 +201,15 @@ class Trainer:
                 out["carried/c"] = c
         return out
 
-    def load_state_arrays(self, arrays) -> None:
-        """Restore what :meth:`state_arrays` saved; ValueError naming the first inconsistency."""
+    def load_state_arrays(self, arrays, *, optimizer: bool = True) -> None:
+        """Restore what :meth:`state_arrays` saved; ValueError naming the first inconsistency.
+        ``optimizer=False``: the weights, the step and the clock, with a fresh optimizer (a checkpoint
+        of another optimizer than the spec's, read to be looked at, not trained further)."""
         params = {k[len("param/"):]: arrays[k] for k in arrays if k.startswith("param/")}
         self.model.load_state_dict(params)
         self.optimizer = make_optimizer(self.spec.train.optimizer, self.model.parameters(), self.spec.train)
-        self.optimizer.load_state_arrays({k[len("optim/"):]: arrays[k] for k in arrays if k.startswith("optim/")})
+        if optimizer:
+            self.optimizer.load_state_arrays({k[len("optim/"):]: arrays[k] for k in arrays if k.startswith("optim/")})
         self.step = int(arrays["step"])
         self.elapsed = float(arrays["elapsed"])
         if "carried/h" in arrays:
