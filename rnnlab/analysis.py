@@ -218,9 +218,9 @@ def has_recurrent_weights(trace) -> bool:
 
 
 def state_size(trace) -> int:
-    """Size S of the recurrent state the Jacobians act on: H (RNN, GRU, Leaky, Jordan, MinGRU, MinLSTM;
-    an echo state network's N reservoir units) or 2H (LSTM: s = [h; c]; LRU: s = [Re h; Im h]).
-    NotRecurrentError for self-attention."""
+    """Size S of the recurrent state the Jacobians act on: H (RNN, GRU, Leaky, Jordan, MinGRU, MinLSTM)
+    or 2H (LSTM: s = [h; c]; LRU: s = [Re h; Im h]); an echo state network's N reservoir units (whose
+    Jacobians this module does not compute). NotRecurrentError for self-attention."""
     _refuse_attention(trace, "a recurrent state size")
     _check_trace(trace, allow_esn=True)
     return 2 * trace.hidden_size if trace.mode in ("LSTM", "LRU") else trace.hidden_size

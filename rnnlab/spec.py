@@ -373,7 +373,7 @@ class Spec:
         _check_jordan(model, train)
         train = _check_optimizer(train, reset=saved)
         smallest = float(np.finfo(model.dtype).smallest_subnormal)
-        if train.optimizer != "sgd" and train.eps < smallest:  # 0 in the model's dtype: 0/0 where a gradient is 0
+        if train.optimizer != "sgd" and np.asarray(train.eps, model.dtype) == 0:  # 0/0 where a gradient is 0
             raise SpecError("train.eps", f"{number_text(train.eps)} is 0 in {model.dtype} (its smallest is "
                                          f"{smallest:.3g}): a weight whose gradient is 0 would be updated by 0/0")
         if model.attention and train.truncate:

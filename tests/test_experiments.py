@@ -107,6 +107,11 @@ def test_a_field_left_out_of_a_resolved_spec_is_one_that_cell_refuses_to_change(
             assert info.value.field == f"model.{name}", (cell, name, info.value)
 
 
+def test_an_eps_that_float32_rounds_up_to_its_smallest_number_is_taken():
+    """1e-45 is 1.4e-45 in float32 (its smallest subnormal), not 0: refused with "is 0 in float32"."""
+    assert parse_spec("[train]\neps = 1e-45", source="x.toml", base_dir=None).train.eps == 1e-45
+
+
 def test_a_spec_nested_too_deeply_for_tomllib_is_one_line_not_3000():
     """tomllib recurses once a level: 400 tables deep was a RecursionError, 3,000 lines of traceback."""
     with pytest.raises(SpecError) as info:

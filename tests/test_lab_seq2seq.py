@@ -840,7 +840,7 @@ def test_a_kill_quits_and_says_the_trained_steps_it_could_not_save():
         app.exit_on_signal(signal.SIGTERM)
         await pilot.pause()
         assert app.return_code == 143
-        assert app.exit_message == "SIGTERM: 3 trained steps were lost (this lab cannot save them)"
+        assert app.exit_message == "SIGTERM: lost 3 trained steps (this lab cannot save a model)"
 
     drive(check)
 

@@ -159,7 +159,8 @@ def test_a_log_that_lost_steps_before_the_checkpoint_is_named_by_runs_and_by_res
     logged = 0 if cut == "deleted" else 2
     code, out, err = run(capsys, "runs", hello_run.parent, "--json")
     listed = next(row for row in json.loads(out) if row["path"] == str(hello_run))
-    assert listed["problem"] == f"metrics.jsonl logs steps only to {logged}, but its checkpoint.npz is at step 3"
+    logs = "metrics.jsonl is missing" if cut == "deleted" else f"metrics.jsonl ends at step {logged}"
+    assert listed["problem"] == f"{logs}, but its checkpoint.npz is at step 3"
     code, out, err = run(capsys, "train", "--resume", hello_run, "--steps", "4")
     first = 1 if cut == "deleted" else 3
     assert code == 0 and (f"rnnlab: warning: {metrics} lacks {3 - logged} of the 3 steps up to the checkpoint's "
@@ -664,6 +665,23 @@ def test_training_a_run_past_its_steps_from_the_api_records_them_in_its_spec(tmp
     train_run(run, trainer, 4)
     assert RunDir.open(tmp_path / "api").spec.train.steps == 4 == run.spec.train.steps
     assert json.loads((tmp_path / "api" / "summary.json").read_text())["step"] == 4
+
+
+def test_resume_notes_another_thread_count_only_when_it_trains(capsys, hello_run, monkeypatch):
+    """A run trained with other kernel threads drifts from its uninterrupted self, bit for bit: said
+    when the resume trains, not when there is nothing to train."""
+    from rnnlab.kernels import kernel_threads
+    from rnnlab.train import rundir as rundir_module
+
+    trained = kernel_threads()
+    real = rundir_module.environment
+    monkeypatch.setattr(rundir_module, "environment", lambda: {**real(), "threads": trained + 5})
+    code, out, err = run(capsys, "train", "--resume", hello_run)
+    assert code == 0 and "kernel thread" not in err and "nothing to train" in err
+    code, out, err = run(capsys, "train", "--resume", hello_run, "--steps", "5")
+    threads = f"{trained} kernel thread{'' if trained == 1 else 's'}"
+    assert code == 0 and (f"rnnlab: note: {hello_run} was trained with {threads}, this process has {trained + 5} "
+                          "(NUMBA_NUM_THREADS") in err, err
 
 
 # ---------------------------------------------------------------------------- the clock and the speed

@@ -2077,8 +2077,8 @@ def test_sigterm_while_training_saves_the_steps_not_saved_and_exits_143(tmp_path
         lab = app.lab
         await pilot.press("t")
         await wait_for(pilot, lambda: lab.unsaved_steps > 0)
-        app.exit_on_signal(signal.SIGTERM)  # as the event loop calls it on the signal
-        app.exit_on_signal(signal.SIGHUP)  # a second one while the first saves: nothing more
+        app.exit_on_signal(signal.SIGTERM)  # as the handler calls it on the signal
+        app.exit_on_signal(signal.SIGTERM)  # a second one while the first saves: nothing more
         await pilot.pause()
         assert app.return_code == 143 and not lab.training and lab.unsaved_steps == 0
         saved = RunDir.open(lab.run.path)
@@ -2089,15 +2089,23 @@ def test_sigterm_while_training_saves_the_steps_not_saved_and_exits_143(tmp_path
     drive(check, target=load_preset("hello").with_overrides({"train.steps": 1_000_000}))
 
 
-def test_a_signal_with_nothing_to_save_exits_at_once_and_says_nothing():
+def test_a_signal_with_nothing_to_save_exits_at_once_says_nothing_and_leaves_no_handler_behind():
+    """(SIGHUP ends the process itself, with os._exit: the tmux test sends that one.)"""
     import signal
 
+    before = signal.getsignal(signal.SIGTERM)
+    apps = []
+
     async def check(app, pilot):
-        app.exit_on_signal(signal.SIGHUP)
+        assert signal.getsignal(signal.SIGTERM) is not before  # the lab's, while it runs
+        app.exit_on_signal(signal.SIGTERM)
         await pilot.pause()
-        assert app.return_code == 129 and app.exit_message == "" and app.lab.run is None
+        assert app.return_code == 143 and app.exit_message == "" and app.lab.run is None
+        apps.append(app)
 
     drive(check)
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert apps[0]._exit_deadline.finished.is_set()  # the deadline that would end the process: cancelled
 
 
 def test_q_pressed_twice_quits_though_the_training_is_not_saved():

@@ -242,6 +242,9 @@ def test_typed_values_far_outside_the_training_range_are_noted(kind, tmp_path):
     assert note == (f"value 2 (1e+30) lies far outside the {lo[0]:.3g} to {hi[0]:.3g} the network trained on: "
                     "its outputs there say little")
     assert "value 3 (-50)" in task.typed_range_note(task.sequence_from_text("0.5 0.2 -50"))  # the target too
+    if kind != "series":  # input noise widens what the network read: sine's noise 5, inputs from about -18 to 18
+        noisy = make_task(kind, {"noise": 5.0})
+        assert noisy.typed_range_note(noisy.sequence_from_text(f"{hi[0] + 10} 0")) == ""
 
 
 def test_a_series_of_several_columns_takes_steps_of_that_many_values(tmp_path):

@@ -453,8 +453,6 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
             # meta (its weights would fail to load into another optimizer as "optimizer state ... missing")
             run.check_settings()
             run.read_checkpoint(trainer)  # changes no file: a run that cannot be resumed is left as it was
-            for note in resume_notes(run, trainer.step):
-                notices.note(note)
         if steps is not None and steps < trainer.step:
             raise UserError(f"--steps {steps} is below the {trainer.step} steps {run.path} has already trained")
         if trainer.step >= run.spec.train.steps:  # nothing to train: training would only log the last eval again
@@ -470,6 +468,8 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
                 _print_json(summary if current else {"run_dir": str(run.path), "step": trainer.step,
                                                      "steps": listed.steps, "status": listed.status})
             return
+        for note in resume_notes(run, trainer.step) if not run.never_trained else ():  # (training goes on)
+            notices.note(note)
         run.spec.check_memory(task, fix=f"{run.path} can be read here (bptt, trace, the lab), not trained further")
         held.enter_context(run.exclusive())  # refused, changing nothing, while another process writes the run
         if run.state() != seen:  # it did since it was read: its checkpoint is not the one read above

@@ -397,8 +397,10 @@ class _TypedForecast:
         return _forecast_batch(values[:-1, None].copy(), values[1:, None].copy())
 
     def trained_range(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per column, the lowest and the highest value the network reads in training, noise aside (F,) each."""
-        return self._train.min(axis=0), self._train.max(axis=0)
+        """Per column, the lowest and the highest value the network reads in training (F,) each: the
+        series', widened by four standard deviations of the input noise where the task adds some."""
+        spread = 4.0 * getattr(self, "noise", 0.0)
+        return self._train.min(axis=0) - spread, self._train.max(axis=0) + spread
 
     def typed_range_note(self, batch: Batch) -> str:
         """A warning for a typed sequence (:meth:`sequence_from_text`'s) holding a value far outside what
@@ -475,8 +477,8 @@ class SineTask(_TypedForecast, Task):
         return _forecast_batch(x[..., None], wave[1:, :, None])
 
     def trained_range(self) -> tuple[np.ndarray, np.ndarray]:
-        """A sine's [-1, 1] (the noise aside)."""
-        return np.array([-1.0]), np.array([1.0])
+        """A sine's [-1, 1], widened by four standard deviations of the input noise."""
+        return np.array([-1.0 - 4.0 * self.noise]), np.array([1.0 + 4.0 * self.noise])
 
     def baseline(self) -> Baseline:
         """"persistence" (predict ``y_t = x_t``), exact: ``E_P[1 - cos(2 pi / P)] + noise**2``.

@@ -867,7 +867,8 @@ def resume_notes(run: RunDir, step: int) -> list[str]:
     trained = checkpoint_settings(run.path, "environment") or {}
     now = environment()
     if isinstance(trained.get("threads"), int) and trained["threads"] != now["threads"]:
-        notes.append(f"{run.path} was trained with {trained['threads']} kernel threads, this process has "
+        threads = f"{trained['threads']} kernel thread{'' if trained['threads'] == 1 else 's'}"
+        notes.append(f"{run.path} was trained with {threads}, this process has "
                      f"{now['threads']} (NUMBA_NUM_THREADS, the cores it may use): sums round otherwise from step "
                      f"{step} on, so the run drifts from the one it would have been, bit for bit")
     if changes := setting_changes(checkpoint_settings(run.path, "evaluation") or {}, _evaluation(run.spec)):

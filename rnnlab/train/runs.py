@@ -163,7 +163,8 @@ def read_listing(path: Path) -> RunListing:
                 problem = (f"{SPEC} changed since its checkpoint was trained ({'; '.join(changed)}): it cannot be "
                            "trained further as it is")
     if not problem and isinstance(saved, int) and (logged or 0) < saved:  # the log cut, or another run's weights
-        problem = f"{METRICS} logs steps only to {logged or 0}, but its {CHECKPOINT} is at step {saved}"
+        logs = f"{METRICS} is missing" if not times[METRICS] else f"{METRICS} ends at step {logged or 0}"
+        problem = f"{logs}, but its {CHECKPOINT} is at step {saved}"
     if status == "interrupted" and times[CHECKPOINT]:  # what --resume goes on from: steps logged past it go
         if isinstance(saved, int) and logged is not None and saved < logged:  # the losses logged are past it
             loss = None

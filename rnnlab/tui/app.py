@@ -255,6 +255,9 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
         training.styles.layout = "horizontal" if side_by_side else "vertical"
         training.set_class(side_by_side, "side-by-side")
 
+    def on_unmount(self) -> None:
+        self.restore_signals()
+
     def on_mount(self) -> None:
         self.exit_on_signals()
         self._fit_plots()

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import os
 import signal
 import sys
+import threading
 import time
 import weakref
 from collections.abc import Sequence
@@ -170,28 +173,50 @@ class ConfirmQuit:
 
 
 #: Signals that end a lab: a kill (SIGTERM: ``kill``, a shutdown) and a lost terminal (SIGHUP: the
-#: window closed, an ssh session dropped).
-EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+#: window closed, an ssh session dropped); those this platform has (Windows: no SIGHUP).
+EXIT_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+#: After a SIGTERM's save, how long the clean exit (the terminal given back) may take before the
+#: process ends anyway: a screen whose writes stall (a terminal gone or stopped) blocks Textual's.
+EXIT_GRACE_S = 10.0
 
 
 class ExitsOnSignal:
-    """App mixin: SIGTERM and SIGHUP (unless the lab was started under nohup, which ignores it) end
-    the lab as q does, after :meth:`save_before_exit` has kept what it can, with the exit status
-    128 + the signal (143, 129), as ``rnnlab train``'s. Their default action ended the process at
-    once: trained steps not saved were lost without a word, and a terminal that survived was left in
-    the alternate screen with mouse reporting on. :meth:`exit_on_signals` once the app runs
-    (``on_mount``); :func:`say_exit` once ``run()`` has returned."""
+    """App mixin: SIGTERM and SIGHUP end the lab as q does, after :meth:`save_before_exit` has kept
+    what it can, with the exit status 128 + the signal (143, 129), as ``rnnlab train``'s. Their
+    default action ended the process at once: trained steps not saved were lost without a word, and
+    a terminal that survived was left in the alternate screen with mouse reporting on.
+
+    The handlers are Python's own (``signal.signal``), not the event loop's: they run in the main
+    thread even while it is blocked writing to a terminal that is gone (Textual's writer queue then
+    fills and blocks it for good, and an event loop's handler would never run). The save is done
+    in the handler; after SIGHUP the process ends at once (no terminal to give back, and Textual's
+    shutdown would block writing to it), after SIGTERM the app exits cleanly, or at the latest
+    EXIT_GRACE_S later. :meth:`exit_on_signals` once the app runs (``on_mount``),
+    :meth:`restore_signals` when it ends (``on_unmount``); :func:`say_exit` once ``run()`` has
+    returned."""
 
     exit_signal: int | None = None
     exit_message = ""  # what the exit did (saved, or lost), for stderr once the screen is gone
+    _previous_handlers: dict | None = None
+    _exit_deadline: threading.Timer | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
 
     def exit_on_signals(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in EXIT_SIGNALS:
-            if signal.getsignal(sig) is signal.SIG_IGN:  # nohup: the lab goes on without its terminal
-                continue
-            with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):  # not the main thread
-                loop.add_signal_handler(sig, self.exit_on_signal, sig)
+        if threading.current_thread() is not threading.main_thread():  # (signal.signal would refuse)
+            return
+        self._loop = asyncio.get_running_loop()
+        self._previous_handlers = {sig: signal.getsignal(sig) for sig in EXIT_SIGNALS}
+        for sig in EXIT_SIGNALS:  # SIGHUP ignored (trap '' HUP) too: a lab without its terminal only freezes
+            signal.signal(sig, lambda number, frame: self.exit_on_signal(number))
+
+    def restore_signals(self) -> None:
+        """The handlers as they were before the app ran, and no forced exit pending (its exit is done)."""
+        if self._exit_deadline is not None:
+            self._exit_deadline.cancel()
+        for sig, handler in (self._previous_handlers or {}).items():
+            with contextlib.suppress(ValueError, TypeError):  # (not the main thread; a handler set from C)
+                signal.signal(sig, handler)
+        self._previous_handlers = None
 
     def save_before_exit(self, why: str) -> str:
         """Keep what the exit would lose (the main lab saves its run); what was done, said on stderr
@@ -203,19 +228,35 @@ class ExitsOnSignal:
             return
         self.exit_signal = sig
         why = signal.Signals(sig).name
-        try:  # (blocks the screen meanwhile: it is closing)
+        try:
             self.exit_message = self.save_before_exit(why)
         except Exception as exc:  # noqa: BLE001 - the exit goes on, and says what could not be kept
             self.exit_message = f"{why}: could not save before exiting: {error_text(exc)}"
-        self.exit(return_code=128 + sig)
+        if sig != signal.SIGTERM:  # the terminal is gone: say it where stderr may still go (a file), and end
+            say_exit(self)
+            os._exit(128 + sig)
+
+        def end_anyway() -> None:
+            say_exit(self)
+            os._exit(128 + sig)
+
+        self._exit_deadline = threading.Timer(EXIT_GRACE_S, end_anyway)
+        self._exit_deadline.daemon = True
+        self._exit_deadline.start()
+        exit_now = functools.partial(self.exit, return_code=128 + sig)
+        if self._loop is None:
+            exit_now()
+        else:  # as asyncio's own signal handling: the handler may have run inside the loop's code
+            self._loop.call_soon_threadsafe(exit_now)
 
 
 def say_exit(app: App) -> None:
-    """After ``app.run()``: what a signal's exit saved or lost, on stderr (a terminal that hung up is
-    no longer there to say it to: nothing then)."""
+    """What a signal's exit saved or lost, on stderr once the screen is gone (after ``app.run()``);
+    a terminal that hung up is no longer there to say it to, a file stderr goes to still is."""
     message = getattr(app, "exit_message", "")
     if message:
-        with contextlib.suppress(OSError):
+        # (RuntimeError: a handler that interrupted a write to stderr, "reentrant call")
+        with contextlib.suppress(OSError, ValueError, RuntimeError):
             sys.stderr.write(f"rnnlab: {message}\n")
             sys.stderr.flush()
 

@@ -72,6 +72,9 @@ class LabScreenApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, Pl
         self.engine = engine if engine is not None else lab_class(name).open(options)
         self.lab_screen: Any = None
 
+    def on_unmount(self) -> None:
+        self.restore_signals()
+
     def on_mount(self) -> None:
         self.exit_on_signals()
         self.lab_screen = screen_class(self.lab_name)(self.engine)
@@ -84,7 +87,7 @@ class LabScreenApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, Pl
         stop = getattr(self.engine, "stop_training", None)
         if stop is not None and getattr(self.engine, "training", False):
             stop()
-        return f"{why}: {lost} were lost (this lab cannot save them)" if lost else ""
+        return f"{why}: lost {lost} (this lab cannot save a model)" if lost else ""
 
     def quit_warning(self) -> str:
         """Trained work (the lab's ``unsaved_work()``, e.g. "938 trained steps"): no lab can save
