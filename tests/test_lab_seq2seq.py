@@ -838,7 +838,7 @@ def test_a_kill_quits_and_says_the_trained_steps_it_could_not_save():
     async def check(app, screen, pilot):
         screen.engine.train(until_step=3)
         app.exit_on_signal(signal.SIGTERM)
-        await pilot.pause()
+        await wait_for(pilot, lambda: app.return_code is not None)
         assert app.return_code == 143
         assert app.exit_message == "SIGTERM: lost 3 trained steps (this lab cannot save a model)"
 

@@ -2077,9 +2077,10 @@ def test_sigterm_while_training_saves_the_steps_not_saved_and_exits_143(tmp_path
         lab = app.lab
         await pilot.press("t")
         await wait_for(pilot, lambda: lab.unsaved_steps > 0)
-        app.exit_on_signal(signal.SIGTERM)  # as the handler calls it on the signal
-        app.exit_on_signal(signal.SIGTERM)  # a second one while the first saves: nothing more
-        await pilot.pause()
+        saver = app.exit_on_signal(signal.SIGTERM)  # as the handler calls it on the signal
+        assert app.exit_on_signal(signal.SIGTERM) is None  # a second one while the first saves: nothing more
+        await wait_for(pilot, lambda: app.return_code is not None)  # (the saver waits for the exit: not joined here)
+        assert saver is not None
         assert app.return_code == 143 and not lab.training and lab.unsaved_steps == 0
         saved = RunDir.open(lab.run.path)
         assert saved.checkpoint_step() == lab.trainer.step > 0
@@ -2090,22 +2091,21 @@ def test_sigterm_while_training_saves_the_steps_not_saved_and_exits_143(tmp_path
 
 
 def test_a_signal_with_nothing_to_save_exits_at_once_says_nothing_and_leaves_no_handler_behind():
-    """(SIGHUP ends the process itself, with os._exit: the tmux test sends that one.)"""
     import signal
 
     before = signal.getsignal(signal.SIGTERM)
-    apps = []
+    savers = []
 
     async def check(app, pilot):
         assert signal.getsignal(signal.SIGTERM) is not before  # the lab's, while it runs
-        app.exit_on_signal(signal.SIGTERM)
-        await pilot.pause()
+        savers.append(app.exit_on_signal(signal.SIGTERM))
+        await wait_for(pilot, lambda: app.return_code is not None)
         assert app.return_code == 143 and app.exit_message == "" and app.lab.run is None
-        apps.append(app)
 
     drive(check)
     assert signal.getsignal(signal.SIGTERM) is before
-    assert apps[0]._exit_deadline.finished.is_set()  # the deadline that would end the process: cancelled
+    savers[0].join(5)  # its deadline, which would end the process, called off by the exit
+    assert not savers[0].is_alive()
 
 
 def test_q_pressed_twice_quits_though_the_training_is_not_saved():

@@ -196,6 +196,21 @@ def test_lab_in_a_real_terminal(tmp_path):
         term.close()
 
 
+@needs_tmux
+def test_the_lab_with_stderr_in_a_file_says_it_draws_there_and_exits_2(tmp_path):
+    """Textual draws on stderr: `rnnlab tui 2>err.txt` drew the whole screen into the file and the
+    terminal stayed blank, the lab running blind."""
+    command = ["sh", "-c", " ".join(map(shlex.quote, rnnlab_command())) + " tui 2>err.txt"]
+    term = Terminal(command, tmp_path, tmp_path / "exit-status")
+    try:
+        assert term.wait_exit(START_DEADLINE_S) == "2"
+        assert (tmp_path / "err.txt").read_text() == (
+            "rnnlab: error: the lab draws its screen on stderr, which is not a terminal here: leave stderr on the "
+            "terminal (no 2>FILE)\n")
+    finally:
+        term.close()
+
+
 def children(pid: int) -> list[int]:
     """The processes whose parent is ``pid``, from /proc (no procps in a slim image)."""
     found = []

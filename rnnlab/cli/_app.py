@@ -471,11 +471,15 @@ def spec_with_sets(target: str | None, sets: list[str] | None, device: str | Non
 
 
 def _require_terminal(script: str = "rnnlab train, bptt, trace or sample") -> None:
-    """UserError unless stdin and stdout are a terminal: a full-screen app on a pipe would wait
-    for keys that never come and write its screen into the pipe. ``script``: the commands that do
-    the lab's work without one."""
+    """UserError unless stdin, stdout and stderr are a terminal: a full-screen app on a pipe would
+    wait for keys that never come and write its screen into the pipe, and Textual draws on stderr
+    (``rnnlab tui 2>log`` drew the whole screen into the file, the terminal blank). ``script``: the
+    commands that do the lab's work without one."""
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UserError(f"the lab needs a terminal (stdin and stdout are not one); script it with {script} instead")
+    if not sys.stderr.isatty():
+        raise UserError("the lab draws its screen on stderr, which is not a terminal here: leave stderr on the "
+                        "terminal (no 2>FILE)")
 
 
 def open_lab(target: str | None, sets: list[str] | None = None) -> None:

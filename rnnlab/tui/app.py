@@ -883,7 +883,7 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
             return
         self._update_header(self.lab)  # it names the run now
         if self.lab.diverted_from is not None:  # trained further by another process, or its checkpoint is gone
-            self.notify(f"{self.lab.diverted_from} {self.lab.diverted_because}, so it was left as it "
+            self.notify(f"{Path(self.lab.diverted_from).resolve()} {self.lab.diverted_because}, so it was left as it "
                         f"is: the run was saved to {path.resolve()} instead", severity="warning", timeout=10)
             return
         self.notify(f"run saved to {path.resolve()}")
@@ -982,7 +982,7 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
             return ""
         lab.stop_training()
         path = lab.save_run()  # (waits for the step under way: the lab's lock)
-        diverted = f" ({lab.diverted_from} {lab.diverted_because}, so it was left as it is)" \
+        diverted = f" ({Path(lab.diverted_from).resolve()} {lab.diverted_because}, so it was left as it is)" \
             if lab.diverted_from is not None else ""
         return f"{why}: the trained steps not saved were saved to {path.resolve()}{diverted} (step {lab.trainer.step})"
 

@@ -175,9 +175,9 @@ class ConfirmQuit:
 #: Signals that end a lab: a kill (SIGTERM: ``kill``, a shutdown) and a lost terminal (SIGHUP: the
 #: window closed, an ssh session dropped); those this platform has (Windows: no SIGHUP).
 EXIT_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
-#: After a SIGTERM's save, how long the clean exit (the terminal given back) may take before the
-#: process ends anyway: a screen whose writes stall (a terminal gone or stopped) blocks Textual's.
-EXIT_GRACE_S = 10.0
+#: After a signal's save, how long the clean exit (the terminal given back) may take before the
+#: process ends anyway: a terminal that is gone (or stopped) blocks Textual's writes, and its exit.
+EXIT_GRACE_S = {"SIGTERM": 10.0, "SIGHUP": 2.0}
 
 
 class ExitsOnSignal:
@@ -188,31 +188,33 @@ class ExitsOnSignal:
 
     The handlers are Python's own (``signal.signal``), not the event loop's: they run in the main
     thread even while it is blocked writing to a terminal that is gone (Textual's writer queue then
-    fills and blocks it for good, and an event loop's handler would never run). The save is done
-    in the handler; after SIGHUP the process ends at once (no terminal to give back, and Textual's
-    shutdown would block writing to it), after SIGTERM the app exits cleanly, or at the latest
-    EXIT_GRACE_S later. :meth:`exit_on_signals` once the app runs (``on_mount``),
-    :meth:`restore_signals` when it ends (``on_unmount``); :func:`say_exit` once ``run()`` has
-    returned."""
+    fills and blocks it for good, and an event loop's handler would never run). A handler only
+    starts a thread that saves (taking the locks as any thread does: the handler may have
+    interrupted the main thread inside one of them, or inside a ctrl+s save, which the thread then
+    waits for), asks the app to exit, and ends the process EXIT_GRACE_S later if the exit has not
+    happened (a dead terminal's). :meth:`exit_on_signals` once the app runs (``on_mount``),
+    :meth:`restore_signals` when it ends (``on_unmount``: the handlers as they were, the forced
+    exit called off); :func:`say_exit` once ``run()`` has returned."""
 
     exit_signal: int | None = None
     exit_message = ""  # what the exit did (saved, or lost), for stderr once the screen is gone
     _previous_handlers: dict | None = None
-    _exit_deadline: threading.Timer | None = None
+    _exited: threading.Event | None = None
     _loop: asyncio.AbstractEventLoop | None = None
 
     def exit_on_signals(self) -> None:
         if threading.current_thread() is not threading.main_thread():  # (signal.signal would refuse)
             return
         self._loop = asyncio.get_running_loop()
+        self._exited = threading.Event()
         self._previous_handlers = {sig: signal.getsignal(sig) for sig in EXIT_SIGNALS}
         for sig in EXIT_SIGNALS:  # SIGHUP ignored (trap '' HUP) too: a lab without its terminal only freezes
             signal.signal(sig, lambda number, frame: self.exit_on_signal(number))
 
     def restore_signals(self) -> None:
         """The handlers as they were before the app ran, and no forced exit pending (its exit is done)."""
-        if self._exit_deadline is not None:
-            self._exit_deadline.cancel()
+        if self._exited is not None:
+            self._exited.set()
         for sig, handler in (self._previous_handlers or {}).items():
             with contextlib.suppress(ValueError, TypeError):  # (not the main thread; a handler set from C)
                 signal.signal(sig, handler)
@@ -220,34 +222,36 @@ class ExitsOnSignal:
 
     def save_before_exit(self, why: str) -> str:
         """Keep what the exit would lose (the main lab saves its run); what was done, said on stderr
-        after the exit, beginning with ``why`` ("SIGTERM"); "" for nothing to keep."""
+        after the exit, beginning with ``why`` ("SIGTERM"); "" for nothing to keep. Runs in a
+        thread of its own."""
         return ""
 
-    def exit_on_signal(self, sig: int) -> None:
-        if self.exit_signal is not None:  # a second signal while the first saves: the exit is under way
-            return
+    def exit_on_signal(self, sig: int) -> threading.Thread | None:
+        """What the handlers call: the saving thread started (None for a second signal: the exit is
+        under way)."""
+        if self.exit_signal is not None:
+            return None
         self.exit_signal = sig
+        saver = threading.Thread(target=self._save_and_exit, args=(sig,), name="rnnlab-exit", daemon=True)
+        saver.start()
+        return saver
+
+    def _save_and_exit(self, sig: int) -> None:
         why = signal.Signals(sig).name
         try:
             self.exit_message = self.save_before_exit(why)
         except Exception as exc:  # noqa: BLE001 - the exit goes on, and says what could not be kept
             self.exit_message = f"{why}: could not save before exiting: {error_text(exc)}"
-        if sig != signal.SIGTERM:  # the terminal is gone: say it where stderr may still go (a file), and end
-            say_exit(self)
-            os._exit(128 + sig)
-
-        def end_anyway() -> None:
-            say_exit(self)
-            os._exit(128 + sig)
-
-        self._exit_deadline = threading.Timer(EXIT_GRACE_S, end_anyway)
-        self._exit_deadline.daemon = True
-        self._exit_deadline.start()
         exit_now = functools.partial(self.exit, return_code=128 + sig)
         if self._loop is None:
             exit_now()
-        else:  # as asyncio's own signal handling: the handler may have run inside the loop's code
+            return
+        with contextlib.suppress(RuntimeError):  # (a loop closed meanwhile: the app has ended)
             self._loop.call_soon_threadsafe(exit_now)
+        exited = self._exited
+        if exited is not None and not exited.wait(EXIT_GRACE_S.get(why, 10.0)):
+            say_exit(self)  # the screen's exit did not finish: its terminal is gone or stalled
+            os._exit(128 + sig)
 
 
 def say_exit(app: App) -> None:
