@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -116,6 +118,27 @@ async def wait_for(pilot, condition, timeout=30.0, what="the lab", poll=0.05):
             raise AssertionError(f"timed out waiting for {what}")
         await pilot.pause(poll)
     await pilot.pause()
+
+
+@contextlib.contextmanager
+def held_by_another_thread(lock):
+    """``lock`` (the lab's) held by another thread, as the trainer holds it for a step, until the
+    ``with`` block ends."""
+    held, release = threading.Event(), threading.Event()
+
+    def a_step():
+        with lock:
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=a_step)
+    thread.start()
+    held.wait(10)
+    try:
+        yield
+    finally:
+        release.set()
+        thread.join(10)
 
 
 def load_golden(path: Path) -> tuple[dict, dict[str, np.ndarray]]:

@@ -214,27 +214,16 @@ def test_a_save_waits_for_the_step_that_holds_the_labs_lock(lab, tmp_path):
     save without it passed every test."""
     import threading
 
+    from conftest import held_by_another_thread
+
     lab.reconfigure({"train.steps": 2})
     lab.train()
-    holding, release = threading.Event(), threading.Event()
-
-    def a_step():  # as the trainer holds the lock for an update
-        with lab.lock:
-            holding.set()
-            release.wait(10)
-
-    stepper = threading.Thread(target=a_step)
-    stepper.start()
-    holding.wait(10)
     saver = threading.Thread(target=lab.save_run, args=(tmp_path / "run",))
-    saver.start()
-    saver.join(0.3)
-    try:
+    with held_by_another_thread(lab.lock):  # a step under way
+        saver.start()
+        saver.join(0.3)
         assert saver.is_alive() and not (tmp_path / "run").exists()  # waiting for the step
-    finally:
-        release.set()
-        stepper.join()
-        saver.join(30)
+    saver.join(30)
     assert not saver.is_alive() and (tmp_path / "run" / "checkpoint.npz").is_file()
 
 

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from conftest import held_by_another_thread
 from rnnlab._locks import HandoffLock, TrainingControl
 
 
@@ -137,19 +138,8 @@ def test_the_labs_timer_refresh_gives_up_while_the_trainer_holds_the_weights():
 
     lab = Lab.open("hello")
     trace = lab.trace
-    held, release = threading.Event(), threading.Event()
-
-    def trainer():
-        with lab.lock:
-            held.set()
-            release.wait(10)
-
-    thread = threading.Thread(target=trainer)
-    thread.start()
-    held.wait(10)
-    assert lab.refresh(timeout=0.05) is False and lab.trace is trace  # nothing changed, the screen not frozen
-    release.set()
-    thread.join(10)
+    with held_by_another_thread(lab.lock):
+        assert lab.refresh(timeout=0.05) is False and lab.trace is trace  # nothing changed, the screen not frozen
     assert lab.refresh(timeout=1) is True and lab.trace is not trace
 
 
