@@ -2090,6 +2090,31 @@ def test_sigterm_while_training_saves_the_steps_not_saved_and_exits_143(tmp_path
     drive(check, target=load_preset("hello").with_overrides({"train.steps": 1_000_000}))
 
 
+def test_t_on_a_saved_run_notes_another_thread_count_as_a_resume_does(tmp_path, monkeypatch):
+    """`rnnlab train --resume` notes a run trained with other kernel threads (it drifts from its
+    uninterrupted self, bit for bit); the lab's t, which trains the same run on, said nothing."""
+    from rnnlab.kernels import kernel_threads
+    from rnnlab.spec import load_preset
+    from rnnlab.train import RunDir, Trainer, train_run
+    from rnnlab.train import rundir as rundir_module
+
+    spec = load_preset("hello").with_overrides({"train.steps": 3})
+    run = RunDir.create(tmp_path / "run", spec)
+    train_run(run, Trainer(spec), 3)
+    trained = kernel_threads()
+    real = rundir_module.environment
+    monkeypatch.setattr(rundir_module, "environment", lambda: {**real(), "threads": trained + 5})
+
+    async def check(app, pilot):
+        await pilot.press("t")
+        await wait_for(pilot, lambda: app.lab.training_status == "completed")
+        threads = f"{trained} kernel thread{'' if trained == 1 else 's'}"
+        assert any(f"was trained with {threads}, this process has {trained + 5}" in n.message
+                   for n in app._notifications)
+
+    drive(check, target=str(tmp_path / "run"))
+
+
 def test_a_signal_with_nothing_to_save_exits_at_once_says_nothing_and_leaves_no_handler_behind():
     import signal
 

@@ -35,7 +35,7 @@ from ..lab import Lab
 from ..notices import collected as collected_notices
 from ..labs import LABS
 from ..spec import BACKWARD_WORK, Spec, forward_macs
-from ..train.rundir import npz_target
+from ..train.rundir import npz_target, resume_notes
 from .panels import (MAX_PINS, AttentionPanel, CursorValues, DecayPlane, ExplainPanel, GradientPlot, SequenceBar,
                      StatePanel, StepRate, TrainingPlots)
 from .screens import EditScreen, HelpScreen, OpenScreen, PromptScreen, key_names, open_choices
@@ -739,6 +739,9 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
                 self.notify(f"cannot train: {exc}", severity="error", timeout=8)
                 return
             done, target = lab.trainer.step, lab.next_train_target()
+            if lab.run is not None and done and not lab.unsaved_steps:  # a saved run trained on, as --resume notes
+                for note in resume_notes(lab.run, done):
+                    self.notify(note, timeout=10)
             if done >= lab.spec_as_trained.train.steps:  # finished: a round more, said (it restarts unasked);
                 # a round stopped short goes on to its end, as t after s does
                 self.notify(f"{done} steps trained already: training {target - done} more, to step {target} "
