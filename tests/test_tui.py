@@ -2129,8 +2129,43 @@ def test_a_signal_with_nothing_to_save_exits_at_once_says_nothing_and_leaves_no_
 
     drive(check)
     assert signal.getsignal(signal.SIGTERM) is before
-    savers[0].join(5)  # its deadline, which would end the process, called off by the exit
+    savers[0].join(30)  # its deadline, which would end the process, called off by the exit
     assert not savers[0].is_alive()
+
+
+def test_a_signal_exit_stays_forced_until_run_returns_not_just_until_the_unmount(monkeypatch):
+    """Textual closes its driver after the unmount, and that close blocks for good on a terminal that
+    is gone (its writer's queue full): the unmount called the forced exit off, and a lab whose
+    terminal closed while it trained lived on, orphaned. Only ``run()`` returning (say_exit) may."""
+    import asyncio
+    import signal
+
+    from rnnlab.tui import terminal
+
+    ended = []
+    monkeypatch.setattr(terminal, "EXIT_GRACE_S", {"SIGTERM": 0.5})
+    monkeypatch.setattr(terminal.os, "_exit", ended.append)
+
+    class OnATerminal(terminal.ExitsOnSignal):
+        is_headless = False
+
+        def exit(self, return_code=0):
+            self.return_code = return_code
+
+    async def signalled(app):
+        app.exit_on_signals()
+        saver = app.exit_on_signal(signal.SIGTERM)
+        app.restore_signals()  # the unmount: Textual's close of its driver comes after it
+        return saver
+
+    forced = OnATerminal()
+    asyncio.run(signalled(forced)).join(10)
+    assert ended == [143]  # no run() returned: the process ends
+    closed = OnATerminal()
+    saver = asyncio.run(signalled(closed))
+    terminal.say_exit(closed)  # run() returned
+    saver.join(10)
+    assert ended == [143] and not saver.is_alive()
 
 
 def test_q_pressed_twice_quits_though_the_training_is_not_saved():

@@ -58,7 +58,8 @@ class Terminal:
     """One detached tmux session on a private server, running one command."""
 
     def __init__(self, command: list[str], cwd: Path, status_file: Path,
-                 terminal: tuple[str, ...] = ("TERM=xterm-256color", "COLORTERM=truecolor")) -> None:
+                 terminal: tuple[str, ...] = ("TERM=xterm-256color", "COLORTERM=truecolor"),
+                 size: tuple[int, int] = (WIDTH, HEIGHT)) -> None:
         self.socket = f"rnnlab-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.status_file = status_file
         self.captures: list[str] = []
@@ -74,7 +75,7 @@ class Terminal:
         # remain-on-exit keeps the dead pane (and what was printed after the alternate screen
         # closed, a crash's traceback) readable; it is set in the same tmux invocation that creates
         # the session, long before the lab could exit.
-        self.tmux("new-session", "-d", "-s", "lab", "-x", str(WIDTH), "-y", str(HEIGHT), "-c", str(cwd), inner,
+        self.tmux("new-session", "-d", "-s", "lab", "-x", str(size[0]), "-y", str(size[1]), "-c", str(cwd), inner,
                   ";", "set-option", "-w", "-t", "lab", "remain-on-exit", "on")
         self.socket_path = self.tmux("display-message", "-p", "#{socket_path}").stdout.strip()
 
@@ -249,6 +250,45 @@ def test_a_kill_saves_the_trained_steps_and_gives_the_terminal_back(tmp_path):
         assert "Traceback" not in said
     finally:
         term.close()
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` is still running (not ended, nor a zombie waiting for its parent)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@needs_tmux
+def test_a_terminal_closed_while_training_saves_and_the_lab_ends(tmp_path):
+    """A terminal closed (tmux killed, an ssh session dropped) while the lab trained: the steps were
+    saved, but the process lived on for good, orphaned, blocked in Textual's close of a terminal that
+    was gone, because the unmount had called off the forced exit that covers just that."""
+    term = Terminal([*rnnlab_command(), "tui", "selective-copy-lru", "--set", "train.steps=1000000"], tmp_path,
+                    tmp_path / "exit-status", size=(80, 24))
+    lab, ended = 0, False
+    try:
+        term.wait_for("the lab's screen", lambda s: "hidden state" in s and status_line(s) != "",
+                      START_DEADLINE_S)
+        term.send("t")
+        term.wait_for("training", lambda s: (training_step(s) or 0) > 0)
+        shell = term.tmux("display-message", "-p", "-t", "lab", "#{pane_pid}").stdout.strip()
+        [lab] = children(int(shell))
+        time.sleep(5)  # (a hang needed Textual's writer queue full when the terminal went)
+        term.tmux("kill-server")  # the terminal goes: SIGHUP to the lab
+        end = time.monotonic() + 60  # (the save, then 2 s of grace)
+        while alive(lab) and time.monotonic() < end:
+            time.sleep(0.2)
+        if ended := not alive(lab):
+            [saved] = (tmp_path / "runs").iterdir()
+            from rnnlab.train import RunDir
+            assert RunDir.open(saved).checkpoint_step() > 0
+    finally:
+        term.close()
+        if lab and alive(lab):
+            os.kill(lab, 9)
+    assert ended, "the lab still runs 60 s after its terminal closed"
 
 
 @needs_tmux

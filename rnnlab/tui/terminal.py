@@ -193,8 +193,8 @@ class ExitsOnSignal:
     interrupted the main thread inside one of them, or inside a ctrl+s save, which the thread then
     waits for), asks the app to exit, and ends the process EXIT_GRACE_S later if the exit has not
     happened (a dead terminal's). :meth:`exit_on_signals` once the app runs (``on_mount``),
-    :meth:`restore_signals` when it ends (``on_unmount``: the handlers as they were, the forced
-    exit called off); :func:`say_exit` once ``run()`` has returned."""
+    :meth:`restore_signals` when it ends (``on_unmount``: the handlers as they were); :func:`say_exit`
+    once ``run()`` has returned (the forced exit called off)."""
 
     exit_signal: int | None = None
     exit_message = ""  # what the exit did (saved, or lost), for stderr once the screen is gone
@@ -212,8 +212,11 @@ class ExitsOnSignal:
             signal.signal(sig, lambda number, frame: self.exit_on_signal(number))
 
     def restore_signals(self) -> None:
-        """The handlers as they were before the app ran, and no forced exit pending (its exit is done)."""
-        if self._exited is not None:
+        """The handlers as they were before the app ran. A forced exit pending stays so until
+        :func:`say_exit` (``run()`` has returned): Textual closes its driver after the unmount, and that
+        close blocks for good on a terminal that is gone (its writer's queue full). Headless (a test's
+        ``run_test``), no terminal can block it: the exit is done."""
+        if self._exited is not None and getattr(self, "is_headless", False):
             self._exited.set()
         for sig, handler in (self._previous_handlers or {}).items():
             with contextlib.suppress(ValueError, TypeError):  # (not the main thread; a handler set from C)
@@ -250,13 +253,21 @@ class ExitsOnSignal:
             self._loop.call_soon_threadsafe(exit_now)
         exited = self._exited
         if exited is not None and not exited.wait(EXIT_GRACE_S.get(why, 10.0)):
-            say_exit(self)  # the screen's exit did not finish: its terminal is gone or stalled
+            _say_exit_message(self)  # the screen's exit did not finish: its terminal is gone or stalled
             os._exit(128 + sig)
 
 
 def say_exit(app: App) -> None:
-    """What a signal's exit saved or lost, on stderr once the screen is gone (after ``app.run()``);
-    a terminal that hung up is no longer there to say it to, a file stderr goes to still is."""
+    """Once ``app.run()`` has returned: a signal's forced exit called off (the exit is done) and
+    what the signal's exit saved or lost said on stderr; a terminal that hung up is no longer there
+    to say it to, a file stderr goes to still is."""
+    exited = getattr(app, "_exited", None)
+    if exited is not None:
+        exited.set()
+    _say_exit_message(app)
+
+
+def _say_exit_message(app: App) -> None:
     message = getattr(app, "exit_message", "")
     if message:
         # (RuntimeError: a handler that interrupted a write to stderr, "reentrant call")
