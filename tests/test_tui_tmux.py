@@ -91,8 +91,9 @@ class Terminal:
 
     def scrollback(self) -> str:
         """The whole pane, history included: what the process printed after leaving the
-        alternate screen (a crash's traceback lands there)."""
-        text = self.tmux("capture-pane", "-p", "-S", "-", "-t", "lab", check=False).stdout
+        alternate screen (a crash's traceback lands there), a line the pane wrapped joined (-J: a
+        path of another length wrapped "step" into "st ep")."""
+        text = self.tmux("capture-pane", "-p", "-J", "-S", "-", "-t", "lab", check=False).stdout
         self.captures.append(text)
         return text
 
