@@ -334,6 +334,21 @@ class Spec:
         check_task_options(task_table["kind"], {k: v for k, v in task_table.items() if k != "kind"}, base_dir)
 
     @classmethod
+    def short_of_data(cls, data: Mapping[str, Any], base_dir: Path | None = None, saved: bool = False) -> "Spec":
+        """The spec :meth:`from_mapping` would give, read short of its data file (SpecError as
+        :meth:`check_fields` raises): the task's fields checked and defaulted, but those derived from
+        the data (a default of None) left out where the document leaves them out, and ``path`` left
+        out. What ``rnnlab runs`` compares with a checkpoint's settings without reading a corpus."""
+        from .data import TASKS
+
+        top, model, train, task_table = cls._checked_tables(data, saved)
+        kind, options = task_table["kind"], {k: v for k, v in task_table.items() if k != "kind"}
+        check_task_options(kind, options, base_dir)
+        task = {f.name: f.check(options[f.name], base_dir) if f.name in options else f.default
+                for f in TASKS[kind].FIELDS if f.name != "path" and (f.name in options or f.default is not None)}
+        return cls(task={"kind": kind, **task}, model=model, train=train, **top)
+
+    @classmethod
     def _checked_tables(cls, data: Mapping[str, Any], saved: bool) -> tuple[dict, "ModelSpec", "TrainSpec", Mapping]:
         """The top-level fields, [model] and [train] checked, each alone and against each other, and
         the [task] table as given (its kind there)."""

@@ -91,7 +91,9 @@ def test_a_run_whose_weights_are_gone_or_unreadable_is_listed_damaged(capsys, tm
                            ("resized", "hidden_size = 16", "hidden_size = 9"),  # the weights no longer load
                            ("short", 'text = "hello"', 'text = "a"'),  # refused with the task's own fields
                            ("relearnt", "learning_rate = 0.05", "learning_rate = 1"),  # readable; --resume says
-                           ("reinit", 'init = "uniform"', 'init = "orthogonal"')):  # the weights load the same
+                           ("reinit", 'init = "uniform"', 'init = "orthogonal"'),  # the weights load the same
+                           # a setting adam does not read, put back as the run reads it: --resume trains it
+                           ("unread", "learning_rate = 0.05", "learning_rate = 0.05\nmomentum = 0.5")):
         shutil.copytree(tmp_path / "done", tmp_path / name)
         spec = (tmp_path / name / "spec.toml").read_text()
         assert old in spec
@@ -103,7 +105,8 @@ def test_a_run_whose_weights_are_gone_or_unreadable_is_listed_damaged(capsys, tm
     (tmp_path / "emptied/spec.toml").write_text("# nothing but a comment\n")  # said to be hello's defaults, resized
     listed = {r.path.name: (r.status, r.problem) for r in list_runs(tmp_path)}
     edited = "spec.toml changed since its checkpoint was trained ({}): it cannot be trained further as it is"
-    assert listed == {"done": ("completed", ""), "untrained": ("completed", ""),  # readable, not resumable:
+    assert listed == {"done": ("completed", ""), "untrained": ("completed", ""), "unread": ("completed", ""),
+                      # readable, not resumable:
                       "relearnt": ("completed", edited.format("train.learning_rate: 0.05 -> 1.0")),  # as --resume
                       "reinit": ("completed", edited.format('model.init: "uniform" -> "orthogonal"')),
                       "gone": ("damaged", "no checkpoint.npz: the weights of step 6 are gone"),
@@ -130,6 +133,8 @@ def test_a_run_whose_weights_are_gone_or_unreadable_is_listed_damaged(capsys, tm
     assert f"{tmp_path / 'relearnt'}: spec.toml changed since" in out
     code, _, err = run(capsys, "train", "--resume", tmp_path / "relearnt", "--steps", "8")  # as runs said
     assert code == 2 and "changed since its checkpoint was trained (train.learning_rate: 0.05 -> 1.0)" in err
+    code, _, err = run(capsys, "train", "--resume", tmp_path / "unread", "--steps", "8")  # runs said nothing
+    assert code == 0, err
 
 
 def test_an_interrupted_run_is_listed_at_its_checkpoint_and_its_resume_says_what_goes(capsys, tmp_path):

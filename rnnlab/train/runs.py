@@ -9,7 +9,6 @@ written.
 from __future__ import annotations
 
 import datetime
-import json
 import math
 import tomllib
 from collections.abc import Sequence
@@ -21,7 +20,7 @@ from ..errors import RunDirError, special_file
 from ..spec import flat_fields, spec_toml
 from .rundir import (CHECKPOINT, EVALS, METRICS, RUN_FILES, SPEC, SUMMARY, RunDir, _checkpoint_step, _is_number,
                      MODEL_SHAPE_FIELDS, _read_error, checkpoint_settings, is_run_dir, last_record, read_summary,
-                     setting_changes, weights_lost_at)
+                     _settings, setting_changes, weights_lost_at)
 
 
 @dataclass(frozen=True)
@@ -185,33 +184,17 @@ def read_listing(path: Path) -> RunListing:
 
 
 def _changed_settings(path: Path, spec: dict[str, Any]) -> list[str]:
-    """The settings the run's spec.toml (``spec``, parsed; a field it leaves out at its default)
-    now gives otherwise than its checkpoint was trained with ("model.hidden_size: 8 -> 9"; [] for
-    none, or for a checkpoint that predates recording them), as :meth:`RunDir.changed_settings`
-    finds them without reading the data file. Those of :data:`MODEL_SHAPE_FIELDS` leave the weights
-    unloadable (RunDir.check_model); any of them refuses a resume (RunDir.check_settings)."""
-    from ..data import REQUIRED, TASKS
-    from ..spec import ModelSpec, Spec, TrainSpec
+    """The settings the run's spec.toml (``spec``, parsed, and checked by :func:`_spec_problem`) now
+    gives otherwise than its checkpoint was trained with ("model.hidden_size: 8 -> 9"; [] for none,
+    or for a checkpoint that predates recording them): :meth:`RunDir.changed_settings`, with the
+    spec read as :meth:`RunDir.open` reads it but without its data file. Those of
+    :data:`MODEL_SHAPE_FIELDS` leave the weights unloadable (RunDir.check_model); any of them
+    refuses a resume (RunDir.check_settings)."""
+    from ..spec import Spec
 
     saved = checkpoint_settings(path) or {}
-    task = _table(spec, "task")
-    task_class = TASKS.get(task.get("kind")) if isinstance(task.get("kind"), str) else None
-    task_defaults = {f.name: f.default for f in getattr(task_class, "FIELDS", ())
-                     if f.default is not REQUIRED and f.default is not None}
-    defaults = {"task": task_defaults, "model": vars(ModelSpec()), "train": vars(TrainSpec())}
-    now = {}
-    for name in saved:
-        table, _, key = name.partition(".")
-        if not key:  # the top-level seed
-            now[name] = spec.get(name, Spec.seed)
-        elif key in _table(spec, table):
-            now[name] = _table(spec, table)[key]
-        elif key in defaults.get(table, {}):
-            now[name] = defaults[table][key]
-        value = now.get(name)
-        if isinstance(saved[name], float) and isinstance(value, int) and not isinstance(value, bool):
-            now[name] = float(value)  # a float field written as an integer: as the spec parses it ("1.0")
-    return setting_changes(saved, json.loads(json.dumps(now, default=str)))
+    now = _settings(Spec.short_of_data(spec, base_dir=path.resolve(), saved=True))
+    return setting_changes(saved, now)
 
 
 def _spec_problem(spec: dict[str, Any], path: Path) -> str:
