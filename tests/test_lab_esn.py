@@ -26,6 +26,7 @@ from rnnlab.errors import TargetExistsError, UserError
 from rnnlab.labs import esn as esn_lab
 from rnnlab.labs import lab_class
 from rnnlab.labs.esn import DEFAULTS, EsnLab, parse_option_text
+from rnnlab.labs._options import check_int
 from rnnlab.layers.esn import EchoStateNetwork
 from rnnlab.tui.labs import LabScreenApp, screen_class
 from rnnlab.tui.labs.esn import VALUE_WIDTH, EsnScreen, _fit, _states_title
@@ -1498,12 +1499,13 @@ def test_the_labs_option_text_and_messages_read_the_same_in_every_lab():
     with pytest.raises(UserError, match=r"^seed must be an integer in \[0, 2\^63-1\], got -1$"):
         tree.TreeLab.open({"seed": -1})
     # digits other than ASCII's stay text, as the CLI's options refuse them (int("١٢") is 12); a whole
-    # number written 1e2 is named as what it is, with what to write (it read "in [1, 1000], got 100.0")
+    # number written 1e2 is 100, as in a spec (--set model.hidden_size=1e2): the labs refused it
     assert parse_option_text("units=١٢") == {"units": "١٢"}
     with pytest.raises(UserError, match=r"^units must be an integer in \[1, 1000\], got '١٢'$"):
         EsnLab.open(parse_option_text("units=١٢"))
-    with pytest.raises(UserError, match=r"^units must be an integer in \[1, 1000\], got 100.0: write 100$"):
-        EsnLab.open(parse_option_text("units=1e2"))
+    assert check_int("units", parse_option_text("units=1e2")["units"], 1, 1000) == 100
+    with pytest.raises(UserError, match=r"^units must be an integer in \[1, 1000\], got 100.5$"):
+        EsnLab.open(parse_option_text("units=100.5"))
 
 
 def test_a_nudge_at_the_end_of_its_range_says_so(monkeypatch):

@@ -545,7 +545,7 @@ def test_unknown_kind_and_field():
 
 @pytest.mark.parametrize("kind, options, field, words", [
     ("adding", {"length": True}, "task.length", "integer"),
-    ("adding", {"length": 10.0}, "task.length", "integer"),
+    ("adding", {"length": 10.5}, "task.length", "integer"),
     ("adding", {"length": "50"}, "task.length", "integer"),
     ("sine", {"noise": False}, "task.noise", "number"),
     ("sine", {"noise": "0.1"}, "task.noise", "number"),
@@ -1016,3 +1016,15 @@ def test_a_standardized_series_dialog_gives_the_mean_to_the_digits_its_spread_ne
     mean = float(task.mean[0])
     shown = task.typing_prompt().split("(p - ")[1].split(")")[0]
     assert abs(float(shown) - mean) < 1e-3 * float(task.std[0])
+
+
+def test_a_whole_number_written_as_a_float_is_an_integer_field_as_in_the_model_and_train_tables():
+    """--set model.hidden_size=1e2 gave 100 and --set task.length=1e2 "expected an integer, got a
+    number (100.0)": one rule for every integer field."""
+    from rnnlab.spec import load_preset
+
+    assert make_task("adding", {"length": 1e2}).options()["length"] == 100
+    edited = load_preset("adding-lstm").with_overrides({"task.length": 1e2, "model.hidden_size": 1e2})
+    assert edited.task["length"] == 100 and edited.model.hidden_size == 100
+    with pytest.raises(SpecError, match=r"task.length: expected an integer, got a number \(100.5\)"):
+        make_task("adding", {"length": 100.5})

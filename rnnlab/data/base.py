@@ -119,6 +119,8 @@ class Field:
                 raise SpecError(where, f"expected true or false, got {_show(value)}")
             return value
         if t is int:
+            if isinstance(value, (float, np.floating)) and value.is_integer() and abs(value) < 2**53:
+                value = int(value)  # 1e2 and 100.0 as 100, as the [model] and [train] fields take them
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
                 raise SpecError(where, f"expected an integer, got {_show(value)}")
             value = int(value)
