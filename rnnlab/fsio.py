@@ -68,7 +68,8 @@ def atomic_file(path: Path, *, replace: bool = True) -> Iterator[BinaryIO]:
         else:
             _put_new(tmp, path)
     except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # (a directory made read-only meanwhile: the write's error is said)
+            Path(tmp).unlink(missing_ok=True)
         if isinstance(exc, OSError):
             raise write_error(path, exc) from None
         raise

@@ -894,6 +894,24 @@ def test_a_write_that_fails_halfway_leaves_the_old_file_whole_and_no_temporary_o
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["checkpoint.npz"]
 
 
+def test_a_directory_made_read_only_during_a_write_is_one_line_not_a_traceback(tmp_path, monkeypatch):
+    """A run directory made read-only (chmod, a file system remounted) while training: the put in
+    place failed, the temporary file's removal failed too, and its PermissionError left as a
+    traceback, exit 1, in place of the one line the first would have given."""
+    import errno
+
+    from rnnlab import fsio
+    from rnnlab.errors import UserError
+
+    def refused(*args, **kwargs):
+        raise OSError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(fsio.os, "replace", refused)
+    monkeypatch.setattr(fsio.Path, "unlink", refused)
+    with pytest.raises(UserError, match=r"^cannot write .*checkpoint.npz: Permission denied$"):
+        fsio.atomic_write_text(tmp_path / "checkpoint.npz", "new")
+
+
 def test_a_models_load_state_dict_writes_into_the_arrays_parameters_handed_out():
     model = Trainer(load_preset("hello")).model
     live = model.parameters()
