@@ -1451,3 +1451,14 @@ def test_bptt_and_trace_read_the_tasks_data_once(capsys, monkeypatch, tmp_path, 
     code, _, err = run(capsys, command, "hello", *out)
     assert code == 0, err
     assert made == ["hello"]
+
+
+def test_an_ascii_stdout_gets_a_path_it_cannot_encode_escaped_not_a_traceback(tmp_path):
+    """PYTHONIOENCODING=ascii (or a C locale without UTF-8 mode) and a path with an ü: the last line
+    of a training that had saved its run raised UnicodeEncodeError, exit 1; stderr escaped it."""
+    folder = tmp_path / "d\u00efr"
+    folder.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONIOENCODING": "ascii"}
+    done = subprocess.run([sys.executable, "-m", "rnnlab", "runs", str(folder)], env=env, capture_output=True,
+                          timeout=120)
+    assert done.returncode == 0 and b"d\\xefr" in done.stdout and not done.stderr, done.stderr

@@ -590,6 +590,9 @@ def _interrupted(exc: BaseException) -> bool:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (the console script passes it to ``sys.exit``)."""
     streams = sys.stdout, sys.stderr
+    with contextlib.suppress(AttributeError, ValueError):  # (a stream replaced by a test's, or closed)
+        sys.stdout.reconfigure(errors="backslashreplace")  # a path in UTF-8 to an ASCII stdout: escaped, as
+        # on stderr, not a UnicodeEncodeError (exit 1 for a run that trained and was saved)
     sys.stdout, sys.stderr = _Output(sys.stdout, "stdout"), _Output(sys.stderr, "stderr")
     try:
         return _main(argv)
