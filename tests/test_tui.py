@@ -88,7 +88,7 @@ def test_the_edit_form_takes_input_only_in_the_fields_that_apply():
                        "model-d_ff"}
         assert enabled() & cell_fields == {"model-forget_bias", "model-init"}  # hello: an lstm
         assert "task-length" not in enabled()  # hello's sequence has no length to set
-        for cell, fields in (("rnn", {"model-nonlinearity", "model-init"}), ("mingru", {"model-scan", "model-init"}),
+        for cell, fields in (("rnn", {"model-nonlinearity", "model-init"}), ("mingru", {"model-scan"}),
                              ("selfattention", {"model-num_heads", "model-d_ff"})):
             form.query_one("#model-cell").value = cell
             await pilot.pause()
@@ -104,6 +104,24 @@ def test_the_edit_form_takes_input_only_in_the_fields_that_apply():
         assert app.lab.spec.task["kind"] == "copy" and app.lab.spec.task["delay"] == 10
 
     drive(check)
+
+
+def test_an_orthogonal_rnn_edited_into_a_mingru_gets_the_uniform_init_its_form_no_longer_offers():
+    """The form kept init enabled for the linear cells, which have no W_hh to initialise: an
+    orthogonal rnn made a mingru was refused ("use uniform"), a selfattention silently reset."""
+    from rnnlab.spec import load_preset
+
+    async def check(app, pilot):
+        await pilot.press("e")
+        await wait_for(pilot, lambda: app.screen.query("#edit-grid"))
+        app.screen.query_one("#model-cell").value = "mingru"
+        await pilot.pause()
+        assert app.screen.query_one("#model-init").disabled
+        app.screen.query_one("#apply").press()
+        await wait_for(pilot, lambda: app.lab.spec.model.cell == "mingru")
+        assert app.lab.spec.model.init == "uniform"
+
+    drive(check, target=load_preset("hello").with_overrides({"model.cell": "rnn", "model.init": "orthogonal"}))
 
 
 def test_p_saves_a_screenshot_named_by_its_absolute_path(monkeypatch, tmp_path):

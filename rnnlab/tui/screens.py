@@ -188,12 +188,14 @@ class CompactSelect(Select):
         super().__init__(*args, compact=True, **kwargs)
 
 
+#: Cells without recurrent weights W_hh, the only ones an init other than uniform is for.
+WITHOUT_W_HH = ATTENTION_CELLS + LINEAR_CELLS
 #: The edit form's fields that only some cells have: field id -> does it apply to this cell? The
 #: spec's CELL_FIELDS that the form holds, and init, for the cells with recurrent weights W_hh.
 FORM_CELL_FIELDS: dict[str, Callable[[str], bool]] = {
     **{f"model-{name}": (lambda cell, cells=SPEC_CELL_FIELDS[name]: cell in cells)
        for name in ("nonlinearity", "forget_bias", "scan", "num_heads", "d_ff")},
-    "model-init": lambda cell: cell not in ATTENTION_CELLS,
+    "model-init": lambda cell: cell not in WITHOUT_W_HH,
 }
 
 #: The edit form's four columns (two label-field pairs a row) need this many terminal columns.
@@ -447,9 +449,10 @@ class EditScreen(ReplacesTheModel):
             values["model.scan"] = "sequential"
         if values.get("model.cell") in ALWAYS_BIASED:  # bias = false of another cell: no field here undoes it
             values["model.bias"] = True
-        if values.get("model.cell") in ATTENTION_CELLS:
+        if values.get("model.cell") in WITHOUT_W_HH:
             values["model.init"] = "uniform"  # the other inits are for recurrent weights W_hh
-        else:  # the heads and feed-forward width are self-attention's: back to their defaults
+        if values.get("model.cell") not in ATTENTION_CELLS:  # the heads and feed-forward width are
+            # self-attention's: back to their defaults
             values["model.num_heads"] = ModelSpec.num_heads
             values["model.d_ff"] = ModelSpec.d_ff
         if values.get("task.kind") != self._spec.task["kind"]:
