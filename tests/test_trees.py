@@ -221,6 +221,10 @@ def test_hand_made_tree_batch_is_validated():
         (dict(offsets=np.array([0, 2])), "must have 2 entries"),
         (dict(offsets=np.array([1, 3])), "offsets must rise from 0"),
         (dict(left=np.array([-1.0, -1.0, 0.0])), "TreeBatch.left must be a 1-D integer array"),
+        # sound arrays of another tree: the trace named a node 2 of 4 the root, the root out of reach
+        (dict(offsets=np.array([0, 4]), left=np.array([-1, -1, 0, 2]), right=np.array([-1, -1, 1, 2]),
+              word=np.array([0, 1, -1, -1])), "offsets must give each tree as many nodes as it has"),
+        (dict(left=np.array([-1, -1, 1]), right=np.array([-1, -1, 0])), "TreeBatch.left must be the trees' own"),
     ]:
         with pytest.raises(ValueError, match=message):
             TreeBatch(**{**ok, **change})
@@ -591,6 +595,12 @@ def test_trainer_rejects_bad_settings_and_unknown_words():
     bank = Treebank.from_trees([parse_tree("(a b)", label="pos")])
     with pytest.raises(ValueError, match="optimizer must be one of"):
         TreeTrainer(model, bank, optimizer="lbfgs")
+    # as Seq2SeqTrainer's: an infinite rate, a negative or NaN clipping norm (which turned clipping off)
+    for bad, said in (({"learning_rate": float("inf")}, "learning_rate must be a positive number, got inf"),
+                      ({"clip_norm": -1.0}, "clip_norm must be a number >= 0, got -1.0"),
+                      ({"clip_norm": float("nan")}, "clip_norm must be a number >= 0, got nan")):
+        with pytest.raises(ValueError, match=f"^{said}$"):
+            TreeTrainer(model, bank, **bad)
     with pytest.raises(DataError, match="tree 0: unknown word 'c'"):
         TreeTrainer(model, [parse_tree("(a c)", label="pos")])
     stats = TreeTrainer(model, bank, optimizer="adagrad", learning_rate=0.1).fit(2)

@@ -596,6 +596,16 @@ class TreeBatch:
         for child in (left, right):
             if np.any(~leaf & ((child < start) | (child >= node))):
                 raise ValueError("TreeBatch: children must come before their parent, inside its tree")
+        # the arrays are the trees' own (a trace names a node by them): sound arrays of another shape
+        # made node(b, k) show another node, and the real root out of reach
+        sizes = [len(t) if isinstance(t, Tree) else -1 for t in self.trees]
+        if not np.array_equal(np.diff(offsets), sizes):
+            raise ValueError("TreeBatch.offsets must give each tree as many nodes as it has (len(trees[b]))")
+        for name, child in (("left", left), ("right", right)):
+            own = np.concatenate([np.asarray(getattr(t, name), dtype=np.int64) for t in self.trees])
+            if not np.array_equal(child, np.where(own >= 0, own + start, -1)):
+                raise ValueError(f"TreeBatch.{name} must be the trees' own children (trees[b].{name}, shifted by "
+                                 "offsets[b])")
 
     @classmethod
     def from_trees(cls, trees: Iterable[Tree] | Tree, vocab: Vocabulary) -> TreeBatch:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -141,6 +142,18 @@ class Adam(Optimizer):
         m_hat_scale = 1.0 / (1.0 - self.beta1**steps)
         v_hat_scale = 1.0 / (1.0 - self.beta2**steps)
         p -= self.learning_rate * (m * m_hat_scale) / (np.sqrt(v * v_hat_scale) + self.eps)
+
+
+def check_optimizer_arguments(optimizer: Any, learning_rate: Any, clip_norm: Any) -> None:
+    """ValueError for what a library trainer (seq2seq, trees) cannot train with: an optimizer not
+    in :data:`OPTIMIZER_CLASSES`, a learning rate not a positive finite number, a clipping norm not a
+    finite number >= 0 (a negative or NaN one turned clipping off without a word)."""
+    if optimizer not in OPTIMIZER_CLASSES:
+        raise ValueError(f"optimizer must be one of {', '.join(map(repr, OPTIMIZER_CLASSES))}, got {optimizer!r}")
+    for name, value, low_open in (("learning_rate", learning_rate, True), ("clip_norm", clip_norm, False)):
+        number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+        if not (number and math.isfinite(value) and (value > 0 if low_open else value >= 0)):
+            raise ValueError(f"{name} must be a {'positive number' if low_open else 'number >= 0'}, got {value!r}")
 
 
 def make_optimizer(name: str, params: Mapping[str, np.ndarray], train) -> Optimizer:

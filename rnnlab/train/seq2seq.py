@@ -3,7 +3,6 @@ cross-entropy, greedy-decoding accuracy."""
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from .. import kernels
 from ..layers._params import check_positive_int
 from ..layers.seq2seq import Seq2Seq
 from .losses import cross_entropy
-from .optim import OPTIMIZER_CLASSES
+from .optim import OPTIMIZER_CLASSES, check_optimizer_arguments
 from .trainer import apply_update, check_loss
 
 __all__ = ["Seq2SeqScore", "Seq2SeqStep", "Seq2SeqTrainer", "evaluate_greedy"]
@@ -80,12 +79,7 @@ class Seq2SeqTrainer:
         if model.vocab_in != vocab or model.vocab_out != vocab:
             raise ValueError(f"model vocabularies (vocab_in {model.vocab_in}, vocab_out {model.vocab_out}) do not "
                              f"match the task's {vocab} tokens")
-        if optimizer not in OPTIMIZER_CLASSES:
-            raise ValueError(f"optimizer must be one of {', '.join(map(repr, OPTIMIZER_CLASSES))}, got {optimizer!r}")
-        if not (isinstance(learning_rate, (int, float)) and math.isfinite(learning_rate) and learning_rate > 0):
-            raise ValueError(f"learning_rate must be a positive number, got {learning_rate!r}")
-        if not (isinstance(clip_norm, (int, float)) and math.isfinite(clip_norm) and clip_norm >= 0):
-            raise ValueError(f"clip_norm must be a number >= 0, got {clip_norm!r}")
+        check_optimizer_arguments(optimizer, learning_rate, clip_norm)
         self.model, self.task = model, task
         self.batch_size = check_positive_int("batch_size", batch_size)
         self.clip_norm = float(clip_norm)

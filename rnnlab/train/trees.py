@@ -14,7 +14,7 @@ from ..data.trees import Tree, Treebank, Vocabulary
 from ..layers._params import check_positive_int
 from ..layers.tree import TreeClassifier
 from .losses import cross_entropy
-from .optim import OPTIMIZER_CLASSES
+from .optim import OPTIMIZER_CLASSES, check_optimizer_arguments
 from .trainer import apply_update, check_loss
 
 __all__ = ["EpochStats", "TreeTrainer", "train_tree_classifier"]
@@ -34,7 +34,8 @@ class TreeTrainer:
     """Minibatch training of a :class:`TreeClassifier` on a :class:`~rnnlab.data.trees.Treebank`.
 
     Each epoch shuffles the trees (seeded), steps the optimizer (``"sgd"``, ``"adagrad"``,
-    ``"rmsprop"`` or ``"adam"`` from :mod:`rnnlab.train.optim`) once per minibatch on the mean
+    ``"rmsprop"`` or ``"adam"`` from :mod:`rnnlab.train.optim`, with its default settings, as
+    :class:`~rnnlab.train.seq2seq.Seq2SeqTrainer`'s) once per minibatch on the mean
     cross-entropy, with optional gradient-norm clipping, then measures accuracy. An update whose
     loss, gradient or new weights are not finite raises
     :class:`~rnnlab.train.trainer.TrainingDiverged` with nothing of it applied, as every trainer's.
@@ -42,10 +43,7 @@ class TreeTrainer:
 
     def __init__(self, model: TreeClassifier, train: Treebank | Sequence[Tree], *, optimizer: str = "adam",
                  learning_rate: float = 0.01, batch_size: int = 16, clip_norm: float = 0.0, seed: int = 0) -> None:
-        if optimizer not in OPTIMIZER_CLASSES:
-            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZER_CLASSES)}, got {optimizer!r}")
-        if not learning_rate > 0:
-            raise ValueError(f"learning_rate must be positive, got {learning_rate!r}")
+        check_optimizer_arguments(optimizer, learning_rate, clip_norm)
         self.model = model
         self.trees = tuple(train.trees if isinstance(train, Treebank) else train)
         if not self.trees:
