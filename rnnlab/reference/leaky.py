@@ -16,15 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .recurrent import _cell_params, _initial_state, _suffix, _time_order
+from .recurrent import _cell_params, _initial_state, _sigmoid, _suffix, _time_order
 
 __all__ = ["forward", "backward", "param_names"]
-
-
-def _sigmoid(alpha):
-    # a = 1 / (1 + exp(-alpha)), written so that neither tail overflows or loses relative precision
-    e = np.exp(-np.abs(alpha))
-    return np.where(alpha >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 def param_names(num_layers=1, bidirectional=False, bias=True):

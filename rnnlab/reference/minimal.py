@@ -36,20 +36,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .recurrent import _suffix, _time_order
+from .recurrent import _sigmoid, _suffix, _time_order  # (tiny gates keep their digits: minLSTM's f / (f + i))
 
 __all__ = ["MODES", "forward", "backward", "param_names"]
 
 MODES = ("MinGRU", "MinLSTM", "LRU")
 _GATES = {"MinGRU": 2, "MinLSTM": 3}
 _LRU_PARAMS = ("nu_log", "theta_log", "gamma_log", "B_re", "B_im", "C_re", "C_im", "D")
-
-
-def _sigmoid(a):
-    # 1 / (1 + exp(-a)) written so that exp never overflows and tiny values keep their digits
-    # (minLSTM's f / (f + i) needs them when both gates are near 0)
-    e = np.exp(-np.abs(a))
-    return np.where(a >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 def param_names(mode, num_layers=1, bidirectional=False, bias=True):

@@ -54,8 +54,10 @@ GATES = {"RNN": (), "LSTM": ("i", "f", "g", "o"), "GRU": ("r", "z", "n")}
 # --------------------------------------------------------------------------
 
 def _sigmoid(a):
-    # sigmoid(a) = 1 / (1 + exp(-a)), written through tanh so it never overflows
-    return 0.5 + 0.5 * np.tanh(0.5 * a)
+    # 1 / (1 + exp(-a)) written so that exp never overflows and the tail toward 0 keeps its relative
+    # digits (0.5 + 0.5 tanh(a/2) gives 0 at a = -40, not 4.2e-18: no ground truth there)
+    e = np.exp(-np.abs(a))
+    return np.where(a >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 def _suffix(layer, direction):
