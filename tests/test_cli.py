@@ -226,6 +226,23 @@ def test_bench_says_1_thread_not_1_threads(capsys):
     assert "median milliseconds, 1 thread\n" in out and "1 threads" not in out
 
 
+def test_bench_without_torch_says_what_it_times(capsys, monkeypatch):
+    """--no-reference without torch said "timing rnnlab and the reference only"."""
+    import importlib
+
+    real_import = importlib.import_module
+
+    def without_torch(name, *args, **kwargs):
+        if name == "torch":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(importlib, "import_module", without_torch)  # (where torch is installed)
+    for flags, said in (([], "timing rnnlab and the reference only"), (["--no-reference"], "timing rnnlab only")):
+        code, _, err = run(capsys, "bench", "--shape", "1,2,1,1", "--repeats", "1", "--cells", "rnn_tanh", *flags)
+        assert code == 0 and f"rnnlab bench: torch is not installed; {said}" in err, err
+
+
 def test_bench_interrupted_prints_the_shapes_it_measured_and_exits_130(capsys, monkeypatch):
     """Ctrl-C after six seconds of --quick printed nothing: the rows measured were lost."""
     from rnnlab.cli import experiments

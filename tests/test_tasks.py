@@ -192,6 +192,15 @@ def test_unknown_characters_and_short_sequences_are_data_errors():
     assert "position 4" in data_error(text.sequence_from_text, "abc@")
 
 
+def test_typed_numbers_take_ascii_digits_only_as_every_other_typed_number():
+    """float() and int() read other scripts' digits ("٠.٩" as 0.9, "٣" as 3) and underscores
+    ("0_0.3" as 0.3, a typo taken); the options and --set take ASCII digits only."""
+    assert "is not a number" in data_error(make_task("adding").sequence_from_text, "0.1 \u0660.\u0669* 0.2 0.5*")
+    assert "is not a number" in data_error(make_task("adding").sequence_from_text, "0.1 0.9* 0.2 0_0.3*")
+    assert "type one whole number k" in data_error(make_task("counting").sequence_from_text, "\u0663")
+    assert make_task("counting").sequence_from_text("3").y[:, 0].tolist()[:4] == [1, 2, 3, 0]
+
+
 def test_text_vocab_baseline_and_display():
     task = make_task("text", {"path": "tiny-shakespeare.txt", "length": 16})
     raw = SHAKESPEARE.read_text(encoding="utf-8")

@@ -142,7 +142,7 @@ def _bench_table(rows: list[dict[str, Any]], env: dict[str, Any]):
     from rich.table import Table
 
     # without torch (--no-torch, or not installed) its columns and the targets, which compare with
-    # it, would be dashes in every row: left out, as the reference's column without --reference
+    # it, would be dashes in every row: left out, as the reference's column with --no-reference
     torch = any(r["torch_fwd_ms"] is not None for r in rows)
     ref = any(r["ratio_ref"] is not None for r in rows)
     notes = (["x = torch / rnnlab; target on f+b (forward+backward)"] if torch else []) + \
@@ -308,7 +308,8 @@ def bench(
             if check_targets:
                 raise UserError("--check-targets: the targets are ratios against PyTorch, which is not installed "
                                 "(pip install torch)") from None
-            _message("rnnlab bench: torch is not installed; timing rnnlab and the reference only")
+            _message("rnnlab bench: torch is not installed; timing rnnlab"
+                     + (" only" if no_reference else " and the reference only"))
             use_torch = False
     bm.check_memory(cell_names, shape_list, use_torch=use_torch, use_reference=not no_reference)
     env = bm.environment(threads, use_torch)

@@ -74,6 +74,8 @@ def _typed_number(token: str, where: str, within: tuple[float, float] | None = N
     """``token`` as a finite float, or a DataError naming it and ``where`` it was typed ("value 3");
     outside ``within`` (the task's own range, said before float32's), too."""
     try:
+        if not token.isascii() or "_" in token:  # float() reads "٠.٩" as 0.9 and "0_0.3" as 0.3
+            raise ValueError(token)
         v = float(token)
     except ValueError:
         # "0.5*0.4": two marked values typed together (a * ends a value, it does not separate two)
@@ -764,6 +766,8 @@ class CountingTask(Task):
         k at the first step, ``length`` steps as every sequence of the task."""
         token = text.strip()
         try:
+            if not token.isascii() or "_" in token:  # int() reads "٣" as 3, as the options' ASCII digits do not
+                raise ValueError(token)
             k = int(token)
         except ValueError:
             raise DataError(f"type one whole number k from 1 to {self.max_count}, got {_quoted(token)}") from None

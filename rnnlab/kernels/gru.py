@@ -8,8 +8,9 @@
 Shapes: x (T, B, I); w_ih (3H, I); w_hh (3H, H); b_ih, b_hh (3H,) (kept apart: b_hn sits inside
 r_t's product); h0 (B, H). Records: hs (T+1, B, H) with hs[0] = h0; gates (3, T, B, H) holding
 r, z, n; hn (T, B, H) = W_hn h_{t-1} + b_hn, the term r_t gates.
-Structure and threading as in :mod:`rnnlab.kernels.lstm` (``gru_forward_one``/``gru_backward_one``:
-the whole call compiled in one piece when nothing is split across threads).
+Threading as in :mod:`rnnlab.kernels.lstm` (``gru_forward_one``/``gru_backward_one``: the whole call
+compiled in one piece when nothing is split across threads); unlike the LSTM's, the input projection
+is always precomputed for every step (``x_proj``), whatever the batch.
 """
 
 from __future__ import annotations

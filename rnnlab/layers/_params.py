@@ -120,6 +120,8 @@ def array_shape(what: str, value: Any) -> tuple[int, ...]:
     _refuse_masked(what, value)
     try:
         return np.shape(value)
+    except MemoryError:
+        raise
     except Exception as exc:
         raise ValueError(f"{what} is not an array: {exc}") from None
 
@@ -144,7 +146,9 @@ def as_array(what: str, value: Any) -> np.ndarray:
     _refuse_masked(what, value)
     try:
         return np.asarray(value)
-    except Exception as exc:
+    except MemoryError:  # (an array too large: what it is, not "not an array")
+        raise
+    except Exception as exc:  # a ragged list; a torch tensor that needs .numpy() on another device
         raise ValueError(f"{what} is not an array: {exc}") from None
 
 
@@ -307,11 +311,7 @@ def _cell_or_layer(missing: list[str], extra: list[str]) -> str:
 
 def load_entry(name: str, value: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """A C-contiguous copy of one state-dict entry in ``dtype``: exactly ``shape``, numeric, finite."""
-    _refuse_masked(f"state dict entry {name!r}", value)
-    try:
-        value = np.asarray(value)
-    except Exception as exc:  # e.g. a torch tensor that needs .numpy() on another device
-        raise ValueError(f"state dict entry {name!r} is not an array: {exc}") from None
+    value = as_array(f"state dict entry {name!r}", value)
     if value.shape != shape:
         raise ValueError(f"state dict entry {name!r} has shape {value.shape}, expected {shape}")
     if value.dtype.kind not in "fiu":

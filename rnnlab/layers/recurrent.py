@@ -298,7 +298,8 @@ class RecurrentLayer(NamedParameters, CallsForward):
         through the layer and ``pad_packed_sequence(total_length=T)`` compute: state_n holds each
         sequence's state after its own last step, y and every trace record are zeros beyond it, the
         reverse direction starts at it, and backward ignores dy there and gives the input zeros. x and
-        dy beyond it are never read (NaN there is taken). None (the default) runs all T steps.
+        dy beyond it are never read (NaN there is taken). None (the default) runs all T steps; the
+        LeakyRNN takes nothing else (a TypeError).
         """
         if lengths is not None and not self.takes_lengths:
             raise TypeError(f"{type(self).__name__}.forward takes no lengths (RNN, LSTM and GRU do)")

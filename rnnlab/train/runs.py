@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import RunDirError, special_file
+from ..errors import RunDirError, UserError, special_file
 from ..spec import flat_fields, spec_toml
 from .rundir import (CHECKPOINT, EVALS, METRICS, RUN_FILES, SPEC, SUMMARY, RunDir, _checkpoint_step, _is_number,
                      MODEL_SHAPE_FIELDS, _read_error, checkpoint_settings, is_run_dir, last_record, read_summary,
@@ -275,7 +275,7 @@ def _baseline(task: dict[str, Any]) -> dict[str, Any] | None:
         return None
     try:
         baseline = make_task(task["kind"], {k: v for k, v in task.items() if k != "kind"}, None).baseline()
-    except Exception:  # noqa: BLE001 - a spec an older or newer rnnlab wrote: no baseline, still a row
+    except UserError:  # a spec an older or newer rnnlab wrote: no baseline, still a row (a bug still shows)
         return None
     return None if baseline is None else asdict(baseline)  # as summary.json holds it
 
