@@ -383,7 +383,9 @@ def _graceful_interrupt(unit: str = "step") -> Iterator[_Stop]:
         stop.exit_code = 128 + signum
         stop.set()
         again = "Ctrl-C" if signum == signal.SIGINT else f"{signal.Signals(signum).name} or Ctrl-C"
-        _message(f"[yellow]stopping after this {unit} ({again} again to abort now)...[/yellow]")
+        # (during the step the same signal again is taken for the first's echo: aborting "now" was
+        # a promise a long step did not keep)
+        _message(f"[yellow]stopping after this {unit} ({again} again once it has ended aborts at once)...[/yellow]")
 
     stopping = [signal.SIGINT, signal.SIGTERM]
     if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:  # (nohup: ignored)
