@@ -7,6 +7,7 @@ import json
 import tomllib
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -993,7 +994,6 @@ def test_sigterm_stops_like_ctrl_c_saving_the_checkpoint_and_summary(tmp_path, s
 def test_a_terminal_that_hangs_up_stops_the_run_saved_with_status_129(tmp_path):
     """The terminal closed (ssh dropped, a window shut): every write to it fails with EIO, and the
     progress bar's last refresh ended the saved run with a traceback and status 1, not 129."""
-    import re
     import select
 
     master, slave = os.openpty()
@@ -1056,6 +1056,23 @@ def test_presets_in_an_80_column_terminal_list_each_preset_readably(capsys, monk
     words = " ".join(out.split())
     assert all(" ".join(load_preset(name).description.split()) in words for name in preset_names())
     assert "treebank" in lines and "Architecture labs: rnnlab tui NAME (and rnnlab esn / seq2seq / tree)" in lines
+
+
+def test_a_narrow_page_in_a_file_keeps_each_description_and_number_whole(capsys, monkeypatch):
+    """COLUMNS=100 rnnlab presets > file cut each description at 100 columns ("beats the 0.167 bas"),
+    and a 50-column page cut the bptt table's numbers to "6.365e-…", their exponents gone."""
+    from rnnlab.cli import _app
+    from rnnlab.spec import load_preset, preset_names
+
+    monkeypatch.setenv("COLUMNS", "100")
+    monkeypatch.setattr(_app, "_consoles", {})
+    code, out, _ = run(capsys, "presets")
+    assert code == 0 and all(f"    {load_preset(name).description}" in out.splitlines() for name in preset_names())
+    monkeypatch.setenv("COLUMNS", "50")
+    monkeypatch.setattr(_app, "_consoles", {})
+    code, out, _ = run(capsys, "bptt", "adding-rnn", "--set", "task.length=3")
+    rows = [line for line in out.splitlines() if line.startswith("│")]
+    assert code == 0 and len(rows) == 3 and all(re.search(r"\d\.\d{3}e[+-]\d\d │ \d", row) for row in rows), out
 
 
 def test_output_to_a_pipe_keeps_whole_lines(capsys, monkeypatch, tmp_path):

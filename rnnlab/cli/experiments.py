@@ -117,7 +117,10 @@ def presets(
             console.print(Text(title, style="bold"))
             for name, settings, description in rows:  # the name and settings, then the description indented
                 console.print(Text.assemble((name, "bold cyan"), "  " if settings else "", (settings, "dim")))
-                console.print(Padding(Text(description), (0, 0, 0, 4)))
+                if console.soft_wrap:  # a pipe or a file: the line whole (a Padding cut it at the page's width)
+                    console.print(Text("    " + description))
+                else:
+                    console.print(Padding(Text(description), (0, 0, 0, 4)))
             console.print()
         return
     table = Table(title=titles[0], title_justify="left")
@@ -755,8 +758,8 @@ def bptt(
         table = Table(title=title if first_stream == 0 else None, title_justify="left")
         table.add_column("t", justify="right")
         for _, name in streams:
-            for header in headers(*name):
-                table.add_column(header, justify="right")
+            for header in headers(*name):  # a narrow page wraps the headers, never cuts a number ("6.365e-…")
+                table.add_column(header, justify="right", min_width=BPTT_NUMBER_WIDTH)
         for t in range(lab.steps):
             cells = [str(t + 1)]
             for k, _ in streams:
