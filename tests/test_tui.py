@@ -2556,6 +2556,21 @@ def test_the_leaky_planes_title_keeps_its_time_constants_whole():
     drive(check, "multiscale-leaky", size=(100, 30))
 
 
+def test_the_eigenvalue_plane_gives_way_to_the_training_plots_in_a_narrow_terminal():
+    """At 60 columns the plane's 30 left the loss curve two columns wide and the gradient-norm plot
+    none: below 80 it is hidden, and back when the terminal widens."""
+    async def check(app, pilot):
+        plane = app.query_one(DecayPlane)
+        assert plane.display
+        await pilot.resize_terminal(60, 20)
+        await wait_for(pilot, lambda: not plane.display)
+        assert app.query_one("#loss-plot").size.width >= 12
+        await pilot.resize_terminal(100, 30)
+        await wait_for(pilot, lambda: plane.display)
+
+    drive(check, "selective-copy-lru", size=(100, 30))
+
+
 def test_the_mingru_plane_names_in_its_legend_what_its_title_shows():
     async def check(app, pilot):
         plane = app.query_one(DecayPlane)

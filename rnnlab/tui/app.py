@@ -242,6 +242,7 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
         fit_footer(self.screen_stack[0], event.size.width)  # the values table follows in SideColumn.on_resize
         if self.lab is not None and self.lab.is_attention:
             self.query_one(AttentionPanel).fit_width(event.size.width)
+        self.query_one(DecayPlane).fit_width(event.size.width)
 
     def _fit_plots(self, height: int | None = None) -> None:
         """Size the plots band to a terminal ``height`` rows high (default: the app's size;

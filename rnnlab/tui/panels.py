@@ -24,6 +24,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.geometry import Region
 from textual.widgets import Static
 
+from ..analysis import LINEAR_MODES
 from ..data.files import is_number
 from ..errors import UserError, clipped
 from ..lab import Lab
@@ -855,17 +856,30 @@ class GradientPlot(LinePlot):
             self.short_title = f"t={t}: 0 (not drawn)"
 
 
+#: Below this terminal width the eigenvalue plane is hidden: its 30 columns at 60 left the loss
+#: curve two columns wide and the gradient-norm plot none.
+DECAY_PLANE_NARROWEST_TERMINAL = 80
+
+
 class DecayPlane(ComplexPlane):
     """Each unit's recurrence coefficient a in h_t = a_t * h_{t-1} + b_t against the unit circle:
     the LRU's eigenvalues lambda (complex, input-independent), or minGRU's 1 - z_t and minLSTM's
     f'_t averaged over the bench sequence (real, in (0, 1)); for the leaky cell its leak 1 - a, the
     share of h_{t-1} each unit keeps (time constant tau = 1/a), slow units near 1. Hidden for rnn,
-    lstm and gru."""
+    lstm and gru, and in a terminal narrower than DECAY_PLANE_NARROWEST_TERMINAL."""
+
+    _has_points = False
+
+    def fit_width(self, width: int) -> None:
+        """Shown where the cell has points to draw and a terminal ``width`` columns wide leaves the
+        training plots their room (called at each update and on a resize)."""
+        self.display = self._has_points and width >= DECAY_PLANE_NARROWEST_TERMINAL
 
     def update_from(self, lab: Lab, layer: int, direction: int) -> None:
+        self._has_points = lab.trace.mode in ("Leaky", *LINEAR_MODES)  # (unit_decays is None for the rest)
+        self.fit_width(self.app.size.width)
         if lab.trace.mode == "Leaky":  # the rate a is a parameter: the same at every step
             a = np.asarray(lab.trace.get("a", layer, direction)[0, 0], np.float64)
-            self.display = True
             self.clear()  # another cell's series (an edited experiment)
             self.set_points("1−a", (1.0 - a).astype(np.complex128), color="#f06080")
             tau = 1.0 / a
@@ -876,7 +890,6 @@ class DecayPlane(ComplexPlane):
             self.title = title + median if len(title + median) <= (self.size.width or 30) else title
             return
         decays = lab.unit_decays(layer, direction)
-        self.display = decays is not None
         if decays is None:
             self.clear()
             return
