@@ -183,6 +183,20 @@ def test_a_terminal_too_small_for_the_heatmaps_says_so_until_enlarged():
     drive(check, size=(50, 16))
 
 
+def test_a_task_with_a_taller_sequence_bar_needs_the_rows_it_takes():
+    """multiscale-leaky's two target rows make its sequence bar two rows taller: at 60x20 the
+    heatmaps between it and the plots had no row at all, under no message."""
+    async def check(app, pilot):
+        message = app.query_one("#too-small")
+        assert message.display and "at least 60x22" in screen_text(app)
+        await pilot.resize_terminal(60, 22)
+        await wait_for(pilot, lambda: not message.display)
+        heatmaps = app.query_one(StatePanel)
+        assert heatmaps.size.height >= 4 and "hidden state" in screen_text(app)
+
+    drive(check, "multiscale-leaky", size=(60, 20))
+
+
 @pytest.mark.parametrize("width", [1, 6, 7, 12])
 def test_every_dialog_shrunk_to_a_few_columns_wide_still_closes(width):
     """A dialog open as the terminal shrinks below 60x20: at 6 columns the open dialog's list sized

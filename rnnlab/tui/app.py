@@ -39,7 +39,7 @@ from ..train.rundir import npz_target, resume_notes
 from .panels import (MAX_PINS, AttentionPanel, CursorValues, DecayPlane, ExplainPanel, GradientPlot, SequenceBar,
                      StatePanel, StepRate, TrainingPlots)
 from .screens import EditScreen, HelpScreen, OpenScreen, PromptScreen, key_names, open_choices
-from .terminal import (ConfirmQuit, ExitsOnSignal, FixedTheme, KeysFollowDialogs, LabMainScreen, PlainNotices,
+from .terminal import (MIN_SIZE, ConfirmQuit, ExitsOnSignal, FixedTheme, KeysFollowDialogs, LabMainScreen, PlainNotices,
                        error_text, fit_footer, fitted_footer, held_while_too_small, say_exit, scroll_pages,
                        show_if_too_small, take_screenshot_and_say, training_goes_on, warn_without_true_colour)
 from .widgets import Heatmap
@@ -238,11 +238,18 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
 
     def on_resize(self, event: events.Resize) -> None:
         self._fit_plots(event.size.height)  # self.size still holds the size before this resize
-        show_if_too_small(self.screen_stack[0], *event.size)  # the lab's screen, under any dialog open
+        # the lab's screen, under any dialog open
+        show_if_too_small(self.screen_stack[0], *event.size, min_height=self._min_height())
         fit_footer(self.screen_stack[0], event.size.width)  # the values table follows in SideColumn.on_resize
         if self.lab is not None and self.lab.is_attention:
             self.query_one(AttentionPanel).fit_width(event.size.width)
         self.query_one(DecayPlane).fit_width(event.size.width)
+
+    def _min_height(self) -> int:
+        """The rows the lab needs: MIN_SIZE's, and those a taller sequence bar takes (a task with
+        several target channels: at 20 rows its heatmaps had no row left between bar and plots)."""
+        bar = SEQUENCE_BAR_ROWS if self.lab is None else SequenceBar.rows_needed(self.lab)
+        return MIN_SIZE[1] + max(0, bar - SEQUENCE_BAR_ROWS)
 
     def _fit_plots(self, height: int | None = None) -> None:
         """Size the plots band to a terminal ``height`` rows high (default: the app's size;
@@ -262,7 +269,7 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
     def on_mount(self) -> None:
         self.exit_on_signals()
         self._fit_plots()
-        show_if_too_small(self.screen_stack[0], *self.size)
+        show_if_too_small(self.screen_stack[0], *self.size, min_height=self._min_height())
         self.query_one("#lab").display = False
         self.sub_title = "loading"
         if self._choose_in is None:
@@ -400,6 +407,7 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
         self.query_one("#middle").set_class(lab.is_attention, "with-attention")  # a narrower side panel
         self.query_one(SequenceBar).update_from(lab)
         self._fit_plots()  # a task with several target channels has a taller sequence bar
+        show_if_too_small(self.screen_stack[0], *self.size, min_height=self._min_height())
         self.query_one(StatePanel).select(lab, self.layer, self.direction, self.unit)
         self.query_one(AttentionPanel).update_from(lab, self.layer, self.head)
         self._update_side()

@@ -377,17 +377,18 @@ class HoldsKeysWhileTooSmall:
         return super().check_action(action, parameters)
 
 
-def show_if_too_small(screen: Screen, width: int, height: int) -> None:
-    """Below :data:`MIN_SIZE` the panels would lose their heatmaps without a word: the screen's
-    ``#too-small`` Static covers them with a message (lab.tcss styles it by the ``too-small`` class),
-    and their keys are held (:func:`held_while_too_small`)."""
-    too_small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
+def show_if_too_small(screen: Screen, width: int, height: int, min_height: int = MIN_SIZE[1]) -> None:
+    """Below :data:`MIN_SIZE` (``min_height`` rows: more for a lab whose panels need them) the panels
+    would lose their heatmaps without a word: the screen's ``#too-small`` Static covers them with a
+    message (lab.tcss styles it by the ``too-small`` class), and their keys are held
+    (:func:`held_while_too_small`)."""
+    too_small = width < MIN_SIZE[0] or height < min_height
     if too_small != screen.has_class("too-small"):
         screen.set_class(too_small, "too-small")
         screen.app.refresh_bindings()
     if too_small:
         screen.query_one("#too-small", Static).update(
-            f"The lab needs at least {MIN_SIZE[0]}x{MIN_SIZE[1]}\n(this terminal: {width}x{height}).\n"
+            f"The lab needs at least {MIN_SIZE[0]}x{min_height}\n(this terminal: {width}x{height}).\n"
             "Enlarge it, or q to quit.")
 
 
