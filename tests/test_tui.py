@@ -525,6 +525,12 @@ def test_the_attention_panel_follows_a_resize_and_gives_way_at_60_columns():
         for _ in range(3):
             await pilot.pause()
         assert not panel.display and states.size.width >= 30
+        await pilot.resize_terminal(70, 30)  # its narrowest: the header's three lines, the map under them
+        for _ in range(3):
+            await pilot.pause()
+        title = app.query_one("#attention-title")
+        assert panel.display and title.size.height == 3, str(title.render())
+        assert str(title.render()).startswith("b0 h1/4") and app.query_one("#attention-body").size.height >= 6
         await pilot.resize_terminal(120, 40)
         for _ in range(3):
             await pilot.pause()

@@ -1032,15 +1032,18 @@ class AttentionPanel(Vertical):
         attention_map.first_step = 1
         attention_map.set_attention(weights, blank, cursor, vmax)
         self.query_one(ColorBar).vmax = vmax
-        row = (("→ reveals rows",) if cursor is None else
-               (f"row {cursor + 1}: what step {cursor + 1} attends to", f"row {cursor + 1} attends to"))
+        row = (("→ reveals rows", "→ reveals") if cursor is None else
+               (f"row {cursor + 1}: what step {cursor + 1} attends to", f"row {cursor + 1} attends to",
+                f"row {cursor + 1}"))
         causal = lab.trace.causal
         # the map's title is the header's last line: scrolled with the map, it left the rows unnamed;
-        # each line longest first, the first that fits drawn (at 80 columns the three took six rows)
+        # each line longest first, the first that fits drawn (at 80 columns the three took six rows;
+        # the shortest fit the narrowest panel's 12 columns: at 68-71 the map was under its header)
         self._header = ((f"attention: block {layer}, head {head + 1}/{lab.num_heads}",
-                         f"block {layer}, head {head + 1}/{lab.num_heads}"), row,
+                         f"block {layer}, head {head + 1}/{lab.num_heads}", f"b{layer} h{head + 1}/{lab.num_heads}"),
+                        row,
                         (f"query t ↓, key j →{' (causal)' if causal else ''}",
-                         f"query ↓ key →{' causal' if causal else ''}"))
+                         f"query ↓ key →{' causal' if causal else ''}", f"q↓ k→{' causal' if causal else ''}"))
         self._draw_header()
         self.call_after_refresh(self._follow_query)
 
