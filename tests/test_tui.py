@@ -666,6 +666,21 @@ def test_the_edit_form_fits_a_narrow_terminal():
     drive(check, size=(160, 50))
 
 
+def test_the_edit_form_opens_in_its_narrow_layout_before_any_resize(monkeypatch):
+    """The narrow class was set by the resize only: at 60x20 the four columns were drawn, each value
+    cut to a letter ("task h", "cell l"), for half a second first."""
+    from rnnlab.tui.screens import EditScreen
+
+    monkeypatch.setattr(EditScreen, "on_resize", lambda self: None)  # the mount alone
+
+    async def check(app, pilot):
+        await pilot.press("e")
+        await wait_for(pilot, lambda: app.screen.query("#edit-grid"))
+        assert app.screen.query_one("#edit-grid").has_class("narrow")
+
+    drive(check, size=(60, 20))
+
+
 def test_clicking_a_heatmap_column_moves_the_cursor():
     async def check(app, pilot):
         h_map = app.query_one("#map-h", Heatmap)

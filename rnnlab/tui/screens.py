@@ -512,6 +512,9 @@ class EditScreen(ReplacesTheModel):
         self._refused_values = self._values()
 
     def on_mount(self) -> None:
+        # the layout for this width from the first frame (set on the resize only, a narrow terminal
+        # drew the four columns, each value cut to a letter, for half a second)
+        self.query_one("#edit-grid").set_class(self.app.size.width < EDIT_FOUR_COLUMNS_WIDTH, "narrow")
         self._show_warning()
         self._enable_what_applies()
         hidden_size = self.query_one("#model-hidden_size")
