@@ -1531,7 +1531,7 @@ def test_o_lists_runs_and_presets_narrows_as_typed_and_opens_the_chosen_run(tmp_
         listed = app.screen._shown  # the targets of the options listed
         assert listed[:2] == ["runs/hello-b", "runs/parity-a"] and "hello" in listed and "copy-lru" in listed
         row = next(line for line in screen_text(app).splitlines() if "runs/parity-a" in line)
-        assert row.index("step 3/3 completed") < row.index("parity, gru, H=4")  # what cuts at 80 columns last
+        assert row.index("3/3 completed") < row.index("parity, gru, H=4")  # what cuts at 80 columns last
         await pilot.press(*"parit")  # typing narrows the list: the run, then the preset
         assert app.screen._shown == ["runs/parity-a", "parity"]
         await pilot.press("y")  # a name typed whole comes first
@@ -1609,6 +1609,21 @@ def test_the_open_dialog_fits_80x24_and_a_run_named_like_a_preset_opens_as_a_run
         assert app.lab.run.path == Path("hello") and app.lab.trainer.step == 2
 
     drive(check, target="parity", size=(80, 24))
+
+
+def test_the_open_dialog_at_80_columns_shows_a_default_named_runs_eval_loss(tmp_path, monkeypatch):
+    """"step 200/200 completed  eval…": the README says the list gives each run's eval loss."""
+    monkeypatch.chdir(tmp_path)
+    _trained_run(tmp_path / "runs" / "hello-20261201-055007", "hello", 2)
+
+    async def check(app, pilot):
+        await pilot.press("o")
+        await wait_for(pilot, lambda: app.screen.query("#open-list"))
+        await pilot.pause()
+        row = next(line for line in screen_text(app).splitlines() if "hello-20261201-055007" in line)
+        assert re.search(r"2/2 completed  eval loss \d\.\d+", row), row
+
+    drive(check, size=(80, 24))
 
 
 def test_the_open_dialog_takes_a_name_typed_as_its_row_reads_it():

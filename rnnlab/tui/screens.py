@@ -635,7 +635,8 @@ def open_choices(folders: Sequence[Path], columns: int = 0) -> list[tuple[str, T
 
     choices = []
     for run in listed:
-        step = "" if run.step is None else f"step {run.step}" + ("" if run.steps is None else f"/{run.steps}")
+        # "200/200 completed" (no "step": at 80 columns a default run's path left the eval loss cut)
+        step = "" if run.step is None else (f"step {run.step}" if run.steps is None else f"{run.step}/{run.steps}")
         loss = (run.eval or {}).get("loss")
         varied = "".join(f", {key.rpartition('.')[2]}={setting(run, key)}"
                          for key in differing.get(run.name, ())[:OPEN_SETTINGS])
