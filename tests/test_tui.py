@@ -161,6 +161,19 @@ def test_an_enlarged_terminal_leaves_the_maps_at_a_title():
     drive(check, size=(60, 20))
 
 
+def test_the_status_line_keeps_its_help_hint_at_60_columns():
+    """At 60 columns a training lab's status line ran past the edge and lost "? help", the one hint
+    to its keys where the footer is cut too."""
+    async def check(app, pilot):
+        await pilot.press("t")
+        await wait_for(pilot, lambda: app.lab.trainer.step > 0)
+        await pilot.pause()
+        line = next(line for line in screen_text(app).splitlines() if line.lstrip().startswith("t 0/"))
+        assert line.rstrip().endswith("? help") and "running step" in line, line
+
+    drive(check, target="selective-copy-lru", size=(60, 20))
+
+
 def test_a_terminal_too_small_for_the_heatmaps_says_so_until_enlarged():
     async def check(app, pilot):
         message = app.query_one("#too-small")

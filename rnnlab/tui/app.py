@@ -15,6 +15,7 @@ model, see :data:`BACKGROUND_WORK_MACS`) computes in a worker thread too, the st
 from __future__ import annotations
 
 import functools
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -77,6 +78,18 @@ def plots_rows(terminal_rows: int, bar_rows: int = SEQUENCE_BAR_ROWS) -> int:
     """The plots band's height in a terminal ``terminal_rows`` high under a sequence bar
     ``bar_rows`` high (see PLOTS_ROWS)."""
     return max(PLOTS_MIN_ROWS, min(PLOTS_ROWS, (terminal_rows - FIXED_ROWS - bar_rows) * 2 // 5))
+
+
+def fitted_status(text: str, width: int, key_hint: str = "? help") -> str:
+    """The status line in ``width`` cells, its key hint kept at the end: the gaps closed up, then
+    the middle cut ("…"). Cut from its end, as before, a 60-column lab lost the one hint to its keys."""
+    if len(text) <= width:
+        return text
+    text = re.sub(r"   +", "  ", text)
+    if len(text) <= width or not text.endswith(key_hint):
+        return text
+    body = text.removesuffix(key_hint).rstrip()
+    return body[:max(0, width - len(key_hint) - 3)] + "…  " + key_hint
 
 
 def refused_while_computing(handler):
@@ -467,6 +480,7 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
                 layer = f"layer {self.layer}{' reverse' if self.direction else ''}  unit {self.unit}"
             trunc = f"  truncate {lab.truncate}" if lab.truncate else ""
             text = f"{t}{bptt}   {layer}   {training}{trunc}   ? help"
+        text = fitted_status(text, self.size.width - 2)  # (its padding)
         if text != self._status_text:  # the timer calls this 12 times a second: an unchanged line costs a layout
             self._status_text = text
             self.query_one("#status", Static).update(text)
