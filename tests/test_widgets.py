@@ -200,6 +200,26 @@ def test_a_long_title_is_cut_for_the_window_of_steps_not_the_window_dropped():
     run_in_app(heatmap, check=check)
 
 
+def test_a_cut_title_keeps_its_scale_and_cuts_the_records_name():
+    """The scale "(r = 1.37)", which alone says what the colours mean, was the first thing cut: at 80x24
+    "hidden state h_t  (r = … t 1-35 of 100", at 60 columns every map lost it."""
+    from rnnlab.tui.widgets.heatmap import cut_title
+
+    assert cut_title("hidden state h_t  (r = 1.37)", 20) == "hidden s… (r = 1.37)"
+    assert cut_title("dL/dh_t (BPTT, r = 0.02) l0r", 27) == "dL/dh… (BPTT, r = 0.02) l0r"
+    assert cut_title("hidden state h_t  (r = 1.37)", 40) == "hidden state h_t  (r = 1.37)"
+    assert cut_title("block output y", 8) == "block o…"
+    heatmap = Heatmap(np.zeros((2, 100)), title="hidden state h_t  (r = 1.37)")
+
+    async def check(pilot):
+        heatmap.cursor = 99
+        await pilot.pause()
+        line = heatmap.render_line(0).text
+        assert "(r = 1.37)" in line and line.rstrip().endswith("of 100"), line
+
+    run_in_app(heatmap, check=check, size=(40, 10))
+
+
 def test_wide_map_scrolls_to_keep_the_cursor_in_view():
     heatmap = Heatmap(np.zeros((2, 100)), title="wide")
 

@@ -16,6 +16,7 @@ Layout of the content area, top to bottom:
 from __future__ import annotations
 
 import math
+import re
 from functools import lru_cache
 from typing import ClassVar
 
@@ -65,6 +66,21 @@ def pair_styles(colormap: Colormap, empty_rgb: RGB, background_rgb: RGB) -> tupl
 
 def _rgb(color: RichColor | None, default: RGB) -> RGB:
     return default if color is None else tuple(color.get_truecolor())  # type: ignore[return-value]
+
+
+def cut_title(title: str, width: int) -> str:
+    """``title`` in ``width`` cells: the record's name cut before its scale ("(r = 1.37)", "(BPTT,
+    r = 0.02)"), which alone says what the colours mean (cut from its end, the scale went first and
+    at 60 columns no map said it); else cut from the end."""
+    if len(title) <= width:
+        return title
+    scale = re.search(r"\s*(\([^()]*\br = [^()]*\))", title)
+    if scale is not None:
+        head, tail = title[:scale.start()], title[scale.end():]
+        keep = width - len(scale.group(1)) - len(tail) - 2  # "…" and a space
+        if keep >= 4:
+            return head[:keep].rstrip() + "… " + scale.group(1) + tail
+    return title[:width - 1] + "…"
 
 
 class Heatmap(Widget):
@@ -414,9 +430,9 @@ class Heatmap(Widget):
             window = f" t {first}-{first + self._count - 1} of {columns}"
             room = width - len(window)
             if room >= self.TITLE_KEPT:
-                title = title if len(title) <= room else title[:room - 1] + "…"
+                title = cut_title(title, room)
                 pieces.append((room, window, self.get_component_rich_style("heatmap--label", partial=True)))
-        pieces.append((0, title, self.get_component_rich_style("heatmap--title", partial=True)))
+        pieces.append((0, cut_title(title, width), self.get_component_rich_style("heatmap--title", partial=True)))
         return text_strip(width, self._base_style, pieces)
 
     def _cursor_strip(self) -> Strip:
