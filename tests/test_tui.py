@@ -2619,6 +2619,28 @@ def test_the_leaky_planes_title_keeps_its_time_constants_whole():
     drive(check, "multiscale-leaky", size=(100, 30))
 
 
+def test_the_bptt_map_brought_into_view_stays_in_view_when_the_terminal_is_enlarged():
+    """B at 100x30 showed dL/dh_t whole; enlarged to 200x60, the snap to a title took the map above
+    and dL/dh_t's title sat on the panel's last line, its rows out of view."""
+    async def check(app, pilot):
+        await pilot.press("B")
+        gradient = app.query_one("#map-dh", Heatmap)
+        panel = app.query_one(StatePanel)
+
+        def whole_in_view() -> bool:
+            top, now = gradient.virtual_region.y, round(panel.scroll_y)
+            visible = panel.scrollable_content_region.height - panel.query_one("#colorbars").outer_size.height
+            return now <= top and top + min(gradient.outer_size.height, visible) <= now + visible  # (as it fits)
+
+        await wait_for(pilot, whole_in_view, what="dL/dh_t in view whole")
+        await pilot.resize_terminal(200, 60)
+        for _ in range(4):
+            await pilot.pause()
+        await wait_for(pilot, whole_in_view, timeout=5, what="dL/dh_t in view whole after the resize")
+
+    drive(check, target="adding-lstm", size=(100, 30))
+
+
 def test_the_eigenvalue_plane_gives_way_to_the_training_plots_in_a_narrow_terminal():
     """At 60 columns the plane's 30 left the loss curve two columns wide and the gradient-norm plot
     none: below 80 it is hidden, and back when the terminal widens."""

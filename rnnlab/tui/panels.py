@@ -325,6 +325,7 @@ class StatePanel(VerticalScroll):
         self._cursors: tuple[int | None, int] = (None, 0)  # (BPTT, time) cursors of the last update
         self._gradient_follows_time = False  # the dL/dh_t map's view: the time cursor's, else the BPTT step's
         self._scroll_before_gradient: int | None = None  # where BPTT's map, brought into view, took the panel from
+        self._shown_whole: Heatmap | None = None  # the map _show_whole brought into view last (BPTT's)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="colorbars"):  # the colour key, docked on top: each signed map's title gives its r
@@ -459,7 +460,14 @@ class StatePanel(VerticalScroll):
         self.call_after_refresh(self._after_resize)
 
     def _after_resize(self) -> None:
-        self._snap_to_title()
+        # BPTT's map, brought into view whole, stays so: the room under it was made for the old
+        # height, and the snap to a title took the map above (enlarged, dL/dh_t's title sat on the
+        # panel's last line, its rows out of view)
+        whole = self._shown_whole
+        if whole is not None and whole in self._maps.values() and self._in_view(whole):
+            self._show_whole(whole)
+        else:
+            self._snap_to_title()
         self._pin_titles()
 
     def _pin_titles(self) -> None:
@@ -478,6 +486,7 @@ class StatePanel(VerticalScroll):
         too soon for that, the panel gets room to scroll past their end: blank lines under the last."""
         if heatmap not in self._maps.values():  # BPTT dropped (a new sequence) before this ran
             return
+        self._shown_whole = heatmap
         visible = self.scrollable_content_region.height - self.query_one("#colorbars").outer_size.height
         top, bottom = heatmap.virtual_region.y, heatmap.virtual_region_with_margin.bottom
         tops = [map_.virtual_region.y for map_ in self._maps.values()]
@@ -536,6 +545,8 @@ class StatePanel(VerticalScroll):
             target = earlier[-1] if earlier else 0
         target = min(target, round(self.max_scroll_y))
         self.scroll_to(y=target, animate=False, immediate=True)  # the next key reads it
+        if target != now:  # the user's choice of map now: a resize keeps it
+            self._shown_whole = None
         return target != now
 
 
