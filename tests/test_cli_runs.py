@@ -351,13 +351,13 @@ def test_the_open_dialog_names_what_a_sweep_changed(tmp_path, monkeypatch):
         assert run_quiet("train", "hello", "--set", f"train.learning_rate={lr}", "--steps", "1", "--out", f"r/{lr}")
     assert run_quiet("train", "parity", "--steps", "1", "--out", "r/p")
     labels = {target: label.plain for target, label, _ in open_choices([Path("r")])}
-    assert "step 1/1 completed" in labels["r/0.001"] and labels["r/0.001"].endswith("hello, lstm, H=16, "
+    assert "1/1 completed" in labels["r/0.001"] and labels["r/0.001"].endswith("hello, lstm, H=16, "
                                                                                   "learning_rate=0.001")
     assert labels["r/p"].endswith("  parity, gru, H=16")  # alone of its experiment: nothing varied
     spec = Path("r/p/spec.toml")
     spec.write_text(spec.read_text().replace("clip_norm = 5.0", "clip_norm = 2.0"))  # opens; t refuses to train it
     labels = {target: label.plain for target, label, _ in open_choices([Path("r")])}
-    assert "damaged" not in labels["r/p"] and "step 1/1 completed" in labels["r/p"], labels["r/p"]  # as runs says
+    assert "damaged" not in labels["r/p"] and "1/1 completed" in labels["r/p"], labels["r/p"]  # as runs says
     assert labels["r/p"].endswith("parity, gru, H=16  spec.toml changed since its checkpoint was trained "
                                   "(train.clip_norm: 5.0 -> 2.0): it cannot be trained further as it is")
 

@@ -74,7 +74,7 @@ def test_the_decoder_never_writes_bos_or_padding():
     ({"cell": "tcn"}, "cell: must be one of rnn, lstm, gru"),
     ({"hidden_size": 0}, "hidden_size: must be an integer in [1, 512], got 0"),
     ({"steps": True}, "steps: must be an integer"),
-    ({"steps": 2.0}, "steps: must be an integer"),
+    ({"steps": 2.5}, "steps: must be an integer"),
     ({"learning_rate": -0.1}, "learning_rate: must be a number in (0, 1], got -0.1"),
     ({"learning_rate": float("nan")}, "learning_rate: must be a number"),
     ({"min_length": 6, "max_length": 4}, "min_length: must be <= max_length (4), got 6"),

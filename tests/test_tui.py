@@ -205,7 +205,9 @@ def test_a_task_with_a_taller_sequence_bar_needs_the_rows_it_takes():
         await pilot.resize_terminal(60, 22)
         await wait_for(pilot, lambda: not message.display)
         heatmaps = app.query_one(StatePanel)
-        assert heatmaps.size.height >= 4 and "hidden state" in screen_text(app)
+        await wait_for(pilot, lambda: "hidden st… (r = 1)" in screen_text(app) and "0›▀▀▀" in screen_text(app),
+                       what="the heatmaps drawn")
+        assert heatmaps.size.height >= 4
 
     drive(check, "multiscale-leaky", size=(60, 20))
 
@@ -1909,7 +1911,8 @@ def test_applying_the_form_or_opening_another_with_unsaved_steps_takes_a_second_
         assert f"opening it again drops the {edited.trainer.step} steps" in str(warning.render())
         assert app.lab is edited
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.lab is not edited)
+        # (a cold kernel cache, as in CI, compiles the rnn's kernels here: 30 s was not always enough)
+        await wait_for(pilot, lambda: app.lab is not edited, timeout=240)
         assert app.lab.spec.name == "adding-rnn"
 
     drive(check, target="hello")
