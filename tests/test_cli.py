@@ -586,6 +586,7 @@ def test_compile_notices_do_not_promise_a_cache_that_is_off(monkeypatch):
     from rnnlab.kernels import _jit, compile_notices
 
     monkeypatch.setattr(_jit, "CACHE", False)
+    monkeypatch.setattr(_jit, "NOT_CACHED_WHY", "RNNLAB_NO_CACHE")
 
     @_jit.jit(cache=False)
     def total(a):
@@ -595,6 +596,25 @@ def test_compile_notices_do_not_promise_a_cache_that_is_off(monkeypatch):
     with compile_notices(said.append):
         total(np.ones(3))
     assert said == ["compiling total (float64); not cached (RNNLAB_NO_CACHE)"]
+
+
+def test_a_cache_folder_that_cannot_be_written_compiles_in_memory_and_says_why(tmp_path):
+    """numba, handed a cache folder it could not write, cached into rnnlab's own __pycache__ (keyed on
+    each file alone: stale machine code ran after an edit of _math.py), and where that could not be
+    written either every kernel raised "cannot cache function ... no locator available"."""
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")  # a folder under a file cannot be made, even by root
+    code = ("from rnnlab.kernels import _jit, compile_notices; import numpy as np\n"
+            "said = []\n"
+            "f = _jit.jit(lambda a: a.sum())\n"
+            "with compile_notices(said.append): f(np.ones(3))\n"
+            "print(_jit.CACHE, _jit._OPTIONS['cache'], said[0])")
+    env = {**os.environ, "RNNLAB_CACHE_DIR": str(blocked / "cache"), "PYTHONPATH": str(ROOT)}
+    env.pop("RNNLAB_NO_CACHE", None)
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("False False compiling <lambda> (float64); not cached (") and \
+        f"{blocked / 'cache'}/numba-" in done.stdout and done.stdout.rstrip().endswith(" cannot be written)")
 
 
 def test_a_name_typed_in_other_capitals_or_cut_short_gets_a_did_you_mean(capsys):
@@ -610,3 +630,13 @@ def test_a_name_typed_in_other_capitals_or_cut_short_gets_a_did_you_mean(capsys)
     assert code == 2 and "did you mean 'esn_readout'?" in one_line_error(err)
     code, _, err = run_cli(capsys, "tui", "ESN")
     assert code == 2 and "unknown experiment 'ESN' (did you mean 'esn'?)" in one_line_error(err)
+
+
+def test_a_relative_cache_folder_is_the_working_directorys_at_import(tmp_path, monkeypatch):
+    """RNNLAB_CACHE_DIR=relcache, then a chdir: the marker of use went to the first folder and the
+    kernels numba compiled later to the second, the cache split and its 30-day pruning misled."""
+    from rnnlab.kernels import cache_dir
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RNNLAB_CACHE_DIR", "relcache")
+    assert cache_dir().parent == tmp_path / "relcache" and cache_dir().is_absolute()

@@ -129,3 +129,49 @@ def test_a_pool_grown_by_one_thread_never_fails_another_threads_submit():
         done.set()
         other.join()
     assert failures == []
+
+
+def _python(code: str) -> str:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_a_layer_call_leaves_numbas_threading_layer_unlaunched_for_a_fork_childs_own_prange():
+    """kernel_threads() asked numba.get_num_threads(), which launches its threading layer (GNU OpenMP):
+    a fork child of a process that had run any rnnlab layer died ("fork() called from a process already
+    using GNU OpenMP, this is unsafe") at its first numba parallel region of its own."""
+    said = _python("import numpy as np, rnnlab\n"
+                   "from numba.np.ufunc import parallel\n"
+                   "layer = rnnlab.RNN(2, 3)\n"
+                   "y, _, trace = layer.forward(np.ones((4, 1, 2), np.float32))\n"
+                   "layer.backward(trace, np.ones_like(y))\n"
+                   "print(parallel._is_initialized)")
+    assert said == "False"
+
+
+def test_a_child_forked_during_a_kernel_call_gets_its_blas_threads_and_a_free_lock_back():
+    """The child inherited the count of calls in flight and OpenBLAS held to one thread, which no call
+    of its own ever restored (every numpy product of a pool worker stayed single-threaded)."""
+    said = _python("import os, threading\n"
+                   "from rnnlab.kernels import _threads, blas_single_threaded\n"
+                   "before = [lib.get() for lib in _threads._controllers()]\n"
+                   "inside, done = threading.Event(), threading.Event()\n"
+                   "def call():\n"
+                   "    with blas_single_threaded():\n"
+                   "        inside.set(); done.wait()\n"
+                   "t = threading.Thread(target=call); t.start(); inside.wait()\n"
+                   "pid = os.fork()\n"
+                   "if pid == 0:\n"
+                   "    ok = _threads._active == 0 and not _threads._lock.locked() and \\\n"
+                   "        [lib.get() for lib in _threads._controllers()] == before\n"
+                   "    os._exit(0 if ok else 1)\n"
+                   "_, status = os.waitpid(pid, 0); done.set(); t.join()\n"
+                   "print(os.waitstatus_to_exitcode(status))")
+    assert said == "0"

@@ -7,8 +7,9 @@ fold away non-finite checks.
 numba's ``cache=True`` keys a kernel's cache on its own file only, so an edit to a helper module
 (``_math.py``, say) would leave stale machine code in use. The cache directory is therefore keyed
 on a hash of every kernel source file: ``$RNNLAB_CACHE_DIR`` (default ``~/.cache/rnnlab``)
-``/numba-<hash>``. Set ``RNNLAB_NO_CACHE=1`` to compile in memory only. A new folder's first
-use removes the folders of other sources unused for :data:`CACHE_KEEP_DAYS` days.
+``/numba-<hash>``. Set ``RNNLAB_NO_CACHE=1`` to compile in memory only, as happens where that folder
+cannot be written. A new folder's first use removes the folders of other sources unused for
+:data:`CACHE_KEEP_DAYS` days.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ def cache_dir() -> Path:
     root = os.environ.get("RNNLAB_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "rnnlab"
     )
-    return Path(root) / f"numba-{_source_hash()}"
+    # absolute: numba resolves a relative folder at each compile, against the working directory then
+    return Path(root).expanduser().absolute() / f"numba-{_source_hash()}"
 
 
 #: A cache folder of other kernel sources (another rnnlab version, an edit of a kernel) not used
@@ -97,9 +99,30 @@ def use_cache_dir(folder: Path, now: float | None = None) -> None:
         pass
 
 
+def writable(folder: Path) -> bool:
+    """Whether a file can be made in ``folder`` (made if need be), as numba's cache locator tests it."""
+    import tempfile
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+        return True
+    except OSError:
+        return False
+
+
+#: Why kernels are not cached ("" where they are): said in the compile notices.
+NOT_CACHED_WHY = "" if CACHE else "RNNLAB_NO_CACHE"
 _CACHE_DIR = str(cache_dir()) if CACHE else None
 if _CACHE_DIR is not None:
     use_cache_dir(Path(_CACHE_DIR))
+    if not writable(Path(_CACHE_DIR)):
+        # compiled in memory, as RNNLAB_NO_CACHE=1: numba would fall back to rnnlab's own __pycache__
+        # (keyed on each file alone: stale machine code after an edit of a helper module), and where
+        # that cannot be written either, refuse to compile at all (a read-only home and install)
+        NOT_CACHED_WHY = f"{_CACHE_DIR} cannot be written"
+        CACHE, _CACHE_DIR = False, None
+        _OPTIONS["cache"] = False
 
 
 @contextlib.contextmanager
@@ -152,7 +175,7 @@ class _CompileListener(event.Listener):
         # the same dtypes again: other array layouts or argument types, a compilation of its own
         again = " again, for other argument types" if (func.__name__, dtypes) in self._said else ""
         self._said.add((func.__name__, dtypes))
-        cached = "cached after the first run" if CACHE else "not cached (RNNLAB_NO_CACHE)"
+        cached = "cached after the first run" if CACHE else f"not cached ({NOT_CACHED_WHY})"
         self.callback(f"compiling {func.__name__} ({dtypes}){again}; {cached}")
 
     def on_end(self, ev: event.Event) -> None:

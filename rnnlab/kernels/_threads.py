@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import importlib
+import os
 import threading
 
 import numba
+from numba.np.ufunc import parallel as _numba_parallel
 
 _lock = threading.Lock()
 _blas_libs: list | None = None  # threadpoolctl's controllers of every loaded BLAS
@@ -15,6 +17,12 @@ _saved: list[int] = []
 
 def kernel_threads() -> int:
     """Threads the kernels split work across: numba's current setting (``numba.set_num_threads``)."""
+    # numba.get_num_threads() launches numba's threading layer (GNU OpenMP here), which rnnlab's
+    # kernels never use: a fork child of this process then died running a numba parallel region
+    # of its own ("fork() called from a process already using GNU OpenMP"). Before the layer is
+    # launched nobody can have called numba.set_num_threads: the count is NUMBA_NUM_THREADS.
+    if not getattr(_numba_parallel, "_is_initialized", True):
+        return numba.config.NUMBA_NUM_THREADS
     return numba.get_num_threads()
 
 
@@ -81,3 +89,20 @@ def blas_single_threaded() -> _BlasSingleThreaded:
     Costs about a microsecond (threadpoolctl's general ``limit`` costs ~20 us, too much per call).
     """
     return _BLAS_SINGLE_THREADED
+
+
+def _after_fork_in_child() -> None:
+    """A child forked while another thread of its parent was inside a kernel call inherits the
+    count of calls in flight and the BLAS held to one thread, with no call of its own left to
+    restore it (every numpy product of that worker stayed single-threaded), and maybe the lock held."""
+    global _lock, _active
+    _lock = threading.Lock()
+    if _active:
+        for lib, n in zip(_blas_libs or [], _saved):
+            if n != 1:
+                lib.set(n)
+    _active = 0
+
+
+if hasattr(os, "register_at_fork"):  # (not on Windows)
+    os.register_at_fork(after_in_child=_after_fork_in_child)
