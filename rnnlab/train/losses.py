@@ -16,6 +16,9 @@ import numpy as np
 
 @dataclass(frozen=True)
 class LossResult:
+    """A loss's value and its gradient. ``grad`` is dL/d(output) in float64 whatever the output's
+    dtype: cast it to the layer's (``grad.astype(layer.dtype)``) before its ``backward``."""
+
     loss: float
     accuracy: float | None  # classification tasks only: argmax == target over the masked steps
     grad: np.ndarray        # dL/d(output), same shape as the output, float64

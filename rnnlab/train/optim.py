@@ -19,7 +19,12 @@ from .model import WeightsDiverged
 
 
 class Optimizer:
-    """Base: ``step(params, grads)`` updates ``params`` in place; ``slots`` holds the state."""
+    """Base: ``step(params, grads)`` updates ``params`` in place; ``slots`` holds the state.
+
+    The ``params`` given at construction name the parameters and shape their slots (a layer's
+    ``parameters()``); each ``step`` updates the arrays of the ``params`` it is given (the same
+    names: the same arrays, or a copy's) from ``grads[name]``, ignoring the other keys of ``grads``
+    (a layer's ``"input"``, ``"h0"``)."""
 
     slot_names: tuple[str, ...] = ()
 
@@ -36,6 +41,8 @@ class Optimizer:
         updated = []
         with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported as what it is, or left
             for name, p in params.items():
+                if name not in grads:
+                    raise KeyError(f"no gradient for parameter {name!r} (grads has {', '.join(map(repr, grads))})")
                 g = grads[name].astype(p.dtype, copy=False)
                 slots = {slot: values[name] for slot, values in self.slots.items()}
                 if finite:
@@ -180,6 +187,9 @@ def clip_gradients(grads: dict[str, np.ndarray], clip_value: float = 0.0, clip_n
     """Clamp elements to [-clip_value, clip_value], then rescale to global norm <= clip_norm (0: off).
 
     Works in place. Returns (the global norm before any clipping, whether anything was clipped).
+    Every array of ``grads`` counts: pass the parameters' gradients only (a layer's ``backward``
+    also returns ``"input"``, ``"h0"`` and ``"c0"``, which would count in the norm and be scaled;
+    ``{k: grads[k] for k in layer.parameters()}``), as :class:`~rnnlab.train.Trainer` does.
     """
     norm = global_norm(grads)
     clipped = False
