@@ -553,6 +553,20 @@ def test_a_sweep_runs_in_the_background_and_its_curve_is_drawn():
     drive(check)
 
 
+def test_the_other_sweep_key_during_a_sweep_stops_it_and_sweeps_its_own_option():
+    """W during a sweep of ρ stopped it and swept nothing: the help says only "w again stops"."""
+    async def check(app, pilot):
+        lab = app.engine
+        await wait_for(pilot, lambda: idle(app))  # (a refit under way would queue the first sweep)
+        await pilot.press("w")
+        await wait_for(pilot, lambda: lab.sweep_result is not None and lab.sweep_result.done >= 1)  # under way
+        await pilot.press("W")
+        await wait_for(pilot, lambda: lab.sweep_result is not None and lab.sweep_result.name == "leak_rate"
+                       and lab.sweep_result.status == "completed" and idle(app), timeout=120)
+
+    drive(check, units=300, length=6000)
+
+
 def test_errors_in_the_worker_are_shown_inline_and_the_screen_lives_on(monkeypatch):
     def broken(*args):
         raise RuntimeError("the reservoir caught fire")
@@ -1532,3 +1546,17 @@ def test_p_says_a_screenshot_it_cannot_save_and_the_lab_goes_on(monkeypatch):
         assert app.is_running
 
     drive(check)
+
+
+def test_a_constant_series_forecast_perfectly_has_no_r2_and_the_largest_seed_wraps():
+    """tau = 1 settles to 1.0: a perfect forecast read "R² 0.000000" (1 - noise / noise); n at the
+    largest seed said "got 9223372036854775808", a value the user never typed."""
+    from rnnlab.labs.esn import Scores
+    from rnnlab.spec import SEED_MAX
+
+    truth = np.full(400, 1.0) + np.finfo(np.float64).eps * (np.arange(400) % 3)  # rounding's wobble
+    scores = Scores.of(truth, np.full(400, 1.0))
+    assert math.isnan(scores.r2) and scores.rmse < 1e-15
+    assert Scores.of(np.sin(np.arange(400.0)), np.sin(np.arange(400.0))).r2 == 1.0
+    lab = small(seed=SEED_MAX)
+    assert lab.new_seed() == 0

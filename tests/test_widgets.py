@@ -712,3 +712,13 @@ def test_a_complex_plane_title_too_long_for_its_legend_keeps_both_readable():
         assert plane.render_line(plane.size.height - 1).text.split() == ["-1.65"]
 
     run_in_app(plane, check=check, size=(WIDTH, 12))
+
+
+def test_a_range_of_rounding_width_is_widened_as_a_single_value_is():
+    """A constant series and its forecast, one ulp apart, were drawn at the plot's opposite edges."""
+    from rnnlab.tui.widgets.plot import _expanded
+
+    low, high = _expanded(1.0, 1.0 + 2.2e-16)
+    assert low < 0.95 and high > 1.05
+    assert _expanded(0.0, 1e-3) == (0.0, 1e-3) and _expanded(-2.0, 3.0) == (-2.0, 3.0)
+    assert _expanded(0.0, 0.0) == (-0.5, 0.5)

@@ -136,9 +136,10 @@ def _print_table(summary: dict[str, Any]) -> None:
     table.add_column("value", justify="right")
     horizon = f"{gen['horizon']}" if gen["exceeded"] else f"{gen['horizon']} (never exceeded)"
     rows = [
-        (f"one-step RMSE (last {summary['test_steps']} steps)", _fmt(one["rmse"], ".6g")),
+        (f"one-step RMSE (last {summary['test_steps']} step{'' if summary['test_steps'] == 1 else 's'})",
+         _fmt(one["rmse"], ".6g")),
         ("one-step R^2", format_r2(one["r2"], 6)),
-        (f"free run RMSE ({gen['compared']} steps)", _fmt(gen["rmse"], ".4g")),
+        (f"free run RMSE ({gen['compared']} step{'' if gen['compared'] == 1 else 's'})", _fmt(gen["rmse"], ".4g")),
         (f"free run steps until |error| > {gen['threshold']:g}", horizon),
         ("spectral radius of W", _fmt(summary["spectral_radius"], ".4g")),
         ("largest |eig| of (1-a) I + a W", _fmt(summary["effective_radius"], ".4g")),

@@ -213,8 +213,12 @@ class Scores:
             return cls(math.nan, math.nan)
         with np.errstate(over="ignore", invalid="ignore"):  # a diverged free run reaches Inf
             sq = float(np.sum((truth - forecast) ** 2))
-        spread = float(np.sum((truth - truth.mean()) ** 2))
-        return cls(math.sqrt(sq / truth.size), 1.0 - sq / spread if spread > 0 else math.nan)
+        mean = float(truth.mean())
+        spread = float(np.sum((truth - mean) ** 2))
+        # a constant series (tau = 1 settles to 1.0) has no spread to explain: R^2 is undefined, not
+        # 1 - noise / noise (a perfect forecast read "R² 0.000000"); rounding leaves ~1e-32 a step
+        rounding = truth.size * (64 * np.finfo(np.float64).eps * max(1.0, abs(mean))) ** 2
+        return cls(math.sqrt(sq / truth.size), 1.0 - sq / spread if spread > rounding else math.nan)
 
 
 @dataclass(frozen=True)
@@ -559,7 +563,9 @@ class EsnLab:
 
     def new_seed(self, seed: int | None = None, *, apply: bool = True) -> int:
         """Draw another reservoir (the next seed, or ``seed``), refit; returns the seed."""
-        return self.configure(seed=self.requested.seed + 1 if seed is None else seed, apply=apply).seed
+        if seed is None:  # the next, after the largest the first (it said "got 9223372036854775808")
+            seed = self.requested.seed + 1 if self.requested.seed < SEED_MAX else 0
+        return self.configure(seed=seed, apply=apply).seed
 
     # ------------------------------------------------------------------ the model's actions
     def fit(self) -> Scores:

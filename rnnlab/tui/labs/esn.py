@@ -473,9 +473,10 @@ class EsnScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, Sc
         if busy:  # first: what runs is what a user waits on
             lead.append(busy, style="bold yellow").append(" │ ")
         if lab.mode == "generative":  # the free run's own measures, as `rnnlab esn` reports them
-            held = f"{g.horizon} steps" if g.exceeded else f"all {g.compared}"
+            held = f"{g.horizon} step{'' if g.horizon == 1 else 's'}" if g.exceeded else f"all {g.compared}"
             rmse = _fmt(g.scores.rmse, '.3g')
-            scores = [("[free run]", f"RMSE {rmse} ({g.compared} steps)  within {g.threshold:g} for {held}"),
+            compared = f"{g.compared} step{'' if g.compared == 1 else 's'}"
+            scores = [("[free run]", f"RMSE {rmse} ({compared})  within {g.threshold:g} for {held}"),
                       ("[free run]", f"RMSE {rmse}  within {g.threshold:g}: {held}")]
         else:
             rmse, horizon = _fmt(r.onestep_scores.rmse, '.3g'), f"{g.horizon}{'' if g.exceeded else '+'}"
@@ -644,10 +645,14 @@ class EsnScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, Sc
         self._request(lambda: self.lab.new_seed(apply=False))
 
     def action_sweep(self, name: str) -> None:
-        """Start a sweep of ``name``; w or W again stops it, or drops it while it waits. While a
-        sweep is stopping (its thread finishes its point) or a refit runs, the new one waits for it
-        (:meth:`_tick` starts it)."""
-        if _active(self._sweep_worker) or self._queued_sweep == name:
+        """Start a sweep of ``name``; w or W again stops it, or drops it while it waits; the other
+        key during a sweep stops it and sweeps its option next. While a sweep is stopping (its thread
+        finishes its point) or a refit runs, the new one waits for it (:meth:`_tick` starts it)."""
+        if _active(self._sweep_worker) and self._sweep_name != name and self._queued_sweep is None:
+            self.action_stop()  # the other key during a sweep: that one stops, this one starts after it
+            self._queued_sweep = name
+            self.update_status()
+        elif _active(self._sweep_worker) or self._queued_sweep == name:
             self.action_stop()
         elif self._sweep_stopping() or self._fitting():  # after it: starting now would cancel it
             self._queued_sweep = name
