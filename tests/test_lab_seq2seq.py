@@ -533,6 +533,23 @@ def test_screen_bench_tokens_titles_and_accuracy_title_fit_at_120x36():
     drive(check, {"attention": "none", "seed": 4, "hidden_size": 32}, size=(120, 36))
 
 
+def test_an_accuracy_plot_whose_title_says_key_below_draws_no_legend_over_its_curves():
+    """At 80x24 the title said "(key below)" while the plot moved its legend into the canvas, over
+    the curves and out of order."""
+    from rnnlab.tui.widgets import LinePlot
+
+    async def check(app, screen, pilot):
+        lab = screen.engine
+        lab.train()
+        screen.update_views()
+        await pilot.pause()
+        buckets = screen.query_one("#s2s-buckets", LinePlot)
+        assert "(key below)" in buckets.title and not buckets.show_legend, buckets.title
+        assert not any("━" in buckets.render_line(y).text for y in range(buckets.size.height))
+
+    drive(check, {"attention": "none", "seed": 4, "hidden_size": 32}, size=(80, 24))
+
+
 def test_screen_works_at_100x30():
     from rnnlab.tui.labs.seq2seq import Seq2SeqAttention
 

@@ -485,9 +485,11 @@ class Seq2SeqTraining(VerticalScroll):
             titles = ("sequence accuracy by length", "sequence accuracy", "seq. accuracy")
             if width is None or any(len(title) + 2 + legend <= width for title in titles):
                 buckets.title = _fit_title(None if width is None else width - legend - 2, *titles)
-            else:
+                buckets.show_legend = True
+            else:  # (the plot would move the legend into its canvas, over the curves, out of order)
                 buckets.title = _fit_title(width, "sequence accuracy by length (key below)",
                                            "sequence accuracy (key below)", "accuracy (key below)")
+                buckets.show_legend = False
         else:
             buckets.title = _fit_title(buckets.size.width or None, "sequence accuracy by source length",
                                        "sequence accuracy")

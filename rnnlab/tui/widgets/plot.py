@@ -143,8 +143,9 @@ def _free_spot(busy: np.ndarray, length: int) -> tuple[int, int] | None:
 
 
 def _expanded(low: float, high: float) -> tuple[float, float]:
-    """A non-empty range: a single value gets a margin around it."""
-    if high > low:
+    """A non-empty range: a single value gets a margin around it, as does a range of rounding
+    width (a constant series and its forecast, one ulp apart, were drawn at opposite edges)."""
+    if high - low > 1e-9 * max(abs(low), abs(high)):
         return low, high
     margin = abs(low) * 0.1 if low else 0.5
     return low - margin, high + margin
@@ -291,6 +292,8 @@ class LinePlot(CachedFrame):
     x_from_end: reactive[str] = reactive("")
     """Where set ("T"), the x-axis ends and the marker are labelled by their distance from the last
     x: "T-99", "▲T-2" and "T" (curves of several lengths lined up by their ends), not -89, 8 and 10."""
+    show_legend: reactive[bool] = reactive(True)
+    """False: no legend, in the header or the canvas (a key drawn elsewhere names the curves)."""
 
     def __init__(
         self,
@@ -379,7 +382,7 @@ class LinePlot(CachedFrame):
         # title (the plot's numbers) comes first, in its short form only where the full one does
         # not fit at all (a title that changed wording with the legend's length read as two
         # different numbers); a legend that does not fit beside it moves into the canvas.
-        legend = [(f"━ {name}", _SERIES_STYLE + i) for i, name in enumerate(self._series)]
+        legend = [(f"━ {name}", _SERIES_STYLE + i) for i, name in enumerate(self._series)] if self.show_legend else []
         title = self.title if len(self.title) <= width or not self.short_title else self.short_title
         if legend and len(title) + 2 + len(_joined(legend)) <= width:
             _put_legend(grid, 0, width - len(_joined(legend)), legend)
