@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -135,6 +136,25 @@ def test_a_run_whose_weights_are_gone_or_unreadable_is_listed_damaged(capsys, tm
     assert code == 2 and "changed since its checkpoint was trained (train.learning_rate: 0.05 -> 1.0)" in err
     code, _, err = run(capsys, "train", "--resume", tmp_path / "unread", "--steps", "8")  # runs said nothing
     assert code == 0, err
+
+
+def test_a_run_whose_relative_data_file_is_gone_is_listed_with_the_others(capsys, tmp_path):
+    """Reading a run's spec.toml as --resume does raised the data file's DataError: `rnnlab runs`
+    listed no run at all (exit 2) and the lab's open dialog only the presets."""
+    from rnnlab.tui.screens import open_choices
+
+    (tmp_path / "s.csv").write_text("x\n" + "\n".join(str(v / 10) for v in range(40)) + "\n")
+    (tmp_path / "s.toml").write_text('[task]\nkind = "series"\npath = "s.csv"\nlength = 8\n[model]\nhidden_size = 4\n')
+    code, _, err = run(capsys, "train", tmp_path / "s.toml", "--steps", "2", "--out", tmp_path / "runs" / "moved")
+    assert code == 0, err
+    spec = tmp_path / "runs" / "moved" / "spec.toml"
+    spec.write_text(re.sub(r'(?m)^path = .*$', 'path = "gone.csv"', spec.read_text()))
+    code, _, err = run(capsys, "train", "hello", "--steps", "2", "--out", tmp_path / "runs" / "other")
+    assert code == 0, err
+    assert {r.path.name for r in list_runs(tmp_path / "runs")} == {"moved", "other"}
+    code, out, err = run(capsys, "runs", tmp_path / "runs")
+    assert code == 0 and "moved" in out and "other" in out, err
+    assert {target.rpartition("/")[2] for target, _, _ in open_choices([tmp_path / "runs"])} >= {"moved", "other"}
 
 
 def test_an_interrupted_run_is_listed_at_its_checkpoint_and_its_resume_says_what_goes(capsys, tmp_path):

@@ -190,10 +190,14 @@ def _changed_settings(path: Path, spec: dict[str, Any]) -> list[str]:
     spec read as :meth:`RunDir.open` reads it but without its data file. Those of
     :data:`MODEL_SHAPE_FIELDS` leave the weights unloadable (RunDir.check_model); any of them
     refuses a resume (RunDir.check_settings)."""
+    from ..errors import DataError
     from ..spec import Spec
 
     saved = checkpoint_settings(path) or {}
-    now = _settings(Spec.short_of_data(spec, base_dir=path.resolve(), saved=True))
+    try:
+        now = _settings(Spec.short_of_data(spec, base_dir=path.resolve(), saved=True))
+    except DataError:  # its data file gone (not the spec's fault: the commands that read it say so)
+        return []
     return setting_changes(saved, now)
 
 
