@@ -1479,3 +1479,10 @@ def test_an_ascii_stdout_gets_a_path_it_cannot_encode_escaped_not_a_traceback(tm
     done = subprocess.run([sys.executable, "-m", "rnnlab", "runs", str(folder)], env=env, capture_output=True,
                           timeout=120)
     assert done.returncode == 0 and b"d\\xefr" in done.stdout and not done.stderr, done.stderr
+    # a result, not a message: escaped, a spec's TOML would be no TOML ("caf\xe9"), so refused
+    spec = tmp_path / "caf\u00e9.toml"
+    spec.write_text('name = "caf\u00e9"\n[task]\nkind = "hello"\n', encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "rnnlab", "spec", str(spec)], env=env, capture_output=True,
+                          timeout=120)
+    assert done.returncode == 2 and done.stdout == b"" and done.stderr.decode().startswith(
+        "rnnlab: error: stdout (ascii) cannot encode "), done.stderr

@@ -216,7 +216,18 @@ def _print_json(data: Any) -> None:
 
 
 def write_out(text: str) -> None:
-    """``text`` on stdout, flushed (a result: where nobody reads it any more, see :class:`_Output`)."""
+    """``text`` on stdout, flushed (a result: where nobody reads it any more, see :class:`_Output`).
+    A result the stream's encoding cannot hold is refused in one line, not escaped as messages are
+    (``caf\\xe9`` in a spec's TOML is no TOML, in sampled text no text)."""
+    encoding = getattr(getattr(sys.stdout, "_stream", sys.stdout), "encoding", None)
+    if encoding:
+        try:
+            text.encode(encoding)
+        except UnicodeEncodeError as exc:
+            raise UserError(f"stdout ({encoding}) cannot encode {text[exc.start:exc.end]!r}, which the output "
+                            "holds: set PYTHONIOENCODING=utf-8 (or a UTF-8 locale)") from None
+        except LookupError:  # (an encoding Python does not know: the write says so)
+            pass
     sys.stdout.write(text)
     sys.stdout.flush()
 
@@ -589,15 +600,18 @@ def _interrupted(exc: BaseException) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (the console script passes it to ``sys.exit``)."""
-    streams = sys.stdout, sys.stderr
+    streams, errors = (sys.stdout, sys.stderr), getattr(sys.stdout, "errors", None)
     with contextlib.suppress(AttributeError, ValueError):  # (a stream replaced by a test's, or closed)
-        sys.stdout.reconfigure(errors="backslashreplace")  # a path in UTF-8 to an ASCII stdout: escaped, as
-        # on stderr, not a UnicodeEncodeError (exit 1 for a run that trained and was saved)
+        # a message's path in UTF-8 to an ASCII stdout: escaped, as on stderr, not a UnicodeEncodeError
+        # (exit 1 for a run that trained and was saved); a result is checked whole (write_out)
+        sys.stdout.reconfigure(errors="backslashreplace")
     sys.stdout, sys.stderr = _Output(sys.stdout, "stdout"), _Output(sys.stderr, "stderr")
     try:
         return _main(argv)
     finally:
         sys.stdout, sys.stderr = streams
+        with contextlib.suppress(AttributeError, ValueError, TypeError):
+            sys.stdout.reconfigure(errors=errors)  # as it was, for a caller of main() in-process
 
 
 def _value_typed(exc: Exception) -> str:

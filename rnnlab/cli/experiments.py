@@ -385,10 +385,11 @@ def _graceful_interrupt(unit: str = "step") -> Iterator[_Stop]:
         first.append((signum, time.monotonic()))
         stop.exit_code = 128 + signum
         stop.set()
-        again = "Ctrl-C" if signum == signal.SIGINT else f"{signal.Signals(signum).name} or Ctrl-C"
-        # (during the step the same signal again is taken for the first's echo: aborting "now" was
-        # a promise a long step did not keep)
-        _message(f"[yellow]stopping after this {unit} ({again} again once it has ended aborts at once)...[/yellow]")
+        # (during the step the same signal again is taken for the first's echo: aborting "now" was a
+        # promise a long step did not keep; another signal, a Ctrl-C after a SIGTERM, aborts at once)
+        again = ("Ctrl-C again once it has ended aborts at once" if signum == signal.SIGINT else
+                 f"Ctrl-C aborts at once, {signal.Signals(signum).name} again once it has ended")
+        _message(f"[yellow]stopping after this {unit} ({again})...[/yellow]")
 
     stopping = [signal.SIGINT, signal.SIGTERM]
     if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:  # (nohup: ignored)
@@ -757,9 +758,15 @@ def bptt(
         streams = list(enumerate(names))[first_stream:first_stream + per_table]
         table = Table(title=title if first_stream == 0 else None, title_justify="left")
         table.add_column("t", justify="right")
+        # a narrow page wraps the headers, never cuts a number ("6.365e-…"), where the numbers fit
+        # (into a file or a pipe: always, nothing crops the lines); a terminal narrower than them would
+        # crop the table's end with no mark ("4.137e-0"): rich's "…" shows the cut there
+        columns = sum(len(headers(*name)) for _, name in streams)
+        whole = _out_console().soft_wrap or 4 + len(str(lab.steps)) + columns * (BPTT_NUMBER_WIDTH + 3) <= \
+            _out_console().width
         for _, name in streams:
-            for header in headers(*name):  # a narrow page wraps the headers, never cuts a number ("6.365e-…")
-                table.add_column(header, justify="right", min_width=BPTT_NUMBER_WIDTH)
+            for header in headers(*name):
+                table.add_column(header, justify="right", min_width=BPTT_NUMBER_WIDTH if whole else None)
         for t in range(lab.steps):
             cells = [str(t + 1)]
             for k, _ in streams:
