@@ -205,7 +205,7 @@ def test_a_task_with_a_taller_sequence_bar_needs_the_rows_it_takes():
         await pilot.resize_terminal(60, 22)
         await wait_for(pilot, lambda: not message.display)
         heatmaps = app.query_one(StatePanel)
-        await wait_for(pilot, lambda: "hidden st… (r = 1)" in screen_text(app) and "0›▀▀▀" in screen_text(app),
+        await wait_for(pilot, lambda: all(part in screen_text(app) for part in ("hidden st… (r = 1)", "0›▀▀▀")),
                        what="the heatmaps drawn")
         assert heatmaps.size.height >= 4
 

@@ -722,3 +722,19 @@ def test_a_range_of_rounding_width_is_widened_as_a_single_value_is():
     assert low < 0.95 and high > 1.05
     assert _expanded(0.0, 1e-3) == (0.0, 1e-3) and _expanded(-2.0, 3.0) == (-2.0, 3.0)
     assert _expanded(0.0, 0.0) == (-0.5, 0.5)
+
+
+def test_turning_the_legend_off_alone_redraws_the_plot():
+    """show_legend=False left the cached frame, legend and all, until another attribute changed."""
+    plot = LinePlot(title="t")
+
+    async def check(pilot):
+        plot.set_series("a", [0, 1, 2], [0, 1, 0])
+        plot.set_series("b", [0, 1, 2], [1, 0, 1])
+        await pilot.pause()
+        assert any("━ a" in plot.render_line(y).text for y in range(plot.size.height))
+        plot.show_legend = False
+        await pilot.pause()
+        assert not any("━" in plot.render_line(y).text for y in range(plot.size.height))
+
+    run_in_app(plot, check=check, size=(60, 12))

@@ -599,6 +599,8 @@ class TreeBatch:
         # the arrays are the trees' own (a trace names a node by them): sound arrays of another shape
         # made node(b, k) show another node, and the real root out of reach
         sizes = [len(t) if isinstance(t, Tree) else -1 for t in self.trees]
+        if not self.trees:  # (no arrays to compare: np.concatenate of none raised numpy's own error)
+            return
         if not np.array_equal(np.diff(offsets), sizes):
             raise ValueError("TreeBatch.offsets must give each tree as many nodes as it has (len(trees[b]))")
         for name, child in (("left", left), ("right", right)):

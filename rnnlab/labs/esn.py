@@ -217,7 +217,7 @@ class Scores:
         spread = float(np.sum((truth - mean) ** 2))
         # a constant series (tau = 1 settles to 1.0) has no spread to explain: R^2 is undefined, not
         # 1 - noise / noise (a perfect forecast read "R² 0.000000"); rounding leaves ~1e-32 a step
-        rounding = truth.size * (64 * np.finfo(np.float64).eps * max(1.0, abs(mean))) ** 2
+        rounding = truth.size * (64 * np.finfo(np.float64).eps * abs(mean)) ** 2  # (relative: any scale)
         return cls(math.sqrt(sq / truth.size), 1.0 - sq / spread if spread > rounding else math.nan)
 
 

@@ -352,7 +352,7 @@ class LinePlot(CachedFrame):
         self._invalidate()
 
     watch_title = watch_short_title = watch_log_y = watch_threshold = watch_threshold_label = watch_marker = \
-        watch_x_range = watch_x_from_end = CachedFrame._invalidate
+        watch_x_range = watch_x_from_end = watch_show_legend = CachedFrame._invalidate
 
     def _plotted_points(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """Each series' finite points in plot coordinates (log10 y under ``log_y``)."""
