@@ -226,20 +226,24 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def training_lab(term: Terminal) -> int:
+    """Wait for the lab's screen, press t, wait for a trained step; the lab's process id."""
+    term.wait_for("the lab's screen", lambda s: "hidden state" in s and status_line(s) != "", START_DEADLINE_S)
+    term.send("t")
+    term.wait_for("training", lambda s: (training_step(s) or 0) > 0)
+    shell = term.tmux("display-message", "-p", "-t", "lab", "#{pane_pid}").stdout.strip()
+    lab = children(int(shell))
+    assert len(lab) == 1, lab  # env execs rnnlab: the shell's one child
+    return lab[0]
+
+
 @needs_tmux
 def test_a_kill_saves_the_trained_steps_and_gives_the_terminal_back(tmp_path):
     """kill -TERM ended the lab at once: its trained steps were lost without a word and the terminal
     stayed in the alternate screen. It now saves them as ctrl+s does, leaves the screen and says where."""
     term = Terminal([*rnnlab_command(), "tui", "--set", "train.steps=1000000"], tmp_path, tmp_path / "exit-status")
     try:
-        term.wait_for("the lab's screen", lambda s: "hidden state h_t" in s and status_line(s) != "",
-                      START_DEADLINE_S)
-        term.send("t")
-        term.wait_for("training", lambda s: (training_step(s) or 0) > 0)
-        shell = term.tmux("display-message", "-p", "-t", "lab", "#{pane_pid}").stdout.strip()
-        lab = children(int(shell))
-        assert len(lab) == 1, lab  # env execs rnnlab: the shell's one child
-        os.kill(lab[0], 15)
+        os.kill(training_lab(term), 15)
         assert term.wait_exit() == "143"
         assert term.tmux("display-message", "-p", "-t", "lab", "#{alternate_on}").stdout.strip() == "0"
         said = " ".join(term.scrollback().split())  # (the line wraps at the pane's width, anywhere)
@@ -270,12 +274,7 @@ def test_a_terminal_closed_while_training_saves_and_the_lab_ends(tmp_path):
                     tmp_path / "exit-status", size=(80, 24))
     lab, ended = 0, False
     try:
-        term.wait_for("the lab's screen", lambda s: "hidden state" in s and status_line(s) != "",
-                      START_DEADLINE_S)
-        term.send("t")
-        term.wait_for("training", lambda s: (training_step(s) or 0) > 0)
-        shell = term.tmux("display-message", "-p", "-t", "lab", "#{pane_pid}").stdout.strip()
-        [lab] = children(int(shell))
+        lab = training_lab(term)
         time.sleep(5)  # (a hang needed Textual's writer queue full when the terminal went)
         term.tmux("kill-server")  # the terminal goes: SIGHUP to the lab
         end = time.monotonic() + 60  # (the save, then 2 s of grace)
