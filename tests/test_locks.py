@@ -113,22 +113,11 @@ def test_mutual_exclusion_under_contention():
 
 def test_a_timed_acquire_gives_up_and_leaves_the_holder_undisturbed():
     lock = HandoffLock()
-    held, release = threading.Event(), threading.Event()
-
-    def holder():  # a training step that takes long (an evaluation, a kernel compiling)
-        with lock:
-            held.set()
-            release.wait(10)
-
-    thread = threading.Thread(target=holder)
-    thread.start()
-    held.wait(10)
-    started = time.perf_counter()
-    assert lock.acquire(timeout=0.05) is False and lock.acquire(blocking=False) is False
-    assert time.perf_counter() - started < 2
-    assert not lock.locked_by_me() and lock._waiting == 0  # nobody left waiting: the holder's release won't stall
-    release.set()
-    thread.join(10)
+    with held_by_another_thread(lock):  # a training step that takes long (an evaluation, a kernel compiling)
+        started = time.perf_counter()
+        assert lock.acquire(timeout=0.05) is False and lock.acquire(blocking=False) is False
+        assert time.perf_counter() - started < 2
+        assert not lock.locked_by_me() and lock._waiting == 0  # nobody left waiting: the holder's release won't stall
     assert lock.acquire(timeout=1) is True and lock.locked_by_me()
     lock.release()
 
