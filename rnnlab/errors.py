@@ -13,6 +13,9 @@ import numbers
 import os
 import stat
 from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
 
 
 class UserError(ValueError):
@@ -95,6 +98,15 @@ def clipped(text: str, width: int) -> str:
 
 #: How a refused number past a float's range is said ("got ..."): its digits would fill the line.
 TOO_LARGE_FOR_A_FLOAT = "an integer beyond a float's range (about 1.8e308)"
+
+
+def whole_number(value: Any) -> Any:
+    """``value`` as an int where it is a float with an integer value an int holds exactly (below
+    2**53: ``1e2``, ``100.0``), else ``value`` as it is: the one rule by which every integer field and
+    option takes a whole number written as a float."""
+    if isinstance(value, (float, np.floating)) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    return value
 
 
 def number_text(value: float) -> str:

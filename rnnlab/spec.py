@@ -36,7 +36,7 @@ from .data import check_task_options, make_task, task_fields
 from .data import files as data_files
 from .data.files import resolve_path
 from .errors import (TOO_LARGE_FOR_A_FLOAT, DataError, SpecError, closest_name, number_text, range_words,
-                     special_file)
+                     special_file, whole_number)
 from .layers._params import physical_memory
 from .layers.init import INITS
 from .layers.minimal import METHODS
@@ -109,8 +109,8 @@ class Rule:
             if abs(value) > sys.float_info.max:  # float() would raise OverflowError (309 digits and more)
                 raise SpecError(name, f"must be a finite number, got {TOO_LARGE_FOR_A_FLOAT}")
             value = float(value)
-        if self.kind is int and isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-            value = int(value)
+        if self.kind is int:
+            value = whole_number(value)
         if isinstance(value, bool) != (self.kind is bool) or not isinstance(value, self.kind):
             raise SpecError(name, f"expected {_type_name(self.kind)}, got {_show(value)}")
         if self.choices is not None and value not in self.choices:

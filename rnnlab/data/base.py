@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import TOO_LARGE_FOR_A_FLOAT, DataError, SpecError, closest_name, range_words
+from ..errors import TOO_LARGE_FOR_A_FLOAT, DataError, SpecError, closest_name, range_words, whole_number
 from ..fsio import stat_or_none
 from .files import resolve_path, user_path
 
@@ -119,8 +119,7 @@ class Field:
                 raise SpecError(where, f"expected true or false, got {_show(value)}")
             return value
         if t is int:
-            if isinstance(value, (float, np.floating)) and value.is_integer() and abs(value) < 2**53:
-                value = int(value)  # 1e2 and 100.0 as 100, as the [model] and [train] fields take them
+            value = whole_number(value)  # 1e2 and 100.0 as 100, as the [model] and [train] fields take them
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
                 raise SpecError(where, f"expected an integer, got {_show(value)}")
             value = int(value)

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import UserError, clipped
+from ..errors import UserError, clipped, whole_number
 
 #: How an error names an option: as the user typed it (the CLI passes ``--spectral-radius``
 #: style flags; the labs' options forms label their fields with the names themselves).
@@ -100,8 +100,8 @@ def _must_be(label: str, what: str, value: Any) -> UserError:
 def check_int(label: str, value: Any, low: int, high: int) -> int:
     """``value`` as an int if it is an integer in [low, high], else a UserError naming ``label``
     (none: the message starts at "must be", for a caller that names the option its own way)."""
-    if isinstance(value, (float, np.floating)) and value.is_integer() and abs(value) < 2**53 and low <= value <= high:
-        return int(value)  # 1e2 and 100.0 as 100, as a spec's integer fields take them (exact below 2**53)
+    if isinstance(value, (float, np.floating)) and low <= value <= high:
+        value = whole_number(value)  # 1e2 and 100.0 as 100, as a spec's integer fields take them
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
         raise _must_be(label, f"an integer in {interval(low, high)}", value)
     return int(value)
