@@ -343,9 +343,10 @@ class Spec:
 
         top, model, train, task_table = cls._checked_tables(data, saved)
         kind, options = task_table["kind"], {k: v for k, v in task_table.items() if k != "kind"}
-        check_task_options(kind, options, base_dir)
-        task = {f.name: f.check(options[f.name], base_dir) if f.name in options else f.default
-                for f in TASKS[kind].FIELDS if f.name != "path" and (f.name in options or f.default is not None)}
+        check_task_options(kind, options, base_dir)  # (the fields against each other too)
+        checked = TASKS[kind].checked_options(options, base_dir)
+        task = {name: value for name, value in checked.items()
+                if name != "path" and (name in options or value is not None)}
         return cls(task={"kind": kind, **task}, model=model, train=train, **top)
 
     @classmethod
