@@ -549,6 +549,14 @@ def _check_index(what: str, value: object, size: int, extent: str) -> int:
     return int(value)
 
 
+def _children_in_batch(trees: Sequence[Tree], offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The trees' own ``left`` and ``right`` children as batch-wide indices: tree b's shifted by
+    ``offsets[b]``, -1 for a leaf."""
+    shift = np.repeat(offsets[:-1], np.diff(offsets))
+    own = (np.concatenate([np.asarray(getattr(t, name), dtype=np.int64) for t in trees]) for name in ("left", "right"))
+    return tuple(np.where(children >= 0, children + shift, -1) for children in own)
+
+
 @dataclass(frozen=True, eq=False)
 class TreeBatch:
     """Trees of any shapes flattened into post-order arrays, one tree after another.
@@ -598,14 +606,12 @@ class TreeBatch:
                 raise ValueError("TreeBatch: children must come before their parent, inside its tree")
         # the arrays are the trees' own (a trace names a node by them): sound arrays of another shape
         # made node(b, k) show another node, and the real root out of reach
-        sizes = [len(t) if isinstance(t, Tree) else -1 for t in self.trees]
         if not self.trees:  # (no arrays to compare: np.concatenate of none raised numpy's own error)
             return
-        if not np.array_equal(np.diff(offsets), sizes):
+        if not np.array_equal(np.diff(offsets), [len(t) if isinstance(t, Tree) else -1 for t in self.trees]):
             raise ValueError("TreeBatch.offsets must give each tree as many nodes as it has (len(trees[b]))")
-        for name, child in (("left", left), ("right", right)):
-            own = np.concatenate([np.asarray(getattr(t, name), dtype=np.int64) for t in self.trees])
-            if not np.array_equal(child, np.where(own >= 0, own + start, -1)):
+        for name, child, own in zip(("left", "right"), (left, right), _children_in_batch(self.trees, offsets)):
+            if not np.array_equal(child, own):
                 raise ValueError(f"TreeBatch.{name} must be the trees' own children (trees[b].{name}, shifted by "
                                  "offsets[b])")
 
@@ -621,12 +627,7 @@ class TreeBatch:
         sizes = np.array([len(t) for t in trees], dtype=np.int64)
         offsets = np.zeros(len(trees) + 1, dtype=np.int64)
         np.cumsum(sizes, out=offsets[1:])
-        left = np.concatenate([np.asarray(t.left, dtype=np.int64) for t in trees])
-        right = np.concatenate([np.asarray(t.right, dtype=np.int64) for t in trees])
-        shift = np.repeat(offsets[:-1], sizes)
-        internal = left >= 0
-        left[internal] += shift[internal]
-        right[internal] += shift[internal]
+        left, right = _children_in_batch(trees, offsets)
         word = np.concatenate([vocab.encode(t, f"tree {k}: ") for k, t in enumerate(trees)])
         for a in (offsets, left, right, word):
             a.flags.writeable = False
