@@ -100,6 +100,11 @@ def clipped(text: str, width: int) -> str:
 TOO_LARGE_FOR_A_FLOAT = "an integer beyond a float's range (about 1.8e308)"
 
 
+def counted(n: int, noun: str) -> str:
+    """``1 thread``, ``2 threads``: a count with its noun, plural but for one."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def whole_number(value: Any) -> Any:
     """``value`` as an int where it is a float with an integer value an int holds exactly (below
     2**53: ``1e2``, ``100.0``), else ``value`` as it is: the one rule by which every integer field and

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ..errors import UserError
+from ..errors import UserError, counted
 from ._app import (_compile_notices, _json_float, _message, _out_console, _print_json, _progress, _split_names, app,
                    write_out)
 
@@ -131,10 +131,6 @@ def _ratio(value: float | None) -> str:
     return f"{value:.1f}" if value < 100 else f"{value:.0f}"
 
 
-def _count(n: int, noun: str) -> str:
-    """``1 thread``, ``2 threads``."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"
-
 
 def _bench_table(rows: list[dict[str, Any]], env: dict[str, Any]):
     """Compact enough for 80 columns: shape in one column, two-line headers, ratios as x."""
@@ -148,7 +144,7 @@ def _bench_table(rows: list[dict[str, Any]], env: dict[str, Any]):
     notes = (["x = torch / rnnlab; target on f+b (forward+backward)"] if torch else []) + \
         (["ref x = float64 NumPy reference / rnnlab"] if ref else [])
     table = Table(
-        title=f"rnnlab bench: float32, median milliseconds, {_count(env['threads'], 'thread')}",
+        title=f"rnnlab bench: float32, median milliseconds, {counted(env['threads'], 'thread')}",
         caption="; ".join(notes) or None,
         box=box.SIMPLE_HEAD,
         padding=(0, 0),  # the box's blank divider separates columns: 80 terminal columns suffice
@@ -297,7 +293,7 @@ def bench(
 
         most = numba.config.NUMBA_NUM_THREADS
         if threads > most:
-            raise UserError(f"--threads {threads} is more than numba's {_count(most, 'thread')} "
+            raise UserError(f"--threads {threads} is more than numba's {counted(most, 'thread')} "
                             "(set NUMBA_NUM_THREADS before starting)")
 
     use_torch = not no_torch
@@ -315,7 +311,7 @@ def bench(
     env = bm.environment(threads, use_torch)
     load = env.get("load_average")
     if load is not None and load > 0.5:
-        _message(f"[yellow]rnnlab bench: load average {load} on {_count(env['cores'], 'core')}: other processes are "
+        _message(f"[yellow]rnnlab bench: load average {load} on {counted(env['cores'], 'core')}: other processes are "
                  "running, timings will be noisy[/yellow]")
 
     from .experiments import _graceful_interrupt
@@ -337,7 +333,7 @@ def bench(
         write_out(_bench_markdown(rows) + "\n")
     else:
         _out_console().print(_bench_table(rows, env))
-        _message(f"[dim]{env['cpu']}, {_count(env['cores'], 'core')}; rnnlab {env['rnnlab']}, numba {env['numba']}, "
+        _message(f"[dim]{env['cpu']}, {counted(env['cores'], 'core')}; rnnlab {env['rnnlab']}, numba {env['numba']}, "
                  f"numpy {env['numpy']}, torch {env['torch'] or '-'}; BLAS threads: {env['blas_threads']}[/dim]")
     missed = [r for r in rows if r["met"] is False]
     if missed:

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ..errors import UserError
+from ..errors import UserError, counted
 from ..errors import number_or_dash as _fmt
 from ._app import (_compile_notices, _message, _out_console, _print_json, _progress, app, help_notes, lab_option,
                    nonempty_path, option_flag)
@@ -136,10 +136,9 @@ def _print_table(summary: dict[str, Any]) -> None:
     table.add_column("value", justify="right")
     horizon = f"{gen['horizon']}" if gen["exceeded"] else f"{gen['horizon']} (never exceeded)"
     rows = [
-        (f"one-step RMSE (last {summary['test_steps']} step{'' if summary['test_steps'] == 1 else 's'})",
-         _fmt(one["rmse"], ".6g")),
+        (f"one-step RMSE (last {counted(summary['test_steps'], 'step')})", _fmt(one["rmse"], ".6g")),
         ("one-step R^2", format_r2(one["r2"], 6)),
-        (f"free run RMSE ({gen['compared']} step{'' if gen['compared'] == 1 else 's'})", _fmt(gen["rmse"], ".4g")),
+        (f"free run RMSE ({counted(gen['compared'], 'step')})", _fmt(gen["rmse"], ".4g")),
         (f"free run steps until |error| > {gen['threshold']:g}", horizon),
         ("spectral radius of W", _fmt(summary["spectral_radius"], ".4g")),
         ("largest |eig| of (1-a) I + a W", _fmt(summary["effective_radius"], ".4g")),

@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..errors import DataError, UserError, special_kind
+from ..errors import DataError, UserError, counted, special_kind
 from ..fsio import stat_or_none
 
 #: Packaged example files; relative paths that are not found next to the spec are looked up here.
@@ -163,7 +163,7 @@ def load_text(path: str | Path, min_chars: int = 1) -> str:
     if not text:
         raise DataError(f"{path}: file is empty")
     if len(text) < min_chars:
-        characters = f"{len(text)} character{'' if len(text) == 1 else 's'}"
+        characters = counted(len(text), "character")
         raise DataError(f"{path}: has {characters}, needs at least {min_chars}")
     distinct = len(set(text))
     if distinct > MAX_VOCAB:
@@ -269,10 +269,10 @@ def _load_csv(path: Path) -> tuple[np.ndarray, list[str] | None, str]:
         if len(cells) != width and r == 0 and header_line is not None:  # the header is the odd one out
             comma = delimiter == "," and len(cells) == 2 * width and all(cell.isdigit() for cell in cells)
             hint = (": decimal commas? write it with '.' for decimals or ';' between columns" if comma else "")
-            raise DataError(f"{path}: the header (line {header_line}) names {_count(width, 'column')}, "
-                            f"but line {lineno} has {_count(len(cells), 'field')}{hint}")
+            raise DataError(f"{path}: the header (line {header_line}) names {counted(width, 'column')}, "
+                            f"but line {lineno} has {counted(len(cells), 'field')}{hint}")
         if len(cells) != width:
-            raise DataError(f"{path}: line {lineno} has {_count(len(cells), 'field')}, expected {width}")
+            raise DataError(f"{path}: line {lineno} has {counted(len(cells), 'field')}, expected {width}")
         for c, cell in enumerate(cells):
             col = f"column {c + 1}" + (f" ('{header[c]}')" if header is not None and header[c] else "")
             if not cell:
@@ -307,9 +307,6 @@ def _decimal(cell: str) -> bool:
     """A number as a CSV writes one: what float() reads, but Python's own spellings ("1_206.5")."""
     return "_" not in cell and is_number(cell)
 
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def is_number(cell: str) -> bool:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError, SpecError, clipped
+from ..errors import DataError, SpecError, clipped, counted
 from .base import (REQUIRED, TASKS, Baseline, Batch, Field, Task, held_out_split, make_task, masked_mse, not_held_out,
                    register, task_fields)
 from .files import FLOAT32_MAX, load_named_series
@@ -388,7 +388,7 @@ class _TypedForecast:
         values = np.empty((len(rows), F))
         for t, row in enumerate(rows):
             if len(row) != F:
-                raise DataError(f"step {t + 1} has {len(row)} value{'' if len(row) == 1 else 's'}, the series has "
+                raise DataError(f"step {t + 1} has {counted(len(row), 'value')}, the series has "
                                 f"{F} columns: type ; between steps and spaces or commas between a step's values")
             for f, token in enumerate(row):
                 values[t, f] = _typed_number(token, f"value {t + 1}" if F == 1 else f"step {t + 1} value {f + 1}")
@@ -956,6 +956,6 @@ class SeriesTask(_WindowForecast):
 
     def describe(self) -> str:
         std = ", standardized" if self.standardize else ""
-        features = f"{self.n_features} feature{'' if self.n_features == 1 else 's'}"
+        features = counted(self.n_features, "feature")
         return (f"series: forecast the next row of {Path(self.path).name} ({self.n_rows} rows x "
                 f"{features}{std}); T = {self.length}, MSE")

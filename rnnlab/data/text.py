@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError, SpecError
+from ..errors import DataError, SpecError, counted
 from .base import (_TRAIN_TAG, REQUIRED, Baseline, Batch, Field, Task, _check_args, held_out_split, not_held_out,
                    register)
 from .files import MAX_VOCAB, load_text
@@ -215,7 +215,7 @@ class TextTask(CharTask):
         path: Path = self.path
         text = load_text(path)
         if len(text) < self.length + 1:
-            raise DataError(f"{path}: has {len(text)} character{'' if len(text) == 1 else 's'}, needs at least {self.length + 1} "
+            raise DataError(f"{path}: has {counted(len(text), 'character')}, needs at least {self.length + 1} "
                             f"for length = {self.length}")
         # Sorted unique code points and each character's class id, without a Python loop over the text.
         codes = np.frombuffer(text.encode("utf-32-le"), dtype="<u4")

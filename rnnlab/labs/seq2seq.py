@@ -43,7 +43,7 @@ from .. import kernels
 from .._cursor import StepCursor
 from .._locks import HandoffLock, TrainingControl
 from ..data.seq2seq import BOS, DIGIT0, EOS, PAD, VOCAB, ReversalTask, SortTask
-from ..errors import UserError
+from ..errors import UserError, counted
 from ..layers.seq2seq import ATTENTION_KINDS, CELLS, Seq2Seq
 from ..spec import SEED_MAX
 from ..train.rundir import atomic_save_npz, npz_target
@@ -157,7 +157,7 @@ def length_buckets(min_length: int, max_length: int) -> list[tuple[int, int]]:
 def digit_count(low: int, high: int | None = None) -> str:
     """``"1 digit"``, ``"7 digits"``, or for a range ``"3-10 digits"`` (``"5 digits"`` when it is one length)."""
     if high is None or high == low:
-        return f"{low} digit{'' if low == 1 else 's'}"
+        return counted(low, "digit")
     return f"{low}-{high} digits"
 
 

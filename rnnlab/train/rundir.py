@@ -47,7 +47,7 @@ import numpy as np
 from .. import notices
 from ..data.files import user_path
 from ..data.text import display_char
-from ..errors import RunDirError, SpecError, TargetExistsError, UserError, special_kind
+from ..errors import RunDirError, SpecError, TargetExistsError, UserError, counted, special_kind
 from ..fsio import atomic_file, atomic_write_text, stat_or_none, write_error
 from ..spec import DataFileError, Spec, parse_spec, respelt_spec, spec_toml
 from .trainer import EvalRecord, StepRecord, Trainer, TrainingDiverged
@@ -867,8 +867,7 @@ def resume_notes(run: RunDir, step: int) -> list[str]:
     trained = checkpoint_settings(run.path, "environment") or {}
     now = environment()
     if isinstance(trained.get("threads"), int) and trained["threads"] != now["threads"]:
-        threads = f"{trained['threads']} kernel thread{'' if trained['threads'] == 1 else 's'}"
-        notes.append(f"{run.path} was trained with {threads}, this process has "
+        notes.append(f"{run.path} was trained with {counted(trained['threads'], 'kernel thread')}, this process has "
                      f"{now['threads']} (NUMBA_NUM_THREADS, the cores it may use): sums round otherwise from step "
                      f"{step} on, so the run drifts from the one it would have been, bit for bit")
     if changes := setting_changes(checkpoint_settings(run.path, "evaluation") or {}, _evaluation(run.spec)):

@@ -24,7 +24,7 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
 from ..data import TASKS, task_fields
-from ..errors import TargetExistsError, UserError, clipped
+from ..errors import TargetExistsError, UserError, clipped, counted
 from ..labs._options import number_or_text
 from ..spec import (ALWAYS_BIASED, ATTENTION_CELLS, CELLS, LINEAR_CELLS, OPTIMIZERS, ModelSpec, edited_name,
                     preset_names)
@@ -204,7 +204,7 @@ EDIT_FOUR_COLUMNS_WIDTH = 112
 
 def _unsaved(steps: int) -> str:
     """``"200 steps trained since the last save"`` (``"1 step ..."``), as the dialogs' warnings name them."""
-    return f"{steps} step{'' if steps == 1 else 's'} trained since the last save"
+    return f"{counted(steps, 'step')} trained since the last save"
 
 
 class ReplacesTheModel(ModalScreen[Any]):

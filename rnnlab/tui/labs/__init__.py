@@ -16,6 +16,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
 
+from ...errors import counted
 from ...labs import lab_class
 from ..terminal import (ConfirmQuit, ExitsOnSignal, FixedTheme, KeysFollowDialogs, PlainNotices, first_fit,
                         training_goes_on)
@@ -39,7 +40,7 @@ QUIT_HELP_TRAINED = ("q, ctrl+c", "quit (after training: press twice; Esc betwee
 
 def trained_count(count: int, unit: str) -> str:
     """``"938 trained steps"``, ``"1 trained epoch"``; "" for none (nothing to lose, nothing to ask)."""
-    return f"{count} trained {unit}{'' if count == 1 else 's'}" if count else ""
+    return counted(count, f"trained {unit}") if count else ""
 
 
 def fit_sub_title(screen: Screen, width: int, *forms: str) -> None:

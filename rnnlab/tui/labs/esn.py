@@ -39,7 +39,7 @@ from textual.screen import Screen
 from textual.widgets import Header, Input, Label, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from ...errors import UserError
+from ...errors import UserError, counted
 from ...errors import number_or_dash as _fmt
 from ...labs.esn import DEFAULTS, OPTION_HELP, EsnLab, format_r2, parse_option_text
 from ..terminal import (HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, error_text, first_fit,
@@ -473,10 +473,9 @@ class EsnScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, Sc
         if busy:  # first: what runs is what a user waits on
             lead.append(busy, style="bold yellow").append(" │ ")
         if lab.mode == "generative":  # the free run's own measures, as `rnnlab esn` reports them
-            held = f"{g.horizon} step{'' if g.horizon == 1 else 's'}" if g.exceeded else f"all {g.compared}"
+            held = counted(g.horizon, "step") if g.exceeded else f"all {g.compared}"
             rmse = _fmt(g.scores.rmse, '.3g')
-            compared = f"{g.compared} step{'' if g.compared == 1 else 's'}"
-            scores = [("[free run]", f"RMSE {rmse} ({compared})  within {g.threshold:g} for {held}"),
+            scores = [("[free run]", f"RMSE {rmse} ({counted(g.compared, 'step')})  within {g.threshold:g} for {held}"),
                       ("[free run]", f"RMSE {rmse}  within {g.threshold:g}: {held}")]
         else:
             rmse, horizon = _fmt(r.onestep_scores.rmse, '.3g'), f"{g.horizon}{'' if g.exceeded else '+'}"

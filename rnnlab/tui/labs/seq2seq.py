@@ -41,7 +41,7 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from ...data.seq2seq import BOS, EOS, PAD
-from ...errors import UserError
+from ...errors import UserError, counted
 from ...labs.seq2seq import ATTENTION_CHOICES, MAX_BENCH_LENGTH, TASKS, Seq2SeqLab, digit_count
 from ..panels import LabView, StepRate
 from ..terminal import (HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, error_text, first_fit, fit_footer,
@@ -198,7 +198,7 @@ class Seq2SeqTokens(LabView):
                 wrong = int((~correct).sum())
                 ending = (f", no EOS within {d.steps} steps" if not d.ended else
                           f", {d.expected.size - d.steps} missing" if d.steps < d.expected.size else "")
-                tokens = f"{d.steps} token{'' if d.steps == 1 else 's'}"
+                tokens = counted(d.steps, "token")
                 verdicts = [[(f"   wrong: {wrong} of {tokens}{ending}", f"bold {WRONG}")],
                             [(f"   wrong: {wrong} of {tokens}", f"bold {WRONG}")],
                             [(f"   wrong: {wrong} of {d.steps}", f"bold {WRONG}")], [("   wrong", f"bold {WRONG}")]]

@@ -33,7 +33,7 @@ from textual.widgets import Header, Input, Label, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from ...data.trees import Tree
-from ...errors import UserError, clipped
+from ...errors import UserError, clipped, counted
 from ...labs.tree import DEFAULTS, TreeLab
 from ..panels import LabView
 from ..terminal import (HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, error_text, first_fit,
@@ -296,7 +296,7 @@ class TreeInfo(Static):
         else:
             text.append("  no label", style="dim")
         text.append(f"\n{lab.tree.to_sexpr()}\n", style="italic")
-        text.append(f"{n} node{'' if n == 1 else 's'}, height {lab.tree.height()}\n\n", style="dim")
+        text.append(f"{counted(n, 'node')}, height {lab.tree.height()}\n\n", style="dim")
 
         text.append("prediction ", style="bold")
         text.append(f"softmax(W_o h_{n - 1} + b_o)\n", style="dim")
