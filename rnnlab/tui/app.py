@@ -251,18 +251,18 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
 
     def on_resize(self, event: events.Resize) -> None:
         self._fit_plots(event.size.height)  # self.size still holds the size before this resize
-        # the lab's screen, under any dialog open
-        show_if_too_small(self.screen_stack[0], *event.size, min_height=self._min_height())
+        self._show_if_too_small(*event.size)
         fit_footer(self.screen_stack[0], event.size.width)  # the values table follows in SideColumn.on_resize
         if self.lab is not None and self.lab.is_attention:
             self.query_one(AttentionPanel).fit_width(event.size.width)
         self.query_one(DecayPlane).fit_width(event.size.width)
 
-    def _min_height(self) -> int:
-        """The rows the lab needs: MIN_SIZE's, and those a taller sequence bar takes (a task with
-        several target channels: at 20 rows its heatmaps had no row left between bar and plots)."""
+    def _show_if_too_small(self, width: int, height: int) -> None:
+        """:func:`show_if_too_small` on the lab's screen (under any dialog open), with the rows the
+        lab needs: MIN_SIZE's, and those a taller sequence bar takes (a task with several target
+        channels: at 20 rows its heatmaps had no row left between bar and plots)."""
         bar = SEQUENCE_BAR_ROWS if self.lab is None else SequenceBar.rows_needed(self.lab)
-        return MIN_SIZE[1] + max(0, bar - SEQUENCE_BAR_ROWS)
+        show_if_too_small(self.screen_stack[0], width, height, min_height=MIN_SIZE[1] + max(0, bar - SEQUENCE_BAR_ROWS))
 
     def _fit_plots(self, height: int | None = None) -> None:
         """Size the plots band to a terminal ``height`` rows high (default: the app's size;
@@ -282,7 +282,7 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
     def on_mount(self) -> None:
         self.exit_on_signals()
         self._fit_plots()
-        show_if_too_small(self.screen_stack[0], *self.size, min_height=self._min_height())
+        self._show_if_too_small(*self.size)
         self.query_one("#lab").display = False
         self.sub_title = "loading"
         if self._choose_in is None:
@@ -420,7 +420,7 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
         self.query_one("#middle").set_class(lab.is_attention, "with-attention")  # a narrower side panel
         self.query_one(SequenceBar).update_from(lab)
         self._fit_plots()  # a task with several target channels has a taller sequence bar
-        show_if_too_small(self.screen_stack[0], *self.size, min_height=self._min_height())
+        self._show_if_too_small(*self.size)
         self.query_one(StatePanel).select(lab, self.layer, self.direction, self.unit)
         self.query_one(AttentionPanel).update_from(lab, self.layer, self.head)
         self._update_side()

@@ -403,9 +403,12 @@ class EditScreen(ReplacesTheModel):
                 yield Button("Cancel", id="cancel")
 
     def on_resize(self) -> None:
-        """Two columns of fields where the terminal is narrower than the four-column form."""
-        self.query_one("#edit-grid").set_class(self.size.width < EDIT_FOUR_COLUMNS_WIDTH, "narrow")
+        self._fit_columns(self.size.width)
         self.call_after_refresh(self._fit_fields)
+
+    def _fit_columns(self, width: int) -> None:
+        """Two columns of fields where the terminal is narrower than the four-column form."""
+        self.query_one("#edit-grid").set_class(width < EDIT_FOUR_COLUMNS_WIDTH, "narrow")
 
     def _fit_fields(self) -> None:
         """The form as tall as its title, warning, buttons and every field (as laid out for this
@@ -514,7 +517,7 @@ class EditScreen(ReplacesTheModel):
     def on_mount(self) -> None:
         # the layout for this width from the first frame (set on the resize only, a narrow terminal
         # drew the four columns, each value cut to a letter, for half a second)
-        self.query_one("#edit-grid").set_class(self.app.size.width < EDIT_FOUR_COLUMNS_WIDTH, "narrow")
+        self._fit_columns(self.app.size.width)
         self._show_warning()
         self._enable_what_applies()
         hidden_size = self.query_one("#model-hidden_size")
