@@ -1464,9 +1464,12 @@ def test_the_options_dialog_keeps_its_field_and_error_in_view_at_80x24():
         error = app.screen.query_one("#prompt-error")
         assert str(error.render()).startswith("units must be an integer in [1, 1000]")
         assert error.region.y + error.region.height <= 24 and error.region.height > 0
-        table = app.screen.query_one("#esn-options-table")
+        table = app.screen.query_one("#options-table")
         assert table.size.height == len(app.engine.options.__dict__)  # one line an option, none wrapped
-        scroll = app.screen.query_one("#esn-options-scroll")
+        scroll = app.screen.query_one("#options-scroll")
+        await pilot.resize_terminal(60, 20)  # the smallest: the list scrolls, the field and its error stay
+        await pilot.pause()
+        assert error.region.y + error.region.height <= 20 and error.region.height > 0
         await pilot.press("pagedown")
         await pilot.pause()
         assert scroll.scroll_y > 0 and app.focused is field

@@ -820,6 +820,30 @@ def test_new_options_after_training_take_a_second_enter_and_unchanged_ones_keep_
     drive(check, size=(120, 36))
 
 
+def test_the_options_dialog_lists_each_value_with_its_range_whole_at_80x24():
+    """Its errors named the ranges, the dialog did not: it lists every option, its value and its
+    range, above the field; at 80x24, after training (the warning above the field), all of them."""
+    async def check(app, lab, pilot):
+        lab.train(epochs=1)
+        await pilot.press("e")
+        await pilot.pause()
+        table = app.screen.query_one("#options-table")
+        lines = str(table.render()).splitlines()
+        assert [line.split()[0] for line in lines] == ["hidden_size", "learning_rate", "epochs", "seed", "batch_size"]
+        assert re.fullmatch(r" *hidden_size  8 +\[1, 256\]", lines[0]) and lines[1].endswith("0.01  (0, 10]")
+        assert lines[3].endswith("[0, 2^63-1]") and lines[4].endswith("[1, 1024]")
+        scroll = app.screen.query_one("#options-scroll")
+        assert scroll.size.height == 5 and scroll.region.bottom <= 24  # every option in view, none cut
+        app.screen.query_one("#prompt-input").value = "epochs=0"
+        await pilot.press("enter")
+        await pilot.pause()
+        error = app.screen.query_one("#prompt-error")
+        assert str(error.render()) == "epochs must be an integer in [1, 10000], got 0"
+        assert error.region.height > 0 and error.region.bottom < 24
+
+    drive(check, size=(80, 24))
+
+
 def test_an_unknown_word_is_one_line_and_the_help_lists_every_word():
     async def check(app, lab, pilot):
         await pilot.press("i")

@@ -10,16 +10,22 @@ takes the lab's engine. :class:`LabScreenApp` runs one of them as the whole app
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from textual.app import App
+from rich.text import Text
+from textual import on
+from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
+from textual.widgets import Input, Label, Static
 
-from ...errors import counted
+from ...errors import UserError, counted
 from ...labs import lab_class
+from ..screens import PromptScreen
 from ..terminal import (ConfirmQuit, ExitsOnSignal, FixedTheme, KeysFollowDialogs, PlainNotices, first_fit,
-                        training_goes_on)
+                        scroll_pages, training_goes_on)
 
 #: lab name -> "module:Class" of its Screen (constructor: ``Screen(engine)``).
 SCREENS: dict[str, str] = {
@@ -50,6 +56,121 @@ def fit_sub_title(screen: Screen, width: int, *forms: str) -> None:
     title = screen.title if screen.title is not None else screen.app.title
     room = width - HEADER_CHROME - len(title) - len(" — ") if width else None
     screen.sub_title = first_fit(forms, room, fallback=forms[-1])
+
+
+class OptionsPrompt(PromptScreen):
+    """A lab's options as ``name=value`` text, pre-filled with ``value``. Above the field, ``rows``
+    list the options, ``(name, current value, what it takes)``, in a list that scrolls where the
+    terminal is too short for it (PgUp/PgDn; the field keeps the focus, its error and the hint stay
+    in view). ``accept(text)`` applies the text, as :class:`PromptScreen`'s does: a UserError is
+    shown under the field and the dialog stays.
+
+    ``lost`` names the trained work that applying drops (``"938 trained steps"``; "" for none, as
+    in a lab that cannot lose any): the dialog then says so above the field, and a text for which
+    ``changes(text)`` is true takes a second Enter, the first saying what it would drop, as the main
+    lab's edit form and quit do (the labs cannot save a model). ``changes`` checks the text the
+    lab's own way, so a bad value is named at once (its UserError), not after the confirmation."""
+
+    DEFAULT_CSS = """
+    OptionsPrompt .dialog {
+        max-height: 100%;  /* never taller than the terminal: the screen would scroll, the field with it */
+    }
+    OptionsPrompt #options-scroll {
+        height: auto;
+        margin-bottom: 1;
+    }
+    OptionsPrompt #options-table {
+        height: auto;
+        text-wrap: nowrap;  /* a long note cut short, not wrapped under the names */
+        text-overflow: ellipsis;
+    }
+    OptionsPrompt #prompt-warning {  /* after training: applying drops it (a second Enter) */
+        width: 100%;
+        color: $warning;
+        margin-bottom: 1;
+    }
+    OptionsPrompt #prompt-warning.armed {
+        text-style: bold;
+    }
+    """
+    BINDINGS = [Binding("pagedown", "scroll_options(1)", "options down", show=False),
+                Binding("pageup", "scroll_options(-1)", "options up", show=False)]
+    #: Columns of the value, at most: a longer one (a seed of 19 digits) pushes its note right.
+    VALUE_WIDTH = 12
+    #: The hint under the field, and where the list is cut (one line each down to 60 columns).
+    HINT, SCROLL_HINT = "Enter to apply, Esc to cancel", "Enter applies, Esc cancels, PgUp/PgDn scroll"
+
+    def __init__(self, title: str, rows: Sequence[tuple[str, str, str]], value: str, accept, *,
+                 placeholder: str = "", lost: str = "", changes: Callable[[str], object] | None = None) -> None:
+        super().__init__(title, value, accept, placeholder=placeholder)
+        self._rows, self._lost, self._changes = list(rows), lost, changes
+        self._armed: str | None = None  # the text a first Enter would apply: Enter again on it applies
+
+    def options_table(self) -> Text:
+        """The rows as a table: names right-aligned, the values, the notes dimmed."""
+        name_width = max((len(name) for name, _, _ in self._rows), default=0)
+        value_width = min(max((len(value) for _, value, _ in self._rows), default=0), self.VALUE_WIDTH)
+        table = Text()
+        for name, value, note in self._rows:
+            table.append(f"{name:>{name_width}}  ", style="bold").append(f"{value:<{value_width}}")
+            table.append(f"  {note}\n", style="dim")
+        table.rstrip()
+        return table
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self._title, classes="dialog-title")
+            with VerticalScroll(id="options-scroll", can_focus=False):  # the field keeps the focus
+                yield Static(self.options_table(), id="options-table")
+            if self._lost:
+                yield Label(f"Applying a change drops the {self._lost} (this lab cannot save them).",
+                            classes="warning", id="prompt-warning")
+            yield Input(value=self._value, placeholder=self._placeholder, id="prompt-input")
+            yield Label("", id="prompt-error", classes="error", markup=False)  # it may quote what was typed
+            yield Label(self.HINT, classes="dim", id="prompt-hint")
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._fit_list)
+
+    def _fit_list(self) -> None:
+        """The list's rows: what the terminal leaves beside the rest of the dialog (its frame, the
+        title, the warning, the field, the error and the hint, each as tall as it wraps now)."""
+        if not self.is_attached:
+            return
+        dialog = self.query_one(".dialog")
+        scroll = self.query_one("#options-scroll")
+        others = sum(w.outer_size.height + w.styles.margin.bottom for w in dialog.children if w is not scroll)
+        taken = dialog.styles.gutter.height + others + scroll.styles.margin.height
+        room = max(self.app.size.height - taken, 3)
+        scroll.styles.max_height = room
+        hint = self.query_one("#prompt-hint", Label)
+        text = self.SCROLL_HINT if len(self._rows) > room else self.HINT
+        if str(hint.content) != text:  # the longer hint may wrap in a narrow dialog: measured again
+            hint.update(text)
+            self.call_after_refresh(self._fit_list)
+
+    def action_scroll_options(self, pages: int) -> None:
+        """PgDn/PgUp: the list by a page, the field keeping the focus."""
+        scroll_pages(self.query_one("#options-scroll"), pages)
+
+    @on(Input.Submitted)
+    def submit(self, event: Input.Submitted) -> None:
+        event.prevent_default()  # PromptScreen's own handler runs once, from here (super)
+        self.call_after_refresh(self._fit_list)  # an error or the warning may take another line
+        if self._lost and self._changes is not None and event.value != self._armed:
+            try:  # a bad value is named now, not after the confirmation
+                changes = self._changes(event.value)
+            except UserError as exc:
+                self.query_one("#prompt-error", Label).update(str(exc))
+                return
+            if changes:
+                self._armed = event.value
+                self.query_one("#prompt-error", Label).update("")
+                warning = self.query_one("#prompt-warning", Label)
+                warning.update(f"Enter again drops the {self._lost} for a fresh model; Esc keeps them.")
+                warning.add_class("armed")
+                return
+        super().submit(event)
 
 
 def screen_class(name: str) -> Any:

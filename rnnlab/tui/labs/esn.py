@@ -36,19 +36,18 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Header, Input, Label, Static
+from textual.widgets import Header, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from ...errors import UserError, counted
 from ...errors import number_or_dash as _fmt
 from ...labs.esn import DEFAULTS, OPTION_HELP, EsnLab, format_r2, parse_option_text
 from ..terminal import (HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, error_text, first_fit,
-                        fit_footer, fitted_footer, scroll_pages, show_if_too_small, take_screenshot_and_say,
-                        warn_without_true_colour)
+                        fit_footer, fitted_footer, show_if_too_small, take_screenshot_and_say, warn_without_true_colour)
 from ..screens import HelpScreen, PromptScreen, key_names, key_table
 from ..widgets import ColorBar, ComplexPlane, Heatmap, LinePlot
 from ..workers import run_until_cancelled
-from . import QUIT_HELP, fit_sub_title
+from . import QUIT_HELP, OptionsPrompt, fit_sub_title
 
 TICK_HZ = 10          # how often a running sweep's curve is redrawn
 CONTEXT = 100         # training steps shown before the forecast part in the series plot
@@ -129,42 +128,15 @@ class EsnPrompt(PromptScreen):
     """One line of input (a file name), styled by this lab's stylesheet."""
 
 
-class EsnOptionsPrompt(PromptScreen):
-    """``name=value`` pairs for any option, with the options' current values listed above (a list
-    that scrolls where the terminal is too short for it: the field, its error and the hint stay)."""
-
-    #: Rows of the dialog besides the list: borders and padding 4, title 2, list margin 1, field 3,
-    #: error 2, hint 1.
-    FRAME_ROWS = 13
-    BINDINGS = [Binding("pagedown", "scroll_options(1)", "options down", show=False),
-                Binding("pageup", "scroll_options(-1)", "options up", show=False)]
+class EsnOptionsPrompt(OptionsPrompt):
+    """``name=value`` pairs for any option, with the options' current values and what each is listed
+    above (:class:`~rnnlab.tui.labs.OptionsPrompt`, styled by this lab's stylesheet)."""
 
     def __init__(self, lab: EsnLab, accept) -> None:
-        super().__init__("Set options (name=value, several separated by spaces); the lab refits", "", accept,
+        options = vars(lab.requested)
+        super().__init__("Set options (name=value, several separated by spaces); the lab refits",
+                         [(name, str(options[name]), OPTION_HELP[name]) for name in DEFAULTS], "", accept,
                          placeholder="e.g. units=200 ridge=1e-6 readout_input=no")
-        self._lab = lab
-
-    def compose(self) -> ComposeResult:
-        options = vars(self._lab.requested)
-        table = Text()
-        for name in DEFAULTS:
-            table.append(f"{name:>16} ", style="bold").append(f"{options[name]!s:<9}")
-            table.append(f" {OPTION_HELP[name]}\n", style="dim")
-        table.rstrip()
-        with Vertical(classes="dialog"):
-            yield Label(self._title, classes="dialog-title")
-            with VerticalScroll(id="esn-options-scroll", can_focus=False):  # the field keeps the focus
-                yield Static(table, id="esn-options-table")
-            yield Input(value=self._value, placeholder=self._placeholder, id="prompt-input")
-            yield Label("", id="prompt-error", classes="error", markup=False)  # it may quote what was typed
-            yield Label("Enter to apply, Esc to cancel (PgUp/PgDn scroll the options)", classes="dim")
-
-    def on_resize(self) -> None:
-        self.query_one("#esn-options-scroll").styles.max_height = max(self.app.size.height - self.FRAME_ROWS, 3)
-
-    def action_scroll_options(self, pages: int) -> None:
-        """PgDn/PgUp: the list by a page, the field keeping the focus."""
-        scroll_pages(self.query_one("#esn-options-scroll"), pages)
 
 
 class EsnScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, Screen[None]):

@@ -29,12 +29,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Header, Input, Label, Static
+from textual.widgets import Header, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from ...data.trees import Tree
-from ...errors import UserError, clipped, counted
-from ...labs.tree import DEFAULTS, TreeLab
+from ...errors import clipped, counted
+from ...labs.tree import DEFAULTS, TreeLab, option_range
 from ..panels import LabView
 from ..terminal import (HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, error_text, first_fit,
                         fit_footer, fitted_footer, show_if_too_small, take_screenshot_and_say,
@@ -43,7 +43,7 @@ from ..screens import PromptScreen, key_names, key_table
 from ..widgets import ColorBar, Heatmap, LinePlot
 from ..widgets.colormaps import DIVERGING
 from ...labs._options import parse_assignments as parse_name_values
-from . import QUIT_HELP_TRAINED, fit_sub_title, trained_count
+from . import QUIT_HELP_TRAINED, OptionsPrompt, fit_sub_title, trained_count
 
 REFRESH_HZ = 12      # how often the screen reads the training history while training
 BENCH_EVERY = 6      # ... and recomputes the bench tree with the new weights (2 Hz)
@@ -752,9 +752,15 @@ class TreeLabScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
             return
         lab = self.lab
 
+        def changed(text: str) -> dict:
+            """The options the text would change, checked by the lab (UserError naming a bad one)."""
+            wanted = parse_assignments(text)
+            lab.check_options(wanted)
+            return {name: value for name, value in wanted.items() if lab.options.get(name) != value}
+
         def accept(text: str) -> bool:
-            changes = parse_assignments(text)
-            if all(lab.options.get(name) == value for name, value in changes.items()):
+            changes = changed(text)
+            if not changes:
                 return False  # nothing changed: the model (and its training) stays
             lab.reconfigure(changes)
             return True
@@ -767,8 +773,11 @@ class TreeLabScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
             elif done is False:
                 self.notify("options unchanged: the model stays")
 
-        current = " ".join(f"{k}={v}" for k, v in lab.options.items() if k != "tree")
-        self.app.push_screen(TreeOptionsPrompt(lab, current, accept), applied)
+        names = [name for name in DEFAULTS if name != "tree"]  # the bench tree has keys of its own (n, i)
+        rows = [(name, str(lab.options[name]), option_range(name)) for name in names]
+        self.app.push_screen(OptionsPrompt("Options (a fresh, untrained model): name=value ...", rows,
+                                           " ".join(f"{name}={lab.options[name]}" for name in names), accept,
+                                           lost=trained_count(lab.epochs_done, "epoch"), changes=changed), applied)
 
     # ------------------------------------------------------------------ files
     def action_export(self) -> None:
@@ -806,47 +815,6 @@ class TreeLabScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
                 for b in self.BINDINGS]
         keys += [QUIT_HELP_TRAINED, ("click", "a heatmap column: the cursor on that node")]
         self.app.push_screen(TreeHelpScreen(keys, self.lab.vocab.words))
-
-
-class TreeOptionsPrompt(PromptScreen):
-    """The options prompt (:meth:`TreeLabScreen.action_edit`). After training it says above the
-    field that applying drops the trained epochs, and a change takes a second Enter (the first
-    says what it would lose), as the main lab's edit form and quit do: the lab cannot save a model."""
-
-    def __init__(self, lab: TreeLab, value: str, accept) -> None:
-        super().__init__("Options (a fresh, untrained model): name=value ...", value, accept)
-        self._lost = trained_count(lab.epochs_done, "epoch")
-        self._lab = lab
-        self._armed: str | None = None  # the text a first Enter would apply: Enter again on it applies
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Label(self._title, classes="dialog-title")
-            if self._lost:
-                yield Label(f"Applying a change drops the {self._lost} (this lab cannot save them).",
-                            classes="warning", id="prompt-warning")
-            yield Input(value=self._value, placeholder=self._placeholder, id="prompt-input")
-            yield Label("", id="prompt-error", classes="error", markup=False)  # it may quote what was typed
-            yield Label("Enter to apply, Esc to cancel", classes="dim")
-
-    @on(Input.Submitted)
-    def submit(self, event: Input.Submitted) -> None:
-        event.prevent_default()  # PromptScreen's own handler runs once, from here (super)
-        if self._lost and event.value != self._armed:
-            try:  # a bad value is named now, not after the confirmation
-                changes = parse_assignments(event.value)
-                self._lab.check_options(changes)
-            except UserError as exc:
-                self.query_one("#prompt-error", Label).update(str(exc))
-                return
-            if any(self._lab.options.get(name) != value for name, value in changes.items()):
-                self._armed = event.value
-                self.query_one("#prompt-error", Label).update("")
-                warning = self.query_one("#prompt-warning", Label)
-                warning.update(f"Enter again drops the {self._lost} for a fresh model; Esc keeps them.")
-                warning.add_class("armed")
-                return
-        super().submit(event)
 
 
 def parse_assignments(text: str) -> dict:
