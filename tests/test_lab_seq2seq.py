@@ -233,6 +233,18 @@ def test_switching_attention_makes_a_new_untrained_model_and_keeps_the_bench():
     assert lab.decoding.expected.tolist() == [DIGIT0 + d for d in (1, 2, 3, 4)] + [EOS]
 
 
+def test_check_options_names_a_bad_value_without_touching_the_trained_model():
+    """What a view asks before it drops a trained model: the options a change would give, or the
+    engine's own error for a bad one; the model, its training and its options stay either way."""
+    lab = small()
+    lab.train(until_step=2)
+    model = lab.model
+    assert lab.check_options({"hidden_size": 4.0, "cell": "lstm"}) == {**lab.options, "hidden_size": 4, "cell": "lstm"}
+    with pytest.raises(OptionError, match=r"^max_length: must be >= min_length \(2\), got 1$"):
+        lab.check_options({"max_length": 1})
+    assert lab.model is model and lab.trained_steps == 2 and lab.options["hidden_size"] == 8
+
+
 def test_export_writes_every_record_atomically(tmp_path):
     lab = small()
     lab.train()

@@ -52,8 +52,9 @@ from ..train.trainer import TrainingDiverged
 from . import unknown_name
 from ._options import check_int, check_number, interval, shown
 
-__all__ = ["ATTENTION_CHOICES", "DEFAULTS", "LEARNING_RATE_MAX", "TASKS", "BucketScore", "Decoding", "EvalRecord",
-           "OptionError", "Seq2SeqLab", "StepInfo", "digit_count", "length_buckets", "option_range", "token_text"]
+__all__ = ["ATTENTION_CHOICES", "CHOICES", "DEFAULTS", "LEARNING_RATE_MAX", "TASKS", "BucketScore", "Decoding",
+           "EvalRecord", "OptionError", "Seq2SeqLab", "StepInfo", "digit_count", "length_buckets", "option_range",
+           "token_text"]
 
 #: The tasks, by option value.
 TASKS = {"reverse": ReversalTask, "sort": SortTask}
@@ -80,7 +81,8 @@ _LIMITS = {  # integer options: (lowest, highest)
     "hidden_size": (1, 512), "min_length": (1, 50), "max_length": (1, 50), "steps": (1, 10_000_000),
     "batch_size": (1, 4096), "seed": (0, SEED_MAX), "eval_every": (0, 10_000_000), "eval_size": (1, 10_000),
 }
-_CHOICES = {"task": tuple(TASKS), "attention": ATTENTION_CHOICES, "cell": tuple(CELLS)}
+#: The options that name a choice: their values.
+CHOICES: dict[str, tuple[str, ...]] = {"task": tuple(TASKS), "attention": ATTENTION_CHOICES, "cell": tuple(CELLS)}
 #: Adam's learning rate is in (0, LEARNING_RATE_MAX].
 LEARNING_RATE_MAX = 1.0
 
@@ -126,9 +128,9 @@ def _resolve_options(options: dict | None, base: dict) -> dict[str, Any]:
         if name == "attention" and value is None:
             value = "none"
         try:  # the message from "must be" on: an OptionError says "name: must be ..."
-            if name in _CHOICES:
-                if value not in _CHOICES[name]:
-                    raise UserError(f"must be one of {', '.join(_CHOICES[name])}, got {shown(value)}")
+            if name in CHOICES:
+                if value not in CHOICES[name]:
+                    raise UserError(f"must be one of {', '.join(CHOICES[name])}, got {shown(value)}")
             elif name in _LIMITS:
                 value = check_int("", value, *_LIMITS[name])
             elif name == "learning_rate":
@@ -320,11 +322,17 @@ class Seq2SeqLab(StepCursor, TrainingControl):
         digits again after every switch)."""
         if self.training:
             raise UserError("stop training before changing the model")
-        fresh = Seq2SeqLab(_resolve_options(overrides, self.options))
+        fresh = Seq2SeqLab(self.check_options(overrides))
         fresh.set_source(self.source)
         if fresh.options["seed"] == self.options["seed"]:
             fresh._bench_rng = self._bench_rng
         self.__dict__.update(fresh.__dict__)  # swapped in whole: a reader never sees a half-built lab
+
+    def check_options(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        """The options :meth:`reconfigure` would use (``overrides`` over the current ones), checked
+        (:class:`OptionError` naming a bad one) without building a model: a view can ask before it
+        drops a trained one."""
+        return _resolve_options(overrides, self.options)
 
     def set_attention(self, kind: str | None) -> None:
         """Switch the attention kind (``"none"``/None, ``"dot"``, ``"general"``, ``"additive"``): a new, untrained model."""
