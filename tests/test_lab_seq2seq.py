@@ -397,6 +397,9 @@ def test_screen_trains_in_the_background_pauses_and_stops():
         assert len(lab.history) == paused_at
         await pilot.press("a")  # refused while training: no dialog
         assert app.screen is screen and "stop training first" in screen_text(app)
+        screen.show_message("")
+        await pilot.press("e")  # so are the options
+        assert app.screen is screen and "stop training first (s)" in screen_text(app)
         await pilot.press("s")
         await wait_for(pilot, lambda: lab.training_status == "stopped" and "training stopped" in screen_text(app))
         await pilot.pause(0.2)
@@ -724,7 +727,7 @@ def test_every_dialog_opens_and_closes_in_a_terminal_a_few_columns_wide():
     """The attention and task choices (a, k) are lists: at 6 columns Textual's OptionList, given no
     column, raised out of rich's wrap."""
     async def check(app, screen, pilot):
-        for key in ("a", "k", "i", "x", "question_mark"):
+        for key in ("a", "k", "e", "i", "x", "question_mark"):
             await pilot.press(key)
             await pilot.pause()
             await pilot.press("escape")
@@ -930,6 +933,141 @@ def test_switching_the_task_of_a_trained_model_takes_a_second_enter_on_the_same_
         assert lab.trained_steps == 0
 
     drive(check)
+
+
+def _options_dialog(app):
+    from rnnlab.tui.labs import OptionsPrompt
+
+    return app.screen if isinstance(app.screen, OptionsPrompt) else None
+
+
+async def _open_options(app, pilot):
+    """e pressed: the options dialog (None where none opened)."""
+    await pilot.press("e")
+    await pilot.pause()
+    return _options_dialog(app)
+
+
+def _submit_options(app, pilot, text):
+    app.screen.query_one("#prompt-input").value = text
+    return pilot.press("enter")
+
+
+def test_e_sets_any_option_prefilled_with_the_current_ones_and_keeps_the_bench():
+    async def check(app, screen, pilot):
+        lab = screen.engine
+        lab.source_from_text("3 1 4 1 5")
+        dialog = await _open_options(app, pilot)
+        assert dialog is not None and not dialog.query("#prompt-warning")  # untrained: nothing to drop
+        assert dialog.query_one("#prompt-input").value == " ".join(f"{k}={v}" for k, v in lab.options.items())
+        table = str(dialog.query_one("#options-table").render())
+        assert re.search(r"hidden_size  8 +\[1, 512\]", table) and re.search(r"cell  gru +rnn, lstm, gru", table)
+        assert re.search(r"learning_rate  0.01 +\(0, 1\]", table)
+        await pilot.press("enter")  # the options as they are: the model stays
+        await pilot.pause()
+        assert app.screen is screen and "options unchanged: the model stays" in screen_text(app)
+        model = lab.model
+        assert await _open_options(app, pilot) is not None
+        await _submit_options(app, pilot, "hidden_size=4 cell=lstm")  # untrained: one Enter applies
+        await wait_for(pilot, lambda: lab.model is not model and not screen.busy)
+        assert lab.options["hidden_size"] == 4 and lab.options["cell"] == "lstm" and lab.trained_steps == 0
+        assert lab.model.hidden_size == 4 and lab.model.cell == "lstm"
+        assert lab.source.tolist() == [3, 1, 4, 1, 5]  # the bench keeps its digits
+        assert "new model: LSTM H=4" in screen_text(app)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert "options: any option, name=value" in screen_text(app)
+
+    drive(check)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("hidden_size=x", "hidden_size: must be an integer in [1, 512], got 'x'"),
+    ("hidden_size=4 cell=transformer", "cell: must be one of rnn, lstm, gru, got 'transformer'"),
+    ("min_length=9", "min_length: must be <= max_length (5), got 9"),
+    ("hiden_size=4", "unknown option 'hiden_size' (12 known; did you mean 'hidden_size'?)"),
+    ("learning_rate=2", "learning_rate: must be a number in (0, 1], got 2"),
+])
+def test_a_bad_option_is_named_in_the_dialog_with_its_range_and_nothing_changes(text, message):
+    async def check(app, screen, pilot):
+        lab = screen.engine
+        model, options = lab.model, dict(lab.options)
+        assert await _open_options(app, pilot) is not None
+        await _submit_options(app, pilot, text)
+        await pilot.pause()
+        dialog = _options_dialog(app)
+        assert dialog is not None  # the dialog stays, the error under the field
+        assert str(dialog.query_one("#prompt-error").render()) == message
+        assert lab.model is model and lab.options == options and not screen.busy
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is screen and lab.model is model
+
+    drive(check)
+
+
+def test_new_options_after_training_take_a_second_enter_that_names_the_trained_steps():
+    async def check(app, screen, pilot):
+        lab = screen.engine
+        lab.train(until_step=2)
+        warning = (await _open_options(app, pilot)).query_one("#prompt-warning")
+        assert str(warning.render()) == "Applying a change drops the 2 trained steps (this lab cannot save them)."
+        await pilot.press("enter")  # nothing changed: nothing to drop, the dialog closes
+        await pilot.pause()
+        assert app.screen is screen and lab.trained_steps == 2 and "options unchanged" in screen_text(app)
+        assert await _open_options(app, pilot) is not None
+        await _submit_options(app, pilot, "hidden_size=0")  # a bad value is named at once, no confirmation
+        await pilot.pause()
+        assert str(app.screen.query_one("#prompt-error").render()).startswith("hidden_size: must be an integer")
+        assert "Applying a change" in str(app.screen.query_one("#prompt-warning").render())
+        await _submit_options(app, pilot, "hidden_size=4")  # asks first
+        await pilot.pause()
+        assert _options_dialog(app) is not None and lab.trained_steps == 2 and lab.options["hidden_size"] == 8
+        assert str(app.screen.query_one("#prompt-warning").render()) == (
+            "Enter again drops the 2 trained steps for a fresh model; Esc keeps them.")
+        await pilot.press("escape")  # Esc keeps them
+        await pilot.pause()
+        assert app.screen is screen and lab.trained_steps == 2 and lab.options["hidden_size"] == 8
+        assert await _open_options(app, pilot) is not None
+        await _submit_options(app, pilot, "hidden_size=4")
+        await pilot.pause()
+        assert _options_dialog(app) is not None and lab.trained_steps == 2
+        await pilot.press("enter")  # the same text again: applied
+        await wait_for(pilot, lambda: lab.options["hidden_size"] == 4 and not screen.busy)
+        assert lab.trained_steps == 0 and app.screen is screen
+
+    drive(check)
+
+
+@pytest.mark.parametrize("size", [(60, 20), (80, 24)])
+def test_the_options_dialog_is_whole_at_the_smallest_sizes(size):
+    """Twelve options and, after training, the warning: the list scrolls (PgDn), while the frame,
+    the field, its error and the hint stay on the screen."""
+    width, height = size
+
+    async def check(app, screen, pilot):
+        screen.engine.train(until_step=2)
+        dialog = await _open_options(app, pilot)
+        await _submit_options(app, pilot, "hidden_size=x")
+        await pilot.pause(0.2)
+        assert dialog is not None and app.screen is dialog
+        frame = dialog.query_one(".dialog").region
+        assert frame.y >= 0 and frame.bottom <= height and frame.right <= width
+        for part in ("#options-scroll", "#prompt-warning", "#prompt-input", "#prompt-error", "#prompt-hint"):
+            region = dialog.query_one(part).region
+            assert region.height > 0 and frame.y < region.y and region.bottom < frame.bottom, part
+        lines = screen_text(app).splitlines()
+        corners = (lines[frame.y][frame.x], lines[frame.y][frame.right - 1], lines[frame.bottom - 1][frame.x],
+                   lines[frame.bottom - 1][frame.right - 1])
+        assert corners == ("╭", "╮", "╰", "╯")  # drawn whole, on the screen
+        assert any("hidden_size: must be an integer in [1, 512], got 'x'" in line for line in lines)
+        assert any("PgUp/PgDn" in line for line in lines)  # the list is cut: the hint says how to scroll it
+        scroll = dialog.query_one("#options-scroll")
+        await pilot.press("pagedown")
+        await pilot.pause()
+        assert scroll.scroll_y > 0 and app.focused is dialog.query_one("#prompt-input")
+
+    drive(check, size=size)
 
 
 def _decoded_note(app) -> str:

@@ -42,14 +42,16 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from ...data.seq2seq import BOS, EOS, PAD
 from ...errors import UserError, counted
-from ...labs.seq2seq import ATTENTION_CHOICES, MAX_BENCH_LENGTH, TASKS, Seq2SeqLab, digit_count
+from ...labs._options import parse_assignments
+from ...labs.seq2seq import (ATTENTION_CHOICES, CHOICES, DEFAULTS, MAX_BENCH_LENGTH, TASKS, Seq2SeqLab, digit_count,
+                             option_range)
 from ..panels import LabView, StepRate
 from ..terminal import (HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, error_text, first_fit, fit_footer,
                         fitted_footer, scroll_pages, show_if_too_small, take_screenshot, warn_without_true_colour)
 from ..screens import PromptScreen, key_names, key_table
 from ..widgets import Heatmap, LinePlot, colorbar_strip, get_colormap
 from ..widgets._strips import text_strip
-from . import QUIT_HELP_TRAINED, fit_sub_title, trained_count
+from . import QUIT_HELP_TRAINED, OptionsPrompt, fit_sub_title, trained_count
 
 REFRESH_HZ = 10          # how often the screen reads the training history
 DECODE_EVERY = 5         # ... and re-decodes the bench sequence with the new weights (2 Hz)
@@ -58,6 +60,17 @@ MAP_ROWS = 8             # rows of the attention matrix (or all it has) kept bef
 _SHORT = {PAD: "PAD", BOS: "BOS", EOS: "EOS"}
 RIGHT, WRONG = "#5fd75f", "#ff5f5f"
 BUCKET_COLORS = ("#87d7ff", "#5fafff", "#ffaf5f", "#ff5f87", "#d787d7", "#ffd75f")
+
+#: The options dialog's word on an option, after the values it takes (none: they say it all).
+OPTION_NOTES = {
+    "min_length": "shortest training source",
+    "max_length": "longest training source",
+    "steps": "per run (t)",
+    "learning_rate": "Adam's",
+    "seed": "weights, batches, bench",
+    "eval_every": "0: at the end only",
+    "eval_size": "per length bucket",
+}
 
 ATTENTION_SCORES = {
     "dot": "score = d_t·e_s",
@@ -632,6 +645,7 @@ class Seq2SeqScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
         Binding("s", "train_stop", "stop", show=False),
         Binding("a", "choose_attention", "attention"),
         Binding("k", "choose_task", "task", show=False),
+        Binding("e", "edit_options", "options", show=False),
         Binding("x", "export", "export", show=False),
         Binding("p", "screenshot", "screenshot", show=False),
         # the training column (plots, the decoding table) is taller than a short terminal
@@ -944,25 +958,60 @@ class Seq2SeqScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
             self.update_status()
 
     # ------------------------------------------------------------------ the model
+    def _refuses_a_new_model(self) -> bool:
+        """Whether the model cannot change now: while one is built (silently), or while training."""
+        if self.busy:
+            return True
+        if self.engine.training:
+            self.show_message("stop training first (s)", error=True)
+            return True
+        return False
+
+    def _build(self, overrides: dict) -> None:
+        """A new model with ``overrides``, built in a worker; the status line says so meanwhile."""
+        said = ", ".join(f"{name} {value}" for name, value in overrides.items())
+        self.busy = f"building a model with {said} ..."
+        self.update_status()
+        self._rebuild(overrides)
+
     def _choose(self, option: str, title: str, choices: list[tuple[str, str]]) -> None:
         lab = self.engine
-        if self.busy:
-            return
-        if lab.training:
-            self.show_message("stop training first (s)", error=True)
+        if self._refuses_a_new_model():
             return
         steps = trained_count(lab.trained_steps, "step")
         warning = f"A switch starts a new model: the {steps} are lost." if steps else ""  # one line
 
         def picked(value: str | None) -> None:
-            if value is None or value == lab.options[option]:
-                return
-            self.busy = f"building a model with {option} {value} ..."
-            self.update_status()
-            self._rebuild({option: value})
+            if value is not None and value != lab.options[option]:
+                self._build({option: value})
 
         self.app.push_screen(Seq2SeqChoice(title, choices, lab.options[option], warning,
                                            confirm=f"drops the {steps}" if steps else ""), picked)
+
+    def action_edit_options(self) -> None:
+        """Every option as ``name=value`` text: checked by the engine in the dialog (a bad value is
+        named there and nothing changes), then a new model built as ``a`` and ``k`` build one."""
+        lab = self.engine
+        if self._refuses_a_new_model():
+            return
+
+        def changed(text: str) -> dict:
+            """The options the text changes, checked by the engine (OptionError naming a bad one)."""
+            wanted = lab.check_options(parse_assignments(text, list(DEFAULTS), example="hidden_size=16"))
+            return {name: value for name, value in wanted.items() if value != lab.options[name]}
+
+        def applied(changes: dict | None) -> None:
+            if changes:
+                self._build(changes)
+            elif changes is not None:
+                self.show_message("options unchanged: the model stays")
+
+        rows = [(name, str(value), ", ".join(CHOICES[name]) if name in CHOICES
+                 else f"{option_range(name)}  {OPTION_NOTES.get(name, '')}".rstrip())
+                for name, value in lab.options.items()]
+        text = " ".join(f"{name}={value}" for name, value in lab.options.items())
+        self.app.push_screen(OptionsPrompt("Options (a fresh, untrained model): name=value ...", rows, text, changed,
+                                           lost=trained_count(lab.trained_steps, "step"), changes=changed), applied)
 
     def action_choose_attention(self) -> None:
         texts = {"none": "none: the decoder sees only the encoder's final state",
@@ -1007,6 +1056,7 @@ class Seq2SeqScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
         "train_stop": "stop training",
         "choose_attention": "none, dot, general or additive: a new model",
         "choose_task": "reverse or sort: a new model",
+        "edit_options": "any option, name=value (cell, hidden_size, lengths, steps, ...): a new model",
         "export": "every record of the bench decoding, history, scores (.npz)",
         "screenshot": "save an SVG screenshot",
     }
