@@ -1070,6 +1070,21 @@ def test_the_options_dialog_is_whole_at_the_smallest_sizes(size):
     drive(check, size=size)
 
 
+def test_a_long_message_and_status_line_are_cut_with_an_ellipsis_not_wrapped_out_of_view():
+    """At 80 columns "new model: ... (untrained: t trains it)" showed "(untrained: t" and the status line
+    "building a model" without what: each wrapped onto a second line that its one row hides."""
+    async def check(app, screen, pilot):
+        screen.show_message("new model: GRU H=8, additive attention; reverse 2-5 digits (untrained: t trains it)")
+        screen.busy = "building a model with hidden_size 16, cell lstm ..."
+        screen.update_status()
+        await pilot.pause()
+        message, status = screen_text(app).splitlines()[-3:-1]
+        assert message.startswith(" new model: GRU H=8") and message.endswith("…") and len(message) <= 80
+        assert "building a model with hid" in status and status.endswith("…")
+
+    drive(check, size=(80, 24))
+
+
 def _decoded_note(app) -> str:
     return bench_row(screen_text(app), "decoded")[2]
 
