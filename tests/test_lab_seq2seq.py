@@ -245,6 +245,27 @@ def test_check_options_names_a_bad_value_without_touching_the_trained_model():
     assert lab.model is model and lab.trained_steps == 2 and lab.options["hidden_size"] == 8
 
 
+def test_steps_and_eval_options_apply_in_place_and_keep_the_trained_model():
+    """Setting steps=5000 to train further rebuilt the model: the trained steps were lost. steps,
+    eval_every and eval_size do not change the model: the weights, history and scores stay, and the
+    next run uses the new values; a change that also names a model option still builds a fresh one."""
+    lab = small(steps=3)
+    lab.train()
+    model, weights = lab.model, {name: w.copy() for name, w in lab.model.parameters().items()}
+    history, evals = list(lab.history), list(lab.evals)
+    lab.reconfigure({"steps": 4, "eval_every": 0, "eval_size": 7})
+    assert lab.model is model and lab.trained_steps == 3 and lab.history == history and lab.evals == evals
+    assert all(np.array_equal(w, weights[name]) for name, w in lab.model.parameters().items())
+    assert (lab.options["steps"], lab.options["eval_every"], lab.options["eval_size"]) == (4, 0, 7)
+    lab.train()  # 4 more steps, scored at the end only, on 7 sources per bucket
+    assert lab.trained_steps == 7 and [r.step for r in lab.history] == list(range(1, 8))
+    assert [e.step for e in lab.evals] == [e.step for e in evals] + [7]
+    assert all(b.count == 7 for b in lab.evals[-1].buckets) and all(b.count == 5 for b in evals[-1].buckets)
+    assert not lab.rebuilds({"steps": 5, "eval_size": 7}) and lab.rebuilds({"steps": 9, "hidden_size": 4})
+    assert lab.reconfigure({"steps": 9, "hidden_size": 4}) is True
+    assert lab.trained_steps == 0 and lab.model.hidden_size == 4 and lab.options["steps"] == 9
+
+
 def test_export_writes_every_record_atomically(tmp_path):
     lab = small()
     lab.train()
@@ -1011,7 +1032,8 @@ def test_new_options_after_training_take_a_second_enter_that_names_the_trained_s
         lab = screen.engine
         lab.train(until_step=2)
         warning = (await _open_options(app, pilot)).query_one("#prompt-warning")
-        assert str(warning.render()) == "Applying a change drops the 2 trained steps (this lab cannot save them)."
+        assert str(warning.render()) == ("Applying a change drops the 2 trained steps (this lab cannot save them), "
+                                         "unless it changes only steps, eval_every or eval_size.")
         await pilot.press("enter")  # nothing changed: nothing to drop, the dialog closes
         await pilot.pause()
         assert app.screen is screen and lab.trained_steps == 2 and "options unchanged" in screen_text(app)
@@ -1035,6 +1057,32 @@ def test_new_options_after_training_take_a_second_enter_that_names_the_trained_s
         await pilot.press("enter")  # the same text again: applied
         await wait_for(pilot, lambda: lab.options["hidden_size"] == 4 and not screen.busy)
         assert lab.trained_steps == 0 and app.screen is screen
+
+    drive(check)
+
+
+def test_more_steps_after_training_apply_at_the_first_enter_and_keep_the_trained_steps():
+    """A user who trained and sets steps=... to train further was asked to drop the trained steps
+    for a fresh model: steps and eval_* keep the model, one Enter applies them and t trains on."""
+    async def check(app, screen, pilot):
+        lab = screen.engine
+        lab.train(until_step=2)
+        model = lab.model
+        assert await _open_options(app, pilot) is not None
+        await _submit_options(app, pilot, "steps=3 eval_size=6")
+        await pilot.pause()
+        assert app.screen is screen and not screen.busy  # no second Enter
+        assert lab.model is model and lab.trained_steps == 2 and len(lab.history) == 2
+        assert lab.options["steps"] == 3 and lab.options["eval_size"] == 6
+        assert "steps 3, eval_size 6: the model stays with its 2 trained steps" in screen_text(app)
+        await pilot.press("t")
+        await wait_for(pilot, lambda: lab.training_status == "completed")
+        assert lab.trained_steps == 5 and lab.model is model
+        assert await _open_options(app, pilot) is not None
+        await _submit_options(app, pilot, "steps=4 hidden_size=4")  # with a model option: asks first
+        await pilot.pause()
+        assert _options_dialog(app) is not None and lab.model is model and lab.options["steps"] == 3
+        assert str(app.screen.query_one("#prompt-warning").render()).startswith("Enter again drops the 5 trained")
 
     drive(check)
 

@@ -52,9 +52,9 @@ from ..train.trainer import TrainingDiverged
 from . import unknown_name
 from ._options import check_int, check_number, interval, shown
 
-__all__ = ["ATTENTION_CHOICES", "CHOICES", "DEFAULTS", "LEARNING_RATE_MAX", "TASKS", "BucketScore", "Decoding",
-           "EvalRecord", "OptionError", "Seq2SeqLab", "StepInfo", "digit_count", "length_buckets", "option_range",
-           "token_text"]
+__all__ = ["ATTENTION_CHOICES", "CHOICES", "DEFAULTS", "IN_PLACE_OPTIONS", "LEARNING_RATE_MAX", "TASKS",
+           "BucketScore", "Decoding", "EvalRecord", "OptionError", "Seq2SeqLab", "StepInfo", "digit_count",
+           "length_buckets", "option_range", "token_text"]
 
 #: The tasks, by option value.
 TASKS = {"reverse": ReversalTask, "sort": SortTask}
@@ -85,6 +85,11 @@ _LIMITS = {  # integer options: (lowest, highest)
 CHOICES: dict[str, tuple[str, ...]] = {"task": tuple(TASKS), "attention": ATTENTION_CHOICES, "cell": tuple(CELLS)}
 #: Adam's learning rate is in (0, LEARNING_RATE_MAX].
 LEARNING_RATE_MAX = 1.0
+#: The options of how later runs train and score, not of the model: :meth:`Seq2SeqLab.reconfigure`
+#: applies a change of only these in place (the weights, trained steps, history and scores stay).
+#: :meth:`Seq2SeqLab.train` reads ``steps`` and ``eval_every`` when a run starts, :meth:`Seq2SeqLab.evaluate`
+#: ``eval_size`` each time it scores; scores already taken keep the sources they were taken on.
+IN_PLACE_OPTIONS = frozenset({"steps", "eval_every", "eval_size"})
 
 
 def option_range(name: str) -> str | None:
@@ -315,18 +320,34 @@ class Seq2SeqLab(StepCursor, TrainingControl):
         return (f"{o['cell'].upper()} H={o['hidden_size']}, {attention}; {o['task']} "
                 f"{digit_count(o['min_length'], o['max_length'])}")
 
-    def reconfigure(self, overrides: dict[str, Any]) -> None:
-        """Re-create the lab with some options changed (``{"attention": "none"}``): validated first
-        (nothing changes on a bad value), then a fresh model, history and bench. The bench keeps
-        its digits, and n goes on drawing where it was (under the same seed: it drew the seed's first
-        digits again after every switch)."""
+    def reconfigure(self, overrides: dict[str, Any]) -> bool:
+        """Change some options (``{"attention": "none"}``), validated first (nothing changes on a
+        bad value). A change of only :data:`IN_PLACE_OPTIONS` (``{"steps": 5000}``) applies to this
+        lab as it is: the model, its trained steps and its scores stay. Any other re-creates the lab:
+        a fresh model, history and bench. The bench keeps its digits, and n goes on drawing where it
+        was (under the same seed: it drew the seed's first digits again after every switch).
+        Returns whether the model was rebuilt."""
         if self.training:
             raise UserError("stop training before changing the model")
-        fresh = Seq2SeqLab(self.check_options(overrides))
+        wanted = self.check_options(overrides)
+        if not self._changes_the_model(wanted):
+            self.options = wanted  # swapped whole: a reader sees the old options or the new
+            return False
+        fresh = Seq2SeqLab(wanted)
         fresh.set_source(self.source)
         if fresh.options["seed"] == self.options["seed"]:
             fresh._bench_rng = self._bench_rng
         self.__dict__.update(fresh.__dict__)  # swapped in whole: a reader never sees a half-built lab
+        return True
+
+    def rebuilds(self, overrides: dict[str, Any]) -> bool:
+        """Whether :meth:`reconfigure` with ``overrides`` would build a fresh model (dropping the
+        trained steps): they change an option outside :data:`IN_PLACE_OPTIONS`. Checked as
+        :meth:`check_options` is (:class:`OptionError` naming a bad value)."""
+        return self._changes_the_model(self.check_options(overrides))
+
+    def _changes_the_model(self, wanted: dict[str, Any]) -> bool:
+        return any(value != self.options[name] for name, value in wanted.items() if name not in IN_PLACE_OPTIONS)
 
     def check_options(self, overrides: dict[str, Any]) -> dict[str, Any]:
         """The options :meth:`reconfigure` would use (``overrides`` over the current ones), checked
@@ -335,7 +356,8 @@ class Seq2SeqLab(StepCursor, TrainingControl):
         return _resolve_options(overrides, self.options)
 
     def set_attention(self, kind: str | None) -> None:
-        """Switch the attention kind (``"none"``/None, ``"dot"``, ``"general"``, ``"additive"``): a new, untrained model."""
+        """Switch the attention kind (``"none"``/None, ``"dot"``, ``"general"``, ``"additive"``): a new, untrained model
+        (nothing changes for the kind it has)."""
         self.reconfigure({"attention": kind})
 
     # ------------------------------------------------------------------ the bench sequence

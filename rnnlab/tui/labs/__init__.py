@@ -49,6 +49,11 @@ def trained_count(count: int, unit: str) -> str:
     return counted(count, f"trained {unit}") if count else ""
 
 
+def or_list(names: Sequence[str]) -> str:
+    """``"steps"``, ``"steps or eval_size"``, ``"steps, eval_every or eval_size"``."""
+    return " or ".join(filter(None, [", ".join(names[:-1]), *names[-1:]]))
+
+
 def fit_sub_title(screen: Screen, width: int, *forms: str) -> None:
     """The screen's sub-title: the first of ``forms`` (longest first) that fits the header beside
     its title ("rnnlab — treebank: ..."), else the last: the header would cut it with "…" mid-word
@@ -69,7 +74,9 @@ class OptionsPrompt(PromptScreen):
     in a lab that cannot lose any): the dialog then says so above the field, and a text for which
     ``changes(text)`` is true takes a second Enter, the first saying what it would drop, as the main
     lab's edit form and quit do (the labs cannot save a model). ``changes`` checks the text the
-    lab's own way, so a bad value is named at once (its UserError), not after the confirmation."""
+    lab's own way, so a bad value is named at once (its UserError), not after the confirmation.
+    ``kept`` names the options a change of which alone keeps the trained work (the lab applies them
+    in place; ``changes`` is then false for such a text): the warning says so."""
 
     DEFAULT_CSS = """
     OptionsPrompt .dialog {
@@ -101,9 +108,10 @@ class OptionsPrompt(PromptScreen):
     HINT, SCROLL_HINT = "Enter to apply, Esc to cancel", "Enter applies, Esc cancels, PgUp/PgDn scroll"
 
     def __init__(self, title: str, rows: Sequence[tuple[str, str, str]], value: str, accept, *,
-                 placeholder: str = "", lost: str = "", changes: Callable[[str], object] | None = None) -> None:
+                 placeholder: str = "", lost: str = "", changes: Callable[[str], object] | None = None,
+                 kept: Sequence[str] = ()) -> None:
         super().__init__(title, value, accept, placeholder=placeholder)
-        self._rows, self._lost, self._changes = list(rows), lost, changes
+        self._rows, self._lost, self._changes, self._kept = list(rows), lost, changes, list(kept)
         self._armed: str | None = None  # the text a first Enter would apply: Enter again on it applies
 
     def options_table(self) -> Text:
@@ -123,7 +131,8 @@ class OptionsPrompt(PromptScreen):
             with VerticalScroll(id="options-scroll", can_focus=False):  # the field keeps the focus
                 yield Static(self.options_table(), id="options-table")
             if self._lost:
-                yield Label(f"Applying a change drops the {self._lost} (this lab cannot save them).",
+                unless = f", unless it changes only {or_list(self._kept)}" if self._kept else ""
+                yield Label(f"Applying a change drops the {self._lost} (this lab cannot save them){unless}.",
                             classes="warning", id="prompt-warning")
             yield Input(value=self._value, placeholder=self._placeholder, id="prompt-input")
             yield Label("", id="prompt-error", classes="error", markup=False)  # it may quote what was typed

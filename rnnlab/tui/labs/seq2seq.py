@@ -43,8 +43,8 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from ...data.seq2seq import BOS, EOS, PAD
 from ...errors import UserError, counted
 from ...labs._options import parse_assignments
-from ...labs.seq2seq import (ATTENTION_CHOICES, CHOICES, DEFAULTS, MAX_BENCH_LENGTH, TASKS, Seq2SeqLab, digit_count,
-                             option_range)
+from ...labs.seq2seq import (ATTENTION_CHOICES, CHOICES, DEFAULTS, IN_PLACE_OPTIONS, MAX_BENCH_LENGTH, TASKS,
+                             Seq2SeqLab, digit_count, option_range)
 from ..panels import LabView, StepRate
 from ..terminal import (HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, error_text, first_fit, fit_footer,
                         fitted_footer, scroll_pages, show_if_too_small, take_screenshot, warn_without_true_colour)
@@ -990,7 +990,9 @@ class Seq2SeqScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
 
     def action_edit_options(self) -> None:
         """Every option as ``name=value`` text: checked by the engine in the dialog (a bad value is
-        named there and nothing changes), then a new model built as ``a`` and ``k`` build one."""
+        named there and nothing changes), then a new model built as ``a`` and ``k`` build one; a
+        change of only the engine's in-place options (steps, eval_*) applies at once and keeps the
+        model, so it takes no second Enter after training."""
         lab = self.engine
         if self._refuses_a_new_model():
             return
@@ -1001,17 +1003,35 @@ class Seq2SeqScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
             return {name: value for name, value in wanted.items() if value != lab.options[name]}
 
         def applied(changes: dict | None) -> None:
-            if changes:
+            if not changes:
+                if changes is not None:
+                    self.show_message("options unchanged: the model stays")
+            elif lab.rebuilds(changes):
                 self._build(changes)
-            elif changes is not None:
-                self.show_message("options unchanged: the model stays")
+            else:
+                self._apply_in_place(changes)
 
         rows = [(name, str(value), ", ".join(CHOICES[name]) if name in CHOICES
                  else f"{option_range(name)}  {OPTION_NOTES.get(name, '')}".rstrip())
                 for name, value in lab.options.items()]
         text = " ".join(f"{name}={value}" for name, value in lab.options.items())
-        self.app.push_screen(OptionsPrompt("Options (a fresh, untrained model): name=value ...", rows, text, changed,
-                                           lost=trained_count(lab.trained_steps, "step"), changes=changed), applied)
+        in_place = [name for name in DEFAULTS if name in IN_PLACE_OPTIONS]
+        self.app.push_screen(OptionsPrompt("Options: name=value ... (a fresh model unless only steps, eval_*)",
+                                           rows, text, changed, lost=trained_count(lab.trained_steps, "step"),
+                                           changes=lambda text: lab.rebuilds(changed(text)), kept=in_place), applied)
+
+    def _apply_in_place(self, changes: dict) -> None:
+        """Options that keep the model (the number of steps a run trains, how it is scored): set now."""
+        lab = self.engine
+        try:
+            lab.reconfigure(changes)
+        except UserError as exc:  # training started meanwhile
+            self.show_message(str(exc), error=True)
+            return
+        said = ", ".join(f"{name} {value}" for name, value in changes.items())
+        steps = trained_count(lab.trained_steps, "step")
+        self.show_message(f"{said}: the model stays" + (f" with its {steps}" if steps else ""))
+        self.update_views()
 
     def action_choose_attention(self) -> None:
         texts = {"none": "none: the decoder sees only the encoder's final state",
