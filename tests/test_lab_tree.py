@@ -308,6 +308,22 @@ def test_reconfigure_builds_a_fresh_model_and_keeps_the_bench():
     assert lab.hidden_size == 4  # nothing changed
 
 
+def test_epochs_apply_in_place_and_keep_the_trained_model():
+    """Setting epochs to train further rebuilt the model: the trained epochs were lost. epochs does
+    not change the model: the weights and history stay and the next run trains that many more."""
+    lab = fresh(epochs=1)
+    lab.train()
+    model, weights, history = lab.model, lab.model.state_dict(), list(lab.history)
+    lab.reconfigure({"epochs": 2})
+    assert lab.model is model and lab.epochs_done == 1 and lab.history == history and lab.options["epochs"] == 2
+    assert all(np.array_equal(weights[k], v) for k, v in lab.model.state_dict().items())
+    lab.train()
+    assert lab.epochs_done == 3 and lab.model is model
+    assert not lab.rebuilds({"epochs": 5}) and lab.rebuilds({"epochs": 5, "hidden_size": 4})
+    lab.reconfigure({"epochs": 5, "hidden_size": 4})  # with a model option: a fresh model
+    assert lab.epochs_done == 0 and lab.hidden_size == 4 and lab.options["epochs"] == 5
+
+
 def test_export_writes_every_internal_atomically(tmp_path, lab):
     lab.select_tree(4)
     path = lab.export(tmp_path / "bench.npz")
@@ -782,7 +798,8 @@ def test_new_options_after_training_take_a_second_enter_and_unchanged_ones_keep_
         await pilot.press("e")
         await pilot.pause()
         warning = app.screen.query_one("#prompt-warning")
-        assert str(warning.render()) == "Applying a change drops the 2 trained epochs (this lab cannot save them)."
+        assert str(warning.render()) == ("Applying a change drops the 2 trained epochs (this lab cannot save them), "
+                                         "unless it changes only epochs.")
         await pilot.press("enter")  # the options as they are: nothing to drop
         await pilot.pause()
         assert isinstance(app.screen, TreeLabScreen) and lab.epochs_done == 2 and lab.hidden_size == 8
@@ -816,6 +833,22 @@ def test_new_options_after_training_take_a_second_enter_and_unchanged_ones_keep_
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, TreeLabScreen) and lab.hidden_size == 6
+
+    drive(check, size=(120, 36))
+
+
+def test_more_epochs_after_training_apply_at_the_first_enter_and_keep_the_trained_epochs():
+    async def check(app, lab, pilot):
+        lab.train(epochs=2)
+        model = lab.model
+        await pilot.press("e")
+        await pilot.pause()
+        app.screen.query_one("#prompt-input").value = "epochs=1"
+        await pilot.press("enter")  # no second Enter: the model stays
+        await pilot.pause()
+        assert isinstance(app.screen, TreeLabScreen) and lab.model is model and lab.epochs_done == 2
+        assert lab.options["epochs"] == 1
+        assert list(app._notifications)[-1].message == "epochs 1: the model stays with its 2 trained epochs"
 
     drive(check, size=(120, 36))
 

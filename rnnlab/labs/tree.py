@@ -58,7 +58,7 @@ from ..train.trees import EpochStats, TreeTrainer
 from . import unknown_name
 from ._options import Spell, check_int, check_number, interval
 
-__all__ = ["TreeLab", "NodeView", "DEFAULTS", "LIMITS", "LEARNING_RATE_MAX"]
+__all__ = ["TreeLab", "NodeView", "DEFAULTS", "IN_PLACE_OPTIONS", "LIMITS", "LEARNING_RATE_MAX"]
 
 #: The preset: what ``TreeLab.open()`` builds without options (see the module docstring).
 DEFAULTS: dict[str, Any] = {
@@ -79,6 +79,11 @@ LIMITS: dict[str, tuple[int, int]] = {
 }
 
 LEARNING_RATE_MAX = 10.0
+
+#: The options of how later runs train, not of the model: :meth:`TreeLab.reconfigure` applies a change
+#: of only these in place (the weights, trained epochs and history stay); :meth:`TreeLab.train` reads
+#: ``epochs`` when a run starts.
+IN_PLACE_OPTIONS = frozenset({"epochs"})
 
 _ATOM = re.compile(r"[^\s()]+")
 
@@ -199,13 +204,27 @@ class TreeLab(StepCursor, TrainingControl):
             lab.model.loss([lab.tree], np.array([lab.target()[0]]))
         return lab
 
-    def reconfigure(self, options: dict[str, Any]) -> None:
-        """New options (merged over the current ones): a fresh, untrained model; the bench tree is
-        kept unless ``options`` names another. Nothing changes when an option is refused."""
+    def reconfigure(self, options: dict[str, Any]) -> bool:
+        """New options (merged over the current ones). A change of only :data:`IN_PLACE_OPTIONS`
+        (``{"epochs": 100}``) applies to this lab as it is: the model and its trained epochs stay.
+        Any other builds a fresh, untrained model; the bench tree is kept unless ``options`` names
+        another. Nothing changes when an option is refused. Returns whether the model was rebuilt."""
         if self.training:
             raise UserError("stop training before changing the options")
+        if not self.rebuilds(options):  # checked there: a refused option raises before anything changes
+            checked = self.check_options(options)
+            self.options = {**self.options, **{name: checked[name] for name in options}}
+            return False
         fresh = TreeLab.open({**self.options, **options})  # validates everything before this lab changes
         self.__dict__.update(fresh.__dict__)
+        return True
+
+    def rebuilds(self, options: dict[str, Any]) -> bool:
+        """Whether :meth:`reconfigure` with ``options`` would build a fresh model (dropping the
+        trained epochs): they change an option outside :data:`IN_PLACE_OPTIONS`. Checked as
+        :meth:`check_options` is (UserError naming a bad value)."""
+        checked = self.check_options(options)
+        return any(checked[name] != self.options[name] for name in options if name not in IN_PLACE_OPTIONS)
 
     def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
         """The options :meth:`reconfigure` would use, checked (UserError naming a bad one) without

@@ -34,7 +34,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from ...data.trees import Tree
 from ...errors import clipped, counted
-from ...labs.tree import DEFAULTS, TreeLab, option_range
+from ...labs.tree import DEFAULTS, IN_PLACE_OPTIONS, TreeLab, option_range
 from ..panels import LabView
 from ..terminal import (HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, error_text, first_fit,
                         fit_footer, fitted_footer, show_if_too_small, take_screenshot_and_say,
@@ -758,26 +758,33 @@ class TreeLabScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
             lab.check_options(wanted)
             return {name: value for name, value in wanted.items() if lab.options.get(name) != value}
 
-        def accept(text: str) -> bool:
+        def accept(text: str) -> dict:
+            """The changes applied, and whether they built a fresh model (epochs alone keep it)."""
             changes = changed(text)
-            if not changes:
-                return False  # nothing changed: the model (and its training) stays
-            lab.reconfigure(changes)
-            return True
+            return {"changes": changes, "rebuilt": bool(changes) and lab.reconfigure(changes)}
 
-        def applied(done: bool | None) -> None:
-            if done:
+        def applied(done: dict | None) -> None:
+            if done is None:
+                return
+            if done["rebuilt"]:
                 self._seen_history = -1
                 self._done()
                 self.notify(f"a fresh model: H={lab.hidden_size}, learning rate {lab.options['learning_rate']}")
-            elif done is False:
+            elif done["changes"]:
+                said = ", ".join(f"{name} {value}" for name, value in done["changes"].items())
+                epochs = trained_count(lab.epochs_done, "epoch")
+                self._done()
+                self.notify(f"{said}: the model stays" + (f" with its {epochs}" if epochs else ""))
+            else:
                 self.notify("options unchanged: the model stays")
 
         names = [name for name in DEFAULTS if name != "tree"]  # the bench tree has keys of its own (n, i)
         rows = [(name, str(lab.options[name]), option_range(name)) for name in names]
-        self.app.push_screen(OptionsPrompt("Options (a fresh, untrained model): name=value ...", rows,
+        in_place = [name for name in names if name in IN_PLACE_OPTIONS]
+        self.app.push_screen(OptionsPrompt("Options: name=value ... (a fresh model unless only epochs)", rows,
                                            " ".join(f"{name}={lab.options[name]}" for name in names), accept,
-                                           lost=trained_count(lab.epochs_done, "epoch"), changes=changed), applied)
+                                           lost=trained_count(lab.epochs_done, "epoch"),
+                                           changes=lambda text: lab.rebuilds(changed(text)), kept=in_place), applied)
 
     # ------------------------------------------------------------------ files
     def action_export(self) -> None:
@@ -804,7 +811,7 @@ class TreeLabScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
         "next_tree": "the next test tree on the bench",
         "previous_tree": "the previous test tree",
         "type_tree": "type a tree, e.g. pos ((dull but) good)",
-        "edit": "set options (a fresh, untrained model)",
+        "edit": "set options (a fresh model unless only epochs)",
         "export": "vectors, dL/dh, weights, history (.npz)",
         "screenshot": "save an SVG screenshot",
     }
