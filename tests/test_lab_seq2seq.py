@@ -1231,12 +1231,26 @@ def test_cli_json(capsys):
     assert all(b["count"] == 5 for b in data["buckets"])
 
 
+def test_cli_batch_size_and_eval_every_reach_the_lab(capsys):
+    """The lab takes batch_size and eval_every, the command had no flags for them: --eval-every N
+    also scores every N steps, each score a line on stderr."""
+    assert _cli(["seq2seq", *CLI_SMALL, "--steps", "4", "--batch-size", "3", "--eval-every", "2", "--json"]) == 0
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)
+    assert data["options"]["batch_size"] == 3 and data["options"]["eval_every"] == 2 and data["trained_steps"] == 4
+    scored = [line for line in captured.err.splitlines() if "sequence accuracy by source length" in line]
+    assert len(scored) == 1 and scored[0].startswith("rnnlab: seq2seq: step 2: sequence accuracy by source length 3 ")
+    assert "5-7* " in scored[0]
+
+
 @pytest.mark.parametrize("args, message", [
     (["--attention", "luong"], "--attention must be one of none, dot, general, additive"),
     (["--hidden-size", "0"], "--hidden-size must be an integer in [1, 512]"),
     (["--min-length", "12"], "--min-length must be <= --max-length (10), got 12"),
     (["--max-length", "2"], "--max-length must be >= --min-length (3), got 2"),
     (["--steps", "many"], "'--steps'"),
+    (["--batch-size", "0"], "--batch-size must be an integer in [1, 4096], got 0"),
+    (["--eval-every", "-1"], "--eval-every must be an integer in [0, 10000000], got -1"),
 ])
 def test_cli_bad_option_is_one_line_and_exit_2(capsys, args, message):
     assert _cli(["seq2seq", *args]) == 2

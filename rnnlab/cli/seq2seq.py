@@ -24,10 +24,10 @@ def _option_notes() -> dict[str, str]:
     from ..labs.seq2seq import DEFAULTS, option_range
 
     notes = {}
-    for name in ("attention", "task", "cell", "steps", "hidden_size", "min_length", "max_length", "learning_rate",
-                 "seed", "eval_size"):
+    for name in ("attention", "task", "cell", "steps", "hidden_size", "min_length", "max_length", "batch_size",
+                 "learning_rate", "seed", "eval_every", "eval_size"):
         interval = option_range(name)
-        if name == "eval_size":  # a default of its own, shown by typer
+        if name in ("eval_every", "eval_size"):  # defaults of their own, shown by typer
             notes[name] = f"In {interval}."
         else:  # after the choices' own sentence ("rnn, lstm or gru."), a sentence of its own
             notes[name] = f"In {interval} (preset: {DEFAULTS[name]})." if interval else f"Preset: {DEFAULTS[name]}."
@@ -43,8 +43,11 @@ def seq2seq(
     hidden_size: Annotated[int | None, lab_option("--hidden-size", "Hidden size H.")] = None,
     min_length: Annotated[int | None, lab_option("--min-length", "Shortest training source.")] = None,
     max_length: Annotated[int | None, lab_option("--max-length", "Longest training source.")] = None,
+    batch_size: Annotated[int | None, lab_option("--batch-size", "Sequences per training step.")] = None,
     learning_rate: Annotated[float | None, lab_option("--learning-rate", "Adam's learning rate.")] = None,
     seed: Annotated[int | None, lab_option("--seed", "Seed of weights and data.")] = None,
+    eval_every: Annotated[int, typer.Option("--eval-every", help="Also score every this many steps, a line on stderr "
+                                            "each (0: only at the end).")] = 0,
     eval_size: Annotated[int, typer.Option("--eval-size", help="Held-out sequences per length bucket.")] = 500,
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
 ) -> None:
@@ -56,10 +59,9 @@ def seq2seq(
     from ..labs.seq2seq import OptionError, Seq2SeqLab
 
     given = {"attention": attention, "task": task, "cell": cell, "steps": steps, "hidden_size": hidden_size,
-             "min_length": min_length, "max_length": max_length, "learning_rate": learning_rate, "seed": seed,
-             "eval_size": eval_size}
+             "min_length": min_length, "max_length": max_length, "batch_size": batch_size,
+             "learning_rate": learning_rate, "seed": seed, "eval_every": eval_every, "eval_size": eval_size}
     options: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
-    options["eval_every"] = 0  # score once, at the end
     try:
         lab = Seq2SeqLab.open(options)
     except OptionError as exc:  # name the flags the user typed
@@ -78,6 +80,11 @@ def seq2seq(
                 progress.update(bar, completed=record.step, loss=f"{record.loss:.4g}", acc=_pct(record.accuracy))
             if lines is not None:
                 lines(record.step, f"loss {record.loss:.4g}, token accuracy {_pct(record.accuracy)}")
+            if lab.evals and lab.evals[-1].step == record.step and record.step != total:  # --eval-every's score
+                scores = ", ".join(f"{b.label}{'*' if b.unseen else ''} {_pct(b.sequence_accuracy)}"
+                                   for b in lab.evals[-1].buckets)
+                _message(f"rnnlab: seq2seq: step {record.step}: sequence accuracy by source length {scores} "
+                         "(*: longer than training)")
 
         status = lab.train(should_stop=stop.is_set, on_step=on_step)
     if status == "stopped":
