@@ -1565,3 +1565,19 @@ def test_a_constant_series_forecast_perfectly_has_no_r2_and_the_largest_seed_wra
     assert Scores.of(np.sin(np.arange(400.0)), np.sin(np.arange(400.0))).r2 == 1.0
     lab = small(seed=SEED_MAX)
     assert lab.new_seed() == 0
+
+
+@pytest.mark.parametrize("size", [(120, 40), (160, 50)])
+def test_the_values_panel_never_wraps_a_label_away_from_its_value(size):
+    """At 120x40 the options wrapped at any space: "conn" ended a line, its 0.1 began the next (and
+    "seed" / "123456", "test" / "4000" with larger values)."""
+    async def check(app, pilot):
+        info = app.screen.query_one("#esn-info", Static)
+        lines = [info.render_line(y).text.rstrip() for y in range(info.size.height)]
+        o = app.engine.options
+        for item in (f"N {o.units}", "ρ 1.25", "a 0.3", "input ×0.25", "conn 0.1", "ridge 1e-07", "readout [x; u]",
+                     "seed 123456", "τ 17", f"train {app.engine.n_train} (warm-up 20)", "test 50", "free run 60"):
+            assert any(item in line for line in lines), (item, lines)
+        assert max(len(line) for line in lines) <= info.content_region.width
+
+    drive(check, size=size, seed=123456, input_scaling=0.25, ridge=1e-7)

@@ -30,6 +30,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from rich.cells import cell_len
 from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
@@ -71,6 +72,18 @@ def _fit(value: float, spec: str, width: int = VALUE_WIDTH) -> str:
             break
         text = format(value, f"{sign}.{digits}e")
     return text
+
+
+def _packed(items: list[str], width: int | None, gap: str = "  ") -> str:
+    """``items`` ("label value") joined by ``gap`` into lines of at most ``width`` cells (None: one
+    line), broken only between items: a wrap at any space put "conn" and its 0.1 on two lines."""
+    lines = [items[0]]
+    for item in items[1:]:
+        if width is not None and cell_len(lines[-1] + gap + item) > width:
+            lines.append(item)
+        else:
+            lines[-1] += gap + item
+    return "\n".join(lines)
 
 
 def _of_steps(lab: EsnLab) -> str:
@@ -418,13 +431,15 @@ class EsnScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, Sc
             info.append(f"u_t {u}   s(t+1) {target}\nforecast {forecast}  error {error}\n")
         else:
             info.append(f"u_t {u}   forecast of s(t+1) {forecast}\ns(t+1) {target}   error {error}\n")
-        info.append(f"‖x_t‖ {v['norm']:.3g}   mean |x| {v['mean_abs']:.3f}   "
-                    f"saturated {100 * v['saturated']:.0f}%\n")
-        info.append(f"N {o.units}  ρ {o.spectral_radius:g}  a {o.leak_rate:g}  input ×{o.input_scaling:g}  "
-                    f"conn {o.connectivity:g}\n", style="dim")
-        info.append(f"ridge {o.ridge:g}  readout {'[x; u]' if o.readout_input else 'x'}  seed {o.seed}  "
-                    f"τ {o.tau}\n", style="dim")
-        info.append(f"train {lab.n_train} (warm-up {o.warmup})  test {o.test}  free run {o.generate}", style="dim")
+        width = self.query_one("#esn-info", Static).content_region.width or None
+        info.append(_packed([f"‖x_t‖ {v['norm']:.3g}", f"mean |x| {v['mean_abs']:.3f}",
+                             f"saturated {100 * v['saturated']:.0f}%"], width, gap="   ") + "\n")
+        options = (
+            [f"N {o.units}", f"ρ {o.spectral_radius:g}", f"a {o.leak_rate:g}", f"input ×{o.input_scaling:g}",
+             f"conn {o.connectivity:g}"],
+            [f"ridge {o.ridge:g}", f"readout {'[x; u]' if o.readout_input else 'x'}", f"seed {o.seed}", f"τ {o.tau}"],
+            [f"train {lab.n_train} (warm-up {o.warmup})", f"test {o.test}", f"free run {o.generate}"])
+        info.append("\n".join(_packed(group, width) for group in options), style="dim")
         return info
 
     def update_status(self) -> None:
