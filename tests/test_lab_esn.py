@@ -1581,3 +1581,20 @@ def test_the_values_panel_never_wraps_a_label_away_from_its_value(size):
         assert max(len(line) for line in lines) <= info.content_region.width
 
     drive(check, size=size, seed=123456, input_scaling=0.25, ridge=1e-7)
+
+
+@pytest.mark.parametrize("size, shown", [
+    ((160, 50), " train t < 15999 · test t 15999-19998 → s(16000)..s(19999)"),
+    ((120, 40), " train t < 15999 · test t 15999-19998"),
+    ((100, 30), " test t 15999-19998"),
+    ((80, 24), " test t ≥ 15999"),
+    ((70, 22), " test…"),
+])
+def test_the_time_legend_of_a_long_series_drops_whole_parts_then_ends_in_an_ellipsis(size, shown):
+    """Under the heatmap in one row: at length 20000 the legend wrapped, and the row showed its
+    first line alone, cut short without a word (" train t < 15999" at 80x24)."""
+    async def check(app, pilot):
+        legend = app.screen.query_one("#esn-legend-text", Static)
+        assert legend.render_line(0).text.rstrip() == shown
+
+    drive(check, size=size, length=20000, test=4000)

@@ -107,14 +107,16 @@ def _states_title(first: int, last: int, units: int, start: int, end: int, of_st
     return first_fit(titles, width or None)
 
 
-def _time_legend(lab: EsnLab) -> str:
+def _time_legend(lab: EsnLab, width: int | None = None) -> str:
     """Which t each part covers and what it forecasts (x_t forecasts s(t+1)): the one-step test and
-    the free run both start at x_n (after the true s(n), the last training target), forecasting s(n+1)."""
+    the free run both start at x_n (after the true s(n), the last training target), forecasting s(n+1).
+    In ``width`` columns (None: the longest) shorter forms drop the forecast values, then the
+    training part, never cutting a number; the last form is cut with "…" by the legend's style."""
     n, last, length = lab.n_train, lab.columns - 1, len(lab.result.series)
-    if lab.mode == "generative":
-        G = lab.result.generation.steps
-        return f"train t < {n} · free t {n}-{last} → s({n + 1})..s({n + G})"
-    return f"train t < {n} · test t {n}-{last} → s({n + 1})..s({length - 1})"
+    part, forecast_end = ("free", n + lab.result.generation.steps) if lab.mode == "generative" else ("test", length - 1)
+    forms = (f"train t < {n} · {part} t {n}-{last} → s({n + 1})..s({forecast_end})",
+             f"train t < {n} · {part} t {n}-{last}", f"{part} t {n}-{last}", f"{part} t ≥ {n}")
+    return first_fit(forms, width, fallback=forms[-1])
 
 
 def _active(worker: Worker | None) -> bool:
@@ -284,9 +286,10 @@ class EsnScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, Sc
         heatmap.title = _states_title(first, first + rows - 1, N, start, end, _of_steps(lab), heatmap.size.width)
         heatmap.cursor = cursor - start
         legend = self.query_one("#esn-legend-text", Static)
+        width = legend.content_region.width or None
         text = f" {_time_legend(lab)}"
         keys = f"{text}  ↑/↓ units  ←/→ time"
-        legend.update(keys if len(keys) <= legend.size.width or not legend.size.width else text)
+        legend.update(first_fit([keys], width, fallback=f" {_time_legend(lab, width and width - 1)}"))
 
     def draw_eigenvalues(self) -> None:
         r = self.lab.result
