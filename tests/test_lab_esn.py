@@ -1598,3 +1598,21 @@ def test_the_time_legend_of_a_long_series_drops_whole_parts_then_ends_in_an_elli
         assert legend.render_line(0).text.rstrip() == shown
 
     drive(check, size=size, length=20000, test=4000)
+
+
+def test_a_threshold_is_written_as_the_axis_and_the_status_line_write_it():
+    """threshold=1000000: the error plot's label said "threshold 1000000" beside its axis' "1e+06" (and
+    the status line's "<1e+06"); the options dialog listed it as 1000000.0 and readout_input as True,
+    neither as its text is typed."""
+    async def check(app, pilot):
+        plot = app.screen.query_one("#esn-error", LinePlot)
+        rows = [plot.render_line(y).text for y in range(plot.size.height)]
+        assert any("1e+06┤" in row and "threshold 1e+06" in row for row in rows), rows
+        assert "<1e+06" in app.screen.query_one("#esn-status").render().plain
+        await pilot.press("e")
+        await pilot.pause()
+        table = app.screen.query_one("#options-table", Static).render().plain
+        assert re.search(r"threshold +1e\+06 ", table) and re.search(r"readout_input +true ", table), table
+        assert "1000000" not in table + "".join(rows)
+
+    drive(check, threshold=1000000)

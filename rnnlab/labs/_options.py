@@ -78,6 +78,17 @@ def bound(value: float) -> str:
     return str(value) if isinstance(value, (int, np.integer)) else f"{value:g}"
 
 
+def as_typed(value: Any) -> str:
+    """An option's value as its ``name=value`` text would give it: ``true``, ``200``, ``1e+06`` and
+    ``0.1`` (``:g`` where that is exact, as the labs' status lines write them), not ``1000000.0``."""
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (float, np.floating)):
+        short = f"{float(value):g}"
+        return short if float(short) == value else repr(float(value))
+    return str(value)
+
+
 def interval(low: float, high: float, low_open: bool = False) -> str:
     """``[1, 1000]``, or ``(0, 10]`` where ``low`` itself is not allowed."""
     return f"{'(' if low_open else '['}{bound(low)}, {bound(high)}]"

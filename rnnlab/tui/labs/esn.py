@@ -42,6 +42,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from ...errors import UserError, counted
 from ...errors import number_or_dash as _fmt
+from ...labs._options import as_typed
 from ...labs.esn import DEFAULTS, OPTION_HELP, EsnLab, format_r2, parse_option_text
 from ..terminal import (HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, error_text, first_fit,
                         fit_footer, fitted_footer, show_if_too_small, take_screenshot_and_say, warn_without_true_colour)
@@ -150,7 +151,7 @@ class EsnOptionsPrompt(OptionsPrompt):
     def __init__(self, lab: EsnLab, accept) -> None:
         options = vars(lab.requested)
         super().__init__("Set options (name=value, several separated by spaces); the lab refits",
-                         [(name, str(options[name]), OPTION_HELP[name]) for name in DEFAULTS], "", accept,
+                         [(name, as_typed(options[name]), OPTION_HELP[name]) for name in DEFAULTS], "", accept,
                          placeholder="e.g. units=200 ridge=1e-6 readout_input=no")
 
 

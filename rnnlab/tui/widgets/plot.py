@@ -97,6 +97,13 @@ def _format_number(value: float) -> str:
     return f"{value:.3g}"
 
 
+def _format_threshold(value: float) -> str:
+    """A threshold as typed where ``:g`` writes it exactly, as the axis and the status lines do
+    ("1e+06", "0.1", "5"; "1000000" read beside the axis' "1e+06"), else :func:`_format_number`."""
+    text = f"{value:g}"
+    return text if float(text) == value else _format_number(value)
+
+
 def _cut(text: str, width: int) -> str:
     """``text`` in at most ``width`` columns, "…" marking a cut, made between words where there is
     a space to cut at: a number cut short reads as another number ("clipped 114…" of 1140)."""
@@ -470,7 +477,7 @@ class LinePlot(CachedFrame):
 
         label_span = None  # (row, first and last column) of the threshold's label and its blanks
         if threshold is not None:  # its label where no curve runs: on its line, else just above or below it
-            label = f"{self.threshold_label} {_format_number(self.threshold)}".strip()
+            label = f"{self.threshold_label} {_format_threshold(self.threshold)}".strip()
             line_row = threshold_row // 4
             rows = [row for row in (line_row, line_row - 1, line_row + 1) if 0 <= row < plot_height]
             curves = (owner >= _SERIES_STYLE) | (owner == _MARKER_STYLE)  # its own dashes may go under it
@@ -482,7 +489,7 @@ class LinePlot(CachedFrame):
             else:  # curves run all along the line: the label elsewhere, after a dash that says whose it
                 # is; where the canvas is that full (a pinned curve beside the live ones), its value alone
                 taken = grid.codes[top:bottom + 1, gutter:] != ord(" ")
-                for keyed in dict.fromkeys((f"┄ {label}", f"┄ {_format_number(self.threshold)}")):
+                for keyed in dict.fromkeys((f"┄ {label}", f"┄ {_format_threshold(self.threshold)}")):
                     spot = _free_spot(taken, len(keyed))
                     if spot is not None:
                         grid.put(top + spot[0], gutter + spot[1], keyed, _THRESHOLD_STYLE)
