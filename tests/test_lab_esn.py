@@ -191,7 +191,8 @@ def test_every_computation_holds_the_lock(monkeypatch):
     ({"spectral_radius": float("nan")}, "spectral_radius must be a number"),
     ({"leak_rate": 1.5}, "leak_rate must be a number in (0, 1]"),
     ({"ridge": -1e-3}, "ridge must be a number in [0, 1e+06]"),
-    ({"readout_input": "yes"}, "readout_input must be true or false"),
+    ({"readout_input": "maybe"}, "readout_input must be true or false (yes/no, on/off), got 'maybe'"),
+    ({"readout_input": 1}, "readout_input must be true or false (yes/no, on/off), got 1"),
     ({"seed": -1}, "seed must be an integer"),
     ({"generate": True}, "generate must be an integer"),
     ({"test": 280}, "test=280 and warmup=20 leave no step to fit the readout on: of length=300's 299 steps "
@@ -348,6 +349,16 @@ def test_option_text_parses_pairs_and_refuses_the_rest():
     assert parse_option_text("") == {}
     with pytest.raises(UserError, match="expected name=value, got 'units'"):
         parse_option_text("units")
+
+
+def test_a_bad_yes_or_no_names_the_words_the_options_take():
+    """readout_input=maybe said "must be true or false", though the dialog takes no (and yes, on, off):
+    the message names them, and the engine takes those words as the dialog does."""
+    with pytest.raises(UserError, match=r"^readout_input must be true or false \(yes/no, on/off\), got 'maybe'$"):
+        small(**parse_option_text("readout_input=maybe"))
+    assert small(**parse_option_text("readout_input=no")).options.readout_input is False
+    assert small(readout_input="Off").options.readout_input is False  # the API reads the words too
+    assert small(readout_input="yes").options.readout_input is True
 
 
 # ---------------------------------------------------------------------------------------------

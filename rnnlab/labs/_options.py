@@ -118,6 +118,16 @@ def check_int(label: str, value: Any, low: int, high: int) -> int:
     return int(value)
 
 
+def check_bool(label: str, value: Any) -> bool:
+    """``value`` as a bool if it is one or a word the options' text reads as one (true/false,
+    yes/no, on/off, any case), else a UserError naming ``label`` and those words."""
+    if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
+        return value.lower() in _TRUE
+    if not isinstance(value, (bool, np.bool_)):
+        raise _must_be(label, "true or false (yes/no, on/off)", value)
+    return bool(value)
+
+
 def check_number(label: str, value: Any, low: float, high: float, low_open: bool = False) -> float:
     """``value`` as a float if it is a finite number in the interval, else a UserError naming ``label``."""
     ok = not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, float, np.integer, np.floating))

@@ -65,7 +65,7 @@ from ..layers.esn import EchoStateNetwork
 from ..spec import SEED_MAX
 from ..train.rundir import atomic_save_npz, npz_target
 from . import unknown_name
-from ._options import Spell, check_int, check_number, interval, parse_assignments, shown
+from ._options import Spell, check_bool, check_int, check_number, interval, parse_assignments
 
 __all__ = ["DEFAULTS", "MODES", "NUDGE_STEPS", "OPTION_HELP", "SWEEP_VALUES", "EsnLab", "EsnOptions", "EsnResult",
            "Generation", "ModeView", "Scores", "SweepResult", "compute", "mode_view", "option_range",
@@ -153,9 +153,7 @@ def option_range(name: str) -> str | None:
 
 def _check_value(name: str, value: Any, spell: Spell = str) -> Any:
     if name == "readout_input":
-        if not isinstance(value, (bool, np.bool_)):
-            raise UserError(f"{spell(name)} must be true or false, got {shown(value)}")
-        return bool(value)
+        return check_bool(spell(name), value)
     if name in _INT_LIMITS:
         return check_int(spell(name), value, *_INT_LIMITS[name])
     low, high, low_included = _FLOAT_LIMITS[name]
