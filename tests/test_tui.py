@@ -196,6 +196,25 @@ def test_a_terminal_too_small_for_the_heatmaps_says_so_until_enlarged():
     drive(check, size=(50, 16))
 
 
+def test_a_narrow_footer_leaves_out_whole_keys_and_keeps_help_and_quit():
+    """Between 60 and 79 columns Textual's footer cut its keys at the edge: "? hel" at 70 columns,
+    neither "? help" nor "q quit" at 65; the keys that do not fit are left out whole, from the right,
+    help and quit last. Composed so at the start and again as the terminal shrinks and grows."""
+    keys = ["→ forward", "← back", "b BPTT step", "t train/pause", "n new sequence", "e edit", "? help", "q quit"]
+    shown = {80: keys, 78: keys, 75: keys[:5] + keys[6:], 70: keys[:4] + keys[6:], 60: keys[:4] + keys[6:]}
+
+    def footer(app) -> str:
+        return screen_text(app).splitlines()[-1].strip()
+
+    async def check(app, pilot):
+        assert footer(app) == " ".join(shown[70])
+        for width in (80, 75, 60, 78, 70):
+            await pilot.resize_terminal(width, 24)
+            await wait_for(pilot, lambda: footer(app) == " ".join(shown[width]), timeout=10, what=f"{width} columns")
+
+    drive(check, size=(70, 24))
+
+
 def test_a_task_with_a_taller_sequence_bar_needs_the_rows_it_takes():
     """multiscale-leaky's two target rows make its sequence bar two rows taller: at 60x20 the
     heatmaps between it and the plots had no row at all, under no message."""

@@ -15,6 +15,7 @@ import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
+from rich.cells import cell_len
 from textual import events
 from textual.app import App
 from textual.dom import DOMNode
@@ -111,21 +112,63 @@ class LabMainScreen(PassKeysToDialog, Screen):
     """The main lab's screen (:meth:`LabApp.get_default_screen`)."""
 
 
-def fitted_footer(app: App) -> Footer:
+class FittedFooter(Footer):
+    """A compact footer that shows only whole keys: where its ``width`` cannot hold them all, keys
+    are left out from the right, help and quit last (Textual's footer cut "? help  q quit" to
+    "? hel" at 70 columns: the two keys that lead to every other). The keys still work."""
+
+    #: The actions left out last: the help lists every key, and quit is the way out.
+    KEPT_ACTIONS = frozenset({"help", "quit"})
+
+    def __init__(self, width: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.fit_width = width
+
+    def compose(self):
+        left_out = self.left_out()
+        for child in super().compose():
+            if getattr(child, "action", None) not in left_out:  # a FooterKey (Textual does not export it)
+                yield child
+
+    def left_out(self) -> set[str]:
+        """The actions whose keys do not fit (none in a roomy footer, which has room for them)."""
+        if not self.compact or not self._bindings_ready:
+            return set()
+        widths: dict[str, int] = {}  # action -> cells, in the footer's order (the first binding of each)
+        for _, binding, _, _ in self.screen.active_bindings.values():
+            if binding.show and binding.action not in widths:
+                description = f" {binding.description}" if binding.description else ""
+                widths[binding.action] = cell_len(self.app.get_key_display(binding) + description) + 1  # its margin
+        left_out: set[str] = set()
+        droppable = [action for action in widths if action not in self.KEPT_ACTIONS]
+        while sum(widths.values()) - 1 > self.fit_width and droppable:  # the last key's margin may go
+            action = droppable.pop()
+            left_out.add(action)
+            del widths[action]
+        return left_out
+
+
+def fitted_footer(app: App) -> FittedFooter:
     """A footer as :func:`fit_footer` leaves it for the terminal's width now: composed so from the
     start, not composed again by the first resize (a test reading the screen then found no footer)."""
     roomy = app.size.width >= FOOTER_ROOMY_WIDTH
-    return Footer(show_command_palette=roomy, compact=not roomy)
+    return FittedFooter(app.size.width, show_command_palette=roomy, compact=not roomy)
 
 
 def fit_footer(node: DOMNode, width: int) -> None:
     """Every key of the footers under ``node`` (a screen, an app) in view down to 80 columns:
     closer together, and without the command palette's key (ctrl+p still opens it), below
-    FOOTER_ROOMY_WIDTH columns. The main lab and each architecture lab call it on a resize."""
+    FOOTER_ROOMY_WIDTH columns; narrower, those of a :class:`FittedFooter` that fit, whole. The
+    main lab and each architecture lab call it on a resize."""
     roomy = width >= FOOTER_ROOMY_WIDTH
     for footer in node.query(Footer):
+        fitted = isinstance(footer, FittedFooter)
+        left_out = footer.left_out() if fitted else set()
         footer.compact = not roomy
-        if footer.show_command_palette != roomy:  # read only in compose: a resized footer is composed again
+        if fitted:
+            footer.fit_width = width
+        # the palette's key and the keys left out are read only in compose: a resized footer is composed again
+        if footer.show_command_palette != roomy or (fitted and footer.left_out() != left_out):
             footer.show_command_palette = roomy
             footer.refresh(recompose=True)
 
