@@ -364,6 +364,43 @@ def test_a_closed_output_keeps_the_commands_own_exit_status(tmp_path):
     assert json.loads((tmp_path / "quiet" / "summary.json").read_text())["status"] == "completed"
 
 
+def _stdout_unread(monkeypatch):
+    """stdout a pipe whose reader is gone before anything is written (``| true``), stderr a string:
+    returns stderr (read it once the command ended)."""
+    import io
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    monkeypatch.setattr(sys, "stdout", open(write_end, "w", encoding="utf-8"))
+    err = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
+    return err
+
+
+def test_a_command_whose_output_nobody_reads_stops_quietly(capsys, tmp_path, monkeypatch):
+    """`rnnlab sample RUN --length 1000000 | head -c 20` drew every character (97 s) after head had
+    gone, and `rnnlab gradcheck | true` ran every check (50 s) for nobody, each then exiting 0: both
+    stop once their reader is gone (sample at its next character, gradcheck before its next check),
+    still exit 0, and say nothing (the reader had what it wanted)."""
+    from rnnlab.lab import Lab
+
+    run_dir = tmp_path / "hello"
+    assert cli.main(["train", "hello", "--steps", "2", "--out", str(run_dir)]) == 0
+    capsys.readouterr()
+    drawn, ran = [], []
+    sample = Lab.sample
+    monkeypatch.setattr(Lab, "sample", lambda self, *a, **kw: drawn.append(sample(self, *a, **kw)) or drawn[-1])
+    run_checks = gradcheck.run_checks
+    monkeypatch.setattr(gradcheck, "run_checks", lambda *a, **kw: ran.append(run_checks(*a, **kw)) or ran[-1])
+    for json_output in ([], ["--json"]):  # --json writes nothing until the end: the pipe itself says so
+        err = _stdout_unread(monkeypatch)
+        assert cli.main(["sample", str(run_dir), "--length", "5000", *json_output]) == 0
+        assert len(drawn.pop()) < 10 and err.getvalue() == ""
+    err = _stdout_unread(monkeypatch)
+    assert cli.main(["gradcheck", "--only", "rnn_tanh,gru"]) == 0
+    assert ran == [[]] and "interrupted" not in err.getvalue()
+
+
 def _with_stream(stream: str, target, *args, cwd=None) -> subprocess.CompletedProcess:
     """``python -m rnnlab ARGS`` with its stdout or stderr ``target``: "closed" (the descriptor closed
     before Python starts, a shell's ``>&-``) or an open file (/dev/full: every write ENOSPC)."""

@@ -16,6 +16,7 @@ import inspect
 import json
 import math
 import os
+import select
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -255,6 +256,7 @@ class _Output:
         self._stream = stream  # None: the descriptor was closed when Python started
         self._name = name
         self._gone = stream is None and name == "stderr"
+        self._reader_gone = False
 
     def write(self, text: str) -> int:
         if not self._gone:
@@ -273,8 +275,14 @@ class _Output:
             except OSError as exc:
                 self._failed(exc)
 
+    @property
+    def reader_gone(self) -> bool:
+        """Whether a write found nobody reading (:data:`_READER_GONE`): what follows goes nowhere."""
+        return self._reader_gone
+
     def _failed(self, exc: OSError) -> None:
         self._gone = True
+        self._reader_gone = exc.errno in _READER_GONE
         if self._stream is not None:
             _drop(self._stream)  # what its buffer holds is flushed at exit: to nowhere, not a failure
         if self._name == "stdout" and exc.errno not in _READER_GONE:
@@ -287,6 +295,22 @@ class _Output:
         if self._stream is None:
             raise AttributeError(f"{self._name} is closed, it has no {name}")
         return getattr(self._stream, name)
+
+
+def output_unread() -> bool:
+    """Whether nobody reads stdout any more: a write to it found its reader gone (``| head -c 20``
+    stopped reading), or, a pipe not written to yet, its read end is closed (``| true``, a pager
+    quit before the table came: poll's POLLERR). A command whose only product is its output
+    (sample, gradcheck) stops then, quietly: it ran on to its end, the output dropped."""
+    if isinstance(sys.stdout, _Output) and sys.stdout.reader_gone:
+        return True
+    try:
+        fd = sys.stdout.fileno()
+        poller = select.poll()  # (none on Windows: AttributeError)
+    except (AttributeError, OSError, ValueError):  # a test's stream, a closed descriptor
+        return False
+    poller.register(fd, 0)  # POLLERR and POLLHUP are reported unasked
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
 
 
 def _drop(stream) -> None:

@@ -9,7 +9,7 @@ import typer
 
 from ..errors import UserError, counted
 from ._app import (_compile_notices, _json_float, _message, _out_console, _print_json, _progress, _split_names, app,
-                   write_out)
+                   output_unread, write_out)
 
 #: Timed rounds a case at most: each is a whole forward and backward pass (a typo of 10**30 ran on
 #: with no end); 10,000 of the largest standard shape take hours already.
@@ -68,7 +68,8 @@ def gradcheck(
         def report(done: int, total: int, name: str) -> None:
             progress.update(task, completed=done, total=total, description=name or "done")
 
-        results = gc.run_checks(names, progress=report, should_stop=stop.is_set)  # Ctrl-C: after the check under way
+        # Ctrl-C, or a reader gone before the table (| true, a pager quit): after the check under way
+        results = gc.run_checks(names, progress=report, should_stop=lambda: stop.is_set() or output_unread())
 
     failed = [r for r in results if not r.ok]
     if json_output:

@@ -29,7 +29,7 @@ from ..errors import UserError
 from ..errors import number_or_dash as _fmt
 from ._app import (SEED_MAX, ProgressLines, _compile_notices, _exit_for_training_status, _json_float, _message,
                    _out_console, _print_json, _progress, _set_option, _with_sets, app, load_with_sets,
-                   nonempty_path, open_lab, set_fields, spec_with_sets, write_out)
+                   nonempty_path, open_lab, output_unread, set_fields, spec_with_sets, write_out)
 
 #: The spec's limits (rnnlab.spec.STEPS_MAX, TRUNCATE_MAX), written here so that --help shows them without
 #: importing the spec (and numba); tests keep them equal.
@@ -897,7 +897,8 @@ def sample(
             write_out(piece)
 
         with _graceful_interrupt("character") as stop:  # Ctrl-C: what was generated is printed
-            text = lab.sample(prime, length, temperature, seed, should_stop=stop.is_set,
+            # a reader gone (| head -c 20) stops it too: a million characters ran on for minutes, to nobody
+            text = lab.sample(prime, length, temperature, seed, should_stop=lambda: stop.is_set() or output_unread(),
                               on_text=(lambda piece: None) if json_output else printed)
     primed = text[: len(lab.task.encode(prime))]  # as read: a typed \n is the newline it stood for
     generated = len(text) - len(primed)
@@ -906,6 +907,6 @@ def sample(
                      "temperature": temperature, "seed": lab.spec.seed if seed is None else seed, "text": text})
     else:
         write_out("\n")
-    if generated < length:
+    if generated < length and stop.is_set():  # (not where nobody reads: the reader had what it wanted)
         _message(f"rnnlab: sampling stopped after {generated} of {length} characters")
         raise typer.Exit(stop.exit_code)
