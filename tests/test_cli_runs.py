@@ -189,8 +189,8 @@ def test_a_run_being_trained_is_listed_as_training(capsys, tmp_path):
 
 def test_runs_on_a_missing_or_empty_folder(capsys, tmp_path):
     code, _, err = run(capsys, "runs", str(tmp_path / "nothing"))
-    assert code == 2 and one_line_error(err) == f"rnnlab: error: {tmp_path / 'nothing'} does not exist " \
-                                                "(rnnlab train puts its runs in runs/)"
+    assert code == 2 and one_line_error(err) == f"rnnlab: error: {tmp_path / 'nothing'} does not exist (rnnlab " \
+                                                "train puts its runs in runs/ of the folder it runs in, or in --out)"
     code, out, _ = run(capsys, "runs", str(tmp_path))
     assert code == 0 and out.strip() == f"no run directories in {tmp_path} (rnnlab train NAME makes one)"
     code, out, _ = run(capsys, "runs", str(tmp_path), "--json")
@@ -204,6 +204,21 @@ def test_runs_on_a_missing_or_empty_folder(capsys, tmp_path):
     code, out, _ = run(capsys, "runs", str(tmp_path))  # a sweep's folder beside it too: rnnlab runs looks one deep
     assert out.strip() == f"no run directories in {tmp_path} ({tmp_path / 'runs'}, {tmp_path / 'sweep'} hold some: " \
                           f"rnnlab runs {tmp_path / 'runs'})"
+
+
+def test_a_missing_folder_says_where_the_runs_are(capsys, tmp_path, monkeypatch):
+    """"(rnnlab train puts its runs in runs/)" was said of runs/x, whose runs/ holds the runs, and of a
+    bare `rnnlab runs` where train never ran: "runs does not exist", a name nobody typed."""
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "runs")
+    assert code == 2 and one_line_error(err) == f"rnnlab: error: no runs/ folder in {Path.cwd()} (rnnlab train " \
+                                                "makes it there; rnnlab runs FOLDER lists another)"
+    assert run(capsys, "train", "hello", "--steps", "1", "--out", "runs/hello-1")[0] == 0
+    for typed, hint in (("runs/sine-2", "rnnlab runs runs lists the runs beside it"),
+                        ("runs/helo-1", "did you mean runs/hello-1?"), ("run", "did you mean runs?"),
+                        ("elsewhere", "rnnlab train puts its runs in runs/ of the folder it runs in, or in --out")):
+        code, _, err = run(capsys, "runs", typed)
+        assert code == 2 and one_line_error(err) == f"rnnlab: error: {typed} does not exist ({hint})"
 
 
 def test_a_folder_of_many_runs_given_as_one_names_the_newest_and_rnnlab_runs(capsys, tmp_path):

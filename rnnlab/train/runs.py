@@ -9,14 +9,17 @@ written.
 from __future__ import annotations
 
 import datetime
+import itertools
 import math
+import os
+import shlex
 import tomllib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import RunDirError, UserError, special_file
+from ..errors import RunDirError, UserError, closest_name, special_file
 from ..spec import flat_fields, spec_toml
 from .rundir import (CHECKPOINT, EVALS, METRICS, RUN_FILES, SPEC, SUMMARY, RunDir, _checkpoint_step, _is_number,
                      MODEL_SHAPE_FIELDS, _read_error, checkpoint_settings, is_run_dir, last_record, read_summary,
@@ -92,7 +95,7 @@ def list_runs(folder: str | Path, sort: str = "updated") -> list[RunListing]:
             return [read_listing(folder)]
         children = sorted(folder.iterdir())
     except FileNotFoundError:
-        raise RunDirError(f"{folder} does not exist (rnnlab train puts its runs in runs/)") from None
+        raise RunDirError(_missing_folder(folder)) from None
     except NotADirectoryError:
         raise RunDirError(f"{folder} is not a directory") from None
     except OSError as exc:
@@ -105,6 +108,26 @@ def list_runs(folder: str | Path, sort: str = "updated") -> list[RunListing]:
         except (RunDirError, OSError):  # a run that cannot even be looked into is no run to list
             continue
     return sorted(sorted(runs, key=SORTS["updated"]), key=SORTS[sort])
+
+
+def _missing_folder(folder: Path) -> str:
+    """Why ``folder`` lists nothing, and where to look: a folder beside it that it was likely meant
+    as, the runs beside it (a run's name mistyped), else where train puts runs. "(rnnlab train puts
+    its runs in runs/)" was said of runs/x too, and of the default runs/ where train never ran
+    ("runs does not exist")."""
+    parent = folder.parent
+    try:
+        beside = [entry.name for entry in itertools.islice(os.scandir(parent), 1000) if entry.is_dir()]
+    except OSError:
+        beside = []
+    meant = closest_name(folder.name, beside) if folder.name else None
+    if meant is not None:
+        return f"{folder} does not exist (did you mean {parent / meant}?)"
+    if holds_runs(parent):
+        return f"{folder} does not exist (rnnlab runs {shlex.quote(str(parent))} lists the runs beside it)"
+    if folder == Path("runs"):  # the default: a folder of the working directory
+        return f"no runs/ folder in {Path.cwd()} (rnnlab train makes it there; rnnlab runs FOLDER lists another)"
+    return f"{folder} does not exist (rnnlab train puts its runs in runs/ of the folder it runs in, or in --out)"
 
 
 def holds_runs(folder: Path) -> bool:
