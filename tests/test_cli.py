@@ -226,6 +226,27 @@ def test_bench_says_1_thread_not_1_threads(capsys):
     assert "median milliseconds, 1 thread\n" in out and "1 threads" not in out
 
 
+def test_result_tables_end_no_line_in_a_space_in_a_file_or_a_terminal(capsys, tmp_path, monkeypatch):
+    """A file's bench table ended every line in a space (its box's blank edges), blank lines of spaces
+    around it; a terminal's train result line (its table's title) was padded to the table's width."""
+    import io
+
+    from rich.console import Console
+
+    from rnnlab.cli import _app
+
+    code, out, err = run(capsys, "bench", "--shape", "1,2,1,1", "--repeats", "1", "--no-torch", "--cells", "rnn_tanh")
+    assert code == 0, err
+    assert all(line.strip() and line == line.rstrip() for line in out.splitlines()), out.splitlines()
+    terminal = io.StringIO()
+    monkeypatch.setitem(_app._consoles, "out", Console(file=terminal, force_terminal=True, color_system=None,
+                                                       width=100, highlight=False))
+    code, _, err = run(capsys, "train", "hello", "--steps", "2", "--out", tmp_path / "r")
+    assert code == 0, err
+    lines = terminal.getvalue().splitlines()
+    assert lines[0] == "hello: completed at step 2 of 2" and all(line == line.rstrip() for line in lines), lines
+
+
 def test_bench_without_torch_says_what_it_times(capsys, monkeypatch):
     """--no-reference without torch said "timing rnnlab and the reference only"."""
     import importlib

@@ -70,6 +70,11 @@ def _err_console():
     return _consoles["err"]
 
 
+#: ``title_justify`` for a table's title at its left edge: rich's "left" pads the title with spaces
+#: to the table's width, which a terminal's copy of it keeps ("hello: completed at step 5 of 5      ").
+TITLE_LEFT = "default"
+
+
 def _out_console():
     """The rich console on stdout: results. Output to a pipe or a file has no screen to fit: its lines
     of text are never wrapped (grep sees whole lines, titles included), and tables, which need a

@@ -150,6 +150,7 @@ def _bench_table(rows: list[dict[str, Any]], env: dict[str, Any]):
         box=box.SIMPLE_HEAD,
         padding=(0, 0),  # the box's blank divider separates columns: 80 terminal columns suffice
         pad_edge=False,
+        show_edge=False,  # its blank edges ended every line in a space, and began and ended it with blank lines
     )
     columns = [("cell", "left", True), ("B,T,I,H", "left", True), ("fwd\nrnnlab", "right", True),
                ("fwd\ntorch", "right", torch), ("fwd\nx", "right", torch), ("f+b\nrnnlab", "right", True),

@@ -27,8 +27,8 @@ import typer
 from .. import notices
 from ..errors import UserError
 from ..errors import number_or_dash as _fmt
-from ._app import (SEED_MAX, ProgressLines, _compile_notices, _exit_for_training_status, _json_float, _message,
-                   _out_console, _print_json, _progress, _set_option, _with_sets, app, load_with_sets,
+from ._app import (SEED_MAX, TITLE_LEFT, ProgressLines, _compile_notices, _exit_for_training_status, _json_float,
+                   _message, _out_console, _print_json, _progress, _set_option, _with_sets, app, load_with_sets,
                    nonempty_path, open_lab, output_unread, set_fields, spec_with_sets, write_out)
 
 #: The spec's limits (rnnlab.spec.STEPS_MAX, TRUNCATE_MAX), written here so that --help shows them without
@@ -123,14 +123,14 @@ def presets(
                     console.print(Padding(Text(description), (0, 0, 0, 4)))
             console.print()
         return
-    table = Table(title=titles[0], title_justify="left")
+    table = Table(title=titles[0], title_justify=TITLE_LEFT)
     for column in ("name", "task", "cell", "H", "steps"):
         table.add_column(column, justify="right" if column in ("H", "steps") else "left", no_wrap=True)
     table.add_column("what it shows")
     for s in specs:
         table.add_row(s.name, s.task["kind"], s.model.cell, str(s.model.hidden_size), str(s.train.steps), s.description)
     console.print(table)
-    labs = Table(title=titles[1], title_justify="left")
+    labs = Table(title=titles[1], title_justify=TITLE_LEFT)
     labs.add_column("name", no_wrap=True)
     labs.add_column("what it shows")
     for name in LABS:
@@ -305,7 +305,7 @@ def _print_runs(listed) -> None:
         if needed <= room:
             shown.append(key)
             room -= needed
-    table = Table(title_justify="left")
+    table = Table(title_justify=TITLE_LEFT)
     first = ("run", "task", "cell", "H")
     order = [*first, *shown, *(name for name in columns if name not in first)]
     numeric = {"H", "step", "loss", "eval loss", "eval acc", "baseline"}
@@ -609,7 +609,7 @@ def _print_summary(summary: dict[str, Any], teacher_forced: bool = False) -> Non
                     f"(checkpoint kept: step {summary['checkpoint_step']})")
     else:
         headline = f"{summary['status']} at step {summary['step']} of {summary['steps']}"
-    table = Table(title=Text(f"{summary['name']}: {headline}"), title_justify="left", show_header=True)
+    table = Table(title=Text(f"{summary['name']}: {headline}"), title_justify=TITLE_LEFT, show_header=True)
     table.add_column("")
     table.add_column("loss", justify="right")
     table.add_column("accuracy", justify="right")
@@ -756,7 +756,7 @@ def bptt(
     per_table = max(1, (_out_console().width - BPTT_T_WIDTH) // stream_width)
     for first_stream in range(0, len(names), per_table):
         streams = list(enumerate(names))[first_stream:first_stream + per_table]
-        table = Table(title=title if first_stream == 0 else None, title_justify="left")
+        table = Table(title=title if first_stream == 0 else None, title_justify=TITLE_LEFT)
         table.add_column("t", justify="right")
         # a narrow page wraps the headers, never cuts a number ("6.365e-…"), where the numbers fit
         # (into a file or a pipe: always, nothing crops the lines); a terminal narrower than them would

@@ -14,8 +14,8 @@ import typer
 
 from ..errors import UserError
 from ..errors import percent_or_dash as _pct
-from ._app import (ProgressLines, _compile_notices, _exit_for_training_status, _message, _out_console, _print_json,
-                   _progress, app, help_notes, lab_option, option_flag)
+from ._app import (TITLE_LEFT, ProgressLines, _compile_notices, _exit_for_training_status, _message, _out_console,
+                   _print_json, _progress, app, help_notes, lab_option, option_flag)
 from .experiments import _graceful_interrupt
 
 
@@ -105,7 +105,7 @@ def seq2seq(
 def _print_table(lab, summary: dict[str, Any]) -> None:
     from rich.table import Table
 
-    table = Table(title=f"seq2seq: {lab.describe()}", title_justify="left")
+    table = Table(title=f"seq2seq: {lab.describe()}", title_justify=TITLE_LEFT)
     table.add_column("source length", no_wrap=True)
     table.add_column("sequence accuracy", justify="right")
     table.add_column("token accuracy", justify="right")

@@ -13,8 +13,8 @@ import typer
 
 from ..errors import UserError
 from ..errors import percent_or_dash as _percent
-from ._app import (ProgressLines, _compile_notices, _exit_for_training_status, _json_float, _message, _out_console,
-                   _print_json, _progress, app, help_notes, lab_option, option_flag)
+from ._app import (TITLE_LEFT, ProgressLines, _compile_notices, _exit_for_training_status, _json_float, _message,
+                   _out_console, _print_json, _progress, app, help_notes, lab_option, option_flag)
 
 
 def _option_notes() -> dict[str, str]:
@@ -104,7 +104,7 @@ def _print_tables(lab: Any, history: list[dict], predictions: list[dict], status
     from rich.table import Table
 
     console = _out_console()
-    table = Table(title=f"treebank: {status}, {len(history)} epoch(s)", title_justify="left")
+    table = Table(title=f"treebank: {status}, {len(history)} epoch(s)", title_justify=TITLE_LEFT)
     for column in ("epoch", "loss", "train acc", "test acc", "seconds"):
         table.add_column(column, justify="right")
     for row in history:
@@ -112,7 +112,7 @@ def _print_tables(lab: Any, history: list[dict], predictions: list[dict], status
                       _percent(row["test_accuracy"]), f"{row['seconds']:.2f}")
     console.print(table)
     if predictions:
-        table = Table(title="predictions", title_justify="left")
+        table = Table(title="predictions", title_justify=TITLE_LEFT)
         table.add_column("tree")
         table.add_column("label")
         table.add_column("prediction")
