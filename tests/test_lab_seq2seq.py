@@ -1087,6 +1087,27 @@ def test_more_steps_after_training_apply_at_the_first_enter_and_keep_the_trained
     drive(check)
 
 
+def test_an_edit_after_the_first_enter_takes_back_its_enter_again_warning():
+    """Enter on a model change armed "Enter again drops the 2 trained steps"; the text then edited to
+    steps=... (which keeps the model) still read so, in bold, though Enter applies it in place."""
+    async def check(app, screen, pilot):
+        lab = screen.engine
+        lab.train(until_step=2)
+        dialog = await _open_options(app, pilot)
+        await _submit_options(app, pilot, "hidden_size=4")
+        await pilot.pause()
+        warning = dialog.query_one("#prompt-warning")
+        assert str(warning.render()).startswith("Enter again drops the 2 trained steps")
+        dialog.query_one("#prompt-input").value = "steps=3"
+        await pilot.pause()
+        assert str(warning.render()).startswith("Applying a change drops") and not warning.has_class("armed")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen is screen and lab.trained_steps == 2 and lab.options["steps"] == 3
+
+    drive(check)
+
+
 @pytest.mark.parametrize("size", [(60, 20), (80, 24)])
 def test_the_options_dialog_is_whole_at_the_smallest_sizes(size):
     """Twelve options and, after training, the warning: the list scrolls (PgDn), while the frame,

@@ -473,6 +473,24 @@ def test_screen_trains_in_the_background():
     drive(check, epochs=3)
 
 
+def test_e_is_refused_from_the_t_that_starts_training_not_from_when_the_worker_starts():
+    """Between t and the worker's first line the lab was not yet training: e opened the options
+    dialog then, its warning counting the epochs before the run, and an epochs= change applied
+    "in place" while the run already read the old value."""
+    async def check(app, lab, pilot):
+        screen = app.screen
+        screen._train = lambda: None  # the worker that has not started yet
+        await pilot.press("t")
+        assert lab.training
+        await pilot.press("e")
+        await pilot.pause()
+        assert app.screen is screen and list(app._notifications)[-1].message == "stop training first (s)"
+        lab.stop_training()
+        lab.training_status = "stopped"  # what the worker's run would end in
+
+    drive(check)
+
+
 def test_screen_shows_training_errors_inline_and_stays_alive():
     async def check(app, lab, pilot):
         def broken(*args, **kwargs):

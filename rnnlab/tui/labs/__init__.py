@@ -131,12 +131,25 @@ class OptionsPrompt(PromptScreen):
             with VerticalScroll(id="options-scroll", can_focus=False):  # the field keeps the focus
                 yield Static(self.options_table(), id="options-table")
             if self._lost:
-                unless = f", unless it changes only {or_list(self._kept)}" if self._kept else ""
-                yield Label(f"Applying a change drops the {self._lost} (this lab cannot save them){unless}.",
-                            classes="warning", id="prompt-warning")
+                yield Label(self._warning_text(), classes="warning", id="prompt-warning")
             yield Input(value=self._value, placeholder=self._placeholder, id="prompt-input")
             yield Label("", id="prompt-error", classes="error", markup=False)  # it may quote what was typed
             yield Label(self.HINT, classes="dim", id="prompt-hint")
+
+    def _warning_text(self) -> str:
+        unless = f", unless it changes only {or_list(self._kept)}" if self._kept else ""
+        return f"Applying a change drops the {self._lost} (this lab cannot save them){unless}."
+
+    @on(Input.Changed)
+    def disarm(self, event: Input.Changed) -> None:
+        """An edit after a first Enter: the "Enter again drops ..." no longer holds for this text
+        (it may change only what keeps the model, or another option, which is asked about anew)."""
+        if self._armed is not None and event.value != self._armed:
+            self._armed = None
+            warning = self.query_one("#prompt-warning", Label)
+            warning.update(self._warning_text())
+            warning.remove_class("armed")
+            self.call_after_refresh(self._fit_list)
 
     def on_resize(self) -> None:
         self.call_after_refresh(self._fit_list)

@@ -1076,7 +1076,7 @@ class Seq2SeqScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
         "train_stop": "stop training",
         "choose_attention": "none, dot, general or additive: a new model",
         "choose_task": "reverse or sort: a new model",
-        "edit_options": "any option, name=value (cell, hidden_size, lengths, steps, ...): a new model",
+        "edit_options": "any option, name=value: a new model, unless only steps or eval_* change",
         "export": "every record of the bench decoding, history, scores (.npz)",
         "screenshot": "save an SVG screenshot",
     }

@@ -702,6 +702,7 @@ class TreeLabScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
             lab.resume_training()
         else:
             self.message = ""
+            lab.mark_running()  # at once: e (options) is refused from now, not once the worker starts
             self._train()
         self.update_status()
 
