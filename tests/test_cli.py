@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -241,10 +242,14 @@ def test_result_tables_end_no_line_in_a_space_in_a_file_or_a_terminal(capsys, tm
     terminal = io.StringIO()
     monkeypatch.setitem(_app._consoles, "out", Console(file=terminal, force_terminal=True, color_system=None,
                                                        width=100, highlight=False))
-    code, _, err = run(capsys, "train", "hello", "--steps", "2", "--out", tmp_path / "r")
+    # a path of 80 characters: "run directory: PATH" fits 100 columns and the timing after it does not (rich
+    # broke the line at "0.0 s, " / "957 steps/s", a space left at the break)
+    out_dir = tmp_path / ("r" * max(1, 79 - len(str(tmp_path))))
+    code, _, err = run(capsys, "train", "hello", "--steps", "2", "--out", out_dir)
     assert code == 0, err
     lines = terminal.getvalue().splitlines()
     assert lines[0] == "hello: completed at step 2 of 2" and all(line == line.rstrip() for line in lines), lines
+    assert lines[-2:] == [f"run directory: {out_dir}", lines[-1]] and re.fullmatch(r"\d+\.\d s, \d+ steps/s", lines[-1])
 
 
 def test_bench_without_torch_says_what_it_times(capsys, monkeypatch):

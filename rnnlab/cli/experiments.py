@@ -601,6 +601,7 @@ def _print_summary(summary: dict[str, Any], teacher_forced: bool = False) -> Non
     """The run's summary as a table. ``teacher_forced``: the training steps fed back the targets and
     the held-out batch the model's own outputs (the jordan cell), which the rows then say: the gap
     between them is the exposure bias, not overfitting."""
+    from rich.cells import cell_len
     from rich.table import Table
     from rich.text import Text
 
@@ -625,8 +626,11 @@ def _print_summary(summary: dict[str, Any], teacher_forced: bool = False) -> Non
             table.add_row(label, _fmt(row["loss"]), "-" if acc is None else f"{100 * acc:.1f}%")
     _out_console().print(table)
     rate = summary["steps_per_second"]
-    _out_console().print(f"run directory: {summary['run_dir']}   "
-                         f"{summary['seconds']:.1f} s, {'-' if rate is None else f'{rate:.0f}'} steps/s", markup=False)
+    where = f"run directory: {summary['run_dir']}"
+    timing = f"{summary['seconds']:.1f} s, {'-' if rate is None else f'{rate:.0f}'} steps/s"
+    console = _out_console()  # a terminal too narrow for both: the timing on a line of its own, not cut in two
+    fits = cell_len(f"{where}   {timing}") <= console.width
+    console.print(f"{where}   {timing}" if fits else f"{where}\n{timing}", markup=False)
 
 
 # ---------------------------------------------------------------------------------------------
