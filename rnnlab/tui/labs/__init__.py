@@ -49,6 +49,17 @@ def trained_count(count: int, unit: str) -> str:
     return counted(count, f"trained {unit}") if count else ""
 
 
+def changes_said(changes: dict[str, Any]) -> str:
+    """``{"steps": 3, "eval_size": 6}`` -> ``"steps 3, eval_size 6"``: options changed, as a message says them."""
+    return ", ".join(f"{name} {value}" for name, value in changes.items())
+
+
+def model_stays(changes: dict[str, Any], trained: str) -> str:
+    """What a change that kept the model says: ``"steps 3: the model stays with its 2 trained steps"``
+    (``trained`` as :func:`trained_count` writes it; "" for an untrained model)."""
+    return f"{changes_said(changes)}: the model stays" + (f" with its {trained}" if trained else "")
+
+
 def or_list(names: Sequence[str]) -> str:
     """``"steps"``, ``"steps or eval_size"``, ``"steps, eval_every or eval_size"``."""
     return " or ".join(filter(None, [", ".join(names[:-1]), *names[-1:]]))

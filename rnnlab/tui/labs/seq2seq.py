@@ -51,7 +51,7 @@ from ..terminal import (HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDia
 from ..screens import PromptScreen, key_names, key_table
 from ..widgets import Heatmap, LinePlot, colorbar_strip, get_colormap
 from ..widgets._strips import text_strip
-from . import QUIT_HELP_TRAINED, OptionsPrompt, fit_sub_title, trained_count
+from . import QUIT_HELP_TRAINED, OptionsPrompt, changes_said, fit_sub_title, model_stays, trained_count
 
 REFRESH_HZ = 10          # how often the screen reads the training history
 DECODE_EVERY = 5         # ... and re-decodes the bench sequence with the new weights (2 Hz)
@@ -969,8 +969,7 @@ class Seq2SeqScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
 
     def _build(self, overrides: dict) -> None:
         """A new model with ``overrides``, built in a worker; the status line says so meanwhile."""
-        said = ", ".join(f"{name} {value}" for name, value in overrides.items())
-        self.busy = f"building a model with {said} ..."
+        self.busy = f"building a model with {changes_said(overrides)} ..."
         self.update_status()
         self._rebuild(overrides)
 
@@ -1028,9 +1027,7 @@ class Seq2SeqScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
         except UserError as exc:  # training started meanwhile
             self.show_message(str(exc), error=True)
             return
-        said = ", ".join(f"{name} {value}" for name, value in changes.items())
-        steps = trained_count(lab.trained_steps, "step")
-        self.show_message(f"{said}: the model stays" + (f" with its {steps}" if steps else ""))
+        self.show_message(model_stays(changes, trained_count(lab.trained_steps, "step")))
         self.update_views()
 
     def action_choose_attention(self) -> None:

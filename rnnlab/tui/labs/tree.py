@@ -43,7 +43,7 @@ from ..screens import PromptScreen, key_names, key_table
 from ..widgets import ColorBar, Heatmap, LinePlot
 from ..widgets.colormaps import DIVERGING
 from ...labs._options import parse_assignments as parse_name_values
-from . import QUIT_HELP_TRAINED, OptionsPrompt, fit_sub_title, trained_count
+from . import QUIT_HELP_TRAINED, OptionsPrompt, fit_sub_title, model_stays, trained_count
 
 REFRESH_HZ = 12      # how often the screen reads the training history while training
 BENCH_EVERY = 6      # ... and recomputes the bench tree with the new weights (2 Hz)
@@ -772,10 +772,8 @@ class TreeLabScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
                 self._done()
                 self.notify(f"a fresh model: H={lab.hidden_size}, learning rate {lab.options['learning_rate']}")
             elif done["changes"]:
-                said = ", ".join(f"{name} {value}" for name, value in done["changes"].items())
-                epochs = trained_count(lab.epochs_done, "epoch")
                 self._done()
-                self.notify(f"{said}: the model stays" + (f" with its {epochs}" if epochs else ""))
+                self.notify(model_stays(done["changes"], trained_count(lab.epochs_done, "epoch")))
             else:
                 self.notify("options unchanged: the model stays")
 
