@@ -40,6 +40,7 @@ Without a usable GPU (or without numba-cuda) it prints why on stderr and exits w
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import sys
@@ -308,7 +309,9 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, should_stop: Callable[[], bool] = lambda: False) -> int:
+    """The benchmark, as a script (``argv``); ``should_stop()``, checked before each (cell, shape), true ends
+    the measuring there: the rows measured so far are printed (``rnnlab bench`` stops where nobody reads them)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cells", default=",".join(CELLS), help="comma-separated: rnn_tanh, lstm, gru")
     parser.add_argument("--shapes", nargs="+", type=_parse_shape, default=SHAPES, metavar="B,T,I,H")
@@ -358,11 +361,12 @@ def main(argv: list[str] | None = None) -> int:
                    "allow_tf32": args.allow_tf32, "repeats": args.repeats}
     print(f"rnnlab bench: {environment}", file=sys.stderr)
     rows = []
-    for cell in cells:
-        for shape in args.shapes:
-            print(f"  {cell} B,T,I,H={','.join(map(str, shape))} ...", file=sys.stderr, flush=True)
-            rows.append(measure(Case(cell, shape, gpu, cuda, torch, args.allow_tf32), args.repeats,
-                                args.compare_launch, args.compare_tiles))
+    for cell, shape in itertools.product(cells, args.shapes):
+        if should_stop():
+            break
+        print(f"  {cell} B,T,I,H={','.join(map(str, shape))} ...", file=sys.stderr, flush=True)
+        rows.append(measure(Case(cell, shape, gpu, cuda, torch, args.allow_tf32), args.repeats,
+                            args.compare_launch, args.compare_tiles))
     from rnnlab.kernels.cuda import _cublas
 
     # What ran the large GEMMs (cuBLAS and its version, or why rnnlab's own kernel), per dtype reached.

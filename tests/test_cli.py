@@ -427,6 +427,62 @@ def test_a_command_whose_output_nobody_reads_stops_quietly(capsys, tmp_path, mon
     assert ran == [[]] and "interrupted" not in err.getvalue()
 
 
+def test_the_lab_commands_and_bench_whose_output_nobody_reads_stop_quietly(tmp_path, monkeypatch):
+    """`rnnlab seq2seq | true`, `tree`, `esn --sweep` and `bench` (a pager quit before their table)
+    trained, swept or measured to their end for nobody: they stop before their next step, epoch,
+    value or shape, exit 0 and say nothing of it. An esn sweep with --export writes a file: it goes on."""
+    from rnnlab.labs.esn import EsnLab
+    from rnnlab.labs.seq2seq import Seq2SeqLab
+    from rnnlab.labs.tree import TreeLab
+
+    done = []  # what each command's engine did: steps, epochs, sweep values, bench rows
+    for cls, method, count in ((Seq2SeqLab, "train", lambda lab, _: lab.trained_steps),
+                               (TreeLab, "train", lambda lab, _: lab.epochs_done),
+                               (EsnLab, "sweep", lambda _, result: result.done)):
+        def counted(self, *args, _real=getattr(cls, method), _count=count, **kwargs):
+            result = _real(self, *args, **kwargs)
+            done.append(_count(self, result))
+            return result
+        monkeypatch.setattr(cls, method, counted)
+    run_bench = bench.run_bench
+    monkeypatch.setattr(bench, "run_bench", lambda *a, **kw: done.append(len(rows := run_bench(*a, **kw))) or rows)
+    esn_small = ["esn", "--units", "20", "--length", "300", "--test", "50", "--warmup", "20", "--generate", "60"]
+    for args in (["seq2seq", "--steps", "200", "--hidden-size", "8", "--eval-size", "5"],
+                 ["seq2seq", "--steps", "200", "--hidden-size", "8", "--eval-size", "5", "--json"],
+                 ["tree", "--epochs", "30", "--hidden-size", "4"],
+                 [*esn_small, "--sweep", "ridge"],
+                 ["bench", "--shape", "1,2,1,1", "--shape", "1,3,1,1", "--repeats", "1", "--no-torch",
+                  "--no-reference", "--cells", "rnn_tanh"]):
+        err = _stdout_unread(monkeypatch)
+        assert (cli.main(args), done.pop()) == (0, 0), args
+        assert not re.search("stop|interrupt|Traceback|BLAS", err.getvalue()), err.getvalue()
+    err = _stdout_unread(monkeypatch)
+    assert cli.main([*esn_small, "--sweep", "ridge", "--export", str(tmp_path / "sweep.npz")]) == 0
+    assert done.pop() > 1 and (tmp_path / "sweep.npz").is_file()
+
+
+def test_the_cuda_bench_whose_output_nobody_reads_stops_quietly(monkeypatch):
+    """`rnnlab bench --device cuda | true` measured every cell and shape (minutes of GPU time) for
+    nobody: it stops before the next one."""
+    import types
+
+    from rnnlab import bench_cuda
+    from rnnlab.kernels import cuda as gpu
+
+    monkeypatch.setattr(gpu, "require_cuda", lambda: None)
+    monkeypatch.setattr(bench_cuda, "open_gpu", lambda prog: (types.SimpleNamespace(
+        cuda_available=lambda: (True, "a GPU")), None))
+    monkeypatch.setattr(bench_cuda, "Case", lambda *args: None)
+    measured = []
+    monkeypatch.setattr(bench_cuda, "measure", lambda *args: measured.append(args) or {})
+    cublas = types.SimpleNamespace(status=lambda: {})
+    monkeypatch.setitem(sys.modules, "rnnlab.kernels.cuda._cublas", cublas)
+    monkeypatch.setattr(gpu, "_cublas", cublas, raising=False)
+    err = _stdout_unread(monkeypatch)
+    assert cli.main(["bench", "--device", "cuda", "--no-torch", "--json"]) == 0
+    assert measured == [] and "Traceback" not in err.getvalue()
+
+
 def _with_stream(stream: str, target, *args, cwd=None) -> subprocess.CompletedProcess:
     """``python -m rnnlab ARGS`` with its stdout or stderr ``target``: "closed" (the descriptor closed
     before Python starts, a shell's ``>&-``) or an open file (/dev/full: every write ENOSPC)."""

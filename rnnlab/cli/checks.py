@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -200,7 +201,8 @@ def _bench_cuda(json_output: bool, quick: bool, cells: list[str] | None, shapes:
     from ..kernels.cuda import require_cuda
 
     require_cuda()  # no GPU: one line, as every other error ("rnnlab: error: device 'cuda' is not available: ...")
-    status = bench_cuda.main(argv)
+    status = bench_cuda.main(argv, should_stop=output_unread)  # (| true: measured for nobody)
+    sys.stdout.flush()  # its print()s, here where a reader gone is quietly dropped (at exit: a traceback, status 120)
     if status:
         raise typer.Exit(status)
 
@@ -326,7 +328,10 @@ def bench(
             progress.update(task, completed=done, total=total, description=label or "done")
 
         rows = bm.run_bench(cell_names, shape_list, repeats=repeats, threads=threads, use_torch=use_torch,
-                            use_reference=not no_reference, progress=report, should_stop=stop.is_set)
+                            use_reference=not no_reference, progress=report,
+                            should_stop=lambda: stop.is_set() or output_unread())  # (| true: for nobody)
+    if len(rows) < total and not stop.is_set():  # the reader gone: quietly, as it would have ended
+        raise typer.Exit(1 if check_targets and any(r["met"] is False for r in rows) else 0)
     env["load_average_after"] = bm.load_average()
 
     if json_output:

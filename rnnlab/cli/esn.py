@@ -19,7 +19,7 @@ import typer
 from ..errors import UserError, counted
 from ..errors import number_or_dash as _fmt
 from ._app import (_compile_notices, _message, _out_console, _print_json, _progress, app, help_notes, lab_option,
-                   nonempty_path, option_flag)
+                   nonempty_path, option_flag, output_unread)
 
 
 def _option_notes() -> dict[str, str]:
@@ -101,8 +101,11 @@ def esn(
         progress = _progress()  # none on a pipe or under TERM=dumb
         with _compile_notices(), _graceful_interrupt("refit") as stop, progress:
             bar = progress.add_task(f"sweep of {sweep}", total=values)
-            result = lab.sweep(sweep, should_stop=stop.is_set,
+            # a reader gone (| true, a pager quit) stops it too, unless the sweep goes to an --export file
+            result = lab.sweep(sweep, should_stop=lambda: stop.is_set() or (export is None and output_unread()),
                                on_point=lambda r: progress.update(bar, completed=r.done))
+        if result.status == "stopped" and not stop.is_set():  # the reader gone: quietly, as it would have ended (0)
+            return
         if result.status == "stopped":  # the points finished so far are printed (and exported) below
             interrupted = f"sweep of {sweep} interrupted after {result.done} of {values} values"
     path = lab.export(export, replace=force) if export is not None else None

@@ -15,7 +15,7 @@ import typer
 from ..errors import UserError
 from ..errors import percent_or_dash as _pct
 from ._app import (TITLE_LEFT, ProgressLines, _compile_notices, _exit_for_training_status, _message, _out_console,
-                   _print_json, _progress, app, help_notes, lab_option, option_flag)
+                   _print_json, _progress, app, help_notes, lab_option, option_flag, output_unread)
 from .experiments import _graceful_interrupt
 
 
@@ -86,7 +86,10 @@ def seq2seq(
                 _message(f"rnnlab: seq2seq: step {record.step}: sequence accuracy by source length {scores} "
                          "(*: longer than training)")
 
-        status = lab.train(should_stop=stop.is_set, on_step=on_step)
+        # a reader gone (| true, a pager quit) stops it too: its only product is the table, which nobody would see
+        status = lab.train(should_stop=lambda: stop.is_set() or output_unread(), on_step=on_step)
+    if status == "stopped" and not stop.is_set():  # the reader gone: quietly, as it would have ended (0)
+        return
     if status == "stopped":
         lab.evaluate()
     summary = lab.summary()

@@ -14,7 +14,7 @@ import typer
 from ..errors import UserError
 from ..errors import percent_or_dash as _percent
 from ._app import (TITLE_LEFT, ProgressLines, _compile_notices, _exit_for_training_status, _json_float, _message,
-                   _out_console, _print_json, _progress, app, help_notes, lab_option, option_flag)
+                   _out_console, _print_json, _progress, app, help_notes, lab_option, option_flag, output_unread)
 
 
 def _option_notes() -> dict[str, str]:
@@ -74,7 +74,10 @@ def tree(
             if lines is not None:
                 lines(stats.epoch, f"loss {stats.loss:.4g}, test accuracy {_percent(stats.test_accuracy)}")
 
-        status = lab.train(epochs, should_stop=stop.is_set, on_epoch=on_epoch)
+        # a reader gone (| true, a pager quit) stops it too: its only product is the tables, which nobody would see
+        status = lab.train(epochs, should_stop=lambda: stop.is_set() or output_unread(), on_epoch=on_epoch)
+    if status == "stopped" and not stop.is_set():  # the reader gone: quietly, as it would have ended (0)
+        return
 
     predictions = []
     if typed:
