@@ -109,7 +109,7 @@ def _print_table(lab, summary: dict[str, Any]) -> None:
     from rich.table import Table
 
     table = Table(title=f"seq2seq: {lab.describe()}", title_justify=TITLE_LEFT)
-    table.add_column("source length", no_wrap=True)
+    table.add_column("source length")  # (wraps on a narrow page: no_wrap left the scores no room, "│  │ │  │")
     table.add_column("sequence accuracy", justify="right")
     table.add_column("token accuracy", justify="right")
     table.add_column("sequences", justify="right")
