@@ -332,6 +332,36 @@ def test_bench_table_and_markdown(capsys):
     assert lines[0].startswith("| cell |") and len(lines) == 4
 
 
+def test_marks_in_a_latin_1_or_ascii_locale_are_words_that_keep_the_tables_lines(capsys, monkeypatch):
+    """tree's ✓/✗ beside a --parse prediction and bench's ≥ and ✓/✗ beside a target came out as
+    "pos \\u2713" on a stdout that cannot encode them (a Latin-1 locale, PYTHONIOENCODING=ascii): six
+    characters where the table had one, every such row longer than the others."""
+    import io
+
+    from rich.console import Console
+
+    from rnnlab.cli import _app, checks
+
+    for encoding in ("latin-1", "ascii"):
+        raw = io.BytesIO()
+        page = io.TextIOWrapper(raw, encoding=encoding, errors="backslashreplace", write_through=True)
+        monkeypatch.setattr(_app, "_consoles", {"out": Console(file=page, width=160, highlight=False)})
+        code, _, _ = run(capsys, "tree", "--epochs", "1", "--hidden-size", "4", "--parse", "pos good",
+                         "--parse", "neg good")
+        base = {"cell": "gru", "B": 1, "T": 5, "I": 3, "H": 4, "rnnlab_fwd_ms": 1.0, "torch_fwd_ms": 2.0,
+                "ratio_fwd": 2.0, "rnnlab_fwdbwd_ms": 1.0, "torch_fwdbwd_ms": 2.0, "ratio_fwdbwd": 2.0,
+                "ratio_ref": None, "target": 1.5}
+        _app._out_console().print(checks._bench_table([{**base, "met": True}, {**base, "met": False}],
+                                                      {"threads": 1}))
+        text = raw.getvalue().decode(encoding)
+        assert code == 0 and "\\u" not in text, text
+        predictions = [line for line in text.splitlines() if line.startswith("| good ")]
+        assert sorted(line.split("|")[3].strip() for line in predictions) in (["neg right", "neg wrong"],
+                                                                             ["pos right", "pos wrong"]), text
+        assert len({len(line) for line in text.splitlines() if line.startswith("| good ")}) == 1
+        assert ">=1.5 met" in text and ">=1.5 missed" in text
+
+
 def test_console_script_entry_point():
     """`python -m rnnlab` (what the `rnnlab` script runs): no terminal, no arguments: a hint, exit 2 as
     `rnnlab tui`'s (it was 0: a cron job's `rnnlab` read as done)."""

@@ -91,6 +91,16 @@ def _out_console():
     return _consoles["out"]
 
 
+def out_glyph(glyph: str, plain: str) -> str:
+    """``glyph`` (a mark such as ✓ or ≥ in a result) where stdout's encoding holds it, else ``plain``: in a
+    Latin-1 or ASCII locale it came out as ``\\u2713``, six characters where the table had room for one."""
+    try:
+        glyph.encode(_out_console().encoding)
+    except (UnicodeEncodeError, LookupError):
+        return plain
+    return glyph
+
+
 def _message(text: str) -> None:
     """A message for the user, on stderr (rich markup allowed)."""
     _err_console().print(text)

@@ -10,7 +10,7 @@ import typer
 
 from ..errors import UserError, counted
 from ._app import (_compile_notices, _json_float, _message, _out_console, _print_json, _progress, _split_names, app,
-                   output_unread, write_out)
+                   out_glyph, output_unread, write_out)
 
 #: Timed rounds a case at most: each is a whole forward and backward pass (a typo of 10**30 ran on
 #: with no end); 10,000 of the largest standard shape take hours already.
@@ -160,13 +160,14 @@ def _bench_table(rows: list[dict[str, Any]], env: dict[str, Any]):
     for name, justify, shown in columns:
         if shown:
             table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    at_least, met, missed = out_glyph("≥", ">="), out_glyph("✓", "met"), out_glyph("✗", "missed")
     for r in rows:
         if r["met"] is None:
-            target = f"[dim]≥{r['target']:g}[/dim]"
+            target = f"[dim]{at_least}{r['target']:g}[/dim]"
         elif r["met"]:
-            target = f"[green]≥{r['target']:g} ✓[/green]"
+            target = f"[green]{at_least}{r['target']:g} {met}[/green]"
         else:
-            target = f"[bold red]≥{r['target']:g} ✗[/bold red]"
+            target = f"[bold red]{at_least}{r['target']:g} {missed}[/bold red]"
         cells = [r["cell"], f"{r['B']},{r['T']},{r['I']},{r['H']}",
                  _ms(r["rnnlab_fwd_ms"]), _ms(r["torch_fwd_ms"]), _ratio(r["ratio_fwd"]),
                  _ms(r["rnnlab_fwdbwd_ms"]), _ms(r["torch_fwdbwd_ms"]), _ratio(r["ratio_fwdbwd"]),

@@ -14,7 +14,8 @@ import typer
 from ..errors import UserError
 from ..errors import percent_or_dash as _percent
 from ._app import (TITLE_LEFT, ProgressLines, _compile_notices, _exit_for_training_status, _json_float, _message,
-                   _out_console, _print_json, _progress, app, help_notes, lab_option, option_flag, output_unread)
+                   _out_console, _print_json, _progress, app, help_notes, lab_option, option_flag, out_glyph,
+                   output_unread)
 
 
 def _option_notes() -> dict[str, str]:
@@ -122,7 +123,8 @@ def _print_tables(lab: Any, history: list[dict], predictions: list[dict], status
         for name in lab.labels:
             table.add_column(f"p({name})", justify="right")
         for row in predictions:
-            mark = "" if row["correct"] is None else (" ✓" if row["correct"] else " ✗")
+            mark = "" if row["correct"] is None else \
+                " " + (out_glyph("✓", "right") if row["correct"] else out_glyph("✗", "wrong"))
             table.add_row(row["tree"], row["label"] or "-", row["prediction"] + mark,
                           *(_percent(row["probabilities"][name]) for name in lab.labels))
         console.print(table)
