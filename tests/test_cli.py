@@ -362,6 +362,23 @@ def test_marks_in_a_latin_1_or_ascii_locale_are_words_that_keep_the_tables_lines
         assert ">=1.5 met" in text and ">=1.5 missed" in text
 
 
+def test_a_narrow_page_in_a_file_keeps_every_cell_whole(capsys, monkeypatch):
+    """COLUMNS=40 rnnlab gradcheck > file wrote "lstm… │ 1.48e… │ weig…" (a check's name, its error and
+    the worst tensor cut, in a file nothing crops) and an esn sweep "0.00…" for every score: each column
+    is as wide as its longest word there."""
+    from rnnlab.cli import _app
+
+    monkeypatch.setenv("COLUMNS", "40")
+    monkeypatch.setattr(_app, "_consoles", {})
+    code, out, _ = run(capsys, "gradcheck", "--only", "lstm_deep_bidirectional")
+    assert code == 0 and "…" not in out, out
+    row = r"│ lstm_deep_bidirectional +│ +\d\.\d\de-\d\d │ weight_\w+ +│ +\d+\.\d\d │ ok │"  # name, error, tensor
+    assert re.search(row, out), out
+    code, out, _ = run(capsys, "esn", "--units", "20", "--length", "300", "--test", "50", "--warmup", "20",
+                       "--generate", "60", "--sweep", "ridge")
+    assert code == 0 and "…" not in out and "│  1e-12 │" in out, out
+
+
 def test_console_script_entry_point():
     """`python -m rnnlab` (what the `rnnlab` script runs): no terminal, no arguments: a hint, exit 2 as
     `rnnlab tui`'s (it was 0: a cron job's `rnnlab` read as done)."""

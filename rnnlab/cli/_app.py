@@ -91,6 +91,23 @@ def _out_console():
     return _consoles["out"]
 
 
+def whole_cells(table):
+    """``table`` with each column at least as wide as the longest word of its header and cells where stdout is
+    a file or a pipe, which crop no line: a page of $COLUMNS columns cut them there ("6.59e…", "lstm…"),
+    their digits and names lost in the file; a cell's words may still wrap. A terminal's table still fits its
+    width (rich's "…" shows a cut)."""
+    from rich.cells import cell_len
+    from rich.text import Text
+
+    console = _out_console()
+    if console.soft_wrap:
+        for column in table.columns:
+            words = [word for cell in (column.header, *column.cells) if isinstance(cell, (str, Text))
+                     for word in (cell if isinstance(cell, Text) else console.render_str(cell)).plain.split()]
+            column.min_width = max(map(cell_len, words), default=None)
+    return table
+
+
 def out_glyph(glyph: str, plain: str) -> str:
     """``glyph`` (a mark such as ✓ or ≥ in a result) where stdout's encoding holds it, else ``plain``: in a
     Latin-1 or ASCII locale it came out as ``\\u2713``, six characters where the table had room for one."""

@@ -10,7 +10,7 @@ import typer
 
 from ..errors import UserError, counted
 from ._app import (_compile_notices, _json_float, _message, _out_console, _print_json, _progress, _split_names, app,
-                   out_glyph, output_unread, write_out)
+                   out_glyph, output_unread, whole_cells, write_out)
 
 #: Timed rounds a case at most: each is a whole forward and backward pass (a typo of 10**30 ran on
 #: with no end); 10,000 of the largest standard shape take hours already.
@@ -89,7 +89,7 @@ def gradcheck(
         for r in results:
             table.add_row(r.name, f"{r.max_rel_err:.2e}", r.worst, f"{r.seconds:.2f}",
                           "[green]ok[/green]" if r.ok else "[bold red]FAIL[/bold red]")
-        _out_console().print(table)
+        _out_console().print(whole_cells(table))
     if failed:
         _message(f"[red]{len(failed)} of {len(results)} gradient checks failed: "
                  f"{', '.join(r.name for r in failed)}[/red]")

@@ -19,7 +19,7 @@ import typer
 from ..errors import UserError, counted
 from ..errors import number_or_dash as _fmt
 from ._app import (_compile_notices, _message, _out_console, _print_json, _progress, app, help_notes, lab_option,
-                   nonempty_path, option_flag, output_unread)
+                   nonempty_path, option_flag, output_unread, whole_cells)
 
 
 def _option_notes() -> dict[str, str]:
@@ -151,7 +151,7 @@ def _print_table(summary: dict[str, Any]) -> None:
         table.add_row(label, value)
     console = _out_console()
     console.print(Text(title))
-    console.print(table)
+    console.print(whole_cells(table))
     sweep = summary.get("sweep")
     if sweep:
         name = sweep["name"]
@@ -166,4 +166,4 @@ def _print_table(summary: dict[str, Any]) -> None:
                        _fmt(p["generation_rmse"], ".4g"), horizon)
         if any(p["exceeded"] is False for p in sweep["points"]):
             st.caption = f"+: within {sweep['options']['threshold']:g} for every step compared"
-        console.print(st)
+        console.print(whole_cells(st))

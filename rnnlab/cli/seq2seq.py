@@ -15,7 +15,7 @@ import typer
 from ..errors import UserError
 from ..errors import percent_or_dash as _pct
 from ._app import (TITLE_LEFT, ProgressLines, _compile_notices, _exit_for_training_status, _message, _out_console,
-                   _print_json, _progress, app, help_notes, lab_option, option_flag, output_unread)
+                   _print_json, _progress, app, help_notes, lab_option, option_flag, output_unread, whole_cells)
 from .experiments import _graceful_interrupt
 
 
@@ -118,7 +118,7 @@ def _print_table(lab, summary: dict[str, Any]) -> None:
         table.add_row(span + (" (longer than training)" if b["unseen"] else ""), _pct(b["sequence_accuracy"]),
                       _pct(b["token_accuracy"]), str(b["count"]))
     out = _out_console()
-    out.print(table)
+    out.print(whole_cells(table))
     loss = summary["loss"]
     out.print(f"{summary['trained_steps']} steps in {summary['train_seconds']:.1f} s, last training loss "
               f"{'-' if loss is None else f'{loss:.4g}'} (teacher forcing); greedy decoding of held-out sources "

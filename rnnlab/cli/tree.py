@@ -15,7 +15,7 @@ from ..errors import UserError
 from ..errors import percent_or_dash as _percent
 from ._app import (TITLE_LEFT, ProgressLines, _compile_notices, _exit_for_training_status, _json_float, _message,
                    _out_console, _print_json, _progress, app, help_notes, lab_option, option_flag, out_glyph,
-                   output_unread)
+                   output_unread, whole_cells)
 
 
 def _option_notes() -> dict[str, str]:
@@ -114,7 +114,7 @@ def _print_tables(lab: Any, history: list[dict], predictions: list[dict], status
     for row in history:
         table.add_row(str(row["epoch"]), f"{row['loss']:.4g}", _percent(row["train_accuracy"]),
                       _percent(row["test_accuracy"]), f"{row['seconds']:.2f}")
-    console.print(table)
+    console.print(whole_cells(table))
     if predictions:
         table = Table(title="predictions", title_justify=TITLE_LEFT)
         table.add_column("tree")
@@ -127,4 +127,4 @@ def _print_tables(lab: Any, history: list[dict], predictions: list[dict], status
                 " " + (out_glyph("✓", "right") if row["correct"] else out_glyph("✗", "wrong"))
             table.add_row(row["tree"], row["label"] or "-", row["prediction"] + mark,
                           *(_percent(row["probabilities"][name]) for name in lab.labels))
-        console.print(table)
+        console.print(whole_cells(table))
