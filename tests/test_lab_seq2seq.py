@@ -266,6 +266,36 @@ def test_steps_and_eval_options_apply_in_place_and_keep_the_trained_model():
     assert lab.trained_steps == 0 and lab.model.hidden_size == 4 and lab.options["steps"] == 9
 
 
+def test_batch_size_and_learning_rate_apply_in_place_and_train_on_from_the_trained_model():
+    """Lowering the learning rate (or growing the batch) to fine-tune a trained model rebuilt it:
+    the trained steps were lost. Both only change how later steps train: the weights and Adam's
+    moments stay, and the steps after the change are those of the same model trained on with the
+    trainer's new batch size and rate (batch k drawn from (seed, k) at the new size)."""
+    def trained(**options):
+        lab = small(steps=3, **options)
+        lab.train()
+        return lab
+
+    lab, reference = trained(), trained()
+    model, optimizer = lab.model, lab.trainer.optimizer
+    moments = {name: m.copy() for name, m in optimizer.slots["m"].items()}
+    assert not lab.rebuilds({"batch_size": 16, "learning_rate": 0.002})
+    assert lab.reconfigure({"batch_size": 16, "learning_rate": 0.002, "steps": 2}) is False
+    assert lab.model is model and lab.trainer.optimizer is optimizer and lab.trained_steps == 3
+    assert all(np.array_equal(m, moments[name]) for name, m in optimizer.slots["m"].items())
+    assert (lab.trainer.batch_size, optimizer.learning_rate) == (16, 0.002)
+    assert (lab.options["batch_size"], lab.options["learning_rate"]) == (16, 0.002)
+    lab.train()
+    reference.trainer.batch_size, reference.trainer.optimizer.learning_rate = 16, 0.002
+    reference.train(until_step=5)
+    assert lab.trained_steps == 5 and [r.step for r in lab.history] == [1, 2, 3, 4, 5]
+    assert [r.loss for r in lab.history] == [r.loss for r in reference.history]
+    assert all(np.array_equal(w, reference.model.parameters()[name]) for name, w in lab.model.parameters().items())
+    untouched = trained()
+    untouched.train(until_step=5)  # the old batch size and rate train otherwise: the change took effect
+    assert [r.loss for r in untouched.history][3:] != [r.loss for r in lab.history][3:]
+
+
 def test_export_writes_every_record_atomically(tmp_path):
     lab = small()
     lab.train()
@@ -1033,7 +1063,8 @@ def test_new_options_after_training_take_a_second_enter_that_names_the_trained_s
         lab.train(until_step=2)
         warning = (await _open_options(app, pilot)).query_one("#prompt-warning")
         assert str(warning.render()) == ("Applying a change drops the 2 trained steps (this lab cannot save them), "
-                                         "unless it changes only steps, eval_every or eval_size.")
+                                         "unless it changes only steps, batch_size, learning_rate, eval_every "
+                                         "or eval_size.")
         await pilot.press("enter")  # nothing changed: nothing to drop, the dialog closes
         await pilot.pause()
         assert app.screen is screen and lab.trained_steps == 2 and "options unchanged" in screen_text(app)
@@ -1083,6 +1114,34 @@ def test_more_steps_after_training_apply_at_the_first_enter_and_keep_the_trained
         await pilot.pause()
         assert _options_dialog(app) is not None and lab.model is model and lab.options["steps"] == 3
         assert str(app.screen.query_one("#prompt-warning").render()).startswith("Enter again drops the 5 trained")
+
+    drive(check)
+
+
+def test_a_lower_learning_rate_or_larger_batch_after_training_applies_at_the_first_enter():
+    """Fine-tuning a trained model (a lower rate, larger batches) asked to drop the trained steps
+    for a fresh model: one Enter applies them, the model and Adam's state stay, t trains on with
+    them, and the help and the dialog say which options keep the model."""
+    async def check(app, screen, pilot):
+        lab = screen.engine
+        lab.train(until_step=2)
+        model, optimizer = lab.model, lab.trainer.optimizer
+        dialog = await _open_options(app, pilot)
+        table = str(dialog.query_one("#options-table").render())
+        assert re.search(r"batch_size  8 +\[1, 4096\]  sources per step", table)
+        await _submit_options(app, pilot, "learning_rate=0.001 batch_size=16")
+        await pilot.pause()
+        assert app.screen is screen and not screen.busy  # no second Enter
+        assert lab.model is model and lab.trainer.optimizer is optimizer and lab.trained_steps == 2
+        assert (lab.trainer.batch_size, optimizer.learning_rate) == (16, 0.001)
+        assert "batch_size 16, learning_rate 0.001: the model stays with its 2 trained steps" in screen_text(app)
+        await pilot.press("t")
+        await wait_for(pilot, lambda: lab.training_status == "completed")
+        assert lab.trained_steps == 6 and lab.model is model
+        await pilot.press("question_mark")
+        await pilot.pause()
+        help_text = screen_text(app)
+        assert "a new model, unless only" in help_text and "steps, batch_size, learning_rate or eval_*" in help_text
 
     drive(check)
 

@@ -89,7 +89,11 @@ LEARNING_RATE_MAX = 1.0
 #: applies a change of only these in place (the weights, trained steps, history and scores stay).
 #: :meth:`Seq2SeqLab.train` reads ``steps`` and ``eval_every`` when a run starts, :meth:`Seq2SeqLab.evaluate`
 #: ``eval_size`` each time it scores; scores already taken keep the sources they were taken on.
-IN_PLACE_OPTIONS = frozenset({"steps", "eval_every", "eval_size"})
+#: ``batch_size`` and ``learning_rate`` go to the trainer (never mid-run: reconfigure refuses while
+#: training). Batch k is drawn from (seed, k) at the size it is drawn with, so the steps after a change
+#: are as reproducible as before; Adam reads its rate at every update and keeps its moments, as
+#: torch's does when a param group's lr is set.
+IN_PLACE_OPTIONS = frozenset({"steps", "batch_size", "learning_rate", "eval_every", "eval_size"})
 
 
 def option_range(name: str) -> str | None:
@@ -322,15 +326,19 @@ class Seq2SeqLab(StepCursor, TrainingControl):
 
     def reconfigure(self, overrides: dict[str, Any]) -> bool:
         """Change some options (``{"attention": "none"}``), validated first (nothing changes on a
-        bad value). A change of only :data:`IN_PLACE_OPTIONS` (``{"steps": 5000}``) applies to this
-        lab as it is: the model, its trained steps and its scores stay. Any other re-creates the lab:
-        a fresh model, history and bench. The bench keeps its digits, and n goes on drawing where it
-        was (under the same seed: it drew the seed's first digits again after every switch).
+        bad value). A change of only :data:`IN_PLACE_OPTIONS` (``{"steps": 5000}``,
+        ``{"learning_rate": 0.001}``) applies to this lab as it is: the model, its trained steps, the
+        optimizer's state and the scores stay, and the next run trains with the new values. Any
+        other re-creates the lab: a fresh model, history and bench. The bench keeps its digits, and
+        n goes on drawing where it was (under the same seed: it drew the seed's first digits again
+        after every switch).
         Returns whether the model was rebuilt."""
         if self.training:
             raise UserError("stop training before changing the model")
         wanted = self.check_options(overrides)
         if not self._changes_the_model(wanted):
+            self.trainer.batch_size = wanted["batch_size"]
+            self.trainer.optimizer.learning_rate = wanted["learning_rate"]
             self.options = wanted  # swapped whole: a reader sees the old options or the new
             return False
         fresh = Seq2SeqLab(wanted)

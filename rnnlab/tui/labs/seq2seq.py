@@ -66,6 +66,7 @@ OPTION_NOTES = {
     "min_length": "shortest training source",
     "max_length": "longest training source",
     "steps": "per run (t)",
+    "batch_size": "sources per step",
     "learning_rate": "Adam's",
     "seed": "weights, batches, bench",
     "eval_every": "0: at the end only",
@@ -990,8 +991,8 @@ class Seq2SeqScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
     def action_edit_options(self) -> None:
         """Every option as ``name=value`` text: checked by the engine in the dialog (a bad value is
         named there and nothing changes), then a new model built as ``a`` and ``k`` build one; a
-        change of only the engine's in-place options (steps, eval_*) applies at once and keeps the
-        model, so it takes no second Enter after training."""
+        change of only the engine's in-place options (steps, batch_size, learning_rate, eval_*)
+        applies at once and keeps the model, so it takes no second Enter after training."""
         lab = self.engine
         if self._refuses_a_new_model():
             return
@@ -1015,12 +1016,14 @@ class Seq2SeqScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
                 for name, value in lab.options.items()]
         text = " ".join(f"{name}={value}" for name, value in lab.options.items())
         in_place = [name for name in DEFAULTS if name in IN_PLACE_OPTIONS]
-        self.app.push_screen(OptionsPrompt("Options: name=value ... (a fresh model unless only steps, eval_*)",
+        # the five options that keep the model would not fit the title's line: after training, the warning names them
+        self.app.push_screen(OptionsPrompt("Options: name=value ... (a model option starts a fresh model)",
                                            rows, text, changed, lost=trained_count(lab.trained_steps, "step"),
                                            changes=lambda text: lab.rebuilds(changed(text)), kept=in_place), applied)
 
     def _apply_in_place(self, changes: dict) -> None:
-        """Options that keep the model (the number of steps a run trains, how it is scored): set now."""
+        """Options that keep the model (how many steps a run trains, on what batches at what rate, how
+        it is scored): set now."""
         lab = self.engine
         try:
             lab.reconfigure(changes)
@@ -1073,7 +1076,8 @@ class Seq2SeqScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
         "train_stop": "stop training",
         "choose_attention": "none, dot, general or additive: a new model",
         "choose_task": "reverse or sort: a new model",
-        "edit_options": "any option, name=value: a new model, unless only steps or eval_* change",
+        "edit_options": "any option, name=value: a new model, unless only steps, batch_size, learning_rate "
+                        "or eval_* change",
         "export": "every record of the bench decoding, history, scores (.npz)",
         "screenshot": "save an SVG screenshot",
     }
