@@ -353,8 +353,11 @@ class EsnScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, Sc
         self._sweep_drawn = self._sweep_state()
         self.set_class(sweep is not None, "-swept")
         info = self.query_one("#esn-sweep-info", Static)
-        line = self._sweep_line()  # on one line where it fits without its first word (35 columns)
-        info.update(first_fit([line, line.removeprefix("sweep ")], info.content_region.width or None, line))
+        items = self._sweep_items()
+        line, width = " ".join(items), info.content_region.width or None
+        # on one line where it fits without its first word (35 columns), else broken between items
+        # (a wrap at any space put "RMSE" and its value on two lines)
+        info.update(first_fit([line, line.removeprefix("sweep ")], width, _packed(items, width, " ")))
         if sweep is None:
             plot.title = "sweep: w ρ, W a"
             return
@@ -376,21 +379,22 @@ class EsnScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, Sc
         plot.short_title = (f"RMSE vs {symbol}{f' ≤{FREE_RUN_CAP:g}' if capped else ''}{'' if current else ' stale'}"
                             if capped or not current else "")  # (a 26-column plot at 80x24 cut the cap off)
 
-    def _sweep_line(self) -> str:
-        """The last sweep in words: its state, its best value, whether the options moved since."""
+    def _sweep_items(self) -> list[str]:
+        """The last sweep in words, ["sweep a 20/20 (stale):", "best 1,", "RMSE 0.00587"]: its state,
+        its best value, whether the options moved since."""
         lab = self.lab
         sweep = lab.sweep_result
         if sweep is None:
-            return ""
+            return [""]
         best = sweep.best()
         status = "stopping" if self._sweep_stopping() else sweep.status
         state = "" if status == "completed" else f" {status}"
         stale = "" if lab.sweep_is_current() else " (stale)"  # made with other options
         line = f"sweep {SYMBOLS[sweep.name]}{state} {sweep.done}/{len(sweep.values)}{stale}"
-        if best is not None:
-            rmse = sweep.rmse[int(np.flatnonzero(sweep.values == best)[0])]
-            line += f": best {best:g}, RMSE {rmse:.3g}"
-        return line
+        if best is None:
+            return [line]
+        rmse = sweep.rmse[int(np.flatnonzero(sweep.values == best)[0])]
+        return [f"{line}:", f"best {best:g},", f"RMSE {rmse:.3g}"]
 
     def _sweep_stopping(self) -> bool:
         """Whether the running sweep was told to stop: its worker is cancelled at once, but its
