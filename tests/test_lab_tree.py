@@ -324,6 +324,35 @@ def test_epochs_apply_in_place_and_keep_the_trained_model():
     assert lab.epochs_done == 0 and lab.hidden_size == 4 and lab.options["epochs"] == 5
 
 
+def test_learning_rate_and_batch_size_apply_in_place_and_train_on_from_the_trained_model():
+    """Lowering the learning rate (or changing the batch size) to fine-tune a trained net rebuilt
+    it: the trained epochs were lost. Both only change how later epochs train: the weights and
+    Adam's moments stay, and the epochs after the change are those of the same net trained on with
+    the trainer's new rate and batch size."""
+    def trained():
+        lab = fresh(epochs=1)
+        lab.train()
+        return lab
+
+    lab, reference = trained(), trained()
+    model, optimizer = lab.model, lab.trainer.optimizer
+    moments = {k: v.copy() for k, v in optimizer.state_arrays().items()}
+    assert not lab.rebuilds({"learning_rate": 0.002, "batch_size": 32})
+    assert lab.reconfigure({"learning_rate": 0.002, "batch_size": 32}) is False
+    assert lab.model is model and lab.trainer.optimizer is optimizer and lab.epochs_done == 1
+    assert all(np.array_equal(v, moments[k]) for k, v in optimizer.state_arrays().items())
+    assert (optimizer.learning_rate, lab.trainer.batch_size) == (0.002, 32)
+    assert (lab.options["learning_rate"], lab.options["batch_size"]) == (0.002, 32)
+    lab.train()
+    reference.trainer.optimizer.learning_rate, reference.trainer.batch_size = 0.002, 32
+    reference.train()
+    assert lab.epochs_done == 2 and [h.loss for h in lab.history] == [h.loss for h in reference.history]
+    assert all(np.array_equal(v, reference.model.state_dict()[k]) for k, v in lab.model.state_dict().items())
+    untouched = trained()
+    untouched.train()  # the old rate and batch size train otherwise: the change took effect
+    assert untouched.history[-1].loss != lab.history[-1].loss
+
+
 def test_export_writes_every_internal_atomically(tmp_path, lab):
     lab.select_tree(4)
     path = lab.export(tmp_path / "bench.npz")
@@ -817,7 +846,7 @@ def test_new_options_after_training_take_a_second_enter_and_unchanged_ones_keep_
         await pilot.pause()
         warning = app.screen.query_one("#prompt-warning")
         assert str(warning.render()) == ("Applying a change drops the 2 trained epochs (this lab cannot save them), "
-                                         "unless it changes only epochs.")
+                                         "unless it changes only learning_rate, epochs or batch_size.")
         await pilot.press("enter")  # the options as they are: nothing to drop
         await pilot.pause()
         assert isinstance(app.screen, TreeLabScreen) and lab.epochs_done == 2 and lab.hidden_size == 8
@@ -867,6 +896,18 @@ def test_more_epochs_after_training_apply_at_the_first_enter_and_keep_the_traine
         assert isinstance(app.screen, TreeLabScreen) and lab.model is model and lab.epochs_done == 2
         assert lab.options["epochs"] == 1
         assert list(app._notifications)[-1].message == "epochs 1: the model stays with its 2 trained epochs"
+        await pilot.press("e")  # a lower rate to fine-tune: kept too
+        await pilot.pause()
+        app.screen.query_one("#prompt-input").value = "learning_rate=0.001 batch_size=8"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, TreeLabScreen) and lab.model is model and lab.epochs_done == 2
+        assert (lab.trainer.optimizer.learning_rate, lab.trainer.batch_size) == (0.001, 8)
+        assert list(app._notifications)[-1].message == (
+            "learning_rate 0.001, batch_size 8: the model stays with its 2 trained epochs")
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert "options: name=value; hidden_size or seed: a fresh model" in screen_text(app)
 
     drive(check, size=(120, 36))
 

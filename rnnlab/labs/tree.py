@@ -81,9 +81,11 @@ LIMITS: dict[str, tuple[int, int]] = {
 LEARNING_RATE_MAX = 10.0
 
 #: The options of how later runs train, not of the model: :meth:`TreeLab.reconfigure` applies a change
-#: of only these in place (the weights, trained epochs and history stay); :meth:`TreeLab.train` reads
-#: ``epochs`` when a run starts.
-IN_PLACE_OPTIONS = frozenset({"epochs"})
+#: of only these in place (the weights, trained epochs, history and Adam's moments stay); :meth:`TreeLab.train`
+#: reads ``epochs`` when a run starts. ``learning_rate`` and ``batch_size`` go to the trainer (never mid-run:
+#: reconfigure refuses while training): Adam reads its rate at every update, as torch's does when a param
+#: group's lr is set, and each epoch shuffles the trees (seeded) and cuts them into batches of the size then.
+IN_PLACE_OPTIONS = frozenset({"learning_rate", "epochs", "batch_size"})
 
 _ATOM = re.compile(r"[^\s()]+")
 
@@ -206,13 +208,16 @@ class TreeLab(StepCursor, TrainingControl):
 
     def reconfigure(self, options: dict[str, Any]) -> bool:
         """New options (merged over the current ones). A change of only :data:`IN_PLACE_OPTIONS`
-        (``{"epochs": 100}``) applies to this lab as it is: the model and its trained epochs stay.
+        (``{"epochs": 100}``, ``{"learning_rate": 0.001}``) applies to this lab as it is: the model,
+        its trained epochs and the optimizer's state stay, and the next run trains with the new values.
         Any other builds a fresh, untrained model; the bench tree is kept unless ``options`` names
         another. Nothing changes when an option is refused. Returns whether the model was rebuilt."""
         if self.training:
             raise UserError("stop training before changing the options")
         if not self.rebuilds(options):  # checked there: a refused option raises before anything changes
             checked = self.check_options(options)
+            self.trainer.optimizer.learning_rate = checked["learning_rate"]
+            self.trainer.batch_size = checked["batch_size"]
             self.options = {**self.options, **{name: checked[name] for name in options}}
             return False
         fresh = TreeLab.open({**self.options, **options})  # validates everything before this lab changes

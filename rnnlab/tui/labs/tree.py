@@ -43,7 +43,7 @@ from ..screens import PromptScreen, key_names, key_table
 from ..widgets import ColorBar, Heatmap, LinePlot
 from ..widgets.colormaps import DIVERGING
 from ...labs._options import parse_assignments as parse_name_values
-from . import QUIT_HELP_TRAINED, OptionsPrompt, fit_sub_title, model_stays, trained_count
+from . import QUIT_HELP_TRAINED, OptionsPrompt, fit_sub_title, model_stays, or_list, trained_count
 
 REFRESH_HZ = 12      # how often the screen reads the training history while training
 BENCH_EVERY = 6      # ... and recomputes the bench tree with the new weights (2 Hz)
@@ -52,6 +52,9 @@ TOP_LEAST = 6        # ... and where the terminal is too short for that, still t
 STRIP_MAX = 32       # at most this many units in a node's colour strip
 TEXT_MIN = 16        # cells of the tree's text (outline and words) kept before a column right of it
 # class colours: the shipped labels are (neg, pos)
+#: The options a change of which builds a fresh model ("hidden_size or seed"): the others keep it.
+MODEL_OPTIONS = or_list([name for name in DEFAULTS if name not in IN_PLACE_OPTIONS and name != "tree"])
+
 CLASS_COLORS = ("#e06c75", "#98c379", "#61afef", "#e5c07b", "#c678dd", "#56b6c2")
 _STRIP_STYLES = tuple(Style(color=Color.from_rgb(*rgb)) for rgb in DIVERGING.colors)
 _BAR_EIGHTHS = " ▏▎▍▌▋▊▉"
@@ -760,7 +763,7 @@ class TreeLabScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
             return {name: value for name, value in wanted.items() if lab.options.get(name) != value}
 
         def accept(text: str) -> dict:
-            """The changes applied, and whether they built a fresh model (epochs alone keep it)."""
+            """The changes applied, and whether they built a fresh model (IN_PLACE_OPTIONS alone keep it)."""
             changes = changed(text)
             return {"changes": changes, "rebuilt": bool(changes) and lab.reconfigure(changes)}
 
@@ -780,7 +783,7 @@ class TreeLabScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
         names = [name for name in DEFAULTS if name != "tree"]  # the bench tree has keys of its own (n, i)
         rows = [(name, str(lab.options[name]), option_range(name)) for name in names]
         in_place = [name for name in names if name in IN_PLACE_OPTIONS]
-        self.app.push_screen(OptionsPrompt("Options: name=value ... (a fresh model unless only epochs)", rows,
+        self.app.push_screen(OptionsPrompt(f"Options: name=value ... (a fresh model for {MODEL_OPTIONS})", rows,
                                            " ".join(f"{name}={lab.options[name]}" for name in names), accept,
                                            lost=trained_count(lab.epochs_done, "epoch"),
                                            changes=lambda text: lab.rebuilds(changed(text)), kept=in_place), applied)
@@ -810,7 +813,7 @@ class TreeLabScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
         "next_tree": "the next test tree on the bench",
         "previous_tree": "the previous test tree",
         "type_tree": "type a tree, e.g. pos ((dull but) good)",
-        "edit": "set options (a fresh model unless only epochs)",
+        "edit": f"name=value; {MODEL_OPTIONS}: a fresh model",
         "export": "vectors, dL/dh, weights, history (.npz)",
         "screenshot": "save an SVG screenshot",
     }
