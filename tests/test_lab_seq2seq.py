@@ -1198,6 +1198,25 @@ def test_the_options_dialog_is_whole_at_the_smallest_sizes(size):
     drive(check, size=size)
 
 
+def test_the_status_line_says_an_untrained_model_waits_for_t():
+    """It read "idle step 0" until the first run, and again after a new model: untrained, and t
+    trains it, as the treebank lab's status line says; a trained model keeps its state and steps."""
+    async def check(app, screen, pilot):
+        lab = screen.engine
+        status = lambda: str(screen.query_one("#s2s-status").render())  # noqa: E731
+        assert "untrained (t trains)" in status() and "idle" not in status()
+        await pilot.press("t")
+        await wait_for(pilot, lambda: lab.training_status == "completed")
+        await pilot.pause()
+        assert "completed step 4" in status()
+        await pilot.press("a", "down", "enter", "enter")  # another attention: a fresh model
+        await wait_for(pilot, lambda: lab.trained_steps == 0 and not screen.busy)
+        await pilot.pause()
+        assert "untrained (t trains)" in status()
+
+    drive(check)
+
+
 def test_a_long_message_and_status_line_are_cut_with_an_ellipsis_not_wrapped_out_of_view():
     """At 80 columns "new model: ... (untrained: t trains it)" showed "(untrained: t" and the status line
     "building a model" without what: each wrapped onto a second line that its one row hides."""

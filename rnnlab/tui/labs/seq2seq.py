@@ -802,7 +802,9 @@ class Seq2SeqScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
         if drawn is None or drawn[0] is not lab.decoding or drawn[1] != lab.cursor:
             self.update_bench()
         training = f"{lab.status_shown} step {lab.trained_steps}"
-        if lab.status_shown == "running":
+        if lab.status_shown == "idle" and not lab.trained_steps:  # "idle step 0" said nothing of what to do
+            training = "untrained" if self.busy else "untrained (t trains)"  # (the treebank lab's words)
+        elif lab.status_shown == "running":
             training += f" ({self.step_rate})"
         busy = f"   {self.busy}" if self.busy else ""
         line = f"decode step {lab.cursor}/{lab.decoding.steps}   bench {digit_count(lab.length)}   {training}{busy}"
