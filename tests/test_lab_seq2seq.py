@@ -1198,6 +1198,26 @@ def test_the_options_dialog_is_whole_at_the_smallest_sizes(size):
     drive(check, size=size)
 
 
+def test_the_accuracy_plot_spans_the_loss_plots_steps():
+    """The first score (at step 250 of the preset) sat mid-plot on an axis of its own, "225 ... 275"
+    ("1.8 ... 2.2" at step 2), under a loss plot from step 1: both now span the steps trained."""
+    from rnnlab.tui.labs.seq2seq import Seq2SeqTraining
+
+    async def check(app, screen, pilot):
+        lab = screen.engine
+        lab.train(until_step=2)  # one score, at step 2
+        screen.query_one(Seq2SeqTraining).update_from(lab)
+        await pilot.pause()
+        assert [e.step for e in lab.evals] == [2]
+        axes = []
+        for plot_id in ("#s2s-loss", "#s2s-buckets"):
+            plot = screen.query_one(plot_id)
+            axes.append(plot.render_line(plot.size.height - 1).text.split())
+        assert axes == [["1", "2"], ["1", "2"]]
+
+    drive(check)
+
+
 def test_the_status_line_says_an_untrained_model_waits_for_t():
     """It read "idle step 0" until the first run, and again after a new model: untrained, and t
     trains it, as the treebank lab's status line says; a trained model keeps its state and steps."""

@@ -488,6 +488,9 @@ class Seq2SeqTraining(VerticalScroll):
         buckets.clear()
         if evals:
             steps = [e.step for e in evals]
+            # the loss plot's steps: the curves line up with the loss above, and one score (the first,
+            # at step 250) sat mid-plot on an axis of its own ("225 ... 275", "1.8 ... 2.2" steps)
+            buckets.x_range = (history[0].step if history else 1, max(steps[-1], history[-1].step if history else 1))
             for k, b in enumerate(evals[-1].buckets):
                 name = b.label + ("*" if b.unseen else "")
                 buckets.set_series(name, steps, [e.buckets[k].sequence_accuracy for e in evals],
