@@ -2123,6 +2123,45 @@ def test_q_with_unsaved_training_quits_only_when_pressed_again_and_after_a_save_
     drive(check)
 
 
+def test_a_save_takes_down_the_first_q_s_warning_and_resuming_or_stopping_the_notices_of_before(tmp_path,
+                                                                                               monkeypatch):
+    """A toast that no longer held stayed up for seconds beside the status line: "... trained steps
+    are not saved: q again quits without them" over "run saved to ...", "training paused" while it
+    ran again, "stop training first (s)" once s had stopped it."""
+    from rnnlab.spec import load_preset
+
+    monkeypatch.chdir(tmp_path)
+
+    def shown(app, words: str) -> bool:
+        return any(words in n.message for n in app._notifications)
+
+    async def check(app, pilot):
+        lab = app.lab
+        await pilot.press("t")
+        await wait_for(pilot, lambda: lab.unsaved_steps > 0)
+        await pilot.press("t")
+        await wait_for(pilot, lambda: lab.training_status == "paused")
+        await pilot.press("q")
+        await pilot.pause()
+        assert app.return_code is None and shown(app, f"{lab.unsaved_steps} trained steps are not saved")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert lab.unsaved_steps == 0 and shown(app, "run saved to") and not shown(app, "trained steps are not")
+        assert shown(app, "training paused")  # it still is
+        await pilot.press("t")
+        await pilot.pause()
+        assert lab.training_status == "running" and not shown(app, "training paused")
+        await pilot.press("e")
+        await pilot.pause()
+        assert shown(app, "stop training first (s)")
+        await pilot.press("s")
+        await wait_for(pilot, lambda: not lab.training)
+        await pilot.pause()
+        assert shown(app, "training stopped at step") and not shown(app, "stop training first")
+
+    drive(check, target=load_preset("hello").with_overrides({"train.steps": 1_000_000}))
+
+
 def test_esc_after_a_first_q_keeps_the_lab_open_and_a_q_then_asks_again():
     """The pending quit outlived an Esc: a q seconds later quit without the trained steps."""
     async def check(app, pilot):

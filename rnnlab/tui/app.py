@@ -72,6 +72,8 @@ VALUES_FRAME_ROWS = 3    # the values table's title and header rows and the marg
 BACKGROUND_WORK_MACS = 1_000_000_000
 REFRESHING = "bringing the sequence up to the trained weights"  # the status line while that runs in the worker
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"  # the status line's sign of life while a worker computes (4 frames a second)
+PAUSED_NOTICE = "training paused (t resumes, s stops)"
+STOP_FIRST_NOTICE = "stop training first (s)"  # (t only paused it) follows in a pause
 
 
 def plots_rows(terminal_rows: int, bar_rows: int = SEQUENCE_BAR_ROWS) -> int:
@@ -383,6 +385,7 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
                 self.notify(message, severity="error", timeout=10)
         elif worker.group == "train" and event.state in (WorkerState.SUCCESS, WorkerState.CANCELLED):
             lab = self.lab
+            self._withdraw_notices(PAUSED_NOTICE, STOP_FIRST_NOTICE)  # of a training that has ended
             if lab is not None:
                 if self._computing is None:
                     self._refresh_after_training(self._refresh_macs())
@@ -751,9 +754,10 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
             self.notify("training is stopping: the step under way finishes first", timeout=2)
         elif lab.training_status == "running":
             lab.pause_training()
-            self.notify("training paused (t resumes, s stops)")
+            self.notify(PAUSED_NOTICE)
         elif lab.training_status == "paused":
             lab.resume_training()
+            self._withdraw_notices(PAUSED_NOTICE)  # it runs again: the toast must not say paused for seconds more
             self.step_rate.restart()  # measured from now: the pause is no training
         else:
             try:
@@ -789,7 +793,7 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
     def _refuse_while_training(self) -> bool:
         if self.lab is not None and self.lab.training:
             paused = " (t only paused it)" if self.lab.training_status == "paused" else ""
-            self.notify(f"stop training first (s){paused}", severity="warning")
+            self.notify(f"{STOP_FIRST_NOTICE}{paused}", severity="warning")
             return True
         return self.lab is None
 
@@ -908,6 +912,7 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
             self.notify(f"cannot save the run: {exc}", severity="error")
             return
         self._update_header(self.lab)  # it names the run now
+        self.withdraw_quit_warning()  # a first q's "... not saved: q again quits without them" no longer holds
         if self.lab.diverted_from is not None:  # trained further by another process, or its checkpoint is gone
             self.notify(f"{Path(self.lab.diverted_from).resolve()} {self.lab.diverted_because}, so it was left as it "
                         f"is: the run was saved to {path.resolve()} instead", severity="warning", timeout=10)
@@ -986,6 +991,13 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
 
     def action_screenshot(self) -> None:
         take_screenshot_and_say(self)
+
+    def _withdraw_notices(self, *beginnings: str) -> None:
+        """Take down the toasts beginning with one of ``beginnings``: they speak of a state just left
+        ("training paused" once t resumed it), and for seconds more contradicted the status line."""
+        for shown in list(self._notifications):
+            if shown.message.startswith(beginnings):
+                self._unnotify(shown)
 
     def action_scroll_side(self, pages: int) -> None:
         """PgDn/PgUp: the values and explain column by a page (the mouse wheel scrolls it too)."""

@@ -209,6 +209,11 @@ class ConfirmQuit:
         warning's toast goes. (The app's Esc binding: a dialog's own Esc comes first.)"""
         if time.monotonic() > self._quit_armed_until:
             return
+        self.withdraw_quit_warning()
+
+    def withdraw_quit_warning(self) -> None:
+        """The first q's warning taken back (Esc; a ctrl+s that saved what it warned of): its toast
+        goes, and a q asks again if there is anything to lose."""
         self._quit_armed_until = 0.0
         for shown in list(self._notifications):
             if shown.message == self._quit_warning_shown:
