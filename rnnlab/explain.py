@@ -68,7 +68,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .analysis import ATTENTION_MODES, LINEAR_MODES, _check_index, _nonlinearity, _refuse_attention, _saved, _weights
+from .analysis import ATTENTION_MODES, LINEAR_MODES, _check_index, _nonlinearity, _refuse_attention, _saved
 from .layers.recurrent import layer_suffix
 
 __all__ = ["Term", "Equation", "explain_step", "AttentionWeight", "AttentionStep", "explain_attention"]
@@ -288,24 +288,28 @@ def explain_step(trace, t: int, unit: int, layer: int = 0, direction: int = 0, b
     if mode == "Jordan":
         return _explain_jordan(trace, p, j, b)
     rec = _saved(trace, layer, direction)
-    w_ih, w_hh, b_ih, b_hh = _weights(trace, layer, direction)
     x = np.asarray(trace._inputs[(layer, direction)][p, b], dtype=np.float64)  # processing order
     h_prev = rec["hs"][p, b]
     prev = "{t+1}" if direction else "{t-1}"
     hp = f"h_{prev}"
 
     sfx = layer_suffix(layer, direction)
+    # the unit's rows alone, in float64 as forward's numbers are checked: _weights' whole matrices,
+    # converted on every call, took the lab 1.7 s a key at H = 8192 (0.1 s at 4096)
+    w_ih, w_hh = trace._params["weight_ih" + sfx], trace._params["weight_hh" + sfx]
     has_bias = f"bias_ih{sfx}" in trace._params
+    b_ih = np.asarray(trace._params["bias_ih" + sfx], dtype=np.float64) if has_bias else None
+    b_hh = np.asarray(trace._params["bias_hh" + sfx], dtype=np.float64) if has_bias else None
     shown = "" if trace.options.get("cell") else sfx  # the parameters' names as the user's state_dict has them
     note = "" if has_bias else "; no bias (bias=False)"
     if layer > 0:
         note += f"; x_t = layer {layer - 1}'s output" + (" (both directions)" if trace.num_directions == 2 else "")
 
     def wx(k: int) -> float:
-        return float(w_ih[k * H + j] @ x)
+        return float(np.asarray(w_ih[k * H + j], dtype=np.float64) @ x)
 
     def vh(k: int) -> float:
-        return float(w_hh[k * H + j] @ h_prev)
+        return float(np.asarray(w_hh[k * H + j], dtype=np.float64) @ h_prev)
 
     def rows(k: int) -> str:
         return "" if mode in ("RNN", "Leaky") else f"[{k * H}:{(k + 1) * H}]"
