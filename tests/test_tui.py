@@ -1995,6 +1995,51 @@ def test_the_second_try_keeps_the_focus_follows_a_save_and_esc_while_building_ke
     drive(check, target="hello")
 
 
+def test_a_model_slow_to_make_is_said_with_what_esc_does_and_the_notice_goes_when_it_is_done(monkeypatch):
+    """An edit to H=8192 (or a cell whose kernels compile) took its dialog under a bare spinner for
+    seconds, and an Esc meanwhile seemed to do nothing: it closes the dialog only once the build ends."""
+    import time
+
+    from rnnlab.tui.screens import ReplacesTheModel
+
+    monkeypatch.setattr(ReplacesTheModel, "MAKING_NOTICE_S", 0.2, raising=False)
+    run_backward = Lab.run_backward
+
+    def slow(self, *args, **kwargs):
+        time.sleep(1.5)
+        return run_backward(self, *args, **kwargs)
+
+    def notices(app) -> list[str]:
+        return [n.message for n in app._notifications if n.message.startswith(("building", "opening"))]
+
+    async def check(app, pilot):
+        lab = app.lab
+        monkeypatch.setattr(Lab, "run_backward", slow)
+        await pilot.press("e")
+        await wait_for(pilot, lambda: app.screen.query("#edit-grid"))
+        app.screen.query_one("#model-hidden_size").value = "8"
+        await pilot.press("enter")
+        building = "building the new model (lstm, H=8) and its passes over the sequence shown"
+        await wait_for(pilot, lambda: notices(app) == [f"{building}: Esc cancels"])
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen.query("#edit-grid")  # the build cannot be interrupted: the dialog waits for it
+        assert notices(app) == [f"{building}: cancelled; the dialog closes once that is done (it cannot be "
+                                "interrupted)"]
+        await wait_for(pilot, lambda: not app.screen.query("#edit-grid"))
+        assert app.lab is lab and not notices(app)
+
+        await pilot.press("o")  # the same for a run or preset opened
+        await wait_for(pilot, lambda: app.screen.query("#open-input"))
+        app.screen.query_one("#open-input").value = "parity"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: notices(app) == ["opening parity: Esc cancels"])
+        await wait_for(pilot, lambda: app.lab is not lab)
+        assert not notices(app)
+
+    drive(check, target="hello")
+
+
 def test_o_names_a_bad_target_inline_and_warns_of_unsaved_steps(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 

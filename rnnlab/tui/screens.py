@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import unicodedata
@@ -222,6 +223,9 @@ class ReplacesTheModel(ModalScreen[Any]):
     DROPS = ""
     #: How the action is taken a second time, which drops the unsaved steps ("Enter again").
     AGAIN = ""
+    #: A model still being made after this many seconds (a large one, a new cell's kernels compiling)
+    #: is said in a notice: the loading cover alone said nothing, and Esc seemed to do nothing.
+    MAKING_NOTICE_S = 1.0
 
     def __init__(self, unsaved_steps: Callable[[], int] = lambda: 0) -> None:
         super().__init__()
@@ -231,6 +235,7 @@ class ReplacesTheModel(ModalScreen[Any]):
         self._made: tuple[Any, Any] | None = None  # (what, its result) held for a second try to confirm
         self._focus: Widget | None = None  # what had the focus before the loading cover took it
         self._cancelled = False  # Esc while a model was being made: it is dropped when done
+        self._making_notice = ""  # the notice shown while it is made
 
     def _make(self, what: Any, make: Callable[[], Any]) -> None:
         """Run ``make()`` (which makes ``what``) in a thread, one at a time; the dialog is dismissed with
@@ -246,6 +251,28 @@ class ReplacesTheModel(ModalScreen[Any]):
         self._what, self._focus = what, self.focused
         self.query_one(f"#{self.FRAME_ID}").loading = True
         self._making = self.run_worker(make, thread=True, exit_on_error=False, group="replace")
+        self.set_timer(self.MAKING_NOTICE_S, functools.partial(self._say_making, self._making))
+
+    def _making_what(self) -> str:
+        """What is being made, as its notice says it ("building the new model")."""
+        raise NotImplementedError
+
+    def _say_making(self, worker: Worker, cancelled: bool = False) -> None:
+        """Say what ``worker`` (the one under way) makes, and what Esc does: cancels it, or, pressed,
+        closes the dialog once it is done (a thread cannot be interrupted)."""
+        if worker is not self._making or (self._cancelled and not cancelled):
+            return
+        self._withdraw_making_notice()
+        esc = "cancelled; the dialog closes once that is done (it cannot be interrupted)" if cancelled else \
+            "Esc cancels"
+        self._making_notice = f"{self._making_what()}: {esc}"
+        self.notify(self._making_notice, timeout=3600)  # taken down when it is done
+
+    def _withdraw_making_notice(self) -> None:
+        for shown in list(self.app._notifications):
+            if shown.message == self._making_notice:
+                self.app._unnotify(shown)
+        self._making_notice = ""
 
     def _arm(self, unsaved: int) -> None:
         """Say that the same try again drops the ``unsaved`` steps (bold, with a bell)."""
@@ -260,6 +287,8 @@ class ReplacesTheModel(ModalScreen[Any]):
         if event.worker is not self._making:
             return
         event.stop()  # the outcome is this dialog's to show
+        if event.state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
+            self._withdraw_making_notice()
         if event.state in (WorkerState.SUCCESS, WorkerState.ERROR) and self._cancelled:
             self.dismiss(None)  # Esc, pressed while it was made: the lab's model stays
         elif event.state == WorkerState.SUCCESS:
@@ -312,8 +341,9 @@ class ReplacesTheModel(ModalScreen[Any]):
     def action_cancel(self) -> None:
         if self._making is None:
             self.dismiss(None)
-        else:  # one under way cannot be stopped: dropped once done
+        elif not self._cancelled:  # one under way cannot be stopped: dropped once done
             self._cancelled = True
+            self._say_making(self._making, cancelled=True)
 
 
 class EditScreen(ReplacesTheModel):
@@ -405,6 +435,10 @@ class EditScreen(ReplacesTheModel):
     def on_resize(self) -> None:
         self._fit_columns(self.size.width)
         self.call_after_refresh(self._fit_fields)
+
+    def _making_what(self) -> str:
+        model = f"{self._what.get('model.cell')}, H={self._what.get('model.hidden_size')}"
+        return f"building the new model ({model}) and its passes over the sequence shown"
 
     def _fit_columns(self, width: int) -> None:
         """Two columns of fields where the terminal is narrower than the four-column form."""
@@ -796,6 +830,9 @@ class OpenScreen(ReplacesTheModel):
     @on(OptionList.OptionSelected, "#open-list")
     def _chosen(self, event: OptionList.OptionSelected) -> None:
         self._open(self._shown[event.option_index])
+
+    def _making_what(self) -> str:
+        return f"opening {self._what}"
 
     def _open(self, target: str) -> None:
         self.query_one("#open-error").display = False
