@@ -106,19 +106,21 @@ def test_the_edit_form_takes_input_only_in_the_fields_that_apply():
     drive(check)
 
 
-def test_an_orthogonal_rnn_edited_into_a_mingru_gets_the_uniform_init_its_form_no_longer_offers():
+@pytest.mark.parametrize("cell", ["mingru", "jordan"])
+def test_an_orthogonal_rnn_edited_into_a_mingru_gets_the_uniform_init_its_form_no_longer_offers(cell):
     """The form kept init enabled for the linear cells, which have no W_hh to initialise: an
-    orthogonal rnn made a mingru was refused ("use uniform"), a selfattention silently reset."""
+    orthogonal rnn made a mingru was refused ("use uniform"), a selfattention silently reset; and
+    for jordan, whose W_yh reads back its output, it still offered orthogonal and refused it."""
     from rnnlab.spec import load_preset
 
     async def check(app, pilot):
         await pilot.press("e")
         await wait_for(pilot, lambda: app.screen.query("#edit-grid"))
-        app.screen.query_one("#model-cell").value = "mingru"
+        app.screen.query_one("#model-cell").value = cell
         await pilot.pause()
         assert app.screen.query_one("#model-init").disabled
         app.screen.query_one("#apply").press()
-        await wait_for(pilot, lambda: app.lab.spec.model.cell == "mingru")
+        await wait_for(pilot, lambda: app.lab.spec.model.cell == cell)
         assert app.lab.spec.model.init == "uniform"
 
     drive(check, target=load_preset("hello").with_overrides({"model.cell": "rnn", "model.init": "orthogonal"}))

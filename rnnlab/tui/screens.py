@@ -189,8 +189,9 @@ class CompactSelect(Select):
         super().__init__(*args, compact=True, **kwargs)
 
 
-#: Cells without recurrent weights W_hh, the only ones an init other than uniform is for.
-WITHOUT_W_HH = ATTENTION_CELLS + LINEAR_CELLS
+#: Cells without recurrent weights W_hh, the only ones an init other than uniform is for (jordan's
+#: W_yh reads its previous output: the spec refuses orthogonal for it too).
+WITHOUT_W_HH = ATTENTION_CELLS + LINEAR_CELLS + ("jordan",)
 #: The edit form's fields that only some cells have: field id -> does it apply to this cell? The
 #: spec's CELL_FIELDS that the form holds, and init, for the cells with recurrent weights W_hh.
 FORM_CELL_FIELDS: dict[str, Callable[[str], bool]] = {
