@@ -114,6 +114,31 @@ def test_gradcheck_only_naming_nothing_exits_2(capsys, value):
     assert len(lines) == 1 and lines[0].startswith("rnnlab: error: --only names no check")
 
 
+def test_an_experiment_typed_as_a_command_says_how_to_open_it(capsys, tmp_path, monkeypatch):
+    """`rnnlab copy-gru` said "No such command 'copy-gru'.", `rnnlab treebank` "Did you mean 'tree',
+    'train'?": neither said that the lab opens it (`rnnlab tui copy-gru`)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine.toml").write_text('preset = "hello"\n')
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "spec.toml").write_text('preset = "hello"\n')
+    said = {
+        "copy-gru": "'copy-gru' is a preset, not a command: open it with `rnnlab tui copy-gru` (or train it: "
+                    "`rnnlab train copy-gru`)",
+        "treebank": "'treebank' is an architecture lab, not a command: open it with `rnnlab tui treebank` "
+                    "(headless: `rnnlab tree`)",
+        "mine.toml": "'mine.toml' is a spec file, not a command: open it with `rnnlab tui mine.toml` (or train it: "
+                     "`rnnlab train mine.toml`)",
+        "run": "'run' is a run directory, not a command: open it with `rnnlab tui run`",
+        "copy-gr": "No such command 'copy-gr'; did you mean `rnnlab tui copy-gru`?",  # no command is close
+        "ESN": "No such command 'ESN'; did you mean `rnnlab esn`?",  # the lab's own command, not its tui
+        "tran": "No such command 'tran'. Did you mean 'train', 'trace'?",  # typer's own, where it has one
+        "xyzzy": "No such command 'xyzzy'.",
+    }
+    for name, message in said.items():
+        code, out, err = run(capsys, name)
+        assert (code, out, err) == (2, "", f"rnnlab: error: {message}\n"), name
+
+
 def test_gradcheck_unknown_name_exits_2_with_one_line(capsys):
     code, out, err = run(capsys, "gradcheck", "--only", "nope")
     assert code == 2

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperCommand
+from typer.core import TyperCommand, TyperGroup
 
 try:  # typer >= 0.2x vendors its own copy of click; its exceptions are not click's
     from typer._click import exceptions as _click_exceptions
@@ -39,7 +39,52 @@ except ImportError:  # pragma: no cover - older typer
 from .. import __version__
 from ..errors import TargetExistsError, UserError, WriteFailed, closest_name
 
+class _Commands(TyperGroup):
+    """rnnlab's commands. An experiment or a lab typed where the command goes (``rnnlab copy-gru``) is
+    refused with the command that opens it: click's "No such command 'copy-gru'." said nothing of it."""
+
+    def resolve_command(self, ctx, args):
+        try:
+            return super().resolve_command(ctx, args)
+        except _click_exceptions.UsageError as exc:
+            if args and not args[0].startswith("-") and (hint := self._not_a_command(args[0], exc.message)):
+                exc.message = hint
+            raise
+
+    def _not_a_command(self, name: str, message: str) -> str | None:
+        """How to open ``name``, an unknown command, where it names a preset, an architecture lab, a spec file
+        or a run directory; else, where typer's ``message`` suggests no command, the command, preset or lab
+        it is closest to (in other capitals too: ``ESN``)."""
+        import shlex
+
+        from ..labs import LABS
+        from ..spec import preset_names
+        from .experiments import LAB_COMMANDS
+
+        quoted, presets = shlex.quote(name), preset_names()
+        if name in LABS:
+            return (f"{name!r} is an architecture lab, not a command: open it with `rnnlab tui {name}` (headless: "
+                    f"`rnnlab {LAB_COMMANDS.get(name, name)}`)")
+        if name in presets:
+            return f"{name!r} is a preset, not a command: open it with `rnnlab tui {name}` (or train it: " \
+                   f"`rnnlab train {name}`)"
+        path = Path(name)
+        with contextlib.suppress(OSError):  # (a name too long to look up: no hint)
+            if path.suffix.lower() == ".toml" and path.is_file():
+                return f"{name!r} is a spec file, not a command: open it with `rnnlab tui {quoted}` (or train it: " \
+                       f"`rnnlab train {quoted}`)"
+            if (path / "spec.toml").is_file():
+                return f"{name!r} is a run directory, not a command: open it with `rnnlab tui {quoted}`"
+        if "Did you mean" in message:
+            return None
+        commands = {**{known: f"rnnlab tui {known}" for known in [*presets, *LABS]},
+                    **{command: f"rnnlab {command}" for command in self.commands}}  # (esn: the command)
+        close = closest_name(name, list(commands))
+        return None if close is None else f"No such command {name!r}; did you mean `{commands[close]}`?"
+
+
 app = typer.Typer(
+    cls=_Commands,
     name="rnnlab",
     help="A terminal laboratory for recurrent networks: watch RNNs, LSTMs, GRUs and their kin step forward "
     "and backward through time. `rnnlab` alone opens the lab (TUI) on the hello experiment.",
