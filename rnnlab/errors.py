@@ -115,15 +115,19 @@ def whole_number(value: Any) -> Any:
 
 
 def number_text(value: float) -> str:
-    """A bound or limit as a message writes it: integral values as integers (``8192``, not
-    ``8192.0``), others as Python writes them (``0.5``); very large or small ones short (``1e+06``).
-    An integer is written whole: a seed's bound 2**63 - 1 read "9.22337e+18", below the real one."""
+    """A number as a message writes it, a bound or a refused value: integral values as integers (``8192``,
+    ``-1``, not ``-1.0``: an option typed ``-1`` reads back so), others as Python writes them (``0.5``);
+    very large or small ones short (``1e+06``, ``1e-05``) where that is exact. An integer is written whole:
+    a seed's bound 2**63 - 1 read "9.22337e+18", below the real one."""
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         return str(int(value))
     value = float(value)
     if value.is_integer() and abs(value) < 1e15:
         return str(int(value))
-    return repr(value) if 1e-4 <= abs(value) < 1e15 else f"{value:g}"
+    if 1e-4 <= abs(value) < 1e15 or not math.isfinite(value):
+        return repr(value)
+    short = f"{value:g}"
+    return short if float(short) == value else repr(value)  # (1.23456789e-05 is no 1.23457e-05)
 
 
 def range_words(low: float | None, high: float | None, low_open: bool = False, high_open: bool = False) -> str:

@@ -105,6 +105,7 @@ class Rule:
     def check(self, name: str, value: Any) -> Any:
         if isinstance(value, np.generic):  # a sweep's np.linspace value: np.float64 is a float, but
             value = value.item()  # spec.toml would get its repr, no TOML
+        given = value  # as a refusal quotes it: learning_rate = -1 is "got -1", not the float it is read as
         if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
             if abs(value) > sys.float_info.max:  # float() would raise OverflowError (309 digits and more)
                 raise SpecError(name, f"must be a finite number, got {TOO_LARGE_FOR_A_FLOAT}")
@@ -120,9 +121,9 @@ class Rule:
         if self.kind is float and not math.isfinite(value):
             raise SpecError(name, f"must be a finite number, got {value}")
         if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
-            raise SpecError(name, f"must be {self.range_text()}, got {_show(value)}")
+            raise SpecError(name, f"must be {self.range_text()}, got {_show(given)}")
         if self.high is not None and (value > self.high or (self.high_open and value == self.high)):
-            raise SpecError(name, f"must be {self.range_text()}, got {_show(value)}")
+            raise SpecError(name, f"must be {self.range_text()}, got {_show(given)}")
         return value
 
     def range_text(self) -> str:

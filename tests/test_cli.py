@@ -139,6 +139,27 @@ def test_an_experiment_typed_as_a_command_says_how_to_open_it(capsys, tmp_path, 
         assert (code, out, err) == (2, "", f"rnnlab: error: {message}\n"), name
 
 
+@pytest.mark.parametrize("args, message", [
+    (["tree", "--learning-rate", "-1"], "--learning-rate must be a number in (0, 10], got -1"),
+    (["esn", "--connectivity", "0"], "--connectivity must be a number in (0, 1], got 0"),
+    (["esn", "--ridge", "-1e-5"], "--ridge must be a number in [0, 1e+06], got -1e-05"),
+    (["esn", "--ridge", "-0.000012345678"], "--ridge must be a number in [0, 1e+06], got -1.2345678e-05"),
+    (["seq2seq", "--learning-rate", "2"], "--learning-rate must be a number in (0, 1], got 2"),
+    (["seq2seq", "--learning-rate", "0.5e1"], "--learning-rate must be a number in (0, 1], got 5"),
+    (["train", "hello", "--set", "train.learning_rate=-1"],
+     "--set train.learning_rate: must be greater than 0 and at most 10, got -1"),
+    (["train", "hello", "--set", "train.learning_rate=-1.0"],  # as typed
+     "--set train.learning_rate: must be greater than 0 and at most 10, got -1.0"),
+    (["sample", "runs/x", "--temperature", "-1"], "--temperature must be a positive finite number, got -1"),
+    (["sample", "runs/x", "--temperature", "1e-400"], "--temperature must be a positive finite number, got 0"),
+])
+def test_a_refused_number_reads_as_it_was_typed(capsys, args, message):
+    """Range errors echoed the float an option was read as: `tree --learning-rate -1` said "got -1.0",
+    `esn --connectivity 0` "got 0.0", a spec's learning_rate = -1 "got -1.0"."""
+    code, out, err = run(capsys, *args)
+    assert (code, out, err) == (2, "", f"rnnlab: error: {message}\n")
+
+
 def test_gradcheck_unknown_name_exits_2_with_one_line(capsys):
     code, out, err = run(capsys, "gradcheck", "--only", "nope")
     assert code == 2

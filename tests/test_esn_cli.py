@@ -61,7 +61,7 @@ def test_an_interrupted_sweep_still_exports_what_it_has(monkeypatch, capsys, tmp
 
 @pytest.mark.parametrize("args, message", [
     (["--force"], "--force needs --export"),
-    (["--spectral-radius", "11"], "--spectral-radius must be a number in (0, 10], got 11.0"),
+    (["--spectral-radius", "11"], "--spectral-radius must be a number in (0, 10], got 11"),
     (["--input-scaling", "0"], "--input-scaling must be a number in (0, 100]"),
     (["--length", "600", "--test", "600"],
      "--test=600 leaves no training steps: --length=600 has only 599 steps before the last (which is only a "

@@ -1053,7 +1053,7 @@ def test_cli_prints_tables(capsys):
      "--parse '((good but) dull': unbalanced parentheses: '(' at column 1 is never closed"),
     (["--parse", "(superb film)"], "unknown word 'superb' at column 2"),
     # the engine's checks, in the words of esn's and seq2seq's and of the lab's options form
-    (["--learning-rate", "0"], "rnnlab: error: --learning-rate must be a number in (0, 10], got 0.0"),
+    (["--learning-rate", "0"], "rnnlab: error: --learning-rate must be a number in (0, 10], got 0"),
     (["--epochs", "0"], "rnnlab: error: --epochs must be an integer in [1, 10000], got 0"),
     (["--hidden-size", "1000"], "rnnlab: error: --hidden-size must be an integer in [1, 256], got 1000"),
     (["--batch-size", "0"], "rnnlab: error: --batch-size must be an integer in [1, 1024], got 0"),

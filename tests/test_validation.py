@@ -1933,7 +1933,7 @@ def test_a_range_is_worded_alike_for_task_model_and_train_fields():
         messages.append(str(info.value))
     assert messages == ["task.length: must be between 2 and 100000, got 1",
                         "model.hidden_size: must be between 1 and 8192, got 0",
-                        "train.learning_rate: must be greater than 0 and at most 10, got 0.0"]
+                        "train.learning_rate: must be greater than 0 and at most 10, got 0"]
 
 
 @pytest.mark.parametrize("preset,field", [("adding-lstm", "train.clip_norm"), ("adding-lstm", "train.learning_rate"),

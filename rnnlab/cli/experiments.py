@@ -25,7 +25,7 @@ from typing import Annotated, Any
 import typer
 
 from .. import notices
-from ..errors import UserError
+from ..errors import UserError, number_text
 from ..errors import number_or_dash as _fmt
 from ._app import (SEED_MAX, TITLE_LEFT, ProgressLines, _compile_notices, _exit_for_training_status, _json_float,
                    _message, _out_console, _print_json, _progress, _set_option, _with_sets, app, load_with_sets,
@@ -882,7 +882,7 @@ def sample(
     from ..train import RunDir
 
     if not (math.isfinite(temperature) and temperature > 0):  # before loading: a bad value costs no time
-        raise UserError(f"--temperature must be a positive finite number, got {temperature:g}")
+        raise UserError(f"--temperature must be a positive finite number, got {number_text(temperature)}")
     _check_device(device)
     run = RunDir.open(run_dir, warn_untrained=False)  # refused just below
     if not run.has_checkpoint:  # (one whose weights are gone is refused by open)

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import UserError, clipped, whole_number
+from ..errors import UserError, clipped, number_text, whole_number
 
 #: How an error names an option: as the user typed it (the CLI passes ``--spectral-radius``
 #: style flags; the labs' options forms label their fields with the names themselves).
@@ -104,8 +104,8 @@ def shown(value: Any) -> str:
     return clipped(repr(value), 24)
 
 
-def _must_be(label: str, what: str, value: Any) -> UserError:
-    return UserError(f"{label + ' ' if label else ''}must be {what}, got {shown(value)}")
+def _must_be(label: str, what: str, value: Any, got: str | None = None) -> UserError:
+    return UserError(f"{label + ' ' if label else ''}must be {what}, got {shown(value) if got is None else got}")
 
 
 def check_int(label: str, value: Any, low: int, high: int) -> int:
@@ -136,5 +136,7 @@ def check_number(label: str, value: Any, low: float, high: float, low_open: bool
     except OverflowError:  # an integer of more than 308 digits
         v = math.inf
     if not (math.isfinite(v) and v <= high and (v > low if low_open else v >= low)):
-        raise _must_be(label, f"a number in {interval(low, high, low_open)}", value)
+        # a float as a number is read (the CLI's --learning-rate -1 arrives as -1.0: "got -1", not "-1.0")
+        got = number_text(value) if isinstance(value, (float, np.floating)) else None
+        raise _must_be(label, f"a number in {interval(low, high, low_open)}", value, got)
     return v
