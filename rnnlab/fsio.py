@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +28,28 @@ def stat_or_none(path: str | os.PathLike, error: type[UserError] = DataError) ->
         raise error(f"cannot read {path}: {exc.strerror or exc}") from None
     except ValueError:  # a NUL in the name: no file can have it
         return None
+
+
+def file_above(path: str | os.PathLike) -> Path | None:
+    """The nearest folder of ``path`` that is there, where it is a file, not a directory (``good.toml``
+    of ``good.toml/x.npz``): what a write under it names ("no such directory ... good.toml" and the OS's
+    bare "Not a directory" said neither that it is there nor what it is). None where it is a directory,
+    or the OS will not say."""
+    for parent in Path(path).parents:
+        try:
+            mode = os.stat(parent).st_mode
+        except (FileNotFoundError, NotADirectoryError):  # (not there, or a file above it: look further up)
+            continue
+        except (OSError, ValueError):
+            return None
+        return None if stat.S_ISDIR(mode) else parent
+    return None
+
+
+def not_a_directory(path: str | os.PathLike) -> str | None:
+    """"good.toml is a file, not a directory" where :func:`file_above` finds one for ``path``, else None."""
+    above = file_above(path)
+    return None if above is None else f"{above} is a file, not a directory"
 
 
 #: Why a write fails when the path the user chose is the problem (bad input, exit 2); any other
@@ -94,7 +117,8 @@ def write_error(path: Path, exc: OSError) -> UserError | WriteFailed:
     """A failed write of ``path`` as one line: bad input (UserError, exit 2) when the path itself is
     the problem, else a failure (WriteFailed, exit 1): a full disk is not the user's input."""
     if exc.errno in INPUT_ERRNOS:
-        return UserError(f"cannot write {path}: {exc.strerror or exc}")
+        reason = exc.errno == errno.ENOTDIR and not_a_directory(path) or exc.strerror or exc
+        return UserError(f"cannot write {path}: {reason}")
     return WriteFailed(exc.errno, exc.strerror or str(exc), str(path))
 
 

@@ -1193,6 +1193,37 @@ def test_train_out_naming_a_file_says_it_is_a_file(capsys, tmp_path):
     assert target.read_text() == "mine"
 
 
+@pytest.mark.parametrize("args, message", [
+    (["trace", "hello", "--out", "{}/x.npz"], "cannot write the trace file {}/x.npz: {} is a file, not a directory"),
+    (["trace", "hello", "--out", "{}/a/x.npz"],
+     "cannot write the trace file {}/a/x.npz: {} is a file, not a directory"),
+    (["esn", "--export", "{}/x.npz"], "cannot write the export file {}/x.npz: {} is a file, not a directory"),
+    (["train", "hello", "--steps", "1", "--out", "{}/run"],
+     "cannot create run directory {}/run: {} is a file, not a directory"),
+])
+def test_a_path_under_a_file_says_the_file_is_no_directory(capsys, tmp_path, args, message):
+    """`trace --out good.toml/x.npz` said "no such directory for the trace file: good.toml" of a file
+    that is there; `train --out good.toml/run` the OS's bare "Not a directory"."""
+    spec = tmp_path / "good.toml"
+    spec.write_text("mine")
+    code, out, err = run(capsys, *(arg.format(spec) for arg in args))
+    assert code == 2 and out == ""
+    assert one_line_error(err) == "rnnlab: error: " + message.format(spec, spec)
+    assert spec.read_text() == "mine"
+
+
+def test_a_file_written_under_a_file_names_it(tmp_path):
+    """Every atomic write (a spec, a screenshot) said only "Not a directory"."""
+    from rnnlab.errors import UserError
+    from rnnlab.fsio import atomic_write_text
+
+    spec = tmp_path / "good.toml"
+    spec.write_text("mine")
+    with pytest.raises(UserError) as info:
+        atomic_write_text(spec / "sub" / "x.toml", "text")
+    assert str(info.value) == f"cannot write {spec / 'sub' / 'x.toml'}: {spec} is a file, not a directory"
+
+
 def test_train_out_inside_another_run_is_refused(capsys, tmp_path):
     """A run made inside another run's directory was one more folder of it: rnnlab runs of the
     folder the runs were in did not list it (a CLI walkthrough's finding)."""

@@ -28,6 +28,7 @@ line naming it and the reason (:class:`RunDirError`): nothing is written.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shlex
@@ -48,7 +49,7 @@ from .. import notices
 from ..data.files import user_path
 from ..data.text import display_char
 from ..errors import RunDirError, SpecError, TargetExistsError, UserError, counted, special_kind
-from ..fsio import atomic_file, atomic_write_text, stat_or_none, write_error
+from ..fsio import atomic_file, atomic_write_text, not_a_directory, stat_or_none, write_error
 from ..spec import DataFileError, Spec, parse_spec, respelt_spec, spec_toml
 from .trainer import EvalRecord, StepRecord, Trainer, TrainingDiverged
 
@@ -77,6 +78,8 @@ def npz_target(path: str | Path, what: str, *, replace: bool = True) -> Path:
         raise UserError(f"{what} must end in .npz: {path}")
     try:  # a name too long for the file system, a directory that may not be looked in: OSError
         if not path.parent.is_dir():
+            if reason := not_a_directory(path):  # (good.toml/x.npz: good.toml is there)
+                raise UserError(f"cannot write the {what} {path}: {reason}")
             raise UserError(f"no such directory for the {what}: {path.parent}")
         if path.is_dir():  # refused at once: --force would only fail to replace it
             raise UserError(f"{path} is a directory: choose a file name for the {what}")
@@ -173,7 +176,8 @@ class RunDir:
                                   "choose a place beside it")
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise RunDirError(f"cannot create run directory {path}: {exc.strerror or exc}") from None
+            reason = exc.errno == errno.ENOTDIR and not_a_directory(path) or exc.strerror or exc
+            raise RunDirError(f"cannot create run directory {path}: {reason}") from None
         try:  # put in place only where none is: a run started into the same folder a moment before keeps its own
             with atomic_file(path / SPEC, replace=False) as handle:
                 handle.write(spec.to_toml().encode("utf-8"))
