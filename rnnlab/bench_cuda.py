@@ -309,9 +309,12 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None, should_stop: Callable[[], bool] = lambda: False) -> int:
+def main(argv: list[str] | None = None, should_stop: Callable[[], bool] = lambda: False,
+         progress: Callable[[int, int], None] = lambda done, total: None) -> int:
     """The benchmark, as a script (``argv``); ``should_stop()``, checked before each (cell, shape), true ends
-    the measuring there: the rows measured so far are printed (``rnnlab bench`` stops where nobody reads them)."""
+    the measuring there: the rows measured so far are printed (``rnnlab bench`` stops on Ctrl-C, and where
+    nobody reads them). ``progress(done, total)``: the (cell, shape) pairs measured, before the first and
+    after each (``rnnlab bench`` says how far a stopped run got)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cells", default=",".join(CELLS), help="comma-separated: rnn_tanh, lstm, gru")
     parser.add_argument("--shapes", nargs="+", type=_parse_shape, default=SHAPES, metavar="B,T,I,H")
@@ -361,12 +364,15 @@ def main(argv: list[str] | None = None, should_stop: Callable[[], bool] = lambda
                    "allow_tf32": args.allow_tf32, "repeats": args.repeats}
     print(f"rnnlab bench: {environment}", file=sys.stderr)
     rows = []
-    for cell, shape in itertools.product(cells, args.shapes):
+    cases = list(itertools.product(cells, args.shapes))
+    progress(0, len(cases))
+    for cell, shape in cases:
         if should_stop():
             break
         print(f"  {cell} B,T,I,H={','.join(map(str, shape))} ...", file=sys.stderr, flush=True)
         rows.append(measure(Case(cell, shape, gpu, cuda, torch, args.allow_tf32), args.repeats,
                             args.compare_launch, args.compare_tiles))
+        progress(len(rows), len(cases))
     from rnnlab.kernels.cuda import _cublas
 
     # What ran the large GEMMs (cuBLAS and its version, or why rnnlab's own kernel), per dtype reached.

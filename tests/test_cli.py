@@ -554,9 +554,9 @@ def test_the_lab_commands_and_bench_whose_output_nobody_reads_stop_quietly(tmp_p
     assert done.pop() > 1 and (tmp_path / "sweep.npz").is_file()
 
 
-def test_the_cuda_bench_whose_output_nobody_reads_stops_quietly(monkeypatch):
-    """`rnnlab bench --device cuda | true` measured every cell and shape (minutes of GPU time) for
-    nobody: it stops before the next one."""
+def _fake_gpu(monkeypatch) -> list:
+    """A GPU for ``rnnlab bench --device cuda`` (none here): each (cell, shape) it measures is a row
+    ``{"cell", "T"}``, and lands in the list returned."""
     import types
 
     from rnnlab import bench_cuda
@@ -565,15 +565,50 @@ def test_the_cuda_bench_whose_output_nobody_reads_stops_quietly(monkeypatch):
     monkeypatch.setattr(gpu, "require_cuda", lambda: None)
     monkeypatch.setattr(bench_cuda, "open_gpu", lambda prog: (types.SimpleNamespace(
         cuda_available=lambda: (True, "a GPU")), None))
-    monkeypatch.setattr(bench_cuda, "Case", lambda *args: None)
+    monkeypatch.setattr(bench_cuda, "Case", lambda cell, shape, *args: (cell, shape))
     measured = []
-    monkeypatch.setattr(bench_cuda, "measure", lambda *args: measured.append(args) or {})
+    monkeypatch.setattr(bench_cuda, "measure", lambda case, *args: measured.append(case) or {
+        "cell": case[0], "T": case[1][1], "met": None})
     cublas = types.SimpleNamespace(status=lambda: {})
     monkeypatch.setitem(sys.modules, "rnnlab.kernels.cuda._cublas", cublas)
     monkeypatch.setattr(gpu, "_cublas", cublas, raising=False)
+    return measured
+
+
+def test_the_cuda_bench_whose_output_nobody_reads_stops_quietly(monkeypatch):
+    """`rnnlab bench --device cuda | true` measured every cell and shape (minutes of GPU time) for
+    nobody: it stops before the next one."""
+    measured = _fake_gpu(monkeypatch)
     err = _stdout_unread(monkeypatch)
     assert cli.main(["bench", "--device", "cuda", "--no-torch", "--json"]) == 0
     assert measured == [] and "Traceback" not in err.getvalue()
+
+
+def test_the_cuda_bench_interrupted_prints_the_shapes_it_measured_and_exits_130(capsys, monkeypatch):
+    """Ctrl-C in `rnnlab bench --device cuda` aborted ("rnnlab: aborted"), the rows measured lost, where
+    the CPU bench prints them: it stops after the current shape, as the CPU's does."""
+    import signal
+
+    from rnnlab import bench_cuda
+    from rnnlab.cli import experiments
+
+    measured = _fake_gpu(monkeypatch)
+    measure = bench_cuda.measure
+
+    def ctrl_c_in_the_second(case, *args):
+        if case[1][1] == 3:
+            signal.raise_signal(signal.SIGINT)  # (its handler runs here, before the measuring ends)
+        return measure(case, *args)
+
+    monkeypatch.setattr(bench_cuda, "measure", ctrl_c_in_the_second)
+    shapes = ["--shape", "1,2,1,1", "--shape", "1,3,1,1", "--shape", "1,4,1,1"]
+    code, out, err = run(capsys, "bench", "--device", "cuda", *shapes, "--cells", "gru", "--no-torch", "--json")
+    assert code == 130 and [row["T"] for row in json.loads(out)["rows"]] == [2, 3] and len(measured) == 2
+    assert err.strip().splitlines()[-1] == "rnnlab: bench interrupted after 2 of 3 measurements (cell and shape)"
+    monkeypatch.setattr(bench_cuda, "measure", measure)
+    monkeypatch.setattr(experiments, "_graceful_interrupt", ctrl_c_at(3))  # during the last: all of them, 0
+    code, out, err = run(capsys, "bench", "--device", "cuda", *shapes, "--cells", "gru", "--no-torch", "--json")
+    assert code == 0 and [row["T"] for row in json.loads(out)["rows"]] == [2, 3, 4] and "interrupted" not in err
 
 
 def _with_stream(stream: str, target, *args, cwd=None) -> subprocess.CompletedProcess:

@@ -201,9 +201,23 @@ def _bench_cuda(json_output: bool, quick: bool, cells: list[str] | None, shapes:
         argv.append("--check-targets")
     from ..kernels.cuda import require_cuda
 
+    from .experiments import _graceful_interrupt
+
     require_cuda()  # no GPU: one line, as every other error ("rnnlab: error: device 'cuda' is not available: ...")
-    status = bench_cuda.main(argv, should_stop=output_unread)  # (| true: measured for nobody)
+    measured = [0, 0]  # (cell, shape) pairs done, of all
+
+    def progress(done: int, total: int) -> None:
+        measured[:] = done, total
+
+    # Ctrl-C (SIGTERM) ends the measuring after the current (cell, shape), whose rows are printed, as on the CPU
+    with _graceful_interrupt("measurement") as stop:
+        status = bench_cuda.main(argv, should_stop=lambda: stop.is_set() or output_unread(),  # (| true: for nobody)
+                                 progress=progress)
     sys.stdout.flush()  # its print()s, here where a reader gone is quietly dropped (at exit: a traceback, status 120)
+    done, total = measured
+    if done < total and stop.is_set():
+        _message(f"rnnlab: bench interrupted after {done} of {total} measurements (cell and shape)")
+        raise typer.Exit(stop.exit_code)
     if status:
         raise typer.Exit(status)
 
