@@ -296,6 +296,21 @@ def test_batch_size_and_learning_rate_apply_in_place_and_train_on_from_the_train
     assert [r.loss for r in untouched.history][3:] != [r.loss for r in lab.history][3:]
 
 
+def test_the_history_and_its_export_say_what_each_step_trained_with(tmp_path):
+    """The options say what the next run trains with: after an in-place change of the rate or the batch
+    size, an export claiming 0.002 of steps trained at 0.005 would misreport them. Each step's record
+    keeps its own, and the export has them per step."""
+    lab = small(steps=2, learning_rate=0.005, batch_size=8)
+    lab.train()
+    lab.reconfigure({"learning_rate": 0.002, "batch_size": 16})
+    lab.train()
+    assert [(r.learning_rate, r.batch_size) for r in lab.history] == [(0.005, 8)] * 2 + [(0.002, 16)] * 2
+    with np.load(lab.export(tmp_path / "bench.npz"), allow_pickle=False) as data:
+        assert data["history_learning_rate"].tolist() == [0.005, 0.005, 0.002, 0.002]
+        assert data["history_batch_size"].tolist() == [8, 8, 16, 16]
+        assert json.loads(str(data["meta"]))["options"]["learning_rate"] == 0.002  # the next run's
+
+
 def test_export_writes_every_record_atomically(tmp_path):
     lab = small()
     lab.train()

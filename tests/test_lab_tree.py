@@ -353,6 +353,20 @@ def test_learning_rate_and_batch_size_apply_in_place_and_train_on_from_the_train
     assert untouched.history[-1].loss != lab.history[-1].loss
 
 
+def test_the_history_and_its_export_say_what_each_epoch_trained_with(tmp_path):
+    """The options say what the next run trains with: after an in-place change of the rate or the batch
+    size, the history (the summary's, --json's, the export's) keeps what each epoch trained with."""
+    lab = fresh(epochs=1, learning_rate=0.01, batch_size=16)
+    lab.train()
+    lab.reconfigure({"learning_rate": 0.002, "batch_size": 32})
+    lab.train()
+    history = lab.summary()["training"]["history"]
+    assert [(h["learning_rate"], h["batch_size"]) for h in history] == [(0.01, 16), (0.002, 32)]
+    with np.load(lab.export(tmp_path / "tree.npz"), allow_pickle=False) as data:
+        assert data["history_learning_rate"].tolist() == [0.01, 0.002]
+        assert data["history_batch_size"].tolist() == [16, 32]
+
+
 def test_export_writes_every_internal_atomically(tmp_path, lab):
     lab.select_tree(4)
     path = lab.export(tmp_path / "bench.npz")
@@ -1034,7 +1048,9 @@ def test_cli_trains_and_predicts_typed_trees_as_json(capsys):
     assert data["status"] == "completed" and data["options"]["hidden_size"] == 4 and data["options"]["seed"] == 1
     assert data["options"]["batch_size"] == 8
     assert [row["epoch"] for row in data["epochs"]] == [1, 2]
-    assert set(data["epochs"][0]) == {"epoch", "loss", "train_accuracy", "test_accuracy", "seconds"}
+    assert set(data["epochs"][0]) == {"epoch", "loss", "train_accuracy", "test_accuracy", "seconds", "learning_rate",
+                                      "batch_size"}
+    assert (data["epochs"][1]["learning_rate"], data["epochs"][1]["batch_size"]) == (0.01, 8)
     assert data["final"]["epoch"] == 2
     first, second = data["predictions"]
     assert first["tree"] == "((dull but) good)" and first["label"] == "pos" and first["correct"] in (True, False)

@@ -566,6 +566,8 @@ class Seq2SeqLab(StepCursor, TrainingControl):
         arrays["history_loss"] = np.array([r.loss for r in self.history], np.float64)
         arrays["history_accuracy"] = np.array([r.accuracy for r in self.history], np.float64)
         arrays["history_grad_norm"] = np.array([r.grad_norm for r in self.history], np.float64)
+        arrays["history_learning_rate"] = np.array([r.learning_rate for r in self.history], np.float64)
+        arrays["history_batch_size"] = np.array([r.batch_size for r in self.history], np.int64)
         arrays["buckets"] = np.array(self.buckets, np.int64).reshape(-1, 2)
         arrays["eval_step"] = np.array([e.step for e in self.evals], np.int64)
         arrays["eval_sequence_accuracy"] = np.array(
@@ -577,7 +579,8 @@ class Seq2SeqLab(StepCursor, TrainingControl):
             "vocab": list(VOCAB), "records": list(d.records),
             "layout": "source (S,), expected (T,) and decoded (T',) are token ids (vocab); encoder (S, H); "
                       "decoder, context, attentional (T', H); logits, probabilities (T', V); scores, weights (T', S): "
-                      "the attention matrix, decoder step x encoder step; history_* per training step; "
+                      "the attention matrix, decoder step x encoder step; history_* per training step (its "
+                      "learning_rate and batch_size as it trained: options holds the next run's); "
                       "eval_* (evaluations, buckets) with buckets (K, 2) = source lengths [lo, hi]",
         }
         arrays["meta"] = np.array(json.dumps(meta))

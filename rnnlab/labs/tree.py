@@ -542,6 +542,9 @@ class TreeLab(StepCursor, TrainingControl):
             out["history_train_accuracy"] = np.array([s.train_accuracy for s in rows], np.float64)
             out["history_test_accuracy"] = np.array([np.nan if s.test_accuracy is None else s.test_accuracy
                                                      for s in rows], np.float64)
+            # as each epoch trained (options holds the next run's: they change in place between runs)
+            out["history_learning_rate"] = np.array([s.learning_rate for s in rows], np.float64)
+            out["history_batch_size"] = np.array([s.batch_size for s in rows], np.int64)
             meta = self.summary()
             meta["training"].pop("history")
             meta["layout"] = ("nodes in post-order (children before parents, the root last): h, dh, "
@@ -560,4 +563,5 @@ class TreeLab(StepCursor, TrainingControl):
 
 def _stats_json(s: EpochStats) -> dict[str, Any]:
     return {"epoch": s.epoch, "loss": s.loss, "train_accuracy": s.train_accuracy,
-            "test_accuracy": s.test_accuracy, "seconds": s.seconds}
+            "test_accuracy": s.test_accuracy, "seconds": s.seconds, "learning_rate": s.learning_rate,
+            "batch_size": s.batch_size}

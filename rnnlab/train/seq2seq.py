@@ -54,13 +54,16 @@ def evaluate_greedy(model: Seq2Seq, batch: Any, bos: int, eos: int, max_len: int
 
 @dataclass(frozen=True)
 class Seq2SeqStep:
-    """One training step: the teacher-forced loss (nats per target token) and token accuracy."""
+    """One training step: the teacher-forced loss (nats per target token) and token accuracy, and
+    what it trained with (a lab may change the rate and the batch size between runs)."""
 
     step: int
     loss: float
     accuracy: float
     grad_norm: float  # before clipping
     clipped: bool
+    learning_rate: float
+    batch_size: int
 
 
 class Seq2SeqTrainer:
@@ -104,7 +107,8 @@ class Seq2SeqTrainer:
                                          self.model.dtype, clip_norm=self.clip_norm)
         self.step += 1
         self.elapsed += time.perf_counter() - started
-        return Seq2SeqStep(self.step, result.loss, float(result.accuracy or 0.0), norm, clipped)
+        return Seq2SeqStep(self.step, result.loss, float(result.accuracy or 0.0), norm, clipped,
+                           float(self.optimizer.learning_rate), self.batch_size)
 
     def train(self, steps: int, callback: Callable[[Seq2SeqStep], None] | None = None) -> list[Seq2SeqStep]:
         """Run ``steps`` more updates; ``callback(record)`` after each. Returns the records."""

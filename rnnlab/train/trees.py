@@ -21,13 +21,16 @@ __all__ = ["EpochStats", "TreeTrainer", "train_tree_classifier"]
 
 @dataclass(frozen=True)
 class EpochStats:
-    """One epoch of :class:`TreeTrainer`: mean minibatch loss, accuracies after the epoch, seconds."""
+    """One epoch of :class:`TreeTrainer`: mean minibatch loss, accuracies after the epoch, seconds, and
+    what it trained with (a lab may change the rate and the batch size between runs)."""
 
     epoch: int
     loss: float
     train_accuracy: float
     test_accuracy: float | None
     seconds: float
+    learning_rate: float
+    batch_size: int
 
 
 class TreeTrainer:
@@ -78,7 +81,7 @@ class TreeTrainer:
         train_acc = self.model.evaluate(self.trees)[1]
         test_acc = None if test is None else self.model.evaluate(test)[1]
         return EpochStats(self.epochs_done, float(sum(losses) / len(self.trees)), train_acc, test_acc,
-                          time.perf_counter() - started)
+                          time.perf_counter() - started, float(self.optimizer.learning_rate), self.batch_size)
 
     def fit(self, epochs: int, test: Treebank | Sequence[Tree] | None = None,
             callback: Any = None) -> list[EpochStats]:
