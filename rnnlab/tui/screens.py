@@ -528,7 +528,9 @@ class EditScreen(ReplacesTheModel):
         """:meth:`_fit_fields`, then the focused field scrolled back into view (the rows the warning
         took had it under the fold at 80x24: Enter again went to a field out of sight)."""
         self._fit_fields()
-        focused = self.focused
+        # the field the loading cover took the focus from: Widget.focus() gives it back later
+        # (call_later), so self.focused may still be None here, and the field was left out of sight
+        focused = self._focus if self._focus is not None and self._focus.is_attached else self.focused
         if focused is not None and focused in self.query("#edit-grid *"):
             self.call_after_refresh(self.query_one("#edit-fields").scroll_to_widget, focused, animate=False)
 
