@@ -1662,6 +1662,32 @@ def test_the_open_dialog_at_80_columns_shows_a_default_named_runs_eval_loss(tmp_
     drive(check, size=(80, 24))
 
 
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_the_open_dialogs_rows_are_cut_at_the_lists_edge(tmp_path, monkeypatch, size):
+    """A row longer than the list was cut to the dialog's width less a guess of its frame: its "…"
+    stood 2 cells (4 without a scrollbar) short of the list's edge, hiding what would have fit."""
+    from rnnlab.spec import load_preset
+    from rnnlab.train import RunDir, Trainer, train_run
+
+    monkeypatch.chdir(tmp_path)
+    for k, rate in enumerate((0.01, 0.002)):  # a sweep's two runs: each row names its two settings
+        spec = load_preset("parity").with_overrides({"name": "a-rather-long-experiment-name-of-a-sweep",
+                                                     "train.steps": 2, "model.hidden_size": 4 + k,
+                                                     "train.learning_rate": rate})
+        train_run(RunDir.create(tmp_path / "runs" / f"{spec.name}-{k}", spec), Trainer(spec), 2)
+
+    async def check(app, pilot):
+        await pilot.press("o")
+        await wait_for(pilot, lambda: app.screen.query("#open-list"))
+        options = app.screen.query_one("#open-list")
+        edge = options.scrollable_content_region.right  # left of its padding and scrollbar
+        row = lambda: next(line for line in screen_text(app).splitlines() if "sweep-0" in line)  # noqa: E731
+        await wait_for(pilot, lambda: row()[edge - 1] == "…", what=f"a row cut at column {edge}")
+        assert row()[options.scrollable_content_region.x:edge].startswith("run    …")
+
+    drive(check, target="parity", size=size)
+
+
 def test_the_open_dialog_takes_a_name_typed_as_its_row_reads_it():
     """'preset text', as the list writes it, was refused as an unknown preset."""
     async def check(app, pilot):

@@ -627,8 +627,10 @@ OPEN_SETTINGS = 2
 #: The open dialog's width where the terminal is wider (lab.tcss #open); it grows to its longest
 #: row where the terminal has room (a run's row ends with its task, cell and H).
 OPEN_DIALOG_CELLS = 110
-#: Columns of the open dialog besides a row of its list: borders, padding, the list's own and its scrollbar.
-OPEN_FRAME_CELLS = 14
+#: Columns of the open dialog besides a row of its list: its border and padding (6), the list's (4) and
+#: its scrollbar (2); the dialog grows by them past its longest row. (The list cuts each row at its own
+#: edge, lab.tcss: a row cut here to the dialog's width less a guess of them stopped short of the edge.)
+OPEN_FRAME_CELLS = 12
 #: ... and cuts a damaged run's reason to this many (the rest of a row's width in a 110-cell dialog).
 OPEN_ABOUT_CELLS = 50
 
@@ -746,24 +748,17 @@ class OpenScreen(ReplacesTheModel):
         self._list(self.query_one("#open-input", Input).value)
 
     def _list(self, typed: str) -> None:
-        """List the choices that ``typed`` leaves, each one line cut to the dialog's width (ids are
-        indices: a run in ./ and a preset may have one name), as many rows as the terminal has."""
+        """List the choices that ``typed`` leaves, each one line (the list cuts it at its edge, lab.tcss; ids
+        are indices: a run in ./ and a preset may have one name), as many rows as the terminal has."""
         wanted = _without_kind(typed).casefold()
         matches = [(target, label) for target, label, words in self._choices if wanted in words.casefold()]
         matches.sort(key=lambda choice: choice[0].casefold() != wanted)  # stable: the rest keep their order
         self._shown = [target for target, _ in matches]
         options = self.query_one("#open-list", OptionList)
-        dialog = self._dialog_width()
-        self.query_one("#open").styles.width = dialog
-        width = max(dialog - OPEN_FRAME_CELLS, 20)
-        shown = []
-        for _, label in matches:
-            line = label.copy()
-            line.truncate(width, overflow="ellipsis")
-            shown.append(line)
-        options.set_options(Option(line, id=str(k)) for k, line in enumerate(shown))
-        options.highlighted = 0 if shown else None
-        options.display = bool(shown)  # no empty box under a typed path
+        self.query_one("#open").styles.width = self._dialog_width()
+        options.set_options(Option(label, id=str(k)) for k, (_, label) in enumerate(matches))
+        options.highlighted = 0 if matches else None
+        options.display = bool(matches)  # no empty box under a typed path
         self._fit_list()
 
     def _dialog_width(self) -> int:
