@@ -2602,6 +2602,21 @@ def test_the_help_of_a_self_attention_model_says_blocks_and_backprop():
     drive(check, "copy-attention", size=(120, 40))
 
 
+def test_the_status_line_says_an_untrained_model_is_untrained_and_how_to_train_it():
+    """It read "idle step 0" before the first t, as if the lab were stuck (the seq2seq and treebank
+    labs say "untrained (t trains)"); once trained, the training state and step as before."""
+    async def check(app, pilot):
+        status = lambda: str(app.query_one("#status").render())  # noqa: E731
+        assert status().endswith("untrained (t trains)   ? help") and "idle" not in status()
+        await pilot.press("t")
+        await wait_for(pilot, lambda: app.lab.trainer.step >= 2)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: not app.lab.training and app.lab.training_status in status())
+        assert f" step {app.lab.trainer.step}   ? help" in status() and "untrained" not in status()
+
+    drive(check, size=(80, 24))
+
+
 def test_main_screen_snapshot():
     async def check(app, pilot):
         await pilot.press("right", "right", "right", "b", "b")

@@ -466,7 +466,9 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
         if lab is None or not self._views_alive():
             return
         training = f"{lab.status_shown} step {lab.trainer.step}"
-        if lab.status_shown == "running":
+        if lab.status_shown in ("idle", "untrained") and not lab.trainer.step:  # "idle step 0" read as stuck
+            training = "untrained (t trains)"  # (the seq2seq and treebank labs' words)
+        elif lab.status_shown == "running":
             training += f"  {self.step_rate}"
             if self._computing is None and self._refresh_macs() >= BACKGROUND_WORK_MACS:
                 training += "  (maps follow in a pause: t)"
