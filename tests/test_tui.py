@@ -2699,6 +2699,56 @@ def test_a_bad_target_is_reported_on_the_loading_screen():
     asyncio.run(main())
 
 
+@pytest.mark.parametrize("presses", [1, 2])
+def test_t_pressed_while_the_lab_loads_trains_once_it_is_open_and_t_again_takes_it_back(monkeypatch, presses):
+    """A t on the loading screen (a first compile takes a while) was dropped unsaid: the lab opened
+    idle. Now it says training starts once the lab is open, and does; a second t takes that back."""
+    import threading
+
+    from conftest import notices_of
+    from rnnlab.tui import app as app_module
+
+    release = threading.Event()
+    opened_lab = app_module._opened_lab
+    monkeypatch.setattr(app_module, "_opened_lab", lambda target: (release.wait(30), opened_lab(target))[1])
+
+    async def main():
+        app = LabApp("hello")
+        async with app.run_test(size=SIZE) as pilot:
+            said = notices_of(app)
+            await pilot.pause()
+            try:
+                for _ in range(presses):
+                    await pilot.press("t")
+                assert app.lab is None and said[-1][0] == (
+                    "training starts once the lab is open (t again: it does not)" if presses == 1
+                    else "the lab opens without training (t trains then)")
+            finally:
+                release.set()
+            await wait_for(pilot, lambda: app.lab is not None)
+            if presses == 1:
+                await wait_for(pilot, lambda: app.lab.trainer.step > 0, what="training")
+            else:
+                await pilot.pause(0.3)
+                assert app.lab.trainer.step == 0 and app.lab.training_status == "idle"
+
+    asyncio.run(main())
+
+
+def test_t_after_the_lab_failed_to_open_says_there_is_nothing_to_train():
+    from conftest import notices_of
+
+    async def main():
+        app = LabApp("no-such-preset")
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: "error" in app.sub_title)
+            said = notices_of(app)
+            await pilot.press("t")
+            assert said == [("the lab could not open: nothing to train (q quits)", "warning")]
+
+    asyncio.run(main())
+
+
 def test_layers_and_directions_can_be_chosen(tmp_path):
     spec = tmp_path / "deep.toml"
     spec.write_text('[task]\nkind = "parity"\nlength = 6\n[model]\ncell = "gru"\nhidden_size = 4\n'

@@ -73,6 +73,8 @@ BACKGROUND_WORK_MACS = 1_000_000_000
 REFRESHING = "bringing the sequence up to the trained weights"  # the status line while that runs in the worker
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"  # the status line's sign of life while a worker computes (4 frames a second)
 PAUSED_NOTICE = "training paused (t resumes, s stops)"
+TRAIN_WHEN_OPEN_NOTICE = "training starts once the lab is open (t again: it does not)"  # a t while it loads
+NO_TRAIN_WHEN_OPEN_NOTICE = "the lab opens without training (t trains then)"
 STOP_FIRST_NOTICE = "stop training first (s)"  # (t only paused it) follows in a pause
 
 
@@ -224,6 +226,7 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
         self._computing: str | None = None  # what a compute worker is computing ("computing BPTT over ...")
         self._computing_since = 0.0
         self._refresh_when_computed = False  # training ended during the computation: refresh after it
+        self._train_when_open = False  # t was pressed while the lab loaded: it trains once open
         self.step_rate = StepRate()
 
     # ------------------------------------------------------------------ layout
@@ -348,6 +351,10 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
         self.refresh_bindings()
         warn_without_true_colour(self, "heatmaps need")
         self._warn_about_the_experiment()
+        if self._train_when_open:
+            self._train_when_open = False
+            self._withdraw_notices(TRAIN_WHEN_OPEN_NOTICE)
+            self.action_train_toggle()
 
     def _warn_about_the_experiment(self) -> None:
         for warning in (self.lab.spec.reads_its_targets(self.lab.task), self.lab.task.data_warning):
@@ -378,6 +385,8 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
             message = error_text(error)
             if worker.group == "load":
                 self.load_error = error
+                self._train_when_open = False
+                self._withdraw_notices(TRAIN_WHEN_OPEN_NOTICE)  # it will not open
                 self._loading_message(f"cannot open the lab: {message}", style="red")
                 self.query_one("#loading LoadingIndicator").remove()
                 self.sub_title = "error (q quits)"
@@ -750,7 +759,8 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
     # ------------------------------------------------------------------ training
     def action_train_toggle(self) -> None:  # not refused while computing: the trainer waits for the lab's lock
         lab = self.lab
-        if lab is None:
+        if lab is None:  # loading (the first compile takes a while): a t then was dropped unsaid
+            self._toggle_train_when_open()
             return
         if lab.stop_requested:
             self.notify("training is stopping: the step under way finishes first", timeout=2)
@@ -778,6 +788,18 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
             self.step_rate.restart()
             self._train()
         self.update_status()
+
+    def _toggle_train_when_open(self) -> None:
+        """t before the lab is open: training starts once it is; t again takes that back."""
+        if self.load_error is not None:
+            self.notify("the lab could not open: nothing to train (q quits)", severity="warning", timeout=4)
+            return
+        self._train_when_open = not self._train_when_open
+        self._withdraw_notices(TRAIN_WHEN_OPEN_NOTICE, NO_TRAIN_WHEN_OPEN_NOTICE)  # each undoes the other
+        if self._train_when_open:
+            self.notify(TRAIN_WHEN_OPEN_NOTICE, timeout=3600)  # taken down as the lab opens
+        else:
+            self.notify(NO_TRAIN_WHEN_OPEN_NOTICE, timeout=3)
 
     def action_train_stop(self) -> None:
         if self.lab is not None and self.lab.training:
