@@ -126,6 +126,50 @@ def test_an_orthogonal_rnn_edited_into_a_mingru_gets_the_uniform_init_its_form_n
     drive(check, target=load_preset("hello").with_overrides({"model.cell": "rnn", "model.init": "orthogonal"}))
 
 
+def test_the_edit_form_offers_each_cell_only_the_values_the_spec_takes_and_says_what_it_changed():
+    """The form offered identity init for lstm and gru, and two layers, a reverse direction or
+    truncation for jordan, each refused by the spec at Apply. Now the cell chosen limits them: a
+    value it refuses turns to the default, visibly and said, and comes back with a cell taking it."""
+    from conftest import notices_of
+    from rnnlab.spec import load_preset
+
+    async def check(app, pilot):
+        await pilot.press("e")
+        await wait_for(pilot, lambda: app.screen.query("#edit-grid"))
+        form = app.screen
+        said = notices_of(form)
+        field = form.query_one
+        offered = lambda name: [value for _, value in field(name)._options]  # noqa: E731
+        assert offered("#model-init") == ["uniform", "orthogonal", "identity"]  # rnn: every init
+        field("#model-cell").value = "lstm"
+        await pilot.pause()
+        assert offered("#model-init") == ["uniform", "orthogonal"] and field("#model-init").value == "uniform"
+        assert not field("#model-init").disabled
+        assert said == [("init set to uniform: identity (IRNN) is for the rnn cell, not lstm", "information")]
+        field("#model-cell").value = "jordan"
+        await pilot.pause()
+        for name, value in (("#model-init", "uniform"), ("#model-num_layers", "1"), ("#model-bidirectional", False),
+                            ("#train-truncate", "0")):
+            assert field(name).value == value and field(name).disabled, name
+        assert [message.split(":")[0] for message, _ in said[1:]] == [
+            "layers set to 1", "bidir. / non-causal set to no", "truncate BPTT (0 off) set to 0"]
+        field("#model-cell").value = "rnn"  # what jordan refused comes back
+        await pilot.pause()
+        for name, value in (("#model-init", "identity"), ("#model-num_layers", "2"), ("#model-bidirectional", True),
+                            ("#train-truncate", "3")):
+            assert field(name).value == value and not field(name).disabled, name
+        field("#model-cell").value = "jordan"
+        await pilot.pause()
+        field("#apply").press()
+        await wait_for(pilot, lambda: app.lab.spec.model.cell == "jordan")
+        model, train = app.lab.spec.model, app.lab.spec.train
+        assert (model.num_layers, model.bidirectional, model.init, train.truncate) == (1, False, "uniform", 0)
+
+    drive(check, target=load_preset("hello").with_overrides({
+        "model.cell": "rnn", "model.init": "identity", "model.num_layers": 2, "model.bidirectional": True,
+        "train.truncate": 3, "model.hidden_size": 8}))
+
+
 def test_p_saves_a_screenshot_named_by_its_absolute_path(monkeypatch, tmp_path):
     import errno
 
@@ -2866,7 +2910,9 @@ def test_the_mingru_plane_names_in_its_legend_what_its_title_shows():
     drive(check, "selective-copy-mingru", size=(120, 40))
 
 
-def test_edit_to_minlstm_with_a_scan_then_train_and_refuse_a_bidirectional_lru():
+def test_edit_to_minlstm_with_a_scan_then_train_and_the_form_offers_no_bidirectional_lru():
+    from conftest import notices_of
+
     async def check(app, pilot):
         lab = app.lab
         assert not app.query_one(DecayPlane).display  # lstm: a full Jacobian, nothing to plot
@@ -2894,13 +2940,18 @@ def test_edit_to_minlstm_with_a_scan_then_train_and_refuse_a_bidirectional_lru()
         await wait_for(pilot, lambda: not lab.training)
         await pilot.press("e")
         await pilot.pause()
-        app.screen.query_one("#model-cell").value = "lru"
+        said = notices_of(app.screen)
         app.screen.query_one("#model-bidirectional").value = True
+        app.screen.query_one("#model-cell").value = "lru"
         await pilot.pause()
+        bidirectional = app.screen.query_one("#model-bidirectional")  # (Apply refused it: "bidir. / ...: the lru ...")
+        assert bidirectional.value is False and bidirectional.disabled
+        assert said == [("bidir. / non-causal set to no: the lru has no reverse direction", "information")]
+        app.screen.query_one("#apply").press()  # the steps trained are not saved: a second Apply drops them
+        await wait_for(pilot, lambda: app.screen.query_one("#edit-warning").has_class("armed"))
         app.screen.query_one("#apply").press()
-        await pilot.pause()
-        assert "bidir. / non-causal: " in str(app.screen.query_one("#edit-error").render())
-        assert app.lab.spec.model.cell == "minlstm"  # nothing changed
+        await wait_for(pilot, lambda: app.lab.spec.model.cell == "lru")
+        assert not app.lab.spec.model.bidirectional
 
     drive(check)
 

@@ -25,10 +25,10 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
 from ..data import TASKS, task_fields
-from ..errors import TargetExistsError, UserError, clipped, counted
+from ..errors import SpecError, TargetExistsError, UserError, clipped, counted
 from ..labs._options import number_or_text
-from ..spec import (ALWAYS_BIASED, ATTENTION_CELLS, CELLS, LINEAR_CELLS, OPTIMIZERS, ModelSpec, edited_name,
-                    preset_names)
+from ..spec import (ALWAYS_BIASED, ATTENTION_CELLS, CELLS, LINEAR_CELLS, OPTIMIZERS, ModelSpec, Spec,
+                    edited_name, preset_names)
 from ..spec import CELL_FIELDS as SPEC_CELL_FIELDS
 from ..layers.init import INITS
 from ..layers.minimal import METHODS
@@ -189,16 +189,33 @@ class CompactSelect(Select):
         super().__init__(*args, compact=True, **kwargs)
 
 
-#: Cells without recurrent weights W_hh, the only ones an init other than uniform is for (jordan's
-#: W_yh reads its previous output: the spec refuses orthogonal for it too).
-WITHOUT_W_HH = ATTENTION_CELLS + LINEAR_CELLS + ("jordan",)
 #: The edit form's fields that only some cells have: field id -> does it apply to this cell? The
-#: spec's CELL_FIELDS that the form holds, and init, for the cells with recurrent weights W_hh.
+#: spec's CELL_FIELDS that the form holds.
 FORM_CELL_FIELDS: dict[str, Callable[[str], bool]] = {
-    **{f"model-{name}": (lambda cell, cells=SPEC_CELL_FIELDS[name]: cell in cells)
-       for name in ("nonlinearity", "forget_bias", "scan", "num_heads", "d_ff")},
-    "model-init": lambda cell: cell not in WITHOUT_W_HH,
+    f"model-{name}": (lambda cell, cells=SPEC_CELL_FIELDS[name]: cell in cells)
+    for name in ("nonlinearity", "forget_bias", "scan", "num_heads", "d_ff")
 }
+#: The edit form's fields that every cell has but whose values the spec refuses for some (an init but
+#: uniform without W_hh, identity but for rnn; a second layer or a reverse direction for jordan, a
+#: reverse direction for lru; truncation for jordan and selfattention): field id -> the values to ask
+#: the spec about (:func:`cell_refuses`), the default first. The form offers a cell only those it
+#: accepts; a field left with one holds it, disabled.
+CELL_LIMITED_FIELDS: dict[str, tuple] = {"model-init": INITS, "model-num_layers": (1, 2),
+                                         "model-bidirectional": (False, True), "train-truncate": (0, 1)}
+
+
+@functools.cache
+def cell_refuses(cell: str, field: str, value: Any) -> str:
+    """Why the spec refuses ``value`` of the dotted ``field`` for ``cell`` (every other field at its
+    default), or "": asked of the spec's own checks, so that the form cannot drift from them."""
+    table, _, name = field.partition(".")
+    document: dict[str, Any] = {"model": {"cell": cell}}
+    document.setdefault(table, {})[name] = value
+    try:
+        Spec.check_fields(document)
+    except SpecError as exc:
+        return exc.message if exc.field == field else ""
+    return ""
 
 #: The edit form's four columns (two label-field pairs a row) need this many terminal columns.
 EDIT_FOUR_COLUMNS_WIDTH = 112
@@ -369,6 +386,14 @@ class EditScreen(ReplacesTheModel):
         self._shown_kind = spec.task["kind"]  # the task whose length the length field holds
         self._proposed_name = spec.name  # the name field's value until the user types another
         self._refused_values: list[Any] | None = None  # the fields' values the message under them refused
+        self._all_options: dict[str, list[tuple[str, Any]]] = {}  # a limited Select's options, for every cell
+        self._offered: dict[str, tuple] = {}  # the values a limited Select offers now
+        self._held: dict[str, tuple[Any, Any]] = {}  # a limited field's value a cell refused, and its replacement
+
+    def _options_of(self, field_id: str, options: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+        """``options`` of the Select ``field_id``, kept: :meth:`_limit_to_the_cell` offers those the cell takes."""
+        self._all_options[field_id] = options
+        return options
 
     def _task_kinds(self) -> list[str]:
         # tasks that need a file can only come from a spec file; the rest can be picked here
@@ -397,8 +422,8 @@ class EditScreen(ReplacesTheModel):
                 yield CompactSelect([("tanh", "tanh"), ("relu", "relu")], value=s.model.nonlinearity, allow_blank=False,
                              name="model.nonlinearity", id="model-nonlinearity")
                 yield Label("init")
-                yield CompactSelect([(i, i) for i in INITS], value=s.model.init, allow_blank=False, name="model.init",
-                                    id="model-init")
+                yield CompactSelect(self._options_of("model-init", [(i, i) for i in INITS]), value=s.model.init,
+                                    allow_blank=False, name="model.init", id="model-init")
                 yield Label("forget bias (lstm)")
                 yield CompactInput(repr(s.model.forget_bias), name="model.forget_bias", id="model-forget_bias")
                 yield Label("scan (min*, lru)")
@@ -413,8 +438,9 @@ class EditScreen(ReplacesTheModel):
                 yield Label("layers")
                 yield CompactInput(str(s.model.num_layers), name="model.num_layers", id="model-num_layers")
                 yield Label("bidir. / non-causal")
-                yield CompactSelect([("no", False), ("yes", True)], value=s.model.bidirectional, allow_blank=False,
-                             name="model.bidirectional", id="model-bidirectional")
+                yield CompactSelect(self._options_of("model-bidirectional", [("no", False), ("yes", True)]),
+                                    value=s.model.bidirectional, allow_blank=False, name="model.bidirectional",
+                                    id="model-bidirectional")
                 yield Label("optimizer")
                 yield CompactSelect([(o, o) for o in OPTIMIZERS], value=s.train.optimizer, allow_blank=False,
                                     name="train.optimizer", id="train-optimizer")
@@ -457,7 +483,7 @@ class EditScreen(ReplacesTheModel):
         values: dict[str, Any] = {}
         for widget in self.query("#edit-grid Select, #edit-grid Input"):
             key = widget.name
-            if widget.disabled:
+            if widget.disabled and widget.id not in CELL_LIMITED_FIELDS:  # (a limited one holds the value taken)
                 continue
             if isinstance(widget, Select):
                 values[key] = widget.value
@@ -487,8 +513,6 @@ class EditScreen(ReplacesTheModel):
             values["model.scan"] = "sequential"
         if values.get("model.cell") in ALWAYS_BIASED:  # bias = false of another cell: no field here undoes it
             values["model.bias"] = True
-        if values.get("model.cell") in WITHOUT_W_HH:
-            values["model.init"] = "uniform"  # the other inits are for recurrent weights W_hh
         if values.get("model.cell") not in ATTENTION_CELLS:  # the heads and feed-forward width are
             # self-attention's: back to their defaults
             values["model.num_heads"] = ModelSpec.num_heads
@@ -607,10 +631,56 @@ class EditScreen(ReplacesTheModel):
             name_field.value = self._proposed_name
         for field, applies in FORM_CELL_FIELDS.items():
             self.query_one(f"#{field}").disabled = not applies(cell)
+        for field in CELL_LIMITED_FIELDS:
+            self._limit_to_the_cell(field, cell)
         self.query_one("#task-length").disabled = not {"length", "delay"} & set(task_fields(kind))
         # copy's field is its delay (T = delay + 2 * its length of symbols): "length 5" read as T = 5
         self.query_one("#task-length-label", Label).update("task delay" if "delay" in task_fields(kind) else
                                                            "task length")
+
+    def _limit_to_the_cell(self, field_id: str, cell: str) -> None:
+        """Offer in ``field_id`` only the values the spec takes for ``cell`` (CELL_LIMITED_FIELDS),
+        disabled where that is one. A value it refuses is replaced by the default, a notice saying
+        why (the form offered what Apply then refused), and held: a cell that takes it gets it back."""
+        widget = self.query_one(f"#{field_id}")
+        candidates = CELL_LIMITED_FIELDS[field_id]
+        refuses = functools.partial(cell_refuses, cell, widget.name)
+        taken = tuple(value for value in candidates if not refuses(value))
+        is_select = isinstance(widget, Select)
+        current = widget.value if is_select else number_or_text(widget.value)
+        held = self._held.get(field_id)  # (the value refused, the one put in its place)
+        # refused for this cell, not for all (those the spec names at Apply: layers "abc" or 99)
+        if refuses(current) and any(not cell_refuses(other, widget.name, current) for other in CELLS):
+            if held is None or current != held[1]:
+                self._held[field_id] = (current, taken[0])
+            self.notify(f"{self._label_of(widget)} set to {self._shown(widget, taken[0])}: {refuses(current)}",
+                        timeout=8)
+            value = taken[0]
+        elif held is not None and current == held[1] and not refuses(held[0]):
+            value = self._held.pop(field_id)[0]
+        else:
+            value = current
+            if held is not None and current != held[1]:  # chosen since: that is the value now
+                del self._held[field_id]
+        if is_select:
+            if self._offered.get(field_id) != taken:
+                self._offered[field_id] = taken
+                widget.set_options(option for option in self._all_options[field_id] if option[1] in taken)
+            widget.value = value
+        elif value != current:
+            widget.value = str(value)
+        widget.disabled = len(taken) == 1
+
+    def _label_of(self, widget: Widget) -> str:
+        """The form's label of a field (each field follows its label in the grid)."""
+        grid = list(self.query_one("#edit-grid").children)
+        return str(grid[grid.index(widget) - 1].content)
+
+    def _shown(self, widget: Widget, value: Any) -> str:
+        """``value`` as ``widget`` shows it (a Select's prompt: "no" for False)."""
+        if isinstance(widget, Select):
+            return next(str(prompt) for prompt, option in self._all_options[widget.id] if option == value)
+        return str(value)
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
