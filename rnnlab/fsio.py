@@ -52,6 +52,12 @@ def not_a_directory(path: str | os.PathLike) -> str | None:
     return None if above is None else f"{above} is a file, not a directory"
 
 
+def os_error_reason(path: str | os.PathLike, exc: OSError) -> str:
+    """Why ``exc`` failed on ``path``, in words: the OS's, or where a file stands in the path, which one
+    ("good.toml is a file, not a directory" for the OS's bare "Not a directory")."""
+    return exc.errno == errno.ENOTDIR and not_a_directory(path) or exc.strerror or str(exc)
+
+
 #: Why a write fails when the path the user chose is the problem (bad input, exit 2); any other
 #: reason (a full disk, a quota, an I/O error) is a failure of the system (exit 1).
 INPUT_ERRNOS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EACCES, errno.EPERM, errno.EROFS,
@@ -117,8 +123,7 @@ def write_error(path: Path, exc: OSError) -> UserError | WriteFailed:
     """A failed write of ``path`` as one line: bad input (UserError, exit 2) when the path itself is
     the problem, else a failure (WriteFailed, exit 1): a full disk is not the user's input."""
     if exc.errno in INPUT_ERRNOS:
-        reason = exc.errno == errno.ENOTDIR and not_a_directory(path) or exc.strerror or exc
-        return UserError(f"cannot write {path}: {reason}")
+        return UserError(f"cannot write {path}: {os_error_reason(path, exc)}")
     return WriteFailed(exc.errno, exc.strerror or str(exc), str(path))
 
 

@@ -28,7 +28,6 @@ line naming it and the reason (:class:`RunDirError`): nothing is written.
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import shlex
@@ -49,7 +48,7 @@ from .. import notices
 from ..data.files import user_path
 from ..data.text import display_char
 from ..errors import RunDirError, SpecError, TargetExistsError, UserError, counted, special_kind
-from ..fsio import atomic_file, atomic_write_text, not_a_directory, stat_or_none, write_error
+from ..fsio import atomic_file, atomic_write_text, not_a_directory, os_error_reason, stat_or_none, write_error
 from ..spec import DataFileError, Spec, parse_spec, respelt_spec, spec_toml
 from .trainer import EvalRecord, StepRecord, Trainer, TrainingDiverged
 
@@ -176,8 +175,7 @@ class RunDir:
                                   "choose a place beside it")
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            reason = exc.errno == errno.ENOTDIR and not_a_directory(path) or exc.strerror or exc
-            raise RunDirError(f"cannot create run directory {path}: {reason}") from None
+            raise RunDirError(f"cannot create run directory {path}: {os_error_reason(path, exc)}") from None
         try:  # put in place only where none is: a run started into the same folder a moment before keeps its own
             with atomic_file(path / SPEC, replace=False) as handle:
                 handle.write(spec.to_toml().encode("utf-8"))

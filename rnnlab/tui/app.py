@@ -40,9 +40,10 @@ from ..train.rundir import npz_target, resume_notes
 from .panels import (MAX_PINS, AttentionPanel, CursorValues, DecayPlane, ExplainPanel, GradientPlot, SequenceBar,
                      StatePanel, StepRate, TrainingPlots)
 from .screens import EditScreen, HelpScreen, OpenScreen, PromptScreen, key_names, open_choices
-from .terminal import (MIN_SIZE, ConfirmQuit, ExitsOnSignal, FixedTheme, KeysFollowDialogs, LabMainScreen, PlainNotices,
-                       error_text, fit_footer, fitted_footer, held_while_too_small, say_exit, scroll_pages,
-                       show_if_too_small, take_screenshot_and_say, training_goes_on, warn_without_true_colour)
+from .terminal import (MIN_SIZE, UNTRAINED, ConfirmQuit, ExitsOnSignal, FixedTheme, KeysFollowDialogs, LabMainScreen,
+                       PlainNotices, error_text, fit_footer, fitted_footer, held_while_too_small, say_exit,
+                       scroll_pages, show_if_too_small, take_screenshot_and_say, training_goes_on,
+                       warn_without_true_colour, withdraw_notices)
 from .widgets import Heatmap
 from .workers import run_until_cancelled
 
@@ -353,7 +354,7 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
         self._warn_about_the_experiment()
         if self._train_when_open:
             self._train_when_open = False
-            self._withdraw_notices(TRAIN_WHEN_OPEN_NOTICE)
+            withdraw_notices(self, TRAIN_WHEN_OPEN_NOTICE)
             self.action_train_toggle()
 
     def _warn_about_the_experiment(self) -> None:
@@ -386,7 +387,7 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
             if worker.group == "load":
                 self.load_error = error
                 self._train_when_open = False
-                self._withdraw_notices(TRAIN_WHEN_OPEN_NOTICE)  # it will not open
+                withdraw_notices(self, TRAIN_WHEN_OPEN_NOTICE)  # it will not open
                 self._loading_message(f"cannot open the lab: {message}", style="red")
                 self.query_one("#loading LoadingIndicator").remove()
                 self.sub_title = "error (q quits)"
@@ -394,7 +395,7 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
                 self.notify(message, severity="error", timeout=10)
         elif worker.group == "train" and event.state in (WorkerState.SUCCESS, WorkerState.CANCELLED):
             lab = self.lab
-            self._withdraw_notices(PAUSED_NOTICE, STOP_FIRST_NOTICE)  # of a training that has ended
+            withdraw_notices(self, PAUSED_NOTICE, STOP_FIRST_NOTICE)  # of a training that has ended
             if lab is not None:
                 if self._computing is None:
                     self._refresh_after_training(self._refresh_macs())
@@ -476,7 +477,7 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
             return
         training = f"{lab.status_shown} step {lab.trainer.step}"
         if lab.status_shown in ("idle", "untrained") and not lab.trainer.step:  # "idle step 0" read as stuck
-            training = "untrained (t trains)"  # (the seq2seq and treebank labs' words)
+            training = UNTRAINED
         elif lab.status_shown == "running":
             training += f"  {self.step_rate}"
             if self._computing is None and self._refresh_macs() >= BACKGROUND_WORK_MACS:
@@ -769,7 +770,7 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
             self.notify(PAUSED_NOTICE)
         elif lab.training_status == "paused":
             lab.resume_training()
-            self._withdraw_notices(PAUSED_NOTICE)  # it runs again: the toast must not say paused for seconds more
+            withdraw_notices(self, PAUSED_NOTICE)  # it runs again: the toast must not say paused for seconds more
             self.step_rate.restart()  # measured from now: the pause is no training
         else:
             try:
@@ -795,7 +796,7 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
             self.notify("the lab could not open: nothing to train (q quits)", severity="warning", timeout=4)
             return
         self._train_when_open = not self._train_when_open
-        self._withdraw_notices(TRAIN_WHEN_OPEN_NOTICE, NO_TRAIN_WHEN_OPEN_NOTICE)  # each undoes the other
+        withdraw_notices(self, TRAIN_WHEN_OPEN_NOTICE, NO_TRAIN_WHEN_OPEN_NOTICE)  # each undoes the other
         if self._train_when_open:
             self.notify(TRAIN_WHEN_OPEN_NOTICE, timeout=3600)  # taken down as the lab opens
         else:
@@ -1015,13 +1016,6 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
 
     def action_screenshot(self) -> None:
         take_screenshot_and_say(self)
-
-    def _withdraw_notices(self, *beginnings: str) -> None:
-        """Take down the toasts beginning with one of ``beginnings``: they speak of a state just left
-        ("training paused" once t resumed it), and for seconds more contradicted the status line."""
-        for shown in list(self._notifications):
-            if shown.message.startswith(beginnings):
-                self._unnotify(shown)
 
     def action_scroll_side(self, pages: int) -> None:
         """PgDn/PgUp: the values and explain column by a page (the mouse wheel scrolls it too)."""

@@ -32,6 +32,7 @@ from ..spec import (ALWAYS_BIASED, ATTENTION_CELLS, CELLS, LINEAR_CELLS, OPTIMIZ
 from ..spec import CELL_FIELDS as SPEC_CELL_FIELDS
 from ..layers.init import INITS
 from ..layers.minimal import METHODS
+from .terminal import withdraw_notices
 
 
 #: How a help writes the keys textual names (the others as they are: l, ctrl+s).
@@ -287,9 +288,7 @@ class ReplacesTheModel(ModalScreen[Any]):
         self.notify(self._making_notice, timeout=3600)  # taken down when it is done
 
     def _withdraw_making_notice(self) -> None:
-        for shown in list(self.app._notifications):
-            if shown.message == self._making_notice:
-                self.app._unnotify(shown)
+        withdraw_notices(self.app, self._making_notice)
         self._making_notice = ""
 
     def _arm(self, unsaved: int) -> None:

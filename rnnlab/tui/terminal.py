@@ -215,9 +215,7 @@ class ConfirmQuit:
         """The first q's warning taken back (Esc; a ctrl+s that saved what it warned of): its toast
         goes, and a q asks again if there is anything to lose."""
         self._quit_armed_until = 0.0
-        for shown in list(self._notifications):
-            if shown.message == self._quit_warning_shown:
-                self._unnotify(shown)
+        withdraw_notices(self, self._quit_warning_shown)
 
 
 #: Signals that end a lab: a kill (SIGTERM: ``kill``, a shutdown) and a lost terminal (SIGHUP: the
@@ -357,6 +355,20 @@ def scroll_pages(container, pages: int) -> None:
     a line of the last page kept in view."""
     container.scroll_to(y=container.scroll_y + pages * max(container.scrollable_content_region.height - 1, 1),
                         animate=False)
+
+
+def withdraw_notices(app: App, *beginnings: str) -> None:
+    """Take down ``app``'s toasts that begin with one of ``beginnings`` (an empty one matches none): they
+    speak of a state just left ("training paused" once t resumed it) and for seconds more contradicted
+    what the screen shows. (Textual has no public way to dismiss a notification by its text.)"""
+    beginnings = tuple(text for text in beginnings if text)
+    for shown in list(app._notifications) if beginnings else ():
+        if shown.message.startswith(beginnings):
+            app._unnotify(shown)
+
+
+#: The status line's words for a model that has not trained (in every lab: "idle step 0" read as stuck).
+UNTRAINED = "untrained (t trains)"
 
 
 class PlainNotices:

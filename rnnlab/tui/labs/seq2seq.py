@@ -46,8 +46,9 @@ from ...labs._options import parse_assignments
 from ...labs.seq2seq import (ATTENTION_CHOICES, CHOICES, DEFAULTS, IN_PLACE_OPTIONS, MAX_BENCH_LENGTH, TASKS,
                              Seq2SeqLab, digit_count, option_range)
 from ..panels import LabView, StepRate
-from ..terminal import (HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, error_text, first_fit, fit_footer,
-                        fitted_footer, scroll_pages, show_if_too_small, take_screenshot, warn_without_true_colour)
+from ..terminal import (UNTRAINED, HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, error_text, first_fit,
+                        fit_footer, fitted_footer, scroll_pages, show_if_too_small, take_screenshot,
+                        warn_without_true_colour)
 from ..screens import PromptScreen, key_names, key_table
 from ..widgets import Heatmap, LinePlot, colorbar_strip, get_colormap
 from ..widgets._strips import text_strip
@@ -806,7 +807,7 @@ class Seq2SeqScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
             self.update_bench()
         training = f"{lab.status_shown} step {lab.trained_steps}"
         if lab.status_shown == "idle" and not lab.trained_steps:  # "idle step 0" said nothing of what to do
-            training = "untrained" if self.busy else "untrained (t trains)"  # (the treebank lab's words)
+            training = "untrained" if self.busy else UNTRAINED
         elif lab.status_shown == "running":
             training += f" ({self.step_rate})"
         busy = f"   {self.busy}" if self.busy else ""

@@ -36,7 +36,7 @@ from ...data.trees import Tree
 from ...errors import clipped, counted
 from ...labs.tree import DEFAULTS, IN_PLACE_OPTIONS, TreeLab, option_range
 from ..panels import LabView
-from ..terminal import (HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, error_text, first_fit,
+from ..terminal import (UNTRAINED, HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, error_text, first_fit,
                         fit_footer, fitted_footer, show_if_too_small, take_screenshot_and_say,
                         warn_without_true_colour)
 from ..screens import PromptScreen, key_names, key_table
@@ -149,7 +149,7 @@ def status_forms(lab: TreeLab, plots_hidden: bool = False) -> list[str]:
         state, e = lab.status_shown, lab.epochs_done
         training = [f"{state} epoch {e}", f"{state} ep {e}"]
     else:
-        training = ["untrained (t trains)", "untrained"]
+        training = [UNTRAINED, "untrained"]
     stats = [""]
     if plots_hidden and lab.history:
         last = lab.history[-1]
