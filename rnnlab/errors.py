@@ -23,11 +23,14 @@ class UserError(ValueError):
 
 
 class SpecError(UserError):
-    """An experiment spec field has a bad value; ``field`` is its dotted name (``train.optimizer``)."""
+    """An experiment spec field has a bad value; ``field`` is its dotted name (``train.optimizer``).
+    ``refused``: how the message's "got ..." writes a number out of range, for a view that has the
+    text the user typed to put there instead (``--set train.learning_rate=1e2``: "got 1e2")."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, refused: str | None = None) -> None:
         self.field = field
         self.message = message
+        self.refused = refused
         super().__init__(f"{field}: {message}" if field else message)
 
 
@@ -115,19 +118,19 @@ def whole_number(value: Any) -> Any:
 
 
 def number_text(value: float) -> str:
-    """A number as a message writes it, a bound or a refused value: integral values as integers (``8192``,
-    ``-1``, not ``-1.0``: an option typed ``-1`` reads back so), others as Python writes them (``0.5``);
-    very large or small ones short (``1e+06``, ``1e-05``) where that is exact. An integer is written whole:
-    a seed's bound 2**63 - 1 read "9.22337e+18", below the real one."""
+    """A number as every message writes it, a bound and the value refused beside it alike (``[0, 1e+06]``,
+    ``got 1e+07``, not ``got 10000000``): an integer whole (a seed's bound 2**63 - 1, never "9.22337e+18");
+    a float in the shortest of its exact forms, ``:g``'s first (``-1``, not ``-1.0``: an option typed ``-1``
+    reads back so; ``0.5``, ``1e+06``, ``1e-05``), its digits where it is whole (``1234567``), Python's
+    (``-1.2345678e-05``, which ``:g`` rounds; ``5e-324``)."""
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         return str(int(value))
     value = float(value)
-    if value.is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    if 1e-4 <= abs(value) < 1e15 or not math.isfinite(value):
+    if not math.isfinite(value):
         return repr(value)
-    short = f"{value:g}"
-    return short if float(short) == value else repr(value)  # (1.23456789e-05 is no 1.23457e-05)
+    whole = [str(int(value))] if value.is_integer() and abs(value) < 1e15 else []  # (not 22 digits of 2.0**70)
+    forms = [f"{value:g}", *whole, repr(value)]
+    return min((form for form in forms if float(form) == value), key=len)
 
 
 def range_words(low: float | None, high: float | None, low_open: bool = False, high_open: bool = False) -> str:

@@ -120,10 +120,10 @@ class Rule:
             raise SpecError(name, f"unknown value {_show(value)} ({hint}allowed: {', '.join(self.choices)})")
         if self.kind is float and not math.isfinite(value):
             raise SpecError(name, f"must be a finite number, got {value}")
-        if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
-            raise SpecError(name, f"must be {self.range_text()}, got {_show(given)}")
-        if self.high is not None and (value > self.high or (self.high_open and value == self.high)):
-            raise SpecError(name, f"must be {self.range_text()}, got {_show(given)}")
+        if (self.low is not None and (value < self.low or (self.low_open and value == self.low))) \
+                or (self.high is not None and (value > self.high or (self.high_open and value == self.high))):
+            got = number_text(given)  # as its bounds are written: "at most 1e+06, got 1e+07", not "10000000.0"
+            raise SpecError(name, f"must be {self.range_text()}, got {got}", refused=got)
         return value
 
     def range_text(self) -> str:

@@ -152,6 +152,12 @@ def test_an_experiment_typed_as_a_command_says_how_to_open_it(capsys, tmp_path, 
      "--set train.learning_rate: must be greater than 0 and at most 10, got -1.0"),
     (["sample", "runs/x", "--temperature", "-1"], "--temperature must be a positive finite number, got -1"),
     (["sample", "runs/x", "--temperature", "1e-400"], "--temperature must be a positive finite number, got 0"),
+    # a value beside its bound alike (it read "got 10000000" beside "1e+06"); --set's as typed ("got 100.0")
+    (["esn", "--threshold", "1e7"], "--threshold must be a number in (0, 1e+06], got 1e+07"),
+    (["train", "hello", "--set", "train.learning_rate=1e2"],
+     "--set train.learning_rate: must be greater than 0 and at most 10, got 1e2"),
+    (["train", "hello", "--set", "model.hidden_size=1e9"],
+     "--set model.hidden_size: must be between 1 and 8192, got 1e9"),
 ])
 def test_a_refused_number_reads_as_it_was_typed(capsys, args, message):
     """Range errors echoed the float an option was read as: `tree --learning-rate -1` said "got -1.0",

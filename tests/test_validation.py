@@ -1906,7 +1906,7 @@ def test_a_forward_whose_trace_exceeds_the_machines_memory_is_one_line_naming_th
     ((0, 1, False, True), "at least 0 and less than 1"),
     ((-10, 10, True, True), "greater than -10 and less than 10"),
     ((0.5, 1.5), "between 0.5 and 1.5"),
-    ((1e-8, 1e6), "between 1e-08 and 1000000"),
+    ((1e-8, 1e6), "between 1e-08 and 1e+06"),  # as a value refused beside it is written (got 1e+07)
     ((1, None), "at least 1"),
     ((1.0, None, True), "greater than 1"),
     ((0, math.inf), "at least 0"),  # an infinite bound is none
@@ -1917,6 +1917,32 @@ def test_a_range_is_worded_in_words(bounds, words):
     from rnnlab.errors import range_words
 
     assert range_words(*bounds) == words
+
+
+def test_a_refused_number_and_its_bound_read_alike_in_every_message():
+    """Three ways of writing a number met in one message: the labs' bounds wrote 1e6 "1e+06", the value
+    refused beside it "10000000" (number_text), a spec's "10000000.0" (repr)."""
+    from rnnlab.errors import UserError, number_text
+    from rnnlab.labs._options import as_typed, bound, check_int, check_number
+    from rnnlab.spec import load_spec
+
+    with pytest.raises(UserError, match=r"^threshold must be a number in \(0, 1e\+06\], got 1e\+07$"):
+        check_number("threshold", 1e7, 0, 1e6, low_open=True)
+    with pytest.raises(UserError, match=r"^units must be an integer in \[1, 1000\], got 5000$"):  # not 5000.0
+        check_int("units", 5000.0, 1, 1000)
+    hello = load_spec("hello")
+    for overrides, message in (({"model.cell": "leaky", "model.tau_min": 2e6},
+                                "model.tau_min: must be greater than 1 and at most 1e+06, got 2e+06"),
+                               ({"train.learning_rate": 100.0},
+                                "train.learning_rate: must be greater than 0 and at most 10, got 100")):
+        with pytest.raises(UserError) as info:
+            hello.with_overrides(overrides)
+        assert str(info.value) == message
+    assert [bound(1e6), bound(0.3), bound(1000), bound(2**63 - 1)] == ["1e+06", "0.3", "1000", "2^63-1"]
+    assert [as_typed(1e6), as_typed(1234567.0), as_typed(0.1)] == ["1e+06", "1234567", "0.1"]
+    # exact: a bound or value is never rounded (0.123456789 is no 0.123457)
+    assert [number_text(v) for v in (0.123456789, 5e-324, 2.0**70)] == ["0.123456789", "5e-324",
+                                                                        "1.1805916207174113e+21"]
 
 
 def test_a_range_is_worded_alike_for_task_model_and_train_fields():

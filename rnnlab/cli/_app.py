@@ -503,7 +503,7 @@ def _with_sets(spec, sets: list[str] | None, flags: Mapping[str, tuple[str, Any]
 def _as_typed_where_refused(build, values: dict[str, Any], given: Mapping[str, tuple[Any, str]]):
     """``build(values)``; where a ``--set`` text field was given what TOML reads as something else
     (name=1e3, name=true), again with the text as typed; a refused ``--set`` field named as given
-    ("--set model.hidden_size: ...")."""
+    ("--set model.hidden_size: ..."), a number out of its range quoted as typed ("got 1e2", not "got 100")."""
     from ..errors import SpecError
 
     retried: set[str] = set()
@@ -517,7 +517,12 @@ def _as_typed_where_refused(build, values: dict[str, Any], given: Mapping[str, t
                 values[field] = given[field][1]  # the text as typed
                 retried.add(field)
                 continue
-            raise UserError(f"--set {exc}" if field in given else str(exc)) from None
+            if field not in given:
+                raise UserError(str(exc)) from None
+            message = str(exc)
+            if exc.refused is not None and message.endswith(f", got {exc.refused}"):  # echoed as typed: 1e2, not 100
+                message = message.removesuffix(exc.refused) + given[field][1]
+            raise UserError(f"--set {message}") from None
 
 
 def load_with_sets(target: str, sets: list[str] | None, flags: Mapping[str, tuple[str, Any]] = {}):

@@ -5,6 +5,7 @@ and one wording for a bad value and the range it must lie in (``units must be an
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -71,21 +72,19 @@ def _value(raw: str) -> Any:
 
 
 def bound(value: float) -> str:
-    """A range's end as the labs write it: ``1000``, ``1e-08``, and the largest seed as ``2^63-1``
-    (nineteen digits, which a dialog or an 80-column help would cut in two)."""
-    if value == 2**63 - 1:
-        return "2^63-1"
-    return str(value) if isinstance(value, (int, np.integer)) else f"{value:g}"
+    """A range's end as the labs write it: as :func:`~rnnlab.errors.number_text` writes the value refused
+    beside it (``1000``, ``1e-08``, ``1e+06``), but the largest seed as ``2^63-1`` (nineteen digits, which
+    a dialog or an 80-column help would cut in two)."""
+    return "2^63-1" if value == 2**63 - 1 else number_text(value)
 
 
 def as_typed(value: Any) -> str:
     """An option's value as its ``name=value`` text would give it: ``true``, ``200``, ``1e+06`` and
-    ``0.1`` (``:g`` where that is exact, as the labs' status lines write them), not ``1000000.0``."""
+    ``0.1`` (:func:`~rnnlab.errors.number_text`, as the labs' messages write them), not ``1000000.0``."""
     if isinstance(value, (bool, np.bool_)):
         return "true" if value else "false"
     if isinstance(value, (float, np.floating)):
-        short = f"{float(value):g}"
-        return short if float(short) == value else repr(float(value))
+        return number_text(value)
     return str(value)
 
 
@@ -95,17 +94,15 @@ def interval(low: float, high: float, low_open: bool = False) -> str:
 
 
 def shown(value: Any) -> str:
-    """A refused value as the message quotes it: text in quotes, a number as a number. A float is
-    written as one (``200.0``, so that "must be an integer" reads right), in exponent form where
-    that is shorter (``1e+09``, not ``1000000000.0``)."""
-    if isinstance(value, (float, np.floating)):
-        forms = [text for text in (repr(float(value)), f"{float(value):g}") if "." in text or "e" in text]
-        return min(forms or [repr(float(value))], key=len)
+    """A refused value as the message quotes it: text in quotes, a number as
+    :func:`~rnnlab.errors.number_text` writes it and the range's bounds (``1e+09`` beside ``[1, 1000]``)."""
+    if isinstance(value, (numbers.Real, np.number)) and not isinstance(value, (bool, np.bool_)):
+        return clipped(number_text(value), 24)  # (an integer of 400 digits)
     return clipped(repr(value), 24)
 
 
-def _must_be(label: str, what: str, value: Any, got: str | None = None) -> UserError:
-    return UserError(f"{label + ' ' if label else ''}must be {what}, got {shown(value) if got is None else got}")
+def _must_be(label: str, what: str, value: Any) -> UserError:
+    return UserError(f"{label + ' ' if label else ''}must be {what}, got {shown(value)}")
 
 
 def check_int(label: str, value: Any, low: int, high: int) -> int:
@@ -136,7 +133,5 @@ def check_number(label: str, value: Any, low: float, high: float, low_open: bool
     except OverflowError:  # an integer of more than 308 digits
         v = math.inf
     if not (math.isfinite(v) and v <= high and (v > low if low_open else v >= low)):
-        # a float as a number is read (the CLI's --learning-rate -1 arrives as -1.0: "got -1", not "-1.0")
-        got = number_text(value) if isinstance(value, (float, np.floating)) else None
-        raise _must_be(label, f"a number in {interval(low, high, low_open)}", value, got)
+        raise _must_be(label, f"a number in {interval(low, high, low_open)}", value)
     return v
