@@ -1382,7 +1382,7 @@ def test_cli_batch_size_and_eval_every_reach_the_lab(capsys):
     (["--hidden-size", "0"], "--hidden-size must be an integer in [1, 512]"),
     (["--min-length", "12"], "--min-length must be <= --max-length (10), got 12"),
     (["--max-length", "2"], "--max-length must be >= --min-length (3), got 2"),
-    (["--steps", "many"], "'--steps'"),
+    (["--steps", "many"], "--steps must be an integer, got 'many'"),
     (["--batch-size", "0"], "--batch-size must be an integer in [1, 4096], got 0"),
     (["--eval-every", "-1"], "--eval-every must be an integer in [0, 10000000], got -1"),
 ])

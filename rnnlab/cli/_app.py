@@ -731,12 +731,57 @@ def _value_typed(exc: Exception) -> str:
     return "" if typed is None else f" (got {typed!r})"
 
 
+#: pydantic's kinds of error for a number typer refused as an int or float option's value
+_NUMBER_REFUSALS = {"int_parsing", "float_parsing", "int_from_float", "greater_than_equal", "greater_than",
+                    "less_than_equal", "less_than", "finite_number"}
+
+
+def _number_refused(exc: Exception) -> str | None:
+    """An int or float option's value typer refused, worded as rnnlab's own checks word theirs: "--steps must be
+    an integer in [1, 100000000], got 0" beside "--units must be an integer in [1, 1000], got 0" (the lab's),
+    where typer said "Invalid value for '--steps': Input should be greater than or equal to 1"; a whole number
+    in an exponent gets its digits (1e3: 1000), as a spec's integer fields take it. None for anything else."""
+    from ..errors import range_words
+    from ..labs._options import interval, shown
+
+    param, errors = getattr(exc, "param", None), getattr(exc.__cause__, "errors", None)
+    kind = getattr(getattr(param, "type_descriptor", None), "annotation", None)
+    if getattr(param, "param_type_name", None) != "option" or kind not in (int, float) or not callable(errors):
+        return None
+    try:
+        error = errors()[0]
+    except (TypeError, LookupError):
+        return None
+    typed = error.get("input")
+    if error.get("type") not in _NUMBER_REFUSALS or not isinstance(typed, str):
+        return None
+    low, high = getattr(param, "min", None), getattr(param, "max", None)
+    what = "an integer" if kind is int else "a number"
+    if low is not None and high is not None:
+        what += f" in {interval(low, high)}"
+    elif low is not None or high is not None:
+        what += f" ({range_words(low, high)})"
+    try:
+        number = float(typed) if typed.strip().isascii() else None  # (float("٨") is 8.0)
+    except ValueError:
+        number = None
+    got = shown(typed) if number is None else typed.strip()  # a number as typed, anything else quoted
+    if kind is int and number is not None and number.is_integer() and (low is None or number >= low) \
+            and (high is None or number <= high) and abs(number) < 2**53:
+        got += f" (in digits: {int(number)})"
+    flag = max(param.opts, key=len)
+    return f"{flag} must be {what}, got {got}"
+
+
 def _main(argv: list[str] | None) -> int:
     command = typer.main.get_command(app)
     _tidy_help(command)
     try:
         result = command.main(args=argv, prog_name="rnnlab", standalone_mode=False)
     except _click_exceptions.UsageError as exc:
+        if refused := _number_refused(exc):  # as the labs' own range errors read
+            sys.stderr.write(f"rnnlab: error: {refused}\n")
+            return 2
         where = exc.ctx.command_path if exc.ctx is not None else "rnnlab"
         message = " ".join(exc.format_message().split()) + _value_typed(exc)
         sys.stderr.write(f"{where}: error: {message}\n")
