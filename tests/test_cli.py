@@ -43,6 +43,13 @@ def test_help(capsys):
     assert code == 0 and "gradcheck" in out
 
 
+def test_tree_help_says_where_its_options_are_in_the_lab(capsys, monkeypatch):
+    """It ended "The options are those of `rnnlab tui treebank`'s e." (the key, with nothing to say so)."""
+    monkeypatch.setenv("COLUMNS", "300")
+    code, out, _ = run(capsys, "tree", "--help")
+    assert code == 0 and "The options are those of the options dialog (e) of `rnnlab tui treebank`." in out
+
+
 @pytest.mark.parametrize("command", ["bench", "esn", "train", "bptt", "tree"])
 def test_command_help_flows_with_the_terminal(capsys, monkeypatch, command):
     """A docstring's line breaks do not reach the terminal: --help wraps each paragraph to the

@@ -1283,11 +1283,19 @@ def test_seeds_above_2_63_are_refused_naming_the_range(capsys, hello_run, args):
     assert "--seed must be an integer in [0, 2^63-1], got " in line
 
 
-def test_sample_help_shows_the_seed_range(capsys, monkeypatch):
+@pytest.mark.parametrize("command, option, says", [
+    ("sample", "--seed", "<int> Seed of the sampling (default: the run's). In [0, 2^63-1]."),  # not 19 digits
+    ("bptt", "--batch", "<int> Sequences in the pass. In [1, 4096]."),
+    ("bench", "--threads", "<int> Threads for numba, torch and BLAS (default: all cores). At least 1."),
+])
+def test_a_ranged_options_help_gives_its_range_as_the_labs_and_its_errors_do(capsys, monkeypatch, command, option,
+                                                                          says):
+    """typer wrote "<int range> [1<=x<=4096]" where the labs' options say "<int> ... In [1, 4096]" and the
+    error for a value outside says "must be an integer in [1, 4096]"."""
     monkeypatch.setenv("COLUMNS", "200")
-    code, out, _ = run(capsys, "sample", "--help")
-    line = next(line for line in out.splitlines() if "--seed" in line)
-    assert code == 0 and "[0<=x<=2^63-1]" in line  # 19 digits were cut in two at 80 columns
+    code, out, _ = run(capsys, command, "--help")
+    line = " ".join(next(line for line in out.splitlines() if f" {option} " in line).strip("│ ").split())
+    assert code == 0 and line.startswith(f"{option} {says}") and "<=x" not in out and "int range" not in out
 
 
 @pytest.mark.parametrize("value", ["inf", "nan", "0", "-1"])

@@ -676,19 +676,30 @@ def reflow_help(typer_app: typer.Typer) -> None:
 
 def _tidy_help(command: Any, parent: Any = None) -> None:
     """What typer 0.2x writes in a help that reads badly: "<bool>" beside a flag (which takes no
-    value: ``--json false`` is refused), and the seed's range as [0<=x<=9223372036854775807],
-    which an 80-column terminal cuts between two lines ([0<=x<=2^63-1] here; the range checked
-    and the error that names it are unchanged). Duck-typed: typer 0.2x vendors click, older typer
-    uses click's."""
+    value: ``--json false`` is refused), and a ranged number option's range as ``<int range>
+    [1<=x<=4096]`` (the seed's as [0<=x<=9223372036854775807], which an 80-column terminal cuts
+    between two lines): written as the architecture labs' options and every range error write it,
+    ``<int>`` and "In [1, 4096]." at the end of its help (the range checked is unchanged).
+    Duck-typed: typer 0.2x vendors click, older typer uses click's."""
+    from ..errors import range_words
+    from ..labs._options import interval
+
     # --help is made on demand, from a context (its names, -h included, are the context's), and kept
     ctx = command.context_class(command, parent=parent, **command.context_settings)
     help_option = command.get_help_option(ctx)
     for param in [*command.params, *([help_option] if help_option is not None else [])]:
         if getattr(param, "is_flag", False) and param.metavar is None:
             param.metavar = ""
-        if (getattr(param, "max", None) == SEED_MAX and getattr(param, "min", None) == 0
-                and hasattr(param, "_get_number_range_help_str")):  # typer 0.2x's; an older one shows all 19 digits
-            param._get_number_range_help_str = lambda: "0<=x<=2^63-1"
+        low, high = getattr(param, "min", None), getattr(param, "max", None)
+        kind = getattr(getattr(param, "type_descriptor", None), "annotation", None)
+        if (low is not None or high is not None) and kind in (int, float) \
+                and hasattr(param, "_get_number_range_help_str"):  # typer 0.2x's
+            words = range_words(low, high)
+            note = f"In {interval(low, high)}." if low is not None and high is not None else f"{words.capitalize()}."
+            if not (param.help or "").endswith(note):
+                param.help = f"{param.help} {note}" if param.help else note
+            param._get_number_range_help_str = lambda: None
+            param.display_type = param.display_type_rich = lambda ctx, label=f"<{kind.__name__}>": label
     for sub in getattr(command, "commands", {}).values():
         _tidy_help(sub, ctx)
 

@@ -43,7 +43,7 @@ def tree(
 
     Every node computes h = tanh(W (h_left, h_right) + b), a softmax reads the root; structure decides
     the treebank's labels. Prints each epoch's train and test accuracy, then the prediction for each
-    --parse tree. The options are those of `rnnlab tui treebank`'s e.
+    --parse tree. The options are those of the options dialog (e) of `rnnlab tui treebank`.
     """
     from ..labs.tree import TreeLab
 
