@@ -547,6 +547,37 @@ def test_the_options_prompt_refuses_bad_values_inline_and_applies_good_ones():
     drive(check)
 
 
+def test_the_options_dialog_is_prefilled_with_every_option_as_the_other_labs_are():
+    """The dialog opened on an empty field (a placeholder) where the seq2seq and treebank labs' hold
+    every option's value: a change of one value meant typing it all anew, and Enter on the empty
+    field "applied" nothing unsaid."""
+    async def check(app, pilot):
+        lab, screen = app.engine, app.screen
+        await pilot.press("e")
+        await pilot.pause()
+        field = app.screen.query_one("#prompt-input")
+        assert field.value == ("units=20 spectral_radius=1.25 leak_rate=0.3 input_scaling=1 connectivity=0.1 "
+                               "ridge=1e-05 readout_input=true seed=0 length=300 test=50 warmup=20 tau=17 "
+                               "generate=60 threshold=0.1")
+        result = lab.result
+        await pilot.press("enter")  # as it stands: nothing to refit, and said so
+        await pilot.pause()
+        assert app.screen is screen and lab.result is result
+        assert list(app._notifications)[-1].message == "options unchanged: the model stays"
+        await pilot.press("e")
+        await pilot.pause()
+        field = app.screen.query_one("#prompt-input")
+        field.value = field.value.replace("ridge=1e-05", "ridge=1e-06")  # one value edited, the rest kept
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: lab.options.ridge == 1e-6 and idle(app))
+        assert lab.options.units == 20 and lab.options.length == 300
+        await pilot.press("e")
+        await pilot.pause()
+        assert "ridge=1e-06 " in app.screen.query_one("#prompt-input").value
+
+    drive(check)
+
+
 def test_a_sweep_runs_in_the_background_and_its_curve_is_drawn():
     async def check(app, pilot):
         lab = app.engine

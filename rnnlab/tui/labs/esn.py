@@ -146,12 +146,15 @@ class EsnPrompt(PromptScreen):
 
 class EsnOptionsPrompt(OptionsPrompt):
     """``name=value`` pairs for any option, with the options' current values and what each is listed
-    above (:class:`~rnnlab.tui.labs.OptionsPrompt`, styled by this lab's stylesheet)."""
+    above (:class:`~rnnlab.tui.labs.OptionsPrompt`, styled by this lab's stylesheet). The field is
+    pre-filled with every option as it stands, as the other labs' dialogs are: a change is an edit
+    of one value, not the whole text typed anew."""
 
     def __init__(self, lab: EsnLab, accept) -> None:
-        options = vars(lab.requested)
-        super().__init__("Set options (name=value, several separated by spaces); the lab refits",
-                         [(name, as_typed(options[name]), OPTION_HELP[name]) for name in DEFAULTS], "", accept,
+        options = {name: as_typed(value) for name, value in vars(lab.requested).items()}
+        super().__init__("Options: name=value ... (a change refits the reservoir)",
+                         [(name, options[name], OPTION_HELP[name]) for name in DEFAULTS],
+                         " ".join(f"{name}={options[name]}" for name in DEFAULTS), accept,
                          placeholder="e.g. units=200 ridge=1e-6 readout_input=no")
 
 
@@ -671,14 +674,17 @@ class EsnScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, Sc
 
     def action_edit(self) -> None:
         def accept(text: str) -> bool:
-            self.lab.request(parse_option_text(text))
-            return True
+            """Whether the text changed any option (the pre-filled text as it was changes none)."""
+            before = self.lab.requested
+            return self.lab.request(parse_option_text(text)) != before
 
-        def applied(done: bool | None) -> None:
-            if done:
+        def applied(changed: bool | None) -> None:
+            if changed:
                 self.message = None
                 self._refit()
                 self.update_status()
+            elif changed is not None:
+                self.notify("options unchanged: the model stays", timeout=3)
 
         self.app.push_screen(EsnOptionsPrompt(self.lab, accept), applied)
 
