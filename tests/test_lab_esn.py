@@ -578,6 +578,23 @@ def test_the_options_dialog_is_prefilled_with_every_option_as_the_other_labs_are
     drive(check)
 
 
+def test_the_options_dialog_closing_under_a_pending_fit_of_its_list_is_no_traceback():
+    """Enter closes the dialog while a fit of its list waits for the next refresh (Enter and a
+    resize schedule one): the dismissal removes its widgets in no set order, and the fit found the hint gone,
+    "NoMatches: No nodes match '#prompt-hint'", a traceback that ended the lab (seen in tmux)."""
+    async def check(app, pilot):
+        await pilot.press("e")
+        await pilot.pause()
+        dialog = app.screen
+        await dialog.query_one("#prompt-hint").remove()  # as the dismissal leaves it, mid-way
+        dialog._fit_list()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.is_running and isinstance(app.screen, EsnScreen)
+
+    drive(check, size=(80, 24))
+
+
 def test_a_sweep_runs_in_the_background_and_its_curve_is_drawn():
     async def check(app, pilot):
         lab = app.engine

@@ -18,6 +18,7 @@ from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Input, Label, Static
 
@@ -170,13 +171,15 @@ class OptionsPrompt(PromptScreen):
         title, the warning, the field, the error and the hint, each as tall as it wraps now)."""
         if not self.is_attached:
             return
-        dialog = self.query_one(".dialog")
-        scroll = self.query_one("#options-scroll")
+        try:
+            dialog, scroll = self.query_one(".dialog"), self.query_one("#options-scroll")
+            hint = self.query_one("#prompt-hint", Label)
+        except NoMatches:  # closing: an Enter's dismissal removes its widgets, in no set order
+            return
         others = sum(w.outer_size.height + w.styles.margin.bottom for w in dialog.children if w is not scroll)
         taken = dialog.styles.gutter.height + others + scroll.styles.margin.height
         room = max(self.app.size.height - taken, 3)
         scroll.styles.max_height = room
-        hint = self.query_one("#prompt-hint", Label)
         text = self.SCROLL_HINT if len(self._rows) > room else self.HINT
         if str(hint.content) != text:  # the longer hint may wrap in a narrow dialog: measured again
             hint.update(text)
