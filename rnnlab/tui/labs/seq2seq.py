@@ -721,11 +721,12 @@ class Seq2SeqScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
         lab = self.engine
         self._bench_drawn = (lab.decoding, lab.cursor)
         o = lab.options
-        self.title = "rnnlab seq2seq"
+        self.title = "rnnlab"  # "rnnlab — seq2seq: ...", as the other labs' and the main lab's headers read
         # shorter forms drop the words the status line and the panels also say
         full = lab.describe()
-        fit_sub_title(self, self.size.width, full, full.removesuffix(" digits").removesuffix(" digit"),
-                      full.partition(";")[0], f"{o['cell'].upper()} H={o['hidden_size']}")
+        forms = (full, full.removesuffix(" digits").removesuffix(" digit"), full.partition(";")[0],
+                 f"{o['cell'].upper()} H={o['hidden_size']}")
+        fit_sub_title(self, self.size.width, *(f"seq2seq: {form}" for form in forms), "seq2seq")
         self.query_one(Seq2SeqTokens).update_from(lab)
         d = lab.decoding
         attention = d.weights is not None
