@@ -571,6 +571,11 @@ def test_screen_edits_options_exports_and_helps(tmp_path):
         text = screen_text(app)
         assert "treebank lab: keys" in text and "backprop: dL/dh one node further" in text and "type tree" in text
         assert "q, ctrl+c  quit" in text
+        # t and s as the seq2seq lab's help says them: the bare "t  train/pause", "s  stop" said nothing of
+        # what a second t does; a click once (the text says it, as the other labs'), not twice
+        assert "t  train/pause: train (another run of epochs), pause, resume" in text
+        assert "s  stop: stop training" in text
+        assert text.count("heatmap column") == 1
         await pilot.press("escape")
         assert isinstance(app.screen, TreeLabScreen)
 

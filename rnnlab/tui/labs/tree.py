@@ -381,7 +381,7 @@ class TreeHelpScreen(ModalScreen[None]):
                 "Backward, dL/dh flows from the root down to every node. Click a heatmap column to put "
                 "the cursor on that node. Type a tree like ((good but) dull), optionally after its "
                 "label: pos ((dull but) good). In a deep tree the outline indents a third of the panel at "
-                "most; a deeper row starts with its depth, 25›. Esc closes this.", classes="dim")
+                "most; a deeper row starts with its depth, 25›.\n\nEsc closes this.", classes="dim")
             if self._words:  # a typed tree's words must be among them: the error names only a few
                 yield Static(f"\nThe model knows {len(self._words)} words: {', '.join(self._words)}.",
                              classes="dim", id="tree-help-words")
@@ -810,6 +810,8 @@ class TreeLabScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
         "root": "compute every node up to the root",
         "backward_step": "dL/dh one node further, from the root down",
         "backward_all": "dL/dh through the whole tree",
+        "train_toggle": "train (another run of epochs), pause, resume",  # as the seq2seq lab's help says them
+        "train_stop": "stop training",
         "next_tree": "the next test tree on the bench",
         "previous_tree": "the previous test tree",
         "type_tree": "type a tree, e.g. pos ((dull but) good)",
@@ -822,7 +824,7 @@ class TreeLabScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
         keys = [(key_names(b.key),
                  b.description + (f": {self.HELP[b.action]}" if b.action in self.HELP else ""))
                 for b in self.BINDINGS]
-        keys += [QUIT_HELP_TRAINED, ("click", "a heatmap column: the cursor on that node")]
+        keys.append(QUIT_HELP_TRAINED)  # a click is in the text below, as the other labs' helps say it
         self.app.push_screen(TreeHelpScreen(keys, self.lab.vocab.words))
 
 
