@@ -1595,7 +1595,7 @@ def test_the_labs_option_text_and_messages_read_the_same_in_every_lab():
         messages.append(str(info.value))
     assert messages == ["units must be an integer in [1, 1000], got 1e+09",
                         "hidden_size must be an integer in [1, 256], got 1e+09",
-                        "hidden_size: must be an integer in [1, 512], got 1e+09"]
+                        "hidden_size must be an integer in [1, 512], got 1e+09"]  # seq2seq's said "hidden_size: must"
     with pytest.raises(UserError, match=r"^seed must be an integer in \[0, 2\^63-1\], got -1$"):
         tree.TreeLab.open({"seed": -1})
     # digits other than ASCII's stay text, as the CLI's options refuse them (int("١٢") is 12); a whole

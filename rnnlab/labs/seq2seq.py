@@ -116,11 +116,12 @@ _BENCH_TAG = 0x7332_7362  # "s2sb": bench sequences draw from a stream of their 
 
 class OptionError(UserError):
     """A lab option has a bad value; ``option`` is its name (``hidden_size``), ``other`` the option
-    ``message`` compares it with, named in it as is (the CLI spells both as flags)."""
+    ``message`` compares it with, named in it as is (the CLI spells both as flags). It reads as the
+    other labs' errors do: "hidden_size must be an integer in [1, 512], got 0"."""
 
     def __init__(self, option: str, message: str, other: str | None = None) -> None:
         self.option, self.message, self.other = option, message, other
-        super().__init__(f"{option}: {message}")
+        super().__init__(f"{option} {message}")
 
 
 def _resolve_options(options: dict | None, base: dict) -> dict[str, Any]:
@@ -136,7 +137,7 @@ def _resolve_options(options: dict | None, base: dict) -> dict[str, Any]:
     for name, value in options.items():
         if name == "attention" and value is None:
             value = "none"
-        try:  # the message from "must be" on: an OptionError says "name: must be ..."
+        try:  # the message from "must be" on: an OptionError says "name must be ..."
             if name in CHOICES:
                 if value not in CHOICES[name]:
                     raise UserError(f"must be one of {', '.join(CHOICES[name])}, got {shown(value)}")
