@@ -933,7 +933,9 @@ def test_more_epochs_after_training_apply_at_the_first_enter_and_keep_the_traine
 
 def test_the_options_dialog_lists_each_value_with_its_range_whole_at_80x24():
     """Its errors named the ranges, the dialog did not: it lists every option, its value and its
-    range, above the field; at 80x24, after training (the warning above the field), all of them."""
+    range, above the field; at 80x24, after training (the warning above the field), all of them. Each
+    with a word on what it is, as the seq2seq lab's dialog has ("steps ... per run (t)"): "epochs  30
+    [1, 10000]" left it a guess whether epochs counted per run or in all."""
     async def check(app, lab, pilot):
         lab.train(epochs=1)
         await pilot.press("e")
@@ -941,8 +943,10 @@ def test_the_options_dialog_lists_each_value_with_its_range_whole_at_80x24():
         table = app.screen.query_one("#options-table")
         lines = str(table.render()).splitlines()
         assert [line.split()[0] for line in lines] == ["hidden_size", "learning_rate", "epochs", "seed", "batch_size"]
-        assert re.fullmatch(r" *hidden_size  8 +\[1, 256\]", lines[0]) and lines[1].endswith("0.01  (0, 10]")
-        assert lines[3].endswith("[0, 2^63-1]") and lines[4].endswith("[1, 1024]")
+        assert re.fullmatch(r" *hidden_size  8 +\[1, 256\]  units per node vector", lines[0])
+        assert lines[1].endswith("0.01  (0, 10]  Adam's") and lines[2].endswith("[1, 10000]  per run (t)")
+        assert lines[3].endswith("[0, 2^63-1]  weights, minibatch order")
+        assert lines[4].endswith("[1, 1024]  trees per step")
         scroll = app.screen.query_one("#options-scroll")
         assert scroll.size.height == 5 and scroll.region.bottom <= 24  # every option in view, none cut
         app.screen.query_one("#prompt-input").value = "epochs=0"

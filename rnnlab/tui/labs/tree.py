@@ -51,10 +51,18 @@ TOP_MIN = 19        # lines of the tree panel at least (the side panel's content
 TOP_LEAST = 6        # ... and where the terminal is too short for that, still these
 STRIP_MAX = 32       # at most this many units in a node's colour strip
 TEXT_MIN = 16        # cells of the tree's text (outline and words) kept before a column right of it
-# class colours: the shipped labels are (neg, pos)
+#: The options dialog's word on an option, after the values it takes (as the seq2seq lab's dialog has one).
+OPTION_NOTES = {
+    "hidden_size": "units per node vector",
+    "learning_rate": "Adam's",
+    "epochs": "per run (t)",
+    "seed": "weights, minibatch order",
+    "batch_size": "trees per step",
+}
 #: The options a change of which builds a fresh model ("hidden_size or seed"): the others keep it.
 MODEL_OPTIONS = or_list([name for name in DEFAULTS if name not in IN_PLACE_OPTIONS and name != "tree"])
 
+# class colours: the shipped labels are (neg, pos)
 CLASS_COLORS = ("#e06c75", "#98c379", "#61afef", "#e5c07b", "#c678dd", "#56b6c2")
 _STRIP_STYLES = tuple(Style(color=Color.from_rgb(*rgb)) for rgb in DIVERGING.colors)
 _BAR_EIGHTHS = " ▏▎▍▌▋▊▉"
@@ -781,7 +789,8 @@ class TreeLabScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
                 self.notify("options unchanged: the model stays")
 
         names = [name for name in DEFAULTS if name != "tree"]  # the bench tree has keys of its own (n, i)
-        rows = [(name, str(lab.options[name]), option_range(name)) for name in names]
+        rows = [(name, str(lab.options[name]), f"{option_range(name)}  {OPTION_NOTES.get(name, '')}".rstrip())
+                for name in names]
         in_place = [name for name in names if name in IN_PLACE_OPTIONS]
         self.app.push_screen(OptionsPrompt(f"Options: name=value ... (a fresh model for {MODEL_OPTIONS})", rows,
                                            " ".join(f"{name}={lab.options[name]}" for name in names), accept,
