@@ -389,6 +389,18 @@ def drive(check, options=None, size=(160, 50), engine=None):
     asyncio.run(main())
 
 
+def test_s_with_nothing_training_says_so():
+    """s before any training (or after a run) did nothing visible, where the main lab says
+    "nothing is training (t starts)"."""
+    async def check(app, screen, pilot):
+        await pilot.press("s")
+        await pilot.pause()
+        assert "nothing is training (t starts)" in screen_text(app)
+        assert not screen.engine.training
+
+    drive(check, size=(80, 24))
+
+
 def test_screen_steps_the_decoder_one_token_at_a_time():
     from rnnlab.tui.labs.seq2seq import Seq2SeqAttention
 

@@ -424,6 +424,18 @@ def drive(check, size=(160, 50), **options):
     asyncio.run(main())
 
 
+def test_s_with_nothing_training_says_so():
+    """s before any training (or after a run) did nothing visible, where the main lab says
+    "nothing is training (t starts)"."""
+    async def check(app, lab, pilot):
+        await pilot.press("s")
+        await pilot.pause()
+        assert list(app._notifications)[-1].message == "nothing is training (t starts)"
+        assert not lab.training
+
+    drive(check, size=(80, 24))
+
+
 def test_outline_draws_the_tree_root_first():
     lab = fresh()
     rows = outline_rows(lab.tree)

@@ -964,6 +964,8 @@ class Seq2SeqScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
         if self.engine.training:
             self.engine.stop_training()
             self.update_status()
+        else:  # said, as the main lab says it: s did nothing visible
+            self.show_message("nothing is training (t starts)")
 
     # ------------------------------------------------------------------ the model
     def _refuses_a_new_model(self) -> bool:

@@ -721,6 +721,8 @@ class TreeLabScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
         if self.lab.training:
             self.lab.stop_training()
             self.update_status()
+        else:  # said, as the main lab says it: s did nothing visible
+            self.notify("nothing is training (t starts)", timeout=2)
 
     @work(thread=True, exclusive=True, group="tree-train", exit_on_error=False)
     def _train(self) -> None:
