@@ -595,6 +595,18 @@ def test_the_options_dialog_closing_under_a_pending_fit_of_its_list_is_no_traceb
     drive(check, size=(80, 24))
 
 
+def test_esc_with_no_sweep_to_stop_says_so():
+    """Esc stops a sweep; with none running or waiting it did nothing visible (the other labs' s
+    says "nothing is training (t starts)")."""
+    async def check(app, pilot):
+        await pilot.press("escape")
+        await pilot.pause()
+        assert [n.message for n in app._notifications] == ["no sweep to stop (w sweeps ρ, W sweeps a)"]
+        assert isinstance(app.screen, EsnScreen) and app.is_running
+
+    drive(check, size=(80, 24))
+
+
 def test_a_sweep_runs_in_the_background_and_its_curve_is_drawn():
     async def check(app, pilot):
         lab = app.engine

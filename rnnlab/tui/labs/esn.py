@@ -667,6 +667,9 @@ class EsnScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, Sc
         """Stop the sweep (or the one waiting to start). Only the sweep's worker: a refit's thread
         cannot be interrupted, and cancelling its worker would only hide the fit it still makes
         (or, waiting for a stopping sweep, drop the change it was to apply)."""
+        if not (_active(self._sweep_worker) or self._queued_sweep or self._sweep_stopping()):
+            # said, as the other labs' s says "nothing is training": Esc did nothing visible
+            self.notify("no sweep to stop (w sweeps ρ, W sweeps a)", timeout=2)
         self._queued_sweep = None
         if _active(self._sweep_worker):
             self._sweep_worker.cancel()
