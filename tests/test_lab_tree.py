@@ -1038,6 +1038,8 @@ def test_the_help_wraps_a_long_description_under_itself():
         await pilot.press("question_mark")
         await pilot.pause()
         lines = screen_text(app).splitlines()
+        # the whole width, as the seq2seq lab's help: 76 columns left the lab's edges beside it ("──│", " -│")
+        assert app.screen.query_one("#tree-help").region.width == 80
         at = next(k for k, line in enumerate(lines) if "export: vectors, dL/dh" in line)
         column = lines[at].index("export: ")
         for line in lines[at - 12:at + 1]:  # every key's description starts in the one column

@@ -365,7 +365,8 @@ class TreeHelpScreen(ModalScreen[None]):
         align: center middle;
     }
     TreeHelpScreen > VerticalScroll {
-        width: 76;
+        width: 80;  /* as the seq2seq lab's: at 80 columns no column of the lab shows beside it */
+        max-width: 100%;
         height: 80%;
         border: round $primary;
         background: $surface;
