@@ -1559,6 +1559,15 @@ def test_the_options_dialog_keeps_its_field_and_error_in_view_at_80x24():
         assert error.region.y + error.region.height <= 24 and error.region.height > 0
         table = app.screen.query_one("#options-table")
         assert table.size.height == len(app.engine.options.__dict__)  # one line an option, none wrapped
+        # each with the values it takes, as the seq2seq and treebank labs' dialogs list them, and none cut
+        # ("... or of x_t alone (fal…", "... from the end of the training p…")
+        rows = [line for line in screen_text(app).splitlines() if re.search(r"│ +[a-z_]+  \S", line)]
+        assert len(rows) == len(DEFAULTS) and "…" not in "".join(rows), rows  # as the terminal shows them
+        for row in (r"units +20 +\[1, 1000\]  reservoir units N", r"leak_rate +0\.3 +\(0, 1\]  a: x_t = ",
+                    r"readout_input +true +true, false  readout of \[x_t; u_t\] \(true\) or x_t",
+                    r"seed +0 +\[0, 2\^63-1\]  the reservoir's random draws",
+                    r"generate +60 +\[1, 10000\]  free-run steps after the training part"):
+            assert any(re.search(row, line) for line in rows), (row, rows)
         scroll = app.screen.query_one("#options-scroll")
         await pilot.resize_terminal(60, 20)  # the smallest: the list scrolls, the field and its error stay
         await pilot.pause()

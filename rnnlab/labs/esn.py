@@ -98,22 +98,23 @@ class EsnOptions:
 #: The preset as a dict: what :meth:`EsnLab.open` uses for every option not given.
 DEFAULTS: dict[str, Any] = asdict(EsnOptions())
 
-#: Help text of each option (the CLI and the TUI's option prompt show it).
+#: Help text of each option (the TUI's options dialog shows it after the values it takes): short
+#: enough that, after its range, each fits the dialog's line at 80 columns.
 OPTION_HELP: dict[str, str] = {
     "units": "reservoir units N",
-    "spectral_radius": "largest |eigenvalue| of W (rho)",
-    "leak_rate": "a in (0, 1]: x_t = (1-a) x_{t-1} + a tanh(...)",
-    "input_scaling": "non-zero entries of W_in are +-input_scaling",
-    "connectivity": "fraction of W's entries that are non-zero",
-    "ridge": "ridge penalty of the readout (0: least squares)",
-    "readout_input": "readout of [x_t; u_t] (true) or of x_t alone (false)",
-    "seed": "seed of the reservoir's random draws",
+    "spectral_radius": "largest |eigenvalue| of W (ρ)",
+    "leak_rate": "a: x_t = (1-a) x_{t-1} + a tanh(...)",
+    "input_scaling": "W_in's non-zero entries: ±input_scaling",
+    "connectivity": "fraction of W's entries non-zero",
+    "ridge": "readout's penalty (0: least squares)",
+    "readout_input": "readout of [x_t; u_t] (true) or x_t",
+    "seed": "the reservoir's random draws",
     "length": "steps of the Mackey-Glass series",
-    "test": "steps scored at the end (one-step forecasts)",
-    "warmup": "training steps left out of the regression",
+    "test": "one-step forecasts scored at the end",
+    "warmup": "training steps left out of the fit",
     "tau": "Mackey-Glass delay",
-    "generate": "free-running steps from the end of the training part",
-    "threshold": "|error| that ends the free run's horizon",
+    "generate": "free-run steps after the training part",
+    "threshold": "|error| ending the free run's horizon",
 }
 
 # integer options: (lowest, highest); float options: (low, high, low included)

@@ -43,7 +43,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from ...errors import UserError, counted
 from ...errors import number_or_dash as _fmt
 from ...labs._options import as_typed
-from ...labs.esn import DEFAULTS, OPTION_HELP, EsnLab, format_r2, parse_option_text
+from ...labs.esn import DEFAULTS, OPTION_HELP, EsnLab, format_r2, option_range, parse_option_text
 from ..terminal import (HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, error_text, first_fit,
                         fit_footer, fitted_footer, show_if_too_small, take_screenshot_and_say, warn_without_true_colour)
 from ..screens import HelpScreen, PromptScreen, key_names, key_table
@@ -153,7 +153,8 @@ class EsnOptionsPrompt(OptionsPrompt):
     def __init__(self, lab: EsnLab, accept) -> None:
         options = {name: as_typed(value) for name, value in vars(lab.requested).items()}
         super().__init__("Options: name=value ... (a change refits the reservoir)",
-                         [(name, options[name], OPTION_HELP[name]) for name in DEFAULTS],
+                         [(name, options[name], f"{option_range(name) or 'true, false'}  {OPTION_HELP[name]}")
+                          for name in DEFAULTS],  # the values each takes, as the other labs' dialogs list them
                          " ".join(f"{name}={options[name]}" for name in DEFAULTS), accept,
                          placeholder="e.g. units=200 ridge=1e-6 readout_input=no")
 
