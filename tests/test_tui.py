@@ -2779,6 +2779,54 @@ def test_t_pressed_while_the_lab_loads_trains_once_it_is_open_and_t_again_takes_
     asyncio.run(main())
 
 
+@pytest.mark.parametrize("key", ["right", "b", "n", "e", "o", "ctrl+s", "s", "u", "M", "a"])
+def test_a_key_pressed_while_the_lab_loads_says_it_acts_once_the_lab_is_open(monkeypatch, key):
+    """Every key but t (queued) and the help, quit and screenshot keys did nothing on the loading
+    screen, unsaid: a user pressing → or e during a first compile (10-60 s) saw no sign it was read.
+    The notice goes as the lab opens; once it could not open, keys say q quits. (PgDn/PgUp scroll
+    the loading log.)"""
+    import threading
+
+    from rnnlab.tui import app as app_module
+
+    release = threading.Event()
+    opened_lab = app_module._opened_lab
+    monkeypatch.setattr(app_module, "_opened_lab", lambda target: (release.wait(30), opened_lab(target))[1])
+
+    async def main():
+        app = LabApp("hello")
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            try:
+                await pilot.press(key)
+                await pilot.pause()
+                assert app.lab is None
+                assert [(n.message, n.severity) for n in app._notifications] == [
+                    ("the lab is still opening: keys act once it is open (t trains then, q quits)", "warning")]
+            finally:
+                release.set()
+            await wait_for(pilot, lambda: app.lab is not None)
+            await pilot.pause()
+            assert not [n for n in app._notifications if n.message.startswith("the lab is still opening")]
+            assert app.lab.cursor == 0 and len(app.screen_stack) == 1  # nothing queued: → did not step, e no form
+
+    asyncio.run(main())
+
+
+def test_a_key_after_the_lab_failed_to_open_says_q_quits():
+    from conftest import notices_of
+
+    async def main():
+        app = LabApp("no-such-preset")
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: "error" in app.sub_title)
+            said = notices_of(app)
+            await pilot.press("right", "e")
+            assert said == [("the lab could not open: q quits", "warning")] * 2
+
+    asyncio.run(main())
+
+
 def test_t_after_the_lab_failed_to_open_says_there_is_nothing_to_train():
     from conftest import notices_of
 

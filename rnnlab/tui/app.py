@@ -77,6 +77,8 @@ PAUSED_NOTICE = "training paused (t resumes, s stops)"
 TRAIN_WHEN_OPEN_NOTICE = "training starts once the lab is open (t again: it does not)"  # a t while it loads
 NO_TRAIN_WHEN_OPEN_NOTICE = "the lab opens without training (t trains then)"
 STOP_FIRST_NOTICE = "stop training first (s)"  # (t only paused it) follows in a pause
+STILL_OPENING_NOTICE = "the lab is still opening: keys act once it is open (t trains then, q quits)"
+NOT_OPEN_NOTICE = "the lab could not open: q quits"
 
 
 def plots_rows(terminal_rows: int, bar_rows: int = SEQUENCE_BAR_ROWS) -> int:
@@ -97,9 +99,24 @@ def fitted_status(text: str, width: int, key_hint: str = "? help") -> str:
     return body[:max(0, width - len(key_hint) - 3)] + "…  " + key_hint
 
 
+def refused_until_open(handler):
+    """A key of the lab: refused with a notice while there is none (it loads: a first compile takes
+    10-60 s; or it could not open), where it did nothing, unsaid. (t is queued instead.)"""
+    @functools.wraps(handler)
+    def guarded(self: "LabApp", *args, **kwargs):
+        if self.lab is None:
+            self.notify(NOT_OPEN_NOTICE if self.load_error is not None else STILL_OPENING_NOTICE,
+                        severity="warning", timeout=3)
+            return None
+        return handler(self, *args, **kwargs)
+    return guarded
+
+
 def refused_while_computing(handler):
     """A key or click that reads or changes the bench sequence, its trace or the cursors: refused
-    with a notice while a compute worker changes them (queued, it would act on a half-changed lab)."""
+    with a notice while a compute worker changes them (queued, it would act on a half-changed lab),
+    and until the lab is open (:func:`refused_until_open`)."""
+    @refused_until_open
     @functools.wraps(handler)
     def guarded(self: "LabApp", *args, **kwargs):
         if self._computing is not None:
@@ -352,9 +369,9 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
         self.refresh_bindings()
         warn_without_true_colour(self, "heatmaps need")
         self._warn_about_the_experiment()
+        withdraw_notices(self, STILL_OPENING_NOTICE, TRAIN_WHEN_OPEN_NOTICE)  # it is open
         if self._train_when_open:
             self._train_when_open = False
-            withdraw_notices(self, TRAIN_WHEN_OPEN_NOTICE)
             self.action_train_toggle()
 
     def _warn_about_the_experiment(self) -> None:
@@ -387,7 +404,7 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
             if worker.group == "load":
                 self.load_error = error
                 self._train_when_open = False
-                withdraw_notices(self, TRAIN_WHEN_OPEN_NOTICE)  # it will not open
+                withdraw_notices(self, TRAIN_WHEN_OPEN_NOTICE, STILL_OPENING_NOTICE)  # it will not open
                 self._loading_message(f"cannot open the lab: {message}", style="red")
                 self.query_one("#loading LoadingIndicator").remove()
                 self.sub_title = "error (q quits)"
@@ -744,10 +761,10 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
             self.head = (self.head + delta) % self.lab.num_heads
             self.update_views()
 
+    @refused_until_open
     def action_no_heads(self) -> None:
-        if self.lab is not None:
-            self.notify(f"this {self.lab.spec.model.cell} model has no attention heads (a/A switch a "
-                        "self-attention model's)", timeout=2)
+        self.notify(f"this {self.lab.spec.model.cell} model has no attention heads (a/A switch a "
+                    "self-attention model's)", timeout=2)
 
     @refused_while_computing
     def action_next_head(self) -> None:
@@ -802,11 +819,12 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
         else:
             self.notify(NO_TRAIN_WHEN_OPEN_NOTICE, timeout=3)
 
+    @refused_until_open
     def action_train_stop(self) -> None:
-        if self.lab is not None and self.lab.training:
+        if self.lab.training:
             self.lab.stop_training()
             self.update_status()  # "stopping" at once: a large model's step can take seconds
-        elif self.lab is not None:
+        else:
             self.notify("nothing is training (t starts)", timeout=2)
 
     @work(thread=True, exclusive=True, group="train", exit_on_error=False)
@@ -1004,6 +1022,7 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
         self.notify(f"pinned {pinned} as '{name}'{oldest}{later}: open (o) or edit (e) another model to compare; "
                     "M drops them")
 
+    @refused_until_open
     def action_unpin_curve(self) -> None:
         plot, training = self.query_one(GradientPlot), self.query_one(TrainingPlots)
         if not plot.pins and not training.pins:
@@ -1017,6 +1036,7 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
     def action_screenshot(self) -> None:
         take_screenshot_and_say(self)
 
+    @refused_until_open
     def action_scroll_side(self, pages: int) -> None:
         """PgDn/PgUp: the values and explain column by a page (the mouse wheel scrolls it too)."""
         scroll_pages(self.query_one(SideColumn), pages)
