@@ -1590,6 +1590,38 @@ def test_edit_refuses_bad_values_inline_and_applies_good_ones():
     drive(check)
 
 
+def test_heads_that_do_not_divide_the_hidden_size_are_said_at_the_field_as_they_are_typed():
+    """The edit form refused heads that do not divide d_model only at Apply; now the field is tinted
+    and the spec's reason shown under the fields as the heads, the hidden size or the cell change."""
+    async def check(app, pilot):
+        await pilot.press("e")
+        await wait_for(pilot, lambda: app.screen.query("#edit-grid"))
+        form = app.screen
+        error, heads = form.query_one("#edit-error"), form.query_one("#model-num_heads")
+        refused = ("heads (selfattention): hidden_size (16) must be divisible by num_heads (3): each head gets "
+                   "hidden_size / num_heads dimensions")
+        heads.value = "3"  # (not self-attention's yet: the field is disabled, and nothing to say)
+        await pilot.pause()
+        assert str(error.render()) == "" and not heads.has_class("-invalid")
+        form.query_one("#model-cell").value = "selfattention"
+        await pilot.pause()
+        assert str(error.render()) == refused and heads.has_class("-invalid")
+        heads.focus()
+        await pilot.press("backspace", "4")  # typed: 4 divides 16
+        assert str(error.render()) == "" and not heads.has_class("-invalid")
+        form.query_one("#model-hidden_size").value = "18"
+        await pilot.pause()
+        assert str(error.render()) == refused.replace("16", "18").replace("(3)", "(4)")
+        form.query_one("#model-hidden_size").value = "12"
+        await pilot.pause()
+        assert str(error.render()) == "" and not heads.has_class("-invalid")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.lab.spec.model.cell == "selfattention")
+        assert (app.lab.spec.model.hidden_size, app.lab.spec.model.num_heads) == (12, 4)
+
+    drive(check)
+
+
 def _trained_run(path: Path, preset: str, steps: int) -> Path:
     from rnnlab.spec import load_preset
     from rnnlab.train import RunDir, Trainer, train_run

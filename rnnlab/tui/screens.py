@@ -206,11 +206,12 @@ CELL_LIMITED_FIELDS: dict[str, tuple] = {"model-init": INITS, "model-num_layers"
 
 
 @functools.cache
-def cell_refuses(cell: str, field: str, value: Any) -> str:
+def cell_refuses(cell: str, field: str, value: Any, **model: Any) -> str:
     """Why the spec refuses ``value`` of the dotted ``field`` for ``cell`` (every other field at its
-    default), or "": asked of the spec's own checks, so that the form cannot drift from them."""
+    default, or as ``model`` gives it: heads against a hidden size), or "": asked of the spec's own
+    checks, so that the form cannot drift from them."""
     table, _, name = field.partition(".")
-    document: dict[str, Any] = {"model": {"cell": cell}}
+    document: dict[str, Any] = {"model": {**model, "cell": cell}}
     document.setdefault(table, {})[name] = value
     try:
         Spec.check_fields(document)
@@ -600,6 +601,27 @@ class EditScreen(ReplacesTheModel):
             self.query_one("#edit-error", Label).update("")
         if self._made is not None and self.overrides() != self._made[0]:  # (a late Changed of the same: kept)
             self._disarm()
+        self._check_heads()
+
+    def _check_heads(self) -> None:
+        """Heads that do not divide the hidden size, said at once (the field tinted, the reason under the
+        fields) as either is typed or self-attention chosen: the spec refused them only at Apply."""
+        heads = self.query_one("#model-num_heads", Input)
+        refusal = self._heads_refusal()
+        heads.set_class(bool(refusal), "-invalid")
+        if refusal and self._refused_values is None:  # (another refusal of these values stays)
+            self.query_one("#edit-error", Label).update(f"{self._label_of(heads)}: {refusal}")
+            self._refused_values = self._values()  # gone, as any refusal, once a value changes
+
+    def _heads_refusal(self) -> str:
+        """Why the spec refuses the heads typed with the hidden size typed, or "" (a value not a
+        whole number yet, or not self-attention's: Apply names what is wrong with it)."""
+        cell = self.query_one("#model-cell", Select).value
+        heads = number_or_text(self.query_one("#model-num_heads", Input).value)
+        hidden_size = number_or_text(self.query_one("#model-hidden_size", Input).value)
+        if cell not in ATTENTION_CELLS or not isinstance(heads, int) or not isinstance(hidden_size, int):
+            return ""
+        return cell_refuses(cell, "model.num_heads", heads, hidden_size=hidden_size)
 
     @on(Select.Changed, "#task-kind")
     def _task_changed(self) -> None:
