@@ -572,8 +572,21 @@ class EditScreen(ReplacesTheModel):
                 message = f"{label.content}: {message.removeprefix(f'{field}: ')}"
             if widget.focusable:
                 widget.focus()
-        self.query_one("#edit-error", Label).update(message)
+        self._say_under_fields([message])
+
+    def _say_under_fields(self, lines: list[str], note: bool = False) -> None:
+        """``lines`` under the fields (in view: they alone scroll), an error's colour unless a ``note``
+        (what choosing a cell changed), until a value changes; the fields give them rows."""
+        message = self.query_one("#edit-error", Label)
+        message.update("\n".join(lines))
+        message.set_class(note, "note")
         self._refused_values = self._values()
+        self.call_after_refresh(self._fit_fields_keeping_in_view, self.focused)
+
+    def _fit_fields_keeping_in_view(self, focused: Widget | None) -> None:
+        self._fit_fields()
+        if focused is not None and focused.is_attached and focused in self.query("#edit-grid *"):
+            self.call_after_refresh(self.query_one("#edit-fields").scroll_to_widget, focused, animate=False)
 
     def on_mount(self) -> None:
         # the layout for this width from the first frame (set on the resize only, a narrow terminal
@@ -603,15 +616,16 @@ class EditScreen(ReplacesTheModel):
             self._disarm()
         self._check_heads()
 
-    def _check_heads(self) -> None:
+    def _check_heads(self, notes: Sequence[str] = ()) -> None:
         """Heads that do not divide the hidden size, said at once (the field tinted, the reason under the
-        fields) as either is typed or self-attention chosen: the spec refused them only at Apply."""
+        fields) as either is typed or self-attention chosen: the spec refused them only at Apply. After
+        ``notes`` (what choosing a cell changed), which are said there too."""
         heads = self.query_one("#model-num_heads", Input)
         refusal = self._heads_refusal()
         heads.set_class(bool(refusal), "-invalid")
-        if refusal and self._refused_values is None:  # (another refusal of these values stays)
-            self.query_one("#edit-error", Label).update(f"{self._label_of(heads)}: {refusal}")
-            self._refused_values = self._values()  # gone, as any refusal, once a value changes
+        refused = [f"{self._label_of(heads)}: {refusal}"] if refusal else []
+        if notes or (refusal and self._refused_values is None):  # (another refusal of these values stays)
+            self._say_under_fields([*notes, *refused], note=not refusal)  # gone once a value changes
 
     def _heads_refusal(self) -> str:
         """Why the spec refuses the heads typed with the hidden size typed, or "" (a value not a
@@ -652,17 +666,18 @@ class EditScreen(ReplacesTheModel):
             name_field.value = self._proposed_name
         for field, applies in FORM_CELL_FIELDS.items():
             self.query_one(f"#{field}").disabled = not applies(cell)
-        for field in CELL_LIMITED_FIELDS:
-            self._limit_to_the_cell(field, cell)
+        changed = [note for field in CELL_LIMITED_FIELDS if (note := self._limit_to_the_cell(field, cell))]
+        self._check_heads(changed)  # under the fields: at 80 columns three toasts covered the form for 8 s
         self.query_one("#task-length").disabled = not {"length", "delay"} & set(task_fields(kind))
         # copy's field is its delay (T = delay + 2 * its length of symbols): "length 5" read as T = 5
         self.query_one("#task-length-label", Label).update("task delay" if "delay" in task_fields(kind) else
                                                            "task length")
 
-    def _limit_to_the_cell(self, field_id: str, cell: str) -> None:
+    def _limit_to_the_cell(self, field_id: str, cell: str) -> str:
         """Offer in ``field_id`` only the values the spec takes for ``cell`` (CELL_LIMITED_FIELDS),
-        disabled where that is one. A value it refuses is replaced by the default, a notice saying
-        why (the form offered what Apply then refused), and held: a cell that takes it gets it back."""
+        disabled where that is one. A value it refuses is replaced by the default, and held: a cell
+        that takes it gets it back. Returns what was changed and why (the form offered what Apply
+        then refused), or ""."""
         widget = self.query_one(f"#{field_id}")
         candidates = CELL_LIMITED_FIELDS[field_id]
         refuses = functools.partial(cell_refuses, cell, widget.name)
@@ -670,15 +685,15 @@ class EditScreen(ReplacesTheModel):
         is_select = isinstance(widget, Select)
         current = widget.value if is_select else number_or_text(widget.value)
         held = self._held.get(field_id)  # (the value refused, the one put in its place)
+        changed = ""
         # refused for this cell, not for all (those the spec names at Apply: layers "abc" or 99)
         if refuses(current) and any(not cell_refuses(other, widget.name, current) for other in CELLS):
             if held is None or current != held[1]:
                 self._held[field_id] = (current, taken[0])
-            self.notify(f"{self._label_of(widget)} set to {self._shown(widget, taken[0])}: {refuses(current)}",
-                        timeout=8)
+            changed = f"{self._label_of(widget)} set to {self._shown(widget, taken[0])}: {refuses(current)}"
             value = taken[0]
         elif held is not None and current == held[1] and not refuses(held[0]):
-            value = self._held.pop(field_id)[0]
+            value = self._held.pop(field_id)[0]  # (back as it was: said by the field itself)
         else:
             value = current
             if held is not None and current != held[1]:  # chosen since: that is the value now
@@ -691,6 +706,7 @@ class EditScreen(ReplacesTheModel):
         elif value != current:
             widget.value = str(value)
         widget.disabled = len(taken) == 1
+        return changed
 
     def _label_of(self, widget: Widget) -> str:
         """The form's label of a field (each field follows its label in the grid)."""
