@@ -224,6 +224,21 @@ def test_the_status_line_keeps_its_help_hint_at_60_columns():
     drive(check, target="selective-copy-lru", size=(60, 20))
 
 
+def test_a_notice_leaves_the_status_line_readable_at_80_columns():
+    """Textual stacks notices on the footer: at 80 columns each toast (half the width) covered the
+    status line's end ("untrained (t", its "? help"); they stand above it now."""
+    async def main():
+        app = LabApp()
+        async with app.run_test(size=(80, 24), notifications=True) as pilot:  # (toasts drawn)
+            await wait_for(pilot, lambda: app.lab is not None)
+            await pilot.press("m")  # "nothing to pin yet: ...", two lines
+            await wait_for(pilot, lambda: "nothing to pin" in screen_text(app), what="the notice")
+            lines = screen_text(app).splitlines()
+            assert lines[-2].strip() == "t 0/4   layer 0  unit 0   untrained (t trains)   ? help"
+
+    asyncio.run(main())
+
+
 def test_a_terminal_too_small_for_the_heatmaps_says_so_until_enlarged():
     async def check(app, pilot):
         message = app.query_one("#too-small")
