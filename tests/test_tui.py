@@ -1641,6 +1641,34 @@ def test_heads_that_do_not_divide_the_hidden_size_are_said_at_the_field_as_they_
     drive(check)
 
 
+def test_one_unsaved_step_is_named_it_in_the_warnings():
+    """The edit form's, the open dialog's and the quit warnings said of "the 1 step trained since the
+    last save" that "ctrl+s saves them first", as of many."""
+    from rnnlab.spec import load_preset
+
+    async def check(app, pilot):
+        await pilot.press("t")
+        await wait_for(pilot, lambda: app.lab.training_status == "completed" and not app.lab.training)
+        await pilot.press("e")
+        await wait_for(pilot, lambda: app.screen.query("#edit-grid"))
+        assert str(app.screen.query_one("#edit-warning").render()) == (
+            "Applying starts a new, untrained model: the 1 step trained since the last save is dropped (ctrl+s "
+            "saves it first).")
+        app.screen.query_one("#model-hidden_size").value = "8"
+        app.screen.query_one("#apply").press()
+        await wait_for(pilot, lambda: app.screen.query_one("#edit-warning").has_class("armed"))
+        assert str(app.screen.query_one("#edit-warning").render()).endswith(
+            "drops the 1 step trained since the last save; ctrl+s saves it first, Esc keeps it.")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: len(app.screen_stack) == 1)
+        await pilot.press("q")
+        await pilot.pause()
+        assert list(app._notifications)[-1].message == (
+            "1 trained step is not saved: q (or ctrl+c) again quits without it, ctrl+s saves it, Esc stays")
+
+    drive(check, target=load_preset("hello").with_overrides({"train.steps": 1}))
+
+
 def _trained_run(path: Path, preset: str, steps: int) -> Path:
     from rnnlab.spec import load_preset
     from rnnlab.train import RunDir, Trainer, train_run

@@ -1047,8 +1047,10 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
         if not unsaved:
             return ""
         steps = "1 trained step is" if unsaved == 1 else f"{unsaved} trained steps are"
-        return f"{steps} not saved{training_goes_on(self.lab)}: q (or ctrl+c) again quits without them, ctrl+s " \
-               "saves them, Esc stays"
+        going_on = training_goes_on(self.lab)
+        them = "it" if unsaved == 1 and not going_on else "them"  # (training goes on: more by the second q)
+        return f"{steps} not saved{going_on}: q (or ctrl+c) again quits without {them}, ctrl+s " \
+               f"saves {them}, Esc stays"
 
     def save_before_exit(self, why: str) -> str:
         """Trained steps not saved go where ``ctrl+s`` would put them (the run, or a new one beside

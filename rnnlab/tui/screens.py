@@ -228,6 +228,11 @@ def _unsaved(steps: int) -> str:
     return f"{counted(steps, 'step')} trained since the last save"
 
 
+def _them(steps: int) -> str:
+    """The steps of a warning named again: "it" for one ("ctrl+s saves them" read wrong of "the 1 step")."""
+    return "it" if steps == 1 else "them"
+
+
 class ReplacesTheModel(ModalScreen[Any]):
     """A dialog whose outcome replaces the lab's model (the edit form, the open dialog): what it
     makes is made in a thread behind a loading indicator (a new cell compiles its kernels) and the
@@ -295,8 +300,9 @@ class ReplacesTheModel(ModalScreen[Any]):
     def _arm(self, unsaved: int) -> None:
         """Say that the same try again drops the ``unsaved`` steps (bold, with a bell)."""
         warning = self.query_one(f"#{self.WARNING_ID}", Label)
-        warning.update(f"{self.DROPS}: {self.AGAIN} drops the {_unsaved(unsaved)}; ctrl+s saves them first, "
-                       "Esc keeps them.")
+        them = _them(unsaved)
+        warning.update(f"{self.DROPS}: {self.AGAIN} drops the {_unsaved(unsaved)}; ctrl+s saves {them} first, "
+                       f"Esc keeps {them}.")
         warning.add_class("armed")
         warning.display = True
         self.app.bell()
@@ -352,7 +358,7 @@ class ReplacesTheModel(ModalScreen[Any]):
         unsaved = self._unsaved_steps()
         warning = self.query_one(f"#{self.WARNING_ID}", Label)
         warning.update(f"{self.DROPS}: the {_unsaved(unsaved)} {'is' if unsaved == 1 else 'are'} dropped "
-                       "(ctrl+s saves them first).")
+                       f"(ctrl+s saves {_them(unsaved)} first).")
         warning.display = unsaved > 0
         warning.remove_class("armed")
 
