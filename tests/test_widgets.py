@@ -195,9 +195,22 @@ def test_a_long_title_is_cut_for_the_window_of_steps_not_the_window_dropped():
         heatmap.cursor = 99
         await pilot.pause()
         line = heatmap.render_line(0).text
-        assert line.rstrip().endswith("of 100") and "… t " in line and line.startswith("hidden state h_t")
+        assert line.rstrip().endswith("of 100") and line.startswith("hidden state h_t  (r = 1)")
+        assert "reverse" not in line  # cut for the window (what follows the scale first)
 
     run_in_app(heatmap, check=check)
+
+
+def test_a_cut_title_cuts_what_follows_its_scale_before_the_records_name():
+    """At 80x24 a reverse direction's BPTT map read "dL/d… (BPTT, r = 1)  · layer 0 reverse": the
+    stream, which the status line names too, kept whole and the map's own name cut."""
+    from rnnlab.tui.widgets.heatmap import cut_title
+
+    title = "dL/dh_t (BPTT, r = 1)  · layer 0 reverse"
+    assert cut_title(title, 38) == "dL/dh_t (BPTT, r = 1)  · layer 0 reve…"
+    assert cut_title(title, 27) == "dL/dh_t (BPTT, r = 1)…"  # too little of it left: none
+    assert cut_title(title, 21) == "dL/dh_t (BPTT, r = 1)"
+    assert cut_title(title, 20) == "dL/dh… (BPTT, r = 1)"
 
 
 def test_a_cut_title_keeps_its_scale_and_cuts_the_records_name():
@@ -206,7 +219,7 @@ def test_a_cut_title_keeps_its_scale_and_cuts_the_records_name():
     from rnnlab.tui.widgets.heatmap import cut_title
 
     assert cut_title("hidden state h_t  (r = 1.37)", 20) == "hidden s… (r = 1.37)"
-    assert cut_title("dL/dh_t (BPTT, r = 0.02) l0r", 27) == "dL/dh… (BPTT, r = 0.02) l0r"
+    assert cut_title("dL/dh_t (BPTT, r = 0.02) l0r", 23) == "dL/dh… (BPTT, r = 0.02)"  # what follows went first
     assert cut_title("hidden state h_t  (r = 1.37)", 40) == "hidden state h_t  (r = 1.37)"
     assert cut_title("block output y", 8) == "block o…"
     heatmap = Heatmap(np.zeros((2, 100)), title="hidden state h_t  (r = 1.37)")

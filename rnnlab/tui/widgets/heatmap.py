@@ -68,18 +68,28 @@ def _rgb(color: RichColor | None, default: RGB) -> RGB:
     return default if color is None else tuple(color.get_truecolor())  # type: ignore[return-value]
 
 
+#: A tail after a title's scale cut to fewer cells than this is left out, its "…" kept
+#: ("  · layer 0 rev…", not "  · l…").
+TITLE_TAIL_KEPT = 8
+
+
 def cut_title(title: str, width: int) -> str:
-    """``title`` in ``width`` cells: the record's name cut before its scale ("(r = 1.37)", "(BPTT,
-    r = 0.02)"), which alone says what the colours mean (cut from its end, the scale went first and
-    at 60 columns no map said it); else cut from the end."""
+    """``title`` in ``width`` cells: what follows the scale ("  · layer 0 reverse", which the status
+    line says too) cut first, then the record's name before its scale ("(r = 1.37)", "(BPTT, r =
+    0.02)"), which alone says what the colours mean (cut from its end, the scale went first and at
+    60 columns no map said it); else cut from the end."""
     if len(title) <= width:
         return title
     scale = re.search(r"\s*(\([^()]*\br = [^()]*\))", title)
     if scale is not None:
         head, tail = title[:scale.start()], title[scale.end():]
-        keep = width - len(scale.group(1)) - len(tail) - 2  # "…" and a space
+        # the tail gives way first: at 80 columns "dL/d… (BPTT, r = 1)  · layer 0 reverse" hid which map it was
+        room = width - scale.end()
+        if room >= 0:
+            return title[:scale.end()] + (tail[:room - 1].rstrip() if room > TITLE_TAIL_KEPT else "") + "…"[:room]
+        keep = width - len(scale.group(1)) - 2  # the tail left out; "…" and a space
         if keep >= 4:
-            return head[:keep].rstrip() + "… " + scale.group(1) + tail
+            return head[:keep].rstrip() + "… " + scale.group(1)
     return title[:width - 1] + "…"
 
 
