@@ -174,6 +174,29 @@ def test_the_edit_form_offers_each_cell_only_the_values_the_spec_takes_and_says_
         "train.truncate": 3, "model.hidden_size": 8}))
 
 
+def test_the_edit_form_gives_a_notes_rows_back_to_its_fields_once_it_goes():
+    """The form fitted to a note under its fields (what choosing jordan changed) was measured a layout
+    behind: the note took rows from the fields (two under a scroll where the terminal had room for
+    them), and the form grew by them once it went, blank under the fields."""
+    from rnnlab.spec import load_preset
+
+    async def check(app, pilot):
+        await pilot.press("e")
+        await wait_for(pilot, lambda: app.screen.query("#edit-grid"))
+        form = app.screen
+        await pilot.pause()
+        height = form.query_one("#edit").outer_size.height
+        form.query_one("#model-cell").value = "jordan"
+        await wait_for(pilot, lambda: form.query_one("#edit").outer_size.height > height, what="the note's rows")
+        assert form.query_one("#edit-fields").max_scroll_y == 0  # every field in view beside it
+        form.query_one("#model-cell").value = "rnn"
+        await wait_for(pilot, lambda: form.query_one("#edit").outer_size.height == height, what="the rows back")
+        assert form.query_one("#edit-fields").max_scroll_y == 0  # every field in view
+
+    drive(check, target=load_preset("hello").with_overrides({"model.cell": "rnn", "model.num_layers": 2,
+                                                             "train.truncate": 3}), size=(120, 40))
+
+
 def test_p_saves_a_screenshot_named_by_its_absolute_path(monkeypatch, tmp_path):
     import errno
 

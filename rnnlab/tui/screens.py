@@ -233,6 +233,13 @@ def _them(steps: int) -> str:
     return "it" if steps == 1 else "them"
 
 
+class FormMessage(Label):
+    """The line under the edit form's fields (a refusal, a note): a change of its height refits the form."""
+
+    def on_resize(self) -> None:
+        self.screen.call_after_refresh(self.screen._message_resized)
+
+
 class ReplacesTheModel(ModalScreen[Any]):
     """A dialog whose outcome replaces the lab's model (the edit form, the open dialog): what it
     makes is made in a thread behind a loading indicator (a new cell compiles its kernels) and the
@@ -460,7 +467,7 @@ class EditScreen(ReplacesTheModel):
                 yield CompactInput(str(s.train.steps), name="train.steps", id="train-steps")
                 yield Label("seed")
                 yield CompactInput(str(s.seed), name="seed", id="seed")
-            yield Label("", id="edit-error", classes="error", markup=False)
+            yield FormMessage("", id="edit-error", classes="error", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button("Apply", variant="primary", id="apply")
                 yield Button("Cancel", id="cancel")
@@ -587,11 +594,16 @@ class EditScreen(ReplacesTheModel):
         message.update("\n".join(lines))
         message.set_class(note, "note")
         self._refused_values = self._values()
-        self.call_after_refresh(self._fit_fields_keeping_in_view, self.focused)
 
-    def _fit_fields_keeping_in_view(self, focused: Widget | None) -> None:
+    def _message_resized(self) -> None:
+        """The message under the fields is taller or shorter (a note of up to 6 lines came or went): the
+        fields give it their rows or take them back, the focused field kept in view. (Fitted on its
+        update instead, the form was measured a layout behind: it grew as the note went.)"""
+        if not self.is_attached:  # dismissed meanwhile
+            return
         self._fit_fields()
-        if focused is not None and focused.is_attached and focused in self.query("#edit-grid *"):
+        focused = self.focused
+        if focused is not None and focused in self.query("#edit-grid *"):
             self.call_after_refresh(self.query_one("#edit-fields").scroll_to_widget, focused, animate=False)
 
     def on_mount(self) -> None:
