@@ -983,6 +983,27 @@ def test_an_untrained_model_switches_on_one_enter_without_a_warning(key):
     drive(check)
 
 
+def test_two_enters_in_one_batch_of_input_close_the_choice_alone():
+    """An Enter that picks and a second queued behind it (a paste, a script) closed the choice and then
+    the lab's screen under it (Textual's dismiss pops whatever is on top): the choice closes once."""
+    from textual import events
+
+    from rnnlab.tui.labs.seq2seq import Seq2SeqChoice
+
+    async def check(app, screen, pilot):
+        await pilot.press("a")
+        await pilot.pause()
+        assert isinstance(app.screen, Seq2SeqChoice)
+        app.post_message(events.Key("down", None))
+        for _ in range(2):  # posted with no await between: queued behind one another
+            app.post_message(events.Key("enter", "\r"))
+        await wait_for(pilot, lambda: not screen.busy and not isinstance(app.screen, Seq2SeqChoice))
+        await pilot.pause()
+        assert app.screen is screen
+
+    drive(check)
+
+
 def test_switching_the_task_of_a_trained_model_takes_a_second_enter_on_the_same_value():
     from rnnlab.tui.labs.seq2seq import Seq2SeqChoice
 

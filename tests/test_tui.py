@@ -1477,6 +1477,30 @@ async def typing_dialog(app, pilot):
     return app.screen.query_one("#prompt-input")
 
 
+@pytest.mark.parametrize("keys", [("enter", "escape"), ("enter", "enter"), ("escape", "escape")])
+def test_two_closing_keys_in_one_batch_of_input_close_the_dialog_alone(keys):
+    """Textual's dismiss pops whatever screen is on top: an Enter and a second closing key that reached a
+    dialog together (a paste ending in a line break, a script, a fast hand) closed it and then the lab under
+    it, a ScreenStackError. The dialog closes once and the lab stays, its keys working."""
+    from textual import events
+
+    async def check(app, pilot):
+        lab_screen = app.screen
+        field = await typing_dialog(app, pilot)
+        field.value = "hel"
+        for key in keys:  # posted with no await between: queued behind one another, as a paste's are
+            app.post_message(events.Key(key, "\r" if key == "enter" else None))
+        if keys == ("enter", "enter"):  # applied (once); an Esc acts before the Enter's submission, cancelling
+            await wait_for(pilot, lambda: app.lab.task.target_tokens(app.lab.sequence) == list("el"))
+        await pilot.pause()
+        await pilot.pause()
+        assert app.screen is lab_screen
+        await pilot.press("right")
+        assert app.lab.cursor == 1
+
+    drive(check)
+
+
 @pytest.mark.parametrize("target, pasted, field, steps", [
     ("text", "the cat\r\nsat\n", "the cat⏎sat", 10),  # a text: each line break a newline, as ⏎ types it
     ("sine", "0.1\n0.5\n0.9\n\n\n", "0.1 0.5 0.9", 2),  # numbers: a separator (trailing blank lines: none)

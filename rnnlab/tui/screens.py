@@ -18,7 +18,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
+from textual.await_complete import AwaitComplete
+from textual.screen import ModalScreen, ScreenResultType
 from textual.widget import Widget
 from textual.widgets import Button, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
@@ -59,7 +60,24 @@ def key_table(keys: list[tuple[str, str]]) -> Table:
     return table
 
 
-class HelpScreen(ModalScreen[None]):
+class Dialog(ModalScreen[ScreenResultType]):
+    """A modal screen of the lab, dismissed once. Textual's ``dismiss`` pops whatever screen is on top:
+    two closing keys that reach a dialog in one batch of input (Enter then Esc, a paste ending in a line
+    break, a script) dismissed it and then the lab's screen under it (a blank screen with no lab keys,
+    or a ScreenStackError). A dialog already dismissed ignores the rest."""
+
+    @property
+    def dismissed(self) -> bool:
+        """Whether this dialog has left the screen stack (its input still queued is not its to act on)."""
+        return self not in self.app.screen_stack
+
+    def dismiss(self, result: ScreenResultType | None = None) -> AwaitComplete:
+        if self.dismissed:
+            return AwaitComplete.nothing()
+        return super().dismiss(result)
+
+
+class HelpScreen(Dialog[None]):
     """Every key binding of the lab, read from the bindings themselves so it cannot drift."""
 
     BINDINGS = [Binding("escape,q,question_mark,f1", "dismiss", "close")]
@@ -114,7 +132,7 @@ class PastingInput(Input):
             self.replace(text, *self.selection)
 
 
-class PromptScreen(ModalScreen[Any]):
+class PromptScreen(Dialog[Any]):
     """One line of input; ``accept(value)`` returns the result or raises UserError shown inline.
 
     A file prompt's ``accept`` refuses an existing file with :class:`TargetExistsError`; Enter again
@@ -154,6 +172,8 @@ class PromptScreen(ModalScreen[Any]):
 
     @on(Input.Submitted)
     def submit(self, event: Input.Submitted) -> None:
+        if self.dismissed:  # a second Enter queued behind the first: accepted once (an export written once)
+            return
         try:
             if event.value == self._existing:
                 result = self._accept(event.value, replace=True)
@@ -240,7 +260,7 @@ class FormMessage(Label):
         self.screen.call_after_refresh(self.screen._message_resized)
 
 
-class ReplacesTheModel(ModalScreen[Any]):
+class ReplacesTheModel(Dialog[Any]):
     """A dialog whose outcome replaces the lab's model (the edit form, the open dialog): what it
     makes is made in a thread behind a loading indicator (a new cell compiles its kernels) and the
     dialog is dismissed with it; a UserError raised meanwhile is shown by :meth:`_refuse` and the

@@ -33,7 +33,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.geometry import Region
 from textual.message import Message
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Header, Label, OptionList, Static
@@ -49,7 +49,7 @@ from ..panels import LabView, StepRate
 from ..terminal import (UNTRAINED, HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, error_text, first_fit,
                         fit_footer, fitted_footer, scroll_pages, show_if_too_small, take_screenshot,
                         warn_without_true_colour)
-from ..screens import PromptScreen, key_names, key_table
+from ..screens import Dialog, PromptScreen, key_names, key_table
 from ..widgets import Heatmap, LinePlot, colorbar_strip, get_colormap
 from ..widgets._strips import text_strip
 from . import QUIT_HELP_TRAINED, OptionsPrompt, changes_said, fit_sub_title, model_stays, trained_count
@@ -538,7 +538,7 @@ class Seq2SeqPrompt(PromptScreen):
     """One line of input (the shared prompt, styled by this lab's stylesheet)."""
 
 
-class Seq2SeqChoice(ModalScreen[str | None]):
+class Seq2SeqChoice(Dialog[str | None]):
     """Pick one of ``choices`` (Enter), or Esc; ``warning`` is shown above them (e.g. that the
     trained weights are discarded). With ``confirm`` (what picking another value does, "drops the
     938 trained steps"), a value other than the current one takes a second Enter: the first
@@ -594,7 +594,7 @@ ATTENTION_PATTERNS = {
 }
 
 
-class Seq2SeqHelp(ModalScreen[None]):
+class Seq2SeqHelp(Dialog[None]):
     """Every key of the screen (read from the bindings, so it cannot drift) and how to read the view."""
 
     BINDINGS = [Binding("escape,q,question_mark,f1", "dismiss", "close")]

@@ -28,7 +28,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 from textual.widgets import Header, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
@@ -39,7 +39,7 @@ from ..panels import LabView
 from ..terminal import (UNTRAINED, HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, error_text, first_fit,
                         fit_footer, fitted_footer, show_if_too_small, take_screenshot_and_say,
                         warn_without_true_colour)
-from ..screens import PromptScreen, key_names, key_table
+from ..screens import Dialog, PromptScreen, key_names, key_table
 from ..widgets import ColorBar, Heatmap, LinePlot
 from ..widgets.colormaps import DIVERGING
 from ...labs._options import parse_assignments as parse_name_values
@@ -357,7 +357,7 @@ class TreeInfo(Static):
         self.update(text)
 
 
-class TreeHelpScreen(ModalScreen[None]):
+class TreeHelpScreen(Dialog[None]):
     """Every key of the treebank lab, read from the screen's bindings so it cannot drift."""
 
     DEFAULT_CSS = """
