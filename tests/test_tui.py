@@ -2864,23 +2864,30 @@ def test_a_bad_target_is_reported_on_the_loading_screen():
             await wait_for(pilot, lambda: "error" in app.sub_title)
             assert "unknown preset 'no-such-preset'" in screen_text(app)
             assert app.lab is None
-            await pilot.press("right")  # keys do nothing, and nothing breaks
+            await pilot.press("right")  # nothing breaks (the key says q quits)
 
     asyncio.run(main())
+
+
+def loading_held(monkeypatch):
+    """Hold the lab on its loading screen (as a first compile does) until the event returned is set."""
+    import threading
+
+    from rnnlab.tui import app as app_module
+
+    release = threading.Event()
+    opened_lab = app_module._opened_lab
+    monkeypatch.setattr(app_module, "_opened_lab", lambda target: (release.wait(30), opened_lab(target))[1])
+    return release
 
 
 @pytest.mark.parametrize("presses", [1, 2])
 def test_t_pressed_while_the_lab_loads_trains_once_it_is_open_and_t_again_takes_it_back(monkeypatch, presses):
     """A t on the loading screen (a first compile takes a while) was dropped unsaid: the lab opened
     idle. Now it says training starts once the lab is open, and does; a second t takes that back."""
-    import threading
-
     from conftest import notices_of
-    from rnnlab.tui import app as app_module
 
-    release = threading.Event()
-    opened_lab = app_module._opened_lab
-    monkeypatch.setattr(app_module, "_opened_lab", lambda target: (release.wait(30), opened_lab(target))[1])
+    release = loading_held(monkeypatch)
 
     async def main():
         app = LabApp("hello")
@@ -2911,13 +2918,7 @@ def test_a_key_pressed_while_the_lab_loads_says_it_acts_once_the_lab_is_open(mon
     screen, unsaid: a user pressing → or e during a first compile (10-60 s) saw no sign it was read.
     The notice goes as the lab opens; once it could not open, keys say q quits. (PgDn/PgUp scroll
     the loading log.)"""
-    import threading
-
-    from rnnlab.tui import app as app_module
-
-    release = threading.Event()
-    opened_lab = app_module._opened_lab
-    monkeypatch.setattr(app_module, "_opened_lab", lambda target: (release.wait(30), opened_lab(target))[1])
+    release = loading_held(monkeypatch)
 
     async def main():
         app = LabApp("hello")
@@ -2939,30 +2940,20 @@ def test_a_key_pressed_while_the_lab_loads_says_it_acts_once_the_lab_is_open(mon
     asyncio.run(main())
 
 
-def test_a_key_after_the_lab_failed_to_open_says_q_quits():
+@pytest.mark.parametrize("keys, said", [
+    (("right", "e"), ["the lab could not open: q quits"] * 2),
+    (("t",), ["the lab could not open: nothing to train (q quits)"]),
+])
+def test_a_key_after_the_lab_failed_to_open_says_q_quits(keys, said):
     from conftest import notices_of
 
     async def main():
         app = LabApp("no-such-preset")
         async with app.run_test(size=SIZE) as pilot:
             await wait_for(pilot, lambda: "error" in app.sub_title)
-            said = notices_of(app)
-            await pilot.press("right", "e")
-            assert said == [("the lab could not open: q quits", "warning")] * 2
-
-    asyncio.run(main())
-
-
-def test_t_after_the_lab_failed_to_open_says_there_is_nothing_to_train():
-    from conftest import notices_of
-
-    async def main():
-        app = LabApp("no-such-preset")
-        async with app.run_test(size=SIZE) as pilot:
-            await wait_for(pilot, lambda: "error" in app.sub_title)
-            said = notices_of(app)
-            await pilot.press("t")
-            assert said == [("the lab could not open: nothing to train (q quits)", "warning")]
+            shown = notices_of(app)
+            await pilot.press(*keys)
+            assert shown == [(message, "warning") for message in said]
 
     asyncio.run(main())
 
