@@ -158,3 +158,14 @@ def closest_name(name: str, known: Sequence[str]) -> str | None:
         return folded[starting[0]]
     close = difflib.get_close_matches(name.lower(), list(folded), n=1, cutoff=0.6)
     return folded[close[0]] if close else None
+
+
+def meant_choice(typed: Any, choices: Sequence[str]) -> str | None:
+    """The one of a few ``choices`` that ``typed``, refused as none of them, surely meant: the same word in other
+    capitals ("LSTM", "CPU") or the one it starts ("upd"), for a "did you mean"; else None. No closer spelling is
+    guessed: among a few short words it is as likely another word meant ("GPU" is not "cpu")."""
+    if not isinstance(typed, str) or not typed:
+        return None
+    starting = [choice for choice in choices if choice.lower().startswith(typed.lower())]
+    same = [choice for choice in starting if choice.lower() == typed.lower()]
+    return (same or starting)[0] if len(same) == 1 or len(starting) == 1 else None

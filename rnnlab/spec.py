@@ -35,7 +35,7 @@ from .fsio import stat_or_none
 from .data import check_task_options, make_task, task_fields
 from .data import files as data_files
 from .data.files import resolve_path
-from .errors import (TOO_LARGE_FOR_A_FLOAT, DataError, SpecError, closest_name, number_text, range_words,
+from .errors import (TOO_LARGE_FOR_A_FLOAT, DataError, SpecError, closest_name, meant_choice, number_text, range_words,
                      special_file, whole_number)
 from .layers._params import physical_memory
 from .layers.init import INITS
@@ -115,7 +115,7 @@ class Rule:
         if isinstance(value, bool) != (self.kind is bool) or not isinstance(value, self.kind):
             raise SpecError(name, f"expected {_type_name(self.kind)}, got {_show(value)}")
         if self.choices is not None and value not in self.choices:
-            close = closest_name(value, self.choices) if isinstance(value, str) else None  # "LSTM": "lstm"
+            close = meant_choice(value, self.choices)  # "LSTM": "lstm"; "GPU" no guess ('cpu' would be wrong)
             hint = f"did you mean {close!r}? " if close else ""
             raise SpecError(name, f"unknown value {_show(value)} ({hint}allowed: {', '.join(self.choices)})")
         if self.kind is float and not math.isfinite(value):

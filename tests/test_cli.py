@@ -907,3 +907,30 @@ def test_a_relative_cache_folder_is_the_working_directorys_at_import(tmp_path, m
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("RNNLAB_CACHE_DIR", "relcache")
     assert cache_dir().parent == tmp_path / "relcache" and cache_dir().is_absolute()
+
+
+@pytest.mark.parametrize("args, said", [
+    (["bench", "--device", "CPU"], "--device must be cpu or cuda, got 'CPU' (did you mean 'cpu'?)"),
+    (["train", "hello", "--device", "CUDA"], "--device must be cpu or cuda, got 'CUDA' (did you mean 'cuda'?)"),
+    (["runs", ".", "--sort", "Loss"], "--sort must be one of updated, eval, loss, name, got 'Loss' (did you mean "
+                                      "'loss'?)"),
+    (["seq2seq", "--task", "Sort"], "--task must be one of reverse, sort, got 'Sort' (did you mean 'sort'?)"),
+    (["seq2seq", "--cell", "LSTM"], "--cell must be one of rnn, lstm, gru, got 'LSTM' (did you mean 'lstm'?)"),
+    (["esn", "--sweep", "Ridge"], "--sweep must be one of spectral_radius, leak_rate, input_scaling, connectivity, "
+                                  "ridge, got 'Ridge' (did you mean 'ridge'?)"),
+    (["bench", "--cells", "LSTM"], "--cells: unknown cell 'LSTM' (did you mean 'lstm'? known: rnn_tanh, rnn_relu, "
+                                   "lstm, gru)"),
+    (["train", "hello", "--set", "model.cell=GRU"], "--set model.cell: unknown value \"GRU\" (did you mean 'gru'? "),
+    # another word, not a typo: no guess (difflib's 'cpu' for GPU), the choices said
+    (["bench", "--device", "GPU"], "--device must be cpu or cuda, got 'GPU'"),
+    (["train", "hello", "--set", "model.device=GPU"], "--set model.device: unknown value \"GPU\" (allowed: cpu, cuda)"),
+])
+def test_a_choice_in_other_capitals_is_refused_with_the_choice_meant(capsys, tmp_path, monkeypatch, args, said):
+    """A choice option's value in capitals (--device CPU, --cell LSTM) was refused with the choices alone, though
+    it differed only in case; now the choice meant is named, as --set's spec fields name it, and nothing is
+    guessed where another word was typed."""
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, *args)
+    lines = err.strip().splitlines()
+    assert code == 2 and out == "" and len(lines) == 1
+    assert lines[0].startswith(f"rnnlab: error: {said}")

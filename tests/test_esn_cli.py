@@ -76,7 +76,7 @@ def test_an_interrupted_sweep_still_exports_what_it_has(monkeypatch, capsys, tmp
      "--test=298 and --warmup=100 leave no step to fit the readout on"),
     (["--seed", str(2**63)], f"--seed must be an integer in [0, 2^63-1], got {2**63}"),
     (["--units", "500", "--connectivity", "1e-7"], "--connectivity=1e-07 is too sparse for --units=500"),
-    (["--sweep", "units"], "--sweep takes one of spectral_radius, leak_rate"),
+    (["--sweep", "units"], "--sweep must be one of spectral_radius, leak_rate"),
 ])
 def test_bad_input_names_the_flag_in_one_line_and_exits_2(capsys, args, message):
     assert main(["esn", *args]) == 2

@@ -779,7 +779,7 @@ def test_a_sweep_says_which_free_runs_never_exceeded_the_threshold(tmp_path, cap
     (["--leak-rate", "2"], "--leak-rate must be a number in (0, 1]"),
     (["--units", "0"], "--units must be an integer"),
     (["--test", "1999"], "--test=1999 and --warmup=100 leave no step to fit the readout on"),
-    (["--sweep", "units"], "--sweep takes one of"),
+    (["--sweep", "units"], "--sweep must be one of"),
     (["--export", "out.txt"], "must end in .npz"),
     (["--spectral-radius", "abc"], "--spectral-radius"),
 ])

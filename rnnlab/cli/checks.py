@@ -8,9 +8,9 @@ from typing import Annotated, Any
 
 import typer
 
-from ..errors import UserError, counted
+from ..errors import UserError, counted, meant_choice
 from ._app import (_compile_notices, _json_float, _message, _out_console, _print_json, _progress, _split_names, app,
-                   out_glyph, output_unread, whole_cells, write_out)
+                   choice_refused, out_glyph, output_unread, whole_cells, write_out)
 
 #: Timed rounds a case at most: each is a whole forward and backward pass (a typo of 10**30 ran on
 #: with no end); 10,000 of the largest standard shape take hours already.
@@ -278,7 +278,7 @@ def bench(
     if json_output and markdown:
         raise UserError("choose one of --json and --markdown")
     if device not in ("cpu", "cuda"):
-        raise UserError(f"--device must be cpu or cuda, got {device!r}")
+        raise choice_refused("--device", device, ("cpu", "cuda"))
     if check_targets and no_torch:
         raise UserError("--check-targets needs PyTorch (the targets are ratios torch / rnnlab): drop --no-torch")
     if cells is not None and not _split_names(cells):  # --cells "" (an unset shell variable): not every cell
@@ -302,7 +302,9 @@ def bench(
     cell_names = _split_names(cells) or list(bm.DEFAULT_CELLS)
     unknown = [c for c in cell_names if c not in bm.CELLS]
     if unknown:
-        raise UserError(f"--cells: unknown cell {', '.join(map(repr, unknown))} (known: {', '.join(bm.CELLS)})")
+        meant = meant_choice(unknown[0], bm.CELLS) if len(unknown) == 1 else None
+        hint = f"did you mean {meant!r}? " if meant else ""
+        raise UserError(f"--cells: unknown cell {', '.join(map(repr, unknown))} ({hint}known: {', '.join(bm.CELLS)})")
     if shapes:
         shape_list = [_parse_shape(s) for s in shapes]
     else:

@@ -18,8 +18,8 @@ import typer
 
 from ..errors import UserError, counted
 from ..errors import number_or_dash as _fmt
-from ._app import (_compile_notices, _message, _out_console, _print_json, _progress, app, help_notes, lab_option,
-                   nonempty_path, option_flag, output_unread, whole_cells)
+from ._app import (_compile_notices, _message, _out_console, _print_json, _progress, app, choice_refused, help_notes,
+                   lab_option, nonempty_path, option_flag, output_unread, whole_cells)
 
 
 def _option_notes() -> dict[str, str]:
@@ -80,7 +80,7 @@ def esn(
     if sweep is not None:  # before the fit: a bad name costs no time
         sweep = sweep.replace("-", "_")
         if sweep not in SWEEP_VALUES:
-            raise UserError(f"--sweep takes one of {', '.join(SWEEP_VALUES)}, got {sweep!r}")
+            raise choice_refused("--sweep", sweep, list(SWEEP_VALUES))
     if export is not None:
         export = npz_target(export, "export file", replace=force)
     given = {"units": units, "spectral_radius": spectral_radius, "leak_rate": leak_rate,

@@ -28,8 +28,8 @@ from .. import notices
 from ..errors import UserError, number_text
 from ..errors import number_or_dash as _fmt
 from ._app import (SEED_MAX, TITLE_LEFT, ProgressLines, _compile_notices, _exit_for_training_status, _json_float,
-                   _message, _out_console, _print_json, _progress, _set_option, _with_sets, app, load_with_sets,
-                   nonempty_path, open_lab, output_unread, set_fields, spec_with_sets, write_out)
+                   _message, _out_console, _print_json, _progress, _set_option, _with_sets, app, choice_refused,
+                   load_with_sets, nonempty_path, open_lab, output_unread, set_fields, spec_with_sets, write_out)
 
 #: The spec's limits (rnnlab.spec.STEPS_MAX, TRUNCATE_MAX), written here so that --help shows them without
 #: importing the spec (and numba); tests keep them equal.
@@ -49,7 +49,7 @@ def _check_device(device: str | None) -> None:
     from ..spec import DEVICES
 
     if device is not None and device not in DEVICES:
-        raise UserError(f"--device must be {' or '.join(DEVICES)}, got {device!r}")
+        raise choice_refused("--device", device, DEVICES)
 
 
 def _refuse_lab(target: str | None) -> None:
@@ -166,7 +166,7 @@ def runs(
     from ..train.runs import SORTS, holds_runs, list_runs
 
     if sort not in SORTS:
-        raise UserError(f"--sort must be one of {', '.join(SORTS)}, got {sort!r}")
+        raise choice_refused("--sort", sort, list(SORTS))
     listed = list_runs(folder, sort)
     if json_output:
         _print_json([run.to_json() for run in listed])
