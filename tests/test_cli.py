@@ -934,3 +934,18 @@ def test_a_choice_in_other_capitals_is_refused_with_the_choice_meant(capsys, tmp
     lines = err.strip().splitlines()
     assert code == 2 and out == "" and len(lines) == 1
     assert lines[0].startswith(f"rnnlab: error: {said}")
+
+
+@pytest.mark.parametrize("args, said", [
+    (["sample", ""], "Invalid value for 'run_dir': is empty: give a path"),
+    (["sample"], "Missing argument 'run_dir'."),
+    (["runs", "a", "b"], "Got unexpected extra argument(s) (b)"),
+    (["train", "--bogus"], "No such option: --bogus"),
+    (["bptt", "--batch"], "Option '--batch' requires an argument."),
+])
+def test_a_usage_error_in_a_command_reads_as_rnnlabs_own_errors(capsys, args, said):
+    """typer's refusals in a command began "rnnlab sample: error:", every other refusal (rnnlab's own, typer's
+    of a command name or of an option's number) "rnnlab: error:": two forms for a log's reader or grep."""
+    code, out, err = run(capsys, *args)
+    assert code == 2 and out == "" and len(err.splitlines()) == 1
+    assert err.startswith(f"rnnlab: error: {said}")

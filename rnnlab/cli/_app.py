@@ -803,9 +803,9 @@ def _main(argv: list[str] | None) -> int:
         if refused := _number_refused(exc):  # as the labs' own range errors read
             sys.stderr.write(f"rnnlab: error: {refused}\n")
             return 2
-        where = exc.ctx.command_path if exc.ctx is not None else "rnnlab"
+        # "rnnlab: error:" as every other refusal reads, typer's "rnnlab sample: error:" too (a log's grep finds all)
         message = " ".join(exc.format_message().split()) + _value_typed(exc)
-        sys.stderr.write(f"{where}: error: {message}\n")
+        sys.stderr.write(f"rnnlab: error: {message}\n")
         return 2
     except _click_exceptions.ClickException as exc:
         sys.stderr.write(f"rnnlab: error: {' '.join(exc.format_message().split())}\n")
