@@ -545,3 +545,20 @@ def test_a_column_no_run_has_takes_no_room(capsys, tmp_path, monkeypatch):
     header = next(line for line in out.splitlines() if "status" in line)
     assert code == 0 and "eval acc" not in header and " loss " in header, out
     assert "left out to fit" not in out or "eval acc" not in out.split("left out to fit")[1]
+
+
+@pytest.mark.parametrize("damage", ['{"step": 20, "stat', "[]", '{"step": 20}'])
+def test_a_run_whose_summary_is_damaged_says_so_under_the_table(capsys, tmp_path, damage):
+    """A summary.json cut or edited (it is written atomically: a hand, a disk) was listed "interrupted" with no word,
+    as a run killed before its first summary; the listing now names the file, and the run still reads and resumes."""
+    code, _, err = run(capsys, "train", "hello", "--steps", "2", "--out", tmp_path / "r")
+    assert code == 0, err
+    (tmp_path / "r/summary.json").write_text(damage)
+    (listed,) = list_runs(tmp_path)
+    assert (listed.status, listed.step) == ("interrupted", 2)
+    assert listed.problem.startswith("summary.json cannot be read")
+    code, out, err = run(capsys, "runs", tmp_path)
+    assert code == 0 and err == "" and f"{tmp_path / 'r'}: summary.json cannot be read (not JSON, or not as rnnlab " \
+                                      "writes it): how its training ended is unknown" in out
+    os.remove(tmp_path / "r/summary.json")  # killed before its first summary: no file, nothing to say
+    assert list_runs(tmp_path)[0].problem == ""

@@ -187,6 +187,9 @@ def read_listing(path: Path) -> RunListing:
     if not problem and isinstance(saved, int) and (logged or 0) < saved:  # the log cut, or another run's weights
         logs = f"{METRICS} is missing" if not times[METRICS] else f"{METRICS} ends at step {logged or 0}"
         problem = f"{logs}, but its {CHECKPOINT} is at step {saved}"
+    if not problem and times[SUMMARY] and not isinstance((summary or {}).get("status"), str):  # (written atomically:
+        # a hand edit, a disk's damage) listed "interrupted" unsaid why, as a run killed before its first summary
+        problem = f"{SUMMARY} cannot be read (not JSON, or not as rnnlab writes it): how its training ended is unknown"
     if status == "interrupted" and times[CHECKPOINT]:  # what --resume goes on from: steps logged past it go
         if isinstance(saved, int) and logged is not None and saved < logged:  # the losses logged are past it
             loss = None
