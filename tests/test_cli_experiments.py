@@ -1541,3 +1541,17 @@ def test_an_ascii_stdout_gets_a_path_it_cannot_encode_escaped_not_a_traceback(tm
                           timeout=120)
     assert done.returncode == 2 and done.stdout == b"" and done.stderr.decode().startswith(
         "rnnlab: error: stdout (ascii) cannot encode "), done.stderr
+
+
+@pytest.mark.parametrize("args, takes", [(["sample", "hello"], "rnnlab sample"),
+                                         (["train", "--resume", "text"], "--resume")])
+def test_a_preset_given_for_a_run_directory_says_how_to_make_one(capsys, tmp_path, monkeypatch, args, takes):
+    """`rnnlab sample hello` (README: "a character model (text, hello)") said "no such run directory: hello"."""
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, *args)
+    assert code == 2 and out == ""
+    assert one_line_error(err) == (f"rnnlab: error: {args[-1]} is a preset, not a run directory: {takes} takes a "
+                                   f"trained run (rnnlab train {args[-1]} writes one in runs/; rnnlab runs lists them)")
+    os.makedirs("hello")  # a folder of that name is read as a run directory, as ever
+    code, _, err = run(capsys, "sample", "hello")
+    assert code == 2 and one_line_error(err).startswith("rnnlab: error: hello is not a run directory: it has no spec")

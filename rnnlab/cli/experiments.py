@@ -52,6 +52,19 @@ def _check_device(device: str | None) -> None:
         raise choice_refused("--device", device, DEVICES)
 
 
+def _open_run(path: Path, takes: str):
+    """``RunDir.open(path)`` for ``takes`` (the command or option given ``path``), a preset's name refused with the
+    command that trains it: `rnnlab sample hello` said "no such run directory: hello", nothing of the preset."""
+    from ..spec import preset_names
+    from ..train import RunDir
+    from ..train.rundir import stat_path
+
+    if stat_path(path) is None and str(path) in preset_names():
+        raise UserError(f"{path} is a preset, not a run directory: {takes} takes a trained run (rnnlab train {path} "
+                        "writes one in runs/; rnnlab runs lists them)")
+    return RunDir.open(path, warn_untrained=False)
+
+
 def _refuse_lab(target: str | None) -> None:
     """An architecture lab's name given as an experiment: say how that lab runs (it is not a preset)."""
     from ..labs import LABS
@@ -445,7 +458,7 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
                  if value is not None]
         if given:
             raise UserError(f"{' and '.join(given)} cannot change a run being resumed (--resume)")
-        run = RunDir.open(resume, warn_untrained=False)  # read_checkpoint refuses a run without one
+        run = _open_run(resume, "--resume")  # read_checkpoint refuses a run without one
         seen = run.state()
         saved_steps = run.spec.train.steps
         if device is not None and device != run.spec.model.device:
@@ -879,12 +892,11 @@ def sample(
 
     from ..data.text import display_char
     from ..lab import Lab
-    from ..train import RunDir
 
     if not (math.isfinite(temperature) and temperature > 0):  # before loading: a bad value costs no time
         raise UserError(f"--temperature must be a positive finite number, got {number_text(temperature)}")
     _check_device(device)
-    run = RunDir.open(run_dir, warn_untrained=False)  # refused just below
+    run = _open_run(run_dir, "rnnlab sample")  # one untrained refused just below
     if not run.has_checkpoint:  # (one whose weights are gone is refused by open)
         raise UserError(f"{run_dir} is not trained yet: train it first "
                         f"(rnnlab train --resume {shlex.quote(str(run_dir))})")
