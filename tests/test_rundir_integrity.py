@@ -147,22 +147,25 @@ def test_a_writer_killed_mid_write_leaves_no_temporary_file_past_the_next_writer
     assert not any(leftover.exists() for leftover in leftovers) and kept.read_text() == "mine"
 
 
-@pytest.mark.parametrize("cut", ["first two kept", "deleted"])
+@pytest.mark.parametrize("cut", ["first two kept", "deleted", "emptied"])
 def test_a_log_that_lost_steps_before_the_checkpoint_is_named_by_runs_and_by_resume(capsys, hello_run, cut):
     """metrics.jsonl cut by hand (or a checkpoint copied from a run further on) was listed as completed,
     with an older step's loss as the last, and a resume appended after the gap without a word."""
     metrics = hello_run / "metrics.jsonl"
     if cut == "deleted":
         metrics.unlink()
+    elif cut == "emptied":  # said "ends at step 0"
+        metrics.write_text("")
     else:
         metrics.write_text("".join(metrics.read_text().splitlines(keepends=True)[:2]))
-    logged = 0 if cut == "deleted" else 2
+    logged = 2 if cut == "first two kept" else 0
     code, out, err = run(capsys, "runs", hello_run.parent, "--json")
     listed = next(row for row in json.loads(out) if row["path"] == str(hello_run))
-    logs = "metrics.jsonl is missing" if cut == "deleted" else f"metrics.jsonl ends at step {logged}"
+    logs = {"deleted": "metrics.jsonl is missing", "emptied": "metrics.jsonl holds no step"}.get(
+        cut, f"metrics.jsonl ends at step {logged}")
     assert listed["problem"] == f"{logs}, but its checkpoint.npz is at step 3"
     code, out, err = run(capsys, "train", "--resume", hello_run, "--steps", "4")
-    first = 1 if cut == "deleted" else 3
+    first = 3 if cut == "first two kept" else 1
     assert code == 0 and (f"rnnlab: warning: {metrics} lacks {3 - logged} of the 3 steps up to the checkpoint's "
                           f"(the first missing: step {first}); training goes on from step 3") in err
 

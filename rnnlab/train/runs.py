@@ -185,7 +185,8 @@ def read_listing(path: Path) -> RunListing:
                 problem = (f"{SPEC} changed since its checkpoint was trained ({'; '.join(changed)}): it cannot be "
                            "trained further as it is")
     if not problem and isinstance(saved, int) and (logged or 0) < saved:  # the log cut, or another run's weights
-        logs = f"{METRICS} is missing" if not times[METRICS] else f"{METRICS} ends at step {logged or 0}"
+        logs = (f"{METRICS} is missing" if not times[METRICS] else f"{METRICS} holds no step" if logged is None
+                else f"{METRICS} ends at step {logged}")  # (emptied, or nothing in it a record: not "at step 0")
         problem = f"{logs}, but its {CHECKPOINT} is at step {saved}"
     if not problem and times[SUMMARY] and not isinstance((summary or {}).get("status"), str):  # (written atomically:
         # a hand edit, a disk's damage) listed "interrupted" unsaid why, as a run killed before its first summary
