@@ -562,3 +562,17 @@ def test_a_run_whose_summary_is_damaged_says_so_under_the_table(capsys, tmp_path
                                       "writes it): how its training ended is unknown" in out
     os.remove(tmp_path / "r/summary.json")  # killed before its first summary: no file, nothing to say
     assert list_runs(tmp_path)[0].problem == ""
+
+
+def test_a_run_without_a_summary_still_says_its_eval_batch_is_the_training_data(capsys, tmp_path):
+    """hello's eval batch is its one word: a run killed before its first summary listed its eval loss as held out,
+    without the "(train)" its summary gives it (the task says it, as it gives the baseline)."""
+    code, _, err = run(capsys, "train", "hello", "--steps", "2", "--out", tmp_path / "r")
+    assert code == 0, err
+    (summarized,) = list_runs(tmp_path)
+    os.remove(tmp_path / "r/summary.json")
+    (listed,) = list_runs(tmp_path)
+    assert listed.status == "interrupted" and listed.eval_held_out is summarized.eval_held_out is False
+    assert listed.baseline == summarized.baseline
+    code, out, _ = run(capsys, "runs", tmp_path)
+    assert code == 0 and " (train)" in out

@@ -199,13 +199,14 @@ def read_listing(path: Path) -> RunListing:
         step = saved if isinstance(saved, int) else step
     from_summary = summary is not None and status == summary.get("status")
     steps = _int(summary.get("steps")) if from_summary else _int(train.get("steps"))
-    baseline = summary.get("baseline") if summary else _baseline(task)
+    baseline, held_out = (summary.get("baseline"), bool(summary.get("eval_held_out", True))) if summary \
+        else _baseline(task)
     return RunListing(
         path=path, name=_str(spec.get("name")), task=_str(task.get("kind")), cell=_str(model.get("cell")),
         hidden_size=_int(model.get("hidden_size")),
         step=step, steps=steps,
         status=status, loss=loss, eval=evaluated,
-        eval_held_out=bool(summary.get("eval_held_out", True)) if summary else True,
+        eval_held_out=held_out,
         baseline=baseline if isinstance(baseline, dict) else None, updated=updated, problem=problem,
         spec=flat_fields(spec))
 
@@ -297,18 +298,21 @@ def _summary_is_current(times: dict[str, float], summary: dict[str, Any], logged
     return times[SUMMARY] >= max(times[METRICS], times[CHECKPOINT]) - _COPY_SLACK
 
 
-def _baseline(task: dict[str, Any]) -> dict[str, Any] | None:
+def _baseline(task: dict[str, Any]) -> tuple[dict[str, Any] | None, bool]:
     """The baseline of a run that has no summary yet (one in training, or killed), where its task
-    draws its own data; a task that reads a file (reading it could take seconds) gets None."""
+    draws its own data, and whether its eval batch is held out (hello's is its one word: listed
+    "(train)", as a summary says it); a task that reads a file (reading it could take seconds) gets
+    (None, True)."""
     from ..data import make_task
 
     if "path" in task or not isinstance(task.get("kind"), str):
-        return None
+        return None, True
     try:
-        baseline = make_task(task["kind"], {k: v for k, v in task.items() if k != "kind"}, None).baseline()
+        made = make_task(task["kind"], {k: v for k, v in task.items() if k != "kind"}, None)
+        baseline = made.baseline()
     except UserError:  # a spec an older or newer rnnlab wrote: no baseline, still a row (a bug still shows)
-        return None
-    return None if baseline is None else asdict(baseline)  # as summary.json holds it
+        return None, True
+    return None if baseline is None else asdict(baseline), not made.eval_not_held_out  # as summary.json holds them
 
 
 def _mtime(path: Path) -> float:
