@@ -937,8 +937,9 @@ def test_a_choice_in_other_capitals_is_refused_with_the_choice_meant(capsys, tmp
 
 
 @pytest.mark.parametrize("args, said", [
-    (["sample", ""], "Invalid value for 'run_dir': is empty: give a path"),
-    (["sample"], "Missing argument 'run_dir'."),
+    (["sample", ""], "Invalid value for 'RUN_DIR': is empty: give a path"),
+    (["sample"], "Missing argument 'RUN_DIR'."),
+    (["runs", ""], "Invalid value for 'FOLDER': is empty: give a path"),
     (["runs", "a", "b"], "Got unexpected extra argument(s) (b)"),
     (["train", "--bogus"], "No such option: --bogus"),
     (["bptt", "--batch"], "Option '--batch' requires an argument."),
@@ -949,3 +950,12 @@ def test_a_usage_error_in_a_command_reads_as_rnnlabs_own_errors(capsys, args, sa
     code, out, err = run(capsys, *args)
     assert code == 2 and out == "" and len(err.splitlines()) == 1
     assert err.startswith(f"rnnlab: error: {said}")
+
+
+@pytest.mark.parametrize("command, named", [("sample", "{RUN_DIR}"), ("runs", "[FOLDER]"), ("train", "[TARGET]"),
+                                            ("tui", "[TARGET]"), ("bptt", "[TARGET]")])
+def test_an_argument_is_named_in_capitals_in_the_help_as_in_its_errors(capsys, command, named):
+    """typer 0.2x named arguments by their Python names: 'Usage: rnnlab sample [OPTIONS] {run_dir}' and "Missing
+    argument 'run_dir'", where the README says `rnnlab sample RUN_DIR` and train's errors "a spec (TARGET)"."""
+    code, out, _ = run(capsys, command, "--help")
+    assert code == 0 and f"Usage: rnnlab {command} [OPTIONS] {named}" in out

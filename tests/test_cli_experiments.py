@@ -1271,7 +1271,7 @@ def test_help_says_the_target_defaults_to_hello(capsys, monkeypatch, command):
     monkeypatch.setenv("COLUMNS", "200")
     code, out, _ = run(capsys, command, "--help")
     assert code == 0
-    line = next(line for line in out.splitlines() if " target " in line)
+    line = next(line for line in out.splitlines() if " TARGET " in line)
     assert "(default: hello)" in line
 
 

@@ -686,7 +686,8 @@ def reflow_help(typer_app: typer.Typer) -> None:
 
 def _tidy_help(command: Any, parent: Any = None) -> None:
     """What typer 0.2x writes in a help that reads badly: "<bool>" beside a flag (which takes no
-    value: ``--json false`` is refused), and a ranged number option's range as ``<int range>
+    value: ``--json false`` is refused), an argument named in lower case (``{run_dir}``, and its errors
+    "Missing argument 'run_dir'") where the README says RUN_DIR, and a ranged number option's range as ``<int range>
     [1<=x<=4096]`` (the seed's as [0<=x<=9223372036854775807], which an 80-column terminal cuts
     between two lines): written as the architecture labs' options and every range error write it,
     ``<int>`` and "In [1, 4096]." at the end of its help (the range checked is unchanged).
@@ -700,6 +701,8 @@ def _tidy_help(command: Any, parent: Any = None) -> None:
     for param in [*command.params, *([help_option] if help_option is not None else [])]:
         if getattr(param, "is_flag", False) and param.metavar is None:
             param.metavar = ""
+        if getattr(param, "param_type_name", None) == "argument" and param.metavar is None:  # "RUN_DIR", as the
+            param.metavar = param.name.upper()  # README and the errors name it ("give a spec (TARGET)"), not "run_dir"
         low, high = getattr(param, "min", None), getattr(param, "max", None)
         kind = getattr(getattr(param, "type_descriptor", None), "annotation", None)
         if (low is not None or high is not None) and kind in (int, float) \
