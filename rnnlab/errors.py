@@ -161,11 +161,16 @@ def closest_name(name: str, known: Sequence[str]) -> str | None:
 
 
 def meant_choice(typed: Any, choices: Sequence[str]) -> str | None:
-    """The one of a few ``choices`` that ``typed``, refused as none of them, surely meant: the same word in other
-    capitals ("LSTM", "CPU") or the one it starts ("upd"), for a "did you mean"; else None. No closer spelling is
-    guessed: among a few short words it is as likely another word meant ("GPU" is not "cpu")."""
+    """The one of a few ``choices`` that ``typed``, refused as none of them, surely meant, for a "did you mean":
+    the same word in other capitals ("LSTM", "CPU"), the one it starts ("upd"), or a close misspelling ("adm",
+    "lsmt": three of four letters in order); else None. The spelling must be closer than :func:`closest_name`'s:
+    among a few short words a looser match is as likely another word meant ("GPU" is not "cpu")."""
     if not isinstance(typed, str) or not typed:
         return None
     starting = [choice for choice in choices if choice.lower().startswith(typed.lower())]
     same = [choice for choice in starting if choice.lower() == typed.lower()]
-    return (same or starting)[0] if len(same) == 1 or len(starting) == 1 else None
+    if len(same) == 1 or len(starting) == 1:
+        return (same or starting)[0]
+    folded = {choice.lower(): choice for choice in choices}
+    close = difflib.get_close_matches(typed.lower(), list(folded), n=2, cutoff=0.75)
+    return folded[close[0]] if len(close) == 1 else None

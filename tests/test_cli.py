@@ -924,6 +924,10 @@ def test_a_relative_cache_folder_is_the_working_directorys_at_import(tmp_path, m
     # another word, not a typo: no guess (difflib's 'cpu' for GPU), the choices said
     (["bench", "--device", "GPU"], "--device must be cpu or cuda, got 'GPU'"),
     (["train", "hello", "--set", "model.device=GPU"], "--set model.device: unknown value \"GPU\" (allowed: cpu, cuda)"),
+    # a close misspelling is still named ("adm": three of four letters in order), as the spec's fields did
+    (["train", "hello", "--set", "train.optimizer=adm"], "--set train.optimizer: unknown value \"adm\" (did you mean "
+                                                          "'adam'? "),
+    (["seq2seq", "--cell", "lsmt"], "--cell must be one of rnn, lstm, gru, got 'lsmt' (did you mean 'lstm'?)"),
 ])
 def test_a_choice_in_other_capitals_is_refused_with_the_choice_meant(capsys, tmp_path, monkeypatch, args, said):
     """A choice option's value in capitals (--device CPU, --cell LSTM) was refused with the choices alone, though
