@@ -889,7 +889,7 @@ def test_a_free_run_cut_at_the_top_of_the_sweep_chart_is_said_so():
         lab.sweep_result.generation_rmse[3] = 1.2e28  # as rnnlab esn --spectral-radius 0.05 --leak-rate 1 --seed 1
         screen.draw_sweep()
         assert plot.title == "RMSE vs ρ, free run cut at 1000"
-        assert plot.short_title == "RMSE vs ρ ≤1000"  # where the plot is narrow (26 columns at 80x24)
+        assert plot.short_titles == ("RMSE vs ρ ≤1000",)  # where the plot is narrow (26 columns at 80x24)
 
     drive(check, size=(120, 36))
 

@@ -1084,7 +1084,7 @@ def test_self_attention_reveals_its_backward_pass_whole_and_every_view_says_so()
         dh_map = app.query_one("#map-dh", Heatmap)
         assert dh_map.revealed == lab.steps and dh_map.cursor == 4 == app.query_one("#map-h", Heatmap).cursor
         plot = app.query_one(GradientPlot)
-        assert plot.marker is None and "all steps at once" in plot.short_title
+        assert plot.marker is None and "all steps at once" in plot.short_titles[0]
         values = app.query_one("#values")
         lines = [values.render_line(y).text.split() for y in range(1, 4)]
         assert lines[0][-1] == "dh" and all(line[-1] != "·" for line in lines[1:]), lines
@@ -1267,11 +1267,11 @@ def test_a_new_experiment_clears_the_training_plots_numbers():
         app.lab.train(until_step=5)
         app.update_views()
         loss_plot = app.query_one("#loss-plot")
-        assert loss_plot.short_title.startswith("loss ")
+        assert loss_plot.short_titles[0].startswith("loss ")
         app.lab.reconfigure({"train.learning_rate": 0.02})  # what the edit form's Apply does
         app.update_views()
-        assert loss_plot.title == "loss (press t to train)" and loss_plot.short_title == "loss (t trains)"
-        assert app.query_one("#norm-plot").short_title == ""
+        assert loss_plot.title == "loss (press t to train)" and loss_plot.short_titles == ("loss (t trains)",)
+        assert app.query_one("#norm-plot").short_titles == ()
 
     drive(check, size=(80, 24))
 
@@ -3329,11 +3329,26 @@ def test_the_plot_headers_are_cut_between_words_and_the_bptt_title_keeps_its_dig
         await pilot.press("b")
         grad_plot = app.query_one(GradientPlot)
         ratio = grad_plot.title.split()[-1]
-        assert ratio in grad_plot.render_line(0).text and ratio in grad_plot.short_title
+        assert ratio in grad_plot.render_line(0).text and ratio in grad_plot.short_titles[0]
         for plot in (grad_plot, app.query_one("#loss-plot"), app.query_one("#norm-plot")):
             words = plot.render_line(0).text.replace("…", " ").split()
-            whole = f"{plot.title} {plot.short_title} ━ {' '.join(plot.series_names)}".split()
+            whole = f"{plot.title} {' '.join(plot.short_titles)} ━ {' '.join(plot.series_names)}".split()
             assert words and all(word in whole for word in words), (words, whole)
+
+    drive(check, size=(80, 24))
+
+
+def test_the_gradient_norm_plot_shows_a_title_form_whole_at_80x24():
+    """Its 16 columns cut the short title, "|g| 0.98 0%…"; the norm alone fits whole."""
+    async def check(app, pilot):
+        app.lab.train(until_step=30)
+        app.update_views()
+        await pilot.pause()
+        plot = app.query_one("#norm-plot")
+        header = plot.render_line(0).text
+        assert "…" not in header, header
+        forms = (plot.title, *plot.short_titles)
+        assert any(f"{header} ".startswith(f"{form} ") for form in forms), (header, forms)
 
     drive(check, size=(80, 24))
 

@@ -473,7 +473,7 @@ def is_clear(text: str, label: str) -> bool:
 def test_the_short_title_is_shown_only_where_the_long_one_does_not_fit():
     """Not to make room for the legend: the header changed wording as a legend grew ("BPTT t=3: ... =
     7.46e-01" at one width, "t=3 ... 7.5e-01" at another). The legend moves into the canvas instead."""
-    plot = LinePlot(title="BPTT t=3: |dh_t| / |dh_T| = 7.46e-01", short_title="t=3: 7.46e-01 |dh_t|/|dh_T|")
+    plot = LinePlot(title="BPTT t=3: |dh_t| / |dh_T| = 7.46e-01", short_titles=("t=3: 7.46e-01 |dh_t|/|dh_T|",))
     plot.set_series("a", np.arange(1, 41), np.ones(40))
     plot.set_series("b", np.arange(1, 41), np.full(40, 2.0))
 
@@ -503,6 +503,26 @@ def test_a_legend_that_does_not_fit_the_header_goes_where_no_curve_runs_never_on
         await pilot.pause()
         lines = [line.text for line in lines_of(plot)]
         assert not any("━" in line for line in lines) and lines[-1].split() == ["1", "▲20", "40"]
+
+    run_in_app(plot, check=check, size=(WIDTH, 12))
+
+
+def test_the_title_is_the_longest_of_its_forms_that_fits_whole():
+    """At 80 columns the main lab's gradient-norm plot read "|g| 0.98 0%…": its one short form did
+    not fit, and a shorter one that did ("|g| 0.98") was not asked for."""
+    plot = LinePlot(title="gradient norm 0.981  (clipped 0 of 200 steps)",
+                    short_titles=("|g| 0.98 0% clipped", "|g| 0.98"))
+    plot.set_series("|g|", None, np.linspace(1.0, 2.0, 30))
+
+    async def check(pilot):
+        for width, shown in ((WIDTH, "|g| 0.98 0% clipped"), (16, "|g| 0.98"),
+                             (60, "gradient norm 0.981  (clipped 0 of 200 steps)")):
+            plot.styles.width = width
+            await pilot.pause()
+            assert plot.render_line(0).text.startswith(f"{shown} "), plot.render_line(0).text
+        plot.styles.width = 6  # none fits: the last, cut
+        await pilot.pause()
+        assert plot.render_line(0).text == "|g|…  "
 
     run_in_app(plot, check=check, size=(WIDTH, 12))
 

@@ -823,7 +823,7 @@ class GradientPlot(LinePlot):
 
     def update_from(self, lab: Lab, layer: int, direction: int) -> None:
         self.clear()
-        self.short_title = ""
+        self.short_titles = ()
         self.x_range, self.x_from_end = None, ""
         self.marker = None  # no BPTT step on this trace yet: not the last one's
         self._draw_pinned(lab.steps)  # first: the current curve is drawn over it
@@ -831,7 +831,7 @@ class GradientPlot(LinePlot):
             self.title = ("||dL/dh_t|| (press b to reveal the backward pass)" if lab.is_attention
                           else "||dL/dh_t|| (press b to step backward through time)")
             # the key whole where the plot is narrow (100-120 columns, beside the eigenvalue plane)
-            self.short_title = "||dL/dh_t|| (b: backprop)" if lab.is_attention else "||dL/dh_t|| (b steps back)"
+            self.short_titles = ("||dL/dh_t|| (b: backprop)" if lab.is_attention else "||dL/dh_t|| (b steps back)",)
             return
         self.x_range = self._t_range(lab.steps)  # from the first revealed step on
         norms, contributions = self._curves(lab, layer, direction)
@@ -846,25 +846,25 @@ class GradientPlot(LinePlot):
         end = "T" if direction == 0 else "1"
         if lab.is_attention:  # the reveal runs from T down, but backward computed every step at once
             self.title = "backprop (not through time): each step's gradient arrives at once, through attention"
-            self.short_title = "backprop, all steps at once"
+            self.short_titles = ("backprop, all steps at once",)
             return
         # The short title says the same, in the same digits, number first: where even it is cut, the
         # cut (between words) leaves "t=28: 2.57e+02 …" rather than a number cut short.
         if shown.size and start == 0:  # no loss where this direction's chain starts (a reverse direction's t=1
             # of a task scored at T): no ratio to it, the norm itself
             self.title = f"BPTT t={t}: ||dL/dh_t|| = {norms[t - 1]:.2e} (||dL/dh_{end}|| = 0: no loss there)"
-            self.short_title = f"t={t}: {norms[t - 1]:.2e} |dh_t|, |dh_{end}| = 0"
+            self.short_titles = (f"t={t}: {norms[t - 1]:.2e} |dh_t|, |dh_{end}| = 0",)
         else:
             ratio = norms[t - 1] / start if shown.size and start > 0 else math.nan
             self.title = f"BPTT t={t}: ||dL/dh_t|| / ||dL/dh_{end}|| = {ratio:.2e}"
-            self.short_title = f"t={t}: {ratio:.2e} |dh_t|/|dh_{end}|"
+            self.short_titles = (f"t={t}: {ratio:.2e} |dh_t|/|dh_{end}|",)
         if not np.all(np.isfinite(norms[shown])):
             self.title += "  (the gradient overflowed: not finite)"
-            self.short_title = f"t={t}: overflowed"
+            self.short_titles = (f"t={t}: overflowed",)
         elif shown.size and norms[t - 1] == 0 and start > 0:  # vanished past the dtype: a log plot has no 0
             smallest = float(np.finfo(lab.trace.dtype).smallest_subnormal)
             self.title += f"  (0 in {lab.trace.dtype.name}, whose smallest is {smallest:.1e}: zeros are not drawn)"
-            self.short_title = f"t={t}: 0 (not drawn)"
+            self.short_titles = (f"t={t}: 0 (not drawn)",)
 
 
 #: Below this terminal width the eigenvalue plane is hidden: its 30 columns at 60 left the loss
@@ -1120,8 +1120,8 @@ class TrainingPlots(Vertical):
         loss_plot.threshold_label = f"{baseline.name}:" if baseline else ""  # "predict 1 0.167" read as one number
         if not size:
             norm_plot.clear()
-            norm_plot.short_title = ""  # a new experiment: not the last one's numbers
-            loss_plot.title, loss_plot.short_title = "loss (press t to train)", "loss (t trains)"
+            norm_plot.short_titles = ()  # a new experiment: not the last one's numbers
+            loss_plot.title, loss_plot.short_titles = "loss (press t to train)", ("loss (t trains)",)
             norm_plot.title = "gradient norm"
             return
         loss_plot.set_series("train", steps, history.column("loss", size), color="#e0e0e0")
@@ -1131,7 +1131,7 @@ class TrainingPlots(Vertical):
         last = history[size - 1]
         accuracy = "" if last.accuracy is None else f"acc {100 * last.accuracy:.0f}%"
         loss_plot.title = f"loss {last.loss:.4g}  {accuracy}".rstrip()
-        loss_plot.short_title = f"loss {last.loss:.2g} {accuracy}".rstrip()
+        loss_plot.short_titles = (f"loss {last.loss:.2g} {accuracy}".rstrip(), f"loss {last.loss:.2g}")
         norm_plot.set_series("|g|", steps, history.column("grad_norm", size), color="#f0a030")
         clip = lab.spec.train.clip_norm
         norm_plot.threshold = clip if clip > 0 else None
@@ -1141,4 +1141,5 @@ class TrainingPlots(Vertical):
         # rounded down, and "<1%" for a few: "0%" or "100%" only where it is so.
         share = 100 * clipped / size
         share_text = "<1" if 0 < share < 1 else str(int(share))
-        norm_plot.short_title = f"|g| {last.grad_norm:.2g} {share_text}% clipped"
+        # where even that is cut ("|g| 0.98 0%…" in the 20 columns of 80), the norm alone
+        norm_plot.short_titles = (f"|g| {last.grad_norm:.2g} {share_text}% clipped", f"|g| {last.grad_norm:.2g}")

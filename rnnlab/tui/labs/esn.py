@@ -380,8 +380,8 @@ class EsnScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, Sc
         redo = f" ({SWEEP_KEYS[sweep.name]} redoes)" if sweep.name in SWEEP_KEYS else ""
         cap = f", free run cut at {FREE_RUN_CAP:g}" if capped else ""  # its line flat at the top said nothing
         plot.title = f"RMSE vs {symbol}{cap}" if current else f"RMSE vs {symbol}: stale{redo}{cap}"
-        plot.short_title = (f"RMSE vs {symbol}{f' ≤{FREE_RUN_CAP:g}' if capped else ''}{'' if current else ' stale'}"
-                            if capped or not current else "")  # (a 26-column plot at 80x24 cut the cap off)
+        short = f"RMSE vs {symbol}{f' ≤{FREE_RUN_CAP:g}' if capped else ''}{'' if current else ' stale'}"
+        plot.short_titles = (short,) if capped or not current else ()  # (a 26-column plot at 80x24 cut the cap off)
 
     def _sweep_items(self) -> list[str]:
         """The last sweep in words, ["sweep a 20/20 (stale):", "best 1,", "RMSE 0.00587"]: its state,

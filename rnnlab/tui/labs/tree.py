@@ -620,12 +620,12 @@ class TreeLabScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
             test = "" if last.test_accuracy is None else f", test {last.test_accuracy:.0%}"
             accuracy.title = f"accuracy per epoch (train {last.train_accuracy:.0%}{test})"
             # where the title does not fit (80 columns: half a terminal), the same numbers, not "test…"
-            loss.short_title = f"loss {last.loss:.3g}"
-            accuracy.short_title = f"train {last.train_accuracy:.0%}{test}"
+            loss.short_titles = (f"loss {last.loss:.3g}",)
+            accuracy.short_titles = (f"train {last.train_accuracy:.0%}{test}",)
         else:
             loss.title = "loss per epoch (t trains)"
             accuracy.title = "accuracy per epoch"
-            loss.short_title = accuracy.short_title = ""
+            loss.short_titles = accuracy.short_titles = ()
 
     def update_status(self) -> None:
         self.query_one(StatusLine).show(status_forms(self.lab, self.has_class("-tiny")), self.message)

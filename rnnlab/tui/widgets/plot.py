@@ -7,9 +7,9 @@ series' length, and a one-step spike is never lost.
 
 Layout of the content area, top to bottom:
 
-- header line: title on the left, legend ("━ name" in each series' colour) on the right, or
-  where it does not fit beside the title, in the canvas where no curve runs (else each entry
-  where it has room, else left out);
+- header line: title on the left (the longest of its forms that fits), legend ("━ name" in each
+  series' colour) on the right, or where it does not fit beside the title, in the canvas where no
+  curve runs (else each entry where it has room, else left out);
 - plot rows (all lines but the first and the last): y-axis labels (max at the top, min at the
   bottom, actual values also with ``log_y``) left of an axis, then the braille canvas;
 - x-axis line: first and last x (or their distance from the last, ``x_from_end``), and "▲x"
@@ -244,10 +244,10 @@ class LinePlot(CachedFrame):
 
     Args:
         title: Header text (left of the legend).
-        short_title: What the title says in fewer characters (the same numbers), shown only where
-            the title does not fit the width. A legend that does not fit beside the title moves
-            into the canvas where no curve runs (right-most on the highest row with room), or is
-            left out.
+        short_titles: What the title says in fewer characters, longest first (the same numbers, as
+            many as fit): the first of the title and these that fits the width whole is shown, else
+            the last, cut. A legend that does not fit beside the title moves into the canvas where
+            no curve runs (right-most on the highest row with room), or is left out.
         log_y: Plot log10(y); non-positive values are skipped, axis labels show actual values.
         threshold: y value of a dashed horizontal line (e.g. the clipping threshold), or None.
         threshold_label: Text drawn with the threshold's value where no curve runs: the right-most
@@ -289,7 +289,7 @@ class LinePlot(CachedFrame):
     """
 
     title: reactive[str] = reactive("")
-    short_title: reactive[str] = reactive("")
+    short_titles: reactive[tuple[str, ...]] = reactive(())
     log_y: reactive[bool] = reactive(False)
     threshold: reactive[float | None] = reactive(None)
     threshold_label: reactive[str] = reactive("")
@@ -306,7 +306,7 @@ class LinePlot(CachedFrame):
         self,
         *,
         title: str = "",
-        short_title: str = "",
+        short_titles: tuple[str, ...] = (),
         log_y: bool = False,
         threshold: float | None = None,
         threshold_label: str = "",
@@ -317,7 +317,7 @@ class LinePlot(CachedFrame):
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.set_reactive(LinePlot.title, title)
-        self.set_reactive(LinePlot.short_title, short_title)
+        self.set_reactive(LinePlot.short_titles, tuple(short_titles))
         self.set_reactive(LinePlot.log_y, log_y)
         self.set_reactive(LinePlot.threshold, threshold)
         self.set_reactive(LinePlot.threshold_label, threshold_label)
@@ -358,7 +358,7 @@ class LinePlot(CachedFrame):
         self._series.clear()
         self._invalidate()
 
-    watch_title = watch_short_title = watch_log_y = watch_threshold = watch_threshold_label = watch_marker = \
+    watch_title = watch_short_titles = watch_log_y = watch_threshold = watch_threshold_label = watch_marker = \
         watch_x_range = watch_x_from_end = watch_show_legend = CachedFrame._invalidate
 
     def _plotted_points(self) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -386,11 +386,13 @@ class LinePlot(CachedFrame):
         grid = _CellGrid(width, height)
 
         # Header: the title, then the legend right-aligned, two spaces at least between them. The
-        # title (the plot's numbers) comes first, in its short form only where the full one does
+        # title (the plot's numbers) comes first, in a shorter form only where the longer ones do
         # not fit at all (a title that changed wording with the legend's length read as two
-        # different numbers); a legend that does not fit beside it moves into the canvas.
+        # different numbers); a legend that does not fit beside it moves into the canvas. A form
+        # that fits whole, where one does: "|g| 0.98 0%…" was cut where "|g| 0.98" fitted.
         legend = [(f"━ {name}", _SERIES_STYLE + i) for i, name in enumerate(self._series)] if self.show_legend else []
-        title = self.title if len(self.title) <= width or not self.short_title else self.short_title
+        forms = (self.title, *self.short_titles)
+        title = next((form for form in forms if len(form) <= width), forms[-1])
         if legend and len(title) + 2 + len(_joined(legend)) <= width:
             _put_legend(grid, 0, width - len(_joined(legend)), legend)
             legend = []
