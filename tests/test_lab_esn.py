@@ -595,6 +595,19 @@ def test_the_options_dialog_closing_under_a_pending_fit_of_its_list_is_no_traceb
     drive(check, size=(80, 24))
 
 
+def test_the_forecast_plot_names_its_forecast_beside_the_title_at_80x24():
+    """"━ s(t)  ━ one-step" fits neither beside the title nor in a corner of the canvas, and
+    "━ one-step" was drawn between the curves' dips, read as drawn over them; the entry that fits
+    beside the title goes there."""
+    async def check(app, pilot):
+        await pilot.pause()
+        plot = app.screen.query_one("#esn-series", LinePlot)
+        header = plot.render_line(0).text
+        assert header.startswith("Mackey-Glass: one-step forecast ") and header.rstrip().endswith("━ one-step")
+
+    drive(check, size=(80, 24), units=100, length=2000, test=400, warmup=100, generate=400)  # the preset's
+
+
 def test_esc_with_no_sweep_to_stop_says_so():
     """Esc stops a sweep; with none running or waiting it did nothing visible (the other labs' s
     says "nothing is training (t starts)")."""

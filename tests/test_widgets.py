@@ -474,8 +474,8 @@ def test_the_short_title_is_shown_only_where_the_long_one_does_not_fit():
     """Not to make room for the legend: the header changed wording as a legend grew ("BPTT t=3: ... =
     7.46e-01" at one width, "t=3 ... 7.5e-01" at another). The legend moves into the canvas instead."""
     plot = LinePlot(title="BPTT t=3: |dh_t| / |dh_T| = 7.46e-01", short_titles=("t=3: 7.46e-01 |dh_t|/|dh_T|",))
-    plot.set_series("a", np.arange(1, 41), np.ones(40))
-    plot.set_series("b", np.arange(1, 41), np.full(40, 2.0))
+    plot.set_series("a", np.arange(1, 41), np.linspace(1.0, 2.0, 40))  # rising: the top left is free
+    plot.set_series("b", np.arange(1, 41), np.linspace(1.0, 1.5, 40))
 
     async def check(pilot):
         lines = [line.text for line in lines_of(plot)]
@@ -503,6 +503,27 @@ def test_a_legend_that_does_not_fit_the_header_goes_where_no_curve_runs_never_on
         await pilot.pause()
         lines = [line.text for line in lines_of(plot)]
         assert not any("━" in line for line in lines) and lines[-1].split() == ["1", "▲20", "40"]
+
+    run_in_app(plot, check=check, size=(WIDTH, 12))
+
+
+def test_a_legend_goes_in_a_corner_the_curves_leave_free_never_in_a_pocket_between_them():
+    """In the ESN lab's sweep plot at 80x24 "━ free run" lay between its two curves, in free cells
+    but read as drawn over them; a legend keeps to a corner with no curve between it and the edges,
+    and where none has room, what fits of it beside the title."""
+    plot = LinePlot(title="x" * 27, log_y=False)  # room beside it for "━ bottom", not for more
+    plot.set_series("top", np.arange(1, 41), np.full(40, 2.0))  # along the top row
+    plot.set_series("mid", np.arange(1, 21), np.ones(20))  # across the left half, halfway down
+
+    async def check(pilot):
+        lines = [line.text for line in canvas_rows(plot)]
+        holding = [y for y, line in enumerate(lines) if "━ top  ━ mid" in line]
+        assert holding == [len(lines) - 1], lines  # the bottom right, not just under the top curve
+        assert lines[-1].rstrip().endswith("━ top  ━ mid") and is_clear(lines[-1], "━ top  ━ mid")
+        plot.set_series("bottom", np.arange(1, 41), np.zeros(40))  # every corner taken
+        await pilot.pause()
+        lines = [line.text for line in lines_of(plot)]
+        assert lines[0] == "x" * 27 + "     ━ bottom" and not any("━" in line for line in lines[1:]), lines
 
     run_in_app(plot, check=check, size=(WIDTH, 12))
 

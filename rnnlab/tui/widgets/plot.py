@@ -8,8 +8,9 @@ series' length, and a one-step spike is never lost.
 Layout of the content area, top to bottom:
 
 - header line: title on the left (the longest of its forms that fits), legend ("━ name" in each
-  series' colour) on the right, or where it does not fit beside the title, in the canvas where no
-  curve runs (else each entry where it has room, else left out);
+  series' colour) on the right, or where it does not fit beside the title, in a corner of the
+  canvas that no curve runs through; where no corner has room for it, the entries that fit beside
+  the title there and each other one in a corner with room, else left out;
 - plot rows (all lines but the first and the last): y-axis labels (max at the top, min at the
   bottom, actual values also with ``log_y``) left of an axis, then the braille canvas;
 - x-axis line: first and last x (or their distance from the last, ``x_from_end``), and "▲x"
@@ -129,10 +130,10 @@ def _put_legend(grid: _CellGrid, y: int, x: int, legend: list[tuple[str, int]]) 
         x += len(text) + 2
 
 
-def _free_spot(busy: np.ndarray, length: int) -> tuple[int, int] | None:
-    """``(row, column)`` of the right-most place for ``length`` cells of text on the first row of
-    ``busy`` (cells in use, one row per canvas line) that has one: cells free, and a free cell
-    either side of them -- except at the right edge -- since the axis is just left of column 0."""
+def _clear_windows(busy: np.ndarray, length: int) -> np.ndarray | None:
+    """``[row, column]``: whether ``length`` cells of text from that column of that row of ``busy``
+    (cells in use, one row per canvas line) are free, and a free cell either side of them -- except
+    at the right edge -- since the axis is just left of column 0; None where the row is too short."""
     rows, width = busy.shape
     window = length + 2  # the text and its two clear cells
     if window > width + 2:
@@ -141,12 +142,52 @@ def _free_spot(busy: np.ndarray, length: int) -> tuple[int, int] | None:
     padded[:, 1] = 1
     padded[:, 2:width + 2] = busy
     used = np.cumsum(padded, axis=1)
-    clear = used[:, window:] == used[:, :-window]  # [r, p]: cells p - 1 .. p + length of row r all free
-    has_room = clear.any(axis=1)
-    if not has_room.any():
+    return used[:, window:] == used[:, :-window]  # [r, p]: cells p - 1 .. p + length of row r all free
+
+
+def _free_spot(busy: np.ndarray, length: int) -> tuple[int, int] | None:
+    """``(row, column)`` of the right-most place for ``length`` cells of text on the first row of
+    ``busy`` that has one (see :func:`_clear_windows`)."""
+    clear = _clear_windows(busy, length)
+    if clear is None or not clear.any():
         return None
-    row = int(has_room.argmax())
+    row = int(clear.any(axis=1).argmax())
     return row, int(np.flatnonzero(clear[row])[-1])
+
+
+def _corner_spot(busy: np.ndarray, curves: np.ndarray, length: int) -> tuple[int, int] | None:
+    """``(row, column)`` of a place for ``length`` cells of text free in ``busy`` (as for
+    :func:`_free_spot`) in a corner the ``curves`` leave free: no curve cell from its row to the top
+    (or bottom) row, from its first blank to the right edge (or from the left edge to its last
+    blank). A legend in a pocket between curves read as drawn over them. The highest place, else the
+    lowest, in its row as near the corner as it goes (right-most where the right one is free, else
+    left-most); None where no corner has room."""
+    clear = _clear_windows(busy, length)
+    if clear is None:
+        return None
+    width = busy.shape[1]
+    starts = np.arange(clear.shape[1])
+    first_blank, last_blank = np.maximum(starts - 1, 0), np.minimum(starts + length, width - 1)
+    right = _any_toward(curves, axis=1, forward=False)  # [r, c]: a curve at c or right of it
+    left = _any_toward(curves, axis=1, forward=True)  # [r, c]: a curve at c or left of it
+    for from_top in (True, False):
+        right_corner = clear & ~_any_toward(right, axis=0, forward=from_top)[:, first_blank]
+        left_corner = clear & ~_any_toward(left, axis=0, forward=from_top)[:, last_blank]
+        rows = np.flatnonzero((right_corner | left_corner).any(axis=1))
+        if rows.size:
+            row = int(rows[0] if from_top else rows[-1])
+            if right_corner[row].any():
+                return row, int(np.flatnonzero(right_corner[row])[-1])
+            return row, int(np.flatnonzero(left_corner[row])[0])
+    return None
+
+
+def _any_toward(cells: np.ndarray, axis: int, forward: bool) -> np.ndarray:
+    """``[i, j]``: whether any of ``cells`` is set from the start of ``axis`` to ``i`` (or ``j``), or
+    where not ``forward``, from there to its end."""
+    if forward:
+        return np.maximum.accumulate(cells, axis=axis)
+    return np.flip(np.maximum.accumulate(np.flip(cells, axis=axis), axis=axis), axis=axis)
 
 
 def _expanded(low: float, high: float) -> tuple[float, float]:
@@ -246,8 +287,8 @@ class LinePlot(CachedFrame):
         title: Header text (left of the legend).
         short_titles: What the title says in fewer characters, longest first (the same numbers, as
             many as fit): the first of the title and these that fits the width whole is shown, else
-            the last, cut. A legend that does not fit beside the title moves into the canvas where
-            no curve runs (right-most on the highest row with room), or is left out.
+            the last, cut. Legend entries that do not fit beside the title move into a corner of the
+            canvas that the curves leave free (see :func:`_corner_spot`), or are left out.
         log_y: Plot log10(y); non-positive values are skipped, axis labels show actual values.
         threshold: y value of a dashed horizontal line (e.g. the clipping threshold), or None.
         threshold_label: Text drawn with the threshold's value where no curve runs: the right-most
@@ -401,7 +442,7 @@ class LinePlot(CachedFrame):
         plot_height = height - 2
         points = self._plotted_points()
         if plot_height >= 1 and any(xs.size for xs, _ in points):
-            self._draw_plot(grid, points, plot_height, legend)
+            self._draw_plot(grid, points, plot_height, legend, header_room=width - len(title) - 2)
         elif plot_height >= 1:
             grid.put(1 + (plot_height - 1) // 2, max(0, (width - 7) // 2), "no data", _AXIS_STYLE)
 
@@ -414,9 +455,10 @@ class LinePlot(CachedFrame):
         return grid.strips(styles, base_style)
 
     def _draw_plot(self, grid: _CellGrid, points: list[tuple[np.ndarray, np.ndarray]], plot_height: int,
-                   legend: list[tuple[str, int]]) -> None:
+                   legend: list[tuple[str, int]], header_room: int) -> None:
         """Axes, labels and canvas of the rows ``1 .. plot_height`` (with ``legend`` where it has
-        room), and the x-axis line below them."""
+        room, some entries in the ``header_room`` columns right of the title where the canvas has
+        none for all of it), and the x-axis line below them."""
         threshold = self._plotted_threshold()
         all_ys = [ys for _, ys in points if ys.size] + ([np.array([threshold])] if threshold is not None else [])
         all_xs = [xs for xs, _ in points if xs.size]
@@ -501,13 +543,21 @@ class LinePlot(CachedFrame):
             taken = grid.codes[top:bottom + 1, gutter:] != ord(" ")
             if label_span is not None:  # its blanks too: "━ |g| clip 5" would read as one label
                 taken[label_span[0], label_span[1]:label_span[2]] = True
-            spot = _free_spot(taken, len(_joined(legend)))
+            curves = owner >= _SERIES_STYLE
+            spot = _corner_spot(taken, curves, len(_joined(legend)))
             if spot is not None:
                 _put_legend(grid, top + spot[0], gutter + spot[1], legend)
-            else:  # no room for them in one line (curves everywhere): each entry where it has room, the
-                # last added first, as it is drawn over the others (a curve pinned to compare with goes first)
+            else:  # no corner for them in one line: the entries that fit beside the title there, then each
+                # of the others in a corner with room, the last added first, as it is drawn over the others
+                # (a curve pinned to compare with goes first)
+                beside: list[tuple[str, int]] = []
                 for entry in reversed(legend):
-                    spot = _free_spot(taken, len(entry[0]))
+                    if len(_joined([entry, *beside])) <= header_room:
+                        beside.insert(0, entry)
+                if beside:
+                    _put_legend(grid, 0, grid.width - len(_joined(beside)), beside)
+                for entry in reversed([entry for entry in legend if entry not in beside]):
+                    spot = _corner_spot(taken, curves, len(entry[0]))
                     if spot is not None:
                         _put_legend(grid, top + spot[0], gutter + spot[1], [entry])
                         taken[spot[0], max(spot[1] - 1, 0):spot[1] + len(entry[0]) + 1] = True
