@@ -10,7 +10,8 @@ Layout of the content area, top to bottom:
 - header line: title on the left (the longest of its forms that fits), legend ("━ name" in each
   series' colour) on the right, or where it does not fit beside the title, in a corner of the
   canvas that no curve runs through; where no corner has room for it, the entries that fit beside
-  the title there and each other one in a corner with room, else left out;
+  the title there and each other one in a corner with room, else where it has room between the
+  curves, else left out;
 - plot rows (all lines but the first and the last): y-axis labels (max at the top, min at the
   bottom, actual values also with ``log_y``) left of an axis, then the braille canvas;
 - x-axis line: first and last x (or their distance from the last, ``x_from_end``), and "▲x"
@@ -557,7 +558,9 @@ class LinePlot(CachedFrame):
                 if beside:
                     _put_legend(grid, 0, grid.width - len(_joined(beside)), beside)
                 for entry in reversed([entry for entry in legend if entry not in beside]):
-                    spot = _corner_spot(taken, curves, len(entry[0]))
+                    # a corner, else a pocket between curves: an entry there reads worse than in a corner,
+                    # but a plot whose curves are not named at all (the ESN sweep's at 80x24) reads worse still
+                    spot = _corner_spot(taken, curves, len(entry[0])) or _free_spot(taken, len(entry[0]))
                     if spot is not None:
                         _put_legend(grid, top + spot[0], gutter + spot[1], [entry])
                         taken[spot[0], max(spot[1] - 1, 0):spot[1] + len(entry[0]) + 1] = True
