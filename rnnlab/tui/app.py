@@ -40,10 +40,10 @@ from ..train.rundir import npz_target, resume_notes
 from .panels import (MAX_PINS, AttentionPanel, CursorValues, DecayPlane, ExplainPanel, GradientPlot, SequenceBar,
                      StatePanel, StepRate, TrainingPlots)
 from .screens import EditScreen, HelpScreen, OpenScreen, PromptScreen, key_names, open_choices
-from .terminal import (MIN_SIZE, UNTRAINED, ConfirmQuit, ExitsOnSignal, FixedTheme, KeysFollowDialogs, LabMainScreen,
-                       PlainNotices, error_text, fit_footer, fitted_footer, held_while_too_small, say_exit,
-                       scroll_pages, show_if_too_small, take_screenshot_and_say, training_goes_on,
-                       warn_without_true_colour, withdraw_notices)
+from .terminal import (MIN_SIZE, NOTHING_TRAINING, UNTRAINED, ConfirmQuit, ExitsOnSignal, FixedTheme,
+                       KeysFollowDialogs, LabMainScreen, PlainNotices, error_text, fit_footer, fitted_footer,
+                       held_while_too_small, say_exit, scroll_pages, show_if_too_small, take_screenshot_and_say,
+                       training_goes_on, warn_without_true_colour, withdraw_notices)
 from .widgets import Heatmap
 from .workers import run_until_cancelled
 
@@ -825,7 +825,7 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
             self.lab.stop_training()
             self.update_status()  # "stopping" at once: a large model's step can take seconds
         else:
-            self.notify("nothing is training (t starts)", timeout=2)
+            self.notify(NOTHING_TRAINING, timeout=2)
 
     @work(thread=True, exclusive=True, group="train", exit_on_error=False)
     def _train(self) -> None:

@@ -587,9 +587,12 @@ class EditScreen(ReplacesTheModel):
         self._fit_fields()
         # the field the loading cover took the focus from: Widget.focus() gives it back later
         # (call_later), so self.focused may still be None here, and the field was left out of sight
-        focused = self._focus if self._focus is not None and self._focus.is_attached else self.focused
-        if focused is not None and focused in self.query("#edit-grid *"):
-            self.call_after_refresh(self.query_one("#edit-fields").scroll_to_widget, focused, animate=False)
+        self._keep_in_view(self._focus if self._focus is not None and self._focus.is_attached else self.focused)
+
+    def _keep_in_view(self, field: Widget | None) -> None:
+        """``field``, where it is one of the form's, scrolled back into view after a refit."""
+        if field is not None and field in self.query("#edit-grid *"):
+            self.call_after_refresh(self.query_one("#edit-fields").scroll_to_widget, field, animate=False)
 
     def _refuse(self, error: UserError | str) -> None:
         """Show why the form was refused under the fields (which alone scroll: it stays in view). A
@@ -599,10 +602,8 @@ class EditScreen(ReplacesTheModel):
         field = getattr(error, "field", None)
         widget = next((w for w in self.query("#edit-grid > *") if field and w.name == field), None)
         if widget is not None:
-            grid = list(self.query_one("#edit-grid").children)
-            label = grid[grid.index(widget) - 1]  # each field follows its label
-            if isinstance(label, Label) and message.startswith(f"{field}: "):
-                message = f"{label.content}: {message.removeprefix(f'{field}: ')}"
+            if message.startswith(f"{field}: "):
+                message = f"{self._label_of(widget)}: {message.removeprefix(f'{field}: ')}"
             if widget.focusable:
                 widget.focus()
         self._say_under_fields([message])
@@ -622,9 +623,7 @@ class EditScreen(ReplacesTheModel):
         if not self.is_attached:  # dismissed meanwhile
             return
         self._fit_fields()
-        focused = self.focused
-        if focused is not None and focused in self.query("#edit-grid *"):
-            self.call_after_refresh(self.query_one("#edit-fields").scroll_to_widget, focused, animate=False)
+        self._keep_in_view(self.focused)
 
     def on_mount(self) -> None:
         # the layout for this width from the first frame (set on the resize only, a narrow terminal
@@ -636,7 +635,7 @@ class EditScreen(ReplacesTheModel):
         hidden_size.focus(scroll_visible=False)  # a field to type in (and Enter to apply) at once, in view
         # once laid out (focus's own scroll ran before, and left it under the fold at 100x30), scrolled
         # no further than that: the name, the task and the cell above it stay in view where they can
-        self.call_after_refresh(self.query_one("#edit-fields").scroll_to_widget, hidden_size, animate=False)
+        self._keep_in_view(hidden_size)
 
     def _values(self) -> list[Any]:
         """What the form's fields hold now."""

@@ -369,6 +369,8 @@ def withdraw_notices(app: App, *beginnings: str) -> None:
 
 #: The status line's words for a model that has not trained (in every lab: "idle step 0" read as stuck).
 UNTRAINED = "untrained (t trains)"
+#: What s (stop) says in every lab where nothing trains (it did nothing visible).
+NOTHING_TRAINING = "nothing is training (t starts)"
 
 
 class PlainNotices:

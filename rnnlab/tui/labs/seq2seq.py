@@ -46,9 +46,9 @@ from ...labs._options import parse_assignments
 from ...labs.seq2seq import (ATTENTION_CHOICES, CHOICES, DEFAULTS, IN_PLACE_OPTIONS, MAX_BENCH_LENGTH, TASKS,
                              Seq2SeqLab, digit_count, option_range)
 from ..panels import LabView, StepRate
-from ..terminal import (UNTRAINED, HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, error_text, first_fit,
-                        fit_footer, fitted_footer, scroll_pages, show_if_too_small, take_screenshot,
-                        warn_without_true_colour)
+from ..terminal import (NOTHING_TRAINING, UNTRAINED, HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs,
+                        error_text, first_fit, fit_footer, fitted_footer, scroll_pages, show_if_too_small,
+                        take_screenshot, warn_without_true_colour)
 from ..screens import Dialog, PromptScreen, key_names, key_table
 from ..widgets import Heatmap, LinePlot, colorbar_strip, get_colormap
 from ..widgets._strips import text_strip
@@ -965,7 +965,7 @@ class Seq2SeqScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
             self.engine.stop_training()
             self.update_status()
         else:  # said, as the main lab says it: s did nothing visible
-            self.show_message("nothing is training (t starts)")
+            self.show_message(NOTHING_TRAINING)
 
     # ------------------------------------------------------------------ the model
     def _refuses_a_new_model(self) -> bool:

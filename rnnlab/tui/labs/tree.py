@@ -36,8 +36,8 @@ from ...data.trees import Tree
 from ...errors import clipped, counted
 from ...labs.tree import DEFAULTS, IN_PLACE_OPTIONS, TreeLab, option_range
 from ..panels import LabView
-from ..terminal import (UNTRAINED, HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, error_text, first_fit,
-                        fit_footer, fitted_footer, show_if_too_small, take_screenshot_and_say,
+from ..terminal import (NOTHING_TRAINING, UNTRAINED, HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs,
+                        error_text, first_fit, fit_footer, fitted_footer, show_if_too_small, take_screenshot_and_say,
                         warn_without_true_colour)
 from ..screens import Dialog, PromptScreen, key_names, key_table
 from ..widgets import ColorBar, Heatmap, LinePlot
@@ -723,7 +723,7 @@ class TreeLabScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
             self.lab.stop_training()
             self.update_status()
         else:  # said, as the main lab says it: s did nothing visible
-            self.notify("nothing is training (t starts)", timeout=2)
+            self.notify(NOTHING_TRAINING, timeout=2)
 
     @work(thread=True, exclusive=True, group="tree-train", exit_on_error=False)
     def _train(self) -> None:
