@@ -226,7 +226,7 @@ def test_bad_input_exits_2_with_one_line(capsys, args, word):
     (["train", "hello", "--seed", "-1"], "--seed must be an integer in [0, 2^63-1], got -1"),
     (["bptt", "hello", "--batch", "5000"], "--batch must be an integer in [1, 4096], got 5000"),
     (["bptt", "hello", "--truncate", "x"], "--truncate must be an integer in [0, 1000000], got 'x'"),
-    (["bench", "--threads", "0"], "--threads must be an integer (at least 1), got 0"),
+    (["bench", "--threads", "0"], "--threads must be an integer at least 1, got 0"),
     (["train", "hello", "--steps", "1e3"], "--steps must be an integer in [1, 100000000], got 1e3 (in digits: 1000)"),
     (["tree", "--learning-rate", "abc"], "--learning-rate must be a number, got 'abc'"),
     (["esn", "--units", "2.5"], "--units must be an integer, got 2.5"),
@@ -239,6 +239,29 @@ def test_an_option_of_the_wrong_type_or_range_reads_as_rnnlabs_own_errors(capsys
     assert (code, out, err) == (2, "", f"rnnlab: error: {message}\n")
     code, out, err = run(capsys, "esn", "--units", "0")  # the lab's own check, for comparison
     assert (code, out, err) == (2, "", "rnnlab: error: --units must be an integer in [1, 1000], got 0\n")
+
+
+def test_every_ranged_options_help_and_refusal_say_its_range_alike(capsys):
+    """--help and the refusal each phrased an option's range in code of their own: "At least 1." in bench's --help
+    for --threads, "must be an integer (at least 1)" in its error. Every ranged option of every command, below its
+    lowest value: the error names the range as the help's note does."""
+    import typer
+
+    from rnnlab.cli import _app
+
+    command = typer.main.get_command(_app.app)
+    _app._tidy_help(command)
+    ranged = [(name, param) for name, sub in command.commands.items() for param in sub.params
+              if getattr(param, "min", None) is not None]
+    assert {"--threads", "--steps", "--seed", "--batch", "--truncate", "--length"} <= \
+        {max(param.opts, key=len) for _, param in ranged}
+    for name, param in ranged:
+        flag = max(param.opts, key=len)
+        note = re.search(r"(In \[.*\]|At least \S+)\.$", param.help)
+        assert note, (name, param.help)
+        code, _, err = run(capsys, name, flag, str(param.min - 1))
+        assert (code, err) == (2, f"rnnlab: error: {flag} must be an integer {note[1][0].lower()}{note[1][1:]}, "
+                                  f"got {param.min - 1}\n"), (name, flag)
 
 
 def test_bench_refuses_a_shape_too_big_for_memory_before_allocating(capsys, monkeypatch):

@@ -684,6 +684,16 @@ def reflow_help(typer_app: typer.Typer) -> None:
         info.help = "\n\n".join(" ".join(paragraph.split()) for paragraph in text.split("\n\n"))
 
 
+def option_range(low: float | None, high: float | None) -> str:
+    """A ranged number option's range as both its --help ("In [1, 4096].") and its refusal ("--batch must be an
+    integer in [1, 4096], got 0") say it, so that the two always agree: "in [1, 4096]" where both ends are
+    bounded (the labs' options' words), else "at least 1" (:func:`~rnnlab.errors.range_words`)."""
+    from ..errors import range_words
+    from ..labs._options import interval
+
+    return f"in {interval(low, high)}" if low is not None and high is not None else range_words(low, high)
+
+
 def _tidy_help(command: Any, parent: Any = None) -> None:
     """What typer 0.2x writes in a help that reads badly: "<bool>" beside a flag (which takes no
     value: ``--json false`` is refused), an argument named in lower case (``{run_dir}``, and its errors
@@ -692,9 +702,6 @@ def _tidy_help(command: Any, parent: Any = None) -> None:
     between two lines): written as the architecture labs' options and every range error write it,
     ``<int>`` and "In [1, 4096]." at the end of its help (the range checked is unchanged).
     Duck-typed: typer 0.2x vendors click, older typer uses click's."""
-    from ..errors import range_words
-    from ..labs._options import interval
-
     # --help is made on demand, from a context (its names, -h included, are the context's), and kept
     ctx = command.context_class(command, parent=parent, **command.context_settings)
     help_option = command.get_help_option(ctx)
@@ -707,8 +714,8 @@ def _tidy_help(command: Any, parent: Any = None) -> None:
         kind = getattr(getattr(param, "type_descriptor", None), "annotation", None)
         if (low is not None or high is not None) and kind in (int, float) \
                 and hasattr(param, "_get_number_range_help_str"):  # typer 0.2x's
-            words = range_words(low, high)
-            note = f"In {interval(low, high)}." if low is not None and high is not None else f"{words.capitalize()}."
+            phrase = option_range(low, high)
+            note = f"{phrase[0].upper()}{phrase[1:]}."
             if not (param.help or "").endswith(note):
                 param.help = f"{param.help} {note}" if param.help else note
             param._get_number_range_help_str = lambda: None
@@ -765,8 +772,7 @@ def _number_refused(exc: Exception) -> str | None:
     an integer in [1, 100000000], got 0" beside "--units must be an integer in [1, 1000], got 0" (the lab's),
     where typer said "Invalid value for '--steps': Input should be greater than or equal to 1"; a whole number
     in an exponent gets its digits (1e3: 1000), as a spec's integer fields take it. None for anything else."""
-    from ..errors import range_words
-    from ..labs._options import interval, shown
+    from ..labs._options import shown
 
     param, errors = getattr(exc, "param", None), getattr(exc.__cause__, "errors", None)
     kind = getattr(getattr(param, "type_descriptor", None), "annotation", None)
@@ -781,10 +787,8 @@ def _number_refused(exc: Exception) -> str | None:
         return None
     low, high = getattr(param, "min", None), getattr(param, "max", None)
     what = "an integer" if kind is int else "a number"
-    if low is not None and high is not None:
-        what += f" in {interval(low, high)}"
-    elif low is not None or high is not None:
-        what += f" ({range_words(low, high)})"
+    if low is not None or high is not None:
+        what += f" {option_range(low, high)}"
     try:
         number = float(typed) if typed.strip().isascii() else None  # (float("٨") is 8.0)
     except ValueError:
