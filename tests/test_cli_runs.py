@@ -452,6 +452,30 @@ def test_a_sweeps_setting_is_shown_before_the_time_and_the_baseline_and_what_is_
     assert all(len(line) <= 120 for line in out.splitlines())
 
 
+@pytest.mark.parametrize("width, shown, left_out", [
+    (40, ["run", "step", "status"], "eval loss, H, cell, task"),
+    (50, ["run", "task", "cell", "step", "status"], "eval loss, H"),
+])
+def test_a_narrow_terminal_leaves_columns_out_whole_and_keeps_the_runs_path(capsys, tmp_path, monkeypatch,
+                                                                           width, shown, left_out):
+    """At 40 columns rich squeezed the columns left: the run's path went to nothing, H read "…" and the status
+    "complet…"; now the columns that do not fit are left out whole, and named."""
+    from rich.console import Console
+
+    from rnnlab.cli import _app
+
+    monkeypatch.chdir(tmp_path)
+    for name, steps in (("hello-a", "2"), ("hello-bb", "12")):
+        assert run(capsys, "train", "hello", "--steps", steps, "--out", f"r/{name}")[0] == 0
+    monkeypatch.setattr(_app, "_consoles", {"out": Console(width=width, force_terminal=True, color_system=None)})
+    code, out, _ = run(capsys, "runs", "r", "--sort", "name")
+    lines = out.splitlines()
+    assert code == 0 and all(len(line) <= width for line in lines) and "…" not in out, out
+    assert [h.strip() for h in lines[1].strip("┃").split("┃")] == shown, out
+    assert lines[3].startswith("│ r/hello-a ") and "2/2" in lines[3] and "12/12" in lines[4], out
+    assert f"{left_out} (a wider one, a pipe or --json has them)" in " ".join(out.split()), out
+
+
 def test_list_runs_refuses_an_unknown_order():
     """list_runs(root, sort="nope") was a KeyError from inside; it is exported from rnnlab.train too."""
     import rnnlab.train

@@ -304,8 +304,15 @@ def _print_runs(listed) -> None:
             break
         if name in columns:
             room += drop(name)
-    if room < 0:  # the path wraps onto more lines
-        run_width, room = max(run_width + room, 12 + 3), 0
+    if room < 0:  # the path wraps onto more lines, down to 12 cells (a shorter path keeps its width)
+        narrower = min(-room, run_width - min(run_width, 12 + 3))
+        run_width, room = run_width - narrower, room + narrower
+    # narrower still (40 columns): the columns a run's name most often says too, then its step, each left out
+    # whole; squeezed by rich instead, the path's column went to nothing and H read "…", the step "200/2…"
+    for name in ("H", "cell", "task", "step"):
+        if room >= 0:
+            break
+        room += drop(name)
     shown = []
     for key in varied:
         if len(shown) >= RUNS_VARIED_COLUMNS and console.is_terminal:
@@ -320,7 +327,7 @@ def _print_runs(listed) -> None:
             room -= needed
     table = Table(title_justify=TITLE_LEFT)
     first = ("run", "task", "cell", "H")
-    order = [*first, *shown, *(name for name in columns if name not in first)]
+    order = [*(name for name in first if name in columns), *shown, *(name for name in columns if name not in first)]
     numeric = {"H", "step", "loss", "eval loss", "eval acc", "baseline"}
     for name in order:
         cells = columns[name] if name in columns else settings[name]
