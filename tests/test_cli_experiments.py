@@ -1091,6 +1091,24 @@ def test_a_narrow_page_in_a_file_keeps_each_description_and_number_whole(capsys,
     assert code == 0 and len(rows) == 3 and all(re.search(r"\d\.\d{3}e[+-]\d\d │ \d", row) for row in rows), out
 
 
+def test_a_terminal_too_narrow_for_one_layers_columns_splits_them_over_tables_each_number_whole(capsys, monkeypatch):
+    """At 40 columns bptt's four columns of one layer were squeezed into one table, each number cut to "2.296…"
+    (a wrong figure); now they go over two tables of two columns, every number whole."""
+    from rich.console import Console
+
+    from rnnlab.cli import _app
+
+    monkeypatch.setattr(_app, "_consoles", {"out": Console(width=40, force_terminal=True, color_system=None)})
+    code, out, err = run(capsys, "bptt", "hello")
+    lines = out.splitlines()
+    assert code == 0 and "…" not in out and max(map(len, lines)) <= 40, out
+    headers = [" ".join(cell.split()) for line in lines if line.startswith("┃") for cell in line.split("┃")[2:-1]]
+    assert headers == ["||dL/dh_t|| l0", "||J_t|| l0", "prod ||J|| l0", "||ds_T/ds_t|| l0"], out
+    rows = [line for line in lines if line.startswith("│")]
+    number = r" +\d\.\d{3}(e[+-]\d\d)? │"
+    assert len(rows) == 8 and all(re.fullmatch(rf"│ \d │{number}{number}", row) for row in rows), out
+
+
 def test_output_to_a_pipe_keeps_whole_lines(capsys, monkeypatch, tmp_path):
     """Nothing to fit on a screen: a message longer than any page, and a title wider than its table,
     stay on one line each (grep sees them whole); the tables keep their width."""

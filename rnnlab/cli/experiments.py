@@ -777,28 +777,31 @@ def bptt(
 
     # each column as wide as its header or a number (9.674e-02), with rich's padding and rule
     stream_width = max(sum(max(len(h), BPTT_NUMBER_WIDTH) + 3 for h in headers(*name)) for name in names)
-    per_table = max(1, (_out_console().width - BPTT_T_WIDTH) // stream_width)
+    page = _out_console().width
+    per_table = max(1, (page - BPTT_T_WIDTH) // stream_width)
+    step_width = 4 + len(str(lab.steps))  # the t column, its padding and the rules either side
+    fits = max(1, (page - step_width) // (BPTT_NUMBER_WIDTH + 3))  # number columns whole, their headers wrapped
+    tables: list[list[tuple[int, int]]] = []  # each table's columns: (stream, column of that stream)
     for first_stream in range(0, len(names), per_table):
-        streams = list(enumerate(names))[first_stream:first_stream + per_table]
-        table = Table(title=title if first_stream == 0 else None, title_justify=TITLE_LEFT)
+        columns = [(k, c) for k in range(first_stream, min(first_stream + per_table, len(names)))
+                   for c in range(len(headers(*names[k])))]
+        # one stream's columns wider than a terminal (40 columns): over several tables, as even as can be, rather
+        # than each number cut to "2.296…" to fit one (a file or a pipe crops no line: one table)
+        parts = 1 if _out_console().soft_wrap else -(-len(columns) // fits)
+        tables += [columns[part * len(columns) // parts:(part + 1) * len(columns) // parts] for part in range(parts)]
+    formats = (".3e", ".3f", ".3e", ".3e")  # ||dL/dh_t||, ||J_t||, prod ||J||, the chained Jacobian's norm
+    for number, columns in enumerate(tables):
+        table = Table(title=title if number == 0 else None, title_justify=TITLE_LEFT)
         table.add_column("t", justify="right")
         # a narrow page wraps the headers, never cuts a number ("6.365e-…"), where the numbers fit
         # (into a file or a pipe: always, nothing crops the lines); a terminal narrower than them would
         # crop the table's end with no mark ("4.137e-0"): rich's "…" shows the cut there
-        columns = sum(len(headers(*name)) for _, name in streams)
-        whole = _out_console().soft_wrap or 4 + len(str(lab.steps)) + columns * (BPTT_NUMBER_WIDTH + 3) <= \
-            _out_console().width
-        for _, name in streams:
-            for header in headers(*name):
-                table.add_column(header, justify="right", min_width=BPTT_NUMBER_WIDTH if whole else None)
+        whole = _out_console().soft_wrap or step_width + len(columns) * (BPTT_NUMBER_WIDTH + 3) <= page
+        for k, c in columns:
+            table.add_column(headers(*names[k])[c], justify="right", min_width=BPTT_NUMBER_WIDTH if whole else None)
         for t in range(lab.steps):
-            cells = [str(t + 1)]
-            for k, _ in streams:
-                cells.append(_fmt(float(grad[k, t]), ".3e"))
-                if jac is not None:
-                    cells += [_fmt(float(jac["norm"][k, t]), ".3f"), _fmt(float(jac["product"][k, t]), ".3e"),
-                              _fmt(float(jac["chain"][k, t]), ".3e")]
-            table.add_row(*cells)
+            values = [grad] if jac is None else [grad, jac["norm"], jac["product"], jac["chain"]]
+            table.add_row(str(t + 1), *(_fmt(float(values[c][k, t]), formats[c]) for k, c in columns))
         _out_console().print(table)
     for k, (layer, direction) in enumerate(names):
         first, last = float(grad[k, 0]), float(grad[k, -1])
