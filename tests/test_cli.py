@@ -97,6 +97,26 @@ def test_gradcheck_only_and_table(capsys):
     assert "rnn_tanh " not in out
 
 
+@pytest.mark.parametrize("width", [40, 80])
+def test_gradcheck_in_a_narrow_terminal_keeps_each_figure_whole(capsys, monkeypatch, width):
+    """At 40 columns rich squeezed every column alike, the errors too: "6.59e…", a wrong figure, the seconds'
+    header "secon…"; now the figures keep their width and the names fold. At 80 nothing is squeezed: the headers
+    stay on one line."""
+    from rich.console import Console
+
+    from rnnlab.cli import _app
+
+    monkeypatch.setattr(gradcheck, "run_checks", lambda *a, **kw: [
+        gradcheck.CheckResult("lstm_deep_bidirectional", 1.4811e-9, True, "weight_hh_l0_reverse", 12.25)])
+    monkeypatch.setattr(_app, "_consoles", {"out": Console(width=width, force_terminal=True, color_system=None)})
+    code, out, _ = run(capsys, "gradcheck", "--only", "lstm")
+    lines = out.splitlines()
+    assert code == 0 and max(map(len, lines)) <= width, out
+    assert re.search(r"│ +1\.48e-09 │ .* │ +12\.25 │ ok │", out) and "…" not in out, out
+    if width == 80:
+        assert any("┃ max rel err ┃" in line for line in lines) and "lstm_deep_bidirectional" in out, out
+
+
 def test_gradcheck_list(capsys):
     code, out, _ = run(capsys, "gradcheck", "--list")
     assert code == 0 and out.split() == list(gradcheck.CHECKS)

@@ -140,16 +140,25 @@ def whole_cells(table):
     """``table`` with each column at least as wide as the longest word of its header and cells where stdout is
     a file or a pipe, which crop no line: a page of $COLUMNS columns cut them there ("6.59e…", "lstm…"),
     their digits and names lost in the file; a cell's words may still wrap. A terminal's table still fits its
-    width (rich's "…" shows a cut)."""
+    width, its text cut where it must (rich's "…" shows a cut), but not its figures: where it is too wide, each
+    right-justified column (numbers) is as wide as its widest cell, its header wrapped to that, and the text
+    columns give way (at 40 columns gradcheck's errors read "6.59e…", a wrong figure)."""
     from rich.cells import cell_len
     from rich.text import Text
 
+    from rich.measure import Measurement
+
     console = _out_console()
-    if console.soft_wrap:
-        for column in table.columns:
-            words = [word for cell in (column.header, *column.cells) if isinstance(cell, (str, Text))
-                     for word in (cell if isinstance(cell, Text) else console.render_str(cell)).plain.split()]
+    natural = Measurement.get(console, console.options.update_width(10**6), table).maximum  # (else clamped)
+    squeezed = not console.soft_wrap and natural > console.width
+    for column in table.columns:
+        texts = [cell if isinstance(cell, Text) else console.render_str(cell)
+                 for cell in (column.header, *column.cells) if isinstance(cell, (str, Text))]
+        words = [word for text in texts for word in text.plain.split()]
+        if console.soft_wrap:
             column.min_width = max(map(cell_len, words), default=None)
+        elif squeezed and column.justify == "right" and column.width is None and texts[1:]:
+            column.width = max(max(map(cell_len, words), default=1), *(text.cell_len for text in texts[1:]))
     return table
 
 

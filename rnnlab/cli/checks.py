@@ -81,9 +81,9 @@ def gradcheck(
 
         table = Table(title="Gradient checks: central differences vs backward(), float64",
                       caption=f"error = max|fd - analytic| / max|.| per tensor; pass < {gc.TOLERANCE:g}")
-        table.add_column("check")
+        table.add_column("check", overflow="fold")  # a narrow terminal: "lstm_deep_bidirec" over "tional", not "lst…"
         table.add_column("max rel err", justify="right")
-        table.add_column("worst tensor")
+        table.add_column("worst tensor", overflow="fold")
         table.add_column("seconds", justify="right")
         table.add_column("", justify="center")
         for r in results:
