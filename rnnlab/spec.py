@@ -1073,12 +1073,41 @@ def spec_from_document(data: Mapping[str, Any], *, source: str, base_dir: Path |
 EMPTY_TARGET = "the experiment named is empty: give a preset name, a spec .toml file or a run directory"
 
 
+#: The target that names a spec read from stdin: ``rnnlab spec hello --set seed=3 | rnnlab train -``.
+STDIN_TARGET = "-"
+_stdin_read: list[tuple[Any, str]] = []  # (stream, its text): a command may load its target twice
+
+
+def _stdin_spec() -> Spec:
+    """The spec piped into stdin (:data:`STDIN_TARGET`), its relative paths the working directory's. Read once
+    per stream: ``--set`` loads a target again where the first load failed, and a second read would find it
+    empty. A terminal is refused rather than waited on."""
+    stream = sys.stdin
+    if stream is None or stream.closed:
+        raise SpecError("", "- reads a spec from stdin, which is closed here")
+    if not _stdin_read or _stdin_read[0][0] is not stream:
+        if stream.isatty():
+            raise SpecError("", "- reads a spec from stdin, which is a terminal here: pipe one in (rnnlab spec "
+                                "hello --set seed=3 | rnnlab train -)")
+        raw = getattr(stream, "buffer", None)
+        try:
+            text = raw.read().decode("utf-8") if raw is not None else stream.read()
+        except UnicodeDecodeError as exc:
+            raise SpecError("", f"stdin: not UTF-8 text ({_where_undecodable(exc.object, exc.start)})") from None
+        except OSError as exc:
+            raise SpecError("", f"cannot read stdin: {exc.strerror or exc}") from None
+        _stdin_read[:] = [(stream, text)]
+    return parse_spec(_stdin_read[0][1], source="stdin", base_dir=Path.cwd())
+
+
 def load_spec(target: str | os.PathLike) -> Spec:
-    """A preset name or a path to a ``.toml`` spec file. A preset's bare name is the preset even
-    where a folder or a non-.toml file of that name is in the way (``./copy`` names the folder); where
-    that folder is a run directory, a warning on stderr says how to name it."""
+    """A preset name or a path to a ``.toml`` spec file, or ``-``: the spec piped into stdin. A preset's bare
+    name is the preset even where a folder or a non-.toml file of that name is in the way (``./copy`` names the
+    folder); where that folder is a run directory, a warning on stderr says how to name it."""
     if not str(target).strip():
         raise SpecError("", EMPTY_TARGET)
+    if str(target) == STDIN_TARGET:
+        return _stdin_spec()
     path = Path(target)
     if str(target) in preset_names() and (path.is_dir() or path.exists() and path.suffix.lower() != ".toml"):
         if (path / "spec.toml").is_file():  # a run trained with --out NAME: the user may have meant it

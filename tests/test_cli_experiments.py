@@ -1109,6 +1109,38 @@ def test_a_terminal_too_narrow_for_one_layers_columns_splits_them_over_tables_ea
     assert len(rows) == 8 and all(re.fullmatch(rf"│ \d │{number}{number}", row) for row in rows), out
 
 
+def test_a_spec_piped_in_as_dash_trains_and_a_terminal_or_bad_text_is_refused_in_one_line(capsys, monkeypatch,
+                                                                                          tmp_path):
+    """`rnnlab spec hello --set seed=3 | rnnlab train -` said "unknown preset '-'" and listed every preset; now -
+    reads the spec from stdin (once, though --set loads a target twice), and refuses a terminal rather than wait."""
+    import io
+
+    def piped(data: bytes) -> None:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
+
+    code, toml, err = run(capsys, "spec", "hello", "--set", "seed=3")
+    assert code == 0, err
+    piped(toml.encode())
+    code, out, err = run(capsys, "train", "-", "--steps", "2", "--set", "train.learning_rate=0.02",
+                         "--out", tmp_path / "r")
+    written = (tmp_path / "r" / "spec.toml").read_text(encoding="utf-8")
+    assert code == 0 and "seed = 3" in written and "learning_rate = 0.02" in written, err
+    piped(toml.encode())
+    code, out, err = run(capsys, "spec", "-")
+    assert (code, out) == (0, toml), err
+    for data, said in ((b"", "stdin is empty: a spec needs at least one field"),
+                       (b"x = [", "stdin: not valid TOML"), (b"n\xffame = 1", "stdin: not UTF-8 text")):
+        piped(data)
+        code, out, err = run(capsys, "bptt", "-")
+        assert code == 2 and out == "" and err.startswith(f"rnnlab: error: {said}") and len(err.splitlines()) == 1
+    monkeypatch.setattr(sys, "stdin", type("Tty", (io.StringIO,), {"isatty": lambda self: True})())
+    code, out, err = run(capsys, "train", "-")
+    assert (code, out) == (2, "") and err == ("rnnlab: error: - reads a spec from stdin, which is a terminal here: "
+                                              "pipe one in (rnnlab spec hello --set seed=3 | rnnlab train -)\n")
+    code, out, err = run(capsys, "tui", "-")
+    assert code == 2 and "takes no spec from there (-)" in err
+
+
 def test_output_to_a_pipe_keeps_whole_lines(capsys, monkeypatch, tmp_path):
     """Nothing to fit on a screen: a message longer than any page, and a title wider than its table,
     stay on one line each (grep sees them whole); the tables keep their width."""

@@ -631,6 +631,9 @@ def open_lab(target: str | None, sets: list[str] | None = None) -> None:
         from ..spec import EMPTY_TARGET
 
         raise UserError(EMPTY_TARGET)
+    if target == "-":  # (rnnlab.spec.STDIN_TARGET)
+        raise UserError("the lab reads its keys from stdin, so it takes no spec from there (-): save the spec to a "
+                        ".toml file and give that")
     if sets and target in LABS:
         raise UserError(f"--set changes an experiment's spec; {target} is an architecture lab, with options of its "
                         f"own (rnnlab {LAB_COMMANDS.get(target, target)} --help)")

@@ -37,7 +37,8 @@ STEPS_MAX, TRUNCATE_MAX = 100_000_000, 1_000_000
 #: Architecture labs whose headless command has another name than the lab (the others: `rnnlab NAME`).
 LAB_COMMANDS = {"treebank": "tree"}
 
-TARGET_HELP = "A preset name (see `rnnlab presets`), a spec .toml file or a run directory (default: hello)."
+TARGET_HELP = ("A preset name (see `rnnlab presets`), a spec .toml file (-: read from stdin) or a run directory "
+               "(default: hello).")
 DEVICE_HELP = ("cpu or cuda (default: the spec's model.device; a run made on a GPU is read on the CPU where none "
                "is usable).")
 TUI_TARGET_HELP = ("A preset name (see `rnnlab presets`), a spec .toml file, a run directory, a folder of them "
@@ -425,7 +426,8 @@ def _graceful_interrupt(unit: str = "step") -> Iterator[_Stop]:
 @app.command()
 def train(
     target: Annotated[str | None, typer.Argument(
-        help="A preset name (see `rnnlab presets`) or a spec .toml file (default: hello).", show_default=False)] = None,
+        help="A preset name (see `rnnlab presets`) or a spec .toml file (-: read from stdin, `rnnlab spec hello "
+             "--set seed=3 | rnnlab train -`) (default: hello).", show_default=False)] = None,
     steps: Annotated[int | None, typer.Option(
         "--steps", min=1, max=STEPS_MAX, help="Train to this many steps (overrides train.steps).")] = None,
     seed: Annotated[int | None, typer.Option(
