@@ -84,13 +84,20 @@ def special_kind(mode: int) -> str | None:
 
 def number_or_dash(value: float | None, spec: str = ".4g") -> str:
     """``value`` formatted by ``spec`` for a table, "-" where there is none or it is not finite (a
-    diverged loss): the views' one way of writing a number that may be missing."""
-    return "-" if value is None or not math.isfinite(value) else format(value, spec)
+    diverged loss): the views' one way of writing a number that may be missing. A zero is never signed: a
+    negative zero, or a tiny negative rounded to zero digits, read "-0" or "-0.000e+00"."""
+    return "-" if value is None or not math.isfinite(value) else _unsigned_zero(format(value, spec))
 
 
 def percent_or_dash(value: float | None) -> str:
-    """A fraction as "93.3%", "-" where there is none or it is not finite."""
-    return "-" if value is None or not math.isfinite(value) else f"{100 * value:.1f}%"
+    """A fraction as "93.3%", "-" where there is none or it is not finite (a zero unsigned: never "-0.0%")."""
+    return "-" if value is None or not math.isfinite(value) else _unsigned_zero(f"{100 * value:.1f}") + "%"
+
+
+def _unsigned_zero(text: str) -> str:
+    """``text``, a formatted number, without its minus sign where its digits are all zeros ("-0.00", "-0e+00")."""
+    digits = text.lower().partition("e")[0]
+    return text[1:] if text.startswith("-") and not any(d in "123456789" for d in digits) else text
 
 
 def clipped(text: str, width: int) -> str:

@@ -1974,3 +1974,17 @@ def test_an_integer_past_a_floats_range_is_a_one_line_error(preset, field):
         load_preset(preset).with_overrides({field: 10**400})
     message = str(info.value)
     assert message.startswith(f"{field}: ") and message.endswith(f"got {TOO_LARGE_FOR_A_FLOAT}"), message
+
+
+@pytest.mark.parametrize("value, spec, shown", [
+    (-0.0, ".4g", "0"), (-1e-9, ".3f", "0.000"), (-0.0, ".3e", "0.000e+00"), (-4e-7, ".2f", "0.00"),
+    (-1e-9, ".4g", "-1e-09"), (-2.5, ".4g", "-2.5"), (-0.004, ".2f", "0.00"), (-0.006, ".2f", "-0.01"),
+    (None, ".4g", "-"), (float("nan"), ".4g", "-"),
+])
+def test_a_table_number_rounded_to_zero_is_never_signed(value, spec, shown):
+    """A negative zero, or a tiny negative rounded to zero digits, read "-0" and "-0.000" in the tables (the
+    tables' numbers all go through number_or_dash, their shares through percent_or_dash: "-0.0%")."""
+    from rnnlab.errors import number_or_dash, percent_or_dash
+
+    assert number_or_dash(value, spec) == shown
+    assert percent_or_dash(-1e-6) == "0.0%" and percent_or_dash(-0.0) == "0.0%" and percent_or_dash(-0.5) == "-50.0%"
