@@ -3261,6 +3261,15 @@ def test_wide_values_write_small_numbers_as_the_compact_ones_do():
     assert {value: _num(value) for value in cases} == cases
 
 
+def test_a_negative_zero_is_written_as_zero_in_both_layouts():
+    """adding-mingru's dL/dh holds negative zeros (0 times a negative weight): the values table
+    showed "-0.00" (wide) and "-.00" (compact) beside the "+0.00" of the same zero elsewhere."""
+    from rnnlab.tui.panels import _num, _num_compact
+
+    assert (_num(-0.0), _num_compact(-0.0)) == ("+0.00", ".00")
+    assert (_num(np.float32(-0.0)), _num_compact(np.float32(-0.0))) == ("+0.00", ".00")
+
+
 def test_wide_values_write_exploded_numbers_with_an_exponent_not_two_dozen_digits():
     """An exploding relu RNN's h of 9.6e21 was written +9566976422224821485568.00, its dL/dh cut off."""
     from rnnlab.tui.panels import _num

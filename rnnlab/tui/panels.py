@@ -613,9 +613,11 @@ class CursorValues(Static):
 
 def _num(value: float) -> str:
     """+0.16, -0.16, +1234.57; smaller values as +3e-5 (the exponent written as :func:`_num_compact`
-    writes it), larger ones as +9.6e21 (an exploding state or gradient: 24 digits would not fit)."""
+    writes it), larger ones as +9.6e21 (an exploding state or gradient: 24 digits would not fit).
+    A negative zero (a gradient's 0 times a negative weight) is +0.00, not -0.00."""
     if not math.isfinite(value):
         return str(value)
+    value += 0.0  # -0.0 + 0.0 is +0.0
     if 5e-3 <= abs(value) < 9999.995 or value == 0:
         return f"{value:+.2f}"
     mantissa, exponent = (f"{value:+.1e}" if abs(value) >= 9999.995 else f"{value:+.0e}").split("e")
@@ -624,9 +626,10 @@ def _num(value: float) -> str:
 
 def _num_compact(value: float) -> str:
     """At most 4 characters for 0.005 <= |value| < 100, no sign for positive values: .16, -.16, 2.1,
-    -12; smaller values as 3e-5, -3e-5, and below 1e-9 as ~0."""
+    -12; smaller values as 3e-5, -3e-5, and below 1e-9 as ~0; zero as .00, a negative one too."""
     if not math.isfinite(value):
         return str(value)[:4]
+    value += 0.0  # -0.0 + 0.0 is +0.0: "-.00" read as a small negative number
     size = abs(value)
     if 0 < size < 1e-9:  # vanished: below anything the colours or a plot could show
         return "~0"
