@@ -3683,3 +3683,18 @@ def test_a_screen_refits_after_a_dialog_only_while_it_is_shown():
             assert (100, 30) in shown.fitted and popped.fitted == []
 
     asyncio.run(main())
+
+
+def test_a_notice_at_80_columns_is_as_wide_as_on_a_wide_terminal():
+    """Textual's toasts are 60 columns but at most half the terminal: at 80 columns the quit
+    warning wrapped to five lines of 36 over the plots; it takes two of 57 now."""
+    async def main():
+        app = LabApp()
+        async with app.run_test(size=(80, 24), notifications=True) as pilot:  # (toasts drawn)
+            await wait_for(pilot, lambda: app.lab is not None)
+            app.notify("a long notice " * 8)
+            await wait_for(pilot, lambda: app.screen.query("Toast"), what="the notice")
+            await pilot.pause()
+            assert app.screen.query_one("Toast").size.width >= 56
+
+    asyncio.run(main())
