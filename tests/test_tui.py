@@ -3698,3 +3698,33 @@ def test_a_notice_at_80_columns_is_as_wide_as_on_a_wide_terminal():
             assert app.screen.query_one("Toast").size.width >= 56
 
     asyncio.run(main())
+
+
+def test_the_first_q_s_warning_counts_the_steps_trained_since_and_drops_goes_on_once_stopped(monkeypatch):
+    """The warning kept the count it was written with while training went on under it (and its
+    "(and training goes on)" after s had stopped it): the user read a stale number of steps to lose."""
+    from rnnlab.spec import load_preset
+    from rnnlab.tui import terminal
+
+    monkeypatch.setattr(terminal, "QUIT_CONFIRM_S", 600.0)  # the warning stays up however slow the machine
+
+    def warnings(app) -> list[str]:
+        return [shown.message for shown in app._notifications if "not saved" in shown.message]
+
+    async def check(app, pilot):
+        lab = app.lab
+        await pilot.press("t")
+        await wait_for(pilot, lambda: lab.unsaved_steps > 0)
+        await pilot.press("q")
+        await pilot.pause()
+        first = int(warnings(app)[0].split()[0])
+        assert "(and training goes on)" in warnings(app)[0]
+        await wait_for(pilot, lambda: int(warnings(app)[0].split()[0]) > first, what="a new count")
+        await pilot.press("s")
+        await wait_for(pilot, lambda: not lab.training)
+        await wait_for(pilot, lambda: warnings(app) == [
+            f"{lab.unsaved_steps} trained steps are not saved: q (or ctrl+c) again quits without them, ctrl+s "
+            "saves them, Esc stays"], what="the count where training stopped")
+        assert app.return_code is None
+
+    drive(check, target=load_preset("hello").with_overrides({"train.steps": 1_000_000}))

@@ -524,6 +524,7 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
         lab = self.lab
         if lab is None or not self._views_alive():
             return
+        self.follow_quit_warning()  # its count, as training goes on (and once it stops)
         if not lab.training:
             if self._computing is not None:
                 self.update_status()

@@ -204,6 +204,23 @@ class ConfirmQuit:
             await asyncio.sleep(QUIT_NOTICE_S)  # a frame or two to draw it
         self.exit()
 
+    def follow_quit_warning(self) -> None:
+        """While the first q's warning is up, keep it saying what a second q would lose now (the
+        app's timer calls this): training went on under it while it kept the count it was written
+        with, "120 trained steps are not saved (and training goes on)" at step 900 and after s."""
+        shown = self._quit_warning_shown
+        if not shown or time.monotonic() > self._quit_armed_until:
+            return
+        warning = self.quit_warning()
+        if not warning or warning == shown:
+            return
+        for notification in self._notifications:  # the same toast, its text changed: no new one sliding in
+            if notification.message == shown:
+                notification.message = warning
+        self._quit_warning_shown = warning
+        for toast in self.screen.query("Toast"):  # (Textual's toast widget: it renders its notification's text)
+            toast.refresh(layout=True)
+
     def action_cancel_quit(self) -> None:
         """Esc after a first q: the lab stays open, a q within the window warns again, and the
         warning's toast goes. (The app's Esc binding: a dialog's own Esc comes first.)"""
