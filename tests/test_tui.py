@@ -2657,7 +2657,7 @@ def test_typing_bits_on_the_parity_task_and_a_refused_one():
         lines = screen_text(app).splitlines()
         assert any(line.split() == ["input", "1", "0", "1", "1"] for line in lines[:6])
         # the task's "parity of 10 bits" is what it trains on, not these 4
-        assert "steps 1-4 of 4   this typed sequence: loss" in screen_text(app)
+        assert "t 1-4 of 4   this typed sequence: loss" in screen_text(app)
         assert "trained on parity: " in screen_text(app)
         await pilot.press("n")  # a draw of the task's again
         await wait_for(pilot, lambda: not app.lab.sequence_typed and "this sequence: loss" in screen_text(app))
@@ -2690,7 +2690,7 @@ def test_an_edited_model_keeps_the_typed_sequence():
         await edit_hidden_size(app, pilot, 8)
         await pilot.pause()
         assert app.lab.sequence_text == "1011" and app.lab.task.input_tokens(app.lab.sequence) == list("1011")
-        assert "steps 1-4 of 4   this typed sequence: loss" in screen_text(app)
+        assert "t 1-4 of 4   this typed sequence: loss" in screen_text(app)
 
     drive(check, "parity", size=(120, 36))
 
@@ -3728,3 +3728,16 @@ def test_the_first_q_s_warning_counts_the_steps_trained_since_and_drops_goes_on_
         assert app.return_code is None
 
     drive(check, target=load_preset("hello").with_overrides({"train.steps": 1_000_000}))
+
+
+def test_the_sequence_bar_and_the_heatmaps_write_their_windows_of_steps_alike():
+    """At 80 columns the bar said "steps 1-11 of 100" above a heatmap titled "... t 1-33 of 100":
+    two wordings of one thing, read as two different counts."""
+    async def check(app, pilot):
+        lines = screen_text(app).splitlines()
+        bar = next(line for line in lines if "this sequence: loss" in line)
+        title = next(line for line in lines if "hidden state" in line)
+        assert re.search(r"^ t 1-\d+ of 100   this sequence", bar), bar
+        assert re.search(r" t 1-\d+ of 100 ", title.split("│")[0]), title
+
+    drive(check, "adding-rnn", size=(80, 24))

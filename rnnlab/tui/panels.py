@@ -304,7 +304,8 @@ class SequenceBar(LabView):
         # made any loss look good against the baseline's average
         baseline, here = lab.task.baseline(), lab.task.baseline_on(lab.sequence)
         against = f" ({baseline.name}: {here:.2g})" if baseline is not None and here is not None else ""
-        text.append(f"steps {start + 1}-{stop} of {T}{cut}   {which}: loss {evaluation.loss:.4g}{against}{acc}   "
+        # "t 1-11 of 100" as the heatmaps' titles write their windows (this one said "steps 1-11 of 100")
+        text.append(f"t {start + 1}-{stop} of {T}{cut}   {which}: loss {evaluation.loss:.4g}{against}{acc}   "
                     f"{task}{lab.task.describe()}", style="dim")
         self.update(text)
 
