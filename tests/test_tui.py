@@ -3741,3 +3741,15 @@ def test_the_sequence_bar_and_the_heatmaps_write_their_windows_of_steps_alike():
         assert re.search(r" t 1-\d+ of 100 ", title.split("│")[0]), title
 
     drive(check, "adding-rnn", size=(80, 24))
+
+
+def test_the_values_caption_beside_the_attention_map_keeps_to_one_line_at_80_columns():
+    """Beside the attention map the values column is 21 columns wide: its caption "units 0-3 of
+    64 (u/U)" wrapped, "(u/U)" alone on a line of its own; the keys go where they do not fit."""
+    async def check(app, pilot):
+        await pilot.press("right")
+        await wait_for(pilot, lambda: "units 0-" in screen_text(app), what="the values table")
+        sides = [line.split("│")[-1].strip() for line in screen_text(app).splitlines()]
+        assert "(u/U)" not in sides and any(side.startswith("units 0-") for side in sides), sides
+
+    drive(check, "copy-attention", size=(80, 24))

@@ -601,7 +601,8 @@ class CursorValues(Static):
         if count < H:
             first = min(max(unit - count // 2, 0), H - count)
             shown = range(first, first + count)
-            caption = Text(f"units {first}-{first + count - 1} of {H} (u/U)", style="dim")
+            units = f"units {first}-{first + count - 1} of {H}"  # the keys dropped where they would wrap to a line
+            caption = Text(first_fit((f"{units} (u/U)", units), self.size.width or None, units), style="dim")
         # a gradient BPTT has not reached yet (it steps back from t = T, a reverse direction's from t = 1
         # up): "·", as its heatmap's empty column
         reached = t in lab.bptt_revealed(direction)
