@@ -1178,7 +1178,7 @@ def test_a_target_with_two_channels_shows_both_in_the_sequence_bar():
         lines = screen_text(app).splitlines()[1:8]
         labels = [line.split()[0] + (" " + line.split()[1] if line.split()[0] in ("target", "output") else "")
                   for line in lines]
-        assert labels == ["t", "input", "target slow", "output slow", "target fast", "output fast", "steps"]
+        assert labels == ["t", "input", "target slow", "output slow", "target fast", "output fast", "t"]
         fast = app.lab.sequence.y[:, 0, 1]
         assert lines[4].split()[2:5] == [f"{v:.2f}" for v in fast[:3]]  # the fast part itself
         assert len(lines[5].split()) == 4  # outputs of the two revealed steps only
