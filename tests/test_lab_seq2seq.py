@@ -621,7 +621,9 @@ def test_screen_bench_tokens_titles_and_accuracy_title_fit_at_120x36():
         screen.update_views()
         await pilot.pause()
         buckets = screen.query_one("#s2s-buckets", LinePlot)
-        assert buckets.series_names and "accuracy" in buckets.title and buckets.title in screen_text(app)
+        shown = buckets.render_line(0).text
+        assert buckets.series_names and any(shown.startswith(title) and "accuracy" in title
+                                            for title in (buckets.title, *buckets.short_titles)), shown
 
     drive(check, {"attention": "none", "seed": 4, "hidden_size": 32}, size=(120, 36))
 
@@ -641,6 +643,29 @@ def test_an_accuracy_plot_whose_title_says_key_below_draws_no_legend_over_its_cu
         assert not any("━" in buckets.render_line(y).text for y in range(buckets.size.height))
 
     drive(check, {"attention": "none", "seed": 4, "hidden_size": 32}, size=(80, 24))
+
+
+def test_the_loss_title_refits_when_its_plot_narrows_without_a_redraw():
+    """The loss title was fitted to the plot's width when the lab redrew it: where the training
+    column narrowed meanwhile (its scrollbar appearing as the score table grew) the title stayed
+    that long and was cut ("loss 0.0012, token acc 10…"). The plot now picks among its forms itself."""
+    from rnnlab.tui.widgets import LinePlot
+
+    async def check(app, screen, pilot):
+        screen.engine.train()
+        screen.update_views()
+        await pilot.pause()
+        loss = screen.query_one("#s2s-loss", LinePlot)
+        assert loss.render_line(0).text.startswith(loss.title)  # the longest form, whole, at 160 columns
+        forms = (loss.title, *loss.short_titles)
+        for width in (30, 20, 16):
+            screen.query_one("#s2s-side").styles.width = width + 3  # no update_views: as a scrollbar appearing
+            await pilot.pause()
+            head = loss.render_line(0).text
+            assert loss.size.width == width and "…" not in head, head
+            assert head.startswith(next(form for form in forms if len(form) <= width)), head
+
+    drive(check, size=(160, 50))
 
 
 def test_screen_works_at_100x30():

@@ -481,11 +481,11 @@ class Seq2SeqTraining(VerticalScroll):
             loss.set_series("train", [r.step for r in history], [r.loss for r in history], color="#e0e0e0")
             last = history[-1]
             value, accuracy = f"loss {last.loss:.3g}", f"{100 * last.accuracy:.0f}%"
-            loss.title = _fit_title(loss.size.width or None, f"{value}, token acc {accuracy}",
-                                    f"{value}, acc {accuracy}", value)
+            loss.title = f"{value}, token acc {accuracy}"
+            loss.short_titles = (f"{value}, acc {accuracy}", value)  # the plot shows the longest that fits
         else:
             loss.clear()
-            loss.title = "loss (t trains)"
+            loss.title, loss.short_titles = "loss (t trains)", ()
         buckets.clear()
         if evals:
             steps = [e.step for e in evals]
@@ -502,15 +502,15 @@ class Seq2SeqTraining(VerticalScroll):
             legend = sum(len(name) + 4 for name in buckets.series_names) - 2
             titles = ("sequence accuracy by length", "sequence accuracy", "seq. accuracy")
             if width is None or any(len(title) + 2 + legend <= width for title in titles):
-                buckets.title = _fit_title(None if width is None else width - legend - 2, *titles)
+                buckets.title = first_fit(titles, None if width is None else width - legend - 2)
+                buckets.short_titles = ()
                 buckets.show_legend = True
             else:  # (the plot would move the legend into its canvas, over the curves, out of order)
-                buckets.title = _fit_title(width, "sequence accuracy by length (key below)",
-                                           "sequence accuracy (key below)", "accuracy (key below)")
+                buckets.title = "sequence accuracy by length (key below)"
+                buckets.short_titles = ("sequence accuracy (key below)", "accuracy (key below)")
                 buckets.show_legend = False
         else:
-            buckets.title = _fit_title(buckets.size.width or None, "sequence accuracy by source length",
-                                       "sequence accuracy")
+            buckets.title, buckets.short_titles = "sequence accuracy by source length", ("sequence accuracy",)
         self.query_one("#s2s-table", Static).update(self._table(lab, evals))
 
     @staticmethod
@@ -622,11 +622,6 @@ class Seq2SeqHelp(Dialog[None]):
             yield Static("\nEsc closes this.", classes="dim")
 
 
-def _fit_title(width: int | None, *titles: str) -> str:
-    """:func:`~rnnlab.tui.terminal.first_fit` of ``titles``, the last where none fits."""
-    return first_fit(titles, width, fallback=titles[-1])
-
-
 # ---------------------------------------------------------------------------------------------
 # the screen
 # ---------------------------------------------------------------------------------------------
@@ -736,11 +731,10 @@ class Seq2SeqScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
         self.query_one("#s2s-states").display = not attention
         if attention:
             kind = o["attention"]
+            titles = (f"attention weights a_t,s ({kind}): decoder step t x source position s",
+                      f"attention weights a_t,s ({kind})", f"attention ({kind})")
             grid.set_matrix(d.weights, [short_token(t) for t in d.source], [short_token(t) for t in d.tokens],
-                            d.correct, lab.cursor,
-                            _fit_title(grid.size.width or None,
-                                       f"attention weights a_t,s ({kind}): decoder step t x source position s",
-                                       f"attention weights a_t,s ({kind})", f"attention ({kind})"))
+                            d.correct, lab.cursor, first_fit(titles, grid.size.width or None, fallback=titles[-1]))
         else:
             encoder, decoder = self.query_one("#s2s-encoder", Heatmap), self.query_one("#s2s-decoder", Heatmap)
             enc, dec = d.records["encoder"].T, d.records["decoder"].T  # (H, S), (H, T')
@@ -791,11 +785,11 @@ class Seq2SeqScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
         """The hidden-state heatmaps' titles, the longest that fit their width."""
         H, r = self.engine.options["hidden_size"], f"±{self._state_scale:.2g}"  # the colours' range, blue to red
         encoder, decoder = self.query_one("#s2s-encoder", Heatmap), self.query_one("#s2s-decoder", Heatmap)
-        encoder.title = _fit_title(encoder.size.width or None, f"encoder states e_s (H={H} x s, {r}), ▼ final",
+        encoder.title = first_fit((f"encoder states e_s (H={H} x s, {r}), ▼ final",
                                    f"encoder e_s (H={H} x s, {r}), ▼ final", f"encoder e_s ({r}), ▼ final",
-                                   "encoder e_s, ▼ final", "encoder e_s")
-        decoder.title = _fit_title(decoder.size.width or None, f"decoder states d_t (H={H} x t, {r})",
-                                   f"decoder d_t (H={H} x t, {r})", f"decoder d_t ({r})", "decoder d_t")
+                                   "encoder e_s, ▼ final"), encoder.size.width or None, fallback="encoder e_s")
+        decoder.title = first_fit((f"decoder states d_t (H={H} x t, {r})", f"decoder d_t (H={H} x t, {r})",
+                                   f"decoder d_t ({r})"), decoder.size.width or None, fallback="decoder d_t")
 
     def update_status(self) -> None:
         """The status line, drawn 10 times a second while training. The bench is redrawn only when the
