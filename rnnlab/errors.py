@@ -181,3 +181,15 @@ def meant_choice(typed: Any, choices: Sequence[str]) -> str | None:
     folded = {choice.lower(): choice for choice in choices}
     close = difflib.get_close_matches(typed.lower(), list(folded), n=2, cutoff=0.75)
     return folded[close[0]] if len(close) == 1 else None
+
+
+
+def choice_refusal(typed: Any, choices: Sequence[str], got: str | None = None) -> str:
+    """A refusal of ``typed``, none of ``choices``, from "must be" on, for a caller to put the name before:
+    "must be cpu or cuda, got 'gpu'" (two choices), "must be one of rnn, lstm, gru, got 'LSTM' (did you mean
+    'lstm'?)", the hint where :func:`meant_choice` is sure. ``got``: ``typed`` as the view quotes it (default: its
+    repr). The CLI's flags and the labs' options say it so."""
+    allowed = " or ".join(choices) if len(choices) == 2 else f"one of {', '.join(choices)}"
+    meant = meant_choice(typed, choices)
+    hint = f" (did you mean {meant!r}?)" if meant else ""
+    return f"must be {allowed}, got {repr(typed) if got is None else got}{hint}"

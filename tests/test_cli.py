@@ -957,7 +957,7 @@ def test_a_relative_cache_folder_is_the_working_directorys_at_import(tmp_path, m
     (["train", "hello", "--device", "CUDA"], "--device must be cpu or cuda, got 'CUDA' (did you mean 'cuda'?)"),
     (["runs", ".", "--sort", "Loss"], "--sort must be one of updated, eval, loss, name, got 'Loss' (did you mean "
                                       "'loss'?)"),
-    (["seq2seq", "--task", "Sort"], "--task must be one of reverse, sort, got 'Sort' (did you mean 'sort'?)"),
+    (["seq2seq", "--task", "Sort"], "--task must be reverse or sort, got 'Sort' (did you mean 'sort'?)"),
     (["seq2seq", "--cell", "LSTM"], "--cell must be one of rnn, lstm, gru, got 'LSTM' (did you mean 'lstm'?)"),
     (["esn", "--sweep", "Ridge"], "--sweep must be one of spectral_radius, leak_rate, input_scaling, connectivity, "
                                   "ridge, got 'Ridge' (did you mean 'ridge'?)"),

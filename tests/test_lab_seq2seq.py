@@ -70,7 +70,7 @@ def test_the_decoder_never_writes_bos_or_padding():
 
 @pytest.mark.parametrize("options, message", [
     ({"attention": "luong"}, "attention must be one of none, dot, general, additive, got 'luong'"),
-    ({"task": "copy"}, "task must be one of reverse, sort"),
+    ({"task": "copy"}, "task must be reverse or sort, got 'copy'"),  # two choices: as the CLI's "cpu or cuda"
     ({"cell": "tcn"}, "cell must be one of rnn, lstm, gru"),
     ({"hidden_size": 0}, "hidden_size must be an integer in [1, 512], got 0"),
     ({"steps": True}, "steps must be an integer"),
@@ -1109,6 +1109,7 @@ def test_e_sets_any_option_prefilled_with_the_current_ones_and_keeps_the_bench()
 @pytest.mark.parametrize("text, message", [
     ("hidden_size=x", "hidden_size must be an integer in [1, 512], got 'x'"),
     ("hidden_size=4 cell=transformer", "cell must be one of rnn, lstm, gru, got 'transformer'"),
+    ("task=Sort", "task must be reverse or sort, got 'Sort' (did you mean 'sort'?)"),  # said "one of reverse, sort"
     ("min_length=9", "min_length must be <= max_length (5), got 9"),
     ("hiden_size=4", "unknown option 'hiden_size' (12 known; did you mean 'hidden_size'?)"),
     ("learning_rate=2", "learning_rate must be a number in (0, 1], got 2"),

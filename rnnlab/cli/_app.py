@@ -37,7 +37,7 @@ except ImportError:  # pragma: no cover - older typer
     _Abort = _click_exceptions.Abort
 
 from .. import __version__
-from ..errors import TargetExistsError, UserError, WriteFailed, closest_name, meant_choice
+from ..errors import TargetExistsError, UserError, WriteFailed, choice_refusal, closest_name
 
 class _Commands(TyperGroup):
     """rnnlab's commands. An experiment or a lab typed where the command goes (``rnnlab copy-gru``) is
@@ -278,12 +278,10 @@ def nonempty_path(value: str | Path) -> Path:
 
 def choice_refused(flag: str, typed: str, choices: Sequence[str]) -> UserError:
     """``flag`` refusing ``typed``, none of ``choices``: "--sort must be one of updated, eval, loss, name, got 'Loss'
-    (did you mean 'loss'?)", the hint where the choice meant is sure (:func:`~rnnlab.errors.meant_choice`): a value
-    in other capitals was refused unsaid why, and a guess could be wrong ("GPU" is not "cpu")."""
-    allowed = " or ".join(choices) if len(choices) == 2 else f"one of {', '.join(choices)}"
-    meant = meant_choice(typed, choices)
-    hint = f" (did you mean {meant!r}?)" if meant else ""
-    return UserError(f"{flag} must be {allowed}, got {typed!r}{hint}")
+    (did you mean 'loss'?)", the hint where the choice meant is sure (:func:`~rnnlab.errors.choice_refusal`, as the
+    labs' options say it): a value in other capitals was refused unsaid why, and a guess could be wrong ("GPU" is
+    not "cpu")."""
+    return UserError(f"{flag} {choice_refusal(typed, choices)}")
 
 
 def option_flag(name: str) -> str:

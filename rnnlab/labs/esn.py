@@ -60,7 +60,7 @@ import numpy as np
 
 from .._locks import HandoffLock
 from ..data.series import mackey_glass
-from ..errors import UserError
+from ..errors import UserError, choice_refusal
 from ..layers.esn import EchoStateNetwork
 from ..spec import SEED_MAX
 from ..train.rundir import atomic_save_npz, npz_target
@@ -600,7 +600,7 @@ class EsnLab:
     def set_mode(self, mode: str) -> str:
         """"one-step" or "generative" (the cursor stays on its time step where it still exists)."""
         if mode not in MODES:
-            raise UserError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+            raise UserError(f"mode {choice_refusal(mode, MODES)}")
         self.mode = mode
         self._cursor = self.cursor
         return mode
@@ -640,7 +640,7 @@ class EsnLab:
         that cannot be swept or a bad value (all checked before the first fit).
         """
         if name not in SWEEP_VALUES:
-            raise UserError(f"{self.spell('sweep')} takes one of {', '.join(SWEEP_VALUES)}, got {name!r}")
+            raise UserError(f"{self.spell('sweep')} {choice_refusal(name, list(SWEEP_VALUES))}")
         grid = SWEEP_VALUES[name] if values is None else np.asarray(values, dtype=np.float64).ravel()
         if grid.size == 0:
             raise UserError("sweep needs at least one value")

@@ -43,7 +43,7 @@ from .. import kernels
 from .._cursor import StepCursor
 from .._locks import HandoffLock, TrainingControl
 from ..data.seq2seq import BOS, DIGIT0, EOS, PAD, VOCAB, ReversalTask, SortTask
-from ..errors import UserError, counted, meant_choice
+from ..errors import UserError, choice_refusal, counted
 from ..layers.seq2seq import ATTENTION_KINDS, CELLS, Seq2Seq
 from ..spec import SEED_MAX
 from ..train.rundir import atomic_save_npz, npz_target
@@ -139,10 +139,8 @@ def _resolve_options(options: dict | None, base: dict) -> dict[str, Any]:
             value = "none"
         try:  # the message from "must be" on: an OptionError says "name must be ..."
             if name in CHOICES:
-                if value not in CHOICES[name]:  # "LSTM": (did you mean 'lstm'?), as the CLI's other choices
-                    meant = meant_choice(value, CHOICES[name])
-                    hint = f" (did you mean {meant!r}?)" if meant else ""
-                    raise UserError(f"must be one of {', '.join(CHOICES[name])}, got {shown(value)}{hint}")
+                if value not in CHOICES[name]:  # "reverse or sort", "LSTM": (did you mean 'lstm'?), as the CLI's
+                    raise UserError(choice_refusal(value, CHOICES[name], shown(value)))
             elif name in _LIMITS:
                 value = check_int("", value, *_LIMITS[name])
             elif name == "learning_rate":
