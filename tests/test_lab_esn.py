@@ -901,10 +901,36 @@ def test_a_free_run_cut_at_the_top_of_the_sweep_chart_is_said_so():
         assert plot.title == "RMSE vs ρ"
         lab.sweep_result.generation_rmse[3] = 1.2e28  # as rnnlab esn --spectral-radius 0.05 --leak-rate 1 --seed 1
         screen.draw_sweep()
+        await pilot.pause()
+        assert plot.title == "RMSE vs ρ ≤1000" and plot.size.width < 40  # (the long form leaves the legend no room)
+        await pilot.resize_terminal(200, 50)
+        await pilot.pause()
+        await pilot.pause()
         assert plot.title == "RMSE vs ρ, free run cut at 1000"
-        assert plot.short_titles == ("RMSE vs ρ ≤1000",)  # where the plot is narrow (26 columns at 80x24)
 
     drive(check, size=(120, 36))
+
+
+@pytest.mark.parametrize("size, header", [
+    ((80, 24), "RMSE ━ 1-step ━ free"),  # the preset's named neither curve: no room in the canvas
+    ((100, 30), "RMSE ≤1000 ━ 1-step ━ free"),  # the preset's: "━ free run" in a pocket between the curves
+])
+def test_the_sweep_chart_names_both_its_curves_beside_its_title(size, header):
+    """The sweep chart kept its title and moved the legend that did not fit beside it into its canvas, which
+    the two curves fill: at 80x24 neither curve was named. Now the title and the names shorten until the
+    legend fits beside the title."""
+    async def check(app, pilot):
+        lab, screen = app.engine, app.screen
+        await pilot.press("w")
+        await wait_for(pilot, lambda: lab.sweep_result is not None and lab.sweep_result.status == "completed"
+                       and idle(app))
+        await pilot.pause()
+        plot = screen.query_one("#esn-sweep", LinePlot)
+        lines = [plot.render_line(y).text for y in range(plot.size.height)]
+        assert " ".join(lines[0].split()) == header, lines[0]  # (the legend right-aligned)
+        assert not any("━" in line for line in lines[1:]), lines  # none left in the canvas
+
+    drive(check, size=size, units=100)
 
 
 def test_a_sweep_from_other_options_is_marked_stale_and_its_best_shows_at_120x36():
@@ -924,6 +950,8 @@ def test_a_sweep_from_other_options_is_marked_stale_and_its_best_shows_at_120x36
         await pilot.press("enter")
         await wait_for(pilot, lambda: lab.options.units == 30 and idle(app))
         assert plot.title == "RMSE vs a: stale (W redoes)" and "RMSE vs a: stale" in screen_text(app)
+        # both curves grey: no legend (a grey "━ free run" sat between them, naming neither apart)
+        assert not any("━" in plot.render_line(y).text for y in range(plot.size.height))
         assert "(stale)" in best.render().plain
         await pilot.press("W")  # a new sweep is current again
         await wait_for(pilot, lambda: lab.sweep_result.status == "completed" and lab.sweep_result.base.units == 30

@@ -128,6 +128,24 @@ def _active(worker: Worker | None) -> bool:
 
 #: The sweep chart draws a free run's RMSE up to this (one that diverged reaches 1e50), and says so
 FREE_RUN_CAP = 1e3
+#: The sweep chart's curves, as its legend names them: in full, else short where the full names leave no room.
+SWEEP_CURVES = ("one-step", "free run")
+SHORT_SWEEP_CURVES = ("1-step", "free")
+
+
+def _sweep_header(width: int, symbol: str, capped: bool) -> tuple[tuple[str, str], str, tuple[str, ...]]:
+    """The current sweep chart's curve names, title and shorter titles in ``width`` columns (0: not laid
+    out yet, the longest): the longest title beside which the legend naming both curves fits, their short
+    names where only those do, down to "RMSE". The chart's legend that did not fit there went into its
+    canvas, where the curves left no room at 80x24 (neither was named) or only a pocket between them."""
+    cap = f"≤{FREE_RUN_CAP:g}"  # the free run's top: a flat line there read as an error of a thousand
+    titles = ((f"RMSE vs {symbol}, free run cut at {FREE_RUN_CAP:g}", f"RMSE vs {symbol} {cap}", f"RMSE {cap}")
+              if capped else (f"RMSE vs {symbol}",))
+    for title in (*titles, "RMSE"):
+        for names in (SWEEP_CURVES, SHORT_SWEEP_CURVES):
+            if not width or len(title) + 2 + len("  ".join(f"━ {name}" for name in names)) <= width:
+                return names, title, ()
+    return SWEEP_CURVES, titles[0], (*titles[1:], "RMSE")  # no room even so: the plot places what it can
 
 class EsnHelp(HelpScreen):
     """The key list, styled by this lab's stylesheet (it may run without the main lab's), in two
@@ -371,17 +389,25 @@ class EsnScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, Sc
         plot.x_range = (float(sweep.values.min()), float(sweep.values.max()))
         current = lab.sweep_is_current()
         with np.errstate(invalid="ignore"):
-            plot.set_series("one-step", sweep.values[:k], sweep.rmse[:k], color=FORECAST if current else STALE)
-            plot.set_series("free run", sweep.values[:k], np.clip(sweep.generation_rmse[:k], 0, FREE_RUN_CAP),
-                            color=FREE if current else STALE)
             capped = bool(np.any(sweep.generation_rmse[:k] > FREE_RUN_CAP))  # a free run that blew up (1e50)
-        plot.marker = getattr(lab.options, sweep.name)
         symbol = SYMBOLS[sweep.name]
+        # the legend beside the title, naming both curves (a stale sweep has none: its title says so)
+        names, title, short = _sweep_header(plot.size.width, symbol, capped) if current else (SWEEP_CURVES, "", ())
+        if plot.series_names != list(names):
+            plot.clear()
+        with np.errstate(invalid="ignore"):
+            plot.set_series(names[0], sweep.values[:k], sweep.rmse[:k], color=FORECAST if current else STALE)
+            plot.set_series(names[1], sweep.values[:k], np.clip(sweep.generation_rmse[:k], 0, FREE_RUN_CAP),
+                            color=FREE if current else STALE)
+        plot.marker = getattr(lab.options, sweep.name)
+        plot.show_legend = current  # a stale sweep's curves are both grey: a legend could not tell them apart
+        if current:
+            plot.title, plot.short_titles = title, short
+            return
         redo = f" ({SWEEP_KEYS[sweep.name]} redoes)" if sweep.name in SWEEP_KEYS else ""
         cap = f", free run cut at {FREE_RUN_CAP:g}" if capped else ""  # its line flat at the top said nothing
-        plot.title = f"RMSE vs {symbol}{cap}" if current else f"RMSE vs {symbol}: stale{redo}{cap}"
-        short = f"RMSE vs {symbol}{f' ≤{FREE_RUN_CAP:g}' if capped else ''}{'' if current else ' stale'}"
-        plot.short_titles = (short,) if capped or not current else ()  # (a 26-column plot at 80x24 cut the cap off)
+        plot.title = f"RMSE vs {symbol}: stale{redo}{cap}"
+        plot.short_titles = (f"RMSE vs {symbol}{f' ≤{FREE_RUN_CAP:g}' if capped else ''} stale",)
 
     def _sweep_items(self) -> list[str]:
         """The last sweep in words, ["sweep a 20/20 (stale):", "best 1,", "RMSE 0.00587"]: its state,
