@@ -972,6 +972,8 @@ def test_the_options_dialog_lists_each_value_with_its_range_whole_at_80x24():
 
 
 def test_an_unknown_word_is_one_line_and_the_help_lists_every_word():
+    from textual.widgets import Static
+
     async def check(app, lab, pilot):
         await pilot.press("i")
         app.screen.query_one("#prompt-input").value = "((superb but) dull)"
@@ -988,6 +990,9 @@ def test_an_unknown_word_is_one_line_and_the_help_lists_every_word():
         await pilot.pause()
         words = str(app.screen.query_one("#tree-help-words").render())
         assert words.startswith("\nThe model knows 27 words: awful, bad,") and "good" in words
+        # the help ends with how to close it, as the other labs' do: it read "Esc closes this." above the words
+        last = app.screen.query(Static).last()
+        assert str(last.render()).strip() == "Esc closes this.", str(last.render())
 
     drive(check, size=(120, 36))
 

@@ -390,10 +390,11 @@ class TreeHelpScreen(Dialog[None]):
                 "Backward, dL/dh flows from the root down to every node. Click a heatmap column to put "
                 "the cursor on that node. Type a tree like ((good but) dull), optionally after its "
                 "label: pos ((dull but) good). In a deep tree the outline indents a third of the panel at "
-                "most; a deeper row starts with its depth, 25›.\n\nEsc closes this.", classes="dim")
+                "most; a deeper row starts with its depth, 25›.", classes="dim")
             if self._words:  # a typed tree's words must be among them: the error names only a few
                 yield Static(f"\nThe model knows {len(self._words)} words: {', '.join(self._words)}.",
                              classes="dim", id="tree-help-words")
+            yield Static("\nEsc closes this.", classes="dim")  # last, as the other labs' helps end
 
 
 class Scrolled(VerticalScroll):
