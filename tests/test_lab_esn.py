@@ -1620,6 +1620,25 @@ def test_the_options_dialog_keeps_its_field_and_error_in_view_at_80x24():
     drive(check, size=(80, 24))
 
 
+def test_a_long_error_typed_at_80x24_shows_whole_with_the_hint_under_it():
+    """The list was fitted to the dialog from Enter's handler, before the error's new lines were laid
+    out: a refusal of three lines typed at 80x24 showed two, the hint below the screen."""
+    async def check(app, pilot):
+        await pilot.press("e")
+        await pilot.pause()
+        await pilot.press("end", "ctrl+u", *"test=1990", "enter")  # typed, as in a terminal
+        await pilot.pause()
+        await pilot.pause()
+        dialog, error = app.screen.query_one(".dialog"), app.screen.query_one("#prompt-error")
+        assert str(error.render()).startswith("test=1990 and warmup=20 leave no step to fit the readout on")
+        assert error.region.height == 3  # (74 columns)
+        hint = app.screen.query_one("#prompt-hint")
+        assert hint.region.y == error.region.bottom and hint.region.bottom < dialog.region.bottom <= 24
+        assert "raise length" in screen_text(app) and "PgUp/PgDn scroll" in screen_text(app)
+
+    drive(check, size=(80, 24), length=2000)
+
+
 def test_a_change_whose_refit_was_cancelled_before_it_applied_is_applied_by_the_tick():
     """A refit worker cancelled while it waits (as a newer exclusive worker does) gives up without
     applying: the tick sees the change still pending with no worker to apply it, and starts one."""

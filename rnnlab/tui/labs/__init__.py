@@ -75,6 +75,17 @@ def fit_sub_title(screen: Screen, width: int, *forms: str) -> None:
     screen.sub_title = first_fit(forms, room, fallback=forms[-1])
 
 
+class _FitsTheList(Label):
+    """A line of the options dialog whose height follows its text (the error, the warning): a new height
+    fits the list again, measured once laid out. Fitted from the handler that set the text, the list was
+    measured before the error's new lines were laid out, in a terminal though not under the pilot: at 80x24
+    a three-line error showed two, the hint under it cut off."""
+
+    def on_resize(self) -> None:
+        if isinstance(self.screen, OptionsPrompt):
+            self.screen.call_after_refresh(self.screen._fit_list)
+
+
 class OptionsPrompt(PromptScreen):
     """A lab's options as ``name=value`` text, pre-filled with ``value``. Above the field, ``rows``
     list the options, ``(name, current value, what it takes)``, in a list that scrolls where the
@@ -143,9 +154,9 @@ class OptionsPrompt(PromptScreen):
             with VerticalScroll(id="options-scroll", can_focus=False):  # the field keeps the focus
                 yield Static(self.options_table(), id="options-table")
             if self._lost:
-                yield Label(self._warning_text(), classes="warning", id="prompt-warning")
+                yield _FitsTheList(self._warning_text(), classes="warning", id="prompt-warning")
             yield Input(value=self._value, placeholder=self._placeholder, id="prompt-input")
-            yield Label("", id="prompt-error", classes="error", markup=False)  # it may quote what was typed
+            yield _FitsTheList("", id="prompt-error", classes="error", markup=False)  # it may quote what was typed
             yield Label(self.HINT, classes="dim", id="prompt-hint")
 
     def _warning_text(self) -> str:
