@@ -1600,6 +1600,51 @@ def test_named_parameters_are_the_live_arrays_by_name(name):
         assert np.array_equal(value, model.state_dict()[key]) and value is not model.state_dict()[key], key
 
 
+@pytest.mark.parametrize("name", list(_loaders()))
+def test_load_state_dict_names_every_wrong_key_and_shape_at_once(name):
+    """A checkpoint from other sizes is wrong in many entries: each is named in one message, as torch
+    names them, with its shape and the one expected (only the first used to be, so a user fixing them
+    met the next on each try); missing and unexpected keys come in the same message. Nothing loads."""
+    model, target = _loaders(0)[name](), _loaders(1)[name]().state_dict()
+    before = model.state_dict()
+    names = list(target)
+    first, second = names[:2]
+    shrunk = {key: target[key][..., :-1] for key in (first, second)}
+
+    def said(key):
+        return rf"'{re.escape(key)}' has shape {re.escape(str(shrunk[key].shape))}, " \
+               rf"expected {re.escape(str(target[key].shape))}"
+
+    with pytest.raises(ValueError, match=rf"^state dict entry {said(first)}; {said(second)}$"):
+        model.load_state_dict({**target, **shrunk})
+    with pytest.raises(ValueError, match=rf"^state dict entry {said(first)}; {said(second)}$"):
+        model.load_state_dict({**target, **shrunk}, strict=False)
+    dropped = names[2] if len(names) > 2 else second
+    partial = {key: value for key, value in {**target, **shrunk}.items() if key != dropped}
+    wrong = "; ".join(said(key) for key in (first, second) if key != dropped)
+    with pytest.raises(ValueError, match=rf"^state dict is missing key\(s\): {re.escape(dropped)}; it has unexpected "
+                                         rf"key\(s\): extra.weight; entry {wrong}$"):
+        model.load_state_dict({**partial, "extra.weight": np.zeros(3)})
+    for key, value in model.state_dict().items():
+        assert np.array_equal(value, before[key]), key
+
+
+@pytest.mark.parametrize("name", ["LSTM-2-bidirectional", "Seq2Seq"])
+def test_load_state_dict_of_a_larger_torch_module_says_which_entries_to_take(name):
+    """torch's ``model.state_dict()`` of a module holding the layer as ``model.rnn`` has every key under
+    ``rnn.``: the error says so, with the line that picks them out (it listed the keys only), and
+    that line loads them."""
+    model, target = _loaders(0)[name](), _loaders(1)[name]().state_dict()
+    state = {**{"rnn." + key: value for key, value in target.items()}, "fc.weight": np.zeros((2, H))}
+    hint = "{k.removeprefix('rnn.'): v for k, v in state.items() if k.startswith('rnn.')}"
+    with pytest.raises(ValueError, match=rf"^state dict is missing key\(s\): .*fc\.weight \(the keys are under "
+                                         rf"'rnn\.', a larger module's: load {re.escape(hint)}\)$"):
+        model.load_state_dict(state)
+    assert model.load_state_dict(eval(hint)) == ([], [])
+    for key, value in model.state_dict().items():
+        assert np.array_equal(value, target[key]), key
+
+
 def test_load_state_dict_not_strict_says_what_torch_says():
     """The same partial state into torch's LSTM and ours: the same two lists, the same numbers after."""
     torch = pytest.importorskip("torch")

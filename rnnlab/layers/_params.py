@@ -282,21 +282,44 @@ class IncompatibleKeys(NamedTuple):
 
 
 def check_keys(required: Iterable[str], state: Any, allowed: Iterable[str] | None = None,
-               strict: bool = True) -> IncompatibleKeys:
+               strict: bool = True, misshapen: Iterable[str] = ()) -> IncompatibleKeys:
     """``state`` is a mapping holding every ``required`` key and nothing outside ``allowed`` (default:
-    the required keys); with ``strict=False`` what differs is returned, not refused."""
+    the required keys); with ``strict=False`` what differs is returned, not refused. ``misshapen``
+    (from :func:`shape_mismatches`) is refused either way, in the same message: every problem at once,
+    as torch's ``load_state_dict`` names them, not one per attempt."""
     if not isinstance(state, Mapping):
         raise ValueError(f"state dict must be a mapping of names to arrays, got {type(state).__name__}")
     required = list(required)
     allowed = set(required if allowed is None else allowed)
     missing = [k for k in required if k not in state]
     extra = [str(k) for k in state if k not in allowed]
+    keys_wrong = []
     if check_bool("strict", strict) and missing:
-        also = f"; it has unexpected key(s): {', '.join(extra)}" if extra else ""  # both, as torch names them
-        raise ValueError(f"state dict is missing key(s): {', '.join(missing)}{also}{_cell_or_layer(missing, extra)}")
-    if strict and extra:
-        raise ValueError(f"state dict has unexpected key(s): {', '.join(extra)}")
+        keys_wrong.append(f"is missing key(s): {', '.join(missing)}")
+    if strict and extra:  # both, as torch names them
+        keys_wrong.append(f"{'it ' if keys_wrong else ''}has unexpected key(s): {', '.join(extra)}")
+    shapes_wrong = "; ".join(misshapen)
+    if keys_wrong:
+        hint = (_cell_or_layer(missing, extra) or _nested(missing, extra)) if missing else ""
+        raise ValueError(f"state dict {'; '.join(keys_wrong)}" + (f"; entry {shapes_wrong}" if shapes_wrong else "")
+                         + hint)
+    if shapes_wrong:
+        raise ValueError(f"state dict entry {shapes_wrong}")
     return IncompatibleKeys(missing, extra)
+
+
+def shape_mismatches(shapes: Mapping[str, tuple[int, ...]], state: Any) -> list[str]:
+    """``"'name' has shape (got), expected (shape)"`` for each entry of ``state`` (a mapping; anything
+    else gives none, :func:`check_keys` refuses it) whose shape is not its parameter's."""
+    if not isinstance(state, Mapping):
+        return []
+    found = []
+    for name, shape in shapes.items():
+        if name in state:
+            got = array_shape(f"state dict entry {name!r}", state[name])
+            if got != tuple(shape):
+                found.append(f"{name!r} has shape {got}, expected {tuple(shape)}")
+    return found
 
 
 def _cell_or_layer(missing: list[str], extra: list[str]) -> str:
@@ -306,6 +329,19 @@ def _cell_or_layer(missing: list[str], extra: list[str]) -> str:
         return " (a one-layer layer's state dict: a cell's names have no _l0; load {k.removesuffix('_l0'): v})"
     if sorted(missing) == sorted(k + "_l0" for k in extra):
         return " (a cell's state dict: a layer's names end in _l0; load {k + '_l0': v})"
+    return ""
+
+
+def _nested(missing: list[str], extra: list[str]) -> str:
+    """A hint where every missing key is there under one prefix (``rnn.weight_ih_l0``): the state dict
+    of a torch module holding this layer as its ``rnn``, whose entries to pick out."""
+    extra_set = set(extra)
+    for key in extra:
+        if key.endswith("." + missing[0]):
+            prefix = key[:-len(missing[0])]
+            if all(prefix + k in extra_set for k in missing):
+                return (f" (the keys are under {prefix!r}, a larger module's: load "
+                        f"{{k.removeprefix({prefix!r}): v for k, v in state.items() if k.startswith({prefix!r})}})")
     return ""
 
 
@@ -327,7 +363,7 @@ def load_params(shapes: Mapping[str, tuple[int, ...]], state: Any, dtype: np.dty
     the state lacks takes ``current``'s array (the live one, which :func:`assign_params` then keeps)
     and a key of no parameter is ignored; an entry of the wrong shape is refused either way.
     """
-    keys = check_keys(shapes, state, strict=strict)
+    keys = check_keys(shapes, state, strict=strict, misshapen=shape_mismatches(shapes, state))
     loaded = {name: load_entry(name, state[name], shape, dtype) if name in state else current[name]
               for name, shape in shapes.items()}
     return loaded, keys

@@ -24,7 +24,7 @@ from .. import kernels
 from ..kernels import esn as esn_kernels
 from ._params import (CallsForward, IncompatibleKeys, LiveParameters, NamedParameters, Part, array_shape, assign_params,
                       check_array, check_bool, check_forward_memory, check_keys, check_param_memory, check_params,
-                      check_positive_int, check_seed, load_entry, parse_dtype)
+                      check_positive_int, check_seed, load_entry, parse_dtype, shape_mismatches)
 from .trace import Trace
 
 __all__ = ["EchoStateNetwork", "ridge_readout"]
@@ -320,13 +320,14 @@ class EchoStateNetwork(NamedParameters, CallsForward):
         torch's ``load_state_dict`` does. The hyperparameters (leak rate, ridge, ...) are not
         part of the state: construct the network with the ones the weights were made with.
         """
-        keys = check_keys(RESERVOIR_KEYS, state, allowed=RESERVOIR_KEYS + READOUT_KEYS, strict=strict)
+        N, I = self.reservoir_size, self.input_size
+        shapes: dict[str, tuple[int, ...]] = {"weight_ih": (N, I), "weight_hh": (N, N), "bias": (N,)}
+        keys = check_keys(RESERVOIR_KEYS, state, allowed=RESERVOIR_KEYS + READOUT_KEYS, strict=strict,
+                          misshapen=shape_mismatches(shapes, state))  # each wrong key and shape, in one message
         has_readout = [k in state for k in READOUT_KEYS]
         if any(has_readout) and not all(has_readout):
             absent = READOUT_KEYS[has_readout.index(False)]
             raise ValueError(f"state dict has only half of the readout: {absent!r} is missing")
-        N, I = self.reservoir_size, self.input_size
-        shapes: dict[str, tuple[int, ...]] = {"weight_ih": (N, I), "weight_hh": (N, N), "bias": (N,)}
         if all(has_readout):
             O = self._requested_output_size
             if O is None:  # taken from the readout's bias (O,)
