@@ -1318,6 +1318,23 @@ def test_a_trace_reads_as_a_dict_of_its_records(tmp_path):
             np.testing.assert_array_equal(saved["h"], trace["h"])
 
 
+def test_a_traces_repr_names_its_records():
+    """``trace`` at a prompt is how one meets it: its repr named everything but the records (and wrote
+    ``dtype=dtype('float32')``, ``backward_truncate=None``); it now lists them, and the lengths it ran over."""
+    lstm = rnnlab.LSTM(2, 3, num_layers=2, seed=0)
+    y, _, trace = lstm(np.ones((4, 2, 2), np.float32), None, [4, 2])
+    assert repr(trace) == ("Trace(mode='LSTM', num_layers=2, num_directions=1, hidden_size=3, steps=4, batch=2, "
+                           "dtype='float32', options={'batch_first': False}, records=['h', 'c', 'i', 'f', 'g', 'o'], "
+                           "lengths=[4, 2])")
+    lstm.backward(trace, np.ones_like(y), truncate=2)
+    assert "dtype='float32', backward_truncate=2," in repr(trace) and "'o', 'dh'], lengths" in repr(trace)
+    block = rnnlab.SelfAttentionBlock(2, 1, 4, causal=True, seed=0)
+    assert repr(block(np.ones((4, 1, 2), np.float32))[-1]) == (
+        "SelfAttentionTrace(mode='SelfAttention', num_layers=1, num_directions=1, hidden_size=2, steps=4, batch=1, "
+        "dtype='float32', options={'batch_first': False}, num_heads=1, causal=True, "
+        "records=['h', 'z', 'attn', 'q', 'k', 'v'])")
+
+
 def test_traces_compare_and_hash_as_themselves():
     """A trace (or a tree node) holds arrays: ``t1 == t2`` raised "truth value of an array is
     ambiguous", and a set of traces "unhashable type"."""

@@ -154,7 +154,7 @@ class PositionalEncoding(CallsForward):
 # the trace
 # ---------------------------------------------------------------------------------------------
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)  # Trace's repr, which names the records
 class SelfAttentionTrace(Trace):
     """What a self-attention block (or a stack of them) recorded in one forward pass.
 

@@ -38,7 +38,7 @@ backward uploads only the incoming gradients; that GPU memory is reused once the
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -101,6 +101,20 @@ class Trace:
     _owner: Any = field(default=None, repr=False)  # the layer whose forward() made this trace
     _stacked: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _backward_dc_n: np.ndarray | None = field(default=None, repr=False)  # LSTM dstate's dc_n of that backward
+
+    def __repr__(self) -> str:
+        """The fields as a dataclass writes them (the dtype by its name, ``backward_truncate`` once a
+        backward set it), then what a reader looks for first: the records, and the lengths if some are short."""
+        parts = []
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if not item.repr or (item.name == "backward_truncate" and value is None):
+                continue
+            parts.append(f"{item.name}={np.dtype(value).name!r}" if item.name == "dtype" else f"{item.name}={value!r}")
+        parts.append(f"records={list(self.names)!r}")
+        if self.lengths is not None and (np.asarray(self.lengths) < self.steps).any():  # (a block keeps full ones)
+            parts.append(f"lengths={self.lengths.tolist()!r}")
+        return f"{type(self).__name__}({', '.join(parts)})"
 
     @property
     def names(self) -> tuple[str, ...]:
