@@ -2050,3 +2050,36 @@ def test_a_table_number_rounded_to_zero_is_never_signed(value, spec, shown):
 
     assert number_or_dash(value, spec) == shown
     assert percent_or_dash(-1e-6) == "0.0%" and percent_or_dash(-0.0) == "0.0%" and percent_or_dash(-0.5) == "-50.0%"
+
+
+def test_the_losses_name_a_wrong_argument():
+    """``rnnlab.train.cross_entropy`` and ``mean_squared_error`` are exported for a user's own loop: a
+    float 0/1 mask (torch's habit) raised "ufunc 'bitwise_and' not supported", an id out of range an
+    IndexError, and a wrong shape numpy's "could not be broadcast" from inside. Each now names the
+    argument, and a 0/1 mask gives the bool mask's numbers."""
+    from rnnlab.train import cross_entropy, mean_squared_error
+
+    rng = np.random.default_rng(0)
+    logits, targets = rng.standard_normal((T, B, 3)), rng.integers(0, 3, (T, B))
+    mask = rng.random((T, B)) < 0.7
+    for loss, second in ((cross_entropy, targets), (mean_squared_error, logits[::-1])):
+        want = loss(logits, second, mask)
+        got = loss(logits, second, mask.astype(np.float32))
+        assert got.loss == want.loss and got.accuracy == want.accuracy and np.array_equal(got.grad, want.grad)
+        with pytest.raises(ValueError, match=r"^mask must be True/False \(or 0/1\) per step, got dtype float64"):
+            loss(logits, second, np.full((T, B), 0.5))
+        with pytest.raises(ValueError, match=rf"^mask must have shape \(T, B\) = \({T}, {B}\), one flag per step, "
+                                             rf"got \({T - 1}, {B}\)$"):
+            loss(logits, second, mask[1:])
+    with pytest.raises(ValueError, match=r"^logits must be a real array of shape \(T, B, V\), got float64 \(5, 3\)$"):
+        cross_entropy(logits[:, 0], targets, mask)
+    with pytest.raises(ValueError, match=r"^targets must have shape \(T, B\) = \(5, 2\), one class id per step, "
+                                         r"got \(4, 2\)$"):
+        cross_entropy(logits, targets[1:], mask)
+    with pytest.raises(ValueError, match="^targets must be integer class ids, got dtype float64$"):
+        cross_entropy(logits, targets.astype(float), mask)
+    for bad in (3, -1, -100):  # -1 wrapped around silently; -100 (torch's ignore_index) was an IndexError
+        with pytest.raises(ValueError, match=rf"^targets hold class id {bad}, outside 0\.\.2 \(logits have V = 3\)"):
+            cross_entropy(logits, np.where(mask, targets, bad), mask)
+    with pytest.raises(ValueError, match=r"^targets must have the outputs' shape \(5, 2, 3\), got \(5, 2, 2\)$"):
+        mean_squared_error(logits, logits[..., :2], mask)
