@@ -2083,3 +2083,30 @@ def test_the_losses_name_a_wrong_argument():
             cross_entropy(logits, np.where(mask, targets, bad), mask)
     with pytest.raises(ValueError, match=r"^targets must have the outputs' shape \(5, 2, 3\), got \(5, 2, 2\)$"):
         mean_squared_error(logits, logits[..., :2], mask)
+
+
+@pytest.mark.parametrize("name", ["sgd", "adagrad", "rmsprop", "adam"])
+def test_an_optimizer_refuses_a_misshapen_gradient_and_a_bad_learning_rate(name):
+    """A user's own loop over ``rnnlab.train``'s optimizers: a gradient of another shape was broadcast
+    (a (1,) one moved every element of a bias by it, without a word) or failed inside numpy's
+    arithmetic, after the parameters before it were updated (as after a missing gradient); a learning
+    rate "0.1" failed only at the first step, and -1 climbed the loss."""
+    from rnnlab.train import OPTIMIZER_CLASSES
+
+    layer = _layer("GRU")
+    y, _, trace = layer(_x())
+    grads = layer.backward(trace, np.ones_like(y))
+    before = layer.state_dict()
+    optimizer = OPTIMIZER_CLASSES[name](layer.parameters(), 0.1)
+    for wrong in (grads["bias_hh_l0"][:1], grads["bias_hh_l0"][:2]):
+        with pytest.raises(ValueError, match=rf"^gradient 'bias_hh_l0' has shape \({len(wrong)},\), "
+                                             rf"expected the parameter's \({3 * H},\)$"):
+            optimizer.step(layer.parameters(), {**grads, "bias_hh_l0": wrong})
+    with pytest.raises(KeyError, match="no gradient for parameter 'bias_hh_l0'"):  # the last: the others were updated
+        optimizer.step(layer.parameters(), {key: value for key, value in grads.items() if key != "bias_hh_l0"})
+    for key, value in layer.state_dict().items():
+        assert np.array_equal(value, before[key]), key
+    assert optimizer.steps == 0
+    for rate in ("0.1", -1, 0, float("nan"), True):
+        with pytest.raises(ValueError, match=rf"^learning_rate must be a positive number, got {re.escape(repr(rate))}"):
+            OPTIMIZER_CLASSES[name](layer.parameters(), rate)

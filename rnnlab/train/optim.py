@@ -18,6 +18,11 @@ import numpy as np
 from .model import WeightsDiverged
 
 
+def _is_real_number(value: Any) -> bool:
+    """An int or float (numpy's too), not a bool: what a learning rate or a clipping norm may be."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
 class Optimizer:
     """Base: ``step(params, grads)`` updates ``params`` in place; ``slots`` holds the state.
 
@@ -29,6 +34,9 @@ class Optimizer:
     slot_names: tuple[str, ...] = ()
 
     def __init__(self, params: Mapping[str, np.ndarray], learning_rate: float) -> None:
+        if not (_is_real_number(learning_rate) and math.isfinite(learning_rate) and learning_rate > 0):
+            # (a string "0.1" failed only at the first step, a negative rate climbed the loss)
+            raise ValueError(f"learning_rate must be a positive number, got {learning_rate!r}")
         self.learning_rate = learning_rate
         self.steps = 0
         self.slots = {slot: {k: np.zeros_like(v) for k, v in params.items()} for slot in self.slot_names}
@@ -37,13 +45,17 @@ class Optimizer:
         """Update ``params`` in place from ``grads``. ``finite``: first compute every new parameter
         and slot on copies; if one holds NaN or Inf (in the parameter's dtype: an overflow), raise
         WeightsDiverged naming it, with the parameters, the slots and the step count untouched."""
+        for name, p in params.items():  # all checked before any is updated: a refused step changes nothing
+            if name not in grads:
+                raise KeyError(f"no gradient for parameter {name!r} (grads has {', '.join(map(repr, grads))})")
+            if np.shape(grads[name]) != p.shape:  # numpy would broadcast a (1,) into every element
+                raise ValueError(f"gradient {name!r} has shape {np.shape(grads[name])}, "
+                                 f"expected the parameter's {p.shape}")
         steps = self.steps + 1
         updated = []
         with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported as what it is, or left
             for name, p in params.items():
-                if name not in grads:
-                    raise KeyError(f"no gradient for parameter {name!r} (grads has {', '.join(map(repr, grads))})")
-                g = grads[name].astype(p.dtype, copy=False)
+                g = np.asarray(grads[name]).astype(p.dtype, copy=False)
                 slots = {slot: values[name] for slot, values in self.slots.items()}
                 if finite:
                     p, slots = p.copy(), {slot: value.copy() for slot, value in slots.items()}
@@ -158,8 +170,7 @@ def check_optimizer_arguments(optimizer: Any, learning_rate: Any, clip_norm: Any
     if optimizer not in OPTIMIZER_CLASSES:
         raise ValueError(f"optimizer must be one of {', '.join(map(repr, OPTIMIZER_CLASSES))}, got {optimizer!r}")
     for name, value, low_open in (("learning_rate", learning_rate, True), ("clip_norm", clip_norm, False)):
-        number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
-        if not (number and math.isfinite(value) and (value > 0 if low_open else value >= 0)):
+        if not (_is_real_number(value) and math.isfinite(value) and (value > 0 if low_open else value >= 0)):
             raise ValueError(f"{name} must be a {'positive number' if low_open else 'number >= 0'}, got {value!r}")
 
 
