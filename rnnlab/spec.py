@@ -889,6 +889,17 @@ def _reject_unknown(table: str, data: Mapping[str, Any], known) -> None:
             raise SpecError(name, f"unknown field ({hint}allowed: {', '.join(sorted(known))})")
 
 
+def field_named(leaf: str) -> str | None:
+    """The dotted name of the field of [model], [train] or [task] whose own name is ``leaf`` (a dash read as an
+    underscore: "hidden-size" is "model.hidden_size"), or a top-level field's ("seed"); None if none is. Exact,
+    unlike :func:`_in_a_table`: the CLI names the field an unknown option was meant for only where it is sure."""
+    leaf = leaf.replace("-", "_")
+    if leaf in TOP_RULES:
+        return leaf
+    tables = _table_fields()
+    return next((f"{table}.{leaf}" for table in ("model", "train", "task") if leaf in tables[table]), None)
+
+
 def _in_a_table(key: str) -> str | None:
     """The dotted name of the one field of [task], [model] or [train] named ``key`` (or nearly:
     "learning-rate"), for a top-level field that is none: "train.learning_rate"; None if none is."""

@@ -167,6 +167,30 @@ def test_an_experiment_typed_as_a_command_says_how_to_open_it(capsys, tmp_path, 
 
 
 @pytest.mark.parametrize("args, message", [
+    # an option typed before the command: the command it belongs to, the experiment commands first
+    (["--set", "model.cell=gru"], "--set goes after a command: `rnnlab tui --set ...` (spec, train, bptt, trace "
+                                  "take it too)"),
+    (["--steps", "50"], "--steps goes after a command: `rnnlab train --steps ...` (seq2seq takes it too)"),
+    (["--units", "3"], "--units goes after a command: `rnnlab esn --units ...`"),
+    # a spec field's name as an option: --set, there before a command too (the lab's), though seq2seq has --cell
+    (["--cell", "gru"], "No such option: --cell (the experiment's model.cell is set with `rnnlab tui --set "
+                        "model.cell=VALUE`)"),
+    (["train", "hello", "--hidden-size=8"], "No such option: --hidden-size (the experiment's model.hidden_size is "
+                                            "set with `rnnlab train --set model.hidden_size=VALUE`)"),
+    (["bptt", "--seed", "3"], "No such option: --seed (the experiment's seed is set with `rnnlab bptt --set "
+                              "seed=VALUE`)"),
+    # neither: click's own words
+    (["bench", "--hidden-size", "8"], "No such option: --hidden-size"),
+    (["--frobnicate"], "No such option: --frobnicate"),
+])
+def test_an_unknown_option_says_where_it_belongs(capsys, args, message):
+    """`rnnlab --cell gru` said "No such option: --cell (Possible options: --help)" and `rnnlab train --cell gru`
+    "No such option: --cell": neither that the lab's options follow `tui` nor that a cell is set with --set."""
+    code, out, err = run(capsys, *args)
+    assert (code, out, err) == (2, "", f"rnnlab: error: {message}\n")
+
+
+@pytest.mark.parametrize("args, message", [
     (["tree", "--learning-rate", "-1"], "--learning-rate must be a number in (0, 10], got -1"),
     (["esn", "--connectivity", "0"], "--connectivity must be a number in (0, 1], got 0"),
     (["esn", "--ridge", "-1e-5"], "--ridge must be a number in [0, 1e+06], got -1e-05"),

@@ -811,6 +811,39 @@ def _number_refused(exc: Exception) -> str | None:
     return f"{flag} must be {what}, got {got}"
 
 
+#: The commands that take an experiment (and --set): the first that takes an option typed before any command
+#: is the one named for it, before a spec field's --set and then any other command.
+_EXPERIMENT_COMMANDS = ("tui", "train", "spec", "bptt", "trace")
+
+
+def _unknown_option(exc: Exception, group: Any) -> str | None:
+    """Where an option unknown where it was typed belongs: after a command (``rnnlab --steps 50`` is
+    ``rnnlab train --steps 50``), or, a spec field's name (``--cell``, ``--hidden-size``), in
+    ``--set FIELD=VALUE`` (``rnnlab --cell gru``: ``rnnlab tui --set model.cell=gru``). None where it is
+    neither: click's "No such option" (with its guesses) says it."""
+    from ..spec import field_named
+
+    option, ctx = getattr(exc, "option_name", None), getattr(exc, "ctx", None)
+    if not isinstance(exc, _click_exceptions.NoSuchOption) or not option or ctx is None:
+        return None
+    name, command = option.split("=", 1)[0], ctx.command
+    field = field_named(name[2:]) if name.startswith("--") else None
+    if command is group:  # typed before any command
+        takers = [word for word, sub in group.commands.items()
+                  if not sub.hidden and any(name in param.opts for param in sub.params)]
+        first = next((word for word in _EXPERIMENT_COMMANDS if word in takers), None)
+        if first is None and field is None and takers:
+            first = takers[0]
+        if first is not None:
+            others = [word for word in takers if word != first]
+            also = f" ({', '.join(others)} {'takes' if len(others) == 1 else 'take'} it too)" if others else ""
+            return f"{name} goes after a command: `rnnlab {first} {name} ...`{also}"
+        command = group.commands.get("tui")
+    if field is None or command is None or not any("--set" in param.opts for param in command.params):
+        return None
+    return f"No such option: {name} (the experiment's {field} is set with `rnnlab {command.name} --set {field}=VALUE`)"
+
+
 def _main(argv: list[str] | None) -> int:
     command = typer.main.get_command(app)
     _tidy_help(command)
@@ -821,7 +854,7 @@ def _main(argv: list[str] | None) -> int:
             sys.stderr.write(f"rnnlab: error: {refused}\n")
             return 2
         # "rnnlab: error:" as every other refusal reads, typer's "rnnlab sample: error:" too (a log's grep finds all)
-        message = " ".join(exc.format_message().split()) + _value_typed(exc)
+        message = _unknown_option(exc, command) or " ".join(exc.format_message().split()) + _value_typed(exc)
         sys.stderr.write(f"rnnlab: error: {message}\n")
         return 2
     except _click_exceptions.ClickException as exc:
