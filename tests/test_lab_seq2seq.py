@@ -342,22 +342,25 @@ def test_trained_reversal_attends_along_the_anti_diagonal():
     position S - t (within one step), so the attention matrix is an anti-diagonal."""
     # 1000 steps: after 600 the longest bucket was >= 0.9 in CI but 0.88 on a Zen 3 machine with the
     # same code (and with numpy 2.4 and 2.5 alike): kernels compiled for the host CPU round last bits
-    # their own way, and 600 steps sat on the line; after 800 the float32 sigmoid's new exp (its last
-    # bits) left the longest bucket at 0.90 and "3 1 4 1 5 9" decoded wrong; 1000 gets 0.98-1.0
+    # their own way, and 600 steps sat on the line; 1000 gets 0.92-1.0. Which one source decodes
+    # wholly right is as fragile ("3 1 4 1 5 9" did on AVX2 machines, not on an AVX-512 EPYC: one of
+    # its repeated 1s came twice), so the attention is checked on six sources and most must decode
     lab = Seq2SeqLab.open({"hidden_size": 16, "min_length": 3, "max_length": 6, "steps": 1000, "eval_every": 0,
                            "eval_size": 50})
     lab.train()
     inside = [b for b in lab.evals[-1].buckets if not b.unseen]
     assert min(b.sequence_accuracy for b in inside) >= 0.9
-    lab.source_from_text("3 1 4 1 5 9")
-    d = lab.decoding
-    assert d.all_correct
-    S = lab.length
-    focus = d.weights[:S].argmax(axis=1)
-    assert np.all(np.abs(focus - (S - 1 - np.arange(S))) <= 1)
-    band = [d.weights[t, max(0, S - 2 - t):S - t + 1].sum() for t in range(S)]  # columns S-1-t and its neighbours
-    assert np.mean(band) > 0.9
-    assert np.mean([d.weights[t, S - 1 - t] for t in range(S)]) > 0.5  # the anti-diagonal itself holds most
+    correct = 0
+    for source in ("3 1 4 1 5 9", "2 7 1 8 2 8", "9 8 7 6 5 4", "0 1 2 3 4 5", "5 4 3 2 1", "6 0 2 2 1"):
+        lab.source_from_text(source)
+        d, S = lab.decoding, lab.length
+        correct += d.all_correct
+        focus = d.weights[:S].argmax(axis=1)
+        assert np.all(np.abs(focus - (S - 1 - np.arange(S))) <= 1), source
+        band = [d.weights[t, max(0, S - 2 - t):S - t + 1].sum() for t in range(S)]  # columns S-1-t and neighbours
+        assert np.mean(band) > 0.9, source
+        assert np.mean([d.weights[t, S - 1 - t] for t in range(S)]) > 0.5, source  # the anti-diagonal holds most
+    assert correct >= 5
 
 
 def test_the_engine_imports_no_ui():
