@@ -465,6 +465,37 @@ def test_bench_table_and_markdown(capsys):
     assert lines[0].startswith("| cell |") and len(lines) == 4
 
 
+#: a row of bench's as run_bench makes it with torch installed (it is not here): every column has a figure
+BENCH_ROW = {"cell": "rnn_tanh", "B": 64, "T": 50, "I": 256, "H": 512, "rnnlab_fwd_ms": 112.5, "torch_fwd_ms": 25.9,
+             "ratio_fwd": 0.23, "rnnlab_fwdbwd_ms": 11255.0, "torch_fwdbwd_ms": 2.38, "ratio_fwdbwd": 2.0,
+             "ref_fwdbwd_ms": 9.5, "ratio_ref": 12.3, "target": 1.5, "met": True}
+
+
+@pytest.mark.parametrize("width, shown, left_out", [
+    (40, "f+b f+b / cell B,T,I,H rnnlab x", "ref x, fwd x, fwd torch, fwd rnnlab, f+b torch, target"),
+    (60, "fwd fwd f+b f+b f+b / cell B,T,I,H rnnlab torch rnnlab torch x target", "ref x, fwd x"),
+    (80, "fwd fwd fwd f+b f+b f+b ref / cell B,T,I,H rnnlab torch x rnnlab torch x target x", None)])
+def test_bench_in_a_narrow_terminal_leaves_columns_out_whole(capsys, monkeypatch, width, shown, left_out):
+    """bench with torch's columns at 40 columns: rich squeezed its ten columns alike, every figure cut to "11…"
+    or "…"; now the columns that do not fit are left out whole, and named under the table."""
+    from rich.console import Console
+
+    from rnnlab.cli import _app
+
+    monkeypatch.setattr(bench, "run_bench", lambda *args, **kwargs: [BENCH_ROW, {**BENCH_ROW, "cell": "lstm"}])
+    monkeypatch.setattr(_app, "_consoles", {"out": Console(width=width, force_terminal=True, color_system=None)})
+    code, out, _ = run(capsys, "bench", "--shape", "1,2,3,4", "--repeats", "1", "--cells", "lstm", "--no-torch")
+    lines = out.splitlines()
+    assert code == 0 and all(len(line) <= width for line in lines) and "…" not in out, out
+    header = next(i for i, line in enumerate(lines) if line.startswith("cell"))
+    assert f"{lines[header - 1].strip()} / {lines[header]}".split() == shown.split(), out
+    row = lines[header + 2].split()
+    assert row[:2] == ["rnn_tanh", "64,50,256,512"] and "11255" in row and "2.00" in row, out
+    said = " ".join(out.split())
+    assert (f"left out to fit the terminal: {left_out} (a wider one, a pipe, --markdown or --json has them)" in said
+            if left_out else "left out" not in said), out
+
+
 def test_marks_in_a_latin_1_or_ascii_locale_are_words_that_keep_the_tables_lines(capsys, monkeypatch):
     """tree's ✓/✗ beside a --parse prediction and bench's ≥ and ✓/✗ beside a target came out as
     "pos \\u2713" on a stdout that cannot encode them (a Latin-1 locale, PYTHONIOENCODING=ascii): six
@@ -510,6 +541,19 @@ def test_a_narrow_page_in_a_file_keeps_every_cell_whole(capsys, monkeypatch):
     code, out, _ = run(capsys, "esn", "--units", "20", "--length", "300", "--test", "50", "--warmup", "20",
                        "--generate", "60", "--sweep", "ridge")
     assert code == 0 and "…" not in out and "│  1e-12 │" in out, out
+
+
+def test_bench_in_a_narrow_page_in_a_file_keeps_every_column_and_cell_whole(capsys, monkeypatch):
+    """COLUMNS=40 rnnlab bench > file wrote "rnn_… 64,50,256… 112 2… …": the file, which crops no line, keeps
+    every column, each cell whole, and leaves nothing out."""
+    from rnnlab.cli import _app
+
+    monkeypatch.setenv("COLUMNS", "40")
+    monkeypatch.setattr(_app, "_consoles", {})
+    monkeypatch.setattr(bench, "run_bench", lambda *args, **kwargs: [BENCH_ROW])
+    code, out, _ = run(capsys, "bench", "--shape", "1,2,3,4", "--repeats", "1", "--cells", "lstm", "--no-torch")
+    assert code == 0 and "…" not in out and "left out" not in out, out
+    assert "rnn_tanh 64,50,256,512    112  25.9 0.23  11255  2.38 2.00 ≥1.5 ✓ 12.3" in out, out
 
 
 def test_console_script_entry_point():

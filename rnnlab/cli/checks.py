@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import typer
@@ -134,8 +135,20 @@ def _ratio(value: float | None) -> str:
 
 
 
-def _bench_table(rows: list[dict[str, Any]], env: dict[str, Any]):
-    """Compact enough for 80 columns: shape in one column, two-line headers, ratios as x."""
+#: bench's table's columns: (name, header, justify), and the order they are left out in where a terminal is too
+#: narrow (at 40 columns rich cut every figure to "11…"): the reference's ratio, then the forward pass's columns
+#: (the targets are forward+backward's), torch's time, the target, rnnlab's time; its ratio to torch last
+BENCH_COLUMNS = [("cell", "cell", "left"), ("shape", "B,T,I,H", "left"), ("fwd rnnlab", "fwd\nrnnlab", "right"),
+                 ("fwd torch", "fwd\ntorch", "right"), ("fwd x", "fwd\nx", "right"),
+                 ("f+b rnnlab", "f+b\nrnnlab", "right"), ("f+b torch", "f+b\ntorch", "right"),
+                 ("f+b x", "f+b\nx", "right"), ("target", "target", "left"), ("ref x", "ref\nx", "right")]
+TORCH_COLUMNS = ("fwd torch", "fwd x", "f+b torch", "f+b x", "target")  # (the target: a ratio to torch)
+BENCH_LEFT_OUT_FIRST = ("ref x", "fwd x", "fwd torch", "fwd rnnlab", "f+b torch", "target", "f+b rnnlab", "f+b x")
+
+
+def _bench_table(rows: list[dict[str, Any]], env: dict[str, Any], left_out: Sequence[str] = ()):
+    """Compact enough for 80 columns: shape in one column, two-line headers, ratios as x. ``left_out``: names
+    of :data:`BENCH_COLUMNS` not to show (:func:`_bench_fitted`)."""
     from rich import box
     from rich.table import Table
 
@@ -143,8 +156,11 @@ def _bench_table(rows: list[dict[str, Any]], env: dict[str, Any]):
     # it, would be dashes in every row: left out, as the reference's column with --no-reference
     torch = any(r["torch_fwd_ms"] is not None for r in rows)
     ref = any(r["ratio_ref"] is not None for r in rows)
-    notes = (["x = torch / rnnlab; target on f+b (forward+backward)"] if torch else []) + \
-        (["ref x = float64 NumPy reference / rnnlab"] if ref else [])
+    shown = {name for name, _, _ in BENCH_COLUMNS
+             if name not in left_out and (torch or name not in TORCH_COLUMNS) and (ref or name != "ref x")}
+    notes = (["x = torch / rnnlab"] if shown & {"fwd x", "f+b x"} else []) + \
+        (["target on f+b (forward+backward)"] if "target" in shown else []) + \
+        (["ref x = float64 NumPy reference / rnnlab"] if "ref x" in shown else [])
     table = Table(
         title=f"rnnlab bench: float32, median milliseconds, {counted(env['threads'], 'thread')}",
         caption="; ".join(notes) or None,
@@ -153,13 +169,9 @@ def _bench_table(rows: list[dict[str, Any]], env: dict[str, Any]):
         pad_edge=False,
         show_edge=False,  # its blank edges ended every line in a space, and began and ended it with blank lines
     )
-    columns = [("cell", "left", True), ("B,T,I,H", "left", True), ("fwd\nrnnlab", "right", True),
-               ("fwd\ntorch", "right", torch), ("fwd\nx", "right", torch), ("f+b\nrnnlab", "right", True),
-               ("f+b\ntorch", "right", torch), ("f+b\nx", "right", torch), ("target", "left", torch),
-               ("ref\nx", "right", ref)]
-    for name, justify, shown in columns:
-        if shown:
-            table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    for name, header, justify in BENCH_COLUMNS:
+        if name in shown:
+            table.add_column(header, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     at_least, met, missed = out_glyph("≥", ">="), out_glyph("✓", "met"), out_glyph("✗", "missed")
     for r in rows:
         if r["met"] is None:
@@ -172,8 +184,29 @@ def _bench_table(rows: list[dict[str, Any]], env: dict[str, Any]):
                  _ms(r["rnnlab_fwd_ms"]), _ms(r["torch_fwd_ms"]), _ratio(r["ratio_fwd"]),
                  _ms(r["rnnlab_fwdbwd_ms"]), _ms(r["torch_fwdbwd_ms"]), _ratio(r["ratio_fwdbwd"]),
                  target, _ratio(r["ratio_ref"])]
-        table.add_row(*(cell for cell, (_, _, shown) in zip(cells, columns) if shown))
+        table.add_row(*(cell for cell, (name, _, _) in zip(cells, BENCH_COLUMNS) if name in shown))
     return table
+
+
+def _bench_fitted(rows: list[dict[str, Any]], env: dict[str, Any]):
+    """(bench's table, the names of the columns left out): a terminal too narrow for the table loses whole
+    columns (:data:`BENCH_LEFT_OUT_FIRST`) until it fits, rather than every figure cut to "11…"; a file or a
+    pipe, which crops no line, gets every column, each cell whole (:func:`whole_cells`)."""
+    from rich.measure import Measurement
+
+    console = _out_console()
+    table = _bench_table(rows, env)
+    if console.soft_wrap:  # (not a terminal)
+        return whole_cells(table), []
+    headers = {header: name for name, header, _ in BENCH_COLUMNS}
+    shown = {headers[column.header] for column in table.columns}  # (no torch, no reference: fewer)
+    left_out: list[str] = []
+    for name in (name for name in BENCH_LEFT_OUT_FIRST if name in shown):
+        if Measurement.get(console, console.options.update_width(10**6), table).maximum <= console.width:
+            break
+        left_out.append(name)
+        table = _bench_table(rows, env, left_out)
+    return table, left_out
 
 
 def _bench_cuda(json_output: bool, quick: bool, cells: list[str] | None, shapes: list[str] | None,
@@ -356,7 +389,11 @@ def bench(
     elif markdown:
         write_out(_bench_markdown(rows) + "\n")
     else:
-        _out_console().print(_bench_table(rows, env))
+        table, left_out = _bench_fitted(rows, env)
+        _out_console().print(table)
+        if left_out:
+            _out_console().print(f"left out to fit the terminal: {', '.join(left_out)} (a wider one, a pipe, "
+                                 "--markdown or --json has them)", markup=False)
         _message(f"[dim]{env['cpu']}, {counted(env['cores'], 'core')}; rnnlab {env['rnnlab']}, numba {env['numba']}, "
                  f"numpy {env['numpy']}, torch {env['torch'] or '-'}; BLAS threads: {env['blas_threads']}[/dim]")
     missed = [r for r in rows if r["met"] is False]
