@@ -556,6 +556,30 @@ def test_bench_in_a_narrow_page_in_a_file_keeps_every_column_and_cell_whole(caps
     assert "rnn_tanh 64,50,256,512    112  25.9 0.23  11255  2.38 2.00 ≥1.5 ✓ 12.3" in out, out
 
 
+@pytest.mark.parametrize("terminal", [True, False])
+def test_a_message_wraps_at_words_on_a_terminal_and_is_one_line_in_a_log(monkeypatch, terminal):
+    """On a 40-column terminal an error broke mid-word ("an intege" / "r in"), stderr's console soft-wrapping
+    and the errors written raw: now wrapped at words to the terminal's width; in a file or a pipe one line, which a
+    log's grep finds whole."""
+    import io
+
+    from rnnlab.cli import _app
+
+    class Stream(io.StringIO):
+        def isatty(self) -> bool:
+            return terminal
+
+    monkeypatch.setenv("COLUMNS", "40")
+    monkeypatch.setattr(_app, "_consoles", {})
+    monkeypatch.setattr(sys, "stderr", Stream())
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    code = cli.main(["train", "hello", "--steps", "0"])
+    lines = sys.stderr.getvalue().splitlines()
+    said = "rnnlab: error: --steps must be an integer in [1, 100000000], got 0"
+    assert code == 2 and " ".join(line.strip() for line in lines) == said, lines
+    assert all(len(line) <= 40 for line in lines) and len(lines) > 1 if terminal else lines == [said], lines
+
+
 def test_console_script_entry_point():
     """`python -m rnnlab` (what the `rnnlab` script runs): no terminal, no arguments: a hint, exit 2 as
     `rnnlab tui`'s (it was 0: a cron job's `rnnlab` read as done)."""

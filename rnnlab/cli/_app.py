@@ -107,12 +107,26 @@ _consoles: dict[str, Any] = {}
 
 
 def _err_console():
-    """The rich console on stderr: progress bars and messages."""
+    """The rich console on stderr: progress bars and messages. A message is wrapped at words to a terminal's
+    width (the terminal's own wrap broke words: "(floa" / "t64)"); in a file or a pipe it is one line, which a
+    log's grep finds whole."""
     if "err" not in _consoles:
         from rich.console import Console
 
-        _consoles["err"] = Console(stderr=True, highlight=False, soft_wrap=True)
+        console = Console(stderr=True, highlight=False)
+        console.soft_wrap = not console.is_terminal
+        _consoles["err"] = console
     return _consoles["err"]
+
+
+def say(line: str) -> None:
+    """``line``, a message of plain text (no markup: a path may hold brackets), on stderr as
+    :func:`_err_console` writes it: wrapped at words on a terminal, one line elsewhere."""
+    console = _err_console()
+    if console.soft_wrap:  # (as it was written before: no console's line ending or encoding in the way)
+        sys.stderr.write(f"{line}\n")
+    else:
+        console.print(line, markup=False, emoji=False, highlight=False)
 
 
 #: ``title_justify`` for a table's title at its left edge: rich's "left" pads the title with spaces
@@ -851,14 +865,14 @@ def _main(argv: list[str] | None) -> int:
         result = command.main(args=argv, prog_name="rnnlab", standalone_mode=False)
     except _click_exceptions.UsageError as exc:
         if refused := _number_refused(exc):  # as the labs' own range errors read
-            sys.stderr.write(f"rnnlab: error: {refused}\n")
+            say(f"rnnlab: error: {refused}")
             return 2
         # "rnnlab: error:" as every other refusal reads, typer's "rnnlab sample: error:" too (a log's grep finds all)
         message = _unknown_option(exc, command) or " ".join(exc.format_message().split()) + _value_typed(exc)
-        sys.stderr.write(f"rnnlab: error: {message}\n")
+        say(f"rnnlab: error: {message}")
         return 2
     except _click_exceptions.ClickException as exc:
-        sys.stderr.write(f"rnnlab: error: {' '.join(exc.format_message().split())}\n")
+        say(f"rnnlab: error: {' '.join(exc.format_message().split())}")
         return exc.exit_code
     except _Abort:
         sys.stderr.write("rnnlab: aborted\n")
@@ -871,14 +885,14 @@ def _main(argv: list[str] | None) -> int:
         message = " ".join(str(exc).split())
         if isinstance(exc, TargetExistsError):  # only the commands with --force write without replacing
             message += " (add --force to replace it)"
-        sys.stderr.write(f"rnnlab: error: {message}\n")
+        say(f"rnnlab: error: {message}")
         return 2
     except WriteFailed as exc:  # a full disk, an I/O error: a failure, not bad input (what is saved is kept)
-        sys.stderr.write(f"rnnlab: error: {' '.join(str(exc).split())}\n")
+        say(f"rnnlab: error: {' '.join(str(exc).split())}")
         return 1
     except MemoryError as exc:  # the last guard: sizes are checked before allocating where they can be
         reason = " ".join(str(exc).split()) or "an allocation failed"
-        sys.stderr.write(f"rnnlab: error: out of memory: {reason}\n")
+        say(f"rnnlab: error: out of memory: {reason}")
         return 2
     return result if isinstance(result, int) else 0
 

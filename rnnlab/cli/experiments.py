@@ -29,7 +29,7 @@ from ..errors import UserError, number_text
 from ..errors import number_or_dash as _fmt
 from ._app import (SEED_MAX, TITLE_LEFT, ProgressLines, _compile_notices, _exit_for_training_status, _json_float,
                    _message, _out_console, _print_json, _progress, _set_option, _with_sets, app, choice_refused,
-                   load_with_sets, nonempty_path, open_lab, output_unread, set_fields, spec_with_sets, write_out)
+                   load_with_sets, nonempty_path, open_lab, output_unread, say, set_fields, spec_with_sets, write_out)
 
 #: The spec's limits (rnnlab.spec.STEPS_MAX, TRUNCATE_MAX), written here so that --help shows them without
 #: importing the spec (and numba); tests keep them equal.
@@ -484,9 +484,8 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
         if steps is not None and steps < trainer.step:
             raise UserError(f"--steps {steps} is below the {trainer.step} steps {run.path} has already trained")
         if trainer.step >= run.spec.train.steps:  # nothing to train: training would only log the last eval again
-            sys.stderr.write(f"rnnlab: {run.path} is already at step {trainer.step}: nothing to train (to train "
-                             f"further: rnnlab train --resume {shlex.quote(str(run.path))} --steps N, with N > "
-                             f"{trainer.step})\n")
+            say(f"rnnlab: {run.path} is already at step {trainer.step}: nothing to train (to train further: "
+                f"rnnlab train --resume {shlex.quote(str(run.path))} --steps N, with N > {trainer.step})")
             if json_output:  # a script still gets its result: the run's summary as it stands
                 from ..train.runs import read_listing
 
@@ -505,8 +504,8 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
                             "run the command again")
         dropped = run.cut_logs(trainer.step)  # reads both logs before writing: one that cannot be read changes nothing
         if dropped is not None:
-            sys.stderr.write(f"rnnlab: note: {run.path}'s checkpoint is at step {trainer.step}; the steps logged "
-                             f"after it (to step {dropped}) are trained again\n")
+            say(f"rnnlab: note: {run.path}'s checkpoint is at step {trainer.step}; the steps logged after it (to "
+                f"step {dropped}) are trained again")
         if run.spec.train.steps != saved_steps or run.data_moved:  # (the data file where it moved with the run)
             run.write_spec(run.spec)
         spec = run.spec
@@ -587,14 +586,14 @@ def _warn(*warnings: str) -> None:
     """Each warning that is not "" on stderr, one line each."""
     for warning in warnings:
         if warning:
-            sys.stderr.write(f"rnnlab: warning: {warning}\n")
+            say(f"rnnlab: warning: {warning}")
 
 
 def _note_eval_not_held_out(task, also: str = "") -> None:
     """A data file too short to spare its last tenth for a sequence: the eval batch (and the pass of
     bptt and trace, ``also``) draws from the training data, which a loss read as held out would hide."""
     if (note := task.eval_not_held_out) and not task.fixed_sequence:  # (hello's is no news)
-        sys.stderr.write(f"rnnlab: note: {note}{also}\n")
+        say(f"rnnlab: note: {note}{also}")
 
 
 def _trainer(spec, task, device: str | None):
