@@ -1090,9 +1090,15 @@ _stdin_read: list[tuple[Any, str]] = []  # (stream, its text): a command may loa
 
 
 def _stdin_spec() -> Spec:
-    """The spec piped into stdin (:data:`STDIN_TARGET`), its relative paths the working directory's. Read once
-    per stream: ``--set`` loads a target again where the first load failed, and a second read would find it
-    empty. A terminal is refused rather than waited on."""
+    """The spec piped into stdin (:data:`STDIN_TARGET`), its relative paths the working directory's (no base
+    directory: a missing file's error says where it was looked for)."""
+    return parse_spec(stdin_text(), source="stdin", base_dir=None)
+
+
+def stdin_text() -> str:
+    """The text piped into stdin for :data:`STDIN_TARGET`. Read once per stream: ``--set`` loads a target again
+    where the first load failed, and a second read would find it empty. A terminal is refused rather than waited
+    on (SpecError)."""
     stream = sys.stdin
     if stream is None or stream.closed:
         raise SpecError("", "- reads a spec from stdin, which is closed here")
@@ -1108,7 +1114,7 @@ def _stdin_spec() -> Spec:
         except OSError as exc:
             raise SpecError("", f"cannot read stdin: {exc.strerror or exc}") from None
         _stdin_read[:] = [(stream, text)]
-    return parse_spec(_stdin_read[0][1], source="stdin", base_dir=Path.cwd())
+    return _stdin_read[0][1]
 
 
 def load_spec(target: str | os.PathLike) -> Spec:

@@ -1141,6 +1141,33 @@ def test_a_spec_piped_in_as_dash_trains_and_a_terminal_or_bad_text_is_refused_in
     assert code == 2 and "takes no spec from there (-)" in err
 
 
+def test_a_spec_piped_in_with_a_wrong_data_path_is_rescued_by_set_and_its_error_says_where_it_looked(
+        capsys, monkeypatch, tmp_path):
+    """A spec piped in whose task.path is wrong: --set task.path=... could not rescue it (the retry reread only
+    .toml files), and its error said the path was "looked for beside the spec", where stdin's is the working
+    directory's."""
+    import io
+    import shutil
+
+    from rnnlab.data.files import SAMPLE_DIR
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(SAMPLE_DIR / "tiny-shakespeare.txt", tmp_path / "mine.txt")
+    code, toml, err = run(capsys, "spec", "text", "--set", "task.path=mine.txt")
+    assert code == 0, err
+    toml = toml.replace(str(tmp_path / "mine.txt"), "missing.txt")
+    assert 'path = "missing.txt"' in toml
+    for command in ("spec", "bptt"):
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(toml.encode()), encoding="utf-8"))
+        code, out, err = run(capsys, command, "-")
+        assert (code, out) == (2, "") and err == (f"rnnlab: error: task.path: {tmp_path / 'missing.txt'}: no such file "
+                                                  "(a relative path is looked for in the working directory, then in "
+                                                  "rnnlab's sample_data/) (in stdin)\n"), err
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(toml.encode()), encoding="utf-8"))
+        code, out, err = run(capsys, command, "-", "--set", "task.path=mine.txt")
+        assert code == 0 and (command != "spec" or f'path = "{tmp_path / "mine.txt"}"' in out), err
+
+
 def test_output_to_a_pipe_keeps_whole_lines(capsys, monkeypatch, tmp_path):
     """Nothing to fit on a screen: a message longer than any page, and a title wider than its table,
     stay on one line each (grep sees them whole); the tables keep their width."""

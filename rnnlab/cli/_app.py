@@ -557,28 +557,30 @@ def _as_typed_where_refused(build, values: dict[str, Any], given: Mapping[str, t
 
 
 def load_with_sets(target: str, sets: list[str] | None, flags: Mapping[str, tuple[str, Any]] = {}):
-    """``load_spec(target)``; where a spec file's own task fields fail on its data (a text shorter
-    than its length, a file gone) and ``--set`` changes a task field, the file's fields with the
+    """``load_spec(target)``; where a spec file's (or stdin's: ``-``) own task fields fail on its data (a text
+    shorter than its length, a file gone) and ``--set`` changes a task field, the file's fields with the
     sets' task fields in them, loaded in one: "--set task.length=2" could not fix what it was given
     for, as the file was checked alone first."""
     from ..errors import SpecError
-    from ..spec import load_spec, spec_from_document, spec_toml
+    from ..spec import STDIN_TARGET, load_spec, spec_from_document, spec_toml, stdin_text
 
     try:
         return load_spec(target)
     except SpecError as exc:
         given = {field: pair for field, pair in _overrides(sets, flags).items() if field.startswith("task.")}
         path = Path(target)
+        stdin = target == STDIN_TARGET
         if not exc.field.startswith("task") or not given or "task.kind" in given \
-                or path.suffix.lower() != ".toml" or not path.is_file():  # (another kind: its own fields, edited)
-            raise
-        data = spec_toml(path.read_text(encoding="utf-8"))
+                or not stdin and (path.suffix.lower() != ".toml" or not path.is_file()):  # (another kind: its own
+            raise  # fields, edited)
+        data = spec_toml(stdin_text() if stdin else path.read_text(encoding="utf-8"))
         if not isinstance(data.get("task"), dict):
             raise
 
         def build(values: dict[str, Any]):
             data["task"].update({field.removeprefix("task."): value for field, value in values.items()})
-            return spec_from_document(data, source=str(path), base_dir=path.resolve().parent)
+            return spec_from_document(data, source="stdin" if stdin else str(path),
+                                      base_dir=None if stdin else path.resolve().parent)
 
         return _as_typed_where_refused(build, {field: value for field, (value, _) in given.items()}, given)
 

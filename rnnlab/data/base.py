@@ -141,8 +141,9 @@ class Field:
                 raise SpecError(where, f"expected a file path (a non-empty string), got {_show(value)}")
             path = resolve_path(value, base_dir)
             if stat_or_none(path) is None and not user_path(value).is_absolute():  # resolve_path looked in two places
-                raise DataError(f"{path}: no such file (a relative path is looked for beside the spec, then in "
-                                "rnnlab's sample_data/)")
+                where = "in the working directory" if base_dir is None else "beside the spec"  # (None: stdin's)
+                raise DataError(f"{path}: no such file (a relative path is looked for {where}, then in rnnlab's "
+                                "sample_data/)")
             return path
         else:  # pragma: no cover - a declaration error in rnnlab itself
             raise TypeError(f"field {self.name}: unsupported type {t}")
