@@ -228,6 +228,19 @@ def test_gradcheck_unknown_name_exits_2_with_one_line(capsys):
                                          "'lstm'?) (--list names them)".replace("45", str(len(gradcheck.CHECKS))))
 
 
+def test_gradcheck_names_every_unknown_check_whole_as_typed(capsys):
+    """--only lstm_bidirectionl said "unknown check 'lstm_bidirectio…'" (clipped for a dialog's line), and a
+    second unknown name was only counted ("and 1 more unknown"): each is named whole, as typed."""
+    known = len(gradcheck.CHECKS)
+    code, out, err = run(capsys, "gradcheck", "--only", "lstm_bidirectionl")
+    assert (code, out) == (2, "") and err == (f"rnnlab: error: --only: unknown check 'lstm_bidirectionl' ({known} "
+                                              "known; did you mean 'lstm_deep_bidirectional'?) (--list names them)\n")
+    code, out, err = run(capsys, "gradcheck", "--only", "lstmm,lstm,gru_bidirectional_typo", "--only", "nope")
+    assert (code, out) == (2, "") and err == (f"rnnlab: error: --only: unknown check 'lstmm' ({known} known; did you "
+                                              "mean 'lstm'?); also unknown: 'gru_bidirectional_typo', 'nope' (--list "
+                                              "names them)\n")
+
+
 def test_gradcheck_failure_exits_1(capsys, monkeypatch):
     original = recurrent.LSTM.backward
 

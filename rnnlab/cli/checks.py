@@ -50,9 +50,10 @@ def gradcheck(
         raise UserError("--only names no check (rnnlab gradcheck --list lists them)")
     if names is not None:
         unknown = [n for n in names if n not in gc.CHECKS]
-        if unknown:
-            more = f", and {len(unknown) - 1} more unknown" if len(unknown) > 1 else ""
-            raise UserError(f"--only: {unknown_name('check', unknown[0], list(gc.CHECKS))}{more} (--list names them)")
+        if unknown:  # each named whole, as typed ("lstm_bidirectio…" left the user to guess what was read)
+            more = f"; also unknown: {', '.join(map(repr, unknown[1:]))}" if len(unknown) > 1 else ""
+            raise UserError(f"--only: {unknown_name('check', unknown[0], list(gc.CHECKS), longest=None)}{more} "
+                            "(--list names them)")
     if list_checks:
         listed = [name for name in gc.CHECKS if names is None or name in names]
         if json_output:

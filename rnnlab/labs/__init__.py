@@ -38,13 +38,14 @@ DESCRIPTIONS: dict[str, str] = {
 }
 
 
-def unknown_name(what: str, name: Any, known: Sequence[str], where: str = "") -> str:
+def unknown_name(what: str, name: Any, known: Sequence[str], where: str = "", longest: int | None = 16) -> str:
     """One line for a name that is not among ``known``: the name (and ``where``, e.g. " at column 3"),
     then the known names where they are few and short, else their count and the closest (or the
     first few): ``unknown option 'unit' (14 known; did you mean 'units'?)``. Never the whole list
-    of a long vocabulary, which would wrap a dialog's message over several lines."""
+    of a long vocabulary, which would wrap a dialog's message over several lines. The name is cut to
+    ``longest`` characters (a paste in a dialog's field); None: whole (a name typed on a command line)."""
     text = str(name)
-    shown = repr(clipped(text, 16))
+    shown = repr(text if longest is None else clipped(text, longest))
     listed = ", ".join(known)
     match = closest_name(text, known)  # "GOOD" is "good" typed in capitals
     close = [match] if match is not None else []
