@@ -154,6 +154,14 @@ def test_seq2seq_and_tree_into_a_log_say_how_they_go(capsys):
     assert code == 0 and "" not in err.splitlines() and "rnnlab: tree: epoch 1 of 1, loss " in err
 
 
+@pytest.mark.parametrize("epochs, said", [("1", "treebank: completed, 1 epoch\n"),
+                                          ("2", "treebank: completed, 2 epochs\n")])
+def test_tree_counts_its_epochs_in_words(capsys, epochs, said):
+    """Its table's title said "2 epoch(s)" (and "1 epoch(s)"), a form's plural: now the count's own word."""
+    code, out, err = run(capsys, "tree", "--epochs", epochs, "--hidden-size", "4")
+    assert code == 0 and out.startswith(said), out
+
+
 @pytest.mark.parametrize("columns", ["40", "50"])
 def test_seq2seq_in_a_narrow_terminal_shows_every_score(capsys, monkeypatch, columns):
     """At 40 columns the table's rows were "│ 3-5   │  │ │  │": the unwrapped "11-13 (longer than

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ..errors import UserError
+from ..errors import UserError, counted
 from ..errors import percent_or_dash as _percent
 from ._app import (TITLE_LEFT, ProgressLines, _compile_notices, _exit_for_training_status, _json_float, _message,
                    _out_console, _print_json, _progress, app, help_notes, lab_option, option_flag, out_glyph,
@@ -108,7 +108,7 @@ def _print_tables(lab: Any, history: list[dict], predictions: list[dict], status
     from rich.table import Table
 
     console = _out_console()
-    table = Table(title=f"treebank: {status}, {len(history)} epoch(s)", title_justify=TITLE_LEFT)
+    table = Table(title=f"treebank: {status}, {counted(len(history), 'epoch')}", title_justify=TITLE_LEFT)
     for column in ("epoch", "loss", "train acc", "test acc", "seconds"):
         table.add_column(column, justify="right")
     for row in history:
