@@ -97,11 +97,12 @@ def test_gradcheck_only_and_table(capsys):
     assert "rnn_tanh " not in out
 
 
-@pytest.mark.parametrize("width", [40, 80])
-def test_gradcheck_in_a_narrow_terminal_keeps_each_figure_whole(capsys, monkeypatch, width):
+@pytest.mark.parametrize("width, row", [(40, r"\nlstm_deep_ 1\.48e-09 weight_hh +12\.25 ok\n"),
+                                        (80, r"│ +1\.48e-09 │ .* │ +12\.25 │ ok │")])
+def test_gradcheck_in_a_narrow_terminal_keeps_each_figure_whole(capsys, monkeypatch, width, row):
     """At 40 columns rich squeezed every column alike, the errors too: "6.59e…", a wrong figure, the seconds'
-    header "secon…"; now the figures keep their width and the names fold. At 80 nothing is squeezed: the headers
-    stay on one line."""
+    header "secon…"; now the figures keep their width and the names fold, the frame gone where the headers' words
+    would not fit whole ("chec" / "k"). At 80 nothing is squeezed: the headers stay on one line."""
     from rich.console import Console
 
     from rnnlab.cli import _app
@@ -112,7 +113,7 @@ def test_gradcheck_in_a_narrow_terminal_keeps_each_figure_whole(capsys, monkeypa
     code, out, _ = run(capsys, "gradcheck", "--only", "lstm")
     lines = out.splitlines()
     assert code == 0 and max(map(len, lines)) <= width, out
-    assert re.search(r"│ +1\.48e-09 │ .* │ +12\.25 │ ok │", out) and "…" not in out, out
+    assert re.search(row, out) and "…" not in out, out
     if width == 80:
         assert any("┃ max rel err ┃" in line for line in lines) and "lstm_deep_bidirectional" in out, out
 
@@ -554,6 +555,23 @@ def test_a_narrow_page_in_a_file_keeps_every_cell_whole(capsys, monkeypatch):
     code, out, _ = run(capsys, "esn", "--units", "20", "--length", "300", "--test", "50", "--warmup", "20",
                        "--generate", "60", "--sweep", "ridge")
     assert code == 0 and "…" not in out and "│  1e-12 │" in out, out
+
+
+def test_a_table_of_numbers_too_wide_for_a_terminal_even_so_loses_its_frame_not_its_figures(capsys, monkeypatch):
+    """esn --sweep at 40 columns: five numbers a row and their frame need 51 columns, and every figure was cut
+    ("1e-…", "0.004…"); the frame goes instead (a space between columns, as bench's), and each figure is whole."""
+    from rich.console import Console
+
+    from rnnlab.cli import _app
+
+    monkeypatch.setattr(_app, "_consoles", {"out": Console(width=40, force_terminal=True, color_system=None)})
+    code, out, _ = run(capsys, "esn", "--units", "20", "--length", "300", "--test", "50", "--warmup", "20",
+                       "--generate", "60", "--sweep", "ridge")
+    lines = out.splitlines()
+    assert code == 0 and "…" not in out and max(map(len, lines)) <= 40, out
+    rows = [line for line in lines if re.fullmatch(r" *(1e-\d\d|0\.0*1|1)( +\d\.\d+){3} +\d+\+?", line)]
+    assert [row.split()[0] for row in rows] == [f"{value:g}" for value in (*(10.0 ** -k for k in range(12, 0, -1)),
+                                                                            1)], out
 
 
 def test_bench_in_a_narrow_page_in_a_file_keeps_every_column_and_cell_whole(capsys, monkeypatch):
