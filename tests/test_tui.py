@@ -2394,13 +2394,12 @@ def test_a_save_takes_down_the_first_q_s_warning_and_resuming_or_stopping_the_no
         await pilot.press("t")
         await pilot.pause()
         assert lab.training_status == "running" and not shown(app, "training paused")
-        await pilot.press("e")
-        await pilot.pause()
-        assert shown(app, "stop training first (s)")
+        await pilot.press("e")  # (waited for, not paused for: a toast lives 5 s, and the training thread took the
+        # GIL for seconds of a loaded CI machine's pause; it had expired when looked at)
+        await wait_for(pilot, lambda: shown(app, "stop training first (s)"), what="the stop-first notice")
         await pilot.press("s")
-        await wait_for(pilot, lambda: not lab.training)
-        await pilot.pause()
-        assert shown(app, "training stopped at step") and not shown(app, "stop training first")
+        await wait_for(pilot, lambda: shown(app, "training stopped at step"), what="the stopped notice")
+        assert not lab.training and not shown(app, "stop training first")
 
     drive(check, target=load_preset("hello").with_overrides({"train.steps": 1_000_000}))
 
