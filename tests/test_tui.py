@@ -1604,16 +1604,20 @@ def test_keys_typed_faster_than_a_dialog_draws_land_in_it():
 
 def test_the_edit_form_opens_with_its_focused_field_in_view_and_as_much_above_it_as_fits():
     """At 100x30 the form opened focused on the hidden size under the fold: typed digits went to a
-    field out of sight. In view now, scrolled no further: the name, task and cell stay above it."""
+    field out of sight. In view now, scrolled no further: the name, task and cell stay above it. At
+    80x24 it came after the cell's own fields, and showed scrolled past the name, task and cell (the
+    form's top, greyed fields of other cells, out of view): the sizes now follow the cell."""
     async def check(app, pilot):
         await pilot.press("e")
         await wait_for(pilot, lambda: app.screen.query("#edit-grid"))
         await pilot.pause()
         fields, focused = app.screen.query_one("#edit-fields"), app.screen.focused
         assert focused.id == "model-hidden_size" and fields.region.contains_region(focused.region)
-        assert fields.region.contains_region(app.screen.query_one("#task-kind").region)
+        for above in ("#name", "#task-kind", "#model-cell"):
+            assert fields.region.contains_region(app.screen.query_one(above).region), above
 
     drive(check, target="adding-rnn", size=(100, 30))
+    drive(check, target="adding-rnn", size=(80, 24))
 
 
 def test_edit_refuses_bad_values_inline_and_applies_good_ones():

@@ -451,6 +451,16 @@ class EditScreen(ReplacesTheModel):
                 yield Label("cell")
                 yield CompactSelect([(c, c) for c in CELLS], value=s.model.cell, allow_blank=False, name="model.cell",
                                     id="model-cell")
+                # the sizes next to the cell, the cell's own fields after them: at 80x24 the focused hidden
+                # size shows with the name, task and cell above it (under them, it opened scrolled past them)
+                yield Label("hidden size")
+                yield CompactInput(str(s.model.hidden_size), name="model.hidden_size", id="model-hidden_size")
+                yield Label("layers")
+                yield CompactInput(str(s.model.num_layers), name="model.num_layers", id="model-num_layers")
+                yield Label("bidir. / non-causal")
+                yield CompactSelect(self._options_of("model-bidirectional", [("no", False), ("yes", True)]),
+                                    value=s.model.bidirectional, allow_blank=False, name="model.bidirectional",
+                                    id="model-bidirectional")
                 yield Label("nonlinearity (rnn)")
                 yield CompactSelect([("tanh", "tanh"), ("relu", "relu")], value=s.model.nonlinearity, allow_blank=False,
                              name="model.nonlinearity", id="model-nonlinearity")
@@ -466,14 +476,6 @@ class EditScreen(ReplacesTheModel):
                 yield CompactInput(str(s.model.num_heads), name="model.num_heads", id="model-num_heads")
                 yield Label("d_ff (attn, 0: 2H)")
                 yield CompactInput(str(s.model.d_ff), name="model.d_ff", id="model-d_ff")
-                yield Label("hidden size")
-                yield CompactInput(str(s.model.hidden_size), name="model.hidden_size", id="model-hidden_size")
-                yield Label("layers")
-                yield CompactInput(str(s.model.num_layers), name="model.num_layers", id="model-num_layers")
-                yield Label("bidir. / non-causal")
-                yield CompactSelect(self._options_of("model-bidirectional", [("no", False), ("yes", True)]),
-                                    value=s.model.bidirectional, allow_blank=False, name="model.bidirectional",
-                                    id="model-bidirectional")
                 yield Label("optimizer")
                 yield CompactSelect([(o, o) for o in OPTIMIZERS], value=s.train.optimizer, allow_blank=False,
                                     name="train.optimizer", id="train-optimizer")
