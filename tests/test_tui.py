@@ -2884,6 +2884,31 @@ def loading_held(monkeypatch):
     return release
 
 
+def test_the_loading_log_wraps_a_notice_at_its_own_width_at_80_columns(monkeypatch):
+    """The log rendered each notice at least 78 wide (RichLog's min_width) in its 74 columns: a compile
+    notice of 78 characters ("... again, for other argument types; cached after the first run") was
+    cut at the log's edge, its "cached" lost; now it wraps, every word shown."""
+    release = loading_held(monkeypatch)
+    notice = "compiling lstm_forward_steps (float32) again, for other argument types; cached after the first run"
+
+    async def main():
+        app = LabApp("hello")
+        async with app.run_test(size=(80, 24)) as pilot:
+            try:
+                await pilot.pause()
+                app._loading_message(notice)
+                await pilot.pause()
+                log = app.query_one("#loading-log")
+                assert log.scrollable_content_region.width < 78  # the case: the log narrower than 78
+                shown = " ".join(line.strip("│ ") for line in screen_text(app).splitlines())
+                assert "argument types; cached after the first run" in shown
+            finally:
+                release.set()
+            await wait_for(pilot, lambda: app.lab is not None)
+
+    asyncio.run(main())
+
+
 @pytest.mark.parametrize("presses", [1, 2])
 def test_t_pressed_while_the_lab_loads_trains_once_it_is_open_and_t_again_takes_it_back(monkeypatch, presses):
     """A t on the loading screen (a first compile takes a while) was dropped unsaid: the lab opened

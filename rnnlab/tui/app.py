@@ -255,7 +255,9 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
         yield Header()
         with Vertical(id="loading"):
             yield LoadingIndicator()
-            yield RichLog(id="loading-log", markup=True, wrap=True)
+            # wrapped to its own width: RichLog renders at least 78 wide, and at 80 columns (a log 74
+            # wide) cut a notice of 75-78 characters at its edge, "...types; cached" lost its word
+            yield RichLog(id="loading-log", markup=True, wrap=True, min_width=1)
         with Vertical(id="lab"):
             yield SequenceBar(id="sequence")
             with Horizontal(id="middle"):
