@@ -824,6 +824,8 @@ def test_bptt_steps_backward_and_plots_the_gradient_norm():
         assert dh_map.reveal_from_end and dh_map.revealed == 3
         plot = app.query_one(GradientPlot)
         assert plot.series_names == ["||dL/dh_t||", "||ΔW_hh(t)||"]
+        # named where the names find no room (80x24: "||ΔW_hh(t)||" was left out)
+        assert [series.short_name for series in plot._series.values()] == ["dL/dh_t", "ΔW_hh"]
         assert "||dL/dh_t|| / ||dL/dh_T||" in plot.title
         assert "BPTT t=2" in screen_text(app)
 

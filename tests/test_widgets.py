@@ -569,6 +569,30 @@ def test_a_legend_with_no_room_in_one_line_names_each_curve_where_it_has_room():
     run_in_app(plot, check=check, size=(WIDTH, 12))
 
 
+def test_a_legend_with_no_room_for_its_names_names_each_curve_by_its_short_name():
+    """At 80x24 the main lab's BPTT plot named one curve or none ("||ΔW_hh(t)||" left out, then
+    "||dL/dh_t||" too) once its curves took the corners: each is named by its short form there, and
+    by its name where that has room."""
+    plot = LinePlot(title="x" * 28)
+    spikes = np.zeros(76)
+    spikes[[24, 52]] = 8.0  # through every row: the canvas in three parts, each too narrow for a name
+    plot.set_series("||dL/dh_t||", np.arange(1, 77), spikes, short_name="dL/dh_t")
+    plot.set_series("||ΔW_hh(t)||", np.arange(1, 77), np.zeros(76), short_name="ΔW_hh")
+    plot.styles.width = 40
+
+    async def check(pilot):
+        lines = [line.text for line in lines_of(plot)]
+        for entry in ("━ dL/dh_t", "━ ΔW_hh"):
+            holding = [line for line in lines if entry in line]
+            assert len(holding) == 1 and is_clear(holding[0], entry), (entry, lines)
+        assert not any("||" in line for line in lines[1:])
+        plot.styles.width = 72  # room beside the title: the names
+        await pilot.pause()
+        assert plot.render_line(0).text.endswith("━ ||dL/dh_t||  ━ ||ΔW_hh(t)||")
+
+    run_in_app(plot, check=check, size=(80, 12))
+
+
 def test_where_one_legend_entry_fits_it_names_the_curve_added_last_not_the_one_drawn_under_it():
     """With a pinned loss (added first, drawn grey under the others) the legend kept "━ pin adding-rnn"
     and left out "━ train", the curve being watched."""

@@ -841,10 +841,12 @@ class GradientPlot(LinePlot):
         self.x_range = self._t_range(lab.steps)  # from the first revealed step on
         norms, contributions = self._curves(lab, layer, direction)
         shown = lab.bptt_revealed(direction)  # a reverse direction's from t = 1 up
-        self.set_series("||dL/dh_t||", shown + 1, norms[shown], color="#f0a030")
+        # short names where the long ones find no room (at 80x24 the curves took the corners, and
+        # "||ΔW_hh(t)||" was left out, then "||dL/dh_t||" too)
+        self.set_series("||dL/dh_t||", shown + 1, norms[shown], color="#f0a030", short_name="dL/dh_t")
         if contributions is not None:
-            name = "||dL/dx_t||" if lab.is_attention else "||ΔW_hh(t)||"
-            self.set_series(name, shown + 1, contributions[shown], color="#60a0f0")
+            name, short = ("||dL/dx_t||", "dL/dx_t") if lab.is_attention else ("||ΔW_hh(t)||", "ΔW_hh")
+            self.set_series(name, shown + 1, contributions[shown], color="#60a0f0", short_name=short)
         t = lab.bptt_t(direction)  # the step reached; this direction's chain began at T (a reverse one's at 1)
         self.marker = float(t) if shown.size and not lab.is_attention else None
         start = norms[-1] if direction == 0 else norms[0]

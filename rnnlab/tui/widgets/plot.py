@@ -11,7 +11,8 @@ Layout of the content area, top to bottom:
   series' colour) on the right, or where it does not fit beside the title, in a corner of the
   canvas that no curve runs through; where no corner has room for it, the entries that fit beside
   the title there and each other one in a corner with room, else where it has room between the
-  curves, else left out;
+  curves, else left out; where the names leave one out or between curves, their short forms
+  (``set_series(short_name=...)``) are placed so, and win if they do better;
 - plot rows (all lines but the first and the last): y-axis labels (max at the top, min at the
   bottom, actual values also with ``log_y``) left of an axis, then the braille canvas;
 - x-axis line: first and last x (or their distance from the last, ``x_from_end``), and "▲x"
@@ -233,6 +234,7 @@ class _Series:
     xs: np.ndarray
     ys: np.ndarray
     style: Style
+    short_name: str = ""  # the legend's name where the series' own does not fit ("" none shorter)
 
 
 class CachedFrame(Widget):
@@ -289,7 +291,8 @@ class LinePlot(CachedFrame):
         short_titles: What the title says in fewer characters, longest first (the same numbers, as
             many as fit): the first of the title and these that fits the width whole is shown, else
             the last, cut. Legend entries that do not fit beside the title move into a corner of the
-            canvas that the curves leave free (see :func:`_corner_spot`), or are left out.
+            canvas that the curves leave free (see :func:`_corner_spot`), by their short names
+            (:meth:`set_series`) where that places more of them, or are left out.
         log_y: Plot log10(y); non-positive values are skipped, axis labels show actual values.
         threshold: y value of a dashed horizontal line (e.g. the clipping threshold), or None.
         threshold_label: Text drawn with the threshold's value where no curve runs: the right-most
@@ -371,7 +374,7 @@ class LinePlot(CachedFrame):
         """Names of the series, in the order they were first set (= drawing order)."""
         return list(self._series)
 
-    def set_series(self, name: str, xs, ys, color: str | None = None) -> None:
+    def set_series(self, name: str, xs, ys, color: str | None = None, short_name: str | None = None) -> None:
         """Create or replace the series ``name``.
 
         Args:
@@ -380,6 +383,8 @@ class LinePlot(CachedFrame):
             ys: y values, same length as ``xs``. Both are copied.
             color: Any rich colour ("red", "#ff8800"); None keeps the series' colour, or picks
                 the next default colour for a new series.
+            short_name: The legend's text where ``name`` finds no room ("ΔW_hh" for
+                "||ΔW_hh(t)||"); None keeps the series' short name, "" has none.
         """
         # Copies: the caller may keep writing into its buffers (from a training thread) before the next frame.
         ys = np.array(ys, dtype=np.float64).ravel()
@@ -392,7 +397,9 @@ class LinePlot(CachedFrame):
             style = self._series[name].style
         else:
             style = Style(color=DEFAULT_COLORS[len(self._series) % len(DEFAULT_COLORS)])
-        self._series[name] = _Series(xs, ys, style)
+        if short_name is None:
+            short_name = self._series[name].short_name if name in self._series else ""
+        self._series[name] = _Series(xs, ys, style, short_name)
         self._invalidate()
 
     def clear(self) -> None:
@@ -443,7 +450,10 @@ class LinePlot(CachedFrame):
         plot_height = height - 2
         points = self._plotted_points()
         if plot_height >= 1 and any(xs.size for xs, _ in points):
-            self._draw_plot(grid, points, plot_height, legend, header_room=width - len(title) - 2)
+            short = [(f"━ {series.short_name or name}", style_id)
+                     for (name, series), (_, style_id) in zip(self._series.items(), legend)]
+            legends = [legend] + ([short] if short != legend else [])
+            self._draw_plot(grid, points, plot_height, legends, header_room=width - len(title) - 2)
         elif plot_height >= 1:
             grid.put(1 + (plot_height - 1) // 2, max(0, (width - 7) // 2), "no data", _AXIS_STYLE)
 
@@ -456,10 +466,11 @@ class LinePlot(CachedFrame):
         return grid.strips(styles, base_style)
 
     def _draw_plot(self, grid: _CellGrid, points: list[tuple[np.ndarray, np.ndarray]], plot_height: int,
-                   legend: list[tuple[str, int]], header_room: int) -> None:
-        """Axes, labels and canvas of the rows ``1 .. plot_height`` (with ``legend`` where it has
+                   legends: list[list[tuple[str, int]]], header_room: int) -> None:
+        """Axes, labels and canvas of the rows ``1 .. plot_height`` (with the legend where it has
         room, some entries in the ``header_room`` columns right of the title where the canvas has
-        none for all of it), and the x-axis line below them."""
+        none for all of it: the first of ``legends``, the names, else a later one, their short
+        forms, that places more of them), and the x-axis line below them."""
         threshold = self._plotted_threshold()
         all_ys = [ys for _, ys in points if ys.size] + ([np.array([threshold])] if threshold is not None else [])
         all_xs = [xs for xs, _ in points if xs.size]
@@ -540,30 +551,23 @@ class LinePlot(CachedFrame):
                         grid.put(top + spot[0], gutter + spot[1], keyed, _THRESHOLD_STYLE)
                         label_span = (spot[0], spot[1] - 1, spot[1] + len(keyed) + 1)
                         break
-        if legend:  # clear of everything drawn so far; the top row first, where a legend is looked for
+        if legends and legends[0]:  # clear of everything drawn so far; the top row first, where a legend is looked for
             taken = grid.codes[top:bottom + 1, gutter:] != ord(" ")
             if label_span is not None:  # its blanks too: "━ |g| clip 5" would read as one label
                 taken[label_span[0], label_span[1]:label_span[2]] = True
             curves = owner >= _SERIES_STYLE
-            spot = _corner_spot(taken, curves, len(_joined(legend)))
-            if spot is not None:
-                _put_legend(grid, top + spot[0], gutter + spot[1], legend)
-            else:  # no corner for them in one line: the entries that fit beside the title there, then each
-                # of the others in a corner with room, the last added first, as it is drawn over the others
-                # (a curve pinned to compare with goes first)
-                beside: list[tuple[str, int]] = []
-                for entry in reversed(legend):
-                    if len(_joined([entry, *beside])) <= header_room:
-                        beside.insert(0, entry)
-                if beside:
-                    _put_legend(grid, 0, grid.width - len(_joined(beside)), beside)
-                for entry in reversed([entry for entry in legend if entry not in beside]):
-                    # a corner, else a pocket between curves: an entry there reads worse than in a corner,
-                    # but a plot whose curves are not named at all (the ESN sweep's at 80x24) reads worse still
-                    spot = _corner_spot(taken, curves, len(entry[0])) or _free_spot(taken, len(entry[0]))
-                    if spot is not None:
-                        _put_legend(grid, top + spot[0], gutter + spot[1], [entry])
-                        taken[spot[0], max(spot[1] - 1, 0):spot[1] + len(entry[0]) + 1] = True
+            best: tuple[tuple[int, int], list] | None = None
+            for legend in legends:  # the names, then their short forms where those do better
+                places, misplaced = self._legend_places(legend, taken, curves, header_room)
+                if best is None or misplaced < best[0]:
+                    best = (misplaced, places)
+                if misplaced == (0, 0):
+                    break
+            for row, column, entries in best[1]:
+                if row < 0:  # right-aligned beside the title
+                    _put_legend(grid, 0, grid.width - len(_joined(entries)), entries)
+                else:
+                    _put_legend(grid, top + row, gutter + column, entries)
 
         # x-axis line: first and last x, and the marker's label, which wins: an end label it would
         # touch is left out whole ("▲38" beside "40" read as "▲3840"). No legend here: beside the
@@ -589,6 +593,43 @@ class LinePlot(CachedFrame):
             grid.put(axis_row, at, text, _AXIS_STYLE)
         if marked is not None:
             grid.put(axis_row, marked[0], marked[1], _MARKER_STYLE)
+
+    @staticmethod
+    def _legend_places(legend: list[tuple[str, int]], taken: np.ndarray, curves: np.ndarray,
+                       header_room: int) -> tuple[list[tuple[int, int, list[tuple[str, int]]]], tuple[int, int]]:
+        """Where ``legend``'s entries go, each as (canvas row and column, or -1 and 0: the header's right
+        end; entries), and how many it left out and how many it put in a pocket between curves. Beside
+        the title where it fits in the ``header_room`` columns, else in one line in a corner the
+        ``curves`` leave free of ``taken``, else the entries that fit beside the title there and each
+        other one in a corner with room, the last added first, as it is drawn over the others (a curve
+        pinned to compare with goes first); else in a pocket, where an entry reads worse than in a
+        corner, but a plot whose curves are not named at all (the ESN sweep's at 80x24) reads worse."""
+        width = len(_joined(legend))
+        if width <= header_room:
+            return [(-1, 0, legend)], (0, 0)
+        spot = _corner_spot(taken, curves, width)
+        if spot is not None:
+            return [(spot[0], spot[1], legend)], (0, 0)
+        taken = taken.copy()
+        beside: list[tuple[str, int]] = []
+        for entry in reversed(legend):
+            if len(_joined([entry, *beside])) <= header_room:
+                beside.insert(0, entry)
+        places: list[tuple[int, int, list[tuple[str, int]]]] = []
+        if beside:
+            places.append((-1, 0, beside))
+        left_out = in_pockets = 0
+        for entry in reversed([entry for entry in legend if entry not in beside]):
+            spot = _corner_spot(taken, curves, len(entry[0]))
+            if spot is None:
+                spot = _free_spot(taken, len(entry[0]))
+                in_pockets += spot is not None
+            if spot is None:
+                left_out += 1
+                continue
+            places.append((spot[0], spot[1], [entry]))
+            taken[spot[0], max(spot[1] - 1, 0):spot[1] + len(entry[0]) + 1] = True
+        return places, (left_out, in_pockets)
 
     @staticmethod
     def _fill_free(cell_bits: np.ndarray, owner: np.ndarray, bits: np.ndarray, style_id: int) -> None:
