@@ -2410,6 +2410,30 @@ def test_a_save_takes_down_the_first_q_s_warning_and_resuming_or_stopping_the_no
     drive(check, target=load_preset("hello").with_overrides({"train.steps": 1_000_000}))
 
 
+@pytest.mark.parametrize("key", ["b", "right", "n"])
+def test_the_pause_notice_gives_way_to_a_key_that_moves_through_the_view(key):
+    """At 80x24 "training paused (t resumes, s stops)" lay over the plots band for 5 s, the gradient
+    plot that t then b was pressed to look at; a key that moves through the view takes it down (the
+    status line still says paused)."""
+    from rnnlab.spec import load_preset
+
+    def paused_shown(app) -> bool:
+        return any(n.message.startswith("training paused") for n in app._notifications)
+
+    async def check(app, pilot):
+        lab = app.lab
+        await pilot.press("t")
+        await wait_for(pilot, lambda: lab.trainer.step > 0)
+        await pilot.press("t")
+        await wait_for(pilot, lambda: lab.training_status == "paused" and app.computing is None)
+        assert paused_shown(app)
+        await pilot.press(key)
+        await pilot.pause()
+        assert not paused_shown(app) and "paused" in str(app.query_one("#status").render())
+
+    drive(check, target=load_preset("hello").with_overrides({"train.steps": 1_000_000}), size=(80, 24))
+
+
 def test_esc_after_a_first_q_keeps_the_lab_open_and_a_q_then_asks_again():
     """The pending quit outlived an Esc: a q seconds later quit without the trained steps."""
     async def check(app, pilot):

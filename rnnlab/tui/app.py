@@ -112,6 +112,17 @@ def refused_until_open(handler):
     return guarded
 
 
+def moves_through_the_view(handler):
+    """A key (or click) that moves through what the lab shows, a step, a BPTT step, a layer, a unit:
+    the pause's toast gives way to it (the status line still says paused). At 80x24 the toast lay
+    over the plots for 5 s, the gradient plot that t then b was pressed to look at."""
+    @functools.wraps(handler)
+    def moved(self: "LabApp", *args, **kwargs):
+        withdraw_notices(self, PAUSED_NOTICE)
+        return handler(self, *args, **kwargs)
+    return moved
+
+
 def refused_while_computing(handler):
     """A key or click that reads or changes the bench sequence, its trace or the cursors: refused
     with a notice while a compute worker changes them (queued, it would act on a half-changed lab),
@@ -622,24 +633,28 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
         return self.lab is not None
 
     @refused_while_computing
+    @moves_through_the_view
     def action_step_forward(self) -> None:
         if self._has_lab():
             self.lab.step_forward()
             self.update_views()
 
     @refused_while_computing
+    @moves_through_the_view
     def action_step_back(self) -> None:
         if self._has_lab():
             self.lab.step_back()
             self.update_views()
 
     @refused_while_computing
+    @moves_through_the_view
     def action_jump_start(self) -> None:
         if self._has_lab():
             self.lab.jump_start()
             self.update_views()
 
     @refused_while_computing
+    @moves_through_the_view
     def action_jump_end(self) -> None:
         if self._has_lab():
             self.lab.jump_end()
@@ -647,6 +662,7 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
 
     @on(Heatmap.ColumnClicked)
     @refused_while_computing
+    @moves_through_the_view
     def column_clicked(self, event: Heatmap.ColumnClicked) -> None:
         if self._has_lab():
             self.lab.move_to(event.column + 1)
@@ -671,6 +687,7 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
             self._compute(what, bptt, macs)
 
     @refused_while_computing
+    @moves_through_the_view
     def action_bptt_step(self) -> None:
         lab = self.lab
         if lab is not None and lab.bptt_cursor == 0:
@@ -690,6 +707,7 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
         self.action_bptt_step()
 
     @refused_while_computing
+    @moves_through_the_view
     def action_bptt_all(self) -> None:
         lab = self.lab
         if lab is not None and lab.bptt_cursor is not None:  # the backward pass of this trace has run
@@ -720,10 +738,12 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
         self.update_views()
 
     @refused_while_computing
+    @moves_through_the_view
     def action_previous_stream(self) -> None:
         self._move_stream(-1)
 
     @refused_while_computing
+    @moves_through_the_view
     def action_next_stream(self) -> None:
         self._move_stream(1)
 
@@ -740,20 +760,24 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
             self.notify("the first heatmap is in view (j goes on)", timeout=2)
 
     @refused_while_computing
+    @moves_through_the_view
     def action_next_map(self) -> None:
         self._scroll_maps(1)
 
     @refused_while_computing
+    @moves_through_the_view
     def action_previous_map(self) -> None:
         self._scroll_maps(-1)
 
     @refused_while_computing
+    @moves_through_the_view
     def action_previous_unit(self) -> None:
         if self._has_lab():
             self.unit = (self.unit - 1) % self.lab.spec.model.hidden_size
             self.update_views()
 
     @refused_while_computing
+    @moves_through_the_view
     def action_next_unit(self) -> None:
         if self._has_lab():
             self.unit = (self.unit + 1) % self.lab.spec.model.hidden_size
@@ -770,10 +794,12 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
                     "self-attention model's)", timeout=2)
 
     @refused_while_computing
+    @moves_through_the_view
     def action_next_head(self) -> None:
         self._move_head(1)
 
     @refused_while_computing
+    @moves_through_the_view
     def action_previous_head(self) -> None:
         self._move_head(-1)
 
@@ -844,6 +870,7 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
         return self.lab is None
 
     @refused_while_computing
+    @moves_through_the_view
     def action_new_sequence(self) -> None:
         if not self._refuse_while_training():
             lab = self.lab
