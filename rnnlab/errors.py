@@ -12,7 +12,7 @@ import math
 import numbers
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -183,13 +183,25 @@ def meant_choice(typed: Any, choices: Sequence[str]) -> str | None:
     return folded[close[0]] if len(close) == 1 else None
 
 
+def given(value: Any) -> str:
+    """A refused value as a one-line error quotes it: text, a number or None as written, anything
+    else by its type (an array's repr takes lines)."""
+    plain = isinstance(value, (str, int, float, type(None)))
+    return repr(value) if plain else f"a value of type {type(value).__name__}"
+
+
+def is_choice(value: Any, choices: Iterable[str]) -> bool:
+    """Whether ``value`` is one of the strings ``choices``: an array or a list is not, where ``in`` compared it
+    element-wise (an ambiguous truth value) or hashed it (a TypeError, for a dict of choices)."""
+    return isinstance(value, str) and value in choices
+
 
 def choice_refusal(typed: Any, choices: Sequence[str], got: str | None = None) -> str:
     """A refusal of ``typed``, none of ``choices``, from "must be" on, for a caller to put the name before:
     "must be cpu or cuda, got 'gpu'" (two choices), "must be one of rnn, lstm, gru, got 'LSTM' (did you mean
-    'lstm'?)", the hint where :func:`meant_choice` is sure. ``got``: ``typed`` as the view quotes it (default: its
-    repr). The CLI's flags and the labs' options say it so."""
+    'lstm'?)", the hint where :func:`meant_choice` is sure. ``got``: ``typed`` as the view quotes it (default:
+    :func:`given`'s). The CLI's flags, the labs' options and the library's arguments say it so."""
     allowed = " or ".join(choices) if len(choices) == 2 else f"one of {', '.join(choices)}"
     meant = meant_choice(typed, choices)
     hint = f" (did you mean {meant!r}?)" if meant else ""
-    return f"must be {allowed}, got {repr(typed) if got is None else got}{hint}"
+    return f"must be {allowed}, got {given(typed) if got is None else got}{hint}"

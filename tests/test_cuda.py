@@ -169,7 +169,7 @@ def test_layers_take_a_device_and_refuse_one_that_cannot_run(monkeypatch):
     import rnnlab
 
     assert rnnlab.LSTM(2, 3).device == "cpu"
-    with pytest.raises(ValueError, match="device must be 'cpu' or 'cuda', got 'gpu'"):
+    with pytest.raises(ValueError, match="device must be cpu or cuda, got 'gpu'"):
         rnnlab.GRU(2, 3, device="gpu")
     _fake_cuda(monkeypatch, _raises("Error at driver init: CUDA_ERROR_NO_DEVICE (100)"))
     with pytest.raises(UserError, match=r"device 'cuda' is not available: no CUDA device found"):

@@ -465,8 +465,8 @@ def test_init_is_seeded_and_shaped_like_torch():
 @pytest.mark.parametrize("kwargs, match", [
     (dict(d_model=10, num_heads=3, d_ff=4), r"d_model \(10\) must be divisible by num_heads \(3\)"),
     (dict(d_model=8, num_heads=0, d_ff=4), "num_heads must be a positive integer"),
-    (dict(d_model=8, num_heads=2, d_ff=4, norm="middle"), "norm must be 'post' or 'pre'"),
-    (dict(d_model=8, num_heads=2, d_ff=4, activation="tanh"), "activation must be 'relu' or 'gelu'"),
+    (dict(d_model=8, num_heads=2, d_ff=4, norm="middle"), "norm must be post or pre"),
+    (dict(d_model=8, num_heads=2, d_ff=4, activation="tanh"), "activation must be relu or gelu"),
     (dict(d_model=8, num_heads=2, d_ff=4, dtype="float16"), "dtype must be"),
     (dict(d_model=8, num_heads=2, d_ff=4, layer_norm_eps=0.0), "layer_norm_eps must be a positive number"),
 ])

@@ -419,7 +419,7 @@ def test_classifier_state_dict_names():
 def test_bad_arguments_are_rejected():
     with pytest.raises(ValueError, match="hidden_size must be a positive integer"):
         RecursiveNet(3, 0)
-    with pytest.raises(ValueError, match="dtype must be 'float32' or 'float64'"):
+    with pytest.raises(ValueError, match="dtype must be float32 or float64"):
         RecursiveNet(3, 2, dtype="int8")
     trees, vocab, net, batch, d_root, _ = _problem(SHAPES, 3, "float64")
     with pytest.raises(ValueError, match="trees must be a TreeBatch"):

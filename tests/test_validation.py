@@ -1151,22 +1151,22 @@ _CALLS = {
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda: rnnlab.RNN(I, H, nonlinearity=np.zeros(0)), "nonlinearity must be 'tanh' or 'relu', got a value of "
+    (lambda: rnnlab.RNN(I, H, nonlinearity=np.zeros(0)), "nonlinearity must be tanh or relu, got a value of "
                                                          "type ndarray"),  # was "truth value ... is ambiguous"
     (lambda: rnnlab.LSTM(I, H, device=np.array(["cpu"])),  # taken as "cpu" (the element-wise == was true)
-     "device must be 'cpu' or 'cuda', got a value of type ndarray"),
-    (lambda: rnnlab.MinGRU(I, H, method=["scan"]), "method must be one of 'sequential', 'scan', 'blelloch', got a "
+     "device must be cpu or cuda, got a value of type ndarray"),
+    (lambda: rnnlab.MinGRU(I, H, method=["scan"]), "method must be one of sequential, scan, blelloch, got a "
                                                    "value of type list"),
-    (lambda: rnnlab.Seq2Seq(5, 5, H, cell=[]), "cell must be one of 'rnn', 'lstm', 'gru', got a value of type list"),
-    (lambda: rnnlab.Seq2Seq(5, 5, H, attention={}), "attention must be None or one of 'dot', 'general', 'additive', "
+    (lambda: rnnlab.Seq2Seq(5, 5, H, cell=[]), "cell must be one of rnn, lstm, gru, got a value of type list"),
+    (lambda: rnnlab.Seq2Seq(5, 5, H, attention={}), "attention must be None or one of dot, general, additive, "
                                                     "got a value of type dict"),  # was "unhashable type"
     (lambda: rnnlab.Attention(np.zeros(2), H), "attention kind must be one of"),
-    (lambda: rnnlab.SelfAttentionBlock(4, 2, 8, norm=np.zeros((2, 2))), "norm must be 'post' or 'pre', got a value"),
-    (lambda: rnnlab.SelfAttentionBlock(4, 2, 8, activation=["relu"]), "activation must be 'relu' or 'gelu', got a"),
-    (lambda: rnnlab.JordanRNN(I, H, 2, feedback=np.zeros(1)), "feedback must be one of values, softmax, got a value"),
+    (lambda: rnnlab.SelfAttentionBlock(4, 2, 8, norm=np.zeros((2, 2))), "norm must be post or pre, got a value"),
+    (lambda: rnnlab.SelfAttentionBlock(4, 2, 8, activation=["relu"]), "activation must be relu or gelu, got a"),
+    (lambda: rnnlab.JordanRNN(I, H, 2, feedback=np.zeros(1)), "feedback must be values or softmax, got a value"),
     (lambda: rnnlab.layers.init.apply_init(rnnlab.RNN(I, H), np.array(["orthogonal"])),  # was taken as orthogonal
      "init must be one of uniform, orthogonal, identity, got a value of type ndarray"),
-    (lambda: rnnlab.RNN(I, H, dtype=np.zeros((3, 3))), "dtype must be 'float32' or 'float64', got a value of type "
+    (lambda: rnnlab.RNN(I, H, dtype=np.zeros((3, 3))), "dtype must be float32 or float64, got a value of type "
                                                        "ndarray"),  # its repr took four lines
 ])
 def test_an_option_given_an_array_or_a_list_is_named_in_one_line(make, message):
@@ -1175,11 +1175,54 @@ def test_an_option_given_an_array_or_a_list_is_named_in_one_line(make, message):
     assert str(info.value).startswith(message) and "\n" not in str(info.value), info.value
 
 
+@pytest.mark.parametrize("make, message", [
+    (lambda: rnnlab.RNN(I, H, nonlinearity="Tanh"), "nonlinearity must be tanh or relu, got 'Tanh' (did you mean "
+                                                    "'tanh'?)"),
+    (lambda: rnnlab.GRU(I, H, device="gpu"), "device must be cpu or cuda, got 'gpu'"),  # no guess: cpu would be wrong
+    (lambda: rnnlab.LSTM(I, H, dtype="Float64"), "dtype must be float32 or float64, got 'Float64' (did you mean "
+                                                 "'float64'?)"),
+    (lambda: rnnlab.MinGRU(I, H, method="Scan"), "method must be one of sequential, scan, blelloch, got 'Scan' (did "
+                                                 "you mean 'scan'?)"),
+    (lambda: rnnlab.Seq2Seq(5, 5, H, cell="LSTM"), "cell must be one of rnn, lstm, gru, got 'LSTM' (did you mean "
+                                                   "'lstm'?)"),
+    (lambda: rnnlab.Seq2Seq(5, 5, H, attention="none"), "attention must be None or one of dot, general, additive, got "
+                                                        "'none' (did you mean None?)"),  # the CLI's word for it
+    (lambda: rnnlab.Attention("Dot", H), "attention kind must be one of dot, general, additive, got 'Dot' (did you "
+                                         "mean 'dot'?)"),
+    (lambda: rnnlab.SelfAttentionBlock(4, 2, 8, norm="Pre"), "norm must be post or pre, got 'Pre' (did you mean "
+                                                             "'pre'?)"),
+    (lambda: rnnlab.layers.init.apply_init(rnnlab.RNN(I, H), "orth"), "init must be one of uniform, orthogonal, "
+                                                                       "identity, got 'orth' (did you mean "
+                                                                       "'orthogonal'?)"),
+    (lambda: rnnlab.data.trees.parse_treebank("", format="SST"), "format must be one of labelled, plain, sst, got "
+                                                                 "'SST' (did you mean 'sst'?)"),
+    (lambda: rnnlab.data.trees.parse_treebank("", format=np.array(["sst"])), "format must be one of labelled, "
+                                                                             "plain, sst, got a value of type "
+                                                                             "ndarray"),  # was "truth value"
+    (lambda: rnnlab.train.runs.list_runs(".", sort="Loss"), "sort must be one of updated, eval, loss, name, got "
+                                                            "'Loss' (did you mean 'loss'?)"),
+    (lambda: rnnlab.train.runs.list_runs(".", sort=["loss"]), "sort must be one of updated, eval, loss, name, "
+                                                              "got a value of type list"),  # was "unhashable type"
+    (lambda: rnnlab.train.optim.check_optimizer_arguments("Adam", 0.1, 1.0), "optimizer must be one of sgd, "
+                                                                            "adagrad, rmsprop, adam, got 'Adam' "
+                                                                            "(did you mean 'adam'?)"),
+    (lambda: rnnlab.train.optim.check_optimizer_arguments(["adam"], 0.1, 1.0), "optimizer must be one of sgd, "
+                                                                               "adagrad, rmsprop, adam, got a value "
+                                                                               "of type list"),
+])
+def test_the_library_refuses_a_choice_in_the_cli_s_words(make, message):
+    """The layers said "must be one of 'a', 'b'" (quoted, "one of" for two), the CLI and the labs "must be a or b",
+    with a hint for a capital or a slip: one wording, the exception still a ValueError."""
+    with pytest.raises(ValueError) as info:
+        make()
+    assert str(info.value) == message
+
+
 def test_a_torch_dtype_is_taken_as_its_numpy_twin_and_named_where_refused():
     torch = pytest.importorskip("torch")
     assert rnnlab.LSTM(I, H, dtype=torch.float64).dtype == np.float64
     assert rnnlab.GRU(I, H, dtype=torch.float32).dtype == np.float32
-    with pytest.raises(ValueError, match=r"^dtype must be 'float32' or 'float64', got torch.float16$"):
+    with pytest.raises(ValueError, match=r"^dtype must be float32 or float64, got torch.float16$"):
         rnnlab.RNN(I, H, dtype=torch.float16)  # was "got a value of type dtype"
 
 
@@ -1288,7 +1331,7 @@ def test_a_trace_differentiates_the_activation_its_forward_ran_with():
     for name, grad in rnn.backward(trace, np.ones_like(y)).items():
         np.testing.assert_array_equal(grad, expected[name], err_msg=name)
     np.testing.assert_array_equal(analysis.step_jacobians(trace, 0, 0), jacobians)
-    with pytest.raises(ValueError, match="nonlinearity must be 'tanh' or 'relu', got 'sigmoid'"):
+    with pytest.raises(ValueError, match="nonlinearity must be tanh or relu, got 'sigmoid'"):
         rnn.nonlinearity = "sigmoid"
     assert rnn.nonlinearity == "relu"
 
@@ -1299,7 +1342,7 @@ def test_a_trace_differentiates_the_activation_its_forward_ran_with():
     jordan.feedback = "values"
     for name, grad in jordan.backward(trace, np.ones_like(y)).items():
         np.testing.assert_array_equal(grad, expected[name], err_msg=name)
-    with pytest.raises(ValueError, match="feedback must be one of values, softmax, got 'Softmax'"):
+    with pytest.raises(ValueError, match=r"feedback must be values or softmax, got 'Softmax' \(did you mean"):
         jordan.feedback = "Softmax"
 
 

@@ -40,7 +40,7 @@ from typing import Union
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, choice_refusal, is_choice
 from ..fsio import atomic_write_text
 from .files import check_readable_file, read_text_file
 
@@ -430,8 +430,8 @@ class Treebank:
 
 def parse_treebank(text: str, format: str = "labelled", source: str = "treebank") -> Treebank:
     """Parse a treebank's text (see the module docstring for the three formats)."""
-    if format not in FORMATS:
-        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
+    if not is_choice(format, FORMATS):
+        raise ValueError(f"format {choice_refusal(format, FORMATS)}")
     trees = []
     for number, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()

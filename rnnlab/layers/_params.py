@@ -14,10 +14,12 @@ import inspect
 import math
 import os
 import types
-from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
+
+from ..errors import choice_refusal, given, is_choice
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
 
@@ -68,7 +70,7 @@ def parse_dtype(dtype: Any, none_means: str = "float32") -> np.dtype:
     if name not in DTYPES:  # (an array's repr takes lines: it is named by its type)
         shown = repr(dtype) if isinstance(dtype, (str, np.dtype, type)) or type(dtype).__module__ == "torch" \
             else given(dtype)
-        raise ValueError(f"dtype must be 'float32' or 'float64', got {shown}")
+        raise ValueError(f"dtype {choice_refusal(dtype, tuple(DTYPES), shown)}")
     return np.dtype(DTYPES[name])
 
 
@@ -173,16 +175,14 @@ def check_seed(seed: Any) -> int | None:
 
 
 def is_one_of(value: Any, choices: Iterable[str]) -> bool:
-    """Whether ``value`` is one of the strings ``choices`` (an option such as ``nonlinearity``): an
-    array or a list is not, where ``in`` compared it element-wise (an ambiguous truth value) or hashed it."""
-    return isinstance(value, str) and value in choices
+    """:func:`rnnlab.errors.is_choice`, by the name the layers know it."""
+    return is_choice(value, choices)
 
 
-def given(value: Any) -> str:
-    """A refused option as a one-line error quotes it: text, a number or None as written, anything
-    else by its type (an array's repr takes lines)."""
-    plain = isinstance(value, (str, int, float, type(None)))
-    return repr(value) if plain else f"a value of type {type(value).__name__}"
+def refused_choice(name: str, value: Any, choices: Sequence[str]) -> ValueError:
+    """The error for an option ``name`` (``nonlinearity``) that is none of ``choices``, in the CLI's and the
+    labs' words: "nonlinearity must be tanh or relu, got 'Tanh' (did you mean 'tanh'?)"."""
+    return ValueError(f"{name} {choice_refusal(value, choices)}")
 
 
 def check_bool(name: str, value: Any) -> bool:

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ._params import check_finite_number, check_params, check_seed, given, is_integer, is_one_of
+from ._params import check_finite_number, check_params, check_seed, is_integer, is_one_of, refused_choice
 from .esn import EchoStateNetwork
 from .recurrent import LSTM, RNN, RecurrentLayer
 
@@ -170,7 +170,7 @@ def apply_init(layer: RecurrentLayer, init: str = "uniform", forget_bias: float 
     """Apply a named scheme from :data:`INITS` (``"uniform"`` keeps torch's initialisation) and,
     for an LSTM, a forget-gate bias when ``forget_bias`` is not 0."""
     if not is_one_of(init, INITS):
-        raise ValueError(f"init must be one of {', '.join(INITS)}, got {given(init)}")
+        raise refused_choice("init", init, INITS)
     _rng("apply_init", seed)  # the seed is checked even where the scheme draws nothing
     if init == "orthogonal":
         orthogonal_(layer, seed=seed)

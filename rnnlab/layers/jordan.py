@@ -35,8 +35,8 @@ import numpy as np
 from .. import kernels
 from ..kernels.jordan import jordan_backward, jordan_forward_free, jordan_forward_teacher
 from ._params import (CallsForward, NamedParameters, array_shape, assign_params, check_bool, check_param_memory,
-                      check_params, check_positive_int, check_seed, draw_uniform, foreign_trace, given, is_one_of,
-                      own_function, parse_dtype)
+                      check_params, check_positive_int, check_seed, draw_uniform, foreign_trace, is_one_of,
+                      own_function, parse_dtype, refused_choice)
 from .recurrent import RecurrentLayer
 from .trace import Trace
 
@@ -74,7 +74,7 @@ class JordanRNN(NamedParameters, CallsForward):
     @feedback.setter
     def feedback(self, value: str) -> None:
         if not is_one_of(value, FEEDBACKS):
-            raise ValueError(f"feedback must be one of {', '.join(FEEDBACKS)}, got {given(value)}")
+            raise refused_choice("feedback", value, FEEDBACKS)
         self._feedback = value
 
     def __init__(self, input_size: int, hidden_size: int, output_size: int, bias: bool = True, *,

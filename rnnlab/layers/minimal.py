@@ -59,7 +59,7 @@ from .. import kernels
 from ..kernels import minimal as mk
 from ..kernels.scan import METHODS
 from ._params import (assign_params, caller_layout, check_array, check_bool, check_finite_number, check_positive_int,
-                      check_seed, check_truncate, draw_uniform, foreign_trace, given, is_one_of)
+                      check_seed, check_truncate, draw_uniform, foreign_trace, is_one_of, refused_choice)
 from .recurrent import RecurrentLayer, layer_suffix
 from .trace import Trace
 
@@ -68,7 +68,7 @@ __all__ = ["MinGRU", "MinLSTM", "LRU", "METHODS"]
 
 def _check_method(method: Any) -> str:
     if not is_one_of(method, METHODS):
-        raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, got {given(method)}")
+        raise refused_choice("method", method, METHODS)
     return method
 
 

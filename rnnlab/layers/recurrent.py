@@ -18,11 +18,13 @@ from .. import kernels
 from ._params import (CallsForward, IncompatibleKeys, NamedParameters, array_shape, assign_params, caller_layout,
                       check_array, check_bool, check_forward_memory, check_param_memory, check_params,
                       check_positive_int, check_seed, check_sequence_gradient, check_truncate, draw_uniform,
-                      foreign_trace, given, is_one_of, load_into, own_function, parse_dtype, time_major)
+                      foreign_trace, is_one_of, load_into, own_function, parse_dtype, refused_choice, time_major)
 from ._lengths import Lengths, check_lengths, segment_of
 from .trace import Trace
 
 _DEVICES = ("cpu", "cuda")
+#: An :class:`RNN`'s nonlinearities.
+NONLINEARITIES = ("tanh", "relu")
 
 
 def layer_suffix(layer: int, direction: int) -> str:
@@ -98,7 +100,7 @@ class RecurrentLayer(NamedParameters, CallsForward):
         self.dtype = parse_dtype(dtype)
         seed = check_seed(seed)
         if not is_one_of(device, _DEVICES):
-            raise ValueError(f"device must be 'cpu' or 'cuda', got {given(device)}")
+            raise refused_choice("device", device, _DEVICES)
         if device == "cuda":  # imported only when asked for; raises a UserError naming why not
             from ..kernels.cuda import require_cuda
 
@@ -579,8 +581,8 @@ class RNN(RecurrentLayer):
 
     @nonlinearity.setter
     def nonlinearity(self, value: str) -> None:
-        if not is_one_of(value, ("tanh", "relu")):
-            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {given(value)}")
+        if not is_one_of(value, NONLINEARITIES):
+            raise refused_choice("nonlinearity", value, NONLINEARITIES)
         self._nonlinearity = value
 
     def _repr_extra(self) -> str:

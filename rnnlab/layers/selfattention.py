@@ -30,8 +30,8 @@ from ._lengths import check_lengths
 from ._params import (CallsForward, DRAW_CHUNK, IncompatibleKeys, LiveParameters, NamedParameters, array_shape,
                       assign_params, caller_layout, check_array, check_bool, check_finite_number, check_float_array,
                       check_index, check_param_memory, check_params, check_positive_int, check_seed,
-                      check_sequence_gradient, converted_copy, draw_uniform, foreign_trace, given, is_one_of,
-                      load_into, load_params, parse_dtype, time_major)
+                      check_sequence_gradient, converted_copy, draw_uniform, foreign_trace, is_one_of, load_into,
+                      load_params, parse_dtype, refused_choice, time_major)
 from .trace import Trace
 
 __all__ = ["positional_encoding", "PositionalEncoding", "SelfAttentionBlock", "SelfAttentionModel",
@@ -225,9 +225,9 @@ class SelfAttentionBlock(NamedParameters, CallsForward):
             raise ValueError(f"d_model ({self.d_model}) must be divisible by num_heads ({self.num_heads})")
         self.max_len = check_positive_int("max_len", max_len)
         if not is_one_of(norm, ("post", "pre")):
-            raise ValueError(f"norm must be 'post' or 'pre', got {given(norm)}")
+            raise refused_choice("norm", norm, ("post", "pre"))
         if not is_one_of(activation, ("relu", "gelu")):
-            raise ValueError(f"activation must be 'relu' or 'gelu', got {given(activation)}")
+            raise refused_choice("activation", activation, ("relu", "gelu"))
         if check_finite_number("layer_norm_eps", layer_norm_eps) <= 0:
             raise ValueError(f"layer_norm_eps must be a positive number, got {layer_norm_eps!r}")
         self.causal = check_bool("causal", causal)

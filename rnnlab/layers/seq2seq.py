@@ -44,12 +44,13 @@ from typing import Any
 import numpy as np
 
 from .. import kernels
+from ..errors import choice_refusal
 from ..kernels import attention as attn_kernels
 from ._lengths import check_lengths
 from ._params import (CallsForward, IncompatibleKeys, LiveParameters, NamedParameters, Part, array_shape, as_array,
                       assign_params, check_array, check_float_array, check_param_memory, check_params,
-                      check_positive_int, check_seed, draw_normal, draw_uniform, foreign_trace, given, is_integer,
-                      is_one_of, load_into, load_params, parse_dtype)
+                      check_positive_int, check_seed, draw_normal, draw_uniform, foreign_trace, is_integer, is_one_of,
+                      load_into, load_params, parse_dtype, refused_choice)
 from .recurrent import GRU, LSTM, RNN, RecurrentLayer
 
 __all__ = [
@@ -160,8 +161,7 @@ class Attention(NamedParameters, CallsForward):
     def __init__(self, kind: str, hidden_size: int, *, attn_size: int | None = None, dtype: str = "float32",
                  seed: int | None = None) -> None:
         if not is_one_of(kind, ATTENTION_KINDS):
-            raise ValueError(f"attention kind must be one of {', '.join(map(repr, ATTENTION_KINDS))}, "
-                             f"got {given(kind)}")
+            raise refused_choice("attention kind", kind, ATTENTION_KINDS)
         self.kind = kind
         self.hidden_size = check_positive_int("hidden_size", hidden_size)
         self.attn_size = self.hidden_size if attn_size is None else check_positive_int("attn_size", attn_size)
@@ -360,10 +360,12 @@ class Seq2Seq(NamedParameters, CallsForward):
         self.num_layers = check_positive_int("num_layers", num_layers)
         self.embed_size = self.hidden_size if embed_size is None else check_positive_int("embed_size", embed_size)
         if not is_one_of(cell, CELLS):
-            raise ValueError(f"cell must be one of {', '.join(map(repr, CELLS))}, got {given(cell)}")
+            raise refused_choice("cell", cell, CELLS)
         if attention is not None and not is_one_of(attention, ATTENTION_KINDS):
-            raise ValueError(f"attention must be None or one of {', '.join(map(repr, ATTENTION_KINDS))}, "
-                             f"got {given(attention)}")
+            # the CLI's and the lab's "none" is None here: said so, where the plain refusal would offer no hint
+            none_meant = isinstance(attention, str) and attention.lower() == "none"
+            refusal = choice_refusal(attention, ATTENTION_KINDS).removeprefix("must be ")
+            raise ValueError(f"attention must be None or {refusal}{' (did you mean None?)' if none_meant else ''}")
         if attention == "additive":
             attn_size = self.hidden_size if attn_size is None else check_positive_int("attn_size", attn_size)
         elif attn_size is not None and not (is_integer(attn_size) and attn_size == self.hidden_size):

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import choice_refusal, is_choice
 from .model import WeightsDiverged
 
 
@@ -167,8 +168,8 @@ def check_optimizer_arguments(optimizer: Any, learning_rate: Any, clip_norm: Any
     """ValueError for what a library trainer (seq2seq, trees) cannot train with: an optimizer not
     in :data:`OPTIMIZER_CLASSES`, a learning rate not a positive finite number, a clipping norm not a
     finite number >= 0 (a negative or NaN one turned clipping off without a word)."""
-    if optimizer not in OPTIMIZER_CLASSES:
-        raise ValueError(f"optimizer must be one of {', '.join(map(repr, OPTIMIZER_CLASSES))}, got {optimizer!r}")
+    if not is_choice(optimizer, OPTIMIZER_CLASSES):
+        raise ValueError(f"optimizer {choice_refusal(optimizer, tuple(OPTIMIZER_CLASSES))}")
     for name, value, low_open in (("learning_rate", learning_rate, True), ("clip_norm", clip_norm, False)):
         if not (_is_real_number(value) and math.isfinite(value) and (value > 0 if low_open else value >= 0)):
             raise ValueError(f"{name} must be a {'positive number' if low_open else 'number >= 0'}, got {value!r}")

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import RunDirError, UserError, closest_name, special_file
+from ..errors import RunDirError, UserError, choice_refusal, closest_name, is_choice, special_file
 from ..spec import flat_fields, spec_toml
 from .rundir import (CHECKPOINT, EVALS, METRICS, RUN_FILES, SPEC, SUMMARY, RunDir, _checkpoint_step, _is_number,
                      MODEL_SHAPE_FIELDS, _read_error, checkpoint_settings, is_run_dir, last_record, read_summary,
@@ -87,8 +87,8 @@ def list_runs(folder: str | Path, sort: str = "updated") -> list[RunListing]:
     most recently updated first, or in another of :data:`SORTS` (runs it cannot rank, such as
     those not yet evaluated, last). :class:`RunDirError` if ``folder`` is not a readable directory,
     ValueError for another ``sort``."""
-    if sort not in SORTS:
-        raise ValueError(f"sort must be one of {', '.join(SORTS)}, got {sort!r}")
+    if not is_choice(sort, SORTS):
+        raise ValueError(f"sort {choice_refusal(sort, tuple(SORTS))}")
     folder = Path(folder)
     try:
         if is_run_dir(folder):
