@@ -171,7 +171,8 @@ def meant_choice(typed: Any, choices: Sequence[str]) -> str | None:
     """The one of a few ``choices`` that ``typed``, refused as none of them, surely meant, for a "did you mean":
     the same word in other capitals ("LSTM", "CPU"), the one it starts ("upd"), or a close misspelling ("adm",
     "lsmt": three of four letters in order); else None. The spelling must be closer than :func:`closest_name`'s:
-    among a few short words a looser match is as likely another word meant ("GPU" is not "cpu")."""
+    among a few short words a looser match is as likely another word meant ("GPU" is not "cpu"), and a misspelling
+    keeps its digits ("float16" is another type, not "float64")."""
     if not isinstance(typed, str) or not typed:
         return None
     starting = [choice for choice in choices if choice.lower().startswith(typed.lower())]
@@ -180,7 +181,12 @@ def meant_choice(typed: Any, choices: Sequence[str]) -> str | None:
         return (same or starting)[0]
     folded = {choice.lower(): choice for choice in choices}
     close = difflib.get_close_matches(typed.lower(), list(folded), n=2, cutoff=0.75)
-    return folded[close[0]] if len(close) == 1 else None
+    return folded[close[0]] if len(close) == 1 and _digits(close[0]) == _digits(typed) else None
+
+
+def _digits(text: str) -> str:
+    """The digits of ``text`` in order ("64" of "float64")."""
+    return "".join(char for char in text if char.isdigit())
 
 
 def given(value: Any) -> str:

@@ -1181,6 +1181,7 @@ def test_an_option_given_an_array_or_a_list_is_named_in_one_line(make, message):
     (lambda: rnnlab.GRU(I, H, device="gpu"), "device must be cpu or cuda, got 'gpu'"),  # no guess: cpu would be wrong
     (lambda: rnnlab.LSTM(I, H, dtype="Float64"), "dtype must be float32 or float64, got 'Float64' (did you mean "
                                                  "'float64'?)"),
+    (lambda: rnnlab.LSTM(I, H, dtype="float16"), "dtype must be float32 or float64, got 'float16'"),  # not float64
     (lambda: rnnlab.MinGRU(I, H, method="Scan"), "method must be one of sequential, scan, blelloch, got 'Scan' (did "
                                                  "you mean 'scan'?)"),
     (lambda: rnnlab.Seq2Seq(5, 5, H, cell="LSTM"), "cell must be one of rnn, lstm, gru, got 'LSTM' (did you mean "
