@@ -842,6 +842,26 @@ def test_export_errors_stay_in_the_dialog_and_the_notice_names_the_absolute_path
     drive(check)
 
 
+def test_an_export_to_a_directory_says_it_is_one_and_names_a_file_in_it(tmp_path, monkeypatch):
+    """The export prompt given a folder said "export file must end in .npz: /tmp", as if a suffix were
+    missing; it says the folder is one, and the file to name in it (the prompt's own default)."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(UserError, match=rf"^{re.escape(str(tmp_path))} is a directory: name the export file in it, "
+                                        rf"e\.g\. {re.escape(str(tmp_path / 'esn.npz'))}$"):
+        small().export("~")
+
+    async def check(app, pilot):
+        await pilot.press("x")
+        assert app.screen.query_one("#prompt-input").value == "esn.npz"
+        app.screen.query_one("#prompt-input").value = str(tmp_path)
+        await pilot.press("enter")
+        assert f"{tmp_path} is a directory: name the export file in it, e.g. {tmp_path / 'esn.npz'}" in str(
+            app.screen.query_one("#prompt-error").render())
+        assert list(tmp_path.iterdir()) == []
+
+    drive(check)
+
+
 def test_the_free_run_status_shows_the_free_runs_own_scores():
     async def check(app, pilot):
         r = app.engine.result

@@ -335,6 +335,10 @@ def test_export_writes_every_record_atomically(tmp_path):
         lab.export(tmp_path / "bench.txt")
     with pytest.raises(UserError, match="no such directory"):
         lab.export(tmp_path / "missing" / "bench.npz")
+    # a folder was refused for want of .npz: it is named a folder, with the file to name in it
+    with pytest.raises(UserError, match=r" is a directory: name the export file in it, e\.g\. "
+                                        r".*/seq2seq-reverse-general\.npz$"):
+        lab.export(tmp_path)
 
 
 def test_trained_reversal_attends_along_the_anti_diagonal():

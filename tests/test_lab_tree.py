@@ -392,6 +392,9 @@ def test_export_writes_every_internal_atomically(tmp_path, lab):
         lab.export(tmp_path / "bench.txt")
     with pytest.raises(UserError, match="no such directory"):
         lab.export(tmp_path / "missing" / "bench.npz")
+    # a folder was refused for want of .npz: it is named a folder, with the file to name in it
+    with pytest.raises(UserError, match=r" is a directory: name the export file in it, e\.g\. .*/treebank-\w+\.npz$"):
+        lab.export(tmp_path)
 
 
 def test_summary_is_json(lab):

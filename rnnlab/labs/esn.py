@@ -63,8 +63,8 @@ from ..data.series import mackey_glass
 from ..errors import UserError, choice_refusal
 from ..layers.esn import EchoStateNetwork
 from ..spec import SEED_MAX
-from ..train.rundir import atomic_save_npz, npz_target
-from . import unknown_name
+from ..train.rundir import atomic_save_npz
+from . import export_target, unknown_name
 from ._options import Spell, check_bool, check_int, check_number, interval, parse_assignments
 
 __all__ = ["DEFAULTS", "MODES", "NUDGE_STEPS", "OPTION_HELP", "SWEEP_VALUES", "EsnLab", "EsnOptions", "EsnResult",
@@ -754,10 +754,15 @@ class EsnLab:
         arrays["meta"] = np.array(json.dumps(meta))
         return arrays
 
+    @property
+    def export_name(self) -> str:
+        """The file name an export is offered under (and a directory given instead is told to hold)."""
+        return "esn.npz"
+
     def export(self, path: str | Path, *, replace: bool = True) -> Path:
         """Write :meth:`arrays` to ``path`` (``.npz``, atomically); returns the path written.
         ``replace=False`` refuses an existing file (:class:`~rnnlab.errors.TargetExistsError`)."""
-        path = npz_target(path, "export file", replace=replace)
+        path = export_target(path, self.export_name, replace=replace)
         atomic_save_npz(path, self.arrays(), replace=replace)  # an OSError leaves as one line naming the path
         return path
 

@@ -46,10 +46,10 @@ from ..data.seq2seq import BOS, DIGIT0, EOS, PAD, VOCAB, ReversalTask, SortTask
 from ..errors import UserError, choice_refusal, counted
 from ..layers.seq2seq import ATTENTION_KINDS, CELLS, Seq2Seq
 from ..spec import SEED_MAX
-from ..train.rundir import atomic_save_npz, npz_target
+from ..train.rundir import atomic_save_npz
 from ..train.seq2seq import Seq2SeqStep, Seq2SeqTrainer, evaluate_greedy
 from ..train.trainer import TrainingDiverged
-from . import unknown_name
+from . import export_target, unknown_name
 from ._options import check_int, check_number, interval, shown
 
 __all__ = ["ATTENTION_CHOICES", "CHOICES", "DEFAULTS", "IN_PLACE_OPTIONS", "LEARNING_RATE_MAX", "TASKS",
@@ -587,10 +587,15 @@ class Seq2SeqLab(StepCursor, TrainingControl):
         arrays["meta"] = np.array(json.dumps(meta))
         return arrays
 
+    @property
+    def export_name(self) -> str:
+        """The file name an export is offered under (and a directory given instead is told to hold)."""
+        return f"seq2seq-{self.options['task']}-{self.options['attention']}.npz"
+
     def export(self, path: str | Path, *, replace: bool = True) -> Path:
         """Write :meth:`export_arrays` to ``path`` (``.npz``, atomically); returns the path written.
         ``replace=False`` refuses an existing file (:class:`~rnnlab.errors.TargetExistsError`)."""
-        path = npz_target(path, "export file", replace=replace)
+        path = export_target(path, self.export_name, replace=replace)
         with self.lock:
             arrays = self.export_arrays()
         atomic_save_npz(path, arrays, replace=replace)  # an OSError leaves as one line naming the path

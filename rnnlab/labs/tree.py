@@ -52,10 +52,10 @@ from ..data.trees import SAMPLE_TREEBANK, Tree, Vocabulary, load_sample_treebank
 from ..errors import UserError
 from ..layers.tree import TreeClassifier, TreeTrace
 from ..spec import SEED_MAX
-from ..train.rundir import atomic_save_npz, npz_target
+from ..train.rundir import atomic_save_npz
 from ..train.trainer import TrainingDiverged
 from ..train.trees import EpochStats, TreeTrainer
-from . import unknown_name
+from . import export_target, unknown_name
 from ._options import Spell, check_int, check_number, interval
 
 __all__ = ["TreeLab", "NodeView", "DEFAULTS", "IN_PLACE_OPTIONS", "LIMITS", "LEARNING_RATE_MAX"]
@@ -553,10 +553,15 @@ class TreeLab(StepCursor, TrainingControl):
             out["meta"] = np.array(json.dumps(meta))
         return out
 
+    @property
+    def export_name(self) -> str:
+        """The file name an export is offered under (and a directory given instead is told to hold)."""
+        return f"treebank-{'typed' if self.tree_index is None else f'test{self.tree_index}'}.npz"
+
     def export(self, path: str | Path, *, replace: bool = True) -> Path:
         """Write :meth:`arrays` to ``path`` (``.npz``, atomically); returns the path written.
         ``replace=False`` refuses an existing file (:class:`~rnnlab.errors.TargetExistsError`)."""
-        path = npz_target(path, "export file", replace=replace)
+        path = export_target(path, self.export_name, replace=replace)
         atomic_save_npz(path, self.arrays(), replace=replace)  # an OSError leaves as one line naming the path
         return path
 

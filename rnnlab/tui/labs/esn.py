@@ -728,7 +728,7 @@ class EsnScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, Sc
             return self.lab.export(name, replace=replace).absolute()
 
         self.app.push_screen(EsnPrompt("Export every recorded array (states, forecasts, eigenvalues, weights) to",
-                                       "esn.npz", accept),
+                                       self.lab.export_name, accept),
                              lambda path: path and self.notify(f"exported to {path}"))
 
     def action_screenshot(self) -> None:

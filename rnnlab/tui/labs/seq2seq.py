@@ -1054,9 +1054,8 @@ class Seq2SeqScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
         def accept(name: str, replace: bool = False) -> Path:  # a file that cannot be written: PromptScreen shows why
             return lab.export(name, replace=replace).absolute()
 
-        default = f"seq2seq-{lab.options['task']}-{lab.options['attention']}.npz"
         self.app.push_screen(Seq2SeqPrompt("Export the bench decoding, the history and the scores to (.npz)",
-                                           default, accept),
+                                           lab.export_name, accept),
                              lambda path: path and self._exported(path))
 
     def _exported(self, path: Path) -> None:

@@ -804,13 +804,12 @@ class TreeLabScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
     # ------------------------------------------------------------------ files
     def action_export(self) -> None:
         lab = self.lab
-        name = f"treebank-{'typed' if lab.tree_index is None else f'test{lab.tree_index}'}.npz"
 
         def accept(text: str, replace: bool = False) -> Path:  # a file that cannot be written: PromptScreen shows why
             return lab.export(text, replace=replace).absolute()
 
         self.app.push_screen(
-            PromptScreen("Export the bench tree's vectors, dL/dh, weights and history to", name, accept),
+            PromptScreen("Export the bench tree's vectors, dL/dh, weights and history to", lab.export_name, accept),
             lambda path: path and self.notify(f"exported to {path}"))
 
     def action_screenshot(self) -> None:
