@@ -201,6 +201,10 @@ def test_every_computation_holds_the_lock(monkeypatch):
                     "only a target), fewer than test"),
     ({"bogus": 1}, "unknown option 'bogus' (14 known; e.g. units, spectral_radius, leak_rate)"),
     ({"unit": 1}, "unknown option 'unit' (14 known; did you mean 'units'?)"),
+    # an abbreviation, a paper's name: no guess ("e.g. units, spectral_radius, leak_rate")
+    ({"sr": 1}, "unknown option 'sr' (14 known; did you mean 'spectral_radius'?)"),
+    ({"rho": 1}, "unknown option 'rho' (14 known; did you mean 'spectral_radius'?)"),
+    ({"alpha": 1}, "unknown option 'alpha' (14 known; did you mean 'leak_rate'?)"),
 ])
 def test_bad_options_are_one_line_errors_naming_them(changes, message):
     lab = small()

@@ -92,6 +92,10 @@ def test_an_unknown_option_is_refused_with_the_closest_name():
     """As the ESN and treebank labs say it (it listed every option, without a "did you mean")."""
     with pytest.raises(UserError, match=r"^unknown option 'hiden_size' \(12 known; did you mean 'hidden_size'\?\)$"):
         Seq2SeqLab.open({"hiden_size": 8})
+    # an abbreviation (initials, or another library's name) is no misspelling: it got "e.g. task, attention, cell"
+    for short, meant in (("lr", "learning_rate"), ("bs", "batch_size"), ("iters", "steps")):
+        with pytest.raises(UserError, match=rf"^unknown option '{short}' \(12 known; did you mean '{meant}'\?\)$"):
+            Seq2SeqLab.open({short: 8})
 
 
 def test_options_none_means_no_attention_and_buckets_reach_past_training():

@@ -1062,7 +1062,10 @@ def test_parse_assignments():
     assert parse_assignments("seed=x") == {"seed": "x"}  # the lab's check names what a seed must be
     for text, message in (("hidden_size", "expected name=value, got 'hidden_size', e.g. hidden_size=16"),
                           ("tree=3", "unknown option 'tree'"), ("seed=1 seed=2", "seed is given twice"),
-                          ("hiden_size=3", r"unknown option 'hiden_size' \(5 known; did you mean 'hidden_size'\?\)")):
+                          ("hiden_size=3", r"unknown option 'hiden_size' \(5 known; did you mean 'hidden_size'\?\)"),
+                          # an abbreviation got "e.g. hidden_size, learning_rate, epochs", no guess
+                          ("lr=0.1", r"^unknown option 'lr' \(5 known; did you mean 'learning_rate'\?\)$"),
+                          ("bs=4", r"^unknown option 'bs' \(5 known; did you mean 'batch_size'\?\)$")):
         with pytest.raises(UserError, match=message):
             parse_assignments(text)
 

@@ -38,6 +38,26 @@ DESCRIPTIONS: dict[str, str] = {
 }
 
 
+#: Short names an option goes by elsewhere (papers, other libraries) -> the labs' names, for a "did you mean":
+#: ``rho=0.9`` is ``spectral_radius``, as α is the leak rate of Lukoševičius's guide to ESNs. Names of
+#: initials (``lr``, ``bs``, ``sr``) are found without a table (:func:`abbreviated`).
+ABBREVIATIONS: dict[str, str] = {
+    "rho": "spectral_radius", "radius": "spectral_radius", "alpha": "leak_rate",
+    "reg": "ridge", "l2": "ridge", "density": "connectivity",
+    "iters": "steps", "iterations": "steps",
+}
+
+
+def abbreviated(name: str, known: Sequence[str]) -> str | None:
+    """The one of ``known`` (option names) that ``name`` abbreviates: by :data:`ABBREVIATIONS`, or as the
+    initials of a name of several words (``lr``: ``learning_rate``, ``bs``: ``batch_size``), else None."""
+    name = name.lower().replace("-", "_")
+    if ABBREVIATIONS.get(name) in known:
+        return ABBREVIATIONS[name]
+    initials = [k for k in known if "_" in k and "".join(word[:1] for word in k.split("_")) == name]
+    return initials[0] if len(initials) == 1 else None
+
+
 def unknown_name(what: str, name: Any, known: Sequence[str], where: str = "", longest: int | None = 16) -> str:
     """One line for a name that is not among ``known``: the name (and ``where``, e.g. " at column 3"),
     then the known names where they are few and short, else their count and the closest (or the
@@ -47,7 +67,8 @@ def unknown_name(what: str, name: Any, known: Sequence[str], where: str = "", lo
     text = str(name)
     shown = repr(text if longest is None else clipped(text, longest))
     listed = ", ".join(known)
-    match = closest_name(text, known)  # "GOOD" is "good" typed in capitals
+    # "GOOD" is "good" typed in capitals; an option's abbreviation ("lr") is no misspelling of its name
+    match = (abbreviated(text, known) if what == "option" else None) or closest_name(text, known)
     close = [match] if match is not None else []
     if len(listed) <= 40 and not close:
         return f"unknown {what} {shown}{where} (known: {listed})"
