@@ -938,6 +938,7 @@ def test_a_free_run_cut_at_the_top_of_the_sweep_chart_is_said_so():
 @pytest.mark.parametrize("size, header", [
     ((80, 24), "RMSE ━ 1-step ━ free"),  # the preset's named neither curve: no room in the canvas
     ((100, 30), "RMSE ≤1000 ━ 1-step ━ free"),  # the preset's: "━ free run" in a pocket between the curves
+    ((60, 20), "━ 1-step ━ free"),  # a 20-column chart titled "RMSE vs ρ ≤1000" named neither
 ])
 def test_the_sweep_chart_names_both_its_curves_beside_its_title(size, header):
     """The sweep chart kept its title and moved the legend that did not fit beside it into its canvas, which

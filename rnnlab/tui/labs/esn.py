@@ -136,12 +136,13 @@ SHORT_SWEEP_CURVES = ("1-step", "free")
 def _sweep_header(width: int, symbol: str, capped: bool) -> tuple[tuple[str, str], str, tuple[str, ...]]:
     """The current sweep chart's curve names, title and shorter titles in ``width`` columns (0: not laid
     out yet, the longest): the longest title beside which the legend naming both curves fits, their short
-    names where only those do, down to "RMSE". The chart's legend that did not fit there went into its
-    canvas, where the curves left no room at 80x24 (neither was named) or only a pocket between them."""
+    names where only those do, down to "RMSE", then no title (at 60x20 the names say more: the panel beside
+    says "RMSE" with the best value). The chart's legend that did not fit there went into its canvas, where
+    the curves left no room at 80x24 (neither was named) or only a pocket between them."""
     cap = f"≤{FREE_RUN_CAP:g}"  # the free run's top: a flat line there read as an error of a thousand
     titles = ((f"RMSE vs {symbol}, free run cut at {FREE_RUN_CAP:g}", f"RMSE vs {symbol} {cap}", f"RMSE {cap}")
               if capped else (f"RMSE vs {symbol}",))
-    for title in (*titles, "RMSE"):
+    for title in (*titles, "RMSE", ""):
         for names in (SWEEP_CURVES, SHORT_SWEEP_CURVES):
             if not width or len(title) + 2 + len("  ".join(f"━ {name}" for name in names)) <= width:
                 return names, title, ()
