@@ -212,15 +212,15 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
         Binding("n", "new_sequence", "new sequence"),
         Binding("i", "type_sequence", "type input", show=False),
         Binding("e", "edit", "edit"),
-        Binding("o", "open", "open a run or preset", show=False),
-        Binding("left_square_bracket", "previous_stream", "prev layer", show=False),
-        Binding("right_square_bracket", "next_stream", "next layer", show=False),
+        Binding("o", "open", "open a run, preset or spec file", show=False),
+        Binding("left_square_bracket", "previous_stream", "prev layer or direction", show=False),
+        Binding("right_square_bracket", "next_stream", "next layer or direction", show=False),
         Binding("j", "next_map", "next heatmap", show=False),
         Binding("k", "previous_map", "previous heatmap", show=False),
         Binding("pagedown", "scroll_side(1)", "values/explain down", show=False),  # no panel takes the focus
         Binding("pageup", "scroll_side(-1)", "values/explain up", show=False),
-        Binding("u", "next_unit", "unit +", show=False),  # lower case forward, as n, a, ]
-        Binding("U", "previous_unit", "unit -", show=False),
+        Binding("u", "next_unit", "next unit", show=False),  # lower case forward, as n, a, ]
+        Binding("U", "previous_unit", "previous unit", show=False),
         Binding("ctrl+s", "save_run", "save run", show=False),
         Binding("x", "export_trace", "export trace", show=False),
         Binding("m", "pin_curve", "pin ||dL/dh_t|| and loss to compare (up to 3)", show=False),
