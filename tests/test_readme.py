@@ -34,3 +34,30 @@ def test_the_readmes_python_examples_run():
             _check_the_lengths_example(namespace)
             checked = True
     assert checked
+
+
+def _command_rows() -> dict[str, str]:
+    """The README's command table, each command's rows joined: ``rnnlab tui`` has two."""
+    rows: dict[str, str] = {}
+    for line in README.read_text(encoding="utf-8").splitlines():
+        if match := re.match(r"\| `rnnlab (\w+)", line):
+            rows[match[1]] = rows.get(match[1], "") + line
+    return rows
+
+
+def test_the_readmes_command_table_names_every_command_and_option():
+    """A command or an option added to the CLI and not to the README's table left its reader unaware of it: every
+    command `rnnlab --help` lists has a row, and the row names each of its options (a flag by either of its forms,
+    --readout-input or --no-readout-input)."""
+    import typer
+
+    from rnnlab.cli import _app
+
+    rows = _command_rows()
+    command = typer.main.get_command(_app.app)
+    assert set(command.commands) <= set(rows), set(command.commands) - set(rows)
+    missing = [(name, param.opts) for name, sub in command.commands.items() for param in sub.params
+               if param.param_type_name == "option" and "--help" not in param.opts
+               and not any(f"`{opt}" in rows[name] or f" {opt}" in rows[name] or f"[{opt}" in rows[name]
+                           for opt in [*param.opts, *param.secondary_opts] if opt.startswith("--"))]
+    assert not missing, missing
