@@ -168,6 +168,21 @@ def test_an_experiment_typed_as_a_command_says_how_to_open_it(capsys, tmp_path, 
 
 
 @pytest.mark.parametrize("args, message", [
+    (["lab", "esn"], "No such command 'lab': `rnnlab tui esn` opens it"),
+    (["open", "copy-gru"], "No such command 'open': `rnnlab tui copy-gru` opens it"),
+    (["lab", "nonsense"], "No such command 'lab': `rnnlab tui` opens the lab (`rnnlab tui treebank|seq2seq|esn` an "
+                          "architecture lab, `rnnlab presets` lists what there is)"),
+    (["labs"], "No such command 'labs': `rnnlab tui` opens the lab (`rnnlab tui treebank|seq2seq|esn` an "
+               "architecture lab, `rnnlab presets` lists what there is)"),
+])
+def test_a_lab_verb_says_that_tui_opens_the_labs(capsys, args, message):
+    """`rnnlab lab esn` (the verb other tools have, and how a brief of ours wrote it) said only "No such command
+    'lab'.": nothing of `rnnlab tui esn`."""
+    code, out, err = run(capsys, *args)
+    assert (code, out, err) == (2, "", f"rnnlab: error: {message}\n")
+
+
+@pytest.mark.parametrize("args, message", [
     # an option typed before the command: the command it belongs to, the experiment commands first
     (["--set", "model.cell=gru"], "--set goes after a command: `rnnlab tui --set ...` (spec, train, bptt, trace "
                                   "take it too)"),

@@ -47,9 +47,26 @@ class _Commands(TyperGroup):
         try:
             return super().resolve_command(ctx, args)
         except _click_exceptions.UsageError as exc:
-            if args and not args[0].startswith("-") and (hint := self._not_a_command(args[0], exc.message)):
+            if args and args[0].lower() in ("lab", "labs", "open"):  # the verb other tools have: `rnnlab lab esn`
+                exc.message = self._opened_by_tui(args[0], args[1:2])
+            elif args and not args[0].startswith("-") and (hint := self._not_a_command(args[0], exc.message)):
                 exc.message = hint
             raise
+
+    @staticmethod
+    def _opened_by_tui(verb: str, rest: list[str]) -> str:
+        """``rnnlab lab esn``: there is no such verb, `rnnlab tui` opens every lab (and `rnnlab` the main one)."""
+        import shlex
+
+        from ..labs import LABS
+
+        from ..spec import preset_names
+
+        named = rest[0] if rest and (rest[0] in LABS or rest[0] in preset_names() or Path(rest[0]).exists()) else ""
+        if named:
+            return f"No such command {verb!r}: `rnnlab tui {shlex.quote(named)}` opens it"
+        return f"No such command {verb!r}: `rnnlab tui` opens the lab (`rnnlab tui {'|'.join(LABS)}` an " \
+               "architecture lab, `rnnlab presets` lists what there is)"
 
     def _not_a_command(self, name: str, message: str) -> str | None:
         """How to open ``name``, an unknown command, where it names a preset, an architecture lab, a spec file
