@@ -560,9 +560,20 @@ def test_a_directory_given_as_the_npz_file_to_write_is_refused_at_once(capsys, t
     out_dir.mkdir()
     code, out, err = run(capsys, *[a.format(out=out_dir) for a in args])
     assert code == 2 and out == ""
-    what = "trace file" if args[0] == "trace" else "export file"
-    assert one_line(err) == f"rnnlab: error: {out_dir} is a directory: choose a file name for the {what}"
+    what, example = ("trace file", "trace.npz") if args[0] == "trace" else ("export file", "esn.npz")
+    assert one_line(err) == f"rnnlab: error: {out_dir} is a directory: name the {what} in it, e.g. {out_dir / example}"
     assert out_dir.is_dir() and not any(out_dir.iterdir())
+
+
+@pytest.mark.parametrize("args", [["trace", "hello", "--out", "{out}"], ["esn", "--export", "{out}"]])
+def test_a_directory_without_npz_given_as_the_file_to_write_is_named_a_directory(capsys, tmp_path, args):
+    """'rnnlab esn --export /tmp' said 'export file must end in .npz: /tmp', as if a suffix were
+    missing: a folder is named as one, with a file in it to give instead (the labs' wording)."""
+    code, out, err = run(capsys, *[a.format(out=tmp_path) for a in args])
+    what, example = ("trace file", "trace.npz") if args[0] == "trace" else ("export file", "esn.npz")
+    assert code == 2 and out == ""
+    assert one_line(err) == f"rnnlab: error: {tmp_path} is a directory: name the {what} in it, e.g. {tmp_path / example}"
+    assert not any(tmp_path.iterdir())
 
 
 def test_a_saved_spec_with_another_optimizers_setting_still_opens_with_it_at_its_default(capsys, hello_run):

@@ -82,7 +82,7 @@ def esn(
         if sweep not in SWEEP_VALUES:
             raise choice_refused("--sweep", sweep, list(SWEEP_VALUES))
     if export is not None:
-        export = npz_target(export, "export file", replace=force)
+        export = npz_target(export, "export file", replace=force, example="esn.npz")  # (the lab's export_name)
     given = {"units": units, "spectral_radius": spectral_radius, "leak_rate": leak_rate,
              "input_scaling": input_scaling, "connectivity": connectivity, "ridge": ridge,
              "readout_input": readout_input, "seed": seed, "length": length, "test": test, "warmup": warmup,

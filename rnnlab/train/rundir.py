@@ -63,9 +63,12 @@ FORMAT_VERSION = 1
 _UNREADABLE = (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile, zlib.error)
 #: How every .npz file (a zip archive) starts: np.load's own test, before it falls back to pickle.
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
-def npz_target(path: str | Path, what: str, *, replace: bool = True) -> Path:
+def npz_target(path: str | Path, what: str, *, replace: bool = True, example: str | None = None) -> Path:
     """``path`` as the place to write a ``.npz`` file: UserError (naming ``what``: "trace file",
     "export file") unless it ends in .npz, its directory exists and it is not a directory itself.
+    A directory is refused as one, before its want of ``.npz``, with a file in it to give instead
+    (``example``, by default ``what``'s first word: ``/tmp is a directory: name the trace file in it,
+    e.g. /tmp/trace.npz``).
     ``replace=False`` also refuses an existing file with a :class:`TargetExistsError` (the CLI's
     default; ``--force`` replaces it).
     A run directory's own files (its ``checkpoint.npz``) are refused always: writing there would
@@ -73,15 +76,16 @@ def npz_target(path: str | Path, what: str, *, replace: bool = True) -> Path:
     if not str(path).strip():
         raise UserError(f"no name given for the {what} (a path ending in .npz)")
     path = user_path(path)
-    if path.suffix != ".npz":
-        raise UserError(f"{what} must end in .npz: {path}")
     try:  # a name too long for the file system, a directory that may not be looked in: OSError
+        if path.is_dir():  # refused at once (--force would only fail to replace it), and not for its suffix
+            example = example or f"{what.split()[0]}.npz"
+            raise UserError(f"{path} is a directory: name the {what} in it, e.g. {path / example}")
+        if path.suffix != ".npz":
+            raise UserError(f"{what} must end in .npz: {path}")
         if not path.parent.is_dir():
             if reason := not_a_directory(path):  # (good.toml/x.npz: good.toml is there)
                 raise UserError(f"cannot write the {what} {path}: {reason}")
             raise UserError(f"no such directory for the {what}: {path.parent}")
-        if path.is_dir():  # refused at once: --force would only fail to replace it
-            raise UserError(f"{path} is a directory: choose a file name for the {what}")
         if is_run_file(path):
             raise UserError(f"{path} belongs to the run directory {path.parent}: choose another name for the {what}")
         if not replace and (path.exists() or path.is_symlink()):
