@@ -4,7 +4,8 @@ By default each goes to stderr as ``rnnlab: warning: ...`` / ``rnnlab: note: ...
 convention: results on stdout, messages on stderr). A view that has no stderr to show (the TUI,
 full screen) collects them instead with :func:`collected`, in the thread that does the work: the
 process's ``sys.stderr`` is left alone (swapping it, as ``contextlib.redirect_stderr`` does, took
-every other thread's messages too).
+every other thread's messages too). A front end that writes its own messages otherwise (the CLI wraps
+them at words to a terminal's width) hands the others to its writer with :func:`written_by`.
 """
 
 from __future__ import annotations
@@ -12,22 +13,28 @@ from __future__ import annotations
 import contextlib
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Literal
 
 Kind = Literal["warning", "note"]
 
 _local = threading.local()
+#: Who writes a line not collected (:func:`written_by`); None: a plain line on stderr.
+_writer: Callable[[str], None] | None = None
 
 
 def say(kind: Kind, text: str) -> None:
     """Tell the user ``text``: collected where this thread collects (:func:`collected`), else one
-    line on stderr."""
+    line on stderr (or the line handed to the writer of :func:`written_by`)."""
     collecting = getattr(_local, "collecting", None)
     if collecting is not None:
         collecting.append((kind, text))
         return
-    sys.stderr.write(f"rnnlab: {kind}: {text}\n")
+    line = f"rnnlab: {kind}: {text}"
+    if _writer is not None:
+        _writer(line)
+    else:
+        sys.stderr.write(f"{line}\n")
 
 
 def warn(text: str) -> None:
@@ -57,3 +64,17 @@ def collected() -> Iterator[list[tuple[Kind, str]]]:
         yield got
     finally:
         _local.collecting = before
+
+
+@contextlib.contextmanager
+def written_by(write: Callable[[str], None]) -> Iterator[None]:
+    """Within it (in every thread), a warning or note that is not collected is handed to ``write`` as its
+    whole line, without its newline (``rnnlab: warning: ...``), rather than written to stderr: the CLI's
+    writer wraps it at words to a terminal's width, as its own messages, where the terminal broke it
+    mid-word."""
+    global _writer
+    before, _writer = _writer, write
+    try:
+        yield
+    finally:
+        _writer = before

@@ -626,6 +626,35 @@ def test_a_message_wraps_at_words_on_a_terminal_and_is_one_line_in_a_log(monkeyp
     assert all(len(line) <= 40 for line in lines) and len(lines) > 1 if terminal else lines == [said], lines
 
 
+@pytest.mark.parametrize("terminal", [True, False])
+def test_the_cores_warning_wraps_at_words_on_a_terminal_and_is_one_line_in_a_log(monkeypatch, tmp_path, terminal):
+    """The core's warnings (rnnlab.notices) were written to stderr raw while the CLI's own messages wrap at words:
+    at 40 columns 'hello is the preset; th' / 'e run directory ...'. The CLI's say() writes them now."""
+    import io
+
+    from rnnlab import notices
+    from rnnlab.cli import _app
+
+    class Stream(io.StringIO):
+        def isatty(self) -> bool:
+            return terminal
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "hello").mkdir()
+    (tmp_path / "hello" / "spec.toml").write_text("", encoding="utf-8")  # a run directory named as the preset
+    monkeypatch.setenv("COLUMNS", "40")
+    monkeypatch.setattr(_app, "_consoles", {})
+    monkeypatch.setattr(sys, "stderr", Stream())
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    code = cli.main(["spec", "hello"])
+    lines = sys.stderr.getvalue().splitlines()
+    said = "rnnlab: warning: hello is the preset; the run directory of that name here is ./hello"
+    assert code == 0 and " ".join(line.strip() for line in lines) == said, lines
+    assert all(len(line) <= 40 for line in lines) and len(lines) > 1 if terminal else lines == [said], lines
+    notices.warn("after the CLI")  # the core's default is back: a plain line on stderr
+    assert sys.stderr.getvalue().splitlines()[-1] == "rnnlab: warning: after the CLI"
+
+
 def test_console_script_entry_point():
     """`python -m rnnlab` (what the `rnnlab` script runs): no terminal, no arguments: a hint, exit 2 as
     `rnnlab tui`'s (it was 0: a cron job's `rnnlab` read as done)."""

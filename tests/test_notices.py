@@ -39,3 +39,16 @@ def test_collecting_in_one_thread_leaves_the_others_on_stderr(capsys):
     thread.join(10)
     assert said == [("note", "from this one")]
     assert capsys.readouterr().err == "rnnlab: warning: from another thread\n"
+
+
+def test_a_front_ends_writer_gets_each_line_not_collected_and_stderr_gets_them_again_after(capsys):
+    """The CLI writes the core's warnings with its own say() (wrapped at words on a terminal): a writer
+    handed in gets each whole line; a collecting thread still collects; outside it, plain lines again."""
+    written: list[str] = []
+    with notices.written_by(written.append):
+        notices.warn("to the writer")
+        with notices.collected() as said:
+            notices.note("collected")
+    notices.note("to stderr")
+    assert written == ["rnnlab: warning: to the writer"] and said == [("note", "collected")]
+    assert capsys.readouterr().err == "rnnlab: note: to stderr\n"

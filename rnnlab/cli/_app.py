@@ -36,7 +36,7 @@ try:  # Ctrl-C at a prompt: typer >= 0.2x raises its own Abort, older typer clic
 except ImportError:  # pragma: no cover - older typer
     _Abort = _click_exceptions.Abort
 
-from .. import __version__
+from .. import __version__, notices
 from ..errors import TargetExistsError, UserError, WriteFailed, choice_refusal, closest_name
 
 class _Commands(TyperGroup):
@@ -794,7 +794,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.reconfigure(errors="backslashreplace")
     sys.stdout, sys.stderr = _Output(sys.stdout, "stdout"), _Output(sys.stderr, "stderr")
     try:
-        return _main(argv)
+        with notices.written_by(say):  # the core's warnings and notes wrapped at words, as the CLI's own messages
+            return _main(argv)
     finally:
         sys.stdout, sys.stderr = streams
         with contextlib.suppress(AttributeError, ValueError, TypeError):
