@@ -167,6 +167,28 @@ def closest_name(name: str, known: Sequence[str]) -> str | None:
     return folded[close[0]] if close else None
 
 
+def named_in_part(name: str, known: Sequence[str]) -> str | None:
+    """The one of ``known`` (names of words joined by ``_``) that ``name`` names in part, for a "did you mean"
+    where a misspelling's guess misleads: its words the starts of the name's words, in order ("gru_bidir" and
+    "gru-bidir": "gru_deep_bidirectional", where difflib's closest was "gru_no_bias"), else a part of the name
+    that no other holds ("pre_norm"); None where no such name is alone (any case)."""
+    folded = {k.lower(): k for k in reversed(list(known))}
+    typed = [word for word in name.lower().replace("-", "_").split("_") if word]
+    if not typed:
+        return None
+
+    def starts_words(words: list[str]) -> bool:  # each typed word starts a later word than the one before
+        rest = iter(words)
+        return all(any(word.startswith(part) for word in rest) for part in typed)
+
+    starting = [k for k in folded if starts_words(k.split("_"))]
+    inside = [k for k in folded if "_".join(typed) in k]
+    for found in (starting, inside):
+        if len(found) == 1:
+            return folded[found[0]]
+    return None
+
+
 def meant_choice(typed: Any, choices: Sequence[str]) -> str | None:
     """The one of a few ``choices`` that ``typed``, refused as none of them, surely meant, for a "did you mean":
     the same word in other capitals ("LSTM", "CPU"), the one it starts ("upd"), or a close misspelling ("adm",

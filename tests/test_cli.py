@@ -257,6 +257,18 @@ def test_gradcheck_names_every_unknown_check_whole_as_typed(capsys):
                                               "names them)\n")
 
 
+@pytest.mark.parametrize("typed, meant", [
+    ("gru_bidir", "gru_deep_bidirectional"), ("LSTM-bidir", "lstm_deep_bidirectional"),
+    ("pre_norm", "self_attention_pre_norm_causal"), ("seq_att", "seq2seq_attention")])
+def test_gradcheck_names_the_check_a_name_typed_in_part_meant(capsys, typed, meant):
+    """--only gru_bidir was asked whether it meant 'gru_no_bias' (difflib's closest spelling): the starts of a check's
+    words, or a part of its name no other holds, name that check."""
+    code, out, err = run(capsys, "gradcheck", "--only", typed)
+    known = len(gradcheck.CHECKS)
+    assert (code, out) == (2, "") and err == (f"rnnlab: error: --only: unknown check {typed!r} ({known} known; "
+                                              f"did you mean {meant!r}?) (--list names them)\n")
+
+
 def test_gradcheck_failure_exits_1(capsys, monkeypatch):
     original = recurrent.LSTM.backward
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ..errors import UserError, counted, meant_choice
+from ..errors import UserError, counted, meant_choice, named_in_part
 from ._app import (_compile_notices, _json_float, _message, _out_console, _print_json, _progress, _split_names, app,
                    choice_refused, out_glyph, output_unread, whole_cells, write_out)
 
@@ -52,8 +52,11 @@ def gradcheck(
         unknown = [n for n in names if n not in gc.CHECKS]
         if unknown:  # each named whole, as typed ("lstm_bidirectio…" left the user to guess what was read)
             more = f"; also unknown: {', '.join(map(repr, unknown[1:]))}" if len(unknown) > 1 else ""
-            raise UserError(f"--only: {unknown_name('check', unknown[0], list(gc.CHECKS), longest=None)}{more} "
-                            "(--list names them)")
+            if meant := named_in_part(unknown[0], list(gc.CHECKS)):  # "gru_bidir": difflib's guess was gru_no_bias
+                first = f"unknown check {unknown[0]!r} ({len(gc.CHECKS)} known; did you mean {meant!r}?)"
+            else:
+                first = unknown_name("check", unknown[0], list(gc.CHECKS), longest=None)
+            raise UserError(f"--only: {first}{more} (--list names them)")
     if list_checks:
         listed = [name for name in gc.CHECKS if names is None or name in names]
         if json_output:
