@@ -572,7 +572,8 @@ def test_a_directory_without_npz_given_as_the_file_to_write_is_named_a_directory
     code, out, err = run(capsys, *[a.format(out=tmp_path) for a in args])
     what, example = ("trace file", "trace.npz") if args[0] == "trace" else ("export file", "esn.npz")
     assert code == 2 and out == ""
-    assert one_line(err) == f"rnnlab: error: {tmp_path} is a directory: name the {what} in it, e.g. {tmp_path / example}"
+    said = f"{tmp_path} is a directory: name the {what} in it, e.g. {tmp_path / example}"
+    assert one_line(err) == f"rnnlab: error: {said}"
     assert not any(tmp_path.iterdir())
 
 
