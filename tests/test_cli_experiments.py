@@ -412,6 +412,13 @@ def test_bptt_shows_the_vanishing_curve(capsys):
     assert "(truncate 500: no cut within its 20 steps, so full BPTT)" in " ".join(out.split())  # not "cut every 500"
 
 
+@pytest.mark.parametrize("args", [[], ["--no-jacobians"], ["--truncate", "2"]])
+def test_bptts_explanation_under_the_table_ends_in_a_full_stop(capsys, args):
+    """It ended 'of the pass's first sequence, never truncated' (or 'in the pass'), a sentence cut short."""
+    code, out, _ = run(capsys, "bptt", "hello", *args)
+    assert code == 0 and out.endswith(".\n") and "||dL/dh_t||: the 2-norm" in out.splitlines()[-1], out[-200:]
+
+
 def test_names_and_paths_are_printed_as_they_are_not_as_markup(capsys):
     """rich read "x[bold]y" as x, bold, y, and "runs/z[/]w" in the Ctrl-C message as a closing tag
     with nothing to close: a MarkupError traceback and exit status 1 instead of 130."""

@@ -829,7 +829,7 @@ def bptt(
                                                    "||ds_1/ds_t||" if lab.num_directions > 1 else "")
                  + ". The Jacobians' norms are spectral (the largest singular value), of the pass's first "
                    "sequence, never truncated")
-    _out_console().print(said, style="dim", markup=False, highlight=False)
+    _out_console().print(said + ".", style="dim", markup=False, highlight=False)  # a sentence, as every line's
 
 
 BPTT_T_WIDTH, BPTT_NUMBER_WIDTH = 8, 9  # the bptt table's step column (and frame); a number, 9.674e-02
