@@ -162,6 +162,22 @@ def test_tree_counts_its_epochs_in_words(capsys, epochs, said):
     assert code == 0 and out.startswith(said), out
 
 
+def test_trees_predictions_in_a_narrow_terminal_keep_their_one_word_columns_whole(capsys, monkeypatch):
+    """At 40 columns the predictions' header read "predicti…" (rich narrowed that one-word column with the tree's,
+    which wraps): a column that wrapping cannot narrow keeps its width, the tree wraps instead."""
+    from rich.console import Console
+
+    from rnnlab.cli import _app
+
+    monkeypatch.setattr(_app, "_consoles", {"out": Console(width=40, force_terminal=True, color_system=None)})
+    code, out, _ = run(capsys, "tree", "--epochs", "1", "--hidden-size", "4", "--parse", "((good but) dull)",
+                       "--parse", "pos ((dull but) good)")
+    lines = out.splitlines()
+    assert code == 0 and "…" not in out and max(map(len, lines)) <= 40, out
+    assert re.search(r"^tree +label +prediction +p\(neg\) +p\(pos\)$", out, re.M), out
+    assert re.search(r"^\(\(dull +pos +(pos ✓|neg ✗) +\d+\.\d% +\d+\.\d% *$", out, re.M), out
+
+
 @pytest.mark.parametrize("columns", ["40", "50"])
 def test_seq2seq_in_a_narrow_terminal_shows_every_score(capsys, monkeypatch, columns):
     """At 40 columns the table's rows were "│ 3-5   │  │ │  │": the unwrapped "11-13 (longer than

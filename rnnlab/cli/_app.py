@@ -173,7 +173,8 @@ def whole_cells(table):
     their digits and names lost in the file; a cell's words may still wrap. A terminal's table still fits its
     width, its text cut where it must (rich's "…" shows a cut), but not its figures: where it is too wide, each
     right-justified column (numbers) is as wide as its widest cell, its header wrapped to that, and the text
-    columns give way (at 40 columns gradcheck's errors read "6.59e…", a wrong figure); where its words do not
+    columns that can wrap give way (at 40 columns gradcheck's errors read "6.59e…", a wrong figure; tree's
+    one-word "prediction" column "predicti…", where the trees beside it could wrap); where its words do not
     fit even so, its frame goes."""
     from rich.cells import cell_len
     from rich.text import Text
@@ -191,6 +192,12 @@ def whole_cells(table):
             column.min_width = max(map(cell_len, words), default=None)
         elif squeezed and column.justify == "right" and column.width is None and texts[1:]:
             column.width = max(max(map(cell_len, words), default=1), *(text.cell_len for text in texts[1:]))
+        elif squeezed and column.width is None and column.overflow != "fold" and texts[1:]:
+            # a text column of one word a line (tree's prediction, its header the widest): wrapping narrows it
+            # none, so rich cut it ("predicti…") to give a column of many words (the tree) width it could wrap to
+            widest = max(cell_len(line) for text in texts for line in text.plain.splitlines() or [""])
+            if widest == max(map(cell_len, words), default=0) > 0:
+                column.width = widest
     if squeezed and Measurement.get(console, console.options.update_width(10**6), table).minimum > console.width:
         # still too wide for its words whole (an esn sweep's five numbers at 40 columns: "0.004…" in every row;
         # gradcheck's "chec" / "k"): its lines and padding go, a space between columns, as bench's (51 columns: 39)
