@@ -972,6 +972,22 @@ def test_gradcheck_title_and_caption_stay_whole_in_a_pipe(capsys, monkeypatch):
     assert f"error = max|fd - analytic| / max|.| per tensor; pass < {gradcheck.TOLERANCE:g}" in lines
 
 
+def test_gradcheck_title_and_caption_are_whole_lines_in_an_80_column_terminal(capsys, monkeypatch):
+    """The table's title and caption were wrapped to the table's width (52 columns) and centred: 'float64' and
+    '< 1e-06' stood alone under the rest; they are lines of their own now, the terminal's width theirs."""
+    from rich.console import Console
+
+    from rnnlab.cli import _app
+
+    monkeypatch.setattr(gradcheck, "run_checks", lambda *a, **kw: [
+        gradcheck.CheckResult("lstm", 6.59e-9, True, "h0", 0.5)])
+    monkeypatch.setattr(_app, "_consoles", {"out": Console(width=80, force_terminal=True, color_system=None)})
+    code, out, _ = run(capsys, "gradcheck", "--only", "lstm")
+    lines = out.splitlines()
+    assert code == 0 and lines[0] == "Gradient checks: central differences vs backward(), float64", lines
+    assert lines[-1] == f"error = max|fd - analytic| / max|.| per tensor; pass < {gradcheck.TOLERANCE:g}", lines
+
+
 def test_ctrl_c_inside_a_compiled_kernel_is_an_interrupt_not_a_traceback(capsys, monkeypatch):
     """Ctrl-C during `rnnlab sample` ended half the time in a traceback and exit 1: numba reports
     an interrupt in compiled code as "SystemError: CPUDispatcher(...) returned a result with an

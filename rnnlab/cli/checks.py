@@ -84,8 +84,9 @@ def gradcheck(
     else:
         from rich.table import Table
 
-        table = Table(title="Gradient checks: central differences vs backward(), float64",
-                      caption=f"error = max|fd - analytic| / max|.| per tensor; pass < {gc.TOLERANCE:g}")
+        # title and caption as lines of their own: a table's are wrapped to its width, at 80 columns 'float64' and
+        # '< 1e-06' centred on lines of their own under the rest
+        table = Table()
         table.add_column("check", overflow="fold")  # a narrow terminal: "lstm_deep_bidirec" over "tional", not "lst…"
         table.add_column("max rel err", justify="right")
         table.add_column("worst tensor", overflow="fold")
@@ -94,7 +95,11 @@ def gradcheck(
         for r in results:
             table.add_row(r.name, f"{r.max_rel_err:.2e}", r.worst, f"{r.seconds:.2f}",
                           "[green]ok[/green]" if r.ok else "[bold red]FAIL[/bold red]")
-        _out_console().print(whole_cells(table))
+        console = _out_console()
+        console.print("Gradient checks: central differences vs backward(), float64", markup=False)
+        console.print(whole_cells(table))
+        console.print(f"error = max|fd - analytic| / max|.| per tensor; pass < {gc.TOLERANCE:g}", style="dim",
+                      markup=False)
     if failed:
         _message(f"[red]{len(failed)} of {len(results)} gradient checks failed: "
                  f"{', '.join(r.name for r in failed)}[/red]")
