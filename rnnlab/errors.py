@@ -224,12 +224,13 @@ def is_choice(value: Any, choices: Iterable[str]) -> bool:
     return isinstance(value, str) and value in choices
 
 
-def choice_refusal(typed: Any, choices: Sequence[str], got: str | None = None) -> str:
+def choice_refusal(typed: Any, choices: Sequence[str], got: str | None = None, meant: str | None = None) -> str:
     """A refusal of ``typed``, none of ``choices``, from "must be" on, for a caller to put the name before:
     "must be cpu or cuda, got 'gpu'" (two choices), "must be one of rnn, lstm, gru, got 'LSTM' (did you mean
-    'lstm'?)", the hint where :func:`meant_choice` is sure. ``got``: ``typed`` as the view quotes it (default:
-    :func:`given`'s). The CLI's flags, the labs' options and the library's arguments say it so."""
+    'lstm'?)", the hint where :func:`meant_choice` is sure, or ``meant`` where the caller knows better (a name's
+    other spelling: rho for spectral_radius). ``got``: ``typed`` as the view quotes it (default: :func:`given`'s).
+    The CLI's flags, the labs' options and the library's arguments say it so."""
     allowed = " or ".join(choices) if len(choices) == 2 else f"one of {', '.join(choices)}"
-    meant = meant_choice(typed, choices)
+    meant = meant or meant_choice(typed, choices)
     hint = f" (did you mean {meant!r}?)" if meant else ""
     return f"must be {allowed}, got {given(typed) if got is None else got}{hint}"

@@ -87,6 +87,17 @@ def test_bad_input_names_the_flag_in_one_line_and_exits_2(capsys, args, message)
     assert "spectral_radius must" not in lines[0] and "reservoir_size" not in lines[0]
 
 
+@pytest.mark.parametrize("typed, meant", [("rho", "spectral_radius"), ("alpha", "leak_rate"), ("reg", "ridge"),
+                                           ("sr", "spectral_radius")])
+def test_a_sweep_named_by_another_of_its_names_is_hinted(capsys, typed, meant):
+    """The table's title names the spectral radius 'rho'; --sweep rho listed the five choices with no hint, where
+    the options dialogs ask whether 'rho' meant spectral_radius (ABBREVIATIONS, and a name's initials)."""
+    assert main(["esn", "--sweep", typed]) == 2
+    assert capsys.readouterr().err == (
+        "rnnlab: error: --sweep must be one of spectral_radius, leak_rate, input_scaling, connectivity, ridge, "
+        f"got {typed!r} (did you mean {meant!r}?)\n")
+
+
 def test_refused_combinations_cost_no_fit(monkeypatch, capsys):
     def no_fit(*args):
         raise AssertionError("fitted before refusing the options")

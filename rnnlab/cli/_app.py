@@ -321,12 +321,12 @@ def nonempty_path(value: str | Path) -> Path:
     return Path(value)
 
 
-def choice_refused(flag: str, typed: str, choices: Sequence[str]) -> UserError:
+def choice_refused(flag: str, typed: str, choices: Sequence[str], meant: str | None = None) -> UserError:
     """``flag`` refusing ``typed``, none of ``choices``: "--sort must be one of updated, eval, loss, name, got 'Loss'
     (did you mean 'loss'?)", the hint where the choice meant is sure (:func:`~rnnlab.errors.choice_refusal`, as the
-    labs' options say it): a value in other capitals was refused unsaid why, and a guess could be wrong ("GPU" is
-    not "cpu")."""
-    return UserError(f"{flag} {choice_refusal(typed, choices)}")
+    labs' options say it), or ``meant``: a value in other capitals was refused unsaid why, and a guess could be
+    wrong ("GPU" is not "cpu")."""
+    return UserError(f"{flag} {choice_refusal(typed, choices, meant=meant)}")
 
 
 def option_flag(name: str) -> str:

@@ -71,6 +71,7 @@ def esn(
     of a free run that left the float range, the R^2 of a single test step) is "-" in the table
     and null in --json.
     """
+    from ..labs import abbreviated
     from ..labs.esn import SWEEP_VALUES, EsnLab
     from ..train.rundir import npz_target
     from .experiments import _graceful_interrupt
@@ -79,8 +80,8 @@ def esn(
         raise UserError("--force needs --export (it replaces an existing --export file)")
     if sweep is not None:  # before the fit: a bad name costs no time
         sweep = sweep.replace("-", "_")
-        if sweep not in SWEEP_VALUES:
-            raise choice_refused("--sweep", sweep, list(SWEEP_VALUES))
+        if sweep not in SWEEP_VALUES:  # 'rho' (the table's title names spectral_radius so) and 'alpha' are hinted
+            raise choice_refused("--sweep", sweep, list(SWEEP_VALUES), meant=abbreviated(sweep, list(SWEEP_VALUES)))
     if export is not None:
         export = npz_target(export, "export file", replace=force, example="esn.npz")  # (the lab's export_name)
     given = {"units": units, "spectral_radius": spectral_radius, "leak_rate": leak_rate,
