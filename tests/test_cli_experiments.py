@@ -175,7 +175,20 @@ def test_trees_predictions_in_a_narrow_terminal_keep_their_one_word_columns_whol
     lines = out.splitlines()
     assert code == 0 and "…" not in out and max(map(len, lines)) <= 40, out
     assert re.search(r"^tree +label +prediction +p\(neg\) +p\(pos\)$", out, re.M), out
-    assert re.search(r"^\(\(dull +pos +(pos ✓|neg ✗) +\d+\.\d% +\d+\.\d% *$", out, re.M), out
+    assert re.search(r"^\(\(dull +pos +(pos ✓|neg ✗) +\d+\.\d% +\d+\.\d%$", out, re.M), out
+
+
+def test_a_frameless_table_in_a_narrow_terminal_ends_no_line_in_a_space(capsys, monkeypatch):
+    """Where its frame goes (whole_cells, at 40 columns) a table's cells kept their padding to the columns' widths:
+    a wrapped tree's 'but)' ended in 36 spaces, the epochs' wrapped headers in 8, which a terminal's copy keeps."""
+    from rich.console import Console
+
+    from rnnlab.cli import _app
+
+    monkeypatch.setattr(_app, "_consoles", {"out": Console(width=40, force_terminal=True, color_system=None)})
+    code, out, _ = run(capsys, "tree", "--epochs", "1", "--hidden-size", "4", "--parse", "((good but) dull)")
+    lines = out.splitlines()
+    assert code == 0 and "but)" in lines and all(line == line.rstrip() for line in lines), lines
 
 
 @pytest.mark.parametrize("columns", ["40", "50"])

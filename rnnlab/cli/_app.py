@@ -175,7 +175,7 @@ def whole_cells(table):
     right-justified column (numbers) is as wide as its widest cell, its header wrapped to that, and the text
     columns that can wrap give way (at 40 columns gradcheck's errors read "6.59e…", a wrong figure; tree's
     one-word "prediction" column "predicti…", where the trees beside it could wrap); where its words do not
-    fit even so, its frame goes."""
+    fit even so, its frame goes (the table then printed through :class:`_Trimmed`, its lines ending in no space)."""
     from rich.cells import cell_len
     from rich.text import Text
 
@@ -204,7 +204,28 @@ def whole_cells(table):
         from rich import box
 
         table.box, table.show_edge, table.pad_edge, table.padding = box.SIMPLE_HEAD, False, False, (0, 0, 0, 0)
+        return _Trimmed(table)  # no frame at its right edge now: the lines' padding to its width would end them
     return table
+
+
+class _Trimmed:
+    """A renderable whose lines end in no space: a frameless table's cells are padded to their columns' widths,
+    and a terminal's copy of it kept them ("but)" and 36 spaces, a wrapped tree's line)."""
+
+    def __init__(self, renderable: Any) -> None:
+        self.renderable = renderable
+
+    def __rich_console__(self, console: Any, options: Any) -> Iterator[Any]:
+        from rich.segment import Segment
+
+        for line in console.render_lines(self.renderable, options, pad=False):
+            while line and not line[-1].control and not line[-1].text.rstrip(" "):
+                line.pop()  # a segment of spaces alone (a cell's padding)
+            if line and not line[-1].control:
+                last = line.pop()
+                line.append(Segment(last.text.rstrip(" "), last.style))
+            yield from line
+            yield Segment.line()
 
 
 def out_glyph(glyph: str, plain: str) -> str:
