@@ -86,18 +86,8 @@ def lab_class(name: str) -> Any:
 
 def export_target(path: Any, example: str, *, replace: bool) -> Any:
     """``path`` as the place to write a lab's export file (:func:`~rnnlab.train.rundir.npz_target`), a
-    directory refused as one, with a file in it to give instead (``example``: the lab's own name for it):
-    ``/tmp is a directory: name the export file in it, e.g. /tmp/esn.npz``, where it was refused first
-    for want of ``.npz``, which a folder's name has not."""
-    from ..data.files import user_path
+    directory refused as one with a file in it to give instead (``example``: the lab's own name for it):
+    ``/tmp is a directory: name the export file in it, e.g. /tmp/esn.npz``."""
     from ..train.rundir import npz_target  # (imported when exporting: listing the labs needs none of it)
 
-    if str(path).strip():
-        folder = user_path(path)
-        try:
-            is_folder = folder.is_dir()
-        except OSError:  # a name too long, a directory above not to be looked in: npz_target says which
-            is_folder = False
-        if is_folder:
-            raise UserError(f"{folder} is a directory: name the export file in it, e.g. {folder / example}")
-    return npz_target(path, "export file", replace=replace)
+    return npz_target(path, "export file", replace=replace, example=example)
