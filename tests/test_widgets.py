@@ -392,6 +392,25 @@ def test_a_threshold_label_with_no_room_anywhere_gives_its_value_alone():
     run_in_app(plot, check=check, size=(21, 12))
 
 
+def test_a_bare_threshold_value_the_axis_already_writes_is_not_written_again():
+    """The seq2seq lab's accuracy chart, its line at 1.0 unlabelled, read "1┤⠉ 1 ⠒⠒": the axis's 1, then
+    the line's. A value the axis does not write on its row, or one with a label, is still written."""
+    plot = LinePlot(title="sequence accuracy", threshold=1.0)
+    plot.set_series("accuracy", None, np.linspace(0.0, 0.4, 30))
+
+    async def check(pilot):
+        rows = [row.text for row in canvas_rows(plot)]
+        assert rows[0].startswith("1┤") and rows[0].count("1") == 1, rows[0]
+        plot.threshold = 0.25  # mid-canvas: the axis does not say 0.25
+        await pilot.pause()
+        assert sum(" 0.25 " in row.text + " " for row in canvas_rows(plot)) == 1
+        plot.threshold, plot.threshold_label = 1.0, "target"
+        await pilot.pause()
+        assert sum("target 1" in row.text for row in canvas_rows(plot)) == 1
+
+    run_in_app(plot, check=check, size=(WIDTH, 12))
+
+
 def test_marker_is_drawn_and_labelled_on_the_x_axis():
     plot = LinePlot(marker=25)
     plot.set_series("loss", np.arange(100), np.ones(100))

@@ -297,6 +297,7 @@ class LinePlot(CachedFrame):
         threshold: y value of a dashed horizontal line (e.g. the clipping threshold), or None.
         threshold_label: Text drawn with the threshold's value where no curve runs: the right-most
             free place on its line, else just above or below it (left out where there is none).
+            With no text, the value alone is left out where the axis writes it on the line's row.
         marker: x value of a vertical dotted line (e.g. the current step), or None.
 
     All of these are reactive attributes and may be set at any time. Non-finite points (NaN,
@@ -532,9 +533,13 @@ class LinePlot(CachedFrame):
         grid.style_ids[top:bottom + 1, gutter:] = owner
 
         label_span = None  # (row, first and last column) of the threshold's label and its blanks
-        if threshold is not None:  # its label where no curve runs: on its line, else just above or below it
+        line_row = None if threshold is None else threshold_row // 4
+        axis_writes = {plot_height - 1: bottom_label, 0: top_label}  # canvas row: the value the axis writes there
+        if threshold is not None and not self.threshold_label.strip() \
+                and axis_writes.get(line_row) == _format_threshold(self.threshold):
+            line_row = None  # a bare value the axis writes on the line's row: "1┤⠉ 1 ⠒⠒" said 1 twice
+        if line_row is not None:  # its label where no curve runs: on its line, else just above or below it
             label = f"{self.threshold_label} {_format_threshold(self.threshold)}".strip()
-            line_row = threshold_row // 4
             rows = [row for row in (line_row, line_row - 1, line_row + 1) if 0 <= row < plot_height]
             curves = (owner >= _SERIES_STYLE) | (owner == _MARKER_STYLE)  # its own dashes may go under it
             spot = _free_spot(curves[rows], len(label))
