@@ -3524,19 +3524,38 @@ def test_a_slow_models_step_rate_is_a_fraction_not_zero(monkeypatch):
     "0 steps/s" (it looked stalled); the rate is measured over the steps that ended."""
     from rnnlab.tui import panels
 
-    clock = iter([0.0, 1.2, 2.4, 5.0, 6.0, 16.0])
+    clock = iter([0.0, 1.2, 2.4, 6.2, 7.2, 17.2])
     monkeypatch.setattr(panels.time, "perf_counter", lambda: next(clock))
     rate = panels.StepRate()
     rate.update(0)
-    rate.update(0)  # 1.2 s, no step yet
+    rate.update(1)  # the first step (its compile in it): the mark
+    rate.update(1)  # 1.2 s later, no step yet
     assert str(rate) == "… steps/s"
-    rate.update(0)
-    rate.update(1)  # the first step, 5 s after the mark
+    rate.update(2)  # the second step, 5 s after the mark
     assert str(rate) == "0.2 steps/s"
-    rate.update(1)
+    rate.update(2)
     assert str(rate) == "0.2 steps/s"  # 1 s later, no new step: the rate stands
-    rate.update(5)  # four steps in 11 s
+    rate.update(6)  # four steps in 11 s
     assert str(rate) == "0.36 steps/s"
+
+
+def test_the_step_rate_leaves_out_the_first_steps_compile(monkeypatch):
+    """Right after t the status line said "0.11 steps/s": the first step's 9 s of compile over one step."""
+    from rnnlab.tui import panels
+
+    clock = iter([0.0, 9.0, 9.5, 10.0, 11.0, 11.1])
+    monkeypatch.setattr(panels.time, "perf_counter", lambda: next(clock))
+    rate = panels.StepRate()
+    rate.update(0)  # t: the kernels compile
+    rate.update(1)  # 9 s later the first step has ended
+    assert str(rate) == "… steps/s"
+    rate.update(11)
+    rate.update(111)  # a second after the first step: 110 steps
+    assert str(rate) == "110 steps/s"
+    rate.restart()  # paused, then resumed: measured from the first step after it
+    rate.update(111)
+    rate.update(200)
+    assert str(rate) == "… steps/s"
 
 
 @pytest.mark.filterwarnings("error::RuntimeWarning")  # inf meets a saturated unit's 0 slope: nan, silently
