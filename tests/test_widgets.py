@@ -411,6 +411,37 @@ def test_a_bare_threshold_value_the_axis_already_writes_is_not_written_again():
     run_in_app(plot, check=check, size=(WIDTH, 12))
 
 
+def test_a_narrow_plots_axis_labels_give_up_digits_to_leave_the_curve_room():
+    """At 80 columns the gradient-norm plot beside the eigenvalue plane was 9 columns wide, and
+    "0.00912┤" left one of them to the curve; a wide plot keeps three digits."""
+    norms = np.geomspace(9.02, 0.00912, 50)
+    narrow, wide = LinePlot(log_y=True), LinePlot(log_y=True)
+    narrow.styles.width, narrow.styles.height = 9, 6
+    for plot in (narrow, wide):
+        plot.set_series("|g|", None, norms)
+
+    async def check(pilot):
+        rows = [row.text for row in canvas_rows(narrow)]
+        assert rows[0].startswith("   9┤") and rows[-1].startswith("9e-3┤"), rows
+        assert len({x for row in canvas_rows(narrow) for x in braille_cells(row)}) == 4  # 9 - len("9e-3┤")
+        rows = [row.text for row in canvas_rows(wide)]
+        assert rows[0].startswith("   9.02┤") and rows[-1].startswith("0.00912┤"), rows
+
+    run_in_app(narrow, wide, check=check, size=(WIDTH, 12))
+
+
+def test_a_narrow_linear_plot_keeps_two_digits_and_labels_that_differ():
+    plot = LinePlot()
+    plot.styles.width, plot.styles.height = 9, 6
+    plot.set_series("loss", None, np.linspace(0.3154, 0.2841, 20))
+
+    async def check(pilot):
+        rows = [row.text for row in canvas_rows(plot)]
+        assert rows[0].startswith("0.32┤") and rows[-1].startswith("0.28┤"), rows
+
+    run_in_app(plot, check=check, size=(WIDTH, 12))
+
+
 def test_marker_is_drawn_and_labelled_on_the_x_axis():
     plot = LinePlot(marker=25)
     plot.set_series("loss", np.arange(100), np.ones(100))

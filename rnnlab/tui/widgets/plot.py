@@ -107,6 +107,33 @@ def _format_threshold(value: float) -> str:
     return text if float(text) == value else _format_number(value)
 
 
+def _axis_label(value: float, digits: int) -> str:
+    """``value`` to ``digits`` significant digits in the fewest characters: "0.0021" or "2.1e-3"."""
+    plain = f"{value:.{digits}g}"
+    mantissa, exponent = f"{value:.{digits - 1}e}".split("e")
+    if "." in mantissa:  # "2.00e-03" at 3 digits: the zeros say nothing here either
+        mantissa = mantissa.rstrip("0").rstrip(".")
+    return min(plain, f"{mantissa}e{int(exponent)}", key=len)
+
+
+def _y_labels(high: float, low: float, width: int, log_y: bool) -> tuple[str, str]:
+    """The y-axis' top and bottom labels for a plot ``width`` columns wide: three significant digits
+    ("1e+06", as the status lines write numbers), fewer where those would take more than a third of
+    the width, as long as the two stay apart: two, or on a log scale one (within 0.2 decades, less
+    than a row of a plot that narrow). At 80 columns the gradient-norm plot beside the eigenvalue
+    plane had 9 columns, "0.00912┤" took 8 of them and one was left for the curve."""
+    labels = (f"{high:.3g}", f"{low:.3g}")
+    for digits in (2, 1) if log_y else (2,):
+        if max(map(len, labels)) + 1 <= width // 3:
+            break
+        shorter = (_axis_label(high, digits), _axis_label(low, digits))
+        if shorter[0] == shorter[1] and high != low:  # "0.3" and "0.3" for 0.315 and 0.284
+            break
+        if max(map(len, shorter)) < max(map(len, labels)):
+            labels = shorter
+    return labels
+
+
 def _cut(text: str, width: int) -> str:
     """``text`` in at most ``width`` columns, "…" marking a cut, made between words where there is
     a space to cut at: a number cut short reads as another number ("clipped 114…" of 1140)."""
@@ -480,7 +507,8 @@ class LinePlot(CachedFrame):
         else:
             x_low, x_high = _expanded(min(xs.min() for xs in all_xs), max(xs.max() for xs in all_xs))
         y_low, y_high = _expanded(min(ys.min() for ys in all_ys), max(ys.max() for ys in all_ys))
-        top_label, bottom_label = (f"{10.0 ** y if self.log_y else y:.3g}" for y in (y_high, y_low))
+        top_label, bottom_label = _y_labels(*(10.0 ** y if self.log_y else y for y in (y_high, y_low)), grid.width,
+                                             self.log_y)
         gutter = max(len(top_label), len(bottom_label)) + 1
         plot_width = grid.width - gutter
         if plot_width < 1:
