@@ -1272,8 +1272,8 @@ def test_a_new_experiment_clears_the_training_plots_numbers():
         assert loss_plot.short_titles[0].startswith("loss ")
         app.lab.reconfigure({"train.learning_rate": 0.02})  # what the edit form's Apply does
         app.update_views()
-        assert loss_plot.title == "loss (press t to train)" and loss_plot.short_titles == ("loss (t trains)",)
-        assert app.query_one("#norm-plot").short_titles == ()
+        assert loss_plot.title == "loss (press t to train)" and loss_plot.short_titles == ("loss (t trains)", "loss")
+        assert app.query_one("#norm-plot").short_titles == ("|g|",)
 
     drive(check, size=(80, 24))
 
@@ -2038,6 +2038,27 @@ def test_m_after_training_alone_pins_the_training_loss():
         assert "pin hello" not in loss_plot.series_names  # M drops a loss pinned alone too
 
     drive(check, target="hello")
+
+
+def test_the_plots_beside_the_eigenvalue_plane_at_80x24_name_themselves_and_a_pin_whole():
+    """At 80x24 beside the eigenvalue plane the untrained plots read "||dL/dh_t|| (b steps…", "loss (t…" and
+    "gradient…", and a pinned loss curve went unnamed: its "pin adding-mingru" had no room."""
+    from rnnlab.spec import edited, load_preset
+
+    spec = edited(load_preset("adding-mingru"), {"task.length": 8, "model.hidden_size": 4})
+
+    async def check(app, pilot):
+        assert app.query_one(DecayPlane).display
+        header = next(line for line in screen_text(app).splitlines() if line.startswith("||dL/dh_t||"))
+        assert "…" not in header and header.split()[-2:] == ["loss", "|g|"], header
+        app.lab.train(until_step=5)
+        await pilot.press("m")
+        app._show_lab(Lab(spec), "a fresh model")  # untrained: its loss plot holds the pin alone
+        await pilot.pause()
+        header = next(line for line in screen_text(app).splitlines() if line.startswith("||dL/dh_t||"))
+        assert header.split()[-4:] == ["loss", "━", "pin", "|g|"], header
+
+    drive(check, target=spec, size=(80, 24))
 
 
 def test_a_pinned_reverse_direction_lines_up_from_t_1():

@@ -741,6 +741,12 @@ def _break_long_words(line: str, width: int) -> str:
     return " ".join(words)
 
 
+def pin_short_name(index: int, count: int) -> str:
+    """The legend's name of pin ``index`` of ``count`` where its own ("pin adding-lstm") finds no room:
+    "pin", or "pin 1", "pin 2" among several (at 80x24 a pinned loss curve went unnamed)."""
+    return "pin" if count == 1 else f"pin {index + 1}"
+
+
 def keep_pinned(pins: list, pin: tuple) -> list:
     """``pins`` with ``pin`` added last: one of its name (the same model pinned again) replaced, the
     oldest dropped beyond :data:`MAX_PINS`."""
@@ -798,9 +804,10 @@ class GradientPlot(LinePlot):
         """The pinned curves, each's last step at this model's t = T: both vanish from the loss at T
         backward, so a curve of another length lines up by its distance from the end (a reverse
         direction's, whose backward pass starts at t = 1, by its distance from the start)."""
-        for (name, norms, from_start), color in zip(self.pins, PIN_COLORS):
+        for index, ((name, norms, from_start), color) in enumerate(zip(self.pins, PIN_COLORS)):
             first = 1 if from_start else steps - norms.size + 1
-            self.set_series(name, np.arange(first, first + norms.size), norms, color=color)
+            self.set_series(name, np.arange(first, first + norms.size), norms, color=color,
+                            short_name=pin_short_name(index, len(self.pins)))
         if self.pins:
             self.x_range = self._t_range(steps)
 
@@ -844,7 +851,8 @@ class GradientPlot(LinePlot):
             self.title = ("||dL/dh_t|| (press b to reveal the backward pass)" if lab.is_attention
                           else "||dL/dh_t|| (press b to step backward through time)")
             # the key whole where the plot is narrow (100-120 columns, beside the eigenvalue plane)
-            self.short_titles = ("||dL/dh_t|| (b: backprop)" if lab.is_attention else "||dL/dh_t|| (b steps back)",)
+            self.short_titles = ("||dL/dh_t|| (b: backprop)" if lab.is_attention else "||dL/dh_t|| (b steps back)",
+                                 "||dL/dh_t||")  # beside the eigenvalue plane at 80: "(b steps…" said no key
             return
         self.x_range = self._t_range(lab.steps)  # from the first revealed step on
         norms, contributions = self._curves(lab, layer, direction)
@@ -1128,16 +1136,19 @@ class TrainingPlots(Vertical):
         loss_plot = self.query_one("#loss-plot", LinePlot)
         norm_plot = self.query_one("#norm-plot", LinePlot)
         loss_plot.clear()
-        for (name, steps_pinned, losses), color in zip(self.pins, PIN_COLORS):  # first: the current curves on top
-            loss_plot.set_series(name, steps_pinned, losses, color=color)
+        for index, ((name, steps_pinned, losses), color) in enumerate(zip(self.pins, PIN_COLORS)):
+            # first: the current curves on top
+            loss_plot.set_series(name, steps_pinned, losses, color=color,
+                                 short_name=pin_short_name(index, len(self.pins)))
         baseline = lab.task.baseline()  # this model's task's (drawn under a pinned loss before it trains)
         loss_plot.threshold = baseline.loss if baseline else None
         loss_plot.threshold_label = f"{baseline.name}:" if baseline else ""  # "predict 1 0.167" read as one number
         if not size:
             norm_plot.clear()
-            norm_plot.short_titles = ()  # a new experiment: not the last one's numbers
-            loss_plot.title, loss_plot.short_titles = "loss (press t to train)", ("loss (t trains)",)
-            norm_plot.title = "gradient norm"
+            # not the last experiment's numbers; down to the bare names where even the key is cut
+            # ("loss (t…" and "gradient…" at 80 columns beside the eigenvalue plane)
+            loss_plot.title, loss_plot.short_titles = "loss (press t to train)", ("loss (t trains)", "loss")
+            norm_plot.title, norm_plot.short_titles = "gradient norm", ("|g|",)
             return
         loss_plot.set_series("train", steps, history.column("loss", size), color="#e0e0e0")
         if evals:
