@@ -442,6 +442,20 @@ def test_a_narrow_linear_plot_keeps_two_digits_and_labels_that_differ():
     run_in_app(plot, check=check, size=(WIDTH, 12))
 
 
+def test_a_single_step_is_labelled_by_itself_under_its_point():
+    """The loss after the first step: the x-axis read "0.9" and "1.1", steps that are not."""
+    plot = LinePlot()
+    plot.set_series("loss", [1], [0.7])
+
+    async def check(pilot):
+        lines = lines_of(plot)
+        point = next(braille_cells(line) for line in lines[1:-1] if braille_cells(line))[0]
+        axis = lines[-1].text
+        assert axis.split() == ["1"] and abs(axis.index("1") - point) <= 1, axis
+
+    run_in_app(plot, check=check, size=(WIDTH, 12))
+
+
 def test_marker_is_drawn_and_labelled_on_the_x_axis():
     plot = LinePlot(marker=25)
     plot.set_series("loss", np.arange(100), np.ones(100))

@@ -506,6 +506,9 @@ class LinePlot(CachedFrame):
             x_low, x_high = _expanded(*self.x_range)
         else:
             x_low, x_high = _expanded(min(xs.min() for xs in all_xs), max(xs.max() for xs in all_xs))
+        only_x = None  # the one x of every point, where there is one (a loss after its first step)
+        if self.x_range is None and min(xs.min() for xs in all_xs) == max(xs.max() for xs in all_xs):
+            only_x = float(all_xs[0][0])
         y_low, y_high = _expanded(min(ys.min() for ys in all_ys), max(ys.max() for ys in all_ys))
         top_label, bottom_label = _y_labels(*(10.0 ** y if self.log_y else y for y in (y_high, y_low)), grid.width,
                                              self.log_y)
@@ -616,6 +619,10 @@ class LinePlot(CachedFrame):
         ends = [(gutter, first), (grid.width - len(last), last)]
         if gutter + len(first) >= grid.width - len(last):  # too narrow for both apart: "16" "1999" read "161999"
             ends = ends[:1]
+        if only_x is not None:  # its x under it, not the margin's ends: "0.9" and "1.1" named no step
+            label = self.x_from_end or _format_number(only_x)  # (by the distance from itself: "T")
+            ends = [(min(max(gutter + int(to_col(only_x)) // 2 - len(label) // 2, gutter), grid.width - len(label)),
+                     label)]
         marked = None
         if marker_col is not None:
             label = f"▲{x_label(self.marker)}"
