@@ -1839,9 +1839,10 @@ def test_the_open_dialog_at_80_columns_shows_a_default_named_runs_eval_loss(tmp_
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
-def test_the_open_dialogs_rows_are_cut_at_the_lists_edge(tmp_path, monkeypatch, size):
+def test_the_open_dialogs_rows_fill_the_list_with_whole_fields(tmp_path, monkeypatch, size):
     """A row longer than the list was cut to the dialog's width less a guess of its frame: its "…"
-    stood 2 cells (4 without a scrollbar) short of the list's edge, hiding what would have fit."""
+    stood 2 cells (4 without a scrollbar) short of the list's edge, hiding what would have fit. Now a row
+    is fitted to the list, each field whole, up to the edge less the next field's width."""
     from rnnlab.spec import load_preset
     from rnnlab.train import RunDir, Trainer, train_run
 
@@ -1855,13 +1856,63 @@ def test_the_open_dialogs_rows_are_cut_at_the_lists_edge(tmp_path, monkeypatch, 
     async def check(app, pilot):
         await pilot.press("o")
         await wait_for(pilot, lambda: app.screen.query("#open-list"))
+        await pilot.pause()
         options = app.screen.query_one("#open-list")
-        edge = options.scrollable_content_region.right  # left of its padding and scrollbar
-        row = lambda: next(line for line in screen_text(app).splitlines() if "sweep-0" in line)  # noqa: E731
-        await wait_for(pilot, lambda: row()[edge - 1] == "…", what=f"a row cut at column {edge}")
-        assert row()[options.scrollable_content_region.x:edge].startswith("run    …")
+        region = options.scrollable_content_region  # inside its padding and scrollbar
+        row = next(line for line in screen_text(app).splitlines() if "sweep-0" in line)[region.x:region.right]
+        assert row.startswith("run    …") and "…" not in row[8:], row  # the path's own end, the rest whole
+        fields = (r"2/2 completed  eval( loss)? \d\.\d+"
+                  r"(  parity(, gru(, H=4(, hidden_size=4(, learning_rate=0.01)?)?)?)?)?")
+        assert re.fullmatch(fields, row[7:].partition("-0  ")[2].rstrip()), row
+        # what is left out did not fit whole: "parity" at 80 columns, the sweep's setting at 120
+        left_out = "  parity" if size[0] == 80 else ", hidden_size=4"
+        assert row.rstrip().endswith("H=4") == (size[0] == 120), row
+        assert len(row.rstrip()) > region.width - len(left_out), row
 
     drive(check, target="parity", size=size)
+
+
+def test_the_open_dialog_at_80x24_shows_each_figure_whole_or_leaves_it_out(tmp_path, monkeypatch):
+    """At 80x24 a default run of 200 steps read "200/200 completed  eval loss 0.01…" (a figure cut at the
+    list's edge reads as another number). Now its eval loss is whole, "eval" its label in every row where
+    "eval loss" would leave one out, and a field that does not fit whole is left out: "hello, lstm" goes
+    before its H, and at 120 columns, the dialog listed again as the terminal widens, the rows are whole."""
+    from rnnlab.train.runs import list_runs
+
+    monkeypatch.chdir(tmp_path)
+    _trained_run(tmp_path / "runs" / "hello-20261201-055007", "hello", 200)
+    _trained_run(tmp_path / "runs" / "parity-b", "parity", 3)
+    loss = {run.path.name: f"{run.eval['loss']:.4g}" for run in list_runs(Path("runs"))}
+
+    async def check(app, pilot):
+        await pilot.press("o")
+        await wait_for(pilot, lambda: app.screen.query("#open-list"))
+        await pilot.pause()
+        rows = {name: next(line for line in screen_text(app).splitlines() if name in line) for name in loss}
+        for name, row in rows.items():
+            assert f"completed  eval {loss[name]}" in row and "…" not in row, row
+            details = row.partition(f"eval {loss[name]}")[2].strip(" │▎▊")
+            assert details in ("", "hello", "hello, lstm", "parity", "parity, gru", "parity, gru, H=4"), row
+        await pilot.resize_terminal(120, 30)
+        await wait_for(pilot, lambda: "eval loss" in screen_text(app), what="the rows fitted to 120 columns")
+        rows = {name: next(line for line in screen_text(app).splitlines() if name in line) for name in loss}
+        assert f"200/200 completed  eval loss {loss['hello-20261201-055007']}  hello, lstm, H=4" in rows[
+            "hello-20261201-055007"]
+
+    drive(check, target="hello", size=(80, 24))
+
+
+def test_the_open_dialog_writes_a_runs_problem_whole_or_cut_after_a_word(tmp_path, monkeypatch):
+    """A damaged run's reason was cut to 50 cells at any width: 'the weights of step 2…' (of step 20) at 160
+    columns; now it has the row's room, and where that is short it ends after a whole word, ' …'."""
+    from rnnlab.tui.screens import open_choices
+
+    monkeypatch.chdir(tmp_path)
+    _trained_run(tmp_path / "runs" / "gone", "hello", 20)
+    (tmp_path / "runs" / "gone" / "checkpoint.npz").unlink()
+    row = lambda columns: open_choices([Path("runs")], columns)[0][1].plain  # noqa: E731
+    assert row(160).endswith("damaged: no checkpoint.npz: the weights of step 20 are gone"), row(160)
+    assert row(80).endswith(": the …") and len(row(80)) <= 80 - 12, row(80)  # OPEN_FRAME_CELLS
 
 
 def test_the_open_dialog_takes_a_name_typed_as_its_row_reads_it():

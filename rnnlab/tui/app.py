@@ -39,7 +39,7 @@ from ..spec import BACKWARD_WORK, Spec, forward_macs
 from ..train.rundir import npz_target, resume_notes
 from .panels import (MAX_PINS, AttentionPanel, CursorValues, DecayPlane, ExplainPanel, GradientPlot, SequenceBar,
                      StatePanel, StepRate, TrainingPlots)
-from .screens import EditScreen, HelpScreen, OpenScreen, PromptScreen, key_names, open_choices
+from .screens import EditScreen, HelpScreen, OpenScreen, PromptScreen, key_names
 from .terminal import (MIN_SIZE, NOTHING_TRAINING, UNTRAINED, ConfirmQuit, ExitsOnSignal, FixedTheme,
                        KeysFollowDialogs, LabMainScreen, PlainNotices, error_text, fit_footer, fitted_footer,
                        held_while_too_small, say_exit, scroll_pages, show_if_too_small, take_screenshot_and_say,
@@ -359,8 +359,7 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
 
         self._loading_message(f"choose a run of {self._choose_in}")
         # that folder's runs (and the presets), as typing it in `o` lists
-        choices = open_choices([self._choose_in], self.size.width)
-        self.push_screen(OpenScreen(choices, self._open_target, escape="quits"), chosen)
+        self.push_screen(OpenScreen([self._choose_in], self._open_target, escape="quits"), chosen)
 
     @staticmethod
     def _open_target(target: str) -> tuple[str, Lab, list[tuple[str, str]]]:
@@ -956,8 +955,7 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
                     self.notify(message, severity=severity, timeout=10)
 
         folders = ([old.run.path.parent] if old.run is not None else []) + [Path("runs"), Path(".")]
-        choices = open_choices(folders, self.size.width)
-        self.push_screen(OpenScreen(choices, self._open_target, unsaved_steps=lambda: old.unsaved_steps), opened)
+        self.push_screen(OpenScreen(folders, self._open_target, unsaved_steps=lambda: old.unsaved_steps), opened)
 
     def _show_lab(self, lab: Lab, message: str) -> None:
         """Put ``lab`` in the place of the one shown (edited or opened): its first layer, unit and

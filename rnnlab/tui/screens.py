@@ -5,11 +5,13 @@ from __future__ import annotations
 import functools
 import os
 import re
+import sys
 import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Callable
 
+from rich.cells import cell_len
 from rich.table import Table
 from rich.text import Text
 
@@ -777,8 +779,12 @@ OPEN_DIALOG_CELLS = 110
 #: its scrollbar (2); the dialog grows by them past its longest row. (The list cuts each row at its own
 #: edge, lab.tcss: a row cut here to the dialog's width less a guess of them stopped short of the edge.)
 OPEN_FRAME_CELLS = 12
-#: ... and cuts a damaged run's reason to this many (the rest of a row's width in a 110-cell dialog).
+#: ... and cuts a damaged run's reason to this many where the terminal's width is not known.
 OPEN_ABOUT_CELLS = 50
+#: ... and leaves out a run's problem where fewer cells than this are left for it in its row.
+OPEN_PROBLEM_CELLS = 12
+#: The cells a row of the open dialog begins with: its kind, "run    " or "preset ".
+OPEN_KIND_CELLS = 7
 
 
 def _without_kind(typed: str) -> str:
@@ -794,8 +800,9 @@ def _without_kind(typed: str) -> str:
 def open_choices(folders: Sequence[Path], columns: int = 0) -> list[tuple[str, Text, str]]:
     """What the open dialog lists: the runs in ``folders`` (those that exist), the most recently
     updated first, then the presets; each ``(target, label, words)``, the words those that typing
-    narrows the list by (its name, task and cell). ``columns``: the terminal's width, where wide
-    enough a long run's path is shown whole (else cut to OPEN_NAME_CELLS, its end kept)."""
+    narrows the list by (its name, task and cell). ``columns``: the terminal's width (0: unknown, rows
+    whole), where wide enough a long run's path is shown whole (else cut to OPEN_NAME_CELLS, its end
+    kept); a row's details are fitted to it, each whole or left out (:func:`_run_details`)."""
     from ..spec import load_preset
     from ..train.runs import differing_fields, list_runs, setting_text
 
@@ -812,7 +819,9 @@ def open_choices(folders: Sequence[Path], columns: int = 0) -> list[tuple[str, T
                  for name in {run.name for run in listed}}
     names = preset_names()
     room = max(OPEN_NAME_CELLS, columns - OPEN_FRAME_CELLS - OPEN_ROW_CELLS)
-    width = min(max(map(len, [str(r.path) for r in listed] + names)) + 2, room)  # + ./
+    # a run's target: its path, "./name" in the working directory (not a preset's name)
+    targets = [str(run.path) if run.path.parent != Path(".") else f".{os.sep}{run.path}" for run in listed]
+    width = min(max(map(len, [*targets, *names])), room)  # (+ 2 for a "./" no run had cost 80 columns)
     def setting(run, key: str) -> str:
         value = run.spec.get(key)
         if key == "task.path" and isinstance(value, str):  # the file's name, where it tells the runs apart:
@@ -821,36 +830,96 @@ def open_choices(folders: Sequence[Path], columns: int = 0) -> list[tuple[str, T
                 return Path(value).name
         return setting_text(value)
 
+    # the cells a row's details have: the list's row (the terminal less the dialog's frame: a narrower dialog is
+    # the terminal's width) less its kind ("run    ") and padded name; none known (0 columns): all of them
+    details_room = columns - OPEN_FRAME_CELLS - OPEN_KIND_CELLS - width - 2 if columns else None
+    # "eval 7.04e-05" in every row where "eval loss 7.04e-05" would be left out of one (a default run at 80 columns)
+    long_form = [(_run_progress(run), _eval_text(run, "eval loss")) for run in listed if run.status != "damaged"]
+    crowded = details_room is not None and any(len(progress) + 2 + len(loss) > details_room
+                                               for progress, loss in long_form if loss)
+    eval_label = "eval" if crowded else "eval loss"
     choices = []
-    for run in listed:
-        # "200/200 completed" (no "step": at 80 columns a default run's path left the eval loss cut)
-        step = "" if run.step is None else (f"step {run.step}" if run.steps is None else f"{run.step}/{run.steps}")
-        loss = (run.eval or {}).get("loss")
-        varied = "".join(f", {key.rpartition('.')[2]}={setting(run, key)}"
-                         for key in differing.get(run.name, ())[:OPEN_SETTINGS])
-        # how far it trained first: what tells runs of one experiment apart where a narrow dialog cuts the line
-        # a problem of a run that opens (a setting edited since its checkpoint: only t refuses) follows its line
-        about = (Text(clipped(f"damaged: {run.problem}", OPEN_ABOUT_CELLS), "red") if run.status == "damaged" else
-                 Text.assemble((f"{step} {run.status}", "dim"),
-                               ("" if not isinstance(loss, (int, float)) else f"  eval loss {loss:.4g}", "dim"),
-                               f"  {run.task}, {run.cell}, H={run.hidden_size}{varied}",
-                               (f"  {run.problem}" if run.problem else "", "yellow")))
-        target = str(run.path) if run.path.parent != Path(".") else f".{os.sep}{run.path}"  # not a preset's name
+    for run, target in zip(listed, targets):
+        varied = [f"{key.rpartition('.')[2]}={setting(run, key)}"
+                  for key in differing.get(run.name, ())[:OPEN_SETTINGS]]
         shown = target if len(target) <= width else "…" + target[len(target) - width + 1:]  # its own end tells
-        label = Text.assemble(("run    ", "dim"), (f"{shown:<{width}}", "bold"), "  ", about)
+        label = Text.assemble(("run    ", "dim"), (f"{shown:<{width}}", "bold"), "  ",
+                              _run_details(run, varied, details_room, eval_label))
         choices.append((target, label, f"{target} {run.task} {run.cell}"))
     for name in names:
         spec = load_preset(name)
-        label = Text.assemble(("preset ", "dim"), (f"{name:<{width}}", "bold"),
-                              f"  {spec.task['kind']}, {spec.model.cell}, H={spec.model.hidden_size}")
+        what = _fitted_items([spec.task["kind"], spec.model.cell, f"H={spec.model.hidden_size}"], details_room)
+        label = Text.assemble(("preset ", "dim"), (f"{name:<{width}}", "bold"), f"  {what}")
         choices.append((name, label, f"{name} {spec.task['kind']} {spec.model.cell}"))
     return choices
 
 
+def _fitted_items(items: Sequence[str], room: int | None) -> str:
+    """``items`` joined with ", " (a run's task, cell, H and settings), as many of the first as fit whole in
+    ``room`` cells (None: all; none fitting: "")."""
+    for count in range(len(items), 0, -1):
+        text = ", ".join(items[:count])
+        if room is None or cell_len(text) <= room:
+            return text
+    return ""
+
+
+def _clipped_at_words(text: str, width: int) -> str:
+    """``text`` in ``width`` cells: whole, or its words that fit and " …" ('step 2…' read as a step of its own)."""
+    if cell_len(text) <= width:
+        return text
+    words = text[:max(width - 1, 0)].rpartition(" ")[0].rstrip(" -(,;:")
+    return f"{words} …" if words else clipped(text, width)
+
+
+def _run_progress(run) -> str:
+    """How far a run of the open dialog trained: "200/200 completed" (no "step": at 80 columns a default run's
+    path left the eval loss cut), "step 12 interrupted" where its steps are unknown, "untrained"."""
+    step = "" if run.step is None else (f"step {run.step}" if run.steps is None else f"{run.step}/{run.steps}")
+    return f"{step} {run.status}".strip()
+
+
+def _eval_text(run, label: str) -> str:
+    """A run's eval loss as the open dialog's row writes it after ``label`` ("eval loss"), "" if none."""
+    loss = (run.eval or {}).get("loss")
+    return f"{label} {loss:.4g}" if isinstance(loss, (int, float)) and not isinstance(loss, bool) else ""
+
+
+def _run_details(run, varied: Sequence[str], room: int | None, eval_label: str = "eval loss") -> Text:
+    """A run's details in its row of the open dialog: how far it trained first (what tells runs of one
+    experiment apart), its eval loss, what it is (task, cell, H and ``varied``, the settings its sweep
+    changed), then a problem of a run that opens (a setting edited since its checkpoint: only t refuses).
+    ``eval_label`` names the eval loss ("eval" where the list is short of room).
+
+    In ``room`` cells (None: all) a field is whole or left out, the list of what it is losing its last
+    items first, rather than cut at the list's edge: 'eval loss 7.04e-…' read as another number. A
+    problem, words, is cut after its last word that fits (a damaged run's, its row's one detail, too)."""
+    left = sys.maxsize if room is None else room
+    if run.status == "damaged":
+        return Text(_clipped_at_words(f"damaged: {run.problem}", min(OPEN_ABOUT_CELLS, left) if room is None
+                                      else left), "red")
+    details = Text()
+
+    def add(text: str, style: str = "") -> None:
+        nonlocal left
+        cost = cell_len(text) + (2 if details else 0)  # two spaces after the field before
+        if text and cost <= left:
+            details.append(f"{'  ' if details else ''}{text}", style)
+            left -= cost
+
+    add(_run_progress(run), "dim")
+    add(_eval_text(run, eval_label), "dim")
+    add(_fitted_items([run.task, run.cell, f"H={run.hidden_size}", *varied], left - 2 * bool(details)))
+    if run.problem and left - 2 >= OPEN_PROBLEM_CELLS:  # (fewer cells than that tell nothing)
+        add(_clipped_at_words(run.problem, left - 2), "yellow")
+    return details
+
+
 class OpenScreen(ReplacesTheModel):
-    """Open another experiment in the lab: one of ``choices`` (``(target, label, words)``: the
-    runs beside the open one, in ./runs and in ./, then the presets; :func:`open_choices`) or any preset,
-    spec file or run directory typed (a folder of runs typed lists those instead).
+    """Open another experiment in the lab: one of the runs in ``folders`` (beside the open one, in ./runs
+    and in ./) or the presets, as :func:`open_choices` lists them (again as the terminal's width changes:
+    its rows are fitted to it), or any preset, spec file or run directory typed (a folder of runs typed
+    lists those instead).
 
     Typing narrows the list to the entries whose name, task or cell holds it, one named so exactly
     first; Enter opens the highlighted entry (up and down move it), or what was typed where no
@@ -867,10 +936,12 @@ class OpenScreen(ReplacesTheModel):
     #: Rows of the dialog besides its list: borders and padding 4, title 2, field 3, hint 1, list margin 1.
     FRAME_ROWS = 11
 
-    def __init__(self, choices: list[tuple[str, Text, str]], load,
+    def __init__(self, folders: Sequence[Path], load,
                  unsaved_steps: Callable[[], int] = lambda: 0, escape: str = "cancels") -> None:
         super().__init__(unsaved_steps)
-        self._choices, self._load, self._escape = choices, load, escape
+        self._folders, self._load, self._escape = folders, load, escape
+        self._choices: list[tuple[str, Text, str]] = []  # open_choices(folders), fitted to ...
+        self._fitted_to: int | None = None  # ... this many columns
         self._shown: list[str] = []  # the targets of the options listed, by index (an option's id)
         self._moved = False  # the highlight moved (up/down) since the text last changed: Enter opens it
 
@@ -896,6 +967,9 @@ class OpenScreen(ReplacesTheModel):
     def _list(self, typed: str) -> None:
         """List the choices that ``typed`` leaves, each one line (the list cuts it at its edge, lab.tcss; ids
         are indices: a run in ./ and a preset may have one name), as many rows as the terminal has."""
+        if self._fitted_to != self.app.size.width:
+            self._fitted_to = self.app.size.width
+            self._choices = open_choices(self._folders, self._fitted_to)
         wanted = _without_kind(typed).casefold()
         matches = [(target, label) for target, label, words in self._choices if wanted in words.casefold()]
         matches.sort(key=lambda choice: choice[0].casefold() != wanted)  # stable: the rest keep their order
@@ -967,7 +1041,7 @@ class OpenScreen(ReplacesTheModel):
         folder = Path(typed).expanduser()
         if not holds_runs(folder):  # (one that cannot be looked into: opening it says why)
             return False
-        self._choices = open_choices([folder], self.app.size.width)
+        self._folders, self._fitted_to = [folder], None
         self.query_one("#open-input", Input).value = ""  # lists them all (Input.Changed)
         return True
 
