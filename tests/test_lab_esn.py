@@ -490,6 +490,24 @@ def test_step_counts_share_one_total_the_series_length(generate):
     drive(check, generate=generate)
 
 
+def test_the_status_lines_cursor_keeps_one_form_from_the_first_t_to_the_last():
+    """At 80x24 the status line read "t 0 of 2000" after g and only "t 1998" after G: its form was the
+    first that fitted the cursor's digits, the total left out for three digits more. Now the form is the
+    one that fits every column's t, in each mode and at each width: its words alike at both ends and between."""
+    async def check(app, pilot):
+        for width in range(74, 96, 3):
+            await pilot.resize_terminal(width, 24)
+            for mode in ("one-step", "free run"):
+                forms = set()
+                for key in ("g", "G", "left", "left", "left"):  # the first t, the last, and between
+                    await pilot.press(key)
+                    forms.add(re.sub(r"\d+", "N", _time_labels(app)[2]))
+                assert len(forms) == 1, (width, mode, forms)
+                await pilot.press("f")
+
+    drive(check, size=(80, 24), length=2000, test=400)
+
+
 def test_a_free_run_past_the_series_end_is_drawn_to_the_end_and_says_how_far_it_runs():
     """generate=2000 on a 300-step series: drawn whole, the truth took a sliver of the plot's width
     and the forecast a flat line beyond it; the plot now ends with the series and says so."""

@@ -482,9 +482,10 @@ class EsnScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, Sc
         return info
 
     def update_status(self) -> None:
-        """The status line: the first of its forms (longest first) that fits, each dropping or
-        shortening one part (the help first: the footer has it); the message and what runs stay in
-        every form, and a line that still does not fit ends in "…", never cut mid-word unmarked."""
+        """The status line: the first of its forms (longest first) that fits with the cursor on any
+        column, each dropping or shortening one part (the help first: the footer has it); the message and
+        what runs stay in every form, and a line that still does not fit ends in "…", never cut mid-word
+        unmarked."""
         self.query_one("#esn-status", Static).update(self._status_line())
 
     def _status_line(self) -> Text:
@@ -516,6 +517,9 @@ class EsnScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, Sc
         at = {"help": 0, "cursor": 0, "options": 0, "scores": 0}
         steps = ("help", "cursor", "options", "scores", "cursor")  # what goes first
         width = self.query_one("#esn-status", Static).content_size.width
+        # each form is measured with the mode's last t, so moving the cursor never changes the form: "t 0 of 2000"
+        # at the first column read "t 1998" at the last, its total left out for three digits more
+        widest = len(str(lab.columns - 1)) - len(str(lab.cursor))
         parts = {"help": helps, "cursor": cursor, "options": options, "scores": scores}
         for step in (None, *steps):
             if step is not None:
@@ -526,7 +530,7 @@ class EsnScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, Sc
             line.append(cursor[at["cursor"]])
             if helps[at["help"]]:
                 line.append(f"  │ {helps[at['help']]}", style="dim")
-            if not width or line.cell_len <= width:
+            if not width or line.cell_len + widest <= width:
                 return line
         line.no_wrap, line.overflow = True, "ellipsis"
         line.truncate(width, overflow="ellipsis")
