@@ -75,6 +75,7 @@ DEFAULTS: dict[str, Any] = {
     "seed": 0,                # weights, training batches, held-out batches and bench sequences
     "eval_every": 250,        # greedy accuracy by length bucket every this many steps (0: only at the end)
     "eval_size": 100,         # held-out sequences per length bucket
+    # (a lab scores as it trains, a curve: small and often; rnnlab seq2seq scores once, at the end, on 500: 0, 500)
 }
 
 _LIMITS = {  # integer options: (lowest, highest)
