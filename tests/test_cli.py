@@ -182,6 +182,28 @@ def test_a_lab_verb_says_that_tui_opens_the_labs(capsys, args, message):
     assert (code, out, err) == (2, "", f"rnnlab: error: {message}\n")
 
 
+def test_a_lab_verb_names_only_what_the_lab_opens_and_survives_a_name_too_long(capsys, tmp_path, monkeypatch):
+    """`rnnlab open /tmp` said "`rnnlab tui /tmp` opens it" of any path (the lab refuses a folder without runs), and
+    a name too long for the file system ended in a traceback (Path.exists raised ENAMETOOLONG); now a spec file, a
+    run directory or a folder of runs is named so, anything else gets the general line."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "sweep" / "one").mkdir(parents=True)
+    (tmp_path / "sweep" / "one" / "spec.toml").write_text('preset = "hello"\n')
+    (tmp_path / "mine.toml").write_text('preset = "hello"\n')
+    general = ("`rnnlab tui` opens the lab (`rnnlab tui treebank|seq2seq|esn` an architecture lab, `rnnlab presets` "
+               "lists what there is)")
+    for name, said in (("empty", general), ("notes.txt", general), ("x" * 5000, general),
+                       ("mine.toml", "`rnnlab tui mine.toml` opens it"),
+                       ("sweep/one", "`rnnlab tui sweep/one` opens it"), ("sweep", "`rnnlab tui sweep` opens it")):
+        code, out, err = run(capsys, "open", name)
+        assert (code, out, err) == (2, "", f"rnnlab: error: No such command 'open': {said}\n"), name[:20]
+    code, out, err = run(capsys, "sweep")  # a folder of runs typed where the command goes: as a run directory is
+    assert (code, err) == (2, "rnnlab: error: 'sweep' is a folder of runs, not a command: open one with `rnnlab tui "
+                              "sweep` (or list them: `rnnlab runs sweep`)\n")
+
+
 @pytest.mark.parametrize("args, message", [
     # an option typed before the command: the command it belongs to, the experiment commands first
     (["--set", "model.cell=gru"], "--set goes after a command: `rnnlab tui --set ...` (spec, train, bptt, trace "

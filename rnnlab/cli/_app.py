@@ -60,13 +60,32 @@ class _Commands(TyperGroup):
 
         from ..labs import LABS
 
-        from ..spec import preset_names
-
-        named = rest[0] if rest and (rest[0] in LABS or rest[0] in preset_names() or Path(rest[0]).exists()) else ""
-        if named:
-            return f"No such command {verb!r}: `rnnlab tui {shlex.quote(named)}` opens it"
+        if rest and _Commands._kind_opened(rest[0]) is not None:  # (not any path: `rnnlab tui /tmp` opens nothing)
+            return f"No such command {verb!r}: `rnnlab tui {shlex.quote(rest[0])}` opens it"
         return f"No such command {verb!r}: `rnnlab tui` opens the lab (`rnnlab tui {'|'.join(LABS)}` an " \
                "architecture lab, `rnnlab presets` lists what there is)"
+
+    @staticmethod
+    def _kind_opened(name: str) -> str | None:
+        """What `rnnlab tui NAME` opens ``name`` as: "lab" (an architecture lab), "preset", "spec" (a .toml
+        file), "run" (a run directory) or "runs" (a folder of them); None for anything else, a name too long
+        to look up too."""
+        from ..labs import LABS
+        from ..spec import preset_names
+
+        if name in LABS:
+            return "lab"
+        if name in preset_names():
+            return "preset"
+        path = Path(name)
+        with contextlib.suppress(OSError):  # (ENAMETOOLONG: Path.exists and is_file raise it, not False)
+            if path.suffix.lower() == ".toml" and path.is_file():
+                return "spec"
+            if (path / "spec.toml").is_file():
+                return "run"
+        from ..train.runs import holds_runs
+
+        return "runs" if holds_runs(path) else None
 
     def _not_a_command(self, name: str, message: str) -> str | None:
         """How to open ``name``, an unknown command, where it names a preset, an architecture lab, a spec file
@@ -79,19 +98,21 @@ class _Commands(TyperGroup):
         from .experiments import LAB_COMMANDS
 
         quoted, presets = shlex.quote(name), preset_names()
-        if name in LABS:
+        kind = self._kind_opened(name)
+        if kind == "lab":
             return (f"{name!r} is an architecture lab, not a command: open it with `rnnlab tui {name}` (headless: "
                     f"`rnnlab {LAB_COMMANDS.get(name, name)}`)")
-        if name in presets:
+        if kind == "preset":
             return f"{name!r} is a preset, not a command: open it with `rnnlab tui {name}` (or train it: " \
                    f"`rnnlab train {name}`)"
-        path = Path(name)
-        with contextlib.suppress(OSError):  # (a name too long to look up: no hint)
-            if path.suffix.lower() == ".toml" and path.is_file():
-                return f"{name!r} is a spec file, not a command: open it with `rnnlab tui {quoted}` (or train it: " \
-                       f"`rnnlab train {quoted}`)"
-            if (path / "spec.toml").is_file():
-                return f"{name!r} is a run directory, not a command: open it with `rnnlab tui {quoted}`"
+        if kind == "spec":
+            return f"{name!r} is a spec file, not a command: open it with `rnnlab tui {quoted}` (or train it: " \
+                   f"`rnnlab train {quoted}`)"
+        if kind == "run":
+            return f"{name!r} is a run directory, not a command: open it with `rnnlab tui {quoted}`"
+        if kind == "runs":
+            return f"{name!r} is a folder of runs, not a command: open one with `rnnlab tui {quoted}` (or list " \
+                   f"them: `rnnlab runs {quoted}`)"
         if "Did you mean" in message:
             return None
         commands = {**{known: f"rnnlab tui {known}" for known in [*presets, *LABS]},
