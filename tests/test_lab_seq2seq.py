@@ -977,6 +977,26 @@ def test_q_with_trained_steps_names_them_and_only_a_second_q_quits():
     drive(check)
 
 
+def test_the_first_q_s_warning_counts_the_steps_trained_after_it(monkeypatch):
+    """The warning kept the count it was written with while training went on under it (the main lab's follows
+    its count): the user read a stale number of steps to lose."""
+    from rnnlab.tui import terminal
+
+    monkeypatch.setattr(terminal, "QUIT_CONFIRM_S", 600.0)  # the warning stays up however slow the machine
+
+    async def check(app, screen, pilot):
+        lab = screen.engine
+        lab.train(until_step=3)
+        await pilot.press("q")
+        await pilot.pause()
+        lab.train(until_step=6)  # more steps under the warning (as a background training's)
+        await wait_for(pilot, lambda: list(app._notifications)[-1].message.startswith("6 trained steps would be "
+                                                                                      "lost"), what="a new count")
+        assert app.return_code is None and len(app._notifications) == 1  # the same toast, its text changed
+
+    drive(check, {"steps": 10})
+
+
 def test_a_kill_quits_and_says_the_trained_steps_it_could_not_save():
     """SIGTERM (or SIGHUP) ended the lab at once, the terminal left in the alternate screen; now it
     quits as q does, 143, and says on stderr what was lost."""

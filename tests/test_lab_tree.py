@@ -849,6 +849,25 @@ def test_the_export_notice_names_the_absolute_path(tmp_path, monkeypatch):
     drive(check)
 
 
+def test_the_first_q_s_warning_counts_the_epochs_trained_after_it(monkeypatch):
+    """The warning kept the count it was written with while training went on under it (the main lab's follows
+    its count): the user read a stale number of epochs to lose."""
+    from rnnlab.tui import terminal
+
+    monkeypatch.setattr(terminal, "QUIT_CONFIRM_S", 600.0)  # the warning stays up however slow the machine
+
+    async def check(app, lab, pilot):
+        lab.train(epochs=1)
+        await pilot.press("q")
+        await pilot.pause()
+        lab.train(epochs=2)  # more epochs under the warning (as a background training's)
+        await wait_for(pilot, lambda: list(app._notifications)[-1].message.startswith("3 trained epochs would be "
+                                                                                      "lost"), what="a new count")
+        assert app.return_code is None and len(app._notifications) == 1  # the same toast, its text changed
+
+    drive(check)
+
+
 def test_q_with_trained_epochs_names_them_and_only_a_second_q_quits():
     """The lab cannot save a model: one stray q (or ctrl+c) must not throw away the training."""
     async def check(app, lab, pilot):

@@ -821,6 +821,7 @@ class Seq2SeqScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
         """The timer: while training, read the history (plots, status) and, every DECODE_EVERY
         ticks, re-decode the bench sequence with the new weights."""
         lab = self.engine
+        self.app.follow_quit_warning()  # the first q's count, as training goes on (the main lab's too)
         if not lab.training:
             return
         self._ticks += 1

@@ -635,6 +635,7 @@ class TreeLabScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
         """While training: the plots and status from the lab's history, and every few ticks the
         bench tree recomputed with the new weights."""
         lab = self.lab
+        self.app.follow_quit_warning()  # the first q's count, as training goes on (the main lab's too)
         if not lab.training:
             return
         self._ticks += 1
