@@ -212,8 +212,10 @@ def _digits(text: str) -> str:
 
 
 def given(value: Any) -> str:
-    """A refused value as a one-line error quotes it: text, a number or None as written, anything
-    else by its type (an array's repr takes lines)."""
+    """A refused value as a one-line error quotes it: text, a number or None as written (numpy's scalars
+    too: numpy 2 writes "np.float64(-0.1)"), anything else by its type (an array's repr takes lines)."""
+    if isinstance(value, (np.number, np.bool_, np.str_)):
+        value = value.item()
     plain = isinstance(value, (str, int, float, type(None)))
     return repr(value) if plain else f"a value of type {type(value).__name__}"
 

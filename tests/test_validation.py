@@ -2154,3 +2154,21 @@ def test_an_optimizer_refuses_a_misshapen_gradient_and_a_bad_learning_rate(name)
     for rate in ("0.1", -1, 0, float("nan"), True):
         with pytest.raises(ValueError, match=rf"^learning_rate must be a positive number, got {re.escape(repr(rate))}"):
             OPTIMIZER_CLASSES[name](layer.parameters(), rate)
+    # a rate from numpy (np.logspace's) is written as a number, not numpy 2's "np.float64(-0.1)"
+    with pytest.raises(ValueError, match=r"^learning_rate must be a positive number, got -0\.1$"):
+        OPTIMIZER_CLASSES[name](layer.parameters(), np.float64(-0.1))
+
+
+def test_a_refused_numpy_scalar_is_quoted_as_the_value_it_holds():
+    """numpy 2 writes a scalar's repr as "np.float64(-0.1)" or "np.str_('Tanh')": the errors quoting a
+    refused value (errors.given) wrote that, where a float or a str is written as itself."""
+    from rnnlab.errors import given
+    from rnnlab.layers import RNN
+    from rnnlab.train.optim import check_optimizer_arguments
+
+    assert [given(v) for v in (np.float64(-0.1), np.int64(3), np.str_("Tanh"), np.bool_(True))] == \
+        ["-0.1", "3", "'Tanh'", "True"]
+    with pytest.raises(ValueError, match=r"^nonlinearity must be tanh or relu, got 'Tanh' \(did you mean 'tanh'\?\)$"):
+        RNN(3, 4, nonlinearity=np.str_("Tanh"))
+    with pytest.raises(ValueError, match=r"^clip_norm must be a number >= 0, got -1\.0$"):
+        check_optimizer_arguments("adam", 0.1, np.float32(-1.0))  # (a library trainer's check: seq2seq's, trees')

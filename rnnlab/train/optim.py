@@ -15,13 +15,16 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import choice_refusal, is_choice
+from ..errors import choice_refusal, given, is_choice
 from .model import WeightsDiverged
 
 
-def _is_real_number(value: Any) -> bool:
-    """An int or float (numpy's too), not a bool: what a learning rate or a clipping norm may be."""
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+def _check_amount(name: str, value: Any, positive: bool = True) -> None:
+    """ValueError unless ``value`` is a finite int or float (numpy's too, not a bool), positive (a
+    learning rate) or else at least 0 (a clipping norm)."""
+    number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+    if not (number and math.isfinite(value) and (value > 0 if positive else value >= 0)):
+        raise ValueError(f"{name} must be a {'positive number' if positive else 'number >= 0'}, got {given(value)}")
 
 
 class Optimizer:
@@ -35,9 +38,7 @@ class Optimizer:
     slot_names: tuple[str, ...] = ()
 
     def __init__(self, params: Mapping[str, np.ndarray], learning_rate: float) -> None:
-        if not (_is_real_number(learning_rate) and math.isfinite(learning_rate) and learning_rate > 0):
-            # (a string "0.1" failed only at the first step, a negative rate climbed the loss)
-            raise ValueError(f"learning_rate must be a positive number, got {learning_rate!r}")
+        _check_amount("learning_rate", learning_rate)  # ("0.1" failed only at the first step, -1 climbed the loss)
         self.learning_rate = learning_rate
         self.steps = 0
         self.slots = {slot: {k: np.zeros_like(v) for k, v in params.items()} for slot in self.slot_names}
@@ -170,9 +171,8 @@ def check_optimizer_arguments(optimizer: Any, learning_rate: Any, clip_norm: Any
     finite number >= 0 (a negative or NaN one turned clipping off without a word)."""
     if not is_choice(optimizer, OPTIMIZER_CLASSES):
         raise ValueError(f"optimizer {choice_refusal(optimizer, tuple(OPTIMIZER_CLASSES))}")
-    for name, value, low_open in (("learning_rate", learning_rate, True), ("clip_norm", clip_norm, False)):
-        if not (_is_real_number(value) and math.isfinite(value) and (value > 0 if low_open else value >= 0)):
-            raise ValueError(f"{name} must be a {'positive number' if low_open else 'number >= 0'}, got {value!r}")
+    _check_amount("learning_rate", learning_rate)
+    _check_amount("clip_norm", clip_norm, positive=False)
 
 
 def make_optimizer(name: str, params: Mapping[str, np.ndarray], train) -> Optimizer:
