@@ -196,7 +196,7 @@ class RecursiveNet(NamedParameters, CallsForward):
         return {k: v.copy() for k, v in self._params.items()}
 
     def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
-        """Load parameters; keys and shapes must match exactly (ValueError naming the first problem,
+        """Load parameters; keys and shapes must match exactly (ValueError naming every wrong key and shape,
         the net left unchanged); with ``strict=False`` a missing parameter keeps its value, an unknown
         key is ignored. Values are copied into the arrays :meth:`parameters` handed out, as torch does;
         returns torch's ``(missing_keys, unexpected_keys)``."""
@@ -329,7 +329,7 @@ class TreeClassifier(NamedParameters, CallsForward):
         return {k: v.copy() for k, v in self.parameters().items()}
 
     def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
-        """Load all five entries (ValueError naming the first problem; nothing changes on error); with
+        """Load all five entries (ValueError naming every wrong key and shape; nothing changes on error); with
         ``strict=False`` a missing parameter keeps its value, an unknown key is ignored. Values are
         copied into the arrays :meth:`parameters` handed out, as torch does; returns torch's
         ``(missing_keys, unexpected_keys)``."""
