@@ -823,10 +823,11 @@ def _every_layer(**kwargs):
     }
 
 
-@pytest.mark.parametrize("seed", ["x", 1.5, -1, True, np.float64(2.0), [1, 2]], ids=repr)
+@pytest.mark.parametrize("seed, shown", [("x", "'x'"), (1.5, "1.5"), (-1, "-1"), (True, "True"),
+                                         (np.float64(2.0), "2.0"), ([1, 2], "a value of type list")], ids=repr)
 @pytest.mark.parametrize("cls", list(_every_layer()))
-def test_seed_must_be_a_non_negative_integer(cls, seed):
-    with pytest.raises(ValueError, match=re.escape(f"seed must be a non-negative integer or None, got {seed!r}")):
+def test_seed_must_be_a_non_negative_integer(cls, seed, shown):
+    with pytest.raises(ValueError, match=re.escape(f"seed must be a non-negative integer or None, got {shown}")):
         _every_layer(seed=seed)[cls]()
 
 
@@ -1168,6 +1169,13 @@ _CALLS = {
      "init must be one of uniform, orthogonal, identity, got a value of type ndarray"),
     (lambda: rnnlab.RNN(I, H, dtype=np.zeros((3, 3))), "dtype must be float32 or float64, got a value of type "
                                                        "ndarray"),  # its repr took four lines
+    # a size, a flag, a seed or a number given an array: its repr took a line per 8 numbers
+    (lambda: rnnlab.RNN(np.zeros(100), H), "input_size must be a positive integer, got a value of type ndarray"),
+    (lambda: rnnlab.GRU(I, H, bias=np.zeros(100)), "bias must be True or False, got a value of type ndarray"),
+    (lambda: rnnlab.LSTM(I, H, seed=np.arange(100)), "seed must be a non-negative integer or None, got a value of "
+                                                     "type ndarray"),
+    (lambda: rnnlab.SelfAttentionBlock(4, 2, 8, layer_norm_eps=np.zeros(100)), "layer_norm_eps must be a finite "
+                                                                             "number, got a value of type ndarray"),
 ])
 def test_an_option_given_an_array_or_a_list_is_named_in_one_line(make, message):
     with pytest.raises(ValueError) as info:

@@ -40,7 +40,7 @@ from typing import Union
 
 import numpy as np
 
-from ..errors import DataError, choice_refusal, is_choice
+from ..errors import DataError, choice_refusal, given, is_choice
 from ..fsio import atomic_write_text
 from .files import check_readable_file, read_text_file
 
@@ -543,7 +543,7 @@ def _check_index(what: str, value: object, size: int, extent: str) -> int:
     one, though Python indexes with it), IndexError for one outside ``0..size-1``, each one line
     ("node 7 out of range: tree 0 has 7 nodes")."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{what} must be an integer, got {value!r}")
+        raise ValueError(f"{what} must be an integer, got {given(value)}")
     if not 0 <= value < size:
         raise IndexError(f"{what} {value} out of range: {extent}")
     return int(value)

@@ -88,7 +88,7 @@ def check_finite_number(name: str, value: Any) -> float:
             return float(value)
     except OverflowError:
         pass
-    raise ValueError(f"{name} must be a finite number, got {value!r}")
+    raise ValueError(f"{name} must be a finite number, got {given(value)}")
 
 
 def check_index(name: str, value: Any, size: int, owner: str, noun: str) -> int:
@@ -97,7 +97,7 @@ def check_index(name: str, value: Any, size: int, owner: str, noun: str) -> int:
     IndexError) or one out of range, negative ones included: "head 2 out of range: the block has
     2 head(s)" for ``owner`` "the block" and ``noun`` "head"."""
     if not is_integer(value):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
+        raise ValueError(f"{name} must be an integer, got {given(value)}")
     if not 0 <= value < size:
         raise ValueError(f"{name} {value} out of range: {owner} has {size} {noun}(s)")
     return int(value)
@@ -108,7 +108,7 @@ def check_layer_direction(layer: Any, direction: Any, num_layers: int, num_direc
     would otherwise read as layer 1) or one out of range."""
     for name, value in (("layer", layer), ("direction", direction)):
         if not is_integer(value):
-            raise ValueError(f"{name} must be an integer, got {value!r}")
+            raise ValueError(f"{name} must be an integer, got {given(value)}")
     return (check_index("layer", layer, num_layers, "the network", "layer"),
             check_index("direction", direction, num_directions, "the network", "direction"))
 
@@ -157,7 +157,7 @@ def as_array(what: str, value: Any) -> np.ndarray:
 def check_positive_int(name: str, value: Any) -> int:
     """A size or count argument (``hidden_size``, ``n_steps``): a positive integer, as an int."""
     if not is_integer(value) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        raise ValueError(f"{name} must be a positive integer, got {given(value)}")
     return int(value)
 
 
@@ -170,7 +170,7 @@ def check_seed(seed: Any) -> int | None:
     if seed is None:
         return None
     if not is_integer(seed) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+        raise ValueError(f"seed must be a non-negative integer or None, got {given(seed)}")
     return int(seed)
 
 
@@ -189,7 +189,7 @@ def check_bool(name: str, value: Any) -> bool:
     """A flag argument: True or False (numpy bools too); anything else (``"no"``, 0, 1) is refused
     rather than read through ``bool()``."""
     if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
+        raise ValueError(f"{name} must be True or False, got {given(value)}")
     return bool(value)
 
 
