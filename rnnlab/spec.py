@@ -1087,6 +1087,9 @@ EMPTY_TARGET = "the experiment named is empty: give a preset name, a spec .toml 
 #: The target that names a spec read from stdin: ``rnnlab spec hello --set seed=3 | rnnlab train -``.
 STDIN_TARGET = "-"
 _stdin_read: list[tuple[Any, str]] = []  # (stream, its text): a command may load its target twice
+#: The most stdin is read of for a spec: a preset's is a kilobyte, and an endless stream (``< /dev/zero``,
+#: ``yes |``) read to its end filled the memory.
+STDIN_SPEC_MAX_BYTES = 16 * 2**20
 
 
 def _stdin_spec() -> Spec:
@@ -1108,7 +1111,12 @@ def stdin_text() -> str:
                                 "hello --set seed=3 | rnnlab train -)")
         raw = getattr(stream, "buffer", None)
         try:
-            text = raw.read().decode("utf-8") if raw is not None else stream.read()
+            read = (raw or stream).read(STDIN_SPEC_MAX_BYTES + 1)  # (a text stream's count is of characters)
+            if len(read) > STDIN_SPEC_MAX_BYTES:
+                most = STDIN_SPEC_MAX_BYTES // 2**20
+                raise SpecError("", f"- reads a spec from stdin, which holds more than {most} MiB: no spec is that "
+                                    "long (a device such as /dev/zero, or a stream that never ends?)")
+            text = read.decode("utf-8") if raw is not None else read
         except UnicodeDecodeError as exc:
             raise SpecError("", f"stdin: not UTF-8 text ({_where_undecodable(exc.object, exc.start)})") from None
         except OSError as exc:

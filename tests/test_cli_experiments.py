@@ -1188,6 +1188,28 @@ def test_a_spec_piped_in_as_dash_trains_and_a_terminal_or_bad_text_is_refused_in
     assert code == 2 and "takes no spec from there (-)" in err
 
 
+def test_a_spec_piped_in_from_an_endless_stream_is_refused_not_read_to_its_end(capsys, monkeypatch):
+    """`rnnlab train - < /dev/zero` (or `yes | rnnlab train -`) read stdin to its end, filling the memory (a spec
+    file's path /dev/zero is refused as a device); now stdin is read up to a size no spec reaches."""
+    import io
+
+    from rnnlab.spec import STDIN_SPEC_MAX_BYTES
+
+    class Endless(io.RawIOBase):
+        def readable(self) -> bool:
+            return True
+
+        def read(self, size: int = -1) -> bytes:
+            assert size >= 0, "read to the end of a stream that never ends"
+            return b"\0" * size
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(Endless(), encoding="utf-8"))
+    code, out, err = run(capsys, "train", "-")
+    assert (code, out) == (2, "") and err == (f"rnnlab: error: - reads a spec from stdin, which holds more than "
+                                              f"{STDIN_SPEC_MAX_BYTES // 2**20} MiB: no spec is that long (a device "
+                                              "such as /dev/zero, or a stream that never ends?)\n")
+
+
 def test_a_spec_piped_in_with_a_wrong_data_path_is_rescued_by_set_and_its_error_says_where_it_looked(
         capsys, monkeypatch, tmp_path):
     """A spec piped in whose task.path is wrong: --set task.path=... could not rescue it (the retry reread only
