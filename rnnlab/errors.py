@@ -154,6 +154,26 @@ def range_words(low: float | None, high: float | None, low_open: bool = False, h
     return above or below or "any value"
 
 
+#: Short names an option goes by elsewhere (papers, other libraries) -> rnnlab's names (the labs' options, the CLI's flags, the spec's fields), for a "did you mean":
+#: ``rho=0.9`` is ``spectral_radius``, as α is the leak rate of Lukoševičius's guide to ESNs. Names of
+#: initials (``lr``, ``bs``, ``sr``) are found without a table (:func:`abbreviated`).
+ABBREVIATIONS: dict[str, str] = {
+    "rho": "spectral_radius", "radius": "spectral_radius", "alpha": "leak_rate",
+    "reg": "ridge", "l2": "ridge", "density": "connectivity",
+    "iters": "steps", "iterations": "steps",
+}
+
+
+def abbreviated(name: str, known: Sequence[str]) -> str | None:
+    """The one of ``known`` (option names) that ``name`` abbreviates: by :data:`ABBREVIATIONS`, or as the
+    initials of a name of several words (``lr``: ``learning_rate``, ``bs``: ``batch_size``), else None."""
+    name = name.lower().replace("-", "_")
+    if ABBREVIATIONS.get(name) in known:
+        return ABBREVIATIONS[name]
+    initials = [k for k in known if "_" in k and "".join(word[:1] for word in k.split("_")) == name]
+    return initials[0] if len(initials) == 1 else None
+
+
 def closest_name(name: str, known: Sequence[str]) -> str | None:
     """The one of ``known`` that ``name`` was most likely meant as, for a "did you mean" (the same
     name in other capitals first: "Hello" is "hello"; then the one name it starts), or None."""

@@ -35,8 +35,8 @@ from .fsio import stat_or_none
 from .data import check_task_options, make_task, task_fields
 from .data import files as data_files
 from .data.files import resolve_path
-from .errors import (TOO_LARGE_FOR_A_FLOAT, DataError, SpecError, closest_name, meant_choice, number_text, range_words,
-                     special_file, whole_number)
+from .errors import (TOO_LARGE_FOR_A_FLOAT, DataError, SpecError, abbreviated, closest_name, meant_choice,
+                     number_text, range_words, special_file, whole_number)
 from .layers._params import physical_memory
 from .layers.init import INITS
 from .layers.minimal import METHODS
@@ -891,13 +891,17 @@ def _reject_unknown(table: str, data: Mapping[str, Any], known) -> None:
 
 def field_named(leaf: str) -> str | None:
     """The dotted name of the field of [model], [train] or [task] whose own name is ``leaf`` (a dash read as an
-    underscore: "hidden-size" is "model.hidden_size"), or a top-level field's ("seed"); None if none is. Exact,
-    unlike :func:`_in_a_table`: the CLI names the field an unknown option was meant for only where it is sure."""
-    leaf = leaf.replace("-", "_")
-    if leaf in TOP_RULES:
-        return leaf
+    underscore: "hidden-size" is "model.hidden_size") or that ``leaf`` abbreviates ("lr": "train.learning_rate",
+    :func:`~rnnlab.errors.abbreviated`), or a top-level field's ("seed"); None if none is. No guess at a
+    misspelling, unlike :func:`_in_a_table`: the CLI names the field an unknown option was meant for only where
+    it is sure."""
     tables = _table_fields()
-    return next((f"{table}.{leaf}" for table in ("model", "train", "task") if leaf in tables[table]), None)
+    dotted: dict[str, str] = {}
+    for table in ("task", "train", "model"):  # (a name in two tables is model's, then train's)
+        dotted.update({name: f"{table}.{name}" for name in tables[table]})
+    dotted.update({name: name for name in TOP_RULES})
+    leaf = leaf.replace("-", "_")
+    return dotted.get(leaf) or dotted.get(abbreviated(leaf, sorted(dotted)) or "")
 
 
 def _in_a_table(key: str) -> str | None:

@@ -217,6 +217,11 @@ def test_a_lab_verb_names_only_what_the_lab_opens_and_survives_a_name_too_long(c
                                             "set with `rnnlab train --set model.hidden_size=VALUE`)"),
     (["bptt", "--seed", "3"], "No such option: --seed (the experiment's seed is set with `rnnlab bptt --set "
                               "seed=VALUE`)"),
+    (["train", "--lr", "0.1"], "No such option: --lr (the experiment's train.learning_rate is set with `rnnlab "
+                               "train --set train.learning_rate=VALUE`)"),  # an abbreviation, as the labs' dialogs
+    # an abbreviation of the command's own option: its initials, or the name papers give it
+    (["esn", "--rho", "0.9"], "No such option: --rho (did you mean --spectral-radius?)"),
+    (["seq2seq", "--lr", "0.1"], "No such option: --lr (did you mean --learning-rate?)"),
     # neither: click's own words
     (["bench", "--hidden-size", "8"], "No such option: --hidden-size"),
     (["--frobnicate"], "No such option: --frobnicate"),

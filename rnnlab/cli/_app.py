@@ -929,9 +929,25 @@ def _unknown_option(exc: Exception, group: Any) -> str | None:
             also = f" ({', '.join(others)} {'takes' if len(others) == 1 else 'take'} it too)" if others else ""
             return f"{name} goes after a command: `rnnlab {first} {name} ...`{also}"
         command = group.commands.get("tui")
-    if field is None or command is None or not any("--set" in param.opts for param in command.params):
+    if command is None:
         return None
-    return f"No such option: {name} (the experiment's {field} is set with `rnnlab {command.name} --set {field}=VALUE`)"
+    if field is not None and any("--set" in param.opts for param in command.params):
+        return f"No such option: {name} (the experiment's {field} is set with `rnnlab {command.name} --set " \
+               f"{field}=VALUE`)"
+    return _abbreviated_option(name, command)
+
+
+def _abbreviated_option(name: str, command: Any) -> str | None:
+    """"No such option: --rho (did you mean --spectral-radius?)": an option's abbreviation (its initials, or the
+    name papers give it: :func:`rnnlab.errors.abbreviated`, as the labs' options dialogs take them), which click's
+    spelling guess does not see; None where ``name`` abbreviates none of ``command``'s long options."""
+    from ..errors import abbreviated
+
+    if not name.startswith("--"):
+        return None
+    flags = {opt[2:].replace("-", "_"): opt for param in command.params for opt in param.opts if opt.startswith("--")}
+    meant = abbreviated(name[2:], list(flags))
+    return None if meant is None else f"No such option: {name} (did you mean {flags[meant]}?)"
 
 
 def _main(argv: list[str] | None) -> int:

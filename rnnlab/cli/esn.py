@@ -71,7 +71,7 @@ def esn(
     of a free run that left the float range, the R^2 of a single test step) is "-" in the table
     and null in --json.
     """
-    from ..labs import abbreviated
+    from ..errors import abbreviated
     from ..labs.esn import SWEEP_VALUES, EsnLab
     from ..train.rundir import npz_target
     from .experiments import _graceful_interrupt

@@ -17,7 +17,7 @@ import importlib
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import UserError, clipped, closest_name
+from ..errors import UserError, abbreviated, clipped, closest_name
 
 #: name -> "module:Class" of the engine; each class has ``open(options: dict | None) -> instance``.
 LABS: dict[str, str] = {
@@ -36,26 +36,6 @@ DESCRIPTIONS: dict[str, str] = {
     "treebank": "Recursive net on a sentiment treebank where structure decides: step through a tree node "
                 "by node, forward and backward through structure",
 }
-
-
-#: Short names an option goes by elsewhere (papers, other libraries) -> the labs' names, for a "did you mean":
-#: ``rho=0.9`` is ``spectral_radius``, as α is the leak rate of Lukoševičius's guide to ESNs. Names of
-#: initials (``lr``, ``bs``, ``sr``) are found without a table (:func:`abbreviated`).
-ABBREVIATIONS: dict[str, str] = {
-    "rho": "spectral_radius", "radius": "spectral_radius", "alpha": "leak_rate",
-    "reg": "ridge", "l2": "ridge", "density": "connectivity",
-    "iters": "steps", "iterations": "steps",
-}
-
-
-def abbreviated(name: str, known: Sequence[str]) -> str | None:
-    """The one of ``known`` (option names) that ``name`` abbreviates: by :data:`ABBREVIATIONS`, or as the
-    initials of a name of several words (``lr``: ``learning_rate``, ``bs``: ``batch_size``), else None."""
-    name = name.lower().replace("-", "_")
-    if ABBREVIATIONS.get(name) in known:
-        return ABBREVIATIONS[name]
-    initials = [k for k in known if "_" in k and "".join(word[:1] for word in k.split("_")) == name]
-    return initials[0] if len(initials) == 1 else None
 
 
 def unknown_name(what: str, name: Any, known: Sequence[str], where: str = "", longest: int | None = 16) -> str:
