@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 
 import numpy as np
 import pytest
@@ -550,6 +551,41 @@ def test_the_short_title_is_shown_only_where_the_long_one_does_not_fit():
         assert plot.render_line(0).text == "t=3: 7.46e-01 |dh_t|/|dh_T|     ━ a  ━ b"  # and room for the legend
 
     run_in_app(plot, check=check, size=(WIDTH, 12))
+
+
+def test_a_shorter_title_makes_room_for_a_curves_name_that_would_be_left_out():
+    """At 80x24 the loss plot beside the eigenvalue plane read "loss (t trains)" over a pinned loss
+    curve that ran along its canvas's every row: "━ pin" had no room and the curve went unnamed.
+    The title says "loss" where that leaves the name room beside it; the longer form where the names
+    fit either way (a title does not change wording to make room for nothing)."""
+    plot = LinePlot(title="loss (t trains)", short_titles=("loss",))
+    plot.set_series("pin", np.arange(40), np.where(np.arange(40) % 2, 1.0, 2.0))  # a zigzag on every row
+
+    async def check(pilot):
+        assert re.fullmatch(r"loss +━ pin", plot.render_line(0).text), [line.text for line in lines_of(plot)]
+        plot.set_series("pin", np.arange(40), np.linspace(1.0, 2.0, 40))  # rising: the top left is free
+        await pilot.pause()
+        lines = [line.text for line in lines_of(plot)]
+        assert lines[0].rstrip() == "loss (t trains)" and sum("━ pin" in line for line in lines[1:-1]) == 1, lines
+
+    run_in_app(plot, check=check, size=(20, 6))
+
+
+def test_a_series_with_no_point_to_draw_is_not_named():
+    """A curve with no finite point (a held-out loss before its first evaluation, a log plot of zeros)
+    was named in the legend over "no data", or beside the curves that were drawn."""
+    plot = LinePlot(title="loss", log_y=True)
+    plot.set_series("held-out", [1.0, 2.0], [np.nan, 0.0])
+
+    async def check(pilot):
+        lines = [line.text for line in lines_of(plot)]
+        assert any("no data" in line for line in lines) and not any("held-out" in line for line in lines), lines
+        plot.set_series("train", [1.0, 2.0], [2.0, 1.0])
+        await pilot.pause()
+        lines = [line.text for line in lines_of(plot)]
+        assert "━ train" in lines[0] and not any("held-out" in line for line in lines), lines
+
+    run_in_app(plot, check=check, size=(WIDTH, 8))
 
 
 def test_a_legend_that_does_not_fit_the_header_goes_where_no_curve_runs_never_on_the_x_axis():

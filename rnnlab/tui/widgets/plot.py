@@ -460,30 +460,23 @@ class LinePlot(CachedFrame):
         width, height = self.size
         if width <= 0 or height <= 0:
             return []
-        grid = _CellGrid(width, height)
-
         # Header: the title, then the legend right-aligned, two spaces at least between them. The
         # title (the plot's numbers) comes first, in a shorter form only where the longer ones do
         # not fit at all (a title that changed wording with the legend's length read as two
-        # different numbers); a legend that does not fit beside it moves into the canvas. A form
-        # that fits whole, where one does: "|g| 0.98 0%…" was cut where "|g| 0.98" fitted.
-        legend = [(f"━ {name}", _SERIES_STYLE + i) for i, name in enumerate(self._series)] if self.show_legend else []
+        # different numbers), or where a shorter one leaves a curve's name room that a longer left
+        # out (at 80x24 "loss (t trains)" left a pinned curve unnamed where "loss  ━ pin" fits); a
+        # legend that does not fit beside it moves into the canvas. A form that fits whole, where
+        # one does: "|g| 0.98 0%…" was cut where "|g| 0.98" fitted.
         forms = (self.title, *self.short_titles)
-        title = next((form for form in forms if len(form) <= width), forms[-1])
-        if legend and len(title) + 2 + len(_joined(legend)) <= width:
-            _put_legend(grid, 0, width - len(_joined(legend)), legend)
-            legend = []
-        grid.put(0, 0, _cut(title, width), _TITLE_STYLE)
-
-        plot_height = height - 2
         points = self._plotted_points()
-        if plot_height >= 1 and any(xs.size for xs, _ in points):
-            short = [(f"━ {series.short_name or name}", style_id)
-                     for (name, series), (_, style_id) in zip(self._series.items(), legend)]
-            legends = [legend] + ([short] if short != legend else [])
-            self._draw_plot(grid, points, plot_height, legends, header_room=width - len(title) - 2)
-        elif plot_height >= 1:
-            grid.put(1 + (plot_height - 1) // 2, max(0, (width - 7) // 2), "no data", _AXIS_STYLE)
+        best: tuple[_CellGrid, tuple[int, int]] | None = None
+        for title in [form for form in forms if len(form) <= width] or [forms[-1]]:
+            grid, misplaced = self._draw(width, height, title, points)
+            if best is None or misplaced < best[1]:
+                best = (grid, misplaced)
+            if misplaced == (0, 0):
+                break
+        grid = best[0]
 
         def component(name: str) -> Style:
             return base_style + self.get_component_rich_style(name, partial=True)
@@ -493,12 +486,38 @@ class LinePlot(CachedFrame):
                   *(base_style + series.style for series in self._series.values())]
         return grid.strips(styles, base_style)
 
+    def _draw(self, width: int, height: int, title: str,
+              points: list[tuple[np.ndarray, np.ndarray]]) -> tuple[_CellGrid, tuple[int, int]]:
+        """The plot of ``points`` (:meth:`_plotted_points`) in ``width`` x ``height`` cells under
+        ``title``, and how many curves its legend left out and put in a pocket between curves
+        (:meth:`_draw_plot`). Only the series with a point to draw are named: one with none named
+        nothing drawn (its entry sat over "no data")."""
+        grid = _CellGrid(width, height)
+        named = [i for i, (xs, _) in enumerate(points) if xs.size] if self.show_legend else []
+        names, series = list(self._series), list(self._series.values())
+        legend = [(f"━ {names[i]}", _SERIES_STYLE + i) for i in named]
+        if legend and len(title) + 2 + len(_joined(legend)) <= width:
+            _put_legend(grid, 0, width - len(_joined(legend)), legend)
+            legend = []
+        grid.put(0, 0, _cut(title, width), _TITLE_STYLE)
+
+        plot_height = height - 2
+        misplaced = (0, 0)
+        if plot_height >= 1 and any(xs.size for xs, _ in points):
+            short = [(f"━ {series[i].short_name or names[i]}", _SERIES_STYLE + i) for i in named] if legend else []
+            legends = [legend] + ([short] if short != legend else [])
+            misplaced = self._draw_plot(grid, points, plot_height, legends, header_room=width - len(title) - 2)
+        elif plot_height >= 1:
+            grid.put(1 + (plot_height - 1) // 2, max(0, (width - 7) // 2), "no data", _AXIS_STYLE)
+        return grid, misplaced
+
     def _draw_plot(self, grid: _CellGrid, points: list[tuple[np.ndarray, np.ndarray]], plot_height: int,
-                   legends: list[list[tuple[str, int]]], header_room: int) -> None:
+                   legends: list[list[tuple[str, int]]], header_room: int) -> tuple[int, int]:
         """Axes, labels and canvas of the rows ``1 .. plot_height`` (with the legend where it has
         room, some entries in the ``header_room`` columns right of the title where the canvas has
         none for all of it: the first of ``legends``, the names, else a later one, their short
-        forms, that places more of them), and the x-axis line below them."""
+        forms, that places more of them), and the x-axis line below them. Returns how many of the
+        legend's entries it left out, and how many it put in a pocket between curves."""
         threshold = self._plotted_threshold()
         all_ys = [ys for _, ys in points if ys.size] + ([np.array([threshold])] if threshold is not None else [])
         all_xs = [xs for xs, _ in points if xs.size]
@@ -514,8 +533,9 @@ class LinePlot(CachedFrame):
                                              self.log_y)
         gutter = max(len(top_label), len(bottom_label)) + 1
         plot_width = grid.width - gutter
+        misplaced = (len(legends[0]) if legends else 0, 0)  # (left out, in a pocket between curves)
         if plot_width < 1:
-            return
+            return misplaced
         top, bottom = 1, plot_height  # terminal rows of the canvas
 
         for row in range(top, bottom + 1):
@@ -604,6 +624,7 @@ class LinePlot(CachedFrame):
                     _put_legend(grid, 0, grid.width - len(_joined(entries)), entries)
                 else:
                     _put_legend(grid, top + row, gutter + column, entries)
+            misplaced = best[0]
 
         # x-axis line: first and last x, and the marker's label, which wins: an end label it would
         # touch is left out whole ("▲38" beside "40" read as "▲3840"). No legend here: beside the
@@ -633,6 +654,7 @@ class LinePlot(CachedFrame):
             grid.put(axis_row, at, text, _AXIS_STYLE)
         if marked is not None:
             grid.put(axis_row, marked[0], marked[1], _MARKER_STYLE)
+        return misplaced
 
     @staticmethod
     def _legend_places(legend: list[tuple[str, int]], taken: np.ndarray, curves: np.ndarray,
