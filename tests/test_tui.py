@@ -2101,7 +2101,7 @@ def test_the_plots_beside_the_eigenvalue_plane_at_80x24_name_themselves_and_a_pi
     async def check(app, pilot):
         assert app.query_one(DecayPlane).display
         header = next(line for line in screen_text(app).splitlines() if line.startswith("||dL/dh_t||"))
-        assert "…" not in header and header.split()[-2:] == ["loss", "|g|"], header
+        assert "…" not in header and header.endswith("loss (t trains)  |g|"), header
         app.lab.train(until_step=5)
         await pilot.press("m")
         app._show_lab(Lab(spec), "a fresh model")  # untrained: its loss plot holds the pin alone
@@ -3188,6 +3188,25 @@ def test_the_eigenvalue_plane_gives_way_to_the_training_plots_in_a_narrow_termin
         await wait_for(pilot, lambda: plane.display)
 
     drive(check, "selective-copy-lru", size=(100, 30))
+
+
+def test_the_eigenvalue_plane_is_as_wide_as_it_draws_and_the_training_plots_get_the_rest():
+    """At 80x24 the plane was 30 columns for a circle 8 wide and its key, and squeezed the loss and
+    gradient-norm plots beside it to 12 and 9 columns; now it takes what its square and its header
+    (the range, "● 1−z_t") use, at each height, up to 30 where the terminal is wide."""
+    async def check(app, pilot):
+        plane = app.query_one(DecayPlane)
+        await pilot.pause()
+        lines = [plane.render_line(y).text for y in range(plane.size.height)]
+        assert plane.display and plane.size.width <= 20, (plane.size, lines)
+        assert re.fullmatch(r"\d\.\d\d\.\.\d\.\d\d +● 1−z_t", lines[0].strip()), lines  # whole, named
+        assert app.query_one("#loss-plot").size.width >= 15 and app.query_one("#norm-plot").size.width >= 11
+        await pilot.resize_terminal(120, 40)
+        await wait_for(pilot, lambda: plane.size.width >= 28, what="the plane widened")
+        header = plane.render_line(0).text
+        assert header.startswith("1−z_t l0: ") and "● 1−z_t" in header and "…" not in header, header
+
+    drive(check, "adding-mingru", size=(80, 24))
 
 
 def test_the_mingru_plane_names_in_its_legend_what_its_title_shows():

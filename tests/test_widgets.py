@@ -873,6 +873,22 @@ def test_complex_plane_keeps_the_unit_circle_in_view_and_handles_no_data():
     run_in_app(plane, check=check, size=(WIDTH, 12))
 
 
+def test_a_complex_plane_names_only_series_with_a_point_to_draw():
+    """A series of NaNs was named "● far" in the header over "no data"."""
+    plane = ComplexPlane(title="λ")
+    plane.styles.height = 8
+    plane.set_points("far", [np.nan])
+
+    async def check(pilot):
+        lines = [line.text for line in lines_of(plane)]
+        assert any("no data" in line for line in lines) and not any("far" in line for line in lines), lines
+        plane.set_points("λ", [0.5])
+        await pilot.pause()
+        assert "● λ" in plane.render_line(0).text and "far" not in plane.render_line(0).text
+
+    run_in_app(plane, check=check, size=(WIDTH, 8))
+
+
 def test_a_complex_plane_title_too_long_for_its_legend_keeps_both_readable():
     """The title was drawn over the legend ("● 1−a" gone) and cut inside a number; a small plane's
     axis labels ran into each other ("-11.65")."""

@@ -912,30 +912,35 @@ class DecayPlane(ComplexPlane):
     def update_from(self, lab: Lab, layer: int, direction: int) -> None:
         self._has_points = lab.trace.mode in ("Leaky", *LINEAR_MODES)  # (unit_decays is None for the rest)
         self.fit_width(self.app.size.width)
+        where = f"l{layer}{'r' if direction else ''}"
         if lab.trace.mode == "Leaky":  # the rate a is a parameter: the same at every step
             a = np.asarray(lab.trace.get("a", layer, direction)[0, 0], np.float64)
             self.clear()  # another cell's series (an edited experiment)
             self.set_points("1−a", (1.0 - a).astype(np.complex128), color="#f06080")
             tau = 1.0 / a
-            # the time constants first, which the preset is about: the plane is 30 columns at any
-            # terminal width, and "leak 1−a l0: tau = 1/a 1.0..100.0 steps (median 9.5)" was cut in them
-            title = f"1−a l{layer}{'r' if direction else ''}: tau {tau.min():.3g}..{tau.max():.3g}"
-            median = f", med {np.median(tau):.3g}"
-            self.title = title + median if len(title + median) <= (self.size.width or 30) else title
+            # the time constants first, which the preset is about: "leak 1−a l0: tau = 1/a 1.0..100.0
+            # steps (median 9.5)" was cut in the plane's 30 columns
+            taus = f"tau {tau.min():.3g}..{tau.max():.3g}"
+            self.title = f"1−a {where}: {taus}, med {np.median(tau):.3g}"
+            self.short_titles = (f"1−a {where}: {taus}", taus)
             return
         decays = lab.unit_decays(layer, direction)
         if decays is None:
             self.clear()
             return
-        where = f"l{layer}{'r' if direction else ''}"
         self.clear()  # another cell's series (an edited experiment)
+        # the shortest forms leave the symbol to the legend beside them (and the layer to the status
+        # line): at 80x24 the plane is as wide as its square of a few rows, and its header
         if lab.trace.mode == "LRU":
             self.set_points("λ", decays, color="#f06080")
-            self.title = f"λ {where}: |λ| {np.abs(decays).min():.2f}..{np.abs(decays).max():.3f}"
+            moduli = f"|λ| {np.abs(decays).min():.2f}..{np.abs(decays).max():.3f}"
+            self.title, self.short_titles = f"λ {where}: {moduli}", (moduli,)
         else:
             symbol = "1−z_t" if lab.trace.mode == "MinGRU" else "f'_t"
             self.set_points(symbol, decays, color="#f06080")  # the legend names what the title does
-            self.title = f"mean {symbol} {where}: {decays.real.min():.2f}..{decays.real.max():.2f}"
+            spread = f"{decays.real.min():.2f}..{decays.real.max():.2f}"
+            self.title = f"mean {symbol} {where}: {spread}"
+            self.short_titles = (f"{symbol} {where}: {spread}", spread)
 
 
 @lru_cache(maxsize=8)

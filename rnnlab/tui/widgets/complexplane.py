@@ -8,12 +8,17 @@ circle" (long memory) and "how far round" (oscillation) read at a glance.
 
 Layout of the content area, top to bottom:
 
-- header line: title on the left, legend ("● name" in each series' colour) on the right, or
-  where it does not fit beside the title, in the canvas where nothing is drawn (else left out);
+- header line: title on the left (the longest of its forms that leaves the legend room beside it,
+  else the longest that fits), legend ("● name" in each series' colour, of the series with points to
+  draw) on the right, or where it does not fit beside the title, in the canvas where nothing is
+  drawn (else left out);
 - the canvas (all lines but the first and the last): a square region of dots, centred
   horizontally, spanning [-R, R] on both axes with R = 1.1 * max(1, max |z|), so the unit circle
   and every point are always in view;
 - label line: "-R" and "R" under the real axis' ends (R shown as a number, 1.1 by default).
+
+With ``width: auto`` the plane is as wide as it uses (:meth:`ComplexPlane.get_content_width`): its
+square at its height, the axis labels, and its header.
 
 Braille dots are half a cell wide and a quarter of a cell high; terminal cells are about twice as
 high as wide, so dots are about square and the circle is drawn round on a dot grid of equal steps.
@@ -27,6 +32,8 @@ from typing import ClassVar
 
 import numpy as np
 from rich.style import Style
+from textual.css.scalar import Unit
+from textual.geometry import Size
 from textual.reactive import reactive
 from textual.strip import Strip
 
@@ -53,6 +60,9 @@ class ComplexPlane(CachedFrame):
 
     Args:
         title: Header text (left of the legend).
+        short_titles: What the title says in fewer characters, longest first: the first of the title
+            and these with which the legend fits beside it is shown, else the first that fits alone
+            (the legend then goes into the canvas), else the last, cut.
 
     ``set_points(name, values)`` adds or replaces a series of complex numbers (real numbers are
     points on the real axis); non-finite values are skipped.
@@ -83,12 +93,15 @@ class ComplexPlane(CachedFrame):
     """
 
     title: reactive[str] = reactive("")
+    short_titles: reactive[tuple[str, ...]] = reactive(())
 
-    def __init__(self, *, title: str = "", name: str | None = None, id: str | None = None,
-                 classes: str | None = None) -> None:
+    def __init__(self, *, title: str = "", short_titles: tuple[str, ...] = (), name: str | None = None,
+                 id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.set_reactive(ComplexPlane.title, title)
+        self.set_reactive(ComplexPlane.short_titles, tuple(short_titles))
         self._series: dict[str, tuple[np.ndarray, Style]] = {}
+        self._widths: tuple = ()  # what the width it uses depends on, as last laid out
 
     @property
     def series_names(self) -> list[str]:
@@ -119,7 +132,50 @@ class ComplexPlane(CachedFrame):
         self._series.clear()
         self._invalidate()
 
-    watch_title = CachedFrame._invalidate
+    def _invalidate(self) -> None:
+        super()._invalidate()
+        # a width: auto plane's width follows the lengths of its header and axis label: laid out
+        # again where they change (not at every new set of points)
+        extent = f"{plane_extent(values for values, _ in self._series.values()):.3g}"
+        widths = (tuple(map(len, (self.title, *self.short_titles))), len(_joined(self._legend())), len(extent))
+        if widths != self._widths:
+            self._widths = widths
+            if self.styles.width is not None and self.styles.width.is_auto:
+                self.refresh(layout=True)
+
+    watch_title = watch_short_titles = _invalidate
+
+    # ----------------------------------------------------------------------------- header
+
+    def _legend(self) -> list[tuple[str, int]]:
+        """The legend's entries (text, style id): the series with a point to draw. One with none
+        named nothing drawn (and sat over "no data")."""
+        return [(f"● {name}", _SERIES_STYLE + i) for i, (name, (values, _)) in enumerate(self._series.items())
+                if np.isfinite(values).any()]
+
+    def _header(self, width: int) -> tuple[str, bool]:
+        """The title's form shown in ``width`` columns, and whether the legend goes beside it."""
+        forms = (self.title, *self.short_titles)
+        legend = len(_joined(self._legend()))
+        beside = next((form for form in forms if len(form) + 2 + legend <= width), None) if legend else None
+        if beside is not None:
+            return beside, True
+        return next((form for form in forms if len(form) <= width), forms[-1]), False
+
+    def get_content_width(self, container: Size, viewport: Size) -> int:
+        """The columns the plane uses (its width where ``width: auto``): its square at its height --
+        where that is the container's (a percentage) or its own (cells) -- and the axis labels under it,
+        and its header: the shortest title form with the legend beside it, a longer one as far as a
+        quarter of the ``container`` allows. At 80x24 the main lab's plane, 30 columns, drew 8 of
+        circle and squeezed the training plots beside it to 9-13."""
+        height = self.styles.height
+        rows = (int(height.resolve(container, viewport)) if height is not None and height.unit in
+                (Unit.CELLS, Unit.PERCENT, Unit.HEIGHT) else self.size.height)
+        label = f"{plane_extent(values for values, _ in self._series.values()):.3g}"
+        used = max(2 * max(rows - 2, 0), 2 * len(label) + 2)  # the square, "-1.1 1.1"
+        legend = len(_joined(self._legend()))
+        headers = [len(form) + (2 + legend if legend else 0) for form in (self.title, *self.short_titles)]
+        return max(used, min(headers[0], max(min(headers), container.width // 4)))
 
     # ----------------------------------------------------------------------------- geometry
 
@@ -150,11 +206,12 @@ class ComplexPlane(CachedFrame):
         if width <= 0 or height <= 0:
             return []
         grid = _CellGrid(width, height)
-        legend = [(f"● {name}", _SERIES_STYLE + i) for i, name in enumerate(self._series)]
-        if legend and len(self.title) + 2 + len(_joined(legend)) <= width:  # else the title ran over it
+        legend = self._legend()
+        title, beside = self._header(width)
+        if beside:  # else the title ran over it
             _put_legend(grid, 0, width - len(_joined(legend)), legend)
             legend = []
-        grid.put(0, 0, _cut(self.title, width), _TITLE_STYLE)
+        grid.put(0, 0, _cut(title, width), _TITLE_STYLE)
 
         left, top, side, extent = self.canvas()
         if side >= 3:
