@@ -1453,6 +1453,21 @@ def test_pgdn_scrolls_the_training_column_of_a_short_terminal():
     drive(check, size=(80, 24))
 
 
+def test_both_training_plots_show_whole_in_a_short_terminal():
+    """At 80x24 the loss and accuracy plots, 8 rows each, overran the training column's 15: the
+    accuracy chart was cut above its x-axis. They share the column now, the table scrolling under them."""
+    async def check(app, screen, pilot):
+        await pilot.pause()
+        side = screen.query_one("#s2s-side")
+        for plot_id in ("#s2s-loss", "#s2s-buckets"):
+            plot = screen.query_one(plot_id)
+            assert plot.size.height >= 5 and side.content_region.contains_region(plot.region), (plot_id, plot.region)
+        await pilot.resize_terminal(160, 50)  # room: their own height again
+        await wait_for(pilot, lambda: screen.query_one("#s2s-loss").size.height == 11, what="the plots' 11 rows")
+
+    drive(check, size=(80, 24))
+
+
 CLI_SMALL = ["--steps", "3", "--hidden-size", "4", "--max-length", "4", "--eval-size", "5"]
 
 

@@ -468,11 +468,22 @@ class Seq2SeqTraining(VerticalScroll):
     end) stay the screen's; the mouse wheel scrolls it."""
 
     can_focus = False
+    #: The fewest rows a plot keeps in a column too short for both at their height (seq2seq.tcss): a
+    #: title, three rows of curve, the x-axis.
+    PLOT_MIN_ROWS = 5
 
     def compose(self) -> ComposeResult:
         yield LinePlot(title="loss (t trains)", log_y=True, id="s2s-loss")
         yield LinePlot(title="sequence accuracy", threshold=1.0, id="s2s-buckets")
         yield Static(id="s2s-table")
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Both plots whole in the column where their height would overrun it, the table scrolling
+        into view under them: at 80x24 two plots of 8 rows (and their margins) in a column of 15 cut
+        the accuracy chart above its x-axis."""
+        fits = max(self.PLOT_MIN_ROWS, (event.size.height - 1) // 2)  # the first plot's margin between them
+        for plot in self.query(LinePlot):
+            plot.styles.max_height = fits
 
     def update_from(self, lab: Seq2SeqLab) -> None:
         history = lab.history[:]  # a snapshot: the trainer thread appends meanwhile
