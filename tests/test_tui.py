@@ -3153,6 +3153,16 @@ def test_the_leaky_planes_title_keeps_its_time_constants_whole():
     drive(check, "multiscale-leaky", size=(100, 30))
 
 
+def test_a_wide_terminals_leaky_plane_gives_the_median_time_constant_and_its_key():
+    """Capped at 30 columns, the plane left out the median ("…, med 7.92") to name its points."""
+    async def check(app, pilot):
+        plane = app.query_one(DecayPlane)
+        await wait_for(pilot, lambda: ", med " in plane.render_line(0).text, what="the median")
+        assert "● 1−a" in plane.render_line(0).text
+
+    drive(check, "multiscale-leaky", size=(200, 50))
+
+
 def test_the_bptt_map_brought_into_view_stays_in_view_when_the_terminal_is_enlarged():
     """B at 100x30 showed dL/dh_t whole; enlarged to 200x60, the snap to a title took the map above
     and dL/dh_t's title sat on the panel's last line, its rows out of view."""
