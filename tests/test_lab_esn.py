@@ -386,6 +386,21 @@ def drive(check, size=(160, 50), **options):
     asyncio.run(run())
 
 
+def test_a_notice_leaves_the_status_line_whole_at_80_columns():
+    """Textual stacks notices on the footer, where their last row lay over the status line's end
+    (its cursor's t); they stand above it now, as the main lab's."""
+    async def run():
+        app = LabScreenApp("esn", engine=small())
+        async with app.run_test(size=(80, 24), notifications=True) as pilot:  # (toasts drawn)
+            await pilot.pause()
+            status = app.screen._status_line().plain
+            await pilot.press("escape")  # "no sweep to stop (w sweeps ρ, W sweeps a)"
+            await wait_for(pilot, lambda: "no sweep to stop" in screen_text(app), what="the notice")
+            assert screen_text(app).splitlines()[-2].strip() == status
+
+    asyncio.run(run())
+
+
 def test_screen_shows_states_eigenvalues_forecast_and_figures():
     async def check(app, pilot):
         screen, lab = app.screen, app.engine

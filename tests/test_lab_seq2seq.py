@@ -400,6 +400,26 @@ def drive(check, options=None, size=(160, 50), engine=None):
     asyncio.run(main())
 
 
+def test_a_notice_leaves_the_message_and_status_lines_whole_at_80_columns():
+    """Textual stacks notices on the footer, where their last row lay over the status line's end;
+    they stand above it and the message line over it now, as the main lab's above its status line."""
+    from rnnlab.tui.labs import LabScreenApp
+    from rnnlab.tui.labs.seq2seq import Seq2SeqScreen
+
+    async def main():
+        app = LabScreenApp("seq2seq", dict(SMALL))
+        async with app.run_test(size=(80, 24), notifications=True) as pilot:  # (toasts drawn)
+            await wait_for(pilot, lambda: isinstance(app.screen, Seq2SeqScreen))
+            await pilot.press("s")  # the message line: "nothing is training (t starts)"
+            await wait_for(pilot, lambda: "nothing is training" in screen_text(app))
+            before = screen_text(app).splitlines()[-3:-1]
+            app.notify("a notice of two lines at 80 columns: " + "word " * 12)  # (as the quit warning)
+            await wait_for(pilot, lambda: "a notice of two lines" in screen_text(app))
+            assert screen_text(app).splitlines()[-3:-1] == before
+
+    asyncio.run(main())
+
+
 def test_s_with_nothing_training_says_so():
     """s before any training (or after a run) did nothing visible, where the main lab says
     "nothing is training (t starts)"."""

@@ -427,6 +427,22 @@ def drive(check, size=(160, 50), **options):
     asyncio.run(main())
 
 
+def test_a_notice_leaves_the_status_line_whole_at_80_columns():
+    """Textual stacks notices on the footer: at 80x24 a toast's blank last row lay over the status line
+    from its 18th column, 'test tree 4 of 15▌' (of 150) and the training state hidden; they stand above
+    it now, as the main lab's."""
+    async def main():
+        app = LabScreenApp("treebank", {"hidden_size": 8})
+        async with app.run_test(size=(80, 24), notifications=True) as pilot:  # (toasts drawn)
+            await pilot.pause()
+            await pilot.press("s")  # "nothing is training (t starts)"
+            await wait_for(pilot, lambda: "nothing is training" in screen_text(app), what="the notice")
+            assert screen_text(app).splitlines()[-2].strip() == \
+                "test tree 4 of 150   no node yet   untrained (t trains)   ? help"
+
+    asyncio.run(main())
+
+
 def test_s_with_nothing_training_says_so():
     """s before any training (or after a run) did nothing visible, where the main lab says
     "nothing is training (t starts)"."""
