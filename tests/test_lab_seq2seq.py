@@ -1403,9 +1403,10 @@ def _decoded_note(app) -> str:
 
 
 @pytest.mark.parametrize("digits", [9, 11])
-def test_a_shortened_verdict_ends_in_an_ellipsis_and_starts_as_the_whole_one(digits):
-    """At 80x24 the decoded row's verdict is shortened to fit ("wrong…", "wrong: 9 of 9 tokens…"),
-    never cut unmarked; at 160 columns the same decoding shows the whole verdict."""
+def test_a_shortened_verdict_is_a_whole_form_that_keeps_the_count(digits):
+    """At 80x24 the decoded row's verdict is a shorter form of its own where the whole one does not fit
+    ("wrong 12/12", "✗ 14/14"), the count of wrong tokens kept: it read "wrong…", a word cut short, and
+    never cut; at 160 columns the same decoding shows the whole verdict."""
     notes = {}
 
     def at(size):
@@ -1413,7 +1414,7 @@ def test_a_shortened_verdict_ends_in_an_ellipsis_and_starts_as_the_whole_one(dig
             screen.engine.set_source([3] * digits)
             screen.update_views()
             await pilot.pause()
-            notes[size] = _decoded_note(app)
+            notes[size] = _decoded_note(app), screen.engine.decoding
             bench = screen.query_one("#s2s-bench")
             for y in range(3):
                 assert len(bench.render_line(y).text.rstrip()) <= bench.size.width
@@ -1421,9 +1422,12 @@ def test_a_shortened_verdict_ends_in_an_ellipsis_and_starts_as_the_whole_one(dig
 
     at((160, 50))
     at((80, 24))
-    whole, short = notes[(160, 50)].strip(), notes[(80, 24)].strip()
-    assert whole.startswith("wrong") and not whole.endswith("…")
-    assert short.endswith("…") and short != whole and whole.startswith(short[:-1])
+    (whole, _), (short, decoding) = notes[(160, 50)], notes[(80, 24)]
+    wrong, steps = int((~decoding.correct).sum()), decoding.steps
+    assert whole.strip().startswith(f"wrong: {wrong} of {steps} token") and not whole.endswith("…")
+    assert short.strip() != whole.strip() and not short.endswith("…")
+    assert short.strip() in (f"wrong: {wrong} of {steps} tokens", f"wrong: {wrong} of {steps}", f"wrong {wrong}/{steps}",
+                             f"✗ {wrong}/{steps}")
 
 
 # ---------------------------------------------------------------------------------------------

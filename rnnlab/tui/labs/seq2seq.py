@@ -133,23 +133,27 @@ class Seq2SeqTokens(LabView):
     def _focus_style() -> Style:
         return Style(color=RichColor.from_rgb(*get_colormap("sequential").colors[-1]), bold=True)
 
-    def _end_row(self, text: Text, length: int, *notes: list[tuple[str, str]], focus: int | None = None) -> None:
+    def _end_row(self, text: Text, length: int, *notes: list[tuple[str, str]], focus: int | None = None,
+                 whole: bool = False) -> None:
         """A row's end: "…" when it has positions after the window ("▶" as :meth:`_row`'s "◀" when
         ``focus`` lies after it), then the first of ``notes`` (each a list of (text, style) pieces,
         the whole note first) that fits the panel, a shortened one ending in "…" as every clipped
-        line does ("wrong…": more than fits); none when none does (a lone "…" would read as a cut row)."""
+        line does ("10 digits…": more than fits); none when none does (a lone "…" would read as a cut
+        row). ``whole``: each shorter note is a whole form of its own (the verdict's "✗ 14/14"), no
+        "…" after it: "wrong…" read as a word cut short."""
         if length > self.window.stop:
             after = focus is not None and focus >= self.window.stop
             text.append("▶" if after else "…", style=self._focus_style() if after else "dim")
         room = (self.size.width or 100) - (len(text.plain) - text.plain.rfind("\n") - 1)  # one cell a character
         for k, pieces in enumerate(notes):
-            need = sum(len(piece) for piece, _ in pieces) + (k > 0)
-            if k > 0 and need > room and pieces[0][0].startswith("   "):  # the "…" takes a cell of the gap
+            marked = k > 0 and not whole
+            need = sum(len(piece) for piece, _ in pieces) + marked
+            if k > 0 and need > room and pieces[0][0].startswith("   "):  # a cell of the gap given up
                 pieces, need = [(pieces[0][0][1:], pieces[0][1]), *pieces[1:]], need - 1
             if need <= room:
                 for piece, style in pieces:
                     text.append(piece, style=style)
-                if k > 0:
+                if marked:
                     text.append("…", style=pieces[-1][1])
                 break
         text.append("\n")
@@ -207,19 +211,20 @@ class Seq2SeqTokens(LabView):
                 colour = RIGHT if correct[t] else WRONG
                 style = f"bold reverse {colour}" if t == step else f"{colour}"
                 text.append(f"{short_token(d.tokens[t]):^{self.CELL}}", style=style)
-        verdicts: list[list[tuple[str, str]]] = []
+        verdicts: list[str] = []
         if lab.cursor == d.steps:
             if d.all_correct:
-                verdicts = [[("   right", f"bold {RIGHT}")]]
+                verdicts = ["right"]
             else:
                 wrong = int((~correct).sum())
                 ending = (f", no EOS within {d.steps} steps" if not d.ended else
                           f", {d.expected.size - d.steps} missing" if d.steps < d.expected.size else "")
                 tokens = counted(d.steps, "token")
-                verdicts = [[(f"   wrong: {wrong} of {tokens}{ending}", f"bold {WRONG}")],
-                            [(f"   wrong: {wrong} of {tokens}", f"bold {WRONG}")],
-                            [(f"   wrong: {wrong} of {d.steps}", f"bold {WRONG}")], [("   wrong", f"bold {WRONG}")]]
-        self._end_row(text, d.steps, *verdicts)
+                # each form whole, the count kept longest: at 80x24 a 14-token decoding left "wrong…"
+                verdicts = [f"wrong: {wrong} of {tokens}{ending}", f"wrong: {wrong} of {tokens}",
+                            f"wrong: {wrong} of {d.steps}", f"wrong {wrong}/{d.steps}", f"✗ {wrong}/{d.steps}", "✗"]
+        style = f"bold {RIGHT if d.all_correct else WRONG}"
+        self._end_row(text, d.steps, *([(f"   {verdict}", style)] for verdict in verdicts), whole=True)
         text.append(self._step_line(lab, info, self.size.width or 100))
         self.update(text)
 
