@@ -491,6 +491,47 @@ def test_screen_bench_keys_new_longer_shorter_and_typing():
     drive(check)
 
 
+def test_the_status_line_says_how_far_of_how_many_steps_at_80_columns():
+    """At 80x24 the status line read "running step 838 (122 steps/s)" under "training 2000 steps ...", no
+    total; it says "of" the step the run trains to while one is under way, the help hint (the footer's) and
+    the wide gaps given up first, and t on a trained model says where the new round ends, as the main lab's."""
+    async def check(app, screen, pilot):
+        lab = screen.engine
+        status = lambda: str(screen.query_one("#s2s-status").render())  # noqa: E731
+        message = lambda: str(screen.query_one("#s2s-message").render())  # noqa: E731
+        await pilot.press("t")
+        assert message() == "training 100000 steps (t pauses, s stops)"
+        await wait_for(pilot, lambda: lab.trained_steps >= 1)
+        await pilot.press("t")  # pause
+        await wait_for(pilot, lambda: lab.training_status == "paused")
+        done = lab.trained_steps
+        assert status() == f"decode step {lab.cursor}/{lab.decoding.steps}   bench 4 digits   " \
+                           f"paused step {done} of 100000   ? help"
+        await pilot.press("s")
+        await wait_for(pilot, lambda: lab.training_status == "stopped")
+        assert status().endswith(f"stopped step {done}   ? help")  # t trains a new round: no total
+        lab.mark_running()  # (as 838 steps into the second round, 125 a second)
+        lab.trainer.step, screen._train_target, screen.step_rate.per_second = 838, 2838, 125.0
+        screen.update_status()
+        assert status() == f"decode step {lab.cursor}/{lab.decoding.steps}   bench 4 digits   " \
+                           "running step 838 of 2838 (125 steps/s)"
+        decode = f"decode step {lab.cursor}/{lab.decoding.steps}"
+        lab.trainer.step, screen._train_target, screen.step_rate.per_second = 83800, 283800, 12500.0
+        screen.update_status()  # longer figures: the gaps narrow, the total stays
+        assert status() == f"{decode}  bench 4 digits  running step 83800 of 283800 (12500 steps/s)"
+        lab.trainer.step, screen._train_target = 8380000, 28380000
+        screen.update_status()  # longer still: the total goes, the step stays whole
+        assert status() == f"{decode}   bench 4 digits   running step 8380000 (12500 steps/s)"
+        lab.trainer.step = 838
+        lab.training_status = "stopped"
+        await pilot.press("t")
+        assert message() == "838 steps trained already: training 100000 more, to step 100838 (t pauses, s stops)"
+        await pilot.press("s")
+        await wait_for(pilot, lambda: lab.training_status == "stopped")
+
+    drive(check, {"steps": 100_000, "eval_every": 0, "min_length": 4, "max_length": 4}, size=(80, 24))
+
+
 def test_screen_trains_in_the_background_pauses_and_stops():
     from rnnlab.tui.widgets import LinePlot
 

@@ -553,7 +553,7 @@ def test_e_is_refused_from_the_t_that_starts_training_not_from_when_the_worker_s
     "in place" while the run already read the old value."""
     async def check(app, lab, pilot):
         screen = app.screen
-        screen._train = lambda: None  # the worker that has not started yet
+        screen._train = lambda epochs: None  # the worker that has not started yet
         await pilot.press("t")
         assert lab.training
         await pilot.press("e")
@@ -772,6 +772,56 @@ def test_titles_and_the_range_line_shorten_whole_and_never_cut_a_number():
     assert map_title(H_MAP_TITLES, 31, 58, 59, 0) == "node vectors h_i: nodes 31-58 of 59"  # not laid out yet
     assert map_title(DH_MAP_TITLES, 31, 58, 59, 28) == "dL/dh_i: nodes 31-58 of 59"
     assert range_line(1, 7, 121, 20, 6) == "      1-7 of 121" and range_line(1, 7, 121, 10, 6) == "1-7/121"
+
+
+def test_the_status_line_says_how_far_of_how_many_epochs_and_t_says_where_a_new_round_ends():
+    """The status line read "running epoch 12": it says "of" the epoch the run trains to while one is
+    under way, as the seq2seq lab's "of" its steps; t on a trained model says where the new round ends
+    (the main lab's words), withdrawn as it ends, as the pause's is as t resumes. A stopped run has no total
+    (t trains a new round)."""
+    async def main():
+        app = LabScreenApp("treebank", {"hidden_size": 8, "epochs": 10000})
+        async with app.run_test(size=(80, 24), notifications=True) as pilot:
+            lab = app.engine
+            await pilot.pause()
+            await pilot.press("t")
+            await wait_for(pilot, lambda: lab.epochs_done >= 1)
+            await pilot.press("t")
+            await wait_for(pilot, lambda: lab.training_status == "paused")
+            done = lab.epochs_done
+            assert status_line(app) == f"test tree 4 of 150   no node yet   paused epoch {done} of 10000   ? help"
+            assert not [n for n in app._notifications if "trained already" in n.message]  # a fresh model's: none
+            assert "training paused (t resumes, s stops)" in [n.message for n in app._notifications]
+            await pilot.press("t")  # resumed: the toast no longer says paused for seconds more
+            assert "training paused (t resumes, s stops)" not in [n.message for n in app._notifications]
+            await pilot.press("s")
+            await wait_for(pilot, lambda: lab.training_status == "stopped")
+            await pilot.pause()
+            done = lab.epochs_done
+            assert status_line(app) == f"test tree 4 of 150   no node yet   stopped epoch {done}   ? help"
+            await pilot.press("t")
+            said = f"{done} epochs trained already: training 10000 more, to epoch {done + 10000} (t pauses, s stops)"
+            assert said in [n.message for n in app._notifications]
+            await pilot.press("s")
+            await wait_for(pilot, lambda: lab.training_status == "stopped")
+            await wait_for(pilot, lambda: said not in [n.message for n in app._notifications], what="its withdrawal")
+
+    asyncio.run(main())
+
+
+def test_the_run_s_total_is_given_up_before_the_node_s_words():
+    lab = fresh(epochs=1)
+    lab.jump_root()
+    lab.backward_step()
+    lab.mark_running()  # (as while a run to epoch 30 is under way)
+    try:
+        forms = status_forms(lab, target=30)
+    finally:
+        lab.training_status = "idle"
+    assert forms[0] == "test tree 4 of 150   node 8 (9/9 computed)   backward 1/9   running epoch 0 of 30   ? help"
+    with_total = [form for form in forms if "of 30" in form]
+    assert with_total[-1] == "test tree 4 of 150  node 8 (9/9)  back 1/9  running epoch 0 of 30"
+    assert forms[len(with_total)] == "test tree 4 of 150  node 8 (9/9)  back 1/9  running epoch 0"
 
 
 def test_every_status_line_form_keeps_the_epoch_and_the_training_state():

@@ -23,7 +23,7 @@ from textual.notifications import Notify
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
-from ..errors import UserError
+from ..errors import UserError, counted
 
 #: Columns, rows: below this the heatmaps get no rows and the plots' labels run together.
 MIN_SIZE = (60, 20)
@@ -388,6 +388,28 @@ def withdraw_notices(app: App, *beginnings: str) -> None:
 UNTRAINED = "untrained (t trains)"
 #: What s (stop) says in every lab where nothing trains (it did nothing visible).
 NOTHING_TRAINING = "nothing is training (t starts)"
+#: What t says as it pauses training, in every lab.
+PAUSED_NOTICE = "training paused (t resumes, s stops)"
+
+
+def training_progress(status: str, unit: str, done: int, target: int | None = None) -> list[str]:
+    """The status line's words on training, longest first: ``["running step 714 of 2000",
+    "running step 714"]``, ``["completed epoch 30"]``; the total said only while a run is under way
+    (running, paused, stopping) and given up first where the line is short. (A stopped or completed
+    run has none: t trains another round, past it.)"""
+    said = f"{status} {unit} {done}"
+    if target is None or status not in ("running", "paused", "stopping"):
+        return [said]
+    return [f"{said} of {target}", said]
+
+
+def trains_more(done: int, more: int, unit: str) -> str:
+    """What t says as it starts a round, in the main lab's words: ``"training 2000 steps (t pauses,
+    s stops)"``, on a trained model ``"838 steps trained already: training 2000 more, to step 2838
+    (t pauses, s stops)"`` (a round starts from the step trained, however the last one ended)."""
+    if not done:
+        return f"training {counted(more, unit)} (t pauses, s stops)"
+    return f"{counted(done, unit)} trained already: training {more} more, to {unit} {done + more} (t pauses, s stops)"
 
 
 class PlainNotices:

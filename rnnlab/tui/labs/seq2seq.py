@@ -46,9 +46,9 @@ from ...labs._options import parse_assignments
 from ...labs.seq2seq import (ATTENTION_CHOICES, CHOICES, DEFAULTS, IN_PLACE_OPTIONS, MAX_BENCH_LENGTH, TASKS,
                              Seq2SeqLab, digit_count, option_range)
 from ..panels import LabView, StepRate
-from ..terminal import (NOTHING_TRAINING, UNTRAINED, HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs,
-                        error_text, first_fit, fit_footer, fitted_footer, scroll_pages, show_if_too_small,
-                        take_screenshot, warn_without_true_colour)
+from ..terminal import (NOTHING_TRAINING, PAUSED_NOTICE, UNTRAINED, HoldsKeysWhileTooSmall, PassKeysToDialog,
+                        RefitsAfterDialogs, error_text, first_fit, fit_footer, fitted_footer, scroll_pages,
+                        show_if_too_small, take_screenshot, training_progress, trains_more, warn_without_true_colour)
 from ..screens import Dialog, PromptScreen, key_names, key_table
 from ..widgets import Heatmap, LinePlot, colorbar_strip, get_colormap
 from ..widgets._strips import text_strip
@@ -683,6 +683,7 @@ class Seq2SeqScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
         self._seen_history = -1
         self._seen_evals = -1
         self.step_rate = StepRate()
+        self._train_target: int | None = None  # the step the run under way trains to (the status line's total)
         self._state_scale = 1.0  # the hidden-state heatmaps' colour range, ±r (no attention)
 
     # ------------------------------------------------------------------ layout
@@ -818,14 +819,19 @@ class Seq2SeqScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
         drawn = self._bench_drawn
         if drawn is None or drawn[0] is not lab.decoding or drawn[1] != lab.cursor:
             self.update_bench()
-        training = f"{lab.status_shown} step {lab.trained_steps}"
+        trainings = training_progress(lab.status_shown, "step", lab.trained_steps, self._train_target)
         if lab.status_shown == "idle" and not lab.trained_steps:  # "idle step 0" said nothing of what to do
-            training = "untrained" if self.busy else UNTRAINED
+            trainings = ["untrained" if self.busy else UNTRAINED]
         elif lab.status_shown == "running":
-            training += f" ({self.step_rate})"
+            trainings = [f"{training} ({self.step_rate})" for training in trainings]
         busy = f"   {self.busy}" if self.busy else ""
-        line = f"decode step {lab.cursor}/{lab.decoding.steps}   bench {digit_count(lab.length)}   {training}{busy}"
-        self.query_one("#s2s-status", Static).update(Text(f"{line}   ? help", no_wrap=True, overflow="ellipsis"))
+        decoding = f"decode step {lab.cursor}/{lab.decoding.steps}", f"bench {digit_count(lab.length)}"
+        # given up in turn where the line is short: the help (the footer has it), the wide gaps, the run's total
+        forms = [f"{gap.join((*decoding, training))}{busy}{hint}" for training in trainings
+                 for gap, hint in (("   ", "   ? help"), ("   ", ""), ("  ", ""))]
+        status = self.query_one("#s2s-status", Static)
+        line = first_fit(forms, status.content_size.width or None, fallback=forms[-1])
+        status.update(Text(line, no_wrap=True, overflow="ellipsis"))
 
     def show_message(self, text: str, error: bool = False) -> None:
         """One line above the status line (errors in red; the screen carries on), ending in "…" where
@@ -878,9 +884,9 @@ class Seq2SeqScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
                 self.show_message(f"new model: {lab.describe()} (untrained: t trains it)")
 
     @work(thread=True, exclusive=True, group="s2s-train", exit_on_error=False)
-    def _train(self) -> None:
+    def _train(self, until_step: int) -> None:
         worker = get_current_worker()
-        self.engine.train(should_stop=lambda: worker.is_cancelled)
+        self.engine.train(until_step=until_step, should_stop=lambda: worker.is_cancelled)
 
     @work(thread=True, exclusive=True, group="s2s-build", exit_on_error=False)
     def _rebuild(self, overrides: dict) -> None:
@@ -961,16 +967,18 @@ class Seq2SeqScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
             self.show_message("training is stopping: the step under way finishes first")
         elif lab.training_status == "running":
             lab.pause_training()
-            self.show_message("training paused (t resumes, s stops)")
+            self.show_message(PAUSED_NOTICE)
         elif lab.training_status == "paused":
             lab.resume_training()
             self.step_rate.restart()  # measured from now: the pause is no training
             self.show_message("training resumed")
         else:
             self.step_rate.restart()
-            self.show_message(f"training {lab.options['steps']} steps ...")
+            done, more = lab.trained_steps, lab.options["steps"]
+            self._train_target = done + more
+            self.show_message(trains_more(done, more, "step"))
             lab.mark_running()  # at once, so the timer and a second key see it
-            self._train()
+            self._train(self._train_target)
         self.update_status()
 
     def action_train_stop(self) -> None:

@@ -36,9 +36,10 @@ from ...data.trees import Tree
 from ...errors import clipped, counted
 from ...labs.tree import DEFAULTS, IN_PLACE_OPTIONS, TreeLab, option_range
 from ..panels import LabView
-from ..terminal import (NOTHING_TRAINING, UNTRAINED, HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs,
-                        error_text, first_fit, fit_footer, fitted_footer, show_if_too_small, take_screenshot_and_say,
-                        warn_without_true_colour)
+from ..terminal import (NOTHING_TRAINING, PAUSED_NOTICE, UNTRAINED, HoldsKeysWhileTooSmall, PassKeysToDialog,
+                        RefitsAfterDialogs, error_text, first_fit, fit_footer, fitted_footer, show_if_too_small,
+                        take_screenshot_and_say, training_progress, trains_more, warn_without_true_colour,
+                        withdraw_notices)
 from ..screens import Dialog, PromptScreen, key_names, key_table
 from ..widgets import ColorBar, Heatmap, LinePlot
 from ..widgets.colormaps import DIVERGING
@@ -145,19 +146,21 @@ def range_line(first: int, last: int, total: int, width: int, lead: int) -> str:
     return " " * lead + text if text else first_fit(forms[-1:], width)
 
 
-def status_forms(lab: TreeLab, plots_hidden: bool = False) -> list[str]:
+def status_forms(lab: TreeLab, plots_hidden: bool = False, target: int | None = None) -> list[str]:
     """The status line from its longest form to its shortest, one part shortened (or an optional
     one dropped) per step, for the screen to show the first that fits: the epoch and the training
     state stay in every form, as the plots that also say them may be hidden (``plots_hidden``:
-    then the last epoch's loss and test accuracy join, while they fit)."""
+    then the last epoch's loss and test accuracy join, while they fit). ``target``: the epoch the
+    run under way trains to ("running epoch 12 of 30", as the seq2seq lab's "of" its steps)."""
     n = lab.num_nodes
     i = lab.node_index
     k = None if lab.back_cursor is None else n - lab.back_cursor
     if lab.epochs_done or lab.training:
         state, e = lab.status_shown, lab.epochs_done
-        training = [f"{state} epoch {e}", f"{state} ep {e}"]
+        progress = training_progress(state, "epoch", e, target)  # the total given up at the first "training" step
+        training = [progress[0], progress[-1], f"{state} ep {e}"]
     else:
-        training = [UNTRAINED, "untrained"]
+        training = [UNTRAINED, UNTRAINED, "untrained"]
     stats = [""]
     if plots_hidden and lab.history:
         last = lab.history[-1]
@@ -172,7 +175,7 @@ def status_forms(lab: TreeLab, plots_hidden: bool = False) -> list[str]:
         "training": training, "stats": stats, "help": ["? help", ""], "sep": ["   ", "  "],
     }
     # what goes first: the loss figures and the help (the footer has it), then the wide gaps and words
-    steps = ("stats", "help", "sep", "node", "back", "node", "bench", "training")
+    steps = ("stats", "help", "sep", "node", "back", "training", "node", "bench", "training", "training")
     at = dict.fromkeys(parts, 0)
     forms = []
     for step in (None, *steps):
@@ -485,6 +488,8 @@ class TreeLabScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
         self._ticks = 0
         self._seen_history = -1
         self.message = ""  # the last error, shown in the status line until the next action
+        self._train_target: int | None = None  # the epoch the run under way trains to (the status line's total)
+        self._round_notice = ""  # what t said of a round on a trained model: withdrawn as it ends
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -629,7 +634,8 @@ class TreeLabScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
             loss.short_titles = accuracy.short_titles = ()
 
     def update_status(self) -> None:
-        self.query_one(StatusLine).show(status_forms(self.lab, self.has_class("-tiny")), self.message)
+        self.query_one(StatusLine).show(status_forms(self.lab, self.has_class("-tiny"), self._train_target),
+                                        self.message)
 
     def _tick(self) -> None:
         """While training: the plots and status from the lab's history, and every few ticks the
@@ -711,13 +717,19 @@ class TreeLabScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
             self.notify("training is stopping: the epoch under way finishes first", timeout=2)
         elif lab.training_status == "running":
             lab.pause_training()
-            self.notify("training paused (t resumes, s stops)")
+            self.notify(PAUSED_NOTICE)
         elif lab.training_status == "paused":
             lab.resume_training()
+            withdraw_notices(self.app, PAUSED_NOTICE)  # it runs again: the toast must not say paused for seconds more
         else:
             self.message = ""
+            done, more = lab.epochs_done, lab.options["epochs"]
+            self._train_target = done + more
+            if done:  # a round more, said (the main lab's words); a fresh model's status line says "of 30"
+                self._round_notice = trains_more(done, more, "epoch")
+                self.notify(self._round_notice)
             lab.mark_running()  # at once: e (options) is refused from now, not once the worker starts
-            self._train()
+            self._train(more)
         self.update_status()
 
     def action_train_stop(self) -> None:
@@ -728,9 +740,9 @@ class TreeLabScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
             self.notify(NOTHING_TRAINING, timeout=2)
 
     @work(thread=True, exclusive=True, group="tree-train", exit_on_error=False)
-    def _train(self) -> None:
+    def _train(self, epochs: int) -> None:
         worker = get_current_worker()
-        self.lab.train(should_stop=lambda: worker.is_cancelled)
+        self.lab.train(epochs=epochs, should_stop=lambda: worker.is_cancelled)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The workers' ends, in one place: errors shown inline, the views brought up to date."""
@@ -743,6 +755,7 @@ class TreeLabScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
             self.message = f"training failed: {' '.join(what.split())}"
             self.notify(self.message, severity="error", timeout=10)
         elif event.state in (WorkerState.SUCCESS, WorkerState.CANCELLED):
+            withdraw_notices(self.app, PAUSED_NOTICE, self._round_notice)  # of a training that has ended
             if lab.training_status == "diverged":
                 self.message = f"training diverged: {lab.training_message}"
                 self.notify(self.message, severity="error", timeout=10)
