@@ -525,7 +525,7 @@ def test_the_status_line_says_how_far_of_how_many_steps_at_80_columns():
         lab.trainer.step = 838
         lab.training_status = "stopped"
         await pilot.press("t")
-        assert message() == "838 steps trained already: training 100000 more, to step 100838 (t pauses, s stops)"
+        assert message() == "838 steps trained already: training 100000 more, to step 100838"  # (its keys: 80+)
         await pilot.press("s")
         await wait_for(pilot, lambda: lab.training_status == "stopped")
 
@@ -1437,6 +1437,19 @@ def test_a_long_message_and_status_line_are_cut_with_an_ellipsis_not_wrapped_out
         assert "building a model with hid" in status and status.endswith("…")
 
     drive(check, size=(80, 24))
+
+
+def test_a_message_too_long_for_80_columns_gives_up_its_hint_whole():
+    """At 80 columns "new model: ... (untrained: t trains i…" was cut mid-word; the hint gives way whole
+    (the status line says "untrained (t trains)"), as the round's "(t pauses, s stops)" does."""
+    async def check(app, screen, pilot):
+        screen._build({"attention": "none"})
+        await wait_for(pilot, lambda: not screen.busy and "new model" in screen_text(app))
+        message = screen_text(app).splitlines()[-3]
+        assert message.strip() == "new model: GRU H=16, no attention; reverse 2-10 digits"
+        assert "untrained (t trains)" in screen_text(app).splitlines()[-2]
+
+    drive(check, {"hidden_size": 16, "max_length": 10}, size=(80, 24))
 
 
 def _decoded_note(app) -> str:

@@ -833,11 +833,13 @@ class Seq2SeqScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
         line = first_fit(forms, status.content_size.width or None, fallback=forms[-1])
         status.update(Text(line, no_wrap=True, overflow="ellipsis"))
 
-    def show_message(self, text: str, error: bool = False) -> None:
-        """One line above the status line (errors in red; the screen carries on), ending in "…" where
-        it is cut, as every clipped line of the lab."""
-        self.query_one("#s2s-message", Static).update(Text(text, style="bold red" if error else "dim",
-                                                           no_wrap=True, overflow="ellipsis"))
+    def show_message(self, text: str, error: bool = False, shorter: tuple[str, ...] = ()) -> None:
+        """One line above the status line (errors in red; the screen carries on): the first of ``text``
+        and its ``shorter`` forms that fits, else the last ending in "…" where it is cut, as every
+        clipped line of the lab."""
+        message = self.query_one("#s2s-message", Static)
+        text = first_fit((text, *shorter), message.content_size.width or None, fallback=(text, *shorter)[-1])
+        message.update(Text(text, style="bold red" if error else "dim", no_wrap=True, overflow="ellipsis"))
 
     def _tick(self) -> None:
         """The timer: while training, read the history (plots, status) and, every DECODE_EVERY
@@ -881,7 +883,9 @@ class Seq2SeqScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
                 self.busy = ""
                 self._seen_history = self._seen_evals = -1
                 self.update_views()
-                self.show_message(f"new model: {lab.describe()} (untrained: t trains it)")
+                # the status line says "untrained (t trains)" too: at 80 columns the hint gives way
+                self.show_message(f"new model: {lab.describe()} (untrained: t trains it)",
+                                  shorter=(f"new model: {lab.describe()}",))
 
     @work(thread=True, exclusive=True, group="s2s-train", exit_on_error=False)
     def _train(self, until_step: int) -> None:
@@ -976,7 +980,8 @@ class Seq2SeqScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
             self.step_rate.restart()
             done, more = lab.trained_steps, lab.options["steps"]
             self._train_target = done + more
-            self.show_message(trains_more(done, more, "step"))
+            said = trains_more(done, more, "step")  # its keys give way at 80 columns (the footer has t)
+            self.show_message(said, shorter=(said.removesuffix(" (t pauses, s stops)"),))
             lab.mark_running()  # at once, so the timer and a second key see it
             self._train(self._train_target)
         self.update_status()
