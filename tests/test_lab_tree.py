@@ -777,7 +777,8 @@ def test_titles_and_the_range_line_shorten_whole_and_never_cut_a_number():
 def test_the_status_line_says_how_far_of_how_many_epochs_and_t_says_where_a_new_round_ends():
     """The status line read "running epoch 12": it says "of" the epoch the run trains to while one is
     under way, as the seq2seq lab's "of" its steps; t on a trained model says where the new round ends
-    (the main lab's words), withdrawn as it ends, as the pause's is as t resumes. A stopped run has no total
+    (the main lab's words), withdrawn as it ends, as the pause's is as t resumes and the last run's end as t
+    starts another ("training stopped at epoch 12" over "running epoch 15 of 42"). A stopped run has no total
     (t trains a new round)."""
     async def main():
         app = LabScreenApp("treebank", {"hidden_size": 8, "epochs": 10000})
@@ -799,9 +800,11 @@ def test_the_status_line_says_how_far_of_how_many_epochs_and_t_says_where_a_new_
             await pilot.pause()
             done = lab.epochs_done
             assert status_line(app) == f"test tree 4 of 150   no node yet   stopped epoch {done}   ? help"
+            assert f"training stopped at epoch {done}" in [n.message for n in app._notifications]
             await pilot.press("t")
             said = f"{done} epochs trained already: training 10000 more, to epoch {done + 10000} (t pauses, s stops)"
             assert said in [n.message for n in app._notifications]
+            assert f"training stopped at epoch {done}" not in [n.message for n in app._notifications]  # (running)
             await pilot.press("s")
             await wait_for(pilot, lambda: lab.training_status == "stopped")
             await wait_for(pilot, lambda: said not in [n.message for n in app._notifications], what="its withdrawal")

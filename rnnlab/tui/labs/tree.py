@@ -723,6 +723,8 @@ class TreeLabScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
             withdraw_notices(self.app, PAUSED_NOTICE)  # it runs again: the toast must not say paused for seconds more
         else:
             self.message = ""
+            # how the last run ended (a toast for 5 s) read as this one's state: "training stopped" over "running"
+            withdraw_notices(self.app, *(f"training {status} at epoch" for status in ("completed", "stopped")))
             done, more = lab.epochs_done, lab.options["epochs"]
             self._train_target = done + more
             if done:  # a round more, said (the main lab's words); a fresh model's status line says "of 30"
