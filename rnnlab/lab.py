@@ -456,6 +456,12 @@ class Lab(StepCursor, TrainingControl):
         self.training_status = "completed" if self.trainer.step >= until_step else "stopped"
         return self.training_status
 
+    @property
+    def train_target(self) -> int:
+        """The step the training under way runs toward (or the last one ran toward): the status line's
+        "running step 838 of 2000"."""
+        return self._train_target
+
     def next_train_target(self) -> int:
         """The step ``train()`` trains to by default: the spec's steps, or the step the last training
         ran toward where a stop (``s``) left it short (as a reopened run's saved steps say), or

@@ -247,6 +247,26 @@ def test_the_status_line_keeps_its_help_hint_at_60_columns():
     drive(check, target="selective-copy-lru", size=(60, 20))
 
 
+def test_the_status_line_says_how_far_of_how_many_while_training():
+    """The main lab said "running step 838  125 steps/s" with no total, where the seq2seq and treebank labs
+    say "running step 1662 of 2000": the total now, given up first where the line is short."""
+    from rnnlab.spec import load_preset
+
+    async def check(app, pilot):
+        await pilot.press("t")
+        await wait_for(pilot, lambda: app.lab.trainer.step > 0)
+        await pilot.press("t")  # paused: the figures hold still
+        await wait_for(pilot, lambda: app.lab.training_status == "paused")
+        step = app.lab.trainer.step
+        await wait_for(pilot, lambda: f"paused step {step} of 1000000" in app._status_text, what="the total")
+        await pilot.resize_terminal(60, 20)
+        await pilot.press("b")  # "BPTT t=4" too: no room for the total, which goes; the step and "? help" stay
+        await wait_for(pilot, lambda: f"paused step {step}" in app._status_text and " of 1000000" not in
+                       app._status_text and app._status_text.endswith("? help"), what="the line without it")
+
+    drive(check, target=load_preset("hello").with_overrides({"train.steps": 1_000_000}))
+
+
 def test_a_notice_leaves_the_status_line_readable_at_80_columns():
     """Textual stacks notices on the footer: at 80 columns each toast (half the width) covered the
     status line's end ("untrained (t", its "? help"); they stand above it now."""

@@ -40,10 +40,10 @@ from ..train.rundir import npz_target, resume_notes
 from .panels import (MAX_PINS, AttentionPanel, CursorValues, DecayPlane, ExplainPanel, GradientPlot, SequenceBar,
                      StatePanel, StepRate, TrainingPlots)
 from .screens import EditScreen, HelpScreen, OpenScreen, PromptScreen, key_names
-from .terminal import (MIN_SIZE, NOTHING_TRAINING, UNTRAINED, ConfirmQuit, ExitsOnSignal, FixedTheme,
+from .terminal import (MIN_SIZE, NOTHING_TRAINING, PAUSED_NOTICE, UNTRAINED, ConfirmQuit, ExitsOnSignal, FixedTheme,
                        KeysFollowDialogs, LabMainScreen, PlainNotices, error_text, fit_footer, fitted_footer,
                        held_while_too_small, say_exit, scroll_pages, show_if_too_small, take_screenshot_and_say,
-                       training_goes_on, warn_without_true_colour, withdraw_notices)
+                       training_goes_on, training_progress, warn_without_true_colour, withdraw_notices)
 from .widgets import Heatmap
 from .workers import run_until_cancelled
 
@@ -73,7 +73,6 @@ VALUES_FRAME_ROWS = 3    # the values table's title and header rows and the marg
 BACKGROUND_WORK_MACS = 1_000_000_000
 REFRESHING = "bringing the sequence up to the trained weights"  # the status line while that runs in the worker
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"  # the status line's sign of life while a worker computes (4 frames a second)
-PAUSED_NOTICE = "training paused (t resumes, s stops)"
 TRAIN_WHEN_OPEN_NOTICE = "training starts once the lab is open (t again: it does not)"  # a t while it loads
 NO_TRAIN_WHEN_OPEN_NOTICE = "the lab opens without training (t trains then)"
 STOP_FIRST_NOTICE = "stop training first (s)"  # (t only paused it) follows in a pause
@@ -504,13 +503,27 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
         lab = self.lab
         if lab is None or not self._views_alive():
             return
-        training = f"{lab.status_shown} step {lab.trainer.step}"
+        # how far of how many while a run is under way, as the architecture labs say it; the total first to go
+        forms = training_progress(lab.status_shown, "step", lab.trainer.step, lab.train_target)
         if lab.status_shown in ("idle", "untrained") and not lab.trainer.step:  # "idle step 0" read as stuck
-            training = UNTRAINED
+            forms = [UNTRAINED]
         elif lab.status_shown == "running":
-            training += f"  {self.step_rate}"
+            rate = f"  {self.step_rate}"
             if self._computing is None and self._refresh_macs() >= BACKGROUND_WORK_MACS:
-                training += "  (maps follow in a pause: t)"
+                rate += "  (maps follow in a pause: t)"
+            forms = [form + rate for form in forms]
+        text = ""
+        for training in forms:
+            text = self._status_line(lab, training)
+            if len(re.sub(r"   +", "  ", text)) <= self.size.width - 2:  # whole once its gaps close (fitted_status)
+                break
+        text = fitted_status(text, self.size.width - 2)  # (its padding)
+        if text != self._status_text:  # the timer calls this 12 times a second: an unchanged line costs a layout
+            self._status_text = text
+            self.query_one("#status", Static).update(text)
+
+    def _status_line(self, lab: Lab, training: str) -> str:
+        """The status line with ``training``'s words on training, before it is fitted to the width."""
         if self._computing is not None:  # the cursors and the trace are the worker's until it is done
             frame = SPINNER[int((time.monotonic() - self._computing_since) * 4) % len(SPINNER)]
             text = f"{frame} {self._computing} ...   {training}   ? help"
@@ -524,10 +537,7 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
                 layer = f"layer {self.layer}{' reverse' if self.direction else ''}  unit {self.unit}"
             trunc = f"  truncate {lab.truncate}" if lab.truncate else ""
             text = f"{t}{bptt}   {layer}   {training}{trunc}   ? help"
-        text = fitted_status(text, self.size.width - 2)  # (its padding)
-        if text != self._status_text:  # the timer calls this 12 times a second: an unchanged line costs a layout
-            self._status_text = text
-            self.query_one("#status", Static).update(text)
+        return text
 
     def _tick(self) -> None:
         """The timer: while training, read the trainer's buffer (plots, status) and now and then
