@@ -505,11 +505,13 @@ def test_the_status_line_says_how_far_of_how_many_steps_at_80_columns():
         await pilot.press("t")  # pause
         await wait_for(pilot, lambda: lab.training_status == "paused")
         done = lab.trained_steps
-        assert status() == f"decode step {lab.cursor}/{lab.decoding.steps}   bench 4 digits   " \
-                           f"paused step {done} of 100000   ? help"
+        paused = f"decode step {lab.cursor}/{lab.decoding.steps}   bench 4 digits   " \
+                 f"paused step {done} of 100000   ? help"
+        await wait_for(pilot, lambda: status() == paused, what="the paused line")  # (the timer's next tick)
         await pilot.press("s")
         await wait_for(pilot, lambda: lab.training_status == "stopped")
-        assert status().endswith(f"stopped step {done}   ? help")  # t trains a new round: no total
+        # t trains a new round: no total
+        await wait_for(pilot, lambda: status().endswith(f"stopped step {done}   ? help"), what="the stopped line")
         lab.mark_running()  # (as 838 steps into the second round, 125 a second)
         lab.trainer.step, screen._train_target, screen.step_rate.per_second = 838, 2838, 125.0
         screen.update_status()
@@ -1480,8 +1482,8 @@ def test_a_shortened_verdict_is_a_whole_form_that_keeps_the_count(digits):
     wrong, steps = int((~decoding.correct).sum()), decoding.steps
     assert whole.strip().startswith(f"wrong: {wrong} of {steps} token") and not whole.endswith("…")
     assert short.strip() != whole.strip() and not short.endswith("…")
-    assert short.strip() in (f"wrong: {wrong} of {steps} tokens", f"wrong: {wrong} of {steps}", f"wrong {wrong}/{steps}",
-                             f"✗ {wrong}/{steps}")
+    assert short.strip() in (f"wrong: {wrong} of {steps} tokens", f"wrong: {wrong} of {steps}",
+                             f"wrong {wrong}/{steps}", f"✗ {wrong}/{steps}")
 
 
 # ---------------------------------------------------------------------------------------------

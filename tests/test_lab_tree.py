@@ -790,7 +790,8 @@ def test_the_status_line_says_how_far_of_how_many_epochs_and_t_says_where_a_new_
             await pilot.press("t")
             await wait_for(pilot, lambda: lab.training_status == "paused")
             done = lab.epochs_done
-            assert status_line(app) == f"test tree 4 of 150   no node yet   paused epoch {done} of 10000   ? help"
+            paused = f"test tree 4 of 150   no node yet   paused epoch {done} of 10000   ? help"
+            await wait_for(pilot, lambda: status_line(app) == paused, what="the paused line")  # (a timer's tick)
             assert not [n for n in app._notifications if "trained already" in n.message]  # a fresh model's: none
             assert "training paused (t resumes, s stops)" in [n.message for n in app._notifications]
             await pilot.press("t")  # resumed: the toast no longer says paused for seconds more
@@ -799,11 +800,13 @@ def test_the_status_line_says_how_far_of_how_many_epochs_and_t_says_where_a_new_
             await wait_for(pilot, lambda: lab.training_status == "stopped")
             await pilot.pause()
             done = lab.epochs_done
-            assert status_line(app) == f"test tree 4 of 150   no node yet   stopped epoch {done}   ? help"
-            assert f"training stopped at epoch {done}" in [n.message for n in app._notifications]
+            stopped = f"test tree 4 of 150   no node yet   stopped epoch {done}   ? help"
+            await wait_for(pilot, lambda: status_line(app) == stopped, what="the stopped line")
+            ended = f"training stopped at epoch {done}"
+            await wait_for(pilot, lambda: ended in [n.message for n in app._notifications], what="the stopped notice")
             await pilot.press("t")
             said = f"{done} epochs trained already: training 10000 more, to epoch {done + 10000} (t pauses, s stops)"
-            assert said in [n.message for n in app._notifications]
+            await wait_for(pilot, lambda: said in [n.message for n in app._notifications], what="the new round's")
             assert f"training stopped at epoch {done}" not in [n.message for n in app._notifications]  # (running)
             await pilot.press("s")
             await wait_for(pilot, lambda: lab.training_status == "stopped")
