@@ -254,7 +254,8 @@ def test_the_status_line_says_how_far_of_how_many_while_training():
 
     async def check(app, pilot):
         await pilot.press("t")
-        await wait_for(pilot, lambda: app.lab.trainer.step > 0)
+        await wait_for(pilot, lambda: re.search(r"running step \d+ of 1000000 \((…|[\d.]+) steps/s\)",
+                                                app._status_text), what="the running line")  # (the labs' rate)
         await pilot.press("t")  # paused: the figures hold still
         await wait_for(pilot, lambda: app.lab.training_status == "paused")
         step = app.lab.trainer.step

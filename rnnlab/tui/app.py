@@ -508,7 +508,7 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
         if lab.status_shown in ("idle", "untrained") and not lab.trainer.step:  # "idle step 0" read as stuck
             forms = [UNTRAINED]
         elif lab.status_shown == "running":
-            rate = f"  {self.step_rate}"
+            rate = f" ({self.step_rate})"  # as the architecture labs write it: with the run, not a field of its own
             if self._computing is None and self._refresh_macs() >= BACKGROUND_WORK_MACS:
                 rate += "  (maps follow in a pause: t)"
             forms = [form + rate for form in forms]
