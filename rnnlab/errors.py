@@ -154,9 +154,10 @@ def range_words(low: float | None, high: float | None, low_open: bool = False, h
     return above or below or "any value"
 
 
-#: Short names an option goes by elsewhere (papers, other libraries) -> rnnlab's names (the labs' options, the CLI's flags, the spec's fields), for a "did you mean":
-#: ``rho=0.9`` is ``spectral_radius``, as α is the leak rate of Lukoševičius's guide to ESNs. Names of
-#: initials (``lr``, ``bs``, ``sr``) are found without a table (:func:`abbreviated`).
+#: Short names an option goes by elsewhere (papers, other libraries) -> rnnlab's names (the labs' options,
+#: the CLI's flags, the spec's fields), for a "did you mean": ``rho=0.9`` is ``spectral_radius``, as α is
+#: the leak rate of Lukoševičius's guide to ESNs. Names of initials (``lr``, ``bs``, ``sr``) are found
+#: without a table (:func:`abbreviated`).
 ABBREVIATIONS: dict[str, str] = {
     "rho": "spectral_radius", "radius": "spectral_radius", "alpha": "leak_rate",
     "reg": "ridge", "l2": "ridge", "density": "connectivity",

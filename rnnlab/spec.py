@@ -895,21 +895,22 @@ def field_named(leaf: str) -> str | None:
     :func:`~rnnlab.errors.abbreviated`), or a top-level field's ("seed"); None if none is. No guess at a
     misspelling, unlike :func:`_in_a_table`: the CLI names the field an unknown option was meant for only where
     it is sure."""
-    tables = _table_fields()
-    dotted: dict[str, str] = {}
-    for table in ("task", "train", "model"):  # (a name in two tables is model's, then train's)
-        dotted.update({name: f"{table}.{name}" for name in tables[table]})
-    dotted.update({name: name for name in TOP_RULES})
+    dotted = {**_dotted_by_leaf(), **{name: name for name in TOP_RULES}}
     leaf = leaf.replace("-", "_")
     return dotted.get(leaf) or dotted.get(abbreviated(leaf, sorted(dotted)) or "")
+
+
+def _dotted_by_leaf() -> dict[str, str]:
+    """Each field of [model], [train] and [task] by its own name: {"learning_rate": "train.learning_rate", ...}
+    (a name in two tables is model's, then train's)."""
+    tables = _table_fields()
+    return {name: f"{table}.{name}" for table in ("task", "train", "model") for name in sorted(tables[table])}
 
 
 def _in_a_table(key: str) -> str | None:
     """The dotted name of the one field of [task], [model] or [train] named ``key`` (or nearly:
     "learning-rate"), for a top-level field that is none: "train.learning_rate"; None if none is."""
-    tables = _table_fields()  # (a name in two tables is model's, then train's)
-    dotted = [f"{table}.{name}" for table in ("model", "train", "task") for name in sorted(tables[table])]
-    by_leaf = {name.partition(".")[2]: name for name in reversed(dotted)}
+    by_leaf = _dotted_by_leaf()
     leaf = closest_name(key.replace("-", "_"), sorted(by_leaf))
     return by_leaf[leaf] if leaf is not None else None
 

@@ -711,14 +711,13 @@ def open_lab(target: str | None, sets: list[str] | None = None) -> None:
     lab (``rnnlab.labs.LABS``: esn, seq2seq, treebank) or of its headless command (``tree`` for
     treebank). ``sets``: ``--set`` fields, for a preset or a spec file."""
     from ..labs import LABS
+    from ..spec import EMPTY_TARGET, STDIN_TARGET
     from .experiments import LAB_COMMANDS
 
     target = {command: lab for lab, command in LAB_COMMANDS.items()}.get(target, target)
     if target is not None and not target.strip():
-        from ..spec import EMPTY_TARGET
-
         raise UserError(EMPTY_TARGET)
-    if target == "-":  # (rnnlab.spec.STDIN_TARGET)
+    if target == STDIN_TARGET:
         raise UserError("the lab reads its keys from stdin, so it takes no spec from there (-): save the spec to a "
                         ".toml file and give that")
     if sets and target in LABS:
