@@ -29,17 +29,21 @@ from rnnlab.tui.widgets.heatmap import pair_styles
 
 TIME_STEPS, UNITS = 100, 64
 PLOT_SIZE, PLOT_POINTS = (100, 20), 2000
+NARROW_SIZE = (17, 8)  # the loss plot beside the eigenvalue plane at 80x24: names and titles compete for room
 
 
 class BenchApp(App):
     CSS = """
     Heatmap { width: 100; }
-    LinePlot { width: 100; height: 20; }
+    #plot { width: 100; height: 20; }
+    #narrow { width: 17; height: 8; }
     """
 
     def compose(self) -> ComposeResult:
         yield Heatmap(title="h", id="heatmap")
         yield LinePlot(title="loss", threshold=1.0, threshold_label="clip", id="plot")
+        # its legend finds no room beside its longest title: the shorter titles and the curves' short names are tried
+        yield LinePlot(title="loss 0.0123 (held-out 0.0456)", short_titles=("loss 0.0123", "loss"), id="narrow")
 
 
 def _median_ms(samples: list[float]) -> float:
@@ -62,11 +66,12 @@ async def run(frames: int) -> dict[str, float]:
     app = BenchApp()
     results: dict[str, float] = {}
     async with app.run_test(size=(120, 60)) as pilot:
-        heatmap, plot = app.query_one(Heatmap), app.query_one(LinePlot)
+        heatmap, plot, narrow = app.query_one(Heatmap), app.query_one("#plot"), app.query_one("#narrow")
         heatmap.set_data(heat_frames[0])  # the layout needs the row count before the timed frames
         heatmap.cursor = TIME_STEPS // 2
         await pilot.pause()
         assert heatmap.size == (TIME_STEPS, 2 + UNITS // 2) and plot.size == PLOT_SIZE, (heatmap.size, plot.size)
+        assert narrow.size == NARROW_SIZE, narrow.size
 
         def heatmap_update(i: int) -> None:
             heatmap.set_data(heat_frames[i % len(heat_frames)])
@@ -76,8 +81,15 @@ async def run(frames: int) -> dict[str, float]:
             plot.set_series("train", steps, walk[0])
             plot.set_series("valid", steps, walk[1])
 
+        def narrow_update(i: int) -> None:
+            walk = walks[i % len(walks)]
+            narrow.set_series("train", steps, walk[0], short_name="tr")
+            narrow.set_series("held-out", steps, walk[1], short_name="ho")
+            narrow.set_series("pin adding-lstm", steps, walk[0] + walk[1], short_name="pin")
+
         for label, widget, update in (("heatmap 100x64", heatmap, heatmap_update),
-                                      ("lineplot 2x2000 pts at 100x20", plot, plot_update)):
+                                      ("lineplot 2x2000 pts at 100x20", plot, plot_update),
+                                      ("lineplot 3x2000 pts at 17x8, names squeezed", narrow, narrow_update)):
             height = widget.size.height
             pair_styles.cache_clear()  # the heatmap's style table is built again on the first frame
             gc.collect()  # a collection owed by the previous section would land in this one sample
