@@ -524,6 +524,62 @@ def test_trace_exports_every_record(capsys, tmp_path):
     assert 'init = "orthogonal"' in meta["spec_toml"] and meta["sequence"] == {"drawn": {"seed": 0, "batch": 2}}
 
 
+def test_bptt_and_trace_run_on_a_typed_sequence_or_another_draw_as_the_labs_i_and_n_do(capsys, tmp_path):
+    """The lab's i (a sequence typed) and n (another draw) had no command: a trace the lab exported of a typed
+    sequence, or of its third draw, could not be made again by a script, though its meta named the sequence."""
+    code, out, err = run(capsys, "trace", "hello", "--input", "hell", "--out", tmp_path / "typed.npz", "--json")
+    assert code == 0, err
+    meta = json.loads(out)["meta"]
+    assert meta["sequence"] == {"typed": "hell"}
+    with np.load(tmp_path / "typed.npz") as data:  # x: the one-hot inputs "hel", y: the next characters "ell"
+        assert "".join(meta["vocab"][k] for k in data["x"][:, 0].argmax(-1)) == "hel"
+        assert "".join(meta["vocab"][k] for k in data["y"][:, 0]) == "ell"
+    adding = ("adding-rnn", "--set", "task.length=12", "--set", "model.hidden_size=4")
+    code, out, err = run(capsys, "bptt", *adding, "--input", "0.3 0.9* 0.1 0.5* 0.2", "--json", "--no-jacobians")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["steps"] == 5 and result["sequence"] == {"typed": "0.3 0.9* 0.1 0.5* 0.2"}
+    code, out, _ = run(capsys, "bptt", *adding, "--input", "0.3 0.9* 0.1 0.5* 0.2", "--no-jacobians")
+    assert "trained 0 steps; on the typed sequence)" in out  # the table says it is not the task's draw
+    draws = {}
+    for seed in (None, 5):
+        chosen = () if seed is None else ("--sequence-seed", seed)
+        path = tmp_path / f"drawn-{seed}.npz"
+        code, out, err = run(capsys, "trace", *adding, *chosen, "--out", path, "--json")
+        assert code == 0, err
+        assert json.loads(out)["meta"]["sequence"] == {"drawn": {"seed": 0 if seed is None else seed, "batch": 1}}
+        with np.load(path) as data:
+            draws[seed] = data["x"].copy()
+        code, out, err = run(capsys, "bptt", *adding, *chosen, "--json", "--no-jacobians")
+        assert json.loads(out)["sequence"] == {"drawn": {"seed": 0 if seed is None else seed, "batch": 1}}
+    assert draws[None].shape == draws[5].shape == (12, 1, 2) and not np.array_equal(draws[None], draws[5])
+    code, out, _ = run(capsys, "bptt", *adding, "--sequence-seed", "5", "--no-jacobians")
+    assert "trained 0 steps; sequence seed 5)" in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (("hello", "--input", "hexl"), "--input 'hexl': character 'x' at position 3 is not in the vocabulary (helo)"),
+    (("hello", "--input", "hell", "--sequence-seed", "2"), "--input and --sequence-seed both choose the sequence"),
+    (("hello", "--input", "hell", "--batch", "2"), "--input types one sequence, --batch 2 asks for 2"),
+    (("hello", "--input", " "), "--input is empty"),
+    (("multiscale-rnn", "--input", "1"), "--input: the two-scales task takes no typed sequence"),
+    (("hello", "--input", "h" * 300 + "x"), "--input 'hhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhh…: character 'x' at "
+                                            "position 301"),  # a paste: its start, not the page
+    (("hello", "--sequence-seed", "-1"), "--sequence-seed must be an integer in [0, 2^63-1], got -1"),
+])
+def test_a_typed_sequence_or_draw_the_pass_cannot_take_is_one_line_and_exit_2(capsys, tmp_path, monkeypatch, args,
+                                                                             message):
+    monkeypatch.chdir(tmp_path)  # (trace's default file, were one written)
+    for command in ("bptt", "trace"):
+        code, _, err = run(capsys, command, *args)
+        assert code == 2 and message in one_line_error(err), err
+
+
+def test_a_draw_asked_of_a_task_of_one_sequence_is_noted(capsys):
+    code, _, err = run(capsys, "bptt", "hello", "--sequence-seed", "3", "--no-jacobians")
+    assert code == 0 and "note: the hello task has only one sequence: --sequence-seed draws it again" in err
+
+
 def test_a_trace_says_how_to_read_its_arrays_back_in_the_datas_terms(capsys, tmp_path):
     """x was a one-hot code or standardized numbers with nothing in the file to decode them: a
     text's characters (its own, a newline as a newline) and a series' channels, mean and std."""

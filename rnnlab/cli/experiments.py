@@ -25,7 +25,7 @@ from typing import Annotated, Any
 import typer
 
 from .. import notices
-from ..errors import UserError, number_text
+from ..errors import UserError, clipped, number_text
 from ..errors import number_or_dash as _fmt
 from ._app import (SEED_MAX, TITLE_LEFT, ProgressLines, _compile_notices, _exit_for_training_status, _json_float,
                    _message, _out_console, _print_json, _progress, _set_option, _with_sets, app, choice_refused,
@@ -670,10 +670,68 @@ def _task_edits_said(lab) -> str:
 SLOW_PASS_MACS = 300_000_000_000
 
 
-def _open_lab(target: str | None, batch: int = 1, device: str | None = None, sets: list[str] | None = None):
+#: --input and --sequence-seed of bptt and trace: the lab's i (a sequence typed) and n (another draw)
+INPUT_HELP = ("A sequence typed in the task's own terms instead of the task's draw, as the lab's i takes it: "
+              "characters (\\n a newline), parity's bits (1011), counting's k, copy's digits 1-8, selective-copy's "
+              "'.1..3.2', adding's values in [0, 1] with two marked by a trailing * (0.3 0.9* 0.1 0.5*), the "
+              "forecasting tasks' numbers (; between steps of a multi-column series); one sequence (--batch 1).")
+SEQUENCE_SEED_HELP = ("Draw the sequences with this seed instead of the spec's, as the lab's n draws another (a "
+                      "trace's meta names the seed its sequence was drawn with).")
+
+
+def _check_sequence_choice(typed: str | None, sequence_seed: int | None, batch: int) -> None:
+    """Refuse, before any work, a sequence asked for twice: typed and drawn, or one typed in a batch of many."""
+    if typed is not None and sequence_seed is not None:
+        raise UserError("--input and --sequence-seed both choose the sequence (typed, or drawn with that seed): "
+                        "give one")
+    if typed is not None and batch != 1:
+        raise UserError(f"--input types one sequence, --batch {batch} asks for {batch}: give one of them")
+    if typed is not None and not typed.strip():
+        raise UserError("--input is empty: type a sequence in the task's own terms (see --help)")
+
+
+def _put_sequence(lab, typed: str | None, sequence_seed: int | None) -> None:
+    """The lab's bench sequence as ``--input`` typed it or ``--sequence-seed`` drew it (the lab's i and n); a
+    typed sequence the task refuses is named in one line, as the lab's dialog names it."""
+    if sequence_seed is not None:
+        if lab.task.fixed_sequence:  # (hello: the same five characters whatever the seed)
+            say(f"rnnlab: note: the {lab.task.kind} task has only one sequence: --sequence-seed draws it again")
+        lab.regenerate(sequence_seed)
+    if typed is None:
+        return
+    if not hasattr(lab.task, "sequence_from_text"):
+        raise UserError(f"--input: the {lab.task.kind} task takes no typed sequence (--sequence-seed draws another)")
+    try:
+        batch = lab.task.sequence_from_text(typed)
+        lab.check_sequence(batch)
+    except UserError as exc:
+        raise UserError(f"--input {clipped(repr(typed), 40)}: {exc}") from None  # (a pasted page: its start)
+    _warn(getattr(lab.task, "typed_range_note", lambda _: "")(batch))
+    lab.set_sequence(batch, text=typed)
+
+
+def _sequence_meta(lab) -> dict[str, Any]:
+    """Which sequence the pass ran on, as a trace's meta names it: ``{"typed": TEXT}`` or ``{"drawn": {"seed",
+    "batch"}}`` (``--input`` or ``--sequence-seed`` gives it back)."""
+    if lab.sequence_typed:
+        return {"typed": lab.sequence_text}
+    return {"drawn": {"seed": lab.sequence_seed, "batch": lab.view_batch}}
+
+
+def _sequence_said(lab) -> str:
+    """``"; on the typed sequence"`` or ``"; sequence seed 5"`` for a table's title where the pass did not
+    run on the spec's own draw, "" where it did."""
+    if lab.sequence_typed:
+        return "; on the typed sequence"
+    return "" if lab.sequence_seed == lab.spec.seed else f"; sequence seed {lab.sequence_seed}"
+
+
+def _open_lab(target: str | None, batch: int = 1, device: str | None = None, sets: list[str] | None = None,
+              typed: str | None = None, sequence_seed: int | None = None):
     from ..lab import Lab
 
     _check_device(device)
+    _check_sequence_choice(typed, sequence_seed, batch)
     _refuse_lab(target)
     spec, run = spec_with_sets(target, sets, device, run_task_sets=True)  # Lab.open's pair, --set's fields in
     edited = run is not None and spec.task != run.spec.task  # the run's weights on other sequences
@@ -697,7 +755,9 @@ def _open_lab(target: str | None, batch: int = 1, device: str | None = None, set
             _message(f"[dim]rnnlab: a forward and backward pass of about {work * (1 + BACKWARD_WORK) / 1e9:.0f} "
                      "billion multiply-adds: this takes a while[/dim]")
         with _compile_notices():
-            return Lab(spec, run, batch=batch, task=task)
+            lab = Lab(spec, run, batch=batch, task=task)
+            _put_sequence(lab, typed, sequence_seed)
+            return lab
     except SpecError as exc:  # the pass does not fit this machine: name the flag where it is the batch
         if exc.field != "batch":
             raise
@@ -725,6 +785,9 @@ def bptt(
         help="The step Jacobians' columns beside ||dL/dh_t||: their dense products take minutes for a large state "
              "over a long sequence (H=512, 1600 steps), the gradient norms a second.")] = True,
     sets: Annotated[list[str] | None, _set_option("--device")] = None,
+    typed: Annotated[str | None, typer.Option("--input", metavar="TEXT", help=INPUT_HELP, show_default=False)] = None,
+    sequence_seed: Annotated[int | None, typer.Option(
+        "--sequence-seed", min=0, max=SEED_MAX, help=SEQUENCE_SEED_HELP, show_default=False)] = None,
 ) -> None:
     """One forward and backward pass: ||dL/dh_t|| at every step, the vanishing-gradient curve.
 
@@ -734,7 +797,7 @@ def bptt(
     (LSTM: \\[h; c]; LRU: \\[Re h; Im h]).
     For mingru, minlstm and lru J_t is diagonal: ||J_t|| = max |a_t|.
     selfattention has no recurrence: only ||dL/dh_t|| per block."""
-    lab = _open_lab(target, batch, device, sets)
+    lab = _open_lab(target, batch, device, sets, typed, sequence_seed)
     with _compile_notices():
         lab.run_backward(truncate)
         grad = lab.gradient_norms()
@@ -759,7 +822,8 @@ def bptt(
         _print_json({
             "spec": lab.spec.name, "cell": lab.spec.model.cell, "trained_steps": lab.trainer.step,
             "steps": lab.steps, "batch": batch, "truncate": lab.truncate or 0, "loss": _json_float(lab.evaluation.loss),
-            "recurrent": not lab.is_attention, "task_edits": lab.task_edits(), "streams": streams,
+            "recurrent": not lab.is_attention, "task_edits": lab.task_edits(), "sequence": _sequence_meta(lab),
+            "streams": streams,
         })
         return
     from rich.table import Table
@@ -767,7 +831,8 @@ def bptt(
 
     what = "backprop" if lab.is_attention else "BPTT"
     title = Text(f"{what} of {lab.spec.name} ({lab.spec.model.cell}, trained {lab.trainer.step} steps"
-                 f"{_task_edits_said(lab)}): loss {_fmt(lab.evaluation.loss)}")  # Text: a name may hold "[bold]"
+                 f"{_task_edits_said(lab)}{_sequence_said(lab)}): "
+                 f"loss {_fmt(lab.evaluation.loss)}")  # Text: a name may hold "[bold]"
     # as many streams (layer, direction) a table as the page is wide: a 2-layer bidirectional
     # model's 17 columns in one table were cut to "9.674e…"
     def headers(layer: int, direction: int) -> list[str]:
@@ -854,6 +919,9 @@ def trace(
     force: Annotated[bool, typer.Option("--force", help="Replace the --out file if it exists.")] = False,
     device: Annotated[str | None, typer.Option("--device", help=DEVICE_HELP, show_default=False)] = None,
     sets: Annotated[list[str] | None, _set_option("--device")] = None,
+    typed: Annotated[str | None, typer.Option("--input", metavar="TEXT", help=INPUT_HELP, show_default=False)] = None,
+    sequence_seed: Annotated[int | None, typer.Option(
+        "--sequence-seed", min=0, max=SEED_MAX, help=SEQUENCE_SEED_HELP, show_default=False)] = None,
 ) -> None:
     """Write every recorded state and gate of every step (and dL/dh_t) to an .npz file.
 
@@ -862,7 +930,7 @@ def trace(
     from ..train.rundir import npz_target
 
     out = npz_target(out, "trace file", replace=force)  # before the pass: a refused file costs no time
-    lab = _open_lab(target, batch, device, sets)
+    lab = _open_lab(target, batch, device, sets, typed, sequence_seed)
     with _compile_notices():
         lab.run_backward(truncate)
     path = lab.export_trace(out, replace=force)
