@@ -154,6 +154,49 @@ def test_seq2seq_and_tree_into_a_log_say_how_they_go(capsys):
     assert code == 0 and "" not in err.splitlines() and "rnnlab: tree: epoch 1 of 1, loss " in err
 
 
+def test_seq2seq_and_tree_export_and_type_what_their_labs_x_and_i_do(capsys, tmp_path):
+    """The seq2seq and treebank labs' x (export) and seq2seq's i (a source typed) had no command: esn alone had
+    --export, so a script could not keep a decoding's attention weights or a tree's dL/dh."""
+    small = ("--steps", "5", "--hidden-size", "8", "--eval-size", "5")
+    code, out, err = run(capsys, "seq2seq", *small, "--source", "3 1 4", "--export", tmp_path / "s.npz", "--json")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["bench"]["source"] == ["3", "1", "4"] and summary["export"] == str(tmp_path / "s.npz")
+    with np.load(tmp_path / "s.npz", allow_pickle=False) as data:
+        vocab = json.loads(str(data["meta"]))["vocab"]
+        assert [vocab[k] for k in data["source"]] == ["3", "1", "4"]
+        assert data["weights"].shape[1] == 3 and data["history_step"].tolist() == [1, 2, 3, 4, 5]
+    code, out, err = run(capsys, "seq2seq", *small, "--source", "3 1 4")
+    assert code == 0 and "example: 3 1 4 -> " in out, err
+    tree = ("--epochs", "1", "--hidden-size", "4")
+    code, out, err = run(capsys, "tree", *tree, "--parse", "pos ((dull but) good)", "--export", tmp_path / "t.npz")
+    assert code == 0 and f"exported to {tmp_path / 't.npz'}" in out, err
+    with np.load(tmp_path / "t.npz", allow_pickle=False) as data:  # the first --parse tree, backpropagated whole
+        assert data["words"].tolist() == ["dull", "but", "", "good", ""] and data["dh"].shape == (5, 4)
+        assert json.loads(str(data["meta"]))["tree"]["sexpr"] == "((dull but) good)"
+    code, out, err = run(capsys, "tree", *tree, "--export", tmp_path / "t4.npz", "--json")
+    assert code == 0 and json.loads(out)["export"] == str(tmp_path / "t4.npz"), err
+    with np.load(tmp_path / "t4.npz", allow_pickle=False) as data:  # else the lab's first tree, test tree 4
+        assert json.loads(str(data["meta"]))["tree"]["index"] == 4
+
+
+@pytest.mark.parametrize("args, message", [
+    (("seq2seq", "--source", "3 a"), "--source '3 a': type digits 0-9 only (spaces and commas allowed), got 'a'"),
+    (("seq2seq", "--force"), "--force needs --export"),
+    (("tree", "--force"), "--force needs --export"),
+    (("seq2seq", "--export", "."), "is a directory: name the export file in it, e.g. "),
+    (("tree", "--export", "."), "is a directory: name the export file in it, e.g. "),
+    (("seq2seq", "--export", "old.npz"), "old.npz already exists (add --force to replace it)"),
+    (("tree", "--export", "old.npz"), "old.npz already exists (add --force to replace it)"),
+])
+def test_seq2seq_and_tree_refuse_a_bad_source_or_export_before_training(capsys, tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "old.npz").write_bytes(b"kept")
+    code, _, err = run(capsys, *args)
+    assert code == 2 and message in one_line_error(err) and "training" not in err, err
+    assert (tmp_path / "old.npz").read_bytes() == b"kept"
+
+
 @pytest.mark.parametrize("epochs, said", [("1", "treebank: completed, 1 epoch\n"),
                                           ("2", "treebank: completed, 2 epochs\n")])
 def test_tree_counts_its_epochs_in_words(capsys, epochs, said):

@@ -363,6 +363,27 @@ def nonempty_path(value: str | Path) -> Path:
     return Path(value)
 
 
+EXPORT_HELP_FORCE = "Replace the --export file if it exists."
+
+
+def export_option(what: str) -> Any:
+    """An architecture lab's ``--export FILE.npz``, the lab's x: ``what`` it writes."""
+    return typer.Option("--export", help=f"Write {what} to this .npz file, as the lab's x exports it.",
+                        parser=nonempty_path, metavar="<path>", show_default=False)
+
+
+def export_file(export: Path | None, force: bool, example: str) -> Path | None:
+    """``--export`` checked before any work (``--force`` without it refused, an existing file without ``--force``
+    refused, a directory refused naming ``example``, the lab's own file name, to give in it); None without it."""
+    if force and export is None:
+        raise UserError("--force needs --export (it replaces an existing --export file)")
+    if export is None:
+        return None
+    from ..train.rundir import npz_target
+
+    return npz_target(export, "export file", replace=force, example=example)
+
+
 def choice_refused(flag: str, typed: str, choices: Sequence[str], meant: str | None = None) -> UserError:
     """``flag`` refusing ``typed``, none of ``choices``: "--sort must be one of updated, eval, loss, name, got 'Loss'
     (did you mean 'loss'?)", the hint where the choice meant is sure (:func:`~rnnlab.errors.choice_refusal`, as the

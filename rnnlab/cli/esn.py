@@ -16,10 +16,11 @@ from typing import Annotated, Any
 
 import typer
 
-from ..errors import UserError, counted
+from ..errors import counted
 from ..errors import number_or_dash as _fmt
-from ._app import (_compile_notices, _message, _out_console, _print_json, _progress, app, choice_refused, help_notes,
-                   lab_option, nonempty_path, option_flag, output_unread, whole_cells)
+from ._app import (EXPORT_HELP_FORCE, _compile_notices, _message, _out_console, _print_json, _progress, app,
+                   choice_refused, export_file, help_notes, lab_option, nonempty_path, option_flag, output_unread,
+                   whole_cells)
 
 
 def _option_notes() -> dict[str, str]:
@@ -61,7 +62,7 @@ def esn(
         "--export", help="Write every recorded array (states, forecasts, eigenvalues, weights) to this .npz file.",
         parser=nonempty_path, metavar="<path>", show_default=False)] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print every figure as JSON.")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Replace the --export file if it exists.")] = False,
+    force: Annotated[bool, typer.Option("--force", help=EXPORT_HELP_FORCE)] = False,
 ) -> None:
     """Echo state network on Mackey-Glass: one-step RMSE and R^2, and how long the free run holds.
 
@@ -73,17 +74,13 @@ def esn(
     """
     from ..errors import abbreviated
     from ..labs.esn import SWEEP_VALUES, EsnLab
-    from ..train.rundir import npz_target
     from .experiments import _graceful_interrupt
 
-    if force and export is None:
-        raise UserError("--force needs --export (it replaces an existing --export file)")
+    export = export_file(export, force, "esn.npz")  # (the lab's export_name)
     if sweep is not None:  # before the fit: a bad name costs no time
         sweep = sweep.replace("-", "_")
         if sweep not in SWEEP_VALUES:  # 'rho' (the table's title names spectral_radius so) and 'alpha' are hinted
             raise choice_refused("--sweep", sweep, list(SWEEP_VALUES), meant=abbreviated(sweep, list(SWEEP_VALUES)))
-    if export is not None:
-        export = npz_target(export, "export file", replace=force, example="esn.npz")  # (the lab's export_name)
     given = {"units": units, "spectral_radius": spectral_radius, "leak_rate": leak_rate,
              "input_scaling": input_scaling, "connectivity": connectivity, "ridge": ridge,
              "readout_input": readout_input, "seed": seed, "length": length, "test": test, "warmup": warmup,

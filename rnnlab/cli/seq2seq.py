@@ -8,14 +8,16 @@ side by side show what attention is for.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from ..errors import UserError
+from ..errors import UserError, clipped
 from ..errors import percent_or_dash as _pct
-from ._app import (TITLE_LEFT, ProgressLines, _compile_notices, _exit_for_training_status, _message, _out_console,
-                   _print_json, _progress, app, help_notes, lab_option, option_flag, output_unread, whole_cells)
+from ._app import (EXPORT_HELP_FORCE, TITLE_LEFT, ProgressLines, _compile_notices, _exit_for_training_status,
+                   _message, _out_console, _print_json, _progress, app, export_file, export_option, help_notes,
+                   lab_option, option_flag, output_unread, whole_cells)
 from .experiments import _graceful_interrupt
 
 
@@ -50,6 +52,15 @@ def seq2seq(
                                             "each (0: only at the end).")] = 0,
     eval_size: Annotated[int, typer.Option("--eval-size", help="Held-out sequences per length bucket.")] = 500,
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
+    source: Annotated[str | None, typer.Option(
+        "--source", metavar="DIGITS", show_default=False,
+        help="After training, decode this source, as the lab's i types one: digits 0-9, spaces or commas between "
+             "them allowed ('3 1 4'); the example under the table (and --json's bench, --export's arrays) is its "
+             "decoding (default: a draw of max_length digits).")] = None,
+    export: Annotated[Path | None, export_option(
+        "the example's decoding (encoder and decoder states, attention weights, probabilities), the training "
+        "history and the scores")] = None,
+    force: Annotated[bool, typer.Option("--force", help=EXPORT_HELP_FORCE)] = False,
 ) -> None:
     """Train a seq2seq model (teacher forcing) and print greedy-decoding accuracy by source length.
 
@@ -67,6 +78,12 @@ def seq2seq(
     except OptionError as exc:  # name the flags the user typed
         message = exc.message.replace(exc.other, option_flag(exc.other)) if exc.other else exc.message
         raise UserError(f"{option_flag(exc.option)} {message}") from None  # as the other commands: "--units must be"
+    if source is not None:  # before training: a bad source costs no time
+        try:
+            lab.source_from_text(source)
+        except UserError as exc:
+            raise UserError(f"--source {clipped(repr(source), 40)}: {exc}") from None
+    export = export_file(export, force, lab.export_name)
 
     total = lab.options["steps"]
     _message(f"[dim]rnnlab: training seq2seq ({lab.describe()}, {lab.model.num_parameters} parameters)[/dim]")
@@ -87,16 +104,22 @@ def seq2seq(
                          "(*: longer than training)")
 
         # a reader gone (| true, a pager quit) stops it too: its only product is the table, which nobody would see
-        status = lab.train(should_stop=lambda: stop.is_set() or output_unread(), on_step=on_step)
+        # (unless it goes to an --export file too)
+        status = lab.train(should_stop=lambda: stop.is_set() or (export is None and output_unread()), on_step=on_step)
     if status == "stopped" and not stop.is_set():  # the reader gone: quietly, as it would have ended (0)
         return
     if status == "stopped":
         lab.evaluate()
+    path = lab.export(export, replace=force) if export is not None else None
     summary = lab.summary()
     if json_output:
+        if path is not None:
+            summary["export"] = str(path)
         _print_json(summary)
     else:
         _print_table(lab, summary)
+        if path is not None:
+            _out_console().print(f"exported to {path}", markup=False)
     stopped = f"stopped at step {lab.trained_steps} of {total}"
     if status == "completed" and stop.is_set():  # Ctrl-C in the final scoring: the buckets scored are printed
         status = "stopped"

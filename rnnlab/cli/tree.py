@@ -7,15 +7,16 @@ model's prediction for that typed tree. A thin view over :class:`rnnlab.labs.tre
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from ..errors import UserError, counted
 from ..errors import percent_or_dash as _percent
-from ._app import (TITLE_LEFT, ProgressLines, _compile_notices, _exit_for_training_status, _json_float, _message,
-                   _out_console, _print_json, _progress, app, help_notes, lab_option, option_flag, out_glyph,
-                   output_unread, whole_cells)
+from ._app import (EXPORT_HELP_FORCE, TITLE_LEFT, ProgressLines, _compile_notices, _exit_for_training_status,
+                   _json_float, _message, _out_console, _print_json, _progress, app, export_file, export_option,
+                   help_notes, lab_option, option_flag, out_glyph, output_unread, whole_cells)
 
 
 def _option_notes() -> dict[str, str]:
@@ -38,6 +39,10 @@ def tree(
         help="After training, classify this tree: an s-expression such as '((good but) dull)', optionally "
              "after its label ('pos ((dull but) good)'). Repeat for more trees.")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the epochs and predictions as JSON.")] = False,
+    export: Annotated[Path | None, export_option(
+        "the first --parse tree (else test tree 4, the lab's first) after training: every node's h and dL/dh, the "
+        "weights and the training history,")] = None,
+    force: Annotated[bool, typer.Option("--force", help=EXPORT_HELP_FORCE)] = False,
 ) -> None:
     """Train a recursive net on the shipped sentiment treebank and print its accuracy per epoch.
 
@@ -59,6 +64,9 @@ def tree(
             typed.append(lab.parse_tree_text(text))
         except UserError as exc:
             raise UserError(f"--parse {text!r}: {exc}") from None
+    if export is not None and parse:  # the bench: what the export is of, and its file's name
+        lab.type_tree(parse[0])
+    export = export_file(export, force, lab.export_name)
     summary = lab.summary()
     _message(f"[dim]rnnlab: training a recursive net (H={hidden_size}, {summary['model']['parameters']} parameters) "
              f"on {len(lab.train_bank)} trees, testing on {len(lab.test_bank)}[/dim]")
@@ -76,9 +84,15 @@ def tree(
                 lines(stats.epoch, f"loss {stats.loss:.4g}, test accuracy {_percent(stats.test_accuracy)}")
 
         # a reader gone (| true, a pager quit) stops it too: its only product is the tables, which nobody would see
-        status = lab.train(epochs, should_stop=lambda: stop.is_set() or output_unread(), on_epoch=on_epoch)
+        # (unless it goes to an --export file too)
+        status = lab.train(epochs, should_stop=lambda: stop.is_set() or (export is None and output_unread()),
+                           on_epoch=on_epoch)
     if status == "stopped" and not stop.is_set():  # the reader gone: quietly, as it would have ended (0)
         return
+    path = None
+    if export is not None:
+        lab.backward_all()  # (the lab's B: dL/dh at every node, with the trained weights)
+        path = lab.export(export, replace=force)
 
     predictions = []
     if typed:
@@ -96,10 +110,12 @@ def tree(
             "status": status, "parameters": summary["model"]["parameters"],
             "epochs": [{**row, "loss": _json_float(row["loss"])} for row in history],
             "final": None if last is None else {k: last[k] for k in ("epoch", "train_accuracy", "test_accuracy")},
-            "predictions": predictions,
+            "predictions": predictions, **({} if path is None else {"export": str(path)}),
         })
     else:
         _print_tables(lab, history, predictions, status)
+        if path is not None:
+            _out_console().print(f"exported to {path}", markup=False)
     _exit_for_training_status(status, lab.training_message, f"stopped after epoch {lab.epochs_done} of {epochs}",
                               stop.exit_code)
 
