@@ -197,6 +197,30 @@ def test_seq2seq_and_tree_refuse_a_bad_source_or_export_before_training(capsys, 
     assert (tmp_path / "old.npz").read_bytes() == b"kept"
 
 
+def test_a_quoted_tilde_is_the_home_directory_not_a_folder_named_tilde(capsys, tmp_path, monkeypatch):
+    """OUT="~/runs/a" in a script (or a config file) reaches rnnlab unexpanded: train --out "$OUT" made a folder
+    named ~ in the working directory, and bptt, runs and sample of "~/runs/a" said there was none, where the lab's
+    open dialog and a spec's data path read ~ as home."""
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir(), work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    code, out, err = run(capsys, "train", "hello", "--steps", "2", "--out", "~/runs/a", "--json")
+    assert code == 0 and json.loads(out)["run_dir"] == str(home / "runs" / "a"), err
+    assert not (work / "~").exists() and (home / "runs" / "a" / "checkpoint.npz").is_file()
+    code, out, err = run(capsys, "bptt", "~/runs/a", "--json", "--no-jacobians")
+    assert code == 0 and json.loads(out)["trained_steps"] == 2, err
+    code, out, err = run(capsys, "runs", "~/runs", "--json")
+    assert code == 0 and [row["path"] for row in json.loads(out)] == [str(home / "runs" / "a")], err
+    code, _, err = run(capsys, "trace", "~/runs/a", "--out", "~/t.npz")
+    assert code == 0 and (home / "t.npz").is_file(), err
+    code, out, err = run(capsys, "sample", "~/runs/a", "--length", "3", "--json")
+    assert code == 0 and json.loads(out)["step"] == 2, err
+    (home / "s.toml").write_text("[train]\nsteps = 1\n")
+    code, out, err = run(capsys, "train", "~/s.toml", "--out", "~/runs/b", "--json")
+    assert code == 0 and json.loads(out)["step"] == 1, err
+
+
 @pytest.mark.parametrize("epochs, said", [("1", "treebank: completed, 1 epoch\n"),
                                           ("2", "treebank: completed, 2 epochs\n")])
 def test_tree_counts_its_epochs_in_words(capsys, epochs, said):

@@ -357,10 +357,19 @@ def help_notes(notes: Callable[[], Mapping[str, str]]) -> type[TyperCommand]:
 
 def nonempty_path(value: str | Path) -> Path:
     """A path argument's parser (its default too): an empty one (an unset shell variable) is
-    refused, where Path("") would read it as "." and write a run into the current directory."""
+    refused, where Path("") would read it as "." and write a run into the current directory; a
+    leading ``~`` is the home directory (:func:`home_expanded`)."""
     if not str(value).strip():
         raise typer.BadParameter("is empty: give a path")
-    return Path(value)
+    return Path(home_expanded(str(value)))
+
+
+def home_expanded(value: str | None) -> str | None:
+    """``value`` with a leading ``~`` (or ``~user``) read as the shell reads it, the parser of a target
+    argument (a spec file, a run directory) too: a quoted one (``OUT="~/runs/a"``, a config file's) reached
+    rnnlab as it was, and ``train --out "$OUT"`` made a folder named ``~`` in the working directory (one
+    ``rm -rf ~`` from a disaster), where the lab's open dialog and a spec's data path read it as home."""
+    return os.path.expanduser(value) if value is not None and value.startswith("~") else value
 
 
 EXPORT_HELP_FORCE = "Replace the --export file if it exists."

@@ -29,7 +29,8 @@ from ..errors import UserError, clipped, number_text
 from ..errors import number_or_dash as _fmt
 from ._app import (SEED_MAX, TITLE_LEFT, ProgressLines, _compile_notices, _exit_for_training_status, _json_float,
                    _message, _out_console, _print_json, _progress, _set_option, _with_sets, app, choice_refused,
-                   load_with_sets, nonempty_path, open_lab, output_unread, say, set_fields, spec_with_sets, write_out)
+                   home_expanded, load_with_sets, nonempty_path, open_lab, output_unread, say, set_fields,
+                   spec_with_sets, write_out)
 
 #: The spec's limits (rnnlab.spec.STEPS_MAX, TRUNCATE_MAX), written here so that --help shows them without
 #: importing the spec (and numba); tests keep them equal.
@@ -85,7 +86,8 @@ def _refuse_lab(target: str | None) -> None:
 # ---------------------------------------------------------------------------------------------
 
 @app.command()
-def tui(target: Annotated[str | None, typer.Argument(help=TUI_TARGET_HELP, show_default=False)] = None,
+def tui(target: Annotated[str | None, typer.Argument(help=TUI_TARGET_HELP, parser=home_expanded,
+                                                     show_default=False)] = None,
         sets: Annotated[list[str] | None, _set_option()] = None) -> None:
     """Open the lab (the interactive TUI) on an experiment; `rnnlab` alone opens it on hello."""
     open_lab(target, sets)
@@ -201,7 +203,7 @@ def runs(
 
 @app.command("spec")
 def spec_command(
-    target: Annotated[str | None, typer.Argument(help=TARGET_HELP, show_default=False)] = None,
+    target: Annotated[str | None, typer.Argument(help=TARGET_HELP, parser=home_expanded, show_default=False)] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print every field as JSON.")] = False,
     sets: Annotated[list[str] | None, _set_option()] = None,
 ) -> None:
@@ -427,7 +429,7 @@ def _graceful_interrupt(unit: str = "step") -> Iterator[_Stop]:
 def train(
     target: Annotated[str | None, typer.Argument(
         help="A preset name (see `rnnlab presets`) or a spec .toml file (-: read from stdin, `rnnlab spec hello "
-             "--set seed=3 | rnnlab train -`) (default: hello).", show_default=False)] = None,
+             "--set seed=3 | rnnlab train -`) (default: hello).", parser=home_expanded, show_default=False)] = None,
     steps: Annotated[int | None, typer.Option(
         "--steps", min=1, max=STEPS_MAX, help="Train to this many steps (overrides train.steps).")] = None,
     seed: Annotated[int | None, typer.Option(
@@ -772,7 +774,7 @@ def _open_lab(target: str | None, batch: int = 1, device: str | None = None, set
 
 @app.command()
 def bptt(
-    target: Annotated[str | None, typer.Argument(help=TARGET_HELP, show_default=False)] = None,
+    target: Annotated[str | None, typer.Argument(help=TARGET_HELP, parser=home_expanded, show_default=False)] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print every number as JSON.")] = False,
     batch: Annotated[int, typer.Option("--batch", min=1, max=4096, help="Sequences in the pass.")] = 1,
     truncate: Annotated[int | None, typer.Option(
@@ -907,7 +909,7 @@ def _stream_names(lab) -> list[tuple[int, int]]:
 
 @app.command()
 def trace(
-    target: Annotated[str | None, typer.Argument(help=TARGET_HELP, show_default=False)] = None,
+    target: Annotated[str | None, typer.Argument(help=TARGET_HELP, parser=home_expanded, show_default=False)] = None,
     out: Annotated[Path, typer.Option("--out", parser=nonempty_path, metavar="<path>",
                                       help="The .npz file to write.")] = Path("trace.npz"),
     batch: Annotated[int, typer.Option("--batch", min=1, max=4096, help="Sequences in the pass.")] = 1,
