@@ -62,6 +62,8 @@ def os_error_reason(path: str | os.PathLike, exc: OSError) -> str:
 #: reason (a full disk, a quota, an I/O error) is a failure of the system (exit 1).
 INPUT_ERRNOS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EACCES, errno.EPERM, errno.EROFS,
                            errno.ENAMETOOLONG, errno.ELOOP, errno.EEXIST})
+#: The write failures that more room on the disk (or under the quota) mends.
+NO_ROOM_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 def _umask() -> int:

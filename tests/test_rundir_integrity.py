@@ -268,13 +268,49 @@ def test_a_full_disk_while_training_is_a_failure_exit_1_and_keeps_the_last_check
     monkeypatch.setattr(rundir.np, "savez", full_disk)
     code, out, err = run(capsys, "train", "--resume", hello_run, "--steps", "30")
     assert code == 1 and out == ""
-    assert err.splitlines()[-1] == f"rnnlab: error: cannot write {hello_run}/checkpoint.npz: No space left on device"
+    # what is kept and how to go on: the error alone left the user to guess what of the training was lost
+    assert err.splitlines()[-1] == (f"rnnlab: error: cannot write {hello_run}/checkpoint.npz: No space left on device; "
+                                    f"{hello_run} keeps its checkpoint of step 3 (continue once there is room: "
+                                    f"rnnlab train --resume {hello_run})")
     assert "Traceback" not in err
     assert (hello_run / "checkpoint.npz").read_bytes() == saved
     assert not [p for p in hello_run.iterdir() if p.name.endswith(".tmp")]
     monkeypatch.undo()
     code, out, err = run(capsys, "train", "--resume", hello_run, "--steps", "30", "--json")
     assert code == 0 and json.loads(out)["step"] == 30, err
+
+
+def test_a_new_run_whose_first_checkpoint_meets_a_full_disk_says_it_has_none_and_resumes_from_0(capsys, monkeypatch,
+                                                                                                  tmp_path):
+    def io_error(handle, **arrays):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(rundir.np, "savez", io_error)
+    run_dir = tmp_path / "r"
+    code, out, err = run(capsys, "train", "hello", "--steps", "3", "--out", run_dir)
+    assert code == 1 and out == ""
+    assert err.splitlines()[-1] == (f"rnnlab: error: cannot write {run_dir}/checkpoint.npz: Input/output error; "
+                                    f"{run_dir} has no checkpoint yet (continue once it can be written: "
+                                    f"rnnlab train --resume {run_dir})")
+    monkeypatch.undo()
+    code, out, err = run(capsys, "train", "--resume", run_dir, "--json")
+    assert code == 0 and json.loads(out)["step"] == 3, err
+
+
+def test_a_resume_that_cannot_cut_its_log_for_a_full_disk_says_what_the_run_keeps(capsys, monkeypatch, hello_run):
+    with open(hello_run / "metrics.jsonl", "a", encoding="utf-8") as log:  # a step logged past the checkpoint
+        log.write('{"step": 4, "loss": 1.0, "accuracy": 0.5, "grad_norm": 1.0, "clipped": false, "time": 0.1}\n')
+    saved = snapshot(hello_run)
+
+    def full_disk(path, text):
+        raise fsio.write_error(path, OSError(errno.ENOSPC, "No space left on device"))
+
+    monkeypatch.setattr(rundir, "atomic_write_text", full_disk)
+    code, out, err = run(capsys, "train", "--resume", hello_run, "--steps", "30")
+    assert code == 1 and out == "" and snapshot(hello_run) == saved
+    assert err.splitlines()[-1] == (f"rnnlab: error: cannot write {hello_run}/metrics.jsonl: No space left on device; "
+                                    f"{hello_run} keeps its checkpoint of step 3 (continue once there is room: "
+                                    f"rnnlab train --resume {hello_run})")
 
 
 @pytest.mark.parametrize("code, kind", [(errno.ENOENT, UserError), (errno.EACCES, UserError),

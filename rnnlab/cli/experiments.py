@@ -504,12 +504,13 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
         if run.state() != seen:  # it did since it was read: its checkpoint is not the one read above
             raise UserError(f"{run.path} changed while it was being read (another rnnlab process wrote it): "
                             "run the command again")
-        dropped = run.cut_logs(trainer.step)  # reads both logs before writing: one that cannot be read changes nothing
+        with _saying_what_is_kept(run):  # reads both logs before writing: one that cannot be read changes nothing
+            dropped = run.cut_logs(trainer.step)
+            if run.spec.train.steps != saved_steps or run.data_moved:  # (the data file where it moved with the run)
+                run.write_spec(run.spec)
         if dropped is not None:
             say(f"rnnlab: note: {run.path}'s checkpoint is at step {trainer.step}; the steps logged after it (to "
                 f"step {dropped}) are trained again")
-        if run.spec.train.steps != saved_steps or run.data_moved:  # (the data file where it moved with the run)
-            run.write_spec(run.spec)
         spec = run.spec
     else:
         if target is not None and target not in preset_names() and is_run_dir(user_path(target)):
@@ -540,7 +541,8 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
     _message(f"[dim]rnnlab: {doing} {escape(spec.name)} ({spec.model.cell}, {trainer.model.num_parameters} "
              f"parameters) -> {escape(str(run.path))}[/dim]")
     progress = _progress("loss {task.fields[loss]}  |g| {task.fields[norm]}  {task.fields[rate]} steps/s")
-    with _compile_notices(), _graceful_interrupt() as stop, progress:
+    # (the error said once the progress bar is gone: a line written under a live bar is drawn over)
+    with _saying_what_is_kept(run), _compile_notices(), _graceful_interrupt() as stop, progress:
         bar = progress.add_task(spec.name, total=until, completed=trainer.step, loss="-", norm="-", rate="-")
         lines = ProgressLines(spec.name, "step", until, trainer.step) if progress.disable else None
 
@@ -562,9 +564,7 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
 
             if not _interrupted(exc):
                 raise
-            kept = run.checkpoint_step()
-            kept = "has no checkpoint yet" if kept is None else f"keeps its checkpoint of step {kept}"
-            _message(f"[yellow]aborted: {escape(str(run.path))} {kept}; continue with: rnnlab train --resume "
+            _message(f"[yellow]aborted: {escape(str(run.path))} {_kept(run)}; continue with: rnnlab train --resume "
                      f"{escape(shlex.quote(str(run.path)))}[/yellow]")
             raise typer.Exit(stop.exit_code) from None
 
@@ -576,6 +576,29 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
     _exit_for_training_status(outcome.status, outcome.message,
                               f"stopped at step {summary['step']} of {until}; "
                               f"continue with: rnnlab train --resume {shlex.quote(str(run.path))}", stop.exit_code)
+
+
+def _kept(run) -> str:
+    """What a run stopped short keeps on disk, as its messages say it: "keeps its checkpoint of step 950"."""
+    kept = run.checkpoint_step()
+    return "has no checkpoint yet" if kept is None else f"keeps its checkpoint of step {kept}"
+
+
+@contextlib.contextmanager
+def _saying_what_is_kept(run) -> Iterator[None]:
+    """A full disk (a quota, an I/O error) while ``run`` is written: the error's line says what the run
+    keeps and how to go on, exit 1. It said only "cannot write r/checkpoint.npz: No space left on
+    device", leaving the user to wonder what of the training was lost."""
+    from ..errors import WriteFailed
+    from ..fsio import NO_ROOM_ERRNOS
+
+    try:
+        yield
+    except WriteFailed as exc:
+        when = "once there is room" if exc.errno in NO_ROOM_ERRNOS else "once it can be written"
+        say(f"rnnlab: error: {' '.join(str(exc).split())}; {run.path} {_kept(run)} (continue {when}: "
+            f"rnnlab train --resume {shlex.quote(str(run.path))})")
+        raise typer.Exit(1) from None
 
 
 def _warn_before_training(spec, task) -> None:
