@@ -452,6 +452,27 @@ def test_a_checkpoint_step_that_is_not_an_integer_from_0_is_damaged_and_nothing_
     assert snapshot(hello_run) == saved and not (tmp_path / "t.npz").exists()
 
 
+@pytest.mark.parametrize("key, value", [("param/weight_hh_l0", np.nan), ("optim/v/weight_hh_l0", np.inf)])
+def test_a_checkpoint_holding_nan_or_inf_is_damaged_for_every_command_and_nothing_is_written(capsys, tmp_path,
+                                                                                             hello_run, key, value):
+    """Training never saves a number that is not finite: NaN weights were "does not match spec.toml (was
+    spec.toml or the training data changed?)", and an Inf optimizer slot was trained into a divergence at
+    once, the damaged checkpoint kept as "the last good" one."""
+    checkpoint = hello_run / "checkpoint.npz"
+    with np.load(checkpoint, allow_pickle=False) as data:
+        arrays = {key: data[key] for key in data.files}
+    edited = arrays[key].copy()
+    edited.flat[0] = value
+    np.savez(checkpoint, **(arrays | {key: edited}))
+    saved = snapshot(hello_run)
+    for args in commands(hello_run, tmp_path):
+        code, out, err = run(capsys, *args)
+        assert code == 2 and out == "", (args, err)
+        assert one_line(err).endswith(f"{checkpoint} is damaged and cannot be read: its {key} holds NaN or Inf, "
+                                      "which training never saves"), (args, err)
+    assert snapshot(hello_run) == saved and not (tmp_path / "t.npz").exists()
+
+
 # ---------------------------------------------------------------------------- files the OS will not read
 # chmod 000 stops no one with CAP_DAC_OVERRIDE (root): there the commands run without it (setpriv)
 UNREADABLE_CASES = """

@@ -482,6 +482,7 @@ class RunDir:
             meta = _checkpoint_meta(arrays.pop("meta"))
             saved_data = _saved_data(meta)
             _step_and_elapsed(arrays)  # scalars in range; anything else is not a checkpoint rnnlab wrote
+            _check_finite(arrays)
         except _UNREADABLE as exc:
             raise _unreadable(file, exc) from None
         self._check_same_data(saved_data, task)
@@ -943,6 +944,17 @@ def _step_and_elapsed(arrays: Mapping[str, np.ndarray]) -> tuple[int, float]:
     if seconds is None or not (np.isfinite(seconds) and seconds >= 0):
         raise ValueError(f"its elapsed time is {_shown(elapsed)}, not a number of seconds >= 0")
     return int(value), float(seconds)
+
+
+def _check_finite(arrays: Mapping[str, np.ndarray]) -> None:
+    """ValueError naming the first weight, optimizer slot or carried state that holds NaN or Inf:
+    training never saves one (a diverged step is not applied; the last good checkpoint is kept), so
+    the file was damaged or edited. Read, it was called "does not match spec.toml" (NaN weights) or
+    trained into a divergence at once, its "last good checkpoint" the damaged one (NaN in a slot)."""
+    for key, array in arrays.items():
+        if key.startswith(("param/", "optim/", "carried/")) and array.dtype.kind in "fc" \
+                and not np.isfinite(array).all():
+            raise ValueError(f"its {key} holds NaN or Inf, which training never saves")
 
 
 def _shown(array: np.ndarray) -> str:
