@@ -600,3 +600,26 @@ def test_a_run_without_a_summary_still_says_its_eval_batch_is_the_training_data(
     assert listed.baseline == summarized.baseline
     code, out, _ = run(capsys, "runs", tmp_path)
     assert code == 0 and " (train)" in out
+
+
+def test_a_listing_opens_each_checkpoint_once_and_checks_each_spec_once(capsys, tmp_path, monkeypatch):
+    """A folder of thousands of runs: each opening of a checkpoint reads the archive's whole table of
+    contents, and the spec's checks were run twice (its fields, then the settings compared with the
+    checkpoint's), a third of the listing's time; the listing must still see a changed setting."""
+    from rnnlab.spec import Spec
+    from rnnlab.train import rundir
+
+    for name in ("a", "b"):
+        code, _, err = run(capsys, "train", "hello", "--steps", "2", "--out", tmp_path / "runs" / name)
+        assert code == 0, err
+    spec = tmp_path / "runs" / "b" / "spec.toml"
+    spec.write_text(spec.read_text().replace("learning_rate = 0.05", "learning_rate = 0.5"))
+    opened, checked = [], []
+    open_npz, checked_tables = rundir._open_npz, Spec._checked_tables.__func__
+    monkeypatch.setattr(rundir, "_open_npz", lambda file: opened.append(file.parent.name) or open_npz(file))
+    monkeypatch.setattr(Spec, "_checked_tables", classmethod(
+        lambda cls, data, saved: checked.append(data["name"]) or checked_tables(cls, data, saved)))
+    listed = {run.path.name: run for run in list_runs(tmp_path / "runs")}
+    assert sorted(opened) == ["a", "b"] and checked == ["hello", "hello"]
+    assert listed["a"].problem == "" and listed["b"].status == "completed"
+    assert "train.learning_rate: 0.05 -> 0.5" in listed["b"].problem

@@ -821,12 +821,23 @@ def _runs_inside(path: Path) -> str:
 def _checkpoint_step(path: Path) -> int | str:
     """The step of the checkpoint in run directory ``path``; "unknown" where it cannot be read, its
     small meta entry included (every command that opens the run refuses a meta it cannot parse)."""
+    return checkpoint_glance(path)[0]
+
+
+def checkpoint_glance(path: Path) -> tuple[int | str, dict[str, Any] | None]:
+    """The checkpoint of run directory ``path`` from one look at its small entries, never its weights:
+    its step (:func:`_checkpoint_step`) and the settings it was trained with (:func:`checkpoint_settings`;
+    None where it cannot be read). ``rnnlab runs`` wants both of every run: each opening of the archive
+    reads its whole table of contents, as long as the model has parameters."""
     try:
         with _open_npz(path / CHECKPOINT) as data:
-            _saved_data(data["meta"])
-            return _step_and_elapsed(data)[0]
+            meta = _checkpoint_meta(data["meta"])
+            _saved_data(meta)
+            step = _step_and_elapsed(data)[0]
     except _UNREADABLE:
-        return "unknown"
+        return "unknown", None
+    settings = meta.get("settings")
+    return step, settings if isinstance(settings, dict) else None
 
 
 #: The model settings that give the weights their names and shapes: one changed, a checkpoint no

@@ -21,9 +21,9 @@ from typing import Any
 
 from ..errors import RunDirError, UserError, choice_refusal, closest_name, is_choice, special_file
 from ..spec import flat_fields, spec_toml
-from .rundir import (CHECKPOINT, EVALS, METRICS, RUN_FILES, SPEC, SUMMARY, RunDir, _checkpoint_step, _is_number,
-                     MODEL_SHAPE_FIELDS, _read_error, checkpoint_settings, is_run_dir, last_record, read_summary,
-                     _settings, setting_changes, weights_lost_at)
+from .rundir import (CHECKPOINT, EVALS, METRICS, RUN_FILES, SPEC, SUMMARY, RunDir, _is_number, MODEL_SHAPE_FIELDS,
+                     _read_error, checkpoint_glance, is_run_dir, last_record, read_summary, _settings, setting_changes,
+                     weights_lost_at)
 
 
 @dataclass(frozen=True)
@@ -143,7 +143,7 @@ def read_listing(path: Path) -> RunListing:
     """The :class:`RunListing` of the run directory at ``path``."""
     times = {name: _mtime(path / name) for name in RUN_FILES}  # (0 for a file it lacks)
     updated = max(times.values()) or _mtime(path)
-    problem = ""
+    problem, checked = "", None
     try:
         if kind := special_file(path / SPEC):  # read, it never ends
             raise OSError(f"it is {kind}")
@@ -151,7 +151,7 @@ def read_listing(path: Path) -> RunListing:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         spec, problem = {}, f"{SPEC}: {_why(exc)}"
     else:  # TOML, but a spec every other command takes? (a hand edit: hidden_size = "x")
-        problem = _spec_problem(spec, path)
+        problem, checked = _spec_problem(spec, path)
     task, model, train = (_table(spec, key) for key in ("task", "model", "train"))
     summary = read_summary(path)
     last_step, last_eval = last_record(path / METRICS), last_record(path / EVALS)
@@ -171,13 +171,15 @@ def read_listing(path: Path) -> RunListing:
         step = _int(summary["step"])  # where it ended: a log whose last line was torn reads a step short
     loss = _float(last_step.get("loss")) if last_step else None
     evaluated = None if last_eval is None else {k: last_eval.get(k) for k in ("step", "loss", "accuracy")}
-    saved = _checkpoint_step(path) if times[CHECKPOINT] else None  # its small step entry, not the weights
+    # its small entries, not the weights: the step, and the settings trained with
+    saved, trained_with = checkpoint_glance(path) if times[CHECKPOINT] else (None, None)
     if status not in ("damaged", "training"):  # weights gone or unreadable: every other command refuses them
         if saved == "unknown":
             status, problem = "damaged", f"{CHECKPOINT} cannot be read"
         elif saved is None and (lost := weights_lost_at(summary, last_step)) is not None:  # (RunDir.lost_step)
             status, problem = "damaged", f"no {CHECKPOINT}: the weights of step {lost} are gone"
-        elif isinstance(saved, int) and (changed := _changed_settings(path, spec)):
+        elif isinstance(saved, int) and checked is not None \
+                and (changed := setting_changes(trained_with or {}, _settings(checked))):
             if reshaped := [change for change in changed if change.partition(":")[0] in MODEL_SHAPE_FIELDS]:
                 status = "damaged"
                 problem = f"{SPEC} no longer describes its checkpoint's model ({'; '.join(reshaped)})"
@@ -211,40 +213,23 @@ def read_listing(path: Path) -> RunListing:
         spec=flat_fields(spec))
 
 
-def _changed_settings(path: Path, spec: dict[str, Any]) -> list[str]:
-    """The settings the run's spec.toml (``spec``, parsed, and checked by :func:`_spec_problem`) now
-    gives otherwise than its checkpoint was trained with ("model.hidden_size: 8 -> 9"; [] for none,
-    or for a checkpoint that predates recording them): :meth:`RunDir.changed_settings`, with the
-    spec read as :meth:`RunDir.open` reads it but without its data file. Those of
-    :data:`MODEL_SHAPE_FIELDS` leave the weights unloadable (RunDir.check_model); any of them
-    refuses a resume (RunDir.check_settings)."""
-    from ..errors import DataError
-    from ..spec import Spec
-
-    saved = checkpoint_settings(path) or {}
-    try:
-        now = _settings(Spec.short_of_data(spec, base_dir=path.resolve(), saved=True))
-    except DataError:  # its data file gone (not the spec's fault: the commands that read it say so)
-        return []
-    return setting_changes(saved, now)
-
-
-def _spec_problem(spec: dict[str, Any], path: Path) -> str:
+def _spec_problem(spec: dict[str, Any], path: Path) -> tuple[str, Any]:
     """Why every other command calls the run's parsed spec.toml damaged ("" for none), short of its
-    data file: that is not read (a listing of many runs reads no corpus), and one gone or changed is
-    not the spec's fault: the commands that read it say so."""
+    data file, and the spec it reads as short of it (:meth:`~rnnlab.spec.Spec.short_of_data`: what
+    is compared with its checkpoint's settings, None where it cannot be read). The data file is not
+    read (a listing of many runs reads no corpus), and one gone or changed is not the spec's fault:
+    the commands that read it say so, and the settings are then not compared."""
     from ..errors import DataError
     from ..spec import EMPTY_SPEC, Spec, SpecError
 
     if not spec:  # (the defaults would pass: every command refuses the file first)
-        return f"{SPEC} {EMPTY_SPEC}"
-    try:
-        Spec.check_fields(spec, base_dir=path.resolve(), saved=True)
+        return f"{SPEC} {EMPTY_SPEC}", None
+    try:  # (read with every check of the fields, once: a listing of thousands of runs checked each twice)
+        return "", Spec.short_of_data(spec, base_dir=path.resolve(), saved=True)
     except SpecError as exc:
-        return f"{SPEC}: {exc}"
+        return f"{SPEC}: {exc}", None
     except DataError:
-        pass
-    return ""
+        return "", None
 
 
 #: Fields a listing shows in columns of their own (and the description, which follows the task
