@@ -771,3 +771,28 @@ def test_a_resumed_run_keeps_its_training_clock_and_says_its_speed(capsys, hello
     assert summary["seconds"] >= saved
     seconds = summary["seconds"]  # (rounded to the millisecond)
     assert summary["step"] / (seconds + 5e-4) <= summary["steps_per_second"] <= summary["step"] / (seconds - 5e-4)
+
+
+@pytest.mark.parametrize("failing", ["spec.toml", "evals.jsonl"])
+def test_a_new_run_that_cannot_write_its_first_files_leaves_no_empty_run_behind(capsys, monkeypatch, tmp_path,
+                                                                                  failing):
+    """A full disk as training starts: the run directory made for it was left, empty or holding a spec
+    never trained (runs/ filling with them at every retry, each listed "untrained"); a folder the user
+    made for it (--out) stays, emptied."""
+    touch, atomic_file = Path.touch, rundir.atomic_file
+
+    def full_disk(path: Path, *args, **kwargs):
+        if path.name == failing:  # (atomic_file names the file itself, as a failed write does)
+            error = OSError(errno.ENOSPC, "No space left on device")
+            raise error if path.name.endswith(".jsonl") else fsio.write_error(path, error)
+        return (touch if path.name.endswith(".jsonl") else atomic_file)(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "touch", full_disk)
+    monkeypatch.setattr(rundir, "atomic_file", full_disk)
+    made, given = tmp_path / "runs" / "new", tmp_path / "given"
+    given.mkdir()
+    for run_dir in (made, given):
+        code, out, err = run(capsys, "train", "hello", "--steps", "3", "--out", run_dir)
+        assert code == 1 and out == "", err
+        assert one_line(err) == f"rnnlab: error: cannot write {run_dir}/{failing}: No space left on device"
+    assert not made.exists() and (tmp_path / "runs").is_dir() and list(given.iterdir()) == []

@@ -47,7 +47,7 @@ import numpy as np
 from .. import notices
 from ..data.files import user_path
 from ..data.text import display_char
-from ..errors import RunDirError, SpecError, TargetExistsError, UserError, counted, special_kind
+from ..errors import RunDirError, SpecError, TargetExistsError, UserError, WriteFailed, counted, special_kind
 from ..fsio import atomic_file, atomic_write_text, not_a_directory, os_error_reason, stat_or_none, write_error
 from ..spec import DataFileError, Spec, parse_spec, respelt_spec, spec_toml
 from .trainer import EvalRecord, StepRecord, Trainer, TrainingDiverged
@@ -177,16 +177,31 @@ class RunDir:
             if all((holder / name).is_file() for name in (SPEC, METRICS, EVALS)):
                 raise RunDirError(f"{holder} is a run directory: rnnlab runs would not list a run inside it; "
                                   "choose a place beside it")
+            made = not path.exists()
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise RunDirError(f"cannot create run directory {path}: {os_error_reason(path, exc)}") from None
+        written: list[Path] = []
         try:  # put in place only where none is: a run started into the same folder a moment before keeps its own
             with atomic_file(path / SPEC, replace=False) as handle:
                 handle.write(spec.to_toml().encode("utf-8"))
+            written.append(path / SPEC)
+            for name in (METRICS, EVALS):
+                try:
+                    (path / name).touch()
+                except OSError as exc:
+                    raise write_error(path / name, exc) from None
+                written.append(path / name)
         except TargetExistsError:
             raise RunDirError(f"{path} already exists and is not empty; choose another --out or --resume it") from None
-        for name in (METRICS, EVALS):
-            (path / name).touch()
+        except (UserError, WriteFailed):  # a full disk: no empty run left behind (runs/ filled with them, one a
+            for file in written:          # retry); rmdir keeps a folder another process put files in meanwhile
+                with contextlib.suppress(OSError):
+                    file.unlink()
+            if made:
+                with contextlib.suppress(OSError):
+                    path.rmdir()
+            raise
         return cls(path, spec, more_steps=spec.train.steps)
 
     @classmethod
