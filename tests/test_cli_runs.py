@@ -163,13 +163,18 @@ def test_an_interrupted_run_is_listed_at_its_checkpoint_and_its_resume_says_what
     code, _, err = run(capsys, "train", "hello", "--steps", "6", "--out", tmp_path / "r")
     assert code == 0, err
     last = json.loads((tmp_path / "r/metrics.jsonl").read_text().splitlines()[-1])
+    evaluated = json.loads((tmp_path / "r/evals.jsonl").read_text().splitlines()[-1])
     with open(tmp_path / "r/metrics.jsonl", "a") as log:  # logged after the checkpoint of step 6, then killed
         for step in (7, 8, 9):
-            log.write(json.dumps({**last, "step": step}) + "\n")
+            log.write(json.dumps({**last, "step": step, "loss": 99.0}) + "\n")
+    with open(tmp_path / "r/evals.jsonl", "a") as log:
+        log.write(json.dumps({**evaluated, "step": 8, "loss": 99.0}) + "\n")
     os.remove(tmp_path / "r/summary.json")
     (listed,) = list_runs(tmp_path)
     assert (listed.status, listed.step) == ("interrupted", 6)  # what --resume goes on from
-    assert listed.loss is None and listed.eval["step"] == 6  # step 9's loss is not step 6's; its eval is
+    # the losses of the checkpoint's step (step 9's is not step 6's; "-" read as if nothing was learned)
+    assert last["step"] == 6 and listed.loss == last["loss"]
+    assert evaluated["step"] == 6 and listed.eval == {key: evaluated[key] for key in ("step", "loss", "accuracy")}
     code, _, err = run(capsys, "train", "--resume", tmp_path / "r", "--steps", "10")
     assert code == 0, err
     assert f"rnnlab: note: {tmp_path / 'r'}'s checkpoint is at step 6; the steps logged after it (to step 9) are " \

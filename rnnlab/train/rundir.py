@@ -625,28 +625,35 @@ def read_summary(path: Path) -> dict[str, Any] | None:
     return summary if isinstance(summary, dict) else None
 
 
-def last_record(file: Path) -> dict[str, Any] | None:
+def last_record(file: Path, at_most: int | None = None) -> dict[str, Any] | None:
     """The last record of a log (``metrics.jsonl`` or ``evals.jsonl``), read from its tail, or None:
     lines that are not records (a torn last line, as a crash leaves) are passed over, as
-    :func:`_read_log` skips them."""
+    :func:`_read_log` skips them. ``at_most``: the last of a step up to it (a checkpoint's, where a
+    killed run logged past it), looked for in a longer tail, None where that holds none."""
     record_type = _LOGS[file.name][0]
+    tail = _TAIL_BYTES if at_most is None else _LONG_TAIL_BYTES
     try:
         with open(file, "rb") as handle:
             size = handle.seek(0, os.SEEK_END)
-            handle.seek(max(size - _TAIL_BYTES, 0))
+            handle.seek(max(size - tail, 0))
             lines = handle.read().split(b"\n")
     except OSError:
         return None
-    for line in reversed(lines[1:] if size > _TAIL_BYTES else lines):  # the first may be cut
+    for line in reversed(lines[1:] if size > tail else lines):  # the first may be cut
         try:
-            return _record(json.loads(line), record_type)
+            record = _record(json.loads(line), record_type)
         except ValueError:
             continue
+        if at_most is None or record["step"] <= at_most:
+            return record
     return None
 
 
 #: The tail of a log :func:`last_record` reads: a record is about 150 bytes.
 _TAIL_BYTES = 8192
+#: ... and where it looks for a checkpoint's step: the steps a run logs between two checkpoints
+#: (``train.checkpoint_every``, 50 in hello, 100 by default) and a few thousand more.
+_LONG_TAIL_BYTES = 512 * 1024
 
 #: What each log holds: its record type and how a warning names one.
 _LOGS = {METRICS: (StepRecord, "a step record", "step records"), EVALS: (EvalRecord, "an eval record", "eval records")}

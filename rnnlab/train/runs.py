@@ -42,8 +42,8 @@ class RunListing:
     step: int | None          # the last step logged; an interrupted run's checkpoint's (what it resumes from)
     steps: int | None         # the step its training ran (or runs) toward
     status: str
-    loss: float | None        # the last training step's
-    eval: dict[str, Any] | None   # the last evaluation: step, loss, accuracy
+    loss: float | None        # the last training step's (an interrupted run's: its checkpoint's step's)
+    eval: dict[str, Any] | None   # the last evaluation (up to an interrupted run's checkpoint): step, loss, accuracy
     eval_held_out: bool
     baseline: dict[str, Any] | None  # name, loss, accuracy: what a model that learned nothing scores
     updated: float            # when a file of it last changed (seconds since the epoch)
@@ -194,10 +194,13 @@ def read_listing(path: Path) -> RunListing:
         # a hand edit, a disk's damage) listed "interrupted" unsaid why, as a run killed before its first summary
         problem = f"{SUMMARY} cannot be read (not JSON, or not as rnnlab writes it): how its training ended is unknown"
     if status == "interrupted" and times[CHECKPOINT]:  # what --resume goes on from: steps logged past it go
-        if isinstance(saved, int) and logged is not None and saved < logged:  # the losses logged are past it
-            loss = None
+        if isinstance(saved, int) and logged is not None and saved < logged:  # the losses logged are past it:
+            # the checkpoint's own, as the run stands ("-" for both read as if nothing was learned)
+            at_checkpoint = last_record(path / METRICS, at_most=saved)
+            loss = _float(at_checkpoint["loss"]) if at_checkpoint and at_checkpoint["step"] == saved else None
             if evaluated is not None and (_int(evaluated["step"]) or 0) > saved:
-                evaluated = None
+                earlier = last_record(path / EVALS, at_most=saved)
+                evaluated = None if earlier is None else {k: earlier.get(k) for k in ("step", "loss", "accuracy")}
         step = saved if isinstance(saved, int) else step
     from_summary = summary is not None and status == summary.get("status")
     steps = _int(summary.get("steps")) if from_summary else _int(train.get("steps"))
