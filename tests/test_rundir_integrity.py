@@ -122,11 +122,10 @@ def test_resuming_a_completed_run_changes_nothing_and_says_so(capsys, hello_run)
         line = one_line(err)
         assert f"{hello_run} is already at step 3: nothing to train" in line and "--steps N" in line
         assert snapshot(hello_run) == saved
-    (hello_run / "summary.json").unlink()  # stopped between its last checkpoint and its summary
-    code, out, err = run(capsys, "train", "--resume", hello_run, "--json")
-    # as `rnnlab runs` lists it (this said "completed" of any run without a summary)
-    assert code == 0 and json.loads(out) == {"run_dir": str(hello_run), "step": 3, "steps": 3,
-                                             "status": "interrupted"}
+    (hello_run / "summary.json").unlink()  # stopped between its last checkpoint and its summary: it completed
+    code, out, err = run(capsys, "train", "--resume", hello_run, "--json")  # (its summary written again: below)
+    assert code == 0 and json.loads(out)["status"] == "completed"
+    (hello_run / "summary.json").unlink()
     spec = hello_run / "spec.toml"  # killed at a checkpoint halfway: --steps at that step trains nothing
     spec.write_text(spec.read_text().replace("steps = 3", "steps = 6"))
     code, out, err = run(capsys, "train", "--resume", hello_run, "--steps", "3", "--json")
@@ -796,3 +795,25 @@ def test_a_new_run_that_cannot_write_its_first_files_leaves_no_empty_run_behind(
         assert code == 1 and out == "", err
         assert one_line(err) == f"rnnlab: error: cannot write {run_dir}/{failing}: No space left on device"
     assert not made.exists() and (tmp_path / "runs").is_dir() and list(given.iterdir()) == []
+
+
+def test_a_run_stopped_between_its_last_checkpoint_and_its_summary_is_completed_by_its_resume(capsys, hello_run):
+    """Killed (or out of room) after its last checkpoint, before its summary: listed "interrupted",
+    which --resume continues, and --resume said "nothing to train", leaving it interrupted for good."""
+    from rnnlab.train.runs import read_listing
+
+    summary = json.loads((hello_run / "summary.json").read_text())
+    (hello_run / "summary.json").unlink()
+    assert read_listing(hello_run).status == "interrupted"
+    code, out, err = run(capsys, "train", "--resume", hello_run, "--json")
+    assert code == 0, err
+    assert one_line(err) == (f"rnnlab: {hello_run} had trained all its 3 steps when it was stopped: its summary.json "
+                             "is written now (completed)")
+    assert json.loads(out) == summary == json.loads((hello_run / "summary.json").read_text())
+    assert read_listing(hello_run).status == "completed"
+    # one edited to fewer steps than it trained is not called completed (nor one halfway: the test above)
+    steps = (hello_run / "spec.toml").read_text()
+    (hello_run / "summary.json").unlink()
+    (hello_run / "spec.toml").write_text(steps.replace("steps = 3\n", "steps = 2\n"))
+    code, _, err = run(capsys, "train", "--resume", hello_run)
+    assert code == 0 and "nothing to train" in err and not (hello_run / "summary.json").exists()

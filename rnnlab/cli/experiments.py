@@ -459,7 +459,7 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
     from ..data.files import user_path
     from ..spec import SpecError, load_spec, preset_names
     from ..train import RunDir, default_run_path, train_run
-    from ..train.rundir import SPEC, is_run_dir, resume_notes
+    from ..train.rundir import SPEC, SUMMARY, is_run_dir, resume_notes
 
     _check_device(device)
     if resume is not None:
@@ -486,12 +486,23 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
         if steps is not None and steps < trainer.step:
             raise UserError(f"--steps {steps} is below the {trainer.step} steps {run.path} has already trained")
         if trainer.step >= run.spec.train.steps:  # nothing to train: training would only log the last eval again
-            say(f"rnnlab: {run.path} is already at step {trainer.step}: nothing to train (to train further: "
-                f"rnnlab train --resume {shlex.quote(str(run.path))} --steps N, with N > {trainer.step})")
-            if json_output:  # a script still gets its result: the run's summary as it stands
-                from ..train.runs import read_listing
+            from ..train.rundir import summary_of_finished
+            from ..train.runs import read_listing
 
-                summary, listed = run.read_summary(), read_listing(run.path)
+            listed = read_listing(run.path)
+            if listed.status == "interrupted" and trainer.step == saved_steps:
+                # stopped between its last checkpoint and its summary (a kill, a full disk): it had completed,
+                # which the advice to --resume it promised (it was left "interrupted" for good)
+                with run.exclusive(), _saying_what_is_kept(run):
+                    run.write_summary(summary_of_finished(run, trainer))
+                listed = read_listing(run.path)
+                say(f"rnnlab: {run.path} had trained all its {trainer.step} steps when it was stopped: its "
+                    f"{SUMMARY} is written now ({listed.status})")
+            else:
+                say(f"rnnlab: {run.path} is already at step {trainer.step}: nothing to train (to train further: "
+                    f"rnnlab train --resume {shlex.quote(str(run.path))} --steps N, with N > {trainer.step})")
+            if json_output:  # a script still gets its result: the run's summary as it stands
+                summary = run.read_summary()
                 current = summary is not None and summary.get("status") == listed.status
                 # a run killed at its checkpoint has no summary of it: said as `rnnlab runs` says it
                 _print_json(summary if current else {"run_dir": str(run.path), "step": trainer.step,

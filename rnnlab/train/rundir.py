@@ -1094,6 +1094,15 @@ def _vocabulary_change(old: str, new: str) -> str:
     return "; ".join(parts) or "the same characters, numbered in another order"
 
 
+def summary_of_finished(run: RunDir, trainer: Trainer) -> dict[str, Any]:
+    """summary.json's contents for a run whose checkpoint (read into ``trainer``) is at its last step
+    but that has no summary of it, stopped between the two (killed, or a full disk): "completed", with
+    the last evaluation it logged, that of the last step (logged before the checkpoint was saved)."""
+    logged = last_record(run.path / EVALS)
+    last_eval = EvalRecord(**logged) if logged is not None and logged["step"] == trainer.step else None
+    return make_summary(run, trainer, trainer.step, "completed", None, last_eval)
+
+
 def make_summary(run: RunDir, trainer: Trainer, until_step: int, status: str,
                  last_step: StepRecord | None, last_eval: EvalRecord | None) -> dict[str, Any]:
     """summary.json's contents: how the run ended (``status``), its step of ``until_step``, the last
