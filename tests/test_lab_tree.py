@@ -493,6 +493,26 @@ def test_screen_steps_forward_through_the_nodes():
     drive(check)
 
 
+def test_the_prediction_is_said_on_its_heading_line_at_80x24():
+    """The side panel's six lines at 80x24 ended after the first class's bar: a tree predicted pos showed
+    "neg 44.8%" alone under "prediction". The heading's line says the predicted class and whether it is the
+    label's; the formula stays beside it where it fits (at 160 columns)."""
+    async def check(app, lab, pilot):
+        await pilot.press("end")
+        await pilot.pause()
+        best = lab.prediction()
+        verdict = f"prediction {best} {100 * lab.probabilities().max():.1f}% "
+        verdict += "✓ label" if best == lab.tree.label else "✗ label"
+        lines = screen_text(app).splitlines()
+        heading = next(line for line in lines if "prediction" in line)
+        assert verdict in heading, heading
+        if app.size.width >= 160:
+            assert "softmax(W_o h_8 + b_o)" in heading
+
+    drive(check, size=(80, 24))
+    drive(check)
+
+
 def test_screen_steps_backward_from_the_root():
     async def check(app, lab, pilot):
         await pilot.press("b")

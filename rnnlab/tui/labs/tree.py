@@ -312,23 +312,30 @@ class TreeInfo(Static):
         text.append(f"\n{lab.tree.to_sexpr()}\n", style="italic")
         text.append(f"{counted(n, 'node')}, height {lab.tree.height()}\n\n", style="dim")
 
-        text.append("prediction ", style="bold")
-        text.append(f"softmax(W_o h_{n - 1} + b_o)\n", style="dim")
+        heading = Text("prediction ", style="bold")
+        formula = f"softmax(W_o h_{n - 1} + b_o)"
         if lab.cursor < n:
+            text.append_text(heading).append(formula + "\n", style="dim")
             # hints short enough for the side panel's 36 columns: a wrapped one ran under the margin
             text.append("  needs the root (End computes it)\n", style="dim")
         else:
             probs = lab.probabilities()
             best = int(np.argmax(probs))
-            bar = max(6, min(20, (self.content_size.width or 60) - 27))
+            # the verdict on the heading's line: at 80x24 the panel's six lines ended after the first class's
+            # bar, and a tree predicted pos showed "neg 44.8%" alone under "prediction"
+            heading.append(f"{lab.labels[best]} {probs[best]:.1%}", style=f"bold {class_color(best)}")
+            if label is not None:
+                hit = lab.labels[best] == label
+                heading.append(" ✓ label" if hit else " ✗ label", style="green" if hit else "red")
+            width = self.content_size.width
+            if not width or heading.cell_len + 2 + len(formula) <= width:
+                heading.append(f"  {formula}", style="dim")
+            text.append_text(heading).append("\n")
+            bar = max(6, min(20, (width or 60) - 27))
             for k, (name, p) in enumerate(zip(lab.labels, probs)):
                 text.append(f"  {_fit(name, 6):<6} ", style="bold" if k == best else "")
                 text.append(probability_bar(float(p), bar), style=class_color(k))
-                text.append(f" {p:6.1%}")
-                if k == best and label is not None:
-                    hit = name == label
-                    text.append(" ✓ label" if hit else " ✗ label", style="green" if hit else "red")
-                text.append("\n")
+                text.append(f" {p:6.1%}\n")
         if lab.loss is not None:
             target, why = lab.target()
             text.append(f"  loss -log p({lab.labels[target]}) = {lab.loss:.4g}")
