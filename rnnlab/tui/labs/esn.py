@@ -150,16 +150,17 @@ def _sweep_header(width: int, symbol: str, capped: bool) -> tuple[tuple[str, str
 
 class EsnHelp(HelpScreen):
     """The key list, styled by this lab's stylesheet (it may run without the main lab's), in two
-    columns (a long description wraps under itself, not under the keys), then what the panels show
-    and what to try: the seq2seq and treebank labs' helps explain their architecture, and this one
-    listed keys alone, the reservoir's idea (only the readout is fit) said nowhere on screen."""
+    columns (a long description wraps under itself, not under the keys), then what an echo state
+    network is and what to try: the seq2seq and treebank labs' helps explain their architecture, and
+    this one listed keys alone, the reservoir's idea (only the readout is fit) said nowhere on screen."""
 
-    ABOUT = (  # the formulas on lines of their own: wrapped at any space, "(1-a)" ended a line
+    ABOUT = (  # the formulas on lines of their own, whole at 60 columns: as prose, "(1-a)" ended a line
         "An echo state network trains only its readout:\n"
-        "  x_t = (1-a) x_{t-1} + a tanh(W x_{t-1} + W_in u_t + b)   reservoir\n"
-        "  y_t = W_out [x_t; u_t]   readout (of x_t alone: readout_input=false)\n"
-        "The reservoir is drawn at random once (n draws another) and never trained; W_out is fit by ridge "
-        "regression, in closed form, so that y_t forecasts s(t+1): every change refits in a moment.\n\n"
+        "x_t = (1-a)x_{t-1} + a·tanh(Wx_{t-1} + W_in u_t + b)\n"  # 52 columns: the help's width at 60
+        "y_t = W_out [x_t; u_t]\n"
+        "The reservoir x_t is drawn at random once (n draws another) and never trained; the readout W_out "
+        "(of x_t alone where readout_input=false) is fit by ridge regression, in closed form, so that y_t "
+        "forecasts s(t+1): every change refits in a moment.\n\n"
         "W is scaled so that its largest |eigenvalue| is the spectral radius ρ: how long an input "
         "echoes. Each step keeps 1-a of the old state (a: the leak rate); the leaky update's eigenvalues "
         "(1-a) + aλ, against the unit circle, show the memory left. Too small a ρ forgets fast; "
