@@ -564,6 +564,23 @@ def test_hyperparameter_keys_refit_in_the_background():
     drive(check)
 
 
+def test_n_names_the_new_seed_where_the_status_line_has_no_room_for_it():
+    """At 80 columns the status line drops the seed ("ρ 1.25  a 0.3 │ t 1599") and the values panel has two
+    lines: n changed the scores and nothing said which reservoir they were now (to draw it again with
+    `rnnlab esn --seed 1`). A notice names it."""
+    from conftest import notices_of
+
+    async def check(app, pilot):
+        lab = app.engine
+        notices = notices_of(app.screen)
+        assert "seed" not in app.screen._status_line().plain  # (where it is, the notice only repeats it)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: lab.options.seed == 1 and idle(app))
+        assert notices == [("seed 1 (was 0): another reservoir", "information")]
+
+    drive(check, size=(80, 24))
+
+
 def test_the_options_prompt_refuses_bad_values_inline_and_applies_good_ones():
     async def check(app, pilot):
         lab = app.engine

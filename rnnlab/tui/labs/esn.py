@@ -691,7 +691,12 @@ class EsnScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, Sc
                         timeout=2)
 
     def action_new_seed(self) -> None:
+        before = self.lab.requested.seed
         self._request(lambda: self.lab.new_seed(apply=False))
+        # said: the status line keeps the seed only where it is wide, and at 80 columns n changed the
+        # scores with no word of which reservoir they were (`rnnlab esn --seed N` draws it again)
+        if self.lab.requested.seed != before:
+            self.notify(f"seed {self.lab.requested.seed} (was {before}): another reservoir", timeout=3)
 
     def action_sweep(self, name: str) -> None:
         """Start a sweep of ``name``; w or W again stops it, or drops it while it waits; the other
