@@ -513,6 +513,28 @@ def test_the_prediction_is_said_on_its_heading_line_at_80x24():
     drive(check)
 
 
+def test_a_short_side_panel_shows_the_node_being_computed():
+    """At 80x24 the side panel has seven lines, and read in order (the bench, its s-expression, the
+    prediction, then the node) it ended before the node: stepping through a tree showed nothing of what each
+    step computes. Where it is too short the node comes after the bench's and the prediction's lines; where
+    there is room the order stays."""
+    async def check(app, lab, pilot):
+        await pilot.press("right", "right", "right")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "node 2 of 9" in text and "h_2 = E[clumsy]" in text, text
+        await pilot.press("end")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "h_8 = tanh(W [h_6; h_7] + b)" in text and f"prediction {lab.prediction()} " in text, text
+        sexpr = lab.tree.to_sexpr()
+        if app.size.height >= 40:  # room for all: the tree first, as it was
+            assert text.index(sexpr) < text.index("prediction") < text.index("h_8 = tanh")
+
+    drive(check, size=(80, 24))
+    drive(check)
+
+
 def test_screen_steps_backward_from_the_root():
     async def check(app, lab, pilot):
         await pilot.press("b")
@@ -913,7 +935,7 @@ def test_keys_stay_the_screens_when_a_deep_tree_overflows_the_side_panel_at_100x
     async def check(app, lab, pilot):
         await pilot.press("i")
         app.screen.query_one("#prompt-input").value = deep_tree()
-        await pilot.press("enter")
+        await pilot.press("enter", "right")  # a node computed: its lines too (with none the info fit exactly)
         await pilot.pause()
         side = app.screen.query_one("#tree-side")
         assert side.virtual_size.height > side.size.height  # the info overflows: the panel scrolls

@@ -297,74 +297,108 @@ class TreeOutline(LabView):
 
 class TreeInfo(Static):
     """The bench (which tree, its label and s-expression), the prediction once the root is
-    computed, the loss after backward, and the cursor node's equation and numbers."""
+    computed, the loss after backward, and the cursor node's equation and numbers.
+
+    Where the panel is too short for all of it (80x24: seven lines), the node comes second, after the
+    bench's line and the prediction's: read in order, the node's equation was below the cut, and
+    stepping through a tree showed nothing of what each step computes. The s-expression (the outline
+    draws the tree) and the bars come after it, for the mouse wheel."""
+
+    def on_resize(self) -> None:
+        lab = getattr(self.screen, "lab", None)
+        if lab is not None:  # another width wraps the text to another number of lines
+            self.update_from(lab)
 
     def update_from(self, lab: TreeLab) -> None:
-        n = lab.num_nodes
-        text = Text()
+        width = self.content_size.width
+        bench, tree, verdict, bars, node = (self._bench(lab), self._tree(lab), self._verdict(lab, width),
+                                            self._bars(lab, width), self._node(lab))
+        prediction = Text("\n").join([verdict, bars]) if bars else verdict
+        text = Text("\n").join([bench, tree, Text(), prediction, Text(), node])
+        room = self.parent.content_size.height if isinstance(self.parent, Scrolled) else 0
+        if room and width and len(text.wrap(self.app.console, width)) > room:
+            text = Text("\n").join([bench, verdict, node, *([Text(), bars] if bars else []), Text(), tree])
+        self.update(text)
+
+    @staticmethod
+    def _bench(lab: TreeLab) -> Text:
+        text = Text(lab.bench_name, style="bold")
         label = lab.tree.label
-        text.append(lab.bench_name, style="bold")
         if label is not None:
             text.append("  label ")
             text.append(label, style=f"bold {class_color(lab.labels.index(label))}")
         else:
             text.append("  no label", style="dim")
-        text.append(f"\n{lab.tree.to_sexpr()}\n", style="italic")
-        text.append(f"{counted(n, 'node')}, height {lab.tree.height()}\n\n", style="dim")
+        return text
 
+    @staticmethod
+    def _tree(lab: TreeLab) -> Text:
+        text = Text(lab.tree.to_sexpr(), style="italic")
+        return text.append(f"\n{counted(lab.num_nodes, 'node')}, height {lab.tree.height()}", style="dim")
+
+    @staticmethod
+    def _verdict(lab: TreeLab, width: int) -> Text:
+        """The prediction's heading: the formula, and once the root is computed the predicted class and
+        whether it is the label's (at 80x24 the bars below were cut after the first class, and a tree
+        predicted pos showed "neg 44.8%" alone under "prediction")."""
+        n = lab.num_nodes
         heading = Text("prediction ", style="bold")
         formula = f"softmax(W_o h_{n - 1} + b_o)"
         if lab.cursor < n:
-            text.append_text(heading).append(formula + "\n", style="dim")
             # hints short enough for the side panel's 36 columns: a wrapped one ran under the margin
-            text.append("  needs the root (End computes it)\n", style="dim")
-        else:
+            return heading.append(formula, style="dim").append("\n  needs the root (End computes it)", style="dim")
+        probs = lab.probabilities()
+        best = int(np.argmax(probs))
+        heading.append(f"{lab.labels[best]} {probs[best]:.1%}", style=f"bold {class_color(best)}")
+        if lab.tree.label is not None:
+            hit = lab.labels[best] == lab.tree.label
+            heading.append(" ✓ label" if hit else " ✗ label", style="green" if hit else "red")
+        if not width or heading.cell_len + 2 + len(formula) <= width:
+            heading.append(f"  {formula}", style="dim")
+        return heading
+
+    @staticmethod
+    def _bars(lab: TreeLab, width: int) -> Text:
+        """A bar per class once the root is computed, and the loss once backward has run."""
+        lines = []
+        if lab.cursor >= lab.num_nodes:
             probs = lab.probabilities()
             best = int(np.argmax(probs))
-            # the verdict on the heading's line: at 80x24 the panel's six lines ended after the first class's
-            # bar, and a tree predicted pos showed "neg 44.8%" alone under "prediction"
-            heading.append(f"{lab.labels[best]} {probs[best]:.1%}", style=f"bold {class_color(best)}")
-            if label is not None:
-                hit = lab.labels[best] == label
-                heading.append(" ✓ label" if hit else " ✗ label", style="green" if hit else "red")
-            width = self.content_size.width
-            if not width or heading.cell_len + 2 + len(formula) <= width:
-                heading.append(f"  {formula}", style="dim")
-            text.append_text(heading).append("\n")
             bar = max(6, min(20, (width or 60) - 27))
             for k, (name, p) in enumerate(zip(lab.labels, probs)):
-                text.append(f"  {_fit(name, 6):<6} ", style="bold" if k == best else "")
-                text.append(probability_bar(float(p), bar), style=class_color(k))
-                text.append(f" {p:6.1%}\n")
+                line = Text(f"  {_fit(name, 6):<6} ", style="bold" if k == best else "")
+                line.append(probability_bar(float(p), bar), style=class_color(k))
+                lines.append(line.append(f" {p:6.1%}"))
         if lab.loss is not None:
             target, why = lab.target()
-            text.append(f"  loss -log p({lab.labels[target]}) = {lab.loss:.4g}")
-            text.append(f" (target = {why})\n", style="dim")
-        text.append("\n")
+            line = Text(f"  loss -log p({lab.labels[target]}) = {lab.loss:.4g}")
+            lines.append(line.append(f" (target = {why})", style="dim"))
+        return Text("\n").join(lines)
 
+    @staticmethod
+    def _node(lab: TreeLab) -> Text:
         i = lab.node_index
         if i is None:
-            text.append("no node yet: → computes node 0\n", style="dim")
-        else:
-            node = lab.node(i)
-            text.append(f"node {i}", style="bold #e5c07b")
-            text.append(f" of {n}  ", style="dim")
-            text.append(_fit(node.phrase, 60) + "\n", style="italic")
-            text.append(f"  {node.equation}\n")
-            if node.child_inputs is not None:
-                left, right = node.children
-                text.append(f"  ‖W_L h_{left}‖ {node.child_inputs[0]:.3g}   "
-                            f"‖W_R h_{right}‖ {node.child_inputs[1]:.3g}\n")
-            text.append(f"  ‖h_{i}‖ {np.linalg.norm(node.h):.3g}   max |h| {np.abs(node.h).max():.3g}"
-                        f" (unit {int(np.abs(node.h).argmax())})\n")
-            k = int(np.argmax(node.probabilities))
-            text.append("  as a sentence: ")
-            text.append(f"{lab.labels[k]} {node.probabilities[k]:.0%}\n", style=class_color(k))
-            if node.dh is not None:
-                text.append(f"  ‖dL/dh_{i}‖ {np.linalg.norm(node.dh):.3g}\n", style="#c678dd")
-            elif lab.back_cursor is not None:
-                text.append("  dL/dh has not reached it yet (b)\n", style="dim")
-        self.update(text)
+            return Text("no node yet: → computes node 0", style="dim")
+        node = lab.node(i)
+        text = Text(f"node {i}", style="bold #e5c07b")
+        text.append(f" of {lab.num_nodes}  ", style="dim")
+        text.append(_fit(node.phrase, 60) + "\n", style="italic")
+        text.append(f"  {node.equation}\n")
+        if node.child_inputs is not None:
+            left, right = node.children
+            text.append(f"  ‖W_L h_{left}‖ {node.child_inputs[0]:.3g}   "
+                        f"‖W_R h_{right}‖ {node.child_inputs[1]:.3g}\n")
+        text.append(f"  ‖h_{i}‖ {np.linalg.norm(node.h):.3g}   max |h| {np.abs(node.h).max():.3g}"
+                    f" (unit {int(np.abs(node.h).argmax())})\n")
+        k = int(np.argmax(node.probabilities))
+        text.append("  as a sentence: ")
+        text.append(f"{lab.labels[k]} {node.probabilities[k]:.0%}", style=class_color(k))
+        if node.dh is not None:
+            text.append(f"\n  ‖dL/dh_{i}‖ {np.linalg.norm(node.dh):.3g}", style="#c678dd")
+        elif lab.back_cursor is not None:
+            text.append("\n  dL/dh has not reached it yet (b)", style="dim")
+        return text
 
 
 class TreeHelpScreen(Dialog[None]):
@@ -532,6 +566,8 @@ class TreeLabScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
         self._fit_sub_title(event.size.width)
         self._fit_layout()
         self.update_status()  # -tiny may have changed, and with it the status line's parts
+        # the side panel's new height may hold all of its text, or no longer (its order: TreeInfo)
+        self.call_after_refresh(lambda: self.query_one(TreeInfo).update_from(self.lab))
 
     def _fit_sub_title(self, width: int) -> None:
         lab = self.lab
