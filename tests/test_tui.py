@@ -3538,6 +3538,30 @@ def test_the_gradient_norm_plot_shows_a_title_form_whole_at_80x24():
     drive(check, size=(80, 24))
 
 
+def test_the_loss_plot_names_a_pinned_loss_the_training_loss_and_the_held_out_loss_at_80x24(tmp_path):
+    """Its 21 columns named "━ train" alone: "┄ 0.167" took the one row the curves left free, and
+    "━ held-out" found no room beside the title. The baseline's value gives way (on the axis where its
+    line's row has no label of its own), and the other two share that row, one blank apart."""
+    spec = tmp_path / "adding-rnn.toml"
+    spec.write_text('name = "adding-rnn"\n[task]\nkind = "adding"\nlength = 30\n[model]\ncell = "rnn"\n'
+                    'hidden_size = 64\n[train]\nsteps = 300\nlearning_rate = 0.001\nclip_norm = 1.0\n'
+                    'eval_every = 30\n')
+
+    async def check(app, pilot):
+        app.lab.train(until_step=300)
+        await pilot.press("B", "m")  # its loss and gradient curves pinned, and 300 steps more
+        app.lab.train(until_step=600)
+        app.update_views()
+        await pilot.pause()
+        plot = app.query_one("#loss-plot", LinePlot)
+        lines = [plot.render_line(y).text for y in range(plot.size.height)]
+        assert plot.series_names == ["pin adding-rnn", "train", "held-out"] and plot.size.width <= 22, lines
+        for names in (("━ pin ", "━ pin adding-rnn"), ("━ train",), ("━ held-out",)):
+            assert sum(any(f"{line} ".count(name) for name in names) for line in lines) == 1, (names, lines)
+
+    drive(check, str(spec), size=(80, 24))
+
+
 def test_the_plots_name_their_curves_and_the_baseline_at_120_columns():
     """mackey-glass at 120x40 after training: the loss plot's dashed baseline was drawn without its
     name (it showed from 160 columns on), and the gradient plot's two curves without a legend."""

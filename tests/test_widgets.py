@@ -379,18 +379,59 @@ def test_a_threshold_label_with_curves_all_along_its_line_goes_elsewhere_keyed_b
     run_in_app(plot, check=check, size=(WIDTH, 12))
 
 
-def test_a_threshold_label_with_no_room_anywhere_gives_its_value_alone():
+def test_a_threshold_label_with_no_room_anywhere_gives_its_value_alone_on_the_axis_at_its_row():
     """With a pinned curve beside the live ones the baseline's dotted line had no label at all, and
-    read as part of the pin."""
+    read as part of the pin; then "┄ 1" went wherever the canvas had room, rows away from its line:
+    on the axis at the line's row the value says where the line is, as the axis' own labels do. Where
+    the axis writes another value on that row (its top or bottom), the value goes after a dash."""
     plot = LinePlot(threshold=1.0, threshold_label="ignores input:")
     plot.set_series("loss", None, np.r_[4.0, np.tile([0.5, 1.5], 20)])
 
     async def check(pilot):
-        rows = [row.text for row in canvas_rows(plot)]
-        assert not any("ignores input" in text for text in rows)  # 18 cells and its blanks: no room
-        assert sum((text + " ").count("┄ 1 ") for text in rows) == 1
+        rows = canvas_rows(plot)
+        texts = [row.text for row in rows]
+        assert not any("ignores input" in text for text in texts)  # 18 cells and its blanks: no room
+        assert not any("┄ 1" in text for text in texts), texts
+        labelled = [y for y, text in enumerate(texts) if text.startswith("  1┤")]
+        assert labelled == [len(texts) - 2] and texts[-1].startswith("0.5┤"), texts  # 1 of 0.5 .. 4: its row
+        assert style_at(rows[labelled[0]], 2).color == threshold_color(plot)  # its colour, not the axis'
+        plot.threshold = 0.5  # on the bottom row, where the axis writes 0.5 ... and 1.5 there
+        plot.set_series("loss", None, np.r_[4.0, np.tile([0.4, 1.5], 20)])
+        await pilot.pause()
+        texts = [row.text for row in canvas_rows(plot)]
+        assert sum((text + " ").count("┄ 0.5 ") for text in texts) == 1, texts
 
     run_in_app(plot, check=check, size=(21, 12))
+
+
+def threshold_color(plot: LinePlot):
+    return plot.get_component_rich_style("lineplot--threshold").color
+
+
+def test_the_threshold_label_gives_way_where_it_would_leave_a_curve_unnamed():
+    """At 80x24 the main lab's loss plot, a pinned loss beside the live one and the held-out curve,
+    had one row free of curves: "┄ 0.167" took it and only "━ train" was named. Every curve named,
+    the baseline's value on the axis at its line's row; legend entries one blank apart in the canvas
+    (two left "━ train" no room)."""
+    plot = LinePlot(title="loss 0.1871", log_y=True, threshold=0.25, threshold_label="predict 1:")
+    steps = np.arange(1, 601)
+    zigzag = np.r_[2.0, np.tile([0.06, 0.3], 300)][:600]  # a first loss, then the lower two rows
+    plot.set_series("pin adding-rnn", steps[:300], zigzag[:300], short_name="pin")
+    plot.set_series("train", steps, zigzag)
+    plot.set_series("held-out", np.arange(30, 601, 30), np.full(20, 0.17), short_name="held")
+    plot.styles.height = 5
+
+    async def check(pilot):
+        lines = [line.text for line in lines_of(plot)]
+        assert lines[0] == "loss 0.1871    ━ held", lines
+        assert lines[1].endswith("┤⡇  ━ pin ━ train") and is_clear(lines[1], "━ pin ━ train"), lines
+        assert lines[2].startswith("0.25┤") and not any("┄" in line for line in lines), lines
+        plot.styles.width = 20  # a column fewer: the two entries one blank apart
+        await pilot.pause()
+        lines = [line.text for line in lines_of(plot)]
+        assert lines[1].endswith("┤⡇ ━ pin ━ train") and lines[0].endswith("━ held"), lines
+
+    run_in_app(plot, check=check, size=(21, 7))
 
 
 def test_a_bare_threshold_value_the_axis_already_writes_is_not_written_again():

@@ -14,7 +14,8 @@ Layout of the content area, top to bottom:
   curves, else left out; where the names leave one out or between curves, their short forms
   (``set_series(short_name=...)``) are placed so, and win if they do better;
 - plot rows (all lines but the first and the last): y-axis labels (max at the top, min at the
-  bottom, actual values also with ``log_y``) left of an axis, then the braille canvas;
+  bottom, actual values also with ``log_y``; the threshold's at its row where its label has no
+  room in the canvas) left of an axis, then the braille canvas;
 - x-axis line: first and last x (or their distance from the last, ``x_from_end``), and "▲x"
   under the vertical marker.
 
@@ -27,8 +28,9 @@ curve, "clip 5" reads as part of it.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, NamedTuple, TypeVar
 
 import numpy as np
 from rich.segment import Segment
@@ -228,6 +230,47 @@ def _expanded(low: float, high: float) -> tuple[float, float]:
     return low - margin, high + margin
 
 
+_Candidate = TypeVar("_Candidate")
+_Result = TypeVar("_Result")
+
+
+def _fewest_misplaced(candidates: Iterable[_Candidate], attempt: Callable[[_Candidate], tuple[_Result, tuple[int, int]]]
+                      ) -> tuple[_Result, tuple[int, int]]:
+    """``attempt``'s result for the first of ``candidates`` (at least one) whose legend misplaces nothing:
+    ``(0, 0)`` curves left unnamed and named in a pocket between curves; else for the first that
+    misplaces fewest. Titles, the threshold's labels and the legend's names are each chosen so."""
+    best: tuple[_Result, tuple[int, int]] | None = None
+    for candidate in candidates:
+        result, misplaced = attempt(candidate)
+        if best is None or misplaced < best[1]:
+            best = (result, misplaced)
+        if misplaced == (0, 0):
+            break
+    assert best is not None, "no candidate"
+    return best
+
+
+class _ThresholdLabel(NamedTuple):
+    """One form of the threshold's label: the texts to write (grid row, column, text), and the canvas
+    cells it keeps from the legend (canvas row, first and end column, its blanks included), or None."""
+    puts: list[tuple[int, int, str]]
+    span: tuple[int, int, int] | None
+
+
+_NO_THRESHOLD_LABEL = _ThresholdLabel([], None)
+
+
+class _Canvas(NamedTuple):
+    """Where a legend may go in a drawn plot: the canvas' first terminal row and column, its cells not
+    blank and those of curves (one row per terminal row), and the threshold's labels that fit
+    (:meth:`LinePlot._threshold_labels`)."""
+    top: int
+    gutter: int
+    taken: np.ndarray
+    curves: np.ndarray
+    labels: Iterator[_ThresholdLabel]
+
+
 class _CellGrid:
     """The plot as a grid of characters and style ids, turned into strips at the end."""
 
@@ -323,8 +366,10 @@ class LinePlot(CachedFrame):
         log_y: Plot log10(y); non-positive values are skipped, axis labels show actual values.
         threshold: y value of a dashed horizontal line (e.g. the clipping threshold), or None.
         threshold_label: Text drawn with the threshold's value where no curve runs: the right-most
-            free place on its line, else just above or below it (left out where there is none).
-            With no text, the value alone is left out where the axis writes it on the line's row.
+            free place on its line, else just above or below it, else elsewhere after a dash; else the
+            value alone on the axis at the line's row (or after a dash), and in those of its forms
+            that leave every curve named where some do (see :meth:`_threshold_labels`). With no text,
+            the value alone is left out where the axis writes it on the line's row.
         marker: x value of a vertical dotted line (e.g. the current step), or None.
 
     All of these are reactive attributes and may be set at any time. Non-finite points (NaN,
@@ -460,6 +505,22 @@ class LinePlot(CachedFrame):
         width, height = self.size
         if width <= 0 or height <= 0:
             return []
+        grid = _CellGrid(width, height)
+        points = self._plotted_points()
+        plot_height = height - 2
+        canvas = None
+        if plot_height >= 1 and any(xs.size for xs, _ in points):
+            canvas = self._draw_plot(grid, points, plot_height)
+        elif plot_height >= 1:
+            grid.put(1 + (plot_height - 1) // 2, max(0, (width - 7) // 2), "no data", _AXIS_STYLE)
+        # Only the series with a point to draw are named: one with none named nothing drawn (its
+        # entry sat over "no data").
+        named = [i for i, (xs, _) in enumerate(points) if xs.size] if self.show_legend else []
+        names, series = list(self._series), list(self._series.values())
+        legend = [(f"━ {names[i]}", _SERIES_STYLE + i) for i in named]
+        short = [(f"━ {series[i].short_name or names[i]}", _SERIES_STYLE + i) for i in named]
+        legends = [legend] + ([short] if short != legend else [])  # the names, then their short forms
+
         # Header: the title, then the legend right-aligned, two spaces at least between them. The
         # title (the plot's numbers) comes first, in a shorter form only where the longer ones do
         # not fit at all (a title that changed wording with the legend's length read as two
@@ -468,15 +529,41 @@ class LinePlot(CachedFrame):
         # legend that does not fit beside it moves into the canvas. A form that fits whole, where
         # one does: "|g| 0.98 0%…" was cut where "|g| 0.98" fitted.
         forms = (self.title, *self.short_titles)
-        points = self._plotted_points()
-        best: tuple[_CellGrid, tuple[int, int]] | None = None
-        for title in [form for form in forms if len(form) <= width] or [forms[-1]]:
-            grid, misplaced = self._draw(width, height, title, points)
-            if best is None or misplaced < best[1]:
-                best = (grid, misplaced)
-            if misplaced == (0, 0):
-                break
-        grid = best[0]
+        titles = [form for form in forms if len(form) <= width] or [forms[-1]]
+
+        def under(title: str, label: _ThresholdLabel) -> tuple[tuple[str, list], tuple[int, int]]:
+            """Where the legend goes under ``title`` beside the threshold's ``label``, and what it misplaces."""
+            if not legend or len(title) + 2 + len(_joined(legend)) <= width:
+                return (title, [(-1, 0, legend)] if legend else []), (0, 0)
+            if canvas is None:  # no rows for it
+                return (title, []), (len(legend), 0)
+            taken = canvas.taken.copy()
+            if label.span is not None:  # its blanks too: "━ |g| clip 5" would read as one label
+                taken[label.span[0], label.span[1]:label.span[2]] = True
+
+            def placed(entries: list[tuple[str, int]]) -> tuple[tuple[str, list], tuple[int, int]]:
+                places, misplaced = self._legend_places(entries, taken, canvas.curves, width - len(title) - 2)
+                return (title, places), misplaced
+
+            return _fewest_misplaced(legends, placed)
+
+        def beside(label: _ThresholdLabel) -> tuple[tuple[_ThresholdLabel, str, list], tuple[int, int]]:
+            (title, places), misplaced = _fewest_misplaced(titles, lambda title: under(title, label))
+            return (label, title, places), misplaced
+
+        # The threshold's label in the first of its forms that leaves every curve named, under the
+        # longest title that does: at 80x24 the loss plot's "┄ 0.167" took the one row free of curves
+        # and left the pinned and held-out curves unnamed; a shorter title ("loss" for "loss (t
+        # trains)") leaves both named where it can.
+        (label, title, places), _ = _fewest_misplaced(canvas.labels if canvas else [_NO_THRESHOLD_LABEL], beside)
+        grid.put(0, 0, _cut(title, width), _TITLE_STYLE)
+        for y, x, text in label.puts:
+            grid.put(y, x, text, _THRESHOLD_STYLE)
+        for row, column, entries in places:
+            if row < 0:  # right-aligned beside the title
+                _put_legend(grid, 0, width - len(_joined(entries)), entries)
+            else:
+                _put_legend(grid, canvas.top + row, canvas.gutter + column, entries)
 
         def component(name: str) -> Style:
             return base_style + self.get_component_rich_style(name, partial=True)
@@ -486,38 +573,11 @@ class LinePlot(CachedFrame):
                   *(base_style + series.style for series in self._series.values())]
         return grid.strips(styles, base_style)
 
-    def _draw(self, width: int, height: int, title: str,
-              points: list[tuple[np.ndarray, np.ndarray]]) -> tuple[_CellGrid, tuple[int, int]]:
-        """The plot of ``points`` (:meth:`_plotted_points`) in ``width`` x ``height`` cells under
-        ``title``, and how many curves its legend left out and put in a pocket between curves
-        (:meth:`_draw_plot`). Only the series with a point to draw are named: one with none named
-        nothing drawn (its entry sat over "no data")."""
-        grid = _CellGrid(width, height)
-        named = [i for i, (xs, _) in enumerate(points) if xs.size] if self.show_legend else []
-        names, series = list(self._series), list(self._series.values())
-        legend = [(f"━ {names[i]}", _SERIES_STYLE + i) for i in named]
-        if legend and len(title) + 2 + len(_joined(legend)) <= width:
-            _put_legend(grid, 0, width - len(_joined(legend)), legend)
-            legend = []
-        grid.put(0, 0, _cut(title, width), _TITLE_STYLE)
-
-        plot_height = height - 2
-        misplaced = (0, 0)
-        if plot_height >= 1 and any(xs.size for xs, _ in points):
-            short = [(f"━ {series[i].short_name or names[i]}", _SERIES_STYLE + i) for i in named] if legend else []
-            legends = [legend] + ([short] if short != legend else [])
-            misplaced = self._draw_plot(grid, points, plot_height, legends, header_room=width - len(title) - 2)
-        elif plot_height >= 1:
-            grid.put(1 + (plot_height - 1) // 2, max(0, (width - 7) // 2), "no data", _AXIS_STYLE)
-        return grid, misplaced
-
-    def _draw_plot(self, grid: _CellGrid, points: list[tuple[np.ndarray, np.ndarray]], plot_height: int,
-                   legends: list[list[tuple[str, int]]], header_room: int) -> tuple[int, int]:
-        """Axes, labels and canvas of the rows ``1 .. plot_height`` (with the legend where it has
-        room, some entries in the ``header_room`` columns right of the title where the canvas has
-        none for all of it: the first of ``legends``, the names, else a later one, their short
-        forms, that places more of them), and the x-axis line below them. Returns how many of the
-        legend's entries it left out, and how many it put in a pocket between curves."""
+    def _draw_plot(self, grid: _CellGrid, points: list[tuple[np.ndarray, np.ndarray]],
+                   plot_height: int) -> _Canvas | None:
+        """Axes, labels and canvas of the rows ``1 .. plot_height``, and the x-axis line below them;
+        what the legend and the threshold's label need to find room there (None: no column for a
+        canvas)."""
         threshold = self._plotted_threshold()
         all_ys = [ys for _, ys in points if ys.size] + ([np.array([threshold])] if threshold is not None else [])
         all_xs = [xs for xs, _ in points if xs.size]
@@ -533,9 +593,8 @@ class LinePlot(CachedFrame):
                                              self.log_y)
         gutter = max(len(top_label), len(bottom_label)) + 1
         plot_width = grid.width - gutter
-        misplaced = (len(legends[0]) if legends else 0, 0)  # (left out, in a pocket between curves)
         if plot_width < 1:
-            return misplaced
+            return None
         top, bottom = 1, plot_height  # terminal rows of the canvas
 
         for row in range(top, bottom + 1):
@@ -583,48 +642,10 @@ class LinePlot(CachedFrame):
                                                        ord(" "))
         grid.style_ids[top:bottom + 1, gutter:] = owner
 
-        label_span = None  # (row, first and last column) of the threshold's label and its blanks
-        line_row = None if threshold is None else threshold_row // 4
-        axis_writes = {plot_height - 1: bottom_label, 0: top_label}  # canvas row: the value the axis writes there
-        if threshold is not None and not self.threshold_label.strip() \
-                and axis_writes.get(line_row) == _format_threshold(self.threshold):
-            line_row = None  # a bare value the axis writes on the line's row: "1┤⠉ 1 ⠒⠒" said 1 twice
-        if line_row is not None:  # its label where no curve runs: on its line, else just above or below it
-            label = f"{self.threshold_label} {_format_threshold(self.threshold)}".strip()
-            rows = [row for row in (line_row, line_row - 1, line_row + 1) if 0 <= row < plot_height]
-            curves = (owner >= _SERIES_STYLE) | (owner == _MARKER_STYLE)  # its own dashes may go under it
-            spot = _free_spot(curves[rows], len(label))
-            if spot is not None:  # with a blank either side: the line's own dashes must not touch it either
-                row, x = rows[spot[0]], spot[1]
-                grid.put(top + row, gutter + x - 1, f" {label} ", _THRESHOLD_STYLE)
-                label_span = (row, x - 1, x + len(label) + 1)
-            else:  # curves run all along the line: the label elsewhere, after a dash that says whose it
-                # is; where the canvas is that full (a pinned curve beside the live ones), its value alone
-                taken = grid.codes[top:bottom + 1, gutter:] != ord(" ")
-                for keyed in dict.fromkeys((f"┄ {label}", f"┄ {_format_threshold(self.threshold)}")):
-                    spot = _free_spot(taken, len(keyed))
-                    if spot is not None:
-                        grid.put(top + spot[0], gutter + spot[1], keyed, _THRESHOLD_STYLE)
-                        label_span = (spot[0], spot[1] - 1, spot[1] + len(keyed) + 1)
-                        break
-        if legends and legends[0]:  # clear of everything drawn so far; the top row first, where a legend is looked for
-            taken = grid.codes[top:bottom + 1, gutter:] != ord(" ")
-            if label_span is not None:  # its blanks too: "━ |g| clip 5" would read as one label
-                taken[label_span[0], label_span[1]:label_span[2]] = True
-            curves = owner >= _SERIES_STYLE
-            best: tuple[tuple[int, int], list] | None = None
-            for legend in legends:  # the names, then their short forms where those do better
-                places, misplaced = self._legend_places(legend, taken, curves, header_room)
-                if best is None or misplaced < best[0]:
-                    best = (misplaced, places)
-                if misplaced == (0, 0):
-                    break
-            for row, column, entries in best[1]:
-                if row < 0:  # right-aligned beside the title
-                    _put_legend(grid, 0, grid.width - len(_joined(entries)), entries)
-                else:
-                    _put_legend(grid, top + row, gutter + column, entries)
-            misplaced = best[0]
+        taken = grid.codes[top:bottom + 1, gutter:] != ord(" ")  # before any label
+        canvas = _Canvas(top, gutter, taken, owner >= _SERIES_STYLE, self._threshold_labels(
+            owner, taken, threshold_row // 4 if threshold is not None else None, plot_height, gutter,
+            (top_label, bottom_label)))
 
         # x-axis line: first and last x, and the marker's label, which wins: an end label it would
         # touch is left out whole ("▲38" beside "40" read as "▲3840"). No legend here: beside the
@@ -654,7 +675,47 @@ class LinePlot(CachedFrame):
             grid.put(axis_row, at, text, _AXIS_STYLE)
         if marked is not None:
             grid.put(axis_row, marked[0], marked[1], _MARKER_STYLE)
-        return misplaced
+        return canvas
+
+    def _threshold_labels(self, owner: np.ndarray, taken: np.ndarray, line_row: int | None, plot_height: int,
+                          gutter: int, axis_labels: tuple[str, str]) -> Iterator[_ThresholdLabel]:
+        """The threshold's label in each form it has room for, the best first, and none last: its text and
+        value where no curve runs, on its line or just above or below it; elsewhere after a dash that says
+        whose it is (curves run all along its line); its value on the axis at its line's row; its value
+        after a dash (a pinned curve beside the live ones fills the canvas). Cells are those of the
+        canvas: ``owner`` (its style ids), ``taken`` (its cells not blank), ``line_row`` (the line's)."""
+        top = 1  # the canvas' first terminal row
+        if line_row is None:
+            yield _NO_THRESHOLD_LABEL
+            return
+        value = _format_threshold(self.threshold)
+        axis_writes = {plot_height - 1: axis_labels[1], 0: axis_labels[0]}  # canvas row: the value the axis writes
+        if not self.threshold_label.strip() and axis_writes.get(line_row) == value:
+            yield _NO_THRESHOLD_LABEL  # a bare value the axis writes on the line's row: "1┤⠉ 1 ⠒⠒" said 1 twice
+            return
+        label = f"{self.threshold_label} {value}".strip()
+        rows = [row for row in (line_row, line_row - 1, line_row + 1) if 0 <= row < plot_height]
+        curves = (owner >= _SERIES_STYLE) | (owner == _MARKER_STYLE)  # its own dashes may go under it
+        spot = _free_spot(curves[rows], len(label))
+        if spot is not None:  # with a blank either side: the line's own dashes must not touch it either
+            row, x = rows[spot[0]], spot[1]
+            yield _ThresholdLabel([(top + row, gutter + x - 1, f" {label} ")], (row, x - 1, x + len(label) + 1))
+
+        def keyed(text: str) -> Iterator[_ThresholdLabel]:
+            spot = _free_spot(taken, len(text))
+            if spot is not None:
+                yield _ThresholdLabel([(top + spot[0], gutter + spot[1], text)],
+                                      (spot[0], spot[1] - 1, spot[1] + len(text) + 1))
+
+        yield from keyed(f"┄ {label}")
+        if line_row not in axis_writes:  # the axis' tick at its row, which names it as the top and bottom ones do
+            for text in dict.fromkeys((value, _axis_label(self.threshold, 3), _axis_label(self.threshold, 2))):
+                if len(text) < gutter:
+                    yield _ThresholdLabel([(top + line_row, gutter - 1 - len(text), f"{text}┤")], None)
+                    break
+        if label != value:
+            yield from keyed(f"┄ {value}")
+        yield _NO_THRESHOLD_LABEL
 
     @staticmethod
     def _legend_places(legend: list[tuple[str, int]], taken: np.ndarray, curves: np.ndarray,
@@ -690,7 +751,9 @@ class LinePlot(CachedFrame):
                 left_out += 1
                 continue
             places.append((spot[0], spot[1], [entry]))
-            taken[spot[0], max(spot[1] - 1, 0):spot[1] + len(entry[0]) + 1] = True
+            # its text alone: the next entry keeps a blank from it, one blank enough between two entries
+            # ("━ train ━ pin" named both curves in the 15 columns of the loss plot's canvas at 80x24)
+            taken[spot[0], spot[1]:spot[1] + len(entry[0])] = True
         return places, (left_out, in_pockets)
 
     @staticmethod
