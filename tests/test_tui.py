@@ -333,7 +333,7 @@ def test_a_task_with_a_taller_sequence_bar_needs_the_rows_it_takes():
         await pilot.resize_terminal(60, 22)
         await wait_for(pilot, lambda: not message.display)
         heatmaps = app.query_one(StatePanel)
-        await wait_for(pilot, lambda: all(part in screen_text(app) for part in ("hidden st… (r = 1)", "0›▀▀▀")),
+        await wait_for(pilot, lambda: all(part in screen_text(app) for part in ("hidden st", "(r = 1)", "0›▀▀▀")),
                        what="the heatmaps drawn")
         assert heatmaps.size.height >= 4
 
@@ -3957,7 +3957,7 @@ def test_the_sequence_bar_and_the_heatmaps_write_their_windows_of_steps_alike():
         bar = next(line for line in lines if "this sequence: loss" in line)
         title = next(line for line in lines if "hidden state" in line)
         assert re.search(r"^ t 1-\d+ of 100   this sequence", bar), bar
-        assert re.search(r" t 1-\d+ of 100 ", title.split("│")[0]), title
+        assert re.search(r" t 1-\d+ ", title.split("│")[0]), title  # (its total where the title's name keeps room)
 
     drive(check, "adding-rnn", size=(80, 24))
 

@@ -229,9 +229,30 @@ def test_a_cut_title_keeps_its_scale_and_cuts_the_records_name():
         heatmap.cursor = 99
         await pilot.pause()
         line = heatmap.render_line(0).text
-        assert "(r = 1.37)" in line and line.rstrip().endswith("of 100"), line
+        assert "(r = 1.37)" in line and line.rstrip().endswith(" t 60-99"), line
 
     run_in_app(heatmap, check=check, size=(40, 10))
+
+
+def test_the_window_of_steps_leaves_out_its_total_before_the_title_cuts_the_records_name():
+    """At 80x24 the BPTT map read "dL/d… (BPTT, r = 0.26) t 66-100 of 100": which record it was went
+    for a total that the sequence bar and the status line say too. The total where both fit."""
+    heatmap = Heatmap(np.zeros((2, 100)), title="dL/dh_t (BPTT, r = 0.26)")
+
+    async def check(pilot):
+        heatmap.cursor = 99
+        await pilot.pause()
+        line = heatmap.render_line(0).text
+        assert line.startswith("dL/dh_t (BPTT, r = 0.26) ") and line.endswith(" t 62-99"), line
+        heatmap.styles.width = 39  # room for both
+        await pilot.pause()
+        assert heatmap.render_line(0).text == "dL/dh_t (BPTT, r = 0.26) t 61-99 of 100"
+        heatmap.title = "hidden state h_t  (r = 1)"
+        heatmap.styles.width = 18  # no room for a window that leaves the scale, which says what the colours mean
+        await pilot.pause()
+        assert heatmap.render_line(0).text == "hidden st… (r = 1)"
+
+    run_in_app(heatmap, check=check, size=(38, 10))
 
 
 def test_wide_map_scrolls_to_keep_the_cursor_in_view():

@@ -8,7 +8,8 @@ table of rich styles, so a frame costs a few list operations per run of equal ce
 Layout of the content area, top to bottom:
 
 - a title line, only when ``title`` is set (with the visible column range at its right when the
-  map is wider than the widget and only a window of it is shown);
+  map is wider than the widget and only a window of it is shown: "t 66-100 of 100", or "t 66-100"
+  where the total would cut the title's name or scale);
 - the cursor line: "▼" and the step number above the cursor column (blank without a cursor);
 - ``ceil(rows / 2)`` map lines.
 """
@@ -73,6 +74,23 @@ def _rgb(color: RichColor | None, default: RGB) -> RGB:
 TITLE_TAIL_KEPT = 8
 
 
+#: A title's colour scale, "(r = 1.37)" or "(BPTT, r = 0.02)", and the blanks before it.
+_SCALE = re.compile(r"\s*(\([^()]*\br = [^()]*\))")
+
+
+def _name_and_scale(title: str) -> str:
+    """``title`` up to the end of its scale (what follows it, "  · layer 0 reverse", is cut first), or
+    whole where it has none."""
+    scale = _SCALE.search(title)
+    return title if scale is None else title[:scale.end()]
+
+
+def _keeps_scale(title: str, width: int) -> bool:
+    """Whether ``title`` cut to ``width`` (:func:`cut_title`) keeps its scale (or has none)."""
+    scale = _SCALE.search(title)
+    return scale is None or scale.group(1) in cut_title(title, width)
+
+
 def cut_title(title: str, width: int) -> str:
     """``title`` in ``width`` cells: what follows the scale ("  · layer 0 reverse", which the status
     line says too) cut first, then the record's name before its scale ("(r = 1.37)", "(BPTT, r =
@@ -80,7 +98,7 @@ def cut_title(title: str, width: int) -> str:
     60 columns no map said it); else cut from the end."""
     if len(title) <= width:
         return title
-    scale = re.search(r"\s*(\([^()]*\br = [^()]*\))", title)
+    scale = _SCALE.search(title)
     if scale is not None:
         head, tail = title[:scale.start()], title[scale.end():]
         # the tail gives way first: at 80 columns "dL/d… (BPTT, r = 1)  · layer 0 reverse" hid which map it was
@@ -437,9 +455,17 @@ class Heatmap(Widget):
         columns = self._data.shape[1]
         if self._count < columns:  # which steps the map shows: the title is cut for it, not it dropped
             first = self._start + self.first_step
-            window = f" t {first}-{first + self._count - 1} of {columns}"
-            room = width - len(window)
-            if room >= self.TITLE_KEPT:
+            steps = f" t {first}-{first + self._count - 1}"
+            # of how many where the title keeps its name and scale whole with it: the sequence bar and the
+            # status line say the total too, and at 80x24 "dL/d… (BPTT, r = 0.26) t 66-100 of 100" cut the
+            # name; else the title cut for the window where it keeps its scale, which alone says what the
+            # colours mean ("hidden sta… t 1-15" said none)
+            windows = (f"{steps} of {columns}", steps)
+            window = next((form for form in windows if len(_name_and_scale(title)) + len(form) <= width), None) \
+                or next((form for form in windows if width - len(form) >= self.TITLE_KEPT
+                         and _keeps_scale(title, width - len(form))), None)
+            if window is not None:
+                room = width - len(window)
                 title = cut_title(title, room)
                 pieces.append((room, window, self.get_component_rich_style("heatmap--label", partial=True)))
         pieces.append((0, cut_title(title, width), self.get_component_rich_style("heatmap--title", partial=True)))
