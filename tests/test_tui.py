@@ -2894,6 +2894,41 @@ def test_the_help_of_a_self_attention_model_says_blocks_and_backprop():
     drive(check, "copy-attention", size=(120, 40))
 
 
+def test_the_status_line_of_a_deep_bidirectional_model_at_80_columns_drops_whole_words():
+    """At 80 columns a two-layer bidirectional model with truncated BPTT had its status line cut in a
+    word ("running step 8 (2 ste…", "paused step 9  trunca…"), its truncation lost: the rate, the unit
+    and the layer (which the values panel names) give way first, whole, and the training's words stay."""
+    from rnnlab.spec import load_preset
+
+    spec = load_preset("adding-lstm").with_overrides({"model.hidden_size": 16, "model.num_layers": 2,
+                                                     "model.bidirectional": True, "train.truncate": 20,
+                                                     "train.steps": 1_000_000})
+
+    async def check(app, pilot):
+        await pilot.press("end", "b", "right_square_bracket", "right_square_bracket", "right_square_bracket", "U")
+        await pilot.pause()
+        states = [("untrained (t trains)", app._status_text)]
+        assert app.lab.bptt_cursor is not None and (app.layer, app.direction, app.unit) == (1, 1, 15)
+
+        def said(words: str) -> bool:
+            states.append((words, app._status_text))
+            return words in app._status_text
+
+        await pilot.press("t")
+        await wait_for(pilot, lambda: app.lab.trainer.step > 0 and said("running step"), what="running")
+        await pilot.press("t")
+        await wait_for(pilot, lambda: said(f"paused step {app.lab.trainer.step}"), what="paused")
+        await pilot.press("s")
+        await wait_for(pilot, lambda: not app.lab.training and said(f"stopped step {app.lab.trainer.step}"),
+                       what="stopped")
+        for words, line in states[:1] + states[-3:]:
+            assert len(line) <= 78 and "…" not in line and line.endswith("truncate 20   ? help"), line
+            assert line.startswith("t 100/100  ") and "BPTT t=" in line and words in line, line
+        assert "layer 1 reverse" in states[-1][1]  # where the line has room for it
+
+    drive(check, target=spec, size=(80, 24))
+
+
 def test_the_status_line_says_an_untrained_model_is_untrained_and_how_to_train_it():
     """It read "idle step 0" before the first t, as if the lab were stuck (the seq2seq and treebank
     labs say "untrained (t trains)"); once trained, the training state and step as before."""

@@ -18,7 +18,7 @@ import functools
 import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from rich.text import Text
@@ -88,14 +88,19 @@ def plots_rows(terminal_rows: int, bar_rows: int = SEQUENCE_BAR_ROWS) -> int:
 
 def fitted_status(text: str, width: int, key_hint: str = "? help") -> str:
     """The status line in ``width`` cells, its key hint kept at the end: the gaps closed up, then
-    the middle cut ("…"). Cut from its end, as before, a 60-column lab lost the one hint to its keys."""
+    the middle cut ("…") where a word ends. Cut from its end, as before, a 60-column lab lost the one
+    hint to its keys."""
     if len(text) <= width:
         return text
     text = re.sub(r"   +", "  ", text)
     if len(text) <= width or not text.endswith(key_hint):
         return text
     body = text.removesuffix(key_hint).rstrip()
-    return body[:max(0, width - len(key_hint) - 3)] + "…  " + key_hint
+    room = max(0, width - len(key_hint) - 3)
+    kept = body[:room]
+    if len(body) > room and body[room] != " " and " " in kept:  # at a word's end: "trunca…" read as a word
+        kept = kept.rsplit(" ", 1)[0]
+    return kept.rstrip() + "…  " + key_hint
 
 
 def refused_until_open(handler):
@@ -505,25 +510,43 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
             return
         # how far of how many while a run is under way, as the architecture labs say it; the total first to go
         forms = training_progress(lab.status_shown, "step", lab.trainer.step, lab.train_target)
+        rate = ""
         if lab.status_shown in ("idle", "untrained") and not lab.trainer.step:  # "idle step 0" read as stuck
             forms = [UNTRAINED]
         elif lab.status_shown == "running":
             rate = f" ({self.step_rate})"  # as the architecture labs write it: with the run, not a field of its own
             if self._computing is None and self._refresh_macs() >= BACKGROUND_WORK_MACS:
                 rate += "  (maps follow in a pause: t)"
-            forms = [form + rate for form in forms]
+        width = self.size.width - 2  # (its padding)
         text = ""
-        for training in forms:
-            text = self._status_line(lab, training)
-            if len(re.sub(r"   +", "  ", text)) <= self.size.width - 2:  # whole once its gaps close (fitted_status)
+        for text in self._status_lines(lab, forms, rate):
+            if len(re.sub(r"   +", "  ", text)) <= width:  # whole once its gaps close (fitted_status)
                 break
-        text = fitted_status(text, self.size.width - 2)  # (its padding)
+        text = fitted_status(text, width)
         if text != self._status_text:  # the timer calls this 12 times a second: an unchanged line costs a layout
             self._status_text = text
             self.query_one("#status", Static).update(text)
 
-    def _status_line(self, lab: Lab, training: str) -> str:
-        """The status line with ``training``'s words on training, before it is fitted to the width."""
+    def _status_lines(self, lab: Lab, forms: list[str], rate: str) -> Iterator[str]:
+        """The status line's forms, the fullest first (:meth:`update_status` shows the first that fits):
+        ``forms`` of the training's words with the ``rate``, the last without it, then without the unit
+        and the layer (or block and head), which the values panel names too. At 80 columns a two-layer
+        bidirectional model's line was cut in its last word ("running step 8 (2 ste…"), the truncation lost."""
+        for training in forms:
+            yield self._status_line(lab, training + rate)
+        for kept in range(len(self._stream_words(lab)), -1, -1):
+            yield self._status_line(lab, forms[-1], kept)
+
+    def _stream_words(self, lab: Lab) -> list[str]:
+        """Where the views look, as the status line says it: the layer and direction (a self-attention
+        model's block and head), then the unit."""
+        if lab.is_attention:
+            return [f"block {self.layer}", f"head {self.head + 1}/{lab.num_heads}", f"unit {self.unit}"]
+        return [f"layer {self.layer}{' reverse' if self.direction else ''}", f"unit {self.unit}"]
+
+    def _status_line(self, lab: Lab, training: str, stream_words: int | None = None) -> str:
+        """The status line with ``training``'s words on training and the first ``stream_words`` of
+        :meth:`_stream_words` (None: all), before it is fitted to the width."""
         if self._computing is not None:  # the cursors and the trace are the worker's until it is done
             frame = SPINNER[int((time.monotonic() - self._computing_since) * 4) % len(SPINNER)]
             text = f"{frame} {self._computing} ...   {training}   ? help"
@@ -531,12 +554,9 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
             t = f"t {lab.cursor}/{lab.steps}"
             bptt = ("" if lab.bptt_cursor is None else "  backprop" if lab.is_attention
                     else f"  BPTT t={lab.bptt_t(self.direction)}")  # a reverse direction's runs from t = 1 up
-            if lab.is_attention:
-                layer = f"block {self.layer}  head {self.head + 1}/{lab.num_heads}  unit {self.unit}"
-            else:
-                layer = f"layer {self.layer}{' reverse' if self.direction else ''}  unit {self.unit}"
+            stream = "  ".join(self._stream_words(lab)[:stream_words])
             trunc = f"  truncate {lab.truncate}" if lab.truncate else ""
-            text = f"{t}{bptt}   {layer}   {training}{trunc}   ? help"
+            text = f"{t}{bptt}{'   ' if stream else ''}{stream}   {training}{trunc}   ? help"
         return text
 
     def _tick(self) -> None:
