@@ -1643,6 +1643,26 @@ def test_the_edit_form_opens_with_its_focused_field_in_view_and_as_much_above_it
     drive(check, target="adding-rnn", size=(80, 24))
 
 
+def test_tab_and_shift_tab_in_the_edit_form_stop_only_at_its_fields_and_buttons():
+    """shift+tab from the name (the form's first field) focused the fields' scroll container, which
+    shows no focus: typed digits and Enter went nowhere, as if the form had lost the focus."""
+    from textual.widgets import Button, Input, Select
+
+    async def check(app, pilot):
+        await pilot.press("e")
+        await wait_for(pilot, lambda: app.screen.query("#edit-grid"))
+        form = app.screen
+        for key in ("shift+tab", "tab"):
+            stops = []
+            for _ in range(30):  # more than the form's fields and buttons: round once at least
+                await pilot.press(key)
+                stops.append(form.focused)
+            assert all(isinstance(stop, (Input, Select, Button)) for stop in stops), stops
+            assert form.query_one("#name") in stops and form.query_one("#cancel") in stops
+
+    drive(check, target="adding-rnn", size=(80, 24))
+
+
 def test_edit_refuses_bad_values_inline_and_applies_good_ones():
     async def check(app, pilot):
         await pilot.press("e")

@@ -441,7 +441,12 @@ class EditScreen(ReplacesTheModel):
         with Vertical(classes="dialog", id="edit"):
             yield Label(f"Edit experiment: {s.name}", classes="dialog-title")
             yield Label("", id="edit-warning", classes="warning")
-            with VerticalScroll(id="edit-fields"), Grid(id="edit-grid"):
+            # The layout for this width from the first frame (set on a resize only, a narrow terminal drew the
+            # four columns, each value cut to a letter, for half a second), and set here: on the mounted grid it
+            # restyled its 70 widgets again. The fields take the focus, not their scroll (focused first, it
+            # restyled them all once more as the hidden size took it).
+            narrow = "narrow" if self.app.size.width < EDIT_FOUR_COLUMNS_WIDTH else ""
+            with VerticalScroll(id="edit-fields", can_focus=False), Grid(id="edit-grid", classes=narrow):
                 yield Label("name (runs/NAME-TIME)")
                 yield CompactInput(s.name, name="name", id="name")
                 yield Label("task")
@@ -630,9 +635,6 @@ class EditScreen(ReplacesTheModel):
         self._keep_in_view(self.focused)
 
     def on_mount(self) -> None:
-        # the layout for this width from the first frame (set on the resize only, a narrow terminal
-        # drew the four columns, each value cut to a letter, for half a second)
-        self._fit_columns(self.app.size.width)
         self._show_warning()
         self._enable_what_applies()
         hidden_size = self.query_one("#model-hidden_size")
