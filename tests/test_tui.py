@@ -268,6 +268,24 @@ def test_the_status_line_says_how_far_of_how_many_while_training():
     drive(check, target=load_preset("hello").with_overrides({"train.steps": 1_000_000}))
 
 
+def test_the_sequence_bars_last_line_gives_way_by_whole_numbers_and_words():
+    """Cut at its end, the bar's line read "loss 0.005242 (predict 1: 0.0…" at 62 columns (a number cut
+    short reads as another) and "adding: re…" at 80: the description gives way first, cut where a word
+    ends, then the baseline, whole."""
+    async def check(app, pilot):
+        for width in (160, 100, 80, 70, 62, 60):
+            await pilot.resize_terminal(width, 24)
+            await pilot.pause()
+            line = next(line for line in screen_text(app).splitlines() if line.lstrip().startswith("t 1-")).strip()
+            assert len(line) <= width - 2 and line.split("   ")[1].startswith("this sequence: loss 1.014"), line
+            assert re.search(r"\w…", line) is None, line  # a word or a number cut short
+            assert "(predict 1: " not in line or "(predict 1: 0.00034)" in line, line
+            assert "adding: " not in line or line.endswith(" …") or line.endswith("at the end"), line
+        assert line == "t 1-7 of 100   this sequence: loss 1.014"
+
+    drive(check, target="adding-lstm", size=(160, 24))
+
+
 def test_a_notice_leaves_the_status_line_readable_at_80_columns():
     """Textual stacks notices on the footer: at 80 columns each toast (half the width) covered the
     status line's end ("untrained (t", its "? help"); they stand above it now."""

@@ -28,7 +28,7 @@ from ..analysis import LINEAR_MODES
 from ..data.files import is_number
 from ..errors import UserError, clipped
 from ..lab import Lab
-from .terminal import first_fit
+from .terminal import clipped_at_words, first_fit
 from .widgets import ColorBar, ComplexPlane, Heatmap, LinePlot
 from .widgets.colormaps import Colormap
 from .widgets.heatmap import _highlighted
@@ -313,9 +313,26 @@ class SequenceBar(LabView):
         baseline, here = lab.task.baseline(), lab.task.baseline_on(lab.sequence)
         against = f" ({baseline.name}: {here:.2g})" if baseline is not None and here is not None else ""
         # "t 1-11 of 100" as the heatmaps' titles write their windows (this one said "steps 1-11 of 100")
-        text.append(f"t {start + 1}-{stop} of {T}{cut}   {which}: loss {evaluation.loss:.4g}{against}{acc}   "
-                    f"{task}{lab.task.describe()}", style="dim")
+        where, loss = f"t {start + 1}-{stop} of {T}{cut}", f"{which}: loss {evaluation.loss:.4g}"
+        text.append(self._fitted_line(where, [f"{loss}{against}{acc}", f"{loss}{acc}", loss],
+                                      f"{task}{lab.task.describe()}"), style="dim")
         self.update(text)
+
+    #: The bar's last line gives the task's description a place, cut where a word ends, if this many cells are left.
+    DESCRIPTION_CELLS = 16
+
+    def _fitted_line(self, where: str, scores: list[str], description: str) -> str:
+        """The bar's last line in its width: the steps shown, the score of the sequence (``scores``, its
+        forms longest first) and the task's description, which gives way first, its words cut (see
+        DESCRIPTION_CELLS), then the baseline, then the accuracy. Cut at its end, at 62 columns it read
+        "loss 0.005242 (predict 1: 0.0…", a number cut short."""
+        width = self.content_size.width or None
+        line = f"{where}   {scores[0]}"
+        if width is None:  # not laid out yet: whole (the resize draws it again)
+            return f"{line}   {description}"
+        if cell_len(line) + 3 + self.DESCRIPTION_CELLS <= width:
+            return f"{line}   {clipped_at_words(description, width - cell_len(line) - 3)}"
+        return first_fit([f"{where}   {score}" for score in scores] + [where], width, fallback=where)
 
 
 class StatePanel(VerticalScroll):

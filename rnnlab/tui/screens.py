@@ -28,14 +28,14 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
 from ..data import TASKS, task_fields
-from ..errors import SpecError, TargetExistsError, UserError, clipped, counted
+from ..errors import SpecError, TargetExistsError, UserError, counted
 from ..labs._options import number_or_text
 from ..spec import (ALWAYS_BIASED, ATTENTION_CELLS, CELLS, LINEAR_CELLS, OPTIMIZERS, ModelSpec, Spec,
                     edited_name, preset_names)
 from ..spec import CELL_FIELDS as SPEC_CELL_FIELDS
 from ..layers.init import INITS
 from ..layers.minimal import METHODS
-from .terminal import withdraw_notices
+from .terminal import clipped_at_words, withdraw_notices
 
 
 #: How a help writes the keys textual names (the others as they are: l, ctrl+s).
@@ -866,14 +866,6 @@ def _fitted_items(items: Sequence[str], room: int | None) -> str:
     return ""
 
 
-def _clipped_at_words(text: str, width: int) -> str:
-    """``text`` in ``width`` cells: whole, or its words that fit and " …" ('step 2…' read as a step of its own)."""
-    if cell_len(text) <= width:
-        return text
-    words = text[:max(width - 1, 0)].rpartition(" ")[0].rstrip(" -(,;:")
-    return f"{words} …" if words else clipped(text, width)
-
-
 def _run_progress(run) -> str:
     """How far a run of the open dialog trained: "200/200 completed" (no "step": at 80 columns a default run's
     path left the eval loss cut), "step 12 interrupted" where its steps are unknown, "untrained"."""
@@ -898,7 +890,7 @@ def _run_details(run, varied: Sequence[str], room: int | None, eval_label: str =
     problem, words, is cut after its last word that fits (a damaged run's, its row's one detail, too)."""
     left = sys.maxsize if room is None else room
     if run.status == "damaged":
-        return Text(_clipped_at_words(f"damaged: {run.problem}", min(OPEN_ABOUT_CELLS, left) if room is None
+        return Text(clipped_at_words(f"damaged: {run.problem}", min(OPEN_ABOUT_CELLS, left) if room is None
                                       else left), "red")
     details = Text()
 
@@ -913,7 +905,7 @@ def _run_details(run, varied: Sequence[str], room: int | None, eval_label: str =
     add(_eval_text(run, eval_label), "dim")
     add(_fitted_items([run.task, run.cell, f"H={run.hidden_size}", *varied], left - 2 * bool(details)))
     if run.problem and left - 2 >= OPEN_PROBLEM_CELLS:  # (fewer cells than that tell nothing)
-        add(_clipped_at_words(run.problem, left - 2), "yellow")
+        add(clipped_at_words(run.problem, left - 2), "yellow")
     return details
 
 

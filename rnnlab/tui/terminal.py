@@ -23,7 +23,7 @@ from textual.notifications import Notify
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
-from ..errors import UserError, counted
+from ..errors import UserError, clipped, counted
 
 #: Columns, rows: below this the heatmaps get no rows and the plots' labels run together.
 MIN_SIZE = (60, 20)
@@ -491,6 +491,14 @@ def show_if_too_small(screen: Screen, width: int, height: int, min_height: int =
         screen.query_one("#too-small", Static).update(
             f"The lab needs at least {MIN_SIZE[0]}x{min_height}\n(this terminal: {width}x{height}).\n"
             "Enlarge it, or q to quit.")
+
+
+def clipped_at_words(text: str, width: int) -> str:
+    """``text`` in ``width`` cells: whole, or its words that fit and " …" ('step 2…' read as a step of its own)."""
+    if cell_len(text) <= width:
+        return text
+    words = text[:max(width - 1, 0)].rpartition(" ")[0].rstrip(" -(,;:")
+    return f"{words} …" if words else clipped(text, width)
 
 
 def first_fit(forms: Sequence[str], width: int | None, fallback: str = "") -> str:
