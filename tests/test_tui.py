@@ -2375,6 +2375,45 @@ def test_a_model_slow_to_make_is_said_with_what_esc_does_and_the_notice_goes_whe
     drive(check, target="hello")
 
 
+def test_a_model_whose_kernels_compile_says_so_while_it_is_made(monkeypatch):
+    """A cell's first use compiles its kernels for 10-60 s: the open dialog said only "opening
+    adding-rnn: Esc cancels" for a minute and a half, where the loading screen names each compile."""
+    import contextlib
+    import time
+
+    import rnnlab.kernels
+
+    compiled = "compiling elman_forward_one (float32); cached after the first run"
+
+    @contextlib.contextmanager
+    def one_compile(callback):  # a kernel compiled on the way, as numba's compile event calls it
+        callback(compiled)
+        yield
+
+    run_backward = Lab.run_backward
+
+    def slow(self, *args, **kwargs):
+        time.sleep(1.0)
+        return run_backward(self, *args, **kwargs)
+
+    def notices(app) -> list[str]:
+        return [n.message for n in app._notifications if n.message.startswith("opening")]
+
+    async def check(app, pilot):
+        lab = app.lab
+        monkeypatch.setattr(rnnlab.kernels, "compile_notices", one_compile)
+        monkeypatch.setattr(Lab, "run_backward", slow)
+        await pilot.press("o")
+        await wait_for(pilot, lambda: app.screen.query("#open-input"))
+        app.screen.query_one("#open-input").value = "parity"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: notices(app) == [f"opening parity: {compiled}. Esc cancels"])
+        await wait_for(pilot, lambda: app.lab is not lab)
+        assert not notices(app)
+
+    drive(check, target="hello")
+
+
 def test_o_names_a_bad_target_inline_and_warns_of_unsaved_steps(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 

@@ -6,6 +6,7 @@ import functools
 import os
 import re
 import sys
+import threading
 import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,7 +26,7 @@ from textual.screen import ModalScreen, ScreenResultType
 from textual.widget import Widget
 from textual.widgets import Button, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from ..data import TASKS, task_fields
 from ..errors import SpecError, TargetExistsError, UserError, counted
@@ -290,6 +291,7 @@ class ReplacesTheModel(Dialog[Any]):
         self._focus: Widget | None = None  # what had the focus before the loading cover took it
         self._cancelled = False  # Esc while a model was being made: it is dropped when done
         self._making_notice = ""  # the notice shown while it is made
+        self._compiling = ""  # the kernel compiling for it, as compile_notices says it ("compiling ...; cached ...")
 
     def _make(self, what: Any, make: Callable[[], Any]) -> None:
         """Run ``make()`` (which makes ``what``) in a thread, one at a time; the dialog is dismissed with
@@ -302,10 +304,31 @@ class ReplacesTheModel(Dialog[Any]):
             self.dismiss(self._made[1])
             return
         self._disarm()  # something else is tried
-        self._what, self._focus = what, self.focused
+        self._what, self._focus, self._compiling = what, self.focused, ""
         self.query_one(f"#{self.FRAME_ID}").loading = True
-        self._making = self.run_worker(make, thread=True, exit_on_error=False, group="replace")
+        self._making = self.run_worker(functools.partial(self._make_saying_compiles, make), thread=True,
+                                       exit_on_error=False, group="replace")
         self.set_timer(self.MAKING_NOTICE_S, functools.partial(self._say_making, self._making))
+
+    def _make_saying_compiles(self, make: Callable[[], Any]) -> Any:
+        """``make()`` in the worker's thread, each kernel it compiles said in the making notice: a cell's
+        first use compiles its kernels for 10-60 s, and "opening adding-rnn: Esc cancels" alone said
+        nothing of why it took a minute (the lab's loading screen names each)."""
+        from ..kernels import compile_notices
+
+        worker, thread = get_current_worker(), threading.get_ident()
+
+        def compiling(message: str) -> None:  # (numba says every thread's compiles: this one's only)
+            if threading.get_ident() == thread:
+                self.app.call_from_thread(self._say_compiling, worker, message)
+
+        with compile_notices(compiling):
+            return make()
+
+    def _say_compiling(self, worker: Worker, message: str) -> None:
+        if worker is self._making and not self._cancelled:
+            self._compiling = message
+            self._say_making(worker)
 
     def _making_what(self) -> str:
         """What is being made, as its notice says it ("building the new model")."""
@@ -319,7 +342,8 @@ class ReplacesTheModel(Dialog[Any]):
         self._withdraw_making_notice()
         esc = "cancelled; the dialog closes once that is done (it cannot be interrupted)" if cancelled else \
             "Esc cancels"
-        self._making_notice = f"{self._making_what()}: {esc}"
+        compiling = f"{self._compiling}. " if self._compiling and not cancelled else ""
+        self._making_notice = f"{self._making_what()}: {compiling}{esc}"
         self.notify(self._making_notice, timeout=3600)  # taken down when it is done
 
     def _withdraw_making_notice(self) -> None:
