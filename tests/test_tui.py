@@ -2987,8 +2987,9 @@ def test_the_status_line_of_a_deep_bidirectional_model_at_80_columns_drops_whole
         states = [("untrained (t trains)", app._status_text)]
         assert app.lab.bptt_cursor is not None and (app.layer, app.direction, app.unit) == (1, 1, 15)
 
-        def said(words: str) -> bool:
-            states.append((words, app._status_text))
+        def said(words: str) -> bool:  # the line as it says them, once it does
+            if words in app._status_text:
+                states.append((words, app._status_text))
             return words in app._status_text
 
         await pilot.press("t")
@@ -2998,12 +2999,45 @@ def test_the_status_line_of_a_deep_bidirectional_model_at_80_columns_drops_whole
         await pilot.press("s")
         await wait_for(pilot, lambda: not app.lab.training and said(f"stopped step {app.lab.trainer.step}"),
                        what="stopped")
-        for words, line in states[:1] + states[-3:]:
+        assert [words.split()[0] for words, _ in states] == ["untrained", "running", "paused", "stopped"]
+        for words, line in states:
             assert len(line) <= 78 and "…" not in line and line.endswith("truncate 20   ? help"), line
             assert line.startswith("t 100/100  ") and "BPTT t=" in line and words in line, line
         assert "layer 1 reverse" in states[-1][1]  # where the line has room for it
 
     drive(check, target=spec, size=(80, 24))
+
+
+def test_the_status_line_says_training_compiles_its_kernels_until_the_first_step(monkeypatch):
+    """A cell's first t compiles its training kernels for 10-60 s: the status line read "running step 0
+    of 1500 (… steps/s)" all that while, as if the lab were stuck. It says so now, until a step ends."""
+    import contextlib
+    import time
+
+    import rnnlab.kernels
+    from rnnlab.train.trainer import Trainer
+
+    @contextlib.contextmanager
+    def one_compile(callback):  # a kernel compiled as training starts, as numba's compile event calls it
+        callback("compiling lstm_forward_steps (float32) again, for other argument types; cached after the first run")
+        yield
+
+    warm_up = Trainer.warm_up
+
+    def slow_warm_up(self):  # the compile's time
+        time.sleep(1.0)
+        warm_up(self)
+
+    async def check(app, pilot):
+        monkeypatch.setattr(rnnlab.kernels, "compile_notices", one_compile)
+        monkeypatch.setattr(Trainer, "warm_up", slow_warm_up)
+        await pilot.press("t")
+        await wait_for(pilot, lambda: "running step 0 of 200 (compiling kernels)" in app._status_text,
+                       what="the compile said")
+        await wait_for(pilot, lambda: app.lab.trainer.step > 0 and "compiling" not in app._status_text,
+                       what="the compile's word gone once a step ends")
+
+    drive(check, size=(80, 24))
 
 
 def test_the_status_line_says_an_untrained_model_is_untrained_and_how_to_train_it():

@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import re
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -78,6 +79,8 @@ NO_TRAIN_WHEN_OPEN_NOTICE = "the lab opens without training (t trains then)"
 STOP_FIRST_NOTICE = "stop training first (s)"  # (t only paused it) follows in a pause
 STILL_OPENING_NOTICE = "the lab is still opening: keys act once it is open (t trains then, q quits)"
 NOT_OPEN_NOTICE = "the lab could not open: q quits"
+#: The status line's word on a training whose kernels compile (a cell's first t: 10-60 s of "… steps/s" at step 0).
+COMPILING_TO_TRAIN = "compiling kernels"
 
 
 def plots_rows(terminal_rows: int, bar_rows: int = SEQUENCE_BAR_ROWS) -> int:
@@ -260,6 +263,7 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
         self._computing_since = 0.0
         self._refresh_when_computed = False  # training ended during the computation: refresh after it
         self._train_when_open = False  # t was pressed while the lab loaded: it trains once open
+        self._compiling_at = -1  # the training's history length when it last compiled a kernel (the trainer's thread)
         self.step_rate = StepRate()
 
     # ------------------------------------------------------------------ layout
@@ -513,6 +517,8 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
         rate = ""
         if lab.status_shown in ("idle", "untrained") and not lab.trainer.step:  # "idle step 0" read as stuck
             forms = [UNTRAINED]
+        elif lab.status_shown == "running" and self._compiling_at == len(lab.history):
+            rate = f" ({COMPILING_TO_TRAIN})"  # no step since a kernel compiled: the first t of a cell takes a while
         elif lab.status_shown == "running":
             rate = f" ({self.step_rate})"  # as the architecture labs write it: with the run, not a field of its own
             if self._computing is None and self._refresh_macs() >= BACKGROUND_WORK_MACS:
@@ -887,8 +893,17 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
 
     @work(thread=True, exclusive=True, group="train", exit_on_error=False)
     def _train(self) -> None:
-        worker = get_current_worker()
-        self.lab.train(should_stop=lambda: worker.is_cancelled)
+        from ..kernels import compile_notices
+
+        worker, lab, thread = get_current_worker(), self.lab, threading.get_ident()
+        self._compiling_at = -1  # (a compile of an earlier round is not this one's)
+
+        def compiling(_message: str) -> None:  # read by the status line (the timer): no wait on the UI here
+            if threading.get_ident() == thread:
+                self._compiling_at = len(lab.history)
+
+        with compile_notices(compiling):
+            lab.train(should_stop=lambda: worker.is_cancelled)
 
     # ------------------------------------------------------------------ changing the experiment
     def _refuse_while_training(self) -> bool:
