@@ -773,7 +773,7 @@ def test_the_help_says_what_an_echo_state_network_is():
             seen += [line.strip("│ ▁▂▃▄▅▆▇█") for line in screen_text(app).splitlines()]
             await pilot.press("pagedown")
         assert "x_t = (1-a)x_{t-1} + a·tanh(Wx_{t-1} + W_in u_t + b)" in seen, seen
-        assert "y_t = W_out [x_t; u_t]" in seen, seen
+        assert "y_t = W_out [x_t; u_t] + b_out" in seen, seen  # (an export's readout.bias: its b_out)
         text = " ".join(seen)
         for idea in ("trains only its readout", "never trained", "ridge regression", "spectral radius ρ",
                      "its own forecasts", "horizon"):

@@ -157,9 +157,9 @@ class EsnHelp(HelpScreen):
     ABOUT = (  # the formulas on lines of their own, whole at 60 columns: as prose, "(1-a)" ended a line
         "An echo state network trains only its readout:\n"
         "x_t = (1-a)x_{t-1} + a·tanh(Wx_{t-1} + W_in u_t + b)\n"  # 52 columns: the help's width at 60
-        "y_t = W_out [x_t; u_t]\n"
-        "The reservoir x_t is drawn at random once (n draws another) and never trained; the readout W_out "
-        "(of x_t alone where readout_input=false) is fit by ridge regression, in closed form, so that y_t "
+        "y_t = W_out [x_t; u_t] + b_out\n"  # the bias too: an export's readout.bias is b_out
+        "The reservoir x_t is drawn at random once (n draws another) and never trained; the readout W_out, "
+        "b_out (of x_t alone where readout_input=false) is fit by ridge regression, in closed form, so that y_t "
         "forecasts s(t+1): every change refits in a moment.\n\n"
         "W is scaled so that its largest |eigenvalue| is the spectral radius ρ: how long an input "
         "echoes. Each step keeps 1-a of the old state (a: the leak rate); the leaky update's eigenvalues "
