@@ -225,6 +225,14 @@ class Lab(StepCursor, TrainingControl):
         self.refresh(sequence=batch)
         self.sequence_text = text
 
+    def sequence_source(self) -> dict[str, Any]:
+        """Which sequence is on the bench, as a trace's meta and ``bptt --json`` name it: ``{"typed": TEXT}``
+        or ``{"drawn": {"seed": S, "batch": B}}`` (what ``--input`` or ``--sequence-seed`` and ``--batch``
+        give back)."""
+        if self.sequence_text is not None:
+            return {"typed": self.sequence_text}
+        return {"drawn": {"seed": self.sequence_seed, "batch": self.view_batch}}
+
     def sequence_from_text(self, text: str) -> None:
         """Put a typed sequence on the bench, in the task's own syntax (``task.typing_prompt()``: characters,
         bits, symbols, values); UserError naming what is wrong where the text is refused, or where the
@@ -603,8 +611,7 @@ class Lab(StepCursor, TrainingControl):
         # files that said the same; the sequence may be the task's draw or one the user typed
         meta["run"] = None if self.run is None else str(self.run.path.resolve())
         meta["spec_toml"] = self.spec_as_trained.to_toml()
-        meta["sequence"] = ({"typed": self.sequence_text} if self.sequence_text is not None else
-                            {"drawn": {"seed": self.sequence_seed, "batch": self.view_batch}})
+        meta["sequence"] = self.sequence_source()
         # what x's columns and y's classes are (copy's marker, selective-copy's tokens): the task's own words
         doc = re.sub(r":\w+:`~?([^`]+)`", r"\1", inspect.cleandoc(type(self.task).__doc__ or ""))
         meta["task_layout"] = doc.replace("``", "")

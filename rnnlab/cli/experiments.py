@@ -746,14 +746,6 @@ def _put_sequence(lab, typed: str | None, sequence_seed: int | None) -> None:
     lab.set_sequence(batch, text=typed)
 
 
-def _sequence_meta(lab) -> dict[str, Any]:
-    """Which sequence the pass ran on, as a trace's meta names it: ``{"typed": TEXT}`` or ``{"drawn": {"seed",
-    "batch"}}`` (``--input`` or ``--sequence-seed`` gives it back)."""
-    if lab.sequence_typed:
-        return {"typed": lab.sequence_text}
-    return {"drawn": {"seed": lab.sequence_seed, "batch": lab.view_batch}}
-
-
 def _sequence_said(lab) -> str:
     """``"; on the typed sequence"`` or ``"; sequence seed 5"`` for a table's title where the pass did not
     run on the spec's own draw, "" where it did."""
@@ -858,7 +850,7 @@ def bptt(
         _print_json({
             "spec": lab.spec.name, "cell": lab.spec.model.cell, "trained_steps": lab.trainer.step,
             "steps": lab.steps, "batch": batch, "truncate": lab.truncate or 0, "loss": _json_float(lab.evaluation.loss),
-            "recurrent": not lab.is_attention, "task_edits": lab.task_edits(), "sequence": _sequence_meta(lab),
+            "recurrent": not lab.is_attention, "task_edits": lab.task_edits(), "sequence": lab.sequence_source(),
             "streams": streams,
         })
         return
