@@ -630,6 +630,10 @@ def test_bptt_and_trace_run_on_a_typed_sequence_or_another_draw_as_the_labs_i_an
     (("hello", "--input", "hell", "--batch", "2"), "--input types one sequence, --batch 2 asks for 2"),
     (("hello", "--input", " "), "--input is empty"),
     (("multiscale-rnn", "--input", "1"), "--input: the two-scales task takes no typed sequence"),
+    (("adding-attention", "--set", "task.length=5", "--set", "model.hidden_size=4",
+      "--input", "0.1* 0.2* 0.3 0.4 0.5 0.6"),
+     "--input '0.1* 0.2* 0.3 0.4 0.5 0.6': this sequence has 6 steps but the selfattention model's positional "
+     "encoding covers the task's length, 5 steps"),  # (what only the model says, once it is built)
     (("hello", "--input", "h" * 300 + "x"), "--input 'hhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhh…: character 'x' at "
                                             "position 301"),  # a paste: its start, not the page
     (("hello", "--sequence-seed", "-1"), "--sequence-seed must be an integer in [0, 2^63-1], got -1"),
@@ -640,6 +644,21 @@ def test_a_typed_sequence_or_draw_the_pass_cannot_take_is_one_line_and_exit_2(ca
     for command in ("bptt", "trace"):
         code, _, err = run(capsys, command, *args)
         assert code == 2 and message in one_line_error(err), err
+
+
+def test_a_typed_sequence_the_task_refuses_is_refused_before_any_pass(capsys, monkeypatch):
+    """A typo in --input was named only once the weights were read and a forward pass of the task's own draw
+    had run (kernels compiled on the way, a large model's minutes): the task reads the text first."""
+    from rnnlab.lab import Lab
+
+    def no_pass(*args, **kwargs):
+        raise AssertionError("a forward pass before --input was read")
+
+    monkeypatch.setattr(Lab, "refresh", no_pass)
+    for command in ("bptt", "trace"):
+        code, _, err = run(capsys, command, "hello", "--input", "hexl")
+        assert code == 2 and one_line_error(err) == ("rnnlab: error: --input 'hexl': character 'x' at position 3 is "
+                                                     "not in the vocabulary (helo)"), err
 
 
 def test_a_draw_asked_of_a_task_of_one_sequence_is_noted(capsys):

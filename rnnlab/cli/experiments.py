@@ -726,24 +726,39 @@ def _check_sequence_choice(typed: str | None, sequence_seed: int | None, batch: 
         raise UserError("--input is empty: type a sequence in the task's own terms (see --help)")
 
 
-def _put_sequence(lab, typed: str | None, sequence_seed: int | None) -> None:
-    """The lab's bench sequence as ``--input`` typed it or ``--sequence-seed`` drew it (the lab's i and n); a
-    typed sequence the task refuses is named in one line, as the lab's dialog names it."""
+def _typed_sequence(task, typed: str | None):
+    """``--input`` read in the task's own terms (the lab's i), None without it: before the weights are read
+    and a pass is run, so that a typo costs no time; a sequence the task refuses is named in one line, as
+    the lab's dialog names it."""
+    if typed is None:
+        return None
+    if not hasattr(task, "sequence_from_text"):
+        raise UserError(f"--input: the {task.kind} task takes no typed sequence (--sequence-seed draws another)")
+    try:
+        return task.sequence_from_text(typed)
+    except UserError as exc:
+        raise _input_refused(typed, exc) from None
+
+
+def _input_refused(typed: str, exc: UserError) -> UserError:
+    return UserError(f"--input {clipped(repr(typed), 40)}: {exc}")  # (a pasted page: its start)
+
+
+def _put_sequence(lab, typed: str | None, typed_batch, sequence_seed: int | None) -> None:
+    """The lab's bench sequence as ``--input`` typed it (``typed_batch``: :func:`_typed_sequence`'s) or
+    ``--sequence-seed`` drew it (the lab's n)."""
     if sequence_seed is not None:
         if lab.task.fixed_sequence:  # (hello: the same five characters whatever the seed)
             say(f"rnnlab: note: the {lab.task.kind} task has only one sequence: --sequence-seed draws it again")
         lab.regenerate(sequence_seed)
-    if typed is None:
+    if typed_batch is None:
         return
-    if not hasattr(lab.task, "sequence_from_text"):
-        raise UserError(f"--input: the {lab.task.kind} task takes no typed sequence (--sequence-seed draws another)")
-    try:
-        batch = lab.task.sequence_from_text(typed)
-        lab.check_sequence(batch)
+    try:  # (what only the model can say: a self-attention model's positional encoding too short for it)
+        lab.check_sequence(typed_batch)
     except UserError as exc:
-        raise UserError(f"--input {clipped(repr(typed), 40)}: {exc}") from None  # (a pasted page: its start)
-    _warn(getattr(lab.task, "typed_range_note", lambda _: "")(batch))
-    lab.set_sequence(batch, text=typed)
+        raise _input_refused(typed, exc) from None
+    _warn(getattr(lab.task, "typed_range_note", lambda _: "")(typed_batch))
+    lab.set_sequence(typed_batch, text=typed)
 
 
 def _sequence_said(lab) -> str:
@@ -766,6 +781,7 @@ def _open_lab(target: str | None, batch: int = 1, device: str | None = None, set
     given = ", ".join(f"task.{key}={json.dumps(value, default=str)}" for key, value in spec.task.items()
                       if edited and value != run.spec.task.get(key))
     task = spec.make_task()
+    typed_batch = _typed_sequence(task, typed)
     if edited:  # of its sizes?
         trained = run.spec.make_task()
         if (task.input_size, task.output_size) != (trained.input_size, trained.output_size):
@@ -784,7 +800,7 @@ def _open_lab(target: str | None, batch: int = 1, device: str | None = None, set
                      "billion multiply-adds: this takes a while[/dim]")
         with _compile_notices():
             lab = Lab(spec, run, batch=batch, task=task)
-            _put_sequence(lab, typed, sequence_seed)
+            _put_sequence(lab, typed, typed_batch, sequence_seed)
             return lab
     except SpecError as exc:  # the pass does not fit this machine: name the flag where it is the batch
         if exc.field != "batch":
