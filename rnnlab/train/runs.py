@@ -143,7 +143,7 @@ def read_listing(path: Path) -> RunListing:
     """The :class:`RunListing` of the run directory at ``path``."""
     times = {name: _mtime(path / name) for name in RUN_FILES}  # (0 for a file it lacks)
     updated = max(times.values()) or _mtime(path)
-    problem, checked = "", None
+    problem, resolved = "", None  # resolved: the Spec the other commands read (short of data)
     try:
         if kind := special_file(path / SPEC):  # read, it never ends
             raise OSError(f"it is {kind}")
@@ -151,7 +151,7 @@ def read_listing(path: Path) -> RunListing:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         spec, problem = {}, f"{SPEC}: {_why(exc)}"
     else:  # TOML, but a spec every other command takes? (a hand edit: hidden_size = "x")
-        problem, checked = _spec_problem(spec, path)
+        problem, resolved = _spec_problem(spec, path)
     task, model, train = (_table(spec, key) for key in ("task", "model", "train"))
     summary = read_summary(path)
     last_step, last_eval = last_record(path / METRICS), last_record(path / EVALS)
@@ -178,8 +178,8 @@ def read_listing(path: Path) -> RunListing:
             status, problem = "damaged", f"{CHECKPOINT} cannot be read"
         elif saved is None and (lost := weights_lost_at(summary, last_step)) is not None:  # (RunDir.lost_step)
             status, problem = "damaged", f"no {CHECKPOINT}: the weights of step {lost} are gone"
-        elif isinstance(saved, int) and checked is not None \
-                and (changed := setting_changes(trained_with or {}, _settings(checked))):
+        elif isinstance(saved, int) and resolved is not None \
+                and (changed := setting_changes(trained_with or {}, _settings(resolved))):
             if reshaped := [change for change in changed if change.partition(":")[0] in MODEL_SHAPE_FIELDS]:
                 status = "damaged"
                 problem = f"{SPEC} no longer describes its checkpoint's model ({'; '.join(reshaped)})"
