@@ -21,14 +21,19 @@ Kind = Literal["warning", "note"]
 _local = threading.local()
 #: Who writes a line not collected (:func:`written_by`); None: a plain line on stderr.
 _writer: Callable[[str], None] | None = None
+#: Whether a note that is not collected is dropped (:func:`notes_dropped`: the CLI's --quiet).
+_notes_dropped = False
 
 
 def say(kind: Kind, text: str) -> None:
     """Tell the user ``text``: collected where this thread collects (:func:`collected`), else one
-    line on stderr (or the line handed to the writer of :func:`written_by`)."""
+    line on stderr (or the line handed to the writer of :func:`written_by`); a note within
+    :func:`notes_dropped`, nowhere."""
     collecting = getattr(_local, "collecting", None)
     if collecting is not None:
         collecting.append((kind, text))
+        return
+    if kind == "note" and _notes_dropped:
         return
     line = f"rnnlab: {kind}: {text}"
     if _writer is not None:
@@ -78,3 +83,15 @@ def written_by(write: Callable[[str], None]) -> Iterator[None]:
         yield
     finally:
         _writer = before
+
+
+@contextlib.contextmanager
+def notes_dropped() -> Iterator[None]:
+    """Within it (in every thread), a note that is not collected is dropped; warnings are still said: the
+    CLI's --quiet, whose sweep's log keeps what the user must see and nothing of what rnnlab did on its own."""
+    global _notes_dropped
+    before, _notes_dropped = _notes_dropped, True
+    try:
+        yield
+    finally:
+        _notes_dropped = before

@@ -1843,3 +1843,67 @@ def test_a_preset_given_for_a_run_directory_says_how_to_make_one(capsys, tmp_pat
     os.makedirs("hello")  # a folder of that name is read as a run directory, as ever
     code, _, err = run(capsys, "sample", "hello")
     assert code == 2 and one_line_error(err).startswith("rnnlab: error: hello is not a run directory: it has no spec")
+
+
+# ---------------------------------------------------------------------------------------------
+# -q/--quiet: results, warnings and errors only
+# ---------------------------------------------------------------------------------------------
+
+def test_quiet_drops_progress_and_notes_but_keeps_warnings_results_and_errors(capsys, tmp_path):
+    """A sweep's loop got ten progress lines a run on stderr, and `2>/dev/null` hid its errors too."""
+    code, _, err = run(capsys, "train", "hello", "--steps", "20", "--out", tmp_path / "loud")
+    assert code == 0 and "rnnlab: hello: step 20 of 20, loss " in err and "rnnlab: training hello" in err
+    code, out, err = run(capsys, "train", "hello", "--steps", "20", "--out", tmp_path / "a", "--quiet", "--json")
+    assert code == 0 and err == "" and json.loads(out)["status"] == "completed"
+    code, _, err = run(capsys, "train", "hello", "--steps", "2", "--out", tmp_path / "b", "-q",
+                       "--set", "model.bidirectional=true")  # a warning the user must see is said all the same
+    assert code == 0 and err.startswith("rnnlab: warning: a reverse direction reads the input"), err
+    assert len(err.splitlines()) == 1, err
+    code, _, err = run(capsys, "train", "hello", "--steps", "2", "--out", tmp_path / "a", "-q")  # and errors
+    assert code == 2 and "already exists and is not empty" in one_line_error(err)
+    code, out, err = run(capsys, "bptt", "hello", "--sequence-seed", "3", "--no-jacobians", "-q")
+    assert code == 0 and err == "" and "sequence seed 3" in out  # its note of hello's one sequence dropped
+    code, _, err = run(capsys, "bptt", "hello", "--sequence-seed", "3", "--no-jacobians")
+    assert "rnnlab: note: the hello task has only one sequence" in err
+
+
+@pytest.mark.parametrize("args", [
+    ["tree", "--epochs", "1", "--hidden-size", "4"],
+    ["seq2seq", "--steps", "10", "--hidden-size", "8", "--eval-size", "5"],
+    ["esn", "--units", "20", "--sweep", "ridge"],
+    ["trace", "hello", "--out", "t.npz"],
+    ["sample", "RUN", "--length", "3"],
+    ["spec", "hello"],
+    ["gradcheck", "--only", "rnn_tanh"],
+])
+def test_every_command_that_says_how_it_goes_takes_quiet(capsys, tmp_path, monkeypatch, args):
+    monkeypatch.chdir(tmp_path)
+    if "RUN" in args:
+        assert run(capsys, "train", "hello", "--steps", "2", "--out", "RUN")[0] == 0
+    code, out, err = run(capsys, *args, "--quiet")
+    assert code == 0 and err == "" and out, err
+
+
+def test_quiet_silences_kernel_compile_notices_and_progress_lines(capsys):
+    """A cold cache said a line a kernel compiled, which a quiet sweep's first run printed too."""
+    from rnnlab.cli import _app
+
+    with _app.quieted():
+        _app._on_compile("compiling lstm_forward_one (float32)")
+        _app.ProgressLines("hello", "step", 10)(10, "loss 0.1")
+        assert _app._progress().disable
+    _app.ProgressLines("hello", "step", 10)(10, "loss 0.1")
+    assert capsys.readouterr().err == "rnnlab: hello: step 10 of 10, loss 0.1\n"
+
+
+def test_seq2seqs_eval_every_lines_are_kept_under_quiet_as_the_scores_asked_for(capsys):
+    code, _, err = run(capsys, "seq2seq", "--steps", "10", "--hidden-size", "8", "--eval-size", "5",
+                       "--eval-every", "5", "-q")
+    assert code == 0 and err.startswith("rnnlab: seq2seq: step 5: sequence accuracy by source length "), err
+    assert len(err.splitlines()) == 1, err
+
+
+def test_quiet_is_refused_where_a_script_of_its_own_says_how_it_goes(capsys):
+    code, _, err = run(capsys, "bench", "--device", "cuda", "--quiet")
+    assert code == 2 and "--quiet applies to the CPU benchmark" in one_line_error(err)
+

@@ -260,8 +260,47 @@ def out_glyph(glyph: str, plain: str) -> str:
 
 
 def _message(text: str) -> None:
-    """A message for the user, on stderr (rich markup allowed)."""
+    """A message for the user, on stderr (rich markup allowed): one the user must see (a warning, an error,
+    what a stop keeps), said under --quiet too; what is only informational goes through :func:`_info`."""
     _err_console().print(text)
+
+
+def _info(text: str) -> None:
+    """An informational message on stderr (rich markup allowed): what a command is doing ("training hello ...
+    -> runs/..."), which --quiet drops (:func:`quieted`)."""
+    if not _quiet:
+        _message(text)
+
+
+#: Whether --quiet is in force (:func:`quieted`): progress, compile notices and notes are dropped.
+_quiet = False
+
+
+@contextlib.contextmanager
+def quieted() -> Iterator[None]:
+    """Within it, a command's progress (bar or log lines), its informational messages (:func:`_info`), the
+    kernels' compile notices and every note (rnnlab.notices') go nowhere; its results, warnings and errors,
+    and what a stop keeps, are said as ever. ``2>/dev/null`` hid the errors of a sweep's loop too."""
+    global _quiet
+    before, _quiet = _quiet, True
+    try:
+        with notices.notes_dropped():
+            yield
+    finally:
+        _quiet = before
+
+
+def _quiet_callback(ctx: typer.Context, value: bool) -> bool:
+    if value:  # for the command's run only: its context closes it (main() in-process runs many)
+        ctx.with_resource(quieted())
+    return value  # (what a callback returns is the option's value)
+
+
+def quiet_option() -> Any:
+    """``-q/--quiet`` for a command that says how it goes on stderr: see :func:`quieted`."""
+    return typer.Option("-q", "--quiet", callback=_quiet_callback, is_eager=True,
+                        help="Say nothing on stderr but warnings and errors: no progress, no notes (results on "
+                             "stdout as ever).")
 
 
 def _exit_for_training_status(status: str, diverged: str, stopped: str, stopped_code: int = 130) -> None:
@@ -279,7 +318,7 @@ def _exit_for_training_status(status: str, diverged: str, stopped: str, stopped_
 
 def _on_compile(message: str) -> None:
     """Called when a numba kernel compiles (a cold start); tells the user why they are waiting."""
-    _message(f"[dim]rnnlab: {message}[/dim]")
+    _info(f"[dim]rnnlab: {message}[/dim]")
 
 
 @contextlib.contextmanager
@@ -307,7 +346,7 @@ class ProgressLines:
     """Where no progress bar is drawn (a cron job's log, ``2> train.log``): a line on stderr for
     every tenth of the ``unit``s (steps, epochs) and at least every PROGRESS_LINE_S seconds,
     ``rnnlab: hello: step 300 of 1500, loss 0.0123, |g| 0.45, 85 steps/s``. A log said nothing from
-    the start of a training to its end."""
+    the start of a training to its end. None under --quiet (:func:`quieted`)."""
 
     def __init__(self, name: str, unit: str, until: int, start: int = 0) -> None:
         self.name, self.unit, self.until = name, unit, until
@@ -316,6 +355,8 @@ class ProgressLines:
         self.last_time = time.monotonic()
 
     def __call__(self, done: int, figures: str) -> None:
+        if _quiet:
+            return
         now = time.monotonic()
         if done < self.next_done and now - self.last_time < PROGRESS_LINE_S and done < self.until:
             return
@@ -330,12 +371,14 @@ def _progress(figures: str = ""):
     """A rich progress bar on stderr that disappears when done: the task's description, the bar,
     done of total, ``figures`` (a format of the task's fields: "loss {task.fields[loss]}"; without
     them a spinner leads), the time taken. None where no bar can be drawn (a log file, a pipe,
-    TERM=dumb: rich would leave an empty line there), which :class:`ProgressLines` writes to instead."""
+    TERM=dumb: rich would leave an empty line there), which :class:`ProgressLines` writes to instead,
+    nor under --quiet (:func:`quieted`)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
     columns = [*columns, TextColumn(figures)] if figures else [SpinnerColumn(), *columns]
-    return Progress(*columns, TimeElapsedColumn(), console=_err_console(), transient=True, disable=no_progress_bar())
+    return Progress(*columns, TimeElapsedColumn(), console=_err_console(), transient=True,
+                    disable=_quiet or no_progress_bar())
 
 
 def help_notes(notes: Callable[[], Mapping[str, str]]) -> type[TyperCommand]:

@@ -10,8 +10,8 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import UserError, counted, meant_choice, named_in_part
-from ._app import (_compile_notices, _json_float, _message, _out_console, _print_json, _progress, _split_names, app,
-                   choice_refused, out_glyph, output_unread, whole_cells, write_out)
+from ._app import (_compile_notices, _info, _json_float, _message, _out_console, _print_json, _progress, _split_names,
+                   app, choice_refused, out_glyph, output_unread, quiet_option, whole_cells, write_out)
 
 #: Timed rounds a case at most: each is a whole forward and backward pass (a typo of 10**30 ran on
 #: with no end); 10,000 of the largest standard shape take hours already.
@@ -36,6 +36,7 @@ def gradcheck(
         bool, typer.Option("--list", help="List the checks' names (those --only selects) and exit; "
                            "with --json as a JSON list.")
     ] = False,
+    quiet: Annotated[bool, quiet_option()] = False,
 ) -> None:
     """Finite-difference gradient checks (float64) of every cell, stacked and bidirectional too.
 
@@ -308,6 +309,7 @@ def bench(
     device: Annotated[
         str, typer.Option("--device", help="cpu, or cuda: rnnlab's GPU kernels against PyTorch/cuDNN on the GPU.")
     ] = "cpu",
+    quiet: Annotated[bool, quiet_option()] = False,
 ) -> None:
     """Time forward and forward+backward (float32) against PyTorch CPU and the NumPy reference.
 
@@ -332,6 +334,9 @@ def bench(
             raise UserError("--threads applies to the CPU benchmark (on cuda the kernels' launches set their threads)")
         if no_reference:
             raise UserError("--no-reference applies to the CPU benchmark (the cuda one times no NumPy reference)")
+        if quiet:  # (its script says how it goes on stderr in lines of its own)
+            raise UserError("--quiet applies to the CPU benchmark (the cuda one's script says how it goes on stderr "
+                            "as it measures)")
         from ..bench_cuda import MIN_REPEATS
 
         if repeats < MIN_REPEATS:
@@ -403,8 +408,8 @@ def bench(
         if left_out:
             _out_console().print(f"left out to fit the terminal: {', '.join(left_out)} (a wider one, a pipe, "
                                  "--markdown or --json has them)", markup=False)
-        _message(f"[dim]{env['cpu']}, {counted(env['cores'], 'core')}; rnnlab {env['rnnlab']}, numba {env['numba']}, "
-                 f"numpy {env['numpy']}, torch {env['torch'] or '-'}; BLAS threads: {env['blas_threads']}[/dim]")
+        _info(f"[dim]{env['cpu']}, {counted(env['cores'], 'core')}; rnnlab {env['rnnlab']}, numba {env['numba']}, "
+              f"numpy {env['numpy']}, torch {env['torch'] or '-'}; BLAS threads: {env['blas_threads']}[/dim]")
     missed = [r for r in rows if r["met"] is False]
     if missed:
         _message(f"{len(missed)} of {len(rows)} speed targets missed")

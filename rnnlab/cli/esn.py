@@ -18,9 +18,9 @@ import typer
 
 from ..errors import counted
 from ..errors import number_or_dash as _fmt
-from ._app import (EXPORT_HELP_FORCE, _compile_notices, _message, _out_console, _print_json, _progress, app,
+from ._app import (EXPORT_HELP_FORCE, _compile_notices, _info, _message, _out_console, _print_json, _progress, app,
                    choice_refused, export_file, help_notes, lab_option, nonempty_path, option_flag, output_unread,
-                   whole_cells)
+                   quiet_option, whole_cells)
 
 
 def _option_notes() -> dict[str, str]:
@@ -63,6 +63,7 @@ def esn(
         parser=nonempty_path, metavar="<path>", show_default=False)] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print every figure as JSON.")] = False,
     force: Annotated[bool, typer.Option("--force", help=EXPORT_HELP_FORCE)] = False,
+    quiet: Annotated[bool, quiet_option()] = False,
 ) -> None:
     """Echo state network on Mackey-Glass: one-step RMSE and R^2, and how long the free run holds.
 
@@ -89,8 +90,8 @@ def esn(
     checked = EsnLab.checked_options(options, spell=option_flag)
     if sys.stderr.isatty():  # a large fit takes seconds: not a silent terminal (a log keeps bad input one line:
         # the draw of W refuses a connectivity too sparse only as it fits)
-        _message(f"[dim]rnnlab: fitting an echo state network ({checked.units} units) on {checked.length} steps of "
-                 f"Mackey-Glass[/dim]")
+        _info(f"[dim]rnnlab: fitting an echo state network ({checked.units} units) on {checked.length} steps of "
+              f"Mackey-Glass[/dim]")
     with _compile_notices():
         lab = EsnLab(checked, spell=option_flag)
     interrupted = None

@@ -27,10 +27,10 @@ import typer
 from .. import notices
 from ..errors import UserError, clipped, number_text
 from ..errors import number_or_dash as _fmt
-from ._app import (SEED_MAX, TITLE_LEFT, ProgressLines, _compile_notices, _exit_for_training_status, _json_float,
-                   _message, _out_console, _print_json, _progress, _set_option, _with_sets, app, choice_refused,
-                   home_expanded, load_with_sets, nonempty_path, open_lab, output_unread, say, set_fields,
-                   spec_with_sets, write_out)
+from ._app import (SEED_MAX, TITLE_LEFT, ProgressLines, _compile_notices, _exit_for_training_status, _info,
+                   _json_float, _message, _out_console, _print_json, _progress, _set_option, _with_sets, app,
+                   choice_refused, home_expanded, load_with_sets, nonempty_path, open_lab, output_unread,
+                   quiet_option, say, set_fields, spec_with_sets, write_out)
 
 #: The spec's limits (rnnlab.spec.STEPS_MAX, TRUNCATE_MAX), written here so that --help shows them without
 #: importing the spec (and numba); tests keep them equal.
@@ -206,6 +206,7 @@ def spec_command(
     target: Annotated[str | None, typer.Argument(help=TARGET_HELP, parser=home_expanded, show_default=False)] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print every field as JSON.")] = False,
     sets: Annotated[list[str] | None, _set_option()] = None,
+    quiet: Annotated[bool, quiet_option()] = False,
 ) -> None:
     """Check an experiment and print it resolved: every field as `rnnlab train` would write its spec.toml.
 
@@ -442,6 +443,7 @@ def train(
         help="Continue the run in this directory from its checkpoint.")] = None,
     device: Annotated[str | None, typer.Option("--device", help="cpu or cuda (overrides model.device).")] = None,
     sets: Annotated[list[str] | None, _set_option("--steps", "--seed", "--device")] = None,
+    quiet: Annotated[bool, quiet_option()] = False,
 ) -> None:
     """Train an experiment, writing a run directory (spec, metrics, checkpoints, summary).
 
@@ -520,8 +522,8 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
             if run.spec.train.steps != saved_steps or run.data_moved:  # (the data file where it moved with the run)
                 run.write_spec(run.spec)
         if dropped is not None:
-            say(f"rnnlab: note: {run.path}'s checkpoint is at step {trainer.step}; the steps logged after it (to "
-                f"step {dropped}) are trained again")
+            notices.note(f"{run.path}'s checkpoint is at step {trainer.step}; the steps logged after it (to step "
+                         f"{dropped}) are trained again")
         spec = run.spec
     else:
         if target is not None and target not in preset_names() and is_run_dir(user_path(target)):
@@ -549,8 +551,8 @@ def _train(held: contextlib.ExitStack, target: str | None, steps: int | None, se
 
     until = spec.train.steps
     doing = "training" if resume is None else f"resuming at step {trainer.step} of {until}:"
-    _message(f"[dim]rnnlab: {doing} {escape(spec.name)} ({spec.model.cell}, {trainer.model.num_parameters} "
-             f"parameters) -> {escape(str(run.path))}[/dim]")
+    _info(f"[dim]rnnlab: {doing} {escape(spec.name)} ({spec.model.cell}, {trainer.model.num_parameters} "
+          f"parameters) -> {escape(str(run.path))}[/dim]")
     progress = _progress("loss {task.fields[loss]}  |g| {task.fields[norm]}  {task.fields[rate]} steps/s")
     # (the error said once the progress bar is gone: a line written under a live bar is drawn over)
     with _saying_what_is_kept(run), _compile_notices(), _graceful_interrupt() as stop, progress:
@@ -629,7 +631,7 @@ def _note_eval_not_held_out(task, also: str = "") -> None:
     """A data file too short to spare its last tenth for a sequence: the eval batch (and the pass of
     bptt and trace, ``also``) draws from the training data, which a loss read as held out would hide."""
     if (note := task.eval_not_held_out) and not task.fixed_sequence:  # (hello's is no news)
-        say(f"rnnlab: note: {note}{also}")
+        notices.note(f"{note}{also}")
 
 
 def _trainer(spec, task, device: str | None):
@@ -749,7 +751,7 @@ def _put_sequence(lab, typed: str | None, typed_batch, sequence_seed: int | None
     ``--sequence-seed`` drew it (the lab's n)."""
     if sequence_seed is not None:
         if lab.task.fixed_sequence:  # (hello: the same five characters whatever the seed)
-            say(f"rnnlab: note: the {lab.task.kind} task has only one sequence: --sequence-seed draws it again")
+            notices.note(f"the {lab.task.kind} task has only one sequence: --sequence-seed draws it again")
         lab.regenerate(sequence_seed)
     if typed_batch is None:
         return
@@ -796,8 +798,8 @@ def _open_lab(target: str | None, batch: int = 1, device: str | None = None, set
     try:
         spec.check_memory(task, batch=batch)  # (as Lab does: a pass refused is not announced)
         if work * (1 + BACKWARD_WORK) >= SLOW_PASS_MACS:  # H=8192 over 10000 steps ran minutes without a word
-            _message(f"[dim]rnnlab: a forward and backward pass of about {work * (1 + BACKWARD_WORK) / 1e9:.0f} "
-                     "billion multiply-adds: this takes a while[/dim]")
+            _info(f"[dim]rnnlab: a forward and backward pass of about {work * (1 + BACKWARD_WORK) / 1e9:.0f} "
+                  "billion multiply-adds: this takes a while[/dim]")
         with _compile_notices():
             lab = Lab(spec, run, batch=batch, task=task)
             _put_sequence(lab, typed, typed_batch, sequence_seed)
@@ -832,6 +834,7 @@ def bptt(
     typed: Annotated[str | None, typer.Option("--input", metavar="TEXT", help=INPUT_HELP, show_default=False)] = None,
     sequence_seed: Annotated[int | None, typer.Option(
         "--sequence-seed", min=0, max=SEED_MAX, help=SEQUENCE_SEED_HELP, show_default=False)] = None,
+    quiet: Annotated[bool, quiet_option()] = False,
 ) -> None:
     """One forward and backward pass: ||dL/dh_t|| at every step, the vanishing-gradient curve.
 
@@ -851,8 +854,8 @@ def bptt(
             task = progress.add_task("step Jacobians", total=len(_stream_names(lab)) * lab.steps)
             jac = lab.jacobian_norms(progress=lambda steps: progress.advance(task, steps))
     if lab.is_attention:
-        _message("[dim]rnnlab: selfattention has no recurrence, so no step Jacobians: only ||dL/dh_t|| per block "
-                 "(its backward pass is not through time: every step gets its gradient at once)[/dim]")
+        _info("[dim]rnnlab: selfattention has no recurrence, so no step Jacobians: only ||dL/dh_t|| per block "
+              "(its backward pass is not through time: every step gets its gradient at once)[/dim]")
     names = _stream_names(lab)
     if json_output:
         streams = []
@@ -966,6 +969,7 @@ def trace(
     typed: Annotated[str | None, typer.Option("--input", metavar="TEXT", help=INPUT_HELP, show_default=False)] = None,
     sequence_seed: Annotated[int | None, typer.Option(
         "--sequence-seed", min=0, max=SEED_MAX, help=SEQUENCE_SEED_HELP, show_default=False)] = None,
+    quiet: Annotated[bool, quiet_option()] = False,
 ) -> None:
     """Write every recorded state and gate of every step (and dL/dh_t) to an .npz file.
 
@@ -1006,6 +1010,7 @@ def sample(
     json_output: Annotated[bool, typer.Option(
         "--json", help='Print {"run", "step", "prime", "length", "temperature", "seed", "text"} as JSON '
         '(text: the prime, then what was generated).')] = False,
+    quiet: Annotated[bool, quiet_option()] = False,
 ) -> None:
     """Generate text from a trained character model.
 

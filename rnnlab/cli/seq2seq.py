@@ -16,8 +16,8 @@ import typer
 from ..errors import UserError, clipped
 from ..errors import percent_or_dash as _pct
 from ._app import (EXPORT_HELP_FORCE, TITLE_LEFT, ProgressLines, _compile_notices, _exit_for_training_status,
-                   _message, _out_console, _print_json, _progress, app, export_file, export_option, help_notes,
-                   lab_option, option_flag, output_unread, whole_cells)
+                   _info, _message, _out_console, _print_json, _progress, app, export_file, export_option, help_notes,
+                   lab_option, option_flag, output_unread, quiet_option, whole_cells)
 from .experiments import _graceful_interrupt
 
 
@@ -61,6 +61,7 @@ def seq2seq(
         "the example's decoding (encoder and decoder states, attention weights, probabilities), the training "
         "history and the scores")] = None,
     force: Annotated[bool, typer.Option("--force", help=EXPORT_HELP_FORCE)] = False,
+    quiet: Annotated[bool, quiet_option()] = False,
 ) -> None:
     """Train a seq2seq model (teacher forcing) and print greedy-decoding accuracy by source length.
 
@@ -86,7 +87,7 @@ def seq2seq(
     export = export_file(export, force, lab.export_name)
 
     total = lab.options["steps"]
-    _message(f"[dim]rnnlab: training seq2seq ({lab.describe()}, {lab.model.num_parameters} parameters)[/dim]")
+    _info(f"[dim]rnnlab: training seq2seq ({lab.describe()}, {lab.model.num_parameters} parameters)[/dim]")
     progress = _progress("loss {task.fields[loss]}  token acc {task.fields[acc]}")
     with _compile_notices(), _graceful_interrupt() as stop, progress:
         bar = progress.add_task("seq2seq", total=total, loss="-", acc="-")

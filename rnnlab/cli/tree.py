@@ -14,9 +14,9 @@ import typer
 
 from ..errors import UserError, counted
 from ..errors import percent_or_dash as _percent
-from ._app import (EXPORT_HELP_FORCE, TITLE_LEFT, ProgressLines, _compile_notices, _exit_for_training_status,
-                   _json_float, _message, _out_console, _print_json, _progress, app, export_file, export_option,
-                   help_notes, lab_option, option_flag, out_glyph, output_unread, whole_cells)
+from ._app import (EXPORT_HELP_FORCE, TITLE_LEFT, ProgressLines, _compile_notices, _exit_for_training_status, _info,
+                   _json_float, _out_console, _print_json, _progress, app, export_file, export_option, help_notes,
+                   lab_option, option_flag, out_glyph, output_unread, quiet_option, whole_cells)
 
 
 def _option_notes() -> dict[str, str]:
@@ -43,6 +43,7 @@ def tree(
         "the first --parse tree (else test tree 4, the lab's first) after training: every node's h and dL/dh, the "
         "weights and the training history,")] = None,
     force: Annotated[bool, typer.Option("--force", help=EXPORT_HELP_FORCE)] = False,
+    quiet: Annotated[bool, quiet_option()] = False,
 ) -> None:
     """Train a recursive net on the shipped sentiment treebank and print its accuracy per epoch.
 
@@ -68,8 +69,8 @@ def tree(
         lab.type_tree(parse[0])
     export = export_file(export, force, lab.export_name)
     summary = lab.summary()
-    _message(f"[dim]rnnlab: training a recursive net (H={hidden_size}, {summary['model']['parameters']} parameters) "
-             f"on {len(lab.train_bank)} trees, testing on {len(lab.test_bank)}[/dim]")
+    _info(f"[dim]rnnlab: training a recursive net (H={hidden_size}, {summary['model']['parameters']} parameters) "
+          f"on {len(lab.train_bank)} trees, testing on {len(lab.test_bank)}[/dim]")
 
     from .experiments import _graceful_interrupt
 
