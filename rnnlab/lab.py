@@ -46,9 +46,13 @@ from .train.rundir import (EVALS, METRICS, atomic_save_npz, atomic_write_text, c
 from .train.history import StepHistory
 from .train.model import WeightsDiverged
 
-__all__ = ["Lab", "Evaluation", "open_target"]
+__all__ = ["Lab", "Evaluation", "SequenceRefused", "open_target"]
 
 STOP_POLL_S = 0.1  # how often a trainer waiting for the lab's lock looks whether it was stopped
+
+
+class SequenceRefused(UserError):
+    """A sequence the lab's model cannot run (:meth:`Lab.check_sequence`): a front end names where it came from."""
 
 
 @dataclass(frozen=True)
@@ -111,9 +115,17 @@ class Lab(StepCursor, TrainingControl):
     """An experiment on the bench. See the module docstring for the cursors' meaning."""
 
     def __init__(self, spec: Spec, run: RunDir | None = None, *, batch: int = 1, trainer: Trainer | None = None,
-                 task: Task | None = None) -> None:
+                 task: Task | None = None, sequence_seed: int | None = None, sequence: Batch | None = None,
+                 sequence_text: str | None = None) -> None:
         """``task``: ``spec.make_task()`` made already (its data file read once); ``trainer``: one
-        handed over with its own weights (no checkpoint is read)."""
+        handed over with its own weights (no checkpoint is read).
+
+        The bench's first sequence is the task's draw of ``batch`` sequences with the spec's seed, or with
+        ``sequence_seed``, or ``sequence`` itself (checked as :meth:`set_sequence` checks it; ``sequence_text``:
+        what the user typed for it): one forward pass, where building on the spec's draw and then
+        :meth:`regenerate` or :meth:`set_sequence` ran two (a large model's bptt --input took twice as long)."""
+        if sequence is not None and sequence_seed is not None:
+            raise ValueError("give sequence or sequence_seed, not both")
         fresh = trainer is None
         if fresh:  # first: a refusal leaves a lab being reconfigured as it was
             task = spec.make_task() if task is None else task
@@ -154,9 +166,12 @@ class Lab(StepCursor, TrainingControl):
         self._divergence_saved = self.training_status == "diverged"
         self.task = self.trainer.task
         self.view_batch = batch
-        self.sequence_seed = spec.seed
-        self.sequence: Batch = self.task.eval_batch(batch, spec.seed)
-        self.sequence_text: str | None = None  # what the user typed for the bench's sequence (set_sequence)
+        self.sequence_seed = spec.seed if sequence_seed is None else int(sequence_seed)
+        if sequence is not None:
+            self.check_sequence(sequence)
+        self.sequence: Batch = self.task.eval_batch(batch, self.sequence_seed) if sequence is None else sequence
+        #: what the user typed for the bench's sequence (set_sequence)
+        self.sequence_text: str | None = sequence_text if sequence is not None else None
         self.trace = None
         #: The gradients by parameter name (and "input", "h0") of the last :meth:`run_backward` on the
         #: bench's trace; None before it, and again once a new forward pass replaces the trace.
@@ -203,11 +218,12 @@ class Lab(StepCursor, TrainingControl):
         return self.spec.model.num_heads if self.is_attention else 0
 
     def check_sequence(self, batch: Batch) -> None:
-        """Raise UserError if :meth:`set_sequence` would refuse ``batch`` (cheap: no forward pass)."""
+        """Raise :class:`SequenceRefused` (a UserError) if :meth:`set_sequence` would refuse ``batch`` (cheap: no
+        forward pass)."""
         max_len = getattr(self.model, "max_len", None)
         if self.is_attention and max_len is not None and batch.T > max_len:
-            raise UserError(f"this sequence has {batch.T} steps but the selfattention model's positional encoding "
-                            f"covers the task's length, {max_len} steps: use at most {max_len}")
+            raise SequenceRefused(f"this sequence has {batch.T} steps but the selfattention model's positional "
+                                  f"encoding covers the task's length, {max_len} steps: use at most {max_len}")
 
     @property
     def sequence_typed(self) -> bool:

@@ -1907,3 +1907,48 @@ def test_quiet_is_refused_where_a_script_of_its_own_says_how_it_goes(capsys):
     code, _, err = run(capsys, "bench", "--device", "cuda", "--quiet")
     assert code == 2 and "--quiet applies to the CPU benchmark" in one_line_error(err)
 
+
+# ---------------------------------------------------------------------------------------------
+# bptt/trace --input, --sequence-seed: one forward pass
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args", [
+    ["bptt", "adding-rnn", "--input", "0.3 0.9* 0.1 0.5* 0.2", "--no-jacobians", "--json"],
+    ["bptt", "adding-rnn", "--sequence-seed", "5", "--no-jacobians", "--json"],
+    ["trace", "adding-rnn", "--input", "0.3 0.9* 0.1 0.5* 0.2", "--out", "t.npz", "--json"],
+])
+def test_a_chosen_sequence_costs_one_forward_pass_not_two(capsys, tmp_path, monkeypatch, args):
+    """The Lab ran the spec's own draw first, then the sequence asked for: a huge model's pass took twice as long."""
+    from rnnlab.train import Trainer
+
+    monkeypatch.chdir(tmp_path)
+    passes = []
+    compute = Trainer.compute
+    monkeypatch.setattr(Trainer, "compute", lambda self, batch, *a, **k: passes.append(batch.T) or
+                        compute(self, batch, *a, **k))
+    code, out, err = run(capsys, *args)
+    assert code == 0, err
+    sequence = json.loads(out)["sequence" if args[0] == "bptt" else "meta"]
+    sequence = sequence.get("sequence", sequence)
+    assert sequence == ({"typed": "0.3 0.9* 0.1 0.5* 0.2"} if "--input" in args else {"drawn": {"seed": 5, "batch": 1}})
+    assert passes == ([5] if "--input" in args else [100]), passes  # adding's draws are 100 steps long
+
+
+def test_a_lab_built_on_a_sequence_checks_it_and_names_it(capsys):
+    from rnnlab.lab import Lab, SequenceRefused
+    from rnnlab.spec import load_preset
+
+    spec = load_preset("adding-rnn")
+    lab = Lab(spec, sequence_seed=7)
+    again = Lab(spec)
+    again.regenerate(7)
+    assert lab.sequence_seed == 7 and not lab.sequence_typed
+    np.testing.assert_array_equal(lab.sequence.x, again.sequence.x)
+    np.testing.assert_array_equal(lab.evaluation.outputs, again.evaluation.outputs)
+    typed = lab.task.sequence_from_text("0.5 0.1* 0.2*")
+    lab = Lab(spec, sequence=typed, sequence_text="0.5 0.1* 0.2*")
+    assert lab.steps == 3 and lab.sequence_text == "0.5 0.1* 0.2*" and lab.trace is not None
+    attention = load_preset("adding-attention").with_overrides({"task.length": 2})
+    with pytest.raises(SequenceRefused, match="this sequence has 3 steps"):
+        Lab(attention, sequence=typed, sequence_text="0.5 0.1* 0.2*")
+

@@ -728,39 +728,27 @@ def _check_sequence_choice(typed: str | None, sequence_seed: int | None, batch: 
         raise UserError("--input is empty: type a sequence in the task's own terms (see --help)")
 
 
-def _typed_sequence(task, typed: str | None):
-    """``--input`` read in the task's own terms (the lab's i), None without it: before the weights are read
-    and a pass is run, so that a typo costs no time; a sequence the task refuses is named in one line, as
-    the lab's dialog names it."""
+def _chosen_sequence(task, typed: str | None, sequence_seed: int | None):
+    """The bench sequence ``--input`` typed, as the task reads it (the lab's i), None without one; a typed
+    sequence the task refuses is named in one line, as the lab's dialog names it. ``--sequence-seed`` (the
+    lab's n) of a task with one sequence only is noted: the Lab draws it with that seed."""
+    if sequence_seed is not None and task.fixed_sequence:  # (hello: the same five characters whatever the seed)
+        notices.note(f"the {task.kind} task has only one sequence: --sequence-seed draws it again")
     if typed is None:
         return None
     if not hasattr(task, "sequence_from_text"):
         raise UserError(f"--input: the {task.kind} task takes no typed sequence (--sequence-seed draws another)")
     try:
-        return task.sequence_from_text(typed)
+        batch = task.sequence_from_text(typed)
     except UserError as exc:
-        raise _input_refused(typed, exc) from None
+        raise _refused_input(typed, exc) from None
+    _warn(getattr(task, "typed_range_note", lambda _: "")(batch))
+    return batch
 
 
-def _input_refused(typed: str, exc: UserError) -> UserError:
-    return UserError(f"--input {clipped(repr(typed), 40)}: {exc}")  # (a pasted page: its start)
-
-
-def _put_sequence(lab, typed: str | None, typed_batch, sequence_seed: int | None) -> None:
-    """The lab's bench sequence as ``--input`` typed it (``typed_batch``: :func:`_typed_sequence`'s) or
-    ``--sequence-seed`` drew it (the lab's n)."""
-    if sequence_seed is not None:
-        if lab.task.fixed_sequence:  # (hello: the same five characters whatever the seed)
-            notices.note(f"the {lab.task.kind} task has only one sequence: --sequence-seed draws it again")
-        lab.regenerate(sequence_seed)
-    if typed_batch is None:
-        return
-    try:  # (what only the model can say: a self-attention model's positional encoding too short for it)
-        lab.check_sequence(typed_batch)
-    except UserError as exc:
-        raise _input_refused(typed, exc) from None
-    _warn(getattr(lab.task, "typed_range_note", lambda _: "")(typed_batch))
-    lab.set_sequence(typed_batch, text=typed)
+def _refused_input(typed: str, exc: UserError) -> UserError:
+    """``--input`` refused, its start quoted (a pasted page: its start) before why."""
+    return UserError(f"--input {clipped(repr(typed), 40)}: {exc}")
 
 
 def _sequence_said(lab) -> str:
@@ -773,7 +761,7 @@ def _sequence_said(lab) -> str:
 
 def _open_lab(target: str | None, batch: int = 1, device: str | None = None, sets: list[str] | None = None,
               typed: str | None = None, sequence_seed: int | None = None):
-    from ..lab import Lab
+    from ..lab import Lab, SequenceRefused
 
     _check_device(device)
     _check_sequence_choice(typed, sequence_seed, batch)
@@ -783,7 +771,7 @@ def _open_lab(target: str | None, batch: int = 1, device: str | None = None, set
     given = ", ".join(f"task.{key}={json.dumps(value, default=str)}" for key, value in spec.task.items()
                       if edited and value != run.spec.task.get(key))
     task = spec.make_task()
-    typed_batch = _typed_sequence(task, typed)
+    sequence = _chosen_sequence(task, typed, sequence_seed)  # before the weights and the pass: a typo costs nothing
     if edited:  # of its sizes?
         trained = run.spec.make_task()
         if (task.input_size, task.output_size) != (trained.input_size, trained.output_size):
@@ -800,10 +788,12 @@ def _open_lab(target: str | None, batch: int = 1, device: str | None = None, set
         if work * (1 + BACKWARD_WORK) >= SLOW_PASS_MACS:  # H=8192 over 10000 steps ran minutes without a word
             _info(f"[dim]rnnlab: a forward and backward pass of about {work * (1 + BACKWARD_WORK) / 1e9:.0f} "
                   "billion multiply-adds: this takes a while[/dim]")
-        with _compile_notices():
-            lab = Lab(spec, run, batch=batch, task=task)
-            _put_sequence(lab, typed, typed_batch, sequence_seed)
-            return lab
+        with _compile_notices():  # one forward pass, on the sequence chosen
+            try:
+                return Lab(spec, run, batch=batch, task=task, sequence_seed=sequence_seed, sequence=sequence,
+                           sequence_text=typed)
+            except SequenceRefused as exc:  # (too long for a selfattention model's positional encoding)
+                raise _refused_input(typed, exc) from None
     except SpecError as exc:  # the pass does not fit this machine: name the flag where it is the batch
         if exc.field != "batch":
             raise
