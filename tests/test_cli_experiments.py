@@ -1952,3 +1952,37 @@ def test_a_lab_built_on_a_sequence_checks_it_and_names_it(capsys):
     with pytest.raises(SequenceRefused, match="this sequence has 3 steps"):
         Lab(attention, sequence=typed, sequence_text="0.5 0.1* 0.2*")
 
+
+# ---------------------------------------------------------------------------------------------
+# tree --tree N: a test tree of the treebank, as the lab's n/N number them
+# ---------------------------------------------------------------------------------------------
+
+def test_tree_classifies_and_exports_a_test_tree_chosen_by_its_number(capsys, tmp_path):
+    """--export wrote test tree 4 or a typed one: no other test tree, which the lab's n/N step through."""
+    from rnnlab.labs.tree import TreeLab
+
+    bank = TreeLab().test_bank
+    small = ("--epochs", "1", "--hidden-size", "4")
+    code, out, err = run(capsys, "tree", *small, "--tree", "7", "--export", tmp_path / "t7.npz", "--json")
+    assert code == 0, err
+    row = json.loads(out)["predictions"][0]
+    assert row["test_tree"] == 7 and row["tree"] == bank.trees[7].to_sexpr() and row["label"] == bank.trees[7].label
+    with np.load(tmp_path / "t7.npz", allow_pickle=False) as data:
+        tree = json.loads(str(data["meta"]))["tree"]
+        assert tree["index"] == 7 and tree["bench"] == f"test tree 7 of {len(bank)}"
+    code, out, err = run(capsys, "tree", *small, "--tree", "0", "--parse", "good")
+    assert code == 0 and f"test tree 0 of {len(bank)}: {bank.trees[0].to_sexpr()}" in " ".join(out.split()), out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--tree", "150"], "--tree must be a test tree's index in [0, 149] (numbered from 0, as the lab's 'test tree "
+                        "4 of 150'), got 150"),
+    (["--tree", "-1"], "--tree must be a test tree's index in [0, 149]"),
+    (["--tree", "x"], "--tree must be an integer, got 'x'"),
+    (["--tree", "3", "--parse", "good", "--export", "t.npz"],
+     "--tree and --parse both choose the tree --export writes: give one"),
+])
+def test_tree_refuses_a_test_tree_it_lacks_before_training(capsys, tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "tree", "--epochs", "1", *args)
+    assert code == 2 and message in one_line_error(err) and not (tmp_path / "t.npz").exists()

@@ -34,25 +34,31 @@ def tree(
     learning_rate: Annotated[float | None, lab_option("--learning-rate", "Adam's learning rate.")] = None,
     batch_size: Annotated[int | None, lab_option("--batch-size", "Trees per Adam step.")] = None,
     seed: Annotated[int | None, lab_option("--seed", "Seed of the weights and the minibatch order.")] = None,
+    test_tree: Annotated[int | None, typer.Option(
+        "--tree", metavar="N", show_default=False,
+        help="After training, classify test tree N of the treebank, numbered as the lab's n and N show them (from "
+             "0: 'test tree 4 of 150'); --export writes it.")] = None,
     parse: Annotated[list[str] | None, typer.Option(
         "--parse", metavar="TREE",
         help="After training, classify this tree: an s-expression such as '((good but) dull)', optionally "
              "after its label ('pos ((dull but) good)'). Repeat for more trees.")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the epochs and predictions as JSON.")] = False,
     export: Annotated[Path | None, export_option(
-        "the first --parse tree (else test tree 4, the lab's first) after training: every node's h and dL/dh, the "
-        "weights and the training history,")] = None,
+        "the --tree test tree or the first --parse tree (else test tree 4, the lab's first) after training: every "
+        "node's h and dL/dh, the weights and the training history,")] = None,
     force: Annotated[bool, typer.Option("--force", help=EXPORT_HELP_FORCE)] = False,
     quiet: Annotated[bool, quiet_option()] = False,
 ) -> None:
     """Train a recursive net on the shipped sentiment treebank and print its accuracy per epoch.
 
     Every node computes h = tanh(W (h_left, h_right) + b), a softmax reads the root; structure decides
-    the treebank's labels. Prints each epoch's train and test accuracy, then the prediction for each
-    --parse tree. The options are those of the options dialog (e) of `rnnlab tui treebank`.
+    the treebank's labels. Prints each epoch's train and test accuracy, then the prediction for the
+    --tree and each --parse tree. The options are those of the options dialog (e) of `rnnlab tui treebank`.
     """
     from ..labs.tree import TreeLab
 
+    if export is not None and parse and test_tree is not None:  # (as bptt's --input and --sequence-seed)
+        raise UserError("--tree and --parse both choose the tree --export writes: give one")
     given = {"epochs": epochs, "hidden_size": hidden_size, "learning_rate": learning_rate,
              "batch_size": batch_size, "seed": seed}
     with _compile_notices():
@@ -60,6 +66,12 @@ def tree(
     epochs = lab.options["epochs"]
     hidden_size = lab.options["hidden_size"]
     typed = []  # bad trees are refused before training
+    if test_tree is not None:
+        count = len(lab.test_bank)
+        if not 0 <= test_tree < count:
+            raise UserError(f"--tree must be a test tree's index in [0, {count - 1}] (numbered from 0, as the lab's "
+                            f"'test tree 4 of {count}'), got {test_tree}")
+        typed.append(lab.select_tree(test_tree))  # the bench: what the export is of, and its file's name
     for text in parse or []:
         try:
             typed.append(lab.parse_tree_text(text))
@@ -98,11 +110,12 @@ def tree(
     predictions = []
     if typed:
         probs = lab.classify(typed)
-        for t, p in zip(typed, probs):
+        for k, (t, p) in enumerate(zip(typed, probs)):
             best = lab.labels[int(p.argmax())]
             predictions.append({"tree": t.to_sexpr(), "label": t.label, "prediction": best,
                                 "probabilities": {c: float(v) for c, v in zip(lab.labels, p)},
-                                "correct": None if t.label is None else best == t.label})
+                                "correct": None if t.label is None else best == t.label,
+                                "test_tree": test_tree if k == 0 else None})
     history = lab.summary()["training"]["history"]
     last = history[-1] if history else None
     if json_output:
@@ -142,6 +155,8 @@ def _print_tables(lab: Any, history: list[dict], predictions: list[dict], status
         for row in predictions:
             mark = "" if row["correct"] is None else \
                 " " + (out_glyph("✓", "right") if row["correct"] else out_glyph("✗", "wrong"))
-            table.add_row(row["tree"], row["label"] or "-", row["prediction"] + mark,
+            tree = row["tree"] if row["test_tree"] is None else \
+                f"test tree {row['test_tree']} of {len(lab.test_bank)}: {row['tree']}"
+            table.add_row(tree, row["label"] or "-", row["prediction"] + mark,
                           *(_percent(row["probabilities"][name]) for name in lab.labels))
         console.print(whole_cells(table))
