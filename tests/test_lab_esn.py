@@ -37,6 +37,7 @@ from textual.widgets import Static
 importlib.import_module("rnnlab.cli.esn")  # registers `rnnlab esn` (until rnnlab.cli imports it)
 ROOT = Path(__file__).resolve().parent.parent
 #: A small lab: every computation takes a few ms.
+USE_BEST = "B use best"  # the one footer key without room at 80 columns
 SMALL = dict(units=20, length=300, test=50, warmup=20, generate=60)
 PUBLISHED_RMSE = 0.0020282  # reservoirpy's README, one reservoir
 
@@ -301,6 +302,52 @@ def test_a_sweep_point_without_a_reservoir_is_nan_and_the_sweep_goes_on():
     assert result.status == "completed" and result.done == 2
     assert np.isnan(result.rmse[0]) and np.isfinite(result.rmse[1]) and result.best() == 0.1
     assert result.rows()[0]["rmse"] is None and result.rows()[0]["horizon"] is None
+
+
+def test_the_sweeps_best_value_refits_the_model_with_the_scores_of_its_row():
+    """After a sweep the panel said "best 0.9" and the model stayed at its value: use_sweep_best sets
+    it, and the scores are those of the sweep's best row (the same reservoir, refit)."""
+    lab = small()
+    with pytest.raises(UserError, match="^no sweep yet: sweep an option first$"):
+        lab.use_sweep_best()
+    sweep = lab.sweep("spectral_radius", [0.5, 0.9, 1.5])
+    best = int(np.nanargmin(sweep.rmse))
+    assert sweep.values[best] != lab.options.spectral_radius  # (else nothing would change)
+    lab.use_sweep_best()
+    assert lab.options.spectral_radius == sweep.values[best] and not lab.pending
+    assert lab.result.onestep_scores.rmse == sweep.rmse[best] and lab.result.onestep_scores.r2 == sweep.r2[best]
+    assert lab.result.generation.horizon == sweep.horizon[best]
+    assert lab.sweep_is_current() and lab.sweep_result is sweep  # the sweep stays, and still describes the model
+
+    lab.configure(seed=4, units=30, apply=False)  # another reservoir requested: the best was of others
+    before = (lab.result, lab.requested)
+    with pytest.raises(UserError, match=r"^the sweep of spectral_radius was made with units=20 \(now 30\), "
+                                        r"seed=0 \(now 4\): its best value was for other reservoirs; sweep again$"):
+        lab.use_sweep_best()
+    assert (lab.result, lab.requested) == before  # nothing changed
+
+
+def test_the_sweeps_best_value_is_refused_while_the_sweep_runs_or_where_none_was_scored():
+    lab = small(units=300, seed=1)
+    refusals = []
+
+    def use_best(sweep):
+        with pytest.raises(UserError) as refusal:
+            lab.use_sweep_best()
+        refusals.append(str(refusal.value))
+
+    lab.sweep("connectivity", [1e-5, 0.1], on_point=use_best)  # 1e-5: no reservoir, no score
+    assert refusals == [f"the sweep of connectivity is still running ({k}/2): its best value may change"
+                        for k in (1, 2)]
+    assert lab.options.connectivity == 0.1 and not lab.pending
+    lab.sweep("connectivity", [1e-5])
+    with pytest.raises(UserError, match="^the sweep of connectivity scored no value: it has no best one$"):
+        lab.use_sweep_best()
+    lab.sweep("connectivity", [0.1, 0.2, 0.5])
+    requested = lab.use_sweep_best(apply=False)  # as every change: requested now, applied by apply()
+    assert requested.connectivity == lab.sweep_result.best() and lab.pending
+    lab.apply()
+    assert lab.options == requested
 
 
 def test_sweep_in_a_worker_thread_while_options_change():
@@ -683,12 +730,71 @@ def test_a_sweep_runs_in_the_background_and_its_curve_is_drawn():
         plot = app.screen.query_one("#esn-sweep", LinePlot)
         assert plot.series_names == ["one-step", "free run"] and plot.marker == 1.25
         text = screen_text(app)
-        assert "RMSE vs ρ" in text and f"sweep ρ 20/20: best {lab.sweep_result.best():g}, RMSE" in text
+        assert "RMSE vs ρ" in text and f"sweep ρ 20/20: best {lab.sweep_result.best():g} (B), RMSE" in text
         await pilot.press("n")  # another reservoir: the sweep was made with other options
         await wait_for(pilot, lambda: lab.options.seed == 1 and idle(app))
         assert "sweep ρ 20/20 (stale): best" in screen_text(app)
 
     drive(check)
+
+
+def test_B_sets_the_model_to_the_sweeps_best_value_and_says_so_at_80x24():
+    """The sweep's line said "best 1.5" and nothing set the model to it: B does, and the status line's
+    RMSE is then the best row's. At 80 columns the footer has no room for B: the sweep's line and the
+    notice of the finished sweep name it."""
+    from conftest import notices_of
+
+    async def check(app, pilot):
+        lab, screen = app.engine, app.screen
+        notices = notices_of(screen)
+        await pilot.press("B")
+        assert notices == [("no sweep yet: w sweeps ρ, W sweeps a, then B uses the best value", "warning")]
+        assert not lab.pending and lab.options.spectral_radius == 1.25
+        await pilot.press("w")
+        await wait_for(pilot, lambda: lab.sweep_result is not None and lab.sweep_result.status == "completed"
+                       and idle(app))
+        sweep, info = lab.sweep_result, screen.query_one("#esn-sweep-info", Static)
+        best = sweep.best()
+        rmse = float(sweep.rmse[sweep.values == best][0])
+        assert best != 1.25 and f"best {best:g} (B), RMSE {rmse:.3g}" in info.render().plain
+        assert notices[-1] == (f"sweep of ρ done: best ρ {best:g} (RMSE {rmse:.3g}); B uses it", "information")
+        await pilot.press("B")
+        await wait_for(pilot, lambda: lab.options.spectral_radius == best and idle(app))
+        assert lab.result.onestep_scores.rmse == rmse and lab.sweep_result is sweep
+        assert _status(app).startswith(f"[one-step] RMSE {rmse:.3g}  R²")
+        assert notices[-1] == (f"ρ {best:g}: the sweep's lowest one-step RMSE, {rmse:.3g}", "information")
+        assert f"ρ 20/20: best {best:g}, RMSE {rmse:.3g}" in info.render().plain  # (B) would change nothing now
+        assert screen.query_one("#esn-sweep", LinePlot).marker == best
+        await pilot.press("B")
+        await pilot.pause()
+        assert notices[-1] == (f"ρ is {best:g} already, the sweep's best", "information") and not lab.pending
+
+    drive(check, size=(80, 24))
+
+
+def test_B_is_refused_while_a_sweep_runs_and_for_a_sweep_of_other_reservoirs(monkeypatch):
+    from conftest import notices_of
+
+    async def check(app, pilot):
+        lab, screen = app.engine, app.screen
+        notices = notices_of(screen)
+        finish = await _press_W_and_hold_its_second_point(monkeypatch, pilot)
+        await pilot.press("B")
+        assert notices == [("the sweep of a is not done: B uses its best value once it ends (esc stops it)",
+                            "warning")]
+        assert lab.requested == lab.options and lab.options.leak_rate == 0.3
+        finish.set()
+        await wait_for(pilot, lambda: lab.sweep_result.status == "completed" and idle(app))
+        assert "(B)" in screen.query_one("#esn-sweep-info", Static).render().plain
+        await pilot.press("n")
+        await wait_for(pilot, lambda: lab.options.seed == 1 and idle(app))
+        assert "(B)" not in screen.query_one("#esn-sweep-info", Static).render().plain  # stale: B refuses it
+        await pilot.press("B")
+        assert notices[-1] == ("the sweep of leak_rate was made with seed=0 (now 1): its best value was for other "
+                               "reservoirs; sweep again with W", "warning")
+        assert lab.requested == lab.options and lab.options.leak_rate == 0.3
+
+    drive(check, size=(120, 36))
 
 
 def test_the_other_sweep_key_during_a_sweep_stops_it_and_sweeps_its_own_option():
@@ -1167,12 +1273,13 @@ def test_quitting_the_esn_lab_never_asks():
 @pytest.mark.parametrize("size", [(80, 24), (100, 30), (120, 36)])
 def test_every_footer_key_is_in_view_down_to_80_columns(size):
     """At 80 columns the footer ended "… w sweep ρ  e▏^p palette": below 120 it packs its keys closer
-    and leaves out the palette's (ctrl+p still opens it), as the main lab's; x is in the help."""
+    and leaves out the palette's (ctrl+p still opens it), as the main lab's; x is in the help. B (use the
+    sweep's best value) is the one key left out at 80 columns: the sweep's line says "(B)" there."""
     async def check(app, pilot):
         screen = app.screen
         lines = screen_text(app).splitlines()
         for shown in footer_keys(app, screen):
-            assert shown in lines[-1], (shown, lines[-1])
+            assert (shown in lines[-1]) == (shown != USE_BEST or size[0] > 80), (shown, lines[-1])
         assert ("palette" in lines[-1]) == (size[0] >= 120)
         assert "…" not in lines[0] and "rnnlab — esn: echo state network" in lines[0]
 
@@ -1191,7 +1298,8 @@ def test_the_footer_keeps_every_key_in_view_when_the_terminal_shrinks_and_grows(
             # composed again: a moment (more on a loaded machine) before it is on the screen
             await wait_for(pilot, lambda: ("palette" in footer()) == (size[0] >= 120), timeout=10, what=str(size))
             if size[0] >= 80:
-                await wait_for(pilot, lambda: all(shown in footer() for shown in footer_keys(app, app.screen)),
+                await wait_for(pilot, lambda: all(shown in footer() for shown in footer_keys(app, app.screen)
+                                                  if shown != USE_BEST or size[0] > 80),
                                timeout=10, what=f"every key at {size}")
 
     drive(check, size=(160, 50))

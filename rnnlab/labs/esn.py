@@ -65,7 +65,7 @@ from ..layers.esn import EchoStateNetwork
 from ..spec import SEED_MAX
 from ..train.rundir import atomic_save_npz
 from . import export_target, unknown_name
-from ._options import Spell, check_bool, check_int, check_number, interval, parse_assignments
+from ._options import Spell, as_typed, check_bool, check_int, check_number, interval, parse_assignments
 
 __all__ = ["DEFAULTS", "MODES", "NUDGE_STEPS", "OPTION_HELP", "SWEEP_VALUES", "EsnLab", "EsnOptions", "EsnResult",
            "Generation", "ModeView", "Scores", "SweepResult", "compute", "mode_view", "option_range",
@@ -675,6 +675,31 @@ class EsnLab:
         """Whether :attr:`sweep_result` was made from the current options (but the swept one)."""
         s = self.sweep_result
         return s is not None and replace(s.base, **{s.name: getattr(self.options, s.name)}) == self.options
+
+    def use_sweep_best(self, *, apply: bool = True) -> EsnOptions:
+        """Set the swept option to the last sweep's best value (:meth:`SweepResult.best`) and refit:
+        the one-step scores are then those of the sweep's best row (the same reservoir, refit
+        deterministically). ``apply=False`` only requests it. Returns the requested options.
+
+        UserError, and nothing changes, when there is no sweep, while it runs, when it scored no
+        value, or when it was made with other options than those requested (but the swept one):
+        its best value was the best of other reservoirs."""
+        s = self.sweep_result
+        if s is None:
+            raise UserError("no sweep yet: sweep an option first")
+        if s.status == "running":
+            raise UserError(f"the sweep of {self.spell(s.name)} is still running ({s.done}/{len(s.values)}): "
+                            f"its best value may change")
+        best = s.best()
+        if best is None:
+            raise UserError(f"the sweep of {self.spell(s.name)} scored no value: it has no best one")
+        changed = [f"{self.spell(name)}={as_typed(value)} (now {as_typed(getattr(self.requested, name))})"
+                   for name, value in asdict(s.base).items()
+                   if name != s.name and value != getattr(self.requested, name)]
+        if changed:
+            raise UserError(f"the sweep of {self.spell(s.name)} was made with {', '.join(changed)}: its best "
+                            f"value was for other reservoirs; sweep again")
+        return self.configure({s.name: best}, apply=apply)
 
     # ------------------------------------------------------------------ results out
     def summary(self) -> dict[str, Any]:

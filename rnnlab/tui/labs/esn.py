@@ -27,6 +27,7 @@ applying ``lab.requested`` (:meth:`EsnScreen._tick`).
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -165,7 +166,8 @@ class EsnHelp(HelpScreen):
         "echoes. Each step keeps 1-a of the old state (a: the leak rate); the leaky update's eigenvalues "
         "(1-a) + aλ, against the unit circle, show the memory left. Too small a ρ forgets fast; "
         "too large a one makes the reservoir run on its own (chaos) rather than echo the input: "
-        "w sweeps ρ, W sweeps a, each plotting the RMSE of every refit.\n\n"
+        "w sweeps ρ, W sweeps a, each plotting the RMSE of every refit; B then refits at the value "
+        "with the lowest one-step RMSE.\n\n"
         "One-step: every input is the true s(t). Free run (f): from the end of training the network "
         "is fed its own forecasts and its errors compound; the horizon counts the steps before "
         "|error| first exceeds the threshold."
@@ -233,6 +235,9 @@ class EsnScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, Sc
         Binding("escape", "stop", "stop sweep", show=False,
                 tooltip="stop a running or waiting sweep (a refit always runs to its end)"),
         Binding("e", "edit", "options", tooltip="set any option (units, ridge, seed, series length, ...)"),
+        # after e: the footer leaves it out first where there is no room (80 columns); the sweep's line
+        # and the notice of a finished sweep name it there
+        Binding("B", "use_best", "use best", tooltip="set the swept option to the last sweep's best value, refit"),
         Binding("x", "export", "export", show=False, tooltip="export every recorded array to .npz"),
         Binding("p", "screenshot", "screenshot", show=False, tooltip="save an SVG screenshot"),
         Binding("question_mark,f1", "help", "help", tooltip="this help"),
@@ -399,8 +404,14 @@ class EsnScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, Sc
         items = self._sweep_items()
         line, width = " ".join(items), info.content_region.width or None
         # on one line where it fits without its first word (35 columns), else broken between items
-        # (a wrap at any space put "RMSE" and its value on two lines)
-        info.update(first_fit([line, line.removeprefix("sweep ")], width, _packed(items, width, " ")))
+        # (a wrap at any space put "RMSE" and its value on two lines); first with the key that sets the
+        # model to the best value, at 35 columns without the count of a completed sweep ("20/20")
+        hinted = " ".join(self._sweep_items(hint=True))
+        forms = [line, line.removeprefix("sweep ")]
+        if hinted != line:
+            forms[:0] = [hinted, hinted.removeprefix("sweep "),
+                         " ".join(self._sweep_items(hint=True, count=False)).removeprefix("sweep ")]
+        info.update(first_fit(forms, width, _packed(items, width, " ")))
         if sweep is None:
             plot.title = "sweep: w ρ, W a"
             return
@@ -430,9 +441,11 @@ class EsnScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, Sc
         plot.title = f"RMSE vs {symbol}: stale{redo}{cap}"
         plot.short_titles = (f"RMSE vs {symbol}{f' ≤{FREE_RUN_CAP:g}' if capped else ''} stale",)
 
-    def _sweep_items(self) -> list[str]:
+    def _sweep_items(self, hint: bool = False, count: bool = True) -> list[str]:
         """The last sweep in words, ["sweep a 20/20 (stale):", "best 1,", "RMSE 0.00587"]: its state,
-        its best value, whether the options moved since."""
+        its best value, whether the options moved since; with ``hint``, "best 1 (B)," where B would
+        set the model to it (the sweep over and current, the model at another value); without
+        ``count``, a completed sweep without its "20/20"."""
         lab = self.lab
         sweep = lab.sweep_result
         if sweep is None:
@@ -441,11 +454,13 @@ class EsnScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, Sc
         status = "stopping" if self._sweep_stopping() else sweep.status
         state = "" if status == "completed" else f" {status}"
         stale = "" if lab.sweep_is_current() else " (stale)"  # made with other options
-        line = f"sweep {SYMBOLS[sweep.name]}{state} {sweep.done}/{len(sweep.values)}{stale}"
+        done = f" {sweep.done}/{len(sweep.values)}" if count or status != "completed" else ""
+        line = f"sweep {SYMBOLS[sweep.name]}{state}{done}{stale}"
         if best is None:
             return [line]
-        rmse = sweep.rmse[int(np.flatnonzero(sweep.values == best)[0])]
-        return [f"{line}:", f"best {best:g},", f"RMSE {rmse:.3g}"]
+        usable = (hint and status != "running" and lab.sweep_is_current() and not _active(self._sweep_worker)
+                  and best != getattr(lab.options, sweep.name))
+        return [f"{line}:", f"best {best:g}{' (B)' if usable else ''},", f"RMSE {self._best_rmse():.3g}"]
 
     def _sweep_stopping(self) -> bool:
         """Whether the running sweep was told to stop: its worker is cancelled at once, but its
@@ -639,11 +654,24 @@ class EsnScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, Sc
             self.message = Text(f"error: {' '.join(text.split())}{dropped}", style="bold red")
             # whole in a notice too, as the other labs' worker errors: the status line may end it in "…"
             self.notify(self.message.plain, severity="error", timeout=10)
+        if event.state == WorkerState.SUCCESS and event.worker is self._sweep_worker:
+            self._say_the_sweeps_best()
         if event.state in (WorkerState.SUCCESS, WorkerState.CANCELLED, WorkerState.ERROR):
             self._refits_unsettled.discard(event.worker)  # (its error, if any, is handled above)
             self.refresh_views()
         else:
             self.update_status()
+
+    def _say_the_sweeps_best(self) -> None:
+        """A sweep completed: say its best value and the key that uses it, where the model is at another
+        (at 80 columns the footer has no room for B, and the sweep's line none for its "(B)")."""
+        lab, sweep = self.lab, self.lab.sweep_result
+        best = None if sweep is None or sweep.status != "completed" else sweep.best()
+        if best is None or not lab.sweep_is_current() or best == getattr(lab.options, sweep.name):
+            return
+        symbol = SYMBOLS[sweep.name]
+        self.notify(f"sweep of {symbol} done: best {symbol} {best:g} (RMSE {self._best_rmse():.3g}); B uses it",
+                    timeout=5)
 
     def _request(self, change) -> None:
         """Record a change (instantly; a bad one is shown and nothing changes), refit in the worker."""
@@ -731,6 +759,41 @@ class EsnScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs, Sc
         if _active(self._sweep_worker):
             self._sweep_worker.cancel()
         self.update_status()
+
+    def action_use_best(self) -> None:
+        """Set the swept option to the last sweep's best value and refit; refused with a notice (and
+        nothing changes) with no sweep, while one runs or waits, or when it is stale."""
+        lab, sweep = self.lab, self.lab.sweep_result
+        waiting = self._queued_sweep or (self._sweep_name if _active(self._sweep_worker) else None)
+        if waiting:  # its best may still change, or it is about to replace the sweep shown
+            self.notify(f"the sweep of {SYMBOLS[waiting]} is not done: B uses its best value once it ends "
+                        f"(esc stops it)", severity="warning", timeout=4)
+            return
+        if sweep is None:
+            self.notify("no sweep yet: w sweeps ρ, W sweeps a, then B uses the best value",
+                        severity="warning", timeout=4)
+            return
+        symbol, before = SYMBOLS[sweep.name], lab.requested
+        try:
+            options = lab.use_sweep_best(apply=False)
+        except UserError as exc:  # stale, or no value scored
+            redo = SWEEP_KEYS.get(sweep.name) if str(exc).endswith("sweep again") else None
+            self.notify(f"{exc} with {redo}" if redo else str(exc), severity="warning", timeout=6)
+            return
+        best = getattr(options, sweep.name)
+        if options == before and not lab.pending:
+            self.notify(f"{symbol} is {best:g} already, the sweep's best", timeout=3)
+            return
+        self.message = None
+        self._refit()
+        self.update_status()
+        self.notify(f"{symbol} {best:g}: the sweep's lowest one-step RMSE, {self._best_rmse():.3g}", timeout=3)
+
+    def _best_rmse(self) -> float:
+        """The one-step RMSE of the last sweep's best value (NaN with none)."""
+        sweep = self.lab.sweep_result
+        best = None if sweep is None else sweep.best()
+        return math.nan if best is None else float(sweep.rmse[int(np.flatnonzero(sweep.values == best)[0])])
 
     def action_edit(self) -> None:
         def accept(text: str) -> bool:
