@@ -20,7 +20,7 @@ import pytest
 from conftest import footer_keys, screen_text, wait_for
 from rnnlab import fsio
 from rnnlab.data.seq2seq import BOS, DIGIT0, EOS, PAD
-from rnnlab.errors import TargetExistsError, UserError
+from rnnlab.errors import TargetExistsError, UserError, counted
 from rnnlab.labs import lab_class
 from rnnlab.labs.seq2seq import DEFAULTS, MAX_BENCH_LENGTH, OptionError, Seq2SeqLab, length_buckets
 from rnnlab.tui.labs.seq2seq import short_token
@@ -315,6 +315,86 @@ def test_the_history_and_its_export_say_what_each_step_trained_with(tmp_path):
         assert json.loads(str(data["meta"]))["options"]["learning_rate"] == 0.002  # the next run's
 
 
+#: A model trained part of the way (0.3 s): its greedy decoding of some 5-digit sources goes wrong after one
+#: mistake where teacher forcing stays right (exposure bias)
+PARTLY = {"hidden_size": 16, "min_length": 2, "max_length": 6, "batch_size": 16, "eval_every": 0, "eval_size": 5}
+
+
+def partly_trained() -> Seq2SeqLab:
+    lab = Seq2SeqLab.open(PARTLY)
+    lab.train(until_step=120)
+    return lab
+
+
+def exposure_bias_source(lab: Seq2SeqLab) -> str:
+    """The first bench source of a few on which greedy decoding misses more tokens than teacher forcing."""
+    for digits in ("01102", "01108", "01120", "00112", "00310", "01003", "00211", "00262", "00433"):
+        lab.source_from_text(digits)
+        if lab.decodings["greedy"].misses > lab.decodings["teacher-forced"].misses:
+            return digits
+    raise AssertionError("no source shows exposure bias")
+
+
+def test_teacher_forced_decoding_feeds_the_expected_tokens_and_greedy_its_own():
+    """The bench showed greedy decoding only; teacher forcing (how the model trains) was never shown."""
+    lab = partly_trained()
+    exposure_bias_source(lab)
+    greedy, forced = lab.decodings["greedy"], lab.decodings["teacher-forced"]
+    assert lab.decode_mode == "greedy" and lab.decoding is greedy and greedy.mode == "greedy"
+    T = forced.expected.size
+    assert forced.steps == T and forced.inputs.tolist() == [BOS, *forced.expected[:-1].tolist()]
+    assert greedy.inputs.tolist() == [BOS, *greedy.tokens[:-1].tolist()]
+    # the same model as training's pass: its logits, their argmax (the markers never written)
+    logits, _ = lab.model.forward(forced.source[:, None], np.array([forced.source.size]), forced.inputs[:, None])
+    np.testing.assert_array_equal(forced.records["logits"], logits[:, 0])
+    writable = logits[:, 0].copy()
+    writable[:, [PAD, BOS]] = -np.inf
+    assert forced.tokens.tolist() == writable.argmax(axis=1).tolist()
+    assert forced.records["weights"].shape == (T, forced.source.size)
+    # fed the same tokens up to greedy's first mistake, both write the same there; after it they part
+    first_wrong = int(np.flatnonzero(~greedy.correct)[0])
+    assert greedy.tokens[:first_wrong + 1].tolist() == forced.tokens[:first_wrong + 1].tolist()
+    assert forced.misses < greedy.misses and forced.misses == int((~forced.correct).sum())
+
+    lab.jump_end()
+    assert lab.set_decode_mode("teacher-forced") == "teacher-forced" and lab.decoding is forced
+    assert lab.cursor == T  # at the end: at the new end
+    lab.cursor = 2
+    info = lab.step_info()
+    assert info.fed == forced.expected[0] and info.token == forced.tokens[1]
+    assert lab.toggle_decode_mode() == "greedy" and lab.cursor == 2 and lab.step_info().fed == greedy.tokens[0]
+    with pytest.raises(UserError, match="^decode mode must be greedy or teacher-forced, got 'forced' "
+                                        "\\(did you mean 'teacher-forced'\\?\\)$"):
+        lab.set_decode_mode("forced")
+    assert lab.decode_mode == "greedy"
+
+
+def test_the_decode_mode_stays_through_training_a_new_model_and_into_the_export(tmp_path):
+    lab = small()
+    lab.set_decode_mode("teacher-forced")
+    lab.train()
+    lab.refresh()  # as the screen does while training: both modes decoded with the new weights
+    assert lab.decoding is lab.decodings["teacher-forced"] and lab.decoding.steps == lab.decoding.expected.size
+    lab.reconfigure({"attention": "none"})  # a new model, decoded as the old one was
+    assert lab.decode_mode == "teacher-forced" and lab.decoding.mode == "teacher-forced"
+    assert lab.decoding.weights is None and lab.decoding.records["decoder"].shape[0] == lab.decoding.expected.size
+    summary = json.loads(json.dumps(lab.summary()))
+    d = lab.decoding
+    assert summary["bench"]["decode_mode"] == "teacher-forced"
+    assert summary["bench"]["fed"] == [lab.task.vocab[t] for t in d.inputs]
+    assert lab.export_name == "seq2seq-reverse-none-forced.npz"  # beside the greedy one's file, not over it
+    with np.load(lab.export(tmp_path / lab.export_name), allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = json.loads(str(arrays.pop("meta")))
+    assert meta["decode_mode"] == "teacher-forced" and "teacher-forced" in meta["layout"]
+    assert arrays["fed"].tolist() == d.inputs.tolist() and arrays["decoded"].tolist() == d.tokens.tolist()
+    np.testing.assert_array_equal(arrays["decoder"], d.records["decoder"])
+    assert arrays["decoded_greedy"].tolist() == lab.decodings["greedy"].tokens.tolist()
+    assert arrays["decoded_teacher_forced"].tolist() == d.tokens.tolist()
+    lab.set_decode_mode("greedy")
+    assert lab.export_name == "seq2seq-reverse-none.npz" and lab.summary()["bench"]["decode_mode"] == "greedy"
+
+
 def test_export_writes_every_record_atomically(tmp_path):
     lab = small()
     lab.train()
@@ -447,7 +527,9 @@ def test_screen_steps_the_decoder_one_token_at_a_time():
         assert f"decode step 2/{lab.decoding.steps}" in text
         info = lab.step_info()
         token = lab.task.vocab[info.token]
-        assert f"step 2/{lab.decoding.steps}: wrote {token}" in text
+        # fed its own first token (greedy): "wrong" where it was, the mistake it reads on
+        fed = f"{'' if lab.decoding.correct[0] else 'wrong '}{short_token(info.fed)}"
+        assert info.fed == lab.decoding.tokens[0] and f"step 2/{lab.decoding.steps}: fed its {fed} → wrote {token}" in text
         assert f"looked at source position {info.focus + 1}" in text
         rows = [grid.render_line(y).text for y in range(grid.size.height)]
         assert any(row.startswith("▶ 2 ") for row in rows)  # the cursor row, with its weights in percent
@@ -985,6 +1067,49 @@ def test_the_bench_and_the_status_line_count_the_same_decoding(tmp_path):
     drive(check, {"max_length": 6})
 
 
+def _status(screen) -> str:
+    return screen.query_one("#s2s-status").render().plain
+
+
+def test_f_shows_the_bench_teacher_forced_where_greedy_goes_wrong_after_one_mistake():
+    """Teacher forcing was explained in the help and never shown: f decodes the bench fed the expected
+    previous tokens, and a partly trained model gets right there what greedy decoding, fed its own mistake,
+    got wrong. The bench, the matrix, the step line and the status line follow the mode (at 80x24)."""
+    lab = partly_trained()
+    exposure_bias_source(lab)
+    greedy, forced = lab.decodings["greedy"], lab.decodings["teacher-forced"]
+
+    async def check(app, screen, pilot):
+        text = screen_text(app)
+        assert bench_row(text, "decoded")[1] == [short_token(t) for t in greedy.tokens]
+        assert _status(screen).startswith(f"decode step {greedy.steps}/{greedy.steps}   ")
+        await pilot.press("f")
+        await pilot.pause()
+        text = screen_text(app)
+        row = bench_row(text, "forced")
+        assert row[1] == [short_token(t) for t in forced.tokens] and "decoded" not in text
+        T = forced.expected.size
+        assert row[2] in (f"   wrong: {forced.misses} of {T} (greedy {greedy.misses})",
+                          f"   wrong: {forced.misses} of {counted(T, 'token')} (greedy: {greedy.misses} of {T})")
+        assert _status(screen).startswith(f"teacher-forced step {T}/{T}   ")
+        grid = screen.query_one("#s2s-grid")
+        assert grid._rows == [short_token(t) for t in forced.tokens] and "teacher-forced" in grid._heading
+        np.testing.assert_array_equal(grid._weights, forced.weights)
+        assert f"teacher-forced: fed the expected previous token ({forced.misses} of {T} wrong, greedy " \
+               f"{greedy.misses})" in text
+        assert f"step {T}/{T}: fed the true {short_token(forced.expected[-2])} → " in text
+        # greedy, the step after its first mistake was fed that mistake
+        await pilot.press("f")
+        after = int(np.flatnonzero(~greedy.correct)[0]) + 2
+        await pilot.press("home", *["right"] * after)
+        text = screen_text(app)
+        assert f"step {after}/{greedy.steps}: fed its wrong {short_token(greedy.tokens[after - 2])} → " in text
+        assert bench_row(text, "decoded")[1][:after] == [short_token(t) for t in greedy.tokens[:after]]
+        assert _status(screen).startswith(f"decode step {after}/{greedy.steps}   ")
+
+    drive(check, engine=lab, size=(80, 24))
+
+
 @pytest.mark.parametrize("size", [(80, 24), (100, 30), (120, 36)])
 def test_every_footer_key_is_in_view_down_to_80_columns(size):
     """At 100 columns the footer ended "… s sto▏^p palette": below 120 it packs its keys closer and
@@ -992,7 +1117,8 @@ def test_every_footer_key_is_in_view_down_to_80_columns(size):
     async def check(app, screen, pilot):
         footer = screen_text(app).splitlines()[-1]
         for key in footer_keys(app, screen):
-            assert key in footer, (key, footer)
+            # f (greedy/teacher-forced) is the one key without room at 80 columns: the help lists it
+            assert (key in footer) == (key != "f forcing" or size[0] > 80), (key, footer)
         assert ("palette" in footer) == (size[0] >= 120)
         header = screen_text(app).splitlines()[0]
         # the sub-title fits, shortened; named as the other labs name theirs ("rnnlab — esn: ...")

@@ -4,7 +4,10 @@ sequence on the bench one output token at a time and watch where the decoder loo
 The model (:class:`~rnnlab.layers.seq2seq.Seq2Seq`) reads the source digits with its encoder,
 then writes the target token by token until it emits EOS. Training is teacher-forced (the decoder
 is fed the true previous token); the bench is decoded free-running and greedy (each step is fed
-the model's own previous argmax), exactly as :meth:`Seq2Seq.greedy_decode` does. With attention,
+the model's own previous argmax), exactly as :meth:`Seq2Seq.greedy_decode` does, or, in the
+"teacher-forced" mode (:attr:`Seq2SeqLab.decode_mode`), fed the true previous token as in training
+(:meth:`Seq2Seq.forward`): exposure bias shows where the two differ, greedy going wrong after one
+mistake (every later step fed that mistake) while teacher forcing stays right. With attention,
 decoder step t mixes the encoder states with weights a_t = softmax_s score(d_t, e_s): the rows
 a_1..a_T form the attention matrix (decoder step x encoder step). For reversal, output t must copy
 source position S + 1 - t, and a trained model's matrix is an anti-diagonal.
@@ -43,7 +46,7 @@ from .. import kernels
 from .._cursor import StepCursor
 from .._locks import HandoffLock, TrainingControl
 from ..data.seq2seq import BOS, DIGIT0, EOS, PAD, VOCAB, ReversalTask, SortTask
-from ..errors import UserError, choice_refusal, counted
+from ..errors import UserError, choice_refusal, counted, named_in_part
 from ..layers.seq2seq import ATTENTION_KINDS, CELLS, Seq2Seq
 from ..spec import SEED_MAX
 from ..train.rundir import atomic_save_npz
@@ -52,8 +55,8 @@ from ..train.trainer import TrainingDiverged
 from . import export_target, unknown_name
 from ._options import check_int, check_number, interval, shown
 
-__all__ = ["ATTENTION_CHOICES", "CHOICES", "DEFAULTS", "IN_PLACE_OPTIONS", "LEARNING_RATE_MAX", "TASKS",
-           "BucketScore", "Decoding", "EvalRecord", "OptionError", "Seq2SeqLab", "StepInfo", "digit_count",
+__all__ = ["ATTENTION_CHOICES", "CHOICES", "DECODE_MODES", "DEFAULTS", "IN_PLACE_OPTIONS", "LEARNING_RATE_MAX",
+           "TASKS", "BucketScore", "Decoding", "EvalRecord", "OptionError", "Seq2SeqLab", "StepInfo", "digit_count",
            "length_buckets", "option_range", "token_text"]
 
 #: The tasks, by option value.
@@ -104,6 +107,10 @@ def option_range(name: str) -> str | None:
         return interval(*_LIMITS[name])
     return interval(0, LEARNING_RATE_MAX, low_open=True) if name == "learning_rate" else None
 
+
+#: How the bench is decoded: each step fed the model's own previous token (greedy, free-running), or the
+#: expected output's previous token (teacher-forced, as in training).
+DECODE_MODES = ("greedy", "teacher-forced")
 
 #: The longest sequence the bench takes (typed or drawn).
 MAX_BENCH_LENGTH = 40
@@ -205,14 +212,18 @@ class EvalRecord:
 
 @dataclass(frozen=True)
 class Decoding:
-    """The free-running greedy decoding of the bench sequence (batch of one, batch axis dropped).
+    """A decoding of the bench sequence (batch of one, batch axis dropped), in ``mode`` (one of
+    :data:`DECODE_MODES`).
 
     ``source`` (S,) and ``expected`` (T,) are token ids (``expected`` ends with EOS); ``tokens``
-    (T',) what the decoder wrote, up to and including its EOS (T' = T + DECODE_SLACK steps at
-    most). ``records`` are the greedy trace's records by name: ``encoder`` (S, H), ``decoder``
-    (T', H), ``logits`` (T', V) and, with attention, ``scores`` and ``weights`` (T', S) (the
-    attention matrix: decoder step x encoder step) and ``context``, ``attentional`` (T', H).
-    ``probabilities`` (T', V) is the softmax of the logits.
+    (T',) what the decoder wrote at each step (the argmax, markers excluded); ``inputs`` (T',) the
+    token each step was fed: BOS, then greedy, the previous of ``tokens`` (T' steps up to and
+    including its EOS, T + DECODE_SLACK at most), teacher-forced, the previous of ``expected``
+    (T' = T: there is no true token to feed past the expected output). ``records`` are the trace's
+    records by name: ``encoder`` (S, H), ``decoder`` (T', H), ``logits`` (T', V) and, with
+    attention, ``scores`` and ``weights`` (T', S) (the attention matrix: decoder step x encoder
+    step) and ``context``, ``attentional`` (T', H). ``probabilities`` (T', V) is the softmax of the
+    logits.
     """
 
     source: np.ndarray
@@ -220,6 +231,8 @@ class Decoding:
     tokens: np.ndarray
     records: dict[str, np.ndarray]
     probabilities: np.ndarray
+    mode: str = "greedy"
+    inputs: np.ndarray | None = None
 
     @property
     def steps(self) -> int:
@@ -249,11 +262,19 @@ class Decoding:
         """The attention matrix (T', S), or None for the plain encoder-decoder."""
         return self.records.get("weights")
 
+    @property
+    def misses(self) -> int:
+        """Expected tokens (EOS included) not written at their step: a count that compares the modes
+        (teacher-forced decoding runs exactly the expected steps; greedy may stop early or run on)."""
+        n = min(self.steps, self.expected.shape[0])
+        return int(self.expected.shape[0] - np.count_nonzero(self.tokens[:n] == self.expected[:n]))
+
 
 @dataclass(frozen=True)
 class StepInfo:
     """What decoder step ``step`` (0-based) did: the token it wrote with its probability, the
-    runner-up, the expected token and, with attention, the source position it looked at most."""
+    runner-up, the expected token, the token it was fed (``fed``: BOS, then its own previous token
+    or, teacher-forced, the expected one) and, with attention, the source position it looked at most."""
 
     step: int
     token: int
@@ -264,6 +285,7 @@ class StepInfo:
     focus: int | None             # argmax_s of the attention row (None without attention)
     focus_weight: float | None
     focus_token: int | None       # the source token at ``focus``
+    fed: int = BOS                # the decoder's input at this step
 
     @property
     def correct(self) -> bool:
@@ -297,7 +319,9 @@ class Seq2SeqLab(StepCursor, TrainingControl):
         self._init_training_control()
         self._bench_rng = np.random.default_rng([_BENCH_TAG, o["seed"]])
         self.source = self._bench_rng.integers(0, 10, size=o["max_length"])  # digits 0..9
-        self.decoding: Decoding | None = None
+        self.decoding: Decoding | None = None  # the decode_mode's decoding of the bench
+        self.decodings: dict[str, Decoding] = {}  # every mode's, by mode (decoded together: the view compares them)
+        self.decode_mode = DECODE_MODES[0]
         self.decoded_at_step = -1  # the training step whose weights decoded the bench
         self.cursor = 0
         self.refresh()
@@ -344,6 +368,7 @@ class Seq2SeqLab(StepCursor, TrainingControl):
             self.options = wanted  # swapped whole: a reader sees the old options or the new
             return False
         fresh = Seq2SeqLab(wanted)
+        fresh.decode_mode = self.decode_mode  # a new model is decoded as the old one was
         fresh.set_source(self.source)
         if fresh.options["seed"] == self.options["seed"]:
             fresh._bench_rng = self._bench_rng
@@ -424,21 +449,51 @@ class Seq2SeqLab(StepCursor, TrainingControl):
         self.set_source(self.source[:-1])
 
     def refresh(self) -> None:
-        """Decode the bench sequence greedily with the current weights (the cursor is kept, or
-        follows the end if it was there)."""
+        """Decode the bench sequence with the current weights, greedily and teacher-forced (the
+        cursor is kept, or follows the end if it was there)."""
         source = DIGIT0 + self.source
         expected = np.append(DIGIT0 + self.task.transform(self.source), EOS)
         at_end = self.decoding is not None and self.cursor == self.decoding.steps
+        lengths = np.array([source.size])
         with self.lock, kernels.blas_single_threaded():
-            tokens, trace = self.model.greedy_decode(source[:, None], np.array([source.size]),
+            tokens, trace = self.model.greedy_decode(source[:, None], lengths,
                                                      expected.size + DECODE_SLACK, BOS, EOS, exclude=MARKERS)
+            fed = np.append(BOS, expected[:-1])  # teacher forcing: the true previous token, as training feeds it
+            logits, forced = self.model.forward(source[:, None], lengths, fed[:, None])
             self.decoded_at_step = self.trainer.step
         steps = int(trace.output_lengths[0])
         records = {name: np.array(trace[name][:steps, 0] if name != "encoder" else trace[name][:, 0])
                    for name in trace.names if name not in ("src_mask", "tokens")}
-        self.decoding = Decoding(source, expected, tokens[:steps, 0].copy(), records,
-                                 _softmax(records["logits"]))
+        greedy = tokens[:steps, 0].copy()
+        forced_records = {name: np.array(forced[name][:, 0]) for name in forced.names if name != "src_mask"}
+        forced_records["logits"] = np.array(logits[:, 0])
+        never = np.zeros(logits.shape[-1])
+        never[list(MARKERS)] = -np.inf  # as greedy decoding: the markers are never written
+        decodings = {
+            "greedy": Decoding(source, expected, greedy, records, _softmax(records["logits"]), "greedy",
+                               np.append(BOS, greedy[:-1])),
+            "teacher-forced": Decoding(source, expected, (forced_records["logits"] + never).argmax(axis=1),
+                                       forced_records, _softmax(forced_records["logits"]), "teacher-forced", fed),
+        }
+        self.decodings, self.decoding = decodings, decodings[self.decode_mode]
         self.cursor = self.decoding.steps if at_end else min(self.cursor, self.decoding.steps)
+
+    def set_decode_mode(self, mode: str) -> str:
+        """Decode the bench ``"greedy"`` (each step fed the model's own previous token) or
+        ``"teacher-forced"`` (fed the expected previous token); the cursor stays on its step where the
+        other decoding has it, at the end if it was at the end."""
+        if mode not in DECODE_MODES:
+            meant = named_in_part(mode, DECODE_MODES) if isinstance(mode, str) else None  # "forced"
+            raise UserError(f"decode mode {choice_refusal(mode, DECODE_MODES, meant=meant)}")
+        at_end = self.cursor == self.decoding.steps
+        self.decode_mode = mode
+        self.decoding = self.decodings[mode]
+        self.cursor = self.decoding.steps if at_end else min(self.cursor, self.decoding.steps)
+        return mode
+
+    def toggle_decode_mode(self) -> str:
+        """Switch between greedy and teacher-forced decoding; returns the new mode."""
+        return self.set_decode_mode(DECODE_MODES[1 - DECODE_MODES.index(self.decode_mode)])
 
     # ------------------------------------------------------------------ the decoder-step cursor
     @property
@@ -469,7 +524,8 @@ class Seq2SeqLab(StepCursor, TrainingControl):
             focus_weight = float(d.weights[step, focus])
             focus_token = int(d.source[focus])
         return StepInfo(step, token, float(p[token]), runner, float(p[runner]),
-                        int(d.expected[step]) if step < d.expected.size else None, focus, focus_weight, focus_token)
+                        int(d.expected[step]) if step < d.expected.size else None, focus, focus_weight, focus_token,
+                        int(d.inputs[step]))
 
     # ------------------------------------------------------------------ training
     def train(self, until_step: int | None = None, should_stop: Callable[[], bool] = lambda: False,
@@ -532,7 +588,8 @@ class Seq2SeqLab(StepCursor, TrainingControl):
 
     def summary(self) -> dict[str, Any]:
         """Everything a ``--json`` reader wants: options, model, training, the latest bucket scores,
-        the bench sequence decoded with the current weights."""
+        the bench sequence decoded with the current weights in :attr:`decode_mode` (``bench.fed``:
+        the token each step was fed)."""
         d = self._fresh_decoding()
         last = self.history[-1] if self.history else None
         return {
@@ -551,6 +608,8 @@ class Seq2SeqLab(StepCursor, TrainingControl):
             "bench": {
                 "source": [token_text(int(t)) for t in d.source],
                 "expected": [token_text(int(t)) for t in d.expected],
+                "decode_mode": d.mode,
+                "fed": [token_text(int(t)) for t in d.inputs],
                 "decoded": [token_text(int(t)) for t in d.tokens],
                 "correct": d.all_correct,
                 "longer_than_training": self.unseen_length,
@@ -558,12 +617,14 @@ class Seq2SeqLab(StepCursor, TrainingControl):
         }
 
     def export_arrays(self) -> dict[str, np.ndarray]:
-        """Every recorded internal of the bench decoding by its trace name, the tokens, the
-        training history and the bucket scores, with a JSON ``meta`` describing the layout."""
+        """Every recorded internal of the bench decoding (in :attr:`decode_mode`, which ``meta``
+        names) by its trace name, the tokens, both modes' decoded tokens, the training history and
+        the bucket scores, with a JSON ``meta`` describing the layout."""
         d = self._fresh_decoding()
-        arrays: dict[str, np.ndarray] = {"source": d.source, "expected": d.expected, "decoded": d.tokens,
-                                         "probabilities": d.probabilities}
+        arrays: dict[str, np.ndarray] = {"source": d.source, "expected": d.expected, "fed": d.inputs,
+                                         "decoded": d.tokens, "probabilities": d.probabilities}
         arrays.update(d.records)
+        arrays.update({f"decoded_{mode.replace('-', '_')}": self.decodings[mode].tokens for mode in DECODE_MODES})
         arrays["history_step"] = np.array([r.step for r in self.history], np.int64)
         arrays["history_loss"] = np.array([r.loss for r in self.history], np.float64)
         arrays["history_accuracy"] = np.array([r.accuracy for r in self.history], np.float64)
@@ -578,8 +639,11 @@ class Seq2SeqLab(StepCursor, TrainingControl):
             [[b.token_accuracy for b in e.buckets] for e in self.evals], np.float64).reshape(-1, len(self.buckets))
         meta = {
             "lab": "seq2seq", "options": self.options, "model": repr(self.model), "trained_steps": self.trainer.step,
-            "vocab": list(VOCAB), "records": list(d.records),
-            "layout": "source (S,), expected (T,) and decoded (T',) are token ids (vocab); encoder (S, H); "
+            "vocab": list(VOCAB), "records": list(d.records), "decode_mode": d.mode,
+            "layout": "source (S,), expected (T,), fed and decoded (T',) are token ids (vocab), decoded what each "
+                      "step wrote and fed its input, in decode_mode: greedy (fed BOS, then its own previous token) "
+                      "or teacher-forced (fed BOS, then the expected previous token; T' = T); decoded_greedy and "
+                      "decoded_teacher_forced each mode's tokens; the records are decode_mode's: encoder (S, H); "
                       "decoder, context, attentional (T', H); logits, probabilities (T', V); scores, weights (T', S): "
                       "the attention matrix, decoder step x encoder step; history_* per training step (its "
                       "learning_rate and batch_size as it trained: options holds the next run's); "
@@ -591,7 +655,8 @@ class Seq2SeqLab(StepCursor, TrainingControl):
     @property
     def export_name(self) -> str:
         """The file name an export is offered under (and a directory given instead is told to hold)."""
-        return f"seq2seq-{self.options['task']}-{self.options['attention']}.npz"
+        forced = "-forced" if self.decode_mode == "teacher-forced" else ""  # the two modes' files side by side
+        return f"seq2seq-{self.options['task']}-{self.options['attention']}{forced}.npz"
 
     def export(self, path: str | Path, *, replace: bool = True) -> Path:
         """Write :meth:`export_arrays` to ``path`` (``.npz``, atomically); returns the path written.

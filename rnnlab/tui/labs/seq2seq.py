@@ -3,8 +3,10 @@ attention matrix (decoder step x encoder step) growing one row per step, and the
 
 Top: the source digits (shaded by the cursor step's attention weights), the expected output and the
 decoded output (right tokens green, wrong ones red, the cursor step reversed), and what the cursor
-step did. Middle left: the attention matrix of the bench sequence, :class:`Seq2SeqAttention` (a
-reversal model draws an anti-diagonal), or for the plain encoder-decoder the encoder's and the
+step did. f switches every panel of the bench between greedy decoding (each step fed the model's own
+previous token) and teacher-forced decoding (fed the expected one, as in training). Middle left: the
+attention matrix of the bench sequence, :class:`Seq2SeqAttention` (a reversal model draws an
+anti-diagonal), or for the plain encoder-decoder the encoder's and the
 decoder's hidden states as heatmaps, with a note. Middle right: the loss and the greedy sequence
 accuracy by source length while training, and the latest scores as a table. Bottom: messages and
 the status line. Below the minimum size (:data:`rnnlab.tui.terminal.MIN_SIZE`) a message covers the
@@ -200,7 +202,8 @@ class Seq2SeqTokens(LabView):
             token = short_token(d.expected[t]) if t < d.expected.size else ""
             text.append(f"{token:^{self.CELL}}", style="underline" if t == step else "dim" if t >= lab.cursor else None)
         self._end_row(text, d.expected.size)
-        self._row(text, "decoded", d.steps)
+        forced = d.mode == "teacher-forced"
+        self._row(text, "forced" if forced else "decoded", d.steps)
         correct = d.correct
         for t in window:
             if t >= d.steps:
@@ -212,7 +215,9 @@ class Seq2SeqTokens(LabView):
                 style = f"bold reverse {colour}" if t == step else f"{colour}"
                 text.append(f"{short_token(d.tokens[t]):^{self.CELL}}", style=style)
         verdicts: list[str] = []
-        if lab.cursor == d.steps:
+        if lab.cursor == d.steps and forced:
+            verdicts = self._forced_verdicts(lab)
+        elif lab.cursor == d.steps:
             if d.all_correct:
                 verdicts = ["right"]
             else:
@@ -229,6 +234,19 @@ class Seq2SeqTokens(LabView):
         self.update(text)
 
     @staticmethod
+    def _forced_verdicts(lab: Seq2SeqLab) -> list[str]:
+        """The teacher-forced decoding's verdict forms, longest first, beside greedy decoding's misses of
+        the same expected tokens: "wrong: 1 of 8 tokens (greedy: 4 of 8)"."""
+        d, greedy = lab.decoding, lab.decodings["greedy"]
+        T, wrong, greedy_wrong = d.expected.size, d.misses, greedy.misses
+        if not wrong:
+            return ([f"right (greedy: {greedy_wrong} of {T} wrong)", f"right (greedy {greedy_wrong} wrong)", "right"]
+                    if greedy_wrong else ["right, as greedy", "right"])
+        return [f"wrong: {wrong} of {counted(T, 'token')} (greedy: {greedy_wrong} of {T})",
+                f"wrong: {wrong} of {T} (greedy {greedy_wrong})", f"wrong: {wrong} of {T}",
+                f"wrong {wrong}/{T}", f"✗ {wrong}/{T}", "✗"]
+
+    @staticmethod
     def _step_line(lab: Seq2SeqLab, info, width: int) -> Text:
         """What the decoder did at the cursor step: the token it wrote, how sure, what came next,
         and where it looked; in shorter words where the full line is wider than ``width`` (at 80
@@ -238,6 +256,15 @@ class Seq2SeqTokens(LabView):
             return Text(f"decoder step 0/{d.steps}: → writes the first token (fed BOS, starting from the encoder's "
                         "final state)", style="dim", no_wrap=True, overflow="ellipsis")
         token, runner_up = short_token(info.token), short_token(info.runner_up)
+        # what it read: greedy, a wrong token it wrote is fed on (exposure bias); teacher-forced, the true one
+        if info.step == 0:
+            fed = ("fed BOS → ", "")
+        elif d.mode == "teacher-forced":
+            fed = (f"fed the true {short_token(info.fed)} → ", "")
+        elif not d.correct[info.step - 1]:
+            fed = (f"fed its wrong {short_token(info.fed)} → ", WRONG)
+        else:
+            fed = (f"fed its {short_token(info.fed)} → ", "")
         wrong = ((", past the expected output", ", past the end") if info.expected is None else
                  (f", expected {short_token(info.expected)}",) * 2 if not info.correct else ("", ""))
         if info.focus is not None:
@@ -248,14 +275,15 @@ class Seq2SeqTokens(LabView):
         else:
             looked = (("   no attention: the source reaches the decoder only through its initial state", "dim"),)
             short = (("   no attention", "dim"),)
-        forms = [
-            [(f"step {info.step + 1}/{d.steps}: ", "bold"), ("wrote ", ""), (token, "tok"),
-             (f" (p {info.probability:.2f}; next best {runner_up} {info.runner_up_probability:.2f})", ""),
-             (wrong[0], WRONG), *looked],
-            [(f"step {info.step + 1}/{d.steps}: ", "bold"), (token, "tok"),
-             (f" p {info.probability:.2f} (next {runner_up} {info.runner_up_probability:.2f})", ""),
-             (wrong[1], WRONG), *short],
-        ]
+        head = (f"step {info.step + 1}/{d.steps}: ", "bold")
+        full = [("wrote ", ""), (token, "tok"),
+                (f" (p {info.probability:.2f}; next best {runner_up} {info.runner_up_probability:.2f})", ""),
+                (wrong[0], WRONG), *looked]
+        brief = [(token, "tok"), (f" p {info.probability:.2f} (next {runner_up} {info.runner_up_probability:.2f})", ""),
+                 (wrong[1], WRONG), *short]
+        briefer = [(token, "tok"), (f" p {info.probability:.2f}", ""), (wrong[1], WRONG), *short]
+        # what the step was fed goes last but one: at 80 columns, before the runner-up
+        forms = [[head, fed, *full], [head, *full], [head, fed, *brief], [head, fed, *briefer], [head, *brief]]
         pieces = next((form for form in forms if sum(len(piece) for piece, _ in form) <= width), forms[-1])
         line = Text(no_wrap=True, overflow="ellipsis")
         for piece, style in pieces:
@@ -620,7 +648,9 @@ class Seq2SeqHelp(Dialog[None]):
     ABOUT = (
         "An encoder reads the source digits; a decoder then writes the output one token at a time, "
         "fed its own previous token (greedy, free-running), until it writes EOS (</s>). Training "
-        "feeds it the true previous token instead (teacher forcing).\n\n"
+        "feeds it the true previous token instead (teacher forcing); f decodes the bench so too. A model "
+        "trained only on true inputs never saw its own mistakes (exposure bias): greedy, one wrong token is "
+        "fed on and the steps after it may go wrong too, where teacher forcing gets them right.\n\n"
         "With attention, decoder step t mixes the encoder states e_s with weights a_t,s = softmax_s "
         "score(d_t, e_s): row t of the matrix. {task} Without attention the decoder starts from the "
         "encoder's final state and never sees the source again: one vector must hold every digit, "
@@ -662,6 +692,8 @@ class Seq2SeqScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
         Binding("t", "train_toggle", "train/pause"),
         Binding("s", "train_stop", "stop", show=False),
         Binding("a", "choose_attention", "attention"),
+        # the last shown key before help: the one the footer leaves out at 80 columns (the status line names f)
+        Binding("f", "toggle_forcing", "forcing"),
         Binding("k", "choose_task", "task", show=False),
         Binding("e", "edit_options", "options", show=False),
         Binding("x", "export", "export", show=False),
@@ -752,6 +784,10 @@ class Seq2SeqScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
             kind = o["attention"]
             titles = (f"attention weights a_t,s ({kind}): decoder step t x source position s",
                       f"attention weights a_t,s ({kind})", f"attention ({kind})")
+            if d.mode == "teacher-forced":  # its rows are the teacher-forced steps'
+                titles = (f"attention weights a_t,s ({kind}), teacher-forced: decoder step t x source position s",
+                          f"attention weights a_t,s ({kind}), teacher-forced", f"attention ({kind}), teacher-forced",
+                          f"attention ({kind}), forced", "attention, forced")
             grid.set_matrix(d.weights, [short_token(t) for t in d.source], [short_token(t) for t in d.tokens],
                             d.correct, lab.cursor, first_fit(titles, grid.size.width or None, fallback=titles[-1]))
         else:
@@ -825,10 +861,13 @@ class Seq2SeqScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
         elif lab.status_shown == "running":
             trainings = [f"{training} ({self.step_rate})" for training in trainings]
         busy = f"   {self.busy}" if self.busy else ""
-        decoding = f"decode step {lab.cursor}/{lab.decoding.steps}", f"bench {digit_count(lab.length)}"
-        # given up in turn where the line is short: the help (the footer has it), the wide gaps, the run's total
-        forms = [f"{gap.join((*decoding, training))}{busy}{hint}" for training in trainings
-                 for gap, hint in (("   ", "   ? help"), ("   ", ""), ("  ", ""))]
+        steps, bench = f"step {lab.cursor}/{lab.decoding.steps}", f"bench {digit_count(lab.length)}"
+        # the mode, where teacher-forced: greedy decoding is what the lab shows unless f was pressed
+        modes = ("teacher-forced", "forced") if lab.decode_mode == "teacher-forced" else ("decode",)
+        # given up in turn where the line is short: the help (the footer has it), the wide gaps, the mode's
+        # longer word, the run's total
+        forms = [f"{gap.join((f'{mode} {steps}', bench, training))}{busy}{hint}" for training in trainings
+                 for mode in modes for gap, hint in (("   ", "   ? help"), ("   ", ""), ("  ", ""))]
         status = self.query_one("#s2s-status", Static)
         line = first_fit(forms, status.content_size.width or None, fallback=forms[-1])
         status.update(Text(line, no_wrap=True, overflow="ellipsis"))
@@ -1068,6 +1107,22 @@ class Seq2SeqScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
         self.show_message(model_stays(changes, trained_count(lab.trained_steps, "step")))
         self.update_views()
 
+    def action_toggle_forcing(self) -> None:
+        """Decode the bench greedy or teacher-forced (the engine decodes both with the same weights)."""
+        lab = self.engine
+        mode = lab.toggle_decode_mode()
+        d, greedy = lab.decoding, lab.decodings["greedy"]
+        if mode == "teacher-forced":
+            compared = f"{d.misses} of {d.expected.size} wrong, greedy {greedy.misses}"
+            self.show_message(f"teacher-forced: each step fed the expected previous token, as in training "
+                              f"({compared}; f: greedy)",
+                              shorter=(f"teacher-forced: fed the expected previous token ({compared})",
+                                       f"teacher-forced ({compared})"))
+        else:
+            self.show_message("greedy: each step fed the model's own previous token (f: teacher-forced)",
+                              shorter=("greedy: fed its own previous token", "greedy"))
+        self._moved()
+
     def action_choose_attention(self) -> None:
         texts = {"none": "none: the decoder sees only the encoder's final state",
                  "dot": f"dot ({ATTENTION_SCORES['dot']})",
@@ -1109,6 +1164,8 @@ class Seq2SeqScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
         "train_toggle": "train (another run of steps), pause, resume",
         "train_stop": "stop training",
         "choose_attention": "none, dot, general or additive: a new model",
+        "toggle_forcing": "decode the bench greedy (each step fed its own previous token) or teacher-forced (fed "
+                          "the expected one, as in training): where greedy goes wrong after one mistake",
         "choose_task": "reverse or sort: a new model",
         "edit_options": "any option, name=value: a new model, unless only steps, batch_size, learning_rate "
                         "or eval_* change",
