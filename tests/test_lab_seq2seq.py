@@ -1110,6 +1110,21 @@ def test_f_shows_the_bench_teacher_forced_where_greedy_goes_wrong_after_one_mist
     drive(check, engine=lab, size=(80, 24))
 
 
+def test_f_while_a_new_model_is_built_changes_nothing():
+    """The model being built copies the mode it started with: f meanwhile switched the old model's bench
+    and the new one came back in the other mode. As the bench's keys, f waits for the build."""
+    async def check(app, screen, pilot):
+        lab = screen.engine
+        screen.busy = "building a model with attention=none ..."  # (as _build says while its worker runs)
+        await pilot.press("f")
+        assert lab.decode_mode == "greedy" and lab.decoding is lab.decodings["greedy"]
+        screen.busy = ""
+        await pilot.press("f")
+        assert lab.decode_mode == "teacher-forced"
+
+    drive(check)
+
+
 @pytest.mark.parametrize("size", [(80, 24), (100, 30), (120, 36)])
 def test_every_footer_key_is_in_view_down_to_80_columns(size):
     """At 100 columns the footer ended "… s sto▏^p palette": below 120 it packs its keys closer and

@@ -1110,6 +1110,8 @@ class Seq2SeqScreen(HoldsKeysWhileTooSmall, PassKeysToDialog, RefitsAfterDialogs
     def action_toggle_forcing(self) -> None:
         """Decode the bench greedy or teacher-forced (the engine decodes both with the same weights)."""
         lab = self.engine
+        if self.busy:  # as the bench's keys: the model being built takes the mode it started with
+            return
         mode = lab.toggle_decode_mode()
         d, greedy = lab.decoding, lab.decodings["greedy"]
         if mode == "teacher-forced":
