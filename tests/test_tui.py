@@ -877,11 +877,13 @@ def test_every_heatmap_scrolls_into_view_and_bptt_brings_up_dl_dh():
     async def check(app, pilot):
         states = app.query_one(StatePanel)
         await pilot.press("right", "right", "b")
-        await pilot.pause()
+        await wait_for(pilot, lambda: app.query("#map-dh"))
         dh_map = app.query_one("#map-dh", Heatmap)
         top = dh_map.virtual_region.y
         assert states.max_scroll_y > 0
-        assert states.scroll_y <= top and top + dh_map.size.height <= states.scroll_y + states.size.height
+        # (the scroll follows a refresh: one pause was too short once in a loaded suite)
+        await wait_for(pilot, lambda: states.scroll_y <= top and
+                       top + dh_map.size.height <= states.scroll_y + states.size.height, what="dL/dh_t in view")
         tops = {name: app.query_one(f"#map-{name}", Heatmap).virtual_region.y for name in "hcifgo"}
         await pilot.press("k")
         assert states.scroll_y == tops["o"]
