@@ -43,6 +43,11 @@ def drive(check, target=None, size=SIZE):
     asyncio.run(main())
 
 
+def open_listed(app) -> bool:
+    """Whether the open dialog is up and lists the runs of its folders (read in a thread)."""
+    return bool(app.screen.query("#open-list")) and app.screen.listed
+
+
 def assert_snapshot(name: str, text: str) -> None:
     path = SNAPSHOTS / f"{name}.txt"
     if os.environ.get("RNNLAB_UPDATE_SNAPSHOTS") or not path.exists():
@@ -1800,7 +1805,7 @@ def test_o_lists_runs_and_presets_narrows_as_typed_and_opens_the_chosen_run(tmp_
 
     async def check(app, pilot):
         await pilot.press("o")
-        await wait_for(pilot, lambda: app.screen.query("#open-list"))
+        await wait_for(pilot, lambda: open_listed(app))
         listed = app.screen._shown  # the targets of the options listed
         assert listed[:2] == ["runs/hello-b", "runs/parity-a"] and "hello" in listed and "copy-lru" in listed
         row = next(line for line in screen_text(app).splitlines() if "runs/parity-a" in line)
@@ -1815,7 +1820,7 @@ def test_o_lists_runs_and_presets_narrows_as_typed_and_opens_the_chosen_run(tmp_
         assert any(n.message.startswith("opened runs/parity-a: gru, parity") for n in app._notifications)
         assert app.layer == 0 and app.sub_title.startswith("runs/parity-a · parity")  # which run of several
         await pilot.press("o")  # the open run's folder and ./runs are one: each run once
-        await wait_for(pilot, lambda: app.screen.query("#open-list"))
+        await wait_for(pilot, lambda: open_listed(app))
         listed = app.screen._shown
         assert listed.count("runs/parity-a") == 1
         assert listed[:2] == ["runs/hello-b", "runs/parity-a"]  # opening changes no run: the same order
@@ -1836,7 +1841,7 @@ def test_a_folder_of_runs_opens_the_lab_on_the_run_chosen_and_esc_quits(tmp_path
     async def main(keys):
         app = LabApp(choose_in=Path("exp"))
         async with app.run_test(size=SIZE) as pilot:
-            await wait_for(pilot, lambda: app.screen.query("#open-list"))
+            await wait_for(pilot, lambda: open_listed(app))
             assert app.lab is None and "exp/parity-a" in screen_text(app) and "Esc quits" in screen_text(app)
             assert app.screen._shown[0] == "exp/parity-a" and "runs/hello-b" not in app.screen._shown
             await pilot.press(*keys)
@@ -1846,7 +1851,7 @@ def test_a_folder_of_runs_opens_the_lab_on_the_run_chosen_and_esc_quits(tmp_path
     async def main_then_step():
         app = LabApp(choose_in=Path("exp"))
         async with app.run_test(size=SIZE) as pilot:
-            await wait_for(pilot, lambda: app.screen.query("#open-list"))
+            await wait_for(pilot, lambda: open_listed(app))
             await pilot.press("enter")
             await wait_for(pilot, lambda: app.lab is not None)
             assert app.lab.run.path == Path("exp/parity-a") and app.target == "exp/parity-a"
@@ -1868,7 +1873,7 @@ def test_the_open_dialog_fits_80x24_and_a_run_named_like_a_preset_opens_as_a_run
 
     async def check(app, pilot):
         await pilot.press("o")
-        await wait_for(pilot, lambda: app.screen.query("#open-list"))
+        await wait_for(pilot, lambda: open_listed(app))
         await pilot.pause()
         text = screen_text(app)
         assert "Esc cancels" in text and "./hello" in text
@@ -1891,7 +1896,7 @@ def test_the_open_dialog_at_80_columns_shows_a_default_named_runs_eval_loss(tmp_
 
     async def check(app, pilot):
         await pilot.press("o")
-        await wait_for(pilot, lambda: app.screen.query("#open-list"))
+        await wait_for(pilot, lambda: open_listed(app))
         await pilot.pause()
         row = next(line for line in screen_text(app).splitlines() if "hello-20261201-055007" in line)
         assert re.search(r"2/2 completed  eval loss \d\.\d+", row), row
@@ -1916,7 +1921,7 @@ def test_the_open_dialogs_rows_fill_the_list_with_whole_fields(tmp_path, monkeyp
 
     async def check(app, pilot):
         await pilot.press("o")
-        await wait_for(pilot, lambda: app.screen.query("#open-list"))
+        await wait_for(pilot, lambda: open_listed(app))
         await pilot.pause()
         options = app.screen.query_one("#open-list")
         region = options.scrollable_content_region  # inside its padding and scrollbar
@@ -1947,7 +1952,7 @@ def test_the_open_dialog_at_80x24_shows_each_figure_whole_or_leaves_it_out(tmp_p
 
     async def check(app, pilot):
         await pilot.press("o")
-        await wait_for(pilot, lambda: app.screen.query("#open-list"))
+        await wait_for(pilot, lambda: open_listed(app))
         await pilot.pause()
         rows = {name: next(line for line in screen_text(app).splitlines() if name in line) for name in loss}
         for name, row in rows.items():
@@ -2000,20 +2005,94 @@ def test_a_folder_of_runs_typed_in_the_open_dialog_lists_them(tmp_path, monkeypa
         await wait_for(pilot, lambda: app.screen.query("#open-input"))
         app.screen.query_one("#open-input").value = "elsewhere"
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.screen.query_one("#open-input").value == "")
+        await wait_for(pilot, lambda: app.screen.query_one("#open-input").value == "" and open_listed(app))
         assert "elsewhere/x" in screen_text(app) and app.lab.spec.name == "hello"
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.lab.run is not None)
         assert app.lab.run.path == Path("elsewhere/x")
         await pilot.press("o", *"runs")
-        await wait_for(pilot, lambda: app.screen.query("#open-list"))
+        await wait_for(pilot, lambda: open_listed(app))
         await pilot.pause()
         assert app.screen._shown == ["runs/hello-b"]
         await pilot.press("enter")  # the folder, though the list holds a run in it: its runs
-        await wait_for(pilot, lambda: app.screen.query_one("#open-input").value == "")
+        await wait_for(pilot, lambda: app.screen.query_one("#open-input").value == "" and open_listed(app))
         assert app.lab.run.path == Path("elsewhere/x") and app.screen._shown[0] == "runs/hello-b"
         await pilot.press(*"runs", "down", "up", "enter")  # chosen with up/down: that run opens
         await wait_for(pilot, lambda: app.lab.run.path == Path("runs/hello-b"))
+
+    drive(check, target="hello")
+
+
+def test_the_open_dialog_answers_keys_while_it_lists_the_runs_and_lists_them_once(tmp_path, monkeypatch):
+    """o on a folder of 3000 runs froze the lab some 25 s: the runs were read in the UI thread, and read
+    again on each resize. Now they are read in a thread, the dialog saying how many meanwhile (here until
+    the test lets the reading go on): it takes keys, Esc closes it, and a resize fits the rows again."""
+    import threading
+
+    from rnnlab.train import runs
+
+    monkeypatch.chdir(tmp_path)
+    _trained_run(tmp_path / "runs" / "parity-a", "parity", 3)
+    _trained_run(tmp_path / "runs" / "hello-b", "hello", 2)
+    release, reads, real = threading.Event(), [], runs.list_runs
+
+    def held(folder, *args, **kwargs):
+        reads.append(folder)
+        release.wait(20)  # (code reading in the UI thread is held this long: the test fails, not hangs)
+        return real(folder, *args, **kwargs)
+
+    monkeypatch.setattr(runs, "list_runs", held)
+
+    async def check(app, pilot):
+        lab = app.lab
+        await pilot.press("o")
+        await wait_for(pilot, lambda: "listing 2 runs in runs/ and ./ …" in screen_text(app), timeout=10)
+        await pilot.press("escape")  # Esc closes it while it lists
+        assert not app.screen.query("#open-input")
+        await pilot.press("l")
+        assert lab.cursor == 1
+        await pilot.press("o")
+        await wait_for(pilot, lambda: "listing 2 runs" in screen_text(app), timeout=10)
+        await pilot.press(*"hello-")
+        assert app.screen.query_one("#open-input").value == "hello-"
+        await pilot.press("enter")  # no preset nor path: it may name a run not listed yet
+        assert "the runs are still being listed" in screen_text(app) and app.lab is lab
+        release.set()
+        await wait_for(pilot, lambda: open_listed(app))
+        assert app.screen._shown == ["runs/hello-b"] and "listing" not in screen_text(app)
+        read = len(reads)
+        await pilot.resize_terminal(90, 30)
+        await wait_for(pilot, lambda: app.screen.query_one("#open").outer_size.width == 90)
+        row = next(line for line in screen_text(app).splitlines() if "runs/hello-b" in line)
+        assert row.startswith("│") and "2/2 completed" in row and len(reads) == read  # fitted, not read
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.lab is not lab)
+        assert app.lab.run.path == Path("runs/hello-b")
+
+    try:
+        drive(check, target="hello")
+    finally:
+        release.set()
+
+
+def test_the_open_dialog_lists_so_many_entries_and_says_how_many_it_leaves_out(tmp_path, monkeypatch):
+    """A list of 3000 runs took a third of a second to draw again on each letter typed; none reads so far
+    down it. It lists the first OPEN_LISTED entries that typing leaves, and says how many there are."""
+    from rnnlab.tui import screens
+
+    monkeypatch.chdir(tmp_path)
+    _trained_run(tmp_path / "runs" / "parity-a", "parity", 3)
+    _trained_run(tmp_path / "runs" / "hello-b", "hello", 2)
+    monkeypatch.setattr(screens, "OPEN_LISTED", 2, raising=False)  # (main had none: it failed below)
+    entries = 2 + len(screens.preset_names())
+
+    async def check(app, pilot):
+        await pilot.press("o")
+        await wait_for(pilot, lambda: open_listed(app))
+        assert app.screen._shown == ["runs/hello-b", "runs/parity-a"]
+        assert f"the first 2 of {entries} listed: type to narrow them" in screen_text(app)
+        await pilot.press(*"parity-")
+        assert app.screen._shown == ["runs/parity-a"] and "the first" not in screen_text(app)
 
     drive(check, target="hello")
 
@@ -2459,7 +2538,7 @@ def test_the_open_dialog_tells_runs_on_other_files_apart_by_the_files_names(tmp_
 
     async def check(app, pilot):
         await pilot.press("o")
-        await wait_for(pilot, lambda: app.screen.query("#open-input"))
+        await wait_for(pilot, lambda: open_listed(app))
         await pilot.pause()
         text = screen_text(app)
         assert "path=load.csv" in text and "path=temperature.csv" in text, text

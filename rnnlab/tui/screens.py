@@ -10,7 +10,7 @@ import threading
 import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from rich.cells import cell_len
 from rich.table import Table
@@ -811,6 +811,9 @@ OPEN_ABOUT_CELLS = 50
 OPEN_PROBLEM_CELLS = 12
 #: The cells a row of the open dialog begins with: its kind, "run    " or "preset ".
 OPEN_KIND_CELLS = 7
+#: The open dialog lists at most this many entries, saying how many it leaves out: a list of 3000 runs took
+#: 0.3 s to draw again on each letter typed (an OptionList measures each row), and none is read down so far.
+OPEN_LISTED = 500
 
 
 def _without_kind(typed: str) -> str:
@@ -823,14 +826,21 @@ def _without_kind(typed: str) -> str:
     return typed
 
 
-def open_choices(folders: Sequence[Path], columns: int = 0) -> list[tuple[str, Text, str]]:
-    """What the open dialog lists: the runs in ``folders`` (those that exist), the most recently
-    updated first, then the presets; each ``(target, label, words)``, the words those that typing
-    narrows the list by (its name, task and cell). ``columns``: the terminal's width (0: unknown, rows
-    whole), where wide enough a long run's path is shown whole (else cut to OPEN_NAME_CELLS, its end
-    kept); a row's details are fitted to it, each whole or left out (:func:`_run_details`)."""
-    from ..spec import load_preset
-    from ..train.runs import differing_fields, list_runs, setting_text
+class OpenListing(NamedTuple):
+    """What the open dialog lists, read from the disk once (:func:`open_listing`) and fitted to each width of
+    the terminal (:func:`fitted_choices`): reading a folder of 3000 runs takes some 15 s."""
+    #: The runs, the most recently updated first.
+    runs: list
+    #: What a sweep changed, as rnnlab runs shows it: the differing spec fields of each experiment's runs.
+    differing: dict[str, list[str]]
+    #: Each preset's (name, task, cell, hidden size).
+    presets: list[tuple[str, str, str, int]]
+
+
+def open_listing(folders: Sequence[Path]) -> OpenListing:
+    """The runs in ``folders`` (those that exist; each run once) and the presets, as the open dialog lists
+    them (slow: every run's files are read)."""
+    from ..train.runs import differing_fields, list_runs
 
     runs = {}
     for folder in dict.fromkeys(folders):
@@ -840,19 +850,64 @@ def open_choices(folders: Sequence[Path], columns: int = 0) -> list[tuple[str, T
         except UserError:  # a folder that is not there, or cannot be read, lists nothing
             continue
     listed = sorted(runs.values(), key=lambda r: r.updated, reverse=True)
-    # what a sweep changed, as rnnlab runs shows it: said of the runs of each experiment
-    differing = {name: differing_fields([run for run in listed if run.name == name])
-                 for name in {run.name for run in listed}}
-    names = preset_names()
+    by_name: dict[str, list] = {}
+    for run in listed:
+        by_name.setdefault(run.name, []).append(run)
+    differing = {name: differing_fields(group) for name, group in by_name.items()}
+    return OpenListing(listed, differing, _preset_summaries())
+
+
+@functools.cache
+def _preset_summaries() -> list[tuple[str, str, str, int]]:
+    """Each shipped preset's (name, task, cell, hidden size): they never change while the lab runs."""
+    from ..spec import load_preset
+
+    return [(name, (spec := load_preset(name)).task["kind"], spec.model.cell, spec.model.hidden_size)
+            for name in preset_names()]
+
+
+def count_runs(folders: Sequence[Path]) -> int:
+    """How many run directories ``folders`` hold (each folder once), as :func:`open_listing` will list them,
+    but found at the cost of a look at each entry: what the open dialog says it is listing meanwhile."""
+    from ..train.runs import is_run_dir
+
+    count = 0
+    for folder in {Path(os.path.realpath(folder)): None for folder in folders}:
+        try:
+            count += 1 if is_run_dir(folder) else sum(is_run_dir(child) for child in folder.iterdir())
+        except (UserError, OSError):  # (listed as nothing, as open_listing lists it)
+            continue
+    return count
+
+
+def open_choices(folders: Sequence[Path], columns: int = 0) -> list[tuple[str, Text, str]]:
+    """What the open dialog lists of ``folders``: :func:`fitted_choices` of their :func:`open_listing`."""
+    return fitted_choices(open_listing(folders), columns)
+
+
+def fitted_choices(listing: OpenListing, columns: int = 0) -> list[tuple[str, Text, str]]:
+    """What the open dialog lists: the runs of ``listing``, the most recently updated first, then the
+    presets; each ``(target, label, words)``, the words those that typing narrows the list by (its name,
+    task and cell). ``columns``: the terminal's width (0: unknown, rows whole), where wide enough a long
+    run's path is shown whole (else cut to OPEN_NAME_CELLS, its end kept); a row's details are fitted to
+    it, each whole or left out (:func:`_run_details`)."""
+    from ..train.runs import setting_text
+
+    listed, differing = listing.runs, listing.differing
+    names = [name for name, *_ in listing.presets]
     room = max(OPEN_NAME_CELLS, columns - OPEN_FRAME_CELLS - OPEN_ROW_CELLS)
     # a run's target: its path, "./name" in the working directory (not a preset's name)
     targets = [str(run.path) if run.path.parent != Path(".") else f".{os.sep}{run.path}" for run in listed]
     width = min(max(map(len, [*targets, *names])), room)  # (+ 2 for a "./" no run had cost 80 columns)
+    paths_of = {}  # each experiment's task.path files, where its runs differ in them: ...
+    for run in listed:
+        paths_of.setdefault(run.name, set()).add(str(run.spec.get("task.path")))
+
     def setting(run, key: str) -> str:
         value = run.spec.get(key)
         if key == "task.path" and isinstance(value, str):  # the file's name, where it tells the runs apart:
-            others = {Path(str(r.spec.get(key))).name for r in listed if r.name == run.name}  # a cut path
-            if len(others) == len({str(r.spec.get(key)) for r in listed if r.name == run.name}):  # showed "/tm…"
+            others = {Path(other).name for other in paths_of[run.name]}  # a cut path showed "/tm…"
+            if len(others) == len(paths_of[run.name]):
                 return Path(value).name
         return setting_text(value)
 
@@ -872,11 +927,10 @@ def open_choices(folders: Sequence[Path], columns: int = 0) -> list[tuple[str, T
         label = Text.assemble(("run    ", "dim"), (f"{shown:<{width}}", "bold"), "  ",
                               _run_details(run, varied, details_room, eval_label))
         choices.append((target, label, f"{target} {run.task} {run.cell}"))
-    for name in names:
-        spec = load_preset(name)
-        what = _fitted_items([spec.task["kind"], spec.model.cell, f"H={spec.model.hidden_size}"], details_room)
+    for name, task, cell, hidden_size in listing.presets:
+        what = _fitted_items([task, cell, f"H={hidden_size}"], details_room)
         label = Text.assemble(("preset ", "dim"), (f"{name:<{width}}", "bold"), f"  {what}")
-        choices.append((name, label, f"{name} {spec.task['kind']} {spec.model.cell}"))
+        choices.append((name, label, f"{name} {task} {cell}"))
     return choices
 
 
@@ -937,7 +991,8 @@ class OpenScreen(ReplacesTheModel):
     """Open another experiment in the lab: one of the runs in ``folders`` (beside the open one, in ./runs
     and in ./) or the presets, as :func:`open_choices` lists them (again as the terminal's width changes:
     its rows are fitted to it), or any preset, spec file or run directory typed (a folder of runs typed
-    lists those instead).
+    lists those instead). The runs are read in a thread (a folder of thousands takes seconds), the dialog
+    saying how many meanwhile; Esc, a preset's name or a path typed, do not wait for it.
 
     Typing narrows the list to the entries whose name, task or cell holds it, one named so exactly
     first; Enter opens the highlighted entry (up and down move it), or what was typed where no
@@ -958,9 +1013,13 @@ class OpenScreen(ReplacesTheModel):
                  unsaved_steps: Callable[[], int] = lambda: 0, escape: str = "cancels") -> None:
         super().__init__(unsaved_steps)
         self._folders, self._load, self._escape = folders, load, escape
-        self._choices: list[tuple[str, Text, str]] = []  # open_choices(folders), fitted to ...
+        self._listing: OpenListing | None = None  # open_listing(folders), once read (None: being read) ...
+        self._listing_worker: Worker | None = None  # ... by this worker
+        self._counted: int | None = None  # the runs it is reading, as count_runs counted them
+        self._choices: list[tuple[str, Text, str]] = []  # the listing's choices, fitted to ...
         self._fitted_to: int | None = None  # ... this many columns
         self._shown: list[str] = []  # the targets of the options listed, by index (an option's id)
+        self._matched = 0  # the entries that what is typed leaves, listed or not (OPEN_LISTED)
         self._moved = False  # the highlight moved (up/down) since the text last changed: Enter opens it
 
     def compose(self) -> ComposeResult:
@@ -970,33 +1029,96 @@ class OpenScreen(ReplacesTheModel):
                         id="open-input", select_on_focus=False)  # letters typed in the list go on from there
             yield Label("", id="open-error", classes="error", markup=False)  # it may quote what was typed
             yield Label("", id="open-warning", classes="warning")
+            yield Label("", id="open-listing", classes="dim")  # the runs being read
             yield OptionList(id="open-list")
             yield Label(f"↑/↓ choose, Enter opens, Esc {self._escape}", classes="dim")
 
     def on_mount(self) -> None:
         self.query_one("#open-error").display = False
         self._show_warning()
+        self._read_folders()
         self._list(self.query_one("#open-input", Input).value)  # keys typed before the dialog drew count
         self.query_one("#open-input", Input).focus()
 
     def on_resize(self) -> None:
+        self._list(self.query_one("#open-input", Input).value)  # fitted again, not read again
+
+    @property
+    def listed(self) -> bool:
+        """Whether the runs of its folders are read and listed (their reading, in a thread, is over)."""
+        return self._listing is not None
+
+    def _read_folders(self) -> None:
+        """Read the runs of the folders in a thread (a newer reading, of a folder typed, replaces one under
+        way); the dialog says how many meanwhile, and lists them once they are read."""
+        self._listing, self._choices, self._fitted_to, self._counted = None, [], None, None
+        self._say_listing()
+        self._listing_worker = self.run_worker(functools.partial(self._read_in_thread, list(self._folders)),
+                                               thread=True, exit_on_error=False, group="listing", exclusive=True)
+
+    def _read_in_thread(self, folders: list[Path]) -> OpenListing | None:
+        from .workers import run_until_cancelled
+
+        worker = get_current_worker()
+        count = count_runs(folders)
+        self.app.call_from_thread(self._counted_runs, worker, count)
+        # (not waited for once cancelled: Esc then q quits at once, its reading left to end in a daemon thread)
+        return run_until_cancelled(lambda: open_listing(folders), worker, "rnnlab-open-listing")
+
+    def _counted_runs(self, worker: Worker, count: int) -> None:
+        if worker is self._listing_worker and self._listing is None:
+            self._counted = count
+            self._say_listing()
+
+    def _say_listing(self) -> None:
+        """Say which runs are being read, or, once they are listed, how many entries the list leaves out."""
+        label = self.query_one("#open-listing", Label)
+        label.display = self._listing is None or self._matched > OPEN_LISTED
+        if self._listing is None:
+            what = "runs" if self._counted is None else counted(self._counted, "run")
+            *others, last = dict.fromkeys(os.path.join(str(folder), "") for folder in self._folders)  # "runs/"
+            where = f"{', '.join(others)} and {last}" if others else last
+            label.update(f"listing {what} in {where} …")
+        elif label.display:
+            label.update(f"the first {OPEN_LISTED} of {self._matched} listed: type to narrow them")
+
+    def _listing_done(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.SUCCESS and event.worker.result is not None:
+            self._listing = event.worker.result
+        elif event.state == WorkerState.ERROR:  # (each run's and folder's own problems are listed, not raised)
+            self._listing = OpenListing([], {}, _preset_summaries())
+            self.notify(f"cannot list the runs: {event.worker.error}", severity="error")
+        else:
+            return
+        self._listing_worker = None
+        self._say_listing()
         self._list(self.query_one("#open-input", Input).value)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # (textual calls ReplacesTheModel's handler after this one, for the worker making the model)
+        if event.worker is self._listing_worker:
+            event.stop()
+            self._listing_done(event)
 
     def _list(self, typed: str) -> None:
         """List the choices that ``typed`` leaves, each one line (the list cuts it at its edge, lab.tcss; ids
-        are indices: a run in ./ and a preset may have one name), as many rows as the terminal has."""
-        if self._fitted_to != self.app.size.width:
+        are indices: a run in ./ and a preset may have one name), as many rows as the terminal has; none
+        while the runs are read."""
+        if self._listing is not None and self._fitted_to != self.app.size.width:
             self._fitted_to = self.app.size.width
-            self._choices = open_choices(self._folders, self._fitted_to)
+            self._choices = fitted_choices(self._listing, self._fitted_to)
         wanted = _without_kind(typed).casefold()
         matches = [(target, label) for target, label, words in self._choices if wanted in words.casefold()]
         matches.sort(key=lambda choice: choice[0].casefold() != wanted)  # stable: the rest keep their order
+        self._matched = len(matches)
+        matches = matches[:OPEN_LISTED]
         self._shown = [target for target, _ in matches]
         options = self.query_one("#open-list", OptionList)
         self.query_one("#open").styles.width = self._dialog_width()
         options.set_options(Option(label, id=str(k)) for k, (_, label) in enumerate(matches))
         options.highlighted = 0 if matches else None
         options.display = bool(matches)  # no empty box under a typed path
+        self._say_listing()
         self._fit_list()
 
     def _dialog_width(self) -> int:
@@ -1007,7 +1129,8 @@ class OpenScreen(ReplacesTheModel):
 
     def _fit_list(self) -> None:
         """The list's rows: what the terminal leaves beside the dialog's frame and its messages."""
-        messages = (self.query_one("#open-error", Label), self.query_one("#open-warning", Label))
+        messages = (self.query_one("#open-error", Label), self.query_one("#open-warning", Label),
+                    self.query_one("#open-listing", Label))
         inside = max(self._dialog_width() - 6, 1)  # the dialog's borders and padding (lab.tcss .dialog);
         # at least a column, in a terminal a few wide: rich's wrap into none raises
         taken = self.FRAME_ROWS + sum(len(Text(str(message.content)).wrap(self.app.console, inside))
@@ -1045,6 +1168,10 @@ class OpenScreen(ReplacesTheModel):
         exact = chosen and self._shown[options.highlighted].casefold() == typed.casefold()
         if typed and not exact and not self._moved and self._lists_runs(typed):
             return  # a folder of runs typed ("runs" also narrows the list to the runs in it): its runs
+        if not chosen and self._listing is None and not self._names_one(typed):  # a run's name, in part?
+            self._refuse("the runs are still being listed: Enter chooses among them once they are (a preset's "
+                         "name or a path opens now)")
+            return
         if chosen:
             self._open(self._shown[options.highlighted])
         elif typed:
@@ -1059,9 +1186,15 @@ class OpenScreen(ReplacesTheModel):
         folder = Path(typed).expanduser()
         if not holds_runs(folder):  # (one that cannot be looked into: opening it says why)
             return False
-        self._folders, self._fitted_to = [folder], None
-        self.query_one("#open-input", Input).value = ""  # lists them all (Input.Changed)
+        self._folders = [folder]
+        self._read_folders()
+        self.query_one("#open-input", Input).value = ""  # lists them all (Input.Changed), once read
         return True
+
+    @staticmethod
+    def _names_one(typed: str) -> bool:
+        """Whether ``typed`` names a preset or a path that is there: what opens without the list."""
+        return typed in preset_names() or os.path.lexists(os.path.expanduser(typed))
 
     @on(OptionList.OptionSelected, "#open-list")
     def _chosen(self, event: OptionList.OptionSelected) -> None:
