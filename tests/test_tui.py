@@ -356,8 +356,8 @@ def test_a_task_with_a_taller_sequence_bar_needs_the_rows_it_takes():
         await pilot.resize_terminal(60, 22)
         await wait_for(pilot, lambda: not message.display)
         heatmaps = app.query_one(StatePanel)
-        await wait_for(pilot, lambda: all(part in screen_text(app) for part in ("hidden st", "(r = 1)", "0›▀▀▀")),
-                       what="the heatmaps drawn")
+        await wait_for(pilot, lambda: all(part in screen_text(app) for part in ("h_t (r = 1)", "0›▀▀▀")),
+                       what="the heatmaps drawn")  # (the short title: "hidden st… (r = 1)" was cut)
         assert heatmaps.size.height >= 4
 
     drive(check, "multiscale-leaky", size=(60, 20))
@@ -971,6 +971,25 @@ def test_a_reverse_directions_bptt_runs_from_t_1_up():
         await pilot.press("right_square_bracket", "b", "b", "b")  # the reverse direction's end: t = T
         assert notices == ["BPTT has reached t=4, the last step (a reverse direction's backward pass runs from t=1 "
                            "up)"]
+
+    drive(check, target=load_preset("hello").with_overrides({"model.bidirectional": True}))
+
+
+def test_a_narrow_heatmap_titles_its_record_by_its_symbol_and_scale_rather_than_a_cut_name():
+    """At 80 columns the maps read "hidden state h_… (r = 1)" and "dL/d… (BPTT, r = 0.24)": each map has a
+    short title, its record's symbol and the scale, drawn whole where the long one would be cut."""
+    from rnnlab.spec import load_preset
+
+    async def check(app, pilot):
+        await pilot.press("right", "right", "b", "right_square_bracket")  # layer 0 reverse
+        await pilot.pause()
+        maps = {name: app.query_one(f"#map-{name}", Heatmap) for name in ("h", "f", "dh")}
+        for heatmap in maps.values():
+            heatmap.styles.width = 22
+        await pilot.pause()
+        titles = {name: heatmap.render_line(0).text.rstrip() for name, heatmap in maps.items()}
+        assert titles["h"].startswith("h_t (r = 1)  · layer") and titles["f"] == "forget gate f_t  · la…"
+        assert re.fullmatch(r"dL/dh_t \(r = [0-9.e-]+\)( +· layer|…)", titles["dh"]), titles
 
     drive(check, target=load_preset("hello").with_overrides({"model.bidirectional": True}))
 

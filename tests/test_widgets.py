@@ -255,6 +255,34 @@ def test_the_window_of_steps_leaves_out_its_total_before_the_title_cuts_the_reco
     run_in_app(heatmap, check=check, size=(38, 10))
 
 
+def test_a_title_too_long_gives_way_to_its_short_form_whole_before_either_is_cut():
+    """At 80 columns the titles were cut in mid-word, "hidden state h_… (r = 1)", "dL/d… (BPTT, r = 0.24)":
+    a short form, its scale kept, is drawn whole where the title's name and scale would be cut."""
+    heatmap = Heatmap(np.zeros((2, 100)), title="hidden state h_t  (r = 1)")
+
+    async def check(pilot):
+        heatmap.short_title = "h_t (r = 1)"
+        heatmap.cursor = 99
+        await pilot.pause()
+        assert heatmap.render_line(0).text == "hidden state h_t  (r = 1)  t 59-99 of 100"  # both fit: the title
+        heatmap.styles.width = 30
+        await pilot.pause()
+        assert heatmap.render_line(0).text == "h_t (r = 1)     t 70-99 of 100"  # not "hidden… (r = 1) t 70-99 ..."
+        heatmap.title = "dL/dh_t (BPTT, r = 0.24)  · layer 0 reverse"
+        heatmap.short_title = "dL/dh_t (r = 0.24)  · layer 0 reverse"
+        await pilot.pause()
+        assert heatmap.render_line(0).text == "dL/dh_t (r = 0.24)…    t 70-99"  # not "dL/d… (BPTT, r = 0.24) ..."
+        heatmap.cursor = None  # the map's first steps: no window
+        heatmap.styles.width = 22
+        await pilot.pause()
+        assert heatmap.render_line(0).text.rstrip() == "dL/dh_t (r = 0.24)…"  # not "dL/d… (BPTT, r = 0.24)"
+        heatmap.styles.width = 12
+        await pilot.pause()
+        assert heatmap.render_line(0).text == "dL/dh_t (r …"  # neither whole: the short form cut
+
+    run_in_app(heatmap, check=check, size=(41, 10))
+
+
 def test_wide_map_scrolls_to_keep_the_cursor_in_view():
     heatmap = Heatmap(np.zeros((2, 100)), title="wide")
 

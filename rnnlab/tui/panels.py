@@ -58,6 +58,21 @@ _ATTENTION_NAMES = {"h": "block output h_t", "z": "attention sublayer output z_t
                     "dh": "dL/dh_t (backprop)"}
 
 
+# A record's name alone, its heatmap's title where the whole one would be cut (a heatmap is some 40 columns
+# wide at 80): "hidden state h_… (r = 1)" said less than "h_t (r = 1)".
+_SHORT_NAMES = {"h": "h_t", "c": "c_t", "i": "i_t", "f": "f_t", "g": "g_t", "o": "o_t", "r": "r_t", "z": "z_t",
+                "n": "n_t", "dh": "dL/dh_t", "h_tilde": "h~_t", "f_norm": "f'_t = f_t/(f_t + i_t)", "h_im": "Im h_t",
+                "dh_re": "dL/dRe h_t", "dh_im": "dL/dIm h_t", "u": "u_t", "a": "leak rate a = 1/tau (per unit)"}
+_SHORT_MODE_NAMES = {"LRU": {"h": "Re h_t", "dh": "|dL/dh_t|"}, "Jordan": {"y": "y_t", "f": "f_{t-1}"},
+                     "SelfAttention": {"h": "h_t", "z": "z_t", "dh": "dL/dh_t"}}
+
+
+def record_short_title(name: str, mode: str) -> str:
+    """The short heading of record ``name``'s heatmap for a ``mode`` trace: its symbol ("h_t", "dL/dh_t"),
+    "" where it has none shorter than :func:`record_title`."""
+    return _SHORT_MODE_NAMES.get(mode, {}).get(name) or _SHORT_NAMES.get(name, "")
+
+
 def record_kind(name: str, mode: str) -> str:
     """``"signed"``, ``"magnitude"`` or ``"gate"``: which colour scale record ``name`` of a ``mode``
     trace is drawn with (the LRU's ``dh`` is a modulus, everyone else's is signed; a self-attention
@@ -433,6 +448,7 @@ class StatePanel(VerticalScroll):
         for name, heatmap in self._maps.items():
             record = lab.trace.get(name, *self.stream)[:, 0, :]  # (T, H), a view of the trace's record
             kind, title = record_kind(name, mode), record_title(name, mode, reverse=direction == 1)
+            short = record_short_title(name, mode)
             colormap = "diverging" if kind == "signed" else "sequential"
             if heatmap.colormap.name != colormap:  # the same record of another cell (the LRU's dh)
                 heatmap.colormap = colormap
@@ -458,10 +474,12 @@ class StatePanel(VerticalScroll):
                 heatmap.cursor = lab.bptt_t(direction) - 1 if stepped else cursor
                 tag = "backprop" if title.endswith("(backprop)") else "BPTT"
                 heatmap.title = f"{title.removesuffix(f' ({tag})')} ({tag}, {range_text}){where}"
+                heatmap.short_title = f"{short} ({range_text}){where}" if short else ""
             else:
                 heatmap.revealed = lab.cursor
                 heatmap.cursor = cursor
                 heatmap.title = title + (f"  ({range_text})" if range_text else "") + where
+                heatmap.short_title = short + (f" ({range_text})" if range_text else "") + where if short else ""
 
     def _show(self, name: str, heatmap: Heatmap, record: np.ndarray, vmin: float, vmax: float) -> None:
         """Give ``heatmap`` the (T, H) ``record`` on that scale, unless it shows it already: a key that

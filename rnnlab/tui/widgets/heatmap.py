@@ -9,7 +9,7 @@ Layout of the content area, top to bottom:
 
 - a title line, only when ``title`` is set (with the visible column range at its right when the
   map is wider than the widget and only a window of it is shown: "t 66-100 of 100", or "t 66-100"
-  where the total would cut the title's name or scale);
+  where the total would cut the title's name or scale; ``short_title`` where ``title`` would be cut);
 - the cursor line: "▼" and the step number above the cursor column (blank without a cursor);
 - ``ceil(rows / 2)`` map lines.
 """
@@ -78,11 +78,15 @@ TITLE_TAIL_KEPT = 8
 _SCALE = re.compile(r"\s*(\([^()]*\br = [^()]*\))")
 
 
+#: What begins the tail of a title with no scale, which gives way before its name ("forget gate f_t  · layer 0").
+_TAIL = "  · "
+
+
 def _name_and_scale(title: str) -> str:
     """``title`` up to the end of its scale (what follows it, "  · layer 0 reverse", is cut first), or
-    whole where it has none."""
+    where it has none, up to its tail (:data:`_TAIL`)."""
     scale = _SCALE.search(title)
-    return title if scale is None else title[:scale.end()]
+    return title.partition(_TAIL)[0] if scale is None else title[:scale.end()]
 
 
 def _keeps_scale(title: str, width: int) -> bool:
@@ -135,6 +139,8 @@ class Heatmap(Widget):
     - ``marked_row``: None, or a data row (a chosen unit) whose line's label shows that row's own
       index, marked "›" in the cursor's style (with ``show_row_labels``).
     - ``title``: the title text.
+    - ``short_title``: a shorter form of it ("h_t (r = 1)" for "hidden state h_t  (r = 1)"), drawn
+      where the title's name and scale would be cut and the short form's are whole; "" for none.
     - ``first_step``: the number shown for column 0 in labels (0 by default; 1 numbers steps 1..T).
 
     Clicking a map or cursor-line cell posts :class:`Heatmap.ColumnClicked`.
@@ -190,6 +196,7 @@ class Heatmap(Widget):
     show_row_labels: reactive[bool] = reactive(False)
     marked_row: reactive[int | None] = reactive(None)
     title: reactive[str] = reactive("", layout=True)
+    short_title: reactive[str] = reactive("")
     first_step: reactive[int] = reactive(0)  # the label of column 0 (1 for t = 1..T)
 
     def __init__(
@@ -296,7 +303,7 @@ class Heatmap(Widget):
         self._invalidate()
 
     watch_revealed = watch_cursor = watch_cell_width = _invalidate
-    watch_show_row_labels = watch_marked_row = watch_title = _invalidate
+    watch_show_row_labels = watch_marked_row = watch_title = watch_short_title = _invalidate
 
     def on_resize(self) -> None:
         self._invalidate()
@@ -450,7 +457,10 @@ class Heatmap(Widget):
 
     def _title_strip(self) -> Strip:
         width = self._width
-        title = self.title
+        # the title, else its short form where that keeps a name and scale whole which the title's would cut
+        # (at 80 columns "hidden state h_… (r = 1)", "h_t (r = 1)" now); else the shortest, cut
+        titles = [self.title, *([self.short_title] if self.short_title else [])]
+        title = next((form for form in titles if len(_name_and_scale(form)) <= width), titles[-1])
         pieces = []
         columns = self._data.shape[1]
         if self._count < columns:  # which steps the map shows: the title is cut for it, not it dropped
@@ -458,12 +468,13 @@ class Heatmap(Widget):
             steps = f" t {first}-{first + self._count - 1}"
             # of how many where the title keeps its name and scale whole with it: the sequence bar and the
             # status line say the total too, and at 80x24 "dL/d… (BPTT, r = 0.26) t 66-100 of 100" cut the
-            # name; else the title cut for the window where it keeps its scale, which alone says what the
-            # colours mean ("hidden sta… t 1-15" said none)
+            # name; else the short title whole with it; else the title cut for the window where it keeps its
+            # scale, which alone says what the colours mean ("hidden sta… t 1-15" said none)
             windows = (f"{steps} of {columns}", steps)
-            window = next((form for form in windows if len(_name_and_scale(title)) + len(form) <= width), None) \
-                or next((form for form in windows if width - len(form) >= self.TITLE_KEPT
-                         and _keeps_scale(title, width - len(form))), None)
+            title, window = next(((form, window) for form in titles for window in windows
+                                  if len(_name_and_scale(form)) + len(window) <= width), (titles[-1], None))
+            window = window or next((form for form in windows if width - len(form) >= self.TITLE_KEPT
+                                     and _keeps_scale(title, width - len(form))), None)
             if window is not None:
                 room = width - len(window)
                 title = cut_title(title, room)
