@@ -1057,7 +1057,7 @@ def test_a_reverse_direction_of_a_task_scored_at_the_end_shows_its_norms_and_its
         await pilot.pause()
         assert dh_map._geometry(dh_map.size.width)[2] == 0  # reverse: at its start, where its BPTT began
         title = app.query_one(GradientPlot).title
-        assert title == "BPTT t=5: ||dL/dh_t|| = 0.00e+00 (||dL/dh_1|| = 0: no loss there)", title
+        assert title == "BPTT t=5: ||dL/dh_t|| = 0 at t=1..5: no loss there (a log scale draws no 0)", title
 
     drive(check, target=load_preset("adding-lstm").with_overrides({"model.bidirectional": True}), size=(100, 30))
 
@@ -1079,6 +1079,28 @@ def test_a_gradient_that_underflowed_to_zero_is_said_so_in_the_plots_title():
                          "(0 in float32, whose smallest is 1.4e-45: zeros are not drawn)"), title
 
     drive(check, target=load_preset("adding-rnn").with_overrides({"task.length": 10}), size=(120, 36))
+
+
+def test_a_reverse_direction_with_no_loss_at_its_start_says_its_zeros_in_the_title_and_the_plot():
+    """A reverse direction of a task scored at T has dL/dh_t = 0 from t = 1 until its pass reaches T: the
+    title read "||dL/dh_t|| = 0.00e+00" over a plot saying "no data". Both say the zeros, undrawn."""
+    from rnnlab.spec import load_preset
+
+    async def check(app, pilot):
+        await pilot.press("end", "b", "b", "b", "right_square_bracket")  # layer 0 reverse: t = 1..3 revealed
+        await pilot.pause()
+        plot = app.query_one(GradientPlot)
+        canvas = [line.text for line in (plot.render_line(y) for y in range(1, plot.size.height))]
+        assert plot.title == "BPTT t=3: ||dL/dh_t|| = 0 at t=1..3: no loss there (a log scale draws no 0)"
+        assert any("0 at t=1..3: none drawn on a log scale" in line for line in canvas), canvas
+        assert not any("no data" in line for line in canvas), canvas
+        await pilot.press("B")  # the whole pass: the loss at T reached, its norm drawn
+        await wait_for(pilot, lambda: app.lab.bptt_cursor == 0)
+        assert re.fullmatch(r"BPTT t=10: \|\|dL/dh_t\|\| = \d\.\d\de[+-]\d\d \(\|\|dL/dh_1\|\| = 0: no loss there\)",
+                            plot.title), plot.title
+
+    drive(check, target=load_preset("adding-rnn").with_overrides({"task.length": 10, "model.bidirectional": True}),
+          size=(120, 36))
 
 
 def test_the_values_table_shows_a_gradient_only_once_bptt_has_revealed_it():

@@ -881,6 +881,7 @@ class GradientPlot(LinePlot):
         self.short_titles = ()
         self.x_range, self.x_from_end = None, ""
         self.marker = None  # no BPTT step on this trace yet: not the last one's
+        self.empty_text = "no data"
         self._draw_pinned(lab.steps)  # first: the current curve is drawn over it
         if lab.bptt_cursor is None:
             self.title = ("||dL/dh_t|| (press b to reveal the backward pass)" if lab.is_attention
@@ -908,7 +909,13 @@ class GradientPlot(LinePlot):
             return
         # The short title says the same, in the same digits, number first: where even it is cut, the
         # cut (between words) leaves "t=28: 2.57e+02 …" rather than a number cut short.
-        if shown.size and start == 0:  # no loss where this direction's chain starts (a reverse direction's t=1
+        if shown.size and start == 0 and not np.any(norms[shown]):  # none yet: all 0, which a log scale cannot
+            # draw; the title and the canvas say so (the title gave "0.00e+00" over a canvas saying "no data")
+            steps = f"t={shown.min() + 1}" + (f"..{shown.max() + 1}" if shown.size > 1 else "")
+            self.title = f"BPTT t={t}: ||dL/dh_t|| = 0 at {steps}: no loss there (a log scale draws no 0)"
+            self.short_titles = (f"t={t}: |dh_t| = 0 at {steps}, no loss there", f"t={t}: |dh_t| = 0 at {steps}")
+            self.empty_text = f"0 at {steps}: none drawn on a log scale"
+        elif shown.size and start == 0:  # no loss where this direction's chain starts (a reverse direction's t=1
             # of a task scored at T): no ratio to it, the norm itself
             self.title = f"BPTT t={t}: ||dL/dh_t|| = {norms[t - 1]:.2e} (||dL/dh_{end}|| = 0: no loss there)"
             self.short_titles = (f"t={t}: {norms[t - 1]:.2e} |dh_t|, |dh_{end}| = 0",)

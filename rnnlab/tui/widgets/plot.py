@@ -401,7 +401,7 @@ class LinePlot(CachedFrame):
     | Class | Description |
     | :- | :- |
     | `lineplot--title` | The title. |
-    | `lineplot--axis` | Axis lines and labels, "no data". |
+    | `lineplot--axis` | Axis lines and labels, "no data" (``empty_text``). |
     | `lineplot--threshold` | The threshold line and its label. |
     | `lineplot--marker` | The vertical marker and its label. |
     """
@@ -418,6 +418,8 @@ class LinePlot(CachedFrame):
     """Where set ("T"), the x-axis ends and the marker are labelled by their distance from the last
     x: "T-99", "▲T-2" and "T" (curves of several lengths lined up by their ends), not -89, 8 and 10."""
     show_legend: reactive[bool] = reactive(True)
+    empty_text: reactive[str] = reactive("no data")
+    """What the canvas says where no series has a point to draw (a log scale draws no 0: "all 0")."""
     """False: no legend, in the header or the canvas (a key drawn elsewhere names the curves)."""
 
     def __init__(
@@ -481,7 +483,7 @@ class LinePlot(CachedFrame):
         self._invalidate()
 
     watch_title = watch_short_titles = watch_log_y = watch_threshold = watch_threshold_label = watch_marker = \
-        watch_x_range = watch_x_from_end = watch_show_legend = CachedFrame._invalidate
+        watch_x_range = watch_x_from_end = watch_show_legend = watch_empty_text = CachedFrame._invalidate
 
     def _plotted_points(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """Each series' finite points in plot coordinates (log10 y under ``log_y``)."""
@@ -512,7 +514,8 @@ class LinePlot(CachedFrame):
         if plot_height >= 1 and any(xs.size for xs, _ in points):
             canvas = self._draw_plot(grid, points, plot_height)
         elif plot_height >= 1:
-            grid.put(1 + (plot_height - 1) // 2, max(0, (width - 7) // 2), "no data", _AXIS_STYLE)
+            empty = _cut(self.empty_text, width)
+            grid.put(1 + (plot_height - 1) // 2, max(0, (width - len(empty)) // 2), empty, _AXIS_STYLE)
         # Only the series with a point to draw are named: one with none named nothing drawn (its
         # entry sat over "no data").
         named = [i for i, (xs, _) in enumerate(points) if xs.size] if self.show_legend else []
