@@ -3074,6 +3074,26 @@ def test_the_help_fits_a_terminal_narrower_than_itself():
     drive(check, size=(60, 20))
 
 
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+def test_the_help_says_more_keys_lie_below_where_it_is_taller_than_the_terminal(size):
+    """At 80x24 the help showed 20 of its keys and ended in a border, nothing saying that it scrolls."""
+    async def check(app, pilot):
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        await pilot.pause()
+        scrolls = size[1] < 30
+        assert ("↓ more: ↓/PgDn" in screen_text(app)) == scrolls
+        if scrolls:
+            await pilot.press("end")  # scrolled to its end: nothing more below
+            await pilot.pause()
+            assert "↓ more" not in screen_text(app) and "Esc closes this." in screen_text(app)
+            await pilot.press("home")
+            await pilot.pause()
+            assert "↓ more: ↓/PgDn" in screen_text(app)
+
+    drive(check, size=size)
+
+
 def test_the_help_of_a_self_attention_model_says_blocks_and_backprop():
     """The status line says "block 0"; the help said "prev layer", and "BPTT step" for a b that
     shows the whole backward pass at once."""

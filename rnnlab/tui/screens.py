@@ -80,6 +80,44 @@ class Dialog(ModalScreen[ScreenResultType]):
         return super().dismiss(result)
 
 
+class ScrollsWithHint(VerticalScroll):
+    """A scrolling box that says it scrolls: a last line, "↓ more: ↓/PgDn", while its content goes on under
+    its bottom edge (at 80x24 the lab's help showed 20 of its 30 keys, nothing saying there were more)."""
+
+    DEFAULT_CSS = """
+    ScrollsWithHint > .more-below {
+        dock: bottom;  /* it stays on the box's last row while the rest scrolls */
+        height: 1;
+        color: $text-muted;
+        background: $panel;
+    }
+    """
+
+    def compose(self) -> ComposeResult:
+        hint = Static("↓ more: ↓/PgDn", classes="more-below")
+        hint.display = False  # until the box is laid out: shown, its row would make content that fits overflow
+        yield hint
+
+    def on_mount(self) -> None:
+        self.call_after_refresh(self.show_more)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.show_more)  # (after the layout that gives the new max_scroll_y)
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        self.show_more()
+
+    def watch_virtual_size(self) -> None:
+        self.show_more()
+
+    def show_more(self) -> None:
+        """Show the hint while more of the content lies below the box's bottom edge."""
+        if not self.container_size.height:  # not laid out yet: all of it would seem to lie below
+            return
+        self.query_one(".more-below").display = self.max_scroll_y > 0 and self.scroll_y < self.max_scroll_y
+
+
 class HelpScreen(Dialog[None]):
     """Every key binding of the lab, read from the bindings themselves so it cannot drift."""
 
@@ -90,7 +128,7 @@ class HelpScreen(Dialog[None]):
         self._keys = bindings
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(id="help"):
+        with ScrollsWithHint(id="help"):
             yield Static("[b]rnnlab: keys[/b]\n", markup=True)
             yield Static(key_table(self._keys))
             yield Static("\nClick a heatmap column to move the time cursor there. Esc closes this.", classes="dim")
