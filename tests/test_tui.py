@@ -3041,6 +3041,32 @@ def test_a_says_a_model_without_attention_has_no_heads():
     drive(check)
 
 
+def test_a_unit_is_reached_by_its_number_typed():
+    """At H=1024 u and U, one unit a press, took 517 presses to unit 517. A digit typed opens a dialog with
+    it (# an empty one): its number and Enter go there; one out of range is named there, the unit kept."""
+    from conftest import notices_of
+
+    async def check(app, pilot):
+        await pilot.press("right", *"12")
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen), timeout=10)
+        assert app.screen.query_one("#prompt-input").value == "12"  # the second digit after the first
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not isinstance(app.screen, PromptScreen))
+        assert app.unit == 12 and "unit 12" in screen_text(app).splitlines()[-2]
+        said = notices_of(app)
+        await pilot.press("number_sign", *"16", "enter")
+        await pilot.pause()
+        assert "a unit is a whole number between 0 and 15, got '16'" in screen_text(app)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.unit == 12 and not said
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert "#  go to a unit by number (or just type it)" in screen_text(app)
+
+    drive(check)  # hello: an LSTM of 16 units
+
+
 def test_help_lists_every_key():
     async def check(app, pilot):
         await pilot.press("question_mark")
@@ -3110,7 +3136,7 @@ def test_the_help_of_a_self_attention_model_says_blocks_and_backprop():
         await pilot.press("b")
         await wait_for(pilot, lambda: app.lab.bptt_cursor == 0, what="every step at once")
 
-    drive(check, "copy-attention", size=(120, 40))
+    drive(check, "copy-attention", size=(120, 44))  # the whole help: it scrolls at 40 rows, each line rewrapped
 
 
 def test_the_status_line_of_a_deep_bidirectional_model_at_80_columns_drops_whole_words():

@@ -32,7 +32,7 @@ from textual.widgets import Header, LoadingIndicator, RichLog, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from ..data import Batch
-from ..errors import UserError
+from ..errors import UserError, given, range_words
 from ..lab import Lab
 from ..notices import collected as collected_notices
 from ..labs import LABS
@@ -228,6 +228,7 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
         Binding("pageup", "scroll_side(-1)", "values/explain up", show=False),
         Binding("u", "next_unit", "next unit", show=False),  # lower case forward, as n, a, ]
         Binding("U", "previous_unit", "previous unit", show=False),
+        Binding("number_sign", "go_to_unit", "go to a unit by number (or just type it)", show=False),
         Binding("ctrl+s", "save_run", "save run", show=False),
         Binding("x", "export_trace", "export trace", show=False),
         Binding("m", "pin_curve", "pin ||dL/dh_t|| and loss to compare (up to 3)", show=False),
@@ -817,6 +818,37 @@ class LabApp(ConfirmQuit, ExitsOnSignal, KeysFollowDialogs, FixedTheme, PlainNot
         if self._has_lab():
             self.unit = (self.unit + 1) % self.lab.spec.model.hidden_size
             self.update_views()
+
+    def on_key(self, event: events.Key) -> None:
+        """A digit typed in the lab opens the unit dialog with it: "517" Enter goes to unit 517 (a key that
+        reached this screen after a dialog opened is that dialog's: :class:`KeysFollowDialogs`)."""
+        digit = event.character
+        if digit and len(digit) == 1 and digit in "0123456789" and getattr(event, "_typed_under", None) is self.screen \
+                and self.screen is self.screen_stack[0]:
+            event.stop()
+            event.prevent_default()
+            self.action_go_to_unit(digit)
+
+    @refused_while_computing
+    def action_go_to_unit(self, typed: str = "") -> None:
+        """Go to a unit typed by its number in a dialog (``#``, or a digit typed): at H=1024, u and U, one
+        unit a press, took 517 presses to unit 517."""
+        lab, size = self.lab, self.lab.spec.model.hidden_size
+
+        def accept(text: str) -> int:
+            number = text.strip()
+            if not (number.isascii() and number.isdigit()) or int(number) >= size:
+                raise UserError(f"a unit is a whole number {range_words(0, size - 1)}, got {given(number)}")
+            return int(number)
+
+        def chosen(unit: int | None) -> None:
+            if unit is not None and self.lab is lab:
+                withdraw_notices(self, PAUSED_NOTICE)  # as u and U (moves_through_the_view)
+                self.unit = unit
+                self.update_views()
+
+        self.push_screen(PromptScreen(f"Go to unit (0-{size - 1}; u/U step one at a time)", typed, accept,
+                                      select_on_focus=False), chosen)  # the digit typed is kept, the next after it
 
     def _move_head(self, delta: int) -> None:
         if self._has_lab() and self.lab.is_attention:

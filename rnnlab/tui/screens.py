@@ -43,7 +43,8 @@ from .terminal import clipped_at_words, withdraw_notices
 KEY_SYMBOLS = {"right": "→", "left": "←", "up": "↑", "down": "↓", "shift+right": "shift+→",
                "shift+left": "shift+←", "home": "Home", "end": "End", "pagedown": "PgDn", "pageup": "PgUp",
                "question_mark": "?", "left_square_bracket": "[", "right_square_bracket": "]", "comma": ",",
-               "full_stop": ".", "plus": "+", "minus": "-", "equals_sign": "=", "escape": "Esc", "f1": "F1"}
+               "full_stop": ".", "plus": "+", "minus": "-", "equals_sign": "=", "escape": "Esc", "f1": "F1",
+               "number_sign": "#"}
 
 
 def key_names(key: str) -> str:
@@ -185,20 +186,22 @@ class PromptScreen(Dialog[Any]):
     BINDINGS = [Binding("escape", "cancel", "cancel")]
 
     def __init__(self, title: str, value: str, accept, placeholder: str = "", line_break: str | None = "",
-                 pastes_lines: bool = False) -> None:
+                 pastes_lines: bool = False, select_on_focus: bool = True) -> None:
         super().__init__()
         self._title, self._value, self._accept, self._placeholder = title, value, accept, placeholder
         self._line_break, self._pastes_lines = line_break, pastes_lines
+        self._select_on_focus = select_on_focus  # False: what is typed goes on after ``value``, not over it
         self._existing: str | None = None  # the name just refused as an existing file
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(self._title, classes="dialog-title", markup=False)  # a column named "time [/s]"
             if not self._pastes_lines:
-                yield Input(value=self._value, placeholder=self._placeholder, id="prompt-input")
+                yield Input(value=self._value, placeholder=self._placeholder, id="prompt-input",
+                            select_on_focus=self._select_on_focus)
             else:
                 yield PastingInput(value=self._value, placeholder=self._placeholder, id="prompt-input",
-                                   line_break=self._line_break)
+                                   line_break=self._line_break, select_on_focus=self._select_on_focus)
             yield Label("", id="prompt-error", classes="error", markup=False)  # it may quote what was typed
             yield Label("Enter to apply, Esc to cancel", classes="dim")
 
